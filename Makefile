@@ -1,0 +1,38 @@
+# s3vault — the two commands a new machine needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench bench-index clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,lint]'
+	touch $(STAMP)
+
+## demo: init a local repository, back up a sample tree twice, restore it and prove it equal
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+## test: install what the tests need and run the whole suite
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+## lint: ruff (check + format) and mypy --strict on src/
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
+	$(VENV)/bin/mypy
+
+## bench: corpus → s3vault and (if installed) restic side by side; prints a table
+bench: $(STAMP)
+	$(PY) bench/compare.py
+
+## bench-index: memory of the chunk index at 10 million blobs
+bench-index: $(STAMP)
+	$(PY) bench/index_memory.py
+
+clean:
+	rm -rf $(VENV) demo bench-out .pytest_cache .mypy_cache .ruff_cache

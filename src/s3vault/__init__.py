@@ -1,0 +1,42 @@
+"""s3vault: deduplicating, encrypted backups of server fleets into S3 or a local directory.
+
+Every operation is a Python call with an options record in and a result record out::
+
+    from s3vault import RepoOptions, BackupOptions, open_repository, backup
+    repo = open_repository(RepoOptions(url="/srv/backup-repo", password=b"..."))
+    result = backup(repo, BackupOptions(paths=("/etc",)))
+"""
+
+__version__ = "0.1.0"
+
+from s3vault.errors import (
+    ExitCode,
+    IntegrityError,
+    RepositoryNotFoundError,
+    S3VaultError,
+    UsageError,
+    WrongPasswordError,
+)
+from s3vault.ops.backup import BackupOptions, BackupResult, backup
+from s3vault.ops.init import InitOptions, InitResult, init
+from s3vault.ops.ls import LsEntry, ls
+from s3vault.ops.restore import RestoreOptions, RestoreResult, restore
+from s3vault.ops.session import RepoOptions, open_repository
+from s3vault.ops.snapshots import SnapshotEntry, SnapshotFilter, snapshots
+from s3vault.progress import NullProgress, Progress
+from s3vault.repository.repository import RepositorySettings
+
+__all__ = [
+    "__version__",
+    # operations
+    "init", "open_repository", "backup", "restore", "snapshots", "ls",
+    # records
+    "RepoOptions", "InitOptions", "InitResult", "RepositorySettings", "BackupOptions",
+    "BackupResult", "RestoreOptions", "RestoreResult", "SnapshotFilter", "SnapshotEntry",
+    "LsEntry",
+    # progress
+    "Progress", "NullProgress",
+    # errors
+    "ExitCode", "S3VaultError", "UsageError", "RepositoryNotFoundError", "WrongPasswordError",
+    "IntegrityError",
+]  # fmt: skip

@@ -1,0 +1,1 @@
+"""The backup pipeline: one module per stage (scan → changes → chunking → trees → commit)."""

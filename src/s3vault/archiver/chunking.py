@@ -1,0 +1,114 @@
+"""Stage 3, read + chunk + hash: turn a file into blob ids, handing new blobs to the writer.
+
+Runs in a pool of reader threads. Each reader chunks with its own FastCDC instance (compiled,
+releases the GIL), computes keyed BLAKE3 ids and the whole-file content hash, and sends chunks of
+big files to the blob pool (compress + seal + pack, also GIL-free in the libraries) so one large
+file still keeps every core busy. At most ``window`` chunks per file are in flight, which bounds
+memory by (readers × window × max chunk size).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from s3vault.chunker import Chunker, ChunkerParams, make_chunker
+from s3vault.crypto.hashing import ContentHasher, blob_id
+from s3vault.format.packfile import BlobType
+from s3vault.ids import ObjectId
+from s3vault.repository.writer import BlobWriter
+
+INLINE_BELOW = 4 * 1024 * 1024
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0)
+_NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadResult:
+    """The content of one file as read."""
+
+    content: tuple[ObjectId, ...]
+    content_hash: ObjectId
+    size: int
+
+
+class FileReader:
+    """Reads files into blobs; safe to use from many threads."""
+
+    def __init__(
+        self,
+        *,
+        writer: BlobWriter,
+        id_key: bytes,
+        params: ChunkerParams,
+        blob_pool: Executor,
+        window: int = 4,
+        on_bytes: Callable[[int], None] | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> None:
+        self._writer = writer
+        self._id_key = id_key
+        self._params = params
+        self._pool = blob_pool
+        self._window = window
+        self._on_bytes = on_bytes
+        self._cancelled = cancelled or threading.Event()
+        self._local = threading.local()
+
+    def _chunker(self) -> Chunker:
+        chunker: Chunker | None = getattr(self._local, "chunker", None)
+        if chunker is None:
+            chunker = self._local.chunker = make_chunker(self._params)
+        return chunker
+
+    def open(self, path: bytes) -> int:
+        """Open a source file for reading without following a symlink or updating atime."""
+        try:
+            return os.open(path, _OPEN_FLAGS | _NOATIME)
+        except PermissionError:  # O_NOATIME needs ownership; retry without it
+            return os.open(path, _OPEN_FLAGS)
+
+    def read_stream(self, stream: BinaryIO, size_hint: int) -> ReadResult:
+        """Chunk a stream and store its new chunks.
+
+        Raises:
+            OSError: reading failed (the caller turns this into a warning).
+            BackendError, IntegrityError: storing a blob failed (fatal for the backup).
+
+        When the operation is cancelled it returns early with a partial result that the
+        caller must discard.
+        """
+        hasher = ContentHasher(self._id_key)
+        ids: list[ObjectId] = []
+        inflight: deque[Future[tuple[ObjectId, bool]]] = deque()
+        size = 0
+        inline = size_hint < INLINE_BELOW
+        save = self._writer.save
+        for chunk in self._chunker().chunks(stream):
+            if self._cancelled.is_set():
+                break
+            bid = blob_id(self._id_key, chunk)
+            hasher.update(chunk)
+            ids.append(bid)
+            size += len(chunk)
+            if inline:
+                save(BlobType.DATA, chunk, bid)
+            else:
+                if len(inflight) >= self._window:
+                    inflight.popleft().result()
+                data = bytes(chunk)  # the chunker reuses its buffer for the next chunk
+                inflight.append(self._pool.submit(save, BlobType.DATA, data, bid))
+            if self._on_bytes is not None:
+                self._on_bytes(len(chunk))
+        try:
+            while inflight:
+                inflight.popleft().result()
+        finally:
+            for fut in inflight:
+                fut.cancel()
+        return ReadResult(content=tuple(ids), content_hash=hasher.digest(), size=size)

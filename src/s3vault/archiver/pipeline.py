@@ -1,0 +1,365 @@
+"""Archiver: the backup pipeline, stages connected by bounded queues and thread pools.
+
+    main thread   scan (sorted walk, excludes) → change detection against the parent tree →
+                  submit changed files ─┐                      ┌→ finalise directories (trees)
+    reader pool   open, read, chunk, hash, dedup ─→ blob pool: compress, seal, verify, pack, write
+
+Bounds: at most ``readers × 8`` files in flight (a semaphore), ``window`` chunks per big file,
+``MAX_PENDING_DIRS`` directories waiting for their files; memory does not grow with the input.
+
+Error policy: a source file that cannot be read, vanishes or changes while being read is a
+warning (the path is named and counted; the snapshot is marked incomplete); storage and
+integrity errors abort the backup before any snapshot is written.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import BinaryIO
+
+from s3vault.archiver.changes import unchanged
+from s3vault.archiver.chunking import FileReader
+from s3vault.archiver.excludes import CACHEDIR_TAG, ExcludeMatcher, ExcludeRules
+from s3vault.archiver.scan import list_dir, metadata_node, node_type
+from s3vault.archiver.trees import PendingDir
+from s3vault.chunker import ChunkerParams
+from s3vault.format.tree import Node, NodeType
+from s3vault.ids import ObjectId
+from s3vault.progress import NullProgress, Progress
+from s3vault.repository.repository import Repository
+from s3vault.repository.writer import BlobWriter
+
+MAX_PENDING_DIRS = 4096
+_Entry = Node | Future[Node | None] | PendingDir
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArchiveOptions:
+    """What to archive and how hard to work."""
+
+    paths: tuple[bytes, ...] = ()
+    excludes: ExcludeRules = field(default_factory=ExcludeRules)
+    stdin: BinaryIO | None = None
+    stdin_filename: bytes = b"stdin"
+    readers: int = 2
+    blob_workers: int = 3
+
+
+@dataclass(slots=True)
+class ArchiveStats:
+    """Counters of one run (updated from several threads under a lock)."""
+
+    files_new: int = 0
+    files_changed: int = 0
+    files_unmodified: int = 0
+    files_failed: int = 0
+    dirs_new: int = 0
+    dirs_changed: int = 0
+    dirs_unmodified: int = 0
+    bytes_processed: int = 0
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def files_processed(self) -> int:
+        """Files in the snapshot."""
+        return self.files_new + self.files_changed + self.files_unmodified
+
+
+def _nested_targets(paths: tuple[bytes, ...]) -> dict[bytes, object]:
+    """{component: subtree-or-None} with None marking a backup target; nested targets merge."""
+    root: dict[bytes, object] = {}
+    for path in sorted(paths, key=len):
+        parts = [p for p in path.split(b"/") if p]
+        node = root
+        for i, part in enumerate(parts):
+            child = node.get(part, {})
+            if child is None:
+                break  # an enclosing directory is already a target
+            if i == len(parts) - 1:
+                node[part] = None
+                break
+            node[part] = child
+            assert isinstance(child, dict)
+            node = child
+    return root
+
+
+class Archiver:
+    """Walks the sources and produces the snapshot's root tree."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        writer: BlobWriter,
+        options: ArchiveOptions,
+        *,
+        parent_tree: ObjectId | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self._repo = repo
+        self._writer = writer
+        self._opts = options
+        self._parent_tree = parent_tree
+        self._progress = progress or NullProgress()
+        self._matcher = ExcludeMatcher(options.excludes)
+        self.stats = ArchiveStats()
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._fifo: deque[PendingDir] = deque()
+        self._hardlinks: dict[tuple[int, int], Future[Node | None]] = {}
+        self._slots = threading.BoundedSemaphore(max(1, options.readers) * 8)
+        cfg = repo.config
+        self._params = ChunkerParams(
+            min_size=cfg.chunker_min,
+            avg_size=cfg.chunker_avg,
+            max_size=cfg.chunker_max,
+            seed=repo.sealer.current.chunker_seed,
+        )
+
+    # Entry point -------------------------------------------------------------------------------
+
+    def run(self) -> ObjectId:
+        """Archive everything; returns the root tree id.
+
+        Raises:
+            BackendError, IntegrityError: storing failed; nothing was committed.
+            KeyboardInterrupt: passed through after the workers are stopped.
+        """
+        rpool = ThreadPoolExecutor(max(1, self._opts.readers), thread_name_prefix="s3v-read")
+        bpool = ThreadPoolExecutor(max(1, self._opts.blob_workers), thread_name_prefix="s3v-blob")
+        self._rpool = rpool
+        self._reader = FileReader(
+            writer=self._writer,
+            id_key=self._repo.sealer.current.id_key,
+            params=self._params,
+            blob_pool=bpool,
+            on_bytes=lambda n: self._progress.advanced(bytes_=n),
+            cancelled=self._cancel,
+        )
+        try:
+            root = PendingDir(Node(name=b"", type=NodeType.DIR, mode=0o755), self._parent_tree)
+            if self._opts.stdin is not None:
+                root.add(self._stdin_node(self._opts.stdin))
+            else:
+                parent_nodes = self._tree_nodes(self._parent_tree)
+                self._add_targets(root, b"/", _nested_targets(self._opts.paths), parent_nodes)
+            self._queue(root)
+            self._drain(block=True)
+            assert root.node.subtree is not None
+            return root.node.subtree
+        except BaseException:
+            self._cancel.set()
+            raise
+        finally:
+            rpool.shutdown(wait=True, cancel_futures=True)
+            bpool.shutdown(wait=True, cancel_futures=True)
+
+    # Walk ----------------------------------------------------------------------------------
+
+    def _warn(self, path: bytes, message: str, *, failed: bool = False) -> None:
+        shown = os.fsdecode(path)
+        with self._lock:
+            self.stats.warnings.append((shown, message))
+            if failed:
+                self.stats.files_failed += 1
+        self._progress.warned(shown, message)
+
+    def _tree_nodes(self, tid: ObjectId | None) -> dict[bytes, Node]:
+        if tid is None:
+            return {}
+        return {n.name: n for n in self._repo.load_tree(tid).nodes}
+
+    def _add_targets(
+        self,
+        pdir: PendingDir,
+        prefix: bytes,
+        children: dict[bytes, object],
+        parent_nodes: dict[bytes, Node],
+    ) -> None:
+        for name in sorted(children):
+            path = os.path.join(prefix, name)
+            try:
+                st = os.lstat(path)
+            except OSError as exc:
+                self._warn(path, f"cannot read: {exc.strerror}", failed=True)
+                continue
+            pnode = parent_nodes.get(name)
+            sub = children[name]
+            if sub is None:
+                entry = self._entry(path, name, st, pnode, st.st_dev)
+                if entry is not None:
+                    pdir.add(entry)
+                continue
+            assert isinstance(sub, dict)
+            psub = pnode.subtree if pnode is not None and pnode.type is NodeType.DIR else None
+            vdir = PendingDir(metadata_node(path, name, st), psub)
+            self._add_targets(vdir, path, sub, self._tree_nodes(psub))
+            pdir.add(vdir)
+            self._queue(vdir)
+
+    def _entry(
+        self, path: bytes, name: bytes, st: os.stat_result, pnode: Node | None, root_dev: int
+    ) -> _Entry | None:
+        ntype = node_type(st)
+        try:
+            meta = metadata_node(path, name, st)
+        except OSError as exc:
+            self._warn(path, f"cannot read metadata: {exc.strerror}", failed=True)
+            return None
+        if ntype is NodeType.DIR:
+            return self._walk_dir(path, meta, st, pnode, root_dev)
+        if ntype is not NodeType.FILE:
+            self._progress.advanced(files=1, item=os.fsdecode(path))
+            return meta
+        if unchanged(st, pnode, self._repo.index):
+            assert pnode is not None
+            with self._lock:
+                self.stats.files_unmodified += 1
+                self.stats.bytes_processed += st.st_size
+            self._progress.advanced(files=1, bytes_=st.st_size)
+            return replace(meta, content=pnode.content, content_hash=pnode.content_hash)
+        return self._submit_file(path, meta, pnode, st)
+
+    def _submit_file(
+        self, path: bytes, meta: Node, pnode: Node | None, st: os.stat_result
+    ) -> Future[Node | None]:
+        key = (st.st_dev, st.st_ino)
+        first = self._hardlinks.get(key) if st.st_nlink > 1 else None
+        self._slots.acquire()
+        try:
+            if first is not None:
+                fut = self._rpool.submit(self._link_node, first, meta, pnode)
+            else:
+                fut = self._rpool.submit(self._read_file, path, meta, pnode)
+        except BaseException:
+            self._slots.release()
+            raise
+        fut.add_done_callback(lambda _f: self._slots.release())
+        if st.st_nlink > 1 and first is None:
+            self._hardlinks[key] = fut
+        return fut
+
+    def _link_node(self, first: Future[Node | None], meta: Node, pnode: Node | None) -> Node | None:
+        """Another name of an inode already being read: reuse its content."""
+        done = first.result()
+        if done is None:
+            return None
+        self._count_file(meta, pnode, done.size)
+        return replace(meta, content=done.content, content_hash=done.content_hash, size=done.size)
+
+    def _count_file(self, meta: Node, pnode: Node | None, size: int) -> None:
+        with self._lock:
+            if pnode is None:
+                self.stats.files_new += 1
+            else:
+                self.stats.files_changed += 1
+            self.stats.bytes_processed += size
+        self._progress.advanced(files=1)
+
+    def _read_file(self, path: bytes, meta: Node, pnode: Node | None) -> Node | None:
+        if self._cancel.is_set():
+            return None
+        try:
+            fd = self._reader.open(path)
+        except FileNotFoundError:
+            self._warn(path, "vanished before it could be read", failed=True)
+            return None
+        except OSError as exc:
+            self._warn(path, f"cannot open: {exc.strerror}", failed=True)
+            return None
+        try:
+            with os.fdopen(fd, "rb", buffering=0) as f:
+                before = os.fstat(fd)
+                if not stat.S_ISREG(before.st_mode) or before.st_ino != meta.inode:
+                    self._warn(path, "replaced while the backup was running", failed=True)
+                    return None
+                result = self._reader.read_stream(f, meta.size)
+                after = os.fstat(fd)
+        except OSError as exc:
+            self._warn(path, f"read error: {exc.strerror or exc}", failed=True)
+            return None
+        if self._cancel.is_set():
+            return None
+        if (
+            result.size != meta.size
+            or after.st_mtime_ns != meta.mtime_ns
+            or after.st_size != result.size
+        ):
+            self._warn(path, "changed while being read; the snapshot holds the version read")
+        self._count_file(meta, pnode, result.size)
+        return replace(
+            meta, content=result.content, content_hash=result.content_hash, size=result.size
+        )
+
+    def _walk_dir(
+        self, path: bytes, meta: Node, st: os.stat_result, pnode: Node | None, root_dev: int
+    ) -> PendingDir:
+        psub = pnode.subtree if pnode is not None and pnode.type is NodeType.DIR else None
+        pdir = PendingDir(meta, psub)
+        if self._matcher.one_file_system and st.st_dev != root_dev:
+            self._queue(pdir)  # a mount point: keep the directory, not what is mounted there
+            return pdir
+        cache_dir = self._matcher.is_cache_dir(path)
+        try:
+            entries = list_dir(path)
+        except OSError as exc:
+            self._warn(path, f"cannot list directory: {exc.strerror}", failed=True)
+            entries = []
+        parent_nodes = self._tree_nodes(psub)
+        for name, cst in entries:
+            cpath = os.path.join(path, name)
+            if isinstance(cst, OSError):
+                self._warn(cpath, f"cannot read: {cst.strerror}", failed=True)
+                continue
+            if cache_dir and name != CACHEDIR_TAG:
+                continue
+            if self._matcher.excluded(cpath, stat.S_ISDIR(cst.st_mode)):
+                continue
+            entry = self._entry(cpath, name, cst, parent_nodes.get(name), root_dev)
+            if entry is not None:
+                pdir.add(entry)
+        self._queue(pdir)
+        return pdir
+
+    def _stdin_node(self, stream: BinaryIO) -> Node:
+        result = self._reader.read_stream(stream, 1 << 62)
+        with self._lock:
+            self.stats.files_new += 1
+            self.stats.bytes_processed += result.size
+        return Node(
+            name=self._opts.stdin_filename,
+            type=NodeType.FILE,
+            mode=0o600,
+            size=result.size,
+            content=result.content,
+            content_hash=result.content_hash,
+        )
+
+    # Trees ----------------------------------------------------------------------------------
+
+    def _queue(self, pdir: PendingDir) -> None:
+        self._fifo.append(pdir)
+        self._drain(block=False)
+
+    def _drain(self, *, block: bool) -> None:
+        fifo = self._fifo
+        while fifo:
+            head = fifo[0]
+            if not head.ready():
+                if not block and len(fifo) < MAX_PENDING_DIRS:
+                    return
+                head.done.wait()
+            _node, same = head.finalise(self._writer)
+            fifo.popleft()
+            with self._lock:
+                if same:
+                    self.stats.dirs_unmodified += 1
+                elif head.parent_subtree is not None:
+                    self.stats.dirs_changed += 1
+                else:
+                    self.stats.dirs_new += 1

@@ -1,0 +1,104 @@
+"""Stage 1, scan: list directories in name order and turn lstat results into tree nodes."""
+
+from __future__ import annotations
+
+import errno
+import grp
+import os
+import pwd
+import stat
+from functools import lru_cache
+
+from s3vault.format.tree import Node, NodeType
+
+_TYPES = {
+    stat.S_IFREG: NodeType.FILE,
+    stat.S_IFDIR: NodeType.DIR,
+    stat.S_IFLNK: NodeType.SYMLINK,
+    stat.S_IFIFO: NodeType.FIFO,
+    stat.S_IFCHR: NodeType.CHARDEV,
+    stat.S_IFBLK: NodeType.BLOCKDEV,
+    stat.S_IFSOCK: NodeType.SOCKET,
+}
+
+
+def node_type(st: os.stat_result) -> NodeType:
+    """The node type for an lstat result."""
+    return _TYPES.get(stat.S_IFMT(st.st_mode), NodeType.FILE)
+
+
+@lru_cache(maxsize=1024)
+def user_name(uid: int) -> str:
+    """The name of a uid, or empty."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return ""
+
+
+@lru_cache(maxsize=1024)
+def group_name(gid: int) -> str:
+    """The name of a gid, or empty."""
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return ""
+
+
+def read_xattrs(path: bytes) -> tuple[tuple[bytes, bytes], ...]:
+    """Extended attributes of a path (not following symlinks); empty where unsupported."""
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return ()
+    out = []
+    for name in sorted(names):
+        try:
+            out.append((name.encode(), os.getxattr(path, name, follow_symlinks=False)))
+        except OSError as exc:
+            if exc.errno not in (errno.ENODATA, errno.ENOTSUP, errno.EPERM, errno.EACCES):
+                raise
+    return tuple(out)
+
+
+def metadata_node(path: bytes, name: bytes, st: os.stat_result) -> Node:
+    """A node with everything but content / subtree."""
+    ntype = node_type(st)
+    link_target = os.readlink(path) if ntype is NodeType.SYMLINK else None
+    return Node(
+        name=name,
+        type=ntype,
+        mode=stat.S_IMODE(st.st_mode),
+        uid=st.st_uid,
+        gid=st.st_gid,
+        user=user_name(st.st_uid),
+        group=group_name(st.st_gid),
+        mtime_ns=st.st_mtime_ns,
+        # A directory's atime moves whenever it is listed; keeping it would make every tree new.
+        atime_ns=0 if ntype is NodeType.DIR else st.st_atime_ns,
+        ctime_ns=st.st_ctime_ns,
+        inode=st.st_ino,
+        device=st.st_dev,
+        links=st.st_nlink,
+        size=st.st_size if ntype is NodeType.FILE else 0,
+        link_target=link_target,
+        rdev=st.st_rdev if ntype in (NodeType.CHARDEV, NodeType.BLOCKDEV) else 0,
+        xattrs=read_xattrs(path) if ntype is not NodeType.SYMLINK else (),
+    )
+
+
+def list_dir(path: bytes) -> list[tuple[bytes, os.stat_result | OSError]]:
+    """Entries of a directory sorted by name, each with its lstat result (or the error).
+
+    Raises:
+        OSError: the directory itself cannot be listed.
+    """
+    out: list[tuple[bytes, os.stat_result | OSError]] = []
+    with os.scandir(path) as it:
+        for entry in it:
+            try:
+                out.append((entry.name, entry.stat(follow_symlinks=False)))
+            except OSError as exc:
+                out.append((entry.name, exc))
+    out.sort(key=lambda item: item[0])
+    return out

@@ -1,0 +1,60 @@
+"""The Backend protocol: a dumb, flat store of named byte objects.
+
+Contract (every implementation passes tests/backend/conformance.py):
+
+- Names are ``/``-separated relative paths made of ``[A-Za-z0-9._-]`` segments.
+- ``put`` is create-only and atomic: after it returns, ``get`` sees the whole object; a crash
+  leaves either nothing or the whole object, never a prefix. If the name exists it raises
+  ObjectExistsError and leaves the stored object untouched.
+- ``get(name, offset, length)`` returns exactly the requested range (``length=None``: to the
+  end); a range past the end returns what exists. Missing objects raise ObjectNotFoundError.
+- ``list(prefix)`` yields every object whose name starts with ``prefix``, in no particular order.
+  A failure while listing raises; it never ends the iteration early as if the listing were
+  complete.
+- ``delete`` removes an object; deleting a missing object raises ObjectNotFoundError.
+- Errors worth retrying raise TransientBackendError; everything else BackendError subclasses.
+- Every method is safe to call from several threads at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectInfo:
+    """Name and size of a stored object."""
+
+    name: str
+    size: int
+
+
+class Backend(Protocol):
+    """A flat store of named byte objects (see the module docstring for the contract)."""
+
+    @property
+    def location(self) -> str:
+        """Where the store is, for messages (never contains credentials)."""
+        ...
+
+    def put(self, name: str, data: bytes | memoryview) -> None:
+        """Create an object; ObjectExistsError if it exists."""
+        ...
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        """Read an object or a byte range of it."""
+        ...
+
+    def stat(self, name: str) -> ObjectInfo:
+        """Size of an object."""
+        ...
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object under a prefix."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Remove an object."""
+        ...

@@ -1,0 +1,142 @@
+"""LocalBackend: a repository in a local directory.
+
+put = write a temporary file in the target directory, fsync it, hard-link it to its final name
+(``link`` fails if the name exists, which makes the create exclusive and atomic), remove the
+temporary name, fsync the directory. A crash leaves at most a ``.tmp-*`` file, which ``list``
+ignores and a later prune may remove.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+from s3vault.backend.base import ObjectInfo
+from s3vault.errors import BackendError, ObjectExistsError, ObjectNotFoundError
+
+TMP_PREFIX = ".tmp-"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalBackend:
+    """Objects as files under a root directory."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._made_dirs: set[Path] = set()
+
+    @property
+    def location(self) -> str:
+        """The directory."""
+        return str(self._root)
+
+    @property
+    def root(self) -> Path:
+        """The repository directory."""
+        return self._root
+
+    def _path(self, name: str) -> Path:
+        parts = name.split("/")
+        if not name or any(p in ("", ".", "..") or p.startswith(TMP_PREFIX) for p in parts):
+            msg = f"invalid object name {name!r}"
+            raise BackendError(msg)
+        return self._root.joinpath(*parts)
+
+    def _error(self, exc: OSError, what: str, path: Path) -> BackendError:
+        if exc.errno == errno.ENOSPC:
+            return BackendError(f"no space left on device while {what} {path}")
+        return BackendError(f"{what} {path}: {exc.strerror or exc}")
+
+    def put(self, name: str, data: bytes | memoryview) -> None:
+        """Create-only, atomic, durable write."""
+        path = self._path(name)
+        parent = path.parent
+        if parent not in self._made_dirs:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(parent)
+        tmp = parent / (TMP_PREFIX + secrets.token_hex(8))
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise ObjectExistsError(f"{name} already exists in {self._root}") from None
+            _fsync_dir(parent)
+        except OSError as exc:
+            raise self._error(exc, "writing", path) from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        """Read (a range of) an object."""
+        path = self._path(name)
+        try:
+            with path.open("rb", buffering=0) as f:
+                if length is None:
+                    f.seek(offset)
+                    return f.read()
+                return os.pread(f.fileno(), length, offset)
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"{name} not found in {self._root}") from None
+        except OSError as exc:
+            raise self._error(exc, "reading", path) from None
+
+    def stat(self, name: str) -> ObjectInfo:
+        """Size of an object."""
+        path = self._path(name)
+        try:
+            return ObjectInfo(name=name, size=path.stat().st_size)
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"{name} not found in {self._root}") from None
+        except OSError as exc:
+            raise self._error(exc, "reading", path) from None
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object whose name starts with ``prefix``."""
+        top, _, _ = prefix.partition("/")
+        start = self._root / top if top else self._root
+        if not start.exists():
+            return
+        try:
+            for dirpath, _dirs, files in os.walk(start, onerror=_raise):
+                rel = Path(dirpath).relative_to(self._root).as_posix()
+                for fname in files:
+                    if fname.startswith(TMP_PREFIX):
+                        continue
+                    name = fname if rel == "." else f"{rel}/{fname}"
+                    if name.startswith(prefix):
+                        size = os.stat(os.path.join(dirpath, fname)).st_size
+                        yield ObjectInfo(name=name, size=size)
+        except OSError as exc:
+            raise self._error(exc, "listing", start) from None
+
+    def delete(self, name: str) -> None:
+        """Remove an object."""
+        path = self._path(name)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"{name} not found in {self._root}") from None
+        except OSError as exc:
+            raise self._error(exc, "deleting", path) from None
+
+
+def _raise(exc: OSError) -> None:
+    raise exc

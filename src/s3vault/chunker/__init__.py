@@ -1,0 +1,43 @@
+"""Chunkers: cut a byte stream into blobs.
+
+``Chunker.chunks(stream)`` yields memoryviews that stay valid only until the next one is yielded
+(callers hash or copy each before asking for the next).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChunkerParams:
+    """Chunk size bounds and the per-repository secret seed."""
+
+    min_size: int = 512 * 1024
+    avg_size: int = 1024 * 1024
+    max_size: int = 8 * 1024 * 1024
+    seed: int = 0
+
+    def __repr__(self) -> str:  # the seed is derived from the master key
+        return f"ChunkerParams({self.min_size}/{self.avg_size}/{self.max_size})"
+
+
+class Chunker(Protocol):
+    """Cuts streams into chunks."""
+
+    def chunks(self, stream: BinaryIO) -> Iterator[memoryview]:
+        """Yield consecutive chunks whose concatenation is the stream's content."""
+        ...
+
+
+def make_chunker(params: ChunkerParams, kind: str = "fastcdc") -> Chunker:
+    """The chunker for a repository ("fastcdc") or the fixed-size baseline ("fixed")."""
+    if kind == "fixed":
+        from s3vault.chunker.fixed import FixedChunker
+
+        return FixedChunker(params.avg_size)
+    from s3vault.chunker.fastcdc import FastCdcChunker
+
+    return FastCdcChunker(params)

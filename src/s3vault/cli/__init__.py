@@ -1,0 +1,83 @@
+"""The s3vault command line: a thin click + rich layer over the library API.
+
+THE exception → exit-code mapping lives here (``main``), and nowhere else.
+
+Exit codes: 0 success; 1 fatal error; 2 usage error; 3 snapshot made but some source files could
+not be read; 10 repository does not exist; 11 lock or lease held; 12 wrong password or no key;
+13 damage or mismatch found; 14 storage unreachable after retries; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import traceback
+from types import FrameType
+
+import click
+
+from s3vault import __version__
+from s3vault.cli.commands import COMMANDS
+from s3vault.cli.context import CliContext
+from s3vault.cli.options import global_options
+from s3vault.cli.render import emit_error
+from s3vault.errors import ExitCode, S3VaultError
+
+EPILOG = """\b
+Exit codes:
+  0 success               10 repository does not exist
+  1 fatal error           11 lock or lease held by another process
+  2 usage error           12 wrong password or no usable key
+  3 snapshot made, but    13 verify/restore found damage or a mismatch
+    some files unreadable 14 storage unreachable after retries
+                          130 interrupted (SIGINT/SIGTERM)
+"""
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="s3vault")
+@global_options
+def cli() -> None:
+    """s3vault: deduplicating, encrypted backups into S3 or a local directory."""
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
+
+
+def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _fail(ctx: CliContext, message: str, code: int) -> int:
+    if ctx.json:
+        emit_error(message, code)
+    else:
+        ctx.err.print(f"Fatal: {message}", markup=False)
+    return code
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``s3vault`` command."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    ctx = CliContext()
+    code: int
+    try:
+        result = cli.main(args=argv, prog_name="s3vault", standalone_mode=False, obj=ctx)
+        code = result if isinstance(result, int) else ExitCode.OK
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = ExitCode.USAGE
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        code = _fail(ctx, "interrupted", ExitCode.INTERRUPTED)
+    except S3VaultError as exc:
+        code = _fail(ctx, str(exc), exc.exit_code)
+    except Exception as exc:  # an s3vault bug: say so, show the traceback with -v
+        if ctx.verbose:
+            traceback.print_exc()
+        code = _fail(ctx, f"internal error: {type(exc).__name__}: {exc}", ExitCode.FATAL)
+    logging.shutdown()
+    sys.exit(int(code))

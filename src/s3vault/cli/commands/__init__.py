@@ -1,0 +1,9 @@
+"""One module per command, named after it."""
+
+from s3vault.cli.commands.backup import backup
+from s3vault.cli.commands.init import init
+from s3vault.cli.commands.ls import ls
+from s3vault.cli.commands.restore import restore
+from s3vault.cli.commands.snapshots import snapshots
+
+COMMANDS = [init, backup, snapshots, ls, restore]

@@ -1,0 +1,123 @@
+"""s3vault backup."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from s3vault import BackupOptions, BackupResult
+from s3vault import backup as backup_op
+from s3vault.cli.context import CliContext
+from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.progress import CliProgress
+from s3vault.cli.render import emit, human_bytes, say
+from s3vault.cli.session import open_repo
+from s3vault.errors import ExitCode, UsageError
+
+
+@click.command()
+@global_options
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--tag", "tags", multiple=True, help="Tag the snapshot (repeatable)")
+@click.option("--host", help="Host name to record (default: this host's name)")
+@click.option(
+    "-e",
+    "--exclude",
+    "excludes",
+    multiple=True,
+    metavar="PATTERN",
+    help="Exclude paths matching PATTERN (gitignore syntax, repeatable)",
+)
+@click.option(
+    "--exclude-file",
+    "exclude_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Read exclude patterns from a file (repeatable)",
+)
+@click.option(
+    "--exclude-caches",
+    is_flag=True,
+    help="Skip the contents of directories with a valid CACHEDIR.TAG",
+)
+@click.option("-x", "--one-file-system", is_flag=True, help="Do not cross file system boundaries")
+@click.option("--stdin", "use_stdin", is_flag=True, help="Back up standard input as one file")
+@click.option("--stdin-filename", default="stdin", show_default=True, help="File name for --stdin")
+@click.option("--parent", metavar="SNAPSHOT", help="Compare against this snapshot")
+@click.option("--force", is_flag=True, help="Read every file, even if unchanged")
+@click.option("-n", "--dry-run", is_flag=True, help="Do everything but write to the repository")
+def backup(
+    paths: tuple[str, ...],
+    tags: tuple[str, ...],
+    host: str | None,
+    excludes: tuple[str, ...],
+    exclude_files: tuple[Path, ...],
+    exclude_caches: bool,
+    one_file_system: bool,
+    use_stdin: bool,
+    stdin_filename: str,
+    parent: str | None,
+    force: bool,
+    dry_run: bool,
+) -> int:
+    """Make a snapshot of PATHS (or of standard input with --stdin)."""
+    ctx = cli_context()
+    if use_stdin and paths:
+        msg = "--stdin takes no paths"
+        raise UsageError(msg)
+    repo = open_repo(ctx)
+    options = BackupOptions(
+        paths=paths,
+        tags=tags,
+        host=host,
+        excludes=excludes,
+        exclude_files=exclude_files,
+        exclude_caches=exclude_caches,
+        one_file_system=one_file_system,
+        stdin=sys.stdin.buffer if use_stdin else None,
+        stdin_filename=stdin_filename,
+        parent=parent,
+        force=force,
+        dry_run=dry_run,
+    )
+    with CliProgress(ctx) as progress:
+        result = backup_op(repo, options, progress=progress)
+    _report(ctx, result)
+    return ExitCode.PARTIAL if result.incomplete else ExitCode.OK
+
+
+def _report(ctx: CliContext, r: BackupResult) -> None:
+    if ctx.json:
+        emit(ctx, "summary", snapshot_id=r.snapshot_id, parent_id=r.parent_id,
+             files_new=r.files_new, files_changed=r.files_changed,
+             files_unmodified=r.files_unmodified, files_failed=r.files_failed,
+             dirs_new=r.dirs_new, dirs_changed=r.dirs_changed, dirs_unmodified=r.dirs_unmodified,
+             data_blobs=r.data_blobs, tree_blobs=r.tree_blobs, data_added=r.data_added,
+             data_added_raw=r.data_added_raw, total_files_processed=r.total_files_processed,
+             total_bytes_processed=r.total_bytes_processed,
+             total_duration=round(r.total_duration, 3), dry_run=r.dry_run,
+             incomplete=r.incomplete)  # fmt: skip
+        return
+    if r.parent_id is not None:
+        say(ctx, f"using parent snapshot {r.parent_id.short}")
+    say(ctx, f"Files:       {r.files_new} new, {r.files_changed} changed, "
+             f"{r.files_unmodified} unmodified, {r.files_failed} failed")  # fmt: skip
+    say(ctx, f"Dirs:        {r.dirs_new} new, {r.dirs_changed} changed, "
+             f"{r.dirs_unmodified} unmodified")  # fmt: skip
+    say(ctx, f"Added to the repository: {human_bytes(r.data_added)} "
+             f"({human_bytes(r.data_added_raw)} before compression)")  # fmt: skip
+    rate = r.total_bytes_processed / r.total_duration if r.total_duration > 0 else 0
+    say(ctx, f"processed {r.total_files_processed} files, {human_bytes(r.total_bytes_processed)} "
+             f"in {r.total_duration:.2f}s ({human_bytes(rate)}/s)")  # fmt: skip
+    if r.dry_run:
+        say(ctx, "dry run: nothing was written")
+    else:
+        assert r.snapshot_id is not None
+        say(ctx, f"snapshot {r.snapshot_id.short} saved")
+    if r.incomplete:
+        ctx.err.print(
+            f"Warning: {len(r.warnings)} source problem(s); the snapshot is marked incomplete",
+            markup=False,
+        )

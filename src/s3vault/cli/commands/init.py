@@ -1,0 +1,36 @@
+"""s3vault init."""
+
+from __future__ import annotations
+
+import click
+
+from s3vault import InitOptions, RepositorySettings
+from s3vault import init as init_op
+from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.render import emit, say
+from s3vault.cli.session import repo_options
+
+
+@click.command()
+@global_options
+@click.option("--kdf-profile", type=click.Choice(["default", "small", "minimum"]),
+              default="default", show_default=True,
+              help="Argon2id memory: default 256 MiB, small 64 MiB, minimum 19 MiB")  # fmt: skip
+@click.option("--pack-size", type=click.IntRange(1, 512), default=16, show_default=True,
+              metavar="MiB", help="Target pack size")  # fmt: skip
+@click.option("--compression", type=click.IntRange(0, 19), default=3, show_default=True,
+              help="zstd level for new data (0: store uncompressed)")  # fmt: skip
+def init(kdf_profile: str, pack_size: int, compression: int) -> int:
+    """Create a new repository."""
+    ctx = cli_context()
+    options = repo_options(ctx, confirm_password=True)
+    settings = RepositorySettings(
+        pack_size=pack_size * 1024 * 1024, compression_level=compression, kdf_profile=kdf_profile
+    )
+    result = init_op(options, InitOptions(settings=settings))
+    if ctx.json:
+        emit(ctx, "initialized", repository_id=result.repository_id, location=result.location)
+    else:
+        say(ctx, f"created s3vault repository {result.repository_id.short} at {result.location}")
+        say(ctx, "Keep the password safe: without it the data cannot be recovered.")
+    return 0

@@ -1,0 +1,48 @@
+"""s3vault ls."""
+
+from __future__ import annotations
+
+import stat
+from datetime import UTC, datetime
+
+import click
+
+from s3vault import ls as ls_op
+from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.render import emit
+from s3vault.cli.session import open_repo
+from s3vault.format.tree import NodeType
+
+_TYPE_CHAR = {NodeType.DIR: "d", NodeType.SYMLINK: "l", NodeType.FIFO: "p",
+              NodeType.CHARDEV: "c", NodeType.BLOCKDEV: "b", NodeType.SOCKET: "s"}  # fmt: skip
+
+
+@click.command()
+@global_options
+@click.argument("snapshot")
+@click.argument("path", default="/")
+@click.option("-l", "--long", "long_", is_flag=True, help="Show mode, owner, size and time")
+def ls(snapshot: str, path: str, long_: bool) -> int:
+    """List files in SNAPSHOT (an id prefix or 'latest'), below PATH."""
+    ctx = cli_context()
+    repo = open_repo(ctx, load_index=True)
+    sid, entries = ls_op(repo, snapshot, path)
+    if ctx.json:
+        emit(ctx, "snapshot", id=sid.hex(), short_id=sid.short)
+    for e in entries:
+        n = e.node
+        mtime = datetime.fromtimestamp(n.mtime_ns / 1e9, UTC)
+        if ctx.json:
+            emit(ctx, "node", path=e.path, name=n.display_name, type=n.type.value, mode=n.mode,
+                 uid=n.uid, gid=n.gid, size=n.size, mtime=mtime.isoformat(),
+                 link_target=n.link_target)  # fmt: skip
+        elif long_:
+            mode = _TYPE_CHAR.get(n.type, "-") + stat.filemode(n.mode)[1:]
+            owner = f"{n.user or n.uid}/{n.group or n.gid}"
+            link = f" -> {n.link_target.decode(errors='backslashreplace')}" if n.link_target else ""
+            when = f"{mtime.astimezone():%Y-%m-%d %H:%M:%S}"
+            line = f"{mode} {owner:>12} {n.size:>12} {when} {e.path}{link}"
+            ctx.out.print(line, markup=False)
+        elif not ctx.quiet:
+            ctx.out.print(e.path, markup=False)
+    return 0

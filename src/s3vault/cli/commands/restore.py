@@ -1,0 +1,74 @@
+"""s3vault restore."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from s3vault import RestoreOptions
+from s3vault import restore as restore_op
+from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.progress import CliProgress
+from s3vault.cli.render import emit, human_bytes, say
+from s3vault.cli.session import open_repo
+from s3vault.errors import ExitCode
+
+
+@click.command()
+@global_options
+@click.argument("snapshot")
+@click.option("-t", "--target", required=True, type=click.Path(path_type=Path),
+              help="Directory to restore into")  # fmt: skip
+@click.option(
+    "-i",
+    "--include",
+    multiple=True,
+    metavar="PATTERN",
+    help="Restore only paths matching PATTERN (gitignore syntax, repeatable)",
+)
+@click.option(
+    "-e",
+    "--exclude",
+    multiple=True,
+    metavar="PATTERN",
+    help="Do not restore paths matching PATTERN (repeatable)",
+)
+@click.option("-H", "--host", help="With 'latest': the latest snapshot of this host")
+def restore(
+    snapshot: str,
+    target: Path,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    host: str | None,
+) -> int:
+    """Restore SNAPSHOT (an id prefix or 'latest') into --target."""
+    ctx = cli_context()
+    repo = open_repo(ctx)
+    options = RestoreOptions(
+        snapshot=snapshot, target=target, include=include, exclude=exclude, host=host
+    )
+    with CliProgress(ctx) as progress:
+        r = restore_op(repo, options, progress=progress)
+    for path, message in r.warnings:
+        progress.warned(path, message)
+    for path, message in r.errors:
+        if ctx.json:
+            emit(ctx, "error", item=path, message=message)
+        else:
+            ctx.err.print(f"error: {path}: {message}", markup=False)
+    if ctx.json:
+        emit(ctx, "summary", snapshot_id=r.snapshot_id, target=r.target,
+             files_restored=r.files_restored, files_skipped=r.files_skipped, dirs=r.dirs,
+             bytes_written=r.bytes_written, total_bytes=r.total_bytes,
+             total_duration=round(r.total_duration, 3), errors=len(r.errors),
+             warnings=len(r.warnings))  # fmt: skip
+    else:
+        rate = r.bytes_written / r.total_duration if r.total_duration > 0 else 0
+        say(ctx, f"restored snapshot {r.snapshot_id.short} to {r.target}: "
+                 f"{r.files_restored} files ({r.files_skipped} already present), "
+                 f"{human_bytes(r.bytes_written)} in {r.total_duration:.2f}s "
+                 f"({human_bytes(rate)}/s)")  # fmt: skip
+    if r.errors:
+        return ExitCode.DAMAGED
+    return ExitCode.PARTIAL if r.warnings else ExitCode.OK

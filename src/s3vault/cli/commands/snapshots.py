@@ -1,0 +1,47 @@
+"""s3vault snapshots."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from s3vault import SnapshotFilter
+from s3vault import snapshots as snapshots_op
+from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.render import emit, human_bytes, to_jsonable
+from s3vault.cli.session import open_repo
+
+
+@click.command()
+@global_options
+@click.option("-H", "--host", "hosts", multiple=True, help="Only snapshots of this host")
+@click.option("--tag", "tags", multiple=True, help="Only snapshots with this tag")
+@click.option("--path", "paths", multiple=True, help="Only snapshots of this path")
+def snapshots(hosts: tuple[str, ...], tags: tuple[str, ...], paths: tuple[str, ...]) -> int:
+    """List snapshots."""
+    ctx = cli_context()
+    repo = open_repo(ctx, load_index=False)
+    entries = snapshots_op(repo, SnapshotFilter(hosts=hosts, tags=tags, paths=paths))
+    if ctx.json:
+        emit(ctx, "snapshots", snapshots=[
+            {"id": e.id.hex(), "short_id": e.id.short, **to_jsonable(e.snapshot)} for e in entries
+        ])  # fmt: skip
+        return 0
+    table = Table(box=None, pad_edge=False)
+    for column in ("ID", "Time", "Host", "Tags", "Paths", "Size"):
+        table.add_column(column)
+    for e in entries:
+        s = e.snapshot
+        flag = " (incomplete)" if s.incomplete else ""
+        table.add_row(
+            e.id.short,
+            s.time.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            s.hostname,
+            ",".join(s.tags),
+            "\n".join(s.paths) + flag,
+            human_bytes(s.summary.total_bytes_processed),
+        )
+    if not ctx.quiet:
+        ctx.out.print(table)
+        ctx.out.print(f"{len(entries)} snapshots")
+    return 0

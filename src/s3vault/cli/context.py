@@ -1,0 +1,49 @@
+"""CliContext: the global options of one invocation, shared by every command (ctx.obj)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+
+@dataclass(slots=True)
+class CliContext:
+    """Global options (accepted before or after the command name) and the output consoles."""
+
+    repo: str | None = None
+    password_file: str | None = None
+    password_command: str | None = None
+    json: bool = False
+    quiet: bool = False
+    verbose: int = 0
+    cache_dir: str | None = None
+    no_cache: bool = False
+    limit_upload: int | None = None
+    limit_download: int | None = None
+    out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
+    err: Console = field(
+        default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True)
+    )
+
+    @property
+    def repository(self) -> str:
+        """-r/--repo, else $S3VAULT_REPOSITORY."""
+        return self.repo or os.environ.get("S3VAULT_REPOSITORY", "")
+
+    @property
+    def interactive(self) -> bool:
+        """Progress bars only on a terminal, never with --json or --quiet."""
+        return sys.stdout.isatty() and not self.json and not self.quiet
+
+    def cache_path(self) -> Path | None:
+        """--cache-dir, else $XDG_CACHE_HOME/s3vault or ~/.cache/s3vault; None with --no-cache."""
+        if self.no_cache:
+            return None
+        if self.cache_dir:
+            return Path(self.cache_dir)
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return Path(base) / "s3vault"

@@ -1,0 +1,69 @@
+"""Global options, accepted before or after the command name (``s3vault --json snapshots`` and
+``s3vault snapshots --json`` are the same), as restic accepts them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from s3vault.cli.context import CliContext
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        root = ctx.find_root()
+        if root.obj is None:
+            root.obj = CliContext()
+        obj: CliContext = root.obj
+        if name == "verbose":
+            obj.verbose += value or 0
+        elif value not in (None, False):
+            setattr(obj, name, value)
+        return value
+
+    return callback
+
+
+def _opt(*decls: str, name: str, **kwargs: Any) -> Callable[[F], F]:
+    return click.option(*decls, callback=_store(name), expose_value=False, is_eager=True, **kwargs)
+
+
+_GLOBALS = [
+    _opt("-r", "--repo", name="repo", metavar="URL",
+         help="Repository: a path, file:PATH or s3://bucket/prefix [env S3VAULT_REPOSITORY]"),
+    _opt("--password-file", name="password_file", metavar="FILE",
+         help="Read the password from FILE [env S3VAULT_PASSWORD_FILE]"),
+    _opt("--password-command", name="password_command", metavar="CMD",
+         help="Run CMD and use its output as password [env S3VAULT_PASSWORD_COMMAND]"),
+    _opt("--json", name="json", is_flag=True, default=None,
+         help="Line-delimited JSON on stdout (errors as JSON on stderr)"),
+    _opt("-q", "--quiet", name="quiet", is_flag=True, default=None, help="Only errors"),
+    _opt("-v", "--verbose", name="verbose", count=True, help="More detail (repeatable)"),
+    _opt("--cache-dir", name="cache_dir", metavar="DIR",
+         help="Local cache directory [default: $XDG_CACHE_HOME/s3vault]"),
+    _opt("--no-cache", name="no_cache", is_flag=True, default=None, help="Use no local cache"),
+    _opt("--limit-upload", name="limit_upload", type=int, metavar="KiB/s",
+         help="Limit uploads to KiB/s (S3 repositories)"),
+    _opt("--limit-download", name="limit_download", type=int, metavar="KiB/s",
+         help="Limit downloads to KiB/s (S3 repositories)"),
+]  # fmt: skip
+
+
+def global_options(func: F) -> F:
+    """Attach the global options to a group or a command."""
+    for option in reversed(_GLOBALS):
+        func = option(func)
+    return func
+
+
+def cli_context() -> CliContext:
+    """The CliContext of the running invocation."""
+    ctx = click.get_current_context().find_root()
+    if ctx.obj is None:
+        ctx.obj = CliContext()
+    obj: CliContext = ctx.obj
+    return obj

@@ -1,0 +1,67 @@
+"""Where the repository password comes from, in order: --password-file ($S3VAULT_PASSWORD_FILE),
+--password-command ($S3VAULT_PASSWORD_COMMAND), $S3VAULT_PASSWORD, a prompt on a terminal.
+Never from argv. Without a terminal and without a source, fail (no hidden prompt under cron)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+
+import click
+
+from s3vault.cli.context import CliContext
+from s3vault.errors import NoKeyError, UsageError
+
+
+def _strip(raw: bytes) -> bytes:
+    return raw[:-1] if raw.endswith(b"\n") else raw
+
+
+def _from_command(command: str) -> bytes:
+    try:
+        done = subprocess.run(shlex.split(command), capture_output=True, check=False, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        msg = f"password command failed: {exc}"
+        raise NoKeyError(msg) from None
+    if done.returncode != 0:
+        msg = f"password command exited with status {done.returncode}"
+        raise NoKeyError(msg)
+    return _strip(done.stdout)
+
+
+def read_password(ctx: CliContext, *, confirm: bool = False) -> bytes:
+    """The password for the repository.
+
+    Raises:
+        NoKeyError: no source gave a (non-empty) password.
+    """
+    password_file = ctx.password_file or os.environ.get("S3VAULT_PASSWORD_FILE")
+    command = ctx.password_command or os.environ.get("S3VAULT_PASSWORD_COMMAND")
+    if password_file:
+        try:
+            with open(password_file, "rb") as f:
+                password = _strip(f.read())
+        except OSError as exc:
+            msg = f"cannot read password file {password_file}: {exc.strerror}"
+            raise UsageError(msg) from None
+    elif command:
+        password = _from_command(command)
+    elif "S3VAULT_PASSWORD" in os.environ:
+        password = os.environ["S3VAULT_PASSWORD"].encode()
+    elif sys.stdin.isatty():
+        text = click.prompt(
+            "enter password for repository", hide_input=True, confirmation_prompt=confirm
+        )
+        password = str(text).encode()
+    else:
+        msg = (
+            "no password: use --password-file, --password-command or S3VAULT_PASSWORD "
+            "(there is no terminal to prompt on)"
+        )
+        raise NoKeyError(msg)
+    if not password:
+        msg = "an empty password is not allowed"
+        raise NoKeyError(msg)
+    return password

@@ -1,0 +1,68 @@
+"""Output: rich text for people, one JSON object per line (with ``message_type``) for machines."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from s3vault.cli.context import CliContext
+from s3vault.ids import ObjectId
+
+
+def to_jsonable(value: Any) -> Any:
+    """Records, ids, enums, bytes and times as JSON values."""
+    if isinstance(value, ObjectId):
+        return value.hex()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def emit(ctx: CliContext, message_type: str, **fields: Any) -> None:
+    """One JSON line on stdout."""
+    obj = {"message_type": message_type, **{k: to_jsonable(v) for k, v in fields.items()}}
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def emit_error(message: str, exit_code: int) -> None:
+    """An error as one JSON line on stderr."""
+    obj = {"message_type": "error", "message": message, "exit_code": exit_code}
+    sys.stderr.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def human_bytes(n: float) -> str:
+    """1.5 MiB style."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def say(ctx: CliContext, text: str) -> None:
+    """A line for people (nothing with --json or --quiet)."""
+    if not ctx.json and not ctx.quiet:
+        ctx.out.print(text, markup=False)
+
+
+def warn(ctx: CliContext, path: str, message: str) -> None:
+    """A non-fatal problem: JSON line, or a line on stderr."""
+    if ctx.json:
+        emit(ctx, "warning", item=path, message=message)
+    else:
+        ctx.err.print(f"warning: {path}: {message}", markup=False)

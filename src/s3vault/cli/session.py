@@ -1,0 +1,28 @@
+"""From global options to an open repository."""
+
+from __future__ import annotations
+
+from s3vault import RepoOptions, open_repository
+from s3vault.cli.context import CliContext
+from s3vault.cli.password import read_password
+from s3vault.repository.repository import Repository
+
+
+def repo_options(ctx: CliContext, *, confirm_password: bool = False) -> RepoOptions:
+    """Repository URL, password and cache directory from the global options."""
+    url = ctx.repository
+    if not url:
+        from s3vault.errors import UsageError
+
+        msg = "no repository given: use -r/--repo or set S3VAULT_REPOSITORY"
+        raise UsageError(msg)
+    return RepoOptions(
+        url=url,
+        password=read_password(ctx, confirm=confirm_password),
+        cache_dir=ctx.cache_path(),
+    )
+
+
+def open_repo(ctx: CliContext, *, load_index: bool = True) -> Repository:
+    """Open, unlock and (by default) load the index."""
+    return open_repository(repo_options(ctx), load_index=load_index)

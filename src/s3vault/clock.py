@@ -1,0 +1,52 @@
+"""Clock: the only module that reads wall time. Everything time-dependent takes a Clock."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Source of the current time."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin, for measuring durations."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        """The current UTC time."""
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        """time.monotonic()."""
+        return time.monotonic()
+
+
+class ManualClock:
+    """A clock that moves only when told to (tests and simulations)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
+        self._mono = 0.0
+
+    def now(self) -> datetime:
+        """The clock's current time."""
+        return self._now
+
+    def monotonic(self) -> float:
+        """Seconds advanced so far."""
+        return self._mono
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the clock forward."""
+        self._now += delta
+        self._mono += delta.total_seconds()

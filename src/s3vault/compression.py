@@ -1,0 +1,80 @@
+"""Compression with a one-byte codec tag (design.md §3).
+
+    tag 0: raw bytes follow        tag 1: a zstd frame follows (with its content size)
+
+Blobs that zstd does not shrink by at least 2 % are stored raw, so incompressible data costs one
+byte and a probe rather than a full decompression on every restore.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import zstandard
+
+from s3vault.errors import IntegrityError
+
+RAW = 0
+ZSTD = 1
+_PROBE = 64 * 1024
+_MIN_GAIN = 0.98
+
+_local = threading.local()
+
+
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    cache: dict[int, zstandard.ZstdCompressor] | None = getattr(_local, "c", None)
+    if cache is None:
+        cache = _local.c = {}
+    comp = cache.get(level)
+    if comp is None:
+        comp = cache[level] = zstandard.ZstdCompressor(level=level, write_content_size=True)
+    return comp
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    dec: zstandard.ZstdDecompressor | None = getattr(_local, "d", None)
+    if dec is None:
+        dec = _local.d = zstandard.ZstdDecompressor()
+    return dec
+
+
+def compress(data: bytes | memoryview, level: int) -> bytes:
+    """Tagged bytes: zstd at ``level`` when it saves space, raw otherwise (level 0 = never)."""
+    size = len(data)
+    if level <= 0 or size < 64:
+        return bytes([RAW]) + data
+    comp = _compressor(level)
+    # A cheap probe on a prefix saves compressing megabytes of already-compressed data.
+    if size > 4 * _PROBE and len(comp.compress(data[:_PROBE])) > _PROBE * _MIN_GAIN:
+        return bytes([RAW]) + data
+    packed = comp.compress(data)
+    if len(packed) > size * _MIN_GAIN:
+        return bytes([RAW]) + data
+    return bytes([ZSTD]) + packed
+
+
+def decompress(data: bytes, raw_length: int | None = None) -> bytes:
+    """Undo compress().
+
+    Raises:
+        IntegrityError: unknown tag, corrupt frame, or a length other than expected.
+    """
+    if not data:
+        raise IntegrityError("compressed blob is empty")
+    tag = data[0]
+    if tag == RAW:
+        out = data[1:]
+    elif tag == ZSTD:
+        try:
+            out = _decompressor().decompress(data[1:], max_output_size=raw_length or 0)
+        except zstandard.ZstdError as exc:
+            msg = f"corrupt zstd frame: {exc}"
+            raise IntegrityError(msg) from None
+    else:
+        msg = f"unknown compression tag {tag}"
+        raise IntegrityError(msg)
+    if raw_length is not None and len(out) != raw_length:
+        msg = f"decompressed to {len(out)} bytes, expected {raw_length}"
+        raise IntegrityError(msg)
+    return out

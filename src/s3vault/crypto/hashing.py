@@ -1,0 +1,39 @@
+"""BLAKE3 hashes: keyed blob ids (the storage provider cannot confirm known content) and plain
+storage ids (anyone can check a stored object against its name without keys)."""
+
+from __future__ import annotations
+
+from blake3 import blake3
+
+from s3vault.ids import ObjectId
+
+# Above this size blake3's own threads pay off; below it they cost more than they save.
+_THREADED_ABOVE = 4 << 20
+
+
+def blob_id(id_key: bytes, data: bytes | memoryview) -> ObjectId:
+    """Keyed BLAKE3 of a blob's plaintext."""
+    return ObjectId(blake3(data, key=id_key).digest())
+
+
+def storage_id(data: bytes | memoryview) -> ObjectId:
+    """Plain BLAKE3 of stored bytes (the name of packs and standalone files)."""
+    threads = blake3.AUTO if len(data) > _THREADED_ABOVE else 1
+    return ObjectId(blake3(data, max_threads=threads).digest())
+
+
+class ContentHasher:
+    """Streaming keyed BLAKE3 of a whole file's content (proves restores byte for byte)."""
+
+    __slots__ = ("_h",)
+
+    def __init__(self, id_key: bytes) -> None:
+        self._h = blake3(key=id_key)
+
+    def update(self, data: bytes | memoryview) -> None:
+        """Feed the next bytes of the file."""
+        self._h.update(data)
+
+    def digest(self) -> ObjectId:
+        """The hash of everything fed so far."""
+        return ObjectId(self._h.digest())

@@ -1,0 +1,74 @@
+"""Password → key-encryption key (KEK) with Argon2id; parameters live in each key file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+
+from s3vault.errors import KeyError_
+
+ARGON2ID = "argon2id"
+SALT_SIZE = 16
+KEK_SIZE = 32
+
+# OWASP Password Storage Cheat Sheet minimum for Argon2id; key files below it are refused.
+FLOOR_MEMORY_KIB = 19 * 1024
+FLOOR_ITERATIONS = 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KdfParams:
+    """Argon2id parameters as stored in a key file."""
+
+    alg: str = ARGON2ID
+    memory_kib: int
+    iterations: int
+    lanes: int
+    salt: bytes
+
+    def __repr__(self) -> str:
+        return f"KdfParams({self.alg}, m={self.memory_kib}KiB, t={self.iterations}, p={self.lanes})"
+
+
+# RELIABILITY.md §4.2: 256 MiB, t=3, p=4 (≈0.8 s on 2 cores). "small": RFC 9106 §4, 2nd option.
+PROFILES: dict[str, tuple[int, int, int]] = {
+    "default": (256 * 1024, 3, 4),
+    "small": (64 * 1024, 3, 4),
+    # The OWASP floor itself: for tests, demos and hosts with very little memory.
+    "minimum": (FLOOR_MEMORY_KIB, FLOOR_ITERATIONS, 1),
+}
+
+
+def new_params(profile: str = "default") -> KdfParams:
+    """Fresh parameters (with a new random salt) for a named profile."""
+    memory, iterations, lanes = PROFILES[profile]
+    return KdfParams(
+        memory_kib=memory, iterations=iterations, lanes=lanes, salt=os.urandom(SALT_SIZE)
+    )
+
+
+def derive_kek(password: bytes, params: KdfParams) -> bytes:
+    """Derive the key-encryption key for a password.
+
+    Raises:
+        KeyError_: unknown algorithm, or parameters below the documented floor.
+    """
+    if params.alg != ARGON2ID:
+        msg = f"unsupported key derivation function {params.alg!r}"
+        raise KeyError_(msg)
+    if params.memory_kib < FLOOR_MEMORY_KIB or params.iterations < FLOOR_ITERATIONS:
+        msg = (
+            f"key file KDF parameters are below the safe floor "
+            f"(m={params.memory_kib} KiB, t={params.iterations}); refusing to use it"
+        )
+        raise KeyError_(msg)
+    kdf = Argon2id(
+        salt=params.salt,
+        length=KEK_SIZE,
+        iterations=params.iterations,
+        lanes=params.lanes,
+        memory_cost=params.memory_kib,
+    )
+    return kdf.derive(password)

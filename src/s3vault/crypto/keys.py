@@ -1,0 +1,80 @@
+"""The master key and its subkeys.
+
+One random 32-byte master secret per key epoch. Every purpose gets its own subkey,
+HKDF-SHA256(IKM=master, salt=repo_id, info="s3vault/v1/<purpose>"), so a key used to name
+blobs is never the key that encrypts them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from functools import cached_property
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+MASTER_SIZE = 32
+
+
+def _derive(master: bytes, repo_id: bytes, purpose: str, length: int = 32) -> bytes:
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(),
+        length=length,
+        salt=repo_id,
+        info=b"s3vault/v1/" + purpose.encode(),
+    )
+    return hkdf.derive(master)
+
+
+class MasterKey:
+    """A master secret bound to one repository and one key epoch; derives the subkeys."""
+
+    __slots__ = ("__dict__", "_secret", "epoch", "repo_id")
+
+    def __init__(self, secret: bytes, repo_id: bytes, epoch: int = 1) -> None:
+        if len(secret) != MASTER_SIZE:
+            msg = "a master key has 32 bytes"
+            raise ValueError(msg)
+        self._secret = secret
+        self.repo_id = repo_id
+        self.epoch = epoch
+
+    @classmethod
+    def generate(cls, repo_id: bytes, epoch: int = 1) -> MasterKey:
+        """A new random master key."""
+        return cls(os.urandom(MASTER_SIZE), repo_id, epoch)
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"MasterKey(epoch={self.epoch})"
+
+    @property
+    def secret(self) -> bytes:
+        """The raw secret; only key wrapping may read it."""
+        return self._secret
+
+    @cached_property
+    def encryption_key(self) -> bytes:
+        """Key for XAES-256-GCM sealing of every object."""
+        return _derive(self._secret, self.repo_id, "enc")
+
+    @cached_property
+    def id_key(self) -> bytes:
+        """Key for keyed BLAKE3 blob ids and whole-file content hashes."""
+        return _derive(self._secret, self.repo_id, "id")
+
+    @cached_property
+    def chunker_seed(self) -> int:
+        """Seed of the per-repository FastCDC gear table (63 bits, never 0)."""
+        raw = int.from_bytes(_derive(self._secret, self.repo_id, "chunker", 8), "big")
+        return (raw >> 1) or 1
+
+    @cached_property
+    def cache_key(self) -> bytes:
+        """Key that seals the local cache."""
+        return _derive(self._secret, self.repo_id, "cache")
+
+    @cached_property
+    def check_value(self) -> bytes:
+        """Key-check value stored in the config: detects a substituted repository."""
+        return hmac.digest(_derive(self._secret, self.repo_id, "check"), b"s3vault kcv", "sha256")

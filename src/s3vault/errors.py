@@ -1,0 +1,140 @@
+"""The s3vault exception hierarchy and the exit code each error maps to.
+
+    S3VaultError (1)                      anything s3vault raises on purpose
+    ├── UsageError (2)                    bad option values, bad snapshot ids
+    ├── RepositoryNotFoundError (10)      no repository at the URL
+    ├── NotARepositoryError (10)          something is there, but not an s3vault repository
+    ├── LockedError (11)                  a needed lease or lock is held by someone else
+    ├── KeyError_ (12) → WrongPasswordError, NoKeyError
+    ├── IntegrityError (13)               an object failed authentication or a hash check
+    │   └── DamagedRepositoryError (13)   verify / restore found damage
+    ├── BackendError (1)                  storage failed
+    │   ├── ObjectNotFoundError (1)       a named object does not exist
+    │   ├── ObjectExistsError (1)         a create-only put found the object already there
+    │   ├── TransientBackendError (14)    worth retrying (timeouts, 5xx, throttling)
+    │   └── BackendUnavailableError (14)  still failing after retries
+    ├── FormatVersionError (1)            written by a newer s3vault
+    ├── SourceError (3)                   a source file could not be read (warning class)
+    ├── RestoreError (1)                  restore could not write a file (disk full, permissions)
+    └── Interrupted (130)                 SIGINT / SIGTERM
+
+Every class carries ``exit_code``; the CLI maps exceptions to codes in exactly one place
+(``cli/__init__.py``). Messages say what failed, where, and what to do next.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The documented exit codes (docs/exit-codes.md)."""
+
+    OK = 0
+    FATAL = 1
+    USAGE = 2
+    PARTIAL = 3
+    NO_REPOSITORY = 10
+    LOCKED = 11
+    WRONG_PASSWORD = 12
+    DAMAGED = 13
+    STORAGE_UNAVAILABLE = 14
+    INTERRUPTED = 130
+
+
+class S3VaultError(Exception):
+    """Base class of every error s3vault raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.FATAL
+
+
+class UsageError(S3VaultError):
+    """The caller asked for something that cannot be done as asked."""
+
+    exit_code = ExitCode.USAGE
+
+
+class RepositoryNotFoundError(S3VaultError):
+    """There is no repository at the given location."""
+
+    exit_code = ExitCode.NO_REPOSITORY
+
+
+class NotARepositoryError(S3VaultError):
+    """The location exists but does not hold an s3vault repository."""
+
+    exit_code = ExitCode.NO_REPOSITORY
+
+
+class LockedError(S3VaultError):
+    """A lease or lock needed by the operation is held elsewhere."""
+
+    exit_code = ExitCode.LOCKED
+
+
+class KeyError_(S3VaultError):
+    """No key file could be opened."""
+
+    exit_code = ExitCode.WRONG_PASSWORD
+
+
+class WrongPasswordError(KeyError_):
+    """The password opens none of the repository's key files."""
+
+
+class NoKeyError(KeyError_):
+    """No password (or other key material) was supplied."""
+
+
+class IntegrityError(S3VaultError):
+    """An object failed authentication, a hash check or a structural check."""
+
+    exit_code = ExitCode.DAMAGED
+
+
+class DamagedRepositoryError(IntegrityError):
+    """Verify or restore found damage; the message names what."""
+
+
+class BackendError(S3VaultError):
+    """The storage backend failed."""
+
+
+class ObjectNotFoundError(BackendError):
+    """The named object does not exist."""
+
+
+class ObjectExistsError(BackendError):
+    """A create-only put found an object already stored under that name."""
+
+
+class TransientBackendError(BackendError):
+    """A failure that is worth retrying: timeouts, 5xx, throttling."""
+
+    exit_code = ExitCode.STORAGE_UNAVAILABLE
+
+
+class BackendUnavailableError(BackendError):
+    """Storage could not be reached, even after retries."""
+
+    exit_code = ExitCode.STORAGE_UNAVAILABLE
+
+
+class FormatVersionError(S3VaultError):
+    """The repository or an object was written by a newer, incompatible s3vault."""
+
+
+class SourceError(S3VaultError):
+    """A source file could not be read; backups record it as a warning."""
+
+    exit_code = ExitCode.PARTIAL
+
+
+class RestoreError(S3VaultError):
+    """Restore could not write to the target (disk full, permission, unsafe path)."""
+
+
+class Interrupted(S3VaultError):
+    """The operation was interrupted by SIGINT or SIGTERM."""
+
+    exit_code = ExitCode.INTERRUPTED

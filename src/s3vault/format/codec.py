@@ -1,0 +1,112 @@
+"""Canonical JSON for records that are JSON documents, and the helpers all codecs share.
+
+Canonical: UTF-8, sorted keys, no insignificant white space, so the same record always encodes to
+the same bytes. Decoding errors become IntegrityError: every caller has authenticated the bytes
+first, so malformed content means a bug or a forged object.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from s3vault.errors import FormatVersionError, IntegrityError
+
+JsonDict = dict[str, Any]
+
+
+def dumps(obj: JsonDict) -> bytes:
+    """Canonical JSON bytes."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def loads(data: bytes, what: str) -> JsonDict:
+    """Parse a JSON object.
+
+    Raises:
+        IntegrityError: not a JSON object.
+    """
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        msg = f"{what}: malformed JSON ({exc})"
+        raise IntegrityError(msg) from None
+    if not isinstance(obj, dict):
+        msg = f"{what}: expected a JSON object"
+        raise IntegrityError(msg)
+    return obj
+
+
+def b64(data: bytes) -> str:
+    """Standard base64 text."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: str, what: str) -> bytes:
+    """Decode base64 text.
+
+    Raises:
+        IntegrityError: not valid base64.
+    """
+    try:
+        return base64.b64decode(text, validate=True)
+    except (ValueError, TypeError) as exc:
+        msg = f"{what}: bad base64 ({exc})"
+        raise IntegrityError(msg) from None
+
+
+def check_version(found: object, supported: int, what: str) -> int:
+    """Accept versions 1..supported.
+
+    Raises:
+        FormatVersionError: a newer version than this s3vault understands.
+        IntegrityError: not a version number.
+    """
+    if not isinstance(found, int) or found < 1:
+        msg = f"{what}: bad format version {found!r}"
+        raise IntegrityError(msg)
+    if found > supported:
+        msg = (
+            f"{what} has format version {found}, this s3vault reads up to {supported}: "
+            "upgrade s3vault"
+        )
+        raise FormatVersionError(msg)
+    return found
+
+
+def field(obj: JsonDict, key: str, kind: type, what: str) -> Any:
+    """Fetch a typed field from a decoded JSON object.
+
+    Raises:
+        IntegrityError: missing or of the wrong type.
+    """
+    value = obj.get(key)
+    if kind is int and isinstance(value, bool):
+        value = None
+    if not isinstance(value, kind):
+        msg = f"{what}: field {key!r} missing or not {kind.__name__}"
+        raise IntegrityError(msg)
+    return value
+
+
+def encode_name(name: bytes) -> JsonDict:
+    """A file name (arbitrary bytes) as JSON: text when it is UTF-8, base64 otherwise."""
+    try:
+        return {"name": name.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"name_b64": b64(name)}
+
+
+def decode_name(obj: JsonDict, what: str, key: str = "name") -> bytes:
+    """Inverse of encode_name.
+
+    Raises:
+        IntegrityError: neither form present.
+    """
+    if isinstance(obj.get(key), str):
+        return str(obj[key]).encode("utf-8")
+    if isinstance(obj.get(key + "_b64"), str):
+        return unb64(obj[key + "_b64"], what)
+    msg = f"{what}: missing {key}"
+    raise IntegrityError(msg)

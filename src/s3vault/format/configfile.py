@@ -1,0 +1,125 @@
+"""Repository config (design.md §7).
+
+Stored as ``config``: a small plaintext JSON marker that says "this is an s3vault repository",
+its format version and id (readable without keys, so a wrong URL or a newer format gets a clear
+message), wrapping the sealed settings below (authenticated, so nobody can change the chunker or
+swap the repository id without the key).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from s3vault.errors import IntegrityError, NotARepositoryError
+from s3vault.format import FORMAT_VERSION, codec
+from s3vault.ids import ObjectId
+
+MARKER = "s3vault repository"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigFile:
+    """Settings fixed when the repository is created."""
+
+    version: int = FORMAT_VERSION
+    repo_id: ObjectId
+    chunker_min: int = 512 * 1024
+    chunker_avg: int = 1024 * 1024
+    chunker_max: int = 8 * 1024 * 1024
+    pack_size: int = 16 * 1024 * 1024
+    compression_level: int = 3
+    check_value: bytes = b""
+    created: str = ""
+
+    def encode(self) -> bytes:
+        """Canonical JSON of the sealed part."""
+        return codec.dumps(
+            {
+                "v": self.version,
+                "repo_id": self.repo_id.hex(),
+                "chunker": {
+                    "min": self.chunker_min,
+                    "avg": self.chunker_avg,
+                    "max": self.chunker_max,
+                },
+                "pack_size": self.pack_size,
+                "compression_level": self.compression_level,
+                "check_value": self.check_value.hex(),
+                "created": self.created,
+            }
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> ConfigFile:
+        """Parse the sealed part.
+
+        Raises:
+            IntegrityError: malformed.
+            FormatVersionError: newer format.
+        """
+        what = "config"
+        obj = codec.loads(data, what)
+        version = codec.check_version(obj.get("v"), FORMAT_VERSION, what)
+        chunker = codec.field(obj, "chunker", dict, what)
+        try:
+            return cls(
+                version=version,
+                repo_id=ObjectId(bytes.fromhex(codec.field(obj, "repo_id", str, what))),
+                chunker_min=codec.field(chunker, "min", int, what),
+                chunker_avg=codec.field(chunker, "avg", int, what),
+                chunker_max=codec.field(chunker, "max", int, what),
+                pack_size=codec.field(obj, "pack_size", int, what),
+                compression_level=codec.field(obj, "compression_level", int, what),
+                check_value=bytes.fromhex(str(obj.get("check_value", ""))),
+                created=str(obj.get("created", "")),
+            )
+        except ValueError as exc:
+            msg = f"{what}: {exc}"
+            raise IntegrityError(msg) from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigMarker:
+    """The plaintext outside of ``config``."""
+
+    version: int
+    repo_id: ObjectId
+    sealed: bytes
+
+    def encode(self) -> bytes:
+        """JSON bytes."""
+        obj: dict[str, Any] = {
+            "s3vault": MARKER,
+            "v": self.version,
+            "repo_id": self.repo_id.hex(),
+            "sealed": codec.b64(self.sealed),
+        }
+        return codec.dumps(obj)
+
+    @classmethod
+    def decode(cls, data: bytes) -> ConfigMarker:
+        """Parse the marker.
+
+        Raises:
+            NotARepositoryError: not an s3vault config.
+            FormatVersionError: newer format.
+        """
+        try:
+            obj = codec.loads(data, "config")
+        except IntegrityError:
+            obj = {}
+        if obj.get("s3vault") != MARKER:
+            msg = "the config object is not an s3vault repository config"
+            raise NotARepositoryError(msg)
+        version = codec.check_version(obj.get("v"), FORMAT_VERSION, "repository")
+        try:
+            repo_id = ObjectId(bytes.fromhex(codec.field(obj, "repo_id", str, "config")))
+        except ValueError:
+            msg = "config: bad repository id"
+            raise IntegrityError(msg) from None
+        return cls(
+            version=version,
+            repo_id=repo_id,
+            sealed=codec.unb64(codec.field(obj, "sealed", str, "config"), "config"),
+        )

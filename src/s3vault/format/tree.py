@@ -1,0 +1,173 @@
+"""Trees and nodes (design.md §9): a directory listing, stored as a tree blob.
+
+A tree blob is canonical JSON ``{"nodes": [...]}`` with nodes sorted by name bytes. Names and link
+targets are arbitrary bytes: UTF-8 names are stored as text (``name``), others as base64
+(``name_b64``), so every name round-trips exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from s3vault.errors import IntegrityError
+from s3vault.format import codec
+from s3vault.ids import ObjectId
+
+TREE_VERSION = 1
+
+
+class NodeType(StrEnum):
+    """What a directory entry is."""
+
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    FIFO = "fifo"
+    CHARDEV = "chardev"
+    BLOCKDEV = "blockdev"
+    SOCKET = "socket"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Node:
+    """One directory entry with its metadata and, for files, its content."""
+
+    name: bytes
+    type: NodeType
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    user: str = ""
+    group: str = ""
+    mtime_ns: int = 0
+    atime_ns: int = 0
+    ctime_ns: int = 0
+    inode: int = 0
+    device: int = 0
+    links: int = 1
+    size: int = 0
+    content: tuple[ObjectId, ...] = ()
+    content_hash: ObjectId | None = None
+    subtree: ObjectId | None = None
+    link_target: bytes | None = None
+    rdev: int = 0
+    xattrs: tuple[tuple[bytes, bytes], ...] = ()
+
+    @property
+    def display_name(self) -> str:
+        """The name for messages (undecodable bytes escaped)."""
+        return self.name.decode("utf-8", "backslashreplace")
+
+
+_INTS = ("mode", "uid", "gid", "mtime_ns", "atime_ns", "ctime_ns", "inode", "device", "links",
+         "size", "rdev")  # fmt: skip
+
+
+def _node_to_json(node: Node) -> dict[str, Any]:
+    out: dict[str, Any] = codec.encode_name(node.name)
+    out["type"] = node.type.value
+    for key in _INTS:
+        value = getattr(node, key)
+        if value:
+            out[key] = value
+    if node.user:
+        out["user"] = node.user
+    if node.group:
+        out["group"] = node.group
+    if node.type is NodeType.FILE:
+        out["content"] = [c.hex() for c in node.content]
+    if node.content_hash is not None:
+        out["content_hash"] = node.content_hash.hex()
+    if node.subtree is not None:
+        out["subtree"] = node.subtree.hex()
+    if node.link_target is not None:
+        target = codec.encode_name(node.link_target)
+        out.update({"link_" + k: v for k, v in target.items()})
+    if node.xattrs:
+        out["xattrs"] = [[codec.b64(k), codec.b64(v)] for k, v in node.xattrs]
+    return out
+
+
+def _hex_id(text: object, what: str) -> ObjectId:
+    try:
+        return ObjectId(bytes.fromhex(text)) if isinstance(text, str) else ObjectId(b"")
+    except ValueError:
+        msg = f"{what}: bad id"
+        raise IntegrityError(msg) from None
+
+
+def _node_from_json(obj: dict[str, Any]) -> Node:
+    what = "tree node"
+    if not isinstance(obj, dict):
+        raise IntegrityError(what + ": not an object")
+    try:
+        ntype = NodeType(str(obj.get("type")))
+    except ValueError:
+        msg = f"{what}: unknown type {obj.get('type')!r}"
+        raise IntegrityError(msg) from None
+    ints = {}
+    for key in _INTS:
+        value = obj.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool):
+            msg = f"{what}: {key} is not an integer"
+            raise IntegrityError(msg)
+        ints[key] = value
+    content = obj.get("content", [])
+    if not isinstance(content, list):
+        raise IntegrityError(what + ": content is not a list")
+    link_target = None
+    if "link_name" in obj or "link_name_b64" in obj:
+        link_target = codec.decode_name(obj, what, "link_name")
+    xattrs = obj.get("xattrs", [])
+    if not isinstance(xattrs, list) or not all(
+        isinstance(x, list) and len(x) == 2 and all(isinstance(p, str) for p in x) for x in xattrs
+    ):
+        raise IntegrityError(what + ": bad xattrs")
+    return Node(
+        name=codec.decode_name(obj, what),
+        type=ntype,
+        user=str(obj.get("user", "")),
+        group=str(obj.get("group", "")),
+        content=tuple(_hex_id(c, what) for c in content),
+        content_hash=_hex_id(obj["content_hash"], what) if "content_hash" in obj else None,
+        subtree=_hex_id(obj["subtree"], what) if "subtree" in obj else None,
+        link_target=link_target,
+        xattrs=tuple((codec.unb64(k, what), codec.unb64(v, what)) for k, v in xattrs),
+        **ints,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tree:
+    """A directory listing: nodes sorted by name."""
+
+    nodes: tuple[Node, ...] = ()
+
+    def encode(self) -> bytes:
+        """Canonical JSON bytes (nodes sorted by name)."""
+        nodes = sorted(self.nodes, key=lambda n: n.name)
+        return codec.dumps({"v": TREE_VERSION, "nodes": [_node_to_json(n) for n in nodes]})
+
+    @classmethod
+    def decode(cls, data: bytes) -> Tree:
+        """Parse a tree blob.
+
+        Raises:
+            IntegrityError: malformed.
+            FormatVersionError: a newer tree version.
+        """
+        obj = codec.loads(data, "tree")
+        codec.check_version(obj.get("v"), TREE_VERSION, "tree")
+        nodes = obj.get("nodes")
+        if not isinstance(nodes, list):
+            raise IntegrityError("tree: nodes is not a list")
+        return cls(nodes=tuple(_node_from_json(n) for n in nodes))
+
+    def find(self, name: bytes) -> Node | None:
+        """The node with this name, if any."""
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        return None

@@ -1,0 +1,215 @@
+"""backup: make a snapshot of paths (or of standard input)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from s3vault import __version__
+from s3vault.archiver.commit import commit
+from s3vault.archiver.excludes import ExcludeRules
+from s3vault.archiver.pipeline import ArchiveOptions, Archiver
+from s3vault.backend.dryrun import DryRunBackend
+from s3vault.clock import Clock, SystemClock
+from s3vault.errors import UsageError
+from s3vault.format.snapshotfile import SnapshotFile, SnapshotSummary
+from s3vault.ids import ObjectId
+from s3vault.progress import NullProgress, Progress
+from s3vault.repository.repository import Repository
+from s3vault.repository.snapshots import find_snapshot, list_snapshots
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackupOptions:
+    """What to back up and how."""
+
+    paths: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    host: str | None = None
+    excludes: tuple[str, ...] = ()
+    exclude_files: tuple[Path, ...] = ()
+    exclude_caches: bool = False
+    one_file_system: bool = False
+    stdin: BinaryIO | None = None
+    stdin_filename: str = "stdin"
+    parent: str | None = None
+    force: bool = False  # ignore the parent: read every file
+    dry_run: bool = False
+    readers: int = 0  # 0: from the CPU count
+    blob_workers: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackupResult:
+    """What a backup did."""
+
+    snapshot_id: ObjectId | None
+    parent_id: ObjectId | None
+    files_new: int
+    files_changed: int
+    files_unmodified: int
+    files_failed: int
+    dirs_new: int
+    dirs_changed: int
+    dirs_unmodified: int
+    data_blobs: int
+    tree_blobs: int
+    data_added: int
+    data_added_raw: int
+    total_files_processed: int
+    total_bytes_processed: int
+    total_duration: float
+    dry_run: bool
+    warnings: tuple[tuple[str, str], ...]
+
+    @property
+    def incomplete(self) -> bool:
+        """Some source could not be read as it was."""
+        return bool(self.warnings)
+
+
+def _targets(paths: tuple[str, ...], progress: Progress) -> tuple[bytes, ...]:
+    out = []
+    for path in paths:
+        abs_path = os.path.abspath(os.fsencode(path))
+        if not os.path.lexists(abs_path):
+            progress.warned(path, "does not exist, skipping")
+            continue
+        out.append(abs_path)
+    if not out:
+        msg = "nothing to back up: none of the given paths exist"
+        raise UsageError(msg)
+    return tuple(out)
+
+
+def _workers(configured: int, default: int) -> int:
+    return configured if configured > 0 else default
+
+
+def backup(
+    repo: Repository,
+    options: BackupOptions,
+    *,
+    progress: Progress | None = None,
+    clock: Clock | None = None,
+) -> BackupResult:
+    """Back up the paths into a new snapshot. The repository's index must be loaded.
+
+    Raises:
+        UsageError: no paths (and no stdin), none exist, or an unknown parent.
+        BackendError, IntegrityError: storage failed; no snapshot was written.
+    """
+    progress = progress or NullProgress()
+    clock = clock or SystemClock()
+    start, t0 = clock.now(), clock.monotonic()
+    if options.stdin is None and not options.paths:
+        msg = "backup needs at least one path (or --stdin)"
+        raise UsageError(msg)
+    if options.stdin is not None:
+        targets: tuple[bytes, ...] = ()
+        shown_paths: tuple[str, ...] = ("/" + options.stdin_filename,)
+    else:
+        targets = _targets(options.paths, progress)
+        shown_paths = tuple(os.fsdecode(t) for t in targets)
+    host = options.host or socket.gethostname()
+
+    parent_id, parent_tree = None, None
+    if not options.force:
+        snaps = list_snapshots(repo)
+        try:
+            if options.parent:
+                parent_id, psnap = find_snapshot(repo, options.parent, snapshots=snaps)
+            else:
+                parent_id, psnap = find_snapshot(
+                    repo, "latest", host=host, paths=shown_paths, snapshots=snaps
+                )
+            parent_tree = psnap.tree
+        except UsageError:
+            if options.parent:
+                raise
+
+    dry = DryRunBackend(repo.backend) if options.dry_run else None
+    if dry is not None:
+        repo = Repository(
+            backend=dry, config=repo.config, sealer=repo.sealer, key_id=repo.key_id, cache_dir=None
+        ).with_index_of(repo)
+    writer = repo.blob_writer()
+    cpus = os.cpu_count() or 2
+    archiver = Archiver(
+        repo,
+        writer,
+        ArchiveOptions(
+            paths=targets,
+            excludes=ExcludeRules.build(
+                options.excludes,
+                options.exclude_files,
+                exclude_caches=options.exclude_caches,
+                one_file_system=options.one_file_system,
+            ),
+            stdin=options.stdin,
+            stdin_filename=os.fsencode(options.stdin_filename),
+            readers=_workers(options.readers, max(2, cpus)),
+            blob_workers=_workers(options.blob_workers, cpus + 1),
+        ),
+        parent_tree=parent_tree,
+        progress=progress,
+    )
+    progress.started("backup")
+    tree_id = archiver.run()
+    stats = archiver.stats
+    end = clock.now()
+    summary = SnapshotSummary(
+        files_new=stats.files_new,
+        files_changed=stats.files_changed,
+        files_unmodified=stats.files_unmodified,
+        files_failed=stats.files_failed,
+        dirs_new=stats.dirs_new,
+        dirs_changed=stats.dirs_changed,
+        dirs_unmodified=stats.dirs_unmodified,
+        data_blobs=writer.stats.data_blobs,
+        tree_blobs=writer.stats.tree_blobs,
+        data_added=writer.stats.data_added,
+        total_files_processed=stats.files_processed,
+        total_bytes_processed=stats.bytes_processed,
+        backup_start=start.isoformat(),
+        backup_end=end.isoformat(),
+    )
+    snapshot = SnapshotFile(
+        time=start,
+        tree=tree_id,
+        paths=shown_paths,
+        hostname=host,
+        username=getpass.getuser(),
+        tags=tuple(options.tags),
+        parent=parent_id,
+        excludes=tuple(options.excludes),
+        program_version=f"s3vault {__version__}",
+        incomplete=bool(stats.warnings),
+        summary=summary,
+    )
+    snapshot_id = commit(repo, writer, snapshot)
+    progress.finished("backup")
+    return BackupResult(
+        snapshot_id=None if dry is not None else snapshot_id,
+        parent_id=parent_id,
+        files_new=stats.files_new,
+        files_changed=stats.files_changed,
+        files_unmodified=stats.files_unmodified,
+        files_failed=stats.files_failed,
+        dirs_new=stats.dirs_new,
+        dirs_changed=stats.dirs_changed,
+        dirs_unmodified=stats.dirs_unmodified,
+        data_blobs=writer.stats.data_blobs,
+        tree_blobs=writer.stats.tree_blobs,
+        data_added=writer.stats.data_added,
+        data_added_raw=writer.stats.data_added_raw,
+        total_files_processed=stats.files_processed,
+        total_bytes_processed=stats.bytes_processed,
+        total_duration=clock.monotonic() - t0,
+        dry_run=dry is not None,
+        warnings=tuple(stats.warnings),
+    )

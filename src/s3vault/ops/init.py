@@ -1,0 +1,56 @@
+"""init: create a repository."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from dataclasses import dataclass, field
+
+from s3vault.backend.base import Backend
+from s3vault.clock import Clock, SystemClock
+from s3vault.ids import ObjectId
+from s3vault.ops.session import RepoOptions, backend_for
+from s3vault.repository.repository import Repository, RepositorySettings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InitOptions:
+    """Settings for a new repository."""
+
+    settings: RepositorySettings = field(default_factory=RepositorySettings)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InitResult:
+    """The new repository."""
+
+    repository_id: ObjectId
+    location: str
+    key_id: ObjectId
+
+
+def init(
+    repo_options: RepoOptions,
+    options: InitOptions | None = None,
+    *,
+    backend: Backend | None = None,
+    clock: Clock | None = None,
+) -> InitResult:
+    """Create a repository at the URL.
+
+    Raises:
+        S3VaultError: something already exists there, or storage fails.
+    """
+    options = options or InitOptions()
+    backend = backend or backend_for(repo_options)
+    now = (clock or SystemClock()).now()
+    repo = Repository.create(
+        backend,
+        repo_options.password,
+        options.settings,
+        created=now.isoformat(),
+        hostname=socket.gethostname(),
+        username=getpass.getuser(),
+        cache_dir=repo_options.cache_dir,
+    )
+    return InitResult(repository_id=repo.id, location=backend.location, key_id=repo.key_id)

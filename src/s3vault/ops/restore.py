@@ -1,0 +1,80 @@
+"""restore: write a snapshot (or part of it) into a target directory."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from s3vault.clock import Clock, SystemClock
+from s3vault.ids import ObjectId
+from s3vault.progress import NullProgress, Progress
+from s3vault.repository.repository import Repository
+from s3vault.repository.snapshots import find_snapshot
+from s3vault.restorer.plan import plan_restore
+from s3vault.restorer.restorer import Restorer
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoreOptions:
+    """What to restore where."""
+
+    snapshot: str = "latest"
+    target: Path
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    host: str | None = None
+    workers: int = 4
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoreResult:
+    """What a restore did. ``errors`` lists files that could not be restored, by path."""
+
+    snapshot_id: ObjectId
+    target: str
+    files_restored: int
+    files_skipped: int
+    dirs: int
+    others: int
+    bytes_written: int
+    total_bytes: int
+    total_duration: float
+    errors: tuple[tuple[str, str], ...]
+    warnings: tuple[tuple[str, str], ...]
+
+
+def restore(
+    repo: Repository,
+    options: RestoreOptions,
+    *,
+    progress: Progress | None = None,
+    clock: Clock | None = None,
+) -> RestoreResult:
+    """Restore a snapshot. The repository's index must be loaded.
+
+    Raises:
+        UsageError: unknown snapshot.
+        RestoreError: the target cannot be written (the message names the file).
+    """
+    clock = clock or SystemClock()
+    t0 = clock.monotonic()
+    sid, snap = find_snapshot(repo, options.snapshot, host=options.host)
+    target = os.fsencode(os.path.abspath(options.target))
+    plan = plan_restore(repo, snap.tree, target, include=options.include, exclude=options.exclude)
+    outcome = Restorer(
+        repo, plan, workers=options.workers, progress=progress or NullProgress()
+    ).run(target)
+    return RestoreResult(
+        snapshot_id=sid,
+        target=os.fsdecode(target),
+        files_restored=outcome.files_restored,
+        files_skipped=outcome.files_skipped,
+        dirs=outcome.dirs,
+        others=outcome.others,
+        bytes_written=outcome.bytes_written,
+        total_bytes=plan.total_bytes,
+        total_duration=clock.monotonic() - t0,
+        errors=tuple(outcome.errors),
+        warnings=tuple(outcome.warnings),
+    )

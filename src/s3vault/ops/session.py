@@ -1,0 +1,43 @@
+"""Opening repositories: build the backend for a URL, unlock the key, load the index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from s3vault.backend.base import Backend
+from s3vault.backend.location import open_backend
+from s3vault.repository.repository import Repository
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepoOptions:
+    """Where the repository is and how to reach it. ``password`` is never logged or shown."""
+
+    url: str
+    password: bytes
+    cache_dir: Path | None = None
+
+    def __repr__(self) -> str:
+        return f"RepoOptions(url={self.url!r}, cache_dir={self.cache_dir!r})"
+
+
+def backend_for(options: RepoOptions) -> Backend:
+    """The backend stack for the repository URL."""
+    return open_backend(options.url)
+
+
+def open_repository(
+    options: RepoOptions, *, backend: Backend | None = None, load_index: bool = True
+) -> Repository:
+    """Open and unlock a repository, and load its index.
+
+    Raises:
+        RepositoryNotFoundError, NotARepositoryError, WrongPasswordError, IntegrityError.
+    """
+    repo = Repository.open(
+        backend or backend_for(options), options.password, cache_dir=options.cache_dir
+    )
+    if load_index:
+        repo.load_index()
+    return repo

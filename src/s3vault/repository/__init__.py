@@ -1,0 +1,1 @@
+"""Everything between "a blob of plaintext" and "an object in a backend"."""

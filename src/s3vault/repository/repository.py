@@ -1,0 +1,347 @@
+"""Repository: init/open, standalone files, the index, blobs and trees.
+
+Reads follow the read order of design.md §11: snapshots are listed first, then index files, so
+any snapshot seen has all its index files present.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from s3vault.backend.base import Backend
+from s3vault.crypto.hashing import storage_id
+from s3vault.crypto.keys import MasterKey
+from s3vault.errors import (
+    IntegrityError,
+    NotARepositoryError,
+    ObjectNotFoundError,
+    RepositoryNotFoundError,
+    S3VaultError,
+)
+from s3vault.format.configfile import ConfigFile, ConfigMarker
+from s3vault.format.envelope import SealedKind
+from s3vault.format.indexfile import IndexFile
+from s3vault.format.keyfile import KeyFile, KeyPayload
+from s3vault.format.layout import ObjectKind, object_name, parse_name
+from s3vault.format.packfile import BlobType
+from s3vault.format.tree import Tree
+from s3vault.ids import ObjectId
+from s3vault.repository import keyring
+from s3vault.repository.cache import IndexCache
+from s3vault.repository.index import BlobIndex
+from s3vault.repository.sealer import Sealer
+from s3vault.repository.writer import BlobWriter, sealed_kind_for
+
+log = logging.getLogger(__name__)
+
+TREE_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepositorySettings:
+    """Choices made at init."""
+
+    pack_size: int = 16 * 1024 * 1024
+    compression_level: int = 3
+    chunker_min: int = 512 * 1024
+    chunker_avg: int = 1024 * 1024
+    chunker_max: int = 8 * 1024 * 1024
+    kdf_profile: str = "default"
+
+
+class Repository:
+    """An open, unlocked repository."""
+
+    def __init__(
+        self,
+        *,
+        backend: Backend,
+        config: ConfigFile,
+        sealer: Sealer,
+        key_id: ObjectId,
+        cache_dir: Path | None,
+    ) -> None:
+        self.backend = backend
+        self.config = config
+        self.sealer = sealer
+        self.key_id = key_id
+        self.index = BlobIndex()
+        self._cache = (
+            IndexCache(cache_dir, config.repo_id, sealer.current.cache_key) if cache_dir else None
+        )
+        self._trees: OrderedDict[ObjectId, Tree] = OrderedDict()
+        self._trees_lock = threading.Lock()
+
+    def with_index_of(self, other: Repository) -> Repository:
+        """Share another handle's loaded index (a dry-run view of the same repository)."""
+        self.index = other.index
+        return self
+
+    @property
+    def id(self) -> ObjectId:
+        """The repository id."""
+        return self.config.repo_id
+
+    # Creating and opening ----------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        backend: Backend,
+        password: bytes,
+        settings: RepositorySettings,
+        *,
+        created: str,
+        hostname: str = "",
+        username: str = "",
+        cache_dir: Path | None = None,
+    ) -> Repository:
+        """Initialise a new repository: key file first, config last (config = "it exists").
+
+        Raises:
+            S3VaultError: a repository (or something else) already exists there.
+        """
+        try:
+            backend.stat(object_name(ObjectKind.CONFIG))
+        except ObjectNotFoundError:
+            pass
+        else:
+            msg = f"a repository already exists at {backend.location}"
+            raise S3VaultError(msg)
+        repo_id = ObjectId(os.urandom(32))
+        master = MasterKey.generate(repo_id)
+        payload = KeyPayload(current_epoch=master.epoch, master_keys={master.epoch: master.secret})
+        keyfile = keyring.wrap_key(
+            repo_id=repo_id,
+            payload=payload,
+            password=password,
+            kdf_profile=settings.kdf_profile,
+            hostname=hostname,
+            username=username,
+            created=created,
+        )
+        keyring.store_key(backend, keyfile, password)
+        config = ConfigFile(
+            repo_id=repo_id,
+            chunker_min=settings.chunker_min,
+            chunker_avg=settings.chunker_avg,
+            chunker_max=settings.chunker_max,
+            pack_size=settings.pack_size,
+            compression_level=settings.compression_level,
+            check_value=master.check_value,
+            created=created,
+        )
+        sealer = Sealer({master.epoch: master}, master.epoch)
+        marker = ConfigMarker(
+            version=config.version,
+            repo_id=repo_id,
+            sealed=sealer.seal_file(SealedKind.CONFIG, config.encode()),
+        )
+        backend.put(object_name(ObjectKind.CONFIG), marker.encode())
+        return cls(
+            backend=backend, config=config, sealer=sealer, key_id=keyfile.id, cache_dir=cache_dir
+        )
+
+    @classmethod
+    def read_marker(cls, backend: Backend) -> ConfigMarker:
+        """The plaintext config marker.
+
+        Raises:
+            RepositoryNotFoundError: nothing at the location.
+            NotARepositoryError: something there, but no s3vault config.
+        """
+        try:
+            raw = backend.get(object_name(ObjectKind.CONFIG))
+        except ObjectNotFoundError:
+            if any(True for _ in backend.list("")):
+                msg = f"{backend.location} is not an s3vault repository (no config object)"
+                raise NotARepositoryError(msg) from None
+            msg = f"no repository at {backend.location} (run 's3vault init' to create one)"
+            raise RepositoryNotFoundError(msg) from None
+        return ConfigMarker.decode(raw)
+
+    @classmethod
+    def open(
+        cls,
+        backend: Backend,
+        password: bytes,
+        *,
+        cache_dir: Path | None = None,
+        on_key_skip: Callable[[str, str], None] | None = None,
+    ) -> Repository:
+        """Open and unlock a repository.
+
+        Raises:
+            RepositoryNotFoundError, NotARepositoryError: nothing usable at the location.
+            WrongPasswordError, NoKeyError: the password opens no key file.
+            IntegrityError: the config does not authenticate under the key.
+        """
+        marker = cls.read_marker(backend)
+        keyfile, payload = keyring.find_key(
+            backend, password, repo_id=marker.repo_id, on_skip=on_key_skip
+        )
+        return cls.unlock(backend, marker, keyfile, payload, cache_dir=cache_dir)
+
+    @classmethod
+    def unlock(
+        cls,
+        backend: Backend,
+        marker: ConfigMarker,
+        keyfile: KeyFile,
+        payload: KeyPayload,
+        *,
+        cache_dir: Path | None,
+    ) -> Repository:
+        """Open the repository with key material already unwrapped.
+
+        Raises:
+            IntegrityError: the key belongs to another repository or the config is damaged.
+        """
+        if keyfile.repo_id != marker.repo_id:
+            msg = "the key file belongs to a different repository"
+            raise IntegrityError(msg)
+        keys = {e: MasterKey(s, marker.repo_id, e) for e, s in payload.master_keys.items()}
+        sealer = Sealer(keys, payload.current_epoch)
+        try:
+            config = ConfigFile.decode(sealer.open_file(SealedKind.CONFIG, marker.sealed))
+        except IntegrityError as exc:
+            msg = f"the repository config at {backend.location} is damaged: {exc}"
+            raise IntegrityError(msg) from None
+        if config.repo_id != marker.repo_id:
+            msg = "config repository id does not match its marker"
+            raise IntegrityError(msg)
+        return cls(
+            backend=backend, config=config, sealer=sealer, key_id=keyfile.id, cache_dir=cache_dir
+        )
+
+    # Standalone files --------------------------------------------------------------------------
+
+    def save_file(self, kind: ObjectKind, plaintext: bytes) -> ObjectId:
+        """Seal and store a standalone file under the hash of its sealed bytes."""
+        sealed = self.sealer.seal_file(sealed_kind_for(kind), plaintext)
+        oid = storage_id(sealed)
+        self.backend.put(object_name(kind, oid), sealed)
+        return oid
+
+    def load_file(self, kind: ObjectKind, oid: ObjectId) -> bytes:
+        """Load, check against its name, and open a standalone file.
+
+        Raises:
+            ObjectNotFoundError: missing.
+            IntegrityError: the content does not match its name or fails authentication.
+        """
+        name = object_name(kind, oid)
+        sealed = self.backend.get(name)
+        if storage_id(sealed) != oid:
+            msg = f"{name}: content does not match its name (damaged or replaced)"
+            raise IntegrityError(msg)
+        try:
+            return self.sealer.open_file(sealed_kind_for(kind), sealed)
+        except IntegrityError as exc:
+            msg = f"{name}: {exc}"
+            raise IntegrityError(msg) from None
+
+    def list_files(self, kind: ObjectKind) -> list[ObjectId]:
+        """Ids of every file of a kind (a listing error raises; it is never read as empty)."""
+        out = []
+        for info in self.backend.list(kind.value + "/"):
+            parsed = parse_name(info.name)
+            if parsed is None or parsed[0] is not kind:
+                continue
+            try:
+                out.append(ObjectId(bytes.fromhex(parsed[1])))
+            except ValueError:
+                log.warning("ignoring foreign object %s", info.name)
+        return out
+
+    # Index ---------------------------------------------------------------------------------
+
+    def load_index(self) -> None:
+        """Build the in-memory index from the cache plus any index files it does not cover.
+
+        Raises:
+            IntegrityError: an index file is damaged (the message names it).
+        """
+        ids = set(self.list_files(ObjectKind.INDEX))
+        cached = self._cache.load() if self._cache else None
+        if cached is not None and cached[0] <= ids:
+            covered, index = cached
+        else:
+            covered, index = set(), BlobIndex()
+        new = ids - covered
+        superseded: set[ObjectId] = set()
+        for oid in sorted(new):
+            ifile = IndexFile.decode(self.load_file(ObjectKind.INDEX, oid))
+            superseded.update(ifile.supersedes)
+            for pack in ifile.packs:
+                index.add_pack(
+                    pack.id,
+                    pack.size,
+                    [(e.type, e.id, e.offset, e.length, e.raw_length) for e in pack.entries],
+                )
+        self.index = index
+        if new and self._cache is not None:
+            self._cache.save(ids, index)
+
+    def save_index(self, ifile: IndexFile) -> ObjectId:
+        """Store an index file."""
+        return self.save_file(ObjectKind.INDEX, ifile.encode())
+
+    # Blobs and trees -------------------------------------------------------------------------
+
+    def blob_writer(self, *, verify: bool = True) -> BlobWriter:
+        """A writer for new blobs; flush it before writing anything that references them."""
+        return BlobWriter(
+            backend=self.backend,
+            sealer=self.sealer,
+            index=self.index,
+            save_index=self.save_index,
+            pack_size=self.config.pack_size,
+            compression_level=self.config.compression_level,
+            verify=verify,
+        )
+
+    def load_blob(self, btype: BlobType, bid: ObjectId) -> bytes:
+        """Fetch, authenticate, decompress and check one blob.
+
+        Raises:
+            IntegrityError: not in the index, or damaged (the message names the pack).
+            ObjectNotFoundError: its pack is missing.
+        """
+        loc = self.index.lookup(btype, bid)
+        if loc is None:
+            msg = f"{btype.value} blob {bid.short} is not in the index"
+            raise IntegrityError(msg)
+        name = object_name(ObjectKind.DATA if btype is BlobType.DATA else ObjectKind.TREE,
+                           loc.pack_id)  # fmt: skip
+        sealed = self.backend.get(name, loc.offset, loc.length)
+        try:
+            return self.sealer.open_blob(btype, bid, sealed, loc.raw_length)
+        except IntegrityError as exc:
+            msg = f"pack {name}: {exc}"
+            raise IntegrityError(msg) from None
+
+    def load_tree(self, tid: ObjectId) -> Tree:
+        """A tree, through a small LRU cache."""
+        with self._trees_lock:
+            tree = self._trees.get(tid)
+            if tree is not None:
+                self._trees.move_to_end(tid)
+                return tree
+        tree = Tree.decode(self.load_blob(BlobType.TREE, tid))
+        with self._trees_lock:
+            self._trees[tid] = tree
+            if len(self._trees) > TREE_CACHE_SIZE:
+                self._trees.popitem(last=False)
+        return tree
+
+    def walk_files(self, kind: ObjectKind) -> Iterator[tuple[ObjectId, bytes]]:
+        """Every file of a kind, loaded and opened."""
+        for oid in self.list_files(kind):
+            yield oid, self.load_file(kind, oid)

@@ -1,0 +1,62 @@
+"""Snapshots in a repository: save, load, list, and resolve ``latest`` or an id prefix."""
+
+from __future__ import annotations
+
+from s3vault.errors import UsageError
+from s3vault.format.layout import ObjectKind
+from s3vault.format.snapshotfile import SnapshotFile
+from s3vault.ids import ObjectId
+from s3vault.repository.repository import Repository
+
+
+def save_snapshot(repo: Repository, snap: SnapshotFile) -> ObjectId:
+    """Store a snapshot: the commit point of a backup."""
+    return repo.save_file(ObjectKind.SNAPSHOTS, snap.encode())
+
+
+def load_snapshot(repo: Repository, sid: ObjectId) -> SnapshotFile:
+    """Load one snapshot."""
+    return SnapshotFile.decode(repo.load_file(ObjectKind.SNAPSHOTS, sid))
+
+
+def list_snapshots(repo: Repository) -> list[tuple[ObjectId, SnapshotFile]]:
+    """Every snapshot, oldest first."""
+    snaps = [(sid, SnapshotFile.decode(raw)) for sid, raw in repo.walk_files(ObjectKind.SNAPSHOTS)]
+    snaps.sort(key=lambda item: (item[1].time, item[0]))
+    return snaps
+
+
+def find_snapshot(
+    repo: Repository,
+    ref: str,
+    *,
+    host: str | None = None,
+    paths: tuple[str, ...] | None = None,
+    snapshots: list[tuple[ObjectId, SnapshotFile]] | None = None,
+) -> tuple[ObjectId, SnapshotFile]:
+    """Resolve ``latest`` (optionally of a host and path set) or an id prefix.
+
+    Raises:
+        UsageError: no snapshot matches, or a prefix is ambiguous.
+    """
+    snaps = list_snapshots(repo) if snapshots is None else snapshots
+    if ref == "latest":
+        matching = [
+            (sid, s)
+            for sid, s in snaps
+            if (host is None or s.hostname == host)
+            and (paths is None or tuple(sorted(s.paths)) == tuple(sorted(paths)))
+        ]
+        if not matching:
+            msg = "no snapshot found" + (f" for host {host}" if host else "")
+            raise UsageError(msg)
+        return matching[-1]
+    ref = ref.lower()
+    found = [(sid, s) for sid, s in snaps if sid.hex().startswith(ref)]
+    if not found:
+        msg = f"no snapshot with id {ref!r}"
+        raise UsageError(msg)
+    if len(found) > 1:
+        msg = f"snapshot id prefix {ref!r} is ambiguous ({len(found)} matches)"
+        raise UsageError(msg)
+    return found[0]

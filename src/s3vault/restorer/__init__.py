@@ -1,0 +1,1 @@
+"""Restore: plan → fetch packs → write → finalise metadata."""

@@ -1,0 +1,60 @@
+"""FastCDC invariants: lossless, bounded sizes, insertions disturb only nearby boundaries."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from s3vault.chunker import ChunkerParams, make_chunker
+
+SMALL = ChunkerParams(min_size=2048, avg_size=8192, max_size=32768, seed=12345)
+
+
+def cut(data: bytes, params: ChunkerParams = SMALL) -> list[bytes]:
+    return [bytes(c) for c in make_chunker(params).chunks(io.BytesIO(data))]
+
+
+@settings(max_examples=50)
+@given(st.binary(max_size=200_000), st.integers(1, 2**63 - 1))
+def test_chunks_concatenate_to_the_input(data: bytes, seed: int) -> None:
+    params = ChunkerParams(min_size=2048, avg_size=8192, max_size=32768, seed=seed)
+    assert b"".join(cut(data, params)) == data
+
+
+@settings(max_examples=30)
+@given(st.integers(0, 2**32), st.integers(10_000, 400_000))
+def test_chunk_sizes_stay_in_bounds(rseed: int, size: int) -> None:
+    data = random.Random(rseed).randbytes(size)
+    chunks = cut(data)
+    for chunk in chunks[:-1]:
+        assert SMALL.min_size <= len(chunk) <= SMALL.max_size
+    assert 0 < len(chunks[-1]) <= SMALL.max_size
+
+
+@settings(max_examples=30)
+@given(st.integers(0, 2**32), st.integers(1, 64), st.integers(0, 1_000_000))
+def test_an_insertion_changes_only_nearby_chunks(rseed: int, n: int, where: int) -> None:
+    data = random.Random(rseed).randbytes(1_000_000)
+    pos = where % len(data)
+    changed = data[:pos] + os.urandom(n) + data[pos:]
+    before, after = set(cut(data)), cut(changed)
+    new = [c for c in after if c not in before]
+    assert sum(map(len, new)) <= 3 * SMALL.max_size
+
+
+def test_the_seed_changes_the_boundaries() -> None:
+    data = random.Random(1).randbytes(500_000)
+    other = ChunkerParams(min_size=2048, avg_size=8192, max_size=32768, seed=999)
+    assert [len(c) for c in cut(data)] != [len(c) for c in cut(data, other)]
+
+
+def test_default_parameters_average_about_one_mebibyte() -> None:
+    data = random.Random(2).randbytes(64 << 20)
+    chunks = cut(data, ChunkerParams(seed=77))
+    average = len(data) / len(chunks)
+    assert 0.6 * (1 << 20) < average < 1.6 * (1 << 20)
+    assert all(len(c) >= 512 * 1024 for c in chunks[:-1])

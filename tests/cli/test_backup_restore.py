@@ -1,0 +1,189 @@
+"""The real entry point round-trips an awkward tree, byte for byte and attribute for attribute."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli, write_file
+from tests.trees import snapshot_tree
+
+
+def make_awkward_tree(root: Path) -> Path:
+    """Empty files and dirs, links (dangling too), hardlinks, odd names, sparse, FIFO, big files."""
+    rng = random.Random(42)
+    root.mkdir(parents=True)
+    write_file(root / "empty", b"")
+    (root / "empty-dir").mkdir()
+    write_file(root / "text.txt", b"hello\n" * 1000)
+    write_file(root / "sub" / "deeper" / "leaf.bin", rng.randbytes(70_000))
+    os.symlink("text.txt", root / "link-to-text")
+    os.symlink("/nonexistent/target", root / "dangling")
+    os.symlink("sub", root / "link-to-dir")
+    write_file(root / "hard-a", b"shared inode content")
+    os.link(root / "hard-a", root / "sub" / "hard-b")
+    bad = os.fsencode(root) + b"/caf\xe9-\xff\xfe-latin1"
+    with open(bad, "wb") as f:
+        f.write(b"non-utf8 name")
+    os.symlink(b"target-\xff", os.fsencode(root) + b"/link-\x80")
+    write_file(root / ("n" * 255), b"longest name")
+    write_file(root / "-leading-dash", b"x")
+    write_file(root / "new\nline", b"y")
+    sparse = root / "sparse.img"
+    with open(sparse, "wb") as f:
+        f.truncate(64 << 20)
+        f.seek(10 << 20)
+        f.write(b"data in the middle of a hole")
+    os.mkfifo(root / "fifo")
+    # Larger than one 4 MiB pack, with internal repeats.
+    block = rng.randbytes(3 << 20)
+    write_file(root / "big.bin", block + rng.randbytes(2 << 20) + block)
+    os.chmod(root / "text.txt", 0o640)
+    os.chmod(root / "sub", 0o750)
+    os.utime(root / "empty", ns=(1_000_000_000, 1_234_567_891_011_121_314))
+    return root
+
+
+def restored(target: Path, src: Path) -> Path:
+    return target / str(src).lstrip("/")
+
+
+def test_awkward_tree_round_trips(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
+    src = make_awkward_tree(tmp_path / "src")
+    before = snapshot_tree(src)
+    done = run_cli("-r", cli_repo, "backup", str(src), timeout=30)  # a FIFO must not hang us
+    assert done.code == 0, done.stderr
+    target = tmp_path / "target"
+    done = run_cli("-r", cli_repo, "restore", "latest", "--target", str(target))
+    assert done.code == 0, done.stderr
+    out = restored(target, src)
+    assert snapshot_tree(out) == before
+    st = os.lstat(out / "fifo")
+    assert stat.S_ISFIFO(st.st_mode)
+    assert os.stat(out / "sub" / "hard-b").st_ino == os.stat(out / "hard-a").st_ino
+    assert os.stat(out / "sparse.img").st_blocks * 512 < 4 << 20  # the hole stayed a hole
+
+
+def test_restore_is_idempotent(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
+    src = tmp_path / "src"
+    write_file(src / "a", os.urandom(100_000))
+    write_file(src / "b", b"b" * 1000)
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    target = tmp_path / "t"
+    assert run_cli("-r", cli_repo, "restore", "latest", "-t", str(target)).code == 0
+    again = run_cli("--json", "-r", cli_repo, "restore", "latest", "-t", str(target))
+    assert again.code == 0, again.stderr
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert summary["files_skipped"] == 2
+    assert summary["bytes_written"] == 0
+    assert snapshot_tree(restored(target, src)) == snapshot_tree(src)
+
+
+def test_include_and_exclude_on_restore(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
+    src = tmp_path / "src"
+    write_file(src / "keep" / "a.txt", b"a")
+    write_file(src / "keep" / "b.log", b"b")
+    write_file(src / "drop" / "c.txt", b"c")
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    target = tmp_path / "t"
+    done = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target),
+                   "--include", "keep/", "--exclude", "*.log")  # fmt: skip
+    assert done.code == 0, done.stderr
+    out = restored(target, src)
+    assert (out / "keep" / "a.txt").read_bytes() == b"a"
+    assert not (out / "keep" / "b.log").exists()
+    assert not (out / "drop").exists()
+
+
+def test_backup_json_summary(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
+    src = tmp_path / "src"
+    write_file(src / "a", b"a" * 10_000)
+    done = run_cli("-r", cli_repo, "backup", str(src), "--json", "--tag", "nightly")
+    assert done.code == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    summary = lines[-1]
+    assert summary["message_type"] == "summary"
+    for key in ("snapshot_id", "files_new", "files_changed", "files_unmodified",
+                "total_files_processed", "total_bytes_processed", "data_added",
+                "total_duration"):  # fmt: skip
+        assert key in summary
+    assert summary["files_new"] == 1
+    assert summary["total_bytes_processed"] == 10_000
+    snaps = run_cli("snapshots", "--json", "-r", cli_repo)
+    listed = json.loads(snaps.stdout)["snapshots"]
+    assert [s["id"] for s in listed] == [summary["snapshot_id"]]
+    assert listed[0]["tags"] == ["nightly"]
+
+
+def test_global_options_after_the_command(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
+    src = tmp_path / "src"
+    write_file(src / "a", b"a")
+    assert run_cli("backup", str(src), "-r", cli_repo, "-q").code == 0
+    first = run_cli("--json", "-r", cli_repo, "snapshots")
+    second = run_cli("snapshots", "-r", cli_repo, "--json")
+    assert first.code == second.code == 0
+    assert first.stdout == second.stdout
+
+
+def test_ls_lists_the_tree(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
+    src = tmp_path / "src"
+    write_file(src / "d" / "f.txt", b"f")
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    done = run_cli("-r", cli_repo, "ls", "latest", str(src))
+    assert done.code == 0, done.stderr
+    assert done.stdout.splitlines() == [f"{src}/d", f"{src}/d/f.txt"]
+    js = run_cli("-r", cli_repo, "--json", "ls", "latest", str(src / "d"))
+    nodes = [json.loads(x) for x in js.stdout.splitlines()][1:]
+    assert [(n["name"], n["type"], n["size"]) for n in nodes] == [("f.txt", "file", 1)]
+
+
+def test_stdin_backup(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
+    payload = os.urandom(300_000)
+    done = run_cli("-r", cli_repo, "backup", "--stdin", "--stdin-filename", "db.sql",
+                   input=payload)  # fmt: skip
+    assert done.code == 0, done.stderr
+    target = tmp_path / "t"
+    assert run_cli("-r", cli_repo, "restore", "latest", "-t", str(target)).code == 0
+    assert (target / "db.sql").read_bytes() == payload
+
+
+def test_dry_run_writes_nothing(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
+    src = tmp_path / "src"
+    write_file(src / "a", os.urandom(50_000))
+    before = sorted(p.relative_to(cli_repo) for p in Path(cli_repo).rglob("*"))
+    done = run_cli("-r", cli_repo, "backup", str(src), "--dry-run")
+    assert done.code == 0, done.stderr
+    assert "dry run" in done.stdout
+    assert sorted(p.relative_to(cli_repo) for p in Path(cli_repo).rglob("*")) == before
+
+
+def test_excludes(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
+    src = tmp_path / "src"
+    write_file(src / "keep.txt", b"k")
+    write_file(src / "skip.log", b"s")
+    write_file(src / "cache" / "CACHEDIR.TAG",
+               b"Signature: 8a477f597d28d172789f06886806bc55\n")  # fmt: skip
+    write_file(src / "cache" / "blob", b"cached")
+    write_file(src / "scratch" / "x", b"x")
+    exclude_file = write_file(tmp_path / "excludes", b"# comment\nscratch/\n")
+    done = run_cli("-r", cli_repo, "backup", str(src), "--exclude", "*.log",
+                   "--exclude-file", str(exclude_file), "--exclude-caches")  # fmt: skip
+    assert done.code == 0, done.stderr
+    listing = run_cli("-r", cli_repo, "ls", "latest", str(src)).stdout.splitlines()
+    names = sorted(p.removeprefix(str(src)) for p in listing)
+    assert names == ["/cache", "/cache/CACHEDIR.TAG", "/keep.txt"]
+
+
+@pytest.mark.parametrize("payload", [b"", b"x" * 100])
+def test_backup_of_a_single_file(tmp_path: Path, cli_repo: str, run_cli: RunCli,
+                                 payload: bytes) -> None:  # fmt: skip
+    f = write_file(tmp_path / "one" / "file", payload)
+    assert run_cli("-r", cli_repo, "backup", str(f)).code == 0
+    target = tmp_path / "t"
+    assert run_cli("-r", cli_repo, "restore", "latest", "-t", str(target)).code == 0
+    assert restored(target, f).read_bytes() == payload

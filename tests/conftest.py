@@ -1,0 +1,108 @@
+"""Shared fixtures: repositories on real directories, source trees, the real CLI entry point."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from s3vault import InitOptions, RepoOptions, RepositorySettings, init, open_repository
+from s3vault.repository.repository import Repository
+
+settings.register_profile(
+    "default", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("ci", max_examples=200, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+PASSWORD = "correct horse battery staple"
+# Small packs and chunks so that small test trees still span several packs.
+TEST_SETTINGS = RepositorySettings(kdf_profile="minimum", pack_size=4 << 20)
+S3VAULT = str(Path(sys.executable).with_name("s3vault"))
+
+
+@dataclass
+class RepoHandle:
+    """A local repository made for one test."""
+
+    url: str
+    cache: Path
+
+    @property
+    def options(self) -> RepoOptions:
+        return RepoOptions(url=self.url, password=PASSWORD.encode(), cache_dir=self.cache)
+
+    def open(self) -> Repository:
+        return open_repository(self.options)
+
+
+@pytest.fixture
+def local_repo(tmp_path: Path) -> RepoHandle:
+    """An initialised repository in a temporary directory."""
+    handle = RepoHandle(url=str(tmp_path / "repo"), cache=tmp_path / "cache")
+    init(handle.options, InitOptions(settings=TEST_SETTINGS))
+    return handle
+
+
+@dataclass
+class CliRun:
+    """Result of one run of the real entry point."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+
+RunCli = Callable[..., CliRun]
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for CLI runs: password, a private cache, no terminal."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("S3VAULT_")}
+    env.update(S3VAULT_PASSWORD=PASSWORD, XDG_CACHE_HOME=str(tmp_path / "xdg-cache"))
+    return env
+
+
+@pytest.fixture
+def run_cli(cli_env: dict[str, str]) -> RunCli:
+    """Run ``s3vault ARGS...`` as a subprocess of the installed console script."""
+
+    def run(*args: str, input: bytes | None = None, env: dict[str, str] | None = None,
+            timeout: float = 120) -> CliRun:  # fmt: skip
+        done = subprocess.run(
+            [S3VAULT, *args],
+            input=input,
+            capture_output=True,
+            env=env if env is not None else cli_env,
+            timeout=timeout,
+            check=False,
+        )
+        return CliRun(
+            done.returncode,
+            done.stdout.decode(errors="replace"),
+            done.stderr.decode(errors="replace"),
+        )
+
+    return run
+
+
+@pytest.fixture
+def cli_repo(tmp_path: Path, run_cli: RunCli) -> str:
+    """A repository created through ``s3vault init``."""
+    url = str(tmp_path / "clirepo")
+    done = run_cli("-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "4")
+    assert done.code == 0, done.stderr
+    return url
+
+
+def write_file(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path

@@ -1,0 +1,72 @@
+"""BlobIndex behaves like a dict of (type, id) → location, through compaction and dump/load."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from s3vault.format.packfile import BlobType
+from s3vault.ids import ObjectId
+from s3vault.repository import index as index_mod
+from s3vault.repository.index import BlobIndex
+from tests import strategies as s
+
+entries = st.lists(st.tuples(st.sampled_from(BlobType), s.ids, s.u32, s.u32, s.u32), max_size=60)
+
+
+@settings(max_examples=60)
+@given(st.lists(st.tuples(s.ids, s.u63, entries), max_size=6), st.lists(s.ids, max_size=10))
+def test_index_matches_a_dict_model(packs: list, probes: list[ObjectId]) -> None:
+    idx = BlobIndex()
+    model: dict[tuple[BlobType, bytes], tuple[ObjectId, int, int, int]] = {}
+    for pack_id, size, ents in packs:
+        idx.add_pack(pack_id, size, ents)
+        for btype, bid, off, length, raw in ents:
+            model.setdefault((btype, bid), (pack_id, off, length, raw))
+    for image in (idx, BlobIndex.load(idx.dump())):
+        for (btype, bid), (pack_id, off, length, raw) in model.items():
+            loc = image.lookup(btype, bid)
+            assert loc is not None
+            assert (loc.pack_id, loc.offset, loc.length, loc.raw_length) == (
+                pack_id, off, length, raw)  # fmt: skip
+        for probe in probes:
+            for btype in BlobType:
+                assert image.has(btype, probe) == ((btype, probe) in model)
+        assert len(image) == len(model)
+        assert sorted((t, i) for t, i, _ in image.entries()) == sorted(model)
+
+
+def test_index_survives_compaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_mod, "COMPACT_AT", 100)
+    idx = BlobIndex()
+    ids = [ObjectId(os.urandom(32)) for _ in range(1000)]
+    for n in range(10):
+        chunk = ids[n * 100 : (n + 1) * 100]
+        idx.add_pack(ObjectId(os.urandom(32)), 1, [(BlobType.DATA, b, i, 1, 1)
+                                                  for i, b in enumerate(chunk)])  # fmt: skip
+    assert all(idx.has(BlobType.DATA, b) for b in ids)
+    assert not any(idx.has(BlobType.TREE, b) for b in ids)
+    assert len(idx) == 1000
+
+
+def test_reservations_prevent_double_storage() -> None:
+    idx = BlobIndex()
+    bid = ObjectId(os.urandom(32))
+    assert idx.reserve(BlobType.DATA, bid)
+    assert not idx.reserve(BlobType.DATA, bid)
+    assert idx.reserve(BlobType.TREE, bid)  # types are separate namespaces
+    idx.release(BlobType.DATA, bid)
+    assert idx.reserve(BlobType.DATA, bid)
+    idx.add_pack(ObjectId(os.urandom(32)), 10, [(BlobType.DATA, bid, 0, 10, 5)])
+    assert not idx.reserve(BlobType.DATA, bid)
+
+
+def test_damaged_image_is_refused() -> None:
+    idx = BlobIndex()
+    idx.add_pack(ObjectId(os.urandom(32)), 1, [(BlobType.DATA, os.urandom(32), 0, 1, 1)])
+    raw = idx.dump()
+    with pytest.raises((ValueError, Exception)):
+        BlobIndex.load(raw[:-5])

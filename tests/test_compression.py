@@ -1,0 +1,40 @@
+"""The tagged compression codec round-trips; incompressible data is stored raw."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from s3vault import compression
+from s3vault.errors import IntegrityError
+
+
+@given(st.binary(max_size=300_000), st.integers(0, 19))
+def test_compress_round_trips(data: bytes, level: int) -> None:
+    packed = compression.compress(data, level)
+    assert compression.decompress(packed, len(data)) == data
+
+
+def test_repetitive_data_is_compressed() -> None:
+    data = b"hello world " * 100_000
+    packed = compression.compress(data, 3)
+    assert packed[0] == compression.ZSTD
+    assert len(packed) < len(data) // 50
+
+
+def test_random_data_is_stored_raw() -> None:
+    data = os.urandom(1 << 20)
+    packed = compression.compress(data, 3)
+    assert packed[0] == compression.RAW
+    assert len(packed) == len(data) + 1
+
+
+def test_wrong_length_or_tag_is_refused() -> None:
+    packed = compression.compress(b"abc" * 1000, 3)
+    with pytest.raises(IntegrityError):
+        compression.decompress(packed, 10)
+    with pytest.raises(IntegrityError):
+        compression.decompress(b"\x07data")
