@@ -6,6 +6,7 @@ import io
 import os
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -58,3 +59,24 @@ def test_default_parameters_average_about_one_mebibyte() -> None:
     average = len(data) / len(chunks)
     assert 0.6 * (1 << 20) < average < 1.6 * (1 << 20)
     assert all(len(c) >= 512 * 1024 for c in chunks[:-1])
+
+
+@settings(max_examples=10)
+@given(st.integers(0, 2**32), st.integers(0, 3))
+def test_windowed_stream_cuts_like_one_pass(rseed: int, extra: int) -> None:
+    from s3vault.chunker import fastcdc
+
+    params = ChunkerParams(min_size=64 * 1024, avg_size=128 * 1024, max_size=512 * 1024, seed=5)
+    data = random.Random(rseed).randbytes(fastcdc.WINDOW * 2 + extra * 1_000_003)
+    chunker = fastcdc.FastCdcChunker(params)
+    one_pass = [bytes(c) for c in chunker.chunks_of(data)]
+    streamed = [bytes(c) for c in chunker.chunks(io.BytesIO(data))]
+    assert streamed == one_pass
+
+
+@pytest.mark.parametrize("hint", [-1, 0, 10, 99_999, 100_000, 100_001, 5_000_000])
+def test_size_hint_never_changes_the_result(hint: int) -> None:
+    data = random.Random(3).randbytes(100_000)
+    expected = cut(data)
+    got = [bytes(c) for c in make_chunker(SMALL).chunks(io.BytesIO(data), hint)]
+    assert got == expected

@@ -15,17 +15,43 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
-from typing import BinaryIO
 
-from s3vault.chunker import Chunker, ChunkerParams, make_chunker
+from s3vault.chunker import ByteStream, Chunker, ChunkerParams, make_chunker
 from s3vault.crypto.hashing import ContentHasher, blob_id
 from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
 from s3vault.repository.writer import BlobWriter
 
 INLINE_BELOW = 4 * 1024 * 1024
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0)
+# O_NONBLOCK: a FIFO swapped in after the scan must not block the open (and regular files
+# ignore it); O_NOFOLLOW: a symlink swapped in is not followed.
+_OPEN_FLAGS = (
+    os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+)
 _NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+class FdReader:
+    """The minimal binary stream over a file descriptor (no fstat, no buffering layer)."""
+
+    __slots__ = ("_fd",)
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def read(self, n: int) -> bytes:
+        """n bytes, or fewer at the end of the file."""
+        data = os.read(self._fd, n)
+        while 0 < len(data) < n:
+            more = os.read(self._fd, n - len(data))
+            if not more:
+                break
+            data += more
+        return data
+
+    def readinto(self, buf: memoryview) -> int:
+        """Fill buf as far as one read goes."""
+        return os.readv(self._fd, [buf])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,7 +99,7 @@ class FileReader:
         except PermissionError:  # O_NOATIME needs ownership; retry without it
             return os.open(path, _OPEN_FLAGS)
 
-    def read_stream(self, stream: BinaryIO, size_hint: int) -> ReadResult:
+    def read_stream(self, stream: ByteStream, size_hint: int) -> ReadResult:
         """Chunk a stream and store its new chunks.
 
         Raises:
@@ -89,7 +115,7 @@ class FileReader:
         size = 0
         inline = size_hint < INLINE_BELOW
         save = self._writer.save
-        for chunk in self._chunker().chunks(stream):
+        for chunk in self._chunker().chunks(stream, size_hint):
             if self._cancelled.is_set():
                 break
             bid = blob_id(self._id_key, chunk)
@@ -101,7 +127,7 @@ class FileReader:
             else:
                 if len(inflight) >= self._window:
                     inflight.popleft().result()
-                data = bytes(chunk)  # the chunker reuses its buffer for the next chunk
+                data = bytes(chunk)  # the chunker may reuse its buffer for the next chunk
                 inflight.append(self._pool.submit(save, BlobType.DATA, data, bid))
             if self._on_bytes is not None:
                 self._on_bytes(len(chunk))

@@ -18,16 +18,16 @@ import os
 import stat
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import BinaryIO
+from dataclasses import dataclass, field
 
 from s3vault.archiver.changes import unchanged
-from s3vault.archiver.chunking import FileReader
+from s3vault.archiver.chunking import FdReader, FileReader
 from s3vault.archiver.excludes import CACHEDIR_TAG, ExcludeMatcher, ExcludeRules
 from s3vault.archiver.scan import list_dir, metadata_node, node_type
 from s3vault.archiver.trees import PendingDir
-from s3vault.chunker import ChunkerParams
+from s3vault.chunker import ByteStream, ChunkerParams
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
@@ -35,6 +35,7 @@ from s3vault.repository.repository import Repository
 from s3vault.repository.writer import BlobWriter
 
 MAX_PENDING_DIRS = 4096
+INLINE_FILES_BELOW = 256 * 1024
 _Entry = Node | Future[Node | None] | PendingDir
 
 
@@ -44,7 +45,7 @@ class ArchiveOptions:
 
     paths: tuple[bytes, ...] = ()
     excludes: ExcludeRules = field(default_factory=ExcludeRules)
-    stdin: BinaryIO | None = None
+    stdin: ByteStream | None = None
     stdin_filename: bytes = b"stdin"
     readers: int = 2
     blob_workers: int = 3
@@ -111,7 +112,7 @@ class Archiver:
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._fifo: deque[PendingDir] = deque()
-        self._hardlinks: dict[tuple[int, int], Future[Node | None]] = {}
+        self._hardlinks: dict[tuple[int, int], Future[Node | None] | Node | None] = {}
         self._slots = threading.BoundedSemaphore(max(1, options.readers) * 8)
         cfg = repo.config
         self._params = ChunkerParams(
@@ -207,52 +208,79 @@ class Archiver:
     ) -> _Entry | None:
         ntype = node_type(st)
         try:
-            meta = metadata_node(path, name, st)
+            if ntype is NodeType.DIR:
+                return self._walk_dir(path, metadata_node(path, name, st), st, pnode, root_dev)
+            if ntype is not NodeType.FILE:
+                self._progress.advanced(files=1, item=os.fsdecode(path))
+                return metadata_node(path, name, st)
+            if unchanged(st, pnode, self._repo.index):
+                assert pnode is not None
+                with self._lock:
+                    self.stats.files_unmodified += 1
+                    self.stats.bytes_processed += st.st_size
+                self._progress.advanced(files=1, bytes_=st.st_size)
+                return metadata_node(
+                    path, name, st, content=pnode.content, content_hash=pnode.content_hash
+                )
         except OSError as exc:
             self._warn(path, f"cannot read metadata: {exc.strerror}", failed=True)
             return None
-        if ntype is NodeType.DIR:
-            return self._walk_dir(path, meta, st, pnode, root_dev)
-        if ntype is not NodeType.FILE:
-            self._progress.advanced(files=1, item=os.fsdecode(path))
-            return meta
-        if unchanged(st, pnode, self._repo.index):
-            assert pnode is not None
-            with self._lock:
-                self.stats.files_unmodified += 1
-                self.stats.bytes_processed += st.st_size
-            self._progress.advanced(files=1, bytes_=st.st_size)
-            return replace(meta, content=pnode.content, content_hash=pnode.content_hash)
-        return self._submit_file(path, meta, pnode, st)
+        return self._submit_file(path, name, st, pnode)
 
     def _submit_file(
-        self, path: bytes, meta: Node, pnode: Node | None, st: os.stat_result
-    ) -> Future[Node | None]:
+        self, path: bytes, name: bytes, st: os.stat_result, pnode: Node | None
+    ) -> _Entry | None:
         key = (st.st_dev, st.st_ino)
         first = self._hardlinks.get(key) if st.st_nlink > 1 else None
+        if first is not None:
+            if isinstance(first, Future):
+                return self._pooled(self._link_node, first, path, name, st, pnode)
+            return self._link_node(first, path, name, st, pnode)
+        if st.st_size < INLINE_FILES_BELOW:
+            # Handing a small file to another thread costs more (GIL and queue hand-offs)
+            # than reading it here; large files go to the pool, which keeps the cores busy.
+            node = self._read_file(path, name, st, pnode)
+            if st.st_nlink > 1:
+                self._hardlinks[key] = node
+            return node
+        fut = self._pooled(self._read_file, path, name, st, pnode)
+        if st.st_nlink > 1:
+            self._hardlinks[key] = fut
+        return fut
+
+    def _pooled(self, fn: Callable[..., Node | None], *args: object) -> Future[Node | None]:
         self._slots.acquire()
         try:
-            if first is not None:
-                fut = self._rpool.submit(self._link_node, first, meta, pnode)
-            else:
-                fut = self._rpool.submit(self._read_file, path, meta, pnode)
+            fut = self._rpool.submit(fn, *args)
         except BaseException:
             self._slots.release()
             raise
         fut.add_done_callback(lambda _f: self._slots.release())
-        if st.st_nlink > 1 and first is None:
-            self._hardlinks[key] = fut
         return fut
 
-    def _link_node(self, first: Future[Node | None], meta: Node, pnode: Node | None) -> Node | None:
-        """Another name of an inode already being read: reuse its content."""
-        done = first.result()
+    def _link_node(
+        self,
+        first: Future[Node | None] | Node | None,
+        path: bytes,
+        name: bytes,
+        st: os.stat_result,
+        pnode: Node | None,
+    ) -> Node | None:
+        """Another name of an inode already read in this run: reuse its content."""
+        done = first.result() if isinstance(first, Future) else first
         if done is None:
             return None
-        self._count_file(meta, pnode, done.size)
-        return replace(meta, content=done.content, content_hash=done.content_hash, size=done.size)
+        self._count_file(pnode, done.size)
+        try:
+            return metadata_node(
+                path, name, st, content=done.content, content_hash=done.content_hash,
+                size=done.size,
+            )  # fmt: skip
+        except OSError as exc:
+            self._warn(path, f"cannot read metadata: {exc.strerror}", failed=True)
+            return None
 
-    def _count_file(self, meta: Node, pnode: Node | None, size: int) -> None:
+    def _count_file(self, pnode: Node | None, size: int) -> None:
         with self._lock:
             if pnode is None:
                 self.stats.files_new += 1
@@ -261,7 +289,9 @@ class Archiver:
             self.stats.bytes_processed += size
         self._progress.advanced(files=1)
 
-    def _read_file(self, path: bytes, meta: Node, pnode: Node | None) -> Node | None:
+    def _read_file(
+        self, path: bytes, name: bytes, st: os.stat_result, pnode: Node | None
+    ) -> Node | None:
         if self._cancel.is_set():
             return None
         try:
@@ -273,28 +303,31 @@ class Archiver:
             self._warn(path, f"cannot open: {exc.strerror}", failed=True)
             return None
         try:
-            with os.fdopen(fd, "rb", buffering=0) as f:
-                before = os.fstat(fd)
-                if not stat.S_ISREG(before.st_mode) or before.st_ino != meta.inode:
-                    self._warn(path, "replaced while the backup was running", failed=True)
-                    return None
-                result = self._reader.read_stream(f, meta.size)
-                after = os.fstat(fd)
+            before = os.fstat(fd)
+            if not stat.S_ISREG(before.st_mode) or before.st_ino != st.st_ino:
+                self._warn(path, "replaced while the backup was running", failed=True)
+                return None
+            result = self._reader.read_stream(FdReader(fd), st.st_size)
+            after = os.fstat(fd)
+            node = metadata_node(
+                path, name, st, content=result.content, content_hash=result.content_hash,
+                size=result.size,
+            )  # fmt: skip
         except OSError as exc:
             self._warn(path, f"read error: {exc.strerror or exc}", failed=True)
             return None
+        finally:
+            os.close(fd)
         if self._cancel.is_set():
             return None
         if (
-            result.size != meta.size
-            or after.st_mtime_ns != meta.mtime_ns
+            result.size != st.st_size
+            or after.st_mtime_ns != st.st_mtime_ns
             or after.st_size != result.size
         ):
             self._warn(path, "changed while being read; the snapshot holds the version read")
-        self._count_file(meta, pnode, result.size)
-        return replace(
-            meta, content=result.content, content_hash=result.content_hash, size=result.size
-        )
+        self._count_file(pnode, result.size)
+        return node
 
     def _walk_dir(
         self, path: bytes, meta: Node, st: os.stat_result, pnode: Node | None, root_dev: int
@@ -326,7 +359,7 @@ class Archiver:
         self._queue(pdir)
         return pdir
 
-    def _stdin_node(self, stream: BinaryIO) -> Node:
+    def _stdin_node(self, stream: ByteStream) -> Node:
         result = self._reader.read_stream(stream, 1 << 62)
         with self._lock:
             self.stats.files_new += 1

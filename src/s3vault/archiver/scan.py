@@ -10,6 +10,7 @@ import stat
 from functools import lru_cache
 
 from s3vault.format.tree import Node, NodeType
+from s3vault.ids import ObjectId
 
 _TYPES = {
     stat.S_IFREG: NodeType.FILE,
@@ -61,8 +62,17 @@ def read_xattrs(path: bytes) -> tuple[tuple[bytes, bytes], ...]:
     return tuple(out)
 
 
-def metadata_node(path: bytes, name: bytes, st: os.stat_result) -> Node:
-    """A node with everything but content / subtree."""
+def metadata_node(
+    path: bytes,
+    name: bytes,
+    st: os.stat_result,
+    *,
+    content: tuple[ObjectId, ...] = (),
+    content_hash: ObjectId | None = None,
+    size: int | None = None,
+) -> Node:
+    """The node for an lstat result, with a file's content when given (built once: frozen
+    dataclasses are slow to copy)."""
     ntype = node_type(st)
     link_target = os.readlink(path) if ntype is NodeType.SYMLINK else None
     return Node(
@@ -80,7 +90,9 @@ def metadata_node(path: bytes, name: bytes, st: os.stat_result) -> Node:
         inode=st.st_ino,
         device=st.st_dev,
         links=st.st_nlink,
-        size=st.st_size if ntype is NodeType.FILE else 0,
+        size=(st.st_size if size is None else size) if ntype is NodeType.FILE else 0,
+        content=content,
+        content_hash=content_hash,
         link_target=link_target,
         rdev=st.st_rdev if ntype in (NodeType.CHARDEV, NodeType.BLOCKDEV) else 0,
         xattrs=read_xattrs(path) if ntype is not NodeType.SYMLINK else (),

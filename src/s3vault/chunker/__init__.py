@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,10 +24,22 @@ class ChunkerParams:
         return f"ChunkerParams({self.min_size}/{self.avg_size}/{self.max_size})"
 
 
+class ByteStream(Protocol):
+    """What a chunker reads from: ``read`` returns fewer bytes than asked only at the end."""
+
+    def read(self, n: int, /) -> bytes:
+        """Up to n bytes."""
+        ...
+
+    def readinto(self, buf: memoryview, /) -> int:
+        """Fill buf; 0 at the end."""
+        ...
+
+
 class Chunker(Protocol):
     """Cuts streams into chunks."""
 
-    def chunks(self, stream: BinaryIO) -> Iterator[memoryview]:
+    def chunks(self, stream: ByteStream, size_hint: int = -1) -> Iterator[memoryview]:
         """Yield consecutive chunks whose concatenation is the stream's content."""
         ...
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
+
+from s3vault.chunker import ByteStream
 
 
 class FixedChunker:
@@ -12,7 +13,7 @@ class FixedChunker:
     def __init__(self, size: int) -> None:
         self._size = size
 
-    def chunks(self, stream: BinaryIO) -> Iterator[memoryview]:
+    def chunks(self, stream: ByteStream, size_hint: int = -1) -> Iterator[memoryview]:
         """Yield fixed-size chunks (the last may be shorter)."""
         while block := stream.read(self._size):
             yield memoryview(block)

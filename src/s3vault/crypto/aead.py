@@ -9,6 +9,7 @@ under one key, so a fleet of hosts sharing one master key needs no nonce bookkee
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import algorithms
@@ -48,6 +49,26 @@ def seal(key: bytes, nonce: bytes, plaintext: bytes | memoryview, aad: bytes) ->
         msg = f"XAES-256-GCM takes a {NONCE_SIZE}-byte nonce"
         raise ValueError(msg)
     return AESGCM(_subkey(key, nonce[:12])).encrypt(nonce[12:], plaintext, aad)
+
+
+def seal_checked(
+    key: bytes,
+    nonce: bytes,
+    plaintext: bytes | memoryview,
+    aad: bytes,
+    check: Callable[[bytes], None],
+) -> bytes:
+    """seal(), then decrypt the result again and hand the plaintext to ``check`` (which raises
+    on a mismatch): catches memory or library corruption before the ciphertext is stored."""
+    cipher = AESGCM(_subkey(key, nonce[:12]))
+    ct = cipher.encrypt(nonce[12:], plaintext, aad)
+    try:
+        again = cipher.decrypt(nonce[12:], ct, aad)
+    except InvalidTag:
+        msg = "sealed data does not authenticate"
+        raise IntegrityError(msg) from None
+    check(again)
+    return ct
 
 
 def open_(key: bytes, nonce: bytes, ciphertext: bytes | memoryview, aad: bytes) -> bytes:

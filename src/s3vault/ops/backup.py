@@ -7,13 +7,14 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from s3vault import __version__
 from s3vault.archiver.commit import commit
 from s3vault.archiver.excludes import ExcludeRules
 from s3vault.archiver.pipeline import ArchiveOptions, Archiver
 from s3vault.backend.dryrun import DryRunBackend
+from s3vault.chunker import ByteStream
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import UsageError
 from s3vault.format.snapshotfile import SnapshotFile, SnapshotSummary
@@ -150,7 +151,7 @@ def backup(
                 exclude_caches=options.exclude_caches,
                 one_file_system=options.one_file_system,
             ),
-            stdin=options.stdin,
+            stdin=cast("ByteStream | None", options.stdin),
             stdin_filename=os.fsencode(options.stdin_filename),
             readers=_workers(options.readers, max(2, cpus)),
             blob_workers=_workers(options.blob_workers, cpus + 1),

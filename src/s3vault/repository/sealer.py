@@ -66,10 +66,39 @@ class Sealer:
         return blob_id(self._current.id_key, data)
 
     def seal_blob(
-        self, btype: BlobType, bid: ObjectId, data: bytes | memoryview, level: int
+        self,
+        btype: BlobType,
+        bid: ObjectId,
+        data: bytes | memoryview,
+        level: int,
+        *,
+        verify: bool = True,
     ) -> bytes:
-        """Compress and seal a blob whose id is already known."""
-        return self.seal(BLOB_KINDS[btype], compression.compress(data, level), bid)
+        """Compress and seal a blob whose id is already known.
+
+        With ``verify`` the sealed bytes are decrypted, decompressed and re-hashed before they
+        are returned (restic #4529: corruption must never reach storage).
+
+        Raises:
+            IntegrityError: verification failed.
+        """
+        packed = compression.compress(data, level)
+        if not verify:
+            return self.seal(BLOB_KINDS[btype], packed, bid)
+        id_key = self._current.id_key
+        raw_length = len(data)
+
+        def check(plain: bytes) -> None:
+            if blob_id(id_key, compression.decompress(plain, raw_length)) != bid:
+                msg = f"detected data corruption before upload of blob {bid.short}"
+                raise IntegrityError(msg)
+
+        nonce = aead.new_nonce()
+        header = EnvelopeHeader(
+            kind=BLOB_KINDS[btype], epoch=self._current.epoch, nonce=nonce
+        ).encode()
+        aad = header + self.repo_id + bid
+        return header + aead.seal_checked(self._current.encryption_key, nonce, packed, aad, check)
 
     def open_blob(
         self, btype: BlobType, bid: ObjectId, sealed: bytes | memoryview, raw_length: int | None

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from s3vault.backend.base import Backend
-from s3vault.errors import IntegrityError, ObjectExistsError
+from s3vault.errors import ObjectExistsError
 from s3vault.format.envelope import SealedKind
 from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.layout import ObjectKind, object_name
@@ -85,13 +85,7 @@ class BlobWriter:
         if not self._index.reserve(btype, bid):
             return bid, False
         try:
-            sealed = self._sealer.seal_blob(btype, bid, data, self._level)
-            if self._verify:
-                try:
-                    self._sealer.open_blob(btype, bid, sealed, len(data))
-                except IntegrityError as exc:
-                    msg = f"detected data corruption before upload of blob {bid.short}: {exc}"
-                    raise IntegrityError(msg) from None
+            sealed = self._sealer.seal_blob(btype, bid, data, self._level, verify=self._verify)
         except BaseException:
             self._index.release(btype, bid)
             raise

@@ -1,0 +1,209 @@
+"""`make bench`: s3vault and restic on the same corpus, in the same run, side by side.
+
+Order per round is A B then B A (s3vault, restic, restic, s3vault for two rounds) and the best
+time of each tool is kept, because these machines are shared and their disks slow down after a
+burst of writes. Corpus, repositories, caches and restore targets live in tmpfs (/dev/shm) so
+the comparison measures software, not the disk. Peak RSS is per process (wait4).
+
+Steps: first backup; unchanged backup; 1 % of small files changed; a few bytes inserted at the
+start of every large file (shift resistance: how much of them is stored again); full restore.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpus import (
+    CorpusSpec,
+    build,
+    change_small_files,
+    insert_at_start_of_large_files,
+)
+
+S3VAULT = str(Path(sys.executable).with_name("s3vault"))
+PASSWORD = "benchmark password"
+STEPS = ["backup (first)", "backup (unchanged)", "backup (1% changed)", "backup (insert)",
+         "restore"]  # fmt: skip
+
+
+@dataclass
+class Run:
+    seconds: float
+    rss_mib: float
+    stdout: str
+
+
+def run_measured(argv: list[str], env: dict[str, str]) -> Run:
+    """Like run(), but reaps the child itself so ru_maxrss is that one process's peak."""
+    t0 = time.perf_counter()
+    with open(os.devnull, "wb") as devnull:
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=devnull)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - t0
+    if proc.returncode not in (0, 3):
+        sys.exit(f"benchmark command failed ({proc.returncode}): {' '.join(argv)}")
+    return Run(seconds, usage.ru_maxrss / 1024, out.decode())
+
+
+def dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+@dataclass
+class Tool:
+    name: str
+    base: Path
+    results: dict[str, list[Run]] = field(default_factory=dict)
+    repo_size: int = 0
+    insert_added: int = 0
+
+    @property
+    def repo(self) -> Path:
+        return self.base / f"repo-{self.name}"
+
+    @property
+    def cache(self) -> Path:
+        return self.base / f"cache-{self.name}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(S3VAULT_PASSWORD=PASSWORD, RESTIC_PASSWORD=PASSWORD,
+                   XDG_CACHE_HOME=str(self.cache))  # fmt: skip
+        return env
+
+    def record(self, step: str, result: Run) -> None:
+        self.results.setdefault(step, []).append(result)
+
+
+class S3vault(Tool):
+    def init(self) -> None:
+        run_measured([S3VAULT, "-r", str(self.repo), "init", "--kdf-profile", "small", "-q"],
+                     self.env())  # fmt: skip
+
+    def backup(self, path: Path) -> tuple[Run, int]:
+        r = run_measured([S3VAULT, "-r", str(self.repo), "backup", str(path), "--json"], self.env())
+        summary = json.loads(r.stdout.strip().splitlines()[-1])
+        return r, int(summary["data_added"])
+
+    def restore(self, target: Path) -> Run:
+        return run_measured([S3VAULT, "-r", str(self.repo), "restore", "latest", "-t", str(target),
+                             "-q"], self.env())  # fmt: skip
+
+
+class Restic(Tool):
+    def _base(self) -> list[str]:
+        return ["restic", "-r", str(self.repo), "--cache-dir", str(self.cache)]
+
+    def init(self) -> None:
+        run_measured([*self._base(), "init", "-q"], self.env())
+
+    def backup(self, path: Path) -> tuple[Run, int]:
+        r = run_measured([*self._base(), "backup", str(path), "--json"], self.env())
+        summary = [json.loads(x) for x in r.stdout.splitlines() if '"summary"' in x][-1]
+        return r, int(summary["data_added"])
+
+    def restore(self, target: Path) -> Run:
+        return run_measured([*self._base(), "restore", "latest", "--target", str(target), "-q"],
+                            self.env())  # fmt: skip
+
+
+def one_round(tool: Tool, corpus: Path, work: Path) -> None:
+    print(f"  {tool.name} ...", flush=True)
+    for path in (tool.repo, tool.cache, work, tool.base / "restore"):
+        shutil.rmtree(path, ignore_errors=True)
+    shutil.copytree(corpus, work, symlinks=True)
+    tool.init()
+    r, _ = tool.backup(work)
+    tool.record(STEPS[0], r)
+    tool.repo_size = dir_size(tool.repo)
+    r, _ = tool.backup(work)
+    tool.record(STEPS[1], r)
+    change_small_files(work, 0.01, seed=1)
+    r, _ = tool.backup(work)
+    tool.record(STEPS[2], r)
+    large = insert_at_start_of_large_files(work, seed=2)
+    r, added = tool.backup(work)
+    tool.record(STEPS[3], r)
+    tool.insert_added = added
+    tool.large_bytes = large  # type: ignore[attr-defined]
+    tool.record(STEPS[4], tool.restore(tool.base / "restore"))
+    shutil.rmtree(tool.base / "restore", ignore_errors=True)
+
+
+def table(tools: list[Tool], corpus_bytes: int) -> str:
+    mb = corpus_bytes / 1e6
+    s3v = tools[0]
+    other = tools[1] if len(tools) > 1 else None
+    rows = [f"corpus: {mb:.0f} MB, {len(tools)} tool(s); best of {len(s3v.results[STEPS[0]])} "
+            "run(s) each; times in seconds; RSS = peak resident set of the process"]  # fmt: skip
+    head = f"{'step':22} {'s3vault s':>10} {'MB/s':>8} {'RSS MiB':>8}"
+    if other:
+        head += f" {'restic s':>10} {'MB/s':>8} {'RSS MiB':>8} {'speed ×':>8} {'RSS ratio':>9}"
+    rows.append(head)
+    for step in STEPS:
+        a = min(s3v.results[step], key=lambda r: r.seconds)
+        a_rss = max(r.rss_mib for r in s3v.results[step])
+        line = f"{step:22} {a.seconds:10.2f} {mb / a.seconds:8.0f} {a_rss:8.0f}"
+        if other:
+            b = min(other.results[step], key=lambda r: r.seconds)
+            b_rss = max(r.rss_mib for r in other.results[step])
+            line += (f" {b.seconds:10.2f} {mb / b.seconds:8.0f} {b_rss:8.0f}"
+                     f" {b.seconds / a.seconds:8.2f} {a_rss / b_rss:9.2f}")  # fmt: skip
+        rows.append(line)
+    rows.append("")
+    for t in tools:
+        share = 100 * t.insert_added / t.large_bytes  # type: ignore[attr-defined]
+        rows.append(f"{t.name:8} repository after first backup: {t.repo_size / 1e6:8.1f} MB; "
+                    f"insert at start of large files stored {t.insert_added / 1e6:6.1f} MB "
+                    f"= {share:.2f}% of them again")  # fmt: skip
+    if other:
+        rows.append(f"repository size ratio s3vault/restic: {s3v.repo_size / other.repo_size:.3f}")
+    rows.append("speed × = restic time / s3vault time (>1: s3vault faster); "
+                "RSS ratio = s3vault / restic (<1: s3vault smaller)")  # fmt: skip
+    return "\n".join(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--dir", default="/dev/shm/s3vault-bench", help="work directory (tmpfs)")
+    ap.add_argument("--scale", type=float, default=1.0, help="corpus size factor (1.0 ≈ 1.5 GB)")
+    ap.add_argument("--rounds", type=int, default=2, help="A B B A rounds (1 = A B)")
+    ap.add_argument("--no-restic", action="store_true")
+    args = ap.parse_args()
+    base = Path(args.dir)
+    base.mkdir(parents=True, exist_ok=True)
+    corpus = base / "corpus"
+    print(f"building corpus in {corpus} ...", flush=True)
+    corpus_bytes = build(corpus, CorpusSpec.scaled(args.scale))
+    tools: list[Tool] = [S3vault("s3vault", base)]
+    if not args.no_restic and shutil.which("restic"):
+        tools.append(Restic("restic", base))
+    elif not args.no_restic:
+        print("restic not on PATH (apt-get install -y restic): s3vault only")
+    work = base / "work"
+    for n in range(args.rounds):
+        order = tools if n % 2 == 0 else list(reversed(tools))
+        print(f"round {n + 1}: {' then '.join(t.name for t in order)}", flush=True)
+        for tool in order:
+            one_round(tool, corpus, work)
+    text = table(tools, corpus_bytes)
+    print("\n" + text)
+    out = Path("bench-out")
+    out.mkdir(exist_ok=True)
+    (out / "results.txt").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
