@@ -13,52 +13,11 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-WORDS = [
-    "def",
-    "class",
-    "return",
-    "import",
-    "self",
-    "value",
-    "index",
-    "repository",
-    "snapshot",
-    "backup",
-    "restore",
-    "chunk",
-    "pack",
-    "server",
-    "config",
-    "error",
-    "warning",
-    "info",
-    "debug",
-    "request",
-    "response",
-    "status",
-    "host",
-    "path",
-    "file",
-    "data",
-    "the",
-    "and",
-    "for",
-    "with",
-    "while",
-    "yield",
-    "async",
-    "await",
-    "lambda",
-    "None",
-    "True",
-    "False",
-    "0",
-    "1",
-    "2",
-    "42",
-    "1024",
-    "0x1f",
-]
+WORDS = """
+def class return import self value index repository snapshot backup restore chunk pack server
+config error warning info debug request response status host path file data the and for with
+while yield async await lambda None True False 0 1 2 42 1024 0x1f
+""".split()
 
 
 @dataclass(frozen=True)
