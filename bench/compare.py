@@ -31,8 +31,13 @@ from corpus import (
 
 S3VAULT = str(Path(sys.executable).with_name("s3vault"))
 PASSWORD = "benchmark password"
-STEPS = ["backup (first)", "backup (unchanged)", "backup (1% changed)", "backup (insert)",
-         "restore"]  # fmt: skip
+STEPS = [
+    "backup (first)",
+    "backup (unchanged)",
+    "backup (1% changed)",
+    "backup (insert)",
+    "restore",
+]
 
 
 @dataclass
@@ -79,8 +84,9 @@ class Tool:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(S3VAULT_PASSWORD=PASSWORD, RESTIC_PASSWORD=PASSWORD,
-                   XDG_CACHE_HOME=str(self.cache))  # fmt: skip
+        env.update(
+            S3VAULT_PASSWORD=PASSWORD, RESTIC_PASSWORD=PASSWORD, XDG_CACHE_HOME=str(self.cache)
+        )
         return env
 
     def record(self, step: str, result: Run) -> None:
@@ -89,8 +95,9 @@ class Tool:
 
 class S3vault(Tool):
     def init(self) -> None:
-        run_measured([S3VAULT, "-r", str(self.repo), "init", "--kdf-profile", "small", "-q"],
-                     self.env())  # fmt: skip
+        run_measured(
+            [S3VAULT, "-r", str(self.repo), "init", "--kdf-profile", "small", "-q"], self.env()
+        )
 
     def backup(self, path: Path) -> tuple[Run, int]:
         r = run_measured([S3VAULT, "-r", str(self.repo), "backup", str(path), "--json"], self.env())
@@ -98,8 +105,10 @@ class S3vault(Tool):
         return r, int(summary["data_added"])
 
     def restore(self, target: Path) -> Run:
-        return run_measured([S3VAULT, "-r", str(self.repo), "restore", "latest", "-t", str(target),
-                             "-q"], self.env())  # fmt: skip
+        return run_measured(
+            [S3VAULT, "-r", str(self.repo), "restore", "latest", "-t", str(target), "-q"],
+            self.env(),
+        )
 
 
 class Restic(Tool):
@@ -115,8 +124,9 @@ class Restic(Tool):
         return r, int(summary["data_added"])
 
     def restore(self, target: Path) -> Run:
-        return run_measured([*self._base(), "restore", "latest", "--target", str(target), "-q"],
-                            self.env())  # fmt: skip
+        return run_measured(
+            [*self._base(), "restore", "latest", "--target", str(target), "-q"], self.env()
+        )
 
 
 def one_round(tool: Tool, corpus: Path, work: Path) -> None:
@@ -146,8 +156,10 @@ def table(tools: list[Tool], corpus_bytes: int) -> str:
     mb = corpus_bytes / 1e6
     s3v = tools[0]
     other = tools[1] if len(tools) > 1 else None
-    rows = [f"corpus: {mb:.0f} MB, {len(tools)} tool(s); best of {len(s3v.results[STEPS[0]])} "
-            "run(s) each; times in seconds; RSS = peak resident set of the process"]  # fmt: skip
+    rows = [
+        f"corpus: {mb:.0f} MB, {len(tools)} tool(s); best of {len(s3v.results[STEPS[0]])} "
+        "run(s) each; times in seconds; RSS = peak resident set of the process"
+    ]
     head = f"{'step':22} {'s3vault s':>10} {'MB/s':>8} {'RSS MiB':>8}"
     if other:
         head += f" {'restic s':>10} {'MB/s':>8} {'RSS MiB':>8} {'speed ×':>8} {'RSS ratio':>9}"
@@ -159,19 +171,25 @@ def table(tools: list[Tool], corpus_bytes: int) -> str:
         if other:
             b = min(other.results[step], key=lambda r: r.seconds)
             b_rss = max(r.rss_mib for r in other.results[step])
-            line += (f" {b.seconds:10.2f} {mb / b.seconds:8.0f} {b_rss:8.0f}"
-                     f" {b.seconds / a.seconds:8.2f} {a_rss / b_rss:9.2f}")  # fmt: skip
+            line += (
+                f" {b.seconds:10.2f} {mb / b.seconds:8.0f} {b_rss:8.0f}"
+                f" {b.seconds / a.seconds:8.2f} {a_rss / b_rss:9.2f}"
+            )
         rows.append(line)
     rows.append("")
     for t in tools:
         share = 100 * t.insert_added / t.large_bytes  # type: ignore[attr-defined]
-        rows.append(f"{t.name:8} repository after first backup: {t.repo_size / 1e6:8.1f} MB; "
-                    f"insert at start of large files stored {t.insert_added / 1e6:6.1f} MB "
-                    f"= {share:.2f}% of them again")  # fmt: skip
+        rows.append(
+            f"{t.name:8} repository after first backup: {t.repo_size / 1e6:8.1f} MB; "
+            f"insert at start of large files stored {t.insert_added / 1e6:6.1f} MB "
+            f"= {share:.2f}% of them again"
+        )
     if other:
         rows.append(f"repository size ratio s3vault/restic: {s3v.repo_size / other.repo_size:.3f}")
-    rows.append("speed × = restic time / s3vault time (>1: s3vault faster); "
-                "RSS ratio = s3vault / restic (<1: s3vault smaller)")  # fmt: skip
+    rows.append(
+        "speed × = restic time / s3vault time (>1: s3vault faster); "
+        "RSS ratio = s3vault / restic (<1: s3vault smaller)"
+    )
     return "\n".join(rows)
 
 

@@ -74,8 +74,12 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 def run_cli(cli_env: dict[str, str]) -> RunCli:
     """Run ``s3vault ARGS...`` as a subprocess of the installed console script."""
 
-    def run(*args: str, input: bytes | None = None, env: dict[str, str] | None = None,
-            timeout: float = 120) -> CliRun:  # fmt: skip
+    def run(
+        *args: str,
+        input: bytes | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+    ) -> CliRun:
         done = subprocess.run(
             [S3VAULT, *args],
             input=input,

@@ -91,8 +91,18 @@ def test_include_and_exclude_on_restore(tmp_path: Path, cli_repo: str, run_cli: 
     write_file(src / "drop" / "c.txt", b"c")
     assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
     target = tmp_path / "t"
-    done = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target),
-                   "--include", "keep/", "--exclude", "*.log")  # fmt: skip
+    done = run_cli(
+        "-r",
+        cli_repo,
+        "restore",
+        "latest",
+        "-t",
+        str(target),
+        "--include",
+        "keep/",
+        "--exclude",
+        "*.log",
+    )
     assert done.code == 0, done.stderr
     out = restored(target, src)
     assert (out / "keep" / "a.txt").read_bytes() == b"a"
@@ -108,9 +118,16 @@ def test_backup_json_summary(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> 
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     summary = lines[-1]
     assert summary["message_type"] == "summary"
-    for key in ("snapshot_id", "files_new", "files_changed", "files_unmodified",
-                "total_files_processed", "total_bytes_processed", "data_added",
-                "total_duration"):  # fmt: skip
+    for key in (
+        "snapshot_id",
+        "files_new",
+        "files_changed",
+        "files_unmodified",
+        "total_files_processed",
+        "total_bytes_processed",
+        "data_added",
+        "total_duration",
+    ):
         assert key in summary
     assert summary["files_new"] == 1
     assert summary["total_bytes_processed"] == 10_000
@@ -144,8 +161,7 @@ def test_ls_lists_the_tree(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> No
 
 def test_stdin_backup(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
     payload = os.urandom(300_000)
-    done = run_cli("-r", cli_repo, "backup", "--stdin", "--stdin-filename", "db.sql",
-                   input=payload)  # fmt: skip
+    done = run_cli("-r", cli_repo, "backup", "--stdin", "--stdin-filename", "db.sql", input=payload)
     assert done.code == 0, done.stderr
     target = tmp_path / "t"
     assert run_cli("-r", cli_repo, "restore", "latest", "-t", str(target)).code == 0
@@ -166,13 +182,21 @@ def test_excludes(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
     src = tmp_path / "src"
     write_file(src / "keep.txt", b"k")
     write_file(src / "skip.log", b"s")
-    write_file(src / "cache" / "CACHEDIR.TAG",
-               b"Signature: 8a477f597d28d172789f06886806bc55\n")  # fmt: skip
+    write_file(src / "cache" / "CACHEDIR.TAG", b"Signature: 8a477f597d28d172789f06886806bc55\n")
     write_file(src / "cache" / "blob", b"cached")
     write_file(src / "scratch" / "x", b"x")
     exclude_file = write_file(tmp_path / "excludes", b"# comment\nscratch/\n")
-    done = run_cli("-r", cli_repo, "backup", str(src), "--exclude", "*.log",
-                   "--exclude-file", str(exclude_file), "--exclude-caches")  # fmt: skip
+    done = run_cli(
+        "-r",
+        cli_repo,
+        "backup",
+        str(src),
+        "--exclude",
+        "*.log",
+        "--exclude-file",
+        str(exclude_file),
+        "--exclude-caches",
+    )
     assert done.code == 0, done.stderr
     listing = run_cli("-r", cli_repo, "ls", "latest", str(src)).stdout.splitlines()
     names = sorted(p.removeprefix(str(src)) for p in listing)
@@ -180,8 +204,9 @@ def test_excludes(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
 
 
 @pytest.mark.parametrize("payload", [b"", b"x" * 100])
-def test_backup_of_a_single_file(tmp_path: Path, cli_repo: str, run_cli: RunCli,
-                                 payload: bytes) -> None:  # fmt: skip
+def test_backup_of_a_single_file(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, payload: bytes
+) -> None:
     f = write_file(tmp_path / "one" / "file", payload)
     assert run_cli("-r", cli_repo, "backup", str(f)).code == 0
     target = tmp_path / "t"

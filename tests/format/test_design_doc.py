@@ -20,8 +20,9 @@ DESIGN = Path(__file__).resolve().parents[2] / "docs" / "design.md"
 
 def documented_fields(record: str) -> set[str]:
     text = DESIGN.read_text()
-    match = re.search(rf"^\| {record} field \| meaning \|\n\|[-| ]+\|\n((?:\|.*\|\n)+)", text,
-                      re.MULTILINE)  # fmt: skip
+    match = re.search(
+        rf"^\| {record} field \| meaning \|\n\|[-| ]+\|\n((?:\|.*\|\n)+)", text, re.MULTILINE
+    )
     assert match, f"no field table for {record} in docs/design.md"
     names: set[str] = set()
     for row in match.group(1).splitlines():

@@ -56,8 +56,13 @@ def test_pack_header_round_trips(entries: list[PackEntry]) -> None:
 
 @given(s.ids, st.integers(1, 2**20), st.integers(0, 19))
 def test_config_round_trips(repo_id: ObjectId, pack_size: int, level: int) -> None:
-    cfg = ConfigFile(repo_id=repo_id, pack_size=pack_size, compression_level=level,
-                     check_value=b"\x01" * 32, created="2026-01-01T00:00:00+00:00")  # fmt: skip
+    cfg = ConfigFile(
+        repo_id=repo_id,
+        pack_size=pack_size,
+        compression_level=level,
+        check_value=b"\x01" * 32,
+        created="2026-01-01T00:00:00+00:00",
+    )
     assert ConfigFile.decode(cfg.encode()) == cfg
     marker = ConfigMarker(version=1, repo_id=repo_id, sealed=b"sealed bytes")
     assert ConfigMarker.decode(marker.encode()) == marker
@@ -71,17 +76,30 @@ def test_config_marker_refuses_foreign_json() -> None:
 
 
 def test_newer_format_version_is_refused_with_a_clear_message() -> None:
-    raw = codec.dumps({"s3vault": "s3vault repository", "v": 99, "repo_id": "00" * 32,
-                       "sealed": ""})  # fmt: skip
+    raw = codec.dumps(
+        {"s3vault": "s3vault repository", "v": 99, "repo_id": "00" * 32, "sealed": ""}
+    )
     with pytest.raises(FormatVersionError, match="upgrade s3vault"):
         ConfigMarker.decode(raw)
 
 
 @given(s.ids, s.ids, st.binary(min_size=16, max_size=16), st.binary(max_size=80))
 def test_keyfile_round_trips(kid: ObjectId, rid: ObjectId, salt: bytes, ct: bytes) -> None:
-    kf = KeyFile(id=kid, repo_id=rid, label="x", created="c", hostname="h", username="u",
-                 kdf_alg="argon2id", kdf_memory_kib=19456, kdf_iterations=2, kdf_lanes=1,
-                 kdf_salt=salt, wrap_nonce=b"n" * 24, wrap_ct=ct)  # fmt: skip
+    kf = KeyFile(
+        id=kid,
+        repo_id=rid,
+        label="x",
+        created="c",
+        hostname="h",
+        username="u",
+        kdf_alg="argon2id",
+        kdf_memory_kib=19456,
+        kdf_iterations=2,
+        kdf_lanes=1,
+        kdf_salt=salt,
+        wrap_nonce=b"n" * 24,
+        wrap_ct=ct,
+    )
     assert KeyFile.decode(kf.encode()) == kf
 
 

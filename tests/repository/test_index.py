@@ -31,7 +31,11 @@ def test_index_matches_a_dict_model(packs: list, probes: list[ObjectId]) -> None
             loc = image.lookup(btype, bid)
             assert loc is not None
             assert (loc.pack_id, loc.offset, loc.length, loc.raw_length) == (
-                pack_id, off, length, raw)  # fmt: skip
+                pack_id,
+                off,
+                length,
+                raw,
+            )
         for probe in probes:
             for btype in BlobType:
                 assert image.has(btype, probe) == ((btype, probe) in model)
@@ -45,8 +49,9 @@ def test_index_survives_compaction(monkeypatch: pytest.MonkeyPatch) -> None:
     ids = [ObjectId(os.urandom(32)) for _ in range(1000)]
     for n in range(10):
         chunk = ids[n * 100 : (n + 1) * 100]
-        idx.add_pack(ObjectId(os.urandom(32)), 1, [(BlobType.DATA, b, i, 1, 1)
-                                                  for i, b in enumerate(chunk)])  # fmt: skip
+        idx.add_pack(
+            ObjectId(os.urandom(32)), 1, [(BlobType.DATA, b, i, 1, 1) for i, b in enumerate(chunk)]
+        )
     assert all(idx.has(BlobType.DATA, b) for b in ids)
     assert not any(idx.has(BlobType.TREE, b) for b in ids)
     assert len(idx) == 1000

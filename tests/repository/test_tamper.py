@@ -33,8 +33,9 @@ def read_everything(handle: RepoHandle) -> None:
             data = repo.backend.get(object_name(kind, pack_id))
             hlen = split_trailer(data)
             sealed = data[len(data) - 4 - hlen : len(data) - 4]
-            entries = decode_header(repo.sealer.open(SealedKind.PACK_HEADER, sealed,
-                                                     PACK_HEADER_BINDING))  # fmt: skip
+            entries = decode_header(
+                repo.sealer.open(SealedKind.PACK_HEADER, sealed, PACK_HEADER_BINDING)
+            )
             assert sum(e.length for e in entries) + hlen + 4 == len(data)
 
 

@@ -7,8 +7,9 @@ from hypothesis import strategies as st
 
 from s3vault.restorer.sinks import HOLE_BLOCK, data_runs
 
-blocks = st.lists(st.sampled_from([b"\0" * HOLE_BLOCK, b"\1" * HOLE_BLOCK, b"\0" * 100 + b"x"]),
-                  max_size=12)  # fmt: skip
+blocks = st.lists(
+    st.sampled_from([b"\0" * HOLE_BLOCK, b"\1" * HOLE_BLOCK, b"\0" * 100 + b"x"]), max_size=12
+)
 
 
 @given(blocks)

@@ -1,0 +1,171 @@
+"""Bad input gets a one-line message, a documented exit code, and loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import S3VAULT, RunCli, write_file
+
+
+def test_wrong_password_exits_12(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    env = {**cli_env, "S3VAULT_PASSWORD": "not the password"}
+    done = run_cli("-r", cli_repo, "snapshots", env=env)
+    assert done.code == 12
+    assert "wrong password" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_missing_repository_exits_10(tmp_path: Path, run_cli: RunCli) -> None:
+    done = run_cli("-r", str(tmp_path / "nowhere"), "snapshots")
+    assert done.code == 10
+    assert "no repository at" in done.stderr
+
+
+def test_directory_that_is_not_a_repository(tmp_path: Path, run_cli: RunCli) -> None:
+    write_file(tmp_path / "stuff" / "file.txt", b"x")
+    done = run_cli("-r", str(tmp_path / "stuff"), "snapshots")
+    assert done.code == 10
+    assert "not an s3vault repository" in done.stderr
+
+
+def test_no_password_without_terminal_exits_12(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}
+    done = run_cli("-r", cli_repo, "snapshots", env=env)
+    assert done.code == 12
+    assert "no password" in done.stderr
+
+
+def test_password_file_and_command(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}
+    pw = write_file(tmp_path / "pw", (cli_env["S3VAULT_PASSWORD"] + "\n").encode())
+    assert run_cli("-r", cli_repo, "--password-file", str(pw), "snapshots", env=env).code == 0
+    cmd = f"cat {pw}"
+    assert run_cli("-r", cli_repo, "snapshots", "--password-command", cmd, env=env).code == 0
+
+
+def test_json_errors_go_to_stderr(tmp_path: Path, run_cli: RunCli) -> None:
+    done = run_cli("--json", "-r", str(tmp_path / "nowhere"), "snapshots")
+    assert done.code == 10
+    assert done.stdout == ""
+    err = json.loads(done.stderr)
+    assert err["message_type"] == "error"
+    assert err["exit_code"] == 10
+
+
+def test_init_refuses_an_existing_repository(cli_repo: str, run_cli: RunCli) -> None:
+    done = run_cli("-r", cli_repo, "init", "--kdf-profile", "minimum")
+    assert done.code == 1
+    assert "already exists" in done.stderr
+
+
+def test_usage_errors_exit_2(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
+    assert run_cli("-r", cli_repo, "backup", str(tmp_path / "missing")).code == 2
+    assert run_cli("-r", cli_repo, "restore", "deadbeef", "-t", str(tmp_path / "t")).code == 2
+    assert run_cli("-r", cli_repo, "backup", "--no-such-option").code == 2
+
+
+def _without_dac_override() -> list[str] | None:
+    """argv prefix that runs a command as root but subject to file permissions."""
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0:
+        return []  # not root: plain permissions already apply
+    if setpriv is None:
+        return None
+    return [setpriv, "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def test_unreadable_file_is_a_warning_and_exit_3(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str]
+) -> None:
+    prefix = _without_dac_override()
+    if prefix is None:
+        pytest.skip("needs setpriv (util-linux) to drop root's permission override")
+    src = tmp_path / "src"
+    write_file(src / "readable", b"fine")
+    secret = write_file(src / "secret", b"no access")
+    secret.chmod(0)
+    done = subprocess.run(
+        [*prefix, S3VAULT, "-r", cli_repo, "backup", str(src), "--json"],
+        capture_output=True,
+        env=cli_env,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 3, done.stderr
+    lines = [json.loads(x) for x in done.stdout.decode().splitlines()]
+    warnings = [x for x in lines if x["message_type"] == "warning"]
+    assert [w["item"] for w in warnings] == [str(secret)]
+    summary = lines[-1]
+    assert summary["incomplete"] is True
+    assert summary["files_new"] == 1
+    assert summary["files_failed"] == 1
+    snaps = subprocess.run(
+        [S3VAULT, "-r", cli_repo, "snapshots", "--json"],
+        capture_output=True,
+        env=cli_env,
+        check=True,
+    )
+    assert json.loads(snaps.stdout)["snapshots"][0]["incomplete"] is True
+
+
+def test_sigterm_exits_130_and_writes_no_snapshot(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    src = tmp_path / "src"
+    for i in range(40):
+        write_file(src / f"f{i}.bin", os.urandom(2 << 20))
+    proc = subprocess.Popen(
+        [S3VAULT, "-r", cli_repo, "backup", str(src)],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while not list(Path(cli_repo, "data").rglob("*")) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"interrupted" in err
+    assert json.loads(run_cli("-r", cli_repo, "snapshots", "--json").stdout)["snapshots"] == []
+
+
+def test_restore_that_cannot_write_names_the_file(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    src = tmp_path / "src"
+    write_file(src / "small", b"s" * 100)
+    write_file(src / "huge.bin", os.urandom(3 << 20))
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    done = subprocess.run(
+        [S3VAULT, "-r", cli_repo, "restore", "latest", "-t", str(tmp_path / "t")],
+        capture_output=True,
+        env=cli_env,
+        preexec_fn=limit_file_size,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    message = done.stderr.decode()
+    assert "huge.bin" in message
+    assert len(message.strip().splitlines()) == 1

@@ -1,0 +1,132 @@
+"""Restore never writes outside the target, whatever a (forged) snapshot says."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from s3vault.format.packfile import BlobType
+from s3vault.format.snapshotfile import SnapshotFile
+from s3vault.format.tree import Node, NodeType, Tree
+from s3vault.ids import ObjectId
+from s3vault.repository.repository import Repository
+from s3vault.repository.snapshots import save_snapshot
+from tests.conftest import RepoHandle, RunCli, write_file
+
+
+def digest_tree(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        h.update(os.fsencode(p))
+        if p.is_file() and not p.is_symlink():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def store_tree(repo: Repository, writer: object, nodes: list[Node]) -> ObjectId:
+    tid, _ = writer.save(BlobType.TREE, Tree(nodes=tuple(nodes)).encode())  # type: ignore[attr-defined]
+    return tid
+
+
+def file_node(repo: Repository, writer: object, name: bytes, data: bytes) -> Node:
+    bid, _ = writer.save(BlobType.DATA, data)  # type: ignore[attr-defined]
+    return Node(
+        name=name, type=NodeType.FILE, mode=0o644, size=len(data), content=(bid,), content_hash=None
+    )
+
+
+def forge_snapshot(handle: RepoHandle, outside: Path) -> None:
+    """A snapshot full of traversal tricks, written with the repository key."""
+    repo = handle.open()
+    w = repo.blob_writer()
+    pwned = file_node(repo, w, b"pwned", b"gotcha")
+    evil_dir = store_tree(repo, w, [pwned])
+    nodes = [
+        file_node(repo, w, b"..", b"dotdot"),
+        file_node(repo, w, b".", b"dot"),
+        file_node(repo, w, b"../escape", b"slash"),
+        file_node(repo, w, os.fsencode(outside / "abs"), b"absolute"),
+        file_node(repo, w, b"nul\0name", b"nul"),
+        file_node(repo, w, b"..\\win", b"backslash is just a character on POSIX"),
+        file_node(repo, w, b"benign.txt", b"keep me"),
+        Node(name=b"evil", type=NodeType.SYMLINK, link_target=os.fsencode(outside)),
+        Node(name=b"evil", type=NodeType.DIR, mode=0o755, subtree=evil_dir),
+        Node(
+            name=b"pre",
+            type=NodeType.DIR,
+            mode=0o755,
+            subtree=store_tree(repo, w, [file_node(repo, w, b"inside", b"in")]),
+        ),
+        Node(
+            name=b"hl-a",
+            type=NodeType.FILE,
+            size=2,
+            links=2,
+            inode=7,
+            device=1,
+            content=file_node(repo, w, b"x", b"hl").content,
+        ),
+        Node(
+            name=b"hl-b",
+            type=NodeType.FILE,
+            size=2,
+            links=2,
+            inode=7,
+            device=1,
+            content=file_node(repo, w, b"x", b"hl").content,
+        ),
+    ]
+    root = store_tree(repo, w, nodes)
+    w.flush()
+    save_snapshot(
+        repo,
+        SnapshotFile(
+            time=datetime(2026, 1, 1, tzinfo=UTC),
+            tree=root,
+            paths=("/forged",),
+            hostname="attacker",
+        ),
+    )
+
+
+def test_forged_snapshot_cannot_escape_the_target(
+    tmp_path: Path, local_repo: RepoHandle, run_cli: RunCli
+) -> None:
+    outside = tmp_path / "outside"
+    write_file(outside / "canary", b"do not touch")
+    forge_snapshot(local_repo, outside)
+    target = tmp_path / "target"
+    target.mkdir()
+    os.symlink(outside, target / "pre")  # a pre-existing symlink where the snapshot has a dir
+    before = digest_tree(outside)
+
+    done = run_cli(
+        "--json",
+        "-r",
+        local_repo.url,
+        "--cache-dir",
+        str(local_repo.cache),
+        "restore",
+        "latest",
+        "-t",
+        str(target),
+    )
+
+    assert digest_tree(outside) == before
+    assert done.code == 3, done.stderr  # restored, with refused entries reported
+    warnings = [json.loads(x) for x in done.stdout.splitlines()]
+    items = {w["item"] for w in warnings if w["message_type"] == "warning"}
+    for bad in ("/..", "/.", "/../escape", "/nul\0name"):
+        assert bad in items
+    assert any(i.endswith("abs") for i in items)
+    assert "/evil" in items  # the second entry named evil is refused as a duplicate
+    assert (target / "benign.txt").read_bytes() == b"keep me"
+    assert (target / "..\\win").read_bytes().startswith(b"backslash")
+    assert (target / "pre").is_dir() and not (target / "pre").is_symlink()
+    assert (target / "pre" / "inside").read_bytes() == b"in"
+    assert os.stat(target / "hl-a").st_ino == os.stat(target / "hl-b").st_ino
+    assert (target / "evil").is_symlink()
+    assert not (outside / "pwned").exists()
