@@ -80,7 +80,11 @@ index_files = st.builds(
     IndexFile,
     packs=st.lists(
         st.builds(
-            IndexedPack, id=ids, size=u63, entries=st.lists(pack_entries, max_size=5).map(tuple)
+            IndexedPack,
+            id=ids,
+            size=u63,
+            epoch=st.integers(0, 65535),
+            entries=st.lists(pack_entries, max_size=5).map(tuple),
         ),
         max_size=4,
     ).map(tuple),

@@ -16,6 +16,9 @@ KEK_SIZE = 32
 # OWASP Password Storage Cheat Sheet minimum for Argon2id; key files below it are refused.
 FLOOR_MEMORY_KIB = 19 * 1024
 FLOOR_ITERATIONS = 2
+CEILING_MEMORY_KIB = 4 * 1024 * 1024
+CEILING_ITERATIONS = 64
+CEILING_LANES = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,11 +67,24 @@ def derive_kek(password: bytes, params: KdfParams) -> bytes:
             f"(m={params.memory_kib} KiB, t={params.iterations}); refusing to use it"
         )
         raise KeyError_(msg)
-    kdf = Argon2id(
-        salt=params.salt,
-        length=KEK_SIZE,
-        iterations=params.iterations,
-        lanes=params.lanes,
-        memory_cost=params.memory_kib,
-    )
-    return kdf.derive(password)
+    # Ceilings: a forged key file must not make us allocate or spin without bound.
+    if (
+        params.memory_kib > CEILING_MEMORY_KIB
+        or params.iterations > CEILING_ITERATIONS
+        or not 1 <= params.lanes <= CEILING_LANES
+        or len(params.salt) < SALT_SIZE
+    ):
+        msg = f"key file KDF parameters are out of range ({params!r}); refusing to use it"
+        raise KeyError_(msg)
+    try:
+        kdf = Argon2id(
+            salt=params.salt,
+            length=KEK_SIZE,
+            iterations=params.iterations,
+            lanes=params.lanes,
+            memory_cost=params.memory_kib,
+        )
+        return kdf.derive(password)
+    except ValueError as exc:
+        msg = f"key file KDF parameters are invalid: {exc}"
+        raise KeyError_(msg) from None

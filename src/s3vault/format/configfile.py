@@ -118,8 +118,12 @@ class ConfigMarker:
         except ValueError:
             msg = "config: bad repository id"
             raise IntegrityError(msg) from None
-        return cls(
+        marker = cls(
             version=version,
             repo_id=repo_id,
             sealed=codec.unb64(codec.field(obj, "sealed", str, "config"), "config"),
         )
+        if marker.encode() != data:
+            msg = "config: not in canonical form (modified?)"
+            raise IntegrityError(msg)
+        return marker

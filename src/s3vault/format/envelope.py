@@ -1,5 +1,9 @@
 """Sealed-object envelope (design.md §3): the 32-byte plaintext header in front of every
-encrypted object and blob.
+encrypted standalone object (config, index, snapshot, lock, pack header).
+
+Blobs inside packs carry no plaintext header (a recognisable marker would let anyone who can
+read a pack find blob boundaries, i.e. chunk sizes): a blob is ``nonce (24) | ciphertext | tag``
+and its version, kind, algorithm and epoch enter the associated data through ``blob_aad``.
 
     magic "S3V" (3) | version (1) | kind (1) | alg (1) | key epoch (2, big-endian) | nonce (24)
 
@@ -24,6 +28,7 @@ TAG_SIZE = 16
 _STRUCT = struct.Struct(">3sBBBH24s")
 HEADER_SIZE = _STRUCT.size  # 32
 OVERHEAD = HEADER_SIZE + TAG_SIZE
+BLOB_OVERHEAD = NONCE_SIZE + TAG_SIZE
 
 
 class SealedKind(IntEnum):
@@ -77,3 +82,8 @@ class EnvelopeHeader:
             msg = f"unknown sealed object kind {kind}"
             raise IntegrityError(msg) from None
         return cls(kind=skind, epoch=epoch, nonce=bytes(nonce), alg=alg, version=version)
+
+
+def blob_aad(kind: SealedKind, epoch: int) -> bytes:
+    """The header fields a blob does not store, as the start of its associated data."""
+    return _STRUCT.pack(MAGIC, ENVELOPE_VERSION, kind, ALG_XAES256GCM, epoch, b"")[:8]

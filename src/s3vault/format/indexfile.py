@@ -4,7 +4,8 @@ Plaintext (then compressed and sealed as a standalone file):
 
     magic "S3VI" | version (u8) = 1
     supersedes count (u32) | count × index id (32)
-    pack count (u32) | per pack: pack id (32) | pack size (u64) | entry count (u32) | entries
+    pack count (u32) | per pack: pack id (32) | pack size (u64) | key epoch (u16)
+                       | entry count (u32) | entries
 
 Entries use the pack header's fixed-size entry encoding. An index file never changes; a newer
 one may name older ones in ``supersedes`` (prune and repair do), after which readers ignore them.
@@ -22,7 +23,7 @@ from s3vault.ids import ID_SIZE, ObjectId
 MAGIC = b"S3VI"
 INDEX_VERSION = 1
 _U32 = struct.Struct("<I")
-_PACK = struct.Struct("<32sQI")
+_PACK = struct.Struct("<32sQHI")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,6 +32,7 @@ class IndexedPack:
 
     id: ObjectId
     size: int
+    epoch: int = 1
     entries: tuple[PackEntry, ...]
 
 
@@ -47,7 +49,7 @@ class IndexFile:
         parts.extend(self.supersedes)
         parts.append(_U32.pack(len(self.packs)))
         for pack in self.packs:
-            parts.append(_PACK.pack(pack.id, pack.size, len(pack.entries)))
+            parts.append(_PACK.pack(pack.id, pack.size, pack.epoch, len(pack.entries)))
             parts.extend(encode_entry(e) for e in pack.entries)
         return b"".join(parts)
 
@@ -78,11 +80,13 @@ class IndexFile:
             pos += 4
             packs = []
             for _ in range(n_packs):
-                raw_id, size, count = _PACK.unpack_from(data, pos)
+                raw_id, size, epoch, count = _PACK.unpack_from(data, pos)
                 pos += _PACK.size
                 entries = decode_entries(data, pos, count, what)
                 pos += count * ENTRY.size
-                packs.append(IndexedPack(id=ObjectId(raw_id), size=size, entries=tuple(entries)))
+                packs.append(
+                    IndexedPack(id=ObjectId(raw_id), size=size, epoch=epoch, entries=tuple(entries))
+                )
         except (struct.error, ValueError):
             msg = f"{what}: truncated"
             raise IntegrityError(msg) from None

@@ -8,7 +8,8 @@
 
 ``ct`` seals the canonical JSON payload ``{"current_epoch": e, "master_keys": {"<epoch>": key}}``
 with associated data ``"s3vault-keyfile-v1" | canonical JSON of every other field``, and unknown
-fields are refused, so no byte of the file can be changed without the unwrap failing.
+fields and any non-canonical encoding are refused, so no byte of the file can be changed
+without the key file being rejected.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class KeyFile:
         except ValueError:
             msg = f"{what}: bad id"
             raise IntegrityError(msg) from None
-        return cls(
+        keyfile = cls(
             id=key_id,
             repo_id=repo_id,
             kind=str(obj.get("kind", "password")),
@@ -128,6 +129,10 @@ class KeyFile:
             wrap_nonce=codec.unb64(codec.field(wrap, "nonce", str, what), what),
             wrap_ct=codec.unb64(codec.field(wrap, "ct", str, what), what),
         )
+        if keyfile.encode() != data:  # e.g. upper-case hex or stray base64 bits
+            msg = f"{what}: not in canonical form (modified?)"
+            raise IntegrityError(msg)
+        return keyfile
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

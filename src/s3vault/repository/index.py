@@ -38,6 +38,7 @@ class BlobLocation:
     offset: int
     length: int
     raw_length: int
+    epoch: int
 
 
 def _bucket(bid: bytes) -> int:
@@ -111,6 +112,7 @@ class BlobIndex:
         self._tables = {BlobType.DATA: _Table(), BlobType.TREE: _Table()}
         self._packs: list[ObjectId] = []
         self._pack_sizes: list[int] = []
+        self._pack_epochs: list[int] = []
         self._pack_no: dict[ObjectId, int] = {}
         self._pending: dict[BlobType, set[bytes]] = {BlobType.DATA: set(), BlobType.TREE: set()}
         self._lock = threading.Lock()
@@ -139,7 +141,11 @@ class BlobIndex:
             return None
         pack_no, offset, length, raw_length = value
         return BlobLocation(
-            pack_id=self._packs[pack_no], offset=offset, length=length, raw_length=raw_length
+            pack_id=self._packs[pack_no],
+            offset=offset,
+            length=length,
+            raw_length=raw_length,
+            epoch=self._pack_epochs[pack_no],
         )
 
     def reserve(self, btype: BlobType, bid: bytes) -> bool:
@@ -160,7 +166,11 @@ class BlobIndex:
             self._pending[btype].discard(bid)
 
     def add_pack(
-        self, pack_id: ObjectId, size: int, entries: list[tuple[BlobType, bytes, int, int, int]]
+        self,
+        pack_id: ObjectId,
+        size: int,
+        entries: list[tuple[BlobType, bytes, int, int, int]],
+        epoch: int = 1,
     ) -> None:
         """Record an uploaded pack and its blobs; clears their in-flight reservations."""
         with self._lock:
@@ -169,6 +179,7 @@ class BlobIndex:
                 pack_no = len(self._packs)
                 self._packs.append(pack_id)
                 self._pack_sizes.append(size)
+                self._pack_epochs.append(epoch)
                 self._pack_no[pack_id] = pack_no
             for btype, bid, offset, length, raw_length in entries:
                 table = self._tables[btype]
@@ -185,7 +196,7 @@ class BlobIndex:
             for bid, pack_no, offset, length, raw_length in table.records():
                 yield btype, ObjectId(bid), BlobLocation(
                     pack_id=self._packs[pack_no], offset=offset, length=length,
-                    raw_length=raw_length,
+                    raw_length=raw_length, epoch=self._pack_epochs[pack_no],
                 )  # fmt: skip
 
     # Serialisation for the local cache -----------------------------------------------------
@@ -196,6 +207,7 @@ class BlobIndex:
             parts = [struct.pack("<I", len(self._packs))]
             parts.extend(self._packs)
             parts.append(array("Q", self._pack_sizes).tobytes())
+            parts.append(array("H", self._pack_epochs).tobytes())
             for btype in (BlobType.DATA, BlobType.TREE):
                 table = self._tables[btype]
                 table.compact()
@@ -217,6 +229,10 @@ class BlobIndex:
         sizes.frombytes(data[pos : pos + 8 * npacks])
         index._pack_sizes = list(sizes)
         pos += 8 * npacks
+        epochs = array("H")
+        epochs.frombytes(data[pos : pos + 2 * npacks])
+        index._pack_epochs = list(epochs)
+        pos += 2 * npacks
         index._pack_no = {p: i for i, p in enumerate(index._packs)}
         for btype in (BlobType.DATA, BlobType.TREE):
             (buflen,) = struct.unpack_from("<Q", data, pos)

@@ -15,6 +15,7 @@ class PackWriter:
     def __init__(self, btype: BlobType, sealer: Sealer) -> None:
         self.type = btype
         self._sealer = sealer
+        self.epoch = sealer.epoch
         self._buf = bytearray()
         self.entries: list[PackEntry] = []
 

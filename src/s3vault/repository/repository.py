@@ -284,6 +284,7 @@ class Repository:
                     pack.id,
                     pack.size,
                     [(e.type, e.id, e.offset, e.length, e.raw_length) for e in pack.entries],
+                    pack.epoch,
                 )
         self.index = index
         if new and self._cache is not None:
@@ -322,7 +323,7 @@ class Repository:
                            loc.pack_id)  # fmt: skip
         sealed = self.backend.get(name, loc.offset, loc.length)
         try:
-            return self.sealer.open_blob(btype, bid, sealed, loc.raw_length)
+            return self.sealer.open_blob(btype, bid, sealed, loc.raw_length, loc.epoch)
         except IntegrityError as exc:
             msg = f"pack {name}: {exc}"
             raise IntegrityError(msg) from None

@@ -12,7 +12,13 @@ from s3vault.crypto import aead
 from s3vault.crypto.hashing import blob_id
 from s3vault.crypto.keys import MasterKey
 from s3vault.errors import IntegrityError
-from s3vault.format.envelope import HEADER_SIZE, EnvelopeHeader, SealedKind
+from s3vault.format.envelope import (
+    HEADER_SIZE,
+    NONCE_SIZE,
+    EnvelopeHeader,
+    SealedKind,
+    blob_aad,
+)
 from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
 
@@ -60,10 +66,16 @@ class Sealer:
         )
 
     # Blobs -----------------------------------------------------------------------------------
+    # A blob is nonce | ciphertext | tag; AAD = blob_aad(kind, epoch) | repo id | blob id.
 
     def blob_id(self, data: bytes | memoryview) -> ObjectId:
         """The keyed id of a blob's plaintext."""
         return blob_id(self._current.id_key, data)
+
+    @property
+    def epoch(self) -> int:
+        """The key epoch new blobs are sealed under."""
+        return self._current.epoch
 
     def seal_blob(
         self,
@@ -74,7 +86,7 @@ class Sealer:
         *,
         verify: bool = True,
     ) -> bytes:
-        """Compress and seal a blob whose id is already known.
+        """Compress and seal a blob (under the current epoch) whose id is already known.
 
         With ``verify`` the sealed bytes are decrypted, decompressed and re-hashed before they
         are returned (restic #4529: corruption must never reach storage).
@@ -83,8 +95,11 @@ class Sealer:
             IntegrityError: verification failed.
         """
         packed = compression.compress(data, level)
+        nonce = aead.new_nonce()
+        aad = blob_aad(BLOB_KINDS[btype], self._current.epoch) + self.repo_id + bid
+        key = self._current.encryption_key
         if not verify:
-            return self.seal(BLOB_KINDS[btype], packed, bid)
+            return nonce + aead.seal(key, nonce, packed, aad)
         id_key = self._current.id_key
         raw_length = len(data)
 
@@ -93,23 +108,29 @@ class Sealer:
                 msg = f"detected data corruption before upload of blob {bid.short}"
                 raise IntegrityError(msg)
 
-        nonce = aead.new_nonce()
-        header = EnvelopeHeader(
-            kind=BLOB_KINDS[btype], epoch=self._current.epoch, nonce=nonce
-        ).encode()
-        aad = header + self.repo_id + bid
-        return header + aead.seal_checked(self._current.encryption_key, nonce, packed, aad, check)
+        return nonce + aead.seal_checked(key, nonce, packed, aad, check)
 
     def open_blob(
-        self, btype: BlobType, bid: ObjectId, sealed: bytes | memoryview, raw_length: int | None
+        self,
+        btype: BlobType,
+        bid: ObjectId,
+        sealed: bytes | memoryview,
+        raw_length: int | None,
+        epoch: int,
     ) -> bytes:
         """Open, decompress and check a blob against its id.
 
         Raises:
             IntegrityError: authentication, decompression or id check failed.
         """
-        data = compression.decompress(self.open(BLOB_KINDS[btype], sealed, bid), raw_length)
-        key = self._keys[EnvelopeHeader.decode(sealed).epoch]
+        key = self._keys.get(epoch)
+        if key is None:
+            msg = f"blob sealed under key epoch {epoch}, which no key file holds"
+            raise IntegrityError(msg)
+        aad = blob_aad(BLOB_KINDS[btype], epoch) + self.repo_id + bid
+        nonce = bytes(sealed[:NONCE_SIZE])
+        plain = aead.open_(key.encryption_key, nonce, sealed[NONCE_SIZE:], aad)
+        data = compression.decompress(plain, raw_length)
         if blob_id(key.id_key, data) != bid:
             msg = f"{btype.value} blob {bid.short}: content does not match its id"
             raise IntegrityError(msg)

@@ -126,13 +126,16 @@ class BlobWriter:
             pack_id,
             len(data),
             [(e.type, e.id, e.offset, e.length, e.raw_length) for e in entries],
+            writer.epoch,
         )
         with self._stats_lock:
             self.stats.packs += 1
             self.stats.data_added += len(data) - sum(e.length for e in entries)
         pending = None
         with self._index_lock:
-            self._unindexed.append(IndexedPack(id=pack_id, size=len(data), entries=tuple(entries)))
+            self._unindexed.append(
+                IndexedPack(id=pack_id, size=len(data), epoch=writer.epoch, entries=tuple(entries))
+            )
             if len(self._unindexed) >= self._index_every:
                 pending, self._unindexed = self._unindexed, []
         if pending:

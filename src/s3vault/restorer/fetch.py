@@ -51,6 +51,9 @@ def fetch_pack(
                 if len(sealed) != loc.length:
                     msg = f"pack {name} is truncated"
                     raise IntegrityError(msg)
-                yield bid, repo.sealer.open_blob(BlobType.DATA, bid, sealed, loc.raw_length)
+                yield (
+                    bid,
+                    repo.sealer.open_blob(BlobType.DATA, bid, sealed, loc.raw_length, loc.epoch),
+                )
             except IntegrityError as exc:
                 yield bid, IntegrityError(f"pack {name}: {exc}")
