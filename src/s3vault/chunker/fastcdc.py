@@ -19,7 +19,7 @@ from pyfastcdc import FastCDC
 
 from s3vault.chunker import ByteStream, ChunkerParams
 
-WINDOW = 16 << 20
+WINDOW = 8 << 20
 
 
 class FastCdcChunker:

@@ -64,7 +64,7 @@ class BlobWriter:
         self._level = compression_level
         self._verify = verify
         self._index_every = index_every
-        self._writers = {t: PackWriter(t, sealer) for t in BlobType}
+        self._writers = {t: PackWriter(t, sealer, pack_size) for t in BlobType}
         self._locks = {t: threading.Lock() for t in BlobType}
         self._unindexed: list[IndexedPack] = []
         self._index_lock = threading.Lock()
@@ -95,7 +95,7 @@ class BlobWriter:
             writer.add(bid, sealed, len(data))
             if writer.size >= self._pack_size:
                 full = writer
-                self._writers[btype] = PackWriter(btype, self._sealer)
+                self._writers[btype] = PackWriter(btype, self._sealer, self._pack_size)
         with self._stats_lock:
             if btype is BlobType.DATA:
                 self.stats.data_blobs += 1
@@ -155,7 +155,7 @@ class BlobWriter:
         for btype in BlobType:
             with self._locks[btype]:
                 writer = self._writers[btype]
-                self._writers[btype] = PackWriter(btype, self._sealer)
+                self._writers[btype] = PackWriter(btype, self._sealer, self._pack_size)
             if len(writer):
                 self._upload(writer)
         with self._index_lock:
