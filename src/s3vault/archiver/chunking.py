@@ -127,7 +127,9 @@ class FileReader:
             else:
                 if len(inflight) >= self._window:
                     inflight.popleft().result()
-                data = bytes(chunk)  # the chunker may reuse its buffer for the next chunk
+                # A view into immutable bytes (a whole-file read) stays valid; a view into the
+                # chunker's reused window must be copied before another thread keeps it.
+                data = chunk if isinstance(chunk.obj, bytes) else bytes(chunk)
                 inflight.append(self._pool.submit(save, BlobType.DATA, data, bid))
             if self._on_bytes is not None:
                 self._on_bytes(len(chunk))

@@ -13,7 +13,7 @@ from s3vault.repository.index import BlobLocation
 from s3vault.repository.repository import Repository
 
 MAX_GAP = 1 << 20  # read through gaps smaller than this rather than issue another request
-MAX_RANGE = 32 << 20
+MAX_RANGE = 4 << 20  # bounded memory per restore worker; large reads cost page faults
 
 
 def coalesce(

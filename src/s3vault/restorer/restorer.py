@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from s3vault.crypto.hashing import ContentHasher
 from s3vault.errors import BackendError, IntegrityError
+from s3vault.format.tree import NodeType
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
@@ -163,6 +164,8 @@ class Restorer:
             sink.link(path, first)
             out.files_restored += 1
         for path, node in plan.others:
+            if node.type is NodeType.SOCKET:
+                continue  # a socket belongs to a process that is gone: nothing to restore
             warning = sink.make_other(path, node)
             if warning:
                 self._warn_if(path, warning)

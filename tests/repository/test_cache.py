@@ -1,0 +1,68 @@
+"""The local index cache: used when valid, rebuilt when damaged, stale or missing; never trusted
+over the repository."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from s3vault import BackupOptions, backup
+from s3vault.format.packfile import BlobType
+from tests.conftest import RepoHandle, write_file
+
+
+def cache_file(handle: RepoHandle) -> Path:
+    (path,) = handle.cache.glob("*/index")
+    return path
+
+
+def test_cache_is_written_and_reused(tmp_path: Path, local_repo: RepoHandle) -> None:
+    write_file(tmp_path / "src" / "a", os.urandom(100_000))
+    backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
+    repo = local_repo.open()
+    path = cache_file(local_repo)
+    assert path.stat().st_mode & 0o777 == 0o600
+    blobs = sorted((t, i) for t, i, _ in repo.index.entries())
+    assert blobs
+    mtime = path.stat().st_mtime_ns
+    again = local_repo.open()  # nothing new: the cache is read, not rewritten
+    assert path.stat().st_mtime_ns == mtime
+    assert sorted((t, i) for t, i, _ in again.index.entries()) == blobs
+
+
+def test_damaged_cache_is_rebuilt(tmp_path: Path, local_repo: RepoHandle) -> None:
+    write_file(tmp_path / "src" / "a", os.urandom(100_000))
+    backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
+    expected = sorted((t, i) for t, i, _ in local_repo.open().index.entries())
+    path = cache_file(local_repo)
+    for damage in (b"", b"garbage", path.read_bytes()[:-7]):
+        path.write_bytes(damage)
+        repo = local_repo.open()
+        assert sorted((t, i) for t, i, _ in repo.index.entries()) == expected
+    assert len(path.read_bytes()) > 100  # rewritten whole
+
+
+def test_cache_picks_up_new_index_files(tmp_path: Path, local_repo: RepoHandle) -> None:
+    write_file(tmp_path / "src" / "a", os.urandom(100_000))
+    backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
+    local_repo.open()  # cache now covers the first backup
+    other = RepoHandle(url=local_repo.url, cache=tmp_path / "other-host-cache")
+    write_file(tmp_path / "src" / "b", os.urandom(100_000))
+    result = backup(other.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
+    assert result.data_blobs == 1
+    repo = local_repo.open()  # the first cache must learn about the other host's packs
+    node_ids = {i for t, i, _ in repo.index.entries() if t is BlobType.DATA}
+    assert len(node_ids) == 2
+
+
+def test_cache_of_another_repository_is_ignored(tmp_path: Path, local_repo: RepoHandle) -> None:
+    write_file(tmp_path / "src" / "a", os.urandom(10_000))
+    backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
+    local_repo.open()
+    path = cache_file(local_repo)
+    forged = path.parent.parent / ("f" * 64) / "index"
+    forged.parent.mkdir()
+    forged.write_bytes(path.read_bytes())
+    path.unlink()
+    path.write_bytes(b"")  # the real one is gone; a copy sits under another repository id
+    assert sorted(local_repo.open().index.entries()) != []
