@@ -12,7 +12,13 @@ import os
 from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import algorithms
+from cryptography.hazmat.primitives.ciphers import (
+    AEADDecryptionContext,
+    AEADEncryptionContext,
+    Cipher,
+    algorithms,
+    modes,
+)
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFCMAC, CounterLocation, Mode
 
@@ -85,3 +91,19 @@ def open_(key: bytes, nonce: bytes, ciphertext: bytes | memoryview, aad: bytes) 
     except InvalidTag:
         msg = "authentication failed"
         raise IntegrityError(msg) from None
+
+
+def stream_encryptor(key: bytes, nonce: bytes, aad: bytes) -> AEADEncryptionContext:
+    """An XAES-256-GCM encryptor for data too large to hold twice: feed it with update(),
+    then finalize() and append its ``tag``. Same construction as seal()."""
+    enc = Cipher(algorithms.AES(_subkey(key, nonce[:12])), modes.GCM(nonce[12:])).encryptor()
+    enc.authenticate_additional_data(aad)
+    return enc
+
+
+def stream_decryptor(key: bytes, nonce: bytes, aad: bytes, tag: bytes) -> AEADDecryptionContext:
+    """The matching decryptor. Its output is unauthenticated until finalize() returns: callers
+    must discard everything they built from it if finalize() raises InvalidTag."""
+    dec = Cipher(algorithms.AES(_subkey(key, nonce[:12])), modes.GCM(nonce[12:], tag)).decryptor()
+    dec.authenticate_additional_data(aad)
+    return dec

@@ -1,7 +1,8 @@
 """Local cache of the repository index, so "is this blob stored?" needs no network round trip.
 
-One file per repository, ``<cache dir>/<repo id>/index``, sealed with the cache subkey (XAES) and
-bound to the repository id: a corrupt, truncated or foreign file fails authentication and is
+One file per repository, ``<cache dir>/<repo id>/index``: nonce | XAES-256-GCM ciphertext | tag,
+under the cache subkey and bound to the repository id, written and read as a stream so a large
+index is never held twice: a corrupt, truncated or foreign file fails authentication and is
 rebuilt from the index files. It records which index files it covers; if any of them has
 vanished (prune replaced it) the cache is rebuilt, if new ones appeared only those are read.
 Deleting the cache costs time, never data. Files are mode 0600 in a 0700 directory.
@@ -14,15 +15,44 @@ import os
 import secrets
 import struct
 from pathlib import Path
+from typing import BinaryIO
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import AEADDecryptionContext
 
 from s3vault.crypto import aead
-from s3vault.errors import IntegrityError
 from s3vault.ids import ObjectId
 from s3vault.repository.index import BlobIndex
 
 log = logging.getLogger(__name__)
 
 _AAD = b"s3vault-cache-index-v1"
+_BLOCK = 1 << 20
+
+
+class _DecryptingReader:
+    """read(n) over a file of XAES-GCM ciphertext, decrypting as it goes."""
+
+    def __init__(self, f: BinaryIO, dec: AEADDecryptionContext, length: int) -> None:
+        self._f, self._dec, self._left = f, dec, length
+        self._buf = bytearray()
+
+    def read(self, n: int) -> bytes:
+        while len(self._buf) < n and self._left > 0:
+            block = self._f.read(min(_BLOCK, self._left))
+            if not block:
+                break
+            self._left -= len(block)
+            self._buf += self._dec.update(block)
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+    def finish(self) -> None:
+        """Authenticate everything read (raises InvalidTag) and insist nothing is left."""
+        if self._buf or self._left:
+            raise ValueError("index cache has trailing bytes")
+        self._dec.finalize()
 
 
 class IndexCache:
@@ -41,33 +71,50 @@ class IndexCache:
     def load(self) -> tuple[set[ObjectId], BlobIndex] | None:
         """The cached (covered index ids, index), or None when missing or unusable."""
         try:
-            data = self.path.read_bytes()
+            f = self.path.open("rb")
         except FileNotFoundError:
             return None
         except OSError as exc:
             log.warning("cannot read index cache %s: %s", self.path, exc)
             return None
-        try:
-            plain = aead.open_(self._key, data[:24], data[24:], _AAD + self._repo_id)
-            (count,) = struct.unpack_from("<I", plain)
-            ids = {ObjectId(plain[4 + 32 * i : 36 + 32 * i]) for i in range(count)}
-            index = BlobIndex.load(plain[4 + 32 * count :])
-        except (IntegrityError, ValueError, struct.error) as exc:
-            log.warning("index cache %s is damaged (%s); rebuilding it", self.path, exc)
-            return None
+        with f:
+            try:
+                size = os.fstat(f.fileno()).st_size
+                if size < aead.NONCE_SIZE + aead.TAG_SIZE:
+                    raise ValueError("index cache too short")
+                nonce = f.read(aead.NONCE_SIZE)
+                f.seek(size - aead.TAG_SIZE)
+                tag = f.read(aead.TAG_SIZE)
+                f.seek(aead.NONCE_SIZE)
+                dec = aead.stream_decryptor(self._key, nonce, _AAD + self._repo_id, tag)
+                reader = _DecryptingReader(f, dec, size - aead.NONCE_SIZE - aead.TAG_SIZE)
+                (count,) = struct.unpack("<I", reader.read(4))
+                raw = reader.read(32 * count)
+                ids = {ObjectId(raw[32 * i : 32 * (i + 1)]) for i in range(count)}
+                index = BlobIndex.load_from(reader.read)
+                reader.finish()  # nothing built above is used unless this authenticates
+            except (InvalidTag, ValueError, struct.error, OSError) as exc:
+                log.warning("index cache %s is damaged (%s); rebuilding it", self.path, exc)
+                return None
         return ids, index
 
     def save(self, covered: set[ObjectId], index: BlobIndex) -> None:
         """Replace the cache atomically; failures only cost the next run time."""
-        plain = b"".join([struct.pack("<I", len(covered)), *sorted(covered), index.dump()])
         nonce = aead.new_nonce()
-        data = nonce + aead.seal(self._key, nonce, plain, _AAD + self._repo_id)
+        enc = aead.stream_encryptor(self._key, nonce, _AAD + self._repo_id)
+        tmp = self._dir / f".index-{secrets.token_hex(6)}"
         try:
             self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = self._dir / f".index-{secrets.token_hex(6)}"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                f.write(nonce)
+                f.write(enc.update(struct.pack("<I", len(covered))))
+                f.write(enc.update(b"".join(sorted(covered))))
+                for piece in index.dump_pieces():
+                    f.write(enc.update(piece))
+                f.write(enc.finalize())
+                f.write(enc.tag)
             tmp.replace(self.path)
         except OSError as exc:
             log.warning("cannot write index cache in %s: %s", self._dir, exc)
+            tmp.unlink(missing_ok=True)
