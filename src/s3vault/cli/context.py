@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -28,6 +29,18 @@ class CliContext:
     err: Console = field(
         default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True)
     )
+
+    def configure_logging(self) -> None:
+        """-v: INFO, -vv: DEBUG, on stderr. The library only logs; the CLI decides where."""
+        if self.verbose <= 0:
+            return
+        from rich.logging import RichHandler
+
+        root = logging.getLogger()
+        for old in list(root.handlers):
+            root.removeHandler(old)
+        root.addHandler(RichHandler(console=self.err, show_path=self.verbose > 1, markup=False))
+        root.setLevel(logging.DEBUG if self.verbose > 1 else logging.INFO)
 
     @property
     def repository(self) -> str:

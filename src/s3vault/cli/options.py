@@ -21,6 +21,7 @@ def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
         obj: CliContext = root.obj
         if name == "verbose":
             obj.verbose += value or 0
+            obj.configure_logging()
         elif value not in (None, False):
             setattr(obj, name, value)
         return value

@@ -287,6 +287,11 @@ class Repository:
                     pack.epoch,
                 )
         self.index = index
+        log.info(
+            "index: %d blobs in %d packs (%d index files, %d read, cache %s)",
+            len(index), index.pack_count, len(ids), len(new),
+            "hit" if cached is not None and cached[0] <= ids else "rebuilt",
+        )  # fmt: skip
         if new and self._cache is not None:
             self._cache.save(ids, index)
 

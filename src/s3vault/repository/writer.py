@@ -11,6 +11,7 @@ pack: corruption in memory or in a codec is caught before it reaches storage (re
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from s3vault.ids import ObjectId
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.packer import PackWriter
 from s3vault.repository.sealer import Sealer
+
+log = logging.getLogger(__name__)
 
 PACK_KINDS = {BlobType.DATA: ObjectKind.DATA, BlobType.TREE: ObjectKind.TREE}
 
@@ -128,6 +131,7 @@ class BlobWriter:
             [(e.type, e.id, e.offset, e.length, e.raw_length) for e in entries],
             writer.epoch,
         )
+        log.debug("stored pack %s (%d blobs, %d bytes)", name, len(entries), len(data))
         with self._stats_lock:
             self.stats.packs += 1
             self.stats.data_added += len(data) - sum(e.length for e in entries)

@@ -29,7 +29,7 @@ def snapshots(hosts: tuple[str, ...], tags: tuple[str, ...], paths: tuple[str, .
         return 0
     table = Table(box=None, pad_edge=False)
     for column in ("ID", "Time", "Host", "Tags", "Paths", "Size"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold", no_wrap=column != "Paths")
     for e in entries:
         s = e.snapshot
         flag = " (incomplete)" if s.incomplete else ""
