@@ -38,3 +38,10 @@ def test_wrong_length_or_tag_is_refused() -> None:
         compression.decompress(packed, 10)
     with pytest.raises(IntegrityError):
         compression.decompress(b"\x07data")
+
+
+@given(st.lists(st.binary(max_size=5000) | st.just(b"abc" * 2000), max_size=20), st.integers(0, 9))
+def test_compress_many_matches_compress(items: list[bytes], level: int) -> None:
+    packed = compression.compress_many(items, level, threads=2)
+    assert [compression.decompress(p, len(d)) for p, d in zip(packed, items, strict=True)] == items
+    assert [p[0] for p in packed] == [compression.compress(d, level)[0] for d in items]

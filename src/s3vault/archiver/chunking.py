@@ -99,7 +99,9 @@ class FileReader:
         except PermissionError:  # O_NOATIME needs ownership; retry without it
             return os.open(path, _OPEN_FLAGS)
 
-    def read_stream(self, stream: ByteStream, size_hint: int) -> ReadResult:
+    def read_stream(
+        self, stream: ByteStream, size_hint: int, *, batched: bool = False
+    ) -> ReadResult:
         """Chunk a stream and store its new chunks.
 
         Raises:
@@ -123,7 +125,10 @@ class FileReader:
             ids.append(bid)
             size += len(chunk)
             if inline:
-                save(BlobType.DATA, chunk, bid)
+                if batched and isinstance(chunk.obj, bytes):  # an immutable whole-file read
+                    self._writer.save_batched(BlobType.DATA, chunk, bid)
+                else:
+                    save(BlobType.DATA, chunk, bid)
             else:
                 if len(inflight) >= self._window:
                     inflight.popleft().result()

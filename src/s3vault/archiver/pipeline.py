@@ -150,6 +150,7 @@ class Archiver:
                 parent_nodes = self._tree_nodes(self._parent_tree)
                 self._add_targets(root, b"/", _nested_targets(self._opts.paths), parent_nodes)
             self._queue(root)
+            self._writer.batch_done()
             self._drain(block=True)
             assert root.node.subtree is not None
             return root.node.subtree
@@ -239,7 +240,7 @@ class Archiver:
         if st.st_size < INLINE_FILES_BELOW:
             # Handing a small file to another thread costs more (GIL and queue hand-offs)
             # than reading it here; large files go to the pool, which keeps the cores busy.
-            node = self._read_file(path, name, st, pnode)
+            node = self._read_file(path, name, st, pnode, batched=True)
             if st.st_nlink > 1:
                 self._hardlinks[key] = node
             return node
@@ -290,8 +291,16 @@ class Archiver:
         self._progress.advanced(files=1)
 
     def _read_file(
-        self, path: bytes, name: bytes, st: os.stat_result, pnode: Node | None
+        self,
+        path: bytes,
+        name: bytes,
+        st: os.stat_result,
+        pnode: Node | None,
+        *,
+        batched: bool = False,
     ) -> Node | None:
+        """Read one file into blobs. ``batched``: only from the walker thread, whose small
+        blobs the writer compresses in batches."""
         if self._cancel.is_set():
             return None
         try:
@@ -307,7 +316,7 @@ class Archiver:
             if not stat.S_ISREG(before.st_mode) or before.st_ino != st.st_ino:
                 self._warn(path, "replaced while the backup was running", failed=True)
                 return None
-            result = self._reader.read_stream(FdReader(fd), st.st_size)
+            result = self._reader.read_stream(FdReader(fd), st.st_size, batched=batched)
             after = os.fstat(fd)
             node = metadata_node(
                 path, name, st, content=result.content, content_hash=result.content_hash,

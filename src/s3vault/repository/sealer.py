@@ -94,14 +94,24 @@ class Sealer:
         Raises:
             IntegrityError: verification failed.
         """
-        packed = compression.compress(data, level)
+        return self.seal_packed(
+            btype, bid, compression.compress(data, level), len(data), verify=verify
+        )
+
+    def seal_packed(
+        self, btype: BlobType, bid: ObjectId, packed: bytes, raw_length: int, *, verify: bool
+    ) -> bytes:
+        """seal_blob() for a blob already compressed (tagged) by the compression module.
+
+        Raises:
+            IntegrityError: verification failed.
+        """
         nonce = aead.new_nonce()
         aad = blob_aad(BLOB_KINDS[btype], self._current.epoch) + self.repo_id + bid
         key = self._current.encryption_key
         if not verify:
             return nonce + aead.seal(key, nonce, packed, aad)
         id_key = self._current.id_key
-        raw_length = len(data)
 
         def check(plain: bytes) -> None:
             if blob_id(id_key, compression.decompress(plain, raw_length)) != bid:

@@ -12,10 +12,12 @@ pack: corruption in memory or in a codec is caught before it reaches storage (re
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from s3vault import compression
 from s3vault.backend.base import Backend
 from s3vault.errors import ObjectExistsError
 from s3vault.format.envelope import SealedKind
@@ -29,6 +31,9 @@ from s3vault.repository.sealer import Sealer
 
 log = logging.getLogger(__name__)
 
+BATCH_BLOBS = 256
+BATCH_BYTES = 4 << 20
+CPUS = os.cpu_count() or 2
 PACK_KINDS = {BlobType.DATA: ObjectKind.DATA, BlobType.TREE: ObjectKind.TREE}
 
 
@@ -72,6 +77,8 @@ class BlobWriter:
         self._unindexed: list[IndexedPack] = []
         self._index_lock = threading.Lock()
         self.stats = WriterStats()
+        self._batch: list[tuple[BlobType, ObjectId, bytes | memoryview]] = []
+        self._batch_bytes = 0
         self._stats_lock = threading.Lock()
 
     def save(
@@ -92,10 +99,49 @@ class BlobWriter:
         except BaseException:
             self._index.release(btype, bid)
             raise
+        self._add(btype, bid, sealed, len(data))
+        return bid, True
+
+    def save_batched(self, btype: BlobType, data: bytes | memoryview, bid: ObjectId) -> bool:
+        """Like save(), for many small blobs from one thread: they are compressed together on
+        zstd's C threads when the batch is full or at batch_done(). ``data`` must not change
+        until then. Returns True if the blob is new."""
+        if not self._index.reserve(btype, bid):
+            return False
+        self._batch.append((btype, bid, data))
+        self._batch_bytes += len(data)
+        if len(self._batch) >= BATCH_BLOBS or self._batch_bytes >= BATCH_BYTES:
+            self.batch_done()
+        return True
+
+    def batch_done(self) -> None:
+        """Compress, seal and pack the batched blobs.
+
+        Raises:
+            IntegrityError, BackendError: as save().
+        """
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
+        if not batch:
+            return
+        done = 0
+        try:
+            packed = compression.compress_many([d for _, _, d in batch], self._level, CPUS)
+            for (btype, bid, data), tagged in zip(batch, packed, strict=True):
+                sealed = self._sealer.seal_packed(
+                    btype, bid, tagged, len(data), verify=self._verify
+                )
+                self._add(btype, bid, sealed, len(data))
+                done += 1
+        except BaseException:
+            for btype, bid, _ in batch[done:]:
+                self._index.release(btype, bid)
+            raise
+
+    def _add(self, btype: BlobType, bid: ObjectId, sealed: bytes, raw_length: int) -> None:
         full = None
         with self._locks[btype]:
             writer = self._writers[btype]
-            writer.add(bid, sealed, len(data))
+            writer.add(bid, sealed, raw_length)
             if writer.size >= self._pack_size:
                 full = writer
                 self._writers[btype] = PackWriter(btype, self._sealer, self._pack_size)
@@ -105,10 +151,9 @@ class BlobWriter:
             else:
                 self.stats.tree_blobs += 1
             self.stats.data_added += len(sealed)
-            self.stats.data_added_raw += len(data)
+            self.stats.data_added_raw += raw_length
         if full is not None:
             self._upload(full)
-        return bid, True
 
     def _upload(self, writer: PackWriter) -> None:
         entries = list(writer.entries)
@@ -156,6 +201,7 @@ class BlobWriter:
         Raises:
             BackendError: an upload failed.
         """
+        self.batch_done()
         for btype in BlobType:
             with self._locks[btype]:
                 writer = self._writers[btype]
