@@ -1,0 +1,86 @@
+"""Source-side behaviour: files changing while read, owners and xattrs, file system bounds."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import S3VAULT, RunCli, write_file
+
+
+def test_file_growing_during_backup_is_a_warning(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str]
+) -> None:
+    src = tmp_path / "src"
+    growing = write_file(src / "growing.log", os.urandom(64 << 20))
+    write_file(src / "quiet.txt", b"calm")
+    stop = threading.Event()
+
+    def append() -> None:
+        with open(growing, "ab") as f:
+            while not stop.is_set():
+                f.write(b"x" * 65536)
+                f.flush()
+                time.sleep(0.0005)
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    try:
+        done = subprocess.run(
+            [S3VAULT, "-r", cli_repo, "backup", str(src), "--json"],
+            capture_output=True,
+            env=cli_env,
+            check=False,
+            timeout=120,
+        )
+    finally:
+        stop.set()
+        writer.join()
+    assert done.returncode == 3, done.stderr
+    lines = [json.loads(x) for x in done.stdout.decode().splitlines()]
+    warnings = [x for x in lines if x["message_type"] == "warning"]
+    assert [w["item"] for w in warnings] == [str(growing)]
+    assert "changed while being read" in warnings[0]["message"]
+    assert lines[-1]["incomplete"] is True
+
+
+def test_owner_and_xattrs_are_restored(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
+    src = tmp_path / "src"
+    f = write_file(src / "owned", b"data")
+    try:
+        os.setxattr(f, "user.s3vault-test", b"\x00value\xff")
+    except OSError:
+        pytest.skip("this file system has no user xattrs")
+    if os.geteuid() == 0:
+        os.chown(f, 1234, 5678)
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    target = tmp_path / "t"
+    assert run_cli("-r", cli_repo, "restore", "latest", "-t", str(target)).code == 0
+    out = target / str(f).lstrip("/")
+    assert os.getxattr(out, "user.s3vault-test") == b"\x00value\xff"
+    if os.geteuid() == 0:
+        assert (os.stat(out).st_uid, os.stat(out).st_gid) == (1234, 5678)
+
+
+def test_one_file_system_stops_at_mount_points(cli_repo: str, run_cli: RunCli) -> None:
+    mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    if "/dev/shm" not in mounts or "/dev" not in mounts:
+        pytest.skip("needs /dev and /dev/shm as separate mounts")
+    marker = Path("/dev/shm") / f"s3vault-test-{os.getpid()}"
+    marker.write_bytes(b"on another file system")
+    try:
+        done = run_cli("-r", cli_repo, "backup", "/dev", "--one-file-system", "--json")
+        assert done.code in (0, 3), done.stderr
+        inside = run_cli("-r", cli_repo, "ls", "latest", "/dev/shm")
+        dev = run_cli("-r", cli_repo, "ls", "latest", "/dev").stdout.splitlines()
+    finally:
+        marker.unlink()
+    assert "/dev/shm" in dev  # the mount point itself is kept ...
+    assert inside.code == 0
+    assert inside.stdout == ""  # ... but nothing mounted there
