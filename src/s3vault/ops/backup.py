@@ -118,7 +118,9 @@ def backup(
         shown_paths = tuple(os.fsdecode(t) for t in targets)
     host = options.host or socket.gethostname()
 
-    parent_id, parent_tree = None, None
+    parent_id: ObjectId | None = None
+    parent_tree: ObjectId | None = None
+    psnap: SnapshotFile | None = None
     if not options.force:
         snaps = list_snapshots(repo)
         try:
@@ -159,7 +161,13 @@ def backup(
         parent_tree=parent_tree,
         progress=progress,
     )
-    progress.started("backup")
+    # The parent's totals are a good estimate for an ETA; a first backup shows none.
+    estimate = psnap.summary if psnap is not None else SnapshotSummary()
+    progress.started(
+        "backup",
+        total_files=estimate.total_files_processed,
+        total_bytes=estimate.total_bytes_processed,
+    )
     tree_id = archiver.run()
     stats = archiver.stats
     end = clock.now()
