@@ -74,6 +74,14 @@ class MasterKey:
         """Key that seals the local cache."""
         return _derive(self._secret, self.repo_id, "cache")
 
+    def keyfile_mac(self, data: bytes) -> bytes:
+        """HMAC-SHA256 of a key file's content under the key-file subkey."""
+        return hmac.digest(self._keyfile_key, data, "sha256")
+
+    @cached_property
+    def _keyfile_key(self) -> bytes:
+        return _derive(self._secret, self.repo_id, "keyfile-mac")
+
     @cached_property
     def check_value(self) -> bytes:
         """Key-check value stored in the config: detects a substituted repository."""

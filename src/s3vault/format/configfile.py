@@ -110,6 +110,9 @@ class ConfigMarker:
         except IntegrityError:
             obj = {}
         if obj.get("s3vault") != MARKER:
+            if b"s3vault" in data or b'"repo_id"' in data:
+                msg = "the config object is damaged"
+                raise IntegrityError(msg)
             msg = "the config object is not an s3vault repository config"
             raise NotARepositoryError(msg)
         version = codec.check_version(obj.get("v"), FORMAT_VERSION, "repository")

@@ -42,6 +42,7 @@ class SealedKind(IntEnum):
     SNAPSHOT = 6
     LOCK = 7
     CACHE = 8
+    DRILL = 9
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

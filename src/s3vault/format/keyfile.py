@@ -9,7 +9,8 @@
 ``ct`` seals the canonical JSON payload ``{"current_epoch": e, "master_keys": {"<epoch>": key}}``
 with associated data ``"s3vault-keyfile-v1" | canonical JSON of every other field``, and unknown
 fields and any non-canonical encoding are refused, so no byte of the file can be changed
-without the key file being rejected.
+without the key file being rejected. ``mac`` (HMAC-SHA256 under a subkey of the master key, over
+every other field) lets anyone holding the master key check key files they cannot unwrap.
 """
 
 from __future__ import annotations
@@ -25,9 +26,17 @@ KEYFILE_VERSION = 1
 WRAP_ALG = "XAES-256-GCM"
 AAD_PREFIX = b"s3vault-keyfile-v1"
 _TOP = frozenset({"v", "id", "repo_id", "kind", "label", "created", "hostname", "username", "kdf",
-                  "wrap"})  # fmt: skip
+                  "wrap", "mac"})  # fmt: skip
 _KDF = frozenset({"alg", "memory_kib", "iterations", "lanes", "salt"})
 _WRAP = frozenset({"alg", "nonce", "ct"})
+
+
+def _hex(text: object, what: str) -> bytes:
+    try:
+        return bytes.fromhex(str(text))
+    except ValueError:
+        msg = f"{what}: bad hex"
+        raise IntegrityError(msg) from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,6 +57,7 @@ class KeyFile:
     kdf_salt: bytes
     wrap_nonce: bytes
     wrap_ct: bytes
+    mac: bytes = b""
 
     def kdf_json(self) -> dict[str, Any]:
         """The kdf object as stored."""
@@ -63,9 +73,16 @@ class KeyFile:
         """Associated data binding the wrapped key to every other field of the file."""
         return AAD_PREFIX + codec.dumps(self._fields(wrap=False))
 
+    def mac_input(self) -> bytes:
+        """What ``mac`` authenticates: every other byte of the file."""
+        return codec.dumps(self._fields(wrap=True))
+
     def encode(self) -> bytes:
         """JSON bytes."""
-        return codec.dumps(self._fields(wrap=True))
+        obj = self._fields(wrap=True)
+        if self.mac:
+            obj["mac"] = self.mac.hex()
+        return codec.dumps(obj)
 
     def _fields(self, *, wrap: bool) -> dict[str, Any]:
         obj: dict[str, Any] = {
@@ -128,6 +145,7 @@ class KeyFile:
             kdf_salt=codec.unb64(codec.field(kdf, "salt", str, what), what),
             wrap_nonce=codec.unb64(codec.field(wrap, "nonce", str, what), what),
             wrap_ct=codec.unb64(codec.field(wrap, "ct", str, what), what),
+            mac=_hex(obj.get("mac", ""), what),
         )
         if keyfile.encode() != data:  # e.g. upper-case hex or stray base64 bits
             msg = f"{what}: not in canonical form (modified?)"

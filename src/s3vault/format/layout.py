@@ -7,6 +7,7 @@
     index/<index id>            index files
     snapshots/<snapshot id>     snapshot files
     locks/<lock id>             leases and locks
+    drills/<drill id>           records of restore drills (restore-test)
 
 <xx> is the first two hex digits of the id: 256 shards keep directories small on disk and spread
 S3 request load across key prefixes.
@@ -29,6 +30,7 @@ class ObjectKind(StrEnum):
     INDEX = "index"
     SNAPSHOTS = "snapshots"
     LOCKS = "locks"
+    DRILLS = "drills"
 
 
 SHARDED = frozenset({ObjectKind.DATA, ObjectKind.TREE})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Callable
 from dataclasses import replace
 
 from s3vault.backend.base import Backend
 from s3vault.crypto import aead, kdf
+from s3vault.crypto.keys import MasterKey
 from s3vault.errors import IntegrityError, KeyError_, NoKeyError, WrongPasswordError
 from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.format.layout import ObjectKind, object_name
@@ -46,7 +48,14 @@ def wrap_key(
     kek = kdf.derive_kek(password, params)
     nonce = aead.new_nonce()
     ct = aead.seal(kek, nonce, payload.encode(), draft.wrap_aad())
-    return replace(draft, wrap_nonce=nonce, wrap_ct=ct)
+    wrapped = replace(draft, wrap_nonce=nonce, wrap_ct=ct)
+    current = MasterKey(payload.master_keys[payload.current_epoch], repo_id, payload.current_epoch)
+    return replace(wrapped, mac=current.keyfile_mac(wrapped.mac_input()))
+
+
+def check_key_mac(keyfile: KeyFile, master: MasterKey) -> bool:
+    """Does the key file carry a valid MAC under this master key?"""
+    return hmac.compare_digest(keyfile.mac, master.keyfile_mac(keyfile.mac_input()))
 
 
 def unwrap_key(keyfile: KeyFile, password: bytes) -> KeyPayload:
@@ -69,7 +78,14 @@ def unwrap_key(keyfile: KeyFile, password: bytes) -> KeyPayload:
     except IntegrityError:
         msg = "wrong password or damaged key file"
         raise WrongPasswordError(msg) from None
-    return KeyPayload.decode(plain)
+    payload = KeyPayload.decode(plain)
+    master = MasterKey(
+        payload.master_keys[payload.current_epoch], keyfile.repo_id, payload.current_epoch
+    )
+    if not check_key_mac(keyfile, master):
+        msg = f"key file {keyfile.id.short} is damaged (its MAC does not match)"
+        raise IntegrityError(msg)
+    return payload
 
 
 def find_key(

@@ -159,6 +159,9 @@ class Repository:
         try:
             raw = backend.get(object_name(ObjectKind.CONFIG))
         except ObjectNotFoundError:
+            if any(True for _ in backend.list(ObjectKind.KEYS.value + "/")):
+                msg = f"the config object of the repository at {backend.location} is missing"
+                raise IntegrityError(msg) from None
             if any(True for _ in backend.list("")):
                 msg = f"{backend.location} is not an s3vault repository (no config object)"
                 raise NotARepositoryError(msg) from None
@@ -211,7 +214,7 @@ class Repository:
         try:
             config = ConfigFile.decode(sealer.open_file(SealedKind.CONFIG, marker.sealed))
         except IntegrityError as exc:
-            msg = f"the repository config at {backend.location} is damaged: {exc}"
+            msg = f"the config object of the repository at {backend.location} is damaged: {exc}"
             raise IntegrityError(msg) from None
         if config.repo_id != marker.repo_id:
             msg = "config repository id does not match its marker"

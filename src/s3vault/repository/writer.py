@@ -217,4 +217,4 @@ class BlobWriter:
 def sealed_kind_for(kind: ObjectKind) -> SealedKind:
     """The envelope kind of a standalone file kind."""
     return {ObjectKind.INDEX: SealedKind.INDEX, ObjectKind.SNAPSHOTS: SealedKind.SNAPSHOT,
-            ObjectKind.LOCKS: SealedKind.LOCK}[kind]  # fmt: skip
+            ObjectKind.LOCKS: SealedKind.LOCK, ObjectKind.DRILLS: SealedKind.DRILL}[kind]  # fmt: skip
