@@ -216,5 +216,10 @@ class BlobWriter:
 
 def sealed_kind_for(kind: ObjectKind) -> SealedKind:
     """The envelope kind of a standalone file kind."""
-    return {ObjectKind.INDEX: SealedKind.INDEX, ObjectKind.SNAPSHOTS: SealedKind.SNAPSHOT,
-            ObjectKind.LOCKS: SealedKind.LOCK, ObjectKind.DRILLS: SealedKind.DRILL}[kind]  # fmt: skip
+    kinds = {
+        ObjectKind.INDEX: SealedKind.INDEX,
+        ObjectKind.SNAPSHOTS: SealedKind.SNAPSHOT,
+        ObjectKind.LOCKS: SealedKind.LOCK,
+        ObjectKind.DRILLS: SealedKind.DRILL,
+    }
+    return kinds[kind]
