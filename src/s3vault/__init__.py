@@ -23,20 +23,42 @@ from s3vault.ops.ls import LsEntry, ls
 from s3vault.ops.restore import RestoreOptions, RestoreResult, restore
 from s3vault.ops.session import RepoOptions, open_repository
 from s3vault.ops.snapshots import SnapshotEntry, SnapshotFilter, snapshots
+from s3vault.ops.verify import VerifyOptions, VerifyResult, verify
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import RepositorySettings
 
 __all__ = [
     "__version__",
     # operations
-    "init", "open_repository", "backup", "restore", "snapshots", "ls",
+    "init",
+    "open_repository",
+    "backup",
+    "restore",
+    "snapshots",
+    "ls",
+    "verify",
     # records
-    "RepoOptions", "InitOptions", "InitResult", "RepositorySettings", "BackupOptions",
-    "BackupResult", "RestoreOptions", "RestoreResult", "SnapshotFilter", "SnapshotEntry",
+    "RepoOptions",
+    "InitOptions",
+    "InitResult",
+    "RepositorySettings",
+    "BackupOptions",
+    "BackupResult",
+    "VerifyOptions",
+    "VerifyResult",
+    "RestoreOptions",
+    "RestoreResult",
+    "SnapshotFilter",
+    "SnapshotEntry",
     "LsEntry",
     # progress
-    "Progress", "NullProgress",
+    "Progress",
+    "NullProgress",
     # errors
-    "ExitCode", "S3VaultError", "UsageError", "RepositoryNotFoundError", "WrongPasswordError",
+    "ExitCode",
+    "S3VaultError",
+    "UsageError",
+    "RepositoryNotFoundError",
+    "WrongPasswordError",
     "IntegrityError",
-]  # fmt: skip
+]

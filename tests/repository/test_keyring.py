@@ -16,9 +16,16 @@ PAYLOAD = KeyPayload(current_epoch=1, master_keys={1: b"m" * 32})
 
 @pytest.fixture(scope="module")
 def keyfile_bytes() -> bytes:
-    kf = wrap_key(repo_id=ObjectId(os.urandom(32)), payload=PAYLOAD, password=b"pw",
-                  kdf_profile="minimum", label="ops", hostname="h1", username="root",
-                  created="2026-11-26T00:00:00+00:00")  # fmt: skip
+    kf = wrap_key(
+        repo_id=ObjectId(os.urandom(32)),
+        payload=PAYLOAD,
+        password=b"pw",
+        kdf_profile="minimum",
+        label="ops",
+        hostname="h1",
+        username="root",
+        created="2026-11-26T00:00:00+00:00",
+    )
     return kf.encode()
 
 

@@ -274,9 +274,13 @@ class Archiver:
         self._count_file(pnode, done.size)
         try:
             return metadata_node(
-                path, name, st, content=done.content, content_hash=done.content_hash,
+                path,
+                name,
+                st,
+                content=done.content,
+                content_hash=done.content_hash,
                 size=done.size,
-            )  # fmt: skip
+            )
         except OSError as exc:
             self._warn(path, f"cannot read metadata: {exc.strerror}", failed=True)
             return None
@@ -319,9 +323,13 @@ class Archiver:
             result = self._reader.read_stream(FdReader(fd), st.st_size, batched=batched)
             after = os.fstat(fd)
             node = metadata_node(
-                path, name, st, content=result.content, content_hash=result.content_hash,
+                path,
+                name,
+                st,
+                content=result.content,
+                content_hash=result.content_hash,
                 size=result.size,
-            )  # fmt: skip
+            )
         except OSError as exc:
             self._warn(path, f"read error: {exc.strerror or exc}", failed=True)
             return None

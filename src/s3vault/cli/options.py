@@ -34,24 +34,56 @@ def _opt(*decls: str, name: str, **kwargs: Any) -> Callable[[F], F]:
 
 
 _GLOBALS = [
-    _opt("-r", "--repo", name="repo", metavar="URL",
-         help="Repository: a path, file:PATH or s3://bucket/prefix [env S3VAULT_REPOSITORY]"),
-    _opt("--password-file", name="password_file", metavar="FILE",
-         help="Read the password from FILE [env S3VAULT_PASSWORD_FILE]"),
-    _opt("--password-command", name="password_command", metavar="CMD",
-         help="Run CMD and use its output as password [env S3VAULT_PASSWORD_COMMAND]"),
-    _opt("--json", name="json", is_flag=True, default=None,
-         help="Line-delimited JSON on stdout (errors as JSON on stderr)"),
+    _opt(
+        "-r",
+        "--repo",
+        name="repo",
+        metavar="URL",
+        help="Repository: a path, file:PATH or s3://bucket/prefix [env S3VAULT_REPOSITORY]",
+    ),
+    _opt(
+        "--password-file",
+        name="password_file",
+        metavar="FILE",
+        help="Read the password from FILE [env S3VAULT_PASSWORD_FILE]",
+    ),
+    _opt(
+        "--password-command",
+        name="password_command",
+        metavar="CMD",
+        help="Run CMD and use its output as password [env S3VAULT_PASSWORD_COMMAND]",
+    ),
+    _opt(
+        "--json",
+        name="json",
+        is_flag=True,
+        default=None,
+        help="Line-delimited JSON on stdout (errors as JSON on stderr)",
+    ),
     _opt("-q", "--quiet", name="quiet", is_flag=True, default=None, help="Only errors"),
     _opt("-v", "--verbose", name="verbose", count=True, help="More detail (repeatable)"),
-    _opt("--cache-dir", name="cache_dir", metavar="DIR",
-         help="Local cache directory [default: $XDG_CACHE_HOME/s3vault]"),
+    _opt(
+        "--cache-dir",
+        name="cache_dir",
+        metavar="DIR",
+        help="Local cache directory [default: $XDG_CACHE_HOME/s3vault]",
+    ),
     _opt("--no-cache", name="no_cache", is_flag=True, default=None, help="Use no local cache"),
-    _opt("--limit-upload", name="limit_upload", type=int, metavar="KiB/s",
-         help="Limit uploads to KiB/s (S3 repositories)"),
-    _opt("--limit-download", name="limit_download", type=int, metavar="KiB/s",
-         help="Limit downloads to KiB/s (S3 repositories)"),
-]  # fmt: skip
+    _opt(
+        "--limit-upload",
+        name="limit_upload",
+        type=int,
+        metavar="KiB/s",
+        help="Limit uploads to KiB/s (S3 repositories)",
+    ),
+    _opt(
+        "--limit-download",
+        name="limit_download",
+        type=int,
+        metavar="KiB/s",
+        help="Limit downloads to KiB/s (S3 repositories)",
+    ),
+]
 
 
 def global_options(func: F) -> F:

@@ -68,9 +68,17 @@ class CliProgress:
         rate = nbytes / elapsed if elapsed > 0 else 0.0
         if self._ctx.json:
             fraction = nbytes / self._total_bytes if self._total_bytes else 0.0
-            emit(self._ctx, "status", phase=self._phase, files_done=files, bytes_done=nbytes,
-                 total_files=self._total_files, total_bytes=self._total_bytes,
-                 percent_done=round(fraction, 4), seconds_elapsed=round(elapsed, 1))  # fmt: skip
+            emit(
+                self._ctx,
+                "status",
+                phase=self._phase,
+                files_done=files,
+                bytes_done=nbytes,
+                total_files=self._total_files,
+                total_bytes=self._total_bytes,
+                percent_done=round(fraction, 4),
+                seconds_elapsed=round(elapsed, 1),
+            )
             return
         if self._live is None:
             return

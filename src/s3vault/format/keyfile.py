@@ -25,8 +25,9 @@ from s3vault.ids import ObjectId
 KEYFILE_VERSION = 1
 WRAP_ALG = "XAES-256-GCM"
 AAD_PREFIX = b"s3vault-keyfile-v1"
-_TOP = frozenset({"v", "id", "repo_id", "kind", "label", "created", "hostname", "username", "kdf",
-                  "wrap", "mac"})  # fmt: skip
+_TOP = frozenset(
+    {"v", "id", "repo_id", "kind", "label", "created", "hostname", "username", "kdf", "wrap", "mac"}
+)
 _KDF = frozenset({"alg", "memory_kib", "iterations", "lanes", "salt"})
 _WRAP = frozenset({"alg", "nonce", "ct"})
 

@@ -61,8 +61,19 @@ class Node:
         return self.name.decode("utf-8", "backslashreplace")
 
 
-_INTS = ("mode", "uid", "gid", "mtime_ns", "atime_ns", "ctime_ns", "inode", "device", "links",
-         "size", "rdev")  # fmt: skip
+_INTS = (
+    "mode",
+    "uid",
+    "gid",
+    "mtime_ns",
+    "atime_ns",
+    "ctime_ns",
+    "inode",
+    "device",
+    "links",
+    "size",
+    "rdev",
+)
 
 
 def _node_to_json(node: Node) -> dict[str, Any]:

@@ -181,10 +181,17 @@ class BlobIndex:
         """Every stored blob (for verify, prune and repair)."""
         for btype, table in self._tables.items():
             for bid, pack_no, offset, length, raw_length in table.records():
-                yield btype, ObjectId(bid), BlobLocation(
-                    pack_id=self._packs[pack_no], offset=offset, length=length,
-                    raw_length=raw_length, epoch=self._pack_epochs[pack_no],
-                )  # fmt: skip
+                yield (
+                    btype,
+                    ObjectId(bid),
+                    BlobLocation(
+                        pack_id=self._packs[pack_no],
+                        offset=offset,
+                        length=length,
+                        raw_length=raw_length,
+                        epoch=self._pack_epochs[pack_no],
+                    ),
+                )
 
     # Serialisation for the local cache -----------------------------------------------------
     # Image: pack count (u32) | pack ids | pack sizes (u64 each) | pack epochs (u16 each) |

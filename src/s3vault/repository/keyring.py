@@ -105,6 +105,7 @@ def find_key(
     if not names:
         msg = f"no key files in {backend.location}: the repository is damaged or incomplete"
         raise NoKeyError(msg)
+    damaged: list[str] = []
     for name in names:
         try:
             keyfile = KeyFile.decode(backend.get(name))
@@ -116,10 +117,13 @@ def find_key(
         except WrongPasswordError:
             continue
         except (IntegrityError, KeyError_) as exc:
+            damaged.append(name)
             if on_skip is not None:
                 on_skip(name, str(exc))
             continue
     msg = f"wrong password: it opens none of the {len(names)} key file(s) in {backend.location}"
+    if damaged:
+        msg += f" (damaged or unusable: {', '.join(damaged)})"
     raise WrongPasswordError(msg)
 
 

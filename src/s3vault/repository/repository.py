@@ -292,9 +292,12 @@ class Repository:
         self.index = index
         log.info(
             "index: %d blobs in %d packs (%d index files, %d read, cache %s)",
-            len(index), index.pack_count, len(ids), len(new),
+            len(index),
+            index.pack_count,
+            len(ids),
+            len(new),
             "hit" if cached is not None and cached[0] <= ids else "rebuilt",
-        )  # fmt: skip
+        )
         if new and self._cache is not None:
             self._cache.save(ids, index)
 
@@ -327,8 +330,9 @@ class Repository:
         if loc is None:
             msg = f"{btype.value} blob {bid.short} is not in the index"
             raise IntegrityError(msg)
-        name = object_name(ObjectKind.DATA if btype is BlobType.DATA else ObjectKind.TREE,
-                           loc.pack_id)  # fmt: skip
+        name = object_name(
+            ObjectKind.DATA if btype is BlobType.DATA else ObjectKind.TREE, loc.pack_id
+        )
         sealed = self.backend.get(name, loc.offset, loc.length)
         try:
             return self.sealer.open_blob(btype, bid, sealed, loc.raw_length, loc.epoch)

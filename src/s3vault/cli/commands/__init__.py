@@ -5,5 +5,6 @@ from s3vault.cli.commands.init import init
 from s3vault.cli.commands.ls import ls
 from s3vault.cli.commands.restore import restore
 from s3vault.cli.commands.snapshots import snapshots
+from s3vault.cli.commands.verify import verify
 
-COMMANDS = [init, backup, snapshots, ls, restore]
+COMMANDS = [init, backup, snapshots, ls, restore, verify]

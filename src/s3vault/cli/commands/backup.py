@@ -90,27 +90,51 @@ def backup(
 
 def _report(ctx: CliContext, r: BackupResult) -> None:
     if ctx.json:
-        emit(ctx, "summary", snapshot_id=r.snapshot_id, parent_id=r.parent_id,
-             files_new=r.files_new, files_changed=r.files_changed,
-             files_unmodified=r.files_unmodified, files_failed=r.files_failed,
-             dirs_new=r.dirs_new, dirs_changed=r.dirs_changed, dirs_unmodified=r.dirs_unmodified,
-             data_blobs=r.data_blobs, tree_blobs=r.tree_blobs, data_added=r.data_added,
-             data_added_raw=r.data_added_raw, total_files_processed=r.total_files_processed,
-             total_bytes_processed=r.total_bytes_processed,
-             total_duration=round(r.total_duration, 3), dry_run=r.dry_run,
-             incomplete=r.incomplete)  # fmt: skip
+        emit(
+            ctx,
+            "summary",
+            snapshot_id=r.snapshot_id,
+            parent_id=r.parent_id,
+            files_new=r.files_new,
+            files_changed=r.files_changed,
+            files_unmodified=r.files_unmodified,
+            files_failed=r.files_failed,
+            dirs_new=r.dirs_new,
+            dirs_changed=r.dirs_changed,
+            dirs_unmodified=r.dirs_unmodified,
+            data_blobs=r.data_blobs,
+            tree_blobs=r.tree_blobs,
+            data_added=r.data_added,
+            data_added_raw=r.data_added_raw,
+            total_files_processed=r.total_files_processed,
+            total_bytes_processed=r.total_bytes_processed,
+            total_duration=round(r.total_duration, 3),
+            dry_run=r.dry_run,
+            incomplete=r.incomplete,
+        )
         return
     if r.parent_id is not None:
         say(ctx, f"using parent snapshot {r.parent_id.short}")
-    say(ctx, f"Files:       {r.files_new} new, {r.files_changed} changed, "
-             f"{r.files_unmodified} unmodified, {r.files_failed} failed")  # fmt: skip
-    say(ctx, f"Dirs:        {r.dirs_new} new, {r.dirs_changed} changed, "
-             f"{r.dirs_unmodified} unmodified")  # fmt: skip
-    say(ctx, f"Added to the repository: {human_bytes(r.data_added)} "
-             f"({human_bytes(r.data_added_raw)} before compression)")  # fmt: skip
+    say(
+        ctx,
+        f"Files:       {r.files_new} new, {r.files_changed} changed, "
+        f"{r.files_unmodified} unmodified, {r.files_failed} failed",
+    )
+    say(
+        ctx,
+        f"Dirs:        {r.dirs_new} new, {r.dirs_changed} changed, {r.dirs_unmodified} unmodified",
+    )
+    say(
+        ctx,
+        f"Added to the repository: {human_bytes(r.data_added)} "
+        f"({human_bytes(r.data_added_raw)} before compression)",
+    )
     rate = r.total_bytes_processed / r.total_duration if r.total_duration > 0 else 0
-    say(ctx, f"processed {r.total_files_processed} files, {human_bytes(r.total_bytes_processed)} "
-             f"in {r.total_duration:.2f}s ({human_bytes(rate)}/s)")  # fmt: skip
+    say(
+        ctx,
+        f"processed {r.total_files_processed} files, {human_bytes(r.total_bytes_processed)} "
+        f"in {r.total_duration:.2f}s ({human_bytes(rate)}/s)",
+    )
     if r.dry_run:
         say(ctx, "dry run: nothing was written")
     else:

@@ -13,13 +13,28 @@ from s3vault.cli.session import repo_options
 
 @click.command()
 @global_options
-@click.option("--kdf-profile", type=click.Choice(["default", "small", "minimum"]),
-              default="default", show_default=True,
-              help="Argon2id memory: default 256 MiB, small 64 MiB, minimum 19 MiB")  # fmt: skip
-@click.option("--pack-size", type=click.IntRange(1, 512), default=16, show_default=True,
-              metavar="MiB", help="Target pack size")  # fmt: skip
-@click.option("--compression", type=click.IntRange(0, 19), default=3, show_default=True,
-              help="zstd level for new data (0: store uncompressed)")  # fmt: skip
+@click.option(
+    "--kdf-profile",
+    type=click.Choice(["default", "small", "minimum"]),
+    default="default",
+    show_default=True,
+    help="Argon2id memory: default 256 MiB, small 64 MiB, minimum 19 MiB",
+)
+@click.option(
+    "--pack-size",
+    type=click.IntRange(1, 512),
+    default=16,
+    show_default=True,
+    metavar="MiB",
+    help="Target pack size",
+)
+@click.option(
+    "--compression",
+    type=click.IntRange(0, 19),
+    default=3,
+    show_default=True,
+    help="zstd level for new data (0: store uncompressed)",
+)
 def init(kdf_profile: str, pack_size: int, compression: int) -> int:
     """Create a new repository."""
     ctx = cli_context()

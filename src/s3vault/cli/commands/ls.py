@@ -13,8 +13,14 @@ from s3vault.cli.render import emit
 from s3vault.cli.session import open_repo
 from s3vault.format.tree import NodeType
 
-_TYPE_CHAR = {NodeType.DIR: "d", NodeType.SYMLINK: "l", NodeType.FIFO: "p",
-              NodeType.CHARDEV: "c", NodeType.BLOCKDEV: "b", NodeType.SOCKET: "s"}  # fmt: skip
+_TYPE_CHAR = {
+    NodeType.DIR: "d",
+    NodeType.SYMLINK: "l",
+    NodeType.FIFO: "p",
+    NodeType.CHARDEV: "c",
+    NodeType.BLOCKDEV: "b",
+    NodeType.SOCKET: "s",
+}
 
 
 @click.command()
@@ -33,9 +39,19 @@ def ls(snapshot: str, path: str, long_: bool) -> int:
         n = e.node
         mtime = datetime.fromtimestamp(n.mtime_ns / 1e9, UTC)
         if ctx.json:
-            emit(ctx, "node", path=e.path, name=n.display_name, type=n.type.value, mode=n.mode,
-                 uid=n.uid, gid=n.gid, size=n.size, mtime=mtime.isoformat(),
-                 link_target=n.link_target)  # fmt: skip
+            emit(
+                ctx,
+                "node",
+                path=e.path,
+                name=n.display_name,
+                type=n.type.value,
+                mode=n.mode,
+                uid=n.uid,
+                gid=n.gid,
+                size=n.size,
+                mtime=mtime.isoformat(),
+                link_target=n.link_target,
+            )
         elif long_:
             mode = _TYPE_CHAR.get(n.type, "-") + stat.filemode(n.mode)[1:]
             owner = f"{n.user or n.uid}/{n.group or n.gid}"

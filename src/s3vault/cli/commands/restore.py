@@ -18,8 +18,13 @@ from s3vault.errors import ExitCode
 @click.command()
 @global_options
 @click.argument("snapshot")
-@click.option("-t", "--target", required=True, type=click.Path(path_type=Path),
-              help="Directory to restore into")  # fmt: skip
+@click.option(
+    "-t",
+    "--target",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Directory to restore into",
+)
 @click.option(
     "-i",
     "--include",
@@ -58,17 +63,29 @@ def restore(
         else:
             ctx.err.print(f"error: {path}: {message}", markup=False)
     if ctx.json:
-        emit(ctx, "summary", snapshot_id=r.snapshot_id, target=r.target,
-             files_restored=r.files_restored, files_skipped=r.files_skipped, dirs=r.dirs,
-             bytes_written=r.bytes_written, total_bytes=r.total_bytes,
-             total_duration=round(r.total_duration, 3), errors=len(r.errors),
-             warnings=len(r.warnings))  # fmt: skip
+        emit(
+            ctx,
+            "summary",
+            snapshot_id=r.snapshot_id,
+            target=r.target,
+            files_restored=r.files_restored,
+            files_skipped=r.files_skipped,
+            dirs=r.dirs,
+            bytes_written=r.bytes_written,
+            total_bytes=r.total_bytes,
+            total_duration=round(r.total_duration, 3),
+            errors=len(r.errors),
+            warnings=len(r.warnings),
+        )
     else:
         rate = r.bytes_written / r.total_duration if r.total_duration > 0 else 0
-        say(ctx, f"restored snapshot {r.snapshot_id.short} to {r.target}: "
-                 f"{r.files_restored} files ({r.files_skipped} already present), "
-                 f"{human_bytes(r.bytes_written)} in {r.total_duration:.2f}s "
-                 f"({human_bytes(rate)}/s)")  # fmt: skip
+        say(
+            ctx,
+            f"restored snapshot {r.snapshot_id.short} to {r.target}: "
+            f"{r.files_restored} files ({r.files_skipped} already present), "
+            f"{human_bytes(r.bytes_written)} in {r.total_duration:.2f}s "
+            f"({human_bytes(rate)}/s)",
+        )
     if r.errors:
         return ExitCode.DAMAGED
     return ExitCode.PARTIAL if r.warnings else ExitCode.OK

@@ -23,9 +23,14 @@ def snapshots(hosts: tuple[str, ...], tags: tuple[str, ...], paths: tuple[str, .
     repo = open_repo(ctx, load_index=False)
     entries = snapshots_op(repo, SnapshotFilter(hosts=hosts, tags=tags, paths=paths))
     if ctx.json:
-        emit(ctx, "snapshots", snapshots=[
-            {"id": e.id.hex(), "short_id": e.id.short, **to_jsonable(e.snapshot)} for e in entries
-        ])  # fmt: skip
+        emit(
+            ctx,
+            "snapshots",
+            snapshots=[
+                {"id": e.id.hex(), "short_id": e.id.short, **to_jsonable(e.snapshot)}
+                for e in entries
+            ],
+        )
         return 0
     table = Table(box=None, pad_edge=False)
     for column in ("ID", "Time", "Host", "Tags", "Paths", "Size"):

@@ -1,0 +1,162 @@
+"""Structure checks (metadata only): key files, index files against the pack listing, snapshots.
+
+Reads every index file itself (never the local cache, which could hide damage) and builds a
+fresh BlobIndex from them, which the tree walk then uses.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from s3vault.checker.findings import Finding, Severity
+from s3vault.errors import BackendError, IntegrityError, S3VaultError
+from s3vault.format.indexfile import IndexedPack, IndexFile
+from s3vault.format.keyfile import KeyFile
+from s3vault.format.layout import ObjectKind, object_name, parse_name
+from s3vault.format.packfile import BlobType
+from s3vault.format.snapshotfile import SnapshotFile
+from s3vault.ids import ObjectId
+from s3vault.repository.index import BlobIndex
+from s3vault.repository.keyring import check_key_mac
+from s3vault.repository.repository import Repository
+
+
+def pack_name(pack: IndexedPack) -> str:
+    """The object name of an indexed pack (data or tree by its blobs' type)."""
+    tree = pack.entries and pack.entries[0].type is BlobType.TREE
+    return object_name(ObjectKind.TREE if tree else ObjectKind.DATA, pack.id)
+
+
+@dataclass(slots=True)
+class Structure:
+    """What the structure pass learned, for the read-back and attribution passes."""
+
+    index: BlobIndex = field(default_factory=BlobIndex)
+    packs: dict[str, IndexedPack] = field(default_factory=dict)  # indexed packs by object name
+    listed: dict[str, int] = field(default_factory=dict)  # stored packs and their sizes
+    bad_packs: dict[str, str] = field(default_factory=dict)  # object name → reason
+    snapshots: list[tuple[ObjectId, SnapshotFile]] = field(default_factory=list)
+    index_files: int = 0
+
+
+def check_keys(repo: Repository, findings: list[Finding]) -> None:
+    """Every key file parses, is named by its id and carries a valid MAC."""
+    master = repo.sealer.current
+    for info in repo.backend.list(ObjectKind.KEYS.value + "/"):
+        try:
+            keyfile = KeyFile.decode(repo.backend.get(info.name))
+            if object_name(ObjectKind.KEYS, keyfile.id) != info.name:
+                msg = "its content belongs to another key file (swapped or renamed)"
+                raise IntegrityError(msg)
+            if keyfile.repo_id == repo.id and not check_key_mac(keyfile, master):
+                msg = "its MAC does not match (modified)"
+                raise IntegrityError(msg)
+        except (IntegrityError, BackendError) as exc:
+            findings.append(
+                Finding(
+                    severity=Severity.ERROR,
+                    kind="key-damaged",
+                    object=info.name,
+                    message=f"key file damaged: {exc}",
+                )
+            )
+
+
+def _list_packs(repo: Repository) -> dict[str, int]:
+    listed: dict[str, int] = {}
+    for kind in (ObjectKind.DATA, ObjectKind.TREE):
+        for info in repo.backend.list(kind.value + "/"):
+            if parse_name(info.name) is not None:
+                listed[info.name] = info.size
+    return listed
+
+
+def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) -> None:
+    files: dict[ObjectId, IndexFile] = {}
+    for oid in repo.list_files(ObjectKind.INDEX):
+        name = object_name(ObjectKind.INDEX, oid)
+        try:
+            files[oid] = IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid))
+        except (S3VaultError, ValueError) as exc:
+            findings.append(
+                Finding(
+                    severity=Severity.ERROR,
+                    kind="index-damaged",
+                    object=name,
+                    message=f"index file damaged: {exc}",
+                )
+            )
+    superseded = {s for f in files.values() for s in f.supersedes}
+    st.index_files = len(files)
+    holders: dict[tuple[BlobType, bytes], list[str]] = defaultdict(list)
+    for oid, ifile in sorted(files.items()):
+        if oid in superseded:
+            continue
+        for pack in ifile.packs:
+            name = pack_name(pack)
+            st.packs.setdefault(name, pack)
+            entries: list[tuple[BlobType, bytes, int, int, int]] = [
+                (e.type, e.id, e.offset, e.length, e.raw_length) for e in pack.entries
+            ]
+            st.index.add_pack(pack.id, pack.size, entries, pack.epoch)
+            for e in pack.entries:
+                holders[(e.type, e.id)].append(name)
+    duplicates = sum(1 for packs in holders.values() if len(set(packs)) > 1)
+    if duplicates:
+        findings.append(
+            Finding(
+                severity=Severity.INFO,
+                kind="duplicate-blobs",
+                object="index",
+                message=f"{duplicates} blobs are stored in more than one pack "
+                "(harmless; prune removes the copies)",
+            )
+        )
+
+
+def check_structure(repo: Repository, findings: list[Finding]) -> Structure:
+    """Index files against the stored packs, and every snapshot file.
+
+    Raises:
+        BackendError: a listing failed (a failed listing is never read as "no objects").
+    """
+    st = Structure()
+    check_keys(repo, findings)
+    st.listed = _list_packs(repo)
+    _read_index_files(repo, st, findings)
+    for name, pack in sorted(st.packs.items()):
+        size = st.listed.get(name)
+        if size is None:
+            st.bad_packs[name] = "pack is missing"
+        elif size != pack.size:
+            st.bad_packs[name] = f"pack has {size} bytes, the index says {pack.size}"
+    unreferenced = sorted(set(st.listed) - set(st.packs))
+    for name in unreferenced:
+        findings.append(
+            Finding(
+                severity=Severity.INFO,
+                kind="pack-unreferenced",
+                object=name,
+                message="pack is in no index (left by an interrupted backup; "
+                "prune removes it, repair index would adopt it)",
+            )
+        )
+    for oid in repo.list_files(ObjectKind.SNAPSHOTS):
+        name = object_name(ObjectKind.SNAPSHOTS, oid)
+        try:
+            st.snapshots.append(
+                (oid, SnapshotFile.decode(repo.load_file(ObjectKind.SNAPSHOTS, oid)))
+            )
+        except (S3VaultError, ValueError) as exc:
+            findings.append(
+                Finding(
+                    severity=Severity.ERROR,
+                    kind="snapshot-damaged",
+                    object=name,
+                    message=f"snapshot file damaged: {exc}",
+                    snapshots=(oid.short,),
+                )
+            )
+    st.snapshots.sort(key=lambda item: (item[1].time, item[0]))
+    return st

@@ -1,0 +1,73 @@
+"""verify: check the repository's structure and, optionally, read its data back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from s3vault.checker.checker import Checker, CheckOptions
+from s3vault.checker.findings import Finding
+from s3vault.checker.selection import PackSelection
+from s3vault.clock import Clock
+from s3vault.progress import Progress
+from s3vault.repository.repository import Repository
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyOptions:
+    """``read_data``: read every pack; ``read_data_subset``: n/m, x% or a size (implies it)."""
+
+    read_data: bool = False
+    read_data_subset: str | None = None
+    workers: int = 4
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyResult:
+    """What verify found. ``ok`` is False when any finding is an error."""
+
+    ok: bool
+    findings: tuple[Finding, ...]
+    snapshots: int
+    index_files: int
+    packs: int
+    packs_read: int
+    bytes_read: int
+    blobs_read: int
+    total_duration: float
+
+
+def verify(
+    repo: Repository,
+    options: VerifyOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    clock: Clock | None = None,
+) -> VerifyResult:
+    """Check an open repository (its index need not be loaded: verify reads it afresh).
+
+    Raises:
+        UsageError: a malformed --read-data-subset.
+        BackendError: storage could not be listed.
+    """
+    options = options or VerifyOptions()
+    subset = PackSelection.parse(options.read_data_subset) if options.read_data_subset else None
+    report = Checker(repo, progress=progress, clock=clock).run(
+        CheckOptions(
+            read_data=options.read_data or subset is not None,
+            subset=subset,
+            workers=options.workers,
+            seed=options.seed,
+        )
+    )
+    return VerifyResult(
+        ok=report.ok,
+        findings=tuple(report.findings),
+        snapshots=report.snapshots,
+        index_files=report.index_files,
+        packs=report.packs,
+        packs_read=report.packs_read,
+        bytes_read=report.bytes_read,
+        blobs_read=report.blobs_read,
+        total_duration=report.seconds,
+    )
