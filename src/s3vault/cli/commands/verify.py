@@ -87,5 +87,5 @@ def verify(read_data: bool, read_data_subset: str | None, seed: int | None) -> i
             f"{r.packs} packs{read} in {r.total_duration:.2f}s",
         )
         errors = sum(f.severity == "error" for f in r.findings)
-        say(ctx, "no errors were found" if r.ok else f"{errors} error(s): the repository is damaged")
+        say(ctx, "no errors were found" if r.ok else f"{errors} error(s): repository damaged")
     return ExitCode.OK if r.ok else ExitCode.DAMAGED
