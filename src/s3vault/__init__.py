@@ -18,8 +18,10 @@ from s3vault.errors import (
     WrongPasswordError,
 )
 from s3vault.ops.backup import BackupOptions, BackupResult, backup
+from s3vault.ops.drill import DrillOptions, DrillResult, drill_history, restore_test
 from s3vault.ops.init import InitOptions, InitResult, init
 from s3vault.ops.ls import LsEntry, ls
+from s3vault.ops.repair import RepairIndexResult, repair_index
 from s3vault.ops.restore import RestoreOptions, RestoreResult, restore
 from s3vault.ops.session import RepoOptions, open_repository
 from s3vault.ops.snapshots import SnapshotEntry, SnapshotFilter, snapshots
@@ -37,6 +39,9 @@ __all__ = [
     "snapshots",
     "ls",
     "verify",
+    "repair_index",
+    "restore_test",
+    "drill_history",
     # records
     "RepoOptions",
     "InitOptions",
@@ -46,6 +51,9 @@ __all__ = [
     "BackupResult",
     "VerifyOptions",
     "VerifyResult",
+    "RepairIndexResult",
+    "DrillOptions",
+    "DrillResult",
     "RestoreOptions",
     "RestoreResult",
     "SnapshotFilter",

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import click
 
@@ -100,3 +102,28 @@ def cli_context() -> CliContext:
         ctx.obj = CliContext()
     obj: CliContext = ctx.obj
     return obj
+
+
+if TYPE_CHECKING:  # generic only in newer click; do not subscript at run time
+    _DurationBase = click.ParamType[timedelta]
+else:
+    _DurationBase = click.ParamType
+
+
+class Duration(_DurationBase):
+    """``90s``, ``30m``, ``4h``, ``2d``, ``1w`` or combinations such as ``1h30m``."""
+
+    name = "duration"
+    _UNITS: ClassVar[dict[str, int]] = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> timedelta:
+        """Parse a duration."""
+        if isinstance(value, timedelta):
+            return value
+        text = str(value).strip().lower()
+        parts = re.findall(r"(\d+(?:\.\d+)?)([smhdw])", text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            self.fail(f"{value!r} is not a duration like 90s, 30m, 4h or 1h30m", param, ctx)
+        return timedelta(seconds=sum(float(n) * self._UNITS[u] for n, u in parts))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pathspec
@@ -57,19 +58,27 @@ def unsafe_name(name: bytes) -> str:
 
 
 class _Selector:
-    def __init__(self, include: tuple[str, ...], exclude: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        include: tuple[str, ...],
+        exclude: tuple[str, ...],
+        select: Callable[[str], bool] | None,
+    ) -> None:
         self._inc = pathspec.GitIgnoreSpec.from_lines(include) if include else None
         self._exc = pathspec.GitIgnoreSpec.from_lines(exclude) if exclude else None
+        self._select = select
 
     def excluded(self, rel: str, is_dir: bool) -> bool:
         return bool(self._exc and self._exc.match_file(rel + ("/" if is_dir else "")))
 
     def included(self, rel: str, is_dir: bool) -> bool:
+        if self._select is not None:
+            return not is_dir and self._select(rel)
         return self._inc is None or bool(self._inc.match_file(rel + ("/" if is_dir else "")))
 
     @property
     def filtering(self) -> bool:
-        return self._inc is not None
+        return self._inc is not None or self._select is not None
 
 
 class _Planner:
@@ -159,13 +168,15 @@ def plan_restore(
     *,
     include: tuple[str, ...] = (),
     exclude: tuple[str, ...] = (),
+    select: Callable[[str], bool] | None = None,
 ) -> RestorePlan:
-    """Plan the restore of a tree into ``target``.
+    """Plan the restore of a tree into ``target``; ``select`` (a predicate on snapshot paths
+    such as ``/etc/hosts``) picks individual files instead of include patterns.
 
     Raises:
         IntegrityError: a tree cannot be loaded.
     """
-    sel = _Selector(include, exclude)
+    sel = _Selector(include, exclude, select)
     planner = _Planner(repo, sel)
     planner.walk(tree_id, target, "", not sel.filtering)
     planner.plan.packs = dict(planner.packs)

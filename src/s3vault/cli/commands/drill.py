@@ -1,0 +1,148 @@
+"""s3vault restore-test (module named drill.py so pytest does not collect it)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from s3vault import DrillOptions, drill_history, restore_test
+from s3vault.cli.context import CliContext
+from s3vault.cli.options import Duration, cli_context, global_options
+from s3vault.cli.progress import CliProgress
+from s3vault.cli.render import emit, human_bytes, say, to_jsonable
+from s3vault.cli.session import open_repo
+from s3vault.errors import ExitCode
+from s3vault.format.drillfile import DrillFile
+from s3vault.ids import ObjectId
+
+
+def _hms(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return "-"
+    return str(timedelta(seconds=round(seconds)))
+
+
+@click.command("restore-test")
+@global_options
+@click.argument("snapshot", default="latest")
+@click.option(
+    "--sample",
+    "sample_files",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Restore a random sample of N files",
+)
+@click.option(
+    "--sample-percent",
+    type=click.FloatRange(0, 100, min_open=True),
+    metavar="P",
+    help="Restore a random P% of the files",
+)
+@click.option("--seed", type=int, help="Seed of the random sample (to replay a drill)")
+@click.option(
+    "-t",
+    "--target",
+    type=click.Path(path_type=Path),
+    help="Restore here instead of a temporary directory",
+)
+@click.option("--keep", is_flag=True, help="Keep the restored files (with --target)")
+@click.option("--no-disk", is_flag=True, help="Fetch and hash everything, write nothing")
+@click.option("--rto-target", type=Duration(), help="Fail if a full restore would take longer")
+@click.option("--rpo-target", type=Duration(), help="Fail if the snapshot is older than this")
+@click.option("--no-record", is_flag=True, help="Do not record this drill in the repository")
+@click.option("--history", is_flag=True, help="List past drills instead of running one")
+def drill(
+    snapshot: str,
+    sample_files: int | None,
+    sample_percent: float | None,
+    seed: int | None,
+    target: Path | None,
+    keep: bool,
+    no_disk: bool,
+    rto_target: timedelta | None,
+    rpo_target: timedelta | None,
+    no_record: bool,
+    history: bool,
+) -> int:
+    """Restore SNAPSHOT (default latest), or a sample of it, and prove every byte.
+
+    Exit code 13 when a file does not match, cannot be restored, or a target is missed.
+    """
+    ctx = cli_context()
+    repo = open_repo(ctx)
+    if history:
+        return _history(ctx, drill_history(repo))
+    options = DrillOptions(
+        snapshot=snapshot,
+        sample_files=sample_files,
+        sample_percent=sample_percent,
+        seed=seed,
+        target=target,
+        keep=keep or target is not None,
+        no_disk=no_disk,
+        rto_target=rto_target,
+        rpo_target=rpo_target,
+        record=not no_record,
+    )
+    with CliProgress(ctx) as progress:
+        result = restore_test(repo, options, progress=progress)
+    r = result.record
+    if ctx.json:
+        for path, problem in result.failures:
+            emit(ctx, "mismatch", item=path, message=problem)
+        emit(ctx, "summary", **to_jsonable(r), drill_id=result.record_id)
+    else:
+        for path, problem in result.failures:
+            ctx.err.print(f"mismatch: {path}: {problem}", markup=False)
+        say(
+            ctx,
+            f"restore drill of snapshot {r.snapshot[:8]} ({r.sample}, "
+            f"{'no disk' if no_disk else result.target})",
+        )
+        say(
+            ctx,
+            f"  checked:       {r.files_checked} files, {human_bytes(r.bytes_checked)}, "
+            f"{r.mismatches} mismatches, {r.errors} errors",
+        )
+        say(
+            ctx,
+            f"  restore:       {r.restore_seconds:.2f}s at {human_bytes(r.bytes_per_second)}/s"
+            f" (proof {r.verify_seconds:.2f}s)",
+        )
+        say(
+            ctx,
+            f"  projected RTO: {_hms(r.projected_rto_seconds)} for "
+            f"{human_bytes(r.snapshot_bytes)} (target {_hms(r.rto_target_seconds)})",
+        )
+        say(
+            ctx,
+            f"  snapshot age:  {_hms(r.snapshot_age_seconds)} "
+            f"(RPO target {_hms(r.rpo_target_seconds)})",
+        )
+        say(ctx, f"  result:        {'PASS' if r.passed else 'FAIL'}")
+    return ExitCode.OK if r.passed else ExitCode.DAMAGED
+
+
+def _history(ctx: CliContext, drills: list[tuple[ObjectId, DrillFile]]) -> int:
+    if ctx.json:
+        for oid, d in drills:
+            emit(ctx, "drill", id=oid, **to_jsonable(d))
+        return ExitCode.OK
+    table = Table(box=None, pad_edge=False)
+    for column in ("Time", "Snapshot", "Sample", "Files", "Rate", "RTO", "Result"):
+        table.add_column(column)
+    for _oid, d in drills:
+        table.add_row(
+            d.time.astimezone().strftime("%Y-%m-%d %H:%M"),
+            d.snapshot[:8],
+            d.sample,
+            str(d.files_checked),
+            f"{human_bytes(d.bytes_per_second)}/s",
+            _hms(d.projected_rto_seconds),
+            "PASS" if d.passed else "FAIL",
+        )
+    ctx.out.print(table)
+    return ExitCode.OK
