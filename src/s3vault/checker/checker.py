@@ -79,7 +79,7 @@ class Checker:
         report: CheckReport,
         bad_blobs: dict[tuple[BlobType, bytes], tuple[str, str]],
     ) -> None:
-        candidates = [(p.id, p.size) for n, p in st.packs.items() if n not in st.bad_packs]
+        candidates = [(p.id, p.size) for n, p in st.packs.items() if n in st.listed]
         selection = options.subset or PackSelection()
         rng = random.Random(options.seed)  # noqa: S311 - sampling packs, not cryptography
         chosen = set(selection.choose(candidates, rng))
@@ -97,8 +97,15 @@ class Checker:
                 report.packs_read += 1
                 report.bytes_read += reading.size
                 report.blobs_read += reading.blobs
-                if reading.problem:
+                if reading.unreadable:
                     st.bad_packs[reading.name] = reading.problem
+                    continue
+                # Read blob by blob: only blobs that failed are lost, whatever the pack's state.
+                note = "; ".join(
+                    x for x in (st.bad_packs.pop(reading.name, ""), reading.problem) if x
+                )
+                if note:
+                    st.pack_notes[reading.name] = note
                 for key, reason in reading.bad_blobs.items():
                     bad_blobs[key] = (reading.name, reason)
         self._progress.finished("verify")
@@ -116,7 +123,7 @@ class Checker:
                 entry = affected.setdefault(obj, (reason, set(), []))
                 entry[1].add(sid.short)
                 entry[2].append("/" + path)
-        reasons = dict(st.bad_packs)
+        reasons = {**st.pack_notes, **st.bad_packs}
         for (btype, bid), (pack, reason) in bad_blobs.items():
             reasons.setdefault(pack, f"{btype.value} blob {bid.hex()[:8]}: {reason}")
         for obj in sorted(set(reasons) | set(affected)):

@@ -19,46 +19,55 @@ class PackReading:
     """The outcome of reading one pack."""
 
     name: str
-    problem: str = ""  # the whole pack is unusable
+    problem: str = ""  # what is wrong with the pack as a whole
+    unreadable: bool = False  # it could not be fetched at all: every blob in it is lost
     bad_blobs: dict[tuple[BlobType, bytes], str] = field(default_factory=dict)
     blobs: int = 0
     size: int = 0
 
 
 def read_pack(repo: Repository, name: str, pack: IndexedPack) -> PackReading:
-    """Read and check one pack completely. Never raises for damage; reports it."""
+    """Read and check one pack completely. Never raises for damage; reports it.
+
+    A pack whose content does not match its name, whose header is damaged or which is shorter
+    than indexed is still read blob by blob at the places the index gives: only the blobs that
+    fail are lost, and the findings say exactly which.
+    """
     out = PackReading(name=name)
     try:
         data = repo.backend.get(name)
     except BackendError as exc:
         out.problem = f"cannot read the pack: {exc}"
+        out.unreadable = True
         return out
     out.size = len(data)
+    notes = []
     if storage_id(data) != pack.id:
-        out.problem = "pack content does not match its name (damaged or replaced)"
-        return out
+        notes.append("pack content does not match its name (damaged or replaced)")
+    entries = list(pack.entries)
     try:
         hlen = split_trailer(data)
         sealed = data[len(data) - 4 - hlen : len(data) - 4]
         if hlen > len(data) - 4 or EnvelopeHeader.decode(sealed).epoch != pack.epoch:
-            msg = "pack header is unreadable"
+            msg = "unreadable"
             raise IntegrityError(msg)
         header = decode_header(
             repo.sealer.open(SealedKind.PACK_HEADER, sealed, PACK_HEADER_BINDING)
         )
+        if sorted(header, key=lambda e: e.offset) != sorted(entries, key=lambda e: e.offset):
+            notes.append("pack header disagrees with the index")
     except S3VaultError as exc:
-        out.problem = f"pack header is damaged: {exc}"
-        return out
-    if sorted(header, key=lambda e: e.offset) != sorted(pack.entries, key=lambda e: e.offset):
-        out.problem = "pack header disagrees with the index"
-        return out
+        notes.append(f"pack header is damaged ({exc})")
     view = memoryview(data)
-    for e in header:
+    for e in entries:
         out.blobs += 1
         try:
-            repo.sealer.open_blob(
-                e.type, e.id, view[e.offset : e.offset + e.length], e.raw_length, pack.epoch
-            )
+            piece = view[e.offset : e.offset + e.length]
+            if len(piece) != e.length:
+                msg = "pack is too short for this blob"
+                raise IntegrityError(msg)
+            repo.sealer.open_blob(e.type, e.id, piece, e.raw_length, pack.epoch)
         except IntegrityError as exc:
             out.bad_blobs[(e.type, bytes(e.id))] = str(exc)
+    out.problem = "; ".join(notes)
     return out

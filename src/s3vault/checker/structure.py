@@ -35,7 +35,8 @@ class Structure:
     index: BlobIndex = field(default_factory=BlobIndex)
     packs: dict[str, IndexedPack] = field(default_factory=dict)  # indexed packs by object name
     listed: dict[str, int] = field(default_factory=dict)  # stored packs and their sizes
-    bad_packs: dict[str, str] = field(default_factory=dict)  # object name → reason
+    bad_packs: dict[str, str] = field(default_factory=dict)  # every blob lost: name → reason
+    pack_notes: dict[str, str] = field(default_factory=dict)  # damaged, but read blob by blob
     snapshots: list[tuple[ObjectId, SnapshotFile]] = field(default_factory=list)
     index_files: int = 0
 

@@ -167,7 +167,13 @@ class Repository:
                 raise NotARepositoryError(msg) from None
             msg = f"no repository at {backend.location} (run 's3vault init' to create one)"
             raise RepositoryNotFoundError(msg) from None
-        return ConfigMarker.decode(raw)
+        try:
+            return ConfigMarker.decode(raw)
+        except NotARepositoryError:
+            if any(True for _ in backend.list(ObjectKind.KEYS.value + "/")):
+                msg = f"the config object of the repository at {backend.location} is damaged"
+                raise IntegrityError(msg) from None
+            raise
 
     @classmethod
     def open(

@@ -1,0 +1,136 @@
+"""verify, repair index and restore-test through the real entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli, write_file
+from tests.trees import snapshot_tree
+
+
+@pytest.fixture
+def filled(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> Path:
+    src = tmp_path / "src"
+    for i in range(6):
+        write_file(src / f"big{i}.bin", os.urandom(1_500_000))
+    for i in range(20):
+        write_file(src / "small" / f"s{i}.txt", f"small file {i}\n".encode() * 100)
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    return src
+
+
+def lines(stdout: str) -> list[dict[str, object]]:
+    return [json.loads(x) for x in stdout.splitlines()]
+
+
+def data_packs(repo: str) -> list[Path]:
+    return sorted(p for p in Path(repo, "data").rglob("*") if p.is_file())
+
+
+def corrupt(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_verify_clean_then_damaged(filled: Path, cli_repo: str, run_cli: RunCli) -> None:
+    assert run_cli("-r", cli_repo, "verify").code == 0
+    clean = run_cli("-r", cli_repo, "verify", "--read-data", "--json")
+    assert clean.code == 0
+    assert lines(clean.stdout)[-1]["ok"] is True
+    victim = data_packs(cli_repo)[0]
+    corrupt(victim)
+    assert run_cli("-r", cli_repo, "verify").code == 0  # same size: only read-data can tell
+    done = run_cli("-r", cli_repo, "verify", "--read-data", "--json")
+    assert done.code == 13
+    findings = [x for x in lines(done.stdout) if x["message_type"] == "finding"]
+    (finding,) = [f for f in findings if f["severity"] == "error"]
+    assert finding["object"] == victim.relative_to(cli_repo).as_posix()
+    assert finding["snapshots"] and finding["paths"]
+    assert all(str(p).startswith(str(filled)) for p in finding["paths"])
+
+
+def test_read_data_subsets_cover_every_pack(filled: Path, cli_repo: str, run_cli: RunCli) -> None:
+    total = None
+    read = 0
+    for n in (1, 2, 3):
+        done = run_cli("-r", cli_repo, "verify", "--read-data-subset", f"{n}/3", "--json")
+        assert done.code == 0, done.stderr
+        summary = lines(done.stdout)[-1]
+        total = summary["packs"]
+        read += int(summary["packs_read"])
+    assert read == total
+
+
+def test_restore_after_pack_damage_keeps_the_rest(
+    filled: Path, tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    victim = data_packs(cli_repo)[0]
+    corrupt(victim)
+    verdict = run_cli("-r", cli_repo, "verify", "--read-data", "--json")
+    lost = {p for f in lines(verdict.stdout) if f["message_type"] == "finding" for p in f["paths"]}  # type: ignore[attr-defined]
+    assert lost
+    target = tmp_path / "t"
+    done = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target), "--json")
+    assert done.code == 13
+    failed = {x["item"] for x in lines(done.stdout) if x["message_type"] == "error"}
+    restored_root = target / str(filled).lstrip("/")
+    assert failed == {str(target) + p for p in lost}
+    before = snapshot_tree(filled)
+    after = snapshot_tree(restored_root)
+    for rel, entry in before.items():
+        if str(filled / os.fsdecode(rel)) not in lost:
+            assert after.get(rel) == entry, rel
+
+
+def test_repair_index_after_losing_every_index(
+    filled: Path, tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    before = sorted(p.relative_to(cli_repo) for p in Path(cli_repo).rglob("*") if p.is_file())
+    nothing = run_cli("-r", cli_repo, "repair", "index", "--json")
+    assert nothing.code == 0
+    assert lines(nothing.stdout)[-1]["changed"] is False
+    assert (
+        sorted(p.relative_to(cli_repo) for p in Path(cli_repo).rglob("*") if p.is_file()) == before
+    )
+    for index in Path(cli_repo, "index").iterdir():
+        index.unlink()
+    assert run_cli("-r", cli_repo, "--no-cache", "verify").code == 13
+    fixed = run_cli("-r", cli_repo, "repair", "index")
+    assert fixed.code == 0, fixed.stderr
+    assert "rebuilt the index" in fixed.stdout
+    assert run_cli("-r", cli_repo, "--no-cache", "verify", "--read-data").code == 0
+    target = tmp_path / "t"
+    assert run_cli("-r", cli_repo, "--no-cache", "restore", "latest", "-t", str(target)).code == 0
+    assert snapshot_tree(target / str(filled).lstrip("/")) == snapshot_tree(filled)
+
+
+def test_restore_test_passes_fails_and_records(
+    filled: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    ok = run_cli("-r", cli_repo, "restore-test", "--json", "--rto-target", "1h")
+    assert ok.code == 0, ok.stderr
+    summary = lines(ok.stdout)[-1]
+    assert summary["passed"] is True
+    assert summary["files_checked"] == 26
+    assert summary["projected_rto_seconds"] >= 0
+    sample = run_cli(
+        "-r", cli_repo, "restore-test", "--no-disk", "--sample", "5", "--seed", "7", "--json"
+    )
+    assert sample.code == 0
+    assert lines(sample.stdout)[-1]["files_checked"] == 5
+    slow = run_cli("-r", cli_repo, "restore-test", "--rto-target", "0.000001s", "--no-disk")
+    assert slow.code == 13
+    assert "FAIL" in slow.stdout
+    corrupt(data_packs(cli_repo)[0])
+    bad = run_cli("-r", cli_repo, "restore-test", "--json")
+    assert bad.code == 13
+    mismatches = [x for x in lines(bad.stdout) if x["message_type"] == "mismatch"]
+    assert mismatches and all(str(filled) in str(m["item"]) for m in mismatches)
+    history = run_cli("-r", cli_repo, "restore-test", "--history", "--json")
+    drills = lines(history.stdout)
+    assert [d["passed"] for d in drills] == [True, True, False, False]
