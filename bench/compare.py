@@ -37,6 +37,8 @@ STEPS = [
     "backup (1% changed)",
     "backup (insert)",
     "restore",
+    "verify --read-data",  # restic: check --read-data
+    "restore-test",  # restic: restore (it has no drill; the restore is the comparable work)
 ]
 
 
@@ -110,6 +112,17 @@ class S3vault(Tool):
             self.env(),
         )
 
+    def check_read_data(self) -> Run:
+        return run_measured(
+            [S3VAULT, "-r", str(self.repo), "verify", "--read-data", "-q"], self.env()
+        )
+
+    def drill(self, target: Path) -> Run:
+        return run_measured(
+            [S3VAULT, "-r", str(self.repo), "restore-test", "--target", str(target), "-q"],
+            self.env(),
+        )
+
 
 class Restic(Tool):
     def _base(self) -> list[str]:
@@ -127,6 +140,12 @@ class Restic(Tool):
         return run_measured(
             [*self._base(), "restore", "latest", "--target", str(target), "-q"], self.env()
         )
+
+    def check_read_data(self) -> Run:
+        return run_measured([*self._base(), "check", "--read-data", "-q"], self.env())
+
+    def drill(self, target: Path) -> Run:
+        return self.restore(target)
 
 
 def one_round(tool: Tool, corpus: Path, work: Path) -> None:
@@ -149,6 +168,9 @@ def one_round(tool: Tool, corpus: Path, work: Path) -> None:
     tool.insert_added = added
     tool.large_bytes = large  # type: ignore[attr-defined]
     tool.record(STEPS[4], tool.restore(tool.base / "restore"))
+    shutil.rmtree(tool.base / "restore", ignore_errors=True)
+    tool.record(STEPS[5], tool.check_read_data())
+    tool.record(STEPS[6], tool.drill(tool.base / "restore"))
     shutil.rmtree(tool.base / "restore", ignore_errors=True)
 
 

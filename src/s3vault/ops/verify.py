@@ -18,7 +18,7 @@ class VerifyOptions:
 
     read_data: bool = False
     read_data_subset: str | None = None
-    workers: int = 4
+    workers: int = 2  # downloads and checks overlap enough with two; more only add memory
     seed: int | None = None
 
 
