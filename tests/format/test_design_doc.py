@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from s3vault.format.configfile import ConfigFile
+from s3vault.format.drillfile import DrillFile
 from s3vault.format.indexfile import IndexFile
 from s3vault.format.keyfile import KeyFile
 from s3vault.format.packfile import PackEntry
@@ -30,7 +31,7 @@ def documented_fields(record: str) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("record", [PackEntry, IndexFile, KeyFile, ConfigFile, SnapshotFile, Node])
+@pytest.mark.parametrize("record", [PackEntry, IndexFile, KeyFile, ConfigFile, SnapshotFile, Node, DrillFile])
 def test_design_doc_lists_every_field(record: type) -> None:
     fields = {f.name for f in dataclasses.fields(record)}
     assert documented_fields(record.__name__) == fields
