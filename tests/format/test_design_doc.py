@@ -31,7 +31,9 @@ def documented_fields(record: str) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("record", [PackEntry, IndexFile, KeyFile, ConfigFile, SnapshotFile, Node, DrillFile])
+@pytest.mark.parametrize(
+    "record", [PackEntry, IndexFile, KeyFile, ConfigFile, SnapshotFile, Node, DrillFile]
+)
 def test_design_doc_lists_every_field(record: type) -> None:
     fields = {f.name for f in dataclasses.fields(record)}
     assert documented_fields(record.__name__) == fields
