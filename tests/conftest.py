@@ -110,3 +110,6 @@ def write_file(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
+
+
+from tests.s3server import s3_bucket, s3_server  # noqa: E402, F401 - shared S3 fixtures

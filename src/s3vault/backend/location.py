@@ -1,25 +1,62 @@
-"""Repository URLs → backends: a path or ``file:PATH``, ``memory:`` (tests), ``s3://bucket/prefix``."""
+"""Repository URLs → backend stacks: a path or ``file:PATH``, ``memory:`` (tests), and
+``s3://bucket/prefix`` (boto3 is imported only then, so local repositories start fast)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from s3vault.backend.base import Backend
 from s3vault.errors import UsageError
 
 
-def open_backend(url: str) -> Backend:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackendOptions:
+    """How to reach the storage (S3 settings are ignored for local repositories)."""
+
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    aws_profile: str | None = None
+    s3_path_style: bool = False
+    s3_checksum: str | None = None
+    s3_verify_tls: bool | str | None = None
+    s3_connections: int = 8
+    s3_storage_class: str | None = None
+    retry_deadline: float = 300.0
+
+
+def open_backend(url: str, options: BackendOptions | None = None) -> Backend:
     """The raw backend for a repository URL.
 
     Raises:
-        UsageError: an empty or unsupported URL.
+        UsageError: an empty or malformed URL.
     """
+    options = options or BackendOptions()
     if not url:
         msg = "no repository given: use -r/--repo or set S3VAULT_REPOSITORY"
         raise UsageError(msg)
     if url.startswith("s3:"):
-        msg = f"S3 repositories are not available in this build yet: {url}"
-        raise UsageError(msg)
+        rest = url.removeprefix("s3://") if url.startswith("s3://") else url.removeprefix("s3:")
+        bucket, _, prefix = rest.partition("/")
+        if not bucket:
+            msg = f"no bucket in {url!r}: use s3://bucket/prefix"
+            raise UsageError(msg)
+        from s3vault.backend.s3 import S3Backend, S3Settings
+
+        return S3Backend(
+            S3Settings(
+                bucket=bucket,
+                prefix=prefix,
+                endpoint_url=options.s3_endpoint,
+                region=options.s3_region,
+                profile=options.aws_profile,
+                path_style=options.s3_path_style,
+                checksum=options.s3_checksum,
+                verify_tls=options.s3_verify_tls,
+                connections=options.s3_connections,
+                storage_class=options.s3_storage_class,
+            )
+        )
     if url == "memory:":
         from s3vault.backend.memory import MemoryBackend
 

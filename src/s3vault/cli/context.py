@@ -25,6 +25,14 @@ class CliContext:
     no_cache: bool = False
     limit_upload: int | None = None
     limit_download: int | None = None
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    aws_profile: str | None = None
+    s3_path_style: bool = False
+    s3_checksum: str | None = None
+    s3_storage_class: str | None = None
+    s3_connections: int | None = None
+    retry_deadline: float | None = None
     out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
     err: Console = field(
         default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True)

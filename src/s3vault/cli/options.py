@@ -85,6 +85,46 @@ _GLOBALS = [
         metavar="KiB/s",
         help="Limit downloads to KiB/s (S3 repositories)",
     ),
+    _opt(
+        "--s3-endpoint",
+        name="s3_endpoint",
+        metavar="URL",
+        help="S3 endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL)",
+    ),
+    _opt("--s3-region", name="s3_region", metavar="REGION", help="S3 region"),
+    _opt("--aws-profile", name="aws_profile", metavar="NAME", help="AWS profile from ~/.aws"),
+    _opt(
+        "--s3-path-style",
+        name="s3_path_style",
+        is_flag=True,
+        default=None,
+        help="Path-style bucket addressing (most S3-compatible stores)",
+    ),
+    _opt(
+        "--s3-checksum",
+        name="s3_checksum",
+        type=click.Choice(["when_required", "when_supported"]),
+        help="boto3 checksum mode; when_required for stores that reject the default",
+    ),
+    _opt(
+        "--s3-storage-class",
+        name="s3_storage_class",
+        metavar="CLASS",
+        help="Storage class for data packs (metadata always STANDARD)",
+    ),
+    _opt(
+        "--s3-connections",
+        name="s3_connections",
+        type=click.IntRange(1, 256),
+        help="Parallel connections (default 8)",
+    ),
+    _opt(
+        "--retry-deadline",
+        name="retry_deadline",
+        type=click.FloatRange(1),
+        metavar="SECONDS",
+        help="Give up on storage that keeps failing after this long (default 300, exit 14)",
+    ),
 ]
 
 

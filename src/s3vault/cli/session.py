@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from s3vault import RepoOptions, open_repository
+from s3vault.backend.location import BackendOptions
 from s3vault.cli.context import CliContext
 from s3vault.cli.password import read_password
 from s3vault.repository.repository import Repository
@@ -20,6 +21,16 @@ def repo_options(ctx: CliContext, *, confirm_password: bool = False) -> RepoOpti
         url=url,
         password=read_password(ctx, confirm=confirm_password),
         cache_dir=ctx.cache_path(),
+        backend=BackendOptions(
+            s3_endpoint=ctx.s3_endpoint,
+            s3_region=ctx.s3_region,
+            aws_profile=ctx.aws_profile,
+            s3_path_style=ctx.s3_path_style,
+            s3_checksum=ctx.s3_checksum,
+            s3_storage_class=ctx.s3_storage_class,
+            s3_connections=ctx.s3_connections or 8,
+            retry_deadline=ctx.retry_deadline or 300.0,
+        ),
     )
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from s3vault.backend.base import Backend
-from s3vault.backend.location import open_backend
+from s3vault.backend.location import BackendOptions
+from s3vault.backend.stack import stack_for
 from s3vault.repository.repository import Repository
 
 
@@ -17,14 +18,15 @@ class RepoOptions:
     url: str
     password: bytes
     cache_dir: Path | None = None
+    backend: BackendOptions = field(default_factory=BackendOptions)
 
     def __repr__(self) -> str:
         return f"RepoOptions(url={self.url!r}, cache_dir={self.cache_dir!r})"
 
 
 def backend_for(options: RepoOptions) -> Backend:
-    """The backend stack for the repository URL."""
-    return open_backend(options.url)
+    """The backend stack for the repository URL (retries, request accounting)."""
+    return stack_for(options.url, options.backend).backend
 
 
 def open_repository(

@@ -1,0 +1,69 @@
+"""AccountingBackend: counts requests per kind and bytes each way (for summaries and costs)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from s3vault.backend.base import Backend, ObjectInfo
+
+
+@dataclass(slots=True)
+class RequestCounts:
+    """Requests made and bytes moved."""
+
+    put: int = 0
+    get: int = 0
+    head: int = 0
+    list: int = 0
+    delete: int = 0
+    bytes_up: int = 0
+    bytes_down: int = 0
+
+
+class AccountingBackend:
+    """Wraps a backend and counts what passes through."""
+
+    def __init__(self, inner: Backend) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        self.counts = RequestCounts()
+
+    @property
+    def location(self) -> str:
+        """The wrapped backend's location."""
+        return self._inner.location
+
+    def put(self, name: str, data: bytes | memoryview) -> None:
+        """Counted put."""
+        with self._lock:
+            self.counts.put += 1
+            self.counts.bytes_up += len(data)
+        self._inner.put(name, data)
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        """Counted get."""
+        data = self._inner.get(name, offset, length)
+        with self._lock:
+            self.counts.get += 1
+            self.counts.bytes_down += len(data)
+        return data
+
+    def stat(self, name: str) -> ObjectInfo:
+        """Counted HEAD."""
+        with self._lock:
+            self.counts.head += 1
+        return self._inner.stat(name)
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Counted listing (one per call; pages are the backend's business)."""
+        with self._lock:
+            self.counts.list += 1
+        return self._inner.list(prefix)
+
+    def delete(self, name: str) -> None:
+        """Counted delete."""
+        with self._lock:
+            self.counts.delete += 1
+        self._inner.delete(name)

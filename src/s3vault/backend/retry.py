@@ -1,0 +1,84 @@
+"""RetryBackend: retries transient failures with exponential backoff and full jitter, bounded
+by a total deadline per call; then gives up with BackendUnavailableError (exit code 14) naming
+the operation and the object. Permanent errors pass through at once."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from s3vault.backend.base import Backend, ObjectInfo
+from s3vault.errors import BackendUnavailableError, TransientBackendError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class RetryBackend:
+    """Wraps a backend; see the module docstring."""
+
+    def __init__(
+        self,
+        inner: Backend,
+        *,
+        deadline: float = 300.0,
+        base_delay: float = 0.2,
+        max_delay: float = 20.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._inner = inner
+        self._deadline = deadline
+        self._base = base_delay
+        self._max = max_delay
+        self._sleep = sleep
+        self._now = monotonic
+        self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
+        self.retries = 0
+
+    @property
+    def location(self) -> str:
+        """The wrapped backend's location."""
+        return self._inner.location
+
+    def _call(self, op: str, name: str, fn: Callable[[], T]) -> T:
+        start = self._now()
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except TransientBackendError as exc:
+                attempt += 1
+                delay = self._rng.uniform(0, min(self._max, self._base * 2**attempt))
+                if self._now() - start + delay > self._deadline:
+                    msg = (
+                        f"storage unavailable: {op} {name} still failing after {attempt} "
+                        f"attempts in {self._now() - start:.0f}s: {exc}"
+                    )
+                    raise BackendUnavailableError(msg) from None
+                self.retries += 1
+                log.info("retrying %s %s in %.2fs (attempt %d): %s", op, name, delay, attempt, exc)
+                self._sleep(delay)
+
+    def put(self, name: str, data: bytes | memoryview) -> None:
+        """Retried put (idempotent: names are content addresses or unique)."""
+        self._call("put", name, lambda: self._inner.put(name, data))
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        """Retried get."""
+        return self._call("get", name, lambda: self._inner.get(name, offset, length))
+
+    def stat(self, name: str) -> ObjectInfo:
+        """Retried stat."""
+        return self._call("stat", name, lambda: self._inner.stat(name))
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """A listing is retried as a whole (never resumed half-way, never cut short)."""
+        return iter(self._call("list", prefix, lambda: list(self._inner.list(prefix))))
+
+    def delete(self, name: str) -> None:
+        """Retried delete."""
+        self._call("delete", name, lambda: self._inner.delete(name))

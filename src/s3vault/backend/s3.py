@@ -1,0 +1,301 @@
+"""S3Backend: objects in an S3 bucket (AWS or S3-compatible), through boto3.
+
+The only module that imports boto3/botocore. Credentials, profiles, SSO and role chains are
+boto3's own. Contract details for S3 (backend/base.py has the general contract):
+
+- put is create-only with ``If-None-Match: *``; a 412 means the object exists. On a store that
+  ignores the header (``conditional_writes=False``) a HEAD precedes the PUT, which is
+  race-free for s3vault's content-addressed names (identical bytes under one name).
+- Objects above ``multipart_threshold`` are uploaded in equal parts (Cloudflare R2 needs equal
+  non-trailing parts), several at once; a failed upload is aborted, never left behind. After
+  an upload the object's size is checked before the call returns.
+- Errors are translated in one table: 404/NoSuchKey → ObjectNotFoundError, 412 →
+  ObjectExistsError, throttling / 5xx / timeouts / connection resets → TransientBackendError
+  (retried by RetryBackend), everything else BackendError.
+- Listing follows ListObjectsV2 pagination to the end; an error is raised, never read as "no
+  more objects".
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from s3vault.backend.base import ObjectInfo
+from s3vault.errors import (
+    BackendError,
+    ObjectExistsError,
+    ObjectNotFoundError,
+    TransientBackendError,
+)
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "InternalError",
+        "ServiceUnavailable",
+        "503",
+        "500",
+        "502",
+        "504",
+        "ConditionalRequestConflict",
+        "OperationAborted",
+    }
+)
+MIN_PART = 8 * 1024 * 1024
+MAX_PARTS = 9000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class S3Settings:
+    """Where the bucket is and how to talk to it."""
+
+    bucket: str
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    path_style: bool = False
+    checksum: str | None = None  # "when_required" | "when_supported" | None (boto3 default)
+    verify_tls: bool | str | None = None  # False, or a CA bundle path; None: boto3's default
+    connections: int = 8
+    multipart_threshold: int = 64 * 1024 * 1024
+    storage_class: str | None = None  # for data packs; metadata always STANDARD
+    conditional_writes: bool = True
+
+    def __repr__(self) -> str:
+        return f"S3Settings(s3://{self.bucket}/{self.prefix}, endpoint={self.endpoint_url!r})"
+
+
+def _error(exc: Exception, op: str, key: str) -> BackendError:
+    """Translate a botocore/boto3 exception (the one table)."""
+    where = f"{op} {key}"
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        message = err.get("Message") or code
+        if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+            if code == "NoSuchBucket":
+                return BackendError(f"{where}: the bucket does not exist ({message})")
+            return ObjectNotFoundError(f"{where}: not found")
+        if code in ("PreconditionFailed", "412") or status == 412:
+            return ObjectExistsError(f"{where}: already exists")
+        if code == "RequestTimeTooSkewed":
+            return TransientBackendError(
+                f"{where}: this host's clock is wrong; fix NTP ({message})"
+            )
+        if code in TRANSIENT_CODES or status >= 500 or status == 429:
+            return TransientBackendError(f"{where}: {code} ({message})")
+        if code in ("AccessDenied", "403") or status == 403:
+            return BackendError(f"{where}: access denied ({message})")
+        return BackendError(f"{where}: {code} ({message})")
+    if isinstance(
+        exc,
+        (
+            botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectionError,
+            botocore.exceptions.ReadTimeoutError,
+            botocore.exceptions.ConnectTimeoutError,
+            botocore.exceptions.ResponseStreamingError,
+            botocore.exceptions.IncompleteReadError,
+        ),
+    ):
+        return TransientBackendError(f"{where}: {type(exc).__name__}: {exc}")
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return BackendError(f"{where}: no AWS credentials found (profile, environment or role)")
+    return BackendError(f"{where}: {type(exc).__name__}: {exc}")
+
+
+class S3Backend:
+    """A repository under ``s3://bucket/prefix``."""
+
+    def __init__(self, settings: S3Settings) -> None:
+        self._s = settings
+        self._prefix = settings.prefix.strip("/") + "/" if settings.prefix.strip("/") else ""
+        session = boto3.session.Session(profile_name=settings.profile)
+        cfg: dict[str, Any] = {
+            "retries": {"mode": "standard", "max_attempts": 5},
+            "max_pool_connections": max(10, settings.connections * 2),
+            "connect_timeout": 10,
+            "read_timeout": 60,
+        }
+        if settings.path_style:
+            cfg["s3"] = {"addressing_style": "path"}
+        if settings.checksum:
+            cfg["request_checksum_calculation"] = settings.checksum
+            cfg["response_checksum_validation"] = settings.checksum
+        self._client = session.client(
+            "s3",
+            endpoint_url=settings.endpoint_url,
+            region_name=settings.region,
+            verify=settings.verify_tls,
+            config=botocore.config.Config(**cfg),
+        )
+        self._parts = ThreadPoolExecutor(
+            max(1, settings.connections), thread_name_prefix="s3v-part"
+        )
+
+    @property
+    def location(self) -> str:
+        """s3://bucket/prefix (and the endpoint when not AWS)."""
+        where = f"s3://{self._s.bucket}/{self._prefix}".rstrip("/")
+        return f"{where} at {self._s.endpoint_url}" if self._s.endpoint_url else where
+
+    def _key(self, name: str) -> str:
+        return self._prefix + name
+
+    def _extra(self, name: str) -> dict[str, Any]:
+        if self._s.storage_class and name.startswith("data/"):
+            return {"StorageClass": self._s.storage_class}
+        return {}
+
+    # Writing ----------------------------------------------------------------------------------
+
+    def put(self, name: str, data: bytes | memoryview) -> None:
+        """Create-only upload; multipart above the threshold."""
+        key = self._key(name)
+        if not self._s.conditional_writes:
+            try:
+                self.stat(name)
+            except ObjectNotFoundError:
+                pass
+            else:
+                raise ObjectExistsError(f"put {key}: already exists")
+        body = bytes(data) if isinstance(data, memoryview) else data
+        if len(body) > self._s.multipart_threshold:
+            self._put_multipart(key, body, self._extra(name))
+        else:
+            args: dict[str, Any] = {
+                "Bucket": self._s.bucket,
+                "Key": key,
+                "Body": body,
+                **self._extra(name),
+            }
+            if self._s.conditional_writes:
+                args["IfNoneMatch"] = "*"
+            try:
+                self._client.put_object(**args)
+            except Exception as exc:
+                raise _error(exc, "put", key) from None
+        size = self.stat(name).size
+        if size != len(body):
+            msg = f"put {key}: stored {size} bytes of {len(body)} (truncated upload)"
+            raise TransientBackendError(msg)
+
+    def _put_multipart(self, key: str, body: bytes, extra: dict[str, Any]) -> None:
+        part = max(MIN_PART, math.ceil(len(body) / MAX_PARTS))
+        try:
+            upload = self._client.create_multipart_upload(Bucket=self._s.bucket, Key=key, **extra)
+        except Exception as exc:
+            raise _error(exc, "create multipart upload", key) from None
+        upload_id = upload["UploadId"]
+        view = memoryview(body)
+
+        def send(number: int) -> dict[str, Any]:
+            chunk = view[(number - 1) * part : number * part]
+            r = self._client.upload_part(
+                Bucket=self._s.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=bytes(chunk),
+            )
+            return {"PartNumber": number, "ETag": r["ETag"]}
+
+        try:
+            parts = list(self._parts.map(send, range(1, math.ceil(len(body) / part) + 1)))
+            args: dict[str, Any] = {
+                "Bucket": self._s.bucket,
+                "Key": key,
+                "UploadId": upload_id,
+                "MultipartUpload": {"Parts": parts},
+            }
+            if self._s.conditional_writes:
+                args["IfNoneMatch"] = "*"
+            self._client.complete_multipart_upload(**args)
+        except Exception as exc:
+            try:
+                self._client.abort_multipart_upload(
+                    Bucket=self._s.bucket, Key=key, UploadId=upload_id
+                )
+            except Exception:
+                log.warning("could not abort multipart upload %s of %s", upload_id, key)
+            raise _error(exc, "multipart upload", key) from None
+
+    # Reading ----------------------------------------------------------------------------------
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        """Read (a range of) an object."""
+        key = self._key(name)
+        args: dict[str, Any] = {"Bucket": self._s.bucket, "Key": key}
+        if offset or length is not None:
+            if length == 0:
+                return b""
+            end = "" if length is None else str(offset + length - 1)
+            args["Range"] = f"bytes={offset}-{end}"
+        try:
+            body: bytes = self._client.get_object(**args)["Body"].read()
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return b""
+            raise _error(exc, "get", key) from None
+        except Exception as exc:
+            raise _error(exc, "get", key) from None
+        return body
+
+    def stat(self, name: str) -> ObjectInfo:
+        """Size of an object (HEAD)."""
+        key = self._key(name)
+        try:
+            head = self._client.head_object(Bucket=self._s.bucket, Key=key)
+        except Exception as exc:
+            raise _error(exc, "head", key) from None
+        return ObjectInfo(name=name, size=int(head["ContentLength"]))
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object under a prefix; follows pagination to the end, errors raise."""
+        full = self._prefix + prefix
+        token: str | None = None
+        seen_tokens: set[str] = set()
+        while True:
+            args: dict[str, Any] = {"Bucket": self._s.bucket, "Prefix": full, "MaxKeys": 1000}
+            if token:
+                args["ContinuationToken"] = token
+            try:
+                page = self._client.list_objects_v2(**args)
+            except Exception as exc:
+                raise _error(exc, "list", full) from None
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                yield ObjectInfo(name=key[len(self._prefix) :], size=int(item["Size"]))
+            if not page.get("IsTruncated"):
+                return
+            token = page.get("NextContinuationToken")
+            if not token or token in seen_tokens:
+                msg = f"list {full}: the store returned a truncated listing without a way on"
+                raise BackendError(msg)
+            seen_tokens.add(token)
+
+    def delete(self, name: str) -> None:
+        """Remove an object (HEAD first: S3 DELETE of a missing key succeeds silently)."""
+        self.stat(name)
+        key = self._key(name)
+        try:
+            self._client.delete_object(Bucket=self._s.bucket, Key=key)
+        except Exception as exc:
+            raise _error(exc, "delete", key) from None
