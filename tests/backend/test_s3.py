@@ -77,3 +77,36 @@ def test_retry_recovers_from_transient_failures() -> None:
     backend = RetryBackend(inner, sleep=lambda _s: None)
     assert backend.get("config") == b"x"
     assert backend.retries == 3
+
+
+def test_data_packs_get_the_storage_class_metadata_stays_standard(
+    s3_server: str, s3_bucket: str
+) -> None:
+    backend = S3Backend(
+        S3Settings(bucket=s3_bucket, endpoint_url=s3_server, storage_class="STANDARD_IA")
+    )
+    backend.put("data/ab/pack", b"d" * 100)
+    backend.put("index/i", b"i" * 100)
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_server)
+    assert client.head_object(Bucket=s3_bucket, Key="data/ab/pack")["StorageClass"] == "STANDARD_IA"
+    assert (
+        client.head_object(Bucket=s3_bucket, Key="index/i").get("StorageClass", "STANDARD")
+        == "STANDARD"
+    )
+
+
+def test_upload_limit_holds_the_rate() -> None:
+    from s3vault.backend.ratelimit import RateLimitedBackend, TokenBucket
+
+    clock = [0.0]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    bucket = TokenBucket(2048 * 1024, sleep=sleep, monotonic=lambda: clock[0])
+    backend = RateLimitedBackend(MemoryBackend(), upload=bucket, download=None)
+    for i in range(10):
+        backend.put(f"data/x{i}", b"z" * (1 << 20))  # 10 MiB at 2 MiB/s
+    assert clock[0] >= (10 - 2) / 2  # one second of burst allowed, then the rate holds

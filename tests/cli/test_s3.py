@@ -64,3 +64,18 @@ def test_unreachable_store_exits_14_within_the_deadline(
     assert done.code == 14, done.stderr
     assert "storage unavailable" in done.stderr and "config" in done.stderr
     assert elapsed < 60
+
+
+def test_limit_upload_takes_at_least_the_time_it_implies(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    src = tmp_path / "src"
+    write_file(src / "random.bin", os.urandom(6 << 20))
+    start = time.monotonic()
+    done = run_cli("-r", cli_repo, "--limit-upload", "2048", "backup", str(src), "--json")
+    elapsed = time.monotonic() - start
+    assert done.code == 0, done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    sent = summary["requests"]["bytes_up"]
+    assert sent >= 6 << 20
+    assert elapsed >= (sent / (2048 * 1024)) - 1  # minus the one-second burst

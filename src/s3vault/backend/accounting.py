@@ -21,6 +21,18 @@ class RequestCounts:
     bytes_up: int = 0
     bytes_down: int = 0
 
+    def snapshot(self) -> RequestCounts:
+        """A copy, for a result record."""
+        return RequestCounts(
+            put=self.put,
+            get=self.get,
+            head=self.head,
+            list=self.list,
+            delete=self.delete,
+            bytes_up=self.bytes_up,
+            bytes_down=self.bytes_down,
+        )
+
 
 class AccountingBackend:
     """Wraps a backend and counts what passes through."""

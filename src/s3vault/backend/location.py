@@ -22,7 +22,12 @@ class BackendOptions:
     s3_verify_tls: bool | str | None = None
     s3_connections: int = 8
     s3_storage_class: str | None = None
+    s3_sse: str | None = None  # "AES256" or "aws:kms"
+    s3_kms_key_id: str | None = None
+    s3_bucket_owner: str | None = None
     retry_deadline: float = 300.0
+    limit_upload: int | None = None  # KiB/s
+    limit_download: int | None = None
 
 
 def open_backend(url: str, options: BackendOptions | None = None) -> Backend:
@@ -55,6 +60,9 @@ def open_backend(url: str, options: BackendOptions | None = None) -> Backend:
                 verify_tls=options.s3_verify_tls,
                 connections=options.s3_connections,
                 storage_class=options.s3_storage_class,
+                sse=options.s3_sse,
+                kms_key_id=options.s3_kms_key_id,
+                bucket_owner=options.s3_bucket_owner,
             )
         )
     if url == "memory:":

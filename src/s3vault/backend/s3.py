@@ -75,6 +75,9 @@ class S3Settings:
     connections: int = 8
     multipart_threshold: int = 64 * 1024 * 1024
     storage_class: str | None = None  # for data packs; metadata always STANDARD
+    sse: str | None = None  # "AES256" or "aws:kms"
+    kms_key_id: str | None = None
+    bucket_owner: str | None = None  # sent as ExpectedBucketOwner on every request
     conditional_writes: bool = True
 
     def __repr__(self) -> str:
@@ -160,9 +163,18 @@ class S3Backend:
         return self._prefix + name
 
     def _extra(self, name: str) -> dict[str, Any]:
+        """Arguments for creating an object: storage class (data packs only), encryption."""
+        extra: dict[str, Any] = self._owner()
         if self._s.storage_class and name.startswith("data/"):
-            return {"StorageClass": self._s.storage_class}
-        return {}
+            extra["StorageClass"] = self._s.storage_class
+        if self._s.sse:
+            extra["ServerSideEncryption"] = self._s.sse
+            if self._s.kms_key_id:
+                extra["SSEKMSKeyId"] = self._s.kms_key_id
+        return extra
+
+    def _owner(self) -> dict[str, Any]:
+        return {"ExpectedBucketOwner": self._s.bucket_owner} if self._s.bucket_owner else {}
 
     # Writing ----------------------------------------------------------------------------------
 
@@ -214,6 +226,7 @@ class S3Backend:
                 UploadId=upload_id,
                 PartNumber=number,
                 Body=bytes(chunk),
+                **self._owner(),
             )
             return {"PartNumber": number, "ETag": r["ETag"]}
 
@@ -224,6 +237,7 @@ class S3Backend:
                 "Key": key,
                 "UploadId": upload_id,
                 "MultipartUpload": {"Parts": parts},
+                **self._owner(),
             }
             if self._s.conditional_writes:
                 args["IfNoneMatch"] = "*"
@@ -242,7 +256,7 @@ class S3Backend:
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         """Read (a range of) an object."""
         key = self._key(name)
-        args: dict[str, Any] = {"Bucket": self._s.bucket, "Key": key}
+        args: dict[str, Any] = {"Bucket": self._s.bucket, "Key": key, **self._owner()}
         if offset or length is not None:
             if length == 0:
                 return b""
@@ -262,7 +276,7 @@ class S3Backend:
         """Size of an object (HEAD)."""
         key = self._key(name)
         try:
-            head = self._client.head_object(Bucket=self._s.bucket, Key=key)
+            head = self._client.head_object(Bucket=self._s.bucket, Key=key, **self._owner())
         except Exception as exc:
             raise _error(exc, "head", key) from None
         return ObjectInfo(name=name, size=int(head["ContentLength"]))
@@ -273,7 +287,12 @@ class S3Backend:
         token: str | None = None
         seen_tokens: set[str] = set()
         while True:
-            args: dict[str, Any] = {"Bucket": self._s.bucket, "Prefix": full, "MaxKeys": 1000}
+            args: dict[str, Any] = {
+                "Bucket": self._s.bucket,
+                "Prefix": full,
+                "MaxKeys": 1000,
+                **self._owner(),
+            }
             if token:
                 args["ContinuationToken"] = token
             try:
@@ -296,6 +315,6 @@ class S3Backend:
         self.stat(name)
         key = self._key(name)
         try:
-            self._client.delete_object(Bucket=self._s.bucket, Key=key)
+            self._client.delete_object(Bucket=self._s.bucket, Key=key, **self._owner())
         except Exception as exc:
             raise _error(exc, "delete", key) from None

@@ -33,6 +33,9 @@ class CliContext:
     s3_storage_class: str | None = None
     s3_connections: int | None = None
     retry_deadline: float | None = None
+    s3_sse: str | None = None
+    s3_kms_key_id: str | None = None
+    s3_bucket_owner: str | None = None
     out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
     err: Console = field(
         default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True)

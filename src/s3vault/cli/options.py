@@ -76,14 +76,14 @@ _GLOBALS = [
         name="limit_upload",
         type=int,
         metavar="KiB/s",
-        help="Limit uploads to KiB/s (S3 repositories)",
+        help="Limit uploads to KiB/s",
     ),
     _opt(
         "--limit-download",
         name="limit_download",
         type=int,
         metavar="KiB/s",
-        help="Limit downloads to KiB/s (S3 repositories)",
+        help="Limit downloads to KiB/s",
     ),
     _opt(
         "--s3-endpoint",
@@ -117,6 +117,21 @@ _GLOBALS = [
         name="s3_connections",
         type=click.IntRange(1, 256),
         help="Parallel connections (default 8)",
+    ),
+    _opt(
+        "--s3-sse",
+        name="s3_sse",
+        type=click.Choice(["AES256", "aws:kms"]),
+        help="Server-side encryption of every object",
+    ),
+    _opt(
+        "--s3-kms-key-id", name="s3_kms_key_id", metavar="ARN", help="KMS key for --s3-sse aws:kms"
+    ),
+    _opt(
+        "--s3-bucket-owner",
+        name="s3_bucket_owner",
+        metavar="ACCOUNT",
+        help="Expected bucket owner (sent as ExpectedBucketOwner)",
     ),
     _opt(
         "--retry-deadline",

@@ -30,6 +30,11 @@ def repo_options(ctx: CliContext, *, confirm_password: bool = False) -> RepoOpti
             s3_storage_class=ctx.s3_storage_class,
             s3_connections=ctx.s3_connections or 8,
             retry_deadline=ctx.retry_deadline or 300.0,
+            limit_upload=ctx.limit_upload,
+            limit_download=ctx.limit_download,
+            s3_sse=ctx.s3_sse,
+            s3_kms_key_id=ctx.s3_kms_key_id,
+            s3_bucket_owner=ctx.s3_bucket_owner,
         ),
     )
 

@@ -13,6 +13,7 @@ from s3vault import __version__
 from s3vault.archiver.commit import commit
 from s3vault.archiver.excludes import ExcludeRules
 from s3vault.archiver.pipeline import ArchiveOptions, Archiver
+from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.dryrun import DryRunBackend
 from s3vault.chunker import ByteStream
 from s3vault.clock import Clock, SystemClock
@@ -66,6 +67,7 @@ class BackupResult:
     total_duration: float
     dry_run: bool
     warnings: tuple[tuple[str, str], ...]
+    requests: RequestCounts
 
     @property
     def incomplete(self) -> bool:
@@ -140,6 +142,7 @@ def backup(
         repo = Repository(
             backend=dry, config=repo.config, sealer=repo.sealer, key_id=repo.key_id, cache_dir=None
         ).with_index_of(repo)
+        repo.requests = RequestCounts()  # a dry run sends no writes
     writer = repo.blob_writer()
     cpus = os.cpu_count() or 2
     archiver = Archiver(
@@ -221,4 +224,5 @@ def backup(
         total_duration=clock.monotonic() - t0,
         dry_run=dry is not None,
         warnings=tuple(stats.warnings),
+        requests=repo.requests.snapshot(),
     )

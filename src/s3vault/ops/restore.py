@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
@@ -42,6 +43,7 @@ class RestoreResult:
     total_duration: float
     errors: tuple[tuple[str, str], ...]
     warnings: tuple[tuple[str, str], ...]
+    requests: RequestCounts
 
 
 def restore(
@@ -77,4 +79,5 @@ def restore(
         total_duration=clock.monotonic() - t0,
         errors=tuple(outcome.errors),
         warnings=tuple(outcome.warnings),
+        requests=repo.requests.snapshot(),
     )

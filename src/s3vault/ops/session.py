@@ -37,9 +37,12 @@ def open_repository(
     Raises:
         RepositoryNotFoundError, NotARepositoryError, WrongPasswordError, IntegrityError.
     """
-    repo = Repository.open(
-        backend or backend_for(options), options.password, cache_dir=options.cache_dir
-    )
+    if backend is None:
+        stack = stack_for(options.url, options.backend)
+        repo = Repository.open(stack.backend, options.password, cache_dir=options.cache_dir)
+        repo.requests = stack.accounting.counts
+    else:
+        repo = Repository.open(backend, options.password, cache_dir=options.cache_dir)
     if load_index:
         repo.load_index()
     return repo

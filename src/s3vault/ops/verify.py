@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from s3vault.backend.accounting import RequestCounts
 from s3vault.checker.checker import Checker, CheckOptions
 from s3vault.checker.findings import Finding
 from s3vault.checker.selection import PackSelection
@@ -35,6 +36,7 @@ class VerifyResult:
     bytes_read: int
     blobs_read: int
     total_duration: float
+    requests: RequestCounts
 
 
 def verify(
@@ -70,4 +72,5 @@ def verify(
         bytes_read=report.bytes_read,
         blobs_read=report.blobs_read,
         total_duration=report.seconds,
+        requests=repo.requests.snapshot(),
     )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Backend
 from s3vault.crypto.hashing import storage_id
 from s3vault.crypto.keys import MasterKey
@@ -72,6 +73,7 @@ class Repository:
         self.sealer = sealer
         self.key_id = key_id
         self.index = BlobIndex()
+        self.requests = RequestCounts()  # replaced by the stack's live counters when opened
         self._cache = (
             IndexCache(cache_dir, config.repo_id, sealer.current.cache_key) if cache_dir else None
         )

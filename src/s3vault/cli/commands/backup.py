@@ -111,6 +111,7 @@ def _report(ctx: CliContext, r: BackupResult) -> None:
             total_duration=round(r.total_duration, 3),
             dry_run=r.dry_run,
             incomplete=r.incomplete,
+            requests=r.requests,
         )
         return
     if r.parent_id is not None:

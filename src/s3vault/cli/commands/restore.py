@@ -76,6 +76,7 @@ def restore(
             total_duration=round(r.total_duration, 3),
             errors=len(r.errors),
             warnings=len(r.warnings),
+            requests=r.requests,
         )
     else:
         rate = r.bytes_written / r.total_duration if r.total_duration > 0 else 0

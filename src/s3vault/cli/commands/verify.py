@@ -61,6 +61,7 @@ def verify(read_data: bool, read_data_subset: str | None, seed: int | None) -> i
             blobs_read=r.blobs_read,
             total_duration=round(r.total_duration, 3),
             bytes_per_second=round(rate),
+            requests=r.requests,
         )
     else:
         for f in r.findings:

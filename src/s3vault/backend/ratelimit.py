@@ -1,0 +1,82 @@
+"""RateLimitedBackend: token buckets on bytes uploaded and downloaded (--limit-upload and
+--limit-download, KiB/s). A transfer takes its bytes from the bucket before it starts; a
+transfer larger than the burst runs into debt and waits it off, so the average rate holds
+for every object size, multipart uploads included (the whole object is accounted)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from s3vault.backend.base import Backend, ObjectInfo
+
+
+class TokenBucket:
+    """``rate`` bytes per second with a one-second burst. Thread-safe."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._rate = rate
+        self._tokens = rate
+        self._sleep = sleep
+        self._now = monotonic
+        self._last = monotonic()
+        self._lock = threading.Lock()
+
+    def take(self, amount: int) -> None:
+        """Wait until ``amount`` bytes may be transferred."""
+        with self._lock:
+            now = self._now()
+            self._tokens = min(self._rate, self._tokens + (now - self._last) * self._rate)
+            self._last = now
+            self._tokens -= amount
+            wait = -self._tokens / self._rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            self._sleep(wait)
+
+
+class RateLimitedBackend:
+    """Wraps a backend with upload and download limits (None: unlimited)."""
+
+    def __init__(
+        self, inner: Backend, *, upload: TokenBucket | None, download: TokenBucket | None
+    ) -> None:
+        self._inner = inner
+        self._up = upload
+        self._down = download
+
+    @property
+    def location(self) -> str:
+        """The wrapped backend's location."""
+        return self._inner.location
+
+    def put(self, name: str, data: bytes | memoryview) -> None:
+        """Throttled upload."""
+        if self._up is not None:
+            self._up.take(len(data))
+        self._inner.put(name, data)
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        """Throttled download (accounted after it arrives: its size is known then)."""
+        data = self._inner.get(name, offset, length)
+        if self._down is not None:
+            self._down.take(len(data))
+        return data
+
+    def stat(self, name: str) -> ObjectInfo:
+        """Pass through."""
+        return self._inner.stat(name)
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Pass through."""
+        return self._inner.list(prefix)
+
+    def delete(self, name: str) -> None:
+        """Pass through."""
+        self._inner.delete(name)
