@@ -110,3 +110,22 @@ def test_upload_limit_holds_the_rate() -> None:
     for i in range(10):
         backend.put(f"data/x{i}", b"z" * (1 << 20))  # 10 MiB at 2 MiB/s
     assert clock[0] >= (10 - 2) / 2  # one second of burst allowed, then the rate holds
+
+
+def test_retried_put_that_had_landed_is_a_success() -> None:
+    class LostReply(MemoryBackend):
+        calls = 0
+
+        def put(self, name: str, data: bytes | memoryview) -> None:
+            self.calls += 1
+            super().put(name, data)  # stored ...
+            if self.calls == 1:
+                raise TransientBackendError("connection reset")  # ... but the reply was lost
+
+    inner = LostReply()
+    RetryBackend(inner, sleep=lambda _s: None).put("keys/k", b"content")
+    assert inner.get("keys/k") == b"content"
+    other = RetryBackend(LostReply(), sleep=lambda _s: None)
+    other._inner.put("keys/k", b"someone else's")  # type: ignore[attr-defined]
+    with pytest.raises(Exception, match="already exists"):
+        other.put("keys/k", b"mine")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from s3vault.backend.base import Backend, ObjectInfo
-from s3vault.errors import BackendUnavailableError, TransientBackendError
+from s3vault.errors import BackendUnavailableError, ObjectExistsError, TransientBackendError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,8 +64,21 @@ class RetryBackend:
                 self._sleep(delay)
 
     def put(self, name: str, data: bytes | memoryview) -> None:
-        """Retried put (idempotent: names are content addresses or unique)."""
-        self._call("put", name, lambda: self._inner.put(name, data))
+        """Retried put. A retry that finds the object already there asks whether an earlier,
+        seemingly failed attempt stored it: it did if the stored bytes are ours."""
+        attempts = 0
+
+        def attempt() -> None:
+            nonlocal attempts
+            attempts += 1
+            try:
+                self._inner.put(name, data)
+            except ObjectExistsError:
+                if attempts > 1 and self._inner.get(name) == bytes(data):
+                    return
+                raise
+
+        self._call("put", name, attempt)
 
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         """Retried get."""

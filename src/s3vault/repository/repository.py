@@ -21,6 +21,7 @@ from s3vault.crypto.keys import MasterKey
 from s3vault.errors import (
     IntegrityError,
     NotARepositoryError,
+    ObjectExistsError,
     ObjectNotFoundError,
     RepositoryNotFoundError,
     S3VaultError,
@@ -237,7 +238,13 @@ class Repository:
         """Seal and store a standalone file under the hash of its sealed bytes."""
         sealed = self.sealer.seal_file(sealed_kind_for(kind), plaintext)
         oid = storage_id(sealed)
-        self.backend.put(object_name(kind, oid), sealed)
+        name = object_name(kind, oid)
+        try:
+            self.backend.put(name, sealed)
+        except ObjectExistsError:
+            # The name is the content's hash: a retried PUT whose first attempt had succeeded.
+            if self.backend.stat(name).size != len(sealed):
+                raise
         return oid
 
     def load_file(self, kind: ObjectKind, oid: ObjectId) -> bytes:

@@ -1,0 +1,121 @@
+"""A fault-injecting HTTP proxy on 127.0.0.1 between boto3 and the moto server.
+
+Faults, each with its own probability: 503 SlowDown, 500 InternalError, a connection reset
+before any response, a response body cut short, and latency. Loopback only; bounded by the
+test that starts it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import random
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+ERROR_XML = (
+    '<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+    "<Message>injected by the test proxy</Message></Error>"
+)
+
+
+class FaultProxy:
+    """Forwards to ``upstream``; injects faults at ``rate`` (split evenly between kinds)."""
+
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        rate: float,
+        seed: int = 1,
+        kinds: tuple[str, ...] = ("503", "500", "reset", "truncate", "latency"),
+    ) -> None:
+        self.upstream = urlsplit(upstream)
+        self.rate = rate
+        self.kinds = kinds
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.injected: dict[str, int] = dict.fromkeys(kinds, 0)
+        self.requests = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _any(self) -> None:
+                proxy.handle(self)
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> FaultProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _pick(self) -> str | None:
+        with self.lock:
+            self.requests += 1
+            if self.rng.random() >= self.rate:
+                return None
+            kind = self.rng.choice(self.kinds)
+            self.injected[kind] += 1
+            return kind
+
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else b""
+        fault = self._pick()
+        if fault in ("503", "500"):
+            code = "SlowDown" if fault == "503" else "InternalError"
+            payload = ERROR_XML.format(code=code).encode()
+            h.send_response(int(fault))
+            h.send_header("Content-Type", "application/xml")
+            h.send_header("Content-Length", str(len(payload)))
+            h.end_headers()
+            h.wfile.write(payload)
+            return
+        if fault == "reset":
+            h.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
+            h.connection.close()
+            h.close_connection = True
+            return
+        if fault == "latency":
+            time.sleep(0.2)
+        conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=60)
+        headers = dict(h.headers.items())
+        conn.request(h.command, h.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        h.send_response(resp.status)
+        for key, value in resp.getheaders():
+            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                h.send_header(key, value)
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        if fault == "truncate" and h.command == "GET" and len(data) > 10:
+            h.wfile.write(data[: len(data) // 2])
+            h.wfile.flush()
+            h.close_connection = True
+            h.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if h.command != "HEAD":
+            h.wfile.write(data)
