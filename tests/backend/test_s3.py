@@ -12,7 +12,7 @@ from s3vault.backend.memory import MemoryBackend
 from s3vault.backend.retry import RetryBackend
 from s3vault.backend.s3 import S3Backend, S3Settings
 from s3vault.backend.stack import build_stack
-from s3vault.errors import BackendUnavailableError, TransientBackendError
+from s3vault.errors import BackendUnavailableError, ObjectExistsError, TransientBackendError
 from tests.backend.conformance import BackendContract
 
 
@@ -125,7 +125,7 @@ def test_retried_put_that_had_landed_is_a_success() -> None:
     inner = LostReply()
     RetryBackend(inner, sleep=lambda _s: None).put("keys/k", b"content")
     assert inner.get("keys/k") == b"content"
-    other = RetryBackend(LostReply(), sleep=lambda _s: None)
-    other._inner.put("keys/k", b"someone else's")  # type: ignore[attr-defined]
-    with pytest.raises(Exception, match="already exists"):
-        other.put("keys/k", b"mine")
+    taken = LostReply()
+    MemoryBackend.put(taken, "keys/k", b"someone else's")  # there before us
+    with pytest.raises(ObjectExistsError):
+        RetryBackend(taken, sleep=lambda _s: None).put("keys/k", b"mine")
