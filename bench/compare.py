@@ -31,6 +31,7 @@ from corpus import (
 
 S3VAULT = str(Path(sys.executable).with_name("s3vault"))
 PASSWORD = "benchmark password"
+BUCKET = "bench"
 STEPS = [
     "backup (first)",
     "backup (unchanged)",
@@ -74,7 +75,31 @@ class Tool:
     base: Path
     results: dict[str, list[Run]] = field(default_factory=dict)
     repo_size: int = 0
+    repo_objects: int = 0
     insert_added: int = 0
+    s3_endpoint: str | None = None  # set: the repository lives in a bucket on this endpoint
+    round: int = 0
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.name}-round{self.round}"
+
+    def measure_repo(self) -> tuple[int, int]:
+        """(bytes, objects) stored in the repository."""
+        if self.s3_endpoint is None:
+            files = [p for p in self.repo.rglob("*") if p.is_file()]
+            return sum(p.stat().st_size for p in files), len(files)
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=self.s3_endpoint)
+        size = count = 0
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=BUCKET, Prefix=self.prefix + "/"
+        ):
+            for obj in page.get("Contents", []):
+                size += obj["Size"]
+                count += 1
+        return size, count
 
     @property
     def repo(self) -> Path:
@@ -89,6 +114,13 @@ class Tool:
         env.update(
             S3VAULT_PASSWORD=PASSWORD, RESTIC_PASSWORD=PASSWORD, XDG_CACHE_HOME=str(self.cache)
         )
+        if self.s3_endpoint:
+            env.update(
+                AWS_ACCESS_KEY_ID="bench",
+                AWS_SECRET_ACCESS_KEY="bench",
+                AWS_DEFAULT_REGION="us-east-1",
+                AWS_ENDPOINT_URL=self.s3_endpoint,
+            )
         return env
 
     def record(self, step: str, result: Run) -> None:
@@ -96,37 +128,43 @@ class Tool:
 
 
 class S3vault(Tool):
+    @property
+    def url(self) -> str:
+        return f"s3://{BUCKET}/{self.prefix}" if self.s3_endpoint else str(self.repo)
+
     def init(self) -> None:
-        run_measured(
-            [S3VAULT, "-r", str(self.repo), "init", "--kdf-profile", "small", "-q"], self.env()
-        )
+        run_measured([S3VAULT, "-r", self.url, "init", "--kdf-profile", "small", "-q"], self.env())
 
     def backup(self, path: Path) -> tuple[Run, int]:
-        r = run_measured([S3VAULT, "-r", str(self.repo), "backup", str(path), "--json"], self.env())
+        r = run_measured([S3VAULT, "-r", self.url, "backup", str(path), "--json"], self.env())
         summary = json.loads(r.stdout.strip().splitlines()[-1])
         return r, int(summary["data_added"])
 
     def restore(self, target: Path) -> Run:
         return run_measured(
-            [S3VAULT, "-r", str(self.repo), "restore", "latest", "-t", str(target), "-q"],
+            [S3VAULT, "-r", self.url, "restore", "latest", "-t", str(target), "-q"],
             self.env(),
         )
 
     def check_read_data(self) -> Run:
-        return run_measured(
-            [S3VAULT, "-r", str(self.repo), "verify", "--read-data", "-q"], self.env()
-        )
+        return run_measured([S3VAULT, "-r", self.url, "verify", "--read-data", "-q"], self.env())
 
     def drill(self, target: Path) -> Run:
         return run_measured(
-            [S3VAULT, "-r", str(self.repo), "restore-test", "--target", str(target), "-q"],
+            [S3VAULT, "-r", self.url, "restore-test", "--target", str(target), "-q"],
             self.env(),
         )
 
 
 class Restic(Tool):
+    @property
+    def url(self) -> str:
+        if self.s3_endpoint:
+            return f"s3:{self.s3_endpoint}/{BUCKET}/{self.prefix}"
+        return str(self.repo)
+
     def _base(self) -> list[str]:
-        return ["restic", "-r", str(self.repo), "--cache-dir", str(self.cache)]
+        return ["restic", "-r", self.url, "--cache-dir", str(self.cache)]
 
     def init(self) -> None:
         run_measured([*self._base(), "init", "-q"], self.env())
@@ -156,7 +194,7 @@ def one_round(tool: Tool, corpus: Path, work: Path) -> None:
     tool.init()
     r, _ = tool.backup(work)
     tool.record(STEPS[0], r)
-    tool.repo_size = dir_size(tool.repo)
+    tool.repo_size, tool.repo_objects = tool.measure_repo()
     r, _ = tool.backup(work)
     tool.record(STEPS[1], r)
     change_small_files(work, 0.01, seed=1)
@@ -200,6 +238,10 @@ def table(tools: list[Tool], corpus_bytes: int) -> str:
         rows.append(line)
     rows.append("")
     for t in tools:
+        rows.append(
+            f"{t.name:8} objects after first backup: {t.repo_objects} "
+            f"({t.repo_objects / (t.repo_size / 1e9):.0f} per GB stored)"
+        )
         share = 100 * t.insert_added / t.large_bytes  # type: ignore[attr-defined]
         rows.append(
             f"{t.name:8} repository after first backup: {t.repo_size / 1e6:8.1f} MB; "
@@ -221,6 +263,9 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0, help="corpus size factor (1.0 ≈ 1.5 GB)")
     ap.add_argument("--rounds", type=int, default=2, help="A B B A rounds (1 = A B)")
     ap.add_argument("--no-restic", action="store_true")
+    ap.add_argument(
+        "--s3", action="store_true", help="repositories in a bucket on a moto server on 127.0.0.1"
+    )
     args = ap.parse_args()
     base = Path(args.dir)
     base.mkdir(parents=True, exist_ok=True)
@@ -232,17 +277,37 @@ def main() -> None:
         tools.append(Restic("restic", base))
     elif not args.no_restic:
         print("restic not on PATH (apt-get install -y restic): s3vault only")
+    if args.s3:
+        from moto.server import ThreadedMotoServer
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server._server.server_address[:2]
+        endpoint = f"http://{host}:{port}"
+        import boto3
+
+        boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        ).create_bucket(Bucket=BUCKET)
+        for tool in tools:
+            tool.s3_endpoint = endpoint
+        print(f"S3: moto server at {endpoint}", flush=True)
     work = base / "work"
     for n in range(args.rounds):
         order = tools if n % 2 == 0 else list(reversed(tools))
         print(f"round {n + 1}: {' then '.join(t.name for t in order)}", flush=True)
         for tool in order:
+            tool.round = n
             one_round(tool, corpus, work)
     text = table(tools, corpus_bytes)
     print("\n" + text)
     out = Path("bench-out")
     out.mkdir(exist_ok=True)
-    (out / "results.txt").write_text(text + "\n")
+    (out / ("results-s3.txt" if args.s3 else "results.txt")).write_text(text + "\n")
 
 
 if __name__ == "__main__":
