@@ -91,7 +91,13 @@ class Tool:
             return sum(p.stat().st_size for p in files), len(files)
         import boto3
 
-        client = boto3.client("s3", endpoint_url=self.s3_endpoint)
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
         size = count = 0
         for page in client.get_paginator("list_objects_v2").paginate(
             Bucket=BUCKET, Prefix=self.prefix + "/"
@@ -278,11 +284,25 @@ def main() -> None:
     elif not args.no_restic:
         print("restic not on PATH (apt-get install -y restic): s3vault only")
     if args.s3:
-        from moto.server import ThreadedMotoServer
+        # moto in its own process: a forked tool would otherwise inherit the driver's
+        # resident-set high-water mark (moto keeps every object in memory), and moto's CPU
+        # would be billed to nobody in particular.
+        import socket
 
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server._server.server_address[:2]
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            host, port = sock.getsockname()
+        moto = subprocess.Popen(
+            [str(Path(sys.executable).with_name("moto_server")), "-H", host, "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            try:
+                socket.create_connection((host, port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
         endpoint = f"http://{host}:{port}"
         import boto3
 
@@ -303,6 +323,8 @@ def main() -> None:
         for tool in order:
             tool.round = n
             one_round(tool, corpus, work)
+    if args.s3:
+        moto.terminate()
     text = table(tools, corpus_bytes)
     print("\n" + text)
     out = Path("bench-out")

@@ -129,3 +129,32 @@ def test_retried_put_that_had_landed_is_a_success() -> None:
     MemoryBackend.put(taken, "keys/k", b"someone else's")  # there before us
     with pytest.raises(ObjectExistsError):
         RetryBackend(taken, sleep=lambda _s: None).put("keys/k", b"mine")
+
+
+def test_failing_multipart_parts_are_retried_or_aborted(s3_server: str, s3_bucket: str) -> None:
+    import boto3
+
+    from tests.faultproxy import FaultProxy
+
+    data = os.urandom(18 << 20)
+    client = boto3.client("s3", endpoint_url=s3_server)
+    with FaultProxy(s3_server, rate=0.3, seed=3, kinds=("503", "500", "reset")) as proxy:
+        flaky = build_stack(
+            S3Backend(
+                S3Settings(bucket=s3_bucket, endpoint_url=proxy.url, multipart_threshold=9 << 20)
+            )
+        ).backend
+        flaky.put("data/aa/flaky", data)
+        assert sum(proxy.injected.values()) > 0
+    assert (
+        S3Backend(S3Settings(bucket=s3_bucket, endpoint_url=s3_server)).get("data/aa/flaky") == data
+    )
+    with FaultProxy(s3_server, rate=1.0, kinds=("500",)) as proxy:
+        dead = S3Backend(
+            S3Settings(bucket=s3_bucket, endpoint_url=proxy.url, multipart_threshold=9 << 20)
+        )
+        with pytest.raises(TransientBackendError):
+            dead.put("data/aa/never", data)
+    assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+    with pytest.raises(Exception, match=r"Not Found|404|NoSuchKey"):
+        client.head_object(Bucket=s3_bucket, Key="data/aa/never")

@@ -66,3 +66,33 @@ def test_cache_of_another_repository_is_ignored(tmp_path: Path, local_repo: Repo
     path.unlink()
     path.write_bytes(b"")  # the real one is gone; a copy sits under another repository id
     assert sorted(local_repo.open().index.entries()) != []
+
+
+def test_tree_packs_are_cached_so_incrementals_fetch_none(tmp_path: Path) -> None:
+    from s3vault import InitOptions, RepoOptions, init, open_repository
+    from s3vault.backend.memory import MemoryBackend
+    from tests.conftest import PASSWORD, TEST_SETTINGS
+
+    class Counting(MemoryBackend):
+        tree_gets = 0
+
+        def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+            if name.startswith("tree/"):
+                self.tree_gets += 1
+            return super().get(name, offset, length)
+
+    store = Counting()
+    opts = RepoOptions(url="memory:", password=PASSWORD.encode(), cache_dir=tmp_path / "cache")
+    init(opts, InitOptions(settings=TEST_SETTINGS), backend=store)
+    for i in range(5):
+        write_file(tmp_path / "src" / f"d{i}" / "f", os.urandom(1000))
+    backup(open_repository(opts, backend=store), BackupOptions(paths=(str(tmp_path / "src"),)))
+    store.tree_gets = 0
+    result = backup(
+        open_repository(opts, backend=store), BackupOptions(paths=(str(tmp_path / "src"),))
+    )
+    assert result.files_unmodified == 5
+    assert store.tree_gets == 0  # every parent tree came from the local tree-pack cache
+    other = RepoOptions(url="memory:", password=PASSWORD.encode(), cache_dir=tmp_path / "new")
+    backup(open_repository(other, backend=store), BackupOptions(paths=(str(tmp_path / "src"),)))
+    assert 0 < store.tree_gets <= 2  # a fresh cache fetches each tree pack once, whole

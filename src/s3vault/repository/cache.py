@@ -118,3 +118,47 @@ class IndexCache:
         except OSError as exc:
             log.warning("cannot write index cache in %s: %s", self._dir, exc)
             tmp.unlink(missing_ok=True)
+
+
+class TreePackCache:
+    """Tree packs kept on local disk: directory listings are needed by every incremental backup,
+    restore and verify, and one GET per directory is what makes remote repositories slow.
+
+    Packs are stored whole, checked against their storage id when stored; blobs read from them
+    are authenticated as always, so a damaged file is noticed, dropped and fetched again.
+    """
+
+    def __init__(self, root: Path, repo_id: ObjectId) -> None:
+        self._dir = root / repo_id.hex() / "tree"
+
+    def _path(self, pack_id: ObjectId) -> Path:
+        text = pack_id.hex()
+        return self._dir / text[:2] / text
+
+    def read(self, pack_id: ObjectId, offset: int, length: int) -> bytes | None:
+        """A byte range of a cached pack, or None when it is not cached."""
+        try:
+            with self._path(pack_id).open("rb", buffering=0) as f:
+                data = os.pread(f.fileno(), length, offset)
+        except OSError:
+            return None
+        return data if len(data) == length else None
+
+    def store(self, pack_id: ObjectId, data: bytes | memoryview) -> None:
+        """Keep a pack (atomically; a failure only costs a later download)."""
+        path = self._path(pack_id)
+        if path.exists():
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = path.parent / f".{path.name}-{secrets.token_hex(4)}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            tmp.replace(path)
+        except OSError as exc:
+            log.warning("cannot cache tree pack in %s: %s", self._dir, exc)
+
+    def drop(self, pack_id: ObjectId) -> None:
+        """Forget a cached pack (it failed authentication)."""
+        self._path(pack_id).unlink(missing_ok=True)

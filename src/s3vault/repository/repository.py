@@ -35,8 +35,8 @@ from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
 from s3vault.repository import keyring
-from s3vault.repository.cache import IndexCache
-from s3vault.repository.index import BlobIndex
+from s3vault.repository.cache import IndexCache, TreePackCache
+from s3vault.repository.index import BlobIndex, BlobLocation
 from s3vault.repository.sealer import Sealer
 from s3vault.repository.writer import BlobWriter, sealed_kind_for
 
@@ -78,6 +78,7 @@ class Repository:
         self._cache = (
             IndexCache(cache_dir, config.repo_id, sealer.current.cache_key) if cache_dir else None
         )
+        self._tree_packs = TreePackCache(cache_dir, config.repo_id) if cache_dir else None
         self._trees: OrderedDict[ObjectId, Tree] = OrderedDict()
         self._trees_lock = threading.Lock()
 
@@ -332,7 +333,20 @@ class Repository:
             pack_size=self.config.pack_size,
             compression_level=self.config.compression_level,
             verify=verify,
+            on_tree_pack=self._tree_packs.store if self._tree_packs else None,
         )
+
+    def _read_tree_blob(self, name: str, loc: BlobLocation) -> bytes:
+        """A tree blob's bytes: from the local tree-pack cache, else the whole pack is fetched
+        once (checked against its name) and cached."""
+        assert self._tree_packs is not None
+        cached = self._tree_packs.read(loc.pack_id, loc.offset, loc.length)
+        if cached is not None:
+            return cached
+        pack = self.backend.get(name)
+        if storage_id(pack) == loc.pack_id:
+            self._tree_packs.store(loc.pack_id, pack)
+        return pack[loc.offset : loc.offset + loc.length]
 
     def load_blob(self, btype: BlobType, bid: ObjectId) -> bytes:
         """Fetch, authenticate, decompress and check one blob.
@@ -348,10 +362,16 @@ class Repository:
         name = object_name(
             ObjectKind.DATA if btype is BlobType.DATA else ObjectKind.TREE, loc.pack_id
         )
-        sealed = self.backend.get(name, loc.offset, loc.length)
+        cached = btype is BlobType.TREE and self._tree_packs is not None
+        if cached:
+            sealed = self._read_tree_blob(name, loc)
+        else:
+            sealed = self.backend.get(name, loc.offset, loc.length)
         try:
             return self.sealer.open_blob(btype, bid, sealed, loc.raw_length, loc.epoch)
         except IntegrityError as exc:
+            if cached and self._tree_packs is not None:
+                self._tree_packs.drop(loc.pack_id)  # never trust a cached copy that failed
             msg = f"pack {name}: {exc}"
             raise IntegrityError(msg) from None
 

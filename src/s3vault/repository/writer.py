@@ -63,6 +63,7 @@ class BlobWriter:
         compression_level: int,
         verify: bool = True,
         index_every: int = 32,
+        on_tree_pack: Callable[[ObjectId, memoryview], None] | None = None,
     ) -> None:
         self._backend = backend
         self._sealer = sealer
@@ -72,6 +73,7 @@ class BlobWriter:
         self._level = compression_level
         self._verify = verify
         self._index_every = index_every
+        self._on_tree_pack = on_tree_pack
         self._writers = {t: PackWriter(t, sealer, pack_size) for t in BlobType}
         self._locks = {t: threading.Lock() for t in BlobType}
         self._unindexed: list[IndexedPack] = []
@@ -170,6 +172,8 @@ class BlobWriter:
             for entry in entries:
                 self._index.release(writer.type, entry.id)
             raise
+        if writer.type is BlobType.TREE and self._on_tree_pack is not None:
+            self._on_tree_pack(pack_id, data)
         self._index.add_pack(
             pack_id,
             len(data),
