@@ -172,24 +172,23 @@ def backup(
         total_bytes=estimate.total_bytes_processed,
     )
     tree_id = archiver.run()
+    writer.flush()  # every pack and index written, so the counts below are final
     stats = archiver.stats
     end = clock.now()
-    summary = SnapshotSummary(
-        files_new=stats.files_new,
-        files_changed=stats.files_changed,
-        files_unmodified=stats.files_unmodified,
-        files_failed=stats.files_failed,
-        dirs_new=stats.dirs_new,
-        dirs_changed=stats.dirs_changed,
-        dirs_unmodified=stats.dirs_unmodified,
-        data_blobs=writer.stats.data_blobs,
-        tree_blobs=writer.stats.tree_blobs,
-        data_added=writer.stats.data_added,
-        total_files_processed=stats.files_processed,
-        total_bytes_processed=stats.bytes_processed,
-        backup_start=start.isoformat(),
-        backup_end=end.isoformat(),
-    )
+    counts = {
+        "files_new": stats.files_new,
+        "files_changed": stats.files_changed,
+        "files_unmodified": stats.files_unmodified,
+        "files_failed": stats.files_failed,
+        "dirs_new": stats.dirs_new,
+        "dirs_changed": stats.dirs_changed,
+        "dirs_unmodified": stats.dirs_unmodified,
+        "data_blobs": writer.stats.data_blobs,
+        "tree_blobs": writer.stats.tree_blobs,
+        "data_added": writer.stats.data_added,
+        "total_files_processed": stats.files_processed,
+        "total_bytes_processed": stats.bytes_processed,
+    }
     snapshot = SnapshotFile(
         time=start,
         tree=tree_id,
@@ -201,26 +200,17 @@ def backup(
         excludes=tuple(options.excludes),
         program_version=f"s3vault {__version__}",
         incomplete=bool(stats.warnings),
-        summary=summary,
+        summary=SnapshotSummary(
+            **counts, backup_start=start.isoformat(), backup_end=end.isoformat()
+        ),
     )
     snapshot_id = commit(repo, writer, snapshot)
     progress.finished("backup")
     return BackupResult(
+        **counts,
         snapshot_id=None if dry is not None else snapshot_id,
         parent_id=parent_id,
-        files_new=stats.files_new,
-        files_changed=stats.files_changed,
-        files_unmodified=stats.files_unmodified,
-        files_failed=stats.files_failed,
-        dirs_new=stats.dirs_new,
-        dirs_changed=stats.dirs_changed,
-        dirs_unmodified=stats.dirs_unmodified,
-        data_blobs=writer.stats.data_blobs,
-        tree_blobs=writer.stats.tree_blobs,
-        data_added=writer.stats.data_added,
         data_added_raw=writer.stats.data_added_raw,
-        total_files_processed=stats.files_processed,
-        total_bytes_processed=stats.bytes_processed,
         total_duration=clock.monotonic() - t0,
         dry_run=dry is not None,
         warnings=tuple(stats.warnings),
