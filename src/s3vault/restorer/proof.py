@@ -19,6 +19,7 @@ from s3vault.repository.repository import Repository
 from s3vault.restorer.plan import RestorePlan
 
 Problem = tuple[str, str]  # (path, what is wrong)
+SLICE = 256
 
 
 def _file_problem(path: bytes, node: Node, id_key: bytes) -> str:
@@ -53,9 +54,10 @@ def prove_on_disk(plan: RestorePlan, id_key: bytes, *, workers: int = 4) -> list
         return (os.fsdecode(task_path), why) if why else None
 
     with ThreadPoolExecutor(workers, thread_name_prefix="s3v-prove") as pool:
-        for found in pool.map(lambda t: check(t.path, t.node), tasks):
-            if found:
-                problems.append(found)
+        for start in range(0, len(tasks), SLICE):  # bounded: not one future per file up front
+            for found in pool.map(lambda t: check(t.path, t.node), tasks[start : start + SLICE]):
+                if found:
+                    problems.append(found)
     for path, node in plan.others:
         if node.type is not NodeType.SYMLINK:
             continue
@@ -90,5 +92,9 @@ def prove_streamed(repo: Repository, plan: RestorePlan, *, workers: int = 4) -> 
         return None
 
     tasks = [t for t in plan.files if not t.failed]
+    found: list[Problem] = []
     with ThreadPoolExecutor(workers, thread_name_prefix="s3v-prove") as pool:
-        return [p for p in pool.map(lambda t: check(t.path, t.node), tasks) if p]
+        for start in range(0, len(tasks), SLICE):
+            batch = tasks[start : start + SLICE]
+            found.extend(p for p in pool.map(lambda t: check(t.path, t.node), batch) if p)
+    return found
