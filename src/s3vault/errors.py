@@ -4,22 +4,20 @@
     ├── UsageError (2)                    bad option values, bad snapshot ids
     ├── RepositoryNotFoundError (10)      no repository at the URL
     ├── NotARepositoryError (10)          something is there, but not an s3vault repository
-    ├── LockedError (11)                  a needed lease or lock is held by someone else
     ├── KeyError_ (12) → WrongPasswordError, NoKeyError
     ├── IntegrityError (13)               an object failed authentication or a hash check
-    │   └── DamagedRepositoryError (13)   verify / restore found damage
     ├── BackendError (1)                  storage failed
     │   ├── ObjectNotFoundError (1)       a named object does not exist
     │   ├── ObjectExistsError (1)         a create-only put found the object already there
     │   ├── TransientBackendError (14)    worth retrying (timeouts, 5xx, throttling)
     │   └── BackendUnavailableError (14)  still failing after retries
     ├── FormatVersionError (1)            written by a newer s3vault
-    ├── SourceError (3)                   a source file could not be read (warning class)
-    ├── RestoreError (1)                  restore could not write a file (disk full, permissions)
-    └── Interrupted (130)                 SIGINT / SIGTERM
+    └── RestoreError (1)                  restore could not write a file (disk full, permissions)
 
 Every class carries ``exit_code``; the CLI maps exceptions to codes in exactly one place
-(``cli/__init__.py``). Messages say what failed, where, and what to do next.
+(``cli/__init__.py``), which also decides exit 3 (a backup with unreadable sources) and 130
+(SIGINT/SIGTERM); 11 (a lease held elsewhere) arrives with maintenance leases. Messages say
+what failed, where, and what to do next.
 """
 
 from __future__ import annotations
@@ -66,12 +64,6 @@ class NotARepositoryError(S3VaultError):
     exit_code = ExitCode.NO_REPOSITORY
 
 
-class LockedError(S3VaultError):
-    """A lease or lock needed by the operation is held elsewhere."""
-
-    exit_code = ExitCode.LOCKED
-
-
 class KeyError_(S3VaultError):
     """No key file could be opened."""
 
@@ -90,10 +82,6 @@ class IntegrityError(S3VaultError):
     """An object failed authentication, a hash check or a structural check."""
 
     exit_code = ExitCode.DAMAGED
-
-
-class DamagedRepositoryError(IntegrityError):
-    """Verify or restore found damage; the message names what."""
 
 
 class BackendError(S3VaultError):
@@ -124,17 +112,5 @@ class FormatVersionError(S3VaultError):
     """The repository or an object was written by a newer, incompatible s3vault."""
 
 
-class SourceError(S3VaultError):
-    """A source file could not be read; backups record it as a warning."""
-
-    exit_code = ExitCode.PARTIAL
-
-
 class RestoreError(S3VaultError):
     """Restore could not write to the target (disk full, permission, unsafe path)."""
-
-
-class Interrupted(S3VaultError):
-    """The operation was interrupted by SIGINT or SIGTERM."""
-
-    exit_code = ExitCode.INTERRUPTED
