@@ -158,3 +158,20 @@ def test_failing_multipart_parts_are_retried_or_aborted(s3_server: str, s3_bucke
     assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
     with pytest.raises(Exception, match=r"Not Found|404|NoSuchKey"):
         client.head_object(Bucket=s3_bucket, Key="data/aa/never")
+
+
+def test_assumed_role_credentials_are_used(s3_server: str, s3_bucket: str) -> None:
+    backend = S3Backend(
+        S3Settings(
+            bucket=s3_bucket,
+            endpoint_url=s3_server,
+            region="us-east-1",
+            role_arn="arn:aws:iam::123456789012:role/backup",
+            external_id="fleet-7",
+        )
+    )
+    backend.put("index/x", b"through the role")
+    assert backend.get("index/x") == b"through the role"
+    creds = backend._client._request_signer._credentials.get_frozen_credentials()  # type: ignore[attr-defined]
+    assert creds.access_key != "test"  # temporary credentials from STS, not the base ones
+    assert creds.token

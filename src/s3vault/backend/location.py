@@ -25,6 +25,8 @@ class BackendOptions:
     s3_sse: str | None = None  # "AES256" or "aws:kms"
     s3_kms_key_id: str | None = None
     s3_bucket_owner: str | None = None
+    aws_role_arn: str | None = None
+    aws_external_id: str | None = None
     retry_deadline: float = 300.0
     limit_upload: int | None = None  # KiB/s
     limit_download: int | None = None
@@ -63,6 +65,8 @@ def open_backend(url: str, options: BackendOptions | None = None) -> Backend:
                 sse=options.s3_sse,
                 kms_key_id=options.s3_kms_key_id,
                 bucket_owner=options.s3_bucket_owner,
+                role_arn=options.aws_role_arn,
+                external_id=options.aws_external_id,
             )
         )
     if url == "memory:":

@@ -27,7 +27,9 @@ from typing import Any
 
 import boto3
 import botocore.config
+import botocore.credentials
 import botocore.exceptions
+import botocore.session
 
 from s3vault.backend.base import ObjectInfo
 from s3vault.errors import (
@@ -78,10 +80,35 @@ class S3Settings:
     sse: str | None = None  # "AES256" or "aws:kms"
     kms_key_id: str | None = None
     bucket_owner: str | None = None  # sent as ExpectedBucketOwner on every request
+    role_arn: str | None = None  # assume this role (credentials refresh before they expire)
+    external_id: str | None = None
     conditional_writes: bool = True
 
     def __repr__(self) -> str:
         return f"S3Settings(s3://{self.bucket}/{self.prefix}, endpoint={self.endpoint_url!r})"
+
+
+def _assumed_role_session(base: boto3.session.Session, s: S3Settings) -> boto3.session.Session:
+    """A session whose credentials come from STS AssumeRole on the base credentials and are
+    refreshed by botocore before they expire (backups can outlive a role session)."""
+    extra: dict[str, Any] = {"RoleSessionName": "s3vault"}
+    if s.external_id:
+        extra["ExternalId"] = s.external_id
+    source = base.get_credentials()
+    if source is None:
+        msg = f"cannot assume {s.role_arn}: no AWS credentials to assume it with"
+        raise BackendError(msg)
+    fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
+        client_creator=base._session.create_client,
+        source_credentials=source,
+        role_arn=s.role_arn,
+        extra_args=extra,
+    )
+    core = botocore.session.Session()
+    core._credentials = botocore.credentials.DeferredRefreshableCredentials(
+        refresh_using=fetcher.fetch_credentials, method="assume-role"
+    )
+    return boto3.session.Session(botocore_session=core, region_name=base.region_name)
 
 
 def _error(exc: Exception, op: str, key: str) -> BackendError:
@@ -131,6 +158,8 @@ class S3Backend:
         self._s = settings
         self._prefix = settings.prefix.strip("/") + "/" if settings.prefix.strip("/") else ""
         session = boto3.session.Session(profile_name=settings.profile)
+        if settings.role_arn:
+            session = _assumed_role_session(session, settings)
         cfg: dict[str, Any] = {
             "retries": {"mode": "standard", "max_attempts": 5},
             "max_pool_connections": max(10, settings.connections * 2),

@@ -36,6 +36,8 @@ class CliContext:
     s3_sse: str | None = None
     s3_kms_key_id: str | None = None
     s3_bucket_owner: str | None = None
+    aws_role_arn: str | None = None
+    aws_external_id: str | None = None
     out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
     err: Console = field(
         default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True)

@@ -119,6 +119,18 @@ _GLOBALS = [
         help="Parallel connections (default 8)",
     ),
     _opt(
+        "--aws-role-arn",
+        name="aws_role_arn",
+        metavar="ARN",
+        help="Assume this IAM role (credentials refreshed during long runs)",
+    ),
+    _opt(
+        "--aws-external-id",
+        name="aws_external_id",
+        metavar="ID",
+        help="External id for --aws-role-arn",
+    ),
+    _opt(
         "--s3-sse",
         name="s3_sse",
         type=click.Choice(["AES256", "aws:kms"]),

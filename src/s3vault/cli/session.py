@@ -35,6 +35,8 @@ def repo_options(ctx: CliContext, *, confirm_password: bool = False) -> RepoOpti
             s3_sse=ctx.s3_sse,
             s3_kms_key_id=ctx.s3_kms_key_id,
             s3_bucket_owner=ctx.s3_bucket_owner,
+            aws_role_arn=ctx.aws_role_arn,
+            aws_external_id=ctx.aws_external_id,
         ),
     )
 
