@@ -130,7 +130,8 @@ def test_sigterm_exits_130_and_writes_no_snapshot(
     for i in range(40):
         write_file(src / f"f{i}.bin", os.urandom(2 << 20))
     proc = subprocess.Popen(
-        [S3VAULT, "-r", cli_repo, "backup", str(src)],
+        # Throttled, so the signal always lands while the backup is still running.
+        [S3VAULT, "-r", cli_repo, "--limit-upload", "4096", "backup", str(src)],
         env=cli_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
