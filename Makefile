@@ -20,11 +20,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-## lint: ruff (check + format) and mypy --strict on src/
+## lint: ruff (check + format), mypy --strict on src/, and the layering contracts
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench scripts
 	$(VENV)/bin/ruff format --check src tests bench scripts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 ## bench: corpus → s3vault and (if installed) restic side by side; prints a table
 bench: $(STAMP)
