@@ -145,3 +145,21 @@ def test_clean_repository_has_no_errors(template: Path) -> None:
         assert result.ok
         assert [f for f in result.findings if f.severity == "error"] == []
         assert result.packs_read == result.packs > 0
+
+
+def test_duplicate_blobs_are_information_not_damage(tmp_path: Path) -> None:
+    url = str(tmp_path / "repo")
+    init(RepoOptions(url=url, password=PASSWORD.encode()), InitOptions(settings=SETTINGS))
+    blob = os.urandom(10_000)
+    for _ in range(2):  # two hosts at once: each misses the other's in-flight blob
+        repo = open_fresh(Path(url))
+        writer = repo.blob_writer()
+        from s3vault.format.packfile import BlobType
+
+        writer.save(BlobType.DATA, blob)
+        writer.flush()
+    result = verify(open_fresh(Path(url)), VerifyOptions(read_data=True))
+    assert result.ok
+    (dup,) = [f for f in result.findings if f.kind == "duplicate-blobs"]
+    assert dup.severity == "info"
+    assert dup.message.startswith("1 extra cop")

@@ -6,7 +6,6 @@ fresh BlobIndex from them, which the tree walk then uses.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from s3vault.checker.findings import Finding, Severity
@@ -90,28 +89,29 @@ def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) 
             )
     superseded = {s for f in files.values() for s in f.supersedes}
     st.index_files = len(files)
-    holders: dict[tuple[BlobType, bytes], list[str]] = defaultdict(list)
+    duplicates = 0
     for oid, ifile in sorted(files.items()):
         if oid in superseded:
             continue
         for pack in ifile.packs:
             name = pack_name(pack)
-            st.packs.setdefault(name, pack)
+            if name in st.packs:
+                continue  # the same pack named by two index files is not a duplicate blob
+            st.packs[name] = pack
+            # The index being built answers "stored already?": no per-blob bookkeeping beside it.
+            duplicates += sum(1 for e in pack.entries if st.index.has(e.type, e.id))
             entries: list[tuple[BlobType, bytes, int, int, int]] = [
                 (e.type, e.id, e.offset, e.length, e.raw_length) for e in pack.entries
             ]
             st.index.add_pack(pack.id, pack.size, entries, pack.epoch)
-            for e in pack.entries:
-                holders[(e.type, e.id)].append(name)
-    duplicates = sum(1 for packs in holders.values() if len(set(packs)) > 1)
     if duplicates:
         findings.append(
             Finding(
                 severity=Severity.INFO,
                 kind="duplicate-blobs",
                 object="index",
-                message=f"{duplicates} blobs are stored in more than one pack "
-                "(harmless; prune removes the copies)",
+                message=f"{duplicates} extra copies of blobs are stored in other packs "
+                "(harmless; prune removes them)",
             )
         )
 

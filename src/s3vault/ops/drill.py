@@ -79,6 +79,23 @@ def _file_paths(repo: Repository, tree: ObjectId) -> tuple[list[str], int]:
     return paths, total
 
 
+def _choose_sample(
+    repo: Repository, tree: ObjectId, options: DrillOptions
+) -> tuple[set[str] | None, str, int]:
+    """(chosen snapshot paths or None for all, description, bytes of all files walked)."""
+    if options.sample_files is None and options.sample_percent is None:
+        return None, "all files", 0
+    all_paths, total = _file_paths(repo, tree)
+    count = (
+        options.sample_files
+        if options.sample_files is not None
+        else math.ceil(len(all_paths) * (options.sample_percent or 0.0) / 100)
+    )
+    rng = random.Random(options.seed)  # noqa: S311 - sampling files, not cryptography
+    chosen = set(rng.sample(sorted(all_paths), min(count, len(all_paths))))
+    return chosen, f"{len(chosen)} of {len(all_paths)} files (seed {options.seed})", total
+
+
 def restore_test(
     repo: Repository,
     options: DrillOptions,
@@ -97,19 +114,9 @@ def restore_test(
         msg = "use either --sample or --sample-percent"
         raise UsageError(msg)
     sid, snap = find_snapshot(repo, options.snapshot)
-    all_paths, snapshot_bytes = _file_paths(repo, snap.tree)
-    rng = random.Random(options.seed)  # noqa: S311 - sampling files, not cryptography
-    chosen: set[str] | None = None
-    sample = "all files"
-    if options.sample_files is not None or options.sample_percent is not None:
-        share = options.sample_percent or 0.0
-        count = (
-            options.sample_files
-            if options.sample_files is not None
-            else math.ceil(len(all_paths) * share / 100)
-        )
-        chosen = set(rng.sample(sorted(all_paths), min(count, len(all_paths))))
-        sample = f"{len(chosen)} of {len(all_paths)} files (seed {options.seed})"
+    # The snapshot records its size; the tree is walked up front only to draw a sample.
+    chosen, sample, walked_bytes = _choose_sample(repo, snap.tree, options)
+    snapshot_bytes = snap.summary.total_bytes_processed or walked_bytes
 
     made_temp = options.target is None and not options.no_disk
     target = (
@@ -139,6 +146,7 @@ def restore_test(
         if made_temp and not options.keep:
             shutil.rmtree(target, ignore_errors=True)
 
+    snapshot_bytes = snapshot_bytes or plan.total_bytes  # snapshots without a summary
     failures = sorted(set(errors) | set(problems))
     checked_bytes = sum(t.node.size for t in plan.files)
     seconds = max(restore_seconds, 1e-6)
