@@ -175,3 +175,44 @@ def test_assumed_role_credentials_are_used(s3_server: str, s3_bucket: str) -> No
     creds = backend._client._request_signer._credentials.get_frozen_credentials()  # type: ignore[attr-defined]
     assert creds.access_key != "test"  # temporary credentials from STS, not the base ones
     assert creds.token
+
+
+class RecordingBucket:
+    """A token bucket that never waits and records what it was asked for."""
+
+    def __init__(self) -> None:
+        self.taken: list[int] = []
+
+    def take(self, amount: int) -> None:
+        self.taken.append(amount)
+
+
+def test_multipart_parts_take_tokens_as_they_stream_and_every_request_is_counted(
+    s3_server: str, s3_bucket: str
+) -> None:
+    backend = S3Backend(
+        S3Settings(bucket=s3_bucket, endpoint_url=s3_server, multipart_threshold=9 << 20)
+    )
+    up, down = RecordingBucket(), RecordingBucket()
+    stack = build_stack(backend)
+    backend.throttle(up, down)  # type: ignore[arg-type]
+    assert stack.counts is backend.counts
+    data = os.urandom(20 << 20)
+    stack.backend.put("data/ab/big", data)
+    # three parts (8 + 8 + 4 MiB), each throttled when it is sent, not the object up front
+    assert sorted(up.taken) == [4 << 20, 8 << 20, 8 << 20]
+    # on the wire: create + 3 parts + complete (billed as PUT/POST), and the size check (HEAD)
+    assert backend.counts.put == 5
+    assert backend.counts.head == 1
+    assert backend.counts.bytes_up == len(data)
+    assert stack.backend.get("data/ab/big") == data
+    assert len(down.taken) == 20 and sum(down.taken) == len(data)  # 1 MiB as it arrives
+    assert backend.counts.get == 1 and backend.counts.bytes_down == len(data)
+
+
+def test_stack_throttles_local_backends_by_object() -> None:
+    from s3vault.backend.location import BackendOptions
+
+    stack = build_stack(MemoryBackend(), BackendOptions(limit_upload=1 << 20))
+    stack.backend.put("data/x", b"z" * 100)
+    assert stack.counts.put == 1 and stack.counts.bytes_up == 100

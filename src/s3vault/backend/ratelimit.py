@@ -1,7 +1,8 @@
 """RateLimitedBackend: token buckets on bytes uploaded and downloaded (--limit-upload and
 --limit-download, KiB/s). A transfer takes its bytes from the bucket before it starts; a
 transfer larger than the burst runs into debt and waits it off, so the average rate holds
-for every object size, multipart uploads included (the whole object is accounted)."""
+for every object size. Used for backends whose transfers are one local call (local directory,
+memory); the S3 backend takes tokens itself for the bytes it streams (see backend/stack.py)."""
 
 from __future__ import annotations
 

@@ -14,12 +14,20 @@ boto3's own. Contract details for S3 (backend/base.py has the general contract):
   (retried by RetryBackend), everything else BackendError.
 - Listing follows ListObjectsV2 pagination to the end; an error is raised, never read as "no
   more objects".
+- ``counts`` counts the HTTP requests actually sent (one per multipart part, per list page,
+  per botocore retry), by a botocore ``before-send`` hook: what the provider bills.
+- ``throttle(upload, download)`` makes the backend take bandwidth tokens for the bytes it
+  streams: each part of a multipart upload as it is sent, downloads chunk by chunk as they
+  arrive.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import math
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,7 +39,9 @@ import botocore.credentials
 import botocore.exceptions
 import botocore.session
 
+from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import ObjectInfo
+from s3vault.backend.ratelimit import TokenBucket
 from s3vault.errors import (
     BackendError,
     ObjectExistsError,
@@ -60,6 +70,16 @@ TRANSIENT_CODES = frozenset(
 )
 MIN_PART = 8 * 1024 * 1024
 MAX_PARTS = 9000
+READ_CHUNK = 1024 * 1024
+_KIND_BY_OPERATION = {
+    "ListObjectsV2": "list",
+    "ListObjects": "list",
+    "ListMultipartUploads": "list",
+    "ListParts": "list",
+    "HeadObject": "head",
+    "HeadBucket": "head",
+}
+_KIND_BY_METHOD = {"PUT": "put", "POST": "put", "GET": "get", "HEAD": "head", "DELETE": "delete"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,6 +201,33 @@ class S3Backend:
         self._parts = ThreadPoolExecutor(
             max(1, settings.connections), thread_name_prefix="s3v-part"
         )
+        self.counts = RequestCounts()
+        self._counts_lock = threading.Lock()
+        self._client.meta.events.register("before-send.s3", self._count_request)
+        self._up: TokenBucket | None = None
+        self._down: TokenBucket | None = None
+
+    def throttle(self, upload: TokenBucket | None, download: TokenBucket | None) -> None:
+        """Take tokens from these buckets for every byte streamed (None: unlimited)."""
+        self._up = upload
+        self._down = download
+
+    def _count_request(self, request: Any, event_name: str = "", **_kwargs: Any) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        kind = _KIND_BY_OPERATION.get(operation) or _KIND_BY_METHOD.get(request.method, "get")
+        with self._counts_lock:
+            setattr(self.counts, kind, getattr(self.counts, kind) + 1)
+
+    def _sent(self, nbytes: int) -> None:
+        with self._counts_lock:
+            self.counts.bytes_up += nbytes
+
+    def _md5(self, body: bytes) -> dict[str, Any]:
+        """Content-MD5 for transport integrity where boto3 sends no checksum of its own
+        (the ``when_required`` profile for stores that reject flexible checksums)."""
+        if self._s.checksum != "when_required":
+            return {}
+        return {"ContentMD5": base64.b64encode(hashlib.md5(body).digest()).decode()}  # noqa: S324
 
     @property
     def location(self) -> str:
@@ -226,11 +273,15 @@ class S3Backend:
                 "Key": key,
                 "Body": body,
                 **self._extra(name),
+                **self._md5(body),
             }
             if self._s.conditional_writes:
                 args["IfNoneMatch"] = "*"
+            if self._up is not None:
+                self._up.take(len(body))
             try:
                 self._client.put_object(**args)
+                self._sent(len(body))
             except Exception as exc:
                 raise _error(exc, "put", key) from None
         size = self.stat(name).size
@@ -248,15 +299,19 @@ class S3Backend:
         view = memoryview(body)
 
         def send(number: int) -> dict[str, Any]:
-            chunk = view[(number - 1) * part : number * part]
+            chunk = bytes(view[(number - 1) * part : number * part])
+            if self._up is not None:
+                self._up.take(len(chunk))
             r = self._client.upload_part(
                 Bucket=self._s.bucket,
                 Key=key,
                 UploadId=upload_id,
                 PartNumber=number,
-                Body=bytes(chunk),
+                Body=chunk,
                 **self._owner(),
+                **self._md5(chunk),
             )
+            self._sent(len(chunk))
             return {"PartNumber": number, "ETag": r["ETag"]}
 
         try:
@@ -292,7 +347,7 @@ class S3Backend:
             end = "" if length is None else str(offset + length - 1)
             args["Range"] = f"bytes={offset}-{end}"
         try:
-            body: bytes = self._client.get_object(**args)["Body"].read()
+            body = self._read(self._client.get_object(**args)["Body"])
         except botocore.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "InvalidRange":
                 return b""
@@ -300,6 +355,20 @@ class S3Backend:
         except Exception as exc:
             raise _error(exc, "get", key) from None
         return body
+
+    def _read(self, stream: Any) -> bytes:
+        """Read a response body chunk by chunk, taking download tokens as bytes arrive."""
+        if self._down is None:
+            data: bytes = stream.read()
+        else:
+            pieces = []
+            while piece := stream.read(READ_CHUNK):
+                self._down.take(len(piece))
+                pieces.append(piece)
+            data = b"".join(pieces)
+        with self._counts_lock:
+            self.counts.bytes_down += len(data)
+        return data
 
     def stat(self, name: str) -> ObjectInfo:
         """Size of an object (HEAD)."""

@@ -3,42 +3,60 @@
     Retry → RateLimited → Accounting → raw
 
 Retry sits outside so every real request, including each retried one, is counted and
-throttled. (Dry-run wrapping happens per operation, in ops/backup.py.)
+throttled. A backend that streams (S3) counts its own HTTP requests and throttles the bytes it
+actually sends and receives (parts of a multipart upload one by one), so for it the two middle
+wrappers are replaced by its own ``counts`` and ``throttle``. (Dry-run wrapping happens per
+operation, in ops/backup.py.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
-from s3vault.backend.accounting import AccountingBackend
+from s3vault.backend.accounting import AccountingBackend, RequestCounts
 from s3vault.backend.base import Backend
 from s3vault.backend.location import BackendOptions, open_backend
 from s3vault.backend.ratelimit import RateLimitedBackend, TokenBucket
 from s3vault.backend.retry import RetryBackend
 
 
+@runtime_checkable
+class StreamingBackend(Protocol):
+    """A backend that counts its own wire requests and throttles the bytes it streams."""
+
+    counts: RequestCounts
+
+    def throttle(self, upload: TokenBucket | None, download: TokenBucket | None) -> None:
+        """Take tokens from these buckets for the bytes actually streamed."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class BackendStack:
-    """The composed backend and handles on the wrappers whose state callers report."""
+    """The composed backend and handles on the state callers report."""
 
     backend: Backend
-    accounting: AccountingBackend
+    counts: RequestCounts
     retry: RetryBackend
 
 
 def build_stack(raw: Backend, options: BackendOptions | None = None) -> BackendStack:
     """Wrap a raw backend with retry, rate limits and accounting."""
     options = options or BackendOptions()
-    accounting = AccountingBackend(raw)
-    inner: Backend = accounting
-    if options.limit_upload or options.limit_download:
-        inner = RateLimitedBackend(
-            accounting,
-            upload=TokenBucket(options.limit_upload * 1024) if options.limit_upload else None,
-            download=TokenBucket(options.limit_download * 1024) if options.limit_download else None,
-        )
+    upload = TokenBucket(options.limit_upload * 1024) if options.limit_upload else None
+    download = TokenBucket(options.limit_download * 1024) if options.limit_download else None
+    inner: Backend
+    if isinstance(raw, StreamingBackend):
+        raw.throttle(upload, download)
+        inner, counts = raw, raw.counts
+    else:
+        accounting = AccountingBackend(raw)
+        inner, counts = accounting, accounting.counts
+        if upload or download:
+            inner = RateLimitedBackend(accounting, upload=upload, download=download)
     retry = RetryBackend(inner, deadline=options.retry_deadline)
-    return BackendStack(backend=retry, accounting=accounting, retry=retry)
+    return BackendStack(backend=retry, counts=counts, retry=retry)
 
 
 def stack_for(url: str, options: BackendOptions | None = None) -> BackendStack:

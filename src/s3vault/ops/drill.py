@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import UsageError
 from s3vault.format.drillfile import DrillFile
@@ -60,6 +61,7 @@ class DrillResult:
     record_id: ObjectId | None
     failures: tuple[tuple[str, str], ...]  # (path, problem): mismatches and restore errors
     target: str
+    requests: RequestCounts
 
 
 def _file_paths(repo: Repository, tree: ObjectId) -> tuple[list[str], int]:
@@ -179,7 +181,11 @@ def restore_test(
     )
     record_id = repo.save_file(ObjectKind.DRILLS, record.encode()) if options.record else None
     return DrillResult(
-        record=record, record_id=record_id, failures=tuple(failures), target=os.fsdecode(target_b)
+        record=record,
+        record_id=record_id,
+        failures=tuple(failures),
+        target=os.fsdecode(target_b),
+        requests=repo.requests.snapshot(),
     )
 
 

@@ -6,10 +6,12 @@ import getpass
 import socket
 from dataclasses import dataclass, field
 
+from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Backend
+from s3vault.backend.stack import stack_for
 from s3vault.clock import Clock, SystemClock
 from s3vault.ids import ObjectId
-from s3vault.ops.session import RepoOptions, backend_for
+from s3vault.ops.session import RepoOptions
 from s3vault.repository.repository import Repository, RepositorySettings
 
 
@@ -27,6 +29,7 @@ class InitResult:
     repository_id: ObjectId
     location: str
     key_id: ObjectId
+    requests: RequestCounts
 
 
 def init(
@@ -42,7 +45,10 @@ def init(
         S3VaultError: something already exists there, or storage fails.
     """
     options = options or InitOptions()
-    backend = backend or backend_for(repo_options)
+    counts = RequestCounts()
+    if backend is None:
+        stack = stack_for(repo_options.url, repo_options.backend)
+        backend, counts = stack.backend, stack.counts
     now = (clock or SystemClock()).now()
     repo = Repository.create(
         backend,
@@ -53,4 +59,9 @@ def init(
         username=getpass.getuser(),
         cache_dir=repo_options.cache_dir,
     )
-    return InitResult(repository_id=repo.id, location=backend.location, key_id=repo.key_id)
+    return InitResult(
+        repository_id=repo.id,
+        location=backend.location,
+        key_id=repo.key_id,
+        requests=counts.snapshot(),
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from s3vault.backend.accounting import RequestCounts
 from s3vault.checker.repair import plan_repair
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
@@ -19,6 +20,7 @@ class RepairIndexResult:
     changed: bool
     new_index_files: tuple[ObjectId, ...]
     removed_index_files: int
+    requests: RequestCounts
 
 
 def repair_index(repo: Repository, *, dry_run: bool = False) -> RepairIndexResult:
@@ -36,4 +38,5 @@ def repair_index(repo: Repository, *, dry_run: bool = False) -> RepairIndexResul
         changed=plan.needed,
         new_index_files=new,
         removed_index_files=len(plan.old_index) if plan.needed and not dry_run else 0,
+        requests=repo.requests.snapshot(),
     )

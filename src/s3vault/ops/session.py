@@ -24,11 +24,6 @@ class RepoOptions:
         return f"RepoOptions(url={self.url!r}, cache_dir={self.cache_dir!r})"
 
 
-def backend_for(options: RepoOptions) -> Backend:
-    """The backend stack for the repository URL (retries, request accounting)."""
-    return stack_for(options.url, options.backend).backend
-
-
 def open_repository(
     options: RepoOptions, *, backend: Backend | None = None, load_index: bool = True
 ) -> Repository:
@@ -40,7 +35,7 @@ def open_repository(
     if backend is None:
         stack = stack_for(options.url, options.backend)
         repo = Repository.open(stack.backend, options.password, cache_dir=options.cache_dir)
-        repo.requests = stack.accounting.counts
+        repo.requests = stack.counts
     else:
         repo = Repository.open(backend, options.password, cache_dir=options.cache_dir)
     if load_index:

@@ -136,6 +136,14 @@ def _report(ctx: CliContext, r: BackupResult) -> None:
         f"processed {r.total_files_processed} files, {human_bytes(r.total_bytes_processed)} "
         f"in {r.total_duration:.2f}s ({human_bytes(rate)}/s)",
     )
+    if ctx.verbose > 0:
+        q = r.requests
+        say(
+            ctx,
+            f"storage requests: {q.put} PUT, {q.get} GET, {q.head} HEAD, {q.list} LIST, "
+            f"{q.delete} DELETE; {human_bytes(q.bytes_up)} sent, "
+            f"{human_bytes(q.bytes_down)} received",
+        )
     if r.dry_run:
         say(ctx, "dry run: nothing was written")
     else:

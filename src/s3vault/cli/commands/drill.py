@@ -93,7 +93,13 @@ def drill(
     if ctx.json:
         for path, problem in result.failures:
             emit(ctx, "mismatch", item=path, message=problem)
-        emit(ctx, "summary", **to_jsonable(r), drill_id=result.record_id)
+        emit(
+            ctx,
+            "summary",
+            **to_jsonable(r),
+            drill_id=result.record_id,
+            requests=result.requests,
+        )
     else:
         for path, problem in result.failures:
             ctx.err.print(f"mismatch: {path}: {problem}", markup=False)

@@ -44,7 +44,13 @@ def init(kdf_profile: str, pack_size: int, compression: int) -> int:
     )
     result = init_op(options, InitOptions(settings=settings))
     if ctx.json:
-        emit(ctx, "initialized", repository_id=result.repository_id, location=result.location)
+        emit(
+            ctx,
+            "initialized",
+            repository_id=result.repository_id,
+            location=result.location,
+            requests=result.requests,
+        )
     else:
         say(ctx, f"created s3vault repository {result.repository_id.short} at {result.location}")
         say(ctx, "Keep the password safe: without it the data cannot be recovered.")

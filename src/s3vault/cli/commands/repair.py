@@ -38,6 +38,7 @@ def index(dry_run: bool) -> int:
             new_index_files=r.new_index_files,
             removed_index_files=r.removed_index_files,
             dry_run=dry_run,
+            requests=r.requests,
         )
     elif not r.changed:
         say(ctx, f"the index matches the {r.packs} pack headers: nothing to repair")
