@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from corpus import (
     insert_at_start_of_large_files,
 )
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # werkzeug colours some access-log lines
 S3VAULT = str(Path(sys.executable).with_name("s3vault"))
 PASSWORD = "benchmark password"
 BUCKET = "bench"
@@ -65,6 +67,24 @@ def run_measured(argv: list[str], env: dict[str, str]) -> Run:
     return Run(seconds, usage.ru_maxrss / 1024, out.decode())
 
 
+def count_requests(log: Path, start: int, prefix: str) -> dict[str, int]:
+    """HTTP requests in the access log after byte ``start`` that touch ``prefix``, by kind.
+    Both tools reach moto path-style, so a line names the key or the listed prefix."""
+    counts: dict[str, int] = {}
+    with log.open("rb") as f:
+        f.seek(start)
+        for raw in f:
+            line = ANSI.sub("", raw.decode(errors="replace"))
+            if '"' not in line:
+                continue
+            if f"/{prefix}/" not in line and f"prefix={prefix}" not in line:
+                continue
+            method, target = line.split('"')[1].split(" ")[:2]
+            kind = "LIST" if method == "GET" and "list-type=" in target else method
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
 def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -78,7 +98,9 @@ class Tool:
     repo_objects: int = 0
     insert_added: int = 0
     s3_endpoint: str | None = None  # set: the repository lives in a bucket on this endpoint
+    s3_log: Path | None = None  # the moto server's access log: one line per HTTP request
     round: int = 0
+    first_requests: dict[str, int] = field(default_factory=dict)  # method → count, first backup
 
     @property
     def prefix(self) -> str:
@@ -198,8 +220,12 @@ def one_round(tool: Tool, corpus: Path, work: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     shutil.copytree(corpus, work, symlinks=True)
     tool.init()
+    mark = tool.s3_log.stat().st_size if tool.s3_log else 0
     r, _ = tool.backup(work)
     tool.record(STEPS[0], r)
+    if tool.s3_log:
+        time.sleep(0.5)  # let the server flush its log
+        tool.first_requests = count_requests(tool.s3_log, mark, tool.prefix)
     tool.repo_size, tool.repo_objects = tool.measure_repo()
     r, _ = tool.backup(work)
     tool.record(STEPS[1], r)
@@ -248,6 +274,12 @@ def table(tools: list[Tool], corpus_bytes: int) -> str:
             f"{t.name:8} objects after first backup: {t.repo_objects} "
             f"({t.repo_objects / (t.repo_size / 1e9):.0f} per GB stored)"
         )
+        if t.first_requests:
+            gb = t.repo_size / 1e9
+            per_gb = ", ".join(
+                f"{k} {v} ({v / gb:.0f}/GB)" for k, v in sorted(t.first_requests.items())
+            )
+            rows.append(f"{t.name:8} HTTP requests in the first backup: {per_gb}")
         share = 100 * t.insert_added / t.large_bytes  # type: ignore[attr-defined]
         rows.append(
             f"{t.name:8} repository after first backup: {t.repo_size / 1e6:8.1f} MB; "
@@ -292,10 +324,11 @@ def main() -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             host, port = sock.getsockname()
+        s3_log = base / "moto-access.log"
         moto = subprocess.Popen(
             [str(Path(sys.executable).with_name("moto_server")), "-H", host, "-p", str(port)],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=s3_log.open("wb"),
         )
         for _ in range(100):
             try:
@@ -315,6 +348,7 @@ def main() -> None:
         ).create_bucket(Bucket=BUCKET)
         for tool in tools:
             tool.s3_endpoint = endpoint
+            tool.s3_log = s3_log
         print(f"S3: moto server at {endpoint}", flush=True)
     work = base / "work"
     for n in range(args.rounds):
