@@ -17,17 +17,23 @@ from s3vault.errors import (
     UsageError,
     WrongPasswordError,
 )
+from s3vault.maintenance.prune import PruneOptions
+from s3vault.maintenance.retention import Policy
 from s3vault.ops.backup import BackupOptions, BackupResult, backup
 from s3vault.ops.drill import DrillOptions, DrillResult, drill_history, restore_test
+from s3vault.ops.forget import ForgetOptions, ForgetResult, forget
 from s3vault.ops.init import InitOptions, InitResult, init
 from s3vault.ops.ls import LsEntry, ls
+from s3vault.ops.prune import PruneResult, prune
 from s3vault.ops.repair import RepairIndexResult, repair_index
 from s3vault.ops.restore import RestoreOptions, RestoreResult, restore
 from s3vault.ops.session import RepoOptions, open_repository
 from s3vault.ops.snapshots import SnapshotEntry, SnapshotFilter, snapshots
+from s3vault.ops.unlock import UnlockResult, unlock
 from s3vault.ops.verify import VerifyOptions, VerifyResult, verify
 from s3vault.progress import NullProgress, Progress
-from s3vault.repository.repository import RepositorySettings
+from s3vault.repository.lease import LeaseSettings
+from s3vault.repository.repository import Repository, RepositorySettings
 
 __all__ = [
     "__version__",
@@ -42,6 +48,9 @@ __all__ = [
     "repair_index",
     "restore_test",
     "drill_history",
+    "forget",
+    "prune",
+    "unlock",
     # records
     "RepoOptions",
     "InitOptions",
@@ -59,6 +68,14 @@ __all__ = [
     "SnapshotFilter",
     "SnapshotEntry",
     "LsEntry",
+    "Policy",
+    "ForgetOptions",
+    "ForgetResult",
+    "PruneOptions",
+    "PruneResult",
+    "LeaseSettings",
+    "UnlockResult",
+    "Repository",
     # progress
     "Progress",
     "NullProgress",

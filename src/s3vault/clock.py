@@ -6,6 +6,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+_BOOTTIME = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+
 
 class Clock(Protocol):
     """Source of the current time."""
@@ -27,8 +29,9 @@ class SystemClock:
         return datetime.now(UTC)
 
     def monotonic(self) -> float:
-        """time.monotonic()."""
-        return time.monotonic()
+        """CLOCK_BOOTTIME where there is one: it keeps counting while the machine sleeps, so
+        a suspended process never thinks its lease or its backup is younger than it is."""
+        return time.clock_gettime(_BOOTTIME)
 
 
 class ManualClock:

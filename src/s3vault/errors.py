@@ -96,6 +96,22 @@ class ObjectExistsError(BackendError):
     """A create-only put found an object already stored under that name."""
 
 
+class VersionMismatchError(BackendError):
+    """A compare-and-swap replace found another version than the one it expected."""
+
+
+class LeaseHeldError(S3VaultError):
+    """Another process holds the maintenance lease."""
+
+    exit_code = ExitCode.LOCKED
+
+
+class LeaseLostError(S3VaultError):
+    """This process could not keep its lease; it stopped before changing anything more."""
+
+    exit_code = ExitCode.LOCKED
+
+
 class TransientBackendError(BackendError):
     """A failure that is worth retrying: timeouts, 5xx, throttling."""
 

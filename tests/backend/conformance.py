@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from s3vault.backend.base import Backend
-from s3vault.errors import ObjectExistsError, ObjectNotFoundError
+from s3vault.errors import ObjectExistsError, ObjectNotFoundError, VersionMismatchError
 
 
 class BackendContract:
@@ -78,3 +78,25 @@ class BackendContract:
         backend.put("index/empty", b"")
         assert backend.get("index/empty") == b""
         assert backend.stat("index/empty").size == 0
+
+    def test_stat_and_list_report_version_and_store_time(self, backend: Backend) -> None:
+        before = backend.server_time()
+        backend.put("locks/v", b"one")
+        info = backend.stat("locks/v")
+        assert info.version
+        assert abs(info.modified - before) < 120  # the store's clock, not a constant
+        (listed,) = list(backend.list("locks/"))
+        assert listed.modified == pytest.approx(info.modified, abs=1)
+
+    def test_replace_is_compare_and_swap(self, backend: Backend) -> None:
+        backend.put("locks/cas", b"one")
+        v1 = backend.stat("locks/cas").version
+        v2 = backend.replace("locks/cas", b"two", v1).version
+        assert v2 != v1
+        assert backend.get("locks/cas") == b"two"
+        with pytest.raises(VersionMismatchError):
+            backend.replace("locks/cas", b"three", v1)  # stale version: refused
+        assert backend.get("locks/cas") == b"two"
+        with pytest.raises(ObjectNotFoundError):
+            backend.replace("locks/gone", b"x", v1)
+        assert {i.name for i in backend.list("")} == {"locks/cas"}

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from s3vault.format.configfile import ConfigFile
+from s3vault.format.deletionfile import DeletionFile, MarkedPack
 from s3vault.format.drillfile import DrillFile
 from s3vault.format.indexfile import IndexFile
 from s3vault.format.keyfile import KeyFile
+from s3vault.format.leasefile import LeaseFile
 from s3vault.format.packfile import PackEntry
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Node
@@ -32,7 +34,19 @@ def documented_fields(record: str) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    "record", [PackEntry, IndexFile, KeyFile, ConfigFile, SnapshotFile, Node, DrillFile]
+    "record",
+    [
+        PackEntry,
+        IndexFile,
+        KeyFile,
+        ConfigFile,
+        SnapshotFile,
+        Node,
+        DrillFile,
+        DeletionFile,
+        MarkedPack,
+        LeaseFile,
+    ],
 )
 def test_design_doc_lists_every_field(record: type) -> None:
     fields = {f.name for f in dataclasses.fields(record)}

@@ -3,22 +3,123 @@
 The snapshot is written only after the BlobWriter has stored every pack and index file it
 produced; if anything before fails, no snapshot exists and the run left only garbage that no
 snapshot references.
+
+Against a prune running beside it (design.md §10): the backup read the index without the packs
+prune had marked, and prune deletes a pack only once its mark is older than the repository's
+minimum grace G. So a backup that writes its snapshot within G/2 of reading the index cannot
+reference a deleted pack, and the prune that would delete sees the snapshot and keeps what it
+needs. A backup that ran longer (a suspended laptop, a stopped process) first revalidates:
+every blob its snapshot references must be in a stored, unmarked pack; a blob found only in a
+marked pack is stored again; a blob found nowhere aborts the backup without a snapshot.
 """
 
 from __future__ import annotations
 
+import logging
+
+from s3vault.clock import Clock
+from s3vault.crashpoint import crash_point
+from s3vault.errors import IntegrityError, S3VaultError
+from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
+from s3vault.repository.references import References
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import save_snapshot
 from s3vault.repository.writer import BlobWriter
 
+log = logging.getLogger(__name__)
 
-def commit(repo: Repository, writer: BlobWriter, snapshot: SnapshotFile) -> ObjectId:
+MAX_REVALIDATIONS = 3
+
+
+def commit(
+    repo: Repository,
+    writer: BlobWriter,
+    snapshot: SnapshotFile,
+    *,
+    clock: Clock,
+    index_read_at: float,
+) -> ObjectId:
     """Make the backup durable and visible; returns the snapshot id.
+
+    ``index_read_at`` is ``clock.monotonic()`` taken before the index was listed.
 
     Raises:
         BackendError: a write failed; no snapshot was written.
+        IntegrityError: data the backup relied on was pruned while it ran; no snapshot.
     """
     writer.flush()
+    crash_point("backup-before-snapshot")
+    window = repo.config.min_grace / 2
+    for _ in range(MAX_REVALIDATIONS):
+        if clock.monotonic() - index_read_at <= window:
+            break
+        index_read_at = clock.monotonic()
+        log.warning(
+            "this backup ran longer than half the prune grace period (%.0fs): checking that "
+            "everything it references is still stored",
+            window,
+        )
+        revalidate(repo, snapshot.tree)
+    else:
+        msg = "the backup could not revalidate its data within half the prune grace period"
+        raise IntegrityError(msg)
     return save_snapshot(repo, snapshot)
+
+
+def revalidate(repo: Repository, tree: ObjectId) -> int:
+    """Make sure every blob under ``tree`` is in a stored, unmarked pack; store again the ones
+    only a marked pack holds. Returns how many were stored again.
+
+    Raises:
+        IntegrityError: a referenced blob is in no stored pack.
+    """
+    repo.load_index(with_marked=False)
+    unmarked = repo.index
+    stored = {
+        info.name
+        for kind in (ObjectKind.DATA, ObjectKind.TREE)
+        for info in repo.backend.list(kind.value + "/")
+    }
+    repo.load_index(with_marked=True)
+    refs = References()
+    refs.add_snapshots_trees(repo, [tree])
+    if refs.missing:
+        btype, bid = refs.missing[0]
+        msg = (
+            f"{btype.value} blob {bid.short} that this backup references was pruned while it "
+            "ran (it was suspended or stopped for longer than the prune grace period); no "
+            "snapshot was written: run the backup again"
+        )
+        raise IntegrityError(msg)
+    rewriter = BlobWriter(
+        backend=repo.backend,
+        sealer=repo.sealer,
+        index=unmarked,
+        save_index=repo.save_index,
+        pack_size=repo.config.pack_size,
+        compression_level=repo.config.compression_level,
+    )
+    again = 0
+    for btype, ids in refs.by_type():
+        kind = ObjectKind.TREE if btype.value == "tree" else ObjectKind.DATA
+        for bid in ids:
+            loc = unmarked.lookup(btype, bid)
+            if loc is not None and object_name(kind, loc.pack_id) in stored:
+                continue
+            try:
+                data = repo.load_blob(btype, bid)
+            except S3VaultError as exc:
+                msg = (
+                    f"{btype.value} blob {bid.short} that this backup references was pruned "
+                    f"while it ran ({exc}); no snapshot was written: run the backup again"
+                )
+                raise IntegrityError(msg) from None
+            rewriter.save(btype, data, bid)
+            again += 1
+    rewriter.flush()
+    repo.index = unmarked
+    if again:
+        log.warning("stored %d blobs again that a concurrent prune had marked", again)
+    return again

@@ -79,3 +79,16 @@ class AccountingBackend:
         with self._lock:
             self.counts.delete += 1
         self._inner.delete(name)
+
+    def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
+        """Counted as a put."""
+        with self._lock:
+            self.counts.put += 1
+            self.counts.bytes_up += len(data)
+        return self._inner.replace(name, data, version)
+
+    def server_time(self) -> float:
+        """Counted as a HEAD."""
+        with self._lock:
+            self.counts.head += 1
+        return self._inner.server_time()

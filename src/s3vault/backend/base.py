@@ -12,6 +12,12 @@ Contract (every implementation passes tests/backend/conformance.py):
   A failure while listing raises; it never ends the iteration early as if the listing were
   complete.
 - ``delete`` removes an object; deleting a missing object raises ObjectNotFoundError.
+- ``stat`` and ``list`` report ``modified`` (seconds since the epoch, by the *store's* clock)
+  and ``version`` (an opaque token that changes whenever the object is written: ETag on S3).
+- ``replace(name, data, version)`` is compare-and-swap: it overwrites the object only if its
+  current version is ``version`` (VersionMismatchError otherwise, ObjectNotFoundError if it is
+  gone) and returns the new ObjectInfo. Only leases use it; everything else is create-only.
+- ``server_time()`` is "now" by the store's clock, so ages (now − modified) never mix clocks.
 - Errors worth retrying raise TransientBackendError; everything else BackendError subclasses.
 - Every method is safe to call from several threads at once.
 """
@@ -29,6 +35,8 @@ class ObjectInfo:
 
     name: str
     size: int
+    modified: float = 0.0
+    version: str = ""
 
 
 class Backend(Protocol):
@@ -57,4 +65,12 @@ class Backend(Protocol):
 
     def delete(self, name: str) -> None:
         """Remove an object."""
+        ...
+
+    def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
+        """Compare-and-swap overwrite (leases only)."""
+        ...
+
+    def server_time(self) -> float:
+        """Now, by the store's clock (seconds since the epoch)."""
         ...

@@ -45,3 +45,13 @@ class DryRunBackend:
         """Count and drop."""
         with self._lock:
             self.deletes += 1
+
+    def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
+        """Count and drop; reports the object as it is."""
+        with self._lock:
+            self.puts += 1
+        return self._inner.stat(name)
+
+    def server_time(self) -> float:
+        """Pass through."""
+        return self._inner.server_time()

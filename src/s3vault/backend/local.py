@@ -4,20 +4,41 @@ put = write a temporary file in the target directory, fsync it, hard-link it to 
 (``link`` fails if the name exists, which makes the create exclusive and atomic), remove the
 temporary name, fsync the directory. A crash leaves at most a ``.tmp-*`` file, which ``list``
 ignores and a later prune may remove.
+
+replace (leases only) = write a temporary file, then ``rename`` over the target while holding
+an exclusive ``flock`` on ``<root>/.cas-lock``; the version is (mtime ns, inode, size), which a
+rename always changes. ``modified`` and ``server_time`` are the file system's clock (the same
+host's clock, or the file server's on a network file system: ``server_time`` stamps a probe
+file to read it).
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 from s3vault.backend.base import ObjectInfo
-from s3vault.errors import BackendError, ObjectExistsError, ObjectNotFoundError
+from s3vault.errors import (
+    BackendError,
+    ObjectExistsError,
+    ObjectNotFoundError,
+    VersionMismatchError,
+)
 
 TMP_PREFIX = ".tmp-"
+
+
+def _info(name: str, st: os.stat_result) -> ObjectInfo:
+    return ObjectInfo(
+        name=name,
+        size=st.st_size,
+        modified=st.st_mtime,
+        version=f"{st.st_mtime_ns:x}-{st.st_ino:x}-{st.st_size:x}",
+    )
 
 
 def _fsync_dir(path: Path) -> None:
@@ -102,7 +123,7 @@ class LocalBackend:
         """Size of an object."""
         path = self._path(name)
         try:
-            return ObjectInfo(name=name, size=path.stat().st_size)
+            return _info(name, path.stat())
         except FileNotFoundError:
             raise ObjectNotFoundError(f"{name} not found in {self._root}") from None
         except OSError as exc:
@@ -118,12 +139,15 @@ class LocalBackend:
             for dirpath, _dirs, files in os.walk(start, onerror=_raise):
                 rel = Path(dirpath).relative_to(self._root).as_posix()
                 for fname in files:
-                    if fname.startswith(TMP_PREFIX):
-                        continue
+                    if fname.startswith("."):
+                        continue  # temporary files and the CAS lock
                     name = fname if rel == "." else f"{rel}/{fname}"
                     if name.startswith(prefix):
-                        size = os.stat(os.path.join(dirpath, fname)).st_size
-                        yield ObjectInfo(name=name, size=size)
+                        try:
+                            st = os.stat(os.path.join(dirpath, fname))
+                        except FileNotFoundError:
+                            continue  # deleted since the directory was read
+                        yield _info(name, st)
         except OSError as exc:
             raise self._error(exc, "listing", start) from None
 
@@ -136,6 +160,46 @@ class LocalBackend:
             raise ObjectNotFoundError(f"{name} not found in {self._root}") from None
         except OSError as exc:
             raise self._error(exc, "deleting", path) from None
+
+    def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
+        """Compare-and-swap overwrite under an exclusive flock."""
+        path = self._path(name)
+        tmp = path.parent / (TMP_PREFIX + secrets.token_hex(8))
+        try:
+            lock_fd = os.open(self._root / ".cas-lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                current = self.stat(name)
+                if current.version != version:
+                    msg = f"{name} changed (expected version {version})"
+                    raise VersionMismatchError(msg)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                try:
+                    os.write(fd, data)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.rename(tmp, path)
+                _fsync_dir(path.parent)
+                return self.stat(name)
+            finally:
+                os.close(lock_fd)
+        except OSError as exc:
+            raise self._error(exc, "replacing", path) from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def server_time(self) -> float:
+        """The file system's clock: stamp a probe file and read its mtime."""
+        probe = self._root / (TMP_PREFIX + "clock-" + secrets.token_hex(8))
+        try:
+            self._root.mkdir(parents=True, exist_ok=True)
+            probe.touch()
+            return probe.stat().st_mtime
+        except OSError as exc:
+            raise self._error(exc, "reading the clock of", self._root) from None
+        finally:
+            probe.unlink(missing_ok=True)
 
 
 def _raise(exc: OSError) -> None:

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from s3vault.backend.base import ObjectInfo
-from s3vault.errors import ObjectExistsError, ObjectNotFoundError
+from s3vault.clock import SystemClock
+from s3vault.errors import ObjectExistsError, ObjectNotFoundError, VersionMismatchError
 
 
 class MemoryBackend:
     """Objects kept in memory (tests, and the reference for the conformance suite)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] | None = None) -> None:
         self._objects: dict[str, bytes] = {}
+        self._meta: dict[str, tuple[float, str]] = {}  # name → (modified, version)
+        self._clock = clock or (lambda: SystemClock().now().timestamp())
+        self._versions = 0
         self._lock = threading.Lock()
+
+    def _stamp(self, name: str) -> None:
+        self._versions += 1
+        self._meta[name] = (self._clock(), f"v{self._versions}")
+
+    def _info(self, name: str) -> ObjectInfo:
+        modified, version = self._meta[name]
+        return ObjectInfo(
+            name=name, size=len(self._objects[name]), modified=modified, version=version
+        )
 
     @property
     def location(self) -> str:
@@ -27,6 +41,7 @@ class MemoryBackend:
             if name in self._objects:
                 raise ObjectExistsError(f"{name} already exists")
             self._objects[name] = bytes(data)
+            self._stamp(name)
 
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         """Read (a range of) an object."""
@@ -40,25 +55,40 @@ class MemoryBackend:
     def stat(self, name: str) -> ObjectInfo:
         """Size of an object."""
         with self._lock:
-            data = self._objects.get(name)
-        if data is None:
-            raise ObjectNotFoundError(f"{name} not found in memory:")
-        return ObjectInfo(name=name, size=len(data))
+            if name not in self._objects:
+                raise ObjectNotFoundError(f"{name} not found in memory:")
+            return self._info(name)
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         """Objects under a prefix (a snapshot of the moment of the call)."""
         with self._lock:
-            items = [(k, len(v)) for k, v in self._objects.items() if k.startswith(prefix)]
-        for name, size in items:
-            yield ObjectInfo(name=name, size=size)
+            items = [self._info(k) for k in self._objects if k.startswith(prefix)]
+        yield from items
 
     def delete(self, name: str) -> None:
         """Remove an object."""
         with self._lock:
             if self._objects.pop(name, None) is None:
                 raise ObjectNotFoundError(f"{name} not found in memory:")
+            del self._meta[name]
+
+    def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
+        """Compare-and-swap overwrite."""
+        with self._lock:
+            if name not in self._objects:
+                raise ObjectNotFoundError(f"{name} not found in memory:")
+            if self._meta[name][1] != version:
+                raise VersionMismatchError(f"{name} changed (expected version {version})")
+            self._objects[name] = bytes(data)
+            self._stamp(name)
+            return self._info(name)
+
+    def server_time(self) -> float:
+        """The injected clock."""
+        return self._clock()
 
     def replace_for_test(self, name: str, data: bytes) -> None:
         """Overwrite an object in place (damage simulation; never used by s3vault itself)."""
         with self._lock:
             self._objects[name] = data
+            self._stamp(name)

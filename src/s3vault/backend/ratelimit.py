@@ -81,3 +81,13 @@ class RateLimitedBackend:
     def delete(self, name: str) -> None:
         """Pass through."""
         self._inner.delete(name)
+
+    def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
+        """Throttled replace."""
+        if self._up is not None:
+            self._up.take(len(data))
+        return self._inner.replace(name, data, version)
+
+    def server_time(self) -> float:
+        """Pass through."""
+        return self._inner.server_time()

@@ -11,7 +11,12 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from s3vault.backend.base import Backend, ObjectInfo
-from s3vault.errors import BackendUnavailableError, ObjectExistsError, TransientBackendError
+from s3vault.errors import (
+    BackendUnavailableError,
+    ObjectExistsError,
+    TransientBackendError,
+    VersionMismatchError,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,3 +100,24 @@ class RetryBackend:
     def delete(self, name: str) -> None:
         """Retried delete."""
         self._call("delete", name, lambda: self._inner.delete(name))
+
+    def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
+        """Retried compare-and-swap. A retry that finds another version asks whether an
+        earlier, seemingly failed attempt wrote it: it did if the stored bytes are ours."""
+        attempts = 0
+
+        def attempt() -> ObjectInfo:
+            nonlocal attempts
+            attempts += 1
+            try:
+                return self._inner.replace(name, data, version)
+            except VersionMismatchError:
+                if attempts > 1 and self._inner.get(name) == data:
+                    return self._inner.stat(name)
+                raise
+
+        return self._call("replace", name, attempt)
+
+    def server_time(self) -> float:
+        """Retried clock read."""
+        return self._call("read the clock of", self.location, self._inner.server_time)

@@ -24,6 +24,7 @@ boto3's own. Contract details for S3 (backend/base.py has the general contract):
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import logging
 import math
@@ -42,11 +43,13 @@ import botocore.session
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import ObjectInfo
 from s3vault.backend.ratelimit import TokenBucket
+from s3vault.crashpoint import crash_point
 from s3vault.errors import (
     BackendError,
     ObjectExistsError,
     ObjectNotFoundError,
     TransientBackendError,
+    VersionMismatchError,
 )
 
 log = logging.getLogger(__name__)
@@ -312,6 +315,7 @@ class S3Backend:
                 **self._md5(chunk),
             )
             self._sent(len(chunk))
+            crash_point("mid-multipart")
             return {"PartNumber": number, "ETag": r["ETag"]}
 
         try:
@@ -377,7 +381,12 @@ class S3Backend:
             head = self._client.head_object(Bucket=self._s.bucket, Key=key, **self._owner())
         except Exception as exc:
             raise _error(exc, "head", key) from None
-        return ObjectInfo(name=name, size=int(head["ContentLength"]))
+        return ObjectInfo(
+            name=name,
+            size=int(head["ContentLength"]),
+            modified=head["LastModified"].timestamp(),
+            version=str(head.get("ETag", "")),
+        )
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         """Every object under a prefix; follows pagination to the end, errors raise."""
@@ -399,7 +408,12 @@ class S3Backend:
                 raise _error(exc, "list", full) from None
             for item in page.get("Contents", []):
                 key = item["Key"]
-                yield ObjectInfo(name=key[len(self._prefix) :], size=int(item["Size"]))
+                yield ObjectInfo(
+                    name=key[len(self._prefix) :],
+                    size=int(item["Size"]),
+                    modified=item["LastModified"].timestamp(),
+                    version=str(item.get("ETag", "")),
+                )
             if not page.get("IsTruncated"):
                 return
             token = page.get("NextContinuationToken")
@@ -407,6 +421,40 @@ class S3Backend:
                 msg = f"list {full}: the store returned a truncated listing without a way on"
                 raise BackendError(msg)
             seen_tokens.add(token)
+
+    def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
+        """Compare-and-swap with ``If-Match: <ETag>`` (412 → VersionMismatchError; 409
+        ConditionalRequestConflict is transient and retried)."""
+        key = self._key(name)
+        try:
+            self._client.put_object(
+                Bucket=self._s.bucket,
+                Key=key,
+                Body=data,
+                IfMatch=version,
+                **self._extra(name),
+                **self._md5(data),
+            )
+        except botocore.exceptions.ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if status == 412:
+                raise VersionMismatchError(f"replace {key}: changed since it was read") from None
+            raise _error(exc, "replace", key) from None
+        except Exception as exc:
+            raise _error(exc, "replace", key) from None
+        return self.stat(name)
+
+    def server_time(self) -> float:
+        """The store's clock, from the Date header of a HEAD on the bucket."""
+        try:
+            meta = self._client.head_bucket(Bucket=self._s.bucket, **self._owner())
+        except Exception as exc:
+            raise _error(exc, "head bucket", self._s.bucket) from None
+        date = meta["ResponseMetadata"]["HTTPHeaders"].get("date")
+        if not date:
+            msg = f"head bucket {self._s.bucket}: the store sent no Date header"
+            raise BackendError(msg)
+        return email.utils.parsedate_to_datetime(date).timestamp()
 
     def delete(self, name: str) -> None:
         """Remove an object (HEAD first: S3 DELETE of a missing key succeeds silently)."""

@@ -18,6 +18,7 @@ from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.keyring import check_key_mac
+from s3vault.repository.marks import load_marks
 from s3vault.repository.repository import Repository
 
 
@@ -116,6 +117,20 @@ def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) 
         )
 
 
+def _add_marked_packs(repo: Repository, st: Structure) -> None:
+    """Packs prune has marked for deletion are still readable until they are deleted (a
+    snapshot finished by a backup that ran beside the prune may use them)."""
+    for pack, _since in load_marks(repo).packs.values():
+        name = pack_name(pack)
+        if name in st.packs or name not in st.listed:
+            continue  # indexed again, or already deleted
+        st.packs[name] = pack
+        entries: list[tuple[BlobType, bytes, int, int, int]] = [
+            (e.type, e.id, e.offset, e.length, e.raw_length) for e in pack.entries
+        ]
+        st.index.add_pack(pack.id, pack.size, entries, pack.epoch)
+
+
 def check_structure(repo: Repository, findings: list[Finding]) -> Structure:
     """Index files against the stored packs, and every snapshot file.
 
@@ -126,6 +141,7 @@ def check_structure(repo: Repository, findings: list[Finding]) -> Structure:
     check_keys(repo, findings)
     st.listed = _list_packs(repo)
     _read_index_files(repo, st, findings)
+    _add_marked_packs(repo, st)
     for name, pack in sorted(st.packs.items()):
         size = st.listed.get(name)
         if size is None:

@@ -194,3 +194,33 @@ class Duration(_DurationBase):
         if not parts or "".join(n + u for n, u in parts) != text:
             self.fail(f"{value!r} is not a duration like 90s, 30m, 4h or 1h30m", param, ctx)
         return timedelta(seconds=sum(float(n) * self._UNITS[u] for n, u in parts))
+
+
+if TYPE_CHECKING:
+    _IntBase = click.ParamType[int]
+else:
+    _IntBase = click.ParamType
+
+
+class ByteSize(_IntBase):
+    """``500M``, ``5G``, ``1T`` or a plain number of bytes."""
+
+    name = "size"
+    _UNITS: ClassVar[dict[str, int]] = {
+        "": 1,
+        "k": 1 << 10,
+        "m": 1 << 20,
+        "g": 1 << 30,
+        "t": 1 << 40,
+    }
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        """Parse a size."""
+        if isinstance(value, int):
+            return value
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)([kmgt]?)i?b?", str(value).strip().lower())
+        if not match:
+            self.fail(f"{value!r} is not a size like 500M or 5G", param, ctx)
+        return int(float(match.group(1)) * self._UNITS[match.group(2)])

@@ -31,6 +31,7 @@ class ConfigFile:
     compression_level: int = 3
     check_value: bytes = b""
     created: str = ""
+    min_grace: int = 24 * 3600  # seconds; prune never deletes a pack marked more recently
 
     def encode(self) -> bytes:
         """Canonical JSON of the sealed part."""
@@ -47,6 +48,7 @@ class ConfigFile:
                 "compression_level": self.compression_level,
                 "check_value": self.check_value.hex(),
                 "created": self.created,
+                "min_grace": self.min_grace,
             }
         )
 
@@ -73,6 +75,7 @@ class ConfigFile:
                 compression_level=codec.field(obj, "compression_level", int, what),
                 check_value=bytes.fromhex(str(obj.get("check_value", ""))),
                 created=str(obj.get("created", "")),
+                min_grace=int(obj.get("min_grace", 24 * 3600)),
             )
         except ValueError as exc:
             msg = f"{what}: {exc}"

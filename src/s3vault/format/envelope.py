@@ -43,6 +43,7 @@ class SealedKind(IntEnum):
     LOCK = 7
     CACHE = 8
     DRILL = 9
+    DELETION = 10
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,7 +6,8 @@
     tree/<xx>/<pack id>         packs of tree blobs (metadata, always hot)
     index/<index id>            index files
     snapshots/<snapshot id>     snapshot files
-    locks/<lock id>             leases and locks
+    locks/maintenance           the maintenance lease (prune)
+    deletions/<record id>       prune's marks: packs to delete after the grace period
     drills/<drill id>           records of restore drills (restore-test)
 
 <xx> is the first two hex digits of the id: 256 shards keep directories small on disk and spread
@@ -31,6 +32,7 @@ class ObjectKind(StrEnum):
     SNAPSHOTS = "snapshots"
     LOCKS = "locks"
     DRILLS = "drills"
+    DELETIONS = "deletions"
 
 
 SHARDED = frozenset({ObjectKind.DATA, ObjectKind.TREE})

@@ -100,7 +100,8 @@ def backup(
     progress: Progress | None = None,
     clock: Clock | None = None,
 ) -> BackupResult:
-    """Back up the paths into a new snapshot. The repository's index must be loaded.
+    """Back up the paths into a new snapshot (it loads the index itself: the view without the
+    packs prune has marked).
 
     Raises:
         UsageError: no paths (and no stdin), none exist, or an unknown parent.
@@ -137,6 +138,9 @@ def backup(
             if options.parent:
                 raise
 
+    # The index without the packs prune has marked: never deduplicate against those.
+    index_read_at = clock.monotonic()
+    repo.load_index(with_marked=False)
     dry = DryRunBackend(repo.backend) if options.dry_run else None
     if dry is not None:
         repo = Repository(
@@ -204,7 +208,7 @@ def backup(
             **counts, backup_start=start.isoformat(), backup_end=end.isoformat()
         ),
     )
-    snapshot_id = commit(repo, writer, snapshot)
+    snapshot_id = commit(repo, writer, snapshot, clock=clock, index_read_at=index_read_at)
     progress.finished("backup")
     return BackupResult(
         **counts,

@@ -37,6 +37,7 @@ from s3vault.ids import ObjectId
 from s3vault.repository import keyring
 from s3vault.repository.cache import IndexCache, TreePackCache
 from s3vault.repository.index import BlobIndex, BlobLocation
+from s3vault.repository.marks import load_marks
 from s3vault.repository.sealer import Sealer
 from s3vault.repository.writer import BlobWriter, sealed_kind_for
 
@@ -55,6 +56,7 @@ class RepositorySettings:
     chunker_avg: int = 1024 * 1024
     chunker_max: int = 8 * 1024 * 1024
     kdf_profile: str = "default"
+    min_grace: int = 24 * 3600
 
 
 class Repository:
@@ -138,6 +140,7 @@ class Repository:
             chunker_max=settings.chunker_max,
             pack_size=settings.pack_size,
             compression_level=settings.compression_level,
+            min_grace=settings.min_grace,
             check_value=master.check_value,
             created=created,
         )
@@ -281,24 +284,33 @@ class Repository:
 
     # Index ---------------------------------------------------------------------------------
 
-    def load_index(self) -> None:
-        """Build the in-memory index from the cache plus any index files it does not cover.
+    def load_index(self, *, with_marked: bool = True) -> None:
+        """Build the in-memory index from the cache plus any index files it does not cover,
+        ignoring index files a newer one supersedes. ``with_marked`` adds the packs prune has
+        marked for deletion (readers want them; backups must not deduplicate against them).
 
         Raises:
             IntegrityError: an index file is damaged (the message names it).
         """
         ids = set(self.list_files(ObjectKind.INDEX))
         cached = self._cache.load() if self._cache else None
-        if cached is not None and cached[0] <= ids:
-            covered, index = cached
-        else:
-            covered, index = set(), BlobIndex()
+        hit = cached is not None and cached[0] <= ids
+        covered, index = cached if cached is not None and hit else (set(), BlobIndex())
+        files = {
+            oid: IndexFile.decode(self.load_file(ObjectKind.INDEX, oid))
+            for oid in sorted(ids - covered)
+        }
+        superseded = {s for f in files.values() for s in f.supersedes}
+        if superseded & covered:  # the cache holds packs of index files replaced since
+            hit, covered, index = False, set(), BlobIndex()
+            for oid in sorted(ids - set(files)):
+                files[oid] = IndexFile.decode(self.load_file(ObjectKind.INDEX, oid))
+            superseded = {s for f in files.values() for s in f.supersedes}
         new = ids - covered
-        superseded: set[ObjectId] = set()
-        for oid in sorted(new):
-            ifile = IndexFile.decode(self.load_file(ObjectKind.INDEX, oid))
-            superseded.update(ifile.supersedes)
-            for pack in ifile.packs:
+        for oid in sorted(files):
+            if oid in superseded:
+                continue  # a newer index file replaces it (prune, repair)
+            for pack in files[oid].packs:
                 index.add_pack(
                     pack.id,
                     pack.size,
@@ -312,10 +324,19 @@ class Repository:
             index.pack_count,
             len(ids),
             len(new),
-            "hit" if cached is not None and cached[0] <= ids else "rebuilt",
+            "hit" if hit else "rebuilt",
         )
         if new and self._cache is not None:
             self._cache.save(ids, index)
+        if with_marked:
+            marks = load_marks(self)
+            for pack, _since in marks.packs.values():
+                index.add_pack(
+                    pack.id,
+                    pack.size,
+                    [(e.type, e.id, e.offset, e.length, e.raw_length) for e in pack.entries],
+                    pack.epoch,
+                )
 
     def save_index(self, ifile: IndexFile) -> ObjectId:
         """Store an index file."""

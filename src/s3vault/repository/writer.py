@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from s3vault import compression
 from s3vault.backend.base import Backend
+from s3vault.crashpoint import crash_point
 from s3vault.errors import ObjectExistsError
 from s3vault.format.envelope import SealedKind
 from s3vault.format.indexfile import IndexedPack, IndexFile
@@ -181,6 +182,7 @@ class BlobWriter:
             writer.epoch,
         )
         log.debug("stored pack %s (%d blobs, %d bytes)", name, len(entries), len(data))
+        crash_point("pack-stored")
         with self._stats_lock:
             self.stats.packs += 1
             self.stats.data_added += len(data) - sum(e.length for e in entries)
@@ -195,7 +197,9 @@ class BlobWriter:
             self._write_index(pending)
 
     def _write_index(self, packs: list[IndexedPack]) -> None:
+        crash_point("before-index")
         self._save_index(IndexFile(packs=tuple(packs)))
+        crash_point("after-index")
         with self._stats_lock:
             self.stats.index_files += 1
 
@@ -225,5 +229,6 @@ def sealed_kind_for(kind: ObjectKind) -> SealedKind:
         ObjectKind.SNAPSHOTS: SealedKind.SNAPSHOT,
         ObjectKind.LOCKS: SealedKind.LOCK,
         ObjectKind.DRILLS: SealedKind.DRILL,
+        ObjectKind.DELETIONS: SealedKind.DELETION,
     }
     return kinds[kind]

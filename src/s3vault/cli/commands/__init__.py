@@ -2,11 +2,14 @@
 
 from s3vault.cli.commands.backup import backup
 from s3vault.cli.commands.drill import drill
+from s3vault.cli.commands.forget import forget
 from s3vault.cli.commands.init import init
 from s3vault.cli.commands.ls import ls
+from s3vault.cli.commands.prune import prune
 from s3vault.cli.commands.repair import repair
 from s3vault.cli.commands.restore import restore
 from s3vault.cli.commands.snapshots import snapshots
+from s3vault.cli.commands.unlock import unlock
 from s3vault.cli.commands.verify import verify
 
-COMMANDS = [init, backup, snapshots, ls, restore, verify, drill, repair]
+COMMANDS = [init, backup, snapshots, ls, restore, verify, drill, forget, prune, unlock, repair]

@@ -67,7 +67,7 @@ def backup(
     if use_stdin and paths:
         msg = "--stdin takes no paths"
         raise UsageError(msg)
-    repo = open_repo(ctx)
+    repo = open_repo(ctx, load_index=False)  # backup reads the index its own way
     options = BackupOptions(
         paths=paths,
         tags=tags,

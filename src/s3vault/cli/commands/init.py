@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 
 from s3vault import InitOptions, RepositorySettings
 from s3vault import init as init_op
-from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.options import Duration, cli_context, global_options
 from s3vault.cli.render import emit, say
 from s3vault.cli.session import repo_options
 
@@ -35,12 +37,23 @@ from s3vault.cli.session import repo_options
     show_default=True,
     help="zstd level for new data (0: store uncompressed)",
 )
-def init(kdf_profile: str, pack_size: int, compression: int) -> int:
+@click.option(
+    "--min-grace",
+    type=Duration(),
+    default="24h",
+    show_default=True,
+    help="Minimum time prune keeps a marked pack before deleting it; backups that run "
+    "longer than half of it revalidate their data before committing",
+)
+def init(kdf_profile: str, pack_size: int, compression: int, min_grace: timedelta) -> int:
     """Create a new repository."""
     ctx = cli_context()
     options = repo_options(ctx, confirm_password=True)
     settings = RepositorySettings(
-        pack_size=pack_size * 1024 * 1024, compression_level=compression, kdf_profile=kdf_profile
+        pack_size=pack_size * 1024 * 1024,
+        compression_level=compression,
+        kdf_profile=kdf_profile,
+        min_grace=max(1, round(min_grace.total_seconds())),
     )
     result = init_op(options, InitOptions(settings=settings))
     if ctx.json:

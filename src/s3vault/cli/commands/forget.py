@@ -1,0 +1,121 @@
+"""s3vault forget."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import click
+
+from s3vault import ForgetOptions, Policy
+from s3vault import forget as forget_op
+from s3vault.cli.commands.prune import prune_options, run_prune
+from s3vault.cli.options import Duration, cli_context, global_options
+from s3vault.cli.render import emit, say
+from s3vault.cli.session import open_repo
+
+
+@click.command()
+@global_options
+@click.option("--keep-last", type=click.IntRange(0), default=0, help="Keep the N newest")
+@click.option("--keep-hourly", type=click.IntRange(0), default=0, help="Keep one per hour, N hours")
+@click.option("--keep-daily", type=click.IntRange(0), default=0, help="Keep one per day, N days")
+@click.option("--keep-weekly", type=click.IntRange(0), default=0, help="Keep one per week, N weeks")
+@click.option(
+    "--keep-monthly", type=click.IntRange(0), default=0, help="Keep one per month, N months"
+)
+@click.option("--keep-yearly", type=click.IntRange(0), default=0, help="Keep one per year, N years")
+@click.option("--keep-within", type=Duration(), help="Keep every snapshot younger than this")
+@click.option("--keep-tag", "keep_tags", multiple=True, help="Keep snapshots with this tag")
+@click.option(
+    "--group-by",
+    default="host,paths",
+    show_default=True,
+    help="Apply the policy per group: any of host, paths, tags (comma-separated)",
+)
+@click.option("--host", "hosts", multiple=True, help="Only snapshots of this host")
+@click.option("--tag", "tags", multiple=True, help="Only snapshots with this tag")
+@click.option("--path", "paths", multiple=True, help="Only snapshots that include this path")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed, and why; remove nothing")
+@click.option(
+    "--unsafe-allow-remove-all",
+    is_flag=True,
+    help="Allow a policy that removes every snapshot of a group",
+)
+@click.option("--prune", "then_prune", is_flag=True, help="Run prune afterwards")
+@prune_options
+def forget(
+    keep_last: int,
+    keep_hourly: int,
+    keep_daily: int,
+    keep_weekly: int,
+    keep_monthly: int,
+    keep_yearly: int,
+    keep_within: timedelta | None,
+    keep_tags: tuple[str, ...],
+    group_by: str,
+    hosts: tuple[str, ...],
+    tags: tuple[str, ...],
+    paths: tuple[str, ...],
+    dry_run: bool,
+    unsafe_allow_remove_all: bool,
+    then_prune: bool,
+    **prune_args: object,
+) -> int:
+    """Remove snapshots according to a retention policy.
+
+    Every snapshot is kept or removed as a whole; the data only they used is freed by a later
+    prune (--prune runs one at once).
+    """
+    ctx = cli_context()
+    repo = open_repo(ctx, load_index=False)
+    options = ForgetOptions(
+        policy=Policy(
+            last=keep_last,
+            hourly=keep_hourly,
+            daily=keep_daily,
+            weekly=keep_weekly,
+            monthly=keep_monthly,
+            yearly=keep_yearly,
+            within=keep_within,
+            tags=keep_tags,
+        ),
+        group_by=tuple(g.strip() for g in group_by.split(",") if g.strip()),
+        hosts=hosts,
+        tags=tags,
+        paths=paths,
+        dry_run=dry_run,
+        allow_remove_all=unsafe_allow_remove_all,
+    )
+    r = forget_op(repo, options)
+    if ctx.json:
+        for d in r.decisions:
+            emit(
+                ctx,
+                "decision",
+                snapshot_id=d.id,
+                time=d.snapshot.time,
+                hostname=d.snapshot.hostname,
+                paths=d.snapshot.paths,
+                tags=d.snapshot.tags,
+                group=d.group,
+                keep=d.keep,
+                reasons=d.reasons,
+            )
+        emit(ctx, "summary", removed=r.removed, dry_run=r.dry_run, requests=r.requests)
+    else:
+        group = None
+        for d in r.decisions:
+            if d.group != group:
+                group = d.group
+                say(ctx, f"group {group}:")
+            verdict = "keep  " if d.keep else "remove"
+            why = f"  ({'; '.join(d.reasons)})" if d.reasons else ""
+            say(ctx, f"  {verdict} {d.id.short} {d.snapshot.time:%Y-%m-%d %H:%M:%S}{why}")
+        removing = sum(not d.keep for d in r.decisions)
+        if r.dry_run:
+            say(ctx, f"dry run: would remove {removing} snapshot(s); nothing was changed")
+        else:
+            say(ctx, f"removed {r.removed} snapshot(s)")
+    if then_prune and not dry_run:
+        return run_prune(ctx, repo, **prune_args)  # type: ignore[arg-type]
+    return 0

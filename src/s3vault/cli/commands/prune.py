@@ -1,0 +1,135 @@
+"""s3vault prune (and the prune options forget --prune shares)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import click
+
+from s3vault import LeaseSettings, PruneOptions, Repository
+from s3vault import prune as prune_op
+from s3vault.cli.context import CliContext
+from s3vault.cli.options import ByteSize, Duration, cli_context, global_options
+from s3vault.cli.progress import CliProgress
+from s3vault.cli.render import emit, human_bytes, say, warn
+from s3vault.cli.session import open_repo
+from s3vault.errors import UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("%")) / 100
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        msg = f"--max-unused {text!r}: use a percentage such as 5%"
+        raise UsageError(msg)
+    return value
+
+
+def prune_options(fn: F) -> F:
+    """The options of prune (also accepted by forget --prune)."""
+    for option in reversed(
+        [
+            click.option(
+                "--max-unused",
+                default="5%",
+                show_default=True,
+                help="Unused space allowed to remain (repacking partly used packs beyond it)",
+            ),
+            click.option(
+                "--max-repack-size", type=ByteSize(), help="Repack at most this much (e.g. 10G)"
+            ),
+            click.option(
+                "--grace",
+                type=Duration(),
+                help="Delete marked packs only after this long (default and minimum: the "
+                "repository's, 24h unless set at init)",
+            ),
+            click.option(
+                "--retry-lock",
+                type=Duration(),
+                default="0s",
+                help="Wait this long for another prune's lease",
+            ),
+            click.option(
+                "--lease-ttl",
+                type=Duration(),
+                default="30m",
+                show_default=True,
+                help="The lease goes stale when not refreshed for this long",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def run_prune(
+    ctx: CliContext,
+    repo: Repository,
+    *,
+    max_unused: str,
+    max_repack_size: int | None,
+    grace: timedelta | None,
+    retry_lock: timedelta,
+    lease_ttl: timedelta,
+    dry_run: bool = False,
+) -> int:
+    """Prune and print the outcome."""
+    options = PruneOptions(
+        max_unused=_percent(max_unused),
+        max_repack_bytes=max_repack_size,
+        grace=grace.total_seconds() if grace is not None else None,
+        dry_run=dry_run,
+    )
+    ttl = lease_ttl.total_seconds()
+    lease = LeaseSettings(ttl=ttl, refresh_every=ttl / 6, wait=retry_lock.total_seconds())
+    with CliProgress(ctx) as progress:
+        r = prune_op(repo, options, lease=lease, progress=progress)
+    for name, reason in r.unreadable_packs:
+        warn(ctx, name, f"pack not named by any index and unreadable, left alone: {reason}")
+    if ctx.json:
+        fields = {k: getattr(r, k) for k in r.__dataclass_fields__ if k != "unreadable_packs"}
+        emit(ctx, "summary", **fields, unreadable_packs=len(r.unreadable_packs))
+        return 0
+    prefix = "dry run: would " if r.dry_run else ""
+    grace = timedelta(seconds=round(r.grace_seconds))
+    say(
+        ctx,
+        f"{r.snapshots} snapshots; {human_bytes(r.stored_bytes)} in indexed packs, "
+        f"{human_bytes(r.unused_bytes)} unused",
+    )
+    say(
+        ctx,
+        f"{prefix}repack {r.packs_repacked} packs, mark {r.packs_marked + r.packs_repacked} "
+        f"for deletion after {grace}, unmark {r.packs_unmarked} "
+        f"needed again, delete {r.packs_deleted} marked long enough and "
+        f"{r.orphans_deleted} left by crashes",
+    )
+    if not r.dry_run:
+        say(
+            ctx,
+            f"freed {human_bytes(r.bytes_deleted)}; {r.packs_still_marked} packs stay "
+            f"marked until their grace period ends",
+        )
+    if r.kept_after_recheck:
+        say(ctx, f"{r.kept_after_recheck} packs kept for snapshots written during the prune")
+    say(ctx, f"lease: {r.protocol}")
+    return 0
+
+
+@click.command()
+@global_options
+@prune_options
+@click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing")
+def prune(**args: Any) -> int:
+    """Free the space of data no snapshot needs (two phases: mark, then delete after the
+    grace period)."""
+    ctx = cli_context()
+    repo = open_repo(ctx, load_index=False)
+    return run_prune(ctx, repo, **args)

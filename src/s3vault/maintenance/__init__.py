@@ -1,0 +1,1 @@
+"""Maintenance: the retention policy (forget) and garbage collection (prune)."""

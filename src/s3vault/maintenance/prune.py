@@ -1,0 +1,418 @@
+"""Prune: garbage collection in two phases (design.md §10). Plan, then execute.
+
+Phase one *marks*: packs no snapshot needs are written into a deletion record and leave the
+index files (backups stop deduplicating against them; readers still find them through the
+record). Partly used packs are repacked first, which leaves the old packs unneeded, so they
+are marked too. Phase two *deletes*, in a later prune: a pack whose mark is older than the
+grace period (judged by the store's clock) and that no snapshot needs, after re-listing the
+snapshots just before deleting. A marked pack that a snapshot needs again is put back into the
+index. Stored packs that no index file and no record names (left by a crash) are deleted once
+they are older than the grace period and hold nothing a snapshot needs.
+
+Nothing is ever deleted because a listing missed something: prune refuses to run when a
+snapshot references a blob that is in no pack, and decides from what snapshots reference,
+never from what a listing did not show.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from s3vault.backend.base import ObjectInfo
+from s3vault.clock import Clock, SystemClock
+from s3vault.crashpoint import crash_point
+from s3vault.errors import IntegrityError, ObjectNotFoundError, S3VaultError, UsageError
+from s3vault.format.deletionfile import DeletionFile, MarkedPack
+from s3vault.format.indexfile import IndexedPack, IndexFile
+from s3vault.format.layout import ObjectKind, object_name, parse_name
+from s3vault.format.packfile import BlobType
+from s3vault.ids import ObjectId
+from s3vault.progress import NullProgress, Progress
+from s3vault.repository.index import BlobIndex
+from s3vault.repository.marks import load_marks, record_name
+from s3vault.repository.packheader import read_pack_header
+from s3vault.repository.references import References
+from s3vault.repository.repository import Repository
+from s3vault.repository.snapshots import list_snapshots
+from s3vault.repository.writer import BlobWriter
+
+log = logging.getLogger(__name__)
+
+PACKS_PER_INDEX = 4096
+DELETE_BATCH = 100
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PruneOptions:
+    """How hard to prune."""
+
+    max_unused: float = 0.05  # fraction of the stored bytes allowed to stay unused
+    max_repack_bytes: int | None = None
+    grace: float | None = None  # seconds; None: the repository's minimum grace
+    dry_run: bool = False
+
+
+def pack_name(pack: IndexedPack) -> str:
+    """The object name of a pack (data or tree by its blobs' type)."""
+    tree = bool(pack.entries) and pack.entries[0].type is BlobType.TREE
+    return object_name(ObjectKind.TREE if tree else ObjectKind.DATA, pack.id)
+
+
+def _used(pack: IndexedPack, refs: References) -> tuple[int, int]:
+    """(used entries, used bytes) of a pack."""
+    n = size = 0
+    for e in pack.entries:
+        if e.id in refs.blobs(e.type):
+            n += 1
+            size += e.length
+    return n, size
+
+
+@dataclass(slots=True)
+class PrunePlan:
+    """What prune will do (or, with dry_run, would do)."""
+
+    now: float
+    grace: float
+    snapshots: set[ObjectId] = field(default_factory=set)
+    index_files: list[ObjectId] = field(default_factory=list)  # replaced by the new index
+    records: list[ObjectId] = field(default_factory=list)  # replaced by the new record
+    refs: References = field(default_factory=References)
+    keep: list[IndexedPack] = field(default_factory=list)
+    repack: list[IndexedPack] = field(default_factory=list)
+    mark: list[IndexedPack] = field(default_factory=list)
+    still_marked: list[tuple[IndexedPack, float]] = field(default_factory=list)
+    unmark: list[IndexedPack] = field(default_factory=list)
+    delete: list[IndexedPack] = field(default_factory=list)
+    orphans_delete: list[IndexedPack] = field(default_factory=list)
+    young_orphans: int = 0
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    stored_bytes: int = 0
+    unused_bytes: int = 0
+    listed: set[ObjectId] = field(default_factory=set)
+
+    @property
+    def changes(self) -> bool:
+        """Whether executing would change anything."""
+        return bool(self.repack or self.mark or self.unmark or self.delete or self.orphans_delete)
+
+
+def _read_index_files(repo: Repository) -> tuple[list[ObjectId], dict[ObjectId, IndexedPack]]:
+    ids = sorted(repo.list_files(ObjectKind.INDEX))
+    files = {oid: IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid)) for oid in ids}
+    superseded = {s for f in files.values() for s in f.supersedes}
+    packs: dict[ObjectId, IndexedPack] = {}
+    for oid in ids:
+        if oid not in superseded:
+            for p in files[oid].packs:
+                packs.setdefault(p.id, p)
+    return ids, packs
+
+
+def _listed_packs(repo: Repository) -> dict[ObjectId, ObjectInfo]:
+    listed: dict[ObjectId, ObjectInfo] = {}
+    for kind in (ObjectKind.DATA, ObjectKind.TREE):
+        for info in repo.backend.list(kind.value + "/"):
+            parsed = parse_name(info.name)
+            if parsed is not None:
+                try:
+                    listed[ObjectId.from_hex(parsed[1])] = info
+                except ValueError:
+                    continue
+    return listed
+
+
+def _index_of(packs: list[IndexedPack]) -> BlobIndex:
+    index = BlobIndex()
+    for p in packs:
+        index.add_pack(
+            p.id, p.size, [(e.type, e.id, e.offset, e.length, e.raw_length) for e in p.entries]
+        )
+    return index
+
+
+def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
+    """Decide what to repack, mark, unmark and delete.
+
+    Raises:
+        UsageError: the grace period is below the repository's minimum.
+        IntegrityError: a snapshot references data that is in no pack (prune refuses).
+    """
+    grace = float(repo.config.min_grace if options.grace is None else options.grace)
+    if grace < repo.config.min_grace:
+        msg = (
+            f"--grace {grace:.0f}s is below this repository's minimum of "
+            f"{repo.config.min_grace}s, which running backups rely on"
+        )
+        raise UsageError(msg)
+    plan = PrunePlan(now=repo.backend.server_time(), grace=grace)
+    plan.index_files, indexed = _read_index_files(repo)
+    marks = load_marks(repo)
+    plan.records = sorted(set(marks.records) | marks.superseded)
+    marked = {pid: m for pid, m in marks.packs.items() if pid not in indexed}
+    listed = _listed_packs(repo)
+    plan.listed = set(listed)
+    packs = list(indexed.values()) + [p for p, _ in marked.values()]
+    repo.index = _index_of(packs)
+    listed_snapshots = list_snapshots(repo)
+    snapshots = [s for _, s in listed_snapshots]
+    plan.snapshots = {sid for sid, _ in listed_snapshots}
+    plan.refs.add_snapshots(repo, snapshots)
+    orphans = _read_orphans(repo, plan, listed, indexed, marked)
+    if plan.refs.missing and orphans:  # an index write lost in a crash: look again
+        repo.index = _index_of(packs + orphans)
+        plan.refs = References()
+        plan.refs.add_snapshots(repo, snapshots)
+    if plan.refs.missing:
+        btype, bid = plan.refs.missing[0]
+        msg = (
+            f"prune refused: snapshots reference {len(plan.refs.missing)} blob(s) that are in "
+            f"no pack (first: {btype.value} blob {bid.short}); nothing was changed. Run "
+            "`s3vault verify`, then `s3vault repair index`"
+        )
+        raise IntegrityError(msg)
+    gone = [pack_name(p) for p in packs if p.id not in listed and _used(p, plan.refs)[0]]
+    if gone:
+        msg = (
+            f"prune refused: {len(gone)} pack(s) that snapshots need are not stored (first: "
+            f"{gone[0]}); nothing was changed. Run `s3vault verify` to see what is lost"
+        )
+        raise IntegrityError(msg)
+    for pack in orphans:
+        if _used(pack, plan.refs)[0]:
+            plan.keep.append(pack)  # indexed again by the new index
+        elif plan.now - listed[pack.id].modified < grace:
+            plan.young_orphans += 1
+        else:
+            plan.orphans_delete.append(pack)
+    partly = _classify_indexed(plan, indexed, listed)
+    _choose_repack(plan, partly, options)
+    _decide_marked(plan, marked)
+    return plan
+
+
+def _read_orphans(
+    repo: Repository,
+    plan: PrunePlan,
+    listed: dict[ObjectId, ObjectInfo],
+    indexed: dict[ObjectId, IndexedPack],
+    marked: dict[ObjectId, tuple[IndexedPack, float]],
+) -> list[IndexedPack]:
+    """Headers of stored packs that no index file or record names. Young ones may belong to a
+    running backup and are left alone (unless snapshots miss data they might hold)."""
+    out = []
+    for pid, info in sorted(listed.items()):
+        if pid in indexed or pid in marked:
+            continue
+        if plan.now - info.modified < plan.grace and not plan.refs.missing:
+            plan.young_orphans += 1
+            continue
+        try:
+            out.append(read_pack_header(repo, info.name, info.size))
+        except (S3VaultError, ValueError) as exc:
+            plan.unreadable.append((info.name, str(exc)))
+    return out
+
+
+def _classify_indexed(
+    plan: PrunePlan, indexed: dict[ObjectId, IndexedPack], listed: dict[ObjectId, ObjectInfo]
+) -> list[tuple[float, IndexedPack, int]]:
+    """Fully used packs stay, unused ones are marked (unless very young: perhaps a running
+    backup's), partly used ones are returned as repack candidates (unused share, pack, bytes)."""
+    young_limit = min(3600.0, plan.grace / 2)
+    partly: list[tuple[float, IndexedPack, int]] = []
+    for pack in indexed.values():
+        plan.stored_bytes += pack.size
+        n, used_bytes = _used(pack, plan.refs)
+        info = listed.get(pack.id)
+        if info is None:
+            continue  # not stored (and not needed): it leaves the index
+        if n == len(pack.entries):
+            plan.keep.append(pack)
+        elif n == 0:
+            if info is not None and plan.now - info.modified < young_limit:
+                plan.keep.append(pack)
+            else:
+                plan.mark.append(pack)
+                plan.unused_bytes += pack.size
+        else:
+            unused = pack.size - used_bytes
+            plan.unused_bytes += unused
+            partly.append((unused / pack.size, pack, unused))
+    return partly
+
+
+def _choose_repack(
+    plan: PrunePlan, partly: list[tuple[float, IndexedPack, int]], options: PruneOptions
+) -> None:
+    """Repack the emptiest partly used packs until the unused share is within bounds."""
+    partly.sort(key=lambda item: item[0], reverse=True)
+    remaining = plan.unused_bytes - sum(p.size for p in plan.mark)
+    budget = options.max_repack_bytes
+    for _ratio, pack, unused in partly:
+        over = remaining > options.max_unused * max(1, plan.stored_bytes)
+        if over and (budget is None or pack.size <= budget):
+            plan.repack.append(pack)
+            remaining -= unused
+            if budget is not None:
+                budget -= pack.size
+        else:
+            plan.keep.append(pack)
+
+
+def _decide_marked(plan: PrunePlan, marked: dict[ObjectId, tuple[IndexedPack, float]]) -> None:
+    """Marked packs: needed again → unmark; old enough → delete; else stay marked."""
+    wanted: dict[tuple[BlobType, ObjectId], list[ObjectId]] = {}
+    for pid, (pack, _since) in marked.items():
+        for e in pack.entries:
+            if e.id in plan.refs.blobs(e.type):
+                wanted.setdefault((e.type, e.id), []).append(pid)
+    available: set[tuple[BlobType, ObjectId]] = set()
+    if wanted:
+        for pack in plan.keep:
+            available.update((e.type, e.id) for e in pack.entries if (e.type, e.id) in wanted)
+        for pack in plan.repack:
+            available.update((e.type, e.id) for e in pack.entries if (e.type, e.id) in wanted)
+    needed = {pid for key, pids in wanted.items() if key not in available for pid in pids[:1]}
+    for pid, (pack, since) in sorted(marked.items()):
+        if pid not in plan.listed:
+            continue  # already deleted: it leaves the record
+        if pid in needed:
+            plan.unmark.append(pack)
+        elif plan.now - since >= plan.grace:
+            plan.delete.append(pack)
+        else:
+            plan.still_marked.append((pack, since))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PruneOutcome:
+    """What execute_prune did."""
+
+    repacked_blobs: int
+    new_index_files: int
+    deleted_packs: int
+    deleted_bytes: int
+    kept_after_recheck: int  # packs a snapshot written meanwhile still needed
+
+
+def _recheck(repo: Repository, plan: PrunePlan) -> int:
+    """Snapshots written since planning (by backups running beside prune) keep what they
+    reference: such packs leave the delete and mark lists. Returns how many moved."""
+    new = [(sid, s) for sid, s in list_snapshots(repo) if sid not in plan.snapshots]
+    if not new:
+        return 0
+    plan.refs.add_snapshots(repo, (s for _, s in new))
+    plan.snapshots.update(sid for sid, _ in new)
+    moved = 0
+    for source, target in ((plan.delete, plan.unmark), (plan.mark, plan.keep)):
+        for pack in list(source):
+            if _used(pack, plan.refs)[0]:
+                source.remove(pack)
+                target.append(pack)
+                moved += 1
+    for pack in list(plan.orphans_delete):
+        if _used(pack, plan.refs)[0]:
+            plan.orphans_delete.remove(pack)
+            plan.keep.append(pack)
+            moved += 1
+    return moved
+
+
+def execute_prune(
+    repo: Repository,
+    plan: PrunePlan,
+    *,
+    check_lease: Callable[[], None],
+    clock: Clock | None = None,
+    progress: Progress | None = None,
+) -> PruneOutcome:
+    """Carry out a plan. ``check_lease`` raises when the lease is no longer certainly ours; it
+    is called before every step that deletes.
+
+    Raises:
+        LeaseLostError: the lease was lost; what was done so far is consistent.
+        BackendError, IntegrityError: storage failed or data is damaged.
+    """
+    clock = clock or SystemClock()
+    progress = progress or NullProgress()
+    check_lease()
+    repacked = 0
+    if plan.repack:
+        writer = BlobWriter(
+            backend=repo.backend,
+            sealer=repo.sealer,
+            index=BlobIndex(),
+            save_index=repo.save_index,
+            pack_size=repo.config.pack_size,
+            compression_level=repo.config.compression_level,
+        )
+        for pack in plan.repack:
+            for e in pack.entries:
+                if e.id in plan.refs.blobs(e.type):
+                    writer.save(e.type, repo.load_blob(e.type, e.id), e.id)
+                    repacked += 1
+        writer.flush()
+        plan.mark.extend(plan.repack)
+        crash_point("prune-after-repack")
+    kept = _recheck(repo, plan)
+    crash_point("prune-after-recheck")
+    check_lease()
+    marks = [MarkedPack(pack=p, since=s) for p, s in plan.still_marked]
+    marks += [MarkedPack(pack=p) for p in plan.mark]
+    if marks or plan.records:
+        repo.save_file(
+            ObjectKind.DELETIONS,
+            DeletionFile(
+                time=clock.now(),
+                hostname=socket.gethostname(),
+                packs=tuple(marks),
+                supersedes=tuple(plan.records),
+            ).encode(),
+        )
+    crash_point("prune-after-mark")
+    indexed = plan.keep + plan.unmark
+    new_index = 0
+    for start in range(0, len(indexed), PACKS_PER_INDEX):
+        chunk = tuple(indexed[start : start + PACKS_PER_INDEX])
+        repo.save_index(IndexFile(packs=chunk, supersedes=tuple(plan.index_files)))
+        new_index += 1
+    if not indexed and plan.index_files:
+        repo.save_index(IndexFile(packs=(), supersedes=tuple(plan.index_files)))
+        new_index += 1
+    crash_point("prune-after-index")
+    check_lease()
+    for oid in plan.index_files:
+        _delete(repo, object_name(ObjectKind.INDEX, oid))
+    crash_point("prune-before-delete")
+    doomed = plan.delete + plan.orphans_delete
+    deleted_bytes = 0
+    progress.started("deleting packs", total_files=len(doomed))
+    for start in range(0, len(doomed), DELETE_BATCH):
+        check_lease()
+        for pack in doomed[start : start + DELETE_BATCH]:
+            _delete(repo, pack_name(pack))
+            deleted_bytes += pack.size
+            progress.advanced(files=1, bytes_=pack.size, item=pack_name(pack))
+            crash_point("prune-mid-delete")
+    progress.finished("deleting packs")
+    for oid in plan.records:
+        _delete(repo, record_name(oid))
+    crash_point("prune-after-delete")
+    return PruneOutcome(
+        repacked_blobs=repacked,
+        new_index_files=new_index,
+        deleted_packs=len(doomed),
+        deleted_bytes=deleted_bytes,
+        kept_after_recheck=kept,
+    )
+
+
+def _delete(repo: Repository, name: str) -> None:
+    try:
+        repo.backend.delete(name)
+    except ObjectNotFoundError:
+        log.info("%s was already gone", name)

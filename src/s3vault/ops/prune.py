@@ -1,0 +1,87 @@
+"""prune: take the maintenance lease, plan, and (unless dry_run) execute (design.md §10)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from s3vault.backend.accounting import RequestCounts
+from s3vault.clock import Clock, SystemClock
+from s3vault.maintenance.prune import PruneOptions, execute_prune, plan_prune
+from s3vault.progress import Progress
+from s3vault.repository.lease import Lease, LeaseSettings
+from s3vault.repository.repository import Repository
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PruneResult:
+    """What prune found and did (with dry_run: what it would do)."""
+
+    snapshots: int
+    packs_kept: int
+    packs_repacked: int
+    packs_marked: int
+    packs_unmarked: int
+    packs_still_marked: int
+    packs_deleted: int
+    orphans_deleted: int
+    young_orphans: int
+    unreadable_packs: tuple[tuple[str, str], ...]
+    stored_bytes: int
+    unused_bytes: int
+    bytes_deleted: int
+    blobs_repacked: int
+    kept_after_recheck: int
+    grace_seconds: float
+    lease_waited: float
+    protocol: str
+    dry_run: bool
+    requests: RequestCounts
+
+
+def prune(
+    repo: Repository,
+    options: PruneOptions | None = None,
+    *,
+    lease: LeaseSettings | None = None,
+    clock: Clock | None = None,
+    progress: Progress | None = None,
+) -> PruneResult:
+    """Collect garbage under the maintenance lease.
+
+    Raises:
+        LeaseHeldError: another prune holds the lease (exit code 11).
+        LeaseLostError: the lease was lost mid-way; what was done is consistent.
+        IntegrityError: snapshots reference missing data (prune refuses, changes nothing).
+    """
+    options = options or PruneOptions()
+    clock = clock or SystemClock()
+    with Lease.acquire(repo, "prune", lease, clock=clock) as held:
+        plan = plan_prune(repo, options)
+        outcome = None
+        if not options.dry_run:
+            outcome = execute_prune(
+                repo, plan, check_lease=held.check, clock=clock, progress=progress
+            )
+        waited = held.waited
+    return PruneResult(
+        snapshots=len(plan.snapshots),
+        packs_kept=len(plan.keep),
+        packs_repacked=len(plan.repack),
+        packs_marked=len(plan.mark),
+        packs_unmarked=len(plan.unmark),
+        packs_still_marked=len(plan.still_marked),
+        packs_deleted=len(plan.delete),
+        orphans_deleted=len(plan.orphans_delete),
+        young_orphans=plan.young_orphans,
+        unreadable_packs=tuple(plan.unreadable),
+        stored_bytes=plan.stored_bytes,
+        unused_bytes=plan.unused_bytes,
+        bytes_deleted=outcome.deleted_bytes if outcome else 0,
+        blobs_repacked=outcome.repacked_blobs if outcome else 0,
+        kept_after_recheck=outcome.kept_after_recheck if outcome else 0,
+        grace_seconds=plan.grace,
+        lease_waited=waited,
+        protocol="compare-and-swap lease (If-None-Match / If-Match)",
+        dry_run=options.dry_run,
+        requests=repo.requests.snapshot(),
+    )

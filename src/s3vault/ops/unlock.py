@@ -1,0 +1,29 @@
+"""unlock: remove a stale maintenance lease (or, with remove_all, any)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from s3vault.repository.lease import describe, inspect_lease, remove_lease
+from s3vault.repository.repository import Repository
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnlockResult:
+    """What unlock found and whether it removed it."""
+
+    found: str | None  # the lease's holder, as text
+    stale: bool
+    removed: bool
+
+
+def unlock(repo: Repository, *, remove_all: bool = False) -> UnlockResult:
+    """Remove the maintenance lease if it is stale (its holder stopped refreshing it)."""
+    status = inspect_lease(repo)
+    if status is None:
+        return UnlockResult(found=None, stale=False, removed=False)
+    text = describe(status.holder, status.age)
+    if status.stale or remove_all:
+        remove_lease(repo)
+        return UnlockResult(found=text, stale=status.stale, removed=True)
+    return UnlockResult(found=text, stale=False, removed=False)

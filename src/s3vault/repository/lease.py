@@ -1,0 +1,312 @@
+"""The maintenance lease (design.md §10): one ``locks/maintenance`` object, held by at most one
+pruner at a time.
+
+- Acquire: create the object with a create-only put. If it exists, its age is judged by the
+  store's clock (``server_time() - modified``); a lease older than its TTL (or held by a dead
+  process on this very host) is taken over with a compare-and-swap ``replace``, so two
+  contenders can never both win.
+- Refresh: every ``refresh_every`` seconds a background thread rewrites the object with
+  compare-and-swap on the version it wrote last. Losing the swap means another process took
+  the lease: the holder is done.
+- Safety: ``check()`` (called before every destructive step) fails unless a refresh succeeded
+  within ``ttl - 1.5 × refresh_every`` by this host's suspend-aware clock, so a holder that was
+  suspended or cut off stops before another process can have taken its lease over.
+- Release: delete the object if it is still ours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from s3vault.clock import Clock, SystemClock
+from s3vault.errors import (
+    BackendError,
+    LeaseHeldError,
+    LeaseLostError,
+    ObjectExistsError,
+    ObjectNotFoundError,
+    S3VaultError,
+    VersionMismatchError,
+)
+from s3vault.format.envelope import SealedKind
+from s3vault.format.leasefile import LeaseFile
+from s3vault.repository.repository import Repository
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "locks/maintenance"
+MAX_CLOCK_SKEW = 300.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaseSettings:
+    """Timing of the lease (seconds)."""
+
+    ttl: float = 1800.0
+    refresh_every: float = 300.0
+    wait: float = 0.0  # --retry-lock: how long to keep trying to acquire
+
+    @property
+    def safe_for(self) -> float:
+        """How long after a successful refresh the holder may still act."""
+        return self.ttl - 1.5 * self.refresh_every
+
+
+def describe(holder: LeaseFile | None, age: float) -> str:
+    """Who holds a lease, for messages."""
+    if holder is None:
+        return f"an unreadable lease refreshed {age:.0f}s ago"
+    return (
+        f"{holder.operation} by {holder.hostname} (pid {holder.pid}) since "
+        f"{holder.acquired:%Y-%m-%d %H:%M:%S}, refreshed {age:.0f}s ago"
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Lease:
+    """A held maintenance lease. Use ``Lease.acquire`` and release it (context manager)."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        record: LeaseFile,
+        version: str,
+        settings: LeaseSettings,
+        clock: Clock,
+    ) -> None:
+        self._repo = repo
+        self._record = record
+        self._version = version
+        self._settings = settings
+        self._clock = clock
+        self._last_ok = clock.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._lost: str | None = None
+        self._thread: threading.Thread | None = None
+        self.waited = 0.0
+
+    # Acquiring -----------------------------------------------------------------------------
+
+    @classmethod
+    def acquire(
+        cls,
+        repo: Repository,
+        operation: str,
+        settings: LeaseSettings | None = None,
+        *,
+        clock: Clock | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> Lease:
+        """Take the lease, waiting up to ``settings.wait`` seconds for a live holder.
+
+        Raises:
+            LeaseHeldError: another live process holds it (exit code 11).
+            S3VaultError: this host's clock is more than 5 minutes off the store's.
+        """
+        settings = settings or LeaseSettings()
+        clock = clock or SystemClock()
+        backend = repo.backend
+        skew = backend.server_time() - clock.now().timestamp()
+        if abs(skew) > MAX_CLOCK_SKEW:
+            msg = (
+                f"this host's clock is {skew:+.0f}s off the storage's clock; maintenance needs "
+                "them within 5 minutes: fix NTP"
+            )
+            raise S3VaultError(msg)
+        record = LeaseFile(
+            holder=secrets.token_hex(16),
+            operation=operation,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            acquired=clock.now(),
+            ttl_seconds=settings.ttl,
+            refreshes=0,
+        )
+        sealed = repo.sealer.seal_file(SealedKind.LOCK, record.encode())
+        start = clock.monotonic()
+        while True:
+            started = clock.monotonic()
+            try:
+                backend.put(LEASE_NAME, sealed)
+                version = backend.stat(LEASE_NAME).version
+                break
+            except ObjectExistsError:
+                pass
+            try:
+                info = backend.stat(LEASE_NAME)
+            except ObjectNotFoundError:
+                continue  # released meanwhile: try again at once
+            holder = _read(repo)
+            age = backend.server_time() - info.modified
+            ttl = holder.ttl_seconds if holder else settings.ttl
+            dead = (
+                holder is not None
+                and holder.hostname == record.hostname
+                and not _pid_alive(holder.pid)
+            )
+            if age > ttl or dead:
+                try:
+                    version = backend.replace(LEASE_NAME, sealed, info.version).version
+                    why = "its holder is gone" if dead else f"stale for {age - ttl:.0f}s"
+                    log.warning("took over the maintenance lease (%s)", why)
+                    break
+                except (VersionMismatchError, ObjectNotFoundError):
+                    continue
+            waited = clock.monotonic() - start
+            if waited >= settings.wait:
+                msg = (
+                    f"the repository is being maintained: {describe(holder, age)}; "
+                    f"try again later, wait with --retry-lock, or run `s3vault unlock` "
+                    f"if that process is gone (the lease goes stale after {ttl:.0f}s)"
+                )
+                raise LeaseHeldError(msg)
+            sleep(min(max(1.0, settings.refresh_every / 10), settings.wait - waited))
+        lease = cls(repo, record, version, settings, clock)
+        lease._last_ok = started
+        lease.waited = clock.monotonic() - start
+        return lease
+
+    # Holding -------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Rewrite the lease (compare-and-swap on our last version).
+
+        Raises:
+            LeaseLostError: another process took it, or it is gone.
+        """
+        with self._lock:
+            if self._lost:
+                raise LeaseLostError(self._lost)
+            started = self._clock.monotonic()
+            self._record = dataclasses.replace(self._record, refreshes=self._record.refreshes + 1)
+            sealed = self._repo.sealer.seal_file(SealedKind.LOCK, self._record.encode())
+            try:
+                self._version = self._repo.backend.replace(
+                    LEASE_NAME, sealed, self._version
+                ).version
+            except (VersionMismatchError, ObjectNotFoundError):
+                self._lost = "the maintenance lease was taken over by another process"
+                raise LeaseLostError(self._lost) from None
+            self._last_ok = started
+
+    def check(self) -> None:
+        """Fail unless the lease is certainly still ours (call before destructive steps).
+
+        Raises:
+            LeaseLostError: lost, or not refreshed recently enough to be sure.
+        """
+        if self._lost:
+            raise LeaseLostError(self._lost)
+        age = self._clock.monotonic() - self._last_ok
+        if age > self._settings.safe_for:
+            self._lost = (
+                f"the maintenance lease was last refreshed {age:.0f}s ago (limit "
+                f"{self._settings.safe_for:.0f}s): stopped before changing anything more"
+            )
+            raise LeaseLostError(self._lost)
+
+    def ensure_fresh(self) -> None:
+        """Refresh now, then check (before a batch of deletions)."""
+        try:
+            self.refresh()
+        except BackendError as exc:
+            log.warning("could not refresh the maintenance lease: %s", exc)
+        self.check()
+
+    def start(self) -> None:
+        """Refresh in a background thread until ``release``."""
+
+        def run() -> None:
+            while not self._stop.wait(self._settings.refresh_every):
+                try:
+                    self.refresh()
+                except LeaseLostError:
+                    return
+                except S3VaultError as exc:
+                    log.warning("could not refresh the maintenance lease: %s", exc)
+
+        self._thread = threading.Thread(target=run, name="s3v-lease", daemon=True)
+        self._thread.start()
+
+    def release(self) -> None:
+        """Stop refreshing and delete the lease if it is still ours."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        with self._lock:
+            if self._lost:
+                return
+            try:
+                if self._repo.backend.stat(LEASE_NAME).version == self._version:
+                    self._repo.backend.delete(LEASE_NAME)
+            except ObjectNotFoundError:
+                pass
+            except S3VaultError as exc:
+                log.warning("could not remove the maintenance lease: %s", exc)
+
+    def __enter__(self) -> Lease:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _read(repo: Repository) -> LeaseFile | None:
+    try:
+        return LeaseFile.decode(
+            repo.sealer.open_file(SealedKind.LOCK, repo.backend.get(LEASE_NAME))
+        )
+    except S3VaultError:
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaseStatus:
+    """A lease as ``unlock`` sees it."""
+
+    holder: LeaseFile | None
+    age: float
+    stale: bool
+
+
+def inspect_lease(repo: Repository) -> LeaseStatus | None:
+    """The current lease, or None when nobody holds one."""
+    try:
+        info = repo.backend.stat(LEASE_NAME)
+    except ObjectNotFoundError:
+        return None
+    holder = _read(repo)
+    age = repo.backend.server_time() - info.modified
+    ttl = holder.ttl_seconds if holder else LeaseSettings().ttl
+    dead = (
+        holder is not None
+        and holder.hostname == socket.gethostname()
+        and not _pid_alive(holder.pid)
+    )
+    return LeaseStatus(holder=holder, age=age, stale=age > ttl or dead)
+
+
+def remove_lease(repo: Repository) -> None:
+    """Delete the lease object (``unlock``)."""
+    with contextlib.suppress(ObjectNotFoundError):
+        repo.backend.delete(LEASE_NAME)

@@ -1,0 +1,63 @@
+"""Marks: the packs prune has marked for deletion (design.md §10), read from the deletion
+records. A record superseded by a newer one is ignored, as index files are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from s3vault.format.deletionfile import DeletionFile
+from s3vault.format.indexfile import IndexedPack
+from s3vault.format.layout import ObjectKind, object_name, parse_name
+from s3vault.ids import ObjectId
+
+if TYPE_CHECKING:  # repository.py uses this module to load marked packs
+    from s3vault.repository.repository import Repository
+
+
+@dataclass(slots=True)
+class Marks:
+    """Every marked pack with its entries and its mark time (the store's clock)."""
+
+    records: dict[ObjectId, float] = field(default_factory=dict)  # live record → modified
+    superseded: set[ObjectId] = field(default_factory=set)  # records a newer one replaces
+    packs: dict[ObjectId, tuple[IndexedPack, float]] = field(default_factory=dict)
+
+
+def load_marks(repo: Repository) -> Marks:
+    """Read every deletion record (a listing error raises; it is never read as "none").
+
+    Raises:
+        IntegrityError: a record is damaged (the message names it).
+    """
+    modified: dict[ObjectId, float] = {}
+    for info in repo.backend.list(ObjectKind.DELETIONS.value + "/"):
+        parsed = parse_name(info.name)
+        if parsed is None or parsed[0] is not ObjectKind.DELETIONS:
+            continue
+        try:
+            modified[ObjectId(bytes.fromhex(parsed[1]))] = info.modified
+        except ValueError:
+            continue
+    files = {
+        oid: DeletionFile.decode(repo.load_file(ObjectKind.DELETIONS, oid)) for oid in modified
+    }
+    marks = Marks()
+    for f in files.values():
+        marks.superseded.update(f.supersedes)
+    for oid in sorted(files):
+        if oid in marks.superseded:
+            continue
+        marks.records[oid] = modified[oid]
+        for m in files[oid].packs:
+            since = modified[oid] if m.since is None else m.since
+            known = marks.packs.get(m.pack.id)
+            if known is None or since < known[1]:
+                marks.packs[m.pack.id] = (m.pack, since)
+    marks.superseded &= set(files)
+    return marks
+
+
+def record_name(oid: ObjectId) -> str:
+    """The object name of a deletion record."""
+    return object_name(ObjectKind.DELETIONS, oid)

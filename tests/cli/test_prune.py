@@ -1,0 +1,140 @@
+"""forget, prune and unlock through the real entry point; kills at named crash points."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from s3vault import RepoOptions, open_repository
+from s3vault.repository.lease import Lease
+from tests.conftest import PASSWORD, RunCli, write_file
+from tests.trees import snapshot_tree
+
+
+def make_repo(tmp_path: Path, run_cli: RunCli) -> str:
+    url = str(tmp_path / "repo")
+    done = run_cli(
+        "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "1", "--min-grace", "1s"
+    )
+    assert done.code == 0, done.stderr
+    return url
+
+
+def backup(run_cli: RunCli, url: str, src: Path, *extra: str) -> str:
+    done = run_cli("-r", url, "backup", str(src), "--json", *extra)
+    assert done.code == 0, done.stderr
+    return str(json.loads(done.stdout.splitlines()[-1])["snapshot_id"])
+
+
+def test_forget_dry_run_shows_exactly_what_forget_then_does(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    url = make_repo(tmp_path, run_cli)
+    src = tmp_path / "src"
+    for _i in range(4):
+        write_file(src / "f", os.urandom(1000))
+        backup(run_cli, url, src)
+    dry = run_cli("-r", url, "forget", "--keep-last", "2", "--dry-run", "--json")
+    assert dry.code == 0, dry.stderr
+    planned = [json.loads(line) for line in dry.stdout.splitlines()]
+    removed = {
+        d["snapshot_id"] for d in planned if d.get("message_type") == "decision" and not d["keep"]
+    }
+    assert len(removed) == 2
+    done = run_cli("-r", url, "forget", "--keep-last", "2", "--json")
+    assert done.code == 0, done.stderr
+    left = run_cli("-r", url, "snapshots", "--json")
+    ids = {s["id"] for s in json.loads(left.stdout)["snapshots"]}
+    assert len(ids) == 2 and not ids & removed
+    refused = run_cli("-r", url, "forget", "--keep-tag", "no-such-tag")
+    assert refused.code == 2
+    assert "refusing" in refused.stderr
+    after = json.loads(run_cli("-r", url, "snapshots", "--json").stdout)["snapshots"]
+    assert len(after) == 2
+
+
+def test_a_second_pruner_exits_11_and_unlock_leaves_a_live_lease(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    url = make_repo(tmp_path, run_cli)
+    repo = open_repository(RepoOptions(url=url, password=PASSWORD.encode()), load_index=False)
+    held = Lease.acquire(repo, "prune")
+    done = run_cli("-r", url, "prune")
+    assert done.code == 11, done.stderr
+    assert "being maintained" in done.stderr and f"pid {os.getpid()}" in done.stderr
+    assert run_cli("-r", url, "unlock").code == 0
+    assert run_cli("-r", url, "prune").code == 11  # a live lease stays
+    assert run_cli("-r", url, "unlock", "--remove-all").code == 0
+    assert run_cli("-r", url, "prune").code == 0
+    del held
+
+
+BACKUP_POINTS = [("backup", "pack-stored", n) for n in (1, 2, 3, 4)] + [
+    ("backup", "before-index", 1),
+    ("backup", "after-index", 1),
+    ("backup", "backup-before-snapshot", 1),
+]
+PRUNE_POINTS = [
+    ("prune", "pack-stored", 1),  # a repacked pack
+    ("prune", "after-index", 1),  # the repacked packs' index file
+    ("prune", "prune-after-repack", 1),
+    ("prune", "prune-after-recheck", 1),
+    ("prune", "prune-after-mark", 1),
+    ("prune", "prune-after-index", 1),
+    ("prune", "prune-before-delete", 1),
+    ("prune", "prune-mid-delete", 1),
+    ("prune", "prune-mid-delete", 2),
+    ("prune", "prune-after-delete", 1),
+]
+
+
+@pytest.mark.parametrize(("command", "point", "passage"), BACKUP_POINTS + PRUNE_POINTS)
+def test_a_kill_at_a_crash_point_loses_nothing(
+    tmp_path: Path,
+    run_cli: RunCli,
+    cli_env: dict[str, str],
+    command: str,
+    point: str,
+    passage: int,
+) -> None:
+    url = make_repo(tmp_path, run_cli)
+    src = tmp_path / "src"
+    for i in range(6):
+        write_file(src / f"f{i}", os.urandom(400_000))
+    survivor = backup(run_cli, url, src)
+    kept_tree = snapshot_tree(src)
+    for i in range(3):
+        write_file(src / f"f{i}", os.urandom(400_000))
+    write_file(src / "big", os.urandom(3_000_000))
+    env = {**cli_env, "S3VAULT_TEST_CRASH_AT": f"{point}:{passage}"}
+    if command == "prune":
+        # two prunes so that the killed one has marks old enough to delete
+        survivor = backup(run_cli, url, src)
+        kept_tree = snapshot_tree(src)
+        assert run_cli("-r", url, "forget", "--keep-last", "1").code == 0
+        assert run_cli("-r", url, "prune", "--max-unused", "50%").code == 0
+        time.sleep(1.1)
+        write_file(src / "f5", b"changed")  # partly used packs to repack
+        survivor = backup(run_cli, url, src)
+        kept_tree = snapshot_tree(src)
+        assert run_cli("-r", url, "forget", "--keep-last", "1").code == 0
+        killed = run_cli("-r", url, "prune", "--max-unused", "0%", env=env)
+    else:
+        killed = run_cli("-r", url, "backup", str(src), env=env)
+    assert killed.code == -9, (killed.code, killed.stderr)  # it really died at that point
+    check = run_cli("-r", url, "verify", "--read-data")
+    assert check.code == 0, check.stdout + check.stderr
+    out = tmp_path / "out"
+    done = run_cli("-r", url, "restore", survivor, "-t", str(out))
+    assert done.code == 0, done.stderr
+    assert snapshot_tree(out / str(src).lstrip("/")) == kept_tree
+    backup(run_cli, url, src)  # the next backup and prunes succeed
+    for _ in range(2):
+        time.sleep(1.1)
+        done = run_cli("-r", url, "prune", "--max-unused", "0%")
+        assert done.code == 0, done.stderr
+    assert run_cli("-r", url, "verify", "--read-data").code == 0

@@ -1,0 +1,229 @@
+"""Two-phase prune beside backups, on a store whose clock the test moves (design.md §10)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from s3vault import BackupOptions, backup
+from s3vault.errors import IntegrityError, UsageError
+from s3vault.format.layout import ObjectKind
+from s3vault.progress import NullProgress
+from tests.maintenance.harness import GRACE, World, restored
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+def test_prune_marks_first_and_deletes_only_after_the_grace_period(
+    world: World, tmp_path: Path
+) -> None:
+    world.write("a")
+    world.backup()
+    world.advance(60)
+    (tmp_path / "src" / "a").unlink()
+    b = world.write("b")
+    keep = world.backup()
+    world.forget_all_but(1)
+    world.advance(2 * 3600)  # older than the young-pack margin
+    before = world.packs()
+    first = world.prune()
+    assert first.packs_marked >= 1 and first.packs_deleted == 0
+    assert world.packs() == before  # phase one deletes nothing
+    world.verify_ok()
+    world.advance(GRACE - 60)
+    assert world.prune().packs_deleted == 0  # not yet: the mark is younger than the grace
+    assert world.packs() == before
+    world.advance(120)
+    third = world.prune()
+    assert third.packs_deleted == first.packs_marked
+    assert third.bytes_deleted > 0
+    assert len(world.packs()) < len(before)
+    world.verify_ok()
+    assert restored(world, keep, tmp_path / "out") == {"b": b.read_bytes()}
+
+
+def test_a_backup_never_deduplicates_against_a_marked_pack(world: World, tmp_path: Path) -> None:
+    a = world.write("a")
+    world.backup()
+    world.advance(60)
+    a.rename(tmp_path / "a.keep")
+    world.write("b")
+    world.backup()
+    world.forget_all_but(1)
+    world.advance(2 * 3600)
+    assert world.prune().packs_marked >= 1
+    (tmp_path / "a.keep").rename(a)  # the content comes back
+    r = backup(world.open(), BackupOptions(paths=(str(tmp_path / "src"),)), clock=world.clock)
+    assert r.snapshot_id is not None
+    again = r.snapshot_id.hex()
+    assert r.data_blobs >= 1  # stored again, not deduplicated against the marked pack
+    world.advance(GRACE + 60)
+    world.prune()  # deletes the marked packs
+    world.verify_ok()
+    assert restored(world, again, tmp_path / "out")["a"] == a.read_bytes()
+
+
+def test_a_snapshot_finished_beside_prune_gets_its_packs_unmarked(
+    world: World, tmp_path: Path
+) -> None:
+    """A backup that read the index before the mark, and wrote its snapshot after it."""
+    a = world.write("a")
+    world.backup()
+    world.advance(2 * 3600)
+
+    class PruneMidway(NullProgress):
+        done = False
+
+        def advanced(self, *, files: int = 0, bytes_: int = 0, item: str = "") -> None:
+            if not self.done:
+                self.done = True
+                # every snapshot forgotten, so a's packs are unused right now
+                from s3vault import ForgetOptions, Policy, forget
+
+                forget(
+                    world.open(),
+                    ForgetOptions(policy=Policy(), allow_remove_all=True),
+                    clock=world.clock,
+                )
+                assert world.prune().packs_marked >= 1
+
+    r = backup(
+        world.open(),
+        BackupOptions(paths=(str(tmp_path / "src"),)),
+        clock=world.clock,
+        progress=PruneMidway(),
+    )
+    assert r.snapshot_id is not None
+    world.verify_ok()  # readers find the marked packs through the deletion record
+    world.advance(GRACE + 60)
+    later = world.prune()
+    assert later.packs_unmarked >= 1 and later.packs_deleted == 0
+    world.verify_ok()
+    assert restored(world, r.snapshot_id.hex(), tmp_path / "out") == {"a": a.read_bytes()}
+
+
+def test_a_backup_suspended_past_the_grace_period_never_commits_a_dangling_snapshot(
+    world: World, tmp_path: Path
+) -> None:
+    """SIGSTOP in simulated time: the backup's clock and the store's move by days while two
+    prunes mark and then delete the data it deduplicated against."""
+    world.write("a", seed=1)
+    world.backup()
+    world.advance(2 * 3600)
+
+    class Suspend(NullProgress):
+        done = False
+
+        def advanced(self, *, files: int = 0, bytes_: int = 0, item: str = "") -> None:
+            if not self.done:
+                self.done = True
+                from s3vault import ForgetOptions, Policy, forget
+
+                forget(
+                    world.open(),
+                    ForgetOptions(policy=Policy(), allow_remove_all=True),
+                    clock=world.clock,
+                )
+                world.prune()
+                world.advance(GRACE + 60)
+                assert world.prune().packs_deleted >= 1  # a's only copy is gone
+
+    with pytest.raises(IntegrityError, match="pruned while it ran"):
+        backup(
+            world.open(),
+            BackupOptions(paths=(str(tmp_path / "src"),)),
+            clock=world.clock,
+            progress=Suspend(),
+        )
+    assert world.open().list_files(ObjectKind.SNAPSHOTS) == []  # no dangling snapshot
+    world.verify_ok()
+    world.backup()  # the next run succeeds
+    world.verify_ok()
+
+
+def test_a_backup_suspended_while_its_data_is_only_marked_stores_it_again(
+    world: World, tmp_path: Path
+) -> None:
+    a = world.write("a", seed=2)
+    world.backup()
+    world.advance(2 * 3600)
+
+    class Suspend(NullProgress):
+        done = False
+
+        def advanced(self, *, files: int = 0, bytes_: int = 0, item: str = "") -> None:
+            if not self.done:
+                self.done = True
+                from s3vault import ForgetOptions, Policy, forget
+
+                forget(
+                    world.open(),
+                    ForgetOptions(policy=Policy(), allow_remove_all=True),
+                    clock=world.clock,
+                )
+                world.prune()  # marks a's packs
+                world.advance(GRACE * 0.75)  # longer than G/2, shorter than G
+
+    r = backup(
+        world.open(),
+        BackupOptions(paths=(str(tmp_path / "src"),)),
+        clock=world.clock,
+        progress=Suspend(),
+    )
+    assert r.snapshot_id is not None
+    world.advance(GRACE)
+    assert world.prune().packs_deleted >= 1  # the marked copies go; the new ones stay
+    world.verify_ok()
+    assert restored(world, r.snapshot_id.hex(), tmp_path / "out") == {"a": a.read_bytes()}
+
+
+def test_prune_refuses_when_snapshots_reference_missing_data(world: World) -> None:
+    world.write("a")
+    world.backup()
+    (data_pack,) = [i.name for i in world.backend.list("data/")]
+    world.backend.delete(data_pack)
+    before = world.packs()
+    with pytest.raises(IntegrityError, match="prune refused"):
+        world.prune()
+    assert world.packs() == before
+
+
+def test_lost_index_files_are_rebuilt_from_pack_headers_not_deleted(world: World) -> None:
+    world.write("a")
+    world.backup()
+    for info in list(world.backend.list("index/")):
+        world.backend.delete(info.name)  # a crash lost them (or a listing would miss them)
+    world.advance(GRACE + 60)
+    before = world.packs()
+    r = world.prune()
+    assert r.orphans_deleted == 0
+    assert world.packs() == before
+    world.verify_ok()
+
+
+def test_grace_below_the_repository_minimum_is_refused(world: World) -> None:
+    with pytest.raises(UsageError, match="minimum"):
+        world.prune(grace=60)
+
+
+def test_repack_keeps_every_snapshot_restorable(world: World, tmp_path: Path) -> None:
+    files = [world.write(f"f{i}", 100_000) for i in range(8)]  # share packs
+    world.backup()
+    world.advance(60)
+    for f in files[:6]:
+        f.unlink()
+    keep = world.backup()
+    world.forget_all_but(1)
+    world.advance(2 * 3600)
+    r = world.prune(max_unused=0.0)
+    assert r.packs_repacked >= 1 and r.blobs_repacked >= 1
+    world.verify_ok()
+    world.advance(GRACE + 60)
+    world.prune(max_unused=0.0)
+    world.verify_ok()
+    got = restored(world, keep, tmp_path / "out")
+    assert got == {f.name: f.read_bytes() for f in files[6:]}
