@@ -1,0 +1,113 @@
+"""Several hosts back up into one repository at once while two pruners race for the lease
+(forget --prune loops): at the end verify --read-data is clean and every retained snapshot
+restores byte-identical."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from tests.conftest import S3VAULT, RunCli
+
+HOSTS = 6
+CYCLES = 3
+SHARED = [random.Random(i).randbytes(200_000) for i in range(4)]  # 30 % shared between hosts
+
+
+def tree_for(root: Path, host: int, cycle: int) -> dict[str, bytes]:
+    """Host ``host``'s files at ``cycle``: shared files, its own, and some churn."""
+    rng = random.Random(host * 1000 + cycle)
+    files = {f"shared{i}": data for i, data in enumerate(SHARED[:3])}
+    for i in range(6):
+        seed = host * 100 + i + (cycle * 10_000 if i < 2 else 0)  # two files change per cycle
+        files[f"own{i}"] = random.Random(seed).randbytes(rng.randrange(50_000, 250_000))
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    for stale in {p.name for p in root.iterdir()} - set(files):
+        (root / stale).unlink()
+    return files
+
+
+def test_concurrent_backups_and_racing_pruners_lose_nothing(
+    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    url = str(tmp_path / "repo")
+    done = run_cli(
+        "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "1", "--min-grace", "1s"
+    )
+    assert done.code == 0, done.stderr
+    errors: list[str] = []
+    stop = threading.Event()
+    prune_codes: list[int] = []
+
+    def host_loop(h: int) -> None:
+        src = tmp_path / f"host{h}"
+        env = {**cli_env, "XDG_CACHE_HOME": str(tmp_path / f"cache{h}")}
+        for cycle in range(CYCLES):
+            tree_for(src, h, cycle)
+            p = subprocess.run(
+                [S3VAULT, "-r", url, "backup", str(src), "--host", f"h{h}", "--tag", f"c{cycle}"],
+                capture_output=True,
+                env=env,
+                check=False,
+            )
+            if p.returncode != 0:
+                errors.append(f"backup h{h} c{cycle}: {p.returncode} {p.stderr.decode()}")
+
+    def prune_loop(n: int) -> None:
+        env = {**cli_env, "XDG_CACHE_HOME": str(tmp_path / f"pcache{n}")}
+        while not stop.is_set():
+            p = subprocess.run(
+                [
+                    S3VAULT,
+                    "-r",
+                    url,
+                    "forget",
+                    "--keep-last",
+                    "2",
+                    "--prune",
+                    "--grace",
+                    "1s",
+                    "--max-unused",
+                    "0%",
+                ],
+                capture_output=True,
+                env=env,
+                check=False,
+            )
+            prune_codes.append(p.returncode)
+            if p.returncode not in (0, 11):  # 11: the other pruner holds the lease
+                errors.append(f"prune {n}: {p.returncode} {p.stderr.decode()}")
+            time.sleep(0.3)
+
+    pruners = [threading.Thread(target=prune_loop, args=(n,)) for n in range(2)]
+    hosts = [threading.Thread(target=host_loop, args=(h,)) for h in range(HOSTS)]
+    for t in pruners + hosts:
+        t.start()
+    for t in hosts:
+        t.join()
+    stop.set()
+    for t in pruners:
+        t.join()
+    assert not errors, errors
+    assert prune_codes.count(0) >= 2
+    time.sleep(1.1)
+    assert run_cli("-r", url, "prune", "--grace", "1s").code == 0  # past the grace
+    check = run_cli("-r", url, "verify", "--read-data")
+    assert check.code == 0, check.stdout + check.stderr
+    snaps = json.loads(run_cli("-r", url, "snapshots", "--json").stdout)["snapshots"]
+    assert {s["hostname"] for s in snaps} == {f"h{h}" for h in range(HOSTS)}
+    for s in snaps:
+        h, cycle = int(s["hostname"][1:]), int(s["tags"][0][1:])
+        out = tmp_path / "out" / s["short_id"]
+        done = run_cli("-r", url, "restore", s["id"], "-t", str(out))
+        assert done.code == 0, done.stderr
+        expected = tree_for(tmp_path / "expected" / s["short_id"], h, cycle)
+        got = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        assert got == expected, s["short_id"]
