@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-index clean
+.PHONY: demo test lint bench bench-index torture loadtest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,17 @@ lint: $(STAMP)
 ## bench: corpus → s3vault and (if installed) restic side by side; prints a table
 bench: $(STAMP)
 	$(PY) bench/compare.py
+
+## torture: the crash and concurrency tests at nightly strength (200 random kill rounds)
+torture: $(STAMP)
+	S3VAULT_TORTURE_ROUNDS=200 $(PY) -m pytest -q tests/cli/test_kill_loop.py \
+		tests/cli/test_prune.py tests/cli/test_suspend.py tests/cli/test_concurrency.py \
+		tests/maintenance
+
+## loadtest: 50 backup processes + prune into one S3 repository on moto, then 1,000 logical
+## clients through the library API (not in CI)
+loadtest: $(STAMP)
+	$(PY) bench/loadtest.py
 
 ## bench-index: memory of the chunk index at 10 million blobs
 bench-index: $(STAMP)

@@ -1,8 +1,10 @@
 """Named crash points for the crash-safety tests (design.md §10).
 
 ``crash_point(name)`` kills this process with SIGKILL when the environment variable
-``S3VAULT_TEST_CRASH_AT`` names it (``name`` or ``name:N`` for its N-th passage). Nothing else
-reads that variable, and without it the call is a dictionary lookup.
+``S3VAULT_TEST_CRASH_AT`` names it (``name`` or ``name:N`` for its N-th passage), and stops it
+with SIGSTOP (a suspended laptop, a paused VM) when ``S3VAULT_TEST_STOP_AT`` does; the test
+continues it with SIGCONT. Nothing else reads these variables, and without them the call is
+two dictionary lookups.
 """
 
 from __future__ import annotations
@@ -11,21 +13,23 @@ import os
 import signal
 import threading
 
-_ENV = "S3VAULT_TEST_CRASH_AT"
+_ACTIONS = {"S3VAULT_TEST_CRASH_AT": signal.SIGKILL, "S3VAULT_TEST_STOP_AT": signal.SIGSTOP}
 _counts: dict[str, int] = {}
 _lock = threading.Lock()
 
 
 def crash_point(name: str) -> None:
-    """Die here if the test hook asks for it."""
-    target = os.environ.get(_ENV)
-    if not target:
-        return
-    wanted, _, nth = target.partition(":")
-    if wanted != name:
-        return
-    with _lock:
-        _counts[name] = _counts.get(name, 0) + 1
-        passage = _counts[name]
-    if passage >= int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+    """Die (or stop) here if the test hook asks for it."""
+    for env, sig in _ACTIONS.items():
+        target = os.environ.get(env)
+        if not target:
+            continue
+        wanted, _, nth = target.partition(":")
+        if wanted != name:
+            continue
+        with _lock:
+            key = f"{env}:{name}"
+            _counts[key] = _counts.get(key, 0) + 1
+            passage = _counts[key]
+        if passage == int(nth or 1):
+            os.kill(os.getpid(), sig)

@@ -11,6 +11,9 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from tests.cli.test_s3 import s3_env
 from tests.conftest import S3VAULT, RunCli
 
 HOSTS = 6
@@ -34,10 +37,21 @@ def tree_for(root: Path, host: int, cycle: int) -> dict[str, bytes]:
     return files
 
 
+@pytest.mark.parametrize("store", ["local", "s3"])
 def test_concurrent_backups_and_racing_pruners_lose_nothing(
-    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+    tmp_path: Path,
+    run_cli: RunCli,
+    cli_env: dict[str, str],
+    store: str,
+    request: pytest.FixtureRequest,
 ) -> None:
-    url = str(tmp_path / "repo")
+    if store == "s3":
+        endpoint = request.getfixturevalue("s3_server")
+        bucket = request.getfixturevalue("s3_bucket")
+        cli_env.update(s3_env(cli_env, endpoint))
+        url = f"s3://{bucket}/fleet"
+    else:
+        url = str(tmp_path / "repo")
     done = run_cli(
         "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "1", "--min-grace", "1s"
     )

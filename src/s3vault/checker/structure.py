@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from s3vault.checker.findings import Finding, Severity
-from s3vault.errors import BackendError, IntegrityError, S3VaultError
+from s3vault.errors import BackendError, IntegrityError, ObjectNotFoundError, S3VaultError
 from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.keyfile import KeyFile
 from s3vault.format.layout import ObjectKind, object_name, parse_name
@@ -20,6 +20,8 @@ from s3vault.repository.index import BlobIndex
 from s3vault.repository.keyring import check_key_mac
 from s3vault.repository.marks import load_marks
 from s3vault.repository.repository import Repository
+
+READ_ATTEMPTS = 5
 
 
 def pack_name(pack: IndexedPack) -> str:
@@ -79,6 +81,8 @@ def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) 
         name = object_name(ObjectKind.INDEX, oid)
         try:
             files[oid] = IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid))
+        except ObjectNotFoundError:
+            raise  # removed since the listing: a prune replaced it (check_structure retries)
         except (S3VaultError, ValueError) as exc:
             findings.append(
                 Finding(
@@ -137,11 +141,19 @@ def check_structure(repo: Repository, findings: list[Finding]) -> Structure:
     Raises:
         BackendError: a listing failed (a failed listing is never read as "no objects").
     """
-    st = Structure()
-    check_keys(repo, findings)
-    st.listed = _list_packs(repo)
-    _read_index_files(repo, st, findings)
-    _add_marked_packs(repo, st)
+    for attempt in range(READ_ATTEMPTS):
+        st = Structure()
+        found: list[Finding] = []
+        try:
+            check_keys(repo, found)
+            st.listed = _list_packs(repo)
+            _read_index_files(repo, st, found)
+            _add_marked_packs(repo, st)
+            break
+        except ObjectNotFoundError:
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+    findings.extend(found)
     for name, pack in sorted(st.packs.items()):
         size = st.listed.get(name)
         if size is None:

@@ -339,6 +339,7 @@ def execute_prune(
     """
     clock = clock or SystemClock()
     progress = progress or NullProgress()
+    crash_point("prune-after-plan")
     check_lease()
     repacked = 0
     if plan.repack:

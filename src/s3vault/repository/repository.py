@@ -44,6 +44,7 @@ from s3vault.repository.writer import BlobWriter, sealed_kind_for
 log = logging.getLogger(__name__)
 
 TREE_CACHE_SIZE = 4096
+LOAD_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -289,9 +290,23 @@ class Repository:
         ignoring index files a newer one supersedes. ``with_marked`` adds the packs prune has
         marked for deletion (readers want them; backups must not deduplicate against them).
 
+        A prune running beside may delete an index file (or deletion record) between the
+        listing and the reading; it wrote the file that replaces it first, so the load starts
+        over with a fresh listing.
+
         Raises:
             IntegrityError: an index file is damaged (the message names it).
         """
+        for attempt in range(LOAD_ATTEMPTS):
+            try:
+                self._load_index_once(with_marked=with_marked)
+                return
+            except ObjectNotFoundError as exc:
+                if attempt == LOAD_ATTEMPTS - 1:
+                    raise
+                log.info("index changed while it was read (%s): reading it again", exc)
+
+    def _load_index_once(self, *, with_marked: bool) -> None:
         ids = set(self.list_files(ObjectKind.INDEX))
         cached = self._cache.load() if self._cache else None
         hit = cached is not None and cached[0] <= ids
@@ -355,6 +370,7 @@ class Repository:
             compression_level=self.config.compression_level,
             verify=verify,
             on_tree_pack=self._tree_packs.store if self._tree_packs else None,
+            max_unindexed_age=self.config.min_grace / 2,
         )
 
     def _read_tree_blob(self, name: str, loc: BlobLocation) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from s3vault.errors import UsageError
+from s3vault.errors import ObjectNotFoundError, UsageError
 from s3vault.format.layout import ObjectKind
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
@@ -20,8 +20,14 @@ def load_snapshot(repo: Repository, sid: ObjectId) -> SnapshotFile:
 
 
 def list_snapshots(repo: Repository) -> list[tuple[ObjectId, SnapshotFile]]:
-    """Every snapshot, oldest first."""
-    snaps = [(sid, SnapshotFile.decode(raw)) for sid, raw in repo.walk_files(ObjectKind.SNAPSHOTS)]
+    """Every snapshot, oldest first. One removed between the listing and its reading (a
+    concurrent forget) is skipped: it no longer exists."""
+    snaps = []
+    for sid in repo.list_files(ObjectKind.SNAPSHOTS):
+        try:
+            snaps.append((sid, load_snapshot(repo, sid)))
+        except ObjectNotFoundError:
+            continue
     snaps.sort(key=lambda item: (item[1].time, item[0]))
     return snaps
 

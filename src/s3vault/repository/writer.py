@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from s3vault import compression
 from s3vault.backend.base import Backend
+from s3vault.clock import SystemClock
 from s3vault.crashpoint import crash_point
-from s3vault.errors import ObjectExistsError
+from s3vault.errors import IntegrityError, ObjectExistsError, ObjectNotFoundError
 from s3vault.format.envelope import SealedKind
 from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.layout import ObjectKind, object_name
@@ -65,6 +66,8 @@ class BlobWriter:
         verify: bool = True,
         index_every: int = 32,
         on_tree_pack: Callable[[ObjectId, memoryview], None] | None = None,
+        max_unindexed_age: float | None = None,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         self._backend = backend
         self._sealer = sealer
@@ -78,6 +81,9 @@ class BlobWriter:
         self._writers = {t: PackWriter(t, sealer, pack_size) for t in BlobType}
         self._locks = {t: threading.Lock() for t in BlobType}
         self._unindexed: list[IndexedPack] = []
+        self._uploaded_at: dict[ObjectId, float] = {}
+        self._max_age = max_unindexed_age
+        self._monotonic = monotonic or SystemClock().monotonic
         self._index_lock = threading.Lock()
         self.stats = WriterStats()
         self._batch: list[tuple[BlobType, ObjectId, bytes | memoryview]] = []
@@ -160,6 +166,7 @@ class BlobWriter:
 
     def _upload(self, writer: PackWriter) -> None:
         entries = list(writer.entries)
+        started = self._monotonic()  # before the upload: a stop after it must count
         try:
             pack_id, data = writer.finish()
             name = object_name(PACK_KINDS[writer.type], pack_id)
@@ -188,6 +195,7 @@ class BlobWriter:
             self.stats.data_added += len(data) - sum(e.length for e in entries)
         pending = None
         with self._index_lock:
+            self._uploaded_at[pack_id] = started
             self._unindexed.append(
                 IndexedPack(id=pack_id, size=len(data), epoch=writer.epoch, entries=tuple(entries))
             )
@@ -197,11 +205,40 @@ class BlobWriter:
             self._write_index(pending)
 
     def _write_index(self, packs: list[IndexedPack]) -> None:
+        self._check_still_stored(packs)
         crash_point("before-index")
         self._save_index(IndexFile(packs=tuple(packs)))
         crash_point("after-index")
         with self._stats_lock:
             self.stats.index_files += 1
+
+    def _check_still_stored(self, packs: list[IndexedPack]) -> None:
+        """Never name a deleted pack in an index file: a pack uploaded longer ago than
+        ``max_unindexed_age`` (half the prune grace) could have been removed by a prune as
+        garbage while this process was stopped; check that it is still there.
+
+        Raises:
+            IntegrityError: it is gone; whatever referenced it must not be committed.
+        """
+        if self._max_age is None:
+            return
+        now = self._monotonic()
+        for pack in packs:
+            with self._index_lock:
+                uploaded = self._uploaded_at.pop(pack.id, now)
+            if now - uploaded <= self._max_age:
+                continue
+            kind = PACK_KINDS[pack.entries[0].type] if pack.entries else ObjectKind.DATA
+            name = object_name(kind, pack.id)
+            try:
+                self._backend.stat(name)
+            except ObjectNotFoundError:
+                msg = (
+                    f"pack {name} that this run stored was removed by a prune while the run "
+                    "was stopped for longer than half the prune grace period; nothing that "
+                    "needs it was committed: run again"
+                )
+                raise IntegrityError(msg) from None
 
     def flush(self) -> None:
         """Upload partly filled packs and write an index file for every pack not yet indexed.

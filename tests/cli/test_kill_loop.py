@@ -1,0 +1,104 @@
+"""SIGKILL at random moments (RELIABILITY.md T1, T2): one repository, many backups and
+forget --prune runs, each killed at a uniformly random time within its clean duration. After
+every kill verify is clean, and every few rounds every completed snapshot restores
+byte-identical. ``S3VAULT_TORTURE_ROUNDS`` raises the count (``make torture``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import time
+from pathlib import Path
+
+from tests.conftest import S3VAULT, RunCli, write_file
+
+ROUNDS = int(os.environ.get("S3VAULT_TORTURE_ROUNDS", "30"))
+
+
+def killed_at_random(
+    argv: list[str], env: dict[str, str], clean: float, rng: random.Random
+) -> tuple[int, str]:
+    """Run, SIGKILL at a random moment; (exit code, stdout). -9 if the kill landed."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    time.sleep(rng.uniform(0, clean))
+    proc.kill()
+    out, _ = proc.communicate()
+    return proc.returncode, out.decode()
+
+
+def test_random_kills_of_backup_and_prune_lose_no_completed_snapshot(
+    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    rng = random.Random(int(os.environ.get("S3VAULT_TORTURE_SEED", "7")))
+    url = str(tmp_path / "repo")
+    done = run_cli(
+        "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "1", "--min-grace", "1s"
+    )
+    assert done.code == 0, done.stderr
+    src = tmp_path / "src"
+    for i in range(12):
+        write_file(src / f"f{i}", rng.randbytes(rng.randrange(1, 600_000)))
+    completed: dict[str, dict[str, bytes]] = {}  # snapshot id → the files it holds
+
+    def contents() -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in src.iterdir()}
+
+    def snapshot_ids() -> set[str]:
+        listing = run_cli("-r", url, "snapshots", "--json")
+        assert listing.code == 0, listing.stderr
+        return {s["id"] for s in json.loads(listing.stdout)["snapshots"]}
+
+    def clean_backup() -> float:
+        start = time.monotonic()
+        r = run_cli("-r", url, "backup", str(src), "--json")
+        assert r.code == 0, r.stderr
+        completed[json.loads(r.stdout.splitlines()[-1])["snapshot_id"]] = contents()
+        return time.monotonic() - start
+
+    backup_time = clean_backup()
+    prune_argv = [S3VAULT, "-r", url, "forget", "--keep-last", "3", "--prune", "--grace", "1s"]
+    kills = {"backup": 0, "prune": 0}
+    start = time.monotonic()
+    assert subprocess.run(prune_argv, env=cli_env, capture_output=True, check=False).returncode == 0
+    prune_time = time.monotonic() - start
+    for n in range(ROUNDS):
+        for i in rng.sample(range(12), 2):  # churn
+            write_file(src / f"f{i}", rng.randbytes(rng.randrange(1, 600_000)))
+        code, out = killed_at_random(
+            [S3VAULT, "-r", url, "backup", str(src), "--json"], cli_env, backup_time * 1.2, rng
+        )
+        kills["backup"] += code == -9
+        if code == 0:  # it finished before the kill: a complete snapshot
+            completed[json.loads(out.splitlines()[-1])["snapshot_id"]] = contents()
+        else:  # killed after its commit point perhaps: then its snapshot must be whole
+            late = snapshot_ids() - set(completed)
+            assert len(late) <= 1, late
+            completed.update(dict.fromkeys(late, contents()))
+        check = run_cli("-r", url, "verify")
+        assert check.code == 0, (n, check.stdout + check.stderr)
+        backup_time = clean_backup()
+        code, _ = killed_at_random(prune_argv, cli_env, prune_time, rng)
+        kills["prune"] += code == -9
+        time.sleep(0.5)  # let some marks age past the grace for the next rounds
+        check = run_cli("-r", url, "verify")
+        assert check.code == 0, (n, check.stdout + check.stderr)
+        alive = snapshot_ids()
+        assert alive <= set(completed)  # no partial snapshot ever appears
+        if n % 7 == 6 or n == ROUNDS - 1:
+            assert run_cli("-r", url, "verify", "--read-data").code == 0
+            for sid in alive:
+                out = tmp_path / "out" / f"{n}-{sid[:8]}"
+                r = run_cli("-r", url, "restore", sid, "-t", str(out))
+                assert r.code == 0, r.stderr
+                got = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+                assert got == completed[sid], sid
+    print(f"kills landed: {kills}")
+    assert kills["backup"] >= ROUNDS * 2 // 3 and kills["prune"] >= ROUNDS * 2 // 3, kills
+    time.sleep(1.1)
+    r = run_cli("-r", url, "forget", "--keep-last", "3", "--prune", "--grace", "1s")
+    assert r.code == 0, r.stderr
+    time.sleep(1.1)
+    assert run_cli("-r", url, "prune", "--grace", "1s").code == 0
+    assert run_cli("-r", url, "verify", "--read-data").code == 0

@@ -1,0 +1,154 @@
+"""SIGSTOP, not only SIGKILL (RELIABILITY.md T3-c, T3-d, T10): a backup suspended past the
+lease TTL and the grace while prunes run, and a pruner suspended between planning and
+deleting, never leave a snapshot that points at deleted data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.conftest import S3VAULT, RunCli, write_file
+from tests.trees import snapshot_tree
+
+GRACE = "2s"
+
+
+def make_repo(tmp_path: Path, run_cli: RunCli) -> str:
+    url = str(tmp_path / "repo")
+    done = run_cli(
+        "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "1", "--min-grace", GRACE
+    )
+    assert done.code == 0, done.stderr
+    return url
+
+
+def wait_stopped(proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{proc.pid}/stat") as f:
+            if f.read().split(")")[-1].split()[0] == "T":
+                return
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.05)
+    raise AssertionError("the process never reached its stop point")
+
+
+def test_a_backup_stopped_past_the_grace_while_prunes_delete_its_base_never_dangles(
+    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    url = make_repo(tmp_path, run_cli)
+    src = tmp_path / "src"
+    for i in range(8):
+        write_file(src / f"f{i}", os.urandom(300_000))
+    assert run_cli("-r", url, "backup", str(src)).code == 0
+    for i in range(3):
+        write_file(src / f"f{i}", os.urandom(300_000))
+    expected = snapshot_tree(src)
+    # stopped after its first pack is stored: it has deduplicated against the first snapshot
+    env = {**cli_env, "S3VAULT_TEST_STOP_AT": "pack-stored"}
+    proc = subprocess.Popen(
+        [S3VAULT, "-r", url, "backup", str(src), "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_stopped(proc)
+        forget = run_cli("-r", url, "forget", "--keep-tag", "none", "--unsafe-allow-remove-all")
+        assert forget.code == 0, forget.stderr
+        time.sleep(1.1)  # past the young-pack margin
+        assert run_cli("-r", url, "prune", "--grace", GRACE).code == 0  # marks the base
+        time.sleep(2.5)  # past the grace
+        done = run_cli("-r", url, "prune", "--grace", GRACE, "--json")
+        assert done.code == 0, done.stderr
+        assert json.loads(done.stdout.splitlines()[-1])["packs_deleted"] >= 1
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    _out, err = proc.communicate(timeout=120)
+    snaps = json.loads(run_cli("-r", url, "snapshots", "--json").stdout)["snapshots"]
+    if proc.returncode == 0:  # it stored again what it had relied on
+        assert len(snaps) == 1
+        restore = run_cli("-r", url, "restore", "latest", "-t", str(tmp_path / "out"))
+        assert restore.code == 0, restore.stderr
+        assert snapshot_tree(tmp_path / "out" / str(src).lstrip("/")) == expected
+    else:
+        assert proc.returncode == 13, err.decode()
+        assert b"pruned while it ran" in err or b"removed by a prune" in err, err.decode()
+        assert snaps == []  # no snapshot that points at deleted data
+    check = run_cli("-r", url, "verify", "--read-data")
+    assert check.code == 0, check.stdout + check.stderr
+    assert run_cli("-r", url, "backup", str(src)).code == 0
+    check = run_cli("-r", url, "verify", "--read-data")
+    assert check.code == 0, check.stdout + check.stderr
+
+
+def test_a_pruner_stopped_between_planning_and_deleting_deletes_nothing_after_its_lease(
+    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    url = make_repo(tmp_path, run_cli)
+    src = tmp_path / "src"
+    for i in range(6):
+        write_file(src / f"f{i}", os.urandom(300_000))
+    assert run_cli("-r", url, "backup", str(src)).code == 0
+    write_file(src / "f0", os.urandom(300_000))
+    assert run_cli("-r", url, "backup", str(src)).code == 0
+    assert run_cli("-r", url, "forget", "--keep-last", "1").code == 0
+    time.sleep(1.1)
+    assert run_cli("-r", url, "prune", "--grace", GRACE).code == 0  # marks
+    time.sleep(2.5)
+    before = sorted(p.name for p in (Path(url) / "data").rglob("*") if p.is_file())
+    env = {**cli_env, "S3VAULT_TEST_STOP_AT": "prune-after-plan"}
+    proc = subprocess.Popen(
+        [S3VAULT, "-r", url, "prune", "--grace", GRACE, "--lease-ttl", "3s"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_stopped(proc)  # it planned to delete the marked packs
+        time.sleep(4)  # its lease goes stale
+        other = run_cli("-r", url, "prune", "--grace", GRACE, "--lease-ttl", "3s")
+        assert other.code == 0, other.stderr  # took the stale lease over and did the work
+        write_file(src / "f1", os.urandom(300_000))
+        assert run_cli("-r", url, "backup", str(src)).code == 0
+        after_other = sorted(p.name for p in (Path(url) / "data").rglob("*") if p.is_file())
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 11, err.decode()
+    assert b"lease" in err
+    now = sorted(p.name for p in (Path(url) / "data").rglob("*") if p.is_file())
+    assert now == after_other  # the resumed pruner deleted nothing
+    assert len(after_other) < len(before) + 2
+    check = run_cli("-r", url, "verify", "--read-data")
+    assert check.code == 0, check.stdout + check.stderr
+    restore = run_cli("-r", url, "restore", "latest", "-t", str(tmp_path / "out"))
+    assert restore.code == 0
+    assert snapshot_tree(tmp_path / "out" / str(src).lstrip("/")) == snapshot_tree(src)
+
+
+def test_sigterm_releases_the_lease_and_exits_130(
+    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    url = make_repo(tmp_path, run_cli)
+    src = tmp_path / "src"
+    write_file(src / "f", os.urandom(100_000))
+    assert run_cli("-r", url, "backup", str(src)).code == 0
+    env = {**cli_env, "S3VAULT_TEST_STOP_AT": "prune-after-plan"}
+    proc = subprocess.Popen(
+        [S3VAULT, "-r", url, "prune"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    wait_stopped(proc)
+    assert (Path(url) / "locks" / "maintenance").exists()
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGCONT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert time.monotonic() - start < 5
+    assert not (Path(url) / "locks" / "maintenance").exists()
+    assert run_cli("-r", url, "prune").code == 0
