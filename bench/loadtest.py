@@ -171,9 +171,6 @@ def main() -> None:
     with ThreadPoolExecutor(args.parallel) as pool:
         list(pool.map(one_host, range(args.processes)))
     wall = time.perf_counter() - t0
-    stop.set()
-    for t in pruners:
-        t.join()
 
     # Part 2: logical clients through the library -------------------------------------------
     from s3vault import BackupOptions, RepoOptions, backup, open_repository
@@ -201,6 +198,9 @@ def main() -> None:
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(logical, range(args.logical)))
     logical_wall = time.perf_counter() - t1
+    stop.set()  # the pruners ran beside both parts (and keep the index files consolidated)
+    for t in pruners:
+        t.join()
     driver_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     # Lost snapshots: every completed backup that forget did not remove must be there, and
@@ -209,7 +209,7 @@ def main() -> None:
         [S3VAULT, "-r", url, "snapshots", "--json"], env=env, capture_output=True, check=True
     )
     present = {s["id"] for s in json.loads(listing.stdout)["snapshots"]}
-    per_host_kept = args.cycles if args.cycles <= 2 else 2
+    per_host_kept = min(args.cycles, 2)  # forget --keep-last 2 per host
     expected_present = per_host_kept * args.processes + len(logical_done)
     lost = len(set(logical_done) - present) + max(0, expected_present - len(present))
     verify = subprocess.run(

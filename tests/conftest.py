@@ -112,4 +112,10 @@ def write_file(path: Path, data: bytes) -> Path:
     return path
 
 
-from tests.s3server import s3_bucket, s3_server  # noqa: E402, F401 - shared S3 fixtures
+from tests.s3server import (  # noqa: E402, F401 - shared S3 fixtures
+    s3_bucket,
+    s3_bucket_http,
+    s3_ca,
+    s3_server,
+    s3_server_http,
+)

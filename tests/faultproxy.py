@@ -8,8 +8,10 @@ test that starts it.
 from __future__ import annotations
 
 import http.client
+import os
 import random
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,11 +56,22 @@ class FaultProxy:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.tls = self.upstream.scheme == "https"
+        self.client_context: ssl.SSLContext | None = None
+        if self.tls:  # TLS on both sides, like the server it stands in front of
+            from tests import s3server
+
+            assert s3server.SERVER_TLS is not None
+            server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            server_context.load_cert_chain(*map(str, s3server.SERVER_TLS))
+            self.server.socket = server_context.wrap_socket(self.server.socket, server_side=True)
+            self.client_context = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE"))
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def __enter__(self) -> FaultProxy:
         self.thread.start()
@@ -78,8 +91,11 @@ class FaultProxy:
             return kind
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
-        length = int(h.headers.get("Content-Length") or 0)
-        body = h.rfile.read(length) if length else b""
+        if h.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = _read_chunked(h)  # botocore streams aws-chunked uploads this way over TLS
+        else:
+            length = int(h.headers.get("Content-Length") or 0)
+            body = h.rfile.read(length) if length else b""
         fault = self._pick()
         if fault in ("503", "500"):
             code = "SlowDown" if fault == "503" else "InternalError"
@@ -99,8 +115,21 @@ class FaultProxy:
             return
         if fault == "latency":
             time.sleep(0.2)
-        conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=60)
-        headers = dict(h.headers.items())
+        conn: http.client.HTTPConnection
+        if self.client_context is not None:
+            conn = http.client.HTTPSConnection(
+                self.upstream.hostname, self.upstream.port, timeout=60, context=self.client_context
+            )
+        else:
+            conn = http.client.HTTPConnection(
+                self.upstream.hostname, self.upstream.port, timeout=60
+            )
+        headers = {
+            k: v
+            for k, v in h.headers.items()
+            if k.lower() not in ("transfer-encoding", "content-length")
+        }
+        headers["Content-Length"] = str(len(body))
         conn.request(h.command, h.path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
@@ -119,3 +148,16 @@ class FaultProxy:
             return
         if h.command != "HEAD":
             h.wfile.write(data)
+
+
+def _read_chunked(h: BaseHTTPRequestHandler) -> bytes:
+    """The body of a request sent with HTTP chunked transfer encoding."""
+    parts = []
+    while True:
+        size = int(h.rfile.readline().split(b";")[0].strip(), 16)
+        if size == 0:
+            while h.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return b"".join(parts)
+        parts.append(h.rfile.read(size))
+        h.rfile.readline()

@@ -1,12 +1,32 @@
-"""A moto S3 server on 127.0.0.1 for the tests (never a real endpoint)."""
+"""moto S3 servers on 127.0.0.1 for the tests (never a real endpoint).
+
+The default server speaks **https** with a certificate from a CA the test session creates, so
+boto3 takes the path users take against AWS, B2 or R2: over https botocore >= 1.36 sends uploads
+as aws-chunked bodies with a trailing CRC32, over http it does not (../shared/S3.md §1.1).
+boto3 (in the test process and in every CLI subprocess) trusts that CA through AWS_CA_BUNDLE.
+One plain-http server remains for the test that keeps the http path covered.
+"""
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
+import os
 import socket
+import ssl
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from s3vault.clock import SystemClock
+
+SERVER_TLS: tuple[Path, Path] | None = None  # (chain, key) once s3_ca ran: for the fault proxy
 
 
 def free_port() -> int:
@@ -15,35 +35,167 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[str]:
-    """A ThreadedMotoServer for the whole session; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
+def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1 / localhost signed by it.
+    Returns (CA bundle, server certificate chain, server key)."""
+    now = SystemClock().now()
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "s3vault test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    bundle, chain, key_path = directory / "ca.pem", directory / "server.pem", directory / "key.pem"
+    bundle.write_bytes(ca.public_bytes(pem))
+    chain.write_bytes(cert.public_bytes(pem) + ca.public_bytes(pem))
+    key_path.write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return bundle, chain, key_path
+
+
+def _start(tls: tuple[Path, Path] | None) -> tuple[object, str]:
+    """A moto server in a thread; werkzeug serves TLS when given a certificate and key."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+
+    class Server(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            self._server = make_server(
+                "127.0.0.1",
+                port,
+                DomainDispatcherApplication(create_backend_app),
+                True,
+                request_handler=MotoRequestHandler,
+                ssl_context=(str(tls[0]), str(tls[1])) if tls else None,
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    server = Server(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    return server, f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def s3_ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, Path]]:
+    """The session's CA bundle, server chain and key; boto3 trusts the CA everywhere."""
+    global SERVER_TLS  # noqa: PLW0603 - one CA per test session, shared with the fault proxy
+    paths = make_certificates(tmp_path_factory.mktemp("tls"))
+    SERVER_TLS = (paths[1], paths[2])
+    previous = os.environ.get("AWS_CA_BUNDLE")
+    os.environ["AWS_CA_BUNDLE"] = str(paths[0])
+    yield paths
+    if previous is None:
+        os.environ.pop("AWS_CA_BUNDLE", None)
+    else:
+        os.environ["AWS_CA_BUNDLE"] = previous
+
+
+@pytest.fixture(scope="session")
+def s3_server(s3_ca: tuple[Path, Path, Path]) -> Iterator[str]:
+    """An https moto server for the whole session; yields its endpoint URL."""
+    server, url = _start((s3_ca[1], s3_ca[2]))
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
-        server.stop()
+        server.stop()  # type: ignore[attr-defined]
 
 
-@pytest.fixture
-def s3_bucket(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh, empty bucket on a reset server; credentials point at the local server only."""
-    req = urllib.request.Request(f"{s3_server}/moto-api/reset", method="POST")
-    urllib.request.urlopen(req, timeout=10).close()
+@pytest.fixture(scope="session")
+def s3_server_http() -> Iterator[str]:
+    """A plain-http moto server (the one test that keeps that path covered)."""
+    server, url = _start(None)
+    try:
+        yield url
+    finally:
+        server.stop()  # type: ignore[attr-defined]
+
+
+def reset_and_create(endpoint: str, bucket: str = "backups") -> str:
+    """Reset a moto server and create an empty bucket on it."""
+    context = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE"))
+    req = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    urllib.request.urlopen(req, timeout=10, context=context).close()
+    import boto3
+
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    return bucket
+
+
+def _credentials(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
     for key, value in {
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": s3_server,
+        "AWS_ENDPOINT_URL": endpoint,
     }.items():
         monkeypatch.setenv(key, value)
-    import boto3
 
-    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(
-        Bucket="backups"
-    )
-    return "backups"
+
+@pytest.fixture
+def s3_bucket(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh, empty bucket on the reset https server; credentials for it only."""
+    _credentials(monkeypatch, s3_server)
+    return reset_and_create(s3_server)
+
+
+@pytest.fixture
+def s3_bucket_http(s3_server_http: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The same on the plain-http server."""
+    _credentials(monkeypatch, s3_server_http)
+    return reset_and_create(s3_server_http)

@@ -216,3 +216,36 @@ def test_stack_throttles_local_backends_by_object() -> None:
     stack = build_stack(MemoryBackend(), BackendOptions(limit_upload=1 << 20))
     stack.backend.put("data/x", b"z" * 100)
     assert stack.counts.put == 1 and stack.counts.bytes_up == 100
+
+
+def _upload_encodings(backend: S3Backend) -> list[str]:
+    seen: list[str] = []
+
+    def record(request: object, **_kwargs: object) -> None:
+        headers = request.headers  # type: ignore[attr-defined]
+        seen.append(
+            str(headers.get("Content-Encoding", "")) + "|" + str(headers.get("x-amz-trailer", ""))
+        )
+
+    backend._client.meta.events.register("before-send.s3.PutObject", record)  # type: ignore[attr-defined]
+    return seen
+
+
+def test_over_https_boto3_sends_the_aws_chunked_upload_users_send(
+    s3_server: str, s3_bucket: str
+) -> None:
+    assert s3_server.startswith("https://")
+    backend = S3Backend(S3Settings(bucket=s3_bucket, endpoint_url=s3_server))
+    seen = _upload_encodings(backend)
+    backend.put("index/x", b"over tls")
+    assert backend.get("index/x") == b"over tls"
+    assert seen and "aws-chunked" in seen[0] and "x-amz-checksum-crc32" in seen[0]
+
+
+def test_the_plain_http_path_still_works(s3_server_http: str, s3_bucket_http: str) -> None:
+    backend = S3Backend(S3Settings(bucket=s3_bucket_http, endpoint_url=s3_server_http))
+    seen = _upload_encodings(backend)
+    data = os.urandom(20 << 10)
+    backend.put("data/ab/plain", data)
+    assert backend.get("data/ab/plain") == data
+    assert seen and "aws-chunked" not in seen[0]  # over http botocore signs the payload instead

@@ -13,13 +13,16 @@ from tests.trees import snapshot_tree
 
 
 def s3_env(cli_env: dict[str, str], endpoint: str) -> dict[str, str]:
-    return {
+    env = {
         **cli_env,
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ENDPOINT_URL": endpoint,
     }
+    if "AWS_CA_BUNDLE" in os.environ:  # the test CA of the https moto server
+        env["AWS_CA_BUNDLE"] = os.environ["AWS_CA_BUNDLE"]
+    return env
 
 
 def test_round_trip_through_s3(

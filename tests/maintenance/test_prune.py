@@ -227,3 +227,18 @@ def test_repack_keeps_every_snapshot_restorable(world: World, tmp_path: Path) ->
     world.verify_ok()
     got = restored(world, keep, tmp_path / "out")
     assert got == {f.name: f.read_bytes() for f in files[6:]}
+
+
+def test_backups_need_no_delete_permission(world: World, tmp_path: Path) -> None:
+    """Backup hosts get credentials without DeleteObject: a backup never deletes."""
+    from s3vault.errors import BackendError
+
+    def refuse(name: str) -> None:
+        raise BackendError(f"delete {name}: access denied")
+
+    world.backend.delete = refuse  # type: ignore[method-assign]
+    world.write("a")
+    world.backup()
+    world.write("b")
+    world.backup()  # incremental, against the first
+    assert len(world.open().list_files(ObjectKind.SNAPSHOTS)) == 2

@@ -166,6 +166,8 @@ def _error(exc: Exception, op: str, key: str) -> BackendError:
             botocore.exceptions.ConnectTimeoutError,
             botocore.exceptions.ResponseStreamingError,
             botocore.exceptions.IncompleteReadError,
+            botocore.exceptions.ConnectionClosedError,  # a reset over TLS arrives as this
+            botocore.exceptions.HTTPClientError,
         ),
     ):
         return TransientBackendError(f"{where}: {type(exc).__name__}: {exc}")

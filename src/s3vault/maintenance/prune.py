@@ -300,14 +300,25 @@ class PruneOutcome:
 
 
 def _recheck(repo: Repository, plan: PrunePlan) -> int:
-    """Snapshots written since planning (by backups running beside prune) keep what they
-    reference: such packs leave the delete and mark lists. Returns how many moved."""
+    """Snapshots and index files written since planning (by backups running beside prune)
+    keep what they reference or name: such packs leave the delete and mark lists. Returns how
+    many moved."""
+    moved = 0
+    # Index files written since planning (by running backups) name packs they will use:
+    # none of those is deleted as an orphan now.
+    fresh = set(repo.list_files(ObjectKind.INDEX)) - set(plan.index_files)
+    named = {
+        p.id for oid in fresh for p in IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid)).packs
+    }
+    for pack in list(plan.orphans_delete):
+        if pack.id in named:
+            plan.orphans_delete.remove(pack)
+            moved += 1
     new = [(sid, s) for sid, s in list_snapshots(repo) if sid not in plan.snapshots]
     if not new:
-        return 0
+        return moved
     plan.refs.add_snapshots(repo, (s for _, s in new))
     plan.snapshots.update(sid for sid, _ in new)
-    moved = 0
     for source, target in ((plan.delete, plan.unmark), (plan.mark, plan.keep)):
         for pack in list(source):
             if _used(pack, plan.refs)[0]:

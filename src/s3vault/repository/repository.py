@@ -37,14 +37,14 @@ from s3vault.ids import ObjectId
 from s3vault.repository import keyring
 from s3vault.repository.cache import IndexCache, TreePackCache
 from s3vault.repository.index import BlobIndex, BlobLocation
-from s3vault.repository.marks import load_marks
+from s3vault.repository.marks import Marks, load_marks
 from s3vault.repository.sealer import Sealer
 from s3vault.repository.writer import BlobWriter, sealed_kind_for
 
 log = logging.getLogger(__name__)
 
 TREE_CACHE_SIZE = 4096
-LOAD_ATTEMPTS = 5
+LOAD_ROUNDS = 50
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -290,38 +290,28 @@ class Repository:
         ignoring index files a newer one supersedes. ``with_marked`` adds the packs prune has
         marked for deletion (readers want them; backups must not deduplicate against them).
 
-        A prune running beside may delete an index file (or deletion record) between the
-        listing and the reading; it wrote the file that replaces it first, so the load starts
-        over with a fresh listing.
+        A prune running beside may replace index files while they are read. It writes the
+        replacement before deleting what it replaces, so a file found gone must be superseded
+        by a file a fresh listing shows: the load follows the listing until every file that
+        vanished is accounted for, and never starts over (a slow reader would never finish
+        beside a busy pruner).
 
         Raises:
             IntegrityError: an index file is damaged (the message names it).
+            ObjectNotFoundError: an index file vanished with no replacement.
         """
-        for attempt in range(LOAD_ATTEMPTS):
-            try:
-                self._load_index_once(with_marked=with_marked)
-                return
-            except ObjectNotFoundError as exc:
-                if attempt == LOAD_ATTEMPTS - 1:
-                    raise
-                log.info("index changed while it was read (%s): reading it again", exc)
-
-    def _load_index_once(self, *, with_marked: bool) -> None:
         ids = set(self.list_files(ObjectKind.INDEX))
         cached = self._cache.load() if self._cache else None
         hit = cached is not None and cached[0] <= ids
         covered, index = cached if cached is not None and hit else (set(), BlobIndex())
-        files = {
-            oid: IndexFile.decode(self.load_file(ObjectKind.INDEX, oid))
-            for oid in sorted(ids - covered)
-        }
+        files = self._read_index_files(ids - covered)
         superseded = {s for f in files.values() for s in f.supersedes}
         if superseded & covered:  # the cache holds packs of index files replaced since
             hit, covered, index = False, set(), BlobIndex()
-            for oid in sorted(ids - set(files)):
-                files[oid] = IndexFile.decode(self.load_file(ObjectKind.INDEX, oid))
+            files.update(
+                self._read_index_files(set(self.list_files(ObjectKind.INDEX)) - set(files))
+            )
             superseded = {s for f in files.values() for s in f.supersedes}
-        new = ids - covered
         for oid in sorted(files):
             if oid in superseded:
                 continue  # a newer index file replaces it (prune, repair)
@@ -334,17 +324,16 @@ class Repository:
                 )
         self.index = index
         log.info(
-            "index: %d blobs in %d packs (%d index files, %d read, cache %s)",
+            "index: %d blobs in %d packs (%d index files read, cache %s)",
             len(index),
             index.pack_count,
-            len(ids),
-            len(new),
+            len(files),
             "hit" if hit else "rebuilt",
         )
-        if new and self._cache is not None:
-            self._cache.save(ids, index)
+        if files and self._cache is not None:
+            self._cache.save(covered | set(files), index)
         if with_marked:
-            marks = load_marks(self)
+            marks = self._load_marks()
             for pack, _since in marks.packs.values():
                 index.add_pack(
                     pack.id,
@@ -352,6 +341,38 @@ class Repository:
                     [(e.type, e.id, e.offset, e.length, e.raw_length) for e in pack.entries],
                     pack.epoch,
                 )
+
+    def _read_index_files(self, wanted: set[ObjectId]) -> dict[ObjectId, IndexFile]:
+        """Read index files; follow the listing past files a prune replaced meanwhile."""
+        files: dict[ObjectId, IndexFile] = {}
+        gone: set[ObjectId] = set()
+        todo = set(wanted)
+        for _ in range(LOAD_ROUNDS):
+            for oid in sorted(todo):
+                try:
+                    files[oid] = IndexFile.decode(self.load_file(ObjectKind.INDEX, oid))
+                except ObjectNotFoundError:
+                    gone.add(oid)
+            superseded = {s for f in files.values() for s in f.supersedes}
+            if gone <= superseded:
+                return files
+            todo = set(self.list_files(ObjectKind.INDEX)) - set(files) - gone
+            if not todo:
+                break
+            log.info("index files were replaced while they were read: following the listing")
+        lost = sorted(gone - {s for f in files.values() for s in f.supersedes})
+        msg = f"index file {lost[0].hex()} vanished and no index file replaces it"
+        raise ObjectNotFoundError(msg)
+
+    def _load_marks(self) -> Marks:
+        """The deletion records (retried: a prune may replace one while it is read)."""
+        for attempt in range(LOAD_ROUNDS):
+            try:
+                return load_marks(self)
+            except ObjectNotFoundError:
+                if attempt == LOAD_ROUNDS - 1:
+                    raise
+        raise AssertionError  # unreachable
 
     def save_index(self, ifile: IndexFile) -> ObjectId:
         """Store an index file."""
