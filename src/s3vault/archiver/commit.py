@@ -21,6 +21,7 @@ from s3vault.clock import Clock
 from s3vault.crashpoint import crash_point
 from s3vault.errors import IntegrityError, S3VaultError
 from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.repository.references import References
@@ -103,7 +104,7 @@ def revalidate(repo: Repository, tree: ObjectId) -> int:
     )
     again = 0
     for btype, ids in refs.by_type():
-        kind = ObjectKind.TREE if btype.value == "tree" else ObjectKind.DATA
+        kind = ObjectKind.TREE if btype is BlobType.TREE else ObjectKind.DATA
         for bid in ids:
             loc = unmarked.lookup(btype, bid)
             if loc is not None and object_name(kind, loc.pack_id) in stored:

@@ -129,7 +129,10 @@ def _index_of(packs: list[IndexedPack]) -> BlobIndex:
     index = BlobIndex()
     for p in packs:
         index.add_pack(
-            p.id, p.size, [(e.type, e.id, e.offset, e.length, e.raw_length) for e in p.entries]
+            p.id,
+            p.size,
+            [(e.type, e.id, e.offset, e.length, e.raw_length) for e in p.entries],
+            p.epoch,
         )
     return index
 
