@@ -184,8 +184,9 @@ def main() -> None:
         (src / "own").write_bytes(random.Random(10_000_000 + c).randbytes(16 << 10))
         (src / "shared").write_bytes(shared[0][: 16 << 10])
         start = time.perf_counter()
-        repo = open_repository(
-            RepoOptions(url=url, password=PASSWORD.encode(), cache_dir=None), load_index=False
+        repo = open_repository(  # one machine, one cache, many logical hosts
+            RepoOptions(url=url, password=PASSWORD.encode(), cache_dir=base / "logical-cache"),
+            load_index=False,
         )
         r = backup(repo, BackupOptions(paths=(str(src),), host=f"logical{c}"))
         with lock:

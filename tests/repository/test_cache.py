@@ -96,3 +96,35 @@ def test_tree_packs_are_cached_so_incrementals_fetch_none(tmp_path: Path) -> Non
     other = RepoOptions(url="memory:", password=PASSWORD.encode(), cache_dir=tmp_path / "new")
     backup(open_repository(other, backend=store), BackupOptions(paths=(str(tmp_path / "src"),)))
     assert 0 < store.tree_gets <= 2  # a fresh cache fetches each tree pack once, whole
+
+
+def test_snapshot_files_are_cached_checked_and_pruned_with_the_repository(
+    tmp_path: Path, local_repo: RepoHandle
+) -> None:
+    from s3vault.backend.accounting import AccountingBackend
+    from s3vault.errors import ObjectNotFoundError
+    from s3vault.format.layout import ObjectKind, object_name
+    from s3vault.repository.snapshots import list_snapshots
+
+    write_file(tmp_path / "src" / "a", os.urandom(10_000))
+    backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
+    repo = local_repo.open()
+    first = list_snapshots(repo)  # fetched and cached
+    (cached,) = local_repo.cache.glob("*/files/snapshots/*")
+    assert cached.stat().st_mode & 0o777 == 0o600
+    counting = AccountingBackend(repo.backend)
+    repo.backend = counting
+    assert list_snapshots(repo) == first
+    assert counting.counts.get == 0  # the listing is the only request
+    cached.write_bytes(b"damaged" + cached.read_bytes()[7:])
+    assert list_snapshots(repo) == first  # a damaged copy is dropped and fetched again
+    assert counting.counts.get == 1
+    repo.backend.delete(object_name(ObjectKind.SNAPSHOTS, first[0][0]))  # forgotten elsewhere
+    assert list_snapshots(repo) == []
+    assert not cached.exists()
+    try:
+        repo.load_file(ObjectKind.SNAPSHOTS, first[0][0])
+    except ObjectNotFoundError:
+        pass
+    else:
+        raise AssertionError("a forgotten snapshot must not be served from the cache")

@@ -162,3 +162,52 @@ class TreePackCache:
     def drop(self, pack_id: ObjectId) -> None:
         """Forget a cached pack (it failed authentication)."""
         self._path(pack_id).unlink(missing_ok=True)
+
+
+class FileCache:
+    """Immutable standalone files (snapshots, deletion records) kept on local disk as the
+    sealed bytes the repository holds: every backup lists the snapshots to find its parent,
+    and a fleet's repository holds thousands. A cached file is checked against its name (its
+    storage id) and opened with the repository key exactly like a downloaded one; a damaged
+    one is dropped and fetched again."""
+
+    def __init__(self, root: Path, repo_id: ObjectId) -> None:
+        self._dir = root / repo_id.hex() / "files"
+
+    def _path(self, kind: str, oid: ObjectId) -> Path:
+        return self._dir / kind / oid.hex()
+
+    def read(self, kind: str, oid: ObjectId) -> bytes | None:
+        """The cached sealed bytes, or None."""
+        try:
+            return self._path(kind, oid).read_bytes()
+        except OSError:
+            return None
+
+    def store(self, kind: str, oid: ObjectId, sealed: bytes) -> None:
+        """Keep a file (atomically; a failure only costs a later download)."""
+        path = self._path(kind, oid)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = path.parent / f".{path.name}-{secrets.token_hex(4)}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(sealed)
+            tmp.replace(path)
+        except OSError as exc:
+            log.warning("cannot cache %s in %s: %s", oid.short, self._dir, exc)
+
+    def drop(self, kind: str, oid: ObjectId) -> None:
+        """Forget a cached file."""
+        self._path(kind, oid).unlink(missing_ok=True)
+
+    def retain(self, kind: str, ids: set[ObjectId]) -> None:
+        """Drop cached files the repository no longer lists (forgotten snapshots)."""
+        try:
+            names = os.listdir(self._dir / kind)
+        except OSError:
+            return
+        keep = {oid.hex() for oid in ids}
+        for name in names:
+            if not name.startswith(".") and name not in keep:
+                (self._dir / kind / name).unlink(missing_ok=True)

@@ -35,7 +35,7 @@ from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
 from s3vault.repository import keyring
-from s3vault.repository.cache import IndexCache, TreePackCache
+from s3vault.repository.cache import FileCache, IndexCache, TreePackCache
 from s3vault.repository.index import BlobIndex, BlobLocation
 from s3vault.repository.marks import Marks, load_marks
 from s3vault.repository.sealer import Sealer
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 TREE_CACHE_SIZE = 4096
 LOAD_ROUNDS = 50
+CACHED = frozenset({ObjectKind.SNAPSHOTS, ObjectKind.DELETIONS})  # immutable, read by every run
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +83,7 @@ class Repository:
             IndexCache(cache_dir, config.repo_id, sealer.current.cache_key) if cache_dir else None
         )
         self._tree_packs = TreePackCache(cache_dir, config.repo_id) if cache_dir else None
+        self._files = FileCache(cache_dir, config.repo_id) if cache_dir else None
         self._trees: OrderedDict[ObjectId, Tree] = OrderedDict()
         self._trees_lock = threading.Lock()
 
@@ -260,15 +262,27 @@ class Repository:
             IntegrityError: the content does not match its name or fails authentication.
         """
         name = object_name(kind, oid)
+        cached = self._files.read(kind.value, oid) if self._files and kind in CACHED else None
+        if cached is not None:
+            if storage_id(cached) == oid:
+                try:
+                    return self.sealer.open_file(sealed_kind_for(kind), cached)
+                except IntegrityError:
+                    pass
+            assert self._files is not None
+            self._files.drop(kind.value, oid)  # damaged copy: fetch the original
         sealed = self.backend.get(name)
         if storage_id(sealed) != oid:
             msg = f"{name}: content does not match its name (damaged or replaced)"
             raise IntegrityError(msg)
         try:
-            return self.sealer.open_file(sealed_kind_for(kind), sealed)
+            plaintext = self.sealer.open_file(sealed_kind_for(kind), sealed)
         except IntegrityError as exc:
             msg = f"{name}: {exc}"
             raise IntegrityError(msg) from None
+        if self._files is not None and kind in CACHED:
+            self._files.store(kind.value, oid, sealed)
+        return plaintext
 
     def list_files(self, kind: ObjectKind) -> list[ObjectId]:
         """Ids of every file of a kind (a listing error raises; it is never read as empty)."""
@@ -281,6 +295,8 @@ class Repository:
                 out.append(ObjectId(bytes.fromhex(parsed[1])))
             except ValueError:
                 log.warning("ignoring foreign object %s", info.name)
+        if self._files is not None and kind in CACHED:
+            self._files.retain(kind.value, set(out))
         return out
 
     # Index ---------------------------------------------------------------------------------
