@@ -145,9 +145,12 @@ def check_structure(repo: Repository, findings: list[Finding]) -> Structure:
         st = Structure()
         found: list[Finding] = []
         try:
+            # Read order (design.md §11): snapshots, then index files, then the packs, so that
+            # a backup running meanwhile (packs → index → snapshot) is never half seen.
             check_keys(repo, found)
-            st.listed = _list_packs(repo)
+            _read_snapshots(repo, st, found)
             _read_index_files(repo, st, found)
+            st.listed = _list_packs(repo)
             _add_marked_packs(repo, st)
             break
         except ObjectNotFoundError:
@@ -171,12 +174,18 @@ def check_structure(repo: Repository, findings: list[Finding]) -> Structure:
                 "prune removes it, repair index would adopt it)",
             )
         )
+    return st
+
+
+def _read_snapshots(repo: Repository, st: Structure, findings: list[Finding]) -> None:
     for oid in repo.list_files(ObjectKind.SNAPSHOTS):
         name = object_name(ObjectKind.SNAPSHOTS, oid)
         try:
             st.snapshots.append(
                 (oid, SnapshotFile.decode(repo.load_file(ObjectKind.SNAPSHOTS, oid)))
             )
+        except ObjectNotFoundError:
+            continue  # forgotten since the listing
         except (S3VaultError, ValueError) as exc:
             findings.append(
                 Finding(
@@ -188,4 +197,3 @@ def check_structure(repo: Repository, findings: list[Finding]) -> Structure:
                 )
             )
     st.snapshots.sort(key=lambda item: (item[1].time, item[0]))
-    return st

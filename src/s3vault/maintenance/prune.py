@@ -152,6 +152,11 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
         )
         raise UsageError(msg)
     plan = PrunePlan(now=repo.backend.server_time(), grace=grace)
+    # Read order (design.md §11): snapshots first, then what they need. A backup writes its
+    # index files before its snapshot, so every snapshot seen has its index files listed next.
+    listed_snapshots = list_snapshots(repo)
+    snapshots = [s for _, s in listed_snapshots]
+    plan.snapshots = {sid for sid, _ in listed_snapshots}
     plan.index_files, indexed = _read_index_files(repo)
     marks = load_marks(repo)
     plan.records = sorted(set(marks.records) | marks.superseded)
@@ -160,9 +165,6 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
     plan.listed = set(listed)
     packs = list(indexed.values()) + [p for p, _ in marked.values()]
     repo.index = _index_of(packs)
-    listed_snapshots = list_snapshots(repo)
-    snapshots = [s for _, s in listed_snapshots]
-    plan.snapshots = {sid for sid, _ in listed_snapshots}
     plan.refs.add_snapshots(repo, snapshots)
     orphans = _read_orphans(repo, plan, listed, indexed, marked)
     if plan.refs.missing and orphans:  # an index write lost in a crash: look again
