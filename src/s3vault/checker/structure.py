@@ -105,10 +105,7 @@ def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) 
             st.packs[name] = pack
             # The index being built answers "stored already?": no per-blob bookkeeping beside it.
             duplicates += sum(1 for e in pack.entries if st.index.has(e.type, e.id))
-            entries: list[tuple[BlobType, bytes, int, int, int]] = [
-                (e.type, e.id, e.offset, e.length, e.raw_length) for e in pack.entries
-            ]
-            st.index.add_pack(pack.id, pack.size, entries, pack.epoch)
+            st.index.add_indexed_pack(pack)
     if duplicates:
         findings.append(
             Finding(
@@ -129,10 +126,7 @@ def _add_marked_packs(repo: Repository, st: Structure) -> None:
         if name in st.packs or name not in st.listed:
             continue  # indexed again, or already deleted
         st.packs[name] = pack
-        entries: list[tuple[BlobType, bytes, int, int, int]] = [
-            (e.type, e.id, e.offset, e.length, e.raw_length) for e in pack.entries
-        ]
-        st.index.add_pack(pack.id, pack.size, entries, pack.epoch)
+        st.index.add_indexed_pack(pack)
 
 
 def check_structure(repo: Repository, findings: list[Finding]) -> Structure:

@@ -128,12 +128,7 @@ def _listed_packs(repo: Repository) -> dict[ObjectId, ObjectInfo]:
 def _index_of(packs: list[IndexedPack]) -> BlobIndex:
     index = BlobIndex()
     for p in packs:
-        index.add_pack(
-            p.id,
-            p.size,
-            [(e.type, e.id, e.offset, e.length, e.raw_length) for e in p.entries],
-            p.epoch,
-        )
+        index.add_indexed_pack(p)
     return index
 
 

@@ -120,6 +120,19 @@ class IndexCache:
             tmp.unlink(missing_ok=True)
 
 
+def _write_atomically(path: Path, data: bytes | memoryview) -> None:
+    """Write a private (0600) file under a temporary name, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.parent / f".{path.name}-{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class TreePackCache:
     """Tree packs kept on local disk: directory listings are needed by every incremental backup,
     restore and verify, and one GET per directory is what makes remote repositories slow.
@@ -150,12 +163,7 @@ class TreePackCache:
         if path.exists():
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = path.parent / f".{path.name}-{secrets.token_hex(4)}"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            tmp.replace(path)
+            _write_atomically(path, data)
         except OSError as exc:
             log.warning("cannot cache tree pack in %s: %s", self._dir, exc)
 
@@ -186,14 +194,8 @@ class FileCache:
 
     def store(self, kind: str, oid: ObjectId, sealed: bytes) -> None:
         """Keep a file (atomically; a failure only costs a later download)."""
-        path = self._path(kind, oid)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = path.parent / f".{path.name}-{secrets.token_hex(4)}"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(sealed)
-            tmp.replace(path)
+            _write_atomically(self._path(kind, oid), sealed)
         except OSError as exc:
             log.warning("cannot cache %s in %s: %s", oid.short, self._dir, exc)
 

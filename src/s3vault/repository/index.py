@@ -19,6 +19,7 @@ from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from s3vault.format.indexfile import IndexedPack
 from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
 
@@ -176,6 +177,15 @@ class BlobIndex:
             for table in self._tables.values():
                 if len(table.new) >= COMPACT_AT:
                     table.compact()
+
+    def add_indexed_pack(self, pack: IndexedPack) -> None:
+        """Record a pack as an index file or deletion record describes it."""
+        self.add_pack(
+            pack.id,
+            pack.size,
+            [(e.type, e.id, e.offset, e.length, e.raw_length) for e in pack.entries],
+            pack.epoch,
+        )
 
     def entries(self) -> Iterator[tuple[BlobType, ObjectId, BlobLocation]]:
         """Every stored blob (for verify, prune and repair)."""

@@ -332,12 +332,7 @@ class Repository:
             if oid in superseded:
                 continue  # a newer index file replaces it (prune, repair)
             for pack in files[oid].packs:
-                index.add_pack(
-                    pack.id,
-                    pack.size,
-                    [(e.type, e.id, e.offset, e.length, e.raw_length) for e in pack.entries],
-                    pack.epoch,
-                )
+                index.add_indexed_pack(pack)
         self.index = index
         log.info(
             "index: %d blobs in %d packs (%d index files read, cache %s)",
@@ -351,12 +346,7 @@ class Repository:
         if with_marked:
             marks = self._load_marks()
             for pack, _since in marks.packs.values():
-                index.add_pack(
-                    pack.id,
-                    pack.size,
-                    [(e.type, e.id, e.offset, e.length, e.raw_length) for e in pack.entries],
-                    pack.epoch,
-                )
+                index.add_indexed_pack(pack)
 
     def _read_index_files(self, wanted: set[ObjectId]) -> dict[ObjectId, IndexFile]:
         """Read index files; follow the listing past files a prune replaced meanwhile."""
