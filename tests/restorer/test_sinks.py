@@ -1,26 +1,99 @@
-"""The restore sink leaves zero blocks as holes and writes everything else."""
+"""The restore sink leaves zero blocks as holes, writes everything else, creates each file
+once (by its first write, or at its end when it had no content), never through a symlink."""
 
 from __future__ import annotations
 
+import os
+import threading
+from pathlib import Path
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s3vault.restorer.sinks import HOLE_BLOCK, data_runs
+from s3vault.restorer import sinks
+from s3vault.restorer.sinks import HOLE_BLOCK, FilesystemSink, data_runs
 
-blocks = st.lists(
-    st.sampled_from([b"\0" * HOLE_BLOCK, b"\1" * HOLE_BLOCK, b"\0" * 100 + b"x"]), max_size=12
+# Runs of zeros and of non-zero bytes of any length, so zero stretches start unaligned.
+runs_of_bytes = st.lists(
+    st.tuples(st.sampled_from([b"\0", b"\1"]), st.integers(1, 3 * HOLE_BLOCK)), max_size=8
 )
 
 
-@given(blocks)
-def test_data_runs_cover_every_nonzero_byte(parts: list[bytes]) -> None:
-    data = b"".join(parts)
+@given(runs_of_bytes)
+def test_data_runs_cover_every_nonzero_byte(parts: list[tuple[bytes, int]]) -> None:
+    data = b"".join(byte * n for byte, n in parts)
     rebuilt = bytearray(len(data))
+    last = 0
     for start, end in data_runs(data):
+        assert last <= start < end <= len(data)
+        last = end
         rebuilt[start:end] = data[start:end]
     assert bytes(rebuilt) == data
 
 
-def test_all_zero_blob_needs_no_write() -> None:
+def test_aligned_zero_blocks_are_left_out() -> None:
+    data = b"\1" * 10 + bytes(3 * HOLE_BLOCK) + b"\1"
+    assert data_runs(data) == [(0, HOLE_BLOCK), (3 * HOLE_BLOCK, len(data))]
     assert data_runs(bytes(3 * HOLE_BLOCK)) == []
     assert data_runs(bytes(10)) == []
+
+
+def test_blocks_write_into_one_file_from_many_threads(tmp_path: Path) -> None:
+    path = os.fsencode(tmp_path / "f")
+    block = 1000
+    sink = FilesystemSink(owners=False)
+
+    def write(i: int) -> None:
+        sink.write(path, 64 * block, i * block, bytes([i + 1]) * block)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(64)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sink.finish_file(path, 64 * block)
+    assert Path(os.fsdecode(path)).read_bytes() == b"".join(
+        bytes([i + 1]) * block for i in range(64)
+    )
+
+
+def test_a_file_without_content_is_created_at_its_end(tmp_path: Path) -> None:
+    path = os.fsencode(tmp_path / "zeros")
+    sink = FilesystemSink(owners=False)
+    sink.write(path, 3 * HOLE_BLOCK, 0, bytes(HOLE_BLOCK))  # all zeros: no write, no file
+    assert not os.path.exists(path)
+    sink.finish_file(path, 3 * HOLE_BLOCK)
+    assert Path(os.fsdecode(path)).read_bytes() == bytes(3 * HOLE_BLOCK)
+
+
+def test_a_symlink_at_the_path_is_replaced_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"keep")
+    (tmp_path / "t").mkdir()
+    link = tmp_path / "t" / "f"
+    link.symlink_to(outside)
+    sink = FilesystemSink(owners=False)
+    sink.write(os.fsencode(link), 5, 0, b"hello")
+    sink.finish_file(os.fsencode(link), 5)
+    assert outside.read_bytes() == b"keep"
+    assert not link.is_symlink()
+    assert link.read_bytes() == b"hello"
+
+
+def test_more_files_in_progress_than_kept_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sinks, "MAX_OPEN_FILES", 2)
+    sink = FilesystemSink(owners=False)
+    paths = [os.fsencode(tmp_path / str(i)) for i in range(5)]
+    for half in (0, 1):
+        for i, path in enumerate(paths):
+            sink.write(path, 2, half, bytes([65 + i]))
+    assert len(sink._open) == 2
+    for path in paths:
+        sink.finish_file(path, 2)
+    assert not sink._open
+    assert [Path(os.fsdecode(p)).read_bytes() for p in paths] == [
+        bytes([65 + i]) * 2 for i in range(5)
+    ]
