@@ -119,3 +119,5 @@ from tests.s3server import (  # noqa: E402, F401 - shared S3 fixtures
     s3_server,
     s3_server_http,
 )
+from tests.s3stores import s3_store  # noqa: E402, F401
+from tests.swiftserver import swift_server  # noqa: E402, F401

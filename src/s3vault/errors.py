@@ -112,6 +112,10 @@ class LeaseLostError(S3VaultError):
     exit_code = ExitCode.LOCKED
 
 
+class UnsupportedOperationError(BackendError):
+    """The store does not offer this operation (for example compare-and-swap on Swift)."""
+
+
 class TransientBackendError(BackendError):
     """A failure that is worth retrying: timeouts, 5xx, throttling."""
 

@@ -14,12 +14,15 @@ from s3vault.backend.s3 import S3Backend, S3Settings
 from s3vault.backend.stack import build_stack
 from s3vault.errors import BackendUnavailableError, ObjectExistsError, TransientBackendError
 from tests.backend.conformance import BackendContract
+from tests.s3stores import S3Store
 
 
 class TestS3Backend(BackendContract):
+    """On moto and on Swift (boto3's defaults and the compatibility profile)."""
+
     @pytest.fixture
-    def backend(self, s3_server: str, s3_bucket: str) -> Backend:
-        return S3Backend(S3Settings(bucket=s3_bucket, prefix="repo/one", endpoint_url=s3_server))
+    def backend(self, s3_store: S3Store) -> Backend:
+        return s3_store.backend(prefix="repo/one")
 
 
 class TestStackOverMemory(BackendContract):
@@ -28,18 +31,14 @@ class TestStackOverMemory(BackendContract):
         return build_stack(MemoryBackend()).backend
 
 
-def test_multipart_upload_round_trips(s3_server: str, s3_bucket: str) -> None:
-    backend = S3Backend(
-        S3Settings(bucket=s3_bucket, endpoint_url=s3_server, multipart_threshold=9 << 20)
-    )
+def test_multipart_upload_round_trips(s3_store: S3Store) -> None:
+    backend = s3_store.backend(multipart_threshold=9 << 20)
     data = os.urandom(20 << 20)  # three 8 MiB parts, sent in parallel
     backend.put("data/ab/big", data)
     assert backend.get("data/ab/big") == data
     assert backend.get("data/ab/big", 9 << 20, 100) == data[9 << 20 : (9 << 20) + 100]
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=s3_server)
-    assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+    client = s3_store.client()
+    assert client.list_multipart_uploads(Bucket=s3_store.bucket).get("Uploads", []) == []
 
 
 def test_retry_gives_up_with_exit_code_14_naming_the_object() -> None:

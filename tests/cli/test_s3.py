@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.conftest import RunCli, write_file
 from tests.s3server import free_port
+from tests.s3stores import S3Store
 from tests.trees import snapshot_tree
 
 
@@ -26,34 +27,31 @@ def s3_env(cli_env: dict[str, str], endpoint: str) -> dict[str, str]:
 
 
 def test_round_trip_through_s3(
-    s3_server: str, s3_bucket: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+    s3_store: S3Store, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
-    env = s3_env(cli_env, s3_server)
-    repo = f"s3://{s3_bucket}/hosts/web1"
-    assert (
-        run_cli("-r", repo, "init", "--kdf-profile", "minimum", "--pack-size", "4", env=env).code
-        == 0
-    )
+    env = s3_store.env(cli_env)
+    repo = ("-r", f"s3://{s3_store.bucket}/hosts/web1", *s3_store.cli_args)
+    assert run_cli(*repo, "init", "--kdf-profile", "minimum", "--pack-size", "4", env=env).code == 0
     src = tmp_path / "src"
     write_file(src / "big.bin", os.urandom(10 << 20))  # spans several 4 MiB packs
     for i in range(30):
         write_file(src / "etc" / f"f{i}.conf", f"setting = {i}\n".encode() * 40)
     os.symlink("etc", src / "link")
-    first = run_cli("-r", repo, "backup", str(src), "--json", env=env)
+    first = run_cli(*repo, "backup", str(src), "--json", env=env)
     assert first.code == 0, first.stderr
     (src / "etc" / "f3.conf").write_bytes(b"changed\n")
-    second = run_cli("-r", repo, "backup", str(src), "--json", env=env)
+    second = run_cli(*repo, "backup", str(src), "--json", env=env)
     assert second.code == 0, second.stderr
     summary = json.loads(second.stdout.splitlines()[-1])
     assert (summary["files_changed"], summary["files_unmodified"]) == (1, 30)
-    listing = run_cli("-r", repo, "ls", "latest", str(src), env=env)
+    listing = run_cli(*repo, "ls", "latest", str(src), env=env)
     assert f"{src}/big.bin" in listing.stdout.splitlines()
     target = tmp_path / "t"
-    done = run_cli("-r", repo, "restore", "latest", "-t", str(target), env=env)
+    done = run_cli(*repo, "restore", "latest", "-t", str(target), env=env)
     assert done.code == 0, done.stderr
     assert snapshot_tree(target / str(src).lstrip("/")) == snapshot_tree(src)
-    assert run_cli("-r", repo, "verify", "--read-data", env=env).code == 0
-    assert run_cli("-r", repo, "restore-test", "--no-disk", env=env).code == 0
+    assert run_cli(*repo, "verify", "--read-data", env=env).code == 0
+    assert run_cli(*repo, "restore-test", "--no-disk", env=env).code == 0
 
 
 def test_unreachable_store_exits_14_within_the_deadline(

@@ -6,25 +6,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import boto3
-
-from tests.cli.test_s3 import s3_env
 from tests.conftest import RunCli, write_file
 from tests.faultproxy import FaultProxy
+from tests.s3stores import S3Store
 from tests.trees import snapshot_tree
 
 
 def test_backup_and_restore_survive_five_percent_faults(
-    s3_server: str, s3_bucket: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+    s3_store: S3Store, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
     src = tmp_path / "src"
     write_file(src / "big.bin", os.urandom(9 << 20))
     for i in range(40):
         write_file(src / "conf" / f"c{i}.txt", f"line {i}\n".encode() * 100)
-    repo = f"s3://{s3_bucket}/faulty"
-    with FaultProxy(s3_server, rate=0.05, seed=7) as proxy:
-        env = s3_env(cli_env, proxy.url)
-        args = ("-r", repo, "--retry-deadline", "60")
+    repo = f"s3://{s3_store.bucket}/faulty"
+    with FaultProxy(s3_store.endpoint, rate=0.05, seed=7) as proxy:
+        env = s3_store.env(cli_env, proxy.url)
+        args = ("-r", repo, "--retry-deadline", "60", *s3_store.cli_args)
         assert (
             run_cli(*args, "init", "--kdf-profile", "minimum", "--pack-size", "4", env=env).code
             == 0
@@ -41,31 +39,22 @@ def test_backup_and_restore_survive_five_percent_faults(
         assert verify.code == 0, verify.stdout + verify.stderr
         assert sum(proxy.injected.values()) >= 3, proxy.injected
     assert snapshot_tree(target / str(src).lstrip("/")) == snapshot_tree(src)
-    client = boto3.client("s3", endpoint_url=s3_server)
-    assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+    client = s3_store.client()
+    assert client.list_multipart_uploads(Bucket=s3_store.bucket).get("Uploads", []) == []
 
 
 def test_store_that_always_fails_exits_14_and_writes_no_snapshot(
-    s3_server: str, s3_bucket: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+    s3_store: S3Store, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
     src = tmp_path / "src"
     write_file(src / "a.bin", os.urandom(1 << 20))
-    repo = f"s3://{s3_bucket}/down"
-    assert (
-        run_cli("-r", repo, "init", "--kdf-profile", "minimum", env=s3_env(cli_env, s3_server)).code
-        == 0
-    )
-    with FaultProxy(s3_server, rate=1.0, kinds=("503",)) as proxy:
+    repo = ("-r", f"s3://{s3_store.bucket}/down", *s3_store.cli_args)
+    assert run_cli(*repo, "init", "--kdf-profile", "minimum", env=s3_store.env(cli_env)).code == 0
+    with FaultProxy(s3_store.endpoint, rate=1.0, kinds=("503",)) as proxy:
         done = run_cli(
-            "-r", repo, "--retry-deadline", "2", "backup", str(src), env=s3_env(cli_env, proxy.url)
+            *repo, "--retry-deadline", "2", "backup", str(src), env=s3_store.env(cli_env, proxy.url)
         )
     assert done.code == 14, done.stderr
     assert "storage unavailable" in done.stderr
-    client = boto3.client("s3", endpoint_url=s3_server)
-    keys = [
-        o["Key"]
-        for o in client.list_objects_v2(Bucket=s3_bucket, Prefix="down/snapshots/").get(
-            "Contents", []
-        )
-    ]
-    assert keys == []
+    listed = s3_store.client().list_objects_v2(Bucket=s3_store.bucket, Prefix="down/snapshots/")
+    assert listed.get("Contents", []) == []

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from s3vault.backend.base import Backend, ObjectInfo
+from s3vault.backend.base import Backend, Guarantees, ObjectInfo
 
 
 @dataclass(slots=True)
@@ -86,6 +86,11 @@ class AccountingBackend:
             self.counts.put += 1
             self.counts.bytes_up += len(data)
         return self._inner.replace(name, data, version)
+
+    @property
+    def guarantees(self) -> Guarantees:
+        """The wrapped store's."""
+        return self._inner.guarantees
 
     def server_time(self) -> float:
         """Counted as a HEAD."""

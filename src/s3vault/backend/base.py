@@ -5,7 +5,10 @@ Contract (every implementation passes tests/backend/conformance.py):
 - Names are ``/``-separated relative paths made of ``[A-Za-z0-9._-]`` segments.
 - ``put`` is create-only and atomic: after it returns, ``get`` sees the whole object; a crash
   leaves either nothing or the whole object, never a prefix. If the name exists it raises
-  ObjectExistsError and leaves the stored object untouched.
+  ObjectExistsError and leaves the stored object untouched. Where ``guarantees.atomic_create``
+  is false (some S3-compatible stores) that holds for puts one after another, but of several
+  *concurrent* puts of one name more than one may succeed and the last write wins: s3vault
+  then relies on it only for content-addressed names (identical bytes) and unique names.
 - ``get(name, offset, length)`` returns exactly the requested range (``length=None``: to the
   end); a range past the end returns what exists. Missing objects raise ObjectNotFoundError.
 - ``list(prefix)`` yields every object whose name starts with ``prefix``, in no particular order.
@@ -17,6 +20,7 @@ Contract (every implementation passes tests/backend/conformance.py):
 - ``replace(name, data, version)`` is compare-and-swap: it overwrites the object only if its
   current version is ``version`` (VersionMismatchError otherwise, ObjectNotFoundError if it is
   gone) and returns the new ObjectInfo. Only leases use it; everything else is create-only.
+  Where ``guarantees.compare_and_swap`` is false it raises UnsupportedOperationError.
 - ``server_time()`` is "now" by the store's clock, so ages (now − modified) never mix clocks.
 - Errors worth retrying raise TransientBackendError; everything else BackendError subclasses.
 - Every method is safe to call from several threads at once.
@@ -39,8 +43,27 @@ class ObjectInfo:
     version: str = ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Guarantees:
+    """What a store promises beyond plain reads and writes (on S3: found by the capability
+    probe at init and kept in the repository config)."""
+
+    atomic_create: bool = True  # of concurrent create-only puts of one name, exactly one wins
+    compare_and_swap: bool = True  # replace() works
+
+    @property
+    def exclusive(self) -> bool:
+        """Both: a single lease object can be held by one process at a time."""
+        return self.atomic_create and self.compare_and_swap
+
+
 class Backend(Protocol):
     """A flat store of named byte objects (see the module docstring for the contract)."""
+
+    @property
+    def guarantees(self) -> Guarantees:
+        """What this store promises (see Guarantees)."""
+        ...
 
     @property
     def location(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-from s3vault.backend.base import Backend, ObjectInfo
+from s3vault.backend.base import Backend, Guarantees, ObjectInfo
 
 
 class DryRunBackend:
@@ -51,6 +51,11 @@ class DryRunBackend:
         with self._lock:
             self.puts += 1
         return self._inner.stat(name)
+
+    @property
+    def guarantees(self) -> Guarantees:
+        """The wrapped store's."""
+        return self._inner.guarantees
 
     def server_time(self) -> float:
         """Pass through."""

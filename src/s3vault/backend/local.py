@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from s3vault.backend.base import ObjectInfo
+from s3vault.backend.base import Guarantees, ObjectInfo
 from s3vault.errors import (
     BackendError,
     ObjectExistsError,
@@ -188,6 +188,11 @@ class LocalBackend:
             raise self._error(exc, "replacing", path) from None
         finally:
             tmp.unlink(missing_ok=True)
+
+    @property
+    def guarantees(self) -> Guarantees:
+        """Atomic create-only writes and compare-and-swap."""
+        return Guarantees()
 
     def server_time(self) -> float:
         """The file system's clock: stamp a probe file and read its mtime."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 
-from s3vault.backend.base import ObjectInfo
+from s3vault.backend.base import Guarantees, ObjectInfo
 from s3vault.clock import SystemClock
 from s3vault.errors import ObjectExistsError, ObjectNotFoundError, VersionMismatchError
 
@@ -82,6 +82,11 @@ class MemoryBackend:
             self._objects[name] = bytes(data)
             self._stamp(name)
             return self._info(name)
+
+    @property
+    def guarantees(self) -> Guarantees:
+        """Atomic create-only writes and compare-and-swap."""
+        return Guarantees()
 
     def server_time(self) -> float:
         """The injected clock."""

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from s3vault.backend.base import Backend, ObjectInfo
+from s3vault.backend.base import Backend, Guarantees, ObjectInfo
 
 
 class TokenBucket:
@@ -87,6 +87,11 @@ class RateLimitedBackend:
         if self._up is not None:
             self._up.take(len(data))
         return self._inner.replace(name, data, version)
+
+    @property
+    def guarantees(self) -> Guarantees:
+        """The wrapped store's."""
+        return self._inner.guarantees
 
     def server_time(self) -> float:
         """Pass through."""

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from s3vault.backend.base import Backend, ObjectInfo
+from s3vault.backend.base import Backend, Guarantees, ObjectInfo
 from s3vault.errors import (
     BackendUnavailableError,
     ObjectExistsError,
@@ -117,6 +117,11 @@ class RetryBackend:
                 raise
 
         return self._call("replace", name, attempt)
+
+    @property
+    def guarantees(self) -> Guarantees:
+        """The wrapped store's."""
+        return self._inner.guarantees
 
     def server_time(self) -> float:
         """Retried clock read."""

@@ -41,7 +41,7 @@ import botocore.exceptions
 import botocore.session
 
 from s3vault.backend.accounting import RequestCounts
-from s3vault.backend.base import ObjectInfo
+from s3vault.backend.base import Guarantees, ObjectInfo
 from s3vault.backend.ratelimit import TokenBucket
 from s3vault.crashpoint import crash_point
 from s3vault.errors import (
@@ -49,6 +49,7 @@ from s3vault.errors import (
     ObjectExistsError,
     ObjectNotFoundError,
     TransientBackendError,
+    UnsupportedOperationError,
     VersionMismatchError,
 )
 
@@ -105,7 +106,9 @@ class S3Settings:
     bucket_owner: str | None = None  # sent as ExpectedBucketOwner on every request
     role_arn: str | None = None  # assume this role (credentials refresh before they expire)
     external_id: str | None = None
-    conditional_writes: bool = True
+    conditional_writes: bool = True  # send If-None-Match: * at all (False: HEAD, then PUT)
+    atomic_create: bool = True  # ... and concurrent creates of one name have one winner
+    compare_and_swap: bool = True  # If-Match on PutObject works
 
     def __repr__(self) -> str:
         return f"S3Settings(s3://{self.bucket}/{self.prefix}, endpoint={self.endpoint_url!r})"
@@ -424,10 +427,21 @@ class S3Backend:
                 raise BackendError(msg)
             seen_tokens.add(token)
 
+    @property
+    def guarantees(self) -> Guarantees:
+        """As the settings say (from the capability probe, kept in the repository config)."""
+        return Guarantees(
+            atomic_create=self._s.conditional_writes and self._s.atomic_create,
+            compare_and_swap=self._s.compare_and_swap,
+        )
+
     def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
         """Compare-and-swap with ``If-Match: <ETag>`` (412 → VersionMismatchError; 409
         ConditionalRequestConflict is transient and retried)."""
         key = self._key(name)
+        if not self._s.compare_and_swap:
+            msg = f"replace {key}: this store does not support conditional overwrites (If-Match)"
+            raise UnsupportedOperationError(msg)
         try:
             self._client.put_object(
                 Bucket=self._s.bucket,
@@ -441,6 +455,9 @@ class S3Backend:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if status == 412:
                 raise VersionMismatchError(f"replace {key}: changed since it was read") from None
+            if status == 501:
+                msg = f"replace {key}: this store does not support conditional overwrites"
+                raise UnsupportedOperationError(msg) from None
             raise _error(exc, "replace", key) from None
         except Exception as exc:
             raise _error(exc, "replace", key) from None
