@@ -34,8 +34,13 @@ class FaultProxy:
         rate: float,
         seed: int = 1,
         kinds: tuple[str, ...] = ("503", "500", "reset", "truncate", "latency"),
+        refuse_flexible_checksums: bool = False,
     ) -> None:
         self.upstream = urlsplit(upstream)
+        # Answer like Swift 2.30 / B2 to boto3's default upload format (aws-chunked bodies,
+        # x-amz-checksum-* headers): 501 NotImplemented, counted in ``refused``.
+        self.refuse_flexible_checksums = refuse_flexible_checksums
+        self.refused = 0
         self.rate = rate
         self.kinds = kinds
         self.rng = random.Random(seed)
@@ -97,6 +102,16 @@ class FaultProxy:
         else:
             length = int(h.headers.get("Content-Length") or 0)
             body = h.rfile.read(length) if length else b""
+        if self.refuse_flexible_checksums and _flexible_checksum(h):
+            with self.lock:
+                self.refused += 1
+            payload = ERROR_XML.format(code="NotImplemented").encode()
+            h.send_response(501)
+            h.send_header("Content-Type", "application/xml")
+            h.send_header("Content-Length", str(len(payload)))
+            h.end_headers()
+            h.wfile.write(payload)
+            return
         fault = self._pick()
         if fault in ("503", "500"):
             code = "SlowDown" if fault == "503" else "InternalError"
@@ -151,6 +166,19 @@ class FaultProxy:
             return
         if h.command != "HEAD":
             h.wfile.write(data)
+
+
+def _flexible_checksum(h: BaseHTTPRequestHandler) -> bool:
+    """An upload in boto3 >= 1.36's default format: a checksum header, or an aws-chunked body
+    with a trailer (reads asking for checksums with x-amz-checksum-mode pass)."""
+    if h.command not in ("PUT", "POST"):
+        return False
+    names = {k.lower() for k in h.headers} - {"x-amz-checksum-mode"}
+    return (
+        "aws-chunked" in h.headers.get("Content-Encoding", "")
+        or "x-amz-trailer" in names
+        or any(n.startswith("x-amz-checksum-") for n in names)
+    )
 
 
 def _read_chunked(h: BaseHTTPRequestHandler) -> bytes:

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from s3vault.backend.profile import CHECKSUM_MODES, CREATE_ONLY, StoreProfile
 from s3vault.errors import FormatVersionError, IntegrityError, NotARepositoryError
 from s3vault.format import codec
 from s3vault.format.configfile import ConfigFile, ConfigMarker
@@ -54,16 +55,33 @@ def test_pack_header_round_trips(entries: list[PackEntry]) -> None:
     assert decode_header(encode_header(entries)) == entries
 
 
-@given(s.ids, st.integers(1, 2**20), st.integers(0, 19))
-def test_config_round_trips(repo_id: ObjectId, pack_size: int, level: int) -> None:
+stores = st.one_of(
+    st.just({}),
+    st.builds(
+        lambda c, o, m, n: StoreProfile(checksum=c, create_only=o, max_parts=m, notes=n).to_dict(),
+        st.sampled_from(CHECKSUM_MODES),
+        st.sampled_from(CREATE_ONLY),
+        st.integers(1, 10000),
+        st.lists(st.text(max_size=20), max_size=3).map(tuple),
+    ),
+)
+
+
+@given(s.ids, st.integers(1, 2**20), st.integers(0, 19), stores)
+def test_config_round_trips(
+    repo_id: ObjectId, pack_size: int, level: int, store: dict[str, object]
+) -> None:
     cfg = ConfigFile(
         repo_id=repo_id,
         pack_size=pack_size,
         compression_level=level,
         check_value=b"\x01" * 32,
         created="2026-01-01T00:00:00+00:00",
+        store=store,
     )
     assert ConfigFile.decode(cfg.encode()) == cfg
+    if store:
+        assert StoreProfile.from_dict(ConfigFile.decode(cfg.encode()).store).to_dict() == store
     marker = ConfigMarker(version=1, repo_id=repo_id, sealed=b"sealed bytes")
     assert ConfigMarker.decode(marker.encode()) == marker
 

@@ -24,6 +24,7 @@ boto3's own. Contract details for S3 (backend/base.py has the general contract):
 from __future__ import annotations
 
 import base64
+import dataclasses
 import email.utils
 import hashlib
 import logging
@@ -42,6 +43,7 @@ import botocore.session
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Guarantees, ObjectInfo
+from s3vault.backend.profile import StoreProfile
 from s3vault.backend.ratelimit import TokenBucket
 from s3vault.crashpoint import crash_point
 from s3vault.errors import (
@@ -73,7 +75,6 @@ TRANSIENT_CODES = frozenset(
     }
 )
 MIN_PART = 8 * 1024 * 1024
-MAX_PARTS = 9000
 READ_CHUNK = 1024 * 1024
 _KIND_BY_OPERATION = {
     "ListObjectsV2": "list",
@@ -106,6 +107,7 @@ class S3Settings:
     bucket_owner: str | None = None  # sent as ExpectedBucketOwner on every request
     role_arn: str | None = None  # assume this role (credentials refresh before they expire)
     external_id: str | None = None
+    max_parts: int = 10000  # the store's limit (a default Swift: 1,000)
     conditional_writes: bool = True  # send If-None-Match: * at all (False: HEAD, then PUT)
     atomic_create: bool = True  # ... and concurrent creates of one name have one winner
     compare_and_swap: bool = True  # If-Match on PutObject works
@@ -155,6 +157,8 @@ def _error(exc: Exception, op: str, key: str) -> BackendError:
             return TransientBackendError(
                 f"{where}: this host's clock is wrong; fix NTP ({message})"
             )
+        if status == 501 or code == "NotImplemented":
+            return BackendError(f"{where}: the store does not support this request ({message})")
         if code in TRANSIENT_CODES or status >= 500 or status == 429:
             return TransientBackendError(f"{where}: {code} ({message})")
         if code in ("AccessDenied", "403") or status == 403:
@@ -185,35 +189,75 @@ class S3Backend:
     def __init__(self, settings: S3Settings) -> None:
         self._s = settings
         self._prefix = settings.prefix.strip("/") + "/" if settings.prefix.strip("/") else ""
+        self.counts = RequestCounts()
+        self._counts_lock = threading.Lock()
         session = boto3.session.Session(profile_name=settings.profile)
         if settings.role_arn:
             session = _assumed_role_session(session, settings)
-        cfg: dict[str, Any] = {
-            "retries": {"mode": "standard", "max_attempts": 5},
-            "max_pool_connections": max(10, settings.connections * 2),
-            "connect_timeout": 10,
-            "read_timeout": 60,
-        }
-        if settings.path_style:
-            cfg["s3"] = {"addressing_style": "path"}
-        if settings.checksum:
-            cfg["request_checksum_calculation"] = settings.checksum
-            cfg["response_checksum_validation"] = settings.checksum
-        self._client = session.client(
-            "s3",
-            endpoint_url=settings.endpoint_url,
-            region_name=settings.region,
-            verify=settings.verify_tls,
-            config=botocore.config.Config(**cfg),
-        )
+        self._session = session
+        self._forced_checksum = settings.checksum  # the user's --s3-checksum beats a profile
+        self._client = self.client(settings.checksum)
         self._parts = ThreadPoolExecutor(
             max(1, settings.connections), thread_name_prefix="s3v-part"
         )
-        self.counts = RequestCounts()
-        self._counts_lock = threading.Lock()
-        self._client.meta.events.register("before-send.s3", self._count_request)
         self._up: TokenBucket | None = None
         self._down: TokenBucket | None = None
+
+    def client(self, checksum: str | None) -> Any:
+        """A boto3 S3 client for these settings with this checksum mode (None: boto3's)."""
+        s = self._s
+        cfg: dict[str, Any] = {
+            "retries": {"mode": "standard", "max_attempts": 5},
+            "max_pool_connections": max(10, s.connections * 2),
+            "connect_timeout": 10,
+            "read_timeout": 60,
+        }
+        if s.path_style:
+            cfg["s3"] = {"addressing_style": "path"}
+        if checksum:
+            cfg["request_checksum_calculation"] = checksum
+            cfg["response_checksum_validation"] = checksum
+        client = self._session.client(
+            "s3",
+            endpoint_url=s.endpoint_url,
+            region_name=s.region,
+            verify=s.verify_tls,
+            config=botocore.config.Config(**cfg),
+        )
+        client.meta.events.register("before-send.s3", self._count_request)
+        return client
+
+    @property
+    def bucket(self) -> str:
+        return self._s.bucket
+
+    def key(self, name: str) -> str:
+        """The object key of a repository name (prefix included)."""
+        return self._prefix + name
+
+    def probe(self) -> StoreProfile:
+        """Find out what the store does (backend/s3probe.py), and adopt it."""
+        from s3vault.backend.s3probe import probe
+
+        profile = probe(self, self._forced_checksum)
+        self.adopt(profile)
+        return profile
+
+    def adopt(self, profile: StoreProfile) -> None:
+        """Work as the probe found: checksum mode (unless forced), conditional writes, part
+        limit."""
+        checksum = self._forced_checksum or profile.checksum
+        changed = checksum != self._s.checksum
+        self._s = dataclasses.replace(
+            self._s,
+            checksum=checksum,
+            conditional_writes=profile.create_only != "none",
+            atomic_create=profile.create_only == "atomic",
+            compare_and_swap=profile.compare_and_swap,
+            max_parts=min(self._s.max_parts, profile.max_parts),
+        )
+        if changed:
+            self._client = self.client(checksum)
 
     def throttle(self, upload: TokenBucket | None, download: TokenBucket | None) -> None:
         """Take tokens from these buckets for every byte streamed (None: unlimited)."""
@@ -230,10 +274,10 @@ class S3Backend:
         with self._counts_lock:
             self.counts.bytes_up += nbytes
 
-    def _md5(self, body: bytes) -> dict[str, Any]:
+    def md5_for(self, body: bytes, checksum: str | None) -> dict[str, Any]:
         """Content-MD5 for transport integrity where boto3 sends no checksum of its own
         (the ``when_required`` profile for stores that reject flexible checksums)."""
-        if self._s.checksum != "when_required":
+        if checksum != "when_required":
             return {}
         return {"ContentMD5": base64.b64encode(hashlib.md5(body).digest()).decode()}  # noqa: S324
 
@@ -242,9 +286,6 @@ class S3Backend:
         """s3://bucket/prefix (and the endpoint when not AWS)."""
         where = f"s3://{self._s.bucket}/{self._prefix}".rstrip("/")
         return f"{where} at {self._s.endpoint_url}" if self._s.endpoint_url else where
-
-    def _key(self, name: str) -> str:
-        return self._prefix + name
 
     def _extra(self, name: str) -> dict[str, Any]:
         """Arguments for creating an object: storage class (data packs only), encryption."""
@@ -264,7 +305,7 @@ class S3Backend:
 
     def put(self, name: str, data: bytes | memoryview) -> None:
         """Create-only upload; multipart above the threshold."""
-        key = self._key(name)
+        key = self.key(name)
         if not self._s.conditional_writes:
             try:
                 self.stat(name)
@@ -281,7 +322,7 @@ class S3Backend:
                 "Key": key,
                 "Body": body,
                 **self._extra(name),
-                **self._md5(body),
+                **self.md5_for(body, self._s.checksum),
             }
             if self._s.conditional_writes:
                 args["IfNoneMatch"] = "*"
@@ -298,7 +339,7 @@ class S3Backend:
             raise TransientBackendError(msg)
 
     def _put_multipart(self, key: str, body: bytes, extra: dict[str, Any]) -> None:
-        part = max(MIN_PART, math.ceil(len(body) / MAX_PARTS))
+        part = max(MIN_PART, math.ceil(len(body) / (self._s.max_parts * 9 // 10)))
         try:
             upload = self._client.create_multipart_upload(Bucket=self._s.bucket, Key=key, **extra)
         except Exception as exc:
@@ -317,7 +358,7 @@ class S3Backend:
                 PartNumber=number,
                 Body=chunk,
                 **self._owner(),
-                **self._md5(chunk),
+                **self.md5_for(chunk, self._s.checksum),
             )
             self._sent(len(chunk))
             crash_point("mid-multipart")
@@ -348,7 +389,7 @@ class S3Backend:
 
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         """Read (a range of) an object."""
-        key = self._key(name)
+        key = self.key(name)
         args: dict[str, Any] = {"Bucket": self._s.bucket, "Key": key, **self._owner()}
         if offset or length is not None:
             if length == 0:
@@ -381,7 +422,7 @@ class S3Backend:
 
     def stat(self, name: str) -> ObjectInfo:
         """Size of an object (HEAD)."""
-        key = self._key(name)
+        key = self.key(name)
         try:
             head = self._client.head_object(Bucket=self._s.bucket, Key=key, **self._owner())
         except Exception as exc:
@@ -438,7 +479,7 @@ class S3Backend:
     def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
         """Compare-and-swap with ``If-Match: <ETag>`` (412 → VersionMismatchError; 409
         ConditionalRequestConflict is transient and retried)."""
-        key = self._key(name)
+        key = self.key(name)
         if not self._s.compare_and_swap:
             msg = f"replace {key}: this store does not support conditional overwrites (If-Match)"
             raise UnsupportedOperationError(msg)
@@ -449,7 +490,7 @@ class S3Backend:
                 Body=data,
                 IfMatch=version,
                 **self._extra(name),
-                **self._md5(data),
+                **self.md5_for(data, self._s.checksum),
             )
         except botocore.exceptions.ClientError as exc:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -478,7 +519,7 @@ class S3Backend:
     def delete(self, name: str) -> None:
         """Remove an object (HEAD first: S3 DELETE of a missing key succeeds silently)."""
         self.stat(name)
-        key = self._key(name)
+        key = self.key(name)
         try:
             self._client.delete_object(Bucket=self._s.bucket, Key=key, **self._owner())
         except Exception as exc:

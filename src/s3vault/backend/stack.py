@@ -39,6 +39,7 @@ class BackendStack:
     backend: Backend
     counts: RequestCounts
     retry: RetryBackend
+    raw: Backend  # the innermost backend (to probe an S3 store, or adopt its profile)
 
 
 def build_stack(raw: Backend, options: BackendOptions | None = None) -> BackendStack:
@@ -56,7 +57,7 @@ def build_stack(raw: Backend, options: BackendOptions | None = None) -> BackendS
         if upload or download:
             inner = RateLimitedBackend(accounting, upload=upload, download=download)
     retry = RetryBackend(inner, deadline=options.retry_deadline)
-    return BackendStack(backend=retry, counts=counts, retry=retry)
+    return BackendStack(backend=retry, counts=counts, retry=retry, raw=raw)
 
 
 def stack_for(url: str, options: BackendOptions | None = None) -> BackendStack:

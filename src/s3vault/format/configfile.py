@@ -8,7 +8,7 @@ swap the repository id without the key).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from s3vault.errors import IntegrityError, NotARepositoryError
@@ -32,6 +32,7 @@ class ConfigFile:
     check_value: bytes = b""
     created: str = ""
     min_grace: int = 24 * 3600  # seconds; prune never deletes a pack marked more recently
+    store: dict[str, Any] = field(default_factory=dict)  # the S3 capability probe's findings
 
     def encode(self) -> bytes:
         """Canonical JSON of the sealed part."""
@@ -49,6 +50,7 @@ class ConfigFile:
                 "check_value": self.check_value.hex(),
                 "created": self.created,
                 "min_grace": self.min_grace,
+                **({"store": self.store} if self.store else {}),
             }
         )
 
@@ -76,6 +78,7 @@ class ConfigFile:
                 check_value=bytes.fromhex(str(obj.get("check_value", ""))),
                 created=str(obj.get("created", "")),
                 min_grace=int(obj.get("min_grace", 24 * 3600)),
+                store=dict(codec.field(obj, "store", dict, what)) if "store" in obj else {},
             )
         except ValueError as exc:
             msg = f"{what}: {exc}"

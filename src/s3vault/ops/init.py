@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import socket
 from dataclasses import dataclass, field
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Backend
+from s3vault.backend.profile import ProbedBackend, StoreProfile
 from s3vault.backend.stack import stack_for
 from s3vault.clock import Clock, SystemClock
 from s3vault.ids import ObjectId
@@ -30,6 +32,7 @@ class InitResult:
     location: str
     key_id: ObjectId
     requests: RequestCounts
+    store: StoreProfile | None = None  # what the capability probe found (S3 only)
 
 
 def init(
@@ -46,14 +49,18 @@ def init(
     """
     options = options or InitOptions()
     counts = RequestCounts()
+    settings, profile = options.settings, None
     if backend is None:
         stack = stack_for(repo_options.url, repo_options.backend)
         backend, counts = stack.backend, stack.counts
+        if isinstance(stack.raw, ProbedBackend):
+            profile = stack.raw.probe()
+            settings = dataclasses.replace(settings, store=profile.to_dict())
     now = (clock or SystemClock()).now()
     repo = Repository.create(
         backend,
         repo_options.password,
-        options.settings,
+        settings,
         created=now.isoformat(),
         hostname=socket.gethostname(),
         username=getpass.getuser(),
@@ -64,4 +71,5 @@ def init(
         location=backend.location,
         key_id=repo.key_id,
         requests=counts.snapshot(),
+        store=profile,
     )

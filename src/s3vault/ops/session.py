@@ -7,6 +7,7 @@ from pathlib import Path
 
 from s3vault.backend.base import Backend
 from s3vault.backend.location import BackendOptions
+from s3vault.backend.profile import ProbedBackend, StoreProfile
 from s3vault.backend.stack import stack_for
 from s3vault.repository.repository import Repository
 
@@ -36,6 +37,8 @@ def open_repository(
         stack = stack_for(options.url, options.backend)
         repo = Repository.open(stack.backend, options.password, cache_dir=options.cache_dir)
         repo.requests = stack.counts
+        if repo.config.store and isinstance(stack.raw, ProbedBackend):
+            stack.raw.adopt(StoreProfile.from_dict(repo.config.store))
     else:
         repo = Repository.open(backend, options.password, cache_dir=options.cache_dir)
     if load_index:

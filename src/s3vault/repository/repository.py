@@ -11,8 +11,9 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Backend
@@ -59,6 +60,7 @@ class RepositorySettings:
     chunker_max: int = 8 * 1024 * 1024
     kdf_profile: str = "default"
     min_grace: int = 24 * 3600
+    store: dict[str, Any] = field(default_factory=dict)  # the S3 capability probe's findings
 
 
 class Repository:
@@ -144,6 +146,7 @@ class Repository:
             pack_size=settings.pack_size,
             compression_level=settings.compression_level,
             min_grace=settings.min_grace,
+            store=settings.store,
             check_value=master.check_value,
             created=created,
         )

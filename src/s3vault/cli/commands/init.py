@@ -63,8 +63,13 @@ def init(kdf_profile: str, pack_size: int, compression: int, min_grace: timedelt
             repository_id=result.repository_id,
             location=result.location,
             requests=result.requests,
+            store=result.store.to_dict() if result.store else None,
         )
     else:
         say(ctx, f"created s3vault repository {result.repository_id.short} at {result.location}")
+        if result.store:
+            for note in result.store.notes:
+                say(ctx, note)
+            say(ctx, f"store probe: {result.store.summary()}")
         say(ctx, "Keep the password safe: without it the data cannot be recovered.")
     return 0

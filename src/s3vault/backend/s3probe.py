@@ -1,0 +1,227 @@
+"""The capability probe for S3 stores (run by ``init``): try what s3vault relies on, with a few
+small objects under ``probe/<random>/``, and remove them again.
+
+1. Uploads: a PutObject with boto3's default checksums (aws-chunked + trailing CRC32 over
+   https). A store that rejects it (Swift 2.30: 501, Ceph 16: 411, B2: 400) gets the
+   compatibility profile: ``when_required`` + Content-MD5, tried next.
+2. Create-only writes: ``If-None-Match: *`` twice in a row must give 200 then 412; then
+   ``RACE_ROUNDS`` rounds of ``RACE_WRITERS`` concurrent creates of one name must each have
+   exactly one winner ("atomic"), else "sequential" (Swift 2.38: several winners in most
+   rounds); a store that ignores or refuses the header is "none".
+3. Compare-and-swap: ``If-Match`` with the current ETag must succeed and with a stale one
+   must give 412.
+4. Object Lock on the bucket; 5. the highest part number (10,000 on AWS, 1,000 on a default
+   Swift).
+
+About 50 small requests. Only this module and backend/s3.py import botocore.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import secrets
+import threading
+from typing import TYPE_CHECKING, Any
+
+import botocore.exceptions
+
+from s3vault.backend.profile import StoreProfile
+from s3vault.errors import BackendError
+
+if TYPE_CHECKING:
+    from s3vault.backend.s3 import S3Backend
+
+log = logging.getLogger(__name__)
+
+RACE_ROUNDS = 5
+RACE_WRITERS = 8
+
+
+def _status(exc: Exception) -> int:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    return 0
+
+
+def _code(exc: Exception) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return type(exc).__name__
+
+
+class _Probe:
+    def __init__(self, backend: S3Backend, checksum: str | None) -> None:
+        self.backend = backend
+        self.bucket = backend.bucket
+        self.base = backend.key(f"probe/{secrets.token_hex(8)}/")
+        self.forced = checksum
+        self.mode = checksum
+        self.client: Any = backend.client(checksum)
+        self.written: set[str] = set()
+        self.notes: list[str] = []
+
+    def put(self, name: str, body: bytes, **extra: Any) -> dict[str, Any]:
+        key = self.base + name
+        args = {"Bucket": self.bucket, "Key": key, "Body": body, **self._md5(body)}
+        args.update(extra)
+        result: dict[str, Any] = self.client.put_object(**args)
+        self.written.add(key)
+        return result
+
+    def _md5(self, body: bytes) -> dict[str, Any]:
+        return self.backend.md5_for(body, self.mode)
+
+    def checksum_mode(self) -> str:
+        if self.forced:
+            self.put("upload", b"probe")  # the user's choice must work
+            return self.forced
+        try:
+            self.put("upload", b"probe")
+            return "when_supported"
+        except Exception as exc:
+            first = f"{_code(exc)} (HTTP {_status(exc)})"
+        self.mode = "when_required"
+        self.client = self.backend.client(self.mode)
+        try:
+            self.put("upload", b"probe")
+        except Exception as exc:
+            msg = (
+                f"probe: uploads fail with boto3's default checksums ({first}) and with "
+                f"the compatibility profile ({_code(exc)}): {exc}"
+            )
+            raise BackendError(msg) from None
+        self.notes.append(
+            f"this store rejects boto3's default upload format ({first}): using the "
+            "compatibility profile (when_required checksums + Content-MD5)"
+        )
+        return "when_required"
+
+    def create_only(self) -> str:
+        try:
+            self.put("once", b"1", IfNoneMatch="*")
+        except Exception as exc:
+            self.notes.append(f"create-only writes (If-None-Match) refused: {_code(exc)}")
+            return "none"
+        try:
+            self.put("once", b"2", IfNoneMatch="*")
+        except Exception as exc:
+            if _status(exc) != 412:
+                self.notes.append(f"create-only writes answer {_code(exc)}, not 412")
+                return "none"
+        else:
+            self.notes.append("create-only writes (If-None-Match) are ignored")
+            return "none"
+        for round_ in range(RACE_ROUNDS):
+            wins = self._race(f"race-{round_}")
+            if wins != 1:
+                self.notes.append(
+                    f"create-only writes are not atomic: {wins} of {RACE_WRITERS} concurrent "
+                    "writers of one name succeeded; the maintenance lease uses claim objects"
+                )
+                return "sequential"
+        return "atomic"
+
+    def _race(self, name: str) -> int:
+        wins: list[int] = []
+        lock = threading.Lock()
+        start = threading.Barrier(RACE_WRITERS)
+
+        def contend(n: int) -> None:
+            start.wait()
+            try:
+                self.put(name, str(n).encode(), IfNoneMatch="*")
+            except Exception:
+                return
+            with lock:
+                wins.append(n)
+
+        threads = [threading.Thread(target=contend, args=(n,)) for n in range(RACE_WRITERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return len(wins)
+
+    def compare_and_swap(self) -> bool:
+        first = self.put("cas", b"1")
+        try:
+            self.put("cas", b"2", IfMatch=first["ETag"])
+        except Exception as exc:
+            self.notes.append(f"conditional overwrites (If-Match) refused: {_code(exc)}")
+            return False
+        try:
+            self.put("cas", b"3", IfMatch=first["ETag"])
+        except Exception as exc:
+            return _status(exc) == 412
+        self.notes.append("conditional overwrites (If-Match) are ignored")
+        return False
+
+    def object_lock(self) -> bool:
+        try:
+            got = self.client.get_object_lock_configuration(Bucket=self.bucket)
+        except Exception:
+            return False
+        return bool(got.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled")
+
+    def max_parts(self) -> int:
+        key = self.base + "parts"
+        try:
+            upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            raise BackendError(f"probe: multipart uploads fail: {_code(exc)}") from None
+        try:
+            self.client.upload_part(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload["UploadId"],
+                PartNumber=10000,
+                Body=b"x",
+                **self._md5(b"x"),
+            )
+            return 10000
+        except Exception:
+            self.notes.append("this store accepts at most 1,000 parts per upload")
+            return 1000
+        finally:
+            try:
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload["UploadId"]
+                )
+            except Exception:
+                log.warning("probe: could not abort the multipart upload of %s", key)
+
+    def clean_up(self) -> None:
+        for key in sorted(self.written):
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+            except Exception:
+                log.warning("probe: could not remove %s", key)
+
+
+def probe(backend: S3Backend, checksum: str | None) -> StoreProfile:
+    """Find out what the store does (``checksum``: the mode the user forced, if any).
+
+    Raises:
+        BackendError: the store accepts no upload at all, or no multipart upload.
+    """
+    p = _Probe(backend, checksum)
+    try:
+        mode = p.checksum_mode()
+        create_only = p.create_only()
+        cas = p.compare_and_swap()
+        lock = p.object_lock()
+        parts = p.max_parts()
+    finally:
+        p.clean_up()
+    return StoreProfile(
+        checksum=mode,
+        create_only=create_only,
+        compare_and_swap=cas,
+        object_lock=lock,
+        max_parts=parts,
+        probed_at=datetime.datetime.fromtimestamp(backend.server_time(), datetime.UTC).isoformat(
+            timespec="seconds"
+        ),
+        notes=tuple(p.notes),
+    )
