@@ -38,7 +38,7 @@ def tree_for(root: Path, host: int, cycle: int) -> dict[str, bytes]:
     return files
 
 
-@pytest.mark.parametrize("store", ["local", "s3"])
+@pytest.mark.parametrize("store", ["local", "s3", "swift"])
 def test_concurrent_backups_and_racing_pruners_lose_nothing(
     tmp_path: Path,
     run_cli: RunCli,
@@ -50,6 +50,15 @@ def test_concurrent_backups_and_racing_pruners_lose_nothing(
         endpoint = request.getfixturevalue("s3_server")
         bucket = request.getfixturevalue("s3_bucket")
         cli_env.update(s3_env(cli_env, endpoint))
+        url = f"s3://{bucket}/fleet"
+    elif store == "swift":  # no atomic create-only writes: the pruners race through claims
+        swift = request.getfixturevalue("swift_server")
+        bucket = swift.new_bucket()
+        cli_env.update(
+            s3_env(cli_env, swift.endpoint),
+            AWS_ACCESS_KEY_ID=swift.access_key,
+            AWS_SECRET_ACCESS_KEY=swift.secret_key,
+        )
         url = f"s3://{bucket}/fleet"
     else:
         url = str(tmp_path / "repo")
@@ -113,7 +122,10 @@ def test_concurrent_backups_and_racing_pruners_lose_nothing(
     assert not errors, errors
     assert prune_codes.count(0) >= 2
     time.sleep(4.1)
-    assert run_cli("-r", url, "prune", "--grace", GRACE).code == 0  # past the grace
+    final = run_cli("-r", url, "prune", "--grace", GRACE)  # past the grace
+    assert final.code == 0, final.stderr
+    expected_lease = "claim objects" if store == "swift" else "single lease object"
+    assert f"lease: {expected_lease}" in final.stdout
     check = run_cli("-r", url, "verify", "--read-data")
     assert check.code == 0, check.stdout + check.stderr
     snaps = json.loads(run_cli("-r", url, "snapshots", "--json").stdout)["snapshots"]

@@ -21,6 +21,7 @@ from s3vault import (
     open_repository,
     prune,
 )
+from s3vault.backend.base import Guarantees
 from s3vault.backend.memory import MemoryBackend
 from s3vault.clock import ManualClock
 from s3vault.ops.prune import PruneResult
@@ -39,9 +40,12 @@ class World:
     clock: ManualClock = field(
         default_factory=lambda: ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
     )
+    guarantees: Guarantees = field(default_factory=Guarantees)
 
     def __post_init__(self) -> None:
-        self.backend = MemoryBackend(clock=lambda: self.clock.now().timestamp())
+        self.backend = MemoryBackend(
+            clock=lambda: self.clock.now().timestamp(), guarantees=self.guarantees
+        )
         self.options = RepoOptions(url="memory:", password=b"pw", cache_dir=None)
         init(
             self.options,

@@ -7,13 +7,21 @@ from collections.abc import Callable, Iterator
 
 from s3vault.backend.base import Guarantees, ObjectInfo
 from s3vault.clock import SystemClock
-from s3vault.errors import ObjectExistsError, ObjectNotFoundError, VersionMismatchError
+from s3vault.errors import (
+    ObjectExistsError,
+    ObjectNotFoundError,
+    UnsupportedOperationError,
+    VersionMismatchError,
+)
 
 
 class MemoryBackend:
     """Objects kept in memory (tests, and the reference for the conformance suite)."""
 
-    def __init__(self, *, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self, *, clock: Callable[[], float] | None = None, guarantees: Guarantees | None = None
+    ) -> None:
+        self._guarantees = guarantees or Guarantees()
         self._objects: dict[str, bytes] = {}
         self._meta: dict[str, tuple[float, str]] = {}  # name → (modified, version)
         self._clock = clock or (lambda: SystemClock().now().timestamp())
@@ -74,6 +82,8 @@ class MemoryBackend:
 
     def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
         """Compare-and-swap overwrite."""
+        if not self._guarantees.compare_and_swap:
+            raise UnsupportedOperationError(f"replace {name}: not offered by this store")
         with self._lock:
             if name not in self._objects:
                 raise ObjectNotFoundError(f"{name} not found in memory:")
@@ -85,8 +95,9 @@ class MemoryBackend:
 
     @property
     def guarantees(self) -> Guarantees:
-        """Atomic create-only writes and compare-and-swap."""
-        return Guarantees()
+        """Atomic create-only writes and compare-and-swap, unless told to claim less (tests
+        of what s3vault does on stores without them)."""
+        return self._guarantees
 
     def server_time(self) -> float:
         """The injected clock."""

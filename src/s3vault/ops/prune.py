@@ -8,7 +8,7 @@ from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
 from s3vault.maintenance.prune import PruneOptions, execute_prune, plan_prune
 from s3vault.progress import Progress
-from s3vault.repository.lease import Lease, LeaseSettings
+from s3vault.repository.lease import LeaseSettings, lease_class
 from s3vault.repository.repository import Repository
 
 
@@ -55,7 +55,8 @@ def prune(
     """
     options = options or PruneOptions()
     clock = clock or SystemClock()
-    with Lease.acquire(repo, "prune", lease, clock=clock) as held:
+    kind = lease_class(repo)
+    with kind.acquire(repo, "prune", lease, clock=clock) as held:
         plan = plan_prune(repo, options)
         outcome = None
         if not options.dry_run:
@@ -81,7 +82,7 @@ def prune(
         kept_after_recheck=outcome.kept_after_recheck if outcome else 0,
         grace_seconds=plan.grace,
         lease_waited=waited,
-        protocol="compare-and-swap lease (If-None-Match / If-Match)",
+        protocol=kind.protocol,
         dry_run=options.dry_run,
         requests=repo.requests.snapshot(),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from s3vault.repository.claims import inspect_claims, remove_claims
 from s3vault.repository.lease import describe, inspect_lease, remove_lease
 from s3vault.repository.repository import Repository
 
@@ -18,12 +19,15 @@ class UnlockResult:
 
 
 def unlock(repo: Repository, *, remove_all: bool = False) -> UnlockResult:
-    """Remove the maintenance lease if it is stale (its holder stopped refreshing it)."""
-    status = inspect_lease(repo)
+    """Remove the maintenance lease (or its claim objects) if it is stale (its holder
+    stopped refreshing it)."""
+    status, remove = inspect_lease(repo), remove_lease
+    if status is None:  # a store without atomic writes: the lease is held by claim objects
+        status, remove = inspect_claims(repo), remove_claims
     if status is None:
         return UnlockResult(found=None, stale=False, removed=False)
     text = describe(status.holder, status.age)
     if status.stale or remove_all:
-        remove_lease(repo)
+        remove(repo)
         return UnlockResult(found=text, stale=status.stale, removed=True)
     return UnlockResult(found=text, stale=False, removed=False)

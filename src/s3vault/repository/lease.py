@@ -12,6 +12,9 @@ pruner at a time.
   within ``ttl - 1.5 × refresh_every`` by this host's suspend-aware clock, so a holder that was
   suspended or cut off stops before another process can have taken its lease over.
 - Release: delete the object if it is still ours.
+
+Stores without atomic create-only writes or compare-and-swap use the claim-object protocol of
+repository/claims.py instead; ``lease_class`` picks one by the store's guarantees.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Self
 
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import (
@@ -54,6 +58,7 @@ class LeaseSettings:
     ttl: float = 1800.0
     refresh_every: float = 300.0
     wait: float = 0.0  # --retry-lock: how long to keep trying to acquire
+    settle: float = 3.0  # claim objects only: how long a claim waits before each look
 
     @property
     def safe_for(self) -> float:
@@ -71,7 +76,8 @@ def describe(holder: LeaseFile | None, age: float) -> str:
     )
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -81,8 +87,32 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def new_record(operation: str, settings: LeaseSettings, clock: Clock) -> LeaseFile:
+    """Who is asking for the lease (a fresh random holder id)."""
+    return LeaseFile(
+        holder=secrets.token_hex(16),
+        operation=operation,
+        hostname=socket.gethostname(),
+        pid=os.getpid(),
+        acquired=clock.now(),
+        ttl_seconds=settings.ttl,
+        refreshes=0,
+    )
+
+
+def lease_class(repo: Repository) -> type[Lease]:
+    """The single lease object where the store can hold one exclusively, else claims."""
+    if repo.backend.guarantees.exclusive:
+        return Lease
+    from s3vault.repository.claims import ClaimLease
+
+    return ClaimLease
+
+
 class Lease:
     """A held maintenance lease. Use ``Lease.acquire`` and release it (context manager)."""
+
+    protocol = "single lease object (compare-and-swap)"
 
     def __init__(
         self,
@@ -125,22 +155,8 @@ class Lease:
         settings = settings or LeaseSettings()
         clock = clock or SystemClock()
         backend = repo.backend
-        skew = backend.server_time() - clock.now().timestamp()
-        if abs(skew) > MAX_CLOCK_SKEW:
-            msg = (
-                f"this host's clock is {skew:+.0f}s off the storage's clock; maintenance needs "
-                "them within 5 minutes: fix NTP"
-            )
-            raise S3VaultError(msg)
-        record = LeaseFile(
-            holder=secrets.token_hex(16),
-            operation=operation,
-            hostname=socket.gethostname(),
-            pid=os.getpid(),
-            acquired=clock.now(),
-            ttl_seconds=settings.ttl,
-            refreshes=0,
-        )
+        cls.check_clock(repo, clock)
+        record = new_record(operation, settings, clock)
         sealed = repo.sealer.seal_file(SealedKind.LOCK, record.encode())
         start = clock.monotonic()
         while True:
@@ -161,7 +177,7 @@ class Lease:
             dead = (
                 holder is not None
                 and holder.hostname == record.hostname
-                and not _pid_alive(holder.pid)
+                and not pid_alive(holder.pid)
             )
             if age > ttl or dead:
                 try:
@@ -185,10 +201,25 @@ class Lease:
         lease.waited = clock.monotonic() - start
         return lease
 
+    @staticmethod
+    def check_clock(repo: Repository, clock: Clock) -> None:
+        """Refuse to maintain when this host's clock is far off the store's.
+
+        Raises:
+            S3VaultError: more than 5 minutes apart.
+        """
+        skew = repo.backend.server_time() - clock.now().timestamp()
+        if abs(skew) > MAX_CLOCK_SKEW:
+            msg = (
+                f"this host's clock is {skew:+.0f}s off the storage's clock; maintenance needs "
+                "them within 5 minutes: fix NTP"
+            )
+            raise S3VaultError(msg)
+
     # Holding -------------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Rewrite the lease (compare-and-swap on our last version).
+        """Rewrite the lease.
 
         Raises:
             LeaseLostError: another process took it, or it is gone.
@@ -197,16 +228,23 @@ class Lease:
             if self._lost:
                 raise LeaseLostError(self._lost)
             started = self._clock.monotonic()
-            self._record = dataclasses.replace(self._record, refreshes=self._record.refreshes + 1)
-            sealed = self._repo.sealer.seal_file(SealedKind.LOCK, self._record.encode())
             try:
-                self._version = self._repo.backend.replace(
-                    LEASE_NAME, sealed, self._version
-                ).version
-            except (VersionMismatchError, ObjectNotFoundError):
-                self._lost = "the maintenance lease was taken over by another process"
-                raise LeaseLostError(self._lost) from None
+                self._rewrite()
+            except LeaseLostError as exc:
+                self._lost = str(exc)
+                raise
             self._last_ok = started
+
+    def _rewrite(self) -> None:
+        """Compare-and-swap on our last version."""
+        record = dataclasses.replace(self._record, refreshes=self._record.refreshes + 1)
+        sealed = self._repo.sealer.seal_file(SealedKind.LOCK, record.encode())
+        try:
+            self._version = self._repo.backend.replace(LEASE_NAME, sealed, self._version).version
+        except (VersionMismatchError, ObjectNotFoundError):
+            msg = "the maintenance lease was taken over by another process"
+            raise LeaseLostError(msg) from None
+        self._record = record
 
     def check(self) -> None:
         """Fail unless the lease is certainly still ours (call before destructive steps).
@@ -256,14 +294,17 @@ class Lease:
             if self._lost:
                 return
             try:
-                if self._repo.backend.stat(LEASE_NAME).version == self._version:
-                    self._repo.backend.delete(LEASE_NAME)
+                self._remove()
             except ObjectNotFoundError:
                 pass
             except S3VaultError as exc:
                 log.warning("could not remove the maintenance lease: %s", exc)
 
-    def __enter__(self) -> Lease:
+    def _remove(self) -> None:
+        if self._repo.backend.stat(LEASE_NAME).version == self._version:
+            self._repo.backend.delete(LEASE_NAME)
+
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -299,9 +340,7 @@ def inspect_lease(repo: Repository) -> LeaseStatus | None:
     age = repo.backend.server_time() - info.modified
     ttl = holder.ttl_seconds if holder else LeaseSettings().ttl
     dead = (
-        holder is not None
-        and holder.hostname == socket.gethostname()
-        and not _pid_alive(holder.pid)
+        holder is not None and holder.hostname == socket.gethostname() and not pid_alive(holder.pid)
     )
     return LeaseStatus(holder=holder, age=age, stale=age > ttl or dead)
 
