@@ -17,8 +17,9 @@ demo: $(STAMP)
 	$(PY) scripts/demo.py
 
 ## test: install what the tests need and run the whole suite
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
 
 ## lint: ruff (check + format), mypy --strict on src/, and the layering contracts
 lint: $(STAMP)

@@ -59,6 +59,13 @@ class BackendContract:
         backend.put("locks/l", b"y")  # the name is free again
         assert backend.get("locks/l") == b"y"
 
+    def test_delete_many_removes_the_named_and_tolerates_the_gone(self, backend: Backend) -> None:
+        for name in ("data/00/a", "data/00/b", "data/00/c"):
+            backend.put(name, b"x")
+        backend.delete_many(["data/00/a", "data/00/b", "data/00/never-there"])
+        assert {i.name for i in backend.list("data/")} == {"data/00/c"}
+        backend.delete_many([])
+
     def test_concurrent_create_has_one_winner(self, backend: Backend) -> None:
         wins: list[int] = []
         lock = threading.Lock()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.conftest import S3VAULT, RunCli, write_file
 
-ROUNDS = int(os.environ.get("S3VAULT_TORTURE_ROUNDS", "37"))
+ROUNDS = int(os.environ.get("S3VAULT_TORTURE_ROUNDS", "24"))
 
 
 def killed_at_random(

@@ -86,8 +86,8 @@ PRUNE_POINTS = [
     ("prune", "prune-after-mark", 1),
     ("prune", "prune-after-index", 1),
     ("prune", "prune-before-delete", 1),
-    ("prune", "prune-mid-delete", 1),
-    ("prune", "prune-mid-delete", 2),
+    ("prune", "prune-mid-delete", 1),  # after a batch of deletions
+    ("prune", "mid-delete", 2),  # inside one (the local store deletes one by one)
     ("prune", "prune-after-delete", 1),
 ]
 

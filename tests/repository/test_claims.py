@@ -15,7 +15,7 @@ from s3vault.repository.claims import CLAIMS, ClaimLease
 from s3vault.repository.lease import LeaseSettings, lease_class
 from tests.maintenance.harness import World
 
-SETTINGS = LeaseSettings(ttl=1800, refresh_every=300, settle=3)
+SETTINGS = LeaseSettings(ttl=1800, refresh_every=300, settle=0.05)
 NOT_ATOMIC = Guarantees(atomic_create=False, compare_and_swap=False)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from s3vault.backend.base import Backend, Guarantees, ObjectInfo
@@ -79,6 +79,12 @@ class AccountingBackend:
         with self._lock:
             self.counts.delete += 1
         self._inner.delete(name)
+
+    def delete_many(self, names: Sequence[str]) -> None:
+        """Counted as one delete per object (a local store deletes them one by one)."""
+        with self._lock:
+            self.counts.delete += len(names)
+        self._inner.delete_many(names)
 
     def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
         """Counted as a put."""

@@ -15,6 +15,9 @@ Contract (every implementation passes tests/backend/conformance.py):
   A failure while listing raises; it never ends the iteration early as if the listing were
   complete.
 - ``delete`` removes an object; deleting a missing object raises ObjectNotFoundError.
+- ``delete_many(names)`` removes several objects (on S3 in one DeleteObjects request per
+  1,000). Names already gone are not errors. If some cannot be removed it raises, naming
+  them (TransientBackendError when every failure is worth retrying); the others stay removed.
 - ``stat`` and ``list`` report ``modified`` (seconds since the epoch, by the *store's* clock)
   and ``version`` (an opaque token that changes whenever the object is written: ETag on S3).
 - ``replace(name, data, version)`` is compare-and-swap: it overwrites the object only if its
@@ -28,7 +31,7 @@ Contract (every implementation passes tests/backend/conformance.py):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -88,6 +91,10 @@ class Backend(Protocol):
 
     def delete(self, name: str) -> None:
         """Remove an object."""
+        ...
+
+    def delete_many(self, names: Sequence[str]) -> None:
+        """Remove objects; missing ones are fine."""
         ...
 
     def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:

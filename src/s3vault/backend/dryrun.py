@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from s3vault.backend.base import Backend, Guarantees, ObjectInfo
 
@@ -45,6 +45,11 @@ class DryRunBackend:
         """Count and drop."""
         with self._lock:
             self.deletes += 1
+
+    def delete_many(self, names: Sequence[str]) -> None:
+        """Count and drop."""
+        with self._lock:
+            self.deletes += len(names)
 
     def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
         """Count and drop; reports the object as it is."""

@@ -14,14 +14,16 @@ file to read it).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from s3vault.backend.base import Guarantees, ObjectInfo
+from s3vault.crashpoint import crash_point
 from s3vault.errors import (
     BackendError,
     ObjectExistsError,
@@ -160,6 +162,13 @@ class LocalBackend:
             raise ObjectNotFoundError(f"{name} not found in {self._root}") from None
         except OSError as exc:
             raise self._error(exc, "deleting", path) from None
+
+    def delete_many(self, names: Sequence[str]) -> None:
+        """One delete after another; names already gone are fine."""
+        for name in names:
+            with contextlib.suppress(ObjectNotFoundError):
+                self.delete(name)
+            crash_point("mid-delete")
 
     def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
         """Compare-and-swap overwrite under an exclusive flock."""

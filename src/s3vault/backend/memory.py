@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from s3vault.backend.base import Guarantees, ObjectInfo
 from s3vault.clock import SystemClock
@@ -79,6 +80,12 @@ class MemoryBackend:
             if self._objects.pop(name, None) is None:
                 raise ObjectNotFoundError(f"{name} not found in memory:")
             del self._meta[name]
+
+    def delete_many(self, names: Sequence[str]) -> None:
+        """One delete after another; names already gone are fine."""
+        for name in names:
+            with contextlib.suppress(ObjectNotFoundError):
+                self.delete(name)
 
     def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
         """Compare-and-swap overwrite."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from s3vault.backend.base import Backend, Guarantees, ObjectInfo
 
@@ -81,6 +81,10 @@ class RateLimitedBackend:
     def delete(self, name: str) -> None:
         """Pass through."""
         self._inner.delete(name)
+
+    def delete_many(self, names: Sequence[str]) -> None:
+        """Pass through."""
+        self._inner.delete_many(names)
 
     def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
         """Throttled replace."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from s3vault.backend.base import Backend, Guarantees, ObjectInfo
@@ -100,6 +100,15 @@ class RetryBackend:
     def delete(self, name: str) -> None:
         """Retried delete."""
         self._call("delete", name, lambda: self._inner.delete(name))
+
+    def delete_many(self, names: Sequence[str]) -> None:
+        """Retried as a whole (removing what is already gone is no error)."""
+        if names:
+            self._call(
+                "delete",
+                f"{names[0]} and {len(names) - 1} more",
+                lambda: self._inner.delete_many(names),
+            )
 
     def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
         """Retried compare-and-swap. A retry that finds another version asks whether an

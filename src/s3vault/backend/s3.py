@@ -30,7 +30,8 @@ import hashlib
 import logging
 import math
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ import botocore.session
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Guarantees, ObjectInfo
+from s3vault.backend.congestion import CongestionWindow
 from s3vault.backend.profile import StoreProfile
 from s3vault.backend.ratelimit import TokenBucket
 from s3vault.crashpoint import crash_point
@@ -63,7 +65,6 @@ TRANSIENT_CODES = frozenset(
         "Throttling",
         "ThrottlingException",
         "RequestTimeout",
-        "RequestTimeTooSkewed",
         "InternalError",
         "ServiceUnavailable",
         "503",
@@ -74,6 +75,10 @@ TRANSIENT_CODES = frozenset(
         "OperationAborted",
     }
 )
+THROTTLE_CODES = frozenset(
+    {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests"}
+)
+DELETE_OBJECTS_MAX = 1000
 MIN_PART = 8 * 1024 * 1024
 READ_CHUNK = 1024 * 1024
 _KIND_BY_OPERATION = {
@@ -83,6 +88,7 @@ _KIND_BY_OPERATION = {
     "ListParts": "list",
     "HeadObject": "head",
     "HeadBucket": "head",
+    "DeleteObjects": "delete",
 }
 _KIND_BY_METHOD = {"PUT": "put", "POST": "put", "GET": "get", "HEAD": "head", "DELETE": "delete"}
 
@@ -154,8 +160,11 @@ def _error(exc: Exception, op: str, key: str) -> BackendError:
         if code in ("PreconditionFailed", "412") or status == 412:
             return ObjectExistsError(f"{where}: already exists")
         if code == "RequestTimeTooSkewed":
-            return TransientBackendError(
-                f"{where}: this host's clock is wrong; fix NTP ({message})"
+            server = err.get("ServerTime", "")
+            said = f" (the store's time is {server})" if server else ""
+            return BackendError(
+                f"{where}: this host's clock is too far off the store's{said}: fix the clock "
+                f"(NTP), then run the command again"
             )
         if status == 501 or code == "NotImplemented":
             return BackendError(f"{where}: the store does not support this request ({message})")
@@ -183,6 +192,14 @@ def _error(exc: Exception, op: str, key: str) -> BackendError:
     return BackendError(f"{where}: {type(exc).__name__}: {exc}")
 
 
+def _content_md5(request: Any, **_kwargs: Any) -> None:
+    """Content-MD5 of a request body (Swift 2.30 refuses DeleteObjects without it)."""
+    body = request.body if isinstance(request.body, bytes) else b""
+    if body and "Content-MD5" not in request.headers:
+        digest = hashlib.md5(body).digest()  # noqa: S324 - the S3 protocol's transport check
+        request.headers["Content-MD5"] = base64.b64encode(digest).decode()
+
+
 class S3Backend:
     """A repository under ``s3://bucket/prefix``."""
 
@@ -191,6 +208,7 @@ class S3Backend:
         self._prefix = settings.prefix.strip("/") + "/" if settings.prefix.strip("/") else ""
         self.counts = RequestCounts()
         self._counts_lock = threading.Lock()
+        self.window = CongestionWindow(max(10, settings.connections * 2))
         session = boto3.session.Session(profile_name=settings.profile)
         if settings.role_arn:
             session = _assumed_role_session(session, settings)
@@ -207,7 +225,10 @@ class S3Backend:
         """A boto3 S3 client for these settings with this checksum mode (None: boto3's)."""
         s = self._s
         cfg: dict[str, Any] = {
-            "retries": {"mode": "standard", "max_attempts": 5},
+            "retries": {
+                "mode": "standard",
+                "max_attempts": 3,
+            },  # then RetryBackend, to its deadline
             "max_pool_connections": max(10, s.connections * 2),
             "connect_timeout": 10,
             "read_timeout": 60,
@@ -225,7 +246,23 @@ class S3Backend:
             config=botocore.config.Config(**cfg),
         )
         client.meta.events.register("before-send.s3", self._count_request)
+        client.meta.events.register("needs-retry.s3", self._on_attempt)
+        if checksum == "when_required":  # old stores want Content-MD5, not CRC32, here
+            client.meta.events.register("before-sign.s3.DeleteObjects", _content_md5)
         return client
+
+    def _call(self, operation: Any, /, **args: Any) -> Any:
+        """One S3 call inside the congestion window."""
+        with self.window.slot():
+            return operation(**args)
+
+    def _on_attempt(self, response: Any = None, **_kwargs: Any) -> None:
+        """botocore's needs-retry event, after every attempt: throttling shrinks the window."""
+        if response is None:
+            return
+        code = str(response[1].get("Error", {}).get("Code", ""))
+        if code in THROTTLE_CODES or response[0].status_code == 429:
+            self.window.throttled()
 
     @property
     def bucket(self) -> str:
@@ -329,19 +366,39 @@ class S3Backend:
             if self._up is not None:
                 self._up.take(len(body))
             try:
-                self._client.put_object(**args)
+                self._call(self._client.put_object, **args)
                 self._sent(len(body))
             except Exception as exc:
                 raise _error(exc, "put", key) from None
-        size = self.stat(name).size
+        size = self._size_after_write(name)
         if size != len(body):
             msg = f"put {key}: stored {size} bytes of {len(body)} (truncated upload)"
             raise TransientBackendError(msg)
 
+    def _size_after_write(self, name: str) -> int:
+        """The stored size of an object just written. A 404 here is a store that is not yet
+        read-after-write consistent (StorageGRID, some gateways): asked again, with backoff.
+
+        Raises:
+            TransientBackendError: still not visible after about 3 seconds.
+        """
+        for delay in (0.1, 0.2, 0.4, 0.8, 1.6, 0.0):
+            try:
+                return self.stat(name).size
+            except ObjectNotFoundError:
+                if not delay:
+                    break
+                log.warning("%s not visible right after it was written: asking again", name)
+                time.sleep(delay)
+        msg = f"put {self.key(name)}: written, but not visible to a HEAD after 3 s"
+        raise TransientBackendError(msg)
+
     def _put_multipart(self, key: str, body: bytes, extra: dict[str, Any]) -> None:
         part = max(MIN_PART, math.ceil(len(body) / (self._s.max_parts * 9 // 10)))
         try:
-            upload = self._client.create_multipart_upload(Bucket=self._s.bucket, Key=key, **extra)
+            upload = self._call(
+                self._client.create_multipart_upload, Bucket=self._s.bucket, Key=key, **extra
+            )
         except Exception as exc:
             raise _error(exc, "create multipart upload", key) from None
         upload_id = upload["UploadId"]
@@ -351,7 +408,8 @@ class S3Backend:
             chunk = bytes(view[(number - 1) * part : number * part])
             if self._up is not None:
                 self._up.take(len(chunk))
-            r = self._client.upload_part(
+            r = self._call(
+                self._client.upload_part,
                 Bucket=self._s.bucket,
                 Key=key,
                 UploadId=upload_id,
@@ -375,7 +433,16 @@ class S3Backend:
             }
             if self._s.conditional_writes:
                 args["IfNoneMatch"] = "*"
-            self._client.complete_multipart_upload(**args)
+            try:
+                self._call(self._client.complete_multipart_upload, **args)
+            except botocore.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                    raise
+                # A retried Complete whose first attempt did complete (its answer was lost):
+                # the upload is gone because the object exists. Size decides (never the ETag).
+                if self._size_after_write(key.removeprefix(self._prefix)) != len(body):
+                    raise
+                log.warning("completed upload of %s found after a lost answer", key)
         except Exception as exc:
             try:
                 self._client.abort_multipart_upload(
@@ -397,7 +464,8 @@ class S3Backend:
             end = "" if length is None else str(offset + length - 1)
             args["Range"] = f"bytes={offset}-{end}"
         try:
-            body = self._read(self._client.get_object(**args)["Body"])
+            with self.window.slot():
+                body = self._read(self._client.get_object(**args)["Body"])
         except botocore.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "InvalidRange":
                 return b""
@@ -424,7 +492,9 @@ class S3Backend:
         """Size of an object (HEAD)."""
         key = self.key(name)
         try:
-            head = self._client.head_object(Bucket=self._s.bucket, Key=key, **self._owner())
+            head = self._call(
+                self._client.head_object, Bucket=self._s.bucket, Key=key, **self._owner()
+            )
         except Exception as exc:
             raise _error(exc, "head", key) from None
         return ObjectInfo(
@@ -449,7 +519,7 @@ class S3Backend:
             if token:
                 args["ContinuationToken"] = token
             try:
-                page = self._client.list_objects_v2(**args)
+                page = self._call(self._client.list_objects_v2, **args)
             except Exception as exc:
                 raise _error(exc, "list", full) from None
             for item in page.get("Contents", []):
@@ -476,6 +546,35 @@ class S3Backend:
             compare_and_swap=self._s.compare_and_swap,
         )
 
+    def delete_many(self, names: Sequence[str]) -> None:
+        """DeleteObjects, 1,000 keys per request. Its answer is a 200 that lists the keys it
+        could not delete: every one is looked at, never taken as done."""
+        failed: list[str] = []
+        transient = True
+        for start in range(0, len(names), DELETE_OBJECTS_MAX):
+            keys = [self.key(n) for n in names[start : start + DELETE_OBJECTS_MAX]]
+            try:
+                answer = self._call(
+                    self._client.delete_objects,
+                    Bucket=self._s.bucket,
+                    Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True},
+                    **self._owner(),
+                )
+            except Exception as exc:
+                raise _error(exc, "delete", f"{keys[0]} and {len(keys) - 1} more") from None
+            for error in answer.get("Errors", []):
+                code = str(error.get("Code", ""))
+                if code == "NoSuchKey":
+                    continue
+                failed.append(f"{error.get('Key')}: {code} ({error.get('Message', '')})")
+                transient = transient and (code in TRANSIENT_CODES or code in THROTTLE_CODES)
+        if failed:
+            shown = "; ".join(failed[:3]) + (
+                f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+            )
+            msg = f"delete: {len(failed)} of {len(names)} objects could not be removed: {shown}"
+            raise TransientBackendError(msg) if transient else BackendError(msg)
+
     def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
         """Compare-and-swap with ``If-Match: <ETag>`` (412 → VersionMismatchError; 409
         ConditionalRequestConflict is transient and retried)."""
@@ -484,7 +583,8 @@ class S3Backend:
             msg = f"replace {key}: this store does not support conditional overwrites (If-Match)"
             raise UnsupportedOperationError(msg)
         try:
-            self._client.put_object(
+            self._call(
+                self._client.put_object,
                 Bucket=self._s.bucket,
                 Key=key,
                 Body=data,
@@ -507,7 +607,7 @@ class S3Backend:
     def server_time(self) -> float:
         """The store's clock, from the Date header of a HEAD on the bucket."""
         try:
-            meta = self._client.head_bucket(Bucket=self._s.bucket, **self._owner())
+            meta = self._call(self._client.head_bucket, Bucket=self._s.bucket, **self._owner())
         except Exception as exc:
             raise _error(exc, "head bucket", self._s.bucket) from None
         date = meta["ResponseMetadata"]["HTTPHeaders"].get("date")
@@ -521,6 +621,6 @@ class S3Backend:
         self.stat(name)
         key = self.key(name)
         try:
-            self._client.delete_object(Bucket=self._s.bucket, Key=key, **self._owner())
+            self._call(self._client.delete_object, Bucket=self._s.bucket, Key=key, **self._owner())
         except Exception as exc:
             raise _error(exc, "delete", key) from None

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from s3vault.backend.base import ObjectInfo
 from s3vault.clock import Clock, SystemClock
 from s3vault.crashpoint import crash_point
-from s3vault.errors import IntegrityError, ObjectNotFoundError, S3VaultError, UsageError
+from s3vault.errors import IntegrityError, S3VaultError, UsageError
 from s3vault.format.deletionfile import DeletionFile, MarkedPack
 from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.layout import ObjectKind, object_name, parse_name
@@ -42,7 +42,7 @@ from s3vault.repository.writer import BlobWriter
 log = logging.getLogger(__name__)
 
 PACKS_PER_INDEX = 4096
-DELETE_BATCH = 100
+DELETE_BATCH = 1000  # packs per DeleteObjects request, and per lease check
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -397,22 +397,21 @@ def execute_prune(
         new_index += 1
     crash_point("prune-after-index")
     check_lease()
-    for oid in plan.index_files:
-        _delete(repo, object_name(ObjectKind.INDEX, oid))
+    repo.backend.delete_many([object_name(ObjectKind.INDEX, oid) for oid in plan.index_files])
     crash_point("prune-before-delete")
     doomed = plan.delete + plan.orphans_delete
     deleted_bytes = 0
     progress.started("deleting packs", total_files=len(doomed))
     for start in range(0, len(doomed), DELETE_BATCH):
         check_lease()
-        for pack in doomed[start : start + DELETE_BATCH]:
-            _delete(repo, pack_name(pack))
+        batch = doomed[start : start + DELETE_BATCH]
+        repo.backend.delete_many([pack_name(pack) for pack in batch])
+        for pack in batch:
             deleted_bytes += pack.size
             progress.advanced(files=1, bytes_=pack.size, item=pack_name(pack))
-            crash_point("prune-mid-delete")
+        crash_point("prune-mid-delete")
     progress.finished("deleting packs")
-    for oid in plan.records:
-        _delete(repo, record_name(oid))
+    repo.backend.delete_many([record_name(oid) for oid in plan.records])
     crash_point("prune-after-delete")
     return PruneOutcome(
         repacked_blobs=repacked,
@@ -421,10 +420,3 @@ def execute_prune(
         deleted_bytes=deleted_bytes,
         kept_after_recheck=kept,
     )
-
-
-def _delete(repo: Repository, name: str) -> None:
-    try:
-        repo.backend.delete(name)
-    except ObjectNotFoundError:
-        log.info("%s was already gone", name)
