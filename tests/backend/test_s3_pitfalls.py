@@ -102,7 +102,9 @@ def test_complete_multipart_answering_200_with_an_error_body_is_retried(moto: S3
 
 
 def test_no_such_upload_after_a_retried_complete_that_had_succeeded(moto: S3Store) -> None:
-    """The first Complete succeeds but its answer is lost; the retry hears NoSuchUpload."""
+    """The first Complete succeeds but its answer is lost; the retry hears NoSuchUpload (AWS
+    forgets a completed upload; moto and Swift would complete it again, so the second answer
+    is AWS's, injected)."""
     backend = moto.backend(multipart_threshold=9 << 20)
     session = botocore.httpsession.URLLib3Session(verify=os.environ["AWS_CA_BUNDLE"])
     calls = [0]
@@ -110,7 +112,7 @@ def test_no_such_upload_after_a_retried_complete_that_had_succeeded(moto: S3Stor
     def lose_the_answer(request: Any) -> Any:
         calls[0] += 1
         if calls[0] > 1:
-            return None
+            return answer(404, "NoSuchUpload")
         assert session.send(request).status_code == 200  # it really completes ...
         return answer(500, "InternalError")  # ... and the client hears an error
 
