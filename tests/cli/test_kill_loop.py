@@ -18,12 +18,18 @@ ROUNDS = int(os.environ.get("S3VAULT_TORTURE_ROUNDS", "24"))
 
 
 def killed_at_random(
-    argv: list[str], env: dict[str, str], clean: float, rng: random.Random
+    argv: list[str], env: dict[str, str], clean: list[float], rng: random.Random
 ) -> tuple[int, str]:
-    """Run, SIGKILL at a random moment; (exit code, stdout). -9 if the kill landed."""
+    """Run, SIGKILL at a random moment within ``clean[0]`` (how long a run takes); (exit code,
+    stdout), -9 if the kill landed. A run that finished first teaches how long runs take now:
+    on a loaded machine the first measurement can be far off, and kills would rarely land."""
+    start = time.monotonic()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    time.sleep(rng.uniform(0, clean))
-    proc.kill()
+    try:
+        proc.wait(timeout=rng.uniform(0, clean[0]))
+        clean[0] = time.monotonic() - start  # finished before the kill
+    except subprocess.TimeoutExpired:
+        proc.kill()
     out, _ = proc.communicate()
     return proc.returncode, out.decode()
 
@@ -62,12 +68,12 @@ def test_random_kills_of_backup_and_prune_lose_no_completed_snapshot(
     kills = {"backup": 0, "prune": 0}
     start = time.monotonic()
     assert subprocess.run(prune_argv, env=cli_env, capture_output=True, check=False).returncode == 0
-    prune_time = time.monotonic() - start
+    prune_time = [time.monotonic() - start]
     for n in range(ROUNDS):
         for i in rng.sample(range(12), 2):  # churn
             write_file(src / f"f{i}", rng.randbytes(rng.randrange(1, 600_000)))
         code, out = killed_at_random(
-            [S3VAULT, "-r", url, "backup", str(src), "--json"], cli_env, backup_time * 1.2, rng
+            [S3VAULT, "-r", url, "backup", str(src), "--json"], cli_env, [backup_time * 1.2], rng
         )
         kills["backup"] += code == -9
         if code == 0:  # it finished before the kill: a complete snapshot

@@ -65,3 +65,30 @@ def read_password(ctx: CliContext, *, confirm: bool = False) -> bytes:
         msg = "an empty password is not allowed"
         raise NoKeyError(msg)
     return password
+
+
+def read_new_password(new_password_file: str | None) -> bytes:
+    """A new password (``key add``, ``key passwd``): --new-password-file, $S3VAULT_NEW_PASSWORD,
+    or a prompt with confirmation on a terminal.
+
+    Raises:
+        UsageError: no source, an unreadable file or an empty password.
+    """
+    if new_password_file:
+        try:
+            with open(new_password_file, "rb") as f:
+                password = _strip(f.read())
+        except OSError as exc:
+            msg = f"cannot read new password file {new_password_file}: {exc.strerror}"
+            raise UsageError(msg) from None
+    elif "S3VAULT_NEW_PASSWORD" in os.environ:
+        password = os.environ["S3VAULT_NEW_PASSWORD"].encode()
+    elif sys.stdin.isatty():
+        text = click.prompt("enter the new password", hide_input=True, confirmation_prompt=True)
+        password = str(text).encode()
+    else:
+        msg = "no new password: use --new-password-file or S3VAULT_NEW_PASSWORD"
+        raise UsageError(msg)
+    if not password:
+        raise UsageError("an empty password is not allowed")
+    return password

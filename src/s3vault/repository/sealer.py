@@ -19,6 +19,7 @@ from s3vault.format.envelope import (
     SealedKind,
     blob_aad,
 )
+from s3vault.format.keyfile import KeyPayload
 from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
 
@@ -67,6 +68,13 @@ class Sealer:
 
     # Blobs -----------------------------------------------------------------------------------
     # A blob is nonce | ciphertext | tag; AAD = blob_aad(kind, epoch) | repo id | blob id.
+
+    def payload(self) -> KeyPayload:
+        """The master keys of every epoch, as a key file wraps them (``key add``)."""
+        return KeyPayload(
+            current_epoch=self._current.epoch,
+            master_keys={epoch: key.secret for epoch, key in self._keys.items()},
+        )
 
     def blob_id(self, data: bytes | memoryview) -> ObjectId:
         """The keyed id of a blob's plaintext."""

@@ -4,6 +4,7 @@ from s3vault.cli.commands.backup import backup
 from s3vault.cli.commands.drill import drill
 from s3vault.cli.commands.forget import forget
 from s3vault.cli.commands.init import init
+from s3vault.cli.commands.key import key
 from s3vault.cli.commands.ls import ls
 from s3vault.cli.commands.prune import prune
 from s3vault.cli.commands.repair import repair
@@ -12,4 +13,4 @@ from s3vault.cli.commands.snapshots import snapshots
 from s3vault.cli.commands.unlock import unlock
 from s3vault.cli.commands.verify import verify
 
-COMMANDS = [init, backup, snapshots, ls, restore, verify, drill, forget, prune, unlock, repair]
+COMMANDS = [init, backup, snapshots, ls, restore, verify, drill, forget, prune, unlock, repair, key]

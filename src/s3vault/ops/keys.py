@@ -1,0 +1,169 @@
+"""key list / add / passwd / remove: the password key files of a repository.
+
+Every key file wraps the same master keys under its own password (design.md §6). A new key
+file is read back and unwrapped with its password before the command reports success. The
+last key file that opens the repository can never be removed; the key file this process opened
+the repository with only with ``force``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from dataclasses import dataclass
+
+from s3vault.clock import Clock, SystemClock
+from s3vault.errors import IntegrityError, S3VaultError, UsageError
+from s3vault.format.keyfile import KeyFile
+from s3vault.format.layout import ObjectKind, object_name
+from s3vault.repository import keyring
+from s3vault.repository.repository import Repository
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyEntry:
+    """One key file, as ``key list`` shows it."""
+
+    id: str
+    kind: str
+    label: str
+    hostname: str
+    username: str
+    created: str
+    current: bool  # the key file this process opened the repository with
+    usable: bool  # authentic under the repository's master key (a password can open it)
+    problem: str = ""  # why it is not usable
+
+
+def _read_all(repo: Repository) -> list[tuple[KeyFile | None, str, str]]:
+    """(key file or None, object name, problem) for every object under keys/."""
+    found: list[tuple[KeyFile | None, str, str]] = []
+    for info in sorted(repo.backend.list(ObjectKind.KEYS.value + "/"), key=lambda i: i.name):
+        try:
+            keyfile = KeyFile.decode(repo.backend.get(info.name))
+        except S3VaultError as exc:
+            found.append((None, info.name, str(exc)))
+            continue
+        if keyfile.repo_id != repo.id:
+            found.append((keyfile, info.name, "belongs to another repository"))
+        elif not keyring.check_key_mac(keyfile, repo.sealer.current):
+            found.append((keyfile, info.name, "its MAC does not match: damaged or foreign"))
+        else:
+            found.append((keyfile, info.name, ""))
+    return found
+
+
+def list_keys(repo: Repository) -> list[KeyEntry]:
+    """Every key file, oldest first, marked current / usable."""
+    entries = []
+    for keyfile, name, problem in _read_all(repo):
+        if keyfile is None:
+            entries.append(
+                KeyEntry(
+                    id=name.rsplit("/", 1)[-1],
+                    kind="unreadable",
+                    label="",
+                    hostname="",
+                    username="",
+                    created="",
+                    current=False,
+                    usable=False,
+                    problem=problem,
+                )
+            )
+            continue
+        entries.append(
+            KeyEntry(
+                id=keyfile.id.hex(),
+                kind=keyfile.kind,
+                label=keyfile.label,
+                hostname=keyfile.hostname,
+                username=keyfile.username,
+                created=keyfile.created,
+                current=keyfile.id == repo.key_id,
+                usable=not problem,
+                problem=problem,
+            )
+        )
+    return sorted(entries, key=lambda e: (e.created, e.id))
+
+
+def add_key(
+    repo: Repository,
+    password: bytes,
+    *,
+    label: str = "",
+    kdf_profile: str = "default",
+    clock: Clock | None = None,
+) -> KeyEntry:
+    """A new key file that opens the repository with ``password``.
+
+    Raises:
+        UsageError: an empty password.
+        IntegrityError: the stored key file does not open as written (nothing is reported
+            as added).
+    """
+    if not password:
+        raise UsageError("an empty password is not allowed")
+    keyfile = keyring.wrap_key(
+        repo_id=repo.id,
+        payload=repo.sealer.payload(),
+        password=password,
+        kdf_profile=kdf_profile,
+        label=label,
+        hostname=socket.gethostname(),
+        username=getpass.getuser(),
+        created=(clock or SystemClock()).now().isoformat(timespec="seconds"),
+    )
+    keyring.store_key(repo.backend, keyfile, password)
+    return next(e for e in list_keys(repo) if e.id == keyfile.id.hex())
+
+
+def change_password(
+    repo: Repository,
+    password: bytes,
+    *,
+    kdf_profile: str = "default",
+    clock: Clock | None = None,
+) -> KeyEntry:
+    """Replace the key file in use by one with a new password (added and checked first, then
+    the old one removed)."""
+    old = next((e for e in list_keys(repo) if e.current), None)
+    added = add_key(
+        repo, password, label=old.label if old else "", kdf_profile=kdf_profile, clock=clock
+    )
+    if old is not None:
+        repo.backend.delete(object_name(ObjectKind.KEYS, old.id))
+    return added
+
+
+def remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
+    """Remove a key file by id (or a unique prefix of it).
+
+    Raises:
+        UsageError: no such key, an ambiguous prefix, the last usable key file, or the one in
+            use without ``force``.
+    """
+    entries = list_keys(repo)
+    matches = [e for e in entries if e.id.startswith(key.lower())] if key else []
+    if not matches:
+        raise UsageError(f"no key file {key!r} in this repository (see `s3vault key list`)")
+    if len(matches) > 1:
+        raise UsageError(f"{key!r} matches {len(matches)} key files: give more of the id")
+    (entry,) = matches
+    if entry.usable and sum(e.usable for e in entries) == 1:
+        msg = (
+            f"key {entry.id[:8]} is the last key file that opens this repository: removing it "
+            "would make every snapshot unreadable (add another with `s3vault key add` first)"
+        )
+        raise UsageError(msg)
+    if entry.current and not force:
+        msg = f"key {entry.id[:8]} is the one this command opened the repository with: use --force"
+        raise UsageError(msg)
+    name = object_name(ObjectKind.KEYS, entry.id)
+    repo.backend.delete(name)
+    try:
+        repo.backend.stat(name)
+    except S3VaultError:
+        return entry
+    raise IntegrityError(f"key file {name} is still there after its removal")

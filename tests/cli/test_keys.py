@@ -1,0 +1,96 @@
+"""key list / add / passwd / remove through the real CLI: new key files are checked before
+success, the last usable key file can never be removed, the one in use only with --force."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import RunCli, write_file
+
+
+def keys(run_cli: RunCli, url: str, **env: str) -> list[dict[str, object]]:
+    done = run_cli("-r", url, "--json", "key", "list", env=env or None)
+    assert done.code == 0, done.stderr
+    listed: list[dict[str, object]] = json.loads(done.stdout)
+    return listed
+
+
+def with_password(cli_env: dict[str, str], password: str) -> dict[str, str]:
+    return {**cli_env, "S3VAULT_PASSWORD": password}
+
+
+def test_add_list_and_open_with_either_password(
+    cli_repo: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    (first,) = keys(run_cli, cli_repo)
+    assert first["current"] is True and first["usable"] is True and first["kind"] == "password"
+    pw_file = write_file(tmp_path / "new-pw", b"second secret\n")
+    done = run_cli(
+        "-r",
+        cli_repo,
+        "key",
+        "add",
+        "--label",
+        "ops team",
+        "--new-password-file",
+        str(pw_file),
+        "--kdf-profile",
+        "minimum",
+    )
+    assert done.code == 0, done.stderr
+    assert "checked" in done.stdout
+    listed = keys(run_cli, cli_repo)
+    assert [k["current"] for k in listed] == [True, False]
+    assert listed[1]["label"] == "ops team"
+    as_second = keys(run_cli, cli_repo, **with_password(cli_env, "second secret"))
+    assert [k["current"] for k in as_second] == [False, True]  # the new password opens it
+    assert run_cli("-r", cli_repo, "snapshots", env=with_password(cli_env, "wrong")).code == 12
+
+
+def test_passwd_replaces_the_key_in_use(
+    cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    env = {**cli_env, "S3VAULT_NEW_PASSWORD": "changed secret"}
+    done = run_cli("-r", cli_repo, "key", "passwd", "--kdf-profile", "minimum", env=env)
+    assert done.code == 0, done.stderr
+    assert run_cli("-r", cli_repo, "snapshots").code == 12  # the old password is gone
+    (only,) = keys(run_cli, cli_repo, **with_password(cli_env, "changed secret"))
+    assert only["current"] is True
+
+
+def test_remove_refuses_the_last_key_and_the_one_in_use(
+    cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    (only,) = keys(run_cli, cli_repo)
+    short = str(only["id"])[:8]
+    for args in ((), ("--force",)):
+        done = run_cli("-r", cli_repo, "key", "remove", short, *args)
+        assert done.code == 2 and "last key file" in done.stderr, done.stderr
+    env = {**cli_env, "S3VAULT_NEW_PASSWORD": "other"}
+    assert run_cli("-r", cli_repo, "key", "add", "--kdf-profile", "minimum", env=env).code == 0
+    done = run_cli("-r", cli_repo, "key", "remove", short)
+    assert done.code == 2 and "--force" in done.stderr
+    assert run_cli("-r", cli_repo, "key", "remove", "ffffffffff").code == 2
+    other = next(k for k in keys(run_cli, cli_repo) if not k["current"])
+    assert run_cli("-r", cli_repo, "key", "remove", str(other["id"])[:10]).code == 0
+    assert len(keys(run_cli, cli_repo)) == 1
+    assert run_cli("-r", cli_repo, "snapshots").code == 0
+
+
+def test_a_damaged_key_file_is_listed_unusable_and_not_counted(
+    cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    env = {**cli_env, "S3VAULT_NEW_PASSWORD": "other"}
+    assert run_cli("-r", cli_repo, "key", "add", "--kdf-profile", "minimum", env=env).code == 0
+    other = next(k for k in keys(run_cli, cli_repo) if not k["current"])
+    path = Path(cli_repo) / "keys" / str(other["id"])
+    damaged = bytearray(path.read_bytes())
+    damaged[-20] ^= 1
+    path.write_bytes(bytes(damaged))
+    listed = {str(k["id"]): k for k in keys(run_cli, cli_repo)}
+    assert listed[str(other["id"])]["usable"] is False
+    (current,) = [k for k in listed.values() if k["current"]]
+    done = run_cli("-r", cli_repo, "key", "remove", str(current["id"]), "--force")
+    assert done.code == 2 and "last key file" in done.stderr
+    assert run_cli("-r", cli_repo, "snapshots").code == 0  # the original password opens it
