@@ -225,10 +225,8 @@ class S3Backend:
         """A boto3 S3 client for these settings with this checksum mode (None: boto3's)."""
         s = self._s
         cfg: dict[str, Any] = {
-            "retries": {
-                "mode": "standard",
-                "max_attempts": 3,
-            },  # then RetryBackend, to its deadline
+            # botocore retries a little; RetryBackend retries on, to its deadline
+            "retries": {"mode": "standard", "max_attempts": 3},
             "max_pool_connections": max(10, s.connections * 2),
             "connect_timeout": 10,
             "read_timeout": 60,
