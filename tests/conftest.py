@@ -101,7 +101,9 @@ def run_cli(cli_env: dict[str, str]) -> RunCli:
 def cli_repo(tmp_path: Path, run_cli: RunCli) -> str:
     """A repository created through ``s3vault init``."""
     url = str(tmp_path / "clirepo")
-    done = run_cli("-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "4")
+    done = run_cli(
+        "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "4", "--no-recovery-key"
+    )
     assert done.code == 0, done.stderr
     return url
 

@@ -94,3 +94,40 @@ def test_a_damaged_key_file_is_listed_unusable_and_not_counted(
     done = run_cli("-r", cli_repo, "key", "remove", str(current["id"]), "--force")
     assert done.code == 2 and "last key file" in done.stderr
     assert run_cli("-r", cli_repo, "snapshots").code == 0  # the original password opens it
+
+
+def test_the_recovery_key_opens_the_repository_when_every_password_is_lost(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    url = str(tmp_path / "repo")
+    done = run_cli("-r", url, "init", "--kdf-profile", "minimum")
+    assert done.code == 0, done.stderr
+    lines = done.stdout.splitlines()
+    text = lines[next(i for i, line in enumerate(lines) if "Recovery key" in line) + 1].strip()
+    assert len(text.split("-")) == 14
+    kinds = sorted(str(k["kind"]) for k in keys(run_cli, url))
+    assert kinds == ["password", "recovery"]
+    no_password = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}
+    sloppy = write_file(tmp_path / "rk.txt", text.lower().replace("-", " ").encode() + b"\n")
+    assert (
+        run_cli("-r", url, "--recovery-key-file", str(sloppy), "snapshots", env=no_password).code
+        == 0
+    )
+    typo = write_file(
+        tmp_path / "typo.txt", ("Q" if text[0] != "Q" else "R").encode() + text[1:].encode()
+    )
+    done = run_cli("-r", url, "--recovery-key-file", str(typo), "snapshots", env=no_password)
+    assert done.code == 2 and "mistyped" in done.stderr, done.stderr
+    # every password lost: the recovery key sets a new one, and stays
+    env = {**no_password, "S3VAULT_RECOVERY_KEY_FILE": str(sloppy), "S3VAULT_NEW_PASSWORD": "new"}
+    assert run_cli("-r", url, "key", "passwd", "--kdf-profile", "minimum", env=env).code == 0
+    assert run_cli("-r", url, "snapshots", env={**no_password, "S3VAULT_PASSWORD": "new"}).code == 0
+    assert sorted(str(k["kind"]) for k in keys(run_cli, url)) == [
+        "password",
+        "password",
+        "recovery",
+    ]
+    assert run_cli("-r", url, "init", "--no-recovery-key", env=cli_env).code != 0  # exists already
+    other = str(tmp_path / "other")
+    assert run_cli("-r", other, "init", "--kdf-profile", "minimum", "--no-recovery-key").code == 0
+    assert [k["kind"] for k in keys(run_cli, other)] == ["password"]

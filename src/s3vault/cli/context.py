@@ -18,6 +18,7 @@ class CliContext:
     repo: str | None = None
     password_file: str | None = None
     password_command: str | None = None
+    recovery_key_file: str | None = None
     json: bool = False
     quiet: bool = False
     verbose: int = 0

@@ -50,6 +50,13 @@ _GLOBALS = [
         help="Read the password from FILE [env S3VAULT_PASSWORD_FILE]",
     ),
     _opt(
+        "--recovery-key-file",
+        name="recovery_key_file",
+        metavar="FILE",
+        help="Open the repository with the recovery key in FILE instead of a password "
+        "[env S3VAULT_RECOVERY_KEY_FILE]",
+    ),
+    _opt(
         "--password-command",
         name="password_command",
         metavar="CMD",

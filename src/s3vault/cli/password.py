@@ -1,5 +1,7 @@
-"""Where the repository password comes from, in order: --password-file ($S3VAULT_PASSWORD_FILE),
---password-command ($S3VAULT_PASSWORD_COMMAND), $S3VAULT_PASSWORD, a prompt on a terminal.
+"""Where the repository password comes from, in order: --recovery-key-file
+($S3VAULT_RECOVERY_KEY_FILE: a recovery key instead of a password), --password-file
+($S3VAULT_PASSWORD_FILE), --password-command ($S3VAULT_PASSWORD_COMMAND), $S3VAULT_PASSWORD,
+a prompt on a terminal.
 Never from argv. Without a terminal and without a source, fail (no hidden prompt under cron)."""
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 import click
 
 from s3vault.cli.context import CliContext
+from s3vault.crypto import recovery
 from s3vault.errors import NoKeyError, UsageError
 
 
@@ -39,6 +42,14 @@ def read_password(ctx: CliContext, *, confirm: bool = False) -> bytes:
     """
     password_file = ctx.password_file or os.environ.get("S3VAULT_PASSWORD_FILE")
     command = ctx.password_command or os.environ.get("S3VAULT_PASSWORD_COMMAND")
+    recovery_file = ctx.recovery_key_file or os.environ.get("S3VAULT_RECOVERY_KEY_FILE")
+    if recovery_file:
+        try:
+            with open(recovery_file, encoding="ascii", errors="replace") as f:
+                return recovery.decode(f.read())
+        except OSError as exc:
+            msg = f"cannot read recovery key file {recovery_file}: {exc.strerror}"
+            raise UsageError(msg) from None
     if password_file:
         try:
             with open(password_file, "rb") as f:

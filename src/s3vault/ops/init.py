@@ -13,6 +13,7 @@ from s3vault.backend.profile import ProbedBackend, StoreProfile
 from s3vault.backend.stack import stack_for
 from s3vault.clock import Clock, SystemClock
 from s3vault.ids import ObjectId
+from s3vault.ops.keys import add_recovery_key
 from s3vault.ops.session import RepoOptions
 from s3vault.repository.repository import Repository, RepositorySettings
 
@@ -22,6 +23,8 @@ class InitOptions:
     """Settings for a new repository."""
 
     settings: RepositorySettings = field(default_factory=RepositorySettings)
+    recovery_key: bool = False  # also create a recovery key (its text is in the result, once;
+    # the CLI asks for one by default)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +36,7 @@ class InitResult:
     key_id: ObjectId
     requests: RequestCounts
     store: StoreProfile | None = None  # what the capability probe found (S3 only)
+    recovery_key: str | None = None  # the recovery key's text: shown once, kept nowhere
 
 
 def init(
@@ -66,10 +70,12 @@ def init(
         username=getpass.getuser(),
         cache_dir=repo_options.cache_dir,
     )
+    recovery_text = add_recovery_key(repo, clock=clock)[1] if options.recovery_key else None
     return InitResult(
         repository_id=repo.id,
         location=backend.location,
         key_id=repo.key_id,
         requests=counts.snapshot(),
         store=profile,
+        recovery_key=recovery_text,
     )

@@ -13,6 +13,7 @@ import socket
 from dataclasses import dataclass
 
 from s3vault.clock import Clock, SystemClock
+from s3vault.crypto import recovery
 from s3vault.errors import IntegrityError, S3VaultError, UsageError
 from s3vault.format.keyfile import KeyFile
 from s3vault.format.layout import ObjectKind, object_name
@@ -95,6 +96,7 @@ def add_key(
     label: str = "",
     kdf_profile: str = "default",
     clock: Clock | None = None,
+    kind: str = "password",
 ) -> KeyEntry:
     """A new key file that opens the repository with ``password``.
 
@@ -114,9 +116,21 @@ def add_key(
         hostname=socket.gethostname(),
         username=getpass.getuser(),
         created=(clock or SystemClock()).now().isoformat(timespec="seconds"),
+        kind=kind,
     )
     keyring.store_key(repo.backend, keyfile, password)
     return next(e for e in list_keys(repo) if e.id == keyfile.id.hex())
+
+
+def add_recovery_key(repo: Repository, *, clock: Clock | None = None) -> tuple[KeyEntry, str]:
+    """A key file that a new recovery secret opens; returns it and the secret's text form
+    (shown once: s3vault keeps no copy). The secret has 256 random bits, so the cheapest KDF
+    profile loses nothing."""
+    secret = recovery.new_secret()
+    entry = add_key(
+        repo, secret, label="recovery", kdf_profile="minimum", clock=clock, kind="recovery"
+    )
+    return entry, recovery.encode(secret)
 
 
 def change_password(
@@ -129,6 +143,8 @@ def change_password(
     """Replace the key file in use by one with a new password (added and checked first, then
     the old one removed)."""
     old = next((e for e in list_keys(repo) if e.current), None)
+    if old is not None and old.kind == "recovery":
+        old = None  # opened with the recovery key: add a password, keep the recovery key
     added = add_key(
         repo, password, label=old.label if old else "", kdf_profile=kdf_profile, clock=clock
     )

@@ -26,13 +26,15 @@ def wrap_key(
     hostname: str = "",
     username: str = "",
     created: str = "",
+    kind: str = "password",
 ) -> KeyFile:
-    """A new key file that opens with ``password``."""
+    """A new key file that opens with ``password`` (kind ``recovery``: a recovery secret)."""
     params = kdf.new_params(kdf_profile)
     key_id = ObjectId(os.urandom(32))
     draft = KeyFile(
         id=key_id,
         repo_id=repo_id,
+        kind=kind,
         label=label,
         created=created,
         hostname=hostname,

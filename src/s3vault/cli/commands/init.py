@@ -8,6 +8,7 @@ import click
 
 from s3vault import InitOptions, RepositorySettings
 from s3vault import init as init_op
+from s3vault.cli.commands.key import show_recovery_key
 from s3vault.cli.options import Duration, cli_context, global_options
 from s3vault.cli.render import emit, say
 from s3vault.cli.session import repo_options
@@ -45,7 +46,16 @@ from s3vault.cli.session import repo_options
     help="Minimum time prune keeps a marked pack before deleting it; backups that run "
     "longer than half of it revalidate their data before committing",
 )
-def init(kdf_profile: str, pack_size: int, compression: int, min_grace: timedelta) -> int:
+@click.option(
+    "--recovery-key/--no-recovery-key",
+    default=True,
+    show_default=True,
+    help="Also create a recovery key: it opens the repository when every password is lost "
+    "(shown once)",
+)
+def init(
+    kdf_profile: str, pack_size: int, compression: int, min_grace: timedelta, recovery_key: bool
+) -> int:
     """Create a new repository."""
     ctx = cli_context()
     options = repo_options(ctx, confirm_password=True)
@@ -55,7 +65,7 @@ def init(kdf_profile: str, pack_size: int, compression: int, min_grace: timedelt
         kdf_profile=kdf_profile,
         min_grace=max(1, round(min_grace.total_seconds())),
     )
-    result = init_op(options, InitOptions(settings=settings))
+    result = init_op(options, InitOptions(settings=settings, recovery_key=recovery_key))
     if ctx.json:
         emit(
             ctx,
@@ -64,6 +74,7 @@ def init(kdf_profile: str, pack_size: int, compression: int, min_grace: timedelt
             location=result.location,
             requests=result.requests,
             store=result.store.to_dict() if result.store else None,
+            recovery_key=result.recovery_key,
         )
     else:
         say(ctx, f"created s3vault repository {result.repository_id.short} at {result.location}")
@@ -71,5 +82,8 @@ def init(kdf_profile: str, pack_size: int, compression: int, min_grace: timedelt
             for note in result.store.notes:
                 say(ctx, note)
             say(ctx, f"store probe: {result.store.summary()}")
-        say(ctx, "Keep the password safe: without it the data cannot be recovered.")
+        if result.recovery_key:
+            show_recovery_key(ctx, result.recovery_key)
+        else:
+            say(ctx, "Keep the password safe: without it the data cannot be recovered.")
     return 0

@@ -8,11 +8,18 @@ import sys
 
 import click
 
+from s3vault.cli.context import CliContext
 from s3vault.cli.options import cli_context, global_options
 from s3vault.cli.password import read_new_password
 from s3vault.cli.render import emit, say
 from s3vault.cli.session import open_repo
-from s3vault.ops.keys import KeyEntry, add_key, change_password, list_keys, remove_key
+from s3vault.ops.keys import (
+    KeyEntry,
+    add_key,
+    change_password,
+    list_keys,
+    remove_key,
+)
 
 KDF_PROFILE = click.option(
     "--kdf-profile",
@@ -33,6 +40,18 @@ def _line(e: KeyEntry) -> str:
     state = "" if e.usable else f"  UNUSABLE: {e.problem}"
     who = f"{e.username}@{e.hostname}" if e.username or e.hostname else ""
     return f"{mark} {e.id[:8]}  {e.kind:<9} {e.created:<25} {who:<24} {e.label}{state}"
+
+
+def show_recovery_key(ctx: CliContext, text: str) -> None:
+    """The recovery key, once, with what to do with it (shown even with --quiet)."""
+    ctx.out.print(
+        "Recovery key: it opens this repository when every password is lost. It is shown "
+        "only now; keep it offline (paper, a safe), never beside the data:\n"
+        f"    {text}\n"
+        "Use it with --recovery-key-file FILE.",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @click.group()
