@@ -51,8 +51,11 @@ class SwiftServer:
     secret_key: str = SECRET_KEY
 
     def new_bucket(self) -> str:
-        """A fresh, empty bucket (Swift has no reset: every test gets its own)."""
+        """A fresh, empty bucket (Swift has no reset: every test gets its own). Retried: a
+        one-replica Swift on a loaded machine sometimes answers 503 while its account
+        database is busy (seen once in a CI run)."""
         import boto3
+        from botocore.config import Config
 
         name = f"s3vault-test-{next(_buckets)}-{os.getpid()}"
         boto3.client(
@@ -61,6 +64,7 @@ class SwiftServer:
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
             region_name="us-east-1",
+            config=Config(retries={"mode": "standard", "max_attempts": 10}),
         ).create_bucket(Bucket=name)
         return name
 
