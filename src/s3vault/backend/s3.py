@@ -350,7 +350,7 @@ class S3Backend:
                 raise ObjectExistsError(f"put {key}: already exists")
         body = bytes(data) if isinstance(data, memoryview) else data
         if len(body) > self._s.multipart_threshold:
-            self._put_multipart(key, body, self._extra(name))
+            self._put_multipart(name, body, self._extra(name))
         else:
             args: dict[str, Any] = {
                 "Bucket": self._s.bucket,
@@ -391,7 +391,8 @@ class S3Backend:
         msg = f"put {self.key(name)}: written, but not visible to a HEAD after 3 s"
         raise TransientBackendError(msg)
 
-    def _put_multipart(self, key: str, body: bytes, extra: dict[str, Any]) -> None:
+    def _put_multipart(self, name: str, body: bytes, extra: dict[str, Any]) -> None:
+        key = self.key(name)
         part = max(MIN_PART, math.ceil(len(body) / (self._s.max_parts * 9 // 10)))
         try:
             upload = self._call(
@@ -438,7 +439,7 @@ class S3Backend:
                     raise
                 # A retried Complete whose first attempt did complete (its answer was lost):
                 # the upload is gone because the object exists. Size decides (never the ETag).
-                if self._size_after_write(key.removeprefix(self._prefix)) != len(body):
+                if self._size_after_write(name) != len(body):
                     raise
                 log.warning("completed upload of %s found after a lost answer", key)
         except Exception as exc:

@@ -22,6 +22,20 @@ def _strip(raw: bytes) -> bytes:
     return raw[:-1] if raw.endswith(b"\n") else raw
 
 
+def _read_file(path: str, what: str) -> bytes:
+    """The contents of a secret's file.
+
+    Raises:
+        UsageError: it cannot be read (the message says which file and why).
+    """
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        msg = f"cannot read {what} {path}: {exc.strerror}"
+        raise UsageError(msg) from None
+
+
 def _from_command(command: str) -> bytes:
     try:
         done = subprocess.run(shlex.split(command), capture_output=True, check=False, timeout=120)
@@ -44,19 +58,10 @@ def read_password(ctx: CliContext, *, confirm: bool = False) -> bytes:
     command = ctx.password_command or os.environ.get("S3VAULT_PASSWORD_COMMAND")
     recovery_file = ctx.recovery_key_file or os.environ.get("S3VAULT_RECOVERY_KEY_FILE")
     if recovery_file:
-        try:
-            with open(recovery_file, encoding="ascii", errors="replace") as f:
-                return recovery.decode(f.read())
-        except OSError as exc:
-            msg = f"cannot read recovery key file {recovery_file}: {exc.strerror}"
-            raise UsageError(msg) from None
+        text = _read_file(recovery_file, "recovery key file").decode("ascii", errors="replace")
+        return recovery.decode(text)
     if password_file:
-        try:
-            with open(password_file, "rb") as f:
-                password = _strip(f.read())
-        except OSError as exc:
-            msg = f"cannot read password file {password_file}: {exc.strerror}"
-            raise UsageError(msg) from None
+        password = _strip(_read_file(password_file, "password file"))
     elif command:
         password = _from_command(command)
     elif "S3VAULT_PASSWORD" in os.environ:
@@ -86,12 +91,7 @@ def read_new_password(new_password_file: str | None) -> bytes:
         UsageError: no source, an unreadable file or an empty password.
     """
     if new_password_file:
-        try:
-            with open(new_password_file, "rb") as f:
-                password = _strip(f.read())
-        except OSError as exc:
-            msg = f"cannot read new password file {new_password_file}: {exc.strerror}"
-            raise UsageError(msg) from None
+        password = _strip(_read_file(new_password_file, "new password file"))
     elif "S3VAULT_NEW_PASSWORD" in os.environ:
         password = os.environ["S3VAULT_NEW_PASSWORD"].encode()
     elif sys.stdin.isatty():

@@ -54,6 +54,20 @@ def _read_all(repo: Repository) -> list[tuple[KeyFile | None, str, str]]:
     return found
 
 
+def _entry(repo: Repository, keyfile: KeyFile, problem: str = "") -> KeyEntry:
+    return KeyEntry(
+        id=keyfile.id.hex(),
+        kind=keyfile.kind,
+        label=keyfile.label,
+        hostname=keyfile.hostname,
+        username=keyfile.username,
+        created=keyfile.created,
+        current=keyfile.id == repo.key_id,
+        usable=not problem,
+        problem=problem,
+    )
+
+
 def list_keys(repo: Repository) -> list[KeyEntry]:
     """Every key file, oldest first, marked current / usable."""
     entries = []
@@ -73,19 +87,7 @@ def list_keys(repo: Repository) -> list[KeyEntry]:
                 )
             )
             continue
-        entries.append(
-            KeyEntry(
-                id=keyfile.id.hex(),
-                kind=keyfile.kind,
-                label=keyfile.label,
-                hostname=keyfile.hostname,
-                username=keyfile.username,
-                created=keyfile.created,
-                current=keyfile.id == repo.key_id,
-                usable=not problem,
-                problem=problem,
-            )
-        )
+        entries.append(_entry(repo, keyfile, problem))
     return sorted(entries, key=lambda e: (e.created, e.id))
 
 
@@ -118,8 +120,8 @@ def add_key(
         created=(clock or SystemClock()).now().isoformat(timespec="seconds"),
         kind=kind,
     )
-    keyring.store_key(repo.backend, keyfile, password)
-    return next(e for e in list_keys(repo) if e.id == keyfile.id.hex())
+    keyring.store_key(repo.backend, keyfile, password)  # read back and opened
+    return _entry(repo, keyfile)
 
 
 def add_recovery_key(repo: Repository, *, clock: Clock | None = None) -> tuple[KeyEntry, str]:

@@ -109,17 +109,7 @@ class ClaimLease(Lease):
     """A maintenance lease held through claim objects (see the module docstring)."""
 
     protocol = "claim objects (the store's create-only writes are not atomic)"
-
-    def __init__(
-        self,
-        repo: Repository,
-        record: LeaseFile,
-        name: str,
-        settings: LeaseSettings,
-        clock: Clock,
-    ) -> None:
-        super().__init__(repo, record, name, settings, clock)
-        self._name = name
+    # The lease's version (Lease._version) is the name of its newest claim object.
 
     @classmethod
     def acquire(
@@ -194,24 +184,24 @@ class ClaimLease(Lease):
             msg = f"the maintenance lease claim was last refreshed {late:.0f}s ago: given up"
             raise LeaseLostError(msg)
         try:
-            backend.stat(self._name)
+            backend.stat(self._version)
         except ObjectNotFoundError:
             raise LeaseLostError("the maintenance lease claim was removed (unlock?)") from None
         ahead = _first_other(self._repo, self._record, self._settings)
         if ahead is not None:
             msg = f"another process holds the maintenance lease: {describe(ahead.record, 0)}"
             raise LeaseLostError(msg)
-        parsed = _parse(self._name)
+        parsed = _parse(self._version)
         assert parsed is not None
         start, holder, n = parsed
         record = dataclasses.replace(self._record, refreshes=self._record.refreshes + 1)
         name = claim_name(start, holder, n + 1)
         backend.put(name, self._repo.sealer.seal_file(SealedKind.LOCK, record.encode()))
-        _withdraw(self._repo, self._name)
-        self._record, self._name = record, name
+        _withdraw(self._repo, self._version)
+        self._record, self._version = record, name
 
     def _remove(self) -> None:
-        _withdraw(self._repo, self._name)
+        _withdraw(self._repo, self._version)
 
 
 def _first_other(repo: Repository, mine: LeaseFile, settings: LeaseSettings) -> Claim | None:

@@ -97,8 +97,9 @@ class Restorer:
         """
         plan, sink, out = self._plan, self._sink, self.outcome
         # Nothing can be in place already in a new or empty target: skip the checks.
-        fresh = not os.path.isdir(target) or not os.listdir(target)
         os.makedirs(target, exist_ok=True)
+        with os.scandir(target) as entries:
+            fresh = next(entries, None) is None
         out.errors.extend(plan.missing_blobs)
         out.warnings.extend(plan.unsafe)
         for path, _node in plan.dirs:
