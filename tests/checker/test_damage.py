@@ -12,8 +12,7 @@ import pytest
 from s3vault import BackupOptions, InitOptions, RepoOptions, VerifyOptions, backup, init, verify
 from s3vault.backend.local import LocalBackend
 from s3vault.errors import IntegrityError
-from s3vault.format.keyfile import KeyPayload
-from s3vault.repository.keyring import store_key, wrap_key
+from s3vault.repository.keyring import store_key, unwrap_key, wrap_key
 from s3vault.repository.repository import Repository, RepositorySettings
 from tests.conftest import PASSWORD, write_file
 
@@ -37,7 +36,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_file(src / "d.bin", os.urandom(700_000))
     repo.load_index()
     backup(repo, BackupOptions(paths=(str(src),), host="h"))
-    payload = KeyPayload(current_epoch=1, master_keys={1: repo.sealer.current.secret})
+    payload = repo.sealer.payload()
     second = wrap_key(
         repo_id=repo.id,
         payload=payload,
@@ -45,7 +44,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         kdf_profile="minimum",
         label="second",
     )
-    store_key(repo.backend, second, PASSWORD.encode())
+    store_key(repo.backend, second, lambda k: unwrap_key(k, PASSWORD.encode()))
     return Path(url)
 
 

@@ -131,3 +131,11 @@ def test_the_recovery_key_opens_the_repository_when_every_password_is_lost(
     other = str(tmp_path / "other")
     assert run_cli("-r", other, "init", "--kdf-profile", "minimum", "--no-recovery-key").code == 0
     assert [k["kind"] for k in keys(run_cli, other)] == ["password"]
+    added = run_cli("-r", other, "key", "add", "--recovery")
+    assert added.code == 0, added.stderr
+    lines = added.stdout.splitlines()
+    text = lines[next(i for i, line in enumerate(lines) if "Recovery key" in line) + 1].strip()
+    late = write_file(tmp_path / "late.txt", text.encode())
+    env = {**no_password, "S3VAULT_RECOVERY_KEY_FILE": str(late)}
+    assert run_cli("-r", other, "snapshots", env=env).code == 0
+    assert sorted(str(k["kind"]) for k in keys(run_cli, other)) == ["password", "recovery"]

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from s3vault.format.configfile import ConfigFile
+from s3vault.format.configfile import ConfigFile, KeyEpoch
 from s3vault.format.deletionfile import DeletionFile, MarkedPack
 from s3vault.format.drillfile import DrillFile
 from s3vault.format.indexfile import IndexFile
-from s3vault.format.keyfile import KeyFile
+from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.format.leasefile import LeaseFile
 from s3vault.format.packfile import PackEntry
 from s3vault.format.snapshotfile import SnapshotFile
@@ -39,7 +39,9 @@ def documented_fields(record: str) -> set[str]:
         PackEntry,
         IndexFile,
         KeyFile,
+        KeyPayload,
         ConfigFile,
+        KeyEpoch,
         SnapshotFile,
         Node,
         DrillFile,

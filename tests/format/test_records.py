@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from s3vault.backend.profile import CHECKSUM_MODES, CREATE_ONLY, StoreProfile
 from s3vault.errors import FormatVersionError, IntegrityError, NotARepositoryError
 from s3vault.format import codec
-from s3vault.format.configfile import ConfigFile, ConfigMarker
+from s3vault.format.configfile import ConfigFile, ConfigMarker, KeyEpoch
 from s3vault.format.envelope import EnvelopeHeader, SealedKind
 from s3vault.format.indexfile import IndexFile
-from s3vault.format.keyfile import KeyFile, KeyPayload
+from s3vault.format.keyfile import KdfSpec, KeyFile, KeyPayload, Sealed
 from s3vault.format.layout import ObjectKind, object_name, parse_name
 from s3vault.format.packfile import PackEntry, decode_header, encode_header
 from s3vault.format.snapshotfile import SnapshotFile
@@ -67,15 +67,33 @@ stores = st.one_of(
 )
 
 
-@given(s.ids, st.integers(1, 2**20), st.integers(0, 19), stores)
+epochs = st.lists(
+    st.builds(
+        KeyEpoch,
+        epoch=st.integers(1, 65535),
+        check=st.binary(min_size=32, max_size=32),
+        started=st.floats(0, 2e9),
+    ),
+    min_size=1,
+    max_size=4,
+    unique_by=lambda e: e.epoch,
+).map(tuple)
+
+
+@given(s.ids, st.integers(1, 2**20), st.integers(0, 19), stores, epochs)
 def test_config_round_trips(
-    repo_id: ObjectId, pack_size: int, level: int, store: dict[str, object]
+    repo_id: ObjectId,
+    pack_size: int,
+    level: int,
+    store: dict[str, object],
+    key_epochs: tuple[KeyEpoch, ...],
 ) -> None:
     cfg = ConfigFile(
         repo_id=repo_id,
         pack_size=pack_size,
         compression_level=level,
-        check_value=b"\x01" * 32,
+        current_epoch=key_epochs[-1].epoch,
+        epochs=key_epochs,
         created="2026-01-01T00:00:00+00:00",
         store=store,
     )
@@ -101,29 +119,44 @@ def test_newer_format_version_is_refused_with_a_clear_message() -> None:
         ConfigMarker.decode(raw)
 
 
-@given(s.ids, s.ids, st.binary(min_size=16, max_size=16), st.binary(max_size=80))
-def test_keyfile_round_trips(kid: ObjectId, rid: ObjectId, salt: bytes, ct: bytes) -> None:
+@given(
+    s.ids,
+    s.ids,
+    st.binary(min_size=16, max_size=16),
+    st.binary(max_size=80),
+    st.sampled_from(["password", "recovery", "kms"]),
+    st.text(max_size=20),
+)
+def test_keyfile_round_trips(
+    kid: ObjectId, rid: ObjectId, salt: bytes, ct: bytes, kind: str, label: str
+) -> None:
+    secret: dict[str, object] = (
+        {"kms_key_id": "arn:aws:kms:eu-west-1:1:key/x", "kms_ct": ct}
+        if kind == "kms"
+        else {
+            "kdf": KdfSpec(alg="argon2id", memory_kib=19456, iterations=2, lanes=1, salt=salt),
+            "wrap": Sealed(nonce=b"n" * 24, ct=ct),
+        }
+    )
     kf = KeyFile(
         id=kid,
         repo_id=rid,
-        label="x",
+        kind=kind,
+        label=label,
         created="c",
         hostname="h",
         username="u",
-        kdf_alg="argon2id",
-        kdf_memory_kib=19456,
-        kdf_iterations=2,
-        kdf_lanes=1,
-        kdf_salt=salt,
-        wrap_nonce=b"n" * 24,
-        wrap_ct=ct,
+        public=salt * 2,
+        payload=Sealed(epk=b"e" * 32, nonce=b"n" * 24, ct=ct + b"t"),
+        mac=b"m" * 32,
+        **secret,  # type: ignore[arg-type]
     )
     assert KeyFile.decode(kf.encode()) == kf
 
 
 @given(st.dictionaries(st.integers(1, 1000), st.binary(min_size=32, max_size=32), min_size=1))
 def test_key_payload_round_trips(keys: dict[int, bytes]) -> None:
-    payload = KeyPayload(current_epoch=max(keys), master_keys=keys)
+    payload = KeyPayload(identity=b"i" * 32, master_keys=keys)
     assert KeyPayload.decode(payload.encode()) == payload
     assert "master" not in repr(payload) or "b'" not in repr(payload)
 

@@ -11,7 +11,7 @@ from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.ids import ObjectId
 from s3vault.repository.keyring import unwrap_key, wrap_key
 
-PAYLOAD = KeyPayload(current_epoch=1, master_keys={1: b"m" * 32})
+PAYLOAD = KeyPayload(identity=b"i" * 32, master_keys={1: b"m" * 32, 2: b"n" * 32})
 
 
 @pytest.fixture(scope="module")

@@ -122,7 +122,7 @@ class S3Settings:
         return f"S3Settings(s3://{self.bucket}/{self.prefix}, endpoint={self.endpoint_url!r})"
 
 
-def _assumed_role_session(base: boto3.session.Session, s: S3Settings) -> boto3.session.Session:
+def assumed_role_session(base: boto3.session.Session, s: S3Settings) -> boto3.session.Session:
     """A session whose credentials come from STS AssumeRole on the base credentials and are
     refreshed by botocore before they expire (backups can outlive a role session)."""
     extra: dict[str, Any] = {"RoleSessionName": "s3vault"}
@@ -211,7 +211,7 @@ class S3Backend:
         self.window = CongestionWindow(max(10, settings.connections * 2))
         session = boto3.session.Session(profile_name=settings.profile)
         if settings.role_arn:
-            session = _assumed_role_session(session, settings)
+            session = assumed_role_session(session, settings)
         self._session = session
         self._forced_checksum = settings.checksum  # the user's --s3-checksum beats a profile
         self._client = self.client(settings.checksum)

@@ -19,6 +19,7 @@ class CliContext:
     password_file: str | None = None
     password_command: str | None = None
     recovery_key_file: str | None = None
+    kms: bool | None = None
     json: bool = False
     quiet: bool = False
     verbose: int = 0

@@ -57,6 +57,14 @@ _GLOBALS = [
         "[env S3VAULT_RECOVERY_KEY_FILE]",
     ),
     _opt(
+        "--kms",
+        name="kms",
+        is_flag=True,
+        default=None,
+        help="Open the repository through a KMS key file (AWS KMS decrypts; no password). "
+        "Also tried when no password source is given and there is no terminal [env S3VAULT_KMS=1]",
+    ),
+    _opt(
         "--password-command",
         name="password_command",
         metavar="CMD",

@@ -1,8 +1,10 @@
-"""Where the repository password comes from, in order: --recovery-key-file
-($S3VAULT_RECOVERY_KEY_FILE: a recovery key instead of a password), --password-file
-($S3VAULT_PASSWORD_FILE), --password-command ($S3VAULT_PASSWORD_COMMAND), $S3VAULT_PASSWORD,
-a prompt on a terminal.
-Never from argv. Without a terminal and without a source, fail (no hidden prompt under cron)."""
+"""Where the repository password comes from, in order: --kms ($S3VAULT_KMS=1: no password, a
+KMS key file), --recovery-key-file ($S3VAULT_RECOVERY_KEY_FILE: a recovery key instead of a
+password), --password-file ($S3VAULT_PASSWORD_FILE), --password-command
+($S3VAULT_PASSWORD_COMMAND), $S3VAULT_PASSWORD, a prompt on a terminal.
+Never from argv. Without a terminal and without a source, no password: the repository is then
+opened through a KMS key file if it has one, else the error says which sources exist (no
+hidden prompt under cron)."""
 
 from __future__ import annotations
 
@@ -48,12 +50,26 @@ def _from_command(command: str) -> bytes:
     return _strip(done.stdout)
 
 
-def read_password(ctx: CliContext, *, confirm: bool = False) -> bytes:
-    """The password for the repository.
+MISSING_SOURCE_HELP = (
+    "no password: use --password-file, --password-command or S3VAULT_PASSWORD "
+    "(there is no terminal to prompt on), or --kms with a KMS key file"
+)
+
+
+def wants_kms(ctx: CliContext) -> bool:
+    """--kms or S3VAULT_KMS=1."""
+    return bool(ctx.kms) or os.environ.get("S3VAULT_KMS", "") not in ("", "0")
+
+
+def read_password(ctx: CliContext, *, confirm: bool = False, optional: bool = False) -> bytes:
+    """The password for the repository; with ``optional``, b"" when --kms is asked for or no
+    source exists and there is no terminal (the caller then tries KMS key files).
 
     Raises:
         NoKeyError: no source gave a (non-empty) password.
     """
+    if optional and wants_kms(ctx):
+        return b""
     password_file = ctx.password_file or os.environ.get("S3VAULT_PASSWORD_FILE")
     command = ctx.password_command or os.environ.get("S3VAULT_PASSWORD_COMMAND")
     recovery_file = ctx.recovery_key_file or os.environ.get("S3VAULT_RECOVERY_KEY_FILE")
@@ -71,12 +87,10 @@ def read_password(ctx: CliContext, *, confirm: bool = False) -> bytes:
             "enter password for repository", hide_input=True, confirmation_prompt=confirm
         )
         password = str(text).encode()
+    elif optional:
+        return b""
     else:
-        msg = (
-            "no password: use --password-file, --password-command or S3VAULT_PASSWORD "
-            "(there is no terminal to prompt on)"
-        )
-        raise NoKeyError(msg)
+        raise NoKeyError(MISSING_SOURCE_HELP)
     if not password:
         msg = "an empty password is not allowed"
         raise NoKeyError(msg)

@@ -19,7 +19,7 @@ def repo_options(ctx: CliContext, *, confirm_password: bool = False) -> RepoOpti
         raise UsageError(msg)
     return RepoOptions(
         url=url,
-        password=read_password(ctx, confirm=confirm_password),
+        password=read_password(ctx, confirm=confirm_password, optional=not confirm_password),
         cache_dir=ctx.cache_path(),
         backend=BackendOptions(
             s3_endpoint=ctx.s3_endpoint,

@@ -1,8 +1,12 @@
 """The master key and its subkeys.
 
-One random 32-byte master secret per key epoch. Every purpose gets its own subkey,
-HKDF-SHA256(IKM=master, salt=repo_id, info="s3vault/v1/<purpose>"), so a key used to name
-blobs is never the key that encrypts them.
+One random 32-byte master secret per key epoch, and one identity secret for the life of the
+repository. Every purpose gets its own subkey, HKDF-SHA256(IKM=secret, salt=repo_id,
+info="s3vault/v1/<purpose>"), so a key used to name blobs is never the key that encrypts them.
+Blob ids, the chunker and key-file MACs come from the identity secret, so rotating the master
+key neither renames a blob nor moves a chunk boundary (deduplication carries across epochs) nor
+orphans a key file's MAC; encryption, the cache and the key-check value come from the epoch's
+master secret.
 """
 
 from __future__ import annotations
@@ -30,20 +34,21 @@ def _derive(master: bytes, repo_id: bytes, purpose: str, length: int = 32) -> by
 class MasterKey:
     """A master secret bound to one repository and one key epoch; derives the subkeys."""
 
-    __slots__ = ("__dict__", "_secret", "epoch", "repo_id")
+    __slots__ = ("__dict__", "_identity", "_secret", "epoch", "repo_id")
 
-    def __init__(self, secret: bytes, repo_id: bytes, epoch: int = 1) -> None:
-        if len(secret) != MASTER_SIZE:
+    def __init__(self, secret: bytes, repo_id: bytes, epoch: int, identity: bytes) -> None:
+        if len(secret) != MASTER_SIZE or len(identity) != MASTER_SIZE:
             msg = "a master key has 32 bytes"
             raise ValueError(msg)
         self._secret = secret
+        self._identity = identity
         self.repo_id = repo_id
         self.epoch = epoch
 
     @classmethod
-    def generate(cls, repo_id: bytes, epoch: int = 1) -> MasterKey:
-        """A new random master key."""
-        return cls(os.urandom(MASTER_SIZE), repo_id, epoch)
+    def generate(cls, repo_id: bytes, epoch: int, identity: bytes) -> MasterKey:
+        """A new random master key for an epoch."""
+        return cls(os.urandom(MASTER_SIZE), repo_id, epoch, identity)
 
     def __repr__(self) -> str:  # never show the secret
         return f"MasterKey(epoch={self.epoch})"
@@ -53,6 +58,11 @@ class MasterKey:
         """The raw secret; only key wrapping may read it."""
         return self._secret
 
+    @property
+    def identity(self) -> bytes:
+        """The raw identity secret; only key wrapping may read it."""
+        return self._identity
+
     @cached_property
     def encryption_key(self) -> bytes:
         """Key for XAES-256-GCM sealing of every object."""
@@ -61,12 +71,12 @@ class MasterKey:
     @cached_property
     def id_key(self) -> bytes:
         """Key for keyed BLAKE3 blob ids and whole-file content hashes."""
-        return _derive(self._secret, self.repo_id, "id")
+        return _derive(self._identity, self.repo_id, "id")
 
     @cached_property
     def chunker_seed(self) -> int:
         """Seed of the per-repository FastCDC gear table (63 bits, never 0)."""
-        raw = int.from_bytes(_derive(self._secret, self.repo_id, "chunker", 8), "big")
+        raw = int.from_bytes(_derive(self._identity, self.repo_id, "chunker", 8), "big")
         return (raw >> 1) or 1
 
     @cached_property
@@ -80,7 +90,7 @@ class MasterKey:
 
     @cached_property
     def _keyfile_key(self) -> bytes:
-        return _derive(self._secret, self.repo_id, "keyfile-mac")
+        return _derive(self._identity, self.repo_id, "keyfile-mac")
 
     @cached_property
     def check_value(self) -> bytes:

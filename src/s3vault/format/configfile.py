@@ -19,8 +19,24 @@ MARKER = "s3vault repository"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class KeyEpoch:
+    """One master-key epoch: its key-check value (HMAC under a subkey of that epoch's master
+    key: a key file holding a different key for it is refused) and when it began (seconds,
+    the store's clock)."""
+
+    epoch: int
+    check: bytes
+    started: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """As stored."""
+        return {"epoch": self.epoch, "check": self.check.hex(), "started": self.started}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ConfigFile:
-    """Settings fixed when the repository is created."""
+    """Settings fixed when the repository is created, and the live key epochs (which only
+    ``key rotate-master`` and ``prune --reencrypt`` change)."""
 
     version: int = FORMAT_VERSION
     repo_id: ObjectId
@@ -29,7 +45,8 @@ class ConfigFile:
     chunker_max: int = 8 * 1024 * 1024
     pack_size: int = 16 * 1024 * 1024
     compression_level: int = 3
-    check_value: bytes = b""
+    current_epoch: int = 1
+    epochs: tuple[KeyEpoch, ...] = ()
     created: str = ""
     min_grace: int = 24 * 3600  # seconds; prune never deletes a pack marked more recently
     store: dict[str, Any] = field(default_factory=dict)  # the S3 capability probe's findings
@@ -47,7 +64,8 @@ class ConfigFile:
                 },
                 "pack_size": self.pack_size,
                 "compression_level": self.compression_level,
-                "check_value": self.check_value.hex(),
+                "current_epoch": self.current_epoch,
+                "epochs": [e.to_json() for e in self.epochs],
                 "created": self.created,
                 "min_grace": self.min_grace,
                 **({"store": self.store} if self.store else {}),
@@ -67,6 +85,25 @@ class ConfigFile:
         version = codec.check_version(obj.get("v"), FORMAT_VERSION, what)
         chunker = codec.field(obj, "chunker", dict, what)
         try:
+            epochs = tuple(
+                KeyEpoch(
+                    epoch=int(e["epoch"]),
+                    check=bytes.fromhex(str(e["check"])),
+                    started=float(e.get("started", 0.0)),
+                )
+                for e in codec.field(obj, "epochs", list, what)
+            )
+        except (KeyError, TypeError, AttributeError):
+            msg = f"{what}: malformed key epochs"
+            raise IntegrityError(msg) from None
+        except ValueError as exc:
+            msg = f"{what}: {exc}"
+            raise IntegrityError(msg) from None
+        current = codec.field(obj, "current_epoch", int, what)
+        if current not in {e.epoch for e in epochs}:
+            msg = f"{what}: the current key epoch {current} is not listed"
+            raise IntegrityError(msg)
+        try:
             return cls(
                 version=version,
                 repo_id=ObjectId(bytes.fromhex(codec.field(obj, "repo_id", str, what))),
@@ -75,7 +112,8 @@ class ConfigFile:
                 chunker_max=codec.field(chunker, "max", int, what),
                 pack_size=codec.field(obj, "pack_size", int, what),
                 compression_level=codec.field(obj, "compression_level", int, what),
-                check_value=bytes.fromhex(str(obj.get("check_value", ""))),
+                current_epoch=current,
+                epochs=epochs,
                 created=str(obj.get("created", "")),
                 min_grace=int(obj.get("min_grace", 24 * 3600)),
                 store=dict(codec.field(obj, "store", dict, what)) if "store" in obj else {},

@@ -1,16 +1,26 @@
-"""Key files (design.md §6): a master key wrapped under a key-encryption key.
+"""Key files (design.md §6): one per password, recovery secret or KMS key.
 
 ``keys/<key id>`` is plaintext JSON:
 
-    {"v": 1, "id", "kind": "password", "label", "created", "hostname", "username", "repo_id",
-     "kdf": {"alg": "argon2id", "memory_kib", "iterations", "lanes", "salt"},
-     "wrap": {"alg": "XAES-256-GCM", "nonce", "ct"}}
+    {"v": 2, "id", "repo_id", "kind": "password" | "recovery" | "kms", "label", "created",
+     "hostname", "username", "public": <X25519 public key>,
+     "kdf": {"alg": "argon2id", "memory_kib", "iterations", "lanes", "salt"},   (password, recovery)
+     "wrap": {"alg": "XAES-256-GCM", "nonce", "ct"},                           (password, recovery)
+     "kms": {"key_id": <KMS key ARN>, "ct": <KMS ciphertext blob>},             (kms)
+     "payload": {"alg": "X25519-HKDF-SHA256-XAES-256-GCM", "epk", "nonce", "ct"},
+     "mac": <hex>}
 
-``ct`` seals the canonical JSON payload ``{"current_epoch": e, "master_keys": {"<epoch>": key}}``
-with associated data ``"s3vault-keyfile-v1" | canonical JSON of every other field``, and unknown
-fields and any non-canonical encoding are refused, so no byte of the file can be changed
-without the key file being rejected. ``mac`` (HMAC-SHA256 under a subkey of the master key, over
-every other field) lets anyone holding the master key check key files they cannot unwrap.
+Two layers. The key file's own X25519 private key is wrapped under its secret: ``wrap`` seals
+it under the Argon2id KEK of a password (or recovery secret), ``kms`` holds it encrypted by AWS
+KMS. The master keys (``KeyPayload``) are sealed to the public key in ``payload``. Whoever holds
+the master keys can therefore re-seal the payload of *every* key file without knowing their
+passwords: that is how ``key rotate-master`` adds an epoch and how a retired epoch is dropped.
+
+Associated data: ``wrap`` and ``kms`` bind every field except payload and MAC
+(``secret_aad``); ``payload`` binds every field except itself and the MAC (``payload_aad``);
+``mac`` (HMAC-SHA256 under a subkey of the identity secret, which no rotation changes) covers
+every other byte, so anyone holding the master keys can check key files they cannot open. Unknown
+fields and non-canonical encodings are refused.
 """
 
 from __future__ import annotations
@@ -22,14 +32,32 @@ from s3vault.errors import IntegrityError
 from s3vault.format import codec
 from s3vault.ids import ObjectId
 
-KEYFILE_VERSION = 1
+KEYFILE_VERSION = 2
 WRAP_ALG = "XAES-256-GCM"
-AAD_PREFIX = b"s3vault-keyfile-v1"
+PAYLOAD_ALG = "X25519-HKDF-SHA256-XAES-256-GCM"
+KINDS = ("password", "recovery", "kms")
 _TOP = frozenset(
-    {"v", "id", "repo_id", "kind", "label", "created", "hostname", "username", "kdf", "wrap", "mac"}
+    {
+        "v",
+        "id",
+        "repo_id",
+        "kind",
+        "label",
+        "created",
+        "hostname",
+        "username",
+        "public",
+        "kdf",
+        "wrap",
+        "kms",
+        "payload",
+        "mac",
+    }
 )
 _KDF = frozenset({"alg", "memory_kib", "iterations", "lanes", "salt"})
 _WRAP = frozenset({"alg", "nonce", "ct"})
+_KMS = frozenset({"key_id", "ct"})
+_PAYLOAD = frozenset({"alg", "epk", "nonce", "ct"})
 
 
 def _hex(text: object, what: str) -> bytes:
@@ -38,6 +66,42 @@ def _hex(text: object, what: str) -> bytes:
     except ValueError:
         msg = f"{what}: bad hex"
         raise IntegrityError(msg) from None
+
+
+def _only(part: dict[str, Any], allowed: frozenset[str], what: str) -> None:
+    if not set(part) <= allowed:
+        msg = f"{what}: unknown fields {sorted(set(part) - allowed)}"
+        raise IntegrityError(msg)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KdfSpec:
+    """Argon2id parameters of a password or recovery key file."""
+
+    alg: str
+    memory_kib: int
+    iterations: int
+    lanes: int
+    salt: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        """As stored."""
+        return {
+            "alg": self.alg,
+            "memory_kib": self.memory_kib,
+            "iterations": self.iterations,
+            "lanes": self.lanes,
+            "salt": codec.b64(self.salt),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sealed:
+    """A ciphertext with its nonce (and, for a payload, the sender's ephemeral public key)."""
+
+    nonce: bytes
+    ct: bytes
+    epk: bytes = b""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,41 +115,15 @@ class KeyFile:
     created: str = ""
     hostname: str = ""
     username: str = ""
-    kdf_alg: str
-    kdf_memory_kib: int
-    kdf_iterations: int
-    kdf_lanes: int
-    kdf_salt: bytes
-    wrap_nonce: bytes
-    wrap_ct: bytes
+    public: bytes
+    kdf: KdfSpec | None = None  # password / recovery
+    wrap: Sealed | None = None  # the private key under the KEK
+    kms_key_id: str = ""  # kms
+    kms_ct: bytes = b""  # the private key, encrypted by KMS
+    payload: Sealed | None = None
     mac: bytes = b""
 
-    def kdf_json(self) -> dict[str, Any]:
-        """The kdf object as stored."""
-        return {
-            "alg": self.kdf_alg,
-            "memory_kib": self.kdf_memory_kib,
-            "iterations": self.kdf_iterations,
-            "lanes": self.kdf_lanes,
-            "salt": codec.b64(self.kdf_salt),
-        }
-
-    def wrap_aad(self) -> bytes:
-        """Associated data binding the wrapped key to every other field of the file."""
-        return AAD_PREFIX + codec.dumps(self._fields(wrap=False))
-
-    def mac_input(self) -> bytes:
-        """What ``mac`` authenticates: every other byte of the file."""
-        return codec.dumps(self._fields(wrap=True))
-
-    def encode(self) -> bytes:
-        """JSON bytes."""
-        obj = self._fields(wrap=True)
-        if self.mac:
-            obj["mac"] = self.mac.hex()
-        return codec.dumps(obj)
-
-    def _fields(self, *, wrap: bool) -> dict[str, Any]:
+    def _head(self) -> dict[str, Any]:
         obj: dict[str, Any] = {
             "v": KEYFILE_VERSION,
             "id": self.id.hex(),
@@ -95,15 +133,55 @@ class KeyFile:
             "created": self.created,
             "hostname": self.hostname,
             "username": self.username,
-            "kdf": self.kdf_json(),
+            "public": codec.b64(self.public),
         }
-        if wrap:
+        if self.kdf is not None:
+            obj["kdf"] = self.kdf.to_json()
+        if self.kms_key_id:
+            obj["kms"] = {"key_id": self.kms_key_id}
+        return obj
+
+    def _with_secret(self) -> dict[str, Any]:
+        obj = self._head()
+        if self.wrap is not None:
             obj["wrap"] = {
                 "alg": WRAP_ALG,
-                "nonce": codec.b64(self.wrap_nonce),
-                "ct": codec.b64(self.wrap_ct),
+                "nonce": codec.b64(self.wrap.nonce),
+                "ct": codec.b64(self.wrap.ct),
+            }
+        if self.kms_key_id:
+            obj["kms"] = {"key_id": self.kms_key_id, "ct": codec.b64(self.kms_ct)}
+        return obj
+
+    def _with_payload(self) -> dict[str, Any]:
+        obj = self._with_secret()
+        if self.payload is not None:
+            obj["payload"] = {
+                "alg": PAYLOAD_ALG,
+                "epk": codec.b64(self.payload.epk),
+                "nonce": codec.b64(self.payload.nonce),
+                "ct": codec.b64(self.payload.ct),
             }
         return obj
+
+    def secret_aad(self) -> bytes:
+        """Associated data of the wrapped private key (and the KMS encryption context's
+        source): every field but the secret itself, the payload and the MAC."""
+        return b"s3vault-keyfile-v2/private" + codec.dumps(self._head())
+
+    def payload_aad(self) -> bytes:
+        """Associated data of the payload: every field but the payload and the MAC."""
+        return b"s3vault-keyfile-v2/payload" + codec.dumps(self._with_secret())
+
+    def mac_input(self) -> bytes:
+        """What ``mac`` authenticates: every other byte of the file."""
+        return codec.dumps(self._with_payload())
+
+    def encode(self) -> bytes:
+        """JSON bytes."""
+        obj = self._with_payload()
+        obj["mac"] = self.mac.hex()
+        return codec.dumps(obj)
 
     @classmethod
     def decode(cls, data: bytes) -> KeyFile:
@@ -116,14 +194,41 @@ class KeyFile:
         what = "key file"
         obj = codec.loads(data, what)
         codec.check_version(obj.get("v"), KEYFILE_VERSION, what)
-        kdf = codec.field(obj, "kdf", dict, what)
-        wrap = codec.field(obj, "wrap", dict, what)
-        for part, allowed in ((obj, _TOP), (kdf, _KDF), (wrap, _WRAP)):
-            if not set(part) <= allowed:
-                msg = f"{what}: unknown fields {sorted(set(part) - allowed)}"
+        _only(obj, _TOP, what)
+        kind = codec.field(obj, "kind", str, what)
+        if kind not in KINDS:
+            msg = f"{what}: unknown kind {kind!r}"
+            raise IntegrityError(msg)
+        kdf = wrap = None
+        kms_key_id, kms_ct = "", b""
+        if kind == "kms":
+            kms = codec.field(obj, "kms", dict, what)
+            _only(kms, _KMS, what)
+            kms_key_id = codec.field(kms, "key_id", str, what)
+            kms_ct = codec.unb64(codec.field(kms, "ct", str, what), what)
+        else:
+            k = codec.field(obj, "kdf", dict, what)
+            w = codec.field(obj, "wrap", dict, what)
+            _only(k, _KDF, what)
+            _only(w, _WRAP, what)
+            if w.get("alg") != WRAP_ALG:
+                msg = f"{what}: unsupported wrapping {w.get('alg')!r}"
                 raise IntegrityError(msg)
-        if wrap.get("alg") != WRAP_ALG:
-            msg = f"{what}: unsupported wrapping {wrap.get('alg')!r}"
+            kdf = KdfSpec(
+                alg=codec.field(k, "alg", str, what),
+                memory_kib=codec.field(k, "memory_kib", int, what),
+                iterations=codec.field(k, "iterations", int, what),
+                lanes=codec.field(k, "lanes", int, what),
+                salt=codec.unb64(codec.field(k, "salt", str, what), what),
+            )
+            wrap = Sealed(
+                nonce=codec.unb64(codec.field(w, "nonce", str, what), what),
+                ct=codec.unb64(codec.field(w, "ct", str, what), what),
+            )
+        p = codec.field(obj, "payload", dict, what)
+        _only(p, _PAYLOAD, what)
+        if p.get("alg") != PAYLOAD_ALG:
+            msg = f"{what}: unsupported payload sealing {p.get('alg')!r}"
             raise IntegrityError(msg)
         try:
             key_id = ObjectId(bytes.fromhex(codec.field(obj, "id", str, what)))
@@ -134,19 +239,22 @@ class KeyFile:
         keyfile = cls(
             id=key_id,
             repo_id=repo_id,
-            kind=str(obj.get("kind", "password")),
+            kind=kind,
             label=str(obj.get("label", "")),
             created=str(obj.get("created", "")),
             hostname=str(obj.get("hostname", "")),
             username=str(obj.get("username", "")),
-            kdf_alg=codec.field(kdf, "alg", str, what),
-            kdf_memory_kib=codec.field(kdf, "memory_kib", int, what),
-            kdf_iterations=codec.field(kdf, "iterations", int, what),
-            kdf_lanes=codec.field(kdf, "lanes", int, what),
-            kdf_salt=codec.unb64(codec.field(kdf, "salt", str, what), what),
-            wrap_nonce=codec.unb64(codec.field(wrap, "nonce", str, what), what),
-            wrap_ct=codec.unb64(codec.field(wrap, "ct", str, what), what),
-            mac=_hex(obj.get("mac", ""), what),
+            public=codec.unb64(codec.field(obj, "public", str, what), what),
+            kdf=kdf,
+            wrap=wrap,
+            kms_key_id=kms_key_id,
+            kms_ct=kms_ct,
+            payload=Sealed(
+                epk=codec.unb64(codec.field(p, "epk", str, what), what),
+                nonce=codec.unb64(codec.field(p, "nonce", str, what), what),
+                ct=codec.unb64(codec.field(p, "ct", str, what), what),
+            ),
+            mac=_hex(codec.field(obj, "mac", str, what), what),
         )
         if keyfile.encode() != data:  # e.g. upper-case hex or stray base64 bits
             msg = f"{what}: not in canonical form (modified?)"
@@ -156,22 +264,29 @@ class KeyFile:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KeyPayload:
-    """What a key file wraps: the master key of each live epoch."""
+    """What a key file's payload holds: the identity secret (blob ids and the chunker, fixed
+    for the life of the repository) and the master key of each live epoch. Which epoch is
+    current is the config's to say."""
 
-    current_epoch: int
+    identity: bytes
     master_keys: dict[int, bytes]
 
     def __repr__(self) -> str:  # never show key material
-        return f"KeyPayload(current_epoch={self.current_epoch}, epochs={sorted(self.master_keys)})"
+        return f"KeyPayload(epochs={sorted(self.master_keys)})"
 
     def encode(self) -> bytes:
         """Canonical JSON bytes."""
         return codec.dumps(
             {
-                "current_epoch": self.current_epoch,
+                "identity": codec.b64(self.identity),
                 "master_keys": {str(k): codec.b64(v) for k, v in self.master_keys.items()},
             }
         )
+
+    def only(self, epochs: set[int] | frozenset[int]) -> KeyPayload:
+        """The same payload holding only the given epochs."""
+        keys = {e: k for e, k in self.master_keys.items() if e in epochs}
+        return KeyPayload(identity=self.identity, master_keys=keys)
 
     @classmethod
     def decode(cls, data: bytes) -> KeyPayload:
@@ -188,8 +303,8 @@ class KeyPayload:
         except (ValueError, TypeError):
             msg = f"{what}: bad epoch"
             raise IntegrityError(msg) from None
-        current = codec.field(obj, "current_epoch", int, what)
-        if current not in master:
-            msg = f"{what}: current epoch has no key"
+        if not master:
+            msg = f"{what}: no master key"
             raise IntegrityError(msg)
-        return cls(current_epoch=current, master_keys=master)
+        identity = codec.unb64(codec.field(obj, "identity", str, what), what)
+        return cls(identity=identity, master_keys=master)

@@ -30,6 +30,13 @@ from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.layout import ObjectKind, object_name, parse_name
 from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
+from s3vault.maintenance.reencrypt import (
+    Retirement,
+    current_blobs,
+    reseal_files,
+    retire_epochs,
+    still_needed,
+)
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.marks import load_marks, record_name
@@ -53,6 +60,7 @@ class PruneOptions:
     max_repack_bytes: int | None = None
     grace: float | None = None  # seconds; None: the repository's minimum grace
     dry_run: bool = False
+    reencrypt: bool = False  # rewrite everything of older key epochs (after key rotate-master)
 
 
 def pack_name(pack: IndexedPack) -> str:
@@ -93,6 +101,9 @@ class PrunePlan:
     stored_bytes: int = 0
     unused_bytes: int = 0
     listed: set[ObjectId] = field(default_factory=set)
+    reencrypt: bool = False
+    fresh: set[tuple[BlobType, ObjectId]] = field(default_factory=set)  # in current-epoch packs
+    reencrypt_packs: int = 0  # packs of older epochs this run rewrites
 
     @property
     def changes(self) -> bool:
@@ -189,6 +200,8 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
         else:
             plan.orphans_delete.append(pack)
     partly = _classify_indexed(plan, indexed, listed)
+    if options.reencrypt:
+        partly = _plan_reencrypt(repo, plan, partly)
     _choose_repack(plan, partly, options)
     _decide_marked(plan, marked)
     return plan
@@ -245,6 +258,29 @@ def _classify_indexed(
     return partly
 
 
+def _plan_reencrypt(
+    repo: Repository, plan: PrunePlan, partly: list[tuple[float, IndexedPack, int]]
+) -> list[tuple[float, IndexedPack, int]]:
+    """Packs of older epochs: repacked if they hold a needed blob that no current-epoch pack
+    holds, else marked. Returns the partly used packs left to the usual choice."""
+    plan.reencrypt = True
+    epoch = repo.config.current_epoch
+    plan.fresh = current_blobs(repo, plan.keep + [p for _, p, _ in partly])
+
+    def wanted(key: tuple[BlobType, ObjectId]) -> bool:
+        return key[1] in plan.refs.blobs(key[0])
+
+    old = [p for p in plan.keep if p.epoch != epoch] + [p for _, p, _ in partly if p.epoch != epoch]
+    plan.keep = [p for p in plan.keep if p.epoch == epoch]
+    for pack in old:
+        if still_needed(pack, wanted, plan.fresh):
+            plan.repack.append(pack)
+            plan.reencrypt_packs += 1
+        else:
+            plan.mark.append(pack)
+    return [item for item in partly if item[1].epoch == epoch]
+
+
 def _choose_repack(
     plan: PrunePlan, partly: list[tuple[float, IndexedPack, int]], options: PruneOptions
 ) -> None:
@@ -288,7 +324,7 @@ def _decide_marked(plan: PrunePlan, marked: dict[ObjectId, tuple[IndexedPack, fl
             plan.still_marked.append((pack, since))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class PruneOutcome:
     """What execute_prune did."""
 
@@ -297,6 +333,9 @@ class PruneOutcome:
     deleted_packs: int
     deleted_bytes: int
     kept_after_recheck: int  # packs a snapshot written meanwhile still needed
+    resealed_snapshots: dict[ObjectId, ObjectId] = field(default_factory=dict)  # old → new id
+    resealed_drills: int = 0
+    retirement: Retirement = field(default_factory=Retirement)
 
 
 def _recheck(repo: Repository, plan: PrunePlan) -> int:
@@ -333,6 +372,34 @@ def _recheck(repo: Repository, plan: PrunePlan) -> int:
     return moved
 
 
+def _repack(repo: Repository, plan: PrunePlan, progress: Progress) -> int:
+    """Write the needed blobs of the packs to repack into new packs (under the current key
+    epoch) and mark the old packs; returns how many blobs were written."""
+    todo = [
+        e
+        for pack in plan.repack
+        for e in pack.entries
+        if e.id in plan.refs.blobs(e.type) and (e.type, e.id) not in plan.fresh
+    ]
+    progress.started("repacking", total_files=len(todo), total_bytes=sum(e.length for e in todo))
+    writer = BlobWriter(
+        backend=repo.backend,
+        sealer=repo.sealer,
+        index=BlobIndex(),
+        save_index=repo.save_index,
+        pack_size=repo.config.pack_size,
+        compression_level=repo.config.compression_level,
+    )
+    for e in todo:
+        writer.save(e.type, repo.load_blob(e.type, e.id), e.id)
+        progress.advanced(files=1, bytes_=e.length, item=e.id.short)
+    writer.flush()
+    progress.finished("repacking")
+    plan.mark.extend(plan.repack)
+    crash_point("prune-after-repack")
+    return len(todo)
+
+
 def execute_prune(
     repo: Repository,
     plan: PrunePlan,
@@ -352,24 +419,7 @@ def execute_prune(
     progress = progress or NullProgress()
     crash_point("prune-after-plan")
     check_lease()
-    repacked = 0
-    if plan.repack:
-        writer = BlobWriter(
-            backend=repo.backend,
-            sealer=repo.sealer,
-            index=BlobIndex(),
-            save_index=repo.save_index,
-            pack_size=repo.config.pack_size,
-            compression_level=repo.config.compression_level,
-        )
-        for pack in plan.repack:
-            for e in pack.entries:
-                if e.id in plan.refs.blobs(e.type):
-                    writer.save(e.type, repo.load_blob(e.type, e.id), e.id)
-                    repacked += 1
-        writer.flush()
-        plan.mark.extend(plan.repack)
-        crash_point("prune-after-repack")
+    repacked = _repack(repo, plan, progress) if plan.repack else 0
     kept = _recheck(repo, plan)
     crash_point("prune-after-recheck")
     check_lease()
@@ -413,10 +463,26 @@ def execute_prune(
     progress.finished("deleting packs")
     repo.backend.delete_many([record_name(oid) for oid in plan.records])
     crash_point("prune-after-delete")
-    return PruneOutcome(
+    outcome = PruneOutcome(
         repacked_blobs=repacked,
         new_index_files=new_index,
         deleted_packs=len(doomed),
         deleted_bytes=deleted_bytes,
         kept_after_recheck=kept,
     )
+    if plan.reencrypt:
+        _finish_reencrypt(repo, outcome, check_lease)
+    return outcome
+
+
+def _finish_reencrypt(
+    repo: Repository, outcome: PruneOutcome, check_lease: Callable[[], None]
+) -> None:
+    """Re-seal snapshot files and drill records, then retire old epochs if nothing uses them."""
+    check_lease()
+    resealed = reseal_files(repo, check_lease)
+    crash_point("prune-after-reseal")
+    check_lease()
+    outcome.resealed_snapshots = resealed.snapshots
+    outcome.resealed_drills = resealed.drills
+    outcome.retirement = retire_epochs(repo, repo.backend.server_time())

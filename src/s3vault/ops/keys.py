@@ -1,24 +1,31 @@
-"""key list / add / passwd / remove: the password key files of a repository.
+"""key list / add / passwd / remove / rotate-master / sync: the key files of a repository.
 
-Every key file wraps the same master keys under its own password (design.md §6). A new key
-file is read back and unwrapped with its password before the command reports success. The
-last key file that opens the repository can never be removed; the key file this process opened
-the repository with only with ``force``.
+Every key file holds the same master keys, sealed to its own key pair, whose private key a
+password, a recovery secret or KMS opens (design.md §6). A new key file is read back and opened
+before the command reports success. The last key file that opens the repository can never be
+removed; the key file this process opened the repository with only with ``force``. Master-key
+rotation starts a new key epoch for every key file at once; ``prune --reencrypt`` moves the
+data over and retires the old epoch.
 """
 
 from __future__ import annotations
 
 import getpass
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from s3vault.clock import Clock, SystemClock
 from s3vault.crypto import recovery
+from s3vault.crypto.keys import MasterKey
 from s3vault.errors import IntegrityError, S3VaultError, UsageError
-from s3vault.format.keyfile import KeyFile
+from s3vault.format.configfile import KeyEpoch
+from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.repository import keyring
+from s3vault.repository.lease import LeaseSettings, lease_class
 from s3vault.repository.repository import Repository
+
+MAX_EPOCH = 65535  # two bytes in every envelope header
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,6 +38,7 @@ class KeyEntry:
     hostname: str
     username: str
     created: str
+    kms_key_id: str  # kind kms: the KMS key that opens it
     current: bool  # the key file this process opened the repository with
     usable: bool  # authentic under the repository's master key (a password can open it)
     problem: str = ""  # why it is not usable
@@ -62,6 +70,7 @@ def _entry(repo: Repository, keyfile: KeyFile, problem: str = "") -> KeyEntry:
         hostname=keyfile.hostname,
         username=keyfile.username,
         created=keyfile.created,
+        kms_key_id=keyfile.kms_key_id,
         current=keyfile.id == repo.key_id,
         usable=not problem,
         problem=problem,
@@ -81,6 +90,7 @@ def list_keys(repo: Repository) -> list[KeyEntry]:
                     hostname="",
                     username="",
                     created="",
+                    kms_key_id="",
                     current=False,
                     usable=False,
                     problem=problem,
@@ -120,7 +130,7 @@ def add_key(
         created=(clock or SystemClock()).now().isoformat(timespec="seconds"),
         kind=kind,
     )
-    keyring.store_key(repo.backend, keyfile, password)  # read back and opened
+    keyring.store_key(repo.backend, keyfile, lambda k: keyring.unwrap_key(k, password))
     return _entry(repo, keyfile)
 
 
@@ -185,3 +195,128 @@ def remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
     except S3VaultError:
         return entry
     raise IntegrityError(f"key file {name} is still there after its removal")
+
+
+def add_kms_key(
+    repo: Repository,
+    kms: keyring.KeyWrapService,
+    kms_key_id: str,
+    *,
+    label: str = "",
+    clock: Clock | None = None,
+) -> KeyEntry:
+    """A key file whose private key ``kms_key_id`` encrypts: any host allowed to decrypt with
+    that KMS key opens the repository without a password (escrow, or password-less hosts).
+
+    Raises:
+        BackendError: KMS refused to encrypt (or to decrypt it back).
+        IntegrityError: the stored key file does not open as written.
+    """
+    if not kms_key_id:
+        raise UsageError("--kms-key-id needs a KMS key ARN (or alias ARN)")
+    keyfile = keyring.wrap_key_kms(
+        repo_id=repo.id,
+        payload=repo.sealer.payload(),
+        kms=kms,
+        kms_key_id=kms_key_id,
+        label=label,
+        hostname=socket.gethostname(),
+        username=getpass.getuser(),
+        created=(clock or SystemClock()).now().isoformat(timespec="seconds"),
+    )
+    keyring.store_key(repo.backend, keyfile, lambda k: keyring.unwrap_kms(k, kms))
+    return _entry(repo, keyfile)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EpochEntry:
+    """One live key epoch, as ``key list`` shows it."""
+
+    epoch: int
+    current: bool
+    started: float  # seconds since the epoch (store clock); 0 for the first
+    packs: int  # indexed packs sealed under it
+    bytes: int
+
+
+def list_epochs(repo: Repository) -> list[EpochEntry]:
+    """The live key epochs and how much of the stored data each still covers (needs the
+    index loaded)."""
+    packs: dict[int, list[int]] = {e.epoch: [0, 0] for e in repo.config.epochs}
+    for _pack, size, epoch in repo.index.pack_epochs():
+        count = packs.setdefault(epoch, [0, 0])
+        count[0] += 1
+        count[1] += size
+    started = {e.epoch: e.started for e in repo.config.epochs}
+    return [
+        EpochEntry(
+            epoch=epoch,
+            current=epoch == repo.config.current_epoch,
+            started=started.get(epoch, 0.0),
+            packs=n,
+            bytes=size,
+        )
+        for epoch, (n, size) in sorted(packs.items())
+    ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RotateResult:
+    """What key rotate-master did."""
+
+    epoch: int  # the new current epoch
+    previous: int
+    key_files: int  # key files that now hold it
+    skipped: tuple[tuple[str, str], ...]  # key files left alone (damaged, foreign) and why
+
+
+def rotate_master(
+    repo: Repository, *, lease: LeaseSettings | None = None, clock: Clock | None = None
+) -> RotateResult:
+    """Start a new key epoch: a fresh master key in every key file, then the config says
+    new objects use it. Under the maintenance lease (no prune or second rotation beside).
+
+    Raises:
+        LeaseHeldError: a prune or another rotation holds the lease.
+        UnsupportedOperationError: the store cannot overwrite conditionally (If-Match).
+        UsageError: the epoch counter is exhausted.
+    """
+    clock = clock or SystemClock()
+    with lease_class(repo).acquire(repo, "rotate-master", lease, clock=clock) as held:
+        config = repo.config
+        epoch = max(e.epoch for e in config.epochs) + 1
+        if epoch > MAX_EPOCH:
+            raise UsageError(f"no key epoch left after {MAX_EPOCH}")
+        identity = repo.sealer.current.identity
+        master = MasterKey.generate(repo.id, epoch, identity)
+        payload = repo.sealer.payload()
+        payload = KeyPayload(
+            identity=identity, master_keys={**payload.master_keys, epoch: master.secret}
+        )
+        skipped: list[tuple[str, str]] = []
+        count = keyring.reseal_all(
+            repo.backend, payload, repo.id, on_skip=lambda n, why: skipped.append((n, why))
+        )
+        held.check()
+        started = repo.backend.server_time()
+        fresh = KeyEpoch(epoch=epoch, check=master.check_value, started=started)
+        repo.save_config(
+            replace(config, current_epoch=epoch, epochs=(*config.epochs, fresh)),
+            new_keys={epoch: master},
+        )
+    return RotateResult(
+        epoch=epoch, previous=config.current_epoch, key_files=count, skipped=tuple(skipped)
+    )
+
+
+def sync_keys(repo: Repository) -> tuple[int, tuple[tuple[str, str], ...]]:
+    """Give every key file exactly the live epochs of the config (finishes a rotation or an
+    epoch retirement that was interrupted). Returns (key files re-sealed, skipped and why)."""
+    skipped: list[tuple[str, str]] = []
+    count = keyring.reseal_all(
+        repo.backend,
+        repo.sealer.payload(),
+        repo.id,
+        on_skip=lambda n, why: skipped.append((n, why)),
+    )
+    return count, tuple(skipped)

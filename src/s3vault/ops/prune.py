@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
@@ -36,6 +36,11 @@ class PruneResult:
     protocol: str
     dry_run: bool
     requests: RequestCounts
+    reencrypt_packs: int = 0  # packs of older key epochs rewritten (or, dry run, to rewrite)
+    resealed_snapshots: dict[str, str] = field(default_factory=dict)  # old id → new id
+    resealed_drills: int = 0
+    retired_epochs: tuple[int, ...] = ()
+    epochs_waiting: str = ""  # why older key epochs are still live
 
 
 def prune(
@@ -85,4 +90,11 @@ def prune(
         protocol=kind.protocol,
         dry_run=options.dry_run,
         requests=repo.requests.snapshot(),
+        reencrypt_packs=plan.reencrypt_packs,
+        resealed_snapshots={
+            str(o): str(n) for o, n in (outcome.resealed_snapshots if outcome else {}).items()
+        },
+        resealed_drills=outcome.resealed_drills if outcome else 0,
+        retired_epochs=outcome.retirement.retired if outcome else (),
+        epochs_waiting=outcome.retirement.waiting if outcome else "",
     )

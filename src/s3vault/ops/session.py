@@ -14,7 +14,8 @@ from s3vault.repository.repository import Repository
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RepoOptions:
-    """Where the repository is and how to reach it. ``password`` is never logged or shown."""
+    """Where the repository is and how to reach it. ``password`` is never logged or shown; an
+    empty one opens the repository through a KMS key file."""
 
     url: str
     password: bytes
@@ -33,14 +34,21 @@ def open_repository(
     Raises:
         RepositoryNotFoundError, NotARepositoryError, WrongPasswordError, IntegrityError.
     """
+    kms = None
+    if not options.password:
+        from s3vault.backend.kms import KmsService  # boto3 only when KMS is used
+
+        kms = KmsService(options.backend)
     if backend is None:
         stack = stack_for(options.url, options.backend)
-        repo = Repository.open(stack.backend, options.password, cache_dir=options.cache_dir)
+        repo = Repository.open(
+            stack.backend, options.password, kms=kms, cache_dir=options.cache_dir
+        )
         repo.requests = stack.counts
         if repo.config.store and isinstance(stack.raw, ProbedBackend):
             stack.raw.adopt(StoreProfile.from_dict(repo.config.store))
     else:
-        repo = Repository.open(backend, options.password, cache_dir=options.cache_dir)
+        repo = Repository.open(backend, options.password, kms=kms, cache_dir=options.cache_dir)
     if load_index:
         repo.load_index()
     return repo

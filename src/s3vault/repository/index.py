@@ -118,6 +118,11 @@ class BlobIndex:
         with self._lock:
             return list(zip(self._packs, self._pack_sizes, strict=True))
 
+    def pack_epochs(self) -> list[tuple[ObjectId, int, int]]:
+        """Every known pack, its size and the key epoch it is sealed under."""
+        with self._lock:
+            return list(zip(self._packs, self._pack_sizes, self._pack_epochs, strict=True))
+
     def has(self, btype: BlobType, bid: bytes) -> bool:
         """Is the blob stored (in an uploaded pack)?"""
         return self._tables[btype].get(bid) is not None

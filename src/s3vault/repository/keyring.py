@@ -1,19 +1,49 @@
-"""Key files: wrap the master keys under a password, find the key file a password opens."""
+"""Key files: make them, open them, find the one a password (or KMS) opens, and re-seal the
+payload of every key file when the master keys change (design.md §6)."""
 
 from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import Protocol
 
 from s3vault.backend.base import Backend
-from s3vault.crypto import aead, kdf
+from s3vault.crypto import aead, kdf, sealbox
 from s3vault.crypto.keys import MasterKey
-from s3vault.errors import IntegrityError, KeyError_, NoKeyError, WrongPasswordError
-from s3vault.format.keyfile import KeyFile, KeyPayload
+from s3vault.errors import IntegrityError, KeyError_, NoKeyError, S3VaultError, WrongPasswordError
+from s3vault.format.keyfile import KdfSpec, KeyFile, KeyPayload, Sealed
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.ids import ObjectId
+
+
+class KeyWrapService(Protocol):
+    """A key-management service that encrypts small secrets under a named key (AWS KMS)."""
+
+    def encrypt(self, key_id: str, plaintext: bytes, context: dict[str, str]) -> bytes:
+        """Ciphertext blob of ``plaintext`` under ``key_id``, bound to ``context``."""
+        ...
+
+    def decrypt(self, key_id: str, ciphertext: bytes, context: dict[str, str]) -> bytes:
+        """The plaintext, if this host may use ``key_id`` and ``context`` matches."""
+        ...
+
+
+def _mac_key(payload: KeyPayload, repo_id: ObjectId) -> MasterKey:
+    epoch = max(payload.master_keys)
+    return MasterKey(payload.master_keys[epoch], repo_id, epoch, payload.identity)
+
+
+def seal_payload(keyfile: KeyFile, payload: KeyPayload) -> KeyFile:
+    """The key file with ``payload`` sealed to its public key and a fresh MAC."""
+    epk, nonce, ct = sealbox.seal(keyfile.public, payload.encode(), keyfile.payload_aad())
+    sealed = replace(keyfile, payload=Sealed(epk=epk, nonce=nonce, ct=ct))
+    return replace(sealed, mac=_mac_key(payload, keyfile.repo_id).keyfile_mac(sealed.mac_input()))
+
+
+def _draft(repo_id: ObjectId, public: bytes, **fields: object) -> KeyFile:
+    return KeyFile(id=ObjectId(os.urandom(32)), repo_id=repo_id, public=public, **fields)  # type: ignore[arg-type]
 
 
 def wrap_key(
@@ -30,64 +60,133 @@ def wrap_key(
 ) -> KeyFile:
     """A new key file that opens with ``password`` (kind ``recovery``: a recovery secret)."""
     params = kdf.new_params(kdf_profile)
-    key_id = ObjectId(os.urandom(32))
-    draft = KeyFile(
-        id=key_id,
-        repo_id=repo_id,
+    private, public = sealbox.new_keypair()
+    draft = _draft(
+        repo_id,
+        public,
         kind=kind,
         label=label,
-        created=created,
         hostname=hostname,
         username=username,
-        kdf_alg=params.alg,
-        kdf_memory_kib=params.memory_kib,
-        kdf_iterations=params.iterations,
-        kdf_lanes=params.lanes,
-        kdf_salt=params.salt,
-        wrap_nonce=b"",
-        wrap_ct=b"",
+        created=created,
+        kdf=KdfSpec(
+            alg=params.alg,
+            memory_kib=params.memory_kib,
+            iterations=params.iterations,
+            lanes=params.lanes,
+            salt=params.salt,
+        ),
     )
     kek = kdf.derive_kek(password, params)
     nonce = aead.new_nonce()
-    ct = aead.seal(kek, nonce, payload.encode(), draft.wrap_aad())
-    wrapped = replace(draft, wrap_nonce=nonce, wrap_ct=ct)
-    current = MasterKey(payload.master_keys[payload.current_epoch], repo_id, payload.current_epoch)
-    return replace(wrapped, mac=current.keyfile_mac(wrapped.mac_input()))
+    wrapped = replace(
+        draft, wrap=Sealed(nonce=nonce, ct=aead.seal(kek, nonce, private, draft.secret_aad()))
+    )
+    return seal_payload(wrapped, payload)
 
 
-def check_key_mac(keyfile: KeyFile, master: MasterKey) -> bool:
-    """Does the key file carry a valid MAC under this master key?"""
-    return hmac.compare_digest(keyfile.mac, master.keyfile_mac(keyfile.mac_input()))
+def kms_context(keyfile: KeyFile) -> dict[str, str]:
+    """The KMS encryption context of a key file: its repository and key id."""
+    return {"s3vault-repository": keyfile.repo_id.hex(), "s3vault-key": keyfile.id.hex()}
+
+
+def wrap_key_kms(
+    *,
+    repo_id: ObjectId,
+    payload: KeyPayload,
+    kms: KeyWrapService,
+    kms_key_id: str,
+    label: str = "",
+    hostname: str = "",
+    username: str = "",
+    created: str = "",
+) -> KeyFile:
+    """A new key file whose private key KMS holds: it opens wherever ``kms_key_id`` may be
+    used for decryption, without a password."""
+    private, public = sealbox.new_keypair()
+    draft = _draft(
+        repo_id,
+        public,
+        kind="kms",
+        label=label,
+        hostname=hostname,
+        username=username,
+        created=created,
+        kms_key_id=kms_key_id,
+    )
+    ct = kms.encrypt(kms_key_id, private, kms_context(draft))
+    return seal_payload(replace(draft, kms_ct=ct), payload)
+
+
+def check_key_mac(keyfile: KeyFile, key: MasterKey) -> bool:
+    """Does the key file carry a valid MAC under this repository's identity?"""
+    return hmac.compare_digest(keyfile.mac, key.keyfile_mac(keyfile.mac_input()))
+
+
+def open_payload(keyfile: KeyFile, private: bytes) -> KeyPayload:
+    """The master keys inside a key file, given its private key.
+
+    Raises:
+        IntegrityError: the payload or the MAC does not authenticate.
+    """
+    sealed = keyfile.payload
+    if sealed is None or sealbox.public_of(private) != keyfile.public:
+        msg = f"key file {keyfile.id.short} is damaged (its key pair does not match)"
+        raise IntegrityError(msg)
+    try:
+        plain = sealbox.open_(private, sealed.epk, sealed.nonce, sealed.ct, keyfile.payload_aad())
+    except IntegrityError:
+        msg = f"key file {keyfile.id.short} is damaged (its payload does not authenticate)"
+        raise IntegrityError(msg) from None
+    payload = KeyPayload.decode(plain)
+    if not check_key_mac(keyfile, _mac_key(payload, keyfile.repo_id)):
+        msg = f"key file {keyfile.id.short} is damaged (its MAC does not match)"
+        raise IntegrityError(msg)
+    return payload
 
 
 def unwrap_key(keyfile: KeyFile, password: bytes) -> KeyPayload:
-    """The master keys inside a key file.
+    """The master keys inside a password or recovery key file.
 
     Raises:
         WrongPasswordError: the password does not open this key file (or it was tampered with).
         KeyError_: the key file's KDF parameters are unsupported or below the floor.
     """
+    if keyfile.kdf is None or keyfile.wrap is None:
+        msg = f"key file {keyfile.id.short} does not open with a password"
+        raise WrongPasswordError(msg)
+    spec = keyfile.kdf
     params = kdf.KdfParams(
-        alg=keyfile.kdf_alg,
-        memory_kib=keyfile.kdf_memory_kib,
-        iterations=keyfile.kdf_iterations,
-        lanes=keyfile.kdf_lanes,
-        salt=keyfile.kdf_salt,
+        alg=spec.alg,
+        memory_kib=spec.memory_kib,
+        iterations=spec.iterations,
+        lanes=spec.lanes,
+        salt=spec.salt,
     )
     kek = kdf.derive_kek(password, params)
     try:
-        plain = aead.open_(kek, keyfile.wrap_nonce, keyfile.wrap_ct, keyfile.wrap_aad())
+        private = aead.open_(kek, keyfile.wrap.nonce, keyfile.wrap.ct, keyfile.secret_aad())
     except IntegrityError:
         msg = "wrong password or damaged key file"
         raise WrongPasswordError(msg) from None
-    payload = KeyPayload.decode(plain)
-    master = MasterKey(
-        payload.master_keys[payload.current_epoch], keyfile.repo_id, payload.current_epoch
-    )
-    if not check_key_mac(keyfile, master):
-        msg = f"key file {keyfile.id.short} is damaged (its MAC does not match)"
-        raise IntegrityError(msg)
-    return payload
+    return open_payload(keyfile, private)
+
+
+def unwrap_kms(keyfile: KeyFile, kms: KeyWrapService) -> KeyPayload:
+    """The master keys inside a KMS key file (KMS decrypts its private key).
+
+    Raises:
+        BackendError: KMS refused (no permission, unknown key, wrong context) or is unreachable.
+        IntegrityError: the key file is damaged.
+    """
+    private = kms.decrypt(keyfile.kms_key_id, keyfile.kms_ct, kms_context(keyfile))
+    return open_payload(keyfile, private)
+
+
+def _key_files(backend: Backend) -> Iterator[tuple[str, str]]:
+    """(name, version) of every key file, by name."""
+    for info in sorted(backend.list(ObjectKind.KEYS.value + "/"), key=lambda i: i.name):
+        yield info.name, info.version
 
 
 def find_key(
@@ -97,13 +196,13 @@ def find_key(
     repo_id: ObjectId | None = None,
     on_skip: Callable[[str, str], None] | None = None,
 ) -> tuple[KeyFile, KeyPayload]:
-    """Try the password on every key file of the repository.
+    """Try the password on every password and recovery key file of the repository.
 
     Raises:
         NoKeyError: the repository has no key files.
         WrongPasswordError: no key file opens with this password.
     """
-    names = sorted(info.name for info in backend.list(ObjectKind.KEYS.value + "/"))
+    names = [name for name, _ in _key_files(backend)]
     if not names:
         msg = f"no key files in {backend.location}: the repository is damaged or incomplete"
         raise NoKeyError(msg)
@@ -111,6 +210,8 @@ def find_key(
     for name in names:
         try:
             keyfile = KeyFile.decode(backend.get(name))
+            if keyfile.kind == "kms":
+                continue
             if repo_id is not None and keyfile.repo_id != repo_id:
                 if on_skip is not None:
                     on_skip(name, "belongs to another repository")
@@ -129,13 +230,88 @@ def find_key(
     raise WrongPasswordError(msg)
 
 
-def store_key(backend: Backend, keyfile: KeyFile, password: bytes) -> None:
-    """Write a key file, then read it back and unwrap it before reporting success (restic #3429).
+def find_kms_key(
+    backend: Backend,
+    kms: KeyWrapService,
+    *,
+    repo_id: ObjectId,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> tuple[KeyFile, KeyPayload]:
+    """Open the repository through the first KMS key file KMS decrypts for this host.
+
+    Raises:
+        NoKeyError: no KMS key file, or KMS opened none of them (the reasons are in the
+            message).
+    """
+    reasons: list[str] = []
+    for name, _ in _key_files(backend):
+        try:
+            keyfile = KeyFile.decode(backend.get(name))
+        except S3VaultError as exc:
+            if on_skip is not None:
+                on_skip(name, str(exc))
+            continue
+        if keyfile.kind != "kms" or keyfile.repo_id != repo_id:
+            continue
+        try:
+            return keyfile, unwrap_kms(keyfile, kms)
+        except S3VaultError as exc:
+            reasons.append(f"{keyfile.id.short} ({keyfile.kms_key_id}): {exc}")
+            if on_skip is not None:
+                on_skip(name, str(exc))
+    if not reasons:
+        msg = (
+            f"no password given, and the repository at {backend.location} has no KMS key "
+            "file: use --password-file, --password-command or S3VAULT_PASSWORD"
+        )
+        raise NoKeyError(msg)
+    msg = f"KMS opened none of the {len(reasons)} KMS key file(s): " + "; ".join(reasons)
+    raise NoKeyError(msg)
+
+
+def store_key(backend: Backend, keyfile: KeyFile, opener: Callable[[KeyFile], KeyPayload]) -> None:
+    """Write a key file, then read it back and open it before reporting success (restic #3429).
 
     Raises:
         IntegrityError: the stored key file does not open as written.
     """
     name = object_name(ObjectKind.KEYS, keyfile.id)
     backend.put(name, keyfile.encode())
-    stored = KeyFile.decode(backend.get(name))
-    unwrap_key(stored, password)
+    opener(KeyFile.decode(backend.get(name)))
+
+
+def reseal_all(
+    backend: Backend,
+    payload: KeyPayload,
+    repo_id: ObjectId,
+    *,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> int:
+    """Give every authentic key file of the repository ``payload`` (sealed to its own public
+    key), each by a compare-and-swap overwrite. Key files that do not authenticate (MAC under
+    the repository's identity) are left alone and reported. Returns how many were re-sealed.
+
+    Raises:
+        UnsupportedOperationError: the store cannot overwrite conditionally.
+        VersionMismatchError: a key file changed meanwhile (run again).
+    """
+    done = 0
+    mac_key = _mac_key(payload, repo_id)
+    for name, version in _key_files(backend):
+        try:
+            keyfile = KeyFile.decode(backend.get(name))
+        except S3VaultError as exc:
+            if on_skip is not None:
+                on_skip(name, str(exc))
+            continue
+        if keyfile.repo_id != repo_id or not check_key_mac(keyfile, mac_key):
+            if on_skip is not None:
+                on_skip(name, "does not authenticate under this repository's keys")
+            continue
+        fresh = seal_payload(keyfile, payload)
+        backend.replace(name, fresh.encode(), version)
+        if KeyFile.decode(backend.get(name)) != fresh:
+            msg = f"key file {name} does not read back as written"
+            raise IntegrityError(msg)
+        done += 1
+    return done

@@ -6,6 +6,7 @@ any snapshot seen has all its index files present.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import threading
@@ -27,8 +28,8 @@ from s3vault.errors import (
     RepositoryNotFoundError,
     S3VaultError,
 )
-from s3vault.format.configfile import ConfigFile, ConfigMarker
-from s3vault.format.envelope import SealedKind
+from s3vault.format.configfile import ConfigFile, ConfigMarker, KeyEpoch
+from s3vault.format.envelope import EnvelopeHeader, SealedKind
 from s3vault.format.indexfile import IndexFile
 from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.format.layout import ObjectKind, object_name, parse_name
@@ -126,8 +127,8 @@ class Repository:
             msg = f"a repository already exists at {backend.location}"
             raise S3VaultError(msg)
         repo_id = ObjectId(os.urandom(32))
-        master = MasterKey.generate(repo_id)
-        payload = KeyPayload(current_epoch=master.epoch, master_keys={master.epoch: master.secret})
+        master = MasterKey.generate(repo_id, 1, os.urandom(32))
+        payload = KeyPayload(identity=master.identity, master_keys={1: master.secret})
         keyfile = keyring.wrap_key(
             repo_id=repo_id,
             payload=payload,
@@ -137,7 +138,7 @@ class Repository:
             username=username,
             created=created,
         )
-        keyring.store_key(backend, keyfile, password)
+        keyring.store_key(backend, keyfile, lambda k: keyring.unwrap_key(k, password))
         config = ConfigFile(
             repo_id=repo_id,
             chunker_min=settings.chunker_min,
@@ -147,7 +148,8 @@ class Repository:
             compression_level=settings.compression_level,
             min_grace=settings.min_grace,
             store=settings.store,
-            check_value=master.check_value,
+            current_epoch=1,
+            epochs=(KeyEpoch(epoch=1, check=master.check_value),),
             created=created,
         )
         sealer = Sealer({master.epoch: master}, master.epoch)
@@ -194,20 +196,27 @@ class Repository:
         backend: Backend,
         password: bytes,
         *,
+        kms: keyring.KeyWrapService | None = None,
         cache_dir: Path | None = None,
         on_key_skip: Callable[[str, str], None] | None = None,
     ) -> Repository:
-        """Open and unlock a repository.
+        """Open and unlock a repository with a password, or (an empty password) through a KMS
+        key file that ``kms`` decrypts.
 
         Raises:
             RepositoryNotFoundError, NotARepositoryError: nothing usable at the location.
-            WrongPasswordError, NoKeyError: the password opens no key file.
+            WrongPasswordError, NoKeyError: the password (or KMS) opens no key file.
             IntegrityError: the config does not authenticate under the key.
         """
         marker = cls.read_marker(backend)
-        keyfile, payload = keyring.find_key(
-            backend, password, repo_id=marker.repo_id, on_skip=on_key_skip
-        )
+        if password or kms is None:
+            keyfile, payload = keyring.find_key(
+                backend, password, repo_id=marker.repo_id, on_skip=on_key_skip
+            )
+        else:
+            keyfile, payload = keyring.find_kms_key(
+                backend, kms, repo_id=marker.repo_id, on_skip=on_key_skip
+            )
         return cls.unlock(backend, marker, keyfile, payload, cache_dir=cache_dir)
 
     @classmethod
@@ -228,19 +237,73 @@ class Repository:
         if keyfile.repo_id != marker.repo_id:
             msg = "the key file belongs to a different repository"
             raise IntegrityError(msg)
-        keys = {e: MasterKey(s, marker.repo_id, e) for e, s in payload.master_keys.items()}
-        sealer = Sealer(keys, payload.current_epoch)
+        keys = {
+            e: MasterKey(secret, marker.repo_id, e, payload.identity)
+            for e, secret in payload.master_keys.items()
+        }
+        sealed_under = EnvelopeHeader.decode(marker.sealed).epoch
+        if sealed_under not in keys:
+            msg = (
+                f"key file {keyfile.id.short} lacks the master key of epoch {sealed_under}, "
+                "which the config is sealed under: the master key was rotated and this key "
+                "file did not receive the new one (removed before the rotation, or written "
+                "during it: open with another key and run `s3vault key sync`)"
+            )
+            raise IntegrityError(msg)
         try:
-            config = ConfigFile.decode(sealer.open_file(SealedKind.CONFIG, marker.sealed))
+            config = ConfigFile.decode(
+                Sealer(keys, max(keys)).open_file(SealedKind.CONFIG, marker.sealed)
+            )
         except IntegrityError as exc:
             msg = f"the config object of the repository at {backend.location} is damaged: {exc}"
             raise IntegrityError(msg) from None
         if config.repo_id != marker.repo_id:
             msg = "config repository id does not match its marker"
             raise IntegrityError(msg)
+        for epoch in config.epochs:
+            key = keys.get(epoch.epoch)
+            if key is None:
+                msg = (
+                    f"key file {keyfile.id.short} lacks the master key of epoch {epoch.epoch} "
+                    "(a master-key rotation did not reach it: open the repository with another "
+                    "key and run `s3vault key sync`)"
+                )
+                raise IntegrityError(msg)
+            if not hmac.compare_digest(key.check_value, epoch.check):
+                msg = (
+                    f"key file {keyfile.id.short} holds a wrong master key for epoch {epoch.epoch}"
+                )
+                raise IntegrityError(msg)
+        live = {e.epoch: keys[e.epoch] for e in config.epochs}
         return cls(
-            backend=backend, config=config, sealer=sealer, key_id=keyfile.id, cache_dir=cache_dir
+            backend=backend,
+            config=config,
+            sealer=Sealer(live, config.current_epoch),
+            key_id=keyfile.id,
+            cache_dir=cache_dir,
         )
+
+    def save_config(self, config: ConfigFile, new_keys: dict[int, MasterKey] | None = None) -> None:
+        """Overwrite the config (compare-and-swap), sealed under its current epoch: only key
+        rotation (which brings ``new_keys``) and the end of re-encryption change it, under the
+        maintenance lease. This handle then seals with the config's current epoch.
+
+        Raises:
+            UnsupportedOperationError: the store cannot overwrite conditionally.
+            VersionMismatchError: the config changed since it was read.
+        """
+        name = object_name(ObjectKind.CONFIG)
+        version = self.backend.stat(name).version
+        keys = {**self.sealer.keys, **(new_keys or {})}
+        sealer = Sealer({e.epoch: keys[e.epoch] for e in config.epochs}, config.current_epoch)
+        marker = ConfigMarker(
+            version=config.version,
+            repo_id=config.repo_id,
+            sealed=sealer.seal_file(SealedKind.CONFIG, config.encode()),
+        )
+        self.backend.replace(name, marker.encode(), version)
+        self.config = config
+        self.sealer = sealer
 
     # Standalone files --------------------------------------------------------------------------
 
@@ -286,6 +349,17 @@ class Repository:
         if self._files is not None and kind in CACHED:
             self._files.store(kind.value, oid, sealed)
         return plaintext
+
+    def file_epoch(self, kind: ObjectKind, oid: ObjectId) -> int:
+        """The key epoch a standalone file is sealed under (from its plaintext header).
+
+        Raises:
+            ObjectNotFoundError: missing.
+            IntegrityError: not a sealed object.
+        """
+        cached = self._files.read(kind.value, oid) if self._files and kind in CACHED else None
+        head = cached if cached is not None else self.backend.get(object_name(kind, oid), 0, 48)
+        return EnvelopeHeader.decode(head).epoch
 
     def list_files(self, kind: ObjectKind) -> list[ObjectId]:
         """Ids of every file of a kind (a listing error raises; it is never read as empty)."""

@@ -72,9 +72,14 @@ class Sealer:
     def payload(self) -> KeyPayload:
         """The master keys of every epoch, as a key file wraps them (``key add``)."""
         return KeyPayload(
-            current_epoch=self._current.epoch,
+            identity=self._current.identity,
             master_keys={epoch: key.secret for epoch, key in self._keys.items()},
         )
+
+    @property
+    def keys(self) -> dict[int, MasterKey]:
+        """The master key of every live epoch."""
+        return dict(self._keys)
 
     def blob_id(self, data: bytes | memoryview) -> ObjectId:
         """The keyed id of a blob's plaintext."""

@@ -1,24 +1,33 @@
-"""s3vault key list / add / passwd / remove."""
+"""s3vault key list / add / passwd / remove / rotate-master / sync."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import sys
+from datetime import timedelta
 
 import click
 
+from s3vault import LeaseSettings, open_repository
 from s3vault.cli.context import CliContext
-from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.options import Duration, cli_context, global_options
 from s3vault.cli.password import read_new_password
-from s3vault.cli.render import emit, say
-from s3vault.cli.session import open_repo
+from s3vault.cli.render import emit, human_bytes, say, warn
+from s3vault.cli.session import open_repo, repo_options
+from s3vault.errors import UsageError
 from s3vault.ops.keys import (
+    EpochEntry,
     KeyEntry,
     add_key,
+    add_kms_key,
+    add_recovery_key,
     change_password,
+    list_epochs,
     list_keys,
     remove_key,
+    rotate_master,
+    sync_keys,
 )
 
 KDF_PROFILE = click.option(
@@ -39,7 +48,13 @@ def _line(e: KeyEntry) -> str:
     mark = "*" if e.current else " "
     state = "" if e.usable else f"  UNUSABLE: {e.problem}"
     who = f"{e.username}@{e.hostname}" if e.username or e.hostname else ""
-    return f"{mark} {e.id[:8]}  {e.kind:<9} {e.created:<25} {who:<24} {e.label}{state}"
+    label = f"{e.label} ({e.kms_key_id})" if e.kms_key_id else e.label
+    return f"{mark} {e.id[:8]}  {e.kind:<9} {e.created:<25} {who:<24} {label}{state}"
+
+
+def _epoch_line(e: EpochEntry) -> str:
+    state = "current" if e.current else "retiring: run `s3vault prune --reencrypt`"
+    return f"  epoch {e.epoch:<5} {e.packs:>7} packs {human_bytes(e.bytes):>10}  {state}"
 
 
 def show_recovery_key(ctx: CliContext, text: str) -> None:
@@ -62,16 +77,31 @@ def key() -> None:
 
 @key.command("list")
 @global_options
-def list_command() -> int:
+@click.option("--epochs", is_flag=True, help="Also list the key epochs and the data each covers")
+def list_command(epochs: bool) -> int:
     """List key files (* marks the one this password opened)."""
     ctx = cli_context()
-    entries = list_keys(open_repo(ctx, load_index=False))
+    repo = open_repo(ctx, load_index=epochs)
+    entries = list_keys(repo)
     if ctx.json:
         sys.stdout.write(json.dumps([dataclasses.asdict(e) for e in entries]) + "\n")
+        if epochs:
+            emit(ctx, "epochs", epochs=[dataclasses.asdict(e) for e in list_epochs(repo)])
         return 0
     say(ctx, f"  {'id':<8}  {'kind':<9} {'created':<25} {'user@host':<24} label")
     for e in entries:
         say(ctx, _line(e))
+    live = repo.config.epochs
+    if epochs:
+        say(ctx, "key epochs (data each still covers):")
+        for ep in list_epochs(repo):
+            say(ctx, _epoch_line(ep))
+    elif len(live) > 1:
+        say(
+            ctx,
+            f"{len(live)} live key epochs (current {repo.config.current_epoch}); "
+            "--epochs shows what each covers",
+        )
     return 0
 
 
@@ -80,17 +110,45 @@ def list_command() -> int:
 @click.option("--label", default="", help="A note to tell this key file apart (e.g. its owner)")
 @NEW_PASSWORD_FILE
 @KDF_PROFILE
-def add(label: str, new_password_file: str | None, kdf_profile: str) -> int:
-    """Add a key file with a new password (read back and opened before success)."""
+@click.option(
+    "--kms-key-id",
+    metavar="ARN",
+    help="Escrow with AWS KMS instead of a password: hosts allowed to decrypt with this KMS "
+    "key open the repository without one (--kms)",
+)
+@click.option("--recovery", is_flag=True, help="Add a new recovery key instead (printed once)")
+def add(
+    label: str,
+    new_password_file: str | None,
+    kdf_profile: str,
+    kms_key_id: str | None,
+    recovery: bool,
+) -> int:
+    """Add a key file with a new password, a recovery key or a KMS key (read back and opened
+    before success)."""
     ctx = cli_context()
-    repo = open_repo(ctx, load_index=False)
-    entry = add_key(
-        repo, read_new_password(new_password_file), label=label, kdf_profile=kdf_profile
-    )
+    options = repo_options(ctx)
+    repo = open_repository(options, load_index=False)
+    if recovery and kms_key_id is not None:
+        raise UsageError("--recovery and --kms-key-id exclude each other")
+    if recovery:
+        entry, text = add_recovery_key(repo)
+        checked = "checked: the recovery key opens it"
+        show_recovery_key(ctx, text)
+    elif kms_key_id is not None:
+        from s3vault.backend.kms import KmsService
+
+        entry = add_kms_key(repo, KmsService(options.backend), kms_key_id, label=label)
+        checked = f"checked: KMS key {kms_key_id} opens it"
+    else:
+        entry = add_key(
+            repo, read_new_password(new_password_file), label=label, kdf_profile=kdf_profile
+        )
+        checked = "checked: the new password opens it"
     if ctx.json:
         emit(ctx, "key_added", **dataclasses.asdict(entry))
     else:
-        say(ctx, f"added key {entry.id[:8]} (checked: the new password opens it)")
+        say(ctx, f"added key {entry.id[:8]} ({checked})")
     return 0
 
 
@@ -122,4 +180,45 @@ def remove(key_id: str, force: bool) -> int:
         emit(ctx, "key_removed", id=entry.id)
     else:
         say(ctx, f"removed key {entry.id[:8]}")
+    return 0
+
+
+@key.command("rotate-master")
+@global_options
+@click.option(
+    "--retry-lock", type=Duration(), default="0s", help="Wait this long for a prune's lease"
+)
+def rotate_master_command(retry_lock: timedelta) -> int:
+    """Start a new master-key epoch: every key file gets a new master key, new data is
+    encrypted with it. Then run `s3vault prune --reencrypt` to move the old data over."""
+    ctx = cli_context()
+    repo = open_repo(ctx, load_index=False)
+    result = rotate_master(repo, lease=LeaseSettings(wait=retry_lock.total_seconds()))
+    for name, why in result.skipped:
+        warn(ctx, name, f"key file left without the new master key: {why}")
+    if ctx.json:
+        emit(ctx, "rotated", **dataclasses.asdict(result))
+        return 0
+    say(
+        ctx,
+        f"key epoch {result.epoch} started (was {result.previous}); {result.key_files} key "
+        "files hold its master key. New data is encrypted under it; the old key still opens "
+        "old data until `s3vault prune --reencrypt` has rewritten it and retired the old epoch",
+    )
+    return 0
+
+
+@key.command("sync")
+@global_options
+def sync_command() -> int:
+    """Give every key file exactly the live key epochs (finishes an interrupted rotation or
+    retirement)."""
+    ctx = cli_context()
+    count, skipped = sync_keys(open_repo(ctx, load_index=False))
+    for name, why in skipped:
+        warn(ctx, name, f"key file left alone: {why}")
+    if ctx.json:
+        emit(ctx, "synced", key_files=count, skipped=len(skipped))
+    else:
+        say(ctx, f"{count} key files hold the live key epochs")
     return 0

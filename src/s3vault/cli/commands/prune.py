@@ -79,6 +79,7 @@ def run_prune(
     retry_lock: timedelta,
     lease_ttl: timedelta,
     dry_run: bool = False,
+    reencrypt: bool = False,
 ) -> int:
     """Prune and print the outcome."""
     options = PruneOptions(
@@ -86,6 +87,7 @@ def run_prune(
         max_repack_bytes=max_repack_size,
         grace=grace.total_seconds() if grace is not None else None,
         dry_run=dry_run,
+        reencrypt=reencrypt,
     )
     ttl = lease_ttl.total_seconds()
     lease = LeaseSettings(ttl=ttl, refresh_every=ttl / 6, wait=retry_lock.total_seconds())
@@ -119,14 +121,37 @@ def run_prune(
         )
     if r.kept_after_recheck:
         say(ctx, f"{r.kept_after_recheck} packs kept for snapshots written during the prune")
+    if reencrypt:
+        _say_reencrypt(ctx, r, prefix)
     say(ctx, f"lease: {r.protocol}")
     return 0
+
+
+def _say_reencrypt(ctx: CliContext, r: Any, prefix: str) -> None:
+    say(ctx, f"{prefix}re-encrypt {r.reencrypt_packs} packs of older key epochs")
+    if r.dry_run:
+        return
+    for old, new in r.resealed_snapshots.items():
+        say(ctx, f"snapshot {old[:8]} re-encrypted: it is now {new[:8]}")
+    if r.resealed_drills:
+        say(ctx, f"{r.resealed_drills} drill records re-encrypted")
+    if r.retired_epochs:
+        epochs = ", ".join(str(e) for e in r.retired_epochs)
+        say(ctx, f"key epoch(s) {epochs} retired: removed from the config and every key file")
+    elif r.epochs_waiting:
+        say(ctx, f"older key epochs stay live: {r.epochs_waiting}")
 
 
 @click.command()
 @global_options
 @prune_options
 @click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing")
+@click.option(
+    "--reencrypt",
+    is_flag=True,
+    help="After `key rotate-master`: rewrite packs, snapshots and records of older key "
+    "epochs under the current one, and retire the old epochs once nothing uses them",
+)
 def prune(**args: Any) -> int:
     """Free the space of data no snapshot needs (two phases: mark, then delete after the
     grace period)."""

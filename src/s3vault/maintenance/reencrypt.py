@@ -1,0 +1,156 @@
+"""Re-encryption after a master-key rotation (``prune --reencrypt``, design.md §6).
+
+Packs of older epochs are repacked by prune like partly used ones, but only the blobs that
+snapshots need and that no current-epoch pack already holds, so an interrupted run resumes
+where it stopped. Snapshot files and drill records are re-sealed (a re-sealed file has a new
+id, its name being the hash of its sealed bytes; a copy found already re-sealed is not made
+twice). Index files and deletion records need nothing here: prune rewrites them every run.
+
+When nothing of an older epoch is left, and the current epoch began more than the minimum
+grace ago (so no backup that opened the repository before the rotation is still writing under
+the old key), the old epochs leave the config and then every key file.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from s3vault.errors import ObjectNotFoundError
+from s3vault.format.drillfile import DrillFile
+from s3vault.format.indexfile import IndexedPack, IndexFile
+from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.packfile import BlobType
+from s3vault.format.snapshotfile import SnapshotFile
+from s3vault.ids import ObjectId
+from s3vault.repository import keyring
+from s3vault.repository.marks import load_marks
+from s3vault.repository.repository import Repository
+
+log = logging.getLogger(__name__)
+
+BlobKey = tuple[BlobType, ObjectId]
+
+
+def current_blobs(repo: Repository, packs: list[IndexedPack]) -> set[BlobKey]:
+    """Blobs some pack of the current epoch already holds."""
+    epoch = repo.config.current_epoch
+    return {(e.type, e.id) for p in packs if p.epoch == epoch for e in p.entries}
+
+
+def still_needed(pack: IndexedPack, wanted: Callable[[BlobKey], bool], fresh: set[BlobKey]) -> int:
+    """How many blobs of an old-epoch pack must be re-encrypted."""
+    return sum(1 for e in pack.entries if wanted((e.type, e.id)) and (e.type, e.id) not in fresh)
+
+
+@dataclass(slots=True)
+class Resealed:
+    """Standalone files re-sealed under the current epoch."""
+
+    snapshots: dict[ObjectId, ObjectId]  # old id → new id
+    drills: int = 0
+
+
+def _snapshot_key(s: SnapshotFile) -> tuple[object, ...]:
+    return (s.time, s.hostname, s.tree, s.paths, s.tags)
+
+
+def reseal_files(repo: Repository, check_lease: Callable[[], None]) -> Resealed:
+    """Re-seal every snapshot and drill record of an older epoch; returns the id changes."""
+    epoch = repo.config.current_epoch
+    done = Resealed(snapshots={})
+    snaps: list[tuple[ObjectId, SnapshotFile, int]] = []
+    for sid in repo.list_files(ObjectKind.SNAPSHOTS):
+        try:
+            snap = SnapshotFile.decode(repo.load_file(ObjectKind.SNAPSHOTS, sid))
+            snaps.append((sid, snap, repo.file_epoch(ObjectKind.SNAPSHOTS, sid)))
+        except ObjectNotFoundError:
+            continue  # forgotten meanwhile
+    snaps.sort(key=lambda item: (item[1].time, item[0]))
+    have = {_snapshot_key(s): sid for sid, s, e in snaps if e == epoch}
+    for sid, snap, e in snaps:
+        if e == epoch:
+            continue
+        check_lease()
+        new = have.get(_snapshot_key(snap))
+        if new is None:
+            parent = done.snapshots.get(snap.parent) if snap.parent else None
+            fresh = replace(snap, parent=parent or snap.parent)
+            new = repo.save_file(ObjectKind.SNAPSHOTS, fresh.encode())
+        done.snapshots[sid] = new
+        repo.backend.delete(object_name(ObjectKind.SNAPSHOTS, sid))
+    for did in repo.list_files(ObjectKind.DRILLS):
+        try:
+            if repo.file_epoch(ObjectKind.DRILLS, did) == epoch:
+                continue
+            drill = DrillFile.decode(repo.load_file(ObjectKind.DRILLS, did))
+        except ObjectNotFoundError:
+            continue
+        check_lease()
+        moved = next((str(n) for o, n in done.snapshots.items() if str(o) == drill.snapshot), None)
+        repo.save_file(ObjectKind.DRILLS, replace(drill, snapshot=moved or drill.snapshot).encode())
+        repo.backend.delete(object_name(ObjectKind.DRILLS, did))
+        done.drills += 1
+    return done
+
+
+def _leftovers(repo: Repository) -> list[str]:
+    """Objects still sealed under an epoch older than the current one."""
+    epoch = repo.config.current_epoch
+    left: list[str] = []
+    superseded: set[ObjectId] = set()
+    files: dict[ObjectId, IndexFile] = {}
+    for oid in repo.list_files(ObjectKind.INDEX):
+        if repo.file_epoch(ObjectKind.INDEX, oid) != epoch:
+            left.append(object_name(ObjectKind.INDEX, oid))
+            continue
+        files[oid] = IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid))
+        superseded.update(files[oid].supersedes)
+    for oid, ifile in files.items():
+        if oid not in superseded:
+            left += [f"pack {p.id.short}" for p in ifile.packs if p.epoch != epoch]
+    marks = load_marks(repo)
+    left += [f"marked pack {pid.short}" for pid, (p, _) in marks.packs.items() if p.epoch != epoch]
+    for kind in (ObjectKind.SNAPSHOTS, ObjectKind.DRILLS, ObjectKind.DELETIONS):
+        for oid in repo.list_files(kind):
+            try:
+                if repo.file_epoch(kind, oid) != epoch:
+                    left.append(object_name(kind, oid))
+            except ObjectNotFoundError:
+                continue
+    return left
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Retirement:
+    """What became of the older epochs."""
+
+    retired: tuple[int, ...] = ()  # dropped from the config and every key file
+    waiting: str = ""  # why older epochs are still live
+
+
+def retire_epochs(
+    repo: Repository, now: float, on_skip: Callable[[str, str], None] | None = None
+) -> Retirement:
+    """Drop older epochs from the config and every key file once nothing uses them."""
+    config = repo.config
+    old = tuple(e.epoch for e in config.epochs if e.epoch != config.current_epoch)
+    if not old:
+        return Retirement()
+    current = next(e for e in config.epochs if e.epoch == config.current_epoch)
+    wait = current.started + config.min_grace - now
+    if wait > 0:
+        why = (
+            f"epoch {current.epoch} began {now - current.started:.0f}s ago; backups that "
+            f"opened the repository before may still write under the old key for "
+            f"{wait:.0f}s more (the minimum grace)"
+        )
+        return Retirement(waiting=why)
+    left = _leftovers(repo)
+    if left:
+        first = ", ".join(left[:3])
+        return Retirement(waiting=f"{len(left)} object(s) still under older epochs ({first})")
+    repo.save_config(replace(config, epochs=(current,)))
+    keyring.reseal_all(repo.backend, repo.sealer.payload(), repo.id, on_skip=on_skip)
+    return Retirement(retired=old)

@@ -1,0 +1,110 @@
+"""Master-key rotation through the real CLI (issue 6): key rotate-master starts a new epoch in
+every key file; new data uses it; prune --reencrypt rewrites the old data and retires the old
+epoch from the config and every key file; a key file copied before the rotation (a leaked old
+master key) then opens nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from s3vault.backend.local import LocalBackend
+from s3vault.format.envelope import EnvelopeHeader
+from s3vault.format.keyfile import KeyFile
+from s3vault.format.layout import ObjectKind
+from s3vault.repository.keyring import unwrap_key
+from s3vault.repository.packheader import read_pack_header
+from s3vault.repository.repository import Repository
+from tests.conftest import PASSWORD, RunCli, write_file
+from tests.trees import snapshot_tree
+
+
+def epochs_in_use(url: str) -> dict[str, set[int]]:
+    """Every stored object's key epoch, by kind (packs from their sealed headers)."""
+    repo = Repository.open(LocalBackend(Path(url)), PASSWORD.encode())
+    found: dict[str, set[int]] = {}
+    for kind in (ObjectKind.DATA, ObjectKind.TREE):
+        for info in repo.backend.list(kind.value + "/"):
+            pack = read_pack_header(repo, info.name, info.size)
+            found.setdefault(kind.value, set()).add(pack.epoch)
+    for kind in (ObjectKind.INDEX, ObjectKind.SNAPSHOTS, ObjectKind.DELETIONS, ObjectKind.DRILLS):
+        for info in repo.backend.list(kind.value + "/"):
+            head = repo.backend.get(info.name, 0, 48)
+            found.setdefault(kind.value, set()).add(EnvelopeHeader.decode(head).epoch)
+    return found
+
+
+def key_epochs(url: str, password: bytes) -> set[int]:
+    """The epochs the key file a password opens holds."""
+    for path in (Path(url) / "keys").iterdir():
+        keyfile = KeyFile.decode(path.read_bytes())
+        try:
+            return set(unwrap_key(keyfile, password).master_keys)
+        except Exception:
+            continue
+    raise AssertionError("no key file opens")
+
+
+def test_rotate_reencrypt_and_retire(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    url = str(tmp_path / "repo")
+    init = ("init", "--kdf-profile", "minimum", "--pack-size", "4", "--no-recovery-key")
+    assert run_cli("-r", url, *init, "--min-grace", "1s").code == 0
+    src = tmp_path / "src"
+    write_file(src / "big.bin", os.urandom(6 << 20))
+    for i in range(20):
+        write_file(src / "etc" / f"f{i}.conf", f"x = {i}\n".encode() * 30)
+    assert run_cli("-r", url, "backup", str(src)).code == 0
+    assert run_cli("-r", url, "restore-test", "latest").code == 0
+    other = {**cli_env, "S3VAULT_NEW_PASSWORD": "second secret"}
+    assert run_cli("-r", url, "key", "add", "--kdf-profile", "minimum", env=other).code == 0
+    leaked = tmp_path / "leaked-keys"
+    shutil.copytree(Path(url) / "keys", leaked)  # what a thief copied before the rotation
+
+    done = run_cli("-r", url, "--json", "key", "rotate-master")
+    assert done.code == 0, done.stderr
+    rotated = json.loads(done.stdout.splitlines()[-1])
+    assert (rotated["epoch"], rotated["previous"], rotated["key_files"]) == (2, 1, 2)
+    for password in (PASSWORD.encode(), b"second secret"):
+        assert key_epochs(url, password) == {1, 2}
+    write_file(src / "new.bin", os.urandom(1 << 20))
+    assert run_cli("-r", url, "backup", str(src)).code == 0
+    assert epochs_in_use(url)["data"] == {1, 2}  # new data under epoch 2, old still under 1
+    listed = run_cli("-r", url, "--json", "key", "list", "--epochs")
+    assert listed.code == 0, listed.stderr
+    usage = {e["epoch"]: e for e in json.loads(listed.stdout.splitlines()[-1])["epochs"]}
+    assert usage[1]["packs"] > 0 and usage[2]["packs"] > 0 and usage[2]["current"]
+
+    time.sleep(1.2)
+    first = run_cli("-r", url, "prune", "--reencrypt", "--grace", "1s")
+    assert first.code == 0, first.stderr
+    assert "re-encrypt" in first.stdout and "stay live" in first.stdout
+    time.sleep(1.2)
+    second = run_cli("-r", url, "--json", "prune", "--reencrypt", "--grace", "1s")
+    assert second.code == 0, second.stderr
+    summary = json.loads(second.stdout.splitlines()[-1])
+    assert summary["retired_epochs"] == [1], summary
+
+    used = epochs_in_use(url)
+    assert set().union(*used.values()) == {2}, used
+    for password in (PASSWORD.encode(), b"second secret"):
+        assert key_epochs(url, password) == {2}
+    assert run_cli("-r", url, "verify", "--read-data").code == 0
+    target = tmp_path / "restored"
+    assert run_cli("-r", url, "restore", "latest", "-t", str(target)).code == 0
+    assert snapshot_tree(target / src.relative_to("/")) == snapshot_tree(src)
+    drills = run_cli("-r", url, "--json", "restore-test", "--history")
+    assert drills.code == 0, drills.stderr
+
+    # The old key files (a leaked old master key) open nothing any more.
+    thief = tmp_path / "thief"
+    shutil.copytree(url, thief)
+    shutil.rmtree(thief / "keys")
+    shutil.copytree(leaked, thief / "keys")
+    refused = run_cli("-r", str(thief), "snapshots")
+    assert refused.code != 0
+    assert "lacks the master key of epoch 2" in refused.stderr
