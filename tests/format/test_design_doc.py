@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from s3vault.format.auditfile import AuditRecord
 from s3vault.format.configfile import ConfigFile, KeyEpoch
 from s3vault.format.deletionfile import DeletionFile, MarkedPack
 from s3vault.format.drillfile import DrillFile
@@ -45,6 +46,7 @@ def documented_fields(record: str) -> set[str]:
         SnapshotFile,
         Node,
         DrillFile,
+        AuditRecord,
         DeletionFile,
         MarkedPack,
         LeaseFile,

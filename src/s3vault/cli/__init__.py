@@ -72,12 +72,35 @@ def _limit_malloc_arenas() -> None:
         pass
 
 
+def _record_audit(ctx: CliContext, code: int, failure: str, argv: list[str]) -> None:
+    """Append the audit record of a mutating command that opened the repository (not when the
+    store is unreachable: the record could not be written either). A failure to record is a
+    warning, never a different exit code."""
+    if ctx.audit is None or ctx.opened is None or code == ExitCode.STORAGE_UNAVAILABLE:
+        return
+    from s3vault.ops.audit import record
+
+    try:
+        record(
+            ctx.opened,
+            ctx.audit.operation,
+            arguments=argv,
+            exit_code=code,
+            result="ok" if code in (ExitCode.OK, ExitCode.PARTIAL) else failure,
+            details=ctx.audit.details,
+            cache_dir=ctx.cache_path(),
+        )
+    except S3VaultError as exc:
+        ctx.err.print(f"warning: the audit record was not written: {exc}", markup=False)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``s3vault`` command."""
     _limit_malloc_arenas()
     signal.signal(signal.SIGTERM, _on_sigterm)
     ctx = CliContext()
     code: int
+    failure = "interrupted"
     try:
         result = cli.main(args=argv, prog_name="s3vault", standalone_mode=False, obj=ctx)
         code = result if isinstance(result, int) else ExitCode.OK
@@ -90,9 +113,12 @@ def main(argv: list[str] | None = None) -> None:
         code = _fail(ctx, "interrupted", ExitCode.INTERRUPTED)
     except S3VaultError as exc:
         code = _fail(ctx, str(exc), exc.exit_code)
+        failure = str(exc)
     except Exception as exc:  # an s3vault bug: say so, show the traceback with -v
         if ctx.verbose:
             traceback.print_exc()
-        code = _fail(ctx, f"internal error: {type(exc).__name__}: {exc}", ExitCode.FATAL)
+        failure = f"internal error: {type(exc).__name__}: {exc}"
+        code = _fail(ctx, failure, ExitCode.FATAL)
+    _record_audit(ctx, int(code), failure, sys.argv[1:] if argv is None else argv)
     logging.shutdown()
     sys.exit(int(code))

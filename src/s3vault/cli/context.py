@@ -7,8 +7,17 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+
+
+@dataclass(slots=True)
+class AuditNote:
+    """What a mutating command tells its audit record (details: sizes, ids)."""
+
+    operation: str
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -40,10 +49,18 @@ class CliContext:
     s3_bucket_owner: str | None = None
     aws_role_arn: str | None = None
     aws_external_id: str | None = None
+    opened: Any = None  # the Repository the command opened (for its audit record)
+    audit: AuditNote | None = None  # set by mutating commands
     out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
     err: Console = field(
         default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True)
     )
+
+    def audited(self, operation: str, **details: Any) -> AuditNote:
+        """Mark this command as one that changes the repository: main() appends an audit
+        record when it ends (with its exit code), if it got as far as opening the repository."""
+        self.audit = AuditNote(operation, dict(details))
+        return self.audit
 
     def configure_logging(self) -> None:
         """-v: INFO, -vv: DEBUG, on stderr. The library only logs; the CLI decides where."""

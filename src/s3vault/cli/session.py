@@ -43,4 +43,6 @@ def repo_options(ctx: CliContext, *, confirm_password: bool = False) -> RepoOpti
 
 def open_repo(ctx: CliContext, *, load_index: bool = True) -> Repository:
     """Open, unlock and (by default) load the index."""
-    return open_repository(repo_options(ctx), load_index=load_index)
+    repo = open_repository(repo_options(ctx), load_index=load_index)
+    ctx.opened = repo
+    return repo

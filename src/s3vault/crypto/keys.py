@@ -80,6 +80,11 @@ class MasterKey:
         return (raw >> 1) or 1
 
     @cached_property
+    def audit_key(self) -> bytes:
+        """Key for the host tags of the audit log (a keyed hash of each host name)."""
+        return _derive(self._identity, self.repo_id, "audit")
+
+    @cached_property
     def cache_key(self) -> bytes:
         """Key that seals the local cache."""
         return _derive(self._secret, self.repo_id, "cache")

@@ -44,6 +44,7 @@ class SealedKind(IntEnum):
     CACHE = 8
     DRILL = 9
     DELETION = 10
+    AUDIT = 11
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

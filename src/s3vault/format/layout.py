@@ -9,6 +9,7 @@
     locks/maintenance           the maintenance lease (prune)
     deletions/<record id>       prune's marks: packs to delete after the grace period
     drills/<drill id>           records of restore drills (restore-test)
+    audit/<host tag>/<seq>-<id> the audit log: one record per mutating command, chained per host
 
 <xx> is the first two hex digits of the id: 256 shards keep directories small on disk and spread
 S3 request load across key prefixes.
@@ -33,6 +34,7 @@ class ObjectKind(StrEnum):
     LOCKS = "locks"
     DRILLS = "drills"
     DELETIONS = "deletions"
+    AUDIT = "audit"
 
 
 SHARDED = frozenset({ObjectKind.DATA, ObjectKind.TREE})

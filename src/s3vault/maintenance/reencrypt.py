@@ -4,7 +4,8 @@ Packs of older epochs are repacked by prune like partly used ones, but only the 
 snapshots need and that no current-epoch pack already holds, so an interrupted run resumes
 where it stopped. Snapshot files and drill records are re-sealed (a re-sealed file has a new
 id, its name being the hash of its sealed bytes; a copy found already re-sealed is not made
-twice). Index files and deletion records need nothing here: prune rewrites them every run.
+twice); audit records are overwritten in place (their names hash the plaintext). Index
+files and deletion records need nothing here: prune rewrites them every run.
 
 When nothing of an older epoch is left, and the current epoch began more than the minimum
 grace ago (so no backup that opened the repository before the rotation is still writing under
@@ -19,6 +20,7 @@ from dataclasses import dataclass, replace
 
 from s3vault.errors import ObjectNotFoundError
 from s3vault.format.drillfile import DrillFile
+from s3vault.format.envelope import EnvelopeHeader, SealedKind
 from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
@@ -50,6 +52,7 @@ class Resealed:
 
     snapshots: dict[ObjectId, ObjectId]  # old id → new id
     drills: int = 0
+    audit: int = 0
 
 
 def _snapshot_key(s: SnapshotFile) -> tuple[object, ...]:
@@ -92,7 +95,25 @@ def reseal_files(repo: Repository, check_lease: Callable[[], None]) -> Resealed:
         repo.save_file(ObjectKind.DRILLS, replace(drill, snapshot=moved or drill.snapshot).encode())
         repo.backend.delete(object_name(ObjectKind.DRILLS, did))
         done.drills += 1
+    done.audit = _reseal_audit(repo, check_lease)
     return done
+
+
+def _reseal_audit(repo: Repository, check_lease: Callable[[], None]) -> int:
+    """Audit records keep their names (their ids hash the plaintext, so every chain link
+    holds): each is overwritten in place, compare-and-swap."""
+    epoch, count = repo.config.current_epoch, 0
+    for info in repo.backend.list(ObjectKind.AUDIT.value + "/"):
+        sealed = repo.backend.get(info.name)
+        if EnvelopeHeader.decode(sealed).epoch == epoch:
+            continue
+        check_lease()
+        plain = repo.sealer.open_file(SealedKind.AUDIT, sealed)
+        repo.backend.replace(
+            info.name, repo.sealer.seal_file(SealedKind.AUDIT, plain), info.version
+        )
+        count += 1
+    return count
 
 
 def _leftovers(repo: Repository) -> list[str]:
@@ -112,6 +133,9 @@ def _leftovers(repo: Repository) -> list[str]:
             left += [f"pack {p.id.short}" for p in ifile.packs if p.epoch != epoch]
     marks = load_marks(repo)
     left += [f"marked pack {pid.short}" for pid, (p, _) in marks.packs.items() if p.epoch != epoch]
+    for info in repo.backend.list(ObjectKind.AUDIT.value + "/"):
+        if EnvelopeHeader.decode(repo.backend.get(info.name, 0, 48)).epoch != epoch:
+            left.append(info.name)
     for kind in (ObjectKind.SNAPSHOTS, ObjectKind.DRILLS, ObjectKind.DELETIONS):
         for oid in repo.list_files(kind):
             try:

@@ -15,6 +15,7 @@ from s3vault.clock import Clock, SystemClock
 from s3vault.ids import ObjectId
 from s3vault.ops.keys import add_recovery_key
 from s3vault.ops.session import RepoOptions
+from s3vault.repository.known import KnownRepositories
 from s3vault.repository.repository import Repository, RepositorySettings
 
 
@@ -37,6 +38,7 @@ class InitResult:
     requests: RequestCounts
     store: StoreProfile | None = None  # what the capability probe found (S3 only)
     recovery_key: str | None = None  # the recovery key's text: shown once, kept nowhere
+    repository: Repository | None = field(default=None, repr=False)  # open, for follow-ups
 
 
 def init(
@@ -70,6 +72,7 @@ def init(
         username=getpass.getuser(),
         cache_dir=repo_options.cache_dir,
     )
+    KnownRepositories(repo_options.cache_dir).remember(backend.location, repo.id)
     recovery_text = add_recovery_key(repo, clock=clock)[1] if options.recovery_key else None
     return InitResult(
         repository_id=repo.id,
@@ -78,4 +81,5 @@ def init(
         requests=counts.snapshot(),
         store=profile,
         recovery_key=recovery_text,
+        repository=repo,
     )

@@ -9,6 +9,7 @@ from s3vault.backend.base import Backend
 from s3vault.backend.location import BackendOptions
 from s3vault.backend.profile import ProbedBackend, StoreProfile
 from s3vault.backend.stack import stack_for
+from s3vault.repository.known import KnownRepositories
 from s3vault.repository.repository import Repository
 
 
@@ -34,6 +35,7 @@ def open_repository(
     Raises:
         RepositoryNotFoundError, NotARepositoryError, WrongPasswordError, IntegrityError.
     """
+    known = KnownRepositories(options.cache_dir)
     kms = None
     if not options.password:
         from s3vault.backend.kms import KmsService  # boto3 only when KMS is used
@@ -42,13 +44,24 @@ def open_repository(
     if backend is None:
         stack = stack_for(options.url, options.backend)
         repo = Repository.open(
-            stack.backend, options.password, kms=kms, cache_dir=options.cache_dir
+            stack.backend,
+            options.password,
+            kms=kms,
+            cache_dir=options.cache_dir,
+            on_marker=lambda m: known.check(stack.backend.location, m.repo_id),
         )
         repo.requests = stack.counts
         if repo.config.store and isinstance(stack.raw, ProbedBackend):
             stack.raw.adopt(StoreProfile.from_dict(repo.config.store))
     else:
-        repo = Repository.open(backend, options.password, kms=kms, cache_dir=options.cache_dir)
+        repo = Repository.open(
+            backend,
+            options.password,
+            kms=kms,
+            cache_dir=options.cache_dir,
+            on_marker=lambda m: known.check(backend.location, m.repo_id),
+        )
+    known.remember(repo.backend.location, repo.id)
     if load_index:
         repo.load_index()
     return repo

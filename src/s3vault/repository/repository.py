@@ -199,9 +199,11 @@ class Repository:
         kms: keyring.KeyWrapService | None = None,
         cache_dir: Path | None = None,
         on_key_skip: Callable[[str, str], None] | None = None,
+        on_marker: Callable[[ConfigMarker], None] | None = None,
     ) -> Repository:
         """Open and unlock a repository with a password, or (an empty password) through a KMS
-        key file that ``kms`` decrypts.
+        key file that ``kms`` decrypts. ``on_marker`` sees the plaintext config marker before
+        any key is tried (and may raise to stop).
 
         Raises:
             RepositoryNotFoundError, NotARepositoryError: nothing usable at the location.
@@ -209,6 +211,8 @@ class Repository:
             IntegrityError: the config does not authenticate under the key.
         """
         marker = cls.read_marker(backend)
+        if on_marker is not None:
+            on_marker(marker)
         if password or kms is None:
             keyfile, payload = keyring.find_key(
                 backend, password, repo_id=marker.repo_id, on_skip=on_key_skip

@@ -267,5 +267,6 @@ def sealed_kind_for(kind: ObjectKind) -> SealedKind:
         ObjectKind.LOCKS: SealedKind.LOCK,
         ObjectKind.DRILLS: SealedKind.DRILL,
         ObjectKind.DELETIONS: SealedKind.DELETION,
+        ObjectKind.AUDIT: SealedKind.AUDIT,
     }
     return kinds[kind]

@@ -1,5 +1,6 @@
 """One module per command, named after it."""
 
+from s3vault.cli.commands.audit import audit
 from s3vault.cli.commands.backup import backup
 from s3vault.cli.commands.drill import drill
 from s3vault.cli.commands.forget import forget
@@ -13,4 +14,18 @@ from s3vault.cli.commands.snapshots import snapshots
 from s3vault.cli.commands.unlock import unlock
 from s3vault.cli.commands.verify import verify
 
-COMMANDS = [init, backup, snapshots, ls, restore, verify, drill, forget, prune, unlock, repair, key]
+COMMANDS = [
+    init,
+    backup,
+    snapshots,
+    ls,
+    restore,
+    verify,
+    drill,
+    forget,
+    prune,
+    unlock,
+    repair,
+    key,
+    audit,
+]

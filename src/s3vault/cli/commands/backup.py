@@ -68,6 +68,7 @@ def backup(
         msg = "--stdin takes no paths"
         raise UsageError(msg)
     repo = open_repo(ctx, load_index=False)  # backup reads the index its own way
+    note = None if dry_run else ctx.audited("backup")
     options = BackupOptions(
         paths=paths,
         tags=tags,
@@ -85,6 +86,14 @@ def backup(
     with CliProgress(ctx) as progress:
         result = backup_op(repo, options, progress=progress)
     _report(ctx, result)
+    if note is not None:
+        note.details.update(
+            snapshot_id=str(result.snapshot_id) if result.snapshot_id else None,
+            files_processed=result.total_files_processed,
+            bytes_processed=result.total_bytes_processed,
+            data_added=result.data_added,
+            files_failed=result.files_failed,
+        )
     return ExitCode.PARTIAL if result.incomplete else ExitCode.OK
 
 

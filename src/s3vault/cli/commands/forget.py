@@ -68,6 +68,7 @@ def forget(
     """
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
+    note = None if dry_run else ctx.audited("forget")
     options = ForgetOptions(
         policy=Policy(
             last=keep_last,
@@ -87,6 +88,8 @@ def forget(
         allow_remove_all=unsafe_allow_remove_all,
     )
     r = forget_op(repo, options)
+    if note is not None:
+        note.details["removed"] = [str(d.id) for d in r.decisions if not d.keep]
     if ctx.json:
         for d in r.decisions:
             emit(

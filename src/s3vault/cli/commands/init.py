@@ -65,7 +65,10 @@ def init(
         kdf_profile=kdf_profile,
         min_grace=max(1, round(min_grace.total_seconds())),
     )
+    audit = ctx.audited("init")
     result = init_op(options, InitOptions(settings=settings, recovery_key=recovery_key))
+    ctx.opened = result.repository
+    audit.details.update(repository_id=str(result.repository_id), location=result.location)
     if ctx.json:
         emit(
             ctx,

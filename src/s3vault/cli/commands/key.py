@@ -129,6 +129,8 @@ def add(
     ctx = cli_context()
     options = repo_options(ctx)
     repo = open_repository(options, load_index=False)
+    ctx.opened = repo
+    note = ctx.audited("key add")
     if recovery and kms_key_id is not None:
         raise UsageError("--recovery and --kms-key-id exclude each other")
     if recovery:
@@ -145,6 +147,7 @@ def add(
             repo, read_new_password(new_password_file), label=label, kdf_profile=kdf_profile
         )
         checked = "checked: the new password opens it"
+    note.details.update(key=entry.id, kind=entry.kind, label=entry.label)
     if ctx.json:
         emit(ctx, "key_added", **dataclasses.asdict(entry))
     else:
@@ -160,7 +163,9 @@ def passwd(new_password_file: str | None, kdf_profile: str) -> int:
     """Change the password of the key file in use (new key file first, then the old removed)."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
+    note = ctx.audited("key passwd", replaced=repo.key_id.hex())
     entry = change_password(repo, read_new_password(new_password_file), kdf_profile=kdf_profile)
+    note.details["key"] = entry.id
     if ctx.json:
         emit(ctx, "key_changed", **dataclasses.asdict(entry))
     else:
@@ -175,7 +180,10 @@ def passwd(new_password_file: str | None, kdf_profile: str) -> int:
 def remove(key_id: str, force: bool) -> int:
     """Remove a key file (never the last one that opens the repository)."""
     ctx = cli_context()
-    entry = remove_key(open_repo(ctx, load_index=False), key_id, force=force)
+    repo = open_repo(ctx, load_index=False)
+    note = ctx.audited("key remove")
+    entry = remove_key(repo, key_id, force=force)
+    note.details.update(key=entry.id, kind=entry.kind, label=entry.label)
     if ctx.json:
         emit(ctx, "key_removed", id=entry.id)
     else:
@@ -193,7 +201,9 @@ def rotate_master_command(retry_lock: timedelta) -> int:
     encrypted with it. Then run `s3vault prune --reencrypt` to move the old data over."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
+    note = ctx.audited("key rotate-master")
     result = rotate_master(repo, lease=LeaseSettings(wait=retry_lock.total_seconds()))
+    note.details.update(epoch=result.epoch, key_files=result.key_files)
     for name, why in result.skipped:
         warn(ctx, name, f"key file left without the new master key: {why}")
     if ctx.json:
@@ -214,7 +224,10 @@ def sync_command() -> int:
     """Give every key file exactly the live key epochs (finishes an interrupted rotation or
     retirement)."""
     ctx = cli_context()
-    count, skipped = sync_keys(open_repo(ctx, load_index=False))
+    repo = open_repo(ctx, load_index=False)
+    note = ctx.audited("key sync")
+    count, skipped = sync_keys(repo)
+    note.details["key_files"] = count
     for name, why in skipped:
         warn(ctx, name, f"key file left alone: {why}")
     if ctx.json:

@@ -91,8 +91,19 @@ def run_prune(
     )
     ttl = lease_ttl.total_seconds()
     lease = LeaseSettings(ttl=ttl, refresh_every=ttl / 6, wait=retry_lock.total_seconds())
+    note = None
+    if not dry_run:
+        note = ctx.audit if ctx.audit is not None else ctx.audited("prune")
     with CliProgress(ctx) as progress:
         r = prune_op(repo, options, lease=lease, progress=progress)
+    if note is not None:
+        note.details.update(
+            packs_deleted=r.packs_deleted + r.orphans_deleted,
+            bytes_deleted=r.bytes_deleted,
+            packs_repacked=r.packs_repacked,
+            reencrypted_packs=r.reencrypt_packs,
+            retired_epochs=list(r.retired_epochs),
+        )
     for name, reason in r.unreadable_packs:
         warn(ctx, name, f"pack not named by any index and unreadable, left alone: {reason}")
     if ctx.json:

@@ -25,6 +25,8 @@ def index(dry_run: bool) -> int:
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
     r = repair_index_op(repo, dry_run=dry_run)
+    if r.changed and not dry_run:  # a repair that found nothing to do changes nothing
+        ctx.audited("repair index")
     for name, reason in r.unreadable_packs:
         warn(ctx, name, f"pack header unreadable, its blobs stay unindexed: {reason}")
     if ctx.json:

@@ -1,0 +1,219 @@
+"""The audit log (design.md §8b): append a record to this host's hash chain; read every chain
+and verify it.
+
+A record's id is the keyed BLAKE3 hash of its plaintext (so re-encryption under a new key
+epoch keeps every link) and its name is ``audit/<host tag>/<seq>-<id>``. Appending lists the
+host's prefix to find the end of its chain, and takes the later of that and the end this host
+remembers locally (the cache directory), so a tail deleted from the store leaves a gap that
+verification reports. Appends on one host are serialised by a lock on that local state.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hmac
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from s3vault.crypto.hashing import blob_id
+from s3vault.errors import IntegrityError, S3VaultError
+from s3vault.format.auditfile import AuditRecord
+from s3vault.format.envelope import SealedKind
+from s3vault.format.layout import ObjectKind
+from s3vault.ids import ObjectId
+from s3vault.repository.repository import Repository
+
+PREFIX = ObjectKind.AUDIT.value + "/"
+STATE_FILE = "audit-chains.json"
+
+
+def host_tag(repo: Repository, hostname: str) -> str:
+    """The host's name in the store: a keyed hash, so the provider learns no host names."""
+    key = repo.sealer.current.audit_key
+    return hmac.digest(key, hostname.encode(), "sha256")[:8].hex()
+
+
+def record_id(repo: Repository, record: AuditRecord) -> ObjectId:
+    """The keyed hash of a record's plaintext: what the next record links to."""
+    return blob_id(repo.sealer.current.id_key, record.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class ChainEnd:
+    """The last record of a host's chain."""
+
+    seq: int
+    id: ObjectId
+
+
+def _parse(name: str) -> tuple[str, int, ObjectId] | None:
+    parts = name.removeprefix(PREFIX).split("/")
+    if not name.startswith(PREFIX) or len(parts) != 2:
+        return None
+    seq, _, hexid = parts[1].partition("-")
+    try:
+        return parts[0], int(seq), ObjectId.from_hex(hexid)
+    except ValueError:
+        return None
+
+
+def _name(tag: str, seq: int, rid: ObjectId) -> str:
+    return f"{PREFIX}{tag}/{seq:010d}-{rid.hex()}"
+
+
+class LocalChains:
+    """The chain ends this host has written, per repository (in the cache directory)."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self._path = directory / STATE_FILE if directory else None
+
+    def read(self) -> dict[str, ChainEnd]:
+        """Every remembered chain end (none without a cache directory)."""
+        if self._path is None:
+            return {}
+        try:
+            raw = json.loads(self._path.read_text())
+            return {t: ChainEnd(int(e["seq"]), ObjectId.from_hex(e["id"])) for t, e in raw.items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return {}
+
+    def write(self, ends: dict[str, ChainEnd]) -> None:
+        """Remember chain ends (best effort: the store's chain is the record)."""
+        if self._path is None:
+            return
+        data = {t: {"seq": e.seq, "id": e.id.hex()} for t, e in ends.items()}
+        tmp = self._path.with_suffix(".tmp")
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(data))
+            os.chmod(tmp, 0o600)
+            tmp.replace(self._path)
+        except OSError:
+            pass
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Serialise appends of this host (several s3vault runs at once)."""
+        if self._path is None:
+            yield
+            return
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
+def chain_end(repo: Repository, tag: str) -> ChainEnd | None:
+    """The end of a host's chain as stored (one LIST of its prefix)."""
+    best: ChainEnd | None = None
+    for info in repo.backend.list(f"{PREFIX}{tag}/"):
+        parsed = _parse(info.name)
+        if parsed is not None and (best is None or parsed[1] > best.seq):
+            best = ChainEnd(parsed[1], parsed[2])
+    return best
+
+
+def append(repo: Repository, record: AuditRecord, local: LocalChains) -> tuple[str, AuditRecord]:
+    """Add a record (its ``seq`` and ``prev`` are filled in) to the end of its host's chain.
+
+    Raises:
+        BackendError: the store refused.
+    """
+    tag = host_tag(repo, record.hostname)
+    with local.locked():
+        ends = local.read()
+        stored = chain_end(repo, tag)
+        mine = ends.get(tag)
+        end = max((e for e in (stored, mine) if e is not None), key=lambda e: e.seq, default=None)
+        full = replace(record, seq=end.seq + 1 if end else 1, prev=end.id if end else None)
+        rid = record_id(repo, full)
+        name = _name(tag, full.seq, rid)
+        repo.backend.put(name, repo.sealer.seal_file(SealedKind.AUDIT, full.encode()))
+        ends[tag] = ChainEnd(full.seq, rid)
+        local.write(ends)
+    return name, full
+
+
+@dataclass(slots=True)
+class Chain:
+    """One host's records, in order, and what is wrong with the chain."""
+
+    tag: str
+    records: list[AuditRecord] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def hostname(self) -> str:
+        """The host (from its records)."""
+        return self.records[-1].hostname if self.records else "?"
+
+
+Found = tuple[int, ObjectId, AuditRecord | None, str]  # seq, id, record, problem
+
+
+def _read_all(repo: Repository) -> dict[str, list[Found]]:
+    """Every stored record by host tag, each opened and checked against its name."""
+    found: dict[str, list[Found]] = {}
+    for info in sorted(repo.backend.list(PREFIX), key=lambda i: i.name):
+        parsed = _parse(info.name)
+        if parsed is None:
+            continue
+        tag, seq, rid = parsed
+        try:
+            record = AuditRecord.decode(
+                repo.sealer.open_file(SealedKind.AUDIT, repo.backend.get(info.name))
+            )
+            if record_id(repo, record) != rid or record.seq != seq:
+                raise IntegrityError("content does not match its name (rewritten or moved)")
+            found.setdefault(tag, []).append((seq, rid, record, ""))
+        except S3VaultError as exc:
+            found.setdefault(tag, []).append((seq, rid, None, str(exc)))
+    return found
+
+
+def _verify(chain: Chain, items: list[Found]) -> None:
+    """seq runs 1, 2, 3... without gaps or forks and each record links to the one before."""
+    items.sort(key=lambda item: item[0])
+    expected, prev = 1, None
+    for seq, rid, record, problem in items:
+        if problem:
+            chain.problems.append(f"record {seq}: {problem}")
+        if seq < expected:
+            chain.problems.append(f"two records numbered {seq} (a fork)")
+        elif seq > expected:
+            missing = f"{expected}" if seq == expected + 1 else f"{expected}-{seq - 1}"
+            chain.problems.append(f"record(s) {missing} missing (deleted)")
+        elif record is not None and record.prev != prev:
+            chain.problems.append(f"record {seq} does not link to record {seq - 1}")
+        if record is not None:
+            chain.records.append(record)
+        expected, prev = max(expected, seq + 1), rid
+
+
+def read_chains(repo: Repository, local: LocalChains | None = None) -> list[Chain]:
+    """Every host's chain, verified: names match contents, seq runs 1, 2, 3... without gaps or
+    forks, each record links to the one before, and no chain ends before what this host
+    remembers writing."""
+    chains: dict[str, Chain] = {}
+    for tag, items in _read_all(repo).items():
+        _verify(chains.setdefault(tag, Chain(tag)), items)
+    for tag, end in (local.read() if local else {}).items():
+        chain = chains.setdefault(tag, Chain(tag))
+        have = max((r.seq for r in chain.records), default=0)
+        if have < end.seq:
+            chain.problems.append(
+                f"this host wrote record {end.seq}, the store's chain ends at {have} "
+                "(records deleted from its end)"
+            )
+    return sorted(chains.values(), key=lambda c: c.hostname)

@@ -1,0 +1,64 @@
+"""Known repositories: which repository id this host found at each location (like ssh's
+known_hosts), kept in the cache directory. A different repository placed at a location this
+host used before (a swapped bucket prefix, a restored-over directory, a repository that shares
+the password) is refused before anything is read from or written to it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from s3vault.errors import IntegrityError
+from s3vault.ids import ObjectId
+
+FILE = "known-repositories.json"
+
+
+class KnownRepositories:
+    """location → repository id, in ``<cache dir>/known-repositories.json``."""
+
+    def __init__(self, cache_dir: Path | None) -> None:
+        self.path = cache_dir / FILE if cache_dir else None
+
+    def _read(self) -> dict[str, str]:
+        if self.path is None:
+            return {}
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def check(self, location: str, repo_id: ObjectId) -> None:
+        """Refuse a repository that is not the one this host knew at this location.
+
+        Raises:
+            IntegrityError: another repository id than before.
+        """
+        known = self._read().get(location)
+        if known is not None and known != repo_id.hex():
+            msg = (
+                f"the repository at {location} is not the one this host used before (id "
+                f"{known[:8]}, now {repo_id.short}): it was replaced, or the location points "
+                f"elsewhere; s3vault stopped before using it. If the change is intended, remove "
+                f"its line from {self.path}"
+            )
+            raise IntegrityError(msg)
+
+    def remember(self, location: str, repo_id: ObjectId) -> None:
+        """Record the repository at a location (best effort: a read-only cache is no error)."""
+        if self.path is None:
+            return
+        known = self._read()
+        if known.get(location) == repo_id.hex():
+            return
+        known[location] = repo_id.hex()
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
+            os.chmod(tmp, 0o600)
+            tmp.replace(self.path)
+        except OSError:
+            tmp.unlink(missing_ok=True)

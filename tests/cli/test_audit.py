@@ -1,0 +1,148 @@
+"""The audit log (issue 6): every mutating command appends an encrypted record, hash-chained
+per host; `s3vault audit` lists them (JSON lines for a SIEM) and detects a record deleted from
+inside or the end of a chain, or rewritten."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from s3vault.ops.audit import audit_log, record
+from tests.conftest import PASSWORD, RepoHandle, RunCli, write_file
+
+
+def audit(run_cli: RunCli, url: str, *args: str) -> tuple[int, list[dict[str, object]]]:
+    done = run_cli("-r", url, "--json", "audit", *args)
+    return done.code, [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def records(lines: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [line for line in lines if line["message_type"] == "audit_record"]
+
+
+def chains(lines: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [line for line in lines if line["message_type"] == "audit_chain"]
+
+
+def record_files(url: str) -> list[Path]:
+    return sorted((Path(url) / "audit").glob("*/*"))
+
+
+def test_mutating_commands_are_recorded_and_chained(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    url = str(tmp_path / "repo")
+    init = ("init", "--kdf-profile", "minimum", "--no-recovery-key")
+    assert run_cli("-r", url, *init).code == 0
+    src = tmp_path / "src"
+    write_file(src / "a.txt", b"a" * 1000)
+    assert run_cli("-r", url, "backup", str(src), "--tag", "first").code == 0
+    write_file(src / "b.txt", os.urandom(5000))
+    secret_command = "echo " + PASSWORD
+    no_pw = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}
+    assert (
+        run_cli("-r", url, "--password-command", secret_command, "backup", str(src), env=no_pw).code
+        == 0
+    )
+    assert run_cli("-r", url, "backup", "--dry-run", str(src)).code == 0  # changes nothing
+    assert run_cli("-r", url, "snapshots").code == 0  # reads only
+    assert run_cli("-r", url, "forget", "--keep-last", "1").code == 0
+    env = {**cli_env, "S3VAULT_NEW_PASSWORD": "second"}
+    assert run_cli("-r", url, "key", "add", "--kdf-profile", "minimum", env=env).code == 0
+    listed = json.loads(run_cli("-r", url, "--json", "key", "list").stdout)
+    mine = next(k["id"] for k in listed if k["current"])
+    refused = run_cli("-r", url, "key", "remove", mine)  # the key in use: refused, exit 2
+    assert refused.code == 2
+    assert run_cli("-r", url, "prune").code == 0
+    assert run_cli("-r", url, "unlock").code == 0
+
+    code, lines = audit(run_cli, url)
+    assert code == 0, lines
+    got = records(lines)
+    assert [r["operation"] for r in got] == [
+        "init",
+        "backup",
+        "backup",
+        "forget",
+        "key add",
+        "key remove",
+        "prune",
+        "unlock",
+    ]
+    assert [r["seq"] for r in got] == list(range(1, 9))
+    assert all(r["hostname"] == socket.gethostname() and r["key_id"] for r in got)
+    assert got[1]["details"]["snapshot_id"] and got[1]["details"]["files_processed"] == 1
+    assert got[3]["details"]["removed"]  # the first snapshot's id
+    assert got[5]["exit_code"] == 2 and "--force" in str(got[5]["result"])
+    assert "<scrubbed>" in got[2]["arguments"]
+    assert PASSWORD not in json.dumps(lines)
+    (chain,) = chains(lines)
+    assert chain["intact"] is True and chain["records"] == 8
+    # the stored records are encrypted: neither the operation nor the host appears in them
+    for path in record_files(url):
+        raw = path.read_bytes()
+        assert b"backup" not in raw and socket.gethostname().encode() not in raw
+    code, lines = audit(run_cli, url, "--since", "1h", "--host", socket.gethostname())
+    assert code == 0 and len(records(lines)) == 8
+    code, lines = audit(run_cli, url, "--host", "elsewhere")
+    assert code == 0 and records(lines) == []
+
+
+def test_deleted_or_rewritten_records_break_the_chain(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    url = str(tmp_path / "repo")
+    assert run_cli("-r", url, "init", "--kdf-profile", "minimum", "--no-recovery-key").code == 0
+    src = tmp_path / "src"
+    for i in range(4):
+        write_file(src / f"{i}.txt", os.urandom(100))
+        assert run_cli("-r", url, "backup", str(src)).code == 0
+    files = record_files(url)
+    assert len(files) == 5
+    saved = tmp_path / "saved"
+    shutil.copy(files[2], saved)
+
+    files[2].unlink()  # from inside the chain
+    code, lines = audit(run_cli, url)
+    (chain,) = chains(lines)
+    assert code == 13 and chain["intact"] is False
+    assert "record(s) 3 missing (deleted)" in chain["problems"]
+    shutil.copy(saved, files[2])
+    assert audit(run_cli, url)[0] == 0
+
+    files[2].write_bytes(files[3].read_bytes())  # rewritten: another record's bytes
+    code, lines = audit(run_cli, url)
+    assert code == 13
+    assert any("does not match its name" in p for p in chains(lines)[0]["problems"])  # type: ignore[union-attr]
+    shutil.copy(saved, files[2])
+
+    files[4].unlink()  # from the end: only this host's local state can tell
+    code, lines = audit(run_cli, url)
+    assert code == 13
+    assert any("deleted from its end" in p for p in chains(lines)[0]["problems"])  # type: ignore[union-attr]
+    assert run_cli("-r", url, "--no-cache", "audit").code == 0  # no local state: undetectable
+    # the next record continues after the end this host remembers: the gap stays visible
+    assert run_cli("-r", url, "backup", str(src)).code == 0
+    code, lines = audit(run_cli, url, "--no-cache")
+    assert code == 13
+    assert "record(s) 5 missing (deleted)" in chains(lines)[0]["problems"]  # type: ignore[operator]
+
+
+def test_each_host_has_its_own_chain(
+    local_repo: RepoHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = local_repo.open()
+    for host in ("web1", "db1", "web1", "web1", "db1"):
+        monkeypatch.setattr(socket, "gethostname", lambda host=host: host)
+        record(repo, "backup", arguments=["backup", "/srv"], exit_code=0, result="ok")
+    report = audit_log(repo)
+    assert {c.hostname: len(c.records) for c in report.chains} == {"db1": 2, "web1": 3}
+    assert not report.broken
+    names = {p.parent.name for p in record_files(local_repo.url)}
+    assert len(names) == 2 and not names & {"web1", "db1"}  # host names are keyed hashes
+    assert [r.hostname for r in audit_log(repo, host="db1").records] == ["db1", "db1"]
