@@ -24,6 +24,7 @@ boto3's own. Contract details for S3 (backend/base.py has the general contract):
 from __future__ import annotations
 
 import base64
+import builtins
 import dataclasses
 import email.utils
 import hashlib
@@ -34,6 +35,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -45,8 +47,10 @@ import botocore.session
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Guarantees, ObjectInfo
 from s3vault.backend.congestion import CongestionWindow
+from s3vault.backend.objectlock import UNLOCKED_PREFIXES, VERSION_DELETED, LockPolicy
 from s3vault.backend.profile import StoreProfile
 from s3vault.backend.ratelimit import TokenBucket
+from s3vault.clock import SystemClock
 from s3vault.crashpoint import crash_point
 from s3vault.errors import (
     BackendError,
@@ -220,6 +224,9 @@ class S3Backend:
         )
         self._up: TokenBucket | None = None
         self._down: TokenBucket | None = None
+        self._lock: LockPolicy | None = None
+        self._retention: dict[str, tuple[float, str]] = {}  # name → (retain-until, version)
+        self._retention_lock = threading.Lock()
 
     def client(self, checksum: str | None) -> Any:
         """A boto3 S3 client for these settings with this checksum mode (None: boto3's)."""
@@ -331,6 +338,12 @@ class S3Backend:
             extra["ServerSideEncryption"] = self._s.sse
             if self._s.kms_key_id:
                 extra["SSEKMSKeyId"] = self._s.kms_key_id
+        if self._lock is not None and not name.startswith(UNLOCKED_PREFIXES):
+            until = SystemClock().now() + timedelta(seconds=self._lock.duration)
+            extra["ObjectLockMode"] = self._lock.mode
+            extra["ObjectLockRetainUntilDate"] = until
+            with self._retention_lock:
+                self._retention[name] = (until.timestamp(), "")
         return extra
 
     def _owner(self) -> dict[str, Any]:
@@ -545,18 +558,44 @@ class S3Backend:
             compare_and_swap=self._s.compare_and_swap,
         )
 
+    def _targets(self, names: Sequence[str]) -> builtins.list[dict[str, str]]:
+        """DeleteObjects entries. Under Object Lock, content-addressed objects are deleted by
+        version id (so the space is freed and a locked version is refused by the store);
+        objects that are overwritten (keys, config) get a delete marker, which hides every
+        version of them."""
+        out: builtins.list[dict[str, str]] = []
+        for name in names:
+            if self._lock is None or not name.startswith(VERSION_DELETED):
+                out.append({"Key": self.key(name)})
+                continue
+            with self._retention_lock:
+                version = self._retention.get(name, (0.0, ""))[1]
+            if not version:
+                found = self._head_retention(name)
+                if found is None:
+                    continue  # gone already
+                version = found[1]
+            target = {"Key": self.key(name)}
+            if version:
+                target["VersionId"] = version
+            out.append(target)
+        return out
+
     def delete_many(self, names: Sequence[str]) -> None:
         """DeleteObjects, 1,000 keys per request. Its answer is a 200 that lists the keys it
         could not delete: every one is looked at, never taken as done."""
         failed: list[str] = []
         transient = True
         for start in range(0, len(names), DELETE_OBJECTS_MAX):
-            keys = [self.key(n) for n in names[start : start + DELETE_OBJECTS_MAX]]
+            targets = self._targets(names[start : start + DELETE_OBJECTS_MAX])
+            if not targets:
+                continue
+            keys = [t["Key"] for t in targets]
             try:
                 answer = self._call(
                     self._client.delete_objects,
                     Bucket=self._s.bucket,
-                    Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True},
+                    Delete={"Objects": targets, "Quiet": True},
                     **self._owner(),
                 )
             except Exception as exc:
@@ -603,6 +642,87 @@ class S3Backend:
             raise _error(exc, "replace", key) from None
         return self.stat(name)
 
+    # Object Lock (backend/objectlock.py) ----------------------------------------------------
+
+    def adopt_lock(self, policy: LockPolicy) -> None:
+        """Lock every object created from now on under ``policy``."""
+        self._lock = policy
+
+    def _head_retention(self, name: str) -> tuple[float, str] | None:
+        key = self.key(name)
+        try:
+            head = self._call(
+                self._client.head_object, Bucket=self._s.bucket, Key=key, **self._owner()
+            )
+        except Exception as exc:
+            error = _error(exc, "head", key)
+            if isinstance(error, ObjectNotFoundError):
+                return None
+            raise error from None
+        until = head.get("ObjectLockRetainUntilDate")
+        found = (until.timestamp() if until else 0.0, str(head.get("VersionId") or ""))
+        with self._retention_lock:
+            self._retention[name] = found
+        return found
+
+    def retained_until(self, names: Sequence[str]) -> dict[str, float]:
+        """HEAD each object: those whose retain-until is still ahead (store clock)."""
+        if not names:
+            return {}
+        now = self.server_time()
+        found = list(self._parts.map(self._head_retention, names))
+        return {n: f[0] for n, f in zip(names, found, strict=True) if f and f[0] > now}
+
+    def extend_retention(self, names: Sequence[str], until: float) -> int:
+        """PutObjectRetention for the objects known to be locked for less than ``until``
+        (unknown ones included): they get ``until`` plus the policy's margin."""
+        policy = self._lock
+        if policy is None:
+            return 0
+        with self._retention_lock:
+            todo = [
+                n
+                for n in names
+                if not n.startswith(UNLOCKED_PREFIXES)
+                and self._retention.get(n, (0.0, ""))[0] < until
+            ]
+        target = datetime.fromtimestamp(until + policy.margin, UTC)
+
+        def extend(name: str) -> None:
+            key = self.key(name)
+            try:
+                self._call(
+                    self._client.put_object_retention,
+                    Bucket=self._s.bucket,
+                    Key=key,
+                    Retention={"Mode": policy.mode, "RetainUntilDate": target},
+                    **self._owner(),
+                )
+            except Exception as exc:
+                # Never shortened: a retention already longer (set by another host) is fine.
+                found = self._head_retention(name)
+                if found is None or found[0] < until:
+                    raise _error(exc, "put retention", key) from None
+                return
+            with self._retention_lock:
+                old = self._retention.get(name, (0.0, ""))
+                self._retention[name] = (target.timestamp(), old[1])
+
+        list(self._parts.map(extend, todo))
+        return len(todo)
+
+    def known_retention(self) -> dict[str, float]:
+        """Every retain-until this process wrote or read (to keep across runs)."""
+        with self._retention_lock:
+            return {n: u for n, (u, _) in self._retention.items()}
+
+    def remember_retention(self, known: dict[str, float]) -> None:
+        """Retain-until times learnt by earlier runs on this host."""
+        with self._retention_lock:
+            for name, until in known.items():
+                if name not in self._retention:
+                    self._retention[name] = (until, "")
+
     def server_time(self) -> float:
         """The store's clock, from the Date header of a HEAD on the bucket."""
         try:
@@ -618,6 +738,9 @@ class S3Backend:
     def delete(self, name: str) -> None:
         """Remove an object (HEAD first: S3 DELETE of a missing key succeeds silently)."""
         self.stat(name)
+        if self._lock is not None and name.startswith(VERSION_DELETED):
+            self.delete_many([name])
+            return
         key = self.key(name)
         try:
             self._call(self._client.delete_object, Bucket=self._s.bucket, Key=key, **self._owner())

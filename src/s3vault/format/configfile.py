@@ -50,6 +50,8 @@ class ConfigFile:
     created: str = ""
     min_grace: int = 24 * 3600  # seconds; prune never deletes a pack marked more recently
     store: dict[str, Any] = field(default_factory=dict)  # the S3 capability probe's findings
+    object_lock: dict[str, Any] = field(default_factory=dict)  # mode, period, margin (S3 only)
+    retention: dict[str, Any] = field(default_factory=dict)  # the policy forget uses by default
 
     def encode(self) -> bytes:
         """Canonical JSON of the sealed part."""
@@ -69,6 +71,8 @@ class ConfigFile:
                 "created": self.created,
                 "min_grace": self.min_grace,
                 **({"store": self.store} if self.store else {}),
+                **({"object_lock": self.object_lock} if self.object_lock else {}),
+                **({"retention": self.retention} if self.retention else {}),
             }
         )
 
@@ -117,6 +121,12 @@ class ConfigFile:
                 created=str(obj.get("created", "")),
                 min_grace=int(obj.get("min_grace", 24 * 3600)),
                 store=dict(codec.field(obj, "store", dict, what)) if "store" in obj else {},
+                object_lock=dict(codec.field(obj, "object_lock", dict, what))
+                if "object_lock" in obj
+                else {},
+                retention=dict(codec.field(obj, "retention", dict, what))
+                if "retention" in obj
+                else {},
             )
         except ValueError as exc:
             msg = f"{what}: {exc}"

@@ -104,6 +104,8 @@ class PrunePlan:
     reencrypt: bool = False
     fresh: set[tuple[BlobType, ObjectId]] = field(default_factory=set)  # in current-epoch packs
     reencrypt_packs: int = 0  # packs of older epochs this run rewrites
+    marked_since: dict[ObjectId, float] = field(default_factory=dict)  # marked packs' marks
+    locked: dict[str, float] = field(default_factory=dict)  # Object Lock: deferred, and until
 
     @property
     def changes(self) -> bool:
@@ -314,6 +316,7 @@ def _decide_marked(plan: PrunePlan, marked: dict[ObjectId, tuple[IndexedPack, fl
             available.update((e.type, e.id) for e in pack.entries if (e.type, e.id) in wanted)
     needed = {pid for key, pids in wanted.items() if key not in available for pid in pids[:1]}
     for pid, (pack, since) in sorted(marked.items()):
+        plan.marked_since[pid] = since
         if pid not in plan.listed:
             continue  # already deleted: it leaves the record
         if pid in needed:
@@ -333,6 +336,7 @@ class PruneOutcome:
     deleted_packs: int
     deleted_bytes: int
     kept_after_recheck: int  # packs a snapshot written meanwhile still needed
+    locked: dict[str, float] = field(default_factory=dict)  # Object Lock: deferred, and until
     resealed_snapshots: dict[ObjectId, ObjectId] = field(default_factory=dict)  # old → new id
     resealed_drills: int = 0
     retirement: Retirement = field(default_factory=Retirement)
@@ -370,6 +374,23 @@ def _recheck(repo: Repository, plan: PrunePlan) -> int:
             plan.keep.append(pack)
             moved += 1
     return moved
+
+
+def _defer_locked(repo: Repository, plan: PrunePlan) -> None:
+    """Object Lock: what is still locked is not deleted now (the store would refuse it).
+    Marked packs stay marked (with their old mark time), orphans stay orphans, superseded index
+    files and records stay superseded; a later prune deletes them when their lock ends."""
+    store = repo.retention
+    if store is None:
+        return
+    names = [pack_name(p) for p in plan.delete + plan.orphans_delete]
+    names += [object_name(ObjectKind.INDEX, oid) for oid in plan.index_files]
+    names += [record_name(oid) for oid in plan.records]
+    plan.locked = store.retained_until(names)
+    for pack in [p for p in plan.delete if pack_name(p) in plan.locked]:
+        plan.delete.remove(pack)
+        plan.still_marked.append((pack, plan.marked_since.get(pack.id, plan.now)))
+    plan.orphans_delete = [p for p in plan.orphans_delete if pack_name(p) not in plan.locked]
 
 
 def _repack(repo: Repository, plan: PrunePlan, progress: Progress) -> int:
@@ -421,6 +442,7 @@ def execute_prune(
     check_lease()
     repacked = _repack(repo, plan, progress) if plan.repack else 0
     kept = _recheck(repo, plan)
+    _defer_locked(repo, plan)
     crash_point("prune-after-recheck")
     check_lease()
     marks = [MarkedPack(pack=p, since=s) for p, s in plan.still_marked]
@@ -447,7 +469,8 @@ def execute_prune(
         new_index += 1
     crash_point("prune-after-index")
     check_lease()
-    repo.backend.delete_many([object_name(ObjectKind.INDEX, oid) for oid in plan.index_files])
+    superseded = [object_name(ObjectKind.INDEX, oid) for oid in plan.index_files]
+    repo.backend.delete_many([n for n in superseded if n not in plan.locked])
     crash_point("prune-before-delete")
     doomed = plan.delete + plan.orphans_delete
     deleted_bytes = 0
@@ -461,7 +484,7 @@ def execute_prune(
             progress.advanced(files=1, bytes_=pack.size, item=pack_name(pack))
         crash_point("prune-mid-delete")
     progress.finished("deleting packs")
-    repo.backend.delete_many([record_name(oid) for oid in plan.records])
+    repo.backend.delete_many([n for n in map(record_name, plan.records) if n not in plan.locked])
     crash_point("prune-after-delete")
     outcome = PruneOutcome(
         repacked_blobs=repacked,
@@ -469,6 +492,7 @@ def execute_prune(
         deleted_packs=len(doomed),
         deleted_bytes=deleted_bytes,
         kept_after_recheck=kept,
+        locked=plan.locked,
     )
     if plan.reencrypt:
         _finish_reencrypt(repo, outcome, check_lease)

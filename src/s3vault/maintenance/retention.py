@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from s3vault.errors import UsageError
 from s3vault.format.snapshotfile import SnapshotFile
@@ -38,6 +39,34 @@ class Policy:
     yearly: int = 0
     within: timedelta | None = None
     tags: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """As stored in the config (the repository's default policy)."""
+        return {
+            "last": self.last,
+            "hourly": self.hourly,
+            "daily": self.daily,
+            "weekly": self.weekly,
+            "monthly": self.monthly,
+            "yearly": self.yearly,
+            "within": self.within.total_seconds() if self.within is not None else None,
+            "tags": list(self.tags),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Policy:
+        """From the config."""
+        within = data.get("within")
+        return cls(
+            last=int(data.get("last", 0)),
+            hourly=int(data.get("hourly", 0)),
+            daily=int(data.get("daily", 0)),
+            weekly=int(data.get("weekly", 0)),
+            monthly=int(data.get("monthly", 0)),
+            yearly=int(data.get("yearly", 0)),
+            within=timedelta(seconds=float(within)) if within is not None else None,
+            tags=tuple(str(t) for t in data.get("tags", ())),
+        )
 
     @property
     def empty(self) -> bool:

@@ -15,11 +15,13 @@ from s3vault.archiver.excludes import ExcludeRules
 from s3vault.archiver.pipeline import ArchiveOptions, Archiver
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.dryrun import DryRunBackend
+from s3vault.backend.objectlock import LockPolicy
 from s3vault.chunker import ByteStream
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import UsageError
 from s3vault.format.snapshotfile import SnapshotFile, SnapshotSummary
 from s3vault.ids import ObjectId
+from s3vault.maintenance.immutability import protect, save_known
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot, list_snapshots
@@ -68,6 +70,7 @@ class BackupResult:
     dry_run: bool
     warnings: tuple[tuple[str, str], ...]
     requests: RequestCounts
+    locks_extended: int = 0  # Object Lock: older objects whose retention this snapshot extended
 
     @property
     def incomplete(self) -> bool:
@@ -91,6 +94,17 @@ def _targets(paths: tuple[str, ...], progress: Progress) -> tuple[bytes, ...]:
 
 def _workers(configured: int, default: int) -> int:
     return configured if configured > 0 else default
+
+
+def _protect(repo: Repository, snapshot: SnapshotFile, snapshot_id: ObjectId) -> int:
+    """Object Lock: what the new snapshot needs stays locked for the policy's period."""
+    if repo.retention is None:
+        return 0
+    now = repo.backend.server_time()
+    period = LockPolicy.from_dict(repo.config.object_lock).period
+    extended = protect(repo, repo.retention, snapshot, snapshot_id, now, period)
+    save_known(repo, repo.retention, now)
+    return extended
 
 
 def backup(
@@ -209,6 +223,7 @@ def backup(
         ),
     )
     snapshot_id = commit(repo, writer, snapshot, clock=clock, index_read_at=index_read_at)
+    extended = _protect(repo, snapshot, snapshot_id) if dry is None else 0
     progress.finished("backup")
     return BackupResult(
         **counts,
@@ -219,4 +234,5 @@ def backup(
         dry_run=dry is not None,
         warnings=tuple(stats.warnings),
         requests=repo.requests.snapshot(),
+        locks_extended=extended,
     )

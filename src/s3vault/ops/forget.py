@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from s3vault.backend.accounting import RequestCounts
+from s3vault.backend.objectlock import LockPolicy
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import ObjectNotFoundError
 from s3vault.format.layout import ObjectKind, object_name
+from s3vault.maintenance.immutability import protect_kept, save_known, split_locked
 from s3vault.maintenance.retention import Decision, Policy, apply_policy
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import list_snapshots
@@ -34,6 +36,8 @@ class ForgetResult:
     removed: int
     dry_run: bool
     requests: RequestCounts
+    deferred: tuple[tuple[str, float], ...] = ()  # Object Lock: (snapshot id, locked until)
+    locks_extended: int = 0  # objects whose lock a longer-kept snapshot extended
 
 
 def forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None = None) -> ForgetResult:
@@ -46,6 +50,9 @@ def forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None = No
         UsageError: the policy is empty or would remove a whole group.
     """
     now = (clock or SystemClock()).now()
+    policy = options.policy
+    if policy.empty and repo.config.retention:
+        policy = Policy.from_dict(repo.config.retention)  # the repository's own policy
     selected = [
         (sid, s)
         for sid, s in list_snapshots(repo)
@@ -55,14 +62,27 @@ def forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None = No
     ]
     plan = apply_policy(
         selected,
-        options.policy,
+        policy,
         now,
         group_by=options.group_by,
         allow_remove_all=options.allow_remove_all,
     )
-    removed = 0
+    removed, extended = 0, 0
+    locked: dict[str, float] = {}
+    store = repo.retention
+    if not options.dry_run and store is not None:
+        names = [object_name(ObjectKind.SNAPSHOTS, d.id) for d in plan.remove]
+        locked = split_locked(store, names)[1]
+        period = LockPolicy.from_dict(repo.config.object_lock).period
+        extended = protect_kept(repo, store, plan.keep, period)
+        save_known(repo, store, repo.backend.server_time())
+    deferred = []
     if not options.dry_run:
         for d in plan.remove:
+            name = object_name(ObjectKind.SNAPSHOTS, d.id)
+            if name in locked:  # never sent: the store would refuse it
+                deferred.append((str(d.id), locked[name]))
+                continue
             try:
                 repo.backend.delete(object_name(ObjectKind.SNAPSHOTS, d.id))
             except ObjectNotFoundError:
@@ -73,4 +93,6 @@ def forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None = No
         removed=removed,
         dry_run=options.dry_run,
         requests=repo.requests.snapshot(),
+        deferred=tuple(deferred),
+        locks_extended=extended,
     )

@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Backend
+from s3vault.backend.objectlock import LockPolicy, RetainingBackend
 from s3vault.backend.profile import ProbedBackend, StoreProfile
 from s3vault.backend.stack import stack_for
 from s3vault.clock import Clock, SystemClock
+from s3vault.errors import UsageError
 from s3vault.ids import ObjectId
 from s3vault.ops.keys import add_recovery_key
 from s3vault.ops.session import RepoOptions
@@ -26,6 +28,7 @@ class InitOptions:
     settings: RepositorySettings = field(default_factory=RepositorySettings)
     recovery_key: bool = False  # also create a recovery key (its text is in the result, once;
     # the CLI asks for one by default)
+    object_lock: LockPolicy | None = None  # lock every object (S3 bucket with Object Lock)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +65,20 @@ def init(
         if isinstance(stack.raw, ProbedBackend):
             profile = stack.raw.probe()
             settings = dataclasses.replace(settings, store=profile.to_dict())
+        if options.object_lock is not None:
+            if not isinstance(stack.raw, RetainingBackend) or profile is None:
+                msg = "Object Lock needs an S3 repository (a bucket with Object Lock enabled)"
+                raise UsageError(msg)
+            if not profile.object_lock:
+                msg = (
+                    f"the bucket of {backend.location} does not have Object Lock enabled: "
+                    "create it with Object Lock (see docs/immutability.md)"
+                )
+                raise UsageError(msg)
+            stack.raw.adopt_lock(options.object_lock)  # the config and key file too
+            settings = dataclasses.replace(settings, object_lock=options.object_lock.to_dict())
+    elif options.object_lock is not None:
+        raise UsageError("Object Lock needs an S3 repository")
     now = (clock or SystemClock()).now()
     repo = Repository.create(
         backend,

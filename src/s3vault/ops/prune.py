@@ -41,6 +41,8 @@ class PruneResult:
     resealed_drills: int = 0
     retired_epochs: tuple[int, ...] = ()
     epochs_waiting: str = ""  # why older key epochs are still live
+    locked_deferred: int = 0  # Object Lock: objects not deleted because still locked
+    locked_until: float = 0.0  # the earliest of their retain-until times
 
 
 def prune(
@@ -97,4 +99,6 @@ def prune(
         resealed_drills=outcome.resealed_drills if outcome else 0,
         retired_epochs=outcome.retirement.retired if outcome else (),
         epochs_waiting=outcome.retirement.waiting if outcome else "",
+        locked_deferred=len(outcome.locked) if outcome else 0,
+        locked_until=min(outcome.locked.values()) if outcome and outcome.locked else 0.0,
     )

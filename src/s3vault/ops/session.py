@@ -7,8 +7,10 @@ from pathlib import Path
 
 from s3vault.backend.base import Backend
 from s3vault.backend.location import BackendOptions
+from s3vault.backend.objectlock import LockPolicy, RetainingBackend
 from s3vault.backend.profile import ProbedBackend, StoreProfile
 from s3vault.backend.stack import stack_for
+from s3vault.maintenance.immutability import known_locks_path, load_known
 from s3vault.repository.known import KnownRepositories
 from s3vault.repository.repository import Repository
 
@@ -53,6 +55,10 @@ def open_repository(
         repo.requests = stack.counts
         if repo.config.store and isinstance(stack.raw, ProbedBackend):
             stack.raw.adopt(StoreProfile.from_dict(repo.config.store))
+        if repo.config.object_lock and isinstance(stack.raw, RetainingBackend):
+            stack.raw.adopt_lock(LockPolicy.from_dict(repo.config.object_lock))
+            stack.raw.remember_retention(load_known(known_locks_path(repo)))
+            repo.retention = stack.raw
     else:
         repo = Repository.open(
             backend,

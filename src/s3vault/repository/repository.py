@@ -18,6 +18,7 @@ from typing import Any
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Backend
+from s3vault.backend.objectlock import RetainingBackend
 from s3vault.crypto.hashing import storage_id
 from s3vault.crypto.keys import MasterKey
 from s3vault.errors import (
@@ -62,6 +63,8 @@ class RepositorySettings:
     kdf_profile: str = "default"
     min_grace: int = 24 * 3600
     store: dict[str, Any] = field(default_factory=dict)  # the S3 capability probe's findings
+    object_lock: dict[str, Any] = field(default_factory=dict)  # LockPolicy.to_dict()
+    retention: dict[str, Any] = field(default_factory=dict)  # Policy as forget's default
 
 
 class Repository:
@@ -77,11 +80,13 @@ class Repository:
         cache_dir: Path | None,
     ) -> None:
         self.backend = backend
+        self.cache_dir = cache_dir
         self.config = config
         self.sealer = sealer
         self.key_id = key_id
         self.index = BlobIndex()
         self.requests = RequestCounts()  # replaced by the stack's live counters when opened
+        self.retention: RetainingBackend | None = None  # set when the config asks Object Lock
         self._cache = (
             IndexCache(cache_dir, config.repo_id, sealer.current.cache_key) if cache_dir else None
         )
@@ -148,6 +153,8 @@ class Repository:
             compression_level=settings.compression_level,
             min_grace=settings.min_grace,
             store=settings.store,
+            object_lock=settings.object_lock,
+            retention=settings.retention,
             current_epoch=1,
             epochs=(KeyEpoch(epoch=1, check=master.check_value),),
             created=created,

@@ -121,6 +121,7 @@ def _report(ctx: CliContext, r: BackupResult) -> None:
             dry_run=r.dry_run,
             incomplete=r.incomplete,
             requests=r.requests,
+            locks_extended=r.locks_extended,
         )
         return
     if r.parent_id is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import click
 
@@ -13,19 +15,58 @@ from s3vault.cli.options import Duration, cli_context, global_options
 from s3vault.cli.render import emit, say
 from s3vault.cli.session import open_repo
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def keep_options(fn: F) -> F:
+    """The retention rules (forget; init stores them as the repository's policy)."""
+    for option in reversed(
+        [
+            click.option(
+                "--keep-last", type=click.IntRange(0), default=0, help="Keep the N newest"
+            ),
+            click.option(
+                "--keep-hourly",
+                type=click.IntRange(0),
+                default=0,
+                help="Keep one per hour, N hours",
+            ),
+            click.option(
+                "--keep-daily", type=click.IntRange(0), default=0, help="Keep one per day, N days"
+            ),
+            click.option(
+                "--keep-weekly",
+                type=click.IntRange(0),
+                default=0,
+                help="Keep one per week, N weeks",
+            ),
+            click.option(
+                "--keep-monthly",
+                type=click.IntRange(0),
+                default=0,
+                help="Keep one per month, N months",
+            ),
+            click.option(
+                "--keep-yearly",
+                type=click.IntRange(0),
+                default=0,
+                help="Keep one per year, N years",
+            ),
+            click.option(
+                "--keep-within", type=Duration(), help="Keep every snapshot younger than this"
+            ),
+            click.option(
+                "--keep-tag", "keep_tags", multiple=True, help="Keep snapshots with this tag"
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
 
 @click.command()
 @global_options
-@click.option("--keep-last", type=click.IntRange(0), default=0, help="Keep the N newest")
-@click.option("--keep-hourly", type=click.IntRange(0), default=0, help="Keep one per hour, N hours")
-@click.option("--keep-daily", type=click.IntRange(0), default=0, help="Keep one per day, N days")
-@click.option("--keep-weekly", type=click.IntRange(0), default=0, help="Keep one per week, N weeks")
-@click.option(
-    "--keep-monthly", type=click.IntRange(0), default=0, help="Keep one per month, N months"
-)
-@click.option("--keep-yearly", type=click.IntRange(0), default=0, help="Keep one per year, N years")
-@click.option("--keep-within", type=Duration(), help="Keep every snapshot younger than this")
-@click.option("--keep-tag", "keep_tags", multiple=True, help="Keep snapshots with this tag")
+@keep_options
 @click.option(
     "--group-by",
     default="host,paths",
@@ -104,7 +145,15 @@ def forget(
                 keep=d.keep,
                 reasons=d.reasons,
             )
-        emit(ctx, "summary", removed=r.removed, dry_run=r.dry_run, requests=r.requests)
+        emit(
+            ctx,
+            "summary",
+            removed=r.removed,
+            dry_run=r.dry_run,
+            requests=r.requests,
+            deferred=[{"snapshot_id": sid, "locked_until": until} for sid, until in r.deferred],
+            locks_extended=r.locks_extended,
+        )
     else:
         group = None
         for d in r.decisions:
@@ -119,6 +168,14 @@ def forget(
             say(ctx, f"dry run: would remove {removing} snapshot(s); nothing was changed")
         else:
             say(ctx, f"removed {r.removed} snapshot(s)")
+        for sid, until in r.deferred:
+            when = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
+            say(
+                ctx,
+                f"deferred {sid[:8]}: locked (Object Lock) until {when}; a later forget removes it",
+            )
+    if note is not None:
+        note.details["deferred"] = [sid for sid, _ in r.deferred]
     if then_prune and not dry_run:
         return run_prune(ctx, repo, **prune_args)  # type: ignore[arg-type]
     return 0

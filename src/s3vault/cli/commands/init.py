@@ -8,10 +8,14 @@ import click
 
 from s3vault import InitOptions, RepositorySettings
 from s3vault import init as init_op
+from s3vault.backend.objectlock import LockPolicy
+from s3vault.cli.commands.forget import keep_options
 from s3vault.cli.commands.key import show_recovery_key
 from s3vault.cli.options import Duration, cli_context, global_options
 from s3vault.cli.render import emit, say
 from s3vault.cli.session import repo_options
+from s3vault.maintenance.immutability import lock_period as derive_lock_period
+from s3vault.maintenance.retention import Policy
 
 
 @click.command()
@@ -47,6 +51,18 @@ from s3vault.cli.session import repo_options
     "longer than half of it revalidate their data before committing",
 )
 @click.option(
+    "--object-lock",
+    type=click.Choice(["governance", "compliance"], case_sensitive=False),
+    help="Lock every object with S3 Object Lock in this mode, for as long as the retention "
+    "policy (--keep-*) needs it (docs/immutability.md)",
+)
+@click.option(
+    "--lock-period",
+    type=Duration(),
+    help="With --object-lock: lock new objects this long instead of deriving it from --keep-*",
+)
+@keep_options
+@click.option(
     "--recovery-key/--no-recovery-key",
     default=True,
     show_default=True,
@@ -54,19 +70,55 @@ from s3vault.cli.session import repo_options
     "(shown once)",
 )
 def init(
-    kdf_profile: str, pack_size: int, compression: int, min_grace: timedelta, recovery_key: bool
+    kdf_profile: str,
+    pack_size: int,
+    compression: int,
+    min_grace: timedelta,
+    object_lock: str | None,
+    lock_period: timedelta | None,
+    recovery_key: bool,
+    keep_last: int,
+    keep_hourly: int,
+    keep_daily: int,
+    keep_weekly: int,
+    keep_monthly: int,
+    keep_yearly: int,
+    keep_within: timedelta | None,
+    keep_tags: tuple[str, ...],
 ) -> int:
-    """Create a new repository."""
+    """Create a new repository. --keep-* options store the repository's retention policy
+    (forget uses it when given none); with --object-lock they also set the lock period."""
     ctx = cli_context()
     options = repo_options(ctx, confirm_password=True)
+    policy = Policy(
+        last=keep_last,
+        hourly=keep_hourly,
+        daily=keep_daily,
+        weekly=keep_weekly,
+        monthly=keep_monthly,
+        yearly=keep_yearly,
+        within=keep_within,
+        tags=keep_tags,
+    )
+    lock = None
+    if object_lock:
+        period = lock_period or derive_lock_period(policy)
+        lock = LockPolicy(
+            mode=object_lock.upper(),
+            period=period.total_seconds(),
+            margin=period.total_seconds() / 4,
+        )
     settings = RepositorySettings(
         pack_size=pack_size * 1024 * 1024,
         compression_level=compression,
         kdf_profile=kdf_profile,
         min_grace=max(1, round(min_grace.total_seconds())),
+        retention={} if policy.empty else policy.to_dict(),
     )
     audit = ctx.audited("init")
-    result = init_op(options, InitOptions(settings=settings, recovery_key=recovery_key))
+    result = init_op(
+        options, InitOptions(settings=settings, recovery_key=recovery_key, object_lock=lock)
+    )
     ctx.opened = result.repository
     audit.details.update(repository_id=str(result.repository_id), location=result.location)
     if ctx.json:
@@ -85,6 +137,13 @@ def init(
             for note in result.store.notes:
                 say(ctx, note)
             say(ctx, f"store probe: {result.store.summary()}")
+        if lock is not None:
+            say(
+                ctx,
+                f"Object Lock ({lock.mode}): every object is locked for "
+                f"{timedelta(seconds=round(lock.period))} after it is last needed, plus "
+                f"{timedelta(seconds=round(lock.margin))} margin",
+            )
         if result.recovery_key:
             show_recovery_key(ctx, result.recovery_key)
         else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import click
@@ -129,6 +129,13 @@ def run_prune(
             ctx,
             f"freed {human_bytes(r.bytes_deleted)}; {r.packs_still_marked} packs stay "
             f"marked until their grace period ends",
+        )
+    if r.locked_deferred:
+        until = datetime.fromtimestamp(r.locked_until, UTC).isoformat(timespec="seconds")
+        say(
+            ctx,
+            f"{r.locked_deferred} objects still locked (Object Lock, the earliest until {until}): "
+            "deferred to a later prune",
         )
     if r.kept_after_recheck:
         say(ctx, f"{r.kept_after_recheck} packs kept for snapshots written during the prune")
