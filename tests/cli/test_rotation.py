@@ -5,6 +5,7 @@ master key) then opens nothing."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -108,3 +109,36 @@ def test_rotate_reencrypt_and_retire(
     refused = run_cli("-r", str(thief), "snapshots")
     assert refused.code != 0
     assert "lacks the master key of epoch 2" in refused.stderr
+
+
+def test_reencryption_spreads_over_runs_with_a_budget(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    url = str(tmp_path / "repo")
+    init = ("init", "--kdf-profile", "minimum", "--pack-size", "1", "--no-recovery-key")
+    assert run_cli("-r", url, *init, "--min-grace", "1s").code == 0
+    src = tmp_path / "src"
+    for i in range(6):
+        write_file(src / f"f{i}.bin", os.urandom(1 << 20))
+    assert run_cli("-r", url, "backup", str(src)).code == 0
+    assert run_cli("-r", url, "key", "rotate-master").code == 0
+
+    def old_packs() -> int:
+        listed = run_cli("-r", url, "--json", "key", "list", "--epochs")
+        epochs = json.loads(listed.stdout.splitlines()[-1])["epochs"]
+        return next((e["packs"] for e in epochs if e["epoch"] == 1), 0)
+
+    left = [old_packs()]
+    assert left[0] >= 5
+    for _ in range(12):  # each run re-encrypts at most 2 MiB of packs
+        time.sleep(1.1)  # the grace after which the packs re-encrypted before are deleted
+        done = run_cli(
+            "-r", url, "prune", "--reencrypt", "--max-repack-size", "2M", "--grace", "1s"
+        )
+        assert done.code == 0, done.stderr
+        left.append(old_packs())
+        if left[-1] == 0:
+            break
+    assert left[-1] == 0 and len(left) >= 4, left  # it took several runs
+    assert all(a >= b for a, b in itertools.pairwise(left)), left  # never back
+    assert run_cli("-r", url, "verify", "--read-data").code == 0

@@ -203,7 +203,7 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
             plan.orphans_delete.append(pack)
     partly = _classify_indexed(plan, indexed, listed)
     if options.reencrypt:
-        partly = _plan_reencrypt(repo, plan, partly)
+        partly = _plan_reencrypt(repo, plan, partly, options.max_repack_bytes)
     _choose_repack(plan, partly, options)
     _decide_marked(plan, marked)
     return plan
@@ -261,10 +261,14 @@ def _classify_indexed(
 
 
 def _plan_reencrypt(
-    repo: Repository, plan: PrunePlan, partly: list[tuple[float, IndexedPack, int]]
+    repo: Repository,
+    plan: PrunePlan,
+    partly: list[tuple[float, IndexedPack, int]],
+    budget: int | None,
 ) -> list[tuple[float, IndexedPack, int]]:
     """Packs of older epochs: repacked if they hold a needed blob that no current-epoch pack
-    holds, else marked. Returns the partly used packs left to the usual choice."""
+    holds (within ``budget`` bytes of packs: the rest waits for the next run), else marked.
+    Returns the partly used packs left to the usual choice."""
     plan.reencrypt = True
     epoch = repo.config.current_epoch
     plan.fresh = current_blobs(repo, plan.keep + [p for _, p, _ in partly])
@@ -276,8 +280,13 @@ def _plan_reencrypt(
     plan.keep = [p for p in plan.keep if p.epoch == epoch]
     for pack in old:
         if still_needed(pack, wanted, plan.fresh):
+            if budget is not None and pack.size > budget:
+                plan.keep.append(pack)  # the next run takes it
+                continue
             plan.repack.append(pack)
             plan.reencrypt_packs += 1
+            if budget is not None:
+                budget -= pack.size
         else:
             plan.mark.append(pack)
     return [item for item in partly if item[1].epoch == epoch]
