@@ -7,6 +7,9 @@ id, its name being the hash of its sealed bytes; a copy found already re-sealed 
 twice); audit records are overwritten in place (their names hash the plaintext). Index
 files and deletion records need nothing here: prune rewrites them every run.
 
+Under Object Lock, a snapshot file or drill record still locked is left as it is until its
+lock ends (removing the old copy would be refused), and the old epoch stays live until then.
+
 When nothing of an older epoch is left, and the current epoch began more than the minimum
 grace ago (so no backup that opened the repository before the rotation is still writing under
 the old key), the old epochs leave the config and then every key file.
@@ -72,9 +75,12 @@ def reseal_files(repo: Repository, check_lease: Callable[[], None]) -> Resealed:
             continue  # forgotten meanwhile
     snaps.sort(key=lambda item: (item[1].time, item[0]))
     have = {_snapshot_key(s): sid for sid, s, e in snaps if e == epoch}
+    locked = _locked(
+        repo, [object_name(ObjectKind.SNAPSHOTS, s) for s, _, e in snaps if e != epoch]
+    )
     for sid, snap, e in snaps:
-        if e == epoch:
-            continue
+        if e == epoch or object_name(ObjectKind.SNAPSHOTS, sid) in locked:
+            continue  # current, or under Object Lock: re-sealed once its lock has ended
         check_lease()
         new = have.get(_snapshot_key(snap))
         if new is None:
@@ -83,9 +89,13 @@ def reseal_files(repo: Repository, check_lease: Callable[[], None]) -> Resealed:
             new = repo.save_file(ObjectKind.SNAPSHOTS, fresh.encode())
         done.snapshots[sid] = new
         repo.backend.delete(object_name(ObjectKind.SNAPSHOTS, sid))
-    for did in repo.list_files(ObjectKind.DRILLS):
+    drills = repo.list_files(ObjectKind.DRILLS)
+    locked = _locked(repo, [object_name(ObjectKind.DRILLS, d) for d in drills])
+    for did in drills:
         try:
             if repo.file_epoch(ObjectKind.DRILLS, did) == epoch:
+                continue
+            if object_name(ObjectKind.DRILLS, did) in locked:
                 continue
             drill = DrillFile.decode(repo.load_file(ObjectKind.DRILLS, did))
         except ObjectNotFoundError:
@@ -97,6 +107,12 @@ def reseal_files(repo: Repository, check_lease: Callable[[], None]) -> Resealed:
         done.drills += 1
     done.audit = _reseal_audit(repo, check_lease)
     return done
+
+
+def _locked(repo: Repository, names: list[str]) -> dict[str, float]:
+    """Which of these objects Object Lock still protects (they cannot be removed yet, so they
+    are not copied yet either: a copy would leave the same snapshot twice)."""
+    return repo.retention.retained_until(names) if repo.retention and names else {}
 
 
 def _reseal_audit(repo: Repository, check_lease: Callable[[], None]) -> int:
