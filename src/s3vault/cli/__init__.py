@@ -12,8 +12,10 @@ from __future__ import annotations
 import ctypes
 import logging
 import signal
+import socket
 import sys
 import traceback
+from pathlib import Path
 from types import FrameType
 
 import click
@@ -23,6 +25,7 @@ from s3vault.cli.commands import COMMANDS
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import global_options
 from s3vault.cli.render import emit_error
+from s3vault.clock import SystemClock
 from s3vault.errors import ExitCode, S3VaultError
 
 M_ARENA_MAX = -8  # glibc mallopt parameter
@@ -94,11 +97,44 @@ def _record_audit(ctx: CliContext, code: int, failure: str, argv: list[str]) -> 
         ctx.err.print(f"warning: the audit record was not written: {exc}", markup=False)
 
 
+def _command_of(args: list[str]) -> str:
+    """The command an argument list runs (its first word that names one)."""
+    return next((a for a in args if a in cli.commands), "")
+
+
+def _write_metrics(ctx: CliContext, code: int, args: list[str], duration: float) -> None:
+    """--metrics-file: this command's figures as Prometheus textfile metrics (a failure to
+    write them is a warning, never a different exit code)."""
+    command = _command_of(args)
+    if not ctx.metrics_file or not command:
+        return
+    from s3vault.ops.metrics import write_textfile
+
+    labels = {
+        "command": command,
+        "profile": ctx.profile.name if ctx.profile is not None else "",
+        "host": socket.gethostname(),
+        "repository": ctx.repository,
+    }
+    try:
+        write_textfile(
+            Path(ctx.metrics_file),
+            labels,
+            ctx.metrics.values if ctx.metrics is not None else {},
+            exit_code=code,
+            duration=duration,
+            now=SystemClock().now().timestamp(),
+        )
+    except OSError as exc:
+        ctx.err.print(f"warning: metrics not written to {ctx.metrics_file}: {exc}", markup=False)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``s3vault`` command."""
     _limit_malloc_arenas()
     signal.signal(signal.SIGTERM, _on_sigterm)
     ctx = CliContext()
+    started = SystemClock().monotonic()
     code: int
     failure = "interrupted"
     try:
@@ -119,6 +155,8 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         failure = f"internal error: {type(exc).__name__}: {exc}"
         code = _fail(ctx, failure, ExitCode.FATAL)
-    _record_audit(ctx, int(code), failure, sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    _record_audit(ctx, int(code), failure, args)
+    _write_metrics(ctx, int(code), args, SystemClock().monotonic() - started)
     logging.shutdown()
     sys.exit(int(code))

@@ -21,6 +21,14 @@ class AuditNote:
 
 
 @dataclass(slots=True)
+class MetricsNote:
+    """What a command measured, for the Prometheus textfile (--metrics-file)."""
+
+    command: str
+    values: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class CliContext:
     """Global options (accepted before or after the command name) and the output consoles."""
 
@@ -49,6 +57,11 @@ class CliContext:
     s3_bucket_owner: str | None = None
     aws_role_arn: str | None = None
     aws_external_id: str | None = None
+    profile_name: str | None = None  # -P/--profile
+    config_file: str | None = None  # --config
+    metrics_file: str | None = None  # --metrics-file
+    profile: Any = None  # the loaded Profile (ops/profiles.py)
+    metrics: MetricsNote | None = None  # what the command measured, for --metrics-file
     opened: Any = None  # the Repository the command opened (for its audit record)
     audit: AuditNote | None = None  # set by mutating commands
     out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
@@ -60,7 +73,16 @@ class CliContext:
         """Mark this command as one that changes the repository: main() appends an audit
         record when it ends (with its exit code), if it got as far as opening the repository."""
         self.audit = AuditNote(operation, dict(details))
+        self.measured(operation.split(maxsplit=1)[0])
         return self.audit
+
+    def measured(self, command: str, **values: float) -> MetricsNote:
+        """Name this command's metrics (and start their values); main() writes them with
+        the exit code and duration when the command ends."""
+        if self.metrics is None or self.metrics.command != command:
+            self.metrics = MetricsNote(command)
+        self.metrics.values.update(values)
+        return self.metrics
 
     def configure_logging(self) -> None:
         """-v: INFO, -vv: DEBUG, on stderr. The library only logs; the CLI decides where."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import click
 
 from s3vault.cli.context import CliContext
+from s3vault.cli.profile import apply_profile
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,6 +37,26 @@ def _opt(*decls: str, name: str, **kwargs: Any) -> Callable[[F], F]:
 
 
 _GLOBALS = [
+    _opt(
+        "-P",
+        "--profile",
+        name="profile_name",
+        metavar="NAME",
+        help="Use this profile of the config file [env S3VAULT_PROFILE]",
+    ),
+    _opt(
+        "--config",
+        name="config_file",
+        metavar="FILE",
+        help="Config file [env S3VAULT_CONFIG; default ~/.config/s3vault/config.toml, then "
+        "/etc/s3vault/config.toml]",
+    ),
+    _opt(
+        "--metrics-file",
+        name="metrics_file",
+        metavar="PATH",
+        help="Write Prometheus textfile metrics here after the command (atomically)",
+    ),
     _opt(
         "-r",
         "--repo",
@@ -183,6 +204,7 @@ def cli_context() -> CliContext:
     if ctx.obj is None:
         ctx.obj = CliContext()
     obj: CliContext = ctx.obj
+    apply_profile(obj)
     return obj
 
 

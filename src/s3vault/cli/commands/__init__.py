@@ -10,6 +10,7 @@ from s3vault.cli.commands.ls import ls
 from s3vault.cli.commands.prune import prune
 from s3vault.cli.commands.repair import repair
 from s3vault.cli.commands.restore import restore
+from s3vault.cli.commands.run import run
 from s3vault.cli.commands.snapshots import snapshots
 from s3vault.cli.commands.unlock import unlock
 from s3vault.cli.commands.verify import verify
@@ -28,4 +29,5 @@ COMMANDS = [
     repair,
     key,
     audit,
+    run,
 ]

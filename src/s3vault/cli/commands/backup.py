@@ -62,8 +62,20 @@ def backup(
     force: bool,
     dry_run: bool,
 ) -> int:
-    """Make a snapshot of PATHS (or of standard input with --stdin)."""
+    """Make a snapshot of PATHS (or of standard input with --stdin). With -P, the profile's
+    paths when none are given, and its excludes and tags in addition to these."""
     ctx = cli_context()
+    if ctx.profile is not None and not use_stdin:
+        p = ctx.profile
+        paths = paths or tuple(p.get("paths", ()))
+        tags = (*tags, *p.get("tags", ()))
+        excludes = (*excludes, *p.get("excludes", ()))
+        exclude_files = (*exclude_files, *(Path(f) for f in p.get("exclude_files", ())))
+        host = host or p.get("host")
+        exclude_caches = exclude_caches or bool(p.get("exclude_caches"))
+        one_file_system = one_file_system or bool(p.get("one_file_system"))
+    if not paths and not use_stdin:
+        raise UsageError("nothing to back up: give PATHS (or --stdin, or a profile with paths)")
     if use_stdin and paths:
         msg = "--stdin takes no paths"
         raise UsageError(msg)
@@ -86,6 +98,14 @@ def backup(
     with CliProgress(ctx) as progress:
         result = backup_op(repo, options, progress=progress)
     _report(ctx, result)
+    ctx.measured(
+        "backup",
+        files_processed=result.total_files_processed,
+        bytes_processed=result.total_bytes_processed,
+        bytes_added=result.data_added,
+        errors=result.files_failed,
+        warnings=len(result.warnings),
+    )
     if note is not None:
         note.details.update(
             snapshot_id=str(result.snapshot_id) if result.snapshot_id else None,

@@ -90,6 +90,13 @@ def drill(
     with CliProgress(ctx) as progress:
         result = restore_test(repo, options, progress=progress)
     r = result.record
+    ctx.measured(
+        "restore-test",
+        restore_test_passed=float(r.passed),
+        restore_test_bytes_per_second=r.bytes_per_second,
+        restore_test_projected_rto_seconds=r.projected_rto_seconds,
+        restore_test_snapshot_age_seconds=r.snapshot_age_seconds,
+    )
     if ctx.json:
         for path, problem in result.failures:
             emit(ctx, "mismatch", item=path, message=problem)

@@ -108,6 +108,19 @@ def forget(
     prune (--prune runs one at once).
     """
     ctx = cli_context()
+    rules = (keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly)
+    profile_rules = ctx.profile.table("retention") if ctx.profile is not None else {}
+    if not any(rules) and keep_within is None and not keep_tags and profile_rules:
+        keep_last = int(profile_rules.get("keep_last", 0))
+        keep_hourly = int(profile_rules.get("keep_hourly", 0))
+        keep_daily = int(profile_rules.get("keep_daily", 0))
+        keep_weekly = int(profile_rules.get("keep_weekly", 0))
+        keep_monthly = int(profile_rules.get("keep_monthly", 0))
+        keep_yearly = int(profile_rules.get("keep_yearly", 0))
+        within = profile_rules.get("keep_within")
+        keep_within = Duration().convert(within, None, None) if within else None
+        keep_tags = tuple(profile_rules.get("keep_tags", ()))
+        group_by = str(profile_rules.get("group_by", group_by))
     repo = open_repo(ctx, load_index=False)
     note = None if dry_run else ctx.audited("forget")
     options = ForgetOptions(
@@ -174,6 +187,7 @@ def forget(
                 ctx,
                 f"deferred {sid[:8]}: locked (Object Lock) until {when}; a later forget removes it",
             )
+    ctx.measured("forget", snapshots_removed=r.removed)
     if note is not None:
         note.details["deferred"] = [sid for sid, _ in r.deferred]
     if then_prune and not dry_run:

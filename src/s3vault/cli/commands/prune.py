@@ -96,6 +96,7 @@ def run_prune(
         note = ctx.audit if ctx.audit is not None else ctx.audited("prune")
     with CliProgress(ctx) as progress:
         r = prune_op(repo, options, lease=lease, progress=progress)
+    ctx.measured("prune", bytes_freed=r.bytes_deleted)
     if note is not None:
         note.details.update(
             packs_deleted=r.packs_deleted + r.orphans_deleted,

@@ -35,6 +35,11 @@ def verify(read_data: bool, read_data_subset: str | None, seed: int | None) -> i
     options = VerifyOptions(read_data=read_data, read_data_subset=read_data_subset, seed=seed)
     with CliProgress(ctx) as progress:
         r = verify_op(repo, options, progress=progress)
+    ctx.measured(
+        "verify",
+        verify_coverage_ratio=r.packs_read / r.packs if r.packs else 1.0,
+        verify_problems=len(r.findings),
+    )
     rate = r.bytes_read / r.total_duration if r.total_duration > 0 else 0.0
     if ctx.json:
         for f in r.findings:

@@ -1,0 +1,98 @@
+"""Prometheus textfile metrics (node_exporter's textfile collector): one file per host, with
+one series per (command, profile, host, repository), rewritten atomically after every command.
+
+Written for every command: ``s3vault_last_run_timestamp_seconds``, ``s3vault_exit_code``,
+``s3vault_duration_seconds`` and ``s3vault_last_success_timestamp_seconds`` (carried over from
+the file when this run failed, so an alert on its age fires). Commands add their own figures
+(backup: files and bytes read and added, errors, warnings; verify: coverage; restore-test:
+result, throughput, projected RTO; prune: bytes freed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+HELP = {
+    "last_run_timestamp_seconds": "When the command last ended (Unix time)",
+    "last_success_timestamp_seconds": "When the command last succeeded (exit 0 or 3)",
+    "exit_code": "Exit code of the last run",
+    "duration_seconds": "How long the last run took",
+    "files_processed": "Files the backup looked at",
+    "bytes_processed": "Bytes of the files the backup looked at",
+    "bytes_added": "New bytes stored by the backup (after deduplication and compression)",
+    "errors": "Files or objects that could not be processed",
+    "warnings": "Warnings of the last run",
+    "snapshots_removed": "Snapshots forget removed",
+    "bytes_freed": "Bytes prune deleted",
+    "verify_coverage_ratio": "Share of the stored data verify read back and checked",
+    "verify_problems": "Problems verify found",
+    "restore_test_passed": "1 if the last restore drill proved every byte and met its targets",
+    "restore_test_bytes_per_second": "Restore throughput of the last drill",
+    "restore_test_projected_rto_seconds": "Projected time to restore the whole snapshot",
+    "restore_test_snapshot_age_seconds": "Age of the drilled snapshot (RPO)",
+}
+_LINE = re.compile(r"^s3vault_(\w+)\{(.*)\} (\S+)$")
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(labels: Mapping[str, str]) -> str:
+    return ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
+
+
+def _read(path: Path) -> list[tuple[str, str, str]]:
+    """(metric, labels text, value) of every sample in an existing file."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        match = _LINE.match(line)
+        if match:
+            out.append((match.group(1), match.group(2), match.group(3)))
+    return out
+
+
+def write_textfile(
+    path: Path,
+    labels: Mapping[str, str],
+    values: Mapping[str, float],
+    *,
+    exit_code: int,
+    duration: float,
+    now: float,
+) -> None:
+    """Replace this command's series in the file (keeping every other series) atomically.
+
+    Raises:
+        OSError: the directory cannot be written.
+    """
+    mine = _labels(labels)
+    samples = [s for s in _read(path) if s[1] != mine]
+    previous = {m: v for m, lab, v in _read(path) if lab == mine}
+    success = (
+        now if exit_code in (0, 3) else float(previous.get("last_success_timestamp_seconds", 0))
+    )
+    figures = {
+        "last_run_timestamp_seconds": now,
+        "last_success_timestamp_seconds": success,
+        "exit_code": float(exit_code),
+        "duration_seconds": duration,
+        **values,
+    }
+    samples += [(name, mine, repr(float(value))) for name, value in figures.items()]
+    lines: list[str] = []
+    for name in sorted({s[0] for s in samples}):
+        lines.append(f"# HELP s3vault_{name} {HELP.get(name, name.replace('_', ' '))}")
+        lines.append(f"# TYPE s3vault_{name} gauge")
+        lines += [f"s3vault_{n}{{{lab}}} {v}" for n, lab, v in samples if n == name]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(path)

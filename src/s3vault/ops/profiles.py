@@ -1,0 +1,184 @@
+"""Configuration profiles (docs/config.md): named sets of options in a TOML file.
+
+The file is ``--config FILE`` ($S3VAULT_CONFIG), else the user's
+``$XDG_CONFIG_HOME/s3vault/config.toml`` (``~/.config/s3vault/config.toml``) if it exists, else
+``/etc/s3vault/config.toml`` (one file, never merged). Profiles live under
+``[profiles.NAME]`` and may ``inherit`` another (nested tables are merged key by key, the child
+winning). Unknown keys are
+refused (a typo must not silently drop a setting), and so are inline secrets: a password comes
+from ``password_file``, ``password_command`` or the environment, never from the file itself.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from s3vault.errors import UsageError
+
+SYSTEM_CONFIG = Path("/etc/s3vault/config.toml")
+
+SCALARS: dict[str, type] = {
+    "repository": str,
+    "password_file": str,
+    "password_command": str,
+    "recovery_key_file": str,
+    "kms": bool,
+    "aws_profile": str,
+    "role_arn": str,
+    "external_id": str,
+    "region": str,
+    "endpoint": str,
+    "path_style": bool,
+    "storage_class": str,
+    "sse": str,
+    "sse_kms_key_id": str,
+    "bucket_owner": str,
+    "connections": int,
+    "limit_upload": int,
+    "limit_download": int,
+    "cache_dir": str,
+    "host": str,
+    "one_file_system": bool,
+    "exclude_caches": bool,
+}
+LISTS = {"paths", "excludes", "exclude_files", "tags"}
+TABLES: dict[str, dict[str, type]] = {
+    "retention": {
+        "keep_last": int,
+        "keep_hourly": int,
+        "keep_daily": int,
+        "keep_weekly": int,
+        "keep_monthly": int,
+        "keep_yearly": int,
+        "keep_within": str,
+        "keep_tags": list,
+        "group_by": str,
+        "prune": bool,
+    },
+    "verify": {"read_data_subset": str},
+    "restore_test": {"sample": int, "sample_percent": float, "rto_target": str, "rpo_target": str},
+    "metrics": {"file": str, "cloudwatch_namespace": str},
+    "hooks": {"before": str, "after": str, "on_failure": str},
+}
+SECRETS = {"password", "aws_secret_access_key", "secret_key", "recovery_key"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    """One resolved profile (inheritance applied)."""
+
+    name: str
+    source: Path
+    values: dict[str, Any] = field(default_factory=dict)  # SCALARS and LISTS
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)  # TABLES
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A top-level setting."""
+        return self.values.get(key, default)
+
+    def table(self, name: str) -> dict[str, Any]:
+        """A section (retention, verify, restore_test, metrics, hooks); empty if absent."""
+        return self.tables.get(name, {})
+
+
+def config_path(explicit: str | None) -> Path | None:
+    """The config file in effect, or None."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("S3VAULT_CONFIG")
+    if env:
+        return Path(env)
+    xdg = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "s3vault"
+    for candidate in (xdg / "config.toml", SYSTEM_CONFIG):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _check(name: str, raw: dict[str, Any], source: Path) -> None:
+    where = f"{source}: profile {name!r}"
+    for key, value in raw.items():
+        if key in SECRETS:
+            msg = (
+                f"{where}: {key!r} inline is not allowed: use password_file, password_command "
+                "or the environment (S3VAULT_PASSWORD)"
+            )
+            raise UsageError(msg)
+        if key == "inherit":
+            continue
+        if key in SCALARS:
+            kind = SCALARS[key]
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise UsageError(f"{where}: {key} must be a {kind.__name__}")
+        elif key in LISTS:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise UsageError(f"{where}: {key} must be a list of strings")
+        elif key in TABLES:
+            if not isinstance(value, dict):
+                raise UsageError(f"{where}: [{key}] must be a table")
+            unknown = sorted(set(value) - set(TABLES[key]))
+            if unknown:
+                raise UsageError(f"{where}: unknown keys in [{key}]: {', '.join(unknown)}")
+        else:
+            raise UsageError(f"{where}: unknown key {key!r}")
+
+
+def load_profile(name: str, path: Path | None) -> Profile:
+    """Read the config file and resolve one profile.
+
+    Raises:
+        UsageError: no config file, unreadable or invalid TOML, no such profile, an inheritance
+            loop, an unknown key or an inline secret.
+    """
+    if path is None:
+        msg = (
+            f"profile {name!r}: no config file (use --config FILE, S3VAULT_CONFIG, "
+            f"~/.config/s3vault/config.toml or {SYSTEM_CONFIG})"
+        )
+        raise UsageError(msg)
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
+    profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise UsageError(f"{path}: [profiles] must be a table of profiles")
+    chain: list[str] = []
+    current: str | None = name
+    while current is not None:
+        if current in chain:
+            loop = " -> ".join([*chain, current])
+            raise UsageError(f"{path}: profiles inherit in a loop: {loop}")
+        raw = profiles.get(current)
+        if not isinstance(raw, dict):
+            known = ", ".join(sorted(profiles)) or "none"
+            raise UsageError(f"{path}: no profile {current!r} (profiles: {known})")
+        _check(current, raw, path)
+        chain.append(current)
+        parent = raw.get("inherit")
+        current = str(parent) if parent is not None else None
+    values: dict[str, Any] = {}
+    tables: dict[str, dict[str, Any]] = {}
+    for ancestor in reversed(chain):  # the root first, the named profile last
+        for key, value in profiles[ancestor].items():
+            if key in TABLES:
+                tables.setdefault(key, {}).update(value)
+            elif key != "inherit":
+                values[key] = value
+    return Profile(name=name, source=path, values=values, tables=tables)
+
+
+def profile_names(path: Path | None) -> list[str]:
+    """The profiles a config file defines (for messages)."""
+    if path is None or not path.is_file():
+        return []
+    try:
+        return sorted(tomllib.loads(path.read_text()).get("profiles", {}))
+    except (OSError, tomllib.TOMLDecodeError, AttributeError):
+        return []

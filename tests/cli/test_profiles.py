@@ -1,0 +1,169 @@
+"""Config profiles, `run NAME` and --metrics-file through the real CLI (issue 7): a profile
+sets the repository, password source, paths, excludes, tags, retention, verify subset and
+restore drill; `run` does the whole routine with hooks and exits with the worst code; every
+command leaves Prometheus textfile metrics; flags and the environment beat the profile."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from s3vault.ops.profiles import load_profile, profile_names
+from tests.conftest import PASSWORD, RunCli, write_file
+
+
+def setup(tmp_path: Path, extra: str = "") -> tuple[Path, dict[str, Path]]:
+    where = {
+        "repo": tmp_path / "repo",
+        "src": tmp_path / "src",
+        "metrics": tmp_path / "metrics" / "s3vault.prom",
+        "hooks": tmp_path / "hooks.log",
+        "pw": write_file(tmp_path / "pw", PASSWORD.encode() + b"\n"),
+        "bad_pw": write_file(tmp_path / "bad", b"wrong\n"),
+    }
+    write_file(where["src"] / "keep.txt", b"data\n" * 100)
+    write_file(where["src"] / "skip.log", b"noise\n")
+    config = f"""
+[profiles.base]
+password_file = "{where["pw"]}"
+excludes = ["*.log"]
+tags = ["fleet"]
+
+[profiles.base.metrics]
+file = "{where["metrics"]}"
+
+[profiles.web]
+inherit = "base"
+repository = "{where["repo"]}"
+paths = ["{where["src"]}"]
+tags = ["web"]
+
+[profiles.web.retention]
+keep_last = 2
+
+[profiles.web.verify]
+read_data_subset = "50%"
+
+[profiles.web.restore_test]
+sample = 1
+
+[profiles.web.hooks]
+before = "echo before >> {where["hooks"]}"
+after = "echo after $S3VAULT_EXIT_CODE >> {where["hooks"]}"
+on_failure = "echo failed $S3VAULT_EXIT_CODE >> {where["hooks"]}"
+
+[profiles.broken]
+inherit = "web"
+password_file = "{where["bad_pw"]}"
+{extra}
+"""
+    return write_file(tmp_path / "config.toml", config.encode()), where
+
+
+def metric(text: str, name: str, command: str) -> float:
+    match = re.search(rf'^s3vault_{name}\{{command="{command}",[^}}]*\}} (\S+)$', text, re.M)
+    assert match, f"no {name} for {command} in:\n{text}"
+    return float(match.group(1))
+
+
+def test_run_does_the_profile_routine(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    config, where = setup(tmp_path)
+    env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}  # from the profile
+    cfg = ("--config", str(config))
+    made = run_cli(
+        *cfg, "-P", "web", "init", "--kdf-profile", "minimum", "--no-recovery-key", env=env
+    )
+    assert made.code == 0, made.stderr
+    for _ in range(3):
+        done = run_cli(*cfg, "run", "web", env=env)
+        assert done.code == 0, done.stdout + done.stderr
+    assert "=== backup" in done.stdout and "=== restore-test --sample 1" in done.stdout
+    listed = run_cli(*cfg, "-P", "web", "--json", "snapshots", env=env)
+    snaps = json.loads(listed.stdout)["snapshots"]
+    assert len(snaps) == 2  # keep_last 2
+    assert snaps[0]["tags"] == ["web"]  # a list in the child replaces the parent's
+    files = run_cli(*cfg, "-P", "web", "ls", "latest", env=env).stdout
+    assert "keep.txt" in files and "skip.log" not in files  # the profile's excludes
+    assert where["hooks"].read_text().splitlines() == ["before", "after 0"] * 3
+    text = where["metrics"].read_text()
+    for command in ("backup", "forget", "verify", "restore-test", "run"):
+        assert metric(text, "exit_code", command) == 0
+        assert metric(text, "last_success_timestamp_seconds", command) > 0
+    assert metric(text, "files_processed", "backup") == 1
+    assert metric(text, "restore_test_passed", "restore-test") == 1
+    assert metric(text, "verify_coverage_ratio", "verify") > 0
+    assert 'profile="web"' in text and f'repository="{where["repo"]}"' in text
+    assert not list(where["metrics"].parent.glob(".*tmp"))  # written atomically
+
+    # A failing step: the worst code, the on_failure hook, and the failure in the metrics.
+    success = metric(text, "last_success_timestamp_seconds", "backup")
+    failed = run_cli(*cfg, "run", "broken", env=env)
+    assert failed.code == 12, failed.stdout + failed.stderr
+    assert where["hooks"].read_text().splitlines()[-2:] == ["before", "failed 12"]
+    text = where["metrics"].read_text()
+    assert 'profile="broken"' in text
+    assert re.search(r's3vault_exit_code\{command="backup",[^}]*profile="broken"[^}]*\} 12', text)
+    assert metric(text, "last_success_timestamp_seconds", "backup") == success  # web's, kept
+
+
+def test_flags_and_environment_beat_the_profile(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    config, _ = setup(tmp_path)
+    env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}
+    cfg = ("--config", str(config))
+    assert (
+        run_cli(
+            *cfg, "-P", "web", "init", "--kdf-profile", "minimum", "--no-recovery-key", env=env
+        ).code
+        == 0
+    )
+    other = str(tmp_path / "elsewhere")
+    assert run_cli(*cfg, "-P", "web", "-r", other, "snapshots", env=env).code == 10  # flag wins
+    by_env = run_cli(*cfg, "-P", "web", "snapshots", env={**env, "S3VAULT_REPOSITORY": other})
+    assert by_env.code == 10  # the environment wins
+    # S3VAULT_PASSWORD (environment) beats the profile's wrong password file
+    fixed = run_cli(*cfg, "-P", "broken", "snapshots", env={**env, "S3VAULT_PASSWORD": PASSWORD})
+    assert fixed.code == 0, fixed.stderr
+    assert run_cli(*cfg, "-P", "broken", "snapshots", env=env).code == 12
+    by_name = run_cli(
+        "snapshots", env={**env, "S3VAULT_CONFIG": str(config), "S3VAULT_PROFILE": "web"}
+    )
+    assert by_name.code == 0, by_name.stderr
+
+
+def test_bad_profiles_are_refused_clearly(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    for extra, message in (
+        ('password = "hunter2"', "inline is not allowed"),
+        ('pathz = ["/srv"]', "unknown key 'pathz'"),
+        ("[profiles.broken.retention]\nkeep_dayly = 3", "unknown keys in [retention]: keep_dayly"),
+        ('[profiles.loop]\ninherit = "loop2"\n[profiles.loop2]\ninherit = "loop"', "loop"),
+    ):
+        config, _ = setup(tmp_path, extra)
+        name = "loop" if "loop" in extra else "broken"
+        done = run_cli("--config", str(config), "-P", name, "snapshots")
+        assert done.code == 2 and message in done.stderr, (extra, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1
+        assert "hunter2" not in done.stderr
+    config, _ = setup(tmp_path)
+    missing = run_cli("--config", str(config), "-P", "nope", "snapshots")
+    assert missing.code == 2 and "profiles: base, broken, web" in missing.stderr
+    absent = run_cli("--config", str(tmp_path / "none.toml"), "-P", "web", "snapshots")
+    assert absent.code == 2 and "cannot read config file" in absent.stderr
+    assert os.environ.get("S3VAULT_PROFILE") is None
+
+
+def test_the_shipped_example_config_loads() -> None:
+    path = Path(__file__).resolve().parents[2] / "docs" / "examples" / "config.toml"
+    names = profile_names(path)
+    assert names == ["defaults", "web", "web-dr"]
+    dr = load_profile("web-dr", path)
+    assert dr.get("paths") == ["/srv", "/etc"] and dr.get("region") == "us-east-1"
+    assert dr.table("retention") == {"keep_daily": 7, "keep_weekly": 4, "keep_monthly": 12}
+    assert dr.table("restore_test")["rto_target"] == "4h"
