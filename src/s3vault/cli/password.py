@@ -117,3 +117,27 @@ def read_new_password(new_password_file: str | None) -> bytes:
     if not password:
         raise UsageError("an empty password is not allowed")
     return password
+
+
+def read_target_password(
+    to_password_file: str | None, profile: CliContext | None, fallback: bytes
+) -> bytes:
+    """A copy target's password: --to-password-file, $S3VAULT_TO_PASSWORD, the target
+    profile's password file or command, else ``fallback`` (the source's).
+
+    Raises:
+        UsageError, NoKeyError: a file or command that gives nothing usable.
+    """
+    if to_password_file:
+        password = _strip(_read_file(to_password_file, "target password file"))
+    elif os.environ.get("S3VAULT_TO_PASSWORD"):
+        password = os.environ["S3VAULT_TO_PASSWORD"].encode()
+    elif profile is not None and profile.password_file:
+        password = _strip(_read_file(profile.password_file, "target password file"))
+    elif profile is not None and profile.password_command:
+        password = _from_command(profile.password_command)
+    else:
+        return fallback
+    if not password:
+        raise NoKeyError("an empty target password is not allowed")
+    return password

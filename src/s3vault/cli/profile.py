@@ -46,9 +46,9 @@ PASSWORD_ENV = (
 )
 
 
-def apply_profile(ctx: CliContext) -> None:
+def apply_profile(ctx: CliContext, *, environment: bool = True) -> None:
     """Load the profile named by -P/--profile ($S3VAULT_PROFILE) once, and fill in what flags
-    and the environment left unset.
+    and (unless ``environment`` is false: a copy's target) the environment left unset.
 
     Raises:
         UsageError: the config file or the profile is missing or invalid.
@@ -64,11 +64,11 @@ def apply_profile(ctx: CliContext) -> None:
         value = profile.get(key)
         if value is None or getattr(ctx, attr) not in (None, False):
             continue
-        if any(os.environ.get(v) for v in env):
+        if environment and any(os.environ.get(v) for v in env):
             continue
         setattr(ctx, attr, value)
-    password_given = any(getattr(ctx, a) for a in PASSWORD_FIELDS.values()) or any(
-        os.environ.get(v) for v in PASSWORD_ENV
+    password_given = any(getattr(ctx, a) for a in PASSWORD_FIELDS.values()) or (
+        environment and any(os.environ.get(v) for v in PASSWORD_ENV)
     )
     if not password_given:
         for key, attr in PASSWORD_FIELDS.items():

@@ -21,23 +21,28 @@ def repo_options(ctx: CliContext, *, confirm_password: bool = False) -> RepoOpti
         url=url,
         password=read_password(ctx, confirm=confirm_password, optional=not confirm_password),
         cache_dir=ctx.cache_path(),
-        backend=BackendOptions(
-            s3_endpoint=ctx.s3_endpoint,
-            s3_region=ctx.s3_region,
-            aws_profile=ctx.aws_profile,
-            s3_path_style=ctx.s3_path_style,
-            s3_checksum=ctx.s3_checksum,
-            s3_storage_class=ctx.s3_storage_class,
-            s3_connections=ctx.s3_connections or 8,
-            retry_deadline=ctx.retry_deadline or 300.0,
-            limit_upload=ctx.limit_upload,
-            limit_download=ctx.limit_download,
-            s3_sse=ctx.s3_sse,
-            s3_kms_key_id=ctx.s3_kms_key_id,
-            s3_bucket_owner=ctx.s3_bucket_owner,
-            aws_role_arn=ctx.aws_role_arn,
-            aws_external_id=ctx.aws_external_id,
-        ),
+        backend=backend_options(ctx),
+    )
+
+
+def backend_options(ctx: CliContext) -> BackendOptions:
+    """How to reach the storage, from the global options."""
+    return BackendOptions(
+        s3_endpoint=ctx.s3_endpoint,
+        s3_region=ctx.s3_region,
+        aws_profile=ctx.aws_profile,
+        s3_path_style=ctx.s3_path_style,
+        s3_checksum=ctx.s3_checksum,
+        s3_storage_class=ctx.s3_storage_class,
+        s3_connections=ctx.s3_connections or 8,
+        retry_deadline=ctx.retry_deadline or 300.0,
+        limit_upload=ctx.limit_upload,
+        limit_download=ctx.limit_download,
+        s3_sse=ctx.s3_sse,
+        s3_kms_key_id=ctx.s3_kms_key_id,
+        s3_bucket_owner=ctx.s3_bucket_owner,
+        aws_role_arn=ctx.aws_role_arn,
+        aws_external_id=ctx.aws_external_id,
     )
 
 

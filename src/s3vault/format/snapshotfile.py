@@ -55,6 +55,7 @@ class SnapshotFile:
     program_version: str = ""
     incomplete: bool = False
     summary: SnapshotSummary = field(default_factory=SnapshotSummary)
+    original: str = ""  # copies: "<source repository id>:<source snapshot id>"
 
     def encode(self) -> bytes:
         """Canonical JSON bytes."""
@@ -73,6 +74,8 @@ class SnapshotFile:
         }
         if self.parent is not None:
             obj["parent"] = self.parent.hex()
+        if self.original:
+            obj["original"] = self.original
         return codec.dumps(obj)
 
     @classmethod
@@ -116,4 +119,5 @@ class SnapshotFile:
             program_version=str(obj.get("program_version", "")),
             incomplete=bool(obj.get("incomplete", False)),
             summary=summary,
+            original=str(obj.get("original", "")),
         )

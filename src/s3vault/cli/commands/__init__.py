@@ -2,6 +2,7 @@
 
 from s3vault.cli.commands.audit import audit
 from s3vault.cli.commands.backup import backup
+from s3vault.cli.commands.copy import copy
 from s3vault.cli.commands.drill import drill
 from s3vault.cli.commands.forget import forget
 from s3vault.cli.commands.init import init
@@ -30,4 +31,5 @@ COMMANDS = [
     key,
     audit,
     run,
+    copy,
 ]

@@ -1,0 +1,101 @@
+"""s3vault copy: snapshots into another repository, for disaster recovery."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import click
+
+from s3vault import RepoOptions, open_repository
+from s3vault.cli.context import CliContext
+from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.password import read_target_password
+from s3vault.cli.profile import apply_profile
+from s3vault.cli.progress import CliProgress
+from s3vault.cli.render import emit, human_bytes, say
+from s3vault.cli.session import backend_options, repo_options
+from s3vault.errors import UsageError
+from s3vault.ops.copy import CopyOptions
+from s3vault.ops.copy import copy as copy_op
+from s3vault.ops.profiles import config_path, profile_names
+
+
+def target_options(
+    ctx: CliContext, to: str, to_password_file: str | None, source: RepoOptions
+) -> RepoOptions:
+    """The target: a profile of the config file (its repository, account and password
+    source; the environment, which belongs to the source, is ignored) or a URL reached like
+    the source. Its password: --to-password-file, else $S3VAULT_TO_PASSWORD, else the
+    profile's, else the source's."""
+    profile = None
+    url, backend = to, source.backend
+    if to in profile_names(config_path(ctx.config_file)):
+        profile = CliContext(profile_name=to, config_file=ctx.config_file)
+        apply_profile(profile, environment=False)
+        if not profile.repo:
+            raise UsageError(f"copy --to {to}: the profile names no repository")
+        url, backend = profile.repo, backend_options(profile)
+    password = read_target_password(to_password_file, profile, source.password)
+    return replace(source, url=url, password=password, backend=backend)
+
+
+@click.command()
+@global_options
+@click.argument("snapshots", nargs=-1)
+@click.option("--to", "to", required=True, metavar="URL|PROFILE", help="The target repository")
+@click.option(
+    "--to-password-file",
+    type=click.Path(dir_okay=False),
+    help="The target's password (else $S3VAULT_TO_PASSWORD, the profile's, or the source's)",
+)
+@click.option("-H", "--host", "hosts", multiple=True, help="Only snapshots of this host")
+@click.option("--tag", "tags", multiple=True, help="Only snapshots with this tag")
+@click.option("--path", "paths", multiple=True, help="Only snapshots of this path")
+def copy(
+    snapshots: tuple[str, ...],
+    to: str,
+    to_password_file: str | None,
+    hosts: tuple[str, ...],
+    tags: tuple[str, ...],
+    paths: tuple[str, ...],
+) -> int:
+    """Copy SNAPSHOTS (default: all, filtered by --host, --tag, --path) into another
+    repository: re-encrypted for it, sending only the data it lacks, keeping their time, host
+    and paths. Snapshots copied before are skipped, so an interrupted copy resumes."""
+    ctx = cli_context()
+    source = repo_options(ctx)  # the password is read once
+    src = open_repository(source, load_index=False)
+    dst = open_repository(target_options(ctx, to, to_password_file, source), load_index=False)
+    ctx.opened = dst
+    note = ctx.audited("copy", source=str(src.id), target=dst.backend.location)
+    with CliProgress(ctx) as progress:
+        r = copy_op(
+            src,
+            dst,
+            CopyOptions(snapshots=snapshots, hosts=hosts, tags=tags, paths=paths),
+            cache_dir=ctx.cache_path(),
+            progress=progress,
+        )
+    note.details.update(copied=[new for _, new in r.copied], bytes_sent=r.bytes_sent)
+    ctx.measured("copy", bytes_added=r.bytes_sent, snapshots_copied=len(r.copied))
+    if ctx.json:
+        emit(
+            ctx,
+            "summary",
+            copied=[{"source": s, "target": t} for s, t in r.copied],
+            skipped=r.skipped,
+            blobs_read=r.blobs_read,
+            bytes_read=r.bytes_read,
+            blobs_sent=r.blobs_sent,
+            bytes_sent=r.bytes_sent,
+            requests=r.requests,
+        )
+        return 0
+    for s, t in r.copied:
+        say(ctx, f"copied snapshot {s[:8]} to {t[:8]}")
+    say(
+        ctx,
+        f"{len(r.copied)} copied, {len(r.skipped)} already there; read {human_bytes(r.bytes_read)}"
+        f" from the source, sent {r.blobs_sent} blobs ({human_bytes(r.bytes_sent)} stored)",
+    )
+    return 0

@@ -1,0 +1,216 @@
+"""copy: snapshots into another repository (another region or account, another password).
+
+Blob ids are keyed hashes, so the same data has other ids in the target: every tree is
+rewritten with the target's ids, every blob sealed again under the target's keys. A blob the
+target already holds is not sent again. What the source-to-target mapping of ids learnt is kept
+in the cache (``copy-<target id>.map`` beside the source's cache), so a later copy of newer
+snapshots reads only the files that changed; without it (or for files whose whole-file hash
+must be computed under the target's key) the blobs are read from the source, never sent twice.
+A copy keeps the original time, host, paths and tags and records where it came from
+(``original``); snapshots already copied are skipped, so an interrupted copy resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from s3vault.archiver.commit import commit
+from s3vault.backend.accounting import RequestCounts
+from s3vault.clock import Clock, SystemClock
+from s3vault.crypto.hashing import ContentHasher
+from s3vault.format.packfile import BlobType
+from s3vault.format.snapshotfile import SnapshotFile
+from s3vault.format.tree import Tree
+from s3vault.ids import ObjectId
+from s3vault.progress import NullProgress, Progress
+from s3vault.repository.repository import Repository
+from s3vault.repository.snapshots import list_snapshots
+from s3vault.repository.writer import BlobWriter
+
+log = logging.getLogger(__name__)
+
+DATA, TREE, CONTENT = 0, 1, 2
+RECORD = 1 + 32 + 32
+
+
+class IdMap:
+    """Source id → target id, for data blobs, trees and whole-file content hashes."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._map: dict[tuple[int, bytes], ObjectId] = {}
+        self._new: list[bytes] = []
+        if path is not None:
+            try:
+                raw = path.read_bytes()
+            except OSError:
+                raw = b""
+            for at in range(0, len(raw) - RECORD + 1, RECORD):
+                rec = raw[at : at + RECORD]
+                self._map[(rec[0], rec[1:33])] = ObjectId(rec[33:])
+
+    def get(self, kind: int, source: ObjectId) -> ObjectId | None:
+        """The target id of a source id, if known."""
+        return self._map.get((kind, bytes(source)))
+
+    def put(self, kind: int, source: ObjectId, target: ObjectId) -> None:
+        """Learn a mapping."""
+        key = (kind, bytes(source))
+        if self._map.get(key) != target:
+            self._map[key] = target
+            self._new.append(bytes([kind]) + bytes(source) + bytes(target))
+
+    def save(self) -> None:
+        """Append what was learnt (best effort: the map only saves reads)."""
+        if self._path is None or not self._new:
+            return
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            with self._path.open("ab") as f:
+                f.write(b"".join(self._new))
+            self._new.clear()
+        except OSError as exc:
+            log.warning("could not save the copy map %s: %s", self._path, exc)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CopyOptions:
+    """Which snapshots to copy (none given: all, filtered by host, tag and path)."""
+
+    snapshots: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+
+
+@dataclass(slots=True, kw_only=True)
+class CopyResult:
+    """What copy did."""
+
+    copied: list[tuple[str, str]] = field(default_factory=list)  # (source id, target id)
+    skipped: list[str] = field(default_factory=list)  # already in the target
+    blobs_read: int = 0
+    bytes_read: int = 0
+    blobs_sent: int = 0
+    bytes_sent: int = 0  # stored in the target after compression
+    requests: RequestCounts = field(default_factory=RequestCounts)
+
+
+def _selected(src: Repository, options: CopyOptions) -> Iterator[tuple[ObjectId, SnapshotFile]]:
+    wanted = {s.lower() for s in options.snapshots}
+    for sid, snap in list_snapshots(src):  # oldest first: parents before children
+        if wanted and not any(sid.hex().startswith(w) for w in wanted):
+            continue
+        if options.hosts and snap.hostname not in options.hosts:
+            continue
+        if options.tags and not set(options.tags) & set(snap.tags):
+            continue
+        if options.paths and not set(options.paths) <= set(snap.paths):
+            continue
+        yield sid, snap
+
+
+class _Copier:
+    def __init__(self, src: Repository, dst: Repository, ids: IdMap, result: CopyResult) -> None:
+        self.src, self.dst, self.ids, self.result = src, dst, ids, result
+        self.writer: BlobWriter = dst.blob_writer()
+        self.id_key = dst.sealer.current.id_key
+
+    def _have(self, btype: BlobType, kind: int, bid: ObjectId) -> ObjectId | None:
+        mapped = self.ids.get(kind, bid)
+        return mapped if mapped is not None and self.dst.index.has(btype, mapped) else None
+
+    def _data(self, bid: ObjectId, hasher: ContentHasher | None) -> ObjectId:
+        mapped = self._have(BlobType.DATA, DATA, bid)
+        if mapped is not None and hasher is None:
+            return mapped
+        data = self.src.load_blob(BlobType.DATA, bid)
+        self.result.blobs_read += 1
+        self.result.bytes_read += len(data)
+        if hasher is not None:
+            hasher.update(data)
+        if mapped is not None:
+            return mapped
+        new, stored = self.writer.save(BlobType.DATA, data)
+        if stored:
+            self.result.blobs_sent += 1
+        self.ids.put(DATA, bid, new)
+        return new
+
+    def tree(self, tid: ObjectId) -> ObjectId:
+        mapped = self._have(BlobType.TREE, TREE, tid)
+        if mapped is not None:
+            return mapped
+        nodes = []
+        for old in self.src.load_tree(tid).nodes:
+            node = old
+            if node.subtree is not None:
+                node = replace(node, subtree=self.tree(node.subtree))
+            if node.content:
+                known = self.ids.get(CONTENT, node.content_hash) if node.content_hash else None
+                hasher = ContentHasher(self.id_key) if node.content_hash and not known else None
+                content = tuple(self._data(bid, hasher) for bid in node.content)
+                if hasher is not None and node.content_hash is not None:
+                    known = hasher.digest()
+                    self.ids.put(CONTENT, node.content_hash, known)
+                node = replace(node, content=content, content_hash=known)
+            nodes.append(node)
+        new, stored = self.writer.save(BlobType.TREE, Tree(nodes=tuple(nodes)).encode())
+        if stored:
+            self.result.blobs_sent += 1
+        self.ids.put(TREE, tid, new)
+        return new
+
+
+def copy(
+    src: Repository,
+    dst: Repository,
+    options: CopyOptions | None = None,
+    *,
+    cache_dir: Path | None = None,
+    clock: Clock | None = None,
+    progress: Progress | None = None,
+) -> CopyResult:
+    """Copy snapshots from ``src`` to ``dst`` (both open; their indexes are loaded here).
+
+    Raises:
+        UsageError: source and target are the same repository.
+        BackendError, IntegrityError: storage failed; snapshots copied so far stay.
+    """
+    from s3vault.errors import UsageError
+
+    if src.id == dst.id:
+        raise UsageError("copy: the target is the source repository")
+    options = options or CopyOptions()
+    clock = clock or SystemClock()
+    progress = progress or NullProgress()
+    src.load_index()
+    index_read_at = clock.monotonic()
+    dst.load_index(with_marked=False)  # never deduplicate against packs prune has marked
+    done = {s.original: tid for tid, s in list_snapshots(dst) if s.original}
+    ids = IdMap(cache_dir / src.id.hex() / f"copy-{dst.id.hex()}.map" if cache_dir else None)
+    result = CopyResult()
+    copier = _Copier(src, dst, ids, result)
+    todo = list(_selected(src, options))
+    progress.started("copying", total_files=len(todo))
+    for sid, snap in todo:
+        origin = f"{src.id.hex()}:{sid.hex()}"
+        if origin in done:
+            result.skipped.append(sid.hex())
+            progress.advanced(files=1, item=sid.short)
+            continue
+        root = copier.tree(snap.tree)
+        parent = done.get(f"{src.id.hex()}:{snap.parent.hex()}") if snap.parent else None
+        fresh = replace(snap, tree=root, parent=parent, original=origin)
+        new = commit(dst, copier.writer, fresh, clock=clock, index_read_at=index_read_at)
+        ids.save()
+        done[origin] = new
+        result.copied.append((sid.hex(), new.hex()))
+        progress.advanced(files=1, item=sid.short)
+    progress.finished("copying")
+    result.bytes_sent = copier.writer.stats.data_added
+    result.requests = dst.requests.snapshot()
+    return result

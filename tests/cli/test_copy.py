@@ -1,0 +1,115 @@
+"""copy for disaster recovery through the real CLI (issue 7): snapshots go to another
+repository with another password, re-encrypted, keeping their time, host and paths and where
+they came from; data the target has is not sent again; a second copy resumes (skips what is
+there); the target can be a profile with its own account (credential set) and bucket."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import boto3
+
+from tests.cli.test_s3 import s3_env
+from tests.conftest import RunCli, write_file
+from tests.trees import snapshot_tree
+
+INIT = ("init", "--kdf-profile", "minimum", "--no-recovery-key")
+
+
+def snapshots(run_cli: RunCli, *args: str, env: dict[str, str] | None = None) -> list[dict]:
+    done = run_cli(*args, "--json", "snapshots", env=env)
+    assert done.code == 0, done.stderr
+    return list(json.loads(done.stdout)["snapshots"])
+
+
+def test_copy_between_local_repositories(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    src_url, dst_url = str(tmp_path / "src-repo"), str(tmp_path / "dst-repo")
+    pw = write_file(tmp_path / "dst-pw", b"another password\n")
+    assert run_cli("-r", src_url, *INIT).code == 0
+    assert run_cli("-r", dst_url, "--password-file", str(pw), *INIT).code == 0
+    data = tmp_path / "data"
+    for i in range(8):
+        write_file(data / f"f{i}.bin", os.urandom(200_000))
+    assert run_cli("-r", src_url, "backup", str(data), "--tag", "nightly").code == 0
+    write_file(data / "f0.bin", os.urandom(200_000))
+    assert run_cli("-r", src_url, "backup", str(data), "--tag", "nightly").code == 0
+
+    to = ("--to", dst_url, "--to-password-file", str(pw))
+    first = run_cli("-r", src_url, "--json", "copy", *to)
+    assert first.code == 0, first.stderr
+    summary = json.loads(first.stdout.splitlines()[-1])
+    assert len(summary["copied"]) == 2 and summary["skipped"] == []
+    source = snapshots(run_cli, "-r", src_url)
+    copied = snapshots(run_cli, "-r", dst_url, "--password-file", str(pw))
+    for a, b in zip(source, copied, strict=True):
+        assert (a["time"], a["hostname"], a["paths"], a["tags"]) == (
+            b["time"],
+            b["hostname"],
+            b["paths"],
+            b["tags"],
+        )
+        assert b["original"].endswith(":" + a["id"])
+        assert a["id"] != b["id"]  # re-encrypted: other ids
+    assert run_cli("-r", dst_url, "--password-file", str(pw), "verify", "--read-data").code == 0
+    target = tmp_path / "restored"
+    done = run_cli(
+        "-r", dst_url, "--password-file", str(pw), "restore", "latest", "-t", str(target)
+    )
+    assert done.code == 0, done.stderr
+    assert snapshot_tree(target / data.relative_to("/")) == snapshot_tree(data)
+
+    again = run_cli("-r", src_url, "--json", "copy", *to)
+    summary = json.loads(again.stdout.splitlines()[-1])
+    assert summary["copied"] == [] and len(summary["skipped"]) == 2 and summary["blobs_sent"] == 0
+
+    write_file(data / "f1.bin", os.urandom(200_000))
+    assert run_cli("-r", src_url, "backup", str(data)).code == 0
+    third = run_cli("-r", src_url, "--json", "copy", *to)
+    summary = json.loads(third.stdout.splitlines()[-1])
+    assert len(summary["copied"]) == 1
+    # only the changed file was read from the source and sent: the id map remembers the rest
+    assert summary["bytes_read"] <= 250_000  # one data blob, plus the trees above it
+    assert summary["bytes_sent"] < 250_000
+    latest = snapshots(run_cli, "-r", dst_url, "--password-file", str(pw))[-1]
+    assert latest["parent"] == copied[-1]["id"]  # the parent is the copy of the parent
+
+
+def test_copy_to_another_account_through_a_profile(
+    s3_bucket: str, s3_server: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    env = s3_env(cli_env, s3_server)
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="dr-region")
+    aws_config = write_file(
+        tmp_path / "aws-config",
+        b"[profile dr]\naws_access_key_id = drkey\naws_secret_access_key = drsecret\n"
+        b"region = us-east-1\n",
+    )
+    dr_pw = write_file(tmp_path / "dr-pw", b"dr password\n")
+    config = write_file(
+        tmp_path / "config.toml",
+        f'[profiles.dr]\nrepository = "s3://dr-region/fleet"\naws_profile = "dr"\n'
+        f'password_file = "{dr_pw}"\n'.encode(),
+    )
+    env["AWS_CONFIG_FILE"] = str(aws_config)
+    src = f"s3://{s3_bucket}/fleet"
+    assert run_cli("-r", src, *INIT, env=env).code == 0
+    dr_env = {k: v for k, v in env.items() if k != "S3VAULT_PASSWORD"}  # the profile's file
+    assert run_cli("--config", str(config), "-P", "dr", *INIT, env=dr_env).code == 0
+    data = tmp_path / "data"
+    write_file(data / "a.txt", b"important\n" * 1000)
+    assert run_cli("-r", src, "backup", str(data), env=env).code == 0
+    done = run_cli("--config", str(config), "-r", src, "copy", "--to", "dr", env=env)
+    assert done.code == 0, done.stderr
+    assert "1 copied" in done.stdout
+    listed = run_cli("--config", str(config), "-P", "dr", "--json", "snapshots", env=dr_env)
+    (copy,) = json.loads(listed.stdout)["snapshots"]
+    assert copy["paths"] == [str(data)]
+    keys = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket="dr-region")
+    assert any(k["Key"].startswith("fleet/snapshots/") for k in keys["Contents"])
+    # copying into itself is refused
+    same = run_cli("-r", src, "copy", "--to", src, env=env)
+    assert same.code == 2 and "the target is the source" in same.stderr
