@@ -44,6 +44,7 @@ class ObjectInfo:
     size: int
     modified: float = 0.0
     version: str = ""
+    storage_class: str = ""  # S3 listings: the object's storage class ("" elsewhere)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -541,6 +541,7 @@ class S3Backend:
                     size=int(item["Size"]),
                     modified=item["LastModified"].timestamp(),
                     version=str(item.get("ETag", "")),
+                    storage_class=str(item.get("StorageClass", "STANDARD")),
                 )
             if not page.get("IsTruncated"):
                 return

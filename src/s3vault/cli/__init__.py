@@ -10,6 +10,7 @@ not be read; 10 repository does not exist; 11 lock or lease held; 12 wrong passw
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import logging
 import signal
 import socket
@@ -90,7 +91,7 @@ def _record_audit(ctx: CliContext, code: int, failure: str, argv: list[str]) -> 
             arguments=argv,
             exit_code=code,
             result="ok" if code in (ExitCode.OK, ExitCode.PARTIAL) else failure,
-            details=ctx.audit.details,
+            details={**ctx.audit.details, "requests": dataclasses.asdict(ctx.opened.requests)},
             cache_dir=ctx.cache_path(),
         )
     except S3VaultError as exc:

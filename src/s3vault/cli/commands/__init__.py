@@ -3,8 +3,10 @@
 from s3vault.cli.commands.audit import audit
 from s3vault.cli.commands.backup import backup
 from s3vault.cli.commands.copy import copy
+from s3vault.cli.commands.cost import cost
 from s3vault.cli.commands.drill import drill
 from s3vault.cli.commands.forget import forget
+from s3vault.cli.commands.iam import iam_policy
 from s3vault.cli.commands.init import init
 from s3vault.cli.commands.key import key
 from s3vault.cli.commands.ls import ls
@@ -13,6 +15,7 @@ from s3vault.cli.commands.repair import repair
 from s3vault.cli.commands.restore import restore
 from s3vault.cli.commands.run import run
 from s3vault.cli.commands.snapshots import snapshots
+from s3vault.cli.commands.stats import stats
 from s3vault.cli.commands.unlock import unlock
 from s3vault.cli.commands.verify import verify
 
@@ -32,4 +35,7 @@ COMMANDS = [
     audit,
     run,
     copy,
+    stats,
+    cost,
+    iam_policy,
 ]

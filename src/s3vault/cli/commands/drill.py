@@ -75,6 +75,7 @@ def drill(
     repo = open_repo(ctx)
     if history:
         return _history(ctx, drill_history(repo))
+    ctx.audited("restore-test")
     options = DrillOptions(
         snapshot=snapshot,
         sample_files=sample_files,

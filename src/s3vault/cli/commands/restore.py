@@ -50,6 +50,7 @@ def restore(
     """Restore SNAPSHOT (an id prefix or 'latest') into --target."""
     ctx = cli_context()
     repo = open_repo(ctx)
+    ctx.audited("restore", snapshot=snapshot, target=str(target))  # reads count too
     options = RestoreOptions(
         snapshot=snapshot, target=target, include=include, exclude=exclude, host=host
     )

@@ -32,6 +32,7 @@ def verify(read_data: bool, read_data_subset: str | None, seed: int | None) -> i
     """
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
+    ctx.audited("verify", read_data=read_data or bool(read_data_subset))
     options = VerifyOptions(read_data=read_data, read_data_subset=read_data_subset, seed=seed)
     with CliProgress(ctx) as progress:
         r = verify_op(repo, options, progress=progress)

@@ -1,0 +1,124 @@
+"""stats: what the repository stores against what it would restore, and how it grows.
+
+Sizes come from the index (stored pack bytes; the raw size of every unique blob) and from the
+snapshot summaries (the bytes each snapshot covers, the new data each backup added). Growth is
+the least-squares slope of the data added over time, per host, and the capacity projection
+extends the stored size by the fleet's slope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from s3vault.format.packfile import BlobType
+from s3vault.format.snapshotfile import SnapshotFile
+from s3vault.repository.repository import Repository
+from s3vault.repository.snapshots import list_snapshots
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostStats:
+    """One host (and path set): its snapshots over time."""
+
+    hostname: str
+    paths: tuple[str, ...]
+    snapshots: int
+    first: datetime
+    last: datetime
+    latest_bytes: int  # what the latest snapshot covers (restore size)
+    added_bytes: int  # new data its backups added, in total
+    growth_bytes_per_day: float  # slope of the added data over time
+    history: tuple[tuple[str, int, int], ...] = ()  # (time, bytes covered, bytes added)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stats:
+    """The repository as a whole."""
+
+    snapshots: int
+    packs: int
+    stored_bytes: int  # pack bytes in storage
+    unique_raw_bytes: int  # the unique data, uncompressed
+    data_blobs: int
+    tree_blobs: int
+    restore_bytes: int  # what the latest snapshot of every host and path set covers
+    dedup_ratio: float  # restore_bytes / unique_raw_bytes
+    compression_ratio: float  # unique_raw_bytes / stored_bytes
+    growth_bytes_per_day: float
+    projection: dict[int, int] = field(default_factory=dict)  # months ahead → stored bytes
+    hosts: tuple[HostStats, ...] = ()
+
+
+def _slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of y over x (0 with fewer than two distinct x)."""
+    if len(points) < 2:
+        return 0.0
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    var = sum((x - mx) ** 2 for x, _ in points)
+    if var == 0:
+        return 0.0
+    return sum((x - mx) * (y - my) for x, y in points) / var
+
+
+def stats(repo: Repository, *, months: tuple[int, ...] = (1, 3, 6, 12)) -> Stats:
+    """Gather the figures (the index must be loaded)."""
+    unique_raw = stored = data_blobs = tree_blobs = 0
+    for btype, _bid, loc in repo.index.entries():
+        unique_raw += loc.raw_length
+        if btype is BlobType.DATA:
+            data_blobs += 1
+        else:
+            tree_blobs += 1
+    packs = repo.index.pack_epochs()
+    stored = sum(size for _, size, _ in packs)
+    groups: dict[tuple[str, tuple[str, ...]], list[SnapshotFile]] = {}
+    snaps = list_snapshots(repo)
+    for _sid, snap in snaps:
+        groups.setdefault((snap.hostname, snap.paths), []).append(snap)
+    hosts = []
+    for (hostname, paths), items in sorted(groups.items()):
+        cumulative, points = 0, []
+        for snap in items:
+            cumulative += snap.summary.data_added
+            points.append((snap.time.timestamp() / DAY, float(cumulative)))
+        hosts.append(
+            HostStats(
+                hostname=hostname,
+                paths=paths,
+                snapshots=len(items),
+                first=items[0].time,
+                last=items[-1].time,
+                latest_bytes=items[-1].summary.total_bytes_processed,
+                added_bytes=cumulative,
+                growth_bytes_per_day=max(0.0, _slope(points)),
+                history=tuple(
+                    (
+                        s.time.isoformat(timespec="seconds"),
+                        s.summary.total_bytes_processed,
+                        s.summary.data_added,
+                    )
+                    for s in items
+                ),
+            )
+        )
+    restore_bytes = sum(h.latest_bytes for h in hosts)
+    growth = sum(h.growth_bytes_per_day for h in hosts)
+    return Stats(
+        snapshots=len(snaps),
+        packs=len(packs),
+        stored_bytes=stored,
+        unique_raw_bytes=unique_raw,
+        data_blobs=data_blobs,
+        tree_blobs=tree_blobs,
+        restore_bytes=restore_bytes,
+        dedup_ratio=restore_bytes / unique_raw if unique_raw else 0.0,
+        compression_ratio=unique_raw / stored if stored else 0.0,
+        growth_bytes_per_day=growth,
+        projection={m: round(stored + growth * 30.44 * m) for m in months},
+        hosts=tuple(hosts),
+    )
