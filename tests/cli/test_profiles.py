@@ -1,4 +1,5 @@
-"""Config profiles, `run NAME` and --metrics-file through the real CLI (issue 7): a profile
+"""Config profiles, `run NAME`, --metrics-file and --cloudwatch-namespace (moto) through the
+real CLI (issue 7): a profile
 sets the repository, password source, paths, excludes, tags, retention, verify subset and
 restore drill; `run` does the whole routine with hooks and exits with the worst code; every
 command leaves Prometheus textfile metrics; flags and the environment beat the profile."""
@@ -8,9 +9,13 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
+import boto3
+
 from s3vault.ops.profiles import load_profile, profile_names
+from tests.cli.test_s3 import s3_env
 from tests.conftest import PASSWORD, RunCli, write_file
 
 
@@ -167,3 +172,50 @@ def test_the_shipped_example_config_loads() -> None:
     assert dr.get("paths") == ["/srv", "/etc"] and dr.get("region") == "us-east-1"
     assert dr.table("retention") == {"keep_daily": 7, "keep_weekly": 4, "keep_monthly": 12}
     assert dr.table("restore_test")["rto_target"] == "4h"
+
+
+INIT_ARGS = ("init", "--kdf-profile", "minimum", "--no-recovery-key")
+
+
+def test_cloudwatch_metrics(
+    s3_bucket: str, s3_server: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    env = s3_env(cli_env, s3_server)
+    url = str(tmp_path / "repo")
+    assert run_cli("-r", url, *INIT_ARGS, env=env).code == 0
+    write_file(tmp_path / "src" / "a.txt", b"x" * 5000)
+    ns = ("--cloudwatch-namespace", "S3vault/Test")
+    done = run_cli("-r", url, *ns, "backup", str(tmp_path / "src"), env=env)
+    assert done.code == 0, done.stderr
+    assert (
+        run_cli("-r", url, *ns, "--password-file", "/nonexistent", "snapshots", env=env).code == 2
+    )
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    metrics = cw.list_metrics(Namespace="S3vault/Test")["Metrics"]
+    names = {
+        (m["MetricName"], {d["Name"]: d["Value"] for d in m["Dimensions"]}["Command"])
+        for m in metrics
+    }
+    assert {
+        ("success", "backup"),
+        ("bytes_added", "backup"),
+        ("files_processed", "backup"),
+    } <= names
+    assert ("exit_code", "snapshots") in names
+    dims = next(m["Dimensions"] for m in metrics if m["MetricName"] == "exit_code")
+    assert {d["Name"] for d in dims} == {"Command", "Host", "Profile", "Repository"}
+    stats = cw.get_metric_statistics(
+        Namespace="S3vault/Test",
+        MetricName="exit_code",
+        Dimensions=next(
+            m["Dimensions"]
+            for m in metrics
+            if m["MetricName"] == "exit_code"
+            and any(d["Value"] == "snapshots" for d in m["Dimensions"])
+        ),
+        StartTime=datetime(2020, 1, 1, tzinfo=UTC),
+        EndTime=datetime(2100, 1, 1, tzinfo=UTC),
+        Period=60,
+        Statistics=["Maximum"],
+    )
+    assert [p["Maximum"] for p in stats["Datapoints"]] == [2.0]

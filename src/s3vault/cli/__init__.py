@@ -26,6 +26,7 @@ from s3vault.cli.commands import COMMANDS
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import global_options
 from s3vault.cli.render import emit_error
+from s3vault.cli.session import backend_options
 from s3vault.clock import SystemClock
 from s3vault.errors import ExitCode, S3VaultError
 
@@ -107,27 +108,41 @@ def _write_metrics(ctx: CliContext, code: int, args: list[str], duration: float)
     """--metrics-file: this command's figures as Prometheus textfile metrics (a failure to
     write them is a warning, never a different exit code)."""
     command = _command_of(args)
-    if not ctx.metrics_file or not command:
+    if not command or not (ctx.metrics_file or ctx.cloudwatch_namespace):
         return
-    from s3vault.ops.metrics import write_textfile
-
     labels = {
         "command": command,
         "profile": ctx.profile.name if ctx.profile is not None else "",
         "host": socket.gethostname(),
         "repository": ctx.repository,
     }
-    try:
-        write_textfile(
-            Path(ctx.metrics_file),
-            labels,
-            ctx.metrics.values if ctx.metrics is not None else {},
-            exit_code=code,
-            duration=duration,
-            now=SystemClock().now().timestamp(),
-        )
-    except OSError as exc:
-        ctx.err.print(f"warning: metrics not written to {ctx.metrics_file}: {exc}", markup=False)
+    values = ctx.metrics.values if ctx.metrics is not None else {}
+    now = SystemClock().now().timestamp()
+    if ctx.metrics_file:
+        from s3vault.ops.metrics import write_textfile
+
+        try:
+            write_textfile(
+                Path(ctx.metrics_file), labels, values, exit_code=code, duration=duration, now=now
+            )
+        except OSError as exc:
+            ctx.err.print(
+                f"warning: metrics not written to {ctx.metrics_file}: {exc}", markup=False
+            )
+    if ctx.cloudwatch_namespace:
+        from s3vault.backend.cloudwatch import put_metrics
+
+        figures = {
+            "exit_code": float(code),
+            "success": float(code in (ExitCode.OK, ExitCode.PARTIAL)),
+            "duration_seconds": duration,
+            **values,
+        }
+        dimensions = {k.capitalize(): v for k, v in labels.items()}
+        try:
+            put_metrics(ctx.cloudwatch_namespace, dimensions, figures, backend_options(ctx), now)
+        except S3VaultError as exc:
+            ctx.err.print(f"warning: CloudWatch metrics not sent: {exc}", markup=False)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -60,6 +60,7 @@ class CliContext:
     profile_name: str | None = None  # -P/--profile
     config_file: str | None = None  # --config
     metrics_file: str | None = None  # --metrics-file
+    cloudwatch_namespace: str | None = None  # --cloudwatch-namespace
     profile: Any = None  # the loaded Profile (ops/profiles.py)
     metrics: MetricsNote | None = None  # what the command measured, for --metrics-file
     opened: Any = None  # the Repository the command opened (for its audit record)

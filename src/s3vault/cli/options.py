@@ -58,6 +58,12 @@ _GLOBALS = [
         help="Write Prometheus textfile metrics here after the command (atomically)",
     ),
     _opt(
+        "--cloudwatch-namespace",
+        name="cloudwatch_namespace",
+        metavar="NS",
+        help="Also put the command's metrics to CloudWatch under this namespace",
+    ),
+    _opt(
         "-r",
         "--repo",
         name="repo",

@@ -77,3 +77,5 @@ def apply_profile(ctx: CliContext, *, environment: bool = True) -> None:
     metrics = profile.table("metrics")
     if ctx.metrics_file is None and metrics.get("file"):
         ctx.metrics_file = str(metrics["file"])
+    if ctx.cloudwatch_namespace is None and metrics.get("cloudwatch_namespace"):
+        ctx.cloudwatch_namespace = str(metrics["cloudwatch_namespace"])
