@@ -2,6 +2,7 @@
 
 from s3vault.cli.commands.audit import audit
 from s3vault.cli.commands.backup import backup
+from s3vault.cli.commands.bucket import doctor, setup_bucket
 from s3vault.cli.commands.copy import copy
 from s3vault.cli.commands.cost import cost
 from s3vault.cli.commands.drill import drill
@@ -38,4 +39,6 @@ COMMANDS = [
     stats,
     cost,
     iam_policy,
+    setup_bucket,
+    doctor,
 ]

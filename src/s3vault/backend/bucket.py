@@ -1,0 +1,413 @@
+"""The bucket s3vault keeps a repository in: set it up, and check it against the same list
+(``setup-bucket``, ``doctor``; docs/s3.md).
+
+The list: versioning on; Object Lock when asked for; default encryption (SSE-S3, or SSE-KMS
+with S3 Bucket Keys); every public access blocked and no public bucket policy; a lifecycle that
+aborts incomplete multipart uploads after a day, expires noncurrent versions, moves data packs
+(and only them) to a colder class after N days if asked, and never expires a current object
+under the repository; optionally replication to a second bucket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from s3vault.backend.location import BackendOptions
+from s3vault.backend.s3 import S3Settings, assumed_role_session
+from s3vault.errors import BackendError
+
+OK, WARNING, WRONG = "ok", "warning", "wrong"
+RULE_ABORT = "s3vault-abort-incomplete-uploads"
+RULE_NONCURRENT = "s3vault-expire-noncurrent-versions"
+RULE_DATA = "s3vault-data-packs-to-colder-class"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BucketPlan:
+    """What the bucket should look like."""
+
+    bucket: str
+    prefix: str = ""
+    object_lock: bool = False
+    sse_kms_key_id: str | None = None  # None: SSE-S3
+    data_class: str | None = None  # move data packs to this class...
+    after_days: int = 30  # ...after this many days
+    noncurrent_days: int = 1
+    replicate_to: str | None = None  # destination bucket name
+    replication_role: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Check:
+    """One item of the posture check."""
+
+    item: str
+    state: str  # ok, warning, wrong
+    detail: str
+    fix: str = ""
+
+
+def client(options: BackendOptions) -> Any:
+    """An S3 client with the repository's credentials, role, region and endpoint."""
+    session = boto3.session.Session(profile_name=options.aws_profile)
+    if options.aws_role_arn:
+        settings = S3Settings(
+            bucket="", role_arn=options.aws_role_arn, external_id=options.aws_external_id
+        )
+        session = assumed_role_session(session, settings)
+    return session.client(
+        "s3",
+        endpoint_url=options.s3_endpoint,
+        region_name=options.s3_region,
+        verify=options.s3_verify_tls,
+        config=botocore.config.Config(
+            retries={"mode": "standard", "max_attempts": 5},
+            s3={"addressing_style": "path"} if options.s3_path_style else None,
+        ),
+    )
+
+
+def _code(exc: botocore.exceptions.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _prefix(plan: BucketPlan, sub: str = "") -> str:
+    base = plan.prefix.strip("/")
+    return f"{base}/{sub}" if base else sub
+
+
+def _lifecycle(plan: BucketPlan) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = [
+        {
+            "ID": RULE_ABORT,
+            "Status": "Enabled",
+            "Filter": {"Prefix": _prefix(plan)},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+        },
+        {
+            "ID": RULE_NONCURRENT,
+            "Status": "Enabled",
+            "Filter": {"Prefix": _prefix(plan)},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": plan.noncurrent_days},
+        },
+    ]
+    if plan.data_class:
+        rules.append(
+            {
+                "ID": RULE_DATA,
+                "Status": "Enabled",
+                "Filter": {"Prefix": _prefix(plan, "data/")},
+                "Transitions": [{"Days": plan.after_days, "StorageClass": plan.data_class}],
+            }
+        )
+    return rules
+
+
+def setup_bucket(s3: Any, plan: BucketPlan, *, region: str | None) -> list[str]:
+    """Create the bucket if needed and apply the list; returns what was done.
+
+    Raises:
+        BackendError: the store refused a step (the message names it).
+    """
+    done: list[str] = []
+    step = "head bucket"
+    try:
+        try:
+            s3.head_bucket(Bucket=plan.bucket)
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+            step = "create bucket"
+            args: dict[str, Any] = {"Bucket": plan.bucket}
+            if region and region != "us-east-1":
+                args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            if plan.object_lock:
+                args["ObjectLockEnabledForBucket"] = True
+            s3.create_bucket(**args)
+            done.append(
+                f"created bucket {plan.bucket}" + (" with Object Lock" if plan.object_lock else "")
+            )
+        step = "versioning"
+        s3.put_bucket_versioning(Bucket=plan.bucket, VersioningConfiguration={"Status": "Enabled"})
+        done.append("versioning enabled")
+        step = "public access block"
+        s3.put_public_access_block(
+            Bucket=plan.bucket,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
+        )
+        done.append("all public access blocked")
+        step = "default encryption"
+        rule: dict[str, Any] = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+        if plan.sse_kms_key_id:
+            rule = {
+                "ApplyServerSideEncryptionByDefault": {
+                    "SSEAlgorithm": "aws:kms",
+                    "KMSMasterKeyID": plan.sse_kms_key_id,
+                },
+                "BucketKeyEnabled": True,
+            }
+        s3.put_bucket_encryption(
+            Bucket=plan.bucket, ServerSideEncryptionConfiguration={"Rules": [rule]}
+        )
+        done.append(
+            "default encryption "
+            + ("SSE-KMS with bucket keys" if plan.sse_kms_key_id else "SSE-S3")
+        )
+        step = "lifecycle"
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=plan.bucket, LifecycleConfiguration={"Rules": _lifecycle(plan)}
+        )
+        done.append(f"lifecycle: {len(_lifecycle(plan))} rules on {_prefix(plan) or 'the bucket'}")
+        if plan.replicate_to and plan.replication_role:
+            step = "replication"
+            s3.put_bucket_replication(
+                Bucket=plan.bucket,
+                ReplicationConfiguration={
+                    "Role": plan.replication_role,
+                    "Rules": [
+                        {
+                            "ID": "s3vault-replica",
+                            "Status": "Enabled",
+                            "Priority": 1,
+                            "Filter": {"Prefix": _prefix(plan)},
+                            "DeleteMarkerReplication": {"Status": "Disabled"},
+                            "Destination": {"Bucket": f"arn:aws:s3:::{plan.replicate_to}"},
+                        }
+                    ],
+                },
+            )
+            done.append(f"replication to {plan.replicate_to}")
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        msg = f"setup-bucket {plan.bucket}: {step} failed: {exc}"
+        raise BackendError(msg) from None
+    return done
+
+
+def _get(s3: Any, what: str, **args: Any) -> dict[str, Any] | None:
+    """A Get* call; None when the bucket has no such configuration."""
+    try:
+        answer: dict[str, Any] = getattr(s3, what)(**args)
+    except botocore.exceptions.ClientError as exc:
+        code = _code(exc)
+        if (
+            code.startswith("NoSuch")
+            or code.endswith("NotFoundError")
+            or code
+            in (
+                "ObjectLockConfigurationNotFoundError",
+                "ReplicationConfigurationNotFoundError",
+                "NoSuchPublicAccessBlockConfiguration",
+            )
+        ):
+            return None
+        raise
+    return answer
+
+
+def check_bucket(s3: Any, plan: BucketPlan) -> list[Check]:
+    """The posture check: each item ok, warning or wrong, with the fix.
+
+    Raises:
+        BackendError: the bucket cannot be inspected.
+    """
+    b = plan.bucket
+    fix = "s3vault setup-bucket"
+    checks: list[Check] = []
+    try:
+        versioning = (_get(s3, "get_bucket_versioning", Bucket=b) or {}).get("Status")
+        checks.append(
+            Check(item="versioning", state=OK, detail="enabled")
+            if versioning == "Enabled"
+            else Check(
+                item="versioning",
+                state=WRONG,
+                detail=f"{versioning or 'never enabled'}: a deleted or overwritten object "
+                "cannot be recovered",
+                fix=fix,
+            )
+        )
+        lock = (_get(s3, "get_object_lock_configuration", Bucket=b) or {}).get(
+            "ObjectLockConfiguration", {}
+        )
+        enabled = lock.get("ObjectLockEnabled") == "Enabled"
+        default = lock.get("Rule", {}).get("DefaultRetention")
+        if plan.object_lock and not enabled:
+            checks.append(
+                Check(
+                    item="object lock",
+                    state=WRONG,
+                    detail="not enabled on the bucket",
+                    fix="create a bucket with s3vault setup-bucket --object-lock and copy the "
+                    "repository into it",
+                )
+            )
+        elif enabled and default:
+            checks.append(
+                Check(
+                    item="object lock",
+                    state=WARNING,
+                    detail=f"a default retention ({default}) also locks the maintenance lease",
+                    fix="remove the bucket's default retention: s3vault sets retention per object",
+                )
+            )
+        else:
+            checks.append(
+                Check(item="object lock", state=OK, detail="enabled" if enabled else "not used")
+            )
+        enc = _get(s3, "get_bucket_encryption", Bucket=b)
+        rules = (enc or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+        algo = (
+            rules[0].get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm")
+            if rules
+            else None
+        )
+        if not algo:
+            checks.append(
+                Check(item="default encryption", state=WARNING, detail="none configured", fix=fix)
+            )
+        elif algo == "aws:kms" and not rules[0].get("BucketKeyEnabled"):
+            checks.append(
+                Check(
+                    item="default encryption",
+                    state=WARNING,
+                    detail="SSE-KMS without bucket keys: one KMS request per object",
+                    fix=fix + " --sse-kms KEY",
+                )
+            )
+        else:
+            checks.append(Check(item="default encryption", state=OK, detail=str(algo)))
+        block = (_get(s3, "get_public_access_block", Bucket=b) or {}).get(
+            "PublicAccessBlockConfiguration", {}
+        )
+        flags = (
+            "BlockPublicAcls",
+            "IgnorePublicAcls",
+            "BlockPublicPolicy",
+            "RestrictPublicBuckets",
+        )
+        missing = [f for f in flags if not block.get(f)]
+        checks.append(
+            Check(item="public access block", state=OK, detail="all four set")
+            if not missing
+            else Check(
+                item="public access block",
+                state=WRONG,
+                detail="not set: " + ", ".join(missing),
+                fix=fix,
+            )
+        )
+        checks += _check_lifecycle(s3, plan)
+        replication = _get(s3, "get_bucket_replication", Bucket=b)
+        if plan.replicate_to and not replication:
+            checks.append(
+                Check(
+                    item="replication",
+                    state=WARNING,
+                    detail="not configured",
+                    fix=fix + " --replicate-to BUCKET --replication-role ARN",
+                )
+            )
+        else:
+            rules = (replication or {}).get("ReplicationConfiguration", {}).get("Rules", [])
+            dest = ", ".join(r.get("Destination", {}).get("Bucket", "") for r in rules)
+            checks.append(
+                Check(item="replication", state=OK, detail=f"to {dest}" if rules else "not used")
+            )
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        msg = f"doctor: cannot inspect bucket {b}: {exc}"
+        raise BackendError(msg) from None
+    return checks
+
+
+def _check_lifecycle(s3: Any, plan: BucketPlan) -> list[Check]:
+    rules = (_get(s3, "get_bucket_lifecycle_configuration", Bucket=plan.bucket) or {}).get(
+        "Rules", []
+    )
+    mine = _prefix(plan)
+    checks: list[Check] = []
+    applies = [
+        r
+        for r in rules
+        if r.get("Status") == "Enabled"
+        and (
+            mine.startswith(r.get("Filter", {}).get("Prefix", r.get("Prefix", "")))
+            or r.get("Filter", {}).get("Prefix", "").startswith(mine)
+        )
+    ]
+    if any("AbortIncompleteMultipartUpload" in r for r in applies):
+        checks.append(Check(item="lifecycle: incomplete uploads", state=OK, detail="aborted"))
+    else:
+        checks.append(
+            Check(
+                item="lifecycle: incomplete uploads",
+                state=WARNING,
+                detail="never aborted: their parts are billed for ever",
+                fix="s3vault setup-bucket",
+            )
+        )
+    if any("NoncurrentVersionExpiration" in r for r in applies):
+        checks.append(Check(item="lifecycle: noncurrent versions", state=OK, detail="expired"))
+    else:
+        checks.append(
+            Check(
+                item="lifecycle: noncurrent versions",
+                state=WARNING,
+                detail="kept for ever: deleted packs are still billed",
+                fix="s3vault setup-bucket",
+            )
+        )
+    expiring = [
+        r.get("ID", "?")
+        for r in applies
+        if "Expiration" in r and ("Days" in r["Expiration"] or "Date" in r["Expiration"])
+    ]
+    if expiring:
+        checks.append(
+            Check(
+                item="lifecycle: expiration",
+                state=WRONG,
+                detail=f"rule(s) {', '.join(expiring)} delete current objects of the repository",
+                fix="remove them: only prune may decide what is deleted",
+            )
+        )
+    else:
+        checks.append(
+            Check(
+                item="lifecycle: expiration", state=OK, detail="no rule deletes repository objects"
+            )
+        )
+    data = _prefix(plan, "data/")
+    cold = [
+        r.get("ID", "?")
+        for r in applies
+        if r.get("Transitions") and not r.get("Filter", {}).get("Prefix", "").startswith(data)
+    ]
+    if cold:
+        checks.append(
+            Check(
+                item="lifecycle: transitions",
+                state=WRONG,
+                detail=f"rule(s) {', '.join(cold)} move metadata (index, snapshots, trees) to "
+                "a colder class",
+                fix=f"limit transitions to {data}",
+            )
+        )
+    else:
+        checks.append(
+            Check(
+                item="lifecycle: transitions",
+                state=OK,
+                detail="data packs only" if any(r.get("Transitions") for r in applies) else "none",
+            )
+        )
+    return checks
