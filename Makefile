@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
-## test: install what the tests need and run the whole suite
-PYTEST_WORKERS ?= 2
+## test: install what the tests need and run the whole suite. Three workers on two cores: many
+## tests wait (on lock expiry, grace periods, subprocesses, the S3 servers), and the longest
+## (the kill loop, about 3 minutes) runs beside the rest
+PYTEST_WORKERS ?= 3
 test: $(STAMP)
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
 

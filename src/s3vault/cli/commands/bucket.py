@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import click
 
-from s3vault.backend.bucket import OK, WARNING, WRONG, BucketPlan, Check, check_bucket, client
-from s3vault.backend.bucket import setup_bucket as apply_plan
 from s3vault.backend.profile import ProbedBackend, StoreProfile
 from s3vault.backend.stack import stack_for
 from s3vault.cli.context import CliContext
@@ -16,6 +15,11 @@ from s3vault.cli.render import emit, say
 from s3vault.cli.session import backend_options, open_repo
 from s3vault.errors import ExitCode, S3VaultError, UsageError
 from s3vault.ops.keys import list_keys
+
+if TYPE_CHECKING:
+    from s3vault.backend.bucket import Check
+
+OK, WARNING, WRONG = "ok", "warning", "wrong"  # as backend/bucket.py (boto3 only when used)
 
 
 def _bucket_of(ctx: CliContext) -> tuple[str, str]:
@@ -56,6 +60,9 @@ def setup_bucket(
     """Create or update the repository's bucket: versioning, Object Lock (optional), default
     encryption, public access block, lifecycle (abort incomplete uploads after a day, expire
     noncurrent versions, data packs to a colder class), replication (optional)."""
+    from s3vault.backend.bucket import BucketPlan, client
+    from s3vault.backend.bucket import setup_bucket as apply_plan
+
     ctx = cli_context()
     bucket, prefix = _bucket_of(ctx)
     if bool(replicate_to) != bool(replication_role):
@@ -82,6 +89,8 @@ def setup_bucket(
 
 
 def _repository_checks(ctx: CliContext) -> list[Check]:
+    from s3vault.backend.bucket import Check
+
     checks: list[Check] = []
     try:
         repo = open_repo(ctx, load_index=False)
@@ -141,6 +150,8 @@ def doctor() -> int:
     """Check the bucket (versioning, Object Lock, encryption, public access, lifecycle,
     replication) and the repository (it opens, keys, key epochs, the store's capabilities)
     and say, for each item, ok / warning / wrong and the fix. Exit 13 if anything is wrong."""
+    from s3vault.backend.bucket import BucketPlan, check_bucket, client
+
     ctx = cli_context()
     checks = _repository_checks(ctx)
     if ctx.repository.startswith("s3:"):
