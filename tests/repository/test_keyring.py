@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from s3vault.errors import S3VaultError, WrongPasswordError
+from s3vault.errors import FormatVersionError, S3VaultError, WrongPasswordError
 from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.ids import ObjectId
 from s3vault.repository.keyring import unwrap_key, wrap_key
@@ -50,3 +50,8 @@ def test_kdf_parameters_below_the_floor_are_refused(keyfile_bytes: bytes) -> Non
     assert weak != keyfile_bytes
     with pytest.raises(S3VaultError, match=r"below the safe floor|canonical|wrong password"):
         unwrap_key(KeyFile.decode(weak), b"pw")
+
+
+def test_a_development_version_1_key_file_is_refused_with_a_reason() -> None:
+    with pytest.raises(FormatVersionError, match="development build"):
+        KeyFile.decode(b'{"id":"00","kdf":{},"v":1,"wrap":{}}')

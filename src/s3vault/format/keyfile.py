@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from s3vault.errors import IntegrityError
+from s3vault.errors import FormatVersionError, IntegrityError
 from s3vault.format import codec
 from s3vault.ids import ObjectId
 
@@ -193,6 +193,12 @@ class KeyFile:
         """
         what = "key file"
         obj = codec.loads(data, what)
+        if obj.get("v") == 1:
+            msg = (
+                "key file version 1 was written by a development build of s3vault from before "
+                "key rotation (no release wrote it): re-create the repository"
+            )
+            raise FormatVersionError(msg)
         codec.check_version(obj.get("v"), KEYFILE_VERSION, what)
         _only(obj, _TOP, what)
         kind = codec.field(obj, "kind", str, what)
