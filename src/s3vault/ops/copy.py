@@ -7,7 +7,8 @@ in the cache (``copy-<target id>.map`` beside the source's cache), so a later co
 snapshots reads only the files that changed; without it (or for files whose whole-file hash
 must be computed under the target's key) the blobs are read from the source, never sent twice.
 A copy keeps the original time, host, paths and tags and records where it came from
-(``original``); snapshots already copied are skipped, so an interrupted copy resumes.
+(``original``); snapshots already copied are skipped, so an interrupted copy resumes, and so
+are copies of the target's own snapshots (failing back sends only what was new).
 """
 
 from __future__ import annotations
@@ -198,7 +199,9 @@ def copy(
     progress.started("copying", total_files=len(todo))
     for sid, snap in todo:
         origin = f"{src.id.hex()}:{sid.hex()}"
-        if origin in done:
+        if origin in done or snap.original.startswith(dst.id.hex() + ":"):
+            # already copied, or itself a copy of a target snapshot (copying back after a
+            # failover sends only what was written on this side)
             result.skipped.append(sid.hex())
             progress.advanced(files=1, item=sid.short)
             continue
