@@ -97,3 +97,11 @@ def test_dr_runbook_runs(
 @pytest.mark.parametrize("page", ["quickstart.md", "dr.md"])
 def test_every_runnable_page_is_linked(page: str) -> None:
     assert f"docs/{page}" in (DOCS.parent / "README.md").read_text()
+
+
+def test_troubleshooting_covers_every_exit_code() -> None:
+    from s3vault.errors import ExitCode
+
+    text = (DOCS / "troubleshooting.md").read_text()
+    headings = {int(m) for m in re.findall(r"^## (\d+): ", text, re.MULTILINE)}
+    assert headings == {int(c) for c in ExitCode}
