@@ -13,12 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import botocore.config
 import botocore.exceptions
 
 from s3vault.backend.location import BackendOptions
-from s3vault.backend.s3 import S3Settings, assumed_role_session
+from s3vault.backend.s3 import aws_session
 from s3vault.errors import BackendError
 
 OK, WARNING, WRONG = "ok", "warning", "wrong"
@@ -54,12 +53,7 @@ class Check:
 
 def client(options: BackendOptions) -> Any:
     """An S3 client with the repository's credentials, role, region and endpoint."""
-    session = boto3.session.Session(profile_name=options.aws_profile)
-    if options.aws_role_arn:
-        settings = S3Settings(
-            bucket="", role_arn=options.aws_role_arn, external_id=options.aws_external_id
-        )
-        session = assumed_role_session(session, settings)
+    session = aws_session(options.aws_profile, options.aws_role_arn, options.aws_external_id)
     return session.client(
         "s3",
         endpoint_url=options.s3_endpoint,

@@ -8,12 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-import boto3
 import botocore.config
 import botocore.exceptions
 
 from s3vault.backend.location import BackendOptions
-from s3vault.backend.s3 import S3Settings, assumed_role_session
+from s3vault.backend.s3 import aws_session
 from s3vault.errors import BackendError
 
 BATCH = 1000  # PutMetricData takes up to 1,000 values per call
@@ -38,12 +37,7 @@ def put_metrics(
     Raises:
         BackendError: CloudWatch refused or is unreachable.
     """
-    session = boto3.session.Session(profile_name=options.aws_profile)
-    if options.aws_role_arn:
-        settings = S3Settings(
-            bucket="", role_arn=options.aws_role_arn, external_id=options.aws_external_id
-        )
-        session = assumed_role_session(session, settings)
+    session = aws_session(options.aws_profile, options.aws_role_arn, options.aws_external_id)
     client = session.client(
         "cloudwatch",
         region_name=options.s3_region,

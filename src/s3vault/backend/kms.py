@@ -16,7 +16,7 @@ import botocore.config
 import botocore.exceptions
 
 from s3vault.backend.location import BackendOptions
-from s3vault.backend.s3 import S3Settings, assumed_role_session
+from s3vault.backend.s3 import aws_session
 from s3vault.errors import BackendError, TransientBackendError
 
 
@@ -39,15 +39,8 @@ class KmsService:
         region = region_of(key_id) or self._options.s3_region
         with self._lock:
             if self._session is None:
-                session = boto3.session.Session(profile_name=self._options.aws_profile)
-                if self._options.aws_role_arn:
-                    settings = S3Settings(
-                        bucket="",
-                        role_arn=self._options.aws_role_arn,
-                        external_id=self._options.aws_external_id,
-                    )
-                    session = assumed_role_session(session, settings)
-                self._session = session
+                o = self._options
+                self._session = aws_session(o.aws_profile, o.aws_role_arn, o.aws_external_id)
             if region not in self._clients:
                 self._clients[region] = self._session.client(
                     "kms",

@@ -126,20 +126,31 @@ class S3Settings:
         return f"S3Settings(s3://{self.bucket}/{self.prefix}, endpoint={self.endpoint_url!r})"
 
 
-def assumed_role_session(base: boto3.session.Session, s: S3Settings) -> boto3.session.Session:
+def aws_session(
+    profile: str | None, role_arn: str | None = None, external_id: str | None = None
+) -> boto3.session.Session:
+    """The boto3 session of a repository's AWS account (S3, KMS, CloudWatch, bucket set-up):
+    a profile from ~/.aws, and the role to assume with it, if any."""
+    session = boto3.session.Session(profile_name=profile)
+    return _assumed_role_session(session, role_arn, external_id) if role_arn else session
+
+
+def _assumed_role_session(
+    base: boto3.session.Session, role_arn: str, external_id: str | None
+) -> boto3.session.Session:
     """A session whose credentials come from STS AssumeRole on the base credentials and are
     refreshed by botocore before they expire (backups can outlive a role session)."""
     extra: dict[str, Any] = {"RoleSessionName": "s3vault"}
-    if s.external_id:
-        extra["ExternalId"] = s.external_id
+    if external_id:
+        extra["ExternalId"] = external_id
     source = base.get_credentials()
     if source is None:
-        msg = f"cannot assume {s.role_arn}: no AWS credentials to assume it with"
+        msg = f"cannot assume {role_arn}: no AWS credentials to assume it with"
         raise BackendError(msg)
     fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
         client_creator=base._session.create_client,
         source_credentials=source,
-        role_arn=s.role_arn,
+        role_arn=role_arn,
         extra_args=extra,
     )
     core = botocore.session.Session()
@@ -213,10 +224,7 @@ class S3Backend:
         self.counts = RequestCounts()
         self._counts_lock = threading.Lock()
         self.window = CongestionWindow(max(10, settings.connections * 2))
-        session = boto3.session.Session(profile_name=settings.profile)
-        if settings.role_arn:
-            session = assumed_role_session(session, settings)
-        self._session = session
+        self._session = aws_session(settings.profile, settings.role_arn, settings.external_id)
         self._forced_checksum = settings.checksum  # the user's --s3-checksum beats a profile
         self._client = self.client(settings.checksum)
         self._parts = ThreadPoolExecutor(

@@ -26,6 +26,7 @@ from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
+from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import list_snapshots
@@ -102,16 +103,10 @@ class CopyResult:
 
 def _selected(src: Repository, options: CopyOptions) -> Iterator[tuple[ObjectId, SnapshotFile]]:
     wanted = {s.lower() for s in options.snapshots}
+    filt = SnapshotFilter(hosts=options.hosts, tags=options.tags, paths=options.paths)
     for sid, snap in list_snapshots(src):  # oldest first: parents before children
-        if wanted and not any(sid.hex().startswith(w) for w in wanted):
-            continue
-        if options.hosts and snap.hostname not in options.hosts:
-            continue
-        if options.tags and not set(options.tags) & set(snap.tags):
-            continue
-        if options.paths and not set(options.paths) <= set(snap.paths):
-            continue
-        yield sid, snap
+        if (not wanted or any(sid.hex().startswith(w) for w in wanted)) and filt.matches(snap):
+            yield sid, snap
 
 
 class _Copier:

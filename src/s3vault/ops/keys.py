@@ -62,6 +62,15 @@ def _read_all(repo: Repository) -> list[tuple[KeyFile | None, str, str]]:
     return found
 
 
+def _origin(clock: Clock | None) -> dict[str, str]:
+    """Where and when a key file is made (informational fields of the key file)."""
+    return {
+        "hostname": socket.gethostname(),
+        "username": getpass.getuser(),
+        "created": (clock or SystemClock()).now().isoformat(timespec="seconds"),
+    }
+
+
 def _entry(repo: Repository, keyfile: KeyFile, problem: str = "") -> KeyEntry:
     return KeyEntry(
         id=keyfile.id.hex(),
@@ -125,10 +134,8 @@ def add_key(
         password=password,
         kdf_profile=kdf_profile,
         label=label,
-        hostname=socket.gethostname(),
-        username=getpass.getuser(),
-        created=(clock or SystemClock()).now().isoformat(timespec="seconds"),
         kind=kind,
+        **_origin(clock),
     )
     keyring.store_key(repo.backend, keyfile, lambda k: keyring.unwrap_key(k, password))
     return _entry(repo, keyfile)
@@ -220,9 +227,7 @@ def add_kms_key(
         kms=kms,
         kms_key_id=kms_key_id,
         label=label,
-        hostname=socket.gethostname(),
-        username=getpass.getuser(),
-        created=(clock or SystemClock()).now().isoformat(timespec="seconds"),
+        **_origin(clock),
     )
     keyring.store_key(repo.backend, keyfile, lambda k: keyring.unwrap_kms(k, kms))
     return _entry(repo, keyfile)
