@@ -1,16 +1,27 @@
-"""The documentation's command examples run (issue 7: docs must not rot). Every ```console
-block of the pages below is run in order, each `$ ` line as a shell command in one bash
-session per page, in a sandbox: a temporary home directory with sample data, the real
-`s3vault` entry point on PATH, and for the S3 pages the moto server with the buckets the page
-names."""
+"""The documentation's command examples run (issue 7: docs must not rot).
+
+Every ```console block of every page is run, each `$ ` line as a shell command, in order, in
+one bash session per page; a command followed by `$ echo $?` must exit with the code shown
+below it. Every ```cron block (and the cron file shipped in docs/examples) is run too: the
+command after the five time fields and the user, with ``\\%`` unescaped as cron does. The
+sandbox is a temporary home directory with sample data, a temporary root for the absolute
+paths of cron lines (/etc, /srv, /var), the real `s3vault` entry point on PATH, and for the S3
+pages the moto server (or Swift) with the buckets the page names. Placeholders a reader
+would replace (an endpoint, a bucket) are mapped to the local servers per page.
+
+A command example anywhere else (a ```sh block, a `$ ` line outside a console block) fails
+the suite, and so does a page with examples that is not in PAGES."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
+import shutil
 import subprocess
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
@@ -20,83 +31,280 @@ from tests.cli.test_s3 import s3_env
 from tests.conftest import S3VAULT, write_file
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-BLOCK = re.compile(r"^```console\n(.*?)^```", re.MULTILINE | re.DOTALL)
+FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
 
 
-def commands(page: Path) -> list[str]:
-    """The `$ ` lines of every console block, in order."""
-    out = []
-    for block in BLOCK.findall(page.read_text()):
-        out += [line[2:] for line in block.splitlines() if line.startswith("$ ")]
-    return out
+def fenced(text: str) -> list[tuple[str, str]]:
+    """(language, body) of every fenced block, also those indented inside a list."""
+    return [(lang, textwrap.dedent(body)) for _, lang, body in FENCE.findall(text)]
 
 
-def run_page(page: Path, home: Path, env: dict[str, str]) -> None:
-    script = ["set -o pipefail"]
-    for i, cmd in enumerate(commands(page)):
-        script.append(f"echo {shlex.quote('>>> ' + cmd)}")
-        script.append(
-            f"{cmd} || {{ echo 'step {i + 1} failed: {cmd.replace(chr(39), '')}' >&2; exit 1; }}"
+PASSWORD = "docs sandbox password"
+
+
+@dataclass(frozen=True)
+class Step:
+    command: str
+    exit_code: int | None = None  # None: must succeed
+
+
+def console_steps(text: str) -> list[Step]:
+    """The `$ ` lines of a console block; `$ echo $?` and its output set the code expected of
+    the command before it."""
+    steps: list[Step] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if not line.startswith("$ "):
+            continue
+        command = line[2:]
+        if command == "echo $?":
+            assert steps and i + 1 < len(lines), "`$ echo $?` needs a command and an answer"
+            steps[-1] = Step(steps[-1].command, int(lines[i + 1]))
+            continue
+        steps.append(Step(command))
+    return steps
+
+
+def cron_steps(text: str) -> list[Step]:
+    """The commands of crontab lines (five time fields and a user, as in /etc/cron.d)."""
+    steps = []
+    for raw in text.replace("\\\n", " ").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or re.match(r"^[A-Z_]+=", line):
+            continue
+        fields = line.split(None, 6)
+        assert len(fields) == 7, f"not a cron.d line: {line}"
+        command = re.sub(r"(?<![\w.$])/(etc|srv|var)\b", r"$ROOT/\1", fields[6])
+        steps.append(Step(f"sh -c {shlex.quote(command.replace(chr(92) + '%', '%'))}"))
+    return steps
+
+
+def page_steps(page: Path) -> list[Step]:
+    steps = []
+    for lang, body in fenced(page.read_text()):
+        if lang == "console":
+            steps += console_steps(body)
+        elif lang == "cron":
+            steps += cron_steps(body)
+    return steps
+
+
+@dataclass
+class Sandbox:
+    home: Path
+    root: Path
+    env: dict[str, str]
+
+    def run(self, script: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", script],
+            env=self.env,
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
-    done = subprocess.run(
-        ["bash", "-c", "\n".join(script)],
-        env={**env, "HOME": str(home), "PATH": f"{Path(S3VAULT).parent}:{env['PATH']}"},
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    def run_steps(
+        self, steps: list[Step], prelude: str = "", after: dict[int, str] | None = None
+    ) -> None:
+        script = ["set -o pipefail", prelude]
+        for i, step in enumerate(steps):
+            if after and i in after:
+                script.append(after[i])
+            shown = shlex.quote(f"step {i + 1} failed: {step.command}")
+            script.append(f"echo {shlex.quote('>>> ' + step.command)}")
+            if step.exit_code is None:
+                script.append(f"{step.command} || {{ echo {shown} >&2; exit 1; }}")
+            else:
+                script.append(
+                    f'{step.command}; rc=$?; [ "$rc" = {step.exit_code} ] || '
+                    f'{{ echo {shown} "(exit $rc, not {step.exit_code})" >&2; exit 1; }}'
+                )
+        done = self.run("\n".join(script))
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
-def sandbox(tmp_path: Path, cli_env: dict[str, str]) -> tuple[Path, dict[str, str]]:
-    home = tmp_path / "home"
-    for i in range(8):
-        write_file(home / "documents" / f"file{i}.txt", f"document {i}\n".encode() * 200)
-    write_file(home / "documents" / "notes.txt", b"notes\n")
-    write_file(home / "srv" / "www" / "index.html", b"<html></html>\n" * 100)
-    write_file(home / "srv" / "db.dump", os.urandom(300_000))
-    write_file(home / ".pw", b"dr runbook password\n")
-    env = {k: v for k, v in cli_env.items() if not k.startswith("S3VAULT_")}
-    env["XDG_CACHE_HOME"] = str(home / ".cache")
-    return home, env
+@dataclass(frozen=True)
+class Page:
+    """What a page's examples need."""
+
+    store: str = "local"  # "moto" or "swift": S3 credentials and endpoint in the environment
+    buckets: tuple[str, ...] = ()
+    password: bool = True  # S3VAULT_PASSWORD_FILE is set (False: the page sets its own)
+    repo: bool = False  # S3VAULT_REPOSITORY names a repository with one backup
+    prelude: str = ""  # shell run before the page (what the page says exists already)
+    after: dict[int, str] = field(default_factory=dict)  # shell run after step N
+    replace: dict[str, str] = field(default_factory=dict)  # placeholder → {endpoint}/{bucket}
+    needs: tuple[str, ...] = ()  # programs that must be installed
+    check: Callable[[Sandbox], None] | None = None
 
 
-def test_quickstart_runs(tmp_path: Path, cli_env: dict[str, str]) -> None:
-    page = DOCS / "quickstart.md"
-    assert len(commands(page)) >= 15
-    home, env = sandbox(tmp_path, cli_env)
-    run_page(page, home, env)
-    assert (home / "restored").is_dir()
-
-
-def test_dr_runbook_runs(
-    s3_bucket: str, s3_server: str, tmp_path: Path, cli_env: dict[str, str]
-) -> None:
-    page = DOCS / "dr.md"
-    s3 = boto3.client("s3", region_name="us-east-1")
-    for bucket in ("acme-backups-eu", "acme-backups-us"):
-        s3.create_bucket(Bucket=bucket)
-    home, env = sandbox(tmp_path, s3_env(cli_env, s3_server))
-    run_page(page, home, env)
-    assert (home / "recovered").is_dir()
-    listed = subprocess.run(
-        [S3VAULT, "-P", "primary", "--json", "snapshots"],
-        env={**env, "HOME": str(home), "S3VAULT_CONFIG": str(home / "dr.toml")},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def _dr_check(box: Sandbox) -> None:
+    listed = box.run(f"S3VAULT_CONFIG={box.home}/dr.toml s3vault -P primary --json snapshots")
+    assert listed.returncode == 0, listed.stderr
     snaps = json.loads(listed.stdout)["snapshots"]
     # the original and the failover backup copied back: the copy of the original is not
     # copied back a second time
     assert len(snaps) == 2 and sum(bool(s["original"]) for s in snaps) == 1
 
 
-@pytest.mark.parametrize("page", ["quickstart.md", "dr.md"])
-def test_every_runnable_page_is_linked(page: str) -> None:
-    assert f"docs/{page}" in (DOCS.parent / "README.md").read_text()
+# a prune that holds the maintenance lease, stopped: what another operator's prune looks like
+_HELD_LEASE = (
+    "S3VAULT_TEST_STOP_AT=prune-after-plan s3vault prune >/dev/null 2>&1 & holder=$!\n"
+    'until [ "$(ps -o stat= -p $holder | cut -c1)" = T ]; do sleep 0.1; done\n'
+    "trap 'kill -9 $holder' EXIT"
+)
+
+PAGES: dict[str, Page] = {
+    "quickstart.md": Page(password=False),
+    "usage.md": Page(repo=True),
+    "verify.md": Page(repo=True),
+    "concurrency.md": Page(
+        repo=True, prelude=_HELD_LEASE, after={1: "kill -CONT $holder; wait $holder"}
+    ),
+    "s3.md": Page(store="moto", buckets=("my-backups",)),
+    "s3-compatible.md": Page(
+        store="swift",
+        replace={"https://swift.example:8080": "{endpoint}", "s3://backups/": "s3://{bucket}/"},
+    ),
+    "dr.md": Page(
+        store="moto",
+        buckets=("acme-backups-eu", "acme-backups-us"),
+        password=False,
+        check=_dr_check,
+    ),
+}
+
+
+def sandbox(tmp_path: Path, env: dict[str, str]) -> Sandbox:
+    home, root = tmp_path / "home", tmp_path / "root"
+    for i in range(8):
+        write_file(home / "documents" / f"file{i}.txt", f"document {i}\n".encode() * 200)
+    write_file(home / "documents" / "notes.txt", b"notes\n")
+    write_file(home / "srv" / "www" / "index.html", b"<html></html>\n" * 100)
+    write_file(home / "srv" / "db.dump", bytes(range(256)) * 1200)
+    write_file(home / ".pw", b"dr runbook password\n")
+    write_file(root / "etc" / "s3vault" / "pw", PASSWORD.encode() + b"\n")
+    write_file(root / "etc" / "hosts", b"127.0.0.1 localhost\n")
+    write_file(root / "srv" / "www" / "index.html", b"<html>srv</html>\n" * 50)
+    (root / "var" / "log").mkdir(parents=True)
+    (root / "var" / "backups").mkdir(parents=True)
+    env = {k: v for k, v in env.items() if not k.startswith("S3VAULT_")}
+    env.update(
+        HOME=str(home),
+        ROOT=str(root),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        PATH=f"{Path(S3VAULT).parent}:{env['PATH']}",
+    )
+    if "AWS_ACCESS_KEY_ID" in env:  # the named AWS profiles the pages use, on the same server
+        creds = f"aws_access_key_id = {env['AWS_ACCESS_KEY_ID']}\naws_secret_access_key = "
+        creds += env["AWS_SECRET_ACCESS_KEY"] + "\n"
+        write_file(
+            home / ".aws" / "credentials",
+            "".join(f"[{p}]\n{creds}" for p in ("default", "backup", "maintenance")).encode(),
+        )
+    return Sandbox(home, root, env)
+
+
+def with_password(box: Sandbox) -> None:
+    box.env["S3VAULT_PASSWORD_FILE"] = str(box.root / "etc" / "s3vault" / "pw")
+
+
+def with_repository(box: Sandbox) -> None:
+    with_password(box)
+    box.env["S3VAULT_REPOSITORY"] = str(box.root / "var" / "backups" / "s3vault")
+    done = box.run(
+        "s3vault init --kdf-profile minimum --no-recovery-key -q && "
+        "s3vault backup -q $ROOT/etc $ROOT/srv"
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def replaced(page: Path, spec: Page, values: dict[str, str]) -> list[Step]:
+    steps = page_steps(page)
+    for old, new in spec.replace.items():
+        steps = [Step(s.command.replace(old, new.format(**values)), s.exit_code) for s in steps]
+    return steps
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_page_examples_run(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    spec, page = PAGES[name], DOCS / name
+    missing = [p for p in spec.needs if shutil.which(p) is None]
+    if missing:
+        pytest.skip(f"{name} needs {', '.join(missing)} (not installed)")
+    values: dict[str, str] = {}
+    env = cli_env
+    if spec.store == "moto":
+        endpoint = request.getfixturevalue("s3_server")
+        request.getfixturevalue("s3_bucket")  # a clean server
+        s3 = boto3.client("s3", region_name="us-east-1")
+        for bucket in spec.buckets:
+            s3.create_bucket(Bucket=bucket)
+        env = s3_env(cli_env, endpoint)
+    elif spec.store == "swift":
+        swift = request.getfixturevalue("swift_server")
+        values = {"endpoint": swift.endpoint, "bucket": swift.new_bucket()}
+        env = {
+            **s3_env(cli_env, swift.endpoint),
+            "AWS_ACCESS_KEY_ID": swift.access_key,
+            "AWS_SECRET_ACCESS_KEY": swift.secret_key,
+        }
+    box = sandbox(tmp_path, env)
+    if spec.password:
+        with_password(box)
+    if spec.repo:
+        with_repository(box)
+    steps = replaced(page, spec, values)
+    assert steps, f"{name} has no examples"
+    box.run_steps(steps, spec.prelude, spec.after)
+    if spec.check is not None:
+        spec.check(box)
+
+
+def test_shipped_cron_file_runs(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """docs/examples/s3vault.cron, with a profile "web" on a local repository."""
+    box = sandbox(tmp_path, cli_env)
+    with_repository(box)
+    config = box.root / "etc" / "s3vault" / "config.toml"
+    config.write_text(
+        f'[profiles.web]\nrepository = "{box.env["S3VAULT_REPOSITORY"]}"\n'
+        f'password_file = "{box.env["S3VAULT_PASSWORD_FILE"]}"\n'
+        f'paths = ["{box.root}/srv"]\n[profiles.web.retention]\nkeep_daily = 7\n'
+    )
+    box.env["S3VAULT_CONFIG"] = str(config)
+    steps = cron_steps((DOCS / "examples" / "s3vault.cron").read_text())
+    assert len(steps) == 2
+    logger = box.home / "bin" / "logger"  # syslog is not reachable in the sandbox
+    write_file(logger, b'#!/bin/sh\ncat >> "$ROOT/var/log/syslog"\n').chmod(0o755)
+    box.env["PATH"] = f"{logger.parent}:{box.env['PATH']}"
+    box.run_steps(steps)
+    log = (box.root / "var" / "log" / "syslog").read_text()
+    assert "snapshot" in log, log
+
+
+def test_every_page_with_examples_is_run_and_no_example_hides() -> None:
+    for page in sorted(DOCS.glob("*.md")):
+        text = page.read_text()
+        runnable = False
+        for lang, body in fenced(text):
+            if lang in ("console", "cron"):
+                runnable = True
+                continue
+            commands = [line for line in body.splitlines() if re.match(r"^\s*(\$ |s3vault )", line)]
+            assert lang not in ("sh", "bash", "shell") and not commands, (
+                f"{page.name}: a command example outside a console block: {body[:200]}"
+            )
+        assert not runnable or page.name in PAGES, f"{page.name} has examples no test runs"
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_every_runnable_page_is_linked(name: str) -> None:
+    assert f"docs/{name}" in (DOCS.parent / "README.md").read_text()
 
 
 def test_troubleshooting_covers_every_exit_code() -> None:

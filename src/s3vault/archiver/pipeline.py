@@ -43,7 +43,8 @@ _Entry = Node | Future[Node | None] | PendingDir
 class ArchiveOptions:
     """What to archive and how hard to work."""
 
-    paths: tuple[bytes, ...] = ()
+    paths: tuple[bytes, ...] = ()  # absolute, as the snapshot records them
+    root: bytes = b""  # where they are read: below this directory
     excludes: ExcludeRules = field(default_factory=ExcludeRules)
     stdin: ByteStream | None = None
     stdin_filename: bytes = b"stdin"
@@ -148,7 +149,9 @@ class Archiver:
                 root.add(self._stdin_node(self._opts.stdin))
             else:
                 parent_nodes = self._tree_nodes(self._parent_tree)
-                self._add_targets(root, b"/", _nested_targets(self._opts.paths), parent_nodes)
+                self._add_targets(
+                    root, self._opts.root or b"/", _nested_targets(self._opts.paths), parent_nodes
+                )
             self._queue(root)
             self._writer.batch_done()
             self._drain(block=True)
@@ -368,7 +371,8 @@ class Archiver:
                 continue
             if cache_dir and name != CACHEDIR_TAG:
                 continue
-            if self._matcher.excluded(cpath, stat.S_ISDIR(cst.st_mode)):
+            recorded = cpath[len(self._opts.root) :]  # as the snapshot records it
+            if self._matcher.excluded(recorded, stat.S_ISDIR(cst.st_mode)):
                 continue
             entry = self._entry(cpath, name, cst, parent_nodes.get(name), root_dev)
             if entry is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import click
@@ -237,6 +237,31 @@ class Duration(_DurationBase):
         if not parts or "".join(n + u for n, u in parts) != text:
             self.fail(f"{value!r} is not a duration like 90s, 30m, 4h or 1h30m", param, ctx)
         return timedelta(seconds=sum(float(n) * self._UNITS[u] for n, u in parts))
+
+
+if TYPE_CHECKING:
+    _TimeBase = click.ParamType[datetime]
+else:
+    _TimeBase = click.ParamType
+
+
+class Timestamp(_TimeBase):
+    """An ISO 8601 time (``2025-01-31``, ``2025-01-31 02:00``, ``2025-01-31T02:00:00Z``); one
+    without a zone is this machine's local time."""
+
+    name = "time"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        """Parse a time."""
+        if isinstance(value, datetime):
+            return value
+        try:
+            when = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a time like 2025-01-31 02:00 (ISO 8601)", param, ctx)
+        return when if when.tzinfo else when.astimezone()
 
 
 if TYPE_CHECKING:

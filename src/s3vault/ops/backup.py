@@ -6,6 +6,7 @@ import getpass
 import os
 import socket
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -42,6 +43,8 @@ class BackupOptions:
     stdin_filename: str = "stdin"
     parent: str | None = None
     force: bool = False  # ignore the parent: read every file
+    time: datetime | None = None  # the snapshot's time (imports); default: when it starts
+    root: str | None = None  # read the paths inside this directory, record them below "/"
     dry_run: bool = False
     readers: int = 0  # 0: from the CPU count
     blob_workers: int = 0
@@ -78,18 +81,38 @@ class BackupResult:
         return bool(self.warnings)
 
 
-def _targets(paths: tuple[str, ...], progress: Progress) -> tuple[bytes, ...]:
+def _targets(paths: tuple[str, ...], root: bytes | None, progress: Progress) -> tuple[bytes, ...]:
+    """The paths to record (absolute); with a root they lie below it, whatever they say."""
     out = []
     for path in paths:
-        abs_path = os.path.abspath(os.fsencode(path))
-        if not os.path.lexists(abs_path):
+        if root is None:
+            recorded = os.path.abspath(os.fsencode(path))
+        else:
+            recorded = os.path.normpath(b"/" + os.fsencode(path).lstrip(b"/"))
+        if not os.path.lexists((root or b"") + recorded):
             progress.warned(path, "does not exist, skipping")
             continue
-        out.append(abs_path)
+        out.append(recorded)
     if not out:
         msg = "nothing to back up: none of the given paths exist"
         raise UsageError(msg)
     return tuple(out)
+
+
+def _sources(
+    options: BackupOptions, progress: Progress
+) -> tuple[tuple[bytes, ...], tuple[str, ...], bytes | None]:
+    """(paths to record, the same as text, the directory they are read below)."""
+    if options.stdin is not None:
+        return (), ("/" + options.stdin_filename,), None
+    root = None
+    if options.root is not None:
+        root = os.path.abspath(os.fsencode(options.root)).rstrip(b"/")
+        if not os.path.isdir(root or b"/"):
+            msg = f"--root {options.root}: not a directory"
+            raise UsageError(msg)
+    targets = _targets(options.paths, root, progress)
+    return targets, tuple(os.fsdecode(t) for t in targets), root
 
 
 def _workers(configured: int, default: int) -> int:
@@ -127,12 +150,7 @@ def backup(
     if options.stdin is None and not options.paths:
         msg = "backup needs at least one path (or --stdin)"
         raise UsageError(msg)
-    if options.stdin is not None:
-        targets: tuple[bytes, ...] = ()
-        shown_paths: tuple[str, ...] = ("/" + options.stdin_filename,)
-    else:
-        targets = _targets(options.paths, progress)
-        shown_paths = tuple(os.fsdecode(t) for t in targets)
+    targets, shown_paths, root = _sources(options, progress)
     host = options.host or socket.gethostname()
 
     parent_id: ObjectId | None = None
@@ -168,6 +186,7 @@ def backup(
         writer,
         ArchiveOptions(
             paths=targets,
+            root=root or b"",
             excludes=ExcludeRules.build(
                 options.excludes,
                 options.exclude_files,
@@ -208,7 +227,7 @@ def backup(
         "total_bytes_processed": stats.bytes_processed,
     }
     snapshot = SnapshotFile(
-        time=start,
+        time=options.time or start,
         tree=tree_id,
         paths=shown_paths,
         hostname=host,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -10,7 +11,7 @@ import click
 from s3vault import BackupOptions, BackupResult
 from s3vault import backup as backup_op
 from s3vault.cli.context import CliContext
-from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.options import Timestamp, cli_context, global_options
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, say
 from s3vault.cli.session import open_repo
@@ -47,6 +48,20 @@ from s3vault.errors import ExitCode, UsageError
 @click.option("--stdin-filename", default="stdin", show_default=True, help="File name for --stdin")
 @click.option("--parent", metavar="SNAPSHOT", help="Compare against this snapshot")
 @click.option("--force", is_flag=True, help="Read every file, even if unchanged")
+@click.option(
+    "--time",
+    "when",
+    type=Timestamp(),
+    help="Record this time as the snapshot's (ISO 8601, local time unless a zone is given; "
+    "for imports of old backups)",
+)
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False),
+    help="Read PATHS below DIR and record them as if DIR were / (imports: --root /mnt/old "
+    "/etc reads /mnt/old/etc and records /etc)",
+    metavar="DIR",
+)
 @click.option("-n", "--dry-run", is_flag=True, help="Do everything but write to the repository")
 def backup(
     paths: tuple[str, ...],
@@ -60,6 +75,8 @@ def backup(
     stdin_filename: str,
     parent: str | None,
     force: bool,
+    when: datetime | None,
+    root: str | None,
     dry_run: bool,
 ) -> int:
     """Make a snapshot of PATHS (or of standard input with --stdin). With -P, the profile's
@@ -76,8 +93,8 @@ def backup(
         one_file_system = one_file_system or bool(p.get("one_file_system"))
     if not paths and not use_stdin:
         raise UsageError("nothing to back up: give PATHS (or --stdin, or a profile with paths)")
-    if use_stdin and paths:
-        msg = "--stdin takes no paths"
+    if use_stdin and (paths or root):
+        msg = "--stdin takes no paths and no --root"
         raise UsageError(msg)
     repo = open_repo(ctx, load_index=False)  # backup reads the index its own way
     note = None if dry_run else ctx.audited("backup")
@@ -93,6 +110,8 @@ def backup(
         stdin_filename=stdin_filename,
         parent=parent,
         force=force,
+        time=when,
+        root=root,
         dry_run=dry_run,
     )
     with CliProgress(ctx) as progress:

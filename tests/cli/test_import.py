@@ -1,0 +1,87 @@
+"""Imports of existing backups (docs/migration.md): ``backup --root DIR`` records what it reads
+below DIR as if DIR were /, ``--time`` records the old backup's time."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tests.conftest import RunCli, write_file
+
+OLD_MTIME = 1_600_000_000  # 2020-09-13
+
+
+def old_tree(root: Path, text: bytes) -> None:
+    for rel in ("etc/app.conf", "srv/www/index.html"):
+        path = write_file(root / rel, text + rel.encode())
+        os.utime(path, (OLD_MTIME, OLD_MTIME))
+
+
+def snapshots(run_cli: RunCli, url: str) -> list[dict[str, object]]:
+    done = run_cli("-r", url, "snapshots", "--json")
+    assert done.code == 0, done.stderr
+    return json.loads(done.stdout)["snapshots"]
+
+
+def test_import_records_paths_below_root_and_the_given_time(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    day1, day2 = tmp_path / "daily.1", tmp_path / "daily.0"
+    old_tree(day1, b"monday ")
+    old_tree(day2, b"monday ")
+    write_file(day2 / "etc" / "new.conf", b"added on tuesday")
+    write_file(day2 / "etc" / "secret.key", b"not for the backup")
+    common = ("--host", "web1", "--tag", "imported", "--exclude", "/etc/secret.key")
+    first = run_cli(
+        "-r", cli_repo, "backup", "--root", str(day1), "--time", "2025-01-30T02:00:00Z",
+        *common, "/etc", "srv", "--json",
+    )  # fmt: skip
+    assert first.code == 0, first.stderr
+    second = run_cli(
+        "-r", cli_repo, "backup", "--root", str(day2), "--time", "2025-01-31 02:00:00+01:00",
+        *common, "/etc", "/srv", "--json",
+    )  # fmt: skip
+    assert second.code == 0, second.stderr
+    summary = json.loads(second.stdout.splitlines()[-1])
+    # the second import found the first as its parent (same host, same recorded paths) and
+    # stored only the new file's content
+    assert summary["parent_id"] == json.loads(first.stdout.splitlines()[-1])["snapshot_id"]
+    assert summary["files_new"] == 1
+
+    snaps = sorted(snapshots(run_cli, cli_repo), key=lambda s: str(s["time"]))
+    assert [datetime.fromisoformat(str(s["time"])) for s in snaps] == [
+        datetime(2025, 1, 30, 2, tzinfo=UTC),
+        datetime(2025, 1, 31, 1, tzinfo=UTC),
+    ]
+    assert all(s["paths"] == ["/etc", "/srv"] and s["hostname"] == "web1" for s in snaps)
+
+    listing = run_cli("-r", cli_repo, "ls", "latest")
+    assert listing.code == 0, listing.stderr
+    assert "/etc/new.conf" in listing.stdout and "/srv/www/index.html" in listing.stdout
+    assert str(tmp_path) not in listing.stdout
+    assert "secret.key" not in listing.stdout  # excludes match the recorded paths
+
+    out = tmp_path / "restored"
+    done = run_cli("-r", cli_repo, "restore", str(snaps[0]["id"]), "-t", str(out))
+    assert done.code == 0, done.stderr
+    restored = out / "etc" / "app.conf"
+    assert restored.read_bytes() == b"monday etc/app.conf"
+    assert restored.stat().st_mtime == OLD_MTIME
+
+
+def test_import_refuses_a_missing_root_and_a_bad_time(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    old_tree(tmp_path / "old", b"x")
+    missing = run_cli("-r", cli_repo, "backup", "--root", str(tmp_path / "nope"), "/etc")
+    assert missing.code == 2 and "nope" in missing.stderr
+    bad = run_cli(
+        "-r", cli_repo, "backup", "--root", str(tmp_path / "old"), "--time", "yesterday", "/etc"
+    )
+    assert bad.code == 2 and "'yesterday' is not a time" in bad.stderr
+    # a path that climbs out of the root still lies below it
+    climb = run_cli("-r", cli_repo, "backup", "--root", str(tmp_path / "old"), "../../etc")
+    assert climb.code == 0, climb.stderr
+    assert snapshots(run_cli, cli_repo)[0]["paths"] == ["/etc"]
