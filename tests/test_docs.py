@@ -169,6 +169,7 @@ PAGES: dict[str, Page] = {
         store="swift",
         replace={"https://swift.example:8080": "{endpoint}", "s3://backups/": "s3://{bucket}/"},
     ),
+    "multi-account.md": Page(store="moto"),
     "dr.md": Page(
         store="moto",
         buckets=("acme-backups-eu", "acme-backups-us"),
@@ -203,7 +204,9 @@ def sandbox(tmp_path: Path, env: dict[str, str]) -> Sandbox:
         creds += env["AWS_SECRET_ACCESS_KEY"] + "\n"
         write_file(
             home / ".aws" / "credentials",
-            "".join(f"[{p}]\n{creds}" for p in ("default", "backup", "maintenance")).encode(),
+            "".join(
+                f"[{p}]\n{creds}" for p in ("default", "backup", "maintenance", "central-admin")
+            ).encode(),
         )
     return Sandbox(home, root, env)
 

@@ -136,6 +136,14 @@ def test_iam_policies_are_least_privilege(run_cli: RunCli) -> None:
     allowed = {a for st in maintenance["Statement"] for a in st["Action"]}
     assert {"s3:DeleteObject", "s3:DeleteObjectVersion"} <= allowed
     assert "s3:BypassGovernanceRetention" not in allowed
+    with_kms = policy("maintenance", "acme", "fleet/web", kms_key_arns=("arn:k",))
+    kms = next(st for st in with_kms["Statement"] if st["Sid"] == "Kms")
+    assert set(kms["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"}
+    backup_kms = policy("backup", "acme", "fleet/web", kms_key_arns=("arn:k",))
+    assert (
+        "kms:Encrypt"
+        not in next(st for st in backup_kms["Statement"] if st["Sid"] == "Kms")["Action"]
+    )
     auditor = policy("auditor", "acme", "")
     objects = auditor["Statement"][1]
     assert objects["Resource"] == "arn:aws:s3:::acme/*"

@@ -25,6 +25,11 @@ def test_add_list_and_open_with_either_password(
 ) -> None:
     (first,) = keys(run_cli, cli_repo)
     assert first["current"] is True and first["usable"] is True and first["kind"] == "password"
+    # the repository id KMS key policies name: the config's, in full
+    config = json.loads((Path(cli_repo) / "config").read_text())
+    assert first["repository_id"] == config["repo_id"]
+    shown = run_cli("-r", cli_repo, "key", "list")
+    assert shown.stdout.splitlines()[0] == f"repository {config['repo_id']}"
     pw_file = write_file(tmp_path / "new-pw", b"second secret\n")
     done = run_cli(
         "-r",

@@ -64,6 +64,8 @@ def policy(
         )
     if kms_key_arns:
         kms = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if role != "auditor" else [])
+        if role == "maintenance":  # key add --kms-key-id wraps a key file: Encrypt
+            kms.append("kms:Encrypt")
         statements.append(
             {"Sid": "Kms", "Effect": "Allow", "Action": kms, "Resource": list(kms_key_arns)}
         )

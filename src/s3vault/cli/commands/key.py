@@ -49,7 +49,8 @@ def _line(e: KeyEntry) -> str:
     state = "" if e.usable else f"  UNUSABLE: {e.problem}"
     who = f"{e.username}@{e.hostname}" if e.username or e.hostname else ""
     label = f"{e.label} ({e.kms_key_id})" if e.kms_key_id else e.label
-    return f"{mark} {e.id[:8]}  {e.kind:<9} {e.created:<25} {who:<24} {label}{state}"
+    created = e.created[:19]  # to the second: the column stays aligned
+    return f"{mark} {e.id[:8]}  {e.kind:<9} {created:<19} {who:<24} {label}{state}"
 
 
 def _epoch_line(e: EpochEntry) -> str:
@@ -83,12 +84,15 @@ def list_command(epochs: bool) -> int:
     ctx = cli_context()
     repo = open_repo(ctx, load_index=epochs)
     entries = list_keys(repo)
+    repo_id = repo.config.repo_id.hex()  # what KMS key policies name (docs/multi-account.md)
     if ctx.json:
-        sys.stdout.write(json.dumps([dataclasses.asdict(e) for e in entries]) + "\n")
+        listed = [{**dataclasses.asdict(e), "repository_id": repo_id} for e in entries]
+        sys.stdout.write(json.dumps(listed) + "\n")
         if epochs:
             emit(ctx, "epochs", epochs=[dataclasses.asdict(e) for e in list_epochs(repo)])
         return 0
-    say(ctx, f"  {'id':<8}  {'kind':<9} {'created':<25} {'user@host':<24} label")
+    say(ctx, f"repository {repo_id}")
+    say(ctx, f"  {'id':<8}  {'kind':<9} {'created':<19} {'user@host':<24} label")
     for e in entries:
         say(ctx, _line(e))
     live = repo.config.epochs
