@@ -25,8 +25,8 @@ test: $(STAMP)
 
 ## lint: ruff (check + format), mypy --strict on src/, and the layering contracts
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench scripts
-	$(VENV)/bin/ruff format --check src tests bench scripts
+	$(VENV)/bin/ruff check src tests bench scripts docs/examples
+	$(VENV)/bin/ruff format --check src tests bench scripts docs/examples
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

@@ -56,7 +56,10 @@ def console_steps(text: str) -> list[Step]:
     for i, line in enumerate(lines):
         if not line.startswith("$ "):
             continue
-        command = line[2:]
+        command, j = line[2:], i
+        while command.endswith("\\") and j + 1 < len(lines):  # continued on `> ` lines
+            j += 1
+            command += "\n" + lines[j].removeprefix("> ")
         if command == "echo $?":
             assert steps and i + 1 < len(lines), "`$ echo $?` needs a command and an answer"
             steps[-1] = Step(steps[-1].command, int(lines[i + 1]))
@@ -157,6 +160,28 @@ _HELD_LEASE = (
     "trap 'kill -9 $holder' EXIT"
 )
 
+# what docs/migration.md starts from: dated copies, tar archives and a restic repository
+_OLD_BACKUPS = f"""
+for n in 2 1 0; do
+  mkdir -p ~/old/daily.$n/etc ~/old/daily.$n/srv/www
+  echo "config of day $n" > ~/old/daily.$n/etc/app.conf
+  head -c 200000 ~/srv/db.dump > ~/old/daily.$n/srv/www/big.bin
+  echo "page $n" > ~/old/daily.$n/srv/www/index.html
+  touch -d "2025-01-0$((3 - n)) 02:00" ~/old/daily.$n
+done
+mkdir -p ~/old-tars
+tar -C ~/old/daily.1 -czf ~/old-tars/web1-2025-01-30.tar.gz etc srv
+tar -C ~/old/daily.0 -czf ~/old-tars/web1-2025-01-31.tar.gz etc srv
+echo 'restic password' > ~/.restic-password
+export RESTIC_PASSWORD_FILE=~/.restic-password RESTIC_REPOSITORY=~/restic-repo
+restic init -q >/dev/null
+restic backup -q --host web1 --tag nightly ~/srv
+echo 'changed' >> ~/srv/www/index.html
+restic backup -q --host web1 --tag nightly ~/srv
+unset RESTIC_PASSWORD_FILE RESTIC_REPOSITORY
+cp -r {DOCS / "examples"} ~/examples
+"""
+
 PAGES: dict[str, Page] = {
     "quickstart.md": Page(password=False),
     "usage.md": Page(repo=True),
@@ -170,6 +195,7 @@ PAGES: dict[str, Page] = {
         replace={"https://swift.example:8080": "{endpoint}", "s3://backups/": "s3://{bucket}/"},
     ),
     "multi-account.md": Page(store="moto"),
+    "migration.md": Page(repo=True, prelude=_OLD_BACKUPS, needs=("restic",)),
     "dr.md": Page(
         store="moto",
         buckets=("acme-backups-eu", "acme-backups-us"),
@@ -220,7 +246,7 @@ def with_repository(box: Sandbox) -> None:
     box.env["S3VAULT_REPOSITORY"] = str(box.root / "var" / "backups" / "s3vault")
     done = box.run(
         "s3vault init --kdf-profile minimum --no-recovery-key -q && "
-        "s3vault backup -q $ROOT/etc $ROOT/srv"
+        "s3vault backup -q --host web1 $ROOT/etc $ROOT/srv"
     )
     assert done.returncode == 0, done.stderr
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -86,7 +87,8 @@ def test_run_does_the_profile_routine(
     for _ in range(3):
         done = run_cli(*cfg, "run", "web", env=env)
         assert done.code == 0, done.stdout + done.stderr
-    assert "=== backup" in done.stdout and "=== restore-test --sample 1" in done.stdout
+    assert "=== backup" in done.stdout
+    assert f"=== restore-test --host {socket.gethostname()} --sample 1" in done.stdout
     listed = run_cli(*cfg, "-P", "web", "--json", "snapshots", env=env)
     snaps = json.loads(listed.stdout)["snapshots"]
     assert len(snaps) == 2  # keep_last 2

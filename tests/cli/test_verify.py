@@ -134,3 +134,17 @@ def test_restore_test_passes_fails_and_records(
     history = run_cli("-r", cli_repo, "restore-test", "--history", "--json")
     drills = lines(history.stdout)
     assert [d["passed"] for d in drills] == [True, True, False, False]
+
+
+def test_restore_test_of_one_hosts_latest(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
+    made = {}
+    for host in ("web1", "db1"):  # db1 backs up last
+        write_file(tmp_path / host / "f.txt", host.encode())
+        done = run_cli("-r", cli_repo, "backup", "--host", host, str(tmp_path / host), "--json")
+        made[host] = json.loads(done.stdout.splitlines()[-1])["snapshot_id"]
+    for host, args in (("web1", ("--host", "web1")), ("db1", ())):
+        drill = run_cli("-r", cli_repo, "restore-test", *args, "--json")
+        assert drill.code == 0, drill.stderr
+        assert lines(drill.stdout)[-1]["snapshot"] == made[host]
+    none = run_cli("-r", cli_repo, "restore-test", "--host", "mail1")
+    assert none.code == 2 and "mail1" in none.stderr

@@ -41,6 +41,7 @@ class DrillOptions:
     """What to drill and against which targets."""
 
     snapshot: str = "latest"
+    host: str | None = None  # with "latest": the latest snapshot of this host
     sample_files: int | None = None
     sample_percent: float | None = None
     seed: int | None = None
@@ -115,7 +116,7 @@ def restore_test(
     if options.sample_files is not None and options.sample_percent is not None:
         msg = "use either --sample or --sample-percent"
         raise UsageError(msg)
-    sid, snap = find_snapshot(repo, options.snapshot)
+    sid, snap = find_snapshot(repo, options.snapshot, host=options.host)
     # The snapshot records its size; the tree is walked up front only to draw a sample.
     chosen, sample, walked_bytes = _choose_sample(repo, snap.tree, options)
     snapshot_bytes = snap.summary.total_bytes_processed or walked_bytes

@@ -28,6 +28,7 @@ def _hms(seconds: float | None) -> str:
 @click.command("restore-test")
 @global_options
 @click.argument("snapshot", default="latest")
+@click.option("-H", "--host", help="With 'latest': the latest snapshot of this host")
 @click.option(
     "--sample",
     "sample_files",
@@ -56,6 +57,7 @@ def _hms(seconds: float | None) -> str:
 @click.option("--history", is_flag=True, help="List past drills instead of running one")
 def drill(
     snapshot: str,
+    host: str | None,
     sample_files: int | None,
     sample_percent: float | None,
     seed: int | None,
@@ -78,6 +80,7 @@ def drill(
     ctx.audited("restore-test")
     options = DrillOptions(
         snapshot=snapshot,
+        host=host,
         sample_files=sample_files,
         sample_percent=sample_percent,
         seed=seed,

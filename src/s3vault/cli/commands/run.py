@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -44,8 +45,8 @@ def _steps(ctx: CliContext) -> list[list[str]]:
     subset = profile.table("verify").get("read_data_subset")
     steps.append(["verify", *(["--read-data-subset", str(subset)] if subset else [])])
     drill = profile.table("restore_test")
-    if drill:
-        step = ["restore-test"]
+    if drill:  # this host's latest snapshot, not whichever host backed up last
+        step = ["restore-test", "--host", profile.get("host") or socket.gethostname()]
         for key, flag in (
             ("sample", "--sample"),
             ("sample_percent", "--sample-percent"),
