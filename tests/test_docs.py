@@ -195,6 +195,7 @@ PAGES: dict[str, Page] = {
         replace={"https://swift.example:8080": "{endpoint}", "s3://backups/": "s3://{bucket}/"},
     ),
     "multi-account.md": Page(store="moto"),
+    "capacity.md": Page(repo=True),
     "migration.md": Page(repo=True, prelude=_OLD_BACKUPS, needs=("restic",)),
     "dr.md": Page(
         store="moto",

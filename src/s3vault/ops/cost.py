@@ -195,7 +195,11 @@ def estimate(
         key = "egress_internet_gb" if egress == "internet" else "egress_inter_region_gb"
         items.append(
             _item(
-                f"data transfer out ({egress})", usage.bytes_down * scale / GB, "GB", p[key], window
+                f"data transfer out ({'internet' if egress == 'internet' else 'to another region'})",
+                usage.bytes_down * scale / GB,
+                "GB",
+                p[key],
+                window,
             )
         )
     if sse_kms:

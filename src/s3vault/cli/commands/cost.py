@@ -41,7 +41,8 @@ from s3vault.ops.cost import estimate, load_prices, measure_usage
     type=click.Choice(["internet", "region", "none"]),
     default="internet",
     show_default=True,
-    help="Where restores and verify download to",
+    help="Where restores and verify download to: the internet, another AWS region, or none "
+    "(hosts in the bucket's region: free)",
 )
 @click.option("--sse-kms", is_flag=True, help="Objects are encrypted with SSE-KMS (no bucket keys)")
 @click.option("--replica-region", help="The bucket is replicated to this region")
