@@ -193,9 +193,10 @@ def estimate(
     )
     if egress != "none":
         key = "egress_internet_gb" if egress == "internet" else "egress_inter_region_gb"
+        where = "internet" if egress == "internet" else "to another region"
         items.append(
             _item(
-                f"data transfer out ({'internet' if egress == 'internet' else 'to another region'})",
+                f"data transfer out ({where})",
                 usage.bytes_down * scale / GB,
                 "GB",
                 p[key],
