@@ -182,6 +182,16 @@ unset RESTIC_PASSWORD_FILE RESTIC_REPOSITORY
 cp -r {DOCS / "examples"} ~/examples
 """
 
+# docs/upgrades.md: a repository whose config a newer release (format version 2) wrote
+_NEWER_FORMAT = """
+cp -r "$S3VAULT_REPOSITORY" ~/repo-of-a-newer-release
+python3 - <<'EOF'
+import json, pathlib
+config = pathlib.Path.home() / "repo-of-a-newer-release" / "config"
+config.write_text(json.dumps({**json.loads(config.read_text()), "v": 2}))
+EOF
+"""
+
 PAGES: dict[str, Page] = {
     "quickstart.md": Page(password=False),
     "usage.md": Page(repo=True),
@@ -196,6 +206,7 @@ PAGES: dict[str, Page] = {
     ),
     "multi-account.md": Page(store="moto"),
     "capacity.md": Page(repo=True),
+    "upgrades.md": Page(repo=True, prelude=_NEWER_FORMAT),
     "migration.md": Page(repo=True, prelude=_OLD_BACKUPS, needs=("restic",)),
     "dr.md": Page(
         store="moto",
