@@ -192,6 +192,15 @@ config.write_text(json.dumps({**json.loads(config.read_text()), "v": 2}))
 EOF
 """
 
+# docs/troubleshooting.md: a copy of the repository with one byte of a data pack flipped, and
+# credentials for its s3:// example (whose endpoint does not answer)
+_DAMAGED = """
+cp -r "$S3VAULT_REPOSITORY" ~/damaged
+pack=$(find ~/damaged/data -type f | head -1)
+printf '\\377' | dd of="$pack" bs=1 seek=$(( $(stat -c %s "$pack") / 2 )) conv=notrunc status=none
+export AWS_ACCESS_KEY_ID=none AWS_SECRET_ACCESS_KEY=none
+"""
+
 PAGES: dict[str, Page] = {
     "quickstart.md": Page(password=False),
     "usage.md": Page(repo=True),
@@ -206,6 +215,7 @@ PAGES: dict[str, Page] = {
     ),
     "multi-account.md": Page(store="moto"),
     "capacity.md": Page(repo=True),
+    "troubleshooting.md": Page(repo=True, prelude=_DAMAGED),
     "upgrades.md": Page(repo=True, prelude=_NEWER_FORMAT),
     "migration.md": Page(repo=True, prelude=_OLD_BACKUPS, needs=("restic",)),
     "dr.md": Page(
