@@ -40,6 +40,8 @@ def fenced(text: str) -> list[tuple[str, str]]:
 
 
 PASSWORD = "docs sandbox password"
+# a command in an indented (four-space) code block, which no test would run
+INDENTED_COMMAND = r"^ {4,}(?:\$ |(?:s3vault|python3|pip|ln|restic|tar|systemctl|sudo|aws) ).*$"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,10 @@ def console_steps(text: str) -> list[Step]:
         while command.endswith("\\") and j + 1 < len(lines):  # continued on `> ` lines
             j += 1
             command += "\n" + lines[j].removeprefix("> ")
+        heredoc = re.search(r"<<-?\s*'?(\w+)'?", command)
+        if heredoc:  # the document follows, up to its terminator
+            end = lines.index(heredoc.group(1), j + 1)
+            command += "\n" + "\n".join(lines[j + 1 : end + 1])
         if command == "echo $?":
             assert steps and i + 1 < len(lines), "`$ echo $?` needs a command and an answer"
             steps[-1] = Step(steps[-1].command, int(lines[i + 1]))
@@ -215,6 +221,17 @@ PAGES: dict[str, Page] = {
     ),
     "multi-account.md": Page(store="moto"),
     "capacity.md": Page(repo=True),
+    "config.md": Page(password=False),
+    "immutability.md": Page(store="moto"),
+    "keys.md": Page(
+        store="moto",
+        repo=True,
+        replace={
+            "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab": (
+                "{kms_key}"
+            )
+        },
+    ),
     "troubleshooting.md": Page(repo=True, prelude=_DAMAGED),
     "upgrades.md": Page(repo=True, prelude=_NEWER_FORMAT),
     "migration.md": Page(repo=True, prelude=_OLD_BACKUPS, needs=("restic",)),
@@ -296,6 +313,8 @@ def test_page_examples_run(
         s3 = boto3.client("s3", region_name="us-east-1")
         for bucket in spec.buckets:
             s3.create_bucket(Bucket=bucket)
+        kms = boto3.client("kms", region_name="us-east-1")
+        values["kms_key"] = kms.create_key(Description="docs")["KeyMetadata"]["Arn"]
         env = s3_env(cli_env, endpoint)
     elif spec.store == "swift":
         swift = request.getfixturevalue("swift_server")
@@ -351,6 +370,8 @@ def test_every_page_with_examples_is_run_and_no_example_hides() -> None:
                 f"{page.name}: a command example outside a console block: {body[:200]}"
             )
         assert not runnable or page.name in PAGES, f"{page.name} has examples no test runs"
+        indented = re.findall(INDENTED_COMMAND, FENCE.sub("", text), re.MULTILINE)
+        assert not indented, f"{page.name}: commands in an indented block: {indented}"
 
 
 @pytest.mark.parametrize("name", sorted(PAGES))

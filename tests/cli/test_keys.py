@@ -81,6 +81,14 @@ def test_remove_refuses_the_last_key_and_the_one_in_use(
     assert run_cli("-r", cli_repo, "key", "remove", str(other["id"])[:10]).code == 0
     assert len(keys(run_cli, cli_repo)) == 1
     assert run_cli("-r", cli_repo, "snapshots").code == 0
+    # by label: unique labels only
+    for label in ("alice", "ops", "ops"):
+        add = ("key", "add", "--kdf-profile", "minimum", "--label", label)
+        assert run_cli("-r", cli_repo, *add, env=env).code == 0
+    twice = run_cli("-r", cli_repo, "key", "remove", "ops")
+    assert twice.code == 2 and "matches 2 key files" in twice.stderr
+    assert run_cli("-r", cli_repo, "key", "remove", "alice").code == 0
+    assert sorted(str(k["label"]) for k in keys(run_cli, cli_repo)) == ["", "ops", "ops"]
 
 
 def test_a_damaged_key_file_is_listed_unusable_and_not_counted(
@@ -144,3 +152,10 @@ def test_the_recovery_key_opens_the_repository_when_every_password_is_lost(
     env = {**no_password, "S3VAULT_RECOVERY_KEY_FILE": str(late)}
     assert run_cli("-r", other, "snapshots", env=env).code == 0
     assert sorted(str(k["kind"]) for k in keys(run_cli, other)) == ["password", "recovery"]
+    # with --json, stdout is JSON only: the recovery key is a field of the one line
+    second = run_cli("-r", other, "--json", "key", "add", "--recovery")
+    assert second.code == 0, second.stderr
+    (line,) = second.stdout.splitlines()
+    text = json.loads(line)["recovery_key"]
+    late.write_text(text)
+    assert run_cli("-r", other, "snapshots", env=env).code == 0

@@ -173,7 +173,7 @@ def change_password(
 
 
 def remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
-    """Remove a key file by id (or a unique prefix of it).
+    """Remove a key file by id (or a unique prefix of it), or by its label.
 
     Raises:
         UsageError: no such key, an ambiguous prefix, the last usable key file, or the one in
@@ -181,10 +181,11 @@ def remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
     """
     entries = list_keys(repo)
     matches = [e for e in entries if e.id.startswith(key.lower())] if key else []
+    matches = matches or [e for e in entries if key and e.label == key]
     if not matches:
         raise UsageError(f"no key file {key!r} in this repository (see `s3vault key list`)")
     if len(matches) > 1:
-        raise UsageError(f"{key!r} matches {len(matches)} key files: give more of the id")
+        raise UsageError(f"{key!r} matches {len(matches)} key files: give (more of) the id")
     (entry,) = matches
     if entry.usable and sum(e.usable for e in entries) == 1:
         msg = (

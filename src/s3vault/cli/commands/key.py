@@ -137,10 +137,14 @@ def add(
     note = ctx.audited("key add")
     if recovery and kms_key_id is not None:
         raise UsageError("--recovery and --kms-key-id exclude each other")
+    shown: dict[str, str] = {}
     if recovery:
         entry, text = add_recovery_key(repo)
         checked = "checked: the recovery key opens it"
-        show_recovery_key(ctx, text)
+        if ctx.json:  # once, in the JSON line (as init does), so stdout stays JSON
+            shown["recovery_key"] = text
+        else:
+            show_recovery_key(ctx, text)
     elif kms_key_id is not None:
         from s3vault.backend.kms import KmsService
 
@@ -153,7 +157,7 @@ def add(
         checked = "checked: the new password opens it"
     note.details.update(key=entry.id, kind=entry.kind, label=entry.label)
     if ctx.json:
-        emit(ctx, "key_added", **dataclasses.asdict(entry))
+        emit(ctx, "key_added", **dataclasses.asdict(entry), **shown)
     else:
         say(ctx, f"added key {entry.id[:8]} ({checked})")
     return 0
@@ -179,10 +183,11 @@ def passwd(new_password_file: str | None, kdf_profile: str) -> int:
 
 @key.command("remove")
 @global_options
-@click.argument("key_id")
+@click.argument("key_id", metavar="ID|LABEL")
 @click.option("--force", is_flag=True, help="Also remove the key file this password opened")
 def remove(key_id: str, force: bool) -> int:
-    """Remove a key file (never the last one that opens the repository)."""
+    """Remove a key file, given its id (a prefix will do) or its label; never the last one
+    that opens the repository."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
     note = ctx.audited("key remove")
