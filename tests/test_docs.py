@@ -18,6 +18,7 @@ import json
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import textwrap
 from collections.abc import Callable
@@ -221,6 +222,7 @@ PAGES: dict[str, Page] = {
     ),
     "multi-account.md": Page(store="moto"),
     "capacity.md": Page(repo=True),
+    "performance.md": Page(repo=True),
     "config.md": Page(password=False),
     "immutability.md": Page(store="moto"),
     "keys.md": Page(
@@ -336,8 +338,9 @@ def test_page_examples_run(
         spec.check(box)
 
 
-def test_shipped_cron_file_runs(tmp_path: Path, cli_env: dict[str, str]) -> None:
-    """docs/examples/s3vault.cron, with a profile "web" on a local repository."""
+def test_shipped_cron_file_and_systemd_unit_run(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """docs/examples/s3vault.cron and the ExecStart of s3vault@.service (as s3vault@web), with
+    a profile "web" on a local repository."""
     box = sandbox(tmp_path, cli_env)
     with_repository(box)
     config = box.root / "etc" / "s3vault" / "config.toml"
@@ -352,9 +355,18 @@ def test_shipped_cron_file_runs(tmp_path: Path, cli_env: dict[str, str]) -> None
     logger = box.home / "bin" / "logger"  # syslog is not reachable in the sandbox
     write_file(logger, b'#!/bin/sh\ncat >> "$ROOT/var/log/syslog"\n').chmod(0o755)
     box.env["PATH"] = f"{logger.parent}:{box.env['PATH']}"
+    unit = (DOCS / "examples" / "s3vault@.service").read_text()
+    (exec_start,) = re.findall(r"^ExecStart=(.*)$", unit, re.MULTILINE)
+    assert exec_start.startswith("/usr/local/bin/s3vault ")
+    steps.append(Step(exec_start.replace("%i", "web").replace("/usr/local/bin/s3vault", "s3vault")))
     box.run_steps(steps)
     log = (box.root / "var" / "log" / "syslog").read_text()
     assert "snapshot" in log, log
+    listed = box.run("s3vault -P web --json snapshots")
+    # the cron line's run and the unit's each backed up; keep_daily = 7 kept the later of the
+    # two (one a day), beside the other host's snapshot of with_repository
+    snaps = json.loads(listed.stdout)["snapshots"]
+    assert sorted(s["hostname"] for s in snaps) == sorted(["web1", socket.gethostname()]), snaps
 
 
 def test_every_page_with_examples_is_run_and_no_example_hides() -> None:
