@@ -113,3 +113,31 @@ def test_copy_to_another_account_through_a_profile(
     # copying into itself is refused
     same = run_cli("-r", src, "copy", "--to", src, env=env)
     assert same.code == 2 and "the target is the source" in same.stderr
+
+
+def test_a_killed_copy_resumes_without_sending_again(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    src_url, dst_url = str(tmp_path / "src-repo"), str(tmp_path / "dst-repo")
+    assert run_cli("-r", src_url, *INIT).code == 0
+    assert run_cli("-r", dst_url, *INIT, "--pack-size", "1").code == 0
+    data = tmp_path / "data"
+    for i in range(80):  # about 40 packs of 1 MiB: an index file after the 32nd
+        write_file(data / f"f{i}.bin", os.urandom(500_000))
+    assert run_cli("-r", src_url, "backup", str(data)).code == 0
+    # killed (SIGKILL, by the test hook) right after its first index file
+    crash = {**cli_env, "S3VAULT_TEST_CRASH_AT": "after-index"}
+    killed = run_cli("-r", src_url, "--json", "copy", "--to", dst_url, env=crash)
+    assert killed.code == -9, killed.stderr
+    assert snapshots(run_cli, "-r", dst_url) == []  # no snapshot without all its data
+
+    resumed = run_cli("-r", src_url, "--json", "copy", "--to", dst_url)
+    assert resumed.code == 0, resumed.stderr
+    summary = json.loads(resumed.stdout.splitlines()[-1])
+    assert len(summary["copied"]) == 1
+    # the 32 packs the killed run stored and indexed are not sent again
+    assert summary["bytes_sent"] < 80 * 500_000 - 30 * 1_000_000, summary
+    assert run_cli("-r", dst_url, "verify", "--read-data").code == 0
+    target = tmp_path / "restored"
+    assert run_cli("-r", dst_url, "restore", "latest", "-t", str(target)).code == 0
+    assert snapshot_tree(target / data.relative_to("/")) == snapshot_tree(data)

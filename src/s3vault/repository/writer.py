@@ -65,6 +65,7 @@ class BlobWriter:
         compression_level: int,
         verify: bool = True,
         index_every: int = 32,
+        index_interval: float = 300.0,
         on_tree_pack: Callable[[ObjectId, memoryview], None] | None = None,
         max_unindexed_age: float | None = None,
         monotonic: Callable[[], float] | None = None,
@@ -76,7 +77,12 @@ class BlobWriter:
         self._pack_size = pack_size
         self._level = compression_level
         self._verify = verify
+        # An index file every index_every packs or index_interval seconds, whichever comes
+        # first: what a killed run stored and indexed, a rerun does not send again (on a slow
+        # link 32 packs take many minutes)
         self._index_every = index_every
+        self._index_interval = index_interval
+        self._unindexed_since: float | None = None
         self._on_tree_pack = on_tree_pack
         self._writers = {t: PackWriter(t, sealer, pack_size) for t in BlobType}
         self._locks = {t: threading.Lock() for t in BlobType}
@@ -199,8 +205,12 @@ class BlobWriter:
             self._unindexed.append(
                 IndexedPack(id=pack_id, size=len(data), epoch=writer.epoch, entries=tuple(entries))
             )
-            if len(self._unindexed) >= self._index_every:
+            if self._unindexed_since is None:
+                self._unindexed_since = started
+            due = self._monotonic() - self._unindexed_since >= self._index_interval
+            if len(self._unindexed) >= self._index_every or due:
                 pending, self._unindexed = self._unindexed, []
+                self._unindexed_since = None
         if pending:
             self._write_index(pending)
 
@@ -255,6 +265,7 @@ class BlobWriter:
                 self._upload(writer)
         with self._index_lock:
             pending, self._unindexed = self._unindexed, []
+            self._unindexed_since = None
         if pending:
             self._write_index(pending)
 
