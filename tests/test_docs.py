@@ -125,15 +125,20 @@ class Sandbox:
                 script.append(after[i])
             shown = shlex.quote(f"step {i + 1} failed: {step.command}")
             script.append(f"echo {shlex.quote('>>> ' + step.command)}")
+            # in braces, on lines of its own: a heredoc's terminator stays alone on its line
             if step.exit_code is None:
-                script.append(f"{step.command} || {{ echo {shown} >&2; exit 1; }}")
+                script.append(f"{{ {step.command}\n}} || {{ echo {shown} >&2; exit 1; }}")
             else:
                 script.append(
-                    f'{step.command}; rc=$?; [ "$rc" = {step.exit_code} ] || '
+                    f'{{ {step.command}\n}}; rc=$?; [ "$rc" = {step.exit_code} ] || '
                     f'{{ echo {shown} "(exit $rc, not {step.exit_code})" >&2; exit 1; }}'
                 )
+        script.append("echo '>>> every step ran'")
         done = self.run("\n".join(script))
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        # nothing swallowed (an unterminated heredoc would take the rest of the script)
+        ran = [line for line in done.stdout.splitlines() if line.startswith(">>> ")]
+        assert len(ran) == len(steps) + 1 and ran[-1] == ">>> every step ran", done.stdout[-3000:]
 
 
 @dataclass(frozen=True)
