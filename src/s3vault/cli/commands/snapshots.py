@@ -34,7 +34,10 @@ def snapshots(hosts: tuple[str, ...], tags: tuple[str, ...], paths: tuple[str, .
         return 0
     table = Table(box=None, pad_edge=False)
     for column in ("ID", "Time", "Host", "Tags", "Paths", "Size"):
-        table.add_column(column, overflow="fold", no_wrap=column != "Paths")
+        # tags and paths one per line; paths keep room on an 80-column terminal (or pipe)
+        wraps = column in ("Tags", "Paths")
+        width = {"Tags": 16, "Paths": 24}.get(column)
+        table.add_column(column, overflow="fold", no_wrap=not wraps, min_width=width)
     for e in entries:
         s = e.snapshot
         flag = " (incomplete)" if s.incomplete else ""
@@ -42,7 +45,7 @@ def snapshots(hosts: tuple[str, ...], tags: tuple[str, ...], paths: tuple[str, .
             e.id.short,
             s.time.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
             s.hostname,
-            ",".join(s.tags),
+            "\n".join(s.tags),
             "\n".join(s.paths) + flag,
             human_bytes(s.summary.total_bytes_processed),
         )
