@@ -1,16 +1,19 @@
 """The documentation's command examples run (issue 7: docs must not rot).
 
-Every ```console block of every page is run, each `$ ` line as a shell command, in order, in
-one bash session per page; a command followed by `$ echo $?` must exit with the code shown
-below it. Every ```cron block (and the cron file shipped in docs/examples) is run too: the
-command after the five time fields and the user, with ``\\%`` unescaped as cron does. The
-sandbox is a temporary home directory with sample data, a temporary root for the absolute
-paths of cron lines (/etc, /srv, /var), the real `s3vault` entry point on PATH, and for the S3
-pages the moto server (or Swift) with the buckets the page names. Placeholders a reader
-would replace (an endpoint, a bucket) are mapped to the local servers per page.
+Every ```console block of every page in PAGES (docs/ and the README's quickstart) is run,
+each `$ ` line as a shell command (with its `> ` continuation lines or its heredoc), in order,
+in one bash session per page; a command followed by `$ echo $?` must exit with the code shown
+below it. Every ```cron block (and the cron file and systemd unit shipped in docs/examples)
+is run too: the command after the five time fields and the user, with ``\\%`` unescaped as cron
+does. The sandbox is a temporary home directory with sample data, a temporary root for the
+absolute paths of cron lines (/etc, /srv, /var), the real `s3vault` entry point on PATH, and
+for the S3 pages the moto server (or Swift) with the buckets the page names. Placeholders a
+reader would replace (an endpoint, a bucket, a KMS key) are mapped to the local servers per
+page. What `make demo` runs is run as well.
 
-A command example anywhere else (a ```sh block, a `$ ` line outside a console block) fails
-the suite, and so does a page with examples that is not in PAGES."""
+A command example anywhere else in docs/ (a ```sh block, a `$ ` line outside a console block,
+a command in an indented code block) fails the suite, and so does a page with examples that
+is not in PAGES."""
 
 from __future__ import annotations
 
