@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -248,3 +249,20 @@ def test_the_plain_http_path_still_works(s3_server_http: str, s3_bucket_http: st
     backend.put("data/ab/plain", data)
     assert backend.get("data/ab/plain") == data
     assert seen and "aws-chunked" not in seen[0]  # over http botocore signs the payload instead
+
+
+def test_s3_is_remote_through_every_wrapper_and_restores_read_whole_packs(
+    s3_store: S3Store, tmp_path: Path
+) -> None:
+    from s3vault.backend.local import LocalBackend
+    from s3vault.backend.location import BackendOptions
+    from s3vault.restorer.fetch import max_range
+
+    limited = BackendOptions(limit_upload=1 << 20, limit_download=1 << 20)
+    for options in (None, limited):  # with and without the rate-limit wrapper
+        assert build_stack(s3_store.backend(), options).backend.remote is True
+        assert build_stack(LocalBackend(tmp_path), options).backend.remote is False
+        assert build_stack(MemoryBackend(), options).backend.remote is False
+    # S3: one request per pack (a round trip each); local: 4 MiB ranges (a third the memory)
+    assert max_range(16 << 20, remote=True) == 24 << 20
+    assert max_range(16 << 20, remote=False) == 4 << 20

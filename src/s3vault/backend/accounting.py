@@ -47,6 +47,11 @@ class AccountingBackend:
         """The wrapped backend's location."""
         return self._inner.location
 
+    @property
+    def remote(self) -> bool:
+        """The wrapped store's."""
+        return self._inner.remote
+
     def put(self, name: str, data: bytes | memoryview) -> None:
         """Counted put."""
         with self._lock:

@@ -74,6 +74,11 @@ class Backend(Protocol):
         """Where the store is, for messages (never contains credentials)."""
         ...
 
+    @property
+    def remote(self) -> bool:
+        """Every request costs a network round trip (S3): fewer, larger reads pay off."""
+        ...
+
     def put(self, name: str, data: bytes | memoryview) -> None:
         """Create an object; ObjectExistsError if it exists."""
         ...

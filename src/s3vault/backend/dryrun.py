@@ -23,6 +23,11 @@ class DryRunBackend:
         """The wrapped backend's location."""
         return self._inner.location
 
+    @property
+    def remote(self) -> bool:
+        """The wrapped store's."""
+        return self._inner.remote
+
     def put(self, name: str, data: bytes | memoryview) -> None:
         """Count and drop."""
         with self._lock:

@@ -64,6 +64,11 @@ class LocalBackend:
         return str(self._root)
 
     @property
+    def remote(self) -> bool:
+        """A directory: reads are cheap, small ranges keep memory low."""
+        return False
+
+    @property
     def root(self) -> Path:
         """The repository directory."""
         return self._root

@@ -44,6 +44,11 @@ class MemoryBackend:
         """memory:."""
         return "memory:"
 
+    @property
+    def remote(self) -> bool:
+        """In this process."""
+        return False
+
     def put(self, name: str, data: bytes | memoryview) -> None:
         """Create-only store."""
         with self._lock:

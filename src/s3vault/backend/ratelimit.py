@@ -57,6 +57,11 @@ class RateLimitedBackend:
         """The wrapped backend's location."""
         return self._inner.location
 
+    @property
+    def remote(self) -> bool:
+        """The wrapped store's."""
+        return self._inner.remote
+
     def put(self, name: str, data: bytes | memoryview) -> None:
         """Throttled upload."""
         if self._up is not None:

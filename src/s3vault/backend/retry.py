@@ -49,6 +49,11 @@ class RetryBackend:
         """The wrapped backend's location."""
         return self._inner.location
 
+    @property
+    def remote(self) -> bool:
+        """The wrapped store's."""
+        return self._inner.remote
+
     def _call(self, op: str, name: str, fn: Callable[[], T]) -> T:
         start = self._now()
         attempt = 0

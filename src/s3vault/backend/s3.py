@@ -337,6 +337,11 @@ class S3Backend:
         where = f"s3://{self._s.bucket}/{self._prefix}".rstrip("/")
         return f"{where} at {self._s.endpoint_url}" if self._s.endpoint_url else where
 
+    @property
+    def remote(self) -> bool:
+        """Every request is a round trip."""
+        return True
+
     def _extra(self, name: str) -> dict[str, Any]:
         """Arguments for creating an object: storage class (data packs only), encryption."""
         extra: dict[str, Any] = self._owner()
