@@ -172,7 +172,13 @@ def _dr_check(box: Sandbox) -> None:
 # a prune that holds the maintenance lease, stopped: what another operator's prune looks like
 _HELD_LEASE = (
     "S3VAULT_TEST_STOP_AT=prune-after-plan s3vault prune >/dev/null 2>&1 & holder=$!\n"
-    'until [ "$(ps -o stat= -p $holder | cut -c1)" = T ]; do sleep 0.1; done\n'
+    "while :; do\n"
+    '  case "$(ps -o stat= -p $holder | cut -c1)" in\n'
+    "    T) break ;;\n"
+    '    Z | "") echo "the prune that should hold the lease ended" >&2; exit 1 ;;\n'
+    "  esac\n"
+    "  sleep 0.1\n"
+    "done\n"
     "trap 'kill -9 $holder' EXIT"
 )
 

@@ -51,5 +51,5 @@ def snapshots(hosts: tuple[str, ...], tags: tuple[str, ...], paths: tuple[str, .
         )
     if not ctx.quiet:
         ctx.out.print(table)
-        ctx.out.print(f"{len(entries)} snapshots")
+        ctx.out.print(f"{len(entries)} snapshot{'' if len(entries) == 1 else 's'}")
     return 0
