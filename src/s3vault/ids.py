@@ -23,7 +23,7 @@ class ObjectId(bytes):
         if len(value) != ID_SIZE:
             msg = f"an object id has {ID_SIZE} bytes, got {len(value)}"
             raise ValueError(msg)
-        return super().__new__(cls, value)
+        return bytes.__new__(cls, value)  # not super(): made for every id of every tree read
 
     @classmethod
     def from_hex(cls, text: str) -> Self:

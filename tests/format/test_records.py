@@ -32,6 +32,32 @@ def test_tree_encoding_is_canonical(tree: Tree) -> None:
     assert shuffled.encode() == tree.encode()
 
 
+GOOD_NODE = {"name": "f", "type": "file", "size": 3, "content": ["ab" * 32]}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"size": True},  # a bool is not an integer
+        {"mtime_ns": "1"},
+        {"content": "ab" * 32},
+        {"content": ["zz" * 32]},
+        {"content": [7]},
+        {"content": ["ab" * 31]},  # 31 bytes
+        {"content_hash": None},
+        {"subtree": 5},
+        {"type": "pipe-dream"},
+        {"xattrs": [["a"]]},
+    ],
+)
+def test_a_malformed_tree_node_is_refused(change: dict[str, object]) -> None:
+    good = codec.dumps({"v": 1, "nodes": [GOOD_NODE]})
+    assert Tree.decode(good).nodes[0].size == 3
+    bad = codec.dumps({"v": 1, "nodes": [{**GOOD_NODE, **change}]})
+    with pytest.raises(IntegrityError):
+        Tree.decode(bad)
+
+
 @given(s.snapshots)
 def test_snapshot_round_trips(snap: SnapshotFile) -> None:
     assert SnapshotFile.decode(snap.encode()) == snap

@@ -103,8 +103,8 @@ def _node_to_json(node: Node) -> dict[str, Any]:
 
 def _hex_id(text: object, what: str) -> ObjectId:
     try:
-        return ObjectId(bytes.fromhex(text)) if isinstance(text, str) else ObjectId(b"")
-    except ValueError:
+        return ObjectId(bytes.fromhex(text))  # type: ignore[arg-type]  # not a str: TypeError
+    except (ValueError, TypeError):
         msg = f"{what}: bad id"
         raise IntegrityError(msg) from None
 
@@ -118,34 +118,38 @@ def _node_from_json(obj: dict[str, Any]) -> Node:
     except ValueError:
         msg = f"{what}: unknown type {obj.get('type')!r}"
         raise IntegrityError(msg) from None
-    ints = {}
-    for key in _INTS:
-        value = obj.get(key, 0)
-        if not isinstance(value, int) or isinstance(value, bool):
+    # The hot path of every backup with a parent (each node of the parent's trees): one pass
+    # for the integers (type() is int: not a bool), the rest only when present.
+    ints = {key: obj.get(key, 0) for key in _INTS}
+    for key, value in ints.items():
+        if type(value) is not int:
             msg = f"{what}: {key} is not an integer"
             raise IntegrityError(msg)
-        ints[key] = value
-    content = obj.get("content", [])
-    if not isinstance(content, list):
+    content = obj.get("content", ())
+    if not isinstance(content, list | tuple):
         raise IntegrityError(what + ": content is not a list")
     link_target = None
     if "link_name" in obj or "link_name_b64" in obj:
         link_target = codec.decode_name(obj, what, "link_name")
-    xattrs = obj.get("xattrs", [])
-    if not isinstance(xattrs, list) or not all(
-        isinstance(x, list) and len(x) == 2 and all(isinstance(p, str) for p in x) for x in xattrs
-    ):
-        raise IntegrityError(what + ": bad xattrs")
+    xattrs: tuple[tuple[bytes, bytes], ...] = ()
+    if "xattrs" in obj:
+        listed = obj["xattrs"]
+        if not isinstance(listed, list) or not all(
+            isinstance(x, list) and len(x) == 2 and all(isinstance(p, str) for p in x)
+            for x in listed
+        ):
+            raise IntegrityError(what + ": bad xattrs")
+        xattrs = tuple((codec.unb64(k, what), codec.unb64(v, what)) for k, v in listed)
     return Node(
         name=codec.decode_name(obj, what),
         type=ntype,
         user=str(obj.get("user", "")),
         group=str(obj.get("group", "")),
-        content=tuple(_hex_id(c, what) for c in content),
+        content=tuple([_hex_id(c, what) for c in content]),
         content_hash=_hex_id(obj["content_hash"], what) if "content_hash" in obj else None,
         subtree=_hex_id(obj["subtree"], what) if "subtree" in obj else None,
         link_target=link_target,
-        xattrs=tuple((codec.unb64(k, what), codec.unb64(v, what)) for k, v in xattrs),
+        xattrs=xattrs,
         **ints,
     )
 
