@@ -20,7 +20,9 @@ from s3vault.errors import (
 from s3vault.maintenance.prune import PruneOptions
 from s3vault.maintenance.retention import Policy
 from s3vault.ops.backup import BackupOptions, BackupResult, backup
+from s3vault.ops.diff import Change, DiffStats, diff, resolve_pair
 from s3vault.ops.drill import DrillOptions, DrillResult, drill_history, restore_test
+from s3vault.ops.find import FindOptions, FindResult, find
 from s3vault.ops.forget import ForgetOptions, ForgetResult, forget
 from s3vault.ops.init import InitOptions, InitResult, init
 from s3vault.ops.ls import LsEntry, ls
@@ -44,6 +46,9 @@ __all__ = [
     "restore",
     "snapshots",
     "ls",
+    "find",
+    "diff",
+    "resolve_pair",
     "verify",
     "repair_index",
     "restore_test",
@@ -68,6 +73,10 @@ __all__ = [
     "SnapshotFilter",
     "SnapshotEntry",
     "LsEntry",
+    "FindOptions",
+    "FindResult",
+    "Change",
+    "DiffStats",
     "Policy",
     "ForgetOptions",
     "ForgetResult",

@@ -40,23 +40,25 @@ def find_snapshot(
     paths: tuple[str, ...] | None = None,
     snapshots: list[tuple[ObjectId, SnapshotFile]] | None = None,
 ) -> tuple[ObjectId, SnapshotFile]:
-    """Resolve ``latest`` (optionally of a host and path set) or an id prefix.
+    """Resolve ``latest`` or ``latest~N`` (the N-th before it; both optionally of a host and
+    path set) or an id prefix.
 
     Raises:
         UsageError: no snapshot matches, or a prefix is ambiguous.
     """
     snaps = list_snapshots(repo) if snapshots is None else snapshots
-    if ref == "latest":
+    back = _steps_back(ref)
+    if back is not None:
         matching = [
             (sid, s)
             for sid, s in snaps
             if (host is None or s.hostname == host)
             and (paths is None or tuple(sorted(s.paths)) == tuple(sorted(paths)))
         ]
-        if not matching:
-            msg = "no snapshot found" + (f" for host {host}" if host else "")
-            raise UsageError(msg)
-        return matching[-1]
+        if len(matching) <= back:
+            msg = f"no snapshot {ref}" if back else "no snapshot found"
+            raise UsageError(msg + (f" for host {host}" if host else ""))
+        return matching[-1 - back]
     ref = ref.lower()
     found = [(sid, s) for sid, s in snaps if sid.hex().startswith(ref)]
     if not found:
@@ -66,3 +68,16 @@ def find_snapshot(
         msg = f"snapshot id prefix {ref!r} is ambiguous ({len(found)} matches)"
         raise UsageError(msg)
     return found[0]
+
+
+def _steps_back(ref: str) -> int | None:
+    """0 for ``latest``, N for ``latest~N``, None for anything else."""
+    head, sep, count = ref.partition("~")
+    if head != "latest":
+        return None
+    if not sep:
+        return 0
+    if not count.isdigit():
+        msg = f"{ref!r}: use latest~N with N a number (latest~1: the one before latest)"
+        raise UsageError(msg)
+    return int(count)

@@ -5,7 +5,9 @@ from s3vault.cli.commands.backup import backup
 from s3vault.cli.commands.bucket import doctor, setup_bucket
 from s3vault.cli.commands.copy import copy
 from s3vault.cli.commands.cost import cost
+from s3vault.cli.commands.diff import diff
 from s3vault.cli.commands.drill import drill
+from s3vault.cli.commands.find import find
 from s3vault.cli.commands.forget import forget
 from s3vault.cli.commands.iam import iam_policy
 from s3vault.cli.commands.init import init
@@ -25,6 +27,8 @@ COMMANDS = [
     backup,
     snapshots,
     ls,
+    find,
+    diff,
     restore,
     verify,
     drill,

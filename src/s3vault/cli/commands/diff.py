@@ -1,0 +1,48 @@
+"""s3vault diff."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import click
+
+from s3vault import DiffStats, resolve_pair
+from s3vault import diff as diff_op
+from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.render import emit, human_bytes, say
+from s3vault.cli.session import open_repo
+
+
+@click.command()
+@global_options
+@click.argument("first", metavar="SNAPSHOT1")
+@click.argument("second", metavar="SNAPSHOT2")
+@click.option("--metadata", is_flag=True, help="Also list entries whose metadata alone changed (U)")
+def diff(first: str, second: str, metadata: bool) -> int:
+    """What changed from SNAPSHOT1 to SNAPSHOT2 (ids, id prefixes, latest, latest~N): + added,
+    - removed, M content changed, T type changed, U metadata changed (with --metadata)."""
+    ctx = cli_context()
+    repo = open_repo(ctx, load_index=True)
+    a, b = resolve_pair(repo, first, second)
+    if not ctx.json:
+        say(ctx, f"comparing snapshot {a.id.short} to {b.id.short}:")
+    stats = DiffStats()
+    for change in diff_op(repo, a.snapshot.tree, b.snapshot.tree, metadata=metadata):
+        stats.count(change)
+        if ctx.json:
+            node = change.new or change.old
+            assert node is not None
+            emit(ctx, "change", modifier=change.kind, path=change.path, type=node.type.value)
+        else:
+            say(ctx, f"{change.kind:<5} {change.path}")
+    if ctx.json:
+        emit(ctx, "summary", first=a.id, second=b.id, **dataclasses.asdict(stats))
+        return 0
+    say(
+        ctx,
+        f"\n{stats.added} added ({human_bytes(stats.bytes_added)}), {stats.removed} removed "
+        f"({human_bytes(stats.bytes_removed)}), {stats.modified} changed "
+        f"({human_bytes(stats.bytes_modified)} now), {stats.type_changed} of another type"
+        + (f", {stats.metadata} metadata only" if metadata else ""),
+    )
+    return 0

@@ -1,0 +1,85 @@
+"""s3vault find."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from s3vault import FindOptions, SnapshotFilter
+from s3vault import find as find_op
+from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.render import emit, human_bytes, say
+from s3vault.cli.session import open_repo
+from s3vault.format.tree import Node
+
+
+def _mtime(node: Node) -> str:
+    return datetime.fromtimestamp(node.mtime_ns / 1e9, UTC).isoformat()
+
+
+@click.command()
+@global_options
+@click.argument("patterns", nargs=-1, required=True, metavar="PATTERN...")
+@click.option(
+    "-s",
+    "--snapshot",
+    "refs",
+    multiple=True,
+    metavar="ID",
+    help="Only this snapshot (an id prefix, latest or latest~N; repeatable)",
+)
+@click.option("-H", "--host", "hosts", multiple=True, help="Only snapshots of this host")
+@click.option("--tag", "tags", multiple=True, help="Only snapshots with this tag")
+@click.option("--path", "paths", multiple=True, help="Only snapshots of this path")
+@click.option("-i", "--ignore-case", is_flag=True, help="Match regardless of case")
+def find(
+    patterns: tuple[str, ...],
+    refs: tuple[str, ...],
+    hosts: tuple[str, ...],
+    tags: tuple[str, ...],
+    paths: tuple[str, ...],
+    ignore_case: bool,
+) -> int:
+    """Find files by PATTERN in snapshots: a glob on the name (*.conf), or on the whole path
+    if it has a / (/etc/*/nginx.conf)."""
+    ctx = cli_context()
+    repo = open_repo(ctx, load_index=True)
+    options = FindOptions(
+        patterns=patterns,
+        snapshots=refs,
+        filter=SnapshotFilter(hosts=hosts, tags=tags, paths=paths),
+        ignore_case=ignore_case,
+    )
+    snapshots = matches = 0
+    for result in find_op(repo, options):
+        snap = result.snapshot
+        snapshots += 1
+        matches += len(result.matches)
+        if ctx.json:
+            emit(
+                ctx,
+                "matches",
+                snapshot=snap.id,
+                time=snap.snapshot.time,
+                hostname=snap.snapshot.hostname,
+                matches=[
+                    {
+                        "path": m.path,
+                        "type": m.node.type.value,
+                        "size": m.node.size,
+                        "mtime": _mtime(m.node),
+                    }
+                    for m in result.matches
+                ],
+            )
+            continue
+        when = snap.snapshot.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        say(ctx, f"snapshot {snap.id.short} of {snap.snapshot.hostname} at {when}:")
+        for m in result.matches:
+            say(ctx, f"  {m.path}  ({m.node.type.value}, {human_bytes(m.node.size)})")
+    if ctx.json:
+        emit(ctx, "summary", snapshots=snapshots, matches=matches)
+    else:
+        say(ctx, f"{matches} match(es) in {snapshots} snapshot(s)")
+    return 0
