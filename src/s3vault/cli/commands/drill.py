@@ -69,7 +69,8 @@ def drill(
     no_record: bool,
     history: bool,
 ) -> int:
-    """Restore SNAPSHOT (default latest), or a sample of it, and prove every byte.
+    """Restore SNAPSHOT (an id prefix, latest or latest~N; default latest), or a sample of it,
+    and prove every byte.
 
     Exit code 13 when a file does not match, cannot be restored, or a target is missed.
     """

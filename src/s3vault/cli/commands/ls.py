@@ -29,7 +29,7 @@ _TYPE_CHAR = {
 @click.argument("path", default="/")
 @click.option("-l", "--long", "long_", is_flag=True, help="Show mode, owner, size and time")
 def ls(snapshot: str, path: str, long_: bool) -> int:
-    """List files in SNAPSHOT (an id prefix or 'latest'), below PATH."""
+    """List files in SNAPSHOT (an id prefix, latest or latest~N), below PATH."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=True)
     sid, entries = ls_op(repo, snapshot, path)

@@ -47,7 +47,7 @@ def restore(
     exclude: tuple[str, ...],
     host: str | None,
 ) -> int:
-    """Restore SNAPSHOT (an id prefix or 'latest') into --target."""
+    """Restore SNAPSHOT (an id prefix, latest or latest~N) into --target."""
     ctx = cli_context()
     repo = open_repo(ctx)
     ctx.audited("restore", snapshot=snapshot, target=str(target))  # reads count too
