@@ -85,3 +85,21 @@ def test_import_refuses_a_missing_root_and_a_bad_time(
     climb = run_cli("-r", cli_repo, "backup", "--root", str(tmp_path / "old"), "../../etc")
     assert climb.code == 0, climb.stderr
     assert snapshots(run_cli, cli_repo)[0]["paths"] == ["/etc"]
+
+
+def test_the_whole_root_is_a_target(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
+    """`backup /` (here below --root, the same code path) saves everything below it; it once
+    saved an empty tree."""
+    old_tree(tmp_path / "old", b"whole ")
+    first = run_cli("-r", cli_repo, "backup", "--root", str(tmp_path / "old"), "/", "--json")
+    assert first.code == 0, first.stderr
+    assert json.loads(first.stdout.splitlines()[-1])["files_new"] == 2
+    listing = run_cli("-r", cli_repo, "ls", "latest").stdout.splitlines()
+    assert "/etc/app.conf" in listing and "/srv/www/index.html" in listing
+    assert snapshots(run_cli, cli_repo)[0]["paths"] == ["/"]
+    again = run_cli("-r", cli_repo, "backup", "--root", str(tmp_path / "old"), "/", "--json")
+    summary = json.loads(again.stdout.splitlines()[-1])
+    assert (summary["files_unmodified"], summary["files_new"]) == (2, 0)  # the parent is used
+    out = tmp_path / "restored"
+    assert run_cli("-r", cli_repo, "restore", "latest", "-t", str(out)).code == 0
+    assert (out / "etc" / "app.conf").read_bytes() == b"whole etc/app.conf"

@@ -72,6 +72,11 @@ class ArchiveStats:
         return self.files_new + self.files_changed + self.files_unmodified
 
 
+def _whole_root(paths: tuple[bytes, ...]) -> bool:
+    """One of the targets is "/" itself (a path without components)."""
+    return any(not any(part for part in path.split(b"/")) for path in paths)
+
+
 def _nested_targets(paths: tuple[bytes, ...]) -> dict[bytes, object]:
     """{component: subtree-or-None} with None marking a backup target; nested targets merge."""
     root: dict[bytes, object] = {}
@@ -144,15 +149,20 @@ class Archiver:
             cancelled=self._cancel,
         )
         try:
-            root = PendingDir(Node(name=b"", type=NodeType.DIR, mode=0o755), self._parent_tree)
-            if self._opts.stdin is not None:
-                root.add(self._stdin_node(self._opts.stdin))
+            base = self._opts.root or b"/"
+            if self._opts.stdin is None and _whole_root(self._opts.paths):
+                # "/" itself is a target: the root tree is the listing of the base directory
+                st = os.lstat(base)
+                parent = Node(name=b"", type=NodeType.DIR, subtree=self._parent_tree)
+                root = self._walk_dir(base, metadata_node(base, b"", st), st, parent, st.st_dev)
             else:
-                parent_nodes = self._tree_nodes(self._parent_tree)
-                self._add_targets(
-                    root, self._opts.root or b"/", _nested_targets(self._opts.paths), parent_nodes
-                )
-            self._queue(root)
+                root = PendingDir(Node(name=b"", type=NodeType.DIR, mode=0o755), self._parent_tree)
+                if self._opts.stdin is not None:
+                    root.add(self._stdin_node(self._opts.stdin))
+                else:
+                    parent_nodes = self._tree_nodes(self._parent_tree)
+                    self._add_targets(root, base, _nested_targets(self._opts.paths), parent_nodes)
+                self._queue(root)
             self._writer.batch_done()
             self._drain(block=True)
             assert root.node.subtree is not None
