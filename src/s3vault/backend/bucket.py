@@ -338,28 +338,26 @@ def _check_lifecycle(s3: Any, plan: BucketPlan) -> list[Check]:
             or r.get("Filter", {}).get("Prefix", "").startswith(mine)
         )
     ]
-    if any("AbortIncompleteMultipartUpload" in r for r in applies):
-        checks.append(Check(item="lifecycle: incomplete uploads", state=OK, detail="aborted"))
-    else:
-        checks.append(
-            Check(
-                item="lifecycle: incomplete uploads",
-                state=WARNING,
-                detail="never aborted: their parts are billed for ever",
-                fix="s3vault setup-bucket",
+    for key, item, done, missing in (
+        (
+            "AbortIncompleteMultipartUpload",
+            "lifecycle: incomplete uploads",
+            "aborted",
+            "never aborted: their parts are billed for ever",
+        ),
+        (
+            "NoncurrentVersionExpiration",
+            "lifecycle: noncurrent versions",
+            "expired",
+            "kept for ever: deleted packs are still billed",
+        ),
+    ):
+        if any(key in r for r in applies):
+            checks.append(Check(item=item, state=OK, detail=done))
+        else:
+            checks.append(
+                Check(item=item, state=WARNING, detail=missing, fix="s3vault setup-bucket")
             )
-        )
-    if any("NoncurrentVersionExpiration" in r for r in applies):
-        checks.append(Check(item="lifecycle: noncurrent versions", state=OK, detail="expired"))
-    else:
-        checks.append(
-            Check(
-                item="lifecycle: noncurrent versions",
-                state=WARNING,
-                detail="kept for ever: deleted packs are still billed",
-                fix="s3vault setup-bucket",
-            )
-        )
     expiring = [
         r.get("ID", "?")
         for r in applies

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
-from s3vault.ops.ls import LsEntry
+from s3vault.ops.ls import LsEntry, walk_tree
 from s3vault.ops.snapshots import SnapshotEntry, SnapshotFilter, snapshots
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot
@@ -80,18 +80,12 @@ def find(repo: Repository, options: FindOptions) -> Iterator[FindResult]:
             by_name[tid] = tuple(out)
         return by_name[tid]
 
-    def by_path(tid: ObjectId, base: str) -> Iterator[tuple[str, Node]]:
-        for node in repo.load_tree(tid).nodes:
-            here = f"{base}/{node.display_name}"
-            if match.path(here):
-                yield here, node
-            if node.type is NodeType.DIR and node.subtree is not None:
-                yield from by_path(node.subtree, here)
-
     for entry in chosen:
         found = dict(named_below(entry.snapshot.tree)) if match.names else {}
         if match.paths:
-            found.update(by_path(entry.snapshot.tree, ""))
+            found.update(
+                (e.path, e.node) for e in walk_tree(repo, entry.snapshot.tree) if match.path(e.path)
+            )
         if found:
             yield FindResult(
                 snapshot=entry,

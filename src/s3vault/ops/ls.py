@@ -42,12 +42,16 @@ def ls(
         if node.type is not NodeType.DIR:
             return sid, iter([LsEntry(path=prefix, node=node)])
         tid = node.subtree
+    return sid, walk_tree(repo, tid, prefix, recursive=recursive) if tid is not None else iter(())
 
-    def walk(tree_id: ObjectId, base: str) -> Iterator[LsEntry]:
-        for node in repo.load_tree(tree_id).nodes:
-            here = f"{base}/{node.display_name}"
-            yield LsEntry(path=here, node=node)
-            if recursive and node.type is NodeType.DIR and node.subtree is not None:
-                yield from walk(node.subtree, here)
 
-    return sid, walk(tid, prefix) if tid is not None else iter(())
+def walk_tree(
+    repo: Repository, tree_id: ObjectId, base: str = "", *, recursive: bool = True
+) -> Iterator[LsEntry]:
+    """The entries of a tree (and, recursive, of every tree below it) in depth-first name
+    order, their paths below ``base``."""
+    for node in repo.load_tree(tree_id).nodes:
+        here = f"{base}/{node.display_name}"
+        yield LsEntry(path=here, node=node)
+        if recursive and node.type is NodeType.DIR and node.subtree is not None:
+            yield from walk_tree(repo, node.subtree, here)

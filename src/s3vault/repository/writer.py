@@ -82,7 +82,6 @@ class BlobWriter:
         # link 32 packs take many minutes)
         self._index_every = index_every
         self._index_interval = index_interval
-        self._unindexed_since: float | None = None
         self._on_tree_pack = on_tree_pack
         self._writers = {t: PackWriter(t, sealer, pack_size) for t in BlobType}
         self._locks = {t: threading.Lock() for t in BlobType}
@@ -205,12 +204,10 @@ class BlobWriter:
             self._unindexed.append(
                 IndexedPack(id=pack_id, size=len(data), epoch=writer.epoch, entries=tuple(entries))
             )
-            if self._unindexed_since is None:
-                self._unindexed_since = started
-            due = self._monotonic() - self._unindexed_since >= self._index_interval
+            oldest = self._uploaded_at[self._unindexed[0].id]  # the first unindexed pack's
+            due = self._monotonic() - oldest >= self._index_interval
             if len(self._unindexed) >= self._index_every or due:
                 pending, self._unindexed = self._unindexed, []
-                self._unindexed_since = None
         if pending:
             self._write_index(pending)
 
@@ -265,7 +262,6 @@ class BlobWriter:
                 self._upload(writer)
         with self._index_lock:
             pending, self._unindexed = self._unindexed, []
-            self._unindexed_since = None
         if pending:
             self._write_index(pending)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+import functools
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -18,8 +19,46 @@ from s3vault.cli.session import open_repo
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+KEEP_NAMES = (
+    "keep_last",
+    "keep_hourly",
+    "keep_daily",
+    "keep_weekly",
+    "keep_monthly",
+    "keep_yearly",
+    "keep_within",
+    "keep_tags",
+)
+
+
+def keep_policy(values: Mapping[str, Any]) -> Policy:
+    """A Policy from the --keep-* values, or from a profile's [retention] table (same keys;
+    there keep_within is text such as "7d")."""
+    within = values.get("keep_within")
+    if isinstance(within, str):
+        within = Duration().convert(within, None, None)
+    return Policy(
+        last=int(values.get("keep_last") or 0),
+        hourly=int(values.get("keep_hourly") or 0),
+        daily=int(values.get("keep_daily") or 0),
+        weekly=int(values.get("keep_weekly") or 0),
+        monthly=int(values.get("keep_monthly") or 0),
+        yearly=int(values.get("keep_yearly") or 0),
+        within=within,
+        tags=tuple(values.get("keep_tags") or ()),
+    )
+
+
 def keep_options(fn: F) -> F:
-    """The retention rules (forget; init stores them as the repository's policy)."""
+    """The retention rules (forget; init stores them as the repository's policy), handed to
+    the command as one ``policy: Policy``."""
+
+    @functools.wraps(fn)
+    def with_policy(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name) for name in KEEP_NAMES}
+        return fn(*args, policy=keep_policy(values), **kwargs)
+
+    command = cast("F", with_policy)
     for option in reversed(
         [
             click.option(
@@ -60,8 +99,8 @@ def keep_options(fn: F) -> F:
             ),
         ]
     ):
-        fn = option(fn)
-    return fn
+        command = option(command)
+    return command
 
 
 @click.command()
@@ -85,14 +124,7 @@ def keep_options(fn: F) -> F:
 @click.option("--prune", "then_prune", is_flag=True, help="Run prune afterwards")
 @prune_options
 def forget(
-    keep_last: int,
-    keep_hourly: int,
-    keep_daily: int,
-    keep_weekly: int,
-    keep_monthly: int,
-    keep_yearly: int,
-    keep_within: timedelta | None,
-    keep_tags: tuple[str, ...],
+    policy: Policy,
     group_by: str,
     hosts: tuple[str, ...],
     tags: tuple[str, ...],
@@ -108,32 +140,14 @@ def forget(
     prune (--prune runs one at once).
     """
     ctx = cli_context()
-    rules = (keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly)
     profile_rules = ctx.profile.table("retention") if ctx.profile is not None else {}
-    if not any(rules) and keep_within is None and not keep_tags and profile_rules:
-        keep_last = int(profile_rules.get("keep_last", 0))
-        keep_hourly = int(profile_rules.get("keep_hourly", 0))
-        keep_daily = int(profile_rules.get("keep_daily", 0))
-        keep_weekly = int(profile_rules.get("keep_weekly", 0))
-        keep_monthly = int(profile_rules.get("keep_monthly", 0))
-        keep_yearly = int(profile_rules.get("keep_yearly", 0))
-        within = profile_rules.get("keep_within")
-        keep_within = Duration().convert(within, None, None) if within else None
-        keep_tags = tuple(profile_rules.get("keep_tags", ()))
+    if policy.empty and profile_rules:
+        policy = keep_policy(profile_rules)
         group_by = str(profile_rules.get("group_by", group_by))
     repo = open_repo(ctx, load_index=False)
     note = None if dry_run else ctx.audited("forget")
     options = ForgetOptions(
-        policy=Policy(
-            last=keep_last,
-            hourly=keep_hourly,
-            daily=keep_daily,
-            weekly=keep_weekly,
-            monthly=keep_monthly,
-            yearly=keep_yearly,
-            within=keep_within,
-            tags=keep_tags,
-        ),
+        policy=policy,
         group_by=tuple(g.strip() for g in group_by.split(",") if g.strip()),
         hosts=hosts,
         tags=tags,

@@ -77,29 +77,12 @@ def init(
     object_lock: str | None,
     lock_period: timedelta | None,
     recovery_key: bool,
-    keep_last: int,
-    keep_hourly: int,
-    keep_daily: int,
-    keep_weekly: int,
-    keep_monthly: int,
-    keep_yearly: int,
-    keep_within: timedelta | None,
-    keep_tags: tuple[str, ...],
+    policy: Policy,
 ) -> int:
     """Create a new repository. --keep-* options store the repository's retention policy
     (forget uses it when given none); with --object-lock they also set the lock period."""
     ctx = cli_context()
     options = repo_options(ctx, confirm_password=True)
-    policy = Policy(
-        last=keep_last,
-        hourly=keep_hourly,
-        daily=keep_daily,
-        weekly=keep_weekly,
-        monthly=keep_monthly,
-        yearly=keep_yearly,
-        within=keep_within,
-        tags=keep_tags,
-    )
     lock = None
     if object_lock:
         period = lock_period or derive_lock_period(policy)
