@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 
@@ -31,3 +32,9 @@ def snapshot_tree(root: Path, *, times: bool = True) -> dict[bytes, tuple[object
                 entry.append(os.readlink(full))
             out[rel] = tuple(entry)
     return out
+
+
+def remove_deep(root: Path) -> None:
+    """Remove a tree of any depth: shutil.rmtree (and so pytest's clean-up of old temporary
+    directories) recurses and fails beyond ~1,000 levels; GNU rm does not."""
+    subprocess.run(["rm", "-rf", "--", str(root)], check=True)

@@ -75,3 +75,38 @@ def test_damaged_image_is_refused() -> None:
     raw = idx.dump()
     with pytest.raises((ValueError, Exception)):
         BlobIndex.load(raw[:-5])
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(st.tuples(s.ids, s.u63, entries), min_size=1, max_size=6),
+    st.sets(st.integers(0, 5), max_size=3),
+)
+def test_index_keeps_every_copy_and_drops_lost_packs(packs: list, dropped: set[int]) -> None:
+    """A blob stored in several packs keeps every location, the first first; dropping packs
+    (gone from the store) makes the next copy the first, and blobs with no copy left vanish."""
+    idx = BlobIndex()
+    model: dict[tuple[BlobType, bytes], list[tuple[ObjectId, int, int, int]]] = {}
+    for pack_id, size, ents in packs:
+        idx.add_pack(pack_id, size, ents)
+        for btype, bid, off, length, raw in ents:
+            places = model.setdefault((btype, bid), [])
+            if all(p[0] != pack_id for p in places):
+                places.append((pack_id, off, length, raw))
+    gone = {packs[i][0] for i in dropped if i < len(packs)}
+    idx.drop_packs(gone)
+    for key in list(model):
+        model[key] = [p for p in model[key] if p[0] not in gone]
+        if not model[key]:
+            del model[key]
+    for image in (idx, BlobIndex.load(idx.dump())):
+        assert len(image) == len(model)
+        for (btype, bid), places in model.items():
+            found = [
+                (loc.pack_id, loc.offset, loc.length, loc.raw_length)
+                for loc in image.locations(btype, bid)
+            ]
+            assert found == places
+            first = image.lookup(btype, bid)
+            assert first is not None and first.pack_id == places[0][0]
+        assert sorted((t, i) for t, i, _ in image.entries()) == sorted(model)

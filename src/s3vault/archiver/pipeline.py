@@ -20,14 +20,18 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from s3vault.archiver import walk
 from s3vault.archiver.changes import unchanged
 from s3vault.archiver.chunking import FdReader, FileReader
 from s3vault.archiver.excludes import CACHEDIR_TAG, ExcludeMatcher, ExcludeRules
 from s3vault.archiver.scan import list_dir, metadata_node, node_type
 from s3vault.archiver.trees import PendingDir
+from s3vault.archiver.walk import DirFrame, PathBuffer, is_deep
 from s3vault.chunker import ByteStream, ChunkerParams
+from s3vault.errors import IntegrityError, ObjectNotFoundError
+from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
@@ -39,6 +43,16 @@ INLINE_FILES_BELOW = 256 * 1024
 _Entry = Node | Future[Node | None] | PendingDir
 
 
+@dataclass(slots=True)
+class FileSource:
+    """How a reader gets at a file: an open descriptor (deep directories: opened while the
+    walk was there), or the path to open; ``path`` names it in warnings."""
+
+    path: bytes
+    fd: int | None = None
+    opener: bytes = b""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ArchiveOptions:
     """What to archive and how hard to work."""
@@ -47,7 +61,8 @@ class ArchiveOptions:
     root: bytes = b""  # where they are read: below this directory
     excludes: ExcludeRules = field(default_factory=ExcludeRules)
     stdin: ByteStream | None = None
-    stdin_filename: bytes = b"stdin"
+    stdin_filename: bytes = b"stdin"  # may hold "/": stored below those directories
+    stdin_mtime_ns: int = 0  # the stdin file's (and its directories') time
     readers: int = 2
     blob_workers: int = 3
 
@@ -64,7 +79,8 @@ class ArchiveStats:
     dirs_changed: int = 0
     dirs_unmodified: int = 0
     bytes_processed: int = 0
-    warnings: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # source problems
+    notices: list[tuple[str, str]] = field(default_factory=list)  # repository damage worked around
 
     @property
     def files_processed(self) -> int:
@@ -158,9 +174,9 @@ class Archiver:
             else:
                 root = PendingDir(Node(name=b"", type=NodeType.DIR, mode=0o755), self._parent_tree)
                 if self._opts.stdin is not None:
-                    root.add(self._stdin_node(self._opts.stdin))
+                    self._add_stdin(root, self._opts.stdin)
                 else:
-                    parent_nodes = self._tree_nodes(self._parent_tree)
+                    parent_nodes = self._tree_nodes(self._parent_tree, b"/")
                     self._add_targets(root, base, _nested_targets(self._opts.paths), parent_nodes)
                 self._queue(root)
             self._writer.batch_done()
@@ -184,27 +200,51 @@ class Archiver:
                 self.stats.files_failed += 1
         self._progress.warned(shown, message)
 
-    def _tree_nodes(self, tid: ObjectId | None) -> dict[bytes, Node]:
+    def _tree_nodes(self, tid: ObjectId | None, path: bytes) -> dict[bytes, Node]:
+        """The parent snapshot's entries of a directory. A parent tree that cannot be read is
+        no reason to fail: the directory is backed up as if it had no parent (its files are
+        read again), the blob is never deduplicated against, and the run says so."""
         if tid is None:
             return {}
-        return {n.name: n for n in self._repo.load_tree(tid).nodes}
+        try:
+            return {n.name: n for n in self._repo.load_tree(tid).nodes}
+        except (IntegrityError, ObjectNotFoundError) as exc:
+            self._repo.index.drop_blob(BlobType.TREE, tid)
+            shown = os.fsdecode(path)
+            message = (
+                f"the parent snapshot's tree is unreadable ({exc}); files below are read again"
+            )
+            with self._lock:
+                self.stats.notices.append((shown, message))
+            self._progress.warned(shown, message)
+            return {}
 
     def _add_targets(
         self,
-        pdir: PendingDir,
-        prefix: bytes,
-        children: dict[bytes, object],
+        top: PendingDir,
+        base: bytes,
+        targets: dict[bytes, object],
         parent_nodes: dict[bytes, Node],
     ) -> None:
-        for name in sorted(children):
+        """The backup targets and the directories that lead to them (an explicit stack: a
+        target path may have thousands of components)."""
+        stack = [(top, base, iter(sorted(targets.items())), parent_nodes)]
+        while stack:
+            pdir, prefix, items, pnodes = stack[-1]
+            item = next(items, None)
+            if item is None:
+                stack.pop()
+                if stack:
+                    self._queue(pdir)  # the top one is queued by run()
+                continue
+            name, sub = item
             path = os.path.join(prefix, name)
             try:
                 st = os.lstat(path)
             except OSError as exc:
                 self._warn(path, f"cannot read: {exc.strerror}", failed=True)
                 continue
-            pnode = parent_nodes.get(name)
-            sub = children[name]
+            pnode = pnodes.get(name)
             if sub is None:
                 entry = self._entry(path, name, st, pnode, st.st_dev)
                 if entry is not None:
@@ -212,20 +252,35 @@ class Archiver:
                 continue
             assert isinstance(sub, dict)
             psub = pnode.subtree if pnode is not None and pnode.type is NodeType.DIR else None
-            vdir = PendingDir(metadata_node(path, name, st), psub)
-            self._add_targets(vdir, path, sub, self._tree_nodes(psub))
+            try:
+                meta = metadata_node(path, name, st)
+            except OSError as exc:
+                self._warn(path, f"cannot read metadata: {exc.strerror}", failed=True)
+                continue
+            vdir = PendingDir(meta, psub)
             pdir.add(vdir)
-            self._queue(vdir)
+            stack.append((vdir, path, iter(sorted(sub.items())), self._tree_nodes(psub, path)))
 
     def _entry(
-        self, path: bytes, name: bytes, st: os.stat_result, pnode: Node | None, root_dev: int
+        self,
+        path: bytes,
+        name: bytes,
+        st: os.stat_result,
+        pnode: Node | None,
+        root_dev: int,
+        *,
+        shown: bytes | None = None,
+        open_now: bool = False,
     ) -> _Entry | None:
+        """The entry for one directory item. ``path`` reaches it now; ``shown`` is its real
+        path when ``path`` is a /proc/self/fd one that is valid only now (``open_now``: its
+        file is opened here, not on a reader thread)."""
         ntype = node_type(st)
         try:
             if ntype is NodeType.DIR:
                 return self._walk_dir(path, metadata_node(path, name, st), st, pnode, root_dev)
             if ntype is not NodeType.FILE:
-                self._progress.advanced(files=1, item=os.fsdecode(path))
+                self._progress.advanced(files=1, item=os.fsdecode(shown or path))
                 return metadata_node(path, name, st)
             if unchanged(st, pnode, self._repo.index):
                 assert pnode is not None
@@ -237,27 +292,48 @@ class Archiver:
                     path, name, st, content=pnode.content, content_hash=pnode.content_hash
                 )
         except OSError as exc:
-            self._warn(path, f"cannot read metadata: {exc.strerror}", failed=True)
+            self._warn(shown or path, f"cannot read metadata: {exc.strerror}", failed=True)
             return None
-        return self._submit_file(path, name, st, pnode)
+        return self._submit_file(path, name, st, pnode, shown=shown, open_now=open_now)
 
     def _submit_file(
-        self, path: bytes, name: bytes, st: os.stat_result, pnode: Node | None
+        self,
+        path: bytes,
+        name: bytes,
+        st: os.stat_result,
+        pnode: Node | None,
+        *,
+        shown: bytes | None = None,
+        open_now: bool = False,
     ) -> _Entry | None:
         key = (st.st_dev, st.st_ino)
         first = self._hardlinks.get(key) if st.st_nlink > 1 else None
         if first is not None:
+            try:
+                meta = metadata_node(path, name, st)  # here: ``path`` may be valid only now
+            except OSError as exc:
+                self._warn(shown or path, f"cannot read metadata: {exc.strerror}", failed=True)
+                return None
             if isinstance(first, Future):
-                return self._pooled(self._link_node, first, path, name, st, pnode)
-            return self._link_node(first, path, name, st, pnode)
+                return self._pooled(self._link_node, first, meta, pnode)
+            return self._link_node(first, meta, pnode)
+        source = FileSource(path=shown or path)
+        if open_now:
+            try:
+                source.fd = self._reader.open(path)
+            except OSError as exc:
+                self._warn(source.path, self._open_problem(exc), failed=True)
+                return None
+        else:
+            source.opener = path
         if st.st_size < INLINE_FILES_BELOW:
             # Handing a small file to another thread costs more (GIL and queue hand-offs)
             # than reading it here; large files go to the pool, which keeps the cores busy.
-            node = self._read_file(path, name, st, pnode, batched=True)
+            node = self._read_file(source, name, st, pnode, batched=True)
             if st.st_nlink > 1:
                 self._hardlinks[key] = node
             return node
-        fut = self._pooled(self._read_file, path, name, st, pnode)
+        fut = self._pooled(self._read_file, source, name, st, pnode)
         if st.st_nlink > 1:
             self._hardlinks[key] = fut
         return fut
@@ -273,30 +349,14 @@ class Archiver:
         return fut
 
     def _link_node(
-        self,
-        first: Future[Node | None] | Node | None,
-        path: bytes,
-        name: bytes,
-        st: os.stat_result,
-        pnode: Node | None,
+        self, first: Future[Node | None] | Node | None, meta: Node, pnode: Node | None
     ) -> Node | None:
         """Another name of an inode already read in this run: reuse its content."""
         done = first.result() if isinstance(first, Future) else first
         if done is None:
             return None
         self._count_file(pnode, done.size)
-        try:
-            return metadata_node(
-                path,
-                name,
-                st,
-                content=done.content,
-                content_hash=done.content_hash,
-                size=done.size,
-            )
-        except OSError as exc:
-            self._warn(path, f"cannot read metadata: {exc.strerror}", failed=True)
-            return None
+        return replace(meta, content=done.content, content_hash=done.content_hash, size=done.size)
 
     def _count_file(self, pnode: Node | None, size: int) -> None:
         with self._lock:
@@ -307,9 +367,15 @@ class Archiver:
             self.stats.bytes_processed += size
         self._progress.advanced(files=1)
 
+    @staticmethod
+    def _open_problem(exc: OSError) -> str:
+        if isinstance(exc, FileNotFoundError):
+            return "vanished before it could be read"
+        return f"cannot open: {exc.strerror}"
+
     def _read_file(
         self,
-        path: bytes,
+        source: FileSource,
         name: bytes,
         st: os.stat_result,
         pnode: Node | None,
@@ -318,25 +384,26 @@ class Archiver:
     ) -> Node | None:
         """Read one file into blobs. ``batched``: only from the walker thread, whose small
         blobs the writer compresses in batches."""
+        fd = source.fd
         if self._cancel.is_set():
+            if fd is not None:
+                os.close(fd)
             return None
-        try:
-            fd = self._reader.open(path)
-        except FileNotFoundError:
-            self._warn(path, "vanished before it could be read", failed=True)
-            return None
-        except OSError as exc:
-            self._warn(path, f"cannot open: {exc.strerror}", failed=True)
-            return None
+        if fd is None:
+            try:
+                fd = self._reader.open(source.opener)
+            except OSError as exc:
+                self._warn(source.path, self._open_problem(exc), failed=True)
+                return None
         try:
             before = os.fstat(fd)
             if not stat.S_ISREG(before.st_mode) or before.st_ino != st.st_ino:
-                self._warn(path, "replaced while the backup was running", failed=True)
+                self._warn(source.path, "replaced while the backup was running", failed=True)
                 return None
             result = self._reader.read_stream(FdReader(fd), st.st_size, batched=batched)
             after = os.fstat(fd)
             node = metadata_node(
-                path,
+                fd,  # extended attributes of what was read, whatever its path has become
                 name,
                 st,
                 content=result.content,
@@ -344,7 +411,7 @@ class Archiver:
                 size=result.size,
             )
         except OSError as exc:
-            self._warn(path, f"read error: {exc.strerror or exc}", failed=True)
+            self._warn(source.path, f"read error: {exc.strerror or exc}", failed=True)
             return None
         finally:
             os.close(fd)
@@ -355,54 +422,161 @@ class Archiver:
             or after.st_mtime_ns != st.st_mtime_ns
             or after.st_size != result.size
         ):
-            self._warn(path, "changed while being read; the snapshot holds the version read")
+            self._warn(source.path, "changed while being read; the snapshot holds the version read")
         self._count_file(pnode, result.size)
         return node
 
     def _walk_dir(
         self, path: bytes, meta: Node, st: os.stat_result, pnode: Node | None, root_dev: int
     ) -> PendingDir:
-        psub = pnode.subtree if pnode is not None and pnode.type is NodeType.DIR else None
-        pdir = PendingDir(meta, psub)
-        if self._matcher.one_file_system and st.st_dev != root_dev:
-            self._queue(pdir)  # a mount point: keep the directory, not what is mounted there
-            return pdir
-        cache_dir = self._matcher.is_cache_dir(path)
-        try:
-            entries = list_dir(path)
-        except OSError as exc:
-            self._warn(path, f"cannot list directory: {exc.strerror}", failed=True)
-            entries = []
-        parent_nodes = self._tree_nodes(psub)
-        for name, cst in entries:
-            cpath = os.path.join(path, name)
-            if isinstance(cst, OSError):
-                self._warn(cpath, f"cannot read: {cst.strerror}", failed=True)
+        """Walk a directory and everything below it, depth first in name order, with an
+        explicit stack of frames (archiver/walk.py): no recursion, whatever the depth."""
+        paths = PathBuffer(path)
+        top = self._enter(paths, None, path, len(path), meta, st, pnode, root_dev)
+        stack = [top]
+        while stack:
+            frame = stack[-1]
+            item = next(frame.entries, None)
+            if item is None:
+                stack.pop()
+                self._leave(paths, frame, stack[-1] if stack else None)
                 continue
-            if cache_dir and name != CACHEDIR_TAG:
-                continue
-            recorded = cpath[len(self._opts.root) :]  # as the snapshot records it
-            if self._matcher.excluded(recorded, stat.S_ISDIR(cst.st_mode)):
-                continue
-            entry = self._entry(cpath, name, cst, parent_nodes.get(name), root_dev)
-            if entry is not None:
-                pdir.add(entry)
-        self._queue(pdir)
-        return pdir
+            child = self._visit(paths, frame, item[0], item[1], root_dev)
+            if child is not None:
+                stack.append(child)
+        return top.pdir
 
-    def _stdin_node(self, stream: ByteStream) -> Node:
+    def _enter(
+        self,
+        paths: PathBuffer,
+        parent: DirFrame | None,
+        io: bytes,
+        plen: int,
+        meta: Node,
+        st: os.stat_result,
+        pnode: Node | None,
+        root_dev: int,
+    ) -> DirFrame:
+        """Open a directory for the walk: list it, and find its parent snapshot's entries."""
+        psub = pnode.subtree if pnode is not None and pnode.type is NodeType.DIR else None
+        frame = DirFrame(
+            pdir=PendingDir(meta, psub),
+            entries=iter(()),
+            parent_nodes={},
+            plen=plen,
+            io=io,
+            ident=(st.st_dev, st.st_ino),
+        )
+        if self._matcher.one_file_system and st.st_dev != root_dev:
+            return frame  # a mount point: keep the directory, not what is mounted there
+        try:
+            if is_deep(plen):  # beyond what an absolute path may reach
+                frame.fd = walk.open_dir(io, frame.ident)
+                frame.io = walk.fd_path(frame.fd)
+                if parent is not None and parent.fd is not None:
+                    walk.close(parent.fd)  # only the innermost deep directory stays open
+                    parent.fd = None
+            frame.cache_dir = self._matcher.is_cache_dir(frame.io)
+            entries = list_dir(frame.io)
+        except OSError as exc:
+            self._warn(
+                paths.path(plen), f"cannot list directory: {exc.strerror or exc}", failed=True
+            )
+            entries = []
+        frame.entries = iter(entries)
+        frame.parent_nodes = self._tree_nodes(psub, paths.path(plen) if psub else b"")
+        return frame
+
+    def _leave(self, paths: PathBuffer, frame: DirFrame, parent: DirFrame | None) -> None:
+        """A directory is done: queue its tree; reopen a deep parent through ".."."""
+        self._queue(frame.pdir)
+        if frame.fd is None:
+            return
+        if parent is not None and parent.fd is None and is_deep(parent.plen):
+            try:
+                parent.fd = walk.open_dir(frame.io + b"/..", parent.ident)
+                parent.io = walk.fd_path(parent.fd)
+            except OSError as exc:
+                self._warn(
+                    paths.path(parent.plen),
+                    f"moved while being backed up ({exc.strerror or exc}); the rest of it is "
+                    "not in this snapshot",
+                    failed=True,
+                )
+                parent.entries = iter(())
+        walk.close(frame.fd)
+        frame.fd = None
+
+    def _visit(
+        self,
+        paths: PathBuffer,
+        frame: DirFrame,
+        name: bytes,
+        cst: os.stat_result | OSError,
+        root_dev: int,
+    ) -> DirFrame | None:
+        """One entry of the directory on top of the stack; a subdirectory comes back as the
+        frame to walk next."""
+        deep = frame.fd is not None
+        io = frame.child_io(name)
+        real = paths.path(frame.plen, name) if deep else io
+        if isinstance(cst, OSError):
+            self._warn(real, f"cannot read: {cst.strerror}", failed=True)
+            return None
+        if frame.cache_dir and name != CACHEDIR_TAG:
+            return None
+        is_dir = stat.S_ISDIR(cst.st_mode)
+        if self._matcher.excluded(real[len(self._opts.root) :], is_dir):  # as recorded
+            return None
+        pnode = frame.parent_nodes.get(name)
+        if not is_dir:
+            entry = self._entry(
+                io, name, cst, pnode, root_dev, shown=real if deep else None, open_now=deep
+            )
+            if entry is not None:
+                frame.pdir.add(entry)
+            return None
+        try:
+            meta = metadata_node(io, name, cst)
+        except OSError as exc:
+            self._warn(real, f"cannot read metadata: {exc.strerror}", failed=True)
+            return None
+        plen = paths.enter(frame.plen, name)
+        child = self._enter(paths, frame, io, plen, meta, cst, pnode, root_dev)
+        frame.pdir.add(child.pdir)
+        return child
+
+    def _add_stdin(self, root: PendingDir, stream: ByteStream) -> None:
+        """Standard input as one file; a name with "/" (dumps/db.sql) is stored below the
+        directories it names."""
+        *dirs, name = self._opts.stdin_filename.split(b"/")
+        when = self._opts.stdin_mtime_ns
+        chain = [root]
+        for part in dirs:
+            sub = PendingDir(
+                Node(name=part, type=NodeType.DIR, mode=0o755, mtime_ns=when, ctime_ns=when),
+                None,
+            )
+            chain[-1].add(sub)
+            chain.append(sub)
         result = self._reader.read_stream(stream, 1 << 62)
         with self._lock:
             self.stats.files_new += 1
             self.stats.bytes_processed += result.size
-        return Node(
-            name=self._opts.stdin_filename,
-            type=NodeType.FILE,
-            mode=0o600,
-            size=result.size,
-            content=result.content,
-            content_hash=result.content_hash,
+        chain[-1].add(
+            Node(
+                name=name,
+                type=NodeType.FILE,
+                mode=0o600,
+                mtime_ns=when,
+                ctime_ns=when,
+                size=result.size,
+                content=result.content,
+                content_hash=result.content_hash,
+            )
         )
+        for sub in reversed(chain[1:]):
+            self._queue(sub)
 
     # Trees ----------------------------------------------------------------------------------
 

@@ -46,16 +46,18 @@ def group_name(gid: int) -> str:
         return ""
 
 
-def read_xattrs(path: bytes) -> tuple[tuple[bytes, bytes], ...]:
-    """Extended attributes of a path (not following symlinks); empty where unsupported."""
+def read_xattrs(path: bytes | int) -> tuple[tuple[bytes, bytes], ...]:
+    """Extended attributes of a path (not following symlinks) or of an open file; empty where
+    unsupported."""
+    follow = isinstance(path, int)  # a descriptor: nothing to follow (and the flag is refused)
     try:
-        names = os.listxattr(path, follow_symlinks=False)
+        names = os.listxattr(path, follow_symlinks=follow)
     except OSError:
         return ()
     out = []
     for name in sorted(names):
         try:
-            out.append((name.encode(), os.getxattr(path, name, follow_symlinks=False)))
+            out.append((name.encode(), os.getxattr(path, name, follow_symlinks=follow)))
         except OSError as exc:
             if exc.errno not in (errno.ENODATA, errno.ENOTSUP, errno.EPERM, errno.EACCES):
                 raise
@@ -63,7 +65,7 @@ def read_xattrs(path: bytes) -> tuple[tuple[bytes, bytes], ...]:
 
 
 def metadata_node(
-    path: bytes,
+    path: bytes | int,
     name: bytes,
     st: os.stat_result,
     *,
@@ -72,9 +74,11 @@ def metadata_node(
     size: int | None = None,
 ) -> Node:
     """The node for an lstat result, with a file's content when given (built once: frozen
-    dataclasses are slow to copy)."""
+    dataclasses are slow to copy). ``path`` may be an open descriptor of a file or directory."""
     ntype = node_type(st)
-    link_target = os.readlink(path) if ntype is NodeType.SYMLINK else None
+    link_target = (
+        os.readlink(path) if ntype is NodeType.SYMLINK and isinstance(path, bytes) else None
+    )
     return Node(
         name=name,
         type=ntype,

@@ -10,6 +10,7 @@ snapshots that need it and the file paths whose content is lost.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from s3vault.clock import Clock, SystemClock
 from s3vault.errors import S3VaultError
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
-from s3vault.format.tree import NodeType
+from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
@@ -160,45 +161,84 @@ class _DamageWalker:
         self._repo = repo
         self._st = st
         self._bad_blobs = bad_blobs
-        self._memo: dict[ObjectId, list[_Problem]] = {}
+        # per tree: (problems in it, its child directories with problems below them); paths
+        # are joined only when reported, so memory follows the tree's size, not its depth²
+        self._memo: dict[ObjectId, tuple[list[_Problem], list[tuple[str, ObjectId]]]] = {}
 
     def where(self, btype: BlobType, bid: ObjectId) -> tuple[str, str] | None:
         """(damaged object, reason) if this blob cannot be read back."""
-        loc = self._st.index.lookup(btype, bid)
-        if loc is None:
-            return f"{btype.value} blob {bid.hex()}", "blob is in no index"
+        locations = self._st.index.locations(btype, bid)
+        if not locations:
+            return (
+                f"{btype.value} blob {bid.hex()}",
+                "blob is in no index (`s3vault repair index` finds it if a stored pack holds it)",
+            )
         kind = ObjectKind.TREE if btype is BlobType.TREE else ObjectKind.DATA
-        name = object_name(kind, loc.pack_id)
-        if name in self._st.bad_packs:
-            return name, self._st.bad_packs[name]
-        return self._bad_blobs.get((btype, bytes(bid)))
+        first: tuple[str, str] | None = None
+        for loc in locations:  # lost only when every stored copy is
+            name = object_name(kind, loc.pack_id)
+            bad = self._bad_blobs.get((btype, bytes(bid)))
+            if name in self._st.bad_packs:
+                problem = name, self._st.bad_packs[name]
+            elif bad is not None and bad[0] == name:
+                problem = bad
+            else:
+                return None
+            first = first or problem
+        return first
 
-    def tree_problems(self, tid: ObjectId) -> list[_Problem]:
+    def tree_problems(self, tid: ObjectId) -> Iterator[_Problem]:
         """(relative path, object, reason) for everything lost below this tree."""
-        if tid in self._memo:
-            return self._memo[tid]
-        bad = self.where(BlobType.TREE, tid)
-        if bad is not None:
-            self._memo[tid] = [("", bad[0], bad[1])]
-            return self._memo[tid]
-        try:
-            tree = self._repo.load_tree(tid)
-        except S3VaultError as exc:
-            self._memo[tid] = [("", f"tree blob {tid.hex()}", str(exc))]
-            return self._memo[tid]
-        found: list[_Problem] = []
-        for node in tree.nodes:
-            name = node.display_name
-            if node.type is NodeType.FILE:
-                for bid in node.content:
-                    bad = self.where(BlobType.DATA, bid)
-                    if bad is not None:
-                        found.append((name, bad[0], bad[1]))
-                        break
-            elif node.type is NodeType.DIR and node.subtree is not None:
-                found.extend(
-                    (f"{name}/{p}" if p else name, o, r)
-                    for p, o, r in self.tree_problems(node.subtree)
+        self._visit(tid)
+        stack = [(tid, "")]
+        while stack:
+            here, prefix = stack.pop()
+            local, below = self._memo[here]
+            for path, obj, reason in local:
+                yield _join(prefix, path), obj, reason
+            stack.extend((sub, _join(prefix, name)) for name, sub in reversed(below))
+
+    def _visit(self, root: ObjectId) -> None:
+        """Fill the memo for every tree below ``root``, children before parents, with an
+        explicit stack (a tree 10,000 levels deep is no deeper for the checker)."""
+        memo = self._memo
+        stack: list[tuple[ObjectId, tuple[Node, ...] | None]] = [(root, None)]
+        while stack:
+            tid, nodes = stack.pop()
+            if tid in memo:
+                continue
+            if nodes is None:
+                bad = self.where(BlobType.TREE, tid)
+                if bad is not None:
+                    memo[tid] = ([("", bad[0], bad[1])], [])
+                    continue
+                try:
+                    nodes = self._repo.load_tree(tid).nodes
+                except S3VaultError as exc:
+                    memo[tid] = ([("", f"tree blob {tid.hex()}", str(exc))], [])
+                    continue
+                stack.append((tid, nodes))
+                stack.extend(
+                    (n.subtree, None)
+                    for n in nodes
+                    if n.type is NodeType.DIR and n.subtree is not None and n.subtree not in memo
                 )
-        self._memo[tid] = found
-        return found
+                continue
+            local: list[_Problem] = []
+            below: list[tuple[str, ObjectId]] = []
+            for node in nodes:
+                if node.type is NodeType.FILE:
+                    for bid in node.content:
+                        bad = self.where(BlobType.DATA, bid)
+                        if bad is not None:
+                            local.append((node.display_name, bad[0], bad[1]))
+                            break
+                elif node.type is NodeType.DIR and node.subtree is not None:
+                    sub_local, sub_below = memo[node.subtree]
+                    if sub_local or sub_below:
+                        below.append((node.display_name, node.subtree))
+            memo[tid] = (local, below)
+
+
+def _join(prefix: str, path: str) -> str:
+    return f"{prefix}/{path}" if prefix and path else prefix or path

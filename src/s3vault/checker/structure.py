@@ -20,6 +20,7 @@ from s3vault.repository.index import BlobIndex
 from s3vault.repository.keyring import check_key_mac
 from s3vault.repository.marks import load_marks
 from s3vault.repository.repository import Repository
+from s3vault.repository.snapshots import damaged_snapshot_hint
 
 READ_ATTEMPTS = 5
 
@@ -89,7 +90,8 @@ def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) 
                     severity=Severity.ERROR,
                     kind="index-damaged",
                     object=name,
-                    message=f"index file damaged: {exc}",
+                    message=f"index file damaged: {exc}; `s3vault repair index` rebuilds the "
+                    "index from the packs' headers",
                 )
             )
     superseded = {s for f in files.values() for s in f.supersedes}
@@ -186,7 +188,7 @@ def _read_snapshots(repo: Repository, st: Structure, findings: list[Finding]) ->
                     severity=Severity.ERROR,
                     kind="snapshot-damaged",
                     object=name,
-                    message=f"snapshot file damaged: {exc}",
+                    message=f"snapshot file damaged: {exc}; {damaged_snapshot_hint(oid)}",
                     snapshots=(oid.short,),
                 )
             )

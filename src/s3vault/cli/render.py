@@ -66,3 +66,28 @@ def warn(ctx: CliContext, path: str, message: str) -> None:
         emit(ctx, "warning", item=path, message=message)
     else:
         ctx.err.print(f"warning: {path}: {message}", markup=False)
+
+
+class Unreadable:
+    """Collects the parts of a snapshot a look-inside command could not read (``on_error`` of
+    ls, find, diff): each is a warning at once; the command then exits 13 with the fix."""
+
+    def __init__(self, ctx: CliContext) -> None:
+        self._ctx = ctx
+        self.count = 0
+
+    def __call__(self, where: str, reason: str) -> None:
+        self.count += 1
+        warn(self._ctx, where, reason)
+
+    def exit_code(self) -> int:
+        """0, or 13 after a line that says what to run."""
+        if not self.count:
+            return 0
+        if not self._ctx.json:
+            self._ctx.err.print(
+                f"{self.count} part(s) could not be read: `s3vault verify` names the damage, "
+                "`s3vault repair snapshots` rewrites the snapshots without it",
+                markup=False,
+            )
+        return 13

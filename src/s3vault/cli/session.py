@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from s3vault import RepoOptions, open_repository
 from s3vault.backend.location import BackendOptions
 from s3vault.cli.context import CliContext
 from s3vault.cli.password import read_password
+from s3vault.cli.render import warn
 from s3vault.repository.repository import Repository
 
 
@@ -46,8 +49,14 @@ def backend_options(ctx: CliContext) -> BackendOptions:
     )
 
 
+def skip_reporter(ctx: CliContext) -> Callable[[str, str], None]:
+    """Each damaged object an operation passes over, as a warning line (stderr; a JSON
+    warning with --json) the moment it is skipped."""
+    return lambda name, reason: warn(ctx, name, reason)
+
+
 def open_repo(ctx: CliContext, *, load_index: bool = True) -> Repository:
     """Open, unlock and (by default) load the index."""
-    repo = open_repository(repo_options(ctx), load_index=load_index)
+    repo = open_repository(repo_options(ctx), load_index=load_index, on_skip=skip_reporter(ctx))
     ctx.opened = repo
     return repo

@@ -71,9 +71,12 @@ class BackupResult:
     total_bytes_processed: int
     total_duration: float
     dry_run: bool
-    warnings: tuple[tuple[str, str], ...]
+    warnings: tuple[tuple[str, str], ...]  # source problems: paths missing, files unreadable
     requests: RequestCounts
     locks_extended: int = 0  # Object Lock: older objects whose retention this snapshot extended
+    notices: tuple[tuple[str, str], ...] = ()  # repository damage this run worked around
+    missing_packs: int = 0  # packs the index names that the store no longer has
+    blobs_healed: int = 0  # blobs of those packs this run stored again
 
     @property
     def incomplete(self) -> bool:
@@ -81,8 +84,15 @@ class BackupResult:
         return bool(self.warnings)
 
 
-def _targets(paths: tuple[str, ...], root: bytes | None, progress: Progress) -> tuple[bytes, ...]:
-    """The paths to record (absolute); with a root they lie below it, whatever they say."""
+def _targets(
+    paths: tuple[str, ...], root: bytes | None, missing: list[tuple[str, str]]
+) -> tuple[bytes, ...]:
+    """The paths to record (absolute); with a root they lie below it, whatever they say. Paths
+    that do not exist go to ``missing`` (the backup warns and exits 3, as restic does).
+
+    Raises:
+        UsageError: none of them exists.
+    """
     out = []
     for path in paths:
         if root is None:
@@ -90,7 +100,7 @@ def _targets(paths: tuple[str, ...], root: bytes | None, progress: Progress) -> 
         else:
             recorded = os.path.normpath(b"/" + os.fsencode(path).lstrip(b"/"))
         if not os.path.lexists((root or b"") + recorded):
-            progress.warned(path, "does not exist, skipping")
+            missing.append((path, "does not exist, skipping"))
             continue
         out.append(recorded)
     if not out:
@@ -99,11 +109,27 @@ def _targets(paths: tuple[str, ...], root: bytes | None, progress: Progress) -> 
     return tuple(out)
 
 
+def check_stdin_filename(name: str) -> None:
+    """A --stdin-filename must be a relative path that restores inside any target.
+
+    Raises:
+        UsageError: empty, absolute, with NUL, or with an empty, "." or ".." component.
+    """
+    parts = name.split("/")
+    if not name or "\0" in name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        msg = (
+            f"--stdin-filename {name!r}: give a relative path such as mydb.sql or "
+            "dumps/mydb.sql (no leading /, no empty, '.' or '..' parts, no NUL)"
+        )
+        raise UsageError(msg)
+
+
 def _sources(
-    options: BackupOptions, progress: Progress
+    options: BackupOptions, missing: list[tuple[str, str]]
 ) -> tuple[tuple[bytes, ...], tuple[str, ...], bytes | None]:
     """(paths to record, the same as text, the directory they are read below)."""
     if options.stdin is not None:
+        check_stdin_filename(options.stdin_filename)
         return (), ("/" + options.stdin_filename,), None
     root = None
     if options.root is not None:
@@ -111,7 +137,7 @@ def _sources(
         if not os.path.isdir(root or b"/"):
             msg = f"--root {options.root}: not a directory"
             raise UsageError(msg)
-    targets = _targets(options.paths, root, progress)
+    targets = _targets(options.paths, root, missing)
     return targets, tuple(os.fsdecode(t) for t in targets), root
 
 
@@ -150,7 +176,10 @@ def backup(
     if options.stdin is None and not options.paths:
         msg = "backup needs at least one path (or --stdin)"
         raise UsageError(msg)
-    targets, shown_paths, root = _sources(options, progress)
+    missing: list[tuple[str, str]] = []
+    targets, shown_paths, root = _sources(options, missing)
+    for path, problem in missing:
+        progress.warned(path, problem)
     host = options.host or socket.gethostname()
 
     parent_id: ObjectId | None = None
@@ -173,6 +202,16 @@ def backup(
     # The index without the packs prune has marked: never deduplicate against those.
     index_read_at = clock.monotonic()
     repo.load_index(with_marked=False)
+    # Packs the index names but the store lost: whatever this snapshot needs from them is
+    # stored again (the repository heals), never deduplicated against what is gone.
+    lost_packs, lost_blobs = repo.forget_missing_packs()
+    if lost_packs:
+        progress.warned(
+            "repository",
+            f"{len(lost_packs)} pack(s) named by the index are missing from the store "
+            f"({len(lost_blobs)} blobs without another copy): what this snapshot needs of them "
+            "is stored again; `s3vault verify` names the older snapshots that lost data",
+        )
     dry = DryRunBackend(repo.backend) if options.dry_run else None
     if dry is not None:
         repo = Repository(
@@ -195,6 +234,7 @@ def backup(
             ),
             stdin=cast("ByteStream | None", options.stdin),
             stdin_filename=os.fsencode(options.stdin_filename),
+            stdin_mtime_ns=int((options.time or start).timestamp() * 1e9),
             readers=_workers(options.readers, max(2, cpus)),
             blob_workers=_workers(options.blob_workers, cpus + 1),
         ),
@@ -208,6 +248,7 @@ def backup(
         total_files=estimate.total_files_processed,
         total_bytes=estimate.total_bytes_processed,
     )
+    archiver.stats.warnings.extend(missing)
     tree_id = archiver.run()
     writer.flush()  # every pack and index written, so the counts below are final
     stats = archiver.stats
@@ -254,4 +295,7 @@ def backup(
         warnings=tuple(stats.warnings),
         requests=repo.requests.snapshot(),
         locks_extended=extended,
+        notices=tuple(stats.notices),
+        missing_packs=len(lost_packs),
+        blobs_healed=sum(1 for btype, bid in lost_blobs if repo.index.has(btype, bid)),
     )

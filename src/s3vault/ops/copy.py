@@ -22,9 +22,10 @@ from s3vault.archiver.commit import commit
 from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
 from s3vault.crypto.hashing import ContentHasher
+from s3vault.errors import IntegrityError, ObjectNotFoundError, UsageError
 from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
-from s3vault.format.tree import Tree
+from s3vault.format.tree import Node, Tree
 from s3vault.ids import ObjectId
 from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.progress import NullProgress, Progress
@@ -94,6 +95,7 @@ class CopyResult:
 
     copied: list[tuple[str, str]] = field(default_factory=list)  # (source id, target id)
     skipped: list[str] = field(default_factory=list)  # already in the target
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (source id, why): damaged
     blobs_read: int = 0
     bytes_read: int = 0
     blobs_sent: int = 0
@@ -136,15 +138,40 @@ class _Copier:
         self.ids.put(DATA, bid, new)
         return new
 
-    def tree(self, tid: ObjectId) -> ObjectId:
-        mapped = self._have(BlobType.TREE, TREE, tid)
-        if mapped is not None:
-            return mapped
+    def tree(self, root: ObjectId) -> ObjectId:
+        """The target id of a source tree, copying what the target lacks: children before
+        parents, with an explicit stack (no recursion, whatever the depth).
+
+        Raises:
+            IntegrityError, ObjectNotFoundError: a source tree or blob cannot be read.
+        """
+        made: dict[ObjectId, ObjectId] = {}
+        stack: list[tuple[ObjectId, tuple[Node, ...] | None]] = [(root, None)]
+        while stack:
+            tid, nodes = stack.pop()
+            if tid in made:
+                continue
+            mapped = self._have(BlobType.TREE, TREE, tid)
+            if mapped is not None:
+                made[tid] = mapped
+                continue
+            if nodes is None:  # first visit: its subtrees first
+                nodes = self.src.load_tree(tid).nodes
+                stack.append((tid, nodes))
+                stack.extend((n.subtree, None) for n in nodes if n.subtree is not None)
+                continue
+            made[tid] = self._tree_from(tid, nodes, made)
+        return made[root]
+
+    def _tree_from(
+        self, tid: ObjectId, old_nodes: tuple[Node, ...], made: dict[ObjectId, ObjectId]
+    ) -> ObjectId:
+        """Store one tree whose subtrees are copied already (``made``)."""
         nodes = []
-        for old in self.src.load_tree(tid).nodes:
+        for old in old_nodes:
             node = old
             if node.subtree is not None:
-                node = replace(node, subtree=self.tree(node.subtree))
+                node = replace(node, subtree=made[node.subtree])
             if node.content:
                 known = self.ids.get(CONTENT, node.content_hash) if node.content_hash else None
                 hasher = ContentHasher(self.id_key) if node.content_hash and not known else None
@@ -172,11 +199,13 @@ def copy(
 ) -> CopyResult:
     """Copy snapshots from ``src`` to ``dst`` (both open; their indexes are loaded here).
 
+    A source snapshot whose trees or data cannot be read is not copied (``failed``, and a
+    warning); the others are.
+
     Raises:
         UsageError: source and target are the same repository.
         BackendError, IntegrityError: storage failed; snapshots copied so far stay.
     """
-    from s3vault.errors import UsageError
 
     if src.id == dst.id:
         raise UsageError("copy: the target is the source repository")
@@ -200,7 +229,14 @@ def copy(
             result.skipped.append(sid.hex())
             progress.advanced(files=1, item=sid.short)
             continue
-        root = copier.tree(snap.tree)
+        try:
+            root = copier.tree(snap.tree)
+        except (IntegrityError, ObjectNotFoundError) as exc:
+            # A damaged snapshot is not copied in part; the others still are.
+            result.failed.append((sid.hex(), str(exc)))
+            progress.warned(f"snapshot {sid.short}", f"not copied, it is damaged: {exc}")
+            progress.advanced(files=1, item=sid.short)
+            continue
         parent = done.get(f"{src.id.hex()}:{snap.parent.hex()}") if snap.parent else None
         fresh = replace(snap, tree=root, parent=parent, original=origin)
         new = commit(dst, copier.writer, fresh, clock=clock, index_read_at=index_read_at)
@@ -208,6 +244,7 @@ def copy(
         done[origin] = new
         result.copied.append((sid.hex(), new.hex()))
         progress.advanced(files=1, item=sid.short)
+    copier.writer.flush()  # what a damaged last snapshot stored stays findable (garbage otherwise)
     progress.finished("copying")
     result.bytes_sent = copier.writer.stats.data_added
     result.requests = dst.requests.snapshot()

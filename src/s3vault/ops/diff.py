@@ -5,9 +5,10 @@ content and is skipped unread, so the cost follows the change, not the size."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from s3vault.errors import IntegrityError, ObjectNotFoundError
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.ops.snapshots import SnapshotEntry
@@ -84,31 +85,54 @@ def _metadata(node: Node) -> tuple[object, ...]:
 
 
 def diff(
-    repo: Repository, old_tree: ObjectId, new_tree: ObjectId, *, metadata: bool = False
+    repo: Repository,
+    old_tree: ObjectId,
+    new_tree: ObjectId,
+    *,
+    metadata: bool = False,
+    on_error: Callable[[str, str], None] | None = None,
 ) -> Iterator[Change]:
     """The changes from ``old_tree`` to ``new_tree`` in path order (``U`` only with
-    ``metadata``). Inside an added or removed directory every entry is listed."""
+    ``metadata``). Inside an added or removed directory every entry is listed. The walk keeps
+    an explicit stack (no recursion, whatever the depth). A directory that cannot be read is
+    told to ``on_error(path, reason)`` and compared as if empty; without ``on_error`` that
+    raises."""
 
-    def nodes(tid: ObjectId | None) -> dict[bytes, Node]:
-        return {} if tid is None else {n.name: n for n in repo.load_tree(tid).nodes}
+    def nodes(tid: ObjectId | None, path: str) -> dict[bytes, Node]:
+        if tid is None:
+            return {}
+        try:
+            return {n.name: n for n in repo.load_tree(tid).nodes}
+        except (IntegrityError, ObjectNotFoundError) as exc:
+            if on_error is None:
+                raise
+            on_error(path or "/", f"directory cannot be read: {exc}")
+            return {}
 
-    def walk(old: ObjectId | None, new: ObjectId | None, base: str) -> Iterator[Change]:
-        if old == new:
-            return
-        before, after = nodes(old), nodes(new)
+    def level(
+        old: ObjectId | None, new: ObjectId | None, base: str
+    ) -> Iterator[tuple[Node | None, Node | None, str]]:
+        before, after = nodes(old, base), nodes(new, base)
         for name in sorted(before.keys() | after.keys()):
             o, n = before.get(name), after.get(name)
-            path = f"{base}/{(n or o).display_name}"  # type: ignore[union-attr]
-            o_sub = o.subtree if o is not None and o.type is NodeType.DIR else None
-            n_sub = n.subtree if n is not None and n.type is NodeType.DIR else None
-            if o is None or n is None:
-                yield Change(kind=ADDED if o is None else REMOVED, path=path, old=o, new=n)
-            elif o.type is not n.type:
-                yield Change(kind=TYPE, path=path, old=o, new=n)
-            elif _content(o) != _content(n):
-                yield Change(kind=MODIFIED, path=path, old=o, new=n)
-            elif metadata and _metadata(o) != _metadata(n):
-                yield Change(kind=METADATA, path=path, old=o, new=n)
-            yield from walk(o_sub, n_sub, path)
+            yield o, n, f"{base}/{(n or o).display_name}"  # type: ignore[union-attr]
 
-    yield from walk(old_tree, new_tree, "")
+    stack = [level(old_tree, new_tree, "")] if old_tree != new_tree else []
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+            continue
+        o, n, path = item
+        o_sub = o.subtree if o is not None and o.type is NodeType.DIR else None
+        n_sub = n.subtree if n is not None and n.type is NodeType.DIR else None
+        if o is None or n is None:
+            yield Change(kind=ADDED if o is None else REMOVED, path=path, old=o, new=n)
+        elif o.type is not n.type:
+            yield Change(kind=TYPE, path=path, old=o, new=n)
+        elif _content(o) != _content(n):
+            yield Change(kind=MODIFIED, path=path, old=o, new=n)
+        elif metadata and _metadata(o) != _metadata(n):
+            yield Change(kind=METADATA, path=path, old=o, new=n)
+        if o_sub != n_sub:
+            stack.append(level(o_sub, n_sub, path))

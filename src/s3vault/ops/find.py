@@ -7,9 +7,10 @@ the same in many snapshots is searched once (for name patterns)."""
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from s3vault.errors import IntegrityError, ObjectNotFoundError
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.ops.ls import LsEntry, walk_tree
@@ -52,11 +53,19 @@ class _Matcher:
         return any(fnmatch.fnmatchcase(folded, p) for p in self.paths)
 
 
-def find(repo: Repository, options: FindOptions) -> Iterator[FindResult]:
+def find(
+    repo: Repository,
+    options: FindOptions,
+    *,
+    on_error: Callable[[str, str], None] | None = None,
+) -> Iterator[FindResult]:
     """The snapshots with matches, oldest first, each with its matching entries in path order.
+    A directory that cannot be read is told to ``on_error(path, reason)`` and left out
+    (without ``on_error`` that raises).
 
     Raises:
         UsageError: a named snapshot does not exist (or its prefix is ambiguous).
+        IntegrityError: a named snapshot is damaged.
     """
     if options.snapshots:
         listed = [find_snapshot(repo, ref) for ref in options.snapshots]
@@ -65,29 +74,69 @@ def find(repo: Repository, options: FindOptions) -> Iterator[FindResult]:
     else:
         chosen = snapshots(repo, options.filter)
     match = _Matcher(options)
-    by_name: dict[ObjectId, tuple[tuple[str, Node], ...]] = {}
-
-    def named_below(tid: ObjectId) -> tuple[tuple[str, Node], ...]:
-        """Entries below a tree whose name matches, with paths relative to it (memoised)."""
-        if tid not in by_name:
-            out: list[tuple[str, Node]] = []
-            for node in repo.load_tree(tid).nodes:
-                rel = "/" + node.display_name
-                if match.name(node.display_name):
-                    out.append((rel, node))
-                if node.type is NodeType.DIR and node.subtree is not None:
-                    out.extend((rel + sub, n) for sub, n in named_below(node.subtree))
-            by_name[tid] = tuple(out)
-        return by_name[tid]
-
+    named = _NamedBelow(repo, match, on_error)
     for entry in chosen:
-        found = dict(named_below(entry.snapshot.tree)) if match.names else {}
+        found = dict(named.below(entry.snapshot.tree)) if match.names else {}
         if match.paths:
             found.update(
-                (e.path, e.node) for e in walk_tree(repo, entry.snapshot.tree) if match.path(e.path)
+                (e.path, e.node)
+                for e in walk_tree(repo, entry.snapshot.tree, on_error=on_error)
+                if match.path(e.path)
             )
         if found:
             yield FindResult(
                 snapshot=entry,
                 matches=tuple(LsEntry(path=p, node=n) for p, n in sorted(found.items())),
             )
+
+
+class _NamedBelow:
+    """Entries below a tree whose name matches, with paths relative to it, memoised per tree
+    id (a directory shared by many snapshots is searched once). Post-order with an explicit
+    stack: no recursion, whatever the depth."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        match: _Matcher,
+        on_error: Callable[[str, str], None] | None,
+    ) -> None:
+        self._repo = repo
+        self._match = match
+        self._on_error = on_error
+        self._memo: dict[ObjectId, tuple[tuple[str, Node], ...]] = {}
+
+    def _nodes(self, tid: ObjectId) -> tuple[Node, ...]:
+        try:
+            return self._repo.load_tree(tid).nodes
+        except (IntegrityError, ObjectNotFoundError) as exc:
+            if self._on_error is None:
+                raise
+            self._on_error(f"tree {tid.short}", f"directory cannot be read: {exc}")
+            return ()
+
+    def below(self, root: ObjectId) -> tuple[tuple[str, Node], ...]:
+        memo, match = self._memo, self._match
+        stack: list[tuple[ObjectId, tuple[Node, ...] | None]] = [(root, None)]
+        while stack:
+            tid, nodes = stack.pop()
+            if tid in memo:
+                continue
+            if nodes is None:  # first visit: children first
+                nodes = self._nodes(tid)
+                stack.append((tid, nodes))
+                stack.extend(
+                    (n.subtree, None)
+                    for n in nodes
+                    if n.type is NodeType.DIR and n.subtree is not None and n.subtree not in memo
+                )
+                continue
+            out: list[tuple[str, Node]] = []
+            for node in nodes:
+                rel = "/" + node.display_name
+                if match.name(node.display_name):
+                    out.append((rel, node))
+                if node.type is NodeType.DIR and node.subtree is not None:
+                    out.extend((rel + sub, n) for sub, n in memo.get(node.subtree, ()))
+            memo[tid] = tuple(out)
+        return memo[root]

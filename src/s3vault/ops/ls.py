@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from s3vault.errors import UsageError
+from s3vault.errors import IntegrityError, ObjectNotFoundError, UsageError
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
@@ -22,19 +22,25 @@ class LsEntry:
 
 
 def ls(
-    repo: Repository, snapshot: str, path: str = "/", *, recursive: bool = True
+    repo: Repository,
+    snapshot: str,
+    path: str = "/",
+    *,
+    recursive: bool = True,
+    on_error: Callable[[str, str], None] | None = None,
 ) -> tuple[ObjectId, Iterator[LsEntry]]:
-    """The snapshot id and its entries below ``path`` in depth-first name order.
+    """The snapshot id and its entries below ``path`` in depth-first name order; a directory
+    that cannot be read is told to ``on_error`` (see ``walk_tree``) and left out.
 
     Raises:
         UsageError: unknown snapshot, or ``path`` is not in it.
+        IntegrityError: the snapshot named is damaged, or a directory on ``path``.
     """
     sid, snap = find_snapshot(repo, snapshot)
     tid: ObjectId | None = snap.tree
     prefix = ""
     for part in [p for p in os.fsencode(path).split(b"/") if p]:
-        assert tid is not None
-        node = repo.load_tree(tid).find(part)
+        node = repo.load_tree(tid).find(part) if tid is not None else None
         if node is None:
             msg = f"{path!r} is not in snapshot {sid.short}"
             raise UsageError(msg)
@@ -42,16 +48,48 @@ def ls(
         if node.type is not NodeType.DIR:
             return sid, iter([LsEntry(path=prefix, node=node)])
         tid = node.subtree
-    return sid, walk_tree(repo, tid, prefix, recursive=recursive) if tid is not None else iter(())
+    if tid is None:
+        return sid, iter(())
+    return sid, walk_tree(repo, tid, prefix, recursive=recursive, on_error=on_error)
 
 
 def walk_tree(
-    repo: Repository, tree_id: ObjectId, base: str = "", *, recursive: bool = True
+    repo: Repository,
+    tree_id: ObjectId,
+    base: str = "",
+    *,
+    recursive: bool = True,
+    on_error: Callable[[str, str], None] | None = None,
 ) -> Iterator[LsEntry]:
     """The entries of a tree (and, recursive, of every tree below it) in depth-first name
-    order, their paths below ``base``."""
-    for node in repo.load_tree(tree_id).nodes:
-        here = f"{base}/{node.display_name}"
+    order, their paths below ``base``. Iterative: a tree 10,000 levels deep is walked like a
+    flat one. ``on_error(path, reason)`` is told of a subtree that cannot be read, and the walk
+    goes on without it; without ``on_error`` that raises.
+
+    Raises:
+        IntegrityError, ObjectNotFoundError: a tree cannot be read (without ``on_error``).
+    """
+    first = _nodes(repo, tree_id, base or "/", on_error)
+    stack: list[tuple[Iterator[Node], str]] = [(iter(first), base)]
+    while stack:
+        nodes, prefix = stack[-1]
+        node = next(nodes, None)
+        if node is None:
+            stack.pop()
+            continue
+        here = f"{prefix}/{node.display_name}"
         yield LsEntry(path=here, node=node)
         if recursive and node.type is NodeType.DIR and node.subtree is not None:
-            yield from walk_tree(repo, node.subtree, here)
+            stack.append((iter(_nodes(repo, node.subtree, here, on_error)), here))
+
+
+def _nodes(
+    repo: Repository, tid: ObjectId, path: str, on_error: Callable[[str, str], None] | None
+) -> tuple[Node, ...]:
+    if on_error is None:
+        return repo.load_tree(tid).nodes
+    try:
+        return repo.load_tree(tid).nodes
+    except (IntegrityError, ObjectNotFoundError) as exc:
+        on_error(path, f"directory cannot be read: {exc}")
+        return ()

@@ -63,6 +63,7 @@ def restore(
     t0 = clock.monotonic()
     sid, snap = find_snapshot(repo, options.snapshot, host=options.host)
     target = os.fsencode(os.path.abspath(options.target))
+    repo.forget_missing_packs()  # a blob stored again elsewhere is read from there
     plan = plan_restore(repo, snap.tree, target, include=options.include, exclude=options.exclude)
     outcome = Restorer(
         repo, plan, workers=options.workers, progress=progress or NullProgress()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,9 +31,14 @@ class RepoOptions:
 
 
 def open_repository(
-    options: RepoOptions, *, backend: Backend | None = None, load_index: bool = True
+    options: RepoOptions,
+    *,
+    backend: Backend | None = None,
+    load_index: bool = True,
+    on_skip: Callable[[str, str], None] | None = None,
 ) -> Repository:
-    """Open and unlock a repository, and load its index.
+    """Open and unlock a repository, and load its index. ``on_skip(name, reason)`` is told of
+    every damaged object an operation passes over (``Repository.skip``), as it happens.
 
     Raises:
         RepositoryNotFoundError, NotARepositoryError, WrongPasswordError, IntegrityError.
@@ -68,6 +74,7 @@ def open_repository(
             on_marker=lambda m: known.check(backend.location, m.repo_id),
         )
     known.remember(repo.backend.location, repo.id)
+    repo.on_skip = on_skip
     if load_index:
         repo.load_index()
     return repo

@@ -26,7 +26,7 @@ from s3vault.repository.index import BlobIndex
 
 log = logging.getLogger(__name__)
 
-_AAD = b"s3vault-cache-index-v1"
+_AAD = b"s3vault-cache-index-v2"  # v2: the image counts further copies of blobs
 _BLOCK = 1 << 20
 
 

@@ -7,6 +7,12 @@ C-speed ``bytes.find`` inside its bucket (≈150 records at 10^7 blobs). New ent
 dict that ``compact()`` folds into the buckets they touch. About 48 bytes per blob plus ~100 per
 pack: 10^7 blobs in 16-blob packs ≈ 550 MB (``make bench-index``).
 
+A blob may be stored in several packs (two hosts stored it at once, or a backup stored it again
+because its pack was lost): every location is kept, as further records of the same id after the
+first. ``lookup`` answers with the first; ``locations`` gives them all, so a reader whose first
+copy is missing or damaged can read another; ``drop_packs`` forgets packs that are gone, which
+makes the next copy the first.
+
 Also tracks blobs "in flight" (handed to a pack writer but not yet in an uploaded pack), so two
 threads never store the same new blob twice.
 """
@@ -56,11 +62,36 @@ class _Table:
 
     def __init__(self) -> None:
         self.buckets: list[bytes] = [b""] * NBUCKETS
-        self.count = 0
+        self.count = 0  # records in the buckets, further copies included
+        self.copies = 0  # of which further copies of a blob already recorded
         self.new: dict[bytes, tuple[int, int, int, int]] = {}
+        self.new_copies: list[tuple[bytes, tuple[int, int, int, int]]] = []
 
     def __len__(self) -> int:
-        return self.count + len(self.new)
+        return self.count - self.copies + len(self.new)
+
+    def all(self, bid: bytes) -> list[tuple[int, int, int, int]]:
+        """Every location of a blob, the first one first."""
+        found = []
+        bucket = self.buckets[(bid[0] << 8) | bid[1]]
+        pos = bucket.find(bid)
+        while pos != -1:
+            if pos % REC == 0:
+                found.append(VALUE.unpack_from(bucket, pos + 32))
+            pos = bucket.find(bid, pos + 1)
+        value = self.new.get(bid)
+        if value is not None:
+            found.append(value)
+        found.extend(v for b, v in self.new_copies if b == bid)
+        return found
+
+    def add(self, bid: bytes, value: tuple[int, int, int, int]) -> None:
+        """Record a location; a further pack holding a recorded blob is kept as a copy."""
+        known = self.all(bid) if self.get(bid) is not None else []
+        if not known:
+            self.new[bid] = value
+        elif all(k[0] != value[0] for k in known):
+            self.new_copies.append((bid, value))
 
     def get(self, bid: bytes) -> tuple[int, int, int, int] | None:
         value = self.new.get(bid)
@@ -76,21 +107,61 @@ class _Table:
         return vals
 
     def compact(self) -> None:
-        """Fold ``new`` into the buckets; costs only the touched buckets' sizes."""
-        if not self.new:
+        """Fold ``new`` (and further copies, after them) into the buckets; costs only the
+        touched buckets' sizes."""
+        if not self.new and not self.new_copies:
             return
         extra: dict[int, list[bytes]] = {}
         for bid, value in self.new.items():
             extra.setdefault(_bucket(bid), []).append(RECORD.pack(bid, *value))
+        for bid, value in self.new_copies:
+            extra.setdefault(_bucket(bid), []).append(RECORD.pack(bid, *value))
         for b, records in extra.items():
             self.buckets[b] += b"".join(records)
-        self.count += len(self.new)
+        self.count += len(self.new) + len(self.new_copies)
+        self.copies += len(self.new_copies)
         self.new = {}
+        self.new_copies = []
+
+    def drop_packs(self, pack_nos: set[int]) -> set[bytes]:
+        """Forget every record in these packs (a blob's next copy, if any, becomes its first);
+        returns the blobs left with no location at all."""
+        self.compact()
+        lost: set[bytes] = set()
+        count = copies = 0
+        for b, bucket in enumerate(self.buckets):
+            if not bucket:
+                continue
+            kept: list[bytes] = []
+            seen: set[bytes] = set()
+            gone: set[bytes] = set()
+            for record in RECORD.iter_unpack(bucket):
+                if record[1] in pack_nos:
+                    gone.add(record[0])
+                    continue
+                kept.append(RECORD.pack(*record))
+                if record[0] in seen:
+                    copies += 1
+                seen.add(record[0])
+            lost |= gone - seen
+            if len(kept) != len(bucket) // REC:
+                self.buckets[b] = b"".join(kept)
+            count += len(kept)
+        self.count, self.copies = count, copies
+        return lost
 
     def records(self) -> Iterator[tuple[bytes, int, int, int, int]]:
+        """One record per blob: its first location."""
         self.compact()
         for bucket in self.buckets:
-            yield from RECORD.iter_unpack(bucket)
+            if self.copies:
+                seen: set[bytes] = set()
+                for record in RECORD.iter_unpack(bucket):
+                    if record[0] not in seen:
+                        seen.add(record[0])
+                        yield record
+            else:
+                yield from RECORD.iter_unpack(bucket)
 
 
 class BlobIndex:
@@ -102,6 +173,7 @@ class BlobIndex:
         self._pack_sizes = array("Q")
         self._pack_epochs = array("H")
         self._pack_no: dict[ObjectId, int] = {}
+        self._dropped: set[int] = set()  # pack numbers drop_packs forgot
         self._pending: dict[BlobType, set[bytes]] = {BlobType.DATA: set(), BlobType.TREE: set()}
         self._lock = threading.Lock()
 
@@ -111,27 +183,34 @@ class BlobIndex:
     @property
     def pack_count(self) -> int:
         """Number of packs known."""
-        return len(self._packs)
+        return len(self._packs) - len(self._dropped)
 
     def packs(self) -> list[tuple[ObjectId, int]]:
         """Every known pack and its size."""
-        with self._lock:
-            return list(zip(self._packs, self._pack_sizes, strict=True))
+        return [(p, size) for p, size, _epoch in self.pack_epochs()]
 
     def pack_epochs(self) -> list[tuple[ObjectId, int, int]]:
         """Every known pack, its size and the key epoch it is sealed under."""
         with self._lock:
-            return list(zip(self._packs, self._pack_sizes, self._pack_epochs, strict=True))
+            known = zip(self._packs, self._pack_sizes, self._pack_epochs, strict=True)
+            return [p for n, p in enumerate(known) if n not in self._dropped]
 
     def has(self, btype: BlobType, bid: bytes) -> bool:
         """Is the blob stored (in an uploaded pack)?"""
         return self._tables[btype].get(bid) is not None
 
     def lookup(self, btype: BlobType, bid: bytes) -> BlobLocation | None:
-        """Where the blob is, if it is stored."""
+        """Where the blob is, if it is stored (its first location)."""
         value = self._tables[btype].get(bid)
-        if value is None:
-            return None
+        return None if value is None else self._location(value)
+
+    def locations(self, btype: BlobType, bid: bytes) -> list[BlobLocation]:
+        """Every pack the blob is stored in, the first location first."""
+        with self._lock:
+            values = self._tables[btype].all(bid)
+        return [self._location(v) for v in values]
+
+    def _location(self, value: tuple[int, int, int, int]) -> BlobLocation:
         pack_no, offset, length, raw_length = value
         return BlobLocation(
             pack_id=self._packs[pack_no],
@@ -140,6 +219,35 @@ class BlobIndex:
             raw_length=raw_length,
             epoch=self._pack_epochs[pack_no],
         )
+
+    def drop_blob(self, btype: BlobType, bid: bytes) -> None:
+        """Forget every location of one blob found unreadable, so that a writer stores it
+        again instead of deduplicating against a damaged copy (in memory only)."""
+        with self._lock:
+            table = self._tables[btype]
+            table.compact()
+            b = _bucket(bid)
+            records = list(RECORD.iter_unpack(table.buckets[b]))
+            kept = [r for r in records if r[0] != bid]
+            if len(kept) != len(records):
+                table.buckets[b] = b"".join(RECORD.pack(*r) for r in kept)
+                table.count -= len(records) - len(kept)
+                table.copies -= len(records) - len(kept) - 1
+
+    def drop_packs(self, pack_ids: set[ObjectId]) -> set[tuple[BlobType, ObjectId]]:
+        """Forget the blobs of packs known to be gone from the store, so that readers use
+        another copy and writers store such a blob again. Returns the blobs left without any
+        location. Costs a pass over the whole index: for rare repairs only."""
+        with self._lock:
+            numbers = {self._pack_no[p] for p in pack_ids if p in self._pack_no}
+            if not numbers:
+                return set()
+            self._dropped |= numbers
+            return {
+                (btype, ObjectId(bid))
+                for btype, table in self._tables.items()
+                for bid in table.drop_packs(numbers)
+            }
 
     def reserve(self, btype: BlobType, bid: bytes) -> bool:
         """Claim a blob for storing: True if it is neither stored nor already in flight."""
@@ -174,13 +282,12 @@ class BlobIndex:
                 self._pack_sizes.append(size)
                 self._pack_epochs.append(epoch)
                 self._pack_no[pack_id] = pack_no
+            self._dropped.discard(pack_no)  # stored again
             for btype, bid, offset, length, raw_length in entries:
-                table = self._tables[btype]
-                if table.get(bid) is None:
-                    table.new[bid] = (pack_no, offset, length, raw_length)
+                self._tables[btype].add(bid, (pack_no, offset, length, raw_length))
                 self._pending[btype].discard(bid)
             for table in self._tables.values():
-                if len(table.new) >= COMPACT_AT:
+                if len(table.new) + len(table.new_copies) >= COMPACT_AT:
                     table.compact()
 
     def add_indexed_pack(self, pack: IndexedPack) -> None:
@@ -210,7 +317,8 @@ class BlobIndex:
 
     # Serialisation for the local cache -----------------------------------------------------
     # Image: pack count (u32) | pack ids | pack sizes (u64 each) | pack epochs (u16 each) |
-    #        per blob type: records per bucket (u32 × 2^16) | the buckets' records in order.
+    #        per blob type: records per bucket (u32 × 2^16) | the buckets' records in order |
+    #        how many of those records are further copies of a blob (u32).
     # Produced and consumed piece by piece, so saving or loading 10^7 blobs needs no second
     # copy of the index in memory.
 
@@ -222,6 +330,7 @@ class BlobIndex:
             packs = list(self._packs)
             sizes, epochs = array("Q", self._pack_sizes), array("H", self._pack_epochs)
             buckets = {t: list(self._tables[t].buckets) for t in (BlobType.DATA, BlobType.TREE)}
+            copies = {t: self._tables[t].copies for t in (BlobType.DATA, BlobType.TREE)}
         yield struct.pack("<I", len(packs))
         yield b"".join(packs)
         yield sizes.tobytes()
@@ -229,6 +338,7 @@ class BlobIndex:
         for btype in (BlobType.DATA, BlobType.TREE):
             yield array("I", [len(b) // REC for b in buckets[btype]]).tobytes()
             yield from (b for b in buckets[btype] if b)
+            yield struct.pack("<I", copies[btype])
 
     def dump(self) -> bytes:
         """The whole image as one bytes object (small indexes and tests)."""
@@ -264,6 +374,7 @@ class BlobIndex:
                 if n:
                     table.buckets[b] = exact(n * REC)
                     table.count += n
+            (table.copies,) = struct.unpack("<I", exact(4))
         return index
 
     @classmethod

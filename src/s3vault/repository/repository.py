@@ -12,6 +12,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from s3vault.backend.objectlock import RetainingBackend
 from s3vault.crypto.hashing import storage_id
 from s3vault.crypto.keys import MasterKey
 from s3vault.errors import (
+    FormatVersionError,
     IntegrityError,
     NotARepositoryError,
     ObjectExistsError,
@@ -48,6 +50,8 @@ log = logging.getLogger(__name__)
 
 TREE_CACHE_SIZE = 4096
 LOAD_ROUNDS = 50
+SHARDED_LISTING_ABOVE = 2000  # packs: list data/ and tree/ shard by shard, in parallel
+LISTINGS = 8
 CACHED = frozenset({ObjectKind.SNAPSHOTS, ObjectKind.DELETIONS})  # immutable, read by every run
 
 
@@ -94,6 +98,20 @@ class Repository:
         self._files = FileCache(cache_dir, config.repo_id) if cache_dir else None
         self._trees: OrderedDict[ObjectId, Tree] = OrderedDict()
         self._trees_lock = threading.Lock()
+        self.skipped: dict[str, str] = {}  # damaged objects passed over: name → reason
+        self.on_skip: Callable[[str, str], None] | None = None  # told of each, once
+        self._skip_lock = threading.Lock()
+
+    def skip(self, name: str, reason: str) -> None:
+        """Record a damaged object that a reader passed over (a snapshot file that does not
+        open, an index file that fails its check), so that the operation goes on without it and
+        the caller can say exactly what was skipped. Each object is told once."""
+        with self._skip_lock:
+            if name in self.skipped:
+                return
+            self.skipped[name] = reason
+        if self.on_skip is not None:
+            self.on_skip(name, reason)
 
     def with_index_of(self, other: Repository) -> Repository:
         """Share another handle's loaded index (a dry-run view of the same repository)."""
@@ -400,8 +418,11 @@ class Repository:
         vanished is accounted for, and never starts over (a slow reader would never finish
         beside a busy pruner).
 
+        An index file that fails its check is skipped (``skip``: told to the caller), never
+        cached as covered: its blobs count as absent, so a backup stores them again, and the
+        next ``repair index`` reads its packs' headers.
+
         Raises:
-            IntegrityError: an index file is damaged (the message names it).
             ObjectNotFoundError: an index file vanished with no replacement.
         """
         ids = set(self.list_files(ObjectKind.INDEX))
@@ -440,6 +461,7 @@ class Repository:
         """Read index files; follow the listing past files a prune replaced meanwhile."""
         files: dict[ObjectId, IndexFile] = {}
         gone: set[ObjectId] = set()
+        damaged: set[ObjectId] = set()
         todo = set(wanted)
         for _ in range(LOAD_ROUNDS):
             for oid in sorted(todo):
@@ -447,14 +469,26 @@ class Repository:
                     files[oid] = IndexFile.decode(self.load_file(ObjectKind.INDEX, oid))
                 except ObjectNotFoundError:
                     gone.add(oid)
+                except (IntegrityError, FormatVersionError) as exc:
+                    # One damaged index file must not stop every reader: its packs are still
+                    # stored, and their headers say what they hold.
+                    name = object_name(ObjectKind.INDEX, oid)
+                    reason = str(exc).removeprefix(name + ": ")
+                    self.skip(
+                        name,
+                        f"index file skipped: {reason}; the blobs it lists are treated as "
+                        "absent (`s3vault repair index` indexes its packs again)",
+                    )
+                    gone.add(oid)
+                    damaged.add(oid)
             superseded = {s for f in files.values() for s in f.supersedes}
-            if gone <= superseded:
+            if gone - damaged <= superseded:
                 return files
             todo = set(self.list_files(ObjectKind.INDEX)) - set(files) - gone
             if not todo:
                 break
             log.info("index files were replaced while they were read: following the listing")
-        lost = sorted(gone - {s for f in files.values() for s in f.supersedes})
+        lost = sorted(gone - damaged - {s for f in files.values() for s in f.supersedes})
         msg = f"index file {lost[0].hex()} vanished and no index file replaces it"
         raise ObjectNotFoundError(msg)
 
@@ -501,16 +535,27 @@ class Repository:
         return pack[loc.offset : loc.offset + loc.length]
 
     def load_blob(self, btype: BlobType, bid: ObjectId) -> bytes:
-        """Fetch, authenticate, decompress and check one blob.
+        """Fetch, authenticate, decompress and check one blob. A blob stored in several packs
+        is read from the next copy when one is missing or damaged.
 
         Raises:
             IntegrityError: not in the index, or damaged (the message names the pack).
-            ObjectNotFoundError: its pack is missing.
+            ObjectNotFoundError: its pack is missing (and no other copy exists).
         """
-        loc = self.index.lookup(btype, bid)
-        if loc is None:
+        locations = self.index.locations(btype, bid)
+        if not locations:
             msg = f"{btype.value} blob {bid.short} is not in the index"
             raise IntegrityError(msg)
+        first: IntegrityError | ObjectNotFoundError | None = None
+        for loc in locations:
+            try:
+                return self._load_blob_at(btype, bid, loc)
+            except (IntegrityError, ObjectNotFoundError) as exc:
+                first = first or exc
+        assert first is not None
+        raise first
+
+    def _load_blob_at(self, btype: BlobType, bid: ObjectId, loc: BlobLocation) -> bytes:
         name = object_name(
             ObjectKind.DATA if btype is BlobType.DATA else ObjectKind.TREE, loc.pack_id
         )
@@ -526,6 +571,46 @@ class Repository:
                 self._tree_packs.drop(loc.pack_id)  # never trust a cached copy that failed
             msg = f"pack {name}: {exc}"
             raise IntegrityError(msg) from None
+
+    def missing_packs(self) -> set[ObjectId]:
+        """Packs the loaded index names that the store does not list (one listing of
+        ``data/`` and ``tree/``). Listings are never evidence for deleting anything: the
+        answer only makes readers use other copies and writers store blobs again.
+
+        Raises:
+            BackendError: the store could not be listed.
+        """
+        prefixes = [f"{kind.value}/" for kind in (ObjectKind.DATA, ObjectKind.TREE)]
+        if self.index.pack_count > SHARDED_LISTING_ABOVE:  # one listing per shard, in parallel
+            prefixes = [f"{p}{shard:02x}/" for p in prefixes for shard in range(256)]
+        listed: set[str] = set()
+        with ThreadPoolExecutor(LISTINGS, thread_name_prefix="s3v-list") as pool:
+            for names in pool.map(
+                lambda prefix: [info.name for info in self.backend.list(prefix)], prefixes
+            ):
+                listed.update(names)
+        missing = set()
+        for pack_id, _size in self.index.packs():
+            if (
+                object_name(ObjectKind.DATA, pack_id) not in listed
+                and object_name(ObjectKind.TREE, pack_id) not in listed
+            ):
+                missing.add(pack_id)
+        return missing
+
+    def forget_missing_packs(self) -> tuple[set[ObjectId], set[tuple[BlobType, ObjectId]]]:
+        """Drop the packs the store no longer has from the in-memory index (never from index
+        files): readers then use other copies, and a backup stores again whatever it needs
+        from them. Returns (the missing packs, the blobs left with no copy).
+
+        Raises:
+            BackendError: the store could not be listed.
+        """
+        missing = self.missing_packs()
+        lost = self.index.drop_packs(missing) if missing else set()
+        if missing:
+            log.warning("%d pack(s) named by the index are missing from the store", len(missing))
+        return missing, lost
 
     def load_tree(self, tid: ObjectId) -> Tree:
         """A tree, through a small LRU cache."""

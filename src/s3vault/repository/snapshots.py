@@ -1,9 +1,20 @@
-"""Snapshots in a repository: save, load, list, and resolve ``latest`` or an id prefix."""
+"""Snapshots in a repository: save, load, list, and resolve ``latest`` or an id prefix.
+
+One bad snapshot file never stops the others: a file that does not open (random bytes under a
+valid-looking name, a flipped bit, a newer format) is recorded with ``Repository.skip`` and left
+out of every listing, so the other snapshots still list, restore and serve as parents. Naming it
+explicitly (its id prefix) is an integrity error that says how to remove it.
+"""
 
 from __future__ import annotations
 
-from s3vault.errors import ObjectNotFoundError, UsageError
-from s3vault.format.layout import ObjectKind
+from s3vault.errors import (
+    FormatVersionError,
+    IntegrityError,
+    ObjectNotFoundError,
+    UsageError,
+)
+from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
@@ -19,15 +30,26 @@ def load_snapshot(repo: Repository, sid: ObjectId) -> SnapshotFile:
     return SnapshotFile.decode(repo.load_file(ObjectKind.SNAPSHOTS, sid))
 
 
+def damaged_snapshot_hint(sid: ObjectId) -> str:
+    """How to get rid of a snapshot file that cannot be read."""
+    return f"`s3vault forget {sid.short}` removes it (or `s3vault repair snapshots`)"
+
+
 def list_snapshots(repo: Repository) -> list[tuple[ObjectId, SnapshotFile]]:
-    """Every snapshot, oldest first. One removed between the listing and its reading (a
-    concurrent forget) is skipped: it no longer exists."""
+    """Every readable snapshot, oldest first. One removed between the listing and its reading
+    (a concurrent forget) no longer exists; one that does not open is skipped and recorded
+    (``repo.skipped``). Storage errors still raise: a snapshot is never taken for damaged
+    because the store could not be reached."""
     snaps = []
     for sid in repo.list_files(ObjectKind.SNAPSHOTS):
         try:
             snaps.append((sid, load_snapshot(repo, sid)))
         except ObjectNotFoundError:
             continue
+        except (IntegrityError, FormatVersionError) as exc:
+            name = object_name(ObjectKind.SNAPSHOTS, sid)
+            reason = str(exc).removeprefix(name + ": ")
+            repo.skip(name, f"snapshot file skipped: {reason}; {damaged_snapshot_hint(sid)}")
     snaps.sort(key=lambda item: (item[1].time, item[0]))
     return snaps
 
@@ -62,6 +84,11 @@ def find_snapshot(
     ref = ref.lower()
     found = [(sid, s) for sid, s in snaps if sid.hex().startswith(ref)]
     if not found:
+        prefix = object_name(ObjectKind.SNAPSHOTS, ref)
+        damaged = [name for name in repo.skipped if name.startswith(prefix)]
+        if len(damaged) == 1:
+            msg = f"snapshot {ref} cannot be read: {repo.skipped[damaged[0]]}"
+            raise IntegrityError(msg)
         msg = f"no snapshot with id {ref!r}"
         raise UsageError(msg)
     if len(found) > 1:

@@ -161,6 +161,8 @@ def _report(ctx: CliContext, r: BackupResult) -> None:
             incomplete=r.incomplete,
             requests=r.requests,
             locks_extended=r.locks_extended,
+            missing_packs=r.missing_packs,
+            blobs_healed=r.blobs_healed,
         )
         return
     if r.parent_id is not None:
@@ -192,6 +194,12 @@ def _report(ctx: CliContext, r: BackupResult) -> None:
             f"storage requests: {q.put} PUT, {q.get} GET, {q.head} HEAD, {q.list} LIST, "
             f"{q.delete} DELETE; {human_bytes(q.bytes_up)} sent, "
             f"{human_bytes(q.bytes_down)} received",
+        )
+    if r.missing_packs:
+        say(
+            ctx,
+            f"healed: {r.blobs_healed} blob(s) of {r.missing_packs} pack(s) missing from the "
+            "store were stored again for this snapshot",
         )
     if r.dry_run:
         say(ctx, "dry run: nothing was written")

@@ -13,8 +13,8 @@ from s3vault.cli.password import read_target_password
 from s3vault.cli.profile import apply_profile
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, say
-from s3vault.cli.session import backend_options, repo_options
-from s3vault.errors import UsageError
+from s3vault.cli.session import backend_options, repo_options, skip_reporter
+from s3vault.errors import ExitCode, UsageError
 from s3vault.ops.copy import CopyOptions
 from s3vault.ops.copy import copy as copy_op
 from s3vault.ops.profiles import config_path, profile_names
@@ -64,8 +64,12 @@ def copy(
     and paths. Snapshots copied before are skipped, so an interrupted copy resumes."""
     ctx = cli_context()
     source = repo_options(ctx)  # the password is read once
-    src = open_repository(source, load_index=False)
-    dst = open_repository(target_options(ctx, to, to_password_file, source), load_index=False)
+    src = open_repository(source, load_index=False, on_skip=skip_reporter(ctx))
+    dst = open_repository(
+        target_options(ctx, to, to_password_file, source),
+        load_index=False,
+        on_skip=skip_reporter(ctx),
+    )
     ctx.opened = dst
     note = ctx.audited("copy", source=str(src.id), target=dst.backend.location)
     with CliProgress(ctx) as progress:
@@ -84,13 +88,14 @@ def copy(
             "summary",
             copied=[{"source": s, "target": t} for s, t in r.copied],
             skipped=r.skipped,
+            failed=[{"source": s, "reason": why} for s, why in r.failed],
             blobs_read=r.blobs_read,
             bytes_read=r.bytes_read,
             blobs_sent=r.blobs_sent,
             bytes_sent=r.bytes_sent,
             requests=r.requests,
         )
-        return 0
+        return ExitCode.DAMAGED if r.failed else ExitCode.OK
     for s, t in r.copied:
         say(ctx, f"copied snapshot {s[:8]} to {t[:8]}")
     say(
@@ -98,4 +103,11 @@ def copy(
         f"{len(r.copied)} copied, {len(r.skipped)} already there; read {human_bytes(r.bytes_read)}"
         f" from the source, sent {r.blobs_sent} blobs ({human_bytes(r.bytes_sent)} stored)",
     )
-    return 0
+    if r.failed:
+        ctx.err.print(
+            f"{len(r.failed)} damaged snapshot(s) not copied: `s3vault verify` on the source "
+            "names the damage",
+            markup=False,
+        )
+        return ExitCode.DAMAGED
+    return ExitCode.OK

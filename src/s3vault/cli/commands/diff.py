@@ -9,7 +9,7 @@ import click
 from s3vault import DiffStats, resolve_pair
 from s3vault import diff as diff_op
 from s3vault.cli.options import cli_context, global_options
-from s3vault.cli.render import emit, human_bytes, say
+from s3vault.cli.render import Unreadable, emit, human_bytes, say
 from s3vault.cli.session import open_repo
 
 
@@ -27,7 +27,11 @@ def diff(first: str, second: str, metadata: bool) -> int:
     if not ctx.json:
         say(ctx, f"comparing snapshot {a.id.short} to {b.id.short}:")
     stats = DiffStats()
-    for change in diff_op(repo, a.snapshot.tree, b.snapshot.tree, metadata=metadata):
+    unreadable = Unreadable(ctx)
+    changes = diff_op(
+        repo, a.snapshot.tree, b.snapshot.tree, metadata=metadata, on_error=unreadable
+    )
+    for change in changes:
         stats.count(change)
         if ctx.json:
             node = change.new or change.old
@@ -37,7 +41,7 @@ def diff(first: str, second: str, metadata: bool) -> int:
             say(ctx, f"{change.kind:<5} {change.path}")
     if ctx.json:
         emit(ctx, "summary", first=a.id, second=b.id, **dataclasses.asdict(stats))
-        return 0
+        return unreadable.exit_code()
     say(
         ctx,
         f"\n{stats.added} added ({human_bytes(stats.bytes_added)}), {stats.removed} removed "
@@ -45,4 +49,4 @@ def diff(first: str, second: str, metadata: bool) -> int:
         f"({human_bytes(stats.bytes_modified)} now), {stats.type_changed} of another type"
         + (f", {stats.metadata} metadata only" if metadata else ""),
     )
-    return 0
+    return unreadable.exit_code()

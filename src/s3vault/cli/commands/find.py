@@ -9,7 +9,7 @@ import click
 from s3vault import FindOptions, SnapshotFilter
 from s3vault import find as find_op
 from s3vault.cli.options import cli_context, global_options
-from s3vault.cli.render import emit, human_bytes, say
+from s3vault.cli.render import Unreadable, emit, human_bytes, say
 from s3vault.cli.session import open_repo
 from s3vault.format.tree import Node
 
@@ -52,7 +52,8 @@ def find(
         ignore_case=ignore_case,
     )
     snapshots = matches = 0
-    for result in find_op(repo, options):
+    unreadable = Unreadable(ctx)
+    for result in find_op(repo, options, on_error=unreadable):
         snap = result.snapshot
         snapshots += 1
         matches += len(result.matches)
@@ -82,4 +83,4 @@ def find(
         emit(ctx, "summary", snapshots=snapshots, matches=matches)
     else:
         say(ctx, f"{matches} match(es) in {snapshots} snapshot(s)")
-    return 0
+    return unreadable.exit_code()

@@ -9,7 +9,7 @@ import click
 
 from s3vault import ls as ls_op
 from s3vault.cli.options import cli_context, global_options
-from s3vault.cli.render import emit
+from s3vault.cli.render import Unreadable, emit
 from s3vault.cli.session import open_repo
 from s3vault.format.tree import NodeType
 
@@ -32,7 +32,8 @@ def ls(snapshot: str, path: str, long_: bool) -> int:
     """List files in SNAPSHOT (an id prefix, latest or latest~N), below PATH."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=True)
-    sid, entries = ls_op(repo, snapshot, path)
+    unreadable = Unreadable(ctx)
+    sid, entries = ls_op(repo, snapshot, path, on_error=unreadable)
     if ctx.json:
         emit(ctx, "snapshot", id=sid.hex(), short_id=sid.short)
     for e in entries:
@@ -61,4 +62,4 @@ def ls(snapshot: str, path: str, long_: bool) -> int:
             ctx.out.print(line, markup=False)
         elif not ctx.quiet:
             ctx.out.print(e.path, markup=False)
-    return 0
+    return unreadable.exit_code()
