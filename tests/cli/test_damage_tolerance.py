@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,41 @@ def test_stdin_backup_names_with_directories_restore(
         refused = run_cli("-r", cli_repo, "backup", "--stdin", "--stdin-filename", bad, input=b"x")
         assert refused.code == 2, (bad, refused.stderr)
     assert len(snapshot_ids(run_cli, cli_repo)) == 1
+
+
+def test_prune_deletes_nothing_while_a_snapshot_file_cannot_be_read(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """What a damaged snapshot file needs is unknown, and it may come back (a bucket version):
+    prune marks, but deletes only once the file is settled with `forget ID`."""
+    url = str(tmp_path / "repo")
+    made = run_cli(
+        "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "1", "--min-grace", "1s"
+    )
+    assert made.code == 0, made.stderr
+    src = tmp_path / "src"
+    write_file(src / "old.bin", os.urandom(200_000))
+    assert run_cli("-r", url, "backup", str(src)).code == 0
+    (src / "old.bin").unlink()
+    write_file(src / "new.bin", os.urandom(200_000))
+    assert run_cli("-r", url, "backup", str(src)).code == 0
+    assert run_cli("-r", url, "forget", "--keep-last", "1", "--prune").code == 0  # marks
+    packs = set(objects(url, "data"))
+    bad = "cd" * 32
+    Path(url, "snapshots", bad).write_bytes(os.urandom(500))
+    time.sleep(1.5)  # the marks age past the grace (1 s)
+    held = run_cli("-r", url, "prune", "--json")
+    assert held.code == 0, held.stderr
+    summary = lines(held.stdout)[-1]
+    assert summary["deletions_held_back"] == [f"snapshots/{bad}"]
+    assert summary["packs_deleted"] == 0 and set(objects(url, "data")) == packs
+    Path(url, "snapshots", bad).unlink()  # settled
+    freed = run_cli("-r", url, "prune", "--json")
+    assert freed.code == 0, freed.stderr
+    assert lines(freed.stdout)[-1]["packs_deleted"] >= 1
+    assert set(objects(url, "data")) < packs
+    target = tmp_path / "restored"
+    assert run_cli("-r", url, "restore", "latest", "--target", str(target)).code == 0
+    assert (target / src.relative_to("/") / "new.bin").read_bytes() == (
+        src / "new.bin"
+    ).read_bytes()

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from s3vault.backend.base import ObjectInfo
 from s3vault.clock import Clock, SystemClock
 from s3vault.crashpoint import crash_point
-from s3vault.errors import IntegrityError, S3VaultError, UsageError
+from s3vault.errors import FormatVersionError, IntegrityError, S3VaultError, UsageError
 from s3vault.format.deletionfile import DeletionFile, MarkedPack
 from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.layout import ObjectKind, object_name, parse_name
@@ -106,6 +106,7 @@ class PrunePlan:
     reencrypt_packs: int = 0  # packs of older epochs this run rewrites
     marked_since: dict[ObjectId, float] = field(default_factory=dict)  # marked packs' marks
     locked: dict[str, float] = field(default_factory=dict)  # Object Lock: deferred, and until
+    held_back: list[str] = field(default_factory=list)  # damaged snapshot files: no deletes
 
     @property
     def changes(self) -> bool:
@@ -114,8 +115,23 @@ class PrunePlan:
 
 
 def _read_index_files(repo: Repository) -> tuple[list[ObjectId], dict[ObjectId, IndexedPack]]:
+    """Every index file; prune changes nothing while one is damaged (it would supersede what
+    it could not read).
+
+    Raises:
+        IntegrityError: an index file is damaged (the message says what to run).
+    """
     ids = sorted(repo.list_files(ObjectKind.INDEX))
-    files = {oid: IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid)) for oid in ids}
+    files = {}
+    for oid in ids:
+        try:
+            files[oid] = IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid))
+        except (IntegrityError, FormatVersionError) as exc:
+            msg = (
+                f"prune refused: {exc}; nothing was changed. Run `s3vault repair index` (it "
+                "rebuilds the index from the packs' headers), then prune again"
+            )
+            raise IntegrityError(msg) from None
     superseded = {s for f in files.values() for s in f.supersedes}
     packs: dict[ObjectId, IndexedPack] = {}
     for oid in ids:
@@ -206,7 +222,22 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
         partly = _plan_reencrypt(repo, plan, partly, options.max_repack_bytes)
     _choose_repack(plan, partly, options)
     _decide_marked(plan, marked)
+    _hold_deletions(repo, plan)
     return plan
+
+
+def _hold_deletions(repo: Repository, plan: PrunePlan) -> None:
+    """While a snapshot file cannot be read, nothing is deleted: what it needs is unknown, and
+    it may come back (a bucket version, a replica). Marking goes on (a marked pack stays
+    readable and is unmarked if a snapshot needs it again); deleting waits until `forget ID`
+    or `repair snapshots` has settled the damaged file."""
+    plan.held_back = sorted(n for n in repo.skipped if n.startswith(ObjectKind.SNAPSHOTS.value))
+    if not plan.held_back:
+        return
+    plan.still_marked.extend((p, plan.marked_since[p.id]) for p in plan.delete)
+    plan.delete = []
+    plan.young_orphans += len(plan.orphans_delete)  # left for a later prune
+    plan.orphans_delete = []
 
 
 def _read_orphans(

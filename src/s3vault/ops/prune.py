@@ -43,6 +43,7 @@ class PruneResult:
     epochs_waiting: str = ""  # why older key epochs are still live
     locked_deferred: int = 0  # Object Lock: objects not deleted because still locked
     locked_until: float = 0.0  # the earliest of their retain-until times
+    deletions_held_back: tuple[str, ...] = ()  # damaged snapshot files: nothing was deleted
 
 
 def prune(
@@ -101,4 +102,5 @@ def prune(
         epochs_waiting=outcome.retirement.waiting if outcome else "",
         locked_deferred=len(outcome.locked) if outcome else 0,
         locked_until=min(outcome.locked.values()) if outcome and outcome.locked else 0.0,
+        deletions_held_back=tuple(plan.held_back),
     )

@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 
 TREE_CACHE_SIZE = 4096
 LOAD_ROUNDS = 50
+CONFIG_FIX = (
+    " (every object depends on it: put back a copy from a replica, a bucket version or a "
+    "backup of the repository, as docs/troubleshooting.md shows)"
+)
 SHARDED_LISTING_ABOVE = 2000  # packs: list data/ and tree/ shard by shard, in parallel
 LISTINGS = 8
 CACHED = frozenset({ObjectKind.SNAPSHOTS, ObjectKind.DELETIONS})  # immutable, read by every run
@@ -201,6 +205,7 @@ class Repository:
         except ObjectNotFoundError:
             if any(True for _ in backend.list(ObjectKind.KEYS.value + "/")):
                 msg = f"the config object of the repository at {backend.location} is missing"
+                msg += CONFIG_FIX
                 raise IntegrityError(msg) from None
             if any(True for _ in backend.list("")):
                 msg = f"{backend.location} is not an s3vault repository (no config object)"
@@ -212,6 +217,7 @@ class Repository:
         except NotARepositoryError:
             if any(True for _ in backend.list(ObjectKind.KEYS.value + "/")):
                 msg = f"the config object of the repository at {backend.location} is damaged"
+                msg += CONFIG_FIX
                 raise IntegrityError(msg) from None
             raise
 
@@ -285,6 +291,7 @@ class Repository:
             )
         except IntegrityError as exc:
             msg = f"the config object of the repository at {backend.location} is damaged: {exc}"
+            msg += CONFIG_FIX
             raise IntegrityError(msg) from None
         if config.repo_id != marker.repo_id:
             msg = "config repository id does not match its marker"

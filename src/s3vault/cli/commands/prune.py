@@ -140,6 +140,13 @@ def run_prune(
         )
     if r.kept_after_recheck:
         say(ctx, f"{r.kept_after_recheck} packs kept for snapshots written during the prune")
+    if r.deletions_held_back:
+        say(
+            ctx,
+            f"nothing deleted: {len(r.deletions_held_back)} snapshot file(s) cannot be read, so "
+            "what they need is unknown; `s3vault forget ID` (or `s3vault repair snapshots`) "
+            "settles them, then prune deletes",
+        )
     if reencrypt:
         _say_reencrypt(ctx, r, prefix)
     say(ctx, f"lease: {r.protocol}")
