@@ -34,6 +34,7 @@ import pytest
 from s3vault import BackupOptions, InitOptions, RepoOptions, backup, init, open_repository
 from tests.cli.test_s3 import s3_env
 from tests.conftest import PASSWORD, S3VAULT, TEST_SETTINGS, CliRun, RunCli, write_file
+from tests.readonly import mount_read_only, unmount
 from tests.trees import snapshot_tree
 
 NOBODY = 65534
@@ -81,29 +82,6 @@ def _files(root: Path) -> list[str]:
     )
 
 
-def _mount_read_only(source: Path, target: Path) -> str | None:
-    """Bind-mount source read-only at target; the reason when the kernel refuses."""
-    target.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        return "a read-only bind mount needs root and mount(8)"
-    done = subprocess.run(
-        ["mount", "--bind", "-o", "ro", str(source), str(target)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        return f"mount --bind -o ro refused: {done.stderr.strip()}"
-    probe = target / ".probe"
-    try:
-        probe.touch()
-    except OSError:
-        return None
-    probe.unlink()
-    subprocess.run(["umount", str(target)], check=False)
-    return "the bind mount is writable (this kernel ignores ro on bind mounts)"
-
-
 def _mounted(tmp_path: Path, run_cli: RunCli) -> ReadOnlyStore:
     repo, ro = tmp_path / "repo", tmp_path / "ro"
     source = _make_source(tmp_path / "src")
@@ -111,7 +89,7 @@ def _mounted(tmp_path: Path, run_cli: RunCli) -> ReadOnlyStore:
     mounts: list[Path] = []
 
     def mount(source_dir: Path, target: Path) -> Path:
-        reason = _mount_read_only(source_dir, target)
+        reason = mount_read_only(source_dir, target)
         if reason is not None:
             pytest.skip(reason)
         mounts.append(target)
@@ -138,7 +116,7 @@ def _mounted(tmp_path: Path, run_cli: RunCli) -> ReadOnlyStore:
         unwritable_dir=unwritable_dir,
     )
     store.scratch.mkdir()
-    store.cleanup.append(lambda: [subprocess.run(["umount", str(m)], check=False) for m in mounts])
+    store.cleanup.append(lambda: [unmount(m) for m in mounts])
     return store
 
 
