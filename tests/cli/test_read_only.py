@@ -27,11 +27,13 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 
 from s3vault import BackupOptions, InitOptions, RepoOptions, backup, init, open_repository
+from s3vault.ops.iam import policy as role_policy
 from tests.cli.test_s3 import s3_env
 from tests.conftest import PASSWORD, S3VAULT, TEST_SETTINGS, CliRun, RunCli, write_file
 from tests.readonly import mount_read_only, unmount
@@ -193,8 +195,13 @@ def _s3_listing(endpoint: str) -> list[str]:
 
 
 def _read_only_credential(
-    request: pytest.FixtureRequest, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    cli_env: dict[str, str],
+    run_cli: RunCli,
+    policy: dict[str, Any] = READ_ONLY_POLICY,
 ) -> ReadOnlyStore:
+    """s3://backups/web1 and a CLI whose key has ``policy``, enforced by the moto server."""
     from moto.core.authorization import enable_iam_authentication
 
     endpoint = request.getfixturevalue("s3_server")
@@ -203,11 +210,9 @@ def _read_only_credential(
     source = _make_source(tmp_path / "src")
     _fill("s3://backups/web1", source, tmp_path / "writer-cache")
     iam = boto3.client("iam", region_name="us-east-1", endpoint_url=endpoint)
-    iam.create_user(UserName="restore-only")
-    iam.put_user_policy(
-        UserName="restore-only", PolicyName="read", PolicyDocument=json.dumps(READ_ONLY_POLICY)
-    )
-    key = iam.create_access_key(UserName="restore-only")["AccessKey"]
+    iam.create_user(UserName="reader")
+    iam.put_user_policy(UserName="reader", PolicyName="p", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="reader")["AccessKey"]
     reader = {
         **writer,
         "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
@@ -427,3 +432,44 @@ def test_a_cache_that_cannot_be_written_costs_time_not_the_command(
     assert "the audit record was not written" in warning and "the cache was not written" in warning
     assert snapshot_tree(target / str(store.source).lstrip("/")) == snapshot_tree(store.source)
     assert list(cache.iterdir()) == []
+
+
+def test_a_key_that_may_write_audit_records_still_writes_them(
+    request: pytest.FixtureRequest, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """The roles of ``s3vault iam-policy``: the auditor key may store audit records but not
+    drill records, the backup key may not delete. What the store refuses is said once; what
+    it allows is still recorded (a refused deletion is what an audit log is for)."""
+    auditor = _read_only_credential(
+        request, tmp_path, cli_env, run_cli, role_policy("auditor", "backups", "web1")
+    )
+    try:
+        done = auditor.run("-r", auditor.url, "restore-test")
+        _sane(done)
+        assert done.code == 0, done.stderr
+        (warning,) = _warnings(done)
+        assert warning.startswith("warning: the drill record was not written: put web1/drills/")
+        assert "audit" not in warning
+        backup_key = role_policy("backup", "backups", "web1")
+        iam = boto3.client("iam", region_name="us-east-1")
+        from moto.core.authorization import disable_iam_authentication
+
+        with disable_iam_authentication():
+            iam.put_user_policy(
+                UserName="reader", PolicyName="p", PolicyDocument=json.dumps(backup_key)
+            )
+        done = auditor.run("-r", auditor.url, "forget", "--keep-last", "1")
+        _sane(done)
+        assert done.code == 1, done.stderr
+        (line,) = done.stderr.splitlines()
+        assert line.startswith("Fatal: delete web1/snapshots/") and "access denied" in line
+        log = auditor.run("--json", "-r", auditor.url, "audit")
+        operations = [
+            (r["operation"], r["exit_code"])
+            for r in map(json.loads, log.stdout.splitlines())
+            if r["message_type"] == "audit_record"
+        ]
+        assert ("restore-test", 0) in operations and ("forget", 1) in operations, operations
+    finally:
+        for step in auditor.cleanup:
+            step()

@@ -81,17 +81,12 @@ def _record_audit(
     ctx: CliContext, code: int, failure: str, argv: list[str], error: S3VaultError | None
 ) -> None:
     """Append the audit record of a command that opened the repository and marked itself
-    audited. Not tried when the store is unreachable, when the command failed because the
-    store refused a write (its own error line says so), or when the store already refused
-    another record of this command (a read-only mount, a credential that may only read: the
-    answer would be the same, after another retry deadline on a failing store). A failure to
-    record is a warning (``_warn_unwritten``), never a different exit code."""
+    audited (not when the store is unreachable: the record could not be written either).
+    Tried even when the store refused the command's own writes: a key may be allowed audit
+    records and nothing else (a refused deletion is what an audit log is for). A failure to
+    record is a warning (``_warn_unwritten``), never a different exit code; none when the
+    command already failed because the store refuses writes (its error line says so)."""
     if ctx.audit is None or ctx.opened is None or code == ExitCode.STORAGE_UNAVAILABLE:
-        return
-    if isinstance(error, AccessDeniedError):
-        return
-    if ctx.unwritten:
-        ctx.not_written("the audit record", next(iter(ctx.unwritten.values())))
         return
     from s3vault.ops.audit import record
 
@@ -105,19 +100,24 @@ def _record_audit(
             details={**ctx.audit.details, "requests": dataclasses.asdict(ctx.opened.requests)},
             cache_dir=ctx.cache_path(),
         )
+    except AccessDeniedError as exc:
+        if not isinstance(error, AccessDeniedError):
+            ctx.not_written("the audit record", str(exc))
     except S3VaultError as exc:
         ctx.not_written("the audit record", str(exc))
 
 
 def _warn_unwritten(ctx: CliContext) -> None:
     """One warning line (one JSON warning with --json) for everything this command could not
-    write beside its work: records refused by the store, and the local cache."""
+    write beside its work: records the store refused, and the local cache. Records refused
+    for the same reason are named together with the first one's message (a backend's
+    message is ``<operation> <object>: <reason>``: the reason after the object is compared)."""
     whats: list[str] = []
     parts: list[str] = []
-    by_reason: dict[str, list[str]] = {}
+    by_reason: dict[str, tuple[str, list[str]]] = {}
     for what, why in ctx.unwritten.items():
-        by_reason.setdefault(why, []).append(what)
-    for why, names in by_reason.items():
+        by_reason.setdefault(why.partition(": ")[2] or why, (why, []))[1].append(what)
+    for why, names in by_reason.values():
         whats += names
         verb = "was" if len(names) == 1 else "were"
         parts.append(f"{' and '.join(names)} {verb} not written: {why}")
@@ -128,9 +128,8 @@ def _warn_unwritten(ctx: CliContext) -> None:
             f"the cache was not written ({problem}): this run and the next are slower; "
             "use --cache-dir DIR (a writable directory) or --no-cache"
         )
-    if not parts:
-        return
-    _warn(ctx, ", ".join(whats), "; ".join(parts))
+    if parts:
+        _warn(ctx, ", ".join(whats), "; ".join(parts))
 
 
 def _warn(ctx: CliContext, item: str, message: str) -> None:
