@@ -155,7 +155,12 @@ def _unprivileged(run_cli: RunCli, cli_env: dict[str, str]) -> ReadOnlyStore:
 
     def run(*args: str) -> CliRun:
         done = subprocess.run(
-            [*prefix, S3VAULT, *args], capture_output=True, env=env, cwd=scratch, check=False
+            [*prefix, S3VAULT, *args],
+            capture_output=True,
+            env=env,
+            cwd=scratch,
+            timeout=120,
+            check=False,
         )
         return CliRun(done.returncode, done.stdout.decode(), done.stderr.decode())
 
