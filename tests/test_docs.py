@@ -17,6 +17,7 @@ is not in PAGES."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
@@ -158,6 +159,9 @@ class Page:
     needs: tuple[str, ...] = ()  # programs that must be installed
     check: Callable[[Sandbox], None] | None = None
     path: Path | None = None  # a page outside docs/
+    # moto enforces IAM while the page runs: every profile is a key that may do anything,
+    # but the profile "restore-only" is a key that may only read (s3:Get*, s3:List*)
+    restore_only_profile: bool = False
 
 
 def _dr_check(box: Sandbox) -> None:
@@ -214,6 +218,13 @@ config.write_text(json.dumps({**json.loads(config.read_text()), "v": 2}))
 EOF
 """
 
+# docs/troubleshooting.md: a disaster-recovery copy of the repository in the bucket dr-copy
+# (read there with the restore-only profile)
+_DR_COPY = """
+s3vault -r s3://dr-copy/web1 init --kdf-profile minimum --no-recovery-key -q
+s3vault -r s3://dr-copy/web1 backup -q --host web1 $ROOT/etc $ROOT/srv
+"""
+
 # docs/troubleshooting.md: a copy of the repository with one byte of a data pack flipped, and
 # credentials for its s3:// example (whose endpoint does not answer)
 _DAMAGED = """
@@ -263,7 +274,13 @@ PAGES: dict[str, Page] = {
             )
         },
     ),
-    "troubleshooting.md": Page(repo=True, prelude=_DAMAGED),
+    "troubleshooting.md": Page(
+        store="moto",
+        buckets=("dr-copy",),
+        repo=True,
+        prelude=_DR_COPY + _DAMAGED,
+        restore_only_profile=True,
+    ),
     "upgrades.md": Page(repo=True, prelude=_NEWER_FORMAT),
     "migration.md": Page(repo=True, prelude=_OLD_BACKUPS, needs=("restic",)),
     "dr.md": Page(
@@ -271,8 +288,23 @@ PAGES: dict[str, Page] = {
         buckets=("acme-backups-eu", "acme-backups-us"),
         password=False,
         check=_dr_check,
+        restore_only_profile=True,
     ),
 }
+
+
+def _iam_key(user: str, actions: list[str]) -> dict[str, str]:
+    """An access key of a new IAM user on the moto server, allowed these actions only."""
+    iam = boto3.client("iam", region_name="us-east-1")
+    allow = {"Effect": "Allow", "Action": actions, "Resource": "*"}
+    policy = {"Version": "2012-10-17", "Statement": [allow]}
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return {
+        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+    }
 
 
 def sandbox(tmp_path: Path, env: dict[str, str]) -> Sandbox:
@@ -350,6 +382,8 @@ def test_page_examples_run(
         kms = boto3.client("kms", region_name="us-east-1")
         values["kms_key"] = kms.create_key(Description="docs")["KeyMetadata"]["Arn"]
         env = s3_env(cli_env, endpoint)
+        if spec.restore_only_profile:
+            env.update(_iam_key("admin", ["*"]))
     elif spec.store == "swift":
         swift = request.getfixturevalue("swift_server")
         values = {"endpoint": swift.endpoint, "bucket": swift.new_bucket()}
@@ -365,7 +399,18 @@ def test_page_examples_run(
         with_repository(box)
     steps = replaced(page, spec, values)
     assert steps, f"{name} has no examples"
-    box.run_steps(steps, spec.prelude, spec.after)
+    with contextlib.ExitStack() as enforcing:
+        if spec.restore_only_profile:
+            key = _iam_key("restore-only", ["s3:Get*", "s3:List*"])
+            with (box.home / ".aws" / "credentials").open("a") as credentials:
+                credentials.write(
+                    f"[restore-only]\naws_access_key_id = {key['AWS_ACCESS_KEY_ID']}\n"
+                    f"aws_secret_access_key = {key['AWS_SECRET_ACCESS_KEY']}\n"
+                )
+            from moto.core.authorization import enable_iam_authentication
+
+            enforcing.enter_context(enable_iam_authentication())
+        box.run_steps(steps, spec.prelude, spec.after)
     if spec.check is not None:
         spec.check(box)
 

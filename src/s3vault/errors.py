@@ -9,6 +9,8 @@
     ├── BackendError (1)                  storage failed
     │   ├── ObjectNotFoundError (1)       a named object does not exist
     │   ├── ObjectExistsError (1)         a create-only put found the object already there
+    │   ├── AccessDeniedError (1)         the store refused: read-only mount, file permissions,
+    │   │                                 a credential without that right (S3 AccessDenied)
     │   ├── TransientBackendError (14)    worth retrying (timeouts, 5xx, throttling)
     │   └── BackendUnavailableError (14)  still failing after retries
     ├── FormatVersionError (1)            written by a newer s3vault
@@ -94,6 +96,12 @@ class ObjectNotFoundError(BackendError):
 
 class ObjectExistsError(BackendError):
     """A create-only put found an object already stored under that name."""
+
+
+class AccessDeniedError(BackendError):
+    """The store refused the request for lack of permission: a read-only file system or mount,
+    a directory this user may not write, a credential that may only read (S3 AccessDenied).
+    Permanent: retrying cannot help, and a command that only reads still can."""
 
 
 class VersionMismatchError(BackendError):

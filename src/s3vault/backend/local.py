@@ -25,6 +25,7 @@ from pathlib import Path
 from s3vault.backend.base import Guarantees, ObjectInfo
 from s3vault.crashpoint import crash_point
 from s3vault.errors import (
+    AccessDeniedError,
     BackendError,
     ObjectExistsError,
     ObjectNotFoundError,
@@ -81,19 +82,33 @@ class LocalBackend:
         return self._root.joinpath(*parts)
 
     def _error(self, exc: OSError, what: str, path: Path) -> BackendError:
+        """The one translation of OSError: a refused write (read-only file system, no
+        permission) is an AccessDeniedError that says what the repository allows here."""
         if exc.errno == errno.ENOSPC:
             return BackendError(f"no space left on device while {what} {path}")
+        if exc.errno == errno.EROFS:
+            return AccessDeniedError(
+                f"{what} {path}: read-only file system: {self._root} can only be read here "
+                "(a read-only mount); commands that only read it work, run this one where it "
+                "is mounted read-write"
+            )
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            right = "read" if what in ("reading", "listing") else "write"
+            return AccessDeniedError(
+                f"{what} {path}: permission denied: this user may not {right} {self._root}; "
+                f"run as a user who may, or change its permissions"
+            )
         return BackendError(f"{what} {path}: {exc.strerror or exc}")
 
     def put(self, name: str, data: bytes | memoryview) -> None:
         """Create-only, atomic, durable write."""
         path = self._path(name)
         parent = path.parent
-        if parent not in self._made_dirs:
-            parent.mkdir(parents=True, exist_ok=True)
-            self._made_dirs.add(parent)
         tmp = parent / (TMP_PREFIX + secrets.token_hex(8))
         try:
+            if parent not in self._made_dirs:
+                parent.mkdir(parents=True, exist_ok=True)
+                self._made_dirs.add(parent)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 view = memoryview(data)
@@ -110,7 +125,7 @@ class LocalBackend:
         except OSError as exc:
             raise self._error(exc, "writing", path) from None
         finally:
-            tmp.unlink(missing_ok=True)
+            _discard(tmp)
 
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         """Read (a range of) an object."""
@@ -201,7 +216,7 @@ class LocalBackend:
         except OSError as exc:
             raise self._error(exc, "replacing", path) from None
         finally:
-            tmp.unlink(missing_ok=True)
+            _discard(tmp)
 
     @property
     def guarantees(self) -> Guarantees:
@@ -216,10 +231,18 @@ class LocalBackend:
             probe.touch()
             return probe.stat().st_mtime
         except OSError as exc:
-            raise self._error(exc, "reading the clock of", self._root) from None
+            raise self._error(exc, "stamping a clock probe in", self._root) from None
         finally:
-            probe.unlink(missing_ok=True)
+            _discard(probe)
 
 
 def _raise(exc: OSError) -> None:
     raise exc
+
+
+def _discard(tmp: Path) -> None:
+    """Remove a temporary file if it exists. Never raises: on a read-only file system the
+    unlink fails (EROFS) though nothing was created, and a cleanup must not replace the error
+    that stopped the write."""
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)

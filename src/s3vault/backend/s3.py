@@ -53,6 +53,7 @@ from s3vault.backend.ratelimit import TokenBucket
 from s3vault.clock import SystemClock
 from s3vault.crashpoint import crash_point
 from s3vault.errors import (
+    AccessDeniedError,
     BackendError,
     ObjectExistsError,
     ObjectNotFoundError,
@@ -186,7 +187,7 @@ def _error(exc: Exception, op: str, key: str) -> BackendError:
         if code in TRANSIENT_CODES or status >= 500 or status == 429:
             return TransientBackendError(f"{where}: {code} ({message})")
         if code in ("AccessDenied", "403") or status == 403:
-            return BackendError(f"{where}: access denied ({message})")
+            return _denied(where, op, message)
         return BackendError(f"{where}: {code} ({message})")
     if isinstance(
         exc,
@@ -205,6 +206,23 @@ def _error(exc: Exception, op: str, key: str) -> BackendError:
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return BackendError(f"{where}: no AWS credentials found (profile, environment or role)")
     return BackendError(f"{where}: {type(exc).__name__}: {exc}")
+
+
+READ_OPERATIONS = frozenset({"get", "head", "list", "head bucket"})
+
+
+def _denied(where: str, op: str, message: str) -> AccessDeniedError:
+    """403 AccessDenied: permanent. On a write, the usual cause is a credential that may only
+    read (a restore-only key, a DR account), and reading commands still work with it."""
+    if op in READ_OPERATIONS:
+        hint = "this credential may not read it: check its IAM policy (s3vault iam-policy)"
+    else:
+        hint = (
+            "this credential may not write here (a read-only or restore-only credential, or a "
+            "bucket policy); commands that only read work with it, run this one with a "
+            "credential that may write (s3vault iam-policy)"
+        )
+    return AccessDeniedError(f"{where}: access denied ({message}): {hint}")
 
 
 def _content_md5(request: Any, **_kwargs: Any) -> None:

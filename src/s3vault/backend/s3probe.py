@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import botocore.exceptions
 
 from s3vault.backend.profile import StoreProfile
-from s3vault.errors import BackendError
+from s3vault.errors import AccessDeniedError, BackendError
 
 if TYPE_CHECKING:
     from s3vault.backend.s3 import S3Backend
@@ -74,12 +74,18 @@ class _Probe:
 
     def checksum_mode(self) -> str:
         if self.forced:
-            self.put("upload", b"probe")  # the user's choice must work
+            try:
+                self.put("upload", b"probe")  # the user's choice must work
+            except Exception as exc:
+                self._denied(exc)
+                msg = f"probe: uploads with --s3-checksum {self.forced} fail: {_code(exc)}: {exc}"
+                raise BackendError(msg) from None
             return self.forced
         try:
             self.put("upload", b"probe")
             return "when_supported"
         except Exception as exc:
+            self._denied(exc)
             first = f"{_code(exc)} (HTTP {_status(exc)})"
         self.mode = "when_required"
         self.client = self.backend.client(self.mode)
@@ -96,6 +102,16 @@ class _Probe:
             "compatibility profile (when_required checksums + Content-MD5)"
         )
         return "when_required"
+
+    def _denied(self, exc: Exception) -> None:
+        """A first upload refused for lack of permission says so (not an upload format)."""
+        if _code(exc) == "AccessDenied":
+            msg = (
+                f"put {self.base}upload: access denied: this credential may not write here (a "
+                "read-only or restore-only credential, or a bucket policy); init needs one "
+                "that may (s3vault iam-policy)"
+            )
+            raise AccessDeniedError(msg) from None
 
     def create_only(self) -> str:
         try:

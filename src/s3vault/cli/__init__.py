@@ -25,10 +25,10 @@ from s3vault import __version__
 from s3vault.cli.commands import COMMANDS
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import global_options
-from s3vault.cli.render import emit_error
+from s3vault.cli.render import emit, emit_error
 from s3vault.cli.session import backend_options
 from s3vault.clock import SystemClock
-from s3vault.errors import ExitCode, S3VaultError
+from s3vault.errors import AccessDeniedError, ExitCode, S3VaultError
 
 M_ARENA_MAX = -8  # glibc mallopt parameter
 
@@ -77,10 +77,15 @@ def _limit_malloc_arenas() -> None:
         pass
 
 
-def _record_audit(ctx: CliContext, code: int, failure: str, argv: list[str]) -> None:
-    """Append the audit record of a mutating command that opened the repository (not when the
-    store is unreachable: the record could not be written either). A failure to record is a
-    warning, never a different exit code."""
+def _record_audit(
+    ctx: CliContext, code: int, failure: str, argv: list[str], error: S3VaultError | None
+) -> None:
+    """Append the audit record of a command that opened the repository and marked itself
+    audited (not when the store is unreachable: the record could not be written either).
+    Tried even when the store refused the command's own writes: a key may be allowed audit
+    records and nothing else (a refused deletion is what an audit log is for). A failure to
+    record is a warning (``_warn_unwritten``), never a different exit code; none when the
+    command already failed because the store refuses writes (its error line says so)."""
     if ctx.audit is None or ctx.opened is None or code == ExitCode.STORAGE_UNAVAILABLE:
         return
     from s3vault.ops.audit import record
@@ -95,8 +100,44 @@ def _record_audit(ctx: CliContext, code: int, failure: str, argv: list[str]) -> 
             details={**ctx.audit.details, "requests": dataclasses.asdict(ctx.opened.requests)},
             cache_dir=ctx.cache_path(),
         )
+    except AccessDeniedError as exc:
+        if not isinstance(error, AccessDeniedError):
+            ctx.not_written("the audit record", str(exc))
     except S3VaultError as exc:
-        ctx.err.print(f"warning: the audit record was not written: {exc}", markup=False)
+        ctx.not_written("the audit record", str(exc))
+
+
+def _warn_unwritten(ctx: CliContext) -> None:
+    """One warning line (one JSON warning with --json) for everything this command could not
+    write beside its work: records the store refused, and the local cache. Records refused
+    for the same reason are named together with the first one's message (a backend's
+    message is ``<operation> <object>: <reason>``: the reason after the object is compared)."""
+    whats: list[str] = []
+    parts: list[str] = []
+    by_reason: dict[str, tuple[str, list[str]]] = {}
+    for what, why in ctx.unwritten.items():
+        by_reason.setdefault(why.partition(": ")[2] or why, (why, []))[1].append(what)
+    for why, names in by_reason.values():
+        whats += names
+        verb = "was" if len(names) == 1 else "were"
+        parts.append(f"{' and '.join(names)} {verb} not written: {why}")
+    problem = ctx.opened.cache_writes.problem if ctx.opened is not None else None
+    if problem is not None:
+        whats.append("the cache")
+        parts.append(
+            f"the cache was not written ({problem}): this run and the next are slower; "
+            "use --cache-dir DIR (a writable directory) or --no-cache"
+        )
+    if parts:
+        _warn(ctx, ", ".join(whats), "; ".join(parts))
+
+
+def _warn(ctx: CliContext, item: str, message: str) -> None:
+    """A warning after the command: a JSON warning object with --json, else a stderr line."""
+    if ctx.json:
+        emit(ctx, "warning", item=item, message=message)
+    else:
+        ctx.err.print(f"warning: {message}", markup=False)
 
 
 def _command_of(args: list[str]) -> str:
@@ -126,9 +167,7 @@ def _write_metrics(ctx: CliContext, code: int, args: list[str], duration: float)
                 Path(ctx.metrics_file), labels, values, exit_code=code, duration=duration, now=now
             )
         except OSError as exc:
-            ctx.err.print(
-                f"warning: metrics not written to {ctx.metrics_file}: {exc}", markup=False
-            )
+            _warn(ctx, "metrics file", f"metrics not written to {ctx.metrics_file}: {exc}")
     if ctx.cloudwatch_namespace:
         from s3vault.backend.cloudwatch import put_metrics
 
@@ -142,7 +181,7 @@ def _write_metrics(ctx: CliContext, code: int, args: list[str], duration: float)
         try:
             put_metrics(ctx.cloudwatch_namespace, dimensions, figures, backend_options(ctx), now)
         except S3VaultError as exc:
-            ctx.err.print(f"warning: CloudWatch metrics not sent: {exc}", markup=False)
+            _warn(ctx, "CloudWatch metrics", f"CloudWatch metrics not sent: {exc}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -153,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     started = SystemClock().monotonic()
     code: int
     failure = "interrupted"
+    error: S3VaultError | None = None
     try:
         result = cli.main(args=argv, prog_name="s3vault", standalone_mode=False, obj=ctx)
         code = result if isinstance(result, int) else ExitCode.OK
@@ -165,14 +205,15 @@ def main(argv: list[str] | None = None) -> None:
         code = _fail(ctx, "interrupted", ExitCode.INTERRUPTED)
     except S3VaultError as exc:
         code = _fail(ctx, str(exc), exc.exit_code)
-        failure = str(exc)
+        failure, error = str(exc), exc
     except Exception as exc:  # an s3vault bug: say so, show the traceback with -v
         if ctx.verbose:
             traceback.print_exc()
         failure = f"internal error: {type(exc).__name__}: {exc}"
         code = _fail(ctx, failure, ExitCode.FATAL)
     args = sys.argv[1:] if argv is None else argv
-    _record_audit(ctx, int(code), failure, args)
+    _record_audit(ctx, int(code), failure, args, error)
+    _warn_unwritten(ctx)
     _write_metrics(ctx, int(code), args, SystemClock().monotonic() - started)
     logging.shutdown()
     sys.exit(int(code))

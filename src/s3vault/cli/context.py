@@ -65,6 +65,7 @@ class CliContext:
     metrics: MetricsNote | None = None  # what the command measured, for --metrics-file
     opened: Any = None  # the Repository the command opened (for its audit record)
     audit: AuditNote | None = None  # set by mutating commands
+    unwritten: dict[str, str] = field(default_factory=dict)  # a record not stored → why
     out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
     err: Console = field(
         default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True)
@@ -76,6 +77,12 @@ class CliContext:
         self.audit = AuditNote(operation, dict(details))
         self.measured(operation.split(maxsplit=1)[0])
         return self.audit
+
+    def not_written(self, what: str, why: str) -> None:
+        """A record the command could not store (the drill record, the audit record): main()
+        says it in one warning line when the command ends; the exit code stays the
+        command's."""
+        self.unwritten.setdefault(what, why)
 
     def measured(self, command: str, **values: float) -> MetricsNote:
         """Name this command's metrics (and start their values); main() writes them with

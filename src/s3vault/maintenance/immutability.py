@@ -14,7 +14,9 @@ those: they are reported, and taken up by a later run once their lock has expire
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +30,8 @@ from s3vault.ids import ObjectId
 from s3vault.maintenance.retention import Decision, Policy
 from s3vault.repository.references import References
 from s3vault.repository.repository import Repository
+
+log = logging.getLogger(__name__)
 
 
 def needed_by(repo: Repository, snapshot: SnapshotFile, snapshot_id: ObjectId) -> list[str]:
@@ -93,8 +97,10 @@ def save_known(repo: Repository, store: RetainingBackend, now: float) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(live))
         tmp.replace(path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        log.info("cannot keep the retain-until times in %s: %s", path, exc)
+        with contextlib.suppress(OSError):  # read-only: even this unlink fails (EROFS)
+            tmp.unlink(missing_ok=True)
 
 
 UNITS = {

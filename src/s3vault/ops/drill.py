@@ -21,7 +21,7 @@ from pathlib import Path
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
-from s3vault.errors import UsageError
+from s3vault.errors import BackendError, UsageError
 from s3vault.format.drillfile import DrillFile
 from s3vault.format.layout import ObjectKind
 from s3vault.format.tree import NodeType
@@ -60,6 +60,7 @@ class DrillResult:
 
     record: DrillFile
     record_id: ObjectId | None
+    record_error: str | None  # why the record could not be stored (the verdict stands)
     failures: tuple[tuple[str, str], ...]  # (path, problem): mismatches and restore errors
     target: str
     requests: RequestCounts
@@ -181,10 +182,16 @@ def restore_test(
         passed=passed,
         failures=tuple(f"{p}: {w}" for p, w in failures[:MAX_LISTED]),
     )
-    record_id = repo.save_file(ObjectKind.DRILLS, record.encode()) if options.record else None
+    record_id, record_error = None, None
+    if options.record:
+        try:
+            record_id = repo.save_file(ObjectKind.DRILLS, record.encode())
+        except BackendError as exc:  # a read-only store: the verdict stands, unrecorded
+            record_error = str(exc)
     return DrillResult(
         record=record,
         record_id=record_id,
+        record_error=record_error,
         failures=tuple(failures),
         target=os.fsdecode(target_b),
         requests=repo.requests.snapshot(),

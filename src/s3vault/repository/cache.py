@@ -6,10 +6,15 @@ index is never held twice: a corrupt, truncated or foreign file fails authentica
 rebuilt from the index files. It records which index files it covers; if any of them has
 vanished (prune replaced it) the cache is rebuilt, if new ones appeared only those are read.
 Deleting the cache costs time, never data. Files are mode 0600 in a 0700 directory.
+
+A cache that cannot be written (a read-only home, a ``--cache-dir`` this user may not write)
+costs time too, never the command: the first failed write is kept in ``CacheWrites`` (the
+command says it once) and the session writes nothing more; reads go on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -55,13 +60,43 @@ class _DecryptingReader:
         self._dec.finalize()
 
 
+class CacheWrites:
+    """Whether this session still writes the cache. The first failure is kept, for the
+    command to say once; every later write is skipped (it would fail the same way, each
+    costing a system call and a warning)."""
+
+    def __init__(self) -> None:
+        self.problem: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        """No write has failed yet."""
+        return self.problem is None
+
+    def failed(self, where: Path, exc: OSError) -> None:
+        """Keep the first failure (later ones are the same story)."""
+        if self.problem is None:
+            self.problem = f"{where}: {exc.strerror or exc}"
+            log.info("the cache cannot be written (%s): going on without it", self.problem)
+
+
+def _discard(path: Path) -> None:
+    """Remove a file if it is there; never raises (a read-only cache raises EROFS even for a
+    file that was never made)."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
 class IndexCache:
     """The cached index of one repository."""
 
-    def __init__(self, root: Path, repo_id: ObjectId, cache_key: bytes) -> None:
+    def __init__(
+        self, root: Path, repo_id: ObjectId, cache_key: bytes, writes: CacheWrites | None = None
+    ) -> None:
         self._dir = root / repo_id.hex()
         self._repo_id = repo_id
         self._key = cache_key
+        self._writes = writes or CacheWrites()
 
     @property
     def path(self) -> Path:
@@ -100,6 +135,8 @@ class IndexCache:
 
     def save(self, covered: set[ObjectId], index: BlobIndex) -> None:
         """Replace the cache atomically; failures only cost the next run time."""
+        if not self._writes.usable:
+            return
         nonce = aead.new_nonce()
         enc = aead.stream_encryptor(self._key, nonce, _AAD + self._repo_id)
         tmp = self._dir / f".index-{secrets.token_hex(6)}"
@@ -116,8 +153,8 @@ class IndexCache:
                 f.write(enc.tag)
             tmp.replace(self.path)
         except OSError as exc:
-            log.warning("cannot write index cache in %s: %s", self._dir, exc)
-            tmp.unlink(missing_ok=True)
+            self._writes.failed(self._dir, exc)
+            _discard(tmp)
 
 
 def _write_atomically(path: Path, data: bytes | memoryview) -> None:
@@ -130,7 +167,7 @@ def _write_atomically(path: Path, data: bytes | memoryview) -> None:
             f.write(data)
         tmp.replace(path)
     finally:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
 
 
 class TreePackCache:
@@ -141,8 +178,9 @@ class TreePackCache:
     are authenticated as always, so a damaged file is noticed, dropped and fetched again.
     """
 
-    def __init__(self, root: Path, repo_id: ObjectId) -> None:
+    def __init__(self, root: Path, repo_id: ObjectId, writes: CacheWrites | None = None) -> None:
         self._dir = root / repo_id.hex() / "tree"
+        self._writes = writes or CacheWrites()
 
     def _path(self, pack_id: ObjectId) -> Path:
         text = pack_id.hex()
@@ -160,16 +198,16 @@ class TreePackCache:
     def store(self, pack_id: ObjectId, data: bytes | memoryview) -> None:
         """Keep a pack (atomically; a failure only costs a later download)."""
         path = self._path(pack_id)
-        if path.exists():
+        if not self._writes.usable or path.exists():
             return
         try:
             _write_atomically(path, data)
         except OSError as exc:
-            log.warning("cannot cache tree pack in %s: %s", self._dir, exc)
+            self._writes.failed(self._dir, exc)
 
     def drop(self, pack_id: ObjectId) -> None:
         """Forget a cached pack (it failed authentication)."""
-        self._path(pack_id).unlink(missing_ok=True)
+        _discard(self._path(pack_id))
 
 
 class FileCache:
@@ -179,8 +217,9 @@ class FileCache:
     storage id) and opened with the repository key exactly like a downloaded one; a damaged
     one is dropped and fetched again."""
 
-    def __init__(self, root: Path, repo_id: ObjectId) -> None:
+    def __init__(self, root: Path, repo_id: ObjectId, writes: CacheWrites | None = None) -> None:
         self._dir = root / repo_id.hex() / "files"
+        self._writes = writes or CacheWrites()
 
     def _path(self, kind: str, oid: ObjectId) -> Path:
         return self._dir / kind / oid.hex()
@@ -194,14 +233,16 @@ class FileCache:
 
     def store(self, kind: str, oid: ObjectId, sealed: bytes) -> None:
         """Keep a file (atomically; a failure only costs a later download)."""
+        if not self._writes.usable:
+            return
         try:
             _write_atomically(self._path(kind, oid), sealed)
         except OSError as exc:
-            log.warning("cannot cache %s in %s: %s", oid.short, self._dir, exc)
+            self._writes.failed(self._dir, exc)
 
     def drop(self, kind: str, oid: ObjectId) -> None:
         """Forget a cached file."""
-        self._path(kind, oid).unlink(missing_ok=True)
+        _discard(self._path(kind, oid))
 
     def retain(self, kind: str, ids: set[ObjectId]) -> None:
         """Drop cached files the repository no longer lists (forgotten snapshots)."""
@@ -212,4 +253,4 @@ class FileCache:
         keep = {oid.hex() for oid in ids}
         for name in names:
             if not name.startswith(".") and name not in keep:
-                (self._dir / kind / name).unlink(missing_ok=True)
+                _discard(self._dir / kind / name)

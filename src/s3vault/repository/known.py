@@ -5,12 +5,16 @@ the password) is refused before anything is read from or written to it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 from pathlib import Path
 
 from s3vault.errors import IntegrityError
 from s3vault.ids import ObjectId
+
+log = logging.getLogger(__name__)
 
 FILE = "known-repositories.json"
 
@@ -60,5 +64,7 @@ class KnownRepositories:
             tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
             os.chmod(tmp, 0o600)
             tmp.replace(self.path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            log.info("cannot remember the repository at %s in %s: %s", location, self.path, exc)
+            with contextlib.suppress(OSError):  # read-only: even this unlink fails (EROFS)
+                tmp.unlink(missing_ok=True)

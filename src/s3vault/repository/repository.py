@@ -40,7 +40,7 @@ from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
 from s3vault.repository import keyring
-from s3vault.repository.cache import FileCache, IndexCache, TreePackCache
+from s3vault.repository.cache import CacheWrites, FileCache, IndexCache, TreePackCache
 from s3vault.repository.index import BlobIndex, BlobLocation
 from s3vault.repository.marks import Marks, load_marks
 from s3vault.repository.sealer import Sealer
@@ -95,11 +95,15 @@ class Repository:
         self.index = BlobIndex()
         self.requests = RequestCounts()  # replaced by the stack's live counters when opened
         self.retention: RetainingBackend | None = None  # set when the config asks Object Lock
+        self.cache_writes = CacheWrites()  # .problem: why the cache could not be written
+        writes = self.cache_writes
         self._cache = (
-            IndexCache(cache_dir, config.repo_id, sealer.current.cache_key) if cache_dir else None
+            IndexCache(cache_dir, config.repo_id, sealer.current.cache_key, writes)
+            if cache_dir
+            else None
         )
-        self._tree_packs = TreePackCache(cache_dir, config.repo_id) if cache_dir else None
-        self._files = FileCache(cache_dir, config.repo_id) if cache_dir else None
+        self._tree_packs = TreePackCache(cache_dir, config.repo_id, writes) if cache_dir else None
+        self._files = FileCache(cache_dir, config.repo_id, writes) if cache_dir else None
         self._trees: OrderedDict[ObjectId, Tree] = OrderedDict()
         self._trees_lock = threading.Lock()
         self.skipped: dict[str, str] = {}  # damaged objects passed over: name → reason

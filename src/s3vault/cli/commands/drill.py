@@ -95,6 +95,8 @@ def drill(
     with CliProgress(ctx) as progress:
         result = restore_test(repo, options, progress=progress)
     r = result.record
+    if result.record_error is not None:
+        ctx.not_written("the drill record", result.record_error)
     ctx.measured(
         "restore-test",
         restore_test_passed=float(r.passed),
