@@ -43,6 +43,9 @@ class PruneResult:
     epochs_waiting: str = ""  # why older key epochs are still live
     locked_deferred: int = 0  # Object Lock: objects not deleted because still locked
     locked_until: float = 0.0  # the earliest of their retain-until times
+    temporaries_deleted: int = 0  # leftovers of killed writes (with dry_run: to delete)
+    temporaries_bytes: int = 0
+    young_temporaries: int = 0  # leftovers younger than the grace period, left alone
 
 
 def prune(
@@ -101,4 +104,9 @@ def prune(
         epochs_waiting=outcome.retirement.waiting if outcome else "",
         locked_deferred=len(outcome.locked) if outcome else 0,
         locked_until=min(outcome.locked.values()) if outcome and outcome.locked else 0.0,
+        temporaries_deleted=outcome.temporaries_deleted if outcome else len(plan.temporaries),
+        temporaries_bytes=(
+            outcome.temporaries_bytes if outcome else sum(t.size for t in plan.temporaries)
+        ),
+        young_temporaries=plan.young_temporaries,
     )
