@@ -271,7 +271,8 @@ class TreeRepairer:
             if fix is None:
                 continue
             out.extend(Dropped(path=f"{path}/{n}", kind=k, reason=r) for n, k, r in fix.dropped)
-            stack.extend((sub, f"{path}/{n}") for n, sub in reversed(fix.below))
+            stack.extend((sub, f"{path}/{n}") for n, sub in fix.below)
+        out.sort(key=lambda d: d.path)
         return out
 
 
