@@ -39,13 +39,14 @@ def index(dry_run: bool) -> int:
             new_index_files=[str(i) for i in r.new_index_files],
             blobs_lost=r.blobs_lost,
         )
+    keep, leave = ("would keep", "would leave") if dry_run else ("kept", "leave")
     for pack in r.damaged_packs:
         if pack.lost and pack.kept:
-            fate = f"kept {pack.kept} blob(s) that read back, {pack.lost} lost"
+            fate = f"{keep} {pack.kept} blob(s) that read back, {pack.lost} lost"
         elif pack.lost:
-            fate = f"its {pack.lost} blob(s) leave the index"
+            fate = f"its {pack.lost} blob(s) {leave} the index"
         elif pack.kept:
-            fate = f"kept all {pack.kept} blob(s) the index places there: they read back intact"
+            fate = f"{keep} all {pack.kept} blob(s) the index places there: they read back intact"
         else:
             fate = "nothing in it is indexed"
         warn(ctx, pack.name, f"{pack.problem}; {fate}")
