@@ -336,10 +336,13 @@ class SnapshotRepairPlan:
 
 
 def _readable_tree(repo: Repository, tid: ObjectId) -> bool:
-    if not repo.index.has(BlobType.TREE, tid):
+    """Whether the repository (not a local cache) holds an intact copy of this tree blob."""
+    loc = repo.index.lookup(BlobType.TREE, tid)
+    if loc is None:
         return False
     try:
-        repo.load_tree(tid)
+        sealed = repo.backend.get(object_name(ObjectKind.TREE, loc.pack_id), loc.offset, loc.length)
+        repo.sealer.open_blob(BlobType.TREE, tid, sealed, loc.raw_length, loc.epoch)
     except LOST:
         return False
     return True
