@@ -274,11 +274,11 @@ def _no_key_opened(
     if not damaged:
         msg = f"wrong password: it opens none of the {count} key file(s) in {location}"
         return WrongPasswordError(msg)
-    listed = "; ".join(f"{_short(n)}: {why}" for n, why in damaged)
+    listed = ", ".join(f"key file {_short(n)} ({why})" for n, why in damaged)
     msg = (
-        f"the password opens none of the {count} key file(s) in {location}, and "
-        f"{len(damaged)} of them {'is' if len(damaged) == 1 else 'are'} damaged ({listed}): "
-        f"if the password is for a damaged one, {RECOVERY_HINT}"
+        f"the password opens none of the {count} key file(s) in {location}, and {listed} "
+        f"{'is' if len(damaged) == 1 else 'are'} damaged: if the password is for a damaged "
+        f"one, {RECOVERY_HINT}"
     )
     return WrongPasswordError(msg)
 
