@@ -89,5 +89,7 @@ def test_find_key_skips_a_key_file_it_cannot_read_and_opens_another() -> None:
     for junk in (b'{"v":1}', b'{"v":99}', b"\x00garbage"):
         backend.put(object_name(ObjectKind.KEYS, ObjectId(os.urandom(32))), junk)
     assert find_key(backend, b"pw", repo_id=repo_id)[0].id == kf.id
-    with pytest.raises(WrongPasswordError, match=r"key file .* are damaged.*recovery-key-file"):
+    with pytest.raises(
+        WrongPasswordError, match=r"key file .* is damaged.*recovery-key-file.*cannot be read by"
+    ):
         find_key(backend, b"other", repo_id=repo_id)

@@ -219,13 +219,14 @@ def find_key(
         raise NoKeyError(msg)
     damaged: list[tuple[str, str]] = []  # (name, why): fails its structure or checks
     opened: list[tuple[str, str]] = []  # the password opens it, but it is damaged
+    newer: list[tuple[str, str]] = []  # written by a newer s3vault
     for name in names:
         try:
             keyfile = KeyFile.decode(backend.get(name))
         except ObjectNotFoundError:
             continue  # removed since the listing (key remove)
         except (IntegrityError, FormatVersionError) as exc:
-            damaged.append((name, str(exc)))
+            (newer if isinstance(exc, FormatVersionError) else damaged).append((name, str(exc)))
             if on_skip is not None:
                 on_skip(name, str(exc))
             continue
@@ -246,7 +247,11 @@ def find_key(
             where.append((name, str(exc)))
             if on_skip is not None:
                 on_skip(name, str(exc))
-    raise _no_key_opened(backend.location, len(names), damaged, opened)
+    error = _no_key_opened(backend.location, len(names), damaged, opened)
+    if newer:
+        listed = ", ".join(f"key file {_short(n)} ({why})" for n, why in newer)
+        error = type(error)(f"{error}; {listed} cannot be read by this s3vault")
+    raise error
 
 
 RECOVERY_HINT = (
