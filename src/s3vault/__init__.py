@@ -27,7 +27,13 @@ from s3vault.ops.forget import ForgetOptions, ForgetResult, forget
 from s3vault.ops.init import InitOptions, InitResult, init
 from s3vault.ops.ls import LsEntry, ls
 from s3vault.ops.prune import PruneResult, prune
-from s3vault.ops.repair import RepairIndexResult, repair_index
+from s3vault.ops.repair import (
+    RepairIndexResult,
+    RepairSnapshotsOptions,
+    RepairSnapshotsResult,
+    repair_index,
+    repair_snapshots,
+)
 from s3vault.ops.restore import RestoreOptions, RestoreResult, restore
 from s3vault.ops.session import RepoOptions, open_repository
 from s3vault.ops.snapshots import SnapshotEntry, SnapshotFilter, snapshots
@@ -51,6 +57,7 @@ __all__ = [
     "resolve_pair",
     "verify",
     "repair_index",
+    "repair_snapshots",
     "restore_test",
     "drill_history",
     "forget",
@@ -66,6 +73,8 @@ __all__ = [
     "VerifyOptions",
     "VerifyResult",
     "RepairIndexResult",
+    "RepairSnapshotsOptions",
+    "RepairSnapshotsResult",
     "DrillOptions",
     "DrillResult",
     "RestoreOptions",

@@ -8,6 +8,7 @@ import pytest
 
 from s3vault.backend.base import Backend
 from s3vault.errors import (
+    BackendError,
     ObjectExistsError,
     ObjectNotFoundError,
     UnsupportedOperationError,
@@ -120,3 +121,14 @@ class BackendContract:
         with pytest.raises(ObjectNotFoundError):
             backend.replace("locks/gone", b"x", v1)
         assert {i.name for i in backend.list("")} == {"locks/cas"}
+
+    def test_temporaries_are_never_objects(self, backend: Backend) -> None:
+        """A finished write leaves no temporary; no object name is taken for one."""
+        backend.put("data/ab/abcdef", b"x" * 1000)
+        if backend.guarantees.compare_and_swap:
+            backend.replace("data/ab/abcdef", b"y", backend.stat("data/ab/abcdef").version)
+        backend.server_time()
+        assert list(backend.temporaries()) == []
+        with pytest.raises(BackendError):
+            backend.delete_temporary("data/ab/abcdef")
+        assert backend.stat("data/ab/abcdef").size in (1, 1000)

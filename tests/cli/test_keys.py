@@ -159,3 +159,32 @@ def test_the_recovery_key_opens_the_repository_when_every_password_is_lost(
     text = json.loads(line)["recovery_key"]
     late.write_text(text)
     assert run_cli("-r", other, "snapshots", env=env).code == 0
+
+
+def test_a_damaged_key_file_is_named_not_called_a_wrong_password(
+    cli_repo: str, run_cli: RunCli
+) -> None:
+    """Defect 11: the key file the password belongs to is damaged. The error names it and
+    points at the recovery key; exit 12 stays. A key file that does not parse is named too."""
+    (key,) = keys(run_cli, cli_repo)
+    path = Path(cli_repo) / "keys" / str(key["id"])
+    original = path.read_bytes()
+    doc = json.loads(original)
+    # One bit of the MAC (a digit, which stays a digit): the password opens the key file,
+    # its checks fail.
+    start = original.index(doc["mac"].encode())
+    digit = next(i for i, c in enumerate(doc["mac"]) if c.isdigit())
+    mac = bytearray(original)
+    mac[start + digit] ^= 1
+    path.write_bytes(bytes(mac))
+    done = run_cli("-r", cli_repo, "snapshots")
+    assert done.code == 12
+    assert f"key file {str(key['id'])[:8]}" in done.stderr and "is damaged" in done.stderr
+    assert "--recovery-key-file" in done.stderr
+    assert "wrong password" not in done.stderr
+    # Not JSON any more: named as damaged, with the same way out.
+    path.write_bytes(original[:-40])
+    done = run_cli("-r", cli_repo, "snapshots")
+    assert done.code == 12
+    assert f"key file {str(key['id'])[:8]} (" in done.stderr and "is damaged" in done.stderr
+    assert "--recovery-key-file" in done.stderr

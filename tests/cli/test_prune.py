@@ -143,3 +143,48 @@ def test_a_kill_at_a_crash_point_loses_nothing(
     findings = [json.loads(line) for line in check.stdout.splitlines()]
     leftovers = [f["object"] for f in findings if f.get("kind") == "pack-unreferenced"]
     assert leftovers == []  # the garbage the kill left was reclaimed past the grace
+
+
+def test_prune_removes_old_temporary_files_and_verify_reports_them(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """Defect 12: killed writes leave .tmp-* files. verify reports them (information, exit
+    0); prune removes those older than the grace period (1 day here) and says how many and
+    how big, and leaves a younger one (a write perhaps under way)."""
+    src = tmp_path / "src"
+    write_file(src / "f", os.urandom(5000))
+    backup(run_cli, cli_repo, src)
+
+    def stored() -> list[Path]:  # packs and snapshots (prune rewrites the index)
+        return sorted(
+            p
+            for kind in ("data", "tree", "snapshots")
+            for p in Path(cli_repo, kind).rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        )
+
+    objects = stored()
+    old = os.stat(Path(cli_repo, "config")).st_mtime - 2 * 86400
+    leftovers = [
+        write_file(Path(cli_repo, "data", "7f", ".tmp-0123456789abcdef"), os.urandom(70_000)),
+        write_file(Path(cli_repo, ".tmp-clock-0011223344556677"), b""),
+    ]
+    for path in leftovers:
+        os.utime(path, (old, old))
+    fresh = write_file(Path(cli_repo, "tree", "01", ".tmp-fedcba9876543210"), b"x" * 10)
+    checked = run_cli("-r", cli_repo, "verify")
+    assert checked.code == 0, checked.stderr
+    assert "3 temporary file(s), 70010 bytes, left by interrupted writes" in checked.stdout
+    dry = run_cli("-r", cli_repo, "prune", "--dry-run")
+    assert dry.code == 0, dry.stderr
+    assert "would remove 2 temporary file(s)" in dry.stdout
+    assert all(p.exists() for p in leftovers)
+    done = run_cli("-r", cli_repo, "prune", "--json")
+    assert done.code == 0, done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert (summary["temporaries_deleted"], summary["temporaries_bytes"]) == (2, 70_000)
+    assert summary["young_temporaries"] == 1
+    assert not any(p.exists() for p in leftovers) and fresh.exists()
+    assert stored() == objects
+    again = run_cli("-r", cli_repo, "verify")
+    assert "1 temporary file(s), 10 bytes" in again.stdout

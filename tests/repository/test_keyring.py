@@ -6,10 +6,12 @@ import os
 
 import pytest
 
-from s3vault.errors import FormatVersionError, S3VaultError, WrongPasswordError
+from s3vault.backend.memory import MemoryBackend
+from s3vault.errors import FormatVersionError, KeyError_, S3VaultError, WrongPasswordError
 from s3vault.format.keyfile import KeyFile, KeyPayload
+from s3vault.format.layout import ObjectKind, object_name
 from s3vault.ids import ObjectId
-from s3vault.repository.keyring import unwrap_key, wrap_key
+from s3vault.repository.keyring import find_key, store_key, unwrap_key, wrap_key
 
 PAYLOAD = KeyPayload(identity=b"i" * 32, master_keys={1: b"m" * 32, 2: b"n" * 32})
 
@@ -55,3 +57,39 @@ def test_kdf_parameters_below_the_floor_are_refused(keyfile_bytes: bytes) -> Non
 def test_a_development_version_1_key_file_is_refused_with_a_reason() -> None:
     with pytest.raises(FormatVersionError, match="development build"):
         KeyFile.decode(b'{"id":"00","kdf":{},"v":1,"wrap":{}}')
+
+
+def _stored(password: bytes, repo_id: ObjectId) -> tuple[MemoryBackend, KeyFile]:
+    backend = MemoryBackend()
+    kf = wrap_key(repo_id=repo_id, payload=PAYLOAD, password=password, kdf_profile="minimum")
+    store_key(backend, kf, lambda k: unwrap_key(k, password))
+    return backend, kf
+
+
+def test_find_key_names_a_damaged_key_file_the_password_opens() -> None:
+    backend, kf = _stored(b"pw", ObjectId(os.urandom(32)))
+    name = object_name(ObjectKind.KEYS, kf.id)
+    data = bytearray(backend.get(name))
+    data[data.index(kf.mac.hex().encode()) + 5] ^= 1
+    backend.delete(name)
+    backend.put(name, bytes(data))
+    with pytest.raises(KeyError_) as caught:
+        find_key(backend, b"pw")
+    assert not isinstance(caught.value, WrongPasswordError)
+    assert f"key file {kf.id.short}" in str(caught.value) and "--recovery-key-file" in str(
+        caught.value
+    )
+    with pytest.raises(WrongPasswordError, match="wrong password"):
+        find_key(backend, b"not it")  # a wrong password is still told as one
+
+
+def test_find_key_skips_a_key_file_it_cannot_read_and_opens_another() -> None:
+    repo_id = ObjectId(os.urandom(32))
+    backend, kf = _stored(b"pw", repo_id)
+    for junk in (b'{"v":1}', b'{"v":99}', b"\x00garbage"):
+        backend.put(object_name(ObjectKind.KEYS, ObjectId(os.urandom(32))), junk)
+    assert find_key(backend, b"pw", repo_id=repo_id)[0].id == kf.id
+    with pytest.raises(
+        WrongPasswordError, match=r"key file .* is damaged.*recovery-key-file.*cannot be read by"
+    ):
+        find_key(backend, b"other", repo_id=repo_id)

@@ -103,6 +103,18 @@ class AccountingBackend:
         """The wrapped store's."""
         return self._inner.guarantees
 
+    def temporaries(self) -> Iterator[ObjectInfo]:
+        """Counted as a listing."""
+        with self._lock:
+            self.counts.list += 1
+        return self._inner.temporaries()
+
+    def delete_temporary(self, name: str) -> None:
+        """Counted delete."""
+        with self._lock:
+            self.counts.delete += 1
+        self._inner.delete_temporary(name)
+
     def server_time(self) -> float:
         """Counted as a HEAD."""
         with self._lock:

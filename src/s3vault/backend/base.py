@@ -25,6 +25,11 @@ Contract (every implementation passes tests/backend/conformance.py):
   gone) and returns the new ObjectInfo. Only leases use it; everything else is create-only.
   Where ``guarantees.compare_and_swap`` is false it raises UnsupportedOperationError.
 - ``server_time()`` is "now" by the store's clock, so ages (now − modified) never mix clocks.
+- ``temporaries()`` yields what interrupted writes left beside the objects (the local store's
+  ``.tmp-*`` files, with size and ``modified``): never objects, never in ``list``. A store that
+  writes without temporaries yields nothing (S3: an interrupted multipart upload is the bucket
+  lifecycle rule's business; memory). ``delete_temporary(name)`` removes one that
+  ``temporaries`` yielded (gone already is fine) and refuses any other name.
 - Errors worth retrying raise TransientBackendError; everything else BackendError subclasses.
 - Every method is safe to call from several threads at once.
 """
@@ -109,4 +114,12 @@ class Backend(Protocol):
 
     def server_time(self) -> float:
         """Now, by the store's clock (seconds since the epoch)."""
+        ...
+
+    def temporaries(self) -> Iterator[ObjectInfo]:
+        """Leftovers of interrupted writes (not objects); nothing on most stores."""
+        ...
+
+    def delete_temporary(self, name: str) -> None:
+        """Remove a leftover ``temporaries`` yielded; refuses anything else."""
         ...

@@ -67,6 +67,15 @@ class DryRunBackend:
         """The wrapped store's."""
         return self._inner.guarantees
 
+    def temporaries(self) -> Iterator[ObjectInfo]:
+        """Pass through."""
+        return self._inner.temporaries()
+
+    def delete_temporary(self, name: str) -> None:
+        """Count and drop."""
+        with self._lock:
+            self.deletes += 1
+
     def server_time(self) -> float:
         """Pass through."""
         return self._inner.server_time()

@@ -3,7 +3,7 @@
 put = write a temporary file in the target directory, fsync it, hard-link it to its final name
 (``link`` fails if the name exists, which makes the create exclusive and atomic), remove the
 temporary name, fsync the directory. A crash leaves at most a ``.tmp-*`` file, which ``list``
-ignores and a later prune may remove.
+ignores, ``temporaries`` yields and a prune removes once it is older than its grace period.
 
 replace (leases only) = write a temporary file, then ``rename`` over the target while holding
 an exclusive ``flock`` on ``<root>/.cas-lock``; the version is (mtime ns, inode, size), which a
@@ -234,6 +234,36 @@ class LocalBackend:
             raise self._error(exc, "stamping a clock probe in", self._root) from None
         finally:
             _discard(probe)
+
+    def temporaries(self) -> Iterator[ObjectInfo]:
+        """Every ``.tmp-*`` file under the root (left by a killed write), by relative name."""
+        if not self._root.exists():
+            return
+        try:
+            for dirpath, _dirs, files in os.walk(self._root, onerror=_raise):
+                rel = Path(dirpath).relative_to(self._root).as_posix()
+                for fname in files:
+                    if not fname.startswith(TMP_PREFIX):
+                        continue
+                    try:
+                        st = os.stat(os.path.join(dirpath, fname))
+                    except FileNotFoundError:
+                        continue  # its write finished (or it was removed) meanwhile
+                    yield _info(fname if rel == "." else f"{rel}/{fname}", st)
+        except OSError as exc:
+            raise self._error(exc, "listing", self._root) from None
+
+    def delete_temporary(self, name: str) -> None:
+        """Remove a ``.tmp-*`` file; refuses a name that is not one."""
+        parts = name.split("/")
+        if any(p in ("", ".", "..") for p in parts) or not parts[-1].startswith(TMP_PREFIX):
+            msg = f"{name!r} is not a temporary file"
+            raise BackendError(msg)
+        path = self._root.joinpath(*parts)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise self._error(exc, "deleting", path) from None
 
 
 def _raise(exc: OSError) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from s3vault.backend.base import Guarantees, ObjectInfo
 from s3vault.clock import SystemClock
 from s3vault.errors import (
+    BackendError,
     ObjectExistsError,
     ObjectNotFoundError,
     UnsupportedOperationError,
@@ -114,6 +115,15 @@ class MemoryBackend:
     def server_time(self) -> float:
         """The injected clock."""
         return self._clock()
+
+    def temporaries(self) -> Iterator[ObjectInfo]:
+        """None: a put is atomic in memory."""
+        return iter(())
+
+    def delete_temporary(self, name: str) -> None:
+        """Refused: this store keeps no temporary files."""
+        msg = f"{name!r}: memory: keeps no temporary files"
+        raise BackendError(msg)
 
     def replace_for_test(self, name: str, data: bytes) -> None:
         """Overwrite an object in place (damage simulation; never used by s3vault itself)."""

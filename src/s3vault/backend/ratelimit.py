@@ -102,6 +102,14 @@ class RateLimitedBackend:
         """The wrapped store's."""
         return self._inner.guarantees
 
+    def temporaries(self) -> Iterator[ObjectInfo]:
+        """Pass through."""
+        return self._inner.temporaries()
+
+    def delete_temporary(self, name: str) -> None:
+        """Pass through."""
+        self._inner.delete_temporary(name)
+
     def server_time(self) -> float:
         """Pass through."""
         return self._inner.server_time()

@@ -137,6 +137,18 @@ class RetryBackend:
         """The wrapped store's."""
         return self._inner.guarantees
 
+    def temporaries(self) -> Iterator[ObjectInfo]:
+        """Retried as a whole, like a listing."""
+        return iter(
+            self._call(
+                "list temporary files of", self.location, lambda: list(self._inner.temporaries())
+            )
+        )
+
+    def delete_temporary(self, name: str) -> None:
+        """Retried delete."""
+        self._call("delete", name, lambda: self._inner.delete_temporary(name))
+
     def server_time(self) -> float:
         """Retried clock read."""
         return self._call("read the clock of", self.location, self._inner.server_time)

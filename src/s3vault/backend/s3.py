@@ -755,6 +755,16 @@ class S3Backend:
                 if name not in self._retention:
                     self._retention[name] = (until, "")
 
+    def temporaries(self) -> Iterator[ObjectInfo]:
+        """None: S3 writes objects whole; an interrupted multipart upload is never an object
+        and the bucket's lifecycle rule aborts it (docs/s3.md)."""
+        return iter(())
+
+    def delete_temporary(self, name: str) -> None:
+        """Refused: S3 keeps no temporary files."""
+        msg = f"{name!r}: S3 keeps no temporary files"
+        raise BackendError(msg)
+
     def server_time(self) -> float:
         """The store's clock, from the Date header of a HEAD on the bucket."""
         try:

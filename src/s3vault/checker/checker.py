@@ -18,6 +18,7 @@ from s3vault.checker.findings import CheckReport, Finding, Severity
 from s3vault.checker.readback import PackReading, read_pack
 from s3vault.checker.selection import PackSelection
 from s3vault.checker.structure import Structure, check_structure
+from s3vault.checker.usage import snapshots_using
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import S3VaultError
 from s3vault.format.layout import ObjectKind, object_name
@@ -127,16 +128,25 @@ class Checker:
         reasons = {**st.pack_notes, **st.bad_packs}
         for (btype, bid), (pack, reason) in bad_blobs.items():
             reasons.setdefault(pack, f"{btype.value} blob {bid.hex()[:8]}: {reason}")
+        # A damaged pack from which nothing a snapshot needs is lost may still be needed.
+        readable = {n for n in reasons if n not in affected and n not in st.bad_packs}
+        users = self._users(st, readable)
         for obj in sorted(set(reasons) | set(affected)):
             reason, snaps, paths = affected.get(obj, ("", set(), []))
             reason = reasons.get(obj, reason)
             kind = "pack-damaged" if obj.startswith(("data/", "tree/")) else "blob-missing"
             unique = sorted(set(paths))
-            lost = (
-                f"; {len(unique)} path(s) in {len(snaps)} snapshot(s) lose content"
-                if unique
-                else "; no snapshot needs it"
-            )
+            if unique:
+                lost = f"; {len(unique)} path(s) in {len(snaps)} snapshot(s) lose content"
+            elif obj in users:
+                snaps = users[obj]
+                lost = (
+                    f"; nothing is lost: every blob snapshots need from it reads back intact, "
+                    f"and {len(snaps)} snapshot(s) use it (keep it: `s3vault repair index` "
+                    "keeps its blobs indexed)"
+                )
+            else:
+                lost = "; no snapshot needs it (prune removes it)"
             findings.append(
                 Finding(
                     severity=Severity.ERROR,
@@ -147,6 +157,14 @@ class Checker:
                     paths=tuple(unique),
                 )
             )
+
+    def _users(self, st: Structure, names: set[str]) -> dict[str, set[str]]:
+        """The snapshots that use each of these packs (by object name)."""
+        if not names:
+            return {}
+        ids = {st.packs[n].id: n for n in names if n in st.packs}
+        found = snapshots_using(self._repo, st.index, st.snapshots, set(ids))
+        return {ids[pid]: snaps for pid, snaps in found.items()}
 
 
 class _DamageWalker:

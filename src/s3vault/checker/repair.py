@@ -1,37 +1,74 @@
-"""Index repair: rebuild the index from the pack headers (design.md §4: every pack describes
-itself). Plan, then execute. On a clean repository the plan is empty and nothing is written;
-a pack is never deleted; superseded index files are removed only after the new ones exist.
+"""Index repair: rebuild the index from the packs, salvaging blob by blob. Plan, then execute.
+
+    1. read every index file (superseded ones too: a pack is named by the hash of its bytes,
+       so whatever any index file says about a pack describes the same bytes) and every
+       deletion record: together they are the descriptions of the packs besides their headers
+    2. list data/ and tree/; a pack the current index names but the listing lacks is asked
+       for by name (a listing is never evidence of absence): only a pack the store says does
+       not exist loses its entries, which are then provably lost
+    3. read every stored pack's header (authenticated: the pack's own list of its blobs).
+       When the header cannot be read (damaged, truncated), every blob an index file or a
+       deletion record places in the pack is read and opened (decrypt, decompress, compare
+       its id): a blob that opens stays indexed, one that does not is lost. Blobs the index
+       places in a pack beyond what its header lists are checked the same way
+    4. the new index holds every stored pack but those only a deletion record names (they stay
+       with their record, as prune left them); it is written only when it differs from the
+       current index, so a clean repository is left exactly as it was
+
+No blob leaves the index unless reading it failed or its pack is gone; a pack is never deleted;
+the old index files are removed only after the new ones exist.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from s3vault.errors import S3VaultError
+from s3vault.checker.structure import pack_name
+from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError, S3VaultError
 from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.layout import ObjectKind, object_name, parse_name
 from s3vault.format.packfile import PackEntry
 from s3vault.ids import ObjectId
-from s3vault.repository.packheader import read_pack_header
+from s3vault.repository.marks import load_marks
+from s3vault.repository.packheader import check_blobs, read_pack_header
 from s3vault.repository.repository import Repository
 
 PACKS_PER_INDEX = 4096
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackRepair:
+    """A pack whose header could not simply be taken as it is, and what became of its blobs."""
+
+    name: str
+    problem: str  # what is wrong with it
+    kept: int  # blobs that stay indexed (read back intact, or described and unchecked)
+    lost: int  # blobs that leave the index: their pack is gone or reading them failed
 
 
 @dataclass(slots=True)
 class RepairPlan:
     """What repair index will do."""
 
-    packs: list[IndexedPack] = field(default_factory=list)  # every readable pack, from its header
-    unreadable: list[tuple[str, str]] = field(default_factory=list)  # pack name, reason
+    packs: list[IndexedPack] = field(default_factory=list)  # the new index
+    damaged: list[PackRepair] = field(default_factory=list)
     old_index: list[ObjectId] = field(default_factory=list)
     needed: bool = False  # the current index differs from what the packs say
 
-    def execute(self, repo: Repository) -> list[ObjectId]:
-        """Write the new index files (each superseding every old one), then remove the old ones.
+    def execute(
+        self, repo: Repository, *, check_lease: Callable[[], None] | None = None
+    ) -> list[ObjectId]:
+        """Write the new index files (each superseding every old one), then remove the old
+        ones. ``check_lease`` raises when the maintenance lease is no longer certainly held;
+        it is called before the removal.
 
         Returns the new index ids (empty when nothing needed doing).
+
+        Raises:
+            BackendError: storage failed (what was written so far is consistent).
+            LeaseLostError: the lease was lost before the old index files were removed.
         """
         if not self.needed:
             return []
@@ -41,50 +78,167 @@ class RepairPlan:
             new_ids.append(
                 repo.save_index(IndexFile(packs=chunk, supersedes=tuple(self.old_index)))
             )
+        if check_lease is not None:
+            check_lease()
         for oid in self.old_index:
-            repo.backend.delete(object_name(ObjectKind.INDEX, oid))
+            try:
+                repo.backend.delete(object_name(ObjectKind.INDEX, oid))
+            except ObjectNotFoundError:
+                continue
         return new_ids
 
 
-def _key(pack: IndexedPack) -> tuple[bytes, int, tuple[PackEntry, ...]]:
-    return pack.id, pack.size, tuple(sorted(pack.entries, key=lambda e: e.offset))
+@dataclass(slots=True)
+class _Descriptions:
+    """What the index files and deletion records say about packs."""
+
+    current: dict[ObjectId, IndexedPack] = field(default_factory=dict)  # the live index
+    described: dict[ObjectId, list[IndexedPack]] = field(default_factory=dict)  # any source
+    marked: set[ObjectId] = field(default_factory=set)
+    files: list[ObjectId] = field(default_factory=list)
+    intact: bool = True  # every index file could be read
+
+    def add(self, pack: IndexedPack) -> None:
+        self.described.setdefault(pack.id, []).append(pack)
+
+    def entries(self, pid: ObjectId) -> list[PackEntry]:
+        """Every entry any description places in this pack (each once)."""
+        return list(dict.fromkeys(e for p in self.described.get(pid, []) for e in p.entries))
+
+
+def _key(pack: IndexedPack) -> tuple[bytes, int, int, tuple[PackEntry, ...]]:
+    return pack.id, pack.size, pack.epoch, tuple(sorted(pack.entries, key=lambda e: e.offset))
+
+
+def _read_descriptions(repo: Repository) -> _Descriptions:
+    known = _Descriptions(files=sorted(repo.list_files(ObjectKind.INDEX)))
+    files: dict[ObjectId, IndexFile] = {}
+    for oid in known.files:
+        try:
+            files[oid] = IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid))
+        except (IntegrityError, ObjectNotFoundError, ValueError):
+            known.intact = False  # damaged (or gone): superseded and removed by the repair
+    superseded = {s for f in files.values() for s in f.supersedes}
+    for oid, ifile in sorted(files.items()):
+        for pack in ifile.packs:
+            known.add(pack)
+            if oid not in superseded:
+                known.current.setdefault(pack.id, pack)
+    try:
+        marks = load_marks(repo)
+    except (IntegrityError, ValueError):
+        return known  # a damaged record: its packs are indexed like any other stored pack
+    for pack, _since in marks.packs.values():
+        known.add(pack)
+        known.marked.add(pack.id)
+    return known
+
+
+def _pack_id(name: str) -> ObjectId:
+    parsed = parse_name(name)
+    assert parsed is not None
+    return ObjectId.from_hex(parsed[1])
+
+
+class _PackReader:
+    """Turns one stored pack into its index entry, salvaging blob by blob when needed."""
+
+    def __init__(self, repo: Repository, known: _Descriptions) -> None:
+        self._repo = repo
+        self._known = known
+
+    def read(self, name: str, size: int) -> tuple[IndexedPack | None, PackRepair | None]:
+        pid = _pack_id(name)
+        try:
+            header = read_pack_header(self._repo, name, size)
+        except ObjectNotFoundError:  # gone since the listing
+            return None, self.missing(name, pid) if pid in self._known.current else None
+        except FormatVersionError as exc:
+            current = self._known.current.get(pid)
+            kept = len(current.entries) if current else 0
+            problem = f"{exc}: its index entries are kept as they are"
+            return current, PackRepair(name=name, problem=problem, kept=kept, lost=0)
+        except IntegrityError as exc:
+            return self.salvage(name, pid, size, f"pack header unreadable ({exc})")
+        listed = set(header.entries)
+        extra = [e for e in self._known.entries(pid) if e not in listed]
+        if not extra:
+            return header, None
+        # The index places more blobs here than the header lists: keep those that read back.
+        bad = self._check(name, extra, header.epoch)
+        good = [e for e in extra if e not in bad]
+        pack = IndexedPack(id=pid, size=size, epoch=header.epoch, entries=(*header.entries, *good))
+        if not bad:
+            return pack, None
+        problem = "the index places blobs in this pack that its header does not list"
+        return pack, PackRepair(name=name, problem=problem, kept=len(good), lost=len(bad))
+
+    def salvage(
+        self, name: str, pid: ObjectId, size: int, problem: str
+    ) -> tuple[IndexedPack | None, PackRepair]:
+        """Keep every described blob of a pack whose header is unusable that reads back."""
+        entries = self._known.entries(pid)
+        if not entries:
+            problem += ": no index file describes it, so its blobs cannot be located"
+            return None, PackRepair(name=name, problem=problem, kept=0, lost=0)
+        epoch = self._known.described[pid][0].epoch
+        bad = self._check(name, entries, epoch)
+        kept = tuple(sorted((e for e in entries if e not in bad), key=lambda e: e.offset))
+        repair = PackRepair(name=name, problem=problem, kept=len(kept), lost=len(bad))
+        if not kept:
+            return None, repair
+        return IndexedPack(id=pid, size=size, epoch=epoch, entries=kept), repair
+
+    def missing(self, name: str, pid: ObjectId) -> PackRepair:
+        """A pack the store does not have: what the current index placed there is lost."""
+        current = self._known.current.get(pid)
+        lost = len(current.entries) if current else 0
+        return PackRepair(name=name, problem="pack is missing", kept=0, lost=lost)
+
+    def _check(self, name: str, entries: list[PackEntry], epoch: int) -> dict[PackEntry, str]:
+        try:
+            return check_blobs(self._repo, name, entries, epoch)
+        except ObjectNotFoundError:
+            return dict.fromkeys(entries, "pack is missing")
 
 
 def plan_repair(repo: Repository, *, workers: int = 4) -> RepairPlan:
-    """Read every pack header and compare with the current index files.
+    """Read every pack header (salvaging blob by blob where one is unusable) and compare the
+    result with the current index files.
 
     Raises:
-        BackendError: storage could not be listed.
+        BackendError: storage could not be listed or read (nothing is decided from a failure).
     """
-    plan = RepairPlan()
-    listed = [
-        (info.name, info.size)
-        for kind in (ObjectKind.DATA, ObjectKind.TREE)
-        for info in repo.backend.list(kind.value + "/")
-        if parse_name(info.name) is not None
-    ]
-
-    def one(item: tuple[str, int]) -> IndexedPack | tuple[str, str]:
-        try:
-            return read_pack_header(repo, *item)
-        except (S3VaultError, ValueError) as exc:
-            return item[0], str(exc)
-
-    with ThreadPoolExecutor(workers, thread_name_prefix="s3v-repair") as pool:
-        for result in pool.map(one, sorted(listed)):
-            if isinstance(result, IndexedPack):
-                plan.packs.append(result)
-            else:
-                plan.unreadable.append(result)
-    plan.old_index = sorted(repo.list_files(ObjectKind.INDEX))
-    current: set[tuple[bytes, int, tuple[PackEntry, ...]]] = set()
-    intact = True
-    for oid in plan.old_index:
-        try:
-            ifile = IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid))
-        except (S3VaultError, ValueError):
-            intact = False
+    known = _read_descriptions(repo)
+    plan = RepairPlan(old_index=known.files)
+    listed: dict[ObjectId, tuple[str, int]] = {}
+    for kind in (ObjectKind.DATA, ObjectKind.TREE):
+        for info in repo.backend.list(kind.value + "/"):
+            parsed = parse_name(info.name)
+            if parsed is None:
+                continue
+            try:
+                listed[ObjectId.from_hex(parsed[1])] = (info.name, info.size)
+            except S3VaultError:
+                continue  # a foreign object with a look-alike name
+    reader = _PackReader(repo, known)
+    for pid, indexed in sorted(known.current.items()):
+        if pid in listed:
             continue
-        current.update(_key(p) for p in ifile.packs)
-    plan.needed = not intact or current != {_key(p) for p in plan.packs}
+        name = pack_name(indexed)
+        try:
+            listed[pid] = (name, repo.backend.stat(name).size)  # the listing was short
+        except ObjectNotFoundError:
+            plan.damaged.append(reader.missing(name, pid))
+    # Packs only a deletion record names stay with their record (prune decides about them).
+    todo = sorted(v for pid, v in listed.items() if pid in known.current or pid not in known.marked)
+    with ThreadPoolExecutor(workers, thread_name_prefix="s3v-repair") as pool:
+        for found, repair in pool.map(lambda item: reader.read(*item), todo):
+            if found is not None:
+                plan.packs.append(found)
+            if repair is not None:
+                plan.damaged.append(repair)
+    plan.damaged.sort(key=lambda r: r.name)
+    current = {_key(p) for p in known.current.values()}
+    plan.needed = not known.intact or current != {_key(p) for p in plan.packs}
     return plan

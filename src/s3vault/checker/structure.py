@@ -159,6 +159,7 @@ def check_structure(repo: Repository, findings: list[Finding]) -> Structure:
             st.bad_packs[name] = "pack is missing"
         elif size != pack.size:
             st.bad_packs[name] = f"pack has {size} bytes, the index says {pack.size}"
+    _note_temporaries(repo, findings)
     unreferenced = sorted(set(st.listed) - set(st.packs))
     for name in unreferenced:
         findings.append(
@@ -171,6 +172,24 @@ def check_structure(repo: Repository, findings: list[Finding]) -> Structure:
             )
         )
     return st
+
+
+def _note_temporaries(repo: Repository, findings: list[Finding]) -> None:
+    """Temporary files that interrupted writes left (never objects): information only."""
+    count = size = 0
+    for info in repo.backend.temporaries():
+        count += 1
+        size += info.size
+    if count:
+        findings.append(
+            Finding(
+                severity=Severity.INFO,
+                kind="temporary-files",
+                object="(temporary files)",
+                message=f"{count} temporary file(s), {size} bytes, left by interrupted writes "
+                "(not objects; prune removes those older than its grace period)",
+            )
+        )
 
 
 def _read_snapshots(repo: Repository, st: Structure, findings: list[Finding]) -> None:

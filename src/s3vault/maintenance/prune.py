@@ -107,6 +107,8 @@ class PrunePlan:
     marked_since: dict[ObjectId, float] = field(default_factory=dict)  # marked packs' marks
     locked: dict[str, float] = field(default_factory=dict)  # Object Lock: deferred, and until
     held_back: list[str] = field(default_factory=list)  # damaged snapshot files: no deletes
+    temporaries: list[ObjectInfo] = field(default_factory=list)  # leftovers old enough to go
+    young_temporaries: int = 0  # leftovers younger than the grace (perhaps a write under way)
 
     @property
     def changes(self) -> bool:
@@ -222,6 +224,7 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
         partly = _plan_reencrypt(repo, plan, partly, options.max_repack_bytes)
     _choose_repack(plan, partly, options)
     _decide_marked(plan, marked)
+    _plan_temporaries(repo, plan)
     _hold_deletions(repo, plan)
     return plan
 
@@ -238,6 +241,16 @@ def _hold_deletions(repo: Repository, plan: PrunePlan) -> None:
     plan.delete = []
     plan.young_orphans += len(plan.orphans_delete)  # left for a later prune
     plan.orphans_delete = []
+
+
+def _plan_temporaries(repo: Repository, plan: PrunePlan) -> None:
+    """Temporary files killed writes left (never objects, design.md §2): those older than the
+    grace period go; a younger one may belong to a write under way."""
+    for info in repo.backend.temporaries():
+        if plan.now - info.modified >= plan.grace:
+            plan.temporaries.append(info)
+        else:
+            plan.young_temporaries += 1
 
 
 def _read_orphans(
@@ -377,6 +390,8 @@ class PruneOutcome:
     deleted_bytes: int
     kept_after_recheck: int  # packs a snapshot written meanwhile still needed
     locked: dict[str, float] = field(default_factory=dict)  # Object Lock: deferred, and until
+    temporaries_deleted: int = 0
+    temporaries_bytes: int = 0
     resealed_snapshots: dict[ObjectId, ObjectId] = field(default_factory=dict)  # old → new id
     resealed_drills: int = 0
     retirement: Retirement = field(default_factory=Retirement)
@@ -534,6 +549,12 @@ def execute_prune(
         kept_after_recheck=kept,
         locked=plan.locked,
     )
+    if plan.temporaries:
+        check_lease()
+        for info in plan.temporaries:
+            repo.backend.delete_temporary(info.name)
+            outcome.temporaries_deleted += 1
+            outcome.temporaries_bytes += info.size
     if plan.reencrypt:
         _finish_reencrypt(repo, outcome, check_lease)
     return outcome

@@ -44,6 +44,9 @@ class PruneResult:
     locked_deferred: int = 0  # Object Lock: objects not deleted because still locked
     locked_until: float = 0.0  # the earliest of their retain-until times
     deletions_held_back: tuple[str, ...] = ()  # damaged snapshot files: nothing was deleted
+    temporaries_deleted: int = 0  # leftovers of killed writes (with dry_run: to delete)
+    temporaries_bytes: int = 0
+    young_temporaries: int = 0  # leftovers younger than the grace period, left alone
 
 
 def prune(
@@ -103,4 +106,9 @@ def prune(
         locked_deferred=len(outcome.locked) if outcome else 0,
         locked_until=min(outcome.locked.values()) if outcome and outcome.locked else 0.0,
         deletions_held_back=tuple(plan.held_back),
+        temporaries_deleted=outcome.temporaries_deleted if outcome else len(plan.temporaries),
+        temporaries_bytes=(
+            outcome.temporaries_bytes if outcome else sum(t.size for t in plan.temporaries)
+        ),
+        young_temporaries=plan.young_temporaries,
     )

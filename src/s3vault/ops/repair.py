@@ -1,13 +1,33 @@
-"""repair index: rebuild the index from the pack headers."""
+"""repair index: rebuild the index from the packs; repair snapshots: rewrite damaged snapshots
+without what is lost."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from s3vault.backend.accounting import RequestCounts
-from s3vault.checker.repair import plan_repair
+from s3vault.backend.objectlock import LockPolicy
+from s3vault.checker.repair import PackRepair, plan_repair
+from s3vault.checker.snapshotrepair import (
+    Dropped,
+    SnapshotFiles,
+    SnapshotFix,
+    plan_snapshot_repair,
+    read_snapshot_files,
+)
+from s3vault.clock import Clock
+from s3vault.errors import ObjectNotFoundError
+from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
+from s3vault.maintenance.immutability import protect, save_known, split_locked
+from s3vault.progress import Progress
+from s3vault.repository.lease import LeaseSettings, lease_class
 from s3vault.repository.repository import Repository
+from s3vault.repository.snapshots import find_snapshot, load_snapshot
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -16,27 +36,255 @@ class RepairIndexResult:
 
     packs: int
     blobs: int
-    unreadable_packs: tuple[tuple[str, str], ...]
+    damaged_packs: tuple[PackRepair, ...]  # packs not simply indexed from their header
     changed: bool
     new_index_files: tuple[ObjectId, ...]
     removed_index_files: int
     requests: RequestCounts
 
+    @property
+    def blobs_lost(self) -> int:
+        """Blobs that left the index: their pack is gone or they did not read back."""
+        return sum(p.lost for p in self.damaged_packs)
 
-def repair_index(repo: Repository, *, dry_run: bool = False) -> RepairIndexResult:
-    """Rebuild the index from every readable pack header; never deletes a pack.
+
+def repair_index(
+    repo: Repository,
+    *,
+    dry_run: bool = False,
+    lease: LeaseSettings | None = None,
+    clock: Clock | None = None,
+) -> RepairIndexResult:
+    """Rebuild the index from every pack, under the maintenance lease (not with dry_run).
+
+    A blob leaves the index only when its pack is gone or it does not read back: where a
+    pack's header is unusable, every blob the old index files place there is read and kept
+    if it opens. Never deletes a pack; changes nothing when the index is already right.
 
     Raises:
+        LeaseHeldError: a prune (or another repair) holds the maintenance lease.
         BackendError: storage failed.
     """
-    plan = plan_repair(repo)
-    new = () if dry_run else tuple(plan.execute(repo))
+    if dry_run:
+        plan = plan_repair(repo)
+        new: tuple[ObjectId, ...] = ()
+    else:
+        with lease_class(repo).acquire(repo, "repair index", lease, clock=clock) as held:
+            plan = plan_repair(repo)
+            new = tuple(plan.execute(repo, check_lease=held.check))
     return RepairIndexResult(
         packs=len(plan.packs),
         blobs=sum(len(p.entries) for p in plan.packs),
-        unreadable_packs=tuple(plan.unreadable),
+        damaged_packs=tuple(plan.damaged),
         changed=plan.needed,
         new_index_files=new,
         removed_index_files=len(plan.old_index) if plan.needed and not dry_run else 0,
         requests=repo.requests.snapshot(),
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepairSnapshotsOptions:
+    """Which snapshots to repair, and how."""
+
+    snapshots: tuple[str, ...] = ()  # ids, prefixes, latest, latest~N; empty: every snapshot
+    forget: bool = False  # remove the damaged originals once their repaired copies exist
+    dry_run: bool = False  # decide and report; write and remove nothing
+    read_data: bool = False  # also read every data pack: blobs failing authentication count
+    tag: str = "repaired"
+    workers: int = 4
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SnapshotRepairReport:
+    """One damaged snapshot and what became of it."""
+
+    id: ObjectId
+    status: str  # "repaired"; "unrepairable": its root tree does not load; "unreadable": the
+    # snapshot file itself cannot be read (nothing to rewrite: it is removed)
+    problem: str
+    time: datetime | None
+    hostname: str
+    paths: tuple[str, ...]
+    dropped: tuple[Dropped, ...]  # what the repaired copy leaves out
+    new_id: ObjectId | None  # the repaired copy (None in a dry run, or nothing to keep)
+    removed: bool  # the original is gone (--forget, or an unreadable file)
+    locked_until: float = 0.0  # Object Lock refused its removal until then
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepairSnapshotsResult:
+    """What repair snapshots found and did (with dry_run: would do)."""
+
+    checked: int
+    damaged: tuple[SnapshotRepairReport, ...]
+    newer: tuple[tuple[ObjectId, str], ...]  # snapshot files of a newer s3vault: left alone
+    trees_written: int
+    dry_run: bool
+    forget: bool
+    requests: RequestCounts
+
+    @property
+    def damage_left(self) -> bool:
+        """Whether a damaged snapshot is left with neither a repaired copy nor its removal."""
+        return any(
+            self.dry_run
+            or r.locked_until
+            or (r.status != "repaired" and not r.removed)
+            or (r.status == "repaired" and r.new_id is None)
+            for r in self.damaged
+        )
+
+
+def repair_snapshots(
+    repo: Repository,
+    options: RepairSnapshotsOptions,
+    *,
+    lease: LeaseSettings | None = None,
+    clock: Clock | None = None,
+    progress: Progress | None = None,
+) -> RepairSnapshotsResult:
+    """Rewrite every damaged snapshot without what is lost (restic's ``repair snapshots``),
+    under the maintenance lease (not with dry_run), so no prune changes the index meanwhile.
+
+    For each snapshot whose trees or file contents are lost in part, a new snapshot with the
+    original's time, host, paths and tags (plus ``options.tag``) leaves out each file with
+    lost content and empties each directory whose tree does not load. Snapshot files that
+    cannot be read are removed (there is nothing to rewrite); with ``forget`` so are the
+    damaged originals, after their copies exist.
+
+    Raises:
+        UsageError: a snapshot argument matches nothing, or more than one snapshot.
+        LeaseHeldError: a prune holds the maintenance lease.
+        BackendError: storage failed (nothing is decided from a failure).
+        FormatVersionError: a tree was written by a newer s3vault.
+    """
+    if options.dry_run:
+        return _repair_snapshots(repo, options, progress, check_lease=None)
+    with lease_class(repo).acquire(repo, "repair snapshots", lease, clock=clock) as held:
+        repo.load_index()  # under the lease: what a prune changed before is seen
+        return _repair_snapshots(repo, options, progress, check_lease=held.check)
+
+
+def _select(
+    repo: Repository, refs: tuple[str, ...], files: SnapshotFiles
+) -> tuple[list[tuple[ObjectId, SnapshotFile]], list[tuple[ObjectId, str]]]:
+    """The snapshots the arguments name (all without arguments); a prefix of an unreadable
+    snapshot file's id names that file."""
+    if not refs:
+        return files.readable, files.unreadable
+    readable: dict[ObjectId, SnapshotFile] = {}
+    unreadable: dict[ObjectId, str] = {}
+    for ref in refs:
+        low = ref.lower()
+        bad = [(sid, why) for sid, why in files.unreadable if sid.hex().startswith(low)]
+        good = [sid for sid, _ in files.readable if sid.hex().startswith(low)]
+        if len(bad) == 1 and not good and not low.startswith("latest"):
+            unreadable[bad[0][0]] = bad[0][1]
+            continue
+        sid, snap = find_snapshot(repo, ref, snapshots=files.readable)
+        readable[sid] = snap
+    return sorted(readable.items(), key=lambda i: (i[1].time, i[0])), sorted(unreadable.items())
+
+
+def _report(fix: SnapshotFix, dry_run: bool) -> SnapshotRepairReport:
+    snap = fix.snapshot
+    if snap is None:
+        status = "unreadable"
+    elif fix.new_tree is None:
+        status = "unrepairable"
+    else:
+        status = "repaired"
+    return SnapshotRepairReport(
+        id=fix.id,
+        status=status,
+        problem=fix.problem,
+        time=snap.time if snap else None,
+        hostname=snap.hostname if snap else "",
+        paths=snap.paths if snap else (),
+        dropped=tuple(fix.dropped),
+        new_id=None if dry_run else fix.new_id,
+        removed=False,
+    )
+
+
+def _repair_snapshots(
+    repo: Repository,
+    options: RepairSnapshotsOptions,
+    progress: Progress | None,
+    *,
+    check_lease: Callable[[], None] | None,
+) -> RepairSnapshotsResult:
+    files = read_snapshot_files(repo)
+    selected, unreadable = _select(repo, options.snapshots, files)
+    plan = plan_snapshot_repair(
+        repo,
+        selected,
+        unreadable,
+        read_data=options.read_data,
+        workers=options.workers,
+        progress=progress,
+    )
+    if not options.dry_run:
+        plan.execute(repo, tag=options.tag)
+        _protect_new(repo, plan.fixes)
+    reports = [_report(f, options.dry_run) for f in plan.fixes]
+    if not options.dry_run:
+        reports = _remove_originals(repo, reports, forget=options.forget, check_lease=check_lease)
+    return RepairSnapshotsResult(
+        checked=plan.checked,
+        damaged=tuple(reports),
+        newer=tuple(files.newer),
+        trees_written=plan.trees_written,
+        dry_run=options.dry_run,
+        forget=options.forget,
+        requests=repo.requests.snapshot(),
+    )
+
+
+def _protect_new(repo: Repository, fixes: list[SnapshotFix]) -> None:
+    """Object Lock: what a repaired snapshot needs stays locked as long as a backup's."""
+    if repo.retention is None:
+        return
+    now = repo.backend.server_time()
+    period = LockPolicy.from_dict(repo.config.object_lock).period
+    for fix in fixes:
+        if fix.new_id is not None and fix.snapshot is not None and fix.new_tree is not None:
+            snap = load_snapshot(repo, fix.new_id)
+            protect(repo, repo.retention, snap, fix.new_id, now, period)
+    save_known(repo, repo.retention, now)
+
+
+def _remove_originals(
+    repo: Repository,
+    reports: list[SnapshotRepairReport],
+    *,
+    forget: bool,
+    check_lease: Callable[[], None] | None,
+) -> list[SnapshotRepairReport]:
+    """Remove unreadable snapshot files, and with ``forget`` the damaged originals whose
+    repaired copies exist (or that have nothing left to keep). Object Lock defers some."""
+    doomed = [
+        r
+        for r in reports
+        if r.status == "unreadable"
+        or (forget and (r.status == "unrepairable" or r.new_id is not None))
+    ]
+    if not doomed:
+        return reports
+    if check_lease is not None:
+        check_lease()
+    names = {r.id: object_name(ObjectKind.SNAPSHOTS, r.id) for r in doomed}
+    locked = split_locked(repo.retention, list(names.values()))[1] if repo.retention else {}
+    out = []
+    for r in reports:
+        name = names.get(r.id)
+        if name is None:
+            out.append(r)
+        elif name in locked:
+            out.append(replace(r, locked_until=locked[name]))
+        else:
+            with contextlib.suppress(ObjectNotFoundError):  # a forget got there first
+                repo.backend.delete(name)
+            out.append(replace(r, removed=True))
+    return out

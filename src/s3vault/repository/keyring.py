@@ -12,7 +12,15 @@ from typing import Protocol
 from s3vault.backend.base import Backend
 from s3vault.crypto import aead, kdf, sealbox
 from s3vault.crypto.keys import MasterKey
-from s3vault.errors import IntegrityError, KeyError_, NoKeyError, S3VaultError, WrongPasswordError
+from s3vault.errors import (
+    FormatVersionError,
+    IntegrityError,
+    KeyError_,
+    NoKeyError,
+    ObjectNotFoundError,
+    S3VaultError,
+    WrongPasswordError,
+)
 from s3vault.format.keyfile import KdfSpec, KeyFile, KeyPayload, Sealed
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.ids import ObjectId
@@ -196,38 +204,88 @@ def find_key(
     repo_id: ObjectId | None = None,
     on_skip: Callable[[str, str], None] | None = None,
 ) -> tuple[KeyFile, KeyPayload]:
-    """Try the password on every password and recovery key file of the repository.
+    """Try the password on every password and recovery key file of the repository. A key
+    file that is damaged or unusable is skipped; if no key file opens, the error tells a
+    damaged key file apart from a wrong password wherever the key files allow it.
 
     Raises:
         NoKeyError: the repository has no key files.
         WrongPasswordError: no key file opens with this password.
+        KeyError_: the password opens a key file that is damaged, and no other key file.
     """
     names = [name for name, _ in _key_files(backend)]
     if not names:
         msg = f"no key files in {backend.location}: the repository is damaged or incomplete"
         raise NoKeyError(msg)
-    damaged: list[str] = []
+    damaged: list[tuple[str, str]] = []  # (name, why): fails its structure or checks
+    opened: list[tuple[str, str]] = []  # the password opens it, but it is damaged
+    newer: list[tuple[str, str]] = []  # written by a newer s3vault
     for name in names:
         try:
             keyfile = KeyFile.decode(backend.get(name))
-            if keyfile.kind == "kms":
-                continue
-            if repo_id is not None and keyfile.repo_id != repo_id:
-                if on_skip is not None:
-                    on_skip(name, "belongs to another repository")
-                continue
+        except ObjectNotFoundError:
+            continue  # removed since the listing (key remove)
+        except (IntegrityError, FormatVersionError) as exc:
+            (newer if isinstance(exc, FormatVersionError) else damaged).append((name, str(exc)))
+            if on_skip is not None:
+                on_skip(name, str(exc))
+            continue
+        if keyfile.kind == "kms":
+            continue
+        if repo_id is not None and keyfile.repo_id != repo_id:
+            if on_skip is not None:
+                on_skip(name, "belongs to another repository")
+            continue
+        try:
             return keyfile, unwrap_key(keyfile, password)
         except WrongPasswordError:
             continue
         except (IntegrityError, KeyError_) as exc:
-            damaged.append(name)
+            # IntegrityError: the password opened the wrapped key, so the payload or MAC
+            # that failed is the file's fault. KeyError_: its KDF parameters are unusable.
+            where = opened if isinstance(exc, IntegrityError) else damaged
+            where.append((name, str(exc)))
             if on_skip is not None:
                 on_skip(name, str(exc))
-            continue
-    msg = f"wrong password: it opens none of the {len(names)} key file(s) in {backend.location}"
-    if damaged:
-        msg += f" (damaged or unusable: {', '.join(damaged)})"
-    raise WrongPasswordError(msg)
+    error = _no_key_opened(backend.location, len(names), damaged, opened)
+    if newer:
+        listed = ", ".join(f"key file {_short(n)} ({why})" for n, why in newer)
+        error = type(error)(f"{error}; {listed} cannot be read by this s3vault")
+    raise error
+
+
+RECOVERY_HINT = (
+    "open the repository with another key (the recovery key: --recovery-key-file FILE, or "
+    "another password), set a new password with `s3vault key passwd` and remove the damaged "
+    "key file with `s3vault key remove ID`"
+)
+
+
+def _short(name: str) -> str:
+    return name.rsplit("/", 1)[-1][:8]
+
+
+def _no_key_opened(
+    location: str, count: int, damaged: list[tuple[str, str]], opened: list[tuple[str, str]]
+) -> KeyError_:
+    """The error for a password that opens no key file, naming damaged key files."""
+    if opened:
+        name, why = opened[0]
+        msg = (
+            f"key file {_short(name)} in {location} is damaged: the password opens it, but it "
+            f"fails its checks ({why}); {RECOVERY_HINT}"
+        )
+        return KeyError_(msg)
+    if not damaged:
+        msg = f"wrong password: it opens none of the {count} key file(s) in {location}"
+        return WrongPasswordError(msg)
+    listed = ", ".join(f"key file {_short(n)} ({why})" for n, why in damaged)
+    msg = (
+        f"the password opens none of the {count} key file(s) in {location}, and {listed} "
+        f"{'is' if len(damaged) == 1 else 'are'} damaged: if the password is for a damaged "
+        f"one, {RECOVERY_HINT}"
+    )
+    return WrongPasswordError(msg)
 
 
 def find_kms_key(

@@ -104,6 +104,8 @@ def run_prune(
             packs_repacked=r.packs_repacked,
             reencrypted_packs=r.reencrypt_packs,
             retired_epochs=list(r.retired_epochs),
+            temporaries_deleted=r.temporaries_deleted,
+            temporaries_bytes=r.temporaries_bytes,
         )
     for name, reason in r.unreadable_packs:
         warn(ctx, name, f"pack not named by any index and unreadable, left alone: {reason}")
@@ -146,6 +148,14 @@ def run_prune(
             f"nothing deleted: {len(r.deletions_held_back)} snapshot file(s) cannot be read, so "
             "what they need is unknown; `s3vault forget ID` (or `s3vault repair snapshots`) "
             "settles them, then prune deletes",
+        )
+    if r.temporaries_deleted or r.young_temporaries:
+        verb = "dry run: would remove" if r.dry_run else "removed"
+        say(
+            ctx,
+            f"{verb} {r.temporaries_deleted} temporary file(s) left by interrupted writes "
+            f"({human_bytes(r.temporaries_bytes)}); {r.young_temporaries} younger than {grace} "
+            "left alone",
         )
     if reencrypt:
         _say_reencrypt(ctx, r, prefix)

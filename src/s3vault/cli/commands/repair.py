@@ -1,14 +1,21 @@
-"""s3vault repair index."""
+"""s3vault repair index | snapshots."""
 
 from __future__ import annotations
 
 import click
 
+from s3vault import RepairSnapshotsOptions, RepairSnapshotsResult
 from s3vault import repair_index as repair_index_op
+from s3vault import repair_snapshots as repair_snapshots_op
+from s3vault.cli.context import CliContext
 from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, say, warn
 from s3vault.cli.session import open_repo
 from s3vault.errors import ExitCode
+from s3vault.ops.repair import SnapshotRepairReport
+
+SHOWN_DROPPED = 20
 
 
 @click.group()
@@ -21,14 +28,29 @@ def repair() -> None:
 @global_options
 @click.option("-n", "--dry-run", is_flag=True, help="Only say whether the index needs rebuilding")
 def index(dry_run: bool) -> int:
-    """Rebuild the index from the pack headers (never deletes a pack)."""
+    """Rebuild the index from the packs (never deletes a pack; keeps every blob that reads
+    back, even from a pack whose header is damaged)."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
     r = repair_index_op(repo, dry_run=dry_run)
     if r.changed and not dry_run:  # a repair that found nothing to do changes nothing
-        ctx.audited("repair index")
-    for name, reason in r.unreadable_packs:
-        warn(ctx, name, f"pack header unreadable, its blobs stay unindexed: {reason}")
+        ctx.audited(
+            "repair index",
+            new_index_files=[str(i) for i in r.new_index_files],
+            blobs_lost=r.blobs_lost,
+        )
+    keep, leave = ("would keep", "would leave") if dry_run else ("kept", "leave")
+    for pack in r.damaged_packs:
+        if pack.lost and pack.kept:
+            fate = f"{keep} {pack.kept} blob(s) that read back, {pack.lost} lost"
+        elif pack.lost:
+            fate = f"its {pack.lost} blob(s) {leave} the index"
+        elif pack.kept:
+            fate = f"{keep} all {pack.kept} blob(s) the index places there: they read back intact"
+        else:
+            fate = "nothing in it is indexed"
+        warn(ctx, pack.name, f"{pack.problem}; {fate}")
+    lost = r.blobs_lost
     if ctx.json:
         emit(
             ctx,
@@ -36,20 +58,140 @@ def index(dry_run: bool) -> int:
             packs=r.packs,
             blobs=r.blobs,
             changed=r.changed,
-            unreadable_packs=len(r.unreadable_packs),
+            damaged_packs=len(r.damaged_packs),
+            blobs_lost=lost,
             new_index_files=r.new_index_files,
             removed_index_files=r.removed_index_files,
             dry_run=dry_run,
             requests=r.requests,
         )
     elif not r.changed:
-        say(ctx, f"the index matches the {r.packs} pack headers: nothing to repair")
+        say(ctx, f"the index matches the {r.packs} packs: nothing to repair")
     elif dry_run:
-        say(ctx, f"the index differs from the {r.packs} pack headers: run without --dry-run")
+        say(ctx, f"the index differs from the {r.packs} packs: run without --dry-run")
     else:
         say(
             ctx,
             f"rebuilt the index from {r.packs} packs ({r.blobs} blobs): "
             f"{len(r.new_index_files)} new index file(s), {r.removed_index_files} removed",
         )
-    return ExitCode.DAMAGED if r.unreadable_packs else ExitCode.OK
+    if lost and not ctx.json:
+        say(
+            ctx,
+            f"{lost} blob(s) are lost: `s3vault verify` names the files; `s3vault backup` "
+            "stores them again where the source still has them, `s3vault repair snapshots` "
+            "removes them from the snapshots",
+        )
+    return ExitCode.DAMAGED if r.damaged_packs else ExitCode.OK
+
+
+@repair.command("snapshots")
+@global_options
+@click.argument("snapshot_refs", metavar="[SNAPSHOT]...", nargs=-1)
+@click.option("--forget", is_flag=True, help="Remove the damaged originals once repaired")
+@click.option("-n", "--dry-run", is_flag=True, help="Say what would be done; change nothing")
+@click.option(
+    "--read-data",
+    is_flag=True,
+    help="Also read every data pack: blobs that fail authentication count as lost",
+)
+def snapshots(snapshot_refs: tuple[str, ...], forget: bool, dry_run: bool, read_data: bool) -> int:
+    """Rewrite damaged snapshots without what is lost (default: every snapshot).
+
+    A file with lost content is left out; a directory whose tree is unreadable becomes an
+    empty directory. The new snapshot keeps the original's time, host, paths and tags and is
+    tagged `repaired`. Snapshot files that cannot be read at all are removed. Exit code 13
+    when damage is left (a dry run that found some, a snapshot with nothing to keep and no
+    --forget, a removal Object Lock refused).
+    """
+    ctx = cli_context()
+    repo = open_repo(ctx, load_index=True)
+    note = None if dry_run else ctx.audited("repair snapshots")
+    options = RepairSnapshotsOptions(
+        snapshots=snapshot_refs, forget=forget, dry_run=dry_run, read_data=read_data
+    )
+    with CliProgress(ctx) as progress:
+        r = repair_snapshots_op(repo, options, progress=progress)
+    if note is not None:
+        note.details.update(
+            repaired={str(x.id): str(x.new_id) for x in r.damaged if x.new_id is not None},
+            removed=[str(x.id) for x in r.damaged if x.removed],
+            dropped=sum(len(x.dropped) for x in r.damaged),
+        )
+    for sid, why in r.newer:
+        warn(ctx, f"snapshots/{sid.hex()}", f"left alone: {why}")
+    if ctx.json:
+        for x in r.damaged:
+            emit(ctx, "snapshot_repair", **_fields(x))
+        emit(
+            ctx,
+            "summary",
+            checked=r.checked,
+            damaged=len(r.damaged),
+            repaired=sum(x.new_id is not None for x in r.damaged),
+            removed=sum(x.removed for x in r.damaged),
+            damage_left=r.damage_left,
+            trees_written=r.trees_written,
+            dry_run=dry_run,
+            requests=r.requests,
+        )
+    else:
+        _say_repairs(ctx, r)
+    return ExitCode.DAMAGED if r.damage_left else ExitCode.OK
+
+
+def _fields(x: SnapshotRepairReport) -> dict[str, object]:
+    return {
+        "id": x.id,
+        "status": x.status,
+        "problem": x.problem,
+        "time": x.time,
+        "hostname": x.hostname,
+        "paths": x.paths,
+        "dropped": [{"path": d.path, "kind": d.kind, "reason": d.reason} for d in x.dropped],
+        "new_id": x.new_id,
+        "removed": x.removed,
+        "locked_until": x.locked_until or None,
+    }
+
+
+def _say_repairs(ctx: CliContext, r: RepairSnapshotsResult) -> None:
+    for x in r.damaged:
+        _say_one(ctx, x, dry_run=r.dry_run)
+    if not r.damaged:
+        say(ctx, f"{r.checked} snapshot(s) checked: nothing is damaged")
+        return
+    repaired = sum(x.status == "repaired" for x in r.damaged)
+    removed = sum(x.removed for x in r.damaged)
+    verb = "would be repaired" if r.dry_run else "repaired"
+    damaged = f"{len(r.damaged)} of {r.checked} snapshot(s) damaged"
+    say(ctx, f"{damaged}: {repaired} {verb}, {removed} removed")
+
+
+def _say_one(ctx: CliContext, x: SnapshotRepairReport, *, dry_run: bool) -> None:
+    if x.status == "unreadable":
+        fate = "would be removed" if dry_run else "removed"
+        if x.locked_until:
+            fate = "not removed yet: Object Lock holds it"
+        say(ctx, f"snapshot {x.id.short}: the file cannot be read ({x.problem}): {fate}")
+        return
+    when = f"{x.time.astimezone():%Y-%m-%d %H:%M:%S}" if x.time else ""
+    say(ctx, f"snapshot {x.id.short} of {x.hostname} at {when} ({', '.join(x.paths)}):")
+    verbs = {"file": "left out file", "dir": "emptied directory"}
+    if dry_run:
+        verbs = {"file": "would leave out file", "dir": "would empty directory"}
+    limit = None if ctx.verbose else SHOWN_DROPPED
+    for d in x.dropped[:limit]:
+        say(ctx, f"  {verbs[d.kind]} {d.path}: {d.reason}")
+    if limit is not None and len(x.dropped) > limit:
+        say(ctx, f"  … and {len(x.dropped) - limit} more (-v lists all)")
+    if x.status == "unrepairable":
+        say(ctx, f"  {x.problem}: nothing can be kept")
+    elif x.new_id is not None:
+        say(ctx, f"  saved as snapshot {x.new_id.short} (tag repaired)")
+    if x.removed:
+        say(ctx, "  the damaged original is removed")
+    elif x.locked_until:
+        say(ctx, "  the damaged original stays: Object Lock holds it; forget it later")
+    elif not dry_run:
+        say(ctx, "  the damaged original stays: `s3vault repair snapshots --forget` removes it")
