@@ -21,21 +21,22 @@ the old index files are removed only after the new ones exist.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from s3vault.checker.structure import pack_name
 from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError, S3VaultError
 from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.layout import ObjectKind, object_name, parse_name
-from s3vault.format.packfile import PackEntry
+from s3vault.format.packfile import BlobType, PackEntry
 from s3vault.ids import ObjectId
 from s3vault.repository.marks import load_marks
 from s3vault.repository.packheader import check_blobs, read_pack_header
 from s3vault.repository.repository import Repository
 
 PACKS_PER_INDEX = 4096
+MISSING = "pack is missing"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,7 +46,15 @@ class PackRepair:
     name: str
     problem: str  # what is wrong with it
     kept: int  # blobs that stay indexed (read back intact, or described and unchecked)
-    lost: int  # blobs that leave the index: their pack is gone or reading them failed
+    lost: int  # blobs that leave the index with no copy in another pack
+    dropped: tuple[tuple[BlobType, ObjectId], ...] = ()  # every entry that leaves this pack
+    copies: int = 0  # of those, blobs another pack still holds (nothing lost)
+
+    @property
+    def gone(self) -> bool:
+        """The pack is missing and nothing it held is lost (other packs have every blob):
+        once the index stops naming it, nothing is damaged."""
+        return self.problem == MISSING and not self.lost and not self.kept
 
 
 @dataclass(slots=True)
@@ -171,7 +180,9 @@ class _PackReader:
         if not bad:
             return pack, None
         problem = "the index places blobs in this pack that its header does not list"
-        return pack, PackRepair(name=name, problem=problem, kept=len(good), lost=len(bad))
+        return pack, PackRepair(
+            name=name, problem=problem, kept=len(good), lost=len(bad), dropped=_keys(bad)
+        )
 
     def salvage(
         self, name: str, pid: ObjectId, size: int, problem: str
@@ -184,7 +195,9 @@ class _PackReader:
         epoch = self._known.described[pid][0].epoch
         bad = self._check(name, entries, epoch)
         kept = tuple(sorted((e for e in entries if e not in bad), key=lambda e: e.offset))
-        repair = PackRepair(name=name, problem=problem, kept=len(kept), lost=len(bad))
+        repair = PackRepair(
+            name=name, problem=problem, kept=len(kept), lost=len(bad), dropped=_keys(bad)
+        )
         if not kept:
             return None, repair
         return IndexedPack(id=pid, size=size, epoch=epoch, entries=kept), repair
@@ -192,14 +205,16 @@ class _PackReader:
     def missing(self, name: str, pid: ObjectId) -> PackRepair:
         """A pack the store does not have: what the current index placed there is lost."""
         current = self._known.current.get(pid)
-        lost = len(current.entries) if current else 0
-        return PackRepair(name=name, problem="pack is missing", kept=0, lost=lost)
+        entries = current.entries if current else ()
+        return PackRepair(
+            name=name, problem=MISSING, kept=0, lost=len(entries), dropped=_keys(entries)
+        )
 
     def _check(self, name: str, entries: list[PackEntry], epoch: int) -> dict[PackEntry, str]:
         try:
             return check_blobs(self._repo, name, entries, epoch)
         except ObjectNotFoundError:
-            return dict.fromkeys(entries, "pack is missing")
+            return dict.fromkeys(entries, MISSING)
 
 
 def plan_repair(repo: Repository, *, workers: int = 4) -> RepairPlan:
@@ -238,7 +253,19 @@ def plan_repair(repo: Repository, *, workers: int = 4) -> RepairPlan:
                 plan.packs.append(found)
             if repair is not None:
                 plan.damaged.append(repair)
-    plan.damaged.sort(key=lambda r: r.name)
+    # A blob another pack holds (stored twice, or stored again by a backup that found its
+    # pack gone) is not lost with this one.
+    present = {(e.type, e.id) for p in plan.packs for e in p.entries}
+    plan.damaged = sorted((_recount(r, present) for r in plan.damaged), key=lambda r: r.name)
     current = {_key(p) for p in known.current.values()}
     plan.needed = not known.intact or current != {_key(p) for p in plan.packs}
     return plan
+
+
+def _keys(entries: Iterable[PackEntry]) -> tuple[tuple[BlobType, ObjectId], ...]:
+    return tuple((e.type, e.id) for e in entries)
+
+
+def _recount(repair: PackRepair, present: set[tuple[BlobType, ObjectId]]) -> PackRepair:
+    copies = sum(1 for key in repair.dropped if key in present)
+    return replace(repair, lost=repair.lost - copies, copies=copies)

@@ -41,7 +41,9 @@ def index(dry_run: bool) -> int:
         )
     keep, leave = ("would keep", "would leave") if dry_run else ("kept", "leave")
     for pack in r.damaged_packs:
-        if pack.lost and pack.kept:
+        if pack.gone:
+            fate = f"another pack holds each of its {pack.copies} blob(s): nothing is lost"
+        elif pack.lost and pack.kept:
             fate = f"{keep} {pack.kept} blob(s) that read back, {pack.lost} lost"
         elif pack.lost:
             fate = f"its {pack.lost} blob(s) {leave} the index"
@@ -82,7 +84,8 @@ def index(dry_run: bool) -> int:
             "stores them again where the source still has them, `s3vault repair snapshots` "
             "removes them from the snapshots",
         )
-    return ExitCode.DAMAGED if r.damaged_packs else ExitCode.OK
+    damage_left = [p for p in r.damaged_packs if not p.gone]
+    return ExitCode.DAMAGED if damage_left else ExitCode.OK
 
 
 @repair.command("snapshots")
