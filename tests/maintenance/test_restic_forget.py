@@ -59,15 +59,16 @@ pytestmark = pytest.mark.skipif(
 
 ZONES = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5))]
 ZONES.append(timezone(timedelta(hours=5, minutes=30)))
-HOSTS = ("web1", "web2", "db")
+HOSTS = ("web1", "web2", "db")  # and "cron", with a series of its own
 PATH_SETS = (("/srv",), ("/etc", "/srv"))
 TAG_SETS = ((), ("a",), ("b",), ("a", "b"), ("a", "c"), ("nightly",))
 SPAN = 900  # days
 
 
 def fixed_timeline() -> list[Snap]:
-    """About 240 snapshots (from the seed 14) over one to three years per series: dense
-    stretches (several an hour) and sparse ones, duplicates, a snapshot in the future."""
+    """About 320 snapshots (from the seed 14) over one to three years per series: dense
+    stretches (several an hour) and sparse ones, duplicates, a cron job's regular ones, a
+    snapshot in the future."""
     rnd = random.Random(14)
     start = datetime(2023, 1, 2, tzinfo=UTC)
     snaps = []
@@ -81,6 +82,12 @@ def fixed_timeline() -> list[Snap]:
                     snaps.append(snap)  # an exact duplicate: a tie in time
                 gap = rnd.choice([0.4, 0.9, 5, 20, 26, 80, 200, 700, 2000])  # hours
                 t += timedelta(seconds=round(3600 * gap * rnd.uniform(0.5, 1.5)))
+    # a cron job's: at 02:00:00 every day for two months, then every hour for a day (windows
+    # of whole days and hours end exactly on one of them)
+    cron = datetime(2024, 3, 1, 2, tzinfo=UTC)
+    snaps += [Snap(cron + timedelta(days=d), "cron", ("/srv",), ()) for d in range(60)]
+    cron += timedelta(days=60)
+    snaps += [Snap(cron + timedelta(hours=h), "cron", ("/srv",), ("a",)) for h in range(24)]
     snaps.append(Snap(datetime(2099, 1, 1, tzinfo=UTC), "db", ("/srv",), ("a",)))
     return snaps
 
@@ -166,11 +173,13 @@ def fixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[ResticRepo, S3vault
 
 durations = st.builds(
     lambda y, m, d, h: "".join(f"{n}{u}" for n, u in zip((y, m, d, h), "ymdh", strict=True) if n),
-    st.sampled_from([0, 0, 0, 1, 2]),
-    st.sampled_from([0, 0, 1, 2, 6, 13]),
-    st.sampled_from([0, 0, 1, 3, 7, 30, 45]),
-    st.sampled_from([0, 0, 1, 5, 24, 36]),
+    st.sampled_from([0, 0, 0, 1]),
+    st.sampled_from([0, 0, 0, 1, 2, 13]),
+    st.sampled_from([0, 0, 1, 2, 3, 7, 30]),
+    st.sampled_from([0, 0, 1, 2, 5, 24, 36]),
 ).filter(bool)
+# for short timelines: windows that end exactly on a snapshot now and then
+short_durations = st.sampled_from(["1h", "2h", "3h", "5h", "12h", "1d", "2d", "3d", "7d", "1d12h"])
 tag_list = st.sampled_from(["a", "b", "a,b", "c", "a,c", "nightly", "", "b,nightly", " a , b "])
 COUNTS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
 WITHINS = ("within", "within-hourly", "within-daily", "within-weekly", "within-monthly")
@@ -180,20 +189,26 @@ GROUPS += ["host,paths,tags", "hosts,path", "tag"]
 
 
 @st.composite
-def policies(draw: st.DrawFn, *, filters: bool = True) -> list[str]:
+def policies(
+    draw: st.DrawFn,
+    *,
+    filters: bool = True,
+    spans: st.SearchStrategy[str] = durations,
+    odds: tuple[int, int] = (4, 4),  # one in N: each count rule, each within rule
+) -> list[str]:
     flags: list[str] = []
     for rule in COUNTS:
-        if draw(st.integers(0, 3)) == 0:
+        if draw(st.integers(1, odds[0])) == 1:
             flags += [f"--keep-{rule}", str(draw(st.integers(1, 12)))]
     for rule in WITHINS:
-        if draw(st.integers(0, 4)) == 0:
-            flags += [f"--keep-{rule}", draw(durations)]
+        if draw(st.integers(1, odds[1])) == 1:
+            flags += [f"--keep-{rule}", draw(spans)]
     for keep in draw(st.lists(tag_list, max_size=2)):
         flags += ["--keep-tag", keep]
     assume(flags)
     flags += ["--group-by", draw(st.sampled_from(GROUPS))]
     if filters:
-        for host in draw(st.lists(st.sampled_from(HOSTS), max_size=2, unique=True)):
+        for host in draw(st.lists(st.sampled_from([*HOSTS, "cron"]), max_size=2, unique=True)):
             flags += ["--host", host]
         for tags in draw(st.lists(tag_list, max_size=2)):
             flags += ["--tag", tags]
@@ -223,7 +238,7 @@ def test_forget_keeps_what_restic_keeps(
 def timelines(draw: st.DrawFn) -> list[Snap]:
     """Small timelines packed into a short stretch, so that hours, days and weeks collide."""
     base = datetime(2024, 12, 28, 22, tzinfo=UTC)  # a year and an ISO week change
-    scale = draw(st.sampled_from([60, 600, 3600, 86400]))  # seconds a step
+    scale = draw(st.sampled_from([60, 1800, 3600, 3600, 86400, 86400]))  # seconds a step
     snaps = []
     for _ in range(draw(st.integers(1, 18))):
         t = base + timedelta(seconds=scale * draw(st.integers(0, 60)))
@@ -240,9 +255,12 @@ def timelines(draw: st.DrawFn) -> list[Snap]:
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(timeline=timelines(), flags=policies(filters=False))
+@given(
+    timeline=timelines(),
+    flags=policies(filters=False, spans=short_durations, odds=(8, 3)),
+)
 def test_forget_keeps_what_restic_keeps_on_generated_timelines(
     sides: tuple[ResticRepo, S3vaultSide], timeline: list[Snap], flags: list[str]
 ) -> None:
