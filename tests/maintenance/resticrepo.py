@@ -84,7 +84,7 @@ class ResticRepo:
         self.path = path
         self.password_file = path.parent / "restic-password"
         self.password_file.write_bytes(PASSWORD + b"\n")
-        self._run("init")
+        self.run("init")
         (old,) = (path / "keys").iterdir()
         stored = json.loads(old.read_bytes())
         user = _Keys.derive(base64.b64decode(stored["salt"]), stored["N"], stored["r"], stored["p"])
@@ -103,12 +103,13 @@ class ResticRepo:
         old.unlink()
         (path / "keys" / hashlib.sha256(raw).hexdigest()).write_bytes(raw)
 
-    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, quiet: bool = True) -> subprocess.CompletedProcess[str]:
+        """``restic ARGS`` on this repository (the process must succeed)."""
         assert RESTIC is not None
         env = {**os.environ, "TZ": "UTC", "RESTIC_PASSWORD_FILE": str(self.password_file)}
         env.pop("RESTIC_PASSWORD", None)
         return subprocess.run(
-            [RESTIC, "-r", str(self.path), "--no-cache", "-q", *args],
+            [RESTIC, "-r", str(self.path), "--no-cache", *(["-q"] if quiet else []), *args],
             capture_output=True,
             text=True,
             env=env,
@@ -135,7 +136,7 @@ class ResticRepo:
 
     def kept(self, flags: list[str]) -> list[Snap]:
         """What ``restic forget --dry-run --json FLAGS`` keeps."""
-        out = self._run("forget", "--dry-run", "--json", *flags).stdout
+        out = self.run("forget", "--dry-run", "--json", *flags).stdout
         kept = []
         for group in json.loads(out or "[]"):
             for s in group["keep"] or ():
