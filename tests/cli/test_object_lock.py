@@ -63,7 +63,12 @@ def test_object_lock_follows_retention(
     no_rule = run_cli("-r", url, *INIT, "--object-lock", "governance", "--keep-last", "3", env=env)
     assert no_rule.code == 2 and "time-based retention rule" in no_rule.stderr
 
-    made = run_cli("-r", url, *INIT, "--object-lock", "governance", "--keep-within", "20s", env=env)
+    # restic's durations have no seconds: the short period is set explicitly (lock_period's
+    # derivation from the policy: tests/maintenance/test_restic_semantics.py)
+    made = run_cli(
+        "-r", url, *INIT, "--object-lock", "governance", "--keep-within", "1h",
+        "--lock-period", "20s", env=env,
+    )  # fmt: skip
     assert made.code == 0, made.stderr
     assert "Object Lock (GOVERNANCE)" in made.stdout
     src = tmp_path / "src"

@@ -12,6 +12,7 @@ import pytest
 from s3vault.errors import UsageError
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
+from s3vault.maintenance.immutability import lock_period
 from s3vault.maintenance.retention import KeepDuration, Policy, apply_policy
 from s3vault.tags import flatten, has_tags, matches, split_tags, tag_lists
 
@@ -213,6 +214,14 @@ def test_a_policy_stored_by_an_older_release_keeps_its_meaning() -> None:
     assert policy.tags == (("release",), ("a,b",))
     assert Policy.from_dict({"within": 8 * 86400.0 + 1}).within == KeepDuration(days=8, hours=1)
     assert Policy(within=timedelta(days=7)).within == KeepDuration(days=7)
+
+
+def test_the_object_lock_period_follows_restic_durations() -> None:
+    """The lock a new snapshot gets is the longest window its policy keeps it for (a month as
+    31 days, a year as 366: never shorter than the calendar)."""
+    assert lock_period(Policy(within=KeepDuration(days=2, hours=3))) == timedelta(days=2, hours=3)
+    assert lock_period(Policy(daily=3, within_weekly=KeepDuration(months=6))) == timedelta(186)
+    assert lock_period(Policy(within_yearly=KeepDuration(years=2))) == timedelta(days=732)
 
 
 # --- tag lists -------------------------------------------------------------------------------
