@@ -189,3 +189,54 @@ def test_restore_patterns_follow_restics_rules(
     assert restored == {"a/other", "notes.txt"}
     bad = run_cli("-r", cli_repo, "restore", "latest", "--target", str(out2), "--exclude", "[a")
     assert bad.code == 2 and "not a valid pattern" in bad.stderr
+
+
+# --- the stored policy and profiles ----------------------------------------------------------
+
+
+def test_init_and_profiles_take_restics_spellings(
+    tmp_path: Path, src: Path, run_cli: RunCli
+) -> None:
+    """init --keep-within 6m stores six months (forget with no rule applies it); a profile's
+    [retention] and tags read like the flags, and a spelling refused on the command line is
+    refused there too, naming the profile."""
+    repo = str(tmp_path / "repo")
+    done = run_cli(
+        "-r", repo, "init", "--kdf-profile", "minimum", "--no-recovery-key",
+        "--keep-within", "6m",
+    )  # fmt: skip
+    assert done.code == 0, done.stderr
+    for month in (1, 3, 5, 7):
+        backup_at(run_cli, repo, src, f"2020-{month:02d}-01T10:00:00+00:00")
+    assert kept_days(run_cli, repo) == ["2020-03-01", "2020-05-01", "2020-07-01"]
+
+    config = write_file(
+        tmp_path / "config.toml",
+        f"""
+[profiles.web]
+repository = "{repo}"
+tags = ["web,nightly"]
+
+[profiles.web.retention]
+keep_within = "2m"
+keep_tags = ["nightly,web"]
+
+[profiles.typo]
+inherit = "web"
+
+[profiles.typo.retention]
+keep_within = "1h30m"
+""".encode(),
+    )
+    backup = run_cli(
+        "--config", str(config), "-P", "web", "backup", "-q", "--time", "2020-07-15T10:00:00",
+        str(src),
+    )  # fmt: skip
+    assert backup.code == 0, backup.stderr
+    assert listed(run_cli, repo)[-1]["tags"] == ["web", "nightly"]
+    # two months back from July 15th (the latest), and the snapshot tagged nightly and web
+    kept = kept_days(run_cli, repo, "--config", str(config), "-P", "web")
+    assert kept == ["2020-07-01", "2020-07-15"]
+    typo = run_cli("--config", str(config), "-P", "typo", "forget", "--dry-run")
+    assert typo.code == 2
+    assert "profile typo [retention] keep_within" in typo.stderr and "30m1h" in typo.stderr
