@@ -66,6 +66,7 @@ def test_restic_durations_are_read_as_restic_reads_them(text: str, expected: Kee
         ("-2d", "negative"),  # restic: keeps nothing
         ("0d", "keeps nothing"),  # restic: the rule is off
         ("99999999999d", "too large"),  # restic panics
+        ("\uff11d", "not a duration"),  # a fullwidth digit: restic panics
     ],
 )
 def test_what_restic_rejects_or_reads_otherwise_is_refused(text: str, says: str) -> None:
@@ -186,6 +187,8 @@ def test_negative_counts_are_refused() -> None:
     restic 0.15+ reads it as 'all'."""
     with pytest.raises(UsageError, match="negative"):
         apply_policy(days(1), Policy(last=-1), NOW)
+    with pytest.raises(UsageError, match="keeps nothing"):  # built without parse()
+        apply_policy(days(1), Policy(within=KeepDuration(days=-2)), NOW)
 
 
 # --- the stored policy -----------------------------------------------------------------------

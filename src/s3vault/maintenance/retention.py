@@ -44,8 +44,8 @@ GROUP_KEYS |= {"tag": "tags", "tags": "tags"}
 COUNT_RULES = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
 WITHIN_RULES = ("hourly", "daily", "weekly", "monthly", "yearly")
 
-_RESTIC_DURATION = re.compile(r"(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)d)?(?:(\d+)h)?")
-_ANY_TERMS = re.compile(r"(-?)(\d*)([a-zA-Z]*)")
+_RESTIC_DURATION = re.compile(r"(?:([0-9]+)y)?(?:([0-9]+)m)?(?:([0-9]+)d)?(?:([0-9]+)h)?")
+_ANY_TERMS = re.compile(r"(-?)([0-9]*)([a-zA-Z]*)")
 _MAX_DIGITS = 9
 
 
@@ -151,9 +151,10 @@ def _why_not(raw: str) -> str:
     for _, n, u in terms:
         value[u] = int(n)
     canonical = KeepDuration(*(value.get(u, 0) for u in "ymdh"))
-    months = (
-        f"; m is months, as in restic ({value['m']}m = {value['m']} months)" if "m" in value else ""
-    )
+    months = ""
+    if "m" in value:
+        n = value["m"]
+        months = f"; m is months, as in restic ({n}m = {n} months; there are no minutes)"
     return (
         f"ambiguous: restic reads it as {canonical}{months}; write {canonical} if that is "
         "meant (each unit once, in the order y m d h)"
@@ -231,11 +232,21 @@ class Policy:
         return max(spans, default=timedelta(0))
 
     def check(self) -> None:
-        """Refuse negative counts (restic 0.14 ignores them, later releases read -1 as "all").
+        """Refuse negative counts (restic 0.14 ignores them, later releases read -1 as "all")
+        and durations that are negative or zero (they keep nothing).
 
         Raises:
-            UsageError: a count is negative.
+            UsageError: a count is negative, or a duration keeps nothing.
         """
+        for name in _DURATIONS:
+            duration: KeepDuration | None = getattr(self, name)
+            if duration is not None and (
+                duration.zero
+                or min(duration.years, duration.months, duration.days) < 0
+                or duration.hours < 0
+            ):
+                msg = f"keep {name.replace('_', ' ')} {duration}: keeps nothing; leave it out"
+                raise UsageError(msg)
         for rule in COUNT_RULES:
             if getattr(self, rule) < 0:
                 msg = (

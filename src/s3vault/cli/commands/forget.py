@@ -35,6 +35,7 @@ DURATIONS = ("within", *(f"within_{c}" for c in COUNTS[1:]))
 KEEP_NAMES = (*(f"keep_{c}" for c in COUNTS), *(f"keep_{d}" for d in DURATIONS), "keep_tags")
 SHORT = {"last": "-l", "hourly": "-H", "daily": "-d", "weekly": "-w", "monthly": "-m"}
 SHORT["yearly"] = "-y"  # restic's short forms
+UNIT = {"hourly": "hour", "daily": "day", "weekly": "week", "monthly": "month", "yearly": "year"}
 
 
 def keep_policy(values: Mapping[str, Any], *, source: str = "") -> Policy:
@@ -45,14 +46,22 @@ def keep_policy(values: Mapping[str, Any], *, source: str = "") -> Policy:
     Raises:
         UsageError: a duration or count restic would reject or read otherwise.
     """
-    rules: dict[str, Any] = {c: int(values.get(f"keep_{c}") or 0) for c in COUNTS}
+    rules: dict[str, Any] = {}
+    for c in COUNTS:
+        count = values.get(f"keep_{c}") or 0
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise UsageError(f"{source} keep_{c}: a whole number, not {count!r}")
+        rules[c] = count
     for name in DURATIONS:
         value = values.get(f"keep_{name}")
-        if isinstance(value, str):
+        if value is not None and not isinstance(value, KeepDuration):
             where = f"{source} keep_{name}" if source else "--keep-" + name.replace("_", "-")
+            if not isinstance(value, str):
+                raise UsageError(f'{where}: a duration in quotes, such as "7d" or "6m"')
             value = KeepDuration.parse(value, option=where)
         rules[name] = value
-    rules["tags"] = tag_lists(values.get("keep_tags") or ())
+    tags = values.get("keep_tags") or ()
+    rules["tags"] = tag_lists([tags] if isinstance(tags, str) else tags)
     policy = Policy(**rules)
     policy.check()
     return policy
@@ -110,9 +119,6 @@ def keep_options(fn: F) -> F:
     return command
 
 
-UNIT = {"hourly": "hour", "daily": "day", "weekly": "week", "monthly": "month", "yearly": "year"}
-
-
 @click.command()
 @global_options
 @click.argument("snapshot_ids", nargs=-1, metavar="[SNAPSHOT_ID]...")
@@ -158,11 +164,11 @@ def forget(
     do not mix.
     """
     ctx = cli_context()
-    profile_rules = ctx.profile.table("retention") if ctx.profile is not None else {}
-    if policy.empty and profile_rules and not snapshot_ids:
-        assert ctx.profile is not None
-        policy = keep_policy(profile_rules, source=f"profile {ctx.profile.name} [retention]")
-        group_by = str(profile_rules.get("group_by", group_by))
+    profile = ctx.profile
+    rules = profile.table("retention") if profile is not None else {}
+    if profile is not None and rules and policy.empty and not snapshot_ids:
+        policy = keep_policy(rules, source=f"profile {profile.name} [retention]")
+        group_by = str(rules.get("group_by", group_by))
     if snapshot_ids and not policy.empty:
         msg = "forget: give snapshot ids or --keep-* rules, not both"
         raise UsageError(msg)
