@@ -105,6 +105,7 @@ def test_other_durations_keep_minutes_and_where_months_are_likely_m_is_refused(
     of "6m" could be either, so it is refused and minutes are spelled 30min."""
     assert run_cli("-r", cli_repo, "prune", "--dry-run", "--retry-lock", "5m").code == 0
     assert run_cli("-r", cli_repo, "prune", "--dry-run", "--retry-lock", "30min").code == 0
+    assert run_cli("-r", cli_repo, "prune", "--dry-run", "--retry-lock", "0").code == 0  # Go
     done = run_cli(
         "-r", str(tmp_path / "locked"), "init", "--object-lock", "governance",
         "--lock-period", "6m",

@@ -228,10 +228,10 @@ else:
 class Duration(_DurationBase):
     """``90s``, ``30min`` (or ``30m``), ``4h``, ``2d``, ``1w`` or combinations such as ``1h30m``.
 
-    ``m`` is minutes here, as in Go's durations (restic's ``--retry-lock 5m``); months exist
-    only in ``--keep-within*`` (KeepWithin). With ``bare_minutes=False`` (an option where months
-    would be a plausible reading, such as an Object Lock period) ``m`` is refused and minutes are
-    spelled ``min``."""
+    ``m`` is minutes here, as in Go's durations (restic 0.16+'s ``--retry-lock 5m``; ``0``
+    alone is zero, as there); months exist only in ``--keep-within*`` (KeepWithin). With
+    ``bare_minutes=False`` (an option where months would be a plausible reading, such as an
+    Object Lock period) ``m`` is refused and minutes are spelled ``min``."""
 
     name = "duration"
     _UNITS: ClassVar[dict[str, int]] = {
@@ -253,6 +253,8 @@ class Duration(_DurationBase):
         if isinstance(value, timedelta):
             return value
         text = str(value).strip().lower()
+        if text == "0":  # as Go's time.ParseDuration
+            return timedelta(0)
         parts = re.findall(r"(\d+(?:\.\d+)?)(min|[smhdw])", text)
         if not parts or "".join(n + u for n, u in parts) != text:
             self.fail(f"{value!r} is not a duration like 90s, 30min, 4h or 1h30min", param, ctx)
