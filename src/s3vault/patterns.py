@@ -27,30 +27,11 @@ from dataclasses import dataclass
 from s3vault.errors import UsageError
 
 _SPECIAL = frozenset("\\[]*?")
+_COMPONENT = "[^/]+"
 
 
 class BadPatternError(ValueError):
     """A component is not a valid ``filepath.Match`` pattern."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Part:
-    """One component of a pattern: ``/`` (the root), ``**``, literal text, or a glob."""
-
-    text: str
-    regex: re.Pattern[str] | None = None  # None: compared literally
-
-    @property
-    def any_depth(self) -> bool:
-        return self.text == "**"
-
-    def matches(self, component: str) -> bool:
-        if self.regex is None:
-            return self.text == component
-        return component != "/" and self.regex.fullmatch(component) is not None
-
-
-_STAR = _Part("*", re.compile(".*", re.DOTALL))
 
 
 def _escaped(part: str, i: int) -> tuple[str, int]:
@@ -67,7 +48,8 @@ def _escaped(part: str, i: int) -> tuple[str, int]:
 
 
 def _class(part: str, i: int) -> tuple[str, int]:
-    """The regex of the class starting after ``[`` at ``i``, and the index after its ``]``."""
+    """The regex of the class starting after ``[`` at ``i`` (never matching ``/``), and the
+    index after its ``]``."""
     negated = i < len(part) and part[i] == "^"
     i += negated
     ranges: list[tuple[str, str]] = []
@@ -86,12 +68,12 @@ def _class(part: str, i: int) -> tuple[str, int]:
         if lo <= hi  # Go accepts an inverted range; it matches nothing
     )
     if not body:
-        return ("." if negated else "(?!)"), i
-    return f"[{'^' if negated else ''}{body}]", i
+        return ("[^/]" if negated else "(?!)"), i
+    return f"(?:(?!/)[{'^' if negated else ''}{body}])", i
 
 
-def _glob(part: str) -> re.Pattern[str]:
-    """Go's ``filepath.Match`` pattern for one component, as a regex for a whole name.
+def _glob(part: str) -> str:
+    """Go's ``filepath.Match`` pattern for one component, as a regex for a whole component.
 
     Raises:
         BadPatternError: the pattern is malformed.
@@ -100,10 +82,10 @@ def _glob(part: str) -> re.Pattern[str]:
     while i < len(part):
         c = part[i]
         if c == "*":
-            out.append(".*")
+            out.append("[^/]*")
             i += 1
         elif c == "?":
-            out.append(".")
+            out.append("[^/]")
             i += 1
         elif c == "[":
             regex, i = _class(part, i + 1)
@@ -116,7 +98,7 @@ def _glob(part: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(c))
             i += 1
-    return re.compile("".join(out), re.DOTALL)
+    return "".join(out)
 
 
 def _clean(path: str) -> str:
@@ -125,21 +107,19 @@ def _clean(path: str) -> str:
     return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
 
 
-def split_path(path: str) -> list[str]:
-    """Components of a path; an absolute path starts with the component ``/``."""
-    parts = path.split("/")
-    if parts[0] == "":
-        parts[0] = "/"
-    return [p for i, p in enumerate(parts) if p or i == 0]
-
-
 @dataclass(frozen=True, slots=True)
 class Pattern:
-    """One parsed pattern."""
+    """One parsed pattern: a regex over the whole path (``/a/b``) that matches where restic's
+    component-wise matching does. Each component of the pattern is one ``/``-led piece; ``**``
+    is any number of components; an anchored pattern starts at the root, any other at some
+    component; the match ends at the end of a component (what is below a match matches too)."""
 
     original: str
-    parts: tuple[_Part, ...]
+    regex: re.Pattern[str]
     negated: bool
+    # restic expands ``**`` only while the pattern has at most one component more than the
+    # path (its root counted as one): a pattern with many ``**`` needs that many components
+    shortest: int = 0
 
     @classmethod
     def parse(cls, text: str) -> Pattern:
@@ -149,48 +129,31 @@ class Pattern:
             BadPatternError: a component is malformed.
         """
         negated = text.startswith("!")
-        body = text[1:] if negated else text
-        cleaned = _clean(body)
-        pieces = cleaned.split("/")
-        if pieces[0] == "":
-            pieces[0] = "/"
-        parts = []
-        for i, piece in enumerate(pieces):
-            if i == 0 and piece == "/":
-                parts.append(_Part("/"))
-            elif piece in ("**", ""):  # "" only after the root: the pattern "/"
-                parts.append(_Part("**"))
-            elif _SPECIAL.isdisjoint(piece):
-                parts.append(_Part(piece))
-            else:
-                parts.append(_Part(piece, _glob(piece)))
-        return cls(text, tuple(parts), negated)
+        cleaned = _clean(text[1:] if negated else text)
+        anchored = cleaned.startswith("/")
+        pieces = cleaned.split("/")[1:] if anchored else cleaned.split("/")
+        shortest = len(pieces) + anchored - 2 if "**" in pieces or "" in pieces else 0
+        while not anchored and len(pieces) > 1 and pieces[0] == "**":
+            pieces.pop(0)  # a relative pattern starts at any component anyway
+        regex, components = [], 0
+        for piece in pieces:
+            if piece in ("**", ""):  # "" only in the pattern "/": the root and all below
+                regex.append(f"(?:/{_COMPONENT})*")
+                continue
+            components += 1
+            literal = _SPECIAL.isdisjoint(piece)
+            regex.append("/" + (re.escape(piece) if literal else "(?=[^/])" + _glob(piece)))
+        if not anchored and not components:  # only **: any path but the root
+            regex = [f"(?:/{_COMPONENT})+"]
+        body = "".join(regex) + "(?=/|\\Z)"
+        regex_text = ("\\A" if anchored else "") + body
+        return cls(text, re.compile(regex_text, re.DOTALL), negated, shortest)
 
-    def matches(self, components: list[str]) -> bool:
-        """True when the path (as split_path gives it) matches."""
-        return _match(self.parts, components)
-
-
-def _match(parts: tuple[_Part, ...], strs: list[str]) -> bool:
-    for pos, part in enumerate(parts):
-        if part.any_depth:  # try ** as 0, 1, 2, ... components
-            for n in range(len(strs) - len(parts) + 2):
-                if _match(parts[:pos] + (_STAR,) * n + parts[pos + 1 :], strs):
-                    return True
+    def matches(self, path: str) -> bool:
+        """True when the absolute path (``/etc/hosts``) matches."""
+        if self.shortest and path.count("/") < self.shortest:
             return False
-    if not parts:
-        return not strs
-    if len(parts) > len(strs):
-        return False
-    lowest, highest = 0, len(strs) - len(parts)
-    if parts[0].text == "/" and parts[0].regex is None:
-        highest = 0  # anchored at the root
-    elif strs[0] == "/":
-        lowest = 1  # a relative pattern never matches the root itself
-    return any(
-        all(p.matches(strs[offset + i]) for i, p in enumerate(parts))
-        for offset in range(highest, lowest - 1, -1)
-    )
+        return self.regex.search(path) is not None
 
 
 class PatternList:
@@ -222,15 +185,12 @@ class PatternList:
 
     def matches(self, path: str) -> bool:
         """True when the patterns select ``path`` (an absolute path such as ``/etc/hosts``)."""
-        if not self._patterns:
-            return False
-        strs = split_path(path)
         matched = False
         for pattern in self._patterns:
             if pattern.negated:
-                matched = matched and not pattern.matches(strs)
+                matched = matched and not pattern.matches(path)
             elif not matched:
-                matched = pattern.matches(strs)
+                matched = pattern.matches(path)
                 if matched and not self._negations:
                     return True
         return matched

@@ -13,10 +13,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from s3vault.archiver.excludes import ExcludeRules
 from s3vault.errors import UsageError
 from s3vault.patterns import PatternList
+from tests.archiver.patterns_reference import BadPatternError, reference_matches
 from tests.conftest import write_file
 from tests.maintenance.resticrepo import ResticRepo, restic_version
 
@@ -158,3 +161,32 @@ def test_exclude_files_are_read_as_restic_reads_them(tmp_path: Path) -> None:
     assert rules.patterns == ("/home/u/.cache", "/srv/tmp", "*.$$", "/x")
     literal = ExcludeRules.build((), (listing,))  # the library without an environment
     assert literal.patterns[0] == "$HOME/.cache"
+
+
+NAMES = ["a", "b", "ab", "a.log", "x*y", "[a]", "!x", ".hidden", "ba"]
+GLOBS = [*NAMES, "*", "?", "*.log", "a*", "?b", "[ab]", "[^a]*", "[a-c]", "\\*", "\\[a]", "**"]
+GLOBS += [".", "..", "", "[", "[]", "a\\"]  # cleaned away, or malformed
+
+
+@st.composite
+def pattern_texts(draw: st.DrawFn) -> str:
+    text = "/".join(draw(st.lists(st.sampled_from(GLOBS), min_size=1, max_size=4)))
+    return draw(st.sampled_from(["", "/", "!", "!/"])) + text + draw(st.sampled_from(["", "/"]))
+
+
+@given(
+    patterns=st.lists(pattern_texts(), min_size=1, max_size=3),
+    path=st.lists(st.sampled_from(NAMES), min_size=1, max_size=5).map(lambda p: "/" + "/".join(p)),
+)
+def test_compiled_patterns_answer_as_restics_algorithm(patterns: list[str], path: str) -> None:
+    """One regex per pattern (s3vault.patterns) against a port of restic's component matching
+    (patterns_reference): the same verdict for every path, the same patterns refused."""
+    try:
+        expected: bool | None = reference_matches(patterns, path)
+    except BadPatternError:
+        expected = None
+    try:
+        got: bool | None = PatternList(patterns).matches(path)
+    except UsageError:
+        got = None
+    assert got == expected, (patterns, path)

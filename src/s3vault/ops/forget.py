@@ -15,7 +15,7 @@ from s3vault.maintenance.immutability import protect_kept, save_known, split_loc
 from s3vault.maintenance.retention import Decision, Plan, Policy, apply_policy
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot, list_snapshots, load_snapshot
-from s3vault.tags import TagList, matches
+from s3vault.tags import TagList, matches, tag_lists
 
 NAMED = "named"  # the group of the snapshots forget ID removes
 
@@ -29,11 +29,14 @@ class ForgetOptions:
     policy: Policy = field(default_factory=Policy)
     group_by: tuple[str, ...] = ("host", "paths")
     hosts: tuple[str, ...] = ()
-    tags: tuple[TagList, ...] = ()  # restic's tag lists (s3vault.tags)
+    tags: tuple[TagList, ...] = ()  # restic's tag lists (s3vault.tags; "a,b" is read as one)
     paths: tuple[str, ...] = ()
     snapshot_ids: tuple[str, ...] = ()
     dry_run: bool = False
     allow_remove_all: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", tag_lists(self.tags))  # "a,b" given as a string
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
