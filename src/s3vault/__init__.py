@@ -18,7 +18,7 @@ from s3vault.errors import (
     WrongPasswordError,
 )
 from s3vault.maintenance.prune import PruneOptions
-from s3vault.maintenance.retention import Policy
+from s3vault.maintenance.retention import KeepDuration, Policy
 from s3vault.ops.backup import BackupOptions, BackupResult, backup
 from s3vault.ops.diff import Change, DiffStats, diff, resolve_pair
 from s3vault.ops.drill import DrillOptions, DrillResult, drill_history, restore_test
@@ -87,6 +87,7 @@ __all__ = [
     "Change",
     "DiffStats",
     "Policy",
+    "KeepDuration",
     "ForgetOptions",
     "ForgetResult",
     "PruneOptions",

@@ -63,7 +63,12 @@ def test_object_lock_follows_retention(
     no_rule = run_cli("-r", url, *INIT, "--object-lock", "governance", "--keep-last", "3", env=env)
     assert no_rule.code == 2 and "time-based retention rule" in no_rule.stderr
 
-    made = run_cli("-r", url, *INIT, "--object-lock", "governance", "--keep-within", "20s", env=env)
+    # restic's durations have no seconds: the short period is set explicitly (lock_period's
+    # derivation from the policy: tests/maintenance/test_restic_semantics.py)
+    made = run_cli(
+        "-r", url, *INIT, "--object-lock", "governance", "--keep-within", "1h",
+        "--lock-period", "20s", env=env,
+    )  # fmt: skip
     assert made.code == 0, made.stderr
     assert "Object Lock (GOVERNANCE)" in made.stdout
     src = tmp_path / "src"
@@ -138,6 +143,14 @@ def test_object_lock_follows_retention(
     (latest,) = client.list_objects_v2(Bucket=LOCKED, Prefix="repo/snapshots/")["Contents"]
     until = client.head_object(Bucket=LOCKED, Key=latest["Key"])["ObjectLockRetainUntilDate"]
     assert until.timestamp() > SystemClock().now().timestamp() + 13 * 86400
+    # forget ID defers a locked snapshot as the policy form does: no delete is sent
+    sid = latest["Key"].rsplit("/", 1)[1]
+    named = run_cli("-r", url, "--json", "forget", sid[:12], env=env)
+    assert named.code == 0, named.stderr
+    assert [d["snapshot_id"] for d in json.loads(named.stdout.splitlines()[-1])["deferred"]] == [
+        sid
+    ]
+    assert versions(client, latest["Key"]) == ([latest["Key"]], [])
     # Master-key rotation on a locked repository: locked snapshot files are not copied (the
     # old copy could not be removed); the old epoch stays live until their locks end.
     assert run_cli("-r", url, "key", "rotate-master", env=env).code == 0

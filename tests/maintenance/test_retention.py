@@ -63,9 +63,9 @@ def test_groups_are_decided_separately() -> None:
 
 def test_a_policy_removing_a_whole_group_is_refused() -> None:
     snaps = [snap(1, NOW - timedelta(days=400))]
-    with pytest.raises(UsageError, match="remove all 1 snapshot"):
-        apply_policy(snaps, Policy(within=timedelta(days=1)), NOW)
-    plan = apply_policy(snaps, Policy(within=timedelta(days=1)), NOW, allow_remove_all=True)
+    with pytest.raises(UsageError, match="remove all 1 snapshot"):  # a typo: restic #4568
+        apply_policy(snaps, Policy(tags=("relase",)), NOW)
+    plan = apply_policy(snaps, Policy(tags=("relase",)), NOW, allow_remove_all=True)
     assert len(plan.remove) == 1
     with pytest.raises(UsageError, match="no --keep"):
         apply_policy(snaps, Policy(), NOW)

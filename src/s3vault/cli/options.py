@@ -6,12 +6,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import click
 
 from s3vault.cli.context import CliContext
 from s3vault.cli.profile import apply_profile
+from s3vault.errors import UsageError
+from s3vault.maintenance.retention import KeepDuration
+from s3vault.tags import TagList, split_tags
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -216,15 +219,32 @@ def cli_context() -> CliContext:
 
 if TYPE_CHECKING:  # generic only in newer click; do not subscript at run time
     _DurationBase = click.ParamType[timedelta]
+    _KeepDurationBase = click.ParamType[KeepDuration]
+    _TagListBase = click.ParamType[TagList]
 else:
-    _DurationBase = click.ParamType
+    _DurationBase = _KeepDurationBase = _TagListBase = click.ParamType
 
 
 class Duration(_DurationBase):
-    """``90s``, ``30m``, ``4h``, ``2d``, ``1w`` or combinations such as ``1h30m``."""
+    """``90s``, ``30min`` (or ``30m``), ``4h``, ``2d``, ``1w`` or combinations such as ``1h30m``.
+
+    ``m`` is minutes here, as in Go's durations (restic 0.16+'s ``--retry-lock 5m``; ``0``
+    alone is zero, as there); months exist only in ``--keep-within*`` (KeepWithin). With
+    ``bare_minutes=False`` (an option where months would be a plausible reading, such as an
+    Object Lock period) ``m`` is refused and minutes are spelled ``min``."""
 
     name = "duration"
-    _UNITS: ClassVar[dict[str, int]] = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    _UNITS: ClassVar[dict[str, int]] = {
+        "s": 1,
+        "m": 60,
+        "min": 60,
+        "h": 3600,
+        "d": 86400,
+        "w": 604800,
+    }
+
+    def __init__(self, *, bare_minutes: bool = True) -> None:
+        self.bare_minutes = bare_minutes
 
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
@@ -233,10 +253,87 @@ class Duration(_DurationBase):
         if isinstance(value, timedelta):
             return value
         text = str(value).strip().lower()
-        parts = re.findall(r"(\d+(?:\.\d+)?)([smhdw])", text)
+        if text == "0":  # as Go's time.ParseDuration
+            return timedelta(0)
+        parts = re.findall(r"(\d+(?:\.\d+)?)(min|[smhdw])", text)
         if not parts or "".join(n + u for n, u in parts) != text:
-            self.fail(f"{value!r} is not a duration like 90s, 30m, 4h or 1h30m", param, ctx)
+            self.fail(f"{value!r} is not a duration like 90s, 30min, 4h or 1h30min", param, ctx)
+        if not self.bare_minutes and any(u == "m" for _, u in parts):
+            self.fail(
+                f"{value!r}: m would be minutes here but months in --keep-within; write "
+                "minutes as min (30min) or months as days (180d)",
+                param,
+                ctx,
+            )
         return timedelta(seconds=sum(float(n) * self._UNITS[u] for n, u in parts))
+
+
+class KeepWithin(_KeepDurationBase):
+    """restic's ``--keep-within`` durations: ``y``, ``m`` (months), ``d``, ``h``, combined in
+    that order (``1y2m3d4h``); see KeepDuration.parse for what is refused and why."""
+
+    name = "duration"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> KeepDuration:
+        """Parse a restic duration."""
+        if isinstance(value, KeepDuration):
+            return value
+        try:
+            return KeepDuration.parse(str(value), option="")
+        except UsageError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class KeepCount(click.IntRange):
+    """A ``--keep-*`` count: 0 or more (a negative count means different things to different
+    restic releases, so it is refused with that said)."""
+
+    def __init__(self) -> None:
+        super().__init__(min=0)
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        """Parse a count."""
+        if isinstance(value, str) and value.strip().startswith("-"):
+            self.fail(
+                f"{value}: restic 0.14 ignores a negative count (the rule keeps nothing) and "
+                "later releases read -1 as 'keep all'; give the number to keep",
+                param,
+                ctx,
+            )
+        number: int = super().convert(cast("Any", value), param, ctx)
+        return number
+
+
+class TagListType(_TagListBase):
+    """One ``--tag`` value: a tag list in restic's spelling, ``a,b`` (s3vault.tags)."""
+
+    name = "taglist"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> TagList:
+        """Split at commas."""
+        if isinstance(value, tuple):
+            return tuple(str(v) for v in value)
+        return split_tags(str(value))
+
+
+def tag_filter(fn: F) -> F:
+    """``--tag`` as a filter, with restic's meaning (handed over as ``tags``: tag lists)."""
+    option = click.option(
+        "--tag",
+        "tags",
+        multiple=True,
+        type=TagListType(),
+        metavar="TAG[,TAG...]",
+        help="Only snapshots with all of these tags; repeat for any of several lists "
+        "(--tag a,b: tagged a and b; --tag a --tag b: tagged a or b; --tag '': untagged)",
+    )
+    return option(fn)
 
 
 if TYPE_CHECKING:

@@ -120,7 +120,7 @@ def lock_period(policy: Policy) -> timedelta:
     Raises:
         UsageError: no time-based rule (keep-last or tags alone say nothing about time).
     """
-    recent = [policy.within or timedelta(0), UNITS["hourly"] * policy.hourly]
+    recent = [policy.longest_within(), UNITS["hourly"] * policy.hourly]
     recent.append(UNITS["daily"] * policy.daily)
     if max(recent) > timedelta(0):
         return max(recent)
@@ -161,6 +161,8 @@ def protect_kept(
     extended = 0
     known = store.known_retention()
     for d in kept:
+        if d.snapshot is None:  # only forget ID removes unreadable snapshots; none is kept
+            continue
         need = needed_until(d.snapshot, d.reasons)
         if known.get(object_name(ObjectKind.SNAPSHOTS, d.id), 0.0) >= need:
             continue  # extended by an earlier run: no tree walk

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ class BackupOptions:
     host: str | None = None
     excludes: tuple[str, ...] = ()
     exclude_files: tuple[Path, ...] = ()
+    exclude_environ: Mapping[str, str] | None = None  # expands $VAR in exclude files (restic)
     exclude_caches: bool = False
     one_file_system: bool = False
     stdin: BinaryIO | None = None
@@ -229,6 +231,7 @@ def backup(
             excludes=ExcludeRules.build(
                 options.excludes,
                 options.exclude_files,
+                environ=options.exclude_environ,
                 exclude_caches=options.exclude_caches,
                 one_file_system=options.one_file_system,
             ),

@@ -32,6 +32,7 @@ from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import list_snapshots
 from s3vault.repository.writer import BlobWriter
+from s3vault.tags import TagList
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class CopyOptions:
 
     snapshots: tuple[str, ...] = ()
     hosts: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
+    tags: tuple[TagList, ...] = ()  # restic's tag lists (s3vault.tags)
     paths: tuple[str, ...] = ()
 
 

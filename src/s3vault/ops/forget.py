@@ -1,4 +1,5 @@
-"""forget: remove snapshots by a retention policy (and optionally prune afterwards)."""
+"""forget: remove snapshots by a retention policy, or the snapshots named by id (and
+optionally prune afterwards)."""
 
 from __future__ import annotations
 
@@ -7,25 +8,35 @@ from dataclasses import dataclass, field
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.objectlock import LockPolicy
 from s3vault.clock import Clock, SystemClock
-from s3vault.errors import ObjectNotFoundError
+from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError, UsageError
 from s3vault.format.layout import ObjectKind, object_name
+from s3vault.ids import ObjectId
 from s3vault.maintenance.immutability import protect_kept, save_known, split_locked
-from s3vault.maintenance.retention import Decision, Policy, apply_policy
+from s3vault.maintenance.retention import Decision, Plan, Policy, apply_policy
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import list_snapshots
+from s3vault.repository.snapshots import find_snapshot, list_snapshots, load_snapshot
+from s3vault.tags import TagList, matches, tag_lists
+
+NAMED = "named"  # the group of the snapshots forget ID removes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ForgetOptions:
-    """The policy, which snapshots it applies to, and how they are grouped."""
+    """The policy, which snapshots it applies to, and how they are grouped; or, instead of a
+    policy, the snapshots to remove by id (``snapshot_ids``: full ids, unique prefixes, or
+    ``latest``/``latest~N``)."""
 
     policy: Policy = field(default_factory=Policy)
     group_by: tuple[str, ...] = ("host", "paths")
     hosts: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
+    tags: tuple[TagList, ...] = ()  # restic's tag lists (s3vault.tags; "a,b" is read as one)
     paths: tuple[str, ...] = ()
+    snapshot_ids: tuple[str, ...] = ()
     dry_run: bool = False
     allow_remove_all: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", tag_lists(self.tags))  # "a,b" given as a string
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,33 +51,94 @@ class ForgetResult:
     locks_extended: int = 0  # objects whose lock a longer-kept snapshot extended
 
 
-def forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None = None) -> ForgetResult:
-    """Apply the policy; remove the snapshots it does not keep (not with dry_run).
-
-    Snapshot files are removed one by one: a crash leaves every snapshot whole or gone. The data
-    they used stays until a prune.
+def resolve_snapshot_ids(repo: Repository, refs: tuple[str, ...]) -> list[ObjectId]:
+    """The snapshots named by full ids or unique prefixes, from the listing of snapshots/
+    (their files are not read, so a damaged one can be named too); ``latest`` and
+    ``latest~N`` are resolved among the readable snapshots. Each id once, in the order named.
 
     Raises:
-        UsageError: the policy is empty or would remove a whole group.
+        UsageError: a reference is not hex, matches nothing, or is ambiguous.
+    """
+    listed: list[ObjectId] | None = None
+    found: dict[ObjectId, None] = {}
+    for ref in refs:
+        text = ref.strip().lower()
+        if text.startswith("latest"):
+            found.setdefault(find_snapshot(repo, text)[0], None)
+            continue
+        if not text or any(c not in "0123456789abcdef" for c in text):
+            msg = f"forget: {ref!r} is not a snapshot id (hex digits, or a prefix of them)"
+            raise UsageError(msg)
+        if listed is None:
+            listed = repo.list_files(ObjectKind.SNAPSHOTS)
+        hits = [sid for sid in listed if sid.hex().startswith(text)]
+        if not hits:
+            msg = f"forget: no snapshot with id {ref!r} (see `s3vault snapshots`)"
+            raise UsageError(msg)
+        if len(hits) > 1:
+            msg = (
+                f"forget: snapshot id prefix {ref!r} is ambiguous ({len(hits)} match); "
+                "give more digits"
+            )
+            raise UsageError(msg)
+        found.setdefault(hits[0], None)
+    return list(found)
+
+
+def _named_plan(repo: Repository, options: ForgetOptions) -> Plan:
+    if not options.policy.empty:
+        msg = "forget: give snapshot ids or --keep-* rules, not both"
+        raise UsageError(msg)
+    if options.hosts or options.tags or options.paths:
+        msg = "forget: snapshot ids name the snapshots; --host, --tag and --path do not apply"
+        raise UsageError(msg)
+    plan = Plan()
+    for sid in resolve_snapshot_ids(repo, options.snapshot_ids):
+        try:
+            snap, problem = load_snapshot(repo, sid), ""
+        except ObjectNotFoundError:
+            continue  # removed between the listing and now
+        except (IntegrityError, FormatVersionError) as exc:
+            snap, problem = None, str(exc)
+        plan.decisions.append(
+            Decision(id=sid, snapshot=snap, group=NAMED, keep=False, problem=problem)
+        )
+    return plan
+
+
+def forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None = None) -> ForgetResult:
+    """Apply the policy, or take the snapshots named; remove the snapshots not kept (not with
+    dry_run).
+
+    Snapshot files are removed one by one: a crash leaves every snapshot whole or gone. The data
+    they used stays until a prune. Named snapshots are removed even when their file cannot be
+    read (that is the way out for a damaged snapshot).
+
+    Raises:
+        UsageError: the policy is empty or would remove a whole group; ids mixed with rules or
+            filters; an id that names no snapshot or several.
     """
     now = (clock or SystemClock()).now()
-    policy = options.policy
-    if policy.empty and repo.config.retention:
-        policy = Policy.from_dict(repo.config.retention)  # the repository's own policy
-    selected = [
-        (sid, s)
-        for sid, s in list_snapshots(repo)
-        if (not options.hosts or s.hostname in options.hosts)
-        and (not options.tags or set(options.tags) & set(s.tags))
-        and (not options.paths or set(options.paths) <= set(s.paths))
-    ]
-    plan = apply_policy(
-        selected,
-        policy,
-        now,
-        group_by=options.group_by,
-        allow_remove_all=options.allow_remove_all,
-    )
+    if options.snapshot_ids:
+        plan = _named_plan(repo, options)
+    else:
+        policy = options.policy
+        if policy.empty and repo.config.retention:
+            policy = Policy.from_dict(repo.config.retention)  # the repository's own policy
+        selected = [
+            (sid, s)
+            for sid, s in list_snapshots(repo)
+            if (not options.hosts or s.hostname in options.hosts)
+            and matches(s.tags, options.tags)
+            and (not options.paths or set(options.paths) <= set(s.paths))
+        ]
+        plan = apply_policy(
+            selected,
+            policy,
+            now,
+            group_by=options.group_by,
+            allow_remove_all=options.allow_remove_all,
+        )
     removed, extended = 0, 0
     locked: dict[str, float] = {}
     store = repo.retention
@@ -84,7 +156,7 @@ def forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None = No
                 deferred.append((str(d.id), locked[name]))
                 continue
             try:
-                repo.backend.delete(object_name(ObjectKind.SNAPSHOTS, d.id))
+                repo.backend.delete(name)
             except ObjectNotFoundError:
                 continue  # another forget got there first
             removed += 1

@@ -8,21 +8,30 @@ from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import list_snapshots
+from s3vault.tags import TagList, matches, tag_lists
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SnapshotFilter:
-    """Which snapshots to select (empty = all)."""
+    """Which snapshots to select (empty = all), as restic's ``--host``, ``--tag`` and ``--path``.
+
+    ``tags`` are tag lists (s3vault.tags); a string element is restic's spelling: ``("a,b",
+    "c")`` selects snapshots tagged both a and b, or tagged c.
+    """
 
     hosts: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
+    tags: tuple[TagList, ...] = ()
     paths: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", tag_lists(self.tags))
+
     def matches(self, snap: SnapshotFile) -> bool:
-        """Every given criterion holds: host in hosts, all tags present, all paths present."""
+        """Every given criterion holds: the host is one of hosts, the tags satisfy one of the
+        tag lists, every path is one of the snapshot's."""
         if self.hosts and snap.hostname not in self.hosts:
             return False
-        if self.tags and not set(self.tags) <= set(snap.tags):
+        if not matches(snap.tags, self.tags):
             return False
         return not self.paths or set(self.paths) <= set(snap.paths)
 

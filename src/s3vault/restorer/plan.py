@@ -12,11 +12,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import pathspec
-
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
+from s3vault.patterns import PatternList
 from s3vault.repository.index import BlobLocation
 from s3vault.repository.repository import Repository
 
@@ -64,17 +63,17 @@ class _Selector:
         exclude: tuple[str, ...],
         select: Callable[[str], bool] | None,
     ) -> None:
-        self._inc = pathspec.GitIgnoreSpec.from_lines(include) if include else None
-        self._exc = pathspec.GitIgnoreSpec.from_lines(exclude) if exclude else None
+        self._inc = PatternList(include, what="--include") if include else None
+        self._exc = PatternList(exclude, what="--exclude") if exclude else None
         self._select = select
 
     def excluded(self, rel: str, is_dir: bool) -> bool:
-        return bool(self._exc and self._exc.match_file(rel + ("/" if is_dir else "")))
+        return bool(self._exc and self._exc.matches(rel))
 
     def included(self, rel: str, is_dir: bool) -> bool:
         if self._select is not None:
             return not is_dir and self._select(rel)
-        return self._inc is None or bool(self._inc.match_file(rel + ("/" if is_dir else "")))
+        return self._inc is None or self._inc.matches(rel)
 
     @property
     def filtering(self) -> bool:

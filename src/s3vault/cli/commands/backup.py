@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -11,17 +12,25 @@ import click
 from s3vault import BackupOptions, BackupResult
 from s3vault import backup as backup_op
 from s3vault.cli.context import CliContext
-from s3vault.cli.options import Timestamp, cli_context, global_options
+from s3vault.cli.options import TagListType, Timestamp, cli_context, global_options
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, say
 from s3vault.cli.session import open_repo
 from s3vault.errors import ExitCode, UsageError
+from s3vault.tags import TagList, flatten, tag_lists
 
 
 @click.command()
 @global_options
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--tag", "tags", multiple=True, help="Tag the snapshot (repeatable)")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    type=TagListType(),
+    metavar="TAG[,TAG...]",
+    help="Tag the snapshot; commas separate tags (--tag a,b adds a and b), repeatable",
+)
 @click.option("--host", help="Host name to record (default: this host's name)")
 @click.option(
     "-e",
@@ -29,14 +38,15 @@ from s3vault.errors import ExitCode, UsageError
     "excludes",
     multiple=True,
     metavar="PATTERN",
-    help="Exclude paths matching PATTERN (gitignore syntax, repeatable)",
+    help="Exclude paths matching PATTERN (restic's rules: a/cache at any depth, /a/cache "
+    "only there, ** any depth, !P re-includes; repeatable)",
 )
 @click.option(
     "--exclude-file",
     "exclude_files",
     multiple=True,
     type=click.Path(path_type=Path),
-    help="Read exclude patterns from a file (repeatable)",
+    help="Read exclude patterns from a file, one a line, $VAR expanded as restic does (repeatable)",
 )
 @click.option(
     "--exclude-caches",
@@ -65,7 +75,7 @@ from s3vault.errors import ExitCode, UsageError
 @click.option("-n", "--dry-run", is_flag=True, help="Do everything but write to the repository")
 def backup(
     paths: tuple[str, ...],
-    tags: tuple[str, ...],
+    tags: tuple[TagList, ...],
     host: str | None,
     excludes: tuple[str, ...],
     exclude_files: tuple[Path, ...],
@@ -85,7 +95,7 @@ def backup(
     if ctx.profile is not None and not use_stdin:
         p = ctx.profile
         paths = paths or tuple(p.get("paths", ()))
-        tags = (*tags, *p.get("tags", ()))
+        tags = (*tags, *tag_lists(p.get("tags", ())))
         excludes = (*excludes, *p.get("excludes", ()))
         exclude_files = (*exclude_files, *(Path(f) for f in p.get("exclude_files", ())))
         host = host or p.get("host")
@@ -100,10 +110,11 @@ def backup(
     note = None if dry_run else ctx.audited("backup")
     options = BackupOptions(
         paths=paths,
-        tags=tags,
+        tags=flatten(tags),
         host=host,
         excludes=excludes,
         exclude_files=exclude_files,
+        exclude_environ=dict(os.environ),
         exclude_caches=exclude_caches,
         one_file_system=one_file_system,
         stdin=sys.stdin.buffer if use_stdin else None,

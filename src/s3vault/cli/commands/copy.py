@@ -8,7 +8,7 @@ import click
 
 from s3vault import RepoOptions, open_repository
 from s3vault.cli.context import CliContext
-from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.options import cli_context, global_options, tag_filter
 from s3vault.cli.password import read_target_password
 from s3vault.cli.profile import apply_profile
 from s3vault.cli.progress import CliProgress
@@ -18,6 +18,7 @@ from s3vault.errors import ExitCode, UsageError
 from s3vault.ops.copy import CopyOptions
 from s3vault.ops.copy import copy as copy_op
 from s3vault.ops.profiles import config_path, profile_names
+from s3vault.tags import TagList
 
 
 def target_options(
@@ -49,14 +50,14 @@ def target_options(
     help="The target's password (else $S3VAULT_TO_PASSWORD, the profile's, or the source's)",
 )
 @click.option("-H", "--host", "hosts", multiple=True, help="Only snapshots of this host")
-@click.option("--tag", "tags", multiple=True, help="Only snapshots with this tag")
+@tag_filter
 @click.option("--path", "paths", multiple=True, help="Only snapshots of this path")
 def copy(
     snapshots: tuple[str, ...],
     to: str,
     to_password_file: str | None,
     hosts: tuple[str, ...],
-    tags: tuple[str, ...],
+    tags: tuple[TagList, ...],
     paths: tuple[str, ...],
 ) -> int:
     """Copy SNAPSHOTS (default: all, filtered by --host, --tag, --path) into another

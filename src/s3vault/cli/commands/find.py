@@ -8,10 +8,11 @@ import click
 
 from s3vault import FindOptions, SnapshotFilter
 from s3vault import find as find_op
-from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.options import cli_context, global_options, tag_filter
 from s3vault.cli.render import Unreadable, emit, human_bytes, say
 from s3vault.cli.session import open_repo
 from s3vault.format.tree import Node
+from s3vault.tags import TagList
 
 
 def _mtime(node: Node) -> str:
@@ -30,14 +31,14 @@ def _mtime(node: Node) -> str:
     help="Only this snapshot (an id prefix, latest or latest~N; repeatable)",
 )
 @click.option("-H", "--host", "hosts", multiple=True, help="Only snapshots of this host")
-@click.option("--tag", "tags", multiple=True, help="Only snapshots with this tag")
+@tag_filter
 @click.option("--path", "paths", multiple=True, help="Only snapshots of this path")
 @click.option("-i", "--ignore-case", is_flag=True, help="Match regardless of case")
 def find(
     patterns: tuple[str, ...],
     refs: tuple[str, ...],
     hosts: tuple[str, ...],
-    tags: tuple[str, ...],
+    tags: tuple[TagList, ...],
     paths: tuple[str, ...],
     ignore_case: bool,
 ) -> int:

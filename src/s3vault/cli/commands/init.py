@@ -58,7 +58,7 @@ from s3vault.maintenance.retention import Policy
 )
 @click.option(
     "--lock-period",
-    type=Duration(),
+    type=Duration(bare_minutes=False),
     help="With --object-lock: lock new objects this long instead of deriving it from --keep-*",
 )
 @keep_options

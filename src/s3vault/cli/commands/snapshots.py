@@ -7,17 +7,18 @@ from rich.table import Table
 
 from s3vault import SnapshotFilter
 from s3vault import snapshots as snapshots_op
-from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.options import cli_context, global_options, tag_filter
 from s3vault.cli.render import emit, human_bytes, to_jsonable
 from s3vault.cli.session import open_repo
+from s3vault.tags import TagList
 
 
 @click.command()
 @global_options
 @click.option("-H", "--host", "hosts", multiple=True, help="Only snapshots of this host")
-@click.option("--tag", "tags", multiple=True, help="Only snapshots with this tag")
+@tag_filter
 @click.option("--path", "paths", multiple=True, help="Only snapshots of this path")
-def snapshots(hosts: tuple[str, ...], tags: tuple[str, ...], paths: tuple[str, ...]) -> int:
+def snapshots(hosts: tuple[str, ...], tags: tuple[TagList, ...], paths: tuple[str, ...]) -> int:
     """List snapshots."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)

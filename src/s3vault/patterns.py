@@ -1,0 +1,196 @@
+"""Path patterns with restic's rules (restic's ``internal/filter``), for backup excludes and
+restore's ``--include``/``--exclude``. Pure functions, no I/O.
+
+A pattern is matched against the whole absolute path, component by component:
+
+- it is cleaned first (``a/./b/`` is ``a/b``; a trailing ``/`` means nothing);
+- a pattern starting with ``/`` is anchored at the root: ``/var/tmp`` matches ``/var/tmp``
+  and everything below it;
+- any other pattern matches at every depth: ``a/cache`` matches ``/x/a/cache`` (and below),
+  ``*.log`` every ``.log`` file anywhere, ``cache`` every file or directory named cache;
+- in a component, ``*`` is any run of characters, ``?`` one character, ``[a-z]`` and
+  ``[^a-z]`` character classes, ``\\`` escapes the next character (Go's ``filepath.Match``);
+- ``**`` as a whole component matches any number of components (none included);
+- ``!pattern`` re-includes what an earlier pattern excluded (a directory already excluded is
+  not entered, so nothing below it comes back); ``\\!`` is a literal ``!``.
+
+A malformed pattern (``[a``, a trailing ``\\``) is refused up front, as restic 0.14 does.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from s3vault.errors import UsageError
+
+_SPECIAL = frozenset("\\[]*?")
+_COMPONENT = "[^/]+"
+
+
+class BadPatternError(ValueError):
+    """A component is not a valid ``filepath.Match`` pattern."""
+
+
+def _escaped(part: str, i: int) -> tuple[str, int]:
+    """One character of a class (Go's getEsc): its value and the index after it."""
+    if i >= len(part) or part[i] in "-]":
+        raise BadPatternError("a character class is malformed")
+    if part[i] == "\\":
+        i += 1
+        if i >= len(part):
+            raise BadPatternError("a character class ends in \\")
+    if i + 1 >= len(part):
+        raise BadPatternError("a character class is not closed with ]")
+    return part[i], i + 1
+
+
+def _class(part: str, i: int) -> tuple[str, int]:
+    """The regex of the class starting after ``[`` at ``i`` (never matching ``/``), and the
+    index after its ``]``."""
+    negated = i < len(part) and part[i] == "^"
+    i += negated
+    ranges: list[tuple[str, str]] = []
+    while True:
+        if i < len(part) and part[i] == "]" and ranges:
+            i += 1
+            break
+        lo, i = _escaped(part, i)
+        hi = lo
+        if part[i] == "-":
+            hi, i = _escaped(part, i + 1)
+        ranges.append((lo, hi))
+    body = "".join(
+        re.escape(lo) if lo == hi else f"{re.escape(lo)}-{re.escape(hi)}"
+        for lo, hi in ranges
+        if lo <= hi  # Go accepts an inverted range; it matches nothing
+    )
+    if not body:
+        return ("[^/]" if negated else "(?!)"), i
+    return f"(?:(?!/)[{'^' if negated else ''}{body}])", i
+
+
+def _glob(part: str) -> str:
+    """Go's ``filepath.Match`` pattern for one component, as a regex for a whole component.
+
+    Raises:
+        BadPatternError: the pattern is malformed.
+    """
+    out, i = [], 0
+    while i < len(part):
+        c = part[i]
+        if c == "*":
+            out.append("[^/]*")
+            i += 1
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        elif c == "[":
+            regex, i = _class(part, i + 1)
+            out.append(regex)
+        elif c == "\\":
+            if i + 1 >= len(part):
+                raise BadPatternError("it ends in \\")
+            out.append(re.escape(part[i + 1]))
+            i += 2
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return "".join(out)
+
+
+def _clean(path: str) -> str:
+    """Go's ``filepath.Clean``."""
+    cleaned = posixpath.normpath(path)
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """One parsed pattern: a regex over the whole path (``/a/b``) that matches where restic's
+    component-wise matching does. Each component of the pattern is one ``/``-led piece; ``**``
+    is any number of components; an anchored pattern starts at the root, any other at some
+    component; the match ends at the end of a component (what is below a match matches too)."""
+
+    original: str
+    regex: re.Pattern[str]
+    negated: bool
+    # restic expands ``**`` only while the pattern has at most one component more than the
+    # path (its root counted as one): a pattern with many ``**`` needs that many components
+    shortest: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Pattern:
+        """Parse a non-empty pattern.
+
+        Raises:
+            BadPatternError: a component is malformed.
+        """
+        negated = text.startswith("!")
+        cleaned = _clean(text[1:] if negated else text)
+        anchored = cleaned.startswith("/")
+        pieces = cleaned.split("/")[1:] if anchored else cleaned.split("/")
+        shortest = len(pieces) + anchored - 2 if "**" in pieces or "" in pieces else 0
+        while not anchored and len(pieces) > 1 and pieces[0] == "**":
+            pieces.pop(0)  # a relative pattern starts at any component anyway
+        regex, components = [], 0
+        for piece in pieces:
+            if piece in ("**", ""):  # "" only in the pattern "/": the root and all below
+                regex.append(f"(?:/{_COMPONENT})*")
+                continue
+            components += 1
+            literal = _SPECIAL.isdisjoint(piece)
+            regex.append("/" + (re.escape(piece) if literal else "(?=[^/])" + _glob(piece)))
+        if not anchored and not components:  # only **: any path but the root
+            regex = [f"(?:/{_COMPONENT})+"]
+        body = "".join(regex) + "(?=/|\\Z)"
+        regex_text = ("\\A" if anchored else "") + body
+        return cls(text, re.compile(regex_text, re.DOTALL), negated, shortest)
+
+    def matches(self, path: str) -> bool:
+        """True when the absolute path (``/etc/hosts``) matches."""
+        if self.shortest and path.count("/") < self.shortest:
+            return False
+        return self.regex.search(path) is not None
+
+
+class PatternList:
+    """Patterns in order; ``!`` patterns re-include. Empty patterns are ignored."""
+
+    def __init__(self, patterns: Iterable[str], *, what: str = "--exclude") -> None:
+        """Parse every pattern.
+
+        Raises:
+            UsageError: a pattern is malformed (the message names it and ``what``).
+        """
+        parsed = []
+        for text in patterns:
+            if not text:
+                continue
+            try:
+                parsed.append(Pattern.parse(text))
+            except BadPatternError as exc:
+                msg = (
+                    f"{what} {text!r} is not a valid pattern: {exc} (restic's syntax: "
+                    "*, ?, [a-z], [^a-z], ** for any depth, \\ to escape, ! to re-include)"
+                )
+                raise UsageError(msg) from None
+        self._patterns = tuple(parsed)
+        self._negations = any(p.negated for p in parsed)
+
+    def __bool__(self) -> bool:
+        return bool(self._patterns)
+
+    def matches(self, path: str) -> bool:
+        """True when the patterns select ``path`` (an absolute path such as ``/etc/hosts``)."""
+        matched = False
+        for pattern in self._patterns:
+            if pattern.negated:
+                matched = matched and not pattern.matches(path)
+            elif not matched:
+                matched = pattern.matches(path)
+                if matched and not self._negations:
+                    return True
+        return matched

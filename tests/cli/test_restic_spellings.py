@@ -1,0 +1,243 @@
+"""Restic muscle memory through the real entry point (issue 14): a cron line brought over from
+restic means what it meant there, or is refused with exit 2 and restic's spelling; nothing is
+removed on a misreading.
+
+- durations in --keep-within* are restic's (6m is six months, counted from the latest
+  snapshot), other durations keep their documented minutes;
+- --tag a,b is two tags on backup, "both" in filters and --keep-tag, repeated --tag "either";
+- exclude and restore patterns follow restic's rules (a/cache at any depth);
+- forget ID... removes named snapshots, damaged ones too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli, write_file
+
+
+def lines(stdout: str) -> list[dict[str, object]]:
+    return [json.loads(x) for x in stdout.splitlines() if x.strip()]
+
+
+def backup_at(run_cli: RunCli, repo: str, src: Path, when: str, *flags: str) -> None:
+    done = run_cli("-r", repo, "backup", "-q", "--time", when, *flags, str(src))
+    assert done.code == 0, done.stderr
+
+
+def listed(run_cli: RunCli, repo: str, *flags: str) -> list[dict[str, object]]:
+    done = run_cli("-r", repo, "--json", "snapshots", *flags)
+    assert done.code == 0, done.stderr
+    snaps: list[dict[str, object]] = json.loads(done.stdout)["snapshots"]
+    return snaps
+
+
+def kept_days(run_cli: RunCli, repo: str, *flags: str) -> list[str]:
+    done = run_cli("-r", repo, "--json", "forget", "--dry-run", *flags)
+    assert done.code == 0, done.stderr
+    return sorted(
+        str(d["time"])[:10]
+        for d in lines(done.stdout)
+        if d["message_type"] == "decision" and d["keep"]
+    )
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    write_file(tmp_path / "src" / "file.txt", b"some data\n")
+    return tmp_path / "src"
+
+
+@pytest.fixture
+def monthly(src: Path, cli_repo: str, run_cli: RunCli) -> str:
+    """Backups on the first of January, March, May and July 2020, and nothing since."""
+    for month in (1, 3, 5, 7):
+        backup_at(run_cli, cli_repo, src, f"2020-{month:02d}-01T10:00:00+00:00")
+    return cli_repo
+
+
+# --- durations -------------------------------------------------------------------------------
+
+
+def test_keep_within_6m_keeps_six_months_before_the_latest_snapshot(
+    monthly: str, run_cli: RunCli
+) -> None:
+    """restic: 6 months back from the latest snapshot (July 1st), strictly newer. Read as six
+    minutes back from now (what s3vault did), it kept nothing."""
+    assert kept_days(run_cli, monthly, "--keep-within", "6m") == [
+        "2020-03-01",
+        "2020-05-01",
+        "2020-07-01",
+    ]
+    everything = ["2020-01-01", "2020-03-01", "2020-05-01", "2020-07-01"]
+    assert kept_days(run_cli, monthly, "--keep-within", "1y2m3d4h") == everything
+    assert kept_days(run_cli, monthly, "--keep-within-monthly", "5m") == everything[1:]
+
+
+REFUSED = [
+    (["--keep-within", "1h30m"], "30m1h"),  # restic: 30 months and 1 hour
+    (["--keep-within", "30min"], "no minutes"),  # restic rejects it
+    (["--keep-within", "1w"], "a week is 7d"),
+    (["--keep-within", "2d1y"], "1y2d"),
+    (["--keep-within-daily", "-2d"], "negative"),
+    (["--keep-last", "-1"], "-1 as 'keep all'"),
+    (["-d", "-1"], "negative count"),
+]
+
+
+def test_spellings_restic_rejects_or_reads_otherwise_are_refused(
+    monthly: str, run_cli: RunCli
+) -> None:
+    for flags, says in REFUSED:
+        done = run_cli("-r", monthly, "forget", *flags)
+        assert done.code == 2, (flags, done.stderr)
+        assert says in done.stderr, (flags, done.stderr)
+    assert len(listed(run_cli, monthly)) == 4  # nothing removed
+
+
+def test_other_durations_keep_minutes_and_where_months_are_likely_m_is_refused(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """--retry-lock 5m is five minutes, as in restic (Go's durations); an Object Lock period
+    of "6m" could be either, so it is refused and minutes are spelled 30min."""
+    assert run_cli("-r", cli_repo, "prune", "--dry-run", "--retry-lock", "5m").code == 0
+    assert run_cli("-r", cli_repo, "prune", "--dry-run", "--retry-lock", "30min").code == 0
+    assert run_cli("-r", cli_repo, "prune", "--dry-run", "--retry-lock", "0").code == 0  # Go
+    done = run_cli(
+        "-r", str(tmp_path / "locked"), "init", "--object-lock", "governance",
+        "--lock-period", "6m",
+    )  # fmt: skip
+    assert done.code == 2
+    assert "min" in done.stderr and "months" in done.stderr
+
+
+# --- tags ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tagged(src: Path, cli_repo: str, run_cli: RunCli) -> str:
+    backup_at(run_cli, cli_repo, src, "2020-01-01T10:00:00+00:00", "--tag", "a,b")
+    backup_at(run_cli, cli_repo, src, "2020-01-02T10:00:00+00:00", "--tag", "a")
+    backup_at(run_cli, cli_repo, src, "2020-01-03T10:00:00+00:00", "--tag", "b", "--tag", "c")
+    backup_at(run_cli, cli_repo, src, "2020-01-04T10:00:00+00:00")
+    return cli_repo
+
+
+def test_tag_lists_mean_what_they_mean_in_restic(tagged: str, run_cli: RunCli) -> None:
+    assert [s["tags"] for s in listed(run_cli, tagged)] == [["a", "b"], ["a"], ["b", "c"], []]
+
+    def days(*flags: str) -> list[str]:
+        return [str(s["time"])[:10] for s in listed(run_cli, tagged, *flags)]
+
+    assert days("--tag", "a,b") == ["2020-01-01"]  # both
+    assert days("--tag", "a", "--tag", "c") == ["2020-01-01", "2020-01-02", "2020-01-03"]
+    assert days("--tag", "") == ["2020-01-04"]  # untagged
+    assert kept_days(run_cli, tagged, "--keep-tag", "b,c") == ["2020-01-03"]
+    assert kept_days(run_cli, tagged, "--keep-last", "9", "--tag", "a,b") == ["2020-01-01"]
+    found = run_cli("-r", tagged, "--json", "find", "--tag", "b,c", "file.txt")
+    assert found.code == 0, found.stderr
+    assert len({str(d.get("snapshot")) for d in lines(found.stdout) if d.get("snapshot")}) == 1
+
+
+# --- patterns --------------------------------------------------------------------------------
+
+
+def test_excludes_follow_restics_rules(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    src = tmp_path / "src"
+    for name in ("x/a/cache/f", "a/cache/g", "keep/cache", "app/log/kept.txt", "notes.txt"):
+        write_file(src / name, b"data\n")
+    listing = write_file(tmp_path / "excludes", b"# restic's format\n$LOGS/log\n")
+    done = run_cli(
+        "-r", cli_repo, "backup", "--exclude", "a/cache", "--exclude", "cache/",
+        "--exclude-file", str(listing), str(src),
+        env={**cli_env, "LOGS": str(src / "app")},
+    )  # fmt: skip
+    assert done.code == 0, done.stderr
+    ls = run_cli("-r", cli_repo, "--json", "ls", "latest", str(src))
+    names = {
+        str(d["path"])[len(str(src)) :] for d in lines(ls.stdout) if d["message_type"] == "node"
+    }
+    assert names == {"/x", "/x/a", "/a", "/keep", "/app", "/notes.txt"}
+
+
+def test_restore_patterns_follow_restics_rules(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    src = tmp_path / "src"
+    for name in ("x/a/cache/f", "a/cache/g", "a/other", "cache", "notes.txt"):
+        write_file(src / name, b"data\n")
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    out = tmp_path / "out"
+    done = run_cli(
+        "-r", cli_repo, "restore", "latest", "--target", str(out), "--include", "a/cache"
+    )
+    assert done.code == 0, done.stderr
+    restored = {
+        str(p.relative_to(out / str(src).lstrip("/"))) for p in out.rglob("*") if p.is_file()
+    }
+    assert restored == {"x/a/cache/f", "a/cache/g"}
+    out2 = tmp_path / "out2"
+    done = run_cli("-r", cli_repo, "restore", "latest", "--target", str(out2), "--exclude", "cache")
+    assert done.code == 0, done.stderr
+    restored = {
+        str(p.relative_to(out2 / str(src).lstrip("/"))) for p in out2.rglob("*") if p.is_file()
+    }
+    assert restored == {"a/other", "notes.txt"}
+    bad = run_cli("-r", cli_repo, "restore", "latest", "--target", str(out2), "--exclude", "[a")
+    assert bad.code == 2 and "not a valid pattern" in bad.stderr
+
+
+# --- the stored policy and profiles ----------------------------------------------------------
+
+
+def test_init_and_profiles_take_restics_spellings(
+    tmp_path: Path, src: Path, run_cli: RunCli
+) -> None:
+    """init --keep-within 6m stores six months (forget with no rule applies it); a profile's
+    [retention] and tags read like the flags, and a spelling refused on the command line is
+    refused there too, naming the profile."""
+    repo = str(tmp_path / "repo")
+    done = run_cli(
+        "-r", repo, "init", "--kdf-profile", "minimum", "--no-recovery-key",
+        "--keep-within", "6m",
+    )  # fmt: skip
+    assert done.code == 0, done.stderr
+    for month in (1, 3, 5, 7):
+        backup_at(run_cli, repo, src, f"2020-{month:02d}-01T10:00:00+00:00")
+    assert kept_days(run_cli, repo) == ["2020-03-01", "2020-05-01", "2020-07-01"]
+
+    config = write_file(
+        tmp_path / "config.toml",
+        f"""
+[profiles.web]
+repository = "{repo}"
+tags = ["web,nightly"]
+
+[profiles.web.retention]
+keep_within = "2m"
+keep_tags = ["nightly,web"]
+
+[profiles.typo]
+inherit = "web"
+
+[profiles.typo.retention]
+keep_within = "1h30m"
+""".encode(),
+    )
+    backup = run_cli(
+        "--config", str(config), "-P", "web", "backup", "-q", "--time", "2020-07-15T10:00:00",
+        str(src),
+    )  # fmt: skip
+    assert backup.code == 0, backup.stderr
+    assert listed(run_cli, repo)[-1]["tags"] == ["web", "nightly"]
+    # two months back from July 15th (the latest), and the snapshot tagged nightly and web
+    kept = kept_days(run_cli, repo, "--config", str(config), "-P", "web")
+    assert kept == ["2020-07-01", "2020-07-15"]
+    typo = run_cli("--config", str(config), "-P", "typo", "forget", "--dry-run")
+    assert typo.code == 2
+    assert "profile typo [retention] keep_within" in typo.stderr and "30m1h" in typo.stderr
