@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 ROOT = -1  # the restore target itself
@@ -73,24 +73,28 @@ class Locator:
         parts.append(self._base(number) or b"")
         return b"/".join(reversed(parts))
 
-    @contextmanager
-    def at(self, entry: Entry) -> Iterator[tuple[int | None, bytes]]:
-        """``(dir_fd, name)`` for os calls on the entry: ``(None, full path)`` when the path
-        is short, else a descriptor of its directory (valid inside the block) and its name.
+    def at(self, entry: Entry) -> AbstractContextManager[tuple[int | None, bytes]]:
+        """``(dir_fd, name)`` for os calls on the entry, in a ``with`` block: ``(None, full
+        path)`` when the path is short, else a descriptor of its directory (valid inside the
+        block) and its name.
 
         Raises:
-            OSError: a directory on the way cannot be opened (missing, or not a directory).
+            OSError: (on entering) a directory on the way cannot be opened (missing, or not a
+                directory: a symlink is never followed).
         """
         short = self._join(entry)
-        if short is not None:
-            yield None, short
-            return
+        if short is not None:  # the common case: no descriptor, no generator (restore's hot path)
+            return _ByPath(short)
+        return _InDir(self, entry)
+
+    def dup_dir(self, number: int) -> int:
+        """A new descriptor of directory ``number`` (or ROOT), the caller's to close.
+
+        Raises:
+            OSError: a directory on the way cannot be opened.
+        """
         with self._lock:
-            fd = os.dup(self._open_dir(entry.parent))
-        try:
-            yield fd, entry.name
-        finally:
-            os.close(fd)
+            return os.dup(self._open_dir(number))
 
     def _open_dir(self, number: int) -> int:
         """A cached descriptor of directory ``number`` (the lock is held)."""
@@ -121,3 +125,30 @@ class Locator:
             fds, self._fds = list(self._fds.values()), OrderedDict()
         for fd in fds:
             os.close(fd)
+
+
+class _ByPath(AbstractContextManager[tuple[int | None, bytes]]):
+    __slots__ = ("_where",)
+
+    def __init__(self, path: bytes) -> None:
+        self._where: tuple[int | None, bytes] = (None, path)
+
+    def __enter__(self) -> tuple[int | None, bytes]:
+        return self._where
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+
+class _InDir(AbstractContextManager[tuple[int | None, bytes]]):
+    __slots__ = ("_entry", "_fd", "_locator")
+
+    def __init__(self, locator: Locator, entry: Entry) -> None:
+        self._locator, self._entry, self._fd = locator, entry, -1
+
+    def __enter__(self) -> tuple[int | None, bytes]:
+        self._fd = self._locator.dup_dir(self._entry.parent)
+        return self._fd, self._entry.name
+
+    def __exit__(self, *_exc: object) -> None:
+        os.close(self._fd)
