@@ -17,6 +17,7 @@ from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
+from s3vault.restorer import nodes
 from s3vault.restorer.locator import ROOT, Entry, Locator
 from s3vault.restorer.sinks import FilesystemSink
 from tests.conftest import RepoHandle, RunCli
@@ -224,6 +225,13 @@ def test_sink_turns_any_node_into_warnings(
     owners: bool,
 ) -> None:
     node = Node(name=b"x", type=kind, link_target=target, xattrs=tuple(xattrs), **ints)
+    one_by_one = [
+        nodes.owner_problem(node),
+        nodes.mode_problem(node),
+        nodes.times_problem(node),
+        *(nodes.xattr_problem(key) for key, _ in xattrs),
+    ]
+    assert nodes.applicable(node) == (not any(one_by_one))  # the fast path agrees
     where = tmp_path / "sink"
     where.mkdir(exist_ok=True)
     sink = FilesystemSink(Locator(os.fsencode(where), ()), owners=owners and ROOT_IS_ROOT)

@@ -30,7 +30,9 @@ class RestoreOptions:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RestoreResult:
-    """What a restore did. ``errors`` lists files that could not be restored, by path."""
+    """What a restore did. ``errors``: (path, reason) of files (or a directory's contents,
+    ``path/``) whose data is missing or damaged; ``warnings``: entries refused or not fully
+    restored, and a selection that matched nothing."""
 
     snapshot_id: ObjectId
     target: str

@@ -39,6 +39,18 @@ def refusal(node: Node) -> str:
     return ""
 
 
+def applicable(node: Node) -> bool:
+    """Whether every attribute is in range (one test for the common case)."""
+    return (
+        0 <= node.uid <= ID_MAX
+        and 0 <= node.gid <= ID_MAX
+        and 0 <= node.mode <= MODE_MAX
+        and NS_MIN <= node.mtime_ns <= NS_MAX
+        and NS_MIN <= node.atime_ns <= NS_MAX
+        and all(key and b"\0" not in key for key, _value in node.xattrs)
+    )
+
+
 def owner_problem(node: Node) -> str:
     """Why uid/gid cannot be applied, or empty."""
     for what, value in (("uid", node.uid), ("gid", node.gid)):

@@ -3,7 +3,10 @@
 Idempotent: a file already present with the snapshot's size and mtime whose content hash matches
 is left alone, so re-running an interrupted restore only fetches what is missing.
 Damage is contained: a blob that fails authentication, or a pack that is missing, fails only the
-files that need it; they are named in the result and every other file is restored.
+files that need it; they are named in the result (errors) and every other file is restored. So
+is local trouble: an entry the target refuses (a directory in the way, a file too large) fails
+alone, a directory that cannot be created takes only its contents with it (warnings); only a
+target that can take nothing more (full, read-only) stops the restore.
 """
 
 from __future__ import annotations

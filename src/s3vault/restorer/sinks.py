@@ -279,30 +279,56 @@ class FilesystemSink:
             raise self._failed(exc, "cannot create hard link", entry) from None
 
     def set_metadata(self, entry: Entry, node: Node) -> str:
-        """Apply owner, xattrs, mode and times, each on its own; returns a warning (every
-        attribute that could not be applied, and why) or empty."""
-        problems: list[str] = []
-        atime = node.atime_ns or node.mtime_ns
+        """Apply owner, xattrs, mode and times; returns a warning (every attribute that could
+        not be applied, and why) or empty.
+
+        The common case costs what it always did: every field in range, one pass. Otherwise,
+        or when a call fails, each attribute is applied on its own so the others still are.
+        """
         try:
             with self._loc.at(entry) as (fd, name):
-                if self._owners:
-                    why = nodes.owner_problem(node) or _attempt(
-                        os.chown, name, node.uid, node.gid, dir_fd=fd, follow_symlinks=False
-                    )
-                    _note(problems, "owner", why)
-                if node.type is not NodeType.SYMLINK:
-                    for key, value in node.xattrs:
-                        why = nodes.xattr_problem(key) or _attempt(_setxattr, fd, name, key, value)
-                        _note(problems, "xattr", why)
-                    why = nodes.mode_problem(node) or _attempt(os.chmod, name, node.mode, dir_fd=fd)
-                    _note(problems, "mode", why)
-                why = nodes.times_problem(node) or _attempt(
-                    os.utime, name, ns=(atime, node.mtime_ns), dir_fd=fd, follow_symlinks=False
-                )
-                _note(problems, "times", why)
+                if nodes.applicable(node):
+                    try:
+                        self._apply(fd, name, node)
+                    except (OSError, ValueError, OverflowError):
+                        pass  # find out which attribute failed, and apply the others
+                    else:
+                        return ""
+                problems = self._apply_each(fd, name, node)
         except OSError as exc:
-            problems.append(_reason(exc))
+            problems = [_reason(exc)]
         return f"cannot set metadata ({'; '.join(problems)})" if problems else ""
+
+    def _apply(self, fd: int | None, name: bytes, node: Node) -> None:
+        if self._owners:
+            os.chown(name, node.uid, node.gid, dir_fd=fd, follow_symlinks=False)
+        if node.type is not NodeType.SYMLINK:
+            for key, value in node.xattrs:
+                _setxattr(fd, name, key, value)
+            os.chmod(name, node.mode, dir_fd=fd)
+        atime = node.atime_ns or node.mtime_ns
+        os.utime(name, ns=(atime, node.mtime_ns), dir_fd=fd, follow_symlinks=False)
+
+    def _apply_each(self, fd: int | None, name: bytes, node: Node) -> list[str]:
+        """Each attribute on its own, checked first; what could not be applied, and why."""
+        problems: list[str] = []
+        if self._owners:
+            why = nodes.owner_problem(node) or _attempt(
+                os.chown, name, node.uid, node.gid, dir_fd=fd, follow_symlinks=False
+            )
+            _note(problems, "owner", why)
+        if node.type is not NodeType.SYMLINK:
+            for key, value in node.xattrs:
+                why = nodes.xattr_problem(key) or _attempt(_setxattr, fd, name, key, value)
+                _note(problems, "xattr", why)
+            why = nodes.mode_problem(node) or _attempt(os.chmod, name, node.mode, dir_fd=fd)
+            _note(problems, "mode", why)
+        atime = node.atime_ns or node.mtime_ns
+        why = nodes.times_problem(node) or _attempt(
+            os.utime, name, ns=(atime, node.mtime_ns), dir_fd=fd, follow_symlinks=False
+        )
+        _note(problems, "times", why)
+        return problems
 
 
 def _reason(exc: BaseException) -> str:
