@@ -111,6 +111,11 @@ def restore_test(
 ) -> DrillResult:
     """Run a restore drill. The repository's index must be loaded.
 
+    Every selected file must be restored and proven (or streamed and proven, ``no_disk``):
+    one that is not, for any reason (data missing or damaged, a name or node restore refuses,
+    a file the target refused, an attribute not applied), is a failure with its path and
+    reason. A drill that selects nothing proves nothing: ``empty``, and it does not pass.
+
     Raises:
         UsageError: unknown snapshot or contradictory options.
     """
