@@ -124,6 +124,12 @@ def test_restore_of_a_tree_10000_levels_deep_is_complete(
         assert leaf == LEAF
         assert marks == [b"depth %d\n" % depth for depth in range(1000, DEPTH, 1000)]
         assert mode == 0o750  # metadata reached the deepest directory too
+        again = run_cli(
+            "--json", "-r", deep_repo.url, "--cache-dir", str(deep_repo.cache),
+            "restore", "latest", "-t", str(target),
+        )  # fmt: skip
+        assert again.code == 0, again.stderr[-2000:]
+        assert json.loads(again.stdout.splitlines()[-1])["files_skipped"] == MARKS + 1
     finally:
         remove_tree(target)  # pytest's own clean-up (shutil.rmtree) recurses
     assert not target.exists()
