@@ -12,7 +12,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from s3vault.restorer import sinks
+from s3vault.restorer.locator import ROOT, Entry, Locator
 from s3vault.restorer.sinks import HOLE_BLOCK, FilesystemSink, data_runs
+
+
+def sink_in(directory: Path) -> FilesystemSink:
+    """A sink that writes entries directly into ``directory``."""
+    return FilesystemSink(Locator(os.fsencode(directory), ()), owners=False)
+
+
+def at(name: str) -> Entry:
+    return Entry(ROOT, name.encode())
+
 
 # Runs of zeros and of non-zero bytes of any length, so zero stretches start unaligned.
 runs_of_bytes = st.lists(
@@ -40,9 +51,9 @@ def test_aligned_zero_blocks_are_left_out() -> None:
 
 
 def test_blocks_write_into_one_file_from_many_threads(tmp_path: Path) -> None:
-    path = os.fsencode(tmp_path / "f")
+    path = at("f")
     block = 1000
-    sink = FilesystemSink(owners=False)
+    sink = sink_in(tmp_path)
 
     def write(i: int) -> None:
         sink.write(path, 64 * block, i * block, bytes([i + 1]) * block)
@@ -53,18 +64,16 @@ def test_blocks_write_into_one_file_from_many_threads(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     sink.finish_file(path, 64 * block)
-    assert Path(os.fsdecode(path)).read_bytes() == b"".join(
-        bytes([i + 1]) * block for i in range(64)
-    )
+    assert (tmp_path / "f").read_bytes() == b"".join(bytes([i + 1]) * block for i in range(64))
 
 
 def test_a_file_without_content_is_created_at_its_end(tmp_path: Path) -> None:
-    path = os.fsencode(tmp_path / "zeros")
-    sink = FilesystemSink(owners=False)
+    path = at("zeros")
+    sink = sink_in(tmp_path)
     sink.write(path, 3 * HOLE_BLOCK, 0, bytes(HOLE_BLOCK))  # all zeros: no write, no file
-    assert not os.path.exists(path)
+    assert not (tmp_path / "zeros").exists()
     sink.finish_file(path, 3 * HOLE_BLOCK)
-    assert Path(os.fsdecode(path)).read_bytes() == bytes(3 * HOLE_BLOCK)
+    assert (tmp_path / "zeros").read_bytes() == bytes(3 * HOLE_BLOCK)
 
 
 def test_a_symlink_at_the_path_is_replaced_not_followed(tmp_path: Path) -> None:
@@ -73,9 +82,9 @@ def test_a_symlink_at_the_path_is_replaced_not_followed(tmp_path: Path) -> None:
     (tmp_path / "t").mkdir()
     link = tmp_path / "t" / "f"
     link.symlink_to(outside)
-    sink = FilesystemSink(owners=False)
-    sink.write(os.fsencode(link), 5, 0, b"hello")
-    sink.finish_file(os.fsencode(link), 5)
+    sink = sink_in(tmp_path / "t")
+    sink.write(at("f"), 5, 0, b"hello")
+    sink.finish_file(at("f"), 5)
     assert outside.read_bytes() == b"keep"
     assert not link.is_symlink()
     assert link.read_bytes() == b"hello"
@@ -85,8 +94,8 @@ def test_more_files_in_progress_than_kept_open(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sinks, "MAX_OPEN_FILES", 2)
-    sink = FilesystemSink(owners=False)
-    paths = [os.fsencode(tmp_path / str(i)) for i in range(5)]
+    sink = sink_in(tmp_path)
+    paths = [at(str(i)) for i in range(5)]
     for half in (0, 1):
         for i, path in enumerate(paths):
             sink.write(path, 2, half, bytes([65 + i]))
@@ -94,6 +103,6 @@ def test_more_files_in_progress_than_kept_open(
     for path in paths:
         sink.finish_file(path, 2)
     assert not sink._open
-    assert [Path(os.fsdecode(p)).read_bytes() for p in paths] == [
+    assert [(tmp_path / str(i)).read_bytes() for i in range(5)] == [
         bytes([65 + i]) * 2 for i in range(5)
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import click
@@ -389,3 +390,26 @@ class ByteSize(_IntBase):
         if not match:
             self.fail(f"{value!r} is not a size like 500M or 5G", param, ctx)
         return int(float(match.group(1)) * self._UNITS[match.group(2)])
+
+
+if TYPE_CHECKING:
+    _PathBase = click.ParamType[Path]
+else:
+    _PathBase = click.ParamType
+
+
+class TargetDir(_PathBase):
+    """A directory to restore into. Empty is refused: ``--target "$DEST"`` with DEST unset
+    would otherwise restore into the current directory."""
+
+    name = "directory"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Path:
+        """Refuse an empty path."""
+        if isinstance(value, Path):
+            return value
+        if not str(value):
+            self.fail("is empty (an unset variable?): name a directory", param, ctx)
+        return Path(str(value))

@@ -32,6 +32,9 @@ def loads(data: bytes, what: str) -> JsonDict:
     except (ValueError, UnicodeDecodeError) as exc:
         msg = f"{what}: malformed JSON ({exc})"
         raise IntegrityError(msg) from None
+    except RecursionError:  # no record nests deeply: only a forged one does
+        msg = f"{what}: malformed JSON (nested too deeply)"
+        raise IntegrityError(msg) from None
     if not isinstance(obj, dict):
         msg = f"{what}: expected a JSON object"
         raise IntegrityError(msg)
@@ -102,10 +105,14 @@ def decode_name(obj: JsonDict, what: str, key: str = "name") -> bytes:
     """Inverse of encode_name.
 
     Raises:
-        IntegrityError: neither form present.
+        IntegrityError: neither form present, or text that is not Unicode (a lone surrogate).
     """
     if isinstance(obj.get(key), str):
-        return str(obj[key]).encode("utf-8")
+        try:
+            return str(obj[key]).encode("utf-8")
+        except UnicodeEncodeError:
+            msg = f"{what}: {key} is not valid Unicode"
+            raise IntegrityError(msg) from None
     if isinstance(obj.get(key + "_b64"), str):
         return unb64(obj[key + "_b64"], what)
     msg = f"{what}: missing {key}"

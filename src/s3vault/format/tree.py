@@ -3,6 +3,11 @@
 A tree blob is canonical JSON ``{"nodes": [...]}`` with nodes sorted by name bytes. Names and link
 targets are arbitrary bytes: UTF-8 names are stored as text (``name``), others as base64
 (``name_b64``), so every name round-trips exactly.
+
+``Tree.decode`` refuses a tree with any malformed node. ``Tree.decode_each`` is for readers that
+can go on without one entry (restore): the blob itself must still parse as a tree (it has been
+authenticated before either is called), but a node that does not decode is returned as a
+NodeError, by name, and the other nodes are kept.
 """
 
 from __future__ import annotations
@@ -155,6 +160,33 @@ def _node_from_json(obj: dict[str, Any]) -> Node:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NodeError:
+    """A node of a tree blob that does not decode, and why."""
+
+    name: str  # the node's name for messages, or "#N" (its position) when even that is unreadable
+    reason: str
+
+
+def _shown_name(obj: object, position: int) -> str:
+    """A malformed node's name for messages, as far as it can be read."""
+    if isinstance(obj, dict):
+        try:
+            return codec.decode_name(obj, "tree node").decode("utf-8", "backslashreplace")
+        except IntegrityError:
+            pass
+    return f"#{position}"
+
+
+def _node_list(data: bytes) -> list[Any]:
+    obj = codec.loads(data, "tree")
+    codec.check_version(obj.get("v"), TREE_VERSION, "tree")
+    nodes = obj.get("nodes")
+    if not isinstance(nodes, list):
+        raise IntegrityError("tree: nodes is not a list")
+    return nodes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Tree:
     """A directory listing: nodes sorted by name."""
 
@@ -173,12 +205,24 @@ class Tree:
             IntegrityError: malformed.
             FormatVersionError: a newer tree version.
         """
-        obj = codec.loads(data, "tree")
-        codec.check_version(obj.get("v"), TREE_VERSION, "tree")
-        nodes = obj.get("nodes")
-        if not isinstance(nodes, list):
-            raise IntegrityError("tree: nodes is not a list")
-        return cls(nodes=tuple(_node_from_json(n) for n in nodes))
+        return cls(nodes=tuple(_node_from_json(n) for n in _node_list(data)))
+
+    @classmethod
+    def decode_each(cls, data: bytes) -> tuple[Tree, tuple[NodeError, ...]]:
+        """Parse a tree blob node by node: the nodes that decode, and the ones that do not.
+
+        Raises:
+            IntegrityError: the blob is not a tree at all (not JSON, no node list).
+            FormatVersionError: a newer tree version.
+        """
+        nodes: list[Node] = []
+        errors: list[NodeError] = []
+        for position, obj in enumerate(_node_list(data)):
+            try:
+                nodes.append(_node_from_json(obj))
+            except IntegrityError as exc:
+                errors.append(NodeError(name=_shown_name(obj, position), reason=str(exc)))
+        return cls(nodes=tuple(nodes)), tuple(errors)
 
     def find(self, name: bytes) -> Node | None:
         """The node with this name, if any."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import shutil
 import socket
 import tempfile
 from dataclasses import dataclass
@@ -29,9 +28,10 @@ from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot
-from s3vault.restorer.plan import plan_restore
+from s3vault.restorer.plan import RestorePlan, load_listing, plan_restore
 from s3vault.restorer.proof import prove_on_disk, prove_streamed
 from s3vault.restorer.restorer import Restorer
+from s3vault.restorer.scratch import remove_tree
 
 MAX_LISTED = 100
 
@@ -61,23 +61,26 @@ class DrillResult:
     record: DrillFile
     record_id: ObjectId | None
     record_error: str | None  # why the record could not be stored (the verdict stands)
-    failures: tuple[tuple[str, str], ...]  # (path, problem): mismatches and restore errors
+    # (path, problem): mismatches, restore errors, and anything selected that was not restored
+    failures: tuple[tuple[str, str], ...]
+    empty: bool  # nothing was selected: the drill proved nothing (and did not pass)
     target: str
     requests: RequestCounts
 
 
 def _file_paths(repo: Repository, tree: ObjectId) -> tuple[list[str], int]:
-    """Every regular file's snapshot path, and their total size."""
+    """Every regular file's snapshot path, and their total size (a tree that cannot be read
+    is passed over: the restore reports it)."""
     paths: list[str] = []
     total = 0
     stack = [(tree, "")]
     while stack:
         tid, base = stack.pop()
-        for node in repo.load_tree(tid).nodes:
+        for node in load_listing(repo, tid).nodes:
             path = f"{base}/{node.display_name}"
             if node.type is NodeType.FILE:
                 paths.append(path)
-                total += node.size
+                total += max(node.size, 0)
             elif node.type is NodeType.DIR and node.subtree is not None:
                 stack.append((node.subtree, path))
     return paths, total
@@ -109,6 +112,11 @@ def restore_test(
 ) -> DrillResult:
     """Run a restore drill. The repository's index must be loaded.
 
+    Every selected file must be restored and proven (or streamed and proven, ``no_disk``):
+    one that is not, for any reason (data missing or damaged, a name or node restore refuses,
+    a file the target refused, an attribute not applied), is a failure with its path and
+    reason. A drill that selects nothing proves nothing: ``empty``, and it does not pass.
+
     Raises:
         UsageError: unknown snapshot or contradictory options.
     """
@@ -132,25 +140,30 @@ def restore_test(
     target_b = os.fsencode(target.absolute())
     try:
         plan = plan_restore(
-            repo, snap.tree, target_b, select=(chosen.__contains__ if chosen is not None else None)
+            repo, snap.tree, select=(chosen.__contains__ if chosen is not None else None)
         )
         t0 = clock.monotonic()
-        errors: list[tuple[str, str]] = list(plan.missing_blobs)
         if options.no_disk:
+            errors = [*plan.errors, *plan.refused]
             problems = prove_streamed(repo, plan, workers=options.workers)
             restore_seconds = clock.monotonic() - t0
             verify_seconds = 0.0
         else:
             outcome = Restorer(repo, plan, workers=options.workers, progress=progress).run(target_b)
-            errors = list(outcome.errors)
+            errors = [*outcome.errors, *outcome.warnings]  # the plan's are in the outcome too
             t2 = clock.monotonic()
             restore_seconds = t2 - t0
-            problems = prove_on_disk(plan, repo.sealer.current.id_key, workers=options.workers)
+            problems = prove_on_disk(
+                plan, target_b, repo.sealer.current.id_key, workers=options.workers
+            )
             verify_seconds = clock.monotonic() - t2
     finally:
         if made_temp and not options.keep:
-            shutil.rmtree(target, ignore_errors=True)
+            remove_tree(target)  # not shutil.rmtree: recursive in Python 3.11
 
+    errors += _not_restored(plan, chosen, {path for path, _ in [*errors, *problems]})
+    checked = len(plan.files) + len(plan.hardlinks) + len(plan.others)
+    empty = not checked and not errors and not problems
     snapshot_bytes = snapshot_bytes or plan.total_bytes  # snapshots without a summary
     failures = sorted(set(errors) | set(problems))
     checked_bytes = sum(t.node.size for t in plan.files)
@@ -161,7 +174,12 @@ def restore_test(
     age = (now - snap.time).total_seconds()
     rto = options.rto_target.total_seconds() if options.rto_target else None
     rpo = options.rpo_target.total_seconds() if options.rpo_target else None
-    passed = not failures and (rto is None or projected <= rto) and (rpo is None or age <= rpo)
+    passed = (
+        not failures
+        and not empty
+        and (rto is None or projected <= rto)
+        and (rpo is None or age <= rpo)
+    )
     record = DrillFile(
         time=now,
         snapshot=sid.hex(),
@@ -182,20 +200,35 @@ def restore_test(
         passed=passed,
         failures=tuple(f"{p}: {w}" for p, w in failures[:MAX_LISTED]),
     )
-    record_id, record_error = None, None
-    if options.record:
-        try:
-            record_id = repo.save_file(ObjectKind.DRILLS, record.encode())
-        except BackendError as exc:  # a read-only store: the verdict stands, unrecorded
-            record_error = str(exc)
+    record_id, record_error = _save_record(repo, record) if options.record else (None, None)
     return DrillResult(
         record=record,
         record_id=record_id,
         record_error=record_error,
         failures=tuple(failures),
+        empty=empty,
         target=os.fsdecode(target_b),
         requests=repo.requests.snapshot(),
     )
+
+
+def _save_record(repo: Repository, record: DrillFile) -> tuple[ObjectId | None, str | None]:
+    """(the record's id, or why the store refused it: the verdict stands, unrecorded)."""
+    try:
+        return repo.save_file(ObjectKind.DRILLS, record.encode()), None
+    except BackendError as exc:  # a read-only store
+        return None, str(exc)
+
+
+def _not_restored(
+    plan: RestorePlan, chosen: set[str] | None, reported: set[str]
+) -> list[tuple[str, str]]:
+    """Files of the sample that the plan left out without a reason already reported."""
+    if chosen is None:
+        return []
+    planned = {plan.shown(t.entry) for t in plan.files}
+    planned.update(plan.shown(entry) for entry, _node, _first in plan.hardlinks)
+    return [(path, "selected but not restored") for path in sorted(chosen - planned - reported)]
 
 
 def drill_history(repo: Repository) -> list[tuple[ObjectId, DrillFile]]:

@@ -30,7 +30,9 @@ class RestoreOptions:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RestoreResult:
-    """What a restore did. ``errors`` lists files that could not be restored, by path."""
+    """What a restore did. ``errors``: (path, reason) of files (or a directory's contents,
+    ``path/``) whose data is missing or damaged; ``warnings``: entries refused or not fully
+    restored, and a selection that matched nothing."""
 
     snapshot_id: ObjectId
     target: str
@@ -55,19 +57,28 @@ def restore(
 ) -> RestoreResult:
     """Restore a snapshot. The repository's index must be loaded.
 
+    Damage is contained: data that is missing or damaged fails the files (or the directory
+    contents) that need it (``errors``); an entry that cannot be restored as the snapshot
+    describes it, or that the target refuses, is a warning; everything else is restored.
+    Filters that select nothing give a warning too: a script must not believe it restored
+    something.
+
     Raises:
         UsageError: unknown snapshot.
-        RestoreError: the target cannot be written (the message names the file).
+        RestoreError: the target cannot be used or cannot take more (disk full, read-only).
     """
     clock = clock or SystemClock()
     t0 = clock.monotonic()
     sid, snap = find_snapshot(repo, options.snapshot, host=options.host)
     target = os.fsencode(os.path.abspath(options.target))
     repo.forget_missing_packs()  # a blob stored again elsewhere is read from there
-    plan = plan_restore(repo, snap.tree, target, include=options.include, exclude=options.exclude)
+    plan = plan_restore(repo, snap.tree, include=options.include, exclude=options.exclude)
     outcome = Restorer(
         repo, plan, workers=options.workers, progress=progress or NullProgress()
     ).run(target)
+    warnings = [*outcome.warnings, *outcome.skipped]
+    if plan.empty and not (plan.errors or plan.refused) and (options.include or options.exclude):
+        warnings.append(("/", f"nothing in snapshot {sid.short} matches {_filters(options)}"))
     return RestoreResult(
         snapshot_id=sid,
         target=os.fsdecode(target),
@@ -79,6 +90,13 @@ def restore(
         total_bytes=plan.total_bytes,
         total_duration=clock.monotonic() - t0,
         errors=tuple(outcome.errors),
-        warnings=tuple(outcome.warnings),
+        warnings=tuple(warnings),
         requests=repo.requests.snapshot(),
     )
+
+
+def _filters(options: RestoreOptions) -> str:
+    """The filters for a message: --include 'a' --exclude 'b'."""
+    words = [f"--include {p!r}" for p in options.include]
+    words += [f"--exclude {p!r}" for p in options.exclude]
+    return " ".join(words) + ": nothing was restored"

@@ -2,49 +2,93 @@
 
 Every name is checked before it becomes a path: empty names, ``.``, ``..``, names with ``/`` or
 NUL, and duplicate names in one directory are refused and reported (with everything below them),
-never joined to the target. Blobs are grouped by pack so each pack is read once.
+never joined to the target. Every node is checked before it is used (nodes.py): one that the
+restore cannot honour is refused by path, and everything else is planned. A tree that cannot be
+read (missing from the index, failing authentication, not a tree) fails that directory's
+contents, named, and the walk goes on; a node of a readable tree that does not decode is refused
+alone (``Tree.decode_each``). Blobs are grouped by pack so each pack is read once.
+
+The walk is iterative (an explicit stack of open directories): the depth of a tree is limited
+by memory, never by the interpreter's recursion limit. Order, as a recursive walk would have it:
+
+    for each directory, depth first, children in name order:
+        refuse unsafe names and nodes; skip excluded paths
+        a directory is planned before its contents; it is dropped again when nothing in it
+        (nor itself) was selected
+        files, links and other entries are planned when selected
+
+Paths are not stored: every entry is ``Entry(parent directory number, name)`` (locator.py), so
+a deep tree costs memory in proportion to its entries, not to the square of its depth.
 """
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
 from s3vault.format.packfile import BlobType
-from s3vault.format.tree import Node, NodeType
+from s3vault.format.tree import Node, NodeType, Tree
 from s3vault.ids import ObjectId
 from s3vault.patterns import PatternList
 from s3vault.repository.index import BlobLocation
 from s3vault.repository.repository import Repository
+from s3vault.restorer import nodes
+from s3vault.restorer.locator import ROOT, Entry
+
+Problem = tuple[str, str]  # (path, what is wrong)
 
 
 @dataclass(slots=True)
 class FileTask:
     """One regular file to write."""
 
-    path: bytes
+    entry: Entry
     node: Node
     missing: int = 0  # blobs not yet written
     failed: str = ""
+    damaged: bool = False  # it failed because repository data is missing or damaged
 
 
 @dataclass(slots=True)
 class RestorePlan:
-    """Everything a restore will do."""
+    """Everything a restore will do. Entries name their directory by its index in ``dirs``
+    (parents before children); ``errors`` are data the repository lacks (missing or damaged
+    blobs and trees), ``refused`` the entries the restore will not create, both by snapshot
+    path."""
 
-    dirs: list[tuple[bytes, Node]] = field(default_factory=list)
+    dirs: list[tuple[Entry, Node]] = field(default_factory=list)
     files: list[FileTask] = field(default_factory=list)
-    hardlinks: list[tuple[bytes, Node, bytes]] = field(default_factory=list)
-    others: list[tuple[bytes, Node]] = field(default_factory=list)  # symlinks, fifos, devices
-    unsafe: list[tuple[str, str]] = field(default_factory=list)
+    hardlinks: list[tuple[Entry, Node, Entry]] = field(default_factory=list)
+    others: list[tuple[Entry, Node]] = field(default_factory=list)  # symlinks, fifos, devices
+    refused: list[Problem] = field(default_factory=list)
     # pack id → blob id → (location, [(file number, offset in file)])
     packs: dict[ObjectId, dict[ObjectId, tuple[BlobLocation, list[tuple[int, int]]]]] = field(
         default_factory=dict
     )
-    missing_blobs: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)
     total_bytes: int = 0
+
+    @property
+    def dir_entries(self) -> list[Entry]:
+        """Each directory's Entry, by number (what a Locator takes)."""
+        return [entry for entry, _node in self.dirs]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing would be created."""
+        return not (self.dirs or self.files or self.hardlinks or self.others)
+
+    def shown(self, entry: Entry) -> str:
+        """The entry's path in the snapshot, for messages (``/dir/name``)."""
+        parts = [entry.name]
+        number = entry.parent
+        while number != ROOT:
+            up = self.dirs[number][0]
+            parts.append(up.name)
+            number = up.parent
+        return "/" + "/".join(p.decode("utf-8", "backslashreplace") for p in reversed(parts))
 
 
 def unsafe_name(name: bytes) -> str:
@@ -54,6 +98,38 @@ def unsafe_name(name: bytes) -> str:
     if b"/" in name or b"\0" in name:
         return "refusing a name that contains '/' or NUL"
     return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A directory's readable nodes, the nodes that do not decode, or why none can be read."""
+
+    nodes: tuple[Node, ...] = ()
+    refused: tuple[tuple[str, str], ...] = ()  # (name, reason)
+    error: str = ""  # the whole tree is unreadable: data missing or damaged
+    newer: str = ""  # the tree has a newer format than this s3vault reads
+
+
+def load_listing(repo: Repository, tid: ObjectId) -> Listing:
+    """Read a tree for a walk that goes on past damage: never raises for one tree's sake.
+
+    A tree whose blob is missing, fails authentication or is not a tree gives ``error``; a
+    readable tree with nodes that do not decode gives the others and names those in ``refused``.
+
+    Raises:
+        BackendError: storage failed for other reasons than a missing pack (unreachable).
+    """
+    try:
+        return Listing(nodes=repo.load_tree(tid).nodes)
+    except (IntegrityError, ObjectNotFoundError, FormatVersionError):
+        pass  # the strict read failed: find out whether the blob or one node is to blame
+    try:
+        tree, bad = Tree.decode_each(repo.load_blob(BlobType.TREE, tid))
+    except FormatVersionError as exc:
+        return Listing(newer=f"tree {tid.short} cannot be read: {exc}")
+    except (IntegrityError, ObjectNotFoundError) as exc:
+        return Listing(error=f"tree {tid.short} cannot be read: {exc}")
+    return Listing(nodes=tree.nodes, refused=tuple((e.name, e.reason) for e in bad))
 
 
 class _Selector:
@@ -66,6 +142,11 @@ class _Selector:
         self._inc = PatternList(include, what="--include") if include else None
         self._exc = PatternList(exclude, what="--exclude") if exclude else None
         self._select = select
+
+    @property
+    def needs_paths(self) -> bool:
+        """Whether decisions look at paths (else no path is built during the walk)."""
+        return self._inc is not None or self._exc is not None or self._select is not None
 
     def excluded(self, rel: str, is_dir: bool) -> bool:
         return bool(self._exc and self._exc.matches(rel))
@@ -80,103 +161,158 @@ class _Selector:
         return self._inc is not None or self._select is not None
 
 
+@dataclass(slots=True)
+class _Frame:
+    """One directory being walked."""
+
+    number: int  # its index in plan.dirs, or ROOT
+    nodes: Iterator[Node]
+    here: bool  # the directory itself is selected (so is everything in it)
+    rel: str  # its snapshot path when the selector needs paths ("" for the root), else ""
+    names: set[bytes] = field(default_factory=set)
+    selected: bool = False  # something in it was selected
+
+
 class _Planner:
-    """Builds a RestorePlan by walking trees depth-first in name order."""
+    """Builds a RestorePlan by walking trees depth-first in name order (iteratively)."""
 
     def __init__(self, repo: Repository, sel: _Selector) -> None:
         self.repo = repo
         self.sel = sel
         self.plan = RestorePlan()
-        self.seen_inodes: dict[tuple[int, int], bytes] = {}
+        self.seen_inodes: dict[tuple[int, int], Entry] = {}
         self.packs: dict[ObjectId, dict[ObjectId, tuple[BlobLocation, list[tuple[int, int]]]]] = (
             defaultdict(dict)
         )
 
-    def add_file(self, path: bytes, shown: str, node: Node) -> None:
+    def add_file(self, entry: Entry, node: Node) -> None:
         plan = self.plan
         if node.links > 1:
             key = (node.device, node.inode)
             first = self.seen_inodes.get(key)
             if first is not None:
-                plan.hardlinks.append((path, node, first))
+                plan.hardlinks.append((entry, node, first))
                 return
-            self.seen_inodes[key] = path
-        number = len(plan.files)
-        task = FileTask(path=path, node=node)
-        offset = 0
+        locations: list[BlobLocation] = []
         for bid in node.content:
             loc = self.repo.index.lookup(BlobType.DATA, bid)
-            if loc is None:
-                plan.missing_blobs.append((shown, f"data blob {bid.short} is not in the index"))
-                task.failed = "content missing from the repository"
-                break
+            if loc is None:  # not planned: its name is in the errors
+                shown = plan.shown(entry)
+                plan.errors.append((shown, f"data blob {bid.short} is not in the index"))
+                return
+            locations.append(loc)
+        content = sum(loc.raw_length for loc in locations)
+        if content != node.size:
+            why = f"size {node.size} does not match its content ({content} bytes)"
+            plan.refused.append((plan.shown(entry), why))
+            return
+        if node.links > 1:
+            self.seen_inodes[(node.device, node.inode)] = entry
+        number = len(plan.files)
+        offset = 0
+        for bid, loc in zip(node.content, locations, strict=True):
             slot = self.packs[loc.pack_id].get(bid)
             if slot is None:
                 self.packs[loc.pack_id][bid] = (loc, [(number, offset)])
             else:
                 slot[1].append((number, offset))
-            task.missing += 1
             offset += loc.raw_length
-        plan.files.append(task)
+        plan.files.append(FileTask(entry=entry, node=node, missing=len(locations)))
         plan.total_bytes += node.size
 
-    def _check(self, node: Node, names: set[bytes], shown: str) -> bool:
+    def _name_ok(self, frame: _Frame, node: Node) -> bool:
+        """Whether the node's name can be a path component here (refused entries are reported
+        whether selected or not: nothing below them can be matched)."""
         why = unsafe_name(node.name)
-        if not why and node.name in names:
+        if not why and node.name in frame.names:
             why = "duplicate name in one directory"
         if why:
-            self.plan.unsafe.append((shown, why))
+            self.plan.refused.append((self.plan.shown(Entry(frame.number, node.name)), why))
             return False
-        names.add(node.name)
+        frame.names.add(node.name)
         return True
 
-    def walk(self, tid: ObjectId, path: bytes, rel: str, inside: bool) -> bool:
-        """Plan a directory's children; True if anything below was selected."""
+    def _open(self, number: int, tid: ObjectId | None, here: bool, rel: str) -> _Frame:
+        """A frame for directory ``number``; its listing's problems are reported now."""
+        listing = load_listing(self.repo, tid) if tid is not None else Listing()
+        if listing.error or listing.newer or listing.refused:
+            self._report(number, listing)
+        return _Frame(number=number, nodes=iter(listing.nodes), here=here, rel=rel)
+
+    def _report(self, number: int, listing: Listing) -> None:
+        """A directory's listing is damaged: name what is lost."""
+        plan = self.plan
+        base = "" if number == ROOT else plan.shown(plan.dirs[number][0])
+        if listing.error:
+            plan.errors.append((base + "/", listing.error))
+        elif listing.newer:
+            plan.refused.append((base + "/", listing.newer))
+        for name, reason in listing.refused:
+            plan.refused.append((f"{base}/{name}", f"node does not decode: {reason}"))
+
+    def _close(self, frame: _Frame, parent: _Frame) -> None:
+        """A directory is walked: keep it if it or anything in it was selected."""
+        if frame.here or frame.selected:
+            parent.selected = True
+        else:  # nothing in it was kept: it is the last directory planned
+            self.plan.dirs.pop()
+
+    def _add(self, frame: _Frame, entry: Entry, node: Node) -> None:
+        """Plan a selected entry that is not a directory."""
+        why = nodes.refusal(node)
+        if why:
+            self.plan.refused.append((self.plan.shown(entry), why))
+        elif node.type is NodeType.FILE:
+            self.add_file(entry, node)
+        else:
+            self.plan.others.append((entry, node))
+        frame.selected = True  # even refused: the selection matched something
+
+    def walk(self, tree_id: ObjectId, here: bool) -> None:
+        """Plan the whole tree below ``tree_id`` (the target directory)."""
         plan, sel = self.plan, self.sel
-        names: set[bytes] = set()
-        selected = False
-        for node in self.repo.load_tree(tid).nodes:
-            shown = f"{rel}/{node.display_name}"
-            if not self._check(node, names, shown):
+        paths = sel.needs_paths
+        stack = [self._open(ROOT, tree_id, here, "")]
+        while stack:
+            frame = stack[-1]
+            node = next(frame.nodes, None)
+            if node is None:
+                stack.pop()
+                if stack:
+                    self._close(frame, stack[-1])
                 continue
+            if not self._name_ok(frame, node):
+                continue
+            entry = Entry(frame.number, node.name)
             is_dir = node.type is NodeType.DIR
-            if sel.excluded(shown, is_dir):
+            rel = f"{frame.rel}/{node.display_name}" if paths else ""
+            if sel.excluded(rel, is_dir):
                 continue
-            child_path = os.path.join(path, node.name)
-            here = inside or sel.included(shown, is_dir)
+            selected = frame.here or sel.included(rel, is_dir)
             if is_dir:
-                mark = len(plan.dirs)
-                plan.dirs.append((child_path, node))
-                below = self.walk(node.subtree, child_path, shown, here) if node.subtree else False
-                if not (here or below):
-                    del plan.dirs[mark]  # nothing selected below: do not create it
-                selected = selected or here or below
-            elif here:
-                selected = True
-                if node.type is NodeType.FILE:
-                    self.add_file(child_path, shown, node)
-                else:
-                    plan.others.append((child_path, node))
-        return selected
+                plan.dirs.append((entry, node))
+                stack.append(self._open(len(plan.dirs) - 1, node.subtree, selected, rel))
+            elif selected:
+                self._add(frame, entry, node)
 
 
 def plan_restore(
     repo: Repository,
     tree_id: ObjectId,
-    target: bytes,
     *,
     include: tuple[str, ...] = (),
     exclude: tuple[str, ...] = (),
     select: Callable[[str], bool] | None = None,
 ) -> RestorePlan:
-    """Plan the restore of a tree into ``target``; ``select`` (a predicate on snapshot paths
-    such as ``/etc/hosts``) picks individual files instead of include patterns.
+    """Plan the restore of a tree; ``select`` (a predicate on snapshot paths such as
+    ``/etc/hosts``) picks individual files instead of include patterns. Damage and refused
+    entries are in the plan (``errors``, ``refused``), never raised.
 
     Raises:
-        IntegrityError: a tree cannot be loaded.
+        BackendError: storage unreachable.
     """
     sel = _Selector(include, exclude, select)
     planner = _Planner(repo, sel)
-    planner.walk(tree_id, target, "", not sel.filtering)
+    planner.walk(tree_id, not sel.filtering)
     planner.plan.packs = dict(planner.packs)
     return planner.plan

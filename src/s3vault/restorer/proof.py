@@ -16,25 +16,33 @@ from s3vault.errors import S3VaultError
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType
 from s3vault.repository.repository import Repository
-from s3vault.restorer.plan import RestorePlan
+from s3vault.restorer.locator import Entry, Locator
+from s3vault.restorer.plan import FileTask, RestorePlan
 
 Problem = tuple[str, str]  # (path, what is wrong)
 SLICE = 256
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
-def _file_problem(path: bytes, node: Node, id_key: bytes) -> str:
+def _file_problem(locator: Locator, entry: Entry, node: Node, id_key: bytes) -> str:
     try:
-        st = os.lstat(path)
+        with locator.at(entry) as (dir_fd, name):
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode):
+                return "not a regular file after restore"
+            fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
         return f"missing after restore ({exc.strerror})"
-    if not stat.S_ISREG(st.st_mode):
-        return "not a regular file after restore"
     if st.st_size != node.size:
+        os.close(fd)
         return f"size {st.st_size}, the snapshot says {node.size}"
     hasher = ContentHasher(id_key)
-    with open(path, "rb", buffering=0) as f:
-        while block := f.read(4 << 20):
-            hasher.update(block)
+    try:
+        with open(fd, "rb", buffering=0) as f:
+            while block := f.read(4 << 20):
+                hasher.update(block)
+    except OSError as exc:
+        return f"cannot be read after restore ({exc.strerror})"
     if node.content_hash is None or hasher.digest() != node.content_hash:
         return "content differs from the backed-up file (hash mismatch)"
     if stat.S_IMODE(st.st_mode) != node.mode:
@@ -44,30 +52,56 @@ def _file_problem(path: bytes, node: Node, id_key: bytes) -> str:
     return ""
 
 
-def prove_on_disk(plan: RestorePlan, id_key: bytes, *, workers: int = 4) -> list[Problem]:
-    """Check every file and link a restore wrote against the snapshot."""
+def _link_problem(locator: Locator, entry: Entry, first: Entry) -> str:
+    try:
+        with locator.at(entry) as (fd, name):
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        with locator.at(first) as (fd, name):
+            st_first = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except OSError as exc:
+        return f"hard link missing after restore ({exc.strerror})"
+    if (st.st_dev, st.st_ino) != (st_first.st_dev, st_first.st_ino):
+        return "not a hard link of the file the snapshot links it to"
+    return ""
+
+
+def _symlink_problem(locator: Locator, entry: Entry, node: Node) -> str:
+    try:
+        with locator.at(entry) as (fd, name):
+            target = os.readlink(name, dir_fd=fd)
+    except OSError:
+        return "symlink missing after restore"
+    return "" if target == node.link_target else "symlink target differs from the snapshot"
+
+
+def prove_on_disk(
+    plan: RestorePlan, target: bytes, id_key: bytes, *, workers: int = 4
+) -> list[Problem]:
+    """Check every file and link a restore wrote under ``target`` against the snapshot (files
+    that failed to restore are the restore's errors, not checked again)."""
+    locator = Locator(target, plan.dir_entries)
     problems: list[Problem] = []
     tasks = [t for t in plan.files if not t.failed]
+    failed = {t.entry for t in plan.files if t.failed}
 
-    def check(task_path: bytes, node: Node) -> Problem | None:
-        why = _file_problem(task_path, node, id_key)
-        return (os.fsdecode(task_path), why) if why else None
+    def check(task: FileTask) -> Problem | None:
+        why = _file_problem(locator, task.entry, task.node, id_key)
+        return (os.fsdecode(locator.path(task.entry)), why) if why else None
 
-    with ThreadPoolExecutor(workers, thread_name_prefix="s3v-prove") as pool:
-        for start in range(0, len(tasks), SLICE):  # bounded: not one future per file up front
-            for found in pool.map(lambda t: check(t.path, t.node), tasks[start : start + SLICE]):
-                if found:
-                    problems.append(found)
-    for path, node in plan.others:
-        if node.type is not NodeType.SYMLINK:
-            continue
-        try:
-            target = os.readlink(path)
-        except OSError:
-            problems.append((os.fsdecode(path), "symlink missing after restore"))
-            continue
-        if target != node.link_target:
-            problems.append((os.fsdecode(path), "symlink target differs from the snapshot"))
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="s3v-prove") as pool:
+            for start in range(0, len(tasks), SLICE):  # bounded: not one future per file up front
+                problems.extend(p for p in pool.map(check, tasks[start : start + SLICE]) if p)
+        for entry, _node, first in plan.hardlinks:
+            why = "" if first in failed else _link_problem(locator, entry, first)
+            if why:
+                problems.append((os.fsdecode(locator.path(entry)), why))
+        for entry, node in plan.others:
+            why = _symlink_problem(locator, entry, node) if node.type is NodeType.SYMLINK else ""
+            if why:
+                problems.append((os.fsdecode(locator.path(entry)), why))
+    finally:
+        locator.close()
     return problems
 
 
@@ -75,7 +109,8 @@ def prove_streamed(repo: Repository, plan: RestorePlan, *, workers: int = 4) -> 
     """Fetch every planned file's blobs in order and check its hash; writes nothing."""
     id_key = repo.sealer.current.id_key
 
-    def check(path: bytes, node: Node) -> Problem | None:
+    def check(task: FileTask) -> Problem | None:
+        path, node = plan.shown(task.entry), task.node
         hasher = ContentHasher(id_key)
         size = 0
         try:
@@ -84,11 +119,11 @@ def prove_streamed(repo: Repository, plan: RestorePlan, *, workers: int = 4) -> 
                 hasher.update(data)
                 size += len(data)
         except S3VaultError as exc:
-            return os.fsdecode(path), f"cannot be restored: {exc}"
+            return path, f"cannot be restored: {exc}"
         if size != node.size:
-            return os.fsdecode(path), f"size {size}, the snapshot says {node.size}"
+            return path, f"size {size}, the snapshot says {node.size}"
         if node.content_hash is None or hasher.digest() != node.content_hash:
-            return os.fsdecode(path), "content differs from the backed-up file (hash mismatch)"
+            return path, "content differs from the backed-up file (hash mismatch)"
         return None
 
     tasks = [t for t in plan.files if not t.failed]
@@ -96,5 +131,5 @@ def prove_streamed(repo: Repository, plan: RestorePlan, *, workers: int = 4) -> 
     with ThreadPoolExecutor(workers, thread_name_prefix="s3v-prove") as pool:
         for start in range(0, len(tasks), SLICE):
             batch = tasks[start : start + SLICE]
-            found.extend(p for p in pool.map(lambda t: check(t.path, t.node), batch) if p)
+            found.extend(p for p in pool.map(check, batch) if p)
     return found

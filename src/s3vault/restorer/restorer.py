@@ -3,29 +3,39 @@
 Idempotent: a file already present with the snapshot's size and mtime whose content hash matches
 is left alone, so re-running an interrupted restore only fetches what is missing.
 Damage is contained: a blob that fails authentication, or a pack that is missing, fails only the
-files that need it; they are named in the result and every other file is restored.
+files that need it; they are named in the result (errors) and every other file is restored. So
+is local trouble: an entry the target refuses (a directory in the way, a file too large) fails
+alone, a directory that cannot be created takes only its contents with it (warnings); only a
+target that can take nothing more (full, read-only) stops the restore.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from s3vault.crypto.hashing import ContentHasher
-from s3vault.errors import BackendError, IntegrityError
-from s3vault.format.tree import NodeType
+from s3vault.errors import BackendError, IntegrityError, RestoreError
+from s3vault.format.tree import Node, NodeType
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
 from s3vault.restorer.fetch import PackRange, coalesce, max_range, open_range, read_range
+from s3vault.restorer.locator import Entry, Locator
 from s3vault.restorer.plan import FileTask, RestorePlan
-from s3vault.restorer.sinks import FilesystemSink
+from s3vault.restorer.sinks import EntryError, FilesystemSink
+
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(slots=True)
 class RestoreOutcome:
-    """What a restore did."""
+    """What a restore did. ``errors``: entries not restored because repository data is missing
+    or damaged; ``warnings``: entries refused or not fully restored (the target refused them,
+    an attribute could not be applied); ``skipped``: entries this restore does not create by
+    design (device nodes when not root). Each is (path, reason)."""
 
     files_restored: int = 0
     files_skipped: int = 0
@@ -34,21 +44,62 @@ class RestoreOutcome:
     bytes_written: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _already_correct(task: FileTask, id_key: bytes) -> bool:
-    node = task.node
+def prepare_target(target: bytes) -> bool:
+    """Create the target directory if needed; whether it is empty (nothing can be in place).
+
+    Raises:
+        RestoreError: the target is not a directory, cannot be created or cannot be written.
+    """
+    shown = os.fsdecode(target)
     try:
-        st = os.lstat(task.path)
+        os.makedirs(target, exist_ok=True)
+    except FileExistsError:
+        msg = f"the restore target {shown} exists and is not a directory: name a directory"
+        raise RestoreError(msg) from None
+    except OSError as exc:
+        msg = f"cannot create the restore target {shown}: {exc.strerror or exc}"
+        raise RestoreError(msg) from None
+    try:
+        if not os.path.isdir(target):
+            msg = f"the restore target {shown} is not a directory: name a directory"
+            raise RestoreError(msg)
+        if not os.access(
+            target, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids
+        ):
+            why = "read-only file system" if _read_only(target) else "permission denied"
+            msg = f"cannot write into the restore target {shown}: {why}"
+            raise RestoreError(msg)
+        with os.scandir(target) as entries:
+            return next(entries, None) is None
+    except OSError as exc:
+        msg = f"cannot use the restore target {shown}: {exc.strerror or exc}"
+        raise RestoreError(msg) from None
+
+
+def _read_only(path: bytes) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
     except OSError:
         return False
-    if not os.path.isfile(task.path) or os.path.islink(task.path):
-        return False
-    if st.st_size != node.size or st.st_mtime_ns != node.mtime_ns or node.content_hash is None:
+
+
+def _already_correct(locator: Locator, task: FileTask, id_key: bytes) -> bool:
+    node = task.node
+    if node.content_hash is None:
         return False
     hasher = ContentHasher(id_key)
     try:
-        with open(task.path, "rb", buffering=0) as f:
+        with locator.at(task.entry) as (dir_fd, name):
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode) or st.st_size != node.size:
+                return False
+            if st.st_mtime_ns != node.mtime_ns:
+                return False
+            fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+        with open(fd, "rb", buffering=0) as f:
             while block := f.read(4 << 20):
                 hasher.update(block)
     except OSError:
@@ -63,7 +114,7 @@ DECODERS = 1
 
 
 class Restorer:
-    """Runs one restore plan into a sink.
+    """Runs one restore plan into a target directory.
 
     Two pools: ``workers`` threads read pack ranges (requests in flight: on S3 it is latency
     that needs hiding), DECODERS threads open blobs and write them. A semaphore bounds the
@@ -75,71 +126,101 @@ class Restorer:
         repo: Repository,
         plan: RestorePlan,
         *,
-        sink: FilesystemSink | None = None,
+        owners: bool | None = None,
         workers: int = 4,
         progress: Progress | None = None,
     ) -> None:
         self._repo = repo
         self._plan = plan
-        self._sink = sink or FilesystemSink()
+        self._owners = owners
         self._workers = workers
         self._progress = progress or NullProgress()
         self._lock = threading.Lock()
         self.outcome = RestoreOutcome()
         self._skip: set[int] = set()
+        self._failed_dirs: set[int] = set()
         self._aborted: BaseException | None = None
+        self._loc = Locator(b"/", ())  # both replaced by run(), which knows the target
+        self._sink = FilesystemSink(self._loc, owners=owners)
 
     def run(self, target: bytes) -> RestoreOutcome:
         """Restore everything in the plan under ``target``.
 
         Raises:
-            RestoreError: the target cannot be written (disk full, permissions): aborts.
+            RestoreError: the target cannot be used, or cannot take more (disk full, read-only):
+                aborts. A single entry that cannot be written is a warning instead.
         """
-        plan, sink, out = self._plan, self._sink, self.outcome
-        # Nothing can be in place already in a new or empty target: skip the checks.
-        os.makedirs(target, exist_ok=True)
-        with os.scandir(target) as entries:
-            fresh = next(entries, None) is None
-        out.errors.extend(plan.missing_blobs)
-        out.warnings.extend(plan.unsafe)
-        for path, _node in plan.dirs:
-            sink.make_dir(path)
-            out.dirs += 1
-        self._progress.started("restore", total_files=len(plan.files), total_bytes=plan.total_bytes)
-        id_key = self._repo.sealer.current.id_key
-        for number, task in enumerate(plan.files):
-            if task.failed:
-                continue
-            if not fresh and _already_correct(task, id_key):
-                self._skip.add(number)
-                out.files_skipped += 1
-                self._progress.advanced(files=1, bytes_=task.node.size)
-                continue
-            if task.missing == 0:
-                sink.create_file(task.path, task.node.size)
-                self._file_done(task)
+        plan, out = self._plan, self.outcome
+        fresh = prepare_target(target)  # nothing can be in place already in a new or empty one
+        self._loc = Locator(target, plan.dir_entries)
+        self._sink = FilesystemSink(self._loc, owners=self._owners)
+        out.errors.extend(plan.errors)
+        out.warnings.extend(plan.refused)
         try:
-            self._fetch_all()
+            self._make_dirs()
+            self._progress.started(
+                "restore", total_files=len(plan.files), total_bytes=plan.total_bytes
+            )
+            self._start_files(fresh)
+            try:
+                self._fetch_all()
+            finally:
+                self._sink.close_all()
+            self._finish()
         finally:
-            self._sink.close_all()
-        self._finish()
+            self._loc.close()
         self._progress.finished("restore")
         return out
 
+    def _make_dirs(self) -> None:
+        """Create every directory, parents first; one that fails takes its contents with it."""
+        for number, (entry, _node) in enumerate(self._plan.dirs):
+            if entry.parent in self._failed_dirs:
+                self._failed_dirs.add(number)
+                continue
+            try:
+                self._sink.make_dir(entry)
+            except EntryError as exc:
+                self._failed_dirs.add(number)
+                self._warn(entry, f"{exc} (nothing in it is restored)")
+                continue
+            self.outcome.dirs += 1
+
+    def _start_files(self, fresh: bool) -> None:
+        """Leave out files already in place, and create the files that have no content."""
+        id_key = self._repo.sealer.current.id_key
+        for number, task in enumerate(self._plan.files):
+            if task.entry.parent in self._failed_dirs:
+                task.failed = "-"  # its directory is reported
+                continue
+            if not fresh and _already_correct(self._loc, task, id_key):
+                self._skip.add(number)
+                self.outcome.files_skipped += 1
+                self._progress.advanced(files=1, bytes_=task.node.size)
+                continue
+            if task.missing == 0:
+                try:
+                    self._sink.create_file(task.entry, task.node.size)
+                except EntryError as exc:
+                    task.failed = str(exc)
+                    continue
+                self._file_done(task)
+
     def _file_done(self, task: FileTask) -> None:
         """Content complete: metadata now (on a decode thread, beside other files' reads)."""
-        warning = self._sink.set_metadata(task.path, task.node)
+        warning = self._sink.set_metadata(task.entry, task.node)
         with self._lock:
             self.outcome.files_restored += 1
-            self._warn_if(task.path, warning)
+            if warning:
+                self._warn(task.entry, warning)
         self._progress.advanced(files=1)
 
-    def _fail(self, numbers: set[int], message: str) -> None:
+    def _fail(self, numbers: set[int], message: str, *, damaged: bool) -> None:
         with self._lock:
             for number in numbers:
                 task = self._plan.files[number]
                 if not task.failed:
-                    task.failed = message
+                    task.failed, task.damaged = message, damaged
 
     def _ranges(self) -> list[PackRange]:
         limit = max_range(self._repo.config.pack_size, remote=self._repo.backend.remote)
@@ -153,7 +234,7 @@ class Restorer:
         """Read every range on the fetch pool and write it on the decode pool, in order.
 
         Raises:
-            RestoreError: the target cannot be written; no further range is started.
+            RestoreError: the target cannot take more; no further range is started.
         """
         held = threading.Semaphore(self._workers + DECODERS)
         with (
@@ -182,57 +263,92 @@ class Restorer:
 
     def _write_blobs(self, r: PackRange, fetched: Future[bytes]) -> None:
         wanted = self._plan.packs[r.pack_id]
-        files = self._plan.files
         try:
             data = fetched.result()
         except (BackendError, IntegrityError) as exc:
-            self._fail({n for bid, _ in r.blobs for n, _ in wanted[bid][1]}, str(exc))
+            numbers = {n for bid, _ in r.blobs for n, _ in wanted[bid][1]}
+            self._fail(numbers, str(exc), damaged=True)
             return
         for bid, blob in open_range(self._repo, r, data):
             targets = wanted[bid][1]
             if isinstance(blob, IntegrityError):
-                self._fail({n for n, _ in targets}, str(blob))
+                self._fail({n for n, _ in targets}, str(blob), damaged=True)
                 continue
             for number, offset in targets:
-                task = files[number]
-                if number in self._skip or task.failed:
-                    continue
-                self._sink.write(task.path, task.node.size, offset, blob)
-                self._progress.advanced(bytes_=len(blob))
-                with self._lock:
-                    self.outcome.bytes_written += len(blob)
-                    task.missing -= 1
-                    done = task.missing == 0
-                if done:
-                    self._sink.finish_file(task.path, task.node.size)
-                    self._file_done(task)
+                self._write_one(number, offset, blob)
+
+    def _write_one(self, number: int, offset: int, blob: bytes) -> None:
+        """One blob into one file; a file the target refuses fails alone."""
+        task = self._plan.files[number]
+        if number in self._skip or task.failed:
+            return
+        try:
+            self._sink.write(task.entry, task.node.size, offset, blob)
+            self._progress.advanced(bytes_=len(blob))
+            with self._lock:
+                self.outcome.bytes_written += len(blob)
+                task.missing -= 1
+                done = task.missing == 0
+            if done:
+                self._sink.finish_file(task.entry, task.node.size)
+        except EntryError as exc:
+            self._sink.release(task.entry)
+            self._fail({number}, str(exc), damaged=False)
+            return
+        if done:
+            self._file_done(task)
 
     def _finish(self) -> None:
-        plan, sink, out = self._plan, self._sink, self.outcome
-        failed_paths = set()
+        """Report failed files; then hard links, other entries, and directory metadata."""
+        plan, out = self._plan, self.outcome
+        failed: dict[Entry, bool] = {}  # → whether for damage
         for task in plan.files:
             if task.failed:
-                out.errors.append((os.fsdecode(task.path), task.failed))
-                failed_paths.add(task.path)
-        for path, _node, first in plan.hardlinks:
-            if first in failed_paths:
-                out.errors.append((os.fsdecode(path), "its hard-link source failed to restore"))
+                failed[task.entry] = task.damaged
+                if task.entry.parent not in self._failed_dirs:
+                    (out.errors if task.damaged else out.warnings).append(
+                        (self._path(task.entry), task.failed)
+                    )
+        for entry, _node, first in plan.hardlinks:
+            if entry.parent in self._failed_dirs:
                 continue
-            sink.link(path, first)
+            if first in failed:
+                (out.errors if failed[first] else out.warnings).append(
+                    (self._path(entry), "its hard-link source failed to restore")
+                )
+                continue
+            try:
+                self._sink.link(entry, first)
+            except EntryError as exc:
+                self._warn(entry, str(exc))
+                continue
             out.files_restored += 1
-        for path, node in plan.others:
-            if node.type is NodeType.SOCKET:
-                continue  # a socket belongs to a process that is gone: nothing to restore
-            warning = sink.make_other(path, node)
-            if warning:
-                self._warn_if(path, warning)
-                continue
-            out.others += 1
-            self._warn_if(path, sink.set_metadata(path, node))
-        for path, node in reversed(plan.dirs):
-            self._warn_if(path, sink.set_metadata(path, node))
+        for entry, node in plan.others:
+            if entry.parent not in self._failed_dirs:
+                self._make_other(entry, node)
+        for number in reversed(range(len(plan.dirs))):
+            if number not in self._failed_dirs:
+                entry, node = plan.dirs[number]
+                self._warn(entry, self._sink.set_metadata(entry, node))
 
-    def _warn_if(self, path: bytes, warning: str) -> None:
+    def _make_other(self, entry: Entry, node: Node) -> None:
+        if node.type is NodeType.SOCKET:
+            return  # a socket belongs to a process that is gone: nothing to restore
+        if node.type in (NodeType.CHARDEV, NodeType.BLOCKDEV) and not self._sink.owners:
+            self.outcome.skipped.append(
+                (self._path(entry), "device nodes are only restored as root")
+            )
+            return
+        warning = self._sink.make_other(entry, node)
         if warning:
-            self.outcome.warnings.append((os.fsdecode(path), warning))
-            self._progress.warned(os.fsdecode(path), warning)
+            self._warn(entry, warning)
+            return
+        self.outcome.others += 1
+        self._warn(entry, self._sink.set_metadata(entry, node))
+
+    def _path(self, entry: Entry) -> str:
+        return os.fsdecode(self._loc.path(entry))
+
+    def _warn(self, entry: Entry, warning: str) -> None:
+        if warning:
+            self.outcome.warnings.append((self._path(entry), warning))

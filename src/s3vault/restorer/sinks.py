@@ -6,7 +6,14 @@
 - symlinks are created last, after every file and directory below the target exists, so a
   snapshot cannot plant ``evil -> /outside`` and then write ``evil/file``;
 - metadata (mode, owner when root, xattrs, times) is applied after the content, directories
-  deepest first so their mtimes survive.
+  deepest first so their mtimes survive; each attribute on its own, checked first (nodes.py),
+  so one that cannot be applied is reported and the others still are;
+- entries are reached through a Locator, so paths longer than PATH_MAX restore too.
+
+Errors: a failure that concerns one entry (a directory in the way, a name the file system
+refuses) raises EntryError, and the restorer fails that entry and goes on; a failure of the
+target as a whole (no space, quota, read-only file system, I/O error) raises RestoreError and
+stops the restore.
 """
 
 from __future__ import annotations
@@ -15,9 +22,12 @@ import errno
 import os
 import stat
 import threading
+from collections.abc import Callable
 
 from s3vault.errors import RestoreError
 from s3vault.format.tree import Node, NodeType
+from s3vault.restorer import nodes
+from s3vault.restorer.locator import Entry, Locator
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 HOLE_BLOCK = 64 * 1024
@@ -50,94 +60,128 @@ def data_runs(data: bytes) -> list[tuple[int, int]]:
     return runs
 
 
+# The target as a whole cannot take more: stop instead of failing every further file.
+_FATAL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+class EntryError(RestoreError):
+    """One entry cannot be written; the restorer fails it, reports it and goes on."""
+
+
 def _os_error(exc: OSError, what: str, path: bytes) -> RestoreError:
+    """RestoreError naming the path when the target as a whole failed; else EntryError (the
+    restorer names the entry)."""
     shown = os.fsdecode(path)
     if exc.errno == errno.ENOSPC:
         return RestoreError(f"no space left on device while writing {shown}")
-    return RestoreError(f"{what} {shown}: {exc.strerror or exc}")
+    if exc.errno in _FATAL:
+        return RestoreError(f"{what} {shown}: {exc.strerror or exc}")
+    return EntryError(f"{what}: {exc.strerror or exc}")
 
 
-def _clear(path: bytes) -> None:
-    """Remove whatever non-directory sits at path (a symlink is removed, not followed)."""
+def _clear(fd: int | None, name: bytes) -> None:
+    """Remove whatever non-directory sits at name (a symlink is removed, not followed).
+
+    Raises:
+        EntryError: a directory is there.
+    """
     try:
-        st = os.lstat(path)
+        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
-        msg = f"a directory is in the way of {os.fsdecode(path)}"
-        raise RestoreError(msg)
-    os.unlink(path)
+        msg = "a directory is in the way"
+        raise EntryError(msg)
+    os.unlink(name, dir_fd=fd)
 
 
 class FilesystemSink:
     """Writes restored content and metadata into a target directory."""
 
-    def __init__(self, *, owners: bool | None = None) -> None:
+    def __init__(self, locator: Locator, *, owners: bool | None = None) -> None:
+        self._loc = locator
         self._owners = os.geteuid() == 0 if owners is None else owners
-        self._open: dict[bytes, int] = {}
-        self._created: set[bytes] = set()
+        self._open: dict[Entry, int] = {}
+        self._created: set[Entry] = set()
         self._open_lock = threading.Lock()  # guards both, and makes creation happen once
 
-    def make_dir(self, path: bytes) -> None:
-        """Ensure a real directory exists at path (never through a symlink).
+    @property
+    def owners(self) -> bool:
+        """Whether owners and device nodes are restored (by default: when running as root)."""
+        return self._owners
+
+    def _failed(self, exc: OSError, what: str, entry: Entry) -> RestoreError:
+        return _os_error(exc, what, self._loc.path(entry) if exc.errno in _FATAL else b"")
+
+    def make_dir(self, entry: Entry) -> None:
+        """Ensure a real directory exists at entry (never through a symlink).
 
         Raises:
-            RestoreError: it cannot be created.
+            EntryError: it cannot be created.
+            RestoreError: the target cannot take it (full, read-only).
         """
         try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            st = os.lstat(path)
-            if stat.S_ISDIR(st.st_mode):
-                return
-            os.unlink(path)  # a symlink or file where the snapshot has a directory
-            os.mkdir(path, 0o700)
+            with self._loc.at(entry) as (fd, name):
+                try:
+                    os.mkdir(name, 0o700, dir_fd=fd)
+                except FileExistsError:
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                    if stat.S_ISDIR(st.st_mode):
+                        return
+                    os.unlink(name, dir_fd=fd)  # a symlink or file where the snapshot has a dir
+                    os.mkdir(name, 0o700, dir_fd=fd)
         except OSError as exc:
-            raise _os_error(exc, "cannot create directory", path) from None
+            raise self._failed(exc, "cannot create directory", entry) from None
 
-    def create_file(self, path: bytes, size: int) -> None:
+    def create_file(self, entry: Entry, size: int) -> None:
         """Create (or replace) a regular file of ``size`` bytes, all holes, now. A file that
         gets content is created by its first write instead (see write()).
 
         Raises:
-            RestoreError: it cannot be created.
+            EntryError: it cannot be created.
+            RestoreError: the target cannot take it (full, read-only).
         """
         with self._open_lock:
-            if path not in self._created:
-                os.close(self._create(path, size))
+            if entry not in self._created:
+                os.close(self._create(entry, size))
 
-    def _create(self, path: bytes, size: int) -> int:
-        """Create path (holding the lock) and return a descriptor for writing it."""
+    def _create(self, entry: Entry, size: int) -> int:
+        """Create the file (holding the lock) and return a descriptor for writing it."""
+        flags = _WRITE_FLAGS | os.O_CREAT | os.O_EXCL
         try:
-            try:
-                fd = os.open(path, _WRITE_FLAGS | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:  # never followed: O_EXCL refuses a symlink too
-                _clear(path)
-                fd = os.open(path, _WRITE_FLAGS | os.O_CREAT | os.O_EXCL, 0o600)
+            with self._loc.at(entry) as (dir_fd, name):
+                try:
+                    fd = os.open(name, flags, 0o600, dir_fd=dir_fd)
+                except FileExistsError:  # never followed: O_EXCL refuses a symlink too
+                    _clear(dir_fd, name)
+                    fd = os.open(name, flags, 0o600, dir_fd=dir_fd)
             try:
                 if size:
                     os.ftruncate(fd, size)
             except OSError:
                 os.close(fd)
                 raise
+        except EntryError as exc:
+            raise EntryError(f"cannot create file: {exc}") from None
         except OSError as exc:
-            raise _os_error(exc, "cannot create file", path) from None
-        self._created.add(path)
+            raise self._failed(exc, "cannot create file", entry) from None
+        self._created.add(entry)
         return fd
 
-    def write(self, path: bytes, size: int, offset: int, data: bytes) -> None:
+    def write(self, entry: Entry, size: int, offset: int, data: bytes) -> None:
         """Write a blob at an offset into a file of ``size`` bytes; runs of zeros stay holes.
 
         The first write creates the file at its full size, all holes, so zero blocks need no
         write; writes into one file may come from several threads at once.
 
         Raises:
-            RestoreError: the file cannot be created or written (disk full names the file).
+            EntryError: the file cannot be created or written.
+            RestoreError: the target cannot take it (disk full names the file).
         """
         runs = data_runs(data)
         if not runs:
             return
-        fd, kept = self._fd(path, size)
+        fd, kept = self._fd(entry, size)
         try:
             whole = memoryview(data)
             for start, end in runs:
@@ -146,42 +190,48 @@ class FilesystemSink:
                     n = os.pwrite(fd, view, pos)
                     view, pos = view[n:], pos + n
         except OSError as exc:
-            raise _os_error(exc, "cannot write", path) from None
+            raise self._failed(exc, "cannot write", entry) from None
         finally:
             if not kept:
                 os.close(fd)
 
-    def _fd(self, path: bytes, size: int) -> tuple[int, bool]:
-        """A descriptor for writing path, and whether it is kept open for later writes."""
+    def _fd(self, entry: Entry, size: int) -> tuple[int, bool]:
+        """A descriptor for writing the file, and whether it is kept open for later writes."""
         with self._open_lock:
-            fd = self._open.get(path)
+            fd = self._open.get(entry)
             if fd is not None:
                 return fd, True
-            if path in self._created:
+            if entry in self._created:
                 try:
-                    fd = os.open(path, _WRITE_FLAGS)
+                    with self._loc.at(entry) as (dir_fd, name):
+                        fd = os.open(name, _WRITE_FLAGS, dir_fd=dir_fd)
                 except OSError as exc:
-                    raise _os_error(exc, "cannot write", path) from None
+                    raise self._failed(exc, "cannot write", entry) from None
             else:
-                fd = self._create(path, size)
+                fd = self._create(entry, size)
             if len(self._open) < MAX_OPEN_FILES:
-                self._open[path] = fd
+                self._open[entry] = fd
                 return fd, True
         return fd, False
 
-    def finish_file(self, path: bytes, size: int) -> None:
-        """Every write into path has returned: release its descriptor, and create the file
-        if no write did (its content was all zeros).
+    def finish_file(self, entry: Entry, size: int) -> None:
+        """Every write into the file has returned: release its descriptor, and create the
+        file if no write did (its content was all zeros).
 
         Raises:
-            RestoreError: it cannot be created.
+            EntryError: it cannot be created.
+            RestoreError: the target cannot take it.
         """
+        self.release(entry)
+        if entry not in self._created:
+            self.create_file(entry, size)
+
+    def release(self, entry: Entry) -> None:
+        """Close the file's descriptor if one is open (also when the file failed)."""
         with self._open_lock:
-            fd = self._open.pop(path, None)
+            fd = self._open.pop(entry, None)
         if fd is not None:
             os.close(fd)
-        else:
-            self.create_file(path, size)
 
     def close_all(self) -> None:
         """Release every descriptor (the restore ended, or stopped)."""
@@ -190,53 +240,125 @@ class FilesystemSink:
         for fd in fds:
             os.close(fd)
 
-    def make_other(self, path: bytes, node: Node) -> str:
+    def make_other(self, entry: Entry, node: Node) -> str:
         """Create a symlink, FIFO or device node; returns a warning or empty."""
         try:
-            _clear(path)
-            if node.type is NodeType.SYMLINK:
-                os.symlink(node.link_target or b"", path)
-            elif node.type is NodeType.FIFO:
-                os.mkfifo(path, 0o600)
-            elif node.type in (NodeType.CHARDEV, NodeType.BLOCKDEV):
-                if not self._owners:
-                    return "device nodes are only restored as root"
-                kind = stat.S_IFCHR if node.type is NodeType.CHARDEV else stat.S_IFBLK
-                os.mknod(path, kind | 0o600, node.rdev)
-            else:
-                return f"{node.type.value} entries are not restored"
-        except OSError as exc:
-            return f"cannot create {node.type.value}: {exc.strerror}"
+            with self._loc.at(entry) as (fd, name):
+                _clear(fd, name)
+                if node.type is NodeType.SYMLINK:
+                    os.symlink(node.link_target or b"", name, dir_fd=fd)
+                elif node.type is NodeType.FIFO:
+                    os.mkfifo(name, 0o600, dir_fd=fd)
+                elif node.type in (NodeType.CHARDEV, NodeType.BLOCKDEV):
+                    if not self._owners:
+                        return "device nodes are only restored as root"
+                    kind = stat.S_IFCHR if node.type is NodeType.CHARDEV else stat.S_IFBLK
+                    os.mknod(name, kind | 0o600, node.rdev, dir_fd=fd)
+                else:
+                    return f"{node.type.value} entries are not restored"
+        except EntryError as exc:
+            return f"cannot create {node.type.value}: {exc}"
+        except (OSError, ValueError, OverflowError) as exc:
+            return f"cannot create {node.type.value}: {_reason(exc)}"
         return ""
 
-    def link(self, path: bytes, existing: bytes) -> None:
+    def link(self, entry: Entry, existing: Entry) -> None:
         """Create a hard link to a file restored earlier in this run.
 
         Raises:
-            RestoreError: the link cannot be made.
+            EntryError: the link cannot be made.
+            RestoreError: the target cannot take it.
         """
         try:
-            _clear(path)
-            os.link(existing, path, follow_symlinks=False)
+            with self._loc.at(existing) as (src_fd, src), self._loc.at(entry) as (fd, name):
+                _clear(fd, name)
+                os.link(src, name, src_dir_fd=src_fd, dst_dir_fd=fd, follow_symlinks=False)
+        except EntryError as exc:
+            raise EntryError(f"cannot create hard link: {exc}") from None
         except OSError as exc:
-            raise _os_error(exc, "cannot create hard link", path) from None
+            raise self._failed(exc, "cannot create hard link", entry) from None
 
-    def set_metadata(self, path: bytes, node: Node) -> str:
-        """Apply owner, mode, xattrs and times; returns a warning or empty."""
-        is_link = node.type is NodeType.SYMLINK
+    def set_metadata(self, entry: Entry, node: Node) -> str:
+        """Apply owner, xattrs, mode and times; returns a warning (every attribute that could
+        not be applied, and why) or empty.
+
+        The common case costs what it always did: every field in range, one pass. Otherwise,
+        or when a call fails, each attribute is applied on its own so the others still are.
+        """
         try:
-            if self._owners:
-                os.chown(path, node.uid, node.gid, follow_symlinks=False)
-            if not is_link:
-                for name, value in node.xattrs:
+            with self._loc.at(entry) as (fd, name):
+                if nodes.applicable(node):
                     try:
-                        os.setxattr(path, name, value, follow_symlinks=False)
-                    except OSError as exc:
-                        if exc.errno not in (errno.ENOTSUP, errno.EPERM):
-                            raise
-                os.chmod(path, node.mode)
-            atime = node.atime_ns or node.mtime_ns
-            os.utime(path, ns=(atime, node.mtime_ns), follow_symlinks=False)
+                        self._apply(fd, name, node)
+                    except (OSError, ValueError, OverflowError):
+                        pass  # find out which attribute failed, and apply the others
+                    else:
+                        return ""
+                problems = self._apply_each(fd, name, node)
         except OSError as exc:
-            return f"cannot set metadata: {exc.strerror}"
-        return ""
+            problems = [_reason(exc)]
+        return f"cannot set metadata ({'; '.join(problems)})" if problems else ""
+
+    def _apply(self, fd: int | None, name: bytes, node: Node) -> None:
+        if self._owners:
+            os.chown(name, node.uid, node.gid, dir_fd=fd, follow_symlinks=False)
+        if node.type is not NodeType.SYMLINK:
+            for key, value in node.xattrs:
+                _setxattr(fd, name, key, value)
+            os.chmod(name, node.mode, dir_fd=fd)
+        atime = node.atime_ns or node.mtime_ns
+        os.utime(name, ns=(atime, node.mtime_ns), dir_fd=fd, follow_symlinks=False)
+
+    def _apply_each(self, fd: int | None, name: bytes, node: Node) -> list[str]:
+        """Each attribute on its own, checked first; what could not be applied, and why."""
+        problems: list[str] = []
+        if self._owners:
+            why = nodes.owner_problem(node) or _attempt(
+                os.chown, name, node.uid, node.gid, dir_fd=fd, follow_symlinks=False
+            )
+            _note(problems, "owner", why)
+        if node.type is not NodeType.SYMLINK:
+            for key, value in node.xattrs:
+                why = nodes.xattr_problem(key) or _attempt(_setxattr, fd, name, key, value)
+                _note(problems, "xattr", why)
+            why = nodes.mode_problem(node) or _attempt(os.chmod, name, node.mode, dir_fd=fd)
+            _note(problems, "mode", why)
+        atime = node.atime_ns or node.mtime_ns
+        why = nodes.times_problem(node) or _attempt(
+            os.utime, name, ns=(atime, node.mtime_ns), dir_fd=fd, follow_symlinks=False
+        )
+        _note(problems, "times", why)
+        return problems
+
+
+def _reason(exc: BaseException) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+
+
+def _attempt(call: Callable[..., object], *args: object, **kwargs: object) -> str:
+    """Run one metadata call; what went wrong, or empty."""
+    try:
+        call(*args, **kwargs)
+    except (OSError, ValueError, OverflowError) as exc:
+        return _reason(exc)
+    return ""
+
+
+def _note(problems: list[str], what: str, why: str) -> None:
+    if why:
+        problems.append(f"{what}: {why}")
+
+
+def _setxattr(fd: int | None, name: bytes, key: bytes, value: bytes) -> None:
+    """Set one extended attribute; one the file system or the caller's privileges do not
+    allow (ENOTSUP, EPERM: a trusted.* name when not root) is left out, as before.
+
+    There is no setxattr relative to a directory descriptor: a deep entry is named through
+    /proc/self/fd (Linux), a short path of its own.
+    """
+    path = name if fd is None else b"/proc/self/fd/%d/%s" % (fd, name)
+    try:
+        os.setxattr(path, key, value, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTSUP, errno.EPERM):
+            raise

@@ -10,9 +10,9 @@ from rich.table import Table
 
 from s3vault import DrillOptions, drill_history, restore_test
 from s3vault.cli.context import CliContext
-from s3vault.cli.options import Duration, cli_context, global_options
+from s3vault.cli.options import Duration, TargetDir, cli_context, global_options
 from s3vault.cli.progress import CliProgress
-from s3vault.cli.render import emit, human_bytes, say, to_jsonable
+from s3vault.cli.render import emit, human_bytes, say, to_jsonable, warn
 from s3vault.cli.session import open_repo
 from s3vault.errors import ExitCode
 from s3vault.format.drillfile import DrillFile
@@ -46,7 +46,7 @@ def _hms(seconds: float | None) -> str:
 @click.option(
     "-t",
     "--target",
-    type=click.Path(path_type=Path),
+    type=TargetDir(),
     help="Restore here instead of a temporary directory",
 )
 @click.option("--keep", is_flag=True, help="Keep the restored files (with --target)")
@@ -72,7 +72,8 @@ def drill(
     """Restore SNAPSHOT (an id prefix, latest or latest~N; default latest), or a sample of it,
     and prove every byte.
 
-    Exit code 13 when a file does not match, cannot be restored, or a target is missed.
+    Exit code 13 when a file does not match, is not restored for any reason, or a target is
+    missed; 3 when nothing was selected (an empty snapshot or sample): nothing was proven.
     """
     ctx = cli_context()
     repo = open_repo(ctx)
@@ -104,6 +105,8 @@ def drill(
         restore_test_projected_rto_seconds=r.projected_rto_seconds,
         restore_test_snapshot_age_seconds=r.snapshot_age_seconds,
     )
+    if result.empty:
+        warn(ctx, "/", "nothing selected to restore and prove: the drill proves nothing")
     if ctx.json:
         for path, problem in result.failures:
             emit(ctx, "mismatch", item=path, message=problem)
@@ -143,7 +146,9 @@ def drill(
             f"(RPO target {_hms(r.rpo_target_seconds)})",
         )
         say(ctx, f"  result:        {'PASS' if r.passed else 'FAIL'}")
-    return ExitCode.OK if r.passed else ExitCode.DAMAGED
+    if r.passed:
+        return ExitCode.OK
+    return ExitCode.PARTIAL if result.empty and not result.failures else ExitCode.DAMAGED
 
 
 def _history(ctx: CliContext, drills: list[tuple[ObjectId, DrillFile]]) -> int:

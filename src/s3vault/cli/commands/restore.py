@@ -8,7 +8,7 @@ import click
 
 from s3vault import RestoreOptions
 from s3vault import restore as restore_op
-from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.options import TargetDir, cli_context, global_options
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, say
 from s3vault.cli.session import open_repo
@@ -22,8 +22,8 @@ from s3vault.errors import ExitCode
     "-t",
     "--target",
     required=True,
-    type=click.Path(path_type=Path),
-    help="Directory to restore into",
+    type=TargetDir(),
+    help="Directory to restore into (created if missing)",
 )
 @click.option(
     "-i",

@@ -1,0 +1,154 @@
+"""Locator: where each planned entry lives under the restore target, and how to reach it when
+its path is longer than the OS accepts (PATH_MAX, 4096 bytes on Linux).
+
+A plan addresses every entry as ``Entry(parent, name)``: ``parent`` is the number of its
+directory in the plan's directory list (``ROOT`` for the target itself), and directories come
+before everything inside them. An entry whose full path is shorter than PATH_LIMIT is used by
+path, one system call as always; a deeper one through a descriptor of its directory, opened one
+component at a time with O_NOFOLLOW from the nearest directory already open. A small LRU cache
+of directory descriptors makes a walk down a deep chain cost one ``openat`` per level, so the
+depth of a tree is limited by nothing but the file system.
+
+Thread safety: ``at`` may be called from any thread. Each caller gets its own descriptor (a
+duplicate) that stays valid until its block ends, so another thread's eviction never closes it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+ROOT = -1  # the restore target itself
+PATH_LIMIT = 3072  # bytes; well below PATH_MAX, so every path used as it is is accepted
+CACHED_DIRS = 128
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_ROOT_FLAGS = os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC  # the target may be a symlink: the user's
+_DIR_FLAGS = _ROOT_FLAGS | os.O_NOFOLLOW  # below it, a symlink is never a way through
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """Where one restored entry goes: its directory's number (or ROOT) and its name."""
+
+    parent: int
+    name: bytes
+
+
+class Locator:
+    """Resolves entries under one target; ``dirs[i]`` is the Entry of directory number i."""
+
+    def __init__(self, target: bytes, dirs: Sequence[Entry]) -> None:
+        self._target = target
+        self._dirs = dirs
+        # Each directory's full path while it is short enough to be used as it is.
+        self._paths: list[bytes | None] = []
+        for entry in dirs:
+            self._paths.append(self._join(entry))
+        self._fds: OrderedDict[int, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _base(self, parent: int) -> bytes | None:
+        return self._target if parent == ROOT else self._paths[parent]
+
+    def _join(self, entry: Entry) -> bytes | None:
+        base = self._base(entry.parent)
+        if base is None or len(base) + 1 + len(entry.name) >= PATH_LIMIT:
+            return None
+        return base + b"/" + entry.name
+
+    def path(self, entry: Entry) -> bytes:
+        """The entry's full path (for messages; it may be longer than the OS accepts)."""
+        short = self._join(entry)
+        if short is not None:
+            return short
+        parts = [entry.name]
+        number = entry.parent
+        while number != ROOT and self._paths[number] is None:
+            parts.append(self._dirs[number].name)
+            number = self._dirs[number].parent
+        parts.append(self._base(number) or b"")
+        return b"/".join(reversed(parts))
+
+    def at(self, entry: Entry) -> AbstractContextManager[tuple[int | None, bytes]]:
+        """``(dir_fd, name)`` for os calls on the entry, in a ``with`` block: ``(None, full
+        path)`` when the path is short, else a descriptor of its directory (valid inside the
+        block) and its name.
+
+        Raises:
+            OSError: (on entering) a directory on the way cannot be opened (missing, or not a
+                directory: a symlink is never followed).
+        """
+        short = self._join(entry)
+        if short is not None:  # the common case: no descriptor, no generator (restore's hot path)
+            return _ByPath(short)
+        return _InDir(self, entry)
+
+    def dup_dir(self, number: int) -> int:
+        """A new descriptor of directory ``number`` (or ROOT), the caller's to close.
+
+        Raises:
+            OSError: a directory on the way cannot be opened.
+        """
+        with self._lock:
+            return os.dup(self._open_dir(number))
+
+    def _open_dir(self, number: int) -> int:
+        """A cached descriptor of directory ``number`` (the lock is held)."""
+        chain: list[int] = []
+        while (fd := self._fds.get(number)) is None:
+            path = self._base(number)
+            if path is not None:
+                fd = self._keep(
+                    number, os.open(path, _ROOT_FLAGS if number == ROOT else _DIR_FLAGS)
+                )
+                break
+            chain.append(number)
+            number = self._dirs[number].parent
+        self._fds.move_to_end(number)
+        for below in reversed(chain):
+            fd = self._keep(below, os.open(self._dirs[below].name, _DIR_FLAGS, dir_fd=fd))
+        return fd
+
+    def _keep(self, number: int, fd: int) -> int:
+        self._fds[number] = fd
+        if len(self._fds) > CACHED_DIRS:  # the oldest: never the one just opened or its parent
+            os.close(self._fds.popitem(last=False)[1])
+        return fd
+
+    def close(self) -> None:
+        """Release every cached descriptor."""
+        with self._lock:
+            fds, self._fds = list(self._fds.values()), OrderedDict()
+        for fd in fds:
+            os.close(fd)
+
+
+class _ByPath(AbstractContextManager[tuple[int | None, bytes]]):
+    __slots__ = ("_where",)
+
+    def __init__(self, path: bytes) -> None:
+        self._where: tuple[int | None, bytes] = (None, path)
+
+    def __enter__(self) -> tuple[int | None, bytes]:
+        return self._where
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+
+class _InDir(AbstractContextManager[tuple[int | None, bytes]]):
+    __slots__ = ("_entry", "_fd", "_locator")
+
+    def __init__(self, locator: Locator, entry: Entry) -> None:
+        self._locator, self._entry, self._fd = locator, entry, -1
+
+    def __enter__(self) -> tuple[int | None, bytes]:
+        self._fd = self._locator.dup_dir(self._entry.parent)
+        return self._fd, self._entry.name
+
+    def __exit__(self, *_exc: object) -> None:
+        os.close(self._fd)

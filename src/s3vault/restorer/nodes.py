@@ -1,0 +1,81 @@
+"""What a restore accepts from a tree node: every field is checked against what the OS can take
+before it is used, so a crafted or damaged node fails that one entry (or that one attribute)
+with a named reason, never the whole restore.
+
+Two levels:
+
+- ``refusal``: the entry cannot be restored as the snapshot describes it (a file whose size
+  disagrees with its content, a symlink without a usable target, a device number out of range);
+  the planner leaves it out and reports it.
+- ``owner_problem``, ``mode_problem``, ``times_problem``, ``xattr_problem``: one attribute cannot
+  be applied; the content is restored and the attribute is reported.
+
+Ranges are those of Linux: uid_t and gid_t are 32 bits with -1 reserved, modes are permission
+bits (``S_IMODE``, what backup stores), times are signed 64-bit nanoseconds, dev_t is 64 bits.
+"""
+
+from __future__ import annotations
+
+from s3vault.format.tree import Node, NodeType
+
+ID_MAX = 2**32 - 2  # (uid_t)-1 means "leave unchanged" to chown
+MODE_MAX = 0o7777
+NS_MIN, NS_MAX = -(2**63), 2**63 - 1
+DEV_MAX = 2**64 - 1
+
+
+def refusal(node: Node) -> str:
+    """Why the entry cannot be restored at all, or empty (file sizes are checked against the
+    content by the planner, which knows the blob lengths)."""
+    if node.type is NodeType.FILE:
+        return f"size {node.size} is negative" if node.size < 0 else ""
+    if node.type is NodeType.SYMLINK:
+        if not node.link_target:
+            return "symlink without a target"
+        if b"\0" in node.link_target:
+            return "symlink target contains NUL"
+    elif node.type in (NodeType.CHARDEV, NodeType.BLOCKDEV) and not 0 <= node.rdev <= DEV_MAX:
+        return f"device number {node.rdev} is out of range"
+    return ""
+
+
+def applicable(node: Node) -> bool:
+    """Whether every attribute is in range (one test for the common case)."""
+    return (
+        0 <= node.uid <= ID_MAX
+        and 0 <= node.gid <= ID_MAX
+        and 0 <= node.mode <= MODE_MAX
+        and NS_MIN <= node.mtime_ns <= NS_MAX
+        and NS_MIN <= node.atime_ns <= NS_MAX
+        and all(key and b"\0" not in key for key, _value in node.xattrs)
+    )
+
+
+def owner_problem(node: Node) -> str:
+    """Why uid/gid cannot be applied, or empty."""
+    for what, value in (("uid", node.uid), ("gid", node.gid)):
+        if not 0 <= value <= ID_MAX:
+            return f"{what} {value} is out of range"
+    return ""
+
+
+def mode_problem(node: Node) -> str:
+    """Why the mode cannot be applied, or empty."""
+    return "" if 0 <= node.mode <= MODE_MAX else f"{node.mode:o} is out of range"
+
+
+def times_problem(node: Node) -> str:
+    """Why the times cannot be applied, or empty."""
+    for what, value in (("mtime", node.mtime_ns), ("atime", node.atime_ns)):
+        if not NS_MIN <= value <= NS_MAX:
+            return f"{what} {value} ns is out of range"
+    return ""
+
+
+def xattr_problem(name: bytes) -> str:
+    """Why an extended attribute with this name cannot be set, or empty."""
+    if not name:
+        return "empty name"
+    if b"\0" in name:
+        return f"the name {name!r} contains NUL"
+    return ""

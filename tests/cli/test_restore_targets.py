@@ -1,0 +1,186 @@
+"""Odd targets and selections: one clear line and a documented exit code, never an internal
+error; an empty --target is refused (an unset $DEST must not restore into the current
+directory); a selection that matches nothing is a warning and exit 3."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSWORD, S3VAULT, RunCli, write_file
+
+
+@pytest.fixture
+def backed_up(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> tuple[str, Path]:
+    src = tmp_path / "src"
+    write_file(src / "etc" / "hosts", b"127.0.0.1 localhost\n")
+    write_file(src / "srv" / "www" / "index.html", b"<html>\n")
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    return cli_repo, src
+
+
+def one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    assert "internal error" not in text
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["restore", "restore-test"])
+def test_an_empty_target_is_refused_and_nothing_is_written(
+    tmp_path: Path, backed_up: tuple[str, Path], cli_env: dict[str, str], command: str
+) -> None:
+    repo, _src = backed_up
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    args = [S3VAULT, "-r", repo, command, *(["latest"] if command == "restore" else []), "-t", ""]
+    done = subprocess.run(args, cwd=cwd, env=cli_env, capture_output=True, check=False)
+    assert done.returncode == 2, done.stderr
+    assert b"is empty" in done.stderr
+    assert list(cwd.iterdir()) == []
+
+
+def test_a_file_as_target_is_one_line_exit_1(
+    tmp_path: Path, backed_up: tuple[str, Path], run_cli: RunCli
+) -> None:
+    repo, _src = backed_up
+    in_the_way = write_file(tmp_path / "a-file", b"keep")
+    done = run_cli("-r", repo, "restore", "latest", "-t", str(in_the_way))
+    assert done.code == 1
+    assert "exists and is not a directory" in one_line(done.stderr)
+    below = run_cli("-r", repo, "restore", "latest", "-t", str(in_the_way / "sub"))
+    assert below.code == 1
+    assert "cannot create the restore target" in one_line(below.stderr)
+    drill = run_cli("-r", repo, "restore-test", "--no-record", "-t", str(in_the_way))
+    assert drill.code == 1
+    assert "exists and is not a directory" in one_line(drill.stderr)
+    assert in_the_way.read_bytes() == b"keep"
+
+
+def test_a_target_under_proc_is_one_line_exit_1(
+    backed_up: tuple[str, Path], run_cli: RunCli
+) -> None:
+    repo, _src = backed_up
+    done = run_cli("-r", repo, "restore", "latest", "-t", "/proc/self/s3vault-restore")
+    assert done.code == 1
+    assert "cannot create the restore target /proc/self/s3vault-restore" in one_line(done.stderr)
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """An empty read-only file system (a tmpfs mounted ro), where this test may mount one."""
+    where = tmp_path / "ro"
+    where.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
+    yield where
+    subprocess.run(["umount", str(where)], check=True)
+
+
+def test_a_read_only_target_is_one_line_exit_1(
+    read_only_dir: Path, backed_up: tuple[str, Path], run_cli: RunCli
+) -> None:
+    repo, _src = backed_up
+    done = run_cli("-r", repo, "restore", "latest", "-t", str(read_only_dir))
+    assert done.code == 1
+    line = one_line(done.stderr)
+    assert f"cannot write into the restore target {read_only_dir}: read-only file system" in line
+    below = run_cli("-r", repo, "restore", "latest", "-t", str(read_only_dir / "new"))
+    assert below.code == 1
+    assert "Read-only file system" in one_line(below.stderr)
+
+
+@pytest.fixture
+def unprivileged(cli_repo: str) -> Iterator[tuple[list[str], Path]]:
+    """A command prefix that runs as nobody, a world-readable copy of the repository, and a
+    directory nobody may not write."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run as another user")
+    base = Path(tempfile.mkdtemp(prefix="s3vault-unpriv-"))
+    os.chmod(base, 0o755)
+    try:
+        shutil.copytree(cli_repo, base / "repo")
+        for path in [base / "repo", *(base / "repo").rglob("*")]:
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        (base / "locked").mkdir(mode=0o555)
+        (base / "cache").mkdir(mode=0o777)
+        os.chmod(base / "cache", 0o777)
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", S3VAULT]
+        prefix += ["-r", str(base / "repo"), "--cache-dir", str(base / "cache")]
+        yield prefix, base / "locked"
+    finally:
+        shutil.rmtree(base)
+
+
+def test_an_unwritable_target_is_one_line_exit_1(
+    backed_up: tuple[str, Path],
+    unprivileged: tuple[list[str], Path],
+    cli_env: dict[str, str],
+) -> None:
+    prefix, locked = unprivileged
+    env = {**cli_env, "S3VAULT_PASSWORD": PASSWORD}
+    for target, message in (
+        (locked, f"cannot write into the restore target {locked}: permission denied"),
+        (locked / "new", f"cannot create the restore target {locked / 'new'}: Permission denied"),
+    ):
+        done = subprocess.run(
+            [*prefix, "restore", "latest", "-t", str(target)],
+            env=env,
+            capture_output=True,
+            check=False,
+        )
+        assert done.returncode == 1, done.stderr
+        errors = [line for line in done.stderr.decode().splitlines() if line.startswith("Fatal")]
+        assert errors == [f"Fatal: {message}"]
+    assert list(locked.iterdir()) == []
+
+
+def test_an_include_that_matches_nothing_warns_and_exits_3(
+    tmp_path: Path, backed_up: tuple[str, Path], run_cli: RunCli
+) -> None:
+    repo, src = backed_up
+    target = tmp_path / "t"
+    done = run_cli("-r", repo, "restore", "latest", "-t", str(target), "--include", "/nothing/")
+    assert done.code == 3
+    assert "nothing in snapshot" in done.stderr
+    assert "--include '/nothing/'" in done.stderr
+    as_json = run_cli("--json", "-r", repo, "restore", "latest", "-t", str(target), "-i", "/x/")
+    assert as_json.code == 3
+    warnings = [
+        w for w in map(json.loads, as_json.stdout.splitlines()) if w["message_type"] == "warning"
+    ]
+    assert len(warnings) == 1
+    assert "nothing was restored" in warnings[0]["message"]
+    everything_excluded = run_cli("-r", repo, "restore", "latest", "-t", str(target), "-e", "*")
+    assert everything_excluded.code == 3
+    matched = run_cli("-r", repo, "restore", "latest", "-t", str(target), "-i", f"{src}/etc/")
+    assert matched.code == 0, matched.stderr
+    assert (target / str(src).lstrip("/") / "etc" / "hosts").exists()
+    assert not (target / str(src).lstrip("/") / "srv").exists()
+
+
+def test_restore_test_of_an_empty_selection_warns_and_exits_3(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    empty = tmp_path / "empty"
+    (empty / "only" / "directories").mkdir(parents=True)
+    assert run_cli("-r", cli_repo, "backup", str(empty)).code == 0
+    for args in ((), ("--sample", "5"), ("--no-disk",)):
+        done = run_cli("--json", "-r", cli_repo, "restore-test", *args)
+        assert done.code == 3, done.stderr
+        lines = [json.loads(line) for line in done.stdout.splitlines()]
+        assert [w["message_type"] for w in lines] == ["warning", "summary"]
+        assert "proves nothing" in lines[0]["message"]
+        assert lines[1]["passed"] is False

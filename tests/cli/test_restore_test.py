@@ -1,0 +1,84 @@
+"""restore-test fails (exit 13) whenever a file it selected was not restored and proven, for
+any reason: a name restore refuses, a file the target refuses, a node it cannot honour."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import RepoHandle, RunCli
+from tests.restorer.forge import Forge
+
+
+def drill(
+    run_cli: RunCli, handle: RepoHandle, *args: str
+) -> tuple[int, set[str], dict[str, object]]:
+    """(exit code, the paths of mismatch lines, the summary) of a restore-test --json."""
+    done = run_cli(
+        "--json", "-r", handle.url, "--cache-dir", str(handle.cache), "restore-test", *args
+    )
+    assert "internal error" not in done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    failed = {line["item"] for line in lines if line["message_type"] == "mismatch"}
+    return done.code, failed, lines[-1]
+
+
+def test_a_stdin_file_named_with_a_slash_fails_the_drill(
+    local_repo: RepoHandle, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """What `backup --stdin --stdin-filename dumps/mydb.sql` stored: restore refuses the name,
+    so a drill that passed it would prove a backup that cannot be restored."""
+    forge = Forge(local_repo.open())
+    forge.finish(
+        forge.tree(
+            [forge.file(b"dumps/mydb.sql", b"-- dump\n"), forge.file(b"other.txt", b"fine\n")]
+        )
+    )
+    for args in ((), ("--no-disk",), ("--sample", "1", "--seed", "3"), ("--sample", "2")):
+        code, failed, summary = drill(run_cli, local_repo, "--no-record", *args)
+        assert code == 13, (args, summary)
+        assert "/dumps/mydb.sql" in failed
+        assert summary["passed"] is False
+    restore = run_cli(
+        "-r", local_repo.url, "--cache-dir", str(local_repo.cache),
+        "restore", "latest", "-t", str(tmp_path / "t"),
+    )  # fmt: skip
+    assert restore.code == 3
+    assert "/dumps/mydb.sql: refusing a name that contains '/'" in restore.stderr
+    assert (tmp_path / "t" / "other.txt").read_bytes() == b"fine\n"
+
+
+def test_a_file_the_target_refuses_fails_the_drill(
+    local_repo: RepoHandle, run_cli: RunCli, tmp_path: Path
+) -> None:
+    forge = Forge(local_repo.open())
+    forge.finish(
+        forge.tree(
+            [
+                forge.dir(b"etc", forge.tree([forge.file(b"hosts", b"127.0.0.1\n")])),
+                forge.file(b"kept.txt", b"kept\n"),
+            ]
+        )
+    )
+    target = tmp_path / "drill"
+    (target / "etc" / "hosts" / "in-the-way").mkdir(parents=True)  # a directory, not a file
+    code, failed, summary = drill(run_cli, local_repo, "--no-record", "-t", str(target))
+    assert code == 13
+    assert failed == {f"{target}/etc/hosts"}
+    assert summary["passed"] is False
+    assert (target / "kept.txt").read_bytes() == b"kept\n"
+    assert (target / "etc" / "hosts" / "in-the-way").is_dir()  # never removed
+
+    done = run_cli(
+        "--json", "-r", local_repo.url, "--cache-dir", str(local_repo.cache),
+        "restore", "latest", "-t", str(target),
+    )  # fmt: skip
+    assert done.code == 3  # not damage: the target refused one file
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line for line in lines if line["message_type"] == "warning"] == [
+        {
+            "message_type": "warning",
+            "item": f"{target}/etc/hosts",
+            "message": "cannot create file: a directory is in the way",
+        }
+    ]
