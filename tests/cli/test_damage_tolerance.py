@@ -108,6 +108,13 @@ def test_a_bad_snapshot_file_stops_nothing_else(
     assert [e["object"] for e in errors] == [name]
     assert "forget" in str(errors[0]["message"])
 
+    # the way out with the CLI alone
+    gone = run_cli("-r", cli_repo, "forget", bad[:8])
+    assert gone.code == 0, gone.stderr
+    assert run_cli("-r", cli_repo, "verify").code == 0
+    listed = run_cli("-r", cli_repo, "snapshots")
+    assert listed.code == 0 and name not in listed.stderr
+
 
 def test_a_damaged_index_file_is_skipped_and_backups_go_on(
     tmp_path: Path, cli_repo: str, run_cli: RunCli, three: tuple[Path, list[str]]
@@ -258,7 +265,7 @@ def test_prune_deletes_nothing_while_a_snapshot_file_cannot_be_read(
     summary = lines(held.stdout)[-1]
     assert summary["deletions_held_back"] == [f"snapshots/{bad}"]
     assert summary["packs_deleted"] == 0 and set(objects(url, "data")) == packs
-    Path(url, "snapshots", bad).unlink()  # settled
+    assert run_cli("-r", url, "forget", bad[:8]).code == 0
     freed = run_cli("-r", url, "prune", "--json")
     assert freed.code == 0, freed.stderr
     assert lines(freed.stdout)[-1]["packs_deleted"] >= 1

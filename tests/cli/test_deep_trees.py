@@ -88,6 +88,20 @@ def test_a_tree_10000_levels_deep_is_backed_up_and_walked(
     verified = run_cli("-r", cli_repo, "verify", "--read-data", timeout=300)
     assert verified.code == 0, verified.stderr[-2000:]
     assert run_cli("-r", cli_repo, "stats", timeout=300).code == 0
+    target = tmp_path / "restored"
+    restored = run_cli("-r", cli_repo, "restore", "latest", "--target", str(target), timeout=300)
+    try:
+        assert restored.code == 0, restored.stderr[-2000:]
+        fd = os.open(target / deep_source.relative_to("/"), os.O_RDONLY | os.O_DIRECTORY)
+        for _ in range(DEPTH):
+            inner = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        with os.fdopen(os.open("bottom.txt", os.O_RDONLY, dir_fd=fd), "rb") as f:
+            assert f.read() == b"the bottom of the tree\n" * 1000
+        os.close(fd)
+    finally:
+        remove_deep(target)
 
     other = str(tmp_path / "copy")
     made = run_cli(

@@ -30,7 +30,7 @@ from s3vault.errors import ExitCode
     "--include",
     multiple=True,
     metavar="PATTERN",
-    help="Restore only paths matching PATTERN (gitignore syntax, repeatable)",
+    help="Restore only paths matching PATTERN (restic's pattern rules, repeatable)",
 )
 @click.option(
     "-e",
