@@ -234,6 +234,18 @@ printf '\\377' | dd of="$pack" bs=1 seek=$(( $(stat -c %s "$pack") / 2 )) conv=n
 export AWS_ACCESS_KEY_ID=none AWS_SECRET_ACCESS_KEY=none
 """
 
+# docs/troubleshooting.md: copies of the repository with one thing broken in each: a foreign
+# snapshot file (~/hit), a lost data pack (~/lost), a damaged index file (~/idx)
+_DAMAGE_CASES = """
+cp -r "$S3VAULT_REPOSITORY" ~/hit
+head -c 600 /dev/urandom > ~/hit/snapshots/5e1f0c2a9d3b7e4f6a8c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a
+cp -r "$S3VAULT_REPOSITORY" ~/lost
+rm "$(find ~/lost/data -type f | head -1)"
+cp -r "$S3VAULT_REPOSITORY" ~/idx
+index=$(find ~/idx/index -type f | head -1)
+printf '\\377' | dd of="$index" bs=1 seek=40 conv=notrunc status=none
+"""
+
 README = DOCS.parent / "README.md"
 
 PAGES: dict[str, Page] = {
@@ -278,8 +290,9 @@ PAGES: dict[str, Page] = {
         store="moto",
         buckets=("dr-copy",),
         repo=True,
-        prelude=_DR_COPY + _DAMAGED,
+        prelude=_DR_COPY + _DAMAGE_CASES + _DAMAGED,
         restore_only_profile=True,
+        replace={" /etc": " $ROOT/etc", " /srv": " $ROOT/srv"},
     ),
     "upgrades.md": Page(repo=True, prelude=_NEWER_FORMAT),
     "migration.md": Page(repo=True, prelude=_OLD_BACKUPS, needs=("restic",)),

@@ -145,6 +145,11 @@ class Checker:
                     f"and {len(snaps)} snapshot(s) use it (keep it: `s3vault repair index` "
                     "keeps its blobs indexed)"
                 )
+            elif st.bad_packs.get(obj) == "pack is missing":
+                lost = (
+                    "; nothing snapshots need is lost with it (another pack holds what they "
+                    "use): `s3vault repair index` stops the index naming it"
+                )
             else:
                 lost = "; no snapshot needs it (prune removes it)"
             findings.append(

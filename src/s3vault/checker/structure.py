@@ -9,7 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from s3vault.checker.findings import Finding, Severity
-from s3vault.errors import BackendError, IntegrityError, ObjectNotFoundError, S3VaultError
+from s3vault.errors import (
+    BackendError,
+    FormatVersionError,
+    IntegrityError,
+    ObjectNotFoundError,
+)
 from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.keyfile import KeyFile
 from s3vault.format.layout import ObjectKind, object_name, parse_name
@@ -84,14 +89,14 @@ def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) 
             files[oid] = IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid))
         except ObjectNotFoundError:
             raise  # removed since the listing: a prune replaced it (check_structure retries)
-        except (S3VaultError, ValueError) as exc:
+        except (IntegrityError, FormatVersionError, ValueError) as exc:
             findings.append(
                 Finding(
                     severity=Severity.ERROR,
                     kind="index-damaged",
                     object=name,
-                    message=f"index file damaged: {exc}; `s3vault repair index` rebuilds the "
-                    "index from the packs' headers",
+                    message=f"index file damaged: {_reason(exc, name)}; `s3vault repair index` "
+                    "rebuilds the index from the packs' headers",
                 )
             )
     superseded = {s for f in files.values() for s in f.supersedes}
@@ -201,14 +206,20 @@ def _read_snapshots(repo: Repository, st: Structure, findings: list[Finding]) ->
             )
         except ObjectNotFoundError:
             continue  # forgotten since the listing
-        except (S3VaultError, ValueError) as exc:
+        except (IntegrityError, FormatVersionError, ValueError) as exc:
             findings.append(
                 Finding(
                     severity=Severity.ERROR,
                     kind="snapshot-damaged",
                     object=name,
-                    message=f"snapshot file damaged: {exc}; {damaged_snapshot_hint(oid)}",
+                    message=f"snapshot file damaged: {_reason(exc, name)}; "
+                    f"{damaged_snapshot_hint(oid)}",
                     snapshots=(oid.short,),
                 )
             )
     st.snapshots.sort(key=lambda item: (item[1].time, item[0]))
+
+
+def _reason(exc: Exception, name: str) -> str:
+    """An error's message without the object name the finding already carries."""
+    return str(exc).removeprefix(name + ": ")

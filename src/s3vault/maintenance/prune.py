@@ -205,7 +205,7 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
             "`s3vault verify`, then `s3vault repair index`"
         )
         raise IntegrityError(msg)
-    gone = [pack_name(p) for p in packs if p.id not in listed and _used(p, plan.refs)[0]]
+    gone = _needed_and_gone(packs, listed, plan.refs)
     if gone:
         msg = (
             f"prune refused: {len(gone)} pack(s) that snapshots need are not stored (first: "
@@ -251,6 +251,25 @@ def _plan_temporaries(repo: Repository, plan: PrunePlan) -> None:
             plan.temporaries.append(info)
         else:
             plan.young_temporaries += 1
+
+
+def _needed_and_gone(
+    packs: list[IndexedPack], listed: dict[ObjectId, ObjectInfo], refs: References
+) -> list[str]:
+    """Packs the store lost that held a blob snapshots need and no stored pack has a copy of
+    (a backup that found a pack gone stores what it needs again: those are not lost)."""
+    wanted: dict[tuple[BlobType, ObjectId], str] = {}
+    for pack in packs:
+        if pack.id not in listed:
+            for e in pack.entries:
+                if e.id in refs.blobs(e.type):
+                    wanted.setdefault((e.type, e.id), pack_name(pack))
+    if wanted:
+        for pack in packs:
+            if pack.id in listed:
+                for e in pack.entries:
+                    wanted.pop((e.type, e.id), None)
+    return sorted(set(wanted.values()))
 
 
 def _read_orphans(

@@ -620,7 +620,7 @@ class Repository:
         missing = self.missing_packs()
         lost = self.index.drop_packs(missing) if missing else set()
         if missing:
-            log.warning("%d pack(s) named by the index are missing from the store", len(missing))
+            log.info("%d pack(s) named by the index are missing from the store", len(missing))
         return missing, lost
 
     def load_tree(self, tid: ObjectId) -> Tree:
