@@ -123,3 +123,13 @@ from tests.s3server import (  # noqa: E402, F401 - shared S3 fixtures
 )
 from tests.s3stores import s3_store  # noqa: E402, F401
 from tests.swiftserver import swift_server  # noqa: E402, F401
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """pytest removes old temporary directories with shutil.rmtree, which recurses (Python
+    3.11) and fails on the 10,000-level trees some tests build: let it recurse once the tests
+    are over. Tests remove their deep trees themselves (tests/trees.remove_deep); this is the
+    net. Set only now, so no test of s3vault's own walks runs with the higher limit."""
+    del session, exitstatus
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 50_000))
