@@ -275,10 +275,28 @@ class Archiver:
         """The entry for one directory item. ``path`` reaches it now; ``shown`` is its real
         path when ``path`` is a /proc/self/fd one that is valid only now (``open_now``: its
         file is opened here, not on a reader thread)."""
+        if node_type(st) is NodeType.DIR:
+            try:
+                meta = metadata_node(path, name, st)
+            except OSError as exc:
+                self._warn(shown or path, f"cannot read metadata: {exc.strerror}", failed=True)
+                return None
+            return self._walk_dir(path, meta, st, pnode, root_dev)
+        return self._leaf(path, name, st, pnode, shown=shown, open_now=open_now)
+
+    def _leaf(
+        self,
+        path: bytes,
+        name: bytes,
+        st: os.stat_result,
+        pnode: Node | None,
+        *,
+        shown: bytes | None = None,
+        open_now: bool = False,
+    ) -> _Entry | None:
+        """The entry for anything but a directory (the walk's frames handle those)."""
         ntype = node_type(st)
         try:
-            if ntype is NodeType.DIR:
-                return self._walk_dir(path, metadata_node(path, name, st), st, pnode, root_dev)
             if ntype is not NodeType.FILE:
                 self._progress.advanced(files=1, item=os.fsdecode(shown or path))
                 return metadata_node(path, name, st)
@@ -530,9 +548,7 @@ class Archiver:
             return None
         pnode = frame.parent_nodes.get(name)
         if not is_dir:
-            entry = self._entry(
-                io, name, cst, pnode, root_dev, shown=real if deep else None, open_now=deep
-            )
+            entry = self._leaf(io, name, cst, pnode, shown=real if deep else None, open_now=deep)
             if entry is not None:
                 frame.pdir.add(entry)
             return None

@@ -110,7 +110,7 @@ class IndexCache:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            log.warning("cannot read index cache %s: %s", self.path, exc)
+            log.info("cannot read index cache %s: %s", self.path, exc)
             return None
         with f:
             try:
