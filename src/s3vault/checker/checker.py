@@ -137,7 +137,12 @@ class Checker:
             kind = "pack-damaged" if obj.startswith(("data/", "tree/")) else "blob-missing"
             unique = sorted(set(paths))
             if unique:
-                lost = f"; {len(unique)} path(s) in {len(snaps)} snapshot(s) lose content"
+                lost = (
+                    f"; {len(unique)} path(s) in {len(snaps)} snapshot(s) lose content (put "
+                    "the object back from a copy if there is one; `s3vault backup` stores "
+                    "again what the source still has; `s3vault repair snapshots` rewrites the "
+                    "snapshots without the rest)"
+                )
             elif obj in users:
                 snaps = users[obj]
                 lost = (

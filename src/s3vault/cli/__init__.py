@@ -66,6 +66,17 @@ def _fail(ctx: CliContext, message: str, code: int) -> int:
     return code
 
 
+def _with_way_out(message: str, code: int) -> str:
+    """Damage (exit 13) always comes with what to run: most messages say it themselves; the
+    rest point at verify, which names the damage and the fix for each object."""
+    if code != ExitCode.DAMAGED or "s3vault " in message:
+        return message
+    return (
+        f"{message} (`s3vault verify` names what is damaged and what to run for it; "
+        "docs/troubleshooting.md, 'When the repository is damaged')"
+    )
+
+
 def _limit_malloc_arenas() -> None:
     """Two malloc arenas instead of one per thread: the pipeline's threads pass megabyte
     buffers around, and per-thread arenas keep the freed ones, inflating the peak RSS by tens
@@ -204,8 +215,8 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, click.exceptions.Abort):
         code = _fail(ctx, "interrupted", ExitCode.INTERRUPTED)
     except S3VaultError as exc:
-        code = _fail(ctx, str(exc), exc.exit_code)
-        failure, error = str(exc), exc
+        failure, error = _with_way_out(str(exc), exc.exit_code), exc
+        code = _fail(ctx, failure, exc.exit_code)
     except Exception as exc:  # an s3vault bug: say so, show the traceback with -v
         if ctx.verbose:
             traceback.print_exc()

@@ -94,5 +94,11 @@ def verify(read_data: bool, read_data_subset: str | None, seed: int | None) -> i
             f"{r.packs} packs{read} in {r.total_duration:.2f}s",
         )
         errors = sum(f.severity == "error" for f in r.findings)
-        say(ctx, "no errors were found" if r.ok else f"{errors} error(s): repository damaged")
+        say(
+            ctx,
+            "no errors were found"
+            if r.ok
+            else f"{errors} error(s): repository damaged (each says what to run; "
+            "docs/troubleshooting.md, 'When the repository is damaged')",
+        )
     return ExitCode.OK if r.ok else ExitCode.DAMAGED
