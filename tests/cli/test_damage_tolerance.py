@@ -275,3 +275,69 @@ def test_prune_deletes_nothing_while_a_snapshot_file_cannot_be_read(
     assert (target / src.relative_to("/") / "new.bin").read_bytes() == (
         src / "new.bin"
     ).read_bytes()
+
+
+def test_a_damaged_deletion_record_stops_only_prune_until_repair_index(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    url = str(tmp_path / "repo")
+    made = run_cli(
+        "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "1", "--min-grace", "1s"
+    )
+    assert made.code == 0, made.stderr
+    src = tmp_path / "src"
+    write_file(src / "old.bin", os.urandom(200_000))
+    assert run_cli("-r", url, "backup", str(src)).code == 0
+    (src / "old.bin").unlink()
+    write_file(src / "new.bin", os.urandom(200_000))
+    assert run_cli("-r", url, "backup", str(src)).code == 0
+    assert run_cli("-r", url, "forget", "--keep-last", "1", "--prune").code == 0
+    (record,) = objects(url, "deletions")
+    flip_bit(record)
+    name = record.relative_to(url).as_posix()
+    target = tmp_path / "restored"
+    restored = run_cli("-r", url, "restore", "latest", "--target", str(target))
+    assert restored.code == 0, restored.stderr
+    assert name in restored.stderr and "repair index" in restored.stderr
+    assert run_cli("-r", url, "snapshots").code == 0
+    verdict = run_cli("-r", url, "verify")
+    assert verdict.code == 13 and name in verdict.stderr and "repair index" in verdict.stderr
+    refused = run_cli("-r", url, "prune")
+    assert refused.code == 13 and "repair index" in refused.stderr
+    assert run_cli("-r", url, "repair", "index").code == 0
+    assert not objects(url, "deletions")
+    assert run_cli("-r", url, "verify", "--read-data").code == 0
+    assert run_cli("-r", url, "prune").code == 0  # marks the unused pack again
+    again = tmp_path / "again"
+    assert run_cli("-r", url, "restore", "latest", "--target", str(again)).code == 0
+    assert snapshot_tree(again) == snapshot_tree(target)
+
+
+def test_a_damaged_drill_record_or_key_file_is_named(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, three: tuple[Path, list[str]]
+) -> None:
+    for _ in range(2):
+        assert run_cli("-r", cli_repo, "restore-test").code == 0
+    drills = objects(cli_repo, "drills")
+    flip_bit(drills[0])
+    fresh = ["--cache-dir", str(tmp_path / "fresh-cache")]
+    history = run_cli("-r", cli_repo, *fresh, "restore-test", "--history", "--json")
+    assert history.code == 0, history.stderr
+    warned = [x["item"] for x in lines(history.stdout) if x["message_type"] == "warning"]
+    assert warned == [drills[0].relative_to(cli_repo).as_posix()]
+    listed = [x["id"] for x in lines(history.stdout) if x["message_type"] == "drill"]
+    assert listed == [drills[1].name]
+    # a key file swapped for another key file's content is named, not taken for a wrong
+    # password: the password's own file now holds the other one's bytes
+    keys = objects(cli_repo, "keys")
+    assert len(keys) == 1
+    other = tmp_path / "other-password"
+    other.write_text("another password\n")
+    added = run_cli("-r", cli_repo, "key", "add", "--new-password-file", str(other))
+    assert added.code == 0, added.stderr
+    mine = keys[0]
+    (theirs,) = [k for k in objects(cli_repo, "keys") if k != mine]
+    mine.write_bytes(theirs.read_bytes())
+    done = run_cli("-r", cli_repo, "snapshots")
+    assert done.code == 12
+    assert f"key file {mine.name[:8]}" in done.stderr and "swapped" in done.stderr

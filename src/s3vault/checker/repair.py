@@ -21,6 +21,7 @@ the old index files are removed only after the new ones exist.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,7 @@ from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.layout import ObjectKind, object_name, parse_name
 from s3vault.format.packfile import BlobType, PackEntry
 from s3vault.ids import ObjectId
-from s3vault.repository.marks import load_marks
+from s3vault.repository.marks import load_marks, record_name
 from s3vault.repository.packheader import check_blobs, read_pack_header
 from s3vault.repository.repository import Repository
 
@@ -64,6 +65,7 @@ class RepairPlan:
     packs: list[IndexedPack] = field(default_factory=list)  # the new index
     damaged: list[PackRepair] = field(default_factory=list)
     old_index: list[ObjectId] = field(default_factory=list)
+    damaged_records: list[ObjectId] = field(default_factory=list)  # deletion records to remove
     needed: bool = False  # the current index differs from what the packs say
 
     def execute(
@@ -89,6 +91,11 @@ class RepairPlan:
             )
         if check_lease is not None:
             check_lease()
+        # A deletion record that does not open goes once the packs it marked are indexed
+        # (it may have marked some: as unmarked stored packs they are in the new index).
+        for oid in self.damaged_records:
+            with contextlib.suppress(ObjectNotFoundError):
+                repo.backend.delete(record_name(oid))
         for oid in self.old_index:
             try:
                 repo.backend.delete(object_name(ObjectKind.INDEX, oid))
@@ -104,6 +111,7 @@ class _Descriptions:
     current: dict[ObjectId, IndexedPack] = field(default_factory=dict)  # the live index
     described: dict[ObjectId, list[IndexedPack]] = field(default_factory=dict)  # any source
     marked: set[ObjectId] = field(default_factory=set)
+    damaged_records: list[ObjectId] = field(default_factory=list)
     files: list[ObjectId] = field(default_factory=list)
     intact: bool = True  # every index file could be read
 
@@ -133,10 +141,10 @@ def _read_descriptions(repo: Repository) -> _Descriptions:
             known.add(pack)
             if oid not in superseded:
                 known.current.setdefault(pack.id, pack)
-    try:
-        marks = load_marks(repo)
-    except (IntegrityError, ValueError):
-        return known  # a damaged record: its packs are indexed like any other stored pack
+    # The packs a damaged deletion record marked are unknown: like any other stored pack
+    # that no record marks, they are indexed (prune marks what is unused again).
+    marks = load_marks(repo)
+    known.damaged_records = sorted(marks.damaged)
     for pack, _since in marks.packs.values():
         known.add(pack)
         known.marked.add(pack.id)
@@ -225,7 +233,7 @@ def plan_repair(repo: Repository, *, workers: int = 4) -> RepairPlan:
         BackendError: storage could not be listed or read (nothing is decided from a failure).
     """
     known = _read_descriptions(repo)
-    plan = RepairPlan(old_index=known.files)
+    plan = RepairPlan(old_index=known.files, damaged_records=known.damaged_records)
     listed: dict[ObjectId, tuple[str, int]] = {}
     for kind in (ObjectKind.DATA, ObjectKind.TREE):
         for info in repo.backend.list(kind.value + "/"):
@@ -258,7 +266,9 @@ def plan_repair(repo: Repository, *, workers: int = 4) -> RepairPlan:
     present = {(e.type, e.id) for p in plan.packs for e in p.entries}
     plan.damaged = sorted((_recount(r, present) for r in plan.damaged), key=lambda r: r.name)
     current = {_key(p) for p in known.current.values()}
-    plan.needed = not known.intact or current != {_key(p) for p in plan.packs}
+    plan.needed = (
+        not known.intact or bool(known.damaged_records) or current != {_key(p) for p in plan.packs}
+    )
     return plan
 
 

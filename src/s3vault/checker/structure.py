@@ -23,7 +23,7 @@ from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.keyring import check_key_mac
-from s3vault.repository.marks import load_marks
+from s3vault.repository.marks import DAMAGED_RECORD_HINT, load_marks, record_name
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import damaged_snapshot_hint
 
@@ -47,6 +47,7 @@ class Structure:
     pack_notes: dict[str, str] = field(default_factory=dict)  # damaged, but read blob by blob
     snapshots: list[tuple[ObjectId, SnapshotFile]] = field(default_factory=list)
     index_files: int = 0
+    damaged_records: dict[str, str] = field(default_factory=dict)  # deletion records
 
 
 def check_keys(repo: Repository, findings: list[Finding]) -> None:
@@ -128,7 +129,10 @@ def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) 
 def _add_marked_packs(repo: Repository, st: Structure) -> None:
     """Packs prune has marked for deletion are still readable until they are deleted (a
     snapshot finished by a backup that ran beside the prune may use them)."""
-    for pack, _since in load_marks(repo).packs.values():
+    marks = load_marks(repo)
+    for oid, reason in marks.damaged.items():
+        st.damaged_records[record_name(oid)] = reason
+    for pack, _since in marks.packs.values():
         name = pack_name(pack)
         if name in st.packs or name not in st.listed:
             continue  # indexed again, or already deleted
@@ -158,6 +162,15 @@ def check_structure(repo: Repository, findings: list[Finding]) -> Structure:
             if attempt == READ_ATTEMPTS - 1:
                 raise
     findings.extend(found)
+    findings.extend(
+        Finding(
+            severity=Severity.ERROR,
+            kind="deletions-damaged",
+            object=name,
+            message=f"deletion record damaged: {reason}; {DAMAGED_RECORD_HINT}",
+        )
+        for name, reason in sorted(st.damaged_records.items())
+    )
     for name, pack in sorted(st.packs.items()):
         size = st.listed.get(name)
         if size is None:

@@ -39,7 +39,7 @@ from s3vault.maintenance.reencrypt import (
 )
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.index import BlobIndex
-from s3vault.repository.marks import load_marks, record_name
+from s3vault.repository.marks import DAMAGED_RECORD_HINT, load_marks, record_name
 from s3vault.repository.packheader import read_pack_header
 from s3vault.repository.references import References
 from s3vault.repository.repository import Repository
@@ -185,6 +185,13 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
     plan.snapshots = {sid for sid, _ in listed_snapshots}
     plan.index_files, indexed = _read_index_files(repo)
     marks = load_marks(repo)
+    if marks.damaged:
+        oid, reason = next(iter(sorted(marks.damaged.items())))
+        msg = (
+            f"prune refused: deletion record {record_name(oid)} is damaged ({reason}); nothing "
+            f"was changed: {DAMAGED_RECORD_HINT}; then prune again"
+        )
+        raise IntegrityError(msg)
     plan.records = sorted(set(marks.records) | marks.superseded)
     marked = {pid: m for pid, m in marks.packs.items() if pid not in indexed}
     listed = _listed_packs(repo)

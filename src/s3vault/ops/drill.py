@@ -20,9 +20,15 @@ from pathlib import Path
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
-from s3vault.errors import BackendError, UsageError
+from s3vault.errors import (
+    BackendError,
+    FormatVersionError,
+    IntegrityError,
+    ObjectNotFoundError,
+    UsageError,
+)
 from s3vault.format.drillfile import DrillFile
-from s3vault.format.layout import ObjectKind
+from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.tree import NodeType
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
@@ -232,7 +238,17 @@ def _not_restored(
 
 
 def drill_history(repo: Repository) -> list[tuple[ObjectId, DrillFile]]:
-    """Every recorded drill, oldest first."""
-    drills = [(oid, DrillFile.decode(raw)) for oid, raw in repo.walk_files(ObjectKind.DRILLS)]
+    """Every recorded drill, oldest first. A record that does not open is skipped and told to
+    ``repo.skip`` (it holds only a past drill's result; the audit log keeps that it ran)."""
+    drills = []
+    for oid in repo.list_files(ObjectKind.DRILLS):
+        try:
+            drills.append((oid, DrillFile.decode(repo.load_file(ObjectKind.DRILLS, oid))))
+        except ObjectNotFoundError:
+            continue
+        except (IntegrityError, FormatVersionError) as exc:
+            name = object_name(ObjectKind.DRILLS, oid)
+            reason = str(exc).removeprefix(name + ": ")
+            repo.skip(name, f"drill record skipped: {reason}")
     drills.sort(key=lambda item: item[1].time)
     return drills

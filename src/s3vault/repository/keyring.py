@@ -220,33 +220,35 @@ def find_key(
     damaged: list[tuple[str, str]] = []  # (name, why): fails its structure or checks
     opened: list[tuple[str, str]] = []  # the password opens it, but it is damaged
     newer: list[tuple[str, str]] = []  # written by a newer s3vault
+
+    def skip(into: list[tuple[str, str]] | None, name: str, why: str) -> None:
+        if into is not None:
+            into.append((name, why))
+        if on_skip is not None:
+            on_skip(name, why)
+
     for name in names:
         try:
             keyfile = KeyFile.decode(backend.get(name))
         except ObjectNotFoundError:
             continue  # removed since the listing (key remove)
         except (IntegrityError, FormatVersionError) as exc:
-            (newer if isinstance(exc, FormatVersionError) else damaged).append((name, str(exc)))
-            if on_skip is not None:
-                on_skip(name, str(exc))
+            skip(newer if isinstance(exc, FormatVersionError) else damaged, name, str(exc))
             continue
-        if keyfile.kind == "kms":
-            continue
-        if repo_id is not None and keyfile.repo_id != repo_id:
-            if on_skip is not None:
-                on_skip(name, "belongs to another repository")
-            continue
-        try:
-            return keyfile, unwrap_key(keyfile, password)
-        except WrongPasswordError:
-            continue
-        except (IntegrityError, KeyError_) as exc:
-            # IntegrityError: the password opened the wrapped key, so the payload or MAC
-            # that failed is the file's fault. KeyError_: its KDF parameters are unusable.
-            where = opened if isinstance(exc, IntegrityError) else damaged
-            where.append((name, str(exc)))
-            if on_skip is not None:
-                on_skip(name, str(exc))
+        if object_name(ObjectKind.KEYS, keyfile.id) != name:
+            why = f"it holds key file {keyfile.id.short}'s content (swapped or renamed)"
+            skip(damaged, name, why)
+        elif repo_id is not None and keyfile.repo_id != repo_id:
+            skip(None, name, "belongs to another repository")
+        elif keyfile.kind != "kms":
+            try:
+                return keyfile, unwrap_key(keyfile, password)
+            except WrongPasswordError:
+                continue
+            except (IntegrityError, KeyError_) as exc:
+                # IntegrityError: the password opened the wrapped key, so the payload or MAC
+                # that failed is the file's fault. KeyError_: its KDF parameters are unusable.
+                skip(opened if isinstance(exc, IntegrityError) else damaged, name, str(exc))
     error = _no_key_opened(backend.location, len(names), damaged, opened)
     if newer:
         listed = ", ".join(f"key file {_short(n)} ({why})" for n, why in newer)

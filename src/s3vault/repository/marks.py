@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from s3vault.errors import FormatVersionError, IntegrityError
 from s3vault.format.deletionfile import DeletionFile
 from s3vault.format.indexfile import IndexedPack
 from s3vault.format.layout import ObjectKind, object_name, parse_name
@@ -22,13 +23,20 @@ class Marks:
     records: dict[ObjectId, float] = field(default_factory=dict)  # live record → modified
     superseded: set[ObjectId] = field(default_factory=set)  # records a newer one replaces
     packs: dict[ObjectId, tuple[IndexedPack, float]] = field(default_factory=dict)
+    damaged: dict[ObjectId, str] = field(default_factory=dict)  # records that do not open
+
+
+DAMAGED_RECORD_HINT = (
+    "`s3vault repair index` indexes the packs it marked again and removes it (prune marks "
+    "what is unused once more)"
+)
 
 
 def load_marks(repo: Repository) -> Marks:
-    """Read every deletion record (a listing error raises; it is never read as "none").
-
-    Raises:
-        IntegrityError: a record is damaged (the message names it).
+    """Read every deletion record (a listing error raises; it is never read as "none"). A
+    record that does not open is left out, named in ``damaged`` and told to ``repo.skip``:
+    readers lose only the packs it alone marked (which ``repair index`` indexes again);
+    prune refuses to run while one is damaged.
     """
     modified: dict[ObjectId, float] = {}
     for info in repo.backend.list(ObjectKind.DELETIONS.value + "/"):
@@ -39,10 +47,15 @@ def load_marks(repo: Repository) -> Marks:
             modified[ObjectId(bytes.fromhex(parsed[1]))] = info.modified
         except ValueError:
             continue
-    files = {
-        oid: DeletionFile.decode(repo.load_file(ObjectKind.DELETIONS, oid)) for oid in modified
-    }
+    files = {}
     marks = Marks()
+    for oid in modified:
+        try:
+            files[oid] = DeletionFile.decode(repo.load_file(ObjectKind.DELETIONS, oid))
+        except (IntegrityError, FormatVersionError) as exc:
+            name = record_name(oid)
+            marks.damaged[oid] = str(exc).removeprefix(name + ": ")
+            repo.skip(name, f"deletion record skipped: {marks.damaged[oid]}; {DAMAGED_RECORD_HINT}")
     for f in files.values():
         marks.superseded.update(f.supersedes)
     for oid in sorted(files):
