@@ -68,7 +68,9 @@ def check_keys(repo: Repository, findings: list[Finding]) -> None:
                     severity=Severity.ERROR,
                     kind="key-damaged",
                     object=info.name,
-                    message=f"key file damaged: {exc}",
+                    message=f"key file damaged: {exc}; with another key, `s3vault key remove "
+                    f"{info.name.rsplit('/', 1)[-1][:8]}` removes it (`s3vault key add` for a new "
+                    "password)",
                 )
             )
 

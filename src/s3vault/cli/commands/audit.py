@@ -62,4 +62,11 @@ def audit(host: str | None, since: str | None) -> int:
         for c in report.chains:
             state = "intact" if not c.problems else "BROKEN: " + "; ".join(c.problems)
             say(ctx, f"chain of {c.hostname}: {len(c.records)} records, {state}")
+    if report.broken and not ctx.json:
+        ctx.err.print(
+            "the audit log was changed: records were deleted, rewritten or damaged. It is "
+            "evidence, not something to repair: find who with the bucket's access logs "
+            "(CloudTrail data events); `s3vault audit --json` lists every record",
+            markup=False,
+        )
     return ExitCode.DAMAGED if report.broken else ExitCode.OK

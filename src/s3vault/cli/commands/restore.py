@@ -89,5 +89,12 @@ def restore(
             f"({human_bytes(rate)}/s)",
         )
     if r.errors:
+        if not ctx.json:
+            ctx.err.print(
+                f"{len(r.errors)} file(s) not restored (missing or damaged data): `s3vault "
+                "verify` names the damage; restore them from another snapshot (`s3vault find`), "
+                "or `s3vault repair snapshots` to drop what is lost",
+                markup=False,
+            )
         return ExitCode.DAMAGED
     return ExitCode.PARTIAL if r.warnings else ExitCode.OK
