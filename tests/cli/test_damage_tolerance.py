@@ -337,7 +337,16 @@ def test_a_damaged_drill_record_or_key_file_is_named(
     assert added.code == 0, added.stderr
     mine = keys[0]
     (theirs,) = [k for k in objects(cli_repo, "keys") if k != mine]
-    mine.write_bytes(theirs.read_bytes())
+    own, their = mine.read_bytes(), theirs.read_bytes()
+    mine.write_bytes(their)
     done = run_cli("-r", cli_repo, "snapshots")
     assert done.code == 12
     assert f"key file {mine.name[:8]}" in done.stderr and "swapped" in done.stderr
+    # two key files swapped: each content is whole, so the password still opens the
+    # repository (refusing it would make the repository worse), and the name is reported
+    theirs.write_bytes(own)
+    done = run_cli("-r", cli_repo, "snapshots")
+    assert done.code == 0, done.stderr
+    assert theirs.relative_to(cli_repo).as_posix() in done.stderr and "swapped" in done.stderr
+    verdict = run_cli("-r", cli_repo, "verify")
+    assert verdict.code == 13 and "swapped" in verdict.stderr

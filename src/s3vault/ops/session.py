@@ -57,6 +57,7 @@ def open_repository(
             kms=kms,
             cache_dir=options.cache_dir,
             on_marker=lambda m: known.check(stack.backend.location, m.repo_id),
+            on_key_skip=on_skip,
         )
         repo.requests = stack.counts
         if repo.config.store and isinstance(stack.raw, ProbedBackend):
@@ -72,6 +73,7 @@ def open_repository(
             kms=kms,
             cache_dir=options.cache_dir,
             on_marker=lambda m: known.check(backend.location, m.repo_id),
+            on_key_skip=on_skip,
         )
     known.remember(repo.backend.location, repo.id)
     repo.on_skip = on_skip

@@ -235,20 +235,32 @@ def find_key(
         except (IntegrityError, FormatVersionError) as exc:
             skip(newer if isinstance(exc, FormatVersionError) else damaged, name, str(exc))
             continue
+        misnamed = None
         if object_name(ObjectKind.KEYS, keyfile.id) != name:
-            why = f"it holds key file {keyfile.id.short}'s content (swapped or renamed)"
-            skip(damaged, name, why)
-        elif repo_id is not None and keyfile.repo_id != repo_id:
+            misnamed = f"it holds key file {keyfile.id.short}'s content (swapped or renamed)"
+        if repo_id is not None and keyfile.repo_id != repo_id:
             skip(None, name, "belongs to another repository")
-        elif keyfile.kind != "kms":
-            try:
-                return keyfile, unwrap_key(keyfile, password)
-            except WrongPasswordError:
-                continue
-            except (IntegrityError, KeyError_) as exc:
-                # IntegrityError: the password opened the wrapped key, so the payload or MAC
-                # that failed is the file's fault. KeyError_: its KDF parameters are unusable.
-                skip(opened if isinstance(exc, IntegrityError) else damaged, name, str(exc))
+            continue
+        if keyfile.kind == "kms":
+            if misnamed:
+                skip(damaged, name, misnamed)
+            continue
+        try:
+            payload = unwrap_key(keyfile, password)
+        except WrongPasswordError:
+            if misnamed:
+                skip(damaged, name, misnamed)
+            continue
+        except (IntegrityError, KeyError_) as exc:
+            # IntegrityError: the password opened the wrapped key, so the payload or MAC
+            # that failed is the file's fault. KeyError_: its KDF parameters are unusable.
+            skip(opened if isinstance(exc, IntegrityError) else damaged, name, str(exc))
+            continue
+        if misnamed and on_skip is not None:
+            # Its content authenticates, so it still opens the repository: refusing a whole
+            # key for its name would make the repository worse. verify reports the name.
+            on_skip(name, f"{misnamed}; its content is whole and opens the repository")
+        return keyfile, payload
     error = _no_key_opened(backend.location, len(names), damaged, opened)
     if newer:
         listed = ", ".join(f"key file {_short(n)} ({why})" for n, why in newer)
