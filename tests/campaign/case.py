@@ -1,0 +1,575 @@
+"""One campaign case: a fresh copy of the template, one object damaged one way, and the CLI
+run against it as an operator would, every outcome checked against what the damage allows.
+
+The commands, in order (every one through the real entry point, ``-r URL``):
+
+    snapshots --json; ls ID (each snapshot); backup of an unchanged tree and of a changed
+    tree (--json); restore ID (each snapshot, and the two new ones); verify --json;
+    verify --read-data --json; forget --keep-last 1 --dry-run; prune --dry-run; audit;
+    restore-test --history; repair index;
+    then: backup of the changed tree (--json); verify --read-data --json; restore ID (each
+    snapshot, and the three new ones).
+
+What is checked, for each command: no traceback and no ``internal error``; the exit code is a
+documented one and one the damage allows (``expected_*`` below say which, and why); ``--json``
+output is one JSON object with ``message_type`` per line. Snapshots that do not depend on the
+damaged object list, show the same ``ls`` as on the pristine template and restore byte for
+byte; a restore that exits 0 gives back exactly the snapshot; one that fails names every file
+it got wrong; verify names only snapshots that depend on the damaged object. After the case
+nothing outside the restore targets has changed: the source trees, a canary directory, the
+working directory and the temporary directory.
+
+Dependents of a new snapshot: a backup re-reads or re-stores what it cannot find (a lost pack,
+a skipped index file, an unreadable parent), so its snapshot needs none of the damage, except
+damage in place inside a pack the index still names, which a backup cannot see and
+deduplicates against (restic does the same): then the new snapshot depends on what its
+files' previous snapshot depended on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.campaign.mutations import Damage, damage
+from tests.campaign.runner import CliWorker, Outcome
+from tests.campaign.stores import Store
+from tests.campaign.template import (
+    CHANGING_HOST,
+    UNCHANGED_HOST,
+    RepoObject,
+    SnapshotInfo,
+    Template,
+    Tree,
+)
+from tests.conftest import PASSWORD
+from tests.trees import snapshot_tree
+
+DOCUMENTED = frozenset({0, 1, 2, 3, 10, 11, 12, 13, 14})
+SHOWN_LINES = 4
+FIX = re.compile(r"s3vault [a-z]")  # "`s3vault repair index`", "s3vault forget ID", ...
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One command whose outcome the damage does not allow."""
+
+    store: str
+    kind: str
+    name: str
+    role: str
+    mutation: str
+    how: str
+    command: str
+    code: int
+    problem: str
+    stderr: str
+    trace: str = ""
+
+    def render(self) -> str:
+        head = (
+            f"[{self.store}] {self.kind} {self.name} ({self.role or 'no dependents'}), "
+            f"{self.mutation}: {self.how}\n    `{self.command}` exit {self.code}: {self.problem}"
+        )
+        lines = [head]
+        if self.stderr:
+            lines.append("    stderr: " + "\n            ".join(self.stderr.splitlines()))
+        if self.trace:
+            lines.append("    trace:  " + "\n            ".join(self.trace.splitlines()))
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Note:
+    """An allowed outcome worth telling (damage that a command did not notice)."""
+
+    store: str
+    kind: str
+    mutation: str
+    command: str
+    text: str
+
+
+@dataclass
+class NewSnapshot:
+    """A snapshot a case's backup made, and what it must restore to."""
+
+    id: str
+    label: str
+    source: Path
+    tree: Tree
+    depends: bool  # needs the damaged object (see the module docstring)
+
+    @property
+    def short(self) -> str:
+        return self.id[:8]
+
+
+@dataclass
+class CaseResult:
+    failures: list[Failure] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    commands: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # by command (first word)
+
+    def add(self, other: CaseResult) -> None:
+        self.failures += other.failures
+        self.notes += other.notes
+        self.commands += other.commands
+        for k, v in other.seconds.items():
+            self.seconds[k] = self.seconds.get(k, 0.0) + v
+
+
+def first_lines(text: str, n: int = SHOWN_LINES) -> str:
+    return "\n".join(line[:300] for line in text.strip().splitlines()[:n])
+
+
+def last_lines(text: str, n: int = SHOWN_LINES) -> str:
+    return "\n".join(line[:300] for line in text.strip().splitlines()[-n:])
+
+
+def json_lines(text: str) -> list[dict[str, object]]:
+    out = []
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                out.append(value)
+    return out
+
+
+class Case:
+    """Damage one object of a fresh copy of the template and run the commands."""
+
+    def __init__(
+        self,
+        *,
+        template: Template,
+        template_url: str,
+        store: Store,
+        obj: RepoObject,
+        mutation: str,
+        seed: int,
+        workdir: Path,
+        worker: CliWorker,
+        base_env: dict[str, str],
+    ) -> None:
+        self.t = template
+        self.template_url = template_url
+        self.store = store
+        self.obj = obj
+        self.mutation = mutation
+        self.rng = random.Random(seed)
+        self.dir = workdir
+        self.worker = worker
+        self.result = CaseResult()
+        self.url = ""
+        self.how = ""
+        self.new: list[NewSnapshot] = []
+        self.added: list[Path] = []
+        self.env = {
+            **base_env,
+            **store.env(),
+            "S3VAULT_PASSWORD": PASSWORD,
+            "XDG_CACHE_HOME": str(workdir / "cache"),  # a host that never saw the template
+            "TMPDIR": str(workdir / "tmp"),
+        }
+
+    # Running ------------------------------------------------------------------------------
+
+    def run(self) -> CaseResult:
+        for sub in ("cache", "restore", "cwd", "tmp"):
+            (self.dir / sub).mkdir(parents=True)
+        self.url = self.store.materialise(self.t.objects, self.template_url, self.dir)
+        try:
+            self.apply(self.damage())
+            self.before_repair()
+            self.after_repair()
+        finally:
+            for path in self.added:
+                path.unlink(missing_ok=True)
+            if self.added:
+                self.added[0].parent.rmdir()
+            self.check_containment()
+            self.store.discard(self.url)
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return self.result
+
+    def damage(self) -> Damage:
+        kind = self.obj.kind
+        others = [
+            (o.name, self.t.objects[o.name])
+            for o in self.t.by_kind(kind)
+            if o.name != self.obj.name
+        ]
+        others += [(f"an older {kind} object", data) for data in self.t.older.get(kind, [])]
+        if kind in self.t.foreign:
+            others.append((f"another repository's {kind}", self.t.foreign[kind]))
+        return damage(self.mutation, self.t.objects[self.obj.name], self.rng, others)
+
+    def apply(self, d: Damage) -> None:
+        self.how = d.how
+        if d.data is None:
+            self.store.delete(self.url, self.obj.name)
+        else:
+            self.store.write(self.url, self.obj.name, d.data)
+
+    def cli(self, label: str, argv: list[str], allowed: set[int], why: str) -> Outcome:
+        """Run one command and check what every command must satisfy."""
+        if self.obj.fatal:
+            allowed, why = self.fatal_codes()
+        done = self.worker.run(["-r", self.url, *argv], env=self.env, cwd=self.dir / "cwd")
+        self.result.commands += 1
+        word = argv[0] if argv[0] not in ("repair", "restore-test") else " ".join(argv[:2])
+        self.result.seconds[word] = self.result.seconds.get(word, 0.0) + done.seconds
+        text = done.stdout + done.stderr
+        if done.code == -9:
+            self.fail(label, done, "the command hung or its process died")
+        elif done.code not in DOCUMENTED:
+            self.fail(label, done, f"exit code {done.code} is not a documented one")
+        if "internal error" in text:
+            self.fail(label, done, "internal error")
+        elif "Traceback" in text or done.trace:
+            self.fail(label, done, "traceback")
+        if done.code in DOCUMENTED and done.code not in allowed:
+            self.fail(label, done, f"exit {done.code}, expected {sorted(allowed)}: {why}")
+        if "--json" in argv:
+            bad = [
+                line
+                for line in done.stdout.splitlines()
+                if line.strip() and "message_type" not in (json_lines(line) or [{}])[0]
+            ]
+            if bad:
+                self.fail(label, done, f"--json: a stdout line is no JSON message: {bad[0][:120]}")
+        if self.obj.fatal and done.code != 0 and not done.stderr.strip():
+            self.fail(label, done, "failed without a word on stderr")
+        if done.code == 13 and not FIX.search(text):
+            self.fail(label, done, "exit 13, but no message names the command that fixes it")
+        return done
+
+    def fail(self, command: str, done: Outcome, problem: str) -> None:
+        self.result.failures.append(
+            Failure(
+                store=self.store.name,
+                kind=self.obj.kind,
+                name=self.obj.name,
+                role=self.obj.role,
+                mutation=self.mutation,
+                how=self.how,
+                command=command,
+                code=done.code,
+                problem=problem,
+                stderr=first_lines(done.stderr),
+                trace=last_lines(done.trace),
+            )
+        )
+
+    def note(self, command: str, text: str) -> None:
+        self.result.notes.append(Note(self.store.name, self.obj.kind, self.mutation, command, text))
+
+    # The commands ---------------------------------------------------------------------------
+
+    def before_repair(self) -> None:
+        self.snapshots()
+        for info in self.t.snapshots:
+            self.ls(info)
+        self.backup(UNCHANGED_HOST, change=False, phase="")
+        self.backup(CHANGING_HOST, change=True, phase="")
+        self.restore_all("")
+        self.verify(read_data=False, after_repair=False)
+        self.verify(read_data=True, after_repair=False)
+        self.cli(
+            "forget --keep-last 1 --dry-run",
+            ["forget", "--keep-last", "1", "--dry-run"],
+            {0},
+            "retention decides from the snapshots it can read",
+        )
+        self.cli("prune --dry-run", ["prune", "--dry-run"], *self.expected_prune())
+        self.audit()
+        self.drills()
+        self.cli("repair index", ["repair", "index"], *self.expected_repair())
+
+    def after_repair(self) -> None:
+        self.backup(CHANGING_HOST, change=True, phase=" (after repair)")
+        self.verify(read_data=True, after_repair=True)
+        self.restore_all(" (after repair)")
+
+    def snapshots(self) -> None:
+        done = self.cli("snapshots --json", ["snapshots", "--json"], {0}, "snapshots lists")
+        if self.obj.fatal or done.code != 0:
+            return
+        messages = json_lines(done.stdout)
+        listed: set[str] = set()
+        for m in messages:
+            if m.get("message_type") == "snapshots":
+                listed |= {str(s["id"]) for s in m["snapshots"]}  # type: ignore[attr-defined]
+        everything = {s.id for s in self.t.snapshots}
+        damaged = self.obj.dependents if self.obj.kind == "snapshots" else frozenset()
+        missing = everything - damaged - listed
+        if missing:
+            labels = sorted(self.t.snapshot(s).label for s in missing)
+            self.fail("snapshots --json", done, f"undamaged snapshots not listed: {labels}")
+        if listed - everything:
+            self.fail(
+                "snapshots --json", done, f"lists unknown snapshots {sorted(listed - everything)}"
+            )
+        if self.obj.kind == "snapshots" and self.mutation != "delete":
+            if damaged & listed:
+                self.fail("snapshots --json", done, "the damaged snapshot file is listed")
+            warned = {m.get("item") for m in messages if m.get("message_type") == "warning"}
+            if self.obj.name not in warned:
+                self.fail("snapshots --json", done, "the damaged snapshot file is not named")
+
+    def ls(self, info: SnapshotInfo) -> None:
+        label = f"ls {info.label}"
+        if self.obj.kind == "snapshots" and info.id in self.obj.dependents:
+            allowed, why = self.expected_own_snapshot()
+        elif info.id in self.obj.tree_dependents:
+            allowed, why = {0, 13}, "its trees are in the damaged object"
+        else:
+            allowed, why = {0}, "it does not depend on the damaged object"
+        done = self.cli(label, ["ls", info.id], allowed, why)
+        if not self.obj.fatal and done.code == 0 and done.stdout != info.listing:
+            self.fail(label, done, "exit 0 but the listing differs from the undamaged one")
+
+    def backup(self, host: str, *, change: bool, phase: str) -> None:
+        source = self.t.sources[host]
+        label = f"backup ({'changed' if change else 'unchanged'} {host}){phase}"
+        if change:
+            path = source / "campaign" / f"new-{len(self.added)}.bin"
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(self.rng.randbytes(20_000))
+            self.added.append(path)
+        tree = snapshot_tree(source)
+        done = self.cli(
+            label,
+            ["backup", str(source), "--host", host, "--json"],
+            {0},
+            "a backup does not depend on damage elsewhere (it re-reads or re-stores what it needs)",
+        )
+        if self.obj.fatal or done.code != 0:
+            return
+        summaries = [m for m in json_lines(done.stdout) if "snapshot_id" in m]
+        if not summaries:
+            self.fail(label, done, "exit 0 but no snapshot id in the summary")
+            return
+        parent = [s for s in self.t.snapshots if s.host == host][-1]
+        in_place = self.obj.kind in ("data", "tree") and self.mutation != "delete"
+        self.new.append(
+            NewSnapshot(
+                id=str(summaries[-1]["snapshot_id"]),
+                label=f"new {host}#{len(self.new) + 1}",
+                source=source,
+                tree=tree,
+                depends=in_place and parent.id in self.obj.dependents,
+            )
+        )
+
+    def restore_all(self, phase: str) -> None:
+        for info in self.t.snapshots:
+            if self.obj.kind == "snapshots" and info.id in self.obj.dependents:
+                allowed, why = self.expected_own_snapshot()
+            elif info.id in self.obj.dependents:
+                allowed, why = (
+                    {0, 13},
+                    "it needs the damaged object: 13, or 0 if all it reads is whole",
+                )
+            else:
+                allowed, why = {0}, "it does not depend on the damaged object"
+            self.restore(
+                f"restore {info.label}{phase}", info.id, info.source, info.tree, allowed, why
+            )
+        for new in self.new:
+            if new.depends:
+                allowed, why = {0, 13}, "it deduplicated against the damaged pack"
+            else:
+                allowed, why = {0}, "a new snapshot needs nothing damaged"
+            self.restore(f"restore {new.label}{phase}", new.id, new.source, new.tree, allowed, why)
+
+    def restore(
+        self, label: str, sid: str, source: Path, tree: Tree, allowed: set[int], why: str
+    ) -> None:
+        target = self.dir / "restore" / label.replace(" ", "_").replace("#", "-")
+        done = self.cli(label, ["restore", sid, "--target", str(target)], allowed, why)
+        root = target / source.relative_to("/")
+        outside = [
+            p
+            for p in (target.rglob("*") if target.exists() else [])
+            if not (p == root or root in p.parents or p in root.parents)
+        ]
+        if outside:
+            self.fail(label, done, f"wrote outside the snapshot's paths: {outside[:3]}")
+        if self.obj.fatal:
+            shutil.rmtree(target, ignore_errors=True)
+            return
+        got = snapshot_tree(root) if root.exists() else {}
+        if done.code == 0 and got != tree:
+            self.fail(label, done, "exit 0 but the restored tree differs: " + diff(tree, got))
+        elif done.code != 0:
+            wrong = [
+                rel.decode(errors="replace")
+                for rel, entry in got.items()
+                if stat.S_ISREG(int(entry[0]))  # type: ignore[call-overload]
+                and entry != tree.get(rel)
+                and rel.decode(errors="replace") not in done.stderr + done.stdout
+            ]
+            if wrong:
+                self.fail(label, done, f"restored files that differ and are not named: {wrong[:3]}")
+        shutil.rmtree(target, ignore_errors=True)
+
+    def verify(self, *, read_data: bool, after_repair: bool) -> None:
+        argv = ["verify", "--json"] + (["--read-data"] if read_data else [])
+        label = (
+            "verify"
+            + (" --read-data" if read_data else "")
+            + (" (after repair)" if after_repair else "")
+        )
+        allowed, why = self.expected_verify(read_data=read_data, after_repair=after_repair)
+        done = self.cli(label, argv, allowed, why)
+        if self.obj.fatal or done.code not in (0, 13):
+            return
+        if done.code == 0 and 13 in allowed:
+            self.note(label, "exit 0: the damage went unnoticed")
+        findings = [m for m in json_lines(done.stdout) if m.get("message_type") == "finding"]
+        errors = [f for f in findings if f.get("severity") == "error"]
+        may = {s[:8] for s in self.obj.dependents} | {n.short for n in self.new if n.depends}
+        named = {str(s)[:8] for f in errors for s in f.get("snapshots") or []}  # type: ignore[attr-defined]
+        if named - may:
+            labels = sorted(self.label_of(s) for s in named - may)
+            self.fail(
+                label, done, f"findings name snapshots that need none of the damage: {labels}"
+            )
+        if done.code == 13 and not errors:
+            self.fail(label, done, "exit 13 without an error finding")
+        if done.code == 0 and errors:
+            self.fail(label, done, "exit 0 with error findings")
+        must_name = allowed == {13} and not (self.obj.kind == "index" and self.mutation == "delete")
+        if must_name and done.code == 13 and self.obj.name not in done.stdout + done.stderr:
+            self.fail(label, done, "the damaged object is not named")
+
+    def audit(self) -> None:
+        if self.obj.kind != "audit":
+            allowed, why = {0}, "the audit records are whole"
+        elif self.mutation == "delete" and self.obj.role == "chain tail":
+            allowed, why = {0, 13}, "a deleted chain tail leaves no gap (this host's cache is new)"
+        else:
+            allowed, why = {13}, "an audit record was damaged"
+        done = self.cli("audit", ["audit"], allowed, why)
+        if done.code == 0 and 13 in allowed:
+            self.note("audit", "exit 0: the damage went unnoticed")
+
+    def drills(self) -> None:
+        if self.obj.kind == "drills":
+            allowed, why = {0, 13}, "one drill record is damaged: the others are listed"
+        else:
+            allowed, why = {0}, "the drill records are whole"
+        done = self.cli("restore-test --history", ["restore-test", "--history"], allowed, why)
+        if self.obj.fatal or done.code not in (0, 13):
+            return
+        intact = [o for o in self.t.by_kind("drills") if o.name != self.obj.name]
+        missing = [o.role for o in intact if o.drill_of[:8] not in done.stdout]
+        if missing:
+            self.fail("restore-test --history", done, f"intact drills not listed: {missing}")
+
+    def label_of(self, short: str) -> str:
+        for s in self.t.snapshots:
+            if s.short == short:
+                return s.label
+        for n in self.new:
+            if n.short == short:
+                return n.label
+        return short
+
+    # What the damage allows -------------------------------------------------------------------
+
+    def fatal_codes(self) -> tuple[set[int], str]:
+        if self.obj.kind == "config":
+            if self.mutation == "delete":
+                return {10, 13}, "no config: no repository, or a damaged one"
+            return {1, 10, 12, 13}, "a damaged config stops every command with a clean error"
+        return {12}, "the password's key file is damaged: no key opens (exit 12)"
+
+    def expected_own_snapshot(self) -> tuple[set[int], str]:
+        if self.mutation == "delete":
+            return {2}, "its snapshot file is gone (as after forget): no such snapshot"
+        return {13}, "its snapshot file is damaged"
+
+    def expected_verify(self, *, read_data: bool, after_repair: bool) -> tuple[set[int], str]:
+        kind, m, o = self.obj.kind, self.mutation, self.obj
+        if kind == "index":
+            if after_repair:
+                return {0}, "repair index rebuilt the index from the (whole) packs"
+            return {13}, "an index file is damaged or gone"
+        if kind == "snapshots":
+            if m == "delete":
+                return {0}, "a deleted snapshot file is a forgotten snapshot"
+            return {13}, "a snapshot file is damaged"
+        if kind in ("data", "tree"):
+            if m == "delete":
+                if not o.dependents or after_repair:
+                    return {0, 13}, "a pack no snapshot needs is gone, or it was healed"
+                return {13}, "a pack snapshots need is gone"
+            if read_data:
+                return {13}, "a pack is damaged (its content no longer matches its name)"
+            return {0, 13}, "damage that no blob a snapshot needs shows needs --read-data"
+        if kind == "deletions":
+            if m == "delete":
+                return {0, 13}, "the marked packs are no longer named by a record"
+            return {13}, "a deletion record is damaged"
+        # keys (the recovery key), drills, audit: not part of what verify must read
+        return {0, 13}, f"verify need not read {kind}"
+
+    def expected_prune(self) -> tuple[set[int], str]:
+        kind = self.obj.kind
+        if kind in ("data", "tree", "index", "deletions"):
+            return {0, 13}, "prune may refuse while what snapshots need is damaged"
+        return {0}, "prune decides from what it can read"
+
+    def expected_repair(self) -> tuple[set[int], str]:
+        if self.obj.kind in ("data", "tree", "deletions") and self.mutation != "delete":
+            return {0, 13}, "a damaged pack header or record: 13 after indexing the rest"
+        return {0}, "repair index rebuilds the index from the pack headers"
+
+    # After the case -------------------------------------------------------------------------
+
+    def check_containment(self) -> None:
+        dummy = Outcome(0, "", "")
+        if snapshot_tree(self.t.canary) != self.t.canary_tree:
+            self.fail("(containment)", dummy, "the canary directory changed")
+        for host, source in self.t.sources.items():
+            expected = [s for s in self.t.snapshots if s.host == host][-1].tree
+            if snapshot_tree(source) != expected:
+                self.fail("(containment)", dummy, f"the source tree of {host} changed")
+        allowed = {"cache", "restore", "cwd", "tmp", "repo"}
+        extra = sorted(p.name for p in self.dir.iterdir() if p.name not in allowed)
+        for sub in ("cwd", "tmp", "restore"):
+            extra += [f"{sub}/{p.name}" for p in (self.dir / sub).iterdir()]
+        if extra:
+            self.fail("(containment)", dummy, f"files written outside the targets: {extra[:5]}")
+
+
+def diff(expected: Tree, got: Tree) -> str:
+    missing = sorted(k.decode(errors="replace") for k in expected.keys() - got.keys())
+    extra = sorted(k.decode(errors="replace") for k in got.keys() - expected.keys())
+    changed = sorted(
+        k.decode(errors="replace") for k in expected.keys() & got.keys() if expected[k] != got[k]
+    )
+    parts = []
+    for what, items in (("missing", missing), ("extra", extra), ("different", changed)):
+        if items:
+            parts.append(f"{what} {items[:3]}{'…' if len(items) > 3 else ''}")
+    return "; ".join(parts) or "?"
+
+
+def environment() -> dict[str, str]:
+    """The environment of every CLI run: this one without s3vault's own settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("S3VAULT_")}
