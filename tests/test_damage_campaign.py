@@ -111,6 +111,7 @@ PENDING = pytest.mark.xfail(
 
 
 @PENDING
+@pytest.mark.slow
 @pytest.mark.timeout(4 * 3600 if FULL else 900)
 def test_damage_campaign_local(
     tmp_path_factory: pytest.TempPathFactory, worker: CliWorker, tmp_path: Path
@@ -121,6 +122,7 @@ def test_damage_campaign_local(
 
 
 @PENDING
+@pytest.mark.slow
 @pytest.mark.timeout(4 * 3600 if FULL else 900)
 def test_damage_campaign_s3(
     s3_server: str,

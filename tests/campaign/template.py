@@ -112,7 +112,13 @@ class Template:
     build_commands: int = 0
 
     def by_kind(self, kind: str) -> list[RepoObject]:
-        return [o for o in self.catalogue if o.kind == kind]
+        """The objects of a kind in an order that does not depend on their (random) ids, so
+        that a seed draws the same objects from every build of the template: by role, then
+        size (audit records: by name, which starts with their number in the chain)."""
+        objects = [o for o in self.catalogue if o.kind == kind]
+        if kind == "audit":
+            return sorted(objects, key=lambda o: o.name)
+        return sorted(objects, key=lambda o: (o.role, len(self.objects[o.name]), o.name))
 
     def snapshot(self, sid: str) -> SnapshotInfo:
         return next(s for s in self.snapshots if s.id == sid)
