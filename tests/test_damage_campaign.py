@@ -10,6 +10,7 @@ exit code and the first lines of its stderr."""
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import time
@@ -129,7 +130,9 @@ def test_damage_campaign_s3(
     tmp_path_factory: pytest.TempPathFactory,
     worker: CliWorker,
     tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="werkzeug")  # not a line per request
     store = S3Store(s3_server)
     template, url = make_template(store, tmp_path_factory.mktemp("campaign-s3"), worker)
     run_campaign(store, template, url, worker, tmp_path)

@@ -103,6 +103,8 @@ class CliWorker:
             what = "timed out" if not ready else f"the child died with {proc.returncode}"
             return Outcome(-9, "", f"campaign runner: {what}", seconds=time.monotonic() - start)
         reply = json.loads(line)
+        if reply.get("harness_error"):  # not the command's doing: stop the campaign
+            raise RuntimeError(f"campaign runner could not run {argv}: {reply['harness_error']}")
         return Outcome(
             reply["code"],
             reply["stdout"],
@@ -162,7 +164,16 @@ def _serve() -> None:
     for line in sys.stdin:
         request = json.loads(line)
         traces.clear()
-        code, out, err, escaped = _run_one(cli_module, request)
+        try:
+            env = request["env"]
+            os.environ.clear()
+            os.environ.update(env)
+            os.chdir(request["cwd"])
+        except OSError as exc:  # e.g. the test's directory was removed under it
+            answers.write(json.dumps({"harness_error": str(exc)}) + "\n")
+            answers.flush()
+            continue
+        code, out, err, escaped = _run_one(cli_module, request["argv"])
         answers.write(
             json.dumps(
                 {"code": code, "stdout": out, "stderr": err, "trace": escaped or "".join(traces)}
@@ -172,12 +183,7 @@ def _serve() -> None:
         answers.flush()
 
 
-def _run_one(cli_module: object, request: dict[str, object]) -> tuple[int, str, str, str]:
-    env = request["env"]
-    assert isinstance(env, dict)
-    os.environ.clear()
-    os.environ.update(env)
-    os.chdir(str(request["cwd"]))
+def _run_one(cli_module: object, argv: list[str]) -> tuple[int, str, str, str]:
     out, err = io.BytesIO(), io.BytesIO()
     saved = sys.stdin, sys.stdout, sys.stderr
     streams = (
@@ -188,7 +194,7 @@ def _run_one(cli_module: object, request: dict[str, object]) -> tuple[int, str, 
     sys.stdin, sys.stdout, sys.stderr = streams  # kept referenced: a dropped one closes its buffer
     escaped = ""
     try:
-        cli_module.main(list(request["argv"]))  # type: ignore[attr-defined, call-overload]
+        cli_module.main(list(argv))  # type: ignore[attr-defined]
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
