@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.campaign.case import Case, CaseResult, environment
+from tests.campaign.case import Case, environment
 from tests.campaign.mutations import MUTATIONS
 from tests.campaign.report import Run, render
+from tests.campaign.results import CaseResult
 from tests.campaign.runner import CliWorker
 from tests.campaign.stores import LocalStore, S3Store, Store
 from tests.campaign.template import KINDS, RepoObject, Template, build

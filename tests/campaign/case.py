@@ -11,7 +11,7 @@ The commands, in order (every one through the real entry point, ``-r URL``):
     snapshot, and the three new ones).
 
 What is checked, for each command: no traceback and no ``internal error``; the exit code is a
-documented one and one the damage allows (``expected_*`` below say which, and why); ``--json``
+documented one and one the damage allows (tests/campaign/expect.py says which, and why); ``--json``
 output is one JSON object with ``message_type`` per line. Snapshots that do not depend on the
 damaged object list, show the same ``ls`` as on the pristine template and restore byte for
 byte; a restore that exits 0 gives back exactly the snapshot; one that fails names every file
@@ -34,10 +34,12 @@ import random
 import re
 import shutil
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from tests.campaign import expect
 from tests.campaign.mutations import Damage, damage
+from tests.campaign.results import CaseResult, Failure, Note, first_lines, last_lines
 from tests.campaign.runner import CliWorker, Outcome
 from tests.campaign.stores import Store
 from tests.campaign.template import (
@@ -52,48 +54,7 @@ from tests.conftest import PASSWORD
 from tests.trees import snapshot_tree
 
 DOCUMENTED = frozenset({0, 1, 2, 3, 10, 11, 12, 13, 14})
-SHOWN_LINES = 4
 FIX = re.compile(r"s3vault [a-z]")  # "`s3vault repair index`", "s3vault forget ID", ...
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One command whose outcome the damage does not allow."""
-
-    store: str
-    kind: str
-    name: str
-    role: str
-    mutation: str
-    how: str
-    command: str
-    code: int
-    problem: str
-    stderr: str
-    trace: str = ""
-
-    def render(self) -> str:
-        head = (
-            f"[{self.store}] {self.kind} {self.name} ({self.role or 'no dependents'}), "
-            f"{self.mutation}: {self.how}\n    `{self.command}` exit {self.code}: {self.problem}"
-        )
-        lines = [head]
-        if self.stderr:
-            lines.append("    stderr: " + "\n            ".join(self.stderr.splitlines()))
-        if self.trace:
-            lines.append("    trace:  " + "\n            ".join(self.trace.splitlines()))
-        return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class Note:
-    """An allowed outcome worth telling (damage that a command did not notice)."""
-
-    store: str
-    kind: str
-    mutation: str
-    command: str
-    text: str
 
 
 @dataclass
@@ -109,29 +70,6 @@ class NewSnapshot:
     @property
     def short(self) -> str:
         return self.id[:8]
-
-
-@dataclass
-class CaseResult:
-    failures: list[Failure] = field(default_factory=list)
-    notes: list[Note] = field(default_factory=list)
-    commands: int = 0
-    seconds: dict[str, float] = field(default_factory=dict)  # by command (first word)
-
-    def add(self, other: CaseResult) -> None:
-        self.failures += other.failures
-        self.notes += other.notes
-        self.commands += other.commands
-        for k, v in other.seconds.items():
-            self.seconds[k] = self.seconds.get(k, 0.0) + v
-
-
-def first_lines(text: str, n: int = SHOWN_LINES) -> str:
-    return "\n".join(line[:300] for line in text.strip().splitlines()[:n])
-
-
-def last_lines(text: str, n: int = SHOWN_LINES) -> str:
-    return "\n".join(line[:300] for line in text.strip().splitlines()[-n:])
 
 
 def json_lines(text: str) -> list[dict[str, object]]:
@@ -227,7 +165,7 @@ class Case:
     def cli(self, label: str, argv: list[str], allowed: set[int], why: str) -> Outcome:
         """Run one command and check what every command must satisfy."""
         if self.obj.fatal:
-            allowed, why = self.fatal_codes()
+            allowed, why = expect.fatal(self.obj, self.mutation)
         done = self.worker.run(["-r", self.url, *argv], env=self.env, cwd=self.dir / "cwd")
         self.result.commands += 1
         word = argv[0] if argv[0] not in ("repair", "restore-test") else " ".join(argv[:2])
@@ -302,16 +240,12 @@ class Case:
         self.restore_all("")
         self.verify(read_data=False, after_repair=False)
         self.verify(read_data=True, after_repair=False)
-        self.cli(
-            "forget --keep-last 1 --dry-run",
-            ["forget", "--keep-last", "1", "--dry-run"],
-            {0},
-            "retention decides from the snapshots it can read",
-        )
-        self.cli("prune --dry-run", ["prune", "--dry-run"], *self.expected_prune())
+        forget = ["forget", "--keep-last", "1", "--dry-run"]
+        self.cli(" ".join(forget), forget, *expect.forget())
+        self.cli("prune --dry-run", ["prune", "--dry-run"], *expect.prune(self.obj))
         self.audit()
         self.drills()
-        self.cli("repair index", ["repair", "index"], *self.expected_repair())
+        self.cli("repair index", ["repair", "index"], *expect.repair(self.obj, self.mutation))
 
     def after_repair(self) -> None:
         self.backup(CHANGING_HOST, change=True, phase=" (after repair)")
@@ -346,13 +280,7 @@ class Case:
 
     def ls(self, info: SnapshotInfo) -> None:
         label = f"ls {info.label}"
-        if self.obj.kind == "snapshots" and info.id in self.obj.dependents:
-            allowed, why = self.expected_own_snapshot()
-        elif info.id in self.obj.tree_dependents:
-            allowed, why = {0, 13}, "its trees are in the damaged object"
-        else:
-            allowed, why = {0}, "it does not depend on the damaged object"
-        done = self.cli(label, ["ls", info.id], allowed, why)
+        done = self.cli(label, ["ls", info.id], *expect.listing(self.obj, self.mutation, info.id))
         if not self.obj.fatal and done.code == 0 and done.stdout != info.listing:
             self.fail(label, done, "exit 0 but the listing differs from the undamaged one")
 
@@ -365,12 +293,7 @@ class Case:
             path.write_bytes(self.rng.randbytes(20_000))
             self.added.append(path)
         tree = snapshot_tree(source)
-        done = self.cli(
-            label,
-            ["backup", str(source), "--host", host, "--json"],
-            {0},
-            "a backup does not depend on damage elsewhere (it re-reads or re-stores what it needs)",
-        )
+        done = self.cli(label, ["backup", str(source), "--host", host, "--json"], *expect.backup())
         if self.obj.fatal or done.code != 0:
             return
         summaries = [m for m in json_lines(done.stdout) if "snapshot_id" in m]
@@ -378,14 +301,13 @@ class Case:
             self.fail(label, done, "exit 0 but no snapshot id in the summary")
             return
         parent = [s for s in self.t.snapshots if s.host == host][-1]
-        in_place = self.obj.kind in ("data", "tree") and self.mutation != "delete"
         self.new.append(
             NewSnapshot(
                 id=str(summaries[-1]["snapshot_id"]),
                 label=f"new {host}#{len(self.new) + 1}",
                 source=source,
                 tree=tree,
-                depends=in_place and parent.id in self.obj.dependents,
+                depends=expect.new_depends(self.obj, self.mutation, parent.id),
             )
         )
 
@@ -393,19 +315,11 @@ class Case:
         """Restore every snapshot. After the repair, every file that restored whole before it
         must restore whole again: a repair never makes a repository worse (defect 3)."""
         for info in self.t.snapshots:
-            if self.obj.kind == "snapshots" and info.id in self.obj.dependents:
-                allowed, why = self.expected_own_snapshot()
-            elif info.id in self.obj.dependents:
-                allowed, why = {0, 13}, "it needs the damaged object (0 if what it reads is whole)"
-            else:
-                allowed, why = {0}, "it does not depend on the damaged object"
-            self.restore(info.label, phase, info.id, info.source, info.tree, allowed, why)
+            allowed = expect.restoring(self.obj, self.mutation, info.id)
+            self.restore(info.label, phase, info.id, info.source, info.tree, allowed)
         for new in self.new:
-            if new.depends:
-                allowed, why = {0, 13}, "it deduplicated against the damaged pack"
-            else:
-                allowed, why = {0}, "a new snapshot needs nothing damaged"
-            self.restore(new.label, phase, new.id, new.source, new.tree, allowed, why)
+            allowed = expect.restoring_new(new.depends)
+            self.restore(new.label, phase, new.id, new.source, new.tree, allowed)
 
     def restore(
         self,
@@ -414,12 +328,11 @@ class Case:
         sid: str,
         source: Path,
         tree: Tree,
-        allowed: set[int],
-        why: str,
+        allowed: expect.Allowed,
     ) -> None:
         label = f"restore {name}{phase}"
         target = self.dir / "restore" / f"{name}{phase}".replace(" ", "_").replace("#", "-")
-        done = self.cli(label, ["restore", sid, "--target", str(target)], allowed, why)
+        done = self.cli(label, ["restore", sid, "--target", str(target)], *allowed)
         root = target / source.relative_to("/")
         outside = [
             p
@@ -465,7 +378,9 @@ class Case:
             + (" --read-data" if read_data else "")
             + (" (after repair)" if after_repair else "")
         )
-        allowed, why = self.expected_verify(read_data=read_data, after_repair=after_repair)
+        allowed, why = expect.verify(
+            self.obj, self.mutation, read_data=read_data, after_repair=after_repair
+        )
         done = self.cli(label, argv, allowed, why)
         if self.obj.fatal or done.code not in (0, 13):
             return
@@ -489,22 +404,14 @@ class Case:
             self.fail(label, done, "the damaged object is not named")
 
     def audit(self) -> None:
-        if self.obj.kind != "audit":
-            allowed, why = {0}, "the audit records are whole"
-        elif self.mutation == "delete" and self.obj.role == "chain tail":
-            allowed, why = {0, 13}, "a deleted chain tail leaves no gap (this host's cache is new)"
-        else:
-            allowed, why = {13}, "an audit record was damaged"
+        allowed, why = expect.audit(self.obj, self.mutation)
         done = self.cli("audit", ["audit"], allowed, why)
         if done.code == 0 and 13 in allowed:
             self.note("audit", "exit 0: the damage went unnoticed")
 
     def drills(self) -> None:
-        if self.obj.kind == "drills":
-            allowed, why = {0, 13}, "one drill record is damaged: the others are listed"
-        else:
-            allowed, why = {0}, "the drill records are whole"
-        done = self.cli("restore-test --history", ["restore-test", "--history"], allowed, why)
+        allowed = expect.drill_history(self.obj)
+        done = self.cli("restore-test --history", ["restore-test", "--history"], *allowed)
         if self.obj.fatal or done.code not in (0, 13):
             return
         intact = [o for o in self.t.by_kind("drills") if o.name != self.obj.name]
@@ -520,58 +427,6 @@ class Case:
             if n.short == short:
                 return n.label
         return short
-
-    # What the damage allows -------------------------------------------------------------------
-
-    def fatal_codes(self) -> tuple[set[int], str]:
-        if self.obj.kind == "config":
-            if self.mutation == "delete":
-                return {10, 13}, "no config: no repository, or a damaged one"
-            return {10, 12, 13}, "a damaged config: no repository, no key for it, or damage"
-        return {12}, "the password's key file is damaged: no key opens (exit 12)"
-
-    def expected_own_snapshot(self) -> tuple[set[int], str]:
-        if self.mutation == "delete":
-            return {2}, "its snapshot file is gone (as after forget): no such snapshot"
-        return {13}, "its snapshot file is damaged"
-
-    def expected_verify(self, *, read_data: bool, after_repair: bool) -> tuple[set[int], str]:
-        kind, m, o = self.obj.kind, self.mutation, self.obj
-        if kind == "index":
-            if after_repair:
-                return {0}, "repair index rebuilt the index from the (whole) packs"
-            return {13}, "an index file is damaged or gone"
-        if kind == "snapshots":
-            if m == "delete":
-                return {0}, "a deleted snapshot file is a forgotten snapshot"
-            return {13}, "a snapshot file is damaged"
-        if kind in ("data", "tree"):
-            if m == "delete":
-                if not o.dependents or after_repair:
-                    return {0, 13}, "a pack no snapshot needs is gone, or it was healed"
-                return {13}, "a pack snapshots need is gone"
-            if after_repair:
-                return {0, 13}, "repair index and the backup may have left nothing damaged in use"
-            if read_data:
-                return {13}, "a pack is damaged (its content no longer matches its name)"
-            return {0, 13}, "damage that no blob a snapshot needs shows needs --read-data"
-        if kind == "deletions":
-            if m == "delete":
-                return {0, 13}, "the marked packs are no longer named by a record"
-            return {13}, "a deletion record is damaged"
-        # keys (the recovery key), drills, audit: not part of what verify must read
-        return {0, 13}, f"verify need not read {kind}"
-
-    def expected_prune(self) -> tuple[set[int], str]:
-        kind = self.obj.kind
-        if kind in ("data", "tree", "index", "deletions"):
-            return {0, 13}, "prune may refuse while what snapshots need is damaged"
-        return {0}, "prune decides from what it can read"
-
-    def expected_repair(self) -> tuple[set[int], str]:
-        if self.obj.kind in ("data", "tree", "deletions") and self.mutation != "delete":
-            return {0, 13}, "a damaged pack header or record: 13 after indexing the rest"
-        return {0}, "repair index rebuilds the index from the pack headers"
 
     # After the case -------------------------------------------------------------------------
 

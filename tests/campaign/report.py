@@ -8,8 +8,8 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from tests.campaign.case import CaseResult, Failure
 from tests.campaign.mutations import MUTATIONS
+from tests.campaign.results import CaseResult, Failure
 from tests.campaign.template import KINDS, Template
 
 HEX = re.compile(r"\b[0-9a-f]{8,64}\b")
