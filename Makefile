@@ -34,11 +34,16 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/compare.py
 
-## torture: the crash and concurrency tests at nightly strength (200 random kill rounds)
+## torture: the crash and concurrency tests at nightly strength (200 random kill rounds), and
+## the damage campaign's whole cross product (every object × every mutation, local and S3;
+## its report, every failure included, goes to campaign-report.txt)
 torture: $(STAMP)
 	S3VAULT_TORTURE_ROUNDS=200 $(PY) -m pytest -q tests/cli/test_kill_loop.py \
 		tests/cli/test_prune.py tests/cli/test_suspend.py tests/cli/test_concurrency.py \
 		tests/maintenance
+	rm -f campaign-report.txt
+	S3VAULT_CAMPAIGN=full S3VAULT_CAMPAIGN_REPORT=campaign-report.txt $(PY) -m pytest -q -n 2 \
+		--runxfail tests/test_damage_campaign.py
 
 ## loadtest: 50 backup processes + prune into one S3 repository on moto, then 1,000 logical
 ## clients through the library API (not in CI)
@@ -50,4 +55,4 @@ bench-index: $(STAMP)
 	$(PY) bench/index_memory.py
 
 clean:
-	rm -rf $(VENV) demo bench-out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo bench-out .pytest_cache .mypy_cache .ruff_cache campaign-report.txt

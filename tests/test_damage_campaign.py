@@ -1,0 +1,139 @@
+"""The damage campaign (issue 14): every object of a small fleet repository × every kind of
+damage × the commands an operator runs, through the real CLI, on a local directory and on S3
+(moto over TLS). tests/campaign/case.py says what each case runs and checks.
+
+CI runs a seeded sample (every kind of object, every mutation); ``S3VAULT_CAMPAIGN=full``
+(``make torture``) runs the whole cross product. ``S3VAULT_CAMPAIGN_SEED`` picks another
+sample; ``S3VAULT_CAMPAIGN_REPORT=FILE`` appends the run's figures and every failure to FILE.
+A run reports all its failures at once, each with the object, the damage, the command, its
+exit code and the first lines of its stderr."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.campaign.case import Case, environment
+from tests.campaign.mutations import MUTATIONS
+from tests.campaign.report import Run, render
+from tests.campaign.results import CaseResult
+from tests.campaign.runner import CliWorker
+from tests.campaign.stores import LocalStore, S3Store, Store
+from tests.campaign.template import KINDS, RepoObject, Template, build
+from tests.conftest import PASSWORD
+
+FULL = os.environ.get("S3VAULT_CAMPAIGN") == "full"
+SEED = int(os.environ.get("S3VAULT_CAMPAIGN_SEED", "14"))
+# CI: how many (object, mutation) cases of each kind of object. Local: every mutation of
+# every kind, on an object drawn at random; S3: one mutation per kind, in rotation (S3 cases
+# cost about five times as much CPU, moto included). A case runs about 35 commands.
+SAMPLE = {"local": 5, "s3": 1}
+
+
+def sample(template: Template, store: str) -> list[tuple[RepoObject, str]]:
+    """The cases of a run: all of them (full), or a seeded sample (see SAMPLE)."""
+    cases = []
+    for n, kind in enumerate(KINDS):
+        objects = template.by_kind(kind)
+        every = [(o, m) for o in objects for m in MUTATIONS]
+        if FULL:
+            cases += every
+            continue
+        rng = random.Random(f"{SEED}-{store}-{kind}")
+        order = MUTATIONS[n % len(MUTATIONS) :] + MUTATIONS[: n % len(MUTATIONS)]
+        cases += [(rng.choice(objects), m) for m in order[: SAMPLE[store]]]
+    return cases
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliWorker]:
+    w = CliWorker(tmp_path_factory.mktemp("campaign-runner") / "runner.log")
+    yield w
+    w.close()
+
+
+def make_template(store: Store, base: Path, worker: CliWorker) -> tuple[Template, str]:
+    url = store.template_url(base)
+    env = {
+        **environment(),
+        **store.env(),
+        "S3VAULT_PASSWORD": PASSWORD,
+        "XDG_CACHE_HOME": str(base / "build-cache"),
+    }
+    template = build(
+        store.name,
+        base,
+        url,
+        env,
+        worker,
+        lambda: store.list_objects(url),
+        store.init_repository,
+    )
+    return template, url
+
+
+def run_campaign(store: Store, template: Template, url: str, worker: CliWorker, tmp: Path) -> None:
+    cases = sample(template, store.name)
+    total = CaseResult()
+    start = time.monotonic()
+    for n, (obj, mutation) in enumerate(cases):
+        case = Case(
+            template=template,
+            template_url=url,
+            store=store,
+            obj=obj,
+            mutation=mutation,
+            seed=SEED * 1000 + n,
+            workdir=tmp / f"case-{n}",
+            worker=worker,
+            base_env=environment(),
+        )
+        total.add(case.run())
+    run = Run(store.name, template, len(cases), time.monotonic() - start, total)
+    text = render([run], "full" if FULL else f"sample, seed {SEED}")
+    (tmp / "campaign-report.txt").write_text(text)
+    if os.environ.get("S3VAULT_CAMPAIGN_REPORT"):
+        with open(os.environ["S3VAULT_CAMPAIGN_REPORT"], "a") as out:
+            out.write(text + "\n\n")
+    print(text)
+    assert not total.failures, text
+
+
+# Until the fixes of issue 14 from the other branches are merged, some cases fail: the lead
+# removes this mark after merging them.
+PENDING = pytest.mark.xfail(
+    reason="issue 14 fixes pending on other branches (see campaign-report.txt)", strict=False
+)
+
+
+@PENDING
+@pytest.mark.slow
+@pytest.mark.timeout(4 * 3600 if FULL else 900)
+def test_damage_campaign_local(
+    tmp_path_factory: pytest.TempPathFactory, worker: CliWorker, tmp_path: Path
+) -> None:
+    store = LocalStore()
+    template, url = make_template(store, tmp_path_factory.mktemp("campaign-local"), worker)
+    run_campaign(store, template, url, worker, tmp_path)
+
+
+@PENDING
+@pytest.mark.slow
+@pytest.mark.timeout(4 * 3600 if FULL else 900)
+def test_damage_campaign_s3(
+    s3_server: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    worker: CliWorker,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="werkzeug")  # not a line per request
+    store = S3Store(s3_server)
+    template, url = make_template(store, tmp_path_factory.mktemp("campaign-s3"), worker)
+    run_campaign(store, template, url, worker, tmp_path)
