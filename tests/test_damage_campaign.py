@@ -105,14 +105,6 @@ def run_campaign(store: Store, template: Template, url: str, worker: CliWorker, 
     assert not total.failures, text
 
 
-# Until the fixes of issue 14 from the other branches are merged, some cases fail: the lead
-# removes this mark after merging them.
-PENDING = pytest.mark.xfail(
-    reason="issue 14 fixes pending on other branches (see campaign-report.txt)", strict=False
-)
-
-
-@PENDING
 @pytest.mark.slow
 @pytest.mark.timeout(4 * 3600 if FULL else 900)
 def test_damage_campaign_local(
@@ -123,7 +115,6 @@ def test_damage_campaign_local(
     run_campaign(store, template, url, worker, tmp_path)
 
 
-@PENDING
 @pytest.mark.slow
 @pytest.mark.timeout(4 * 3600 if FULL else 900)
 def test_damage_campaign_s3(

@@ -89,6 +89,8 @@ def verify(obj: RepoObject, mutation: str, *, read_data: bool, after_repair: boo
             return {13}, "a pack is damaged (its content no longer matches its name)"
         return {0, 13}, "damage that no blob a snapshot needs shows needs --read-data"
     if kind == "deletions":
+        if after_repair:
+            return {0}, "repair index indexed the record's packs and removed the record"
         if mutation == "delete":
             return {0, 13}, "the marked packs are no longer named by a record"
         return {13}, "a deletion record is damaged"
@@ -109,6 +111,8 @@ def prune(obj: RepoObject) -> Allowed:
 def repair(obj: RepoObject, mutation: str) -> Allowed:
     if obj.kind in ("data", "tree", "deletions") and mutation != "delete":
         return {0, 13}, "a damaged pack header or record: 13 after indexing the rest"
+    if obj.kind in ("data", "tree") and obj.dependents:
+        return {0, 13}, "a pack snapshots need is gone: 13 when some of its blobs have no copy"
     return {0}, "repair index rebuilds the index from the pack headers"
 
 

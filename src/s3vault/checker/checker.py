@@ -130,7 +130,8 @@ class Checker:
             reasons.setdefault(pack, f"{btype.value} blob {bid.hex()[:8]}: {reason}")
         # A damaged pack from which nothing a snapshot needs is lost may still be needed.
         readable = {n for n in reasons if n not in affected and n not in st.bad_packs}
-        users = self._users(st, readable)
+        damaged = frozenset(st.packs[n].id for n in reasons if n in st.packs)
+        users = self._users(st, readable, damaged)
         for obj in sorted(set(reasons) | set(affected)):
             reason, snaps, paths = affected.get(obj, ("", set(), []))
             reason = reasons.get(obj, reason)
@@ -168,12 +169,15 @@ class Checker:
                 )
             )
 
-    def _users(self, st: Structure, names: set[str]) -> dict[str, set[str]]:
-        """The snapshots that use each of these packs (by object name)."""
+    def _users(
+        self, st: Structure, names: set[str], damaged: frozenset[ObjectId]
+    ) -> dict[str, set[str]]:
+        """The snapshots that use each of these packs (by object name): that need a blob of
+        one of them with no copy in an undamaged pack."""
         if not names:
             return {}
         ids = {st.packs[n].id: n for n in names if n in st.packs}
-        found = snapshots_using(self._repo, st.index, st.snapshots, set(ids))
+        found = snapshots_using(self._repo, st.index, st.snapshots, set(ids), damaged)
         return {ids[pid]: snaps for pid, snaps in found.items()}
 
 

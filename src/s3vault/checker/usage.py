@@ -23,17 +23,25 @@ _NONE: frozenset[ObjectId] = frozenset()
 class PackUsage:
     """Walks trees once each; answers which of ``packs`` a tree needs, directly or below."""
 
-    def __init__(self, repo: Repository, index: BlobIndex, packs: set[ObjectId]) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        index: BlobIndex,
+        packs: set[ObjectId],
+        damaged: frozenset[ObjectId] = _NONE,
+    ) -> None:
         self._repo = repo
         self._index = index
         self._packs = packs
+        self._damaged = damaged | packs  # a copy in one of these is no way around the packs
         self._memo: dict[ObjectId, frozenset[ObjectId]] = {}
 
     def _pack_of(self, btype: BlobType, bid: ObjectId) -> ObjectId | None:
-        loc = self._index.lookup(btype, bid)
-        if loc is None or loc.pack_id not in self._packs:
+        """The given pack a blob needs: none when a whole pack outside them holds a copy."""
+        locations = self._index.locations(btype, bid)
+        if any(loc.pack_id not in self._damaged for loc in locations):
             return None
-        return loc.pack_id
+        return next((loc.pack_id for loc in locations if loc.pack_id in self._packs), None)
 
     def _own(self, tid: ObjectId, tree: Tree) -> set[ObjectId]:
         found = set()
@@ -88,9 +96,11 @@ def snapshots_using(
     index: BlobIndex,
     snapshots: Iterable[tuple[ObjectId, SnapshotFile]],
     packs: set[ObjectId],
+    damaged: frozenset[ObjectId] = _NONE,
 ) -> dict[ObjectId, set[str]]:
-    """For each of ``packs`` that some snapshot needs: the short ids of those snapshots."""
-    usage = PackUsage(repo, index, packs)
+    """For each of ``packs`` that some snapshot needs: the short ids of those snapshots. A
+    blob with a copy in a pack that is neither one of ``packs`` nor ``damaged`` needs none."""
+    usage = PackUsage(repo, index, packs, damaged)
     out: dict[ObjectId, set[str]] = {}
     for sid, snap in snapshots:
         for pack in usage.below(snap.tree):

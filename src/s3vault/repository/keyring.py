@@ -217,55 +217,75 @@ def find_key(
     if not names:
         msg = f"no key files in {backend.location}: the repository is damaged or incomplete"
         raise NoKeyError(msg)
-    damaged: list[tuple[str, str]] = []  # (name, why): fails its structure or checks
-    opened: list[tuple[str, str]] = []  # the password opens it, but it is damaged
-    newer: list[tuple[str, str]] = []  # written by a newer s3vault
-
-    def skip(into: list[tuple[str, str]] | None, name: str, why: str) -> None:
-        if into is not None:
-            into.append((name, why))
-        if on_skip is not None:
-            on_skip(name, why)
-
+    search = _KeySearch(password, repo_id, on_skip)
     for name in names:
         try:
             keyfile = KeyFile.decode(backend.get(name))
         except ObjectNotFoundError:
             continue  # removed since the listing (key remove)
         except (IntegrityError, FormatVersionError) as exc:
-            skip(newer if isinstance(exc, FormatVersionError) else damaged, name, str(exc))
+            into = search.newer if isinstance(exc, FormatVersionError) else search.damaged
+            search.skip(into, name, str(exc))
             continue
+        payload = search.open(name, keyfile)
+        if payload is not None:
+            return keyfile, payload
+    error = _no_key_opened(backend.location, len(names), search.damaged, search.opened)
+    if search.newer:
+        listed = ", ".join(f"key file {_short(n)} ({why})" for n, why in search.newer)
+        error = type(error)(f"{error}; {listed} cannot be read by this s3vault")
+    raise error
+
+
+class _KeySearch:
+    """One password tried on key files, and what each skipped file was (for the error)."""
+
+    def __init__(
+        self,
+        password: bytes,
+        repo_id: ObjectId | None,
+        on_skip: Callable[[str, str], None] | None,
+    ) -> None:
+        self.password = password
+        self.repo_id = repo_id
+        self.on_skip = on_skip
+        self.damaged: list[tuple[str, str]] = []  # (name, why): fails its structure or checks
+        self.opened: list[tuple[str, str]] = []  # the password opens it, but it is damaged
+        self.newer: list[tuple[str, str]] = []  # written by a newer s3vault
+
+    def skip(self, into: list[tuple[str, str]] | None, name: str, why: str) -> None:
+        if into is not None:
+            into.append((name, why))
+        if self.on_skip is not None:
+            self.on_skip(name, why)
+
+    def open(self, name: str, keyfile: KeyFile) -> KeyPayload | None:
+        """The master keys, if the password opens this key file."""
         misnamed = None
         if object_name(ObjectKind.KEYS, keyfile.id) != name:
             misnamed = f"it holds key file {keyfile.id.short}'s content (swapped or renamed)"
-        if repo_id is not None and keyfile.repo_id != repo_id:
-            skip(None, name, "belongs to another repository")
-            continue
-        if keyfile.kind == "kms":
-            if misnamed:
-                skip(damaged, name, misnamed)
-            continue
+        if self.repo_id is not None and keyfile.repo_id != self.repo_id:
+            self.skip(None, name, "belongs to another repository")
+            return None
         try:
-            payload = unwrap_key(keyfile, password)
+            if keyfile.kind == "kms":
+                raise WrongPasswordError(name)  # a password never opens a KMS key file
+            payload = unwrap_key(keyfile, self.password)
         except WrongPasswordError:
             if misnamed:
-                skip(damaged, name, misnamed)
-            continue
+                self.skip(self.damaged, name, misnamed)
+            return None
         except (IntegrityError, KeyError_) as exc:
             # IntegrityError: the password opened the wrapped key, so the payload or MAC
             # that failed is the file's fault. KeyError_: its KDF parameters are unusable.
-            skip(opened if isinstance(exc, IntegrityError) else damaged, name, str(exc))
-            continue
-        if misnamed and on_skip is not None:
+            into = self.opened if isinstance(exc, IntegrityError) else self.damaged
+            self.skip(into, name, str(exc))
+            return None
+        if misnamed:
             # Its content authenticates, so it still opens the repository: refusing a whole
             # key for its name would make the repository worse. verify reports the name.
-            on_skip(name, f"{misnamed}; its content is whole and opens the repository")
-        return keyfile, payload
-    error = _no_key_opened(backend.location, len(names), damaged, opened)
-    if newer:
-        listed = ", ".join(f"key file {_short(n)} ({why})" for n, why in newer)
-        error = type(error)(f"{error}; {listed} cannot be read by this s3vault")
-    raise error
+            self.skip(None, name, f"{misnamed}; its content is whole and opens the repository")
+        return payload
 
 
 RECOVERY_HINT = (
