@@ -157,7 +157,7 @@ class Checker:
                     "use): `s3vault repair index` stops the index naming it"
                 )
             else:
-                lost = "; no snapshot needs it (prune removes it)"
+                lost = "; no snapshot needs it (`s3vault prune` removes it)"
             findings.append(
                 Finding(
                     severity=Severity.ERROR,
