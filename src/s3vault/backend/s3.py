@@ -46,6 +46,7 @@ import botocore.session
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Guarantees, ObjectInfo
+from s3vault.backend.capabilities import Capabilities
 from s3vault.backend.congestion import CongestionWindow
 from s3vault.backend.objectlock import UNLOCKED_PREFIXES, VERSION_DELETED, LockPolicy
 from s3vault.backend.profile import StoreProfile
@@ -589,6 +590,12 @@ class S3Backend:
             atomic_create=self._s.conditional_writes and self._s.atomic_create,
             compare_and_swap=self._s.compare_and_swap,
         )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """All three: it streams (counts its requests, throttles its bytes), it can be probed,
+        and it can lock objects (whether the bucket has Object Lock is the probe's finding)."""
+        return Capabilities(streaming=self, probing=self, retention=self)
 
     def _targets(self, names: Sequence[str]) -> builtins.list[dict[str, str]]:
         """DeleteObjects entries. Under Object Lock, content-addressed objects are deleted by
