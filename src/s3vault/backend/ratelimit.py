@@ -2,7 +2,8 @@
 --limit-download, KiB/s). A transfer takes its bytes from the bucket before it starts; a
 transfer larger than the burst runs into debt and waits it off, so the average rate holds
 for every object size. Used for backends whose transfers are one local call (local directory,
-memory); the S3 backend takes tokens itself for the bytes it streams (see backend/stack.py)."""
+memory); the S3 backend takes tokens itself for the bytes it streams (backend/s3/traffic.py,
+and backend/stack.py for which is used)."""
 
 from __future__ import annotations
 
