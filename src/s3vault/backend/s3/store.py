@@ -39,6 +39,7 @@ from s3vault.backend.s3.errors import (
     translate,
 )
 from s3vault.backend.s3.multipart import put_multipart
+from s3vault.backend.s3.probe import adopted, probe
 from s3vault.backend.s3.retention import ObjectLockRetention
 from s3vault.backend.s3.traffic import Traffic
 from s3vault.errors import (
@@ -116,8 +117,6 @@ class S3Backend:
 
     def probe(self) -> StoreProfile:
         """Find out what the store does (backend/s3/probe.py), and adopt it."""
-        from s3vault.backend.s3.probe import probe
-
         profile = probe(self._conn, self._forced_checksum, self.server_time)
         self.adopt(profile)
         return profile
@@ -125,8 +124,6 @@ class S3Backend:
     def adopt(self, profile: StoreProfile) -> None:
         """Work as the probe found: checksum mode (unless forced), conditional writes, part
         limit."""
-        from s3vault.backend.s3.probe import adopted
-
         self._conn.reconfigure(**adopted(self._s, profile, self._forced_checksum))
 
     def throttle(self, upload: TokenBucket | None, download: TokenBucket | None) -> None:
