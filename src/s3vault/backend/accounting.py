@@ -6,7 +6,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from s3vault.backend.base import Backend, Guarantees, ObjectInfo
+from s3vault.backend.base import Backend, ObjectInfo
+from s3vault.backend.forwarding import ForwardingBackend
 
 
 @dataclass(slots=True)
@@ -34,23 +35,13 @@ class RequestCounts:
         )
 
 
-class AccountingBackend:
+class AccountingBackend(ForwardingBackend):
     """Wraps a backend and counts what passes through."""
 
     def __init__(self, inner: Backend) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._lock = threading.Lock()
         self.counts = RequestCounts()
-
-    @property
-    def location(self) -> str:
-        """The wrapped backend's location."""
-        return self._inner.location
-
-    @property
-    def remote(self) -> bool:
-        """The wrapped store's."""
-        return self._inner.remote
 
     def put(self, name: str, data: bytes | memoryview) -> None:
         """Counted put."""
@@ -97,11 +88,6 @@ class AccountingBackend:
             self.counts.put += 1
             self.counts.bytes_up += len(data)
         return self._inner.replace(name, data, version)
-
-    @property
-    def guarantees(self) -> Guarantees:
-        """The wrapped store's."""
-        return self._inner.guarantees
 
     def temporaries(self) -> Iterator[ObjectInfo]:
         """Counted as a listing."""

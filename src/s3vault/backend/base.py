@@ -30,6 +30,9 @@ Contract (every implementation passes tests/backend/conformance.py):
   writes without temporaries yields nothing (S3: an interrupted multipart upload is the bucket
   lifecycle rule's business; memory). ``delete_temporary(name)`` removes one that
   ``temporaries`` yielded (gone already is fine) and refuses any other name.
+- ``capabilities`` hands out what a store can do beyond this contract (streaming, probing,
+  Object Lock retention: backend/capabilities.py). Every wrapper forwards it (wrappers inherit
+  backend/forwarding.py), so callers ask the outermost backend, never the raw store.
 - Errors worth retrying raise TransientBackendError; everything else BackendError subclasses.
 - Every method is safe to call from several threads at once.
 """
@@ -38,7 +41,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from s3vault.backend.capabilities import Capabilities
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,6 +78,11 @@ class Backend(Protocol):
     @property
     def guarantees(self) -> Guarantees:
         """What this store promises (see Guarantees)."""
+        ...
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this store can do beyond the contract (see backend/capabilities.py)."""
         ...
 
     @property

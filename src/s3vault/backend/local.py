@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from s3vault.backend.base import Guarantees, ObjectInfo
+from s3vault.backend.capabilities import NO_CAPABILITIES, Capabilities
 from s3vault.crashpoint import crash_point
 from s3vault.errors import (
     AccessDeniedError,
@@ -222,6 +223,11 @@ class LocalBackend:
     def guarantees(self) -> Guarantees:
         """Atomic create-only writes and compare-and-swap."""
         return Guarantees()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """None beyond the contract."""
+        return NO_CAPABILITIES
 
     def server_time(self) -> float:
         """The file system's clock: stamp a probe file and read its mtime."""

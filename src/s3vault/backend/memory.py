@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 
 from s3vault.backend.base import Guarantees, ObjectInfo
+from s3vault.backend.capabilities import NO_CAPABILITIES, Capabilities
 from s3vault.clock import SystemClock
 from s3vault.errors import (
     BackendError,
@@ -111,6 +112,11 @@ class MemoryBackend:
         """Atomic create-only writes and compare-and-swap, unless told to claim less (tests
         of what s3vault does on stores without them)."""
         return self._guarantees
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """None beyond the contract."""
+        return NO_CAPABILITIES
 
     def server_time(self) -> float:
         """The injected clock."""

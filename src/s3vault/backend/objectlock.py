@@ -1,10 +1,11 @@
 """S3 Object Lock as s3vault uses it (docs/immutability.md, design.md §7).
 
-With a lock policy adopted from the config, the S3 backend gives every object it creates
-(except the maintenance lease and probe objects) a retain-until date of now + period + margin
-in the policy's mode, and deletes content-addressed objects by version id, so the freed space
-is really freed and the store itself refuses a locked version. Callers ask ``retained_until``
-first and defer what is still locked: s3vault never sends a delete the store must refuse.
+With a lock policy adopted from the config, the S3 backend (backend/s3/retention.py) gives
+every object it creates (except the maintenance lease and probe objects) a retain-until date of
+now + period + margin in the policy's mode, and deletes content-addressed objects by version
+id, so the freed space is really freed and the store itself refuses a locked version. Callers
+ask ``retained_until`` first and defer what is still locked: s3vault never sends a delete the
+store must refuse.
 """
 
 from __future__ import annotations

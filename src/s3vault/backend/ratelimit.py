@@ -2,15 +2,17 @@
 --limit-download, KiB/s). A transfer takes its bytes from the bucket before it starts; a
 transfer larger than the burst runs into debt and waits it off, so the average rate holds
 for every object size. Used for backends whose transfers are one local call (local directory,
-memory); the S3 backend takes tokens itself for the bytes it streams (see backend/stack.py)."""
+memory); the S3 backend takes tokens itself for the bytes it streams (backend/s3/traffic.py,
+and backend/stack.py for which is used)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 
-from s3vault.backend.base import Backend, Guarantees, ObjectInfo
+from s3vault.backend.base import Backend, ObjectInfo
+from s3vault.backend.forwarding import ForwardingBackend
 
 
 class TokenBucket:
@@ -42,25 +44,15 @@ class TokenBucket:
             self._sleep(wait)
 
 
-class RateLimitedBackend:
+class RateLimitedBackend(ForwardingBackend):
     """Wraps a backend with upload and download limits (None: unlimited)."""
 
     def __init__(
         self, inner: Backend, *, upload: TokenBucket | None, download: TokenBucket | None
     ) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._up = upload
         self._down = download
-
-    @property
-    def location(self) -> str:
-        """The wrapped backend's location."""
-        return self._inner.location
-
-    @property
-    def remote(self) -> bool:
-        """The wrapped store's."""
-        return self._inner.remote
 
     def put(self, name: str, data: bytes | memoryview) -> None:
         """Throttled upload."""
@@ -75,41 +67,8 @@ class RateLimitedBackend:
             self._down.take(len(data))
         return data
 
-    def stat(self, name: str) -> ObjectInfo:
-        """Pass through."""
-        return self._inner.stat(name)
-
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        """Pass through."""
-        return self._inner.list(prefix)
-
-    def delete(self, name: str) -> None:
-        """Pass through."""
-        self._inner.delete(name)
-
-    def delete_many(self, names: Sequence[str]) -> None:
-        """Pass through."""
-        self._inner.delete_many(names)
-
     def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
         """Throttled replace."""
         if self._up is not None:
             self._up.take(len(data))
         return self._inner.replace(name, data, version)
-
-    @property
-    def guarantees(self) -> Guarantees:
-        """The wrapped store's."""
-        return self._inner.guarantees
-
-    def temporaries(self) -> Iterator[ObjectInfo]:
-        """Pass through."""
-        return self._inner.temporaries()
-
-    def delete_temporary(self, name: str) -> None:
-        """Pass through."""
-        self._inner.delete_temporary(name)
-
-    def server_time(self) -> float:
-        """Pass through."""
-        return self._inner.server_time()

@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
-from s3vault.backend.base import Backend, Guarantees, ObjectInfo
+from s3vault.backend.base import Backend, ObjectInfo
+from s3vault.backend.forwarding import ForwardingBackend
 from s3vault.errors import (
     BackendUnavailableError,
     ObjectExistsError,
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class RetryBackend:
+class RetryBackend(ForwardingBackend):
     """Wraps a backend; see the module docstring."""
 
     def __init__(
@@ -35,7 +36,7 @@ class RetryBackend:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._deadline = deadline
         self._base = base_delay
         self._max = max_delay
@@ -43,16 +44,6 @@ class RetryBackend:
         self._now = monotonic
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         self.retries = 0
-
-    @property
-    def location(self) -> str:
-        """The wrapped backend's location."""
-        return self._inner.location
-
-    @property
-    def remote(self) -> bool:
-        """The wrapped store's."""
-        return self._inner.remote
 
     def _call(self, op: str, name: str, fn: Callable[[], T]) -> T:
         start = self._now()
@@ -131,11 +122,6 @@ class RetryBackend:
                 raise
 
         return self._call("replace", name, attempt)
-
-    @property
-    def guarantees(self) -> Guarantees:
-        """The wrapped store's."""
-        return self._inner.guarantees
 
     def temporaries(self) -> Iterator[ObjectInfo]:
         """Retried as a whole, like a listing."""

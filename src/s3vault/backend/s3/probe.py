@@ -13,7 +13,8 @@ small objects under ``probe/<random>/``, and remove them again.
 4. Object Lock on the bucket; 5. the highest part number (10,000 on AWS, 1,000 on a default
    Swift).
 
-About 50 small requests. Only this module and backend/s3.py import botocore.
+About 50 small requests. ``adopted`` turns what was found into the settings the store is then
+used with (an explicit --s3-checksum still wins).
 """
 
 from __future__ import annotations
@@ -22,15 +23,13 @@ import datetime
 import logging
 import secrets
 import threading
-from typing import TYPE_CHECKING, Any
-
-import botocore.exceptions
+from collections.abc import Callable
+from typing import Any
 
 from s3vault.backend.profile import StoreProfile
+from s3vault.backend.s3.client import Connection, S3Settings, md5_for
+from s3vault.backend.s3.errors import error_code, http_status
 from s3vault.errors import AccessDeniedError, BackendError
-
-if TYPE_CHECKING:
-    from s3vault.backend.s3 import S3Backend
 
 log = logging.getLogger(__name__)
 
@@ -38,26 +37,19 @@ RACE_ROUNDS = 5
 RACE_WRITERS = 8
 
 
-def _status(exc: Exception) -> int:
-    if isinstance(exc, botocore.exceptions.ClientError):
-        return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-    return 0
-
-
 def _code(exc: Exception) -> str:
-    if isinstance(exc, botocore.exceptions.ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return type(exc).__name__
+    code = error_code(exc)
+    return type(exc).__name__ if code is None else code
 
 
 class _Probe:
-    def __init__(self, backend: S3Backend, checksum: str | None) -> None:
-        self.backend = backend
-        self.bucket = backend.bucket
-        self.base = backend.key(f"probe/{secrets.token_hex(8)}/")
+    def __init__(self, conn: Connection, checksum: str | None) -> None:
+        self.conn = conn
+        self.bucket = conn.bucket
+        self.base = conn.key(f"probe/{secrets.token_hex(8)}/")
         self.forced = checksum
         self.mode = checksum
-        self.client: Any = backend.client(checksum)
+        self.client: Any = conn.new_client(checksum)
         self.written: set[str] = set()
         self.notes: list[str] = []
 
@@ -70,7 +62,7 @@ class _Probe:
         return result
 
     def _md5(self, body: bytes) -> dict[str, Any]:
-        return self.backend.md5_for(body, self.mode)
+        return md5_for(body, self.mode)
 
     def checksum_mode(self) -> str:
         if self.forced:
@@ -86,9 +78,9 @@ class _Probe:
             return "when_supported"
         except Exception as exc:
             self._denied(exc)
-            first = f"{_code(exc)} (HTTP {_status(exc)})"
+            first = f"{_code(exc)} (HTTP {http_status(exc)})"
         self.mode = "when_required"
-        self.client = self.backend.client(self.mode)
+        self.client = self.conn.new_client(self.mode)
         try:
             self.put("upload", b"probe")
         except Exception as exc:
@@ -122,7 +114,7 @@ class _Probe:
         try:
             self.put("once", b"2", IfNoneMatch="*")
         except Exception as exc:
-            if _status(exc) != 412:
+            if http_status(exc) != 412:
                 self.notes.append(f"create-only writes answer {_code(exc)}, not 412")
                 return "none"
         else:
@@ -169,7 +161,7 @@ class _Probe:
         try:
             self.put("cas", b"3", IfMatch=first["ETag"])
         except Exception as exc:
-            return _status(exc) == 412
+            return http_status(exc) == 412
         self.notes.append("conditional overwrites (If-Match) are ignored")
         return False
 
@@ -215,13 +207,14 @@ class _Probe:
                 log.warning("probe: could not remove %s", key)
 
 
-def probe(backend: S3Backend, checksum: str | None) -> StoreProfile:
-    """Find out what the store does (``checksum``: the mode the user forced, if any).
+def probe(conn: Connection, checksum: str | None, server_time: Callable[[], float]) -> StoreProfile:
+    """Find out what the store does (``checksum``: the mode the user forced, if any;
+    ``server_time``: the store's clock, for the time of the probe).
 
     Raises:
         BackendError: the store accepts no upload at all, or no multipart upload.
     """
-    p = _Probe(backend, checksum)
+    p = _Probe(conn, checksum)
     try:
         mode = p.checksum_mode()
         create_only = p.create_only()
@@ -236,8 +229,20 @@ def probe(backend: S3Backend, checksum: str | None) -> StoreProfile:
         compare_and_swap=cas,
         object_lock=lock,
         max_parts=parts,
-        probed_at=datetime.datetime.fromtimestamp(backend.server_time(), datetime.UTC).isoformat(
+        probed_at=datetime.datetime.fromtimestamp(server_time(), datetime.UTC).isoformat(
             timespec="seconds"
         ),
         notes=tuple(p.notes),
     )
+
+
+def adopted(settings: S3Settings, profile: StoreProfile, forced: str | None) -> dict[str, Any]:
+    """The settings to change so the store is used as the probe found: checksum mode (unless
+    ``forced``), conditional writes, part limit."""
+    return {
+        "checksum": forced or profile.checksum,
+        "conditional_writes": profile.create_only != "none",
+        "atomic_create": profile.create_only == "atomic",
+        "compare_and_swap": profile.compare_and_swap,
+        "max_parts": min(settings.max_parts, profile.max_parts),
+    }

@@ -1,0 +1,184 @@
+"""The way to one bucket: settings, the AWS session (profile, assumed role), and the boto3 S3
+client built from them (TLS verification, path style, checksum mode, pool size, timeouts).
+
+With backend/s3/errors.py the only module that imports boto3/botocore for the S3 store (the
+account administration modules build their own clients on ``aws_session``). Credentials,
+profiles, SSO and role chains are boto3's own. Every request goes through ``Connection.call``
+so that it is counted and held to the congestion window (backend/s3/traffic.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.credentials
+import botocore.session
+
+from s3vault.backend.s3.traffic import Traffic
+from s3vault.errors import BackendError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class S3Settings:
+    """Where the bucket is and how to talk to it."""
+
+    bucket: str
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    path_style: bool = False
+    checksum: str | None = None  # "when_required" | "when_supported" | None (boto3 default)
+    verify_tls: bool | str | None = None  # False, or a CA bundle path; None: boto3's default
+    connections: int = 8
+    multipart_threshold: int = 64 * 1024 * 1024
+    storage_class: str | None = None  # for data packs; metadata always STANDARD
+    sse: str | None = None  # "AES256" or "aws:kms"
+    kms_key_id: str | None = None
+    bucket_owner: str | None = None  # sent as ExpectedBucketOwner on every request
+    role_arn: str | None = None  # assume this role (credentials refresh before they expire)
+    external_id: str | None = None
+    max_parts: int = 10000  # the store's limit (a default Swift: 1,000)
+    conditional_writes: bool = True  # send If-None-Match: * at all (False: HEAD, then PUT)
+    atomic_create: bool = True  # ... and concurrent creates of one name have one winner
+    compare_and_swap: bool = True  # If-Match on PutObject works
+
+    def __repr__(self) -> str:
+        return f"S3Settings(s3://{self.bucket}/{self.prefix}, endpoint={self.endpoint_url!r})"
+
+
+def aws_session(
+    profile: str | None, role_arn: str | None = None, external_id: str | None = None
+) -> boto3.session.Session:
+    """The boto3 session of a repository's AWS account (S3, KMS, CloudWatch, bucket set-up):
+    a profile from ~/.aws, and the role to assume with it, if any."""
+    session = boto3.session.Session(profile_name=profile)
+    return _assumed_role_session(session, role_arn, external_id) if role_arn else session
+
+
+def _assumed_role_session(
+    base: boto3.session.Session, role_arn: str, external_id: str | None
+) -> boto3.session.Session:
+    """A session whose credentials come from STS AssumeRole on the base credentials and are
+    refreshed by botocore before they expire (backups can outlive a role session)."""
+    extra: dict[str, Any] = {"RoleSessionName": "s3vault"}
+    if external_id:
+        extra["ExternalId"] = external_id
+    source = base.get_credentials()
+    if source is None:
+        msg = f"cannot assume {role_arn}: no AWS credentials to assume it with"
+        raise BackendError(msg)
+    fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
+        client_creator=base._session.create_client,
+        source_credentials=source,
+        role_arn=role_arn,
+        extra_args=extra,
+    )
+    core = botocore.session.Session()
+    core._credentials = botocore.credentials.DeferredRefreshableCredentials(
+        refresh_using=fetcher.fetch_credentials, method="assume-role"
+    )
+    return boto3.session.Session(botocore_session=core, region_name=base.region_name)
+
+
+def _content_md5(request: Any, **_kwargs: Any) -> None:
+    """Content-MD5 of a request body (Swift 2.30 refuses DeleteObjects without it)."""
+    body = request.body if isinstance(request.body, bytes) else b""
+    if body and "Content-MD5" not in request.headers:
+        digest = hashlib.md5(body).digest()  # noqa: S324 - the S3 protocol's transport check
+        request.headers["Content-MD5"] = base64.b64encode(digest).decode()
+
+
+def md5_for(body: bytes, checksum: str | None) -> dict[str, Any]:
+    """Content-MD5 for transport integrity where boto3 sends no checksum of its own
+    (the ``when_required`` profile for stores that reject flexible checksums)."""
+    if checksum != "when_required":
+        return {}
+    return {"ContentMD5": base64.b64encode(hashlib.md5(body).digest()).decode()}  # noqa: S324
+
+
+class Connection:
+    """The settings in force and the boto3 client made from them. ``reconfigure`` (after the
+    capability probe) replaces both; the session, and with it the credentials, stays."""
+
+    def __init__(self, settings: S3Settings, traffic: Traffic) -> None:
+        self._s = settings
+        self._traffic = traffic
+        self._prefix = settings.prefix.strip("/") + "/" if settings.prefix.strip("/") else ""
+        self._session = aws_session(settings.profile, settings.role_arn, settings.external_id)
+        self.client: Any = self.new_client(settings.checksum)
+
+    @property
+    def settings(self) -> S3Settings:
+        """The settings in force."""
+        return self._s
+
+    @property
+    def bucket(self) -> str:
+        """The bucket's name."""
+        return self._s.bucket
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix of the repository ("" or ending in ``/``)."""
+        return self._prefix
+
+    def key(self, name: str) -> str:
+        """The object key of a repository name (prefix included)."""
+        return self._prefix + name
+
+    def owner(self) -> dict[str, Any]:
+        """ExpectedBucketOwner, where the settings name one."""
+        return {"ExpectedBucketOwner": self._s.bucket_owner} if self._s.bucket_owner else {}
+
+    def md5(self, body: bytes) -> dict[str, Any]:
+        """Content-MD5 for this body under the checksum mode in force (see ``md5_for``)."""
+        return md5_for(body, self._s.checksum)
+
+    def call(self, operation: str, /, **args: Any) -> Any:
+        """One S3 call (``operation``: the client's method name) inside the congestion
+        window."""
+        method = getattr(self.client, operation)
+        with self._traffic.window.slot():
+            return method(**args)
+
+    def new_client(self, checksum: str | None) -> Any:
+        """A boto3 S3 client for these settings with this checksum mode (None: boto3's)."""
+        s = self._s
+        cfg: dict[str, Any] = {
+            # botocore retries a little; RetryBackend retries on, to its deadline
+            "retries": {"mode": "standard", "max_attempts": 3},
+            "max_pool_connections": max(10, s.connections * 2),
+            "connect_timeout": 10,
+            "read_timeout": 60,
+        }
+        if s.path_style:
+            cfg["s3"] = {"addressing_style": "path"}
+        if checksum:
+            cfg["request_checksum_calculation"] = checksum
+            cfg["response_checksum_validation"] = checksum
+        client = self._session.client(
+            "s3",
+            endpoint_url=s.endpoint_url,
+            region_name=s.region,
+            verify=s.verify_tls,
+            config=botocore.config.Config(**cfg),
+        )
+        client.meta.events.register("before-send.s3", self._traffic.count_request)
+        client.meta.events.register("needs-retry.s3", self._traffic.on_attempt)
+        if checksum == "when_required":  # old stores want Content-MD5, not CRC32, here
+            client.meta.events.register("before-sign.s3.DeleteObjects", _content_md5)
+        return client
+
+    def reconfigure(self, **changes: Any) -> None:
+        """Work with these settings changed; a new client if the checksum mode changed."""
+        old = self._s.checksum
+        self._s = dataclasses.replace(self._s, **changes)
+        if self._s.checksum != old:
+            self.client = self.new_client(self._s.checksum)

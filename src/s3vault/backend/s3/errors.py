@@ -1,0 +1,116 @@
+"""botocore exceptions → s3vault errors, in one table (as s3fs/errors.py does).
+
+404/NoSuchKey → ObjectNotFoundError, 412 → ObjectExistsError, throttling / 5xx / timeouts /
+connection resets → TransientBackendError (retried by RetryBackend), 403 → AccessDeniedError
+(saying whether the credential may only read), a skewed clock → "fix the clock", everything
+else BackendError. The other S3 modules ask ``error_code`` and ``http_status`` instead of
+importing botocore themselves.
+"""
+
+from __future__ import annotations
+
+import botocore.exceptions
+
+from s3vault.errors import (
+    AccessDeniedError,
+    BackendError,
+    ObjectExistsError,
+    ObjectNotFoundError,
+    TransientBackendError,
+)
+
+TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "InternalError",
+        "ServiceUnavailable",
+        "503",
+        "500",
+        "502",
+        "504",
+        "ConditionalRequestConflict",
+        "OperationAborted",
+    }
+)
+THROTTLE_CODES = frozenset(
+    {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests"}
+)
+READ_OPERATIONS = frozenset({"get", "head", "list", "head bucket"})
+
+
+def error_code(exc: Exception) -> str | None:
+    """The S3 error code of an answer the store gave (None: no answer, e.g. a reset)."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return None
+
+
+def http_status(exc: Exception) -> int:
+    """The HTTP status of an answer the store gave (0: no answer)."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    return 0
+
+
+def translate(exc: Exception, op: str, key: str) -> BackendError:
+    """Translate a botocore/boto3 exception (the one table)."""
+    where = f"{op} {key}"
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        message = err.get("Message") or code
+        if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+            if code == "NoSuchBucket":
+                return BackendError(f"{where}: the bucket does not exist ({message})")
+            return ObjectNotFoundError(f"{where}: not found")
+        if code in ("PreconditionFailed", "412") or status == 412:
+            return ObjectExistsError(f"{where}: already exists")
+        if code == "RequestTimeTooSkewed":
+            server = err.get("ServerTime", "")
+            said = f" (the store's time is {server})" if server else ""
+            return BackendError(
+                f"{where}: this host's clock is too far off the store's{said}: fix the clock "
+                f"(NTP), then run the command again"
+            )
+        if status == 501 or code == "NotImplemented":
+            return BackendError(f"{where}: the store does not support this request ({message})")
+        if code in TRANSIENT_CODES or status >= 500 or status == 429:
+            return TransientBackendError(f"{where}: {code} ({message})")
+        if code in ("AccessDenied", "403") or status == 403:
+            return _denied(where, op, message)
+        return BackendError(f"{where}: {code} ({message})")
+    if isinstance(
+        exc,
+        (
+            botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectionError,
+            botocore.exceptions.ReadTimeoutError,
+            botocore.exceptions.ConnectTimeoutError,
+            botocore.exceptions.ResponseStreamingError,
+            botocore.exceptions.IncompleteReadError,
+            botocore.exceptions.ConnectionClosedError,  # a reset over TLS arrives as this
+            botocore.exceptions.HTTPClientError,
+        ),
+    ):
+        return TransientBackendError(f"{where}: {type(exc).__name__}: {exc}")
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return BackendError(f"{where}: no AWS credentials found (profile, environment or role)")
+    return BackendError(f"{where}: {type(exc).__name__}: {exc}")
+
+
+def _denied(where: str, op: str, message: str) -> AccessDeniedError:
+    """403 AccessDenied: permanent. On a write, the usual cause is a credential that may only
+    read (a restore-only key, a DR account), and reading commands still work with it."""
+    if op in READ_OPERATIONS:
+        hint = "this credential may not read it: check its IAM policy (s3vault iam-policy)"
+    else:
+        hint = (
+            "this credential may not write here (a read-only or restore-only credential, or a "
+            "bucket policy); commands that only read work with it, run this one with a "
+            "credential that may write (s3vault iam-policy)"
+        )
+    return AccessDeniedError(f"{where}: access denied ({message}): {hint}")
