@@ -10,7 +10,8 @@ from s3vault.errors import BackendError, IntegrityError, S3VaultError
 from s3vault.format.envelope import EnvelopeHeader, SealedKind
 from s3vault.format.indexfile import IndexedPack
 from s3vault.format.packfile import BlobType, decode_header, split_trailer
-from s3vault.repository.repository import Repository, pack_kind
+from s3vault.repository.names import pack_kind
+from s3vault.repository.repository import Repository
 from s3vault.repository.sealer import PACK_HEADER_BINDING
 
 

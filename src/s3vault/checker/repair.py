@@ -32,8 +32,9 @@ from s3vault.format.layout import ObjectKind, parse_name
 from s3vault.format.packfile import BlobType, PackEntry
 from s3vault.ids import ObjectId
 from s3vault.repository.marks import load_marks
+from s3vault.repository.names import pack_kind, pack_name
 from s3vault.repository.packheader import check_blobs, read_pack_header
-from s3vault.repository.repository import Repository, pack_kind, pack_name
+from s3vault.repository.repository import Repository
 from s3vault.repository.supersede import live
 
 PACKS_PER_INDEX = 4096

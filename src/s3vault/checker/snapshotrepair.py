@@ -38,7 +38,8 @@ from s3vault.format.tree import Node, NodeType, Tree
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.index import BlobIndex
-from s3vault.repository.repository import Repository, pack_kind, pack_name
+from s3vault.repository.names import pack_kind, pack_name
+from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import save_snapshot
 
 # Errors that mean "this object is lost" (anything else, such as storage being unreachable

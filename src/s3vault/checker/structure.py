@@ -23,7 +23,8 @@ from s3vault.ids import ObjectId
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.keyring import check_key_mac
 from s3vault.repository.marks import DAMAGED_RECORD_HINT, load_marks, record_name
-from s3vault.repository.repository import Repository, pack_name
+from s3vault.repository.names import pack_name
+from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import damaged_snapshot_hint
 from s3vault.repository.supersede import live
 

@@ -40,9 +40,10 @@ from s3vault.maintenance.reencrypt import (
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.marks import DAMAGED_RECORD_HINT, load_marks, record_name
+from s3vault.repository.names import pack_kind, pack_name
 from s3vault.repository.packheader import read_pack_header
 from s3vault.repository.references import References
-from s3vault.repository.repository import Repository, pack_kind, pack_name
+from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import list_snapshots
 from s3vault.repository.supersede import live
 

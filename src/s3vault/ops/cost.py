@@ -37,7 +37,8 @@ from s3vault.format.layout import ObjectKind
 from s3vault.ops.stats import stats
 from s3vault.repository.audit import read_chains
 from s3vault.repository.marks import load_marks
-from s3vault.repository.repository import Repository, pack_name
+from s3vault.repository.names import pack_name
+from s3vault.repository.repository import Repository
 
 GB = 1024**3
 DAY = 86400.0

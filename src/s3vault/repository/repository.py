@@ -34,7 +34,7 @@ from s3vault.errors import (
 )
 from s3vault.format.configfile import ConfigFile, ConfigMarker, KeyEpoch
 from s3vault.format.envelope import EnvelopeHeader, SealedKind
-from s3vault.format.indexfile import IndexedPack, IndexFile
+from s3vault.format.indexfile import IndexFile
 from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.format.layout import ObjectKind, object_name, parse_name
 from s3vault.format.packfile import BlobType
@@ -44,6 +44,7 @@ from s3vault.repository import keyring
 from s3vault.repository.cache import CacheWrites, FileCache, IndexCache, TreePackCache
 from s3vault.repository.index import BlobIndex, BlobLocation
 from s3vault.repository.marks import Marks, load_marks
+from s3vault.repository.names import hex_id, id_in_name
 from s3vault.repository.sealer import Sealer
 from s3vault.repository.supersede import live, superseded
 from s3vault.repository.writer import BlobWriter, sealed_kind_for
@@ -59,32 +60,6 @@ CONFIG_FIX = (
 SHARDED_LISTING_ABOVE = 2000  # packs: list data/ and tree/ shard by shard, in parallel
 LISTINGS = 8
 CACHED = frozenset({ObjectKind.SNAPSHOTS, ObjectKind.DELETIONS})  # immutable, read by every run
-
-
-def id_in_name(kind: ObjectKind, name: str) -> ObjectId | None:
-    """The id an object name of this kind spells; None for a name s3vault did not write."""
-    parsed = parse_name(name)
-    if parsed is None or parsed[0] is not kind:
-        return None
-    return _hex_id(parsed[1])
-
-
-def pack_kind(pack: IndexedPack) -> ObjectKind:
-    """Where a pack is stored: ``tree/`` or ``data/`` by its blobs' type."""
-    tree = bool(pack.entries) and pack.entries[0].type is BlobType.TREE
-    return ObjectKind.TREE if tree else ObjectKind.DATA
-
-
-def pack_name(pack: IndexedPack) -> str:
-    """The object name of an indexed pack."""
-    return object_name(pack_kind(pack), pack.id)
-
-
-def _hex_id(text: str) -> ObjectId | None:
-    try:
-        return ObjectId(bytes.fromhex(text))
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -595,7 +570,7 @@ class Repository:
             parsed = parse_name(info.name)
             if parsed is None or parsed[0] is not kind:
                 continue
-            oid = _hex_id(parsed[1])
+            oid = hex_id(parsed[1])
             if oid is None:
                 log.warning("ignoring foreign object %s", info.name)
                 continue
