@@ -31,10 +31,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_file(src / "b.bin", os.urandom(700_000))
     write_file(src / "docs" / "c.txt", b"small text\n" * 50)
     repo = Repository.open(LocalBackend(Path(url)), PASSWORD.encode())
-    repo.load_index()
-    backup(repo, BackupOptions(paths=(str(src),), host="h"))
+    backup(repo.with_index(repo.read_index()), BackupOptions(paths=(str(src),), host="h"))
     write_file(src / "d.bin", os.urandom(700_000))
-    repo.load_index()
+    repo = repo.with_index(repo.read_index())
     backup(repo, BackupOptions(paths=(str(src),), host="h"))
     payload = repo.sealer.payload()
     second = wrap_key(

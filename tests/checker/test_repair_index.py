@@ -61,8 +61,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def open_fresh(root: Path) -> Repository:
     repo = Repository.open(LocalBackend(root), PASSWORD.encode(), cache_dir=None)
-    repo.load_index()
-    return repo
+    return repo.with_index(repo.read_index())
 
 
 def restorable(root: Path) -> set[tuple[ObjectId, str]]:

@@ -98,8 +98,7 @@ def test_repair_index_keeps_blobs_of_a_pack_whose_header_is_damaged(
 
 def open_lib(repo: str) -> Repository:
     handle = Repository.open(LocalBackend(Path(repo)), PASSWORD.encode(), cache_dir=None)
-    handle.load_index()
-    return handle
+    return handle.with_index(handle.read_index())
 
 
 def tree_at(repo: Repository, root: ObjectId, path: Path) -> ObjectId:

@@ -110,6 +110,6 @@ def restored(world: World, snapshot: str, target: Path) -> dict[str, bytes]:
     from s3vault.ops.restore import RestoreOptions, restore
 
     repo = world.open()
-    repo.load_index()
+    repo = repo.with_index(repo.read_index())
     restore(repo, RestoreOptions(snapshot=snapshot, target=target))
     return {p.name: p.read_bytes() for p in target.rglob("*") if p.is_file()}

@@ -102,23 +102,25 @@ def test_snapshot_files_are_cached_checked_and_pruned_with_the_repository(
     tmp_path: Path, local_repo: RepoHandle
 ) -> None:
     from s3vault.backend.accounting import AccountingBackend
+    from s3vault.backend.local import LocalBackend
     from s3vault.errors import ObjectNotFoundError
     from s3vault.format.layout import ObjectKind, object_name
+    from s3vault.ops.session import open_repository
     from s3vault.repository.snapshots import list_snapshots
 
     write_file(tmp_path / "src" / "a", os.urandom(10_000))
     backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
-    repo = local_repo.open()
+    counting = AccountingBackend(LocalBackend(Path(local_repo.url)))
+    repo = open_repository(local_repo.options, backend=counting)
     first = list_snapshots(repo)  # fetched and cached
     (cached,) = local_repo.cache.glob("*/files/snapshots/*")
     assert cached.stat().st_mode & 0o777 == 0o600
-    counting = AccountingBackend(repo.backend)
-    repo.backend = counting
+    fetched = counting.counts.get  # by the opening and the first listing
     assert list_snapshots(repo) == first
-    assert counting.counts.get == 0  # the listing is the only request
+    assert counting.counts.get == fetched  # the listing is the only request
     cached.write_bytes(b"damaged" + cached.read_bytes()[7:])
     assert list_snapshots(repo) == first  # a damaged copy is dropped and fetched again
-    assert counting.counts.get == 1
+    assert counting.counts.get == fetched + 1
     repo.backend.delete(object_name(ObjectKind.SNAPSHOTS, first[0][0]))  # forgotten elsewhere
     assert list_snapshots(repo) == []
     assert not cached.exists()

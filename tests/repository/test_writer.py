@@ -31,7 +31,7 @@ def test_index_files_by_pack_count_and_by_time(tmp_path: Path) -> None:
     settings = RepositorySettings(kdf_profile="minimum", pack_size=64 * 1024)
     init(RepoOptions(url=str(root), password=PASSWORD.encode()), InitOptions(settings=settings))
     repo = Repository.open(LocalBackend(root), PASSWORD.encode(), cache_dir=None)
-    repo.load_index()
+    repo = repo.with_index(repo.read_index())
     clock = Clock()
     writer = BlobWriter(
         backend=repo.backend,

@@ -76,14 +76,9 @@ def revalidate(repo: Repository, tree: ObjectId) -> int:
     Raises:
         IntegrityError: a referenced blob is in no stored pack.
     """
-    repo.load_index(with_marked=False)
-    unmarked = repo.index
-    stored = {
-        info.name
-        for kind in (ObjectKind.DATA, ObjectKind.TREE)
-        for info in repo.backend.list(kind.value + "/")
-    }
-    repo.load_index(with_marked=True)
+    unmarked = repo.read_index(with_marked=False)
+    stored = {info.name for info in repo.list_packs().values()}
+    repo = repo.with_index(repo.read_index(with_marked=True))
     refs = References()
     refs.add_snapshots_trees(repo, [tree])
     if refs.missing:
@@ -94,14 +89,7 @@ def revalidate(repo: Repository, tree: ObjectId) -> int:
             "snapshot was written: run the backup again"
         )
         raise IntegrityError(msg)
-    rewriter = BlobWriter(
-        backend=repo.backend,
-        sealer=repo.sealer,
-        index=unmarked,
-        save_index=repo.save_index,
-        pack_size=repo.config.pack_size,
-        compression_level=repo.config.compression_level,
-    )
+    rewriter = repo.copy_writer(unmarked)
     again = 0
     for btype, ids in refs.by_type():
         kind = ObjectKind.TREE if btype is BlobType.TREE else ObjectKind.DATA
@@ -120,7 +108,6 @@ def revalidate(repo: Repository, tree: ObjectId) -> int:
             rewriter.save(btype, data, bid)
             again += 1
     rewriter.flush()
-    repo.index = unmarked
     if again:
         log.warning("stored %d blobs again that a concurrent prune had marked", again)
     return again

@@ -5,8 +5,12 @@
 Retry sits outside so every real request, including each retried one, is counted and
 throttled. A backend that streams (S3) counts its own HTTP requests and throttles the bytes it
 actually sends and receives (parts of a multipart upload one by one), so for it the two middle
-wrappers are replaced by its own ``counts`` and ``throttle``. (Dry-run wrapping happens per
-operation, in ops/backup.py.)
+wrappers are replaced by its own ``counts`` and ``throttle``.
+
+The stack is opened in one place, ops/session.py ``open_repository``: it builds the stack, hands
+the repository its counters and the store's Object Lock, and tells the raw store what the config
+says of it (its probed profile, its lock policy). A dry run is a view of the opened repository
+(``Repository.dry_run``: this stack wrapped in ``DryRunBackend``).
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ class Checker:
         t0 = self._clock.monotonic()
         report = CheckReport()
         st = check_structure(self._repo, report.findings)
-        self._repo.index = st.index  # trees are loaded through the freshly read index
+        self._repo = self._repo.with_index(st.index)  # trees load through the fresh index
         report.snapshots, report.index_files, report.packs = (
             len(st.snapshots),
             st.index_files,

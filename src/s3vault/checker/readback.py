@@ -10,6 +10,7 @@ from s3vault.errors import BackendError, IntegrityError, S3VaultError
 from s3vault.format.envelope import EnvelopeHeader, SealedKind
 from s3vault.format.indexfile import IndexedPack
 from s3vault.format.packfile import BlobType, decode_header, split_trailer
+from s3vault.repository.names import pack_kind
 from s3vault.repository.repository import Repository
 from s3vault.repository.sealer import PACK_HEADER_BINDING
 
@@ -35,7 +36,7 @@ def read_pack(repo: Repository, name: str, pack: IndexedPack) -> PackReading:
     """
     out = PackReading(name=name)
     try:
-        data = repo.backend.get(name)
+        data = repo.read_object(pack_kind(pack), pack.id)
     except BackendError as exc:
         out.problem = f"cannot read the pack: {exc}"
         out.unreadable = True

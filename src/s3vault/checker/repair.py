@@ -26,15 +26,16 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from s3vault.checker.structure import pack_name
-from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError, S3VaultError
+from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
 from s3vault.format.indexfile import IndexedPack, IndexFile
-from s3vault.format.layout import ObjectKind, object_name, parse_name
+from s3vault.format.layout import ObjectKind, parse_name
 from s3vault.format.packfile import BlobType, PackEntry
 from s3vault.ids import ObjectId
-from s3vault.repository.marks import load_marks, record_name
+from s3vault.repository.marks import load_marks
+from s3vault.repository.names import pack_kind, pack_name
 from s3vault.repository.packheader import check_blobs, read_pack_header
 from s3vault.repository.repository import Repository
+from s3vault.repository.supersede import live
 
 PACKS_PER_INDEX = 4096
 MISSING = "pack is missing"
@@ -95,10 +96,10 @@ class RepairPlan:
         # (it may have marked some: as unmarked stored packs they are in the new index).
         for oid in self.damaged_records:
             with contextlib.suppress(ObjectNotFoundError):
-                repo.backend.delete(record_name(oid))
+                repo.delete_object(ObjectKind.DELETIONS, oid)
         for oid in self.old_index:
             try:
-                repo.backend.delete(object_name(ObjectKind.INDEX, oid))
+                repo.delete_object(ObjectKind.INDEX, oid)
             except ObjectNotFoundError:
                 continue
         return new_ids
@@ -135,12 +136,12 @@ def _read_descriptions(repo: Repository) -> _Descriptions:
             files[oid] = IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid))
         except (IntegrityError, ObjectNotFoundError, ValueError):
             known.intact = False  # damaged (or gone): superseded and removed by the repair
-    superseded = {s for f in files.values() for s in f.supersedes}
-    for oid, ifile in sorted(files.items()):
+    for _oid, ifile in sorted(files.items()):  # superseded ones too: any may describe a pack
         for pack in ifile.packs:
             known.add(pack)
-            if oid not in superseded:
-                known.current.setdefault(pack.id, pack)
+    for _oid, ifile in live(files):
+        for pack in ifile.packs:
+            known.current.setdefault(pack.id, pack)
     # The packs a damaged deletion record marked are unknown: like any other stored pack
     # that no record marks, they are indexed (prune marks what is unused again).
     marks = load_marks(repo)
@@ -234,23 +235,14 @@ def plan_repair(repo: Repository, *, workers: int = 4) -> RepairPlan:
     """
     known = _read_descriptions(repo)
     plan = RepairPlan(old_index=known.files, damaged_records=known.damaged_records)
-    listed: dict[ObjectId, tuple[str, int]] = {}
-    for kind in (ObjectKind.DATA, ObjectKind.TREE):
-        for info in repo.backend.list(kind.value + "/"):
-            parsed = parse_name(info.name)
-            if parsed is None:
-                continue
-            try:
-                listed[ObjectId.from_hex(parsed[1])] = (info.name, info.size)
-            except S3VaultError:
-                continue  # a foreign object with a look-alike name
+    listed = {pid: (info.name, info.size) for pid, info in repo.list_packs().items()}
     reader = _PackReader(repo, known)
     for pid, indexed in sorted(known.current.items()):
         if pid in listed:
             continue
         name = pack_name(indexed)
         try:
-            listed[pid] = (name, repo.backend.stat(name).size)  # the listing was short
+            listed[pid] = (name, repo.stat_object(pack_kind(indexed), pid).size)  # listing short
         except ObjectNotFoundError:
             plan.damaged.append(reader.missing(name, pid))
     # Packs only a deletion record names stay with their record (prune decides about them).

@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from s3vault.checker.readback import read_pack
-from s3vault.checker.structure import pack_name
 from s3vault.crypto.hashing import storage_id
 from s3vault.errors import BackendError, FormatVersionError, IntegrityError, ObjectNotFoundError
 from s3vault.format.envelope import SealedKind
@@ -39,9 +38,9 @@ from s3vault.format.tree import Node, NodeType, Tree
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.index import BlobIndex
+from s3vault.repository.names import pack_kind, pack_name
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import save_snapshot
-from s3vault.repository.writer import BlobWriter
 
 # Errors that mean "this object is lost" (anything else, such as storage being unreachable
 # or an object written by a newer s3vault, stops the repair: nothing is decided from it).
@@ -81,7 +80,7 @@ class Blobs:
         self._listed = {
             info.name: info.size
             for kind in (ObjectKind.DATA, ObjectKind.TREE)
-            for info in repo.backend.list(kind.value + "/")
+            for info in repo.list_objects(kind)
         }
         self._pack_state: dict[ObjectId, str | None] = {}  # None: fine; "": read each blob
         self._blob_state: dict[tuple[BlobType, ObjectId], str] = {}
@@ -113,32 +112,34 @@ class Blobs:
                 todo, pool.map(lambda p: read_pack(self._repo, pack_name(p), p), todo), strict=True
             ):
                 if reading.unreadable:
-                    self._pack_state[pack.id] = self._gone(pack_name(pack), reading.problem)
+                    self._pack_state[pack.id] = self._gone(pack, reading.problem)
                 bad.update(reading.bad_blobs)
         return bad
 
-    def _gone(self, name: str, problem: str) -> str:
+    def _gone(self, pack: IndexedPack, problem: str) -> str:
         """A pack that could not be read: lost if the store says it does not exist.
 
         Raises:
             BackendError: it exists but cannot be read (storage trouble decides nothing).
         """
+        name = pack_name(pack)
         try:
-            self._repo.backend.stat(name)
+            self._repo.stat_object(pack_kind(pack), pack.id)
         except ObjectNotFoundError:
             return f"pack {name} is missing"
         msg = f"{name}: {problem}"
         raise BackendError(msg)
 
-    def _pack(self, name: str, pack_id: ObjectId) -> str | None:
+    def _pack(self, kind: ObjectKind, pack_id: ObjectId) -> str | None:
         """Why every blob of this pack is lost; "" when blobs must be read one by one."""
         if pack_id in self._pack_state:
             return self._pack_state[pack_id]
+        name = object_name(kind, pack_id)
         size = self._listed.get(name)
         state: str | None = None
         if size is None:
             try:
-                size = self._repo.backend.stat(name).size  # the listing was short
+                size = self._repo.stat_object(kind, pack_id).size  # the listing was short
             except ObjectNotFoundError:
                 state = f"pack {name} is missing"
         if state is None and size != self._sizes.get(pack_id):
@@ -160,13 +161,13 @@ class Blobs:
         if loc is None:
             return f"{btype.value} blob {bid.short} is in no index"
         name = object_name(_kind(btype), loc.pack_id)
-        state = self._pack(name, loc.pack_id)
+        state = self._pack(_kind(btype), loc.pack_id)
         if state:
             return state
         if self._bad is not None and (btype, bytes(bid)) in self._bad:
             return f"{btype.value} blob {bid.short} in {name}: {self._bad[(btype, bytes(bid))]}"
         if state == "":
-            sealed = self._repo.backend.get(name, loc.offset, loc.length)
+            sealed = self._repo.read_object(_kind(btype), loc.pack_id, loc.offset, loc.length)
             if len(sealed) != loc.length:
                 return f"{btype.value} blob {bid.short}: {name} ends before it"
             try:
@@ -314,14 +315,7 @@ class SnapshotRepairPlan:
             return
         # A fresh reservation table: a tree is stored unless an intact copy is (a damaged
         # copy in the index must not count as stored).
-        writer = BlobWriter(
-            backend=repo.backend,
-            sealer=repo.sealer,
-            index=BlobIndex(),
-            save_index=repo.save_index,
-            pack_size=repo.config.pack_size,
-            compression_level=repo.config.compression_level,
-        )
+        writer = repo.copy_writer(BlobIndex())
         for tid, data in sorted(self.new_trees.items()):
             if _readable_tree(repo, tid):
                 continue
@@ -341,7 +335,7 @@ def _readable_tree(repo: Repository, tid: ObjectId) -> bool:
     if loc is None:
         return False
     try:
-        sealed = repo.backend.get(object_name(ObjectKind.TREE, loc.pack_id), loc.offset, loc.length)
+        sealed = repo.read_object(ObjectKind.TREE, loc.pack_id, loc.offset, loc.length)
         repo.sealer.open_blob(BlobType.TREE, tid, sealed, loc.raw_length, loc.epoch)
     except LOST:
         return False
@@ -401,7 +395,7 @@ def _load_stored_snapshot(repo: Repository, sid: ObjectId) -> SnapshotFile:
     """A snapshot as the repository stores it (a good copy in the local cache of a file the
     repository holds damaged does not count)."""
     name = object_name(ObjectKind.SNAPSHOTS, sid)
-    sealed = repo.backend.get(name)
+    sealed = repo.read_object(ObjectKind.SNAPSHOTS, sid)
     if storage_id(sealed) != sid:
         msg = f"{name}: content does not match its name (damaged or replaced)"
         raise IntegrityError(msg)

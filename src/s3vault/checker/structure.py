@@ -18,22 +18,17 @@ from s3vault.errors import (
 from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.keyfile import KeyFile
 from s3vault.format.layout import ObjectKind, object_name, parse_name
-from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.keyring import check_key_mac
 from s3vault.repository.marks import DAMAGED_RECORD_HINT, load_marks, record_name
+from s3vault.repository.names import pack_name
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import damaged_snapshot_hint
+from s3vault.repository.supersede import live
 
 READ_ATTEMPTS = 5
-
-
-def pack_name(pack: IndexedPack) -> str:
-    """The object name of an indexed pack (data or tree by its blobs' type)."""
-    tree = pack.entries and pack.entries[0].type is BlobType.TREE
-    return object_name(ObjectKind.TREE if tree else ObjectKind.DATA, pack.id)
 
 
 @dataclass(slots=True)
@@ -53,9 +48,9 @@ class Structure:
 def check_keys(repo: Repository, findings: list[Finding]) -> None:
     """Every key file parses, is named by its id and carries a valid MAC."""
     master = repo.sealer.current
-    for info in repo.backend.list(ObjectKind.KEYS.value + "/"):
+    for info in repo.list_objects(ObjectKind.KEYS):
         try:
-            keyfile = KeyFile.decode(repo.backend.get(info.name))
+            keyfile = KeyFile.decode(repo.read_listed(info))
             if object_name(ObjectKind.KEYS, keyfile.id) != info.name:
                 msg = "its content belongs to another key file (swapped or renamed)"
                 raise IntegrityError(msg)
@@ -78,7 +73,7 @@ def check_keys(repo: Repository, findings: list[Finding]) -> None:
 def _list_packs(repo: Repository) -> dict[str, int]:
     listed: dict[str, int] = {}
     for kind in (ObjectKind.DATA, ObjectKind.TREE):
-        for info in repo.backend.list(kind.value + "/"):
+        for info in repo.list_objects(kind):
             if parse_name(info.name) is not None:
                 listed[info.name] = info.size
     return listed
@@ -102,12 +97,9 @@ def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) 
                     "rebuilds the index from the packs' headers",
                 )
             )
-    superseded = {s for f in files.values() for s in f.supersedes}
     st.index_files = len(files)
     duplicates = 0
-    for oid, ifile in sorted(files.items()):
-        if oid in superseded:
-            continue
+    for _oid, ifile in live(files):
         for pack in ifile.packs:
             name = pack_name(pack)
             if name in st.packs:
@@ -197,7 +189,7 @@ def check_structure(repo: Repository, findings: list[Finding]) -> Structure:
 def _note_temporaries(repo: Repository, findings: list[Finding]) -> None:
     """Temporary files that interrupted writes left (never objects): information only."""
     count = size = 0
-    for info in repo.backend.temporaries():
+    for info in repo.list_temporaries():
         count += 1
         size += info.size
     if count:

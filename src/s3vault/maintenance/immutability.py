@@ -47,7 +47,7 @@ def needed_by(repo: Repository, snapshot: SnapshotFile, snapshot_id: ObjectId) -
                 names.add(object_name(kind, loc.pack_id))
     names.add(object_name(ObjectKind.SNAPSHOTS, snapshot_id))
     names.add(object_name(ObjectKind.CONFIG))
-    names.update(info.name for info in repo.backend.list(ObjectKind.KEYS.value + "/"))
+    names.update(info.name for info in repo.list_objects(ObjectKind.KEYS))
     return sorted(names)
 
 
@@ -168,6 +168,6 @@ def protect_kept(
             continue  # extended by an earlier run: no tree walk
         if need > d.snapshot.time.timestamp() + period:
             if not len(repo.index):
-                repo.load_index()
+                repo = repo.with_index(repo.read_index())
             extended += store.extend_retention(needed_by(repo, d.snapshot, d.id), need)
     return extended

@@ -27,7 +27,7 @@ from s3vault.crashpoint import crash_point
 from s3vault.errors import FormatVersionError, IntegrityError, S3VaultError, UsageError
 from s3vault.format.deletionfile import DeletionFile, MarkedPack
 from s3vault.format.indexfile import IndexedPack, IndexFile
-from s3vault.format.layout import ObjectKind, object_name, parse_name
+from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
 from s3vault.maintenance.reencrypt import (
@@ -40,11 +40,12 @@ from s3vault.maintenance.reencrypt import (
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.marks import DAMAGED_RECORD_HINT, load_marks, record_name
+from s3vault.repository.names import pack_kind, pack_name
 from s3vault.repository.packheader import read_pack_header
 from s3vault.repository.references import References
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import list_snapshots
-from s3vault.repository.writer import BlobWriter
+from s3vault.repository.supersede import live
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +62,6 @@ class PruneOptions:
     grace: float | None = None  # seconds; None: the repository's minimum grace
     dry_run: bool = False
     reencrypt: bool = False  # rewrite everything of older key epochs (after key rotate-master)
-
-
-def pack_name(pack: IndexedPack) -> str:
-    """The object name of a pack (data or tree by its blobs' type)."""
-    tree = bool(pack.entries) and pack.entries[0].type is BlobType.TREE
-    return object_name(ObjectKind.TREE if tree else ObjectKind.DATA, pack.id)
 
 
 def _used(pack: IndexedPack, refs: References) -> tuple[int, int]:
@@ -86,6 +81,7 @@ class PrunePlan:
     now: float
     grace: float
     snapshots: set[ObjectId] = field(default_factory=set)
+    index: BlobIndex = field(default_factory=BlobIndex)  # every pack planned from, to read by
     index_files: list[ObjectId] = field(default_factory=list)  # replaced by the new index
     records: list[ObjectId] = field(default_factory=list)  # replaced by the new record
     refs: References = field(default_factory=References)
@@ -134,26 +130,11 @@ def _read_index_files(repo: Repository) -> tuple[list[ObjectId], dict[ObjectId, 
                 "rebuilds the index from the packs' headers), then prune again"
             )
             raise IntegrityError(msg) from None
-    superseded = {s for f in files.values() for s in f.supersedes}
     packs: dict[ObjectId, IndexedPack] = {}
-    for oid in ids:
-        if oid not in superseded:
-            for p in files[oid].packs:
-                packs.setdefault(p.id, p)
+    for _oid, ifile in live(files):
+        for p in ifile.packs:
+            packs.setdefault(p.id, p)
     return ids, packs
-
-
-def _listed_packs(repo: Repository) -> dict[ObjectId, ObjectInfo]:
-    listed: dict[ObjectId, ObjectInfo] = {}
-    for kind in (ObjectKind.DATA, ObjectKind.TREE):
-        for info in repo.backend.list(kind.value + "/"):
-            parsed = parse_name(info.name)
-            if parsed is not None:
-                try:
-                    listed[ObjectId.from_hex(parsed[1])] = info
-                except ValueError:
-                    continue
-    return listed
 
 
 def _index_of(packs: list[IndexedPack]) -> BlobIndex:
@@ -177,7 +158,7 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
             f"{repo.config.min_grace}s, which running backups rely on"
         )
         raise UsageError(msg)
-    plan = PrunePlan(now=repo.backend.server_time(), grace=grace)
+    plan = PrunePlan(now=repo.server_time(), grace=grace)
     # Read order (design.md §11): snapshots first, then what they need. A backup writes its
     # index files before its snapshot, so every snapshot seen has its index files listed next.
     listed_snapshots = list_snapshots(repo)
@@ -194,16 +175,16 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
         raise IntegrityError(msg)
     plan.records = sorted(set(marks.records) | marks.superseded)
     marked = {pid: m for pid, m in marks.packs.items() if pid not in indexed}
-    listed = _listed_packs(repo)
+    listed = repo.list_packs()
     plan.listed = set(listed)
     packs = list(indexed.values()) + [p for p, _ in marked.values()]
-    repo.index = _index_of(packs)
-    plan.refs.add_snapshots(repo, snapshots)
+    plan.index = _index_of(packs)
+    plan.refs.add_snapshots(repo.with_index(plan.index), snapshots)
     orphans = _read_orphans(repo, plan, listed, indexed, marked)
     if plan.refs.missing and orphans:  # an index write lost in a crash: look again
-        repo.index = _index_of(packs + orphans)
+        plan.index = _index_of(packs + orphans)
         plan.refs = References()
-        plan.refs.add_snapshots(repo, snapshots)
+        plan.refs.add_snapshots(repo.with_index(plan.index), snapshots)
     if plan.refs.missing:
         btype, bid = plan.refs.missing[0]
         msg = (
@@ -253,7 +234,7 @@ def _hold_deletions(repo: Repository, plan: PrunePlan) -> None:
 def _plan_temporaries(repo: Repository, plan: PrunePlan) -> None:
     """Temporary files killed writes left (never objects, design.md §2): those older than the
     grace period go; a younger one may belong to a write under way."""
-    for info in repo.backend.temporaries():
+    for info in repo.list_temporaries():
         if plan.now - info.modified >= plan.grace:
             plan.temporaries.append(info)
         else:
@@ -484,14 +465,7 @@ def _repack(repo: Repository, plan: PrunePlan, progress: Progress) -> int:
         if e.id in plan.refs.blobs(e.type) and (e.type, e.id) not in plan.fresh
     ]
     progress.started("repacking", total_files=len(todo), total_bytes=sum(e.length for e in todo))
-    writer = BlobWriter(
-        backend=repo.backend,
-        sealer=repo.sealer,
-        index=BlobIndex(),
-        save_index=repo.save_index,
-        pack_size=repo.config.pack_size,
-        compression_level=repo.config.compression_level,
-    )
+    writer = repo.copy_writer(BlobIndex())
     for e in todo:
         writer.save(e.type, repo.load_blob(e.type, e.id), e.id)
         progress.advanced(files=1, bytes_=e.length, item=e.id.short)
@@ -513,12 +487,17 @@ def execute_prune(
     """Carry out a plan. ``check_lease`` raises when the lease is no longer certainly ours; it
     is called before every step that deletes.
 
+    The steps, in the order design.md §10 needs: repack, recheck (snapshots written since
+    planning), the new deletion record, the new index files, then deletes (superseded index
+    files, packs, superseded records, leftover temporaries) and re-encryption's end.
+
     Raises:
         LeaseLostError: the lease was lost; what was done so far is consistent.
         BackendError, IntegrityError: storage failed or data is damaged.
     """
     clock = clock or SystemClock()
     progress = progress or NullProgress()
+    repo = repo.with_index(plan.index)  # blobs are read through the packs planned from
     crash_point("prune-after-plan")
     check_lease()
     repacked = _repack(repo, plan, progress) if plan.repack else 0
@@ -526,6 +505,34 @@ def execute_prune(
     _defer_locked(repo, plan)
     crash_point("prune-after-recheck")
     check_lease()
+    _write_record(repo, plan, clock)
+    crash_point("prune-after-mark")
+    new_index = _write_index(repo, plan)
+    crash_point("prune-after-index")
+    check_lease()
+    deleted_bytes = _delete(repo, plan, check_lease, progress)
+    outcome = PruneOutcome(
+        repacked_blobs=repacked,
+        new_index_files=new_index,
+        deleted_packs=len(plan.delete) + len(plan.orphans_delete),
+        deleted_bytes=deleted_bytes,
+        kept_after_recheck=kept,
+        locked=plan.locked,
+    )
+    if plan.temporaries:
+        check_lease()
+        for info in plan.temporaries:
+            repo.delete_temporary(info)
+            outcome.temporaries_deleted += 1
+            outcome.temporaries_bytes += info.size
+    if plan.reencrypt:
+        _finish_reencrypt(repo, outcome, check_lease)
+    return outcome
+
+
+def _write_record(repo: Repository, plan: PrunePlan, clock: Clock) -> None:
+    """The new deletion record: every pack marked now or still marked (with its old mark
+    time), superseding every record read when planning. None when there is nothing to say."""
     marks = [MarkedPack(pack=p, since=s) for p, s in plan.still_marked]
     marks += [MarkedPack(pack=p) for p in plan.mark]
     if marks or plan.records:
@@ -538,20 +545,31 @@ def execute_prune(
                 supersedes=tuple(plan.records),
             ).encode(),
         )
-    crash_point("prune-after-mark")
+
+
+def _write_index(repo: Repository, plan: PrunePlan) -> int:
+    """The new index files (the packs kept and unmarked), each superseding every index file
+    read when planning; returns how many were written."""
     indexed = plan.keep + plan.unmark
-    new_index = 0
+    written = 0
     for start in range(0, len(indexed), PACKS_PER_INDEX):
         chunk = tuple(indexed[start : start + PACKS_PER_INDEX])
         repo.save_index(IndexFile(packs=chunk, supersedes=tuple(plan.index_files)))
-        new_index += 1
+        written += 1
     if not indexed and plan.index_files:
         repo.save_index(IndexFile(packs=(), supersedes=tuple(plan.index_files)))
-        new_index += 1
-    crash_point("prune-after-index")
-    check_lease()
-    superseded = [object_name(ObjectKind.INDEX, oid) for oid in plan.index_files]
-    repo.backend.delete_many([n for n in superseded if n not in plan.locked])
+        written += 1
+    return written
+
+
+def _delete(
+    repo: Repository, plan: PrunePlan, check_lease: Callable[[], None], progress: Progress
+) -> int:
+    """Delete the superseded index files, the doomed packs (the lease checked before each
+    batch) and the superseded deletion records, leaving what Object Lock still protects.
+    Returns the bytes of the packs deleted."""
+    superseded = [oid for oid in plan.index_files if _index_name(oid) not in plan.locked]
+    repo.delete_objects((ObjectKind.INDEX, oid) for oid in superseded)
     crash_point("prune-before-delete")
     doomed = plan.delete + plan.orphans_delete
     deleted_bytes = 0
@@ -559,31 +577,20 @@ def execute_prune(
     for start in range(0, len(doomed), DELETE_BATCH):
         check_lease()
         batch = doomed[start : start + DELETE_BATCH]
-        repo.backend.delete_many([pack_name(pack) for pack in batch])
+        repo.delete_objects((pack_kind(pack), pack.id) for pack in batch)
         for pack in batch:
             deleted_bytes += pack.size
             progress.advanced(files=1, bytes_=pack.size, item=pack_name(pack))
         crash_point("prune-mid-delete")
     progress.finished("deleting packs")
-    repo.backend.delete_many([n for n in map(record_name, plan.records) if n not in plan.locked])
+    records = [oid for oid in plan.records if record_name(oid) not in plan.locked]
+    repo.delete_objects((ObjectKind.DELETIONS, oid) for oid in records)
     crash_point("prune-after-delete")
-    outcome = PruneOutcome(
-        repacked_blobs=repacked,
-        new_index_files=new_index,
-        deleted_packs=len(doomed),
-        deleted_bytes=deleted_bytes,
-        kept_after_recheck=kept,
-        locked=plan.locked,
-    )
-    if plan.temporaries:
-        check_lease()
-        for info in plan.temporaries:
-            repo.backend.delete_temporary(info.name)
-            outcome.temporaries_deleted += 1
-            outcome.temporaries_bytes += info.size
-    if plan.reencrypt:
-        _finish_reencrypt(repo, outcome, check_lease)
-    return outcome
+    return deleted_bytes
+
+
+def _index_name(oid: ObjectId) -> str:
+    return object_name(ObjectKind.INDEX, oid)
 
 
 def _finish_reencrypt(
@@ -596,4 +603,4 @@ def _finish_reencrypt(
     check_lease()
     outcome.resealed_snapshots = resealed.snapshots
     outcome.resealed_drills = resealed.drills
-    outcome.retirement = retire_epochs(repo, repo.backend.server_time())
+    outcome.retirement = retire_epochs(repo, repo.server_time())

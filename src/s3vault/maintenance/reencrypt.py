@@ -29,9 +29,9 @@ from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
-from s3vault.repository import keyring
 from s3vault.repository.marks import load_marks
 from s3vault.repository.repository import Repository
+from s3vault.repository.supersede import superseded
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def reseal_files(repo: Repository, check_lease: Callable[[], None]) -> Resealed:
             fresh = replace(snap, parent=parent or snap.parent)
             new = repo.save_file(ObjectKind.SNAPSHOTS, fresh.encode())
         done.snapshots[sid] = new
-        repo.backend.delete(object_name(ObjectKind.SNAPSHOTS, sid))
+        repo.delete_object(ObjectKind.SNAPSHOTS, sid)
     drills = repo.list_files(ObjectKind.DRILLS)
     locked = _locked(repo, [object_name(ObjectKind.DRILLS, d) for d in drills])
     for did in drills:
@@ -103,7 +103,7 @@ def reseal_files(repo: Repository, check_lease: Callable[[], None]) -> Resealed:
         check_lease()
         moved = next((str(n) for o, n in done.snapshots.items() if str(o) == drill.snapshot), None)
         repo.save_file(ObjectKind.DRILLS, replace(drill, snapshot=moved or drill.snapshot).encode())
-        repo.backend.delete(object_name(ObjectKind.DRILLS, did))
+        repo.delete_object(ObjectKind.DRILLS, did)
         done.drills += 1
     done.audit = _reseal_audit(repo, check_lease)
     return done
@@ -119,15 +119,13 @@ def _reseal_audit(repo: Repository, check_lease: Callable[[], None]) -> int:
     """Audit records keep their names (their ids hash the plaintext, so every chain link
     holds): each is overwritten in place, compare-and-swap."""
     epoch, count = repo.config.current_epoch, 0
-    for info in repo.backend.list(ObjectKind.AUDIT.value + "/"):
-        sealed = repo.backend.get(info.name)
+    for info in repo.list_objects(ObjectKind.AUDIT):
+        sealed = repo.read_listed(info)
         if EnvelopeHeader.decode(sealed).epoch == epoch:
             continue
         check_lease()
         plain = repo.sealer.open_file(SealedKind.AUDIT, sealed)
-        repo.backend.replace(
-            info.name, repo.sealer.seal_file(SealedKind.AUDIT, plain), info.version
-        )
+        repo.replace_listed(info, repo.sealer.seal_file(SealedKind.AUDIT, plain))
         count += 1
     return count
 
@@ -136,21 +134,20 @@ def _leftovers(repo: Repository) -> list[str]:
     """Objects still sealed under an epoch older than the current one."""
     epoch = repo.config.current_epoch
     left: list[str] = []
-    superseded: set[ObjectId] = set()
     files: dict[ObjectId, IndexFile] = {}
     for oid in repo.list_files(ObjectKind.INDEX):
         if repo.file_epoch(ObjectKind.INDEX, oid) != epoch:
             left.append(object_name(ObjectKind.INDEX, oid))
             continue
         files[oid] = IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid))
-        superseded.update(files[oid].supersedes)
-    for oid, ifile in files.items():
-        if oid not in superseded:
+    replaced = superseded(files.values())
+    for oid, ifile in files.items():  # in listing order (the message names the first few)
+        if oid not in replaced:
             left += [f"pack {p.id.short}" for p in ifile.packs if p.epoch != epoch]
     marks = load_marks(repo)
     left += [f"marked pack {pid.short}" for pid, (p, _) in marks.packs.items() if p.epoch != epoch]
-    for info in repo.backend.list(ObjectKind.AUDIT.value + "/"):
-        if EnvelopeHeader.decode(repo.backend.get(info.name, 0, 48)).epoch != epoch:
+    for info in repo.list_objects(ObjectKind.AUDIT):
+        if EnvelopeHeader.decode(repo.read_listed(info, 0, 48)).epoch != epoch:
             left.append(info.name)
     for kind in (ObjectKind.SNAPSHOTS, ObjectKind.DRILLS, ObjectKind.DELETIONS):
         for oid in repo.list_files(kind):
@@ -192,5 +189,5 @@ def retire_epochs(
         first = ", ".join(left[:3])
         return Retirement(waiting=f"{len(left)} object(s) still under older epochs ({first})")
     repo.save_config(replace(config, epochs=(current,)))
-    keyring.reseal_all(repo.backend, repo.sealer.payload(), repo.id, on_skip=on_skip)
+    repo.reseal_key_files(repo.sealer.payload(), on_skip=on_skip)
     return Retirement(retired=old)

@@ -16,7 +16,6 @@ from s3vault.archiver.commit import commit
 from s3vault.archiver.excludes import ExcludeRules
 from s3vault.archiver.pipeline import ArchiveOptions, Archiver
 from s3vault.backend.accounting import RequestCounts
-from s3vault.backend.dryrun import DryRunBackend
 from s3vault.backend.objectlock import LockPolicy
 from s3vault.chunker import ByteStream
 from s3vault.clock import Clock, SystemClock
@@ -151,7 +150,7 @@ def _protect(repo: Repository, snapshot: SnapshotFile, snapshot_id: ObjectId) ->
     """Object Lock: what the new snapshot needs stays locked for the policy's period."""
     if repo.retention is None:
         return 0
-    now = repo.backend.server_time()
+    now = repo.server_time()
     period = LockPolicy.from_dict(repo.config.object_lock).period
     extended = protect(repo, repo.retention, snapshot, snapshot_id, now, period)
     save_known(repo, repo.retention, now)
@@ -203,7 +202,7 @@ def backup(
 
     # The index without the packs prune has marked: never deduplicate against those.
     index_read_at = clock.monotonic()
-    repo.load_index(with_marked=False)
+    repo = repo.with_index(repo.read_index(with_marked=False))
     # Packs the index names but the store lost: whatever this snapshot needs from them is
     # stored again (the repository heals), never deduplicated against what is gone.
     lost_packs, lost_blobs = repo.forget_missing_packs()
@@ -214,12 +213,8 @@ def backup(
             f"({len(lost_blobs)} blobs without another copy): what this snapshot needs of them "
             "is stored again; `s3vault verify` names the older snapshots that lost data",
         )
-    dry = DryRunBackend(repo.backend) if options.dry_run else None
-    if dry is not None:
-        repo = Repository(
-            backend=dry, config=repo.config, sealer=repo.sealer, key_id=repo.key_id, cache_dir=None
-        ).with_index_of(repo)
-        repo.requests = RequestCounts()  # a dry run sends no writes
+    if options.dry_run:
+        repo = repo.dry_run()  # writes nowhere; a dry run sends no writes
     writer = repo.blob_writer()
     cpus = os.cpu_count() or 2
     archiver = Archiver(
@@ -286,15 +281,15 @@ def backup(
         ),
     )
     snapshot_id = commit(repo, writer, snapshot, clock=clock, index_read_at=index_read_at)
-    extended = _protect(repo, snapshot, snapshot_id) if dry is None else 0
+    extended = 0 if options.dry_run else _protect(repo, snapshot, snapshot_id)
     progress.finished("backup")
     return BackupResult(
         **counts,
-        snapshot_id=None if dry is not None else snapshot_id,
+        snapshot_id=None if options.dry_run else snapshot_id,
         parent_id=parent_id,
         data_added_raw=writer.stats.data_added_raw,
         total_duration=clock.monotonic() - t0,
-        dry_run=dry is not None,
+        dry_run=options.dry_run,
         warnings=tuple(stats.warnings),
         requests=repo.requests.snapshot(),
         locks_extended=extended,

@@ -213,9 +213,9 @@ def copy(
     options = options or CopyOptions()
     clock = clock or SystemClock()
     progress = progress or NullProgress()
-    src.load_index()
+    src = src.with_index(src.read_index())
     index_read_at = clock.monotonic()
-    dst.load_index(with_marked=False)  # never deduplicate against packs prune has marked
+    dst = dst.with_index(dst.read_index(with_marked=False))  # not packs prune has marked
     done = {s.original: tid for tid, s in list_snapshots(dst) if s.original}
     ids = IdMap(cache_dir / src.id.hex() / f"copy-{dst.id.hex()}.map" if cache_dir else None)
     result = CopyResult()

@@ -34,10 +34,10 @@ from s3vault.backend.base import ObjectInfo
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import UsageError
 from s3vault.format.layout import ObjectKind
-from s3vault.maintenance.prune import pack_name
 from s3vault.ops.stats import stats
 from s3vault.repository.audit import read_chains
 from s3vault.repository.marks import load_marks
+from s3vault.repository.names import pack_name
 from s3vault.repository.repository import Repository
 
 GB = 1024**3
@@ -255,7 +255,7 @@ def measure_usage(repo: Repository, *, days: float = 30.0, clock: Clock | None =
     count: dict[str, int] = {}
     listed: dict[str, ObjectInfo] = {}
     data_classes: dict[str, int] = {}
-    for info in repo.backend.list(""):
+    for info in repo.list_everything():
         cls = info.storage_class or "STANDARD"
         by_class[cls] = by_class.get(cls, 0) + info.size
         count[cls] = count.get(cls, 0) + 1

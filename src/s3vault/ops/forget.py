@@ -147,7 +147,7 @@ def forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None = No
         locked = split_locked(store, names)[1]
         period = LockPolicy.from_dict(repo.config.object_lock).period
         extended = protect_kept(repo, store, plan.keep, period)
-        save_known(repo, store, repo.backend.server_time())
+        save_known(repo, store, repo.server_time())
     deferred = []
     if not options.dry_run:
         for d in plan.remove:
@@ -156,7 +156,7 @@ def forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None = No
                 deferred.append((str(d.id), locked[name]))
                 continue
             try:
-                repo.backend.delete(name)
+                repo.delete_object(ObjectKind.SNAPSHOTS, d.id)
             except ObjectNotFoundError:
                 continue  # another forget got there first
             removed += 1

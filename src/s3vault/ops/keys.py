@@ -47,9 +47,9 @@ class KeyEntry:
 def _read_all(repo: Repository) -> list[tuple[KeyFile | None, str, str]]:
     """(key file or None, object name, problem) for every object under keys/."""
     found: list[tuple[KeyFile | None, str, str]] = []
-    for info in sorted(repo.backend.list(ObjectKind.KEYS.value + "/"), key=lambda i: i.name):
+    for info in sorted(repo.list_objects(ObjectKind.KEYS), key=lambda i: i.name):
         try:
-            keyfile = KeyFile.decode(repo.backend.get(info.name))
+            keyfile = KeyFile.decode(repo.read_listed(info))
         except S3VaultError as exc:
             found.append((None, info.name, str(exc)))
             continue
@@ -137,7 +137,7 @@ def add_key(
         kind=kind,
         **_origin(clock),
     )
-    keyring.store_key(repo.backend, keyfile, lambda k: keyring.unwrap_key(k, password))
+    repo.store_key_file(keyfile, lambda k: keyring.unwrap_key(k, password))
     return _entry(repo, keyfile)
 
 
@@ -168,7 +168,7 @@ def change_password(
         repo, password, label=old.label if old else "", kdf_profile=kdf_profile, clock=clock
     )
     if old is not None:
-        repo.backend.delete(object_name(ObjectKind.KEYS, old.id))
+        repo.delete_object(ObjectKind.KEYS, old.id)
     return added
 
 
@@ -197,9 +197,9 @@ def remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
         msg = f"key {entry.id[:8]} is the one this command opened the repository with: use --force"
         raise UsageError(msg)
     name = object_name(ObjectKind.KEYS, entry.id)
-    repo.backend.delete(name)
+    repo.delete_object(ObjectKind.KEYS, entry.id)
     try:
-        repo.backend.stat(name)
+        repo.stat_object(ObjectKind.KEYS, entry.id)
     except S3VaultError:
         return entry
     raise IntegrityError(f"key file {name} is still there after its removal")
@@ -230,7 +230,7 @@ def add_kms_key(
         label=label,
         **_origin(clock),
     )
-    keyring.store_key(repo.backend, keyfile, lambda k: keyring.unwrap_kms(k, kms))
+    repo.store_key_file(keyfile, lambda k: keyring.unwrap_kms(k, kms))
     return _entry(repo, keyfile)
 
 
@@ -300,11 +300,9 @@ def rotate_master(
             identity=identity, master_keys={**payload.master_keys, epoch: master.secret}
         )
         skipped: list[tuple[str, str]] = []
-        count = keyring.reseal_all(
-            repo.backend, payload, repo.id, on_skip=lambda n, why: skipped.append((n, why))
-        )
+        count = repo.reseal_key_files(payload, on_skip=lambda n, why: skipped.append((n, why)))
         held.check()
-        started = repo.backend.server_time()
+        started = repo.server_time()
         fresh = KeyEpoch(epoch=epoch, check=master.check_value, started=started)
         repo.save_config(
             replace(config, current_epoch=epoch, epochs=(*config.epochs, fresh)),
@@ -319,10 +317,7 @@ def sync_keys(repo: Repository) -> tuple[int, tuple[tuple[str, str], ...]]:
     """Give every key file exactly the live epochs of the config (finishes a rotation or an
     epoch retirement that was interrupted). Returns (key files re-sealed, skipped and why)."""
     skipped: list[tuple[str, str]] = []
-    count = keyring.reseal_all(
-        repo.backend,
-        repo.sealer.payload(),
-        repo.id,
-        on_skip=lambda n, why: skipped.append((n, why)),
+    count = repo.reseal_key_files(
+        repo.sealer.payload(), on_skip=lambda n, why: skipped.append((n, why))
     )
     return count, tuple(skipped)

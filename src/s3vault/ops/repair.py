@@ -162,7 +162,7 @@ def repair_snapshots(
     if options.dry_run:
         return _repair_snapshots(repo, options, progress, check_lease=None)
     with lease_class(repo).acquire(repo, "repair snapshots", lease, clock=clock) as held:
-        repo.load_index()  # under the lease: what a prune changed before is seen
+        repo = repo.with_index(repo.read_index())  # under the lease: sees what a prune did
         return _repair_snapshots(repo, options, progress, check_lease=held.check)
 
 
@@ -246,7 +246,7 @@ def _protect_new(repo: Repository, fixes: list[SnapshotFix]) -> None:
     """Object Lock: what a repaired snapshot needs stays locked as long as a backup's."""
     if repo.retention is None:
         return
-    now = repo.backend.server_time()
+    now = repo.server_time()
     period = LockPolicy.from_dict(repo.config.object_lock).period
     for fix in fixes:
         if fix.new_id is not None and fix.snapshot is not None and fix.new_tree is not None:
@@ -285,6 +285,6 @@ def _remove_originals(
             out.append(replace(r, locked_until=locked[name]))
         else:
             with contextlib.suppress(ObjectNotFoundError):  # a forget got there first
-                repo.backend.delete(name)
+                repo.delete_object(ObjectKind.SNAPSHOTS, r.id)
             out.append(replace(r, removed=True))
     return out

@@ -13,7 +13,7 @@ from s3vault.backend.profile import ProbedBackend, StoreProfile
 from s3vault.backend.stack import stack_for
 from s3vault.maintenance.immutability import known_locks_path, load_known
 from s3vault.repository.known import KnownRepositories
-from s3vault.repository.repository import Repository
+from s3vault.repository.repository import Repository, StackState
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,8 +37,12 @@ def open_repository(
     load_index: bool = True,
     on_skip: Callable[[str, str], None] | None = None,
 ) -> Repository:
-    """Open and unlock a repository, and load its index. ``on_skip(name, reason)`` is told of
-    every damaged object an operation passes over (``Repository.skip``), as it happens.
+    """THE place a repository is opened: build the backend stack for the URL (wrappers,
+    request counters), unlock the key, hand the store's capabilities (its probed profile, its
+    Object Lock) to the stack, and load the index. Returns an immutable repository: views of
+    it (``with_index``, ``dry_run``) are how an operation reads it another way.
+    ``on_skip(name, reason)`` is told of every damaged object an operation passes over
+    (``Repository.skip``), as it happens. ``backend``: a backend used as it is (no stack).
 
     Raises:
         RepositoryNotFoundError, NotARepositoryError, WrongPasswordError, IntegrityError.
@@ -49,34 +53,36 @@ def open_repository(
         from s3vault.backend.kms import KmsService  # boto3 only when KMS is used
 
         kms = KmsService(options.backend)
+    raw = None
+    state = StackState(on_skip=on_skip)
     if backend is None:
         stack = stack_for(options.url, options.backend)
-        repo = Repository.open(
-            stack.backend,
-            options.password,
-            kms=kms,
-            cache_dir=options.cache_dir,
-            on_marker=lambda m: known.check(stack.backend.location, m.repo_id),
-            on_key_skip=on_skip,
-        )
-        repo.requests = stack.counts
-        if repo.config.store and isinstance(stack.raw, ProbedBackend):
-            stack.raw.adopt(StoreProfile.from_dict(repo.config.store))
-        if repo.config.object_lock and isinstance(stack.raw, RetainingBackend):
-            stack.raw.adopt_lock(LockPolicy.from_dict(repo.config.object_lock))
-            stack.raw.remember_retention(load_known(known_locks_path(repo)))
-            repo.retention = stack.raw
-    else:
-        repo = Repository.open(
-            backend,
-            options.password,
-            kms=kms,
-            cache_dir=options.cache_dir,
-            on_marker=lambda m: known.check(backend.location, m.repo_id),
-            on_key_skip=on_skip,
-        )
-    known.remember(repo.backend.location, repo.id)
-    repo.on_skip = on_skip
+        backend, raw = stack.backend, stack.raw
+        retention = raw if isinstance(raw, RetainingBackend) else None
+        state = StackState(requests=stack.counts, retention=retention, on_skip=on_skip)
+    location = backend.location
+    repo = Repository.open(
+        backend,
+        options.password,
+        kms=kms,
+        cache_dir=options.cache_dir,
+        on_marker=lambda m: known.check(location, m.repo_id),
+        on_key_skip=on_skip,
+        stack=state,
+    )
+    if raw is not None:
+        _adopt_capabilities(repo, raw)
+    known.remember(repo.location, repo.id)
     if load_index:
-        repo.load_index()
+        repo = repo.with_index(repo.read_index())
     return repo
+
+
+def _adopt_capabilities(repo: Repository, raw: Backend) -> None:
+    """Tell the raw store what the config says of it: the profile the capability probe found
+    at init, and the Object Lock policy (with the retain-until times this machine knows)."""
+    if repo.config.store and isinstance(raw, ProbedBackend):
+        raw.adopt(StoreProfile.from_dict(repo.config.store))
+    if repo.retention is not None and isinstance(raw, RetainingBackend):
+        raw.adopt_lock(LockPolicy.from_dict(repo.config.object_lock))
+        raw.remember_retention(load_known(known_locks_path(repo)))

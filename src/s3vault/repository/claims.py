@@ -22,23 +22,24 @@ one clock for the store), is in design.md §10.4.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from s3vault.clock import Clock, SystemClock
-from s3vault.errors import LeaseHeldError, LeaseLostError, ObjectNotFoundError, S3VaultError
+from s3vault.clock import Clock
+from s3vault.errors import LeaseLostError, ObjectNotFoundError, S3VaultError
 from s3vault.format.envelope import SealedKind
 from s3vault.format.leasefile import LeaseFile
 from s3vault.repository.lease import (
+    Held,
     Lease,
     LeaseSettings,
     LeaseStatus,
     describe,
     new_record,
-    pid_alive,
+    why_gone,
 )
 from s3vault.repository.repository import Repository
 
@@ -98,11 +99,11 @@ def list_claims(repo: Repository) -> list[Claim]:
 
 def is_live(claim: Claim, now: float, hostname: str, default_ttl: float) -> bool:
     """Refreshed within its TTL by the store's clock, and its process is not known dead."""
-    record = claim.record
-    ttl = record.ttl_seconds if record else default_ttl
-    if now - claim.modified > ttl:
-        return False
-    return not (record and record.hostname == hostname and not pid_alive(record.pid))
+    return why_gone(claim.record, now - claim.modified, default_ttl, hostname) is None
+
+
+def _describe_claim(repo: Repository, claim: Claim) -> str:
+    return describe(claim.record, repo.backend.server_time() - claim.modified)
 
 
 class ClaimLease(Lease):
@@ -112,35 +113,31 @@ class ClaimLease(Lease):
     # The lease's version (Lease._version) is the name of its newest claim object.
 
     @classmethod
-    def acquire(
+    def _contender(
         cls,
         repo: Repository,
         operation: str,
-        settings: LeaseSettings | None = None,
-        *,
-        clock: Clock | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> ClaimLease:
-        """Take the lease, waiting up to ``settings.wait`` seconds for a live holder.
+        settings: LeaseSettings,
+        clock: Clock,
+        sleep: Callable[[float], None],
+    ) -> Callable[[], Lease | Held | None]:
+        """One try through claims: write a fresh claim, look twice after SETTLE; withdraw it
+        unless it is first. Returns the held lease, the claim ahead, or None to claim again
+        at once (a claim that landed late).
 
         Raises:
-            LeaseHeldError: another live process holds it (exit code 11).
-            S3VaultError: this host's clock is more than 5 minutes off the store's.
+            S3VaultError: claims keep landing late (MAX_LATE_CLAIMS times).
         """
-        settings = settings or LeaseSettings()
-        clock = clock or SystemClock()
         backend = repo.backend
-        cls.check_clock(repo, clock)
-        start = clock.monotonic()
         late_claims = 0
-        while True:
-            started = clock.monotonic()
-            record = new_record(operation, settings, clock)
+
+        def attempt() -> Lease | Held | None:
+            nonlocal late_claims
+            record = new_record(operation, settings, clock)  # a fresh holder for each claim
             begun = backend.server_time()
             name = claim_name(round(begun * 1000), record.holder, 0)
             backend.put(name, repo.sealer.seal_file(SealedKind.LOCK, record.encode()))
             late = backend.stat(name).modified - begun
-            ahead: Claim | None = None
             if late > settings.settle:
                 late_claims += 1
                 if late_claims >= MAX_LATE_CLAIMS:
@@ -151,30 +148,18 @@ class ClaimLease(Lease):
                     )
                     raise S3VaultError(msg)
                 log.warning("lease claim landed %.1fs late: claiming again", late)
-            else:
-                for _look in range(2):
-                    sleep(settings.settle)
-                    ahead = _first_other(repo, record, settings)
-                    if ahead is not None:
-                        break
-                else:
-                    _sweep(repo, settings)
-                    lease = cls(repo, record, name, settings, clock)
-                    lease._last_ok = started
-                    lease.waited = clock.monotonic() - start
-                    return lease
-            _withdraw(repo, name)
-            waited = clock.monotonic() - start
-            if ahead is not None and waited >= settings.wait:
-                age = backend.server_time() - ahead.modified
-                msg = (
-                    f"the repository is being maintained: {describe(ahead.record, age)}; "
-                    f"try again later, wait with --retry-lock, or run `s3vault unlock` "
-                    f"if that process is gone"
-                )
-                raise LeaseHeldError(msg)
-            if ahead is not None:
-                sleep(min(max(1.0, settings.refresh_every / 10), settings.wait - waited))
+                _withdraw(repo, name)
+                return None
+            for _look in range(2):
+                sleep(settings.settle)
+                ahead = _first_other(repo, record, settings)
+                if ahead is not None:
+                    _withdraw(repo, name)
+                    return Held(functools.partial(_describe_claim, repo, ahead))
+            _sweep(repo, settings)
+            return cls(repo, record, name, settings, clock)
+
+        return attempt
 
     def _rewrite(self) -> None:
         """Claim n+1, after making sure claim n is still there and still first."""

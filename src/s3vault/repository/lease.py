@@ -100,6 +100,24 @@ def new_record(operation: str, settings: LeaseSettings, clock: Clock) -> LeaseFi
     )
 
 
+def why_gone(holder: LeaseFile | None, age: float, default_ttl: float, hostname: str) -> str | None:
+    """Why a lease (or a claim) may be taken over, or None while it is live: left by a
+    process of this very host that is dead, or not refreshed within its TTL by the store's
+    clock (``age``). The one home of that rule, for both protocols and ``unlock``."""
+    if holder is not None and holder.hostname == hostname and not pid_alive(holder.pid):
+        return "its holder is gone"
+    ttl = holder.ttl_seconds if holder else default_ttl
+    return f"stale for {age - ttl:.0f}s" if age > ttl else None
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A try at the lease found it held (``Lease._contender``)."""
+
+    describe: Callable[[], str]  # who holds it (asked only if the wait is over)
+    note: str = ""  # said after the advice (when the lease goes stale)
+
+
 def lease_class(repo: Repository) -> type[Lease]:
     """The single lease object where the store can hold one exclusively, else claims."""
     if repo.backend.guarantees.exclusive:
@@ -146,7 +164,9 @@ class Lease:
         clock: Clock | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> Lease:
-        """Take the lease, waiting up to ``settings.wait`` seconds for a live holder.
+        """Take the lease, waiting up to ``settings.wait`` seconds for a live holder. The
+        protocol's own step is ``_contender``; waiting, giving up and the message are here,
+        the same for every protocol.
 
         Raises:
             LeaseHeldError: another live process holds it (exit code 11).
@@ -154,52 +174,70 @@ class Lease:
         """
         settings = settings or LeaseSettings()
         clock = clock or SystemClock()
-        backend = repo.backend
         cls.check_clock(repo, clock)
-        record = new_record(operation, settings, clock)
-        sealed = repo.sealer.seal_file(SealedKind.LOCK, record.encode())
+        attempt = cls._contender(repo, operation, settings, clock, sleep)
         start = clock.monotonic()
         while True:
             started = clock.monotonic()
+            outcome = attempt()
+            if outcome is None:
+                continue  # the holder changed under the attempt: try again at once
+            if isinstance(outcome, Held):
+                waited = clock.monotonic() - start
+                if waited >= settings.wait:
+                    msg = (
+                        f"the repository is being maintained: {outcome.describe()}; "
+                        f"try again later, wait with --retry-lock, or run `s3vault unlock` "
+                        f"if that process is gone{outcome.note}"
+                    )
+                    raise LeaseHeldError(msg)
+                sleep(min(max(1.0, settings.refresh_every / 10), settings.wait - waited))
+                continue
+            outcome._last_ok = started
+            outcome.waited = clock.monotonic() - start
+            return outcome
+
+    @classmethod
+    def _contender(
+        cls,
+        repo: Repository,
+        operation: str,
+        settings: LeaseSettings,
+        clock: Clock,
+        sleep: Callable[[float], None],
+    ) -> Callable[[], Lease | Held | None]:
+        """One try at the single lease object: create it, or take over a stale one with a
+        compare-and-swap. Returns the held lease, who holds it, or None to try at once
+        (``sleep`` is for protocols that wait within a try)."""
+        backend = repo.backend
+        record = new_record(operation, settings, clock)
+        sealed = repo.sealer.seal_file(SealedKind.LOCK, record.encode())
+
+        def attempt() -> Lease | Held | None:
             try:
                 backend.put(LEASE_NAME, sealed)
-                version = backend.stat(LEASE_NAME).version
-                break
+                return cls(repo, record, backend.stat(LEASE_NAME).version, settings, clock)
             except ObjectExistsError:
                 pass
             try:
                 info = backend.stat(LEASE_NAME)
             except ObjectNotFoundError:
-                continue  # released meanwhile: try again at once
+                return None  # released meanwhile
             holder = _read(repo)
             age = backend.server_time() - info.modified
-            ttl = holder.ttl_seconds if holder else settings.ttl
-            dead = (
-                holder is not None
-                and holder.hostname == record.hostname
-                and not pid_alive(holder.pid)
-            )
-            if age > ttl or dead:
-                try:
-                    version = backend.replace(LEASE_NAME, sealed, info.version).version
-                    why = "its holder is gone" if dead else f"stale for {age - ttl:.0f}s"
-                    log.warning("took over the maintenance lease (%s)", why)
-                    break
-                except (VersionMismatchError, ObjectNotFoundError):
-                    continue
-            waited = clock.monotonic() - start
-            if waited >= settings.wait:
-                msg = (
-                    f"the repository is being maintained: {describe(holder, age)}; "
-                    f"try again later, wait with --retry-lock, or run `s3vault unlock` "
-                    f"if that process is gone (the lease goes stale after {ttl:.0f}s)"
-                )
-                raise LeaseHeldError(msg)
-            sleep(min(max(1.0, settings.refresh_every / 10), settings.wait - waited))
-        lease = cls(repo, record, version, settings, clock)
-        lease._last_ok = started
-        lease.waited = clock.monotonic() - start
-        return lease
+            why = why_gone(holder, age, settings.ttl, record.hostname)
+            if why is None:
+                text = describe(holder, age)
+                ttl = holder.ttl_seconds if holder else settings.ttl
+                return Held(lambda: text, f" (the lease goes stale after {ttl:.0f}s)")
+            try:
+                version = backend.replace(LEASE_NAME, sealed, info.version).version
+            except (VersionMismatchError, ObjectNotFoundError):
+                return None
+            log.warning("took over the maintenance lease (%s)", why)
+            return cls(repo, record, version, settings, clock)
+
+        return attempt
 
     @staticmethod
     def check_clock(repo: Repository, clock: Clock) -> None:
@@ -338,11 +376,8 @@ def inspect_lease(repo: Repository) -> LeaseStatus | None:
         return None
     holder = _read(repo)
     age = repo.backend.server_time() - info.modified
-    ttl = holder.ttl_seconds if holder else LeaseSettings().ttl
-    dead = (
-        holder is not None and holder.hostname == socket.gethostname() and not pid_alive(holder.pid)
-    )
-    return LeaseStatus(holder=holder, age=age, stale=age > ttl or dead)
+    stale = why_gone(holder, age, LeaseSettings().ttl, socket.gethostname()) is not None
+    return LeaseStatus(holder=holder, age=age, stale=stale)
 
 
 def remove_lease(repo: Repository) -> None:

@@ -11,6 +11,7 @@ from s3vault.format.deletionfile import DeletionFile
 from s3vault.format.indexfile import IndexedPack
 from s3vault.format.layout import ObjectKind, object_name, parse_name
 from s3vault.ids import ObjectId
+from s3vault.repository.supersede import live, superseded
 
 if TYPE_CHECKING:  # repository.py uses this module to load marked packs
     from s3vault.repository.repository import Repository
@@ -56,18 +57,14 @@ def load_marks(repo: Repository) -> Marks:
             name = record_name(oid)
             marks.damaged[oid] = str(exc).removeprefix(name + ": ")
             repo.skip(name, f"deletion record skipped: {marks.damaged[oid]}; {DAMAGED_RECORD_HINT}")
-    for f in files.values():
-        marks.superseded.update(f.supersedes)
-    for oid in sorted(files):
-        if oid in marks.superseded:
-            continue
+    for oid, record in live(files):
         marks.records[oid] = modified[oid]
-        for m in files[oid].packs:
+        for m in record.packs:
             since = modified[oid] if m.since is None else m.since
             known = marks.packs.get(m.pack.id)
             if known is None or since < known[1]:
                 marks.packs[m.pack.id] = (m.pack, since)
-    marks.superseded &= set(files)
+    marks.superseded = superseded(files.values()) & set(files)
     return marks
 
 

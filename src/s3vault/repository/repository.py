@@ -11,14 +11,15 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from s3vault.backend.accounting import RequestCounts
-from s3vault.backend.base import Backend
+from s3vault.backend.base import Backend, ObjectInfo
+from s3vault.backend.dryrun import DryRunBackend
 from s3vault.backend.objectlock import RetainingBackend
 from s3vault.crypto.hashing import storage_id
 from s3vault.crypto.keys import MasterKey
@@ -43,7 +44,9 @@ from s3vault.repository import keyring
 from s3vault.repository.cache import CacheWrites, FileCache, IndexCache, TreePackCache
 from s3vault.repository.index import BlobIndex, BlobLocation
 from s3vault.repository.marks import Marks, load_marks
+from s3vault.repository.names import hex_id, id_in_name
 from s3vault.repository.sealer import Sealer
+from s3vault.repository.supersede import live, superseded
 from s3vault.repository.writer import BlobWriter, sealed_kind_for
 
 log = logging.getLogger(__name__)
@@ -75,8 +78,76 @@ class RepositorySettings:
     retention: dict[str, Any] = field(default_factory=dict)  # Policy as forget's default
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StackState:
+    """What an opened backend stack hands the repository it opens."""
+
+    requests: RequestCounts | None = None  # the stack's live request counters
+    retention: RetainingBackend | None = None  # the store's Object Lock (used if configured)
+    on_skip: Callable[[str, str], None] | None = None  # told of each damaged object passed over
+
+
+@dataclass(slots=True)
+class _Shared:
+    """What every view of one opened repository shares: the config and the keys it makes live
+    (``save_config`` swaps them, for every view at once), the local caches, the tree cache
+    and the record of damaged objects passed over."""
+
+    config: ConfigFile
+    sealer: Sealer
+    cache_writes: CacheWrites
+    index_cache: IndexCache | None
+    tree_packs: TreePackCache | None
+    files: FileCache | None
+    on_skip: Callable[[str, str], None] | None
+    skipped: dict[str, str] = field(default_factory=dict)
+    trees: OrderedDict[ObjectId, Tree] = field(default_factory=OrderedDict)
+    trees_lock: threading.Lock = field(default_factory=threading.Lock)
+    skip_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def build(
+        cls,
+        config: ConfigFile,
+        sealer: Sealer,
+        cache_dir: Path | None,
+        on_skip: Callable[[str, str], None] | None,
+    ) -> _Shared:
+        writes = CacheWrites()  # .problem: why the cache could not be written
+        return cls(
+            config=config,
+            sealer=sealer,
+            cache_writes=writes,
+            index_cache=(
+                IndexCache(cache_dir, config.repo_id, sealer.current.cache_key, writes)
+                if cache_dir
+                else None
+            ),
+            tree_packs=TreePackCache(cache_dir, config.repo_id, writes) if cache_dir else None,
+            files=FileCache(cache_dir, config.repo_id, writes) if cache_dir else None,
+            on_skip=on_skip,
+        )
+
+
 class Repository:
-    """An open, unlocked repository."""
+    """An open, unlocked repository. Immutable: every attribute is set when it is built
+    (``open``, ``create``, or a view of another handle: ``with_index``, ``dry_run``), and
+    assigning one raises ``AttributeError``. The repository's config is the one thing that
+    changes under a handle (``save_config``, under the maintenance lease), for every view.
+
+    Only ``s3vault.repository`` touches ``backend``: the other layers list, read, write and
+    delete objects through the methods below, which name objects by kind and id.
+    """
+
+    __slots__ = ("_shared", "backend", "cache_dir", "index", "key_id", "requests", "retention")
+
+    backend: Backend
+    cache_dir: Path | None
+    index: BlobIndex  # the loaded index (empty until a view with ``read_index()`` is made)
+    key_id: ObjectId
+    requests: RequestCounts  # the stack's live request counters
+    retention: RetainingBackend | None  # Object Lock, when the config asks it
+    _shared: _Shared
 
     def __init__(
         self,
@@ -86,50 +157,132 @@ class Repository:
         sealer: Sealer,
         key_id: ObjectId,
         cache_dir: Path | None,
+        requests: RequestCounts | None = None,
+        retention: RetainingBackend | None = None,
+        on_skip: Callable[[str, str], None] | None = None,
     ) -> None:
-        self.backend = backend
-        self.cache_dir = cache_dir
-        self.config = config
-        self.sealer = sealer
-        self.key_id = key_id
-        self.index = BlobIndex()
-        self.requests = RequestCounts()  # replaced by the stack's live counters when opened
-        self.retention: RetainingBackend | None = None  # set when the config asks Object Lock
-        self.cache_writes = CacheWrites()  # .problem: why the cache could not be written
-        writes = self.cache_writes
-        self._cache = (
-            IndexCache(cache_dir, config.repo_id, sealer.current.cache_key, writes)
-            if cache_dir
-            else None
+        self._build(
+            backend=backend,
+            cache_dir=cache_dir,
+            index=BlobIndex(),
+            key_id=key_id,
+            requests=requests or RequestCounts(),
+            retention=retention if config.object_lock else None,
+            shared=_Shared.build(config, sealer, cache_dir, on_skip),
         )
-        self._tree_packs = TreePackCache(cache_dir, config.repo_id, writes) if cache_dir else None
-        self._files = FileCache(cache_dir, config.repo_id, writes) if cache_dir else None
-        self._trees: OrderedDict[ObjectId, Tree] = OrderedDict()
-        self._trees_lock = threading.Lock()
-        self.skipped: dict[str, str] = {}  # damaged objects passed over: name → reason
-        self.on_skip: Callable[[str, str], None] | None = None  # told of each, once
-        self._skip_lock = threading.Lock()
 
-    def skip(self, name: str, reason: str) -> None:
-        """Record a damaged object that a reader passed over (a snapshot file that does not
-        open, an index file that fails its check), so that the operation goes on without it and
-        the caller can say exactly what was skipped. Each object is told once."""
-        with self._skip_lock:
-            if name in self.skipped:
-                return
-            self.skipped[name] = reason
-        if self.on_skip is not None:
-            self.on_skip(name, reason)
+    def _build(
+        self,
+        *,
+        backend: Backend,
+        cache_dir: Path | None,
+        index: BlobIndex,
+        key_id: ObjectId,
+        requests: RequestCounts,
+        retention: RetainingBackend | None,
+        shared: _Shared,
+    ) -> None:
+        """Set every attribute, once (the only writer besides ``object.__setattr__``)."""
+        setattr_ = object.__setattr__
+        setattr_(self, "backend", backend)
+        setattr_(self, "cache_dir", cache_dir)
+        setattr_(self, "index", index)
+        setattr_(self, "key_id", key_id)
+        setattr_(self, "requests", requests)
+        setattr_(self, "retention", retention)
+        setattr_(self, "_shared", shared)
 
-    def with_index_of(self, other: Repository) -> Repository:
-        """Share another handle's loaded index (a dry-run view of the same repository)."""
-        self.index = other.index
-        return self
+    def __setattr__(self, name: str, value: object) -> None:
+        msg = f"Repository is immutable: {name} cannot be assigned (make a view: with_index, ...)"
+        raise AttributeError(msg)
+
+    def __delattr__(self, name: str) -> None:
+        msg = f"Repository is immutable: {name} cannot be deleted"
+        raise AttributeError(msg)
+
+    # Views -----------------------------------------------------------------------------------
+
+    def with_index(self, index: BlobIndex) -> Repository:
+        """The same repository read through another index (everything else is shared)."""
+        view = object.__new__(Repository)
+        view._build(
+            backend=self.backend,
+            cache_dir=self.cache_dir,
+            index=index,
+            key_id=self.key_id,
+            requests=self.requests,
+            retention=self.retention,
+            shared=self._shared,
+        )
+        return view
+
+    def dry_run(self) -> Repository:
+        """A view that reads from the store and writes nowhere (``DryRunBackend``): no cache,
+        its own request counters (a dry run sends no writes), this handle's index."""
+        view = object.__new__(Repository)
+        view._build(
+            backend=DryRunBackend(self.backend),
+            cache_dir=None,
+            index=self.index,
+            key_id=self.key_id,
+            requests=RequestCounts(),
+            retention=None,
+            shared=_Shared.build(self.config, self.sealer, None, None),
+        )
+        return view
+
+    # State -----------------------------------------------------------------------------------
+
+    @property
+    def config(self) -> ConfigFile:
+        """The repository's config (as this process last read or wrote it)."""
+        return self._shared.config
+
+    @property
+    def sealer(self) -> Sealer:
+        """Seals with the config's current key epoch; opens every live epoch."""
+        return self._shared.sealer
+
+    @property
+    def cache_writes(self) -> CacheWrites:
+        """``.problem``: why the local cache could not be written (None: it could)."""
+        return self._shared.cache_writes
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Damaged objects readers passed over: name → reason."""
+        return self._shared.skipped
 
     @property
     def id(self) -> ObjectId:
         """The repository id."""
         return self.config.repo_id
+
+    @property
+    def location(self) -> str:
+        """Where the repository is (the store's location, for messages)."""
+        return self.backend.location
+
+    @property
+    def remote(self) -> bool:
+        """Whether the store is remote (reads are worth grouping into ranges)."""
+        return self.backend.remote
+
+    def server_time(self) -> float:
+        """The store's clock (grace periods and locks are judged by it)."""
+        return self.backend.server_time()
+
+    def skip(self, name: str, reason: str) -> None:
+        """Record a damaged object that a reader passed over (a snapshot file that does not
+        open, an index file that fails its check), so that the operation goes on without it and
+        the caller can say exactly what was skipped. Each object is told once."""
+        shared = self._shared
+        with shared.skip_lock:
+            if name in shared.skipped:
+                return
+            shared.skipped[name] = reason
+        if shared.on_skip is not None:
+            shared.on_skip(name, reason)
 
     # Creating and opening ----------------------------------------------------------------------
 
@@ -235,10 +388,12 @@ class Repository:
         cache_dir: Path | None = None,
         on_key_skip: Callable[[str, str], None] | None = None,
         on_marker: Callable[[ConfigMarker], None] | None = None,
+        stack: StackState | None = None,
     ) -> Repository:
         """Open and unlock a repository with a password, or (an empty password) through a KMS
         key file that ``kms`` decrypts. ``on_marker`` sees the plaintext config marker before
-        any key is tried (and may raise to stop).
+        any key is tried (and may raise to stop). ``stack``: what the opened backend stack
+        gives the repository (ops/session.py ``open_repository`` builds it).
 
         Raises:
             RepositoryNotFoundError, NotARepositoryError: nothing usable at the location.
@@ -256,7 +411,7 @@ class Repository:
             keyfile, payload = keyring.find_kms_key(
                 backend, kms, repo_id=marker.repo_id, on_skip=on_key_skip
             )
-        return cls.unlock(backend, marker, keyfile, payload, cache_dir=cache_dir)
+        return cls.unlock(backend, marker, keyfile, payload, cache_dir=cache_dir, stack=stack)
 
     @classmethod
     def unlock(
@@ -267,6 +422,7 @@ class Repository:
         payload: KeyPayload,
         *,
         cache_dir: Path | None,
+        stack: StackState | None = None,
     ) -> Repository:
         """Open the repository with key material already unwrapped.
 
@@ -321,12 +477,16 @@ class Repository:
             sealer=Sealer(live, config.current_epoch),
             key_id=keyfile.id,
             cache_dir=cache_dir,
+            requests=stack.requests if stack else None,
+            retention=stack.retention if stack else None,
+            on_skip=stack.on_skip if stack else None,
         )
 
     def save_config(self, config: ConfigFile, new_keys: dict[int, MasterKey] | None = None) -> None:
         """Overwrite the config (compare-and-swap), sealed under its current epoch: only key
         rotation (which brings ``new_keys``) and the end of re-encryption change it, under the
-        maintenance lease. This handle then seals with the config's current epoch.
+        maintenance lease. This handle (and every view of it) then seals with the config's
+        current epoch.
 
         Raises:
             UnsupportedOperationError: the store cannot overwrite conditionally.
@@ -342,8 +502,8 @@ class Repository:
             sealed=sealer.seal_file(SealedKind.CONFIG, config.encode()),
         )
         self.backend.replace(name, marker.encode(), version)
-        self.config = config
-        self.sealer = sealer
+        self._shared.config = config  # every view of this repository seals with it now
+        self._shared.sealer = sealer
 
     # Standalone files --------------------------------------------------------------------------
 
@@ -368,15 +528,16 @@ class Repository:
             IntegrityError: the content does not match its name or fails authentication.
         """
         name = object_name(kind, oid)
-        cached = self._files.read(kind.value, oid) if self._files and kind in CACHED else None
+        files = self._shared.files
+        cached = files.read(kind.value, oid) if files and kind in CACHED else None
         if cached is not None:
             if storage_id(cached) == oid:
                 try:
                     return self.sealer.open_file(sealed_kind_for(kind), cached)
                 except IntegrityError:
                     pass
-            assert self._files is not None
-            self._files.drop(kind.value, oid)  # damaged copy: fetch the original
+            assert self._shared.files is not None
+            self._shared.files.drop(kind.value, oid)  # damaged copy: fetch the original
         sealed = self.backend.get(name)
         if storage_id(sealed) != oid:
             msg = f"{name}: content does not match its name (damaged or replaced)"
@@ -386,8 +547,8 @@ class Repository:
         except IntegrityError as exc:
             msg = f"{name}: {exc}"
             raise IntegrityError(msg) from None
-        if self._files is not None and kind in CACHED:
-            self._files.store(kind.value, oid, sealed)
+        if self._shared.files is not None and kind in CACHED:
+            self._shared.files.store(kind.value, oid, sealed)
         return plaintext
 
     def file_epoch(self, kind: ObjectKind, oid: ObjectId) -> int:
@@ -397,31 +558,135 @@ class Repository:
             ObjectNotFoundError: missing.
             IntegrityError: not a sealed object.
         """
-        cached = self._files.read(kind.value, oid) if self._files and kind in CACHED else None
+        files = self._shared.files
+        cached = files.read(kind.value, oid) if files and kind in CACHED else None
         head = cached if cached is not None else self.backend.get(object_name(kind, oid), 0, 48)
         return EnvelopeHeader.decode(head).epoch
 
     def list_files(self, kind: ObjectKind) -> list[ObjectId]:
         """Ids of every file of a kind (a listing error raises; it is never read as empty)."""
         out = []
-        for info in self.backend.list(kind.value + "/"):
+        for info in self.list_objects(kind):
             parsed = parse_name(info.name)
             if parsed is None or parsed[0] is not kind:
                 continue
-            try:
-                out.append(ObjectId(bytes.fromhex(parsed[1])))
-            except ValueError:
+            oid = hex_id(parsed[1])
+            if oid is None:
                 log.warning("ignoring foreign object %s", info.name)
-        if self._files is not None and kind in CACHED:
-            self._files.retain(kind.value, set(out))
+                continue
+            out.append(oid)
+        if self._shared.files is not None and kind in CACHED:
+            self._shared.files.retain(kind.value, set(out))
         return out
+
+    # Objects by kind and id ------------------------------------------------------------------
+    # An id is an ObjectId, or the id text of a name a listing showed (a key file under a
+    # foreign name is still listed, read and removed by that name).
+
+    def list_objects(self, kind: ObjectKind) -> list[ObjectInfo]:
+        """Every object stored under a kind's prefix, foreign names included (a listing error
+        raises; it is never read as empty)."""
+        return list(self.backend.list(kind.value + "/"))
+
+    def list_ids(self, *kinds: ObjectKind) -> dict[ObjectId, ObjectInfo]:
+        """The objects of these kinds whose names are ids of their kind, by id (names s3vault
+        did not write are passed over; with several kinds, a later kind's object wins)."""
+        out: dict[ObjectId, ObjectInfo] = {}
+        for kind in kinds:
+            for info in self.list_objects(kind):
+                oid = id_in_name(kind, info.name)
+                if oid is not None:
+                    out[oid] = info
+        return out
+
+    def list_packs(self) -> dict[ObjectId, ObjectInfo]:
+        """The stored packs (``data/`` and ``tree/``), by id."""
+        return self.list_ids(ObjectKind.DATA, ObjectKind.TREE)
+
+    def list_everything(self) -> list[ObjectInfo]:
+        """Every object of the repository, whatever its kind (the cost estimate weighs them)."""
+        return list(self.backend.list(""))
+
+    def read_object(
+        self, kind: ObjectKind, oid: ObjectId | str, offset: int = 0, length: int | None = None
+    ) -> bytes:
+        """The stored bytes of one object (or a range), as they are: nothing is checked or
+        opened (``load_file`` and ``load_blob`` do that), no cache is consulted.
+
+        Raises:
+            ObjectNotFoundError: missing.
+        """
+        return self.backend.get(object_name(kind, oid), offset, length)
+
+    def read_listed(self, info: ObjectInfo, offset: int = 0, length: int | None = None) -> bytes:
+        """The stored bytes of an object a listing of this repository named (whatever its
+        name: a key file under a foreign name is read to be reported)."""
+        return self.backend.get(info.name, offset, length)
+
+    def stat_object(self, kind: ObjectKind, oid: ObjectId | str) -> ObjectInfo:
+        """Size, time and version of one object.
+
+        Raises:
+            ObjectNotFoundError: missing.
+        """
+        return self.backend.stat(object_name(kind, oid))
+
+    def delete_object(self, kind: ObjectKind, oid: ObjectId | str) -> None:
+        """Remove one object.
+
+        Raises:
+            ObjectNotFoundError: it is not there (stores that can tell).
+        """
+        self.backend.delete(object_name(kind, oid))
+
+    def delete_objects(self, objects: Iterable[tuple[ObjectKind, ObjectId]]) -> None:
+        """Remove objects in as few requests as the store allows (gone already is fine)."""
+        self.backend.delete_many([object_name(kind, oid) for kind, oid in objects])
+
+    def replace_listed(self, info: ObjectInfo, data: bytes) -> None:
+        """Overwrite an object a listing named, if it is still the version listed.
+
+        Raises:
+            VersionMismatchError: it changed since it was listed.
+            UnsupportedOperationError: the store cannot overwrite conditionally.
+        """
+        self.backend.replace(info.name, data, info.version)
+
+    def list_temporaries(self) -> list[ObjectInfo]:
+        """What interrupted writes left beside the objects (never objects, design.md §2)."""
+        return list(self.backend.temporaries())
+
+    def delete_temporary(self, info: ObjectInfo) -> None:
+        """Remove a leftover ``list_temporaries`` returned (gone already is fine)."""
+        self.backend.delete_temporary(info.name)
+
+    def store_key_file(self, keyfile: KeyFile, opener: Callable[[KeyFile], KeyPayload]) -> None:
+        """Write a key file, then read it back and open it with ``opener`` before reporting
+        success (``keyring.store_key``).
+
+        Raises:
+            IntegrityError: the stored key file does not open as written.
+        """
+        keyring.store_key(self.backend, keyfile, opener)
+
+    def reseal_key_files(
+        self, payload: KeyPayload, *, on_skip: Callable[[str, str], None] | None = None
+    ) -> int:
+        """Give every authentic key file ``payload`` (``keyring.reseal_all``); returns how many
+        were re-sealed.
+
+        Raises:
+            UnsupportedOperationError: the store cannot overwrite conditionally.
+        """
+        return keyring.reseal_all(self.backend, payload, self.id, on_skip=on_skip)
 
     # Index ---------------------------------------------------------------------------------
 
-    def load_index(self, *, with_marked: bool = True) -> None:
-        """Build the in-memory index from the cache plus any index files it does not cover,
+    def read_index(self, *, with_marked: bool = True) -> BlobIndex:
+        """Build an in-memory index from the cache plus any index files it does not cover,
         ignoring index files a newer one supersedes. ``with_marked`` adds the packs prune has
         marked for deletion (readers want them; backups must not deduplicate against them).
+        This handle is not changed: read through it with ``repo.with_index(...)``.
 
         A prune running beside may replace index files while they are read. It writes the
         replacement before deleting what it replaces, so a file found gone must be superseded
@@ -437,23 +702,18 @@ class Repository:
             ObjectNotFoundError: an index file vanished with no replacement.
         """
         ids = set(self.list_files(ObjectKind.INDEX))
-        cached = self._cache.load() if self._cache else None
+        cached = self._shared.index_cache.load() if self._shared.index_cache else None
         hit = cached is not None and cached[0] <= ids
         covered, index = cached if cached is not None and hit else (set(), BlobIndex())
         files = self._read_index_files(ids - covered)
-        superseded = {s for f in files.values() for s in f.supersedes}
-        if superseded & covered:  # the cache holds packs of index files replaced since
+        if superseded(files.values()) & covered:  # the cache holds packs of replaced files
             hit, covered, index = False, set(), BlobIndex()
             files.update(
                 self._read_index_files(set(self.list_files(ObjectKind.INDEX)) - set(files))
             )
-            superseded = {s for f in files.values() for s in f.supersedes}
-        for oid in sorted(files):
-            if oid in superseded:
-                continue  # a newer index file replaces it (prune, repair)
-            for pack in files[oid].packs:
+        for _oid, ifile in live(files):  # a newer index file replaces the others
+            for pack in ifile.packs:
                 index.add_indexed_pack(pack)
-        self.index = index
         log.info(
             "index: %d blobs in %d packs (%d index files read, cache %s)",
             len(index),
@@ -461,12 +721,13 @@ class Repository:
             len(files),
             "hit" if hit else "rebuilt",
         )
-        if files and self._cache is not None:
-            self._cache.save(covered | set(files), index)
+        if files and self._shared.index_cache is not None:
+            self._shared.index_cache.save(covered | set(files), index)
         if with_marked:
             marks = self._load_marks()
             for pack, _since in marks.packs.values():
                 index.add_indexed_pack(pack)
+        return index
 
     def _read_index_files(self, wanted: set[ObjectId]) -> dict[ObjectId, IndexFile]:
         """Read index files; follow the listing past files a prune replaced meanwhile."""
@@ -492,14 +753,13 @@ class Repository:
                     )
                     gone.add(oid)
                     damaged.add(oid)
-            superseded = {s for f in files.values() for s in f.supersedes}
-            if gone - damaged <= superseded:
+            if gone - damaged <= superseded(files.values()):
                 return files
             todo = set(self.list_files(ObjectKind.INDEX)) - set(files) - gone
             if not todo:
                 break
             log.info("index files were replaced while they were read: following the listing")
-        lost = sorted(gone - damaged - {s for f in files.values() for s in f.supersedes})
+        lost = sorted(gone - damaged - superseded(files.values()))
         msg = f"index file {lost[0].hex()} vanished and no index file replaces it"
         raise ObjectNotFoundError(msg)
 
@@ -519,6 +779,20 @@ class Repository:
 
     # Blobs and trees -------------------------------------------------------------------------
 
+    def copy_writer(self, index: BlobIndex) -> BlobWriter:
+        """A writer for blobs this repository already holds, written again (repack, a
+        backup's revalidation, repaired trees) into fresh packs under the current key epoch:
+        ``index`` is its own reservation table (what it wrote, and what it must not write
+        twice). Flush it before writing anything that references them."""
+        return BlobWriter(
+            backend=self.backend,
+            sealer=self.sealer,
+            index=index,
+            save_index=self.save_index,
+            pack_size=self.config.pack_size,
+            compression_level=self.config.compression_level,
+        )
+
     def blob_writer(self, *, verify: bool = True) -> BlobWriter:
         """A writer for new blobs; flush it before writing anything that references them."""
         return BlobWriter(
@@ -529,20 +803,20 @@ class Repository:
             pack_size=self.config.pack_size,
             compression_level=self.config.compression_level,
             verify=verify,
-            on_tree_pack=self._tree_packs.store if self._tree_packs else None,
+            on_tree_pack=self._shared.tree_packs.store if self._shared.tree_packs else None,
             max_unindexed_age=self.config.min_grace / 2,
         )
 
     def _read_tree_blob(self, name: str, loc: BlobLocation) -> bytes:
         """A tree blob's bytes: from the local tree-pack cache, else the whole pack is fetched
         once (checked against its name) and cached."""
-        assert self._tree_packs is not None
-        cached = self._tree_packs.read(loc.pack_id, loc.offset, loc.length)
+        assert self._shared.tree_packs is not None
+        cached = self._shared.tree_packs.read(loc.pack_id, loc.offset, loc.length)
         if cached is not None:
             return cached
         pack = self.backend.get(name)
         if storage_id(pack) == loc.pack_id:
-            self._tree_packs.store(loc.pack_id, pack)
+            self._shared.tree_packs.store(loc.pack_id, pack)
         return pack[loc.offset : loc.offset + loc.length]
 
     def load_blob(self, btype: BlobType, bid: ObjectId) -> bytes:
@@ -570,7 +844,7 @@ class Repository:
         name = object_name(
             ObjectKind.DATA if btype is BlobType.DATA else ObjectKind.TREE, loc.pack_id
         )
-        cached = btype is BlobType.TREE and self._tree_packs is not None
+        cached = btype is BlobType.TREE and self._shared.tree_packs is not None
         if cached:
             sealed = self._read_tree_blob(name, loc)
         else:
@@ -578,8 +852,8 @@ class Repository:
         try:
             return self.sealer.open_blob(btype, bid, sealed, loc.raw_length, loc.epoch)
         except IntegrityError as exc:
-            if cached and self._tree_packs is not None:
-                self._tree_packs.drop(loc.pack_id)  # never trust a cached copy that failed
+            if cached and self._shared.tree_packs is not None:
+                self._shared.tree_packs.drop(loc.pack_id)  # never trust a cached copy that failed
             msg = f"pack {name}: {exc}"
             raise IntegrityError(msg) from None
 
@@ -625,16 +899,16 @@ class Repository:
 
     def load_tree(self, tid: ObjectId) -> Tree:
         """A tree, through a small LRU cache."""
-        with self._trees_lock:
-            tree = self._trees.get(tid)
+        with self._shared.trees_lock:
+            tree = self._shared.trees.get(tid)
             if tree is not None:
-                self._trees.move_to_end(tid)
+                self._shared.trees.move_to_end(tid)
                 return tree
         tree = Tree.decode(self.load_blob(BlobType.TREE, tid))
-        with self._trees_lock:
-            self._trees[tid] = tree
-            if len(self._trees) > TREE_CACHE_SIZE:
-                self._trees.popitem(last=False)
+        with self._shared.trees_lock:
+            self._shared.trees[tid] = tree
+            if len(self._shared.trees) > TREE_CACHE_SIZE:
+                self._shared.trees.popitem(last=False)
         return tree
 
     def walk_files(self, kind: ObjectKind) -> Iterator[tuple[ObjectId, bytes]]:

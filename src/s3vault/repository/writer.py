@@ -28,6 +28,7 @@ from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
 from s3vault.repository.index import BlobIndex
+from s3vault.repository.names import pack_name
 from s3vault.repository.packer import PackWriter
 from s3vault.repository.sealer import Sealer
 
@@ -235,8 +236,7 @@ class BlobWriter:
                 uploaded = self._uploaded_at.pop(pack.id, now)
             if now - uploaded <= self._max_age:
                 continue
-            kind = PACK_KINDS[pack.entries[0].type] if pack.entries else ObjectKind.DATA
-            name = object_name(kind, pack.id)
+            name = pack_name(pack)
             try:
                 self._backend.stat(name)
             except ObjectNotFoundError:

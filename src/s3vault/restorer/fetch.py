@@ -67,7 +67,7 @@ def read_range(repo: Repository, r: PackRange) -> bytes:
     Raises:
         ObjectNotFoundError, BackendError: the pack cannot be read.
     """
-    return repo.backend.get(r.name, r.start, r.end - r.start)
+    return repo.read_object(ObjectKind.DATA, r.pack_id, r.start, r.end - r.start)
 
 
 def open_range(

@@ -223,7 +223,7 @@ class Restorer:
                     task.failed, task.damaged = message, damaged
 
     def _ranges(self) -> list[PackRange]:
-        limit = max_range(self._repo.config.pack_size, remote=self._repo.backend.remote)
+        limit = max_range(self._repo.config.pack_size, remote=self._repo.remote)
         ranges: list[PackRange] = []
         for pack_id, wanted in self._plan.packs.items():
             blobs = [(bid, slot[0]) for bid, slot in wanted.items()]

@@ -1,0 +1,35 @@
+"""Which index files and deletion records are live (design.md §5, §10): a file that a newer one
+names in ``supersedes`` is replaced, and every reader ignores it. The one home of that rule;
+the readers (the index load, marks, prune, verify, repair index) decide only what to do with
+a file they could not read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Protocol, TypeVar
+
+from s3vault.ids import ObjectId
+
+
+class Superseding(Protocol):
+    """An index file or a deletion record: it may replace older files of its kind."""
+
+    @property
+    def supersedes(self) -> tuple[ObjectId, ...]:
+        """The ids of the files it replaces."""
+        ...
+
+
+F = TypeVar("F", bound=Superseding)
+
+
+def superseded(files: Iterable[Superseding]) -> set[ObjectId]:
+    """Every id that one of ``files`` replaces (whether or not that file was read)."""
+    return {old for f in files for old in f.supersedes}
+
+
+def live(files: Mapping[ObjectId, F]) -> list[tuple[ObjectId, F]]:
+    """The files no other file of ``files`` replaces, in id order."""
+    replaced = superseded(files.values())
+    return [(oid, f) for oid, f in sorted(files.items()) if oid not in replaced]
