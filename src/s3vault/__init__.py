@@ -7,8 +7,6 @@ Every operation is a Python call with an options record in and a result record o
     result = backup(repo, BackupOptions(paths=("/etc",)))
 """
 
-__version__ = "0.1.0"
-
 from s3vault.errors import (
     ExitCode,
     IntegrityError,
@@ -42,6 +40,7 @@ from s3vault.ops.verify import VerifyOptions, VerifyResult, verify
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.lease import LeaseSettings
 from s3vault.repository.repository import Repository, RepositorySettings
+from s3vault.version import __version__
 
 __all__ = [
     "__version__",

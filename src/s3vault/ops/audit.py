@@ -10,11 +10,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from s3vault import __version__
 from s3vault.clock import Clock, SystemClock
 from s3vault.format.auditfile import AuditRecord
 from s3vault.repository.audit import Chain, LocalChains, append, read_chains
 from s3vault.repository.repository import Repository
+from s3vault.version import __version__
 
 SECRET_OPTIONS = frozenset({"--password-command"})  # their value may hold a secret
 SCRUBBED = "<scrubbed>"

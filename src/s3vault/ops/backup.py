@@ -11,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from s3vault import __version__
 from s3vault.archiver.commit import commit
 from s3vault.archiver.excludes import ExcludeRules
 from s3vault.archiver.pipeline import ArchiveOptions, Archiver
@@ -27,6 +26,7 @@ from s3vault.maintenance.immutability import protect, save_known
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot, list_snapshots
+from s3vault.version import __version__
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
