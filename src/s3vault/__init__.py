@@ -7,6 +7,9 @@ Every operation is a Python call with an options record in and a result record o
     result = backup(repo, BackupOptions(paths=("/etc",)))
 """
 
+from s3vault.cloud.check import OK, WARNING, WRONG, Check
+from s3vault.cloud.cost import Estimate, LineItem, Usage, estimate, load_prices
+from s3vault.cloud.iam import ROLES as IAM_ROLES
 from s3vault.errors import (
     ExitCode,
     IntegrityError,
@@ -18,10 +21,14 @@ from s3vault.errors import (
 from s3vault.maintenance.prune import PruneOptions
 from s3vault.maintenance.retention import KeepDuration, Policy
 from s3vault.ops.backup import BackupOptions, BackupResult, backup
+from s3vault.ops.bucket import SetupBucketOptions, SetupBucketResult, setup_bucket
+from s3vault.ops.cost import CostOptions, cost, measure_usage
 from s3vault.ops.diff import Change, DiffStats, diff, resolve_pair
+from s3vault.ops.doctor import DoctorOptions, DoctorResult, doctor
 from s3vault.ops.drill import DrillOptions, DrillResult, drill_history, restore_test
 from s3vault.ops.find import FindOptions, FindResult, find
 from s3vault.ops.forget import ForgetOptions, ForgetResult, forget
+from s3vault.ops.iam import iam_policy
 from s3vault.ops.init import InitOptions, InitResult, init
 from s3vault.ops.ls import LsEntry, ls
 from s3vault.ops.prune import PruneResult, prune
@@ -62,6 +69,13 @@ __all__ = [
     "forget",
     "prune",
     "unlock",
+    "setup_bucket",
+    "doctor",
+    "cost",
+    "measure_usage",
+    "estimate",
+    "load_prices",
+    "iam_policy",
     # records
     "RepoOptions",
     "InitOptions",
@@ -94,6 +108,19 @@ __all__ = [
     "LeaseSettings",
     "UnlockResult",
     "Repository",
+    "SetupBucketOptions",
+    "SetupBucketResult",
+    "DoctorOptions",
+    "DoctorResult",
+    "Check",
+    "OK",
+    "WARNING",
+    "WRONG",
+    "CostOptions",
+    "Usage",
+    "LineItem",
+    "Estimate",
+    "IAM_ROLES",
     # progress
     "Progress",
     "NullProgress",

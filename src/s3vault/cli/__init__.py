@@ -180,7 +180,7 @@ def _write_metrics(ctx: CliContext, code: int, args: list[str], duration: float)
         except OSError as exc:
             _warn(ctx, "metrics file", f"metrics not written to {ctx.metrics_file}: {exc}")
     if ctx.cloudwatch_namespace:
-        from s3vault.backend.cloudwatch import put_metrics
+        from s3vault.cloud.cloudwatch import put_metrics
 
         figures = {
             "exit_code": float(code),

@@ -14,6 +14,7 @@ import getpass
 import socket
 from dataclasses import dataclass, replace
 
+from s3vault.backend.location import BackendOptions
 from s3vault.clock import Clock, SystemClock
 from s3vault.crypto import recovery
 from s3vault.crypto.keys import MasterKey
@@ -207,7 +208,7 @@ def remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
 
 def add_kms_key(
     repo: Repository,
-    kms: keyring.KeyWrapService,
+    kms: keyring.KeyWrapService | BackendOptions,
     kms_key_id: str,
     *,
     label: str = "",
@@ -215,6 +216,8 @@ def add_kms_key(
 ) -> KeyEntry:
     """A key file whose private key ``kms_key_id`` encrypts: any host allowed to decrypt with
     that KMS key opens the repository without a password (escrow, or password-less hosts).
+    ``kms`` is the key-wrapping service, or the options to reach AWS KMS with (the
+    repository's credentials, role and region: cloud/kms.py).
 
     Raises:
         BackendError: KMS refused to encrypt (or to decrypt it back).
@@ -222,6 +225,10 @@ def add_kms_key(
     """
     if not kms_key_id:
         raise UsageError("--kms-key-id needs a KMS key ARN (or alias ARN)")
+    if isinstance(kms, BackendOptions):
+        from s3vault.cloud.kms import KmsService  # boto3 only when KMS is used
+
+        kms = KmsService(kms)
     keyfile = keyring.wrap_key_kms(
         repo_id=repo.id,
         payload=repo.sealer.payload(),

@@ -146,9 +146,7 @@ def add(
         else:
             show_recovery_key(ctx, text)
     elif kms_key_id is not None:
-        from s3vault.backend.kms import KmsService
-
-        entry = add_kms_key(repo, KmsService(options.backend), kms_key_id, label=label)
+        entry = add_kms_key(repo, options.backend, kms_key_id, label=label)
         checked = f"checked: KMS key {kms_key_id} opens it"
     else:
         entry = add_key(
