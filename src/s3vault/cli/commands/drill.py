@@ -8,15 +8,12 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from s3vault import DrillOptions, drill_history, restore_test
+from s3vault import DrillFile, DrillOptions, ExitCode, ObjectId, drill_history, restore_test
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import Duration, TargetDir, cli_context, global_options
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, say, to_jsonable, warn
 from s3vault.cli.session import open_repo
-from s3vault.errors import ExitCode
-from s3vault.format.drillfile import DrillFile
-from s3vault.ids import ObjectId
 
 
 def _hms(seconds: float | None) -> str:
@@ -79,7 +76,6 @@ def drill(
     repo = open_repo(ctx)
     if history:
         return _history(ctx, drill_history(repo))
-    ctx.audited("restore-test")
     options = DrillOptions(
         snapshot=snapshot,
         host=host,
@@ -96,15 +92,6 @@ def drill(
     with CliProgress(ctx) as progress:
         result = restore_test(repo, options, progress=progress)
     r = result.record
-    if result.record_error is not None:
-        ctx.not_written("the drill record", result.record_error)
-    ctx.measured(
-        "restore-test",
-        restore_test_passed=float(r.passed),
-        restore_test_bytes_per_second=r.bytes_per_second,
-        restore_test_projected_rto_seconds=r.projected_rto_seconds,
-        restore_test_snapshot_age_seconds=r.snapshot_age_seconds,
-    )
     if result.empty:
         warn(ctx, "/", "nothing selected to restore and prove: the drill proves nothing")
     if ctx.json:
