@@ -1,6 +1,7 @@
 """S3Backend: objects in an S3 bucket (AWS or S3-compatible), through boto3.
 
-The only module that imports boto3/botocore. Credentials, profiles, SSO and role chains are
+The byte store's boto3/botocore importer (with s3probe.py; the other AWS services are in
+cloud/, on this module's aws_session). Credentials, profiles, SSO and role chains are
 boto3's own. Contract details for S3 (backend/base.py has the general contract):
 
 - put is create-only with ``If-None-Match: *``; a 412 means the object exists. On a store that

@@ -13,7 +13,8 @@ small objects under ``probe/<random>/``, and remove them again.
 4. Object Lock on the bucket; 5. the highest part number (10,000 on AWS, 1,000 on a default
    Swift).
 
-About 50 small requests. Only this module and backend/s3.py import botocore.
+About 50 small requests. Of the byte stores, only this module and backend/s3.py import
+botocore (cloud/ imports it for the other AWS services).
 """
 
 from __future__ import annotations
