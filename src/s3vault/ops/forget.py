@@ -161,9 +161,8 @@ def forget(
     """Apply the policy, or take the snapshots named; remove the snapshots not kept (not with
     dry_run); then, with ``prune`` (and not dry_run), prune under ``lease``. Audited unless a
     dry run (one record for both); the snapshots removed and the bytes freed are the run's
-    metrics. ``on_forgotten``
-    is told the forget's result before the prune starts (so it can be shown even when the
-    prune fails).
+    metrics. ``on_forgotten`` is told the forget's result before the prune starts (so it can
+    be shown even when the prune fails).
 
     Snapshot files are removed one by one: a crash leaves every snapshot whole or gone. The data
     they used stays until a prune. Named snapshots are removed even when their file cannot be
