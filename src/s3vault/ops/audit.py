@@ -187,11 +187,6 @@ def invocation(
         _CURRENT.reset(token)
 
 
-def current_invocation() -> Invocation | None:
-    """The invocation the calling code runs in, if any."""
-    return _CURRENT.get()
-
-
 def measured(command: str, **values: float) -> None:
     """An operation's figures, for the metrics of the invocation it runs in (none outside)."""
     current = _CURRENT.get()
