@@ -5,43 +5,89 @@ Every operation is a Python call with an options record in and a result record o
     from s3vault import RepoOptions, BackupOptions, open_repository, backup
     repo = open_repository(RepoOptions(url="/srv/backup-repo", password=b"..."))
     result = backup(repo, BackupOptions(paths=("/etc",)))
+
+This module is the public API, and the only one the command line (s3vault.cli) imports.
 """
 
-__version__ = "0.1.0"
-
+from s3vault.backend.location import BackendOptions
+from s3vault.clock import Clock, ManualClock, SystemClock
+from s3vault.cloud.check import OK, WARNING, WRONG, Check
+from s3vault.cloud.cost import Estimate, LineItem, Usage, estimate, load_prices
+from s3vault.cloud.iam import ROLES as IAM_ROLES
+from s3vault.crypto.recovery import decode as decode_recovery_key
 from s3vault.errors import (
+    AccessDeniedError,
     ExitCode,
     IntegrityError,
+    NoKeyError,
     RepositoryNotFoundError,
     S3VaultError,
     UsageError,
     WrongPasswordError,
 )
+from s3vault.format.drillfile import DrillFile
+from s3vault.format.tree import Node, NodeType
+from s3vault.ids import ObjectId
 from s3vault.maintenance.prune import PruneOptions
 from s3vault.maintenance.retention import KeepDuration, Policy
+from s3vault.ops.audit import (
+    AuditNote,
+    AuditReport,
+    Invocation,
+    audit_log,
+    audited,
+    invocation,
+    measured,
+)
 from s3vault.ops.backup import BackupOptions, BackupResult, backup
+from s3vault.ops.bucket import SetupBucketOptions, SetupBucketResult, setup_bucket
+from s3vault.ops.copy import CopyOptions, CopyResult, copy
+from s3vault.ops.cost import CostOptions, cost, measure_usage
 from s3vault.ops.diff import Change, DiffStats, diff, resolve_pair
+from s3vault.ops.doctor import DoctorOptions, DoctorResult, doctor
 from s3vault.ops.drill import DrillOptions, DrillResult, drill_history, restore_test
 from s3vault.ops.find import FindOptions, FindResult, find
-from s3vault.ops.forget import ForgetOptions, ForgetResult, forget
-from s3vault.ops.init import InitOptions, InitResult, init
+from s3vault.ops.forget import ForgetOptions, ForgetResult, forget, split_group_by
+from s3vault.ops.iam import iam_policy
+from s3vault.ops.init import InitOptions, InitResult, init, object_lock_policy
+from s3vault.ops.keys import (
+    EpochEntry,
+    KeyEntry,
+    RotateResult,
+    add_key,
+    add_kms_key,
+    add_recovery_key,
+    change_password,
+    list_epochs,
+    list_keys,
+    remove_key,
+    rotate_master,
+    sync_keys,
+)
 from s3vault.ops.ls import LsEntry, ls
-from s3vault.ops.prune import PruneResult, prune
+from s3vault.ops.metrics import MetricsTarget
+from s3vault.ops.metrics import publish as publish_metrics
+from s3vault.ops.profiles import Profile, config_path, load_profile, profile_names
+from s3vault.ops.prune import PruneResult, lease_for, prune
 from s3vault.ops.repair import (
     RepairIndexResult,
     RepairSnapshotsOptions,
     RepairSnapshotsResult,
+    SnapshotRepairReport,
     repair_index,
     repair_snapshots,
 )
 from s3vault.ops.restore import RestoreOptions, RestoreResult, restore
 from s3vault.ops.session import RepoOptions, open_repository
 from s3vault.ops.snapshots import SnapshotEntry, SnapshotFilter, snapshots
+from s3vault.ops.stats import HostStats, Stats, stats
 from s3vault.ops.unlock import UnlockResult, unlock
 from s3vault.ops.verify import VerifyOptions, VerifyResult, verify
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.lease import LeaseSettings
 from s3vault.repository.repository import Repository, RepositorySettings
+from s3vault.tags import TagList, flatten, split_tags, tag_lists
+from s3vault.version import __version__
 
 __all__ = [
     "__version__",
@@ -63,8 +109,46 @@ __all__ = [
     "forget",
     "prune",
     "unlock",
+    "copy",
+    "stats",
+    "list_keys",
+    "list_epochs",
+    "add_key",
+    "add_recovery_key",
+    "add_kms_key",
+    "change_password",
+    "remove_key",
+    "rotate_master",
+    "sync_keys",
+    "audit_log",
+    "setup_bucket",
+    "doctor",
+    "cost",
+    "measure_usage",
+    "estimate",
+    "load_prices",
+    "iam_policy",
+    # rules the command line applies to its options
+    "object_lock_policy",
+    "lease_for",
+    "split_group_by",
+    "decode_recovery_key",
+    # configuration profiles
+    "Profile",
+    "config_path",
+    "load_profile",
+    "profile_names",
+    # audit records and metrics of a run
+    "invocation",
+    "Invocation",
+    "audited",
+    "AuditNote",
+    "measured",
+    "MetricsTarget",
+    "publish_metrics",
     # records
     "RepoOptions",
+    "BackendOptions",
     "InitOptions",
     "InitResult",
     "RepositorySettings",
@@ -75,13 +159,17 @@ __all__ = [
     "RepairIndexResult",
     "RepairSnapshotsOptions",
     "RepairSnapshotsResult",
+    "SnapshotRepairReport",
     "DrillOptions",
     "DrillResult",
+    "DrillFile",
     "RestoreOptions",
     "RestoreResult",
     "SnapshotFilter",
     "SnapshotEntry",
     "LsEntry",
+    "Node",
+    "NodeType",
     "FindOptions",
     "FindResult",
     "Change",
@@ -94,14 +182,45 @@ __all__ = [
     "PruneResult",
     "LeaseSettings",
     "UnlockResult",
+    "CopyOptions",
+    "CopyResult",
+    "Stats",
+    "HostStats",
+    "KeyEntry",
+    "EpochEntry",
+    "RotateResult",
+    "AuditReport",
+    "SetupBucketOptions",
+    "SetupBucketResult",
+    "DoctorOptions",
+    "DoctorResult",
+    "Check",
+    "OK",
+    "WARNING",
+    "WRONG",
+    "CostOptions",
+    "Usage",
+    "LineItem",
+    "Estimate",
+    "IAM_ROLES",
     "Repository",
-    # progress
+    "ObjectId",
+    "TagList",
+    "split_tags",
+    "tag_lists",
+    "flatten",
+    # time and progress
+    "Clock",
+    "SystemClock",
+    "ManualClock",
     "Progress",
     "NullProgress",
     # errors
     "ExitCode",
     "S3VaultError",
     "UsageError",
+    "AccessDeniedError",
+    "NoKeyError",
     "RepositoryNotFoundError",
     "WrongPasswordError",
     "IntegrityError",

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from s3vault.cloud.cost import GB, Usage, estimate, load_prices
+from s3vault.cloud.iam import policy
 from s3vault.errors import UsageError
-from s3vault.ops.cost import GB, Usage, estimate, load_prices
-from s3vault.ops.iam import policy
 from tests.conftest import RunCli, write_file
 
 PRICES = {

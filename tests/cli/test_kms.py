@@ -12,7 +12,7 @@ from pathlib import Path
 
 import boto3
 
-from s3vault.backend.kms import region_of
+from s3vault.cloud.kms import region_of
 from tests.conftest import RunCli, write_file
 from tests.s3server import free_port
 

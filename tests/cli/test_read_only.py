@@ -33,7 +33,7 @@ import boto3
 import pytest
 
 from s3vault import BackupOptions, InitOptions, RepoOptions, backup, init, open_repository
-from s3vault.ops.iam import policy as role_policy
+from s3vault.cloud.iam import policy as role_policy
 from tests.cli.test_s3 import s3_env
 from tests.conftest import PASSWORD, S3VAULT, TEST_SETTINGS, CliRun, RunCli, write_file
 from tests.readonly import mount_read_only, unmount

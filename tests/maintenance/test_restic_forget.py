@@ -2,7 +2,7 @@
 
 The reference is the real ``restic forget --dry-run --json`` (tests/maintenance/resticrepo.py
 writes the snapshot list into a restic repository). The s3vault side takes the same flags
-through the forget command's own option parsing (click, KeepWithin, tag lists, keep_policy)
+through the forget command's own option parsing (click, KeepWithin, tag lists, Policy.from_options)
 and runs the forget operation on an s3vault repository holding the same snapshots. Kept
 snapshots are compared as a multiset of (time, host, paths, tags).
 
@@ -33,14 +33,15 @@ from s3vault import (
     ForgetOptions,
     ForgetResult,
     InitOptions,
+    Policy,
     RepoOptions,
     RepositorySettings,
     forget,
     init,
     open_repository,
 )
-from s3vault.cli.commands.forget import KEEP_NAMES, keep_policy
 from s3vault.cli.commands.forget import forget as forget_command
+from s3vault.cli.retention import KEEP_NAMES
 from s3vault.errors import UsageError
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.snapshotfile import SnapshotFile
@@ -122,7 +123,7 @@ class S3vaultSide:
         """s3vault forget --dry-run FLAGS, the flags parsed by the forget command itself."""
         params = _parsed(flags)
         options = ForgetOptions(
-            policy=keep_policy({name: params[name] for name in KEEP_NAMES}),
+            policy=Policy.from_options({name: params[name] for name in KEEP_NAMES}),
             group_by=tuple(params["group_by"].split(",")),
             hosts=params["hosts"],
             tags=params["tags"],

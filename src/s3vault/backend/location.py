@@ -32,6 +32,21 @@ class BackendOptions:
     limit_download: int | None = None
 
 
+def s3_location(url: str) -> tuple[str, str]:
+    """The bucket and prefix of an ``s3://bucket/prefix`` (or ``s3:bucket/prefix``) URL: THE
+    parser of S3 repository URLs.
+
+    Raises:
+        UsageError: no bucket in the URL.
+    """
+    rest = url.removeprefix("s3://") if url.startswith("s3://") else url.removeprefix("s3:")
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        msg = f"no bucket in {url!r}: use s3://bucket/prefix"
+        raise UsageError(msg)
+    return bucket, prefix
+
+
 def open_backend(url: str, options: BackendOptions | None = None) -> Backend:
     """The raw backend for a repository URL.
 
@@ -43,11 +58,7 @@ def open_backend(url: str, options: BackendOptions | None = None) -> Backend:
         msg = "no repository given: use -r/--repo or set S3VAULT_REPOSITORY"
         raise UsageError(msg)
     if url.startswith("s3:"):
-        rest = url.removeprefix("s3://") if url.startswith("s3://") else url.removeprefix("s3:")
-        bucket, _, prefix = rest.partition("/")
-        if not bucket:
-            msg = f"no bucket in {url!r}: use s3://bucket/prefix"
-            raise UsageError(msg)
+        bucket, prefix = s3_location(url)
         from s3vault.backend.s3 import S3Backend, S3Settings
 
         return S3Backend(

@@ -10,25 +10,29 @@ not be read; 10 repository does not exist; 11 lock or lease held; 12 wrong passw
 from __future__ import annotations
 
 import ctypes
-import dataclasses
 import logging
 import signal
-import socket
 import sys
 import traceback
-from pathlib import Path
 from types import FrameType
 
 import click
 
-from s3vault import __version__
+from s3vault import (
+    ExitCode,
+    Invocation,
+    MetricsTarget,
+    S3VaultError,
+    SystemClock,
+    __version__,
+    invocation,
+    publish_metrics,
+)
 from s3vault.cli.commands import COMMANDS
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import global_options
 from s3vault.cli.render import emit, emit_error
 from s3vault.cli.session import backend_options
-from s3vault.clock import SystemClock
-from s3vault.errors import AccessDeniedError, ExitCode, S3VaultError
 
 M_ARENA_MAX = -8  # glibc mallopt parameter
 
@@ -88,36 +92,6 @@ def _limit_malloc_arenas() -> None:
         pass
 
 
-def _record_audit(
-    ctx: CliContext, code: int, failure: str, argv: list[str], error: S3VaultError | None
-) -> None:
-    """Append the audit record of a command that opened the repository and marked itself
-    audited (not when the store is unreachable: the record could not be written either).
-    Tried even when the store refused the command's own writes: a key may be allowed audit
-    records and nothing else (a refused deletion is what an audit log is for). A failure to
-    record is a warning (``_warn_unwritten``), never a different exit code; none when the
-    command already failed because the store refuses writes (its error line says so)."""
-    if ctx.audit is None or ctx.opened is None or code == ExitCode.STORAGE_UNAVAILABLE:
-        return
-    from s3vault.ops.audit import record
-
-    try:
-        record(
-            ctx.opened,
-            ctx.audit.operation,
-            arguments=argv,
-            exit_code=code,
-            result="ok" if code in (ExitCode.OK, ExitCode.PARTIAL) else failure,
-            details={**ctx.audit.details, "requests": dataclasses.asdict(ctx.opened.requests)},
-            cache_dir=ctx.cache_path(),
-        )
-    except AccessDeniedError as exc:
-        if not isinstance(error, AccessDeniedError):
-            ctx.not_written("the audit record", str(exc))
-    except S3VaultError as exc:
-        ctx.not_written("the audit record", str(exc))
-
-
 def _warn_unwritten(ctx: CliContext) -> None:
     """One warning line (one JSON warning with --json) for everything this command could not
     write beside its work: records the store refused, and the local cache. Records refused
@@ -126,7 +100,7 @@ def _warn_unwritten(ctx: CliContext) -> None:
     whats: list[str] = []
     parts: list[str] = []
     by_reason: dict[str, tuple[str, list[str]]] = {}
-    for what, why in ctx.unwritten.items():
+    for what, why in ctx.invocation.unwritten.items():
         by_reason.setdefault(why.partition(": ")[2] or why, (why, []))[1].append(what)
     for why, names in by_reason.values():
         whats += names
@@ -156,50 +130,51 @@ def _command_of(args: list[str]) -> str:
     return next((a for a in args if a in cli.commands), "")
 
 
-def _write_metrics(ctx: CliContext, code: int, args: list[str], duration: float) -> None:
-    """--metrics-file: this command's figures as Prometheus textfile metrics (a failure to
-    write them is a warning, never a different exit code)."""
+def _write_metrics(
+    ctx: CliContext, run: Invocation, code: int, args: list[str], duration: float
+) -> None:
+    """--metrics-file, --cloudwatch-namespace: this command's figures (a failure to write them
+    is a warning, never a different exit code)."""
     command = _command_of(args)
     if not command or not (ctx.metrics_file or ctx.cloudwatch_namespace):
         return
+    target = MetricsTarget(
+        file=ctx.metrics_file,
+        cloudwatch_namespace=ctx.cloudwatch_namespace,
+        backend=backend_options(ctx),
+    )
     labels = {
         "command": command,
         "profile": ctx.profile.name if ctx.profile is not None else "",
-        "host": socket.gethostname(),
         "repository": ctx.repository,
     }
-    values = ctx.metrics.values if ctx.metrics is not None else {}
-    now = SystemClock().now().timestamp()
-    if ctx.metrics_file:
-        from s3vault.ops.metrics import write_textfile
-
-        try:
-            write_textfile(
-                Path(ctx.metrics_file), labels, values, exit_code=code, duration=duration, now=now
-            )
-        except OSError as exc:
-            _warn(ctx, "metrics file", f"metrics not written to {ctx.metrics_file}: {exc}")
-    if ctx.cloudwatch_namespace:
-        from s3vault.backend.cloudwatch import put_metrics
-
-        figures = {
-            "exit_code": float(code),
-            "success": float(code in (ExitCode.OK, ExitCode.PARTIAL)),
-            "duration_seconds": duration,
-            **values,
-        }
-        dimensions = {k.capitalize(): v for k, v in labels.items()}
-        try:
-            put_metrics(ctx.cloudwatch_namespace, dimensions, figures, backend_options(ctx), now)
-        except S3VaultError as exc:
-            _warn(ctx, "CloudWatch metrics", f"CloudWatch metrics not sent: {exc}")
+    problems = publish_metrics(
+        target,
+        labels=labels,
+        values=run.metrics.values if run.metrics is not None else {},
+        exit_code=code,
+        duration=duration,
+        now=SystemClock().now().timestamp(),
+    )
+    for item, message in problems:
+        _warn(ctx, item, message)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``s3vault`` command."""
     _limit_malloc_arenas()
     signal.signal(signal.SIGTERM, _on_sigterm)
-    ctx = CliContext()
+    args = sys.argv[1:] if argv is None else argv
+    with invocation(args) as run:
+        code = _run(run, argv)
+    logging.shutdown()
+    sys.exit(code)
+
+
+def _run(run: Invocation, argv: list[str] | None) -> int:
+    """Run the command inside its invocation; then its audit record, the warning line for
+    what was not written, and the metrics. Returns the exit code."""
+    ctx = CliContext(invocation=run)
     started = SystemClock().monotonic()
     code: int
     failure = "interrupted"
@@ -222,9 +197,8 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         failure = f"internal error: {type(exc).__name__}: {exc}"
         code = _fail(ctx, failure, ExitCode.FATAL)
-    args = sys.argv[1:] if argv is None else argv
-    _record_audit(ctx, int(code), failure, args, error)
+    run.cache_dir = ctx.cache_path()
+    run.finish(int(code), failure, error)
     _warn_unwritten(ctx)
-    _write_metrics(ctx, int(code), args, SystemClock().monotonic() - started)
-    logging.shutdown()
-    sys.exit(int(code))
+    _write_metrics(ctx, run, int(code), list(run.arguments), SystemClock().monotonic() - started)
+    return int(code)

@@ -11,21 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
-
-@dataclass(slots=True)
-class AuditNote:
-    """What a mutating command tells its audit record (details: sizes, ids)."""
-
-    operation: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class MetricsNote:
-    """What a command measured, for the Prometheus textfile (--metrics-file)."""
-
-    command: str
-    values: dict[str, float] = field(default_factory=dict)
+from s3vault import Invocation
 
 
 @dataclass(slots=True)
@@ -62,35 +48,12 @@ class CliContext:
     metrics_file: str | None = None  # --metrics-file
     cloudwatch_namespace: str | None = None  # --cloudwatch-namespace
     profile: Any = None  # the loaded Profile (ops/profiles.py)
-    metrics: MetricsNote | None = None  # what the command measured, for --metrics-file
-    opened: Any = None  # the Repository the command opened (for its audit record)
-    audit: AuditNote | None = None  # set by mutating commands
-    unwritten: dict[str, str] = field(default_factory=dict)  # a record not stored → why
+    opened: Any = None  # the Repository the command opened (for the cache's warning)
+    invocation: Invocation = field(default_factory=Invocation)  # audit record, metrics
     out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
     err: Console = field(
         default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True)
     )
-
-    def audited(self, operation: str, **details: Any) -> AuditNote:
-        """Mark this command as one that changes the repository: main() appends an audit
-        record when it ends (with its exit code), if it got as far as opening the repository."""
-        self.audit = AuditNote(operation, dict(details))
-        self.measured(operation.split(maxsplit=1)[0])
-        return self.audit
-
-    def not_written(self, what: str, why: str) -> None:
-        """A record the command could not store (the drill record, the audit record): main()
-        says it in one warning line when the command ends; the exit code stays the
-        command's."""
-        self.unwritten.setdefault(what, why)
-
-    def measured(self, command: str, **values: float) -> MetricsNote:
-        """Name this command's metrics (and start their values); main() writes them with
-        the exit code and duration when the command ends."""
-        if self.metrics is None or self.metrics.command != command:
-            self.metrics = MetricsNote(command)
-        self.metrics.values.update(values)
-        return self.metrics
 
     def configure_logging(self) -> None:
         """-v: INFO, -vv: DEBUG, on stderr. The library only logs; the CLI decides where."""

@@ -11,11 +11,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import click
 
+from s3vault import KeepDuration, TagList, UsageError, split_tags
 from s3vault.cli.context import CliContext
 from s3vault.cli.profile import apply_profile
-from s3vault.errors import UsageError
-from s3vault.maintenance.retention import KeepDuration
-from s3vault.tags import TagList, split_tags
 
 F = TypeVar("F", bound=Callable[..., Any])
 

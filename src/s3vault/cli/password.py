@@ -15,9 +15,8 @@ import sys
 
 import click
 
+from s3vault import NoKeyError, UsageError, decode_recovery_key
 from s3vault.cli.context import CliContext
-from s3vault.crypto import recovery
-from s3vault.errors import NoKeyError, UsageError
 
 
 def _strip(raw: bytes) -> bytes:
@@ -75,7 +74,7 @@ def read_password(ctx: CliContext, *, confirm: bool = False, optional: bool = Fa
     recovery_file = ctx.recovery_key_file or os.environ.get("S3VAULT_RECOVERY_KEY_FILE")
     if recovery_file:
         text = _read_file(recovery_file, "recovery key file").decode("ascii", errors="replace")
-        return recovery.decode(text)
+        return decode_recovery_key(text)
     if password_file:
         password = _strip(_read_file(password_file, "password file"))
     elif command:

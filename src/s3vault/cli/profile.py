@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 
+from s3vault import config_path, load_profile
 from s3vault.cli.context import CliContext
-from s3vault.ops.profiles import config_path, load_profile
 
 # profile key → (context attribute, environment variables that override the profile)
 FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {

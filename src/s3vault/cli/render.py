@@ -9,8 +9,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from s3vault import ObjectId
 from s3vault.cli.context import CliContext
-from s3vault.ids import ObjectId
 
 
 def to_jsonable(value: Any) -> Any:
@@ -91,3 +91,15 @@ class Unreadable:
                 markup=False,
             )
         return 13
+
+
+def show_recovery_key(ctx: CliContext, text: str) -> None:
+    """The recovery key, once, with what to do with it (shown even with --quiet)."""
+    ctx.out.print(
+        "Recovery key: it opens this repository when every password is lost. It is shown "
+        "only now; keep it offline (paper, a safe), never beside the data:\n"
+        f"    {text}\n"
+        "Use it with --recovery-key-file FILE.",
+        highlight=False,
+        soft_wrap=True,
+    )

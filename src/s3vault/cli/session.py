@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from s3vault import RepoOptions, open_repository
-from s3vault.backend.location import BackendOptions
+from s3vault import BackendOptions, RepoOptions, Repository, open_repository
 from s3vault.cli.context import CliContext
 from s3vault.cli.password import read_password
 from s3vault.cli.render import warn
-from s3vault.repository.repository import Repository
 
 
 def repo_options(ctx: CliContext, *, confirm_password: bool = False) -> RepoOptions:
     """Repository URL, password and cache directory from the global options."""
     url = ctx.repository
     if not url:
-        from s3vault.errors import UsageError
+        from s3vault import UsageError
 
         msg = "no repository given: use -r/--repo or set S3VAULT_REPOSITORY"
         raise UsageError(msg)

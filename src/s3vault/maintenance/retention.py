@@ -37,7 +37,7 @@ from typing import Any
 from s3vault.errors import UsageError
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
-from s3vault.tags import TagList, has_tags, spell, split_tags
+from s3vault.tags import TagList, has_tags, spell, split_tags, tag_lists
 
 GROUP_KEYS = {"host": "host", "hosts": "host", "path": "paths", "paths": "paths"}
 GROUP_KEYS |= {"tag": "tags", "tags": "tags"}
@@ -220,6 +220,36 @@ class Policy:
             (t,) if isinstance(t, str) else tuple(str(x) for x in t) for t in data.get("tags") or ()
         )
         return cls(**rules)
+
+    @classmethod
+    def from_options(cls, values: Mapping[str, Any], *, source: str = "") -> Policy:
+        """From the ``keep_*`` options (``keep_last``, ``keep_within_daily``, ``keep_tags``...),
+        or from a profile's [retention] table with the same keys (``source`` names it for
+        messages): counts as whole numbers, durations as KeepDuration or as text in restic's
+        spelling such as "6m", tags as restic's tag lists such as "a,b". Checked (``check``).
+
+        Raises:
+            UsageError: a duration or count restic would reject or read otherwise.
+        """
+        rules: dict[str, Any] = {}
+        for rule in COUNT_RULES:
+            count = values.get(f"keep_{rule}") or 0
+            if not isinstance(count, int) or isinstance(count, bool):
+                raise UsageError(f"{source} keep_{rule}: a whole number, not {count!r}")
+            rules[rule] = count
+        for name in _DURATIONS:
+            value = values.get(f"keep_{name}")
+            if value is not None and not isinstance(value, KeepDuration):
+                where = f"{source} keep_{name}" if source else "--keep-" + name.replace("_", "-")
+                if not isinstance(value, str):
+                    raise UsageError(f'{where}: a duration in quotes, such as "7d" or "6m"')
+                value = KeepDuration.parse(value, option=where)
+            rules[name] = value
+        tags = values.get("keep_tags") or ()
+        rules["tags"] = tag_lists([tags] if isinstance(tags, str) else tags)
+        policy = cls(**rules)
+        policy.check()
+        return policy
 
     @property
     def empty(self) -> bool:

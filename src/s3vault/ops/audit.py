@@ -1,20 +1,38 @@
-"""The audit log as the commands use it: record what a mutating command did, list and verify
-the chains (``s3vault audit``)."""
+"""The audit log: record what a mutating operation did, list and verify the chains
+(``s3vault audit``).
+
+Every operation that changes the repository (and restore, verify and restore-test, whose
+reads count) runs inside ``audited(repo, operation)`` and adds its details to the note it is
+given. Called from Python, the record is appended when the operation ends: exit code 0 and
+``ok``, or the error's exit code and message. Inside an ``invocation`` (the CLI opens one per
+command), the operations of the run share one note (the first names the record, as forget
+--prune is one "forget") and ``Invocation.finish`` appends it with the exit code of the whole
+run. The invocation also collects the figures of the run (``measured``) for the metrics
+(ops/metrics.py) and the records that could not be written (``not_written``).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
+import logging
 import socket
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from s3vault import __version__
 from s3vault.clock import Clock, SystemClock
+from s3vault.errors import AccessDeniedError, ExitCode, S3VaultError
 from s3vault.format.auditfile import AuditRecord
 from s3vault.repository.audit import Chain, LocalChains, append, read_chains
 from s3vault.repository.repository import Repository
+from s3vault.version import __version__
+
+log = logging.getLogger(__name__)
 
 SECRET_OPTIONS = frozenset({"--password-command"})  # their value may hold a secret
 SCRUBBED = "<scrubbed>"
@@ -77,6 +95,154 @@ def record(
     )
     name, _ = append(repo, entry, _local(repo, cache_dir))
     return name
+
+
+@dataclass(slots=True)
+class AuditNote:
+    """What an audited operation tells its record (details: sizes, ids)."""
+
+    operation: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Measured:
+    """The figures of a run for the metrics (ops/metrics.py), named after what measured them."""
+
+    command: str
+    values: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Invocation:
+    """One run of a caller that may span operations (a CLI command): its arguments for the
+    audit record, the audited operation and its repository, its figures, and the records it
+    could not write."""
+
+    arguments: tuple[str, ...] = ()
+    cache_dir: Path | None = None  # the local chain ends' directory (else the repository's)
+    clock: Clock | None = None
+    note: AuditNote | None = None  # the audited operation, if any
+    repo: Repository | None = None  # where its record goes
+    metrics: Measured | None = None
+    unwritten: dict[str, str] = field(default_factory=dict)  # a record not stored → why
+
+    def join(self, repo: Repository, operation: str, details: dict[str, Any]) -> AuditNote:
+        """The note of this run: a new one for the first audited operation (or a new
+        repository), the same one for the operations it runs (forget's prune)."""
+        if self.note is None or self.repo is not repo:
+            self.note = AuditNote(operation, dict(details))
+            self.repo = repo
+            self.measured(operation.split(maxsplit=1)[0])  # its figures, even if it fails
+        else:
+            self.note.details.update(details)
+        return self.note
+
+    def measured(self, command: str, **values: float) -> Measured:
+        """Name the run's figures after ``command`` (a new command starts them afresh) and
+        add ``values``."""
+        if self.metrics is None or self.metrics.command != command:
+            self.metrics = Measured(command)
+        self.metrics.values.update(values)
+        return self.metrics
+
+    def not_written(self, what: str, why: str) -> None:
+        """A record the run could not store (the drill record, the audit record)."""
+        self.unwritten.setdefault(what, why)
+
+    def finish(self, exit_code: int, result: str, error: S3VaultError | None = None) -> None:
+        """Append the audit record of the run's audited operation, if one ran (not when the
+        store is unreachable: the record could not be written either). Tried even when the
+        store refused the operation's own writes: a key may be allowed audit records and
+        nothing else. A failure to record is noted (``not_written``), except when the run
+        already failed because the store refuses writes (its error says so)."""
+        if self.note is None or self.repo is None or exit_code == ExitCode.STORAGE_UNAVAILABLE:
+            return
+        try:
+            _append(self.repo, self.note, exit_code, result, self)
+        except AccessDeniedError as exc:
+            if not isinstance(error, AccessDeniedError):
+                self.not_written("the audit record", str(exc))
+        except S3VaultError as exc:
+            self.not_written("the audit record", str(exc))
+
+
+_CURRENT: ContextVar[Invocation | None] = ContextVar("s3vault_invocation", default=None)
+
+
+@contextmanager
+def invocation(
+    arguments: list[str] | tuple[str, ...] = (),
+    *,
+    cache_dir: Path | None = None,
+    clock: Clock | None = None,
+) -> Iterator[Invocation]:
+    """Run the operations of one caller's run inside it; the caller ends it with
+    ``Invocation.finish`` (the CLI, with the command's exit code)."""
+    current = Invocation(arguments=tuple(arguments), cache_dir=cache_dir, clock=clock)
+    token = _CURRENT.set(current)
+    try:
+        yield current
+    finally:
+        _CURRENT.reset(token)
+
+
+def measured(command: str, **values: float) -> None:
+    """An operation's figures, for the metrics of the invocation it runs in (none outside)."""
+    current = _CURRENT.get()
+    if current is not None:
+        current.measured(command, **values)
+
+
+def not_written(what: str, why: str) -> None:
+    """A record an operation could not store (and says in its result): noted in the
+    invocation it runs in, for the caller's one warning line."""
+    current = _CURRENT.get()
+    if current is not None:
+        current.not_written(what, why)
+
+
+@contextmanager
+def audited(repo: Repository, operation: str, **details: Any) -> Iterator[AuditNote]:
+    """The audit context of an operation on ``repo``: the block adds its details to the note.
+    Inside an invocation the record is the invocation's (``Invocation.finish``); outside one
+    it is appended when the block ends (a failure to append is logged, never raised over the
+    operation's own outcome)."""
+    current = _CURRENT.get()
+    if current is not None:
+        yield current.join(repo, operation, details)
+        return
+    # Called from Python: a run of its own, so that the operations this one runs (forget's
+    # prune) add to its record instead of writing their own.
+    with invocation(cache_dir=repo.cache_dir) as run:
+        code, result, error = ExitCode.INTERRUPTED, "interrupted", None
+        try:
+            yield run.join(repo, operation, details)
+            code, result = ExitCode.OK, "ok"
+        except S3VaultError as exc:
+            code, result, error = exc.exit_code, str(exc), exc
+            raise
+        except Exception as exc:
+            code, result = ExitCode.FATAL, f"internal error: {type(exc).__name__}: {exc}"
+            raise
+        finally:
+            run.finish(code, result, error)
+            for what, why in run.unwritten.items():
+                log.warning("%s was not written: %s", what, why)
+
+
+def _append(repo: Repository, note: AuditNote, exit_code: int, result: str, run: Invocation) -> str:
+    details = {**note.details, "requests": dataclasses.asdict(repo.requests)}
+    return record(
+        repo,
+        note.operation,
+        arguments=run.arguments,
+        exit_code=exit_code,
+        result="ok" if exit_code in (ExitCode.OK, ExitCode.PARTIAL) else result,
+        details=details,
+        cache_dir=run.cache_dir,
+        clock=run.clock,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

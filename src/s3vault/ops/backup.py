@@ -6,12 +6,12 @@ import getpass
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
-from s3vault import __version__
 from s3vault.archiver.commit import commit
 from s3vault.archiver.excludes import ExcludeRules
 from s3vault.archiver.pipeline import ArchiveOptions, Archiver
@@ -20,12 +20,20 @@ from s3vault.backend.objectlock import LockPolicy
 from s3vault.chunker import ByteStream
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import UsageError
+from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile, SnapshotSummary
 from s3vault.ids import ObjectId
 from s3vault.maintenance.immutability import protect, save_known
+from s3vault.ops.audit import AuditNote, audited, measured
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot, list_snapshots
+from s3vault.repository.writer import BlobWriter
+from s3vault.tags import flatten, tag_lists
+from s3vault.version import __version__
+
+if TYPE_CHECKING:
+    from s3vault.ops.profiles import Profile
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +57,26 @@ class BackupOptions:
     dry_run: bool = False
     readers: int = 0  # 0: from the CPU count
     blob_workers: int = 0
+
+    def with_profile(self, profile: Profile | None) -> BackupOptions:
+        """A config profile's backup settings merged in (not for standard input): its paths
+        when none are given, its excludes, exclude files and tags in addition, its host
+        unless one is given, its exclude_caches and one_file_system if set."""
+        if profile is None or self.stdin is not None:
+            return self
+        return replace(
+            self,
+            paths=self.paths or tuple(profile.get("paths", ())),
+            tags=flatten((self.tags, *tag_lists(profile.get("tags", ())))),
+            excludes=(*self.excludes, *profile.get("excludes", ())),
+            exclude_files=(
+                *self.exclude_files,
+                *(Path(f) for f in profile.get("exclude_files", ())),
+            ),
+            host=self.host or profile.get("host"),
+            exclude_caches=self.exclude_caches or bool(profile.get("exclude_caches")),
+            one_file_system=self.one_file_system or bool(profile.get("one_file_system")),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,54 +185,35 @@ def _protect(repo: Repository, snapshot: SnapshotFile, snapshot_id: ObjectId) ->
     return extended
 
 
-def backup(
-    repo: Repository,
-    options: BackupOptions,
-    *,
-    progress: Progress | None = None,
-    clock: Clock | None = None,
-) -> BackupResult:
-    """Back up the paths into a new snapshot (it loads the index itself: the view without the
-    packs prune has marked).
+def _parent(
+    repo: Repository, options: BackupOptions, host: str, shown_paths: tuple[str, ...]
+) -> tuple[ObjectId | None, SnapshotFile | None]:
+    """The snapshot to compare against: --parent, else the latest of this host and paths
+    (none with --force, or when there is none).
 
     Raises:
-        UsageError: no paths (and no stdin), none exist, or an unknown parent.
-        BackendError, IntegrityError: storage failed; no snapshot was written.
+        UsageError: --parent names no snapshot.
     """
-    progress = progress or NullProgress()
-    clock = clock or SystemClock()
-    start, t0 = clock.now(), clock.monotonic()
-    if options.stdin is None and not options.paths:
-        msg = "backup needs at least one path (or --stdin)"
-        raise UsageError(msg)
-    missing: list[tuple[str, str]] = []
-    targets, shown_paths, root = _sources(options, missing)
-    for path, problem in missing:
-        progress.warned(path, problem)
-    host = options.host or socket.gethostname()
+    if options.force:
+        return None, None
+    snaps = list_snapshots(repo)
+    try:
+        if options.parent:
+            return find_snapshot(repo, options.parent, snapshots=snaps)
+        return find_snapshot(repo, "latest", host=host, paths=shown_paths, snapshots=snaps)
+    except UsageError:
+        if options.parent:
+            raise
+    return None, None
 
-    parent_id: ObjectId | None = None
-    parent_tree: ObjectId | None = None
-    psnap: SnapshotFile | None = None
-    if not options.force:
-        snaps = list_snapshots(repo)
-        try:
-            if options.parent:
-                parent_id, psnap = find_snapshot(repo, options.parent, snapshots=snaps)
-            else:
-                parent_id, psnap = find_snapshot(
-                    repo, "latest", host=host, paths=shown_paths, snapshots=snaps
-                )
-            parent_tree = psnap.tree
-        except UsageError:
-            if options.parent:
-                raise
 
-    # The index without the packs prune has marked: never deduplicate against those.
-    index_read_at = clock.monotonic()
+def _load_index(
+    repo: Repository, progress: Progress
+) -> tuple[Repository, set[ObjectId], set[tuple[BlobType, ObjectId]]]:
+    """The repository with the index without the packs prune has marked (never deduplicate
+    against those), and without the packs the store lost: whatever this snapshot needs from
+    them is stored again (the repository heals), never deduplicated against what is gone."""
     repo = repo.with_index(repo.read_index(with_marked=False))
-    # Packs the index names but the store lost: whatever this snapshot needs from them is
-    # stored again (the repository heals), never deduplicated against what is gone.
     lost_packs, lost_blobs = repo.forget_missing_packs()
     if lost_packs:
         progress.warned(
@@ -213,45 +222,35 @@ def backup(
             f"({len(lost_blobs)} blobs without another copy): what this snapshot needs of them "
             "is stored again; `s3vault verify` names the older snapshots that lost data",
         )
-    if options.dry_run:
-        repo = repo.dry_run()  # writes nowhere; a dry run sends no writes
-    writer = repo.blob_writer()
+    return repo, lost_packs, lost_blobs
+
+
+def _archive_options(
+    options: BackupOptions, targets: tuple[bytes, ...], root: bytes | None, start: datetime
+) -> ArchiveOptions:
     cpus = os.cpu_count() or 2
-    archiver = Archiver(
-        repo,
-        writer,
-        ArchiveOptions(
-            paths=targets,
-            root=root or b"",
-            excludes=ExcludeRules.build(
-                options.excludes,
-                options.exclude_files,
-                environ=options.exclude_environ,
-                exclude_caches=options.exclude_caches,
-                one_file_system=options.one_file_system,
-            ),
-            stdin=cast("ByteStream | None", options.stdin),
-            stdin_filename=os.fsencode(options.stdin_filename),
-            stdin_mtime_ns=int((options.time or start).timestamp() * 1e9),
-            readers=_workers(options.readers, max(2, cpus)),
-            blob_workers=_workers(options.blob_workers, cpus + 1),
+    return ArchiveOptions(
+        paths=targets,
+        root=root or b"",
+        excludes=ExcludeRules.build(
+            options.excludes,
+            options.exclude_files,
+            environ=options.exclude_environ,
+            exclude_caches=options.exclude_caches,
+            one_file_system=options.one_file_system,
         ),
-        parent_tree=parent_tree,
-        progress=progress,
+        stdin=cast("ByteStream | None", options.stdin),
+        stdin_filename=os.fsencode(options.stdin_filename),
+        stdin_mtime_ns=int((options.time or start).timestamp() * 1e9),
+        readers=_workers(options.readers, max(2, cpus)),
+        blob_workers=_workers(options.blob_workers, cpus + 1),
     )
-    # The parent's totals are a good estimate for an ETA; a first backup shows none.
-    estimate = psnap.summary if psnap is not None else SnapshotSummary()
-    progress.started(
-        "backup",
-        total_files=estimate.total_files_processed,
-        total_bytes=estimate.total_bytes_processed,
-    )
-    archiver.stats.warnings.extend(missing)
-    tree_id = archiver.run()
-    writer.flush()  # every pack and index written, so the counts below are final
+
+
+def _counts(archiver: Archiver, writer: BlobWriter) -> dict[str, int]:
+    """The figures a snapshot's summary and the result share."""
     stats = archiver.stats
-    end = clock.now()
-    counts = {
+    return {
         "files_new": stats.files_new,
         "files_changed": stats.files_changed,
         "files_unmodified": stats.files_unmodified,
@@ -265,6 +264,80 @@ def backup(
         "total_files_processed": stats.files_processed,
         "total_bytes_processed": stats.bytes_processed,
     }
+
+
+def backup(
+    repo: Repository,
+    options: BackupOptions,
+    *,
+    progress: Progress | None = None,
+    clock: Clock | None = None,
+) -> BackupResult:
+    """Back up the paths into a new snapshot (it loads the index itself: the view without the
+    packs prune has marked). Audited (ops/audit.py) unless a dry run; its figures are the
+    run's metrics.
+
+    Raises:
+        UsageError: no paths (and no stdin), none exist, or an unknown parent.
+        BackendError, IntegrityError: storage failed; no snapshot was written.
+    """
+    with nullcontext(AuditNote("backup")) if options.dry_run else audited(repo, "backup") as note:
+        result = _backup(repo, options, progress=progress or NullProgress(), clock=clock)
+        note.details.update(
+            snapshot_id=str(result.snapshot_id) if result.snapshot_id else None,
+            files_processed=result.total_files_processed,
+            bytes_processed=result.total_bytes_processed,
+            data_added=result.data_added,
+            files_failed=result.files_failed,
+        )
+    measured(
+        "backup",
+        files_processed=result.total_files_processed,
+        bytes_processed=result.total_bytes_processed,
+        bytes_added=result.data_added,
+        errors=result.files_failed,
+        warnings=len(result.warnings),
+    )
+    return result
+
+
+def _backup(
+    repo: Repository, options: BackupOptions, *, progress: Progress, clock: Clock | None
+) -> BackupResult:
+    clock = clock or SystemClock()
+    start, t0 = clock.now(), clock.monotonic()
+    if options.stdin is None and not options.paths:
+        msg = "backup needs at least one path (or --stdin)"
+        raise UsageError(msg)
+    missing: list[tuple[str, str]] = []
+    targets, shown_paths, root = _sources(options, missing)
+    for path, problem in missing:
+        progress.warned(path, problem)
+    host = options.host or socket.gethostname()
+    parent_id, psnap = _parent(repo, options, host, shown_paths)
+    index_read_at = clock.monotonic()
+    repo, lost_packs, lost_blobs = _load_index(repo, progress)
+    if options.dry_run:
+        repo = repo.dry_run()  # writes nowhere; a dry run sends no writes
+    writer = repo.blob_writer()
+    archiver = Archiver(
+        repo,
+        writer,
+        _archive_options(options, targets, root, start),
+        parent_tree=psnap.tree if psnap is not None else None,
+        progress=progress,
+    )
+    # The parent's totals are a good estimate for an ETA; a first backup shows none.
+    estimate = psnap.summary if psnap is not None else SnapshotSummary()
+    progress.started(
+        "backup",
+        total_files=estimate.total_files_processed,
+        total_bytes=estimate.total_bytes_processed,
+    )
+    archiver.stats.warnings.extend(missing)
+    tree_id = archiver.run()
+    writer.flush()  # every pack and index written, so the counts below are final
+    counts = _counts(archiver, writer)
     snapshot = SnapshotFile(
         time=options.time or start,
         tree=tree_id,
@@ -275,9 +348,9 @@ def backup(
         parent=parent_id,
         excludes=tuple(options.excludes),
         program_version=f"s3vault {__version__}",
-        incomplete=bool(stats.warnings),
+        incomplete=bool(archiver.stats.warnings),
         summary=SnapshotSummary(
-            **counts, backup_start=start.isoformat(), backup_end=end.isoformat()
+            **counts, backup_start=start.isoformat(), backup_end=clock.now().isoformat()
         ),
     )
     snapshot_id = commit(repo, writer, snapshot, clock=clock, index_read_at=index_read_at)
@@ -290,10 +363,10 @@ def backup(
         data_added_raw=writer.stats.data_added_raw,
         total_duration=clock.monotonic() - t0,
         dry_run=options.dry_run,
-        warnings=tuple(stats.warnings),
+        warnings=tuple(archiver.stats.warnings),
         requests=repo.requests.snapshot(),
         locks_extended=extended,
-        notices=tuple(stats.notices),
+        notices=tuple(archiver.stats.notices),
         missing_packs=len(lost_packs),
         blobs_healed=sum(1 for btype, bid in lost_blobs if repo.index.has(btype, bid)),
     )

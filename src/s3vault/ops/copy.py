@@ -27,6 +27,7 @@ from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Node, Tree
 from s3vault.ids import ObjectId
+from s3vault.ops.audit import audited, measured
 from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
@@ -203,11 +204,28 @@ def copy(
     A source snapshot whose trees or data cannot be read is not copied (``failed``, and a
     warning); the others are.
 
+    Audited in the target; the bytes sent and snapshots copied are the run's metrics.
+
     Raises:
         UsageError: source and target are the same repository.
         BackendError, IntegrityError: storage failed; snapshots copied so far stay.
     """
+    with audited(dst, "copy", source=str(src.id), target=dst.backend.location) as note:
+        result = _copy(src, dst, options, cache_dir=cache_dir, clock=clock, progress=progress)
+        note.details.update(copied=[new for _, new in result.copied], bytes_sent=result.bytes_sent)
+    measured("copy", bytes_added=result.bytes_sent, snapshots_copied=len(result.copied))
+    return result
 
+
+def _copy(
+    src: Repository,
+    dst: Repository,
+    options: CopyOptions | None,
+    *,
+    cache_dir: Path | None,
+    clock: Clock | None,
+    progress: Progress | None,
+) -> CopyResult:
     if src.id == dst.id:
         raise UsageError("copy: the target is the source repository")
     options = options or CopyOptions()

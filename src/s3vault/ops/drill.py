@@ -31,6 +31,7 @@ from s3vault.format.drillfile import DrillFile
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.tree import NodeType
 from s3vault.ids import ObjectId
+from s3vault.ops.audit import audited, measured, not_written
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot
@@ -122,21 +123,46 @@ def restore_test(
     one that is not, for any reason (data missing or damaged, a name or node restore refuses,
     a file the target refused, an attribute not applied), is a failure with its path and
     reason. A drill that selects nothing proves nothing: ``empty``, and it does not pass.
+    Audited; its verdict, throughput, projected RTO and snapshot age are the run's metrics.
 
     Raises:
         UsageError: unknown snapshot or contradictory options.
     """
-    clock = clock or SystemClock()
-    progress = progress or NullProgress()
-    if options.sample_files is not None and options.sample_percent is not None:
-        msg = "use either --sample or --sample-percent"
-        raise UsageError(msg)
-    sid, snap = find_snapshot(repo, options.snapshot, host=options.host)
-    repo.forget_missing_packs()  # a blob stored again elsewhere is read from there
-    # The snapshot records its size; the tree is walked up front only to draw a sample.
-    chosen, sample, walked_bytes = _choose_sample(repo, snap.tree, options)
-    snapshot_bytes = snap.summary.total_bytes_processed or walked_bytes
+    with audited(repo, "restore-test"):
+        result = _restore_test(repo, options, progress or NullProgress(), clock or SystemClock())
+    if result.record_error is not None:
+        not_written("the drill record", result.record_error)
+    r = result.record
+    measured(
+        "restore-test",
+        restore_test_passed=float(r.passed),
+        restore_test_bytes_per_second=r.bytes_per_second,
+        restore_test_projected_rto_seconds=r.projected_rto_seconds,
+        restore_test_snapshot_age_seconds=r.snapshot_age_seconds,
+    )
+    return result
 
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Run:
+    """What restoring (or streaming) the selection and proving it found, and how long."""
+
+    plan: RestorePlan
+    errors: list[tuple[str, str]]
+    problems: list[tuple[str, str]]
+    restore_seconds: float
+    verify_seconds: float
+    target: bytes
+
+
+def _restore_and_prove(
+    repo: Repository,
+    tree: ObjectId,
+    chosen: set[str] | None,
+    options: DrillOptions,
+    progress: Progress,
+    clock: Clock,
+) -> _Run:
     made_temp = options.target is None and not options.no_disk
     target = (
         Path(tempfile.mkdtemp(prefix="s3vault-drill-"))
@@ -146,35 +172,59 @@ def restore_test(
     target_b = os.fsencode(target.absolute())
     try:
         plan = plan_restore(
-            repo, snap.tree, select=(chosen.__contains__ if chosen is not None else None)
+            repo, tree, select=(chosen.__contains__ if chosen is not None else None)
         )
         t0 = clock.monotonic()
         if options.no_disk:
             errors = [*plan.errors, *plan.refused]
             problems = prove_streamed(repo, plan, workers=options.workers)
-            restore_seconds = clock.monotonic() - t0
-            verify_seconds = 0.0
-        else:
-            outcome = Restorer(repo, plan, workers=options.workers, progress=progress).run(target_b)
-            errors = [*outcome.errors, *outcome.warnings]  # the plan's are in the outcome too
-            t2 = clock.monotonic()
-            restore_seconds = t2 - t0
-            problems = prove_on_disk(
-                plan, target_b, repo.sealer.current.id_key, workers=options.workers
+            return _Run(
+                plan=plan,
+                errors=errors,
+                problems=problems,
+                restore_seconds=clock.monotonic() - t0,
+                verify_seconds=0.0,
+                target=target_b,
             )
-            verify_seconds = clock.monotonic() - t2
+        outcome = Restorer(repo, plan, workers=options.workers, progress=progress).run(target_b)
+        errors = [*outcome.errors, *outcome.warnings]  # the plan's are in the outcome too
+        t2 = clock.monotonic()
+        problems = prove_on_disk(
+            plan, target_b, repo.sealer.current.id_key, workers=options.workers
+        )
+        return _Run(
+            plan=plan,
+            errors=errors,
+            problems=problems,
+            restore_seconds=t2 - t0,
+            verify_seconds=clock.monotonic() - t2,
+            target=target_b,
+        )
     finally:
         if made_temp and not options.keep:
             remove_tree(target)  # not shutil.rmtree: recursive in Python 3.11
 
+
+def _restore_test(
+    repo: Repository, options: DrillOptions, progress: Progress, clock: Clock
+) -> DrillResult:
+    if options.sample_files is not None and options.sample_percent is not None:
+        msg = "use either --sample or --sample-percent"
+        raise UsageError(msg)
+    sid, snap = find_snapshot(repo, options.snapshot, host=options.host)
+    repo.forget_missing_packs()  # a blob stored again elsewhere is read from there
+    # The snapshot records its size; the tree is walked up front only to draw a sample.
+    chosen, sample, walked_bytes = _choose_sample(repo, snap.tree, options)
+    run = _restore_and_prove(repo, snap.tree, chosen, options, progress, clock)
+    plan, errors, problems = run.plan, run.errors, run.problems
     errors += _not_restored(plan, chosen, {path for path, _ in [*errors, *problems]})
     checked = len(plan.files) + len(plan.hardlinks) + len(plan.others)
     empty = not checked and not errors and not problems
-    snapshot_bytes = snapshot_bytes or plan.total_bytes  # snapshots without a summary
+    # snapshots without a summary: the walked size, else the plan's
+    snapshot_bytes = snap.summary.total_bytes_processed or walked_bytes or plan.total_bytes
     failures = sorted(set(errors) | set(problems))
     checked_bytes = sum(t.node.size for t in plan.files)
-    seconds = max(restore_seconds, 1e-6)
-    rate = checked_bytes / seconds
+    rate = checked_bytes / max(run.restore_seconds, 1e-6)
     projected = snapshot_bytes / rate if rate > 0 else math.inf
     now = clock.now()
     age = (now - snap.time).total_seconds()
@@ -195,8 +245,8 @@ def restore_test(
         bytes_checked=checked_bytes,
         mismatches=len(problems),
         errors=len(errors),
-        restore_seconds=round(restore_seconds, 3),
-        verify_seconds=round(verify_seconds, 3),
+        restore_seconds=round(run.restore_seconds, 3),
+        verify_seconds=round(run.verify_seconds, 3),
         bytes_per_second=round(rate, 1),
         snapshot_bytes=snapshot_bytes,
         projected_rto_seconds=round(projected, 1) if math.isfinite(projected) else -1.0,
@@ -213,7 +263,7 @@ def restore_test(
         record_error=record_error,
         failures=tuple(failures),
         empty=empty,
-        target=os.fsdecode(target_b),
+        target=os.fsdecode(run.target),
         requests=repo.requests.snapshot(),
     )
 

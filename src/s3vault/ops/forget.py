@@ -3,7 +3,10 @@ optionally prune afterwards)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.objectlock import LockPolicy
@@ -12,10 +15,19 @@ from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundErr
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.ids import ObjectId
 from s3vault.maintenance.immutability import protect_kept, save_known, split_locked
+from s3vault.maintenance.prune import PruneOptions
 from s3vault.maintenance.retention import Decision, Plan, Policy, apply_policy
+from s3vault.ops.audit import AuditNote, audited, measured
+from s3vault.ops.prune import PruneResult
+from s3vault.ops.prune import prune as prune_repository
+from s3vault.progress import Progress
+from s3vault.repository.lease import LeaseSettings
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot, list_snapshots, load_snapshot
 from s3vault.tags import TagList, matches, tag_lists
+
+if TYPE_CHECKING:
+    from s3vault.ops.profiles import Profile
 
 NAMED = "named"  # the group of the snapshots forget ID removes
 
@@ -38,6 +50,37 @@ class ForgetOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "tags", tag_lists(self.tags))  # "a,b" given as a string
 
+    def with_profile(self, profile: Profile | None) -> ForgetOptions:
+        """A config profile's [retention] table (its rules and group_by) when these options
+        give neither rules nor snapshot ids.
+
+        Raises:
+            UsageError: the profile's rules cannot be read.
+        """
+        rules = profile.table("retention") if profile is not None else {}
+        if profile is None or not rules or not self.policy.empty or self.snapshot_ids:
+            return self
+        policy = Policy.from_options(rules, source=f"profile {profile.name} [retention]")
+        group_by = rules.get("group_by")
+        if group_by is None:
+            return replace(self, policy=policy)
+        return replace(self, policy=policy, group_by=split_group_by(str(group_by)))
+
+    def check(self) -> None:
+        """What can be refused before the repository is opened.
+
+        Raises:
+            UsageError: snapshot ids mixed with rules.
+        """
+        if self.snapshot_ids and not self.policy.empty:
+            msg = "forget: give snapshot ids or --keep-* rules, not both"
+            raise UsageError(msg)
+
+
+def split_group_by(text: str) -> tuple[str, ...]:
+    """``host,paths`` → ("host", "paths"); ``""`` → one group of all."""
+    return tuple(g.strip() for g in text.split(",") if g.strip())
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ForgetResult:
@@ -49,6 +92,7 @@ class ForgetResult:
     requests: RequestCounts
     deferred: tuple[tuple[str, float], ...] = ()  # Object Lock: (snapshot id, locked until)
     locks_extended: int = 0  # objects whose lock a longer-kept snapshot extended
+    prune: PruneResult | None = None  # the prune that followed (forget(..., prune=...))
 
 
 def resolve_snapshot_ids(repo: Repository, refs: tuple[str, ...]) -> list[ObjectId]:
@@ -86,9 +130,7 @@ def resolve_snapshot_ids(repo: Repository, refs: tuple[str, ...]) -> list[Object
 
 
 def _named_plan(repo: Repository, options: ForgetOptions) -> Plan:
-    if not options.policy.empty:
-        msg = "forget: give snapshot ids or --keep-* rules, not both"
-        raise UsageError(msg)
+    options.check()
     if options.hosts or options.tags or options.paths:
         msg = "forget: snapshot ids name the snapshots; --host, --tag and --path do not apply"
         raise UsageError(msg)
@@ -106,9 +148,21 @@ def _named_plan(repo: Repository, options: ForgetOptions) -> Plan:
     return plan
 
 
-def forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None = None) -> ForgetResult:
+def forget(
+    repo: Repository,
+    options: ForgetOptions,
+    *,
+    clock: Clock | None = None,
+    prune: PruneOptions | None = None,
+    lease: LeaseSettings | None = None,
+    progress: Progress | None = None,
+    on_forgotten: Callable[[ForgetResult], None] | None = None,
+) -> ForgetResult:
     """Apply the policy, or take the snapshots named; remove the snapshots not kept (not with
-    dry_run).
+    dry_run); then, with ``prune`` (and not dry_run), prune under ``lease``. Audited unless a
+    dry run (one record for both); the snapshots removed and the bytes freed are the run's
+    metrics. ``on_forgotten`` is told the forget's result before the prune starts (so it can
+    be shown even when the prune fails).
 
     Snapshot files are removed one by one: a crash leaves every snapshot whole or gone. The data
     they used stays until a prune. Named snapshots are removed even when their file cannot be
@@ -117,7 +171,22 @@ def forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None = No
     Raises:
         UsageError: the policy is empty or would remove a whole group; ids mixed with rules or
             filters; an id that names no snapshot or several.
+        And what ``ops.prune.prune`` raises, with ``prune``.
     """
+    with nullcontext(AuditNote("forget")) if options.dry_run else audited(repo, "forget") as note:
+        result = _forget(repo, options, clock=clock)
+        note.details["removed"] = [str(d.id) for d in result.decisions if not d.keep]
+        note.details["deferred"] = [sid for sid, _ in result.deferred]
+        measured("forget", snapshots_removed=result.removed)
+        if prune is None or options.dry_run:
+            return result
+        if on_forgotten is not None:
+            on_forgotten(result)
+        pruned = prune_repository(repo, prune, lease=lease, clock=clock, progress=progress)
+    return replace(result, prune=pruned)
+
+
+def _forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None) -> ForgetResult:
     now = (clock or SystemClock()).now()
     if options.snapshot_ids:
         plan = _named_plan(repo, options)

@@ -1,88 +1,21 @@
-"""iam-policy: least-privilege IAM policies for a repository's bucket and prefix.
-
-- backup: list, read, write new objects, abort its multipart uploads, extend Object Lock
-  retention; an explicit deny of every delete, of bypassing governance and of changing the
-  bucket's policy, lifecycle or lock configuration.
-- maintenance: what backup can, plus delete (forget, prune, key changes, unlock) and, with
-  Object Lock, delete object versions.
-- auditor: list and read (snapshots, verify, audit, stats, cost), and write its audit records.
-- restore-test: list and read, and write drill records and audit records.
-"""
+"""iam-policy: the least-privilege IAM policy of a role on the repository's bucket and prefix
+(the roles and their statements: cloud/iam.py). Reads no repository: only its URL."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from s3vault.errors import UsageError
-
-ROLES = ("backup", "maintenance", "auditor", "restore-test")
-READ = ["s3:GetObject", "s3:GetObjectRetention"]
-WRITE = ["s3:PutObject", "s3:AbortMultipartUpload"]
+from s3vault.cloud.iam import policy
+from s3vault.ops.bucket import s3_repository
 
 
-def policy(
-    role: str,
-    bucket: str,
-    prefix: str,
-    *,
-    kms_key_arns: tuple[str, ...] = (),
-    object_lock: bool = False,
+def iam_policy(
+    url: str, role: str, *, kms_key_arns: tuple[str, ...] = (), object_lock: bool = False
 ) -> dict[str, Any]:
-    """The IAM policy document for one role.
+    """The policy document (JSON-ready) for ``role`` on the S3 repository at ``url``.
 
     Raises:
-        UsageError: an unknown role or no bucket.
+        UsageError: not an S3 repository, or an unknown role.
     """
-    if role not in ROLES:
-        raise UsageError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
-    if not bucket:
-        raise UsageError("iam-policy needs an s3:// repository")
-    prefix = prefix.strip("/")
-    objects = f"arn:aws:s3:::{bucket}/{prefix}/*" if prefix else f"arn:aws:s3:::{bucket}/*"
-    listing: dict[str, Any] = {
-        "Sid": "ListTheRepository",
-        "Effect": "Allow",
-        "Action": ["s3:ListBucket", "s3:GetBucketLocation", "s3:GetBucketObjectLockConfiguration"],
-        "Resource": f"arn:aws:s3:::{bucket}",
-    }
-    if prefix:
-        listing["Condition"] = {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}
-    actions = list(READ)
-    if role in ("backup", "maintenance"):
-        actions += WRITE + (["s3:PutObjectRetention"] if object_lock else [])
-    if role == "maintenance":
-        actions += ["s3:DeleteObject"] + (["s3:DeleteObjectVersion"] if object_lock else [])
-    statements: list[dict[str, Any]] = [
-        listing,
-        {"Sid": "Objects", "Effect": "Allow", "Action": sorted(actions), "Resource": objects},
-    ]
-    if role in ("auditor", "restore-test"):  # their runs are in the audit log too
-        base = objects.removesuffix("*")
-        records = [base + "audit/*", *([base + "drills/*"] if role == "restore-test" else [])]
-        statements.append(
-            {"Sid": "Records", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": records}
-        )
-    if kms_key_arns:
-        kms = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if role != "auditor" else [])
-        if role == "maintenance":  # key add --kms-key-id wraps a key file: Encrypt
-            kms.append("kms:Encrypt")
-        statements.append(
-            {"Sid": "Kms", "Effect": "Allow", "Action": kms, "Resource": list(kms_key_arns)}
-        )
-    if role == "backup":
-        statements.append(
-            {
-                "Sid": "NeverDelete",
-                "Effect": "Deny",
-                "Action": [
-                    "s3:DeleteObject",
-                    "s3:DeleteObjectVersion",
-                    "s3:BypassGovernanceRetention",
-                    "s3:PutBucketPolicy",
-                    "s3:PutLifecycleConfiguration",
-                    "s3:PutBucketObjectLockConfiguration",
-                ],
-                "Resource": [f"arn:aws:s3:::{bucket}", objects],
-            }
-        )
-    return {"Version": "2012-10-17", "Statement": statements}
+    bucket, prefix = s3_repository(url, "iam-policy")
+    return policy(role, bucket, prefix, kms_key_arns=kms_key_arns, object_lock=object_lock)

@@ -6,6 +6,7 @@ import dataclasses
 import getpass
 import socket
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Backend
@@ -15,7 +16,10 @@ from s3vault.backend.stack import stack_for
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import UsageError
 from s3vault.ids import ObjectId
-from s3vault.ops.keys import add_recovery_key
+from s3vault.maintenance.immutability import lock_period
+from s3vault.maintenance.retention import Policy
+from s3vault.ops.audit import audited
+from s3vault.ops.keys import store_recovery_key
 from s3vault.ops.session import RepoOptions
 from s3vault.repository.known import KnownRepositories
 from s3vault.repository.repository import Repository, RepositorySettings
@@ -29,6 +33,19 @@ class InitOptions:
     recovery_key: bool = False  # also create a recovery key (its text is in the result, once;
     # the CLI asks for one by default)
     object_lock: LockPolicy | None = None  # lock every object (S3 bucket with Object Lock)
+
+
+def object_lock_policy(mode: str, policy: Policy, period: timedelta | None = None) -> LockPolicy:
+    """Object Lock in ``mode`` (governance or compliance) for a repository with this retention
+    policy: objects are locked for ``period``, else for as long as the policy surely needs a
+    new snapshot (``maintenance.immutability.lock_period``), plus a margin of a quarter of
+    that, so that a retention is extended at most once per margin, not on every run.
+
+    Raises:
+        UsageError: no period and a policy without a time-based rule.
+    """
+    seconds = (period or lock_period(policy)).total_seconds()
+    return LockPolicy(mode=mode.upper(), period=seconds, margin=seconds / 4)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,7 +68,7 @@ def init(
     backend: Backend | None = None,
     clock: Clock | None = None,
 ) -> InitResult:
-    """Create a repository at the URL.
+    """Create a repository at the URL (audited once it exists).
 
     Raises:
         S3VaultError: something already exists there, or storage fails.
@@ -90,7 +107,9 @@ def init(
         cache_dir=repo_options.cache_dir,
     )
     KnownRepositories(repo_options.cache_dir).remember(backend.location, repo.id)
-    recovery_text = add_recovery_key(repo, clock=clock)[1] if options.recovery_key else None
+    recovery_text = store_recovery_key(repo, clock=clock)[1] if options.recovery_key else None
+    with audited(repo, "init", repository_id=str(repo.id), location=backend.location):
+        pass  # recorded once the repository exists whole
     return InitResult(
         repository_id=repo.id,
         location=backend.location,

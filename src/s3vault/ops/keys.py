@@ -14,6 +14,7 @@ import getpass
 import socket
 from dataclasses import dataclass, replace
 
+from s3vault.backend.location import BackendOptions
 from s3vault.clock import Clock, SystemClock
 from s3vault.crypto import recovery
 from s3vault.crypto.keys import MasterKey
@@ -21,6 +22,7 @@ from s3vault.errors import IntegrityError, S3VaultError, UsageError
 from s3vault.format.configfile import KeyEpoch
 from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.format.layout import ObjectKind, object_name
+from s3vault.ops.audit import audited
 from s3vault.repository import keyring
 from s3vault.repository.lease import LeaseSettings, lease_class
 from s3vault.repository.repository import Repository
@@ -110,7 +112,7 @@ def list_keys(repo: Repository) -> list[KeyEntry]:
     return sorted(entries, key=lambda e: (e.created, e.id))
 
 
-def add_key(
+def _add_key(
     repo: Repository,
     password: bytes,
     *,
@@ -141,18 +143,19 @@ def add_key(
     return _entry(repo, keyfile)
 
 
-def add_recovery_key(repo: Repository, *, clock: Clock | None = None) -> tuple[KeyEntry, str]:
+def store_recovery_key(repo: Repository, *, clock: Clock | None = None) -> tuple[KeyEntry, str]:
     """A key file that a new recovery secret opens; returns it and the secret's text form
     (shown once: s3vault keeps no copy). The secret has 256 random bits, so the cheapest KDF
-    profile loses nothing."""
+    profile loses nothing. Not audited: for init, whose record covers it
+    (``add_recovery_key`` is the audited operation)."""
     secret = recovery.new_secret()
-    entry = add_key(
+    entry = _add_key(
         repo, secret, label="recovery", kdf_profile="minimum", clock=clock, kind="recovery"
     )
     return entry, recovery.encode(secret)
 
 
-def change_password(
+def _change_password(
     repo: Repository,
     password: bytes,
     *,
@@ -164,7 +167,7 @@ def change_password(
     old = next((e for e in list_keys(repo) if e.current), None)
     if old is not None and old.kind == "recovery":
         old = None  # opened with the recovery key: add a password, keep the recovery key
-    added = add_key(
+    added = _add_key(
         repo, password, label=old.label if old else "", kdf_profile=kdf_profile, clock=clock
     )
     if old is not None:
@@ -172,7 +175,7 @@ def change_password(
     return added
 
 
-def remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
+def _remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
     """Remove a key file by id (or a unique prefix of it), or by its label.
 
     Raises:
@@ -205,9 +208,9 @@ def remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
     raise IntegrityError(f"key file {name} is still there after its removal")
 
 
-def add_kms_key(
+def _add_kms_key(
     repo: Repository,
-    kms: keyring.KeyWrapService,
+    kms: keyring.KeyWrapService | BackendOptions,
     kms_key_id: str,
     *,
     label: str = "",
@@ -215,6 +218,8 @@ def add_kms_key(
 ) -> KeyEntry:
     """A key file whose private key ``kms_key_id`` encrypts: any host allowed to decrypt with
     that KMS key opens the repository without a password (escrow, or password-less hosts).
+    ``kms`` is the key-wrapping service, or the options to reach AWS KMS with (the
+    repository's credentials, role and region: cloud/kms.py).
 
     Raises:
         BackendError: KMS refused to encrypt (or to decrypt it back).
@@ -222,6 +227,10 @@ def add_kms_key(
     """
     if not kms_key_id:
         raise UsageError("--kms-key-id needs a KMS key ARN (or alias ARN)")
+    if isinstance(kms, BackendOptions):
+        from s3vault.cloud.kms import KmsService  # boto3 only when KMS is used
+
+        kms = KmsService(kms)
     keyfile = keyring.wrap_key_kms(
         repo_id=repo.id,
         payload=repo.sealer.payload(),
@@ -276,7 +285,7 @@ class RotateResult:
     skipped: tuple[tuple[str, str], ...]  # key files left alone (damaged, foreign) and why
 
 
-def rotate_master(
+def _rotate_master(
     repo: Repository, *, lease: LeaseSettings | None = None, clock: Clock | None = None
 ) -> RotateResult:
     """Start a new key epoch: a fresh master key in every key file, then the config says
@@ -313,7 +322,7 @@ def rotate_master(
     )
 
 
-def sync_keys(repo: Repository) -> tuple[int, tuple[tuple[str, str], ...]]:
+def _sync_keys(repo: Repository) -> tuple[int, tuple[tuple[str, str], ...]]:
     """Give every key file exactly the live epochs of the config (finishes a rotation or an
     epoch retirement that was interrupted). Returns (key files re-sealed, skipped and why)."""
     skipped: list[tuple[str, str]] = []
@@ -321,3 +330,118 @@ def sync_keys(repo: Repository) -> tuple[int, tuple[tuple[str, str], ...]]:
         repo.sealer.payload(), on_skip=lambda n, why: skipped.append((n, why))
     )
     return count, tuple(skipped)
+
+
+# The operations: each audited (ops/audit.py), with what it did in its record.
+
+
+def add_key(
+    repo: Repository,
+    password: bytes,
+    *,
+    label: str = "",
+    kdf_profile: str = "default",
+    clock: Clock | None = None,
+    kind: str = "password",
+) -> KeyEntry:
+    """A new key file that opens the repository with ``password``.
+
+    Raises:
+        UsageError: an empty password.
+        IntegrityError: the stored key file does not open as written (nothing is reported
+            as added).
+    """
+    with audited(repo, "key add") as note:
+        entry = _add_key(
+            repo, password, label=label, kdf_profile=kdf_profile, clock=clock, kind=kind
+        )
+        note.details.update(key=entry.id, kind=entry.kind, label=entry.label)
+    return entry
+
+
+def add_recovery_key(repo: Repository, *, clock: Clock | None = None) -> tuple[KeyEntry, str]:
+    """A key file that a new recovery secret opens; returns it and the secret's text form
+    (shown once: s3vault keeps no copy). The secret has 256 random bits, so the cheapest KDF
+    profile loses nothing."""
+    with audited(repo, "key add") as note:
+        entry, text = store_recovery_key(repo, clock=clock)
+        note.details.update(key=entry.id, kind=entry.kind, label=entry.label)
+    return entry, text
+
+
+def add_kms_key(
+    repo: Repository,
+    kms: keyring.KeyWrapService | BackendOptions,
+    kms_key_id: str,
+    *,
+    label: str = "",
+    clock: Clock | None = None,
+) -> KeyEntry:
+    """A key file whose private key ``kms_key_id`` encrypts: any host allowed to decrypt with
+    that KMS key opens the repository without a password (escrow, or password-less hosts).
+    ``kms`` is the key-wrapping service, or the options to reach AWS KMS with (the
+    repository's credentials, role and region: cloud/kms.py).
+
+    Raises:
+        UsageError: no KMS key id.
+        BackendError: KMS refused to encrypt (or to decrypt it back).
+        IntegrityError: the stored key file does not open as written.
+    """
+    with audited(repo, "key add") as note:
+        entry = _add_kms_key(repo, kms, kms_key_id, label=label, clock=clock)
+        note.details.update(key=entry.id, kind=entry.kind, label=entry.label)
+    return entry
+
+
+def change_password(
+    repo: Repository,
+    password: bytes,
+    *,
+    kdf_profile: str = "default",
+    clock: Clock | None = None,
+) -> KeyEntry:
+    """Replace the key file in use by one with a new password (added and checked first, then
+    the old one removed)."""
+    with audited(repo, "key passwd", replaced=repo.key_id.hex()) as note:
+        entry = _change_password(repo, password, kdf_profile=kdf_profile, clock=clock)
+        note.details["key"] = entry.id
+    return entry
+
+
+def remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
+    """Remove a key file by id (or a unique prefix of it), or by its label.
+
+    Raises:
+        UsageError: no such key, an ambiguous prefix, the last usable key file, or the one in
+            use without ``force``.
+    """
+    with audited(repo, "key remove") as note:
+        entry = _remove_key(repo, key, force=force)
+        note.details.update(key=entry.id, kind=entry.kind, label=entry.label)
+    return entry
+
+
+def rotate_master(
+    repo: Repository, *, lease: LeaseSettings | None = None, clock: Clock | None = None
+) -> RotateResult:
+    """Start a new key epoch: a fresh master key in every key file, then the config says
+    new objects use it. Under the maintenance lease (no prune or second rotation beside).
+
+    Raises:
+        LeaseHeldError: a prune or another rotation holds the lease.
+        UnsupportedOperationError: the store cannot overwrite conditionally (If-Match).
+        UsageError: the epoch counter is exhausted.
+    """
+    with audited(repo, "key rotate-master") as note:
+        result = _rotate_master(repo, lease=lease, clock=clock)
+        note.details.update(epoch=result.epoch, key_files=result.key_files)
+    return result
+
+
+def sync_keys(repo: Repository) -> tuple[int, tuple[tuple[str, str], ...]]:
+    """Give every key file exactly the live epochs of the config (finishes a rotation or an
+    epoch retirement that was interrupted). Returns (key files re-sealed, skipped and why)."""
+    with audited(repo, "key sync") as note:
+        count, skipped = _sync_keys(repo)
+        note.details["key_files"] = count
+    return count, skipped

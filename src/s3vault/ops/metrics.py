@@ -5,15 +5,22 @@ Written for every command: ``s3vault_last_run_timestamp_seconds``, ``s3vault_exi
 ``s3vault_duration_seconds`` and ``s3vault_last_success_timestamp_seconds`` (carried over from
 the file when this run failed, so an alert on its age fires). Commands add their own figures
 (backup: files and bytes read and added, errors, warnings; verify: coverage; restore-test:
-result, throughput, projected RTO; prune: bytes freed).
+result, throughput, projected RTO; prune: bytes freed). The operations name their figures
+(``ops.audit.measured``); ``publish`` writes them where the caller asked, with CloudWatch
+(cloud/cloudwatch.py) beside the textfile.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from s3vault.backend.location import BackendOptions
+from s3vault.errors import ExitCode, S3VaultError
 
 HELP = {
     "last_run_timestamp_seconds": "When the command last ended (Unix time)",
@@ -96,3 +103,51 @@ def write_textfile(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(path)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsTarget:
+    """Where a run's metrics go: a Prometheus textfile, CloudWatch (a namespace), or both."""
+
+    file: str | None = None  # the textfile's path
+    cloudwatch_namespace: str | None = None
+    backend: BackendOptions = field(default_factory=BackendOptions)  # CloudWatch's session
+
+
+def publish(
+    target: MetricsTarget,
+    *,
+    labels: Mapping[str, str],
+    values: Mapping[str, float],
+    exit_code: int,
+    duration: float,
+    now: float,
+) -> list[tuple[str, str]]:
+    """Write a run's figures (``labels``: command, profile and repository; the host is added)
+    to the textfile and to CloudWatch. Returns what could not be written, as (item,
+    message): a failure here never changes the run's outcome."""
+    labels = {**labels, "host": socket.gethostname()}
+    labels = {k: labels[k] for k in ("command", "profile", "host", "repository") if k in labels}
+    problems: list[tuple[str, str]] = []
+    if target.file:
+        try:
+            write_textfile(
+                Path(target.file), labels, values, exit_code=exit_code, duration=duration, now=now
+            )
+        except OSError as exc:
+            problems.append(("metrics file", f"metrics not written to {target.file}: {exc}"))
+    if target.cloudwatch_namespace:
+        from s3vault.cloud.cloudwatch import put_metrics  # boto3 only when used
+
+        figures = {
+            "exit_code": float(exit_code),
+            "success": float(exit_code in (ExitCode.OK, ExitCode.PARTIAL)),
+            "duration_seconds": duration,
+            **values,
+        }
+        dimensions = {k.capitalize(): v for k, v in labels.items()}
+        try:
+            put_metrics(target.cloudwatch_namespace, dimensions, figures, target.backend, now)
+        except S3VaultError as exc:
+            problems.append(("CloudWatch metrics", f"CloudWatch metrics not sent: {exc}"))
+    return problems

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
 from s3vault.maintenance.prune import PruneOptions, execute_prune, plan_prune
+from s3vault.ops.audit import AuditNote, audited, measured
 from s3vault.progress import Progress
 from s3vault.repository.lease import LeaseSettings, lease_class
 from s3vault.repository.repository import Repository
@@ -49,6 +51,14 @@ class PruneResult:
     young_temporaries: int = 0  # leftovers younger than the grace period, left alone
 
 
+def lease_for(ttl: float, *, wait: float = 0.0) -> LeaseSettings:
+    """The maintenance lease for a time to live (seconds): refreshed every sixth of it (the
+    defaults' 30 minutes and 5 minutes), so that the holder may still act for half the TTL
+    after its last refresh (``LeaseSettings.safe_for``); ``wait``: how long to keep trying to
+    acquire it."""
+    return LeaseSettings(ttl=ttl, refresh_every=ttl / 6, wait=wait)
+
+
 def prune(
     repo: Repository,
     options: PruneOptions | None = None,
@@ -59,12 +69,38 @@ def prune(
 ) -> PruneResult:
     """Collect garbage under the maintenance lease.
 
+    Audited unless a dry run (after forget, in forget's record); the bytes freed are the
+    run's metrics.
+
     Raises:
         LeaseHeldError: another prune holds the lease (exit code 11).
         LeaseLostError: the lease was lost mid-way; what was done is consistent.
         IntegrityError: snapshots reference missing data (prune refuses, changes nothing).
     """
     options = options or PruneOptions()
+    with nullcontext(AuditNote("prune")) if options.dry_run else audited(repo, "prune") as note:
+        r = _prune(repo, options, lease=lease, clock=clock, progress=progress)
+        note.details.update(
+            packs_deleted=r.packs_deleted + r.orphans_deleted,
+            bytes_deleted=r.bytes_deleted,
+            packs_repacked=r.packs_repacked,
+            reencrypted_packs=r.reencrypt_packs,
+            retired_epochs=list(r.retired_epochs),
+            temporaries_deleted=r.temporaries_deleted,
+            temporaries_bytes=r.temporaries_bytes,
+        )
+    measured("prune", bytes_freed=r.bytes_deleted)
+    return r
+
+
+def _prune(
+    repo: Repository,
+    options: PruneOptions,
+    *,
+    lease: LeaseSettings | None,
+    clock: Clock | None,
+    progress: Progress | None,
+) -> PruneResult:
     clock = clock or SystemClock()
     kind = lease_class(repo)
     with kind.acquire(repo, "prune", lease, clock=clock) as held:

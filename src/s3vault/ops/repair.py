@@ -24,6 +24,7 @@ from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.maintenance.immutability import protect, save_known, split_locked
+from s3vault.ops.audit import audited
 from s3vault.progress import Progress
 from s3vault.repository.lease import LeaseSettings, lease_class
 from s3vault.repository.repository import Repository
@@ -61,10 +62,27 @@ def repair_index(
     pack's header is unusable, every blob the old index files place there is read and kept
     if it opens. Never deletes a pack; changes nothing when the index is already right.
 
+    Audited when it changed the index.
+
     Raises:
         LeaseHeldError: a prune (or another repair) holds the maintenance lease.
         BackendError: storage failed.
     """
+    result = _repair_index(repo, dry_run=dry_run, lease=lease, clock=clock)
+    if result.changed and not dry_run:  # a repair that found nothing to do changes nothing
+        with audited(
+            repo,
+            "repair index",
+            new_index_files=[str(i) for i in result.new_index_files],
+            blobs_lost=result.blobs_lost,
+        ):
+            pass
+    return result
+
+
+def _repair_index(
+    repo: Repository, *, dry_run: bool, lease: LeaseSettings | None, clock: Clock | None
+) -> RepairIndexResult:
     if dry_run:
         plan = plan_repair(repo)
         new: tuple[ObjectId, ...] = ()
@@ -161,9 +179,16 @@ def repair_snapshots(
     """
     if options.dry_run:
         return _repair_snapshots(repo, options, progress, check_lease=None)
-    with lease_class(repo).acquire(repo, "repair snapshots", lease, clock=clock) as held:
-        repo = repo.with_index(repo.read_index())  # under the lease: sees what a prune did
-        return _repair_snapshots(repo, options, progress, check_lease=held.check)
+    with audited(repo, "repair snapshots") as note:
+        with lease_class(repo).acquire(repo, "repair snapshots", lease, clock=clock) as held:
+            repo = repo.with_index(repo.read_index())  # under the lease: sees what a prune did
+            r = _repair_snapshots(repo, options, progress, check_lease=held.check)
+        note.details.update(
+            repaired={str(x.id): str(x.new_id) for x in r.damaged if x.new_id is not None},
+            removed=[str(x.id) for x in r.damaged if x.removed],
+            dropped=sum(len(x.dropped) for x in r.damaged),
+        )
+    return r
 
 
 def _select(

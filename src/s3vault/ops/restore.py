@@ -9,6 +9,7 @@ from pathlib import Path
 from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
 from s3vault.ids import ObjectId
+from s3vault.ops.audit import audited
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot
@@ -63,10 +64,19 @@ def restore(
     Filters that select nothing give a warning too: a script must not believe it restored
     something.
 
+    Audited (its reads count).
+
     Raises:
         UsageError: unknown snapshot.
         RestoreError: the target cannot be used or cannot take more (disk full, read-only).
     """
+    with audited(repo, "restore", snapshot=options.snapshot, target=str(options.target)):
+        return _restore(repo, options, progress=progress, clock=clock)
+
+
+def _restore(
+    repo: Repository, options: RestoreOptions, *, progress: Progress | None, clock: Clock | None
+) -> RestoreResult:
     clock = clock or SystemClock()
     t0 = clock.monotonic()
     sid, snap = find_snapshot(repo, options.snapshot, host=options.host)

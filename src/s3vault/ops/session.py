@@ -50,7 +50,7 @@ def open_repository(
     known = KnownRepositories(options.cache_dir)
     kms = None
     if not options.password:
-        from s3vault.backend.kms import KmsService  # boto3 only when KMS is used
+        from s3vault.cloud.kms import KmsService  # boto3 only when KMS is used
 
         kms = KmsService(options.backend)
     raw = None

@@ -9,6 +9,7 @@ from s3vault.checker.checker import Checker, CheckOptions
 from s3vault.checker.findings import Finding
 from s3vault.checker.selection import PackSelection
 from s3vault.clock import Clock
+from s3vault.ops.audit import audited, measured
 from s3vault.progress import Progress
 from s3vault.repository.repository import Repository
 
@@ -47,12 +48,26 @@ def verify(
     clock: Clock | None = None,
 ) -> VerifyResult:
     """Check an open repository (its index need not be loaded: verify reads it afresh).
+    Audited (its reads count); its coverage and problems are the run's metrics.
 
     Raises:
         UsageError: a malformed --read-data-subset.
         BackendError: storage could not be listed.
     """
     options = options or VerifyOptions()
+    with audited(repo, "verify", read_data=options.read_data or bool(options.read_data_subset)):
+        result = _verify(repo, options, progress=progress, clock=clock)
+    measured(
+        "verify",
+        verify_coverage_ratio=result.packs_read / result.packs if result.packs else 1.0,
+        verify_problems=len(result.findings),
+    )
+    return result
+
+
+def _verify(
+    repo: Repository, options: VerifyOptions, *, progress: Progress | None, clock: Clock | None
+) -> VerifyResult:
     subset = PackSelection.parse(options.read_data_subset) if options.read_data_subset else None
     report = Checker(repo, progress=progress, clock=clock).run(
         CheckOptions(

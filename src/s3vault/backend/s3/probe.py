@@ -14,7 +14,8 @@ small objects under ``probe/<random>/``, and remove them again.
    Swift).
 
 About 50 small requests. ``adopted`` turns what was found into the settings the store is then
-used with (an explicit --s3-checksum still wins).
+used with (an explicit --s3-checksum still wins). Of the byte stores, only backend/s3/client.py
+and errors.py import boto3/botocore (cloud/ imports them for the other AWS services).
 """
 
 from __future__ import annotations

@@ -6,12 +6,10 @@ from datetime import UTC, datetime
 
 import click
 
+from s3vault import ExitCode, SystemClock, UsageError, audit_log
 from s3vault.cli.options import Duration, cli_context, global_options
 from s3vault.cli.render import emit, say
 from s3vault.cli.session import open_repo
-from s3vault.clock import SystemClock
-from s3vault.errors import ExitCode, UsageError
-from s3vault.ops.audit import audit_log
 
 
 def _since(text: str | None) -> datetime | None:

@@ -9,15 +9,13 @@ from pathlib import Path
 
 import click
 
-from s3vault import BackupOptions, BackupResult
+from s3vault import BackupOptions, BackupResult, ExitCode, TagList, UsageError, flatten
 from s3vault import backup as backup_op
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import TagListType, Timestamp, cli_context, global_options
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, say
 from s3vault.cli.session import open_repo
-from s3vault.errors import ExitCode, UsageError
-from s3vault.tags import TagList, flatten, tag_lists
 
 
 @click.command()
@@ -92,22 +90,6 @@ def backup(
     """Make a snapshot of PATHS (or of standard input with --stdin). With -P, the profile's
     paths when none are given, and its excludes and tags in addition to these."""
     ctx = cli_context()
-    if ctx.profile is not None and not use_stdin:
-        p = ctx.profile
-        paths = paths or tuple(p.get("paths", ()))
-        tags = (*tags, *tag_lists(p.get("tags", ())))
-        excludes = (*excludes, *p.get("excludes", ()))
-        exclude_files = (*exclude_files, *(Path(f) for f in p.get("exclude_files", ())))
-        host = host or p.get("host")
-        exclude_caches = exclude_caches or bool(p.get("exclude_caches"))
-        one_file_system = one_file_system or bool(p.get("one_file_system"))
-    if not paths and not use_stdin:
-        raise UsageError("nothing to back up: give PATHS (or --stdin, or a profile with paths)")
-    if use_stdin and (paths or root):
-        msg = "--stdin takes no paths and no --root"
-        raise UsageError(msg)
-    repo = open_repo(ctx, load_index=False)  # backup reads the index its own way
-    note = None if dry_run else ctx.audited("backup")
     options = BackupOptions(
         paths=paths,
         tags=flatten(tags),
@@ -124,26 +106,16 @@ def backup(
         time=when,
         root=root,
         dry_run=dry_run,
-    )
+    ).with_profile(ctx.profile)
+    if not options.paths and not use_stdin:
+        raise UsageError("nothing to back up: give PATHS (or --stdin, or a profile with paths)")
+    if use_stdin and (options.paths or root):
+        msg = "--stdin takes no paths and no --root"
+        raise UsageError(msg)
+    repo = open_repo(ctx, load_index=False)  # backup reads the index its own way
     with CliProgress(ctx) as progress:
         result = backup_op(repo, options, progress=progress)
     _report(ctx, result)
-    ctx.measured(
-        "backup",
-        files_processed=result.total_files_processed,
-        bytes_processed=result.total_bytes_processed,
-        bytes_added=result.data_added,
-        errors=result.files_failed,
-        warnings=len(result.warnings),
-    )
-    if note is not None:
-        note.details.update(
-            snapshot_id=str(result.snapshot_id) if result.snapshot_id else None,
-            files_processed=result.total_files_processed,
-            bytes_processed=result.total_bytes_processed,
-            data_added=result.data_added,
-            files_failed=result.files_failed,
-        )
     return ExitCode.PARTIAL if result.incomplete else ExitCode.OK
 
 

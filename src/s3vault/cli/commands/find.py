@@ -6,13 +6,11 @@ from datetime import UTC, datetime
 
 import click
 
-from s3vault import FindOptions, SnapshotFilter
+from s3vault import FindOptions, Node, SnapshotFilter, TagList
 from s3vault import find as find_op
 from s3vault.cli.options import cli_context, global_options, tag_filter
 from s3vault.cli.render import Unreadable, emit, human_bytes, say
 from s3vault.cli.session import open_repo
-from s3vault.format.tree import Node
-from s3vault.tags import TagList
 
 
 def _mtime(node: Node) -> str:

@@ -2,121 +2,20 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
 
 import click
 
-from s3vault import ForgetOptions, ForgetResult, Policy
+from s3vault import ForgetOptions, ForgetResult, Policy, TagList, split_group_by
 from s3vault import forget as forget_op
-from s3vault.cli.commands.prune import prune_options, run_prune
 from s3vault.cli.context import CliContext
-from s3vault.cli.options import (
-    KeepCount,
-    KeepWithin,
-    TagListType,
-    cli_context,
-    global_options,
-    tag_filter,
-)
+from s3vault.cli.options import cli_context, global_options, tag_filter
+from s3vault.cli.progress import CliProgress
+from s3vault.cli.pruning import prune_options, prune_settings, show_prune
 from s3vault.cli.render import emit, say
+from s3vault.cli.retention import keep_options
 from s3vault.cli.session import open_repo
-from s3vault.errors import UsageError
-from s3vault.maintenance.retention import KeepDuration
-from s3vault.tags import TagList, tag_lists
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-COUNTS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
-DURATIONS = ("within", *(f"within_{c}" for c in COUNTS[1:]))
-KEEP_NAMES = (*(f"keep_{c}" for c in COUNTS), *(f"keep_{d}" for d in DURATIONS), "keep_tags")
-SHORT = {"last": "-l", "hourly": "-H", "daily": "-d", "weekly": "-w", "monthly": "-m"}
-SHORT["yearly"] = "-y"  # restic's short forms
-UNIT = {"hourly": "hour", "daily": "day", "weekly": "week", "monthly": "month", "yearly": "year"}
-
-
-def keep_policy(values: Mapping[str, Any], *, source: str = "") -> Policy:
-    """A Policy from the --keep-* values, or from a profile's [retention] table (``source``
-    names it for messages; same keys, durations as text in restic's spelling such as "6m",
-    keep_tags as restic's tag lists such as "a,b").
-
-    Raises:
-        UsageError: a duration or count restic would reject or read otherwise.
-    """
-    rules: dict[str, Any] = {}
-    for c in COUNTS:
-        count = values.get(f"keep_{c}") or 0
-        if not isinstance(count, int) or isinstance(count, bool):
-            raise UsageError(f"{source} keep_{c}: a whole number, not {count!r}")
-        rules[c] = count
-    for name in DURATIONS:
-        value = values.get(f"keep_{name}")
-        if value is not None and not isinstance(value, KeepDuration):
-            where = f"{source} keep_{name}" if source else "--keep-" + name.replace("_", "-")
-            if not isinstance(value, str):
-                raise UsageError(f'{where}: a duration in quotes, such as "7d" or "6m"')
-            value = KeepDuration.parse(value, option=where)
-        rules[name] = value
-    tags = values.get("keep_tags") or ()
-    rules["tags"] = tag_lists([tags] if isinstance(tags, str) else tags)
-    policy = Policy(**rules)
-    policy.check()
-    return policy
-
-
-def keep_options(fn: F) -> F:
-    """The retention rules (forget; init stores them as the repository's policy), handed to
-    the command as one ``policy: Policy``. Counts, durations and tag lists mean what they mean
-    in restic 0.14 (``--keep-within 6m`` is six months, ``--keep-tag a,b`` both tags)."""
-
-    @functools.wraps(fn)
-    def with_policy(*args: Any, **kwargs: Any) -> Any:
-        values = {name: kwargs.pop(name) for name in KEEP_NAMES}
-        return fn(*args, policy=keep_policy(values), **kwargs)
-
-    command = cast("F", with_policy)
-    counts = [
-        click.option(
-            SHORT[c],
-            f"--keep-{c}",
-            type=KeepCount(),
-            default=0,
-            metavar="N",
-            help="Keep the N newest snapshots"
-            if c == "last"
-            else f"Keep the newest snapshot of each of the last N {UNIT[c]}s that have one",
-        )
-        for c in COUNTS
-    ]
-    durations = [
-        click.option(
-            "--keep-" + d.replace("_", "-"),
-            type=KeepWithin(),
-            metavar="DURATION",
-            help=(
-                "Keep every snapshot newer than DURATION before the latest snapshot of its "
-                "group: restic's y, m (months), d, h, such as 7d, 6m or 1y2m3d4h"
-            )
-            if d == "within"
-            else f"Keep the newest snapshot of each {UNIT[d.removeprefix('within_')]} within "
-            "DURATION before the latest snapshot",
-        )
-        for d in DURATIONS
-    ]
-    tags = click.option(
-        "--keep-tag",
-        "keep_tags",
-        multiple=True,
-        type=TagListType(),
-        metavar="TAG[,TAG...]",
-        help="Keep snapshots with all of these tags; repeat for any of several lists",
-    )
-    for option in reversed([*counts, *durations, tags]):
-        command = option(command)
-    return command
 
 
 @click.command()
@@ -164,35 +63,35 @@ def forget(
     do not mix.
     """
     ctx = cli_context()
-    profile = ctx.profile
-    rules = profile.table("retention") if profile is not None else {}
-    if profile is not None and rules and policy.empty and not snapshot_ids:
-        policy = keep_policy(rules, source=f"profile {profile.name} [retention]")
-        group_by = str(rules.get("group_by", group_by))
-    if snapshot_ids and not policy.empty:
-        msg = "forget: give snapshot ids or --keep-* rules, not both"
-        raise UsageError(msg)
-    repo = open_repo(ctx, load_index=False)
-    note = None if dry_run else ctx.audited("forget")
     options = ForgetOptions(
         policy=policy,
-        group_by=tuple(g.strip() for g in group_by.split(",") if g.strip()),
+        group_by=split_group_by(group_by),
         hosts=hosts,
         tags=tags,
         paths=paths,
         snapshot_ids=snapshot_ids,
         dry_run=dry_run,
         allow_remove_all=unsafe_allow_remove_all,
-    )
-    r = forget_op(repo, options)
-    if note is not None:
-        note.details["removed"] = [str(d.id) for d in r.decisions if not d.keep]
-    _render(ctx, r)
-    ctx.measured("forget", snapshots_removed=r.removed)
-    if note is not None:
-        note.details["deferred"] = [sid for sid, _ in r.deferred]
+    ).with_profile(ctx.profile)
+    options.check()
+    repo = open_repo(ctx, load_index=False)
+    prune, lease = (None, None)
     if then_prune and not dry_run:
-        return run_prune(ctx, repo, **prune_args)  # type: ignore[arg-type]
+        prune, lease = prune_settings(**prune_args)  # type: ignore[arg-type]
+    progress = CliProgress(ctx)
+    shown: list[ForgetResult] = []
+    with ExitStack() as stack:
+
+        def show(r: ForgetResult) -> None:
+            _render(ctx, r)
+            shown.append(r)
+            stack.enter_context(progress)  # the prune's progress, once forget is shown
+
+        r = forget_op(repo, options, prune=prune, lease=lease, progress=progress, on_forgotten=show)
+    if not shown:
+        _render(ctx, r)
+    if r.prune is not None:
+        show_prune(ctx, r.prune, reencrypt=False)
     return 0
 
 

@@ -7,14 +7,14 @@ import sys
 
 import click
 
+from s3vault import IAM_ROLES
+from s3vault import iam_policy as iam_policy_op
 from s3vault.cli.options import cli_context, global_options
-from s3vault.errors import UsageError
-from s3vault.ops.iam import ROLES, policy
 
 
 @click.command("iam-policy")
 @global_options
-@click.option("--role", type=click.Choice(ROLES), required=True, help="Who the policy is for")
+@click.option("--role", type=click.Choice(IAM_ROLES), required=True, help="Who the policy is for")
 @click.option(
     "--kms-key",
     "kms_keys",
@@ -28,11 +28,6 @@ def iam_policy(role: str, kms_keys: tuple[str, ...], object_lock: bool) -> int:
     delete), maintenance (forget, prune, keys), auditor (read only) or restore-test. Reads no
     repository: only its URL."""
     ctx = cli_context()
-    url = ctx.repository
-    if not url.startswith("s3:"):
-        raise UsageError("iam-policy needs an s3:// repository (-r, S3VAULT_REPOSITORY or -P)")
-    rest = url.removeprefix("s3://").removeprefix("s3:")
-    bucket, _, prefix = rest.partition("/")
-    doc = policy(role, bucket, prefix, kms_key_arns=kms_keys, object_lock=object_lock)
+    doc = iam_policy_op(ctx.repository, role, kms_key_arns=kms_keys, object_lock=object_lock)
     sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     return 0

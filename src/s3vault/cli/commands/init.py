@@ -6,16 +6,12 @@ from datetime import timedelta
 
 import click
 
-from s3vault import InitOptions, RepositorySettings
+from s3vault import InitOptions, Policy, RepositorySettings, object_lock_policy
 from s3vault import init as init_op
-from s3vault.backend.objectlock import LockPolicy
-from s3vault.cli.commands.forget import keep_options
-from s3vault.cli.commands.key import show_recovery_key
 from s3vault.cli.options import Duration, cli_context, global_options
-from s3vault.cli.render import emit, say
+from s3vault.cli.render import emit, say, show_recovery_key
+from s3vault.cli.retention import keep_options
 from s3vault.cli.session import repo_options
-from s3vault.maintenance.immutability import lock_period as derive_lock_period
-from s3vault.maintenance.retention import Policy
 
 
 @click.command()
@@ -83,14 +79,7 @@ def init(
     (forget uses it when given none); with --object-lock they also set the lock period."""
     ctx = cli_context()
     options = repo_options(ctx, confirm_password=True)
-    lock = None
-    if object_lock:
-        period = lock_period or derive_lock_period(policy)
-        lock = LockPolicy(
-            mode=object_lock.upper(),
-            period=period.total_seconds(),
-            margin=period.total_seconds() / 4,
-        )
+    lock = object_lock_policy(object_lock, policy, lock_period) if object_lock else None
     settings = RepositorySettings(
         pack_size=pack_size * 1024 * 1024,
         compression_level=compression,
@@ -98,12 +87,10 @@ def init(
         min_grace=max(1, round(min_grace.total_seconds())),
         retention={} if policy.empty else policy.to_dict(),
     )
-    audit = ctx.audited("init")
     result = init_op(
         options, InitOptions(settings=settings, recovery_key=recovery_key, object_lock=lock)
     )
     ctx.opened = result.repository
-    audit.details.update(repository_id=str(result.repository_id), location=result.location)
     if ctx.json:
         emit(
             ctx,

@@ -9,26 +9,26 @@ from datetime import timedelta
 
 import click
 
-from s3vault import LeaseSettings, open_repository
-from s3vault.cli.context import CliContext
-from s3vault.cli.options import Duration, cli_context, global_options
-from s3vault.cli.password import read_new_password
-from s3vault.cli.render import emit, human_bytes, say, warn
-from s3vault.cli.session import open_repo, repo_options
-from s3vault.errors import UsageError
-from s3vault.ops.keys import (
+from s3vault import (
     EpochEntry,
     KeyEntry,
+    LeaseSettings,
+    UsageError,
     add_key,
     add_kms_key,
     add_recovery_key,
     change_password,
     list_epochs,
     list_keys,
+    open_repository,
     remove_key,
     rotate_master,
     sync_keys,
 )
+from s3vault.cli.options import Duration, cli_context, global_options
+from s3vault.cli.password import read_new_password
+from s3vault.cli.render import emit, human_bytes, say, show_recovery_key, warn
+from s3vault.cli.session import open_repo, repo_options
 
 KDF_PROFILE = click.option(
     "--kdf-profile",
@@ -56,18 +56,6 @@ def _line(e: KeyEntry) -> str:
 def _epoch_line(e: EpochEntry) -> str:
     state = "current" if e.current else "retiring: run `s3vault prune --reencrypt`"
     return f"  epoch {e.epoch:<5} {e.packs:>7} packs {human_bytes(e.bytes):>10}  {state}"
-
-
-def show_recovery_key(ctx: CliContext, text: str) -> None:
-    """The recovery key, once, with what to do with it (shown even with --quiet)."""
-    ctx.out.print(
-        "Recovery key: it opens this repository when every password is lost. It is shown "
-        "only now; keep it offline (paper, a safe), never beside the data:\n"
-        f"    {text}\n"
-        "Use it with --recovery-key-file FILE.",
-        highlight=False,
-        soft_wrap=True,
-    )
 
 
 @click.group()
@@ -134,7 +122,6 @@ def add(
     options = repo_options(ctx)
     repo = open_repository(options, load_index=False)
     ctx.opened = repo
-    note = ctx.audited("key add")
     if recovery and kms_key_id is not None:
         raise UsageError("--recovery and --kms-key-id exclude each other")
     shown: dict[str, str] = {}
@@ -146,16 +133,13 @@ def add(
         else:
             show_recovery_key(ctx, text)
     elif kms_key_id is not None:
-        from s3vault.backend.kms import KmsService
-
-        entry = add_kms_key(repo, KmsService(options.backend), kms_key_id, label=label)
+        entry = add_kms_key(repo, options.backend, kms_key_id, label=label)
         checked = f"checked: KMS key {kms_key_id} opens it"
     else:
         entry = add_key(
             repo, read_new_password(new_password_file), label=label, kdf_profile=kdf_profile
         )
         checked = "checked: the new password opens it"
-    note.details.update(key=entry.id, kind=entry.kind, label=entry.label)
     if ctx.json:
         emit(ctx, "key_added", **dataclasses.asdict(entry), **shown)
     else:
@@ -171,9 +155,7 @@ def passwd(new_password_file: str | None, kdf_profile: str) -> int:
     """Change the password of the key file in use (new key file first, then the old removed)."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
-    note = ctx.audited("key passwd", replaced=repo.key_id.hex())
     entry = change_password(repo, read_new_password(new_password_file), kdf_profile=kdf_profile)
-    note.details["key"] = entry.id
     if ctx.json:
         emit(ctx, "key_changed", **dataclasses.asdict(entry))
     else:
@@ -190,9 +172,7 @@ def remove(key_id: str, force: bool) -> int:
     that opens the repository."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
-    note = ctx.audited("key remove")
     entry = remove_key(repo, key_id, force=force)
-    note.details.update(key=entry.id, kind=entry.kind, label=entry.label)
     if ctx.json:
         emit(ctx, "key_removed", id=entry.id)
     else:
@@ -210,9 +190,7 @@ def rotate_master_command(retry_lock: timedelta) -> int:
     encrypted with it. Then run `s3vault prune --reencrypt` to move the old data over."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
-    note = ctx.audited("key rotate-master")
     result = rotate_master(repo, lease=LeaseSettings(wait=retry_lock.total_seconds()))
-    note.details.update(epoch=result.epoch, key_files=result.key_files)
     for name, why in result.skipped:
         warn(ctx, name, f"key file left without the new master key: {why}")
     if ctx.json:
@@ -234,9 +212,7 @@ def sync_command() -> int:
     retirement)."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
-    note = ctx.audited("key sync")
     count, skipped = sync_keys(repo)
-    note.details["key_files"] = count
     for name, why in skipped:
         warn(ctx, name, f"key file left alone: {why}")
     if ctx.json:

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import click
 
+from s3vault import NodeType
 from s3vault import ls as ls_op
 from s3vault.cli.options import cli_context, global_options
 from s3vault.cli.render import Unreadable, emit
 from s3vault.cli.session import open_repo
-from s3vault.format.tree import NodeType
 
 _TYPE_CHAR = {
     NodeType.DIR: "d",

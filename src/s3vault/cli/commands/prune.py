@@ -1,181 +1,16 @@
-"""s3vault prune (and the prune options forget --prune shares)."""
+"""s3vault prune."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from s3vault import LeaseSettings, PruneOptions, Repository
 from s3vault import prune as prune_op
-from s3vault.cli.context import CliContext
-from s3vault.cli.options import ByteSize, Duration, cli_context, global_options
+from s3vault.cli.options import cli_context, global_options
 from s3vault.cli.progress import CliProgress
-from s3vault.cli.render import emit, human_bytes, say, warn
+from s3vault.cli.pruning import prune_options, prune_settings, show_prune
 from s3vault.cli.session import open_repo
-from s3vault.errors import UsageError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _percent(text: str) -> float:
-    try:
-        value = float(text.rstrip("%")) / 100
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        msg = f"--max-unused {text!r}: use a percentage such as 5%"
-        raise UsageError(msg)
-    return value
-
-
-def prune_options(fn: F) -> F:
-    """The options of prune (also accepted by forget --prune)."""
-    for option in reversed(
-        [
-            click.option(
-                "--max-unused",
-                default="5%",
-                show_default=True,
-                help="Unused space allowed to remain (repacking partly used packs beyond it)",
-            ),
-            click.option(
-                "--max-repack-size", type=ByteSize(), help="Repack at most this much (e.g. 10G)"
-            ),
-            click.option(
-                "--grace",
-                type=Duration(),
-                help="Delete marked packs only after this long (default and minimum: the "
-                "repository's, 24h unless set at init)",
-            ),
-            click.option(
-                "--retry-lock",
-                type=Duration(),
-                default="0s",
-                help="Wait this long for another prune's lease",
-            ),
-            click.option(
-                "--lease-ttl",
-                type=Duration(),
-                default="30m",
-                show_default=True,
-                help="The lease goes stale when not refreshed for this long",
-            ),
-        ]
-    ):
-        fn = option(fn)
-    return fn
-
-
-def run_prune(
-    ctx: CliContext,
-    repo: Repository,
-    *,
-    max_unused: str,
-    max_repack_size: int | None,
-    grace: timedelta | None,
-    retry_lock: timedelta,
-    lease_ttl: timedelta,
-    dry_run: bool = False,
-    reencrypt: bool = False,
-) -> int:
-    """Prune and print the outcome."""
-    options = PruneOptions(
-        max_unused=_percent(max_unused),
-        max_repack_bytes=max_repack_size,
-        grace=grace.total_seconds() if grace is not None else None,
-        dry_run=dry_run,
-        reencrypt=reencrypt,
-    )
-    ttl = lease_ttl.total_seconds()
-    lease = LeaseSettings(ttl=ttl, refresh_every=ttl / 6, wait=retry_lock.total_seconds())
-    note = None
-    if not dry_run:
-        note = ctx.audit if ctx.audit is not None else ctx.audited("prune")
-    with CliProgress(ctx) as progress:
-        r = prune_op(repo, options, lease=lease, progress=progress)
-    ctx.measured("prune", bytes_freed=r.bytes_deleted)
-    if note is not None:
-        note.details.update(
-            packs_deleted=r.packs_deleted + r.orphans_deleted,
-            bytes_deleted=r.bytes_deleted,
-            packs_repacked=r.packs_repacked,
-            reencrypted_packs=r.reencrypt_packs,
-            retired_epochs=list(r.retired_epochs),
-            temporaries_deleted=r.temporaries_deleted,
-            temporaries_bytes=r.temporaries_bytes,
-        )
-    for name, reason in r.unreadable_packs:
-        warn(ctx, name, f"pack not named by any index and unreadable, left alone: {reason}")
-    if ctx.json:
-        fields = {k: getattr(r, k) for k in r.__dataclass_fields__ if k != "unreadable_packs"}
-        emit(ctx, "summary", **fields, unreadable_packs=len(r.unreadable_packs))
-        return 0
-    prefix = "dry run: would " if r.dry_run else ""
-    grace = timedelta(seconds=round(r.grace_seconds))
-    say(
-        ctx,
-        f"{r.snapshots} snapshots; {human_bytes(r.stored_bytes)} in indexed packs, "
-        f"{human_bytes(r.unused_bytes)} unused",
-    )
-    say(
-        ctx,
-        f"{prefix}repack {r.packs_repacked} packs, mark {r.packs_marked + r.packs_repacked} "
-        f"for deletion after {grace}, unmark {r.packs_unmarked} "
-        f"needed again, delete {r.packs_deleted} marked long enough and "
-        f"{r.orphans_deleted} left by crashes",
-    )
-    if not r.dry_run:
-        say(
-            ctx,
-            f"freed {human_bytes(r.bytes_deleted)}; {r.packs_still_marked} packs stay "
-            f"marked until their grace period ends",
-        )
-    if r.locked_deferred:
-        until = datetime.fromtimestamp(r.locked_until, UTC).isoformat(timespec="seconds")
-        say(
-            ctx,
-            f"{r.locked_deferred} objects still locked (Object Lock, the earliest until {until}): "
-            "deferred to a later prune",
-        )
-    if r.kept_after_recheck:
-        say(ctx, f"{r.kept_after_recheck} packs kept for snapshots written during the prune")
-    if r.deletions_held_back:
-        say(
-            ctx,
-            f"nothing deleted: {len(r.deletions_held_back)} snapshot file(s) cannot be read, so "
-            "what they need is unknown; `s3vault forget ID` (or `s3vault repair snapshots`) "
-            "settles them, then prune deletes",
-        )
-    if r.temporaries_deleted or r.young_temporaries:
-        verb = "dry run: would remove" if r.dry_run else "removed"
-        say(
-            ctx,
-            f"{verb} {r.temporaries_deleted} temporary file(s) left by interrupted writes "
-            f"({human_bytes(r.temporaries_bytes)}); {r.young_temporaries} younger than {grace} "
-            "left alone",
-        )
-    if reencrypt:
-        _say_reencrypt(ctx, r, prefix)
-    say(ctx, f"lease: {r.protocol}")
-    return 0
-
-
-def _say_reencrypt(ctx: CliContext, r: Any, prefix: str) -> None:
-    say(ctx, f"{prefix}re-encrypt {r.reencrypt_packs} packs of older key epochs")
-    if r.dry_run:
-        return
-    for old, new in r.resealed_snapshots.items():
-        say(ctx, f"snapshot {old[:8]} re-encrypted: it is now {new[:8]}")
-    if r.resealed_drills:
-        say(ctx, f"{r.resealed_drills} drill records re-encrypted")
-    if r.retired_epochs:
-        epochs = ", ".join(str(e) for e in r.retired_epochs)
-        say(ctx, f"key epoch(s) {epochs} retired: removed from the config and every key file")
-    elif r.epochs_waiting:
-        say(ctx, f"older key epochs stay live: {r.epochs_waiting}")
 
 
 @click.command()
@@ -193,4 +28,8 @@ def prune(**args: Any) -> int:
     grace period)."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
-    return run_prune(ctx, repo, **args)
+    options, lease = prune_settings(**args)
+    with CliProgress(ctx) as progress:
+        r = prune_op(repo, options, lease=lease, progress=progress)
+    show_prune(ctx, r, reencrypt=options.reencrypt)
+    return 0

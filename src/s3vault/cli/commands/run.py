@@ -9,11 +9,11 @@ import sys
 
 import click
 
+from s3vault import ExitCode, UsageError
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import cli_context, global_options
 from s3vault.cli.profile import apply_profile
 from s3vault.cli.render import emit, say, warn
-from s3vault.errors import ExitCode, UsageError
 
 # From least to most severe: run exits with the most severe code of its steps.
 SEVERITY = [
@@ -106,7 +106,9 @@ def run(name: str) -> int:
         which = "after" if result in (0, 3) else "on_failure"
         if _hook(ctx, which, after, {**env, "S3VAULT_EXIT_CODE": str(result)}) != 0:
             result = worst([result, ExitCode.FATAL])
-    ctx.measured("run", steps=len(codes), failed_steps=sum(c not in (0, 3) for c in codes))
+    ctx.invocation.measured(
+        "run", steps=len(codes), failed_steps=sum(c not in (0, 3) for c in codes)
+    )
     if ctx.json:
         emit(ctx, "summary", profile=name, exit_codes=codes, exit_code=result)
     else:

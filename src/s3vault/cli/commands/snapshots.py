@@ -5,12 +5,11 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from s3vault import SnapshotFilter
+from s3vault import SnapshotFilter, TagList
 from s3vault import snapshots as snapshots_op
 from s3vault.cli.options import cli_context, global_options, tag_filter
 from s3vault.cli.render import emit, human_bytes, to_jsonable
 from s3vault.cli.session import open_repo
-from s3vault.tags import TagList
 
 
 @click.command()

@@ -6,10 +6,10 @@ import dataclasses
 
 import click
 
+from s3vault import stats as stats_op
 from s3vault.cli.options import cli_context, global_options
 from s3vault.cli.render import emit, human_bytes, say
 from s3vault.cli.session import open_repo
-from s3vault.ops.stats import stats as stats_op
 
 
 @click.command()

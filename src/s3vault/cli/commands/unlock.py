@@ -17,9 +17,7 @@ def unlock(remove_all: bool) -> int:
     """Remove a stale maintenance lease (one whose holder stopped refreshing it)."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
-    note = ctx.audited("unlock")
     r = unlock_op(repo, remove_all=remove_all)
-    note.details.update(removed=r.removed, lease=str(r.found) if r.found else None)
     if ctx.json:
         emit(ctx, "summary", found=r.found, stale=r.stale, removed=r.removed)
     elif r.found is None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import click
 
-from s3vault import VerifyOptions
+from s3vault import ExitCode, VerifyOptions
 from s3vault import verify as verify_op
 from s3vault.cli.options import cli_context, global_options
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, say
 from s3vault.cli.session import open_repo
-from s3vault.errors import ExitCode
 
 SHOWN_PATHS = 10
 
@@ -32,15 +31,9 @@ def verify(read_data: bool, read_data_subset: str | None, seed: int | None) -> i
     """
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
-    ctx.audited("verify", read_data=read_data or bool(read_data_subset))
     options = VerifyOptions(read_data=read_data, read_data_subset=read_data_subset, seed=seed)
     with CliProgress(ctx) as progress:
         r = verify_op(repo, options, progress=progress)
-    ctx.measured(
-        "verify",
-        verify_coverage_ratio=r.packs_read / r.packs if r.packs else 1.0,
-        verify_problems=len(r.findings),
-    )
     rate = r.bytes_read / r.total_duration if r.total_duration > 0 else 0.0
     if ctx.json:
         for f in r.findings:

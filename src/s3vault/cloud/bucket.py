@@ -10,6 +10,7 @@ under the repository; optionally replication to a second bucket.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +19,10 @@ import botocore.exceptions
 
 from s3vault.backend.location import BackendOptions
 from s3vault.backend.s3 import aws_session
+from s3vault.cloud.check import OK, WARNING, WRONG, Check
 from s3vault.errors import BackendError
 
-OK, WARNING, WRONG = "ok", "warning", "wrong"
+SETUP = "s3vault setup-bucket"  # the fix of most findings
 RULE_ABORT = "s3vault-abort-incomplete-uploads"
 RULE_NONCURRENT = "s3vault-expire-noncurrent-versions"
 RULE_DATA = "s3vault-data-packs-to-colder-class"
@@ -39,16 +41,6 @@ class BucketPlan:
     noncurrent_days: int = 1
     replicate_to: str | None = None  # destination bucket name
     replication_role: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Check:
-    """One item of the posture check."""
-
-    item: str
-    state: str  # ok, warning, wrong
-    detail: str
-    fix: str = ""
 
 
 def client(options: BackendOptions) -> Any:
@@ -102,85 +94,110 @@ def _lifecycle(plan: BucketPlan) -> list[dict[str, Any]]:
     return rules
 
 
+def _exists(s3: Any, plan: BucketPlan) -> bool:
+    try:
+        s3.head_bucket(Bucket=plan.bucket)
+    except botocore.exceptions.ClientError as exc:
+        if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+        return False
+    return True
+
+
+def _create(s3: Any, plan: BucketPlan, region: str | None) -> str:
+    """Create the bucket (with Object Lock when asked for)."""
+    args: dict[str, Any] = {"Bucket": plan.bucket}
+    if region and region != "us-east-1":
+        args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    if plan.object_lock:
+        args["ObjectLockEnabledForBucket"] = True
+    s3.create_bucket(**args)
+    return f"created bucket {plan.bucket}" + (" with Object Lock" if plan.object_lock else "")
+
+
+def _versioning(s3: Any, plan: BucketPlan) -> str:
+    s3.put_bucket_versioning(Bucket=plan.bucket, VersioningConfiguration={"Status": "Enabled"})
+    return "versioning enabled"
+
+
+def _public_access_block(s3: Any, plan: BucketPlan) -> str:
+    s3.put_public_access_block(
+        Bucket=plan.bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    return "all public access blocked"
+
+
+def _default_encryption(s3: Any, plan: BucketPlan) -> str:
+    rule: dict[str, Any] = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    if plan.sse_kms_key_id:
+        rule = {
+            "ApplyServerSideEncryptionByDefault": {
+                "SSEAlgorithm": "aws:kms",
+                "KMSMasterKeyID": plan.sse_kms_key_id,
+            },
+            "BucketKeyEnabled": True,
+        }
+    s3.put_bucket_encryption(
+        Bucket=plan.bucket, ServerSideEncryptionConfiguration={"Rules": [rule]}
+    )
+    return "default encryption " + ("SSE-KMS with bucket keys" if plan.sse_kms_key_id else "SSE-S3")
+
+
+def _apply_lifecycle(s3: Any, plan: BucketPlan) -> str:
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=plan.bucket, LifecycleConfiguration={"Rules": _lifecycle(plan)}
+    )
+    return f"lifecycle: {len(_lifecycle(plan))} rules on {_prefix(plan) or 'the bucket'}"
+
+
+def _replication(s3: Any, plan: BucketPlan) -> str:
+    s3.put_bucket_replication(
+        Bucket=plan.bucket,
+        ReplicationConfiguration={
+            "Role": plan.replication_role,
+            "Rules": [
+                {
+                    "ID": "s3vault-replica",
+                    "Status": "Enabled",
+                    "Priority": 1,
+                    "Filter": {"Prefix": _prefix(plan)},
+                    "DeleteMarkerReplication": {"Status": "Disabled"},
+                    "Destination": {"Bucket": f"arn:aws:s3:::{plan.replicate_to}"},
+                }
+            ],
+        },
+    )
+    return f"replication to {plan.replicate_to}"
+
+
 def setup_bucket(s3: Any, plan: BucketPlan, *, region: str | None) -> list[str]:
     """Create the bucket if needed and apply the list; returns what was done.
 
     Raises:
         BackendError: the store refused a step (the message names it).
     """
+    steps: list[tuple[str, Callable[[Any, BucketPlan], str]]] = [
+        ("versioning", _versioning),
+        ("public access block", _public_access_block),
+        ("default encryption", _default_encryption),
+        ("lifecycle", _apply_lifecycle),
+    ]
+    if plan.replicate_to and plan.replication_role:
+        steps.append(("replication", _replication))
     done: list[str] = []
     step = "head bucket"
     try:
-        try:
-            s3.head_bucket(Bucket=plan.bucket)
-        except botocore.exceptions.ClientError as exc:
-            if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
-                raise
+        if not _exists(s3, plan):
             step = "create bucket"
-            args: dict[str, Any] = {"Bucket": plan.bucket}
-            if region and region != "us-east-1":
-                args["CreateBucketConfiguration"] = {"LocationConstraint": region}
-            if plan.object_lock:
-                args["ObjectLockEnabledForBucket"] = True
-            s3.create_bucket(**args)
-            done.append(
-                f"created bucket {plan.bucket}" + (" with Object Lock" if plan.object_lock else "")
-            )
-        step = "versioning"
-        s3.put_bucket_versioning(Bucket=plan.bucket, VersioningConfiguration={"Status": "Enabled"})
-        done.append("versioning enabled")
-        step = "public access block"
-        s3.put_public_access_block(
-            Bucket=plan.bucket,
-            PublicAccessBlockConfiguration={
-                "BlockPublicAcls": True,
-                "IgnorePublicAcls": True,
-                "BlockPublicPolicy": True,
-                "RestrictPublicBuckets": True,
-            },
-        )
-        done.append("all public access blocked")
-        step = "default encryption"
-        rule: dict[str, Any] = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-        if plan.sse_kms_key_id:
-            rule = {
-                "ApplyServerSideEncryptionByDefault": {
-                    "SSEAlgorithm": "aws:kms",
-                    "KMSMasterKeyID": plan.sse_kms_key_id,
-                },
-                "BucketKeyEnabled": True,
-            }
-        s3.put_bucket_encryption(
-            Bucket=plan.bucket, ServerSideEncryptionConfiguration={"Rules": [rule]}
-        )
-        done.append(
-            "default encryption "
-            + ("SSE-KMS with bucket keys" if plan.sse_kms_key_id else "SSE-S3")
-        )
-        step = "lifecycle"
-        s3.put_bucket_lifecycle_configuration(
-            Bucket=plan.bucket, LifecycleConfiguration={"Rules": _lifecycle(plan)}
-        )
-        done.append(f"lifecycle: {len(_lifecycle(plan))} rules on {_prefix(plan) or 'the bucket'}")
-        if plan.replicate_to and plan.replication_role:
-            step = "replication"
-            s3.put_bucket_replication(
-                Bucket=plan.bucket,
-                ReplicationConfiguration={
-                    "Role": plan.replication_role,
-                    "Rules": [
-                        {
-                            "ID": "s3vault-replica",
-                            "Status": "Enabled",
-                            "Priority": 1,
-                            "Filter": {"Prefix": _prefix(plan)},
-                            "DeleteMarkerReplication": {"Status": "Disabled"},
-                            "Destination": {"Bucket": f"arn:aws:s3:::{plan.replicate_to}"},
-                        }
-                    ],
-                },
-            )
-            done.append(f"replication to {plan.replicate_to}")
+            done.append(_create(s3, plan, region))
+        for step, apply in steps:  # noqa: B007 (the failing step is named below)
+            done.append(apply(s3, plan))
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         msg = f"setup-bucket {plan.bucket}: {step} failed: {exc}"
         raise BackendError(msg) from None
@@ -208,117 +225,110 @@ def _get(s3: Any, what: str, **args: Any) -> dict[str, Any] | None:
     return answer
 
 
+def _check_versioning(s3: Any, plan: BucketPlan) -> Check:
+    versioning = (_get(s3, "get_bucket_versioning", Bucket=plan.bucket) or {}).get("Status")
+    if versioning == "Enabled":
+        return Check(item="versioning", state=OK, detail="enabled")
+    return Check(
+        item="versioning",
+        state=WRONG,
+        detail=f"{versioning or 'never enabled'}: a deleted or overwritten object "
+        "cannot be recovered",
+        fix=SETUP,
+    )
+
+
+def _check_object_lock(s3: Any, plan: BucketPlan) -> Check:
+    lock = (_get(s3, "get_object_lock_configuration", Bucket=plan.bucket) or {}).get(
+        "ObjectLockConfiguration", {}
+    )
+    enabled = lock.get("ObjectLockEnabled") == "Enabled"
+    default = lock.get("Rule", {}).get("DefaultRetention")
+    if plan.object_lock and not enabled:
+        return Check(
+            item="object lock",
+            state=WRONG,
+            detail="not enabled on the bucket",
+            fix="create a bucket with s3vault setup-bucket --object-lock and copy the "
+            "repository into it",
+        )
+    if enabled and default:
+        return Check(
+            item="object lock",
+            state=WARNING,
+            detail=f"a default retention ({default}) also locks the maintenance lease",
+            fix="remove the bucket's default retention: s3vault sets retention per object",
+        )
+    return Check(item="object lock", state=OK, detail="enabled" if enabled else "not used")
+
+
+def _check_encryption(s3: Any, plan: BucketPlan) -> Check:
+    enc = _get(s3, "get_bucket_encryption", Bucket=plan.bucket)
+    rules = (enc or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+    algo = (
+        rules[0].get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm")
+        if rules
+        else None
+    )
+    if not algo:
+        return Check(item="default encryption", state=WARNING, detail="none configured", fix=SETUP)
+    if algo == "aws:kms" and not rules[0].get("BucketKeyEnabled"):
+        return Check(
+            item="default encryption",
+            state=WARNING,
+            detail="SSE-KMS without bucket keys: one KMS request per object",
+            fix=SETUP + " --sse-kms KEY",
+        )
+    return Check(item="default encryption", state=OK, detail=str(algo))
+
+
+def _check_public_access(s3: Any, plan: BucketPlan) -> Check:
+    block = (_get(s3, "get_public_access_block", Bucket=plan.bucket) or {}).get(
+        "PublicAccessBlockConfiguration", {}
+    )
+    flags = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+    missing = [f for f in flags if not block.get(f)]
+    if not missing:
+        return Check(item="public access block", state=OK, detail="all four set")
+    return Check(
+        item="public access block",
+        state=WRONG,
+        detail="not set: " + ", ".join(missing),
+        fix=SETUP,
+    )
+
+
+def _check_replication(s3: Any, plan: BucketPlan) -> Check:
+    replication = _get(s3, "get_bucket_replication", Bucket=plan.bucket)
+    if plan.replicate_to and not replication:
+        return Check(
+            item="replication",
+            state=WARNING,
+            detail="not configured",
+            fix=SETUP + " --replicate-to BUCKET --replication-role ARN",
+        )
+    rules = (replication or {}).get("ReplicationConfiguration", {}).get("Rules", [])
+    dest = ", ".join(r.get("Destination", {}).get("Bucket", "") for r in rules)
+    return Check(item="replication", state=OK, detail=f"to {dest}" if rules else "not used")
+
+
 def check_bucket(s3: Any, plan: BucketPlan) -> list[Check]:
     """The posture check: each item ok, warning or wrong, with the fix.
 
     Raises:
         BackendError: the bucket cannot be inspected.
     """
-    b = plan.bucket
-    fix = "s3vault setup-bucket"
-    checks: list[Check] = []
     try:
-        versioning = (_get(s3, "get_bucket_versioning", Bucket=b) or {}).get("Status")
-        checks.append(
-            Check(item="versioning", state=OK, detail="enabled")
-            if versioning == "Enabled"
-            else Check(
-                item="versioning",
-                state=WRONG,
-                detail=f"{versioning or 'never enabled'}: a deleted or overwritten object "
-                "cannot be recovered",
-                fix=fix,
-            )
-        )
-        lock = (_get(s3, "get_object_lock_configuration", Bucket=b) or {}).get(
-            "ObjectLockConfiguration", {}
-        )
-        enabled = lock.get("ObjectLockEnabled") == "Enabled"
-        default = lock.get("Rule", {}).get("DefaultRetention")
-        if plan.object_lock and not enabled:
-            checks.append(
-                Check(
-                    item="object lock",
-                    state=WRONG,
-                    detail="not enabled on the bucket",
-                    fix="create a bucket with s3vault setup-bucket --object-lock and copy the "
-                    "repository into it",
-                )
-            )
-        elif enabled and default:
-            checks.append(
-                Check(
-                    item="object lock",
-                    state=WARNING,
-                    detail=f"a default retention ({default}) also locks the maintenance lease",
-                    fix="remove the bucket's default retention: s3vault sets retention per object",
-                )
-            )
-        else:
-            checks.append(
-                Check(item="object lock", state=OK, detail="enabled" if enabled else "not used")
-            )
-        enc = _get(s3, "get_bucket_encryption", Bucket=b)
-        rules = (enc or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
-        algo = (
-            rules[0].get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm")
-            if rules
-            else None
-        )
-        if not algo:
-            checks.append(
-                Check(item="default encryption", state=WARNING, detail="none configured", fix=fix)
-            )
-        elif algo == "aws:kms" and not rules[0].get("BucketKeyEnabled"):
-            checks.append(
-                Check(
-                    item="default encryption",
-                    state=WARNING,
-                    detail="SSE-KMS without bucket keys: one KMS request per object",
-                    fix=fix + " --sse-kms KEY",
-                )
-            )
-        else:
-            checks.append(Check(item="default encryption", state=OK, detail=str(algo)))
-        block = (_get(s3, "get_public_access_block", Bucket=b) or {}).get(
-            "PublicAccessBlockConfiguration", {}
-        )
-        flags = (
-            "BlockPublicAcls",
-            "IgnorePublicAcls",
-            "BlockPublicPolicy",
-            "RestrictPublicBuckets",
-        )
-        missing = [f for f in flags if not block.get(f)]
-        checks.append(
-            Check(item="public access block", state=OK, detail="all four set")
-            if not missing
-            else Check(
-                item="public access block",
-                state=WRONG,
-                detail="not set: " + ", ".join(missing),
-                fix=fix,
-            )
-        )
+        checks = [
+            _check_versioning(s3, plan),
+            _check_object_lock(s3, plan),
+            _check_encryption(s3, plan),
+            _check_public_access(s3, plan),
+        ]
         checks += _check_lifecycle(s3, plan)
-        replication = _get(s3, "get_bucket_replication", Bucket=b)
-        if plan.replicate_to and not replication:
-            checks.append(
-                Check(
-                    item="replication",
-                    state=WARNING,
-                    detail="not configured",
-                    fix=fix + " --replicate-to BUCKET --replication-role ARN",
-                )
-            )
-        else:
-            rules = (replication or {}).get("ReplicationConfiguration", {}).get("Rules", [])
-            dest = ", ".join(r.get("Destination", {}).get("Bucket", "") for r in rules)
-            checks.append(
-                Check(item="replication", state=OK, detail=f"to {dest}" if rules else "not used")
-            )
+        checks.append(_check_replication(s3, plan))
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-        msg = f"doctor: cannot inspect bucket {b}: {exc}"
+        msg = f"doctor: cannot inspect bucket {plan.bucket}: {exc}"
         raise BackendError(msg) from None
     return checks
 

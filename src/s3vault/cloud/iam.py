@@ -1,0 +1,88 @@
+"""iam-policy: least-privilege IAM policies for a repository's bucket and prefix.
+
+- backup: list, read, write new objects, abort its multipart uploads, extend Object Lock
+  retention; an explicit deny of every delete, of bypassing governance and of changing the
+  bucket's policy, lifecycle or lock configuration.
+- maintenance: what backup can, plus delete (forget, prune, key changes, unlock) and, with
+  Object Lock, delete object versions.
+- auditor: list and read (snapshots, verify, audit, stats, cost), and write its audit records.
+- restore-test: list and read, and write drill records and audit records.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from s3vault.errors import UsageError
+
+ROLES = ("backup", "maintenance", "auditor", "restore-test")
+READ = ["s3:GetObject", "s3:GetObjectRetention"]
+WRITE = ["s3:PutObject", "s3:AbortMultipartUpload"]
+
+
+def policy(
+    role: str,
+    bucket: str,
+    prefix: str,
+    *,
+    kms_key_arns: tuple[str, ...] = (),
+    object_lock: bool = False,
+) -> dict[str, Any]:
+    """The IAM policy document for one role.
+
+    Raises:
+        UsageError: an unknown role or no bucket.
+    """
+    if role not in ROLES:
+        raise UsageError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    if not bucket:
+        raise UsageError("iam-policy needs an s3:// repository")
+    prefix = prefix.strip("/")
+    objects = f"arn:aws:s3:::{bucket}/{prefix}/*" if prefix else f"arn:aws:s3:::{bucket}/*"
+    listing: dict[str, Any] = {
+        "Sid": "ListTheRepository",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket", "s3:GetBucketLocation", "s3:GetBucketObjectLockConfiguration"],
+        "Resource": f"arn:aws:s3:::{bucket}",
+    }
+    if prefix:
+        listing["Condition"] = {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}
+    actions = list(READ)
+    if role in ("backup", "maintenance"):
+        actions += WRITE + (["s3:PutObjectRetention"] if object_lock else [])
+    if role == "maintenance":
+        actions += ["s3:DeleteObject"] + (["s3:DeleteObjectVersion"] if object_lock else [])
+    statements: list[dict[str, Any]] = [
+        listing,
+        {"Sid": "Objects", "Effect": "Allow", "Action": sorted(actions), "Resource": objects},
+    ]
+    if role in ("auditor", "restore-test"):  # their runs are in the audit log too
+        base = objects.removesuffix("*")
+        records = [base + "audit/*", *([base + "drills/*"] if role == "restore-test" else [])]
+        statements.append(
+            {"Sid": "Records", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": records}
+        )
+    if kms_key_arns:
+        kms = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if role != "auditor" else [])
+        if role == "maintenance":  # key add --kms-key-id wraps a key file: Encrypt
+            kms.append("kms:Encrypt")
+        statements.append(
+            {"Sid": "Kms", "Effect": "Allow", "Action": kms, "Resource": list(kms_key_arns)}
+        )
+    if role == "backup":
+        statements.append(
+            {
+                "Sid": "NeverDelete",
+                "Effect": "Deny",
+                "Action": [
+                    "s3:DeleteObject",
+                    "s3:DeleteObjectVersion",
+                    "s3:BypassGovernanceRetention",
+                    "s3:PutBucketPolicy",
+                    "s3:PutLifecycleConfiguration",
+                    "s3:PutBucketObjectLockConfiguration",
+                ],
+                "Resource": [f"arn:aws:s3:::{bucket}", objects],
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}

@@ -1,0 +1,120 @@
+"""doctor: the repository's and the bucket's posture, item by item, each ok, warning or wrong
+with its fix (cloud/bucket.py checks the bucket; docs/s3.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from s3vault.backend.location import BackendOptions
+from s3vault.backend.profile import ProbedBackend, StoreProfile
+from s3vault.backend.stack import stack_for
+from s3vault.cloud.check import OK, WARNING, WRONG, Check
+from s3vault.errors import S3VaultError
+from s3vault.ops.bucket import s3_repository
+from s3vault.ops.keys import list_keys
+from s3vault.repository.repository import Repository
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DoctorOptions:
+    """The repository's URL and how to reach its store."""
+
+    url: str
+    backend: BackendOptions = field(default_factory=BackendOptions)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DoctorResult:
+    """Every check, in order: the repository's, then (S3 only) the bucket's."""
+
+    checks: tuple[Check, ...]
+
+    @property
+    def wrong(self) -> int:
+        """How many checks found something wrong."""
+        return sum(c.state == WRONG for c in self.checks)
+
+    @property
+    def warnings(self) -> int:
+        """How many checks found something to improve."""
+        return sum(c.state == WARNING for c in self.checks)
+
+
+def _key_checks(repo: Repository) -> list[Check]:
+    usable = [k for k in list_keys(repo) if k.usable]
+    recovery = any(k.kind in ("recovery", "kms") for k in usable)
+    checks = [
+        Check(
+            item="keys",
+            state=WARNING,
+            detail="one key file and no recovery or KMS key: a lost password loses everything",
+            fix="s3vault key add --recovery (or --kms-key-id ARN)",
+        )
+        if len(usable) < 2 and not recovery
+        else Check(item="keys", state=OK, detail=f"{len(usable)} usable key files")
+    ]
+    if len(repo.config.epochs) > 1:
+        checks.append(
+            Check(
+                item="key epochs",
+                state=WARNING,
+                detail=f"{len(repo.config.epochs)} live epochs: a rotation is not finished",
+                fix="s3vault prune --reencrypt",
+            )
+        )
+    return checks
+
+
+def _store_check(repo: Repository, options: DoctorOptions) -> list[Check]:
+    """The store's capabilities now against what init found (stores that are probed)."""
+    if not repo.config.store:
+        return []
+    stack = stack_for(options.url, options.backend)
+    if not isinstance(stack.raw, ProbedBackend):
+        return []
+    now = stack.raw.probe()
+    then = StoreProfile.from_dict(repo.config.store)
+    if (now.checksum, now.create_only, now.compare_and_swap) == (
+        then.checksum,
+        then.create_only,
+        then.compare_and_swap,
+    ):
+        return [Check(item="store", state=OK, detail=now.summary())]
+    return [
+        Check(
+            item="store",
+            state=WARNING,
+            detail=f"the store changed since init: now {now.summary()}, then {then.summary()}",
+            fix="the repository keeps what init found; see docs/s3-compatible.md",
+        )
+    ]
+
+
+def doctor(options: DoctorOptions, *, opener: Callable[[], Repository]) -> DoctorResult:
+    """Check the repository (it opens, keys, key epochs, the store's capabilities) and, for an
+    S3 repository, the bucket (versioning, Object Lock, encryption, public access, lifecycle,
+    replication). ``opener`` opens the repository (without its index); its failure is the
+    first check's finding, not an error.
+
+    Raises:
+        BackendError: the bucket cannot be inspected.
+    """
+    try:
+        repo: Repository | None = opener()
+    except S3VaultError as exc:
+        repo = None
+        checks = [Check(item="repository", state=WRONG, detail=str(exc), fix="see docs/usage.md")]
+    else:
+        assert repo is not None
+        checks = [Check(item="repository", state=OK, detail=f"{repo.id.short} opens")]
+        checks += _key_checks(repo)
+        checks += _store_check(repo, options)
+    if options.url.startswith("s3:"):
+        from s3vault.cloud.bucket import BucketPlan, check_bucket, client  # boto3 only here
+
+        bucket, prefix = s3_repository(options.url)
+        lock = bool(repo.config.object_lock) if repo is not None else False
+        plan = BucketPlan(bucket=bucket, prefix=prefix, object_lock=lock)
+        checks += check_bucket(client(options.backend), plan)
+    return DoctorResult(checks=tuple(checks))
