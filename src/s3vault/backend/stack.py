@@ -43,7 +43,6 @@ class BackendStack:
     backend: Backend
     counts: RequestCounts
     retry: RetryBackend
-    raw: Backend  # the innermost backend (to probe an S3 store, or adopt its profile)
 
 
 def build_stack(raw: Backend, options: BackendOptions | None = None) -> BackendStack:
@@ -61,7 +60,7 @@ def build_stack(raw: Backend, options: BackendOptions | None = None) -> BackendS
         if upload or download:
             inner = RateLimitedBackend(accounting, upload=upload, download=download)
     retry = RetryBackend(inner, deadline=options.retry_deadline)
-    return BackendStack(backend=retry, counts=counts, retry=retry, raw=raw)
+    return BackendStack(backend=retry, counts=counts, retry=retry)
 
 
 def stack_for(url: str, options: BackendOptions | None = None) -> BackendStack:

@@ -210,7 +210,7 @@ def copy(
         UsageError: source and target are the same repository.
         BackendError, IntegrityError: storage failed; snapshots copied so far stay.
     """
-    with audited(dst, "copy", source=str(src.id), target=dst.backend.location) as note:
+    with audited(dst, "copy", source=str(src.id), target=dst.location) as note:
         result = _copy(src, dst, options, cache_dir=cache_dir, clock=clock, progress=progress)
         note.details.update(copied=[new for _, new in result.copied], bytes_sent=result.bytes_sent)
     measured("copy", bytes_added=result.bytes_sent, snapshots_copied=len(result.copied))

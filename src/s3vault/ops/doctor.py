@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from s3vault.backend.location import BackendOptions
-from s3vault.backend.profile import ProbedBackend, StoreProfile
+from s3vault.backend.profile import StoreProfile
 from s3vault.backend.stack import stack_for
 from s3vault.cloud.check import OK, WARNING, WRONG, Check
 from s3vault.errors import S3VaultError
@@ -71,9 +71,10 @@ def _store_check(repo: Repository, options: DoctorOptions) -> list[Check]:
     if not repo.config.store:
         return []
     stack = stack_for(options.url, options.backend)
-    if not isinstance(stack.raw, ProbedBackend):
+    probing = stack.backend.capabilities.probing
+    if probing is None:
         return []
-    now = stack.raw.probe()
+    now = probing.probe()
     then = StoreProfile.from_dict(repo.config.store)
     if (now.checksum, now.create_only, now.compare_and_swap) == (
         then.checksum,

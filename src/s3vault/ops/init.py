@@ -10,8 +10,8 @@ from datetime import timedelta
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Backend
-from s3vault.backend.objectlock import LockPolicy, RetainingBackend
-from s3vault.backend.profile import ProbedBackend, StoreProfile
+from s3vault.backend.objectlock import LockPolicy
+from s3vault.backend.profile import StoreProfile
 from s3vault.backend.stack import stack_for
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import UsageError
@@ -79,11 +79,12 @@ def init(
     if backend is None:
         stack = stack_for(repo_options.url, repo_options.backend)
         backend, counts = stack.backend, stack.counts
-        if isinstance(stack.raw, ProbedBackend):
-            profile = stack.raw.probe()
+        capabilities = backend.capabilities
+        if capabilities.probing is not None:
+            profile = capabilities.probing.probe()
             settings = dataclasses.replace(settings, store=profile.to_dict())
         if options.object_lock is not None:
-            if not isinstance(stack.raw, RetainingBackend) or profile is None:
+            if capabilities.retention is None or profile is None:
                 msg = "Object Lock needs an S3 repository (a bucket with Object Lock enabled)"
                 raise UsageError(msg)
             if not profile.object_lock:
@@ -92,7 +93,7 @@ def init(
                     "create it with Object Lock (see docs/immutability.md)"
                 )
                 raise UsageError(msg)
-            stack.raw.adopt_lock(options.object_lock)  # the config and key file too
+            capabilities.retention.adopt_lock(options.object_lock)  # the config and key file too
             settings = dataclasses.replace(settings, object_lock=options.object_lock.to_dict())
     elif options.object_lock is not None:
         raise UsageError("Object Lock needs an S3 repository")

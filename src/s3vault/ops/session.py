@@ -8,8 +8,8 @@ from pathlib import Path
 
 from s3vault.backend.base import Backend
 from s3vault.backend.location import BackendOptions
-from s3vault.backend.objectlock import LockPolicy, RetainingBackend
-from s3vault.backend.profile import ProbedBackend, StoreProfile
+from s3vault.backend.objectlock import LockPolicy
+from s3vault.backend.profile import StoreProfile
 from s3vault.backend.stack import stack_for
 from s3vault.maintenance.immutability import known_locks_path, load_known
 from s3vault.repository.known import KnownRepositories
@@ -53,12 +53,12 @@ def open_repository(
         from s3vault.cloud.kms import KmsService  # boto3 only when KMS is used
 
         kms = KmsService(options.backend)
-    raw = None
+    opened_stack = backend is None
     state = StackState(on_skip=on_skip)
     if backend is None:
         stack = stack_for(options.url, options.backend)
-        backend, raw = stack.backend, stack.raw
-        retention = raw if isinstance(raw, RetainingBackend) else None
+        backend = stack.backend
+        retention = backend.capabilities.retention
         state = StackState(requests=stack.counts, retention=retention, on_skip=on_skip)
     location = backend.location
     repo = Repository.open(
@@ -70,19 +70,21 @@ def open_repository(
         on_key_skip=on_skip,
         stack=state,
     )
-    if raw is not None:
-        _adopt_capabilities(repo, raw)
+    if opened_stack:
+        _adopt_capabilities(repo, backend)
     known.remember(repo.location, repo.id)
     if load_index:
         repo = repo.with_index(repo.read_index())
     return repo
 
 
-def _adopt_capabilities(repo: Repository, raw: Backend) -> None:
-    """Tell the raw store what the config says of it: the profile the capability probe found
-    at init, and the Object Lock policy (with the retain-until times this machine knows)."""
-    if repo.config.store and isinstance(raw, ProbedBackend):
-        raw.adopt(StoreProfile.from_dict(repo.config.store))
-    if repo.retention is not None and isinstance(raw, RetainingBackend):
-        raw.adopt_lock(LockPolicy.from_dict(repo.config.object_lock))
-        raw.remember_retention(load_known(known_locks_path(repo)))
+def _adopt_capabilities(repo: Repository, backend: Backend) -> None:
+    """Tell the store (through the stack's capabilities) what the config says of it: the
+    profile the capability probe found at init, and the Object Lock policy (with the
+    retain-until times this machine knows)."""
+    capabilities = backend.capabilities
+    if repo.config.store and capabilities.probing is not None:
+        capabilities.probing.adopt(StoreProfile.from_dict(repo.config.store))
+    if repo.retention is not None and capabilities.retention is not None:
+        capabilities.retention.adopt_lock(LockPolicy.from_dict(repo.config.object_lock))
+        capabilities.retention.remember_retention(load_known(known_locks_path(repo)))
