@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -71,14 +72,18 @@ class CliServer:
         cwd: str | None = None,
         input: bytes | None = None,
         timeout: float | None = None,
+        kill_after: float | None = None,
         clock_offset: float = 0.0,
     ) -> subprocess.CompletedProcess[bytes]:
         """``subprocess.run([s3vault, *argv], capture_output=True, ...)``, forked from the
         server. ``input`` None: the child inherits this process's standard input, as with
         ``subprocess.run``. Raises ``subprocess.TimeoutExpired`` (after killing the child)
-        when it runs longer than ``timeout``. ``clock_offset``: seconds the child's
-        ``SystemClock`` is ahead of the real time (tests/timetravel.py)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        when it runs longer than ``timeout``. ``kill_after``: SIGKILL it after that many
+        seconds and return what it did (-9, or its own exit status if it ended first).
+        ``clock_offset``: seconds the child's ``SystemClock`` is ahead of the real time
+        (tests/timetravel.py)."""
+        limit = kill_after if kill_after is not None else timeout
+        deadline = None if limit is None else time.monotonic() + limit
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         if input is None:
@@ -95,17 +100,14 @@ class CliServer:
         finally:
             for fd in (in_r, out_w, err_w):
                 os.close(fd)
-        reply = conn.makefile("rb")
-        pid = int(json.loads(reply.readline())["pid"])
-        try:
-            out, err = _communicate(in_w, input or b"", out_r, err_r, deadline)
-        except subprocess.TimeoutExpired:
-            _kill(pid)
-            reply.readline()
-            conn.close()
-            raise subprocess.TimeoutExpired([S3VAULT, *argv], timeout or 0.0) from None
-        status = json.loads(reply.readline())
-        conn.close()
+        with conn, conn.makefile("rb") as reply:
+            pid = int(json.loads(reply.readline())["pid"])
+            out, err, killed = _communicate(
+                in_w, input or b"", out_r, err_r, deadline, lambda: _kill(pid)
+            )
+            status = json.loads(reply.readline())
+        if killed and kill_after is None:
+            raise subprocess.TimeoutExpired([S3VAULT, *argv], limit or 0.0, out, err)
         return subprocess.CompletedProcess([S3VAULT, *argv], status["returncode"], out, err)
 
     def close(self) -> None:
@@ -125,10 +127,16 @@ def _kill(pid: int) -> None:
 
 
 def _communicate(
-    in_w: int, data: bytes, out_r: int, err_r: int, deadline: float | None
-) -> tuple[bytes, bytes]:
+    in_w: int,
+    data: bytes,
+    out_r: int,
+    err_r: int,
+    deadline: float | None,
+    on_deadline: Callable[[], None],
+) -> tuple[bytes, bytes, bool]:
     """Write ``data`` to the child's stdin (then close it) while reading its stdout and stderr
-    to their end, as ``Popen.communicate`` does. Closes the three fds."""
+    to their end, as ``Popen.communicate`` does; call ``on_deadline`` (a kill) once if the
+    deadline passes first. Closes the three fds. Returns (stdout, stderr, deadline passed)."""
     chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
     open_fds = {out_r, err_r}
     sel = selectors.DefaultSelector()
@@ -139,11 +147,14 @@ def _communicate(
         open_fds.add(in_w)
         os.set_blocking(in_w, False)
         sel.register(in_w, selectors.EVENT_WRITE)
+    passed = False
     try:
         while sel.get_map():
-            wait = None if deadline is None else deadline - time.monotonic()
+            wait = None if deadline is None or passed else deadline - time.monotonic()
             if wait is not None and wait <= 0:
-                raise subprocess.TimeoutExpired(S3VAULT, 0)
+                on_deadline()
+                passed = True
+                continue
             for key, _ in sel.select(wait):
                 fd = int(key.fd)
                 if fd == in_w:
@@ -164,7 +175,29 @@ def _communicate(
         sel.close()
         for fd in open_fds:
             os.close(fd)
-    return b"".join(chunks[out_r]), b"".join(chunks[err_r])
+    return b"".join(chunks[out_r]), b"".join(chunks[err_r]), passed
+
+
+def run_s3vault(
+    server: CliServer | None,
+    argv: list[str],
+    *,
+    env: dict[str, str],
+    kill_after: float | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``s3vault ARGV`` with its output captured, from the fork server or (None) as the
+    console script; ``kill_after``: as ``CliServer.run``."""
+    if server is not None:
+        return server.run(argv, env=env, kill_after=kill_after)
+    proc = subprocess.Popen(
+        [S3VAULT, *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        out, err = proc.communicate(timeout=kill_after)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 # The server -----------------------------------------------------------------------------------
