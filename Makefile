@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
-## test: install what the tests need and run the whole suite. Three workers on two cores: many
-## tests wait (on lock expiry, grace periods, subprocesses, the S3 servers), and the longest
-## (the kill loop, about 3 minutes) runs beside the rest
+## test: install what the tests need and run the whole suite. Three workers on two cores: the
+## real-process tests (crash points, SIGSTOP, the kill loop) still wait on the local file system's
+## clock for a grace of a second or two, and the S3 servers answer beside the CPU-bound rest.
+## CLI commands are forked from a server that has imported s3vault once (tests/cliserver.py);
+## S3VAULT_TEST_FRESH_PROCESS=1 starts the console script for every command instead
 PYTEST_WORKERS ?= 3
 test: $(STAMP)
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,8 @@ from hypothesis import HealthCheck, settings
 
 from s3vault import InitOptions, RepoOptions, RepositorySettings, init, open_repository
 from s3vault.repository.repository import Repository
+from tests.cliserver import CliServer
+from tests.timetravel import TimeTravel
 
 settings.register_profile(
     "default", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -70,9 +74,34 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session")
+def cli_server() -> Iterator[CliServer | None]:
+    """The fork server the CLI runs from (tests/cliserver.py), one per test process; None
+    when ``S3VAULT_TEST_FRESH_PROCESS=1`` asks for a fresh console-script process per run."""
+    if os.environ.get("S3VAULT_TEST_FRESH_PROCESS") == "1":
+        yield None
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="s3vault-cli-"))  # a short path for the socket
+    server = CliServer(workdir)
+    yield server
+    server.close()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 @pytest.fixture
-def run_cli(cli_env: dict[str, str]) -> RunCli:
-    """Run ``s3vault ARGS...`` as a subprocess of the installed console script."""
+def time_travel(cli_server: CliServer | None) -> Iterator[TimeTravel]:
+    """Simulated time for the moto S3 servers and the CLI processes (tests/timetravel.py)."""
+    travel = TimeTravel(simulated=cli_server is not None)
+    yield travel
+    travel.close()
+
+
+@pytest.fixture
+def run_cli(
+    cli_env: dict[str, str], cli_server: CliServer | None, time_travel: TimeTravel
+) -> RunCli:
+    """Run ``s3vault ARGS...`` as a process of its own: forked from the fork server (the
+    real entry point, as the console script runs it), or the console script itself."""
 
     def run(
         *args: str,
@@ -80,14 +109,23 @@ def run_cli(cli_env: dict[str, str]) -> RunCli:
         env: dict[str, str] | None = None,
         timeout: float = 120,
     ) -> CliRun:
-        done = subprocess.run(
-            [S3VAULT, *args],
-            input=input,
-            capture_output=True,
-            env=env if env is not None else cli_env,
-            timeout=timeout,
-            check=False,
-        )
+        if cli_server is None:
+            done = subprocess.run(
+                [S3VAULT, *args],
+                input=input,
+                capture_output=True,
+                env=env if env is not None else cli_env,
+                timeout=timeout,
+                check=False,
+            )
+        else:
+            done = cli_server.run(
+                list(args),
+                input=input,
+                env=env if env is not None else cli_env,
+                timeout=timeout,
+                clock_offset=time_travel.offset,
+            )
         return CliRun(
             done.returncode,
             done.stdout.decode(errors="replace"),

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from s3vault.clock import SystemClock
+from tests.timetravel import install_moto_clock, moto_date_time_string
 
 SERVER_TLS: tuple[Path, Path] | None = None  # (chain, key) once s3_ca ran: for the fault proxy
 
@@ -112,6 +113,11 @@ def _start(tls: tuple[Path, Path] | None) -> tuple[object, str]:
     from werkzeug.serving import make_server
 
     port = free_port()
+    install_moto_clock()
+
+    class Handler(MotoRequestHandler):
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            return moto_date_time_string(timestamp)  # the store's clock (tests/timetravel.py)
 
     class Server(ThreadedMotoServer):
         def _server_entry(self) -> None:
@@ -120,7 +126,7 @@ def _start(tls: tuple[Path, Path] | None) -> tuple[object, str]:
                 port,
                 DomainDispatcherApplication(create_backend_app),
                 True,
-                request_handler=MotoRequestHandler,
+                request_handler=Handler,
                 ssl_context=(str(tls[0]), str(tls[1])) if tls else None,
             )
             self._server_ready_event.set()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -14,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_s3 import s3_env
-from tests.conftest import S3VAULT, RunCli
+from tests.cliserver import CliServer, run_s3vault
+from tests.conftest import RunCli
 
 HOSTS = 8
 GRACE = "4s"  # backups here run beside each other on two cores: a window of G/2 = 2 s
@@ -45,6 +45,7 @@ def test_concurrent_backups_and_racing_pruners_lose_nothing(
     cli_env: dict[str, str],
     store: str,
     request: pytest.FixtureRequest,
+    cli_server: CliServer | None,
 ) -> None:
     if store == "s3":
         endpoint = request.getfixturevalue("s3_server")
@@ -75,11 +76,10 @@ def test_concurrent_backups_and_racing_pruners_lose_nothing(
         env = {**cli_env, "XDG_CACHE_HOME": str(tmp_path / f"cache{h}")}
         for cycle in range(CYCLES):
             tree_for(src, h, cycle)
-            p = subprocess.run(
-                [S3VAULT, "-r", url, "backup", str(src), "--host", f"h{h}", "--tag", f"c{cycle}"],
-                capture_output=True,
+            p = run_s3vault(
+                cli_server,
+                ["-r", url, "backup", str(src), "--host", f"h{h}", "--tag", f"c{cycle}"],
                 env=env,
-                check=False,
             )
             if p.returncode != 0:
                 errors.append(f"backup h{h} c{cycle}: {p.returncode} {p.stderr.decode()}")
@@ -87,9 +87,9 @@ def test_concurrent_backups_and_racing_pruners_lose_nothing(
     def prune_loop(n: int) -> None:
         env = {**cli_env, "XDG_CACHE_HOME": str(tmp_path / f"pcache{n}")}
         while not stop.is_set():
-            p = subprocess.run(
+            p = run_s3vault(
+                cli_server,
                 [
-                    S3VAULT,
                     "-r",
                     url,
                     "forget",
@@ -101,9 +101,7 @@ def test_concurrent_backups_and_racing_pruners_lose_nothing(
                     "--max-unused",
                     "0%",
                 ],
-                capture_output=True,
                 env=env,
-                check=False,
             )
             prune_codes.append(p.returncode)
             if p.returncode not in (0, 11):  # 11: the other pruner holds the lease

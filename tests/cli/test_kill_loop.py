@@ -8,34 +8,36 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
 import time
 from pathlib import Path
 
-from tests.conftest import S3VAULT, RunCli, write_file
+from tests.cliserver import CliServer, run_s3vault
+from tests.conftest import RunCli, write_file
 
 ROUNDS = int(os.environ.get("S3VAULT_TORTURE_ROUNDS", "24"))
 
 
 def killed_at_random(
-    argv: list[str], env: dict[str, str], clean: list[float], rng: random.Random
+    server: CliServer | None,
+    argv: list[str],
+    env: dict[str, str],
+    clean: list[float],
+    rng: random.Random,
 ) -> tuple[int, str]:
     """Run, SIGKILL at a random moment within ``clean[0]`` (how long a run takes); (exit code,
     stdout), -9 if the kill landed. A run that finished first teaches how long runs take now:
-    on a loaded machine the first measurement can be far off, and kills would rarely land."""
+    on a loaded machine the first measurement can be far off, and kills would rarely land.
+    The process is forked from the fork server (tests/cliserver.py), so the window is the
+    command's own work, not an interpreter start."""
     start = time.monotonic()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    try:
-        proc.wait(timeout=rng.uniform(0, clean[0]))
+    done = run_s3vault(server, argv, env=env, kill_after=rng.uniform(0, clean[0]))
+    if done.returncode != -9:
         clean[0] = time.monotonic() - start  # finished before the kill
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    out, _ = proc.communicate()
-    return proc.returncode, out.decode()
+    return done.returncode, done.stdout.decode()
 
 
 def test_random_kills_of_backup_and_prune_lose_no_completed_snapshot(
-    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str], cli_server: CliServer | None
 ) -> None:
     rng = random.Random(int(os.environ.get("S3VAULT_TORTURE_SEED", "7")))
     url = str(tmp_path / "repo")
@@ -64,17 +66,17 @@ def test_random_kills_of_backup_and_prune_lose_no_completed_snapshot(
         return time.monotonic() - start
 
     backup_time = clean_backup()
-    prune_argv = [S3VAULT, "-r", url, "forget", "--keep-last", "3", "--prune", "--grace", "1s"]
+    prune_argv = ["-r", url, "forget", "--keep-last", "3", "--prune", "--grace", "1s"]
     kills = {"backup": 0, "prune": 0}
     start = time.monotonic()
-    assert subprocess.run(prune_argv, env=cli_env, capture_output=True, check=False).returncode == 0
+    assert run_s3vault(cli_server, prune_argv, env=cli_env).returncode == 0
     prune_time = [time.monotonic() - start]
     for n in range(ROUNDS):
         for i in rng.sample(range(12), 2):  # churn
             write_file(src / f"f{i}", rng.randbytes(rng.randrange(1, 600_000)))
         # the window is an unchanged backup's duration: a backup with churn takes longer
         code, out = killed_at_random(
-            [S3VAULT, "-r", url, "backup", str(src), "--json"], cli_env, [backup_time], rng
+            cli_server, ["-r", url, "backup", str(src), "--json"], cli_env, [backup_time], rng
         )
         kills["backup"] += code == -9
         if code == 0:  # it finished before the kill: a complete snapshot
@@ -86,7 +88,7 @@ def test_random_kills_of_backup_and_prune_lose_no_completed_snapshot(
         check = run_cli("-r", url, "verify")
         assert check.code == 0, (n, check.stdout + check.stderr)
         backup_time = clean_backup()
-        code, _ = killed_at_random(prune_argv, cli_env, prune_time, rng)
+        code, _ = killed_at_random(cli_server, prune_argv, cli_env, prune_time, rng)
         kills["prune"] += code == -9
         time.sleep(0.5)  # let some marks age past the grace for the next rounds
         check = run_cli("-r", url, "verify")

@@ -2,20 +2,22 @@
 created locked for the period the retention policy needs; a new snapshot extends the lock of
 the older packs it references; forget and prune never send a delete the store would refuse
 (they defer locked objects and take them up once the lock has expired), and then delete by
-version id, so the space is really freed."""
+version id, so the space is really freed.
+
+The test runs on simulated time (tests/timetravel.py): moto's clock and the CLI's move
+together, so the waits for a margin or a lock to pass cost no wall time."""
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import boto3
 
-from s3vault.clock import SystemClock
 from tests.cli.test_s3 import s3_env
 from tests.conftest import RunCli, write_file
+from tests.timetravel import TimeTravel
 
 LOCKED = "locked-backups"
 INIT = ("init", "--kdf-profile", "minimum", "--no-recovery-key", "--min-grace", "1s")
@@ -31,7 +33,12 @@ def versions(client: object, prefix: str) -> tuple[list[str], list[str]]:
 
 
 def test_object_lock_follows_retention(
-    s3_bucket: str, s3_server: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+    s3_bucket: str,
+    s3_server: str,
+    tmp_path: Path,
+    cli_env: dict[str, str],
+    run_cli: RunCli,
+    time_travel: TimeTravel,
 ) -> None:
     env = s3_env(cli_env, s3_server)
     client = boto3.client("s3", region_name="us-east-1")
@@ -74,7 +81,7 @@ def test_object_lock_follows_retention(
     src = tmp_path / "src"
     write_file(src / "shared.bin", os.urandom(300_000))
     write_file(src / "changing.txt", b"first version\n" * 1000)
-    t0 = SystemClock().now().timestamp()
+    t0 = time_travel.now()
     assert run_cli("-r", url, "backup", str(src), env=env).code == 0
     packs = sorted(
         o["Key"] for o in client.list_objects_v2(Bucket=LOCKED, Prefix="repo/data/")["Contents"]
@@ -84,14 +91,14 @@ def test_object_lock_follows_retention(
     first_until = first["ObjectLockRetainUntilDate"].timestamp()
     # period 20 s + margin 5 s (long enough that a loaded machine still runs the steps below
     # inside the first lock: with 10 s a CI run once saw it end too early)
-    assert t0 + 20 <= first_until <= SystemClock().now().timestamp() + 25 + 2
+    assert t0 + 20 <= first_until <= time_travel.now() + 25 + 2
     for key in (
         "repo/config",
         *(o["Key"] for o in client.list_objects_v2(Bucket=LOCKED, Prefix="repo/keys/")["Contents"]),
     ):
         assert client.head_object(Bucket=LOCKED, Key=key)["ObjectLockMode"] == "GOVERNANCE"
 
-    time.sleep(6)  # past the margin (5 s): the second backup must extend the shared pack
+    time_travel.advance(6)  # past the margin (5 s): the second backup must extend the shared pack
     (src / "changing.txt").write_bytes(b"second version\n" * 1000)
     second = run_cli("-r", url, "--json", "backup", str(src), env=env)
     assert second.code == 0, second.stderr
@@ -121,7 +128,7 @@ def test_object_lock_follows_retention(
         client.head_object(Bucket=LOCKED, Key=k)["ObjectLockRetainUntilDate"].timestamp()
         for k in [*first_index, f"repo/snapshots/{old}"]
     ]
-    time.sleep(max(0.0, max(ends) + 1.5 - SystemClock().now().timestamp()))
+    time_travel.advance(max(ends) + 1.5 - time_travel.now())
     forget = run_cli("-r", url, "--json", "forget", "--keep-last", "1", env=env)
     assert json.loads(forget.stdout.splitlines()[-1])["removed"] == 1
     assert versions(client, f"repo/snapshots/{old}") == ([], [])  # deleted by version: gone
@@ -142,7 +149,7 @@ def test_object_lock_follows_retention(
     assert json.loads(weekly.stdout.splitlines()[-1])["locks_extended"] >= 2
     (latest,) = client.list_objects_v2(Bucket=LOCKED, Prefix="repo/snapshots/")["Contents"]
     until = client.head_object(Bucket=LOCKED, Key=latest["Key"])["ObjectLockRetainUntilDate"]
-    assert until.timestamp() > SystemClock().now().timestamp() + 13 * 86400
+    assert until.timestamp() > time_travel.now() + 13 * 86400
     # forget ID defers a locked snapshot as the policy form does: no delete is sent
     sid = latest["Key"].rsplit("/", 1)[1]
     named = run_cli("-r", url, "--json", "forget", sid[:12], env=env)

@@ -43,9 +43,7 @@ class World:
     guarantees: Guarantees = field(default_factory=Guarantees)
 
     def __post_init__(self) -> None:
-        self.backend = MemoryBackend(
-            clock=lambda: self.clock.now().timestamp(), guarantees=self.guarantees
-        )
+        self.backend = MemoryBackend(clock=self.clock, guarantees=self.guarantees)
         self.options = RepoOptions(url="memory:", password=b"pw", cache_dir=None)
         init(
             self.options,

@@ -1,14 +1,17 @@
-"""MemoryBackend: a dict behind a lock. The reference implementation of the contract."""
+"""MemoryBackend: a dict behind a lock. The reference implementation of the contract.
+
+Its store clock (``modified``, ``server_time``) is an injected ``Clock``: a test that moves a
+``ManualClock`` ages every object at once, as time passing on a real store does."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from s3vault.backend.base import Guarantees, ObjectInfo
 from s3vault.backend.capabilities import NO_CAPABILITIES, Capabilities
-from s3vault.clock import SystemClock
+from s3vault.clock import Clock, SystemClock
 from s3vault.errors import (
     BackendError,
     ObjectExistsError,
@@ -21,19 +24,17 @@ from s3vault.errors import (
 class MemoryBackend:
     """Objects kept in memory (tests, and the reference for the conformance suite)."""
 
-    def __init__(
-        self, *, clock: Callable[[], float] | None = None, guarantees: Guarantees | None = None
-    ) -> None:
+    def __init__(self, *, clock: Clock | None = None, guarantees: Guarantees | None = None) -> None:
         self._guarantees = guarantees or Guarantees()
         self._objects: dict[str, bytes] = {}
         self._meta: dict[str, tuple[float, str]] = {}  # name → (modified, version)
-        self._clock = clock or (lambda: SystemClock().now().timestamp())
+        self._clock = clock or SystemClock()
         self._versions = 0
         self._lock = threading.Lock()
 
     def _stamp(self, name: str) -> None:
         self._versions += 1
-        self._meta[name] = (self._clock(), f"v{self._versions}")
+        self._meta[name] = (self.server_time(), f"v{self._versions}")
 
     def _info(self, name: str) -> ObjectInfo:
         modified, version = self._meta[name]
@@ -119,8 +120,8 @@ class MemoryBackend:
         return NO_CAPABILITIES
 
     def server_time(self) -> float:
-        """The injected clock."""
-        return self._clock()
+        """Now by the injected clock (seconds since the epoch)."""
+        return self._clock.now().timestamp()
 
     def temporaries(self) -> Iterator[ObjectInfo]:
         """None: a put is atomic in memory."""
