@@ -213,24 +213,7 @@ class KeyFile:
             kms_key_id = codec.field(kms, "key_id", str, what)
             kms_ct = codec.unb64(codec.field(kms, "ct", str, what), what)
         else:
-            k = codec.field(obj, "kdf", dict, what)
-            w = codec.field(obj, "wrap", dict, what)
-            _only(k, _KDF, what)
-            _only(w, _WRAP, what)
-            if w.get("alg") != WRAP_ALG:
-                msg = f"{what}: unsupported wrapping {w.get('alg')!r}"
-                raise IntegrityError(msg)
-            kdf = KdfSpec(
-                alg=codec.field(k, "alg", str, what),
-                memory_kib=codec.field(k, "memory_kib", int, what),
-                iterations=codec.field(k, "iterations", int, what),
-                lanes=codec.field(k, "lanes", int, what),
-                salt=codec.unb64(codec.field(k, "salt", str, what), what),
-            )
-            wrap = Sealed(
-                nonce=codec.unb64(codec.field(w, "nonce", str, what), what),
-                ct=codec.unb64(codec.field(w, "ct", str, what), what),
-            )
+            kdf, wrap = _password_wrapping(obj, what)
         p = codec.field(obj, "payload", dict, what)
         _only(p, _PAYLOAD, what)
         if p.get("alg") != PAYLOAD_ALG:
@@ -314,3 +297,30 @@ class KeyPayload:
             raise IntegrityError(msg)
         identity = codec.unb64(codec.field(obj, "identity", str, what), what)
         return cls(identity=identity, master_keys=master)
+
+
+def _password_wrapping(obj: dict[str, Any], what: str) -> tuple[KdfSpec, Sealed]:
+    """The KDF parameters and the wrapped private key of a password or recovery key file.
+
+    Raises:
+        IntegrityError: malformed, or an unsupported wrapping.
+    """
+    k = codec.field(obj, "kdf", dict, what)
+    w = codec.field(obj, "wrap", dict, what)
+    _only(k, _KDF, what)
+    _only(w, _WRAP, what)
+    if w.get("alg") != WRAP_ALG:
+        msg = f"{what}: unsupported wrapping {w.get('alg')!r}"
+        raise IntegrityError(msg)
+    kdf = KdfSpec(
+        alg=codec.field(k, "alg", str, what),
+        memory_kib=codec.field(k, "memory_kib", int, what),
+        iterations=codec.field(k, "iterations", int, what),
+        lanes=codec.field(k, "lanes", int, what),
+        salt=codec.unb64(codec.field(k, "salt", str, what), what),
+    )
+    wrap = Sealed(
+        nonce=codec.unb64(codec.field(w, "nonce", str, what), what),
+        ct=codec.unb64(codec.field(w, "ct", str, what), what),
+    )
+    return kdf, wrap
