@@ -8,32 +8,20 @@ actually sends and receives (parts of a multipart upload one by one), so for it 
 wrappers are replaced by its own ``counts`` and ``throttle``.
 
 The stack is opened in one place, ops/session.py ``open_repository``: it builds the stack, hands
-the repository its counters and the store's Object Lock, and tells the raw store what the config
-says of it (its probed profile, its lock policy). A dry run is a view of the opened repository
-(``Repository.dry_run``: this stack wrapped in ``DryRunBackend``).
+the repository its counters and the store's Object Lock, and tells the store what the config
+says of it through ``backend.capabilities`` (its probed profile, its lock policy). A dry run
+is a view of the opened repository (``Repository.dry_run``: this stack in ``DryRunBackend``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 from s3vault.backend.accounting import AccountingBackend, RequestCounts
 from s3vault.backend.base import Backend
 from s3vault.backend.location import BackendOptions, open_backend
 from s3vault.backend.ratelimit import RateLimitedBackend, TokenBucket
 from s3vault.backend.retry import RetryBackend
-
-
-@runtime_checkable
-class StreamingBackend(Protocol):
-    """A backend that counts its own wire requests and throttles the bytes it streams."""
-
-    counts: RequestCounts
-
-    def throttle(self, upload: TokenBucket | None, download: TokenBucket | None) -> None:
-        """Take tokens from these buckets for the bytes actually streamed."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +39,10 @@ def build_stack(raw: Backend, options: BackendOptions | None = None) -> BackendS
     upload = TokenBucket(options.limit_upload * 1024) if options.limit_upload else None
     download = TokenBucket(options.limit_download * 1024) if options.limit_download else None
     inner: Backend
-    if isinstance(raw, StreamingBackend):
-        raw.throttle(upload, download)
-        inner, counts = raw, raw.counts
+    streaming = raw.capabilities.streaming
+    if streaming is not None:
+        streaming.throttle(upload, download)
+        inner, counts = raw, streaming.counts
     else:
         accounting = AccountingBackend(raw)
         inner, counts = accounting, accounting.counts
