@@ -291,6 +291,10 @@ def test_a_damaged_deletion_record_stops_only_prune_until_repair_index(
     (src / "old.bin").unlink()
     write_file(src / "new.bin", os.urandom(200_000))
     assert run_cli("-r", url, "backup", str(src)).code == 0
+    # prune leaves packs younger than the grace period alone (a backup may still be using
+    # them): the objects are made a minute old, as a slower run would have them
+    for written in Path(url).rglob("*"):
+        os.utime(written, (time.time() - 60, time.time() - 60))
     assert run_cli("-r", url, "forget", "--keep-last", "1", "--prune").code == 0
     (record,) = objects(url, "deletions")
     flip_bit(record)
@@ -343,10 +347,10 @@ def test_a_damaged_drill_record_or_key_file_is_named(
     assert done.code == 12
     assert f"key file {mine.name[:8]}" in done.stderr and "swapped" in done.stderr
     # two key files swapped: each content is whole, so the password still opens the
-    # repository (refusing it would make the repository worse), and the name is reported
+    # repository (refusing it would make the repository worse), and verify names them
     theirs.write_bytes(own)
     done = run_cli("-r", cli_repo, "snapshots")
     assert done.code == 0, done.stderr
-    assert theirs.relative_to(cli_repo).as_posix() in done.stderr and "swapped" in done.stderr
     verdict = run_cli("-r", cli_repo, "verify")
     assert verdict.code == 13 and "swapped" in verdict.stderr
+    assert theirs.name[:8] in verdict.stderr and mine.name[:8] in verdict.stderr

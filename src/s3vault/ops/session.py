@@ -61,18 +61,16 @@ def open_repository(
         retention = backend.capabilities.retention
         state = StackState(requests=stack.counts, retention=retention, on_skip=on_skip)
     location = backend.location
-    key_skips: list[tuple[str, str]] = []  # said once a key opened (else the error says it)
+    # Key files passed over while opening are not said here: when no key opens, the error
+    # names them; when one opens, `verify` and `key list` report the others.
     repo = Repository.open(
         backend,
         options.password,
         kms=kms,
         cache_dir=options.cache_dir,
         on_marker=lambda m: known.check(location, m.repo_id),
-        on_key_skip=lambda name, why: key_skips.append((name, why)),
         stack=state,
     )
-    for name, why in key_skips:
-        repo.skip(name, why)
     if opened_stack:
         _adopt_capabilities(repo, backend)
     known.remember(repo.location, repo.id)
