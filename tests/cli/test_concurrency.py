@@ -19,6 +19,7 @@ from tests.conftest import RunCli
 HOSTS = 8
 GRACE = "4s"  # backups here run beside each other on two cores: a window of G/2 = 2 s
 CYCLES = 3
+TOO_LONG = "half the prune grace period"
 SHARED = [random.Random(i).randbytes(200_000) for i in range(4)]  # 30 % shared between hosts
 
 
@@ -70,17 +71,25 @@ def test_concurrent_backups_and_racing_pruners_lose_nothing(
     errors: list[str] = []
     stop = threading.Event()
     prune_codes: list[int] = []
+    refused: list[str] = []  # backups that outlasted half the grace and were run again
 
     def host_loop(h: int) -> None:
         src = tmp_path / f"host{h}"
         env = {**cli_env, "XDG_CACHE_HOME": str(tmp_path / f"cache{h}")}
         for cycle in range(CYCLES):
             tree_for(src, h, cycle)
-            p = run_s3vault(
-                cli_server,
-                ["-r", url, "backup", str(src), "--host", f"h{h}", "--tag", f"c{cycle}"],
-                env=env,
-            )
+            for _attempt in range(3):
+                p = run_s3vault(
+                    cli_server,
+                    ["-r", url, "backup", str(src), "--host", f"h{h}", "--tag", f"c{cycle}"],
+                    env=env,
+                )
+                # On a loaded machine a backup may outlast half the grace period: it then
+                # refuses to commit (exit 13, nothing written that a prune could break) and
+                # the next run, as cron's, backs up again. Anything else is an error.
+                if p.returncode != 13 or TOO_LONG not in p.stderr.decode():
+                    break
+                refused.append(f"h{h} c{cycle}")
             if p.returncode != 0:
                 errors.append(f"backup h{h} c{cycle}: {p.returncode} {p.stderr.decode()}")
 

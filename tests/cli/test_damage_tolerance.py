@@ -294,7 +294,8 @@ def test_a_damaged_deletion_record_stops_only_prune_until_repair_index(
     # prune leaves packs younger than the grace period alone (a backup may still be using
     # them): the objects are made a minute old, as a slower run would have them
     for written in Path(url).rglob("*"):
-        os.utime(written, (time.time() - 60, time.time() - 60))
+        then = written.stat().st_mtime - 60
+        os.utime(written, (then, then))
     assert run_cli("-r", url, "forget", "--keep-last", "1", "--prune").code == 0
     (record,) = objects(url, "deletions")
     flip_bit(record)
