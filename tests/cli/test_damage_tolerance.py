@@ -239,6 +239,14 @@ def test_stdin_backup_names_with_directories_restore(
     assert len(snapshot_ids(run_cli, cli_repo)) == 1
 
 
+def age(url: str) -> None:
+    """Make every object a minute older: prune leaves packs younger than the grace period
+    alone (a backup may still be using them), and commands here finish within a second."""
+    for written in Path(url).rglob("*"):
+        then = written.stat().st_mtime - 60
+        os.utime(written, (then, then))
+
+
 def test_prune_deletes_nothing_while_a_snapshot_file_cannot_be_read(
     tmp_path: Path, run_cli: RunCli
 ) -> None:
@@ -255,6 +263,7 @@ def test_prune_deletes_nothing_while_a_snapshot_file_cannot_be_read(
     (src / "old.bin").unlink()
     write_file(src / "new.bin", os.urandom(200_000))
     assert run_cli("-r", url, "backup", str(src)).code == 0
+    age(url)
     assert run_cli("-r", url, "forget", "--keep-last", "1", "--prune").code == 0  # marks
     packs = set(objects(url, "data"))
     bad = "cd" * 32
@@ -291,11 +300,7 @@ def test_a_damaged_deletion_record_stops_only_prune_until_repair_index(
     (src / "old.bin").unlink()
     write_file(src / "new.bin", os.urandom(200_000))
     assert run_cli("-r", url, "backup", str(src)).code == 0
-    # prune leaves packs younger than the grace period alone (a backup may still be using
-    # them): the objects are made a minute old, as a slower run would have them
-    for written in Path(url).rglob("*"):
-        then = written.stat().st_mtime - 60
-        os.utime(written, (then, then))
+    age(url)
     assert run_cli("-r", url, "forget", "--keep-last", "1", "--prune").code == 0
     (record,) = objects(url, "deletions")
     flip_bit(record)
