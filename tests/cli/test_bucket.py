@@ -36,7 +36,10 @@ def test_doctor_and_setup_bucket(
     assert found["public access block"]["state"] == "wrong"
     assert found["lifecycle: incomplete uploads"]["state"] == "warning"
     assert found["keys"]["state"] == "warning"  # one key file, no recovery key
-    assert found["repository"]["state"] == "ok" and found["store"]["state"] == "ok"
+    assert found["repository"]["state"] == "ok"
+    # the store item re-runs the capability probe, whose race rounds may see another result
+    # on a loaded machine (a warning, never wrong); the second doctor below says the same
+    assert found["store"]["state"] in ("ok", "warning")
 
     done = run_cli(
         "-r", url, "setup-bucket", "--data-class", "STANDARD_IA", "--after-days", "30", env=env
