@@ -247,11 +247,9 @@ def age(url: str) -> None:
         os.utime(written, (then, then))
 
 
-def test_prune_deletes_nothing_while_a_snapshot_file_cannot_be_read(
-    tmp_path: Path, run_cli: RunCli
-) -> None:
-    """What a damaged snapshot file needs is unknown, and it may come back (a bucket version):
-    prune marks, but deletes only once the file is settled with `forget ID`."""
+def two_snapshots(tmp_path: Path, run_cli: RunCli) -> tuple[str, Path]:
+    """A repository (1 s grace) with two snapshots of src: old.bin, then new.bin in its
+    place; its objects aged past the grace, so the next prune marks old.bin's pack."""
     url = str(tmp_path / "repo")
     made = run_cli(
         "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "1", "--min-grace", "1s"
@@ -264,6 +262,15 @@ def test_prune_deletes_nothing_while_a_snapshot_file_cannot_be_read(
     write_file(src / "new.bin", os.urandom(200_000))
     assert run_cli("-r", url, "backup", str(src)).code == 0
     age(url)
+    return url, src
+
+
+def test_prune_deletes_nothing_while_a_snapshot_file_cannot_be_read(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """What a damaged snapshot file needs is unknown, and it may come back (a bucket version):
+    prune marks, but deletes only once the file is settled with `forget ID`."""
+    url, src = two_snapshots(tmp_path, run_cli)
     assert run_cli("-r", url, "forget", "--keep-last", "1", "--prune").code == 0  # marks
     packs = set(objects(url, "data"))
     bad = "cd" * 32
@@ -289,18 +296,7 @@ def test_prune_deletes_nothing_while_a_snapshot_file_cannot_be_read(
 def test_a_damaged_deletion_record_stops_only_prune_until_repair_index(
     tmp_path: Path, run_cli: RunCli
 ) -> None:
-    url = str(tmp_path / "repo")
-    made = run_cli(
-        "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "1", "--min-grace", "1s"
-    )
-    assert made.code == 0, made.stderr
-    src = tmp_path / "src"
-    write_file(src / "old.bin", os.urandom(200_000))
-    assert run_cli("-r", url, "backup", str(src)).code == 0
-    (src / "old.bin").unlink()
-    write_file(src / "new.bin", os.urandom(200_000))
-    assert run_cli("-r", url, "backup", str(src)).code == 0
-    age(url)
+    url, _ = two_snapshots(tmp_path, run_cli)
     assert run_cli("-r", url, "forget", "--keep-last", "1", "--prune").code == 0
     (record,) = objects(url, "deletions")
     flip_bit(record)
