@@ -4,12 +4,23 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-index torture loadtest clean
+.PHONY: demo test lint lock bench bench-index torture loadtest clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,lint]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,lint]'
+	touch $(STAMP)
+
+## lock: move the tools the suite runs on to the newest releases and record them in
+## constraints.txt (every `make test` installs exactly those, so a release of a test dependency
+## cannot turn a clean checkout red); run `make test` before committing the new file
+lock:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade -e '.[test,lint]'
+	( echo "# The versions \`make test\` installs (make lock refreshes them). Generated: do not edit."; \
+	  $(PY) -m pip freeze --exclude-editable ) > constraints.txt
 	touch $(STAMP)
 
 ## demo: init a local repository, back up a sample tree twice, restore it and prove it equal
