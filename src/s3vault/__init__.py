@@ -24,12 +24,14 @@ from s3vault.errors import (
     S3VaultError,
     UsageError,
     WrongPasswordError,
+    worst_exit_code,
 )
 from s3vault.format.drillfile import DrillFile
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.maintenance.prune import PruneOptions
 from s3vault.maintenance.retention import KeepDuration, Policy
+from s3vault.ops import routine
 from s3vault.ops.audit import (
     AuditNote,
     AuditReport,
@@ -217,6 +219,8 @@ __all__ = [
     "NullProgress",
     # errors
     "ExitCode",
+    "worst_exit_code",
+    "routine",
     "S3VaultError",
     "UsageError",
     "AccessDeniedError",

@@ -42,6 +42,28 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
+# From least to most severe: a run of several commands (``s3vault run``) exits with the most
+# severe code of its steps.
+SEVERITY = (
+    ExitCode.OK,
+    ExitCode.PARTIAL,
+    ExitCode.LOCKED,
+    ExitCode.DAMAGED,
+    ExitCode.STORAGE_UNAVAILABLE,
+    ExitCode.NO_REPOSITORY,
+    ExitCode.WRONG_PASSWORD,
+    ExitCode.USAGE,
+    ExitCode.FATAL,
+    ExitCode.INTERRUPTED,
+)
+
+
+def worst_exit_code(codes: list[int]) -> int:
+    """The most severe of several exit codes (0 for none; an unknown code counts as fatal)."""
+    rank = {int(c): i for i, c in enumerate(SEVERITY)}
+    return max(codes, key=lambda c: rank.get(c, rank[ExitCode.FATAL]), default=0)
+
+
 class S3VaultError(Exception):
     """Base class of every error s3vault raises on purpose."""
 

@@ -1,6 +1,6 @@
 """The rules that moved out of the CLI into the library: the retention codec, profile merging,
 the lease refresh rule, the Object Lock margin, the S3 URL of account administration, and
-the metrics' publication."""
+the metrics' publication, a profile's routine (run) and the severity of exit codes."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from s3vault import (
     lease_for,
     object_lock_policy,
     publish_metrics,
+    routine,
+    worst_exit_code,
 )
 
 
@@ -136,3 +138,46 @@ def test_metrics_go_to_the_textfile_and_a_failure_is_reported_not_raised(
         now=1000.0,
     )
     assert [item for item, _ in problems] == ["metrics file"]
+
+
+def test_a_routine_is_backup_then_what_the_profile_asks_for() -> None:
+    assert routine.steps(_profile(), "h1") == [["backup"], ["verify"]]
+    full = _profile(
+        {"host": "web-1"},
+        retention={"keep_daily": 7, "prune": True},
+        verify={"read_data_subset": "5%"},
+        restore_test={"sample": 20, "rto_target": "1h"},
+    )
+    assert routine.steps(full, "h1") == [
+        ["backup"],
+        ["forget", "--prune"],
+        ["verify", "--read-data-subset", "5%"],
+        ["restore-test", "--host", "web-1", "--sample", "20", "--rto-target", "1h"],
+    ]
+    # the drill restores this host's snapshot when the profile names no host
+    drill = routine.steps(_profile(restore_test={"sample_percent": 2.5}), "h1")[-1]
+    assert drill == ["restore-test", "--host", "h1", "--sample-percent", "2.5"]
+    assert routine.steps(_profile(retention={"keep_last": 1}), "h1")[1] == ["forget"]
+
+
+def test_the_after_hook_follows_success_and_on_failure_the_rest() -> None:
+    hooks = {"before": "b", "after": "a", "on_failure": "f"}
+    profile = _profile(hooks=hooks)
+    assert routine.before_hook(profile) == routine.Hook("before", "b")
+    assert routine.final_hook(profile, 0) == routine.Hook("after", "a")
+    assert routine.final_hook(profile, 3) == routine.Hook("after", "a")
+    for code in (1, 2, 10, 11, 12, 13, 14, 130):
+        assert routine.final_hook(profile, code) == routine.Hook("on_failure", "f")
+    assert routine.final_hook(_profile(hooks={"after": "a"}), 13) is None
+    assert routine.before_hook(_profile()) is None
+
+
+def test_the_worst_exit_code_of_several() -> None:
+    assert worst_exit_code([]) == 0
+    assert worst_exit_code([0, 3, 0]) == 3
+    assert worst_exit_code([3, 11, 13]) == 13
+    assert worst_exit_code([14, 13]) == 14
+    assert worst_exit_code([1, 12, 2]) == 1
+    assert worst_exit_code([1, 130]) == 130
+    assert worst_exit_code([0, 99]) == 99  # an unknown code counts as fatal
+    assert worst_exit_code([99, 130]) == 130

@@ -9,62 +9,19 @@ import sys
 
 import click
 
-from s3vault import ExitCode, UsageError
+from s3vault import ExitCode, UsageError, routine, worst_exit_code
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import cli_context, global_options
 from s3vault.cli.profile import apply_profile
 from s3vault.cli.render import emit, say, warn
 
-# From least to most severe: run exits with the most severe code of its steps.
-SEVERITY = [
-    ExitCode.OK,
-    ExitCode.PARTIAL,
-    ExitCode.LOCKED,
-    ExitCode.DAMAGED,
-    ExitCode.STORAGE_UNAVAILABLE,
-    ExitCode.NO_REPOSITORY,
-    ExitCode.WRONG_PASSWORD,
-    ExitCode.USAGE,
-    ExitCode.FATAL,
-    ExitCode.INTERRUPTED,
-]
 
-
-def worst(codes: list[int]) -> int:
-    """The most severe of several exit codes (unknown codes count as fatal)."""
-    rank = {int(c): i for i, c in enumerate(SEVERITY)}
-    return max(codes, key=lambda c: rank.get(c, rank[ExitCode.FATAL]), default=0)
-
-
-def _steps(ctx: CliContext) -> list[list[str]]:
-    profile = ctx.profile
-    steps = [["backup"]]
-    retention = profile.table("retention")
-    if retention:
-        steps.append(["forget", *(["--prune"] if retention.get("prune") else [])])
-    subset = profile.table("verify").get("read_data_subset")
-    steps.append(["verify", *(["--read-data-subset", str(subset)] if subset else [])])
-    drill = profile.table("restore_test")
-    if drill:  # this host's latest snapshot, not whichever host backed up last
-        step = ["restore-test", "--host", profile.get("host") or socket.gethostname()]
-        for key, flag in (
-            ("sample", "--sample"),
-            ("sample_percent", "--sample-percent"),
-            ("rto_target", "--rto-target"),
-            ("rpo_target", "--rpo-target"),
-        ):
-            if key in drill:
-                step += [flag, str(drill[key])]
-        steps.append(step)
-    return steps
-
-
-def _hook(ctx: CliContext, which: str, command: str, env: dict[str, str]) -> int:
+def _hook(ctx: CliContext, hook: routine.Hook, env: dict[str, str]) -> int:
     if not ctx.json:
-        say(ctx, f"=== hook {which}: {command}")
-    code = subprocess.run(["/bin/sh", "-c", command], env=env, check=False).returncode
+        say(ctx, f"=== hook {hook.which}: {hook.command}")
+    code = subprocess.run(["/bin/sh", "-c", hook.command], env=env, check=False).returncode
     if code != 0:
-        warn(ctx, f"hook {which}", f"exited with status {code}")
+        warn(ctx, f"hook {hook.which}", f"exited with status {code}")
     return code
 
 
@@ -87,25 +44,23 @@ def run(name: str) -> int:
     if ctx.metrics_file:
         base += ["--metrics-file", ctx.metrics_file]
     env = {**os.environ, "S3VAULT_PROFILE": name}
-    hooks = ctx.profile.table("hooks")
     codes: list[int] = []
-    if hooks.get("before") and _hook(ctx, "before", hooks["before"], env) != 0:
+    before = routine.before_hook(ctx.profile)
+    if before is not None and _hook(ctx, before, env) != 0:
         codes.append(ExitCode.FATAL)
     else:
-        for step in _steps(ctx):
+        for step in routine.steps(ctx.profile, socket.gethostname()):
             if not ctx.json:
                 say(ctx, f"=== {' '.join(step)}")
             code = subprocess.run([*base, *step], env=env, check=False).returncode
             codes.append(code)
             if code == ExitCode.INTERRUPTED:
                 break
-    result = worst(codes)
-    after = hooks.get("after") if result in (ExitCode.OK, ExitCode.PARTIAL) else None
-    after = after or (hooks.get("on_failure") if result not in (0, 3) else None)
-    if after:
-        which = "after" if result in (0, 3) else "on_failure"
-        if _hook(ctx, which, after, {**env, "S3VAULT_EXIT_CODE": str(result)}) != 0:
-            result = worst([result, ExitCode.FATAL])
+    result = worst_exit_code(codes)
+    after = routine.final_hook(ctx.profile, result)
+    hook_env = {**env, "S3VAULT_EXIT_CODE": str(result)}
+    if after is not None and _hook(ctx, after, hook_env) != 0:
+        result = worst_exit_code([result, ExitCode.FATAL])
     ctx.invocation.measured(
         "run", steps=len(codes), failed_steps=sum(c not in (0, 3) for c in codes)
     )
