@@ -39,7 +39,7 @@ def object_lock_policy(mode: str, policy: Policy, period: timedelta | None = Non
     """Object Lock in ``mode`` (governance or compliance) for a repository with this retention
     policy: objects are locked for ``period``, else for as long as the policy surely needs a
     new snapshot (``maintenance.immutability.lock_period``), plus a margin of a quarter of
-    that, so that a retention is extended at most once per margin, not on every run.
+    that, so that a retain-until date is extended at most once per margin, not on every run.
 
     Raises:
         UsageError: no period and a policy without a time-based rule.
@@ -84,7 +84,7 @@ def init(
             profile = capabilities.probing.probe()
             settings = dataclasses.replace(settings, store=profile.to_dict())
         if options.object_lock is not None:
-            if capabilities.retention is None or profile is None:
+            if capabilities.object_lock is None or profile is None:
                 msg = "Object Lock needs an S3 repository (a bucket with Object Lock enabled)"
                 raise UsageError(msg)
             if not profile.object_lock:
@@ -93,7 +93,7 @@ def init(
                     "create it with Object Lock (see docs/immutability.md)"
                 )
                 raise UsageError(msg)
-            capabilities.retention.adopt_lock(options.object_lock)  # the config and key file too
+            capabilities.object_lock.adopt_lock(options.object_lock)  # the config and key file too
             settings = dataclasses.replace(settings, object_lock=options.object_lock.to_dict())
     elif options.object_lock is not None:
         raise UsageError("Object Lock needs an S3 repository")

@@ -58,8 +58,8 @@ def open_repository(
     if backend is None:
         stack = stack_for(options.url, options.backend)
         backend = stack.backend
-        retention = backend.capabilities.retention
-        state = StackState(requests=stack.counts, retention=retention, on_skip=on_skip)
+        object_lock = backend.capabilities.object_lock
+        state = StackState(requests=stack.counts, object_lock=object_lock, on_skip=on_skip)
     location = backend.location
     # Key files passed over while opening are not said here: when no key opens, the error
     # names them; when one opens, `verify` and `key list` report the others.
@@ -86,6 +86,6 @@ def _adopt_capabilities(repo: Repository, backend: Backend) -> None:
     capabilities = backend.capabilities
     if repo.config.store and capabilities.probing is not None:
         capabilities.probing.adopt(StoreProfile.from_dict(repo.config.store))
-    if repo.retention is not None and capabilities.retention is not None:
-        capabilities.retention.adopt_lock(LockPolicy.from_dict(repo.config.object_lock))
-        capabilities.retention.remember_retention(load_known(known_locks_path(repo)))
+    if repo.object_lock is not None and capabilities.object_lock is not None:
+        capabilities.object_lock.adopt_lock(LockPolicy.from_dict(repo.config.object_lock))
+        capabilities.object_lock.remember_locks(load_known(known_locks_path(repo)))
