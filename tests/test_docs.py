@@ -222,7 +222,7 @@ EOF
 # docs/troubleshooting.md: a disaster-recovery copy of the repository in the bucket dr-copy
 # (read there with the restore-only profile)
 _DR_COPY = """
-s3vault -r s3://dr-copy/web1 init --kdf-profile minimum --no-recovery-key -q
+s3vault -r s3://dr-copy/web1 init --kdf-cost minimum --no-recovery-key -q
 s3vault -r s3://dr-copy/web1 backup -q --host web1 $ROOT/etc $ROOT/srv
 """
 
@@ -364,7 +364,7 @@ def with_repository(box: Sandbox) -> None:
     with_password(box)
     box.env["S3VAULT_REPOSITORY"] = str(box.root / "var" / "backups" / "s3vault")
     done = box.run(
-        "s3vault init --kdf-profile minimum --no-recovery-key -q && "
+        "s3vault init --kdf-cost minimum --no-recovery-key -q && "
         "s3vault backup -q --host web1 $ROOT/etc $ROOT/srv"
     )
     assert done.returncode == 0, done.stderr

@@ -71,7 +71,7 @@ class RepositorySettings:
     chunker_min: int = 512 * 1024
     chunker_avg: int = 1024 * 1024
     chunker_max: int = 8 * 1024 * 1024
-    kdf_profile: str = "default"
+    kdf_cost: str = "default"
     min_grace: int = 24 * 3600
     store: dict[str, Any] = field(default_factory=dict)  # the S3 capability probe's findings
     object_lock: dict[str, Any] = field(default_factory=dict)  # LockPolicy.to_dict()
@@ -317,7 +317,7 @@ class Repository:
             repo_id=repo_id,
             payload=payload,
             password=password,
-            kdf_profile=settings.kdf_profile,
+            kdf_cost=settings.kdf_cost,
             hostname=hostname,
             username=username,
             created=created,

@@ -27,8 +27,8 @@ from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Guarantees, ObjectInfo
 from s3vault.backend.capabilities import Capabilities
 from s3vault.backend.congestion import CongestionWindow
+from s3vault.backend.dialect import StoreDialect
 from s3vault.backend.objectlock import LockPolicy
-from s3vault.backend.profile import StoreProfile
 from s3vault.backend.ratelimit import TokenBucket
 from s3vault.backend.s3.client import Connection, S3Settings
 from s3vault.backend.s3.errors import (
@@ -64,7 +64,7 @@ class S3Backend:
         self.counts: RequestCounts = self._traffic.counts
         self.window: CongestionWindow = self._traffic.window
         self._conn = Connection(settings, self._traffic)
-        self._forced_checksum = settings.checksum  # the user's --s3-checksum beats a profile
+        self._forced_checksum = settings.checksum  # the user's --s3-checksum beats a dialect
         self._parts = ThreadPoolExecutor(
             max(1, settings.connections), thread_name_prefix="s3v-part"
         )
@@ -115,16 +115,16 @@ class S3Backend:
 
     # Capabilities (also reachable through ``capabilities``) --------------------------------
 
-    def probe(self) -> StoreProfile:
+    def probe(self) -> StoreDialect:
         """Find out what the store does (backend/s3/probe.py), and adopt it."""
-        profile = probe(self._conn, self._forced_checksum, self.server_time)
-        self.adopt(profile)
-        return profile
+        dialect = probe(self._conn, self._forced_checksum, self.server_time)
+        self.adopt(dialect)
+        return dialect
 
-    def adopt(self, profile: StoreProfile) -> None:
+    def adopt(self, dialect: StoreDialect) -> None:
         """Work as the probe found: checksum mode (unless forced), conditional writes, part
         limit."""
-        self._conn.reconfigure(**adopted(self._s, profile, self._forced_checksum))
+        self._conn.reconfigure(**adopted(self._s, dialect, self._forced_checksum))
 
     def throttle(self, upload: TokenBucket | None, download: TokenBucket | None) -> None:
         """Take tokens from these buckets for every byte streamed (None: unlimited)."""
