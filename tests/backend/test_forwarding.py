@@ -72,4 +72,4 @@ def test_the_dry_run_withholds_the_capabilities_that_write(s3_server: str, s3_bu
     caps = DryRunBackend(build_stack(raw).backend).capabilities
     assert caps.streaming is raw.capabilities.streaming
     assert caps.probing is None  # a probe writes objects
-    assert caps.object_lock is None  # extending a retention is a write
+    assert caps.object_lock is None  # extending a lock is a write
