@@ -56,7 +56,7 @@ class InitResult:
     location: str
     key_id: ObjectId
     requests: RequestCounts
-    store: StoreDialect | None = None  # what the capability probe found (S3 only)
+    store: StoreDialect | None = None  # the store dialect the probe found (S3 only)
     recovery_key: str | None = None  # the recovery key's text: shown once, kept nowhere
     repository: Repository | None = field(default=None, repr=False)  # open, for follow-ups
 
