@@ -107,7 +107,7 @@ def main() -> None:
 
     boto3.client("s3").create_bucket(Bucket=BUCKET)
     url = f"s3://{BUCKET}/fleet"
-    init = [S3VAULT, "-r", url, "init", "--kdf-profile", "minimum", "--min-grace", "10s", "-q"]
+    init = [S3VAULT, "-r", url, "init", "--kdf-cost", "minimum", "--min-grace", "10s", "-q"]
     subprocess.run(init, env=env, check=True)
     shared = [random.Random(i).randbytes(args.file_size) for i in range(2)]  # ≈ 1/3 shared
 

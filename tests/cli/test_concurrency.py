@@ -65,7 +65,7 @@ def test_concurrent_backups_and_racing_pruners_lose_nothing(
     else:
         url = str(tmp_path / "repo")
     done = run_cli(
-        "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "1", "--min-grace", GRACE
+        "-r", url, "init", "--kdf-cost", "minimum", "--pack-size", "1", "--min-grace", GRACE
     )
     assert done.code == 0, done.stderr
     errors: list[str] = []

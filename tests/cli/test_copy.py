@@ -15,7 +15,7 @@ from tests.cli.test_s3 import s3_env
 from tests.conftest import RunCli, write_file
 from tests.trees import snapshot_tree
 
-INIT = ("init", "--kdf-profile", "minimum", "--no-recovery-key")
+INIT = ("init", "--kdf-cost", "minimum", "--no-recovery-key")
 
 
 def snapshots(run_cli: RunCli, *args: str, env: dict[str, str] | None = None) -> list[dict]:

@@ -252,7 +252,7 @@ def two_snapshots(tmp_path: Path, run_cli: RunCli) -> tuple[str, Path]:
     place; its objects aged past the grace, so the next prune marks old.bin's pack."""
     url = str(tmp_path / "repo")
     made = run_cli(
-        "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "1", "--min-grace", "1s"
+        "-r", url, "init", "--kdf-cost", "minimum", "--pack-size", "1", "--min-grace", "1s"
     )
     assert made.code == 0, made.stderr
     src = tmp_path / "src"

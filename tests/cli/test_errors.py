@@ -68,7 +68,7 @@ def test_json_errors_go_to_stderr(tmp_path: Path, run_cli: RunCli) -> None:
 
 
 def test_init_refuses_an_existing_repository(cli_repo: str, run_cli: RunCli) -> None:
-    done = run_cli("-r", cli_repo, "init", "--kdf-profile", "minimum")
+    done = run_cli("-r", cli_repo, "init", "--kdf-cost", "minimum")
     assert done.code == 1
     assert "already exists" in done.stderr
 

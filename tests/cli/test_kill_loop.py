@@ -42,7 +42,7 @@ def test_random_kills_of_backup_and_prune_lose_no_completed_snapshot(
     rng = random.Random(int(os.environ.get("S3VAULT_TORTURE_SEED", "7")))
     url = str(tmp_path / "repo")
     done = run_cli(
-        "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "1", "--min-grace", "1s"
+        "-r", url, "init", "--kdf-cost", "minimum", "--pack-size", "1", "--min-grace", "1s"
     )
     assert done.code == 0, done.stderr
     src = tmp_path / "src"

@@ -20,7 +20,7 @@ from tests.conftest import RunCli, write_file
 from tests.timetravel import TimeTravel
 
 LOCKED = "locked-backups"
-INIT = ("init", "--kdf-profile", "minimum", "--no-recovery-key", "--min-grace", "1s")
+INIT = ("init", "--kdf-cost", "minimum", "--no-recovery-key", "--min-grace", "1s")
 
 
 def versions(client: object, prefix: str) -> tuple[list[str], list[str]]:

@@ -80,9 +80,7 @@ def test_run_does_the_profile_routine(
     config, where = setup(tmp_path)
     env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}  # from the profile
     cfg = ("--config", str(config))
-    made = run_cli(
-        *cfg, "-P", "web", "init", "--kdf-profile", "minimum", "--no-recovery-key", env=env
-    )
+    made = run_cli(*cfg, "-P", "web", "init", "--kdf-cost", "minimum", "--no-recovery-key", env=env)
     assert made.code == 0, made.stderr
     for _ in range(3):
         done = run_cli(*cfg, "run", "web", env=env)
@@ -125,7 +123,7 @@ def test_flags_and_environment_beat_the_profile(
     cfg = ("--config", str(config))
     assert (
         run_cli(
-            *cfg, "-P", "web", "init", "--kdf-profile", "minimum", "--no-recovery-key", env=env
+            *cfg, "-P", "web", "init", "--kdf-cost", "minimum", "--no-recovery-key", env=env
         ).code
         == 0
     )
@@ -176,7 +174,7 @@ def test_the_shipped_example_config_loads() -> None:
     assert dr.table("restore_test")["rto_target"] == "4h"
 
 
-INIT_ARGS = ("init", "--kdf-profile", "minimum", "--no-recovery-key")
+INIT_ARGS = ("init", "--kdf-cost", "minimum", "--no-recovery-key")
 
 
 def test_cloudwatch_metrics(

@@ -18,7 +18,7 @@ from tests.trees import snapshot_tree
 def make_repo(tmp_path: Path, run_cli: RunCli) -> str:
     url = str(tmp_path / "repo")
     done = run_cli(
-        "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "1", "--min-grace", "1s"
+        "-r", url, "init", "--kdf-cost", "minimum", "--pack-size", "1", "--min-grace", "1s"
     )
     assert done.code == 0, done.stderr
     return url

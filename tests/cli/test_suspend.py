@@ -20,7 +20,7 @@ GRACE = "2s"
 def make_repo(tmp_path: Path, run_cli: RunCli) -> str:
     url = str(tmp_path / "repo")
     done = run_cli(
-        "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "1", "--min-grace", GRACE
+        "-r", url, "init", "--kdf-cost", "minimum", "--pack-size", "1", "--min-grace", GRACE
     )
     assert done.code == 0, done.stderr
     return url

@@ -100,7 +100,7 @@ class S3vaultSide:
         self.options = RepoOptions(
             url=str(tmp / "s3vault"), password=PASSWORD.encode(), cache_dir=None
         )
-        init(self.options, InitOptions(settings=RepositorySettings(kdf_profile="minimum")))
+        init(self.options, InitOptions(settings=RepositorySettings(kdf_cost="minimum")))
         self.repo: Repository = open_repository(self.options)
 
     def write(self, snaps: list[Snap]) -> None:

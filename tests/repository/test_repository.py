@@ -26,7 +26,7 @@ def test_attributes_cannot_be_assigned(local_repo: RepoHandle) -> None:
         ("index", BlobIndex()),
         ("backend", repo.backend),
         ("requests", RequestCounts()),
-        ("retention", None),
+        ("object_lock", None),
         ("config", repo.config),
         ("sealer", repo.sealer),
         ("anything_new", 1),

@@ -38,6 +38,36 @@ def _opt(*decls: str, name: str, **kwargs: Any) -> Callable[[F], F]:
     return click.option(*decls, callback=_store(name), expose_value=False, is_eager=True, **kwargs)
 
 
+class OldSpellings(click.Option):
+    """An option whose names after the first are earlier spellings: still accepted (scripts
+    written for them keep working), never shown in --help."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        names, self.opts = self.opts, self.opts[:1]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = names
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        return f"'{self.opts[0]}'"
+
+
+def kdf_cost_option(help_text: str) -> Callable[[F], F]:
+    """``--kdf-cost`` (earlier spelling ``--kdf-profile``, still accepted): the Argon2id cost
+    preset of a new key file, as ``kdf_cost``."""
+    return click.option(
+        "--kdf-cost",
+        "--kdf-profile",
+        "kdf_cost",
+        cls=OldSpellings,
+        type=click.Choice(["default", "small", "minimum"]),
+        default="default",
+        show_default=True,
+        help=help_text,
+    )
+
+
 _GLOBALS = [
     _opt(
         "-P",

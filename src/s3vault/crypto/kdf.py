@@ -36,7 +36,7 @@ class KdfParams:
 
 
 # RELIABILITY.md §4.2: 256 MiB, t=3, p=4 (≈0.8 s on 2 cores). "small": RFC 9106 §4, 2nd option.
-PROFILES: dict[str, tuple[int, int, int]] = {
+COSTS: dict[str, tuple[int, int, int]] = {
     "default": (256 * 1024, 3, 4),
     "small": (64 * 1024, 3, 4),
     # The OWASP floor itself: for tests, demos and hosts with very little memory.
@@ -44,9 +44,9 @@ PROFILES: dict[str, tuple[int, int, int]] = {
 }
 
 
-def new_params(profile: str = "default") -> KdfParams:
-    """Fresh parameters (with a new random salt) for a named profile."""
-    memory, iterations, lanes = PROFILES[profile]
+def new_params(cost: str = "default") -> KdfParams:
+    """Fresh parameters (with a new random salt) for a named cost preset (COSTS)."""
+    memory, iterations, lanes = COSTS[cost]
     return KdfParams(
         memory_kib=memory, iterations=iterations, lanes=lanes, salt=os.urandom(SALT_SIZE)
     )

@@ -442,7 +442,7 @@ def _defer_locked(repo: Repository, plan: PrunePlan) -> None:
     """Object Lock: what is still locked is not deleted now (the store would refuse it).
     Marked packs stay marked (with their old mark time), orphans stay orphans, superseded index
     files and records stay superseded; a later prune deletes them when their lock ends."""
-    store = repo.retention
+    store = repo.object_lock
     if store is None:
         return
     names = [pack_name(p) for p in plan.delete + plan.orphans_delete]

@@ -112,7 +112,7 @@ def reseal_files(repo: Repository, check_lease: Callable[[], None]) -> Resealed:
 def _locked(repo: Repository, names: list[str]) -> dict[str, float]:
     """Which of these objects Object Lock still protects (they cannot be removed yet, so they
     are not copied yet either: a copy would leave the same snapshot twice)."""
-    return repo.retention.retained_until(names) if repo.retention and names else {}
+    return repo.object_lock.retained_until(names) if repo.object_lock and names else {}
 
 
 def _reseal_audit(repo: Repository, check_lease: Callable[[], None]) -> int:

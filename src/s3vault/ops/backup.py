@@ -102,7 +102,7 @@ class BackupResult:
     dry_run: bool
     warnings: tuple[tuple[str, str], ...]  # source problems: paths missing, files unreadable
     requests: RequestCounts
-    locks_extended: int = 0  # Object Lock: older objects whose retention this snapshot extended
+    locks_extended: int = 0  # Object Lock: older objects whose retain-until this snapshot extended
     notices: tuple[tuple[str, str], ...] = ()  # repository damage this run worked around
     missing_packs: int = 0  # packs the index names that the store no longer has
     blobs_healed: int = 0  # blobs of those packs this run stored again
@@ -176,12 +176,12 @@ def _workers(configured: int, default: int) -> int:
 
 def _protect(repo: Repository, snapshot: SnapshotFile, snapshot_id: ObjectId) -> int:
     """Object Lock: what the new snapshot needs stays locked for the policy's period."""
-    if repo.retention is None:
+    if repo.object_lock is None:
         return 0
     now = repo.server_time()
     period = LockPolicy.from_dict(repo.config.object_lock).period
-    extended = protect(repo, repo.retention, snapshot, snapshot_id, now, period)
-    save_known(repo, repo.retention, now)
+    extended = protect(repo, repo.object_lock, snapshot, snapshot_id, now, period)
+    save_known(repo, repo.object_lock, now)
     return extended
 
 

@@ -210,7 +210,7 @@ def _forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None) ->
         )
     removed, extended = 0, 0
     locked: dict[str, float] = {}
-    store = repo.retention
+    store = repo.object_lock
     if not options.dry_run and store is not None:
         names = [object_name(ObjectKind.SNAPSHOTS, d.id) for d in plan.remove]
         locked = split_locked(store, names)[1]

@@ -1,5 +1,6 @@
 """Prometheus textfile metrics (node_exporter's textfile collector): one file per host, with
-one series per (command, profile, host, repository), rewritten atomically after every command.
+one series per (command, config profile, host, repository), rewritten atomically after every
+command.
 
 Written for every command: ``s3vault_last_run_timestamp_seconds``, ``s3vault_exit_code``,
 ``s3vault_duration_seconds`` and ``s3vault_last_success_timestamp_seconds`` (carried over from
@@ -123,7 +124,7 @@ def publish(
     duration: float,
     now: float,
 ) -> list[tuple[str, str]]:
-    """Write a run's figures (``labels``: command, profile and repository; the host is added)
+    """Write a run's figures (``labels``: command, config profile and repository; the host is added)
     to the textfile and to CloudWatch. Returns what could not be written, as (item,
     message): a failure here never changes the run's outcome."""
     labels = {**labels, "host": socket.gethostname()}

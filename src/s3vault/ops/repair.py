@@ -269,15 +269,15 @@ def _repair_snapshots(
 
 def _protect_new(repo: Repository, fixes: list[SnapshotFix]) -> None:
     """Object Lock: what a repaired snapshot needs stays locked as long as a backup's."""
-    if repo.retention is None:
+    if repo.object_lock is None:
         return
     now = repo.server_time()
     period = LockPolicy.from_dict(repo.config.object_lock).period
     for fix in fixes:
         if fix.new_id is not None and fix.snapshot is not None and fix.new_tree is not None:
             snap = load_snapshot(repo, fix.new_id)
-            protect(repo, repo.retention, snap, fix.new_id, now, period)
-    save_known(repo, repo.retention, now)
+            protect(repo, repo.object_lock, snap, fix.new_id, now, period)
+    save_known(repo, repo.object_lock, now)
 
 
 def _remove_originals(
@@ -300,7 +300,7 @@ def _remove_originals(
     if check_lease is not None:
         check_lease()
     names = {r.id: object_name(ObjectKind.SNAPSHOTS, r.id) for r in doomed}
-    locked = split_locked(repo.retention, list(names.values()))[1] if repo.retention else {}
+    locked = split_locked(repo.object_lock, list(names.values()))[1] if repo.object_lock else {}
     out = []
     for r in reports:
         name = names.get(r.id)

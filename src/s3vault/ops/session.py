@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from s3vault.backend.base import Backend
+from s3vault.backend.dialect import StoreDialect
 from s3vault.backend.location import BackendOptions
 from s3vault.backend.objectlock import LockPolicy
-from s3vault.backend.profile import StoreProfile
 from s3vault.backend.stack import stack_for
 from s3vault.maintenance.immutability import known_locks_path, load_known
 from s3vault.repository.known import KnownRepositories
@@ -38,7 +38,7 @@ def open_repository(
     on_skip: Callable[[str, str], None] | None = None,
 ) -> Repository:
     """THE place a repository is opened: build the backend stack for the URL (wrappers,
-    request counters), unlock the key, hand the store's capabilities (its probed profile, its
+    request counters), unlock the key, hand the store's capabilities (its probed dialect, its
     Object Lock) to the stack, and load the index. Returns an immutable repository: views of
     it (``with_index``, ``dry_run``) are how an operation reads it another way.
     ``on_skip(name, reason)`` is told of every damaged object an operation passes over
@@ -58,8 +58,8 @@ def open_repository(
     if backend is None:
         stack = stack_for(options.url, options.backend)
         backend = stack.backend
-        retention = backend.capabilities.retention
-        state = StackState(requests=stack.counts, retention=retention, on_skip=on_skip)
+        object_lock = backend.capabilities.object_lock
+        state = StackState(requests=stack.counts, object_lock=object_lock, on_skip=on_skip)
     location = backend.location
     # Key files passed over while opening are not said here: when no key opens, the error
     # names them; when one opens, `verify` and `key list` report the others.
@@ -81,11 +81,11 @@ def open_repository(
 
 def _adopt_capabilities(repo: Repository, backend: Backend) -> None:
     """Tell the store (through the stack's capabilities) what the config says of it: the
-    profile the capability probe found at init, and the Object Lock policy (with the
+    dialect the capability probe found at init, and the Object Lock policy (with the
     retain-until times this machine knows)."""
     capabilities = backend.capabilities
     if repo.config.store and capabilities.probing is not None:
-        capabilities.probing.adopt(StoreProfile.from_dict(repo.config.store))
-    if repo.retention is not None and capabilities.retention is not None:
-        capabilities.retention.adopt_lock(LockPolicy.from_dict(repo.config.object_lock))
-        capabilities.retention.remember_retention(load_known(known_locks_path(repo)))
+        capabilities.probing.adopt(StoreDialect.from_dict(repo.config.store))
+    if repo.object_lock is not None and capabilities.object_lock is not None:
+        capabilities.object_lock.adopt_lock(LockPolicy.from_dict(repo.config.object_lock))
+        capabilities.object_lock.remember_locks(load_known(known_locks_path(repo)))

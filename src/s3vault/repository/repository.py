@@ -20,7 +20,7 @@ from typing import Any
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Backend, ObjectInfo
 from s3vault.backend.dryrun import DryRunBackend
-from s3vault.backend.objectlock import RetainingBackend
+from s3vault.backend.objectlock import LockingBackend
 from s3vault.crypto.hashing import storage_id
 from s3vault.crypto.keys import MasterKey
 from s3vault.errors import (
@@ -71,7 +71,7 @@ class RepositorySettings:
     chunker_min: int = 512 * 1024
     chunker_avg: int = 1024 * 1024
     chunker_max: int = 8 * 1024 * 1024
-    kdf_profile: str = "default"
+    kdf_cost: str = "default"
     min_grace: int = 24 * 3600
     store: dict[str, Any] = field(default_factory=dict)  # the S3 capability probe's findings
     object_lock: dict[str, Any] = field(default_factory=dict)  # LockPolicy.to_dict()
@@ -83,7 +83,7 @@ class StackState:
     """What an opened backend stack hands the repository it opens."""
 
     requests: RequestCounts | None = None  # the stack's live request counters
-    retention: RetainingBackend | None = None  # the store's Object Lock (used if configured)
+    object_lock: LockingBackend | None = None  # the store's Object Lock (used if configured)
     on_skip: Callable[[str, str], None] | None = None  # told of each damaged object passed over
 
 
@@ -139,14 +139,14 @@ class Repository:
     delete objects through the methods below, which name objects by kind and id.
     """
 
-    __slots__ = ("_shared", "backend", "cache_dir", "index", "key_id", "requests", "retention")
+    __slots__ = ("_shared", "backend", "cache_dir", "index", "key_id", "object_lock", "requests")
 
     backend: Backend
     cache_dir: Path | None
     index: BlobIndex  # the loaded index (empty until a view with ``read_index()`` is made)
     key_id: ObjectId
     requests: RequestCounts  # the stack's live request counters
-    retention: RetainingBackend | None  # Object Lock, when the config asks it
+    object_lock: LockingBackend | None  # Object Lock, when the config asks it
     _shared: _Shared
 
     def __init__(
@@ -158,7 +158,7 @@ class Repository:
         key_id: ObjectId,
         cache_dir: Path | None,
         requests: RequestCounts | None = None,
-        retention: RetainingBackend | None = None,
+        object_lock: LockingBackend | None = None,
         on_skip: Callable[[str, str], None] | None = None,
     ) -> None:
         self._build(
@@ -167,7 +167,7 @@ class Repository:
             index=BlobIndex(),
             key_id=key_id,
             requests=requests or RequestCounts(),
-            retention=retention if config.object_lock else None,
+            object_lock=object_lock if config.object_lock else None,
             shared=_Shared.build(config, sealer, cache_dir, on_skip),
         )
 
@@ -179,7 +179,7 @@ class Repository:
         index: BlobIndex,
         key_id: ObjectId,
         requests: RequestCounts,
-        retention: RetainingBackend | None,
+        object_lock: LockingBackend | None,
         shared: _Shared,
     ) -> None:
         """Set every attribute, once (the only writer besides ``object.__setattr__``)."""
@@ -189,7 +189,7 @@ class Repository:
         setattr_(self, "index", index)
         setattr_(self, "key_id", key_id)
         setattr_(self, "requests", requests)
-        setattr_(self, "retention", retention)
+        setattr_(self, "object_lock", object_lock)
         setattr_(self, "_shared", shared)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -211,7 +211,7 @@ class Repository:
             index=index,
             key_id=self.key_id,
             requests=self.requests,
-            retention=self.retention,
+            object_lock=self.object_lock,
             shared=self._shared,
         )
         return view
@@ -226,7 +226,7 @@ class Repository:
             index=self.index,
             key_id=self.key_id,
             requests=RequestCounts(),
-            retention=None,
+            object_lock=None,
             shared=_Shared.build(self.config, self.sealer, None, None),
         )
         return view
@@ -317,7 +317,7 @@ class Repository:
             repo_id=repo_id,
             payload=payload,
             password=password,
-            kdf_profile=settings.kdf_profile,
+            kdf_cost=settings.kdf_cost,
             hostname=hostname,
             username=username,
             created=created,
@@ -478,7 +478,7 @@ class Repository:
             key_id=keyfile.id,
             cache_dir=cache_dir,
             requests=stack.requests if stack else None,
-            retention=stack.retention if stack else None,
+            object_lock=stack.object_lock if stack else None,
             on_skip=stack.on_skip if stack else None,
         )
 
