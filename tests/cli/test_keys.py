@@ -204,3 +204,35 @@ def test_a_damaged_key_file_is_named_not_called_a_wrong_password(
     assert done.code == 12
     assert f"key file {str(key['id'])[:8]} (" in done.stderr and "is damaged" in done.stderr
     assert "--recovery-key-file" in done.stderr
+
+
+def _kdf(repo: Path, label: str) -> tuple[int, int, int]:
+    for path in (repo / "keys").iterdir():
+        kf = json.loads(path.read_text())
+        if kf.get("label", "") == label:
+            k = kf["kdf"]
+            return k["memory_kib"], k["iterations"], k["lanes"]
+    raise AssertionError(f"no key file labelled {label!r}")
+
+
+def test_a_new_key_costs_64_mib_by_default_and_strong_costs_more(
+    cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """The default cost is RFC 9106's second recommendation (64 MiB, t=3, p=4); `strong` is
+    256 MiB; `small` (the earlier name of the default) stays accepted. The key file the
+    repository was made with keeps its own parameters and still opens."""
+    repo = Path(cli_repo)
+    made_with = _kdf(repo, "")
+    for label, cost in (("d", None), ("s", "strong"), ("old", "small")):
+        env = {**cli_env, "S3VAULT_NEW_PASSWORD": f"pw {label}"}
+        flags = ["--kdf-cost", cost] if cost else []
+        done = run_cli("-r", cli_repo, "key", "add", "--label", label, *flags, env=env)
+        assert done.code == 0, done.stderr
+    assert _kdf(repo, "d") == (64 * 1024, 3, 4)
+    assert _kdf(repo, "s") == (256 * 1024, 3, 4)
+    assert _kdf(repo, "old") == (64 * 1024, 3, 4)
+    assert _kdf(repo, "") == made_with
+    assert run_cli("-r", cli_repo, "snapshots").code == 0
+    for label in ("d", "s"):
+        opened = keys(run_cli, cli_repo, **with_password(cli_env, f"pw {label}"))
+        assert [k["label"] for k in opened if k["current"]] == [label]

@@ -61,7 +61,7 @@ def kdf_cost_option(help_text: str) -> Callable[[F], F]:
         "--kdf-profile",
         "kdf_cost",
         cls=OldSpellings,
-        type=click.Choice(["default", "small", "minimum"]),
+        type=click.Choice(["default", "strong", "small", "minimum"]),
         default="default",
         show_default=True,
         help=help_text,
