@@ -14,6 +14,7 @@ from s3vault.backend.dryrun import DryRunBackend
 from s3vault.backend.forwarding import ForwardingBackend
 from s3vault.backend.local import LocalBackend
 from s3vault.backend.memory import MemoryBackend
+from s3vault.backend.prefetch import PrefetchingBackend
 from s3vault.backend.ratelimit import RateLimitedBackend, TokenBucket
 from s3vault.backend.retry import RetryBackend
 from s3vault.backend.s3 import S3Backend, S3Settings
@@ -30,6 +31,7 @@ WRAPPERS = {
     "accounting": AccountingBackend,
     "ratelimit": _limited,
     "retry": RetryBackend,
+    "prefetch": lambda inner: PrefetchingBackend(inner, ["data/", "index/"]),
 }
 
 

@@ -10,7 +10,9 @@ from s3vault.backend.base import Backend
 from s3vault.backend.dialect import StoreDialect
 from s3vault.backend.location import BackendOptions
 from s3vault.backend.objectlock import LockPolicy
+from s3vault.backend.prefetch import PrefetchingBackend
 from s3vault.backend.stack import stack_for
+from s3vault.format.layout import ObjectKind
 from s3vault.maintenance.immutability import known_locks_path, load_known
 from s3vault.repository.known import KnownRepositories
 from s3vault.repository.repository import Repository, StackState
@@ -36,6 +38,7 @@ def open_repository(
     backend: Backend | None = None,
     load_index: bool = True,
     on_skip: Callable[[str, str], None] | None = None,
+    snapshots_ahead: bool = False,
 ) -> Repository:
     """THE place a repository is opened: build the backend stack for the URL (wrappers,
     request counters), unlock the key, hand the store's capabilities (its probed dialect, its
@@ -43,6 +46,12 @@ def open_repository(
     it (``with_index``, ``dry_run``) are how an operation reads it another way.
     ``on_skip(name, reason)`` is told of every damaged object an operation passes over
     (``Repository.skip``), as it happens. ``backend``: a backend used as it is (no stack).
+
+    On a remote store the listings the opening needs after the key (index files and deletion
+    records, when it loads the index) are started at once, beside reading the config and the
+    key (backend/prefetch.py); ``snapshots_ahead`` adds the snapshot listing, for an operation
+    whose first look at the snapshots may show them as they were at opening (a backup's parent,
+    a listing): never for one that lists them under a lease (prune).
 
     Raises:
         RepositoryNotFoundError, NotARepositoryError, WrongPasswordError, IntegrityError.
@@ -57,7 +66,7 @@ def open_repository(
     state = StackState(on_skip=on_skip)
     if backend is None:
         stack = stack_for(options.url, options.backend)
-        backend = stack.backend
+        backend = _with_listings_ahead(stack.backend, load_index, snapshots_ahead)
         object_lock = backend.capabilities.object_lock
         state = StackState(requests=stack.counts, object_lock=object_lock, on_skip=on_skip)
     location = backend.location
@@ -77,6 +86,14 @@ def open_repository(
     if load_index:
         repo = repo.with_index(repo.read_index())
     return repo
+
+
+def _with_listings_ahead(backend: Backend, load_index: bool, snapshots: bool) -> Backend:
+    kinds = [ObjectKind.INDEX, ObjectKind.DELETIONS] if load_index else []
+    kinds += [ObjectKind.SNAPSHOTS] if snapshots else []
+    if not kinds or not backend.remote:
+        return backend
+    return PrefetchingBackend(backend, [f"{kind.value}/" for kind in kinds])
 
 
 def _adopt_capabilities(repo: Repository, backend: Backend) -> None:

@@ -112,7 +112,7 @@ def backup(
     if use_stdin and (options.paths or root):
         msg = "--stdin takes no paths and no --root"
         raise UsageError(msg)
-    repo = open_repo(ctx, load_index=False)  # backup reads the index its own way
+    repo = open_repo(ctx, load_index=False, snapshots_ahead=True)  # its own index read
     with CliProgress(ctx) as progress:
         result = backup_op(repo, options, progress=progress)
     _report(ctx, result)

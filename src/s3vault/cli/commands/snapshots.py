@@ -20,7 +20,7 @@ from s3vault.cli.session import open_repo
 def snapshots(hosts: tuple[str, ...], tags: tuple[TagList, ...], paths: tuple[str, ...]) -> int:
     """List snapshots."""
     ctx = cli_context()
-    repo = open_repo(ctx, load_index=False)
+    repo = open_repo(ctx, load_index=False, snapshots_ahead=True)
     entries = snapshots_op(repo, SnapshotFilter(hosts=hosts, tags=tags, paths=paths))
     if ctx.json:
         emit(
