@@ -100,7 +100,14 @@ _GLOBALS = [
         "--repo",
         name="repo",
         metavar="URL",
-        help="Repository: a path, file:PATH or s3://bucket/prefix [env S3VAULT_REPOSITORY]",
+        help="Repository: a path, file:PATH or s3://bucket/prefix (restic's "
+        "s3:https://host/bucket/prefix too) [env S3VAULT_REPOSITORY]",
+    ),
+    _opt(
+        "--repository-file",
+        name="repository_file",
+        metavar="FILE",
+        help="Read the repository URL from FILE's first line [env S3VAULT_REPOSITORY_FILE]",
     ),
     _opt(
         "--password-file",
