@@ -81,7 +81,13 @@ from s3vault.ops.repair import (
 )
 from s3vault.ops.restore import RestoreOptions, RestoreResult, restore
 from s3vault.ops.session import RepoOptions, open_repository
-from s3vault.ops.snapshots import SnapshotEntry, SnapshotFilter, snapshots
+from s3vault.ops.snapshots import (
+    SnapshotEntry,
+    SnapshotFilter,
+    SnapshotGroup,
+    group_snapshots,
+    snapshots,
+)
 from s3vault.ops.stats import HostStats, Stats, stats
 from s3vault.ops.unlock import UnlockResult, unlock
 from s3vault.ops.verify import VerifyOptions, VerifyResult, verify
@@ -99,6 +105,8 @@ __all__ = [
     "backup",
     "restore",
     "snapshots",
+    "group_snapshots",
+    "SnapshotGroup",
     "ls",
     "find",
     "diff",
