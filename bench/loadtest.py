@@ -209,7 +209,7 @@ def main() -> None:
     listing = subprocess.run(
         [S3VAULT, "-r", url, "snapshots", "--json"], env=env, capture_output=True, check=True
     )
-    present = {s["id"] for s in json.loads(listing.stdout)["snapshots"]}
+    present = {s["id"] for s in json.loads(listing.stdout)}
     per_host_kept = min(args.cycles, 2)  # forget --keep-last 2 per host
     expected_present = per_host_kept * args.processes + len(logical_done)
     lost = len(set(logical_done) - present) + max(0, expected_present - len(present))

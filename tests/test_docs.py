@@ -168,7 +168,7 @@ class Page:
 def _dr_check(box: Sandbox) -> None:
     listed = box.run(f"S3VAULT_CONFIG={box.home}/dr.toml s3vault -P primary --json snapshots")
     assert listed.returncode == 0, listed.stderr
-    snaps = json.loads(listed.stdout)["snapshots"]
+    snaps = json.loads(listed.stdout)
     # the original and the failover backup copied back: the copy of the original is not
     # copied back a second time
     assert len(snaps) == 2 and sum(bool(s["original"]) for s in snaps) == 1
@@ -459,7 +459,7 @@ def test_shipped_cron_file_and_systemd_unit_run(tmp_path: Path, cli_env: dict[st
     listed = box.run("s3vault -P web --json snapshots")
     # the cron line's run and the unit's each backed up; keep_daily = 7 kept the later of the
     # two (one a day), beside the other host's snapshot of with_repository
-    snaps = json.loads(listed.stdout)["snapshots"]
+    snaps = json.loads(listed.stdout)
     assert sorted(s["hostname"] for s in snaps) == sorted(["web1", socket.gethostname()]), snaps
 
 

@@ -26,8 +26,7 @@ def objects(repo: str, kind: str) -> list[Path]:
 def snapshot_ids(run_cli: RunCli, repo: str) -> list[str]:
     done = run_cli("-r", repo, "snapshots", "--json")
     assert done.code == 0, done.stderr
-    (listing,) = [x for x in lines(done.stdout) if x["message_type"] == "snapshots"]
-    return [str(s["id"]) for s in listing["snapshots"]]  # type: ignore[index]
+    return [str(s["id"]) for s in json.loads(done.stdout)]
 
 
 @pytest.fixture
@@ -79,7 +78,8 @@ def test_a_bad_snapshot_file_stops_nothing_else(
     assert name in listed.stderr and f"s3vault forget {bad[:8]}" in listed.stderr
     as_json = run_cli("-r", cli_repo, "snapshots", "--json")
     assert as_json.code == 0
-    warnings = [x for x in lines(as_json.stdout) if x["message_type"] == "warning"]
+    assert isinstance(json.loads(as_json.stdout), list)  # restic's shape: stdout is the array
+    warnings = [x for x in lines(as_json.stderr) if x["message_type"] == "warning"]
     assert [w["item"] for w in warnings] == [name]
 
     # every other snapshot lists and restores; the damaged one is named with the way out

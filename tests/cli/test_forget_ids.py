@@ -33,7 +33,7 @@ def three_snapshots(tmp_path: Path, run_cli: RunCli, repo: str) -> list[str]:
 def ids_listed(run_cli: RunCli, repo: str) -> list[str]:
     done = run_cli("-r", repo, "--json", "snapshots")
     assert done.code == 0, done.stderr
-    return sorted(str(s["id"]) for s in json.loads(done.stdout)["snapshots"])
+    return sorted(str(s["id"]) for s in json.loads(done.stdout))
 
 
 def test_forget_removes_a_damaged_snapshot_by_its_id_prefix(

@@ -56,7 +56,7 @@ def test_random_kills_of_backup_and_prune_lose_no_completed_snapshot(
     def snapshot_ids() -> set[str]:
         listing = run_cli("-r", url, "snapshots", "--json")
         assert listing.code == 0, listing.stderr
-        return {s["id"] for s in json.loads(listing.stdout)["snapshots"]}
+        return {s["id"] for s in json.loads(listing.stdout)}
 
     def clean_backup() -> float:
         start = time.monotonic()

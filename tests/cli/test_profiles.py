@@ -88,7 +88,7 @@ def test_run_does_the_profile_routine(
     assert "=== backup" in done.stdout
     assert f"=== restore-test --host {socket.gethostname()} --sample 1" in done.stdout
     listed = run_cli(*cfg, "-P", "web", "--json", "snapshots", env=env)
-    snaps = json.loads(listed.stdout)["snapshots"]
+    snaps = json.loads(listed.stdout)
     assert len(snaps) == 2  # keep_last 2
     assert snaps[0]["tags"] == ["web"]  # a list in the child replaces the parent's
     files = run_cli(*cfg, "-P", "web", "ls", "latest", env=env).stdout

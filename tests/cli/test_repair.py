@@ -120,7 +120,7 @@ def backup_json(run_cli: RunCli, repo: str, src: Path) -> str:
 def snapshot_ids(run_cli: RunCli, repo: str) -> list[str]:
     done = run_cli("-r", repo, "snapshots", "--json")
     assert done.code == 0, done.stderr
-    return [str(s["id"]) for s in lines(done.stdout)[0]["snapshots"]]  # type: ignore[attr-defined]
+    return [str(s["id"]) for s in json.loads(done.stdout)]
 
 
 def expected_without(

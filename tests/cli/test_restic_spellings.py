@@ -31,7 +31,7 @@ def backup_at(run_cli: RunCli, repo: str, src: Path, when: str, *flags: str) -> 
 def listed(run_cli: RunCli, repo: str, *flags: str) -> list[dict[str, object]]:
     done = run_cli("-r", repo, "--json", "snapshots", *flags)
     assert done.code == 0, done.stderr
-    snaps: list[dict[str, object]] = json.loads(done.stdout)["snapshots"]
+    snaps: list[dict[str, object]] = json.loads(done.stdout)
     return snaps
 
 

@@ -39,7 +39,7 @@ def fleet(cli_repo: str, tmp_path: Path, run_cli: RunCli) -> dict[str, str]:
 def _listed(run_cli: RunCli, repo: str, *args: str) -> list[str]:
     done = run_cli("-r", repo, "--json", "snapshots", *args)
     assert done.code == 0, done.stderr
-    return [s["short_id"] for s in json.loads(done.stdout)["snapshots"]]
+    return [s["short_id"] for s in json.loads(done.stdout)]
 
 
 def test_latest_keeps_the_newest_of_each_host_and_paths(
@@ -65,11 +65,13 @@ def test_group_by_shows_each_group_under_its_header(
     assert headers == ["snapshots for (host [db1]):", "snapshots for (host [web1]):"]
     assert shown.stdout.splitlines()[-1] == "6 snapshots"
     done = run_cli("-r", cli_repo, "--json", "snapshots", "-g", "host,tags")
-    groups = json.loads(done.stdout)["groups"]
-    assert [(g["group"]["host"], g["group"]["tags"], len(g["ids"])) for g in groups] == [
-        ("db1", ["nightly"], 2),
-        ("web1", [], 4),
-    ]
+    groups = json.loads(done.stdout)  # restic's shape: group_key and the group's snapshots
+    assert [
+        (g["group_key"]["hostname"], g["group_key"]["paths"], g["group_key"]["tags"])
+        for g in groups
+    ] == [("db1", None, ["nightly"]), ("web1", None, [])]
+    assert [len(g["snapshots"]) for g in groups] == [2, 4]
+    assert {s["short_id"] for g in groups for s in g["snapshots"]} == set(fleet.values())
     bad = run_cli("-r", cli_repo, "snapshots", "--group-by", "color")
     assert bad.code == 2 and "unknown --group-by key(s): color" in bad.stderr
 

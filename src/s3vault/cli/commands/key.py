@@ -66,6 +66,7 @@ def key() -> None:
 def list_command(epochs: bool) -> int:
     """List key files (* marks the one this password opened)."""
     ctx = cli_context()
+    ctx.stdout_array = True
     repo = open_repo(ctx, load_index=epochs)
     entries = list_keys(repo)
     repo_id = repo.config.repo_id.hex()  # what KMS key policies name (docs/multi-account.md)

@@ -15,7 +15,7 @@ from s3vault import (
 )
 from s3vault import snapshots as snapshots_op
 from s3vault.cli.options import cli_context, global_options, tag_filter
-from s3vault.cli.render import emit, human_bytes, to_jsonable
+from s3vault.cli.render import emit_array, human_bytes, to_jsonable
 from s3vault.cli.session import open_repo
 
 
@@ -45,22 +45,17 @@ def snapshots(
 ) -> int:
     """List snapshots."""
     ctx = cli_context()
+    ctx.stdout_array = True
     keys = split_group_by(group_by)
     repo = open_repo(ctx, load_index=False, snapshots_ahead=True)
     filt = SnapshotFilter(hosts=hosts, tags=tags, paths=paths)
     entries = snapshots_op(repo, filt, latest=latest)
     groups = group_snapshots(entries, keys) if keys else []
-    if ctx.json:
-        fields: dict[str, object] = {}
-        if keys:
-            fields["groups"] = [
-                {
-                    "group": {"host": g.host, "paths": list(g.paths), "tags": list(g.tags)},
-                    "ids": [e.id.hex() for e in g.entries],
-                }
-                for g in groups
-            ]
-        emit(ctx, "snapshots", snapshots=[_json(e) for e in entries], **fields)
+    if ctx.json:  # restic's shapes: an array of snapshots, or of groups when grouping
+        if not keys:
+            emit_array([_json(e) for e in entries])
+        else:
+            emit_array([_json_group(g, keys) for g in groups])
         return 0
     if ctx.quiet:
         return 0
@@ -75,6 +70,18 @@ def snapshots(
 
 def _json(e: SnapshotEntry) -> dict[str, object]:
     return {"id": e.id.hex(), "short_id": e.id.short, **to_jsonable(e.snapshot)}
+
+
+def _json_group(group: SnapshotGroup, keys: tuple[str, ...]) -> dict[str, object]:
+    """restic's group: the key (hostname "", paths and tags null when not grouped by them)."""
+    by_paths = any(k.startswith("path") for k in keys)
+    by_tags = any(k.startswith("tag") for k in keys)
+    key = {
+        "hostname": group.host,
+        "paths": list(group.paths) if by_paths else None,
+        "tags": list(group.tags) if by_tags else None,
+    }
+    return {"group_key": key, "snapshots": [_json(e) for e in group.entries]}
 
 
 def _describe(group: SnapshotGroup, keys: tuple[str, ...]) -> str:
