@@ -108,6 +108,10 @@ def test_run_does_the_profile_routine(
     success = metric(text, "last_success_timestamp_seconds", "backup")
     failed = run_cli(*cfg, "run", "broken", env=env)
     assert failed.code == 12, failed.stdout + failed.stderr
+    # the backup failed: the routine stops there and says what it did not run
+    assert "=== backup" in failed.stdout and "=== forget" not in failed.stdout
+    assert "=== verify" not in failed.stdout and "=== restore-test" not in failed.stdout
+    assert "backup exited 12: " in failed.stderr and "verify" in failed.stderr
     assert where["hooks"].read_text().splitlines()[-2:] == ["before", "failed 12"]
     text = where["metrics"].read_text()
     assert 'profile="broken"' in text
