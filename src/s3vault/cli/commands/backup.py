@@ -29,7 +29,7 @@ from s3vault.cli.session import open_repo
     metavar="TAG[,TAG...]",
     help="Tag the snapshot; commas separate tags (--tag a,b adds a and b), repeatable",
 )
-@click.option("--host", help="Host name to record (default: this host's name)")
+@click.option("-H", "--host", help="Host name to record (default: this host's name)")
 @click.option(
     "-e",
     "--exclude",
