@@ -59,15 +59,23 @@ class CliContext:
     )
 
     def configure_logging(self) -> None:
-        """-v: INFO, -vv: DEBUG, on stderr. The library only logs; the CLI decides where."""
+        """-v: INFO, -vv: DEBUG, on stderr. The library only logs; the CLI decides where: on
+        a terminal rich's log display, elsewhere (cron, journald, a pipe) plain lines: ISO 8601
+        time with its offset, level, logger, message, no ANSI."""
         if self.verbose <= 0:
             return
-        from rich.logging import RichHandler
+        handler: logging.Handler
+        if sys.stderr.isatty():
+            from rich.logging import RichHandler
 
+            handler = RichHandler(console=self.err, show_path=self.verbose > 1, markup=False)
+        else:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(_PlainFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root = logging.getLogger()
         for old in list(root.handlers):
             root.removeHandler(old)
-        root.addHandler(RichHandler(console=self.err, show_path=self.verbose > 1, markup=False))
+        root.addHandler(handler)
         root.setLevel(logging.DEBUG if self.verbose > 1 else logging.INFO)
 
     @property
@@ -117,3 +125,14 @@ def _first_line(path: str) -> str:
     if not line:
         raise UsageError(f"repository file {path} is empty")
     return line
+
+
+class _PlainFormatter(logging.Formatter):
+    """Log lines for files and pipes: the time in ISO 8601 with milliseconds and offset."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        from datetime import datetime
+
+        return (
+            datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
+        )
