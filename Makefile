@@ -3,12 +3,18 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+RUN    := $(VENV)/.installed-run
 
 .PHONY: demo test lint lock bench bench-index torture loadtest clean
 
-$(STAMP): pyproject.toml constraints.txt
+# s3vault itself (what the demo needs), then the test and lint tools on top
+$(RUN): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e .
+	touch $(RUN)
+
+$(STAMP): $(RUN)
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,lint]'
 	touch $(STAMP)
 
@@ -24,7 +30,7 @@ lock:
 	touch $(STAMP)
 
 ## demo: init a local repository, back up a sample tree twice, restore it and prove it equal
-demo: $(STAMP)
+demo: $(RUN)
 	$(PY) scripts/demo.py
 
 ## test: install what the tests need and run the whole suite. Three workers on two cores: the
