@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import types
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,8 +35,48 @@ def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
     return callback
 
 
+class GlobalOption(click.Option):
+    """An option every command takes (the global options): --help lists it after the
+    command's own options, under "Global options", as restic's "Global Flags"."""
+
+
 def _opt(*decls: str, name: str, **kwargs: Any) -> Callable[[F], F]:
-    return click.option(*decls, callback=_store(name), expose_value=False, is_eager=True, **kwargs)
+    return click.option(
+        *decls,
+        cls=GlobalOption,
+        callback=_store(name),
+        expose_value=False,
+        is_eager=True,
+        **kwargs,
+    )
+
+
+def _format_options(
+    command: click.Command, ctx: click.Context, formatter: click.HelpFormatter
+) -> None:
+    own: list[tuple[str, str]] = []
+    shared: list[tuple[str, str]] = []
+    for param in command.get_params(ctx):
+        record = param.get_help_record(ctx)
+        if record is not None:
+            (shared if isinstance(param, GlobalOption) else own).append(record)
+    if own:
+        with formatter.section("Options"):
+            formatter.write_dl(own)
+    if shared:
+        with formatter.section("Global options"):
+            formatter.write_dl(shared)
+
+
+def global_options_last(command: click.Command) -> None:
+    """Make ``--help`` of ``command`` (and of every command below it) list its own options
+    first and the global options in a section after them."""
+    stack = [command]
+    while stack:
+        current = stack.pop()
+        current.format_options = types.MethodType(_format_options, current)  # type: ignore[method-assign]
+        if isinstance(current, click.Group):
+            stack.extend(current.commands.values())
 
 
 class OldSpellings(click.Option):
