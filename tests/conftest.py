@@ -61,6 +61,7 @@ class CliRun:
     code: int
     stdout: str
     stderr: str
+    stdout_bytes: bytes = b""  # stdout as written (dump's data)
 
 
 RunCli = Callable[..., CliRun]
@@ -130,6 +131,7 @@ def run_cli(
             done.returncode,
             done.stdout.decode(errors="replace"),
             done.stderr.decode(errors="replace"),
+            done.stdout,
         )
 
     return run

@@ -48,6 +48,7 @@ from s3vault.ops.cost import CostOptions, cost, measure_usage
 from s3vault.ops.diff import Change, DiffStats, diff, resolve_pair
 from s3vault.ops.doctor import DoctorOptions, DoctorResult, doctor
 from s3vault.ops.drill import DrillOptions, DrillResult, drill_history, restore_test
+from s3vault.ops.dump import DumpOptions, DumpResult, dump
 from s3vault.ops.find import FindOptions, FindResult, find
 from s3vault.ops.forget import ForgetOptions, ForgetResult, forget, split_group_by
 from s3vault.ops.iam import iam_policy
@@ -104,6 +105,9 @@ __all__ = [
     "open_repository",
     "backup",
     "restore",
+    "dump",
+    "DumpOptions",
+    "DumpResult",
     "snapshots",
     "group_snapshots",
     "SnapshotGroup",

@@ -25,7 +25,8 @@ class CliContext:
     recovery_key_file: str | None = None
     kms: bool | None = None
     json: bool = False
-    # the command prints restic's one JSON array on stdout: its JSON warnings go to stderr
+    # stdout is not message lines (restic's one JSON array, dump's data): JSON warnings go to
+    # stderr
     stdout_array: bool = False
     quiet: bool = False
     verbose: int = 0

@@ -7,6 +7,7 @@ from s3vault.cli.commands.copy import copy
 from s3vault.cli.commands.cost import cost
 from s3vault.cli.commands.diff import diff
 from s3vault.cli.commands.drill import drill
+from s3vault.cli.commands.dump import dump
 from s3vault.cli.commands.find import find
 from s3vault.cli.commands.forget import forget
 from s3vault.cli.commands.iam import iam_policy
@@ -30,6 +31,7 @@ COMMANDS = [
     find,
     diff,
     restore,
+    dump,
     verify,
     drill,
     forget,
