@@ -67,6 +67,7 @@ from s3vault.ops.keys import (
     rotate_master,
     sync_keys,
 )
+from s3vault.ops.listing import LISTABLE, list_objects
 from s3vault.ops.ls import LsEntry, ls
 from s3vault.ops.metrics import MetricsTarget
 from s3vault.ops.metrics import publish as publish_metrics
@@ -112,6 +113,8 @@ __all__ = [
     "group_snapshots",
     "SnapshotGroup",
     "ls",
+    "list_objects",
+    "LISTABLE",
     "find",
     "diff",
     "resolve_pair",

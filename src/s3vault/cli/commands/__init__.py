@@ -13,6 +13,7 @@ from s3vault.cli.commands.forget import forget
 from s3vault.cli.commands.iam import iam_policy
 from s3vault.cli.commands.init import init
 from s3vault.cli.commands.key import key
+from s3vault.cli.commands.listing import list_command
 from s3vault.cli.commands.ls import ls
 from s3vault.cli.commands.prune import prune
 from s3vault.cli.commands.repair import repair
@@ -28,6 +29,7 @@ COMMANDS = [
     backup,
     snapshots,
     ls,
+    list_command,
     find,
     diff,
     restore,
