@@ -23,7 +23,7 @@ from s3vault.clock import Clock, SystemClock
 from s3vault.errors import S3VaultError
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
-from s3vault.format.tree import Node, NodeType
+from s3vault.format.tree import Node, NodeType, Tree
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
@@ -90,7 +90,7 @@ class Checker:
         self._progress.started("verify", total_files=len(names), total_bytes=total)
 
         def one(name: str) -> PackReading:
-            reading = read_pack(self._repo, name, st.packs[name])
+            reading = read_pack(self._repo, name, st.packs[name].full())
             self._progress.advanced(files=1, bytes_=reading.size, item=name)
             return reading
 
@@ -244,8 +244,8 @@ class _DamageWalker:
                 if bad is not None:
                     memo[tid] = ([("", bad[0], bad[1])], [])
                     continue
-                try:
-                    nodes = self._repo.load_tree(tid).nodes
+                try:  # each tree is read once: around the tree cache, which would keep them
+                    nodes = Tree.decode(self._repo.load_blob(BlobType.TREE, tid)).nodes
                 except S3VaultError as exc:
                     memo[tid] = ([("", f"tree blob {tid.hex()}", str(exc))], [])
                     continue

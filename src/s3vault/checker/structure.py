@@ -15,15 +15,15 @@ from s3vault.errors import (
     IntegrityError,
     ObjectNotFoundError,
 )
-from s3vault.format.indexfile import IndexedPack, IndexFile
+from s3vault.format.indexfile import IndexFile
 from s3vault.format.keyfile import KeyFile
 from s3vault.format.layout import ObjectKind, object_name, parse_name
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
+from s3vault.repository.compactpack import CompactIndexFile, CompactPack, compact_index_file
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.keyring import check_key_mac
 from s3vault.repository.marks import DAMAGED_RECORD_HINT, load_marks, record_name
-from s3vault.repository.names import pack_name
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import damaged_snapshot_hint
 from s3vault.repository.supersede import live
@@ -36,7 +36,7 @@ class Structure:
     """What the structure pass learned, for the read-back and attribution passes."""
 
     index: BlobIndex = field(default_factory=BlobIndex)
-    packs: dict[str, IndexedPack] = field(default_factory=dict)  # indexed packs by object name
+    packs: dict[str, CompactPack] = field(default_factory=dict)  # indexed packs by object name
     listed: dict[str, int] = field(default_factory=dict)  # stored packs and their sizes
     bad_packs: dict[str, str] = field(default_factory=dict)  # every blob lost: name → reason
     pack_notes: dict[str, str] = field(default_factory=dict)  # damaged, but read blob by blob
@@ -80,11 +80,11 @@ def _list_packs(repo: Repository) -> dict[str, int]:
 
 
 def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) -> None:
-    files: dict[ObjectId, IndexFile] = {}
+    files: dict[ObjectId, CompactIndexFile] = {}  # compact: one file's entries decoded at once
     for oid in repo.list_files(ObjectKind.INDEX):
         name = object_name(ObjectKind.INDEX, oid)
         try:
-            files[oid] = IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid))
+            files[oid] = compact_index_file(IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid)))
         except ObjectNotFoundError:
             raise  # removed since the listing: a prune replaced it (check_structure retries)
         except (IntegrityError, FormatVersionError, ValueError) as exc:
@@ -101,13 +101,13 @@ def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) 
     duplicates = 0
     for _oid, ifile in live(files):
         for pack in ifile.packs:
-            name = pack_name(pack)
+            name = pack.name
             if name in st.packs:
                 continue  # the same pack named by two index files is not a duplicate blob
             st.packs[name] = pack
             # The index being built answers "stored already?": no per-blob bookkeeping beside it.
-            duplicates += sum(1 for e in pack.entries if st.index.has(e.type, e.id))
-            st.index.add_indexed_pack(pack)
+            duplicates += sum(1 for t, bid, _n in pack.blobs() if st.index.has(t, bid))
+            st.index.add_pack(pack.id, pack.size, pack.index_entries(), pack.epoch)
     if duplicates:
         findings.append(
             Finding(
@@ -127,10 +127,10 @@ def _add_marked_packs(repo: Repository, st: Structure) -> None:
     for oid, reason in marks.damaged.items():
         st.damaged_records[record_name(oid)] = reason
     for pack, _since in marks.packs.values():
-        name = pack_name(pack)
-        if name in st.packs or name not in st.listed:
+        compact = CompactPack.of(pack)
+        if compact.name in st.packs or compact.name not in st.listed:
             continue  # indexed again, or already deleted
-        st.packs[name] = pack
+        st.packs[compact.name] = compact
         st.index.add_indexed_pack(pack)
 
 

@@ -1,0 +1,99 @@
+"""CompactPack: an indexed pack whose blob entries stay in the format's own 45-byte encoding.
+
+An IndexedPack decoded from an index file holds a PackEntry, an ObjectId and three ints per
+blob: about 200 bytes. Maintenance (prune, verify) keeps every pack of the repository for the
+whole run, so on a repository of 10^7 blobs that alone would be 2 GB. A CompactPack keeps the
+entries as the bytes the index file stored them in (``ENTRY``: type, id, offset, length, raw
+length; 45 bytes per blob) and decodes them only when asked: ``entries`` for one pack at a
+time, ``blobs()`` for the (type, id, length) triples a reachability pass needs, ``full()`` for
+the IndexedPack an index file or a deletion record is written from.
+
+``compact_index_file`` turns a decoded index file into compact packs at once, so that while
+every index file is read only one file's PackEntry objects are alive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from s3vault.format.indexfile import IndexedPack, IndexFile
+from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.packfile import (
+    BLOB_TYPE_CODES,
+    BLOB_TYPES_BY_CODE,
+    ENTRY,
+    BlobType,
+    PackEntry,
+    decode_entries,
+    encode_entry,
+)
+from s3vault.ids import ObjectId
+
+_TREE_CODE = BLOB_TYPE_CODES[BlobType.TREE]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompactPack:
+    """One pack and its blob entries, kept encoded (see the module docstring)."""
+
+    id: ObjectId
+    size: int
+    epoch: int = 1
+    raw: bytes  # count × ENTRY, as in the index file
+
+    @classmethod
+    def of(cls, pack: IndexedPack) -> CompactPack:
+        """The compact form of a decoded pack."""
+        raw = b"".join(encode_entry(e) for e in pack.entries)
+        return cls(id=pack.id, size=pack.size, epoch=pack.epoch, raw=raw)
+
+    def __len__(self) -> int:
+        return len(self.raw) // ENTRY.size
+
+    @property
+    def entries(self) -> tuple[PackEntry, ...]:
+        """The entries, decoded (already checked when the index file was read)."""
+        return tuple(decode_entries(self.raw, 0, len(self), "pack entries"))
+
+    def blobs(self) -> Iterator[tuple[BlobType, ObjectId, int]]:
+        """(type, id, sealed length) of every entry, without building PackEntry records."""
+        for code, bid, _offset, length, _raw in ENTRY.iter_unpack(self.raw):
+            yield BLOB_TYPES_BY_CODE[code], ObjectId(bid), length
+
+    def index_entries(self) -> list[tuple[BlobType, bytes, int, int, int]]:
+        """The entries as BlobIndex.add_pack takes them."""
+        return [
+            (BLOB_TYPES_BY_CODE[code], bid, offset, length, raw_length)
+            for code, bid, offset, length, raw_length in ENTRY.iter_unpack(self.raw)
+        ]
+
+    @property
+    def kind(self) -> ObjectKind:
+        """Where the pack is stored: ``tree/`` or ``data/`` by its blobs' type."""
+        tree = bool(self.raw) and self.raw[0] == _TREE_CODE
+        return ObjectKind.TREE if tree else ObjectKind.DATA
+
+    @property
+    def name(self) -> str:
+        """The pack's object name."""
+        return object_name(self.kind, self.id)
+
+    def full(self) -> IndexedPack:
+        """The IndexedPack this stands for (to write an index file or a deletion record)."""
+        return IndexedPack(id=self.id, size=self.size, epoch=self.epoch, entries=self.entries)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompactIndexFile:
+    """An index file whose packs are compact (what ``supersede.live`` needs, and the packs)."""
+
+    packs: tuple[CompactPack, ...] = ()
+    supersedes: tuple[ObjectId, ...] = ()
+
+
+def compact_index_file(ifile: IndexFile) -> CompactIndexFile:
+    """The compact form of a decoded index file."""
+    return CompactIndexFile(
+        packs=tuple(CompactPack.of(p) for p in ifile.packs), supersedes=ifile.supersedes
+    )
