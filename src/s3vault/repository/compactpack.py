@@ -6,7 +6,9 @@ whole run, so on a repository of 10^7 blobs that alone would be 2 GB. A CompactP
 entries as the bytes the index file stored them in (``ENTRY``: type, id, offset, length, raw
 length; 45 bytes per blob) and decodes them only when asked: ``entries`` for one pack at a
 time, ``blobs()`` for the (type, id, length) triples a reachability pass needs, ``full()`` for
-the IndexedPack an index file or a deletion record is written from.
+the IndexedPack an index file or a deletion record is written from. ``facts()`` drops the
+entries, for a caller whose BlobIndex holds them already (verify: ``BlobIndex.pack_entries``
+gives them back a batch of packs at a time).
 
 ``compact_index_file`` turns a decoded index file into compact packs at once, so that while
 every index file is read only one file's PackEntry objects are alive.
@@ -79,9 +81,28 @@ class CompactPack:
         """The pack's object name."""
         return object_name(self.kind, self.id)
 
+    def facts(self) -> PackFacts:
+        """The pack without its entries."""
+        return PackFacts(id=self.id, size=self.size, epoch=self.epoch, kind=self.kind)
+
     def full(self) -> IndexedPack:
         """The IndexedPack this stands for (to write an index file or a deletion record)."""
         return IndexedPack(id=self.id, size=self.size, epoch=self.epoch, entries=self.entries)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackFacts:
+    """A pack without its entries, for a caller whose BlobIndex holds them (verify)."""
+
+    id: ObjectId
+    size: int
+    epoch: int
+    kind: ObjectKind
+
+    @property
+    def name(self) -> str:
+        """The pack's object name."""
+        return object_name(self.kind, self.id)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
