@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from s3vault.ids import ObjectId
-from s3vault.repository.blobset import BlobSet
+from s3vault.repository.blobset import BlobFlags, BlobSet
 from tests import strategies as s
 
 # Ids over a two-letter alphabet share buckets and contain each other's bytes at every offset:
@@ -46,3 +46,14 @@ def test_blobset_answers_no_for_what_is_not_an_id() -> None:
     assert "x" not in blobs
     with pytest.raises(ValueError, match="32 bytes"):
         blobs.add(b"short")
+
+
+@given(st.lists(any_ids, max_size=60), st.lists(any_ids, max_size=60))
+def test_blobflags_leave_clear_exactly_the_ids_never_flagged(
+    ids: list[bytes], seen: list[bytes]
+) -> None:
+    blobs = BlobSet(ids)
+    flags = BlobFlags(blobs)
+    for bid in seen:
+        assert flags.set(bid) == (bid in set(ids))
+    assert sorted(flags.clear_ids()) == sorted(set(ids) - set(seen))

@@ -29,6 +29,7 @@ from s3vault.format.deletionfile import DeletionFile, MarkedPack
 from s3vault.format.indexfile import IndexFile
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
+from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.maintenance.reencrypt import (
     Retirement,
@@ -38,6 +39,7 @@ from s3vault.maintenance.reencrypt import (
     still_needed,
 )
 from s3vault.progress import NullProgress, Progress
+from s3vault.repository.blobset import BlobFlags
 from s3vault.repository.compactpack import CompactIndexFile, CompactPack, compact_index_file
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.marks import DAMAGED_RECORD_HINT, load_marks, record_name
@@ -81,7 +83,7 @@ class PrunePlan:
     now: float
     grace: float
     snapshots: set[ObjectId] = field(default_factory=set)
-    index: BlobIndex = field(default_factory=BlobIndex)  # every pack planned from, to read by
+    index: BlobIndex = field(default_factory=BlobIndex)  # tree packs planned from (+ repacked)
     index_files: list[ObjectId] = field(default_factory=list)  # replaced by the new index
     records: list[ObjectId] = field(default_factory=list)  # replaced by the new record
     refs: References = field(default_factory=lambda: References(cache_trees=False))
@@ -137,11 +139,31 @@ def _read_index_files(repo: Repository) -> tuple[list[ObjectId], dict[ObjectId, 
     return ids, packs
 
 
-def _index_of(packs: list[CompactPack]) -> BlobIndex:
+def _tree_index(packs: list[CompactPack]) -> BlobIndex:
+    """The index prune reads through: its tree packs only (the walk loads trees; data blobs
+    are read only to repack, and their packs are added then). Data blobs' presence is checked
+    against the compact packs (``_reach``): two per-blob records fewer for 10^7 blobs."""
     index = BlobIndex()
     for p in packs:
-        index.add_pack(p.id, p.size, p.index_entries(), p.epoch)
+        if p.kind is ObjectKind.TREE:
+            index.add_pack(p.id, p.size, p.index_entries(), p.epoch)
     return index
+
+
+def _reach(
+    repo: Repository, plan: PrunePlan, packs: list[CompactPack], snapshots: list[SnapshotFile]
+) -> None:
+    """What the snapshots reference (plan.refs, its ``missing`` included), through an index of
+    ``packs``."""
+    plan.index = _tree_index(packs)
+    plan.refs = References(cache_trees=False, check_data=False)
+    plan.refs.add_snapshots(repo.with_index(plan.index), snapshots)
+    stored = BlobFlags(plan.refs.data)
+    for pack in packs:
+        if pack.kind is ObjectKind.DATA:
+            for _btype, bid, _length in pack.blobs():
+                stored.set(bid)
+    plan.refs.missing.extend((BlobType.DATA, bid) for bid in stored.clear_ids())
 
 
 def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
@@ -182,13 +204,10 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
     listed = repo.list_packs()
     plan.listed = set(listed)
     packs = list(indexed.values()) + [p for p, _ in marked.values()]
-    plan.index = _index_of(packs)
-    plan.refs.add_snapshots(repo.with_index(plan.index), snapshots)
+    _reach(repo, plan, packs, snapshots)
     orphans = _read_orphans(repo, plan, listed, indexed, marked)
     if plan.refs.missing and orphans:  # an index write lost in a crash: look again
-        plan.index = _index_of(packs + orphans)
-        plan.refs = References(cache_trees=False)
-        plan.refs.add_snapshots(repo.with_index(plan.index), snapshots)
+        _reach(repo, plan, packs + orphans, snapshots)
     if plan.refs.missing:
         btype, bid = plan.refs.missing[0]
         msg = (
@@ -499,6 +518,8 @@ def execute_prune(
     """
     clock = clock or SystemClock()
     progress = progress or NullProgress()
+    for pack in plan.repack:  # the walk's index holds tree packs; repack reads data too
+        plan.index.add_pack(pack.id, pack.size, pack.index_entries(), pack.epoch)
     repo = repo.with_index(plan.index)  # blobs are read through the packs planned from
     crash_point("prune-after-plan")
     check_lease()

@@ -9,7 +9,9 @@ amortised constant time, so adding is too. About 32 bytes per id plus the bucket
 slack (≤ 12%) and ~150 bytes per bucket (at most 2^16 buckets, ≈10 MB): 10^7 ids ≈ 340 MB.
 
 Behaves like a ``set`` of ids for ``in``, ``add``, ``len``, ``update`` and iteration (ids
-come back as ObjectId, in no particular order). Not thread-safe.
+come back as ObjectId, in no particular order). Not thread-safe. ``BlobFlags`` adds one byte
+per id: which ids of the set something else also holds (prune: which referenced blobs some
+pack stores), where a second set would cost another 34 bytes per id.
 """
 
 from __future__ import annotations
@@ -86,3 +88,33 @@ class BlobSet:
 
     def __repr__(self) -> str:
         return f"BlobSet({self._len} ids)"
+
+
+class BlobFlags:
+    """One flag per id of a BlobSet (one byte each), all clear at first: which of a large set
+    of ids something else also holds, without a second set. The BlobSet must not change while
+    its flags are in use."""
+
+    __slots__ = ("_blobs", "_flags")
+
+    def __init__(self, blobs: BlobSet) -> None:
+        self._blobs = blobs
+        self._flags = {key: bytearray(len(b) // ID_SIZE) for key, b in blobs._buckets.items()}
+
+    def set(self, bid: bytes) -> bool:
+        """Flag an id; False if it is not in the set (nothing is flagged then)."""
+        key = _key(bid)
+        bucket = self._blobs._buckets.get(key)
+        pos = -1 if bucket is None or len(bid) != ID_SIZE else _find(bucket, bid)
+        if pos == -1:
+            return False
+        self._flags[key][pos // ID_SIZE] = 1
+        return True
+
+    def clear_ids(self) -> Iterator[ObjectId]:
+        """The ids of the set that are not flagged."""
+        for key, flags in self._flags.items():
+            bucket = self._blobs._buckets[key]
+            for n, flag in enumerate(flags):
+                if not flag:
+                    yield ObjectId(bytes(bucket[n * ID_SIZE : (n + 1) * ID_SIZE]))

@@ -20,10 +20,13 @@ from s3vault.repository.repository import Repository
 class References:
     """Blob ids reachable from a set of snapshots (each subtree walked once)."""
 
-    def __init__(self, *, cache_trees: bool = True) -> None:
+    def __init__(self, *, cache_trees: bool = True, check_data: bool = True) -> None:
         """``cache_trees=False`` reads trees around the repository's tree cache: a walk reads
-        each tree once, and a cache of 4,096 large trees could hold more ids than the walk."""
+        each tree once, and a cache of 4,096 large trees could hold more ids than the walk.
+        ``check_data=False`` leaves data blobs out of ``missing`` (the index walked through
+        need hold only tree blobs; the caller checks the data blobs its own way)."""
         self._cache_trees = cache_trees
+        self._check_data = check_data
         self.trees = BlobSet()
         self.data = BlobSet()
         self.missing: list[tuple[BlobType, ObjectId]] = []  # referenced, but not in the index
@@ -66,5 +69,6 @@ class References:
                 if node.subtree is not None:
                     stack.append(node.subtree)
                 for bid in node.content:
-                    if self.data.add(bid) and not repo.index.has(BlobType.DATA, bid):
+                    new = self.data.add(bid)
+                    if new and self._check_data and not repo.index.has(BlobType.DATA, bid):
                         self.missing.append((BlobType.DATA, bid))
