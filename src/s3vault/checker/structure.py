@@ -17,7 +17,6 @@ from s3vault.errors import (
     IntegrityError,
     ObjectNotFoundError,
 )
-from s3vault.format.indexfile import IndexFile
 from s3vault.format.keyfile import KeyFile
 from s3vault.format.layout import ObjectKind, object_name, parse_name
 from s3vault.format.snapshotfile import SnapshotFile
@@ -83,11 +82,11 @@ def _list_packs(repo: Repository) -> dict[str, int]:
 
 
 def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) -> None:
-    files: dict[ObjectId, CompactIndexFile] = {}  # compact: one file's entries decoded at once
+    files: dict[ObjectId, CompactIndexFile] = {}  # compact: no PackEntry per blob
     for oid in repo.list_files(ObjectKind.INDEX):
         name = object_name(ObjectKind.INDEX, oid)
         try:
-            files[oid] = compact_index_file(IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid)))
+            files[oid] = compact_index_file(repo.load_file(ObjectKind.INDEX, oid))
         except ObjectNotFoundError:
             raise  # removed since the listing: a prune replaced it (check_structure retries)
         except (IntegrityError, FormatVersionError, ValueError) as exc:

@@ -40,7 +40,12 @@ from s3vault.maintenance.reencrypt import (
 )
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.blobset import BlobFlags
-from s3vault.repository.compactpack import CompactIndexFile, CompactPack, compact_index_file
+from s3vault.repository.compactpack import (
+    CompactIndexFile,
+    CompactPack,
+    compact_index_file,
+    encode_compact,
+)
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.marks import DAMAGED_RECORD_HINT, load_marks, record_name
 from s3vault.repository.packheader import read_pack_header
@@ -125,7 +130,7 @@ def _read_index_files(repo: Repository) -> tuple[list[ObjectId], dict[ObjectId, 
     files: dict[ObjectId, CompactIndexFile] = {}
     for oid in ids:
         try:
-            files[oid] = compact_index_file(IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid)))
+            files[oid] = compact_index_file(repo.load_file(ObjectKind.INDEX, oid))
         except (IntegrityError, FormatVersionError) as exc:
             msg = (
                 f"prune refused: {exc}; nothing was changed. Run `s3vault repair index` (it "
@@ -434,7 +439,9 @@ def _recheck(repo: Repository, plan: PrunePlan) -> int:
     # none of those is deleted as an orphan now.
     fresh = set(repo.list_files(ObjectKind.INDEX)) - set(plan.index_files)
     named = {
-        p.id for oid in fresh for p in IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid)).packs
+        p.id
+        for oid in fresh
+        for p in compact_index_file(repo.load_file(ObjectKind.INDEX, oid)).packs
     }
     for pack in list(plan.orphans_delete):
         if pack.id in named:
@@ -576,8 +583,8 @@ def _write_index(repo: Repository, plan: PrunePlan) -> int:
     indexed = plan.keep + plan.unmark
     written = 0
     for start in range(0, len(indexed), PACKS_PER_INDEX):
-        chunk = tuple(p.full() for p in indexed[start : start + PACKS_PER_INDEX])
-        repo.save_index(IndexFile(packs=chunk, supersedes=tuple(plan.index_files)))
+        chunk = indexed[start : start + PACKS_PER_INDEX]
+        repo.save_file(ObjectKind.INDEX, encode_compact(chunk, tuple(plan.index_files)))
         written += 1
     if not indexed and plan.index_files:
         repo.save_index(IndexFile(packs=(), supersedes=tuple(plan.index_files)))

@@ -10,8 +10,9 @@ the IndexedPack an index file or a deletion record is written from. ``facts()`` 
 entries, for a caller whose BlobIndex holds them already (verify: ``BlobIndex.pack_entries``
 gives them back a batch of packs at a time).
 
-``compact_index_file`` turns a decoded index file into compact packs at once, so that while
-every index file is read only one file's PackEntry objects are alive.
+``compact_index_file`` parses an index file straight into compact packs and ``encode_compact``
+writes one from them, so reading and writing every index file of a repository never builds a
+PackEntry per blob.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from s3vault.format.indexfile import IndexedPack, IndexFile
+from s3vault.format.indexfile import IndexedPack, RawPack, decode_raw, encode_raw
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import (
     BLOB_TYPE_CODES,
@@ -113,8 +114,22 @@ class CompactIndexFile:
     supersedes: tuple[ObjectId, ...] = ()
 
 
-def compact_index_file(ifile: IndexFile) -> CompactIndexFile:
-    """The compact form of a decoded index file."""
+def compact_index_file(plaintext: bytes) -> CompactIndexFile:
+    """Parse an index file's plaintext straight into compact packs (no PackEntry is made).
+
+    Raises:
+        IntegrityError: malformed.
+        FormatVersionError: a newer index version.
+    """
+    packs, supersedes = decode_raw(plaintext)
     return CompactIndexFile(
-        packs=tuple(CompactPack.of(p) for p in ifile.packs), supersedes=ifile.supersedes
+        packs=tuple(CompactPack(id=p.id, size=p.size, epoch=p.epoch, raw=p.raw) for p in packs),
+        supersedes=supersedes,
+    )
+
+
+def encode_compact(packs: list[CompactPack], supersedes: tuple[ObjectId, ...]) -> bytes:
+    """The plaintext of an index file of compact packs (no PackEntry is made)."""
+    return encode_raw(
+        (RawPack(id=p.id, size=p.size, epoch=p.epoch, raw=p.raw) for p in packs), supersedes
     )
