@@ -9,7 +9,8 @@ past the prune grace period, so prune decides as it would on an old repository.
 
 Then runs, each in its own process so the peak resident set is the command's alone:
 ``verify`` (structure: index files, pack listing, the tree walk; no pack is read), ``prune``
-(plan and execute), and ``verify`` again. Prints a table with wall time and peak RSS
+(plan and execute), and ``verify`` again; ``--steps`` chooses others (``repair``: repair index,
+which reads every pack's header). Prints a table with wall time and peak RSS
 (``VmHWM`` of the child), and the per-blob slope above the interpreter's own footprint.
 
 The key file uses the "minimum" KDF profile, so the key derivation's memory does not hide the
@@ -43,6 +44,7 @@ from s3vault.format.tree import Node, NodeType, Tree
 from s3vault.ids import ObjectId
 from s3vault.maintenance.prune import PruneOptions
 from s3vault.ops.prune import prune
+from s3vault.ops.repair import repair_index
 from s3vault.ops.verify import verify
 from s3vault.repository.packer import PackWriter
 from s3vault.repository.repository import Repository, RepositorySettings
@@ -180,6 +182,9 @@ def run_step(step: str, url: str) -> None:
     if step == "verify":
         result = verify(repo)
         detail = f"{result.packs} packs, {len(result.findings)} findings, ok={result.ok}"
+    elif step == "repair":
+        fixed = repair_index(repo)
+        detail = f"{fixed.packs} packs, {fixed.blobs} blobs, changed={fixed.changed}"
     else:
         r = prune(repo, PruneOptions(grace=24 * 3600))
         detail = (
@@ -220,7 +225,11 @@ def main() -> None:
     ap.add_argument("--dir", default=None, help="where to build (default: a temporary dir)")
     ap.add_argument("--keep", action="store_true", help="keep the repository afterwards")
     ap.add_argument("--reuse", action="store_true", help="--dir holds a built repository")
-    ap.add_argument("--steps", default="verify,prune,verify", help="commands to measure")
+    ap.add_argument(
+        "--steps",
+        default="verify,prune,verify",
+        help="commands to measure, in order (verify, prune, repair: repair index)",
+    )
     ap.add_argument("--step", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args()
