@@ -34,6 +34,7 @@ from s3vault.ids import ObjectId
 from s3vault.repository.compactpack import (
     CompactIndexFile,
     CompactPack,
+    SpillFile,
     compact_index_file,
     encode_compact,
 )
@@ -154,9 +155,10 @@ def _same_index(current: dict[ObjectId, CompactPack], packs: list[CompactPack]) 
 def _read_descriptions(repo: Repository) -> _Descriptions:
     known = _Descriptions(files=sorted(repo.list_files(ObjectKind.INDEX)))
     files: dict[ObjectId, CompactIndexFile] = {}
+    spill = SpillFile()  # every description's entries: on disk, not resident
     for oid in known.files:
         try:
-            files[oid] = compact_index_file(repo.load_file(ObjectKind.INDEX, oid))
+            files[oid] = compact_index_file(repo.load_file(ObjectKind.INDEX, oid), spill)
         except (IntegrityError, ObjectNotFoundError, ValueError):
             known.intact = False  # damaged (or gone): superseded and removed by the repair
     for _oid, ifile in sorted(files.items()):  # superseded ones too: any may describe a pack

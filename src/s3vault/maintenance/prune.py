@@ -43,6 +43,7 @@ from s3vault.repository.blobset import BlobFlags
 from s3vault.repository.compactpack import (
     CompactIndexFile,
     CompactPack,
+    SpillFile,
     compact_index_file,
     encode_compact,
 )
@@ -120,17 +121,19 @@ class PrunePlan:
 
 
 def _read_index_files(repo: Repository) -> tuple[list[ObjectId], dict[ObjectId, CompactPack]]:
-    """Every index file (its packs kept compact as soon as it is read); prune changes nothing
-    while one is damaged (it would supersede what it could not read).
+    """Every index file (its packs kept compact as soon as it is read, their entries in a
+    temporary file); prune changes nothing while one is damaged (it would supersede what it
+    could not read).
 
     Raises:
         IntegrityError: an index file is damaged (the message says what to run).
     """
     ids = sorted(repo.list_files(ObjectKind.INDEX))
     files: dict[ObjectId, CompactIndexFile] = {}
+    spill = SpillFile()  # the packs' entries: on disk, not resident (10^7 blobs: 450 MB)
     for oid in ids:
         try:
-            files[oid] = compact_index_file(repo.load_file(ObjectKind.INDEX, oid))
+            files[oid] = compact_index_file(repo.load_file(ObjectKind.INDEX, oid), spill)
         except (IntegrityError, FormatVersionError) as exc:
             msg = (
                 f"prune refused: {exc}; nothing was changed. Run `s3vault repair index` (it "

@@ -17,8 +17,12 @@ PackEntry per blob.
 
 from __future__ import annotations
 
+import os
+import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from s3vault.format.indexfile import IndexedPack, RawPack, decode_raw, encode_raw
 from s3vault.format.layout import ObjectKind, object_name
@@ -36,28 +40,87 @@ from s3vault.ids import ObjectId
 _TREE_CODE = BLOB_TYPE_CODES[BlobType.TREE]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+class SpillFile:
+    """An unnamed temporary file holding packs' encoded entries for one operation, so that
+    they cost disk (and page cache) instead of resident memory: prune on 10^7 blobs keeps
+    every pack's entries for the whole run (450 MB). Appended to while index files are read,
+    then read by offset (``pread``: no shared file position, safe from any thread). The file
+    goes when the last pack that refers to it does."""
+
+    __slots__ = ("_file", "_lock", "_size")
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self._file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - lives with the packs
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def put(self, data: bytes) -> Spilled:
+        """Store bytes; returns where they are."""
+        with self._lock:
+            at = self._size
+            self._file.write(data)
+            self._size += len(data)
+        return Spilled(file=self, at=at, length=len(data))
+
+    def get(self, at: int, length: int) -> bytes:
+        """Bytes stored by ``put``.
+
+        Raises:
+            OSError: the temporary file could not be read.
+        """
+        with self._lock:
+            self._file.flush()
+        return os.pread(self._file.fileno(), length, at) if length else b""
+
+
+@dataclass(frozen=True, slots=True)
+class Spilled:
+    """Where a pack's entries are in a SpillFile."""
+
+    file: SpillFile
+    at: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class CompactPack:
-    """One pack and its blob entries, kept encoded (see the module docstring)."""
+    """One pack and its blob entries, kept encoded, in memory or in a SpillFile (see the module
+    docstring). Equal when id, size, epoch and entries are."""
 
     id: ObjectId
     size: int
     epoch: int = 1
-    raw: bytes  # count × ENTRY, as in the index file
+    encoded: bytes | Spilled  # count × ENTRY, as in the index file
 
     @classmethod
     def of(cls, pack: IndexedPack) -> CompactPack:
-        """The compact form of a decoded pack."""
+        """The compact form of a decoded pack (in memory)."""
         raw = b"".join(encode_entry(e) for e in pack.entries)
-        return cls(id=pack.id, size=pack.size, epoch=pack.epoch, raw=raw)
+        return cls(id=pack.id, size=pack.size, epoch=pack.epoch, encoded=raw)
+
+    @property
+    def raw(self) -> bytes:
+        """The encoded entries (count × ENTRY)."""
+        held = self.encoded
+        return held if isinstance(held, bytes) else held.file.get(held.at, held.length)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CompactPack):
+            return NotImplemented
+        mine, theirs = (self.id, self.size, self.epoch), (other.id, other.size, other.epoch)
+        return mine == theirs and self.raw == other.raw
+
+    __hash__ = None  # type: ignore[assignment]  # compared by content, never hashed
 
     def __len__(self) -> int:
-        return len(self.raw) // ENTRY.size
+        held = self.encoded
+        return (len(held) if isinstance(held, bytes) else held.length) // ENTRY.size
 
     @property
     def entries(self) -> tuple[PackEntry, ...]:
         """The entries, decoded (already checked when the index file was read)."""
-        return tuple(decode_entries(self.raw, 0, len(self), "pack entries"))
+        raw = self.raw
+        return tuple(decode_entries(raw, 0, len(raw) // ENTRY.size, "pack entries"))
 
     def blobs(self) -> Iterator[tuple[BlobType, ObjectId, int]]:
         """(type, id, sealed length) of every entry, without building PackEntry records."""
@@ -74,7 +137,11 @@ class CompactPack:
     @property
     def kind(self) -> ObjectKind:
         """Where the pack is stored: ``tree/`` or ``data/`` by its blobs' type."""
-        tree = bool(self.raw) and self.raw[0] == _TREE_CODE
+        held = self.encoded
+        first = (
+            held[:1] if isinstance(held, bytes) else held.file.get(held.at, 1 if held.length else 0)
+        )
+        tree = first == bytes([_TREE_CODE])
         return ObjectKind.TREE if tree else ObjectKind.DATA
 
     @property
@@ -114,8 +181,9 @@ class CompactIndexFile:
     supersedes: tuple[ObjectId, ...] = ()
 
 
-def compact_index_file(plaintext: bytes) -> CompactIndexFile:
-    """Parse an index file's plaintext straight into compact packs (no PackEntry is made).
+def compact_index_file(plaintext: bytes, spill: SpillFile | None = None) -> CompactIndexFile:
+    """Parse an index file's plaintext straight into compact packs (no PackEntry is made),
+    their entries kept in ``spill`` if given, else in memory.
 
     Raises:
         IntegrityError: malformed.
@@ -123,7 +191,15 @@ def compact_index_file(plaintext: bytes) -> CompactIndexFile:
     """
     packs, supersedes = decode_raw(plaintext)
     return CompactIndexFile(
-        packs=tuple(CompactPack(id=p.id, size=p.size, epoch=p.epoch, raw=p.raw) for p in packs),
+        packs=tuple(
+            CompactPack(
+                id=p.id,
+                size=p.size,
+                epoch=p.epoch,
+                encoded=p.raw if spill is None else spill.put(p.raw),
+            )
+            for p in packs
+        ),
         supersedes=supersedes,
     )
 
