@@ -10,8 +10,9 @@ past the prune grace period, so prune decides as it would on an old repository.
 Then runs, each in its own process so the peak resident set is the command's alone:
 ``verify`` (structure: index files, pack listing, the tree walk; no pack is read), ``prune``
 (plan and execute), and ``verify`` again; ``--steps`` chooses others (``repair``: repair index,
-which reads every pack's header). Prints a table with wall time and peak RSS
-(``VmHWM`` of the child), and the per-blob slope above the interpreter's own footprint.
+which reads every pack's header; ``copy``: every snapshot into a new repository beside it).
+Prints a table with wall time and peak RSS (``VmHWM`` of the child), and the per-blob slope
+above the interpreter's own footprint.
 
 The key file uses the "minimum" KDF profile, so the key derivation's memory does not hide the
 maintenance's own.
@@ -43,6 +44,7 @@ from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Node, NodeType, Tree
 from s3vault.ids import ObjectId
 from s3vault.maintenance.prune import PruneOptions
+from s3vault.ops.copy import copy
 from s3vault.ops.prune import prune
 from s3vault.ops.repair import repair_index
 from s3vault.ops.verify import verify
@@ -182,6 +184,13 @@ def run_step(step: str, url: str) -> None:
     if step == "verify":
         result = verify(repo)
         detail = f"{result.packs} packs, {len(result.findings)} findings, ok={result.ok}"
+    elif step == "copy":
+        target = url + "-copy"
+        shutil.rmtree(target, ignore_errors=True)
+        init(RepoOptions(url=target, password=PASSWORD), InitOptions(settings=SETTINGS))
+        dst = open_repository(RepoOptions(url=target, password=PASSWORD), load_index=False)
+        copied = copy(repo, dst)
+        detail = f"{len(copied.copied)} snapshots, {copied.blobs_sent} blobs sent"
     elif step == "repair":
         fixed = repair_index(repo)
         detail = f"{fixed.packs} packs, {fixed.blobs} blobs, changed={fixed.changed}"
@@ -228,7 +237,7 @@ def main() -> None:
     ap.add_argument(
         "--steps",
         default="verify,prune,verify",
-        help="commands to measure, in order (verify, prune, repair: repair index)",
+        help="commands to measure, in order (verify, prune, repair: repair index, copy)",
     )
     ap.add_argument("--step", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)

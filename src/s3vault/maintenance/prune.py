@@ -150,7 +150,7 @@ def _read_index_files(repo: Repository) -> tuple[list[ObjectId], dict[ObjectId, 
 def _tree_index(packs: list[CompactPack]) -> BlobIndex:
     """The index prune reads through: its tree packs only (the walk loads trees; data blobs
     are read only to repack, and their packs are added then). Data blobs' presence is checked
-    against the compact packs (``_reach``): two per-blob records fewer for 10^7 blobs."""
+    against the compact packs (``_reach``): no 48-byte index record per data blob."""
     index = BlobIndex()
     for p in packs:
         if p.kind is ObjectKind.TREE:
