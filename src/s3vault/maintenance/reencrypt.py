@@ -24,11 +24,12 @@ from dataclasses import dataclass, replace
 from s3vault.errors import ObjectNotFoundError
 from s3vault.format.drillfile import DrillFile
 from s3vault.format.envelope import EnvelopeHeader, SealedKind
-from s3vault.format.indexfile import IndexedPack, IndexFile
+from s3vault.format.indexfile import IndexFile
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
+from s3vault.repository.compactpack import CompactPack
 from s3vault.repository.marks import load_marks
 from s3vault.repository.repository import Repository
 from s3vault.repository.supersede import superseded
@@ -38,15 +39,15 @@ log = logging.getLogger(__name__)
 BlobKey = tuple[BlobType, ObjectId]
 
 
-def current_blobs(repo: Repository, packs: list[IndexedPack]) -> set[BlobKey]:
+def current_blobs(repo: Repository, packs: list[CompactPack]) -> set[BlobKey]:
     """Blobs some pack of the current epoch already holds."""
     epoch = repo.config.current_epoch
-    return {(e.type, e.id) for p in packs if p.epoch == epoch for e in p.entries}
+    return {(t, bid) for p in packs if p.epoch == epoch for t, bid, _n in p.blobs()}
 
 
-def still_needed(pack: IndexedPack, wanted: Callable[[BlobKey], bool], fresh: set[BlobKey]) -> int:
+def still_needed(pack: CompactPack, wanted: Callable[[BlobKey], bool], fresh: set[BlobKey]) -> int:
     """How many blobs of an old-epoch pack must be re-encrypted."""
-    return sum(1 for e in pack.entries if wanted((e.type, e.id)) and (e.type, e.id) not in fresh)
+    return sum(1 for t, bid, _n in pack.blobs() if wanted((t, bid)) and (t, bid) not in fresh)
 
 
 @dataclass(slots=True)

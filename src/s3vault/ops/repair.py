@@ -92,7 +92,7 @@ def _repair_index(
             new = tuple(plan.execute(repo, check_lease=held.check))
     return RepairIndexResult(
         packs=len(plan.packs),
-        blobs=sum(len(p.entries) for p in plan.packs),
+        blobs=sum(len(p) for p in plan.packs),
         damaged_packs=tuple(plan.damaged),
         changed=plan.needed,
         new_index_files=new,

@@ -42,6 +42,7 @@ from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
 from s3vault.repository import keyring
 from s3vault.repository.cache import CacheWrites, FileCache, IndexCache, TreePackCache
+from s3vault.repository.compactpack import CompactIndexFile, compact_index_file
 from s3vault.repository.index import BlobIndex, BlobLocation
 from s3vault.repository.marks import Marks, load_marks
 from s3vault.repository.names import hex_id, id_in_name
@@ -712,8 +713,8 @@ class Repository:
                 self._read_index_files(set(self.list_files(ObjectKind.INDEX)) - set(files))
             )
         for _oid, ifile in live(files):  # a newer index file replaces the others
-            for pack in ifile.packs:
-                index.add_indexed_pack(pack)
+            for compact in ifile.packs:
+                index.add_pack(compact.id, compact.size, compact.index_entries(), compact.epoch)
         log.info(
             "index: %d blobs in %d packs (%d index files read, cache %s)",
             len(index),
@@ -729,16 +730,16 @@ class Repository:
                 index.add_indexed_pack(pack)
         return index
 
-    def _read_index_files(self, wanted: set[ObjectId]) -> dict[ObjectId, IndexFile]:
+    def _read_index_files(self, wanted: set[ObjectId]) -> dict[ObjectId, CompactIndexFile]:
         """Read index files; follow the listing past files a prune replaced meanwhile."""
-        files: dict[ObjectId, IndexFile] = {}
+        files: dict[ObjectId, CompactIndexFile] = {}  # compact: no PackEntry per blob
         gone: set[ObjectId] = set()
         damaged: set[ObjectId] = set()
         todo = set(wanted)
         for _ in range(LOAD_ROUNDS):
             for oid in sorted(todo):
                 try:
-                    files[oid] = IndexFile.decode(self.load_file(ObjectKind.INDEX, oid))
+                    files[oid] = compact_index_file(self.load_file(ObjectKind.INDEX, oid))
                 except ObjectNotFoundError:
                     gone.add(oid)
                 except (IntegrityError, FormatVersionError) as exc:
