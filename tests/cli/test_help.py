@@ -21,6 +21,13 @@ def _commands() -> list[tuple[str, ...]]:
     return sorted(found)
 
 
+def test_groups_still_list_their_commands(run_cli: RunCli) -> None:
+    for group, members in (((), ("backup", "snapshots", "dump")), (("key",), ("add", "list"))):
+        text = run_cli(*group, "--help").stdout
+        commands = text.split("\nCommands:\n", 1)[1].split("\nGlobal options:\n")[0]
+        assert all(f"  {m} " in commands for m in members), (group, commands)
+
+
 def test_every_command_lists_its_own_options_before_the_global_ones(run_cli: RunCli) -> None:
     commands = _commands()
     assert ("snapshots",) in commands and ("key", "add") in commands

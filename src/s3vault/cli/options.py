@@ -63,6 +63,8 @@ def _format_options(
     if own:
         with formatter.section("Options"):
             formatter.write_dl(own)
+    if isinstance(command, click.Group):
+        command.format_commands(ctx, formatter)
     if shared:
         with formatter.section("Global options"):
             formatter.write_dl(shared)
