@@ -54,20 +54,16 @@ class SnapshotNames:
 
     def note(self, name: str) -> None:
         """Remember a snapshot file's stored name (one s3vault wrote; others are ignored)."""
-        parsed = parse_name(name)
-        if parsed is None or parsed[0] is not ObjectKind.SNAPSHOTS:
-            return
         with self._lock:
-            names = self._names.setdefault(parsed[1], [])
-            if name not in names:
-                names.append(name)
+            _add(self._names, name)
 
     def replace_listing(self, names: list[str]) -> None:
         """Forget every name, then remember those of a complete listing of ``snapshots/``."""
-        with self._lock:
-            self._names = {}
+        fresh: dict[str, list[str]] = {}
         for name in names:
-            self.note(name)
+            _add(fresh, name)
+        with self._lock:
+            self._names = fresh
 
     def names(self, id_text: str) -> list[str]:
         """Every stored name known for an id (empty: never listed nor saved here)."""
@@ -78,3 +74,12 @@ class SnapshotNames:
         """The id's files were deleted."""
         with self._lock:
             self._names.pop(id_text, None)
+
+
+def _add(names: dict[str, list[str]], name: str) -> None:
+    parsed = parse_name(name)
+    if parsed is None or parsed[0] is not ObjectKind.SNAPSHOTS:
+        return
+    known = names.setdefault(parsed[1], [])
+    if name not in known:
+        known.append(name)
