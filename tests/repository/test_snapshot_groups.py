@@ -21,6 +21,7 @@ from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import (
     list_snapshots,
+    load_snapshot,
     mistagged,
     save_snapshot,
     snapshot_group,
@@ -92,8 +93,9 @@ def test_a_snapshot_is_saved_under_its_tag_and_read_by_id(local_repo: RepoHandle
     sid = save_snapshot(repo, snap("web-1", ("/srv",)))
     (stored,) = Path(local_repo.url, "snapshots").iterdir()
     assert stored.name == f"{sid.hex()}.{snapshot_group(repo, 'web-1', ('/srv',))}"
-    fresh = local_repo.open()  # never listed here: found by its id
-    assert list_snapshots(fresh)[0][0] == sid
+    unlisted = RepoHandle(url=local_repo.url, cache=local_repo.cache.with_name("other-cache"))
+    fresh = unlisted.open()  # never listed nor cached here: found by a listing of its id
+    assert load_snapshot(fresh, sid).hostname == "web-1"
     fresh.delete_object(ObjectKind.SNAPSHOTS, sid)
     assert not list(Path(local_repo.url, "snapshots").iterdir())
 
