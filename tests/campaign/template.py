@@ -358,7 +358,7 @@ def describe(template: Template, local: Path) -> None:
             obj.fatal = used
             obj.role = "the password's key" if used else "the recovery key"
         elif kind == "snapshots":
-            sid = name.split("/")[-1]
+            sid = name.split("/")[-1].split(".")[0]  # snapshots/<id>.<group tag>
             obj.dependents = obj.tree_dependents = frozenset({sid})
             obj.role = template.snapshot(sid).label
         elif kind in ("index", "deletions"):

@@ -66,11 +66,12 @@ def test_a_bad_snapshot_file_stops_nothing_else(
         Path(cli_repo, "snapshots", bad).write_bytes(os.urandom(700))
     else:  # the newest snapshot itself damaged
         bad = newest
-        flip_bit(Path(cli_repo, "snapshots", bad))
+        (stored,) = Path(cli_repo, "snapshots").glob(bad + ".*")  # its name: id.group tag
+        flip_bit(stored)
         # this host still holds an intact copy in its cache (which rightly serves it): look
         # as another host does
         cli_env["XDG_CACHE_HOME"] = str(tmp_path / "another-host")
-    name = f"snapshots/{bad}"
+    (name,) = (f"snapshots/{p.name}" for p in Path(cli_repo, "snapshots").glob(bad + "*"))
 
     listed = run_cli("-r", cli_repo, "snapshots")
     assert listed.code == 0, listed.stderr

@@ -27,7 +27,7 @@ from s3vault.repository.keyring import check_key_mac
 from s3vault.repository.marks import DAMAGED_RECORD_HINT, load_marks, record_name
 from s3vault.repository.names import pack_kind, pack_name
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import damaged_snapshot_hint
+from s3vault.repository.snapshots import damaged_snapshot_hint, mistagged
 from s3vault.repository.supersede import live
 
 READ_ATTEMPTS = 5
@@ -210,11 +210,12 @@ def _note_temporaries(repo: Repository, findings: list[Finding]) -> None:
 
 def _read_snapshots(repo: Repository, st: Structure, findings: list[Finding]) -> None:
     for oid in repo.list_files(ObjectKind.SNAPSHOTS):
-        name = object_name(ObjectKind.SNAPSHOTS, oid)
+        name = repo.name_of(ObjectKind.SNAPSHOTS, oid)
         try:
-            st.snapshots.append(
-                (oid, SnapshotFile.decode(repo.load_file(ObjectKind.SNAPSHOTS, oid)))
-            )
+            snap = SnapshotFile.decode(repo.load_file(ObjectKind.SNAPSHOTS, oid))
+            st.snapshots.append((oid, snap))
+            if mistagged(repo, oid, snap):
+                findings.append(_mistagged(name, oid))
         except ObjectNotFoundError:
             continue  # forgotten since the listing
         except (IntegrityError, FormatVersionError, ValueError) as exc:
@@ -229,6 +230,20 @@ def _read_snapshots(repo: Repository, st: Structure, findings: list[Finding]) ->
                 )
             )
     st.snapshots.sort(key=lambda item: (item[1].time, item[0]))
+
+
+def _mistagged(name: str, oid: ObjectId) -> Finding:
+    """A snapshot file whose name's group tag is not its content's (renamed in the store): it
+    still reads, but backups of its host and paths do not find it as their parent."""
+    return Finding(
+        severity=Severity.ERROR,
+        kind="snapshot-mistagged",
+        object=name,
+        message="the group tag in the name does not match the snapshot's host and paths "
+        "(renamed in the store): its content is intact, but backups of its host and paths "
+        f"do not take it as their parent; {damaged_snapshot_hint(oid)}",
+        snapshots=(oid.short,),
+    )
 
 
 def _reason(exc: Exception, name: str) -> str:

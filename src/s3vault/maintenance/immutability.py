@@ -45,7 +45,7 @@ def needed_by(repo: Repository, snapshot: SnapshotFile, snapshot_id: ObjectId) -
             loc = repo.index.lookup(btype, bid)
             if loc is not None:
                 names.add(object_name(kind, loc.pack_id))
-    names.add(object_name(ObjectKind.SNAPSHOTS, snapshot_id))
+    names.add(repo.name_of(ObjectKind.SNAPSHOTS, snapshot_id))
     names.add(object_name(ObjectKind.CONFIG))
     names.update(info.name for info in repo.list_objects(ObjectKind.KEYS))
     return sorted(names)
@@ -164,7 +164,7 @@ def protect_kept(
         if d.snapshot is None:  # only forget ID removes unreadable snapshots; none is kept
             continue
         need = needed_until(d.snapshot, d.reasons)
-        if known.get(object_name(ObjectKind.SNAPSHOTS, d.id), 0.0) >= need:
+        if known.get(repo.name_of(ObjectKind.SNAPSHOTS, d.id), 0.0) >= need:
             continue  # extended by an earlier run: no tree walk
         if need > d.snapshot.time.timestamp() + period:
             if not len(repo.index):

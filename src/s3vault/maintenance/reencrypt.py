@@ -32,6 +32,7 @@ from s3vault.ids import ObjectId
 from s3vault.repository.compactpack import CompactPack
 from s3vault.repository.marks import load_marks
 from s3vault.repository.repository import Repository
+from s3vault.repository.snapshots import save_snapshot
 from s3vault.repository.supersede import superseded
 
 log = logging.getLogger(__name__)
@@ -77,17 +78,17 @@ def reseal_files(repo: Repository, check_lease: Callable[[], None]) -> Resealed:
     snaps.sort(key=lambda item: (item[1].time, item[0]))
     have = {_snapshot_key(s): sid for sid, s, e in snaps if e == epoch}
     locked = _locked(
-        repo, [object_name(ObjectKind.SNAPSHOTS, s) for s, _, e in snaps if e != epoch]
+        repo, [repo.name_of(ObjectKind.SNAPSHOTS, s) for s, _, e in snaps if e != epoch]
     )
     for sid, snap, e in snaps:
-        if e == epoch or object_name(ObjectKind.SNAPSHOTS, sid) in locked:
+        if e == epoch or repo.name_of(ObjectKind.SNAPSHOTS, sid) in locked:
             continue  # current, or under Object Lock: re-sealed once its lock has ended
         check_lease()
         new = have.get(_snapshot_key(snap))
         if new is None:
             parent = done.snapshots.get(snap.parent) if snap.parent else None
             fresh = replace(snap, parent=parent or snap.parent)
-            new = repo.save_file(ObjectKind.SNAPSHOTS, fresh.encode())
+            new = save_snapshot(repo, fresh)
         done.snapshots[sid] = new
         repo.delete_object(ObjectKind.SNAPSHOTS, sid)
     drills = repo.list_files(ObjectKind.DRILLS)

@@ -27,7 +27,7 @@ from s3vault.maintenance.immutability import protect, save_known
 from s3vault.ops.audit import AuditNote, audited, measured
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import find_snapshot, list_snapshots
+from s3vault.repository.snapshots import find_snapshot, list_snapshots, snapshot_group
 from s3vault.repository.writer import BlobWriter
 from s3vault.tags import flatten, tag_lists
 from s3vault.version import __version__
@@ -196,10 +196,13 @@ def _parent(
     """
     if options.force:
         return None, None
-    snaps = list_snapshots(repo)
     try:
         if options.parent:
-            return find_snapshot(repo, options.parent, snapshots=snaps)
+            return find_snapshot(repo, options.parent, snapshots=list_snapshots(repo))
+        # Only the files named with this host and paths' group tag (or none) are read; host
+        # and paths are still checked in their content (design.md §8).
+        group = snapshot_group(repo, host, shown_paths)
+        snaps = list_snapshots(repo, group=group)
         return find_snapshot(repo, "latest", host=host, paths=shown_paths, snapshots=snaps)
     except UsageError:
         if options.parent:

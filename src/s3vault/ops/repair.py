@@ -20,7 +20,7 @@ from s3vault.checker.snapshotrepair import (
 )
 from s3vault.clock import Clock
 from s3vault.errors import ObjectNotFoundError
-from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.layout import ObjectKind
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.maintenance.immutability import protect, save_known, split_locked
@@ -299,7 +299,7 @@ def _remove_originals(
         return reports
     if check_lease is not None:
         check_lease()
-    names = {r.id: object_name(ObjectKind.SNAPSHOTS, r.id) for r in doomed}
+    names = {r.id: repo.name_of(ObjectKind.SNAPSHOTS, r.id) for r in doomed}
     locked = split_locked(repo.object_lock, list(names.values()))[1] if repo.object_lock else {}
     out = []
     for r in reports:

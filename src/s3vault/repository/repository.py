@@ -36,7 +36,7 @@ from s3vault.format.configfile import ConfigFile, ConfigMarker, KeyEpoch
 from s3vault.format.envelope import EnvelopeHeader, SealedKind
 from s3vault.format.indexfile import IndexFile
 from s3vault.format.keyfile import KeyFile, KeyPayload
-from s3vault.format.layout import ObjectKind, object_name, parse_name
+from s3vault.format.layout import ObjectKind, object_name, parse_name, snapshot_name
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
@@ -45,7 +45,7 @@ from s3vault.repository.cache import CacheWrites, FileCache, IndexCache, TreePac
 from s3vault.repository.compactpack import CompactIndexFile, compact_index_file
 from s3vault.repository.index import BlobIndex, BlobLocation
 from s3vault.repository.marks import Marks, load_marks
-from s3vault.repository.names import hex_id, id_in_name
+from s3vault.repository.names import SnapshotNames, hex_id, id_in_name
 from s3vault.repository.sealer import Sealer
 from s3vault.repository.supersede import live, superseded
 from s3vault.repository.writer import BlobWriter, sealed_kind_for
@@ -105,6 +105,7 @@ class _Shared:
     trees: OrderedDict[ObjectId, Tree] = field(default_factory=OrderedDict)
     trees_lock: threading.Lock = field(default_factory=threading.Lock)
     skip_lock: threading.Lock = field(default_factory=threading.Lock)
+    snapshot_names: SnapshotNames = field(default_factory=SnapshotNames)
 
     @classmethod
     def build(
@@ -508,17 +509,35 @@ class Repository:
 
     # Standalone files --------------------------------------------------------------------------
 
-    def save_file(self, kind: ObjectKind, plaintext: bytes) -> ObjectId:
-        """Seal and store a standalone file under the hash of its sealed bytes."""
+    def name_of(self, kind: ObjectKind, oid: ObjectId | str) -> str:
+        """The stored name of an object of a kind. A snapshot file's name carries its group
+        tag: the name this handle listed or saved, else the one a listing of its id shows (an
+        untagged name when none does: reading it then finds nothing)."""
+        return self._names_of(kind, oid)[0]
+
+    def _names_of(self, kind: ObjectKind, oid: ObjectId | str) -> list[str]:
+        if kind is not ObjectKind.SNAPSHOTS:
+            return [object_name(kind, oid)]
+        text = oid.hex() if isinstance(oid, ObjectId) else oid
+        known = self._shared.snapshot_names
+        if not known.names(text):
+            for info in self.backend.list(snapshot_name(text, None)):
+                known.note(info.name)
+        return known.names(text) or [snapshot_name(text, None)]
+
+    def save_file(self, kind: ObjectKind, plaintext: bytes, *, tag: str | None = None) -> ObjectId:
+        """Seal and store a standalone file under the hash of its sealed bytes (a snapshot
+        file with its group tag in its name, design.md §2)."""
         sealed = self.sealer.seal_file(sealed_kind_for(kind), plaintext)
         oid = storage_id(sealed)
-        name = object_name(kind, oid)
+        name = snapshot_name(oid, tag) if kind is ObjectKind.SNAPSHOTS else object_name(kind, oid)
         try:
             self.backend.put(name, sealed)
         except ObjectExistsError:
             # The name is the content's hash: a retried PUT whose first attempt had succeeded.
             if self.backend.stat(name).size != len(sealed):
                 raise
+        self._shared.snapshot_names.note(name)
         return oid
 
     def load_file(self, kind: ObjectKind, oid: ObjectId) -> bytes:
@@ -528,7 +547,6 @@ class Repository:
             ObjectNotFoundError: missing.
             IntegrityError: the content does not match its name or fails authentication.
         """
-        name = object_name(kind, oid)
         files = self._shared.files
         cached = files.read(kind.value, oid) if files and kind in CACHED else None
         if cached is not None:
@@ -539,6 +557,7 @@ class Repository:
                     pass
             assert self._shared.files is not None
             self._shared.files.drop(kind.value, oid)  # damaged copy: fetch the original
+        name = self.name_of(kind, oid)
         sealed = self.backend.get(name)
         if storage_id(sealed) != oid:
             msg = f"{name}: content does not match its name (damaged or replaced)"
@@ -561,13 +580,16 @@ class Repository:
         """
         files = self._shared.files
         cached = files.read(kind.value, oid) if files and kind in CACHED else None
-        head = cached if cached is not None else self.backend.get(object_name(kind, oid), 0, 48)
+        head = cached if cached is not None else self.backend.get(self.name_of(kind, oid), 0, 48)
         return EnvelopeHeader.decode(head).epoch
 
     def list_files(self, kind: ObjectKind) -> list[ObjectId]:
         """Ids of every file of a kind (a listing error raises; it is never read as empty)."""
         out = []
-        for info in self.list_objects(kind):
+        listed = self.list_objects(kind)
+        if kind is ObjectKind.SNAPSHOTS:
+            self._shared.snapshot_names.replace_listing([info.name for info in listed])
+        for info in listed:
             parsed = parse_name(info.name)
             if parsed is None or parsed[0] is not kind:
                 continue
@@ -617,7 +639,7 @@ class Repository:
         Raises:
             ObjectNotFoundError: missing.
         """
-        return self.backend.get(object_name(kind, oid), offset, length)
+        return self.backend.get(self.name_of(kind, oid), offset, length)
 
     def read_listed(self, info: ObjectInfo, offset: int = 0, length: int | None = None) -> bytes:
         """The stored bytes of an object a listing of this repository named (whatever its
@@ -630,7 +652,7 @@ class Repository:
         Raises:
             ObjectNotFoundError: missing.
         """
-        return self.backend.stat(object_name(kind, oid))
+        return self.backend.stat(self.name_of(kind, oid))
 
     def delete_object(self, kind: ObjectKind, oid: ObjectId | str) -> None:
         """Remove one object.
@@ -638,11 +660,17 @@ class Repository:
         Raises:
             ObjectNotFoundError: it is not there (stores that can tell).
         """
-        self.backend.delete(object_name(kind, oid))
+        names = self._names_of(kind, oid)
+        for name in names:  # a snapshot stored under two tags: every name
+            self.backend.delete(name)
+        if kind is ObjectKind.SNAPSHOTS:
+            self._shared.snapshot_names.forget(oid.hex() if isinstance(oid, ObjectId) else oid)
 
     def delete_objects(self, objects: Iterable[tuple[ObjectKind, ObjectId]]) -> None:
         """Remove objects in as few requests as the store allows (gone already is fine)."""
-        self.backend.delete_many([object_name(kind, oid) for kind, oid in objects])
+        self.backend.delete_many(
+            [name for kind, oid in objects for name in self._names_of(kind, oid)]
+        )
 
     def replace_listed(self, info: ObjectInfo, data: bytes) -> None:
         """Overwrite an object a listing named, if it is still the version listed.
