@@ -89,11 +89,6 @@ def test_the_first_line_of_a_password_file_is_the_password(
             {"S3VAULT_PASSWORD_FILE": "pw", "S3VAULT_PASSWORD_COMMAND": "cat pw"},
             "S3VAULT_PASSWORD_FILE and S3VAULT_PASSWORD_COMMAND",
         ),
-        (
-            ("--recovery-key-file", "rk"),
-            {"S3VAULT_PASSWORD_FILE": "pw"},
-            "--recovery-key-file and S3VAULT_PASSWORD_FILE",
-        ),
     ],
 )
 def test_two_password_sources_are_refused_naming_both(

@@ -33,7 +33,7 @@ def test_every_command_lists_its_own_options_before_the_global_ones(run_cli: Run
     assert ("snapshots",) in commands and ("key", "add") in commands
     for path in commands:
         done = run_cli(*path, "--help")
-        assert done.code == 0, (path, done.stderr)
+        assert done.code == 0 and done.stderr == "", (path, done.stderr)  # no duplicate flags
         text = done.stdout
         assert "\nOptions:\n" in text and "\nGlobal options:\n" in text, path
         own, shared = text.split("\nOptions:\n", 1)[1].split("\nGlobal options:\n")

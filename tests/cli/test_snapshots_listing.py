@@ -90,11 +90,12 @@ def test_compact_leaves_out_paths_and_size(
 def test_dash_h_names_the_host_on_backup_and_forget(
     cli_repo: str, tmp_path: Path, run_cli: RunCli
 ) -> None:
-    """-H is --host on every command that takes a host, as in restic."""
+    """-H is --host on backup and snapshots, as in restic; on forget it is --keep-hourly, as
+    in restic."""
     src = write_file(tmp_path / "src" / "a", b"a\n").parent
     for _ in range(2):
         assert run_cli("-r", cli_repo, "backup", str(src), "-H", "short-h", "-q").code == 0
     assert len(_listed(run_cli, cli_repo, "-H", "short-h")) == 2
-    done = run_cli("-r", cli_repo, "forget", "-H", "short-h", "--keep-last", "1")
+    done = run_cli("-r", cli_repo, "forget", "--host", "short-h", "--keep-last", "1")
     assert done.code == 0, done.stderr
     assert len(_listed(run_cli, cli_repo, "-H", "short-h")) == 1

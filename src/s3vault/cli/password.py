@@ -29,17 +29,18 @@ def _first_line(raw: bytes) -> bytes:
     return line[:-1] if line.endswith(b"\r") else line
 
 
-# the sources that name where the password is; a flag beats its own environment variable
+# the sources that name where the password is; a flag beats its own environment variable. A
+# recovery key file is not one of them: it is what opens a repository whose password is lost,
+# so it wins over any password source (the password file of the usual environment included)
 _SOURCES = (
-    ("recovery_key_file", "--recovery-key-file", "S3VAULT_RECOVERY_KEY_FILE"),
     ("password_file", "--password-file", "S3VAULT_PASSWORD_FILE"),
     ("password_command", "--password-command", "S3VAULT_PASSWORD_COMMAND"),
 )
 
 
 def _one_source(ctx: CliContext) -> dict[str, str]:
-    """The password source given (at most one of a recovery key file, a password file and a
-    password command; S3VAULT_PASSWORD is the fallback after them).
+    """The password source given (at most one of a password file and a password command;
+    S3VAULT_PASSWORD is the fallback after them).
 
     Raises:
         UsageError: two of them are given (naming both: which one was meant is not a guess).
@@ -104,10 +105,10 @@ def read_password(ctx: CliContext, *, confirm: bool = False, optional: bool = Fa
     """
     if optional and wants_kms(ctx):
         return b""
-    source = _one_source(ctx)
+    recovery_file = ctx.recovery_key_file or os.environ.get("S3VAULT_RECOVERY_KEY_FILE")
+    source = {} if recovery_file else _one_source(ctx)
     password_file = source.get("password_file")
     command = source.get("password_command")
-    recovery_file = source.get("recovery_key_file")
     if recovery_file:
         text = _read_file(recovery_file, "recovery key file").decode("ascii", errors="replace")
         return decode_recovery_key(text)
