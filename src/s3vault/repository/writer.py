@@ -70,6 +70,8 @@ class BlobWriter:
         on_tree_pack: Callable[[ObjectId, memoryview], None] | None = None,
         max_unindexed_age: float | None = None,
         monotonic: Callable[[], float] | None = None,
+        sink: Callable[[BlobType, ObjectId, bytes, int], None] | None = None,
+        threads: int = CPUS,
     ) -> None:
         self._backend = backend
         self._sealer = sealer
@@ -95,6 +97,11 @@ class BlobWriter:
         self._batch: list[tuple[BlobType, ObjectId, bytes | memoryview]] = []
         self._batch_bytes = 0
         self._stats_lock = threading.Lock()
+        # A backup worker process (archiver/parallel.py): sealed blobs go to ``sink`` (the
+        # parent, the one packer) instead of into packs; this index then only says what is
+        # stored or already sent.
+        self._sink = sink
+        self._threads = threads
 
     def save(
         self, btype: BlobType, data: bytes | memoryview, bid: ObjectId | None = None
@@ -140,7 +147,7 @@ class BlobWriter:
             return
         done = 0
         try:
-            packed = compression.compress_many([d for _, _, d in batch], self._level, CPUS)
+            packed = compression.compress_many([d for _, _, d in batch], self._level, self._threads)
             for (btype, bid, data), tagged in zip(batch, packed, strict=True):
                 sealed = self._sealer.seal_packed(
                     btype, bid, tagged, len(data), verify=self._verify
@@ -152,7 +159,22 @@ class BlobWriter:
                 self._index.release(btype, bid)
             raise
 
+    def add_sealed(self, btype: BlobType, bid: ObjectId, sealed: bytes, raw_length: int) -> bool:
+        """Store a blob sealed (and verified) elsewhere, by a backup worker process, unless it
+        is already stored or in flight: the exact dedup across workers. Returns True if new.
+
+        Raises:
+            BackendError: uploading a pack failed.
+        """
+        if not self._index.reserve(btype, bid):
+            return False
+        self._add(btype, bid, sealed, raw_length)
+        return True
+
     def _add(self, btype: BlobType, bid: ObjectId, sealed: bytes, raw_length: int) -> None:
+        if self._sink is not None:
+            self._sink(btype, bid, sealed, raw_length)
+            return
         full = None
         with self._locks[btype]:
             writer = self._writers[btype]
