@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ from s3vault.archiver.pipeline import Archiver, ArchiveStats
 from s3vault.archiver.scan import list_dir, metadata_node
 from s3vault.archiver.trees import PendingDir
 from s3vault.archiver.walk import Listing, is_deep
+from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 
@@ -112,6 +114,18 @@ class CollectingProgress:
 
 class DirWorker(Archiver):
     """The serial archiver's per-entry code, driven one directory task at a time."""
+
+    on_drop: Callable[[ObjectId], None] | None = None  # a parent tree found unreadable
+
+    def _tree_nodes(self, tid: ObjectId | None, path: bytes) -> dict[bytes, Node]:
+        """As the serial engine's; a tree it had to forget is forgotten by the parent
+        process too (before this worker sends a tree blob that could carry its id)."""
+        nodes = super()._tree_nodes(tid, path)
+        dropped = tid is not None and not nodes and not self._repo.index.has(BlobType.TREE, tid)
+        if dropped and self.on_drop is not None:
+            assert tid is not None
+            self.on_drop(tid)
+        return nodes
 
     def open(self) -> None:
         """Start the reader and blob thread pools (after the fork: threads do not survive

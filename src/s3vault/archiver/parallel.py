@@ -13,7 +13,7 @@ the index, the key, the parent snapshot's tree cache and the exclude rules are i
 copy-on-write, read-only, at no cost; "spawn" or "forkserver" would have to pickle the index
 (millions of entries) into every worker. The parent holds no thread when it forks (its pools start
 afterwards). Backends are forked too: the local and in-memory ones are plain files and dicts; an
-S3 connection is not shared across processes (see ``_worker_main``).
+S3 connection makes a client of its own in a forked process (backend/s3/client.py).
 
 Exact dedup: a worker's copy of the index says what was stored before the run, and (through its
 reservations) what the worker itself already sent; a blob it believes new is sealed and sent to
@@ -169,9 +169,6 @@ def _worker_main(
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for other in others:  # another worker's pipe: its death must close it for the parent
         other.close()
-    reset = getattr(repo.backend, "after_fork", None)
-    if reset is not None:
-        reset()
     outbox = _Outbox(conn)
     progress = CollectingProgress()
     cfg = repo.config
@@ -186,6 +183,7 @@ def _worker_main(
         threads=1,
     )
     worker = DirWorker(repo, writer, options, progress=progress)
+    worker.on_drop = lambda tid: outbox.send(("drop", tid))
     tasks: queue.SimpleQueue[DirTask | None] = queue.SimpleQueue()
     threading.Thread(target=_receive_tasks, args=(conn, tasks), daemon=True).start()
     worker.open()
@@ -407,6 +405,8 @@ class ParallelArchiver(Archiver):
             w.in_flight -= 1
             self._merge(stats, files, bytes_, warned)
             self._result(self._dirs[key], result)
+        elif kind == "drop":  # an unreadable parent tree: store it again if met, never dedup
+            self._repo.index.drop_blob(BlobType.TREE, message[1])
         elif kind == "bye":
             self._merge(*message[1:])
             w.finished = True
@@ -468,8 +468,7 @@ class ParallelArchiver(Archiver):
             d, node = up, None
 
     def _build(self, d: _Dir) -> Node:
-        nodes = sorted(d.nodes, key=lambda n: n.name)
-        d.nodes = []
+        nodes, d.nodes = d.nodes, []  # in any order: the encoding sorts them by name
         tid, _ = self._writer.save(BlobType.TREE, Tree(nodes=tuple(nodes)).encode())
         with self._lock:
             if tid == d.psub:
