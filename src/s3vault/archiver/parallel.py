@@ -382,6 +382,7 @@ class ParallelArchiver(Archiver):
                 w.in_flight += 1
 
     def _died(self, w: _Worker) -> NoReturn:
+        w.proc.join(timeout=5)  # its pipe closes as it dies: let it finish dying
         code = w.proc.exitcode
         how = f"was killed by signal {-code}" if code is not None and code < 0 else "exited"
         msg = (
