@@ -104,11 +104,12 @@ def test_parallel_and_serial_snapshots_are_identical(
 ) -> None:
     src = tmp_path / "src"
     make_source(src)
-    # a directory, a file and a directory inside another target's parent, as targets
-    paths = (str(src), str(tmp_path / "src" / "d1" / "s2" / "f3"))
-    settle(local_repo, paths)
-    serial = run(local_repo, 1, paths, force=True)
-    parallel = run(local_repo, 3, paths, force=True)
+    # a directory, and a file inside it, as targets; below --root: the directories above
+    # (/tmp...) change as other tests run
+    paths, root = ("/src", "/src/d1/s2/f3"), str(tmp_path)
+    settle(local_repo, paths, root=root)
+    serial = run(local_repo, 1, paths, force=True, root=root)
+    parallel = run(local_repo, 3, paths, force=True, root=root)
     assert tree_of(local_repo, parallel) == tree_of(local_repo, serial)
     assert counters(parallel) == counters(serial)
     assert parallel.data_blobs == parallel.tree_blobs == 0  # all stored by the first runs
@@ -119,8 +120,8 @@ def test_parallel_and_serial_snapshots_are_identical(
     (src / "new").mkdir()
     (src / "new" / "file").write_bytes(b"new")
     parent = str(serial.snapshot_id)
-    serial2 = run(local_repo, 1, paths, parent=parent)
-    parallel2 = run(local_repo, 3, paths, parent=parent)
+    serial2 = run(local_repo, 1, paths, parent=parent, root=root)
+    parallel2 = run(local_repo, 3, paths, parent=parent, root=root)
     assert tree_of(local_repo, parallel2) == tree_of(local_repo, serial2)
     assert counters(parallel2) == counters(serial2)
     assert parallel2.files_unmodified > 0 and parallel2.dirs_unmodified > 0
@@ -151,6 +152,8 @@ def test_a_blob_met_by_several_workers_is_stored_once(
     assert max(stored.values()) == 1
     assert result.data_blobs == sum(1 for btype, _ in stored if btype is BlobType.DATA)
     assert result.tree_blobs == sum(1 for btype, _ in stored if btype is BlobType.TREE)
+    # the workers' uploads are counted with the parent's requests
+    assert result.requests.bytes_up >= result.data_added > 0
 
 
 def test_unreadable_files_warn_the_same(tmp_path: Path, local_repo: RepoHandle) -> None:
@@ -158,10 +161,10 @@ def test_unreadable_files_warn_the_same(tmp_path: Path, local_repo: RepoHandle) 
     make_source(src)
     os.mkfifo(src / "d0" / "fifo")  # stored as a FIFO, never read
     (src / "d5" / "gone").symlink_to("nowhere")
-    missing = str(src / "not-there")
-    settle(local_repo, (str(src),))
-    serial = run(local_repo, 1, (str(src), missing), force=True)
-    parallel = run(local_repo, 2, (str(src), missing), force=True)
+    paths, root = ("/src", "/src/not-there"), str(tmp_path)
+    settle(local_repo, paths, root=root)
+    serial = run(local_repo, 1, paths, force=True, root=root)
+    parallel = run(local_repo, 2, paths, force=True, root=root)
     assert tree_of(local_repo, parallel) == tree_of(local_repo, serial)
     assert sorted(parallel.warnings) == sorted(serial.warnings)
     assert parallel.warnings  # the missing target

@@ -258,9 +258,10 @@ def _archiver(
     parent_tree: ObjectId | None,
     progress: Progress,
 ) -> Archiver:
-    """The serial engine for one job or standard input (one stream), else the process pool."""
+    """The serial engine for one job, standard input (one stream), or a store held in this
+    process's memory (worker processes could not add packs to it); else the process pool."""
     jobs = options.jobs or default_jobs()
-    if jobs <= 1 or archive.stdin is not None:
+    if jobs <= 1 or archive.stdin is not None or repo.location == "memory:":
         return Archiver(repo, writer, archive, parent_tree=parent_tree, progress=progress)
     return ParallelArchiver(
         repo, writer, archive, jobs=jobs, parent_tree=parent_tree, progress=progress
