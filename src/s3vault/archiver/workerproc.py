@@ -11,6 +11,8 @@ never blocks sending one.
 
 from __future__ import annotations
 
+import contextlib
+import pickle
 import queue
 import signal
 import threading
@@ -117,6 +119,16 @@ def _receive(conn: Connection, tasks: queue.SimpleQueue[DirTask | None], claims:
         tasks.put(None)
 
 
+def _report(outbox: _Outbox, exc: BaseException) -> None:
+    """Send an exception to the parent (a description when it does not pickle); nothing when
+    the parent is gone."""
+    with contextlib.suppress(OSError):
+        try:
+            outbox.send(("error", exc))
+        except (pickle.PicklingError, TypeError, AttributeError):
+            outbox.send(("error", S3VaultError(f"backup worker: {type(exc).__name__}: {exc}")))
+
+
 def requests_since(base: RequestCounts, now: RequestCounts) -> RequestCounts:
     """The requests a worker made (its counters started as the parent's at the fork)."""
     return RequestCounts(**{f: getattr(now, f) - getattr(base, f) for f in _REQUEST_FIELDS})
@@ -164,11 +176,7 @@ def worker_main(
         writer.flush()
         sent = requests_since(base, repo.requests)  # the parent's counts leave out a worker's
         outbox.send(("bye", worker.take_stats(), *progress.take(), sent))
-    except BaseException as exc:  # to the parent, which fails the backup
-        try:
-            outbox.send(("error", exc))
-        except Exception:
-            outbox.send(("error", S3VaultError(f"backup worker: {type(exc).__name__}: {exc}")))
-        raise
+    except BaseException as exc:  # to the parent, which fails the backup and says why (once)
+        _report(outbox, exc)
     finally:
         worker.close()
