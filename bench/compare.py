@@ -161,7 +161,7 @@ class S3vault(Tool):
         return f"s3://{BUCKET}/{self.prefix}" if self.s3_endpoint else str(self.repo)
 
     def init(self) -> None:
-        run_measured([S3VAULT, "-r", self.url, "init", "--kdf-profile", "small", "-q"], self.env())
+        run_measured([S3VAULT, "-r", self.url, "init", "-q"], self.env())
 
     def backup(self, path: Path) -> tuple[Run, int]:
         r = run_measured([S3VAULT, "-r", self.url, "backup", str(path), "--json"], self.env())

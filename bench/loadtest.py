@@ -107,7 +107,7 @@ def main() -> None:
 
     boto3.client("s3").create_bucket(Bucket=BUCKET)
     url = f"s3://{BUCKET}/fleet"
-    init = [S3VAULT, "-r", url, "init", "--kdf-profile", "minimum", "--min-grace", "10s", "-q"]
+    init = [S3VAULT, "-r", url, "init", "--kdf-cost", "minimum", "--min-grace", "10s", "-q"]
     subprocess.run(init, env=env, check=True)
     shared = [random.Random(i).randbytes(args.file_size) for i in range(2)]  # ≈ 1/3 shared
 
@@ -209,7 +209,7 @@ def main() -> None:
     listing = subprocess.run(
         [S3VAULT, "-r", url, "snapshots", "--json"], env=env, capture_output=True, check=True
     )
-    present = {s["id"] for s in json.loads(listing.stdout)["snapshots"]}
+    present = {s["id"] for s in json.loads(listing.stdout)}
     per_host_kept = min(args.cycles, 2)  # forget --keep-last 2 per host
     expected_present = per_host_kept * args.processes + len(logical_done)
     lost = len(set(logical_done) - present) + max(0, expected_present - len(present))

@@ -27,7 +27,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 PASSWORD = "correct horse battery staple"
 # Small packs and chunks so that small test trees still span several packs.
-TEST_SETTINGS = RepositorySettings(kdf_profile="minimum", pack_size=4 << 20)
+TEST_SETTINGS = RepositorySettings(kdf_cost="minimum", pack_size=4 << 20)
 S3VAULT = str(Path(sys.executable).with_name("s3vault"))
 
 
@@ -61,6 +61,7 @@ class CliRun:
     code: int
     stdout: str
     stderr: str
+    stdout_bytes: bytes = b""  # stdout as written (dump's data)
 
 
 RunCli = Callable[..., CliRun]
@@ -130,6 +131,7 @@ def run_cli(
             done.returncode,
             done.stdout.decode(errors="replace"),
             done.stderr.decode(errors="replace"),
+            done.stdout,
         )
 
     return run
@@ -140,7 +142,7 @@ def cli_repo(tmp_path: Path, run_cli: RunCli) -> str:
     """A repository created through ``s3vault init``."""
     url = str(tmp_path / "clirepo")
     done = run_cli(
-        "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "4", "--no-recovery-key"
+        "-r", url, "init", "--kdf-cost", "minimum", "--pack-size", "4", "--no-recovery-key"
     )
     assert done.code == 0, done.stderr
     return url

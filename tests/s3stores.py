@@ -3,7 +3,7 @@
 - ``moto``: the https moto server with boto3's defaults (atomic conditional writes, If-Match).
 - ``swift``: Swift 2.38 s3api over https with boto3's defaults (aws-chunked uploads with a
   trailing CRC32, which Swift verifies).
-- ``swift-compat``: the same Swift with s3vault's compatibility profile (``when_required``
+- ``swift-compat``: the same Swift with s3vault's compatibility dialect (``when_required``
   checksums + Content-MD5), what ``init`` picks on a store that rejects the default.
 
 On Swift, concurrent create-only writes are not atomic and If-Match is not supported, so the
@@ -67,7 +67,7 @@ class S3Store:
 
     @property
     def cli_args(self) -> tuple[str, ...]:
-        """Global options that select this store's profile."""
+        """Global options that select this store's dialect."""
         return ("--s3-checksum", self.checksum) if self.checksum else ()
 
     def client(self) -> Any:

@@ -160,15 +160,15 @@ class Page:
     needs: tuple[str, ...] = ()  # programs that must be installed
     check: Callable[[Sandbox], None] | None = None
     path: Path | None = None  # a page outside docs/
-    # moto enforces IAM while the page runs: every profile is a key that may do anything,
-    # but the profile "restore-only" is a key that may only read (s3:Get*, s3:List*)
-    restore_only_profile: bool = False
+    # moto enforces IAM while the page runs: every AWS profile is a key that may do anything,
+    # but the AWS profile "restore-only" is a key that may only read (s3:Get*, s3:List*)
+    restore_only_aws_profile: bool = False
 
 
 def _dr_check(box: Sandbox) -> None:
     listed = box.run(f"S3VAULT_CONFIG={box.home}/dr.toml s3vault -P primary --json snapshots")
     assert listed.returncode == 0, listed.stderr
-    snaps = json.loads(listed.stdout)["snapshots"]
+    snaps = json.loads(listed.stdout)
     # the original and the failover backup copied back: the copy of the original is not
     # copied back a second time
     assert len(snaps) == 2 and sum(bool(s["original"]) for s in snaps) == 1
@@ -220,9 +220,9 @@ EOF
 """
 
 # docs/troubleshooting.md: a disaster-recovery copy of the repository in the bucket dr-copy
-# (read there with the restore-only profile)
+# (read there with the restore-only AWS profile)
 _DR_COPY = """
-s3vault -r s3://dr-copy/web1 init --kdf-profile minimum --no-recovery-key -q
+s3vault -r s3://dr-copy/web1 init --kdf-cost minimum --no-recovery-key -q
 s3vault -r s3://dr-copy/web1 backup -q --host web1 $ROOT/etc $ROOT/srv
 """
 
@@ -293,7 +293,7 @@ PAGES: dict[str, Page] = {
         buckets=("dr-copy",),
         repo=True,
         prelude=_DR_COPY + _DAMAGE_CASES + _DAMAGED,
-        restore_only_profile=True,
+        restore_only_aws_profile=True,
         replace={" /etc": " $ROOT/etc", " /srv": " $ROOT/srv"},
     ),
     "upgrades.md": Page(repo=True, prelude=_NEWER_FORMAT),
@@ -303,7 +303,7 @@ PAGES: dict[str, Page] = {
         buckets=("acme-backups-eu", "acme-backups-us"),
         password=False,
         check=_dr_check,
-        restore_only_profile=True,
+        restore_only_aws_profile=True,
     ),
 }
 
@@ -364,7 +364,7 @@ def with_repository(box: Sandbox) -> None:
     with_password(box)
     box.env["S3VAULT_REPOSITORY"] = str(box.root / "var" / "backups" / "s3vault")
     done = box.run(
-        "s3vault init --kdf-profile minimum --no-recovery-key -q && "
+        "s3vault init --kdf-cost minimum --no-recovery-key -q && "
         "s3vault backup -q --host web1 $ROOT/etc $ROOT/srv"
     )
     assert done.returncode == 0, done.stderr
@@ -397,7 +397,7 @@ def test_page_examples_run(
         kms = boto3.client("kms", region_name="us-east-1")
         values["kms_key"] = kms.create_key(Description="docs")["KeyMetadata"]["Arn"]
         env = s3_env(cli_env, endpoint)
-        if spec.restore_only_profile:
+        if spec.restore_only_aws_profile:
             env.update(_iam_key("admin", ["*"]))
     elif spec.store == "swift":
         swift = request.getfixturevalue("swift_server")
@@ -415,7 +415,7 @@ def test_page_examples_run(
     steps = replaced(page, spec, values)
     assert steps, f"{name} has no examples"
     with contextlib.ExitStack() as enforcing:
-        if spec.restore_only_profile:
+        if spec.restore_only_aws_profile:
             key = _iam_key("restore-only", ["s3:Get*", "s3:List*"])
             with (box.home / ".aws" / "credentials").open("a") as credentials:
                 credentials.write(
@@ -459,7 +459,7 @@ def test_shipped_cron_file_and_systemd_unit_run(tmp_path: Path, cli_env: dict[st
     listed = box.run("s3vault -P web --json snapshots")
     # the cron line's run and the unit's each backed up; keep_daily = 7 kept the later of the
     # two (one a day), beside the other host's snapshot of with_repository
-    snaps = json.loads(listed.stdout)["snapshots"]
+    snaps = json.loads(listed.stdout)
     assert sorted(s["hostname"] for s in snaps) == sorted(["web1", socket.gethostname()]), snaps
 
 

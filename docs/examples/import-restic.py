@@ -36,7 +36,7 @@ def main(scratch: Path, filters: list[str]) -> int:
     ours = subprocess.run(
         ["s3vault", "--json", "snapshots"], check=True, capture_output=True, text=True
     )
-    done = {t for s in json.loads(ours.stdout)["snapshots"] for t in s["tags"]}
+    done = {t for s in json.loads(ours.stdout) for t in s["tags"]}
     for snap in snapshots:
         tag = f"restic:{snap['short_id']}"
         if tag in done:

@@ -48,6 +48,7 @@ from s3vault.ops.cost import CostOptions, cost, measure_usage
 from s3vault.ops.diff import Change, DiffStats, diff, resolve_pair
 from s3vault.ops.doctor import DoctorOptions, DoctorResult, doctor
 from s3vault.ops.drill import DrillOptions, DrillResult, drill_history, restore_test
+from s3vault.ops.dump import DumpOptions, DumpResult, dump
 from s3vault.ops.find import FindOptions, FindResult, find
 from s3vault.ops.forget import ForgetOptions, ForgetResult, forget, split_group_by
 from s3vault.ops.iam import iam_policy
@@ -66,6 +67,7 @@ from s3vault.ops.keys import (
     rotate_master,
     sync_keys,
 )
+from s3vault.ops.listing import LISTABLE, list_objects
 from s3vault.ops.ls import LsEntry, ls
 from s3vault.ops.metrics import MetricsTarget
 from s3vault.ops.metrics import publish as publish_metrics
@@ -81,7 +83,13 @@ from s3vault.ops.repair import (
 )
 from s3vault.ops.restore import RestoreOptions, RestoreResult, restore
 from s3vault.ops.session import RepoOptions, open_repository
-from s3vault.ops.snapshots import SnapshotEntry, SnapshotFilter, snapshots
+from s3vault.ops.snapshots import (
+    SnapshotEntry,
+    SnapshotFilter,
+    SnapshotGroup,
+    group_snapshots,
+    snapshots,
+)
 from s3vault.ops.stats import HostStats, Stats, stats
 from s3vault.ops.unlock import UnlockResult, unlock
 from s3vault.ops.verify import VerifyOptions, VerifyResult, verify
@@ -98,8 +106,15 @@ __all__ = [
     "open_repository",
     "backup",
     "restore",
+    "dump",
+    "DumpOptions",
+    "DumpResult",
     "snapshots",
+    "group_snapshots",
+    "SnapshotGroup",
     "ls",
+    "list_objects",
+    "LISTABLE",
     "find",
     "diff",
     "resolve_pair",

@@ -14,6 +14,7 @@ from s3vault.backend.dryrun import DryRunBackend
 from s3vault.backend.forwarding import ForwardingBackend
 from s3vault.backend.local import LocalBackend
 from s3vault.backend.memory import MemoryBackend
+from s3vault.backend.prefetch import PrefetchingBackend
 from s3vault.backend.ratelimit import RateLimitedBackend, TokenBucket
 from s3vault.backend.retry import RetryBackend
 from s3vault.backend.s3 import S3Backend, S3Settings
@@ -30,6 +31,7 @@ WRAPPERS = {
     "accounting": AccountingBackend,
     "ratelimit": _limited,
     "retry": RetryBackend,
+    "prefetch": lambda inner: PrefetchingBackend(inner, ["data/", "index/"]),
 }
 
 
@@ -59,12 +61,12 @@ def test_every_wrapper_hands_out_the_s3_stores_capabilities(s3_server: str, s3_b
     caps = raw.capabilities
     assert caps.streaming is not None and caps.streaming.counts is raw.counts
     assert caps.probing is raw
-    assert caps.retention is not None
+    assert caps.object_lock is not None
     for wrap in WRAPPERS.values():
         assert wrap(raw).capabilities == caps
     assert build_stack(raw).backend.capabilities == caps
     nested = RetryBackend(AccountingBackend(ForwardingBackend(raw)))
-    assert nested.capabilities.retention is caps.retention
+    assert nested.capabilities.object_lock is caps.object_lock
 
 
 def test_the_dry_run_withholds_the_capabilities_that_write(s3_server: str, s3_bucket: str) -> None:
@@ -72,4 +74,4 @@ def test_the_dry_run_withholds_the_capabilities_that_write(s3_server: str, s3_bu
     caps = DryRunBackend(build_stack(raw).backend).capabilities
     assert caps.streaming is raw.capabilities.streaming
     assert caps.probing is None  # a probe writes objects
-    assert caps.retention is None  # extending a retention is a write
+    assert caps.object_lock is None  # extending a lock is a write

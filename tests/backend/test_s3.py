@@ -19,7 +19,7 @@ from tests.s3stores import S3Store
 
 
 class TestS3Backend(BackendContract):
-    """On moto and on Swift (boto3's defaults and the compatibility profile)."""
+    """On moto and on Swift (boto3's defaults and the compatibility dialect)."""
 
     @pytest.fixture
     def backend(self, s3_store: S3Store) -> Backend:

@@ -1,5 +1,5 @@
 """The S3 package's pure parts, without a server: the error table (backend/s3/errors.py), the
-part size (multipart.py) and how a probed profile is adopted (probe.py). Errors are the real
+part size (multipart.py) and how a probed dialect is adopted (probe.py). Errors are the real
 botocore exception classes, built as botocore builds them from an answer."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import botocore.exceptions
 import pytest
 
-from s3vault.backend.profile import StoreProfile
+from s3vault.backend.dialect import StoreDialect
 from s3vault.backend.s3 import S3Settings
 from s3vault.backend.s3.errors import error_code, http_status, translate
 from s3vault.backend.s3.multipart import MIN_PART, part_size
@@ -63,7 +63,7 @@ def test_s3_errors_name_a_missing_bucket_and_a_skewed_clock() -> None:
     assert "(the store's time is 2026-12-04T10:00:00Z): fix the clock (NTP)" in str(skewed)
     missing = translate(botocore.exceptions.NoCredentialsError(), "get", "repo/config")
     assert str(missing) == (
-        "get repo/config: no AWS credentials found (profile, environment or role)"
+        "get repo/config: no AWS credentials found (AWS profile, environment or role)"
     )
 
 
@@ -91,9 +91,9 @@ def test_multipart_parts_are_equal_at_least_8_mib_and_within_the_part_limit() ->
     assert -(-big // size) <= 900  # 90% of the limit: room for a retried part
 
 
-def test_adopting_a_profile_keeps_a_forced_checksum_and_the_lower_part_limit() -> None:
+def test_adopting_a_dialect_keeps_a_forced_checksum_and_the_lower_part_limit() -> None:
     settings = S3Settings(bucket="b", max_parts=5000)
-    swift = StoreProfile(
+    swift = StoreDialect(
         checksum="when_required", create_only="sequential", compare_and_swap=False, max_parts=1000
     )
     assert adopted(settings, swift, None) == {
@@ -103,8 +103,8 @@ def test_adopting_a_profile_keeps_a_forced_checksum_and_the_lower_part_limit() -
         "compare_and_swap": False,
         "max_parts": 1000,
     }
-    aws = StoreProfile()
+    aws = StoreDialect()
     changes = adopted(settings, aws, "when_required")
-    assert changes["checksum"] == "when_required"  # --s3-checksum beats the profile
+    assert changes["checksum"] == "when_required"  # --s3-checksum beats the dialect
     assert changes["max_parts"] == 5000
-    assert adopted(settings, StoreProfile(create_only="none"), None)["conditional_writes"] is False
+    assert adopted(settings, StoreDialect(create_only="none"), None)["conditional_writes"] is False

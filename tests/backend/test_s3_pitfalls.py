@@ -281,7 +281,7 @@ def test_keys_are_spread_under_hashed_prefixes(
         (src / f"f{i}").write_bytes(os.urandom(300_000))
     env = moto.env(cli_env)
     repo = ("-r", f"s3://{moto.bucket}/r")
-    assert run_cli(*repo, "init", "--kdf-profile", "minimum", "--pack-size", "1", env=env).code == 0
+    assert run_cli(*repo, "init", "--kdf-cost", "minimum", "--pack-size", "1", env=env).code == 0
     assert run_cli(*repo, "backup", str(src), env=env).code == 0
     keys = [
         o["Key"]

@@ -182,10 +182,12 @@ class Case:
         if done.code in DOCUMENTED and done.code not in allowed:
             self.fail(label, done, f"exit {done.code}, expected {sorted(allowed)}: {why}")
         if "--json" in argv:
-            bad = [
+            bad = [  # a message object, or restic's one array (snapshots)
                 line
                 for line in done.stdout.splitlines()
-                if line.strip() and "message_type" not in (json_lines(line) or [{}])[0]
+                if line.strip()
+                and not line.startswith("[")
+                and "message_type" not in (json_lines(line) or [{}])[0]
             ]
             if bad:
                 self.fail(label, done, f"--json: a stdout line is no JSON message: {bad[0][:120]}")
@@ -256,11 +258,15 @@ class Case:
         done = self.cli("snapshots --json", ["snapshots", "--json"], {0}, "snapshots lists")
         if self.obj.fatal or done.code != 0:
             return
-        messages = json_lines(done.stdout)
-        listed: set[str] = set()
-        for m in messages:
-            if m.get("message_type") == "snapshots":
-                listed |= {str(s["id"]) for s in m["snapshots"]}  # type: ignore[attr-defined]
+        try:  # restic's shape: one array on stdout; warnings (JSON) on stderr
+            array = json.loads(done.stdout)
+        except ValueError:
+            array = None
+        if not isinstance(array, list):
+            self.fail("snapshots --json", done, "stdout is not one JSON array")
+            return
+        messages = json_lines(done.stderr)
+        listed = {str(s["id"]) for s in array}
         everything = {s.id for s in self.t.snapshots}
         damaged = self.obj.dependents if self.obj.kind == "snapshots" else frozenset()
         missing = everything - damaged - listed

@@ -44,7 +44,7 @@ from tests.trees import snapshot_tree
 
 # A 2 s minimum grace: prune marks packs older than 1 s (half the grace) and deletes marks
 # older than 2 s, so the template's history takes seconds, not hours
-SETTINGS = RepositorySettings(kdf_profile="minimum", pack_size=64 * 1024, min_grace=2)
+SETTINGS = RepositorySettings(kdf_cost="minimum", pack_size=64 * 1024, min_grace=2)
 GRACE = 2.0
 HOSTS = ("alpha", "beta", "gamma")
 UNCHANGED_HOST = "alpha"  # its source never changes after its last snapshot
@@ -358,7 +358,7 @@ def describe(template: Template, local: Path) -> None:
             obj.fatal = used
             obj.role = "the password's key" if used else "the recovery key"
         elif kind == "snapshots":
-            sid = name.split("/")[-1]
+            sid = name.split("/")[-1].split(".")[0]  # snapshots/<id>.<group tag>
             obj.dependents = obj.tree_dependents = frozenset({sid})
             obj.role = template.snapshot(sid).label
         elif kind in ("index", "deletions"):

@@ -17,7 +17,7 @@ from s3vault.repository.repository import Repository, RepositorySettings
 from tests.conftest import PASSWORD, write_file
 
 # One blob per pack (tiny packs), so damage to one pack hits one file.
-SETTINGS = RepositorySettings(kdf_profile="minimum", pack_size=64 * 1024)
+SETTINGS = RepositorySettings(kdf_cost="minimum", pack_size=64 * 1024)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         repo_id=repo.id,
         payload=payload,
         password=PASSWORD.encode(),
-        kdf_profile="minimum",
+        kdf_cost="minimum",
         label="second",
     )
     store_key(repo.backend, second, lambda k: unwrap_key(k, PASSWORD.encode()))

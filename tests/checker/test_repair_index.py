@@ -38,7 +38,7 @@ from s3vault.repository.snapshots import list_snapshots
 from tests.conftest import PASSWORD, write_file
 
 # Small packs: several per snapshot, some holding many small blobs, some one large blob.
-SETTINGS = RepositorySettings(kdf_profile="minimum", pack_size=48 * 1024)
+SETTINGS = RepositorySettings(kdf_cost="minimum", pack_size=48 * 1024)
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ def test_mutating_commands_are_recorded_and_chained(
     tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
     url = str(tmp_path / "repo")
-    init = ("init", "--kdf-profile", "minimum", "--no-recovery-key")
+    init = ("init", "--kdf-cost", "minimum", "--no-recovery-key")
     assert run_cli("-r", url, *init).code == 0
     src = tmp_path / "src"
     write_file(src / "a.txt", b"a" * 1000)
@@ -53,7 +53,7 @@ def test_mutating_commands_are_recorded_and_chained(
     assert run_cli("-r", url, "snapshots").code == 0  # reads only
     assert run_cli("-r", url, "forget", "--keep-last", "1").code == 0
     env = {**cli_env, "S3VAULT_NEW_PASSWORD": "second"}
-    assert run_cli("-r", url, "key", "add", "--kdf-profile", "minimum", env=env).code == 0
+    assert run_cli("-r", url, "key", "add", "--kdf-cost", "minimum", env=env).code == 0
     listed = json.loads(run_cli("-r", url, "--json", "key", "list").stdout)
     mine = next(k["id"] for k in listed if k["current"])
     refused = run_cli("-r", url, "key", "remove", mine)  # the key in use: refused, exit 2
@@ -98,7 +98,7 @@ def test_deleted_or_rewritten_records_break_the_chain(
     tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
     url = str(tmp_path / "repo")
-    assert run_cli("-r", url, "init", "--kdf-profile", "minimum", "--no-recovery-key").code == 0
+    assert run_cli("-r", url, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
     src = tmp_path / "src"
     for i in range(4):
         write_file(src / f"{i}.txt", os.urandom(100))

@@ -136,7 +136,7 @@ def test_backup_json_summary(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> 
     assert summary["files_new"] == 1
     assert summary["total_bytes_processed"] == 10_000
     snaps = run_cli("snapshots", "--json", "-r", cli_repo)
-    listed = json.loads(snaps.stdout)["snapshots"]
+    listed = json.loads(snaps.stdout)
     assert [s["id"] for s in listed] == [summary["snapshot_id"]]
     assert listed[0]["tags"] == ["nightly"]
 

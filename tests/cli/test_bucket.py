@@ -12,7 +12,7 @@ import boto3
 from tests.cli.test_s3 import s3_env
 from tests.conftest import RunCli
 
-INIT = ("init", "--kdf-profile", "minimum", "--no-recovery-key")
+INIT = ("init", "--kdf-cost", "minimum", "--no-recovery-key")
 
 
 def checks(run_cli: RunCli, url: str, env: dict[str, str]) -> tuple[int, dict[str, dict]]:

@@ -65,7 +65,7 @@ def test_concurrent_backups_and_racing_pruners_lose_nothing(
     else:
         url = str(tmp_path / "repo")
     done = run_cli(
-        "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "1", "--min-grace", GRACE
+        "-r", url, "init", "--kdf-cost", "minimum", "--pack-size", "1", "--min-grace", GRACE
     )
     assert done.code == 0, done.stderr
     errors: list[str] = []
@@ -135,7 +135,7 @@ def test_concurrent_backups_and_racing_pruners_lose_nothing(
     assert f"lease: {expected_lease}" in final.stdout
     check = run_cli("-r", url, "verify", "--read-data")
     assert check.code == 0, check.stdout + check.stderr
-    snaps = json.loads(run_cli("-r", url, "snapshots", "--json").stdout)["snapshots"]
+    snaps = json.loads(run_cli("-r", url, "snapshots", "--json").stdout)
     assert {s["hostname"] for s in snaps} == {f"h{h}" for h in range(HOSTS)}
     for s in snaps:
         h, cycle = int(s["hostname"][1:]), int(s["tags"][0][1:])

@@ -15,13 +15,13 @@ from tests.cli.test_s3 import s3_env
 from tests.conftest import RunCli, write_file
 from tests.trees import snapshot_tree
 
-INIT = ("init", "--kdf-profile", "minimum", "--no-recovery-key")
+INIT = ("init", "--kdf-cost", "minimum", "--no-recovery-key")
 
 
 def snapshots(run_cli: RunCli, *args: str, env: dict[str, str] | None = None) -> list[dict]:
     done = run_cli(*args, "--json", "snapshots", env=env)
     assert done.code == 0, done.stderr
-    return list(json.loads(done.stdout)["snapshots"])
+    return list(json.loads(done.stdout))
 
 
 def test_copy_between_local_repositories(
@@ -106,7 +106,7 @@ def test_copy_to_another_account_through_a_profile(
     assert done.code == 0, done.stderr
     assert "1 copied" in done.stdout
     listed = run_cli("--config", str(config), "-P", "dr", "--json", "snapshots", env=dr_env)
-    (copy,) = json.loads(listed.stdout)["snapshots"]
+    (copy,) = json.loads(listed.stdout)
     assert copy["paths"] == [str(data)]
     keys = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket="dr-region")
     assert any(k["Key"].startswith("fleet/snapshots/") for k in keys["Contents"])

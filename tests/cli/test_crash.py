@@ -23,7 +23,7 @@ def count(path: Path) -> int:
 def snapshot_ids(run_cli: RunCli, repo: str) -> list[str]:
     done = run_cli("-r", repo, "snapshots", "--json")
     assert done.code == 0, done.stderr
-    return [s["id"] for s in json.loads(done.stdout)["snapshots"]]
+    return [s["id"] for s in json.loads(done.stdout)]
 
 
 # (what to wait for, how many) before the kill: nothing yet, packs, an index file mid-run.

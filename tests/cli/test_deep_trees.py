@@ -104,9 +104,7 @@ def test_a_tree_10000_levels_deep_is_backed_up_and_walked(
         remove_deep(target)
 
     other = str(tmp_path / "copy")
-    made = run_cli(
-        "-r", other, "init", "--kdf-profile", "minimum", "--no-recovery-key", timeout=300
-    )
+    made = run_cli("-r", other, "init", "--kdf-cost", "minimum", "--no-recovery-key", timeout=300)
     assert made.code == 0, made.stderr
     copied = run_cli("-r", cli_repo, "copy", "--to", other, timeout=300)
     assert copied.code == 0, copied.stderr[-2000:]

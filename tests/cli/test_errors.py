@@ -58,6 +58,65 @@ def test_password_file_and_command(
     assert run_cli("-r", cli_repo, "snapshots", "--password-command", cmd, env=env).code == 0
 
 
+def test_the_first_line_of_a_password_file_is_the_password(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}
+    password = cli_env["S3VAULT_PASSWORD"]
+    for content in (f"{password}\nsecond line\n", f"{password}\r\n", password):
+        pw = write_file(tmp_path / "pw", content.encode())
+        done = run_cli("-r", cli_repo, "--password-file", str(pw), "snapshots", env=env)
+        assert done.code == 0, (content, done.stderr)
+    spaced = write_file(tmp_path / "spaced", f" {password}\n".encode())  # spaces are kept
+    assert run_cli("-r", cli_repo, "--password-file", str(spaced), "snapshots", env=env).code == 12
+
+
+@pytest.mark.parametrize(
+    ("flags", "variables", "named"),
+    [
+        (
+            ("--password-command", "cat pw"),
+            {"S3VAULT_PASSWORD_FILE": "pw"},
+            "--password-command and S3VAULT_PASSWORD_FILE",
+        ),
+        (
+            ("--password-file", "pw", "--password-command", "cat pw"),
+            {},
+            "--password-file and --password-command",
+        ),
+        (
+            (),
+            {"S3VAULT_PASSWORD_FILE": "pw", "S3VAULT_PASSWORD_COMMAND": "cat pw"},
+            "S3VAULT_PASSWORD_FILE and S3VAULT_PASSWORD_COMMAND",
+        ),
+        (
+            ("--recovery-key-file", "rk"),
+            {"S3VAULT_PASSWORD_FILE": "pw"},
+            "--recovery-key-file and S3VAULT_PASSWORD_FILE",
+        ),
+    ],
+)
+def test_two_password_sources_are_refused_naming_both(
+    flags: tuple[str, ...],
+    variables: dict[str, str],
+    named: str,
+    tmp_path: Path,
+    cli_repo: str,
+    cli_env: dict[str, str],
+    run_cli: RunCli,
+) -> None:
+    pw = write_file(tmp_path / "pw", (cli_env["S3VAULT_PASSWORD"] + "\n").encode())
+    where = {"pw": str(pw), "cat pw": f"cat {pw}", "rk": str(pw)}
+    env = {**cli_env, **{k: where[v] for k, v in variables.items()}}
+    done = run_cli("-r", cli_repo, *(where.get(f, f) for f in flags), "snapshots", env=env)
+    assert done.code == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert all(name in line for name in named.split(" and ")) and "give one" in line
+    # a flag beats its own variable: no conflict
+    same = {**cli_env, "S3VAULT_PASSWORD_FILE": "/nonexistent"}
+    assert run_cli("-r", cli_repo, "--password-file", str(pw), "snapshots", env=same).code == 0
+
+
 def test_json_errors_go_to_stderr(tmp_path: Path, run_cli: RunCli) -> None:
     done = run_cli("--json", "-r", str(tmp_path / "nowhere"), "snapshots")
     assert done.code == 10
@@ -68,7 +127,7 @@ def test_json_errors_go_to_stderr(tmp_path: Path, run_cli: RunCli) -> None:
 
 
 def test_init_refuses_an_existing_repository(cli_repo: str, run_cli: RunCli) -> None:
-    done = run_cli("-r", cli_repo, "init", "--kdf-profile", "minimum")
+    done = run_cli("-r", cli_repo, "init", "--kdf-cost", "minimum")
     assert done.code == 1
     assert "already exists" in done.stderr
 
@@ -120,7 +179,7 @@ def test_unreadable_file_is_a_warning_and_exit_3(
         env=cli_env,
         check=True,
     )
-    assert json.loads(snaps.stdout)["snapshots"][0]["incomplete"] is True
+    assert json.loads(snaps.stdout)[0]["incomplete"] is True
 
 
 def test_sigterm_exits_130_and_writes_no_snapshot(
@@ -143,7 +202,7 @@ def test_sigterm_exits_130_and_writes_no_snapshot(
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert b"interrupted" in err
-    assert json.loads(run_cli("-r", cli_repo, "snapshots", "--json").stdout)["snapshots"] == []
+    assert json.loads(run_cli("-r", cli_repo, "snapshots", "--json").stdout) == []
 
 
 def test_restore_that_cannot_write_names_the_file(

@@ -33,7 +33,13 @@ def three_snapshots(tmp_path: Path, run_cli: RunCli, repo: str) -> list[str]:
 def ids_listed(run_cli: RunCli, repo: str) -> list[str]:
     done = run_cli("-r", repo, "--json", "snapshots")
     assert done.code == 0, done.stderr
-    return sorted(str(s["id"]) for s in json.loads(done.stdout)["snapshots"])
+    return sorted(str(s["id"]) for s in json.loads(done.stdout))
+
+
+def snapshot_file(repo: str, sid: str) -> Path:
+    """The stored file of a snapshot: ``snapshots/<id>.<group tag>``."""
+    (path,) = Path(repo, "snapshots").glob(sid + ".*")
+    return path
 
 
 def test_forget_removes_a_damaged_snapshot_by_its_id_prefix(
@@ -41,7 +47,8 @@ def test_forget_removes_a_damaged_snapshot_by_its_id_prefix(
 ) -> None:
     ids = three_snapshots(tmp_path, run_cli, cli_repo)
     damaged = ids[1]
-    (Path(cli_repo) / "snapshots" / damaged).write_bytes(os.urandom(300))
+    stored = snapshot_file(cli_repo, damaged)
+    stored.write_bytes(os.urandom(300))
     assert run_cli("-r", cli_repo, "--no-cache", "verify").code == 13
     done = run_cli("-r", cli_repo, "--no-cache", "--json", "forget", damaged[:10])
     assert done.code == 0, done.stderr
@@ -49,7 +56,7 @@ def test_forget_removes_a_damaged_snapshot_by_its_id_prefix(
     assert out[0]["snapshot_id"] == damaged and out[0]["keep"] is False
     assert out[0]["time"] is None and out[0]["problem"]  # it could not be read
     assert out[-1]["message_type"] == "summary" and out[-1]["removed"] == 1
-    assert not (Path(cli_repo) / "snapshots" / damaged).exists()
+    assert not stored.exists()
     assert ids_listed(run_cli, cli_repo) == sorted([ids[0], ids[2]])
     assert run_cli("-r", cli_repo, "--no-cache", "verify").code == 0
     audit = run_cli("-r", cli_repo, "--json", "audit")
@@ -88,9 +95,9 @@ def test_an_ambiguous_prefix_is_refused(tmp_path: Path, cli_repo: str, run_cli: 
     folder = Path(cli_repo) / "snapshots"
     twins = ["ab" + "0" * 62, "ab" + "1" * 62]
     for twin in twins:
-        (folder / twin).write_bytes((folder / ids[0]).read_bytes())
+        (folder / twin).write_bytes(snapshot_file(cli_repo, ids[0]).read_bytes())
     done = run_cli("-r", cli_repo, "forget", "ab")
     assert done.code == 2 and "ambiguous" in done.stderr
     done = run_cli("-r", cli_repo, "forget", twins[0][:3], twins[1][:3])
     assert done.code == 0, done.stderr  # damaged (their content does not match the name)
-    assert sorted(p.name for p in folder.iterdir()) == sorted(ids)
+    assert sorted(p.name.split(".")[0] for p in folder.iterdir()) == sorted(ids)

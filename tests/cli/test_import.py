@@ -22,7 +22,7 @@ def old_tree(root: Path, text: bytes) -> None:
 def snapshots(run_cli: RunCli, url: str) -> list[dict[str, object]]:
     done = run_cli("-r", url, "snapshots", "--json")
     assert done.code == 0, done.stderr
-    return json.loads(done.stdout)["snapshots"]
+    return json.loads(done.stdout)
 
 
 def test_import_records_paths_below_root_and_the_given_time(

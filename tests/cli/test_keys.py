@@ -40,7 +40,7 @@ def test_add_list_and_open_with_either_password(
         "ops team",
         "--new-password-file",
         str(pw_file),
-        "--kdf-profile",
+        "--kdf-cost",
         "minimum",
     )
     assert done.code == 0, done.stderr
@@ -57,11 +57,27 @@ def test_passwd_replaces_the_key_in_use(
     cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
     env = {**cli_env, "S3VAULT_NEW_PASSWORD": "changed secret"}
-    done = run_cli("-r", cli_repo, "key", "passwd", "--kdf-profile", "minimum", env=env)
+    done = run_cli("-r", cli_repo, "key", "passwd", "--kdf-cost", "minimum", env=env)
     assert done.code == 0, done.stderr
     assert run_cli("-r", cli_repo, "snapshots").code == 12  # the old password is gone
     (only,) = keys(run_cli, cli_repo, **with_password(cli_env, "changed secret"))
     assert only["current"] is True
+
+
+def test_kdf_cost_keeps_its_earlier_spelling_out_of_help(
+    cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """--kdf-profile, the earlier name of --kdf-cost, is still accepted by init and key add
+    and passwd (scripts written for it keep working); --help shows only --kdf-cost."""
+    for command in (("init",), ("key", "add"), ("key", "passwd")):
+        shown = run_cli(*command, "--help").stdout
+        assert "--kdf-cost" in shown and "--kdf-profile" not in shown, command
+    env = {**cli_env, "S3VAULT_NEW_PASSWORD": "old spelling"}
+    assert run_cli("-r", cli_repo, "key", "add", "--kdf-profile", "minimum", env=env).code == 0
+    refused = run_cli("-r", cli_repo, "key", "add", "--kdf-profile", "tiny", env=env)
+    assert refused.code == 2 and "Invalid value for '--kdf-cost'" in refused.stderr
+    labels = [k["label"] for k in keys(run_cli, cli_repo, **with_password(cli_env, "old spelling"))]
+    assert len(labels) == 2
 
 
 def test_remove_refuses_the_last_key_and_the_one_in_use(
@@ -73,7 +89,7 @@ def test_remove_refuses_the_last_key_and_the_one_in_use(
         done = run_cli("-r", cli_repo, "key", "remove", short, *args)
         assert done.code == 2 and "last key file" in done.stderr, done.stderr
     env = {**cli_env, "S3VAULT_NEW_PASSWORD": "other"}
-    assert run_cli("-r", cli_repo, "key", "add", "--kdf-profile", "minimum", env=env).code == 0
+    assert run_cli("-r", cli_repo, "key", "add", "--kdf-cost", "minimum", env=env).code == 0
     done = run_cli("-r", cli_repo, "key", "remove", short)
     assert done.code == 2 and "--force" in done.stderr
     assert run_cli("-r", cli_repo, "key", "remove", "ffffffffff").code == 2
@@ -83,7 +99,7 @@ def test_remove_refuses_the_last_key_and_the_one_in_use(
     assert run_cli("-r", cli_repo, "snapshots").code == 0
     # by label: unique labels only
     for label in ("alice", "ops", "ops"):
-        add = ("key", "add", "--kdf-profile", "minimum", "--label", label)
+        add = ("key", "add", "--kdf-cost", "minimum", "--label", label)
         assert run_cli("-r", cli_repo, *add, env=env).code == 0
     twice = run_cli("-r", cli_repo, "key", "remove", "ops")
     assert twice.code == 2 and "matches 2 key files" in twice.stderr
@@ -95,7 +111,7 @@ def test_a_damaged_key_file_is_listed_unusable_and_not_counted(
     cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
     env = {**cli_env, "S3VAULT_NEW_PASSWORD": "other"}
-    assert run_cli("-r", cli_repo, "key", "add", "--kdf-profile", "minimum", env=env).code == 0
+    assert run_cli("-r", cli_repo, "key", "add", "--kdf-cost", "minimum", env=env).code == 0
     other = next(k for k in keys(run_cli, cli_repo) if not k["current"])
     path = Path(cli_repo) / "keys" / str(other["id"])
     damaged = bytearray(path.read_bytes())
@@ -113,7 +129,7 @@ def test_the_recovery_key_opens_the_repository_when_every_password_is_lost(
     tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
     url = str(tmp_path / "repo")
-    done = run_cli("-r", url, "init", "--kdf-profile", "minimum")
+    done = run_cli("-r", url, "init", "--kdf-cost", "minimum")
     assert done.code == 0, done.stderr
     lines = done.stdout.splitlines()
     text = lines[next(i for i, line in enumerate(lines) if "Recovery key" in line) + 1].strip()
@@ -133,7 +149,7 @@ def test_the_recovery_key_opens_the_repository_when_every_password_is_lost(
     assert done.code == 2 and "mistyped" in done.stderr, done.stderr
     # every password lost: the recovery key sets a new one, and stays
     env = {**no_password, "S3VAULT_RECOVERY_KEY_FILE": str(sloppy), "S3VAULT_NEW_PASSWORD": "new"}
-    assert run_cli("-r", url, "key", "passwd", "--kdf-profile", "minimum", env=env).code == 0
+    assert run_cli("-r", url, "key", "passwd", "--kdf-cost", "minimum", env=env).code == 0
     assert run_cli("-r", url, "snapshots", env={**no_password, "S3VAULT_PASSWORD": "new"}).code == 0
     assert sorted(str(k["kind"]) for k in keys(run_cli, url)) == [
         "password",
@@ -142,7 +158,7 @@ def test_the_recovery_key_opens_the_repository_when_every_password_is_lost(
     ]
     assert run_cli("-r", url, "init", "--no-recovery-key", env=cli_env).code != 0  # exists already
     other = str(tmp_path / "other")
-    assert run_cli("-r", other, "init", "--kdf-profile", "minimum", "--no-recovery-key").code == 0
+    assert run_cli("-r", other, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
     assert [k["kind"] for k in keys(run_cli, other)] == ["password"]
     added = run_cli("-r", other, "key", "add", "--recovery")
     assert added.code == 0, added.stderr
@@ -188,3 +204,35 @@ def test_a_damaged_key_file_is_named_not_called_a_wrong_password(
     assert done.code == 12
     assert f"key file {str(key['id'])[:8]} (" in done.stderr and "is damaged" in done.stderr
     assert "--recovery-key-file" in done.stderr
+
+
+def _kdf(repo: Path, label: str) -> tuple[int, int, int]:
+    for path in (repo / "keys").iterdir():
+        kf = json.loads(path.read_text())
+        if kf.get("label", "") == label:
+            k = kf["kdf"]
+            return k["memory_kib"], k["iterations"], k["lanes"]
+    raise AssertionError(f"no key file labelled {label!r}")
+
+
+def test_a_new_key_costs_64_mib_by_default_and_strong_costs_more(
+    cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """The default cost is RFC 9106's second recommendation (64 MiB, t=3, p=4); `strong` is
+    256 MiB; `small` (the earlier name of the default) stays accepted. The key file the
+    repository was made with keeps its own parameters and still opens."""
+    repo = Path(cli_repo)
+    made_with = _kdf(repo, "")
+    for label, cost in (("d", None), ("s", "strong"), ("old", "small")):
+        env = {**cli_env, "S3VAULT_NEW_PASSWORD": f"pw {label}"}
+        flags = ["--kdf-cost", cost] if cost else []
+        done = run_cli("-r", cli_repo, "key", "add", "--label", label, *flags, env=env)
+        assert done.code == 0, done.stderr
+    assert _kdf(repo, "d") == (64 * 1024, 3, 4)
+    assert _kdf(repo, "s") == (256 * 1024, 3, 4)
+    assert _kdf(repo, "old") == (64 * 1024, 3, 4)
+    assert _kdf(repo, "") == made_with
+    assert run_cli("-r", cli_repo, "snapshots").code == 0
+    for label in ("d", "s"):
+        opened = keys(run_cli, cli_repo, **with_password(cli_env, f"pw {label}"))
+        assert [k["label"] for k in opened if k["current"]] == [label]

@@ -42,7 +42,7 @@ def test_random_kills_of_backup_and_prune_lose_no_completed_snapshot(
     rng = random.Random(int(os.environ.get("S3VAULT_TORTURE_SEED", "7")))
     url = str(tmp_path / "repo")
     done = run_cli(
-        "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "1", "--min-grace", "1s"
+        "-r", url, "init", "--kdf-cost", "minimum", "--pack-size", "1", "--min-grace", "1s"
     )
     assert done.code == 0, done.stderr
     src = tmp_path / "src"
@@ -56,7 +56,7 @@ def test_random_kills_of_backup_and_prune_lose_no_completed_snapshot(
     def snapshot_ids() -> set[str]:
         listing = run_cli("-r", url, "snapshots", "--json")
         assert listing.code == 0, listing.stderr
-        return {s["id"] for s in json.loads(listing.stdout)["snapshots"]}
+        return {s["id"] for s in json.loads(listing.stdout)}
 
     def clean_backup() -> float:
         start = time.monotonic()

@@ -41,7 +41,7 @@ def test_kms_key_file_opens_without_a_password(
     kms = boto3.client("kms", region_name="us-east-1")
     arn = kms.create_key(Description="s3vault escrow")["KeyMetadata"]["Arn"]
     url = f"s3://{s3_bucket}/h1"
-    init = ("init", "--kdf-profile", "minimum", "--no-recovery-key")
+    init = ("init", "--kdf-cost", "minimum", "--no-recovery-key")
     assert run_cli("-r", url, *init, env=env).code == 0
     added = run_cli("-r", url, "key", "add", "--kms-key-id", arn, "--label", "escrow", env=env)
     assert added.code == 0, added.stderr
@@ -89,7 +89,7 @@ def test_key_in_another_region_and_missing_kms_key_file(
     assert ":eu-central-1:" in primary["Arn"]
     env["AWS_DEFAULT_REGION"] = "us-west-2"
     url = str(tmp_path / "repo")
-    init = ("init", "--kdf-profile", "minimum", "--no-recovery-key")
+    init = ("init", "--kdf-cost", "minimum", "--no-recovery-key")
     assert run_cli("-r", url, *init, env=env).code == 0
     bare = without_password(env)
     missing = run_cli("-r", url, "snapshots", env=bare)

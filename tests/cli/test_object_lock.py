@@ -20,7 +20,7 @@ from tests.conftest import RunCli, write_file
 from tests.timetravel import TimeTravel
 
 LOCKED = "locked-backups"
-INIT = ("init", "--kdf-profile", "minimum", "--no-recovery-key", "--min-grace", "1s")
+INIT = ("init", "--kdf-cost", "minimum", "--no-recovery-key", "--min-grace", "1s")
 
 
 def versions(client: object, prefix: str) -> tuple[list[str], list[str]]:
@@ -116,7 +116,9 @@ def test_object_lock_follows_retention(
     assert summary["removed"] == 0 and len(summary["deferred"]) == 1
     old = summary["deferred"][0]["snapshot_id"]
     # never attempted: no delete marker, the version is there
-    assert versions(client, f"repo/snapshots/{old}") == ([f"repo/snapshots/{old}"], [])
+    (old_key,) = versions(client, f"repo/snapshots/{old}")[0]  # snapshots/<id>.<group tag>
+    assert old_key.startswith(f"repo/snapshots/{old}.")
+    assert versions(client, f"repo/snapshots/{old}") == ([old_key], [])
     pruned = run_cli("-r", url, "prune", "--grace", "1s", env=env)
     assert pruned.code == 0, pruned.stderr
     assert "still locked" in pruned.stdout  # the superseded index files
@@ -126,7 +128,7 @@ def test_object_lock_follows_retention(
     # wait for the locks of both backups' objects to end (25 s after each was written)
     ends = [
         client.head_object(Bucket=LOCKED, Key=k)["ObjectLockRetainUntilDate"].timestamp()
-        for k in [*first_index, f"repo/snapshots/{old}"]
+        for k in [*first_index, old_key]
     ]
     time_travel.advance(max(ends) + 1.5 - time_travel.now())
     forget = run_cli("-r", url, "--json", "forget", "--keep-last", "1", env=env)
@@ -151,7 +153,7 @@ def test_object_lock_follows_retention(
     until = client.head_object(Bucket=LOCKED, Key=latest["Key"])["ObjectLockRetainUntilDate"]
     assert until.timestamp() > time_travel.now() + 13 * 86400
     # forget ID defers a locked snapshot as the policy form does: no delete is sent
-    sid = latest["Key"].rsplit("/", 1)[1]
+    sid = latest["Key"].rsplit("/", 1)[1].split(".")[0]  # <id>.<group tag>
     named = run_cli("-r", url, "--json", "forget", sid[:12], env=env)
     assert named.code == 0, named.stderr
     assert [d["snapshot_id"] for d in json.loads(named.stdout.splitlines()[-1])["deferred"]] == [

@@ -80,9 +80,7 @@ def test_run_does_the_profile_routine(
     config, where = setup(tmp_path)
     env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}  # from the profile
     cfg = ("--config", str(config))
-    made = run_cli(
-        *cfg, "-P", "web", "init", "--kdf-profile", "minimum", "--no-recovery-key", env=env
-    )
+    made = run_cli(*cfg, "-P", "web", "init", "--kdf-cost", "minimum", "--no-recovery-key", env=env)
     assert made.code == 0, made.stderr
     for _ in range(3):
         done = run_cli(*cfg, "run", "web", env=env)
@@ -90,7 +88,7 @@ def test_run_does_the_profile_routine(
     assert "=== backup" in done.stdout
     assert f"=== restore-test --host {socket.gethostname()} --sample 1" in done.stdout
     listed = run_cli(*cfg, "-P", "web", "--json", "snapshots", env=env)
-    snaps = json.loads(listed.stdout)["snapshots"]
+    snaps = json.loads(listed.stdout)
     assert len(snaps) == 2  # keep_last 2
     assert snaps[0]["tags"] == ["web"]  # a list in the child replaces the parent's
     files = run_cli(*cfg, "-P", "web", "ls", "latest", env=env).stdout
@@ -110,6 +108,10 @@ def test_run_does_the_profile_routine(
     success = metric(text, "last_success_timestamp_seconds", "backup")
     failed = run_cli(*cfg, "run", "broken", env=env)
     assert failed.code == 12, failed.stdout + failed.stderr
+    # the backup failed: the routine stops there and says what it did not run
+    assert "=== backup" in failed.stdout and "=== forget" not in failed.stdout
+    assert "=== verify" not in failed.stdout and "=== restore-test" not in failed.stdout
+    assert "backup exited 12: " in failed.stderr and "verify" in failed.stderr
     assert where["hooks"].read_text().splitlines()[-2:] == ["before", "failed 12"]
     text = where["metrics"].read_text()
     assert 'profile="broken"' in text
@@ -125,7 +127,7 @@ def test_flags_and_environment_beat_the_profile(
     cfg = ("--config", str(config))
     assert (
         run_cli(
-            *cfg, "-P", "web", "init", "--kdf-profile", "minimum", "--no-recovery-key", env=env
+            *cfg, "-P", "web", "init", "--kdf-cost", "minimum", "--no-recovery-key", env=env
         ).code
         == 0
     )
@@ -176,7 +178,7 @@ def test_the_shipped_example_config_loads() -> None:
     assert dr.table("restore_test")["rto_target"] == "4h"
 
 
-INIT_ARGS = ("init", "--kdf-profile", "minimum", "--no-recovery-key")
+INIT_ARGS = ("init", "--kdf-cost", "minimum", "--no-recovery-key")
 
 
 def test_cloudwatch_metrics(

@@ -18,7 +18,7 @@ from tests.trees import snapshot_tree
 def make_repo(tmp_path: Path, run_cli: RunCli) -> str:
     url = str(tmp_path / "repo")
     done = run_cli(
-        "-r", url, "init", "--kdf-profile", "minimum", "--pack-size", "1", "--min-grace", "1s"
+        "-r", url, "init", "--kdf-cost", "minimum", "--pack-size", "1", "--min-grace", "1s"
     )
     assert done.code == 0, done.stderr
     return url
@@ -48,12 +48,12 @@ def test_forget_dry_run_shows_exactly_what_forget_then_does(
     done = run_cli("-r", url, "forget", "--keep-last", "2", "--json")
     assert done.code == 0, done.stderr
     left = run_cli("-r", url, "snapshots", "--json")
-    ids = {s["id"] for s in json.loads(left.stdout)["snapshots"]}
+    ids = {s["id"] for s in json.loads(left.stdout)}
     assert len(ids) == 2 and not ids & removed
     refused = run_cli("-r", url, "forget", "--keep-tag", "no-such-tag")
     assert refused.code == 2
     assert "refusing" in refused.stderr
-    after = json.loads(run_cli("-r", url, "snapshots", "--json").stdout)["snapshots"]
+    after = json.loads(run_cli("-r", url, "snapshots", "--json").stdout)
     assert len(after) == 2
 
 

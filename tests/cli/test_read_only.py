@@ -403,7 +403,7 @@ def test_writing_commands_fail_in_one_line_and_leave_nothing(
     assert not [line for line in done.stdout.splitlines() if "warning" in line]
     assert store.listing() == before
     # init where nothing may be written
-    done = store.run("-r", store.empty_url, "init", "--kdf-profile", "minimum")
+    done = store.run("-r", store.empty_url, "init", "--kdf-cost", "minimum")
     _sane(done)
     assert done.code == 1, done.stderr
     (line,) = done.stderr.splitlines()

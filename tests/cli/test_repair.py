@@ -117,10 +117,16 @@ def backup_json(run_cli: RunCli, repo: str, src: Path) -> str:
     return str(lines(done.stdout)[-1]["snapshot_id"])
 
 
+def snapshot_file(repo: str, sid: str) -> Path:
+    """The stored file of a snapshot: ``snapshots/<id>.<group tag>``."""
+    (path,) = Path(repo, "snapshots").glob(sid + ".*")
+    return path
+
+
 def snapshot_ids(run_cli: RunCli, repo: str) -> list[str]:
     done = run_cli("-r", repo, "snapshots", "--json")
     assert done.code == 0, done.stderr
-    return [str(s["id"]) for s in lines(done.stdout)[0]["snapshots"]]  # type: ignore[attr-defined]
+    return [str(s["id"]) for s in json.loads(done.stdout)]
 
 
 def expected_without(
@@ -243,7 +249,7 @@ def test_repair_snapshots_removes_snapshot_files_that_cannot_be_read(
 ) -> None:
     src = make_source(tmp_path)
     ids = [backup_json(run_cli, cli_repo, src) for _ in range(3)]
-    flipped = Path(cli_repo, "snapshots", ids[1])
+    flipped = snapshot_file(cli_repo, ids[1])
     flip(flipped, flipped.stat().st_size // 2)
     junk_id = "ab" * 32
     Path(cli_repo, "snapshots", junk_id).write_bytes(os.urandom(300))
@@ -260,7 +266,8 @@ def test_repair_snapshots_removes_snapshot_files_that_cannot_be_read(
         (ids[1], "unreadable", True),
         (junk_id, "unreadable", True),
     }
-    assert sorted(p.name for p in Path(cli_repo, "snapshots").iterdir()) == sorted([ids[0], ids[2]])
+    left = sorted(p.name.split(".")[0] for p in Path(cli_repo, "snapshots").iterdir())
+    assert left == sorted([ids[0], ids[2]])
     assert run_cli("-r", cli_repo, "--no-cache", "verify").code == 0
 
 

@@ -31,7 +31,7 @@ def backup_at(run_cli: RunCli, repo: str, src: Path, when: str, *flags: str) -> 
 def listed(run_cli: RunCli, repo: str, *flags: str) -> list[dict[str, object]]:
     done = run_cli("-r", repo, "--json", "snapshots", *flags)
     assert done.code == 0, done.stderr
-    snaps: list[dict[str, object]] = json.loads(done.stdout)["snapshots"]
+    snaps: list[dict[str, object]] = json.loads(done.stdout)
     return snaps
 
 
@@ -203,7 +203,7 @@ def test_init_and_profiles_take_restics_spellings(
     refused there too, naming the profile."""
     repo = str(tmp_path / "repo")
     done = run_cli(
-        "-r", repo, "init", "--kdf-profile", "minimum", "--no-recovery-key",
+        "-r", repo, "init", "--kdf-cost", "minimum", "--no-recovery-key",
         "--keep-within", "6m",
     )  # fmt: skip
     assert done.code == 0, done.stderr

@@ -53,7 +53,7 @@ def test_rotate_reencrypt_and_retire(
     tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
     url = str(tmp_path / "repo")
-    init = ("init", "--kdf-profile", "minimum", "--pack-size", "4", "--no-recovery-key")
+    init = ("init", "--kdf-cost", "minimum", "--pack-size", "4", "--no-recovery-key")
     assert run_cli("-r", url, *init, "--min-grace", "1s").code == 0
     src = tmp_path / "src"
     write_file(src / "big.bin", os.urandom(6 << 20))
@@ -62,7 +62,7 @@ def test_rotate_reencrypt_and_retire(
     assert run_cli("-r", url, "backup", str(src)).code == 0
     assert run_cli("-r", url, "restore-test", "latest").code == 0
     other = {**cli_env, "S3VAULT_NEW_PASSWORD": "second secret"}
-    assert run_cli("-r", url, "key", "add", "--kdf-profile", "minimum", env=other).code == 0
+    assert run_cli("-r", url, "key", "add", "--kdf-cost", "minimum", env=other).code == 0
     leaked = tmp_path / "leaked-keys"
     shutil.copytree(Path(url) / "keys", leaked)  # what a thief copied before the rotation
 
@@ -115,7 +115,7 @@ def test_reencryption_spreads_over_runs_with_a_budget(
     tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
     url = str(tmp_path / "repo")
-    init = ("init", "--kdf-profile", "minimum", "--pack-size", "1", "--no-recovery-key")
+    init = ("init", "--kdf-cost", "minimum", "--pack-size", "1", "--no-recovery-key")
     assert run_cli("-r", url, *init, "--min-grace", "1s").code == 0
     src = tmp_path / "src"
     for i in range(6):

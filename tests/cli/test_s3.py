@@ -31,7 +31,7 @@ def test_round_trip_through_s3(
 ) -> None:
     env = s3_store.env(cli_env)
     repo = ("-r", f"s3://{s3_store.bucket}/hosts/web1", *s3_store.cli_args)
-    assert run_cli(*repo, "init", "--kdf-profile", "minimum", "--pack-size", "4", env=env).code == 0
+    assert run_cli(*repo, "init", "--kdf-cost", "minimum", "--pack-size", "4", env=env).code == 0
     src = tmp_path / "src"
     write_file(src / "big.bin", os.urandom(10 << 20))  # spans several 4 MiB packs
     for i in range(30):

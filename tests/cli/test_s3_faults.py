@@ -24,8 +24,7 @@ def test_backup_and_restore_survive_five_percent_faults(
         env = s3_store.env(cli_env, proxy.url)
         args = ("-r", repo, "--retry-deadline", "60", *s3_store.cli_args)
         assert (
-            run_cli(*args, "init", "--kdf-profile", "minimum", "--pack-size", "4", env=env).code
-            == 0
+            run_cli(*args, "init", "--kdf-cost", "minimum", "--pack-size", "4", env=env).code == 0
         )
         for round_ in range(2):
             if round_:
@@ -49,7 +48,7 @@ def test_store_that_always_fails_exits_14_and_writes_no_snapshot(
     src = tmp_path / "src"
     write_file(src / "a.bin", os.urandom(1 << 20))
     repo = ("-r", f"s3://{s3_store.bucket}/down", *s3_store.cli_args)
-    assert run_cli(*repo, "init", "--kdf-profile", "minimum", env=s3_store.env(cli_env)).code == 0
+    assert run_cli(*repo, "init", "--kdf-cost", "minimum", env=s3_store.env(cli_env)).code == 0
     with FaultProxy(s3_store.endpoint, rate=1.0, kinds=("503",)) as proxy:
         done = run_cli(
             *repo, "--retry-deadline", "2", "backup", str(src), env=s3_store.env(cli_env, proxy.url)

@@ -1,6 +1,6 @@
 """The capability probe at init: what it finds on moto and on Swift, that it cleans up after
 itself, and that on a store refusing boto3's default upload format init still succeeds without
-any flag, says so in one line, and every later command uses the compatibility profile."""
+any flag, says so in one line, and every later command uses the compatibility dialect."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _init(run_cli: RunCli, store: S3Store, env: dict[str, str], *extra: str) -> 
         "--json",
         *extra,
         "init",
-        "--kdf-profile",
+        "--kdf-cost",
         "minimum",
         env=env,
     )
@@ -50,17 +50,17 @@ def test_probe_finds_what_each_store_does(
     assert found["object_lock"] is False
 
 
-def test_store_refusing_the_default_upload_format_gets_the_compatibility_profile(
+def test_store_refusing_the_default_upload_format_gets_the_compatibility_dialect(
     s3_store: S3Store, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
     if s3_store.checksum:
-        pytest.skip("the compatibility profile is forced here: nothing left to select")
+        pytest.skip("the compatibility dialect is forced here: nothing left to select")
     with FaultProxy(s3_store.endpoint, rate=0.0, refuse_flexible_checksums=True) as proxy:
         env = s3_store.env(cli_env, proxy.url)
         repo = ("-r", f"s3://{s3_store.bucket}/repo")
-        done = run_cli(*repo, "init", "--kdf-profile", "minimum", env=env)
+        done = run_cli(*repo, "init", "--kdf-cost", "minimum", env=env)
         assert done.code == 0, done.stderr
-        said = [line for line in done.stdout.splitlines() if "compatibility profile" in line]
+        said = [line for line in done.stdout.splitlines() if "compatibility dialect" in line]
         assert len(said) == 1, done.stdout
         assert proxy.refused == 1  # the probe's first upload, then never again
         src = tmp_path / "src"

@@ -55,13 +55,13 @@ def test_no_secret_in_any_output_or_file(
         return done.code
 
     init = run_cli(
-        "-r", f"s3://{bucket}/r", "--json", "-vv", "init", "--kdf-profile", "minimum", env=env
+        "-r", f"s3://{bucket}/r", "--json", "-vv", "init", "--kdf-cost", "minimum", env=env
     )
     assert init.code == 0, init.stderr
     recovery_text = json.loads(init.stdout.splitlines()[-1])["recovery_key"]
     for repo in (f"s3://{bucket}/r", local):
         if repo == local:
-            assert run("-r", repo, "init", "--kdf-profile", "minimum", "-vv") == 0
+            assert run("-r", repo, "init", "--kdf-cost", "minimum", "-vv") == 0
             outputs.pop()  # its own recovery key is shown there, by design
         for fmt in ((), ("--json",)):
             assert run("-r", repo, *fmt, "-vv", "backup", str(src)) == 0

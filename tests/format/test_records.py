@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s3vault.backend.profile import CHECKSUM_MODES, CREATE_ONLY, StoreProfile
+from s3vault.backend.dialect import CHECKSUM_MODES, CREATE_ONLY, StoreDialect
 from s3vault.errors import FormatVersionError, IntegrityError, NotARepositoryError
 from s3vault.format import codec
 from s3vault.format.configfile import ConfigFile, ConfigMarker, KeyEpoch
@@ -84,7 +84,7 @@ def test_pack_header_round_trips(entries: list[PackEntry]) -> None:
 stores = st.one_of(
     st.just({}),
     st.builds(
-        lambda c, o, m, n: StoreProfile(checksum=c, create_only=o, max_parts=m, notes=n).to_dict(),
+        lambda c, o, m, n: StoreDialect(checksum=c, create_only=o, max_parts=m, notes=n).to_dict(),
         st.sampled_from(CHECKSUM_MODES),
         st.sampled_from(CREATE_ONLY),
         st.integers(1, 10000),
@@ -125,7 +125,7 @@ def test_config_round_trips(
     )
     assert ConfigFile.decode(cfg.encode()) == cfg
     if store:
-        assert StoreProfile.from_dict(ConfigFile.decode(cfg.encode()).store).to_dict() == store
+        assert StoreDialect.from_dict(ConfigFile.decode(cfg.encode()).store).to_dict() == store
     marker = ConfigMarker(version=1, repo_id=repo_id, sealed=b"sealed bytes")
     assert ConfigMarker.decode(marker.encode()) == marker
 

@@ -48,9 +48,7 @@ class World:
         init(
             self.options,
             InitOptions(
-                settings=RepositorySettings(
-                    kdf_profile="minimum", pack_size=1 << 20, min_grace=GRACE
-                )
+                settings=RepositorySettings(kdf_cost="minimum", pack_size=1 << 20, min_grace=GRACE)
             ),
             backend=self.backend,
             clock=self.clock,

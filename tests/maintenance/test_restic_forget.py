@@ -43,7 +43,7 @@ from s3vault import (
 from s3vault.cli.commands.forget import forget as forget_command
 from s3vault.cli.retention import KEEP_NAMES
 from s3vault.errors import UsageError
-from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.layout import ObjectKind
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
@@ -100,12 +100,12 @@ class S3vaultSide:
         self.options = RepoOptions(
             url=str(tmp / "s3vault"), password=PASSWORD.encode(), cache_dir=None
         )
-        init(self.options, InitOptions(settings=RepositorySettings(kdf_profile="minimum")))
+        init(self.options, InitOptions(settings=RepositorySettings(kdf_cost="minimum")))
         self.repo: Repository = open_repository(self.options)
 
     def write(self, snaps: list[Snap]) -> None:
         for sid in self.repo.list_files(ObjectKind.SNAPSHOTS):
-            self.repo.backend.delete(object_name(ObjectKind.SNAPSHOTS, sid))
+            self.repo.backend.delete(self.repo.name_of(ObjectKind.SNAPSHOTS, sid))
         for snap in snaps:
             save_snapshot(
                 self.repo,

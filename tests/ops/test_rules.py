@@ -181,3 +181,12 @@ def test_the_worst_exit_code_of_several() -> None:
     assert worst_exit_code([1, 130]) == 130
     assert worst_exit_code([0, 99]) == 99  # an unknown code counts as fatal
     assert worst_exit_code([99, 130]) == 130
+
+
+def test_a_failed_backup_ends_the_routine_and_a_partial_one_goes_on() -> None:
+    assert routine.goes_on(["backup"], 0) and routine.goes_on(["backup"], 3)
+    for code in (1, 2, 10, 11, 12, 13, 14, 130):
+        assert not routine.goes_on(["backup"], code)
+    assert routine.goes_on(["forget", "--prune"], 11)  # later steps: the worst code is kept
+    assert routine.goes_on(["verify"], 13)
+    assert not routine.goes_on(["verify"], 130)

@@ -104,7 +104,7 @@ def test_snapshot_files_are_cached_checked_and_pruned_with_the_repository(
     from s3vault.backend.accounting import AccountingBackend
     from s3vault.backend.local import LocalBackend
     from s3vault.errors import ObjectNotFoundError
-    from s3vault.format.layout import ObjectKind, object_name
+    from s3vault.format.layout import ObjectKind
     from s3vault.ops.session import open_repository
     from s3vault.repository.snapshots import list_snapshots
 
@@ -121,7 +121,7 @@ def test_snapshot_files_are_cached_checked_and_pruned_with_the_repository(
     cached.write_bytes(b"damaged" + cached.read_bytes()[7:])
     assert list_snapshots(repo) == first  # a damaged copy is dropped and fetched again
     assert counting.counts.get == fetched + 1
-    repo.backend.delete(object_name(ObjectKind.SNAPSHOTS, first[0][0]))  # forgotten elsewhere
+    repo.backend.delete(repo.name_of(ObjectKind.SNAPSHOTS, first[0][0]))  # forgotten elsewhere
     assert list_snapshots(repo) == []
     assert not cached.exists()
     try:

@@ -28,7 +28,7 @@ OTHER = ObjectId(bytes(32))
 
 
 class LearntLocks:
-    """What an Object Lock store remembers between runs (only known_retention is asked)."""
+    """What an Object Lock store remembers between runs (only known_locks is asked)."""
 
     def adopt_lock(self, policy: LockPolicy) -> None:
         del policy
@@ -36,14 +36,14 @@ class LearntLocks:
     def retained_until(self, names: Sequence[str]) -> dict[str, float]:
         return dict.fromkeys(names, 2e9)
 
-    def extend_retention(self, names: Sequence[str], until: float) -> int:
+    def extend_locks(self, names: Sequence[str], until: float) -> int:
         del until
         return len(names)
 
-    def known_retention(self) -> dict[str, float]:
+    def known_locks(self) -> dict[str, float]:
         return {"data/ab/abc": 2e9}
 
-    def remember_retention(self, known: dict[str, float]) -> None:
+    def remember_locks(self, known: dict[str, float]) -> None:
         del known
 
 

@@ -110,3 +110,27 @@ def test_index_keeps_every_copy_and_drops_lost_packs(packs: list, dropped: set[i
             first = image.lookup(btype, bid)
             assert first is not None and first.pack_id == places[0][0]
         assert sorted((t, i) for t, i, _ in image.entries()) == sorted(model)
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(
+        st.tuples(s.ids, st.sampled_from(BlobType), st.lists(s.ids, max_size=12, unique=True)),
+        max_size=6,
+        unique_by=lambda p: p[0],
+    ),
+    st.lists(s.ids, max_size=3),
+)
+def test_pack_entries_gives_back_what_each_pack_holds(packs: list, strangers: list) -> None:
+    idx = BlobIndex()
+    model: dict[ObjectId, list[tuple[BlobType, bytes, int, int, int]]] = {}
+    for pack_id, btype, ids in packs:
+        entries = [(btype, bid, 100 * i, 10 + i, 20 + i) for i, bid in enumerate(ids)]
+        idx.add_pack(pack_id, 1000, entries)
+        model[pack_id] = entries
+    asked = [p for p, _, _ in packs[::2]] + [p for p in strangers if p not in model]
+    found = idx.pack_entries(asked)
+    assert set(found) == {p for p in asked if p in model}
+    for pack_id, entries in found.items():
+        got = [(e.type, e.id, e.offset, e.length, e.raw_length) for e in entries]
+        assert got == model[pack_id]

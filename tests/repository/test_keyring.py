@@ -24,7 +24,7 @@ def keyfile_bytes() -> bytes:
         repo_id=ObjectId(os.urandom(32)),
         payload=PAYLOAD,
         password=b"pw",
-        kdf_profile="minimum",
+        kdf_cost="minimum",
         label="ops",
         hostname="h1",
         username="root",
@@ -69,7 +69,7 @@ def test_a_development_version_1_key_file_is_refused_with_a_reason() -> None:
 
 def _stored(password: bytes, repo_id: ObjectId) -> tuple[MemoryBackend, KeyFile]:
     backend = MemoryBackend()
-    kf = wrap_key(repo_id=repo_id, payload=PAYLOAD, password=password, kdf_profile="minimum")
+    kf = wrap_key(repo_id=repo_id, payload=PAYLOAD, password=password, kdf_cost="minimum")
     store_key(backend, kf, lambda k: unwrap_key(k, password))
     return backend, kf
 

@@ -11,7 +11,7 @@ import pytest
 
 from s3vault import BackupOptions, backup
 from s3vault.backend.accounting import RequestCounts
-from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.layout import ObjectKind
 from s3vault.ids import ObjectId
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.supersede import live, superseded
@@ -26,7 +26,7 @@ def test_attributes_cannot_be_assigned(local_repo: RepoHandle) -> None:
         ("index", BlobIndex()),
         ("backend", repo.backend),
         ("requests", RequestCounts()),
-        ("retention", None),
+        ("object_lock", None),
         ("config", repo.config),
         ("sealer", repo.sealer),
         ("anything_new", 1),
@@ -62,7 +62,7 @@ def test_dry_run_view_writes_nothing(local_repo: RepoHandle) -> None:
     assert dry.requests is not repo.requests
     oid = dry.save_file(ObjectKind.SNAPSHOTS, b"{}")
     assert oid not in repo.list_files(ObjectKind.SNAPSHOTS)
-    assert not (Path(local_repo.url) / object_name(ObjectKind.SNAPSHOTS, oid)).exists()
+    assert not list(Path(local_repo.url, "snapshots").glob(oid.hex() + "*"))
 
 
 def test_listing_by_kind_parses_names_and_passes_over_foreign_ones(

@@ -89,7 +89,7 @@ def test_another_repository_at_a_known_location_is_refused(
 ) -> None:
     url, other = str(tmp_path / "repo"), str(tmp_path / "other")
     for where in (url, other):  # the same password for both
-        done = run_cli("-r", where, "init", "--kdf-profile", "minimum", "--no-recovery-key")
+        done = run_cli("-r", where, "init", "--kdf-cost", "minimum", "--no-recovery-key")
         assert done.code == 0, done.stderr
     assert run_cli("-r", url, "snapshots").code == 0
     shutil.rmtree(url)

@@ -28,7 +28,7 @@ def index_files(root: Path) -> int:
 
 def test_index_files_by_pack_count_and_by_time(tmp_path: Path) -> None:
     root = tmp_path / "repo"
-    settings = RepositorySettings(kdf_profile="minimum", pack_size=64 * 1024)
+    settings = RepositorySettings(kdf_cost="minimum", pack_size=64 * 1024)
     init(RepoOptions(url=str(root), password=PASSWORD.encode()), InitOptions(settings=settings))
     repo = Repository.open(LocalBackend(root), PASSWORD.encode(), cache_dir=None)
     repo = repo.with_index(repo.read_index())

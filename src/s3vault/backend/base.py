@@ -31,7 +31,7 @@ Contract (every implementation passes tests/backend/conformance.py):
   lifecycle rule's business; memory). ``delete_temporary(name)`` removes one that
   ``temporaries`` yielded (gone already is fine) and refuses any other name.
 - ``capabilities`` hands out what a store can do beyond this contract (streaming, probing,
-  Object Lock retention: backend/capabilities.py). Every wrapper forwards it (wrappers inherit
+  Object Lock: backend/capabilities.py). Every wrapper forwards it (wrappers inherit
   backend/forwarding.py), so callers ask the outermost backend, never the raw store.
 - Errors worth retrying raise TransientBackendError; everything else BackendError subclasses.
 - Every method is safe to call from several threads at once.

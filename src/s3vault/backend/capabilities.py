@@ -7,9 +7,9 @@ Each field is a handle on the store that has the capability, or None where it ha
 - ``streaming`` (StreamingBackend): the store counts its own wire requests and throttles the
   bytes it actually streams (S3: each multipart part as it is sent, downloads as they arrive),
   so the stack puts no accounting or rate-limit wrapper in front of it.
-- ``probing`` (ProbedBackend, backend/profile.py): the store can be probed for what it does
-  and told to work by a StoreProfile (S3).
-- ``retention`` (RetainingBackend, backend/objectlock.py): the store can lock objects (S3
+- ``probing`` (ProbedBackend, backend/dialect.py): the store can be probed for what it does
+  and told to work by a StoreDialect (S3).
+- ``object_lock`` (LockingBackend, backend/objectlock.py): the store can lock objects (S3
   Object Lock).
 
 A handle talks to the store itself: its calls pass through no wrapper (no retry, no
@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from s3vault.backend.objectlock import RetainingBackend
-from s3vault.backend.profile import ProbedBackend
+from s3vault.backend.dialect import ProbedBackend
+from s3vault.backend.objectlock import LockingBackend
 
 if TYPE_CHECKING:
     from s3vault.backend.accounting import RequestCounts
@@ -47,7 +47,7 @@ class Capabilities:
 
     streaming: StreamingBackend | None = None
     probing: ProbedBackend | None = None
-    retention: RetainingBackend | None = None
+    object_lock: LockingBackend | None = None
 
 
 NO_CAPABILITIES = Capabilities()  # a plain store: a local directory, memory

@@ -23,7 +23,7 @@ class DryRunBackend(ForwardingBackend):
     @property
     def capabilities(self) -> Capabilities:
         """The wrapped store's, without the two that write: probing (it writes probe objects)
-        and Object Lock retention (it extends retain-until dates)."""
+        and Object Lock (it extends retain-until dates)."""
         streaming = self._inner.capabilities.streaming
         return Capabilities(streaming=streaming)
 

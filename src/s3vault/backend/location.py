@@ -1,8 +1,18 @@
 """Repository URLs → backend stacks: a path or ``file:PATH``, ``memory:`` (tests), and
-``s3://bucket/prefix`` (boto3 is imported only then, so local repositories start fast)."""
+``s3://bucket/prefix`` (boto3 is imported only then, so local repositories start fast).
+
+restic's spellings of S3 repositories are accepted too (docs/usage.md): ``s3:https://HOST[:PORT]
+/bucket/prefix`` (the endpoint in the URL) and ``s3:s3.amazonaws.com/bucket/prefix`` or
+``s3:s3.REGION.amazonaws.com/bucket/prefix`` (AWS's endpoint; the region from the host). Any
+other ``scheme:`` (restic's ``sftp:``, ``rest:``, ``b2:``, ``azure:``, ``gs:``, ``swift:``,
+``rclone:``, or ``https://...``) is refused: it must never be taken for a local directory named
+``sftp:host:`` that a backup would quietly fill. A local path with a colon in its first part is
+written ``./name`` or ``file:name``.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,19 +42,73 @@ class BackendOptions:
     limit_download: int | None = None
 
 
-def s3_location(url: str) -> tuple[str, str]:
-    """The bucket and prefix of an ``s3://bucket/prefix`` (or ``s3:bucket/prefix``) URL: THE
-    parser of S3 repository URLs.
+# s3.amazonaws.com, s3.REGION.amazonaws.com, s3-REGION.amazonaws.com, s3.dualstack.REGION...
+_AWS_HOST = re.compile(
+    r"^s3(?:[.-](?:dualstack\.)?(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+))?\.amazonaws\.com(?:\.cn)?$"
+)
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):")
+KNOWN_SCHEMES = ("s3", "file", "memory")
+
+
+@dataclass(frozen=True, slots=True)
+class S3Url:
+    """An S3 repository URL, parsed: the bucket and prefix, and the endpoint and region when the
+    URL names them (restic's spellings)."""
+
+    bucket: str
+    prefix: str
+    endpoint: str | None = None
+    region: str | None = None
+
+
+def parse_s3_url(url: str) -> S3Url:
+    """THE parser of S3 repository URLs: ``s3://bucket/prefix``, ``s3:bucket/prefix``,
+    ``s3:http(s)://host[:port]/bucket/prefix`` and ``s3:s3[.REGION].amazonaws.com/bucket/prefix``.
 
     Raises:
         UsageError: no bucket in the URL.
     """
-    rest = url.removeprefix("s3://") if url.startswith("s3://") else url.removeprefix("s3:")
+    endpoint = region = None
+    if url.startswith("s3://"):
+        rest = url.removeprefix("s3://")
+    else:
+        rest = url.removeprefix("s3:")
+        endpoint_url = re.match(r"^(https?://[^/]+)/?(.*)$", rest)
+        first = rest.partition("/")[0]
+        aws = _AWS_HOST.match(first)
+        if endpoint_url is not None:
+            endpoint, rest = endpoint_url.group(1), endpoint_url.group(2)
+        elif aws is not None:  # AWS's endpoint: boto3's default one, in the host's region
+            region, rest = aws.group("region"), rest.partition("/")[2]
     bucket, _, prefix = rest.partition("/")
     if not bucket:
         msg = f"no bucket in {url!r}: use s3://bucket/prefix"
         raise UsageError(msg)
-    return bucket, prefix
+    return S3Url(bucket=bucket, prefix=prefix, endpoint=endpoint, region=region)
+
+
+def s3_location(url: str) -> tuple[str, str]:
+    """The bucket and prefix of an S3 repository URL (parse_s3_url)."""
+    parsed = parse_s3_url(url)
+    return parsed.bucket, parsed.prefix
+
+
+def refuse_unknown_scheme(url: str) -> None:
+    """Refuse a URL whose ``scheme:`` s3vault does not store in (see the module docstring).
+
+    Raises:
+        UsageError: the scheme is not s3, file or memory.
+    """
+    match = _SCHEME.match(url)
+    if match is None or match.group("scheme") in KNOWN_SCHEMES:
+        return
+    scheme = match.group("scheme")
+    msg = (
+        f"unsupported repository type {scheme}: in {url!r}: s3vault stores in S3 "
+        "(s3://bucket/prefix, or restic's s3:https://host/bucket/prefix) or a local "
+        f"directory (write a local path that starts with {scheme}: as ./{url})"
+    )
+    raise UsageError(msg)
 
 
 def open_backend(url: str, options: BackendOptions | None = None) -> Backend:
@@ -57,17 +121,24 @@ def open_backend(url: str, options: BackendOptions | None = None) -> Backend:
     if not url:
         msg = "no repository given: use -r/--repo or set S3VAULT_REPOSITORY"
         raise UsageError(msg)
+    refuse_unknown_scheme(url)
     if url.startswith("s3:"):
-        bucket, prefix = s3_location(url)
+        s3 = parse_s3_url(url)
+        if s3.endpoint and options.s3_endpoint and s3.endpoint != options.s3_endpoint.rstrip("/"):
+            msg = (
+                f"the repository URL names the endpoint {s3.endpoint} and --s3-endpoint "
+                f"names {options.s3_endpoint}: give one"
+            )
+            raise UsageError(msg)
         from s3vault.backend.s3 import S3Backend, S3Settings
 
         return S3Backend(
             S3Settings(
-                bucket=bucket,
-                prefix=prefix,
-                endpoint_url=options.s3_endpoint,
-                region=options.s3_region,
-                profile=options.aws_profile,
+                bucket=s3.bucket,
+                prefix=s3.prefix,
+                endpoint_url=s3.endpoint or options.s3_endpoint,
+                region=options.s3_region or s3.region,
+                aws_profile=options.aws_profile,
                 path_style=options.s3_path_style,
                 checksum=options.s3_checksum,
                 verify_tls=options.s3_verify_tls,

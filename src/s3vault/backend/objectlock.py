@@ -1,6 +1,6 @@
 """S3 Object Lock as s3vault uses it (docs/immutability.md, design.md §7).
 
-With a lock policy adopted from the config, the S3 backend (backend/s3/retention.py) gives
+With a lock policy adopted from the config, the S3 backend (backend/s3/objectlock.py) gives
 every object it creates (except the maintenance lease and probe objects) a retain-until date of
 now + period + margin in the policy's mode, and deletes content-addressed objects by version
 id, so the freed space is really freed and the store itself refuses a locked version. Callers
@@ -24,7 +24,7 @@ VERSION_DELETED = ("data/", "tree/", "index/", "snapshots/", "deletions/", "dril
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LockPolicy:
     """How long new objects stay locked: ``period`` (what the retention policy needs) plus
-    ``margin`` (so that a retention is extended at most once per margin, not every run)."""
+    ``margin`` (so that a retain-until date is extended at most once per margin, not every run)."""
 
     mode: str  # GOVERNANCE or COMPLIANCE
     period: float  # seconds
@@ -54,7 +54,7 @@ class LockPolicy:
 
 
 @runtime_checkable
-class RetainingBackend(Protocol):
+class LockingBackend(Protocol):
     """A backend that can lock objects (S3 with Object Lock)."""
 
     def adopt_lock(self, policy: LockPolicy) -> None:
@@ -65,14 +65,14 @@ class RetainingBackend(Protocol):
         """The names among these still locked, with their retain-until time (store clock)."""
         ...
 
-    def extend_retention(self, names: Sequence[str], until: float) -> int:
+    def extend_locks(self, names: Sequence[str], until: float) -> int:
         """Make these objects stay locked at least until ``until``; returns how many changed."""
         ...
 
-    def known_retention(self) -> dict[str, float]:
+    def known_locks(self) -> dict[str, float]:
         """Every retain-until this process wrote or read (to keep across runs)."""
         ...
 
-    def remember_retention(self, known: dict[str, float]) -> None:
+    def remember_locks(self, known: dict[str, float]) -> None:
         """Retain-until times learnt by earlier runs on this host."""
         ...

@@ -9,7 +9,7 @@ wrappers are replaced by its own ``counts`` and ``throttle``.
 
 The stack is opened in one place, ops/session.py ``open_repository``: it builds the stack, hands
 the repository its counters and the store's Object Lock, and tells the store what the config
-says of it through ``backend.capabilities`` (its probed profile, its lock policy). A dry run
+says of it through ``backend.capabilities`` (its probed dialect, its lock policy). A dry run
 is a view of the opened repository (``Repository.dry_run``: this stack in ``DryRunBackend``).
 """
 

@@ -21,12 +21,15 @@ from s3vault.checker.structure import Structure, check_structure
 from s3vault.checker.usage import snapshots_using
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import S3VaultError
+from s3vault.format.indexfile import IndexedPack
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
-from s3vault.format.tree import Node, NodeType
+from s3vault.format.tree import Node, NodeType, Tree
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
+
+READ_BATCH = 4096  # packs whose entries one pass over the index gathers for the read-back
 
 # (relative path, damaged object, reason)
 _Problem = tuple[str, str, str]
@@ -89,13 +92,13 @@ class Checker:
         total = sum(st.packs[n].size for n in names)
         self._progress.started("verify", total_files=len(names), total_bytes=total)
 
-        def one(name: str) -> PackReading:
-            reading = read_pack(self._repo, name, st.packs[name])
-            self._progress.advanced(files=1, bytes_=reading.size, item=name)
+        def one(item: tuple[str, IndexedPack]) -> PackReading:
+            reading = read_pack(self._repo, *item)
+            self._progress.advanced(files=1, bytes_=reading.size, item=item[0])
             return reading
 
         with ThreadPoolExecutor(max(1, options.workers), thread_name_prefix="s3v-verify") as pool:
-            for reading in pool.map(one, sorted(names)):
+            for reading in pool.map(one, self._with_entries(st, sorted(names))):
                 report.packs_read += 1
                 report.bytes_read += reading.size
                 report.blobs_read += reading.blobs
@@ -111,6 +114,19 @@ class Checker:
                 for key, reason in reading.bad_blobs.items():
                     bad_blobs[key] = (reading.name, reason)
         self._progress.finished("verify")
+
+    @staticmethod
+    def _with_entries(st: Structure, names: list[str]) -> Iterator[tuple[str, IndexedPack]]:
+        """The packs to read with their entries, which the index holds: gathered a batch of
+        packs at a time (one pass over the index each), so no per-blob record of every pack
+        lives beside the index."""
+        for start in range(0, len(names), READ_BATCH):
+            batch = names[start : start + READ_BATCH]
+            found = st.index.pack_entries(st.packs[n].id for n in batch)
+            for name in batch:
+                p = st.packs[name]
+                entries = tuple(found.get(p.id, ()))
+                yield name, IndexedPack(id=p.id, size=p.size, epoch=p.epoch, entries=entries)
 
     def _attribute(
         self,
@@ -244,8 +260,8 @@ class _DamageWalker:
                 if bad is not None:
                     memo[tid] = ([("", bad[0], bad[1])], [])
                     continue
-                try:
-                    nodes = self._repo.load_tree(tid).nodes
+                try:  # each tree is read once: around the tree cache, which would keep them
+                    nodes = Tree.decode(self._repo.load_blob(BlobType.TREE, tid)).nodes
                 except S3VaultError as exc:
                     memo[tid] = ([("", f"tree blob {tid.hex()}", str(exc))], [])
                     continue

@@ -27,12 +27,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
-from s3vault.format.indexfile import IndexedPack, IndexFile
+from s3vault.format.indexfile import IndexedPack
 from s3vault.format.layout import ObjectKind, parse_name
-from s3vault.format.packfile import BlobType, PackEntry
+from s3vault.format.packfile import ENTRY, BlobType, PackEntry
 from s3vault.ids import ObjectId
+from s3vault.repository.compactpack import (
+    CompactIndexFile,
+    CompactPack,
+    SpillFile,
+    compact_index_file,
+    encode_compact,
+)
 from s3vault.repository.marks import load_marks
-from s3vault.repository.names import pack_kind, pack_name
 from s3vault.repository.packheader import check_blobs, read_pack_header
 from s3vault.repository.repository import Repository
 from s3vault.repository.supersede import live
@@ -63,7 +69,7 @@ class PackRepair:
 class RepairPlan:
     """What repair index will do."""
 
-    packs: list[IndexedPack] = field(default_factory=list)  # the new index
+    packs: list[CompactPack] = field(default_factory=list)  # the new index
     damaged: list[PackRepair] = field(default_factory=list)
     old_index: list[ObjectId] = field(default_factory=list)
     damaged_records: list[ObjectId] = field(default_factory=list)  # deletion records to remove
@@ -86,10 +92,9 @@ class RepairPlan:
             return []
         new_ids = []
         for start in range(0, max(1, len(self.packs)), PACKS_PER_INDEX):
-            chunk = tuple(self.packs[start : start + PACKS_PER_INDEX])
-            new_ids.append(
-                repo.save_index(IndexFile(packs=chunk, supersedes=tuple(self.old_index)))
-            )
+            chunk = self.packs[start : start + PACKS_PER_INDEX]
+            plaintext = encode_compact(chunk, tuple(self.old_index))
+            new_ids.append(repo.save_file(ObjectKind.INDEX, plaintext))
         if check_lease is not None:
             check_lease()
         # A deletion record that does not open goes once the packs it marked are indexed
@@ -109,31 +114,51 @@ class RepairPlan:
 class _Descriptions:
     """What the index files and deletion records say about packs."""
 
-    current: dict[ObjectId, IndexedPack] = field(default_factory=dict)  # the live index
-    described: dict[ObjectId, list[IndexedPack]] = field(default_factory=dict)  # any source
+    current: dict[ObjectId, CompactPack] = field(default_factory=dict)  # the live index
+    described: dict[ObjectId, list[CompactPack]] = field(default_factory=dict)  # any source
     marked: set[ObjectId] = field(default_factory=set)
     damaged_records: list[ObjectId] = field(default_factory=list)
     files: list[ObjectId] = field(default_factory=list)
     intact: bool = True  # every index file could be read
 
-    def add(self, pack: IndexedPack) -> None:
-        self.described.setdefault(pack.id, []).append(pack)
+    def add(self, pack: CompactPack) -> CompactPack:
+        """Record a description; one the same as an earlier one is kept once (a pack named
+        by a superseded and a live index file costs its entries once). Returns the kept one."""
+        known = self.described.setdefault(pack.id, [])
+        for same in known:
+            if same == pack:
+                return same
+        known.append(pack)
+        return pack
 
     def entries(self, pid: ObjectId) -> list[PackEntry]:
         """Every entry any description places in this pack (each once)."""
         return list(dict.fromkeys(e for p in self.described.get(pid, []) for e in p.entries))
 
 
-def _key(pack: IndexedPack) -> tuple[bytes, int, int, tuple[PackEntry, ...]]:
-    return pack.id, pack.size, pack.epoch, tuple(sorted(pack.entries, key=lambda e: e.offset))
+def _key(pack: CompactPack) -> tuple[bytes, int, int, list[tuple[int, bytes, int, int, int]]]:
+    """What a pack's index entry says, whatever the order of its entries."""
+    return pack.id, pack.size, pack.epoch, sorted(ENTRY.iter_unpack(pack.raw), key=lambda e: e[2])
+
+
+def _same_index(current: dict[ObjectId, CompactPack], packs: list[CompactPack]) -> bool:
+    """Whether the new index says what the current one does (pack by pack, no copy of it)."""
+    if len(current) != len(packs):
+        return False
+    for pack in packs:
+        old = current.get(pack.id)
+        if old is None or (old is not pack and _key(old) != _key(pack)):
+            return False
+    return True
 
 
 def _read_descriptions(repo: Repository) -> _Descriptions:
     known = _Descriptions(files=sorted(repo.list_files(ObjectKind.INDEX)))
-    files: dict[ObjectId, IndexFile] = {}
+    files: dict[ObjectId, CompactIndexFile] = {}
+    spill = SpillFile()  # every description's entries: on disk, not resident
     for oid in known.files:
         try:
-            files[oid] = IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid))
+            files[oid] = compact_index_file(repo.load_file(ObjectKind.INDEX, oid), spill)
         except (IntegrityError, ObjectNotFoundError, ValueError):
             known.intact = False  # damaged (or gone): superseded and removed by the repair
     for _oid, ifile in sorted(files.items()):  # superseded ones too: any may describe a pack
@@ -141,14 +166,14 @@ def _read_descriptions(repo: Repository) -> _Descriptions:
             known.add(pack)
     for _oid, ifile in live(files):
         for pack in ifile.packs:
-            known.current.setdefault(pack.id, pack)
+            known.current.setdefault(pack.id, known.add(pack))  # the described object itself
     # The packs a damaged deletion record marked are unknown: like any other stored pack
     # that no record marks, they are indexed (prune marks what is unused again).
     marks = load_marks(repo)
     known.damaged_records = sorted(marks.damaged)
-    for pack, _since in marks.packs.values():
-        known.add(pack)
-        known.marked.add(pack.id)
+    for marked, _since in marks.packs.values():
+        known.add(CompactPack.of(marked))
+        known.marked.add(marked.id)
     return known
 
 
@@ -165,7 +190,7 @@ class _PackReader:
         self._repo = repo
         self._known = known
 
-    def read(self, name: str, size: int) -> tuple[IndexedPack | None, PackRepair | None]:
+    def read(self, name: str, size: int) -> tuple[CompactPack | None, PackRepair | None]:
         pid = _pack_id(name)
         try:
             header = read_pack_header(self._repo, name, size)
@@ -181,11 +206,17 @@ class _PackReader:
         listed = set(header.entries)
         extra = [e for e in self._known.entries(pid) if e not in listed]
         if not extra:
-            return header, None
+            found = CompactPack.of(header)
+            current = self._known.current.get(pid)
+            if current is not None and _key(current) == _key(found):
+                return current, None  # the same: share the current description's bytes
+            return found, None
         # The index places more blobs here than the header lists: keep those that read back.
         bad = self._check(name, extra, header.epoch)
         good = [e for e in extra if e not in bad]
-        pack = IndexedPack(id=pid, size=size, epoch=header.epoch, entries=(*header.entries, *good))
+        pack = CompactPack.of(
+            IndexedPack(id=pid, size=size, epoch=header.epoch, entries=(*header.entries, *good))
+        )
         if not bad:
             return pack, None
         problem = "the index places blobs in this pack that its header does not list"
@@ -195,7 +226,7 @@ class _PackReader:
 
     def salvage(
         self, name: str, pid: ObjectId, size: int, problem: str
-    ) -> tuple[IndexedPack | None, PackRepair]:
+    ) -> tuple[CompactPack | None, PackRepair]:
         """Keep every described blob of a pack whose header is unusable that reads back."""
         entries = self._known.entries(pid)
         if not entries:
@@ -209,7 +240,7 @@ class _PackReader:
         )
         if not kept:
             return None, repair
-        return IndexedPack(id=pid, size=size, epoch=epoch, entries=kept), repair
+        return CompactPack.of(IndexedPack(id=pid, size=size, epoch=epoch, entries=kept)), repair
 
     def missing(self, name: str, pid: ObjectId) -> PackRepair:
         """A pack the store does not have: what the current index placed there is lost."""
@@ -240,9 +271,9 @@ def plan_repair(repo: Repository, *, workers: int = 4) -> RepairPlan:
     for pid, indexed in sorted(known.current.items()):
         if pid in listed:
             continue
-        name = pack_name(indexed)
+        name = indexed.name
         try:
-            listed[pid] = (name, repo.stat_object(pack_kind(indexed), pid).size)  # listing short
+            listed[pid] = (name, repo.stat_object(indexed.kind, pid).size)  # listing short
         except ObjectNotFoundError:
             plan.damaged.append(reader.missing(name, pid))
     # Packs only a deletion record names stay with their record (prune decides about them).
@@ -255,11 +286,15 @@ def plan_repair(repo: Repository, *, workers: int = 4) -> RepairPlan:
                 plan.damaged.append(repair)
     # A blob another pack holds (stored twice, or stored again by a backup that found its
     # pack gone) is not lost with this one.
-    present = {(e.type, e.id) for p in plan.packs for e in p.entries}
+    dropped = {key for r in plan.damaged for key in r.dropped}
+    present = {
+        k for p in plan.packs if dropped for t, b, _n in p.blobs() if (k := (t, b)) in dropped
+    }
     plan.damaged = sorted((_recount(r, present) for r in plan.damaged), key=lambda r: r.name)
-    current = {_key(p) for p in known.current.values()}
     plan.needed = (
-        not known.intact or bool(known.damaged_records) or current != {_key(p) for p in plan.packs}
+        not known.intact
+        or bool(known.damaged_records)
+        or not _same_index(known.current, plan.packs)
     )
     return plan
 

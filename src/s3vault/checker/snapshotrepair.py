@@ -394,7 +394,7 @@ class SnapshotFiles:
 def _load_stored_snapshot(repo: Repository, sid: ObjectId) -> SnapshotFile:
     """A snapshot as the repository stores it (a good copy in the local cache of a file the
     repository holds damaged does not count)."""
-    name = object_name(ObjectKind.SNAPSHOTS, sid)
+    name = repo.name_of(ObjectKind.SNAPSHOTS, sid)
     sealed = repo.read_object(ObjectKind.SNAPSHOTS, sid)
     if storage_id(sealed) != sid:
         msg = f"{name}: content does not match its name (damaged or replaced)"

@@ -1,7 +1,9 @@
 """Structure checks (metadata only): key files, index files against the pack listing, snapshots.
 
 Reads every index file itself (never the local cache, which could hide damage) and builds a
-fresh BlobIndex from them, which the tree walk then uses.
+fresh BlobIndex from them, which the tree walk then uses. The index is the one per-blob record
+kept (about 48 bytes per blob): packs are kept without their entries (PackFacts), and an index
+file's decoded entries live only while that file is added.
 """
 
 from __future__ import annotations
@@ -15,17 +17,17 @@ from s3vault.errors import (
     IntegrityError,
     ObjectNotFoundError,
 )
-from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.keyfile import KeyFile
 from s3vault.format.layout import ObjectKind, object_name, parse_name
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
+from s3vault.repository.compactpack import CompactIndexFile, PackFacts, compact_index_file
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.keyring import check_key_mac
 from s3vault.repository.marks import DAMAGED_RECORD_HINT, load_marks, record_name
-from s3vault.repository.names import pack_name
+from s3vault.repository.names import pack_kind, pack_name
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import damaged_snapshot_hint
+from s3vault.repository.snapshots import damaged_snapshot_hint, mistagged
 from s3vault.repository.supersede import live
 
 READ_ATTEMPTS = 5
@@ -36,7 +38,7 @@ class Structure:
     """What the structure pass learned, for the read-back and attribution passes."""
 
     index: BlobIndex = field(default_factory=BlobIndex)
-    packs: dict[str, IndexedPack] = field(default_factory=dict)  # indexed packs by object name
+    packs: dict[str, PackFacts] = field(default_factory=dict)  # indexed packs (entries: index)
     listed: dict[str, int] = field(default_factory=dict)  # stored packs and their sizes
     bad_packs: dict[str, str] = field(default_factory=dict)  # every blob lost: name → reason
     pack_notes: dict[str, str] = field(default_factory=dict)  # damaged, but read blob by blob
@@ -80,11 +82,11 @@ def _list_packs(repo: Repository) -> dict[str, int]:
 
 
 def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) -> None:
-    files: dict[ObjectId, IndexFile] = {}
+    files: dict[ObjectId, CompactIndexFile] = {}  # compact: no PackEntry per blob
     for oid in repo.list_files(ObjectKind.INDEX):
         name = object_name(ObjectKind.INDEX, oid)
         try:
-            files[oid] = IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid))
+            files[oid] = compact_index_file(repo.load_file(ObjectKind.INDEX, oid))
         except ObjectNotFoundError:
             raise  # removed since the listing: a prune replaced it (check_structure retries)
         except (IntegrityError, FormatVersionError, ValueError) as exc:
@@ -99,15 +101,15 @@ def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) 
             )
     st.index_files = len(files)
     duplicates = 0
-    for _oid, ifile in live(files):
-        for pack in ifile.packs:
-            name = pack_name(pack)
+    for oid in [oid for oid, _ in live(files)]:
+        for pack in files.pop(oid).packs:  # each file's entries go once the index holds them
+            name = pack.name
             if name in st.packs:
                 continue  # the same pack named by two index files is not a duplicate blob
-            st.packs[name] = pack
+            st.packs[name] = pack.facts()
             # The index being built answers "stored already?": no per-blob bookkeeping beside it.
-            duplicates += sum(1 for e in pack.entries if st.index.has(e.type, e.id))
-            st.index.add_indexed_pack(pack)
+            duplicates += sum(1 for t, bid, _n in pack.blobs() if st.index.has(t, bid))
+            st.index.add_pack(pack.id, pack.size, pack.index_entries(), pack.epoch)
     if duplicates:
         findings.append(
             Finding(
@@ -130,7 +132,9 @@ def _add_marked_packs(repo: Repository, st: Structure) -> None:
         name = pack_name(pack)
         if name in st.packs or name not in st.listed:
             continue  # indexed again, or already deleted
-        st.packs[name] = pack
+        st.packs[name] = PackFacts(
+            id=pack.id, size=pack.size, epoch=pack.epoch, kind=pack_kind(pack)
+        )
         st.index.add_indexed_pack(pack)
 
 
@@ -206,11 +210,12 @@ def _note_temporaries(repo: Repository, findings: list[Finding]) -> None:
 
 def _read_snapshots(repo: Repository, st: Structure, findings: list[Finding]) -> None:
     for oid in repo.list_files(ObjectKind.SNAPSHOTS):
-        name = object_name(ObjectKind.SNAPSHOTS, oid)
+        name = repo.name_of(ObjectKind.SNAPSHOTS, oid)
         try:
-            st.snapshots.append(
-                (oid, SnapshotFile.decode(repo.load_file(ObjectKind.SNAPSHOTS, oid)))
-            )
+            snap = SnapshotFile.decode(repo.load_file(ObjectKind.SNAPSHOTS, oid))
+            st.snapshots.append((oid, snap))
+            if mistagged(repo, oid, snap):
+                findings.append(_mistagged(name, oid))
         except ObjectNotFoundError:
             continue  # forgotten since the listing
         except (IntegrityError, FormatVersionError, ValueError) as exc:
@@ -225,6 +230,20 @@ def _read_snapshots(repo: Repository, st: Structure, findings: list[Finding]) ->
                 )
             )
     st.snapshots.sort(key=lambda item: (item[1].time, item[0]))
+
+
+def _mistagged(name: str, oid: ObjectId) -> Finding:
+    """A snapshot file whose name's group tag is not its content's (renamed in the store): it
+    still reads, but backups of its host and paths do not find it as their parent."""
+    return Finding(
+        severity=Severity.ERROR,
+        kind="snapshot-mistagged",
+        object=name,
+        message="the group tag in the name does not match the snapshot's host and paths "
+        "(renamed in the store): its content is intact, but backups of its host and paths "
+        f"do not take it as their parent; {damaged_snapshot_hint(oid)}",
+        snapshots=(oid.short,),
+    )
 
 
 def _reason(exc: Exception, name: str) -> str:

@@ -19,11 +19,15 @@ class CliContext:
     """Global options (accepted before or after the command name) and the output consoles."""
 
     repo: str | None = None
+    repository_file: str | None = None
     password_file: str | None = None
     password_command: str | None = None
     recovery_key_file: str | None = None
     kms: bool | None = None
     json: bool = False
+    # stdout is not message lines (restic's one JSON array, dump's data): JSON warnings go to
+    # stderr
+    stdout_array: bool = False
     quiet: bool = False
     verbose: int = 0
     cache_dir: str | None = None
@@ -56,21 +60,43 @@ class CliContext:
     )
 
     def configure_logging(self) -> None:
-        """-v: INFO, -vv: DEBUG, on stderr. The library only logs; the CLI decides where."""
+        """-v: INFO, -vv: DEBUG, on stderr. The library only logs; the CLI decides where: on
+        a terminal rich's log display, elsewhere (cron, journald, a pipe) plain lines: ISO 8601
+        time with its offset, level, logger, message, no ANSI."""
         if self.verbose <= 0:
             return
-        from rich.logging import RichHandler
+        handler: logging.Handler
+        if sys.stderr.isatty():
+            from rich.logging import RichHandler
 
+            handler = RichHandler(console=self.err, show_path=self.verbose > 1, markup=False)
+        else:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(_PlainFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root = logging.getLogger()
         for old in list(root.handlers):
             root.removeHandler(old)
-        root.addHandler(RichHandler(console=self.err, show_path=self.verbose > 1, markup=False))
+        root.addHandler(handler)
         root.setLevel(logging.DEBUG if self.verbose > 1 else logging.INFO)
 
     @property
     def repository(self) -> str:
-        """-r/--repo, else $S3VAULT_REPOSITORY."""
-        return self.repo or os.environ.get("S3VAULT_REPOSITORY", "")
+        """-r/--repo or --repository-file, else $S3VAULT_REPOSITORY or $S3VAULT_REPOSITORY_FILE
+        (a URL given two ways at the same level is refused, as restic does).
+
+        Raises:
+            UsageError: both ways given, or the file cannot be read or is empty.
+        """
+        from s3vault import UsageError
+
+        if self.repo and self.repository_file:
+            raise UsageError("-r/--repo and --repository-file: give one")
+        if self.repo or self.repository_file:
+            return self.repo or _first_line(self.repository_file or "")
+        url, path = os.environ.get("S3VAULT_REPOSITORY"), os.environ.get("S3VAULT_REPOSITORY_FILE")
+        if url and path:
+            raise UsageError("S3VAULT_REPOSITORY and S3VAULT_REPOSITORY_FILE are both set: set one")
+        return url or (_first_line(path) if path else "")
 
     @property
     def interactive(self) -> bool:
@@ -85,3 +111,29 @@ class CliContext:
             return Path(self.cache_dir)
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         return Path(base) / "s3vault"
+
+
+def _first_line(path: str) -> str:
+    """The repository URL a --repository-file holds (its first line, stripped)."""
+    from s3vault import UsageError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            line = f.readline().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"repository file {path}: {getattr(exc, 'strerror', None) or exc}"
+        raise UsageError(msg) from None
+    if not line:
+        raise UsageError(f"repository file {path} is empty")
+    return line
+
+
+class _PlainFormatter(logging.Formatter):
+    """Log lines for files and pipes: the time in ISO 8601 with milliseconds and offset."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        from datetime import datetime
+
+        return (
+            datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
+        )

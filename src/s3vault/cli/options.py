@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import types
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,8 +35,80 @@ def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
     return callback
 
 
+class GlobalOption(click.Option):
+    """An option every command takes (the global options): --help lists it after the
+    command's own options, under "Global options", as restic's "Global Flags"."""
+
+
 def _opt(*decls: str, name: str, **kwargs: Any) -> Callable[[F], F]:
-    return click.option(*decls, callback=_store(name), expose_value=False, is_eager=True, **kwargs)
+    return click.option(
+        *decls,
+        cls=GlobalOption,
+        callback=_store(name),
+        expose_value=False,
+        is_eager=True,
+        **kwargs,
+    )
+
+
+def _format_options(
+    command: click.Command, ctx: click.Context, formatter: click.HelpFormatter
+) -> None:
+    own: list[tuple[str, str]] = []
+    shared: list[tuple[str, str]] = []
+    for param in command.get_params(ctx):
+        record = param.get_help_record(ctx)
+        if record is not None:
+            (shared if isinstance(param, GlobalOption) else own).append(record)
+    if own:
+        with formatter.section("Options"):
+            formatter.write_dl(own)
+    if isinstance(command, click.Group):
+        command.format_commands(ctx, formatter)
+    if shared:
+        with formatter.section("Global options"):
+            formatter.write_dl(shared)
+
+
+def global_options_last(command: click.Command) -> None:
+    """Make ``--help`` of ``command`` (and of every command below it) list its own options
+    first and the global options in a section after them."""
+    stack = [command]
+    while stack:
+        current = stack.pop()
+        current.format_options = types.MethodType(_format_options, current)  # type: ignore[method-assign]
+        if isinstance(current, click.Group):
+            stack.extend(current.commands.values())
+
+
+class OldSpellings(click.Option):
+    """An option whose names after the first are earlier spellings: still accepted (scripts
+    written for them keep working), never shown in --help."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        names, self.opts = self.opts, self.opts[:1]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = names
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        return f"'{self.opts[0]}'"
+
+
+def kdf_cost_option(help_text: str) -> Callable[[F], F]:
+    """``--kdf-cost`` (earlier spelling ``--kdf-profile``, still accepted): the Argon2id cost
+    preset of a new key file, as ``kdf_cost``."""
+    return click.option(
+        "--kdf-cost",
+        "--kdf-profile",
+        "kdf_cost",
+        cls=OldSpellings,
+        type=click.Choice(["default", "strong", "small", "minimum"]),
+        default="default",
+        show_default=True,
+        help=help_text,
+    )
 
 
 _GLOBALS = [
@@ -70,7 +143,14 @@ _GLOBALS = [
         "--repo",
         name="repo",
         metavar="URL",
-        help="Repository: a path, file:PATH or s3://bucket/prefix [env S3VAULT_REPOSITORY]",
+        help="Repository: a path, file:PATH or s3://bucket/prefix (restic's "
+        "s3:https://host/bucket/prefix too) [env S3VAULT_REPOSITORY]",
+    ),
+    _opt(
+        "--repository-file",
+        name="repository_file",
+        metavar="FILE",
+        help="Read the repository URL from FILE's first line [env S3VAULT_REPOSITORY_FILE]",
     ),
     _opt(
         "--password-file",

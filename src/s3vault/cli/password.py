@@ -23,6 +23,41 @@ def _strip(raw: bytes) -> bytes:
     return raw[:-1] if raw.endswith(b"\n") else raw
 
 
+def _first_line(raw: bytes) -> bytes:
+    """A password file's password: its first line, without the line's end (\\n or \\r\\n)."""
+    line = raw.split(b"\n", 1)[0]
+    return line[:-1] if line.endswith(b"\r") else line
+
+
+# the sources that name where the password is; a flag beats its own environment variable
+_SOURCES = (
+    ("recovery_key_file", "--recovery-key-file", "S3VAULT_RECOVERY_KEY_FILE"),
+    ("password_file", "--password-file", "S3VAULT_PASSWORD_FILE"),
+    ("password_command", "--password-command", "S3VAULT_PASSWORD_COMMAND"),
+)
+
+
+def _one_source(ctx: CliContext) -> dict[str, str]:
+    """The password source given (at most one of a recovery key file, a password file and a
+    password command; S3VAULT_PASSWORD is the fallback after them).
+
+    Raises:
+        UsageError: two of them are given (naming both: which one was meant is not a guess).
+    """
+    given: dict[str, tuple[str, str]] = {}
+    for attr, flag, env in _SOURCES:
+        value = getattr(ctx, attr)
+        if value:
+            given[attr] = (flag, value)
+        elif os.environ.get(env):
+            given[attr] = (env, os.environ[env])
+    if len(given) > 1:
+        names = [name for name, _ in given.values()]
+        msg = f"{' and '.join(names)} both say where the password is: give one"
+        raise UsageError(msg)
+    return {attr: value for attr, (_, value) in given.items()}
+
+
 def _read_file(path: str, what: str) -> bytes:
     """The contents of a secret's file.
 
@@ -69,14 +104,15 @@ def read_password(ctx: CliContext, *, confirm: bool = False, optional: bool = Fa
     """
     if optional and wants_kms(ctx):
         return b""
-    password_file = ctx.password_file or os.environ.get("S3VAULT_PASSWORD_FILE")
-    command = ctx.password_command or os.environ.get("S3VAULT_PASSWORD_COMMAND")
-    recovery_file = ctx.recovery_key_file or os.environ.get("S3VAULT_RECOVERY_KEY_FILE")
+    source = _one_source(ctx)
+    password_file = source.get("password_file")
+    command = source.get("password_command")
+    recovery_file = source.get("recovery_key_file")
     if recovery_file:
         text = _read_file(recovery_file, "recovery key file").decode("ascii", errors="replace")
         return decode_recovery_key(text)
     if password_file:
-        password = _strip(_read_file(password_file, "password file"))
+        password = _first_line(_read_file(password_file, "password file"))
     elif command:
         password = _from_command(command)
     elif "S3VAULT_PASSWORD" in os.environ:
@@ -104,7 +140,7 @@ def read_new_password(new_password_file: str | None) -> bytes:
         UsageError: no source, an unreadable file or an empty password.
     """
     if new_password_file:
-        password = _strip(_read_file(new_password_file, "new password file"))
+        password = _first_line(_read_file(new_password_file, "new password file"))
     elif "S3VAULT_NEW_PASSWORD" in os.environ:
         password = os.environ["S3VAULT_NEW_PASSWORD"].encode()
     elif sys.stdin.isatty():
@@ -128,11 +164,11 @@ def read_target_password(
         UsageError, NoKeyError: a file or command that gives nothing usable.
     """
     if to_password_file:
-        password = _strip(_read_file(to_password_file, "target password file"))
+        password = _first_line(_read_file(to_password_file, "target password file"))
     elif os.environ.get("S3VAULT_TO_PASSWORD"):
         password = os.environ["S3VAULT_TO_PASSWORD"].encode()
     elif profile is not None and profile.password_file:
-        password = _strip(_read_file(profile.password_file, "target password file"))
+        password = _first_line(_read_file(profile.password_file, "target password file"))
     elif profile is not None and profile.password_command:
         password = _from_command(profile.password_command)
     else:

@@ -15,7 +15,7 @@ from s3vault.cli.context import CliContext
 
 # profile key → (context attribute, environment variables that override the profile)
 FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "repository": ("repo", ("S3VAULT_REPOSITORY",)),
+    "repository": ("repo", ("S3VAULT_REPOSITORY", "S3VAULT_REPOSITORY_FILE")),
     "aws_profile": ("aws_profile", ("AWS_PROFILE",)),
     "role_arn": ("aws_role_arn", ()),
     "external_id": ("aws_external_id", ()),
@@ -63,6 +63,8 @@ def apply_profile(ctx: CliContext, *, environment: bool = True) -> None:
     for key, (attr, env) in FIELDS.items():
         value = profile.get(key)
         if value is None or getattr(ctx, attr) not in (None, False):
+            continue
+        if attr == "repo" and ctx.repository_file:  # the flag beats the profile's repository
             continue
         if environment and any(os.environ.get(v) for v in env):
             continue

@@ -39,6 +39,13 @@ def emit(ctx: CliContext, message_type: str, **fields: Any) -> None:
     sys.stdout.flush()
 
 
+def emit_array(items: list[Any]) -> None:
+    """One JSON array on stdout: the shape restic prints for the commands whose counterpart
+    prints one (``snapshots``, ``key list``), so ``… --json | jq '.[]'`` scripts keep working."""
+    sys.stdout.write(json.dumps(to_jsonable(items), ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
 def emit_error(message: str, exit_code: int) -> None:
     """An error as one JSON line on stderr."""
     obj = {"message_type": "error", "message": message, "exit_code": exit_code}
@@ -61,8 +68,12 @@ def say(ctx: CliContext, text: str) -> None:
 
 
 def warn(ctx: CliContext, path: str, message: str) -> None:
-    """A non-fatal problem: JSON line, or a line on stderr."""
-    if ctx.json:
+    """A non-fatal problem: JSON line (on stderr when stdout is one restic-shaped array), or a
+    line on stderr."""
+    if ctx.json and ctx.stdout_array:
+        obj = {"message_type": "warning", "item": path, "message": message}
+        sys.stderr.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    elif ctx.json:
         emit(ctx, "warning", item=path, message=message)
     else:
         ctx.err.print(f"warning: {path}: {message}", markup=False)

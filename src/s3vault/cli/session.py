@@ -53,8 +53,16 @@ def skip_reporter(ctx: CliContext) -> Callable[[str, str], None]:
     return lambda name, reason: warn(ctx, name, reason)
 
 
-def open_repo(ctx: CliContext, *, load_index: bool = True) -> Repository:
-    """Open, unlock and (by default) load the index."""
-    repo = open_repository(repo_options(ctx), load_index=load_index, on_skip=skip_reporter(ctx))
+def open_repo(
+    ctx: CliContext, *, load_index: bool = True, snapshots_ahead: bool = False
+) -> Repository:
+    """Open, unlock and (by default) load the index (``snapshots_ahead``: see
+    open_repository)."""
+    repo = open_repository(
+        repo_options(ctx),
+        load_index=load_index,
+        on_skip=skip_reporter(ctx),
+        snapshots_ahead=snapshots_ahead,
+    )
     ctx.opened = repo
     return repo

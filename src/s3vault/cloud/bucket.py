@@ -256,8 +256,8 @@ def _check_object_lock(s3: Any, plan: BucketPlan) -> Check:
         return Check(
             item="object lock",
             state=WARNING,
-            detail=f"a default retention ({default}) also locks the maintenance lease",
-            fix="remove the bucket's default retention: s3vault sets retention per object",
+            detail=f"its DefaultRetention ({default}) also locks the maintenance lease",
+            fix="remove the bucket's DefaultRetention: s3vault sets each object's retain-until",
         )
     return Check(item="object lock", state=OK, detail="enabled" if enabled else "not used")
 

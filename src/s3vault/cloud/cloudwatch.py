@@ -1,6 +1,6 @@
 """CloudWatch custom metrics (--cloudwatch-namespace): the figures of --metrics-file, put with
-PutMetricData under a namespace, dimensioned by command, profile, host and repository. The
-session (profile, role, region) is the repository's; the endpoint is boto3's
+PutMetricData under a namespace, dimensioned by command, config profile, host and repository.
+The session (AWS profile, role, region) is the repository's; the endpoint is boto3's
 (AWS_ENDPOINT_URL_CLOUDWATCH or AWS_ENDPOINT_URL)."""
 
 from __future__ import annotations

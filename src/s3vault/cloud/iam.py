@@ -1,7 +1,7 @@
 """iam-policy: least-privilege IAM policies for a repository's bucket and prefix.
 
 - backup: list, read, write new objects, abort its multipart uploads, extend Object Lock
-  retention; an explicit deny of every delete, of bypassing governance and of changing the
+  retain-until dates; an explicit deny of every delete, of bypassing governance and of changing the
   bucket's policy, lifecycle or lock configuration.
 - maintenance: what backup can, plus delete (forget, prune, key changes, unlock) and, with
   Object Lock, delete object versions.

@@ -1,7 +1,7 @@
 """AWS KMS as a key-wrapping service for KMS key files (design.md §6).
 
 The KMS key's region comes from its ARN (a multi-region key's replica ARN names the replica's
-region), else from --s3-region / the AWS configuration. Credentials, profile and assumed role
+region), else from --s3-region / the AWS configuration. Credentials, AWS profile and assumed role
 are the repository's (the same options as S3). The endpoint is boto3's: AWS_ENDPOINT_URL_KMS or
 AWS_ENDPOINT_URL when set (tests point both at a moto server on 127.0.0.1).
 """

@@ -3,7 +3,9 @@ storage ids (anyone can check a stored object against its name without keys)."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterable
 
 from blake3 import blake3
 
@@ -50,3 +52,11 @@ class ContentHasher:
     def digest(self) -> ObjectId:
         """The hash of everything fed so far."""
         return ObjectId(self._h.digest())
+
+
+def group_tag(group_key: bytes, hostname: str, paths: Iterable[str]) -> str:
+    """A snapshot's group tag (design.md §8): 8 bytes of keyed BLAKE3 over the canonical JSON
+    ``[hostname, sorted paths]``, as 16 hex digits. Equal for the snapshots of one host and
+    path set in one repository; without the key it says nothing about either."""
+    canonical = json.dumps([hostname, sorted(paths)], ensure_ascii=False, separators=(",", ":"))
+    return blake3(canonical.encode(), key=group_key).digest(8).hex()

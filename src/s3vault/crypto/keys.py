@@ -3,10 +3,10 @@
 One random 32-byte master secret per key epoch, and one identity secret for the life of the
 repository. Every purpose gets its own subkey, HKDF-SHA256(IKM=secret, salt=repo_id,
 info="s3vault/v1/<purpose>"), so a key used to name blobs is never the key that encrypts them.
-Blob ids, the chunker and key-file MACs come from the identity secret, so rotating the master
-key neither renames a blob nor moves a chunk boundary (deduplication carries across epochs) nor
-orphans a key file's MAC; encryption, the cache and the key-check value come from the epoch's
-master secret.
+Blob ids, the chunker, key-file MACs and snapshot group tags come from the identity secret, so
+rotating the master key neither renames a blob nor moves a chunk boundary (deduplication carries
+across epochs) nor orphans a key file's MAC nor regroups a snapshot; encryption, the cache and the
+key-check value come from the epoch's master secret.
 """
 
 from __future__ import annotations
@@ -83,6 +83,11 @@ class MasterKey:
     def audit_key(self) -> bytes:
         """Key for the host tags of the audit log (a keyed hash of each host name)."""
         return _derive(self._identity, self.repo_id, "audit")
+
+    @cached_property
+    def group_key(self) -> bytes:
+        """Key for the group tags in snapshot file names (a keyed hash of host and paths)."""
+        return _derive(self._identity, self.repo_id, "snapshot-group")
 
     @cached_property
     def cache_key(self) -> bytes:

@@ -9,15 +9,24 @@ Plaintext (then compressed and sealed as a standalone file):
 
 Entries use the pack header's fixed-size entry encoding. An index file never changes; a newer
 one may name older ones in ``supersedes`` (prune and repair do), after which readers ignore them.
+``decode_raw``/``encode_raw`` read and write the same bytes with each pack's entries left
+encoded (RawPack), for maintenance on 10^7 blobs.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from s3vault.errors import FormatVersionError, IntegrityError
-from s3vault.format.packfile import ENTRY, PackEntry, decode_entries, encode_entry
+from s3vault.format.packfile import (
+    BLOB_TYPES_BY_CODE,
+    ENTRY,
+    PackEntry,
+    decode_entries,
+    encode_entry,
+)
 from s3vault.ids import ID_SIZE, ObjectId
 
 MAGIC = b"S3VI"
@@ -37,6 +46,75 @@ class IndexedPack:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RawPack:
+    """One pack of an index file with its entries left encoded (count × ``ENTRY``, blob types
+    checked): for readers that keep 10^7 entries compact (repository/compactpack.py)."""
+
+    id: ObjectId
+    size: int
+    epoch: int
+    raw: bytes
+
+
+def encode_raw(packs: Iterable[RawPack], supersedes: tuple[ObjectId, ...]) -> bytes:
+    """The plaintext of an index file whose entries are already encoded."""
+    packs = list(packs)
+    parts = [MAGIC, bytes([INDEX_VERSION]), _U32.pack(len(supersedes)), *supersedes]
+    parts.append(_U32.pack(len(packs)))
+    for pack in packs:
+        parts.append(_PACK.pack(pack.id, pack.size, pack.epoch, len(pack.raw) // ENTRY.size))
+        parts.append(pack.raw)
+    return b"".join(parts)
+
+
+def decode_raw(data: bytes) -> tuple[list[RawPack], tuple[ObjectId, ...]]:
+    """Parse plaintext bytes into packs with encoded entries, and the ids superseded.
+
+    Raises:
+        IntegrityError: malformed (an unknown blob type included).
+        FormatVersionError: a newer index version.
+    """
+    what = "index file"
+    if data[:4] != MAGIC or len(data) < 9:
+        msg = f"{what}: bad magic"
+        raise IntegrityError(msg)
+    if data[4] != INDEX_VERSION:
+        msg = f"{what}: version {data[4]} is newer than this s3vault understands"
+        raise FormatVersionError(msg)
+    pos = 5
+    try:
+        (n_sup,) = _U32.unpack_from(data, pos)
+        pos += 4
+        sup = tuple(
+            ObjectId(data[pos + i * ID_SIZE : pos + (i + 1) * ID_SIZE]) for i in range(n_sup)
+        )
+        pos += n_sup * ID_SIZE
+        (n_packs,) = _U32.unpack_from(data, pos)
+        pos += 4
+        packs = []
+        for _ in range(n_packs):
+            raw_id, size, epoch, count = _PACK.unpack_from(data, pos)
+            pos += _PACK.size
+            raw = data[pos : pos + count * ENTRY.size]
+            if len(raw) != count * ENTRY.size:
+                msg = f"{what}: truncated entry list"
+                raise IntegrityError(msg)
+            unknown = set(raw[:: ENTRY.size]) - set(BLOB_TYPES_BY_CODE)
+            if unknown:
+                msg = f"{what}: unknown blob type {min(unknown)}"
+                raise IntegrityError(msg)
+            pos += len(raw)
+            packs.append(RawPack(id=ObjectId(raw_id), size=size, epoch=epoch, raw=raw))
+    except (struct.error, ValueError):
+        msg = f"{what}: truncated"
+        raise IntegrityError(msg) from None
+    if pos != len(data):
+        msg = f"{what}: trailing bytes"
+        raise IntegrityError(msg)
+    return packs, sup
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IndexFile:
     """A set of packs, plus the index files this one replaces."""
 
@@ -45,13 +123,15 @@ class IndexFile:
 
     def encode(self) -> bytes:
         """Plaintext bytes."""
-        parts = [MAGIC, bytes([INDEX_VERSION]), _U32.pack(len(self.supersedes))]
-        parts.extend(self.supersedes)
-        parts.append(_U32.pack(len(self.packs)))
-        for pack in self.packs:
-            parts.append(_PACK.pack(pack.id, pack.size, pack.epoch, len(pack.entries)))
-            parts.extend(encode_entry(e) for e in pack.entries)
-        return b"".join(parts)
+        return encode_raw(
+            (
+                RawPack(
+                    id=p.id, size=p.size, epoch=p.epoch, raw=b"".join(map(encode_entry, p.entries))
+                )
+                for p in self.packs
+            ),
+            self.supersedes,
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> IndexFile:
@@ -61,36 +141,14 @@ class IndexFile:
             IntegrityError: malformed.
             FormatVersionError: a newer index version.
         """
-        what = "index file"
-        if data[:4] != MAGIC or len(data) < 9:
-            msg = f"{what}: bad magic"
-            raise IntegrityError(msg)
-        if data[4] != INDEX_VERSION:
-            msg = f"{what}: version {data[4]} is newer than this s3vault understands"
-            raise FormatVersionError(msg)
-        pos = 5
-        try:
-            (n_sup,) = _U32.unpack_from(data, pos)
-            pos += 4
-            sup = tuple(
-                ObjectId(data[pos + i * ID_SIZE : pos + (i + 1) * ID_SIZE]) for i in range(n_sup)
+        raw_packs, sup = decode_raw(data)
+        packs = tuple(
+            IndexedPack(
+                id=p.id,
+                size=p.size,
+                epoch=p.epoch,
+                entries=tuple(decode_entries(p.raw, 0, len(p.raw) // ENTRY.size, "index file")),
             )
-            pos += n_sup * ID_SIZE
-            (n_packs,) = _U32.unpack_from(data, pos)
-            pos += 4
-            packs = []
-            for _ in range(n_packs):
-                raw_id, size, epoch, count = _PACK.unpack_from(data, pos)
-                pos += _PACK.size
-                entries = decode_entries(data, pos, count, what)
-                pos += count * ENTRY.size
-                packs.append(
-                    IndexedPack(id=ObjectId(raw_id), size=size, epoch=epoch, entries=tuple(entries))
-                )
-        except (struct.error, ValueError):
-            msg = f"{what}: truncated"
-            raise IntegrityError(msg) from None
-        if pos != len(data):
-            msg = f"{what}: trailing bytes"
-            raise IntegrityError(msg)
-        return cls(packs=tuple(packs), supersedes=sup)
+            for p in raw_packs
+        )
+        return cls(packs=packs, supersedes=sup)

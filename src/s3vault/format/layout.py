@@ -5,18 +5,20 @@
     data/<xx>/<pack id>         packs of data blobs (the only objects that may go to a cold class)
     tree/<xx>/<pack id>         packs of tree blobs (metadata, always hot)
     index/<index id>            index files
-    snapshots/<snapshot id>     snapshot files
+    snapshots/<id>.<group tag>  snapshot files (older ones: snapshots/<snapshot id>, no tag)
     locks/maintenance           the maintenance lease (prune)
     deletions/<record id>       prune's marks: packs to delete after the grace period
     drills/<drill id>           records of restore drills (restore-test)
     audit/<host tag>/<seq>-<id> the audit log: one record per mutating command, chained per host
 
 <xx> is the first two hex digits of the id: 256 shards keep directories small on disk and spread
-S3 request load across key prefixes.
+S3 request load across key prefixes. A snapshot's group tag (16 hex digits, a keyed hash of its
+host and sorted paths, design.md §8) lets a backup find its parent candidates from a listing.
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from s3vault.ids import ObjectId
@@ -38,6 +40,8 @@ class ObjectKind(StrEnum):
 
 
 SHARDED = frozenset({ObjectKind.DATA, ObjectKind.TREE})
+GROUP_TAG_HEX = 16  # hex digits of a snapshot's group tag (8 bytes)
+_GROUP_TAG = re.compile(f"[0-9a-f]{{{GROUP_TAG_HEX}}}")
 
 
 def object_name(kind: ObjectKind, name: str | ObjectId = "") -> str:
@@ -50,8 +54,25 @@ def object_name(kind: ObjectKind, name: str | ObjectId = "") -> str:
     return f"{kind.value}/{text}"
 
 
+def snapshot_name(snapshot_id: str | ObjectId, tag: str | None) -> str:
+    """The storage name of a snapshot file: ``snapshots/<id>.<group tag>`` (``tag`` None: the
+    untagged name of a snapshot written before group tags, ``snapshots/<id>``)."""
+    text = snapshot_id.hex() if isinstance(snapshot_id, ObjectId) else snapshot_id
+    return object_name(ObjectKind.SNAPSHOTS, text if tag is None else f"{text}.{tag}")
+
+
+def snapshot_tag(name: str) -> str | None:
+    """The group tag a snapshot file's name carries; None for an untagged name (or any name
+    that is not a tagged snapshot name)."""
+    head, dot, tag = name.rpartition(".")
+    if not dot or not head.startswith(ObjectKind.SNAPSHOTS.value + "/") or "/" in tag:
+        return None
+    return tag if _GROUP_TAG.fullmatch(tag) else None
+
+
 def parse_name(name: str) -> tuple[ObjectKind, str] | None:
-    """Split a storage name into (kind, id text); None for names s3vault did not write."""
+    """Split a storage name into (kind, id text); None for names s3vault did not write. A
+    snapshot's group tag is not part of its id text."""
     if name == "config":
         return ObjectKind.CONFIG, ""
     head, _, rest = name.partition("/")
@@ -60,4 +81,6 @@ def parse_name(name: str) -> tuple[ObjectKind, str] | None:
     except ValueError:
         return None
     base = rest.rsplit("/", 1)[-1]
+    if kind is ObjectKind.SNAPSHOTS and snapshot_tag(name) is not None:
+        base = base.rpartition(".")[0]
     return (kind, base) if base and not base.startswith(".") else None

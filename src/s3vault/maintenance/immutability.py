@@ -1,12 +1,12 @@
-"""Object Lock driven by retention (docs/immutability.md).
+"""Object Lock driven by the retention policy (docs/immutability.md).
 
 A snapshot needs its data locked as long as the retention policy needs the snapshot: the
 lock period stored in the config (derived from the policy at init). After a backup commits
 its snapshot, every pack it references, the snapshot file itself, the config and the key files
 are given a retain-until of at least now + period: objects written by this backup already have
 it; older packs deduplicated into the new snapshot get it extended (to now + period + margin,
-so a pack is extended at most once per margin). Nothing else is touched: retention grows only
-for what is newly referenced.
+so a pack is extended at most once per margin). Nothing else is touched: retain-until dates grow
+only for what is newly referenced.
 
 Deleting (forget, prune) asks the store which of the objects are still locked and defers
 those: they are reported, and taken up by a later run once their lock has expired.
@@ -21,7 +21,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from s3vault.backend.objectlock import RetainingBackend
+from s3vault.backend.objectlock import LockingBackend
 from s3vault.errors import UsageError
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
@@ -45,7 +45,7 @@ def needed_by(repo: Repository, snapshot: SnapshotFile, snapshot_id: ObjectId) -
             loc = repo.index.lookup(btype, bid)
             if loc is not None:
                 names.add(object_name(kind, loc.pack_id))
-    names.add(object_name(ObjectKind.SNAPSHOTS, snapshot_id))
+    names.add(repo.name_of(ObjectKind.SNAPSHOTS, snapshot_id))
     names.add(object_name(ObjectKind.CONFIG))
     names.update(info.name for info in repo.list_objects(ObjectKind.KEYS))
     return sorted(names)
@@ -53,18 +53,18 @@ def needed_by(repo: Repository, snapshot: SnapshotFile, snapshot_id: ObjectId) -
 
 def protect(
     repo: Repository,
-    store: RetainingBackend,
+    store: LockingBackend,
     snapshot: SnapshotFile,
     snapshot_id: ObjectId,
     now: float,
     period: float,
 ) -> int:
     """Make everything the snapshot needs stay locked at least ``period`` from ``now``;
-    returns how many objects had their retention extended."""
-    return store.extend_retention(needed_by(repo, snapshot, snapshot_id), now + period)
+    returns how many objects had their retain-until extended."""
+    return store.extend_locks(needed_by(repo, snapshot, snapshot_id), now + period)
 
 
-def split_locked(store: RetainingBackend, names: list[str]) -> tuple[list[str], dict[str, float]]:
+def split_locked(store: LockingBackend, names: list[str]) -> tuple[list[str], dict[str, float]]:
     """(names free to delete, names still locked with their retain-until)."""
     locked = store.retained_until(names)
     return [n for n in names if n not in locked], locked
@@ -86,12 +86,12 @@ def load_known(path: Path | None) -> dict[str, float]:
         return {}
 
 
-def save_known(repo: Repository, store: RetainingBackend, now: float) -> None:
+def save_known(repo: Repository, store: LockingBackend, now: float) -> None:
     """Keep the retain-until times still ahead for the next run (best effort)."""
     path = known_locks_path(repo)
     if path is None:
         return
-    live = {k: v for k, v in store.known_retention().items() if v > now}
+    live = {k: v for k, v in store.known_locks().items() if v > now}
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,20 +154,20 @@ def needed_until(snapshot: SnapshotFile, reasons: tuple[str, ...]) -> float:
 
 
 def protect_kept(
-    repo: Repository, store: RetainingBackend, kept: list[Decision], period: float
+    repo: Repository, store: LockingBackend, kept: list[Decision], period: float
 ) -> int:
     """Extend the locks of snapshots a longer rule (weekly, monthly, yearly) keeps beyond
     what their creation lock covers; returns how many objects were extended."""
     extended = 0
-    known = store.known_retention()
+    known = store.known_locks()
     for d in kept:
         if d.snapshot is None:  # only forget ID removes unreadable snapshots; none is kept
             continue
         need = needed_until(d.snapshot, d.reasons)
-        if known.get(object_name(ObjectKind.SNAPSHOTS, d.id), 0.0) >= need:
+        if known.get(repo.name_of(ObjectKind.SNAPSHOTS, d.id), 0.0) >= need:
             continue  # extended by an earlier run: no tree walk
         if need > d.snapshot.time.timestamp() + period:
             if not len(repo.index):
                 repo = repo.with_index(repo.read_index())
-            extended += store.extend_retention(needed_by(repo, d.snapshot, d.id), need)
+            extended += store.extend_locks(needed_by(repo, d.snapshot, d.id), need)
     return extended

@@ -26,9 +26,10 @@ from s3vault.clock import Clock, SystemClock
 from s3vault.crashpoint import crash_point
 from s3vault.errors import FormatVersionError, IntegrityError, S3VaultError, UsageError
 from s3vault.format.deletionfile import DeletionFile, MarkedPack
-from s3vault.format.indexfile import IndexedPack, IndexFile
+from s3vault.format.indexfile import IndexFile
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
+from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.maintenance.reencrypt import (
     Retirement,
@@ -38,9 +39,16 @@ from s3vault.maintenance.reencrypt import (
     still_needed,
 )
 from s3vault.progress import NullProgress, Progress
+from s3vault.repository.blobset import BlobFlags
+from s3vault.repository.compactpack import (
+    CompactIndexFile,
+    CompactPack,
+    SpillFile,
+    compact_index_file,
+    encode_compact,
+)
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.marks import DAMAGED_RECORD_HINT, load_marks, record_name
-from s3vault.repository.names import pack_kind, pack_name
 from s3vault.repository.packheader import read_pack_header
 from s3vault.repository.references import References
 from s3vault.repository.repository import Repository
@@ -64,13 +72,13 @@ class PruneOptions:
     reencrypt: bool = False  # rewrite everything of older key epochs (after key rotate-master)
 
 
-def _used(pack: IndexedPack, refs: References) -> tuple[int, int]:
+def _used(pack: CompactPack, refs: References) -> tuple[int, int]:
     """(used entries, used bytes) of a pack."""
     n = size = 0
-    for e in pack.entries:
-        if e.id in refs.blobs(e.type):
+    for btype, bid, length in pack.blobs():
+        if bid in refs.blobs(btype):
             n += 1
-            size += e.length
+            size += length
     return n, size
 
 
@@ -81,17 +89,17 @@ class PrunePlan:
     now: float
     grace: float
     snapshots: set[ObjectId] = field(default_factory=set)
-    index: BlobIndex = field(default_factory=BlobIndex)  # every pack planned from, to read by
+    index: BlobIndex = field(default_factory=BlobIndex)  # tree packs planned from (+ repacked)
     index_files: list[ObjectId] = field(default_factory=list)  # replaced by the new index
     records: list[ObjectId] = field(default_factory=list)  # replaced by the new record
-    refs: References = field(default_factory=References)
-    keep: list[IndexedPack] = field(default_factory=list)
-    repack: list[IndexedPack] = field(default_factory=list)
-    mark: list[IndexedPack] = field(default_factory=list)
-    still_marked: list[tuple[IndexedPack, float]] = field(default_factory=list)
-    unmark: list[IndexedPack] = field(default_factory=list)
-    delete: list[IndexedPack] = field(default_factory=list)
-    orphans_delete: list[IndexedPack] = field(default_factory=list)
+    refs: References = field(default_factory=lambda: References(cache_trees=False))
+    keep: list[CompactPack] = field(default_factory=list)
+    repack: list[CompactPack] = field(default_factory=list)
+    mark: list[CompactPack] = field(default_factory=list)
+    still_marked: list[tuple[CompactPack, float]] = field(default_factory=list)
+    unmark: list[CompactPack] = field(default_factory=list)
+    delete: list[CompactPack] = field(default_factory=list)
+    orphans_delete: list[CompactPack] = field(default_factory=list)
     young_orphans: int = 0
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     stored_bytes: int = 0
@@ -112,36 +120,58 @@ class PrunePlan:
         return bool(self.repack or self.mark or self.unmark or self.delete or self.orphans_delete)
 
 
-def _read_index_files(repo: Repository) -> tuple[list[ObjectId], dict[ObjectId, IndexedPack]]:
-    """Every index file; prune changes nothing while one is damaged (it would supersede what
-    it could not read).
+def _read_index_files(repo: Repository) -> tuple[list[ObjectId], dict[ObjectId, CompactPack]]:
+    """Every index file (its packs kept compact as soon as it is read, their entries in a
+    temporary file); prune changes nothing while one is damaged (it would supersede what it
+    could not read).
 
     Raises:
         IntegrityError: an index file is damaged (the message says what to run).
     """
     ids = sorted(repo.list_files(ObjectKind.INDEX))
-    files = {}
+    files: dict[ObjectId, CompactIndexFile] = {}
+    spill = SpillFile()  # the packs' entries: on disk, not resident (10^7 blobs: 450 MB)
     for oid in ids:
         try:
-            files[oid] = IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid))
+            files[oid] = compact_index_file(repo.load_file(ObjectKind.INDEX, oid), spill)
         except (IntegrityError, FormatVersionError) as exc:
             msg = (
                 f"prune refused: {exc}; nothing was changed. Run `s3vault repair index` (it "
                 "rebuilds the index from the packs' headers), then prune again"
             )
             raise IntegrityError(msg) from None
-    packs: dict[ObjectId, IndexedPack] = {}
-    for _oid, ifile in live(files):
-        for p in ifile.packs:
+    packs: dict[ObjectId, CompactPack] = {}
+    for _oid, compact in live(files):
+        for p in compact.packs:
             packs.setdefault(p.id, p)
     return ids, packs
 
 
-def _index_of(packs: list[IndexedPack]) -> BlobIndex:
+def _tree_index(packs: list[CompactPack]) -> BlobIndex:
+    """The index prune reads through: its tree packs only (the walk loads trees; data blobs
+    are read only to repack, and their packs are added then). Data blobs' presence is checked
+    against the compact packs (``_reach``): no 48-byte index record per data blob."""
     index = BlobIndex()
     for p in packs:
-        index.add_indexed_pack(p)
+        if p.kind is ObjectKind.TREE:
+            index.add_pack(p.id, p.size, p.index_entries(), p.epoch)
     return index
+
+
+def _reach(
+    repo: Repository, plan: PrunePlan, packs: list[CompactPack], snapshots: list[SnapshotFile]
+) -> None:
+    """What the snapshots reference (plan.refs, its ``missing`` included), through an index of
+    ``packs``."""
+    plan.index = _tree_index(packs)
+    plan.refs = References(cache_trees=False, check_data=False)
+    plan.refs.add_snapshots(repo.with_index(plan.index), snapshots)
+    stored = BlobFlags(plan.refs.data)
+    for pack in packs:
+        if pack.kind is ObjectKind.DATA:
+            for _btype, bid, _length in pack.blobs():
+                stored.set(bid)
+    plan.refs.missing.extend((BlobType.DATA, bid) for bid in stored.clear_ids())
 
 
 def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
@@ -174,17 +204,18 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
         )
         raise IntegrityError(msg)
     plan.records = sorted(set(marks.records) | marks.superseded)
-    marked = {pid: m for pid, m in marks.packs.items() if pid not in indexed}
+    marked = {
+        pid: (CompactPack.of(pack), since)
+        for pid, (pack, since) in marks.packs.items()
+        if pid not in indexed
+    }
     listed = repo.list_packs()
     plan.listed = set(listed)
     packs = list(indexed.values()) + [p for p, _ in marked.values()]
-    plan.index = _index_of(packs)
-    plan.refs.add_snapshots(repo.with_index(plan.index), snapshots)
+    _reach(repo, plan, packs, snapshots)
     orphans = _read_orphans(repo, plan, listed, indexed, marked)
     if plan.refs.missing and orphans:  # an index write lost in a crash: look again
-        plan.index = _index_of(packs + orphans)
-        plan.refs = References()
-        plan.refs.add_snapshots(repo.with_index(plan.index), snapshots)
+        _reach(repo, plan, packs + orphans, snapshots)
     if plan.refs.missing:
         btype, bid = plan.refs.missing[0]
         msg = (
@@ -242,21 +273,21 @@ def _plan_temporaries(repo: Repository, plan: PrunePlan) -> None:
 
 
 def _needed_and_gone(
-    packs: list[IndexedPack], listed: dict[ObjectId, ObjectInfo], refs: References
+    packs: list[CompactPack], listed: dict[ObjectId, ObjectInfo], refs: References
 ) -> list[str]:
     """Packs the store lost that held a blob snapshots need and no stored pack has a copy of
     (a backup that found a pack gone stores what it needs again: those are not lost)."""
     wanted: dict[tuple[BlobType, ObjectId], str] = {}
     for pack in packs:
         if pack.id not in listed:
-            for e in pack.entries:
-                if e.id in refs.blobs(e.type):
-                    wanted.setdefault((e.type, e.id), pack_name(pack))
+            for btype, bid, _length in pack.blobs():
+                if bid in refs.blobs(btype):
+                    wanted.setdefault((btype, bid), pack.name)
     if wanted:
         for pack in packs:
             if pack.id in listed:
-                for e in pack.entries:
-                    wanted.pop((e.type, e.id), None)
+                for btype, bid, _length in pack.blobs():
+                    wanted.pop((btype, bid), None)
     return sorted(set(wanted.values()))
 
 
@@ -264,9 +295,9 @@ def _read_orphans(
     repo: Repository,
     plan: PrunePlan,
     listed: dict[ObjectId, ObjectInfo],
-    indexed: dict[ObjectId, IndexedPack],
-    marked: dict[ObjectId, tuple[IndexedPack, float]],
-) -> list[IndexedPack]:
+    indexed: dict[ObjectId, CompactPack],
+    marked: dict[ObjectId, tuple[CompactPack, float]],
+) -> list[CompactPack]:
     """Headers of stored packs that no index file or record names. Young ones may belong to a
     running backup and are left alone (unless snapshots miss data they might hold)."""
     out = []
@@ -277,26 +308,26 @@ def _read_orphans(
             plan.young_orphans += 1
             continue
         try:
-            out.append(read_pack_header(repo, info.name, info.size))
+            out.append(CompactPack.of(read_pack_header(repo, info.name, info.size)))
         except (S3VaultError, ValueError) as exc:
             plan.unreadable.append((info.name, str(exc)))
     return out
 
 
 def _classify_indexed(
-    plan: PrunePlan, indexed: dict[ObjectId, IndexedPack], listed: dict[ObjectId, ObjectInfo]
-) -> list[tuple[float, IndexedPack, int]]:
+    plan: PrunePlan, indexed: dict[ObjectId, CompactPack], listed: dict[ObjectId, ObjectInfo]
+) -> list[tuple[float, CompactPack, int]]:
     """Fully used packs stay, unused ones are marked (unless very young: perhaps a running
     backup's), partly used ones are returned as repack candidates (unused share, pack, bytes)."""
     young_limit = min(3600.0, plan.grace / 2)
-    partly: list[tuple[float, IndexedPack, int]] = []
+    partly: list[tuple[float, CompactPack, int]] = []
     for pack in indexed.values():
         plan.stored_bytes += pack.size
         n, used_bytes = _used(pack, plan.refs)
         info = listed.get(pack.id)
         if info is None:
             continue  # not stored (and not needed): it leaves the index
-        if n == len(pack.entries):
+        if n == len(pack):
             plan.keep.append(pack)
         elif n == 0:
             if info is not None and plan.now - info.modified < young_limit:
@@ -314,9 +345,9 @@ def _classify_indexed(
 def _plan_reencrypt(
     repo: Repository,
     plan: PrunePlan,
-    partly: list[tuple[float, IndexedPack, int]],
+    partly: list[tuple[float, CompactPack, int]],
     budget: int | None,
-) -> list[tuple[float, IndexedPack, int]]:
+) -> list[tuple[float, CompactPack, int]]:
     """Packs of older epochs: repacked if they hold a needed blob that no current-epoch pack
     holds (within ``budget`` bytes of packs: the rest waits for the next run), else marked.
     Returns the partly used packs left to the usual choice."""
@@ -344,7 +375,7 @@ def _plan_reencrypt(
 
 
 def _choose_repack(
-    plan: PrunePlan, partly: list[tuple[float, IndexedPack, int]], options: PruneOptions
+    plan: PrunePlan, partly: list[tuple[float, CompactPack, int]], options: PruneOptions
 ) -> None:
     """Repack the emptiest partly used packs until the unused share is within bounds."""
     partly.sort(key=lambda item: item[0], reverse=True)
@@ -361,19 +392,17 @@ def _choose_repack(
             plan.keep.append(pack)
 
 
-def _decide_marked(plan: PrunePlan, marked: dict[ObjectId, tuple[IndexedPack, float]]) -> None:
+def _decide_marked(plan: PrunePlan, marked: dict[ObjectId, tuple[CompactPack, float]]) -> None:
     """Marked packs: needed again → unmark; old enough → delete; else stay marked."""
     wanted: dict[tuple[BlobType, ObjectId], list[ObjectId]] = {}
     for pid, (pack, _since) in marked.items():
-        for e in pack.entries:
-            if e.id in plan.refs.blobs(e.type):
-                wanted.setdefault((e.type, e.id), []).append(pid)
+        for btype, bid, _length in pack.blobs():
+            if bid in plan.refs.blobs(btype):
+                wanted.setdefault((btype, bid), []).append(pid)
     available: set[tuple[BlobType, ObjectId]] = set()
     if wanted:
-        for pack in plan.keep:
-            available.update((e.type, e.id) for e in pack.entries if (e.type, e.id) in wanted)
-        for pack in plan.repack:
-            available.update((e.type, e.id) for e in pack.entries if (e.type, e.id) in wanted)
+        for pack in plan.keep + plan.repack:
+            available.update(k for btype, bid, _n in pack.blobs() if (k := (btype, bid)) in wanted)
     needed = {pid for key, pids in wanted.items() if key not in available for pid in pids[:1]}
     for pid, (pack, since) in sorted(marked.items()):
         plan.marked_since[pid] = since
@@ -413,7 +442,9 @@ def _recheck(repo: Repository, plan: PrunePlan) -> int:
     # none of those is deleted as an orphan now.
     fresh = set(repo.list_files(ObjectKind.INDEX)) - set(plan.index_files)
     named = {
-        p.id for oid in fresh for p in IndexFile.decode(repo.load_file(ObjectKind.INDEX, oid)).packs
+        p.id
+        for oid in fresh
+        for p in compact_index_file(repo.load_file(ObjectKind.INDEX, oid)).packs
     }
     for pack in list(plan.orphans_delete):
         if pack.id in named:
@@ -442,17 +473,17 @@ def _defer_locked(repo: Repository, plan: PrunePlan) -> None:
     """Object Lock: what is still locked is not deleted now (the store would refuse it).
     Marked packs stay marked (with their old mark time), orphans stay orphans, superseded index
     files and records stay superseded; a later prune deletes them when their lock ends."""
-    store = repo.retention
+    store = repo.object_lock
     if store is None:
         return
-    names = [pack_name(p) for p in plan.delete + plan.orphans_delete]
+    names = [p.name for p in plan.delete + plan.orphans_delete]
     names += [object_name(ObjectKind.INDEX, oid) for oid in plan.index_files]
     names += [record_name(oid) for oid in plan.records]
     plan.locked = store.retained_until(names)
-    for pack in [p for p in plan.delete if pack_name(p) in plan.locked]:
+    for pack in [p for p in plan.delete if p.name in plan.locked]:
         plan.delete.remove(pack)
         plan.still_marked.append((pack, plan.marked_since.get(pack.id, plan.now)))
-    plan.orphans_delete = [p for p in plan.orphans_delete if pack_name(p) not in plan.locked]
+    plan.orphans_delete = [p for p in plan.orphans_delete if p.name not in plan.locked]
 
 
 def _repack(repo: Repository, plan: PrunePlan, progress: Progress) -> int:
@@ -497,6 +528,8 @@ def execute_prune(
     """
     clock = clock or SystemClock()
     progress = progress or NullProgress()
+    for pack in plan.repack:  # the walk's index holds tree packs; repack reads data too
+        plan.index.add_pack(pack.id, pack.size, pack.index_entries(), pack.epoch)
     repo = repo.with_index(plan.index)  # blobs are read through the packs planned from
     crash_point("prune-after-plan")
     check_lease()
@@ -533,8 +566,8 @@ def execute_prune(
 def _write_record(repo: Repository, plan: PrunePlan, clock: Clock) -> None:
     """The new deletion record: every pack marked now or still marked (with its old mark
     time), superseding every record read when planning. None when there is nothing to say."""
-    marks = [MarkedPack(pack=p, since=s) for p, s in plan.still_marked]
-    marks += [MarkedPack(pack=p) for p in plan.mark]
+    marks = [MarkedPack(pack=p.full(), since=s) for p, s in plan.still_marked]
+    marks += [MarkedPack(pack=p.full()) for p in plan.mark]
     if marks or plan.records:
         repo.save_file(
             ObjectKind.DELETIONS,
@@ -553,8 +586,8 @@ def _write_index(repo: Repository, plan: PrunePlan) -> int:
     indexed = plan.keep + plan.unmark
     written = 0
     for start in range(0, len(indexed), PACKS_PER_INDEX):
-        chunk = tuple(indexed[start : start + PACKS_PER_INDEX])
-        repo.save_index(IndexFile(packs=chunk, supersedes=tuple(plan.index_files)))
+        chunk = indexed[start : start + PACKS_PER_INDEX]
+        repo.save_file(ObjectKind.INDEX, encode_compact(chunk, tuple(plan.index_files)))
         written += 1
     if not indexed and plan.index_files:
         repo.save_index(IndexFile(packs=(), supersedes=tuple(plan.index_files)))
@@ -577,10 +610,10 @@ def _delete(
     for start in range(0, len(doomed), DELETE_BATCH):
         check_lease()
         batch = doomed[start : start + DELETE_BATCH]
-        repo.delete_objects((pack_kind(pack), pack.id) for pack in batch)
+        repo.delete_objects((pack.kind, pack.id) for pack in batch)
         for pack in batch:
             deleted_bytes += pack.size
-            progress.advanced(files=1, bytes_=pack.size, item=pack_name(pack))
+            progress.advanced(files=1, bytes_=pack.size, item=pack.name)
         crash_point("prune-mid-delete")
     progress.finished("deleting packs")
     records = [oid for oid in plan.records if record_name(oid) not in plan.locked]

@@ -24,13 +24,15 @@ from dataclasses import dataclass, replace
 from s3vault.errors import ObjectNotFoundError
 from s3vault.format.drillfile import DrillFile
 from s3vault.format.envelope import EnvelopeHeader, SealedKind
-from s3vault.format.indexfile import IndexedPack, IndexFile
+from s3vault.format.indexfile import IndexFile
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
+from s3vault.repository.compactpack import CompactPack
 from s3vault.repository.marks import load_marks
 from s3vault.repository.repository import Repository
+from s3vault.repository.snapshots import save_snapshot
 from s3vault.repository.supersede import superseded
 
 log = logging.getLogger(__name__)
@@ -38,15 +40,15 @@ log = logging.getLogger(__name__)
 BlobKey = tuple[BlobType, ObjectId]
 
 
-def current_blobs(repo: Repository, packs: list[IndexedPack]) -> set[BlobKey]:
+def current_blobs(repo: Repository, packs: list[CompactPack]) -> set[BlobKey]:
     """Blobs some pack of the current epoch already holds."""
     epoch = repo.config.current_epoch
-    return {(e.type, e.id) for p in packs if p.epoch == epoch for e in p.entries}
+    return {(t, bid) for p in packs if p.epoch == epoch for t, bid, _n in p.blobs()}
 
 
-def still_needed(pack: IndexedPack, wanted: Callable[[BlobKey], bool], fresh: set[BlobKey]) -> int:
+def still_needed(pack: CompactPack, wanted: Callable[[BlobKey], bool], fresh: set[BlobKey]) -> int:
     """How many blobs of an old-epoch pack must be re-encrypted."""
-    return sum(1 for e in pack.entries if wanted((e.type, e.id)) and (e.type, e.id) not in fresh)
+    return sum(1 for t, bid, _n in pack.blobs() if wanted((t, bid)) and (t, bid) not in fresh)
 
 
 @dataclass(slots=True)
@@ -76,17 +78,17 @@ def reseal_files(repo: Repository, check_lease: Callable[[], None]) -> Resealed:
     snaps.sort(key=lambda item: (item[1].time, item[0]))
     have = {_snapshot_key(s): sid for sid, s, e in snaps if e == epoch}
     locked = _locked(
-        repo, [object_name(ObjectKind.SNAPSHOTS, s) for s, _, e in snaps if e != epoch]
+        repo, [repo.name_of(ObjectKind.SNAPSHOTS, s) for s, _, e in snaps if e != epoch]
     )
     for sid, snap, e in snaps:
-        if e == epoch or object_name(ObjectKind.SNAPSHOTS, sid) in locked:
+        if e == epoch or repo.name_of(ObjectKind.SNAPSHOTS, sid) in locked:
             continue  # current, or under Object Lock: re-sealed once its lock has ended
         check_lease()
         new = have.get(_snapshot_key(snap))
         if new is None:
             parent = done.snapshots.get(snap.parent) if snap.parent else None
             fresh = replace(snap, parent=parent or snap.parent)
-            new = repo.save_file(ObjectKind.SNAPSHOTS, fresh.encode())
+            new = save_snapshot(repo, fresh)
         done.snapshots[sid] = new
         repo.delete_object(ObjectKind.SNAPSHOTS, sid)
     drills = repo.list_files(ObjectKind.DRILLS)
@@ -112,7 +114,7 @@ def reseal_files(repo: Repository, check_lease: Callable[[], None]) -> Resealed:
 def _locked(repo: Repository, names: list[str]) -> dict[str, float]:
     """Which of these objects Object Lock still protects (they cannot be removed yet, so they
     are not copied yet either: a copy would leave the same snapshot twice)."""
-    return repo.retention.retained_until(names) if repo.retention and names else {}
+    return repo.object_lock.retained_until(names) if repo.object_lock and names else {}
 
 
 def _reseal_audit(repo: Repository, check_lease: Callable[[], None]) -> int:

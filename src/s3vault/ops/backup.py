@@ -28,7 +28,7 @@ from s3vault.maintenance.immutability import protect, save_known
 from s3vault.ops.audit import AuditNote, audited, measured
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import find_snapshot, list_snapshots
+from s3vault.repository.snapshots import find_snapshot, list_snapshots, snapshot_group
 from s3vault.repository.writer import BlobWriter
 from s3vault.tags import flatten, tag_lists
 from s3vault.version import __version__
@@ -58,7 +58,9 @@ class BackupOptions:
     dry_run: bool = False
     readers: int = 0  # 0: from the CPU count
     blob_workers: int = 0
-    jobs: int = 0  # worker processes (archiver/parallel.py); 0: one per core; 1: none
+    # worker processes (archiver/parallel.py); 0: one per core; 1 (the default until the
+    # speed-up is measured on a quiet machine): none, the threaded engine
+    jobs: int = 1
 
     def with_profile(self, profile: Profile | None) -> BackupOptions:
         """A config profile's backup settings merged in (not for standard input): its paths
@@ -104,7 +106,7 @@ class BackupResult:
     dry_run: bool
     warnings: tuple[tuple[str, str], ...]  # source problems: paths missing, files unreadable
     requests: RequestCounts
-    locks_extended: int = 0  # Object Lock: older objects whose retention this snapshot extended
+    locks_extended: int = 0  # Object Lock: older objects whose retain-until this snapshot extended
     notices: tuple[tuple[str, str], ...] = ()  # repository damage this run worked around
     missing_packs: int = 0  # packs the index names that the store no longer has
     blobs_healed: int = 0  # blobs of those packs this run stored again
@@ -178,12 +180,12 @@ def _workers(configured: int, default: int) -> int:
 
 def _protect(repo: Repository, snapshot: SnapshotFile, snapshot_id: ObjectId) -> int:
     """Object Lock: what the new snapshot needs stays locked for the policy's period."""
-    if repo.retention is None:
+    if repo.object_lock is None:
         return 0
     now = repo.server_time()
     period = LockPolicy.from_dict(repo.config.object_lock).period
-    extended = protect(repo, repo.retention, snapshot, snapshot_id, now, period)
-    save_known(repo, repo.retention, now)
+    extended = protect(repo, repo.object_lock, snapshot, snapshot_id, now, period)
+    save_known(repo, repo.object_lock, now)
     return extended
 
 
@@ -198,10 +200,13 @@ def _parent(
     """
     if options.force:
         return None, None
-    snaps = list_snapshots(repo)
     try:
         if options.parent:
-            return find_snapshot(repo, options.parent, snapshots=snaps)
+            return find_snapshot(repo, options.parent, snapshots=list_snapshots(repo))
+        # Only the files named with this host and paths' group tag (or none) are read; host
+        # and paths are still checked in their content (design.md §8).
+        group = snapshot_group(repo, host, shown_paths)
+        snaps = list_snapshots(repo, group=group)
         return find_snapshot(repo, "latest", host=host, paths=shown_paths, snapshots=snaps)
     except UsageError:
         if options.parent:

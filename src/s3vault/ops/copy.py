@@ -42,31 +42,61 @@ RECORD = 1 + 32 + 32
 
 
 class IdMap:
-    """Source id → target id, for data blobs, trees and whole-file content hashes."""
+    """Source id → target id, for data blobs, trees and whole-file content hashes.
+
+    Held as the map file's own 65-byte records (kind, source id, target id) in ``bytearray``
+    buckets keyed by kind and the source id's first two bytes, found with one C-speed
+    ``find``: about 70 bytes per blob, where a dict of id objects took about 230 (copying 10^7
+    blobs: 0.7 GB instead of 2.3 GB). What this run learns waits as records for ``save``.
+    """
 
     def __init__(self, path: Path | None) -> None:
         self._path = path
-        self._map: dict[tuple[int, bytes], ObjectId] = {}
-        self._new: list[bytes] = []
+        self._buckets: dict[int, bytearray] = {}
+        self._new = bytearray()
         if path is not None:
             try:
                 raw = path.read_bytes()
             except OSError:
                 raw = b""
             for at in range(0, len(raw) - RECORD + 1, RECORD):
-                rec = raw[at : at + RECORD]
-                self._map[(rec[0], rec[1:33])] = ObjectId(rec[33:])
+                self._set(raw[at : at + RECORD])
+
+    def _place(self, key: bytes) -> tuple[bytearray | None, int]:
+        """The bucket of a (kind, source) key and the record's position in it (-1: none)."""
+        bucket = self._buckets.get((key[0] << 16) | (key[1] << 8) | key[2])
+        if bucket is None:
+            return None, -1
+        pos = bucket.find(key)
+        while pos != -1 and pos % RECORD:
+            pos = bucket.find(key, pos + 1)
+        return bucket, pos
+
+    def _set(self, record: bytes) -> bool:
+        """Store a record (a later one for the same source wins); False if already so."""
+        bucket, pos = self._place(record[:33])
+        if bucket is None:
+            self._buckets[(record[0] << 16) | (record[1] << 8) | record[2]] = bytearray(record)
+        elif pos == -1:
+            bucket += record
+        elif bucket[pos + 33 : pos + RECORD] == record[33:]:
+            return False
+        else:
+            bucket[pos + 33 : pos + RECORD] = record[33:]
+        return True
 
     def get(self, kind: int, source: ObjectId) -> ObjectId | None:
         """The target id of a source id, if known."""
-        return self._map.get((kind, bytes(source)))
+        bucket, pos = self._place(bytes([kind]) + source)
+        if bucket is None or pos == -1:
+            return None
+        return ObjectId(bytes(bucket[pos + 33 : pos + RECORD]))
 
     def put(self, kind: int, source: ObjectId, target: ObjectId) -> None:
         """Learn a mapping."""
-        key = (kind, bytes(source))
-        if self._map.get(key) != target:
-            self._map[key] = target
-            self._new.append(bytes([kind]) + bytes(source) + bytes(target))
+        record = bytes([kind]) + source + target
+        if self._set(record):
+            self._new += record
 
     def save(self) -> None:
         """Append what was learnt (best effort: the map only saves reads)."""
@@ -75,8 +105,8 @@ class IdMap:
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             with self._path.open("ab") as f:
-                f.write(b"".join(self._new))
-            self._new.clear()
+                f.write(self._new)
+            self._new = bytearray()
         except OSError as exc:
             log.warning("could not save the copy map %s: %s", self._path, exc)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from s3vault.backend.dialect import StoreDialect
 from s3vault.backend.location import BackendOptions
-from s3vault.backend.profile import StoreProfile
 from s3vault.backend.stack import stack_for
 from s3vault.cloud.check import OK, WARNING, WRONG, Check
 from s3vault.errors import S3VaultError
@@ -75,7 +75,7 @@ def _store_check(repo: Repository, options: DoctorOptions) -> list[Check]:
     if probing is None:
         return []
     now = probing.probe()
-    then = StoreProfile.from_dict(repo.config.store)
+    then = StoreDialect.from_dict(repo.config.store)
     if (now.checksum, now.create_only, now.compare_and_swap) == (
         then.checksum,
         then.create_only,

@@ -12,7 +12,7 @@ from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.objectlock import LockPolicy
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError, UsageError
-from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.layout import ObjectKind
 from s3vault.ids import ObjectId
 from s3vault.maintenance.immutability import protect_kept, save_known, split_locked
 from s3vault.maintenance.prune import PruneOptions
@@ -210,9 +210,9 @@ def _forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None) ->
         )
     removed, extended = 0, 0
     locked: dict[str, float] = {}
-    store = repo.retention
+    store = repo.object_lock
     if not options.dry_run and store is not None:
-        names = [object_name(ObjectKind.SNAPSHOTS, d.id) for d in plan.remove]
+        names = [repo.name_of(ObjectKind.SNAPSHOTS, d.id) for d in plan.remove]
         locked = split_locked(store, names)[1]
         period = LockPolicy.from_dict(repo.config.object_lock).period
         extended = protect_kept(repo, store, plan.keep, period)
@@ -220,7 +220,7 @@ def _forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None) ->
     deferred = []
     if not options.dry_run:
         for d in plan.remove:
-            name = object_name(ObjectKind.SNAPSHOTS, d.id)
+            name = repo.name_of(ObjectKind.SNAPSHOTS, d.id)
             if name in locked:  # never sent: the store would refuse it
                 deferred.append((str(d.id), locked[name]))
                 continue

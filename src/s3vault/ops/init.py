@@ -10,8 +10,8 @@ from datetime import timedelta
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Backend
+from s3vault.backend.dialect import StoreDialect
 from s3vault.backend.objectlock import LockPolicy
-from s3vault.backend.profile import StoreProfile
 from s3vault.backend.stack import stack_for
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import UsageError
@@ -39,7 +39,7 @@ def object_lock_policy(mode: str, policy: Policy, period: timedelta | None = Non
     """Object Lock in ``mode`` (governance or compliance) for a repository with this retention
     policy: objects are locked for ``period``, else for as long as the policy surely needs a
     new snapshot (``maintenance.immutability.lock_period``), plus a margin of a quarter of
-    that, so that a retention is extended at most once per margin, not on every run.
+    that, so that a retain-until date is extended at most once per margin, not on every run.
 
     Raises:
         UsageError: no period and a policy without a time-based rule.
@@ -56,7 +56,7 @@ class InitResult:
     location: str
     key_id: ObjectId
     requests: RequestCounts
-    store: StoreProfile | None = None  # what the capability probe found (S3 only)
+    store: StoreDialect | None = None  # the store dialect the probe found (S3 only)
     recovery_key: str | None = None  # the recovery key's text: shown once, kept nowhere
     repository: Repository | None = field(default=None, repr=False)  # open, for follow-ups
 
@@ -75,25 +75,25 @@ def init(
     """
     options = options or InitOptions()
     counts = RequestCounts()
-    settings, profile = options.settings, None
+    settings, dialect = options.settings, None
     if backend is None:
         stack = stack_for(repo_options.url, repo_options.backend)
         backend, counts = stack.backend, stack.counts
         capabilities = backend.capabilities
         if capabilities.probing is not None:
-            profile = capabilities.probing.probe()
-            settings = dataclasses.replace(settings, store=profile.to_dict())
+            dialect = capabilities.probing.probe()
+            settings = dataclasses.replace(settings, store=dialect.to_dict())
         if options.object_lock is not None:
-            if capabilities.retention is None or profile is None:
+            if capabilities.object_lock is None or dialect is None:
                 msg = "Object Lock needs an S3 repository (a bucket with Object Lock enabled)"
                 raise UsageError(msg)
-            if not profile.object_lock:
+            if not dialect.object_lock:
                 msg = (
                     f"the bucket of {backend.location} does not have Object Lock enabled: "
                     "create it with Object Lock (see docs/immutability.md)"
                 )
                 raise UsageError(msg)
-            capabilities.retention.adopt_lock(options.object_lock)  # the config and key file too
+            capabilities.object_lock.adopt_lock(options.object_lock)  # the config and key file too
             settings = dataclasses.replace(settings, object_lock=options.object_lock.to_dict())
     elif options.object_lock is not None:
         raise UsageError("Object Lock needs an S3 repository")
@@ -116,7 +116,7 @@ def init(
         location=backend.location,
         key_id=repo.key_id,
         requests=counts.snapshot(),
-        store=profile,
+        store=dialect,
         recovery_key=recovery_text,
         repository=repo,
     )

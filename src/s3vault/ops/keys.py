@@ -117,7 +117,7 @@ def _add_key(
     password: bytes,
     *,
     label: str = "",
-    kdf_profile: str = "default",
+    kdf_cost: str = "default",
     clock: Clock | None = None,
     kind: str = "password",
 ) -> KeyEntry:
@@ -134,7 +134,7 @@ def _add_key(
         repo_id=repo.id,
         payload=repo.sealer.payload(),
         password=password,
-        kdf_profile=kdf_profile,
+        kdf_cost=kdf_cost,
         label=label,
         kind=kind,
         **_origin(clock),
@@ -146,11 +146,11 @@ def _add_key(
 def store_recovery_key(repo: Repository, *, clock: Clock | None = None) -> tuple[KeyEntry, str]:
     """A key file that a new recovery secret opens; returns it and the secret's text form
     (shown once: s3vault keeps no copy). The secret has 256 random bits, so the cheapest KDF
-    profile loses nothing. Not audited: for init, whose record covers it
+    cost loses nothing. Not audited: for init, whose record covers it
     (``add_recovery_key`` is the audited operation)."""
     secret = recovery.new_secret()
     entry = _add_key(
-        repo, secret, label="recovery", kdf_profile="minimum", clock=clock, kind="recovery"
+        repo, secret, label="recovery", kdf_cost="minimum", clock=clock, kind="recovery"
     )
     return entry, recovery.encode(secret)
 
@@ -159,7 +159,7 @@ def _change_password(
     repo: Repository,
     password: bytes,
     *,
-    kdf_profile: str = "default",
+    kdf_cost: str = "default",
     clock: Clock | None = None,
 ) -> KeyEntry:
     """Replace the key file in use by one with a new password (added and checked first, then
@@ -167,9 +167,7 @@ def _change_password(
     old = next((e for e in list_keys(repo) if e.current), None)
     if old is not None and old.kind == "recovery":
         old = None  # opened with the recovery key: add a password, keep the recovery key
-    added = _add_key(
-        repo, password, label=old.label if old else "", kdf_profile=kdf_profile, clock=clock
-    )
+    added = _add_key(repo, password, label=old.label if old else "", kdf_cost=kdf_cost, clock=clock)
     if old is not None:
         repo.delete_object(ObjectKind.KEYS, old.id)
     return added
@@ -340,7 +338,7 @@ def add_key(
     password: bytes,
     *,
     label: str = "",
-    kdf_profile: str = "default",
+    kdf_cost: str = "default",
     clock: Clock | None = None,
     kind: str = "password",
 ) -> KeyEntry:
@@ -352,9 +350,7 @@ def add_key(
             as added).
     """
     with audited(repo, "key add") as note:
-        entry = _add_key(
-            repo, password, label=label, kdf_profile=kdf_profile, clock=clock, kind=kind
-        )
+        entry = _add_key(repo, password, label=label, kdf_cost=kdf_cost, clock=clock, kind=kind)
         note.details.update(key=entry.id, kind=entry.kind, label=entry.label)
     return entry
 
@@ -362,7 +358,7 @@ def add_key(
 def add_recovery_key(repo: Repository, *, clock: Clock | None = None) -> tuple[KeyEntry, str]:
     """A key file that a new recovery secret opens; returns it and the secret's text form
     (shown once: s3vault keeps no copy). The secret has 256 random bits, so the cheapest KDF
-    profile loses nothing."""
+    cost loses nothing."""
     with audited(repo, "key add") as note:
         entry, text = store_recovery_key(repo, clock=clock)
         note.details.update(key=entry.id, kind=entry.kind, label=entry.label)
@@ -397,13 +393,13 @@ def change_password(
     repo: Repository,
     password: bytes,
     *,
-    kdf_profile: str = "default",
+    kdf_cost: str = "default",
     clock: Clock | None = None,
 ) -> KeyEntry:
     """Replace the key file in use by one with a new password (added and checked first, then
     the old one removed)."""
     with audited(repo, "key passwd", replaced=repo.key_id.hex()) as note:
-        entry = _change_password(repo, password, kdf_profile=kdf_profile, clock=clock)
+        entry = _change_password(repo, password, kdf_cost=kdf_cost, clock=clock)
         note.details["key"] = entry.id
     return entry
 

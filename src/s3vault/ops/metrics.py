@@ -1,5 +1,6 @@
 """Prometheus textfile metrics (node_exporter's textfile collector): one file per host, with
-one series per (command, profile, host, repository), rewritten atomically after every command.
+one series per (command, config profile, host, repository), rewritten atomically after every
+command.
 
 Written for every command: ``s3vault_last_run_timestamp_seconds``, ``s3vault_exit_code``,
 ``s3vault_duration_seconds`` and ``s3vault_last_success_timestamp_seconds`` (carried over from
@@ -12,6 +13,7 @@ result, throughput, projected RTO; prune: bytes freed). The operations name thei
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import socket
@@ -75,11 +77,33 @@ def write_textfile(
     duration: float,
     now: float,
 ) -> None:
-    """Replace this command's series in the file (keeping every other series) atomically.
+    """Replace this command's series in the file (keeping every other series) atomically, under
+    an exclusive lock of ``.NAME.lock`` beside it: commands finishing at once each read the
+    file the other wrote, so no series is lost (node_exporter reads only ``*.prom``).
 
     Raises:
         OSError: the directory cannot be written.
     """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = os.open(
+        path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
+    )
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _rewrite(path, labels, values, exit_code=exit_code, duration=duration, now=now)
+    finally:
+        os.close(lock)  # releases the lock
+
+
+def _rewrite(
+    path: Path,
+    labels: Mapping[str, str],
+    values: Mapping[str, float],
+    *,
+    exit_code: int,
+    duration: float,
+    now: float,
+) -> None:
     mine = _labels(labels)
     samples = [s for s in _read(path) if s[1] != mine]
     previous = {m: v for m, lab, v in _read(path) if lab == mine}
@@ -100,7 +124,6 @@ def write_textfile(
         lines.append(f"# TYPE s3vault_{name} gauge")
         lines += [f"s3vault_{n}{{{lab}}} {v}" for n, lab, v in samples if n == name]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(path)
 
@@ -123,7 +146,7 @@ def publish(
     duration: float,
     now: float,
 ) -> list[tuple[str, str]]:
-    """Write a run's figures (``labels``: command, profile and repository; the host is added)
+    """Write a run's figures (``labels``: command, config profile and repository; the host is added)
     to the textfile and to CloudWatch. Returns what could not be written, as (item,
     message): a failure here never changes the run's outcome."""
     labels = {**labels, "host": socket.gethostname()}

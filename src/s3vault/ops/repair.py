@@ -20,7 +20,7 @@ from s3vault.checker.snapshotrepair import (
 )
 from s3vault.clock import Clock
 from s3vault.errors import ObjectNotFoundError
-from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.layout import ObjectKind
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.maintenance.immutability import protect, save_known, split_locked
@@ -92,7 +92,7 @@ def _repair_index(
             new = tuple(plan.execute(repo, check_lease=held.check))
     return RepairIndexResult(
         packs=len(plan.packs),
-        blobs=sum(len(p.entries) for p in plan.packs),
+        blobs=sum(len(p) for p in plan.packs),
         damaged_packs=tuple(plan.damaged),
         changed=plan.needed,
         new_index_files=new,
@@ -269,15 +269,15 @@ def _repair_snapshots(
 
 def _protect_new(repo: Repository, fixes: list[SnapshotFix]) -> None:
     """Object Lock: what a repaired snapshot needs stays locked as long as a backup's."""
-    if repo.retention is None:
+    if repo.object_lock is None:
         return
     now = repo.server_time()
     period = LockPolicy.from_dict(repo.config.object_lock).period
     for fix in fixes:
         if fix.new_id is not None and fix.snapshot is not None and fix.new_tree is not None:
             snap = load_snapshot(repo, fix.new_id)
-            protect(repo, repo.retention, snap, fix.new_id, now, period)
-    save_known(repo, repo.retention, now)
+            protect(repo, repo.object_lock, snap, fix.new_id, now, period)
+    save_known(repo, repo.object_lock, now)
 
 
 def _remove_originals(
@@ -299,8 +299,8 @@ def _remove_originals(
         return reports
     if check_lease is not None:
         check_lease()
-    names = {r.id: object_name(ObjectKind.SNAPSHOTS, r.id) for r in doomed}
-    locked = split_locked(repo.retention, list(names.values()))[1] if repo.retention else {}
+    names = {r.id: repo.name_of(ObjectKind.SNAPSHOTS, r.id) for r in doomed}
+    locked = split_locked(repo.object_lock, list(names.values()))[1] if repo.object_lock else {}
     out = []
     for r in reports:
         name = names.get(r.id)

@@ -7,7 +7,10 @@ backup of the profile's paths; forget by its ``retention`` table, with ``--prune
 says so; verify (its read-data subset, if any); a restore drill of this host's latest snapshot if
 the profile has a ``restore_test`` table. The routine exits with the most severe code of its
 steps (errors.worst); after them the ``after`` hook runs on success (0 or 3), ``on_failure``
-otherwise, and a ``before`` hook that fails skips every step.
+otherwise, and a ``before`` hook that fails skips every step. A backup that fails (an exit code
+other than 0 or 3: a partial backup goes on) ends the routine: forgetting, verifying and
+drilling a repository this run could not back up to proves nothing new and may hide the
+failure behind later successes. An interrupted step (130) ends it too.
 """
 
 from __future__ import annotations
@@ -53,6 +56,13 @@ def steps(profile: Profile, host: str) -> list[list[str]]:
                 step += [flag, str(drill[key])]
         routine.append(step)
     return routine
+
+
+def goes_on(step: list[str], exit_code: int) -> bool:
+    """Whether the routine runs its next step after ``step`` exited with ``exit_code``."""
+    if exit_code == ExitCode.INTERRUPTED:
+        return False
+    return not (step[0] == "backup" and exit_code not in SUCCESS)
 
 
 def before_hook(profile: Profile) -> Hook | None:

@@ -1,11 +1,15 @@
-"""snapshots: list snapshots, filtered by host, tag and path."""
+"""snapshots: list snapshots, filtered by host, tag and path; the latest N of each host and
+paths; grouped as restic's ``--group-by``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from s3vault.errors import UsageError
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
+from s3vault.maintenance.retention import group_by_keys
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import list_snapshots
 from s3vault.tags import TagList, matches, tag_lists
@@ -44,11 +48,64 @@ class SnapshotEntry:
     snapshot: SnapshotFile
 
 
-def snapshots(repo: Repository, filt: SnapshotFilter | None = None) -> list[SnapshotEntry]:
-    """Matching snapshots, oldest first."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SnapshotGroup:
+    """Snapshots that share what ``--group-by`` names (a field is empty when not grouped by)."""
+
+    host: str
+    paths: tuple[str, ...]
+    tags: tuple[str, ...]
+    entries: tuple[SnapshotEntry, ...]
+
+
+def _key(snap: SnapshotFile, keys: Sequence[str]) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    return (
+        snap.hostname if "host" in keys else "",
+        tuple(sorted(snap.paths)) if "paths" in keys else (),
+        tuple(sorted(snap.tags)) if "tags" in keys else (),
+    )
+
+
+def snapshots(
+    repo: Repository, filt: SnapshotFilter | None = None, *, latest: int | None = None
+) -> list[SnapshotEntry]:
+    """Matching snapshots, oldest first; with ``latest``, only the newest ``latest`` of each
+    host and set of paths (restic's ``--latest``).
+
+    Raises:
+        UsageError: ``latest`` below 1.
+    """
     filt = filt or SnapshotFilter()
-    return [
+    entries = [
         SnapshotEntry(id=sid, snapshot=snap)
         for sid, snap in list_snapshots(repo)
         if filt.matches(snap)
+    ]
+    if latest is None:
+        return entries
+    if latest < 1:
+        raise UsageError(f"--latest {latest}: give 1 or more")
+    kept: set[ObjectId] = set()
+    for group in group_snapshots(entries, ("host", "paths")):
+        newest = sorted(group.entries, key=lambda e: (e.snapshot.time, e.id.hex()))
+        kept.update(e.id for e in newest[-latest:])
+    return [e for e in entries if e.id in kept]
+
+
+def group_snapshots(
+    entries: Sequence[SnapshotEntry], group_by: Sequence[str]
+) -> list[SnapshotGroup]:
+    """``entries`` in groups by restic's ``--group-by`` words (host, paths, tags; none: one
+    group of all), each group's snapshots in the given order, groups sorted by their key.
+
+    Raises:
+        UsageError: an unknown word.
+    """
+    keys = group_by_keys(group_by)
+    groups: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[SnapshotEntry]] = {}
+    for entry in entries:
+        groups.setdefault(_key(entry.snapshot, keys), []).append(entry)
+    return [
+        SnapshotGroup(host=host, paths=paths, tags=tags, entries=tuple(members))
+        for (host, paths, tags), members in sorted(groups.items(), key=lambda kv: kv[0])
     ]

@@ -22,11 +22,11 @@ from __future__ import annotations
 import struct
 import threading
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from s3vault.format.indexfile import IndexedPack
-from s3vault.format.packfile import BlobType
+from s3vault.format.packfile import BlobType, PackEntry
 from s3vault.ids import ObjectId
 
 RECORD = struct.Struct("<32sIIII")
@@ -314,6 +314,34 @@ class BlobIndex:
                         epoch=self._pack_epochs[pack_no],
                     ),
                 )
+
+    def pack_entries(self, pack_ids: Iterable[ObjectId]) -> dict[ObjectId, list[PackEntry]]:
+        """The entries of these packs (by offset), gathered in one pass over the whole index:
+        what a pack holds, for callers that keep no per-blob record of their own beside the
+        index (verify's read-back asks for a batch of packs at a time). A pack the index does
+        not know is absent from the answer."""
+        with self._lock:
+            for table in self._tables.values():
+                table.compact()
+            wanted = {self._pack_no[p]: p for p in pack_ids if p in self._pack_no}
+            tables = [(t, list(table.buckets)) for t, table in self._tables.items()]
+        found: dict[ObjectId, list[PackEntry]] = {p: [] for p in wanted.values()}
+        for btype, buckets in tables:
+            for bucket in buckets:
+                for bid, pack_no, offset, length, raw_length in RECORD.iter_unpack(bucket):
+                    pack_id = wanted.get(pack_no)
+                    if pack_id is not None:
+                        entry = PackEntry(
+                            type=btype,
+                            id=ObjectId(bid),
+                            offset=offset,
+                            length=length,
+                            raw_length=raw_length,
+                        )
+                        found[pack_id].append(entry)
+        for entries in found.values():
+            entries.sort(key=lambda e: e.offset)
+        return found
 
     # Serialisation for the local cache -----------------------------------------------------
     # Image: pack count (u32) | pack ids | pack sizes (u64 each) | pack epochs (u16 each) |

@@ -59,7 +59,7 @@ def wrap_key(
     repo_id: ObjectId,
     payload: KeyPayload,
     password: bytes,
-    kdf_profile: str = "default",
+    kdf_cost: str = "default",
     label: str = "",
     hostname: str = "",
     username: str = "",
@@ -67,7 +67,7 @@ def wrap_key(
     kind: str = "password",
 ) -> KeyFile:
     """A new key file that opens with ``password`` (kind ``recovery``: a recovery secret)."""
-    params = kdf.new_params(kdf_profile)
+    params = kdf.new_params(kdf_cost)
     private, public = sealbox.new_keypair()
     draft = _draft(
         repo_id,

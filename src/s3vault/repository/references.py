@@ -1,4 +1,8 @@
-"""What snapshots reference: every tree and data blob reachable from their root trees."""
+"""What snapshots reference: every tree and data blob reachable from their root trees.
+
+The ids are held in BlobSets (about 34 bytes per id, not a Python object each), so the
+reachability of 10^7 blobs fits in a few hundred megabytes (docs/performance.md).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,27 @@ from collections.abc import Iterable
 from s3vault.errors import IntegrityError, ObjectNotFoundError
 from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
+from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
+from s3vault.repository.blobset import BlobSet
 from s3vault.repository.repository import Repository
 
 
 class References:
     """Blob ids reachable from a set of snapshots (each subtree walked once)."""
 
-    def __init__(self) -> None:
-        self.trees: set[ObjectId] = set()
-        self.data: set[ObjectId] = set()
+    def __init__(self, *, cache_trees: bool = True, check_data: bool = True) -> None:
+        """``cache_trees=False`` reads trees around the repository's tree cache: a walk reads
+        each tree once, and a cache of 4,096 large trees could hold more ids than the walk.
+        ``check_data=False`` leaves data blobs out of ``missing`` (the index walked through
+        need hold only tree blobs; the caller checks the data blobs its own way)."""
+        self._cache_trees = cache_trees
+        self._check_data = check_data
+        self.trees = BlobSet()
+        self.data = BlobSet()
         self.missing: list[tuple[BlobType, ObjectId]] = []  # referenced, but not in the index
 
-    def blobs(self, btype: BlobType) -> set[ObjectId]:
+    def blobs(self, btype: BlobType) -> BlobSet:
         """The referenced blobs of a type."""
         return self.trees if btype is BlobType.TREE else self.data
 
@@ -32,7 +44,7 @@ class References:
         for root in roots:
             self._walk(repo, root)
 
-    def by_type(self) -> list[tuple[BlobType, set[ObjectId]]]:
+    def by_type(self) -> list[tuple[BlobType, BlobSet]]:
         """(type, ids) pairs, trees first."""
         return [(BlobType.TREE, self.trees), (BlobType.DATA, self.data)]
 
@@ -40,14 +52,16 @@ class References:
         stack = [root]
         while stack:
             tid = stack.pop()
-            if tid in self.trees:
-                continue
-            self.trees.add(tid)
+            if not self.trees.add(tid):
+                continue  # walked already
             if not repo.index.has(BlobType.TREE, tid):
                 self.missing.append((BlobType.TREE, tid))
                 continue
             try:
-                tree = repo.load_tree(tid)
+                if self._cache_trees:
+                    tree = repo.load_tree(tid)
+                else:
+                    tree = Tree.decode(repo.load_blob(BlobType.TREE, tid))
             except (IntegrityError, ObjectNotFoundError):
                 self.missing.append((BlobType.TREE, tid))
                 continue
@@ -55,7 +69,6 @@ class References:
                 if node.subtree is not None:
                     stack.append(node.subtree)
                 for bid in node.content:
-                    if bid not in self.data:
-                        self.data.add(bid)
-                        if not repo.index.has(BlobType.DATA, bid):
-                            self.missing.append((BlobType.DATA, bid))
+                    new = self.data.add(bid)
+                    if new and self._check_data and not repo.index.has(BlobType.DATA, bid):
+                        self.missing.append((BlobType.DATA, bid))

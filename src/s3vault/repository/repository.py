@@ -20,7 +20,7 @@ from typing import Any
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Backend, ObjectInfo
 from s3vault.backend.dryrun import DryRunBackend
-from s3vault.backend.objectlock import RetainingBackend
+from s3vault.backend.objectlock import LockingBackend
 from s3vault.crypto.hashing import storage_id
 from s3vault.crypto.keys import MasterKey
 from s3vault.errors import (
@@ -36,15 +36,16 @@ from s3vault.format.configfile import ConfigFile, ConfigMarker, KeyEpoch
 from s3vault.format.envelope import EnvelopeHeader, SealedKind
 from s3vault.format.indexfile import IndexFile
 from s3vault.format.keyfile import KeyFile, KeyPayload
-from s3vault.format.layout import ObjectKind, object_name, parse_name
+from s3vault.format.layout import ObjectKind, object_name, parse_name, snapshot_name
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
 from s3vault.repository import keyring
 from s3vault.repository.cache import CacheWrites, FileCache, IndexCache, TreePackCache
+from s3vault.repository.compactpack import CompactIndexFile, compact_index_file
 from s3vault.repository.index import BlobIndex, BlobLocation
 from s3vault.repository.marks import Marks, load_marks
-from s3vault.repository.names import hex_id, id_in_name
+from s3vault.repository.names import SnapshotNames, hex_id, id_in_name
 from s3vault.repository.sealer import Sealer
 from s3vault.repository.supersede import live, superseded
 from s3vault.repository.writer import CPUS, BlobWriter, Delegation, sealed_kind_for
@@ -71,7 +72,7 @@ class RepositorySettings:
     chunker_min: int = 512 * 1024
     chunker_avg: int = 1024 * 1024
     chunker_max: int = 8 * 1024 * 1024
-    kdf_profile: str = "default"
+    kdf_cost: str = "default"
     min_grace: int = 24 * 3600
     store: dict[str, Any] = field(default_factory=dict)  # the S3 capability probe's findings
     object_lock: dict[str, Any] = field(default_factory=dict)  # LockPolicy.to_dict()
@@ -83,7 +84,7 @@ class StackState:
     """What an opened backend stack hands the repository it opens."""
 
     requests: RequestCounts | None = None  # the stack's live request counters
-    retention: RetainingBackend | None = None  # the store's Object Lock (used if configured)
+    object_lock: LockingBackend | None = None  # the store's Object Lock (used if configured)
     on_skip: Callable[[str, str], None] | None = None  # told of each damaged object passed over
 
 
@@ -104,6 +105,7 @@ class _Shared:
     trees: OrderedDict[ObjectId, Tree] = field(default_factory=OrderedDict)
     trees_lock: threading.Lock = field(default_factory=threading.Lock)
     skip_lock: threading.Lock = field(default_factory=threading.Lock)
+    snapshot_names: SnapshotNames = field(default_factory=SnapshotNames)
 
     @classmethod
     def build(
@@ -139,14 +141,14 @@ class Repository:
     delete objects through the methods below, which name objects by kind and id.
     """
 
-    __slots__ = ("_shared", "backend", "cache_dir", "index", "key_id", "requests", "retention")
+    __slots__ = ("_shared", "backend", "cache_dir", "index", "key_id", "object_lock", "requests")
 
     backend: Backend
     cache_dir: Path | None
     index: BlobIndex  # the loaded index (empty until a view with ``read_index()`` is made)
     key_id: ObjectId
     requests: RequestCounts  # the stack's live request counters
-    retention: RetainingBackend | None  # Object Lock, when the config asks it
+    object_lock: LockingBackend | None  # Object Lock, when the config asks it
     _shared: _Shared
 
     def __init__(
@@ -158,7 +160,7 @@ class Repository:
         key_id: ObjectId,
         cache_dir: Path | None,
         requests: RequestCounts | None = None,
-        retention: RetainingBackend | None = None,
+        object_lock: LockingBackend | None = None,
         on_skip: Callable[[str, str], None] | None = None,
     ) -> None:
         self._build(
@@ -167,7 +169,7 @@ class Repository:
             index=BlobIndex(),
             key_id=key_id,
             requests=requests or RequestCounts(),
-            retention=retention if config.object_lock else None,
+            object_lock=object_lock if config.object_lock else None,
             shared=_Shared.build(config, sealer, cache_dir, on_skip),
         )
 
@@ -179,7 +181,7 @@ class Repository:
         index: BlobIndex,
         key_id: ObjectId,
         requests: RequestCounts,
-        retention: RetainingBackend | None,
+        object_lock: LockingBackend | None,
         shared: _Shared,
     ) -> None:
         """Set every attribute, once (the only writer besides ``object.__setattr__``)."""
@@ -189,7 +191,7 @@ class Repository:
         setattr_(self, "index", index)
         setattr_(self, "key_id", key_id)
         setattr_(self, "requests", requests)
-        setattr_(self, "retention", retention)
+        setattr_(self, "object_lock", object_lock)
         setattr_(self, "_shared", shared)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -211,7 +213,7 @@ class Repository:
             index=index,
             key_id=self.key_id,
             requests=self.requests,
-            retention=self.retention,
+            object_lock=self.object_lock,
             shared=self._shared,
         )
         return view
@@ -226,7 +228,7 @@ class Repository:
             index=self.index,
             key_id=self.key_id,
             requests=RequestCounts(),
-            retention=None,
+            object_lock=None,
             shared=_Shared.build(self.config, self.sealer, None, None),
         )
         return view
@@ -317,7 +319,7 @@ class Repository:
             repo_id=repo_id,
             payload=payload,
             password=password,
-            kdf_profile=settings.kdf_profile,
+            kdf_cost=settings.kdf_cost,
             hostname=hostname,
             username=username,
             created=created,
@@ -478,7 +480,7 @@ class Repository:
             key_id=keyfile.id,
             cache_dir=cache_dir,
             requests=stack.requests if stack else None,
-            retention=stack.retention if stack else None,
+            object_lock=stack.object_lock if stack else None,
             on_skip=stack.on_skip if stack else None,
         )
 
@@ -507,17 +509,35 @@ class Repository:
 
     # Standalone files --------------------------------------------------------------------------
 
-    def save_file(self, kind: ObjectKind, plaintext: bytes) -> ObjectId:
-        """Seal and store a standalone file under the hash of its sealed bytes."""
+    def name_of(self, kind: ObjectKind, oid: ObjectId | str) -> str:
+        """The stored name of an object of a kind. A snapshot file's name carries its group
+        tag: the name this handle listed or saved, else the one a listing of its id shows (an
+        untagged name when none does: reading it then finds nothing)."""
+        return self._names_of(kind, oid)[0]
+
+    def _names_of(self, kind: ObjectKind, oid: ObjectId | str) -> list[str]:
+        if kind is not ObjectKind.SNAPSHOTS:
+            return [object_name(kind, oid)]
+        text = oid.hex() if isinstance(oid, ObjectId) else oid
+        known = self._shared.snapshot_names
+        if not known.names(text):
+            for info in self.backend.list(snapshot_name(text, None)):
+                known.note(info.name)
+        return known.names(text) or [snapshot_name(text, None)]
+
+    def save_file(self, kind: ObjectKind, plaintext: bytes, *, tag: str | None = None) -> ObjectId:
+        """Seal and store a standalone file under the hash of its sealed bytes (a snapshot
+        file with its group tag in its name, design.md §2)."""
         sealed = self.sealer.seal_file(sealed_kind_for(kind), plaintext)
         oid = storage_id(sealed)
-        name = object_name(kind, oid)
+        name = snapshot_name(oid, tag) if kind is ObjectKind.SNAPSHOTS else object_name(kind, oid)
         try:
             self.backend.put(name, sealed)
         except ObjectExistsError:
             # The name is the content's hash: a retried PUT whose first attempt had succeeded.
             if self.backend.stat(name).size != len(sealed):
                 raise
+        self._shared.snapshot_names.note(name)
         return oid
 
     def load_file(self, kind: ObjectKind, oid: ObjectId) -> bytes:
@@ -527,7 +547,6 @@ class Repository:
             ObjectNotFoundError: missing.
             IntegrityError: the content does not match its name or fails authentication.
         """
-        name = object_name(kind, oid)
         files = self._shared.files
         cached = files.read(kind.value, oid) if files and kind in CACHED else None
         if cached is not None:
@@ -538,6 +557,7 @@ class Repository:
                     pass
             assert self._shared.files is not None
             self._shared.files.drop(kind.value, oid)  # damaged copy: fetch the original
+        name = self.name_of(kind, oid)
         sealed = self.backend.get(name)
         if storage_id(sealed) != oid:
             msg = f"{name}: content does not match its name (damaged or replaced)"
@@ -560,13 +580,16 @@ class Repository:
         """
         files = self._shared.files
         cached = files.read(kind.value, oid) if files and kind in CACHED else None
-        head = cached if cached is not None else self.backend.get(object_name(kind, oid), 0, 48)
+        head = cached if cached is not None else self.backend.get(self.name_of(kind, oid), 0, 48)
         return EnvelopeHeader.decode(head).epoch
 
     def list_files(self, kind: ObjectKind) -> list[ObjectId]:
         """Ids of every file of a kind (a listing error raises; it is never read as empty)."""
         out = []
-        for info in self.list_objects(kind):
+        listed = self.list_objects(kind)
+        if kind is ObjectKind.SNAPSHOTS:
+            self._shared.snapshot_names.replace_listing([info.name for info in listed])
+        for info in listed:
             parsed = parse_name(info.name)
             if parsed is None or parsed[0] is not kind:
                 continue
@@ -616,7 +639,7 @@ class Repository:
         Raises:
             ObjectNotFoundError: missing.
         """
-        return self.backend.get(object_name(kind, oid), offset, length)
+        return self.backend.get(self.name_of(kind, oid), offset, length)
 
     def read_listed(self, info: ObjectInfo, offset: int = 0, length: int | None = None) -> bytes:
         """The stored bytes of an object a listing of this repository named (whatever its
@@ -629,7 +652,7 @@ class Repository:
         Raises:
             ObjectNotFoundError: missing.
         """
-        return self.backend.stat(object_name(kind, oid))
+        return self.backend.stat(self.name_of(kind, oid))
 
     def delete_object(self, kind: ObjectKind, oid: ObjectId | str) -> None:
         """Remove one object.
@@ -637,11 +660,17 @@ class Repository:
         Raises:
             ObjectNotFoundError: it is not there (stores that can tell).
         """
-        self.backend.delete(object_name(kind, oid))
+        names = self._names_of(kind, oid)
+        for name in names:  # a snapshot stored under two tags: every name
+            self.backend.delete(name)
+        if kind is ObjectKind.SNAPSHOTS:
+            self._shared.snapshot_names.forget(oid.hex() if isinstance(oid, ObjectId) else oid)
 
     def delete_objects(self, objects: Iterable[tuple[ObjectKind, ObjectId]]) -> None:
         """Remove objects in as few requests as the store allows (gone already is fine)."""
-        self.backend.delete_many([object_name(kind, oid) for kind, oid in objects])
+        self.backend.delete_many(
+            [name for kind, oid in objects for name in self._names_of(kind, oid)]
+        )
 
     def replace_listed(self, info: ObjectInfo, data: bytes) -> None:
         """Overwrite an object a listing named, if it is still the version listed.
@@ -712,8 +741,8 @@ class Repository:
                 self._read_index_files(set(self.list_files(ObjectKind.INDEX)) - set(files))
             )
         for _oid, ifile in live(files):  # a newer index file replaces the others
-            for pack in ifile.packs:
-                index.add_indexed_pack(pack)
+            for compact in ifile.packs:
+                index.add_pack(compact.id, compact.size, compact.index_entries(), compact.epoch)
         log.info(
             "index: %d blobs in %d packs (%d index files read, cache %s)",
             len(index),
@@ -729,16 +758,16 @@ class Repository:
                 index.add_indexed_pack(pack)
         return index
 
-    def _read_index_files(self, wanted: set[ObjectId]) -> dict[ObjectId, IndexFile]:
+    def _read_index_files(self, wanted: set[ObjectId]) -> dict[ObjectId, CompactIndexFile]:
         """Read index files; follow the listing past files a prune replaced meanwhile."""
-        files: dict[ObjectId, IndexFile] = {}
+        files: dict[ObjectId, CompactIndexFile] = {}  # compact: no PackEntry per blob
         gone: set[ObjectId] = set()
         damaged: set[ObjectId] = set()
         todo = set(wanted)
         for _ in range(LOAD_ROUNDS):
             for oid in sorted(todo):
                 try:
-                    files[oid] = IndexFile.decode(self.load_file(ObjectKind.INDEX, oid))
+                    files[oid] = compact_index_file(self.load_file(ObjectKind.INDEX, oid))
                 except ObjectNotFoundError:
                     gone.add(oid)
                 except (IntegrityError, FormatVersionError) as exc:

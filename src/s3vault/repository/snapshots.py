@@ -4,25 +4,50 @@ One bad snapshot file never stops the others: a file that does not open (random 
 valid-looking name, a flipped bit, a newer format) is recorded with ``Repository.skip`` and left
 out of every listing, so the other snapshots still list, restore and serve as parents. Naming it
 explicitly (its id prefix) is an integrity error that says how to remove it.
+
+A snapshot file's name carries its group tag (design.md §2, §8): a keyed hash of its host and
+sorted paths, so a backup finds its parent candidates in a listing and reads only those
+(``list_snapshots(group=...)``). The name is a hint, never trusted: whoever picks a snapshot
+still checks host and paths in its decrypted content, and ``verify`` names a wrong tag.
 """
 
 from __future__ import annotations
 
+from s3vault.crypto.hashing import group_tag
 from s3vault.errors import (
     FormatVersionError,
     IntegrityError,
     ObjectNotFoundError,
     UsageError,
 )
-from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.layout import ObjectKind, object_name, snapshot_tag
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
 
 
+def snapshot_group(repo: Repository, hostname: str, paths: tuple[str, ...]) -> str:
+    """The group tag of a host and path set in this repository (the order of paths does not
+    matter): what the names of their snapshot files carry."""
+    return group_tag(repo.sealer.current.group_key, hostname, paths)
+
+
 def save_snapshot(repo: Repository, snap: SnapshotFile) -> ObjectId:
-    """Store a snapshot: the commit point of a backup."""
-    return repo.save_file(ObjectKind.SNAPSHOTS, snap.encode())
+    """Store a snapshot, its group tag in its name: the commit point of a backup."""
+    tag = snapshot_group(repo, snap.hostname, snap.paths)
+    return repo.save_file(ObjectKind.SNAPSHOTS, snap.encode(), tag=tag)
+
+
+def listed_group(repo: Repository, sid: ObjectId) -> str | None:
+    """The group tag in the name a snapshot file was listed under (None: untagged)."""
+    return snapshot_tag(repo.name_of(ObjectKind.SNAPSHOTS, sid))
+
+
+def mistagged(repo: Repository, sid: ObjectId, snap: SnapshotFile) -> bool:
+    """Whether a snapshot file's name carries a group tag its content does not have (an
+    untagged name, written before tags, is not mistagged)."""
+    listed = listed_group(repo, sid)
+    return listed is not None and listed != snapshot_group(repo, snap.hostname, snap.paths)
 
 
 def load_snapshot(repo: Repository, sid: ObjectId) -> SnapshotFile:
@@ -35,19 +60,24 @@ def damaged_snapshot_hint(sid: ObjectId) -> str:
     return f"`s3vault forget {sid.short}` removes it (or `s3vault repair snapshots`)"
 
 
-def list_snapshots(repo: Repository) -> list[tuple[ObjectId, SnapshotFile]]:
-    """Every readable snapshot, oldest first. One removed between the listing and its reading
-    (a concurrent forget) no longer exists; one that does not open is skipped and recorded
-    (``repo.skipped``). Storage errors still raise: a snapshot is never taken for damaged
-    because the store could not be reached."""
+def list_snapshots(
+    repo: Repository, *, group: str | None = None
+) -> list[tuple[ObjectId, SnapshotFile]]:
+    """Every readable snapshot, oldest first (with ``group``: only the files whose names carry
+    that group tag or none, so the rest are never read; their content is not checked here).
+    One removed between the listing and its reading (a concurrent forget) no longer exists;
+    one that does not open is skipped and recorded (``repo.skipped``). Storage errors still
+    raise: a snapshot is never taken for damaged because the store could not be reached."""
     snaps = []
     for sid in repo.list_files(ObjectKind.SNAPSHOTS):
+        if group is not None and listed_group(repo, sid) not in (group, None):
+            continue
         try:
             snaps.append((sid, load_snapshot(repo, sid)))
         except ObjectNotFoundError:
             continue
         except (IntegrityError, FormatVersionError) as exc:
-            name = object_name(ObjectKind.SNAPSHOTS, sid)
+            name = repo.name_of(ObjectKind.SNAPSHOTS, sid)
             reason = str(exc).removeprefix(name + ": ")
             repo.skip(name, f"snapshot file skipped: {reason}; {damaged_snapshot_hint(sid)}")
     snaps.sort(key=lambda item: (item[1].time, item[0]))

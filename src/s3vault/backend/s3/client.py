@@ -1,9 +1,9 @@
-"""The way to one bucket: settings, the AWS session (profile, assumed role), and the boto3 S3
+"""The way to one bucket: settings, the AWS session (AWS profile, assumed role), and the boto3 S3
 client built from them (TLS verification, path style, checksum mode, pool size, timeouts).
 
 With backend/s3/errors.py the only module that imports boto3/botocore for the S3 store (the
 account administration modules build their own clients on ``aws_session``). Credentials,
-profiles, SSO and role chains are boto3's own. Every request goes through ``Connection.call``
+AWS profiles, SSO and role chains are boto3's own. Every request goes through ``Connection.call``
 so that it is counted and held to the congestion window (backend/s3/traffic.py).
 """
 
@@ -33,7 +33,7 @@ class S3Settings:
     prefix: str = ""
     endpoint_url: str | None = None
     region: str | None = None
-    profile: str | None = None
+    aws_profile: str | None = None  # a named profile of ~/.aws/config
     path_style: bool = False
     checksum: str | None = None  # "when_required" | "when_supported" | None (boto3 default)
     verify_tls: bool | str | None = None  # False, or a CA bundle path; None: boto3's default
@@ -55,11 +55,11 @@ class S3Settings:
 
 
 def aws_session(
-    profile: str | None, role_arn: str | None = None, external_id: str | None = None
+    aws_profile: str | None, role_arn: str | None = None, external_id: str | None = None
 ) -> boto3.session.Session:
     """The boto3 session of a repository's AWS account (S3, KMS, CloudWatch, bucket set-up):
-    a profile from ~/.aws, and the role to assume with it, if any."""
-    session = boto3.session.Session(profile_name=profile)
+    an AWS profile from ~/.aws, and the role to assume with it, if any."""
+    session = boto3.session.Session(profile_name=aws_profile)
     return _assumed_role_session(session, role_arn, external_id) if role_arn else session
 
 
@@ -98,7 +98,7 @@ def _content_md5(request: Any, **_kwargs: Any) -> None:
 
 def md5_for(body: bytes, checksum: str | None) -> dict[str, Any]:
     """Content-MD5 for transport integrity where boto3 sends no checksum of its own
-    (the ``when_required`` profile for stores that reject flexible checksums)."""
+    (the ``when_required`` dialect for stores that reject flexible checksums)."""
     if checksum != "when_required":
         return {}
     return {"ContentMD5": base64.b64encode(hashlib.md5(body).digest()).decode()}  # noqa: S324
@@ -112,7 +112,7 @@ class Connection:
         self._s = settings
         self._traffic = traffic
         self._prefix = settings.prefix.strip("/") + "/" if settings.prefix.strip("/") else ""
-        self._session = aws_session(settings.profile, settings.role_arn, settings.external_id)
+        self._session = aws_session(settings.aws_profile, settings.role_arn, settings.external_id)
         self.client: Any = self.new_client(settings.checksum)
         self._pid = os.getpid()
 

@@ -98,7 +98,7 @@ def translate(exc: Exception, op: str, key: str) -> BackendError:
     ):
         return TransientBackendError(f"{where}: {type(exc).__name__}: {exc}")
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return BackendError(f"{where}: no AWS credentials found (profile, environment or role)")
+        return BackendError(f"{where}: no AWS credentials found (AWS profile, environment or role)")
     return BackendError(f"{where}: {type(exc).__name__}: {exc}")
 
 

@@ -3,7 +3,7 @@ small objects under ``probe/<random>/``, and remove them again.
 
 1. Uploads: a PutObject with boto3's default checksums (aws-chunked + trailing CRC32 over
    https). A store that rejects it (Swift 2.30: 501, Ceph 16: 411, B2: 400) gets the
-   compatibility profile: ``when_required`` + Content-MD5, tried next.
+   compatibility dialect: ``when_required`` + Content-MD5, tried next.
 2. Create-only writes: ``If-None-Match: *`` twice in a row must give 200 then 412; then
    ``RACE_ROUNDS`` rounds of ``RACE_WRITERS`` concurrent creates of one name must each have
    exactly one winner ("atomic"), else "sequential" (Swift 2.38: several winners in most
@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from s3vault.backend.profile import StoreProfile
+from s3vault.backend.dialect import StoreDialect
 from s3vault.backend.s3.client import Connection, S3Settings, md5_for
 from s3vault.backend.s3.errors import error_code, http_status
 from s3vault.errors import AccessDeniedError, BackendError
@@ -87,12 +87,12 @@ class _Probe:
         except Exception as exc:
             msg = (
                 f"probe: uploads fail with boto3's default checksums ({first}) and with "
-                f"the compatibility profile ({_code(exc)}): {exc}"
+                f"the compatibility dialect ({_code(exc)}): {exc}"
             )
             raise BackendError(msg) from None
         self.notes.append(
             f"this store rejects boto3's default upload format ({first}): using the "
-            "compatibility profile (when_required checksums + Content-MD5)"
+            "compatibility dialect (when_required checksums + Content-MD5)"
         )
         return "when_required"
 
@@ -208,7 +208,7 @@ class _Probe:
                 log.warning("probe: could not remove %s", key)
 
 
-def probe(conn: Connection, checksum: str | None, server_time: Callable[[], float]) -> StoreProfile:
+def probe(conn: Connection, checksum: str | None, server_time: Callable[[], float]) -> StoreDialect:
     """Find out what the store does (``checksum``: the mode the user forced, if any;
     ``server_time``: the store's clock, for the time of the probe).
 
@@ -224,7 +224,7 @@ def probe(conn: Connection, checksum: str | None, server_time: Callable[[], floa
         parts = p.max_parts()
     finally:
         p.clean_up()
-    return StoreProfile(
+    return StoreDialect(
         checksum=mode,
         create_only=create_only,
         compare_and_swap=cas,
@@ -237,13 +237,13 @@ def probe(conn: Connection, checksum: str | None, server_time: Callable[[], floa
     )
 
 
-def adopted(settings: S3Settings, profile: StoreProfile, forced: str | None) -> dict[str, Any]:
+def adopted(settings: S3Settings, dialect: StoreDialect, forced: str | None) -> dict[str, Any]:
     """The settings to change so the store is used as the probe found: checksum mode (unless
     ``forced``), conditional writes, part limit."""
     return {
-        "checksum": forced or profile.checksum,
-        "conditional_writes": profile.create_only != "none",
-        "atomic_create": profile.create_only == "atomic",
-        "compare_and_swap": profile.compare_and_swap,
-        "max_parts": min(settings.max_parts, profile.max_parts),
+        "checksum": forced or dialect.checksum,
+        "conditional_writes": dialect.create_only != "none",
+        "atomic_create": dialect.create_only == "atomic",
+        "compare_and_swap": dialect.compare_and_swap,
+        "max_parts": min(settings.max_parts, dialect.max_parts),
     }

@@ -11,7 +11,7 @@ S3-compatible). Contract details for S3:
   more objects".
 - ``counts`` and ``throttle``: the requests actually sent and the bytes actually streamed
   (backend/s3/traffic.py). ``probe``/``adopt``: the store's capabilities (backend/s3/probe.py).
-  ``adopt_lock`` and the retention calls: Object Lock (backend/s3/retention.py).
+  ``adopt_lock`` and the retain-until calls: Object Lock (backend/s3/objectlock.py).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Guarantees, ObjectInfo
 from s3vault.backend.capabilities import Capabilities
 from s3vault.backend.congestion import CongestionWindow
+from s3vault.backend.dialect import StoreDialect
 from s3vault.backend.objectlock import LockPolicy
-from s3vault.backend.profile import StoreProfile
 from s3vault.backend.ratelimit import TokenBucket
 from s3vault.backend.s3.client import Connection, S3Settings
 from s3vault.backend.s3.errors import (
@@ -39,8 +39,8 @@ from s3vault.backend.s3.errors import (
     translate,
 )
 from s3vault.backend.s3.multipart import put_multipart
+from s3vault.backend.s3.objectlock import S3ObjectLock
 from s3vault.backend.s3.probe import adopted, probe
-from s3vault.backend.s3.retention import ObjectLockRetention
 from s3vault.backend.s3.traffic import Traffic
 from s3vault.errors import (
     BackendError,
@@ -64,11 +64,11 @@ class S3Backend:
         self.counts: RequestCounts = self._traffic.counts
         self.window: CongestionWindow = self._traffic.window
         self._conn = Connection(settings, self._traffic)
-        self._forced_checksum = settings.checksum  # the user's --s3-checksum beats a profile
+        self._forced_checksum = settings.checksum  # the user's --s3-checksum beats a dialect
         self._parts = ThreadPoolExecutor(
             max(1, settings.connections), thread_name_prefix="s3v-part"
         )
-        self._retention = ObjectLockRetention(self._conn, self._parts, self.server_time)
+        self._object_lock = S3ObjectLock(self._conn, self._parts, self.server_time)
 
     @property
     def _s(self) -> S3Settings:
@@ -111,20 +111,20 @@ class S3Backend:
     def capabilities(self) -> Capabilities:
         """All three: it streams (counts its requests, throttles its bytes), it can be probed,
         and it can lock objects (whether the bucket has Object Lock is the probe's finding)."""
-        return Capabilities(streaming=self._traffic, probing=self, retention=self._retention)
+        return Capabilities(streaming=self._traffic, probing=self, object_lock=self._object_lock)
 
     # Capabilities (also reachable through ``capabilities``) --------------------------------
 
-    def probe(self) -> StoreProfile:
+    def probe(self) -> StoreDialect:
         """Find out what the store does (backend/s3/probe.py), and adopt it."""
-        profile = probe(self._conn, self._forced_checksum, self.server_time)
-        self.adopt(profile)
-        return profile
+        dialect = probe(self._conn, self._forced_checksum, self.server_time)
+        self.adopt(dialect)
+        return dialect
 
-    def adopt(self, profile: StoreProfile) -> None:
+    def adopt(self, dialect: StoreDialect) -> None:
         """Work as the probe found: checksum mode (unless forced), conditional writes, part
         limit."""
-        self._conn.reconfigure(**adopted(self._s, profile, self._forced_checksum))
+        self._conn.reconfigure(**adopted(self._s, dialect, self._forced_checksum))
 
     def throttle(self, upload: TokenBucket | None, download: TokenBucket | None) -> None:
         """Take tokens from these buckets for every byte streamed (None: unlimited)."""
@@ -132,23 +132,23 @@ class S3Backend:
 
     def adopt_lock(self, policy: LockPolicy) -> None:
         """Lock every object created from now on under ``policy``."""
-        self._retention.adopt_lock(policy)
+        self._object_lock.adopt_lock(policy)
 
     def retained_until(self, names: Sequence[str]) -> dict[str, float]:
         """HEAD each object: those whose retain-until is still ahead (store clock)."""
-        return self._retention.retained_until(names)
+        return self._object_lock.retained_until(names)
 
-    def extend_retention(self, names: Sequence[str], until: float) -> int:
+    def extend_locks(self, names: Sequence[str], until: float) -> int:
         """PutObjectRetention for the objects known to be locked for less than ``until``."""
-        return self._retention.extend_retention(names, until)
+        return self._object_lock.extend_locks(names, until)
 
-    def known_retention(self) -> dict[str, float]:
+    def known_locks(self) -> dict[str, float]:
         """Every retain-until this process wrote or read (to keep across runs)."""
-        return self._retention.known_retention()
+        return self._object_lock.known_locks()
 
-    def remember_retention(self, known: dict[str, float]) -> None:
+    def remember_locks(self, known: dict[str, float]) -> None:
         """Retain-until times learnt by earlier runs on this host."""
-        self._retention.remember_retention(known)
+        self._object_lock.remember_locks(known)
 
     # Writing ----------------------------------------------------------------------------------
 
@@ -162,7 +162,7 @@ class S3Backend:
             extra["ServerSideEncryption"] = self._s.sse
             if self._s.kms_key_id:
                 extra["SSEKMSKeyId"] = self._s.kms_key_id
-        extra.update(self._retention.create_args(name))
+        extra.update(self._object_lock.create_args(name))
         return extra
 
     def put(self, name: str, data: bytes | memoryview) -> None:
@@ -348,7 +348,7 @@ class S3Backend:
         failed: list[str] = []
         transient = True
         for start in range(0, len(names), DELETE_OBJECTS_MAX):
-            targets = self._retention.delete_targets(names[start : start + DELETE_OBJECTS_MAX])
+            targets = self._object_lock.delete_targets(names[start : start + DELETE_OBJECTS_MAX])
             if not targets:
                 continue
             keys = [t["Key"] for t in targets]
@@ -377,7 +377,7 @@ class S3Backend:
     def delete(self, name: str) -> None:
         """Remove an object (HEAD first: S3 DELETE of a missing key succeeds silently)."""
         self.stat(name)
-        if self._retention.deletes_by_version(name):
+        if self._object_lock.deletes_by_version(name):
             self.delete_many([name])
             return
         key = self.key(name)

@@ -7,11 +7,13 @@ from s3vault.cli.commands.copy import copy
 from s3vault.cli.commands.cost import cost
 from s3vault.cli.commands.diff import diff
 from s3vault.cli.commands.drill import drill
+from s3vault.cli.commands.dump import dump
 from s3vault.cli.commands.find import find
 from s3vault.cli.commands.forget import forget
 from s3vault.cli.commands.iam import iam_policy
 from s3vault.cli.commands.init import init
 from s3vault.cli.commands.key import key
+from s3vault.cli.commands.listing import list_command
 from s3vault.cli.commands.ls import ls
 from s3vault.cli.commands.prune import prune
 from s3vault.cli.commands.repair import repair
@@ -27,9 +29,11 @@ COMMANDS = [
     backup,
     snapshots,
     ls,
+    list_command,
     find,
     diff,
     restore,
+    dump,
     verify,
     drill,
     forget,

@@ -29,7 +29,7 @@ from s3vault.cli.session import open_repo
     metavar="TAG[,TAG...]",
     help="Tag the snapshot; commas separate tags (--tag a,b adds a and b), repeatable",
 )
-@click.option("--host", help="Host name to record (default: this host's name)")
+@click.option("-H", "--host", help="Host name to record (default: this host's name)")
 @click.option(
     "-e",
     "--exclude",
@@ -75,8 +75,8 @@ from s3vault.cli.session import open_repo
     "-j",
     "--jobs",
     type=click.IntRange(min=0),
-    default=0,
-    help="Worker processes that read files (default 0: one per core; 1: no worker process)",
+    default=1,
+    help="Worker processes that read files (0: one per core; default 1: no worker process)",
 )
 def backup(
     paths: tuple[str, ...],
@@ -121,7 +121,7 @@ def backup(
     if use_stdin and (options.paths or root):
         msg = "--stdin takes no paths and no --root"
         raise UsageError(msg)
-    repo = open_repo(ctx, load_index=False)  # backup reads the index its own way
+    repo = open_repo(ctx, load_index=False, snapshots_ahead=True)  # its own index read
     with CliProgress(ctx) as progress:
         result = backup_op(repo, options, progress=progress)
     _report(ctx, result)

@@ -81,7 +81,7 @@ def drill(
     missed; 3 when nothing was selected (an empty snapshot or sample): nothing was proven.
     """
     ctx = cli_context()
-    repo = open_repo(ctx)
+    repo = open_repo(ctx, snapshots_ahead=True)
     if history:
         return _history(ctx, drill_history(repo))
     options = DrillOptions(

@@ -30,7 +30,7 @@ from s3vault.cli.session import open_repo
     help="Apply the policy per group: any of host, paths, tags (comma-separated; '' for one "
     "group of all)",
 )
-@click.option("--host", "hosts", multiple=True, help="Only snapshots of this host")
+@click.option("-H", "--host", "hosts", multiple=True, help="Only snapshots of this host")
 @tag_filter
 @click.option("--path", "paths", multiple=True, help="Only snapshots that include this path")
 @click.option(

@@ -8,7 +8,7 @@ import click
 
 from s3vault import InitOptions, Policy, RepositorySettings, object_lock_policy
 from s3vault import init as init_op
-from s3vault.cli.options import Duration, cli_context, global_options
+from s3vault.cli.options import Duration, cli_context, global_options, kdf_cost_option
 from s3vault.cli.render import emit, say, show_recovery_key
 from s3vault.cli.retention import keep_options
 from s3vault.cli.session import repo_options
@@ -16,13 +16,7 @@ from s3vault.cli.session import repo_options
 
 @click.command()
 @global_options
-@click.option(
-    "--kdf-profile",
-    type=click.Choice(["default", "small", "minimum"]),
-    default="default",
-    show_default=True,
-    help="Argon2id memory: default 256 MiB, small 64 MiB, minimum 19 MiB",
-)
+@kdf_cost_option("Argon2id memory: default 256 MiB, small 64 MiB, minimum 19 MiB")
 @click.option(
     "--pack-size",
     type=click.IntRange(1, 512),
@@ -66,7 +60,7 @@ from s3vault.cli.session import repo_options
     "(shown once)",
 )
 def init(
-    kdf_profile: str,
+    kdf_cost: str,
     pack_size: int,
     compression: int,
     min_grace: timedelta,
@@ -83,7 +77,7 @@ def init(
     settings = RepositorySettings(
         pack_size=pack_size * 1024 * 1024,
         compression_level=compression,
-        kdf_profile=kdf_profile,
+        kdf_cost=kdf_cost,
         min_grace=max(1, round(min_grace.total_seconds())),
         retention={} if policy.empty else policy.to_dict(),
     )

@@ -25,17 +25,13 @@ from s3vault import (
     rotate_master,
     sync_keys,
 )
-from s3vault.cli.options import Duration, cli_context, global_options
+from s3vault.cli.options import Duration, cli_context, global_options, kdf_cost_option
 from s3vault.cli.password import read_new_password
 from s3vault.cli.render import emit, human_bytes, say, show_recovery_key, warn
 from s3vault.cli.session import open_repo, repo_options
 
-KDF_PROFILE = click.option(
-    "--kdf-profile",
-    type=click.Choice(["default", "small", "minimum"]),
-    default="default",
-    show_default=True,
-    help="Argon2id memory for the new key file: default 256 MiB, small 64 MiB, minimum 19 MiB",
+KDF_COST = kdf_cost_option(
+    "Argon2id memory for the new key file: default 256 MiB, small 64 MiB, minimum 19 MiB"
 )
 NEW_PASSWORD_FILE = click.option(
     "--new-password-file",
@@ -70,6 +66,7 @@ def key() -> None:
 def list_command(epochs: bool) -> int:
     """List key files (* marks the one this password opened)."""
     ctx = cli_context()
+    ctx.stdout_array = True
     repo = open_repo(ctx, load_index=epochs)
     entries = list_keys(repo)
     repo_id = repo.config.repo_id.hex()  # what KMS key policies name (docs/multi-account.md)
@@ -101,7 +98,7 @@ def list_command(epochs: bool) -> int:
 @global_options
 @click.option("--label", default="", help="A note to tell this key file apart (e.g. its owner)")
 @NEW_PASSWORD_FILE
-@KDF_PROFILE
+@KDF_COST
 @click.option(
     "--kms-key-id",
     metavar="ARN",
@@ -112,7 +109,7 @@ def list_command(epochs: bool) -> int:
 def add(
     label: str,
     new_password_file: str | None,
-    kdf_profile: str,
+    kdf_cost: str,
     kms_key_id: str | None,
     recovery: bool,
 ) -> int:
@@ -136,9 +133,7 @@ def add(
         entry = add_kms_key(repo, options.backend, kms_key_id, label=label)
         checked = f"checked: KMS key {kms_key_id} opens it"
     else:
-        entry = add_key(
-            repo, read_new_password(new_password_file), label=label, kdf_profile=kdf_profile
-        )
+        entry = add_key(repo, read_new_password(new_password_file), label=label, kdf_cost=kdf_cost)
         checked = "checked: the new password opens it"
     if ctx.json:
         emit(ctx, "key_added", **dataclasses.asdict(entry), **shown)
@@ -150,12 +145,12 @@ def add(
 @key.command("passwd")
 @global_options
 @NEW_PASSWORD_FILE
-@KDF_PROFILE
-def passwd(new_password_file: str | None, kdf_profile: str) -> int:
+@KDF_COST
+def passwd(new_password_file: str | None, kdf_cost: str) -> int:
     """Change the password of the key file in use (new key file first, then the old removed)."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
-    entry = change_password(repo, read_new_password(new_password_file), kdf_profile=kdf_profile)
+    entry = change_password(repo, read_new_password(new_password_file), kdf_cost=kdf_cost)
     if ctx.json:
         emit(ctx, "key_changed", **dataclasses.asdict(entry))
     else:

@@ -31,7 +31,7 @@ _TYPE_CHAR = {
 def ls(snapshot: str, path: str, long_: bool) -> int:
     """List files in SNAPSHOT (an id prefix, latest or latest~N), below PATH."""
     ctx = cli_context()
-    repo = open_repo(ctx, load_index=True)
+    repo = open_repo(ctx, snapshots_ahead=True)
     unreadable = Unreadable(ctx)
     sid, entries = ls_op(repo, snapshot, path, on_error=unreadable)
     if ctx.json:

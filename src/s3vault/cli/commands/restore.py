@@ -48,7 +48,7 @@ def restore(
 ) -> int:
     """Restore SNAPSHOT (an id prefix, latest or latest~N) into --target."""
     ctx = cli_context()
-    repo = open_repo(ctx)
+    repo = open_repo(ctx, snapshots_ahead=True)
     options = RestoreOptions(
         snapshot=snapshot, target=target, include=include, exclude=exclude, host=host
     )

@@ -49,12 +49,18 @@ def run(name: str) -> int:
     if before is not None and _hook(ctx, before, env) != 0:
         codes.append(ExitCode.FATAL)
     else:
-        for step in routine.steps(ctx.profile, socket.gethostname()):
+        planned = routine.steps(ctx.profile, socket.gethostname())
+        for n, step in enumerate(planned):
             if not ctx.json:
                 say(ctx, f"=== {' '.join(step)}")
             code = subprocess.run([*base, *step], env=env, check=False).returncode
             codes.append(code)
-            if code == ExitCode.INTERRUPTED:
+            if not routine.goes_on(step, code):
+                skipped = [s[0] for s in planned[n + 1 :]]
+                if skipped:
+                    warn(
+                        ctx, f"run {name}", f"{step[0]} exited {code}: {', '.join(skipped)} not run"
+                    )
                 break
     result = worst_exit_code(codes)
     after = routine.final_hook(ctx.profile, result)

@@ -5,10 +5,17 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from s3vault import SnapshotFilter, TagList
+from s3vault import (
+    SnapshotEntry,
+    SnapshotFilter,
+    SnapshotGroup,
+    TagList,
+    group_snapshots,
+    split_group_by,
+)
 from s3vault import snapshots as snapshots_op
 from s3vault.cli.options import cli_context, global_options, tag_filter
-from s3vault.cli.render import emit, human_bytes, to_jsonable
+from s3vault.cli.render import emit_array, human_bytes, to_jsonable
 from s3vault.cli.session import open_repo
 
 
@@ -17,23 +24,85 @@ from s3vault.cli.session import open_repo
 @click.option("-H", "--host", "hosts", multiple=True, help="Only snapshots of this host")
 @tag_filter
 @click.option("--path", "paths", multiple=True, help="Only snapshots of this path")
-def snapshots(hosts: tuple[str, ...], tags: tuple[TagList, ...], paths: tuple[str, ...]) -> int:
+@click.option(
+    "--latest", type=int, metavar="N", help="Only the newest N snapshots of each host and paths"
+)
+@click.option(
+    "-g",
+    "--group-by",
+    default="",
+    metavar="KEYS",
+    help="Show the snapshots in groups: any of host, paths, tags (comma-separated)",
+)
+@click.option("-c", "--compact", is_flag=True, help="Fewer columns: ID, time, host, tags")
+def snapshots(
+    hosts: tuple[str, ...],
+    tags: tuple[TagList, ...],
+    paths: tuple[str, ...],
+    latest: int | None,
+    group_by: str,
+    compact: bool,
+) -> int:
     """List snapshots."""
     ctx = cli_context()
-    repo = open_repo(ctx, load_index=False)
-    entries = snapshots_op(repo, SnapshotFilter(hosts=hosts, tags=tags, paths=paths))
-    if ctx.json:
-        emit(
-            ctx,
-            "snapshots",
-            snapshots=[
-                {"id": e.id.hex(), "short_id": e.id.short, **to_jsonable(e.snapshot)}
-                for e in entries
-            ],
-        )
+    ctx.stdout_array = True
+    keys = split_group_by(group_by)
+    repo = open_repo(ctx, load_index=False, snapshots_ahead=True)
+    filt = SnapshotFilter(hosts=hosts, tags=tags, paths=paths)
+    entries = snapshots_op(repo, filt, latest=latest)
+    groups = group_snapshots(entries, keys) if keys else []
+    if ctx.json:  # restic's shapes: an array of snapshots, or of groups when grouping
+        if not keys:
+            emit_array([_json(e) for e in entries])
+        else:
+            emit_array([_json_group(g, keys) for g in groups])
         return 0
+    if ctx.quiet:
+        return 0
+    if not keys:
+        ctx.out.print(_table(entries, compact))
+    for group in groups:
+        ctx.out.print(f"snapshots for ({_describe(group, keys)}):", markup=False)
+        ctx.out.print(_table(list(group.entries), compact))
+    ctx.out.print(f"{len(entries)} snapshot{'' if len(entries) == 1 else 's'}")
+    return 0
+
+
+def _json(e: SnapshotEntry) -> dict[str, object]:
+    return {"id": e.id.hex(), "short_id": e.id.short, **to_jsonable(e.snapshot)}
+
+
+def _json_group(group: SnapshotGroup, keys: tuple[str, ...]) -> dict[str, object]:
+    """restic's group: the key (hostname "", paths and tags null when not grouped by them)."""
+    by_paths = any(k.startswith("path") for k in keys)
+    by_tags = any(k.startswith("tag") for k in keys)
+    key = {
+        "hostname": group.host,
+        "paths": list(group.paths) if by_paths else None,
+        "tags": list(group.tags) if by_tags else None,
+    }
+    return {"group_key": key, "snapshots": [_json(e) for e in group.entries]}
+
+
+def _describe(group: SnapshotGroup, keys: tuple[str, ...]) -> str:
+    words = []
+    if any(k.startswith("host") for k in keys):
+        words.append(f"host [{group.host}]")
+    if any(k.startswith("path") for k in keys):
+        words.append(f"paths [{', '.join(group.paths)}]")
+    if any(k.startswith("tag") for k in keys):
+        words.append(f"tags [{', '.join(group.tags)}]")
+    return ", ".join(words)
+
+
+def _table(entries: list[SnapshotEntry], compact: bool) -> Table:
+    columns = (
+        ("ID", "Time", "Host", "Tags")
+        if compact
+        else ("ID", "Time", "Host", "Tags", "Paths", "Size")
+    )
     table = Table(box=None, pad_edge=False)
-    for column in ("ID", "Time", "Host", "Tags", "Paths", "Size"):
+    for column in columns:
         # tags and paths one per line; paths keep room on an 80-column terminal (or pipe)
         wraps = column in ("Tags", "Paths")
         width = {"Tags": 16, "Paths": 24}.get(column)
@@ -41,15 +110,13 @@ def snapshots(hosts: tuple[str, ...], tags: tuple[TagList, ...], paths: tuple[st
     for e in entries:
         s = e.snapshot
         flag = " (incomplete)" if s.incomplete else ""
-        table.add_row(
+        row = [
             e.id.short,
             s.time.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
             s.hostname,
-            "\n".join(s.tags),
-            "\n".join(s.paths) + flag,
-            human_bytes(s.summary.total_bytes_processed),
-        )
-    if not ctx.quiet:
-        ctx.out.print(table)
-        ctx.out.print(f"{len(entries)} snapshot{'' if len(entries) == 1 else 's'}")
-    return 0
+            "\n".join(s.tags) + (flag if compact else ""),
+        ]
+        if not compact:
+            row += ["\n".join(s.paths) + flag, human_bytes(s.summary.total_bytes_processed)]
+        table.add_row(*row)
+    return table

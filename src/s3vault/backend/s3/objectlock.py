@@ -1,8 +1,7 @@
-"""Object Lock retention on S3 (the policy and its rules: backend/objectlock.py): the
-retain-until date of each object this process created, read or extended, the create arguments
-that lock a new object, extensions by PutObjectRetention (never shortening one), and the
-DeleteObjects entries that delete by version id. The S3 store's retention capability
-(backend/capabilities.py).
+"""Object Lock on S3 (the policy and its rules: backend/objectlock.py): the retain-until date
+of each object this process created, read or extended, the create arguments that lock a new
+object, extensions by PutObjectRetention (never shortening one), and the DeleteObjects entries
+that delete by version id. The S3 store's object lock capability (backend/capabilities.py).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from s3vault.clock import SystemClock
 from s3vault.errors import ObjectNotFoundError
 
 
-class ObjectLockRetention:
+class S3ObjectLock:
     """Retain-until dates of one store's objects, and the requests that read and extend them.
     Locks nothing until a policy is adopted. Thread-safe."""
 
@@ -100,7 +99,7 @@ class ObjectLockRetention:
         found = list(self._pool.map(self._head, names))
         return {n: f[0] for n, f in zip(names, found, strict=True) if f and f[0] > now}
 
-    def extend_retention(self, names: Sequence[str], until: float) -> int:
+    def extend_locks(self, names: Sequence[str], until: float) -> int:
         """PutObjectRetention for the objects known to be locked for less than ``until``
         (unknown ones included): they get ``until`` plus the policy's margin."""
         policy = self._policy
@@ -125,10 +124,10 @@ class ObjectLockRetention:
                     **self._conn.owner(),
                 )
             except Exception as exc:
-                # Never shortened: a retention already longer (set by another host) is fine.
+                # Never shortened: a retain-until already later (set by another host) is fine.
                 found = self._head(name)
                 if found is None or found[0] < until:
-                    raise translate(exc, "put retention", key) from None
+                    raise translate(exc, "extend lock", key) from None
                 return
             with self._lock:
                 old = self._known.get(name, (0.0, ""))
@@ -137,12 +136,12 @@ class ObjectLockRetention:
         list(self._pool.map(extend, todo))
         return len(todo)
 
-    def known_retention(self) -> dict[str, float]:
+    def known_locks(self) -> dict[str, float]:
         """Every retain-until this process wrote or read (to keep across runs)."""
         with self._lock:
             return {n: u for n, (u, _) in self._known.items()}
 
-    def remember_retention(self, known: dict[str, float]) -> None:
+    def remember_locks(self, known: dict[str, float]) -> None:
         """Retain-until times learnt by earlier runs on this host."""
         with self._lock:
             for name, until in known.items():

@@ -2,7 +2,7 @@
 
 Kept (sealed) in the repository config, so every later command talks to the store the way
 that worked, without probing again. Only S3 stores are probed; a local directory has no
-profile. Field meanings, and what s3vault does with each, are in design.md §7.
+dialect. Field meanings, and what s3vault does with each, are in design.md §7.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ CREATE_ONLY = ("atomic", "sequential", "none")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StoreProfile:
+class StoreDialect:
     """A store's capabilities as probed."""
 
     checksum: str = "when_supported"  # boto3 checksum mode whose uploads the store accepts
@@ -30,7 +30,7 @@ class StoreProfile:
 
     @property
     def compatible(self) -> bool:
-        """The compatibility profile (when_required checksums + Content-MD5) is in use."""
+        """The compatibility dialect (when_required checksums + Content-MD5) is in use."""
         return self.checksum == "when_required"
 
     def summary(self) -> str:
@@ -60,14 +60,14 @@ class StoreProfile:
         }
 
     @classmethod
-    def from_dict(cls, obj: dict[str, Any]) -> StoreProfile:
+    def from_dict(cls, obj: dict[str, Any]) -> StoreDialect:
         """Parse what to_dict wrote.
 
         Raises:
             IntegrityError: unknown values or wrong types.
         """
         try:
-            profile = cls(
+            dialect = cls(
                 checksum=str(obj["checksum"]),
                 create_only=str(obj["create_only"]),
                 compare_and_swap=bool(obj["compare_and_swap"]),
@@ -77,26 +77,26 @@ class StoreProfile:
                 notes=tuple(str(n) for n in obj.get("notes", [])),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            msg = f"config: bad store profile ({exc})"
+            msg = f"config: bad store dialect ({exc})"
             raise IntegrityError(msg) from None
-        if profile.checksum not in CHECKSUM_MODES or profile.create_only not in CREATE_ONLY:
-            msg = f"config: unknown store profile values {profile.checksum}/{profile.create_only}"
+        if dialect.checksum not in CHECKSUM_MODES or dialect.create_only not in CREATE_ONLY:
+            msg = f"config: unknown store dialect values {dialect.checksum}/{dialect.create_only}"
             raise IntegrityError(msg)
-        if profile.max_parts < 1:
-            msg = "config: bad store profile (max_parts)"
+        if dialect.max_parts < 1:
+            msg = "config: bad store dialect (max_parts)"
             raise IntegrityError(msg)
-        return profile
+        return dialect
 
 
 @runtime_checkable
 class ProbedBackend(Protocol):
     """A backend that can find out what its store does, and work by what was found."""
 
-    def probe(self) -> StoreProfile:
+    def probe(self) -> StoreDialect:
         """Try the store's capabilities with a few small objects under ``probe/``, which it
         removes again."""
         ...
 
-    def adopt(self, profile: StoreProfile) -> None:
-        """Talk to the store as the profile says (an explicit --s3-checksum still wins)."""
+    def adopt(self, dialect: StoreDialect) -> None:
+        """Talk to the store as the dialect says (an explicit --s3-checksum still wins)."""
         ...

@@ -1,0 +1,55 @@
+"""s3vault dump: a file of a snapshot to stdout, or a directory as a tar or zip archive."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from s3vault import DumpOptions, UsageError
+from s3vault import dump as dump_op
+from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.render import Unreadable
+from s3vault.cli.session import open_repo
+
+
+@click.command()
+@global_options
+@click.argument("snapshot")
+@click.argument("path")
+@click.option(
+    "-a",
+    "--archive",
+    type=click.Choice(["tar", "zip"]),
+    default="tar",
+    show_default=True,
+    help="Format for a directory (a file is written as its bytes)",
+)
+@click.option(
+    "-t", "--target", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout"
+)
+def dump(snapshot: str, path: str, archive: str, target: str | None) -> int:
+    """Write PATH of SNAPSHOT (an id prefix, latest or latest~N) to stdout: a file's bytes,
+    a directory (or /) as a tar or zip archive. Streams: memory does not grow with the size.
+
+    \b
+    Examples:
+      s3vault dump latest /etc/nginx/nginx.conf > nginx.conf
+      s3vault dump latest /etc > etc.tar
+      s3vault dump -a zip 1f2e3d4c /srv/www --target www.zip
+    """
+    ctx = cli_context()
+    ctx.stdout_array = True  # stdout carries the data: JSON warnings go to stderr
+    if target is None and sys.stdout.isatty():
+        raise UsageError("dump writes binary data: redirect stdout or give --target FILE")
+    repo = open_repo(ctx, snapshots_ahead=True)
+    unreadable = Unreadable(ctx)
+    options = DumpOptions(snapshot=snapshot, path=path, archive=archive)
+    if target is None:
+        dump_op(repo, options, sys.stdout.buffer, on_error=unreadable)
+        sys.stdout.buffer.flush()
+    else:
+        with Path(target).open("wb") as out:
+            dump_op(repo, options, out, on_error=unreadable)
+    return unreadable.exit_code()

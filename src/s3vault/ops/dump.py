@@ -1,0 +1,236 @@
+"""dump: one file of a snapshot as its bytes, or a directory as a tar or zip archive, written
+to a binary stream (the CLI's stdout), as restic's ``dump``.
+
+Streaming in constant memory: a file's blobs are read a few at a time ahead of the writer
+(``READ_AHEAD`` blobs, each at most the chunker's maximum), so a 10 GB file costs what a 10 KB
+one does. Every file's bytes are checked against its content hash as they stream; a file that
+does not match, or a blob that cannot be read, raises once the bytes before it are written (a
+stream cannot take back what it sent: the exit code says the output is not to be trusted).
+Archives stream too: tar as a pax stream (``tarfile`` mode ``w|``), zip with data descriptors
+(``zipfile`` writes to a non-seekable stream) and ZIP64 for big files.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+import time
+import zipfile
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from s3vault.crypto.hashing import ContentHasher
+from s3vault.errors import IntegrityError, UsageError
+from s3vault.format.packfile import BlobType
+from s3vault.format.tree import Node, NodeType
+from s3vault.ids import ObjectId
+from s3vault.ops.ls import LsEntry, ls
+from s3vault.repository.repository import Repository
+
+READ_AHEAD = 4
+ARCHIVES = ("tar", "zip")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DumpOptions:
+    """What to dump: ``path`` in ``snapshot`` (an id prefix, latest or latest~N); a directory
+    (or ``/``) as an ``archive`` (tar or zip)."""
+
+    snapshot: str
+    path: str
+    archive: str = "tar"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DumpResult:
+    """What was written: a file's bytes, or an archive of ``files`` entries."""
+
+    snapshot_id: ObjectId
+    archive: str | None  # None: one file's bytes
+    files: int
+    bytes: int
+
+
+def dump(
+    repo: Repository,
+    options: DumpOptions,
+    out: BinaryIO,
+    *,
+    on_error: Callable[[str, str], None] | None = None,
+) -> DumpResult:
+    """Write ``options.path`` of the snapshot to ``out``.
+
+    Raises:
+        UsageError: unknown snapshot, a path not in it, an unknown archive format, or a path
+            that is neither a file nor a directory.
+        IntegrityError, ObjectNotFoundError: a blob or a tree cannot be read, or a file's bytes
+            do not match its content hash (the bytes before it were written).
+    """
+    if options.archive not in ARCHIVES:
+        msg = f"--archive {options.archive}: use tar or zip"
+        raise UsageError(msg)
+    sid, entries = ls(repo, options.snapshot, options.path, on_error=on_error)
+    path = "/" + "/".join(p for p in options.path.split("/") if p)
+    first = next(entries, None)
+    if first is not None and first.path == path and first.node.type is not NodeType.DIR:
+        if first.node.type is not NodeType.FILE:
+            msg = f"{path} is a {first.node.type.value}, not a file: dump its directory"
+            raise UsageError(msg)
+        written = _write_file(repo, first.node, out.write, path)
+        return DumpResult(snapshot_id=sid, archive=None, files=1, bytes=written)
+    listed = entries if first is None else _chain([first], entries)
+    writer = _write_tar if options.archive == "tar" else _write_zip
+    files, written = writer(repo, listed, out)
+    return DumpResult(snapshot_id=sid, archive=options.archive, files=files, bytes=written)
+
+
+def _chain(head: list[LsEntry], rest: Iterator[LsEntry]) -> Iterator[LsEntry]:
+    yield from head
+    yield from rest
+
+
+def _blobs(repo: Repository, ids: Iterable[ObjectId]) -> Iterator[bytes]:
+    """The blobs of ``ids`` in order, READ_AHEAD of them fetched ahead."""
+    todo = iter(ids)
+    with ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="s3v-dump") as pool:
+        ahead: deque[Future[bytes]] = deque()
+        try:
+            for bid in todo:
+                ahead.append(pool.submit(repo.load_blob, BlobType.DATA, bid))
+                if len(ahead) >= READ_AHEAD:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+        finally:
+            for fut in ahead:
+                fut.cancel()
+
+
+def _write_file(repo: Repository, node: Node, write: Callable[[bytes], object], path: str) -> int:
+    """Stream one file's bytes through ``write``, checking its content hash; returns its size.
+
+    Raises:
+        IntegrityError: the bytes do not match the file's content hash.
+    """
+    hasher = ContentHasher(repo.sealer.current.id_key)
+    size = 0
+    for data in _blobs(repo, node.content):
+        hasher.update(data)
+        write(data)
+        size += len(data)
+    if node.content_hash is not None and hasher.digest() != node.content_hash:
+        msg = f"{path}: the bytes read do not match the file's content hash (damaged)"
+        raise IntegrityError(msg)
+    return size
+
+
+class _BlobReader:
+    """A file's bytes as a readable stream (what tarfile.addfile reads from)."""
+
+    def __init__(self, repo: Repository, node: Node, path: str) -> None:
+        self._hasher = ContentHasher(repo.sealer.current.id_key)
+        self._blobs = _blobs(repo, node.content)
+        self._node, self._path = node, path
+        self._buffer = memoryview(b"")
+
+    def read(self, n: int = -1) -> bytes:
+        out = bytearray()
+        while n < 0 or len(out) < n:
+            if not self._buffer:
+                data = next(self._blobs, None)
+                if data is None:
+                    self._check()
+                    break
+                self._hasher.update(data)
+                self._buffer = memoryview(data)
+            take = len(self._buffer) if n < 0 else min(n - len(out), len(self._buffer))
+            out += self._buffer[:take]
+            self._buffer = self._buffer[take:]
+        return bytes(out)
+
+    def _check(self) -> None:
+        expected = self._node.content_hash
+        if expected is not None and self._hasher.digest() != expected:
+            msg = f"{self._path}: the bytes read do not match the file's content hash (damaged)"
+            raise IntegrityError(msg)
+
+
+def _member(entry: LsEntry) -> str:
+    """The archive name of an entry: its path in the snapshot without the leading "/" (as GNU
+    tar stores absolute paths), so extracting never writes outside the current directory."""
+    return entry.path.lstrip("/")
+
+
+def _tar_info(entry: LsEntry, name: str) -> tarfile.TarInfo:
+    node = entry.node
+    info = tarfile.TarInfo(name)
+    info.mode = stat.S_IMODE(node.mode)
+    info.uid, info.gid = node.uid, node.gid
+    info.uname, info.gname = node.user, node.group
+    info.mtime = node.mtime_ns // 1_000_000_000
+    kinds = {
+        NodeType.DIR: tarfile.DIRTYPE,
+        NodeType.SYMLINK: tarfile.SYMTYPE,
+        NodeType.FIFO: tarfile.FIFOTYPE,
+        NodeType.CHARDEV: tarfile.CHRTYPE,
+        NodeType.BLOCKDEV: tarfile.BLKTYPE,
+    }
+    info.type = kinds.get(node.type, tarfile.REGTYPE)
+    if node.type is NodeType.FILE:
+        info.size = node.size
+    elif node.type is NodeType.SYMLINK:
+        info.linkname = os.fsdecode(node.link_target or b"")
+    elif node.type in (NodeType.CHARDEV, NodeType.BLOCKDEV):
+        info.devmajor, info.devminor = os.major(node.rdev), os.minor(node.rdev)
+    return info
+
+
+def _write_tar(repo: Repository, entries: Iterable[LsEntry], out: BinaryIO) -> tuple[int, int]:
+    files = written = 0
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for entry in entries:
+            if entry.node.type is NodeType.SOCKET:
+                continue  # tar has no sockets (restic leaves them out too)
+            info = _tar_info(entry, _member(entry))
+            if entry.node.type is NodeType.FILE:
+                tar.addfile(info, _BlobReader(repo, entry.node, entry.path))
+                written += entry.node.size
+            else:
+                tar.addfile(info)
+            files += 1
+    return files, written
+
+
+def _write_zip(repo: Repository, entries: Iterable[LsEntry], out: BinaryIO) -> tuple[int, int]:
+    files = written = 0
+    with zipfile.ZipFile(out, mode="w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        for entry in entries:
+            node = entry.node
+            if node.type not in (NodeType.FILE, NodeType.DIR, NodeType.SYMLINK):
+                continue  # zip holds files, directories and (as their target text) symlinks
+            name = _member(entry) + ("/" if node.type is NodeType.DIR else "")
+            info = zipfile.ZipInfo(name, _zip_time(node.mtime_ns))
+            kind = {NodeType.DIR: stat.S_IFDIR, NodeType.SYMLINK: stat.S_IFLNK}
+            info.external_attr = (kind.get(node.type, stat.S_IFREG) | stat.S_IMODE(node.mode)) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            if node.type is NodeType.DIR:
+                zf.writestr(info, b"")
+            elif node.type is NodeType.SYMLINK:
+                zf.writestr(info, node.link_target or b"")
+            else:
+                with zf.open(info, mode="w", force_zip64=node.size >= 1 << 31) as member:
+                    written += _write_file(repo, node, member.write, entry.path)
+            files += 1
+    return files, written
+
+
+def _zip_time(mtime_ns: int) -> tuple[int, int, int, int, int, int]:
+    """A zip entry's local time (zip cannot say years before 1980)."""
+    t = time.localtime(mtime_ns // 1_000_000_000)
+    if t.tm_year < 1980:
+        return (1980, 1, 1, 0, 0, 0)
+    return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)

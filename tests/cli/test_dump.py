@@ -1,0 +1,86 @@
+"""dump (issue 17): one file to stdout byte for byte, a directory as tar or zip whose
+extraction equals the source, damage said with exit 13, usage errors with exit 2."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli, write_file
+from tests.trees import snapshot_tree
+
+
+@pytest.fixture
+def backed_up(cli_repo: str, tmp_path: Path, run_cli: RunCli) -> Path:
+    src = tmp_path / "src"
+    write_file(src / "big.bin", os.urandom(3 << 20))  # several chunks
+    write_file(src / "etc" / "a.conf", b"a = 1\n")
+    write_file(src / "etc" / "empty", b"")
+    write_file(src / "odd name \xe9.txt".encode().decode(), b"odd\n")
+    os.symlink("etc/a.conf", src / "link")
+    (src / "etc" / "a.conf").chmod(0o600)
+    done = run_cli("-r", cli_repo, "backup", str(src), "-q")
+    assert done.code == 0, done.stderr
+    return src
+
+
+def test_a_file_is_its_bytes(cli_repo: str, backed_up: Path, run_cli: RunCli) -> None:
+    for name in ("big.bin", "etc/a.conf", "etc/empty"):
+        done = run_cli("-r", cli_repo, "dump", "latest", str(backed_up / name))
+        assert done.code == 0, done.stderr
+        assert done.stdout_bytes == (backed_up / name).read_bytes(), name
+
+
+def test_a_directory_as_tar_extracts_to_the_source(
+    cli_repo: str, backed_up: Path, tmp_path: Path, run_cli: RunCli
+) -> None:
+    done = run_cli("-r", cli_repo, "dump", "latest", str(backed_up))
+    assert done.code == 0, done.stderr
+    out = tmp_path / "out"
+    with tarfile.open(fileobj=io.BytesIO(done.stdout_bytes), mode="r|") as tar:
+        tar.extractall(out, filter="tar")
+    extracted = out / str(backed_up).lstrip("/")
+    assert snapshot_tree(extracted, times=False) == snapshot_tree(backed_up, times=False)
+
+
+def test_a_directory_as_zip_holds_every_file(
+    cli_repo: str, backed_up: Path, tmp_path: Path, run_cli: RunCli
+) -> None:
+    target = tmp_path / "src.zip"
+    done = run_cli(
+        "-r", cli_repo, "dump", "--archive", "zip", "latest", str(backed_up), "-t", str(target)
+    )
+    assert done.code == 0, done.stderr
+    prefix = str(backed_up).lstrip("/") + "/"
+    with zipfile.ZipFile(target) as zf:
+        names = set(zf.namelist())
+        for path in backed_up.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                member = prefix + str(path.relative_to(backed_up))
+                assert zf.read(member) == path.read_bytes(), member
+        assert prefix + "link" in names and prefix + "etc/" in names
+
+
+def test_bad_paths_and_formats_exit_2(cli_repo: str, backed_up: Path, run_cli: RunCli) -> None:
+    missing = run_cli("-r", cli_repo, "dump", "latest", str(backed_up / "nope"))
+    assert missing.code == 2 and "is not in snapshot" in missing.stderr
+    bad = run_cli("-r", cli_repo, "dump", "--archive", "rar", "latest", str(backed_up))
+    assert bad.code == 2
+    link = run_cli("-r", cli_repo, "dump", "latest", str(backed_up / "link"))
+    assert link.code == 2 and "not a file" in link.stderr
+
+
+def test_a_damaged_file_exits_13(cli_repo: str, backed_up: Path, run_cli: RunCli) -> None:
+    for pack in (Path(cli_repo) / "data").rglob("*"):
+        if pack.is_file():
+            data = bytearray(pack.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            pack.write_bytes(bytes(data))
+    done = run_cli("-r", cli_repo, "--no-cache", "dump", "latest", str(backed_up / "big.bin"))
+    assert done.code == 13, done.stderr
+    assert len(done.stdout_bytes) < (3 << 20)

@@ -1,0 +1,39 @@
+"""copy's IdMap behaves like a dict of (kind, source id) → target id, also across save/load."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from s3vault.ids import ObjectId
+from s3vault.ops.copy import CONTENT, DATA, TREE, IdMap
+from tests import strategies as s
+
+# A narrow alphabet makes records share buckets and contain each other's bytes.
+narrow = st.lists(st.sampled_from([0, 1]), min_size=32, max_size=32).map(bytes).map(ObjectId)
+some_ids = st.one_of(s.ids, narrow)
+puts = st.lists(st.tuples(st.sampled_from([DATA, TREE, CONTENT]), some_ids, some_ids), max_size=40)
+
+
+@given(puts, puts)
+def test_idmap_matches_a_dict_model(first: list, second: list) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "copy.map"
+        model: dict[tuple[int, bytes], bytes] = {}
+        ids = IdMap(path)
+        for kind, source, target in first:
+            ids.put(kind, source, target)
+            model[(kind, source)] = target
+        ids.save()
+        again = IdMap(path)  # what was saved comes back, later records winning
+        for kind, source, target in second:
+            again.put(kind, source, target)
+            model[(kind, source)] = target
+        for kind, source, _ in first + second:
+            assert again.get(kind, source) == model[(kind, source)]
+            assert again.get(3 - kind if kind else 1, source) == model.get(
+                (3 - kind if kind else 1, source)
+            )
