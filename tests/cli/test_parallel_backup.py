@@ -32,7 +32,7 @@ def make_source(src: Path) -> None:
 def snapshots(run_cli: RunCli, repo: str) -> list[dict[str, object]]:
     done = run_cli("-r", repo, "snapshots", "--json")
     assert done.code == 0, done.stderr
-    result: list[dict[str, object]] = json.loads(done.stdout)["snapshots"]
+    result: list[dict[str, object]] = json.loads(done.stdout)
     return result
 
 
