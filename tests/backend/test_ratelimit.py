@@ -3,6 +3,8 @@ rate and the S3 backend's own per-part throttling)."""
 
 from __future__ import annotations
 
+import multiprocessing
+
 from s3vault.backend.memory import MemoryBackend
 from s3vault.backend.ratelimit import RateLimitedBackend, TokenBucket
 
@@ -70,3 +72,15 @@ def test_only_transfers_take_tokens() -> None:
         backend.server_time()
     backend.delete("locks/lease")
     assert time.now == 3
+
+
+def test_a_forked_process_takes_from_the_same_bucket() -> None:
+    """backup --jobs: worker processes share the command's limit, not one limit each."""
+    time = SimulatedTime()
+    bucket = TokenBucket(MIB, sleep=time.sleep, monotonic=time.monotonic)
+    child = multiprocessing.get_context("fork").Process(target=bucket.take, args=(MIB,))
+    child.start()
+    child.join()
+    assert child.exitcode == 0
+    bucket.take(MIB)  # the burst is spent by the child: a second of waiting here
+    assert time.now == 1

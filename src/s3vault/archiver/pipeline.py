@@ -153,17 +153,7 @@ class Archiver:
             BackendError, IntegrityError: storing failed; nothing was committed.
             KeyboardInterrupt: passed through after the workers are stopped.
         """
-        rpool = ThreadPoolExecutor(max(1, self._opts.readers), thread_name_prefix="s3v-read")
-        bpool = ThreadPoolExecutor(max(1, self._opts.blob_workers), thread_name_prefix="s3v-blob")
-        self._rpool = rpool
-        self._reader = FileReader(
-            writer=self._writer,
-            id_key=self._repo.sealer.current.id_key,
-            params=self._params,
-            blob_pool=bpool,
-            on_bytes=lambda n: self._progress.advanced(bytes_=n),
-            cancelled=self._cancel,
-        )
+        rpool, bpool = self._open_pools()
         try:
             base = self._opts.root or b"/"
             if self._opts.stdin is None and _whole_root(self._opts.paths):
@@ -189,6 +179,22 @@ class Archiver:
         finally:
             rpool.shutdown(wait=True, cancel_futures=True)
             bpool.shutdown(wait=True, cancel_futures=True)
+
+    def _open_pools(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
+        """The reader and blob thread pools, and the file reader that uses them; the caller
+        shuts both pools down."""
+        rpool = ThreadPoolExecutor(max(1, self._opts.readers), thread_name_prefix="s3v-read")
+        bpool = ThreadPoolExecutor(max(1, self._opts.blob_workers), thread_name_prefix="s3v-blob")
+        self._rpool = rpool
+        self._reader = FileReader(
+            writer=self._writer,
+            id_key=self._repo.sealer.current.id_key,
+            params=self._params,
+            blob_pool=bpool,
+            on_bytes=lambda n: self._progress.advanced(bytes_=n),
+            cancelled=self._cancel,
+        )
+        return rpool, bpool
 
     # Walk ----------------------------------------------------------------------------------
 

@@ -7,7 +7,9 @@ and backend/stack.py for which is used)."""
 
 from __future__ import annotations
 
-import threading
+import mmap
+import multiprocessing
+import struct
 import time
 from collections.abc import Callable
 
@@ -16,7 +18,11 @@ from s3vault.backend.forwarding import ForwardingBackend
 
 
 class TokenBucket:
-    """``rate`` bytes per second with a one-second burst. Thread-safe."""
+    """``rate`` bytes per second with a one-second burst. Thread-safe, and shared with the
+    processes forked after it was made (``backup --jobs``: the limit is the command's, not
+    each worker's): its state lives in shared memory under a process-shared lock."""
+
+    _STATE = struct.Struct("=dd")  # tokens, time of the last take (monotonic: system-wide)
 
     def __init__(
         self,
@@ -26,20 +32,20 @@ class TokenBucket:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._rate = rate
-        self._tokens = rate
         self._sleep = sleep
         self._now = monotonic
-        self._last = monotonic()
-        self._lock = threading.Lock()
+        self._state = mmap.mmap(-1, self._STATE.size)  # MAP_SHARED: forks see one bucket
+        self._STATE.pack_into(self._state, 0, rate, monotonic())
+        self._lock = multiprocessing.get_context("fork").Lock()
 
     def take(self, amount: int) -> None:
         """Wait until ``amount`` bytes may be transferred."""
         with self._lock:
             now = self._now()
-            self._tokens = min(self._rate, self._tokens + (now - self._last) * self._rate)
-            self._last = now
-            self._tokens -= amount
-            wait = -self._tokens / self._rate if self._tokens < 0 else 0.0
+            tokens, last = self._STATE.unpack_from(self._state, 0)
+            tokens = min(self._rate, tokens + (now - last) * self._rate) - amount
+            self._STATE.pack_into(self._state, 0, tokens, now)
+            wait = -tokens / self._rate if tokens < 0 else 0.0
         if wait > 0:
             self._sleep(wait)
 

@@ -4,6 +4,7 @@ storage ids (anyone can check a stored object against its name without keys)."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 
 from blake3 import blake3
@@ -12,6 +13,17 @@ from s3vault.ids import ObjectId
 
 # Above this size blake3's own threads pay off; below it they cost more than they save.
 _THREADED_ABOVE = 4 << 20
+_threaded = True
+
+
+def _forked() -> None:
+    """blake3's thread pool does not survive a fork (its threads stay in the parent, and a
+    forked backup worker that used it would wait for them forever): hash on one thread."""
+    global _threaded  # noqa: PLW0603 - one switch per process, set once
+    _threaded = False
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def blob_id(id_key: bytes, data: bytes | memoryview) -> ObjectId:
@@ -21,7 +33,7 @@ def blob_id(id_key: bytes, data: bytes | memoryview) -> ObjectId:
 
 def storage_id(data: bytes | memoryview) -> ObjectId:
     """Plain BLAKE3 of stored bytes (the name of packs and standalone files)."""
-    threads = blake3.AUTO if len(data) > _THREADED_ABOVE else 1
+    threads = blake3.AUTO if _threaded and len(data) > _THREADED_ABOVE else 1
     return ObjectId(blake3(data, max_threads=threads).digest())
 
 

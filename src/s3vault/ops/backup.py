@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 
 from s3vault.archiver.commit import commit
 from s3vault.archiver.excludes import ExcludeRules
+from s3vault.archiver.parallel import ParallelArchiver, default_jobs
 from s3vault.archiver.pipeline import ArchiveOptions, Archiver
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.objectlock import LockPolicy
@@ -57,6 +58,9 @@ class BackupOptions:
     dry_run: bool = False
     readers: int = 0  # 0: from the CPU count
     blob_workers: int = 0
+    # worker processes (archiver/parallel.py); 0: one per core; 1 (the default until the
+    # speed-up is measured on a quiet machine): none, the threaded engine
+    jobs: int = 1
 
     def with_profile(self, profile: Profile | None) -> BackupOptions:
         """A config profile's backup settings merged in (not for standard input): its paths
@@ -250,6 +254,25 @@ def _archive_options(
     )
 
 
+def _archiver(
+    repo: Repository,
+    writer: BlobWriter,
+    options: BackupOptions,
+    archive: ArchiveOptions,
+    *,
+    parent_tree: ObjectId | None,
+    progress: Progress,
+) -> Archiver:
+    """The serial engine for one job, standard input (one stream), or a store held in this
+    process's memory (worker processes could not add packs to it); else the process pool."""
+    jobs = options.jobs or default_jobs()
+    if jobs <= 1 or archive.stdin is not None or repo.location == "memory:":
+        return Archiver(repo, writer, archive, parent_tree=parent_tree, progress=progress)
+    return ParallelArchiver(
+        repo, writer, archive, jobs=jobs, parent_tree=parent_tree, progress=progress
+    )
+
+
 def _counts(archiver: Archiver, writer: BlobWriter) -> dict[str, int]:
     """The figures a snapshot's summary and the result share."""
     stats = archiver.stats
@@ -323,9 +346,10 @@ def _backup(
     if options.dry_run:
         repo = repo.dry_run()  # writes nowhere; a dry run sends no writes
     writer = repo.blob_writer()
-    archiver = Archiver(
+    archiver = _archiver(
         repo,
         writer,
+        options,
         _archive_options(options, targets, root, start),
         parent_tree=psnap.tree if psnap is not None else None,
         progress=progress,

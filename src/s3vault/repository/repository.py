@@ -48,7 +48,7 @@ from s3vault.repository.marks import Marks, load_marks
 from s3vault.repository.names import SnapshotNames, hex_id, id_in_name
 from s3vault.repository.sealer import Sealer
 from s3vault.repository.supersede import live, superseded
-from s3vault.repository.writer import BlobWriter, sealed_kind_for
+from s3vault.repository.writer import CPUS, BlobWriter, Delegation, sealed_kind_for
 
 log = logging.getLogger(__name__)
 
@@ -822,8 +822,9 @@ class Repository:
             compression_level=self.config.compression_level,
         )
 
-    def blob_writer(self, *, verify: bool = True) -> BlobWriter:
-        """A writer for new blobs; flush it before writing anything that references them."""
+    def blob_writer(self, *, verify: bool = True, delegate: Delegation | None = None) -> BlobWriter:
+        """A writer for new blobs; flush it before writing anything that references them.
+        ``delegate``: the writer of a backup worker process (repository/writer.py)."""
         return BlobWriter(
             backend=self.backend,
             sealer=self.sealer,
@@ -834,6 +835,8 @@ class Repository:
             verify=verify,
             on_tree_pack=self._shared.tree_packs.store if self._shared.tree_packs else None,
             max_unindexed_age=self.config.min_grace / 2,
+            delegate=delegate,
+            threads=1 if delegate is not None else CPUS,
         )
 
     def _read_tree_blob(self, name: str, loc: BlobLocation) -> bytes:

@@ -52,6 +52,18 @@ class WriterStats:
     index_files: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Delegation:
+    """How the writer of a backup worker process (archiver/parallel.py) shares the work with
+    the parent process, which alone writes index files: it packs and uploads data blobs
+    itself, but stores only the blobs the parent grants it (exact dedup across processes),
+    sends tree blobs to the parent sealed, and reports each pack it stored."""
+
+    claim: Callable[[list[tuple[BlobType, ObjectId]]], list[bool]]
+    tree: Callable[[BlobType, ObjectId, bytes, int], None]
+    stored: Callable[[IndexedPack, float], None]  # the pack, monotonic() before its upload
+
+
 class BlobWriter:
     """Thread-safe store of new blobs for one operation. Call ``flush()`` before committing."""
 
@@ -70,6 +82,8 @@ class BlobWriter:
         on_tree_pack: Callable[[ObjectId, memoryview], None] | None = None,
         max_unindexed_age: float | None = None,
         monotonic: Callable[[], float] | None = None,
+        delegate: Delegation | None = None,
+        threads: int = CPUS,
     ) -> None:
         self._backend = backend
         self._sealer = sealer
@@ -95,6 +109,10 @@ class BlobWriter:
         self._batch: list[tuple[BlobType, ObjectId, bytes | memoryview]] = []
         self._batch_bytes = 0
         self._stats_lock = threading.Lock()
+        # A backup worker process's writer (archiver/parallel.py): this index says what was
+        # stored before the run and what this process has met; the parent has the last word.
+        self._delegate = delegate
+        self._threads = threads
 
     def save(
         self, btype: BlobType, data: bytes | memoryview, bid: ObjectId | None = None
@@ -109,6 +127,13 @@ class BlobWriter:
             bid = self._sealer.blob_id(data)
         if not self._index.reserve(btype, bid):
             return bid, False
+        delegate = self._delegate
+        if (
+            delegate is not None
+            and btype is BlobType.DATA
+            and not delegate.claim([(btype, bid)])[0]
+        ):
+            return bid, False  # another process stores it (it stays reserved here)
         try:
             sealed = self._sealer.seal_blob(btype, bid, data, self._level, verify=self._verify)
         except BaseException:
@@ -136,11 +161,13 @@ class BlobWriter:
             IntegrityError, BackendError: as save().
         """
         batch, self._batch, self._batch_bytes = self._batch, [], 0
+        if batch and self._delegate is not None:
+            batch = self._claimed(batch, self._delegate)
         if not batch:
             return
         done = 0
         try:
-            packed = compression.compress_many([d for _, _, d in batch], self._level, CPUS)
+            packed = compression.compress_many([d for _, _, d in batch], self._level, self._threads)
             for (btype, bid, data), tagged in zip(batch, packed, strict=True):
                 sealed = self._sealer.seal_packed(
                     btype, bid, tagged, len(data), verify=self._verify
@@ -152,7 +179,40 @@ class BlobWriter:
                 self._index.release(btype, bid)
             raise
 
+    def grant(self, blobs: list[tuple[BlobType, ObjectId]]) -> list[bool]:
+        """For a backup worker process (``Delegation.claim``): which of these blobs it is to
+        store, reserved for it here; the others are stored or in flight already."""
+        reserve = self._index.reserve
+        return [reserve(btype, bid) for btype, bid in blobs]
+
+    def add_sealed(self, btype: BlobType, bid: ObjectId, sealed: bytes, raw_length: int) -> bool:
+        """Store a blob sealed (and verified) elsewhere, by a backup worker process, unless it
+        is already stored or in flight: the exact dedup across workers. Returns True if new.
+
+        Raises:
+            BackendError: uploading a pack failed.
+        """
+        if not self._index.reserve(btype, bid):
+            return False
+        self._add(btype, bid, sealed, raw_length)
+        return True
+
+    @staticmethod
+    def _claimed(
+        batch: list[tuple[BlobType, ObjectId, bytes | memoryview]], delegate: Delegation
+    ) -> list[tuple[BlobType, ObjectId, bytes | memoryview]]:
+        """The blobs of a batch this process is to store: data blobs the parent granted, and
+        tree blobs (which go to the parent, its own dedup decides)."""
+        data: list[tuple[BlobType, ObjectId]] = [
+            (btype, bid) for btype, bid, _ in batch if btype is BlobType.DATA
+        ]
+        granted = iter(delegate.claim(data) if data else [])
+        return [item for item in batch if item[0] is not BlobType.DATA or next(granted)]
+
     def _add(self, btype: BlobType, bid: ObjectId, sealed: bytes, raw_length: int) -> None:
+        if self._delegate is not None and btype is BlobType.TREE:
+            self._delegate.tree(btype, bid, sealed, raw_length)
+            return
         full = None
         with self._locks[btype]:
             writer = self._writers[btype]
@@ -188,23 +248,52 @@ class BlobWriter:
             raise
         if writer.type is BlobType.TREE and self._on_tree_pack is not None:
             self._on_tree_pack(pack_id, data)
-        self._index.add_pack(
-            pack_id,
-            len(data),
-            [(e.type, e.id, e.offset, e.length, e.raw_length) for e in entries],
-            writer.epoch,
-        )
         log.debug("stored pack %s (%d blobs, %d bytes)", name, len(entries), len(data))
+        pack = IndexedPack(id=pack_id, size=len(data), epoch=writer.epoch, entries=tuple(entries))
+        if self._delegate is not None:
+            self._index_pack(pack)
+            self._delegate.stored(pack, started)
+            return
+        with self._stats_lock:
+            self.stats.data_added += len(data) - sum(e.length for e in entries)
+        self._recorded(pack, started)
+
+    def record_pack(self, pack: IndexedPack, started: float) -> None:
+        """A pack another process (a backup worker) stored with blobs this writer granted it
+        (``Delegation.claim``): index it as if it were this writer's own. ``started``:
+        ``monotonic()`` before its upload began.
+
+        Raises:
+            BackendError, IntegrityError: as flush(), when an index file is due.
+        """
+        with self._stats_lock:
+            for entry in pack.entries:
+                if entry.type is BlobType.DATA:
+                    self.stats.data_blobs += 1
+                else:
+                    self.stats.tree_blobs += 1
+                self.stats.data_added_raw += entry.raw_length
+            self.stats.data_added += pack.size
+        self._recorded(pack, started)
+
+    def _index_pack(self, pack: IndexedPack) -> None:
+        self._index.add_pack(
+            pack.id,
+            pack.size,
+            [(e.type, e.id, e.offset, e.length, e.raw_length) for e in pack.entries],
+            pack.epoch,
+        )
+
+    def _recorded(self, pack: IndexedPack, started: float) -> None:
+        """A stored pack joins the index, and an index file when one is due."""
+        self._index_pack(pack)
         crash_point("pack-stored")
         with self._stats_lock:
             self.stats.packs += 1
-            self.stats.data_added += len(data) - sum(e.length for e in entries)
         pending = None
         with self._index_lock:
-            self._uploaded_at[pack_id] = started
-            self._unindexed.append(
-                IndexedPack(id=pack_id, size=len(data), epoch=writer.epoch, entries=tuple(entries))
-            )
+            self._uploaded_at[pack.id] = started
+            self._unindexed.append(pack)
             oldest = self._uploaded_at[self._unindexed[0].id]  # the first unindexed pack's
             due = self._monotonic() - oldest >= self._index_interval
             if len(self._unindexed) >= self._index_every or due:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +114,7 @@ class Connection:
         self._prefix = settings.prefix.strip("/") + "/" if settings.prefix.strip("/") else ""
         self._session = aws_session(settings.aws_profile, settings.role_arn, settings.external_id)
         self.client: Any = self.new_client(settings.checksum)
+        self._pid = os.getpid()
 
     @property
     def settings(self) -> S3Settings:
@@ -143,7 +145,11 @@ class Connection:
 
     def call(self, operation: str, /, **args: Any) -> Any:
         """One S3 call (``operation``: the client's method name) inside the congestion
-        window."""
+        window. A forked process (a backup worker) gets a client of its own: the pooled
+        connections are the parent's."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self.client = self.new_client(self._s.checksum)
         method = getattr(self.client, operation)
         with self._traffic.window.slot():
             return method(**args)

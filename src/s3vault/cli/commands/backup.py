@@ -71,6 +71,13 @@ from s3vault.cli.session import open_repo
     metavar="DIR",
 )
 @click.option("-n", "--dry-run", is_flag=True, help="Do everything but write to the repository")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=1,
+    help="Worker processes that read files (0: one per core; default 1: no worker process)",
+)
 def backup(
     paths: tuple[str, ...],
     tags: tuple[TagList, ...],
@@ -86,6 +93,7 @@ def backup(
     when: datetime | None,
     root: str | None,
     dry_run: bool,
+    jobs: int,
 ) -> int:
     """Make a snapshot of PATHS (or of standard input with --stdin). With -P, the profile's
     paths when none are given, and its excludes and tags in addition to these."""
@@ -106,6 +114,7 @@ def backup(
         time=when,
         root=root,
         dry_run=dry_run,
+        jobs=jobs,
     ).with_profile(ctx.profile)
     if not options.paths and not use_stdin:
         raise UsageError("nothing to back up: give PATHS (or --stdin, or a profile with paths)")

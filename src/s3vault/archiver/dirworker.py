@@ -1,0 +1,239 @@
+"""A backup worker process's share of the walk: one directory, or a slice of a big one, per task.
+
+The parallel engine (archiver/parallel.py) hands each worker process ``DirTask`` records. The
+worker lists the directory (against the parent snapshot's tree of it), applies the excludes,
+and reads, chunks, hashes, compresses and seals the files it holds with the serial engine's code
+(``Archiver._leaf``: change detection, hardlinks, warnings are the same). It does not descend:
+subdirectories go back to the parent process as new tasks, so no process walks the whole tree
+and any idle worker takes the next directory. A directory with more than ``SLICE`` entries comes
+back as slices, so one huge directory is shared by every worker. A directory without
+subdirectories gets its tree built and sealed here; the others' trees are built by the parent
+from their children's results.
+
+Paths deeper than ``walk.DEEP_AT`` are walked whole, serially, in one worker (the walk's
+descriptor chain cannot cross processes); such trees are rare.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from s3vault.archiver.excludes import CACHEDIR_TAG
+from s3vault.archiver.pipeline import Archiver, ArchiveStats
+from s3vault.archiver.scan import list_dir, metadata_node
+from s3vault.archiver.trees import PendingDir
+from s3vault.archiver.walk import Listing, is_deep
+from s3vault.format.packfile import BlobType
+from s3vault.format.tree import Node, NodeType
+from s3vault.ids import ObjectId
+
+SLICE = 512  # entries: a directory with more is shared out in slices of this many
+
+
+@dataclass(slots=True)
+class DirTask:
+    """One directory to list (``entries`` None), or a slice of one already listed."""
+
+    key: int  # the parent process's name for the directory
+    path: bytes
+    meta: Node
+    st: os.stat_result | None  # for a listing; a slice needs none
+    psub: ObjectId | None  # the parent snapshot's tree of it
+    root_dev: int
+    entries: Listing | None = None
+    cache_dir: bool = False
+    explicit: bool = False  # backup targets named by the user: no exclude applies
+
+
+@dataclass(slots=True)
+class DirDone:
+    """The directory is finished: its node carries its tree id."""
+
+    node: Node
+
+
+@dataclass(slots=True)
+class Split:
+    """The directory is big: here is its listing, in slices, for any worker to take."""
+
+    slices: list[Listing]
+    cache_dir: bool
+
+
+@dataclass(slots=True)
+class Partial:
+    """The entries of a directory (or slice) that are not directories, and its
+    subdirectories (metadata node, lstat, parent snapshot's subtree) still to do."""
+
+    nodes: list[Node]
+    subdirs: list[tuple[Node, os.stat_result, ObjectId | None]] = field(default_factory=list)
+
+
+DirResult = DirDone | Split | Partial
+
+
+class CollectingProgress:
+    """A worker's progress: counted here, replayed by the parent process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.files = 0
+        self.bytes_ = 0
+        self.warned_events: list[tuple[str, str]] = []
+
+    def started(self, phase: str, *, total_files: int = 0, total_bytes: int = 0) -> None:
+        """Not used in a worker."""
+
+    def advanced(self, *, files: int = 0, bytes_: int = 0, item: str = "") -> None:
+        """Count files and bytes done."""
+        del item
+        with self._lock:
+            self.files += files
+            self.bytes_ += bytes_
+
+    def warned(self, path: str, message: str) -> None:
+        """Keep a warning for the parent to show."""
+        with self._lock:
+            self.warned_events.append((path, message))
+
+    def finished(self, phase: str) -> None:
+        """Not used in a worker."""
+
+    def take(self) -> tuple[int, int, list[tuple[str, str]]]:
+        """(files, bytes, warnings) since the last call."""
+        with self._lock:
+            out = (self.files, self.bytes_, self.warned_events)
+            self.files, self.bytes_, self.warned_events = 0, 0, []
+        return out
+
+
+class DirWorker(Archiver):
+    """The serial archiver's per-entry code, driven one directory task at a time."""
+
+    on_drop: Callable[[ObjectId], None] | None = None  # a parent tree found unreadable
+
+    def _tree_nodes(self, tid: ObjectId | None, path: bytes) -> dict[bytes, Node]:
+        """As the serial engine's; a tree it had to forget is forgotten by the parent
+        process too (before this worker sends a tree blob that could carry its id)."""
+        nodes = super()._tree_nodes(tid, path)
+        dropped = tid is not None and not nodes and not self._repo.index.has(BlobType.TREE, tid)
+        if dropped and self.on_drop is not None:
+            assert tid is not None
+            self.on_drop(tid)
+        return nodes
+
+    def open(self) -> None:
+        """Start the reader and blob thread pools (after the fork: threads do not survive
+        one)."""
+        self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] = self._open_pools()
+
+    def close(self) -> None:
+        """Stop the thread pools."""
+        self._cancel.set()
+        for pool in self._pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def take_stats(self) -> ArchiveStats:
+        """The counters since the last call."""
+        with self._lock:
+            stats, self.stats = self.stats, ArchiveStats()
+        return stats
+
+    def process(self, task: DirTask) -> DirResult:
+        """Do one task.
+
+        Raises:
+            BackendError, IntegrityError: storing or reading the repository failed (fatal).
+        """
+        if task.entries is None:
+            listed = self._list(task)
+            if not isinstance(listed, tuple):
+                return listed
+            entries, cache_dir = listed
+        else:
+            entries, cache_dir = task.entries, task.cache_dir
+        pnodes = self._tree_nodes(task.psub, task.path if task.psub else b"")
+        pdir = PendingDir(task.meta, task.psub)
+        subdirs = []
+        for name, cst in entries:
+            sub = self._item(task, pdir, name, cst, pnodes, cache_dir)
+            if sub is not None:
+                subdirs.append(sub)
+        if not subdirs and task.entries is None:
+            return self._finished(pdir)
+        nodes = []
+        for entry in pdir.entries:
+            if isinstance(entry, Future):
+                node = entry.result()
+                if node is not None:
+                    nodes.append(node)
+            elif isinstance(entry, Node):
+                nodes.append(entry)
+        return Partial(nodes, subdirs)
+
+    def _finished(self, pdir: PendingDir) -> DirDone:
+        self._queue(pdir)
+        self._drain(block=True)
+        return DirDone(pdir.node)
+
+    def _list(self, task: DirTask) -> DirResult | tuple[Listing, bool]:
+        """The listing of a directory, or the whole result when there is nothing to share."""
+        path = task.path
+        assert task.st is not None
+        if is_deep(len(path)):
+            pnode = Node(name=task.meta.name, type=NodeType.DIR, subtree=task.psub)
+            pdir = self._walk_dir(path, task.meta, task.st, pnode, task.root_dev)
+            self._drain(block=True)
+            return DirDone(pdir.node)
+        if self._matcher.one_file_system and task.st.st_dev != task.root_dev:
+            # a mount point: keep the directory, not what is mounted there
+            return self._finished(PendingDir(task.meta, task.psub))
+        try:
+            cache_dir = self._matcher.is_cache_dir(path)
+            entries = list_dir(path)
+        except OSError as exc:
+            self._warn(path, f"cannot list directory: {exc.strerror or exc}", failed=True)
+            cache_dir, entries = False, []
+        if len(entries) > SLICE:
+            return Split([entries[i : i + SLICE] for i in range(0, len(entries), SLICE)], cache_dir)
+        return entries, cache_dir
+
+    def _item(
+        self,
+        task: DirTask,
+        pdir: PendingDir,
+        name: bytes,
+        cst: os.stat_result | OSError,
+        pnodes: dict[bytes, Node],
+        cache_dir: bool,
+    ) -> tuple[Node, os.stat_result, ObjectId | None] | None:
+        """One entry (as the serial walk's ``_visit``): a file joins ``pdir``, a directory
+        comes back as work for the parent process."""
+        io = task.path + b"/" + name if task.path != b"/" else b"/" + name
+        if isinstance(cst, OSError):
+            self._warn(io, f"cannot read: {cst.strerror}", failed=True)
+            return None
+        is_dir = stat.S_ISDIR(cst.st_mode)
+        if not task.explicit:
+            if cache_dir and name != CACHEDIR_TAG:
+                return None
+            if self._matcher.excluded(io[len(self._opts.root) :], is_dir):
+                return None
+        pnode = pnodes.get(name)
+        if not is_dir:
+            entry = self._leaf(io, name, cst, pnode)
+            if entry is not None:
+                pdir.add(entry)
+            return None
+        try:
+            meta = metadata_node(io, name, cst)
+        except OSError as exc:
+            self._warn(io, f"cannot read metadata: {exc.strerror}", failed=True)
+            return None
+        psub = pnode.subtree if pnode is not None and pnode.type is NodeType.DIR else None
+        return meta, cst, psub

@@ -1,0 +1,170 @@
+"""The process-parallel archiver (archiver/parallel.py) against the serial one, through the
+library: the same input gives the same trees (byte-identical snapshots), the same counters and
+the same warnings, every blob is stored once even when several workers meet it, and a parent
+tree that cannot be read is stored again, never deduplicated against."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from s3vault import BackupOptions, BackupResult, backup
+from s3vault.archiver import dirworker
+from s3vault.format.packfile import BlobType
+from s3vault.repository.snapshots import load_snapshot
+from tests.conftest import RepoHandle
+
+COUNTERS = (
+    "files_new",
+    "files_changed",
+    "files_unmodified",
+    "files_failed",
+    "dirs_new",
+    "dirs_changed",
+    "dirs_unmodified",
+    "total_files_processed",
+    "total_bytes_processed",
+)
+
+
+def make_source(src: Path) -> None:
+    """Nested directories, one big directory (sliced: see the ``small_slices`` fixture),
+    hardlinks across directories, equal files in several directories, a symlink, an empty
+    directory, excluded files, a cache directory, extended attributes."""
+    for d in range(6):
+        for s in range(3):
+            sub = src / f"d{d}" / f"s{s}"
+            sub.mkdir(parents=True)
+            for f in range(4):
+                (sub / f"f{f}").write_bytes(os.urandom(200) + b"x" * (d * 3000 + f))
+            (sub / "same").write_bytes(b"the same in every directory\n" * 50)
+            (sub / "skip.tmp").write_bytes(b"excluded")
+    big = src / "big"
+    big.mkdir()
+    for i in range(40):
+        (big / f"e{i:03d}").write_bytes(b"entry %d\n" % i * (i + 1))
+        if i % 7 == 0:
+            (big / f"sub{i:03d}").mkdir()
+            (big / f"sub{i:03d}" / "inner").write_bytes(b"inner %d" % i)
+    (src / "large.bin").write_bytes(os.urandom(3 << 20) * 2)  # chunks repeat inside
+    os.link(src / "large.bin", src / "d1" / "large-link.bin")
+    os.link(src / "d2" / "s0" / "f1", src / "d3" / "s1" / "f1-link")
+    (src / "link").symlink_to("large.bin")
+    (src / "empty").mkdir()
+    (src / "cache").mkdir()
+    (src / "cache" / "CACHEDIR.TAG").write_bytes(b"Signature: 8a477f597d28d172789f06886806bc55")
+    (src / "cache" / "junk").write_bytes(b"junk")
+    with contextlib.suppress(OSError):  # a file system without user xattrs
+        os.setxattr(src / "d0" / "s0" / "f0", "user.s3vault-test", b"\x00value")
+
+
+@pytest.fixture
+def small_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Directories of more than 8 entries are shared out in slices (workers are forked, so
+    they see it too)."""
+    monkeypatch.setattr(dirworker, "SLICE", 8)
+
+
+def settle(handle: RepoHandle, paths: tuple[str, ...], **more: object) -> None:
+    """A first backup: reading a symlink sets its atime once (relatime), which would make the
+    first snapshot differ from any later one whatever the engine."""
+    run(handle, 1, paths, force=True, **more)
+
+
+def run(handle: RepoHandle, jobs: int, paths: tuple[str, ...], **more: object) -> BackupResult:
+    options = BackupOptions(
+        paths=paths,
+        jobs=jobs,
+        host="h",
+        excludes=("*.tmp",),
+        exclude_caches=True,
+        **more,  # type: ignore[arg-type]
+    )
+    return backup(handle.open(), options)
+
+
+def tree_of(handle: RepoHandle, result: BackupResult) -> str:
+    assert result.snapshot_id is not None
+    return str(load_snapshot(handle.open(), result.snapshot_id).tree)
+
+
+def counters(result: BackupResult) -> dict[str, object]:
+    values = asdict(result)
+    return {name: values[name] for name in COUNTERS}
+
+
+@pytest.mark.usefixtures("small_slices")
+def test_parallel_and_serial_snapshots_are_identical(
+    tmp_path: Path, local_repo: RepoHandle
+) -> None:
+    src = tmp_path / "src"
+    make_source(src)
+    # a directory, and a file inside it, as targets; below --root: the directories above
+    # (/tmp...) change as other tests run
+    paths, root = ("/src", "/src/d1/s2/f3"), str(tmp_path)
+    settle(local_repo, paths, root=root)
+    serial = run(local_repo, 1, paths, force=True, root=root)
+    parallel = run(local_repo, 3, paths, force=True, root=root)
+    assert tree_of(local_repo, parallel) == tree_of(local_repo, serial)
+    assert counters(parallel) == counters(serial)
+    assert parallel.data_blobs == parallel.tree_blobs == 0  # all stored by the first runs
+    assert parallel.warnings == serial.warnings == ()
+
+    (src / "d4" / "s2" / "f0").write_bytes(b"changed")
+    (src / "big" / "e005").unlink()
+    (src / "new").mkdir()
+    (src / "new" / "file").write_bytes(b"new")
+    parent = str(serial.snapshot_id)
+    serial2 = run(local_repo, 1, paths, parent=parent, root=root)
+    parallel2 = run(local_repo, 3, paths, parent=parent, root=root)
+    assert tree_of(local_repo, parallel2) == tree_of(local_repo, serial2)
+    assert counters(parallel2) == counters(serial2)
+    assert parallel2.files_unmodified > 0 and parallel2.dirs_unmodified > 0
+
+
+@pytest.mark.usefixtures("small_slices")
+def test_the_root_directory_as_target_with_root(tmp_path: Path, local_repo: RepoHandle) -> None:
+    make_source(tmp_path / "src")
+    settle(local_repo, ("/",), root=str(tmp_path / "src"))
+    serial = run(local_repo, 1, ("/",), root=str(tmp_path / "src"), force=True)
+    parallel = run(local_repo, 2, ("/",), root=str(tmp_path / "src"), force=True)
+    assert tree_of(local_repo, parallel) == tree_of(local_repo, serial)
+    assert counters(parallel) == counters(serial)
+
+
+@pytest.mark.usefixtures("small_slices")
+def test_a_blob_met_by_several_workers_is_stored_once(
+    tmp_path: Path, local_repo: RepoHandle
+) -> None:
+    src = tmp_path / "src"
+    make_source(src)
+    for i in range(12):  # the same new content in many directories, handed to many workers
+        (src / f"copy{i}").mkdir()
+        (src / f"copy{i}" / "data").write_bytes(b"shared content\n" * 40_000)
+    result = run(local_repo, 4, (str(src),))
+    stored = Counter((btype, bid) for btype, bid, _ in local_repo.open().read_index().entries())
+    assert stored, "nothing stored"
+    assert max(stored.values()) == 1
+    assert result.data_blobs == sum(1 for btype, _ in stored if btype is BlobType.DATA)
+    assert result.tree_blobs == sum(1 for btype, _ in stored if btype is BlobType.TREE)
+    # the workers' uploads are counted with the parent's requests
+    assert result.requests.bytes_up >= result.data_added > 0
+
+
+def test_unreadable_files_warn_the_same(tmp_path: Path, local_repo: RepoHandle) -> None:
+    src = tmp_path / "src"
+    make_source(src)
+    os.mkfifo(src / "d0" / "fifo")  # stored as a FIFO, never read
+    (src / "d5" / "gone").symlink_to("nowhere")
+    paths, root = ("/src", "/src/not-there"), str(tmp_path)
+    settle(local_repo, paths, root=root)
+    serial = run(local_repo, 1, paths, force=True, root=root)
+    parallel = run(local_repo, 2, paths, force=True, root=root)
+    assert tree_of(local_repo, parallel) == tree_of(local_repo, serial)
+    assert sorted(parallel.warnings) == sorted(serial.warnings)
+    assert parallel.warnings  # the missing target
