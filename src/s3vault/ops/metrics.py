@@ -17,7 +17,8 @@ import fcntl
 import os
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,25 +86,28 @@ def write_textfile(
         OSError: the directory cannot be written.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path):
+        _rewrite(path, labels, values, exit_code=exit_code, now=now, duration=duration)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold the exclusive lock of ``.NAME.lock`` beside ``path``."""
     lock = os.open(
         path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
     )
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        _rewrite(path, labels, values, exit_code=exit_code, duration=duration, now=now)
+        yield
     finally:
         os.close(lock)  # releases the lock
 
 
 def _rewrite(
-    path: Path,
-    labels: Mapping[str, str],
-    values: Mapping[str, float],
-    *,
-    exit_code: int,
-    duration: float,
-    now: float,
+    path: Path, labels: Mapping[str, str], values: Mapping[str, float], **run: float
 ) -> None:
+    """The read-merge-write of write_textfile (``run``: its exit_code, duration and now)."""
+    exit_code, duration, now = run["exit_code"], run["duration"], run["now"]
     mine = _labels(labels)
     samples = [s for s in _read(path) if s[1] != mine]
     previous = {m: v for m, lab, v in _read(path) if lab == mine}
