@@ -84,3 +84,17 @@ def test_a_damaged_file_exits_13(cli_repo: str, backed_up: Path, run_cli: RunCli
     done = run_cli("-r", cli_repo, "--no-cache", "dump", "latest", str(backed_up / "big.bin"))
     assert done.code == 13, done.stderr
     assert len(done.stdout_bytes) < (3 << 20)
+
+
+def test_odd_bytes_in_a_name_reach_the_tar_as_they_were(
+    cli_repo: str, tmp_path: Path, run_cli: RunCli
+) -> None:
+    src = tmp_path / "odd"
+    src.mkdir()
+    (Path(os.fsdecode(bytes(src) + b"/\xffname\x01.bin"))).write_bytes(b"odd\n")
+    assert run_cli("-r", cli_repo, "backup", str(src), "-q").code == 0
+    done = run_cli("-r", cli_repo, "dump", "latest", str(src))
+    assert done.code == 0, done.stderr
+    with tarfile.open(fileobj=io.BytesIO(done.stdout_bytes), mode="r|") as tar:
+        names = [os.fsencode(m.name) for m in tar]
+    assert names == [bytes(src).lstrip(b"/") + b"/\xffname\x01.bin"]

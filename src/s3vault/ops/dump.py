@@ -159,10 +159,12 @@ class _BlobReader:
             raise IntegrityError(msg)
 
 
-def _member(entry: LsEntry) -> str:
+def _member(entry: LsEntry, *, raw: bool) -> str:
     """The archive name of an entry: its path in the snapshot without the leading "/" (as GNU
-    tar stores absolute paths), so extracting never writes outside the current directory."""
-    return entry.path.lstrip("/")
+    tar stores absolute paths), so extracting never writes outside the current directory. tar
+    gets the stored bytes (odd bytes pass as surrogates, written back as they were); zip, whose
+    names are UTF-8, the shown path."""
+    return (os.fsdecode(entry.raw) if raw else entry.path).lstrip("/")
 
 
 def _tar_info(entry: LsEntry, name: str) -> tarfile.TarInfo:
@@ -195,7 +197,7 @@ def _write_tar(repo: Repository, entries: Iterable[LsEntry], out: BinaryIO) -> t
         for entry in entries:
             if entry.node.type is NodeType.SOCKET:
                 continue  # tar has no sockets (restic leaves them out too)
-            info = _tar_info(entry, _member(entry))
+            info = _tar_info(entry, _member(entry, raw=True))
             if entry.node.type is NodeType.FILE:
                 tar.addfile(info, _BlobReader(repo, entry.node, entry.path))
                 written += entry.node.size
@@ -212,7 +214,7 @@ def _write_zip(repo: Repository, entries: Iterable[LsEntry], out: BinaryIO) -> t
             node = entry.node
             if node.type not in (NodeType.FILE, NodeType.DIR, NodeType.SYMLINK):
                 continue  # zip holds files, directories and (as their target text) symlinks
-            name = _member(entry) + ("/" if node.type is NodeType.DIR else "")
+            name = _member(entry, raw=False) + ("/" if node.type is NodeType.DIR else "")
             info = zipfile.ZipInfo(name, _zip_time(node.mtime_ns))
             kind = {NodeType.DIR: stat.S_IFDIR, NodeType.SYMLINK: stat.S_IFLNK}
             info.external_attr = (kind.get(node.type, stat.S_IFREG) | stat.S_IMODE(node.mode)) << 16

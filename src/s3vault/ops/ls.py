@@ -15,10 +15,11 @@ from s3vault.repository.snapshots import find_snapshot
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LsEntry:
-    """One entry: its path in the snapshot and its node."""
+    """One entry: its path in the snapshot (shown: odd bytes escaped) and its node."""
 
     path: str
     node: Node
+    raw: bytes = b""  # the path as stored, byte for byte (what an archive of it must name)
 
 
 def ls(
@@ -38,19 +39,21 @@ def ls(
     """
     sid, snap = find_snapshot(repo, snapshot)
     tid: ObjectId | None = snap.tree
-    prefix = ""
+    prefix, raw = "", b""
     for part in [p for p in os.fsencode(path).split(b"/") if p]:
         node = repo.load_tree(tid).find(part) if tid is not None else None
         if node is None:
             msg = f"{path!r} is not in snapshot {sid.short}"
             raise UsageError(msg)
         prefix += "/" + node.display_name
+        raw += b"/" + node.name
         if node.type is not NodeType.DIR:
-            return sid, iter([LsEntry(path=prefix, node=node)])
+            return sid, iter([LsEntry(path=prefix, node=node, raw=raw)])
         tid = node.subtree
     if tid is None:
         return sid, iter(())
-    return sid, walk_tree(repo, tid, prefix, recursive=recursive, on_error=on_error)
+    walk = walk_tree(repo, tid, prefix, recursive=recursive, on_error=on_error, raw_base=raw)
+    return sid, walk
 
 
 def walk_tree(
@@ -60,6 +63,7 @@ def walk_tree(
     *,
     recursive: bool = True,
     on_error: Callable[[str, str], None] | None = None,
+    raw_base: bytes = b"",
 ) -> Iterator[LsEntry]:
     """The entries of a tree (and, recursive, of every tree below it) in depth-first name
     order, their paths below ``base``. Iterative: a tree 10,000 levels deep is walked like a
@@ -70,17 +74,17 @@ def walk_tree(
         IntegrityError, ObjectNotFoundError: a tree cannot be read (without ``on_error``).
     """
     first = _nodes(repo, tree_id, base or "/", on_error)
-    stack: list[tuple[Iterator[Node], str]] = [(iter(first), base)]
+    stack: list[tuple[Iterator[Node], str, bytes]] = [(iter(first), base, raw_base)]
     while stack:
-        nodes, prefix = stack[-1]
+        nodes, prefix, raw = stack[-1]
         node = next(nodes, None)
         if node is None:
             stack.pop()
             continue
-        here = f"{prefix}/{node.display_name}"
-        yield LsEntry(path=here, node=node)
+        here, raw_here = f"{prefix}/{node.display_name}", raw + b"/" + node.name
+        yield LsEntry(path=here, node=node, raw=raw_here)
         if recursive and node.type is NodeType.DIR and node.subtree is not None:
-            stack.append((iter(_nodes(repo, node.subtree, here, on_error)), here))
+            stack.append((iter(_nodes(repo, node.subtree, here, on_error)), here, raw_here))
 
 
 def _nodes(
