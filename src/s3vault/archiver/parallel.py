@@ -158,7 +158,7 @@ class ParallelArchiver(Archiver):
             self._plan()
             self._serve(workers, lambda: self._root is not None)
             for w in workers:
-                w.conn.send(None)  # stop: send what you hold, and your counters
+                self._send(w, None)  # stop: send what you hold, and your counters
             self._serve(workers, lambda: all(w.finished for w in workers))
             for w in workers:
                 w.proc.join()
@@ -295,8 +295,17 @@ class ParallelArchiver(Archiver):
     def _dispatch(self, workers: Iterable[_Worker]) -> None:
         for w in sorted(workers, key=lambda w: w.in_flight):
             while self._tasks and w.in_flight < IN_FLIGHT:
-                w.conn.send(self._tasks.pop())  # depth first: the frontier stays small
+                self._send(w, self._tasks.pop())  # depth first: the frontier stays small
                 w.in_flight += 1
+
+    def _send(self, w: _Worker, message: object) -> None:
+        """Send to a worker; a worker that died meanwhile fails the backup with its message.
+        (A broken pipe must never escape: click turns any EPIPE into a silent exit 1, meant
+        for a closed standard output.)"""
+        try:
+            w.conn.send(message)
+        except OSError:  # BrokenPipeError, ConnectionResetError: its end is closed
+            self._died(w)
 
     def _died(self, w: _Worker) -> NoReturn:
         w.proc.join(timeout=5)  # its pipe closes as it dies: let it finish dying
@@ -315,7 +324,7 @@ class ParallelArchiver(Archiver):
             self._died(w)
         kind = message[0]
         if kind == "claim":
-            w.conn.send(("granted", message[1], self._writer.grant(message[2])))
+            self._send(w, ("granted", message[1], self._writer.grant(message[2])))
         elif kind == "trees":
             add = self._writer.add_sealed
             for btype, bid, sealed, raw_length in message[1]:

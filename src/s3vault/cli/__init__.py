@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import select
 import signal
 import sys
 import traceback
@@ -47,7 +48,30 @@ Exit codes:
 """
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader is gone (``s3vault ls | head``)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return True  # cannot tell: leave it to click's quiet exit
+
+
+class _Group(click.Group):
+    """click turns any EPIPE into a silent exit 1, which is right for a closed standard output
+    only: a broken pipe anywhere else is an s3vault bug and must say so (internal error)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            if _stdout_closed():
+                raise
+            raise RuntimeError(f"broken pipe outside standard output: {exc}") from exc
+
+
+@click.group(cls=_Group, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="s3vault")
 @global_options
 def cli() -> None:
