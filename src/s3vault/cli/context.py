@@ -35,6 +35,9 @@ class CliContext:
     limit_upload: int | None = None
     limit_download: int | None = None
     s3_endpoint: str | None = None
+    cacert: str | None = None  # --cacert
+    insecure_tls: bool = False  # --insecure-tls
+    tls_warned: bool = False  # the --insecure-tls warning is said once
     s3_region: str | None = None
     aws_profile: str | None = None
     s3_path_style: bool = False

@@ -215,6 +215,22 @@ _GLOBALS = [
         metavar="URL",
         help="S3 endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL)",
     ),
+    _opt(
+        "--cacert",
+        name="cacert",
+        metavar="FILE",
+        type=click.Path(exists=True, dir_okay=False),
+        help="Trust the CA certificates in FILE (PEM) for the S3 endpoint's TLS, instead of the "
+        "system's [env S3VAULT_CACERT]",
+    ),
+    _opt(
+        "--insecure-tls",
+        name="insecure_tls",
+        is_flag=True,
+        default=None,
+        help="Do not verify the S3 endpoint's TLS certificate (dangerous: anyone on the path can "
+        "read and change the traffic; prefer --cacert)",
+    ),
     _opt("--s3-region", name="s3_region", metavar="REGION", help="S3 region"),
     _opt("--aws-profile", name="aws_profile", metavar="NAME", help="AWS profile from ~/.aws"),
     _opt(

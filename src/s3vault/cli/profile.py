@@ -22,6 +22,8 @@ FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "region": ("s3_region", ("AWS_REGION", "AWS_DEFAULT_REGION")),
     "endpoint": ("s3_endpoint", ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")),
     "path_style": ("s3_path_style", ()),
+    "cacert": ("cacert", ("S3VAULT_CACERT",)),
+    "insecure_tls": ("insecure_tls", ()),
     "storage_class": ("s3_storage_class", ()),
     "sse": ("s3_sse", ()),
     "sse_kms_key_id": ("s3_kms_key_id", ()),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 
-from s3vault import BackendOptions, RepoOptions, Repository, open_repository
+from s3vault import BackendOptions, RepoOptions, Repository, UsageError, open_repository
 from s3vault.cli.context import CliContext
 from s3vault.cli.password import read_password
 from s3vault.cli.render import warn
@@ -14,8 +17,6 @@ def repo_options(ctx: CliContext, *, confirm_password: bool = False) -> RepoOpti
     """Repository URL, password and cache directory from the global options."""
     url = ctx.repository
     if not url:
-        from s3vault import UsageError
-
         msg = "no repository given: use -r/--repo or set S3VAULT_REPOSITORY"
         raise UsageError(msg)
     return RepoOptions(
@@ -44,7 +45,38 @@ def backend_options(ctx: CliContext) -> BackendOptions:
         s3_bucket_owner=ctx.s3_bucket_owner,
         aws_role_arn=ctx.aws_role_arn,
         aws_external_id=ctx.aws_external_id,
+        s3_verify_tls=tls_verification(ctx),
     )
+
+
+def tls_verification(ctx: CliContext) -> bool | str | None:
+    """--cacert / $S3VAULT_CACERT: a CA bundle path; --insecure-tls: False (said once, loudly);
+    neither: None (boto3's default: the system's CAs, or $AWS_CA_BUNDLE).
+
+    Raises:
+        UsageError: both given, or the CA file is missing.
+    """
+    cacert = ctx.cacert or os.environ.get("S3VAULT_CACERT") or None
+    if ctx.insecure_tls and cacert:
+        raise UsageError("--insecure-tls and --cacert (or S3VAULT_CACERT) both given: choose one")
+    if ctx.insecure_tls:
+        if not ctx.tls_warned:
+            ctx.tls_warned = True
+            warn(
+                ctx,
+                "--insecure-tls",
+                "the S3 endpoint's TLS certificate is NOT verified: anyone on the network path "
+                "can read and change this traffic (use --cacert FILE for a private CA)",
+            )
+        # said once above; urllib3 would otherwise repeat it for every request
+        warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+        return False
+    if cacert is None:
+        return None
+    path = Path(cacert).expanduser()
+    if not path.is_file():
+        raise UsageError(f"--cacert {cacert}: no such file")
+    return str(path.resolve())
 
 
 def skip_reporter(ctx: CliContext) -> Callable[[str, str], None]:

@@ -33,6 +33,8 @@ SCALARS: dict[str, type] = {
     "region": str,
     "endpoint": str,
     "path_style": bool,
+    "cacert": str,
+    "insecure_tls": bool,
     "storage_class": str,
     "sse": str,
     "sse_kms_key_id": str,

@@ -2,7 +2,8 @@
 
 404/NoSuchKey → ObjectNotFoundError, 412 → ObjectExistsError, throttling / 5xx / timeouts /
 connection resets → TransientBackendError (retried by RetryBackend), 403 → AccessDeniedError
-(saying whether the credential may only read), a skewed clock → "fix the clock", everything
+(saying whether the credential may only read), a skewed clock → "fix the clock", a TLS
+certificate this host does not trust → "--cacert" (permanent: retrying cannot help), everything
 else BackendError. The other S3 modules ask ``error_code`` and ``http_status`` instead of
 importing botocore themselves.
 """
@@ -55,6 +56,23 @@ def http_status(exc: Exception) -> int:
     return 0
 
 
+def untrusted_certificate(exc: Exception, where: str) -> BackendError | None:
+    """The endpoint's TLS certificate failed verification: a permanent error that says what
+    to do (None: ``exc`` is something else)."""
+    text = str(exc)
+    if not isinstance(exc, botocore.exceptions.SSLError) or "certificate verify failed" not in (
+        text.lower()
+    ):
+        return None
+    reason = text.rpartition("certificate verify failed")[2].strip(" :")
+    reason = reason.split(" (_ssl.c")[0] or "not trusted"
+    return BackendError(
+        f"{where}: the endpoint's TLS certificate is not trusted ({reason}): give its CA with "
+        "--cacert FILE (or AWS_CA_BUNDLE), or check the endpoint URL; --insecure-tls skips "
+        "the check (not for production)"
+    )
+
+
 def translate(exc: Exception, op: str, key: str) -> BackendError:
     """Translate a botocore/boto3 exception (the one table)."""
     where = f"{op} {key}"
@@ -83,6 +101,8 @@ def translate(exc: Exception, op: str, key: str) -> BackendError:
         if code in ("AccessDenied", "403") or status == 403:
             return _denied(where, op, message)
         return BackendError(f"{where}: {code} ({message})")
+    if (untrusted := untrusted_certificate(exc, where)) is not None:
+        return untrusted
     if isinstance(
         exc,
         (

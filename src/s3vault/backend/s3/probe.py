@@ -29,7 +29,7 @@ from typing import Any
 
 from s3vault.backend.dialect import StoreDialect
 from s3vault.backend.s3.client import Connection, S3Settings, md5_for
-from s3vault.backend.s3.errors import error_code, http_status
+from s3vault.backend.s3.errors import error_code, http_status, untrusted_certificate
 from s3vault.errors import AccessDeniedError, BackendError
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,11 @@ class _Probe:
         return "when_required"
 
     def _denied(self, exc: Exception) -> None:
-        """A first upload refused for lack of permission says so (not an upload format)."""
+        """A first upload refused for lack of permission, or over TLS this host does not trust,
+        says so (not an upload format)."""
+        untrusted = untrusted_certificate(exc, f"put {self.base}upload")
+        if untrusted is not None:
+            raise untrusted from None
         if _code(exc) == "AccessDenied":
             msg = (
                 f"put {self.base}upload: access denied: this credential may not write here (a "

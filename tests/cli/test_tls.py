@@ -1,0 +1,76 @@
+"""--cacert and --insecure-tls against the https moto server (its CA is the session's test CA,
+which the CLI here is NOT told about through AWS_CA_BUNDLE)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli.test_s3 import s3_env
+from tests.conftest import RunCli
+
+INIT = ("init", "--kdf-cost", "minimum")
+
+
+def untrusting_env(cli_env: dict[str, str], endpoint: str) -> dict[str, str]:
+    """The S3 environment without the test CA: the system's CAs only."""
+    env = s3_env(cli_env, endpoint)
+    env.pop("AWS_CA_BUNDLE", None)
+    return env
+
+
+def test_cacert_trusts_a_private_ca_and_without_it_the_endpoint_is_refused(
+    s3_server: str,
+    s3_bucket: str,
+    s3_ca: tuple[Path, Path, Path],
+    cli_env: dict[str, str],
+    run_cli: RunCli,
+    tmp_path: Path,
+) -> None:
+    env = untrusting_env(cli_env, s3_server)
+    url = f"s3://{s3_bucket}/tls"
+    refused = run_cli("-r", url, *INIT, env=env)
+    assert refused.code == 1, refused.stderr
+    assert "TLS certificate is not trusted" in refused.stderr, refused.stderr
+    assert "--cacert" in refused.stderr
+    ca = str(s3_ca[0])
+    done = run_cli("-r", url, "--cacert", ca, *INIT, env=env)
+    assert done.code == 0, done.stderr
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "f").write_bytes(b"over a private CA")
+    done = run_cli("-r", url, "backup", str(tmp_path / "src"), env={**env, "S3VAULT_CACERT": ca})
+    assert done.code == 0, done.stderr
+    listed = run_cli("-r", url, "--cacert", ca, "snapshots", "--json", env=env)
+    assert listed.code == 0, listed.stderr
+    assert '"short_id"' in listed.stdout
+    # a certificate failure is permanent: said at once (not retried to the 300 s deadline)
+    refused = run_cli("-r", url, "snapshots", env=env, timeout=60)
+    assert refused.code == 1, refused.stderr
+    assert "TLS certificate is not trusted" in refused.stderr, refused.stderr
+
+
+def test_insecure_tls_works_and_says_so_once(
+    s3_server: str, s3_bucket: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    env = untrusting_env(cli_env, s3_server)
+    url = f"s3://{s3_bucket}/insecure"
+    done = run_cli("-r", url, "--insecure-tls", *INIT, env=env)
+    assert done.code == 0, done.stderr
+    done = run_cli("-r", url, "--insecure-tls", "snapshots", env=env)
+    assert done.code == 0, done.stderr
+    assert done.stderr.count("NOT verified") == 1, done.stderr
+    assert "Unverified HTTPS request" not in done.stderr  # urllib3's per-request warning
+
+
+def test_tls_options_refuse_nonsense(
+    s3_server: str, s3_ca: tuple[Path, Path, Path], cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    env = untrusting_env(cli_env, s3_server)
+    url = "s3://nothing/here"
+    both = run_cli("-r", url, "--insecure-tls", "--cacert", str(s3_ca[0]), "snapshots", env=env)
+    assert both.code == 2, both.stderr
+    assert "--insecure-tls" in both.stderr and "--cacert" in both.stderr
+    missing = run_cli("-r", url, "--cacert", "/nonexistent/ca.pem", "snapshots", env=env)
+    assert missing.code == 2, missing.stderr
+    missing_env = run_cli("-r", url, "snapshots", env={**env, "S3VAULT_CACERT": "/no/ca.pem"})
+    assert missing_env.code == 2, missing_env.stderr
+    assert "/no/ca.pem" in missing_env.stderr
