@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 RUN    := $(VENV)/.installed-run
 
-.PHONY: demo test lint lock bench bench-index bench-prune bench-fleet torture loadtest clean
+.PHONY: demo test lint lock man bench bench-index bench-prune bench-fleet torture loadtest clean
 
 # s3vault itself (what the demo needs), then the test and lint tools on top
 $(RUN): pyproject.toml constraints.txt
@@ -48,6 +48,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench scripts docs/examples
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+## man: a man page per command into man/ (man -l man/s3vault-backup.1; install them with
+## install -m 644 man/*.1 /usr/local/share/man/man1/); tests/test_man.py checks every command's
+man: $(STAMP)
+	$(PY) scripts/man.py man
 
 ## bench: corpus → s3vault and (if installed) restic side by side; prints a table
 bench: $(STAMP)

@@ -16,7 +16,9 @@ from s3vault.cli.session import repo_options
 
 @click.command()
 @global_options
-@kdf_cost_option("Argon2id memory: default 256 MiB, small 64 MiB, minimum 19 MiB")
+@kdf_cost_option(
+    "Argon2id memory: default 64 MiB, strong 256 MiB, small (= default), minimum 19 MiB"
+)
 @click.option(
     "--pack-size",
     type=click.IntRange(1, 512),

@@ -31,7 +31,8 @@ from s3vault.cli.render import emit, human_bytes, say, show_recovery_key, warn
 from s3vault.cli.session import open_repo, repo_options
 
 KDF_COST = kdf_cost_option(
-    "Argon2id memory for the new key file: default 256 MiB, small 64 MiB, minimum 19 MiB"
+    "Argon2id memory for the new key file: default 64 MiB, strong 256 MiB, small (= default), "
+    "minimum 19 MiB"
 )
 NEW_PASSWORD_FILE = click.option(
     "--new-password-file",
