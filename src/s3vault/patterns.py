@@ -101,6 +101,16 @@ def _glob(part: str) -> str:
     return "".join(out)
 
 
+def name_matcher(pattern: str) -> re.Pattern[str]:
+    """Go's ``filepath.Match`` for one path component (``fullmatch`` a name with it): the
+    glob expansion of ``backup --files-from`` (archiver/filelists.py).
+
+    Raises:
+        BadPatternError: the pattern is malformed.
+    """
+    return re.compile(_glob(pattern), re.DOTALL)
+
+
 def _clean(path: str) -> str:
     """Go's ``filepath.Clean``."""
     cleaned = posixpath.normpath(path)

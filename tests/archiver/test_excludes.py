@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,55 @@ def test_exclude_rules_gather_options_and_files_in_order(tmp_path: Path) -> None
     rules = ExcludeRules.build(("a",), (path,), environ=ENV, exclude_caches=True)
     assert rules.patterns == ("a", "b", "x")
     assert rules.exclude_caches and not rules.one_file_system
+
+
+def _dir_with(tmp_path: Path, files: dict[str, bytes]) -> bytes:
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    return bytes(tmp_path)
+
+
+def test_tag_files_keep_only_themselves_and_check_their_header(tmp_path: Path) -> None:
+    rules = ExcludeRules.build(if_present=(".nobackup", "MARK:hdr"), exclude_caches=True)
+    matcher = rules.matcher()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert matcher.tagged(bytes(plain)) == (None, [])
+    tagged = tmp_path / "tagged"
+    tagged.mkdir()
+    assert matcher.tagged(_dir_with(tagged, {".nobackup": b""})) == (
+        frozenset({b".nobackup"}),
+        [],
+    )
+    marked = tmp_path / "marked"
+    marked.mkdir()
+    assert matcher.tagged(_dir_with(marked, {"MARK": b"hdr and more"}))[0] == {b"MARK"}
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    keep, problems = matcher.tagged(_dir_with(bad, {"MARK": b"hd", "CACHEDIR.TAG": b"x"}))
+    assert keep is None and len(problems) == 2
+    both = tmp_path / "both"  # two tag files: each excludes the other, as restic's two filters
+    both.mkdir()
+    assert matcher.tagged(_dir_with(both, {".nobackup": b"", "MARK": b"hdr"}))[0] == frozenset()
+
+
+def test_a_fifo_tag_file_is_not_opened_for_its_header(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "MARK")
+    keep, problems = ExcludeRules.build(if_present=("MARK:hdr",)).matcher().tagged(bytes(tmp_path))
+    assert keep is None and "not a regular file" in problems[0]
+    assert ExcludeRules.build(if_present=("MARK",)).matcher().tagged(bytes(tmp_path))[0] == {
+        b"MARK"
+    }
+
+
+def test_iexcludes_ignore_case_and_the_size_limit_spares_directories(tmp_path: Path) -> None:
+    rules = ExcludeRules.build(("*.log",), ipatterns=("*.TMP", "!keep.tmp"), larger_than="1K")
+    matcher = rules.matcher()
+    small = os.stat_result((0o100644, 0, 0, 1, 0, 0, 10, 0, 0, 0))
+    big = os.stat_result((0o100644, 0, 0, 1, 0, 0, 1025, 0, 0, 0))
+    big_dir = os.stat_result((0o040755, 0, 0, 1, 0, 0, 1 << 20, 0, 0, 0))
+    assert matcher.excluded(b"/a/x.Tmp", small)
+    assert not matcher.excluded(b"/a/KEEP.TMP", small)  # re-included, case ignored too
+    assert not matcher.excluded(b"/a/x.LOG", small)  # --exclude minds case
+    assert matcher.excluded(b"/a/x", big)
+    assert not matcher.excluded(b"/a/d", big_dir)

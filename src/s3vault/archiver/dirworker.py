@@ -23,9 +23,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from s3vault.archiver.excludes import CACHEDIR_TAG
 from s3vault.archiver.pipeline import Archiver, ArchiveStats
-from s3vault.archiver.scan import list_dir, metadata_node
+from s3vault.archiver.scan import list_dir
 from s3vault.archiver.trees import PendingDir
 from s3vault.archiver.walk import Listing, is_deep
 from s3vault.format.packfile import BlobType
@@ -46,7 +45,7 @@ class DirTask:
     psub: ObjectId | None  # the parent snapshot's tree of it
     root_dev: int
     entries: Listing | None = None
-    cache_dir: bool = False
+    tagged: frozenset[bytes] | None = None  # see DirFrame.tagged
     explicit: bool = False  # backup targets named by the user: no exclude applies
 
 
@@ -62,7 +61,7 @@ class Split:
     """The directory is big: here is its listing, in slices, for any worker to take."""
 
     slices: list[Listing]
-    cache_dir: bool
+    tagged: frozenset[bytes] | None
 
 
 @dataclass(slots=True)
@@ -154,14 +153,14 @@ class DirWorker(Archiver):
             listed = self._list(task)
             if not isinstance(listed, tuple):
                 return listed
-            entries, cache_dir = listed
+            entries, tagged = listed
         else:
-            entries, cache_dir = task.entries, task.cache_dir
+            entries, tagged = task.entries, task.tagged
         pnodes = self._tree_nodes(task.psub, task.path if task.psub else b"")
         pdir = PendingDir(task.meta, task.psub)
         subdirs = []
         for name, cst in entries:
-            sub = self._item(task, pdir, name, cst, pnodes, cache_dir)
+            sub = self._item(task, pdir, name, cst, pnodes, tagged)
             if sub is not None:
                 subdirs.append(sub)
         if not subdirs and task.entries is None:
@@ -181,7 +180,7 @@ class DirWorker(Archiver):
         self._drain(block=True)
         return DirDone(pdir.node)
 
-    def _list(self, task: DirTask) -> DirResult | tuple[Listing, bool]:
+    def _list(self, task: DirTask) -> DirResult | tuple[Listing, frozenset[bytes] | None]:
         """The listing of a directory, or the whole result when there is nothing to share."""
         path = task.path
         assert task.st is not None
@@ -194,14 +193,14 @@ class DirWorker(Archiver):
             # a mount point: keep the directory, not what is mounted there
             return self._finished(PendingDir(task.meta, task.psub))
         try:
-            cache_dir = self._matcher.is_cache_dir(path)
+            tagged = self._tagged(path, path)
             entries = list_dir(path)
         except OSError as exc:
             self._warn(path, f"cannot list directory: {exc.strerror or exc}", failed=True)
-            cache_dir, entries = False, []
+            tagged, entries = None, []
         if len(entries) > SLICE:
-            return Split([entries[i : i + SLICE] for i in range(0, len(entries), SLICE)], cache_dir)
-        return entries, cache_dir
+            return Split([entries[i : i + SLICE] for i in range(0, len(entries), SLICE)], tagged)
+        return entries, tagged
 
     def _item(
         self,
@@ -210,7 +209,7 @@ class DirWorker(Archiver):
         name: bytes,
         cst: os.stat_result | OSError,
         pnodes: dict[bytes, Node],
-        cache_dir: bool,
+        tagged: frozenset[bytes] | None,
     ) -> tuple[Node, os.stat_result, ObjectId | None] | None:
         """One entry (as the serial walk's ``_visit``): a file joins ``pdir``, a directory
         comes back as work for the parent process."""
@@ -218,12 +217,9 @@ class DirWorker(Archiver):
         if isinstance(cst, OSError):
             self._warn(io, f"cannot read: {cst.strerror}", failed=True)
             return None
+        if not task.explicit and self._skipped(io, name, cst, tagged):
+            return None
         is_dir = stat.S_ISDIR(cst.st_mode)
-        if not task.explicit:
-            if cache_dir and name != CACHEDIR_TAG:
-                return None
-            if self._matcher.excluded(io[len(self._opts.root) :], is_dir):
-                return None
         pnode = pnodes.get(name)
         if not is_dir:
             entry = self._leaf(io, name, cst, pnode)
@@ -231,7 +227,7 @@ class DirWorker(Archiver):
                 pdir.add(entry)
             return None
         try:
-            meta = metadata_node(io, name, cst)
+            meta = self._meta(io, name, cst)
         except OSError as exc:
             self._warn(io, f"cannot read metadata: {exc.strerror}", failed=True)
             return None

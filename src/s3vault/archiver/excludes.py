@@ -1,17 +1,26 @@
 """What not to back up: exclude patterns (restic's rules, see s3vault.patterns), exclude files,
-CACHEDIR.TAG, file systems.
+case-insensitive ones, tag files (CACHEDIR.TAG, ``--exclude-if-present``), sizes, file systems.
 
 Patterns match the absolute path as recorded in the snapshot: ``*.log`` and ``a/cache`` at any
 depth, ``/var/tmp`` only there (and below), ``cache/`` the same as ``cache`` (files and
 directories), ``!pattern`` re-includes. Exclude files are read as restic reads them: one
 pattern a line, surrounding white space dropped, empty lines and lines starting with ``#``
 ignored, ``$VAR`` and ``${VAR}`` replaced from the environment given (``$$`` is a ``$``).
+Case-insensitive patterns (``--iexclude``) are lowercased and matched against the lowercased
+path, in a list of their own (a ``!`` re-includes only what that list excluded), as restic does.
+
+A tag file ``FILE[:HEADER]`` marks a directory whose contents are skipped (the directory and the
+tag file itself stay, as in restic): FILE is in it and, when a HEADER is given, starts with
+those bytes; a tag file whose header differs is a warning and the directory is kept whole.
+``--exclude-caches`` is the tag file ``CACHEDIR.TAG:Signature: 8a477f597d28d172789f06886806bc55``.
+``--exclude-larger-than SIZE`` skips anything but a directory whose size is above SIZE.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +30,12 @@ from s3vault.patterns import PatternList
 
 CACHEDIR_TAG = b"CACHEDIR.TAG"
 CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
+
+# restic's ui.ParseBytes: a whole number, then at most one unit letter (b, k, m, g, t: powers of
+# 1024, either case)
+_SIZE = re.compile(r"(\d+)([bkmgt]?)", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_MAX_SIZE = (1 << 63) - 1  # Go's int64, as restic
 
 # Go's os.Expand: ${name}, $name (letters, digits, _), or one of the shell's special names
 _VARIABLE = re.compile(r"\$(?:\{([^}]*)\}|(\{)|([*#$@!?\-0-9])|([A-Za-z0-9_]*))")
@@ -47,6 +62,24 @@ def expand_variables(line: str, environ: Mapping[str, str]) -> str:
     return _VARIABLE.sub(value, line)
 
 
+def parse_size(text: str, *, what: str = "size") -> int:
+    """Bytes of a size written as restic writes them: ``512``, ``512b``, ``100K``, ``10M``,
+    ``1G``, ``2T`` (binary units; a unit letter in either case).
+
+    Raises:
+        UsageError: anything else (decimals, two unit letters, a sign, too large).
+    """
+    m = _SIZE.fullmatch(text.strip())
+    value = int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()] if m else -1
+    if not 0 <= value <= _MAX_SIZE:
+        msg = (
+            f"{what} {text!r} is not a size: give a whole number with an optional unit "
+            "(b, K, M, G, T: powers of 1024, as restic), e.g. 512K or 1G"
+        )
+        raise UsageError(msg)
+    return value
+
+
 def read_exclude_file(path: Path, environ: Mapping[str, str] | None = None) -> list[str]:
     """The patterns of an exclude file.
 
@@ -68,12 +101,40 @@ def read_exclude_file(path: Path, environ: Mapping[str, str] | None = None) -> l
 
 
 @dataclass(frozen=True, slots=True)
+class TagFile:
+    """A tag file that excludes the contents of its directory: its name, and the bytes it must
+    start with (empty: being there is enough)."""
+
+    name: bytes
+    header: bytes = b""
+
+    @classmethod
+    def parse(cls, spec: str) -> TagFile:
+        """Parse ``FILE[:HEADER]`` (restic's ``--exclude-if-present``).
+
+        Raises:
+            UsageError: no file name.
+        """
+        name, _, header = spec.partition(":")
+        if not name:
+            msg = f"--exclude-if-present {spec!r}: give a file name (FILE or FILE:HEADER)"
+            raise UsageError(msg)
+        return cls(os.fsencode(name), os.fsencode(header))
+
+
+CACHEDIR = TagFile(CACHEDIR_TAG, CACHEDIR_SIGNATURE)
+
+
+@dataclass(frozen=True, slots=True)
 class ExcludeRules:
     """Compiled exclude rules."""
 
     patterns: tuple[str, ...] = ()
     exclude_caches: bool = False
     one_file_system: bool = False
+    ipatterns: tuple[str, ...] = ()  # lowercased
+    tag_files: tuple[TagFile, ...] = ()
+    larger_than: int | None = None  # bytes
 
     @classmethod
     def build(
@@ -84,18 +145,38 @@ class ExcludeRules:
         exclude_caches: bool = False,
         one_file_system: bool = False,
         environ: Mapping[str, str] | None = None,
+        ipatterns: tuple[str, ...] = (),
+        iexclude_files: tuple[Path, ...] = (),
+        if_present: tuple[str, ...] = (),
+        larger_than: str | None = None,
     ) -> ExcludeRules:
         """Gather patterns from options and exclude files (``environ``: the variables to
-        expand in exclude files; None expands nothing). Every pattern is checked here.
+        expand in exclude files; None expands nothing). Every pattern, tag file and size is
+        checked here.
 
         Raises:
-            UsageError: an exclude file cannot be read, or a pattern is malformed.
+            UsageError: an exclude file cannot be read, a pattern is malformed, a tag file has
+                no name or the size is not one.
         """
         all_patterns = list(patterns)
         for path in exclude_files:
             all_patterns.extend(read_exclude_file(path, environ))
         PatternList(all_patterns)  # refuse a malformed pattern before anything is read
-        return cls(tuple(all_patterns), exclude_caches, one_file_system)
+        folded = list(ipatterns)
+        for path in iexclude_files:
+            folded.extend(read_exclude_file(path, environ))
+        folded = [p.lower() for p in folded]
+        PatternList(folded, what="--iexclude")
+        tags = tuple(TagFile.parse(spec) for spec in if_present)
+        size = parse_size(larger_than, what="--exclude-larger-than") if larger_than else None
+        return cls(
+            tuple(all_patterns),
+            exclude_caches,
+            one_file_system,
+            tuple(folded),
+            tags,
+            size,
+        )
 
     def matcher(self) -> ExcludeMatcher:
         """A matcher for the walk."""
@@ -108,24 +189,64 @@ class ExcludeMatcher:
     def __init__(self, rules: ExcludeRules) -> None:
         self._rules = rules
         self._patterns = PatternList(rules.patterns)
+        self._ipatterns = PatternList(rules.ipatterns, what="--iexclude")
+        tags = list(rules.tag_files)
+        if rules.exclude_caches and CACHEDIR not in tags:
+            tags.append(CACHEDIR)
+        self._tags = tuple(tags)
 
-    def excluded(self, path: bytes, is_dir: bool) -> bool:
-        """True when the patterns exclude this absolute path (directories and files alike,
-        as in restic: ``is_dir`` does not matter)."""
-        del is_dir
-        return bool(self._patterns) and self._patterns.matches(os.fsdecode(path))
+    def excluded(self, path: bytes, st: os.stat_result) -> bool:
+        """True when the patterns or the size limit exclude this absolute path (directories
+        and files alike for patterns, as in restic; the size limit spares directories)."""
+        limit = self._rules.larger_than
+        if limit is not None and st.st_size > limit and not stat.S_ISDIR(st.st_mode):
+            return True
+        if not self._patterns and not self._ipatterns:
+            return False
+        text = os.fsdecode(path)
+        if self._patterns and self._patterns.matches(text):
+            return True
+        return bool(self._ipatterns) and self._ipatterns.matches(text.lower())
 
-    def is_cache_dir(self, path: bytes) -> bool:
-        """True for a directory tagged with a valid CACHEDIR.TAG (when enabled)."""
-        if not self._rules.exclude_caches:
-            return False
-        try:
-            with open(os.path.join(path, CACHEDIR_TAG), "rb") as f:
-                return f.read(len(CACHEDIR_SIGNATURE)) == CACHEDIR_SIGNATURE
-        except OSError:
-            return False
+    def tagged(self, path: bytes) -> tuple[frozenset[bytes] | None, list[str]]:
+        """Whether a directory is tagged: (None when it is not, else the names of its entries
+        that stay: the tag files that tag it; warnings about tag files whose header differs).
+        ``path`` reaches the directory (it may be a /proc/self/fd one)."""
+        keep: frozenset[bytes] | None = None
+        problems: list[str] = []
+        for tag in self._tags:
+            found, problem = _tag_present(path, tag)
+            if problem:
+                problems.append(problem)
+            if found:
+                # an entry stays only if no tag file present excludes it (restic: one reject
+                # function per tag file, each sparing its own file)
+                keep = frozenset({tag.name}) if keep is None else keep & {tag.name}
+        return keep, problems
 
     @property
     def one_file_system(self) -> bool:
         """Stay on the file system of each backup target."""
         return self._rules.one_file_system
+
+
+def _tag_present(directory: bytes, tag: TagFile) -> tuple[bool, str]:
+    """(the directory holds this tag file with its header, a warning when it holds the file
+    but not the header). Without a header, being there (any type) is enough, as in restic."""
+    path = os.path.join(directory, tag.name)
+    shown = os.fsdecode(tag.name)
+    try:
+        st = os.lstat(path)
+        if not tag.header:
+            return True, ""
+        if not stat.S_ISREG(st.st_mode):  # never open a FIFO or a device to read a header
+            return False, f"tag file {shown} is not a regular file: not excluded"
+        with open(path, "rb") as f:
+            head = f.read(len(tag.header))
+    except FileNotFoundError:
+        return False, ""
+    except OSError as exc:
+        return False, f"cannot read tag file {shown}: {exc.strerror}; not excluded"
+    if head != tag.header:
+        return False, f"tag file {shown} does not start with the expected header: not excluded"
+    return True, ""

@@ -66,7 +66,7 @@ from s3vault.archiver.pipeline import (
     _nested_targets,
     _whole_root,
 )
-from s3vault.archiver.scan import metadata_node, node_type
+from s3vault.archiver.scan import node_type
 from s3vault.archiver.walk import Listing
 from s3vault.archiver.workerproc import add_requests, worker_main
 from s3vault.errors import S3VaultError
@@ -202,7 +202,7 @@ class ParallelArchiver(Archiver):
         if _whole_root(self._opts.paths):
             # "/" itself is a target: the root tree is the listing of the base directory
             st = os.lstat(base)
-            top = _Dir(metadata_node(base, b"", st), self._parent_tree, None, base, st.st_dev, st)
+            top = _Dir(self._meta(base, b"", st), self._parent_tree, None, base, st.st_dev, st)
             self._dirs[id(top)] = top
             self._tasks.append(DirTask(id(top), base, top.node, st, top.psub, st.st_dev))
             return
@@ -260,7 +260,7 @@ class ParallelArchiver(Archiver):
             return None
         psub = pnode.subtree if pnode is not None and pnode.type is NodeType.DIR else None
         try:
-            meta = metadata_node(path, name, st)
+            meta = self._meta(path, name, st)
         except OSError as exc:
             self._warn(path, f"cannot read metadata: {exc.strerror}", failed=True)
             return None
@@ -365,7 +365,7 @@ class ParallelArchiver(Archiver):
             d.pending += len(result.slices)
             for part in result.slices:
                 self._tasks.append(
-                    DirTask(id(d), d.path, d.node, d.st, d.psub, d.root_dev, part, result.cache_dir)
+                    DirTask(id(d), d.path, d.node, d.st, d.psub, d.root_dev, part, result.tagged)
                 )
             self._one_done(d, None)
         else:

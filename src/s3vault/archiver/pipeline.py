@@ -23,9 +23,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from s3vault.archiver import walk
-from s3vault.archiver.changes import unchanged
+from s3vault.archiver.changes import ChangeRules, unchanged
 from s3vault.archiver.chunking import FdReader, FileReader
-from s3vault.archiver.excludes import CACHEDIR_TAG, ExcludeMatcher, ExcludeRules
+from s3vault.archiver.excludes import ExcludeMatcher, ExcludeRules
 from s3vault.archiver.scan import list_dir, metadata_node, node_type
 from s3vault.archiver.trees import PendingDir
 from s3vault.archiver.walk import DirFrame, PathBuffer, is_deep
@@ -60,6 +60,8 @@ class ArchiveOptions:
     paths: tuple[bytes, ...] = ()  # absolute, as the snapshot records them
     root: bytes = b""  # where they are read: below this directory
     excludes: ExcludeRules = field(default_factory=ExcludeRules)
+    changes: ChangeRules = field(default_factory=ChangeRules)
+    with_atime: bool = False  # record access times (restic's --with-atime)
     stdin: ByteStream | None = None
     stdin_filename: bytes = b"stdin"  # may hold "/": stored below those directories
     stdin_mtime_ns: int = 0  # the stdin file's (and its directories') time
@@ -160,7 +162,7 @@ class Archiver:
                 # "/" itself is a target: the root tree is the listing of the base directory
                 st = os.lstat(base)
                 parent = Node(name=b"", type=NodeType.DIR, subtree=self._parent_tree)
-                root = self._walk_dir(base, metadata_node(base, b"", st), st, parent, st.st_dev)
+                root = self._walk_dir(base, self._meta(base, b"", st), st, parent, st.st_dev)
             else:
                 root = PendingDir(Node(name=b"", type=NodeType.DIR, mode=0o755), self._parent_tree)
                 if self._opts.stdin is not None:
@@ -197,6 +199,46 @@ class Archiver:
         return rpool, bpool
 
     # Walk ----------------------------------------------------------------------------------
+
+    def _meta(
+        self,
+        path: bytes | int,
+        name: bytes,
+        st: os.stat_result,
+        *,
+        content: tuple[ObjectId, ...] = (),
+        content_hash: ObjectId | None = None,
+        size: int | None = None,
+    ) -> Node:
+        """``metadata_node`` with this run's options (the access time or not)."""
+        return metadata_node(
+            path,
+            name,
+            st,
+            content=content,
+            content_hash=content_hash,
+            size=size,
+            with_atime=self._opts.with_atime,
+        )
+
+    def _tagged(self, io: bytes, shown: bytes) -> frozenset[bytes] | None:
+        """Whether the directory ``io`` reaches is tagged (None; else the names of its entries
+        that stay). A tag file that does not qualify is shown as a warning, not counted: the
+        directory is backed up whole, nothing was skipped."""
+        keep, problems = self._matcher.tagged(io)
+        for problem in problems:
+            self._progress.warned(os.fsdecode(shown), problem)
+        return keep
+
+    def _skipped(
+        self, real: bytes, name: bytes, st: os.stat_result, tagged: frozenset[bytes] | None
+    ) -> bool:
+        """The walk leaves out this entry of a directory (``real``: its path, below the
+        root): the directory is tagged and it is not a tag file, or an exclude matches the
+        path as recorded. One rule for the serial walk and the worker processes."""
+        if tagged is not None and name not in tagged:
+            return True
+        return self._matcher.excluded(real[len(self._opts.root) :], st)
 
     def _warn(self, path: bytes, message: str, *, failed: bool = False) -> None:
         shown = os.fsdecode(path)
@@ -259,7 +301,7 @@ class Archiver:
             assert isinstance(sub, dict)
             psub = pnode.subtree if pnode is not None and pnode.type is NodeType.DIR else None
             try:
-                meta = metadata_node(path, name, st)
+                meta = self._meta(path, name, st)
             except OSError as exc:
                 self._warn(path, f"cannot read metadata: {exc.strerror}", failed=True)
                 continue
@@ -283,7 +325,7 @@ class Archiver:
         file is opened here, not on a reader thread)."""
         if node_type(st) is NodeType.DIR:
             try:
-                meta = metadata_node(path, name, st)
+                meta = self._meta(path, name, st)
             except OSError as exc:
                 self._warn(shown or path, f"cannot read metadata: {exc.strerror}", failed=True)
                 return None
@@ -305,14 +347,14 @@ class Archiver:
         try:
             if ntype is not NodeType.FILE:
                 self._progress.advanced(files=1, item=os.fsdecode(shown or path))
-                return metadata_node(path, name, st)
-            if unchanged(st, pnode, self._repo.index):
+                return self._meta(path, name, st)
+            if unchanged(st, pnode, self._repo.index, self._opts.changes):
                 assert pnode is not None
                 with self._lock:
                     self.stats.files_unmodified += 1
                     self.stats.bytes_processed += st.st_size
                 self._progress.advanced(files=1, bytes_=st.st_size)
-                return metadata_node(
+                return self._meta(
                     path, name, st, content=pnode.content, content_hash=pnode.content_hash
                 )
         except OSError as exc:
@@ -334,7 +376,7 @@ class Archiver:
         first = self._hardlinks.get(key) if st.st_nlink > 1 else None
         if first is not None:
             try:
-                meta = metadata_node(path, name, st)  # here: ``path`` may be valid only now
+                meta = self._meta(path, name, st)  # here: ``path`` may be valid only now
             except OSError as exc:
                 self._warn(shown or path, f"cannot read metadata: {exc.strerror}", failed=True)
                 return None
@@ -426,7 +468,7 @@ class Archiver:
                 return None
             result = self._reader.read_stream(FdReader(fd), st.st_size, batched=batched)
             after = os.fstat(fd)
-            node = metadata_node(
+            node = self._meta(
                 fd,  # extended attributes of what was read, whatever its path has become
                 name,
                 st,
@@ -500,7 +542,7 @@ class Archiver:
                 if parent is not None and parent.fd is not None:
                     walk.close(parent.fd)  # only the innermost deep directory stays open
                     parent.fd = None
-            frame.cache_dir = self._matcher.is_cache_dir(frame.io)
+            frame.tagged = self._tagged(frame.io, paths.path(plen))
             entries = list_dir(frame.io)
         except OSError as exc:
             self._warn(
@@ -547,11 +589,9 @@ class Archiver:
         if isinstance(cst, OSError):
             self._warn(real, f"cannot read: {cst.strerror}", failed=True)
             return None
-        if frame.cache_dir and name != CACHEDIR_TAG:
+        if self._skipped(real, name, cst, frame.tagged):
             return None
         is_dir = stat.S_ISDIR(cst.st_mode)
-        if self._matcher.excluded(real[len(self._opts.root) :], is_dir):  # as recorded
-            return None
         pnode = frame.parent_nodes.get(name)
         if not is_dir:
             entry = self._leaf(io, name, cst, pnode, shown=real if deep else None, open_now=deep)
@@ -559,7 +599,7 @@ class Archiver:
                 frame.pdir.add(entry)
             return None
         try:
-            meta = metadata_node(io, name, cst)
+            meta = self._meta(io, name, cst)
         except OSError as exc:
             self._warn(real, f"cannot read metadata: {exc.strerror}", failed=True)
             return None

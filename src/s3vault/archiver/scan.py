@@ -72,9 +72,14 @@ def metadata_node(
     content: tuple[ObjectId, ...] = (),
     content_hash: ObjectId | None = None,
     size: int | None = None,
+    with_atime: bool = False,
 ) -> Node:
     """The node for an lstat result, with a file's content when given (built once: frozen
-    dataclasses are slow to copy). ``path`` may be an open descriptor of a file or directory."""
+    dataclasses are slow to copy). ``path`` may be an open descriptor of a file or directory.
+
+    The access time is recorded only ``with_atime`` (``backup --with-atime``), as in restic:
+    reading a file moves it, so recording it would make trees new that did not change; a node
+    without one (0) is restored with its mtime as atime."""
     ntype = node_type(st)
     link_target = (
         os.readlink(path) if ntype is NodeType.SYMLINK and isinstance(path, bytes) else None
@@ -88,8 +93,7 @@ def metadata_node(
         user=user_name(st.st_uid),
         group=group_name(st.st_gid),
         mtime_ns=st.st_mtime_ns,
-        # A directory's atime moves whenever it is listed; keeping it would make every tree new.
-        atime_ns=0 if ntype is NodeType.DIR else st.st_atime_ns,
+        atime_ns=st.st_atime_ns if with_atime else 0,
         ctime_ns=st.st_ctime_ns,
         inode=st.st_ino,
         device=st.st_dev,

@@ -41,7 +41,7 @@ class DirFrame:
     plen: int  # length of its path in the PathBuffer
     io: bytes  # reaches it: its absolute path, or /proc/self/fd/N while ``fd`` is open
     ident: tuple[int, int]  # (device, inode)
-    cache_dir: bool = False
+    tagged: frozenset[bytes] | None = None  # a tag file's directory: the entries that stay
     fd: int | None = None  # deep directories only
     reopen: bytes = field(default=b"")  # the child's io, to come back through ".."
 

@@ -12,8 +12,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
+from s3vault.archiver.changes import ChangeRules
 from s3vault.archiver.commit import commit
 from s3vault.archiver.excludes import ExcludeRules
+from s3vault.archiver.filelists import (
+    ListKind,
+    expand_glob,
+    has_glob,
+    parse_patterns,
+    parse_raw,
+    parse_verbatim,
+    read_list,
+)
 from s3vault.archiver.parallel import ParallelArchiver, default_jobs
 from s3vault.archiver.pipeline import ArchiveOptions, Archiver
 from s3vault.backend.accounting import RequestCounts
@@ -49,6 +59,19 @@ class BackupOptions:
     exclude_environ: Mapping[str, str] | None = None  # expands $VAR in exclude files (restic)
     exclude_caches: bool = False
     one_file_system: bool = False
+    # restic's --files-from, --files-from-verbatim, --files-from-raw (archiver/filelists.py):
+    # list files whose paths are backed up with ``paths``; "-" reads ``files_from_stdin``
+    files_from: tuple[Path, ...] = ()
+    files_from_verbatim: tuple[Path, ...] = ()
+    files_from_raw: tuple[Path, ...] = ()
+    files_from_stdin: BinaryIO | None = None
+    iexcludes: tuple[str, ...] = ()  # case-insensitive excludes
+    iexclude_files: tuple[Path, ...] = ()
+    exclude_if_present: tuple[str, ...] = ()  # FILE[:HEADER] tag files
+    exclude_larger_than: str | None = None  # a size as restic writes it: 512K, 1G
+    ignore_ctime: bool = False  # change detection leaves the ctime out
+    ignore_inode: bool = False  # ... the inode and the ctime
+    with_atime: bool = False  # record access times
     stdin: BinaryIO | None = None
     stdin_filename: str = "stdin"
     parent: str | None = None
@@ -62,24 +85,49 @@ class BackupOptions:
     # speed-up is measured on a quiet machine): none, the threaded engine
     jobs: int = 1
 
+    @property
+    def has_lists(self) -> bool:
+        """Some --files-from list is given."""
+        return bool(self.files_from or self.files_from_verbatim or self.files_from_raw)
+
     def with_profile(self, profile: Profile | None) -> BackupOptions:
         """A config profile's backup settings merged in (not for standard input): its paths
-        when none are given, its excludes, exclude files and tags in addition, its host
-        unless one is given, its exclude_caches and one_file_system if set."""
+        and path lists when neither is given, its excludes (all kinds), exclude files and
+        tags in addition, its host and size limit unless given, its switches if set."""
         if profile is None or self.stdin is not None:
             return self
+        own_sources = bool(self.paths) or self.has_lists
+
+        def listed(key: str) -> tuple[str, ...]:
+            return tuple(profile.get(key, ()))
+
+        def files(key: str) -> tuple[Path, ...]:
+            return tuple(Path(f) for f in profile.get(key, ()))
+
+        def switch(key: str) -> bool:
+            return bool(profile.get(key))
+
         return replace(
             self,
-            paths=self.paths or tuple(profile.get("paths", ())),
-            tags=flatten((self.tags, *tag_lists(profile.get("tags", ())))),
-            excludes=(*self.excludes, *profile.get("excludes", ())),
-            exclude_files=(
-                *self.exclude_files,
-                *(Path(f) for f in profile.get("exclude_files", ())),
+            paths=self.paths if own_sources else listed("paths"),
+            files_from=self.files_from if own_sources else files("files_from"),
+            files_from_verbatim=(
+                self.files_from_verbatim if own_sources else files("files_from_verbatim")
             ),
+            files_from_raw=self.files_from_raw if own_sources else files("files_from_raw"),
+            tags=flatten((self.tags, *tag_lists(profile.get("tags", ())))),
+            excludes=(*self.excludes, *listed("excludes")),
+            exclude_files=(*self.exclude_files, *files("exclude_files")),
+            iexcludes=(*self.iexcludes, *listed("iexcludes")),
+            iexclude_files=(*self.iexclude_files, *files("iexclude_files")),
+            exclude_if_present=(*self.exclude_if_present, *listed("exclude_if_present")),
+            exclude_larger_than=self.exclude_larger_than or profile.get("exclude_larger_than"),
             host=self.host or profile.get("host"),
-            exclude_caches=self.exclude_caches or bool(profile.get("exclude_caches")),
-            one_file_system=self.one_file_system or bool(profile.get("one_file_system")),
+            exclude_caches=self.exclude_caches or switch("exclude_caches"),
+            one_file_system=self.one_file_system or switch("one_file_system"),
+            ignore_ctime=self.ignore_ctime or switch("ignore_ctime"),
+            ignore_inode=self.ignore_inode or switch("ignore_inode"),
+            with_atime=self.with_atime or switch("with_atime"),
         )
 
 
@@ -118,28 +166,64 @@ class BackupResult:
 
 
 def _targets(
-    paths: tuple[str, ...], root: bytes | None, missing: list[tuple[str, str]]
+    paths: list[bytes], root: bytes | None, missing: list[tuple[str, str]]
 ) -> tuple[bytes, ...]:
-    """The paths to record (absolute); with a root they lie below it, whatever they say. Paths
-    that do not exist go to ``missing`` (the backup warns and exits 3, as restic does).
+    """The paths to record (absolute, each once); with a root they lie below it, whatever they
+    say. Paths that do not exist go to ``missing`` (the backup warns and exits 3, as restic
+    does).
 
     Raises:
         UsageError: none of them exists.
     """
-    out = []
+    out: dict[bytes, None] = {}
     for path in paths:
         if root is None:
-            recorded = os.path.abspath(os.fsencode(path))
+            recorded = os.path.abspath(path)
         else:
-            recorded = os.path.normpath(b"/" + os.fsencode(path).lstrip(b"/"))
+            recorded = os.path.normpath(b"/" + path.lstrip(b"/"))
         if not os.path.lexists((root or b"") + recorded):
-            missing.append((path, "does not exist, skipping"))
+            missing.append((os.fsdecode(path), "does not exist, skipping"))
             continue
-        out.append(recorded)
+        out[recorded] = None
     if not out:
         msg = "nothing to back up: none of the given paths exist"
         raise UsageError(msg)
     return tuple(out)
+
+
+def _listed(
+    options: BackupOptions, root: bytes | None, missing: list[tuple[str, str]]
+) -> list[bytes]:
+    """The paths of the --files-from lists, in the order given (restic: the lists, then the
+    positional paths); a pattern that matches nothing goes to ``missing``.
+
+    Raises:
+        UsageError: a list cannot be read, a raw list is malformed, a pattern is malformed.
+    """
+    out: list[bytes] = []
+    lists: tuple[tuple[ListKind, tuple[Path, ...]], ...] = (
+        ("files-from", options.files_from),
+        ("files-from-verbatim", options.files_from_verbatim),
+        ("files-from-raw", options.files_from_raw),
+    )
+    for kind, sources in lists:
+        for source in sources:
+            data = read_list(kind, source, options.files_from_stdin)
+            if kind == "files-from-verbatim":
+                out.extend(parse_verbatim(data))
+            elif kind == "files-from-raw":
+                out.extend(parse_raw(data, str(source)))
+            else:
+                for line in parse_patterns(data):
+                    if not has_glob(line):
+                        out.append(line)  # checked as any path is, "does not exist"
+                        continue
+                    below = b"/" + line.lstrip(b"/") if root is not None else line
+                    matched = expand_glob(below, root or b"")
+                    if not matched:
+                        missing.append((os.fsdecode(line), "pattern matches no files, skipping"))
+                    out.extend(matched)
+    return out
 
 
 def check_stdin_filename(name: str) -> None:
@@ -162,6 +246,9 @@ def _sources(
 ) -> tuple[tuple[bytes, ...], tuple[str, ...], bytes | None]:
     """(paths to record, the same as text, the directory they are read below)."""
     if options.stdin is not None:
+        if options.paths or options.has_lists:
+            msg = "--stdin takes no paths and no --files-from lists"
+            raise UsageError(msg)
         check_stdin_filename(options.stdin_filename)
         return (), ("/" + options.stdin_filename,), None
     root = None
@@ -170,8 +257,19 @@ def _sources(
         if not os.path.isdir(root or b"/"):
             msg = f"--root {options.root}: not a directory"
             raise UsageError(msg)
-    targets = _targets(options.paths, root, missing)
-    return targets, tuple(os.fsdecode(t) for t in targets), root
+    paths = [*_listed(options, root, missing), *(os.fsencode(p) for p in options.paths)]
+    if not paths and not missing:
+        what = "the --files-from lists are empty" if options.has_lists else "no paths"
+        msg = f"nothing to back up: {what} (give PATHS, a list with paths, or --stdin)"
+        raise UsageError(msg)
+    targets = _targets(paths, root, missing)
+    return targets, tuple(shown_path(t) for t in targets), root
+
+
+def shown_path(path: bytes) -> str:
+    """A target as the snapshot's ``paths`` record it: its text, a byte that is not UTF-8
+    written as ``\\xNN`` (the tree keeps the exact bytes; a snapshot file is UTF-8 JSON)."""
+    return path.decode("utf-8", "backslashreplace")
 
 
 def _workers(configured: int, default: int) -> int:
@@ -232,20 +330,39 @@ def _load_index(
     return repo, lost_packs, lost_blobs
 
 
+def _exclude_rules(options: BackupOptions) -> ExcludeRules:
+    """Every exclude option, checked (before anything is read).
+
+    Raises:
+        UsageError: an exclude file cannot be read; a pattern, tag file or size is malformed.
+    """
+    return ExcludeRules.build(
+        options.excludes,
+        options.exclude_files,
+        environ=options.exclude_environ,
+        exclude_caches=options.exclude_caches,
+        one_file_system=options.one_file_system,
+        ipatterns=options.iexcludes,
+        iexclude_files=options.iexclude_files,
+        if_present=options.exclude_if_present,
+        larger_than=options.exclude_larger_than,
+    )
+
+
 def _archive_options(
-    options: BackupOptions, targets: tuple[bytes, ...], root: bytes | None, start: datetime
+    options: BackupOptions,
+    targets: tuple[bytes, ...],
+    root: bytes | None,
+    start: datetime,
+    excludes: ExcludeRules,
 ) -> ArchiveOptions:
     cpus = os.cpu_count() or 2
     return ArchiveOptions(
         paths=targets,
         root=root or b"",
-        excludes=ExcludeRules.build(
-            options.excludes,
-            options.exclude_files,
-            environ=options.exclude_environ,
-            exclude_caches=options.exclude_caches,
-            one_file_system=options.one_file_system,
-        ),
+        excludes=excludes,
+        changes=ChangeRules(ignore_ctime=options.ignore_ctime, ignore_inode=options.ignore_inode),
+        with_atime=options.with_atime,
         stdin=cast("ByteStream | None", options.stdin),
         stdin_filename=os.fsencode(options.stdin_filename),
         stdin_mtime_ns=int((options.time or start).timestamp() * 1e9),
@@ -332,9 +449,10 @@ def _backup(
 ) -> BackupResult:
     clock = clock or SystemClock()
     start, t0 = clock.now(), clock.monotonic()
-    if options.stdin is None and not options.paths:
-        msg = "backup needs at least one path (or --stdin)"
+    if options.stdin is None and not options.paths and not options.has_lists:
+        msg = "backup needs at least one path (or --files-from, or --stdin)"
         raise UsageError(msg)
+    excludes = _exclude_rules(options)
     missing: list[tuple[str, str]] = []
     targets, shown_paths, root = _sources(options, missing)
     for path, problem in missing:
@@ -350,7 +468,7 @@ def _backup(
         repo,
         writer,
         options,
-        _archive_options(options, targets, root, start),
+        _archive_options(options, targets, root, start, excludes),
         parent_tree=psnap.tree if psnap is not None else None,
         progress=progress,
     )

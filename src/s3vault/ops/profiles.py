@@ -46,8 +46,23 @@ SCALARS: dict[str, type] = {
     "host": str,
     "one_file_system": bool,
     "exclude_caches": bool,
+    "exclude_larger_than": str,
+    "ignore_ctime": bool,
+    "ignore_inode": bool,
+    "with_atime": bool,
 }
-LISTS = {"paths", "excludes", "exclude_files", "tags"}
+LISTS = {
+    "paths",
+    "excludes",
+    "exclude_files",
+    "tags",
+    "files_from",
+    "files_from_verbatim",
+    "files_from_raw",
+    "iexcludes",
+    "iexclude_files",
+    "exclude_if_present",
+}
 TABLES: dict[str, dict[str, type]] = {
     "retention": {
         "keep_last": int,

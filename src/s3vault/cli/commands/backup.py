@@ -47,10 +47,69 @@ from s3vault.cli.session import open_repo
     help="Read exclude patterns from a file, one a line, $VAR expanded as restic does (repeatable)",
 )
 @click.option(
+    "--iexclude",
+    "iexcludes",
+    multiple=True,
+    metavar="PATTERN",
+    help="As --exclude, ignoring case (repeatable)",
+)
+@click.option(
+    "--iexclude-file",
+    "iexclude_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="As --exclude-file, ignoring case (repeatable)",
+)
+@click.option(
     "--exclude-caches",
     is_flag=True,
     help="Skip the contents of directories with a valid CACHEDIR.TAG",
 )
+@click.option(
+    "--exclude-if-present",
+    "exclude_if_present",
+    multiple=True,
+    metavar="FILE[:HEADER]",
+    help="Skip the contents of directories holding FILE (that starts with HEADER, if given; "
+    "repeatable)",
+)
+@click.option(
+    "--exclude-larger-than",
+    metavar="SIZE",
+    help="Skip files larger than SIZE (512K, 10M, 1G, 2T: powers of 1024)",
+)
+@click.option(
+    "--files-from",
+    "files_from",
+    multiple=True,
+    type=click.Path(path_type=Path, allow_dash=True),
+    metavar="FILE",
+    help="Back up the paths listed in FILE, one a line (# comments, globs expanded; "
+    "- reads standard input; repeatable)",
+)
+@click.option(
+    "--files-from-verbatim",
+    multiple=True,
+    type=click.Path(path_type=Path, allow_dash=True),
+    metavar="FILE",
+    help="Back up the paths listed in FILE, one a line, as they are (repeatable)",
+)
+@click.option(
+    "--files-from-raw",
+    multiple=True,
+    type=click.Path(path_type=Path, allow_dash=True),
+    metavar="FILE",
+    help="Back up the paths listed in FILE, each ended by a NUL byte (find -print0; repeatable)",
+)
+@click.option(
+    "--ignore-ctime", is_flag=True, help="Leave the ctime out when looking for changed files"
+)
+@click.option(
+    "--ignore-inode",
+    is_flag=True,
+    help="Leave the inode and the ctime out when looking for changed files",
+)
+@click.option("--with-atime", is_flag=True, help="Record access times (not recorded by default)")
 @click.option("-x", "--one-file-system", is_flag=True, help="Do not cross file system boundaries")
 @click.option("--stdin", "use_stdin", is_flag=True, help="Back up standard input as one file")
 @click.option("--stdin-filename", default="stdin", show_default=True, help="File name for --stdin")
@@ -84,7 +143,17 @@ def backup(
     host: str | None,
     excludes: tuple[str, ...],
     exclude_files: tuple[Path, ...],
+    iexcludes: tuple[str, ...],
+    iexclude_files: tuple[Path, ...],
     exclude_caches: bool,
+    exclude_if_present: tuple[str, ...],
+    exclude_larger_than: str | None,
+    files_from: tuple[Path, ...],
+    files_from_verbatim: tuple[Path, ...],
+    files_from_raw: tuple[Path, ...],
+    ignore_ctime: bool,
+    ignore_inode: bool,
+    with_atime: bool,
     one_file_system: bool,
     use_stdin: bool,
     stdin_filename: str,
@@ -95,8 +164,9 @@ def backup(
     dry_run: bool,
     jobs: int,
 ) -> int:
-    """Make a snapshot of PATHS (or of standard input with --stdin). With -P, the profile's
-    paths when none are given, and its excludes and tags in addition to these."""
+    """Make a snapshot of PATHS and of the paths listed with --files-from (or of standard
+    input with --stdin). With -P, the profile's paths (and lists) when none are given, and
+    its excludes and tags in addition to these."""
     ctx = cli_context()
     options = BackupOptions(
         paths=paths,
@@ -107,6 +177,17 @@ def backup(
         exclude_environ=dict(os.environ),
         exclude_caches=exclude_caches,
         one_file_system=one_file_system,
+        files_from=files_from,
+        files_from_verbatim=files_from_verbatim,
+        files_from_raw=files_from_raw,
+        files_from_stdin=sys.stdin.buffer,
+        iexcludes=iexcludes,
+        iexclude_files=iexclude_files,
+        exclude_if_present=exclude_if_present,
+        exclude_larger_than=exclude_larger_than,
+        ignore_ctime=ignore_ctime,
+        ignore_inode=ignore_inode,
+        with_atime=with_atime,
         stdin=sys.stdin.buffer if use_stdin else None,
         stdin_filename=stdin_filename,
         parent=parent,
@@ -116,10 +197,11 @@ def backup(
         dry_run=dry_run,
         jobs=jobs,
     ).with_profile(ctx.profile)
-    if not options.paths and not use_stdin:
-        raise UsageError("nothing to back up: give PATHS (or --stdin, or a profile with paths)")
-    if use_stdin and (options.paths or root):
-        msg = "--stdin takes no paths and no --root"
+    if not options.paths and not options.has_lists and not use_stdin:
+        msg = "nothing to back up: give PATHS or --files-from FILE (or --stdin, or a profile)"
+        raise UsageError(msg)
+    if use_stdin and (options.paths or options.has_lists or root):
+        msg = "--stdin takes no paths, no --files-from lists and no --root"
         raise UsageError(msg)
     repo = open_repo(ctx, load_index=False, snapshots_ahead=True)  # its own index read
     with CliProgress(ctx) as progress:
