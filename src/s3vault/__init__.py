@@ -43,6 +43,7 @@ from s3vault.ops.audit import (
 )
 from s3vault.ops.backup import BackupOptions, BackupResult, backup
 from s3vault.ops.bucket import SetupBucketOptions, SetupBucketResult, setup_bucket
+from s3vault.ops.cat import CAT_KINDS, NEEDS_INDEX, CatOptions, CatResult, cat
 from s3vault.ops.copy import CopyOptions, CopyResult, copy
 from s3vault.ops.cost import CostOptions, cost, measure_usage
 from s3vault.ops.diff import Change, DiffStats, diff, resolve_pair
@@ -115,6 +116,11 @@ __all__ = [
     "ls",
     "list_objects",
     "LISTABLE",
+    "cat",
+    "CatOptions",
+    "CatResult",
+    "CAT_KINDS",
+    "NEEDS_INDEX",
     "find",
     "diff",
     "resolve_pair",
