@@ -8,6 +8,7 @@ import click
 
 from s3vault import ExitCode, RestoreOptions, RestoreResult, SnapshotFilter, TagList
 from s3vault import restore as restore_op
+from s3vault.cli.context import CliContext
 from s3vault.cli.options import TargetDir, cli_context, global_options, tag_filter
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, say
@@ -90,6 +91,11 @@ def restore(
         r = restore_op(repo, options, progress=progress)
     for path, message in r.warnings:
         progress.warned(path, message)
+    return _report(ctx, r, verify=verify)
+
+
+def _report(ctx: CliContext, r: RestoreResult, *, verify: bool) -> int:
+    """Errors, the summary and the exit code of a restore."""
     for path, message in [*r.errors, *((p, f"verify: {m}") for p, m in r.mismatches)]:
         if ctx.json:
             emit(ctx, "error", item=path, message=message)
