@@ -123,9 +123,15 @@ def test_restore_filters_choose_what_latest_means(
     assert restored("--path", str(b)) == ids[f"web1/weekly/{b}"]
     assert restored("--host", "web1", "--host", "web2", "--path", str(a)) == ids[f"web1/weekly/{a}"]
     assert restored("--host", "web1", snapshot="latest~1") == ids[f"web1/weekly/{b}"]
-    # an id is taken as it is, as in restic (the filters choose only what latest means)
+    # an id with filters it matches is restored; restic ignores filters that do not match it
+    # (restoring another host's snapshot than the one meant): refused here
     first = ids[f"web1/nightly/{a}"]
-    assert restored("--host", "web2", snapshot=first[:8]) == first
+    assert restored("--host", "web1", "--tag", "nightly", snapshot=first[:8]) == first
+    done = run_cli("-r", cli_repo, "restore", first[:8], "--target", str(tmp_path / "no"),
+                   "--host", "web2")  # fmt: skip
+    assert done.code == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert f"snapshot {first[:8]} (host web1) does not match --host web2" in line, line
     # nothing matches: one line, exit 2, nothing restored
     target = tmp_path / "none"
     done = run_cli("-r", cli_repo, "restore", "latest", "--target", str(target),

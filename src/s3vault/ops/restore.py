@@ -26,7 +26,8 @@ from s3vault.restorer.restorer import Restorer
 class RestoreOptions:
     """What to restore where. ``host`` and ``select`` (restic's ``--host``, ``--tag``,
     ``--path``) say which snapshot ``latest`` / ``latest~N`` means: the latest among those
-    matching; an id is taken as it is. ``verify``: read every restored file back afterwards."""
+    matching; a snapshot named by id must match ``select``. ``verify``: read every restored
+    file back afterwards."""
 
     snapshot: str = "latest"
     target: Path
@@ -141,22 +142,33 @@ def _restore(
 
 def _select(repo: Repository, options: RestoreOptions) -> tuple[ObjectId, SnapshotFile]:
     """The snapshot ``options.snapshot`` names: ``latest`` / ``latest~N`` among the snapshots
-    the filters select (restic's --host, --tag, --path), an id prefix as it is.
+    the filters select (restic's --host, --tag, --path); an id prefix names its snapshot, which
+    must match the filters given with it (restic ignores them: a restore of another host's
+    snapshot than the one meant).
 
     Raises:
-        UsageError: no such snapshot, an ambiguous prefix, or none matches the filters.
+        UsageError: no such snapshot, an ambiguous prefix, none matches the filters, or the
+            snapshot an id names does not.
     """
     select = options.select
-    filtered = bool(select.hosts or select.tags or select.paths)
-    if not filtered or not options.snapshot.startswith("latest"):
+    if not (select.hosts or select.tags or select.paths):
         return find_snapshot(repo, options.snapshot, host=options.host)
+    words = [f"--host {h}" for h in (*select.hosts, *([options.host] if options.host else []))]
+    words += [f"--tag {','.join(t)}" for t in select.tags]
+    words += [f"--path {p}" for p in select.paths]
+    if not options.snapshot.startswith("latest"):
+        sid, snap = find_snapshot(repo, options.snapshot)
+        if not select.matches(snap):  # restic restores it anyway: most likely a mistake
+            msg = (
+                f"snapshot {sid.short} (host {snap.hostname}) does not match {' '.join(words)}: "
+                "give the id alone, or latest with the filters"
+            )
+            raise UsageError(msg)
+        return sid, snap
     chosen = [(sid, snap) for sid, snap in list_snapshots(repo) if select.matches(snap)]
     try:
         return find_snapshot(repo, options.snapshot, host=options.host, snapshots=chosen)
     except UsageError:
-        words = [f"--host {h}" for h in (*select.hosts, *([options.host] if options.host else []))]
-        words += [f"--tag {','.join(t)}" for t in select.tags]
-        words += [f"--path {p}" for p in select.paths]
         back = f" (only {len(chosen)} do)" if chosen else ""
         msg = f"no snapshot {options.snapshot} matches {' '.join(words)}{back}"
         raise UsageError(msg) from None
