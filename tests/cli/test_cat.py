@@ -62,6 +62,11 @@ def test_cat_prints_each_kind_of_object(cli_repo: str, tmp_path: Path, run_cli: 
     done = run_cli("-r", cli_repo, "cat", "pack", pack["id"][:8])
     assert done.code == 0, done.stderr
     assert done.stdout_bytes == _stored(cli_repo, "data", pack["id"]).read_bytes()
+    # restic 0.17's SNAPSHOT:PATH for a tree: the root, or a directory's tree
+    assert _doc(run_cli, cli_repo, "tree", "latest") == _doc(run_cli, cli_repo, "tree", f"{sid}:")
+    assert _doc(run_cli, cli_repo, "tree", f"{sid[:8]}:{src}") == tree
+    done = run_cli("-r", cli_repo, "cat", "tree", f"latest:{src}/f0.txt")
+    assert done.code == 2 and "is not a directory in snapshot" in done.stderr
     # --json: each document on one line
     done = run_cli("-r", cli_repo, "--json", "cat", "snapshot", sid)
     assert done.code == 0 and done.stdout.count("\n") == 1

@@ -2,7 +2,8 @@
 
 ``config``, ``index``, ``snapshot``, ``key`` and ``tree`` give a JSON document; ``pack`` the
 stored bytes as they are; ``blob`` a blob's plaintext. Ids may be abbreviated to any unique
-prefix (``snapshot`` also takes ``latest`` and ``latest~N``).
+prefix (``snapshot`` also takes ``latest`` and ``latest~N``; ``tree`` also restic 0.17's
+``SNAPSHOT:PATH``, the tree of a directory of a snapshot, and ``latest``).
 
 Secrets are never part of the answer (design.md §6, §7):
 
@@ -26,6 +27,7 @@ as stored (a damaged pack is what one inspects) with ``damage`` saying what is w
 from __future__ import annotations
 
 import json
+import os
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -264,7 +266,28 @@ def _pack(repo: Repository, ref: str) -> CatResult:
     return CatResult(kind="pack", id=text, name=info.name, data=data, damage=damage)
 
 
+def _snapshot_tree(repo: Repository, ref: str) -> str:
+    """The tree id of ``SNAPSHOT[:PATH]`` (restic 0.17's ``cat tree`` argument): the snapshot's
+    root tree, or the tree of the directory PATH in it.
+
+    Raises:
+        UsageError: no such snapshot, or PATH is not a directory in it.
+    """
+    head, _, path = ref.partition(":")
+    sid, snap = find_snapshot(repo, head)
+    tid = snap.tree
+    for part in (p for p in os.fsencode(path).split(b"/") if p):
+        node = next((n for n in repo.load_tree(tid).nodes if n.name == part), None)
+        if node is None or node.subtree is None:
+            msg = f"cat tree: {path!r} is not a directory in snapshot {sid.short}"
+            raise UsageError(msg)
+        tid = node.subtree
+    return tid.hex()
+
+
 def _blob(repo: Repository, kind: str, ref: str) -> CatResult:
+    if kind == "tree" and (":" in ref or ref.startswith("latest")):
+        ref = _snapshot_tree(repo, ref)
     types = (BlobType.TREE,) if kind == "tree" else (BlobType.DATA, BlobType.TREE)
     found: dict[str, BlobType] = {}
     full = ObjectId.from_hex(ref.lower()) if len(ref) == 64 and set(ref) <= _HEX else None

@@ -20,7 +20,8 @@ from s3vault.cli.session import open_repo
 def cat(kind: str, object_id: str) -> int:
     """Print one repository object, opened, as restic's cat (for debugging). config, index,
     snapshot, key and tree: the JSON document (one line with --json); pack: the stored
-    bytes; blob: the plaintext. ID may be a unique prefix; snapshot also takes latest.
+    bytes; blob: the plaintext. ID may be a unique prefix; snapshot also takes latest, tree
+    also SNAPSHOT:PATH (a directory of a snapshot, as restic 0.17) and latest.
 
     Secrets are never printed: `cat key` shows a key file's public fields only (no wrapped
     key, sealed master keys, MAC or salt), `cat config` no key-check values. A damaged
@@ -31,6 +32,7 @@ def cat(kind: str, object_id: str) -> int:
       s3vault cat config
       s3vault cat snapshot latest | jq .paths
       s3vault cat key 3fa1
+      s3vault cat tree latest:/etc
       s3vault cat pack 9c0e77 > pack.bin
     """
     ctx = cli_context()
