@@ -20,8 +20,8 @@ Secrets are never part of the answer (design.md §6, §7):
 Snapshots, index files, keys and packs are read from the store, not the local cache (``cat``
 shows what is stored); trees and blobs are read as every command reads them (a tree through the
 local tree-pack cache, whose packs were checked against their names). A damaged object raises
-``IntegrityError`` naming it, except ``pack``: its bytes are returned
-as stored (a damaged pack is what one inspects) with ``damage`` saying what is wrong.
+``IntegrityError`` naming it, except ``pack``: its bytes are returned as stored (a damaged pack
+is what one inspects) with ``damage`` saying what is wrong.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class CatResult:
     kind: str
     id: str  # the full id (hex); empty for config
     name: str
-    document: dict[str, Any] | None = None
+    document: dict[str, object] | None = None
     data: bytes = b""
     damage: str = ""
 
@@ -210,10 +210,10 @@ def _index(repo: Repository, oid: ObjectId) -> CatResult:
     return CatResult(kind="index", id=oid.hex(), name=name, document=doc)
 
 
-def public_key_fields(keyfile: KeyFile) -> dict[str, Any]:
+def public_key_fields(keyfile: KeyFile) -> dict[str, object]:
     """What ``cat key`` shows of a key file: its public fields, never a secret (module
     docstring)."""
-    doc: dict[str, Any] = {
+    doc: dict[str, object] = {
         "id": keyfile.id.hex(),
         "repo_id": keyfile.repo_id.hex(),
         "kind": keyfile.kind,

@@ -115,9 +115,7 @@ def _report(ctx: CliContext, r: RestoreResult, *, verify: bool) -> int:
             total_duration=round(r.total_duration, 3),
             errors=len(r.errors),
             warnings=len(r.warnings),
-            **(
-                {"files_verified": r.verified, "verify_errors": len(r.mismatches)} if verify else {}
-            ),
+            **_verify_fields(r, verify),
             requests=r.requests,
         )
     else:
