@@ -43,6 +43,14 @@ from s3vault.ops.audit import (
 )
 from s3vault.ops.backup import BackupOptions, BackupResult, backup
 from s3vault.ops.bucket import SetupBucketOptions, SetupBucketResult, setup_bucket
+from s3vault.ops.cache import (
+    DEFAULT_MAX_AGE_DAYS,
+    CacheEntry,
+    CacheOptions,
+    CacheResult,
+    cache,
+)
+from s3vault.ops.cat import CAT_KINDS, NEEDS_INDEX, CatOptions, CatResult, cat
 from s3vault.ops.copy import CopyOptions, CopyResult, copy
 from s3vault.ops.cost import CostOptions, cost, measure_usage
 from s3vault.ops.diff import Change, DiffStats, diff, resolve_pair
@@ -115,6 +123,16 @@ __all__ = [
     "ls",
     "list_objects",
     "LISTABLE",
+    "cache",
+    "CacheOptions",
+    "CacheResult",
+    "CacheEntry",
+    "DEFAULT_MAX_AGE_DAYS",
+    "cat",
+    "CatOptions",
+    "CatResult",
+    "CAT_KINDS",
+    "NEEDS_INDEX",
     "find",
     "diff",
     "resolve_pair",

@@ -1,31 +1,41 @@
-"""restore: write a snapshot (or part of it) into a target directory."""
+"""restore: write a snapshot (or part of it) into a target directory; with ``verify``, read
+every restored file back and check it against the snapshot's content hash."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
+from s3vault.errors import UsageError
+from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.ops.audit import audited
+from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import find_snapshot
+from s3vault.repository.snapshots import find_snapshot, list_snapshots
 from s3vault.restorer.plan import plan_restore
+from s3vault.restorer.proof import prove_on_disk
 from s3vault.restorer.restorer import Restorer
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RestoreOptions:
-    """What to restore where."""
+    """What to restore where. ``host`` and ``select`` (restic's ``--host``, ``--tag``,
+    ``--path``) say which snapshot ``latest`` / ``latest~N`` means: the latest among those
+    matching; a snapshot named by id must match ``select``. ``verify``: read every restored
+    file back afterwards."""
 
     snapshot: str = "latest"
     target: Path
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     host: str | None = None
+    select: SnapshotFilter = field(default_factory=SnapshotFilter)
+    verify: bool = False
     workers: int = 4
 
 
@@ -47,6 +57,8 @@ class RestoreResult:
     errors: tuple[tuple[str, str], ...]
     warnings: tuple[tuple[str, str], ...]
     requests: RequestCounts
+    verified: int = 0  # files read back and found as the snapshot has them (``verify``)
+    mismatches: tuple[tuple[str, str], ...] = ()  # (path, what differs) found by ``verify``
 
 
 def restore(
@@ -64,13 +76,18 @@ def restore(
     Filters that select nothing give a warning too: a script must not believe it restored
     something.
 
+    With ``verify``, every file the plan holds (restored now or found in place) is read back
+    and its size and content hash compared with the snapshot's: ``mismatches`` names each one
+    that differs or cannot be read (files that failed to restore are ``errors`` already).
+
     Audited (its reads count).
 
     Raises:
-        UsageError: unknown snapshot.
+        UsageError: unknown snapshot, or none matches the filters.
         RestoreError: the target cannot be used or cannot take more (disk full, read-only).
     """
-    with audited(repo, "restore", snapshot=options.snapshot, target=str(options.target)):
+    details = {"verify": True} if options.verify else {}
+    with audited(repo, "restore", snapshot=options.snapshot, target=str(options.target), **details):
         return _restore(repo, options, progress=progress, clock=clock)
 
 
@@ -79,13 +96,29 @@ def _restore(
 ) -> RestoreResult:
     clock = clock or SystemClock()
     t0 = clock.monotonic()
-    sid, snap = find_snapshot(repo, options.snapshot, host=options.host)
+    progress = progress or NullProgress()
+    sid, snap = _select(repo, options)
     target = os.fsencode(os.path.abspath(options.target))
     repo.forget_missing_packs()  # a blob stored again elsewhere is read from there
     plan = plan_restore(repo, snap.tree, include=options.include, exclude=options.exclude)
-    outcome = Restorer(
-        repo, plan, workers=options.workers, progress=progress or NullProgress()
-    ).run(target)
+    outcome = Restorer(repo, plan, workers=options.workers, progress=progress).run(target)
+    mismatches: list[tuple[str, str]] = []
+    verified = 0
+    if options.verify:
+        checked = [t for t in plan.files if not t.failed]
+        progress.started(
+            "verify", total_files=len(checked), total_bytes=sum(t.node.size for t in checked)
+        )
+        mismatches = prove_on_disk(
+            plan,
+            target,
+            repo.sealer.current.id_key,
+            workers=options.workers,
+            metadata=False,
+            progress=progress,
+        )
+        progress.finished("verify")
+        verified = len(checked) - len(mismatches)
     warnings = [*outcome.warnings, *outcome.skipped]
     if plan.empty and not (plan.errors or plan.refused) and (options.include or options.exclude):
         warnings.append(("/", f"nothing in snapshot {sid.short} matches {_filters(options)}"))
@@ -102,7 +135,43 @@ def _restore(
         errors=tuple(outcome.errors),
         warnings=tuple(warnings),
         requests=repo.requests.snapshot(),
+        verified=verified,
+        mismatches=tuple(mismatches),
     )
+
+
+def _select(repo: Repository, options: RestoreOptions) -> tuple[ObjectId, SnapshotFile]:
+    """The snapshot ``options.snapshot`` names: ``latest`` / ``latest~N`` among the snapshots
+    the filters select (restic's --host, --tag, --path); an id prefix names its snapshot, which
+    must match the filters given with it (restic ignores them: a restore of another host's
+    snapshot than the one meant).
+
+    Raises:
+        UsageError: no such snapshot, an ambiguous prefix, none matches the filters, or the
+            snapshot an id names does not.
+    """
+    select = options.select
+    if not (select.hosts or select.tags or select.paths):
+        return find_snapshot(repo, options.snapshot, host=options.host)
+    words = [f"--host {h}" for h in (*select.hosts, *([options.host] if options.host else []))]
+    words += [f"--tag {','.join(t)}" for t in select.tags]
+    words += [f"--path {p}" for p in select.paths]
+    if not options.snapshot.startswith("latest"):
+        sid, snap = find_snapshot(repo, options.snapshot)
+        if not select.matches(snap):  # restic restores it anyway: most likely a mistake
+            msg = (
+                f"snapshot {sid.short} (host {snap.hostname}) does not match {' '.join(words)}: "
+                "give the id alone, or latest with the filters"
+            )
+            raise UsageError(msg)
+        return sid, snap
+    chosen = [(sid, snap) for sid, snap in list_snapshots(repo) if select.matches(snap)]
+    try:
+        return find_snapshot(repo, options.snapshot, host=options.host, snapshots=chosen)
+    except UsageError:
+        back = f" (only {len(chosen)} do)" if chosen else ""
+        msg = f"no snapshot {options.snapshot} matches {' '.join(words)}{back}"
+        raise UsageError(msg) from None
 
 
 def _filters(options: RestoreOptions) -> str:

@@ -14,6 +14,7 @@ from s3vault.backend.prefetch import PrefetchingBackend
 from s3vault.backend.stack import stack_for
 from s3vault.format.layout import ObjectKind
 from s3vault.maintenance.immutability import known_locks_path, load_known
+from s3vault.ops.cache import mark_used
 from s3vault.repository.known import KnownRepositories
 from s3vault.repository.repository import Repository, StackState
 
@@ -83,6 +84,7 @@ def open_repository(
     if opened_stack:
         _adopt_capabilities(repo, backend)
     known.remember(repo.location, repo.id)
+    mark_used(options.cache_dir, repo.id)  # `cache --cleanup` keeps what was used lately
     if load_index:
         repo = repo.with_index(repo.read_index())
     return repo

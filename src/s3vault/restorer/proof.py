@@ -1,8 +1,9 @@
 """Proof that a restore is exact: every file's bytes against the whole-file hash recorded at
 backup time, and its metadata (size, mode, mtime, link target) against the snapshot.
 
-``prove_on_disk`` checks files a restore wrote; ``prove_streamed`` reads each file's blobs in
-order and hashes them without writing anything (restore-test --no-disk).
+``prove_on_disk`` checks files a restore wrote (``restore --verify``: their content only);
+``prove_streamed`` reads each file's blobs in order and hashes them without writing anything
+(restore-test --no-disk).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from s3vault.crypto.hashing import ContentHasher
 from s3vault.errors import S3VaultError
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType
+from s3vault.progress import Progress
 from s3vault.repository.repository import Repository
 from s3vault.restorer.locator import Entry, Locator
 from s3vault.restorer.plan import FileTask, RestorePlan
@@ -24,7 +26,9 @@ SLICE = 256
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
-def _file_problem(locator: Locator, entry: Entry, node: Node, id_key: bytes) -> str:
+def _file_problem(
+    locator: Locator, entry: Entry, node: Node, id_key: bytes, *, metadata: bool = True
+) -> str:
     try:
         with locator.at(entry) as (dir_fd, name):
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -45,6 +49,8 @@ def _file_problem(locator: Locator, entry: Entry, node: Node, id_key: bytes) -> 
         return f"cannot be read after restore ({exc.strerror})"
     if node.content_hash is None or hasher.digest() != node.content_hash:
         return "content differs from the backed-up file (hash mismatch)"
+    if not metadata:
+        return ""
     if stat.S_IMODE(st.st_mode) != node.mode:
         return f"mode {stat.S_IMODE(st.st_mode):o}, the snapshot says {node.mode:o}"
     if st.st_mtime_ns != node.mtime_ns:
@@ -75,23 +81,35 @@ def _symlink_problem(locator: Locator, entry: Entry, node: Node) -> str:
 
 
 def prove_on_disk(
-    plan: RestorePlan, target: bytes, id_key: bytes, *, workers: int = 4
+    plan: RestorePlan,
+    target: bytes,
+    id_key: bytes,
+    *,
+    workers: int = 4,
+    metadata: bool = True,
+    progress: Progress | None = None,
 ) -> list[Problem]:
     """Check every file and link a restore wrote under ``target`` against the snapshot (files
-    that failed to restore are the restore's errors, not checked again)."""
+    that failed to restore are the restore's errors, not checked again). ``metadata=False``:
+    each regular file's size and content hash only (``restore --verify``: an attribute the
+    restore could not set is its warning already). ``progress`` is told of each file read."""
     locator = Locator(target, plan.dir_entries)
     problems: list[Problem] = []
     tasks = [t for t in plan.files if not t.failed]
     failed = {t.entry for t in plan.files if t.failed}
 
     def check(task: FileTask) -> Problem | None:
-        why = _file_problem(locator, task.entry, task.node, id_key)
+        why = _file_problem(locator, task.entry, task.node, id_key, metadata=metadata)
+        if progress is not None:
+            progress.advanced(files=1, bytes_=task.node.size)
         return (os.fsdecode(locator.path(task.entry)), why) if why else None
 
     try:
         with ThreadPoolExecutor(workers, thread_name_prefix="s3v-prove") as pool:
             for start in range(0, len(tasks), SLICE):  # bounded: not one future per file up front
                 problems.extend(p for p in pool.map(check, tasks[start : start + SLICE]) if p)
+        if not metadata:
+            return problems
         for entry, _node, first in plan.hardlinks:
             why = "" if first in failed else _link_problem(locator, entry, first)
             if why:

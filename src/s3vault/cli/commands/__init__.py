@@ -3,6 +3,8 @@
 from s3vault.cli.commands.audit import audit
 from s3vault.cli.commands.backup import backup
 from s3vault.cli.commands.bucket import doctor, setup_bucket
+from s3vault.cli.commands.cache import cache
+from s3vault.cli.commands.cat import cat
 from s3vault.cli.commands.copy import copy
 from s3vault.cli.commands.cost import cost
 from s3vault.cli.commands.diff import diff
@@ -30,6 +32,8 @@ COMMANDS = [
     snapshots,
     ls,
     list_command,
+    cat,
+    cache,
     find,
     diff,
     restore,

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from s3vault import ExitCode, RestoreOptions
+from s3vault import ExitCode, RestoreOptions, RestoreResult, SnapshotFilter, TagList
 from s3vault import restore as restore_op
-from s3vault.cli.options import TargetDir, cli_context, global_options
+from s3vault.cli.context import CliContext
+from s3vault.cli.options import TargetDir, cli_context, global_options, tag_filter
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, say
 from s3vault.cli.session import open_repo
@@ -38,25 +39,64 @@ from s3vault.cli.session import open_repo
     metavar="PATTERN",
     help="Do not restore paths matching PATTERN (repeatable)",
 )
-@click.option("-H", "--host", help="With 'latest': the latest snapshot of this host")
+@click.option(
+    "-H",
+    "--host",
+    "hosts",
+    multiple=True,
+    help="With 'latest': the latest snapshot of this host (repeatable: of any of them)",
+)
+@tag_filter
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    help="With 'latest': the latest snapshot that includes this path (repeatable: all of them)",
+)
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Read every restored file back and compare it with the snapshot (exit 13 on a mismatch)",
+)
 def restore(
     snapshot: str,
     target: Path,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
-    host: str | None,
+    hosts: tuple[str, ...],
+    tags: tuple[TagList, ...],
+    paths: tuple[str, ...],
+    verify: bool,
 ) -> int:
-    """Restore SNAPSHOT (an id prefix, latest or latest~N) into --target."""
+    """Restore SNAPSHOT (an id prefix, latest or latest~N) into --target. --host, --tag and
+    --path choose which snapshot latest means, as restic's: the latest of those matching.
+
+    \b
+    Examples:
+      s3vault restore latest --target /srv/restore --verify
+      s3vault restore latest --host web1 --tag nightly --path /etc --target /tmp/r
+      s3vault restore 1f2e3d4c --target /tmp/r --include /etc/nginx
+    """
     ctx = cli_context()
     repo = open_repo(ctx, snapshots_ahead=True)
     options = RestoreOptions(
-        snapshot=snapshot, target=target, include=include, exclude=exclude, host=host
+        snapshot=snapshot,
+        target=target,
+        include=include,
+        exclude=exclude,
+        select=SnapshotFilter(hosts=hosts, tags=tags, paths=paths),
+        verify=verify,
     )
     with CliProgress(ctx) as progress:
         r = restore_op(repo, options, progress=progress)
     for path, message in r.warnings:
         progress.warned(path, message)
-    for path, message in r.errors:
+    return _report(ctx, r, verify=verify)
+
+
+def _report(ctx: CliContext, r: RestoreResult, *, verify: bool) -> int:
+    """Errors, the summary and the exit code of a restore."""
+    for path, message in [*r.errors, *((p, f"verify: {m}") for p, m in r.mismatches)]:
         if ctx.json:
             emit(ctx, "error", item=path, message=message)
         else:
@@ -75,6 +115,7 @@ def restore(
             total_duration=round(r.total_duration, 3),
             errors=len(r.errors),
             warnings=len(r.warnings),
+            **_verify_fields(r, verify),
             requests=r.requests,
         )
     else:
@@ -86,13 +127,34 @@ def restore(
             f"{human_bytes(r.bytes_written)} in {r.total_duration:.2f}s "
             f"({human_bytes(rate)}/s)",
         )
-    if r.errors:
-        if not ctx.json:
-            ctx.err.print(
-                f"{len(r.errors)} file(s) not restored (missing or damaged data): `s3vault "
-                "verify` names the damage; restore them from another snapshot (`s3vault find`), "
-                "or `s3vault repair snapshots` to drop what is lost",
-                markup=False,
+        if verify:
+            say(
+                ctx,
+                f"verified {_files(r.verified)} against the snapshot: {len(r.mismatches)} differ",
             )
+    if r.mismatches and not ctx.json:
+        ctx.err.print(
+            f"{_files(len(r.mismatches))} differ from the snapshot when read back (listed "
+            "above): the target changed them or did not store them faithfully; check the "
+            "disk, then restore them again",
+            markup=False,
+        )
+    if r.errors and not ctx.json:
+        ctx.err.print(
+            f"{len(r.errors)} file(s) not restored (missing or damaged data): `s3vault "
+            "verify` names the damage; restore them from another snapshot (`s3vault find`), "
+            "or `s3vault repair snapshots` to drop what is lost",
+            markup=False,
+        )
+    if r.errors or r.mismatches:
         return ExitCode.DAMAGED
     return ExitCode.PARTIAL if r.warnings else ExitCode.OK
+
+
+def _verify_fields(r: RestoreResult, verify: bool) -> dict[str, int]:
+    """The summary's --verify counts (absent without --verify)."""
+    return {"files_verified": r.verified, "verify_errors": len(r.mismatches)} if verify else {}
+
+
+def _files(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"
