@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import getpass
 import os
+import shlex
 import socket
-from collections.abc import Mapping
-from contextlib import nullcontext
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +32,7 @@ from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.objectlock import LockPolicy
 from s3vault.chunker import ByteStream
 from s3vault.clock import Clock, SystemClock
-from s3vault.errors import UsageError
+from s3vault.errors import S3VaultError, UsageError
 from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile, SnapshotSummary
 from s3vault.ids import ObjectId
@@ -74,6 +76,11 @@ class BackupOptions:
     with_atime: bool = False  # record access times
     stdin: BinaryIO | None = None
     stdin_filename: str = "stdin"
+    # restic's --stdin-from-command: run this command and back up its standard output as
+    # ``stdin_filename``; no snapshot unless it exits 0
+    stdin_command: tuple[str, ...] = ()
+    # restic's --skip-if-unchanged: no new snapshot when the tree equals the parent's
+    skip_if_unchanged: bool = False
     parent: str | None = None
     force: bool = False  # ignore the parent: read every file
     time: datetime | None = None  # the snapshot's time (imports); default: when it starts
@@ -94,7 +101,7 @@ class BackupOptions:
         """A config profile's backup settings merged in (not for standard input): its paths
         and path lists when neither is given, its excludes (all kinds), exclude files and
         tags in addition, its host and size limit unless given, its switches if set."""
-        if profile is None or self.stdin is not None:
+        if profile is None or self.stdin is not None or self.stdin_command:
             return self
         own_sources = bool(self.paths) or self.has_lists
 
@@ -158,6 +165,7 @@ class BackupResult:
     notices: tuple[tuple[str, str], ...] = ()  # repository damage this run worked around
     missing_packs: int = 0  # packs the index names that the store no longer has
     blobs_healed: int = 0  # blobs of those packs this run stored again
+    skipped: bool = False  # --skip-if-unchanged: the tree equals the parent's, none written
 
     @property
     def incomplete(self) -> bool:
@@ -274,6 +282,64 @@ def shown_path(path: bytes) -> str:
 
 def _workers(configured: int, default: int) -> int:
     return configured if configured > 0 else default
+
+
+class _CommandStream:
+    """--stdin-from-command's process, whose standard output is the stream backed up."""
+
+    def __init__(self, command: tuple[str, ...]) -> None:
+        self.command = command
+        try:
+            self.proc = subprocess.Popen(list(command), stdout=subprocess.PIPE)
+        except OSError as exc:
+            msg = f"--stdin-from-command: cannot run {command[0]!r}: {exc.strerror or exc}"
+            raise UsageError(msg) from None
+
+    def succeeded(self) -> None:
+        """Wait for the process (its output has been read to the end).
+
+        Raises:
+            S3VaultError: it exited with another code than 0 (nothing is committed).
+        """
+        code = self.proc.wait()
+        if code != 0:
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with {code}"
+            msg = (
+                f"--stdin-from-command: {shlex.join(self.command)} {how}: no snapshot was "
+                "written (its output may be incomplete)"
+            )
+            raise S3VaultError(msg)
+
+    def end(self) -> None:
+        """Kill it if it still runs (the backup failed before its output ended); reap it."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@contextmanager
+def _command_output(
+    options: BackupOptions,
+) -> Iterator[tuple[BackupOptions, _CommandStream | None]]:
+    """The options with standard input replaced by --stdin-from-command's output, and its
+    process (unchanged options and None without it).
+
+    Raises:
+        UsageError: with --stdin, paths or lists; the command cannot be started.
+    """
+    if not options.stdin_command:
+        yield options, None
+        return
+    if options.stdin is not None or options.paths or options.has_lists:
+        msg = "--stdin-from-command takes no paths, no --files-from lists and no --stdin"
+        raise UsageError(msg)
+    running = _CommandStream(options.stdin_command)
+    try:
+        yield replace(options, stdin=cast("BinaryIO", running.proc.stdout)), running
+    finally:
+        running.end()
 
 
 def _protect(repo: Repository, snapshot: SnapshotFile, snapshot_id: ObjectId) -> int:
@@ -424,8 +490,13 @@ def backup(
         UsageError: no paths (and no stdin), none exist, or an unknown parent.
         BackendError, IntegrityError: storage failed; no snapshot was written.
     """
-    with nullcontext(AuditNote("backup")) if options.dry_run else audited(repo, "backup") as note:
-        result = _backup(repo, options, progress=progress or NullProgress(), clock=clock)
+    with (
+        nullcontext(AuditNote("backup")) if options.dry_run else audited(repo, "backup") as note,
+        _command_output(options) as (effective, command),
+    ):
+        result = _backup(
+            repo, effective, progress=progress or NullProgress(), clock=clock, command=command
+        )
         note.details.update(
             snapshot_id=str(result.snapshot_id) if result.snapshot_id else None,
             files_processed=result.total_files_processed,
@@ -445,8 +516,14 @@ def backup(
 
 
 def _backup(
-    repo: Repository, options: BackupOptions, *, progress: Progress, clock: Clock | None
+    repo: Repository,
+    options: BackupOptions,
+    *,
+    progress: Progress,
+    clock: Clock | None,
+    command: _CommandStream | None = None,
 ) -> BackupResult:
+    # long: the backup's steps in their order, each one call; split, the order would scatter
     clock = clock or SystemClock()
     start, t0 = clock.now(), clock.monotonic()
     if options.stdin is None and not options.paths and not options.has_lists:
@@ -483,6 +560,9 @@ def _backup(
     tree_id = archiver.run()
     writer.flush()  # every pack and index written, so the counts below are final
     counts = _counts(archiver, writer)
+    if command is not None:
+        command.succeeded()  # before the snapshot: a failed dump is no backup
+    skipped = options.skip_if_unchanged and psnap is not None and tree_id == psnap.tree
     snapshot = SnapshotFile(
         time=options.time or start,
         tree=tree_id,
@@ -498,12 +578,16 @@ def _backup(
             **counts, backup_start=start.isoformat(), backup_end=clock.now().isoformat()
         ),
     )
-    snapshot_id = commit(repo, writer, snapshot, clock=clock, index_read_at=index_read_at)
-    extended = 0 if options.dry_run else _protect(repo, snapshot, snapshot_id)
+    snapshot_id: ObjectId | None = None  # --skip-if-unchanged and nothing changed: none
+    extended = 0
+    if not skipped:
+        snapshot_id = commit(repo, writer, snapshot, clock=clock, index_read_at=index_read_at)
+        extended = 0 if options.dry_run else _protect(repo, snapshot, snapshot_id)
     progress.finished("backup")
     return BackupResult(
         **counts,
         snapshot_id=None if options.dry_run else snapshot_id,
+        skipped=skipped,
         parent_id=parent_id,
         data_added_raw=writer.stats.data_added_raw,
         total_duration=clock.monotonic() - t0,

@@ -112,7 +112,24 @@ from s3vault.cli.session import open_repo
 @click.option("--with-atime", is_flag=True, help="Record access times (not recorded by default)")
 @click.option("-x", "--one-file-system", is_flag=True, help="Do not cross file system boundaries")
 @click.option("--stdin", "use_stdin", is_flag=True, help="Back up standard input as one file")
-@click.option("--stdin-filename", default="stdin", show_default=True, help="File name for --stdin")
+@click.option(
+    "--stdin-filename",
+    default="stdin",
+    show_default=True,
+    help="File name for --stdin and --stdin-from-command",
+)
+@click.option(
+    "--stdin-from-command",
+    "stdin_command",
+    is_flag=True,
+    help="PATHS are a command to run: back up its standard output as one file; no snapshot "
+    "unless it exits 0 (backup --stdin-from-command -- pg_dump mydb)",
+)
+@click.option(
+    "--skip-if-unchanged",
+    is_flag=True,
+    help="Write no snapshot when nothing changed since the parent snapshot",
+)
 @click.option("--parent", metavar="SNAPSHOT", help="Compare against this snapshot")
 @click.option("--force", is_flag=True, help="Read every file, even if unchanged")
 @click.option(
@@ -157,6 +174,8 @@ def backup(
     one_file_system: bool,
     use_stdin: bool,
     stdin_filename: str,
+    stdin_command: bool,
+    skip_if_unchanged: bool,
     parent: str | None,
     force: bool,
     when: datetime | None,
@@ -168,6 +187,7 @@ def backup(
     input with --stdin). With -P, the profile's paths (and lists) when none are given, and
     its excludes and tags in addition to these."""
     ctx = cli_context()
+    command, paths = _command_and_paths(paths, stdin_command=stdin_command, use_stdin=use_stdin)
     options = BackupOptions(
         paths=paths,
         tags=flatten(tags),
@@ -190,6 +210,8 @@ def backup(
         with_atime=with_atime,
         stdin=sys.stdin.buffer if use_stdin else None,
         stdin_filename=stdin_filename,
+        stdin_command=command,
+        skip_if_unchanged=skip_if_unchanged,
         parent=parent,
         force=force,
         time=when,
@@ -197,11 +219,12 @@ def backup(
         dry_run=dry_run,
         jobs=jobs,
     ).with_profile(ctx.profile)
-    if not options.paths and not options.has_lists and not use_stdin:
+    if not options.paths and not options.has_lists and not use_stdin and not command:
         msg = "nothing to back up: give PATHS or --files-from FILE (or --stdin, or a profile)"
         raise UsageError(msg)
-    if use_stdin and (options.paths or options.has_lists or root):
-        msg = "--stdin takes no paths, no --files-from lists and no --root"
+    if (use_stdin or command) and (options.paths or options.has_lists or root):
+        flag = "--stdin" if use_stdin else "--stdin-from-command"
+        msg = f"{flag} takes no paths, no --files-from lists and no --root"
         raise UsageError(msg)
     repo = open_repo(ctx, load_index=False, snapshots_ahead=True)  # its own index read
     with CliProgress(ctx) as progress:
@@ -210,12 +233,25 @@ def backup(
     return ExitCode.PARTIAL if result.incomplete else ExitCode.OK
 
 
+def _command_and_paths(
+    paths: tuple[str, ...], *, stdin_command: bool, use_stdin: bool
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """--stdin-from-command: the arguments are the command (and there are no paths)."""
+    if not stdin_command:
+        return (), paths
+    if not paths or use_stdin:
+        msg = "--stdin-from-command needs the command after the options (and no --stdin)"
+        raise UsageError(msg)
+    return paths, ()
+
+
 def _report(ctx: CliContext, r: BackupResult) -> None:
     if ctx.json:
         emit(
             ctx,
             "summary",
             snapshot_id=r.snapshot_id,
+            skipped=r.skipped,
             parent_id=r.parent_id,
             files_new=r.files_new,
             files_changed=r.files_changed,
@@ -277,6 +313,9 @@ def _report(ctx: CliContext, r: BackupResult) -> None:
         )
     if r.dry_run:
         say(ctx, "dry run: nothing was written")
+    elif r.skipped:
+        parent = r.parent_id.short if r.parent_id is not None else "?"
+        say(ctx, f"nothing changed since snapshot {parent}: no snapshot written")
     else:
         assert r.snapshot_id is not None
         say(ctx, f"snapshot {r.snapshot_id.short} saved")
