@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes.util
 import errno
 import hashlib
+import importlib.util
 import os
 import random
 import select
@@ -77,7 +78,7 @@ class Mount:
                 self.proc.kill()
                 _out, err = self.proc.communicate(timeout=30)
                 text = (self.stderr + err).decode(errors="replace")
-                if "fuse:" in text:  # libfuse's own reason: the kernel refused the mount
+                if "fuse:" in text or "fusermount" in text:  # libfuse's reason: mount refused
                     pytest.skip(f"the kernel refused the FUSE mount here: {text.strip()}")
                 pytest.fail(f"mount did not become ready: {text}")
             self.stderr += chunk
@@ -229,6 +230,23 @@ def test_a_missing_binding_is_one_line_naming_the_package_and_the_extra(
     assert len(err.strip().splitlines()) == 1, err
     assert "fuse3" in err and "pip install 's3vault[mount]'" in err
     assert not os.path.ismount(point)
+
+
+def test_a_missing_libfuse_is_one_line_naming_the_package(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    if not os.path.exists("/dev/fuse"):
+        pytest.skip("/dev/fuse is missing: mount stops at that before looking for libfuse")
+    if importlib.util.find_spec("mfusepy") is None:
+        pytest.skip("the binding mfusepy is missing: mount stops at that before libfuse")
+    point = tmp_path / "mnt"
+    point.mkdir()
+    env = {**cli_env, "FUSE_LIBRARY_PATH": str(tmp_path / "no-libfuse.so")}  # mfusepy's own
+    done = run_cli("-r", cli_repo, "mount", str(point), env=env)
+    assert done.code == 1, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "libfuse3" in done.stderr and "fuse3" in done.stderr
+    assert "s3vault[mount]" in done.stderr
 
 
 def test_a_mount_point_that_is_not_a_directory_is_a_usage_error(

@@ -189,8 +189,13 @@ def _operations(  # long: one small method per FUSE callback
 
 
 def _call(fuse_error: Any, func: Callable[..., T], *args: Any) -> T:
-    """``func(*args)``, its OSError as the FUSE error of the same errno."""
+    """``func(*args)``: its OSError as the FUSE error of the same errno; anything else (the
+    store unreachable after retries, a bug) is logged and answered with EIO, so one failed
+    call never ends the mount."""
     try:
         return func(*args)
     except OSError as exc:
         raise fuse_error(exc.errno or errno.EIO) from None
+    except Exception as exc:
+        log.warning("%s: %s: %s", getattr(func, "__name__", "call"), type(exc).__name__, exc)
+        raise fuse_error(errno.EIO) from None

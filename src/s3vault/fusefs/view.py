@@ -6,7 +6,7 @@ Layout (as restic's)::
     snapshots/latest          → the newest
     hosts/<host>/<time>/…     the snapshots of each host; hosts/<host>/latest → its newest
     tags/<tag>/<time>/…       the snapshots with each tag; tags/<tag>/latest → its newest
-    ids/<short id>/…          each snapshot by its short id
+    ids/<short id>/…          each snapshot by its short id (its full id if two share one)
 
 ``<time>`` is ``2026-12-05T04:20:31Z``; two snapshots of the same second get their short id
 appended (``…Z-1f2e3d4c``). A ``/`` in a host or tag name is shown as ``_``.
@@ -128,6 +128,8 @@ class _Layout:
         newest = _time_ns(ordered[-1][1].time) if ordered else 0
         self._newest = newest
         latest: dict[Path, bytes] = {}
+        for top in (b"snapshots", b"hosts", b"tags", b"ids"):
+            self._add_dir((top,))
         for (sid, snap), name in zip(ordered, times, strict=True):
             label = (name if seen[name] == 1 else f"{name}-{sid.short}").encode()
             t = _time_ns(snap.time)
@@ -137,9 +139,10 @@ class _Layout:
             for group in groups:
                 self._add(group, label, root)
                 latest[group] = label  # oldest first: the last one is the newest
-            self._add((b"ids",), sid.short.encode(), root)
-        for top in (b"snapshots", b"hosts", b"tags", b"ids"):
-            self._add_dir((top,))
+            short = sid.short.encode()
+            self._add(
+                (b"ids",), sid.hex().encode() if (b"ids", short) in self.entries else short, root
+            )
         for group, label in latest.items():
             self._add(group, b"latest", self._link(label))
         for path, names in self._dirs.items():
