@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 RUN    := $(VENV)/.installed-run
 
-.PHONY: demo test lint lock man bench bench-index bench-prune bench-fleet torture loadtest clean
+.PHONY: demo test fuse3 lint lock man bench bench-index bench-prune bench-fleet torture loadtest clean
 
 # s3vault itself (what the demo needs), then the test and lint tools on top
 $(RUN): pyproject.toml constraints.txt
@@ -15,8 +15,17 @@ $(RUN): pyproject.toml constraints.txt
 	touch $(RUN)
 
 $(STAMP): $(RUN)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,lint]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,lint,mount]'
 	touch $(STAMP)
+
+# The mount tests need libfuse3 (Debian's fuse3): installed when missing and root, as .ci/run
+# installs restic; without it those tests skip and say why
+fuse3:
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libfuse3\.so\.3' && [ "$$(id -u)" = 0 ] \
+	    && command -v apt-get >/dev/null; then \
+	  timeout 300 sh -c 'apt-get install -y -qq fuse3 || { apt-get update -qq && apt-get install -y -qq fuse3; }' \
+	    >/dev/null 2>&1 || echo "make: fuse3 could not be installed: the mount tests will skip" >&2; \
+	fi
 
 ## lock: move the tools the suite runs on to the newest releases and record them in
 ## constraints.txt (every `make test` installs exactly those, so a release of a test dependency
@@ -24,7 +33,7 @@ $(STAMP): $(RUN)
 lock:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --upgrade -e '.[test,lint]'
+	$(PY) -m pip install --quiet --upgrade -e '.[test,lint,mount]'
 	( echo "# The versions \`make test\` installs (make lock refreshes them). Generated: do not edit."; \
 	  $(PY) -m pip freeze --exclude-editable ) > constraints.txt
 	touch $(STAMP)
@@ -39,7 +48,7 @@ demo: $(RUN)
 ## CLI commands are forked from a server that has imported s3vault once (tests/cliserver.py);
 ## S3VAULT_TEST_FRESH_PROCESS=1 starts the console script for every command instead
 PYTEST_WORKERS ?= 3
-test: $(STAMP)
+test: $(STAMP) fuse3
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
 
 ## lint: ruff (check + format), mypy --strict on src/, and the layering contracts

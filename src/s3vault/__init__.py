@@ -19,6 +19,7 @@ from s3vault.errors import (
     AccessDeniedError,
     ExitCode,
     IntegrityError,
+    MountError,
     NoKeyError,
     RepositoryNotFoundError,
     S3VaultError,
@@ -79,6 +80,7 @@ from s3vault.ops.listing import LISTABLE, list_objects
 from s3vault.ops.ls import LsEntry, ls
 from s3vault.ops.metrics import MetricsTarget
 from s3vault.ops.metrics import publish as publish_metrics
+from s3vault.ops.mount import MountOptions, MountResult, mount
 from s3vault.ops.profiles import Profile, config_path, load_profile, profile_names
 from s3vault.ops.prune import PruneResult, lease_for, prune
 from s3vault.ops.repair import (
@@ -117,6 +119,9 @@ __all__ = [
     "dump",
     "DumpOptions",
     "DumpResult",
+    "mount",
+    "MountOptions",
+    "MountResult",
     "snapshots",
     "group_snapshots",
     "SnapshotGroup",
@@ -261,4 +266,5 @@ __all__ = [
     "RepositoryNotFoundError",
     "WrongPasswordError",
     "IntegrityError",
+    "MountError",
 ]

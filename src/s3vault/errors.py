@@ -14,7 +14,9 @@
     │   ├── TransientBackendError (14)    worth retrying (timeouts, 5xx, throttling)
     │   └── BackendUnavailableError (14)  still failing after retries
     ├── FormatVersionError (1)            written by a newer s3vault
-    └── RestoreError (1)                  restore could not write a file (disk full, permissions)
+    ├── RestoreError (1)                  restore could not write a file (disk full, permissions)
+    └── MountError (1)                    mount: FUSE, libfuse3 or the binding is missing, or
+                                          the kernel refused the mount
 
 Every class carries ``exit_code``; the CLI maps exceptions to codes in exactly one place
 (``cli/__init__.py``), which also decides exit 3 (a backup with unreadable sources) and 130
@@ -164,3 +166,8 @@ class FormatVersionError(S3VaultError):
 
 class RestoreError(S3VaultError):
     """Restore could not write to the target (disk full, permission, unsafe path)."""
+
+
+class MountError(S3VaultError):
+    """``mount`` cannot serve: FUSE (/dev/fuse), libfuse3 (the fuse3 package) or the Python
+    binding (the ``mount`` extra) is missing, or the mount itself failed."""

@@ -17,6 +17,7 @@ from s3vault.cli.commands.init import init
 from s3vault.cli.commands.key import key
 from s3vault.cli.commands.listing import list_command
 from s3vault.cli.commands.ls import ls
+from s3vault.cli.commands.mount import mount
 from s3vault.cli.commands.prune import prune
 from s3vault.cli.commands.repair import repair
 from s3vault.cli.commands.restore import restore
@@ -38,6 +39,7 @@ COMMANDS = [
     diff,
     restore,
     dump,
+    mount,
     verify,
     drill,
     forget,

@@ -1,0 +1,155 @@
+"""A file's bytes at any offset, read through its blobs.
+
+``FileContent`` maps offsets to blobs from the index's plaintext lengths (one integer per blob,
+nothing else held per open file); ``BlobCache`` keeps the few blobs read last (bounded in
+bytes, shared by every open file) and fetches the next blobs of a file read in order ahead of
+the reader. A 1 GB file costs the cache's bound, not its size. Every blob is authenticated and
+checked against its id when it is loaded (``Repository.load_blob``); one that is missing or
+damaged fails the read that needs it (``OSError(EIO)``, logged once per blob), not the mount.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+from bisect import bisect_right
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from s3vault.errors import IntegrityError, ObjectNotFoundError
+from s3vault.format.packfile import BlobType
+from s3vault.format.tree import Node
+from s3vault.ids import ObjectId
+from s3vault.repository.repository import Repository
+
+log = logging.getLogger(__name__)
+
+READ_AHEAD = 2  # blobs fetched ahead of a reader going forward
+DEFAULT_CACHE_BYTES = 64 << 20
+
+
+class BlobCache:
+    """Decrypted data blobs, least recently used dropped first once their plaintext passes
+    ``capacity`` bytes; a blob asked for while it is being fetched is fetched once. Thread-safe.
+    """
+
+    def __init__(self, repo: Repository, capacity: int = DEFAULT_CACHE_BYTES) -> None:
+        self._repo = repo
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._blobs: OrderedDict[ObjectId, bytes] = OrderedDict()
+        self._held = 0
+        self._loading: dict[ObjectId, Future[bytes]] = {}
+        self._pool = ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="s3v-mount")
+        self.failed: dict[ObjectId, str] = {}  # blobs that could not be read, and why
+
+    @property
+    def held(self) -> int:
+        """Plaintext bytes held now."""
+        with self._lock:
+            return self._held
+
+    def get(self, bid: ObjectId) -> bytes:
+        """The blob's plaintext.
+
+        Raises:
+            OSError: EIO when it is missing or damaged (logged the first time).
+        """
+        with self._lock:
+            data = self._blobs.get(bid)
+            if data is not None:
+                self._blobs.move_to_end(bid)
+                return data
+            future = self._loading.get(bid)
+            if future is None:
+                future = Future()
+                self._loading[bid] = future
+                owner = True
+            else:
+                owner = False
+        if owner:
+            self._load(bid, future)
+        return future.result()
+
+    def prefetch(self, bid: ObjectId) -> None:
+        """Start fetching a blob in the background unless it is held or on its way."""
+        with self._lock:
+            if bid in self._blobs or bid in self._loading or bid in self.failed:
+                return
+            future: Future[bytes] = Future()
+            self._loading[bid] = future
+        self._pool.submit(self._load, bid, future)
+
+    def close(self) -> None:
+        """Stop the read-ahead threads and drop every blob."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            self._blobs.clear()
+            self._held = 0
+
+    def _load(self, bid: ObjectId, future: Future[bytes]) -> None:
+        try:
+            data = self._repo.load_blob(BlobType.DATA, bid)
+        except (IntegrityError, ObjectNotFoundError) as exc:
+            with self._lock:
+                del self._loading[bid]
+                first = bid not in self.failed
+                self.failed[bid] = str(exc)
+            if first:
+                log.warning("data blob %s cannot be read: %s", bid.short, exc)
+            future.set_exception(OSError(errno.EIO, f"data blob {bid.short} cannot be read"))
+            return
+        except BaseException as exc:  # a bug or a store error: the reader gets EIO too
+            with self._lock:
+                del self._loading[bid]
+            log.warning("data blob %s: %s: %s", bid.short, type(exc).__name__, exc)
+            future.set_exception(OSError(errno.EIO, str(exc)))
+            return
+        with self._lock:
+            del self._loading[bid]
+            self._blobs[bid] = data
+            self._held += len(data)
+            while self._held > self._capacity and len(self._blobs) > 1:
+                _old, dropped = self._blobs.popitem(last=False)
+                self._held -= len(dropped)
+        future.set_result(data)
+
+
+class FileContent:
+    """The bytes of one file node, read at any offset through ``cache``."""
+
+    def __init__(self, repo: Repository, node: Node, cache: BlobCache) -> None:
+        """Raises:
+        OSError: EIO when a blob of the file is not in the index (logged)."""
+        self._cache = cache
+        self._blobs = node.content
+        self._starts: list[int] = []
+        size = 0
+        for bid in node.content:
+            loc = repo.index.lookup(BlobType.DATA, bid)
+            if loc is None:
+                log.warning("data blob %s is not in the index", bid.short)
+                raise OSError(errno.EIO, f"data blob {bid.short} is not in the index")
+            self._starts.append(size)
+            size += loc.raw_length
+        self.size = size
+
+    def read(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes from ``offset`` (fewer at the end of the file).
+
+        Raises:
+            OSError: EIO when a blob the range needs cannot be read.
+        """
+        if offset >= self.size or size <= 0:
+            return b""
+        at = bisect_right(self._starts, offset) - 1
+        out = bytearray()
+        while len(out) < size and at < len(self._blobs):
+            data = self._cache.get(self._blobs[at])
+            for ahead in self._blobs[at + 1 : at + 1 + READ_AHEAD]:
+                self._cache.prefetch(ahead)
+            start = offset + len(out) - self._starts[at]
+            out += data[start : start + size - len(out)]
+            at += 1
+        return bytes(out)

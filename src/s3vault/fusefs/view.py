@@ -1,0 +1,300 @@
+"""The file-system layer of ``s3vault mount``: paths resolved to entries, without FUSE.
+
+Layout (as restic's)::
+
+    snapshots/<time>/…        one directory per snapshot (its tree), <time> in UTC
+    snapshots/latest          → the newest
+    hosts/<host>/<time>/…     the snapshots of each host; hosts/<host>/latest → its newest
+    tags/<tag>/<time>/…       the snapshots with each tag; tags/<tag>/latest → its newest
+    ids/<short id>/…          each snapshot by its short id (its full id if two share one)
+
+``<time>`` is ``2026-12-05T04:20:31Z``; two snapshots of the same second get their short id
+appended (``…Z-1f2e3d4c``). A ``/`` in a host or tag name is shown as ``_``.
+
+The virtual directories are built once from the snapshot list (a dictionary of a few entries
+per snapshot); below a snapshot, a path is walked one tree at a time (iteratively) through a
+bounded cache of directory maps and a bounded cache of resolved paths. Entries are immutable:
+the snapshots never change while mounted.
+
+Errors are ``OSError`` with the errno FUSE returns: ENOENT (no such path), ENOTDIR, EIO (a tree
+or blob that cannot be read: logged, and only what needs it fails).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import stat
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from s3vault.errors import IntegrityError, ObjectNotFoundError
+from s3vault.format.snapshotfile import SnapshotFile
+from s3vault.format.tree import Node, NodeType
+from s3vault.fusefs.content import DEFAULT_CACHE_BYTES, BlobCache, FileContent
+from s3vault.ids import ObjectId
+from s3vault.repository.repository import Repository
+
+log = logging.getLogger(__name__)
+
+DIR_CACHE = 256  # directory maps (name → node) kept
+PATH_CACHE = 4096  # resolved paths kept
+DIR_MODE = stat.S_IFDIR | 0o555
+
+_TYPE_BITS = {
+    NodeType.FILE: stat.S_IFREG,
+    NodeType.DIR: stat.S_IFDIR,
+    NodeType.SYMLINK: stat.S_IFLNK,
+    NodeType.FIFO: stat.S_IFIFO,
+    NodeType.CHARDEV: stat.S_IFCHR,
+    NodeType.BLOCKDEV: stat.S_IFBLK,
+    NodeType.SOCKET: stat.S_IFSOCK,
+}
+
+Path = tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entry:
+    """What ``stat`` shows of one path, and where its content comes from: a tree node
+    (``node``), a snapshot's root (``tree``), a virtual directory (``names``) or a link."""
+
+    mode: int  # st_mode, type bits included
+    size: int = 0
+    mtime_ns: int = 0
+    atime_ns: int = 0
+    ctime_ns: int = 0
+    uid: int = 0
+    gid: int = 0
+    nlink: int = 1
+    rdev: int = 0
+    target: bytes | None = None  # a symlink's target
+    node: Node | None = None
+    tree: ObjectId | None = None  # the tree listed by a directory
+    names: tuple[bytes, ...] = ()  # a virtual directory's entries
+
+    @property
+    def is_dir(self) -> bool:
+        return stat.S_ISDIR(self.mode)
+
+
+def _time_ns(when: datetime) -> int:
+    return int(when.timestamp() * 1_000_000_000)
+
+
+def _safe(name: str) -> bytes:
+    """A host or tag as one path component."""
+    return (name.replace("/", "_") or "_").encode("utf-8", "surrogateescape")
+
+
+def node_entry(node: Node) -> Entry:
+    """The entry of a tree node: its stored mode, owner, times and size."""
+    mode = _TYPE_BITS[node.type] | stat.S_IMODE(node.mode)
+    size = node.size
+    if node.type is NodeType.SYMLINK:
+        size = len(node.link_target or b"")
+    elif node.type is not NodeType.FILE:
+        size = 0
+    return Entry(
+        mode=mode,
+        size=size,
+        mtime_ns=node.mtime_ns,
+        atime_ns=node.atime_ns or node.mtime_ns,
+        ctime_ns=node.ctime_ns or node.mtime_ns,
+        uid=node.uid,
+        gid=node.gid,
+        nlink=node.links if node.type is NodeType.FILE else 1,
+        rdev=node.rdev,
+        target=node.link_target if node.type is NodeType.SYMLINK else None,
+        node=node,
+        tree=node.subtree if node.type is NodeType.DIR else None,
+    )
+
+
+class _Layout:
+    """The virtual directories and links above the snapshot trees, built once."""
+
+    def __init__(self, snapshots: Iterable[tuple[ObjectId, SnapshotFile]]) -> None:
+        self.entries: dict[Path, Entry] = {}
+        self._dirs: dict[Path, list[bytes]] = {(): []}
+        ordered = sorted(snapshots, key=lambda item: (item[1].time, item[0].hex()))
+        times = [s.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for _sid, s in ordered]
+        seen: dict[str, int] = {}
+        for name in times:
+            seen[name] = seen.get(name, 0) + 1
+        newest = _time_ns(ordered[-1][1].time) if ordered else 0
+        self._newest = newest
+        latest: dict[Path, bytes] = {}
+        for top in (b"snapshots", b"hosts", b"tags", b"ids"):
+            self._add_dir((top,))
+        for (sid, snap), name in zip(ordered, times, strict=True):
+            label = (name if seen[name] == 1 else f"{name}-{sid.short}").encode()
+            t = _time_ns(snap.time)
+            root = Entry(mode=DIR_MODE, nlink=2, tree=snap.tree, mtime_ns=t, atime_ns=t, ctime_ns=t)
+            groups = [(b"snapshots",), (b"hosts", _safe(snap.hostname))]
+            groups += [(b"tags", _safe(tag)) for tag in snap.tags]
+            for group in groups:
+                self._add(group, label, root)
+                latest[group] = label  # oldest first: the last one is the newest
+            short = sid.short.encode()
+            self._add(
+                (b"ids",), sid.hex().encode() if (b"ids", short) in self.entries else short, root
+            )
+        for group, label in latest.items():
+            self._add(group, b"latest", self._link(label))
+        for path, names in self._dirs.items():
+            self.entries[path] = self._dir(tuple(names))
+
+    def _add(self, parent: Path, name: bytes, entry: Entry) -> None:
+        self._add_dir(parent)
+        if (*parent, name) not in self.entries:  # a tag named twice in one snapshot
+            self._dirs[parent].append(name)
+        self.entries[(*parent, name)] = entry
+
+    def _add_dir(self, path: Path) -> None:
+        """Make ``path`` and its parents directories (their entries are made at the end)."""
+        for depth in range(1, len(path) + 1):
+            here = path[:depth]
+            if here not in self._dirs:
+                self._dirs[here] = []
+                self._dirs[here[:-1]].append(here[-1])
+
+    def _dir(self, names: tuple[bytes, ...]) -> Entry:
+        t = self._newest
+        return Entry(mode=DIR_MODE, nlink=2, names=names, mtime_ns=t, atime_ns=t, ctime_ns=t)
+
+    def _link(self, target: bytes) -> Entry:
+        t = self._newest
+        mode = stat.S_IFLNK | 0o777
+        return Entry(mode=mode, size=len(target), target=target, mtime_ns=t, atime_ns=t, ctime_ns=t)
+
+
+class SnapshotView:
+    """The snapshots of ``repo`` as paths. Thread-safe; every cache is bounded.
+
+    ``snapshots``: the snapshots shown (``list_snapshots``), taken once: a snapshot written or
+    forgotten while mounted shows after the next mount.
+    """
+
+    def __init__(
+        self,
+        repo: Repository,
+        snapshots: Iterable[tuple[ObjectId, SnapshotFile]],
+        *,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+    ) -> None:
+        self._repo = repo
+        self._layout = _Layout(snapshots)
+        self.blobs = BlobCache(repo, cache_bytes)
+        self._lock = threading.Lock()
+        self._dir_maps: OrderedDict[ObjectId, dict[bytes, Node]] = OrderedDict()
+        self._paths: OrderedDict[Path, Entry] = OrderedDict()
+        self.unreadable: dict[str, str] = {}  # trees that could not be read, and why
+
+    @staticmethod
+    def split(path: str | bytes) -> Path:
+        """A path (``/a/b``, as FUSE gives it) as its components."""
+        raw = path.encode("utf-8", "surrogateescape") if isinstance(path, str) else path
+        return tuple(part for part in raw.split(b"/") if part)
+
+    def lookup(self, path: Path) -> Entry:
+        """The entry at ``path``.
+
+        Raises:
+            OSError: ENOENT, ENOTDIR, or EIO (a directory on the way cannot be read).
+        """
+        entry = self._layout.entries.get(path)
+        if entry is not None:
+            return entry
+        with self._lock:
+            entry = self._paths.get(path)
+            if entry is not None:
+                self._paths.move_to_end(path)
+                return entry
+        depth = len(path)
+        while depth > 0 and path[:depth] not in self._layout.entries:
+            depth -= 1
+        entry = self._layout.entries[path[:depth]]
+        for name in path[depth:]:
+            if not entry.is_dir:
+                raise OSError(errno.ENOTDIR, "not a directory")
+            node = self._children(entry).get(name) if entry.tree is not None else None
+            if node is None:
+                raise OSError(errno.ENOENT, "no such file or directory")
+            entry = node_entry(node)
+        with self._lock:
+            self._paths[path] = entry
+            if len(self._paths) > PATH_CACHE:
+                self._paths.popitem(last=False)
+        return entry
+
+    def listdir(self, path: Path) -> list[bytes]:
+        """The names in the directory at ``path``, in stored order.
+
+        Raises:
+            OSError: ENOENT, ENOTDIR, or EIO.
+        """
+        entry = self.lookup(path)
+        if not entry.is_dir:
+            raise OSError(errno.ENOTDIR, "not a directory")
+        if entry.tree is None:
+            return list(entry.names)
+        return list(self._children(entry))
+
+    def readlink(self, path: Path) -> bytes:
+        """A symlink's target.
+
+        Raises:
+            OSError: EINVAL (not a symlink), ENOENT, EIO.
+        """
+        entry = self.lookup(path)
+        if entry.target is None:
+            raise OSError(errno.EINVAL, "not a symbolic link")
+        return entry.target
+
+    def open(self, path: Path) -> FileContent:
+        """A reader of the file at ``path``.
+
+        Raises:
+            OSError: EISDIR, EINVAL (not a regular file), ENOENT, EIO.
+        """
+        entry = self.lookup(path)
+        if entry.is_dir:
+            raise OSError(errno.EISDIR, "is a directory")
+        if entry.node is None or entry.node.type is not NodeType.FILE:
+            raise OSError(errno.EINVAL, "not a regular file")
+        return FileContent(self._repo, entry.node, self.blobs)
+
+    def close(self) -> None:
+        """Release the caches and the read-ahead threads."""
+        self.blobs.close()
+
+    def _children(self, entry: Entry) -> dict[bytes, Node]:
+        """The directory map of a tree entry, through the cache.
+
+        Raises:
+            OSError: EIO when the tree cannot be read (logged once).
+        """
+        tid = entry.tree
+        assert tid is not None
+        with self._lock:
+            found = self._dir_maps.get(tid)
+            if found is not None:
+                self._dir_maps.move_to_end(tid)
+                return found
+        try:
+            nodes = self._repo.load_tree(tid).nodes
+        except (IntegrityError, ObjectNotFoundError) as exc:
+            if tid.short not in self.unreadable:
+                log.warning("tree %s cannot be read: %s", tid.short, exc)
+            self.unreadable[tid.short] = str(exc)
+            raise OSError(errno.EIO, f"tree {tid.short} cannot be read") from None
+        children = {node.name: node for node in nodes}
+        with self._lock:
+            self._dir_maps[tid] = children
+            if len(self._dir_maps) > DIR_CACHE:
+                self._dir_maps.popitem(last=False)
+        return children

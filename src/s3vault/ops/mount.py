@@ -1,0 +1,71 @@
+"""mount: the snapshots of a repository as a read-only FUSE file system, as restic's ``mount``.
+
+The layout and the reading are ``s3vault.fusefs`` (the view, usable and tested without FUSE);
+this op checks the mount point, loads the binding first (so a missing one fails in one line
+before anything is read), lists the snapshots once and serves until unmounted (SIGINT,
+SIGTERM, ``umount``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from s3vault.errors import UsageError
+from s3vault.fusefs.adapter import load_binding, serve
+from s3vault.fusefs.content import DEFAULT_CACHE_BYTES
+from s3vault.fusefs.view import SnapshotView
+from s3vault.repository.repository import Repository
+from s3vault.repository.snapshots import list_snapshots
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MountOptions:
+    """Where to mount; ``allow_other`` lets other users in (``user_allow_other`` in
+    /etc/fuse.conf when not root); ``cache_bytes`` bounds the decrypted blobs kept."""
+
+    mountpoint: str
+    allow_other: bool = False
+    cache_bytes: int = DEFAULT_CACHE_BYTES
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MountResult:
+    """What was served: ``snapshots`` shown; blobs and trees that could not be read (their
+    files and directories gave EIO)."""
+
+    snapshots: int
+    unreadable_blobs: int
+    unreadable_trees: int
+
+
+def mount(
+    repo: Repository,
+    options: MountOptions,
+    *,
+    on_ready: Callable[[int], None] | None = None,
+) -> MountResult:
+    """Serve the repository's snapshots at ``options.mountpoint`` until it is unmounted;
+    ``on_ready(snapshots)`` is called once the mount is in place.
+
+    Raises:
+        UsageError: the mount point is not an existing directory.
+        MountError: FUSE, libfuse3 or the binding is missing, or the mount failed.
+    """
+    if not os.path.isdir(options.mountpoint):
+        msg = f"mount point {options.mountpoint} is not a directory: create it first"
+        raise UsageError(msg)
+    binding = load_binding()
+    snapshots = list_snapshots(repo)
+    view = SnapshotView(repo, snapshots, cache_bytes=options.cache_bytes)
+    ready = None if on_ready is None else (lambda: on_ready(len(snapshots)))
+    try:
+        serve(binding, view, options.mountpoint, allow_other=options.allow_other, on_ready=ready)
+    finally:
+        view.close()
+    return MountResult(
+        snapshots=len(snapshots),
+        unreadable_blobs=len(view.blobs.failed),
+        unreadable_trees=len(view.unreadable),
+    )
