@@ -18,9 +18,11 @@ from s3vault.cli.commands.ls import ls
 from s3vault.cli.commands.prune import prune
 from s3vault.cli.commands.repair import repair
 from s3vault.cli.commands.restore import restore
+from s3vault.cli.commands.rewrite import rewrite
 from s3vault.cli.commands.run import run
 from s3vault.cli.commands.snapshots import snapshots
 from s3vault.cli.commands.stats import stats
+from s3vault.cli.commands.tag import tag
 from s3vault.cli.commands.unlock import unlock
 from s3vault.cli.commands.verify import verify
 
@@ -37,6 +39,8 @@ COMMANDS = [
     verify,
     drill,
     forget,
+    tag,
+    rewrite,
     prune,
     unlock,
     repair,
