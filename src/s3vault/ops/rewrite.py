@@ -188,7 +188,7 @@ def _plan(
             plan.reports.append(base)
         else:
             removed = tuple(trees.removed(snap.tree))
-            status = "empty" if root == empty else "rewritten"
+            status = "empty" if root == empty or _all_gone(snap.paths, removed) else "rewritten"
             plan.reports.append(replace(base, status=status, removed=removed))
             if status == "rewritten":
                 tags = snap.tags
@@ -198,6 +198,16 @@ def _plan(
         progress.advanced(files=1, item=sid.short)
     progress.finished("rewrite")
     return plan
+
+
+def _all_gone(paths: tuple[str, ...], removed: tuple[Removed, ...]) -> bool:
+    """Whether every backed-up path is among the removed ones or below one."""
+    gone = {r.path for r in removed}
+    for path in paths:
+        parts = path.rstrip("/").split("/")
+        if not any("/".join(parts[:n]) in gone for n in range(2, len(parts) + 1)):
+            return False
+    return True
 
 
 def _execute(

@@ -156,7 +156,7 @@ def _say_one(ctx: CliContext, s: SnapshotRewrite, r: RewriteResult) -> None:
         say(ctx, f"  not rewritten: {s.problem}; `s3vault repair snapshots` first")
         return
     limit = None if ctx.verbose else SHOWN_REMOVED
-    verb = "would remove" if r.dry_run else "removed"
+    verb = "would remove" if r.dry_run or s.status == "empty" else "removed"
     for x in s.removed[:limit]:
         size = f" ({human_bytes(x.size)})" if x.type == "file" else ""
         kind = "directory" if x.type == "dir" else x.type
