@@ -12,12 +12,18 @@ import json
 import os
 from pathlib import Path
 
+import boto3
+import pytest
+
 from s3vault import RepoOptions, open_repository
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
+from tests.cli.test_deep_trees import make_deep
+from tests.cli.test_read_only import ReadOnlyStore, local_store  # noqa: F401 - fixture
 from tests.cli.test_s3 import s3_env
 from tests.conftest import PASSWORD, RunCli, write_file
 from tests.timetravel import TimeTravel
+from tests.trees import remove_deep
 
 SECRET = b"AKIA-very-secret-key-0123456789 " * 64
 
@@ -35,8 +41,10 @@ def files(root: str) -> list[str]:
     )
 
 
-def listed(run_cli: RunCli, repo: str, *args: str) -> dict[str, dict[str, object]]:
-    done = run_cli("-r", repo, "--json", "snapshots", *args)
+def listed(
+    run_cli: RunCli, repo: str, *args: str, env: dict[str, str] | None = None
+) -> dict[str, dict[str, object]]:
+    done = run_cli("-r", repo, "--json", "snapshots", *args, env=env)
     assert done.code == 0, done.stderr
     return {str(s["id"]): s for s in json.loads(done.stdout)}
 
@@ -249,3 +257,60 @@ def test_rewrite_forget_then_prune_leaves_the_secret_in_no_pack_on_s3(
     for btype, bid, _loc in repo.index.entries():
         assert SECRET[:32] not in repo.load_blob(btype, bid)
     assert run_cli("-r", url, "verify", "--read-data", env=env).code == 0
+
+
+def test_rewrite_walks_a_tree_deeper_than_the_recursion_limit(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    src = tmp_path / "deep"
+    make_deep(src, 1_500)  # Python's recursion limit is 1,000
+    try:
+        sid = backup(run_cli, cli_repo, src)
+        done = run_cli("-r", cli_repo, "--json", "rewrite", "-e", "bottom.txt", "-e", "level.txt")
+        assert done.code == 0, done.stderr
+        (one,) = [x for x in lines(done.stdout) if x["message_type"] == "snapshot_rewrite"]
+        assert one["snapshot_id"] == sid and one["status"] == "rewritten"
+        removed = [str(r["path"]) for r in one["removed"]]  # type: ignore[attr-defined]
+        assert len(removed) == 3  # level.txt at levels 0 and 1000, bottom.txt at 1500
+        assert removed[0].endswith("/d" * 1_500 + "/bottom.txt")
+        assert run_cli("-r", cli_repo, "verify").code == 0
+    finally:
+        remove_deep(src)
+
+
+@pytest.mark.parametrize("local_store", ["unprivileged"], indirect=True)
+def test_rewrite_on_a_read_only_store_fails_in_one_line_and_its_dry_run_works(
+    local_store: ReadOnlyStore,  # noqa: F811 - the fixture
+) -> None:
+    store = local_store
+    before = store.listing()
+    done = store.run("-r", store.url, "rewrite", "-e", "b.bin")
+    assert done.code == 1, (done.stdout, done.stderr)
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("Fatal: ") and store.refusal in line, line
+    assert store.listing() == before
+    done = store.run("-r", store.url, "rewrite", "--dry-run", "-e", "b.bin")
+    assert done.code == 0, done.stderr
+    assert "would remove file" in done.stdout and store.listing() == before
+
+
+def test_rewrite_forget_leaves_originals_object_lock_holds(
+    s3_server: str, s3_bucket: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    env = s3_env(cli_env, s3_server)
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket="locked-rewrite", ObjectLockEnabledForBucket=True)
+    url = "s3://locked-rewrite/repo"
+    made = run_cli(
+        "-r", url, "init", "--kdf-cost", "minimum", "--no-recovery-key",
+        "--object-lock", "governance", "--keep-within", "1d", env=env,
+    )  # fmt: skip
+    assert made.code == 0, made.stderr
+    sid = backup(run_cli, url, source(tmp_path), env=env)
+    done = run_cli("-r", url, "rewrite", "--forget", "-e", "credentials", env=env)
+    assert done.code == 0, done.stderr
+    assert "the original stays: Object Lock holds it until" in done.stdout
+    snaps = listed(run_cli, url, env=env)
+    assert len(snaps) == 2 and sid in snaps
+    (copy,) = [s for s in snaps.values() if s["id"] != sid]
+    assert copy["tags"] == []  # --forget: no rewrite tag, as restic
