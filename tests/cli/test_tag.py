@@ -89,22 +89,22 @@ def test_tag_add_remove_set_by_id_and_by_filters(
     )  # fmt: skip
     assert done.code == 0, done.stderr
     (change, summary) = lines(done.stdout)
-    assert change["message_type"] == "tag_change" and change["original_id"] == ids[0]
+    assert change["message_type"] == "tag_change" and change["snapshot_id"] == ids[0]
     assert change["old_tags"] == ["nightly"] and change["tags"] == ["weekly"]
     assert summary == {**summary, "message_type": "summary", "changed_snapshots": 1}
     now = listed(run_cli, cli_repo)
-    assert now[str(change["snapshot_id"])]["tags"] == ["weekly"]
+    assert now[str(change["new_snapshot_id"])]["tags"] == ["weekly"]
     assert [s["tags"] for s in now.values() if s["hostname"] == "db1"] == [["nightly"]]
     _, original = originals(cli_repo)
-    assert original[str(change["snapshot_id"])].endswith(":" + ids[0])
+    assert original[str(change["new_snapshot_id"])].endswith(":" + ids[0])
 
     # a second change keeps the first original (restic keeps it across every change)
     done = run_cli("-r", cli_repo, "--json", "tag", "--set", "", "--tag", "keep")
     assert done.code == 0, done.stderr
     (change, _summary) = lines(done.stdout)
-    assert change["original_id"] == new and change["tags"] == []
+    assert change["snapshot_id"] == new and change["tags"] == []
     _, original = originals(cli_repo)
-    assert original[str(change["snapshot_id"])] == f"{repo_id}:{ids[1]}"
+    assert original[str(change["new_snapshot_id"])] == f"{repo_id}:{ids[1]}"
 
     # --path selects too; snapshots that already have the tags are left as they are
     src = str(tmp_path / "src")
@@ -196,7 +196,7 @@ def test_tag_on_s3_and_refused_where_object_lock_holds_the_snapshot(
     (change, _summary) = lines(done.stdout)
     done = run_cli("-r", url, "--json", "snapshots", env=env)
     assert [(s["id"], s["tags"]) for s in json.loads(done.stdout)] == [
-        (change["snapshot_id"], ["x"])
+        (change["new_snapshot_id"], ["x"])
     ]
     # Object Lock: the old file could not be removed, so nothing is changed at all
     client = boto3.client("s3", region_name="us-east-1")

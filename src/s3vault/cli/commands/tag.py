@@ -83,8 +83,8 @@ def _render(ctx: CliContext, r: TagResult) -> None:
             emit(
                 ctx,
                 "tag_change",
-                snapshot_id=c.new_id,
-                original_id=c.original_id,
+                snapshot_id=c.original_id,
+                new_snapshot_id=c.new_id,
                 time=c.time,
                 hostname=c.hostname,
                 paths=c.paths,
