@@ -224,9 +224,10 @@ def _execute(
     plan = _plan(reader, options, rules, progress)
     writer = target.blob_writer()
     written = 0
-    if plan.new:
-        for tid, data in sorted(plan.trees.new_trees.items()):
-            written += writer.save(BlobType.TREE, data, tid)[1]
+    # only the trees of the snapshots rewritten (not those of a damaged or emptied one)
+    needed = {tid for snap, _new in plan.new.values() for tid in plan.trees.rewritten(snap.tree)}
+    for tid in sorted(needed):
+        written += writer.save(BlobType.TREE, plan.trees.new_trees[tid], tid)[1]
     listed = list_snapshots(repo) if plan.new else []
     stored: dict[ObjectId, tuple[ObjectId, bool]] = {}  # original → (successor, resumed)
     fresh = []

@@ -139,6 +139,19 @@ class TreeFilter:
         self.new_trees[new_id] = data
         return _Filtered(new_id, removed=tuple(removed), below=tuple(below))
 
+    def rewritten(self, root: ObjectId) -> list[ObjectId]:
+        """The new trees the filtered tree ``root`` is made of (those to store for it)."""
+        out: list[ObjectId] = []
+        stack: list[_Key] = [(b"", root)]
+        while stack:
+            key = stack.pop()
+            done = self._memo.get(key)
+            if done is None or done.tree == key[1] or done.damaged is not None:
+                continue
+            out.append(done.tree)
+            stack.extend(done.below)
+        return out
+
     def removed(self, root: ObjectId) -> list[Removed]:
         """Everything left out of the tree ``root`` (filtered before), by path."""
         out: list[Removed] = []

@@ -5,7 +5,8 @@ successor (a new snapshot file, a new id, ``original`` naming the lineage) and r
 original once the successor is stored (ops/successor.py: a kill leaves both, whole; running the
 command again finishes it). Time, host, paths, tree and summary stay; the group tag in the
 name stays too (it depends on host and paths only). Runs under the maintenance lease, as
-restic's tag takes an exclusive lock, so no prune decides from a listing that has neither.
+restic's tag takes an exclusive lock: no prune runs meanwhile, so none can free what a
+successor needs after a concurrent ``forget`` removed its original.
 """
 
 from __future__ import annotations

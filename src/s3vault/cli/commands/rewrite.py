@@ -95,6 +95,7 @@ def rewrite(
             "summary",
             rewritten=sum(s.status == "rewritten" for s in r.snapshots),
             unchanged=sum(s.status == "unchanged" for s in r.snapshots),
+            left_alone=sum(s.status == "empty" for s in r.snapshots),
             refused=len(r.refused),
             originals_removed=sum(s.original_removed for s in r.snapshots),
             trees_written=r.trees_written,
