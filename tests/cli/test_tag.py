@@ -216,3 +216,20 @@ def test_tag_on_s3_and_refused_where_object_lock_holds_the_snapshot(
     assert [k for k in sorted(o["Key"] for o in after) if not k.startswith("repo/audit/")] == [
         k for k in keys if not k.startswith("repo/audit/")
     ]
+
+
+def test_tag_in_a_copy_target_keeps_original_so_the_next_copy_skips_it(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    backups(tmp_path, run_cli, cli_repo)
+    target = str(tmp_path / "target")
+    made = run_cli("-r", target, "init", "--kdf-cost", "minimum", "--no-recovery-key")
+    assert made.code == 0, made.stderr
+    assert run_cli("-r", cli_repo, "copy", "--to", target).code == 0
+    _, copied = originals(target)
+    assert run_cli("-r", target, "tag", "--add", "dr").code == 0
+    _, tagged = originals(target)
+    assert sorted(tagged.values()) == sorted(copied.values())  # the copies' origins stay
+    done = run_cli("-r", cli_repo, "copy", "--to", target)
+    assert done.code == 0, done.stderr
+    assert "0 copied, 3 already there" in done.stdout
