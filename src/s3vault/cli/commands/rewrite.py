@@ -57,10 +57,11 @@ def rewrite(
     """Remove paths from existing snapshots (a secret backed up by mistake).
 
     Each selected snapshot holding a path the patterns match gets a rewritten copy without
-    it: same time, host, paths and tags, tagged `rewrite`, its `original` field naming the
-    snapshot it came from. Without --forget both stay; with --forget the originals are
-    removed once the copies are stored, and a later `s3vault prune` frees the removed files'
-    data. SNAPSHOT_ID names snapshots; without one, every snapshot the filters select.
+    it: same time, host, paths and tags, tagged `rewrite` (not with --forget, as restic), its
+    `original` field naming the snapshot it came from. Without --forget both stay; with
+    --forget the originals are removed once the copies are stored, and a later `s3vault prune`
+    frees the removed files' data. SNAPSHOT_ID names snapshots; without one, every snapshot
+    the filters select.
 
     A snapshot with a tree that cannot be read is not rewritten (exit 13): the unread part
     might hold what is to be removed. One whose every path would be removed is left alone
