@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from s3vault import RepoOptions, open_repository, snapshots
+from s3vault.repository.lease import Lease
 from tests.cli.test_read_only import ReadOnlyStore, local_store  # noqa: F401 - fixture
 from tests.cli.test_s3 import s3_env
 from tests.conftest import PASSWORD, RunCli, write_file
@@ -233,3 +234,21 @@ def test_tag_in_a_copy_target_keeps_original_so_the_next_copy_skips_it(
     done = run_cli("-r", cli_repo, "copy", "--to", target)
     assert done.code == 0, done.stderr
     assert "0 copied, 3 already there" in done.stdout
+
+
+def test_tag_and_rewrite_wait_for_no_prune_exit_11_while_one_holds_the_lease(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    ids = backups(tmp_path, run_cli, cli_repo)
+    repo = open_repository(RepoOptions(url=cli_repo, password=PASSWORD.encode()), load_index=False)
+    held = Lease.acquire(repo, "prune")
+    before = files(cli_repo)
+    for args in (("tag", "--add", "x"), ("rewrite", "-e", "file.txt")):
+        done = run_cli("-r", cli_repo, *args)
+        assert done.code == 11, (args, done.stderr)
+        assert "being maintained" in done.stderr, done.stderr
+        assert files(cli_repo) == before
+    # a dry run takes no lease
+    assert run_cli("-r", cli_repo, "rewrite", "-n", "-e", "file.txt").code == 0
+    held.release()
+    assert run_cli("-r", cli_repo, "tag", "--add", "x", ids[0]).code == 0
