@@ -92,6 +92,7 @@ from s3vault.ops.repair import (
     repair_snapshots,
 )
 from s3vault.ops.restore import RestoreOptions, RestoreResult, restore
+from s3vault.ops.rewrite import RewriteOptions, RewriteResult, SnapshotRewrite, rewrite
 from s3vault.ops.session import RepoOptions, open_repository
 from s3vault.ops.snapshots import (
     SnapshotEntry,
@@ -101,6 +102,7 @@ from s3vault.ops.snapshots import (
     snapshots,
 )
 from s3vault.ops.stats import HostStats, Stats, stats
+from s3vault.ops.tag import TagChange, TagOptions, TagResult, tag
 from s3vault.ops.unlock import UnlockResult, unlock
 from s3vault.ops.verify import VerifyOptions, VerifyResult, verify
 from s3vault.progress import NullProgress, Progress
@@ -144,6 +146,8 @@ __all__ = [
     "verify",
     "repair_index",
     "repair_snapshots",
+    "tag",
+    "rewrite",
     "restore_test",
     "drill_history",
     "forget",
@@ -200,6 +204,12 @@ __all__ = [
     "RepairSnapshotsOptions",
     "RepairSnapshotsResult",
     "SnapshotRepairReport",
+    "TagOptions",
+    "TagResult",
+    "TagChange",
+    "RewriteOptions",
+    "RewriteResult",
+    "SnapshotRewrite",
     "DrillOptions",
     "DrillResult",
     "DrillFile",

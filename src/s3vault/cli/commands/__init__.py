@@ -21,9 +21,11 @@ from s3vault.cli.commands.mount import mount
 from s3vault.cli.commands.prune import prune
 from s3vault.cli.commands.repair import repair
 from s3vault.cli.commands.restore import restore
+from s3vault.cli.commands.rewrite import rewrite
 from s3vault.cli.commands.run import run
 from s3vault.cli.commands.snapshots import snapshots
 from s3vault.cli.commands.stats import stats
+from s3vault.cli.commands.tag import tag
 from s3vault.cli.commands.unlock import unlock
 from s3vault.cli.commands.verify import verify
 
@@ -43,6 +45,8 @@ COMMANDS = [
     verify,
     drill,
     forget,
+    tag,
+    rewrite,
     prune,
     unlock,
     repair,
