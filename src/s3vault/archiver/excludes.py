@@ -201,6 +201,10 @@ class ExcludeMatcher:
         limit = self._rules.larger_than
         if limit is not None and st.st_size > limit and not stat.S_ISDIR(st.st_mode):
             return True
+        return self.matches(path)
+
+    def matches(self, path: bytes) -> bool:
+        """True when the patterns (not the size limit) exclude this absolute path."""
         if not self._patterns and not self._ipatterns:
             return False
         text = os.fsdecode(path)

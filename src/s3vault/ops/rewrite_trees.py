@@ -148,7 +148,7 @@ class TreeFilter:
         children = []
         for node in tree.nodes:
             is_dir = node.type is NodeType.DIR
-            if self._matcher.excluded(path + b"/" + node.name, is_dir):
+            if self._matcher.matches(path + b"/" + node.name):
                 excluded.append(node.name)
             elif is_dir and node.subtree is not None:
                 children.append((self._dirs.child(number, node.name), node.subtree))
