@@ -431,6 +431,25 @@ def tag_filter(fn: F) -> F:
     return option(fn)
 
 
+def latest_filters(fn: F) -> F:
+    """restic's ``-H/--host``, ``--tag``, ``--path`` choosing which snapshot ``latest`` (or
+    ``latest~N``) means, handed over as ``hosts``, ``tags`` and ``paths``."""
+    fn = click.option(
+        "--path",
+        "paths",
+        multiple=True,
+        help="With 'latest': the latest snapshot that includes this path (repeatable: all of them)",
+    )(fn)
+    fn = tag_filter(fn)
+    return click.option(
+        "-H",
+        "--host",
+        "hosts",
+        multiple=True,
+        help="With 'latest': the latest snapshot of this host (repeatable: of any of them)",
+    )(fn)
+
+
 if TYPE_CHECKING:
     _TimeBase = click.ParamType[datetime]
 else:

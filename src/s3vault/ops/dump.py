@@ -20,7 +20,7 @@ import zipfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from s3vault.crypto.hashing import ContentHasher
@@ -29,6 +29,7 @@ from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.ops.ls import LsEntry, ls
+from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.repository.repository import Repository
 
 READ_AHEAD = 4
@@ -43,6 +44,7 @@ class DumpOptions:
     snapshot: str
     path: str
     archive: str = "tar"
+    select: SnapshotFilter = field(default_factory=SnapshotFilter)  # which snapshots latest counts
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,7 +75,9 @@ def dump(
     if options.archive not in ARCHIVES:
         msg = f"--archive {options.archive}: use tar or zip"
         raise UsageError(msg)
-    sid, entries = ls(repo, options.snapshot, options.path, on_error=on_error)
+    sid, entries = ls(
+        repo, options.snapshot, options.path, on_error=on_error, select=options.select
+    )
     path = "/" + "/".join(p for p in options.path.split("/") if p)
     first = next(entries, None)
     if first is not None and first.path == path and first.node.type is not NodeType.DIR:

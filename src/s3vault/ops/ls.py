@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from s3vault.errors import IntegrityError, ObjectNotFoundError, UsageError
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
+from s3vault.ops.snapshots import SnapshotFilter, select_snapshot
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import find_snapshot
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,15 +29,17 @@ def ls(
     *,
     recursive: bool = True,
     on_error: Callable[[str, str], None] | None = None,
+    select: SnapshotFilter | None = None,
 ) -> tuple[ObjectId, Iterator[LsEntry]]:
     """The snapshot id and its entries below ``path`` in depth-first name order; a directory
-    that cannot be read is told to ``on_error`` (see ``walk_tree``) and left out.
+    that cannot be read is told to ``on_error`` (see ``walk_tree``) and left out. ``select``:
+    which snapshots ``latest`` counts (restic's --host, --tag, --path; see select_snapshot).
 
     Raises:
         UsageError: unknown snapshot, or ``path`` is not in it.
         IntegrityError: the snapshot named is damaged, or a directory on ``path``.
     """
-    sid, snap = find_snapshot(repo, snapshot)
+    sid, snap = select_snapshot(repo, snapshot, select)
     tid: ObjectId | None = snap.tree
     prefix, raw = "", b""
     for part in [p for p in os.fsencode(path).split(b"/") if p]:

@@ -9,14 +9,12 @@ from pathlib import Path
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
-from s3vault.errors import UsageError
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.ops.audit import audited
-from s3vault.ops.snapshots import SnapshotFilter
+from s3vault.ops.snapshots import SnapshotFilter, select_snapshot
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import find_snapshot, list_snapshots
 from s3vault.restorer.plan import plan_restore
 from s3vault.restorer.proof import prove_on_disk
 from s3vault.restorer.restorer import Restorer
@@ -141,37 +139,8 @@ def _restore(
 
 
 def _select(repo: Repository, options: RestoreOptions) -> tuple[ObjectId, SnapshotFile]:
-    """The snapshot ``options.snapshot`` names: ``latest`` / ``latest~N`` among the snapshots
-    the filters select (restic's --host, --tag, --path); an id prefix names its snapshot, which
-    must match the filters given with it (restic ignores them: a restore of another host's
-    snapshot than the one meant).
-
-    Raises:
-        UsageError: no such snapshot, an ambiguous prefix, none matches the filters, or the
-            snapshot an id names does not.
-    """
-    select = options.select
-    if not (select.hosts or select.tags or select.paths):
-        return find_snapshot(repo, options.snapshot, host=options.host)
-    words = [f"--host {h}" for h in (*select.hosts, *([options.host] if options.host else []))]
-    words += [f"--tag {','.join(t)}" for t in select.tags]
-    words += [f"--path {p}" for p in select.paths]
-    if not options.snapshot.startswith("latest"):
-        sid, snap = find_snapshot(repo, options.snapshot)
-        if not select.matches(snap):  # restic restores it anyway: most likely a mistake
-            msg = (
-                f"snapshot {sid.short} (host {snap.hostname}) does not match {' '.join(words)}: "
-                "give the id alone, or latest with the filters"
-            )
-            raise UsageError(msg)
-        return sid, snap
-    chosen = [(sid, snap) for sid, snap in list_snapshots(repo) if select.matches(snap)]
-    try:
-        return find_snapshot(repo, options.snapshot, host=options.host, snapshots=chosen)
-    except UsageError:
-        back = f" (only {len(chosen)} do)" if chosen else ""
-        msg = f"no snapshot {options.snapshot} matches {' '.join(words)}{back}"
-        raise UsageError(msg) from None
+    """The snapshot to restore (see ``select_snapshot``)."""
+    return select_snapshot(repo, options.snapshot, options.select, host=options.host)
 
 
 def _filters(options: RestoreOptions) -> str:

@@ -11,7 +11,7 @@ from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.maintenance.retention import group_by_keys
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import list_snapshots
+from s3vault.repository.snapshots import find_snapshot, list_snapshots
 from s3vault.tags import TagList, matches, tag_lists
 
 
@@ -109,3 +109,43 @@ def group_snapshots(
         SnapshotGroup(host=host, paths=paths, tags=tags, entries=tuple(members))
         for (host, paths, tags), members in sorted(groups.items(), key=lambda kv: kv[0])
     ]
+
+
+def select_snapshot(
+    repo: Repository,
+    ref: str,
+    select: SnapshotFilter | None = None,
+    *,
+    host: str | None = None,
+) -> tuple[ObjectId, SnapshotFile]:
+    """The snapshot ``ref`` names: ``latest`` / ``latest~N`` among the snapshots the filters
+    select (restic's --host, --tag, --path; ``host``: one more host); an id prefix names its
+    snapshot, which must match the filters given with it (restic ignores them: most likely a
+    mistake, such as another host's snapshot than the one meant).
+
+    Raises:
+        UsageError: no such snapshot, an ambiguous prefix, none matches the filters, or the
+            snapshot an id names does not.
+    """
+    select = select or SnapshotFilter()
+    if not (select.hosts or select.tags or select.paths):
+        return find_snapshot(repo, ref, host=host)
+    words = [f"--host {h}" for h in (*select.hosts, *([host] if host else []))]
+    words += [f"--tag {','.join(t)}" for t in select.tags]
+    words += [f"--path {p}" for p in select.paths]
+    if not ref.startswith("latest"):
+        sid, snap = find_snapshot(repo, ref)
+        if not select.matches(snap):
+            msg = (
+                f"snapshot {sid.short} (host {snap.hostname}) does not match {' '.join(words)}: "
+                "give the id alone, or latest with the filters"
+            )
+            raise UsageError(msg)
+        return sid, snap
+    chosen = [(sid, snap) for sid, snap in list_snapshots(repo) if select.matches(snap)]
+    try:
+        return find_snapshot(repo, ref, host=host, snapshots=chosen)
+    except UsageError:
+        back = f" (only {len(chosen)} do)" if chosen else ""
+        msg = f"no snapshot {ref} matches {' '.join(words)}{back}"
+        raise UsageError(msg) from None

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from s3vault import DumpOptions, UsageError
+from s3vault import DumpOptions, SnapshotFilter, TagList, UsageError
 from s3vault import dump as dump_op
-from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.options import cli_context, global_options, latest_filters
 from s3vault.cli.render import Unreadable
 from s3vault.cli.session import open_repo
 
@@ -29,15 +29,26 @@ from s3vault.cli.session import open_repo
 @click.option(
     "-t", "--target", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout"
 )
-def dump(snapshot: str, path: str, archive: str, target: str | None) -> int:
+@latest_filters
+def dump(
+    snapshot: str,
+    path: str,
+    archive: str,
+    target: str | None,
+    hosts: tuple[str, ...],
+    tags: tuple[TagList, ...],
+    paths: tuple[str, ...],
+) -> int:
     """Write PATH of SNAPSHOT (an id prefix, latest or latest~N) to stdout: a file's bytes,
     a directory (or /) as a tar or zip archive. Streams: memory does not grow with the size.
+    --host, --tag and --path choose which snapshot latest means.
 
     \b
     Examples:
       s3vault dump latest /etc/nginx/nginx.conf > nginx.conf
       s3vault dump latest /etc > etc.tar
       s3vault dump -a zip 1f2e3d4c /srv/www --target www.zip
+      s3vault dump latest --host db1 /dumps/mydb.sql > mydb.sql
     """
     ctx = cli_context()
     ctx.stdout_array = True  # stdout carries the data: JSON warnings go to stderr
@@ -45,7 +56,8 @@ def dump(snapshot: str, path: str, archive: str, target: str | None) -> int:
         raise UsageError("dump writes binary data: redirect stdout or give --target FILE")
     repo = open_repo(ctx, snapshots_ahead=True)
     unreadable = Unreadable(ctx)
-    options = DumpOptions(snapshot=snapshot, path=path, archive=archive)
+    select = SnapshotFilter(hosts=hosts, tags=tags, paths=paths)
+    options = DumpOptions(snapshot=snapshot, path=path, archive=archive, select=select)
     if target is None:
         dump_op(repo, options, sys.stdout.buffer, on_error=unreadable)
         sys.stdout.buffer.flush()

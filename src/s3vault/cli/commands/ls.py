@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import click
 
-from s3vault import NodeType
+from s3vault import NodeType, SnapshotFilter, TagList
 from s3vault import ls as ls_op
-from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.options import cli_context, global_options, latest_filters
 from s3vault.cli.render import Unreadable, emit
 from s3vault.cli.session import open_repo
 
@@ -28,12 +28,22 @@ _TYPE_CHAR = {
 @click.argument("snapshot")
 @click.argument("path", default="/")
 @click.option("-l", "--long", "long_", is_flag=True, help="Show mode, owner, size and time")
-def ls(snapshot: str, path: str, long_: bool) -> int:
-    """List files in SNAPSHOT (an id prefix, latest or latest~N), below PATH."""
+@latest_filters
+def ls(
+    snapshot: str,
+    path: str,
+    long_: bool,
+    hosts: tuple[str, ...],
+    tags: tuple[TagList, ...],
+    paths: tuple[str, ...],
+) -> int:
+    """List files in SNAPSHOT (an id prefix, latest or latest~N), below PATH. --host, --tag
+    and --path choose which snapshot latest means."""
     ctx = cli_context()
     repo = open_repo(ctx, snapshots_ahead=True)
     unreadable = Unreadable(ctx)
-    sid, entries = ls_op(repo, snapshot, path, on_error=unreadable)
+    select = SnapshotFilter(hosts=hosts, tags=tags, paths=paths)
+    sid, entries = ls_op(repo, snapshot, path, on_error=unreadable, select=select)
     if ctx.json:
         emit(ctx, "snapshot", id=sid.hex(), short_id=sid.short)
     for e in entries:

@@ -9,7 +9,7 @@ import click
 from s3vault import ExitCode, RestoreOptions, RestoreResult, SnapshotFilter, TagList
 from s3vault import restore as restore_op
 from s3vault.cli.context import CliContext
-from s3vault.cli.options import TargetDir, cli_context, global_options, tag_filter
+from s3vault.cli.options import TargetDir, cli_context, global_options, latest_filters
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, say
 from s3vault.cli.session import open_repo
@@ -39,20 +39,7 @@ from s3vault.cli.session import open_repo
     metavar="PATTERN",
     help="Do not restore paths matching PATTERN (repeatable)",
 )
-@click.option(
-    "-H",
-    "--host",
-    "hosts",
-    multiple=True,
-    help="With 'latest': the latest snapshot of this host (repeatable: of any of them)",
-)
-@tag_filter
-@click.option(
-    "--path",
-    "paths",
-    multiple=True,
-    help="With 'latest': the latest snapshot that includes this path (repeatable: all of them)",
-)
+@latest_filters
 @click.option(
     "--verify",
     is_flag=True,
