@@ -39,6 +39,16 @@ def emit(ctx: CliContext, message_type: str, **fields: Any) -> None:
     sys.stdout.flush()
 
 
+def emit_message(ctx: CliContext, message_type: str, **fields: Any) -> None:
+    """A JSON message that is not the command's result (status, waiting, verbose_status): on
+    stdout with the others, on stderr when stdout is one restic-shaped array or data."""
+    if not ctx.stdout_array:
+        emit(ctx, message_type, **fields)
+        return
+    obj = {"message_type": message_type, **{k: to_jsonable(v) for k, v in fields.items()}}
+    sys.stderr.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
 def emit_array(items: list[Any]) -> None:
     """One JSON array on stdout: the shape restic prints for the commands whose counterpart
     prints one (``snapshots``, ``key list``), so ``… --json | jq '.[]'`` scripts keep working."""
@@ -53,12 +63,49 @@ def emit_error(message: str, exit_code: int) -> None:
 
 
 def human_bytes(n: float) -> str:
-    """1.5 MiB style."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3f} {unit}"
+    """Sizes with three significant digits or more: ``512 B``, ``1.50 KiB``, ``15.2 MiB``,
+    ``152 GiB`` (restic prints ``1.500 KiB``: more digits than anyone reads)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            digits = 0 if unit == "B" or abs(n) >= 100 else 1 if abs(n) >= 10 else 2
+            return f"{n:.{digits}f} {unit}"
         n /= 1024
-    return f"{n} B"
+    return f"{n:.0f} B"  # not reached: PiB takes any size
+
+
+_DURATION_UNITS = (
+    ("year", 365 * 86400),
+    ("month", 30 * 86400),
+    ("day", 86400),
+    ("hour", 3600),
+    ("minute", 60),
+    ("second", 1),
+)
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 file``, ``2 files``, ``0 files`` (``words``: an irregular plural)."""
+    return f"{count:,} {word if count == 1 else words or word + 's'}"
+
+
+def human_duration(seconds: float, *, parts: int = 2) -> str:
+    """A duration in words, its ``parts`` largest units: ``1 day``, ``6 months``,
+    ``2 hours 5 minutes``, ``45 seconds``; under a second ``0 seconds`` (never a Python
+    ``timedelta`` such as ``0:00:05``). Months are 30 days, years 365 (as the retention
+    flags read them)."""
+    left = max(0, round(seconds))
+    if left == 0:
+        return "0 seconds"
+    words: list[str] = []
+    for name, size in _DURATION_UNITS:
+        count, left = divmod(left, size)
+        if count:
+            words.append(plural(count, name))
+        elif words:
+            break  # "1 day 5 seconds" says less than "1 day"
+        if len(words) == parts:
+            break
+    return " ".join(words)
 
 
 def say(ctx: CliContext, text: str) -> None:

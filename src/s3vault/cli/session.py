@@ -7,6 +7,7 @@ from collections.abc import Callable
 from s3vault import BackendOptions, RepoOptions, Repository, open_repository
 from s3vault.cli.context import CliContext
 from s3vault.cli.password import read_password
+from s3vault.cli.progress import waits_for
 from s3vault.cli.render import warn
 
 
@@ -44,6 +45,7 @@ def backend_options(ctx: CliContext) -> BackendOptions:
         s3_bucket_owner=ctx.s3_bucket_owner,
         aws_role_arn=ctx.aws_role_arn,
         aws_external_id=ctx.aws_external_id,
+        waits=waits_for(ctx),
     )
 
 
