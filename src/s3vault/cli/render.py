@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
+
+from rich.console import Console
+from rich.table import Table
 
 from s3vault import ObjectId
 from s3vault.cli.context import CliContext
@@ -23,6 +26,8 @@ def to_jsonable(value: Any) -> Any:
         return value.value
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, timedelta):  # never a Python repr in JSON: seconds, as elsewhere
+        return value.total_seconds()
     if isinstance(value, bytes):
         return value.decode("utf-8", "backslashreplace")
     if isinstance(value, dict):
@@ -108,6 +113,20 @@ def human_duration(seconds: float, *, parts: int = 2) -> str:
     return " ".join(words)
 
 
+def print_table(ctx: CliContext, table: Table) -> None:
+    """A table for people: on a terminal fitted to its width; elsewhere (a pipe, a file, cron
+    mail) at its natural width, so no id or path is ever wrapped or cut mid-word, whatever
+    COLUMNS says."""
+    if ctx.out.is_terminal:
+        ctx.out.print(table)
+        return
+    wide = Console(file=ctx.out.file, width=TABLE_WIDTH_OFF_TERMINAL, highlight=False)
+    wide.print(table, crop=False)
+
+
+TABLE_WIDTH_OFF_TERMINAL = 10_000  # columns: wider than any table's natural width
+
+
 def say(ctx: CliContext, text: str) -> None:
     """A line for people (nothing with --json or --quiet)."""
     if not ctx.json and not ctx.quiet:
@@ -144,7 +163,8 @@ class Unreadable:
             return 0
         if not self._ctx.json:
             self._ctx.err.print(
-                f"{self.count} part(s) could not be read: `s3vault verify` names the damage, "
+                f"{plural(self.count, 'part')} could not be read: "
+                "`s3vault verify` names the damage, "
                 "`s3vault repair snapshots` rewrites the snapshots without it",
                 markup=False,
             )

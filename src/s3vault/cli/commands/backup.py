@@ -14,7 +14,7 @@ from s3vault import backup as backup_op
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import TagListType, Timestamp, cli_context, global_options
 from s3vault.cli.progress import CliProgress
-from s3vault.cli.render import emit, human_bytes, say
+from s3vault.cli.render import emit, human_bytes, plural, say
 from s3vault.cli.session import open_repo
 
 
@@ -190,7 +190,8 @@ def _report(ctx: CliContext, r: BackupResult) -> None:
     if r.missing_packs:
         say(
             ctx,
-            f"healed: {r.blobs_healed} blob(s) of {r.missing_packs} pack(s) missing from the "
+            f"healed: {plural(r.blobs_healed, 'blob')} of {plural(r.missing_packs, 'pack')} "
+            "missing from the "
             "store were stored again for this snapshot",
         )
     if r.dry_run:
@@ -200,6 +201,7 @@ def _report(ctx: CliContext, r: BackupResult) -> None:
         say(ctx, f"snapshot {r.snapshot_id.short} saved")
     if r.incomplete:
         ctx.err.print(
-            f"Warning: {len(r.warnings)} source problem(s); the snapshot is marked incomplete",
+            f"Warning: {plural(len(r.warnings), 'source problem')}; "
+            "the snapshot is marked incomplete",
             markup=False,
         )

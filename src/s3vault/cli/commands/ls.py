@@ -35,7 +35,7 @@ def ls(snapshot: str, path: str, long_: bool) -> int:
     unreadable = Unreadable(ctx)
     sid, entries = ls_op(repo, snapshot, path, on_error=unreadable)
     if ctx.json:
-        emit(ctx, "snapshot", id=sid.hex(), short_id=sid.short)
+        emit(ctx, "snapshot", id=sid.hex(), short_id=sid.short, snapshot_id=sid.hex())
     for e in entries:
         n = e.node
         mtime = datetime.fromtimestamp(n.mtime_ns / 1e9, UTC)

@@ -10,7 +10,7 @@ from s3vault import ExitCode, RestoreOptions
 from s3vault import restore as restore_op
 from s3vault.cli.options import TargetDir, cli_context, global_options
 from s3vault.cli.progress import CliProgress
-from s3vault.cli.render import emit, human_bytes, say
+from s3vault.cli.render import emit, human_bytes, plural, say
 from s3vault.cli.session import open_repo
 
 
@@ -89,7 +89,7 @@ def restore(
     if r.errors:
         if not ctx.json:
             ctx.err.print(
-                f"{len(r.errors)} file(s) not restored (missing or damaged data): `s3vault "
+                f"{plural(len(r.errors), 'file')} not restored (missing or damaged data): `s3vault "
                 "verify` names the damage; restore them from another snapshot (`s3vault find`), "
                 "or `s3vault repair snapshots` to drop what is lost",
                 markup=False,
