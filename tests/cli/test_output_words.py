@@ -129,3 +129,76 @@ def test_tables_never_break_an_id_or_path_off_a_terminal(
         # a wrapped table leaves a continuation line that starts with a fragment of a word
         assert not re.match(r"^\s+[0-9a-f]{1,7}$", line), out
     assert "…" not in out or command == ["stats"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--json", "snapshots", "extra"],
+        ["snapshots", "--json", "--no-such-flag"],
+        ["--json", "forget", "--keep-within", "1h30m"],
+    ],
+)
+def test_usage_errors_under_json_are_one_json_object_on_stderr(
+    cli_repo: str, run_cli: RunCli, args: list[str]
+) -> None:
+    done = run_cli("-r", cli_repo, *args)
+    assert done.code == 2
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    obj = json.loads(line)
+    assert obj["message_type"] == "error"
+    assert obj["exit_code"] == 2
+    assert obj["message"]
+
+
+def test_every_json_object_has_a_message_type_and_one_name_for_a_snapshot_id(
+    cli_repo: str, two_snapshots: Path, tmp_path: Path, run_cli: RunCli
+) -> None:
+    ids = {s["id"] for s in json.loads(run_cli("-r", cli_repo, "--json", "snapshots").stdout)}
+    runs = [
+        ["backup", str(two_snapshots)],
+        ["find", "a.txt"],
+        ["diff", "latest~1", "latest"],
+        ["restore", "latest", "--target", str(tmp_path / "r")],
+        ["restore-test"],
+        ["restore-test", "--history"],
+        ["forget", "--keep-last", "1", "--dry-run"],
+        ["ls", "latest"],
+        ["stats"],
+        ["verify"],
+        ["prune", "--dry-run"],
+    ]
+    named = 0
+    for args in runs:
+        done = run_cli("-r", cli_repo, "--json", *args)
+        assert done.code == 0, (args, done.stderr)
+        for line in done.stdout.splitlines():
+            obj = json.loads(line)
+            assert isinstance(obj, dict) and obj.get("message_type"), (args, obj)
+            assert "snapshot" not in obj or "snapshot_id" in obj, (args, obj)
+            for key in ("snapshot_id", "first_snapshot_id", "second_snapshot_id"):
+                if obj.get(key):
+                    named += 1
+                    assert len(obj[key]) == 64, (args, obj)
+                    if args[0] == "backup":
+                        ids.add(obj[key])  # the snapshot it made
+                    assert obj[key] in ids, (args, key, obj)
+    assert named >= 6
+
+
+def test_json_status_lines_say_when_the_total_is_unknown(
+    cli_repo: str, tmp_path: Path, run_cli: RunCli
+) -> None:
+    src = tmp_path / "src"
+    for i in range(6):
+        write_file(src / f"f{i}.bin", bytes([i]) * (256 << 10))
+    done = run_cli("-r", cli_repo, "--json", "backup", str(src))
+    assert done.code == 0, done.stderr
+    objs = [json.loads(line) for line in done.stdout.splitlines()]
+    status = [o for o in objs if o["message_type"] == "status"]
+    assert status, objs  # the first one goes out at once
+    for s in status:
+        assert {"files_done", "bytes_done", "total_known", "error_count", "current_files"} <= set(s)
+        assert ("percent_done" in s) == s["total_known"]
+    assert objs[-1]["message_type"] == "summary"

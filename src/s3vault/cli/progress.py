@@ -177,10 +177,13 @@ class CliProgress:
     # Display --------------------------------------------------------------------------------
 
     def _refresh(self, *, force: bool = False) -> None:
+        """Show the figures: at once when ``force``d on a terminal (a phase begins or ends,
+        the total became known); JSON status lines stay at most one a second."""
         if not self._ctx.json and self._live is None:
             return
         with self._lock:
             now = time.monotonic()
+            force = force and self._live is not None
             if not force and now - self._last < (INTERVAL if self._live is None else REFRESH):
                 return
             self._last = now
