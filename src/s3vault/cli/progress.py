@@ -31,6 +31,14 @@ INTERVAL = 1.0  # seconds between two JSON status lines
 REFRESH = 0.25  # seconds between two terminal refreshes
 WAIT_EVERY = 30.0  # seconds between two lines about the same wait
 IN_FLIGHT_SHOWN = 4  # files in flight listed under the status line
+# what a phase counts, where it is not files (the library's phase names)
+UNITS = {
+    "verify": "pack",
+    "repacking": "blob",
+    "deleting packs": "pack",
+    "copying": "snapshot",
+    "repair snapshots": "snapshot",
+}
 
 
 class Waits:
@@ -247,7 +255,7 @@ class Status:
     def seconds_left(self) -> float | None:
         """The ETA in seconds (None: unknown)."""
         fraction = self.fraction
-        if fraction is None or fraction <= 0 or self.elapsed <= 0:
+        if fraction is None or fraction <= 0 or self.elapsed <= 0 or self.done:
             return None
         return self.elapsed * (1 - fraction) / fraction
 
@@ -278,14 +286,15 @@ class Status:
         """The status line: ``backup 42.1 %  1,234 of 2,931 files  1.20 GiB of 2.86 GiB
         35.2 MiB/s  ETA 48 seconds  2 errors  (12 seconds)``."""
         fraction = self.fraction
+        unit = UNITS.get(self.phase, "file")
         parts = [self.phase]
         if fraction is None:
             parts.append("total unknown yet")
-            parts.append(plural(self.files, "file"))
+            parts.append(plural(self.files, unit))
             parts.append(human_bytes(self.bytes_))
         else:
             parts.append(f"{fraction * 100:5.1f} %")
-            parts.append(f"{self.files:,} of {plural(self.total_files, 'file')}")
+            parts.append(f"{self.files:,} of {plural(self.total_files, unit)}")
             if self.total_bytes:
                 parts.append(f"{human_bytes(self.bytes_)} of {human_bytes(self.total_bytes)}")
         parts.append(f"{human_bytes(self.rate)}/s")

@@ -176,7 +176,8 @@ def _report(ctx: CliContext, r: BackupResult) -> None:
     rate = r.total_bytes_processed / r.total_duration if r.total_duration > 0 else 0
     say(
         ctx,
-        f"processed {r.total_files_processed} files, {human_bytes(r.total_bytes_processed)} "
+        f"processed {plural(r.total_files_processed, 'file')}, "
+        f"{human_bytes(r.total_bytes_processed)} "
         f"in {r.total_duration:.2f}s ({human_bytes(rate)}/s)",
     )
     if ctx.verbose > 0:

@@ -82,7 +82,7 @@ def restore(
         say(
             ctx,
             f"restored snapshot {r.snapshot_id.short} to {r.target}: "
-            f"{r.files_restored} files ({r.files_skipped} already present), "
+            f"{plural(r.files_restored, 'file')} ({r.files_skipped} already present), "
             f"{human_bytes(r.bytes_written)} in {r.total_duration:.2f}s "
             f"({human_bytes(rate)}/s)",
         )
