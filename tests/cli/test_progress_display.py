@@ -21,6 +21,8 @@ from pathlib import Path
 from s3vault.cli.context import CliContext
 from s3vault.cli.progress import WAIT_EVERY, Status, Waits
 from tests.conftest import RunCli, write_file
+from tests.faultproxy import FaultProxy
+from tests.s3stores import S3Store
 
 ANSI = re.compile(r"\x1b\[")
 PERCENT_AND_TOTAL = re.compile(
@@ -202,3 +204,23 @@ def test_a_wait_is_said_once_then_every_interval(capsys: object) -> None:
     assert len(lines) == 2, err
     assert lines[0].startswith("waiting for get data/ab/x to succeed: at most until ")
     assert "(4 minutes 30 seconds from now)" in lines[0]
+
+
+def test_a_store_that_keeps_failing_says_the_command_waits(
+    s3_store: S3Store, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """503 on every request until the retry deadline: one line says what is retried and until
+    when (then one every 30 s: the deadline here is shorter), and then exit 14 as before."""
+    src = write_file(tmp_path / "src" / "a.bin", os.urandom(1 << 16)).parent
+    repo = ("-r", f"s3://{s3_store.bucket}/down", *s3_store.cli_args)
+    assert run_cli(*repo, "init", "--kdf-cost", "minimum", env=s3_store.env(cli_env)).code == 0
+    with FaultProxy(s3_store.endpoint, rate=1.0, kinds=("503",)) as proxy:
+        env = s3_store.env(cli_env, proxy.url)
+        # boto3 retries inside one attempt for ~3 s: the deadline leaves room for a second
+        done = run_cli(*repo, "--retry-deadline", "8", "backup", str(src), env=env)
+    assert done.code == 14, done.stderr
+    waits = [line for line in done.stderr.splitlines() if line.startswith("waiting for ")]
+    assert len(waits) == 1, done.stderr
+    assert " to succeed (attempt 1 failed: " in waits[0]
+    assert re.search(r": at most until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d \(", waits[0])
+    assert not ANSI.search(done.stderr)

@@ -66,7 +66,7 @@ class RetryBackend(ForwardingBackend):
                 if self._now() - start + delay > self._deadline:
                     msg = (
                         f"storage unavailable: {op} {name} still failing after {attempt} "
-                        f"attempts in {self._now() - start:.0f}s: {exc}"
+                        f"attempt{'' if attempt == 1 else 's'} in {self._now() - start:.0f}s: {exc}"
                     )
                     raise BackendUnavailableError(msg) from None
                 self.retries += 1
