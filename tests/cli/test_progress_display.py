@@ -86,6 +86,23 @@ def test_progress_on_a_terminal_shows_percent_and_totals_of_a_first_backup(
     assert "snapshot " in shown
 
 
+def test_restore_and_verify_read_data_show_percent_on_a_terminal(
+    cli_repo: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    src = source_tree(tmp_path / "src", files=12)
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    env = {**cli_env, "TERM": "xterm-256color"}
+    target = tmp_path / "restored"
+    code, out = run_on_terminal(["-r", cli_repo, "restore", "latest", "-t", str(target)], env)
+    assert code == 0, out
+    assert re.search(
+        r"restore\s+\d+\.\d %  [\d,]+ of 12 files  [\d.]+ \w+ of 12\.0 MiB", ANSI.sub("", out)
+    )
+    code, out = run_on_terminal(["-r", cli_repo, "verify", "--read-data"], env)
+    assert code == 0, out
+    assert re.search(r"verify\s+\d+\.\d %  [\d,]+ of [\d,]+ packs", ANSI.sub("", out))
+
+
 def test_no_progress_and_no_ansi_off_a_terminal(
     cli_repo: str, tmp_path: Path, run_cli: RunCli
 ) -> None:
