@@ -123,16 +123,16 @@ def test_very_verbose_lists_each_file_new_modified_unchanged(
     write_file(src / "b.txt", b"b\n")
     first = run_cli("-r", cli_repo, "-vv", "backup", str(src))
     assert first.code == 0, first.stderr
-    assert f"new        {src / 'a.txt'}" in first.stdout.splitlines()
-    assert f"new        {src / 'b.txt'}" in first.stdout.splitlines()
+    assert f"new       {src / 'a.txt'}" in first.stdout.splitlines()
+    assert f"new       {src / 'b.txt'}" in first.stdout.splitlines()
     write_file(src / "b.txt", b"bigger now\n")
     write_file(src / "c.txt", b"c\n")
     second = run_cli("-r", cli_repo, "-vv", "backup", str(src))
     assert second.code == 0, second.stderr
     lines = second.stdout.splitlines()
-    assert f"unchanged  {src / 'a.txt'}" in lines
-    assert f"modified   {src / 'b.txt'}" in lines
-    assert f"new        {src / 'c.txt'}" in lines
+    assert f"unchanged {src / 'a.txt'}" in lines
+    assert f"modified  {src / 'b.txt'}" in lines
+    assert f"new       {src / 'c.txt'}" in lines
     quiet = run_cli("-r", cli_repo, "-v", "backup", str(src))
     assert "unchanged " not in quiet.stdout  # -v alone does not list files
 

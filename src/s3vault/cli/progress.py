@@ -155,7 +155,7 @@ class CliProgress:
         if self._ctx.json:
             emit_message(self._ctx, "verbose_status", action=status, item=path)
             return
-        self._ctx.out.print(f"{status:<10} {path}", markup=False, highlight=False)
+        self._ctx.out.print(f"{status:<9} {path}", markup=False, highlight=False)
 
     def advanced(self, *, files: int = 0, bytes_: int = 0, item: str = "") -> None:
         """Count work and refresh the display (4×/s on a terminal, 1×/s with --json)."""

@@ -93,6 +93,12 @@ def plural(count: int, word: str, words: str | None = None) -> str:
     return f"{count:,} {word if count == 1 else words or word + 's'}"
 
 
+def human_elapsed(seconds: float) -> str:
+    """How long a command took: ``0.41 s`` under a minute, else in words (``1 hour 2
+    minutes``)."""
+    return f"{seconds:.2f} s" if seconds < 60 else human_duration(seconds)
+
+
 def human_duration(seconds: float, *, parts: int = 2) -> str:
     """A duration in words, its ``parts`` largest units: ``1 day``, ``6 months``,
     ``2 hours 5 minutes``, ``45 seconds``; under a second ``0 seconds`` (never a Python

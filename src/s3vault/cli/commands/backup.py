@@ -14,7 +14,7 @@ from s3vault import backup as backup_op
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import TagListType, Timestamp, cli_context, global_options
 from s3vault.cli.progress import CliProgress
-from s3vault.cli.render import emit, human_bytes, plural, say
+from s3vault.cli.render import emit, human_bytes, human_elapsed, plural, say
 from s3vault.cli.session import open_repo
 
 
@@ -178,7 +178,7 @@ def _report(ctx: CliContext, r: BackupResult) -> None:
         ctx,
         f"processed {plural(r.total_files_processed, 'file')}, "
         f"{human_bytes(r.total_bytes_processed)} "
-        f"in {r.total_duration:.2f}s ({human_bytes(rate)}/s)",
+        f"in {human_elapsed(r.total_duration)} ({human_bytes(rate)}/s)",
     )
     if ctx.verbose > 0:
         q = r.requests

@@ -10,7 +10,7 @@ from s3vault import ExitCode, RestoreOptions
 from s3vault import restore as restore_op
 from s3vault.cli.options import TargetDir, cli_context, global_options
 from s3vault.cli.progress import CliProgress
-from s3vault.cli.render import emit, human_bytes, plural, say
+from s3vault.cli.render import emit, human_bytes, human_elapsed, plural, say
 from s3vault.cli.session import open_repo
 
 
@@ -83,7 +83,7 @@ def restore(
             ctx,
             f"restored snapshot {r.snapshot_id.short} to {r.target}: "
             f"{plural(r.files_restored, 'file')} ({r.files_skipped} already present), "
-            f"{human_bytes(r.bytes_written)} in {r.total_duration:.2f}s "
+            f"{human_bytes(r.bytes_written)} in {human_elapsed(r.total_duration)} "
             f"({human_bytes(rate)}/s)",
         )
     if r.errors:
