@@ -104,6 +104,7 @@ class CliProgress:
         self._in_flight: dict[str, None] = {}  # ordered set
         self._live: Live | None = None
         self._list_files = ctx.verbose >= 2 and not ctx.quiet
+        self._track = ctx.interactive or ctx.json  # files in flight are shown somewhere
 
     def __enter__(self) -> CliProgress:
         if self._ctx.interactive:
@@ -143,13 +144,16 @@ class CliProgress:
 
     def file_started(self, path: str) -> None:
         """A file is in flight."""
+        if not self._track:
+            return
         with self._lock:
             self._in_flight[path] = None
 
     def file_done(self, path: str, status: str) -> None:
         """A file is done; listed with -vv."""
-        with self._lock:
-            self._in_flight.pop(path, None)
+        if self._track:
+            with self._lock:
+                self._in_flight.pop(path, None)
         if not self._list_files:
             return
         if self._ctx.json:
