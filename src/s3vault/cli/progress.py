@@ -29,7 +29,7 @@ from s3vault.cli.render import emit_message, human_bytes, human_duration, plural
 
 INTERVAL = 1.0  # seconds between two JSON status lines
 REFRESH = 0.25  # seconds between two terminal refreshes
-WAIT_EVERY = 30.0  # seconds between two lines about the same wait
+WAIT_EVERY = 30.0  # seconds between two lines saying the command waits
 IN_FLIGHT_SHOWN = 4  # files in flight listed under the status line
 # what a phase counts, where it is not files (the library's phase names)
 UNITS = {
@@ -130,7 +130,8 @@ class CliProgress:
             self._files = self._bytes = 0
             self._in_flight.clear()
             self._start = time.monotonic()
-        self._refresh(force=True)
+        if self._live is not None:
+            self._refresh(force=True)
 
     def totals(self, *, files: int, bytes_: int, complete: bool) -> None:
         """The scanner's count: the total once it is complete."""
@@ -184,7 +185,8 @@ class CliProgress:
         """Phase over: the display shows its last figures (100 %)."""
         with self._lock:
             self._done = True
-        self._refresh(force=True)
+        if self._live is not None:  # JSON status lines are as before: only while it runs
+            self._refresh(force=True)
 
     # Display --------------------------------------------------------------------------------
 
