@@ -1,11 +1,38 @@
 """Progress: events that long operations emit while they run. No UI here.
 
 The library calls these from worker threads; implementations must be thread-safe.
+
+Events, in the order an operation emits them:
+
+- ``started(phase, totals)``: a phase begins; its totals when known beforehand (a backup
+  takes its parent's), else 0: "unknown yet", which a display shows differently from 0 %;
+- ``totals(files, bytes, complete)``: the totals found by a scanner running beside the phase
+  (a first backup walks its sources to count them, as restic does): growing figures, then
+  ``complete=True`` once the walk is over;
+- ``file_started(path)`` / ``file_done(path, status)``: one file is being read / is done, with
+  ``status`` one of ``FILE_STATUSES`` (``new``, ``modified``, ``unchanged``, restic's words);
+- ``advanced``: files and bytes done;
+- ``warned``: a non-fatal problem with one item;
+- ``waiting(what, until)``: the operation waits (a retry's backoff, a held lease) for at most
+  ``until``; sent when the wait begins and again while it lasts, so nobody stares at a silent
+  terminal for minutes;
+- ``finished(phase)``.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
+
+FILE_STATUSES = ("new", "modified", "unchanged")
+
+
+class Waiting(Protocol):
+    """Receiver of ``waiting`` events alone (a backend's retries have nothing else to say)."""
+
+    def waiting(self, what: str, *, until: datetime) -> None:
+        """The operation is waiting for ``what``, for at most until ``until``."""
+        ...
 
 
 class Progress(Protocol):
@@ -15,12 +42,29 @@ class Progress(Protocol):
         """A phase begins; totals are 0 when unknown."""
         ...
 
+    def totals(self, *, files: int, bytes_: int, complete: bool) -> None:
+        """The scanner's count so far (``complete``: the whole of it)."""
+        ...
+
+    def file_started(self, path: str) -> None:
+        """A file is being read (it is in flight until its ``file_done``)."""
+        ...
+
+    def file_done(self, path: str, status: str) -> None:
+        """A file is done: ``status`` is ``new``, ``modified`` or ``unchanged``."""
+        ...
+
     def advanced(self, *, files: int = 0, bytes_: int = 0, item: str = "") -> None:
         """Work was done: files completed, bytes processed, the item being worked on."""
         ...
 
     def warned(self, path: str, message: str) -> None:
         """A non-fatal problem with one item (an unreadable file, an unsafe name)."""
+        ...
+
+    def waiting(self, what: str, *, until: datetime) -> None:
+        """The operation is waiting for ``what`` (a sentence fragment: "the maintenance lease
+        held by host1", "put data/ab/… to succeed again"), for at most until ``until``."""
         ...
 
     def finished(self, phase: str) -> None:
@@ -34,10 +78,22 @@ class NullProgress:
     def started(self, phase: str, *, total_files: int = 0, total_bytes: int = 0) -> None:
         """Ignore."""
 
+    def totals(self, *, files: int, bytes_: int, complete: bool) -> None:
+        """Ignore."""
+
+    def file_started(self, path: str) -> None:
+        """Ignore."""
+
+    def file_done(self, path: str, status: str) -> None:
+        """Ignore."""
+
     def advanced(self, *, files: int = 0, bytes_: int = 0, item: str = "") -> None:
         """Ignore."""
 
     def warned(self, path: str, message: str) -> None:
+        """Ignore."""
+
+    def waiting(self, what: str, *, until: datetime) -> None:
         """Ignore."""
 
     def finished(self, phase: str) -> None:

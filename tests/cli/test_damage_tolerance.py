@@ -332,7 +332,7 @@ def test_a_damaged_drill_record_or_key_file_is_named(
     assert history.code == 0, history.stderr
     warned = [x["item"] for x in lines(history.stdout) if x["message_type"] == "warning"]
     assert warned == [drills[0].relative_to(cli_repo).as_posix()]
-    listed = [x["id"] for x in lines(history.stdout) if x["message_type"] == "drill"]
+    listed = [x["drill_id"] for x in lines(history.stdout) if x["message_type"] == "drill"]
     assert listed == [drills[1].name]
     # a key file swapped for another key file's content is named, not taken for a wrong
     # password: the password's own file now holds the other one's bytes

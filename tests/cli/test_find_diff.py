@@ -99,9 +99,9 @@ def test_find_by_name_and_by_path_in_every_snapshot(
 
     case = run_cli("-r", cli_repo, "find", "readme.txt", "-i", "-s", "latest~1")
     assert case.code == 0 and f"{src}/srv/README.TXT" in case.stdout
-    assert "1 match(es) in 1 snapshot(s)" in case.stdout
+    assert "1 match in 1 snapshot" in case.stdout
     none = run_cli("-r", cli_repo, "find", "readme.txt")  # case-sensitive by default
-    assert none.code == 0 and "0 match(es) in 0 snapshot(s)" in none.stdout
+    assert none.code == 0 and "0 matches in 0 snapshots" in none.stdout
     assert run_cli("-r", cli_repo, "find", "x", "-s", "ffffffff").code == 2
     assert run_cli("-r", cli_repo, "diff", "latest~2", "latest").code == 2
     assert "latest~N" in run_cli("-r", cli_repo, "diff", "latest~x", "latest").stderr

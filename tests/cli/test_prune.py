@@ -177,7 +177,7 @@ def test_prune_removes_old_temporary_files_and_verify_reports_them(
     assert "3 temporary file(s), 70010 bytes, left by interrupted writes" in checked.stdout
     dry = run_cli("-r", cli_repo, "prune", "--dry-run")
     assert dry.code == 0, dry.stderr
-    assert "would remove 2 temporary file(s)" in dry.stdout
+    assert "would remove 2 temporary files" in dry.stdout
     assert all(p.exists() for p in leftovers)
     done = run_cli("-r", cli_repo, "prune", "--json")
     assert done.code == 0, done.stderr

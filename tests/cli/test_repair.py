@@ -170,7 +170,11 @@ def test_repair_snapshots_after_losing_a_tree_pack(
     dry = run_cli("-r", cli_repo, "repair", "snapshots", "--dry-run", "--json")
     assert dry.code == 13, dry.stderr
     assert all_objects(cli_repo) == before  # a dry run changes nothing
-    found = {str(x["id"]): x for x in lines(dry.stdout) if x["message_type"] == "snapshot_repair"}
+    found = {
+        str(x["snapshot_id"]): x
+        for x in lines(dry.stdout)
+        if x["message_type"] == "snapshot_repair"
+    }
     assert found[first]["status"] == "unrepairable"
     assert found[second]["status"] == "repaired"
     emptied = {d["path"] for d in found[second]["dropped"]}  # type: ignore[attr-defined]
@@ -262,7 +266,7 @@ def test_repair_snapshots_removes_snapshot_files_that_cannot_be_read(
     done = run_cli("-r", cli_repo, "repair", "snapshots", "--json")
     assert done.code == 0, done.stderr
     reports = [x for x in lines(done.stdout) if x["message_type"] == "snapshot_repair"]
-    assert {(x["id"], x["status"], x["removed"]) for x in reports} == {
+    assert {(x["snapshot_id"], x["status"], x["removed"]) for x in reports} == {
         (ids[1], "unreadable", True),
         (junk_id, "unreadable", True),
     }
@@ -281,7 +285,7 @@ def test_repair_snapshots_on_a_clean_repository_changes_nothing(
     for extra in ((), ("--read-data",), ("--forget",)):
         done = run_cli("-r", cli_repo, "repair", "snapshots", *extra)
         assert done.code == 0, done.stderr
-        assert "2 snapshot(s) checked: nothing is damaged" in done.stdout
+        assert "2 snapshots checked: nothing is damaged" in done.stdout
 
     def data(objects: dict[str, bytes]) -> dict[str, bytes]:
         return {k: v for k, v in objects.items() if not k.startswith("audit/")}

@@ -139,7 +139,8 @@ def test_tag_lists_mean_what_they_mean_in_restic(tagged: str, run_cli: RunCli) -
     assert kept_days(run_cli, tagged, "--keep-last", "9", "--tag", "a,b") == ["2020-01-01"]
     found = run_cli("-r", tagged, "--json", "find", "--tag", "b,c", "file.txt")
     assert found.code == 0, found.stderr
-    assert len({str(d.get("snapshot")) for d in lines(found.stdout) if d.get("snapshot")}) == 1
+    ids = {str(d.get("snapshot_id")) for d in lines(found.stdout) if d.get("snapshot_id")}
+    assert len(ids) == 1
 
 
 # --- patterns --------------------------------------------------------------------------------

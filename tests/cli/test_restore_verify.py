@@ -32,7 +32,7 @@ def test_restore_verify_reads_every_file_back(
     target = tmp_path / "out"
     done = run_cli("-r", cli_repo, "restore", "latest", "--target", str(target), "--verify")
     assert done.code == 0, done.stderr
-    assert "verified 5 files against the snapshot: 0 differ" in done.stdout
+    assert "verified 5 files against the snapshot: 0 did not match" in done.stdout
     assert snapshot_tree(target / str(src).lstrip("/")) == snapshot_tree(src)
     # again into the same target: every file is in place, and still read back
     done = run_cli(
@@ -68,8 +68,8 @@ def test_restore_verify_names_files_that_differ_and_exits_13(
     assert errors == [
         f"error: {bad_path}: verify: content differs from the backed-up file (hash mismatch)"
     ]
-    assert "1 file differ" in done.stderr
-    assert "verified 1 file against the snapshot: 1 differ" in done.stdout
+    assert "1 file did not match the snapshot" in done.stderr
+    assert "verified 1 file against the snapshot: 1 did not match" in done.stdout
     assert (target2 / "forged" / "good.txt").read_bytes() == b"good\n" * 100
     done = run_cli(
         "--json", "-r", url, "restore", "latest", "--target", str(tmp_path / "o3"), "--verify"
@@ -158,6 +158,6 @@ def test_restore_verify_from_a_read_only_store(read_only: ReadOnlyStore) -> None
     assert done.code == 0, done.stderr
     (warning,) = done.stderr.splitlines()  # the audit record cannot be stored: said once
     assert warning.startswith("warning: the audit record was not written"), warning
-    assert "0 differ" in done.stdout
+    assert "0 did not match" in done.stdout
     restored = target / str(read_only.source).lstrip("/")
     assert snapshot_tree(restored) == snapshot_tree(read_only.source)

@@ -30,6 +30,7 @@ from s3vault.archiver.walk import Listing, is_deep
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
+from s3vault.progress import NullProgress
 
 SLICE = 512  # entries: a directory with more is shared out in slices of this many
 
@@ -76,17 +77,15 @@ class Partial:
 DirResult = DirDone | Split | Partial
 
 
-class CollectingProgress:
-    """A worker's progress: counted here, replayed by the parent process."""
+class CollectingProgress(NullProgress):
+    """A worker's progress: counted here, replayed by the parent process (the events it does
+    not override are not sent across: per-file lines need the threaded engine)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.files = 0
         self.bytes_ = 0
         self.warned_events: list[tuple[str, str]] = []
-
-    def started(self, phase: str, *, total_files: int = 0, total_bytes: int = 0) -> None:
-        """Not used in a worker."""
 
     def advanced(self, *, files: int = 0, bytes_: int = 0, item: str = "") -> None:
         """Count files and bytes done."""
@@ -99,9 +98,6 @@ class CollectingProgress:
         """Keep a warning for the parent to show."""
         with self._lock:
             self.warned_events.append((path, message))
-
-    def finished(self, phase: str) -> None:
-        """Not used in a worker."""
 
     def take(self) -> tuple[int, int, list[tuple[str, str]]]:
         """(files, bytes, warnings) since the last call."""

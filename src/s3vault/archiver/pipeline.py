@@ -353,6 +353,7 @@ class Archiver:
                 with self._lock:
                     self.stats.files_unmodified += 1
                     self.stats.bytes_processed += st.st_size
+                self._progress.file_done(os.fsdecode(shown or path), "unchanged")
                 self._progress.advanced(files=1, bytes_=st.st_size)
                 return self._meta(
                     path, name, st, content=pnode.content, content_hash=pnode.content_hash
@@ -380,9 +381,10 @@ class Archiver:
             except OSError as exc:
                 self._warn(shown or path, f"cannot read metadata: {exc.strerror}", failed=True)
                 return None
+            link = os.fsdecode(shown or path)
             if isinstance(first, Future):
-                return self._pooled(self._link_node, first, meta, pnode)
-            return self._link_node(first, meta, pnode)
+                return self._pooled(self._link_node, first, meta, pnode, link)
+            return self._link_node(first, meta, pnode, link)
         source = FileSource(path=shown or path)
         if open_now:
             try:
@@ -415,22 +417,23 @@ class Archiver:
         return fut
 
     def _link_node(
-        self, first: Future[Node | None] | Node | None, meta: Node, pnode: Node | None
+        self, first: Future[Node | None] | Node | None, meta: Node, pnode: Node | None, shown: str
     ) -> Node | None:
         """Another name of an inode already read in this run: reuse its content."""
         done = first.result() if isinstance(first, Future) else first
         if done is None:
             return None
-        self._count_file(pnode, done.size)
+        self._count_file(pnode, done.size, shown)
         return replace(meta, content=done.content, content_hash=done.content_hash, size=done.size)
 
-    def _count_file(self, pnode: Node | None, size: int) -> None:
+    def _count_file(self, pnode: Node | None, size: int, shown: str) -> None:
         with self._lock:
             if pnode is None:
                 self.stats.files_new += 1
             else:
                 self.stats.files_changed += 1
             self.stats.bytes_processed += size
+        self._progress.file_done(shown, "new" if pnode is None else "modified")
         self._progress.advanced(files=1)
 
     @staticmethod
@@ -461,6 +464,8 @@ class Archiver:
             except OSError as exc:
                 self._warn(source.path, self._open_problem(exc), failed=True)
                 return None
+        shown = os.fsdecode(source.path)
+        self._progress.file_started(shown)
         try:
             before = os.fstat(fd)
             if not stat.S_ISREG(before.st_mode) or before.st_ino != st.st_ino:
@@ -489,7 +494,7 @@ class Archiver:
             or after.st_size != result.size
         ):
             self._warn(source.path, "changed while being read; the snapshot holds the version read")
-        self._count_file(pnode, result.size)
+        self._count_file(pnode, result.size, shown)
         return node
 
     def _walk_dir(

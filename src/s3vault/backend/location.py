@@ -13,11 +13,12 @@ written ``./name`` or ``file:name``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from s3vault.backend.base import Backend
 from s3vault.errors import UsageError
+from s3vault.progress import Waiting
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +41,8 @@ class BackendOptions:
     retry_deadline: float = 300.0
     limit_upload: int | None = None  # KiB/s
     limit_download: int | None = None
+    # hears the retries' ``waiting`` events (a store failing for minutes is not silent)
+    waits: Waiting | None = field(default=None, compare=False)
 
 
 # s3.amazonaws.com, s3.REGION.amazonaws.com, s3-REGION.amazonaws.com, s3.dualstack.REGION...

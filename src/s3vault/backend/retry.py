@@ -8,16 +8,19 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from s3vault.backend.base import Backend, ObjectInfo
 from s3vault.backend.forwarding import ForwardingBackend
+from s3vault.clock import SystemClock
 from s3vault.errors import (
     BackendUnavailableError,
     ObjectExistsError,
     TransientBackendError,
     VersionMismatchError,
 )
+from s3vault.progress import NullProgress, Waiting
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -35,7 +38,11 @@ class RetryBackend(ForwardingBackend):
         max_delay: float = 20.0,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        progress: Waiting | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
+        """``progress`` hears a ``waiting`` event before each backoff (what is retried, and
+        until when at most: the call's deadline); ``now`` is the wall clock for that time."""
         super().__init__(inner)
         self._deadline = deadline
         self._base = base_delay
@@ -43,6 +50,8 @@ class RetryBackend(ForwardingBackend):
         self._sleep = sleep
         self._now = monotonic
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
+        self._progress: Waiting = progress or NullProgress()
+        self._wall = now or SystemClock().now
         self.retries = 0
 
     def _call(self, op: str, name: str, fn: Callable[[], T]) -> T:
@@ -57,11 +66,16 @@ class RetryBackend(ForwardingBackend):
                 if self._now() - start + delay > self._deadline:
                     msg = (
                         f"storage unavailable: {op} {name} still failing after {attempt} "
-                        f"attempts in {self._now() - start:.0f}s: {exc}"
+                        f"attempt{'' if attempt == 1 else 's'} in {self._now() - start:.0f}s: {exc}"
                     )
                     raise BackendUnavailableError(msg) from None
                 self.retries += 1
                 log.info("retrying %s %s in %.2fs (attempt %d): %s", op, name, delay, attempt, exc)
+                left = self._deadline - (self._now() - start)
+                self._progress.waiting(
+                    f"{op} {name} to succeed (attempt {attempt} failed: {exc})",
+                    until=self._wall() + timedelta(seconds=left),
+                )
                 self._sleep(delay)
 
     def put(self, name: str, data: bytes | memoryview) -> None:

@@ -48,7 +48,7 @@ def build_stack(raw: Backend, options: BackendOptions | None = None) -> BackendS
         inner, counts = accounting, accounting.counts
         if upload or download:
             inner = RateLimitedBackend(accounting, upload=upload, download=download)
-    retry = RetryBackend(inner, deadline=options.retry_deadline)
+    retry = RetryBackend(inner, deadline=options.retry_deadline, progress=options.waits)
     return BackendStack(backend=retry, counts=counts, retry=retry)
 
 

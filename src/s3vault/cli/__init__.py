@@ -210,7 +210,10 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        if ctx.json or "--json" in (sys.argv[1:] if argv is None else argv):
+            emit_error(exc.format_message(), ExitCode.USAGE)  # a JSON object, as every error
+        else:
+            exc.show()
         code = ExitCode.USAGE
     except (KeyboardInterrupt, click.exceptions.Abort):
         code = _fail(ctx, "interrupted", ExitCode.INTERRUPTED)

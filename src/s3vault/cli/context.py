@@ -56,6 +56,7 @@ class CliContext:
     cloudwatch_namespace: str | None = None  # --cloudwatch-namespace
     profile: Any = None  # the loaded Profile (ops/profiles.py)
     opened: Any = None  # the Repository the command opened (for the cache's warning)
+    waits: Any = None  # cli/progress.py Waits: says when this invocation waits
     invocation: Invocation = field(default_factory=Invocation)  # audit record, metrics
     out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
     err: Console = field(

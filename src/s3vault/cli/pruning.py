@@ -11,7 +11,7 @@ import click
 from s3vault import LeaseSettings, PruneOptions, PruneResult, UsageError, lease_for
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import ByteSize, Duration
-from s3vault.cli.render import emit, human_bytes, say, warn
+from s3vault.cli.render import emit, human_bytes, human_duration, plural, say, warn
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -100,7 +100,6 @@ def show_prune(ctx: CliContext, r: PruneResult, *, reencrypt: bool) -> None:
         emit(ctx, "summary", **fields, unreadable_packs=len(r.unreadable_packs))
         return
     prefix = "dry run: would " if r.dry_run else ""
-    grace = timedelta(seconds=round(r.grace_seconds))
     say(
         ctx,
         f"{r.snapshots} snapshots; {human_bytes(r.stored_bytes)} in indexed packs, "
@@ -109,7 +108,7 @@ def show_prune(ctx: CliContext, r: PruneResult, *, reencrypt: bool) -> None:
     say(
         ctx,
         f"{prefix}repack {r.packs_repacked} packs, mark {r.packs_marked + r.packs_repacked} "
-        f"for deletion after {grace}, unmark {r.packs_unmarked} "
+        f"for deletion after {human_duration(r.grace_seconds)}, unmark {r.packs_unmarked} "
         f"needed again, delete {r.packs_deleted} marked long enough and "
         f"{r.orphans_deleted} left by crashes",
     )
@@ -119,13 +118,13 @@ def show_prune(ctx: CliContext, r: PruneResult, *, reencrypt: bool) -> None:
             f"freed {human_bytes(r.bytes_deleted)}; {r.packs_still_marked} packs stay "
             f"marked until their grace period ends",
         )
-    _say_held_back(ctx, r, grace)
+    _say_held_back(ctx, r)
     if reencrypt:
         _say_reencrypt(ctx, r, prefix)
     say(ctx, f"lease: {r.protocol}")
 
 
-def _say_held_back(ctx: CliContext, r: PruneResult, grace: timedelta) -> None:
+def _say_held_back(ctx: CliContext, r: PruneResult) -> None:
     """What the prune left for a later one, and why."""
     if r.locked_deferred:
         until = datetime.fromtimestamp(r.locked_until, UTC).isoformat(timespec="seconds")
@@ -139,7 +138,8 @@ def _say_held_back(ctx: CliContext, r: PruneResult, grace: timedelta) -> None:
     if r.deletions_held_back:
         say(
             ctx,
-            f"nothing deleted: {len(r.deletions_held_back)} snapshot file(s) cannot be read, so "
+            f"nothing deleted: {plural(len(r.deletions_held_back), 'snapshot file')} "
+            "cannot be read, so "
             "what they need is unknown; `s3vault forget ID` (or `s3vault repair snapshots`) "
             "settles them, then prune deletes",
         )
@@ -147,8 +147,9 @@ def _say_held_back(ctx: CliContext, r: PruneResult, grace: timedelta) -> None:
         verb = "dry run: would remove" if r.dry_run else "removed"
         say(
             ctx,
-            f"{verb} {r.temporaries_deleted} temporary file(s) left by interrupted writes "
-            f"({human_bytes(r.temporaries_bytes)}); {r.young_temporaries} younger than {grace} "
+            f"{verb} {plural(r.temporaries_deleted, 'temporary file')} left by interrupted writes "
+            f"({human_bytes(r.temporaries_bytes)}); {r.young_temporaries} younger than "
+            f"{human_duration(r.grace_seconds)} "
             "left alone",
         )
 
@@ -163,6 +164,10 @@ def _say_reencrypt(ctx: CliContext, r: PruneResult, prefix: str) -> None:
         say(ctx, f"{r.resealed_drills} drill records re-encrypted")
     if r.retired_epochs:
         epochs = ", ".join(str(e) for e in r.retired_epochs)
-        say(ctx, f"key epoch(s) {epochs} retired: removed from the config and every key file")
+        say(
+            ctx,
+            f"key {'epoch' if len(r.retired_epochs) == 1 else 'epochs'} {epochs} retired: "
+            "removed from the config and every key file",
+        )
     elif r.epochs_waiting:
         say(ctx, f"older key epochs stay live: {r.epochs_waiting}")

@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
+
+from rich.console import Console
+from rich.table import Table
 
 from s3vault import ObjectId
 from s3vault.cli.context import CliContext
@@ -23,6 +26,8 @@ def to_jsonable(value: Any) -> Any:
         return value.value
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, timedelta):  # never a Python repr in JSON: seconds, as elsewhere
+        return value.total_seconds()
     if isinstance(value, bytes):
         return value.decode("utf-8", "backslashreplace")
     if isinstance(value, dict):
@@ -39,6 +44,16 @@ def emit(ctx: CliContext, message_type: str, **fields: Any) -> None:
     sys.stdout.flush()
 
 
+def emit_message(ctx: CliContext, message_type: str, **fields: Any) -> None:
+    """A JSON message that is not the command's result (status, waiting, verbose_status): on
+    stdout with the others, on stderr when stdout is one restic-shaped array or data."""
+    if not ctx.stdout_array:
+        emit(ctx, message_type, **fields)
+        return
+    obj = {"message_type": message_type, **{k: to_jsonable(v) for k, v in fields.items()}}
+    sys.stderr.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
 def emit_array(items: list[Any]) -> None:
     """One JSON array on stdout: the shape restic prints for the commands whose counterpart
     prints one (``snapshots``, ``key list``), so ``… --json | jq '.[]'`` scripts keep working."""
@@ -53,12 +68,69 @@ def emit_error(message: str, exit_code: int) -> None:
 
 
 def human_bytes(n: float) -> str:
-    """1.5 MiB style."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3f} {unit}"
+    """Sizes with three significant digits or more: ``512 B``, ``1.50 KiB``, ``15.2 MiB``,
+    ``152 GiB`` (restic prints ``1.500 KiB``: more digits than anyone reads)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            digits = 0 if unit == "B" or abs(n) >= 100 else 1 if abs(n) >= 10 else 2
+            return f"{n:.{digits}f} {unit}"
         n /= 1024
-    return f"{n} B"
+    return f"{n:.0f} B"  # not reached: PiB takes any size
+
+
+_DURATION_UNITS = (
+    ("year", 365 * 86400),
+    ("month", 30 * 86400),
+    ("day", 86400),
+    ("hour", 3600),
+    ("minute", 60),
+    ("second", 1),
+)
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 file``, ``2 files``, ``0 files`` (``words``: an irregular plural)."""
+    return f"{count:,} {word if count == 1 else words or word + 's'}"
+
+
+def human_elapsed(seconds: float) -> str:
+    """How long a command took: ``0.41 s`` under a minute, else in words (``1 hour 2
+    minutes``)."""
+    return f"{seconds:.2f} s" if seconds < 60 else human_duration(seconds)
+
+
+def human_duration(seconds: float, *, parts: int = 2) -> str:
+    """A duration in words, its ``parts`` largest units: ``1 day``, ``6 months``,
+    ``2 hours 5 minutes``, ``45 seconds``; under a second ``0 seconds`` (never a Python
+    ``timedelta`` such as ``0:00:05``). Months are 30 days, years 365 (as the retention
+    flags read them)."""
+    left = max(0, round(seconds))
+    if left == 0:
+        return "0 seconds"
+    words: list[str] = []
+    for name, size in _DURATION_UNITS:
+        count, left = divmod(left, size)
+        if count:
+            words.append(plural(count, name))
+        elif words:
+            break  # "1 day 5 seconds" says less than "1 day"
+        if len(words) == parts:
+            break
+    return " ".join(words)
+
+
+def print_table(ctx: CliContext, table: Table) -> None:
+    """A table for people: on a terminal fitted to its width; elsewhere (a pipe, a file, cron
+    mail) at its natural width, so no id or path is ever wrapped or cut mid-word, whatever
+    COLUMNS says."""
+    if ctx.out.is_terminal:
+        ctx.out.print(table)
+        return
+    wide = Console(file=ctx.out.file, width=TABLE_WIDTH_OFF_TERMINAL, highlight=False)
+    wide.print(table, crop=False)
+
+
+TABLE_WIDTH_OFF_TERMINAL = 10_000  # columns: wider than any table's natural width
 
 
 def say(ctx: CliContext, text: str) -> None:
@@ -97,7 +169,8 @@ class Unreadable:
             return 0
         if not self._ctx.json:
             self._ctx.err.print(
-                f"{self.count} part(s) could not be read: `s3vault verify` names the damage, "
+                f"{plural(self.count, 'part')} could not be read: "
+                "`s3vault verify` names the damage, "
                 "`s3vault repair snapshots` rewrites the snapshots without it",
                 markup=False,
             )

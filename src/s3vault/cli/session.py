@@ -10,6 +10,7 @@ from pathlib import Path
 from s3vault import BackendOptions, RepoOptions, Repository, UsageError, open_repository
 from s3vault.cli.context import CliContext
 from s3vault.cli.password import read_password
+from s3vault.cli.progress import waits_for
 from s3vault.cli.render import warn
 
 
@@ -46,6 +47,7 @@ def backend_options(ctx: CliContext) -> BackendOptions:
         aws_role_arn=ctx.aws_role_arn,
         aws_external_id=ctx.aws_external_id,
         s3_verify_tls=tls_verification(ctx),
+        waits=waits_for(ctx),
     )
 
 

@@ -28,6 +28,7 @@ from s3vault.archiver.filelists import (
 )
 from s3vault.archiver.parallel import ParallelArchiver, default_jobs
 from s3vault.archiver.pipeline import ArchiveOptions, Archiver
+from s3vault.archiver.scanner import Scanner
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.objectlock import LockPolicy
 from s3vault.chunker import ByteStream
@@ -541,15 +542,17 @@ def _backup(
     if options.dry_run:
         repo = repo.dry_run()  # writes nowhere; a dry run sends no writes
     writer = repo.blob_writer()
+    archive = _archive_options(options, targets, root, start, excludes)
     archiver = _archiver(
         repo,
         writer,
         options,
-        _archive_options(options, targets, root, start, excludes),
+        archive,
         parent_tree=psnap.tree if psnap is not None else None,
         progress=progress,
     )
-    # The parent's totals are a good estimate for an ETA; a first backup shows none.
+    # The parent's totals are a good estimate for an ETA; a first backup counts its sources
+    # on a scanner thread beside the walk (restic's scanner) to have one.
     estimate = psnap.summary if psnap is not None else SnapshotSummary()
     progress.started(
         "backup",
@@ -557,7 +560,15 @@ def _backup(
         total_bytes=estimate.total_bytes_processed,
     )
     archiver.stats.warnings.extend(missing)
-    tree_id = archiver.run()
+    scanner = None
+    if psnap is None and options.stdin is None:
+        scanner = Scanner(targets, root or b"", archive.excludes, progress)
+        scanner.start()
+    try:
+        tree_id = archiver.run()
+    finally:
+        if scanner is not None:
+            scanner.stop()
     writer.flush()  # every pack and index written, so the counts below are final
     counts = _counts(archiver, writer)
     if command is not None:

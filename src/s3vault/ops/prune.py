@@ -103,7 +103,7 @@ def _prune(
 ) -> PruneResult:
     clock = clock or SystemClock()
     kind = lease_class(repo)
-    with kind.acquire(repo, "prune", lease, clock=clock) as held:
+    with kind.acquire(repo, "prune", lease, clock=clock, progress=progress) as held:
         plan = plan_prune(repo, options)
         outcome = None
         if not options.dry_run:

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Self
 
 from s3vault.clock import Clock, SystemClock
@@ -43,6 +44,7 @@ from s3vault.errors import (
 )
 from s3vault.format.envelope import SealedKind
 from s3vault.format.leasefile import LeaseFile
+from s3vault.progress import Progress
 from s3vault.repository.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -163,10 +165,12 @@ class Lease:
         *,
         clock: Clock | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        progress: Progress | None = None,
     ) -> Lease:
         """Take the lease, waiting up to ``settings.wait`` seconds for a live holder. The
         protocol's own step is ``_contender``; waiting, giving up and the message are here,
-        the same for every protocol.
+        the same for every protocol. While it waits, ``progress`` hears ``waiting`` events
+        (who holds the lease, until when this waits at most) before each pause.
 
         Raises:
             LeaseHeldError: another live process holds it (exit code 11).
@@ -177,6 +181,7 @@ class Lease:
         cls.check_clock(repo, clock)
         attempt = cls._contender(repo, operation, settings, clock, sleep)
         start = clock.monotonic()
+        holder = ""
         while True:
             started = clock.monotonic()
             outcome = attempt()
@@ -191,6 +196,10 @@ class Lease:
                         f"if that process is gone{outcome.note}"
                     )
                     raise LeaseHeldError(msg)
+                if progress is not None:
+                    holder = holder or outcome.describe()
+                    left = timedelta(seconds=settings.wait - waited)
+                    progress.waiting(f"the maintenance lease ({holder})", until=clock.now() + left)
                 sleep(min(max(1.0, settings.refresh_every / 10), settings.wait - waited))
                 continue
             outcome._last_ok = started

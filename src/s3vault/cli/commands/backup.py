@@ -14,7 +14,7 @@ from s3vault import backup as backup_op
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import TagListType, Timestamp, cli_context, global_options
 from s3vault.cli.progress import CliProgress
-from s3vault.cli.render import emit, human_bytes, say
+from s3vault.cli.render import emit, human_bytes, human_elapsed, plural, say
 from s3vault.cli.session import open_repo
 
 
@@ -294,8 +294,9 @@ def _report(ctx: CliContext, r: BackupResult) -> None:
     rate = r.total_bytes_processed / r.total_duration if r.total_duration > 0 else 0
     say(
         ctx,
-        f"processed {r.total_files_processed} files, {human_bytes(r.total_bytes_processed)} "
-        f"in {r.total_duration:.2f}s ({human_bytes(rate)}/s)",
+        f"processed {plural(r.total_files_processed, 'file')}, "
+        f"{human_bytes(r.total_bytes_processed)} "
+        f"in {human_elapsed(r.total_duration)} ({human_bytes(rate)}/s)",
     )
     if ctx.verbose > 0:
         q = r.requests
@@ -308,7 +309,8 @@ def _report(ctx: CliContext, r: BackupResult) -> None:
     if r.missing_packs:
         say(
             ctx,
-            f"healed: {r.blobs_healed} blob(s) of {r.missing_packs} pack(s) missing from the "
+            f"healed: {plural(r.blobs_healed, 'blob')} of {plural(r.missing_packs, 'pack')} "
+            "missing from the "
             "store were stored again for this snapshot",
         )
     if r.dry_run:
@@ -321,6 +323,7 @@ def _report(ctx: CliContext, r: BackupResult) -> None:
         say(ctx, f"snapshot {r.snapshot_id.short} saved")
     if r.incomplete:
         ctx.err.print(
-            f"Warning: {len(r.warnings)} source problem(s); the snapshot is marked incomplete",
+            f"Warning: {plural(len(r.warnings), 'source problem')}; "
+            "the snapshot is marked incomplete",
             markup=False,
         )

@@ -22,7 +22,7 @@ from s3vault.cli.options import cli_context, global_options, tag_filter
 from s3vault.cli.password import read_target_password
 from s3vault.cli.profile import apply_profile
 from s3vault.cli.progress import CliProgress
-from s3vault.cli.render import emit, human_bytes, say
+from s3vault.cli.render import emit, human_bytes, plural, say
 from s3vault.cli.session import backend_options, repo_options, skip_reporter
 
 
@@ -89,9 +89,9 @@ def copy(
         emit(
             ctx,
             "summary",
-            copied=[{"source": s, "target": t} for s, t in r.copied],
+            copied=[{"source_snapshot_id": s, "target_snapshot_id": t} for s, t in r.copied],
             skipped=r.skipped,
-            failed=[{"source": s, "reason": why} for s, why in r.failed],
+            failed=[{"source_snapshot_id": s, "reason": why} for s, why in r.failed],
             blobs_read=r.blobs_read,
             bytes_read=r.bytes_read,
             blobs_sent=r.blobs_sent,
@@ -108,7 +108,8 @@ def copy(
     )
     if r.failed:
         ctx.err.print(
-            f"{len(r.failed)} damaged snapshot(s) not copied: `s3vault verify` on the source "
+            f"{plural(len(r.failed), 'damaged snapshot')} not copied: "
+            "`s3vault verify` on the source "
             "names the damage",
             markup=False,
         )

@@ -40,7 +40,13 @@ def diff(first: str, second: str, metadata: bool) -> int:
         else:
             say(ctx, f"{change.kind:<5} {change.path}")
     if ctx.json:
-        emit(ctx, "summary", first=a.id, second=b.id, **dataclasses.asdict(stats))
+        emit(
+            ctx,
+            "summary",
+            first_snapshot_id=a.id,
+            second_snapshot_id=b.id,
+            **dataclasses.asdict(stats),
+        )
         return unreadable.exit_code()
     say(
         ctx,

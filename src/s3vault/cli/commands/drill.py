@@ -20,14 +20,44 @@ from s3vault import (
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import Duration, TargetDir, cli_context, global_options
 from s3vault.cli.progress import CliProgress
-from s3vault.cli.render import emit, human_bytes, say, to_jsonable, warn
+from s3vault.cli.render import (
+    emit,
+    human_bytes,
+    human_duration,
+    plural,
+    print_table,
+    say,
+    to_jsonable,
+    warn,
+)
 from s3vault.cli.session import open_repo
 
 
-def _hms(seconds: float | None) -> str:
-    if seconds is None or seconds < 0:
-        return "-"
-    return str(timedelta(seconds=round(seconds)))
+def _hms(seconds: float | None, absent: str = "none") -> str:
+    """A duration in words; ``absent`` for no target, ``unknown`` for no measure (-1)."""
+    if seconds is None:
+        return absent
+    if seconds < 0:
+        return "unknown"
+    return human_duration(seconds)
+
+
+def failed_targets(r: DrillFile, *, empty: bool) -> list[str]:
+    """Which targets a drill missed: ``damage`` (mismatches or errors), ``rto`` (the projected
+    restore time is over the target, or unknown), ``rpo`` (the snapshot is older than the
+    target), ``nothing_selected`` (nothing to prove)."""
+    failed = []
+    if r.mismatches or r.errors or r.failures:
+        failed.append("damage")
+    if r.rto_target_seconds is not None and not (
+        0 <= r.projected_rto_seconds <= r.rto_target_seconds
+    ):
+        failed.append("rto")
+    if r.rpo_target_seconds is not None and r.snapshot_age_seconds > r.rpo_target_seconds:
+        failed.append("rpo")
+    if empty:
+        failed.append("nothing_selected")
+    return failed
 
 
 @click.command("restore-test")
@@ -116,6 +146,8 @@ def _show(ctx: CliContext, result: DrillResult, *, no_disk: bool) -> None:
             ctx,
             "summary",
             **to_jsonable(r),
+            snapshot_id=r.snapshot,  # `snapshot` kept beside it: documented before 2026-12-05
+            failed_targets=failed_targets(r, empty=result.empty),
             drill_id=result.record_id,
             requests=result.requests,
         )
@@ -129,13 +161,13 @@ def _show(ctx: CliContext, result: DrillResult, *, no_disk: bool) -> None:
     )
     say(
         ctx,
-        f"  checked:       {r.files_checked} files, {human_bytes(r.bytes_checked)}, "
-        f"{r.mismatches} mismatches, {r.errors} errors",
+        f"  checked:       {plural(r.files_checked, 'file')}, {human_bytes(r.bytes_checked)}, "
+        f"{plural(r.mismatches, 'mismatch', 'mismatches')}, {plural(r.errors, 'error')}",
     )
     say(
         ctx,
-        f"  restore:       {r.restore_seconds:.2f}s at {human_bytes(r.bytes_per_second)}/s"
-        f" (proof {r.verify_seconds:.2f}s)",
+        f"  restore:       {r.restore_seconds:.2f} s at {human_bytes(r.bytes_per_second)}/s"
+        f" (proof {r.verify_seconds:.2f} s)",
     )
     say(
         ctx,
@@ -147,13 +179,23 @@ def _show(ctx: CliContext, result: DrillResult, *, no_disk: bool) -> None:
         f"  snapshot age:  {_hms(r.snapshot_age_seconds)} "
         f"(RPO target {_hms(r.rpo_target_seconds)})",
     )
-    say(ctx, f"  result:        {'PASS' if r.passed else 'FAIL'}")
+    failed = failed_targets(r, empty=result.empty)
+    why = f" ({', '.join(_FAILED_WORDS[f] for f in failed)})" if failed and not r.passed else ""
+    say(ctx, f"  result:        {'PASS' if r.passed else 'FAIL'}{why}")
+
+
+_FAILED_WORDS = {
+    "damage": "damage found",
+    "rto": "RTO target missed",
+    "rpo": "RPO target missed",
+    "nothing_selected": "nothing selected",
+}
 
 
 def _history(ctx: CliContext, drills: list[tuple[ObjectId, DrillFile]]) -> int:
     if ctx.json:
         for oid, d in drills:
-            emit(ctx, "drill", id=oid, **to_jsonable(d))
+            emit(ctx, "drill", drill_id=oid, **to_jsonable(d), snapshot_id=d.snapshot)
         return ExitCode.OK
     table = Table(box=None, pad_edge=False)
     for column in ("Time", "Snapshot", "Sample", "Files", "Rate", "RTO", "Result"):
@@ -168,5 +210,5 @@ def _history(ctx: CliContext, drills: list[tuple[ObjectId, DrillFile]]) -> int:
             _hms(d.projected_rto_seconds),
             "PASS" if d.passed else "FAIL",
         )
-    ctx.out.print(table)
+    print_table(ctx, table)
     return ExitCode.OK

@@ -9,7 +9,7 @@ import click
 from s3vault import FindOptions, Node, SnapshotFilter, TagList
 from s3vault import find as find_op
 from s3vault.cli.options import cli_context, global_options, tag_filter
-from s3vault.cli.render import Unreadable, emit, human_bytes, say
+from s3vault.cli.render import Unreadable, emit, human_bytes, plural, say
 from s3vault.cli.session import open_repo
 
 
@@ -60,7 +60,7 @@ def find(
             emit(
                 ctx,
                 "matches",
-                snapshot=snap.id,
+                snapshot_id=snap.id,
                 time=snap.snapshot.time,
                 hostname=snap.snapshot.hostname,
                 matches=[
@@ -81,5 +81,5 @@ def find(
     if ctx.json:
         emit(ctx, "summary", snapshots=snapshots, matches=matches)
     else:
-        say(ctx, f"{matches} match(es) in {snapshots} snapshot(s)")
+        say(ctx, f"{plural(matches, 'match', 'matches')} in {plural(snapshots, 'snapshot')}")
     return unreadable.exit_code()

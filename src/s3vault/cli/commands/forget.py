@@ -13,7 +13,7 @@ from s3vault.cli.context import CliContext
 from s3vault.cli.options import cli_context, global_options, tag_filter
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.pruning import prune_options, prune_settings, show_prune
-from s3vault.cli.render import emit, say
+from s3vault.cli.render import emit, plural, say
 from s3vault.cli.retention import keep_options
 from s3vault.cli.session import open_repo
 
@@ -134,9 +134,9 @@ def _render(ctx: CliContext, r: ForgetResult) -> None:
             say(ctx, f"  {verdict} {d.id.short} {when}{why}")
         removing = sum(not d.keep for d in r.decisions)
         if r.dry_run:
-            say(ctx, f"dry run: would remove {removing} snapshot(s); nothing was changed")
+            say(ctx, f"dry run: would remove {plural(removing, 'snapshot')}; nothing was changed")
         else:
-            say(ctx, f"removed {r.removed} snapshot(s)")
+            say(ctx, f"removed {plural(r.removed, 'snapshot')}")
         for sid, until in r.deferred:
             when = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
             say(

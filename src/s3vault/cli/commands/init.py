@@ -9,7 +9,7 @@ import click
 from s3vault import InitOptions, Policy, RepositorySettings, object_lock_policy
 from s3vault import init as init_op
 from s3vault.cli.options import Duration, cli_context, global_options, kdf_cost_option
-from s3vault.cli.render import emit, say, show_recovery_key
+from s3vault.cli.render import emit, human_duration, say, show_recovery_key
 from s3vault.cli.retention import keep_options
 from s3vault.cli.session import repo_options
 
@@ -107,8 +107,8 @@ def init(
             say(
                 ctx,
                 f"Object Lock ({lock.mode}): every object is locked for "
-                f"{timedelta(seconds=round(lock.period))} after it is last needed, plus "
-                f"{timedelta(seconds=round(lock.margin))} margin",
+                f"{human_duration(lock.period)} after it is last needed, plus "
+                f"{human_duration(lock.margin)} margin",
             )
         if result.recovery_key:
             show_recovery_key(ctx, result.recovery_key)

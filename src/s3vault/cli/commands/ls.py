@@ -45,7 +45,7 @@ def ls(
     select = SnapshotFilter(hosts=hosts, tags=tags, paths=paths)
     sid, entries = ls_op(repo, snapshot, path, on_error=unreadable, select=select)
     if ctx.json:
-        emit(ctx, "snapshot", id=sid.hex(), short_id=sid.short)
+        emit(ctx, "snapshot", id=sid.hex(), short_id=sid.short, snapshot_id=sid.hex())
     for e in entries:
         n = e.node
         mtime = datetime.fromtimestamp(n.mtime_ns / 1e9, UTC)

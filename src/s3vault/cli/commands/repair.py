@@ -10,7 +10,7 @@ from s3vault import repair_snapshots as repair_snapshots_op
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import cli_context, global_options
 from s3vault.cli.progress import CliProgress
-from s3vault.cli.render import emit, say, warn
+from s3vault.cli.render import emit, plural, say, warn
 from s3vault.cli.session import open_repo
 
 SHOWN_DROPPED = 20
@@ -34,13 +34,14 @@ def index(dry_run: bool) -> int:
     keep, leave = ("would keep", "would leave") if dry_run else ("kept", "leave")
     for pack in r.damaged_packs:
         if pack.gone:
-            fate = f"another pack holds each of its {pack.copies} blob(s): nothing is lost"
+            fate = f"another pack holds each of its {plural(pack.copies, 'blob')}: nothing is lost"
         elif pack.lost and pack.kept:
-            fate = f"{keep} {pack.kept} blob(s) that read back, {pack.lost} lost"
+            fate = f"{keep} {plural(pack.kept, 'blob')} that read back, {pack.lost} lost"
         elif pack.lost:
-            fate = f"its {pack.lost} blob(s) {leave} the index"
+            fate = f"its {plural(pack.lost, 'blob')} {leave} the index"
         elif pack.kept:
-            fate = f"{keep} all {pack.kept} blob(s) the index places there: they read back intact"
+            kept = plural(pack.kept, "blob")
+            fate = f"{keep} all {kept} the index places there: they read back intact"
         else:
             fate = "nothing in it is indexed"
         warn(ctx, pack.name, f"{pack.problem}; {fate}")
@@ -67,12 +68,13 @@ def index(dry_run: bool) -> int:
         say(
             ctx,
             f"rebuilt the index from {r.packs} packs ({r.blobs} blobs): "
-            f"{len(r.new_index_files)} new index file(s), {r.removed_index_files} removed",
+            f"{plural(len(r.new_index_files), 'new index file')}, {r.removed_index_files} removed",
         )
     if lost and not ctx.json:
         say(
             ctx,
-            f"{lost} blob(s) are lost: `s3vault verify` names the files; `s3vault backup` "
+            f"{plural(lost, 'blob')} {'is' if lost == 1 else 'are'} lost: "
+            "`s3vault verify` names the files; `s3vault backup` "
             "stores them again where the source still has them, `s3vault repair snapshots` "
             "removes them from the snapshots",
         )
@@ -130,16 +132,16 @@ def snapshots(snapshot_refs: tuple[str, ...], forget: bool, dry_run: bool, read_
 
 def _fields(x: SnapshotRepairReport) -> dict[str, object]:
     return {
-        "id": x.id,
+        "snapshot_id": x.id,
         "status": x.status,
         "problem": x.problem,
         "time": x.time,
         "hostname": x.hostname,
         "paths": x.paths,
         "dropped": [{"path": d.path, "kind": d.kind, "reason": d.reason} for d in x.dropped],
-        "new_id": x.new_id,
+        "new_snapshot_id": x.new_id,
         "removed": x.removed,
-        "locked_until": x.locked_until or None,
+        "locked_until": x.locked_until or None,  # null: not locked
     }
 
 
@@ -147,12 +149,12 @@ def _say_repairs(ctx: CliContext, r: RepairSnapshotsResult) -> None:
     for x in r.damaged:
         _say_one(ctx, x, dry_run=r.dry_run)
     if not r.damaged:
-        say(ctx, f"{r.checked} snapshot(s) checked: nothing is damaged")
+        say(ctx, f"{plural(r.checked, 'snapshot')} checked: nothing is damaged")
         return
     repaired = sum(x.status == "repaired" for x in r.damaged)
     removed = sum(x.removed for x in r.damaged)
     verb = "would be repaired" if r.dry_run else "repaired"
-    damaged = f"{len(r.damaged)} of {r.checked} snapshot(s) damaged"
+    damaged = f"{len(r.damaged)} of {plural(r.checked, 'snapshot')} damaged"
     say(ctx, f"{damaged}: {repaired} {verb}, {removed} removed")
 
 

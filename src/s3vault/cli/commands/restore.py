@@ -11,7 +11,7 @@ from s3vault import restore as restore_op
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import TargetDir, cli_context, global_options, latest_filters
 from s3vault.cli.progress import CliProgress
-from s3vault.cli.render import emit, human_bytes, say
+from s3vault.cli.render import emit, human_bytes, human_elapsed, plural, say
 from s3vault.cli.session import open_repo
 
 
@@ -110,25 +110,26 @@ def _report(ctx: CliContext, r: RestoreResult, *, verify: bool) -> int:
         say(
             ctx,
             f"restored snapshot {r.snapshot_id.short} to {r.target}: "
-            f"{r.files_restored} files ({r.files_skipped} already present), "
-            f"{human_bytes(r.bytes_written)} in {r.total_duration:.2f}s "
+            f"{plural(r.files_restored, 'file')} ({r.files_skipped} already present), "
+            f"{human_bytes(r.bytes_written)} in {human_elapsed(r.total_duration)} "
             f"({human_bytes(rate)}/s)",
         )
         if verify:
             say(
                 ctx,
-                f"verified {_files(r.verified)} against the snapshot: {len(r.mismatches)} differ",
+                f"verified {plural(r.verified, 'file')} against the snapshot: "
+                f"{len(r.mismatches)} did not match",
             )
     if r.mismatches and not ctx.json:
         ctx.err.print(
-            f"{_files(len(r.mismatches))} differ from the snapshot when read back (listed "
+            f"read back, {plural(len(r.mismatches), 'file')} did not match the snapshot (listed "
             "above): the target changed them or did not store them faithfully; check the "
             "disk, then restore them again",
             markup=False,
         )
     if r.errors and not ctx.json:
         ctx.err.print(
-            f"{len(r.errors)} file(s) not restored (missing or damaged data): `s3vault "
+            f"{plural(len(r.errors), 'file')} not restored (missing or damaged data): `s3vault "
             "verify` names the damage; restore them from another snapshot (`s3vault find`), "
             "or `s3vault repair snapshots` to drop what is lost",
             markup=False,
@@ -142,6 +143,3 @@ def _verify_fields(r: RestoreResult, verify: bool) -> dict[str, int]:
     """The summary's --verify counts (absent without --verify)."""
     return {"files_verified": r.verified, "verify_errors": len(r.mismatches)} if verify else {}
 
-
-def _files(n: int) -> str:
-    return f"{n} file" if n == 1 else f"{n} files"

@@ -15,7 +15,7 @@ from s3vault import (
 )
 from s3vault import snapshots as snapshots_op
 from s3vault.cli.options import cli_context, global_options, tag_filter
-from s3vault.cli.render import emit_array, human_bytes, to_jsonable
+from s3vault.cli.render import emit_array, human_bytes, print_table, to_jsonable
 from s3vault.cli.session import open_repo
 
 
@@ -60,10 +60,10 @@ def snapshots(
     if ctx.quiet:
         return 0
     if not keys:
-        ctx.out.print(_table(entries, compact))
+        print_table(ctx, _table(entries, compact))
     for group in groups:
         ctx.out.print(f"snapshots for ({_describe(group, keys)}):", markup=False)
-        ctx.out.print(_table(list(group.entries), compact))
+        print_table(ctx, _table(list(group.entries), compact))
     ctx.out.print(f"{len(entries)} snapshot{'' if len(entries) == 1 else 's'}")
     return 0
 

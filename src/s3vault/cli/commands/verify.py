@@ -8,7 +8,7 @@ from s3vault import ExitCode, VerifyOptions
 from s3vault import verify as verify_op
 from s3vault.cli.options import cli_context, global_options
 from s3vault.cli.progress import CliProgress
-from s3vault.cli.render import emit, human_bytes, say
+from s3vault.cli.render import emit, human_bytes, human_elapsed, plural, say
 from s3vault.cli.session import open_repo
 
 SHOWN_PATHS = 10
@@ -84,14 +84,14 @@ def verify(read_data: bool, read_data_subset: str | None, seed: int | None) -> i
         say(
             ctx,
             f"checked {r.snapshots} snapshots, {r.index_files} index files, "
-            f"{r.packs} packs{read} in {r.total_duration:.2f}s",
+            f"{r.packs} packs{read} in {human_elapsed(r.total_duration)}",
         )
         errors = sum(f.severity == "error" for f in r.findings)
         say(
             ctx,
             "no errors were found"
             if r.ok
-            else f"{errors} error(s): repository damaged (each says what to run; "
+            else f"{plural(errors, 'error')}: repository damaged (each says what to run; "
             "docs/troubleshooting.md, 'When the repository is damaged')",
         )
     return ExitCode.OK if r.ok else ExitCode.DAMAGED

@@ -1,0 +1,102 @@
+"""The scanner: a thread that walks a first backup's sources beside it, counting files and
+bytes, so the progress display has totals (a percentage, an ETA) as restic's scanner gives.
+
+It applies the backup's exclude rules (patterns, sizes, tag files, one file system) but reads no
+file: a count of regular files and their sizes by ``lstat``. Its figures go out as
+``Progress.totals`` events, growing as it walks (every ``REPORT_EVERY`` files) and once more
+with ``complete=True`` at the end; an unreadable directory is skipped silently (the backup
+itself reports it). It stops early when ``stop()`` is called (the backup is over or failed).
+The walk is iterative (an explicit stack), as everywhere in the library.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+
+from s3vault.archiver.excludes import ExcludeMatcher, ExcludeRules
+from s3vault.progress import Progress
+
+REPORT_EVERY = 256  # files between two ``totals`` events
+
+
+class Scanner:
+    """Counts the files and bytes a backup of ``targets`` (recorded paths, read below
+    ``root``) will read. Use ``start()`` then ``stop()``; or ``run()`` on this thread."""
+
+    def __init__(
+        self, targets: tuple[bytes, ...], root: bytes, excludes: ExcludeRules, progress: Progress
+    ) -> None:
+        self._targets = targets
+        self._root = root
+        self._matcher = ExcludeMatcher(excludes)
+        self._progress = progress
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.files = 0
+        self.bytes_ = 0
+        self.complete = False
+
+    def start(self) -> None:
+        """Walk on a daemon thread (it never keeps the process alive)."""
+        self._thread = threading.Thread(target=self.run, name="s3v-scanner", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop walking and wait for the thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def run(self) -> None:
+        """Walk every target; report as it goes and at the end (unless stopped)."""
+        for target in self._targets:
+            if self._stop.is_set():
+                return
+            self._walk(target)
+        if not self._stop.is_set():
+            self.complete = True
+            self._report()
+
+    def _report(self) -> None:
+        self._progress.totals(files=self.files, bytes_=self.bytes_, complete=self.complete)
+
+    def _walk(self, target: bytes) -> None:
+        """One target and everything below it, depth first (the stack holds directories)."""
+        try:
+            top = os.lstat(self._root + target)
+        except OSError:
+            return
+        if not stat.S_ISDIR(top.st_mode):
+            self._count(top)
+            return
+        stack = [(target, top.st_dev)]
+        while stack and not self._stop.is_set():
+            recorded, dev = stack.pop()
+            path = self._root + recorded
+            tagged, _problems = self._matcher.tagged(path)  # the backup says the problems
+            try:
+                with os.scandir(path) as it:
+                    entries = [(e.name, e.stat(follow_symlinks=False)) for e in it]
+            except OSError:
+                continue
+            for name, st in entries:
+                child = os.path.join(recorded, name)
+                is_dir = stat.S_ISDIR(st.st_mode)
+                if (tagged is not None and name not in tagged) or self._matcher.excluded(
+                    child, st
+                ):
+                    continue
+                if is_dir:
+                    if not (self._matcher.one_file_system and st.st_dev != dev):
+                        stack.append((child, dev))
+                else:
+                    self._count(st)
+
+    def _count(self, st: os.stat_result) -> None:
+        self.files += 1  # every non-directory is one of the backup's files (restic counts so)
+        if stat.S_ISREG(st.st_mode):
+            self.bytes_ += st.st_size
+        if self.files % REPORT_EVERY == 0:
+            self._report()

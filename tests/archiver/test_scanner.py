@@ -1,0 +1,84 @@
+"""The scanner beside a first backup (issue 17): it counts what the backup will read, with the
+backup's exclude rules, so the display has a total; its total equals the backup's figures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from s3vault import BackupOptions, backup
+from s3vault.archiver.excludes import ExcludeRules
+from s3vault.archiver.scanner import REPORT_EVERY, Scanner
+from s3vault.progress import NullProgress
+from tests.conftest import RepoHandle, write_file
+
+
+class Totals(NullProgress):
+    """Keeps the totals events (and, for a backup, its advanced bytes)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[int, int, bool]] = []
+
+    def totals(self, *, files: int, bytes_: int, complete: bool) -> None:
+        self.events.append((files, bytes_, complete))
+
+
+def tree(root: Path) -> Path:
+    write_file(root / "a.txt", b"a" * 10)
+    write_file(root / "sub" / "b.bin", b"b" * 1000)
+    write_file(root / "sub" / "deeper" / "c.log", b"c" * 77)
+    write_file(root / "skip" / "big.bin", b"x" * 5000)
+    (root / "link").symlink_to("a.txt")
+    return root
+
+
+def test_scanner_counts_files_and_bytes_with_the_backups_excludes(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src")
+    heard = Totals()
+    excludes = ExcludeRules.build(("*.log", str(src / "skip")), ())
+    Scanner((os.fsencode(src),), b"", excludes, heard).run()
+    # a.txt, b.bin, link (a symlink is one of the backup's files, with no bytes)
+    assert heard.events[-1] == (3, 1010, True)
+
+
+def test_scanner_reports_as_it_walks_then_once_complete(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for i in range(REPORT_EVERY * 2 + 5):
+        write_file(src / f"d{i % 7}" / f"f{i}", b"z")
+    heard = Totals()
+    Scanner((os.fsencode(src),), b"", ExcludeRules(), heard).run()
+    growing = [e for e in heard.events if not e[2]]
+    assert [e[0] for e in growing] == [REPORT_EVERY, REPORT_EVERY * 2]
+    assert heard.events[-1] == (REPORT_EVERY * 2 + 5, REPORT_EVERY * 2 + 5, True)
+
+
+def test_a_stopped_scanner_says_nothing_complete(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src")
+    heard = Totals()
+    scanner = Scanner((os.fsencode(src),), b"", ExcludeRules(), heard)
+    scanner.stop()  # before it walks: the backup was over first
+    scanner.run()
+    assert not any(complete for _, _, complete in heard.events)
+
+
+def test_scanner_skips_what_it_cannot_read_and_missing_targets(tmp_path: Path) -> None:
+    src = tree(tmp_path / "src")
+    heard = Totals()
+    targets = (os.fsencode(src / "sub"), os.fsencode(tmp_path / "gone"))
+    Scanner(targets, b"", ExcludeRules(), heard).run()
+    assert heard.events[-1] == (2, 1077, True)
+
+
+def test_first_backup_totals_from_the_scanner_match_the_backup(
+    local_repo: RepoHandle, tmp_path: Path
+) -> None:
+    src = tree(tmp_path / "src")
+    heard = Totals()
+    result = backup(local_repo.open(), BackupOptions(paths=(str(src),)), progress=heard)
+    assert heard.events, "a first backup has a scanner"
+    _files, nbytes, complete = heard.events[-1]
+    assert complete
+    assert nbytes == result.total_bytes_processed
+    again = Totals()
+    backup(local_repo.open(), BackupOptions(paths=(str(src),)), progress=again)
+    assert again.events == []  # with a parent, its totals are the estimate: no scanner
