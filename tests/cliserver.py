@@ -111,6 +111,21 @@ class CliServer:
             raise subprocess.TimeoutExpired([S3VAULT, *argv], limit or 0.0, out, err)
         return subprocess.CompletedProcess([S3VAULT, *argv], status["returncode"], out, err)
 
+    def shim_dir(self) -> Path:
+        """A directory holding an executable ``s3vault`` that runs each command through this
+        server (tests/clishim.py): put it first in PATH for shell scripts."""
+        directory = Path(self._socket).parent / "bin"
+        shim = directory / "s3vault"
+        if not shim.exists():
+            directory.mkdir(exist_ok=True)
+            tests = str(Path(__file__).parent)
+            shim.write_text(
+                f"#!{sys.executable} -IS\nimport sys\nsys.path.insert(0, {tests!r})\n"
+                f"from clishim import main\nmain({self._socket!r})\n"
+            )
+            shim.chmod(0o755)
+        return directory
+
     def close(self) -> None:
         """Stop the server (children still running finish on their own)."""
         self._proc.terminate()

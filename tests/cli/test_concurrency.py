@@ -131,6 +131,7 @@ def test_concurrent_backups_and_racing_pruners_lose_nothing(
     stop.set()
     for t in pruners:
         t.join()
+    print(f"prunes: {len(prune_codes)} runs, {prune_codes.count(0)} committed; refused {refused}")
     assert not errors, errors
     assert prune_codes.count(0) >= 2
     time.sleep(4.1)
