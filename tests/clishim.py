@@ -50,7 +50,8 @@ def main(socket_path: str) -> None:
     if code < 0:  # killed by a signal: so is this process, as the shell expects
         for signum in _FORWARDED:
             signal.signal(signum, signal.SIG_DFL)
-        signal.signal(-code, signal.SIG_DFL)
+        if -code not in (signal.SIGKILL, signal.SIGSTOP):  # the two that cannot be caught
+            signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
     sys.stdout.flush()
     os._exit(code if code >= 0 else 128 - code)
