@@ -43,13 +43,16 @@ demo: $(RUN)
 	$(PY) scripts/demo.py
 
 ## test: install what the tests need and run the whole suite. Three workers on two cores: the
-## real-process tests (crash points, SIGSTOP, the kill loop) still wait on the local file system's
-## clock for a grace of a second or two, and the S3 servers answer beside the CPU-bound rest.
-## CLI commands are forked from a server that has imported s3vault once (tests/cliserver.py);
-## S3VAULT_TEST_FRESH_PROCESS=1 starts the console script for every command instead
+## S3 servers (moto in each worker, Swift as processes) and the SIGSTOP tests' real waits overlap
+## the CPU-bound rest. The suite spends its time as CPU: CLI commands are forked from a server
+## that has imported s3vault once (tests/cliserver.py; the docs pages' shells reach it through
+## tests/clishim.py), with S3VAULT_TEST_FRESH_PROCESS=1 they start the console script instead;
+## grace periods pass by simulated time (tests/timetravel.py). The longest tests start first
+## (tests/conftest.py LONGEST_FIRST) and idle workers steal queued tests, so no worker ends
+## alone with the damage campaign.
 PYTEST_WORKERS ?= 3
 test: $(STAMP) fuse3
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal
 
 ## lint: ruff (check + format), mypy --strict on src/, and the layering contracts
 lint: $(STAMP)

@@ -33,6 +33,7 @@ import boto3
 import pytest
 
 from tests.cli.test_s3 import s3_env
+from tests.cliserver import CliServer
 from tests.conftest import S3VAULT, write_file
 from tests.trees import remove_deep
 
@@ -175,8 +176,10 @@ def _dr_check(box: Sandbox) -> None:
 
 
 # a prune that holds the maintenance lease, stopped: what another operator's prune looks like
+# the console script itself (not the fork server's s3vault in PATH): $holder is the process
+# that stops, is watched with ps and gets SIGCONT and SIGKILL
 _HELD_LEASE = (
-    "S3VAULT_TEST_STOP_AT=prune-after-plan s3vault prune >/dev/null 2>&1 & holder=$!\n"
+    f"S3VAULT_TEST_STOP_AT=prune-after-plan {S3VAULT} prune >/dev/null 2>&1 & holder=$!\n"
     "while :; do\n"
     '  case "$(ps -o stat= -p $holder | cut -c1)" in\n'
     "    T) break ;;\n"
@@ -322,7 +325,10 @@ def _iam_key(user: str, actions: list[str]) -> dict[str, str]:
     }
 
 
-def sandbox(tmp_path: Path, env: dict[str, str]) -> Sandbox:
+def sandbox(tmp_path: Path, env: dict[str, str], server: CliServer | None = None) -> Sandbox:
+    """A home and a root with sample files; ``s3vault`` in PATH is the fork server's
+    (tests/clishim.py: the real entry point, a process of its own per command, without an
+    interpreter start each) when there is one, else the console script."""
     home, root = tmp_path / "home", tmp_path / "root"
     for i in range(8):
         write_file(home / "documents" / f"file{i}.txt", f"document {i}\n".encode() * 200)
@@ -342,7 +348,9 @@ def sandbox(tmp_path: Path, env: dict[str, str]) -> Sandbox:
         HOME=str(home),
         ROOT=str(root),
         XDG_CACHE_HOME=str(home / ".cache"),
-        PATH=f"{Path(S3VAULT).parent}:{env['PATH']}",
+        PATH=":".join(
+            [*([str(server.shim_dir())] if server else []), str(Path(S3VAULT).parent), env["PATH"]]
+        ),
     )
     if "AWS_ACCESS_KEY_ID" in env:  # the named AWS profiles the pages use, on the same server
         creds = f"aws_access_key_id = {env['AWS_ACCESS_KEY_ID']}\naws_secret_access_key = "
@@ -379,7 +387,11 @@ def replaced(page: Path, spec: Page, values: dict[str, str]) -> list[Step]:
 
 @pytest.mark.parametrize("name", sorted(PAGES))
 def test_page_examples_run(
-    name: str, request: pytest.FixtureRequest, tmp_path: Path, cli_env: dict[str, str]
+    name: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    cli_env: dict[str, str],
+    cli_server: CliServer | None,
 ) -> None:
     spec = PAGES[name]
     page = spec.path or DOCS / name
@@ -407,7 +419,7 @@ def test_page_examples_run(
             "AWS_ACCESS_KEY_ID": swift.access_key,
             "AWS_SECRET_ACCESS_KEY": swift.secret_key,
         }
-    box = sandbox(tmp_path, env)
+    box = sandbox(tmp_path, env, cli_server)
     if spec.password:
         with_password(box)
     if spec.repo:
@@ -432,10 +444,12 @@ def test_page_examples_run(
             spec.check(box)
 
 
-def test_shipped_cron_file_and_systemd_unit_run(tmp_path: Path, cli_env: dict[str, str]) -> None:
+def test_shipped_cron_file_and_systemd_unit_run(
+    tmp_path: Path, cli_env: dict[str, str], cli_server: CliServer | None
+) -> None:
     """docs/examples/s3vault.cron and the ExecStart of s3vault@.service (as s3vault@web), with
     a profile "web" on a local repository."""
-    box = sandbox(tmp_path, cli_env)
+    box = sandbox(tmp_path, cli_env, cli_server)
     with_repository(box)
     config = box.root / "etc" / "s3vault" / "config.toml"
     config.write_text(

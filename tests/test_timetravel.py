@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import textwrap
 from datetime import datetime
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from s3vault.clock import SystemClock
 from tests.cli.test_s3 import s3_env
 from tests.cliserver import CliServer
 from tests.conftest import RunCli, write_file
-from tests.timetravel import TimeTravel
+from tests.timetravel import TimeTravel, age_directory
 
 DAY = 86400.0
 
@@ -73,3 +75,52 @@ def test_the_fork_server_runs_the_cli_as_a_process_of_its_own(
         env={**env, "S3VAULT_TEST_CRASH_AT": "backup-before-snapshot"},
     )
     assert killed.returncode == -9
+
+
+def test_the_shell_s3vault_runs_the_cli_through_the_fork_server(
+    tmp_path: Path, cli_env: dict[str, str], cli_server: CliServer | None
+) -> None:
+    """tests/clishim.py, the s3vault the docs pages' shells find first in PATH: the shell's
+    own streams (a pipe in, a here-document, a file out), exit codes, and a command killed by
+    a signal dying so for the shell too (128 + 9)."""
+    if cli_server is None:
+        pytest.skip("S3VAULT_TEST_FRESH_PROCESS=1: no fork server")
+    env = {**cli_env, "PATH": f"{cli_server.shim_dir()}:{os.environ['PATH']}"}
+    url = str(tmp_path / "repo")
+    write_file(tmp_path / "src" / "f", b"data")
+    script = f"""
+    set -u
+    s3vault -r {url} init --kdf-cost minimum --no-recovery-key -q; echo "init $?"
+    s3vault no-such-command 2>/dev/null; echo "bad $?"
+    S3VAULT_TEST_CRASH_AT=backup-before-snapshot s3vault -r {url} backup src; echo "killed $?"
+    s3vault -r {url} backup src -q >/dev/null; echo "backup $?"
+    s3vault -r {url} --json snapshots > listed.json; echo "listed $?"
+    printf 'n\\n' | s3vault -r {url} --json snapshots | wc -l | tr -d ' '
+    s3vault --version <<'END' | head -c 7
+    END
+    """
+    done = subprocess.run(
+        ["bash", "-c", textwrap.dedent(script)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.stdout.split("\n") == [
+        "init 0", "bad 2", "killed 137", "backup 0", "listed 0", "1", "s3vault",
+    ], done.stdout + done.stderr  # fmt: skip
+    assert len(json.loads((tmp_path / "listed.json").read_text())) == 1
+
+
+def test_age_directory_moves_every_file_back(tmp_path: Path) -> None:
+    """Simulated time for a local store: every file below the root is that much older, and
+    nothing else changes."""
+    old = write_file(tmp_path / "repo" / "data" / "ab" / "pack", b"x")
+    top = write_file(tmp_path / "repo" / "config", b"y")
+    before = {p: p.stat().st_mtime_ns for p in (old, top)}
+    assert age_directory(tmp_path / "repo", 2.5) == 2
+    for path, then in before.items():
+        assert then - path.stat().st_mtime_ns == 2_500_000_000
+    assert old.read_bytes() == b"x" and top.read_bytes() == b"y"

@@ -7,13 +7,20 @@ real clocks do while time passes.
 
 Without the fork server (``S3VAULT_TEST_FRESH_PROCESS=1``) the console script cannot be told
 the offset: ``advance`` then sleeps for real, and the test runs in real time.
+
+A repository in a local directory has the file system's clock as its store clock (the age of
+a mark, a pack or a lease is ``server_time() - mtime``, and ``server_time`` stamps a probe
+file): ``age_directory`` moves every file's times back instead, which is what the store sees
+when that much time passes with no command running. It works with or without the fork server.
 """
 
 from __future__ import annotations
 
 import datetime
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from s3vault.clock import SystemClock
 
@@ -79,3 +86,24 @@ class TimeTravel:
     def close(self) -> None:
         """Back to the real time (the moto servers outlive the test)."""
         MOTO.seconds = 0.0
+
+
+def age_directory(root: Path | str, seconds: float) -> int:
+    """Let ``seconds`` pass for the repository (or any tree) at ``root`` on the local file
+    system: every file's access and modification times move that far back, as if it had been
+    written that much earlier. Call it only while no command runs on ``root`` (a write under
+    way would keep its real time). Returns how many files it aged."""
+    aged = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.stat(path, follow_symlinks=False)
+                shift = int(seconds * 1e9)
+                os.utime(
+                    path, ns=(st.st_atime_ns - shift, st.st_mtime_ns - shift), follow_symlinks=False
+                )
+            except FileNotFoundError:
+                continue
+            aged += 1
+    return aged

@@ -4,15 +4,16 @@ not an interpreter start and the imports (about 0.4 s of CPU each, which would m
 campaign's thousands of commands take an hour).
 
 Each request gets what a fresh process would: its own environment, working directory, empty
-stdin, and stdout/stderr captured as a subprocess's pipes are (not terminals). One thing is
-shared on purpose: botocore's parsed service models (JSON files it reads for every new
-client, about 0.3 s of CPU per command; they are the same files for every command, and
-botocore already shares them between the clients of one session). The child keeps
-the traceback of every ``internal error`` (which ``main`` shows only with ``-v``) so a report
-can say where it came from, and reports an exception that escapes ``main`` as the traceback
-Python would print. A command that hangs is killed with its child after a timeout; a new
-child serves the next request. ``S3VAULT_CAMPAIGN_SUBPROCESS=1`` runs every command as its own
-subprocess of the console script instead (slower; for a check that both agree).
+stdin, and stdout/stderr captured as a subprocess's pipes are (not terminals). Two things are
+shared on purpose: botocore's parsed service models (JSON files it reads for every new client,
+about 0.3 s of CPU per command; they are the same files for every command, and botocore already
+shares them between the clients of one session); and the key-encryption key derived from a
+password and a key file's KDF parameters (``_remember_derived_keys``). The child keeps the
+traceback of every ``internal error`` (which ``main`` shows only with ``-v``) so a report can
+say where it came from, and reports an exception that escapes ``main`` as the traceback Python
+would print. A command that hangs is killed with its child after a timeout; a new child serves
+the next request. ``S3VAULT_CAMPAIGN_SUBPROCESS=1`` runs every command as its own subprocess of
+the console script instead (slower; for a check that both agree).
 """
 
 from __future__ import annotations
@@ -143,6 +144,27 @@ def _share_botocore_models() -> None:
     loaders.Loader.__init__ = init  # type: ignore[method-assign, unused-ignore]
 
 
+def _remember_derived_keys() -> None:
+    """The key-encryption key of a (password, KDF parameters) pair is derived once and then
+    remembered: every command of the campaign opens a copy of the same template with the same
+    password, so without this each spent about 30 ms of CPU on the same Argon2id derivation
+    (the "minimum" cost), a third of a small command's work. A key file whose parameters a
+    damage changed (salt, memory, iterations) is a new pair and is derived for real; what is
+    returned is always what Argon2id returns for that pair."""
+    from s3vault.crypto import kdf
+
+    derive = kdf.derive_kek
+    known: dict[tuple[bytes, object], bytes] = {}
+
+    def derive_kek(password: bytes, params: kdf.KdfParams) -> bytes:
+        key = (bytes(password), params)
+        if key not in known:
+            known[key] = derive(password, params)
+        return known[key]
+
+    kdf.derive_kek = derive_kek  # type: ignore[assignment, unused-ignore]
+
+
 def _serve() -> None:
     """Read requests (JSON lines) on stdin, answer on the original stdout. fd 1 is pointed at
     stderr so that nothing but answers reaches the parent that way."""
@@ -151,6 +173,7 @@ def _serve() -> None:
     import s3vault.cli as cli_module
 
     _share_botocore_models()
+    _remember_derived_keys()
 
     traces: list[str] = []
     original_fail = cli_module._fail

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import RunCli, write_file
+from tests.timetravel import age_directory
 from tests.trees import snapshot_tree
 
 
@@ -276,7 +276,7 @@ def test_prune_deletes_nothing_while_a_snapshot_file_cannot_be_read(
     packs = set(objects(url, "data"))
     bad = "cd" * 32
     Path(url, "snapshots", bad).write_bytes(os.urandom(500))
-    time.sleep(1.5)  # the marks age past the grace (1 s)
+    age_directory(url, 1.5)  # the marks age past the grace (1 s): simulated time
     held = run_cli("-r", url, "prune", "--json")
     assert held.code == 0, held.stderr
     summary = lines(held.stdout)[-1]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tests.cliserver import CliServer, run_s3vault
 from tests.conftest import RunCli, write_file
+from tests.timetravel import age_directory
 
 ROUNDS = int(os.environ.get("S3VAULT_TORTURE_ROUNDS", "24"))
 
@@ -90,7 +91,7 @@ def test_random_kills_of_backup_and_prune_lose_no_completed_snapshot(
         backup_time = clean_backup()
         code, _ = killed_at_random(cli_server, prune_argv, cli_env, prune_time, rng)
         kills["prune"] += code == -9
-        time.sleep(0.5)  # let some marks age past the grace for the next rounds
+        age_directory(url, 0.5)  # some marks age past the grace for the next rounds
         check = run_cli("-r", url, "verify")
         assert check.code == 0, (n, check.stdout + check.stderr)
         alive = snapshot_ids()
@@ -107,9 +108,9 @@ def test_random_kills_of_backup_and_prune_lose_no_completed_snapshot(
     # the test would prove nothing if most runs finished before their kill (timing on a loaded
     # machine varies, so only half is asked for)
     assert kills["backup"] >= ROUNDS // 2 and kills["prune"] >= ROUNDS // 2, kills
-    time.sleep(1.1)
+    age_directory(url, 1.1)  # simulated time (tests/timetravel.py)
     r = run_cli("-r", url, "forget", "--keep-last", "3", "--prune", "--grace", "1s")
     assert r.code == 0, r.stderr
-    time.sleep(1.1)
+    age_directory(url, 1.1)
     assert run_cli("-r", url, "prune", "--grace", "1s").code == 0
     assert run_cli("-r", url, "verify", "--read-data").code == 0

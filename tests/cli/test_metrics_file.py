@@ -4,27 +4,28 @@ once into one --metrics-file lose no series (each read-merge-write holds the fil
 from __future__ import annotations
 
 import re
-import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.conftest import S3VAULT
+from tests.cliserver import CliServer, run_s3vault
 
 
-def test_twenty_concurrent_commands_lose_no_series(tmp_path: Path, cli_env: dict[str, str]) -> None:
+def test_twenty_concurrent_commands_lose_no_series(
+    tmp_path: Path, cli_env: dict[str, str], cli_server: CliServer | None
+) -> None:
+    """Twenty processes at once (forked from the fork server: each a process of its own,
+    started together, without twenty interpreter starts competing for two cores)."""
     metrics = tmp_path / "textfile" / "s3vault.prom"
     init = ("init", "--kdf-cost", "minimum", "--no-recovery-key", "-q")
-    runs = [
-        subprocess.Popen(
-            [S3VAULT, "-r", str(tmp_path / f"repo{n}"), "--metrics-file", str(metrics), *init],
-            env=cli_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        for n in range(20)
-    ]
-    for run in runs:
-        _, err = run.communicate(timeout=180)
-        assert run.returncode == 0, err.decode()
+
+    def run(n: int) -> tuple[int, bytes]:
+        argv = ["-r", str(tmp_path / f"repo{n}"), "--metrics-file", str(metrics), *init]
+        done = run_s3vault(cli_server, argv, env=cli_env, kill_after=180)
+        return done.returncode, done.stderr
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        for code, err in pool.map(run, range(20)):
+            assert code == 0, err.decode()
     text = metrics.read_text()
     repos = set(
         re.findall(r's3vault_exit_code\{[^}]*repository="[^"]*/(repo\d+)"[^}]*\} 0\.0', text)

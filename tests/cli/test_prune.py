@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from s3vault import RepoOptions, open_repository
 from s3vault.repository.lease import Lease
 from tests.conftest import PASSWORD, RunCli, write_file
+from tests.timetravel import age_directory
 from tests.trees import snapshot_tree
 
 
@@ -117,7 +117,7 @@ def test_a_kill_at_a_crash_point_loses_nothing(
         kept_tree = snapshot_tree(src)
         assert run_cli("-r", url, "forget", "--keep-last", "1").code == 0
         assert run_cli("-r", url, "prune", "--max-unused", "0%").code == 0
-        time.sleep(2.5)  # the marks age past the grace (1 s), even on a loaded machine
+        age_directory(url, 2)  # the marks age past the grace (1 s): simulated time
         write_file(src / "f5", b"changed")  # partly used packs to repack
         survivor = backup(run_cli, url, src)
         kept_tree = snapshot_tree(src)
@@ -135,7 +135,7 @@ def test_a_kill_at_a_crash_point_loses_nothing(
     assert snapshot_tree(out / str(src).lstrip("/")) == kept_tree
     backup(run_cli, url, src)  # the next backup and prunes succeed
     for _ in range(2):
-        time.sleep(1.1)
+        age_directory(url, 1.1)  # past the grace: the kill's garbage is marked, then deleted
         done = run_cli("-r", url, "prune", "--max-unused", "0%")
         assert done.code == 0, done.stderr
     check = run_cli("-r", url, "verify", "--read-data", "--json")

@@ -80,7 +80,7 @@ def test_rewrite_dry_run_says_what_it_would_remove_and_writes_nothing(
     before = files(cli_repo)
     done = run_cli("-r", cli_repo, "rewrite", "--dry-run", "-e", "credentials", "-e", "*.key")
     assert done.code == 0, done.stderr
-    assert f"would remove file {src}/home/.aws/credentials (2.000 KiB)" in done.stdout
+    assert f"would remove file {src}/home/.aws/credentials (2.00 KiB)" in done.stdout
     assert f"would remove file {src}/etc/server.key" in done.stdout
     assert "nothing was written (dry run)" in done.stdout
     done = run_cli("-r", cli_repo, "--json", "rewrite", "-n", "-e", "credentials", sid[:8])

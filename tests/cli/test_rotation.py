@@ -9,7 +9,6 @@ import itertools
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 from s3vault.backend.local import LocalBackend
@@ -20,6 +19,7 @@ from s3vault.repository.keyring import unwrap_key
 from s3vault.repository.packheader import read_pack_header
 from s3vault.repository.repository import Repository
 from tests.conftest import PASSWORD, RunCli, write_file
+from tests.timetravel import age_directory
 from tests.trees import snapshot_tree
 
 
@@ -80,11 +80,11 @@ def test_rotate_reencrypt_and_retire(
     usage = {e["epoch"]: e for e in json.loads(listed.stdout.splitlines()[-1])["epochs"]}
     assert usage[1]["packs"] > 0 and usage[2]["packs"] > 0 and usage[2]["current"]
 
-    time.sleep(1.2)
+    age_directory(url, 1.2)  # simulated time past the grace (tests/timetravel.py)
     first = run_cli("-r", url, "prune", "--reencrypt", "--grace", "1s")
     assert first.code == 0, first.stderr
     assert "re-encrypt" in first.stdout and "stay live" in first.stdout
-    time.sleep(1.2)
+    age_directory(url, 1.2)
     second = run_cli("-r", url, "--json", "prune", "--reencrypt", "--grace", "1s")
     assert second.code == 0, second.stderr
     summary = json.loads(second.stdout.splitlines()[-1])
@@ -131,7 +131,7 @@ def test_reencryption_spreads_over_runs_with_a_budget(
     left = [old_packs()]
     assert left[0] >= 5
     for _ in range(12):  # each run re-encrypts at most 2 MiB of packs
-        time.sleep(1.1)  # the grace after which the packs re-encrypted before are deleted
+        age_directory(url, 1.1)  # the grace after which the packs re-encrypted before go
         done = run_cli(
             "-r", url, "prune", "--reencrypt", "--max-repack-size", "2M", "--grace", "1s"
         )

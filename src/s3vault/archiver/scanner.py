@@ -84,9 +84,7 @@ class Scanner:
             for name, st in entries:
                 child = os.path.join(recorded, name)
                 is_dir = stat.S_ISDIR(st.st_mode)
-                if (tagged is not None and name not in tagged) or self._matcher.excluded(
-                    child, st
-                ):
+                if (tagged is not None and name not in tagged) or self._matcher.excluded(child, st):
                     continue
                 if is_dir:
                     if not (self._matcher.one_file_system and st.st_dev != dev):

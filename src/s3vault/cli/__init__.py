@@ -31,6 +31,7 @@ from s3vault import (
 )
 from s3vault.cli.commands import COMMANDS
 from s3vault.cli.context import CliContext
+from s3vault.cli.examples import add_examples
 from s3vault.cli.options import global_options, global_options_last
 from s3vault.cli.render import emit, emit_error
 from s3vault.cli.session import backend_options
@@ -80,6 +81,7 @@ def cli() -> None:
 
 for _command in COMMANDS:
     cli.add_command(_command)
+add_examples(cli)
 global_options_last(cli)
 
 

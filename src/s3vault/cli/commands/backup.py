@@ -245,35 +245,40 @@ def _command_and_paths(
     return paths, ()
 
 
+def _emit_summary(ctx: CliContext, r: BackupResult) -> None:
+    """The --json summary line."""
+    emit(
+        ctx,
+        "summary",
+        snapshot_id=r.snapshot_id,
+        skipped=r.skipped,
+        parent_id=r.parent_id,
+        files_new=r.files_new,
+        files_changed=r.files_changed,
+        files_unmodified=r.files_unmodified,
+        files_failed=r.files_failed,
+        dirs_new=r.dirs_new,
+        dirs_changed=r.dirs_changed,
+        dirs_unmodified=r.dirs_unmodified,
+        data_blobs=r.data_blobs,
+        tree_blobs=r.tree_blobs,
+        data_added=r.data_added,
+        data_added_raw=r.data_added_raw,
+        total_files_processed=r.total_files_processed,
+        total_bytes_processed=r.total_bytes_processed,
+        total_duration=round(r.total_duration, 3),
+        dry_run=r.dry_run,
+        incomplete=r.incomplete,
+        requests=r.requests,
+        locks_extended=r.locks_extended,
+        missing_packs=r.missing_packs,
+        blobs_healed=r.blobs_healed,
+    )
+
+
 def _report(ctx: CliContext, r: BackupResult) -> None:
     if ctx.json:
-        emit(
-            ctx,
-            "summary",
-            snapshot_id=r.snapshot_id,
-            skipped=r.skipped,
-            parent_id=r.parent_id,
-            files_new=r.files_new,
-            files_changed=r.files_changed,
-            files_unmodified=r.files_unmodified,
-            files_failed=r.files_failed,
-            dirs_new=r.dirs_new,
-            dirs_changed=r.dirs_changed,
-            dirs_unmodified=r.dirs_unmodified,
-            data_blobs=r.data_blobs,
-            tree_blobs=r.tree_blobs,
-            data_added=r.data_added,
-            data_added_raw=r.data_added_raw,
-            total_files_processed=r.total_files_processed,
-            total_bytes_processed=r.total_bytes_processed,
-            total_duration=round(r.total_duration, 3),
-            dry_run=r.dry_run,
-            incomplete=r.incomplete,
-            requests=r.requests,
-            locks_extended=r.locks_extended,
-            missing_packs=r.missing_packs,
-            blobs_healed=r.blobs_healed,
-        )
+        _emit_summary(ctx, r)
         return
     if r.parent_id is not None:
         say(ctx, f"using parent snapshot {r.parent_id.short}")

@@ -142,4 +142,3 @@ def _report(ctx: CliContext, r: RestoreResult, *, verify: bool) -> int:
 def _verify_fields(r: RestoreResult, verify: bool) -> dict[str, int]:
     """The summary's --verify counts (absent without --verify)."""
     return {"files_verified": r.verified, "verify_errors": len(r.mismatches)} if verify else {}
-
