@@ -30,6 +30,7 @@ from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.ops.ls import LsEntry, ls
 from s3vault.ops.snapshots import SnapshotFilter
+from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
 
 READ_AHEAD = 4
@@ -63,8 +64,10 @@ def dump(
     out: BinaryIO,
     *,
     on_error: Callable[[str, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> DumpResult:
-    """Write ``options.path`` of the snapshot to ``out``.
+    """Write ``options.path`` of the snapshot to ``out``; ``progress`` hears a "dump" phase
+    (a file's size is its total; an archive's total is unknown) and the bytes as they go.
 
     Raises:
         UsageError: unknown snapshot, a path not in it, an unknown archive format, or a path
@@ -78,17 +81,23 @@ def dump(
     sid, entries = ls(
         repo, options.snapshot, options.path, on_error=on_error, select=options.select
     )
+    progress = progress or NullProgress()
     path = "/" + "/".join(p for p in options.path.split("/") if p)
     first = next(entries, None)
     if first is not None and first.path == path and first.node.type is not NodeType.DIR:
         if first.node.type is not NodeType.FILE:
             msg = f"{path} is a {first.node.type.value}, not a file: dump its directory"
             raise UsageError(msg)
-        written = _write_file(repo, first.node, out.write, path)
+        progress.started("dump", total_files=1, total_bytes=first.node.size)
+        written = _write_file(repo, first.node, out.write, path, progress)
+        progress.advanced(files=1, item=path)
+        progress.finished("dump")
         return DumpResult(snapshot_id=sid, archive=None, files=1, bytes=written)
     listed = entries if first is None else _chain([first], entries)
     writer = _write_tar if options.archive == "tar" else _write_zip
-    files, written = writer(repo, listed, out)
+    progress.started("dump")
+    files, written = writer(repo, listed, out, progress)
+    progress.finished("dump")
     return DumpResult(snapshot_id=sid, archive=options.archive, files=files, bytes=written)
 
 
@@ -114,7 +123,13 @@ def _blobs(repo: Repository, ids: Iterable[ObjectId]) -> Iterator[bytes]:
                 fut.cancel()
 
 
-def _write_file(repo: Repository, node: Node, write: Callable[[bytes], object], path: str) -> int:
+def _write_file(
+    repo: Repository,
+    node: Node,
+    write: Callable[[bytes], object],
+    path: str,
+    progress: Progress,
+) -> int:
     """Stream one file's bytes through ``write``, checking its content hash; returns its size.
 
     Raises:
@@ -126,6 +141,7 @@ def _write_file(repo: Repository, node: Node, write: Callable[[bytes], object], 
         hasher.update(data)
         write(data)
         size += len(data)
+        progress.advanced(bytes_=len(data))
     if node.content_hash is not None and hasher.digest() != node.content_hash:
         msg = f"{path}: the bytes read do not match the file's content hash (damaged)"
         raise IntegrityError(msg)
@@ -135,10 +151,11 @@ def _write_file(repo: Repository, node: Node, write: Callable[[bytes], object], 
 class _BlobReader:
     """A file's bytes as a readable stream (what tarfile.addfile reads from)."""
 
-    def __init__(self, repo: Repository, node: Node, path: str) -> None:
+    def __init__(self, repo: Repository, node: Node, path: str, progress: Progress) -> None:
         self._hasher = ContentHasher(repo.sealer.current.id_key)
         self._blobs = _blobs(repo, node.content)
         self._node, self._path = node, path
+        self._progress = progress
         self._buffer = memoryview(b"")
 
     def read(self, n: int = -1) -> bytes:
@@ -150,6 +167,7 @@ class _BlobReader:
                     self._check()
                     break
                 self._hasher.update(data)
+                self._progress.advanced(bytes_=len(data))
                 self._buffer = memoryview(data)
             take = len(self._buffer) if n < 0 else min(n - len(out), len(self._buffer))
             out += self._buffer[:take]
@@ -195,7 +213,9 @@ def _tar_info(entry: LsEntry, name: str) -> tarfile.TarInfo:
     return info
 
 
-def _write_tar(repo: Repository, entries: Iterable[LsEntry], out: BinaryIO) -> tuple[int, int]:
+def _write_tar(
+    repo: Repository, entries: Iterable[LsEntry], out: BinaryIO, progress: Progress
+) -> tuple[int, int]:
     files = written = 0
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for entry in entries:
@@ -203,15 +223,18 @@ def _write_tar(repo: Repository, entries: Iterable[LsEntry], out: BinaryIO) -> t
                 continue  # tar has no sockets (restic leaves them out too)
             info = _tar_info(entry, _member(entry, raw=True))
             if entry.node.type is NodeType.FILE:
-                tar.addfile(info, _BlobReader(repo, entry.node, entry.path))
+                tar.addfile(info, _BlobReader(repo, entry.node, entry.path, progress))
                 written += entry.node.size
             else:
                 tar.addfile(info)
             files += 1
+            progress.advanced(files=1, item=entry.path)
     return files, written
 
 
-def _write_zip(repo: Repository, entries: Iterable[LsEntry], out: BinaryIO) -> tuple[int, int]:
+def _write_zip(
+    repo: Repository, entries: Iterable[LsEntry], out: BinaryIO, progress: Progress
+) -> tuple[int, int]:
     files = written = 0
     with zipfile.ZipFile(out, mode="w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
         for entry in entries:
@@ -229,8 +252,9 @@ def _write_zip(repo: Repository, entries: Iterable[LsEntry], out: BinaryIO) -> t
                 zf.writestr(info, node.link_target or b"")
             else:
                 with zf.open(info, mode="w", force_zip64=node.size >= 1 << 31) as member:
-                    written += _write_file(repo, node, member.write, entry.path)
+                    written += _write_file(repo, node, member.write, entry.path, progress)
             files += 1
+            progress.advanced(files=1, item=entry.path)
     return files, written
 
 

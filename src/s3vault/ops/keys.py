@@ -23,6 +23,7 @@ from s3vault.format.configfile import KeyEpoch
 from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.ops.audit import audited
+from s3vault.progress import Progress
 from s3vault.repository import keyring
 from s3vault.repository.lease import LeaseSettings, lease_class
 from s3vault.repository.repository import Repository
@@ -284,7 +285,11 @@ class RotateResult:
 
 
 def _rotate_master(
-    repo: Repository, *, lease: LeaseSettings | None = None, clock: Clock | None = None
+    repo: Repository,
+    *,
+    lease: LeaseSettings | None = None,
+    clock: Clock | None = None,
+    progress: Progress | None = None,
 ) -> RotateResult:
     """Start a new key epoch: a fresh master key in every key file, then the config says
     new objects use it. Under the maintenance lease (no prune or second rotation beside).
@@ -295,7 +300,8 @@ def _rotate_master(
         UsageError: the epoch counter is exhausted.
     """
     clock = clock or SystemClock()
-    with lease_class(repo).acquire(repo, "rotate-master", lease, clock=clock) as held:
+    acquire = lease_class(repo).acquire
+    with acquire(repo, "rotate-master", lease, clock=clock, progress=progress) as held:
         config = repo.config
         epoch = max(e.epoch for e in config.epochs) + 1
         if epoch > MAX_EPOCH:
@@ -418,10 +424,15 @@ def remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
 
 
 def rotate_master(
-    repo: Repository, *, lease: LeaseSettings | None = None, clock: Clock | None = None
+    repo: Repository,
+    *,
+    lease: LeaseSettings | None = None,
+    clock: Clock | None = None,
+    progress: Progress | None = None,
 ) -> RotateResult:
     """Start a new key epoch: a fresh master key in every key file, then the config says
-    new objects use it. Under the maintenance lease (no prune or second rotation beside).
+    new objects use it. Under the maintenance lease (no prune or second rotation beside;
+    ``progress`` hears while it waits for one).
 
     Raises:
         LeaseHeldError: a prune or another rotation holds the lease.
@@ -429,7 +440,7 @@ def rotate_master(
         UsageError: the epoch counter is exhausted.
     """
     with audited(repo, "key rotate-master") as note:
-        result = _rotate_master(repo, lease=lease, clock=clock)
+        result = _rotate_master(repo, lease=lease, clock=clock, progress=progress)
         note.details.update(epoch=result.epoch, key_files=result.key_files)
     return result
 

@@ -55,8 +55,10 @@ def repair_index(
     dry_run: bool = False,
     lease: LeaseSettings | None = None,
     clock: Clock | None = None,
+    progress: Progress | None = None,
 ) -> RepairIndexResult:
-    """Rebuild the index from every pack, under the maintenance lease (not with dry_run).
+    """Rebuild the index from every pack, under the maintenance lease (not with dry_run;
+    ``progress`` hears while it waits for one).
 
     A blob leaves the index only when its pack is gone or it does not read back: where a
     pack's header is unusable, every blob the old index files place there is read and kept
@@ -68,7 +70,7 @@ def repair_index(
         LeaseHeldError: a prune (or another repair) holds the maintenance lease.
         BackendError: storage failed.
     """
-    result = _repair_index(repo, dry_run=dry_run, lease=lease, clock=clock)
+    result = _repair_index(repo, dry_run=dry_run, lease=lease, clock=clock, progress=progress)
     if result.changed and not dry_run:  # a repair that found nothing to do changes nothing
         with audited(
             repo,
@@ -81,13 +83,19 @@ def repair_index(
 
 
 def _repair_index(
-    repo: Repository, *, dry_run: bool, lease: LeaseSettings | None, clock: Clock | None
+    repo: Repository,
+    *,
+    dry_run: bool,
+    lease: LeaseSettings | None,
+    clock: Clock | None,
+    progress: Progress | None,
 ) -> RepairIndexResult:
     if dry_run:
         plan = plan_repair(repo)
         new: tuple[ObjectId, ...] = ()
     else:
-        with lease_class(repo).acquire(repo, "repair index", lease, clock=clock) as held:
+        acquire = lease_class(repo).acquire
+        with acquire(repo, "repair index", lease, clock=clock, progress=progress) as held:
             plan = plan_repair(repo)
             new = tuple(plan.execute(repo, check_lease=held.check))
     return RepairIndexResult(
@@ -180,7 +188,8 @@ def repair_snapshots(
     if options.dry_run:
         return _repair_snapshots(repo, options, progress, check_lease=None)
     with audited(repo, "repair snapshots") as note:
-        with lease_class(repo).acquire(repo, "repair snapshots", lease, clock=clock) as held:
+        acquire = lease_class(repo).acquire
+        with acquire(repo, "repair snapshots", lease, clock=clock, progress=progress) as held:
             repo = repo.with_index(repo.read_index())  # under the lease: sees what a prune did
             r = _repair_snapshots(repo, options, progress, check_lease=held.check)
         note.details.update(

@@ -148,7 +148,8 @@ def rewrite(
         plan = _plan(reader, options, rules, progress)
         return _result(repo, plan.reports, 0, options)
     with audited(repo, "rewrite") as note:
-        with lease_class(repo).acquire(repo, "rewrite", lease, clock=clock) as held:
+        acquire = lease_class(repo).acquire
+        with acquire(repo, "rewrite", lease, clock=clock, progress=progress) as held:
             result = _execute(repo, options, rules, clock, progress, held.check)
         note.details.update(
             rewritten={str(s.id): str(s.new_id) for s in result.snapshots if s.new_id is not None},

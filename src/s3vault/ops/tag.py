@@ -30,6 +30,7 @@ from s3vault.ops.successor import (
     stored_as,
     successor,
 )
+from s3vault.progress import Progress
 from s3vault.repository.lease import LeaseSettings, lease_class
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import list_snapshots, save_snapshot
@@ -113,6 +114,7 @@ def tag(
     *,
     lease: LeaseSettings | None = None,
     clock: Clock | None = None,
+    progress: Progress | None = None,
 ) -> TagResult:
     """Change the tags of the selected snapshots, under the maintenance lease. Audited.
 
@@ -129,7 +131,8 @@ def tag(
     """
     options.check()
     with audited(repo, "tag") as note:
-        with lease_class(repo).acquire(repo, "tag", lease, clock=clock) as held:
+        acquire = lease_class(repo).acquire
+        with acquire(repo, "tag", lease, clock=clock, progress=progress) as held:
             result = _tag(repo, options, check_lease=held.check)
         note.details.update(
             changed={str(c.original_id): str(c.new_id) for c in result.changed},

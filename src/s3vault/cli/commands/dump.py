@@ -10,6 +10,7 @@ import click
 from s3vault import DumpOptions, SnapshotFilter, TagList, UsageError
 from s3vault import dump as dump_op
 from s3vault.cli.options import cli_context, global_options, latest_filters
+from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import Unreadable
 from s3vault.cli.session import open_repo
 
@@ -58,10 +59,11 @@ def dump(
     unreadable = Unreadable(ctx)
     select = SnapshotFilter(hosts=hosts, tags=tags, paths=paths)
     options = DumpOptions(snapshot=snapshot, path=path, archive=archive, select=select)
-    if target is None:
-        dump_op(repo, options, sys.stdout.buffer, on_error=unreadable)
-        sys.stdout.buffer.flush()
-    else:
-        with Path(target).open("wb") as out:
-            dump_op(repo, options, out, on_error=unreadable)
+    with CliProgress(ctx) as progress:  # on stderr: stdout is the data
+        if target is None:
+            dump_op(repo, options, sys.stdout.buffer, on_error=unreadable, progress=progress)
+            sys.stdout.buffer.flush()
+        else:
+            with Path(target).open("wb") as out:
+                dump_op(repo, options, out, on_error=unreadable, progress=progress)
     return unreadable.exit_code()

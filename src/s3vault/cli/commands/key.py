@@ -27,6 +27,7 @@ from s3vault import (
 )
 from s3vault.cli.options import Duration, cli_context, global_options, kdf_cost_option
 from s3vault.cli.password import read_new_password
+from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, say, show_recovery_key, warn
 from s3vault.cli.session import open_repo, repo_options
 
@@ -186,7 +187,10 @@ def rotate_master_command(retry_lock: timedelta) -> int:
     encrypted with it. Then run `s3vault prune --reencrypt` to move the old data over."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
-    result = rotate_master(repo, lease=LeaseSettings(wait=retry_lock.total_seconds()))
+    with CliProgress(ctx) as progress:  # says so while it waits for a prune's lease
+        result = rotate_master(
+            repo, lease=LeaseSettings(wait=retry_lock.total_seconds()), progress=progress
+        )
     for name, why in result.skipped:
         warn(ctx, name, f"key file left without the new master key: {why}")
     if ctx.json:

@@ -30,7 +30,8 @@ def index(dry_run: bool) -> int:
     back, even from a pack whose header is damaged)."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
-    r = repair_index_op(repo, dry_run=dry_run)
+    with CliProgress(ctx) as progress:  # says so while it waits for a prune's lease
+        r = repair_index_op(repo, dry_run=dry_run, progress=progress)
     keep, leave = ("would keep", "would leave") if dry_run else ("kept", "leave")
     for pack in r.damaged_packs:
         if pack.gone:

@@ -8,6 +8,7 @@ from s3vault import TagList, TagOptions, TagResult
 from s3vault import tag as tag_op
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import cli_context, global_options, tag_filter
+from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, say
 from s3vault.cli.session import open_repo
 
@@ -65,7 +66,9 @@ def tag(
     )
     options.check()
     repo = open_repo(ctx, load_index=False)
-    _render(ctx, tag_op(repo, options))
+    with CliProgress(ctx) as progress:  # says so while it waits for a prune's lease
+        result = tag_op(repo, options, progress=progress)
+    _render(ctx, result)
     return 0
 
 

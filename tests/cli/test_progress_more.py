@@ -1,0 +1,44 @@
+"""The progress display of dump on a terminal (stdout is the data, the display is on stderr),
+and key rotate-master saying that it waits for a prune's lease."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from s3vault import RepoOptions, open_repository
+from s3vault.repository.lease import Lease
+from tests.cli.test_progress_display import run_on_terminal
+from tests.conftest import PASSWORD, RunCli, write_file
+
+
+def test_dump_shows_its_progress_on_a_terminal_and_writes_only_data(
+    cli_repo: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    data = os.urandom(24 << 20)
+    write_file(tmp_path / "src" / "big.bin", data)
+    assert run_cli("-r", cli_repo, "backup", str(tmp_path / "src")).code == 0
+    target = tmp_path / "big.out"
+    code, screen = run_on_terminal(
+        ["-r", cli_repo, "dump", "latest", f"{tmp_path}/src/big.bin", "--target", str(target)],
+        cli_env,
+    )
+    assert code == 0, screen
+    assert target.read_bytes() == data
+    assert "dump" in screen and "%" in screen, screen  # a percent of the file's size
+    piped = run_cli("-r", cli_repo, "--json", "dump", "latest", f"{tmp_path}/src/big.bin")
+    assert piped.code == 0, piped.stderr
+    assert piped.stdout_bytes == data  # status lines (if any) go to stderr, never into the data
+
+
+def test_rotate_master_says_it_waits_for_the_lease(
+    cli_repo: str, tmp_path: Path, run_cli: RunCli
+) -> None:
+    repo = open_repository(RepoOptions(url=cli_repo, password=PASSWORD.encode()), load_index=False)
+    held = Lease.acquire(repo, "prune")
+    try:
+        done = run_cli("-r", cli_repo, "key", "rotate-master", "--retry-lock", "2s")
+    finally:
+        held.release()
+    assert done.code == 11, done.stderr
+    assert done.stderr.count("waiting for") == 1, done.stderr
