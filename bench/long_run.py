@@ -146,11 +146,30 @@ def _status(pid: int) -> dict[str, int]:
     return out
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far, all its threads (0 once it has exited)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far (/proc/stat; idle and iowait idle)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return sum(values) - values[3] - values[4], sum(values)
+
+
 @dataclass
 class Sample:
-    t: float  # seconds since the generator started
+    t: float  # seconds since s3vault started
     bytes: int  # bytes written into the pipe so far
     rss_kib: int  # s3vault's VmRSS (0 once it has exited)
+    hwm_kib: int = 0  # s3vault's VmHWM so far
+    cpu_s: float = 0.0  # s3vault's CPU seconds so far
+    busy: int = 0  # the machine's busy CPU ticks so far (every process, every core)
+    ticks: int = 0  # the machine's CPU ticks so far
 
 
 def _time_at(samples: list[Sample], nbytes: float) -> float:
@@ -163,6 +182,11 @@ def _time_at(samples: list[Sample], nbytes: float) -> float:
             return prev.t + (s.t - prev.t) * (nbytes - prev.bytes) / (s.bytes - prev.bytes)
         prev = s
     return samples[-1].t
+
+
+def _sample_at(samples: list[Sample], t: float) -> Sample:
+    """The first sample at or after time ``t`` (the last one if none)."""
+    return next((s for s in samples if s.t >= t), samples[-1])
 
 
 def _du(path: Path) -> int:
@@ -207,7 +231,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:  # long: one measured run
         )
     t0 = time.monotonic()
     os.close(rfd)
-    samples = [Sample(0.0, 0, _status(proc.pid).get("VmRSS", 0))]
+    samples = [Sample(0.0, 0, _status(proc.pid).get("VmRSS", 0), 0, 0.0, *_machine_ticks())]
     hwm = 0
     next_t = t0 + args.interval
     while True:
@@ -215,7 +239,17 @@ def _run(args: argparse.Namespace, work: Path) -> int:  # long: one measured run
         next_t += args.interval
         st = _status(proc.pid)
         hwm = max(hwm, st.get("VmHWM", 0))
-        samples.append(Sample(time.monotonic() - t0, int(counter.value), st.get("VmRSS", 0)))
+        cpu_s = _cpu_seconds(proc.pid) or samples[-1].cpu_s
+        samples.append(
+            Sample(
+                time.monotonic() - t0,
+                int(counter.value),
+                st.get("VmRSS", 0),
+                hwm,
+                cpu_s,
+                *_machine_ticks(),
+            )
+        )
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # its rusage: the peak RSS
         if pid:
             proc.returncode = rc = os.waitstatus_to_exitcode(status)
@@ -237,9 +271,9 @@ def _run(args: argparse.Namespace, work: Path) -> int:  # long: one measured run
     if args.samples:
         with open(args.samples, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["t_s", "bytes", "rss_kib"])
+            w.writerow(["t_s", "bytes", "rss_kib", "hwm_kib", "cpu_s", "busy", "ticks"])
             for s in samples:
-                w.writerow([f"{s.t:.2f}", s.bytes, s.rss_kib])
+                w.writerow([f"{s.t:.2f}", s.bytes, s.rss_kib, s.hwm_kib, s.cpu_s, s.busy, s.ticks])
     _report(args, samples, total, elapsed, hwm, maxrss, repo, out_path)
     print(f"  generator CPU: {cpu.value:.1f} s ({cpu.value / elapsed:.0%} of one core)")
     return 0
@@ -279,9 +313,17 @@ def _report(  # long: the printed table, one line per figure
     mib = 1 << 20
     print(f"long run: {total / 1e9:.1f} GB generated stream -> backup --stdin, {repo.parent}")
     print(f"  file system: {_fs_type(repo)}, seed {args.seed}")
+    ncpu = os.cpu_count() or 1
     for q, rate in enumerate(rates):
         span = bounds[q + 1] - bounds[q]
-        print(f"  quarter {q + 1}: {rate / mib:7.1f} MiB/s ({rate / 1e6:6.1f} MB/s, {span:6.1f} s)")
+        a, b = _sample_at(samples, bounds[q]), _sample_at(samples, bounds[q + 1])
+        cpu_gb = (b.cpu_s - a.cpu_s) / (total / 4 / 1e9)
+        busy = (b.busy - a.busy) / max(1, b.ticks - a.ticks)
+        own = (b.cpu_s - a.cpu_s) / max(1e-9, b.t - a.t) / ncpu
+        print(
+            f"  quarter {q + 1}: {rate / mib:6.1f} MiB/s ({rate / 1e6:6.1f} MB/s, {span:6.1f} s);"
+            f" s3vault CPU {cpu_gb:5.2f} s/GB, {own:4.0%} of the machine; machine busy {busy:4.0%}"
+        )
     print(f"  last/first quarter: {rates[3] / rates[0]:.3f}")
     per_min: list[Sample] = []
     for s in samples:
@@ -296,7 +338,10 @@ def _report(  # long: the printed table, one line per figure
         print(f"  per-minute MiB/s: min {min(mins):.1f}, max {max(mins):.1f}")
     print(f"  stream written in {bounds[4]:.1f} s; backup finished after {elapsed:.1f} s")
     print(f"  mean: {total / elapsed / mib:.1f} MiB/s ({total / elapsed / 1e6:.1f} MB/s)")
-    print(f"  RSS at {at_min.t:.0f} s: {at_min.rss_kib / 1024:.0f} MiB")
+    print(
+        f"  RSS at {at_min.t:.0f} s: {at_min.rss_kib / 1024:.0f} MiB"
+        f" (VmHWM by then {at_min.hwm_kib / 1024:.0f} MiB)"
+    )
     lo, hi = min(after_min) / 1024, max(after_min) / 1024
     print(f"  RSS after the first minute: min {lo:.0f}, max {hi:.0f} MiB")
     print(f"  RSS at the end (last sample, {live[-1].t:.0f} s): {live[-1].rss_kib / 1024:.0f} MiB")
