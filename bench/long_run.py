@@ -254,6 +254,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:  # long: one measured run
         if pid:
             proc.returncode = rc = os.waitstatus_to_exitcode(status)
             maxrss = usage.ru_maxrss
+            user_sys = (usage.ru_utime, usage.ru_stime)
             break
         if args.progress and len(samples) % args.progress == 0:
             s = samples[-1]
@@ -275,6 +276,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:  # long: one measured run
             for s in samples:
                 w.writerow([f"{s.t:.2f}", s.bytes, s.rss_kib, s.hwm_kib, s.cpu_s, s.busy, s.ticks])
     _report(args, samples, total, elapsed, hwm, maxrss, repo, out_path)
+    print(f"  s3vault CPU: user {user_sys[0]:.1f} s, system {user_sys[1]:.1f} s")
     print(f"  generator CPU: {cpu.value:.1f} s ({cpu.value / elapsed:.0%} of one core)")
     return 0
 
@@ -349,11 +351,17 @@ def _report(  # long: the printed table, one line per figure
     print(f"  peak RSS: VmHWM {hwm:.0f} MiB (last sampled), ru_maxrss {peak:.0f} MiB")
     print(f"  repository: {size / 1e9:.2f} GB ({size / total:.3f} of the stream)")
     if summary:
-        added = summary.get("data_added")
-        processed = summary.get("total_bytes_processed")
-        print(f"  backup summary: data_added {added}, total_bytes_processed {processed}")
-        if isinstance(added, int) and isinstance(processed, int) and processed:
-            print(f"  stored after compression / read: {added / processed:.3f}")
+        added, raw = summary.get("data_added"), summary.get("data_added_raw")
+        processed, blobs = summary.get("total_bytes_processed"), summary.get("data_blobs")
+        print(
+            f"  backup summary: {processed} bytes read, {blobs} new data blobs, "
+            f"{raw} bytes new before compression, {added} after"
+        )
+        if isinstance(added, int) and isinstance(raw, int) and isinstance(processed, int):
+            print(
+                f"  deduplicated: {1 - raw / max(1, processed):.2%} of the stream; "
+                f"compression: {raw / max(1, added):.3f}x"
+            )
 
 
 def main() -> int:
