@@ -22,7 +22,7 @@ last byte of that quarter), the last/first ratio, RSS at one minute and at the e
 (the child's ``ru_maxrss`` from ``wait4``), total time, and the repository size; then deletes
 the repository (``--keep`` keeps it). ``--samples FILE`` writes every sample as CSV.
 
-    make bench-long                                   # 20 GB (4-5 minutes here)
+    make bench-long                                   # 20 GB (3-4.5 minutes here)
     make bench-long BENCH_LONG_ARGS="--gigabytes 2"   # a quick one
 """
 
