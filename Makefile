@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 RUN    := $(VENV)/.installed-run
 
-.PHONY: demo test fuse3 lint lock man bench bench-index bench-prune bench-fleet torture loadtest clean
+.PHONY: demo test fuse3 lint lock man bench bench-index bench-prune bench-fleet bench-long torture loadtest clean
 
 # s3vault itself (what the demo needs), then the test and lint tools on top
 $(RUN): pyproject.toml constraints.txt
@@ -101,6 +101,13 @@ bench-prune: $(STAMP)
 ## 1,000 hosts on the S3 test server, before and after snapshot group tags (GETs and time)
 bench-fleet: $(STAMP)
 	$(PY) bench/fleet_snapshots.py
+
+## bench-long: a 20 GB generated stream (random and text-like runs, made on the fly) through
+## `backup --stdin` into a fresh repository under /tmp (a disk, not tmpfs; deleted after):
+## throughput per quarter and RSS over time (docs/capacity.md). Quick: BENCH_LONG_ARGS="--gigabytes 2"
+BENCH_LONG_ARGS ?=
+bench-long: $(STAMP)
+	$(PY) bench/long_run.py $(BENCH_LONG_ARGS)
 
 clean:
 	rm -rf $(VENV) demo bench-out .pytest_cache .mypy_cache .ruff_cache campaign-report.txt
