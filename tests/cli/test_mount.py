@@ -56,10 +56,10 @@ needs_fuse = pytest.mark.skipif(_unavailable() is not None, reason=str(_unavaila
 class Mount:
     """A running ``s3vault mount`` process and its mount point."""
 
-    def __init__(self, repo: str, point: Path, env: dict[str, str]) -> None:
+    def __init__(self, repo: str, point: Path, env: dict[str, str], *options: str) -> None:
         self.point = point
         self.proc = subprocess.Popen(
-            [S3VAULT, "-r", repo, "mount", str(point)],
+            [S3VAULT, "-r", repo, "mount", str(point), *options],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -255,3 +255,22 @@ def test_a_mount_point_that_is_not_a_directory_is_a_usage_error(
     done = run_cli("-r", cli_repo, "mount", str(tmp_path / "missing"))
     assert done.code == 2, done.stderr
     assert "not a directory" in done.stderr
+
+
+@needs_fuse
+def test_mount_shows_only_the_snapshots_the_filters_select(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str], mounts: list[Mount]
+) -> None:
+    src = tmp_path / "src"
+    write_file(src / "f", b"x")
+    _backup(run_cli, cli_repo, str(src), "--host", "web1", "--tag", "nightly")
+    _backup(run_cli, cli_repo, str(src), "--host", "db1")
+    point = tmp_path / "mnt"
+    point.mkdir()
+    m = Mount(cli_repo, point, cli_env, "--host", "web1")
+    mounts.append(m)
+    assert sorted(os.listdir(point / "hosts")) == ["web1"]
+    assert sorted(os.listdir(point / "tags")) == ["nightly"]
+    assert len([n for n in os.listdir(point / "snapshots") if n != "latest"]) == 1
+    code, err = m.stop()
+    assert code == 0, err

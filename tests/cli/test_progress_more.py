@@ -42,3 +42,15 @@ def test_rotate_master_says_it_waits_for_the_lease(
         held.release()
     assert done.code == 11, done.stderr
     assert done.stderr.count("waiting for") == 1, done.stderr
+
+
+def test_no_scan_leaves_a_first_backup_without_a_total(
+    cli_repo: str, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    src = tmp_path / "src"
+    for i in range(24):
+        write_file(src / f"f{i:02d}.bin", os.urandom(1 << 20))
+    code, screen = run_on_terminal(["-r", cli_repo, "backup", str(src), "--no-scan"], cli_env)
+    assert code == 0, screen
+    assert "total unknown yet" in screen, screen  # restic's --no-scan: no scanner, no total
+    assert " of 24 files" not in screen

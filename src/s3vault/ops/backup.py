@@ -82,6 +82,8 @@ class BackupOptions:
     stdin_command: tuple[str, ...] = ()
     # restic's --skip-if-unchanged: no new snapshot when the tree equals the parent's
     skip_if_unchanged: bool = False
+    # restic's --no-scan: no scanner beside a first backup (no totals, no ETA; one walk less)
+    scan: bool = True
     parent: str | None = None
     force: bool = False  # ignore the parent: read every file
     time: datetime | None = None  # the snapshot's time (imports); default: when it starts
@@ -561,7 +563,7 @@ def _backup(
     )
     archiver.stats.warnings.extend(missing)
     scanner = None
-    if psnap is None and options.stdin is None:
+    if psnap is None and options.stdin is None and options.scan:
         scanner = Scanner(targets, root or b"", archive.excludes, progress)
         scanner.start()
     try:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from s3vault.errors import UsageError
 from s3vault.fusefs.adapter import load_binding, serve
 from s3vault.fusefs.content import DEFAULT_CACHE_BYTES
 from s3vault.fusefs.view import SnapshotView
+from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import list_snapshots
 
@@ -28,6 +29,7 @@ class MountOptions:
     mountpoint: str
     allow_other: bool = False
     cache_bytes: int = DEFAULT_CACHE_BYTES
+    select: SnapshotFilter = field(default_factory=SnapshotFilter)  # which snapshots to show
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,7 +59,7 @@ def mount(
         msg = f"mount point {options.mountpoint} is not a directory: create it first"
         raise UsageError(msg)
     binding = load_binding()
-    snapshots = list_snapshots(repo)
+    snapshots = [(sid, snap) for sid, snap in list_snapshots(repo) if options.select.matches(snap)]
     view = SnapshotView(repo, snapshots, cache_bytes=options.cache_bytes)
     ready = None if on_ready is None else (lambda: on_ready(len(snapshots)))
     try:

@@ -126,6 +126,11 @@ from s3vault.cli.session import open_repo
     "unless it exits 0 (backup --stdin-from-command -- pg_dump mydb)",
 )
 @click.option(
+    "--no-scan",
+    is_flag=True,
+    help="Do not count a first backup's files beside it (no total, no ETA; one walk less)",
+)
+@click.option(
     "--skip-if-unchanged",
     is_flag=True,
     help="Write no snapshot when nothing changed since the parent snapshot",
@@ -175,6 +180,7 @@ def backup(
     use_stdin: bool,
     stdin_filename: str,
     stdin_command: bool,
+    no_scan: bool,
     skip_if_unchanged: bool,
     parent: str | None,
     force: bool,
@@ -212,6 +218,7 @@ def backup(
         stdin_filename=stdin_filename,
         stdin_command=command,
         skip_if_unchanged=skip_if_unchanged,
+        scan=not no_scan,
         parent=parent,
         force=force,
         time=when,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from s3vault import ExitCode, MountOptions
+from s3vault import ExitCode, MountOptions, SnapshotFilter, TagList
 from s3vault import mount as mount_op
-from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.options import cli_context, global_options, tag_filter
 from s3vault.cli.session import open_repo
 
 
@@ -18,7 +18,20 @@ from s3vault.cli.session import open_repo
     is_flag=True,
     help="Let other users read the mount (needs user_allow_other in /etc/fuse.conf unless root)",
 )
-def mount(mountpoint: str, allow_other: bool) -> int:
+@click.option(
+    "-H", "--host", "hosts", multiple=True, help="Only this host's snapshots (repeatable)"
+)
+@tag_filter
+@click.option(
+    "--path", "paths", multiple=True, help="Only snapshots that include this path (repeatable)"
+)
+def mount(
+    mountpoint: str,
+    allow_other: bool,
+    hosts: tuple[str, ...],
+    tags: tuple[TagList, ...],
+    paths: tuple[str, ...],
+) -> int:
     """Mount the snapshots at MOUNTPOINT, read-only, until Ctrl-C, SIGTERM or `umount`:
     snapshots/<time>/, hosts/<host>/<time>/, tags/<tag>/<time>/, ids/<id>/ and `latest`
     links. Files are read on demand, a few blobs at a time. Needs FUSE: the system package
@@ -42,7 +55,8 @@ def mount(mountpoint: str, allow_other: bool) -> int:
             highlight=False,
         )
 
-    options = MountOptions(mountpoint=mountpoint, allow_other=allow_other)
+    select = SnapshotFilter(hosts=hosts, tags=tags, paths=paths)
+    options = MountOptions(mountpoint=mountpoint, allow_other=allow_other, select=select)
     result = mount_op(repo, options, on_ready=ready)
     if result.unreadable_blobs or result.unreadable_trees:
         ctx.err.print(
