@@ -145,7 +145,7 @@ def test_rewrite_refuses_bad_requests_and_leaves_whole_snapshots_alone(
     sid = backup(run_cli, cli_repo, src)
     before = files(cli_repo)
     for args, words in [
-        ((), "nothing to do: give --exclude or --exclude-file"),
+        ((), "nothing to do: give --exclude, --iexclude, --new-host or --new-time"),
         (("-e", "[a"), "[a"),
         (("--exclude-file", str(tmp_path / "missing")), "cannot read exclude file"),
         (("-e", "*.key", "deadbeef"), "no snapshot with id 'deadbeef'"),

@@ -64,7 +64,11 @@ class RewriteOptions:
     paths: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
     exclude_files: tuple[Path, ...] = ()
+    iexcludes: tuple[str, ...] = ()  # case-insensitive patterns (restic's --iexclude)
+    iexclude_files: tuple[Path, ...] = ()
     exclude_environ: Mapping[str, str] | None = None
+    new_host: str | None = None  # restic's --new-host: the successors' host
+    new_time: datetime | None = None  # restic's --new-time: the successors' time
     forget: bool = False
     dry_run: bool = False
 
@@ -77,13 +81,23 @@ class RewriteOptions:
         Raises:
             UsageError: no pattern given, an exclude file cannot be read, a bad pattern.
         """
-        if not self.excludes and not self.exclude_files:
-            msg = "rewrite: nothing to do: give --exclude or --exclude-file"
+        metadata = self.new_host is not None or self.new_time is not None
+        given = self.excludes or self.exclude_files or self.iexcludes or self.iexclude_files
+        if not given and not metadata:
+            msg = "rewrite: nothing to do: give --exclude, --iexclude, --new-host or --new-time"
             raise UsageError(msg)
-        rules = ExcludeRules.build(self.excludes, self.exclude_files, environ=self.exclude_environ)
-        if not any(p.strip() for p in rules.patterns):
+        rules = ExcludeRules.build(
+            self.excludes,
+            self.exclude_files,
+            environ=self.exclude_environ,
+            ipatterns=self.iexcludes,
+            iexclude_files=self.iexclude_files,
+        )
+        if given and not any(p.strip() for p in (*rules.patterns, *rules.ipatterns)):
             msg = "rewrite: the exclude files hold no pattern: nothing to do"
             raise UsageError(msg)
+        if self.new_host == "":
+            raise UsageError("rewrite: --new-host '': give a host name")
         return rules
 
 
@@ -185,7 +199,7 @@ def _plan(
             problem = f"the tree of {path} cannot be read: {why}"
             plan.reports.append(replace(base, status="damaged", problem=problem))
             progress.warned(f"snapshot {sid.short}", f"not rewritten: {problem}")
-        elif root == snap.tree:
+        elif root == snap.tree and not _new_metadata(options, snap):
             plan.reports.append(base)
         else:
             removed = tuple(trees.removed(snap.tree))
@@ -195,10 +209,25 @@ def _plan(
                 tags = snap.tags
                 if not options.forget and REWRITE_TAG not in tags:
                     tags = (*tags, REWRITE_TAG)
-                plan.new[sid] = (snap, successor(repo, sid, snap, tree=root, tags=tags))
+                new = successor(
+                    repo,
+                    sid,
+                    snap,
+                    tree=root,
+                    tags=tags,
+                    hostname=options.new_host or snap.hostname,
+                    time=options.new_time or snap.time,
+                )
+                plan.new[sid] = (snap, new)
         progress.advanced(files=1, item=sid.short)
     progress.finished("rewrite")
     return plan
+
+
+def _new_metadata(options: RewriteOptions, snap: SnapshotFile) -> bool:
+    """Whether --new-host or --new-time changes this snapshot."""
+    host = options.new_host is not None and options.new_host != snap.hostname
+    return host or (options.new_time is not None and options.new_time != snap.time)
 
 
 def _all_gone(paths: tuple[str, ...], removed: tuple[Removed, ...]) -> bool:

@@ -11,7 +11,7 @@ import click
 from s3vault import ExitCode, RewriteOptions, RewriteResult, SnapshotRewrite, TagList
 from s3vault import rewrite as rewrite_op
 from s3vault.cli.context import CliContext
-from s3vault.cli.options import cli_context, global_options, tag_filter
+from s3vault.cli.options import Timestamp, cli_context, global_options, tag_filter
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, say
 from s3vault.cli.session import open_repo
@@ -38,6 +38,26 @@ SHOWN_REMOVED = 20  # paths listed per snapshot without -v
     help="Read exclude patterns from a file, one a line, $VAR expanded as restic does",
 )
 @click.option(
+    "--iexclude",
+    "iexcludes",
+    multiple=True,
+    metavar="PATTERN",
+    help="As --exclude, ignoring case (repeatable)",
+)
+@click.option(
+    "--iexclude-file",
+    "iexclude_files",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="As --exclude-file, ignoring case",
+)
+@click.option("--new-host", metavar="HOST", help="Give the rewritten snapshots this host")
+@click.option(
+    "--new-time",
+    type=Timestamp(),
+    help="Give the rewritten snapshots this time (ISO 8601, local time unless a zone is given)",
+)
+@click.option(
     "--forget", is_flag=True, help="Remove the original snapshots once their rewrites exist"
 )
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be removed; write nothing")
@@ -48,6 +68,10 @@ def rewrite(
     snapshot_ids: tuple[str, ...],
     excludes: tuple[str, ...],
     exclude_files: tuple[Path, ...],
+    iexcludes: tuple[str, ...],
+    iexclude_files: tuple[Path, ...],
+    new_host: str | None,
+    new_time: datetime | None,
     forget: bool,
     dry_run: bool,
     hosts: tuple[str, ...],
@@ -71,6 +95,7 @@ def rewrite(
     Examples:
       s3vault rewrite --dry-run --exclude /home/me/.aws/credentials
       s3vault rewrite --exclude '*.key' --forget && s3vault prune
+      s3vault rewrite --new-host web1 --host web1.old.example.com
     """
     ctx = cli_context()
     options = RewriteOptions(
@@ -80,6 +105,10 @@ def rewrite(
         paths=paths,
         excludes=excludes,
         exclude_files=exclude_files,
+        iexcludes=iexcludes,
+        iexclude_files=iexclude_files,
+        new_host=new_host,
+        new_time=new_time,
         exclude_environ=dict(os.environ),
         forget=forget,
         dry_run=dry_run,
