@@ -99,6 +99,9 @@ class IdMap:
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             with self._path.open("ab") as f:
+                torn = f.tell() % RECORD  # a killed run's partial record: never misalign
+                if torn:
+                    f.truncate(f.tell() - torn)
                 f.write(self._new)
             self._new = bytearray()
         except OSError as exc:
