@@ -54,7 +54,7 @@ from s3vault.repository.repository import Repository, RepositorySettings
 PASSWORD = b"bench-prune"
 PACKS_PER_INDEX = 4096
 AGE = 3 * 24 * 3600  # past any grace period
-SETTINGS = RepositorySettings(kdf_profile="minimum", compression_level=1)
+SETTINGS = RepositorySettings(kdf_cost="minimum", compression_level=1)
 
 
 def _pack_blobs(

@@ -141,3 +141,59 @@ def test_a_killed_copy_resumes_without_sending_again(
     target = tmp_path / "restored"
     assert run_cli("-r", dst_url, "restore", "latest", "-t", str(target)).code == 0
     assert snapshot_tree(target / data.relative_to("/")) == snapshot_tree(data)
+
+
+def test_copy_without_its_map_reads_everything_and_sends_only_what_the_target_lacks(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    src_url, dst_url = str(tmp_path / "src-repo"), str(tmp_path / "dst-repo")
+    assert run_cli("-r", src_url, *INIT).code == 0
+    assert run_cli("-r", dst_url, *INIT).code == 0
+    data = tmp_path / "data"
+    for i in range(6):
+        write_file(data / f"f{i}.bin", os.urandom(300_000))
+    assert run_cli("-r", src_url, "backup", str(data)).code == 0
+    first = run_cli("-r", src_url, "--no-cache", "--json", "copy", "--to", dst_url)
+    assert first.code == 0, first.stderr
+    write_file(data / "f0.bin", os.urandom(300_000))
+    assert run_cli("-r", src_url, "backup", str(data)).code == 0
+    # no cache, so no id map: every file is read again to learn its target ids, but what
+    # the target holds already is not sent again
+    second = run_cli("-r", src_url, "--no-cache", "--json", "copy", "--to", dst_url)
+    assert second.code == 0, second.stderr
+    summary = json.loads(second.stdout.splitlines()[-1])
+    assert len(summary["copied"]) == 1 and len(summary["skipped"]) == 1
+    assert summary["bytes_read"] >= 6 * 300_000
+    assert summary["bytes_sent"] < 2 * 300_000
+    assert run_cli("-r", dst_url, "verify", "--read-data").code == 0
+    target = tmp_path / "restored"
+    assert run_cli("-r", dst_url, "restore", "latest", "-t", str(target)).code == 0
+    assert snapshot_tree(target / data.relative_to("/")) == snapshot_tree(data)
+
+
+def test_a_damaged_source_snapshot_is_not_copied_and_the_others_are(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    src_url, dst_url = str(tmp_path / "src-repo"), str(tmp_path / "dst-repo")
+    assert run_cli("-r", src_url, *INIT).code == 0
+    assert run_cli("-r", dst_url, *INIT).code == 0
+    data = tmp_path / "data"
+    write_file(data / "a.bin", os.urandom(200_000))
+    assert run_cli("-r", src_url, "backup", str(data)).code == 0
+    packs = set((Path(src_url) / "data").rglob("*"))
+    write_file(data / "b.bin", os.urandom(200_000))
+    assert run_cli("-r", src_url, "backup", str(data)).code == 0
+    for pack in {p for p in (Path(src_url) / "data").rglob("*") if p.is_file()} - packs:
+        raw = bytearray(pack.read_bytes())  # only the second snapshot needs these packs
+        raw[len(raw) // 3] ^= 0x40
+        pack.chmod(0o644)
+        pack.write_bytes(bytes(raw))
+    done = run_cli("-r", src_url, "--json", "copy", "--to", dst_url)
+    assert done.code == 13, done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    first, second = (s["id"] for s in snapshots(run_cli, "-r", src_url))
+    assert [s for s, _ in (c.values() for c in summary["copied"])] == [first]
+    assert [f["source"] for f in summary["failed"]] == [second]
+    copied = snapshots(run_cli, "-r", dst_url)
+    assert [c["original"].split(":")[1] for c in copied] == [first]
+    assert run_cli("-r", dst_url, "verify", "--read-data").code == 0

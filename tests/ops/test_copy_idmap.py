@@ -37,3 +37,21 @@ def test_idmap_matches_a_dict_model(first: list, second: list) -> None:
             assert again.get(3 - kind if kind else 1, source) == model.get(
                 (3 - kind if kind else 1, source)
             )
+
+
+def test_idmap_appends_after_a_torn_record_stay_aligned(tmp_path: Path) -> None:
+    path = tmp_path / "copy.map"
+    a, b, c = (ObjectId(bytes([n]) * 32) for n in (1, 2, 3))
+    ids = IdMap(path)
+    ids.put(DATA, a, b)
+    ids.save()
+    with path.open("ab") as f:
+        f.write(bytes([CONTENT]) + c[:20])  # a run killed in the middle of a record
+    ids = IdMap(path)
+    assert ids.get(DATA, a) == b
+    ids.put(TREE, c, a)
+    ids.save()
+    again = IdMap(path)
+    assert again.get(DATA, a) == b and again.get(TREE, c) == a
+    assert again.get(CONTENT, c) is None
+    assert path.stat().st_size == 2 * 65

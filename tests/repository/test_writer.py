@@ -63,3 +63,30 @@ def test_index_files_by_pack_count_and_by_time(tmp_path: Path) -> None:
     writer.flush()  # nothing left unindexed
     assert index_files(root) == 2
     assert len(repo.index) == 7
+
+
+def test_index_files_by_entry_count(tmp_path: Path) -> None:
+    """Packs of many tiny blobs: the unindexed entries wait in memory, so an index file comes
+    as soon as they reach index_entries, before index_every packs."""
+    root = tmp_path / "repo"
+    settings = RepositorySettings(kdf_cost="minimum", pack_size=64 * 1024)
+    init(RepoOptions(url=str(root), password=PASSWORD.encode()), InitOptions(settings=settings))
+    repo = Repository.open(LocalBackend(root), PASSWORD.encode(), cache_dir=None)
+    repo = repo.with_index(repo.read_index())
+    writer = BlobWriter(
+        backend=repo.backend,
+        sealer=repo.sealer,
+        index=repo.index,
+        save_index=repo.save_index,
+        pack_size=64 * 1024,
+        compression_level=0,
+        index_every=32,
+        index_entries=25,
+        monotonic=Clock(),
+    )
+    for _ in range(3):  # a pack of 10 blobs of 7,000 random bytes each: 3 packs, 30 entries
+        for _ in range(10):
+            writer.save(BlobType.DATA, os.urandom(7_000))
+    assert index_files(root) == 1  # the third pack took the entries to 30 >= 25
+    writer.flush()
+    assert index_files(root) == 1 and len(repo.index) == 30

@@ -14,6 +14,8 @@ are copies of the target's own snapshots (failing back sends only what was new).
 from __future__ import annotations
 
 import logging
+import struct
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,15 +25,19 @@ from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
 from s3vault.crypto.hashing import ContentHasher
 from s3vault.errors import IntegrityError, ObjectNotFoundError, UsageError
-from s3vault.format.packfile import BlobType
+from s3vault.format.packfile import BLOB_TYPE_CODES, ENTRY, BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Node, Tree
 from s3vault.ids import ObjectId
 from s3vault.ops.audit import audited, measured
 from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.progress import NullProgress, Progress
+from s3vault.repository.compactpack import SpillFile
+from s3vault.repository.index import BlobIndex, BlobLocation
+from s3vault.repository.recordtable import RecordTable
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import list_snapshots
+from s3vault.repository.stored import StoredBlobs
 from s3vault.repository.writer import BlobWriter
 from s3vault.tags import TagList
 
@@ -39,76 +45,126 @@ log = logging.getLogger(__name__)
 
 DATA, TREE, CONTENT = 0, 1, 2
 RECORD = 1 + 32 + 32
+SAVE_BYTES = 1 << 20  # the id map's new records are appended to its file in pieces this size
+LOCATION = struct.Struct("<IIII")  # pack number, offset, length, raw length
+TREE_CODE = BLOB_TYPE_CODES[BlobType.TREE]
 
 
 class IdMap:
     """Source id → target id, for data blobs, trees and whole-file content hashes.
 
-    Held as the map file's own 65-byte records (kind, source id, target id) in ``bytearray``
-    buckets keyed by kind and the source id's first two bytes, found with one C-speed
-    ``find``: about 70 bytes per blob, where a dict of id objects took about 230 (copying 10^7
-    blobs: 0.7 GB instead of 2.3 GB). What this run learns waits as records for ``save``.
+    Held as the map file's own 65-byte records (kind, source id, target id) in a RecordTable
+    (repository/recordtable.py): memory buckets up to 32 MiB, the rest in a temporary file,
+    found with one ``pread`` per run. Copying 10^7 blobs: a few megabytes resident, where
+    records in memory took 0.7 GB (and a dict of id objects 2.3 GB). The map file is read
+    piece by piece; what this run learns is appended to it as it goes (``save``; best effort:
+    the map only saves reads, and every target id it gives is checked against the target).
     """
 
     def __init__(self, path: Path | None) -> None:
         self._path = path
-        self._buckets: dict[int, bytearray] = {}
+        self._table = RecordTable(RECORD, 1 + 32, 1)  # key: kind and source; bucket: source
         self._new = bytearray()
         if path is not None:
             try:
-                raw = path.read_bytes()
-            except OSError:
-                raw = b""
-            for at in range(0, len(raw) - RECORD + 1, RECORD):
-                self._set(raw[at : at + RECORD])
-
-    def _place(self, key: bytes) -> tuple[bytearray | None, int]:
-        """The bucket of a (kind, source) key and the record's position in it (-1: none)."""
-        bucket = self._buckets.get((key[0] << 16) | (key[1] << 8) | key[2])
-        if bucket is None:
-            return None, -1
-        pos = bucket.find(key)
-        while pos != -1 and pos % RECORD:
-            pos = bucket.find(key, pos + 1)
-        return bucket, pos
-
-    def _set(self, record: bytes) -> bool:
-        """Store a record (a later one for the same source wins); False if already so."""
-        bucket, pos = self._place(record[:33])
-        if bucket is None:
-            self._buckets[(record[0] << 16) | (record[1] << 8) | record[2]] = bytearray(record)
-        elif pos == -1:
-            bucket += record
-        elif bucket[pos + 33 : pos + RECORD] == record[33:]:
-            return False
-        else:
-            bucket[pos + 33 : pos + RECORD] = record[33:]
-        return True
+                with path.open("rb") as f:
+                    while piece := f.read(RECORD * 65536):
+                        for at in range(0, len(piece) - RECORD + 1, RECORD):
+                            self._table.add(piece[at : at + RECORD])
+            except OSError as exc:
+                log.warning("could not read the copy map %s: %s", path, exc)
 
     def get(self, kind: int, source: ObjectId) -> ObjectId | None:
-        """The target id of a source id, if known."""
-        bucket, pos = self._place(bytes([kind]) + source)
-        if bucket is None or pos == -1:
-            return None
-        return ObjectId(bytes(bucket[pos + 33 : pos + RECORD]))
+        """The target id of a source id, if known (the latest record wins)."""
+        record = self._table.last(bytes([kind]) + source)
+        return None if record is None else ObjectId(record[33:RECORD])
 
     def put(self, kind: int, source: ObjectId, target: ObjectId) -> None:
         """Learn a mapping."""
+        if self.get(kind, source) == target:
+            return
         record = bytes([kind]) + source + target
-        if self._set(record):
-            self._new += record
+        self._table.add(record)
+        self._new += record
+        if len(self._new) >= SAVE_BYTES:
+            self.save()
 
     def save(self) -> None:
         """Append what was learnt (best effort: the map only saves reads)."""
-        if self._path is None or not self._new:
+        if self._path is None:
+            self._new = bytearray()  # nowhere to keep it: the table has it for this run
+            return
+        if not self._new:
             return
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             with self._path.open("ab") as f:
+                torn = f.tell() % RECORD  # a killed run's partial record: never misalign
+                if torn:
+                    f.truncate(f.tell() - torn)
                 f.write(self._new)
             self._new = bytearray()
         except OSError as exc:
             log.warning("could not save the copy map %s: %s", self._path, exc)
+            self._new = bytearray()  # not kept in memory either: the map only saves reads
+
+    def close(self) -> None:
+        """Save, and remove the table's temporary file."""
+        self.save()
+        self._table.close()
+
+
+class SourceIndex:
+    """Where the source's blobs are, for a copy of 10^7 blobs: tree blobs in a BlobIndex (the
+    tree walk reads through it, with the tree-pack cache), data blobs as 48-byte records (id,
+    pack number, offset, length, raw length) in a RecordTable on disk; packs numbered in a
+    list. Built from the index files' packs as ``Repository.read_index_packs`` gives them (the
+    packs prune marked included: a reader may still use them)."""
+
+    def __init__(self, src: Repository) -> None:
+        self.trees = BlobIndex()
+        self._data = RecordTable(LOCATION.size + 32)
+        self._packs: list[ObjectId] = []
+        self._epochs = array("H")
+        packs = src.read_index_packs(SpillFile())
+        packs.reverse()
+        while packs:
+            pack = packs.pop()  # each pack's bytes go as soon as they are in the table
+            trees: list[tuple[BlobType, bytes, int, int, int]] = []
+            n = len(self._packs)
+            self._packs.append(pack.id)
+            self._epochs.append(pack.epoch)
+            for code, bid, offset, length, raw_length in ENTRY.iter_unpack(pack.raw):
+                if code == TREE_CODE:
+                    trees.append((BlobType.TREE, bid, offset, length, raw_length))
+                else:
+                    self._data.add(bid + LOCATION.pack(n, offset, length, raw_length))
+            if trees:
+                self.trees.add_pack(pack.id, pack.size, trees, pack.epoch)
+        self._data.compact()
+
+    def data_locations(self, bid: ObjectId) -> list[BlobLocation]:
+        """Every location of a data blob, the first first (none: not in the index)."""
+        found: list[BlobLocation] = []
+        seen: set[int] = set()
+        for record in self._data.find(bid):
+            n, offset, length, raw_length = LOCATION.unpack_from(record, 32)
+            if n not in seen:
+                seen.add(n)
+                found.append(
+                    BlobLocation(
+                        pack_id=self._packs[n],
+                        offset=offset,
+                        length=length,
+                        raw_length=raw_length,
+                        epoch=self._epochs[n],
+                    )
+                )
+        return found
+
+    def close(self) -> None:
+        """Remove the data table's temporary file."""
+        self._data.close()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,20 +200,33 @@ def _selected(src: Repository, options: CopyOptions) -> Iterator[tuple[ObjectId,
 
 
 class _Copier:
-    def __init__(self, src: Repository, dst: Repository, ids: IdMap, result: CopyResult) -> None:
-        self.src, self.dst, self.ids, self.result = src, dst, ids, result
-        self.writer: BlobWriter = dst.blob_writer()
+    def __init__(
+        self,
+        src: Repository,
+        dst: Repository,
+        ids: IdMap,
+        result: CopyResult,
+        clock: Clock,
+    ) -> None:
+        self.source = SourceIndex(src)
+        self.src = src.with_index(self.source.trees)
+        self.index_read_at = clock.monotonic()  # before the target's index is listed
+        self.stored = StoredBlobs()  # what the target has: ids only, not where
+        for pack in dst.read_index_packs(SpillFile(), with_marked=False):
+            self.stored.add_compact(pack)  # not packs prune has marked
+        self.dst, self.ids, self.result = dst, ids, result
+        self.writer: BlobWriter = dst.blob_writer(index=self.stored)
         self.id_key = dst.sealer.current.id_key
 
     def _have(self, btype: BlobType, kind: int, bid: ObjectId) -> ObjectId | None:
         mapped = self.ids.get(kind, bid)
-        return mapped if mapped is not None and self.dst.index.has(btype, mapped) else None
+        return mapped if mapped is not None and self.stored.has(btype, mapped) else None
 
     def _data(self, bid: ObjectId, hasher: ContentHasher | None) -> ObjectId:
         mapped = self._have(BlobType.DATA, DATA, bid)
         if mapped is not None and hasher is None:
             return mapped
-        data = self.src.load_blob(BlobType.DATA, bid)
+        data = self.src.load_blob_from(BlobType.DATA, bid, self.source.data_locations(bid))
         self.result.blobs_read += 1
         self.result.bytes_read += len(data)
         if hasher is not None:
@@ -188,7 +257,9 @@ class _Copier:
                 made[tid] = mapped
                 continue
             if nodes is None:  # first visit: its subtrees first
-                nodes = self.src.load_tree(tid).nodes
+                # read around the tree cache: each tree is read once here, and the cache
+                # would hold thousands of large trees for nothing
+                nodes = Tree.decode(self.src.load_blob(BlobType.TREE, tid)).nodes
                 stack.append((tid, nodes))
                 stack.extend((n.subtree, None) for n in nodes if n.subtree is not None)
                 continue
@@ -261,13 +332,28 @@ def _copy(
     options = options or CopyOptions()
     clock = clock or SystemClock()
     progress = progress or NullProgress()
-    src = src.with_index(src.read_index())
-    index_read_at = clock.monotonic()
-    dst = dst.with_index(dst.read_index(with_marked=False))  # not packs prune has marked
-    done = {s.original: tid for tid, s in list_snapshots(dst) if s.original}
     ids = IdMap(cache_dir / src.id.hex() / f"copy-{dst.id.hex()}.map" if cache_dir else None)
-    result = CopyResult()
-    copier = _Copier(src, dst, ids, result)
+    try:
+        copier = _Copier(src, dst, ids, CopyResult(), clock)
+        try:
+            return _copy_all(copier, src, dst, options, clock, progress)
+        finally:
+            copier.source.close()
+    finally:
+        ids.close()
+
+
+def _copy_all(
+    copier: _Copier,
+    src: Repository,
+    dst: Repository,
+    options: CopyOptions,
+    clock: Clock,
+    progress: Progress,
+) -> CopyResult:
+    """Copy the selected snapshots through ``copier`` (its indexes read)."""
+    done = {s.original: tid for tid, s in list_snapshots(dst) if s.original}
+    result, ids = copier.result, copier.ids
     todo = list(_selected(src, options))
     progress.started("copying", total_files=len(todo))
     for sid, snap in todo:
@@ -288,7 +374,7 @@ def _copy(
             continue
         parent = done.get(f"{src.id.hex()}:{snap.parent.hex()}") if snap.parent else None
         fresh = replace(snap, tree=root, parent=parent, original=origin)
-        new = commit(dst, copier.writer, fresh, clock=clock, index_read_at=index_read_at)
+        new = commit(dst, copier.writer, fresh, clock=clock, index_read_at=copier.index_read_at)
         ids.save()
         done[origin] = new
         result.copied.append((sid.hex(), new.hex()))

@@ -42,13 +42,18 @@ from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
 from s3vault.repository import keyring
 from s3vault.repository.cache import CacheWrites, FileCache, IndexCache, TreePackCache
-from s3vault.repository.compactpack import CompactIndexFile, compact_index_file
+from s3vault.repository.compactpack import (
+    CompactIndexFile,
+    CompactPack,
+    SpillFile,
+    compact_index_file,
+)
 from s3vault.repository.index import BlobIndex, BlobLocation
 from s3vault.repository.marks import Marks, load_marks
 from s3vault.repository.names import SnapshotNames, hex_id, id_in_name
 from s3vault.repository.sealer import Sealer
 from s3vault.repository.supersede import live, superseded
-from s3vault.repository.writer import CPUS, BlobWriter, Delegation, sealed_kind_for
+from s3vault.repository.writer import CPUS, BlobWriter, Delegation, WriterIndex, sealed_kind_for
 
 log = logging.getLogger(__name__)
 
@@ -758,8 +763,30 @@ class Repository:
                 index.add_indexed_pack(pack)
         return index
 
-    def _read_index_files(self, wanted: set[ObjectId]) -> dict[ObjectId, CompactIndexFile]:
-        """Read index files; follow the listing past files a prune replaced meanwhile."""
+    def read_index_packs(self, spill: SpillFile, *, with_marked: bool = True) -> list[CompactPack]:
+        """The packs ``read_index`` would index, their entries kept in ``spill`` (on disk),
+        for a caller that keeps its own per-blob record instead of a BlobIndex (copy, on 10^7
+        blobs). Reads every index file (the local index cache holds a BlobIndex image); a pack
+        two index files describe comes once. Damaged files and a prune beside: as read_index.
+
+        Raises:
+            ObjectNotFoundError: an index file vanished with no replacement.
+        """
+        files = self._read_index_files(set(self.list_files(ObjectKind.INDEX)), spill)
+        packs: dict[ObjectId, CompactPack] = {}
+        for _oid, ifile in live(files):
+            for compact in ifile.packs:
+                packs.setdefault(compact.id, compact)
+        if with_marked:
+            for pack, _since in self._load_marks().packs.values():
+                packs.setdefault(pack.id, CompactPack.of(pack))
+        return list(packs.values())
+
+    def _read_index_files(
+        self, wanted: set[ObjectId], spill: SpillFile | None = None
+    ) -> dict[ObjectId, CompactIndexFile]:
+        """Read index files (their entries in ``spill`` if given); follow the listing past
+        files a prune replaced meanwhile."""
         files: dict[ObjectId, CompactIndexFile] = {}  # compact: no PackEntry per blob
         gone: set[ObjectId] = set()
         damaged: set[ObjectId] = set()
@@ -767,7 +794,7 @@ class Repository:
         for _ in range(LOAD_ROUNDS):
             for oid in sorted(todo):
                 try:
-                    files[oid] = compact_index_file(self.load_file(ObjectKind.INDEX, oid))
+                    files[oid] = compact_index_file(self.load_file(ObjectKind.INDEX, oid), spill)
                 except ObjectNotFoundError:
                     gone.add(oid)
                 except (IntegrityError, FormatVersionError) as exc:
@@ -822,13 +849,20 @@ class Repository:
             compression_level=self.config.compression_level,
         )
 
-    def blob_writer(self, *, verify: bool = True, delegate: Delegation | None = None) -> BlobWriter:
+    def blob_writer(
+        self,
+        *,
+        verify: bool = True,
+        delegate: Delegation | None = None,
+        index: WriterIndex | None = None,
+    ) -> BlobWriter:
         """A writer for new blobs; flush it before writing anything that references them.
-        ``delegate``: the writer of a backup worker process (repository/writer.py)."""
+        ``delegate``: the writer of a backup worker process (repository/writer.py).
+        ``index``: what it deduplicates against and records into (default: this handle's)."""
         return BlobWriter(
             backend=self.backend,
             sealer=self.sealer,
-            index=self.index,
+            index=self.index if index is None else index,
             save_index=self.save_index,
             pack_size=self.config.pack_size,
             compression_level=self.config.compression_level,
@@ -859,7 +893,18 @@ class Repository:
             IntegrityError: not in the index, or damaged (the message names the pack).
             ObjectNotFoundError: its pack is missing (and no other copy exists).
         """
-        locations = self.index.locations(btype, bid)
+        return self.load_blob_from(btype, bid, self.index.locations(btype, bid))
+
+    def load_blob_from(
+        self, btype: BlobType, bid: ObjectId, locations: list[BlobLocation]
+    ) -> bytes:
+        """``load_blob`` from these locations, the first first (for a caller that keeps blob
+        locations outside a BlobIndex: copy).
+
+        Raises:
+            IntegrityError: no location, or damaged (the message names the pack).
+            ObjectNotFoundError: its pack is missing (and no other copy exists).
+        """
         if not locations:
             msg = f"{btype.value} blob {bid.short} is not in the index"
             raise IntegrityError(msg)

@@ -16,6 +16,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from s3vault import compression
 from s3vault.backend.base import Backend
@@ -27,7 +28,6 @@ from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
-from s3vault.repository.index import BlobIndex
 from s3vault.repository.names import pack_name
 from s3vault.repository.packer import PackWriter
 from s3vault.repository.sealer import Sealer
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 BATCH_BLOBS = 256
 BATCH_BYTES = 4 << 20
+INDEX_ENTRIES = 1 << 18  # an index file at the latest when unindexed packs hold this many blobs
 CPUS = os.cpu_count() or 2
 PACK_KINDS = {BlobType.DATA: ObjectKind.DATA, BlobType.TREE: ObjectKind.TREE}
 
@@ -64,6 +65,20 @@ class Delegation:
     stored: Callable[[IndexedPack, float], None]  # the pack, monotonic() before its upload
 
 
+class WriterIndex(Protocol):
+    """What a BlobWriter asks of its index (BlobIndex; StoredBlobs, which keeps no locations)."""
+
+    def reserve(self, btype: BlobType, bid: bytes) -> bool: ...
+    def release(self, btype: BlobType, bid: bytes) -> None: ...
+    def add_pack(
+        self,
+        pack_id: ObjectId,
+        size: int,
+        entries: list[tuple[BlobType, bytes, int, int, int]],
+        epoch: int = 1,
+    ) -> None: ...
+
+
 class BlobWriter:
     """Thread-safe store of new blobs for one operation. Call ``flush()`` before committing."""
 
@@ -72,13 +87,14 @@ class BlobWriter:
         *,
         backend: Backend,
         sealer: Sealer,
-        index: BlobIndex,
+        index: WriterIndex,
         save_index: Callable[[IndexFile], ObjectId],
         pack_size: int,
         compression_level: int,
         verify: bool = True,
         index_every: int = 32,
         index_interval: float = 300.0,
+        index_entries: int = INDEX_ENTRIES,
         on_tree_pack: Callable[[ObjectId, memoryview], None] | None = None,
         max_unindexed_age: float | None = None,
         monotonic: Callable[[], float] | None = None,
@@ -97,6 +113,10 @@ class BlobWriter:
         # link 32 packs take many minutes)
         self._index_every = index_every
         self._index_interval = index_interval
+        # ... or as soon as the unindexed packs hold index_entries blobs: their entries wait in
+        # memory (about 200 bytes each), and packs of tiny blobs hold 10^5 each (copy of 10^7)
+        self._index_entries = index_entries
+        self._unindexed_entries = 0
         self._on_tree_pack = on_tree_pack
         self._writers = {t: PackWriter(t, sealer, pack_size) for t in BlobType}
         self._locks = {t: threading.Lock() for t in BlobType}
@@ -294,10 +314,13 @@ class BlobWriter:
         with self._index_lock:
             self._uploaded_at[pack.id] = started
             self._unindexed.append(pack)
+            self._unindexed_entries += len(pack.entries)
             oldest = self._uploaded_at[self._unindexed[0].id]  # the first unindexed pack's
             due = self._monotonic() - oldest >= self._index_interval
+            due = due or self._unindexed_entries >= self._index_entries
             if len(self._unindexed) >= self._index_every or due:
                 pending, self._unindexed = self._unindexed, []
+                self._unindexed_entries = 0
         if pending:
             self._write_index(pending)
 
@@ -351,6 +374,7 @@ class BlobWriter:
                 self._upload(writer)
         with self._index_lock:
             pending, self._unindexed = self._unindexed, []
+            self._unindexed_entries = 0
         if pending:
             self._write_index(pending)
 
