@@ -193,7 +193,7 @@ def test_a_damaged_source_snapshot_is_not_copied_and_the_others_are(
     summary = json.loads(done.stdout.splitlines()[-1])
     first, second = (s["id"] for s in snapshots(run_cli, "-r", src_url))
     assert [s for s, _ in (c.values() for c in summary["copied"])] == [first]
-    assert [f["source"] for f in summary["failed"]] == [second]
+    assert [f["source_snapshot_id"] for f in summary["failed"]] == [second]
     copied = snapshots(run_cli, "-r", dst_url)
     assert [c["original"].split(":")[1] for c in copied] == [first]
     assert run_cli("-r", dst_url, "verify", "--read-data").code == 0
