@@ -431,6 +431,37 @@ def tag_filter(fn: F) -> F:
     return option(fn)
 
 
+def snapshot_filters(fn: F) -> F:
+    """restic's ``-H/--host``, ``--tag``, ``--path`` selecting snapshots (each repeatable),
+    handed over as ``hosts``, ``tags`` and ``paths``."""
+    fn = click.option(
+        "--path", "paths", multiple=True, help="Only snapshots that include this path"
+    )(fn)
+    fn = tag_filter(fn)
+    return click.option("-H", "--host", "hosts", multiple=True, help="Only snapshots of this host")(
+        fn
+    )
+
+
+def iexclude_options(fn: F) -> F:
+    """restic's ``--iexclude`` and ``--iexclude-file`` (case-insensitive excludes), handed over
+    as ``iexcludes`` and ``iexclude_files``."""
+    fn = click.option(
+        "--iexclude-file",
+        "iexclude_files",
+        multiple=True,
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="As --exclude-file, ignoring case (repeatable)",
+    )(fn)
+    return click.option(
+        "--iexclude",
+        "iexcludes",
+        multiple=True,
+        metavar="PATTERN",
+        help="As --exclude, ignoring case (repeatable)",
+    )(fn)
+
+
 def latest_filters(fn: F) -> F:
     """restic's ``-H/--host``, ``--tag``, ``--path`` choosing which snapshot ``latest`` (or
     ``latest~N``) means, handed over as ``hosts``, ``tags`` and ``paths``."""

@@ -12,7 +12,13 @@ import click
 from s3vault import BackupOptions, BackupResult, ExitCode, TagList, UsageError, flatten
 from s3vault import backup as backup_op
 from s3vault.cli.context import CliContext
-from s3vault.cli.options import TagListType, Timestamp, cli_context, global_options
+from s3vault.cli.options import (
+    TagListType,
+    Timestamp,
+    cli_context,
+    global_options,
+    iexclude_options,
+)
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, human_elapsed, plural, say
 from s3vault.cli.session import open_repo
@@ -46,20 +52,7 @@ from s3vault.cli.session import open_repo
     type=click.Path(path_type=Path),
     help="Read exclude patterns from a file, one a line, $VAR expanded as restic does (repeatable)",
 )
-@click.option(
-    "--iexclude",
-    "iexcludes",
-    multiple=True,
-    metavar="PATTERN",
-    help="As --exclude, ignoring case (repeatable)",
-)
-@click.option(
-    "--iexclude-file",
-    "iexclude_files",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="As --exclude-file, ignoring case (repeatable)",
-)
+@iexclude_options
 @click.option(
     "--exclude-caches",
     is_flag=True,

@@ -6,7 +6,7 @@ import click
 
 from s3vault import ExitCode, MountOptions, SnapshotFilter, TagList
 from s3vault import mount as mount_op
-from s3vault.cli.options import cli_context, global_options, tag_filter
+from s3vault.cli.options import cli_context, global_options, snapshot_filters
 from s3vault.cli.session import open_repo
 
 
@@ -18,13 +18,7 @@ from s3vault.cli.session import open_repo
     is_flag=True,
     help="Let other users read the mount (needs user_allow_other in /etc/fuse.conf unless root)",
 )
-@click.option(
-    "-H", "--host", "hosts", multiple=True, help="Only this host's snapshots (repeatable)"
-)
-@tag_filter
-@click.option(
-    "--path", "paths", multiple=True, help="Only snapshots that include this path (repeatable)"
-)
+@snapshot_filters
 def mount(
     mountpoint: str,
     allow_other: bool,

@@ -11,7 +11,13 @@ import click
 from s3vault import ExitCode, RewriteOptions, RewriteResult, SnapshotRewrite, TagList
 from s3vault import rewrite as rewrite_op
 from s3vault.cli.context import CliContext
-from s3vault.cli.options import Timestamp, cli_context, global_options, tag_filter
+from s3vault.cli.options import (
+    Timestamp,
+    cli_context,
+    global_options,
+    iexclude_options,
+    snapshot_filters,
+)
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, say
 from s3vault.cli.session import open_repo
@@ -37,20 +43,7 @@ SHOWN_REMOVED = 20  # paths listed per snapshot without -v
     type=click.Path(path_type=Path, dir_okay=False),
     help="Read exclude patterns from a file, one a line, $VAR expanded as restic does",
 )
-@click.option(
-    "--iexclude",
-    "iexcludes",
-    multiple=True,
-    metavar="PATTERN",
-    help="As --exclude, ignoring case (repeatable)",
-)
-@click.option(
-    "--iexclude-file",
-    "iexclude_files",
-    multiple=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="As --exclude-file, ignoring case",
-)
+@iexclude_options
 @click.option("--new-host", metavar="HOST", help="Give the rewritten snapshots this host")
 @click.option(
     "--new-time",
@@ -61,9 +54,7 @@ SHOWN_REMOVED = 20  # paths listed per snapshot without -v
     "--forget", is_flag=True, help="Remove the original snapshots once their rewrites exist"
 )
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be removed; write nothing")
-@click.option("-H", "--host", "hosts", multiple=True, help="Only snapshots of this host")
-@tag_filter
-@click.option("--path", "paths", multiple=True, help="Only snapshots that include this path")
+@snapshot_filters
 def rewrite(
     snapshot_ids: tuple[str, ...],
     excludes: tuple[str, ...],

@@ -7,7 +7,7 @@ import click
 from s3vault import TagList, TagOptions, TagResult
 from s3vault import tag as tag_op
 from s3vault.cli.context import CliContext
-from s3vault.cli.options import cli_context, global_options, tag_filter
+from s3vault.cli.options import cli_context, global_options, snapshot_filters
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, say
 from s3vault.cli.session import open_repo
@@ -25,9 +25,7 @@ from s3vault.cli.session import open_repo
     metavar="TAG[,TAG...]",
     help="Replace every tag with these (--set '' removes them all)",
 )
-@click.option("-H", "--host", "hosts", multiple=True, help="Only snapshots of this host")
-@tag_filter
-@click.option("--path", "paths", multiple=True, help="Only snapshots that include this path")
+@snapshot_filters
 def tag(
     snapshot_ids: tuple[str, ...],
     add: tuple[str, ...],
