@@ -5,11 +5,15 @@ The list: versioning on; Object Lock when asked for; default encryption (SSE-S3,
 with S3 Bucket Keys); every public access blocked and no public bucket policy; a lifecycle that
 aborts incomplete multipart uploads after a day, expires noncurrent versions, moves data packs
 (and only them) to a colder class after N days if asked, and never expires a current object
-under the repository; optionally replication to a second bucket.
+under the repository; optionally replication to a second bucket (with SSE-KMS objects
+re-encrypted under a key of the destination's region); the bucket policy of bucketpolicy.py,
+merged into the bucket's own. The checks beyond the bucket's configuration (MFA delete, the VPC
+endpoint, the KMS keys) are in posture.py.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +23,7 @@ import botocore.exceptions
 
 from s3vault.backend.location import BackendOptions
 from s3vault.backend.s3 import aws_session
+from s3vault.cloud.bucketpolicy import PolicyPlan, check_policy, merge, policy_diff
 from s3vault.cloud.check import OK, WARNING, WRONG, Check
 from s3vault.errors import BackendError
 
@@ -41,6 +46,26 @@ class BucketPlan:
     noncurrent_days: int = 1
     replicate_to: str | None = None  # destination bucket name
     replication_role: str | None = None
+    replica_kms_key_id: str | None = None  # SSE-KMS replicas: a key in the destination region
+    bucket_policy: bool = True  # write (setup) / expect (doctor) the bucket policy
+    maintenance_roles: tuple[str, ...] = ()  # may delete; every other principal may not
+    source_vpces: tuple[str, ...] = ()  # the repository only through these VPC endpoints...
+    source_vpcs: tuple[str, ...] = ()  # ...or VPCs
+    kms_roles: tuple[str, ...] = ()  # besides the maintenance roles, may use the KMS key
+    dry_run: bool = False  # setup: say what would change, change nothing
+
+    def policy_plan(self, kms_key_arn: str | None = None) -> PolicyPlan:
+        """What the bucket policy enforces (the KMS key as an ARN: the policy compares ARNs)."""
+        return PolicyPlan(
+            bucket=self.bucket,
+            prefix=self.prefix,
+            maintenance_roles=self.maintenance_roles,
+            sse_kms_key_arn=kms_key_arn or self.sse_kms_key_id,
+            source_vpces=self.source_vpces,
+            source_vpcs=self.source_vpcs,
+            exempt_roles=(self.replication_role,) if self.replication_role else (),
+            object_lock=self.object_lock,
+        )
 
 
 def client(options: BackendOptions) -> Any:
@@ -156,28 +181,69 @@ def _apply_lifecycle(s3: Any, plan: BucketPlan) -> str:
     return f"lifecycle: {len(_lifecycle(plan))} rules on {_prefix(plan) or 'the bucket'}"
 
 
+def replication_rule(plan: BucketPlan) -> dict[str, Any]:
+    """The replication rule setup-bucket writes (pure: doctor's checks are tested on it)."""
+    rule: dict[str, Any] = {
+        "ID": "s3vault-replica",
+        "Status": "Enabled",
+        "Priority": 1,
+        "Filter": {"Prefix": _prefix(plan)},
+        "DeleteMarkerReplication": {"Status": "Disabled"},
+        "Destination": {"Bucket": f"arn:aws:s3:::{plan.replicate_to}"},
+    }
+    if plan.replica_kms_key_id:  # else S3 skips every SSE-KMS object
+        rule["SourceSelectionCriteria"] = {"SseKmsEncryptedObjects": {"Status": "Enabled"}}
+        rule["Destination"]["EncryptionConfiguration"] = {
+            "ReplicaKmsKeyID": plan.replica_kms_key_id
+        }
+    return rule
+
+
 def _replication(s3: Any, plan: BucketPlan) -> str:
+    rule = replication_rule(plan)
     s3.put_bucket_replication(
         Bucket=plan.bucket,
-        ReplicationConfiguration={
-            "Role": plan.replication_role,
-            "Rules": [
-                {
-                    "ID": "s3vault-replica",
-                    "Status": "Enabled",
-                    "Priority": 1,
-                    "Filter": {"Prefix": _prefix(plan)},
-                    "DeleteMarkerReplication": {"Status": "Disabled"},
-                    "Destination": {"Bucket": f"arn:aws:s3:::{plan.replicate_to}"},
-                }
-            ],
-        },
+        ReplicationConfiguration={"Role": plan.replication_role, "Rules": [rule]},
     )
-    return f"replication to {plan.replicate_to}"
+    return f"replication to {plan.replicate_to}" + (
+        f" (replicas under {plan.replica_kms_key_id})" if plan.replica_kms_key_id else ""
+    )
 
 
-def setup_bucket(s3: Any, plan: BucketPlan, *, region: str | None) -> list[str]:
-    """Create the bucket if needed and apply the list; returns what was done.
+def read_policy(s3: Any, bucket: str) -> dict[str, Any] | None:
+    """The bucket's policy, None when it has none."""
+    answer = _get(s3, "get_bucket_policy", Bucket=bucket)
+    if not answer:
+        return None
+    policy: dict[str, Any] = json.loads(answer["Policy"])
+    return policy
+
+
+def apply_policy(s3: Any, plan: BucketPlan, kms_key_arn: str | None) -> tuple[str, list[str]]:
+    """Merge the plan's statements into the bucket's policy (unless a dry run): what was
+    done, and the diff.
+
+    Raises:
+        botocore.exceptions.ClientError: the store refused to read or write the policy.
+    """
+    want = plan.policy_plan(kms_key_arn)
+    before = read_policy(s3, plan.bucket) if _exists(s3, plan) else None
+    after = merge(before, want)
+    diff = policy_diff(before, after)
+    unguarded = "" if plan.maintenance_roles else " (deletes not restricted: no --maintenance-role)"
+    if not diff:
+        return "bucket policy unchanged" + unguarded, diff
+    if plan.dry_run:
+        return "would update the bucket policy" + unguarded, diff
+    s3.put_bucket_policy(Bucket=plan.bucket, Policy=json.dumps(after))
+    return f"bucket policy: {len(after['Statement'])} statements" + unguarded, diff
+
+
+def setup_bucket(
+    s3: Any, plan: BucketPlan, *, region: str | None, kms_key_arn: str | None = None
+) -> tuple[list[str], list[str]]:
+    """Create the bucket if needed and apply the list, the bucket policy last; returns what
+    was done (a dry run: what would be) and the bucket policy's diff.
 
     Raises:
         BackendError: the store refused a step (the message names it).
@@ -191,17 +257,24 @@ def setup_bucket(s3: Any, plan: BucketPlan, *, region: str | None) -> list[str]:
     if plan.replicate_to and plan.replication_role:
         steps.append(("replication", _replication))
     done: list[str] = []
+    diff: list[str] = []
     step = "head bucket"
     try:
         if not _exists(s3, plan):
             step = "create bucket"
-            done.append(_create(s3, plan, region))
-        for step, apply in steps:  # noqa: B007 (the failing step is named below)
-            done.append(apply(s3, plan))
+            done.append(
+                f"would create bucket {plan.bucket}" if plan.dry_run else _create(s3, plan, region)
+            )
+        for step, apply in steps:
+            done.append(f"would apply: {step}" if plan.dry_run else apply(s3, plan))
+        if plan.bucket_policy:
+            step = "bucket policy"
+            line, diff = apply_policy(s3, plan, kms_key_arn)
+            done.append(line)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         msg = f"setup-bucket {plan.bucket}: {step} failed: {exc}"
         raise BackendError(msg) from None
-    return done
+    return done, diff
 
 
 def _get(s3: Any, what: str, **args: Any) -> dict[str, Any] | None:
@@ -312,13 +385,14 @@ def _check_replication(s3: Any, plan: BucketPlan) -> Check:
     return Check(item="replication", state=OK, detail=f"to {dest}" if rules else "not used")
 
 
-def check_bucket(s3: Any, plan: BucketPlan) -> list[Check]:
+def check_bucket(s3: Any, plan: BucketPlan, kms_key_arn: str | None = None) -> list[Check]:
     """The posture check: each item ok, warning or wrong, with the fix.
 
     Raises:
         BackendError: the bucket cannot be inspected.
     """
     try:
+        policy = check_policy(read_policy(s3, plan.bucket), plan.policy_plan(kms_key_arn))
         checks = [
             _check_versioning(s3, plan),
             _check_object_lock(s3, plan),
@@ -327,6 +401,7 @@ def check_bucket(s3: Any, plan: BucketPlan) -> list[Check]:
         ]
         checks += _check_lifecycle(s3, plan)
         checks.append(_check_replication(s3, plan))
+        checks += policy if plan.bucket_policy else []
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         msg = f"doctor: cannot inspect bucket {plan.bucket}: {exc}"
         raise BackendError(msg) from None

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from s3vault.backend.location import BackendOptions, s3_location
@@ -21,14 +22,47 @@ class SetupBucketOptions:
     after_days: int = 30  # ...after this many days
     replicate_to: str | None = None  # destination bucket name
     replication_role: str | None = None  # IAM role S3 replicates with
+    replica_kms_key_id: str | None = None  # KMS key of the destination region for replicas
+    bucket_policy: bool = True  # merge s3vault's statements into the bucket policy
+    maintenance_roles: tuple[str, ...] = ()  # the only principals that may delete
+    source_vpces: tuple[str, ...] = ()  # reach the repository only through these endpoints
+    source_vpcs: tuple[str, ...] = ()  # ...or these VPCs
+    dry_run: bool = False  # say what would change; change nothing
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SetupBucketResult:
-    """The bucket and what was done to it, step by step."""
+    """The bucket, what was done to it step by step (a dry run: what would be), and the bucket
+    policy's diff (empty: unchanged)."""
 
     bucket: str
     done: tuple[str, ...]
+    policy_diff: tuple[str, ...] = ()
+    dry_run: bool = False
+
+
+ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/*-]+$")
+VPCE = re.compile(r"^vpce-[0-9a-f]{8,17}$")
+VPC = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+
+
+def validate_posture(
+    maintenance_roles: tuple[str, ...], source_vpces: tuple[str, ...], source_vpcs: tuple[str, ...]
+) -> None:
+    """Refuse a malformed role ARN, VPC endpoint or VPC id before anything is written.
+
+    Raises:
+        UsageError: the first malformed value, named.
+    """
+    for flag, what, pattern, values in (
+        ("--maintenance-role", "an IAM role ARN", ARN, maintenance_roles),
+        ("--source-vpce", "a VPC endpoint id (vpce-...)", VPCE, source_vpces),
+        ("--source-vpc", "a VPC id (vpc-...)", VPC, source_vpcs),
+    ):
+        bad = [v for v in values if not pattern.match(v)]
+        if bad:
+            msg = f"{flag} {bad[0]!r}: not {what}"
+            raise UsageError(msg)
 
 
 def s3_repository(url: str, command: str = "this command") -> tuple[str, str]:
@@ -45,17 +79,24 @@ def s3_repository(url: str, command: str = "this command") -> tuple[str, str]:
 
 def setup_bucket(options: SetupBucketOptions) -> SetupBucketResult:
     """Create the bucket if needed and apply versioning, Object Lock (optional), default
-    encryption, the public access block, the lifecycle and replication (optional).
+    encryption, the public access block, the lifecycle, replication (optional) and the bucket
+    policy (merged into the bucket's own; docs/security.md).
 
     Raises:
-        UsageError: not an S3 repository; a replication target without its role or back.
-        BackendError: the store refused a step (the message names it).
+        UsageError: not an S3 repository; a replication target without its role or back; a
+            malformed role ARN, VPC endpoint or VPC id.
+        BackendError: the store refused a step (the message names it); KMS does not know
+            the key.
     """
     bucket, prefix = s3_repository(options.url)
     if bool(options.replicate_to) != bool(options.replication_role):
         raise UsageError("--replicate-to and --replication-role go together")
+    if options.replica_kms_key_id and not options.replicate_to:
+        raise UsageError("--replica-kms-key goes with --replicate-to")
+    validate_posture(options.maintenance_roles, options.source_vpces, options.source_vpcs)
     from s3vault.cloud.bucket import BucketPlan, client  # boto3 only when used
     from s3vault.cloud.bucket import setup_bucket as apply_plan
+    from s3vault.cloud.posture import key_arn
 
     plan = BucketPlan(
         bucket=bucket,
@@ -66,6 +107,18 @@ def setup_bucket(options: SetupBucketOptions) -> SetupBucketResult:
         after_days=options.after_days,
         replicate_to=options.replicate_to,
         replication_role=options.replication_role,
+        replica_kms_key_id=options.replica_kms_key_id,
+        bucket_policy=options.bucket_policy,
+        maintenance_roles=options.maintenance_roles,
+        source_vpces=options.source_vpces,
+        source_vpcs=options.source_vpcs,
+        dry_run=options.dry_run,
     )
-    done = apply_plan(client(options.backend), plan, region=options.backend.s3_region)
-    return SetupBucketResult(bucket=bucket, done=tuple(done))
+    kms = options.sse_kms_key_id
+    arn = key_arn(options.backend, kms) if kms and options.bucket_policy else None
+    done, diff = apply_plan(
+        client(options.backend), plan, region=options.backend.s3_region, kms_key_arn=arn
+    )
+    return SetupBucketResult(
+        bucket=bucket, done=tuple(done), policy_diff=tuple(diff), dry_run=options.dry_run
+    )

@@ -22,6 +22,12 @@ class DoctorOptions:
 
     url: str
     backend: BackendOptions = field(default_factory=BackendOptions)
+    repository: bool = True  # False: the bucket's posture only (before init, or an auditor)
+    maintenance_roles: tuple[str, ...] = ()  # expected exception of the deny-delete statement
+    kms_key_id: str | None = None  # the expected KMS key (else the bucket's default's)
+    kms_roles: tuple[str, ...] = ()  # further roles the KMS key's policy is expected to allow
+    source_vpces: tuple[str, ...] = ()  # VPC endpoints the repository must be reached through
+    source_vpcs: tuple[str, ...] = ()  # ...or VPCs
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,29 +99,56 @@ def _store_check(repo: Repository, options: DoctorOptions) -> list[Check]:
 
 
 def doctor(options: DoctorOptions, *, opener: Callable[[], Repository]) -> DoctorResult:
-    """Check the repository (it opens, keys, key epochs, the store's capabilities) and, for an
-    S3 repository, the bucket (versioning, Object Lock, encryption, public access, lifecycle,
-    replication). ``opener`` opens the repository (without its index); its failure is the
-    first check's finding, not an error.
+    """Check the repository (it opens, keys, key epochs, the store's capabilities; not with
+    ``repository=False``) and, for an S3 repository, the bucket (versioning, Object Lock,
+    encryption, public access, lifecycle, replication, the bucket policy) and the posture
+    around it (MFA delete, VPC endpoints, the KMS key, replica keys). ``opener`` opens the
+    repository (without its index); its failure is the first check's finding, not an error.
 
     Raises:
-        BackendError: the bucket cannot be inspected.
+        UsageError: the bucket only, of a repository that is not on S3; a malformed role ARN,
+            VPC endpoint or VPC id.
+        BackendError: the bucket cannot be inspected; KMS does not know the expected key.
     """
-    try:
-        repo: Repository | None = opener()
-    except S3VaultError as exc:
-        repo = None
-        checks = [Check(item="repository", state=WRONG, detail=str(exc), fix="see docs/usage.md")]
+    repo: Repository | None = None
+    checks: list[Check] = []
+    if not options.repository:
+        s3_repository(options.url, "doctor --bucket-only")
     else:
-        assert repo is not None
-        checks = [Check(item="repository", state=OK, detail=f"{repo.id.short} opens")]
-        checks += _key_checks(repo)
-        checks += _store_check(repo, options)
+        try:
+            repo = opener()
+        except S3VaultError as exc:
+            checks = [
+                Check(item="repository", state=WRONG, detail=str(exc), fix="see docs/usage.md")
+            ]
+        else:
+            checks = [Check(item="repository", state=OK, detail=f"{repo.id.short} opens")]
+            checks += _key_checks(repo)
+            checks += _store_check(repo, options)
     if options.url.startswith("s3:"):
-        from s3vault.cloud.bucket import BucketPlan, check_bucket, client  # boto3 only here
-
-        bucket, prefix = s3_repository(options.url)
-        lock = bool(repo.config.object_lock) if repo is not None else False
-        plan = BucketPlan(bucket=bucket, prefix=prefix, object_lock=lock)
-        checks += check_bucket(client(options.backend), plan)
+        checks += _bucket_checks(options, repo)
     return DoctorResult(checks=tuple(checks))
+
+
+def _bucket_checks(options: DoctorOptions, repo: Repository | None) -> list[Check]:
+    """The bucket's configuration and policy, then the posture around it (cloud/posture.py)."""
+    from s3vault.cloud.bucket import BucketPlan, check_bucket, client  # boto3 only here
+    from s3vault.cloud.posture import check_posture, expected_key
+    from s3vault.ops.bucket import validate_posture
+
+    validate_posture(options.maintenance_roles, options.source_vpces, options.source_vpcs)
+    bucket, prefix = s3_repository(options.url)
+    lock = bool(repo.config.object_lock) if repo is not None else False
+    s3 = client(options.backend)
+    key, kms_arn = expected_key(s3, options.backend, bucket, options.kms_key_id)
+    plan = BucketPlan(
+        bucket=bucket,
+        prefix=prefix,
+        object_lock=lock,
+        sse_kms_key_id=key,
+        maintenance_roles=options.maintenance_roles,
+        source_vpces=options.source_vpces,
+        source_vpcs=options.source_vpcs,
+        kms_roles=options.kms_roles,
+    )
+    return check_bucket(s3, plan, kms_arn) + check_posture(s3, options.backend, plan)

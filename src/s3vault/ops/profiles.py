@@ -85,6 +85,12 @@ TABLES: dict[str, dict[str, type]] = {
     "restore_test": {"sample": int, "sample_percent": float, "rto_target": str, "rpo_target": str},
     "metrics": {"file": str, "cloudwatch_namespace": str},
     "hooks": {"before": str, "after": str, "on_failure": str},
+    "bucket": {
+        "maintenance_roles": list,
+        "kms_roles": list,
+        "source_vpces": list,
+        "source_vpcs": list,
+    },
 }
 SECRETS = {"password", "aws_secret_access_key", "secret_key", "recovery_key"}
 
