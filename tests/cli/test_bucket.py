@@ -41,21 +41,12 @@ def test_doctor_and_setup_bucket(
     # on a loaded machine (a warning, never wrong); the second doctor below says the same
     assert found["store"]["state"] in ("ok", "warning")
 
-    # --no-bucket-policy: moto denies every object request under the TLS statement (it ignores
-    # the statement's condition; tests/cli/test_bucket_policy.py), and key add below writes one
     done = run_cli(
-        "-r",
-        url,
-        "setup-bucket",
-        "--data-class",
-        "STANDARD_IA",
-        "--after-days",
-        "30",
-        "--no-bucket-policy",
-        env=env,
+        "-r", url, "setup-bucket", "--data-class", "STANDARD_IA", "--after-days", "30", env=env
     )
     assert done.code == 0, done.stderr
     assert "versioning enabled" in done.stdout and "all public access blocked" in done.stdout
+    assert "bucket policy not written: name the maintenance role" in done.stdout
     assert run_cli("-r", url, "key", "add", "--recovery", env=env).code == 0
     code, found = checks(run_cli, url, env)
     assert code == 0, found

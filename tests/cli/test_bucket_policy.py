@@ -15,7 +15,7 @@ can elsewhere, and can still read)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import botocore.exceptions
@@ -129,12 +129,37 @@ def test_setup_bucket_refuses_bad_posture_input_and_writes_nothing(
     assert done.code == 2 and "s3://" in done.stderr
 
 
-@pytest.fixture
-def iam_enforced() -> Iterator[None]:
-    from moto.core.authorization import enable_iam_authentication
-
-    with enable_iam_authentication():
-        yield
+def test_the_policy_is_written_when_a_role_is_named_or_asked_for(
+    env: dict[str, str], run_cli: RunCli, tmp_path: Path
+) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    done = run_cli("-r", URL, "setup-bucket", env=env)
+    assert "bucket policy not written: name the maintenance role" in done.stdout
+    done = run_cli(
+        "-r", URL, "setup-bucket", "--maintenance-role", MAINT, "--no-bucket-policy", env=env
+    )
+    assert done.code == 0, done.stderr
+    with pytest.raises(botocore.exceptions.ClientError):
+        s3.get_bucket_policy(Bucket="backups")
+    done = run_cli("-r", URL, "setup-bucket", "--bucket-policy", env=env)
+    assert done.code == 0, done.stderr
+    assert "(deletes not restricted: no --maintenance-role)" in done.stdout
+    assert not any("Delete" in s["Sid"] for s in policy()["Statement"])
+    # the maintenance role from the profile: [profiles.NAME.bucket] maintenance_roles
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[profiles.web]\nrepository = "{URL}"\n[profiles.web.bucket]\n'
+        f'maintenance_roles = ["{MAINT}"]\n'
+    )
+    done = run_cli("--config", str(config), "-P", "web", "setup-bucket", env=env)
+    assert done.code == 0, done.stderr
+    (delete,) = [s for s in policy()["Statement"] if "Delete" in s["Sid"]]
+    assert delete["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": [MAINT]}}
+    done = run_cli(
+        "--config", str(config), "-P", "web", "--json", "doctor", "--bucket-only", env=env
+    )
+    found = {c["item"]: c for c in map(json.loads, done.stdout.splitlines())}
+    assert found["bucket policy: deletes"]["state"] == "ok", found
 
 
 def test_moto_denies_a_user_allowed_s3_star_a_delete_under_the_prefix(
@@ -192,118 +217,8 @@ def test_doctor_checks_the_kms_key_rotation_and_policy(
     key_condition = other_key["Condition"]["StringNotEquals"]
     assert key_condition == {"s3:x-amz-server-side-encryption-aws-kms-key-id": meta["Arn"]}
     args = ("--maintenance-role", MAINT)
-    code, found = doctor(run_cli, env, *args)
+    _, found = doctor(run_cli, env, *args)
     rotation = found["KMS key rotation"]
     assert rotation["state"] == "warning" and "enable-key-rotation" in rotation["fix"], found
     assert found["KMS key policy"]["state"] == "ok", found  # moto's default: the account root
     assert found["bucket policy: encryption"]["state"] == "ok", found
-    kms.enable_key_rotation(KeyId=meta["KeyId"])
-    stranger = "arn:aws:iam::123456789012:role/stranger"
-    grant = {
-        "Sid": "Use",
-        "Effect": "Allow",
-        "Principal": {"AWS": [MAINT, stranger]},
-        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-        "Resource": "*",
-    }
-    kms.put_key_policy(
-        KeyId=meta["KeyId"],
-        PolicyName="default",
-        Policy=json.dumps({"Version": "2012-10-17", "Statement": [grant]}),
-    )
-    code, found = doctor(run_cli, env, "--s3-kms-key-id", meta["Arn"], *args)
-    assert found["KMS key rotation"]["state"] == "ok", found
-    assert found["KMS key policy"]["state"] == "warning", found
-    assert found["KMS key policy"]["detail"] == f"also allows {stranger}"
-    code, found = doctor(run_cli, env, *args, "--kms-role", stranger)
-    assert found["KMS key policy"]["state"] == "ok", found
-    grant["Principal"] = "*"
-    kms.put_key_policy(
-        KeyId=meta["KeyId"],
-        PolicyName="default",
-        Policy=json.dumps({"Version": "2012-10-17", "Statement": [grant]}),
-    )
-    code, found = doctor(run_cli, env, *args)
-    assert code == 13 and found["KMS key policy"]["state"] == "wrong", found
-
-
-def test_doctor_checks_the_vpc_endpoint_and_the_network_statement(
-    env: dict[str, str], run_cli: RunCli
-) -> None:
-    ec2 = boto3.client("ec2", region_name="us-east-1")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    endpoint = ec2.create_vpc_endpoint(
-        VpcId=vpc, ServiceName="com.amazonaws.us-east-1.s3", VpcEndpointType="Gateway"
-    )["VpcEndpoint"]["VpcEndpointId"]
-    role = "arn:aws:iam::123456789012:role/replication"
-    done = run_cli(
-        "-r",
-        URL,
-        "setup-bucket",
-        "--maintenance-role",
-        MAINT,
-        "--source-vpce",
-        endpoint,
-        "--replicate-to",
-        "backups",  # any bucket: only the exemption of its role is looked at here
-        "--replication-role",
-        role,
-        env=env,
-    )
-    assert done.code == 0, done.stderr
-    (outside,) = [s for s in policy()["Statement"] if s["Sid"].startswith("S3vaultDenyOutside")]
-    assert outside["Condition"] == {
-        "StringNotEquals": {"aws:SourceVpce": [endpoint]},
-        "ArnNotLike": {"aws:PrincipalArn": [role]},
-    }
-    code, found = doctor(run_cli, env, "--maintenance-role", MAINT, "--source-vpce", endpoint)
-    assert found["bucket policy: network"]["state"] == "ok", found
-    assert found["bucket policy: deletes"]["state"] == "ok", found  # the VPC deny aside
-    item = f"VPC endpoint {endpoint}"
-    assert found[item]["state"] == "warning" and "any bucket" in found[item]["detail"], found
-    narrow = {
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": "*",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
-                "Resource": ["arn:aws:s3:::backups", "arn:aws:s3:::backups/*"],
-            }
-        ]
-    }
-    ec2.modify_vpc_endpoint(VpcEndpointId=endpoint, PolicyDocument=json.dumps(narrow))
-    code, found = doctor(run_cli, env, "--source-vpce", endpoint)
-    assert found[item]["state"] == "ok", found
-    narrow["Statement"][0]["Resource"] = ["arn:aws:s3:::someone-else/*"]
-    ec2.modify_vpc_endpoint(VpcEndpointId=endpoint, PolicyDocument=json.dumps(narrow))
-    code, found = doctor(run_cli, env, "--source-vpce", endpoint)
-    assert code == 13 and found[item]["state"] == "wrong", found
-    missing = "vpce-0123456789abcdef0"
-    code, found = doctor(run_cli, env, "--source-vpce", missing)
-    assert found[f"VPC endpoint {missing}"]["state"] == "wrong", found
-    assert found["bucket policy: network"]["state"] == "wrong", found  # names another endpoint
-
-
-def test_doctor_checks_the_replicas_kms_key_region(env: dict[str, str], run_cli: RunCli) -> None:
-    s3 = boto3.client("s3", region_name="us-east-1")
-    s3.create_bucket(
-        Bucket="backups-eu", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-    )
-    s3.put_bucket_versioning(Bucket="backups-eu", VersioningConfiguration={"Status": "Enabled"})
-    kms = boto3.client("kms", region_name="us-east-1")
-    key = kms.create_key(Description="repository")["KeyMetadata"]["Arn"]
-    role = "arn:aws:iam::123456789012:role/replication"
-    base = ("-r", URL, "setup-bucket", "--sse-kms", key, "--maintenance-role", MAINT)
-    replicate = ("--replicate-to", "backups-eu", "--replication-role", role)
-    assert run_cli(*base, *replicate, env=env).code == 0
-    code, found = doctor(run_cli, env)
-    replica = found["replica key (backups-eu)"]
-    assert code == 13 and replica["state"] == "wrong", found
-    assert "replica stays empty" in replica["detail"] and "--replica-kms-key" in replica["fix"]
-    done = run_cli(*base, *replicate, "--replica-kms-key", key, env=env)
-    assert done.code == 0, done.stderr
-    assert f"(replicas under {key})" in done.stdout
-    # moto keeps the destination's key but drops SourceSelectionCriteria from
-    # GetBucketReplication; the rule itself is checked in tests/cloud/test_posture.py
-    (rule,) = s3.get_bucket_replication(Bucket="backups")["ReplicationConfiguration"]["Rules"]
-    assert rule["Destination"]["EncryptionConfiguration"] == {"ReplicaKmsKeyID": key}

@@ -271,6 +271,11 @@ def setup_bucket(
             step = "bucket policy"
             line, diff = apply_policy(s3, plan, kms_key_arn)
             done.append(line)
+        else:
+            done.append(
+                "bucket policy not written: name the maintenance role (--maintenance-role ARN), "
+                "or --bucket-policy for TLS and encryption only (docs/security.md)"
+            )
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         msg = f"setup-bucket {plan.bucket}: {step} failed: {exc}"
         raise BackendError(msg) from None

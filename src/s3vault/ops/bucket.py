@@ -23,7 +23,9 @@ class SetupBucketOptions:
     replicate_to: str | None = None  # destination bucket name
     replication_role: str | None = None  # IAM role S3 replicates with
     replica_kms_key_id: str | None = None  # KMS key of the destination region for replicas
-    bucket_policy: bool = True  # merge s3vault's statements into the bucket policy
+    # merge s3vault's statements into the bucket policy; None: when a maintenance role or a
+    # VPC restriction is named (without the role, the policy could not restrict deletes)
+    bucket_policy: bool | None = None
     maintenance_roles: tuple[str, ...] = ()  # the only principals that may delete
     source_vpces: tuple[str, ...] = ()  # reach the repository only through these endpoints
     source_vpcs: tuple[str, ...] = ()  # ...or these VPCs
@@ -98,6 +100,10 @@ def setup_bucket(options: SetupBucketOptions) -> SetupBucketResult:
     from s3vault.cloud.bucket import setup_bucket as apply_plan
     from s3vault.cloud.posture import key_arn
 
+    policy = options.bucket_policy
+    if policy is None:
+        policy = bool(options.maintenance_roles or options.source_vpces or options.source_vpcs)
+
     plan = BucketPlan(
         bucket=bucket,
         prefix=prefix,
@@ -108,14 +114,14 @@ def setup_bucket(options: SetupBucketOptions) -> SetupBucketResult:
         replicate_to=options.replicate_to,
         replication_role=options.replication_role,
         replica_kms_key_id=options.replica_kms_key_id,
-        bucket_policy=options.bucket_policy,
+        bucket_policy=policy,
         maintenance_roles=options.maintenance_roles,
         source_vpces=options.source_vpces,
         source_vpcs=options.source_vpcs,
         dry_run=options.dry_run,
     )
     kms = options.sse_kms_key_id
-    arn = key_arn(options.backend, kms) if kms and options.bucket_policy else None
+    arn = key_arn(options.backend, kms) if kms and policy else None
     done, diff = apply_plan(
         client(options.backend), plan, region=options.backend.s3_region, kms_key_arn=arn
     )

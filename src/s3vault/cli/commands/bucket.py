@@ -86,9 +86,10 @@ def _posture_options(function: Callable[..., int]) -> Callable[..., int]:
 )
 @_posture_options
 @click.option(
-    "--no-bucket-policy",
-    is_flag=True,
-    help="Leave the bucket policy alone (it is managed elsewhere)",
+    "--bucket-policy/--no-bucket-policy",
+    default=None,
+    help="Merge s3vault's statements into the bucket policy (default: when a maintenance role "
+    "or a VPC restriction is named) / leave the policy alone (it is managed elsewhere)",
 )
 @click.option("--dry-run", "-n", is_flag=True, help="Say what would change; change nothing")
 def setup_bucket(
@@ -102,7 +103,7 @@ def setup_bucket(
     maintenance_roles: tuple[str, ...],
     source_vpces: tuple[str, ...],
     source_vpcs: tuple[str, ...],
-    no_bucket_policy: bool,
+    bucket_policy: bool | None,
     dry_run: bool,
 ) -> int:
     """Create or update the repository's bucket: versioning, Object Lock (optional), default
@@ -122,7 +123,7 @@ def setup_bucket(
         replicate_to=replicate_to,
         replication_role=replication_role,
         replica_kms_key_id=replica_kms_key,
-        bucket_policy=not no_bucket_policy,
+        bucket_policy=bucket_policy,
         maintenance_roles=_posture(ctx, "maintenance_roles", maintenance_roles),
         source_vpces=_posture(ctx, "source_vpces", source_vpces),
         source_vpcs=_posture(ctx, "source_vpcs", source_vpcs),
