@@ -299,6 +299,14 @@ PAGES: dict[str, Page] = {
         restore_only_aws_profile=True,
         replace={" /etc": " $ROOT/etc", " /srv": " $ROOT/srv"},
     ),
+    "security.md": Page(
+        store="moto",
+        replace={
+            "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab": (
+                "{kms_key}"
+            )
+        },
+    ),
     "upgrades.md": Page(repo=True, prelude=_NEWER_FORMAT),
     "migration.md": Page(repo=True, prelude=_OLD_BACKUPS, needs=("restic",)),
     "dr.md": Page(

@@ -337,8 +337,8 @@ def check_encryption(policy: dict[str, Any] | None, plan: PolicyPlan) -> Check:
     return Check(
         item=item,
         state=OK,
-        detail=f"puts with other than {want}"
-        + (" and the expected key" if keys else "")
+        detail=f"puts asking for another encryption than {want}"
+        + (" or another key" if keys else "")
         + " denied",
     )
 

@@ -111,8 +111,9 @@ def check_mfa_delete(s3: Any, plan: BucketPlan) -> Check:
     return Check(
         item=item,
         state=WARNING,
-        detail="not enabled and no Object Lock: a principal allowed s3:DeleteObjectVersion "
-        "(or the bucket policy's administrators) can destroy every version",
+        detail="not enabled and no Object Lock: whoever may delete object versions (the "
+        "maintenance role, an administrator who can change the bucket policy) can destroy "
+        "every version",
         fix=MFA_FIX.format(bucket=plan.bucket),
     )
 
@@ -212,7 +213,7 @@ def check_kms_key(kms: Any, key_id: str, expected: tuple[str, ...]) -> list[Chec
     roots = [p for p in named if p.endswith(":root")]
     others = [p for p in named if p not in roots]
     unexpected = [p for p in others if expected and p not in expected]
-    delegation = f"; {', '.join(roots)} (IAM policies decide)" if roots else ""
+    delegation = f"; {', '.join(roots)}: IAM policies decide" if roots else ""
     if unexpected:
         return [
             *checks,
@@ -223,7 +224,11 @@ def check_kms_key(kms: Any, key_id: str, expected: tuple[str, ...]) -> list[Chec
                 fix=fix,
             ),
         ]
-    detail = ("allows " + ", ".join(others) if others else "no role named") + delegation
+    detail = (
+        "allows " + ", ".join(others) + delegation
+        if others
+        else f"only {', '.join(roots) or 'no principal'}: IAM policies decide who uses the key"
+    )
     return [*checks, Check(item=item, state=OK, detail=detail)]
 
 
