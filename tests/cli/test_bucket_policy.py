@@ -113,6 +113,11 @@ def test_setup_bucket_refuses_bad_posture_input_and_writes_nothing(
     s3 = boto3.client("s3", region_name="us-east-1")
     for args, words in (
         (("--maintenance-role", "s3vault-maintenance"), "--maintenance-role"),
+        # a session's ARN: aws:PrincipalArn is the role's, so prune would be denied
+        (
+            ("--maintenance-role", "arn:aws:sts::123456789012:assumed-role/maint/host1"),
+            "arn:aws:iam::ACCOUNT:role/NAME",
+        ),
         (("--source-vpce", "vpc-12345678"), "--source-vpce"),
         (("--source-vpc", "vpce-12345678"), "--source-vpc"),
         (("--replica-kms-key", "arn:aws:kms:eu-west-1:1:key/x"), "--replicate-to"),
@@ -222,3 +227,99 @@ def test_doctor_checks_the_kms_key_rotation_and_policy(
     assert rotation["state"] == "warning" and "enable-key-rotation" in rotation["fix"], found
     assert found["KMS key policy"]["state"] == "ok", found  # moto's default: the account root
     assert found["bucket policy: encryption"]["state"] == "ok", found
+
+
+def test_doctor_reports_a_policy_it_may_not_read_and_goes_on(
+    env: dict[str, str], run_cli: RunCli
+) -> None:
+    """An auditor's role without s3:GetBucketPolicy (moto enforcing IAM): one warning naming
+    the permission, every other item still checked."""
+    iam = boto3.client("iam", region_name="us-east-1")
+    iam.create_user(UserName="auditor")
+    statements_ = [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "s3:GetBucketPolicy", "Resource": "*"},
+    ]
+    iam.put_user_policy(
+        UserName="auditor",
+        PolicyName="read",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements_}),
+    )
+    key = iam.create_access_key(UserName="auditor")["AccessKey"]
+    auditor = {
+        **env,
+        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+    }
+    from moto.core.authorization import enable_iam_authentication
+
+    with enable_iam_authentication():
+        code, found = doctor(run_cli, auditor)
+    assert found["bucket policy"]["state"] == "warning", found
+    assert found["bucket policy"]["fix"] == "allow s3:GetBucketPolicy to doctor"
+    assert found["versioning"]["state"] == "wrong" and code == 13  # the bare bucket's
+
+
+def test_doctor_checks_the_vpc_endpoint_and_the_network_statement(
+    env: dict[str, str], run_cli: RunCli
+) -> None:
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    endpoint = ec2.create_vpc_endpoint(
+        VpcId=vpc, ServiceName="com.amazonaws.us-east-1.s3", VpcEndpointType="Gateway"
+    )["VpcEndpoint"]["VpcEndpointId"]
+    role = "arn:aws:iam::123456789012:role/replication"
+    done = run_cli(
+        "-r",
+        URL,
+        "setup-bucket",
+        "--maintenance-role",
+        MAINT,
+        "--source-vpce",
+        endpoint,
+        "--replicate-to",
+        "backups",  # any bucket: only the exemption of its role is looked at here
+        "--replication-role",
+        role,
+        env=env,
+    )
+    assert done.code == 0, done.stderr
+    (outside,) = [s for s in policy()["Statement"] if s["Sid"].startswith("S3vaultDenyOutside")]
+    assert outside["Condition"] == {
+        "StringNotEquals": {"aws:SourceVpce": [endpoint]},
+        "ArnNotLike": {"aws:PrincipalArn": [role]},
+    }
+    _, found = doctor(run_cli, env, "--maintenance-role", MAINT, "--source-vpce", endpoint)
+    assert found["bucket policy: network"]["state"] == "ok", found
+    assert found["bucket policy: deletes"]["state"] == "ok", found  # the VPC deny aside
+    item = f"VPC endpoint {endpoint}"
+    assert found[item]["state"] == "warning" and "any bucket" in found[item]["detail"], found
+    missing = "vpce-0123456789abcdef0"
+    _, found = doctor(run_cli, env, "--source-vpce", missing)
+    assert found[f"VPC endpoint {missing}"]["state"] == "wrong", found
+    assert found["bucket policy: network"]["state"] == "wrong", found  # names another endpoint
+
+
+def test_doctor_checks_the_replicas_kms_key_region(env: dict[str, str], run_cli: RunCli) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(
+        Bucket="backups-eu", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    s3.put_bucket_versioning(Bucket="backups-eu", VersioningConfiguration={"Status": "Enabled"})
+    kms = boto3.client("kms", region_name="us-east-1")
+    key = kms.create_key(Description="repository")["KeyMetadata"]["Arn"]
+    role = "arn:aws:iam::123456789012:role/replication"
+    base = ("-r", URL, "setup-bucket", "--sse-kms", key, "--maintenance-role", MAINT)
+    replicate = ("--replicate-to", "backups-eu", "--replication-role", role)
+    assert run_cli(*base, *replicate, env=env).code == 0
+    code, found = doctor(run_cli, env)
+    replica = found["replica key (backups-eu)"]
+    assert code == 13 and replica["state"] == "wrong", found
+    assert "replica stays empty" in replica["detail"] and "--replica-kms-key" in replica["fix"]
+    done = run_cli(*base, *replicate, "--replica-kms-key", key, env=env)
+    assert done.code == 0, done.stderr
+    assert f"(replicas under {key})" in done.stdout
+    # moto keeps the destination's key but drops SourceSelectionCriteria from
+    # GetBucketReplication; the rule itself is checked in tests/cloud/test_posture.py
+    (rule,) = s3.get_bucket_replication(Bucket="backups")["ReplicationConfiguration"]["Rules"]
+    assert rule["Destination"]["EncryptionConfiguration"] == {"ReplicaKmsKeyID": key}

@@ -397,7 +397,6 @@ def check_bucket(s3: Any, plan: BucketPlan, kms_key_arn: str | None = None) -> l
         BackendError: the bucket cannot be inspected.
     """
     try:
-        policy = check_policy(read_policy(s3, plan.bucket), plan.policy_plan(kms_key_arn))
         checks = [
             _check_versioning(s3, plan),
             _check_object_lock(s3, plan),
@@ -406,11 +405,30 @@ def check_bucket(s3: Any, plan: BucketPlan, kms_key_arn: str | None = None) -> l
         ]
         checks += _check_lifecycle(s3, plan)
         checks.append(_check_replication(s3, plan))
-        checks += policy if plan.bucket_policy else []
+        checks += _check_policy(s3, plan, kms_key_arn) if plan.bucket_policy else []
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         msg = f"doctor: cannot inspect bucket {plan.bucket}: {exc}"
         raise BackendError(msg) from None
     return checks
+
+
+def _check_policy(s3: Any, plan: BucketPlan, kms_key_arn: str | None) -> list[Check]:
+    """The bucket policy's items; one warning when doctor may not read the policy (an
+    auditor's role without s3:GetBucketPolicy still gets every other item)."""
+    try:
+        policy = read_policy(s3, plan.bucket)
+    except botocore.exceptions.ClientError as exc:
+        if _code(exc) not in ("AccessDenied", "403"):
+            raise
+        return [
+            Check(
+                item="bucket policy",
+                state=WARNING,
+                detail=f"cannot read ({_code(exc)})",
+                fix="allow s3:GetBucketPolicy to doctor",
+            )
+        ]
+    return check_policy(policy, plan.policy_plan(kms_key_arn))
 
 
 def _check_lifecycle(s3: Any, plan: BucketPlan) -> list[Check]:

@@ -43,21 +43,32 @@ class SetupBucketResult:
     dry_run: bool = False
 
 
-ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/*-]+$")
+ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/*-]+$")
 VPCE = re.compile(r"^vpce-[0-9a-f]{8,17}$")
 VPC = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 
 
 def validate_posture(
-    maintenance_roles: tuple[str, ...], source_vpces: tuple[str, ...], source_vpcs: tuple[str, ...]
+    maintenance_roles: tuple[str, ...],
+    source_vpces: tuple[str, ...],
+    source_vpcs: tuple[str, ...],
+    kms_roles: tuple[str, ...] = (),
 ) -> None:
-    """Refuse a malformed role ARN, VPC endpoint or VPC id before anything is written.
+    """Refuse a malformed role ARN, VPC endpoint or VPC id before anything is written. A role
+    is named by its IAM ARN (what ``aws:PrincipalArn`` holds), never by a session's STS ARN,
+    which no request would match.
 
     Raises:
         UsageError: the first malformed value, named.
     """
     for flag, what, pattern, values in (
-        ("--maintenance-role", "an IAM role ARN", ARN, maintenance_roles),
+        (
+            "--maintenance-role",
+            "an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+            ARN,
+            maintenance_roles,
+        ),
+        ("--kms-role", "an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)", ARN, kms_roles),
         ("--source-vpce", "a VPC endpoint id (vpce-...)", VPCE, source_vpces),
         ("--source-vpc", "a VPC id (vpc-...)", VPC, source_vpcs),
     ):

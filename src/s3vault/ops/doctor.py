@@ -136,7 +136,9 @@ def _bucket_checks(options: DoctorOptions, repo: Repository | None) -> list[Chec
     from s3vault.cloud.posture import check_posture, expected_key
     from s3vault.ops.bucket import validate_posture
 
-    validate_posture(options.maintenance_roles, options.source_vpces, options.source_vpcs)
+    validate_posture(
+        options.maintenance_roles, options.source_vpces, options.source_vpcs, options.kms_roles
+    )
     bucket, prefix = s3_repository(options.url)
     lock = bool(repo.config.object_lock) if repo is not None else False
     s3 = client(options.backend)
