@@ -10,7 +10,12 @@ import boto3
 
 from s3vault.cloud.bucket import BucketPlan, replication_rule
 from s3vault.cloud.check import OK, WARNING, WRONG
-from s3vault.cloud.posture import check_kms_key, check_replica_rule, check_vpc_endpoint
+from s3vault.cloud.posture import (
+    check_kms_key,
+    check_mfa_delete,
+    check_replica_rule,
+    check_vpc_endpoint,
+)
 
 US = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 EU = "arn:aws:kms:eu-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"
@@ -116,3 +121,15 @@ def test_kms_key_rotation_and_who_the_key_policy_allows(s3_bucket: str) -> None:
     assert check_kms_key(kms, key, (ROLE, stranger))[1].state == OK
     put({**grant, "Principal": "*"})
     assert check_kms_key(kms, key, (ROLE,))[1].state == WRONG
+
+
+def test_mfa_delete_is_asked_for_unless_object_lock_protects_the_versions(
+    s3_bucket: str,
+) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    bare = check_mfa_delete(s3, BucketPlan(bucket=s3_bucket))
+    assert bare.state == WARNING and "MFADelete=Enabled" in bare.fix and "root user" in bare.fix
+    s3.create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
+    # found on the bucket even when the plan does not know of it (doctor --bucket-only)
+    locked = check_mfa_delete(s3, BucketPlan(bucket="locked"))
+    assert (locked.state, locked.detail) == (OK, "not enabled; Object Lock protects the versions")

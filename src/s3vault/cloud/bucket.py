@@ -235,7 +235,7 @@ def apply_policy(s3: Any, plan: BucketPlan, kms_key_arn: str | None) -> tuple[st
         return "bucket policy unchanged" + unguarded, diff
     if plan.dry_run:
         return "would update the bucket policy" + unguarded, diff
-    s3.put_bucket_policy(Bucket=plan.bucket, Policy=json.dumps(after))
+    s3.put_bucket_policy(Bucket=plan.bucket, Policy=json.dumps(after, separators=(",", ":")))
     return f"bucket policy: {len(after['Statement'])} statements" + unguarded, diff
 
 

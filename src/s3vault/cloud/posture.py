@@ -105,7 +105,12 @@ def check_mfa_delete(s3: Any, plan: BucketPlan) -> Check:
             detail="enabled: only the root user with its MFA device deletes versions (S3 then "
             "refuses lifecycle rules: noncurrent versions are kept until it does)",
         )
-    lock = s3.get_object_lock_configuration(Bucket=plan.bucket) if plan.object_lock else {}
+    try:  # read even when the plan does not ask for a lock (doctor --bucket-only)
+        lock = s3.get_object_lock_configuration(Bucket=plan.bucket)
+    except botocore.exceptions.ClientError as exc:
+        if "NotFound" not in _code(exc):
+            raise
+        lock = {}
     if lock.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled":
         return Check(item=item, state=OK, detail="not enabled; Object Lock protects the versions")
     return Check(
