@@ -125,6 +125,12 @@ def test_setup_bucket_refuses_bad_posture_input_and_writes_nothing(
         done = run_cli("-r", URL, "setup-bucket", *args, env=env)
         assert done.code == 2, (args, done.stderr)
         assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    # a KMS key KMS does not know: refused before anything is written (exit 1)
+    done = run_cli(
+        "-r", URL, "setup-bucket", "--sse-kms", "alias/nope", "--maintenance-role", MAINT, env=env
+    )
+    assert done.code == 1 and "KMS key alias/nope" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     with pytest.raises(botocore.exceptions.ClientError):
         s3.get_bucket_policy(Bucket="backups")
     assert "Status" not in s3.get_bucket_versioning(Bucket="backups")
