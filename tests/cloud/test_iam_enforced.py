@@ -108,6 +108,11 @@ def test_the_backup_role_cannot_delete_or_change_the_bucket(
     assert done.stderr.splitlines()[-1].startswith("Fatal: delete fleet/web/snapshots/")
     assert DENIED in done.stderr
     assert proven.keys("snapshots/") == snapshots
+    done = run_cli("-r", URL, "prune", env=env)
+    assert done.code == 1
+    assert done.stderr.splitlines()[-1].startswith("Fatal: put fleet/web/locks/maintenance")
+    assert DENIED in done.stderr
+    assert proven.keys("locks/") == []  # no lease left behind to hold maintenance off
     s3 = proven.server.client("s3", env)
     victim = snapshots[0]
     for attempt in (
@@ -128,7 +133,7 @@ def test_the_backup_role_cannot_delete_or_change_the_bucket(
     assert [e["Code"] for e in many["Errors"]] == ["AccessDenied"]
     assert proven.keys("snapshots/") == snapshots
     setup = run_cli("-r", URL, "setup-bucket", env=env)
-    assert setup.code != 0 and DENIED in setup.stderr.lower()
+    assert setup.code == 1 and "PutBucketVersioning operation: Access Denied" in setup.stderr
 
 
 _OPEN_POLICY = {

@@ -98,6 +98,12 @@ def _backup_denies(bucket: str, objects: str) -> list[dict[str, Any]]:
             "Action": ["s3:DeleteObject"],
             "Resource": [bucket_arn, *kinds],
         },
+        {  # backups take no lease: a backup host cannot hold prune off, nor leave a lease
+            "Sid": "NeverTakeTheLease",
+            "Effect": "Deny",
+            "Action": ["s3:PutObject"],
+            "Resource": [base + ObjectKind.LOCKS.value + "/*"],
+        },
         {
             "Sid": "NeverDelete",
             "Effect": "Deny",
