@@ -189,6 +189,30 @@ def test_the_maintenance_role_forgets_and_prunes(run_cli: RunCli, proven: Proven
     done = run_cli("-r", URL, "forget", "--keep-last", "1", "--prune", env=env)
     assert done.code == 0, done.stderr
     assert len(proven.keys("snapshots/")) == 1
-    pruned = run_cli("-r", URL, "prune", env=env)
-    assert pruned.code == 0, pruned.stderr
+    assert "took over" not in done.stderr  # no lease was left by the backup role's prune
     assert run_cli("-r", URL, "verify", env=env).code == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="moto 5.2.5 does not evaluate aws:SecureTransport (no Bool condition): it applies "
+    "a deny-without-TLS statement to every request, over TLS too",
+)
+def test_a_deny_without_tls_lets_requests_over_tls_through(run_cli: RunCli, proven: Proven) -> None:
+    """Where moto stops: the statement AWS uses to refuse plain-http requests (here in the
+    user's policy; the bucket policy's is evaluated the same way by moto) must let this
+    https request through. Fails (XPASS) once moto evaluates it: then drop the mark and add
+    the plain-http half."""
+    tls_only = iam_policy(URL, "backup")
+    tls_only["Statement"].append(
+        {
+            "Sid": "DenyWithoutTls",
+            "Effect": "Deny",
+            "Action": "s3:*",
+            "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    )
+    env = {**proven.envs["backup"], **proven.server.user("web-tls-only", moto_names(tls_only))}
+    done = run_cli("-r", URL, "snapshots", env=env)
+    assert done.code == 0, done.stderr
