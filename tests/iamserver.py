@@ -9,10 +9,12 @@ Its first three requests are let through once (``/moto-api/reset-auth``) to crea
 administrator; everything after, the administrator's own requests included, is checked.
 
 Reuse: ``iam_server`` (session) hands out an ``IamServer``; ``IamServer.user(name, policy)``
-creates a user with the policy attached and returns the environment a CLI run needs
-(``{**cli_env, **env}``). A bucket policy is set with the admin client
-(``server.client("s3").put_bucket_policy``). What moto evaluates and what it does not:
-docs/security.md#iam-proven.
+creates a user with the policy attached and returns the AWS environment a CLI run needs
+(``{**base_env(cache, password), **env}``, or on top of the ``cli_env`` fixture); ``moto_names``
+translates a policy to the two action names moto checks differently from AWS. A bucket
+policy is set with the admin client (``server.client("s3").put_bucket_policy``); moto applies
+it to object requests with every statement's principal and conditions ignored. What moto
+evaluates and what it does not: docs/security.md#iam-proven.
 """
 
 from __future__ import annotations
@@ -141,6 +143,14 @@ def moto_names(policy: dict[str, Any]) -> dict[str, Any]:
             }
         )
     return {**policy, "Statement": statements}
+
+
+def base_env(cache: Path, password: str) -> dict[str, str]:
+    """A CLI environment without the session's S3VAULT_ and AWS_ settings: the password and a
+    private cache. Add a user's ``IamServer.user`` environment to it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("S3VAULT_", "AWS_"))}
+    env.update(S3VAULT_PASSWORD=password, XDG_CACHE_HOME=str(cache))
+    return env
 
 
 def _listed(element: str | list[str]) -> list[str]:

@@ -17,17 +17,15 @@ import pytest
 
 from s3vault import iam_policy
 from tests.cliserver import CliServer, run_s3vault
-from tests.cloud.test_iam_enforced import DENIED, base_env
-from tests.conftest import RunCli, write_file
-from tests.iamserver import IamServer, iam_server, moto_names
-
-__all__ = ["iam_server"]  # the session fixture, used here
+from tests.conftest import PASSWORD, RunCli, write_file
+from tests.iamserver import IamServer, base_env, moto_names
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 CENTRAL = "acme-central-backups"
 URL = f"s3://{CENTRAL}/111122223333/web"
 LOCKED = "acme-backups"
 LOCKED_URL = f"s3://{LOCKED}/fleet"
+DENIED = "access denied"
 INIT = ("init", "--kdf-cost", "minimum", "--pack-size", "4", "--no-recovery-key")
 
 
@@ -97,7 +95,7 @@ def central(
     )
     source = tmp / "srv"
     write_file(source / "index.html", os.urandom(20_000))
-    env = {**base_env(tmp / "cache"), **host}
+    env = {**base_env(tmp / "cache", PASSWORD), **host}
     assumed = ("--aws-role-arn", role_arn, "--aws-external-id", "acme-111122223333")
     for args in (INIT, ("backup", str(source))):
         done = run_s3vault(cli_server, ["-r", URL, *assumed, *args], env=env)
@@ -162,7 +160,7 @@ def locked(
     iam_server.bucket(LOCKED, object_lock=True)
     envs = {
         role: {
-            **base_env(tmp / f"cache-{role}"),
+            **base_env(tmp / f"cache-{role}", PASSWORD),
             **iam_server.user(
                 f"fleet-{role}", moto_names(iam_policy(LOCKED_URL, role, object_lock=True))
             ),

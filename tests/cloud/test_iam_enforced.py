@@ -16,9 +16,7 @@ import pytest
 from s3vault import IAM_ROLES, iam_policy
 from tests.cliserver import CliServer, run_s3vault
 from tests.conftest import PASSWORD, RunCli, write_file
-from tests.iamserver import IamServer, iam_server, moto_names
-
-__all__ = ["iam_server"]  # the session fixture, used here
+from tests.iamserver import IamServer, base_env, moto_names
 
 BUCKET = "iam-proven"
 URL = f"s3://{BUCKET}/fleet/web"
@@ -41,13 +39,6 @@ class Proven:
         return sorted(o["Key"] for o in listing.get("Contents", []))
 
 
-def base_env(cache: Path) -> dict[str, str]:
-    """A CLI environment without the session's AWS settings: password, private cache."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("S3VAULT_", "AWS_"))}
-    env.update(S3VAULT_PASSWORD=PASSWORD, XDG_CACHE_HOME=str(cache))
-    return env
-
-
 @pytest.fixture(scope="module")
 def proven(
     iam_server: IamServer, cli_server: CliServer | None, tmp_path_factory: pytest.TempPathFactory
@@ -56,7 +47,7 @@ def proven(
     iam_server.bucket(BUCKET)
     envs = {
         role: {
-            **base_env(tmp / f"cache-{role}"),
+            **base_env(tmp / f"cache-{role}", PASSWORD),
             **iam_server.user(f"web-{role}", moto_names(iam_policy(URL, role))),
         }
         for role in IAM_ROLES
