@@ -168,8 +168,10 @@ def _wait_ready(endpoint: str, context: ssl.SSLContext, process: subprocess.Pope
     deadline = time.monotonic() + 30
     while True:
         try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=2, context=context)
-            return
+            with urllib.request.urlopen(
+                f"{endpoint}/moto-api/data.json", timeout=2, context=context
+            ):
+                return
         except (urllib.error.URLError, ConnectionError, OSError):
             if process.poll() is not None or time.monotonic() > deadline:
                 msg = f"the IAM moto server did not start (exit {process.poll()})"
