@@ -154,6 +154,7 @@ def write_file(path: Path, data: bytes) -> Path:
     return path
 
 
+from tests.iamserver import iam_server  # noqa: E402, F401
 from tests.s3server import (  # noqa: E402, F401 - shared S3 fixtures
     s3_bucket,
     s3_bucket_http,

@@ -127,7 +127,8 @@ def test_iam_policies_are_least_privilege(run_cli: RunCli) -> None:
     backup = policy("backup", "acme", "fleet/web", object_lock=True)
     allowed = {a for st in backup["Statement"] if st["Effect"] == "Allow" for a in st["Action"]}
     assert "s3:PutObject" in allowed and "s3:PutObjectRetention" in allowed
-    assert not any("Delete" in a for a in allowed)
+    deletes = [st for st in backup["Statement"] if st["Effect"] == "Allow" and "Delete" in str(st)]
+    assert [st["Resource"] for st in deletes] == [["arn:aws:s3:::acme/fleet/web/probe/*"]]
     denied = {a for st in backup["Statement"] if st["Effect"] == "Deny" for a in st["Action"]}
     assert {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"} <= denied
     listing = backup["Statement"][0]

@@ -1,8 +1,10 @@
 """iam-policy: least-privilege IAM policies for a repository's bucket and prefix.
 
 - backup: list, read, write new objects, abort its multipart uploads, extend Object Lock
-  retain-until dates; an explicit deny of every delete, of bypassing governance and of changing the
-  bucket's policy, lifecycle or lock configuration.
+  retain-until dates, remove the capability probe's own objects (``probe/``, which ``init``
+  writes and removes again); an explicit deny of every other delete (of each kind of repository
+  object, by name), of bypassing governance and of changing the bucket's policy, lifecycle or
+  lock configuration.
 - maintenance: what backup can, plus delete (forget, prune, key changes, unlock) and, with
   Object Lock, delete object versions.
 - auditor: list and read (snapshots, verify, audit, stats, cost), and write its audit records.
@@ -14,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from s3vault.errors import UsageError
+from s3vault.format.layout import ObjectKind
 
 ROLES = ("backup", "maintenance", "auditor", "restore-test")
 READ = ["s3:GetObject", "s3:GetObjectRetention"]
@@ -70,19 +73,47 @@ def policy(
             {"Sid": "Kms", "Effect": "Allow", "Action": kms, "Resource": list(kms_key_arns)}
         )
     if role == "backup":
-        statements.append(
-            {
-                "Sid": "NeverDelete",
-                "Effect": "Deny",
-                "Action": [
-                    "s3:DeleteObject",
-                    "s3:DeleteObjectVersion",
-                    "s3:BypassGovernanceRetention",
-                    "s3:PutBucketPolicy",
-                    "s3:PutLifecycleConfiguration",
-                    "s3:PutBucketObjectLockConfiguration",
-                ],
-                "Resource": [f"arn:aws:s3:::{bucket}", objects],
-            }
-        )
+        statements += _backup_denies(bucket, objects)
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _backup_denies(bucket: str, objects: str) -> list[dict[str, Any]]:
+    """The backup role's probe clean-up and explicit denies (``objects``: the prefix's ARN
+    pattern). Deletes are denied by kind of repository object rather than on the whole
+    prefix, because an explicit deny cannot be overridden and ``init``'s capability probe
+    must remove its ``probe/`` objects; every repository object kind is named."""
+    base = objects.removesuffix("*")
+    kinds = [base + (k.value if k is ObjectKind.CONFIG else f"{k.value}/*") for k in ObjectKind]
+    bucket_arn = f"arn:aws:s3:::{bucket}"
+    return [
+        {
+            "Sid": "RemoveItsProbe",
+            "Effect": "Allow",
+            "Action": ["s3:DeleteObject"],
+            "Resource": [base + "probe/*"],
+        },
+        {
+            "Sid": "NeverDeleteRepositoryObjects",
+            "Effect": "Deny",
+            "Action": ["s3:DeleteObject"],
+            "Resource": [bucket_arn, *kinds],
+        },
+        {  # backups take no lease: a backup host cannot hold prune off, nor leave a lease
+            "Sid": "NeverTakeTheLease",
+            "Effect": "Deny",
+            "Action": ["s3:PutObject"],
+            "Resource": [base + ObjectKind.LOCKS.value + "/*"],
+        },
+        {
+            "Sid": "NeverDelete",
+            "Effect": "Deny",
+            "Action": [
+                "s3:DeleteObjectVersion",
+                "s3:BypassGovernanceRetention",
+                "s3:PutBucketPolicy",
+                "s3:PutLifecycleConfiguration",
+                "s3:PutBucketObjectLockConfiguration",
+            ],
+            "Resource": [bucket_arn, objects],
+        },
+    ]
