@@ -514,6 +514,7 @@ def backup(
         bytes_added=result.data_added,
         errors=result.files_failed,
         warnings=len(result.warnings),
+        repository_bytes=sum(size for _, size, _ in repo.index.pack_epochs()),
     )
     return result
 

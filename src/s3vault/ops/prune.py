@@ -89,7 +89,11 @@ def prune(
             temporaries_deleted=r.temporaries_deleted,
             temporaries_bytes=r.temporaries_bytes,
         )
-    measured("prune", bytes_freed=r.bytes_deleted)
+    if options.dry_run:
+        measured("prune", bytes_freed=r.bytes_deleted)
+    else:  # when the repository was last pruned: the alerts' "prune overdue"
+        done = (clock or SystemClock()).now().timestamp()
+        measured("prune", bytes_freed=r.bytes_deleted, last_prune_timestamp_seconds=done)
     return r
 
 
