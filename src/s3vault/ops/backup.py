@@ -514,7 +514,6 @@ def backup(
         bytes_added=result.data_added,
         errors=result.files_failed,
         warnings=len(result.warnings),
-        repository_bytes=sum(size for _, size, _ in repo.index.pack_epochs()),
     )
     return result
 
@@ -597,6 +596,8 @@ def _backup(
     if not skipped:
         snapshot_id = commit(repo, writer, snapshot, clock=clock, index_read_at=index_read_at)
         extended = 0 if options.dry_run else _protect(repo, snapshot, snapshot_id)
+    # the stored size after the run: the packs it saw (less those prune marked) and its own
+    measured("backup", repository_bytes=sum(size for _, size, _ in repo.index.pack_epochs()))
     progress.finished("backup")
     return BackupResult(
         **counts,
