@@ -301,6 +301,14 @@ PAGES: dict[str, Page] = {
     ),
     "upgrades.md": Page(repo=True, prelude=_NEWER_FORMAT),
     "migration.md": Page(repo=True, prelude=_OLD_BACKUPS, needs=("restic",)),
+    "security.md": Page(
+        store="moto",
+        repo=True,
+        prelude=(  # the SNS topic the page's alarms notify
+            'python3 -c \'import boto3; boto3.client("sns", region_name="us-east-1")'
+            '.create_topic(Name="backup-alerts")\''
+        ),
+    ),
     "dr.md": Page(
         store="moto",
         buckets=("acme-backups-eu", "acme-backups-us"),
