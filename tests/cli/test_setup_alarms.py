@@ -5,6 +5,7 @@ no alarm. The metrics they watch are put by real runs (backup, prune) of the sam
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 from typing import Any
@@ -118,9 +119,11 @@ def test_setup_alarms_on_the_metrics_real_runs_put(
     assert alarms["prune-overdue"][0]["TreatMissingData"] == "breaching"
     assert alarms["repository-growth"][0]["Period"] == 86400
 
-    again = run_cli(*args, "--max-growth-per-day", "1G", env=env)
+    again = run_cli("--json", *args, "--max-growth-per-day", "1G", env=env)
     assert again.code == 0
-    assert all(line.startswith("unchanged ") for line in again.stdout.splitlines())
+    objects = [json.loads(line) for line in again.stdout.splitlines()]
+    assert len(objects) == 9
+    assert {(o["message_type"], o["state"]) for o in objects} == {("alarm", "unchanged")}
     plan = run_cli(*args, "--max-growth-per-day", "1G", "--max-backup-age", "2d", "-n", env=env)
     assert plan.code == 0, plan.stderr
     would = [line for line in plan.stdout.splitlines() if line.startswith("would be updated")]
@@ -140,6 +143,7 @@ def test_setup_alarms_refuses_bad_input_with_one_line(
     for extra, message in (
         (("--sns-topic", "ops"), "is not an SNS topic ARN"),
         (("--sns-topic", topic + "-gone"), "does not exist"),
+        (("--sns-topic", topic.replace("us-east-1", "eu-west-1")), "--s3-region eu-west-1"),
         (("--sns-topic", topic, "--max-backup-age", "90min"), "whole number of hours"),
         (("--sns-topic", topic, "--max-prune-age", "8d"), "at most 7 days"),
         (("--sns-topic", topic, "--rto-target", "0"), "--rto-target"),

@@ -277,12 +277,20 @@ def reporting_hosts(cw: Any, namespace: str, repository: str) -> list[tuple[str,
 
 
 def check_topic(sns: Any, topic: str) -> None:
-    """That the SNS topic exists (an alarm notifying a missing topic tells no one).
+    """That the SNS topic exists (an alarm notifying a missing topic tells no one) in the
+    alarms' region (CloudWatch notifies topics of its own region only).
 
     Raises:
-        UsageError: no such topic.
+        UsageError: no such topic, or one in another region.
         BackendError: SNS refused or is unreachable.
     """
+    region = topic.split(":")[3]
+    if region != sns.meta.region_name:
+        msg = (
+            f"SNS topic {topic} is in {region} but the alarms go to {sns.meta.region_name}: "
+            f"give --s3-region {region}, or a topic in {sns.meta.region_name}"
+        )
+        raise UsageError(msg)
     try:
         sns.get_topic_attributes(TopicArn=topic)
     except botocore.exceptions.ClientError as exc:
