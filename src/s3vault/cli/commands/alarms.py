@@ -65,7 +65,14 @@ def setup_alarms(
     """Create or update CloudWatch alarms on the metrics the hosts put with
     --cloudwatch-namespace: failed and missed backups per host (a silent host alarms), and
     for the repository a failed or slow restore drill, damage found by verify, prune overdue
-    and growth beyond the projection. Idempotent; reads no repository (no password)."""
+    and growth beyond the projection. Idempotent; reads no repository (no password).
+
+    \b
+    Examples:
+      s3vault -P web setup-alarms --sns-topic arn:aws:sns:us-east-1:123456789012:ops
+      s3vault -P web setup-alarms --sns-topic arn:aws:sns:us-east-1:123456789012:ops -n
+      s3vault -P web setup-alarms --sns-topic ARN --host web2 --max-growth-per-day 5G
+    """
     ctx = cli_context()
     options = SetupAlarmsOptions(
         namespace=ctx.cloudwatch_namespace or "",
