@@ -56,9 +56,10 @@ def test_setup_alarms_on_the_metrics_real_runs_put(
     args = (*ns, "setup-alarms", "--sns-topic", topic, "--host", "silent-1")
     done = run_cli(*args, "--max-growth-per-day", "1G", env=env)
     assert done.code == 0, done.stderr
-    lines = done.stdout.splitlines()
+    *lines, summary = done.stdout.splitlines()
     assert len(lines) == 9, done.stdout  # 2 per host (this one, silent-1) + 5 for the repository
     assert all(line.startswith("created ") for line in lines), done.stdout
+    assert summary == f"9 alarms notifying {topic}: 9 created"
     alarms = alarms_by_scenario(cw)
     here = socket.gethostname()
     missed = {dims(a)["Host"]: a for a in alarms["backup-missed"]}
@@ -128,6 +129,8 @@ def test_setup_alarms_on_the_metrics_real_runs_put(
     assert plan.code == 0, plan.stderr
     would = [line for line in plan.stdout.splitlines() if line.startswith("would be updated")]
     assert len(would) == 2 and all("backup-missed" in line for line in would), plan.stdout
+    assert "each of 48 periods of 1 h" in would[0]
+    assert plan.stdout.splitlines()[-1].endswith(": 7 unchanged, 2 would be updated")
     assert alarms_by_scenario(cw)["backup-missed"][0]["EvaluationPeriods"] == 26  # dry run
     changed = run_cli(*args, "--max-growth-per-day", "1G", "--max-backup-age", "2d", env=env)
     assert changed.code == 0

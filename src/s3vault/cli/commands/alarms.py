@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 import click
@@ -89,8 +90,8 @@ def setup_alarms(
         backend=backend_options(ctx),
     )
     result = setup_alarms_op(options)
-    for alarm in result.alarms:
-        if ctx.json:
+    if ctx.json:
+        for alarm in result.alarms:
             emit(
                 ctx,
                 "alarm",
@@ -102,13 +103,23 @@ def setup_alarms(
                 treat_missing_data=alarm.treat_missing_data,
                 dry_run=result.dry_run,
             )
-        else:
-            state = f"would be {alarm.state}" if result.dry_run else alarm.state
-            if result.dry_run and alarm.state == "unchanged":
-                state = "unchanged"
-            say(
-                ctx,
-                f"{state:<18} {alarm.name}: {alarm.metric} {alarm.condition}, "
-                f"missing data {alarm.treat_missing_data}",
-            )
+        return 0
+    states = [_state(a.state, dry_run=result.dry_run) for a in result.alarms]
+    width = max(map(len, states), default=0)
+    for alarm, state in zip(result.alarms, states, strict=True):
+        say(
+            ctx,
+            f"{state:<{width}}  {alarm.name}: {alarm.metric} {alarm.condition}, "
+            f"missing data {alarm.treat_missing_data}",
+        )
+    counts = Counter(states)
+    say(
+        ctx,
+        f"{len(states)} alarms notifying {sns_topic}: "
+        + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())),
+    )
     return 0
+
+
+def _state(state: str, *, dry_run: bool) -> str:
+    return f"would be {state}" if dry_run and state != "unchanged" else state
