@@ -301,6 +301,13 @@ PAGES: dict[str, Page] = {
     ),
     "security.md": Page(
         store="moto",
+        repo=True,
+        prelude=(  # the SNS topic the page's alarms notify; the repository only for them
+            'python3 -c \'import boto3; boto3.client("sns", region_name="us-east-1")'
+            '.create_topic(Name="backup-alerts")\'\n'
+            'alerts_repo="$S3VAULT_REPOSITORY"; unset S3VAULT_REPOSITORY'
+        ),
+        after={7: 'export S3VAULT_REPOSITORY="$alerts_repo"'},
         replace={
             "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab": (
                 "{kms_key}"

@@ -33,6 +33,7 @@ from s3vault.ids import ObjectId
 from s3vault.maintenance.prune import PruneOptions
 from s3vault.maintenance.retention import KeepDuration, Policy
 from s3vault.ops import routine
+from s3vault.ops.alarms import AlarmOutcome, SetupAlarmsOptions, SetupAlarmsResult, setup_alarms
 from s3vault.ops.audit import (
     AuditNote,
     AuditReport,
@@ -166,6 +167,7 @@ __all__ = [
     "sync_keys",
     "audit_log",
     "setup_bucket",
+    "setup_alarms",
     "doctor",
     "cost",
     "measure_usage",
@@ -242,6 +244,9 @@ __all__ = [
     "AuditReport",
     "SetupBucketOptions",
     "SetupBucketResult",
+    "SetupAlarmsOptions",
+    "SetupAlarmsResult",
+    "AlarmOutcome",
     "DoctorOptions",
     "DoctorResult",
     "Check",

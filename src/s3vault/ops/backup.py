@@ -596,6 +596,8 @@ def _backup(
     if not skipped:
         snapshot_id = commit(repo, writer, snapshot, clock=clock, index_read_at=index_read_at)
         extended = 0 if options.dry_run else _protect(repo, snapshot, snapshot_id)
+    if not options.dry_run:  # the stored size after it: the packs it saw (less marked) and its own
+        measured("backup", repository_bytes=sum(size for _, size, _ in repo.index.pack_epochs()))
     progress.finished("backup")
     return BackupResult(
         **counts,

@@ -5,10 +5,14 @@ command.
 Written for every command: ``s3vault_last_run_timestamp_seconds``, ``s3vault_exit_code``,
 ``s3vault_duration_seconds`` and ``s3vault_last_success_timestamp_seconds`` (carried over from
 the file when this run failed, so an alert on its age fires). Commands add their own figures
-(backup: files and bytes read and added, errors, warnings; verify: coverage; restore-test:
-result, throughput, projected RTO; prune: bytes freed). The operations name their figures
-(``ops.audit.measured``); ``publish`` writes them where the caller asked, with CloudWatch
-(cloud/cloudwatch.py) beside the textfile.
+(backup: files and bytes read and added, errors, warnings, the repository's stored bytes;
+verify: coverage and problems; restore-test: result, throughput, projected RTO; prune: bytes
+freed and when it completed, ``last_prune_timestamp_seconds``, carried over as the last
+success is, so that a later forget without --prune keeps it). A restore-test that failed before
+it could judge (an error, a wrong password) counts as a failed drill: ``restore_test_passed``
+0. The operations name their figures (``ops.audit.measured``); ``publish`` writes them where
+the caller asked, with CloudWatch (cloud/cloudwatch.py) beside the textfile. The alerting
+rules on these figures: docs/examples/alerts.yml and ``setup-alarms`` (cloud/alarms.py).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ HELP = {
     "warnings": "Warnings of the last run",
     "snapshots_removed": "Snapshots forget removed",
     "bytes_freed": "Bytes prune deleted",
+    "last_prune_timestamp_seconds": "When a prune of the repository last completed (Unix time)",
+    "repository_bytes": "Bytes of the repository's packs after the backup (its stored size)",
     "verify_coverage_ratio": "Share of the stored data verify read back and checked",
     "verify_problems": "Problems verify found",
     "restore_test_passed": "1 if the last restore drill proved every byte and met its targets",
@@ -44,6 +50,7 @@ HELP = {
     "restore_test_projected_rto_seconds": "Projected time to restore the whole snapshot",
     "restore_test_snapshot_age_seconds": "Age of the drilled snapshot (RPO)",
 }
+CARRIED = ("last_prune_timestamp_seconds",)  # kept from the file when this run has none
 _LINE = re.compile(r"^s3vault_(\w+)\{(.*)\} (\S+)$")
 
 
@@ -115,6 +122,7 @@ def _rewrite(
         now if exit_code in (0, 3) else float(previous.get("last_success_timestamp_seconds", 0))
     )
     figures = {
+        **{name: float(previous[name]) for name in CARRIED if name in previous},
         "last_run_timestamp_seconds": now,
         "last_success_timestamp_seconds": success,
         "exit_code": float(exit_code),
@@ -155,6 +163,9 @@ def publish(
     message): a failure here never changes the run's outcome."""
     labels = {**labels, "host": socket.gethostname()}
     labels = {k: labels[k] for k in ("command", "profile", "host", "repository") if k in labels}
+    success = exit_code in (ExitCode.OK, ExitCode.PARTIAL)
+    if labels.get("command") == "restore-test" and not success:
+        values = {"restore_test_passed": 0.0, **values}  # a drill that failed did not pass
     problems: list[tuple[str, str]] = []
     if target.file:
         try:
@@ -164,17 +175,23 @@ def publish(
         except OSError as exc:
             problems.append(("metrics file", f"metrics not written to {target.file}: {exc}"))
     if target.cloudwatch_namespace:
-        from s3vault.cloud.cloudwatch import put_metrics  # boto3 only when used
+        from s3vault.cloud.cloudwatch import REPOSITORY_FIGURES, put_metrics  # boto3 if used
 
         figures = {
             "exit_code": float(exit_code),
-            "success": float(exit_code in (ExitCode.OK, ExitCode.PARTIAL)),
+            "success": float(success),
             "duration_seconds": duration,
             **values,
         }
-        dimensions = {k.capitalize(): v for k, v in labels.items()}
+        series = [
+            ({k.capitalize(): v for k, v in labels.items()}, figures),
+            (
+                {"Repository": labels.get("repository", "")},
+                {k: v for k, v in values.items() if k in REPOSITORY_FIGURES},
+            ),
+        ]
         try:
-            put_metrics(target.cloudwatch_namespace, dimensions, figures, target.backend, now)
+            put_metrics(target.cloudwatch_namespace, series, target.backend, now)
         except S3VaultError as exc:
             problems.append(("CloudWatch metrics", f"CloudWatch metrics not sent: {exc}"))
     return problems

@@ -70,7 +70,8 @@ def prune(
     """Collect garbage under the maintenance lease.
 
     Audited unless a dry run (after forget, in forget's record); the bytes freed are the
-    run's metrics.
+    run's metrics, and when it completed (``last_prune_timestamp_seconds``) unless it was a dry
+    run or held every deletion back (damaged snapshot files): the alerts' "prune overdue".
 
     Raises:
         LeaseHeldError: another prune holds the lease (exit code 11).
@@ -90,6 +91,9 @@ def prune(
             temporaries_bytes=r.temporaries_bytes,
         )
     measured("prune", bytes_freed=r.bytes_deleted)
+    if not options.dry_run and not r.deletions_held_back:  # the alerts' "prune overdue"
+        done = (clock or SystemClock()).now().timestamp()
+        measured("prune", last_prune_timestamp_seconds=done)
     return r
 
 

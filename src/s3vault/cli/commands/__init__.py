@@ -1,5 +1,6 @@
 """One module per command, named after it."""
 
+from s3vault.cli.commands.alarms import setup_alarms
 from s3vault.cli.commands.audit import audit
 from s3vault.cli.commands.backup import backup
 from s3vault.cli.commands.bucket import doctor, setup_bucket
@@ -59,4 +60,5 @@ COMMANDS = [
     iam_policy,
     setup_bucket,
     doctor,
+    setup_alarms,
 ]
