@@ -85,6 +85,14 @@ TABLES: dict[str, dict[str, type]] = {
     "restore_test": {"sample": int, "sample_percent": float, "rto_target": str, "rpo_target": str},
     "metrics": {"file": str, "cloudwatch_namespace": str},
     "hooks": {"before": str, "after": str, "on_failure": str},
+    "cost": {
+        "network": str,
+        "azs": int,
+        "region": str,
+        "replica_region": str,
+        "sse_kms": bool,
+        "bucket_key": bool,
+    },
 }
 SECRETS = {"password", "aws_secret_access_key", "secret_key", "recovery_key"}
 
