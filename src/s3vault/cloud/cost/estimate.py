@@ -27,7 +27,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from s3vault.cloud.cost.items import SOURCE_ACCOUNT, Estimate, LineItem, line, total
+from s3vault.cloud.cost.items import (
+    SOURCE_ACCOUNT,
+    Estimate,
+    LineItem,
+    line,
+    tiered_line,
+    total,
+)
 from s3vault.cloud.cost.network import network_items
 from s3vault.cloud.cost.prices import GB, MONTH_DAYS, RegionPrices, region_prices
 
@@ -71,14 +78,14 @@ class Pricing:
 def _storage_items(usage: Usage, p: RegionPrices) -> list[LineItem]:
     """Storage per class, and the early-deletion charges of packs prune marked young."""
     items = [
-        line(
+        item
+        for cls, size in sorted(usage.stored_by_class.items())
+        for item in tiered_line(
             f"storage {cls}",
-            size / GB,
+            p.storage_parts(cls, size / GB),
             "GB-month",
-            p.storage(cls),
             f"listing: {usage.objects_by_class.get(cls, 0)} objects",
         )
-        for cls, size in sorted(usage.stored_by_class.items())
     ]
     for cls, size, age in usage.early_deletes:
         minimum = p.minimum_days(cls)
@@ -163,7 +170,9 @@ def _replica_items(
     objects = sum(usage.objects_by_class.values())
     cls = usage.data_class
     monthly = [
-        line(f"replica storage in {target}", stored / GB, "GB-month", r.storage(cls), "listing"),
+        *tiered_line(
+            f"replica storage in {target}", r.storage_parts(cls, stored / GB), "GB-month", "listing"
+        ),
         line(
             "replication requests",
             usage.put * scale / 1000,

@@ -17,11 +17,12 @@ METADATA_SHARE of the stored bytes, a typical share (``stats`` shows the real on
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from s3vault.cloud.cost.estimate import BUCKET_KEY_FACTOR, Pricing
-from s3vault.cloud.cost.items import Estimate, LineItem, line, total
+from s3vault.cloud.cost.items import Estimate, LineItem, line, tiered_line, total
 from s3vault.cloud.cost.network import network_items
 from s3vault.cloud.cost.prices import MONTH_DAYS, RegionPrices, region_prices
 from s3vault.errors import UsageError
@@ -111,17 +112,14 @@ def _volumes(plan: FleetPlan) -> _Volumes:
 def _storage(plan: FleetPlan, v: _Volumes, p: RegionPrices) -> list[LineItem]:
     cls = plan.storage_class
     meta = METADATA_SHARE if cls != "STANDARD" else 0.0
-    items = [
-        line(
-            f"storage {cls}",
-            v.stored_gb * (1 - meta),
-            "GB-month",
-            p.storage(cls),
-            f"{plan.hosts} hosts x ({plan.data_gb:g} GB + {plan.daily_change_gb:g} GB/day x "
-            f"{plan.retention_days:g} days) / {plan.dedup_ratio:g} dedup "
-            f"/ {plan.compression_ratio:g} compression",
-        )
-    ]
+    items = tiered_line(
+        f"storage {cls}",
+        p.storage_parts(cls, v.stored_gb * (1 - meta)),
+        "GB-month",
+        f"{plan.hosts} hosts x ({plan.data_gb:g} GB + {plan.daily_change_gb:g} GB/day x "
+        f"{plan.retention_days:g} days) / {plan.dedup_ratio:g} dedup "
+        f"/ {plan.compression_ratio:g} compression",
+    )
     if meta:
         items.append(
             line(
@@ -189,7 +187,9 @@ def _replica(
     cls = plan.storage_class
     transfer = p.number("inter_region_out_gb")
     monthly = [
-        line(f"replica storage in {target}", v.stored_gb, "GB-month", r.storage(cls), "stored"),
+        *tiered_line(
+            f"replica storage in {target}", r.storage_parts(cls, v.stored_gb), "GB-month", "stored"
+        ),
         line("replication requests", v.put / 1000, "1000 requests", r.put(cls), "a PUT per PUT"),
         line(f"replication transfer to {target}", v.upload_gb, "GB", transfer, "uploaded"),
     ]
@@ -226,7 +226,7 @@ def plan_bill(plan: FleetPlan, prices: dict[str, Any], pricing: Pricing) -> Esti
         line("first backup: PUT requests", v.first_put / 1000, "1000 requests",
              p.put(plan.storage_class), f"{plan.hosts} hosts' first backups, in packs"),
         *[
-            i
+            dataclasses.replace(i, item=f"first backup: {i.item}")
             for i in network_items(p, path=pricing.network, gb_up=v.first_gb, gb_down=0.0,
                                    azs=0, source="the first backups")
             if not i.unit.endswith("hour")  # the hours are in the monthly bill

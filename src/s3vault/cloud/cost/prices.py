@@ -3,9 +3,9 @@ of the same shape (``--prices FILE``), and one region's prices out of it.
 
 Shape: top-level ``as_of``, ``currency``, ``source``, ``hours_per_month``,
 ``internet_free_gb_month``, ``minimum_days`` (per storage class), ``batch_replication``, and
-``regions``: region code → its prices (``storage_gb_month``, ``put_per_1000``,
-``get_per_1000`` per class; ``retrieval_gb`` and ``restore_per_1000`` for the classes that
-charge them; ``internet_out_gb_tiers`` and ``interface_endpoint_gb_tiers`` as
+``regions``: region code → its prices (``storage_gb_month``, ``put_per_1000``, ``get_per_1000``
+per class; ``retrieval_gb`` and ``restore_per_1000`` for the classes that charge them;
+``storage_standard_gb_tiers``, ``internet_out_gb_tiers`` and ``interface_endpoint_gb_tiers`` as
 ``[[up to GB, price], ..., [null, price]]``; ``inter_region_out_gb``, ``nat_gateway_hour``,
 ``nat_gateway_gb``, ``interface_endpoint_hour``, ``kms_per_10000``, ``kms_key_month``).
 Dicts stay at this edge: callers get prices through ``RegionPrices``.
@@ -99,6 +99,18 @@ class RegionPrices:
         if price is None:
             raise UsageError(f"no storage price for class {cls} in {self.region} ({PRICES_FLAG})")
         return float(price)
+
+    def storage_parts(self, cls: str, gb: float) -> list[tuple[float, float]]:
+        """``gb`` GB-months of ``cls`` split over the class's price tiers (STANDARD is tiered
+        where the table says so: ``storage_standard_gb_tiers``).
+
+        Raises:
+            UsageError: no price for the class in this region.
+        """
+        tiers = self.prices.get("storage_standard_gb_tiers") if cls == "STANDARD" else None
+        if tiers:
+            return tiered(gb, tiers)
+        return [(gb, self.storage(cls))]
 
     def put(self, cls: str) -> float:
         """Per 1,000 PUT, COPY, POST or LIST requests on ``cls`` (STANDARD's if not listed)."""
