@@ -202,8 +202,9 @@ def test_a_planned_fleet_by_hand() -> None:
     once = {i.item: round(i.cost, 2) for i in e.one_time}
     # first backups 1000 GB: 64,000 packs + 10 x 4 PUTs
     assert once == {
-        "first backup: PUT requests": 0.32,
-        "first backup: NAT gateway data processed": 45.00,
+        "first backup: PUT requests": 0.32,  # 64,040 / 1000 x 0.005
+        "first backup: HEAD requests": 0.03,  # 64,040 / 1000 x 0.0004 = 0.0256
+        "first backup: NAT gateway data processed": 45.00,  # 1000 GB x 0.045
     }
 
 

@@ -51,6 +51,8 @@ def _plan_options(f: Any) -> Any:
         click.option("--hosts", type=click.IntRange(1), help="Plan: number of hosts"),
         click.option("--data-per-host", type=Gigabytes(), help="Plan: first backup per host"),
         click.option("--daily-change", type=Gigabytes(), help="Plan: new data per host per day"),
+        click.option("--fleet-data", type=Gigabytes(), help="Plan: first backups of all hosts"),
+        click.option("--fleet-daily-change", type=Gigabytes(), help="Plan: all hosts, per day"),
         click.option("--dedup-ratio", type=float, default=1.0, show_default=True),
         click.option("--compression-ratio", type=float, default=1.0, show_default=True),
         click.option("--retention-days", type=click.FloatRange(0), default=30, show_default=True),
@@ -99,8 +101,17 @@ def cost(**kw: Any) -> int:
     ctx = cli_context()
     pricing = _pricing(ctx, kw)
     if kw["plan"]:
-        if kw["hosts"] is None or kw["data_per_host"] is None or kw["daily_change"] is None:
-            raise UsageError("--plan needs --hosts, --data-per-host and --daily-change")
+        hosts = kw["hosts"]
+        if hosts is not None and kw["fleet_data"] is not None:
+            kw["data_per_host"] = kw["fleet_data"] / hosts
+        if hosts is not None and kw["fleet_daily_change"] is not None:
+            kw["daily_change"] = kw["fleet_daily_change"] / hosts
+        if hosts is None or kw["data_per_host"] is None or kw["daily_change"] is None:
+            msg = (
+                "--plan needs --hosts, --data-per-host (or --fleet-data) and --daily-change "
+                "(or --fleet-daily-change)"
+            )
+            raise UsageError(msg)
         plan = FleetPlan(
             hosts=kw["hosts"],
             data_gb=kw["data_per_host"],
@@ -145,18 +156,18 @@ def _render(ctx: CliContext, e: Estimate, months: int) -> None:
     for i in e.items:
         if not i.billed_to:
             _say_line(ctx, i)
-    say(ctx, f"  {'total':<40} {e.monthly:>58.2f}")
+    say(ctx, f"  {'total':<48} {e.monthly:>58.2f}")
     if e.other_accounts:
         say(ctx, "billed to the source account (a DR copy's reads):")
         for i in e.items:
             if i.billed_to:
                 _say_line(ctx, i)
-        say(ctx, f"  {'total':<40} {e.other_accounts:>58.2f}")
+        say(ctx, f"  {'total':<48} {e.other_accounts:>58.2f}")
     if e.one_time:
         say(ctx, "once:")
         for i in e.one_time:
             _say_line(ctx, i)
-        say(ctx, f"  {'total':<40} {e.one_time_total:>58.2f}")
+        say(ctx, f"  {'total':<48} {e.one_time_total:>58.2f}")
     for m in sorted({1, 3, 6, 12, months} & set(e.projection)):
         say(ctx, f"  in {m:>3} months: {e.projection[m]:.2f} per month")
 
@@ -164,6 +175,6 @@ def _render(ctx: CliContext, e: Estimate, months: int) -> None:
 def _say_line(ctx: CliContext, i: Any) -> None:
     say(
         ctx,
-        f"  {i.item:<40} {i.quantity:>14.4f} {i.unit:<16} x {i.unit_price:<8g} = "
+        f"  {i.item:<48} {i.quantity:>14.4f} {i.unit:<16} x {i.unit_price:<8g} = "
         f"{i.cost:>10.2f}   ({i.source})",
     )

@@ -3,7 +3,8 @@ what is paid once, from the fleet's parameters.
 
     stored      = hosts × (first backup + daily change × retention days) / (dedup × compression)
     uploaded    = hosts × daily change × 30.44 / (dedup × compression)         per month
-    PUT         = uploaded / pack size + runs × PUTs a run adds (index, snapshot, trees, audit)
+    PUT         = runs × (packs a run fills, rounded up + the PUTs a run adds: index,
+                  snapshot, tree pack, audit record)
     HEAD        = PUT (S3 checks each upload's size) + runs × a run's own HEADs
     GET         = drill reads / 1 MiB (a ranged read per blob) + runs × a run's own GETs
     drill reads = hosts × drills a month × first backup × drill % / compression   per month
@@ -18,6 +19,7 @@ METADATA_SHARE of the stored bytes, a typical share (``stats`` shows the real on
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +92,10 @@ def _volumes(plan: FleetPlan) -> _Volumes:
     runs = plan.hosts * plan.backups_per_day * MONTH_DAYS
     drills = plan.hosts * plan.drills_per_month
     first = plan.hosts * plan.data_gb / ratio
+    # a run ends its last pack part-full: packs per run, rounded up
+    per_run = plan.daily_change_gb / plan.backups_per_day / ratio if plan.backups_per_day else 0
+    packs = runs * math.ceil(per_run / pack_gb - 1e-9)
+    first_packs = plan.hosts * math.ceil(plan.data_gb / ratio / pack_gb - 1e-9)
 
     def per(kind: str) -> float:
         return runs * RUN_REQUESTS[kind] + drills * DRILL_REQUESTS[kind]
@@ -101,11 +107,11 @@ def _volumes(plan: FleetPlan) -> _Volumes:
         drill_gb=drill,
         runs=runs,
         drills=drills,
-        put=upload / pack_gb + per("put"),
+        put=packs + per("put"),
         get=drill * 1024 / DRILL_READ_MIB + per("get"),
-        head=upload / pack_gb + per("head"),
+        head=packs + per("head"),
         list=per("list"),
-        first_put=first / pack_gb + plan.hosts * RUN_REQUESTS["put"],
+        first_put=first_packs + plan.hosts * RUN_REQUESTS["put"],
     )
 
 
@@ -225,6 +231,8 @@ def plan_bill(plan: FleetPlan, prices: dict[str, Any], pricing: Pricing) -> Esti
     first = [
         line("first backup: PUT requests", v.first_put / 1000, "1000 requests",
              p.put(plan.storage_class), f"{plan.hosts} hosts' first backups, in packs"),
+        line("first backup: HEAD requests", v.first_put / 1000, "1000 requests",
+             p.get(plan.storage_class), "S3 checks each upload's size"),
         *[
             dataclasses.replace(i, item=f"first backup: {i.item}")
             for i in network_items(p, path=pricing.network, gb_up=v.first_gb, gb_down=0.0,
