@@ -6,6 +6,8 @@ each expected figure can be checked with pencil and paper; the usage covers exac
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -258,3 +260,31 @@ def test_the_shipped_table_is_dated_sourced_and_complete() -> None:
         usage(bytes_up=1024 * GB), table, Pricing(region="us-east-1", network="nat")
     ).items
     assert {i.item: round(i.cost, 2) for i in nat}["NAT gateway data processed"] == 46.08  # a TB
+
+
+def test_the_worked_example_of_capacity_md_is_what_plan_says() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "capacity.md").read_text()
+    example = text.split("**Worked example.**", 1)[1].split("\n\n(", 1)[0]
+    rows = re.findall(
+        r"^\| (?:\*\*)?([^|]+?)(?:\*\*)? \|[^|]*\| ([^|]+) \| ([^|]+) \|$", example, re.M
+    )
+    table = {name: (nat.strip("* "), free.strip("* ")) for name, nat, free in rows[1:]}
+    assert "total per month" in table and len(table) == 11
+    plan = FleetPlan(hosts=1000, data_gb=1024 / 1000, daily_change_gb=50 / 1000, retention_days=30)
+    bills = [
+        plan_bill(
+            plan, load_prices(), Pricing(region="us-east-1", replica_region="us-west-2", network=n)
+        )
+        for n in ("nat", "gateway-endpoint")
+    ]
+    for column, e in enumerate(bills):
+        items = {i.item: f"{i.cost:.2f}" for i in e.items}
+        for name, figures in table.items():
+            want = figures[column]
+            if name == "total per month":
+                assert want == f"{e.monthly:.2f}"
+            elif name.startswith("once"):
+                assert want == f"{e.one_time_total:.2f}"
+            else:
+                assert items.get(name, "—") == want, name
+        assert len(items) == sum(1 for f in table.values() if f[column] != "—") - 2
