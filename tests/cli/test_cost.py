@@ -44,6 +44,8 @@ def test_cost_unhappy_paths_exit_2_with_one_line(run_cli: RunCli, tmp_path: Path
         "cost", "--plan", "--hosts", "3", "--data-per-host", "lots", "--daily-change", "1"
     )
     assert size.code == 2 and "not a size" in size.stderr
+    stray = run_cli("cost", "--hosts", "3")
+    assert stray.code == 2 and "add --plan" in stray.stderr
     bad = tmp_path / "prices.json"
     bad.write_text("{not json")
     broken = run_cli(*PLAN, "--prices", str(bad))

@@ -18,6 +18,7 @@ import pytest
 from s3vault import RepoOptions, measure_usage, open_repository
 from s3vault.backend.location import BackendOptions
 from s3vault.cloud.cost.plan import DRILL_REQUESTS, RUN_REQUESTS
+from s3vault.ops.cost import audit_write_requests
 from tests.cli.test_s3 import s3_env
 from tests.conftest import PASSWORD, RunCli, write_file
 from tests.faultproxy import FaultProxy
@@ -122,3 +123,12 @@ def test_cost_counts_what_the_server_received(
         assert {k: drill[k] for k in ("put", "head", "list")} == {
             k: DRILL_REQUESTS[k] for k in ("put", "head", "list")
         }
+
+
+def test_an_audit_write_lists_a_page_per_thousand_records() -> None:
+    s3 = {"create_only": "atomic"}
+    assert audit_write_requests(1, s3) == {"list": 1, "put": 1, "head": 1}
+    assert audit_write_requests(1001, s3) == {"list": 1, "put": 1, "head": 1}
+    assert audit_write_requests(1002, s3) == {"list": 2, "put": 1, "head": 1}
+    assert audit_write_requests(5, {"create_only": "none"})["head"] == 2  # HEAD, PUT, HEAD
+    assert audit_write_requests(5, None) == {"list": 1, "put": 1}  # a local repository

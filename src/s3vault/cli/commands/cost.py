@@ -19,6 +19,7 @@ from s3vault.cli.session import open_repo
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?", re.IGNORECASE)
 _UNITS = {"k": 1 / 1024**2, "m": 1 / 1024, "g": 1.0, "": 1.0, "t": 1024.0, "p": 1024.0**2}
+_PLAN_ONLY = ("hosts", "data_per_host", "daily_change", "fleet_data", "fleet_daily_change")
 _EGRESS = {"internet": "internet", "none": "gateway-endpoint", "region": "inter-region"}
 
 
@@ -126,6 +127,10 @@ def cost(**kw: Any) -> int:
         )
         e = plan_cost(plan, pricing, prices_file=kw["prices_file"])
     else:
+        given = [k for k in _PLAN_ONLY if kw[k] is not None]
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise UsageError(f"{flag} describes a planned fleet: add --plan")
         options = CostOptions(
             pricing=pricing, prices_file=kw["prices_file"], months=kw["months"], days=kw["days"]
         )
