@@ -7,8 +7,9 @@ growth of the snapshots); cloud/cost/ prices it line by line.
 Requests: every audit record carries the requests its run sent (counted on the wire by the
 S3 store's request hook, retries included; init's record includes its probe). The record's
 own write is not in it (it is counted before the write): one LIST of the host's audit prefix
-(a page per 1,000 records already there) and one PUT per record, added here. A copy's record
-carries its reads at the source apart (``source_requests``): the source's account pays them.
+(a page per 1,000 records already there), its PUT and, on S3, the HEAD that checks it, added
+here. A copy's record carries its reads at the source apart (``source_requests``): the
+source's account pays them.
 """
 
 from __future__ import annotations
