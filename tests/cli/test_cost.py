@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import RunCli, write_file
 
 PLAN = ("cost", "--plan", "--hosts", "10", "--data-per-host", "100G", "--daily-change", "1G")
@@ -85,3 +87,25 @@ def test_cost_of_a_repository_over_a_nat_gateway(
     assert "(2 runs, with their audit writes)" in items["PUT/LIST requests"]["source"]
     legacy = run_cli("-r", cli_repo, "--json", "cost", "--egress", "none")  # the old spelling
     assert legacy.code == 0 and "S3 gateway endpoint (free)" in legacy.stdout
+
+
+def test_a_copy_targets_bill_shows_the_sources_part_apart(
+    run_cli: RunCli, cli_repo: str, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    src = tmp_path / "src"
+    write_file(src / "a.bin", os.urandom(1 << 20))
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    dr = str(tmp_path / "dr")
+    init = ("init", "--kdf-cost", "minimum", "--no-recovery-key")
+    assert run_cli("-r", dr, *init).code == 0
+    env = {**cli_env, "S3VAULT_TO_PASSWORD": cli_env["S3VAULT_PASSWORD"]}
+    assert run_cli("-r", cli_repo, "copy", "--to", dr, env=env).code == 0
+    text = run_cli("-r", dr, "cost", "--network", "inter-region", "--days", "1")
+    assert text.code == 0, text.stderr
+    theirs = text.stdout.split("billed to the source account", 1)[1]
+    assert "source GET/HEAD requests" in theirs and "source data transfer out" in theirs
+    bill = json.loads(run_cli("-r", dr, "--json", "cost", "--days", "1").stdout)
+    source = [i for i in bill["items"] if i["billed_to"] == "source account"]
+    read = next(i for i in source if i["item"].startswith("source data transfer"))
+    assert read["quantity"] > 30 * (1 << 20) / (1 << 30)  # the MiB copied, for a month
+    assert bill["other_accounts"] == pytest.approx(sum(i["cost"] for i in source))
