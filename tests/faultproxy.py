@@ -156,7 +156,8 @@ class FaultProxy:
         for key, value in resp.getheaders():
             if key.lower() not in ("transfer-encoding", "connection", "content-length"):
                 h.send_header(key, value)
-        h.send_header("Content-Length", str(len(data)))
+        length = resp.getheader("Content-Length") if h.command == "HEAD" else None
+        h.send_header("Content-Length", length or str(len(data)))  # a HEAD keeps the size
         h.end_headers()
         if fault == "truncate" and h.command == "GET" and len(data) > 10:
             h.wfile.write(data[: len(data) // 2])

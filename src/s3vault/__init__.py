@@ -12,7 +12,16 @@ This module is the public API, and the only one the command line (s3vault.cli) i
 from s3vault.backend.location import BackendOptions
 from s3vault.clock import Clock, ManualClock, SystemClock
 from s3vault.cloud.check import OK, WARNING, WRONG, Check
-from s3vault.cloud.cost import Estimate, LineItem, Usage, estimate, load_prices
+from s3vault.cloud.cost import (
+    NETWORK_PATHS,
+    Estimate,
+    FleetPlan,
+    LineItem,
+    Pricing,
+    Usage,
+    estimate,
+    load_prices,
+)
 from s3vault.cloud.iam import ROLES as IAM_ROLES
 from s3vault.crypto.recovery import decode as decode_recovery_key
 from s3vault.errors import (
@@ -54,7 +63,7 @@ from s3vault.ops.cache import (
 )
 from s3vault.ops.cat import CAT_KINDS, NEEDS_INDEX, CatOptions, CatResult, cat
 from s3vault.ops.copy import CopyOptions, CopyResult, copy
-from s3vault.ops.cost import CostOptions, cost, measure_usage
+from s3vault.ops.cost import CostOptions, cost, measure_usage, plan_cost
 from s3vault.ops.diff import Change, DiffStats, diff, resolve_pair
 from s3vault.ops.doctor import DoctorOptions, DoctorResult, doctor
 from s3vault.ops.drill import DrillOptions, DrillResult, drill_history, restore_test
@@ -173,6 +182,7 @@ __all__ = [
     "measure_usage",
     "estimate",
     "load_prices",
+    "plan_cost",
     "iam_policy",
     # rules the command line applies to its options
     "object_lock_policy",
@@ -257,6 +267,9 @@ __all__ = [
     "Usage",
     "LineItem",
     "Estimate",
+    "FleetPlan",
+    "Pricing",
+    "NETWORK_PATHS",
     "IAM_ROLES",
     "Repository",
     "ObjectId",

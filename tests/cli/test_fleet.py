@@ -1,5 +1,5 @@
-"""stats, cost and iam-policy (issue 7): figures from the real repository, a cost model checked
-against hand-computed bills, least-privilege policies per role."""
+"""stats, cost and iam-policy (issue 7): figures from the real repository, least-privilege
+policies per role (the cost model's hand-computed bills: tests/cloud/test_cost_bills.py)."""
 
 from __future__ import annotations
 
@@ -9,85 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from s3vault.cloud.cost import GB, Usage, estimate, load_prices
+from s3vault.cloud.cost import GB
 from s3vault.cloud.iam import policy
-from s3vault.errors import UsageError
 from tests.conftest import RunCli, write_file
-
-PRICES = {
-    "as_of": "test",
-    "regions": {
-        "r1": {
-            "storage_gb_month": {"STANDARD": 0.02, "STANDARD_IA": 0.01},
-            "put_per_1000": {"STANDARD": 0.005, "STANDARD_IA": 0.01},
-            "get_per_1000": {"STANDARD": 0.0004, "STANDARD_IA": 0.001},
-            "egress_internet_gb": 0.09,
-            "egress_inter_region_gb": 0.02,
-            "kms_per_10000": 0.03,
-        },
-        "r2": {
-            "storage_gb_month": {"STANDARD": 0.03, "STANDARD_IA": 0.015},
-            "put_per_1000": {"STANDARD": 0.005},
-            "get_per_1000": {"STANDARD": 0.0004},
-            "egress_internet_gb": 0.09,
-            "egress_inter_region_gb": 0.02,
-            "kms_per_10000": 0.03,
-        },
-    },
-    "minimum_days": {"STANDARD_IA": 30},
-}
-
-
-def test_cost_matches_a_hand_computed_bill() -> None:
-    usage = Usage(
-        stored_by_class={"STANDARD": 10 * GB, "STANDARD_IA": 100 * GB},
-        objects_by_class={"STANDARD": 40, "STANDARD_IA": 6000},
-        early_deletes=[("STANDARD_IA", 3 * GB, 10.0)],  # 20 days short of 30
-        put=20_000,
-        get=1_000,
-        head=1_000,
-        list=0,
-        bytes_down=5 * GB,
-        window_days=30.44,  # one month: no scaling
-        growth_bytes_per_day=1 * GB / 30.44,  # 1 GB a month
-        data_class="STANDARD_IA",
-    )
-    e = estimate(usage, PRICES, region="r1", months=12, sse_kms=True, replica_region="r2")
-    items = {i.item: round(i.cost, 6) for i in e.items}
-    # by hand: 10 GB x 0.02; 100 GB x 0.01; 3 GB x 20/30.44 months x 0.01; 20 x 0.01;
-    # 2 x 0.001; 5 GB x 0.09; 21000/10000 x 0.03; 110 GB x 0.015 in r2; 1 GB x 0.02
-    assert items == {
-        "storage STANDARD": 0.2,
-        "storage STANDARD_IA": 1.0,
-        "early deletion STANDARD_IA": round(3 * 20 / 30.44 * 0.01, 6),
-        "PUT/LIST requests": 0.2,
-        "GET/HEAD requests": 0.002,
-        "data transfer out (internet)": 0.45,
-        "KMS requests (SSE-KMS)": 0.063,
-        "replica storage in r2": 1.65,
-        "replication transfer": 0.02,
-    }
-    assert e.monthly == pytest.approx(sum(items.values()), abs=1e-6)
-    # each month adds 1 GB, stored twice (here and in the replica) at the data class's price
-    assert e.projection[12] - e.monthly == pytest.approx(12 * 1 * 0.01 * 2)
-    assert all(i.source for i in e.items)
-    half = estimate(
-        Usage(stored_by_class={}, objects_by_class={}, put=1000, window_days=15.22),
-        PRICES,
-        region="r1",
-        egress="none",
-    )
-    assert {i.item: round(i.cost, 6) for i in half.items}["PUT/LIST requests"] == 0.01  # x2
-    with pytest.raises(UsageError, match="no prices for region"):
-        estimate(usage, PRICES, region="mars-1")
-
-
-def test_the_shipped_price_table_is_complete() -> None:
-    table = load_prices()
-    assert table["as_of"] and table["source"]
-    for region in table["regions"].values():
-        assert set(region["storage_gb_month"]) == set(region["put_per_1000"])
-        assert region["storage_gb_month"]["STANDARD"] > region["storage_gb_month"]["DEEP_ARCHIVE"]
 
 
 def test_stats_and_cost_of_a_real_repository(

@@ -88,7 +88,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "cost": (
         "s3vault cost",
-        "s3vault cost --region eu-west-3 --months 12 --egress internet",
+        "s3vault cost --region eu-west-3 --months 12 --network nat",
+        "s3vault cost --plan --hosts 1000 --fleet-data 1T --fleet-daily-change 50G --network nat",
     ),
     "doctor": ("s3vault -r s3://my-backups/hosts/web1 doctor",),
     "setup-bucket": (

@@ -13,6 +13,7 @@ are copies of the target's own snapshots (failing back sends only what was new).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import struct
 from array import array
@@ -312,7 +313,10 @@ def copy(
         BackendError, IntegrityError: storage failed; snapshots copied so far stay.
     """
     with audited(dst, "copy", source=str(src.id), target=dst.location) as note:
-        result = _copy(src, dst, options, cache_dir=cache_dir, clock=clock, progress=progress)
+        try:
+            result = _copy(src, dst, options, cache_dir=cache_dir, clock=clock, progress=progress)
+        finally:  # the source's account pays these (ops/cost.py)
+            note.details["source_requests"] = dataclasses.asdict(src.requests)
         note.details.update(copied=[new for _, new in result.copied], bytes_sent=result.bytes_sent)
     measured("copy", bytes_added=result.bytes_sent, snapshots_copied=len(result.copied))
     return result

@@ -106,6 +106,7 @@ def init(
         hostname=socket.gethostname(),
         username=getpass.getuser(),
         cache_dir=repo_options.cache_dir,
+        requests=counts,  # its audit record carries the probe's requests and its own
     )
     KnownRepositories(repo_options.cache_dir).remember(backend.location, repo.id)
     recovery_text = store_recovery_key(repo, clock=clock)[1] if options.recovery_key else None

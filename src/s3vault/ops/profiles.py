@@ -91,6 +91,14 @@ TABLES: dict[str, dict[str, type]] = {
         "source_vpces": list,
         "source_vpcs": list,
     },
+    "cost": {
+        "network": str,
+        "azs": int,
+        "region": str,
+        "replica_region": str,
+        "sse_kms": bool,
+        "bucket_key": bool,
+    },
 }
 SECRETS = {"password", "aws_secret_access_key", "secret_key", "recovery_key"}
 

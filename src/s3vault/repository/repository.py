@@ -304,8 +304,10 @@ class Repository:
         hostname: str = "",
         username: str = "",
         cache_dir: Path | None = None,
+        requests: RequestCounts | None = None,
     ) -> Repository:
         """Initialise a new repository: key file first, config last (config = "it exists").
+        ``requests``: the stack's counters (init's audit record reports them).
 
         Raises:
             S3VaultError: a repository (or something else) already exists there.
@@ -353,7 +355,12 @@ class Repository:
         )
         backend.put(object_name(ObjectKind.CONFIG), marker.encode())
         return cls(
-            backend=backend, config=config, sealer=sealer, key_id=keyfile.id, cache_dir=cache_dir
+            backend=backend,
+            config=config,
+            sealer=sealer,
+            key_id=keyfile.id,
+            cache_dir=cache_dir,
+            requests=requests,
         )
 
     @classmethod
