@@ -10,6 +10,7 @@ This module is the public API, and the only one the command line (s3vault.cli) i
 """
 
 from s3vault.backend.location import BackendOptions
+from s3vault.checker.packsalvage import PackSalvage
 from s3vault.clock import Clock, ManualClock, SystemClock
 from s3vault.cloud.check import OK, WARNING, WRONG, Check
 from s3vault.cloud.cost import Estimate, LineItem, Usage, estimate, load_prices
@@ -91,6 +92,7 @@ from s3vault.ops.repair import (
     repair_index,
     repair_snapshots,
 )
+from s3vault.ops.repairpacks import RepairPacksOptions, RepairPacksResult, repair_packs
 from s3vault.ops.restore import RestoreOptions, RestoreResult, restore
 from s3vault.ops.rewrite import RewriteOptions, RewriteResult, SnapshotRewrite, rewrite
 from s3vault.ops.session import RepoOptions, open_repository
@@ -145,6 +147,7 @@ __all__ = [
     "resolve_pair",
     "verify",
     "repair_index",
+    "repair_packs",
     "repair_snapshots",
     "tag",
     "rewrite",
@@ -200,7 +203,10 @@ __all__ = [
     "BackupResult",
     "VerifyOptions",
     "VerifyResult",
+    "PackSalvage",
     "RepairIndexResult",
+    "RepairPacksOptions",
+    "RepairPacksResult",
     "RepairSnapshotsOptions",
     "RepairSnapshotsResult",
     "SnapshotRepairReport",

@@ -153,19 +153,23 @@ class Checker:
             reason = reasons.get(obj, reason)
             kind = "pack-damaged" if obj.startswith(("data/", "tree/")) else "blob-missing"
             unique = sorted(set(paths))
+            repair_packs = f"`s3vault repair packs {obj.rsplit('/', 1)[-1][:8]}`"
+            salvage = ""
+            if kind == "pack-damaged" and st.bad_packs.get(obj) != "pack is missing":
+                salvage = f"{repair_packs} salvages the rest of it; "
             if unique:
                 lost = (
                     f"; {len(unique)} path(s) in {len(snaps)} snapshot(s) lose content (put "
-                    "the object back from a copy if there is one; `s3vault backup` stores "
-                    "again what the source still has; `s3vault repair snapshots` rewrites the "
-                    "snapshots without the rest)"
+                    f"the object back from a copy if there is one; {salvage}`s3vault backup` "
+                    "stores again what the source still has; `s3vault repair snapshots` "
+                    "rewrites the snapshots without the rest)"
                 )
             elif obj in users:
                 snaps = users[obj]
                 lost = (
                     f"; nothing is lost: every blob snapshots need from it reads back intact, "
                     f"and {len(snaps)} snapshot(s) use it (keep it: `s3vault repair index` "
-                    "keeps its blobs indexed)"
+                    f"keeps its blobs indexed; or {repair_packs} moves them into a sound pack)"
                 )
             elif st.bad_packs.get(obj) == "pack is missing":
                 lost = (

@@ -110,6 +110,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "key rotate-master": ("s3vault key rotate-master",),
     "key sync": ("s3vault key sync",),
     "repair index": ("s3vault repair index", "s3vault repair index --dry-run"),
+    "repair packs": (
+        "s3vault repair packs 3f2a9c1d --dry-run",
+        "s3vault repair packs 3f2a9c1d 77b0e4aa --save-to /root/damaged-packs",
+    ),
     "repair snapshots": (
         "s3vault repair snapshots --dry-run",
         "s3vault repair snapshots --forget",
