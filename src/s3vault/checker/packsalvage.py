@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from s3vault.checker.repair import Descriptions
 from s3vault.crashpoint import crash_point
 from s3vault.errors import IntegrityError, ObjectNotFoundError
-from s3vault.format.layout import ObjectKind
+from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType, PackEntry
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
@@ -149,8 +149,8 @@ class IndexRewrite:
 
 def drop_from_index(repo: Repository, packs: set[ObjectId]) -> IndexRewrite:
     """Supersede every live index file that names one of ``packs`` by one without them, then
-    remove the old files. A file that cannot be read is left alone (repair index is the tool
-    for it).
+    remove the old files (those Object Lock still keeps stay, superseded, for prune). A file
+    that cannot be read is left alone (repair index is the tool for it).
 
     Raises:
         BackendError: storage failed (what was written so far is consistent).
@@ -170,6 +170,9 @@ def drop_from_index(repo: Repository, packs: set[ObjectId]) -> IndexRewrite:
         written.append(repo.save_file(ObjectKind.INDEX, encode_compact(kept, (oid,))))
         removed.append(oid)
     crash_point("repair-packs-after-index")
+    names = {oid: object_name(ObjectKind.INDEX, oid) for oid in removed}
+    locked = repo.object_lock.retained_until(list(names.values())) if repo.object_lock else {}
+    removed = [oid for oid in removed if names[oid] not in locked]  # superseded: prune's later
     for oid in removed:
         try:
             repo.delete_object(ObjectKind.INDEX, oid)
