@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 
 import boto3
 import pytest
 
+from s3vault.clock import SystemClock
 from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
 from s3vault.repository.snapshots import load_snapshot
@@ -196,13 +198,13 @@ def test_under_object_lock_the_pack_stays_unindexed_until_its_lock_ends(
     key = listed[0]["Key"]
     body = bytearray(client.get_object(Bucket="locked-repair", Key=key)["Body"].read())
     body[-10] ^= 0x04  # the header: every blob is found through the index
-    until = client.get_object_retention(Bucket="locked-repair", Key=key)["Retention"]
+    until = SystemClock().now() + datetime.timedelta(hours=1)
     client.put_object(  # damaged as stored: locked like every object of the repository
         Bucket="locked-repair",
         Key=key,
         Body=bytes(body),
         ObjectLockMode="GOVERNANCE",
-        ObjectLockRetainUntilDate=until["RetainUntilDate"],
+        ObjectLockRetainUntilDate=until,
     )
     pid = key.rsplit("/", 1)[-1]
     fixed = run_cli("-r", url, "repair", "packs", pid[:10], "--no-save", env=env)
