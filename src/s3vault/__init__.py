@@ -106,7 +106,7 @@ from s3vault.ops.snapshots import (
 from s3vault.ops.stats import HostStats, Stats, stats
 from s3vault.ops.tag import TagChange, TagOptions, TagResult, tag
 from s3vault.ops.unlock import UnlockResult, unlock
-from s3vault.ops.verify import VerifyOptions, VerifyResult, verify
+from s3vault.ops.verify import Coverage, VerifyOptions, VerifyResult, verify
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.lease import LeaseSettings
 from s3vault.repository.repository import Repository, RepositorySettings
@@ -201,6 +201,7 @@ __all__ = [
     "RepositorySettings",
     "BackupOptions",
     "BackupResult",
+    "Coverage",
     "VerifyOptions",
     "VerifyResult",
     "PackSalvage",

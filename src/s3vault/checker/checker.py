@@ -85,6 +85,7 @@ class Checker:
         bad_blobs: dict[tuple[BlobType, bytes], tuple[str, str]],
     ) -> None:
         candidates = [(p.id, p.size) for n, p in st.packs.items() if n in st.listed]
+        report.stored = dict(candidates)
         selection = options.subset or PackSelection()
         rng = random.Random(options.seed)  # noqa: S311 - sampling packs, not cryptography
         chosen = set(selection.choose(candidates, rng))
@@ -113,6 +114,8 @@ class Checker:
                     st.pack_notes[reading.name] = note
                 for key, reason in reading.bad_blobs.items():
                     bad_blobs[key] = (reading.name, reason)
+                if not note and not reading.bad_blobs:  # every byte read back and checked
+                    report.proven.append((st.packs[reading.name].id, reading.size))
         self._progress.finished("verify")
 
     @staticmethod

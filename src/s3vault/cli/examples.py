@@ -56,6 +56,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "s3vault verify",
         "s3vault verify --read-data",
         "s3vault verify --read-data-subset 1/7",
+        "s3vault verify --coverage 30d --budget 5%",
     ),
     "restore-test": (
         "s3vault restore-test --sample-percent 1 --rto-target 4h",
