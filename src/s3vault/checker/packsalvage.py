@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from s3vault.checker.repair import Descriptions
 from s3vault.crashpoint import crash_point
 from s3vault.errors import IntegrityError, ObjectNotFoundError
-from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.layout import ObjectKind, object_name, parse_name
 from s3vault.format.packfile import BlobType, PackEntry
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
@@ -99,7 +99,9 @@ def salvage(
     data: bytes | None = None
     if target.size >= 0:
         try:
-            data = repo.backend.get(target.name)
+            parsed = parse_name(target.name)
+            assert parsed is not None
+            data = repo.read_object(parsed[0], target.id)
         except ObjectNotFoundError:
             data = None
     if data is not None and keep is not None:
