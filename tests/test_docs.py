@@ -297,7 +297,11 @@ PAGES: dict[str, Page] = {
         repo=True,
         prelude=_DR_COPY + _DAMAGE_CASES + _DAMAGED,
         restore_only_aws_profile=True,
-        replace={" /etc": " $ROOT/etc", " /srv": " $ROOT/srv"},
+        replace={
+            " /etc": " $ROOT/etc",
+            " /srv": " $ROOT/srv",
+            "repair packs 57fc9e1d": 'repair packs "$(basename "$pack" | cut -c1-8)"',
+        },
     ),
     "security.md": Page(
         store="moto",

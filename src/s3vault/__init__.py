@@ -10,6 +10,7 @@ This module is the public API, and the only one the command line (s3vault.cli) i
 """
 
 from s3vault.backend.location import BackendOptions
+from s3vault.checker.packsalvage import PackSalvage
 from s3vault.clock import Clock, ManualClock, SystemClock
 from s3vault.cloud.check import OK, WARNING, WRONG, Check
 from s3vault.cloud.cost import (
@@ -101,6 +102,7 @@ from s3vault.ops.repair import (
     repair_index,
     repair_snapshots,
 )
+from s3vault.ops.repairpacks import RepairPacksOptions, RepairPacksResult, repair_packs
 from s3vault.ops.restore import RestoreOptions, RestoreResult, restore
 from s3vault.ops.rewrite import RewriteOptions, RewriteResult, SnapshotRewrite, rewrite
 from s3vault.ops.session import RepoOptions, open_repository
@@ -114,7 +116,7 @@ from s3vault.ops.snapshots import (
 from s3vault.ops.stats import HostStats, Stats, stats
 from s3vault.ops.tag import TagChange, TagOptions, TagResult, tag
 from s3vault.ops.unlock import UnlockResult, unlock
-from s3vault.ops.verify import VerifyOptions, VerifyResult, verify
+from s3vault.ops.verify import Coverage, VerifyOptions, VerifyResult, verify
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.lease import LeaseSettings
 from s3vault.repository.repository import Repository, RepositorySettings
@@ -155,6 +157,7 @@ __all__ = [
     "resolve_pair",
     "verify",
     "repair_index",
+    "repair_packs",
     "repair_snapshots",
     "tag",
     "rewrite",
@@ -210,9 +213,13 @@ __all__ = [
     "RepositorySettings",
     "BackupOptions",
     "BackupResult",
+    "Coverage",
     "VerifyOptions",
     "VerifyResult",
+    "PackSalvage",
     "RepairIndexResult",
+    "RepairPacksOptions",
+    "RepairPacksResult",
     "RepairSnapshotsOptions",
     "RepairSnapshotsResult",
     "SnapshotRepairReport",

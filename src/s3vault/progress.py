@@ -38,6 +38,12 @@ class Waiting(Protocol):
 class Progress(Protocol):
     """Receiver of progress events."""
 
+    @property
+    def lists_files(self) -> bool:
+        """Whether ``file_done`` events are wanted (a process-parallel engine carries them
+        across processes only then)."""
+        ...
+
     def started(self, phase: str, *, total_files: int = 0, total_bytes: int = 0) -> None:
         """A phase begins; totals are 0 when unknown."""
         ...
@@ -74,6 +80,11 @@ class Progress(Protocol):
 
 class NullProgress:
     """Ignores every event."""
+
+    @property
+    def lists_files(self) -> bool:
+        """No."""
+        return False
 
     def started(self, phase: str, *, total_files: int = 0, total_bytes: int = 0) -> None:
         """Ignore."""

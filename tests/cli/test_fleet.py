@@ -81,6 +81,7 @@ def test_iam_policies_are_least_privilege(run_cli: RunCli) -> None:
     records = next(st for st in doc["Statement"] if st["Sid"] == "Records")
     assert records["Resource"] == [
         "arn:aws:s3:::acme/fleet/audit/*",
+        "arn:aws:s3:::acme/fleet/ledger/*",
         "arn:aws:s3:::acme/fleet/drills/*",
     ]
     assert run_cli("-r", "/tmp/local", "iam-policy", "--role", "backup").code == 2

@@ -18,6 +18,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from s3vault.cli.context import CliContext
 from s3vault.cli.progress import WAIT_EVERY, Status, Waits
 from tests.conftest import RunCli, write_file
@@ -115,21 +117,28 @@ def test_no_progress_and_no_ansi_off_a_terminal(
     assert "total unknown yet" not in done.stderr
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
 def test_very_verbose_lists_each_file_new_modified_unchanged(
-    cli_repo: str, tmp_path: Path, run_cli: RunCli
+    cli_repo: str, tmp_path: Path, run_cli: RunCli, jobs: str
 ) -> None:
+    """-vv lists every file with its status, from the worker processes too (--jobs 2)."""
     src = tmp_path / "src"
     write_file(src / "a.txt", b"a\n")
     write_file(src / "b.txt", b"b\n")
-    first = run_cli("-r", cli_repo, "-vv", "backup", str(src))
+    for i in range(30):  # several directories: more than one worker gets some
+        write_file(src / f"d{i % 5}" / f"f{i}", b"x" * i)
+    first = run_cli("-r", cli_repo, "-vv", "backup", "--jobs", jobs, str(src))
     assert first.code == 0, first.stderr
     assert f"new       {src / 'a.txt'}" in first.stdout.splitlines()
     assert f"new       {src / 'b.txt'}" in first.stdout.splitlines()
+    listed = [line for line in first.stdout.splitlines() if line.startswith("new ")]
+    assert len(listed) == 32, first.stdout
     write_file(src / "b.txt", b"bigger now\n")
     write_file(src / "c.txt", b"c\n")
-    second = run_cli("-r", cli_repo, "-vv", "backup", str(src))
+    second = run_cli("-r", cli_repo, "-vv", "backup", "--jobs", jobs, str(src))
     assert second.code == 0, second.stderr
     lines = second.stdout.splitlines()
+    assert f"unchanged {src / 'd3' / 'f8'}" in lines
     assert f"unchanged {src / 'a.txt'}" in lines
     assert f"modified  {src / 'b.txt'}" in lines
     assert f"new       {src / 'c.txt'}" in lines

@@ -15,6 +15,7 @@ from s3vault.format.drillfile import DrillFile
 from s3vault.format.indexfile import IndexFile
 from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.format.leasefile import LeaseFile
+from s3vault.format.ledgerfile import LedgerFile, Proof
 from s3vault.format.packfile import PackEntry
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Node
@@ -50,6 +51,8 @@ def documented_fields(record: str) -> set[str]:
         DeletionFile,
         MarkedPack,
         LeaseFile,
+        LedgerFile,
+        Proof,
     ],
 )
 def test_design_doc_lists_every_field(record: type) -> None:

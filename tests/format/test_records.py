@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,6 +16,7 @@ from s3vault.format.envelope import EnvelopeHeader, SealedKind
 from s3vault.format.indexfile import IndexFile
 from s3vault.format.keyfile import KdfSpec, KeyFile, KeyPayload, Sealed
 from s3vault.format.layout import ObjectKind, object_name, parse_name
+from s3vault.format.ledgerfile import LedgerFile, Proof
 from s3vault.format.packfile import PackEntry, decode_header, encode_header
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Tree
@@ -201,3 +204,59 @@ def test_object_names_parse_back(kind: ObjectKind, oid: ObjectId) -> None:
     assert parsed[0] is kind
     if kind is not ObjectKind.CONFIG:
         assert parsed[1] == oid.hex()
+
+
+@st.composite
+def ledger_files(draw: st.DrawFn) -> LedgerFile:
+    hosts = tuple(draw(st.lists(s.texts, min_size=1, max_size=4)))
+    proofs = draw(
+        st.lists(
+            st.builds(
+                Proof,
+                pack=s.ids,
+                size=st.integers(0, 2**40),
+                time=st.floats(0, 2e9, allow_nan=False),
+                host=st.integers(0, len(hosts) - 1),
+            ),
+            max_size=6,
+        )
+    )
+    return LedgerFile(
+        time=draw(st.datetimes(timezones=st.just(UTC))),
+        hostname=draw(s.texts),
+        operation=draw(st.sampled_from(["verify", "compaction"])),
+        hosts=hosts,
+        proofs=tuple(proofs),
+        supersedes=tuple(draw(st.lists(s.ids, max_size=3))),
+    )
+
+
+@given(ledger_files())
+def test_ledger_file_round_trips(ledger: LedgerFile) -> None:
+    assert LedgerFile.decode(ledger.encode()) == ledger
+
+
+@pytest.mark.parametrize(
+    "proof",
+    [
+        ["ab" * 32, 1, 1.0, 1],  # names no listed host
+        ["ab" * 32, -1, 1.0, 0],
+        ["ab" * 32, True, 1.0, 0],
+        ["ab" * 31, 1, 1.0, 0],
+        ["ab" * 32, 1, "now", 0],
+        ["ab" * 32, 1, 1.0],
+        "ab",
+    ],
+)
+def test_a_malformed_ledger_proof_is_refused(proof: object) -> None:
+    base = {"v": 1, "time": "2026-12-05T00:00:00+00:00", "hostname": "h", "operation": "verify"}
+    good = codec.dumps(
+        {**base, "hosts": ["h"], "proofs": [["ab" * 32, 1, 1.0, 0]], "supersedes": []}
+    )
+    assert LedgerFile.decode(good).proofs[0].size == 1
+    bad = codec.dumps({**base, "hosts": ["h"], "proofs": [proof], "supersedes": []})
+    with pytest.raises(IntegrityError):
+        LedgerFile.decode(bad)
+    newer = codec.dumps({**base, "v": 2, "hosts": [], "proofs": [], "supersedes": []})
+    with pytest.raises(FormatVersionError):
+        LedgerFile.decode(newer)

@@ -8,15 +8,19 @@ import errno
 import os
 import random
 import stat
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from s3vault import BackupOptions, backup
+from s3vault.clock import ManualClock
 from s3vault.format.layout import ObjectKind
 from s3vault.format.packfile import BlobType
+from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.fusefs import SnapshotView
+from s3vault.ids import ObjectId
+from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import list_snapshots
 from tests.conftest import RepoHandle, write_file
 
@@ -176,3 +180,41 @@ def test_a_deep_tree_resolves_without_recursion(tmp_path: Path, local_repo: Repo
     view = _view(local_repo)
     path = (*_base(view, src), *[b"d"] * 300, b"leaf")
     assert view.open(path).read(0, 10) == b"bottom"
+
+
+def test_a_snapshot_written_or_forgotten_while_mounted_shows_after_the_refresh(
+    tmp_path: Path, local_repo: RepoHandle
+) -> None:
+    """A backup made while mounted appears (and its new data reads, through a fresh index)
+    once the top directories are looked at after the refresh interval; a forgotten snapshot
+    goes. Before the interval, nothing is reloaded."""
+    src = _source(tmp_path)
+    _backup(local_repo, src, host="web1", time=T1)
+    repo = local_repo.open()
+    clock = ManualClock()
+
+    def reload() -> tuple[Repository, list[tuple[ObjectId, SnapshotFile]]]:
+        fresh = repo.with_index(repo.read_index())
+        return fresh, list_snapshots(fresh)
+
+    view = SnapshotView(repo, list_snapshots(repo), reload=reload, refresh_after=30, clock=clock)
+    assert view.listdir((b"snapshots",)) == [b"2026-03-01T12:00:00Z", b"latest"]
+    write_file(src / "new.txt", b"written while mounted\n")
+    _backup(local_repo, src, host="web1", time=T2)
+    clock.advance(timedelta(seconds=29))
+    assert len(view.listdir((b"snapshots",))) == 2  # not yet
+    clock.advance(timedelta(seconds=2))
+    assert view.listdir((b"snapshots",)) == [
+        b"2026-03-01T12:00:00Z",
+        b"2026-03-02T12:00:00Z",
+        b"latest",
+    ]
+    assert view.snapshots == 2
+    path = (b"snapshots", b"2026-03-02T12:00:00Z", *SnapshotView.split(str(src / "new.txt")))
+    content = view.open(path)
+    assert content.read(0, 100) == b"written while mounted\n"
+    first = next(sid for sid, s in list_snapshots(repo) if s.time == T1)
+    repo.delete_object(ObjectKind.SNAPSHOTS, first)
+    clock.advance(timedelta(seconds=31))
+    assert view.listdir((b"hosts", b"web1")) == [b"2026-03-02T12:00:00Z", b"latest"]
+    view.close()

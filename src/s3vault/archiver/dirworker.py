@@ -79,13 +79,26 @@ DirResult = DirDone | Split | Partial
 
 class CollectingProgress(NullProgress):
     """A worker's progress: counted here, replayed by the parent process (the events it does
-    not override are not sent across: per-file lines need the threaded engine)."""
+    not override are not sent across; per-file events only when ``lists_files``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, lists_files: bool = False) -> None:
         self._lock = threading.Lock()
+        self._lists_files = lists_files
         self.files = 0
         self.bytes_ = 0
         self.warned_events: list[tuple[str, str]] = []
+        self.file_events: list[tuple[str, str]] = []
+
+    @property
+    def lists_files(self) -> bool:
+        """As the parent's progress asked."""
+        return self._lists_files
+
+    def file_done(self, path: str, status: str) -> None:
+        """Keep a file's status for the parent to list (-vv)."""
+        if self._lists_files:
+            with self._lock:
+                self.file_events.append((path, status))
 
     def advanced(self, *, files: int = 0, bytes_: int = 0, item: str = "") -> None:
         """Count files and bytes done."""
@@ -99,11 +112,11 @@ class CollectingProgress(NullProgress):
         with self._lock:
             self.warned_events.append((path, message))
 
-    def take(self) -> tuple[int, int, list[tuple[str, str]]]:
-        """(files, bytes, warnings) since the last call."""
+    def take(self) -> tuple[int, int, list[tuple[str, str]], list[tuple[str, str]]]:
+        """(files, bytes, warnings, file statuses) since the last call."""
         with self._lock:
-            out = (self.files, self.bytes_, self.warned_events)
-            self.files, self.bytes_, self.warned_events = 0, 0, []
+            out = (self.files, self.bytes_, self.warned_events, self.file_events)
+            self.files, self.bytes_, self.warned_events, self.file_events = 0, 0, [], []
         return out
 
 

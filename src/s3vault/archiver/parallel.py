@@ -184,7 +184,7 @@ class ParallelArchiver(Archiver):
             others.append(mine)
             proc = ctx.Process(
                 target=worker_main,
-                args=(theirs, others, self._repo, worker_options),
+                args=(theirs, others, self._repo, worker_options, self._progress.lists_files),
                 name=f"s3vault-backup-{i}",
                 daemon=True,
             )
@@ -332,21 +332,26 @@ class ParallelArchiver(Archiver):
         elif kind == "pack":
             self._writer.record_pack(message[1], message[2])
         elif kind == "done":
-            _, key, result, stats, files, bytes_, warned = message
+            _, key, result, stats, files, bytes_, warned, statuses = message
             w.in_flight -= 1
-            self._merge(stats, files, bytes_, warned)
+            self._merge(stats, files, bytes_, warned, statuses)
             self._result(self._dirs[key], result)
         elif kind == "drop":  # an unreadable parent tree: store it again if met, never dedup
             self._repo.index.drop_blob(BlobType.TREE, message[1])
         elif kind == "bye":
-            self._merge(*message[1:5])
-            add_requests(self._repo.requests, message[5])
+            self._merge(*message[1:6])
+            add_requests(self._repo.requests, message[6])
             w.finished = True
         else:
             raise message[1]
 
     def _merge(
-        self, stats: ArchiveStats, files: int, bytes_: int, warned: list[tuple[str, str]]
+        self,
+        stats: ArchiveStats,
+        files: int,
+        bytes_: int,
+        warned: list[tuple[str, str]],
+        statuses: list[tuple[str, str]],
     ) -> None:
         with self._lock:
             for name in _COUNTERS:
@@ -357,6 +362,8 @@ class ParallelArchiver(Archiver):
             self._progress.advanced(files=files, bytes_=bytes_)
         for path, message in warned:
             self._progress.warned(path, message)
+        for path, status in statuses:
+            self._progress.file_done(path, status)
 
     def _result(self, d: _Dir, result: DirResult) -> None:
         if isinstance(result, DirDone):

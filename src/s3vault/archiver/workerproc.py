@@ -145,16 +145,17 @@ def worker_main(
     others: list[Connection],
     repo: Repository,
     options: ArchiveOptions,
+    lists_files: bool = False,
 ) -> None:
     """A worker process: tasks in, results, tree blobs and stored packs out, until the parent
-    says stop."""
+    says stop (``lists_files``: with each file's status, for -vv)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles an interrupt
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for other in others:  # another worker's pipe: its death must close it for the parent
         other.close()
     outbox = _Outbox(conn)
     claims = _Claims(outbox)
-    progress = CollectingProgress()
+    progress = CollectingProgress(lists_files=lists_files)
     writer = repo.blob_writer(
         delegate=Delegation(
             claim=claims.claim,

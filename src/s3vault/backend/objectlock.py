@@ -18,7 +18,16 @@ MODES = ("GOVERNANCE", "COMPLIANCE")
 UNLOCKED_PREFIXES = ("locks/", "probe/")  # rewritten or removed within minutes
 # Written once under a content-derived name: deleted by version id. Everything else (config,
 # key files) is overwritten and gets a delete marker instead, hiding all its versions.
-VERSION_DELETED = ("data/", "tree/", "index/", "snapshots/", "deletions/", "drills/", "audit/")
+VERSION_DELETED = (
+    "data/",
+    "tree/",
+    "index/",
+    "snapshots/",
+    "deletions/",
+    "drills/",
+    "audit/",
+    "ledger/",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

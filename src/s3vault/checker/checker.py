@@ -85,6 +85,7 @@ class Checker:
         bad_blobs: dict[tuple[BlobType, bytes], tuple[str, str]],
     ) -> None:
         candidates = [(p.id, p.size) for n, p in st.packs.items() if n in st.listed]
+        report.stored = dict(candidates)
         selection = options.subset or PackSelection()
         rng = random.Random(options.seed)  # noqa: S311 - sampling packs, not cryptography
         chosen = set(selection.choose(candidates, rng))
@@ -113,6 +114,8 @@ class Checker:
                     st.pack_notes[reading.name] = note
                 for key, reason in reading.bad_blobs.items():
                     bad_blobs[key] = (reading.name, reason)
+                if not note and not reading.bad_blobs:  # every byte read back and checked
+                    report.proven.append((st.packs[reading.name].id, reading.size))
         self._progress.finished("verify")
 
     @staticmethod
@@ -153,19 +156,23 @@ class Checker:
             reason = reasons.get(obj, reason)
             kind = "pack-damaged" if obj.startswith(("data/", "tree/")) else "blob-missing"
             unique = sorted(set(paths))
+            repair_packs = f"`s3vault repair packs {obj.rsplit('/', 1)[-1][:8]}`"
+            salvage = ""
+            if kind == "pack-damaged" and st.bad_packs.get(obj) != "pack is missing":
+                salvage = f"{repair_packs} salvages the rest of it; "
             if unique:
                 lost = (
                     f"; {len(unique)} path(s) in {len(snaps)} snapshot(s) lose content (put "
-                    "the object back from a copy if there is one; `s3vault backup` stores "
-                    "again what the source still has; `s3vault repair snapshots` rewrites the "
-                    "snapshots without the rest)"
+                    f"the object back from a copy if there is one; {salvage}`s3vault backup` "
+                    "stores again what the source still has; `s3vault repair snapshots` "
+                    "rewrites the snapshots without the rest)"
                 )
             elif obj in users:
                 snaps = users[obj]
                 lost = (
                     f"; nothing is lost: every blob snapshots need from it reads back intact, "
                     f"and {len(snaps)} snapshot(s) use it (keep it: `s3vault repair index` "
-                    "keeps its blobs indexed)"
+                    f"keeps its blobs indexed; or {repair_packs} moves them into a sound pack)"
                 )
             elif st.bad_packs.get(obj) == "pack is missing":
                 lost = (

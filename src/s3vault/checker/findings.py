@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from s3vault.ids import ObjectId
+
 
 class Severity(StrEnum):
     """Errors mean damage (exit 13); information never fails a check."""
@@ -37,6 +39,8 @@ class CheckReport:
     bytes_read: int = 0
     blobs_read: int = 0
     seconds: float = 0.0
+    proven: list[tuple[ObjectId, int]] = field(default_factory=list)  # read whole and intact
+    stored: dict[ObjectId, int] = field(default_factory=dict)  # every stored indexed pack: size
 
     @property
     def errors(self) -> list[Finding]:

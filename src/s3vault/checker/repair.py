@@ -111,7 +111,7 @@ class RepairPlan:
 
 
 @dataclass(slots=True)
-class _Descriptions:
+class Descriptions:
     """What the index files and deletion records say about packs."""
 
     current: dict[ObjectId, CompactPack] = field(default_factory=dict)  # the live index
@@ -152,8 +152,10 @@ def _same_index(current: dict[ObjectId, CompactPack], packs: list[CompactPack]) 
     return True
 
 
-def _read_descriptions(repo: Repository) -> _Descriptions:
-    known = _Descriptions(files=sorted(repo.list_files(ObjectKind.INDEX)))
+def read_descriptions(repo: Repository) -> Descriptions:
+    """What every index file (superseded ones too) and every deletion record says about packs;
+    an index file that cannot be read leaves ``intact`` False."""
+    known = Descriptions(files=sorted(repo.list_files(ObjectKind.INDEX)))
     files: dict[ObjectId, CompactIndexFile] = {}
     spill = SpillFile()  # every description's entries: on disk, not resident
     for oid in known.files:
@@ -186,7 +188,7 @@ def _pack_id(name: str) -> ObjectId:
 class _PackReader:
     """Turns one stored pack into its index entry, salvaging blob by blob when needed."""
 
-    def __init__(self, repo: Repository, known: _Descriptions) -> None:
+    def __init__(self, repo: Repository, known: Descriptions) -> None:
         self._repo = repo
         self._known = known
 
@@ -264,7 +266,7 @@ def plan_repair(repo: Repository, *, workers: int = 4) -> RepairPlan:
     Raises:
         BackendError: storage could not be listed or read (nothing is decided from a failure).
     """
-    known = _read_descriptions(repo)
+    known = read_descriptions(repo)
     plan = RepairPlan(old_index=known.files, damaged_records=known.damaged_records)
     listed = {pid: (info.name, info.size) for pid, info in repo.list_packs().items()}
     reader = _PackReader(repo, known)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import random
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from s3vault.errors import UsageError
 from s3vault.ids import ObjectId
@@ -20,6 +21,23 @@ class PackSelection:
     group: tuple[int, int] | None = None  # (n, m): packs whose id falls in group n of m
     percent: float | None = None
     size: int | None = None
+    # Coverage: the packs whose last proof (Unix time; absent: never proven) is oldest first,
+    # up to ``size`` bytes, or ``percent`` of the bytes
+    last_proof: Mapping[ObjectId, float] | None = None
+
+    @classmethod
+    def oldest_first(cls, budget: str, last_proof: Mapping[ObjectId, float]) -> PackSelection:
+        """A coverage read of ``budget`` (a size like ``10G`` or a share like ``10%`` of the
+        bytes), the least recently proven packs first.
+
+        Raises:
+            UsageError: a malformed budget.
+        """
+        parsed = cls.parse(budget)
+        if parsed.group is not None:
+            msg = f"--budget {budget}: give a size like 10G or a share like 5%"
+            raise UsageError(msg)
+        return replace(parsed, last_proof=last_proof)
 
     @classmethod
     def parse(cls, text: str) -> PackSelection:
@@ -48,6 +66,8 @@ class PackSelection:
 
     def choose(self, packs: list[tuple[ObjectId, int]], rng: random.Random) -> list[ObjectId]:
         """The packs to read, from (id, size) pairs."""
+        if self.last_proof is not None:
+            return self._oldest_first(packs, self.last_proof)
         if self.group is not None:
             n, m = self.group
             # Stable as the repository grows: a pack's group depends only on its id.
@@ -66,3 +86,21 @@ class PackSelection:
                 total += size
             return chosen
         return [p for p, _ in packs]
+
+    def _oldest_first(
+        self, packs: list[tuple[ObjectId, int]], last: Mapping[ObjectId, float]
+    ) -> list[ObjectId]:
+        """Never-proven packs first, then the oldest proofs; at least one pack, then up to
+        the budget."""
+        order = sorted(packs, key=lambda p: (last.get(p[0], -math.inf), p[0]))
+        budget = self.size
+        if budget is None:
+            budget = math.ceil(sum(size for _, size in packs) * (self.percent or 100) / 100)
+        chosen: list[ObjectId] = []
+        total = 0
+        for pack, size in order:
+            if chosen and total + size > budget:
+                break
+            chosen.append(pack)
+            total += size
+        return chosen

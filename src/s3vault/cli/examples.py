@@ -56,6 +56,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "s3vault verify",
         "s3vault verify --read-data",
         "s3vault verify --read-data-subset 1/7",
+        "s3vault verify --coverage 30d --budget 5%",
     ),
     "restore-test": (
         "s3vault restore-test --sample-percent 1 --rto-target 4h",
@@ -111,6 +112,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "key rotate-master": ("s3vault key rotate-master",),
     "key sync": ("s3vault key sync",),
     "repair index": ("s3vault repair index", "s3vault repair index --dry-run"),
+    "repair packs": (
+        "s3vault repair packs 3f2a9c1d --dry-run",
+        "s3vault repair packs 3f2a9c1d 77b0e4aa --save-to /root/damaged-packs",
+    ),
     "repair snapshots": (
         "s3vault repair snapshots --dry-run",
         "s3vault repair snapshots --forget",

@@ -143,6 +143,11 @@ class CliProgress:
                 self._scanned = (files, bytes_)
         self._refresh(force=complete)
 
+    @property
+    def lists_files(self) -> bool:
+        """With -vv."""
+        return self._list_files
+
     def file_started(self, path: str) -> None:
         """A file is in flight."""
         if not self._track:

@@ -59,9 +59,10 @@ def policy(
         listing,
         {"Sid": "Objects", "Effect": "Allow", "Action": sorted(actions), "Resource": objects},
     ]
-    if role in ("auditor", "restore-test"):  # their runs are in the audit log too
-        base = objects.removesuffix("*")
-        records = [base + "audit/*", *([base + "drills/*"] if role == "restore-test" else [])]
+    if role in ("auditor", "restore-test"):  # their runs are in the audit log too, and what
+        base = objects.removesuffix("*")  # they read back is in the verification ledger
+        records = [base + "audit/*", base + "ledger/*"]
+        records += [base + "drills/*"] if role == "restore-test" else []
         statements.append(
             {"Sid": "Records", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": records}
         )

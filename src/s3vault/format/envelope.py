@@ -45,6 +45,7 @@ class SealedKind(IntEnum):
     DRILL = 9
     DELETION = 10
     AUDIT = 11
+    LEDGER = 12
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,6 +10,7 @@
     deletions/<record id>       prune's marks: packs to delete after the grace period
     drills/<drill id>           records of restore drills (restore-test)
     audit/<host tag>/<seq>-<id> the audit log: one record per mutating command, chained per host
+    ledger/<ledger id>          the verification ledger: which packs read-backs proved, and when
 
 <xx> is the first two hex digits of the id: 256 shards keep directories small on disk and spread
 S3 request load across key prefixes. A snapshot's group tag (16 hex digits, a keyed hash of its
@@ -37,6 +38,7 @@ class ObjectKind(StrEnum):
     DRILLS = "drills"
     DELETIONS = "deletions"
     AUDIT = "audit"
+    LEDGER = "ledger"
 
 
 SHARDED = frozenset({ObjectKind.DATA, ObjectKind.TREE})

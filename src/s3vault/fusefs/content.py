@@ -44,6 +44,12 @@ class BlobCache:
         self._pool = ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="s3v-mount")
         self.failed: dict[ObjectId, str] = {}  # blobs that could not be read, and why
 
+    def rebind(self, repo: Repository) -> None:
+        """Read through ``repo`` from now on (a fresher index); what is cached stays valid
+        (a blob's id is its content's)."""
+        with self._lock:
+            self._repo = repo
+
     @property
     def held(self) -> int:
         """Plaintext bytes held now."""

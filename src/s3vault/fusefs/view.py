@@ -11,10 +11,12 @@ Layout (as restic's)::
 ``<time>`` is ``2026-12-05T04:20:31Z``; two snapshots of the same second get their short id
 appended (``…Z-1f2e3d4c``). A ``/`` in a host or tag name is shown as ``_``.
 
-The virtual directories are built once from the snapshot list (a dictionary of a few entries
-per snapshot); below a snapshot, a path is walked one tree at a time (iteratively) through a
-bounded cache of directory maps and a bounded cache of resolved paths. Entries are immutable:
-the snapshots never change while mounted.
+The virtual directories are built from the snapshot list (a dictionary of a few entries per
+snapshot), and built again when a look at them finds the list changed (at most every
+``REFRESH_SECONDS``: a backup or a forget while mounted shows, as in restic's mount); below a
+snapshot, a path is walked one tree at a time (iteratively) through a bounded cache of
+directory maps and a bounded cache of resolved paths. Entries are immutable: a snapshot's
+contents never change.
 
 Errors are ``OSError`` with the errno FUSE returns: ENOENT (no such path), ENOTDIR, EIO (a tree
 or blob that cannot be read: logged, and only what needs it fails).
@@ -27,11 +29,12 @@ import logging
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from s3vault.errors import IntegrityError, ObjectNotFoundError
+from s3vault.clock import Clock, SystemClock
+from s3vault.errors import IntegrityError, ObjectNotFoundError, S3VaultError
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Node, NodeType
 from s3vault.fusefs.content import DEFAULT_CACHE_BYTES, BlobCache, FileContent
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 
 DIR_CACHE = 256  # directory maps (name → node) kept
 PATH_CACHE = 4096  # resolved paths kept
+REFRESH_SECONDS = 30.0  # the snapshot list is looked at again at most this often
 DIR_MODE = stat.S_IFDIR | 0o555
 
 _TYPE_BITS = {
@@ -172,11 +176,16 @@ class _Layout:
         return Entry(mode=mode, size=len(target), target=target, mtime_ns=t, atime_ns=t, ctime_ns=t)
 
 
+Reload = Callable[[], tuple[Repository, list[tuple[ObjectId, SnapshotFile]]]]
+
+
 class SnapshotView:
     """The snapshots of ``repo`` as paths. Thread-safe; every cache is bounded.
 
-    ``snapshots``: the snapshots shown (``list_snapshots``), taken once: a snapshot written or
-    forgotten while mounted shows after the next mount.
+    ``snapshots``: the snapshots shown (``list_snapshots``). With ``reload`` (the repository
+    with a fresh index, and the snapshots to show now), a snapshot written or forgotten while
+    mounted shows once the top directories are looked at ``refresh_after`` seconds (of
+    ``clock``) after the last look, as restic's mount does.
     """
 
     def __init__(
@@ -185,14 +194,54 @@ class SnapshotView:
         snapshots: Iterable[tuple[ObjectId, SnapshotFile]],
         *,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        reload: Reload | None = None,
+        refresh_after: float = REFRESH_SECONDS,
+        clock: Clock | None = None,
     ) -> None:
         self._repo = repo
-        self._layout = _Layout(snapshots)
+        shown = list(snapshots)
+        self._shown = {sid for sid, _ in shown}
+        self._layout = _Layout(shown)
         self.blobs = BlobCache(repo, cache_bytes)
         self._lock = threading.Lock()
         self._dir_maps: OrderedDict[ObjectId, dict[bytes, Node]] = OrderedDict()
         self._paths: OrderedDict[Path, Entry] = OrderedDict()
         self.unreadable: dict[str, str] = {}  # trees that could not be read, and why
+        self._reload = reload
+        self._refresh_after = refresh_after
+        self._clock = clock or SystemClock()
+        self._checked = self._clock.monotonic()
+        self._reloading = threading.Lock()
+
+    @property
+    def snapshots(self) -> int:
+        """How many snapshots are shown now."""
+        return len(self._shown)
+
+    def _maybe_refresh(self) -> None:
+        """Reload the snapshots if the last look is old enough; keep what is shown when the
+        reload fails (logged)."""
+        if self._reload is None or self._clock.monotonic() - self._checked < self._refresh_after:
+            return
+        if not self._reloading.acquire(blocking=False):
+            return  # another thread reloads
+        try:
+            self._checked = self._clock.monotonic()
+            try:
+                repo, shown = self._reload()
+            except S3VaultError as exc:
+                log.warning("the snapshot list was not refreshed: %s", exc)
+                return
+            if {sid for sid, _ in shown} == self._shown:
+                return
+            layout = _Layout(shown)
+            with self._lock:
+                self._repo, self._layout = repo, layout
+                self._shown = {sid for sid, _ in shown}
+                self._paths.clear()
+            self.blobs.rebind(repo)
+        finally:
+            self._reloading.release()
 
     @staticmethod
     def split(path: str | bytes) -> Path:
@@ -206,6 +255,8 @@ class SnapshotView:
         Raises:
             OSError: ENOENT, ENOTDIR, or EIO (a directory on the way cannot be read).
         """
+        if len(path) <= 2:  # the top directories: where new snapshots appear
+            self._maybe_refresh()
         entry = self._layout.entries.get(path)
         if entry is not None:
             return entry

@@ -39,6 +39,7 @@ from s3vault.maintenance.reencrypt import (
     still_needed,
 )
 from s3vault.progress import NullProgress, Progress
+from s3vault.repository import ledger as ledgers
 from s3vault.repository.blobset import BlobFlags
 from s3vault.repository.compactpack import (
     CompactIndexFile,
@@ -431,6 +432,7 @@ class PruneOutcome:
     resealed_snapshots: dict[ObjectId, ObjectId] = field(default_factory=dict)  # old → new id
     resealed_drills: int = 0
     retirement: Retirement = field(default_factory=Retirement)
+    ledger: ledgers.Compaction | None = None  # the verification ledger compacted
 
 
 def _recheck(repo: Repository, plan: PrunePlan) -> int:
@@ -558,6 +560,11 @@ def execute_prune(
             repo.delete_temporary(info)
             outcome.temporaries_deleted += 1
             outcome.temporaries_bytes += info.size
+    check_lease()
+    deleted = {p.id for p in plan.delete + plan.orphans_delete}
+    outcome.ledger = ledgers.compact(
+        repo, deleted, hostname=socket.gethostname(), now=clock.now(), check_lease=check_lease
+    )
     if plan.reencrypt:
         _finish_reencrypt(repo, outcome, check_lease)
     return outcome

@@ -151,7 +151,7 @@ def _leftovers(repo: Repository) -> list[str]:
     for info in repo.list_objects(ObjectKind.AUDIT):
         if EnvelopeHeader.decode(repo.read_listed(info, 0, 48)).epoch != epoch:
             left.append(info.name)
-    for kind in (ObjectKind.SNAPSHOTS, ObjectKind.DRILLS, ObjectKind.DELETIONS):
+    for kind in (ObjectKind.SNAPSHOTS, ObjectKind.DRILLS, ObjectKind.DELETIONS, ObjectKind.LEDGER):
         for oid in repo.list_files(kind):
             try:
                 if repo.file_epoch(kind, oid) != epoch:

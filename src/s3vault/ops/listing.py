@@ -16,6 +16,7 @@ LISTABLE: dict[str, tuple[ObjectKind, ...]] = {
     "locks": (ObjectKind.LOCKS,),
     "drills": (ObjectKind.DRILLS,),
     "deletions": (ObjectKind.DELETIONS,),
+    "ledger": (ObjectKind.LEDGER,),
 }
 # kinds whose objects are not named by ids: their names below the prefix are listed
 _BY_NAME = frozenset({ObjectKind.LOCKS})

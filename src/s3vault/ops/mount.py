@@ -2,8 +2,9 @@
 
 The layout and the reading are ``s3vault.fusefs`` (the view, usable and tested without FUSE);
 this op checks the mount point, loads the binding first (so a missing one fails in one line
-before anything is read), lists the snapshots once and serves until unmounted (SIGINT,
-SIGTERM, ``umount``).
+before anything is read), lists the snapshots and serves until unmounted (SIGINT, SIGTERM,
+``umount``), listing them again (with a fresh index) when the top directories are looked at
+after a while.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from s3vault.errors import UsageError
+from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.fusefs.adapter import load_binding, serve
 from s3vault.fusefs.content import DEFAULT_CACHE_BYTES
 from s3vault.fusefs.view import SnapshotView
+from s3vault.ids import ObjectId
 from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import list_snapshots
@@ -60,14 +63,19 @@ def mount(
         raise UsageError(msg)
     binding = load_binding()
     snapshots = [(sid, snap) for sid, snap in list_snapshots(repo) if options.select.matches(snap)]
-    view = SnapshotView(repo, snapshots, cache_bytes=options.cache_bytes)
+
+    def reload() -> tuple[Repository, list[tuple[ObjectId, SnapshotFile]]]:
+        fresh = repo.with_index(repo.read_index())  # what new snapshots need is in it
+        return fresh, [(sid, s) for sid, s in list_snapshots(fresh) if options.select.matches(s)]
+
+    view = SnapshotView(repo, snapshots, cache_bytes=options.cache_bytes, reload=reload)
     ready = None if on_ready is None else (lambda: on_ready(len(snapshots)))
     try:
         serve(binding, view, options.mountpoint, allow_other=options.allow_other, on_ready=ready)
     finally:
         view.close()
     return MountResult(
-        snapshots=len(snapshots),
+        snapshots=view.snapshots,
         unreadable_blobs=len(view.blobs.failed),
         unreadable_trees=len(view.unreadable),
     )

@@ -32,6 +32,21 @@ def read_pack_header(repo: Repository, name: str, size: int) -> IndexedPack:
         raise IntegrityError(msg)
     if hlen + 4 > len(tail):
         tail = repo.backend.get(name, max(0, size - hlen - 4))
+    return pack_header(repo, name, tail, size)
+
+
+def pack_header(repo: Repository, name: str, tail: bytes, size: int) -> IndexedPack:
+    """The header of pack ``name`` (``size`` bytes) from ``tail``, its last bytes (the whole
+    pack will do).
+
+    Raises:
+        IntegrityError: the header cannot be read or authenticated (damaged, truncated).
+        FormatVersionError: the header was written by a newer s3vault.
+    """
+    hlen = split_trailer(tail)
+    if hlen + 4 > min(size, len(tail)):
+        msg = f"the trailer gives a header of {hlen} bytes in a pack of {size}"
+        raise IntegrityError(msg)
     sealed = tail[len(tail) - 4 - hlen : len(tail) - 4]
     epoch = EnvelopeHeader.decode(sealed).epoch
     entries = decode_header(repo.sealer.open(SealedKind.PACK_HEADER, sealed, PACK_HEADER_BINDING))

@@ -388,5 +388,6 @@ def sealed_kind_for(kind: ObjectKind) -> SealedKind:
         ObjectKind.DRILLS: SealedKind.DRILL,
         ObjectKind.DELETIONS: SealedKind.DELETION,
         ObjectKind.AUDIT: SealedKind.AUDIT,
+        ObjectKind.LEDGER: SealedKind.LEDGER,
     }
     return kinds[kind]

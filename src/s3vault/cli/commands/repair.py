@@ -1,11 +1,22 @@
-"""s3vault repair index | snapshots."""
+"""s3vault repair index | packs | snapshots."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from s3vault import ExitCode, RepairSnapshotsOptions, RepairSnapshotsResult, SnapshotRepairReport
+from s3vault import (
+    ExitCode,
+    PackSalvage,
+    RepairPacksOptions,
+    RepairPacksResult,
+    RepairSnapshotsOptions,
+    RepairSnapshotsResult,
+    SnapshotRepairReport,
+)
 from s3vault import repair_index as repair_index_op
+from s3vault import repair_packs as repair_packs_op
 from s3vault import repair_snapshots as repair_snapshots_op
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import cli_context, global_options
@@ -81,6 +92,102 @@ def index(dry_run: bool) -> int:
         )
     damage_left = [p for p in r.damaged_packs if not p.gone]
     return ExitCode.DAMAGED if damage_left else ExitCode.OK
+
+
+@repair.command("packs")
+@global_options
+@click.argument("pack_ids", metavar="PACK...", nargs=-1, required=True)
+@click.option(
+    "--save-to",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(),
+    show_default="the current directory",
+    help="Keep a copy of each pack as read here before it is removed",
+)
+@click.option("--no-save", is_flag=True, help="Keep no copy of the packs")
+@click.option("-n", "--dry-run", is_flag=True, help="Say what would be salvaged; change nothing")
+def packs(pack_ids: tuple[str, ...], save_to: Path, no_save: bool, dry_run: bool) -> int:
+    """Salvage damaged packs, as `s3vault verify --read-data` names them (ids or prefixes).
+
+    Every blob of the packs that reads back intact and that no other pack holds is written
+    into a new pack; then the index stops naming the packs and they are removed (a copy of
+    each is kept in --save-to first; Object Lock may keep the original until its retention
+    ends). Blobs that read back from nowhere are lost: `s3vault backup` stores them again
+    where the source still has them, `s3vault repair snapshots` removes them from the
+    snapshots. Exit code 13 when something is lost.
+    """
+    ctx = cli_context()
+    repo = open_repo(ctx, load_index=True)
+    options = RepairPacksOptions(
+        packs=pack_ids, save_to=None if no_save else save_to, dry_run=dry_run
+    )
+    with CliProgress(ctx) as progress:
+        r = repair_packs_op(repo, options, progress=progress)
+    for name, why in r.skipped:
+        warn(ctx, name, f"left alone: {why}")
+    if ctx.json:
+        for p in r.packs:
+            emit(ctx, "pack_repair", **_pack_fields(p))
+        emit(
+            ctx,
+            "summary",
+            packs=len(r.packs),
+            rewritten=sum(p.rewritten for p in r.packs),
+            copies=sum(p.copies for p in r.packs),
+            blobs_lost=r.blobs_lost,
+            new_index_files=r.new_index_files,
+            saved=[str(p) for p in r.saved],
+            dry_run=dry_run,
+            requests=r.requests,
+        )
+    else:
+        _say_packs(ctx, r)
+    return ExitCode.DAMAGED if r.damage_left else ExitCode.OK
+
+
+def _pack_fields(p: PackSalvage) -> dict[str, object]:
+    return {
+        "pack": p.name,
+        "problem": p.problem or None,
+        "blobs": p.blobs,
+        "rewritten": p.rewritten,
+        "copies": p.copies,
+        "lost": [{"type": t.value, "id": str(b)} for t, b in p.lost],
+        "deleted": p.deleted,
+        "locked_until": p.locked_until or None,  # null: not locked
+    }
+
+
+def _say_packs(ctx: CliContext, r: RepairPacksResult) -> None:
+    rewrite = "would write again" if r.dry_run else "wrote again"
+    for p in r.packs:
+        state = p.problem or "every blob reads back"
+        parts = [f"{rewrite} {plural(p.rewritten, 'blob')}"]
+        if p.copies:
+            parts.append(f"{p.copies} held by other packs")
+        if p.lost:
+            parts.append(f"{len(p.lost)} lost")
+        if p.deleted:
+            parts.append("removed")
+        elif p.locked_until:
+            parts.append("kept unindexed: Object Lock holds it (prune removes it later)")
+        say(ctx, f"pack {p.name}: {state}; {', '.join(parts)}")
+        limit = None if ctx.verbose else SHOWN_DROPPED
+        for btype, bid in p.lost[:limit]:
+            say(ctx, f"  lost {btype.value} blob {bid}")
+        if limit is not None and len(p.lost) > limit:
+            say(ctx, f"  … and {len(p.lost) - limit} more (-v lists all)")
+    for path in r.saved:
+        say(ctx, f"kept a copy of the pack as read in {path}")
+    if r.dry_run:
+        say(ctx, "dry run: nothing was changed")
+    elif r.blobs_lost:
+        say(
+            ctx,
+            f"{plural(r.blobs_lost, 'blob')} {'is' if r.blobs_lost == 1 else 'are'} lost: "
+            "`s3vault verify` names the files; `s3vault backup` stores them again where the "
+            "source still has them, `s3vault repair snapshots` removes them from the snapshots",
+        )
 
 
 @repair.command("snapshots")

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 
-from s3vault import ExitCode, VerifyOptions
+from s3vault import Coverage, ExitCode, VerifyOptions, VerifyResult
 from s3vault import verify as verify_op
-from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.context import CliContext
+from s3vault.cli.options import Duration, cli_context, global_options
 from s3vault.cli.progress import CliProgress
-from s3vault.cli.render import emit, human_bytes, human_elapsed, plural, say
+from s3vault.cli.render import (
+    emit,
+    human_bytes,
+    human_duration,
+    human_elapsed,
+    plural,
+    say,
+    warn,
+)
 from s3vault.cli.session import open_repo
 
 SHOWN_PATHS = 10
@@ -23,75 +34,162 @@ SHOWN_PATHS = 10
     help="Read only the n-th of m groups of packs, a random x%, or about SIZE (e.g. 5G)",
 )
 @click.option("--seed", type=int, help="Seed for a random subset (to replay a run)")
-def verify(read_data: bool, read_data_subset: str | None, seed: int | None) -> int:
+@click.option(
+    "--coverage",
+    type=Duration(bare_minutes=False),
+    metavar="PERIOD",
+    help="Read the packs proven longest ago first, so that nightly runs prove every pack "
+    "at least once per PERIOD (e.g. 30d); the verification ledger records each proof",
+)
+@click.option(
+    "--budget",
+    metavar="SIZE|x%",
+    help="With --coverage: read at most this much now (default: the nightly share, "
+    "1 day / PERIOD of the bytes)",
+)
+def verify(
+    read_data: bool,
+    read_data_subset: str | None,
+    seed: int | None,
+    coverage: timedelta | None,
+    budget: str | None,
+) -> int:
     """Check the repository: structure, and with --read-data the data itself.
 
-    Exit code 13 when anything is damaged; every finding names the object, the snapshots
-    that need it and the paths whose content is lost.
+    Every read-back records the packs it proved (read whole, every blob intact) in the
+    repository's verification ledger; --coverage uses it to read the least recently proven
+    packs first. Exit code 13 when anything is damaged; every finding names the object, the
+    snapshots that need it and the paths whose content is lost.
     """
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
-    options = VerifyOptions(read_data=read_data, read_data_subset=read_data_subset, seed=seed)
+    options = VerifyOptions(
+        read_data=read_data,
+        read_data_subset=read_data_subset,
+        seed=seed,
+        coverage=coverage.total_seconds() if coverage is not None else None,
+        budget=budget,
+    )
     with CliProgress(ctx) as progress:
         r = verify_op(repo, options, progress=progress)
     rate = r.bytes_read / r.total_duration if r.total_duration > 0 else 0.0
     if ctx.json:
-        for f in r.findings:
-            emit(
-                ctx,
-                "finding",
-                severity=f.severity,
-                kind=f.kind,
-                object=f.object,
-                message=f.message,
-                snapshots=f.snapshots,
-                paths=f.paths,
-            )
+        _emit(ctx, r, rate)
+    else:
+        _say(ctx, r, rate)
+    return ExitCode.OK if r.ok else ExitCode.DAMAGED
+
+
+def _emit(ctx: CliContext, r: VerifyResult, rate: float) -> None:
+    for f in r.findings:
         emit(
             ctx,
-            "summary",
-            ok=r.ok,
-            errors=sum(f.severity == "error" for f in r.findings),
-            snapshots=r.snapshots,
-            index_files=r.index_files,
-            packs=r.packs,
-            packs_read=r.packs_read,
-            bytes_read=r.bytes_read,
-            blobs_read=r.blobs_read,
-            total_duration=round(r.total_duration, 3),
-            bytes_per_second=round(rate),
-            requests=r.requests,
+            "finding",
+            severity=f.severity,
+            kind=f.kind,
+            object=f.object,
+            message=f.message,
+            snapshots=f.snapshots,
+            paths=f.paths,
         )
-    else:
-        for f in r.findings:
-            if f.severity == "info" and ctx.quiet:
-                continue
-            out = ctx.err if f.severity == "error" else ctx.out
-            out.print(f"{f.severity}: {f.object}: {f.message}", markup=False)
-            limit = None if ctx.verbose else SHOWN_PATHS
-            for snap_path in f.paths[:limit]:
-                out.print(f"    lost: {snap_path}", markup=False)
-            if limit is not None and len(f.paths) > limit:
-                out.print(f"    … and {len(f.paths) - limit} more (-v shows all)", markup=False)
-            if f.snapshots:
-                out.print(f"    snapshots: {', '.join(f.snapshots)}", markup=False)
-        read = ""
-        if r.packs_read:
-            read = (
-                f", read {r.packs_read} packs ({human_bytes(r.bytes_read)}, {r.blobs_read} "
-                f"blobs) at {human_bytes(rate)}/s"
-            )
+    emit(
+        ctx,
+        "summary",
+        ok=r.ok,
+        errors=sum(f.severity == "error" for f in r.findings),
+        snapshots=r.snapshots,
+        index_files=r.index_files,
+        packs=r.packs,
+        packs_read=r.packs_read,
+        bytes_read=r.bytes_read,
+        blobs_read=r.blobs_read,
+        total_duration=round(r.total_duration, 3),
+        bytes_per_second=round(rate),
+        packs_proven=r.proven,
+        ledger_file=r.ledger_file,
+        coverage=_coverage_fields(r.coverage),
+        requests=r.requests,
+    )
+
+
+def _say(ctx: CliContext, r: VerifyResult, rate: float) -> None:
+    for f in r.findings:
+        if f.severity == "info" and ctx.quiet:
+            continue
+        out = ctx.err if f.severity == "error" else ctx.out
+        out.print(f"{f.severity}: {f.object}: {f.message}", markup=False)
+        limit = None if ctx.verbose else SHOWN_PATHS
+        for snap_path in f.paths[:limit]:
+            out.print(f"    lost: {snap_path}", markup=False)
+        if limit is not None and len(f.paths) > limit:
+            out.print(f"    … and {len(f.paths) - limit} more (-v shows all)", markup=False)
+        if f.snapshots:
+            out.print(f"    snapshots: {', '.join(f.snapshots)}", markup=False)
+    read = ""
+    if r.packs_read:
+        read = (
+            f", read {r.packs_read} packs ({human_bytes(r.bytes_read)}, {r.blobs_read} "
+            f"blobs) at {human_bytes(rate)}/s"
+        )
+    say(
+        ctx,
+        f"checked {r.snapshots} snapshots, {r.index_files} index files, "
+        f"{r.packs} packs{read} in {human_elapsed(r.total_duration)}",
+    )
+    if r.coverage is not None:
+        _say_coverage(ctx, r, r.coverage)
+    errors = sum(f.severity == "error" for f in r.findings)
+    say(
+        ctx,
+        "no errors were found"
+        if r.ok
+        else f"{plural(errors, 'error')}: repository damaged (each says what to run; "
+        "docs/troubleshooting.md, 'When the repository is damaged')",
+    )
+
+
+def _coverage_fields(c: Coverage | None) -> dict[str, object] | None:
+    if c is None:
+        return None
+    return {
+        "period_seconds": c.period,
+        "total_bytes": c.total_bytes,
+        "proven_bytes": c.proven_bytes,
+        "proven_ratio": round(c.ratio, 6),
+        "behind_bytes": c.behind_bytes,
+        "never_proven_bytes": c.never_bytes,
+        "oldest_proof_age_seconds": c.oldest_proof_age,
+        "budget_bytes": c.budget_bytes,
+        "nightly_bytes": c.nightly_bytes,
+        "unreadable_ledger_files": list(c.unreadable),
+    }
+
+
+def _say_coverage(ctx: CliContext, r: VerifyResult, c: Coverage) -> None:
+    days, rest = divmod(c.period, 86_400)
+    period = plural(int(days), "day") if not rest else human_duration(c.period)
+    say(
+        ctx,
+        f"coverage: {c.ratio:.1%} of {human_bytes(c.total_bytes)} proven within {period}; "
+        f"this run proved {plural(r.proven, 'pack')} (budget {human_bytes(c.budget_bytes)})",
+    )
+    if c.behind_bytes:
+        never = f", {human_bytes(c.never_bytes)} of it never proven" if c.never_bytes else ""
+        oldest = ""
+        if c.oldest_proof_age is not None and c.oldest_proof_age > c.period:
+            late = human_duration(c.oldest_proof_age - c.period)
+            oldest = f"; the oldest proof is {late} past the period"
         say(
             ctx,
-            f"checked {r.snapshots} snapshots, {r.index_files} index files, "
-            f"{r.packs} packs{read} in {human_elapsed(r.total_duration)}",
+            f"behind: {human_bytes(c.behind_bytes)} not proven within {period}{never}{oldest}. "
+            f"--budget {_size_arg(c.behind_bytes)} catches up in one run; "
+            f"{_size_arg(c.nightly_bytes)} a night keeps every pack proven once per {period}",
         )
-        errors = sum(f.severity == "error" for f in r.findings)
-        say(
-            ctx,
-            "no errors were found"
-            if r.ok
-            else f"{plural(errors, 'error')}: repository damaged (each says what to run; "
-            "docs/troubleshooting.md, 'When the repository is damaged')",
-        )
-    return ExitCode.OK if r.ok else ExitCode.DAMAGED
+    for name in c.unreadable:
+        warn(ctx, name, "ledger file skipped: it does not open (its proofs count as missing)")
+
+
+def _size_arg(n: int) -> str:
+    """A --budget value of at least ``n`` bytes, in whole MiB/GiB."""
+    mib = max(1, -(-n // (1 << 20)))
+    return f"{-(-mib // 1024)}G" if mib >= 10 * 1024 else f"{mib}M"

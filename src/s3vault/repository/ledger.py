@@ -1,0 +1,160 @@
+"""The verification ledger (design.md §8c): record which packs a read-back proved; read the
+newest proof of every pack; compact the ledger under the maintenance lease.
+
+Each read-back writes one new file (its own name: concurrent hosts never conflict). Reading
+takes the newest proof per pack across the live files (superseded ones are ignored,
+``repository/supersede.py``); a file that does not open is skipped and named, never fatal: the
+ledger only ever says "proven at least this recently". Compaction (prune) writes one file with
+the newest proof of every pack it did not delete, superseding every file it read, then removes
+those (what Object Lock still keeps stays, superseded).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from s3vault.crashpoint import crash_point
+from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
+from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.ledgerfile import LedgerFile, Proof
+from s3vault.ids import ObjectId
+from s3vault.repository.repository import Repository
+from s3vault.repository.supersede import live
+
+
+@dataclass(frozen=True, slots=True)
+class LastProof:
+    """The newest proof of one pack."""
+
+    time: float  # Unix seconds
+    host: str
+    size: int
+
+
+@dataclass(slots=True)
+class Ledger:
+    """The newest proof of every pack the live ledger files name."""
+
+    proofs: dict[ObjectId, LastProof] = field(default_factory=dict)
+    files: list[ObjectId] = field(default_factory=list)  # every file listed (live or not)
+    unreadable: dict[str, str] = field(default_factory=dict)  # name → why it was skipped
+
+    def add(self, pack: ObjectId, proof: LastProof) -> None:
+        """Keep the newer of two proofs."""
+        known = self.proofs.get(pack)
+        if known is None or proof.time > known.time:
+            self.proofs[pack] = proof
+
+
+def record(
+    repo: Repository,
+    proven: Iterable[tuple[ObjectId, int]],
+    *,
+    operation: str,
+    hostname: str,
+    now: datetime,
+) -> ObjectId | None:
+    """Store one ledger file for the packs ``proven`` (id, bytes) now; None when there is none.
+
+    Raises:
+        BackendError: the store refused the write (a read-only credential: the caller says so
+            and goes on; the read-back itself stands).
+    """
+    stamp = now.timestamp()
+    proofs = tuple(Proof(pack=p, size=size, time=stamp, host=0) for p, size in proven)
+    if not proofs:
+        return None
+    ledger = LedgerFile(
+        time=now, hostname=hostname, operation=operation, hosts=(hostname,), proofs=proofs
+    )
+    return repo.save_file(ObjectKind.LEDGER, ledger.encode())
+
+
+def load(repo: Repository) -> Ledger:
+    """The newest proof of every pack (files that do not open are skipped and named).
+
+    Raises:
+        BackendError: storage could not be listed or read.
+    """
+    out = Ledger(files=sorted(repo.list_files(ObjectKind.LEDGER)))
+    files: dict[ObjectId, LedgerFile] = {}
+    for oid in out.files:
+        try:
+            files[oid] = LedgerFile.decode(repo.load_file(ObjectKind.LEDGER, oid))
+        except ObjectNotFoundError:
+            continue  # removed by a compaction since the listing: its proofs are in the new file
+        except (IntegrityError, FormatVersionError) as exc:
+            out.unreadable[object_name(ObjectKind.LEDGER, oid)] = str(exc)
+    for _oid, ledger in live(files):
+        for p in ledger.proofs:
+            out.add(p.pack, LastProof(time=p.time, host=ledger.hosts[p.host], size=p.size))
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Compaction:
+    """What a compaction did."""
+
+    written: ObjectId | None
+    removed: int
+    kept_locked: int
+
+
+def compact(
+    repo: Repository,
+    gone: set[ObjectId],
+    *,
+    hostname: str,
+    now: datetime,
+    check_lease: Callable[[], None],
+) -> Compaction:
+    """Replace every ledger file by one holding the newest proof of each pack not in ``gone``
+    (the packs deleted), sealed under the current key epoch. Nothing is written when the
+    ledger is already one readable file of the current epoch naming no pack in ``gone``.
+    Called under the maintenance lease (``check_lease`` raises once it is no longer certainly
+    held).
+
+    Raises:
+        BackendError: storage failed (what was done so far is consistent).
+        LeaseLostError: from check_lease, before anything is removed.
+    """
+    ledger = load(repo)
+    if not ledger.files or (
+        len(ledger.files) == 1
+        and not ledger.unreadable
+        and not gone & set(ledger.proofs)
+        and repo.file_epoch(ObjectKind.LEDGER, ledger.files[0]) == repo.config.current_epoch
+    ):
+        return Compaction(written=None, removed=0, kept_locked=0)
+    kept = {pack: p for pack, p in ledger.proofs.items() if pack not in gone}
+    hosts = sorted({p.host for p in kept.values()})
+    number = {h: i for i, h in enumerate(hosts)}
+    proofs = tuple(
+        Proof(pack=pack, size=p.size, time=p.time, host=number[p.host])
+        for pack, p in sorted(kept.items())
+    )
+    new = LedgerFile(
+        time=now,
+        hostname=hostname,
+        operation="compaction",
+        hosts=tuple(hosts),
+        proofs=proofs,
+        supersedes=tuple(ledger.files),
+    )
+    written = repo.save_file(ObjectKind.LEDGER, new.encode())
+    crash_point("ledger-after-compaction")
+    check_lease()
+    old = [oid for oid in ledger.files if oid != written]
+    names = [object_name(ObjectKind.LEDGER, oid) for oid in old]
+    locked = repo.object_lock.retained_until(names) if repo.object_lock and names else {}
+    removed = 0
+    for oid, name in zip(old, names, strict=True):
+        if name in locked:
+            continue
+        with contextlib.suppress(ObjectNotFoundError):
+            repo.delete_object(ObjectKind.LEDGER, oid)
+        removed += 1
+    return Compaction(written=written, removed=removed, kept_locked=len(old) - removed)

@@ -1,0 +1,81 @@
+"""verify --coverage and the verification ledger through the real entry point: what it says,
+its JSON and metrics, the refusals, and prune's compaction (killed half-way too)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tests.cli.test_profiles import metric
+from tests.conftest import RunCli, write_file
+
+
+def ledger_files(repo: str) -> list[str]:
+    return sorted(p.name for p in Path(repo, "ledger").glob("*"))
+
+
+def a_backup(tmp_path: Path, run_cli: RunCli, repo: str) -> None:
+    src = tmp_path / "src"
+    for i in range(40):  # about 5 MB of random data: two data packs of 4 MiB, and a tree pack
+        write_file(src / f"d{i % 4}" / f"f{i}", os.urandom(120_000))
+    assert run_cli("-r", repo, "backup", str(src)).code == 0
+
+
+def test_coverage_reads_the_unproven_first_and_says_how_far_behind(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    a_backup(tmp_path, run_cli, cli_repo)
+    prom = tmp_path / "s3vault.prom"
+    first = run_cli(
+        "-r", cli_repo, "--metrics-file", str(prom), "verify", "--coverage", "30d", "--budget", "1K"
+    )
+    assert first.code == 0, first.stderr
+    assert "proven within 30 days; this run proved 1 pack" in first.stdout, first.stdout
+    assert "behind:" in first.stdout and "never proven" in first.stdout
+    assert "a night keeps every pack proven once per 30 days" in first.stdout
+    text = prom.read_text()
+    assert 0 < metric(text, "verify_proven_ratio", "verify") < 1
+    assert metric(text, "verify_unproven_bytes", "verify") > 0
+    done = run_cli("-r", cli_repo, "--json", "verify", "--coverage", "30d", "--budget", "100%")
+    assert done.code == 0, done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    coverage = summary["coverage"]
+    assert coverage["proven_ratio"] == 1.0 and coverage["behind_bytes"] == 0
+    assert summary["packs_proven"] == summary["packs_read"] >= 2  # the unproven ones only
+    assert coverage["oldest_proof_age_seconds"] >= 0
+    assert len(ledger_files(cli_repo)) == 2
+    again = run_cli("-r", cli_repo, "verify", "--coverage", "30d")
+    assert "coverage: 100.0% of" in again.stdout and "behind" not in again.stdout
+
+
+def test_coverage_refuses_what_does_not_mix(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
+    for args, words in (
+        (("--budget", "5%"), "--budget goes with --coverage"),
+        (("--coverage", "30d", "--read-data"), "does not mix"),
+        (("--coverage", "30d", "--budget", "1/7"), "--budget 1/7"),
+        (("--coverage", "30m"), "months"),  # m: minutes or months? refused, as for locks
+    ):
+        done = run_cli("-r", cli_repo, "verify", *args)
+        assert done.code == 2 and words in done.stderr, (args, done.stderr)
+    assert ledger_files(cli_repo) == []
+
+
+def test_prune_compacts_the_ledger_and_a_kill_midway_loses_no_proof(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    a_backup(tmp_path, run_cli, cli_repo)
+    for budget in ("1K", "1K", "100%"):
+        assert run_cli("-r", cli_repo, "verify", "--coverage", "30d", "--budget", budget).code == 0
+    assert len(ledger_files(cli_repo)) == 3
+    env = {**cli_env, "S3VAULT_TEST_CRASH_AT": "ledger-after-compaction"}
+    killed = run_cli("-r", cli_repo, "prune", env=env)
+    assert killed.code < 0 or killed.code == 137, killed.stderr
+    assert len(ledger_files(cli_repo)) == 4  # the compacted file beside the three it replaces
+    check = run_cli("-r", cli_repo, "--json", "verify", "--coverage", "30d", "--budget", "1K")
+    assert json.loads(check.stdout.splitlines()[-1])["coverage"]["proven_ratio"] == 1.0
+    assert run_cli("-r", cli_repo, "unlock").code == 0
+    assert run_cli("-r", cli_repo, "prune").code == 0
+    assert len(ledger_files(cli_repo)) == 1
+    final = run_cli("-r", cli_repo, "--json", "verify", "--coverage", "30d", "--budget", "1K")
+    assert json.loads(final.stdout.splitlines()[-1])["coverage"]["proven_ratio"] == 1.0
