@@ -42,6 +42,7 @@ from s3vault.ops.audit import (
     invocation,
     measured,
 )
+from s3vault.ops.audit_setup import AuditItem, SetupAuditOptions, SetupAuditResult, setup_audit
 from s3vault.ops.backup import BackupOptions, BackupResult, backup
 from s3vault.ops.bucket import SetupBucketOptions, SetupBucketResult, setup_bucket
 from s3vault.ops.cache import (
@@ -166,6 +167,7 @@ __all__ = [
     "sync_keys",
     "audit_log",
     "setup_bucket",
+    "setup_audit",
     "doctor",
     "cost",
     "measure_usage",
@@ -242,6 +244,9 @@ __all__ = [
     "AuditReport",
     "SetupBucketOptions",
     "SetupBucketResult",
+    "SetupAuditOptions",
+    "SetupAuditResult",
+    "AuditItem",
     "DoctorOptions",
     "DoctorResult",
     "Check",

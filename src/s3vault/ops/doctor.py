@@ -12,7 +12,7 @@ from s3vault.backend.stack import stack_for
 from s3vault.cloud.check import OK, WARNING, WRONG, Check
 from s3vault.errors import S3VaultError
 from s3vault.ops.bucket import s3_repository
-from s3vault.ops.keys import list_keys
+from s3vault.ops.keys import KEY_ROTATION, key_age_check, list_keys
 from s3vault.repository.repository import Repository
 
 
@@ -22,6 +22,8 @@ class DoctorOptions:
 
     url: str
     backend: BackendOptions = field(default_factory=BackendOptions)
+    audit: bool = False  # also CloudTrail, Config rules, GuardDuty (ops/audit_setup.py)
+    key_rotation: float = KEY_ROTATION  # seconds: the master key's rotation period
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,7 +43,7 @@ class DoctorResult:
         return sum(c.state == WARNING for c in self.checks)
 
 
-def _key_checks(repo: Repository) -> list[Check]:
+def _key_checks(repo: Repository, rotation: float) -> list[Check]:
     usable = [k for k in list_keys(repo) if k.usable]
     recovery = any(k.kind in ("recovery", "kms") for k in usable)
     checks = [
@@ -54,6 +56,7 @@ def _key_checks(repo: Repository) -> list[Check]:
         if len(usable) < 2 and not recovery
         else Check(item="keys", state=OK, detail=f"{len(usable)} usable key files")
     ]
+    checks.append(key_age_check(repo, rotation))
     if len(repo.config.epochs) > 1:
         checks.append(
             Check(
@@ -95,8 +98,8 @@ def _store_check(repo: Repository, options: DoctorOptions) -> list[Check]:
 def doctor(options: DoctorOptions, *, opener: Callable[[], Repository]) -> DoctorResult:
     """Check the repository (it opens, keys, key epochs, the store's capabilities) and, for an
     S3 repository, the bucket (versioning, Object Lock, encryption, public access, lifecycle,
-    replication). ``opener`` opens the repository (without its index); its failure is the
-    first check's finding, not an error.
+    replication; with ``audit`` CloudTrail, Config rules, GuardDuty). ``opener`` opens the
+    repository (without its index); its failure is the first check's finding, not an error.
 
     Raises:
         BackendError: the bucket cannot be inspected.
@@ -109,7 +112,7 @@ def doctor(options: DoctorOptions, *, opener: Callable[[], Repository]) -> Docto
     else:
         assert repo is not None
         checks = [Check(item="repository", state=OK, detail=f"{repo.id.short} opens")]
-        checks += _key_checks(repo)
+        checks += _key_checks(repo, options.key_rotation)
         checks += _store_check(repo, options)
     if options.url.startswith("s3:"):
         from s3vault.cloud.bucket import BucketPlan, check_bucket, client  # boto3 only here
@@ -118,4 +121,8 @@ def doctor(options: DoctorOptions, *, opener: Callable[[], Repository]) -> Docto
         lock = bool(repo.config.object_lock) if repo is not None else False
         plan = BucketPlan(bucket=bucket, prefix=prefix, object_lock=lock)
         checks += check_bucket(client(options.backend), plan)
+        if options.audit:
+            from s3vault.ops.audit_setup import audit_checks
+
+            checks += audit_checks(options.backend, options.url, object_lock=lock)
     return DoctorResult(checks=tuple(checks))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import click
 
@@ -14,7 +15,7 @@ from s3vault import (
 )
 from s3vault import doctor as doctor_op
 from s3vault import setup_bucket as setup_bucket_op
-from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.options import Duration, cli_context, global_options
 from s3vault.cli.render import emit, say
 from s3vault.cli.session import backend_options, open_repo
 
@@ -72,12 +73,28 @@ def setup_bucket(
 
 @click.command()
 @global_options
-def doctor() -> int:
+@click.option(
+    "--audit", is_flag=True, help="Also check CloudTrail data events, Config rules, GuardDuty"
+)
+@click.option(
+    "--key-rotation",
+    type=Duration(),
+    default="365d",
+    show_default=True,
+    help="Warn when the master key is older than this (the repository's rotation period)",
+)
+def doctor(audit: bool, key_rotation: timedelta) -> int:
     """Check the bucket (versioning, Object Lock, encryption, public access, lifecycle,
-    replication) and the repository (it opens, keys, key epochs, the store's capabilities)
-    and say, for each item, ok / warning / wrong and the fix. Exit 13 if anything is wrong."""
+    replication; with --audit CloudTrail, Config rules and GuardDuty) and the repository (it
+    opens, keys, key age and epochs, the store's capabilities) and say, for each item, ok /
+    warning / wrong and the fix. Exit 13 if anything is wrong."""
     ctx = cli_context()
-    options = DoctorOptions(url=ctx.repository, backend=backend_options(ctx))
+    options = DoctorOptions(
+        url=ctx.repository,
+        backend=backend_options(ctx),
+        audit=audit,
+        key_rotation=key_rotation.total_seconds(),
+    )
     result = doctor_op(options, opener=lambda: open_repo(ctx, load_index=False))
     for c in result.checks:
         if ctx.json:

@@ -1,0 +1,435 @@
+"""CloudTrail data events for a repository's prefix (``setup-audit --trail``, ``doctor
+--audit``; docs/security.md "Audit trail").
+
+Set up: a log bucket of its own (versioned, no public access, SSE-S3, and a bucket policy that
+lets only this trail write, denies every object and version delete and every lifecycle change
+to everyone, and denies requests without TLS), then a multi-region trail with log file
+validation writing to it, whose basic event selectors log the repository prefix's S3 data
+events (write-only or all) beside management write events, and logging started. The prefix
+is merged into the trail's selectors: other prefixes and selectors stay. A trail with
+advanced event selectors is left alone (s3vault does not rewrite them).
+
+Checked: some trail of the bucket's region (or a multi-region one) logs the prefix's data
+events, is logging, and writes to a bucket that denies deletes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.exceptions
+
+from s3vault.cloud.auditstep import AuditStep
+from s3vault.cloud.check import OK, WARNING, WRONG, Check
+from s3vault.cloud.services import Account, error_code
+from s3vault.errors import UsageError
+
+WRITE_ONLY, ALL = "WriteOnly", "All"
+OBJECT = "AWS::S3::Object"
+DENY_DELETE = "S3VaultDenyDelete"
+SETUP = "s3vault setup-audit --trail write-only"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrailPlan:
+    """The trail for one repository prefix."""
+
+    bucket: str
+    prefix: str
+    events: str  # WRITE_ONLY or ALL
+    name: str  # the trail
+    log_bucket: str
+    region: str
+    account: Account
+
+    @property
+    def arn(self) -> str:
+        """The trail's ARN (known before it exists: the log bucket policy names it)."""
+        a = self.account
+        return f"arn:{a.partition}:cloudtrail:{self.region}:{a.id}:trail/{self.name}"
+
+    @property
+    def data_arn(self) -> str:
+        """What the data event selector names: the repository's objects."""
+        return prefix_arn(self.account.partition, self.bucket, self.prefix)
+
+
+def prefix_arn(partition: str, bucket: str, prefix: str) -> str:
+    """``arn:aws:s3:::bucket/prefix/`` (the objects under the prefix; the bucket's if none)."""
+    base = prefix.strip("/")
+    return f"arn:{partition}:s3:::{bucket}/" + (f"{base}/" if base else "")
+
+
+def log_bucket_policy(plan: TrailPlan) -> list[dict[str, Any]]:
+    """The log bucket's statements: CloudTrail of this trail may check the ACL and write its
+    logs; nobody deletes an object or a version or changes the lifecycle; no request without
+    TLS."""
+    p, bucket = plan.account.partition, plan.log_bucket
+    whole, objects = f"arn:{p}:s3:::{bucket}", f"arn:{p}:s3:::{bucket}/*"
+    trail = {"aws:SourceArn": plan.arn}
+    service = {"Service": "cloudtrail.amazonaws.com"}
+    return [
+        {
+            "Sid": "S3VaultCloudTrailAclCheck",
+            "Effect": "Allow",
+            "Principal": service,
+            "Action": "s3:GetBucketAcl",
+            "Resource": whole,
+            "Condition": {"StringEquals": trail},
+        },
+        {
+            "Sid": "S3VaultCloudTrailWrite",
+            "Effect": "Allow",
+            "Principal": service,
+            "Action": "s3:PutObject",
+            "Resource": f"{whole}/AWSLogs/{plan.account.id}/*",
+            "Condition": {"StringEquals": {**trail, "s3:x-amz-acl": "bucket-owner-full-control"}},
+        },
+        {
+            "Sid": DENY_DELETE,
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+            "Resource": objects,
+        },
+        {
+            "Sid": "S3VaultDenyLifecycle",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutLifecycleConfiguration",
+            "Resource": whole,
+        },
+        {
+            "Sid": "S3VaultDenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [whole, objects],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+    ]
+
+
+def get_if_any(call: Any, **args: Any) -> dict[str, Any] | None:
+    """A Get* or Head* call; None when there is no such thing (or configuration)."""
+    try:
+        answer: dict[str, Any] = call(**args)
+    except botocore.exceptions.ClientError as exc:
+        code = error_code(exc)
+        if code.startswith("NoSuch") or code in ("404", "NotFound", "TrailNotFoundException"):
+            return None
+        if (
+            code.endswith("NotFoundError")
+            or code == "ServerSideEncryptionConfigurationNotFoundError"
+        ):
+            return None
+        raise
+    return answer
+
+
+def _statements(s3: Any, bucket: str) -> list[dict[str, Any]]:
+    found = get_if_any(s3.get_bucket_policy, Bucket=bucket)
+    return list(json.loads(found["Policy"]).get("Statement", [])) if found else []
+
+
+def plan_log_bucket(s3: Any, plan: TrailPlan) -> AuditStep:
+    """The log bucket: created if needed, then versioning, public access block, default
+    encryption and the policy (merged by statement id: other statements stay)."""
+    bucket, changes = plan.log_bucket, []
+    exists = get_if_any(s3.head_bucket, Bucket=bucket) is not None
+    if not exists:
+        changes.append("created")
+    versioning = get_if_any(s3.get_bucket_versioning, Bucket=bucket) if exists else None
+    if (versioning or {}).get("Status") != "Enabled":
+        changes.append("versioning enabled")
+    block = get_if_any(s3.get_public_access_block, Bucket=bucket) if exists else None
+    flags = (block or {}).get("PublicAccessBlockConfiguration", {})
+    if not (flags and all(flags.values())):
+        changes.append("public access blocked")
+    encryption = get_if_any(s3.get_bucket_encryption, Bucket=bucket) if exists else None
+    if not encryption:
+        changes.append("SSE-S3")
+    ours = log_bucket_policy(plan)
+    current = _statements(s3, bucket) if exists else []
+    if any(s not in current for s in ours):
+        changes.append("deny-delete policy set")
+    sids = {s["Sid"] for s in ours}
+    policy = [s for s in current if s.get("Sid") not in sids] + ours
+
+    def apply() -> None:
+        if not exists:
+            args: dict[str, Any] = {"Bucket": bucket}
+            if plan.region != "us-east-1":
+                args["CreateBucketConfiguration"] = {"LocationConstraint": plan.region}
+            s3.create_bucket(**args)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_public_access_block(
+            Bucket=bucket,
+            PublicAccessBlockConfiguration=dict.fromkeys(
+                (
+                    "BlockPublicAcls",
+                    "IgnorePublicAcls",
+                    "BlockPublicPolicy",
+                    "RestrictPublicBuckets",
+                ),
+                True,
+            ),
+        )
+        if not encryption:
+            rule = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+            s3.put_bucket_encryption(
+                Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [rule]}
+            )
+        document = {"Version": "2012-10-17", "Statement": policy}
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(document))
+
+    return AuditStep(
+        item=f"log bucket {bucket}",
+        state="versioned, private, encrypted; only the trail writes; deletes denied to everyone",
+        changes=tuple(changes),
+        apply=apply if changes else None,
+    )
+
+
+def _normal(selectors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keys = ("ReadWriteType", "IncludeManagementEvents", "DataResources")
+    return [{k: s.get(k, []) for k in keys} for s in selectors]
+
+
+def merged_selectors(current: list[dict[str, Any]], arn: str, events: str) -> list[dict[str, Any]]:
+    """``current`` with ``arn`` logged by a data selector of type ``events`` (and by no other
+    data selector), and management write events when no selector logs management events."""
+    out, placed = [], False
+    for sel in _normal(current):
+        target = (
+            not placed and sel["ReadWriteType"] == events and not sel["IncludeManagementEvents"]
+        )
+        resources = []
+        for res in sel["DataResources"]:
+            values = list(res.get("Values", []))
+            if res.get("Type") == OBJECT:
+                values = [v for v in values if v != arn]
+                if target:
+                    values.append(arn)
+                    placed, target = True, False
+            if values:
+                resources.append({**res, "Values": values})
+        if resources or sel["IncludeManagementEvents"]:
+            out.append({**sel, "DataResources": resources})
+    if not placed:
+        out.append(
+            {
+                "ReadWriteType": events,
+                "IncludeManagementEvents": False,
+                "DataResources": [{"Type": OBJECT, "Values": [arn]}],
+            }
+        )
+    if not any(s["IncludeManagementEvents"] for s in out):
+        out.append(
+            {"ReadWriteType": WRITE_ONLY, "IncludeManagementEvents": True, "DataResources": []}
+        )
+    return out
+
+
+def plan_trail(ct: Any, plan: TrailPlan) -> AuditStep:
+    """The trail: created (multi-region, log file validation, to the log bucket) or brought
+    there, its selectors merged, logging started.
+
+    Raises:
+        UsageError: the trail has advanced event selectors (s3vault does not rewrite them).
+    """
+    trail = (get_if_any(ct.get_trail, Name=plan.name) or {}).get("Trail")
+    changes: list[str] = []
+    selectors: list[dict[str, Any]] = []
+    update = False
+    if trail is None:
+        changes.append("created")
+    else:
+        if trail.get("S3BucketName") != plan.log_bucket:
+            changes.append(f"logs to {plan.log_bucket}")
+        if not trail.get("IsMultiRegionTrail") or not trail.get("LogFileValidationEnabled"):
+            changes.append("multi-region with log file validation")
+        update = bool(changes)
+        got = ct.get_event_selectors(TrailName=plan.name)
+        if got.get("AdvancedEventSelectors"):
+            msg = (
+                f"trail {plan.name} uses advanced event selectors, which s3vault does not "
+                f"rewrite: add the data events of {plan.data_arn} to it yourself, or choose "
+                "another trail with --trail-name"
+            )
+            raise UsageError(msg)
+        selectors = list(got.get("EventSelectors") or [])
+    wanted = merged_selectors(selectors, plan.data_arn, plan.events)
+    if trail is None or wanted != _normal(selectors):
+        changes.append(f"{'write-only' if plan.events == WRITE_ONLY else 'all'} data events")
+    logging = trail is not None and ct.get_trail_status(Name=plan.name).get("IsLogging")
+    if not logging:
+        changes.append("logging started")
+    settings = {
+        "Name": plan.name,
+        "S3BucketName": plan.log_bucket,
+        "IsMultiRegionTrail": True,
+        "IncludeGlobalServiceEvents": True,
+        "EnableLogFileValidation": True,
+    }
+
+    def apply() -> None:
+        if trail is None:
+            ct.create_trail(**settings)
+        elif update:
+            ct.update_trail(**settings)
+        ct.put_event_selectors(TrailName=plan.name, EventSelectors=wanted)
+        if not logging:
+            ct.start_logging(Name=plan.name)
+
+    kind = "write-only" if plan.events == WRITE_ONLY else "all"
+    return AuditStep(
+        item=f"trail {plan.name}",
+        state=f"logging {kind} data events of {plan.data_arn} to {plan.log_bucket}",
+        changes=tuple(changes),
+        apply=apply if changes else None,
+    )
+
+
+def _value_covers(value: str, arn: str) -> bool:
+    # "arn:aws:s3" or "arn:aws:s3:::" alone: every bucket; else a prefix of the objects' ARN
+    return value.rstrip(":").endswith(":s3") or arn.startswith(value)
+
+
+def coverage(
+    selectors: list[dict[str, Any]], advanced: list[dict[str, Any]], arn: str
+) -> str | None:
+    """How a trail's selectors log the data events of the objects under ``arn``: ``All``,
+    ``WriteOnly``, ``ReadOnly`` or None (not at all)."""
+    found: set[str] = set()
+    for sel in selectors:
+        for res in sel.get("DataResources", []):
+            if res.get("Type") == OBJECT and any(
+                _value_covers(v, arn) for v in res.get("Values", [])
+            ):
+                found.add(sel.get("ReadWriteType", ALL))
+    for sel in advanced:
+        fields = {f.get("Field"): f for f in sel.get("FieldSelectors", [])}
+        if OBJECT not in fields.get("resources.type", {}).get("Equals", []):
+            continue
+        where = fields.get("resources.ARN", {})
+        starts = where.get("StartsWith", []) + where.get("Equals", [])
+        if starts and not any(_value_covers(v, arn) for v in starts):
+            continue
+        if any(arn.startswith(v) for v in where.get("NotStartsWith", [])):
+            continue
+        read_only = fields.get("readOnly", {}).get("Equals", [])
+        found.add(
+            {"true": "ReadOnly", "false": WRITE_ONLY}.get(read_only[0], ALL) if read_only else ALL
+        )
+    for kind in (ALL, WRITE_ONLY, "ReadOnly"):
+        if kind in found:
+            return kind
+    return None
+
+
+def _denies_deletes(s3: Any, bucket: str) -> bool | None:
+    """Whether the bucket's policy denies object deletes to everyone (None: unreadable)."""
+    try:
+        statements = _statements(s3, bucket)
+    except botocore.exceptions.ClientError:
+        return None
+    for s in statements:
+        actions = s.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        if (
+            s.get("Effect") == "Deny"
+            and s.get("Principal") in ("*", {"AWS": "*"})
+            and ("s3:DeleteObject" in actions or "s3:*" in actions)
+            and not s.get("Condition")
+        ):
+            return True
+    return False
+
+
+def check_trail(regional: Any, s3: Any, *, arn: str, region: str) -> list[Check]:
+    """Some trail logs the data events of ``arn`` (the repository's objects) in ``region``
+    and is logging; and its log bucket denies deletes. ``regional(region)`` gives the
+    CloudTrail client of a region (a multi-region trail is read in its home region).
+
+    Not set up: a warning; set up but stopped or read-only: wrong or a warning.
+    """
+    trails = regional(region).describe_trails(includeShadowTrails=True).get("trailList", [])
+    best: tuple[int, str, dict[str, Any], bool] | None = None
+    for t in trails:
+        home = t.get("HomeRegion", region)
+        if home != region and not t.get("IsMultiRegionTrail"):
+            continue
+        client = regional(home)
+        got = client.get_event_selectors(TrailName=t["TrailARN"])
+        kind = coverage(
+            got.get("EventSelectors") or [], got.get("AdvancedEventSelectors") or [], arn
+        )
+        if kind is None:
+            continue
+        logging = bool(client.get_trail_status(Name=t["TrailARN"]).get("IsLogging"))
+        rank = (kind != "ReadOnly") * 2 + logging
+        if best is None or rank > best[0]:
+            best = (rank, kind, t, logging)
+    if best is None:
+        return [
+            Check(
+                item="cloudtrail data events",
+                state=WARNING,
+                detail=f"no trail logs the data events of {arn}: deletes and overwrites "
+                "leave no record",
+                fix=SETUP,
+            )
+        ]
+    _, kind, t, logging = best
+    name = t.get("Name", t["TrailARN"])
+    if not logging:
+        checks = [
+            Check(
+                item="cloudtrail data events",
+                state=WRONG,
+                detail=f"trail {name} covers {arn} but is not logging (stopped)",
+                fix=f"aws cloudtrail start-logging --name {name}, or {SETUP}",
+            )
+        ]
+    elif kind == "ReadOnly":
+        checks = [
+            Check(
+                item="cloudtrail data events",
+                state=WARNING,
+                detail=f"trail {name} logs only reads of {arn}, not writes or deletes",
+                fix=SETUP,
+            )
+        ]
+    else:
+        what = "all" if kind == ALL else "write-only"
+        checks = [
+            Check(
+                item="cloudtrail data events",
+                state=OK,
+                detail=f"trail {name} logs {what} data events of {arn}",
+            )
+        ]
+    log_bucket = t.get("S3BucketName", "")
+    denied = _denies_deletes(s3, log_bucket) if log_bucket else None
+    if denied:
+        checks.append(
+            Check(item="cloudtrail log bucket", state=OK, detail=f"{log_bucket} denies deletes")
+        )
+    else:
+        checks.append(
+            Check(
+                item="cloudtrail log bucket",
+                state=WARNING,
+                detail=f"{log_bucket}: "
+                + (
+                    "its policy cannot be read"
+                    if denied is None
+                    else "nothing denies deleting its logs"
+                ),
+                fix=f"{SETUP} --trail-name {name} --trail-bucket {log_bucket}",
+            )
+        )
+    return checks
