@@ -128,19 +128,28 @@ def _scoped(rule: dict[str, Any], bucket: str) -> bool:
     return "AWS::S3::Bucket" in types and scope.get("ComplianceResourceId", bucket) == bucket
 
 
-def _compliance(cfg: Any, name: str, bucket: str) -> tuple[str, str]:
-    """(COMPLIANT / NON_COMPLIANT / INSUFFICIENT_DATA / UNKNOWN, why unknown)."""
+def _compliance(cfg: Any, bucket: str) -> tuple[dict[str, str], str]:
+    """The bucket's compliance by rule name (COMPLIANT, NON_COMPLIANT...; a rule without an
+    evaluation is missing), and why it is unknown ("" when known): one request."""
+    found: dict[str, str] = {}
+    token: str | None = None
     try:
-        results = cfg.get_compliance_details_by_config_rule(ConfigRuleName=name).get(
-            "EvaluationResults", []
-        )
+        while True:
+            page = cfg.get_compliance_details_by_resource(
+                ResourceType="AWS::S3::Bucket",
+                ResourceId=bucket,
+                **({"NextToken": token} if token else {}),
+            )
+            for r in page.get("EvaluationResults", []):
+                qualifier = r.get("EvaluationResultIdentifier", {}).get(
+                    "EvaluationResultQualifier", {}
+                )
+                found[str(qualifier.get("ConfigRuleName"))] = str(r.get("ComplianceType"))
+            token = page.get("NextToken")
+            if not token:
+                return found, ""
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-        return "UNKNOWN", str(exc)
-    for r in results:
-        qualifier = r.get("EvaluationResultIdentifier", {}).get("EvaluationResultQualifier", {})
-        if qualifier.get("ResourceId") == bucket:
-            return str(r.get("ComplianceType", "INSUFFICIENT_DATA")), ""
-    return "INSUFFICIENT_DATA", ""
+        return {}, str(exc)
 
 
 def check_config_rules(cfg: Any, bucket: str, *, object_lock: bool, region: str) -> list[Check]:
@@ -159,6 +168,7 @@ def check_config_rules(cfg: Any, bucket: str, *, object_lock: bool, region: str)
         )
     ]
     rules = [r for r in _all_rules(cfg) if _scoped(r, bucket)]
+    compliance, unknown = _compliance(cfg, bucket) if rules else ({}, "")
     for _suffix, ident, what, fix in RULES:
         if ident == "S3_BUCKET_DEFAULT_LOCK_ENABLED" and not object_lock:
             continue
@@ -172,7 +182,7 @@ def check_config_rules(cfg: Any, bucket: str, *, object_lock: bool, region: str)
             )
             continue
         name = str(rule.get("ConfigRuleName"))
-        state, why = _compliance(cfg, name, bucket)
+        state = "UNKNOWN" if unknown else compliance.get(name, "INSUFFICIENT_DATA")
         if state == "COMPLIANT":
             checks.append(Check(item=item, state=OK, detail=f"{name}: compliant"))
         elif state == "NON_COMPLIANT":
@@ -184,9 +194,9 @@ def check_config_rules(cfg: Any, bucket: str, *, object_lock: bool, region: str)
                 Check(
                     item=item,
                     state=WARNING,
-                    detail=f"{name}: compliance unavailable ({why})",
-                    fix="aws configservice get-compliance-details-by-config-rule "
-                    f"--config-rule-name {name}",
+                    detail=f"{name}: compliance unavailable ({unknown})",
+                    fix="aws configservice get-compliance-details-by-resource "
+                    f"--resource-type AWS::S3::Bucket --resource-id {bucket}",
                 )
             )
         else:
