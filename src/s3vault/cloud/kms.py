@@ -109,7 +109,8 @@ class KmsService:
         with self._lock:
             if self._session is None:
                 self._session = aws_session(o.aws_profile, o.aws_role_arn, o.aws_external_id)
-            return self._session.region_name
+            region: str | None = self._session.region_name
+            return region
 
     def decrypt(self, key_id: str, ciphertext: bytes, context: dict[str, str]) -> bytes:
         """KMS Decrypt, pinned to ``key_id`` (or, for a multi-region key, first to its replica
