@@ -279,6 +279,7 @@ PAGES: dict[str, Page] = {
     ),
     "multi-account.md": Page(store="moto"),
     "capacity.md": Page(repo=True),
+    "security.md": Page(store="moto", buckets=("my-backups",)),
     "performance.md": Page(repo=True),
     "config.md": Page(password=False),
     "immutability.md": Page(store="moto"),
@@ -288,7 +289,10 @@ PAGES: dict[str, Page] = {
         replace={
             "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab": (
                 "{kms_key}"
-            )
+            ),
+            "arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab": (
+                "{mrk_key}"
+            ),
         },
     ),
     "troubleshooting.md": Page(
@@ -408,6 +412,9 @@ def test_page_examples_run(
             s3.create_bucket(Bucket=bucket)
         kms = boto3.client("kms", region_name="us-east-1")
         values["kms_key"] = kms.create_key(Description="docs")["KeyMetadata"]["Arn"]
+        mrk = kms.create_key(Description="docs", MultiRegion=True)["KeyMetadata"]
+        kms.replicate_key(KeyId=mrk["KeyId"], ReplicaRegion="us-west-2")  # the DR region's
+        values["mrk_key"] = mrk["Arn"]
         env = s3_env(cli_env, endpoint)
         if spec.restore_only_aws_profile:
             env.update(_iam_key("admin", ["*"]))
