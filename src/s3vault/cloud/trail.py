@@ -363,13 +363,15 @@ def check_trail(regional: Any, s3: Any, *, arn: str, region: str) -> list[Check]
         if home != region and not t.get("IsMultiRegionTrail"):
             continue
         client = regional(home)
-        got = client.get_event_selectors(TrailName=t["TrailARN"])
-        kind = coverage(
-            got.get("EventSelectors") or [], got.get("AdvancedEventSelectors") or [], arn
-        )
-        if kind is None:
+        try:  # an organization's trail may be listed but not readable from this account
+            got = client.get_event_selectors(TrailName=t["TrailARN"])
+            selectors = got.get("EventSelectors") or []
+            kind = coverage(selectors, got.get("AdvancedEventSelectors") or [], arn)
+            if kind is None:
+                continue
+            logging = bool(client.get_trail_status(Name=t["TrailARN"]).get("IsLogging"))
+        except botocore.exceptions.ClientError:
             continue
-        logging = bool(client.get_trail_status(Name=t["TrailARN"]).get("IsLogging"))
         rank = (kind != "ReadOnly") * 2 + logging
         if best is None or rank > best[0]:
             best = (rank, kind, t, logging)
@@ -412,24 +414,20 @@ def check_trail(regional: Any, s3: Any, *, arn: str, region: str) -> list[Check]
                 detail=f"trail {name} logs {what} data events of {arn}",
             )
         ]
-    log_bucket = t.get("S3BucketName", "")
+    return [*checks, _check_log_bucket(s3, t)]
+
+
+def _check_log_bucket(s3: Any, trail: dict[str, Any]) -> Check:
+    """The trail's log bucket denies deletes to everyone."""
+    name = trail.get("Name", trail.get("TrailARN", ""))
+    log_bucket = trail.get("S3BucketName", "")
     denied = _denies_deletes(s3, log_bucket) if log_bucket else None
     if denied:
-        checks.append(
-            Check(item="cloudtrail log bucket", state=OK, detail=f"{log_bucket} denies deletes")
-        )
-    else:
-        checks.append(
-            Check(
-                item="cloudtrail log bucket",
-                state=WARNING,
-                detail=f"{log_bucket}: "
-                + (
-                    "its policy cannot be read"
-                    if denied is None
-                    else "nothing denies deleting its logs"
-                ),
-                fix=f"{SETUP} --trail-name {name} --trail-bucket {log_bucket}",
-            )
-        )
-    return checks
+        return Check(item="cloudtrail log bucket", state=OK, detail=f"{log_bucket} denies deletes")
+    why = "its policy cannot be read" if denied is None else "nothing denies deleting its logs"
+    return Check(
+        item="cloudtrail log bucket",
+        state=WARNING,
+        detail=f"{log_bucket}: {why}",
+        fix=f"{SETUP} --trail-name {name} --trail-bucket {log_bucket}",
+    )
