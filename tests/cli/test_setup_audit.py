@@ -138,16 +138,61 @@ def test_setup_audit_then_doctor(
         "arn:aws:s3:::backups/other/": "All",
     }
 
-    # someone stops the trail: wrong, with the fix
+    # someone stops the trail and suspends GuardDuty: wrong, with the fix; set up again
     trails.stop_logging(Name="s3vault-backups")
+    gd.update_detector(DetectorId=detector, Enable=False)
     _code, found = audit_checks(run_cli, url, env)
     stopped = found["cloudtrail data events"]
     assert stopped["state"] == "wrong" and "not logging" in stopped["detail"]
     assert "start-logging --name s3vault-backups" in stopped["fix"]
+    suspended = found["guardduty s3 protection"]
+    assert suspended["state"] == "wrong" and "suspended" in suspended["detail"]
+    repaired = run_cli("-r", url, "setup-audit", "--trail", "write-only", "--guardduty", env=env)
+    assert repaired.code == 0, repaired.stderr
+    lines = repaired.stdout.strip().splitlines()
+    assert lines[1].startswith("trail s3vault-backups: logging started;"), lines
+    assert lines[2].startswith("guardduty in us-east-1: detector enabled;"), lines
+
+    # a trail with advanced event selectors is not rewritten
+    trails.put_event_selectors(
+        TrailName="s3vault-backups",
+        AdvancedEventSelectors=[
+            {"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}
+        ],
+    )
+    refused = run_cli("-r", url, "setup-audit", "--trail", "write-only", env=env)
+    assert refused.code == 2 and "advanced event selectors" in refused.stderr
+    assert "arn:aws:s3:::backups/fleet/" in refused.stderr
 
 
-def test_setup_audit_needs_an_s3_repository(
+def test_the_object_lock_rule_only_where_it_is_used(
+    s3_bucket: str, s3_server: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    env = s3_env(cli_env, s3_server)
+    start_config_recorder()
+    boto3.client("s3", region_name="us-east-1").create_bucket(
+        Bucket="locked", ObjectLockEnabledForBucket=True
+    )
+    done = run_cli("-r", "s3://locked/fleet", "--json", "setup-audit", "--config-rules", env=env)
+    assert done.code == 0, done.stderr
+    (item,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert item["changes"] == ["6 of 6 rules put"] and item["dry_run"] is False
+    assert "S3_BUCKET_DEFAULT_LOCK_ENABLED" in item["state"]
+    rules = boto3.client("config", region_name="us-east-1").describe_config_rules()["ConfigRules"]
+    lock = next(r for r in rules if r["ConfigRuleName"] == "s3vault-locked-object-lock")
+    assert lock["Scope"] == {
+        "ComplianceResourceTypes": ["AWS::S3::Bucket"],
+        "ComplianceResourceId": "locked",
+    }
+
+
+def test_setup_audit_needs_a_repository_on_aws_s3(
     tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
     done = run_cli("-r", str(tmp_path / "repo"), "setup-audit", "--guardduty", env=cli_env)
     assert done.code == 2 and "needs an s3:// repository" in done.stderr
+    minio = ("--s3-endpoint", "https://minio.example:9000")
+    for args in (("setup-audit", "--guardduty"), ("doctor", "--audit")):
+        done = run_cli("-r", "s3://backups/fleet", *minio, *args, env=cli_env)
+        assert done.code == 2 and "is not AWS's" in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1

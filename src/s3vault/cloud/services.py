@@ -36,24 +36,27 @@ class Clients:
         self._session = aws_session(
             options.aws_profile, options.aws_role_arn, options.aws_external_id
         )
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, str, int], Any] = {}
 
     @property
     def region(self) -> str:
         """The repository's region (--s3-region, else the AWS configuration, else us-east-1)."""
         return self._options.s3_region or self._session.region_name or "us-east-1"
 
-    def get(self, service: str, region: str | None = None) -> Any:
-        """A client of ``service`` in ``region`` (default: the repository's)."""
+    def get(self, service: str, region: str | None = None, *, attempts: int = 5) -> Any:
+        """A client of ``service`` in ``region`` (default: the repository's), retrying a
+        throttled or failed request up to ``attempts`` times in all."""
         where = region or self.region
-        if (service, where) not in self._clients:
-            self._clients[service, where] = self._session.client(
+        if (service, where, attempts) not in self._clients:
+            self._clients[service, where, attempts] = self._session.client(
                 service,
                 region_name=where,
                 verify=self._options.s3_verify_tls,
-                config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 5}),
+                config=botocore.config.Config(
+                    retries={"mode": "standard", "max_attempts": attempts}
+                ),
             )
-        return self._clients[service, where]
+        return self._clients[service, where, attempts]
 
     def account(self) -> Account:
         """The caller's account (STS GetCallerIdentity).

@@ -194,8 +194,16 @@ def plan_log_bucket(s3: Any, plan: TrailPlan) -> AuditStep:
 
 
 def _normal(selectors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The selectors as put back: their three fields, and the management event sources a
+    selector excludes (kept: someone chose them)."""
     keys = ("ReadWriteType", "IncludeManagementEvents", "DataResources")
-    return [{k: s.get(k, []) for k in keys} for s in selectors]
+    out = []
+    for s in selectors:
+        sel = {k: s.get(k, []) for k in keys}
+        if s.get("ExcludeManagementEventSources"):
+            sel["ExcludeManagementEventSources"] = s["ExcludeManagementEventSources"]
+        out.append(sel)
+    return out
 
 
 def merged_selectors(current: list[dict[str, Any]], arn: str, events: str) -> list[dict[str, Any]]:

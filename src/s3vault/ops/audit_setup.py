@@ -59,6 +59,21 @@ class SetupAuditResult:
         return any(i.changes for i in self.items)
 
 
+def check_on_aws(backend: BackendOptions, command: str) -> None:
+    """CloudTrail, Config and GuardDuty exist only on AWS: refuse an S3-compatible store.
+
+    Raises:
+        UsageError: the repository's endpoint is not AWS's.
+    """
+    endpoint = backend.s3_endpoint
+    if endpoint and ".amazonaws.com" not in endpoint:
+        msg = (
+            f"{command} needs a repository on AWS S3: the endpoint {endpoint} is not AWS's "
+            "(CloudTrail, Config and GuardDuty exist only there)"
+        )
+        raise UsageError(msg)
+
+
 def _log_bucket(bucket: str, given: str | None) -> str:
     if given:
         return given
@@ -80,11 +95,12 @@ def setup_audit(options: SetupAuditOptions) -> SetupAuditResult:
     """Set up (or, dry run, plan) the parts asked for.
 
     Raises:
-        UsageError: not an S3 repository; nothing asked for; a bad --trail; a trail with
-            advanced event selectors.
+        UsageError: not an S3 repository or not on AWS; nothing asked for; a bad --trail; a
+            trail with advanced event selectors.
         BackendError: AWS refused a step, or AWS Config has no recorder (nothing changed).
     """
     bucket, prefix = s3_repository(options.url, "setup-audit")
+    check_on_aws(options.backend, "setup-audit")
     if not (options.trail or options.config_rules or options.guardduty):
         raise UsageError("say what to set up: --trail write-only|all, --config-rules, --guardduty")
     if options.trail is not None and options.trail not in TRAIL_EVENTS:
@@ -132,9 +148,11 @@ def audit_checks(backend: BackendOptions, url: str, *, object_lock: bool) -> lis
     warning or wrong with its fix.
 
     Raises:
+        UsageError: the repository is not on AWS S3.
         BackendError: AWS refused to answer (e.g. no permission to read CloudTrail).
     """
     bucket, prefix = s3_repository(url, "doctor --audit")
+    check_on_aws(backend, "doctor --audit")
     from s3vault.cloud import configrules, guardduty, trail  # boto3 only when used
     from s3vault.cloud.bucket import client
     from s3vault.cloud.services import Clients, aws_errors
@@ -150,8 +168,10 @@ def audit_checks(backend: BackendOptions, url: str, *, object_lock: bool) -> lis
         arn = trail.prefix_arn(aws.account().partition, bucket, prefix)
         checks += trail.check_trail(regional, client(backend), arn=arn, region=region)
     with aws_errors("doctor --audit: AWS Config"):
+        # two attempts, not five: a compliance AWS cannot give now is reported as unavailable
+        # (a warning) instead of holding doctor up for seconds of backoff
         checks += configrules.check_config_rules(
-            aws.get("config"), bucket, object_lock=object_lock, region=region
+            aws.get("config", attempts=2), bucket, object_lock=object_lock, region=region
         )
     with aws_errors("doctor --audit: GuardDuty"):
         checks += guardduty.check_guardduty(aws.get("guardduty"), region)

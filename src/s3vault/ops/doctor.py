@@ -11,6 +11,7 @@ from s3vault.backend.location import BackendOptions
 from s3vault.backend.stack import stack_for
 from s3vault.cloud.check import OK, WARNING, WRONG, Check
 from s3vault.errors import S3VaultError
+from s3vault.ops.audit_setup import audit_checks, check_on_aws
 from s3vault.ops.bucket import s3_repository
 from s3vault.ops.keys import KEY_ROTATION, key_age_check, list_keys
 from s3vault.repository.repository import Repository
@@ -102,8 +103,12 @@ def doctor(options: DoctorOptions, *, opener: Callable[[], Repository]) -> Docto
     repository (without its index); its failure is the first check's finding, not an error.
 
     Raises:
-        BackendError: the bucket cannot be inspected.
+        UsageError: ``audit`` for a repository that is not on AWS S3.
+        BackendError: the bucket (or, with ``audit``, CloudTrail, Config or GuardDuty) cannot
+            be inspected.
     """
+    if options.audit:
+        check_on_aws(options.backend, "doctor --audit")  # before anything is read
     try:
         repo: Repository | None = opener()
     except S3VaultError as exc:
@@ -122,7 +127,5 @@ def doctor(options: DoctorOptions, *, opener: Callable[[], Repository]) -> Docto
         plan = BucketPlan(bucket=bucket, prefix=prefix, object_lock=lock)
         checks += check_bucket(client(options.backend), plan)
         if options.audit:
-            from s3vault.ops.audit_setup import audit_checks
-
             checks += audit_checks(options.backend, options.url, object_lock=lock)
     return DoctorResult(checks=tuple(checks))
