@@ -1,9 +1,10 @@
 """How a trail's event selectors cover a repository prefix, and how setup-audit merges its
-prefix into them (cloud/trail.py): pure functions, checked on small tables."""
+prefix into them (cloud/trail.py, cloud/trailcheck.py): pure functions, checked on small tables."""
 
 from __future__ import annotations
 
-from s3vault.cloud.trail import coverage, merged_selectors, prefix_arn
+from s3vault.cloud.trail import merged_selectors, prefix_arn
+from s3vault.cloud.trailcheck import coverage
 
 ARN = "arn:aws:s3:::backups/fleet/"
 OBJECT = "AWS::S3::Object"

@@ -153,7 +153,7 @@ def audit_checks(backend: BackendOptions, url: str, *, object_lock: bool) -> lis
     """
     bucket, prefix = s3_repository(url, "doctor --audit")
     check_on_aws(backend, "doctor --audit")
-    from s3vault.cloud import configrules, guardduty, trail  # boto3 only when used
+    from s3vault.cloud import configrules, guardduty, trail, trailcheck  # boto3 only when used
     from s3vault.cloud.bucket import client
     from s3vault.cloud.services import Clients, aws_errors
 
@@ -166,7 +166,7 @@ def audit_checks(backend: BackendOptions, url: str, *, object_lock: bool) -> lis
     checks: list[Check] = []
     with aws_errors("doctor --audit: CloudTrail"):
         arn = trail.prefix_arn(aws.account().partition, bucket, prefix)
-        checks += trail.check_trail(regional, client(backend), arn=arn, region=region)
+        checks += trailcheck.check_trail(regional, client(backend), arn=arn, region=region)
     with aws_errors("doctor --audit: AWS Config"):
         # two attempts, not five: a compliance AWS cannot give now is reported as unavailable
         # (a warning) instead of holding doctor up for seconds of backoff
