@@ -89,7 +89,15 @@ def _all_rules(cfg: Any) -> list[dict[str, Any]]:
 
 
 def _same(have: dict[str, Any], want: dict[str, Any]) -> bool:
-    return all(have.get(k) == want[k] for k in ("Scope", "Source"))
+    """The fields s3vault sets agree (AWS may answer with more)."""
+    return all(
+        (have.get(part) or {}).get(k) == want[part][k]
+        for part, keys in (
+            ("Source", ("Owner", "SourceIdentifier")),
+            ("Scope", ("ComplianceResourceTypes", "ComplianceResourceId")),
+        )
+        for k in keys
+    )
 
 
 def plan_config_rules(cfg: Any, bucket: str, *, object_lock: bool, region: str) -> AuditStep:
