@@ -196,3 +196,6 @@ def test_setup_audit_needs_a_repository_on_aws_s3(
         done = run_cli("-r", "s3://backups/fleet", *minio, *args, env=cli_env)
         assert done.code == 2 and "is not AWS's" in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+    long = "b" * 60  # its default log bucket, b...b-cloudtrail, would pass S3's 63 characters
+    done = run_cli("-r", f"s3://{long}/fleet", "setup-audit", "--trail", "all", env=cli_env)
+    assert done.code == 2 and "--trail-bucket" in done.stderr, done.stderr

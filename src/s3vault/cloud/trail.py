@@ -136,7 +136,16 @@ def plan_log_bucket(s3: Any, plan: TrailPlan) -> AuditStep:
     """The log bucket: created if needed, then versioning, public access block, default
     encryption and the policy (merged by statement id: other statements stay)."""
     bucket, changes = plan.log_bucket, []
-    exists = get_if_any(s3.head_bucket, Bucket=bucket) is not None
+    try:
+        exists = get_if_any(s3.head_bucket, Bucket=bucket) is not None
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) not in ("403", "AccessDenied"):
+            raise
+        msg = (
+            f"the log bucket {bucket} belongs to another account (or these credentials may "
+            "not read it): name another with --trail-bucket"
+        )
+        raise UsageError(msg) from None
     if not exists:
         changes.append("created")
     versioning = get_if_any(s3.get_bucket_versioning, Bucket=bucket) if exists else None
