@@ -165,7 +165,7 @@ def test_setup_audit_then_doctor(
     assert "arn:aws:s3:::backups/fleet/" in refused.stderr
 
 
-def test_the_object_lock_rule_only_where_it_is_used(
+def test_the_object_lock_rule_only_where_it_is_used_and_a_long_bucket_name(
     s3_bucket: str, s3_server: str, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
     env = s3_env(cli_env, s3_server)
@@ -185,6 +185,20 @@ def test_the_object_lock_rule_only_where_it_is_used(
         "ComplianceResourceId": "locked",
     }
 
+    # a trail keeps the log bucket it was given when a later run names none
+    url, named = "s3://locked/fleet", ("--trail", "all", "--trail-bucket", "audit-logs")
+    assert run_cli("-r", url, "setup-audit", *named, env=env).code == 0
+    again = run_cli("-r", url, "setup-audit", "--trail", "all", env=env)
+    assert again.code == 0, again.stderr
+    assert again.stdout.startswith("log bucket audit-logs: unchanged"), again.stdout
+    assert "nothing to change" in again.stdout
+    s3 = boto3.client("s3", region_name="us-east-1")
+    assert "locked-cloudtrail" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+    long = "b" * 60  # its default log bucket, b...b-cloudtrail, would pass S3's 63 characters
+    done = run_cli("-r", f"s3://{long}/fleet", "setup-audit", "--trail", "all", env=env)
+    assert done.code == 2 and "--trail-bucket" in done.stderr, done.stderr
+
 
 def test_setup_audit_needs_a_repository_on_aws_s3(
     tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
@@ -196,6 +210,3 @@ def test_setup_audit_needs_a_repository_on_aws_s3(
         done = run_cli("-r", "s3://backups/fleet", *minio, *args, env=cli_env)
         assert done.code == 2 and "is not AWS's" in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
-    long = "b" * 60  # its default log bucket, b...b-cloudtrail, would pass S3's 63 characters
-    done = run_cli("-r", f"s3://{long}/fleet", "setup-audit", "--trail", "all", env=cli_env)
-    assert done.code == 2 and "--trail-bucket" in done.stderr, done.stderr

@@ -248,6 +248,12 @@ def merged_selectors(current: list[dict[str, Any]], arn: str, events: str) -> li
     return out
 
 
+def current_log_bucket(ct: Any, name: str) -> str | None:
+    """Where the trail ``name`` writes its logs (None: no such trail)."""
+    trail = (get_if_any(ct.get_trail, Name=name) or {}).get("Trail") or {}
+    return trail.get("S3BucketName")
+
+
 def plan_trail(ct: Any, plan: TrailPlan) -> AuditStep:
     """The trail: created (multi-region, log file validation, to the log bucket) or brought
     there, its selectors merged, logging started.

@@ -115,12 +115,15 @@ def setup_audit(options: SetupAuditOptions) -> SetupAuditResult:
     planned = []
     with aws_errors("setup-audit: reading what is set up"):
         if options.trail:
+            name = options.trail_name or f"s3vault-{bucket}"
+            # an existing trail keeps its log bucket unless another is named
+            given = options.trail_bucket or trail.current_log_bucket(aws.get("cloudtrail"), name)
             plan = trail.TrailPlan(
                 bucket=bucket,
                 prefix=prefix,
                 events=TRAIL_EVENTS[options.trail],
-                name=options.trail_name or f"s3vault-{bucket}",
-                log_bucket=_log_bucket(bucket, options.trail_bucket),
+                name=name,
+                log_bucket=_log_bucket(bucket, given),
                 region=region,
                 account=aws.account(),
             )
