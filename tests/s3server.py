@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from s3vault.clock import SystemClock
+from tests.motokms import install_moto_kms_fix
 from tests.timetravel import install_moto_clock, moto_date_time_string
 
 SERVER_TLS: tuple[Path, Path] | None = None  # (chain, key) once s3_ca ran: for the fault proxy
@@ -114,6 +115,7 @@ def _start(tls: tuple[Path, Path] | None) -> tuple[object, str]:
 
     port = free_port()
     install_moto_clock()
+    install_moto_kms_fix()  # multi-region keys decrypt (tests/motokms.py)
 
     class Handler(MotoRequestHandler):
         def date_time_string(self, timestamp: float | None = None) -> str:

@@ -288,7 +288,10 @@ PAGES: dict[str, Page] = {
         replace={
             "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab": (
                 "{kms_key}"
-            )
+            ),
+            "arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab": (
+                "{mrk_key}"
+            ),
         },
     ),
     "troubleshooting.md": Page(
@@ -305,13 +308,14 @@ PAGES: dict[str, Page] = {
     ),
     "security.md": Page(
         store="moto",
+        buckets=("my-backups",),
         repo=True,
         prelude=(  # the SNS topic the page's alarms notify; the repository only for them
             'python3 -c \'import boto3; boto3.client("sns", region_name="us-east-1")'
             '.create_topic(Name="backup-alerts")\'\n'
             'alerts_repo="$S3VAULT_REPOSITORY"; unset S3VAULT_REPOSITORY'
         ),
-        after={7: 'export S3VAULT_REPOSITORY="$alerts_repo"'},
+        after={15: 'export S3VAULT_REPOSITORY="$alerts_repo"'},
         replace={
             "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab": (
                 "{kms_key}"
@@ -427,6 +431,9 @@ def test_page_examples_run(
             s3.create_bucket(Bucket=bucket)
         kms = boto3.client("kms", region_name="us-east-1")
         values["kms_key"] = kms.create_key(Description="docs")["KeyMetadata"]["Arn"]
+        mrk = kms.create_key(Description="docs", MultiRegion=True)["KeyMetadata"]
+        kms.replicate_key(KeyId=mrk["KeyId"], ReplicaRegion="us-west-2")  # the DR region's
+        values["mrk_key"] = mrk["Arn"]
         env = s3_env(cli_env, endpoint)
         if spec.restore_only_aws_profile:
             env.update(_iam_key("admin", ["*"]))

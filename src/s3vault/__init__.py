@@ -53,6 +53,7 @@ from s3vault.ops.audit import (
     invocation,
     measured,
 )
+from s3vault.ops.audit_setup import AuditItem, SetupAuditOptions, SetupAuditResult, setup_audit
 from s3vault.ops.backup import BackupOptions, BackupResult, backup
 from s3vault.ops.bucket import SetupBucketOptions, SetupBucketResult, setup_bucket
 from s3vault.ops.cache import (
@@ -180,6 +181,7 @@ __all__ = [
     "audit_log",
     "setup_bucket",
     "setup_alarms",
+    "setup_audit",
     "doctor",
     "cost",
     "measure_usage",
@@ -264,6 +266,9 @@ __all__ = [
     "SetupAlarmsOptions",
     "SetupAlarmsResult",
     "AlarmOutcome",
+    "SetupAuditOptions",
+    "SetupAuditResult",
+    "AuditItem",
     "DoctorOptions",
     "DoctorResult",
     "Check",

@@ -80,10 +80,8 @@ def test_key_in_another_region_and_missing_kms_key_file(
     s3_bucket: str, s3_server: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
     env = kms_env(cli_env, s3_server)
-    # moto 5.2.5 cannot decrypt under a multi-region key at all: its ciphertext header holds
-    # 36 characters of key id and "mrk-" ids have 40, so Decrypt answers AccessDenied. What a
-    # multi-region key needs from s3vault, the region taken from the ARN (a replica's ARN
-    # names the replica's region), is shown with a key in another region than the host's.
+    # the region taken from the ARN (a replica's ARN names the replica's region), with a key
+    # in another region than the host's (multi-region keys: tests/cli/test_kms_multiregion.py)
     kms = boto3.client("kms", region_name="eu-central-1")
     primary = kms.create_key()["KeyMetadata"]
     assert ":eu-central-1:" in primary["Arn"]

@@ -11,8 +11,9 @@ from s3vault.backend.location import BackendOptions
 from s3vault.backend.stack import stack_for
 from s3vault.cloud.check import OK, WARNING, WRONG, Check
 from s3vault.errors import S3VaultError
+from s3vault.ops.audit_setup import audit_checks, check_on_aws
 from s3vault.ops.bucket import s3_repository
-from s3vault.ops.keys import list_keys
+from s3vault.ops.keys import KEY_ROTATION, key_age_check, list_keys
 from s3vault.repository.repository import Repository
 
 
@@ -28,6 +29,8 @@ class DoctorOptions:
     kms_roles: tuple[str, ...] = ()  # further roles the KMS key's policy is expected to allow
     source_vpces: tuple[str, ...] = ()  # VPC endpoints the repository must be reached through
     source_vpcs: tuple[str, ...] = ()  # ...or VPCs
+    audit: bool = False  # also CloudTrail, Config rules, GuardDuty (ops/audit_setup.py)
+    key_rotation: float = KEY_ROTATION  # seconds: the master key's rotation period
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,7 +50,7 @@ class DoctorResult:
         return sum(c.state == WARNING for c in self.checks)
 
 
-def _key_checks(repo: Repository) -> list[Check]:
+def _key_checks(repo: Repository, rotation: float) -> list[Check]:
     usable = [k for k in list_keys(repo) if k.usable]
     recovery = any(k.kind in ("recovery", "kms") for k in usable)
     checks = [
@@ -60,6 +63,7 @@ def _key_checks(repo: Repository) -> list[Check]:
         if len(usable) < 2 and not recovery
         else Check(item="keys", state=OK, detail=f"{len(usable)} usable key files")
     ]
+    checks.append(key_age_check(repo, rotation))
     if len(repo.config.epochs) > 1:
         checks.append(
             Check(
@@ -99,17 +103,21 @@ def _store_check(repo: Repository, options: DoctorOptions) -> list[Check]:
 
 
 def doctor(options: DoctorOptions, *, opener: Callable[[], Repository]) -> DoctorResult:
-    """Check the repository (it opens, keys, key epochs, the store's capabilities; not with
-    ``repository=False``) and, for an S3 repository, the bucket (versioning, Object Lock,
-    encryption, public access, lifecycle, replication, the bucket policy) and the posture
-    around it (MFA delete, VPC endpoints, the KMS key, replica keys). ``opener`` opens the
-    repository (without its index); its failure is the first check's finding, not an error.
+    """Check the repository (it opens, keys, key age and epochs, the store's capabilities; not
+    with ``repository=False``) and, for an S3 repository, the bucket (versioning, Object Lock,
+    encryption, public access, lifecycle, replication, the bucket policy), the posture around
+    it (MFA delete, VPC endpoints, the KMS key, replica keys) and, with ``audit``, CloudTrail,
+    Config rules and GuardDuty. ``opener`` opens the repository (without its index); its
+    failure is the first check's finding, not an error.
 
     Raises:
-        UsageError: the bucket only, of a repository that is not on S3; a malformed role ARN,
-            VPC endpoint or VPC id.
-        BackendError: the bucket cannot be inspected; KMS does not know the expected key.
+        UsageError: the bucket only, of a repository that is not on S3; ``audit`` for a
+            repository that is not on AWS S3; a malformed role ARN, VPC endpoint or VPC id.
+        BackendError: the bucket (or, with ``audit``, CloudTrail, Config or GuardDuty) cannot
+            be inspected; KMS does not know the expected key.
     """
+    if options.audit:
+        check_on_aws(options.backend, "doctor --audit")  # before anything is read
     repo: Repository | None = None
     checks: list[Check] = []
     if not options.repository:
@@ -123,10 +131,13 @@ def doctor(options: DoctorOptions, *, opener: Callable[[], Repository]) -> Docto
             ]
         else:
             checks = [Check(item="repository", state=OK, detail=f"{repo.id.short} opens")]
-            checks += _key_checks(repo)
+            checks += _key_checks(repo, options.key_rotation)
             checks += _store_check(repo, options)
     if options.url.startswith("s3:"):
         checks += _bucket_checks(options, repo)
+        if options.audit:
+            lock = bool(repo.config.object_lock) if repo is not None else False
+            checks += audit_checks(options.backend, options.url, object_lock=lock)
     return DoctorResult(checks=tuple(checks))
 
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 import getpass
 import socket
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from s3vault.backend.location import BackendOptions
 from s3vault.clock import Clock, SystemClock
+from s3vault.cloud.check import OK, WARNING, Check
 from s3vault.crypto import recovery
 from s3vault.crypto.keys import MasterKey
 from s3vault.errors import IntegrityError, S3VaultError, UsageError
@@ -29,6 +31,8 @@ from s3vault.repository.lease import LeaseSettings, lease_class
 from s3vault.repository.repository import Repository
 
 MAX_EPOCH = 65535  # two bytes in every envelope header
+DAY = 86400
+KEY_ROTATION = 365 * DAY  # doctor's default rotation period (AWS KMS rotates yearly)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -278,10 +282,47 @@ def list_epochs(repo: Repository) -> list[EpochEntry]:
 class RotateResult:
     """What key rotate-master did."""
 
-    epoch: int  # the new current epoch
+    epoch: int  # the new current epoch (not rotated: the current one)
     previous: int
     key_files: int  # key files that now hold it
     skipped: tuple[tuple[str, str], ...]  # key files left alone (damaged, foreign) and why
+    rotated: bool = True  # False: --if-older-than found the current epoch young enough
+    age: float | None = None  # seconds the previous epoch had been current (None: unknown)
+
+
+def master_key_age(repo: Repository) -> float | None:
+    """Seconds since the current key epoch began, by the store's clock: its start, or for
+    the first epoch the repository's creation (None when neither is recorded)."""
+    config = repo.config
+    started = next((e.started for e in config.epochs if e.epoch == config.current_epoch), 0.0)
+    if not started and config.created:
+        try:
+            created = datetime.fromisoformat(config.created)
+        except ValueError:
+            return None
+        started = (created if created.tzinfo else created.replace(tzinfo=UTC)).timestamp()
+    return max(0.0, repo.server_time() - started) if started else None
+
+
+def key_age_check(repo: Repository, rotation: float) -> Check:
+    """doctor's item: the current master key is younger than the rotation period."""
+    age = master_key_age(repo)
+    period = f"{rotation / DAY:g}d"
+    epoch = repo.config.current_epoch
+    if age is None:
+        return Check(item="key age", state=OK, detail=f"epoch {epoch}: its start is not recorded")
+    days = f"{age / DAY:.0f} days"
+    if age <= rotation:
+        return Check(
+            item="key age", state=OK, detail=f"epoch {epoch} is {days} old (period {period})"
+        )
+    return Check(
+        item="key age",
+        state=WARNING,
+        detail=f"the master key (epoch {epoch}) is {days} old, older than the rotation "
+        f"period {period}",
+        fix=f"s3vault key rotate-master (on a timer: key rotate-master --if-older-than {period})",
+    )
 
 
 def _rotate_master(
@@ -426,23 +467,32 @@ def remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
 def rotate_master(
     repo: Repository,
     *,
+    if_older_than: float | None = None,
     lease: LeaseSettings | None = None,
     clock: Clock | None = None,
     progress: Progress | None = None,
 ) -> RotateResult:
     """Start a new key epoch: a fresh master key in every key file, then the config says
     new objects use it. Under the maintenance lease (no prune or second rotation beside;
-    ``progress`` hears while it waits for one).
+    ``progress`` hears while it waits for one). With ``if_older_than`` (seconds) only when
+    the current epoch is older (by the store's clock; an epoch whose start is unknown is
+    due): else nothing is done or audited and the result says ``rotated=False``.
 
     Raises:
         LeaseHeldError: a prune or another rotation holds the lease.
         UnsupportedOperationError: the store cannot overwrite conditionally (If-Match).
         UsageError: the epoch counter is exhausted.
     """
+    age = master_key_age(repo) if if_older_than is not None else None
+    if if_older_than is not None and age is not None and age <= if_older_than:
+        current = repo.config.current_epoch
+        return RotateResult(
+            epoch=current, previous=current, key_files=0, skipped=(), rotated=False, age=age
+        )
     with audited(repo, "key rotate-master") as note:
         result = _rotate_master(repo, lease=lease, clock=clock, progress=progress)
         note.details.update(epoch=result.epoch, key_files=result.key_files)
-    return result
+    return replace(result, age=age)
 
 
 def sync_keys(repo: Repository) -> tuple[int, tuple[tuple[str, str], ...]]:

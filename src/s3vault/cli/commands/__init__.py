@@ -24,6 +24,7 @@ from s3vault.cli.commands.repair import repair
 from s3vault.cli.commands.restore import restore
 from s3vault.cli.commands.rewrite import rewrite
 from s3vault.cli.commands.run import run
+from s3vault.cli.commands.setup_audit import setup_audit
 from s3vault.cli.commands.snapshots import snapshots
 from s3vault.cli.commands.stats import stats
 from s3vault.cli.commands.tag import tag
@@ -59,6 +60,7 @@ COMMANDS = [
     cost,
     iam_policy,
     setup_bucket,
+    setup_audit,
     doctor,
     setup_alarms,
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from datetime import timedelta
 
 import click
 
@@ -16,7 +17,7 @@ from s3vault import (
 from s3vault import doctor as doctor_op
 from s3vault import setup_bucket as setup_bucket_op
 from s3vault.cli.context import CliContext
-from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.options import Duration, cli_context, global_options
 from s3vault.cli.render import emit, say
 from s3vault.cli.session import backend_options, open_repo
 
@@ -167,18 +168,30 @@ def setup_bucket(
     help="A role the KMS key's policy may allow besides the maintenance role (repeatable; "
     "profile: bucket.kms_roles)",
 )
+@click.option(
+    "--audit", is_flag=True, help="Also check CloudTrail data events, Config rules, GuardDuty"
+)
+@click.option(
+    "--key-rotation",
+    type=Duration(),
+    default="365d",
+    show_default=True,
+    help="Warn when the master key is older than this (the repository's rotation period)",
+)
 def doctor(
     bucket_only: bool,
     maintenance_roles: tuple[str, ...],
     source_vpces: tuple[str, ...],
     source_vpcs: tuple[str, ...],
     kms_roles: tuple[str, ...],
+    audit: bool,
+    key_rotation: timedelta,
 ) -> int:
     """Check the bucket (versioning, Object Lock, encryption, public access, lifecycle,
     replication, the bucket policy, MFA delete, the VPC endpoints, the KMS key's rotation and
-    policy, the replicas' key) and the repository (it opens, keys, key epochs, the store's
-    capabilities) and say, for each item, ok / warning / wrong and the fix. Exit 13 if
-    anything is wrong."""
+    policy, the replicas' key; with --audit CloudTrail, Config rules and GuardDuty) and the
+    repository (it opens, keys, key age and epochs, the store's capabilities) and say, for each
+    item, ok / warning / wrong and the fix. Exit 13 if anything is wrong."""
     ctx = cli_context()
     options = DoctorOptions(
         url=ctx.repository,
@@ -189,6 +202,8 @@ def doctor(
         kms_roles=_posture(ctx, "kms_roles", kms_roles),
         source_vpces=_posture(ctx, "source_vpces", source_vpces),
         source_vpcs=_posture(ctx, "source_vpcs", source_vpcs),
+        audit=audit,
+        key_rotation=key_rotation.total_seconds(),
     )
     result = doctor_op(options, opener=lambda: open_repo(ctx, load_index=False))
     for c in result.checks:

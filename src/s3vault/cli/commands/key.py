@@ -51,6 +51,10 @@ def _line(e: KeyEntry) -> str:
     return f"{mark} {e.id[:8]}  {e.kind:<9} {created:<19} {who:<24} {label}{state}"
 
 
+def _days(period: timedelta | None) -> str:
+    return f"{period.total_seconds() / 86400:g}d" if period is not None else "-"
+
+
 def _epoch_line(e: EpochEntry) -> str:
     state = "current" if e.current else "retiring: run `s3vault prune --reencrypt`"
     return f"  epoch {e.epoch:<5} {e.packs:>7} packs {human_bytes(e.bytes):>10}  {state}"
@@ -182,15 +186,35 @@ def remove(key_id: str, force: bool) -> int:
 @click.option(
     "--retry-lock", type=Duration(), default="0s", help="Wait this long for a prune's lease"
 )
-def rotate_master_command(retry_lock: timedelta) -> int:
+@click.option(
+    "--if-older-than",
+    type=Duration(),
+    metavar="DURATION",
+    help="Only when the current master key is older (for a timer: exit 0 when not due)",
+)
+def rotate_master_command(retry_lock: timedelta, if_older_than: timedelta | None) -> int:
     """Start a new master-key epoch: every key file gets a new master key, new data is
     encrypted with it. Then run `s3vault prune --reencrypt` to move the old data over."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
     with CliProgress(ctx) as progress:  # says so while it waits for a prune's lease
         result = rotate_master(
-            repo, lease=LeaseSettings(wait=retry_lock.total_seconds()), progress=progress
+            repo,
+            if_older_than=if_older_than.total_seconds() if if_older_than is not None else None,
+            lease=LeaseSettings(wait=retry_lock.total_seconds()),
+            progress=progress,
         )
+    if not result.rotated:
+        if ctx.json:
+            emit(ctx, "rotated", **dataclasses.asdict(result))
+        else:
+            days = (result.age or 0) / 86400
+            say(
+                ctx,
+                f"key epoch {result.epoch} is {days:.0f} days old, not older than "
+                f"{_days(if_older_than)}: nothing to do",
+            )
+        return 0
     for name, why in result.skipped:
         warn(ctx, name, f"key file left without the new master key: {why}")
     if ctx.json:
