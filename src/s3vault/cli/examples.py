@@ -92,7 +92,14 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "s3vault cost --region eu-west-3 --months 12 --network nat",
         "s3vault cost --plan --hosts 1000 --fleet-data 1T --fleet-daily-change 50G --network nat",
     ),
-    "doctor": ("s3vault -r s3://my-backups/hosts/web1 doctor",),
+    "doctor": (
+        "s3vault -r s3://my-backups/hosts/web1 doctor",
+        "s3vault -r s3://my-backups/hosts/web1 doctor --audit --key-rotation 90d",
+    ),
+    "setup-audit": (
+        "s3vault -r s3://my-backups/hosts setup-audit --trail write-only --dry-run",
+        "s3vault -r s3://my-backups/hosts setup-audit --trail all --config-rules --guardduty",
+    ),
     "setup-bucket": (
         "s3vault -r s3://my-backups/hosts setup-bucket",
         "s3vault -r s3://my-backups/hosts setup-bucket --object-lock --data-class GLACIER_IR",
