@@ -21,6 +21,7 @@ from s3vault.errors import (
     IntegrityError,
     MountError,
     NoKeyError,
+    ReportError,
     RepositoryNotFoundError,
     S3VaultError,
     UsageError,
@@ -59,6 +60,8 @@ from s3vault.ops.doctor import DoctorOptions, DoctorResult, doctor
 from s3vault.ops.drill import DrillOptions, DrillResult, drill_history, restore_test
 from s3vault.ops.dump import DumpOptions, DumpResult, dump
 from s3vault.ops.find import FindOptions, FindResult, find
+from s3vault.ops.fleet import CoveragePoint, FleetOptions, FleetResult, LedgerFigures, fleet
+from s3vault.ops.fleetrows import DrillPoint, HostRow, SnapshotPoint
 from s3vault.ops.forget import ForgetOptions, ForgetResult, forget, split_group_by
 from s3vault.ops.iam import iam_policy
 from s3vault.ops.init import InitOptions, InitResult, init, object_lock_policy
@@ -91,6 +94,7 @@ from s3vault.ops.repair import (
     repair_index,
     repair_snapshots,
 )
+from s3vault.ops.report import ReportOptions, ReportResult, report
 from s3vault.ops.restore import RestoreOptions, RestoreResult, restore
 from s3vault.ops.rewrite import RewriteOptions, RewriteResult, SnapshotRewrite, rewrite
 from s3vault.ops.session import RepoOptions, open_repository
@@ -155,6 +159,17 @@ __all__ = [
     "unlock",
     "copy",
     "stats",
+    "fleet",
+    "FleetOptions",
+    "FleetResult",
+    "HostRow",
+    "SnapshotPoint",
+    "DrillPoint",
+    "LedgerFigures",
+    "CoveragePoint",
+    "report",
+    "ReportOptions",
+    "ReportResult",
     "list_keys",
     "list_epochs",
     "add_key",
@@ -277,4 +292,5 @@ __all__ = [
     "WrongPasswordError",
     "IntegrityError",
     "MountError",
+    "ReportError",
 ]

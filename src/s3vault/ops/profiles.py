@@ -85,6 +85,7 @@ TABLES: dict[str, dict[str, type]] = {
     "restore_test": {"sample": int, "sample_percent": float, "rto_target": str, "rpo_target": str},
     "metrics": {"file": str, "cloudwatch_namespace": str},
     "hooks": {"before": str, "after": str, "on_failure": str},
+    "fleet": {"expect": dict},  # host glob → expected backup interval (fleet, report)
 }
 SECRETS = {"password", "aws_secret_access_key", "secret_key", "recovery_key"}
 

@@ -1,0 +1,207 @@
+"""fleet and report (issue 19): a repository with several hosts and three weeks of simulated
+history, judged by ``fleet`` and drawn by ``report``, looked at in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from s3vault import (
+    BackupOptions,
+    DrillOptions,
+    InitOptions,
+    ManualClock,
+    RepoOptions,
+    SystemClock,
+    backup,
+    init,
+    open_repository,
+    restore_test,
+)
+from s3vault.format.snapshotfile import SnapshotSummary
+from s3vault.repository.snapshots import load_snapshot, save_snapshot
+from tests.conftest import PASSWORD, TEST_SETTINGS, RunCli, write_file
+
+HOSTS = ("web1", "web2", "db1", "mail1")
+DAYS = 21
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOT = ROOT / "bench-out" / "report.png"
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Three weeks of nightly backups of four hosts, ending now; db1 stopped four days ago,
+    web2 added twenty times its usual last night; weekly drills of web1 and db1. One real backup
+    per host (the trees), the nights after saved as snapshot files on simulated time."""
+    base = tmp_path_factory.mktemp("fleet")
+    url = str(base / "repo")
+    options = RepoOptions(url=url, password=PASSWORD.encode(), cache_dir=base / "cache")
+    init(options, InitOptions(settings=TEST_SETTINGS))
+    repo = open_repository(options)
+    last_night = SystemClock().now() - timedelta(hours=6)
+    clock = ManualClock(last_night - timedelta(days=DAYS - 1))
+    firsts = {}
+    for i, host in enumerate(HOSTS):
+        src = write_file(base / host / "data.bin", os.urandom(20_000 * (i + 1))).parent
+        done = backup(repo, BackupOptions(paths=(str(src),), host=host), clock=clock)
+        assert done.snapshot_id is not None
+        firsts[host] = load_snapshot(repo, done.snapshot_id)
+    repo = open_repository(options, load_index=True)  # the drills read the trees
+    for day in range(1, DAYS):
+        clock.advance(timedelta(days=1))
+        for i, host in enumerate(HOSTS):
+            if host == "db1" and day > DAYS - 5:
+                continue
+            added = (2 << 20) * (i + 1) * (20 if host == "web2" and day == DAYS - 1 else 1)
+            start = clock.now() + timedelta(minutes=5 * i)
+            end = start + timedelta(minutes=3 + i * 2 + day % 3)
+            summary = SnapshotSummary(
+                data_added=added,
+                total_bytes_processed=(1 << 30) * (i + 1) + day * added,
+                backup_start=start.isoformat(),
+                backup_end=end.isoformat(),
+            )
+            save_snapshot(repo, replace(firsts[host], time=start, summary=summary))
+        if day % 7 == 0:
+            for host in ("web1", "db1"):
+                drill = DrillOptions(host=host, rto_target=timedelta(hours=4))
+                assert restore_test(repo, drill, clock=clock).record.passed
+    return url
+
+
+def _fleet(run_cli: RunCli, url: str, *args: str) -> tuple[int, dict[str, dict[str, object]]]:
+    done = run_cli("-r", url, "--json", "fleet", *args)
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    rows = {m["host"]: m for m in lines if m["message_type"] == "host"}
+    return done.code, rows
+
+
+def test_fleet_lists_every_host_and_exits_13_when_one_is_overdue(
+    history: str, run_cli: RunCli
+) -> None:
+    code, rows = _fleet(run_cli, history, "--expect", "new1=1d")
+    assert code == 13
+    assert set(rows) == {*HOSTS, "new1"}
+    assert rows["db1"]["status"] == "overdue"
+    assert rows["new1"]["status"] == "never"
+    web1 = rows["web1"]
+    assert web1["status"] == "ok"
+    assert web1["schedule"] == "inferred"
+    assert web1["expected_seconds"] == 86400
+    assert web1["drill_passed"] is True
+    assert web1["last_proven"] == "no ledger yet"
+    assert any("20x its usual" in w for w in rows["web2"]["warnings"])  # type: ignore[union-attr]
+    assert any("no restore drill" in w for w in rows["mail1"]["warnings"])  # type: ignore[union-attr]
+    text = run_cli("-r", history, "fleet")
+    assert text.code == 13
+    assert "OVERDUE" in text.stdout
+    assert "snapshot files read" in text.stdout
+
+
+def test_fleet_exits_0_when_no_host_is_overdue(history: str, run_cli: RunCli) -> None:
+    code, rows = _fleet(run_cli, history, "--expect", "db1=7d")
+    assert code == 0
+    assert rows["db1"]["schedule"] == "expected"
+
+
+def test_fleet_refuses_a_bad_expectation(history: str, run_cli: RunCli) -> None:
+    for bad in ("web1", "web1=soon", "web1=0"):
+        done = run_cli("-r", history, "fleet", "--expect", bad)
+        assert done.code == 2, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+        assert "--expect" in done.stderr
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+MARK = """<script>
+window.addEventListener('load', () => {
+  for (const el of document.querySelectorAll('figure.plot')) {
+    const r = (el.querySelector('svg') || el.querySelector('.placeholder')).getBoundingClientRect();
+    el.setAttribute('data-drawn', `${Math.round(r.width)}x${Math.round(r.height)}`);
+  }
+  document.body.setAttribute('data-marked', '1');
+});
+</script>"""
+
+
+def test_report_renders_in_chromium(history: str, run_cli: RunCli, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    done = run_cli("-r", history, "report", "--html", str(page), "--since", "30d")
+    assert done.code == 0, done.stderr
+    text = page.read_text()
+    assert "<script" not in text  # self-contained and static
+    assert 'href="http' not in text
+    assert 'src="' not in text
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install chromium; .ci/run does)")
+    marked = tmp_path / "marked.html"
+    marked.write_text(text.replace("</body>", MARK + "</body>"))
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    run = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--host-resolver-rules=MAP * ~NOTFOUND",  # any fetch from the network fails
+            "--window-size=1400,2400",
+            f"--screenshot={SCREENSHOT}",
+            "--dump-dom",
+            marked.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    console = [line for line in run.stderr.splitlines() if "CONSOLE" in line]
+    assert not console, console
+    dom = run.stdout
+    assert 'data-marked="1"' in dom
+    for figure in ("sizes", "added", "durations", "rto", "coverage", "cost"):
+        start = dom.index(f'id="{figure}"')
+        tag = dom[dom.rindex("<figure", 0, start) : dom.index(">", start)]
+        drawn = tag.split('data-drawn="', 1)[1].split('"', 1)[0]
+        width, height = map(int, drawn.split("x"))
+        assert width > 0 and height > 0, (figure, drawn)
+    assert "no ledger yet" in dom
+    for host in HOSTS:
+        assert f'data-host="{host}"' in dom
+    assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_report_without_the_extra_says_how_to_install_it(
+    history: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "block"
+    write_file(blocker / "pygal.py", b"raise ImportError('not installed')\n")
+    env = {**cli_env, "PYTHONPATH": str(blocker)}
+    s3vault = str(Path(sys.executable).with_name("s3vault"))
+    page = tmp_path / "r.html"
+    done = subprocess.run(
+        [s3vault, "-r", history, "report", "--html", str(page)],
+        capture_output=True,
+        env=env,
+        timeout=120,
+        check=False,
+        text=True,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().count("\n") == 0
+    assert "pip install 's3vault[report]'" in done.stderr
+    assert not page.exists()
