@@ -41,7 +41,9 @@ from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import damaged_snapshot_hint, load_snapshot
 
 AUDIT_TAIL = 3  # audit records read per overdue host, newest first
-SKEW = 3600.0  # seconds a snapshot's time may run ahead of its object's listing time
+# seconds a snapshot's time may run ahead of its file's listing time: S3 refuses requests
+# signed by a clock more than 15 minutes off its own
+SKEW = 900.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,18 +199,18 @@ def _read_snapshots(
     first, rest = _chosen(groups, options)
     snaps = _load(repo, first, options.workers)
     newest: dict[str, float] = {}
-    oldest_listed: dict[str, float] = {}
     for sid, snap in snaps:
         tag = snapshot_tag(repo.name_of(ObjectKind.SNAPSHOTS, sid))
         if tag is not None:
             newest[tag] = max(newest.get(tag, 0.0), snap.time.timestamp())
-            oldest_listed[tag] = min(oldest_listed.get(tag, listed_at[sid]), listed_at[sid])
-    # A group's unread files were listed before every read one: none can be newer than the
-    # newest read unless a snapshot's time runs ahead of its listing (then read them all).
+    # A snapshot's time is its backup's start, before its file is stored, so an unread file
+    # holds no time later than its listing time (plus SKEW): when the newest read is later
+    # than every unread file's listing, none is newer. Else (copied in, or a clock that ran
+    # ahead) the group is read whole.
     again = [
         sid
         for tag, remaining in rest.items()
-        if remaining and newest.get(tag, 0.0) < oldest_listed.get(tag, 0.0) + SKEW
+        if remaining and newest.get(tag, 0.0) < max(listed_at[sid] for sid in remaining) + SKEW
         for sid in remaining
     ]
     snaps += _load(repo, again, options.workers)
