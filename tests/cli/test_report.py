@@ -130,6 +130,8 @@ window.addEventListener('load', () => {
     const r = (el.querySelector('svg') || el.querySelector('.placeholder')).getBoundingClientRect();
     el.setAttribute('data-drawn', `${Math.round(r.width)}x${Math.round(r.height)}`);
   }
+  const fetched = performance.getEntriesByType('resource').map(e => e.name);
+  document.body.setAttribute('data-fetched', fetched.join(' '));
   document.body.setAttribute('data-marked', '1');
 });
 </script>"""
@@ -173,6 +175,7 @@ def test_report_renders_in_chromium(history: str, run_cli: RunCli, tmp_path: Pat
     assert not console, console
     dom = run.stdout
     assert 'data-marked="1"' in dom
+    assert 'data-fetched=""' in dom  # the page loaded nothing: it opens with no network
     for figure in ("sizes", "added", "durations", "rto", "coverage", "cost"):
         start = dom.index(f'id="{figure}"')
         tag = dom[dom.rindex("<figure", 0, start) : dom.index(">", start)]
