@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,13 +19,17 @@ from s3vault import (
     DrillOptions,
     InitOptions,
     ManualClock,
+    ObjectId,
     RepoOptions,
+    Repository,
     SystemClock,
     backup,
     init,
     open_repository,
     restore_test,
 )
+from s3vault.format.drillfile import DrillFile
+from s3vault.format.layout import ObjectKind
 from s3vault.format.snapshotfile import SnapshotSummary
 from s3vault.repository.snapshots import load_snapshot, save_snapshot
 from tests.conftest import PASSWORD, TEST_SETTINGS, RunCli, write_file
@@ -39,7 +43,8 @@ SCREENSHOT = ROOT / "bench-out" / "report.png"
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Three weeks of nightly backups of four hosts, ending now; db1 stopped four days ago,
-    web2 added twenty times its usual last night; weekly drills of web1 and db1. One real backup
+    web2 added twenty times its usual last night; drills of web1 and db1 every three days (db1's
+    RTO over its target once). One real backup
     per host (the trees), the nights after saved as snapshot files on simulated time."""
     base = tmp_path_factory.mktemp("fleet")
     url = str(base / "repo")
@@ -50,31 +55,59 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> str:
     clock = ManualClock(last_night - timedelta(days=DAYS - 1))
     firsts = {}
     for i, host in enumerate(HOSTS):
-        src = write_file(base / host / "data.bin", os.urandom(20_000 * (i + 1))).parent
+        src = write_file(base / host / "data.bin", os.urandom((1 << 20) * (i + 1))).parent
         done = backup(repo, BackupOptions(paths=(str(src),), host=host), clock=clock)
         assert done.snapshot_id is not None
         firsts[host] = load_snapshot(repo, done.snapshot_id)
     repo = open_repository(options, load_index=True)  # the drills read the trees
+    latest: dict[str, ObjectId] = {}
     for day in range(1, DAYS):
         clock.advance(timedelta(days=1))
         for i, host in enumerate(HOSTS):
             if host == "db1" and day > DAYS - 5:
                 continue
-            added = (2 << 20) * (i + 1) * (20 if host == "web2" and day == DAYS - 1 else 1)
+            added = (32 << 10) * (i + 1) * (20 if host == "web2" and day == DAYS - 1 else 1)
             start = clock.now() + timedelta(minutes=5 * i)
             end = start + timedelta(minutes=3 + i * 2 + day % 3)
             summary = SnapshotSummary(
                 data_added=added,
-                total_bytes_processed=(1 << 30) * (i + 1) + day * added,
+                total_bytes_processed=(3 << 20) * (i + 1) + day * added,
                 backup_start=start.isoformat(),
                 backup_end=end.isoformat(),
             )
-            save_snapshot(repo, replace(firsts[host], time=start, summary=summary))
-        if day % 7 == 0:
-            for host in ("web1", "db1"):
-                drill = DrillOptions(host=host, rto_target=timedelta(hours=4))
-                assert restore_test(repo, drill, clock=clock).record.passed
+            latest[host] = save_snapshot(repo, replace(firsts[host], time=start, summary=summary))
+        if day == 7:  # one real drill (it takes no simulated time: its projected RTO is 0)
+            drill = DrillOptions(host="web1", rto_target=timedelta(hours=4))
+            assert restore_test(repo, drill, clock=clock).record.passed
+        if day % 3 == 0:  # and recorded ones, as drills of the real sizes would record
+            for host, hours in (("web1", 2 + day % 2), ("db1", 3 + day % 4 * 0.6)):
+                _record_drill(repo, latest[host], host, clock.now(), hours)
     return url
+
+
+def _record_drill(repo: Repository, sid: ObjectId, host: str, when: datetime, hours: float) -> None:
+    """A drill record of ``host``'s snapshot ``sid`` that projected ``hours`` against 4."""
+    record = DrillFile(
+        time=when,
+        snapshot=sid.hex(),
+        hostname=host,
+        sample="all files",
+        files_checked=1,
+        bytes_checked=1 << 20,
+        mismatches=0,
+        errors=0,
+        restore_seconds=1.0,
+        verify_seconds=0.5,
+        bytes_per_second=float(1 << 20),
+        snapshot_bytes=1 << 30,
+        projected_rto_seconds=hours * 3600,
+        rto_target_seconds=4 * 3600,
+        snapshot_age_seconds=600.0,
+        rpo_target_seconds=None,
+        passed=hours <= 4,
+        failures=(),
+    )
+    repo.save_file(ObjectKind.DRILLS, record.encode())
 
 
 def _fleet(run_cli: RunCli, url: str, *args: str) -> tuple[int, dict[str, dict[str, object]]]:

@@ -118,7 +118,9 @@ def fleet(
     now = (clock or SystemClock()).now()
     listed, snaps = _read_snapshots(repo, options)
     points = sorted((_point(sid, snap) for sid, snap in snaps), key=lambda p: (p.time, p.id))
-    drills = _read_drills(repo, options, now, {p.id: p.host for p in points})
+    hosts: dict[str, str | None] = dict.fromkeys((sid.hex() for sid in listed), None)
+    hosts.update({p.id: p.host for p in points})
+    drills = _read_drills(repo, options, now, hosts)
     ledger = ledger_figures(repo, now=now)
     rows = host_rows(
         points,
@@ -136,7 +138,7 @@ def fleet(
         snapshots=tuple(points),
         drills=tuple(drills),
         ledger=ledger,
-        snapshots_listed=listed,
+        snapshots_listed=len(listed),
         snapshots_read=len(snaps),
         requests=repo.requests.snapshot(),
     )
@@ -186,8 +188,8 @@ def _chosen(
 
 def _read_snapshots(
     repo: Repository, options: FleetOptions
-) -> tuple[int, list[tuple[ObjectId, SnapshotFile]]]:
-    """(snapshot files listed, the snapshots read), per the module docstring."""
+) -> tuple[list[ObjectId], list[tuple[ObjectId, SnapshotFile]]]:
+    """(the snapshot files listed, the snapshots read), per the module docstring."""
     ids = repo.list_files(ObjectKind.SNAPSHOTS)  # notes each id's tagged name
     modified = {i.name: i.modified for i in repo.list_objects(ObjectKind.SNAPSHOTS)}
     groups: dict[str | None, list[tuple[float, ObjectId]]] = {}
@@ -214,7 +216,7 @@ def _read_snapshots(
         for sid in remaining
     ]
     snaps += _load(repo, again, options.workers)
-    return len(ids), snaps
+    return ids, snaps
 
 
 def _load(
@@ -244,10 +246,11 @@ def _load(
 
 
 def _read_drills(
-    repo: Repository, options: FleetOptions, now: datetime, hosts: dict[str, str]
+    repo: Repository, options: FleetOptions, now: datetime, hosts: dict[str, str | None]
 ) -> list[DrillPoint]:
     """The drills listed within the window (and since ``options.since``), each attributed to
-    the host of the snapshot it restored (read if not read yet)."""
+    the host of the snapshot it restored (``hosts``: snapshot id → host, None for one listed
+    but not read yet: it is read; a snapshot not listed is gone: the drilling host)."""
     start = now - options.drill_window
     if options.since is not None:
         start = min(start, options.since)
@@ -279,13 +282,13 @@ def _id_in(name: str) -> ObjectId | None:
         return None
 
 
-def _drill_point(repo: Repository, drill: DrillFile, hosts: dict[str, str]) -> DrillPoint:
-    host = hosts.get(drill.snapshot)
+def _drill_point(repo: Repository, drill: DrillFile, hosts: dict[str, str | None]) -> DrillPoint:
+    host = hosts.get(drill.snapshot, drill.hostname)  # not listed: gone, the drilling host
     if host is None:
         try:
             host = load_snapshot(repo, ObjectId.from_hex(drill.snapshot)).hostname
-        except (S3VaultError, ValueError):
-            host = drill.hostname  # the snapshot is gone: the drilling host
+        except (ObjectNotFoundError, IntegrityError, FormatVersionError):
+            host = drill.hostname
         hosts[drill.snapshot] = host
     rto = drill.projected_rto_seconds
     return DrillPoint(

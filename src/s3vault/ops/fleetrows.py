@@ -102,6 +102,16 @@ def span(seconds: float) -> str:
     return " ".join(shown) or "0s"
 
 
+def size(n: float) -> str:
+    """Bytes in a binary unit: 512 B, 1.5 KiB, 80.0 MiB."""
+    value, unit = float(n), "B"
+    for bigger in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(value) < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.0f} B" if unit == "B" else f"{value:.1f} {unit}"
+
+
 def host_rows(
     points: Sequence[SnapshotPoint],
     drills: Sequence[DrillPoint],
@@ -183,7 +193,7 @@ def _judged(
         median = statistics.median(usual)
         if last.added > SPIKE * max(median, 1):
             warnings.append(
-                f"last backup added {last.added} bytes, "
+                f"last backup added {size(last.added)}, "
                 f"{last.added / max(median, 1):.0f}x its usual"
             )
     return HostRow(

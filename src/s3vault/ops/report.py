@@ -115,9 +115,9 @@ def report_data(
     stored_now = sum(size for _, size, _ in repo.index.pack_epochs())
     days = _days(start, now)
     snaps = list(result.snapshots)
-    sizes = _size_series(snaps, days, stored_now)
+    sizes = _stored_by_day(snaps, days, stored_now)
     figures = (
-        sizes,
+        _size_figure(days, sizes),
         _added_figure(snaps, days),
         _duration_figure([p for p in snaps if p.time >= start]),
         _drill_figure(result, start),
@@ -149,12 +149,24 @@ def _label(day: datetime) -> str:
     return f"{day - timedelta(seconds=1):%m-%d}"
 
 
-def _size_series(snaps: list[SnapshotPoint], days: list[datetime], stored_now: int) -> Figure:
-    """Stored and logical bytes at the end of each day, and their ratio."""
+def _unit(largest: float) -> tuple[str, float]:
+    """The binary unit that shows ``largest`` bytes as a number from 1 to 1024."""
+    name, size = "B", 1.0
+    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        if largest < size * 1024:
+            break
+        name, size = unit, size * 1024
+    return name, size
+
+
+def _stored_by_day(
+    snaps: list[SnapshotPoint], days: list[datetime], stored_now: int
+) -> list[tuple[int, int]]:
+    """(logical, stored) bytes at the end of each day (see the module docstring)."""
     latest: dict[tuple[str, tuple[str, ...]], int] = {}
-    logical, stored, ratio = [], [], []
     ordered = sorted(snaps, key=lambda p: p.time)
     added_after = sum(p.added for p in ordered if p.time > days[0])
+    out = []
     i = 0
     for day in days:
         while i < len(ordered) and ordered[i].time <= day:
@@ -163,21 +175,29 @@ def _size_series(snaps: list[SnapshotPoint], days: list[datetime], stored_now: i
             if p.time > days[0]:
                 added_after -= p.added
             i += 1
-        gib_logical = sum(latest.values()) / 2**30
-        gib_stored = max(stored_now - added_after, 0) / 2**30
-        logical.append((_label(day), round(gib_logical, 4)))
-        stored.append((_label(day), round(gib_stored, 4)))
-        ratio.append((_label(day), round(gib_logical / gib_stored, 2) if gib_stored else None))
+        out.append((sum(latest.values()), max(stored_now - added_after, 0)))
+    return out
+
+
+def _size_figure(days: list[datetime], sizes: list[tuple[int, int]]) -> Figure:
+    """Stored and logical bytes at the end of each day, and their ratio."""
+    unit, scale = _unit(max((max(pair) for pair in sizes), default=0))
+    labels = [_label(day) for day in days]
+    logical = tuple((x, round(a / scale, 4)) for x, (a, _) in zip(labels, sizes, strict=True))
+    stored = tuple((x, round(b / scale, 4)) for x, (_, b) in zip(labels, sizes, strict=True))
+    ratio = tuple(
+        (x, round(a / b, 2) if a and b else None) for x, (a, b) in zip(labels, sizes, strict=True)
+    )
     return Figure(
         id="sizes",
         title="Stored against logical size, and the dedup ratio",
         kind="line",
-        y_title="GiB",
+        y_title=unit,
         y2_title="logical / stored",
         series=(
-            Series(name="logical (restore size)", points=tuple(logical)),
-            Series(name="stored", points=tuple(stored)),
-            Series(name="dedup ratio", points=tuple(ratio), secondary=True),
+            Series(name="logical (restore size)", points=logical),
+            Series(name="stored", points=stored),
+            Series(name="dedup ratio", points=ratio, secondary=True),
         ),
     )
 
@@ -197,11 +217,13 @@ def _added_figure(snaps: list[SnapshotPoint], days: list[datetime]) -> Figure:
         per[p.host][index] += p.added
     totals = {h: float(sum(v.values())) for h, v in per.items()}
     top = _top_hosts(totals)
+    by_day = [sum(v.get(k, 0) for v in per.values()) for k in range(len(days))]
+    unit, scale = _unit(max(by_day, default=0))
     series = [
         Series(
             name=h,
             points=tuple(
-                (_label(day), round(per[h].get(k, 0) / 2**20, 3)) for k, day in enumerate(days)
+                (_label(day), round(per[h].get(k, 0) / scale, 3)) for k, day in enumerate(days)
             ),
         )
         for h in top
@@ -212,7 +234,7 @@ def _added_figure(snaps: list[SnapshotPoint], days: list[datetime]) -> Figure:
             Series(
                 name=f"others ({len(rest)})",
                 points=tuple(
-                    (_label(day), round(sum(per[h].get(k, 0) for h in rest) / 2**20, 3))
+                    (_label(day), round(sum(per[h].get(k, 0) for h in rest) / scale, 3))
                     for k, day in enumerate(days)
                 ),
             )
@@ -221,7 +243,7 @@ def _added_figure(snaps: list[SnapshotPoint], days: list[datetime]) -> Figure:
         id="added",
         title="Data added per day per host",
         kind="stacked",
-        y_title="MiB",
+        y_title=unit,
         series=tuple(series),
     )
 
@@ -268,14 +290,12 @@ def _drill_figure(result: FleetResult, start: datetime) -> Figure:
         Series(
             name=h,
             points=tuple(
-                (d.time.isoformat(timespec="minutes"), _hours(d.rto_seconds))
-                for d in drills
-                if d.host == h
+                (f"{d.time:%Y-%m-%d %H:%M}", _hours(d.rto_seconds)) for d in drills if d.host == h
             ),
         )
         for h in top
     ]
-    targets = [(d.time.isoformat(timespec="minutes"), _hours(d.rto_target_seconds)) for d in drills]
+    targets = [(f"{d.time:%Y-%m-%d %H:%M}", _hours(d.rto_target_seconds)) for d in drills]
     if any(value is not None for _, value in targets):
         series.append(Series(name="RTO target", points=tuple(targets)))
     return Figure(
@@ -318,16 +338,15 @@ def _coverage_figure(result: FleetResult) -> Figure:
     )
 
 
-def _cost_figure(sizes: Figure, options: ReportOptions, days: list[datetime]) -> Figure:
+def _cost_figure(
+    sizes: list[tuple[int, int]], options: ReportOptions, days: list[datetime]
+) -> Figure:
     """The storage bill of each month in the window (its stored size at the month's end,
     priced by the cost model), then the projection."""
     prices = load_prices(options.prices_file)
-    stored = dict(sizes.series[1].points)
     month_end: dict[str, float] = {}
-    for day in days:
-        value = stored.get(_label(day))
-        if value is not None:
-            month_end[f"{day - timedelta(seconds=1):%Y-%m}"] = value * 2**30
+    for day, (_, stored) in zip(days, sizes, strict=True):
+        month_end[f"{day - timedelta(seconds=1):%Y-%m}"] = float(stored)
     months = sorted(month_end)
     first, last = days[0], days[-1]
     span = max((last - first).total_seconds() / DAY, 1.0)

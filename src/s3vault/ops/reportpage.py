@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from s3vault.errors import ReportError
-from s3vault.ops.fleetrows import HostRow, span
+from s3vault.ops.fleetrows import HostRow, size, span
 from s3vault.ops.report import Figure, ReportData
 
 SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
@@ -107,6 +107,7 @@ def _svg(pygal: Any, figure: Figure) -> str:
         y_title=figure.y_title,
         truncate_legend=30,
         show_dots=figure.kind == "time",
+        include_x_axis=True,  # bars and sizes from zero
         style=pygal.style.CleanStyle(font_family="sans-serif"),
     )
     chart = kind(config)
@@ -139,8 +140,8 @@ def _row(row: HostRow, ledger: bool) -> str:
         row.status,
         f"{row.last_success:%Y-%m-%d %H:%M}" if row.last_success else "-",
         f"{age} / {'~' if row.schedule == 'inferred' else ''}{expected}",
-        f"{row.last_bytes / 2**30:.2f} GiB",
-        f"{row.last_added / 2**20:.1f} MiB",
+        size(row.last_bytes) if row.last_success else "-",
+        size(row.last_added) if row.last_success else "-",
         drill,
         proven,
         "; ".join(row.warnings),
