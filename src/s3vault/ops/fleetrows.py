@@ -2,8 +2,8 @@
 ops/fleet.py reads the figures).
 
 A host's schedule is the first ``expect`` glob it matches, else the median interval between
-the snapshots read of its most recent host and path set ("inferred"), else unknown (one
-snapshot: never overdue, a warning says so). It is overdue when its newest snapshot of any
+the snapshots read of its most recent host and path set ("inferred", from three snapshots
+on), else unknown (never overdue, a warning says so). It is overdue when its newest snapshot of any
 path set is older than ``overdue_factor`` expected intervals; a host an ``expect`` entry names
 without wildcards and that has no snapshot at all is overdue too ("never").
 """
@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+INFER_FROM = 3  # snapshots needed to infer a schedule (two could be a retry minutes apart)
 SPIKE = 10  # a backup that added this many times its usual is a warning
 SPIKE_MIN = 1 << 20  # ... when it added at least this much
 
@@ -173,10 +174,13 @@ def _judged(
     warnings: list[str] = []
     expected, schedule = (interval.total_seconds(), "expected") if interval else (None, "")
     if expected is None:
-        expected = median_interval(p.time for p in groups[last.paths])
+        group = groups[last.paths]
+        expected = median_interval(p.time for p in group) if len(group) >= INFER_FROM else None
         schedule = "inferred" if expected is not None else "unknown"
         if expected is None:
-            warnings.append("schedule unknown (one snapshot): give --expect HOST=INTERVAL")
+            warnings.append(
+                f"schedule unknown ({len(group)} snapshot(s)): give --expect HOST=INTERVAL"
+            )
     age = (now - last.time).total_seconds()
     overdue = expected is not None and age > expected * factor
     late = expected is not None and age > expected
@@ -184,7 +188,11 @@ def _judged(
         warnings.append(f"last snapshot incomplete: {last.files_failed} file(s) not read")
     for paths, items in sorted(groups.items()):
         newest = items[-1]
-        own = expected if interval else median_interval(p.time for p in items)
+        own = (
+            expected
+            if interval or len(items) < INFER_FROM
+            else median_interval(p.time for p in items)
+        )
         stale = (now - newest.time).total_seconds()
         if paths != last.paths and own is not None and stale > own * factor:
             warnings.append(f"paths {','.join(paths)}: last snapshot {span(stale)} ago")
