@@ -145,6 +145,37 @@ def test_fleet_exits_0_when_no_host_is_overdue(history: str, run_cli: RunCli) ->
     assert rows["db1"]["schedule"] == "expected"
 
 
+def test_fleet_takes_expectations_from_a_config_profile(
+    history: str, run_cli: RunCli, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[profiles.ops]\nrepository = "{history}"\n'
+        '[profiles.ops.fleet]\nexpect = { "db*" = "7d", "*" = "1d" }\n'
+    )
+    done = run_cli("--config", str(config), "-P", "ops", "--json", "fleet")
+    assert done.code == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    db1 = next(r for r in rows if r.get("host") == "db1")
+    assert (db1["schedule"], db1["expected_seconds"]) == ("expected", 7 * 86400)
+    config.write_text('[profiles.ops]\n[profiles.ops.fleet]\nexpect = { "db1" = "soon" }\n')
+    done = run_cli("-r", history, "--config", str(config), "-P", "ops", "fleet")
+    assert done.code == 2
+    assert "'soon' is not an interval" in done.stderr
+
+
+def test_report_refuses_bad_input_in_one_line(
+    history: str, run_cli: RunCli, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no" / "such" / "dir" / "r.html"
+    for args in (("--since", "0"), ("--html", str(missing)), ("--region", "moon-1")):
+        html = () if args[0] == "--html" else ("--html", str(tmp_path / "r.html"))
+        done = run_cli("-r", history, "report", *html, *args)
+        assert done.code == 2, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not list(tmp_path.glob("*.html")) and not missing.parent.exists()
+
+
 def test_fleet_refuses_a_bad_expectation(history: str, run_cli: RunCli) -> None:
     for bad in ("web1", "web1=soon", "web1=0"):
         done = run_cli("-r", history, "fleet", "--expect", bad)

@@ -19,6 +19,7 @@ since then) plus the index (the stored size now) and the cost model (cloud/cost.
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -212,7 +213,7 @@ def _added_figure(snaps: list[SnapshotPoint], days: list[datetime]) -> Figure:
     for p in snaps:
         if p.time <= days[0] - timedelta(days=1):
             continue
-        index = next((k for k, day in enumerate(days) if p.time <= day), len(days) - 1)
+        index = min(bisect.bisect_left(days, p.time), len(days) - 1)  # the day it ends in
         per.setdefault(p.host, {}).setdefault(index, 0)
         per[p.host][index] += p.added
     totals = {h: float(sum(v.values())) for h, v in per.items()}
