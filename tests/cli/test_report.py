@@ -3,6 +3,7 @@ history, judged by ``fleet`` and drawn by ``report``, looked at in headless Chro
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -35,6 +36,7 @@ from s3vault.repository.snapshots import load_snapshot, save_snapshot
 from tests.conftest import PASSWORD, TEST_SETTINGS, RunCli, write_file
 
 HOSTS = ("web1", "web2", "db1", "mail1")
+ODD = 'odd<b>&"host'  # one backup only: a name the page must escape everywhere
 DAYS = 21
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "bench-out" / "report.png"
@@ -59,6 +61,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> str:
         done = backup(repo, BackupOptions(paths=(str(src),), host=host), clock=clock)
         assert done.snapshot_id is not None
         firsts[host] = load_snapshot(repo, done.snapshot_id)
+    assert backup(repo, BackupOptions(paths=(str(src),), host=ODD), clock=clock).snapshot_id
     repo = open_repository(options, load_index=True)  # the drills read the trees
     latest: dict[str, ObjectId] = {}
     for day in range(1, DAYS):
@@ -122,7 +125,8 @@ def test_fleet_lists_every_host_and_exits_13_when_one_is_overdue(
 ) -> None:
     code, rows = _fleet(run_cli, history, "--expect", "new1=1d")
     assert code == 13
-    assert set(rows) == {*HOSTS, "new1"}
+    assert set(rows) == {*HOSTS, ODD, "new1"}
+    assert rows[ODD]["schedule"] == "unknown"
     assert rows["db1"]["status"] == "overdue"
     assert rows["new1"]["status"] == "never"
     web1 = rows["web1"]
@@ -151,7 +155,7 @@ def test_fleet_takes_expectations_from_a_config_profile(
     config = tmp_path / "config.toml"
     config.write_text(
         f'[profiles.ops]\nrepository = "{history}"\n'
-        '[profiles.ops.fleet]\nexpect = { "db*" = "7d", "*" = "1d" }\n'
+        '[profiles.ops.fleet]\nexpect = { "db*" = "7d", "web*" = "1d" }\n'
     )
     done = run_cli("--config", str(config), "-P", "ops", "--json", "fleet")
     assert done.code == 0, done.stderr
@@ -247,6 +251,8 @@ def test_report_renders_in_chromium(history: str, run_cli: RunCli, tmp_path: Pat
         width, height = map(int, drawn.split("x"))
         assert width > 0 and height > 0, (figure, drawn)
     assert "no ledger yet" in dom
+    assert html.escape(ODD) in text and "odd<b>" not in text
+    assert dom.count("<tr class=") == len(HOSTS) + 1
     for host in HOSTS:
         assert f'data-host="{host}"' in dom
     assert SCREENSHOT.stat().st_size > 10_000

@@ -128,6 +128,9 @@ def host_rows(
     by_host: dict[str, list[SnapshotPoint]] = {}
     for p in points:
         by_host.setdefault(p.host, []).append(p)
+    drills_of: dict[str, list[DrillPoint]] = {}
+    for d in drills:
+        drills_of.setdefault(d.host, []).append(d)
     named = {pattern for pattern, _ in expect if not any(c in pattern for c in "*?[")}
     rows = []
     for host in sorted(set(by_host) | named):
@@ -137,7 +140,7 @@ def host_rows(
             rows.append(_never(host, interval))
             continue
         row = _judged(host, mine, interval, now, overdue_factor)
-        row = _drilled(row, [d for d in drills if d.host == host], now, drill_window)
+        row = _drilled(row, drills_of.get(host, []), now, drill_window)
         if last_proven is not None and host in last_proven:
             row = replace(row, last_proven=last_proven[host])
         rows.append(row)
@@ -184,8 +187,10 @@ def _judged(
     age = (now - last.time).total_seconds()
     overdue = expected is not None and age > expected * factor
     late = expected is not None and age > expected
-    if last.incomplete or last.files_failed:
+    if last.files_failed:
         warnings.append(f"last snapshot incomplete: {last.files_failed} file(s) not read")
+    elif last.incomplete:
+        warnings.append("last snapshot incomplete: its backup had warnings")
     for paths, items in sorted(groups.items()):
         newest = items[-1]
         own = (
