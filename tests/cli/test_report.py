@@ -126,7 +126,7 @@ def test_fleet_lists_every_host_and_exits_13_when_one_is_overdue(
     code, rows = _fleet(run_cli, history, "--expect", "new1=1d")
     assert code == 13
     assert set(rows) == {*HOSTS, ODD, "new1"}
-    assert rows[ODD]["schedule"] == "unknown"
+    assert (rows[ODD]["schedule"], rows[ODD]["status"]) == ("unknown", "unknown")
     assert rows["db1"]["status"] == "overdue"
     assert rows["new1"]["status"] == "never"
     web1 = rows["web1"]

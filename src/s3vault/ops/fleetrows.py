@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+STATUS_ORDER = ("never", "overdue", "late", "unknown", "ok")  # the rows' order, then by host
 INFER_FROM = 3  # snapshots needed to infer a schedule (two could be a retry minutes apart)
 SPIKE = 10  # a backup that added this many times its usual is a warning
 SPIKE_MIN = 1 << 20  # ... when it added at least this much
@@ -54,7 +55,9 @@ class HostRow:
     """One host: is it protected, is it proven, how big is it."""
 
     host: str
-    status: str  # ok, late (past its interval), overdue (past the factor), never
+    # ok; late (past its interval); overdue (past the factor); never (no snapshot); unknown
+    # (no interval given and too few snapshots to infer one: never overdue)
+    status: str
     overdue: bool
     path_sets: int
     last_success: datetime | None
@@ -124,7 +127,7 @@ def host_rows(
     last_proven: dict[str, datetime] | None = None,
 ) -> list[HostRow]:
     """A row per host of ``points`` (oldest first) and per host ``expect`` names exactly,
-    sorted: overdue first, then by host name."""
+    in STATUS_ORDER, then by host name."""
     by_host: dict[str, list[SnapshotPoint]] = {}
     for p in points:
         by_host.setdefault(p.host, []).append(p)
@@ -144,7 +147,7 @@ def host_rows(
         if last_proven is not None and host in last_proven:
             row = replace(row, last_proven=last_proven[host])
         rows.append(row)
-    rows.sort(key=lambda r: (not r.overdue, r.status != "late", r.host))
+    rows.sort(key=lambda r: (STATUS_ORDER.index(r.status), r.host))
     return rows
 
 
@@ -211,7 +214,7 @@ def _judged(
             )
     return HostRow(
         host=host,
-        status="overdue" if overdue else "late" if late else "ok",
+        status="overdue" if overdue else "late" if late else "ok" if expected else "unknown",
         overdue=overdue,
         path_sets=len(groups),
         last_success=last.time,
