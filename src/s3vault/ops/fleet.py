@@ -11,7 +11,8 @@ each morning, for a repository of H hosts (host and path sets) and S snapshots:
   night of daily backups) and a cold one about ``history`` x H, never S. A group whose newest
   listed files do not show the newest snapshot time (copies, names listed out of order, a
   store without object times) is read whole;
-- drill records listed within ``drill_window`` (cached locally like snapshots);
+- two listings of ``drills/`` and the drill records listed within ``drill_window`` (cached
+  locally like snapshots);
 - per overdue host, one LIST of its audit chain and at most ``AUDIT_TAIL`` GETs (why its
   last attempts failed).
 
@@ -254,10 +255,11 @@ def _read_drills(
     start = now - options.drill_window
     if options.since is not None:
         start = min(start, options.since)
+    listed = set(repo.list_files(ObjectKind.DRILLS))  # also drops removed ones from the cache
     wanted = []
     for info in repo.list_objects(ObjectKind.DRILLS):
         oid = _id_in(info.name)
-        if oid is not None and (info.modified <= 0 or info.modified >= start.timestamp() - SKEW):
+        if oid in listed and (info.modified <= 0 or info.modified >= start.timestamp() - SKEW):
             wanted.append(oid)
     out = []
     for oid in wanted:
