@@ -12,7 +12,7 @@ from s3vault.format.auditfile import AuditRecord
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.repository.audit import LocalChains, append
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import save_snapshot
+from s3vault.repository.snapshots import load_snapshot, save_snapshot
 from tests.conftest import TEST_SETTINGS
 
 TREE = ObjectId.from_hex("ab" * 32)
@@ -96,3 +96,27 @@ def test_fleet_tells_why_an_overdue_host_failed() -> None:
     assert rows["h2"].status == "ok"
     assert any("(exit 14): the store is unreachable" in w for w in rows["h1"].warnings)
     assert any("no backup attempt" in w for w in rows["h0"].warnings)
+
+
+def test_fleet_skips_a_damaged_snapshot_and_judges_by_the_rest() -> None:
+    repo, backend, clock = _fleet_repo()
+    names = sorted(
+        (info.modified, info.name)
+        for info in backend.list("snapshots/")
+        if load_name_host(repo, info.name) == "h0"
+    )
+    damaged = names[-1][1]
+    backend.delete(damaged)
+    backend.put(damaged, b"\x00" * 200)  # the newest of h0, now garbage under its name
+    result = fleet(repo, clock=clock)
+    rows = {r.host: r for r in result.rows}
+    assert set(rows) == set(HOSTS)
+    assert rows["h0"].last_success == clock.now() - timedelta(days=1, hours=2)
+    assert rows["h0"].status == "late"  # 26 hours: past its interval, not 1.5 of it
+    assert list(repo.skipped) == [damaged]
+
+
+def load_name_host(repo: Repository, name: str) -> str:
+    """The host of the snapshot file stored under ``name``."""
+    sid = ObjectId.from_hex(name.removeprefix("snapshots/").split(".")[0])
+    return load_snapshot(repo, sid).hostname
