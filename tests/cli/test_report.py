@@ -278,3 +278,17 @@ def test_report_without_the_extra_says_how_to_install_it(
     assert done.stderr.strip().count("\n") == 0
     assert "pip install 's3vault[report]'" in done.stderr
     assert not page.exists()
+
+
+def test_fleet_and_report_of_an_empty_repository(
+    cli_repo: str, run_cli: RunCli, tmp_path: Path
+) -> None:
+    done = run_cli("-r", cli_repo, "fleet")
+    assert done.code == 0, done.stderr
+    assert "no snapshots in this repository" in done.stdout
+    page = tmp_path / "empty.html"
+    done = run_cli("-r", cli_repo, "report", "--html", str(page))
+    assert done.code == 0, done.stderr
+    text = page.read_text()
+    assert "no data in this period" in text
+    assert "no ledger yet" in text

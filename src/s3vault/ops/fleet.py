@@ -337,5 +337,6 @@ def _with_attempts(repo: Repository, row: HostRow) -> HostRow:
         when = last.time.isoformat(timespec="minutes")
         return row.warned(f"last attempt failed {when} (exit {last.exit_code}): {last.result}")
     if not attempts:
-        return row.warned("no backup attempt in its audit log since its last snapshot")
+        since = " since its last snapshot" if row.last_success else ""
+        return row.warned(f"no backup attempt in its audit log{since}")
     return row

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 from typing import Any
 
 from s3vault.errors import ReportError
@@ -71,8 +72,18 @@ def render(data: ReportData) -> str:
     )
 
 
+def _drawable(figure: Figure) -> Figure:
+    """The figure without series that have no value (pygal cannot draw an axis of none);
+    a secondary series alone is drawn on the primary axis."""
+    series = [s for s in figure.series if any(v is not None for _, v in s.points)]
+    if series and all(s.secondary for s in series):
+        series = [replace(s, secondary=False) for s in series]
+    return replace(figure, series=tuple(series))
+
+
 def _figure(pygal: Any, figure: Figure) -> str:
     caption = f"<figcaption>{html.escape(figure.title)}</figcaption>"
+    figure = _drawable(figure)
     if figure.placeholder or not figure.series:
         text = html.escape(figure.placeholder or "no data in this period")
         return (

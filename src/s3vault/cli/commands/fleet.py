@@ -131,6 +131,9 @@ def _drill(row: HostRow) -> str:
 
 
 def _show(ctx: CliContext, result: FleetResult) -> None:
+    if not result.rows:
+        say(ctx, "no snapshots in this repository (name the hosts you expect: --expect HOST=1d)")
+        return
     table = Table(box=None, pad_edge=False)
     for title in ("host", "status", "last success", "age / interval", "size", "added"):
         table.add_column(title)
