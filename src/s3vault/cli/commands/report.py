@@ -84,5 +84,12 @@ def report(
     if ctx.json:
         emit(ctx, "report", file=str(html_file), figures=figures, hosts=len(result.data.fleet.rows))
     else:
-        say(ctx, f"wrote {html_file}: {len(figures)} plots, {len(result.data.fleet.rows)} hosts")
+        f = result.data.fleet
+        r = f.requests
+        say(
+            ctx,
+            f"wrote {html_file}: {len(figures)} plots, {len(f.rows)} hosts, {len(f.overdue)} "
+            f"overdue; {f.snapshots_read} of {f.snapshots_listed} snapshot files and "
+            f"{len(f.drills)} drills read ({r.get} GET, {r.list} LIST requests)",
+        )
     return 0
