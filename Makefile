@@ -15,7 +15,7 @@ $(RUN): pyproject.toml constraints.txt
 	touch $(RUN)
 
 $(STAMP): $(RUN)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,lint,mount]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,lint,mount,report]'
 	touch $(STAMP)
 
 # The mount tests need libfuse3 (Debian's fuse3): installed when missing and root, as .ci/run
@@ -33,7 +33,7 @@ fuse3:
 lock:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --upgrade -e '.[test,lint,mount]'
+	$(PY) -m pip install --quiet --upgrade -e '.[test,lint,mount,report]'
 	( echo "# The versions \`make test\` installs (make lock refreshes them). Generated: do not edit."; \
 	  $(PY) -m pip freeze --exclude-editable ) > constraints.txt
 	touch $(STAMP)

@@ -279,6 +279,7 @@ PAGES: dict[str, Page] = {
     ),
     "multi-account.md": Page(store="moto"),
     "capacity.md": Page(repo=True),
+    "fleet.md": Page(repo=True),
     "performance.md": Page(repo=True),
     "config.md": Page(password=False),
     "immutability.md": Page(store="moto"),

@@ -31,6 +31,7 @@ from s3vault.errors import (
     IntegrityError,
     MountError,
     NoKeyError,
+    ReportError,
     RepositoryNotFoundError,
     S3VaultError,
     UsageError,
@@ -71,6 +72,8 @@ from s3vault.ops.doctor import DoctorOptions, DoctorResult, doctor
 from s3vault.ops.drill import DrillOptions, DrillResult, drill_history, restore_test
 from s3vault.ops.dump import DumpOptions, DumpResult, dump
 from s3vault.ops.find import FindOptions, FindResult, find
+from s3vault.ops.fleet import CoveragePoint, FleetOptions, FleetResult, LedgerFigures, fleet
+from s3vault.ops.fleetrows import DrillPoint, HostRow, SnapshotPoint
 from s3vault.ops.forget import ForgetOptions, ForgetResult, forget, split_group_by
 from s3vault.ops.iam import iam_policy
 from s3vault.ops.init import InitOptions, InitResult, init, object_lock_policy
@@ -104,6 +107,7 @@ from s3vault.ops.repair import (
     repair_snapshots,
 )
 from s3vault.ops.repairpacks import RepairPacksOptions, RepairPacksResult, repair_packs
+from s3vault.ops.report import ReportOptions, ReportResult, report
 from s3vault.ops.restore import RestoreOptions, RestoreResult, restore
 from s3vault.ops.rewrite import RewriteOptions, RewriteResult, SnapshotRewrite, rewrite
 from s3vault.ops.session import RepoOptions, open_repository
@@ -169,6 +173,17 @@ __all__ = [
     "unlock",
     "copy",
     "stats",
+    "fleet",
+    "FleetOptions",
+    "FleetResult",
+    "HostRow",
+    "SnapshotPoint",
+    "DrillPoint",
+    "LedgerFigures",
+    "CoveragePoint",
+    "report",
+    "ReportOptions",
+    "ReportResult",
     "list_keys",
     "list_epochs",
     "add_key",
@@ -307,4 +322,5 @@ __all__ = [
     "WrongPasswordError",
     "IntegrityError",
     "MountError",
+    "ReportError",
 ]

@@ -15,8 +15,9 @@
     │   └── BackendUnavailableError (14)  still failing after retries
     ├── FormatVersionError (1)            written by a newer s3vault
     ├── RestoreError (1)                  restore could not write a file (disk full, permissions)
-    └── MountError (1)                    mount: FUSE, libfuse3 or the binding is missing, or
-                                          the kernel refused the mount
+    ├── MountError (1)                    mount: FUSE, libfuse3 or the binding is missing, or
+    │                                     the kernel refused the mount
+    └── ReportError (1)                   report: the plotting library (the report extra) is missing
 
 Every class carries ``exit_code``; the CLI maps exceptions to codes in exactly one place
 (``cli/__init__.py``), which also decides exit 3 (a backup with unreadable sources) and 130
@@ -171,3 +172,7 @@ class RestoreError(S3VaultError):
 class MountError(S3VaultError):
     """``mount`` cannot serve: FUSE (/dev/fuse), libfuse3 (the fuse3 package) or the Python
     binding (the ``mount`` extra) is missing, or the mount itself failed."""
+
+
+class ReportError(S3VaultError):
+    """``report`` cannot draw: the plotting library (the ``report`` extra) is missing."""

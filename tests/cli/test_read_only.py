@@ -303,6 +303,7 @@ READING = [
     (("restore-test", "--history"), ()),
     (("cost",), ()),
     (("stats",), ()),
+    (("fleet",), ()),
     (("key", "list"), ()),
     (("audit",), ()),
 ]
@@ -315,7 +316,17 @@ READING = [
 SAMPLE = {
     "unprivileged": {args[0] for args, _ in READING} | {"--json", "forget", "prune", "key"},
     "mount": {"verify", "restore-test", "forget"},
-    "s3": {"snapshots", "verify", "restore-test", "cost", "stats", "forget", "prune", "key"},
+    "s3": {
+        "snapshots",
+        "verify",
+        "restore-test",
+        "cost",
+        "stats",
+        "fleet",
+        "forget",
+        "prune",
+        "key",
+    },
 }
 
 

@@ -99,6 +99,7 @@ TABLES: dict[str, dict[str, type]] = {
         "sse_kms": bool,
         "bucket_key": bool,
     },
+    "fleet": {"expect": dict},  # host glob → expected backup interval (fleet, report)
 }
 SECRETS = {"password", "aws_secret_access_key", "secret_key", "recovery_key"}
 

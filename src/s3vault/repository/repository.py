@@ -65,7 +65,7 @@ CONFIG_FIX = (
 )
 SHARDED_LISTING_ABOVE = 2000  # packs: list data/ and tree/ shard by shard, in parallel
 LISTINGS = 8
-CACHED = frozenset({ObjectKind.SNAPSHOTS, ObjectKind.DELETIONS})  # immutable, read by every run
+CACHED = frozenset({ObjectKind.SNAPSHOTS, ObjectKind.DELETIONS, ObjectKind.DRILLS})  # immutable
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

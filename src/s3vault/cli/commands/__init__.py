@@ -12,6 +12,7 @@ from s3vault.cli.commands.diff import diff
 from s3vault.cli.commands.drill import drill
 from s3vault.cli.commands.dump import dump
 from s3vault.cli.commands.find import find
+from s3vault.cli.commands.fleet import fleet
 from s3vault.cli.commands.forget import forget
 from s3vault.cli.commands.iam import iam_policy
 from s3vault.cli.commands.init import init
@@ -21,6 +22,7 @@ from s3vault.cli.commands.ls import ls
 from s3vault.cli.commands.mount import mount
 from s3vault.cli.commands.prune import prune
 from s3vault.cli.commands.repair import repair
+from s3vault.cli.commands.report import report
 from s3vault.cli.commands.restore import restore
 from s3vault.cli.commands.rewrite import rewrite
 from s3vault.cli.commands.run import run
@@ -57,6 +59,8 @@ COMMANDS = [
     run,
     copy,
     stats,
+    fleet,
+    report,
     cost,
     iam_policy,
     setup_bucket,

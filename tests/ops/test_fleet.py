@@ -1,0 +1,122 @@
+"""fleet reads few snapshot files (issue 19): per group tag only the newest by listing time,
+the whole group when a copied-in snapshot makes listing time lie; an overdue host's failed
+attempt comes from its audit chain."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from s3vault import FleetOptions, ManualClock, ObjectId, fleet
+from s3vault.backend.memory import MemoryBackend
+from s3vault.format.auditfile import AuditRecord
+from s3vault.format.snapshotfile import SnapshotFile
+from s3vault.repository.audit import LocalChains, append
+from s3vault.repository.repository import Repository
+from s3vault.repository.snapshots import load_snapshot, save_snapshot
+from tests.conftest import TEST_SETTINGS
+
+TREE = ObjectId.from_hex("ab" * 32)
+HOSTS = ("h0", "h1", "h2")
+DAYS = 15
+
+
+class CountingBackend(MemoryBackend):
+    """The memory store, counting snapshot GETs."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock=clock)
+        self.snapshot_gets = 0
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        if name.startswith("snapshots/"):
+            self.snapshot_gets += 1
+        return super().get(name, offset, length)
+
+
+def _fleet_repo() -> tuple[Repository, CountingBackend, ManualClock]:
+    clock = ManualClock(datetime(2026, 3, 1, 2, tzinfo=UTC))
+    backend = CountingBackend(clock)
+    repo = Repository.create(backend, b"pw", TEST_SETTINGS, created="test")
+    for _ in range(DAYS):
+        clock.advance(timedelta(days=1))
+        for host in HOSTS:
+            snap = SnapshotFile(time=clock.now(), tree=TREE, paths=("/etc",), hostname=host)
+            save_snapshot(repo, snap)
+    clock.advance(timedelta(hours=2))
+    return repo, backend, clock
+
+
+def test_fleet_reads_only_the_newest_of_each_group() -> None:
+    repo, backend, clock = _fleet_repo()
+    result = fleet(repo, FleetOptions(history=4), clock=clock)
+    assert result.snapshots_listed == DAYS * len(HOSTS)
+    assert result.snapshots_read == 4 * len(HOSTS)
+    assert backend.snapshot_gets == 4 * len(HOSTS)
+    assert [r.host for r in result.rows] == list(HOSTS)
+    for row in result.rows:
+        assert row.status == "ok"
+        assert row.schedule == "inferred"
+        assert row.expected_seconds == 86400
+        assert row.age_seconds == 7200
+
+
+def test_fleet_reads_a_group_whole_when_listing_time_lies() -> None:
+    repo, _backend, clock = _fleet_repo()
+    newest = clock.now() - timedelta(hours=2)
+    # copied in now, from long ago: the newest file by listing time, the oldest by its time
+    old = SnapshotFile(
+        time=datetime(2025, 1, 1, tzinfo=UTC), tree=TREE, paths=("/etc",), hostname="h0"
+    )
+    save_snapshot(repo, old)
+    result = fleet(repo, FleetOptions(history=1), clock=clock)
+    rows = {r.host: r for r in result.rows}
+    assert rows["h0"].last_success == newest
+    assert result.snapshots_read == (DAYS + 1) + 1 + 1
+
+
+def test_fleet_tells_why_an_overdue_host_failed() -> None:
+    repo, _backend, clock = _fleet_repo()
+    clock.advance(timedelta(days=3))
+    failed = AuditRecord(
+        seq=0,
+        prev=None,
+        time=clock.now(),
+        hostname="h1",
+        username="root",
+        operation="backup",
+        key_id="00",
+        arguments=("backup", "/etc"),
+        exit_code=14,
+        result="the store is unreachable",
+    )
+    append(repo, failed, LocalChains(None))
+    result = fleet(repo, FleetOptions(expect=(("h2", timedelta(days=7)),)), clock=clock)
+    rows = {r.host: r for r in result.rows}
+    assert [r.host for r in result.overdue] == ["h0", "h1"]
+    assert rows["h2"].status == "ok"
+    assert any("(exit 14): the store is unreachable" in w for w in rows["h1"].warnings)
+    assert any("no backup attempt" in w for w in rows["h0"].warnings)
+
+
+def test_fleet_skips_a_damaged_snapshot_and_judges_by_the_rest() -> None:
+    repo, backend, clock = _fleet_repo()
+    names = sorted(
+        (info.modified, info.name)
+        for info in backend.list("snapshots/")
+        if load_name_host(repo, info.name) == "h0"
+    )
+    damaged = names[-1][1]
+    backend.delete(damaged)
+    backend.put(damaged, b"\x00" * 200)  # the newest of h0, now garbage under its name
+    result = fleet(repo, clock=clock)
+    rows = {r.host: r for r in result.rows}
+    assert set(rows) == set(HOSTS)
+    assert rows["h0"].last_success == clock.now() - timedelta(days=1, hours=2)
+    assert rows["h0"].status == "late"  # 26 hours: past its interval, not 1.5 of it
+    assert list(repo.skipped) == [damaged]
+
+
+def load_name_host(repo: Repository, name: str) -> str:
+    """The host of the snapshot file stored under ``name``."""
+    sid = ObjectId.from_hex(name.removeprefix("snapshots/").split(".")[0])
+    return load_snapshot(repo, sid).hostname
