@@ -4,12 +4,16 @@ attempt comes from its audit chain."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 from s3vault import FleetOptions, ManualClock, ObjectId, fleet
 from s3vault.backend.memory import MemoryBackend
 from s3vault.format.auditfile import AuditRecord
+from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
+from s3vault.ops.fleet import ledger_figures
+from s3vault.repository import ledger as ledgers
 from s3vault.repository.audit import LocalChains, append
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import load_snapshot, save_snapshot
@@ -120,3 +124,28 @@ def load_name_host(repo: Repository, name: str) -> str:
     """The host of the snapshot file stored under ``name``."""
     sid = ObjectId.from_hex(name.removeprefix("snapshots/").split(".")[0])
     return load_snapshot(repo, sid).hostname
+
+
+def test_the_ledger_gives_the_coverage_history() -> None:
+    """No ledger: None ("no ledger yet"). Two packs, one proven 40 days ago and one 5 days ago:
+    today only the new proof is within 30 days; 29 days ago only the old one was (11 days
+    old then, the new one not made yet)."""
+    clock = ManualClock(datetime(2026, 3, 1, 2, tzinfo=UTC))
+    repo = Repository.create(MemoryBackend(clock=clock), b"pw", TEST_SETTINGS, created="test")
+    assert ledger_figures(repo, now=clock.now()) is None
+    writer = repo.blob_writer()
+    for _ in range(2):
+        writer.save(BlobType.DATA, b"x" * 1000 + bytes(os.urandom(8)))
+        writer.flush()
+    old, new = sorted(repo.list_packs(), key=lambda p: p.hex())
+    sizes = {p: info.size for p, info in repo.list_packs().items()}
+    now = clock.now()
+    ledgers.record(repo, [(old, 1)], operation="verify", hostname="a", now=now - timedelta(40))
+    ledgers.record(repo, [(new, 1)], operation="verify", hostname="a", now=now - timedelta(5))
+    figures = ledger_figures(repo, now=now)
+    assert figures is not None and len(figures.history) == 30
+    today = figures.history[-1]
+    assert today.proven_share == sizes[new] / (sizes[old] + sizes[new])
+    assert today.oldest_unproven_seconds == timedelta(40).total_seconds()
+    first = figures.history[0]  # 29 days ago: the old proof was 11 days old, the new one not yet
+    assert first.proven_share == sizes[old] / (sizes[old] + sizes[new])

@@ -16,9 +16,8 @@ each morning, for a repository of H hosts (host and path sets) and S snapshots:
 - per overdue host, one LIST of its audit chain and at most ``AUDIT_TAIL`` GETs (why its
   last attempts failed).
 
-The verification ledger (issue 19, later) adds "last proven" per host and the coverage over
-time: ``ledger_figures`` is its one hook; until it exists it returns None, shown as "no
-ledger yet".
+The verification ledger gives the coverage over time (``ledger_figures``); while the ledger is
+empty it is None, shown as "no ledger yet".
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ from s3vault.format.layout import ObjectKind, snapshot_tag
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.ops.fleetrows import DrillPoint, HostRow, SnapshotPoint, host_rows
+from s3vault.repository import ledger as ledgers
 from s3vault.repository.audit import host_tag
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import damaged_snapshot_hint, load_snapshot
@@ -79,12 +79,48 @@ class LedgerFigures:
     history: tuple[CoveragePoint, ...] = ()
 
 
+DAY = 86_400.0
+COVERAGE_PERIOD = 30 * DAY  # the period the fleet's coverage is judged against
+HISTORY_DAYS = 30
+
+
 def ledger_figures(repo: Repository, *, now: datetime) -> LedgerFigures | None:
-    """THE hook for the verification ledger: its figures for ``fleet`` ("last proven") and
-    ``report`` (the coverage plot). None until the ledger exists (shown as "no ledger yet");
-    the ledger's author fills this one function in."""
-    del repo, now
-    return None
+    """The verification ledger's figures for the report's coverage plot: for each of the last
+    30 days, the share of today's stored bytes proven within the 30 days before it and the age
+    of the least recently proven pack. None while the ledger is empty ("no ledger yet").
+
+    Prune keeps only each pack's newest proof, so before a compaction the history is exact and
+    after it a lower bound. Per-host "last proven" (which needs each host's packs, a walk of
+    its trees) is not computed: the fleet table shows "-".
+
+    Raises:
+        BackendError: storage could not be listed or read.
+    """
+    ledger = ledgers.load(repo)
+    if not ledger.files:
+        return None
+    stored = {pid: info.size for pid, info in repo.list_packs().items()}
+    total = sum(stored.values())
+    times = {pid: sorted(ledger.times.get(pid, ())) for pid in stored}
+    start = min((t[0] for t in times.values() if t), default=now.timestamp())
+    history = []
+    for back in range(HISTORY_DAYS - 1, -1, -1):
+        at = now.timestamp() - back * DAY
+        proven, oldest = 0, 0.0
+        for pid, size in stored.items():
+            last = max((t for t in times[pid] if t <= at), default=None)
+            if last is not None and last >= at - COVERAGE_PERIOD:
+                proven += size
+            else:
+                oldest = max(oldest, at - (last if last is not None else min(start, at)))
+        history.append(
+            CoveragePoint(
+                time=datetime.fromtimestamp(at, tz=now.tzinfo),
+                proven_share=proven / total if total else 1.0,
+                oldest_unproven_seconds=oldest,
+            )
+        )
+    return LedgerFigures(period_seconds=COVERAGE_PERIOD, history=tuple(history))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

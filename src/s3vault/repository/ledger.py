@@ -41,9 +41,11 @@ class Ledger:
     proofs: dict[ObjectId, LastProof] = field(default_factory=dict)
     files: list[ObjectId] = field(default_factory=list)  # every file listed (live or not)
     unreadable: dict[str, str] = field(default_factory=dict)  # name → why it was skipped
+    times: dict[ObjectId, list[float]] = field(default_factory=dict)  # every proof still kept
 
     def add(self, pack: ObjectId, proof: LastProof) -> None:
-        """Keep the newer of two proofs."""
+        """Keep the newer of two proofs (and every proof's time)."""
+        self.times.setdefault(pack, []).append(proof.time)
         known = self.proofs.get(pack)
         if known is None or proof.time > known.time:
             self.proofs[pack] = proof
