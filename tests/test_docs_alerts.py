@@ -153,6 +153,8 @@ def real_runs(tmp_path: Path, run_cli: RunCli) -> list[Run]:
     run(72 * HOUR + 120, 0, "-r", str(a), "prune")
     run(72 * HOUR + 180, 10, "-r", str(b), "backup", str(src))
     run(72 * HOUR + 240, 10, "-r", str(b), "restore-test")
+    # a coverage run that proves one pack of several: part of A stays unproven
+    run(72 * HOUR + 270, 0, "-r", str(a), "verify", "--coverage", "30d", "--budget", "1K")
     pack = sorted(p for p in (a / "data").rglob("*") if p.is_file())[0]
     damaged = bytearray(pack.read_bytes())
     damaged[len(damaged) // 3] ^= 0xFF
@@ -208,7 +210,7 @@ def test_alert_rules_fire_on_the_series_real_runs_wrote(tmp_path: Path, run_cli:
         assert text.count(shipped) == 1, shipped
         text = text.replace(shipped, lowered)
     rules = rules_of(text)
-    assert len(rules) == 7
+    assert len(rules) == 8
     (tmp_path / "alerts.yml").write_text(text)
 
     def fired(name: str, *label_sets: dict[str, str]) -> dict[str, Any]:
@@ -253,6 +255,7 @@ def test_alert_rules_fire_on_the_series_real_runs_wrote(tmp_path: Path, run_cli:
             **always,
             "S3vaultBackupMissed": [on("x", "backup", a), on("x", "backup", b)],
             "S3vaultPruneOverdue": [{"repository": a}, {"repository": b}],
+            "S3vaultVerifyCoverageBehind": [on("x", "verify", a)],  # unproven for 2 days
         },
     }
     tests = [

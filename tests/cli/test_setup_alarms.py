@@ -57,9 +57,9 @@ def test_setup_alarms_on_the_metrics_real_runs_put(
     done = run_cli(*args, "--max-growth-per-day", "1G", env=env)
     assert done.code == 0, done.stderr
     *lines, summary = done.stdout.splitlines()
-    assert len(lines) == 9, done.stdout  # 2 per host (this one, silent-1) + 5 for the repository
+    assert len(lines) == 10, done.stdout  # 2 per host (this one, silent-1) + 6 for the repository
     assert all(line.startswith("created ") for line in lines), done.stdout
-    assert summary == f"9 alarms notifying {topic}: 9 created"
+    assert summary == f"10 alarms notifying {topic}: 10 created"
     alarms = alarms_by_scenario(cw)
     here = socket.gethostname()
     missed = {dims(a)["Host"]: a for a in alarms["backup-missed"]}
@@ -96,6 +96,7 @@ def test_setup_alarms_on_the_metrics_real_runs_put(
             1,
         ),
         "verify-damage": ("verify_problems", "Maximum", 0.0, "GreaterThanThreshold", 1),
+        "verify-coverage-behind": ("verify_proven_ratio", "Maximum", 1.0, "LessThanThreshold", 2),
         "prune-overdue": (
             "last_prune_timestamp_seconds",
             "SampleCount",
@@ -119,18 +120,19 @@ def test_setup_alarms_on_the_metrics_real_runs_put(
         assert alarm["AlarmActions"] == [topic]
     assert alarms["prune-overdue"][0]["TreatMissingData"] == "breaching"
     assert alarms["repository-growth"][0]["Period"] == 86400
+    assert alarms["verify-coverage-behind"][0]["Period"] == 86400
 
     again = run_cli("--json", *args, "--max-growth-per-day", "1G", env=env)
     assert again.code == 0
     objects = [json.loads(line) for line in again.stdout.splitlines()]
-    assert len(objects) == 9
+    assert len(objects) == 10
     assert {(o["message_type"], o["state"]) for o in objects} == {("alarm", "unchanged")}
     plan = run_cli(*args, "--max-growth-per-day", "1G", "--max-backup-age", "2d", "-n", env=env)
     assert plan.code == 0, plan.stderr
     would = [line for line in plan.stdout.splitlines() if line.startswith("would be updated")]
     assert len(would) == 2 and all("backup-missed" in line for line in would), plan.stdout
     assert "each of 48 periods of 1 h" in would[0]
-    assert plan.stdout.splitlines()[-1].endswith(": 7 unchanged, 2 would be updated")
+    assert plan.stdout.splitlines()[-1].endswith(": 8 unchanged, 2 would be updated")
     assert alarms_by_scenario(cw)["backup-missed"][0]["EvaluationPeriods"] == 26  # dry run
     changed = run_cli(*args, "--max-growth-per-day", "1G", "--max-backup-age", "2d", env=env)
     assert changed.code == 0

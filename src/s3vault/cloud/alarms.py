@@ -13,6 +13,8 @@ whichever host drills, verifies or prunes):
 - ``restore-test-failed``: a drill's ``restore_test_passed`` was 0 (held until one passes);
 - ``restore-test-slow``: a drill projected a full restore longer than the RTO target;
 - ``verify-damage``: verify found problems (``verify_problems`` above 0);
+- ``verify-coverage-behind``: ``verify --coverage`` reported part of the repository unproven
+  within its period (``verify_proven_ratio`` below 1) on two days running;
 - ``prune-overdue``: no ``last_prune_timestamp_seconds`` datum in any hour of the allowed age
   (7 days by default; missing data is breaching);
 - ``repository-growth`` (only with a projection): the backups added more bytes in a day
@@ -36,6 +38,7 @@ import botocore.exceptions
 from s3vault.errors import BackendError, UsageError
 
 HOUR = 3600
+DAY = 24 * HOUR
 MAX_EVALUATION = 7 * 86400  # CloudWatch: period × evaluation periods
 MAX_NAME = 255
 IAM_ACTIONS = (
@@ -218,6 +221,18 @@ def plan_alarms(settings: AlarmSettings) -> list[Alarm]:
             statistic="Maximum",
             threshold=0.0,
             comparison="GreaterThanThreshold",
+        ),
+        _repository_alarm(
+            settings,
+            "verify-coverage-behind",
+            "verify --coverage left part of the repository unproven within its period two days "
+            "running; it says what budget catches up (docs/verify.md)",
+            metric="verify_proven_ratio",
+            statistic="Maximum",
+            period=DAY,
+            evaluation_periods=2,
+            threshold=1.0,
+            comparison="LessThanThreshold",
         ),
         _repository_alarm(
             settings,

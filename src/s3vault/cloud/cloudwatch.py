@@ -28,6 +28,7 @@ REPOSITORY_FIGURES = frozenset(
         "repository_bytes",
         "last_prune_timestamp_seconds",
         "verify_problems",
+        "verify_proven_ratio",
         "restore_test_passed",
         "restore_test_projected_rto_seconds",
     }

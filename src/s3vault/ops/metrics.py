@@ -53,7 +53,14 @@ HELP = {
     "restore_test_projected_rto_seconds": "Projected time to restore the whole snapshot",
     "restore_test_snapshot_age_seconds": "Age of the drilled snapshot (RPO)",
 }
-CARRIED = ("last_prune_timestamp_seconds",)  # kept from the file when this run has none
+# kept from the file when this run has none (a verify without --coverage leaves the ledger's
+# coverage as the last coverage run measured it)
+CARRIED = (
+    "last_prune_timestamp_seconds",
+    "verify_proven_ratio",
+    "verify_unproven_bytes",
+    "verify_oldest_proof_age_seconds",
+)
 _LINE = re.compile(r"^s3vault_(\w+)\{(.*)\} (\S+)$")
 
 
