@@ -24,7 +24,7 @@ from tests.conftest import RepoHandle
 def test_a_repository_with_one_password_is_warned_about(local_repo: RepoHandle) -> None:
     result = doctor(DoctorOptions(url=local_repo.url), opener=local_repo.open)
     states = {c.item: c.state for c in result.checks}
-    assert states == {"repository": OK, "keys": WARNING}
+    assert states == {"repository": OK, "keys": WARNING, "key age": OK}
     assert (result.wrong, result.warnings) == (0, 1)
     keys = next(c for c in result.checks if c.item == "keys")
     assert "key add --recovery" in keys.fix
@@ -33,7 +33,7 @@ def test_a_repository_with_one_password_is_warned_about(local_repo: RepoHandle) 
 def test_a_recovery_key_settles_the_keys_check(local_repo: RepoHandle) -> None:
     add_recovery_key(local_repo.open())
     result = doctor(DoctorOptions(url=local_repo.url), opener=local_repo.open)
-    assert [c.state for c in result.checks] == [OK, OK]
+    assert [c.state for c in result.checks] == [OK, OK, OK]  # opens, keys, key age
 
 
 def test_a_repository_that_does_not_open_is_a_finding_not_an_error(

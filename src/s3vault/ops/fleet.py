@@ -37,7 +37,7 @@ from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.ops.fleetrows import DrillPoint, HostRow, SnapshotPoint, host_rows
 from s3vault.repository import ledger as ledgers
-from s3vault.repository.audit import host_tag
+from s3vault.repository.audit import host_records
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import damaged_snapshot_hint, load_snapshot
 
@@ -342,17 +342,16 @@ def _drill_point(repo: Repository, drill: DrillFile, hosts: dict[str, str | None
 def _audit_tail(repo: Repository, host: str, after: datetime | None) -> list[AuditRecord]:
     """The host's newest audit records (at most AUDIT_TAIL, newest first), written after
     ``after``; a record that does not open is passed over (``audit`` verifies the chains)."""
-    prefix = f"{ObjectKind.AUDIT.value}/{host_tag(repo, host)}/"
     infos = [
         i
-        for i in repo.backend.list(prefix)
+        for i in host_records(repo, host)
         if after is None or i.modified <= 0 or i.modified >= after.timestamp()
     ]
     infos.sort(key=lambda i: i.name, reverse=True)  # names start with the zero-padded seq
     records = []
     for info in infos[:AUDIT_TAIL]:
         try:
-            sealed = repo.backend.get(info.name)
+            sealed = repo.read_listed(info)
             records.append(AuditRecord.decode(repo.sealer.open_file(SealedKind.AUDIT, sealed)))
         except S3VaultError:
             continue

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from s3vault.backend.base import ObjectInfo
 from s3vault.crypto.hashing import blob_id
 from s3vault.errors import IntegrityError, S3VaultError
 from s3vault.format.auditfile import AuditRecord
@@ -122,6 +123,11 @@ def chain_end(repo: Repository, tag: str) -> ChainEnd | None:
         if parsed is not None and (best is None or parsed[1] > best.seq):
             best = ChainEnd(parsed[1], parsed[2])
     return best
+
+
+def host_records(repo: Repository, hostname: str) -> list[ObjectInfo]:
+    """The stored records of one host's chain, as one LIST of its prefix lists them."""
+    return list(repo.backend.list(f"{PREFIX}{host_tag(repo, hostname)}/"))
 
 
 def append(repo: Repository, record: AuditRecord, local: LocalChains) -> tuple[str, AuditRecord]:
