@@ -26,13 +26,20 @@ from s3vault.archiver import walk
 from s3vault.archiver.changes import ChangeRules, unchanged
 from s3vault.archiver.chunking import FdReader, FileReader
 from s3vault.archiver.excludes import ExcludeMatcher, ExcludeRules
-from s3vault.archiver.scan import list_dir, metadata_node, node_type
-from s3vault.archiver.trees import PendingDir
+from s3vault.archiver.reuse import (
+    JsonNode,
+    ParentListing,
+    same_dir_node,
+    subtree_of,
+    unchanged_object,
+)
+from s3vault.archiver.scan import list_dir, metadata_node, node_type, read_xattrs
+from s3vault.archiver.trees import Encoded, PendingDir
 from s3vault.archiver.walk import DirFrame, PathBuffer, is_deep
 from s3vault.chunker import ByteStream, ChunkerParams
-from s3vault.errors import IntegrityError, ObjectNotFoundError
+from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
 from s3vault.format.packfile import BlobType
-from s3vault.format.tree import Node, NodeType
+from s3vault.format.tree import Node, NodeType, node_to_json
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
@@ -257,15 +264,28 @@ class Archiver:
         try:
             return {n.name: n for n in self._repo.load_tree(tid).nodes}
         except (IntegrityError, ObjectNotFoundError) as exc:
-            self._repo.index.drop_blob(BlobType.TREE, tid)
-            shown = os.fsdecode(path)
-            message = (
-                f"the parent snapshot's tree is unreadable ({exc}); files below are read again"
-            )
-            with self._lock:
-                self.stats.notices.append((shown, message))
-            self._progress.warned(shown, message)
+            self._parent_unreadable(tid, path, exc)
             return {}
+
+    def _parent_listing(self, tid: ObjectId | None, path: bytes) -> ParentListing | None:
+        """The parent snapshot's tree of a directory as its JSON objects (archiver/reuse.py);
+        an unreadable one as in ``_tree_nodes``: the directory is backed up as if it had no
+        parent, and the run says so."""
+        if tid is None:
+            return None
+        try:
+            return ParentListing.parse(self._repo.load_blob(BlobType.TREE, tid))
+        except (IntegrityError, ObjectNotFoundError, FormatVersionError) as exc:
+            self._parent_unreadable(tid, path, exc)
+            return None
+
+    def _parent_unreadable(self, tid: ObjectId, path: bytes, exc: Exception) -> None:
+        self._repo.index.drop_blob(BlobType.TREE, tid)
+        shown = os.fsdecode(path)
+        message = f"the parent snapshot's tree is unreadable ({exc}); files below are read again"
+        with self._lock:
+            self.stats.notices.append((shown, message))
+        self._progress.warned(shown, message)
 
     def _add_targets(
         self,
@@ -503,7 +523,8 @@ class Archiver:
         """Walk a directory and everything below it, depth first in name order, with an
         explicit stack of frames (archiver/walk.py): no recursion, whatever the depth."""
         paths = PathBuffer(path)
-        top = self._enter(paths, None, path, len(path), meta, st, pnode, root_dev)
+        psub = pnode.subtree if pnode is not None and pnode.type is NodeType.DIR else None
+        top = self._enter(paths, None, path, len(path), meta, st, psub, root_dev)
         stack = [top]
         while stack:
             frame = stack[-1]
@@ -525,15 +546,15 @@ class Archiver:
         plen: int,
         meta: Node,
         st: os.stat_result,
-        pnode: Node | None,
+        psub: ObjectId | None,
         root_dev: int,
     ) -> DirFrame:
-        """Open a directory for the walk: list it, and find its parent snapshot's entries."""
-        psub = pnode.subtree if pnode is not None and pnode.type is NodeType.DIR else None
+        """Open a directory for the walk: list it, and find its parent snapshot's entries
+        (``psub``: the parent snapshot's tree of it)."""
         frame = DirFrame(
             pdir=PendingDir(meta, psub),
             entries=iter(()),
-            parent_nodes={},
+            parent=None,
             plen=plen,
             io=io,
             ident=(st.st_dev, st.st_ino),
@@ -555,7 +576,9 @@ class Archiver:
             )
             entries = []
         frame.entries = iter(entries)
-        frame.parent_nodes = self._tree_nodes(psub, paths.path(plen) if psub else b"")
+        frame.parent = self._parent_listing(psub, paths.path(plen) if psub else b"")
+        if frame.parent is not None:
+            frame.pdir.parent_count = frame.parent.count
         return frame
 
     def _leave(self, paths: PathBuffer, frame: DirFrame, parent: DirFrame | None) -> None:
@@ -596,22 +619,70 @@ class Archiver:
             return None
         if self._skipped(real, name, cst, frame.tagged):
             return None
-        is_dir = stat.S_ISDIR(cst.st_mode)
-        pnode = frame.parent_nodes.get(name)
-        if not is_dir:
-            entry = self._leaf(io, name, cst, pnode, shown=real if deep else None, open_now=deep)
-            if entry is not None:
-                frame.pdir.add(entry)
+        pobj = frame.parent.get(name) if frame.parent is not None else None
+        if not stat.S_ISDIR(cst.st_mode):
+            self._visit_leaf(frame, io, name, cst, pobj, real if deep else None)
             return None
         try:
             meta = self._meta(io, name, cst)
         except OSError as exc:
             self._warn(real, f"cannot read metadata: {exc.strerror}", failed=True)
             return None
+        psub = None
+        if pobj is not None and pobj.get("type") == NodeType.DIR.value:
+            psub = subtree_of(pobj)
         plen = paths.enter(frame.plen, name)
-        child = self._enter(paths, frame, io, plen, meta, cst, pnode, root_dev)
+        child = self._enter(paths, frame, io, plen, meta, cst, psub, root_dev)
+        child.pdir.meta_same = psub is not None and same_dir_node(meta, pobj)
         frame.pdir.add(child.pdir)
         return child
+
+    def _visit_leaf(
+        self,
+        frame: DirFrame,
+        io: bytes,
+        name: bytes,
+        st: os.stat_result,
+        pobj: JsonNode | None,
+        shown: bytes | None,
+    ) -> None:
+        """An entry that is not a directory: an unchanged file is compared with its parent's
+        node as the tree records it (archiver/reuse.py); anything else takes ``_leaf``."""
+        if pobj is None:
+            entry = self._leaf(io, name, st, None, shown=shown, open_now=shown is not None)
+            if entry is not None:
+                frame.pdir.add(entry)
+            return
+        if stat.S_ISREG(st.st_mode):
+            try:
+                obj = unchanged_object(
+                    pobj,
+                    name,
+                    st,
+                    index=self._repo.index,
+                    rules=self._opts.changes,
+                    xattrs=lambda: read_xattrs(io),
+                    with_atime=self._opts.with_atime,
+                )
+            except OSError as exc:
+                self._warn(shown or io, f"cannot read metadata: {exc.strerror}", failed=True)
+                return
+            if obj is not None:
+                frame.pdir.add(Encoded(name, obj, obj == pobj))
+                with self._lock:
+                    self.stats.files_unmodified += 1
+                    self.stats.bytes_processed += st.st_size
+                self._progress.file_done(os.fsdecode(shown or io), "unchanged")
+                self._progress.advanced(files=1, bytes_=st.st_size)
+                return
+        assert frame.parent is not None
+        pnode = frame.parent.node(name)
+        entry = self._leaf(io, name, st, pnode, shown=shown, open_now=shown is not None)
+        if isinstance(entry, Node):  # compared, so that its directory may keep its tree
+            obj = node_to_json(entry)
+            frame.pdir.add(Encoded(name, obj, obj == pobj))
+        elif entry is not None:
+            frame.pdir.add(entry)
 
     def _add_stdin(self, root: PendingDir, stream: ByteStream) -> None:
         """Standard input as one file; a name with "/" (dumps/db.sql) is stored below the

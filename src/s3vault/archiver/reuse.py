@@ -1,0 +1,218 @@
+"""Stage 2b, the unchanged run: compare a directory with its parent snapshot's tree as the tree
+blob records it, and keep the parent's tree id when nothing in the directory changed.
+
+Most of an unchanged backup went into bookkeeping: decoding every node of the parent's trees
+into Node records, building a Node for every entry, then encoding and hashing every tree again
+only to find the id the parent already had. Here the parent's tree of a directory is parsed
+into its nodes' JSON objects alone (``ParentListing``), and an unchanged file's object is built
+straight from its lstat result (``file_object``: the object ``node_to_json(metadata_node(..))``
+makes; tests/archiver/test_reuse.py holds the two together). A directory whose entries all equal
+the parent's nodes of the same names, as many as the parent's tree holds, and whose
+subdirectories are kept the same way, keeps the parent's tree id (``PendingDir.finalise``): no
+encoding, no hashing, no index lookup; nothing is stored, as before. Any difference, and the
+tree is encoded from the objects as before, to the same bytes.
+
+Change detection is archiver/changes.py's, in JSON terms (``unchanged_object``): size, mtime,
+inode and ctime as the rules say, the content hash present, every content blob in the index.
+An unchanged file's extended attributes are the parent's when the ctime is compared (the
+default): setting or removing one changes the ctime. With ``--ignore-ctime`` or
+``--ignore-inode`` they are read.
+
+Damage: a parent tree that cannot be loaded or parsed (not JSON, not a tree, a node that is
+not an object or whose name does not decode) raises, and the archiver backs the directory up
+as if it had no parent (it says so). A node whose other fields are malformed is not equal to
+any object built here, so its file is read again (``node`` decodes it for the ordinary path,
+None when it does not decode). The parent's trees are trusted to be canonical, as s3vault's
+encoder writes them: a node is kept when its decoded JSON equals the object built now.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from typing import Any
+
+from s3vault.archiver.changes import ChangeRules
+from s3vault.archiver.scan import group_name, user_name
+from s3vault.errors import IntegrityError
+from s3vault.format import codec
+from s3vault.format.packfile import BlobType
+from s3vault.format.tree import Node, node_from_json, node_objects, node_to_json
+from s3vault.ids import ID_SIZE, ObjectId
+from s3vault.repository.index import BlobIndex
+
+JsonNode = dict[str, Any]
+
+
+class ParentListing:
+    """The parent snapshot's tree of one directory: its nodes' JSON objects by name."""
+
+    __slots__ = ("count", "objects")
+
+    def __init__(self, objects: list[JsonNode]) -> None:
+        """Index ``objects`` (a tree's nodes, from ``node_objects``) by name.
+
+        Raises:
+            IntegrityError: a node's name does not decode.
+        """
+        self.count = len(objects)  # nodes in the tree (a duplicate name counts twice)
+        self.objects: dict[bytes, JsonNode] = {}
+        for obj in objects:
+            text = obj.get("name")
+            if type(text) is str:
+                try:
+                    name = text.encode()
+                except UnicodeEncodeError:  # a lone surrogate
+                    raise IntegrityError("tree node: name is not valid Unicode") from None
+            else:
+                name = codec.decode_name(obj, "tree node")
+            self.objects[name] = obj
+
+    @classmethod
+    def parse(cls, data: bytes) -> ParentListing:
+        """A tree blob's listing.
+
+        Raises:
+            IntegrityError: not a tree, or a node's name does not decode.
+            FormatVersionError: a newer tree version.
+        """
+        return cls(node_objects(data))
+
+    def get(self, name: bytes) -> JsonNode | None:
+        """The parent's node of this name, as its tree records it."""
+        return self.objects.get(name)
+
+    def node(self, name: bytes) -> Node | None:
+        """The parent's node of this name, decoded; None when there is none or it does not
+        decode (the entry is then backed up as new)."""
+        obj = self.objects.get(name)
+        if obj is None:
+            return None
+        try:
+            return node_from_json(obj)
+        except IntegrityError:
+            return None
+
+
+def xattr_objects(xattrs: tuple[tuple[bytes, bytes], ...]) -> list[list[str]]:
+    """Extended attributes as a node's JSON records them."""
+    return [[codec.b64(k), codec.b64(v)] for k, v in xattrs]
+
+
+def file_object(
+    name: bytes,
+    st: os.stat_result,
+    *,
+    content: list[str],
+    content_hash: str,
+    xattrs: object,
+    with_atime: bool = False,
+) -> JsonNode:
+    """A regular file's node as its tree records it (``node_to_json`` of ``metadata_node``
+    with this content): ``content`` and ``content_hash`` in hex, ``xattrs`` as the JSON holds
+    them (None or empty: none)."""
+    obj = codec.encode_name(name)
+    obj["type"] = "file"
+    for key, value in (
+        ("mode", stat.S_IMODE(st.st_mode)),
+        ("uid", st.st_uid),
+        ("gid", st.st_gid),
+        ("mtime_ns", st.st_mtime_ns),
+        ("atime_ns", st.st_atime_ns if with_atime else 0),
+        ("ctime_ns", st.st_ctime_ns),
+        ("inode", st.st_ino),
+        ("device", st.st_dev),
+        ("links", st.st_nlink),
+        ("size", st.st_size),
+    ):
+        if value:
+            obj[key] = value
+    user = user_name(st.st_uid)
+    if user:
+        obj["user"] = user
+    group = group_name(st.st_gid)
+    if group:
+        obj["group"] = group
+    obj["content"] = content
+    obj["content_hash"] = content_hash
+    if xattrs:
+        obj["xattrs"] = xattrs
+    return obj
+
+
+def _id(text: object) -> bytes | None:
+    """The id a node's hex field holds, when it is one as the encoder writes it (64
+    lowercase hex digits)."""
+    if type(text) is not str or len(text) != 2 * ID_SIZE:
+        return None
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        return None
+    return raw if raw.hex() == text else None
+
+
+def unchanged_object(
+    parent: JsonNode,
+    name: bytes,
+    st: os.stat_result,
+    *,
+    index: BlobIndex,
+    rules: ChangeRules,
+    xattrs: Callable[[], tuple[tuple[bytes, bytes], ...]],
+    with_atime: bool = False,
+) -> JsonNode | None:
+    """The node of a regular file that need not be read (its content the parent's), as its
+    tree records it; None when it must be read: changed by the rules of archiver/changes.py,
+    some content blob not in the index, or a parent node this cannot vouch for. ``xattrs``
+    reads the file's extended attributes (called only when the ctime is left out).
+
+    Raises:
+        OSError: reading the extended attributes failed.
+    """
+    if (
+        parent.get("type") != "file"
+        or parent.get("size", 0) != st.st_size
+        or parent.get("mtime_ns", 0) != st.st_mtime_ns
+    ):
+        return None
+    ctime_counts = not (rules.ignore_ctime or rules.ignore_inode)
+    if (not rules.ignore_inode and parent.get("inode", 0) != st.st_ino) or (
+        ctime_counts and parent.get("ctime_ns", 0) != st.st_ctime_ns
+    ):
+        return None
+    content, content_hash = parent.get("content"), parent.get("content_hash")
+    if type(content) is not list or _id(content_hash) is None:
+        return None
+    has = index.has
+    for text in content:
+        bid = _id(text)
+        if bid is None or not has(BlobType.DATA, bid):
+            return None
+    return file_object(
+        name,
+        st,
+        content=content,
+        content_hash=content_hash,  # type: ignore[arg-type]  # _id: a str
+        xattrs=parent.get("xattrs") if ctime_counts else xattr_objects(xattrs()),
+        with_atime=with_atime,
+    )
+
+
+def subtree_of(parent: JsonNode) -> ObjectId | None:
+    """The subtree id a parent directory node records (None: none, or not an id as the
+    encoder writes it, so the directory is backed up as new)."""
+    raw = _id(parent.get("subtree"))
+    return None if raw is None else ObjectId(raw)
+
+
+def same_dir_node(meta: Node, parent: JsonNode | None) -> bool:
+    """A directory's node (``meta``, without its subtree) equals the parent's node of it,
+    the subtree aside."""
+    if parent is None:
+        return False
+    obj = node_to_json(meta)
+    return len(obj) + ("subtree" in parent) == len(parent) and all(
+        parent.get(key) == value for key, value in obj.items()
+    )
