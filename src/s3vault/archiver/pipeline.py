@@ -39,7 +39,7 @@ from s3vault.archiver.walk import DirFrame, PathBuffer, is_deep
 from s3vault.chunker import ByteStream, ChunkerParams
 from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
 from s3vault.format.packfile import BlobType
-from s3vault.format.tree import Node, NodeType, node_to_json
+from s3vault.format.tree import Node, NodeType, node_from_json, node_to_json
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
@@ -145,6 +145,7 @@ class Archiver:
         self._fifo: deque[PendingDir] = deque()
         self._hardlinks: dict[tuple[int, int], Future[Node | None] | Node | None] = {}
         self._slots = threading.BoundedSemaphore(max(1, options.readers) * 8)
+        self._unchanged = [0, 0]  # files and bytes the walk found unchanged, not yet counted
         cfg = repo.config
         self._params = ChunkerParams(
             min_size=cfg.chunker_min,
@@ -245,7 +246,7 @@ class Archiver:
         path as recorded. One rule for the serial walk and the worker processes."""
         if tagged is not None and name not in tagged:
             return True
-        return self._matcher.excluded(real[len(self._opts.root) :], st)
+        return not self._matcher.empty and self._matcher.excluded(real[len(self._opts.root) :], st)
 
     def _warn(self, path: bytes, message: str, *, failed: bool = False) -> None:
         shown = os.fsdecode(path)
@@ -581,8 +582,20 @@ class Archiver:
             frame.pdir.parent_count = frame.parent.count
         return frame
 
+    def _count_unchanged(self) -> None:
+        """Count the unchanged files the walk found since the last call (one progress event
+        per directory, not per file)."""
+        files, size = self._unchanged
+        if files:
+            self._unchanged = [0, 0]
+            with self._lock:
+                self.stats.files_unmodified += files
+                self.stats.bytes_processed += size
+            self._progress.advanced(files=files, bytes_=size)
+
     def _leave(self, paths: PathBuffer, frame: DirFrame, parent: DirFrame | None) -> None:
         """A directory is done: queue its tree; reopen a deep parent through ".."."""
+        self._count_unchanged()
         self._queue(frame.pdir)
         if frame.fd is None:
             return
@@ -621,7 +634,7 @@ class Archiver:
             return None
         pobj = frame.parent.get(name) if frame.parent is not None else None
         if not stat.S_ISDIR(cst.st_mode):
-            self._visit_leaf(frame, io, name, cst, pobj, real if deep else None)
+            self._visit_leaf(frame.pdir, pobj, io, name, cst, real if deep else None)
             return None
         try:
             meta = self._meta(io, name, cst)
@@ -639,21 +652,17 @@ class Archiver:
 
     def _visit_leaf(
         self,
-        frame: DirFrame,
+        pdir: PendingDir,
+        pobj: JsonNode | None,
         io: bytes,
         name: bytes,
         st: os.stat_result,
-        pobj: JsonNode | None,
         shown: bytes | None,
     ) -> None:
-        """An entry that is not a directory: an unchanged file is compared with its parent's
-        node as the tree records it (archiver/reuse.py); anything else takes ``_leaf``."""
-        if pobj is None:
-            entry = self._leaf(io, name, st, None, shown=shown, open_now=shown is not None)
-            if entry is not None:
-                frame.pdir.add(entry)
-            return
-        if stat.S_ISREG(st.st_mode):
+        """An entry that is not a directory, added to ``pdir``: an unchanged file is compared
+        with its parent's node ``pobj`` as the tree records it (archiver/reuse.py); anything
+        else takes ``_leaf``. ``shown``: see ``_entry`` (its file is opened here)."""
+        if pobj is not None and stat.S_ISREG(st.st_mode):
             try:
                 obj = unchanged_object(
                     pobj,
@@ -668,21 +677,23 @@ class Archiver:
                 self._warn(shown or io, f"cannot read metadata: {exc.strerror}", failed=True)
                 return
             if obj is not None:
-                frame.pdir.add(Encoded(name, obj, obj == pobj))
-                with self._lock:
-                    self.stats.files_unmodified += 1
-                    self.stats.bytes_processed += st.st_size
+                pdir.add(Encoded(name, obj, obj is pobj or obj == pobj))
+                self._unchanged[0] += 1  # counted by _count_unchanged
+                self._unchanged[1] += st.st_size
                 self._progress.file_done(os.fsdecode(shown or io), "unchanged")
-                self._progress.advanced(files=1, bytes_=st.st_size)
                 return
-        assert frame.parent is not None
-        pnode = frame.parent.node(name)
+        pnode = None
+        if pobj is not None:
+            try:
+                pnode = node_from_json(pobj)
+            except IntegrityError:  # a node that does not decode: the file is new
+                pnode = None
         entry = self._leaf(io, name, st, pnode, shown=shown, open_now=shown is not None)
-        if isinstance(entry, Node):  # compared, so that its directory may keep its tree
-            obj = node_to_json(entry)
-            frame.pdir.add(Encoded(name, obj, obj == pobj))
+        if isinstance(entry, Node) and pobj is not None:
+            obj = node_to_json(entry)  # compared, so that its directory may keep its tree
+            pdir.add(Encoded(name, obj, obj == pobj))
         elif entry is not None:
-            frame.pdir.add(entry)
+            pdir.add(entry)
 
     def _add_stdin(self, root: PendingDir, stream: ByteStream) -> None:
         """Standard input as one file; a name with "/" (dumps/db.sql) is stored below the

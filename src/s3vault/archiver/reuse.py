@@ -21,9 +21,9 @@ default): setting or removing one changes the ctime. With ``--ignore-ctime`` or
 Damage: a parent tree that cannot be loaded or parsed (not JSON, not a tree, a node that is
 not an object or whose name does not decode) raises, and the archiver backs the directory up
 as if it had no parent (it says so). A node whose other fields are malformed is not equal to
-any object built here, so its file is read again (``node`` decodes it for the ordinary path,
-None when it does not decode). The parent's trees are trusted to be canonical, as s3vault's
-encoder writes them: a node is kept when its decoded JSON equals the object built now.
+any object built here, so its file is read again (as new when the node does not decode). The
+parent's trees are trusted to be canonical, as s3vault's encoder writes them: a node is kept
+when its decoded JSON equals the object built now.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from s3vault.archiver.scan import group_name, user_name
 from s3vault.errors import IntegrityError
 from s3vault.format import codec
 from s3vault.format.packfile import BlobType
-from s3vault.format.tree import Node, node_from_json, node_objects, node_to_json
+from s3vault.format.tree import Node, node_objects, node_to_json
 from s3vault.ids import ID_SIZE, ObjectId
 from s3vault.repository.index import BlobIndex
 
@@ -82,17 +82,6 @@ class ParentListing:
     def get(self, name: bytes) -> JsonNode | None:
         """The parent's node of this name, as its tree records it."""
         return self.objects.get(name)
-
-    def node(self, name: bytes) -> Node | None:
-        """The parent's node of this name, decoded; None when there is none or it does not
-        decode (the entry is then backed up as new)."""
-        obj = self.objects.get(name)
-        if obj is None:
-            return None
-        try:
-            return node_from_json(obj)
-        except IntegrityError:
-            return None
 
 
 def xattr_objects(xattrs: tuple[tuple[bytes, bytes], ...]) -> list[list[str]]:
@@ -164,25 +153,27 @@ def unchanged_object(
     with_atime: bool = False,
 ) -> JsonNode | None:
     """The node of a regular file that need not be read (its content the parent's), as its
-    tree records it; None when it must be read: changed by the rules of archiver/changes.py,
-    some content blob not in the index, or a parent node this cannot vouch for. ``xattrs``
-    reads the file's extended attributes (called only when the ctime is left out).
+    tree records it: ``parent`` itself when nothing in it changed; None when the file must be
+    read: changed by the rules of archiver/changes.py, some content blob not in the index, or
+    a parent node this cannot vouch for. ``xattrs`` reads the file's extended attributes
+    (called only when the ctime is left out).
 
     Raises:
         OSError: reading the extended attributes failed.
     """
+    get = parent.get
     if (
-        parent.get("type") != "file"
-        or parent.get("size", 0) != st.st_size
-        or parent.get("mtime_ns", 0) != st.st_mtime_ns
+        get("type") != "file"
+        or get("size", 0) != st.st_size
+        or get("mtime_ns", 0) != st.st_mtime_ns
     ):
         return None
     ctime_counts = not (rules.ignore_ctime or rules.ignore_inode)
-    if (not rules.ignore_inode and parent.get("inode", 0) != st.st_ino) or (
-        ctime_counts and parent.get("ctime_ns", 0) != st.st_ctime_ns
+    if (not rules.ignore_inode and get("inode", 0) != st.st_ino) or (
+        ctime_counts and get("ctime_ns", 0) != st.st_ctime_ns
     ):
         return None
-    content, content_hash = parent.get("content"), parent.get("content_hash")
+    content, content_hash = get("content"), get("content_hash")
     if type(content) is not list or _id(content_hash) is None:
         return None
     has = index.has
@@ -190,14 +181,50 @@ def unchanged_object(
         bid = _id(text)
         if bid is None or not has(BlobType.DATA, bid):
             return None
+    if ctime_counts and not with_atime and _same_file_metadata(parent, st):
+        return parent
     return file_object(
         name,
         st,
         content=content,
         content_hash=content_hash,  # type: ignore[arg-type]  # _id: a str
-        xattrs=parent.get("xattrs") if ctime_counts else xattr_objects(xattrs()),
+        xattrs=get("xattrs") if ctime_counts else xattr_objects(xattrs()),
         with_atime=with_atime,
     )
+
+
+def _same_file_metadata(parent: JsonNode, st: os.stat_result) -> bool:
+    """``file_object`` of this lstat result, with the parent's content and extended
+    attributes, would equal ``parent`` (size, mtime, ctime and inode are compared already).
+    The common case of an unchanged run, without building the object: every field the
+    encoder writes is compared, and the parent holds no other (its key count)."""
+    get = parent.get
+    user, group = user_name(st.st_uid), group_name(st.st_gid)
+    mode = stat.S_IMODE(st.st_mode)
+    xattrs = get("xattrs")
+    if (
+        type(get("name")) is not str  # a name in base64 is rare: built and compared
+        or get("mode", 0) != mode
+        or get("uid", 0) != st.st_uid
+        or get("gid", 0) != st.st_gid
+        or get("links", 0) != st.st_nlink
+        or get("device", 0) != st.st_dev
+        or get("user", "") != user
+        or get("group", "") != group
+        or (xattrs is not None and not xattrs)  # written only when there are some
+    ):
+        return False
+    ints = (mode, st.st_uid, st.st_gid, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+    expected = (
+        4  # name, type, content, content_hash
+        + sum(1 for value in ints if value)
+        + (st.st_nlink != 0)
+        + (st.st_size != 0)
+        + bool(user)
+        + bool(group)
+        + (xattrs is not None)
+    )
+    return len(parent) == expected
 
 
 def subtree_of(parent: JsonNode) -> ObjectId | None:
