@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from s3vault.archiver.pipeline import ArchiveOptions, Archiver
 from s3vault.archiver.reuse import (
     ParentListing,
     file_object,
+    keep_unchanged,
     same_dir_node,
     unchanged_object,
     xattr_objects,
@@ -130,16 +132,12 @@ def test_file_object_is_the_encoders_object_of_the_same_node(
 def test_same_dir_node_compares_everything_but_the_subtree(tmp_path: Path) -> None:
     st = os.lstat(tmp_path)
     meta = metadata_node(os.fsencode(tmp_path), b"d", st)
-    recorded = node_to_json(Node(**{**_fields(meta), "subtree": ID_A}))
+    recorded = node_to_json(replace(meta, subtree=ID_A))
     assert same_dir_node(meta, recorded)
     assert same_dir_node(meta, node_to_json(meta))  # a parent node without a subtree
     assert not same_dir_node(meta, {**recorded, "mode": 0o711})
     assert not same_dir_node(meta, {**recorded, "rdev": 5})  # a field more
     assert not same_dir_node(meta, None)
-
-
-def _fields(node: Node) -> dict[str, object]:
-    return {f: getattr(node, f) for f in Node.__slots__}
 
 
 # Change detection in JSON terms is changes.py's ----------------------------------------------
@@ -185,6 +183,51 @@ def test_unchanged_object_follows_the_change_rules(
     assert (found is not None) is kept
     if found is not None and not changes:
         assert found == parent
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"mode": 0o600},
+        {"uid": 12345},
+        {"user": "somebody"},
+        {"links": 2},
+        {"device": 1},
+        {"rdev": 3},  # a field a file never has
+        {"atime_ns": 5},
+        {"gid": 0},  # written though zero: not as the encoder writes it
+        {"xattrs": []},
+        {"xattrs": [["dXNlci5h", "Yg=="]]},
+    ],
+)
+def test_a_parent_node_is_kept_exactly_when_the_built_object_equals_it(
+    tmp_path: Path, changes: dict[str, object]
+) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 10)
+    st = os.lstat(path)
+    index = BlobIndex()
+    index.add_pack(ID_B, 100, [(BlobType.DATA, ID_A, 0, 10, 10)])
+    parent = _parent_object(st, **changes)
+    found = unchanged_object(parent, b"f", st, index=index, rules=ChangeRules(), xattrs=lambda: ())
+    built = file_object(
+        b"f",
+        st,
+        content=[ID_A.hex()],
+        content_hash=ID_B.hex(),
+        xattrs=parent.get("xattrs"),
+    )
+    assert found == built
+    assert (found is parent) == (built == parent)
+    kept, rest = keep_unchanged(
+        [(b"f", st), (b"gone", OSError(2, "x"))],
+        ParentListing([parent]),
+        index=index,
+        rules=ChangeRules(),
+    )
+    assert [k[2] for k in kept] == ([parent] if built == parent else [])
+    assert len(kept) + len(rest) == 2
 
 
 def test_parent_listing_refuses_what_is_not_a_tree() -> None:

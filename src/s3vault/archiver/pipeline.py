@@ -29,13 +29,14 @@ from s3vault.archiver.excludes import ExcludeMatcher, ExcludeRules
 from s3vault.archiver.reuse import (
     JsonNode,
     ParentListing,
+    keep_unchanged,
     same_dir_node,
     subtree_of,
     unchanged_object,
 )
 from s3vault.archiver.scan import list_dir, metadata_node, node_type, read_xattrs
 from s3vault.archiver.trees import Encoded, PendingDir
-from s3vault.archiver.walk import DirFrame, PathBuffer, is_deep
+from s3vault.archiver.walk import DirFrame, Listing, PathBuffer, is_deep
 from s3vault.chunker import ByteStream, ChunkerParams
 from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
 from s3vault.format.packfile import BlobType
@@ -576,11 +577,36 @@ class Archiver:
                 paths.path(plen), f"cannot list directory: {exc.strerror or exc}", failed=True
             )
             entries = []
-        frame.entries = iter(entries)
         frame.parent = self._parent_listing(psub, paths.path(plen) if psub else b"")
         if frame.parent is not None:
             frame.pdir.parent_count = frame.parent.count
+            if frame.fd is None and frame.tagged is None and self._matcher.empty:
+                entries = self._keep_unchanged(frame, entries)
+        frame.entries = iter(entries)
         return frame
+
+    def _keep_unchanged(self, frame: DirFrame, entries: Listing) -> Listing:
+        """The common case of an unchanged run in one pass over a directory: its regular files
+        whose parent nodes stay as they are join the tree at once; the rest of the entries
+        (returned, in order) are visited one by one."""
+        assert frame.parent is not None
+        kept, rest = keep_unchanged(
+            entries,
+            frame.parent,
+            index=self._repo.index,
+            rules=self._opts.changes,
+            with_atime=self._opts.with_atime,
+        )
+        add, done = frame.pdir.add, self._progress.file_done
+        base = frame.io if frame.io.endswith(b"/") else frame.io + b"/"
+        size = 0
+        for name, st, obj in kept:
+            add(Encoded(name, obj, True))
+            size += st.st_size
+            done(os.fsdecode(base + name), "unchanged")
+        self._unchanged[0] += len(kept)  # counted by _count_unchanged
+        self._unchanged[1] += size
+        return rest
 
     def _count_unchanged(self) -> None:
         """Count the unchanged files the walk found since the last call (one progress event

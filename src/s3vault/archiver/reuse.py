@@ -193,6 +193,42 @@ def unchanged_object(
     )
 
 
+def keep_unchanged(
+    entries: list[tuple[bytes, os.stat_result | OSError]],
+    parent: ParentListing,
+    *,
+    index: BlobIndex,
+    rules: ChangeRules,
+    with_atime: bool = False,
+) -> tuple[
+    list[tuple[bytes, os.stat_result, JsonNode]], list[tuple[bytes, os.stat_result | OSError]]
+]:
+    """Split a directory's listing into the regular files whose parent node stays exactly as
+    it is (``unchanged_object`` returns it) and the rest, in order. Only with the ctime
+    compared and no access times: otherwise every file takes the general path."""
+    if rules.ignore_ctime or rules.ignore_inode or with_atime:
+        return [], entries
+    kept, rest = [], []
+    find = parent.objects.get
+    for entry in entries:
+        name, st = entry
+        obj = find(name)
+        if (
+            obj is not None
+            and type(st) is os.stat_result
+            and stat.S_ISREG(st.st_mode)
+            and unchanged_object(obj, name, st, index=index, rules=rules, xattrs=_none) is obj
+        ):
+            kept.append((name, st, obj))
+        else:
+            rest.append(entry)
+    return kept, rest
+
+
+def _none() -> tuple[tuple[bytes, bytes], ...]:
+    raise AssertionError("extended attributes are not read with the ctime compared")
+
+
 def _same_file_metadata(parent: JsonNode, st: os.stat_result) -> bool:
     """``file_object`` of this lstat result, with the parent's content and extended
     attributes, would equal ``parent`` (size, mtime, ctime and inode are compared already).
@@ -214,14 +250,19 @@ def _same_file_metadata(parent: JsonNode, st: os.stat_result) -> bool:
         or (xattrs is not None and not xattrs)  # written only when there are some
     ):
         return False
-    ints = (mode, st.st_uid, st.st_gid, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
     expected = (
         4  # name, type, content, content_hash
-        + sum(1 for value in ints if value)
+        + (mode != 0)
+        + (st.st_uid != 0)
+        + (st.st_gid != 0)
+        + (st.st_mtime_ns != 0)
+        + (st.st_ctime_ns != 0)
+        + (st.st_ino != 0)
+        + (st.st_dev != 0)
         + (st.st_nlink != 0)
         + (st.st_size != 0)
-        + bool(user)
-        + bool(group)
+        + (user != "")
+        + (group != "")
         + (xattrs is not None)
     )
     return len(parent) == expected
