@@ -38,7 +38,7 @@ from s3vault.archiver.scan import list_dir, metadata_node, node_type, read_xattr
 from s3vault.archiver.trees import Encoded, PendingDir
 from s3vault.archiver.walk import DirFrame, Listing, PathBuffer, is_deep
 from s3vault.chunker import ByteStream, ChunkerParams
-from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
+from s3vault.errors import IntegrityError, ObjectNotFoundError
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType, node_from_json, node_to_json
 from s3vault.ids import ObjectId
@@ -277,7 +277,7 @@ class Archiver:
             return None
         try:
             return ParentListing.parse(self._repo.load_blob(BlobType.TREE, tid))
-        except (IntegrityError, ObjectNotFoundError, FormatVersionError) as exc:
+        except (IntegrityError, ObjectNotFoundError) as exc:  # a newer version: no fallback
             self._parent_unreadable(tid, path, exc)
             return None
 
