@@ -4,13 +4,15 @@ blob records it, and keep the parent's tree id when nothing in the directory cha
 Most of an unchanged backup went into bookkeeping: decoding every node of the parent's trees
 into Node records, building a Node for every entry, then encoding and hashing every tree again
 only to find the id the parent already had. Here the parent's tree of a directory is parsed
-into its nodes' JSON objects alone (``ParentListing``), and an unchanged file's object is built
-straight from its lstat result (``file_object``: the object ``node_to_json(metadata_node(..))``
-makes; tests/archiver/test_reuse.py holds the two together). A directory whose entries all equal
-the parent's nodes of the same names, as many as the parent's tree holds, and whose
-subdirectories are kept the same way, keeps the parent's tree id (``PendingDir.finalise``): no
-encoding, no hashing, no index lookup; nothing is stored, as before. Any difference, and the
-tree is encoded from the objects as before, to the same bytes.
+into its nodes' JSON objects alone (``ParentListing``), and an unchanged file is compared with
+its parent's object field by field (``_same_file_metadata``; ``keep_unchanged`` does a whole
+directory in one pass); when some field differs, its object is built from its lstat result
+(``file_object``: the object ``node_to_json(metadata_node(..))`` makes; tests/archiver/
+test_reuse.py holds the three together). A directory whose entries all equal the parent's
+nodes of the same names, as many as the parent's tree holds, and whose subdirectories are kept
+the same way, keeps the parent's tree id (``PendingDir.finalise``): no encoding, no hashing, no
+index lookup of the tree; nothing is stored, as before. Any difference, and the tree is encoded
+from the objects as before, to the same bytes.
 
 Change detection is archiver/changes.py's, in JSON terms (``unchanged_object``): size, mtime,
 inode and ctime as the rules say, the content hash present, every content blob in the index.
