@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
+from s3vault.repository import ledger as ledgers
 from tests.cli.test_profiles import metric
+from tests.cli.test_repair import open_lib
+from tests.cliserver import CliServer, run_s3vault
 from tests.conftest import RunCli, write_file
 
 
@@ -79,3 +83,53 @@ def test_prune_compacts_the_ledger_and_a_kill_midway_loses_no_proof(
     assert len(ledger_files(cli_repo)) == 1
     final = run_cli("-r", cli_repo, "--json", "verify", "--coverage", "30d", "--budget", "1K")
     assert json.loads(final.stdout.splitlines()[-1])["coverage"]["proven_ratio"] == 1.0
+
+
+def test_hosts_proving_at_once_beside_pruners_lose_no_proof(
+    tmp_path: Path,
+    cli_repo: str,
+    cli_env: dict[str, str],
+    run_cli: RunCli,
+    cli_server: CliServer | None,
+) -> None:
+    """Four hosts each prove a quarter of the packs at the same time while prunes compact the
+    ledger over and over: afterwards every pack is proven (no file was lost or overwritten by
+    another host's, none dropped by a compaction that did not read it)."""
+    a_backup(tmp_path, run_cli, cli_repo)
+    src = tmp_path / "src2"
+    for i in range(40):  # more packs: two more data packs
+        write_file(src / f"f{i}", os.urandom(120_000))
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    errors: list[str] = []
+    pruned: list[int] = []
+    done = threading.Event()
+
+    def prover(n: int) -> None:
+        env = {**cli_env, "XDG_CACHE_HOME": str(tmp_path / f"cache{n}")}
+        p = run_s3vault(
+            cli_server, ["-r", cli_repo, "verify", "--read-data-subset", f"{n}/4"], env=env
+        )
+        if p.returncode != 0:
+            errors.append(f"verify {n}/4: {p.returncode} {p.stderr.decode()}")
+
+    def pruner() -> None:
+        env = {**cli_env, "XDG_CACHE_HOME": str(tmp_path / "pcache")}
+        while not done.is_set():
+            p = run_s3vault(cli_server, ["-r", cli_repo, "prune"], env=env)
+            pruned.append(p.returncode)
+            if p.returncode not in (0, 11):
+                errors.append(f"prune: {p.returncode} {p.stderr.decode()}")
+
+    provers = [threading.Thread(target=prover, args=(n,)) for n in range(1, 5)]
+    prune = threading.Thread(target=pruner)
+    prune.start()
+    for t in provers:
+        t.start()
+    for t in provers:
+        t.join()
+    done.set()
+    prune.join()
+    assert not errors, errors
+    assert 0 in pruned  # a compaction ran beside the provers
+    repo = open_lib(cli_repo)
+    assert set(ledgers.load(repo).proofs) == set(repo.list_packs())

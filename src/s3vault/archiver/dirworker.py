@@ -24,11 +24,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from s3vault.archiver.pipeline import Archiver, ArchiveStats
+from s3vault.archiver.reuse import ParentListing, subtree_of
 from s3vault.archiver.scan import list_dir
-from s3vault.archiver.trees import PendingDir
+from s3vault.archiver.trees import Encoded, PendingDir
 from s3vault.archiver.walk import Listing, is_deep
-from s3vault.format.packfile import BlobType
-from s3vault.format.tree import Node, NodeType
+from s3vault.format.tree import Node, NodeType, node_from_json
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress
 
@@ -125,15 +125,12 @@ class DirWorker(Archiver):
 
     on_drop: Callable[[ObjectId], None] | None = None  # a parent tree found unreadable
 
-    def _tree_nodes(self, tid: ObjectId | None, path: bytes) -> dict[bytes, Node]:
+    def _parent_unreadable(self, tid: ObjectId, path: bytes, exc: Exception) -> None:
         """As the serial engine's; a tree it had to forget is forgotten by the parent
         process too (before this worker sends a tree blob that could carry its id)."""
-        nodes = super()._tree_nodes(tid, path)
-        dropped = tid is not None and not nodes and not self._repo.index.has(BlobType.TREE, tid)
-        if dropped and self.on_drop is not None:
-            assert tid is not None
+        super()._parent_unreadable(tid, path, exc)
+        if self.on_drop is not None:
             self.on_drop(tid)
-        return nodes
 
     def open(self) -> None:
         """Start the reader and blob thread pools (after the fork: threads do not survive
@@ -165,13 +162,16 @@ class DirWorker(Archiver):
             entries, tagged = listed
         else:
             entries, tagged = task.entries, task.tagged
-        pnodes = self._tree_nodes(task.psub, task.path if task.psub else b"")
-        pdir = PendingDir(task.meta, task.psub)
+        listing = self._parent_listing(task.psub, task.path if task.psub else b"")
+        # a whole directory may keep its parent's tree (a slice holds only part of one)
+        count = listing.count if listing is not None and task.entries is None else None
+        pdir = PendingDir(task.meta, task.psub, parent_count=count)
         subdirs = []
         for name, cst in entries:
-            sub = self._item(task, pdir, name, cst, pnodes, tagged)
+            sub = self._item(task, pdir, name, cst, listing, tagged)
             if sub is not None:
                 subdirs.append(sub)
+        self._count_unchanged()
         if not subdirs and task.entries is None:
             return self._finished(pdir)
         nodes = []
@@ -182,6 +182,8 @@ class DirWorker(Archiver):
                     nodes.append(node)
             elif isinstance(entry, Node):
                 nodes.append(entry)
+            elif isinstance(entry, Encoded):  # the parent process builds this tree
+                nodes.append(node_from_json(entry.obj))
         return Partial(nodes, subdirs)
 
     def _finished(self, pdir: PendingDir) -> DirDone:
@@ -217,7 +219,7 @@ class DirWorker(Archiver):
         pdir: PendingDir,
         name: bytes,
         cst: os.stat_result | OSError,
-        pnodes: dict[bytes, Node],
+        listing: ParentListing | None,
         tagged: frozenset[bytes] | None,
     ) -> tuple[Node, os.stat_result, ObjectId | None] | None:
         """One entry (as the serial walk's ``_visit``): a file joins ``pdir``, a directory
@@ -228,17 +230,16 @@ class DirWorker(Archiver):
             return None
         if not task.explicit and self._skipped(io, name, cst, tagged):
             return None
-        is_dir = stat.S_ISDIR(cst.st_mode)
-        pnode = pnodes.get(name)
-        if not is_dir:
-            entry = self._leaf(io, name, cst, pnode)
-            if entry is not None:
-                pdir.add(entry)
+        pobj = listing.get(name) if listing is not None else None
+        if not stat.S_ISDIR(cst.st_mode):
+            self._visit_leaf(pdir, pobj, io, name, cst, None)
             return None
         try:
             meta = self._meta(io, name, cst)
         except OSError as exc:
             self._warn(io, f"cannot read metadata: {exc.strerror}", failed=True)
             return None
-        psub = pnode.subtree if pnode is not None and pnode.type is NodeType.DIR else None
+        psub = None
+        if pobj is not None and pobj.get("type") == NodeType.DIR.value:
+            psub = subtree_of(pobj)
         return meta, cst, psub

@@ -194,6 +194,8 @@ class ExcludeMatcher:
         if rules.exclude_caches and CACHEDIR not in tags:
             tags.append(CACHEDIR)
         self._tags = tuple(tags)
+        # nothing to match: the walk need not ask for each entry
+        self.empty = not self._patterns and not self._ipatterns and rules.larger_than is None
 
     def excluded(self, path: bytes, st: os.stat_result) -> bool:
         """True when the patterns or the size limit exclude this absolute path (directories

@@ -26,13 +26,21 @@ from s3vault.archiver import walk
 from s3vault.archiver.changes import ChangeRules, unchanged
 from s3vault.archiver.chunking import FdReader, FileReader
 from s3vault.archiver.excludes import ExcludeMatcher, ExcludeRules
-from s3vault.archiver.scan import list_dir, metadata_node, node_type
-from s3vault.archiver.trees import PendingDir
-from s3vault.archiver.walk import DirFrame, PathBuffer, is_deep
+from s3vault.archiver.reuse import (
+    JsonNode,
+    ParentListing,
+    keep_unchanged,
+    same_dir_node,
+    subtree_of,
+    unchanged_object,
+)
+from s3vault.archiver.scan import list_dir, metadata_node, node_type, read_xattrs
+from s3vault.archiver.trees import Encoded, PendingDir
+from s3vault.archiver.walk import DirFrame, Listing, PathBuffer, is_deep
 from s3vault.chunker import ByteStream, ChunkerParams
 from s3vault.errors import IntegrityError, ObjectNotFoundError
 from s3vault.format.packfile import BlobType
-from s3vault.format.tree import Node, NodeType
+from s3vault.format.tree import Node, NodeType, node_from_json, node_to_json
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
@@ -138,6 +146,7 @@ class Archiver:
         self._fifo: deque[PendingDir] = deque()
         self._hardlinks: dict[tuple[int, int], Future[Node | None] | Node | None] = {}
         self._slots = threading.BoundedSemaphore(max(1, options.readers) * 8)
+        self._unchanged = [0, 0]  # files and bytes the walk found unchanged, not yet counted
         cfg = repo.config
         self._params = ChunkerParams(
             min_size=cfg.chunker_min,
@@ -238,7 +247,7 @@ class Archiver:
         path as recorded. One rule for the serial walk and the worker processes."""
         if tagged is not None and name not in tagged:
             return True
-        return self._matcher.excluded(real[len(self._opts.root) :], st)
+        return not self._matcher.empty and self._matcher.excluded(real[len(self._opts.root) :], st)
 
     def _warn(self, path: bytes, message: str, *, failed: bool = False) -> None:
         shown = os.fsdecode(path)
@@ -257,15 +266,28 @@ class Archiver:
         try:
             return {n.name: n for n in self._repo.load_tree(tid).nodes}
         except (IntegrityError, ObjectNotFoundError) as exc:
-            self._repo.index.drop_blob(BlobType.TREE, tid)
-            shown = os.fsdecode(path)
-            message = (
-                f"the parent snapshot's tree is unreadable ({exc}); files below are read again"
-            )
-            with self._lock:
-                self.stats.notices.append((shown, message))
-            self._progress.warned(shown, message)
+            self._parent_unreadable(tid, path, exc)
             return {}
+
+    def _parent_listing(self, tid: ObjectId | None, path: bytes) -> ParentListing | None:
+        """The parent snapshot's tree of a directory as its JSON objects (archiver/reuse.py);
+        an unreadable one as in ``_tree_nodes``: the directory is backed up as if it had no
+        parent, and the run says so."""
+        if tid is None:
+            return None
+        try:
+            return ParentListing.parse(self._repo.load_blob(BlobType.TREE, tid))
+        except (IntegrityError, ObjectNotFoundError) as exc:  # a newer version: no fallback
+            self._parent_unreadable(tid, path, exc)
+            return None
+
+    def _parent_unreadable(self, tid: ObjectId, path: bytes, exc: Exception) -> None:
+        self._repo.index.drop_blob(BlobType.TREE, tid)
+        shown = os.fsdecode(path)
+        message = f"the parent snapshot's tree is unreadable ({exc}); files below are read again"
+        with self._lock:
+            self.stats.notices.append((shown, message))
+        self._progress.warned(shown, message)
 
     def _add_targets(
         self,
@@ -503,7 +525,8 @@ class Archiver:
         """Walk a directory and everything below it, depth first in name order, with an
         explicit stack of frames (archiver/walk.py): no recursion, whatever the depth."""
         paths = PathBuffer(path)
-        top = self._enter(paths, None, path, len(path), meta, st, pnode, root_dev)
+        psub = pnode.subtree if pnode is not None and pnode.type is NodeType.DIR else None
+        top = self._enter(paths, None, path, len(path), meta, st, psub, root_dev)
         stack = [top]
         while stack:
             frame = stack[-1]
@@ -525,15 +548,15 @@ class Archiver:
         plen: int,
         meta: Node,
         st: os.stat_result,
-        pnode: Node | None,
+        psub: ObjectId | None,
         root_dev: int,
     ) -> DirFrame:
-        """Open a directory for the walk: list it, and find its parent snapshot's entries."""
-        psub = pnode.subtree if pnode is not None and pnode.type is NodeType.DIR else None
+        """Open a directory for the walk: list it, and find its parent snapshot's entries
+        (``psub``: the parent snapshot's tree of it)."""
         frame = DirFrame(
             pdir=PendingDir(meta, psub),
             entries=iter(()),
-            parent_nodes={},
+            parent=None,
             plen=plen,
             io=io,
             ident=(st.st_dev, st.st_ino),
@@ -554,12 +577,51 @@ class Archiver:
                 paths.path(plen), f"cannot list directory: {exc.strerror or exc}", failed=True
             )
             entries = []
+        frame.parent = self._parent_listing(psub, paths.path(plen) if psub else b"")
+        if frame.parent is not None:
+            frame.pdir.parent_count = frame.parent.count
+            if frame.fd is None and frame.tagged is None and self._matcher.empty:
+                entries = self._keep_unchanged(frame, entries)
         frame.entries = iter(entries)
-        frame.parent_nodes = self._tree_nodes(psub, paths.path(plen) if psub else b"")
         return frame
+
+    def _keep_unchanged(self, frame: DirFrame, entries: Listing) -> Listing:
+        """The common case of an unchanged run in one pass over a directory: its regular files
+        whose parent nodes stay as they are join the tree at once; the rest of the entries
+        (returned, in order) are visited one by one."""
+        assert frame.parent is not None
+        kept, rest = keep_unchanged(
+            entries,
+            frame.parent,
+            index=self._repo.index,
+            rules=self._opts.changes,
+            with_atime=self._opts.with_atime,
+        )
+        add, done = frame.pdir.add, self._progress.file_done
+        base = frame.io if frame.io.endswith(b"/") else frame.io + b"/"
+        size = 0
+        for name, st, obj in kept:
+            add(Encoded(name, obj, True))
+            size += st.st_size
+            done(os.fsdecode(base + name), "unchanged")
+        self._unchanged[0] += len(kept)  # counted by _count_unchanged
+        self._unchanged[1] += size
+        return rest
+
+    def _count_unchanged(self) -> None:
+        """Count the unchanged files the walk found since the last call (one progress event
+        per directory, not per file)."""
+        files, size = self._unchanged
+        if files:
+            self._unchanged = [0, 0]
+            with self._lock:
+                self.stats.files_unmodified += files
+                self.stats.bytes_processed += size
+            self._progress.advanced(files=files, bytes_=size)
 
     def _leave(self, paths: PathBuffer, frame: DirFrame, parent: DirFrame | None) -> None:
         """A directory is done: queue its tree; reopen a deep parent through ".."."""
+        self._count_unchanged()
         self._queue(frame.pdir)
         if frame.fd is None:
             return
@@ -596,22 +658,68 @@ class Archiver:
             return None
         if self._skipped(real, name, cst, frame.tagged):
             return None
-        is_dir = stat.S_ISDIR(cst.st_mode)
-        pnode = frame.parent_nodes.get(name)
-        if not is_dir:
-            entry = self._leaf(io, name, cst, pnode, shown=real if deep else None, open_now=deep)
-            if entry is not None:
-                frame.pdir.add(entry)
+        pobj = frame.parent.get(name) if frame.parent is not None else None
+        if not stat.S_ISDIR(cst.st_mode):
+            self._visit_leaf(frame.pdir, pobj, io, name, cst, real if deep else None)
             return None
         try:
             meta = self._meta(io, name, cst)
         except OSError as exc:
             self._warn(real, f"cannot read metadata: {exc.strerror}", failed=True)
             return None
+        psub = None
+        if pobj is not None and pobj.get("type") == NodeType.DIR.value:
+            psub = subtree_of(pobj)
         plen = paths.enter(frame.plen, name)
-        child = self._enter(paths, frame, io, plen, meta, cst, pnode, root_dev)
+        child = self._enter(paths, frame, io, plen, meta, cst, psub, root_dev)
+        child.pdir.meta_same = psub is not None and same_dir_node(meta, pobj)
         frame.pdir.add(child.pdir)
         return child
+
+    def _visit_leaf(
+        self,
+        pdir: PendingDir,
+        pobj: JsonNode | None,
+        io: bytes,
+        name: bytes,
+        st: os.stat_result,
+        shown: bytes | None,
+    ) -> None:
+        """An entry that is not a directory, added to ``pdir``: an unchanged file is compared
+        with its parent's node ``pobj`` as the tree records it (archiver/reuse.py); anything
+        else takes ``_leaf``. ``shown``: see ``_entry`` (its file is opened here)."""
+        if pobj is not None and stat.S_ISREG(st.st_mode):
+            try:
+                obj = unchanged_object(
+                    pobj,
+                    name,
+                    st,
+                    index=self._repo.index,
+                    rules=self._opts.changes,
+                    xattrs=lambda: read_xattrs(io),
+                    with_atime=self._opts.with_atime,
+                )
+            except OSError as exc:
+                self._warn(shown or io, f"cannot read metadata: {exc.strerror}", failed=True)
+                return
+            if obj is not None:
+                pdir.add(Encoded(name, obj, obj is pobj or obj == pobj))
+                self._unchanged[0] += 1  # counted by _count_unchanged
+                self._unchanged[1] += st.st_size
+                self._progress.file_done(os.fsdecode(shown or io), "unchanged")
+                return
+        pnode = None
+        if pobj is not None:
+            try:
+                pnode = node_from_json(pobj)
+            except IntegrityError:  # a node that does not decode: the file is new
+                pnode = None
+        entry = self._leaf(io, name, st, pnode, shown=shown, open_now=shown is not None)
+        if isinstance(entry, Node) and pobj is not None:
+            obj = node_to_json(entry)  # compared, so that its directory may keep its tree
+            pdir.add(Encoded(name, obj, obj == pobj))
+        elif entry is not None:
+            pdir.add(entry)
 
     def _add_stdin(self, root: PendingDir, stream: ByteStream) -> None:
         """Standard input as one file; a name with "/" (dumps/db.sql) is stored below the

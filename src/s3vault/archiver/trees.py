@@ -3,34 +3,56 @@
 A PendingDir holds its entries while their files are still being read. The walk queues
 directories in post-order (children before parents), and finalises them from the head of that
 queue as soon as each has no file in flight, so tree building overlaps with reading.
+
+An entry may be known only as the JSON object its tree records (``Encoded``: an unchanged file
+compared with its parent's node, archiver/reuse.py). A directory whose entries all equal its
+parent snapshot's, as many as that tree holds, keeps the parent's tree id without encoding it.
 """
 
 from __future__ import annotations
 
 import threading
 from concurrent.futures import Future
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 from s3vault.format.packfile import BlobType
-from s3vault.format.tree import Node, Tree
+from s3vault.format.tree import Node, encode_objects, node_to_json
 from s3vault.ids import ObjectId
 from s3vault.repository.writer import BlobWriter
+
+
+@dataclass(slots=True)
+class Encoded:
+    """An entry as its tree records it; ``same``: equal to the parent snapshot's node of this
+    name."""
+
+    name: bytes
+    obj: dict[str, Any]
+    same: bool
 
 
 class PendingDir:
     """A directory whose tree is not built yet."""
 
-    def __init__(self, node: Node, parent_subtree: ObjectId | None) -> None:
+    def __init__(
+        self, node: Node, parent_subtree: ObjectId | None, *, parent_count: int | None = None
+    ) -> None:
         self.node = node  # metadata; gets its subtree when finalised
         self.parent_subtree = parent_subtree
-        self.entries: list[Node | Future[Node | None] | PendingDir] = []
+        # how many nodes the parent's tree holds, when its entries are compared (None: they
+        # are not, and the tree is always encoded)
+        self.parent_count = parent_count
+        # this directory's own node (its subtree aside) equals its parent's node of it
+        self.meta_same = False
+        self.entries: list[Node | Future[Node | None] | PendingDir | Encoded] = []
         self._outstanding = 0
         self._lock = threading.Lock()
         self.done = threading.Event()
         self.done.set()
         self.finalised = False
 
-    def add(self, entry: Node | Future[Node | None] | PendingDir) -> None:
+    def add(self, entry: Node | Future[Node | None] | PendingDir | Encoded) -> None:
         """Append an entry; futures are counted until they complete."""
         self.entries.append(entry)
         if isinstance(entry, Future):
@@ -49,25 +71,50 @@ class PendingDir:
         """No file of this directory is still being read."""
         return self.done.is_set()
 
+    def kept(self) -> bool:
+        """Its tree is the parent snapshot's: every entry equals the parent's node of its
+        name, and there are as many as the parent's tree holds (only after the subdirectories
+        are finalised)."""
+        if self.parent_count is None or self.parent_count != len(self.entries):
+            return False
+        for entry in self.entries:
+            if isinstance(entry, Encoded):
+                same = entry.same
+            elif isinstance(entry, PendingDir):
+                subtree = entry.node.subtree
+                same = entry.meta_same and subtree is not None and subtree == entry.parent_subtree
+            else:
+                same = False  # a file being read, or an entry never compared
+            if not same:
+                return False
+        return True
+
     def finalise(self, writer: BlobWriter) -> tuple[Node, bool]:
-        """Build and store the tree; returns (directory node, tree unchanged from parent).
+        """Build and store the tree (or keep the parent's); returns (directory node, tree
+        unchanged from parent).
 
         Raises:
             whatever a file job raised (backend or integrity errors are fatal).
         """
-        nodes = []
-        for entry in self.entries:
-            if isinstance(entry, PendingDir):
-                nodes.append(entry.node)
-            elif isinstance(entry, Future):
-                node = entry.result()
+        if self.parent_subtree is not None and self.kept():
+            tid = self.parent_subtree
+        else:
+            objects: list[tuple[bytes, dict[str, Any]]] = []
+            for entry in self.entries:
+                if isinstance(entry, Encoded):
+                    objects.append((entry.name, entry.obj))
+                    continue
+                if isinstance(entry, PendingDir):
+                    node: Node | None = entry.node
+                elif isinstance(entry, Future):
+                    node = entry.result()
+                else:
+                    node = entry
                 if node is not None:
-                    nodes.append(node)
-            else:
-                nodes.append(entry)
+                    objects.append((node.name, node_to_json(node)))
+            objects.sort(key=lambda item: item[0])
+            tid, _ = writer.save(BlobType.TREE, encode_objects([obj for _, obj in objects]))
         self.entries = []
-        data = Tree(nodes=tuple(nodes)).encode()
-        tid, _ = writer.save(BlobType.TREE, data)
         self.node = replace(self.node, subtree=tid)
         self.finalised = True
         return self.node, tid == self.parent_subtree

@@ -18,8 +18,8 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from s3vault.archiver.reuse import ParentListing
 from s3vault.archiver.trees import PendingDir
-from s3vault.format.tree import Node
 
 DEEP_AT = 3072  # bytes of absolute path; a name (≤ 255) more stays below PATH_MAX
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -37,7 +37,7 @@ class DirFrame:
 
     pdir: PendingDir
     entries: Iterator[tuple[bytes, os.stat_result | OSError]]
-    parent_nodes: dict[bytes, Node]
+    parent: ParentListing | None  # the parent snapshot's tree of it
     plen: int  # length of its path in the PathBuffer
     io: bytes  # reaches it: its absolute path, or /proc/self/fd/N while ``fd`` is open
     ident: tuple[int, int]  # (device, inode)

@@ -230,3 +230,40 @@ class Tree:
             if node.name == name:
                 return node
         return None
+
+
+# Trees as their JSON objects, for a reader that compares a directory with its parent
+# snapshot's tree without decoding every node (archiver/reuse.py, the unchanged run).
+
+
+def node_objects(data: bytes) -> list[dict[str, Any]]:
+    """A tree blob's nodes as the JSON objects it records, in its order, undecoded.
+
+    Raises:
+        IntegrityError: not a tree (not JSON, no node list, a node that is not an object).
+        FormatVersionError: a newer tree version.
+    """
+    nodes = _node_list(data)
+    if not all(type(obj) is dict for obj in nodes):
+        raise IntegrityError("tree node: not an object")
+    return nodes
+
+
+def node_to_json(node: Node) -> dict[str, Any]:
+    """A node as a tree blob records it: the object the canonical encoding writes."""
+    return _node_to_json(node)
+
+
+def node_from_json(obj: dict[str, Any]) -> Node:
+    """Decode one node's JSON object.
+
+    Raises:
+        IntegrityError: malformed.
+    """
+    return _node_from_json(obj)
+
+
+def encode_objects(objects: list[dict[str, Any]]) -> bytes:
+    """A tree blob from its nodes' JSON objects, already in name order: the same bytes as
+    ``Tree.encode`` of the nodes they record."""
+    return codec.dumps({"v": TREE_VERSION, "nodes": objects})
