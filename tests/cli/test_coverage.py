@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 from pathlib import Path
 
@@ -133,3 +134,26 @@ def test_hosts_proving_at_once_beside_pruners_lose_no_proof(
     assert 0 in pruned  # a compaction ran beside the provers
     repo = open_lib(cli_repo)
     assert set(ledgers.load(repo).proofs) == set(repo.list_packs())
+
+
+def test_a_full_drill_that_passes_proves_the_packs_it_read_whole(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """restore-test of the whole snapshot opens every blob of it: with one snapshot every pack
+    holds only its blobs, so every pack is proven. A sampled drill proves no pack whole."""
+    a_backup(tmp_path, run_cli, cli_repo)
+    sampled = run_cli("-r", cli_repo, "restore-test", "--sample", "3", "--no-disk")
+    assert sampled.code == 0, sampled.stderr
+    assert ledger_files(cli_repo) == []
+    drill = run_cli("-r", cli_repo, "restore-test", "--no-disk")
+    assert drill.code == 0, drill.stderr
+    repo = open_lib(cli_repo)
+    proofs = ledgers.load(repo).proofs
+    assert set(proofs) == set(repo.list_packs())
+    assert {p.host for p in proofs.values()} == {socket.gethostname()}
+    src = tmp_path / "more"  # a second snapshot: the packs of the first stay proven,
+    write_file(src / "new.bin", os.urandom(50_000))  # the new ones are not
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    again = run_cli("-r", cli_repo, "--json", "verify", "--coverage", "30d", "--budget", "1")
+    coverage = json.loads(again.stdout.splitlines()[-1])["coverage"]
+    assert 0 < coverage["never_proven_bytes"] < coverage["total_bytes"]

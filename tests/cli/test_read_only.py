@@ -298,7 +298,7 @@ READING = [
     (("diff", "latest~1", "latest"), ()),
     (("verify",), ("the audit record",)),
     (("verify", "--read-data"), ("the verification ledger file", "the audit record")),
-    (("restore-test",), ("the drill record", "the audit record")),
+    (("restore-test",), ("the verification ledger file", "the drill record", "the audit record")),
     (("restore-test", "--no-record"), ("the audit record",)),
     (("restore-test", "--history"), ()),
     (("cost",), ()),

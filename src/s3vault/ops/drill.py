@@ -15,7 +15,7 @@ import random
 import socket
 import tempfile
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from s3vault.backend.accounting import RequestCounts
@@ -25,6 +25,7 @@ from s3vault.errors import (
     FormatVersionError,
     IntegrityError,
     ObjectNotFoundError,
+    S3VaultError,
     UsageError,
 )
 from s3vault.format.drillfile import DrillFile
@@ -33,6 +34,7 @@ from s3vault.format.tree import NodeType
 from s3vault.ids import ObjectId
 from s3vault.ops.audit import audited, measured, not_written
 from s3vault.progress import NullProgress, Progress
+from s3vault.repository import ledger as ledgers
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot
 from s3vault.restorer.plan import RestorePlan, load_listing, plan_restore
@@ -257,6 +259,9 @@ def _restore_test(
         failures=tuple(f"{p}: {w}" for p, w in failures[:MAX_LISTED]),
     )
     record_id, record_error = _save_record(repo, record) if options.record else (None, None)
+    whole = options.sample_files is None and options.sample_percent is None
+    if passed and whole and options.record:
+        _record_proofs(repo, snap.tree, now)
     return DrillResult(
         record=record,
         record_id=record_id,
@@ -266,6 +271,18 @@ def _restore_test(
         target=os.fsdecode(run.target),
         requests=repo.requests.snapshot(),
     )
+
+
+def _record_proofs(repo: Repository, tree: ObjectId, now: datetime) -> None:
+    """A full drill that passed opened every blob of the snapshot: the packs that hold only
+    such blobs go into the verification ledger (a store that refuses is said once)."""
+    try:
+        proven = ledgers.covered_by(repo, [tree])
+        ledgers.record(
+            repo, proven, operation="restore-test", hostname=socket.gethostname(), now=now
+        )
+    except S3VaultError as exc:  # a store that refuses writes; a tree gone since the drill
+        not_written("the verification ledger file", str(exc))
 
 
 def _save_record(repo: Repository, record: DrillFile) -> tuple[ObjectId | None, str | None]:

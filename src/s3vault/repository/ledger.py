@@ -21,6 +21,7 @@ from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundErr
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.ledgerfile import LedgerFile, Proof
 from s3vault.ids import ObjectId
+from s3vault.repository.references import References
 from s3vault.repository.repository import Repository
 from s3vault.repository.supersede import live
 
@@ -160,3 +161,20 @@ def compact(
             repo.delete_object(ObjectKind.LEDGER, oid)
         removed += 1
     return Compaction(written=written, removed=removed, kept_locked=len(old) - removed)
+
+
+def covered_by(repo: Repository, roots: Iterable[ObjectId]) -> list[tuple[ObjectId, int]]:
+    """The packs (id, size) whose every blob the trees under ``roots`` reference: a read-back
+    that opened every blob of those trees (a full restore drill that passed) proved each of
+    these packs whole, blob by blob. One walk of the trees and one pass over the index.
+
+    Raises:
+        BackendError, IntegrityError: a tree could not be read (nothing is recorded then).
+    """
+    refs = References(cache_trees=False)
+    refs.add_snapshots_trees(repo, roots)
+    partly: set[ObjectId] = set()
+    for btype, bid, loc in repo.index.entries():
+        if loc.pack_id not in partly and bid not in refs.blobs(btype):
+            partly.add(loc.pack_id)
+    return [(pack, size) for pack, size in repo.index.packs() if pack not in partly]

@@ -35,7 +35,7 @@ METADATA_SHARE = 0.01
 # besides the blobs it reads; each PUT on S3 is checked by a HEAD. Measured against the S3
 # test server (tests/cloud/test_cost_requests.py keeps them equal).
 RUN_REQUESTS = {"put": 4, "get": 4, "head": 4, "list": 6}
-DRILL_REQUESTS = {"put": 2, "get": 0, "head": 2, "list": 7}
+DRILL_REQUESTS = {"put": 3, "get": 0, "head": 3, "list": 7}
 DRILL_READ_MIB = 1.0  # a drill reads blob by blob: a ranged GET per MiB (the average blob)
 
 
