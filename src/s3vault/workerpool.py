@@ -116,7 +116,7 @@ class WorkerPool(Generic[T, P, R]):
         self._readers = max(1, readers)
         self._name = name
         self._died_error = died
-        self._in_flight = self._readers + 1  # the worker always has its next task at hand
+        self._in_flight = self._readers + 2  # the worker always has its next tasks at hand
 
     def run(self, tasks: Iterable[T], on_result: Callable[[T, R], None]) -> list[object]:
         """Hand out every task; ``on_result`` is called in the parent, in task order; returns
@@ -264,7 +264,7 @@ def _worker_main(
             pending: deque[tuple[int, Any, Future[Any]]] = deque()
             more = True
             while True:
-                while more and len(pending) < readers:
+                while more and len(pending) <= readers:  # one to work on, ``readers`` read ahead
                     try:
                         item = tasks.get(block=not pending)
                     except queue.Empty:

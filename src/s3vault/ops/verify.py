@@ -12,6 +12,7 @@ from s3vault.clock import Clock
 from s3vault.ops.audit import audited, measured
 from s3vault.progress import Progress
 from s3vault.repository.repository import Repository
+from s3vault.workerpool import available, default_jobs
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -22,6 +23,8 @@ class VerifyOptions:
     read_data_subset: str | None = None
     workers: int = 2  # downloads and checks overlap enough with two; more only add memory
     seed: int | None = None
+    # worker processes for the read-back (checker/parallelread.py); 0: one per core; 1: none
+    jobs: int = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +68,12 @@ def verify(
     return result
 
 
+def _jobs(configured: int) -> int:
+    """Worker processes for the read-back: 0 is one per core; none where fork is missing."""
+    jobs = configured or default_jobs()
+    return jobs if available() else 1
+
+
 def _verify(
     repo: Repository, options: VerifyOptions, *, progress: Progress | None, clock: Clock | None
 ) -> VerifyResult:
@@ -75,6 +84,7 @@ def _verify(
             subset=subset,
             workers=options.workers,
             seed=options.seed,
+            jobs=_jobs(options.jobs),
         )
     )
     return VerifyResult(

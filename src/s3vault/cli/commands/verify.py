@@ -23,7 +23,14 @@ SHOWN_PATHS = 10
     help="Read only the n-th of m groups of packs, a random x%, or about SIZE (e.g. 5G)",
 )
 @click.option("--seed", type=int, help="Seed for a random subset (to replay a run)")
-def verify(read_data: bool, read_data_subset: str | None, seed: int | None) -> int:
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=1,
+    help="Worker processes that read packs back (0: one per core; 1: none)",
+)
+def verify(read_data: bool, read_data_subset: str | None, seed: int | None, jobs: int) -> int:
     """Check the repository: structure, and with --read-data the data itself.
 
     Exit code 13 when anything is damaged; every finding names the object, the snapshots
@@ -31,7 +38,9 @@ def verify(read_data: bool, read_data_subset: str | None, seed: int | None) -> i
     """
     ctx = cli_context()
     repo = open_repo(ctx, load_index=False)
-    options = VerifyOptions(read_data=read_data, read_data_subset=read_data_subset, seed=seed)
+    options = VerifyOptions(
+        read_data=read_data, read_data_subset=read_data_subset, seed=seed, jobs=jobs
+    )
     with CliProgress(ctx) as progress:
         r = verify_op(repo, options, progress=progress)
     rate = r.bytes_read / r.total_duration if r.total_duration > 0 else 0.0
