@@ -39,6 +39,7 @@ from s3vault.repository.snapshots import find_snapshot
 from s3vault.restorer.plan import RestorePlan, load_listing, plan_restore
 from s3vault.restorer.proof import prove_on_disk, prove_streamed
 from s3vault.restorer.scratch import remove_tree
+from s3vault.workerpool import default_jobs
 
 MAX_LISTED = 100
 
@@ -193,7 +194,11 @@ def _restore_and_prove(
         errors = [*outcome.errors, *outcome.warnings]  # the plan's are in the outcome too
         t2 = clock.monotonic()
         problems = prove_on_disk(
-            plan, target_b, repo.sealer.current.id_key, workers=options.workers
+            plan,
+            target_b,
+            repo.sealer.current.id_key,
+            workers=options.workers,
+            jobs=options.jobs or default_jobs(),
         )
         return _Run(
             plan=plan,

@@ -119,6 +119,7 @@ def _restore(
             target,
             repo.sealer.current.id_key,
             workers=options.workers,
+            jobs=options.jobs or default_jobs(),
             metadata=False,
             progress=progress,
         )
