@@ -1,5 +1,6 @@
 """The read-back of a restore (restorer/proof.py) in worker processes finds what the threaded
-one finds, in the same order; restore --verify and restore-test use it with --jobs."""
+one finds, in the same order, on disk and streamed; restore --verify and restore-test use it
+with --jobs."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from s3vault import BackupOptions, backup
 from s3vault.repository.snapshots import find_snapshot
 from s3vault.restorer.plan import plan_restore
-from s3vault.restorer.proof import SLICE, prove_on_disk
+from s3vault.restorer.proof import SLICE, prove_on_disk, prove_streamed
 from s3vault.restorer.restorer import Restorer
 from tests.conftest import RepoHandle, write_file
 
@@ -37,3 +38,14 @@ def test_proof_in_workers_finds_the_same_mismatches(local_repo: RepoHandle, tmp_
         ("f004", "size 8"),
         ("f299", "content differs from the backed-up file (hash mismatch)"),
     ]
+    # Streamed (restore-test --no-disk) over a damaged pack: the same problems either way.
+    pack = max(
+        (p for p in Path(local_repo.url, "data").rglob("*") if p.is_file()), key=os.path.getsize
+    )
+    data = bytearray(pack.read_bytes())
+    data[len(data) // 2] ^= 1
+    pack.write_bytes(bytes(data))
+    streamed = prove_streamed(repo, plan, jobs=1)
+    assert streamed == prove_streamed(repo, plan, jobs=2)
+    assert streamed
+    assert all("cannot be restored" in why for _path, why in streamed)

@@ -179,7 +179,9 @@ def _restore_and_prove(
         t0 = clock.monotonic()
         if options.no_disk:
             errors = [*plan.errors, *plan.refused]
-            problems = prove_streamed(repo, plan, workers=options.workers)
+            problems = prove_streamed(
+                repo, plan, workers=options.workers, jobs=options.jobs or default_jobs()
+            )
             return _Run(
                 plan=plan,
                 errors=errors,

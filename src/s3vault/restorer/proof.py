@@ -20,7 +20,7 @@ from s3vault.progress import Progress
 from s3vault.repository.repository import Repository
 from s3vault.restorer.locator import Entry, Locator
 from s3vault.restorer.plan import FileTask, RestorePlan
-from s3vault.workerpool import WorkerJob, WorkerPool, available
+from s3vault.workerpool import WorkerJob, WorkerPool, add_counts, available, counts_since
 
 Problem = tuple[str, str]  # (path, what is wrong)
 SLICE = 256
@@ -168,8 +168,16 @@ def _died(what: str) -> RestoreError:
     return RestoreError(f"a read-back {what}; the proof stopped before every file was read")
 
 
-def prove_streamed(repo: Repository, plan: RestorePlan, *, workers: int = 4) -> list[Problem]:
-    """Fetch every planned file's blobs in order and check its hash; writes nothing."""
+def prove_streamed(
+    repo: Repository, plan: RestorePlan, *, workers: int = 4, jobs: int = 1
+) -> list[Problem]:
+    """Fetch every planned file's blobs in order and check its hash; writes nothing.
+    ``jobs`` > 1: slices of SLICE files in that many worker processes (same problems, same
+    order).
+
+    Raises:
+        RestoreError: a worker process died.
+    """
     id_key = repo.sealer.current.id_key
 
     def check(task: FileTask) -> Problem | None:
@@ -191,8 +199,24 @@ def prove_streamed(repo: Repository, plan: RestorePlan, *, workers: int = 4) -> 
 
     tasks = [t for t in plan.files if not t.failed]
     found: list[Problem] = []
-    with ThreadPoolExecutor(workers, thread_name_prefix="s3v-prove") as pool:
+    if jobs > 1 and available() and len(tasks) > SLICE:
+        base = repo.requests.snapshot()
+
+        def work(start: int, _fetched: Future[None]) -> list[Problem]:
+            return [p for t in tasks[start : start + SLICE] if (p := check(t))]
+
+        job: WorkerJob[int, None, list[Problem]] = WorkerJob(
+            fetch=lambda _start: None,
+            work=work,
+            finish=lambda: counts_since(base, repo.requests),
+            crash_at="prove-worker",
+        )
+        pool = WorkerPool(job, jobs=jobs, readers=1, name="s3vault-prove", died=_died)
+        for requests in pool.run(range(0, len(tasks), SLICE), lambda _s, f: found.extend(f)):
+            add_counts(repo.requests, requests)
+        return found
+    with ThreadPoolExecutor(workers, thread_name_prefix="s3v-prove") as threads:
         for start in range(0, len(tasks), SLICE):
             batch = tasks[start : start + SLICE]
-            found.extend(p for p in pool.map(check, batch) if p)
+            found.extend(p for p in threads.map(check, batch) if p)
     return found
