@@ -204,17 +204,20 @@ class WorkerPool(Generic[T, P, R]):
         by_conn = {w.conn: w for w in live}
         by_sentinel = {w.proc.sentinel: w for w in live}
         out = []
-        for ready in wait([*by_conn, *by_sentinel]):
-            if isinstance(ready, int):
-                w = by_sentinel[ready]
-                if not w.conn.poll():
-                    self._died(w)  # its last words, if any, are read first
-                continue
-            w = by_conn[cast("Connection[Any, Any]", ready)]
-            try:
-                out.append((w, w.conn.recv()))
-            except (EOFError, OSError):
-                self._died(w)
+        ready = wait([*by_conn, *by_sentinel])
+        for conn in ready:
+            if not isinstance(conn, int):
+                w = by_conn[cast("Connection[Any, Any]", conn)]
+                try:
+                    out.append((w, w.conn.recv()))
+                except (EOFError, OSError):
+                    self._died(w)
+        heard = {id(w) for w, _ in out}  # a worker exits after its goodbye: not a death
+        for sentinel in ready:
+            if isinstance(sentinel, int):
+                w = by_sentinel[sentinel]
+                if id(w) not in heard and not w.conn.poll():
+                    self._died(w)  # gone without a word (its last words are read first)
         return out
 
     def _send(self, w: _Worker, message: object) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.test_s3 import s3_env
 from tests.conftest import RunCli, write_file
 from tests.trees import snapshot_tree
 
@@ -125,6 +126,32 @@ def test_a_killed_verify_worker_fails_the_verify(
     assert done.code == 1, done.stdout + done.stderr
     assert "verify worker process" in done.stderr
     assert "run verify again" in done.stderr
+
+
+def test_workers_read_through_s3(
+    s3_bucket: str,
+    s3_server: str,
+    tmp_path: Path,
+    cli_env: dict[str, str],
+    run_cli: RunCli,
+) -> None:
+    """Forked workers make S3 clients of their own (backend/s3/client.py)."""
+    source = tmp_path / "src"
+    for n in range(2):  # two packs: two ranges (a range is a whole pack on S3)
+        write_file(source / f"f{n}", os.urandom(2_500_000))
+    write_file(source / "small", b"small")
+    env = s3_env(cli_env, s3_server)
+    url = f"s3://{s3_bucket}/par"
+    init = ("init", "--kdf-cost", "minimum", "--pack-size", "4", "--no-recovery-key")
+    assert run_cli("-r", url, *init, env=env).code == 0
+    done = run_cli("-r", url, "backup", "--root", str(source.parent), "/src", env=env)
+    assert done.code == 0, done.stderr
+    target = tmp_path / "r"
+    done = run_cli("-r", url, "restore", "latest", "-t", str(target), "-j", "2", env=env)
+    assert done.code == 0, done.stderr
+    assert snapshot_tree(target / "src") == snapshot_tree(source)
+    done = run_cli("-r", url, "verify", "--read-data", "-j", "2", env=env)
+    assert done.code == 0, done.stdout + done.stderr
 
 
 def test_jobs_must_not_be_negative(cli_repo: str, run_cli: RunCli, tmp_path: Path) -> None:
