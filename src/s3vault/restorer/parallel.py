@@ -50,14 +50,18 @@ class RangeDone:
     bad_blobs: dict[int, str] = field(default_factory=dict)
     refused: dict[int, str] = field(default_factory=dict)
     written: int = 0
+    completed: dict[int, str] = field(default_factory=dict)  # file number → metadata warning
 
 
 class _RangeWriter:
     """A worker's part: write the blobs of a range into their files (runs in the worker)."""
 
-    def __init__(self, restorer: ParallelRestorer, ranges: list[PackRange]) -> None:
+    def __init__(
+        self, restorer: ParallelRestorer, ranges: list[PackRange], owner: list[int]
+    ) -> None:
         self._r = restorer
         self._ranges = ranges
+        self._owner = owner
         self._sink = FilesystemSink(restorer.locator, owners=restorer.owners, shared=True)
         self._base = restorer.repo.requests.snapshot()
 
@@ -79,14 +83,19 @@ class _RangeWriter:
             return out
         wanted = self._r.plan.packs[r.pack_id]
         files, skip = self._r.plan.files, self._r.skip
+        mine: dict[int, bool] = {}  # files whose every blob is in this range → still whole
         try:
-            for n, (bid, blob) in enumerate(open_range(self._r.repo, r, data)):
-                if isinstance(blob, IntegrityError):
-                    out.bad_blobs[n] = str(blob)
-                    continue
+            for n, (bid, opened) in enumerate(open_range(self._r.repo, r, data)):
+                blob = None if isinstance(opened, IntegrityError) else opened
+                if blob is None:
+                    out.bad_blobs[n] = str(opened)
                 for number, offset in wanted[bid][1]:
                     task = files[number]
                     if number in skip or task.failed or number in out.refused:
+                        continue
+                    if self._owner[number] == i:
+                        mine[number] = mine.get(number, True) and blob is not None
+                    if blob is None:
                         continue
                     try:
                         self._sink.write(task.entry, task.node.size, offset, blob)
@@ -96,6 +105,12 @@ class _RangeWriter:
                     out.written += len(blob)
         finally:
             self._sink.close_all()  # the next range may be another worker's: hold nothing
+        # A file this range holds whole is complete here: its metadata too (not the parent's
+        # work: with many small files, that would be the parent's one core).
+        for number, whole in mine.items():
+            if whole and number not in out.refused:
+                task = files[number]
+                out.completed[number] = self._sink.set_metadata(task.entry, task.node)
         return out
 
     def finish(self) -> object:
@@ -169,7 +184,7 @@ class ParallelRestorer(Restorer):
         if len(ranges) < 2 or self._jobs < 2:  # nothing to share out
             super()._fetch_all()
             return
-        writer = _RangeWriter(self, ranges)
+        writer = _RangeWriter(self, ranges, self._owners_of(ranges))
         job = WorkerJob(
             fetch=writer.fetch, work=writer.work, finish=writer.finish, crash_at="restore-worker"
         )
@@ -182,6 +197,16 @@ class ParallelRestorer(Restorer):
         )
         for requests in pool.run(range(len(ranges)), lambda i, done: self._done(ranges[i], done)):
             add_counts(self._repo.requests, requests)
+
+    def _owners_of(self, ranges: list[PackRange]) -> list[int]:
+        """For each file, the one range that holds all of its blobs (-1: several)."""
+        owner = [-2] * len(self._plan.files)  # -2: none yet
+        for i, r in enumerate(ranges):
+            wanted = self._plan.packs[r.pack_id]
+            for bid, _loc in r.blobs:
+                for number, _offset in wanted[bid][1]:
+                    owner[number] = i if owner[number] in (-2, i) else -1
+        return owner
 
     def _done(self, r: PackRange, done: RangeDone) -> None:
         """A range is written: fail what it failed, complete the files it completed."""
@@ -196,6 +221,9 @@ class ParallelRestorer(Restorer):
         if done.written:
             out.bytes_written += done.written
             self._progress.advanced(bytes_=done.written)
+        for number, warning in done.completed.items():
+            plan.files[number].missing = 0
+            self._file_complete(plan.files[number], warning)
         for n, (bid, _loc) in enumerate(r.blobs):
             targets = wanted[bid][1]
             bad = done.bad_blobs.get(n)
@@ -204,7 +232,7 @@ class ParallelRestorer(Restorer):
                 continue
             for number, _offset in targets:
                 task = plan.files[number]
-                if number in self._skip or task.failed:
+                if number in self._skip or task.failed or number in done.completed:
                     continue
                 task.missing -= 1
                 if task.missing == 0:
