@@ -50,7 +50,7 @@ from s3vault.cli.session import open_repo
     "--jobs",
     type=click.IntRange(min=0),
     default=1,
-    help="Worker processes that read, decode and write (0: one per core; 1: none)",
+    help="Worker processes that read, decode and write (0: one per core; default 1: none)",
 )
 def restore(
     snapshot: str,

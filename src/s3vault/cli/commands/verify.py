@@ -28,7 +28,7 @@ SHOWN_PATHS = 10
     "--jobs",
     type=click.IntRange(min=0),
     default=1,
-    help="Worker processes that read packs back (0: one per core; 1: none)",
+    help="Worker processes that read packs back (0: one per core; default 1: none)",
 )
 def verify(read_data: bool, read_data_subset: str | None, seed: int | None, jobs: int) -> int:
     """Check the repository: structure, and with --read-data the data itself.
