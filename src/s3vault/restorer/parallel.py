@@ -1,16 +1,20 @@
 """The process-parallel restorer: ``restore --jobs N`` with N > 1.
 
-    parent process   plan → directories → files to skip (already in place) → ranges to read;
+    parent process   plan → directories → files to skip (already in place) → ranges to read,
+                     and for each file the one range that holds all of its blobs, if any;
                      then, as each range is done (in range order): fail the files its damage
-                     or the target's refusals concern, count down each file's missing blobs,
-                     and give a complete file its metadata; then links, other entries and
-                     directory metadata (the serial engine's ``_finish``)
+                     or the target's refusals concern, count down the missing blobs of files
+                     that span ranges and give such a file its metadata once complete; then
+                     links, other entries and directory metadata (the serial engine's
+                     ``_finish``)
     N workers        read a range (readers threads, one range ahead), authenticate,
-                     decompress and check every blob, write it into each file at its offset
+                     decompress and check every blob, write it into each file at its offset,
+                     then give the files the range holds whole their metadata (most small
+                     files: the parent's one core would otherwise apply it to every file)
                      (s3vault/workerpool.py: forked, the plan and the key inherited)
 
 Same bytes: every blob goes to the offsets the serial engine writes it to, zero blocks stay
-holes, and the parent applies metadata exactly as the serial engine does, after the content.
+holes, and metadata is applied as the serial engine applies it, after the content.
 Files are written by several processes at once: a worker creates a file without O_EXCL
 (sinks.py, ``shared``) and never removes what is in its way; in a target that was not empty,
 the parent created every file first (removing whatever stood there, as the serial engine does).
