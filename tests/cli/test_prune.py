@@ -127,9 +127,7 @@ def test_a_kill_at_a_crash_point_loses_nothing(
         assert run_cli("-r", url, "forget", "--keep-last", "1").code == 0
         killed = run_cli("-r", url, "prune", "--max-unused", "0%", env=env)
     else:
-        # one process: these points are in the process that stores packs (the workers' kill
-        # is tests/cli/test_parallel_backup.py's)
-        killed = run_cli("-r", url, "backup", "--jobs", "1", str(src), env=env)
+        killed = run_cli("-r", url, "backup", str(src), env=env)
     # it really died at that point
     assert killed.code == -9, (killed.code, killed.stdout, killed.stderr)
     check = run_cli("-r", url, "verify", "--read-data")

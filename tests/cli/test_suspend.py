@@ -51,8 +51,7 @@ def test_a_backup_stopped_past_the_grace_while_prunes_delete_its_base_never_dang
     # stopped after its first pack is stored: it has deduplicated against the first snapshot
     env = {**cli_env, "S3VAULT_TEST_STOP_AT": "pack-stored"}
     proc = subprocess.Popen(
-        # one process: the stop point is in the process that stores packs (--jobs 1)
-        [S3VAULT, "-r", url, "backup", "--jobs", "1", str(src), "--json"],
+        [S3VAULT, "-r", url, "backup", str(src), "--json"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
