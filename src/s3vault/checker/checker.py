@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from s3vault.checker.findings import CheckReport, Finding, Severity
+from s3vault.checker.parallelread import read_in_workers
 from s3vault.checker.readback import PackReading, read_pack
 from s3vault.checker.selection import PackSelection
 from s3vault.checker.structure import Structure, check_structure
@@ -43,6 +44,7 @@ class CheckOptions:
     subset: PackSelection | None = None  # with read_data: which packs (None: all)
     workers: int = 4
     seed: int | None = None
+    jobs: int = 1  # worker processes for the read-back (checker/parallelread.py)
 
 
 class Checker:
@@ -93,30 +95,50 @@ class Checker:
         total = sum(st.packs[n].size for n in names)
         self._progress.started("verify", total_files=len(names), total_bytes=total)
 
-        def one(item: tuple[str, IndexedPack]) -> PackReading:
-            reading = read_pack(self._repo, *item)
-            self._progress.advanced(files=1, bytes_=reading.size, item=item[0])
-            return reading
+        items = self._with_entries(st, sorted(names))
+        if options.jobs > 1 and len(names) > 1:
+            read_in_workers(
+                self._repo,
+                items,
+                lambda reading: self._take(reading, st, report, bad_blobs),
+                jobs=min(options.jobs, len(names)),
+                readers=max(1, options.workers // options.jobs),
+            )
+        else:
 
-        with ThreadPoolExecutor(max(1, options.workers), thread_name_prefix="s3v-verify") as pool:
-            for reading in pool.map(one, self._with_entries(st, sorted(names))):
-                report.packs_read += 1
-                report.bytes_read += reading.size
-                report.blobs_read += reading.blobs
-                if reading.unreadable:
-                    st.bad_packs[reading.name] = reading.problem
-                    continue
-                # Read blob by blob: only blobs that failed are lost, whatever the pack's state.
-                note = "; ".join(
-                    x for x in (st.bad_packs.pop(reading.name, ""), reading.problem) if x
-                )
-                if note:
-                    st.pack_notes[reading.name] = note
-                for key, reason in reading.bad_blobs.items():
-                    bad_blobs[key] = (reading.name, reason)
-                if not note and not reading.bad_blobs:  # every byte read back and checked
-                    report.proven.append((st.packs[reading.name].id, reading.size))
+            def one(item: tuple[str, IndexedPack]) -> PackReading:
+                return read_pack(self._repo, *item)
+
+            with ThreadPoolExecutor(
+                max(1, options.workers), thread_name_prefix="s3v-verify"
+            ) as pool:
+                for reading in pool.map(one, items):
+                    self._take(reading, st, report, bad_blobs)
         self._progress.finished("verify")
+
+    def _take(
+        self,
+        reading: PackReading,
+        st: Structure,
+        report: CheckReport,
+        bad_blobs: dict[tuple[BlobType, bytes], tuple[str, str]],
+    ) -> None:
+        """Count one pack's reading and keep what it found."""
+        self._progress.advanced(files=1, bytes_=reading.size, item=reading.name)
+        report.packs_read += 1
+        report.bytes_read += reading.size
+        report.blobs_read += reading.blobs
+        if reading.unreadable:
+            st.bad_packs[reading.name] = reading.problem
+            return
+        # Read blob by blob: only blobs that failed are lost, whatever the pack's state.
+        note = "; ".join(x for x in (st.bad_packs.pop(reading.name, ""), reading.problem) if x)
+        if note:
+            st.pack_notes[reading.name] = note
+        for key, reason in reading.bad_blobs.items():
+            bad_blobs[key] = (reading.name, reason)
+        if not note and not reading.bad_blobs:  # every byte read back and checked
+            report.proven.append((st.packs[reading.name].id, reading.size))
 
     @staticmethod
     def _with_entries(st: Structure, names: list[str]) -> Iterator[tuple[str, IndexedPack]]:

@@ -27,20 +27,38 @@ class PackReading:
     size: int = 0
 
 
+def fetch_pack(repo: Repository, pack: IndexedPack) -> bytes:
+    """A pack's bytes (the download; ``check_pack`` is the CPU's part).
+
+    Raises:
+        BackendError: it cannot be read.
+    """
+    return repo.read_object(pack_kind(pack), pack.id)
+
+
+def unreadable(name: str, exc: BackendError) -> PackReading:
+    """The reading of a pack that could not be fetched at all."""
+    return PackReading(name=name, problem=f"cannot read the pack: {exc}", unreadable=True)
+
+
 def read_pack(repo: Repository, name: str, pack: IndexedPack) -> PackReading:
-    """Read and check one pack completely. Never raises for damage; reports it.
+    """Read and check one pack completely. Never raises for damage; reports it."""
+    try:
+        data = fetch_pack(repo, pack)
+    except BackendError as exc:
+        return unreadable(name, exc)
+    return check_pack(repo, name, pack, data)
+
+
+def check_pack(repo: Repository, name: str, pack: IndexedPack, data: bytes) -> PackReading:
+    """Check a pack's bytes against its name, its header against the index, and every blob
+    against its id. Never raises for damage; reports it.
 
     A pack whose content does not match its name, whose header is damaged or which is shorter
     than indexed is still read blob by blob at the places the index gives: only the blobs that
     fail are lost, and the findings say exactly which.
     """
     out = PackReading(name=name)
-    try:
-        data = repo.read_object(pack_kind(pack), pack.id)
-    except BackendError as exc:
-        out.problem = f"cannot read the pack: {exc}"
-        out.unreadable = True
-        return out
     out.size = len(data)
     notes = []
     if storage_id(data) != pack.id:

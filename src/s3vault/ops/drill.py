@@ -33,14 +33,15 @@ from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.tree import NodeType
 from s3vault.ids import ObjectId
 from s3vault.ops.audit import audited, measured, not_written
+from s3vault.ops.restore import make_restorer
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository import ledger as ledgers
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot
 from s3vault.restorer.plan import RestorePlan, load_listing, plan_restore
 from s3vault.restorer.proof import prove_on_disk, prove_streamed
-from s3vault.restorer.restorer import Restorer
 from s3vault.restorer.scratch import remove_tree
+from s3vault.workerpool import default_jobs
 
 MAX_LISTED = 100
 
@@ -61,6 +62,7 @@ class DrillOptions:
     rpo_target: timedelta | None = None
     record: bool = True
     workers: int = 4
+    jobs: int = 1  # worker processes for the restore (ops/restore.py); 0: one per core
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -179,7 +181,9 @@ def _restore_and_prove(
         t0 = clock.monotonic()
         if options.no_disk:
             errors = [*plan.errors, *plan.refused]
-            problems = prove_streamed(repo, plan, workers=options.workers)
+            problems = prove_streamed(
+                repo, plan, workers=options.workers, jobs=options.jobs or default_jobs()
+            )
             return _Run(
                 plan=plan,
                 errors=errors,
@@ -188,11 +192,17 @@ def _restore_and_prove(
                 verify_seconds=0.0,
                 target=target_b,
             )
-        outcome = Restorer(repo, plan, workers=options.workers, progress=progress).run(target_b)
+        outcome = make_restorer(
+            repo, plan, jobs=options.jobs, workers=options.workers, progress=progress
+        ).run(target_b)
         errors = [*outcome.errors, *outcome.warnings]  # the plan's are in the outcome too
         t2 = clock.monotonic()
         problems = prove_on_disk(
-            plan, target_b, repo.sealer.current.id_key, workers=options.workers
+            plan,
+            target_b,
+            repo.sealer.current.id_key,
+            workers=options.workers,
+            jobs=options.jobs or default_jobs(),
         )
         return _Run(
             plan=plan,

@@ -15,9 +15,11 @@ from s3vault.ops.audit import audited
 from s3vault.ops.snapshots import SnapshotFilter, select_snapshot
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
-from s3vault.restorer.plan import plan_restore
+from s3vault.restorer.parallel import ParallelRestorer
+from s3vault.restorer.plan import RestorePlan, plan_restore
 from s3vault.restorer.proof import prove_on_disk
 from s3vault.restorer.restorer import Restorer
+from s3vault.workerpool import available, default_jobs
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,6 +37,9 @@ class RestoreOptions:
     select: SnapshotFilter = field(default_factory=SnapshotFilter)
     verify: bool = False
     workers: int = 4
+    # worker processes that read, decode and write (restorer/parallel.py); 0: one per core;
+    # 1: none, the serial engine
+    jobs: int = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,7 +104,9 @@ def _restore(
     target = os.fsencode(os.path.abspath(options.target))
     repo.forget_missing_packs()  # a blob stored again elsewhere is read from there
     plan = plan_restore(repo, snap.tree, include=options.include, exclude=options.exclude)
-    outcome = Restorer(repo, plan, workers=options.workers, progress=progress).run(target)
+    outcome = make_restorer(
+        repo, plan, jobs=options.jobs, workers=options.workers, progress=progress
+    ).run(target)
     mismatches: list[tuple[str, str]] = []
     verified = 0
     if options.verify:
@@ -112,6 +119,7 @@ def _restore(
             target,
             repo.sealer.current.id_key,
             workers=options.workers,
+            jobs=options.jobs or default_jobs(),
             metadata=False,
             progress=progress,
         )
@@ -136,6 +144,17 @@ def _restore(
         verified=verified,
         mismatches=tuple(mismatches),
     )
+
+
+def make_restorer(
+    repo: Repository, plan: RestorePlan, *, jobs: int, workers: int, progress: Progress
+) -> Restorer:
+    """The serial engine for one job (or where processes cannot be forked), else the process
+    pool; ``jobs`` 0: one per core."""
+    jobs = jobs or default_jobs()
+    if jobs <= 1 or not available():
+        return Restorer(repo, plan, workers=workers, progress=progress)
+    return ParallelRestorer(repo, plan, jobs=jobs, workers=workers, progress=progress)
 
 
 def _select(repo: Repository, options: RestoreOptions) -> tuple[ObjectId, SnapshotFile]:

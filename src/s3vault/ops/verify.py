@@ -17,6 +17,7 @@ from s3vault.ops.audit import audited, measured, not_written
 from s3vault.progress import Progress
 from s3vault.repository import ledger as ledgers
 from s3vault.repository.repository import Repository
+from s3vault.workerpool import available, default_jobs
 
 DAY = 86_400.0
 
@@ -29,6 +30,8 @@ class VerifyOptions:
     read_data_subset: str | None = None
     workers: int = 2  # downloads and checks overlap enough with two; more only add memory
     seed: int | None = None
+    # worker processes for the read-back (checker/parallelread.py); 0: one per core; 1: none
+    jobs: int = 1
     coverage: float | None = None  # seconds: prove every pack at least once per this period
     budget: str | None = None  # with coverage: bytes to read now ("10G", "5%"; default: the
     # nightly share, period / 1 day of the bytes)
@@ -109,6 +112,12 @@ def verify(
     return result
 
 
+def _jobs(configured: int) -> int:
+    """Worker processes for the read-back: 0 is one per core; none where fork is missing."""
+    jobs = configured or default_jobs()
+    return jobs if available() else 1
+
+
 def _verify(
     repo: Repository, options: VerifyOptions, *, progress: Progress | None, clock: Clock
 ) -> VerifyResult:
@@ -134,6 +143,7 @@ def _verify(
             subset=subset,
             workers=options.workers,
             seed=options.seed,
+            jobs=_jobs(options.jobs),
         )
     )
     written = _record(repo, report.proven, clock) if report.proven else None

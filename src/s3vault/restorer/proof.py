@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import os
 import stat
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from s3vault.crypto.hashing import ContentHasher
-from s3vault.errors import S3VaultError
+from s3vault.errors import RestoreError, S3VaultError
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType
 from s3vault.progress import Progress
 from s3vault.repository.repository import Repository
 from s3vault.restorer.locator import Entry, Locator
 from s3vault.restorer.plan import FileTask, RestorePlan
+from s3vault.workerpool import WorkerJob, WorkerPool, add_counts, available, counts_since
 
 Problem = tuple[str, str]  # (path, what is wrong)
 SLICE = 256
@@ -86,13 +87,16 @@ def prove_on_disk(
     id_key: bytes,
     *,
     workers: int = 4,
+    jobs: int = 1,
     metadata: bool = True,
     progress: Progress | None = None,
 ) -> list[Problem]:
     """Check every file and link a restore wrote under ``target`` against the snapshot (files
     that failed to restore are the restore's errors, not checked again). ``metadata=False``:
     each regular file's size and content hash only (``restore --verify``: an attribute the
-    restore could not set is its warning already). ``progress`` is told of each file read."""
+    restore could not set is its warning already). ``progress`` is told of each file read.
+    ``jobs`` > 1: files are read and hashed in that many worker processes (slices of SLICE
+    files each; problems in the same order as with one)."""
     locator = Locator(target, plan.dir_entries)
     problems: list[Problem] = []
     tasks = [t for t in plan.files if not t.failed]
@@ -105,9 +109,12 @@ def prove_on_disk(
         return (os.fsdecode(locator.path(task.entry)), why) if why else None
 
     try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="s3v-prove") as pool:
-            for start in range(0, len(tasks), SLICE):  # bounded: not one future per file up front
-                problems.extend(p for p in pool.map(check, tasks[start : start + SLICE]) if p)
+        if jobs > 1 and available() and len(tasks) > SLICE:
+            problems = _prove_in_workers(locator, tasks, id_key, metadata, jobs, progress)
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="s3v-prove") as pool:
+                for start in range(0, len(tasks), SLICE):  # bounded: not one future per file
+                    problems.extend(p for p in pool.map(check, tasks[start : start + SLICE]) if p)
         if not metadata:
             return problems
         for entry, _node, first in plan.hardlinks:
@@ -123,8 +130,54 @@ def prove_on_disk(
     return problems
 
 
-def prove_streamed(repo: Repository, plan: RestorePlan, *, workers: int = 4) -> list[Problem]:
-    """Fetch every planned file's blobs in order and check its hash; writes nothing."""
+def _prove_in_workers(
+    locator: Locator,
+    tasks: list[FileTask],
+    id_key: bytes,
+    metadata: bool,
+    jobs: int,
+    progress: Progress | None,
+) -> list[Problem]:
+    """Slices of files checked in worker processes (s3vault/workerpool.py)."""
+
+    def work(start: int, _fetched: Future[None]) -> list[Problem]:
+        found = []
+        for task in tasks[start : start + SLICE]:
+            why = _file_problem(locator, task.entry, task.node, id_key, metadata=metadata)
+            if why:
+                found.append((os.fsdecode(locator.path(task.entry)), why))
+        return found
+
+    problems: list[Problem] = []
+
+    def take(start: int, found: list[Problem]) -> None:
+        problems.extend(found)
+        if progress is not None:
+            batch = tasks[start : start + SLICE]
+            progress.advanced(files=len(batch), bytes_=sum(t.node.size for t in batch))
+
+    job: WorkerJob[int, None, list[Problem]] = WorkerJob(
+        fetch=lambda _start: None, work=work, finish=lambda: None, crash_at="prove-worker"
+    )
+    pool = WorkerPool(job, jobs=jobs, readers=1, name="s3vault-prove", died=_died)
+    pool.run(range(0, len(tasks), SLICE), take)
+    return problems
+
+
+def _died(what: str) -> RestoreError:
+    return RestoreError(f"a read-back {what}; the proof stopped before every file was read")
+
+
+def prove_streamed(
+    repo: Repository, plan: RestorePlan, *, workers: int = 4, jobs: int = 1
+) -> list[Problem]:
+    """Fetch every planned file's blobs in order and check its hash; writes nothing.
+    ``jobs`` > 1: slices of SLICE files in that many worker processes (same problems, same
+    order).
+
+    Raises:
+        RestoreError: a worker process died.
+    """
     id_key = repo.sealer.current.id_key
 
     def check(task: FileTask) -> Problem | None:
@@ -146,8 +199,24 @@ def prove_streamed(repo: Repository, plan: RestorePlan, *, workers: int = 4) -> 
 
     tasks = [t for t in plan.files if not t.failed]
     found: list[Problem] = []
-    with ThreadPoolExecutor(workers, thread_name_prefix="s3v-prove") as pool:
+    if jobs > 1 and available() and len(tasks) > SLICE:
+        base = repo.requests.snapshot()
+
+        def work(start: int, _fetched: Future[None]) -> list[Problem]:
+            return [p for t in tasks[start : start + SLICE] if (p := check(t))]
+
+        job: WorkerJob[int, None, list[Problem]] = WorkerJob(
+            fetch=lambda _start: None,
+            work=work,
+            finish=lambda: counts_since(base, repo.requests),
+            crash_at="prove-worker",
+        )
+        pool = WorkerPool(job, jobs=jobs, readers=1, name="s3vault-prove", died=_died)
+        for requests in pool.run(range(0, len(tasks), SLICE), lambda _s, f: found.extend(f)):
+            add_counts(repo.requests, requests)
+        return found
+    with ThreadPoolExecutor(workers, thread_name_prefix="s3v-prove") as threads:
         for start in range(0, len(tasks), SLICE):
             batch = tasks[start : start + SLICE]
-            found.extend(p for p in pool.map(check, batch) if p)
+            found.extend(p for p in threads.map(check, batch) if p)
     return found

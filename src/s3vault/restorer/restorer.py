@@ -208,7 +208,10 @@ class Restorer:
 
     def _file_done(self, task: FileTask) -> None:
         """Content complete: metadata now (on a decode thread, beside other files' reads)."""
-        warning = self._sink.set_metadata(task.entry, task.node)
+        self._file_complete(task, self._sink.set_metadata(task.entry, task.node))
+
+    def _file_complete(self, task: FileTask, warning: str) -> None:
+        """Content and metadata are in place (``warning``: what metadata was not applied)."""
         with self._lock:
             self.outcome.files_restored += 1
             if warning:

@@ -98,9 +98,17 @@ def _clear(fd: int | None, name: bytes) -> None:
 class FilesystemSink:
     """Writes restored content and metadata into a target directory."""
 
-    def __init__(self, locator: Locator, *, owners: bool | None = None) -> None:
+    def __init__(
+        self, locator: Locator, *, owners: bool | None = None, shared: bool = False
+    ) -> None:
+        """``shared``: other processes write into the same files at once (``restore --jobs``,
+        restorer/parallel.py). Then a file is created without O_EXCL and nothing in its way is
+        removed (the parent created every file a non-empty target might hold a stale copy of),
+        and every write creates the file, even one of zeros only, so that a file all of whose
+        blobs were written exists."""
         self._loc = locator
         self._owners = os.geteuid() == 0 if owners is None else owners
+        self._shared = shared
         self._open: dict[Entry, int] = {}
         self._created: set[Entry] = set()
         self._open_lock = threading.Lock()  # guards both, and makes creation happen once
@@ -147,7 +155,7 @@ class FilesystemSink:
 
     def _create(self, entry: Entry, size: int) -> int:
         """Create the file (holding the lock) and return a descriptor for writing it."""
-        flags = _WRITE_FLAGS | os.O_CREAT | os.O_EXCL
+        flags = _WRITE_FLAGS | os.O_CREAT | (0 if self._shared else os.O_EXCL)
         try:
             with self._loc.at(entry) as (dir_fd, name):
                 try:
@@ -179,7 +187,7 @@ class FilesystemSink:
             RestoreError: the target cannot take it (disk full names the file).
         """
         runs = data_runs(data)
-        if not runs:
+        if not runs and not self._shared:
             return
         fd, kept = self._fd(entry, size)
         try:

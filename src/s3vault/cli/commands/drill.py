@@ -90,6 +90,13 @@ def failed_targets(r: DrillFile, *, empty: bool) -> list[str]:
 @click.option("--rpo-target", type=Duration(), help="Fail if the snapshot is older than this")
 @click.option("--no-record", is_flag=True, help="Do not record this drill in the repository")
 @click.option("--history", is_flag=True, help="List past drills instead of running one")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Worker processes that restore and prove (default 0: one per core; 1: none)",
+)
 def drill(
     snapshot: str,
     host: str | None,
@@ -103,6 +110,7 @@ def drill(
     rpo_target: timedelta | None,
     no_record: bool,
     history: bool,
+    jobs: int,
 ) -> int:
     """Restore SNAPSHOT (an id prefix, latest or latest~N; default latest), or a sample of it,
     and prove every byte.
@@ -126,6 +134,7 @@ def drill(
         rto_target=rto_target,
         rpo_target=rpo_target,
         record=not no_record,
+        jobs=jobs,
     )
     with CliProgress(ctx) as progress:
         result = restore_test(repo, options, progress=progress)

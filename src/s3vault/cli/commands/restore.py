@@ -45,6 +45,13 @@ from s3vault.cli.session import open_repo
     is_flag=True,
     help="Read every restored file back and compare it with the snapshot (exit 13 on a mismatch)",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=1,
+    help="Worker processes that read, decode and write (0: one per core; default 1: none)",
+)
 def restore(
     snapshot: str,
     target: Path,
@@ -54,6 +61,7 @@ def restore(
     tags: tuple[TagList, ...],
     paths: tuple[str, ...],
     verify: bool,
+    jobs: int,
 ) -> int:
     """Restore SNAPSHOT (an id prefix, latest or latest~N) into --target. --host, --tag and
     --path choose which snapshot latest means, as restic's: the latest of those matching.
@@ -73,6 +81,7 @@ def restore(
         exclude=exclude,
         select=SnapshotFilter(hosts=hosts, tags=tags, paths=paths),
         verify=verify,
+        jobs=jobs,
     )
     with CliProgress(ctx) as progress:
         r = restore_op(repo, options, progress=progress)

@@ -47,12 +47,20 @@ SHOWN_PATHS = 10
     help="With --coverage: read at most this much now (default: the nightly share, "
     "1 day / PERIOD of the bytes)",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=1,
+    help="Worker processes that read packs back (0: one per core; default 1: none)",
+)
 def verify(
     read_data: bool,
     read_data_subset: str | None,
     seed: int | None,
     coverage: timedelta | None,
     budget: str | None,
+    jobs: int,
 ) -> int:
     """Check the repository: structure, and with --read-data the data itself.
 
@@ -69,6 +77,7 @@ def verify(
         seed=seed,
         coverage=coverage.total_seconds() if coverage is not None else None,
         budget=budget,
+        jobs=jobs,
     )
     with CliProgress(ctx) as progress:
         r = verify_op(repo, options, progress=progress)

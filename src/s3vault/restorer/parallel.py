@@ -1,0 +1,251 @@
+"""The process-parallel restorer: ``restore --jobs N`` with N > 1.
+
+    parent process   plan → directories → files to skip (already in place) → ranges to read,
+                     and for each file the one range that holds all of its blobs, if any;
+                     then, as each range is done (in range order): fail the files its damage
+                     or the target's refusals concern, count down the missing blobs of files
+                     that span ranges and give such a file its metadata once complete; then
+                     links, other entries and directory metadata (the serial engine's
+                     ``_finish``)
+    N workers        read a range (readers threads, one range ahead), authenticate,
+                     decompress and check every blob, write it into each file at its offset,
+                     then give the files the range holds whole their metadata (most small
+                     files: the parent's one core would otherwise apply it to every file)
+                     (s3vault/workerpool.py: forked, the plan and the key inherited)
+
+Same bytes: every blob goes to the offsets the serial engine writes it to, zero blocks stay
+holes, and metadata is applied as the serial engine applies it, after the content.
+Files are written by several processes at once: a worker creates a file without O_EXCL
+(sinks.py, ``shared``) and never removes what is in its way; in a target that was not empty,
+the parent created every file first (removing whatever stood there, as the serial engine does).
+
+Memory: per worker, the ranges it holds (readers + 1 of at most 4 MiB locally, a pack and a
+half on S3) and 256 descriptors at most, closed after every range.
+
+A killed worker: the restore stops with RestoreError (exit code 1) saying so. Nothing it had
+not finished is claimed complete: a file gets the snapshot's times and mode only once all of
+its blobs were written, and a second restore into the same target finds the files in place by
+content hash, so it writes only what is missing.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from s3vault.errors import BackendError, IntegrityError, RestoreError
+from s3vault.progress import Progress
+from s3vault.repository.repository import Repository
+from s3vault.restorer.fetch import PackRange, open_range, read_range
+from s3vault.restorer.locator import Locator
+from s3vault.restorer.plan import RestorePlan
+from s3vault.restorer.restorer import Restorer
+from s3vault.restorer.sinks import EntryError, FilesystemSink
+from s3vault.workerpool import WorkerJob, WorkerPool, add_counts, counts_since
+
+
+@dataclass(slots=True)
+class RangeDone:
+    """What a worker did with one range: ``read_error`` (nothing in it could be read), the
+    blobs that failed (blob index in the range → why), the files the target refused (file
+    number → why) and the bytes written."""
+
+    read_error: str = ""
+    bad_blobs: dict[int, str] = field(default_factory=dict)
+    refused: dict[int, str] = field(default_factory=dict)
+    written: int = 0
+    completed: dict[int, str] = field(default_factory=dict)  # file number → metadata warning
+
+
+class _RangeWriter:
+    """A worker's part: write the blobs of a range into their files (runs in the worker)."""
+
+    def __init__(
+        self, restorer: ParallelRestorer, ranges: list[PackRange], owner: list[int]
+    ) -> None:
+        self._r = restorer
+        self._ranges = ranges
+        self._owner = owner
+        self._sink = FilesystemSink(restorer.locator, owners=restorer.owners, shared=True)
+        self._base = restorer.repo.requests.snapshot()
+
+    def fetch(self, i: int) -> bytes:
+        return read_range(self._r.repo, self._ranges[i])
+
+    def work(self, i: int, fetched: Future[bytes]) -> RangeDone:
+        """Write the range's blobs.
+
+        Raises:
+            RestoreError: the target cannot take more (the restore stops).
+        """
+        r = self._ranges[i]
+        out = RangeDone()
+        try:
+            data = fetched.result()
+        except (BackendError, IntegrityError) as exc:
+            out.read_error = str(exc)
+            return out
+        wanted = self._r.plan.packs[r.pack_id]
+        files, skip = self._r.plan.files, self._r.skip
+        mine: dict[int, bool] = {}  # files whose every blob is in this range → still whole
+        try:
+            for n, (bid, opened) in enumerate(open_range(self._r.repo, r, data)):
+                blob = None if isinstance(opened, IntegrityError) else opened
+                if blob is None:
+                    out.bad_blobs[n] = str(opened)
+                for number, offset in wanted[bid][1]:
+                    task = files[number]
+                    if number in skip or task.failed or number in out.refused:
+                        continue
+                    if self._owner[number] == i:
+                        mine[number] = mine.get(number, True) and blob is not None
+                    if blob is None:
+                        continue
+                    try:
+                        self._sink.write(task.entry, task.node.size, offset, blob)
+                    except EntryError as exc:
+                        out.refused[number] = str(exc)
+                        continue
+                    out.written += len(blob)
+        finally:
+            self._sink.close_all()  # the next range may be another worker's: hold nothing
+        # A file this range holds whole is complete here: its metadata too (not the parent's
+        # work: with many small files, that would be the parent's one core).
+        for number, whole in mine.items():
+            if whole and number not in out.refused:
+                task = files[number]
+                out.completed[number] = self._sink.set_metadata(task.entry, task.node)
+        return out
+
+    def finish(self) -> object:
+        """The requests this worker made (the parent's counters leave them out)."""
+        return counts_since(self._base, self._r.repo.requests)
+
+
+class ParallelRestorer(Restorer):
+    """A Restorer whose ranges are read, decoded and written by ``jobs`` worker processes;
+    everything else is the serial engine's."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        plan: RestorePlan,
+        *,
+        jobs: int,
+        owners: bool | None = None,
+        workers: int = 4,
+        progress: Progress | None = None,
+    ) -> None:
+        super().__init__(repo, plan, owners=owners, workers=workers, progress=progress)
+        self._jobs = jobs
+
+    # What a forked worker reads of its parent's restorer (read-only).
+    @property
+    def repo(self) -> Repository:
+        """The repository read from."""
+        return self._repo
+
+    @property
+    def plan(self) -> RestorePlan:
+        """The plan being run."""
+        return self._plan
+
+    @property
+    def locator(self) -> Locator:
+        """Where entries go under the target (set by ``run``)."""
+        return self._loc
+
+    @property
+    def owners(self) -> bool:
+        """Whether owners are restored."""
+        return self._sink.owners
+
+    @property
+    def skip(self) -> set[int]:
+        """Numbers of the files found in place."""
+        return self._skip
+
+    def _start_files(self, fresh: bool) -> None:
+        super()._start_files(fresh)
+        if fresh:
+            return
+        # Whatever stands where a file goes is replaced here, once: workers never remove.
+        for number, task in enumerate(self._plan.files):
+            if task.failed or number in self._skip or task.missing == 0:
+                continue
+            try:
+                self._sink.create_file(task.entry, task.node.size)
+            except EntryError as exc:
+                task.failed = str(exc)
+
+    def _fetch_all(self) -> None:
+        """Every range through the worker processes; results handled here in range order.
+
+        Raises:
+            RestoreError: the target cannot take more, or a worker process died.
+        """
+        ranges = self._ranges()
+        if len(ranges) < 2 or self._jobs < 2:  # nothing to share out
+            super()._fetch_all()
+            return
+        writer = _RangeWriter(self, ranges, self._owners_of(ranges))
+        job = WorkerJob(
+            fetch=writer.fetch, work=writer.work, finish=writer.finish, crash_at="restore-worker"
+        )
+        pool: WorkerPool[int, bytes, RangeDone] = WorkerPool(
+            job,
+            jobs=min(self._jobs, len(ranges)),
+            readers=max(1, self._workers // self._jobs),
+            name="s3vault-restore",
+            died=_died,
+        )
+        for requests in pool.run(range(len(ranges)), lambda i, done: self._done(ranges[i], done)):
+            add_counts(self._repo.requests, requests)
+
+    def _owners_of(self, ranges: list[PackRange]) -> list[int]:
+        """For each file, the one range that holds all of its blobs (-1: several)."""
+        owner = [-2] * len(self._plan.files)  # -2: none yet
+        for i, r in enumerate(ranges):
+            wanted = self._plan.packs[r.pack_id]
+            for bid, _loc in r.blobs:
+                for number, _offset in wanted[bid][1]:
+                    owner[number] = i if owner[number] in (-2, i) else -1
+        return owner
+
+    def _done(self, r: PackRange, done: RangeDone) -> None:
+        """A range is written: fail what it failed, complete the files it completed."""
+        plan, out = self._plan, self.outcome
+        wanted = plan.packs[r.pack_id]
+        if done.read_error:
+            numbers = {n for bid, _ in r.blobs for n, _ in wanted[bid][1]}
+            self._fail(numbers, done.read_error, damaged=True)
+            return
+        for number, why in done.refused.items():
+            self._fail({number}, why, damaged=False)
+        if done.written:
+            out.bytes_written += done.written
+            self._progress.advanced(bytes_=done.written)
+        for number, warning in done.completed.items():
+            plan.files[number].missing = 0
+            self._file_complete(plan.files[number], warning)
+        for n, (bid, _loc) in enumerate(r.blobs):
+            targets = wanted[bid][1]
+            bad = done.bad_blobs.get(n)
+            if bad is not None:
+                self._fail({number for number, _ in targets}, bad, damaged=True)
+                continue
+            for number, _offset in targets:
+                task = plan.files[number]
+                if number in self._skip or task.failed or number in done.completed:
+                    continue
+                task.missing -= 1
+                if task.missing == 0:
+                    self._file_done(task)
+
+
+def _died(what: str) -> RestoreError:
+    return RestoreError(
+        f"a restore {what}; the restore stopped: files it had not finished are incomplete "
+        "and keep no snapshot metadata; run the restore again into the same target to "
+        "complete them"
+    )

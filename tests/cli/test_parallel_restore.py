@@ -1,0 +1,186 @@
+"""restore, restore-test and verify --read-data with --jobs: the worker processes of
+s3vault/workerpool.py through the real entry point. Parallel and serial restores give the same
+tree; a parallel read-back finds the same damage as the serial one; a killed worker fails the
+run with a clear message and exit code 1, and a restore it stopped claims no file complete
+that is not (the next restore completes the target)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_s3 import s3_env
+from tests.conftest import RunCli, write_file
+from tests.trees import snapshot_tree
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Files spread over several 4 MiB packs: small ones, big ones, zeros and holes, a hard
+    link, a symlink, an empty file, odd modes."""
+    src = tmp_path_factory.mktemp("par") / "src"
+    for d in range(3):
+        for f in range(40):
+            write_file(src / f"d{d}" / f"f{f}", os.urandom(50 + 1500 * f))
+    for n in range(3):
+        write_file(src / f"big{n}.bin", os.urandom(3 << 20))
+    write_file(src / "zeros.bin", bytes(2 << 20))
+    write_file(src / "sparse.bin", os.urandom(10_000) + bytes(1 << 20) + os.urandom(7_000))
+    write_file(src / "empty", b"")
+    os.link(src / "big0.bin", src / "d1" / "big-link.bin")
+    (src / "link").symlink_to("big1.bin")
+    (src / "d2" / "f3").chmod(0o640)
+    return src
+
+
+def backed_up(run_cli: RunCli, repo: str, src: Path) -> None:
+    done = run_cli("-r", repo, "backup", "--root", str(src.parent), "/src")
+    assert done.code == 0, done.stderr
+
+
+def test_parallel_and_serial_restores_give_the_same_tree(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, source: Path
+) -> None:
+    backed_up(run_cli, cli_repo, source)
+    trees = {}
+    for jobs in ("1", "2"):
+        target = tmp_path / f"r{jobs}"
+        done = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target), "--jobs", jobs)
+        assert done.code == 0, done.stderr
+        trees[jobs] = snapshot_tree(target / "src")
+    assert trees["1"] == trees["2"] == snapshot_tree(source)
+    sparse = (tmp_path / "r2" / "src" / "sparse.bin").stat()
+    assert sparse.st_blocks * 512 < sparse.st_size  # the hole stayed a hole
+    done = run_cli("-r", cli_repo, "restore-test", "--jobs", "2", "--json")
+    assert done.code == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["passed"] is True
+
+
+def test_parallel_read_back_finds_the_same_damage(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, source: Path
+) -> None:
+    backed_up(run_cli, cli_repo, source)
+    packs = sorted(p for p in Path(cli_repo, "data").rglob("*") if p.is_file())
+    assert len(packs) >= 3
+    damaged = bytearray(packs[1].read_bytes())
+    damaged[len(damaged) // 3] ^= 0x55
+    packs[1].write_bytes(bytes(damaged))
+    packs[2].unlink()
+    runs = []
+    for jobs in ("1", "2"):
+        done = run_cli("-r", cli_repo, "verify", "--read-data", "--jobs", jobs, "--json")
+        assert done.code == 13, done.stderr
+        lines = [json.loads(line) for line in done.stdout.splitlines()]
+        findings = [x for x in lines if x["message_type"] == "finding"]
+        summary = lines[-1]
+        # the workers' downloads are counted (the first run also fills the cache: not equal)
+        assert summary["requests"]["bytes_down"] >= summary["bytes_read"]
+        for volatile in ("total_duration", "bytes_per_second", "requests"):
+            del summary[volatile]
+        runs.append((findings, summary))
+    assert runs[0] == runs[1]
+    assert any(f["paths"] for f in runs[0][0])  # the damage is attributed to lost paths
+    text = [run_cli("-r", cli_repo, "verify", "--read-data", "-j", j) for j in ("1", "2")]
+    assert text[0].code == text[1].code == 13
+    assert text[0].stderr == text[1].stderr
+
+
+def test_a_killed_restore_worker_fails_the_restore_and_claims_nothing_complete(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str], source: Path
+) -> None:
+    backed_up(run_cli, cli_repo, source)
+    target = tmp_path / "r"
+    env = {**cli_env, "S3VAULT_TEST_CRASH_AT": "restore-worker:2"}  # after its second range
+    done = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target), "-j", "2", env=env)
+    assert done.code == 1, done.stderr
+    assert "restore worker process" in done.stderr
+    assert "killed by signal 9" in done.stderr
+    assert "run the restore again" in done.stderr
+    # A file that carries the snapshot's mtime was given its metadata, so it is complete
+    # (directories get theirs at the very end: none has).
+    expected = snapshot_tree(source)
+    got = snapshot_tree(target / "src")
+    complete = [
+        rel
+        for rel, entry in got.items()
+        if stat.S_ISREG(int(entry[0])) and entry[2] == expected[rel][2]
+    ]
+    for rel in complete:
+        assert got[rel] == expected[rel], rel
+    assert len(complete) < len(expected)  # the kill stopped it part way
+    again = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target), "-j", "2")
+    assert again.code == 0, again.stderr
+    assert snapshot_tree(target / "src") == expected
+
+
+def test_a_killed_verify_worker_fails_the_verify(
+    cli_repo: str, run_cli: RunCli, cli_env: dict[str, str], source: Path
+) -> None:
+    backed_up(run_cli, cli_repo, source)
+    env = {**cli_env, "S3VAULT_TEST_CRASH_AT": "verify-worker"}
+    done = run_cli("-r", cli_repo, "verify", "--read-data", "-j", "2", env=env)
+    assert done.code == 1, done.stdout + done.stderr
+    assert "verify worker process" in done.stderr
+    assert "run verify again" in done.stderr
+
+
+def test_workers_read_through_s3(
+    s3_bucket: str,
+    s3_server: str,
+    tmp_path: Path,
+    cli_env: dict[str, str],
+    run_cli: RunCli,
+) -> None:
+    """Forked workers make S3 clients of their own (backend/s3/client.py)."""
+    source = tmp_path / "src"
+    for n in range(2):  # two packs: two ranges (a range is a whole pack on S3)
+        write_file(source / f"f{n}", os.urandom(2_500_000))
+    write_file(source / "small", b"small")
+    env = s3_env(cli_env, s3_server)
+    url = f"s3://{s3_bucket}/par"
+    init = ("init", "--kdf-cost", "minimum", "--pack-size", "4", "--no-recovery-key")
+    assert run_cli("-r", url, *init, env=env).code == 0
+    done = run_cli("-r", url, "backup", "--root", str(source.parent), "/src", env=env)
+    assert done.code == 0, done.stderr
+    target = tmp_path / "r"
+    done = run_cli("-r", url, "restore", "latest", "-t", str(target), "-j", "2", env=env)
+    assert done.code == 0, done.stderr
+    assert snapshot_tree(target / "src") == snapshot_tree(source)
+    done = run_cli("-r", url, "verify", "--read-data", "-j", "2", env=env)
+    assert done.code == 0, done.stdout + done.stderr
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: the default is one process")
+def test_restore_test_defaults_to_one_worker_per_core_the_others_to_one_process(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str], source: Path
+) -> None:
+    """The defaults docs/performance.md measured: a worker's crash point is reached (the
+    run fails, exit 1) only where the default forks workers."""
+    crash = {**cli_env, "S3VAULT_TEST_CRASH_AT": "backup-worker-task"}
+    done = run_cli("-r", cli_repo, "backup", "--root", str(source.parent), "/src", env=crash)
+    assert done.code == 0, done.stderr
+    target = str(tmp_path / "r")
+    for argv, point, code in (
+        (("restore-test", "--no-record"), "restore-worker", 1),
+        (("restore", "latest", "-t", target), "restore-worker", 0),
+        (("verify", "--read-data"), "verify-worker", 0),
+    ):
+        env = {**cli_env, "S3VAULT_TEST_CRASH_AT": point}
+        done = run_cli("-r", cli_repo, *argv, env=env)
+        assert done.code == code, (argv, done.stdout, done.stderr)
+
+
+def test_jobs_must_not_be_negative(cli_repo: str, run_cli: RunCli, tmp_path: Path) -> None:
+    for argv in (
+        ("restore", "latest", "-t", str(tmp_path / "r"), "--jobs", "-1"),
+        ("verify", "--read-data", "--jobs", "-1"),
+        ("restore-test", "--jobs", "x"),
+    ):
+        done = run_cli("-r", cli_repo, *argv)
+        assert done.code == 2, done.stderr
+        assert "--jobs" in done.stderr
+    assert not (tmp_path / "r").exists()
