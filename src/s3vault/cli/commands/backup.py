@@ -149,8 +149,8 @@ from s3vault.cli.session import open_repo
     "-j",
     "--jobs",
     type=click.IntRange(min=0),
-    default=1,
-    help="Worker processes that read files (0: one per core; default 1: no worker process)",
+    default=0,
+    help="Worker processes that read files (default 0: one per core; 1: no worker process)",
 )
 def backup(
     paths: tuple[str, ...],
