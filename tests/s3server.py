@@ -131,6 +131,10 @@ def _start(tls: tuple[Path, Path] | None) -> tuple[object, str]:
                 request_handler=Handler,
                 ssl_context=(str(tls[0]), str(tls[1])) if tls else None,
             )
+            if tls:  # the TLS handshake in the connection's own thread, not in accept(): a
+                # client that connects and never speaks TLS (plain http to this port) would
+                # otherwise stop the whole server, and its shutdown, for good
+                self._server.socket.do_handshake_on_connect = False  # type: ignore[attr-defined]
             self._server_ready_event.set()
             self._server.serve_forever()
 

@@ -229,12 +229,12 @@ s3vault -r s3://dr-copy/web1 init --kdf-cost minimum --no-recovery-key -q
 s3vault -r s3://dr-copy/web1 backup -q --host web1 $ROOT/etc $ROOT/srv
 """
 
-# docs/troubleshooting.md: a copy of the repository with one byte of a data pack flipped, and
-# credentials for its s3:// example (whose endpoint does not answer)
+# docs/troubleshooting.md: a copy of the repository with one byte of the first blob of a data
+# pack flipped, and credentials for its s3:// example (whose endpoint does not answer)
 _DAMAGED = """
 cp -r "$S3VAULT_REPOSITORY" ~/damaged
 pack=$(find ~/damaged/data -type f | head -1)
-printf '\\377' | dd of="$pack" bs=1 seek=$(( $(stat -c %s "$pack") / 2 )) conv=notrunc status=none
+printf '\\377' | dd of="$pack" bs=1 seek=30 conv=notrunc status=none
 export AWS_ACCESS_KEY_ID=none AWS_SECRET_ACCESS_KEY=none
 """
 

@@ -110,8 +110,13 @@ def test_a_killed_restore_worker_fails_the_restore_and_claims_nothing_complete(
         for rel, entry in got.items()
         if stat.S_ISREG(int(entry[0])) and entry[2] == expected[rel][2]
     ]
+
+    def content(entry: tuple[object, ...]) -> tuple[object, ...]:
+        # a complete file's hard links may not all be made yet when the kill came
+        return tuple(x for x in entry if not (isinstance(x, tuple) and x[:1] == ("link-group",)))
+
     for rel in complete:
-        assert got[rel] == expected[rel], rel
+        assert content(got[rel]) == content(expected[rel]), rel
     assert len(complete) < len(expected)  # the kill stopped it part way
     again = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target), "-j", "2")
     assert again.code == 0, again.stderr

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from s3vault.checker.repair import Descriptions
 from s3vault.crashpoint import crash_point
-from s3vault.errors import IntegrityError, ObjectNotFoundError
+from s3vault.crypto.hashing import storage_id
+from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
 from s3vault.format.layout import ObjectKind, object_name, parse_name
 from s3vault.format.packfile import BlobType, PackEntry
 from s3vault.ids import ObjectId
@@ -73,7 +74,10 @@ def _entries(
         return described, epoch, "pack is missing"
     try:
         header = pack_header(repo, target.name, data, len(data))
-    except IntegrityError as exc:
+    except (IntegrityError, FormatVersionError) as exc:
+        if isinstance(exc, FormatVersionError) and storage_id(data) == target.id:
+            raise  # the pack as written, by a newer s3vault: left alone
+        # (a "newer version" in a pack whose bytes changed is damage)
         if not described:
             return [], None, f"pack header unreadable ({exc}) and no index file describes it"
         return described, epoch, f"pack header unreadable ({exc})"
@@ -137,7 +141,7 @@ def _open(repo: Repository, data: bytes | None, e: PackEntry, epoch: int | None)
     piece = memoryview(data)[e.offset : e.offset + e.length]
     try:
         return repo.sealer.open_blob(e.type, e.id, piece, e.raw_length, epoch)
-    except IntegrityError:
+    except (IntegrityError, FormatVersionError):  # in a damaged pack, a "newer" blob is damage
         return None
 
 
