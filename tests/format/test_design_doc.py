@@ -17,6 +17,7 @@ from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.format.leasefile import LeaseFile
 from s3vault.format.ledgerfile import LedgerFile, Proof
 from s3vault.format.packfile import PackEntry
+from s3vault.format.putpayload import PutEpoch, PutOnlyPayload
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Node
 
@@ -42,6 +43,8 @@ def documented_fields(record: str) -> set[str]:
         IndexFile,
         KeyFile,
         KeyPayload,
+        PutOnlyPayload,
+        PutEpoch,
         ConfigFile,
         KeyEpoch,
         SnapshotFile,

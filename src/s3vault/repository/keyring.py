@@ -24,6 +24,7 @@ from s3vault.errors import (
 from s3vault.format.keyfile import KdfSpec, KeyFile, KeyPayload, Sealed
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.ids import ObjectId
+from s3vault.repository import putkeys
 
 
 class KeyWrapService(Protocol):
@@ -137,6 +138,9 @@ def open_payload(keyfile: KeyFile, private: bytes) -> KeyPayload:
     Raises:
         IntegrityError: the payload or the MAC does not authenticate.
     """
+    if keyfile.put_only:  # its payload holds no master keys (putkeys.py opens it)
+        msg = f"key file {keyfile.id.short} is a put-only key: it opens nothing for reading"
+        raise IntegrityError(msg)
     sealed = keyfile.payload
     if sealed is None or sealbox.public_of(private) != keyfile.public:
         msg = f"key file {keyfile.id.short} is damaged (its key pair does not match)"
@@ -259,6 +263,26 @@ class _KeySearch:
         if self.on_skip is not None:
             self.on_skip(name, why)
 
+    def refuse_put_only(self, name: str, keyfile: KeyFile) -> None:
+        """A put-only key file opens nothing for reading: say so if the password is its.
+
+        Raises:
+            KeyError_: the password opens this put-only key file.
+        """
+        try:
+            putkeys.unwrap_put_only(keyfile, self.password)
+        except WrongPasswordError:
+            return
+        except (IntegrityError, KeyError_) as exc:
+            self.skip(self.damaged, name, str(exc))
+            return
+        msg = (
+            f"the password opens put-only key {keyfile.id.short} (host {keyfile.host}): a "
+            "put-only key writes backups and reads nothing; this needs a full key (a password, "
+            "recovery or KMS key)"
+        )
+        raise KeyError_(msg)
+
     def open(self, name: str, keyfile: KeyFile) -> KeyPayload | None:
         """The master keys, if the password opens this key file."""
         misnamed = None
@@ -266,6 +290,9 @@ class _KeySearch:
             misnamed = f"it holds key file {keyfile.id.short}'s content (swapped or renamed)"
         if self.repo_id is not None and keyfile.repo_id != self.repo_id:
             self.skip(None, name, "belongs to another repository")
+            return None
+        if keyfile.put_only:
+            self.refuse_put_only(name, keyfile)
             return None
         try:
             if keyfile.kind == "kms":
@@ -345,6 +372,9 @@ def find_kms_key(
             continue
         if keyfile.kind != "kms" or keyfile.repo_id != repo_id:
             continue
+        if keyfile.put_only:
+            reasons.append(f"{keyfile.id.short}: a put-only key, which reads nothing")
+            continue
         try:
             return keyfile, unwrap_kms(keyfile, kms)
         except S3VaultError as exc:
@@ -400,7 +430,10 @@ def reseal_all(
             if on_skip is not None:
                 on_skip(name, "does not authenticate under this repository's keys")
             continue
-        fresh = seal_payload(keyfile, payload)
+        if keyfile.put_only:  # its own kind of payload, derived from the master keys (§6a)
+            fresh = putkeys.seal_put_payload(keyfile, payload)
+        else:
+            fresh = seal_payload(keyfile, payload)
         backend.replace(name, fresh.encode(), version)
         if KeyFile.decode(backend.get(name)) != fresh:
             msg = f"key file {name} does not read back as written"
