@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -121,6 +122,11 @@ def test_public_material_alone_opens_nothing() -> None:
     for material in held:
         with pytest.raises(IntegrityError):
             aead.open_(material, nonce, ct, b"")
-        _, derived = putseal.receiving_key(material, sender, REPO, lambda _, m=material: m)
+        _, derived = putseal.receiving_key(material, sender, REPO, _constant(material))
         with pytest.raises(IntegrityError):
             aead.open_(derived, nonce, ct, b"")
+
+
+def _constant(value: bytes) -> Callable[[bytes], bytes]:
+    """A psk lookup that gives ``value`` for every writer."""
+    return lambda _: value

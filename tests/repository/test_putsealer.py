@@ -4,6 +4,7 @@ writer holds opens it (design.md §6a)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -171,9 +172,12 @@ def test_nothing_a_put_only_host_holds_opens_what_it_or_another_wrote() -> None:
         for material in held:
             candidates = [material]
             for psk in held:
-                candidates.append(
-                    putseal.receiving_key(material, decoded, REPO, lambda _, p=psk: p)[1]
-                )
+                candidates.append(putseal.receiving_key(material, decoded, REPO, _constant(psk))[1])
             for candidate in candidates:
                 with pytest.raises(IntegrityError):
                     aead.open_(candidate, nonce, ct, aad)
+
+
+def _constant(value: bytes) -> Callable[[bytes], bytes]:
+    """A psk lookup that gives ``value`` for every writer."""
+    return lambda _: value

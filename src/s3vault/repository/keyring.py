@@ -391,7 +391,7 @@ def find_kms_key(
     raise NoKeyError(msg)
 
 
-def store_key(backend: Backend, keyfile: KeyFile, opener: Callable[[KeyFile], KeyPayload]) -> None:
+def store_key(backend: Backend, keyfile: KeyFile, opener: Callable[[KeyFile], object]) -> None:
     """Write a key file, then read it back and open it before reporting success (restic #3429).
 
     Raises:
