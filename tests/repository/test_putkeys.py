@@ -92,6 +92,10 @@ def test_a_put_only_password_opens_nothing_for_reading(put_only: KeyFile) -> Non
     assert find_key(backend, b"admin", repo_id=REPO)[1] == PAYLOAD
     with pytest.raises(IntegrityError, match="put-only"):
         unwrap_key(put_only, b"host pw")
+    # The same password on a full key file as well: the full key opens.
+    same = wrap_key(repo_id=REPO, payload=PAYLOAD, password=b"host pw", kdf_cost="minimum")
+    store_key(backend, same, lambda k: unwrap_key(k, b"host pw"))
+    assert find_key(backend, b"host pw", repo_id=REPO) == (same, PAYLOAD)
 
 
 def test_a_substituted_payload_is_refused(put_only: KeyFile) -> None:

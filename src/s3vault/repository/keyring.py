@@ -215,7 +215,8 @@ def find_key(
     Raises:
         NoKeyError: the repository has no key files.
         WrongPasswordError: no key file opens with this password.
-        KeyError_: the password opens a key file that is damaged, and no other key file.
+        KeyError_: the password opens a key file that is damaged, and no other key file; or
+            it opens only a put-only key file (design.md §6a), which reads nothing.
     """
     names = [name for name, _ in _key_files(backend)]
     if not names:
@@ -234,6 +235,14 @@ def find_key(
         payload = search.open(name, keyfile)
         if payload is not None:
             return keyfile, payload
+    if search.put_only is not None:
+        kf = search.put_only
+        msg = (
+            f"the password opens put-only key {kf.id.short} (host {kf.host}): a put-only key "
+            "writes backups and reads nothing; this needs a full key (a password, recovery or "
+            "KMS key)"
+        )
+        raise KeyError_(msg)
     error = _no_key_opened(backend.location, len(names), search.damaged, search.opened)
     if search.newer:
         listed = ", ".join(f"key file {_short(n)} ({why})" for n, why in search.newer)
@@ -256,6 +265,7 @@ class _KeySearch:
         self.damaged: list[tuple[str, str]] = []  # (name, why): fails its structure or checks
         self.opened: list[tuple[str, str]] = []  # the password opens it, but it is damaged
         self.newer: list[tuple[str, str]] = []  # written by a newer s3vault
+        self.put_only: KeyFile | None = None  # a put-only key file the password opens
 
     def skip(self, into: list[tuple[str, str]] | None, name: str, why: str) -> None:
         if into is not None:
@@ -264,11 +274,8 @@ class _KeySearch:
             self.on_skip(name, why)
 
     def refuse_put_only(self, name: str, keyfile: KeyFile) -> None:
-        """A put-only key file opens nothing for reading: say so if the password is its.
-
-        Raises:
-            KeyError_: the password opens this put-only key file.
-        """
+        """A put-only key file opens nothing for reading: note it if the password is its (the
+        error says so when no full key file opens with the same password)."""
         try:
             putkeys.unwrap_put_only(keyfile, self.password)
         except WrongPasswordError:
@@ -276,12 +283,7 @@ class _KeySearch:
         except (IntegrityError, KeyError_) as exc:
             self.skip(self.damaged, name, str(exc))
             return
-        msg = (
-            f"the password opens put-only key {keyfile.id.short} (host {keyfile.host}): a "
-            "put-only key writes backups and reads nothing; this needs a full key (a password, "
-            "recovery or KMS key)"
-        )
-        raise KeyError_(msg)
+        self.put_only = keyfile
 
     def open(self, name: str, keyfile: KeyFile) -> KeyPayload | None:
         """The master keys, if the password opens this key file."""

@@ -5,8 +5,8 @@ for blobs, ``pack-header`` for pack headers and empty for standalone files (whos
 header and whose name is the hash of the sealed bytes).
 
 A full key also opens what put-only writers sealed to the repository's public key (envelope
-version 2, design.md §6a); ``PutSealer`` is the writer's side, which can seal but open nothing
-it did not seal itself in the same pack.
+version 2, design.md §6a); ``PutSealer`` is the writer's side, which seals and opens nothing
+(it checks each blob it seals before the blob leaves it, as every writer does).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from s3vault.ids import ObjectId
 
 BLOB_KINDS = {BlobType.DATA: SealedKind.DATA_BLOB, BlobType.TREE: SealedKind.TREE_BLOB}
 PACK_HEADER_BINDING = b"pack-header"
+_PUT_KEYS_KEPT = 4096  # derived keys of put-only packs kept (about 100 bytes each)
 # What a put-only writer may write (design.md §6a); a version 2 envelope of any other kind (a
 # config, a lease, a deletion record...) is refused however it authenticates.
 PUT_KINDS = frozenset(
@@ -52,6 +53,8 @@ class Sealer:
         self._keys = keys
         self._current = keys[current_epoch]
         self.repo_id = self._current.repo_id
+        # (epoch, sender) -> (writer key id, key): one X25519 per put-only pack, not per blob
+        self._put_keys: dict[tuple[int, bytes], tuple[bytes, bytes]] = {}
 
     @property
     def current(self) -> MasterKey:
@@ -97,6 +100,9 @@ class Sealer:
         Raises:
             IntegrityError: unknown epoch, or a malformed sender.
         """
+        known = self._put_keys.get((epoch, sender))
+        if known is not None:
+            return known
         key = self._keys.get(epoch)
         if key is None:
             msg = f"object sealed under key epoch {epoch}, which no key file holds"
@@ -106,9 +112,13 @@ class Sealer:
         def psk_of(key_id: bytes) -> bytes:
             return putseal.psk(key.writer_secret(key_id), repo_id)
 
-        return putseal.receiving_key(
+        found = putseal.receiving_key(
             key.put_private, putseal.Sender.decode(sender), repo_id, psk_of
         )
+        if len(self._put_keys) >= _PUT_KEYS_KEPT:
+            self._put_keys.clear()
+        self._put_keys[(epoch, sender)] = found
+        return found
 
     # Blobs -----------------------------------------------------------------------------------
     # A blob is nonce | ciphertext | tag; AAD = blob_aad(kind, epoch) | repo id | blob id.
