@@ -21,8 +21,9 @@ from s3vault.errors import (
     S3VaultError,
     WrongPasswordError,
 )
-from s3vault.format.keyfile import KdfSpec, KeyFile, KeyPayload, Sealed
+from s3vault.format.keyfile import PUT_ONLY, KdfSpec, KeyFile, KeyPayload, Sealed
 from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.putpayload import PutOnlyPayload
 from s3vault.ids import ObjectId
 from s3vault.repository import putkeys
 
@@ -125,6 +126,59 @@ def wrap_key_kms(
     )
     ct = kms.encrypt(kms_key_id, private, kms_context(draft))
     return seal_payload(replace(draft, kms_ct=ct), payload)
+
+
+def wrap_put_only_key_kms(
+    *,
+    repo_id: ObjectId,
+    payload: KeyPayload,
+    kms: KeyWrapService,
+    kms_key_id: str,
+    host: str,
+    label: str = "",
+    hostname: str = "",
+    username: str = "",
+    created: str = "",
+) -> KeyFile:
+    """A new put-only key file for ``host`` (design.md §6a) whose secret (private key and the
+    pinned Σ) KMS holds: a backup host whose role may decrypt with ``kms_key_id`` writes with
+    it, without a password, and reads nothing.
+
+    Raises:
+        ValueError: no host name.
+    """
+    if not host:
+        msg = "a put-only key is bound to a host name"
+        raise ValueError(msg)
+    private, public = sealbox.new_keypair()
+    draft = replace(
+        _draft(
+            repo_id,
+            public,
+            kind="kms",
+            label=label,
+            hostname=hostname,
+            username=username,
+            created=created,
+            kms_key_id=kms_key_id,
+        ),
+        access=PUT_ONLY,
+        host=host,
+    )
+    secret = private + putkeys.signing_public(payload, repo_id)
+    ct = kms.encrypt(kms_key_id, secret, kms_context(draft))
+    return putkeys.seal_put_payload(replace(draft, kms_ct=ct), payload)
+
+
+def unwrap_put_only_kms(keyfile: KeyFile, kms: KeyWrapService) -> PutOnlyPayload:
+    """The payload of a KMS put-only key file (KMS decrypts its secret).
+
+    Raises:
+        BackendError: KMS refused or is unreachable.
+        IntegrityError: the key file is damaged, or its payload is not the repository's.
+    """
+    secret = kms.decrypt(keyfile.kms_key_id, keyfile.kms_ct, kms_context(keyfile))
+    return putkeys.open_put_payload(keyfile, secret)
 
 
 def check_key_mac(keyfile: KeyFile, key: MasterKey) -> bool:

@@ -61,6 +61,12 @@ def derive_payload(payload: KeyPayload, keyfile: KeyFile) -> PutOnlyPayload:
     return unsigned.with_sig(any_key.signing_key.sign(message))
 
 
+def signing_public(payload: KeyPayload, repo_id: ObjectId) -> bytes:
+    """Σ, the repository's signing key that a new put-only key file pins."""
+    epoch = max(payload.master_keys)
+    return MasterKey(payload.master_keys[epoch], repo_id, epoch, payload.identity).signing_public
+
+
 def seal_put_payload(keyfile: KeyFile, payload: KeyPayload) -> KeyFile:
     """The put-only key file with its payload (derived from the full ``payload``) sealed to
     its public key and a fresh MAC (as every key file's, design.md §6)."""
@@ -113,7 +119,7 @@ def wrap_put_only_key(
             salt=params.salt,
         ),
     )
-    signing = _keys(payload, repo_id)[max(payload.master_keys)].signing_public
+    signing = signing_public(payload, repo_id)
     kek = kdf.derive_kek(password, params)
     nonce = aead.new_nonce()
     ct = aead.seal(kek, nonce, private + signing, draft.secret_aad())
