@@ -8,16 +8,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from s3vault import BackupOptions, backup
+from s3vault import BackupOptions, backup, list_keys, rotate_master, verify
 from s3vault.crypto import aead, kdf, putseal, sealbox
 from s3vault.crypto.keys import MasterKey
 from s3vault.errors import IntegrityError
 from s3vault.format.configfile import ConfigMarker
-from s3vault.format.envelope import EnvelopeHeader, blob_aad
+from s3vault.format.envelope import EnvelopeHeader, SealedKind, blob_aad
 from s3vault.format.keyfile import KeyFile
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import split_trailer
-from s3vault.repository import putkeys
+from s3vault.repository import keyring, putkeys
 from s3vault.repository.sealer import BLOB_KINDS, PACK_HEADER_BINDING
 from tests.conftest import RepoHandle, write_file
 
@@ -114,3 +114,36 @@ def test_a_put_only_host_opens_nothing_a_full_key_wrote(
         _refused(candidates, raw[:24], raw[24:], aad)
         tried += 1
     assert tried >= 9  # config, a key file, index, snapshot, audit record, 2 packs, 2+ blobs
+
+
+def test_existing_commands_live_with_a_put_only_key_file(
+    tmp_path: Path, local_repo: RepoHandle
+) -> None:
+    """A put-only key file in a repository: key list shows it usable, verify passes,
+    rotate-master gives it the new epoch (signed), and what it then seals the full key opens."""
+    write_file(tmp_path / "src" / "a", b"x" * 1000)
+    backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
+    repo = local_repo.open()
+    kf = putkeys.wrap_put_only_key(
+        repo_id=repo.id,
+        payload=repo.sealer.payload(),
+        password=b"host pw",
+        host="web-01",
+        kdf_cost="minimum",
+    )
+    keyring.store_key(repo.backend, kf, lambda k: putkeys.unwrap_put_only(k, b"host pw"))
+    listed = {e.id: e for e in list_keys(repo)}
+    assert listed[kf.id.hex()].usable
+    assert verify(repo).ok
+
+    rotated = rotate_master(repo)
+    assert rotated.key_files == 2
+    again = local_repo.open()
+    mine = KeyFile.decode(again.backend.get(object_name(ObjectKind.KEYS, kf.id)))
+    payload = putkeys.unwrap_put_only(mine, b"host pw")
+    assert sorted(payload.epochs) == [1, 2]
+    sealed = putkeys.put_sealer(mine, payload, again.config.current_epoch).seal_file(
+        SealedKind.SNAPSHOT, b"{}"
+    )
+    assert again.sealer.open_file(SealedKind.SNAPSHOT, sealed) == b"{}"
+    assert verify(again).ok
