@@ -130,3 +130,13 @@ def test_public_material_alone_opens_nothing() -> None:
 def _constant(value: bytes) -> Callable[[bytes], bytes]:
     """A psk lookup that gives ``value`` for every writer."""
     return lambda _: value
+
+
+def test_writer_subkeys_are_separate() -> None:
+    secret = MASTER.writer_secret(KEY_ID)
+    subkeys = {p: putseal.writer_subkey(secret, REPO, p) for p in putseal.WRITER_PURPOSES}
+    assert len(set(subkeys.values())) == len(putseal.WRITER_PURPOSES)
+    assert subkeys["psk"] == putseal.psk(secret, REPO)
+    assert putseal.writer_subkey(secret, b"s" * 32, "psk") != subkeys["psk"]
+    with pytest.raises(ValueError, match="no writer subkey"):
+        putseal.writer_subkey(secret, REPO, "enc")

@@ -45,9 +45,21 @@ def _public_bytes(key: X25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
+WRITER_PURPOSES = ("psk", "state", "tag")
+
+
+def writer_subkey(writer_secret: bytes, repo_id: bytes, purpose: str) -> bytes:
+    """A subkey of a put-only writer's secret W_k (design.md §6a): ``psk`` authenticates what
+    it seals, ``state`` seals its incremental state, ``tag`` keys its snapshot group tags."""
+    if purpose not in WRITER_PURPOSES:
+        msg = f"no writer subkey {purpose!r}"
+        raise ValueError(msg)
+    return _hkdf(writer_secret, repo_id, b"s3vault/v1/" + purpose.encode())
+
+
 def psk(writer_secret: bytes, repo_id: bytes) -> bytes:
-    """The pre-shared key of a writer (its ``psk`` subkey, design.md §6a)."""
-    return _hkdf(writer_secret, repo_id, b"s3vault/v1/psk")
+    """The pre-shared key of a writer (its ``psk`` subkey)."""
+    return writer_subkey(writer_secret, repo_id, "psk")
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,6 @@ PUT_KINDS = frozenset(
         SealedKind.SNAPSHOT,
         SealedKind.AUDIT,
         SealedKind.INDEX_VIEW,
-        SealedKind.HOST_STATE,
     }
 )
 
