@@ -10,6 +10,7 @@ import pytest
 
 from s3vault.format.auditfile import AuditRecord
 from s3vault.format.configfile import ConfigFile, KeyEpoch
+from s3vault.format.dedupview import DedupView, ViewPack
 from s3vault.format.deletionfile import DeletionFile, MarkedPack
 from s3vault.format.drillfile import DrillFile
 from s3vault.format.indexfile import IndexFile
@@ -45,6 +46,8 @@ def documented_fields(record: str) -> set[str]:
         KeyPayload,
         PutOnlyPayload,
         PutEpoch,
+        DedupView,
+        ViewPack,
         ConfigFile,
         KeyEpoch,
         SnapshotFile,
