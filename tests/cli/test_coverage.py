@@ -157,3 +157,19 @@ def test_a_full_drill_that_passes_proves_the_packs_it_read_whole(
     again = run_cli("-r", cli_repo, "--json", "verify", "--coverage", "30d", "--budget", "1")
     coverage = json.loads(again.stdout.splitlines()[-1])["coverage"]
     assert 0 < coverage["never_proven_bytes"] < coverage["total_bytes"]
+
+
+def test_a_full_restore_with_verify_proves_the_packs_a_partial_one_does_not(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    a_backup(tmp_path, run_cli, cli_repo)
+    part = run_cli(
+        "-r", cli_repo, "restore", "latest", "-t", str(tmp_path / "p"), "--verify",
+        "--include", "*/d1/*",
+    )  # fmt: skip
+    assert part.code == 0, part.stderr
+    assert ledger_files(cli_repo) == []
+    full = run_cli("-r", cli_repo, "restore", "latest", "-t", str(tmp_path / "f"), "--verify")
+    assert full.code == 0, full.stderr
+    repo = open_lib(cli_repo)
+    assert set(ledgers.load(repo).proofs) == set(repo.list_packs())

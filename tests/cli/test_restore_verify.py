@@ -156,8 +156,12 @@ def test_restore_verify_from_a_read_only_store(read_only: ReadOnlyStore) -> None
         "-r", read_only.url, "restore", "latest", "--target", str(target), "--verify"
     )
     assert done.code == 0, done.stderr
-    (warning,) = done.stderr.splitlines()  # the audit record cannot be stored: said once
-    assert warning.startswith("warning: the audit record was not written"), warning
+    # the ledger file (the proofs of the full read-back) and the audit record cannot be
+    # stored: said once
+    (warning,) = done.stderr.splitlines()
+    assert warning.startswith(
+        "warning: the verification ledger file and the audit record were not written"
+    ), warning
     assert "0 did not match" in done.stdout
     restored = target / str(read_only.source).lstrip("/")
     assert snapshot_tree(restored) == snapshot_tree(read_only.source)

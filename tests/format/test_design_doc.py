@@ -10,6 +10,7 @@ import pytest
 
 from s3vault.format.auditfile import AuditRecord
 from s3vault.format.configfile import ConfigFile, KeyEpoch
+from s3vault.format.dedupview import DedupView, ViewPack
 from s3vault.format.deletionfile import DeletionFile, MarkedPack
 from s3vault.format.drillfile import DrillFile
 from s3vault.format.indexfile import IndexFile
@@ -17,6 +18,7 @@ from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.format.leasefile import LeaseFile
 from s3vault.format.ledgerfile import LedgerFile, Proof
 from s3vault.format.packfile import PackEntry
+from s3vault.format.putpayload import PutEpoch, PutOnlyPayload
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Node
 
@@ -42,6 +44,10 @@ def documented_fields(record: str) -> set[str]:
         IndexFile,
         KeyFile,
         KeyPayload,
+        PutOnlyPayload,
+        PutEpoch,
+        DedupView,
+        ViewPack,
         ConfigFile,
         KeyEpoch,
         SnapshotFile,

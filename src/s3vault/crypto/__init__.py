@@ -4,4 +4,6 @@
 - kdf: password → key-encryption key with Argon2id.
 - keys: the master key and the subkeys derived from it.
 - hashing: keyed BLAKE3 blob ids and plain BLAKE3 storage ids.
+- sealbox: sealing to a key file's X25519 public key (key-file payloads).
+- putseal: sealing to the repository's public key with a writer's psk (put-only keys).
 """

@@ -7,6 +7,11 @@ Blob ids, the chunker, key-file MACs and snapshot group tags come from the ident
 rotating the master key neither renames a blob nor moves a chunk boundary (deduplication carries
 across epochs) nor orphans a key file's MAC nor regroups a snapshot; encryption, the cache and the
 key-check value come from the epoch's master secret.
+
+Put-only keys (design.md §6a) add, derived and never stored: per epoch the repository's X25519
+key pair (x_e, X_e) that put-only writers seal to and the view key V_e of the dedup view; from
+the identity the repository's Ed25519 signing key (σ, Σ) and each put-only key file's writer
+secret W_k.
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ import os
 from functools import cached_property
 
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 MASTER_SIZE = 32
 
@@ -106,3 +114,39 @@ class MasterKey:
     def check_value(self) -> bytes:
         """Key-check value stored in the config: detects a substituted repository."""
         return hmac.digest(_derive(self._secret, self.repo_id, "check"), b"s3vault kcv", "sha256")
+
+    # Put-only keys (design.md §6a) --------------------------------------------------------------
+
+    @cached_property
+    def put_private(self) -> bytes:
+        """x_e: the epoch's X25519 private key (HKDF output; X25519 clamps it, as HPKE's
+        DeriveKeyPair). Only full keys have it: it opens what put-only writers sealed."""
+        return _derive(self._secret, self.repo_id, "put-x25519")
+
+    @cached_property
+    def put_public(self) -> bytes:
+        """X_e: the public key put-only writers seal to (not secret)."""
+        key = X25519PrivateKey.from_private_bytes(self.put_private)
+        return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    @cached_property
+    def view_key(self) -> bytes:
+        """V_e: seals the dedup view of index files and the config's view."""
+        return _derive(self._secret, self.repo_id, "view")
+
+    @cached_property
+    def signing_key(self) -> Ed25519PrivateKey:
+        """σ: the repository's Ed25519 signing key (from the identity: rotation keeps it)."""
+        return Ed25519PrivateKey.from_private_bytes(
+            _derive(self._identity, self.repo_id, "sign-ed25519")
+        )
+
+    @cached_property
+    def signing_public(self) -> bytes:
+        """Σ: the key put-only key files pin to check what σ signed."""
+        return self.signing_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def writer_secret(self, key_id: bytes) -> bytes:
+        """W_k of the put-only key file ``key_id`` (from the identity, so every full key
+        derives every writer's secret, and a new key file gets a new one)."""
+        return _derive(self._identity, self.repo_id, "writer/" + key_id.hex())

@@ -21,6 +21,11 @@ Associated data: ``wrap`` and ``kms`` bind every field except payload and MAC
 ``mac`` (HMAC-SHA256 under a subkey of the identity secret, which no rotation changes) covers
 every other byte, so anyone holding the master keys can check key files they cannot open. Unknown
 fields and non-canonical encodings are refused.
+
+A put-only key file (design.md §6a) has ``"v": 3`` and ``access`` (``put-only``), ``host`` and
+``group``; its wrapped secret is the private key followed by the repository's signing key Σ
+(pinned), and its payload is a PutOnlyPayload (format/putpayload.py). s3vault releases that read
+only version 2 refuse it as newer, so none takes a put-only key for a full one.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from s3vault.format import codec
 from s3vault.ids import ObjectId
 
 KEYFILE_VERSION = 2
+PUT_ONLY_VERSION = 3  # key files of access "put-only" (design.md §6a)
+PUT_ONLY = "put-only"
 WRAP_ALG = "XAES-256-GCM"
 PAYLOAD_ALG = "X25519-HKDF-SHA256-XAES-256-GCM"
 KINDS = ("password", "recovery", "kms")
@@ -52,6 +59,9 @@ _TOP = frozenset(
         "kms",
         "payload",
         "mac",
+        "access",
+        "host",
+        "group",
     }
 )
 _KDF = frozenset({"alg", "memory_kib", "iterations", "lanes", "salt"})
@@ -122,10 +132,18 @@ class KeyFile:
     kms_ct: bytes = b""  # the private key, encrypted by KMS
     payload: Sealed | None = None
     mac: bytes = b""
+    access: str = "full"  # or "put-only" (design.md §6a)
+    host: str = ""  # put-only: the one host name it writes snapshots for
+    group: str = ""  # put-only: its dedup group ("" is the repository's)
+
+    @property
+    def put_only(self) -> bool:
+        """May this key only write (design.md §6a)?"""
+        return self.access == PUT_ONLY
 
     def _head(self) -> dict[str, Any]:
         obj: dict[str, Any] = {
-            "v": KEYFILE_VERSION,
+            "v": PUT_ONLY_VERSION if self.put_only else KEYFILE_VERSION,
             "id": self.id.hex(),
             "repo_id": self.repo_id.hex(),
             "kind": self.kind,
@@ -135,6 +153,8 @@ class KeyFile:
             "username": self.username,
             "public": codec.b64(self.public),
         }
+        if self.put_only:
+            obj.update(access=self.access, host=self.host, group=self.group)
         if self.kdf is not None:
             obj["kdf"] = self.kdf.to_json()
         if self.kms_key_id:
@@ -199,8 +219,9 @@ class KeyFile:
                 "key rotation (no release wrote it): re-create the repository"
             )
             raise FormatVersionError(msg)
-        codec.check_version(obj.get("v"), KEYFILE_VERSION, what)
+        version = codec.check_version(obj.get("v"), PUT_ONLY_VERSION, what)
         _only(obj, _TOP, what)
+        access, host, group = _access(obj, version, what)
         kind = codec.field(obj, "kind", str, what)
         if kind not in KINDS:
             msg = f"{what}: unknown kind {kind!r}"
@@ -244,6 +265,9 @@ class KeyFile:
                 ct=codec.unb64(codec.field(p, "ct", str, what), what),
             ),
             mac=_hex(codec.field(obj, "mac", str, what), what),
+            access=access,
+            host=host,
+            group=group,
         )
         if keyfile.encode() != data:  # e.g. upper-case hex or stray base64 bits
             msg = f"{what}: not in canonical form (modified?)"
@@ -324,3 +348,25 @@ def _password_wrapping(obj: dict[str, Any], what: str) -> tuple[KdfSpec, Sealed]
         ct=codec.unb64(codec.field(w, "ct", str, what), what),
     )
     return kdf, wrap
+
+
+def _access(obj: dict[str, Any], version: int, what: str) -> tuple[str, str, str]:
+    """(access, host, group) of a key file: version 2 is a full key and names none of them,
+    version 3 is a put-only key bound to a host (design.md §6a).
+
+    Raises:
+        IntegrityError: the version and the fields disagree.
+    """
+    named = {"access", "host", "group"} & set(obj)
+    if version < PUT_ONLY_VERSION:
+        if named:
+            msg = f"{what}: version {version} has no {sorted(named)}"
+            raise IntegrityError(msg)
+        return "full", "", ""
+    access = codec.field(obj, "access", str, what)
+    host = codec.field(obj, "host", str, what)
+    group = codec.field(obj, "group", str, what)
+    if access != PUT_ONLY or not host:
+        msg = f"{what}: version {version} is a put-only key bound to a host"
+        raise IntegrityError(msg)
+    return access, host, group

@@ -287,9 +287,8 @@ def _record_proofs(repo: Repository, tree: ObjectId, now: datetime) -> None:
     """A full drill that passed opened every blob of the snapshot: the packs that hold only
     such blobs go into the verification ledger (a store that refuses is said once)."""
     try:
-        proven = ledgers.covered_by(repo, [tree])
-        ledgers.record(
-            repo, proven, operation="restore-test", hostname=socket.gethostname(), now=now
+        ledgers.record_covered(
+            repo, [tree], operation="restore-test", hostname=socket.gethostname(), now=now
         )
     except S3VaultError as exc:  # a store that refuses writes; a tree gone since the drill
         not_written("the verification ledger file", str(exc))

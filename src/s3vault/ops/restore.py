@@ -4,16 +4,19 @@ every restored file back and check it against the snapshot's content hash."""
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
+from s3vault.errors import S3VaultError
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
-from s3vault.ops.audit import audited
+from s3vault.ops.audit import audited, not_written
 from s3vault.ops.snapshots import SnapshotFilter, select_snapshot
 from s3vault.progress import NullProgress, Progress
+from s3vault.repository import ledger as ledgers
 from s3vault.repository.repository import Repository
 from s3vault.restorer.parallel import ParallelRestorer
 from s3vault.restorer.plan import RestorePlan, plan_restore
@@ -125,6 +128,13 @@ def _restore(
         )
         progress.finished("verify")
         verified = len(checked) - len(mismatches)
+    whole = not (options.include or options.exclude or outcome.files_skipped)
+    if (
+        options.verify
+        and whole
+        and not (outcome.errors or mismatches or plan.errors or plan.refused)
+    ):
+        _record_proofs(repo, snap.tree, clock)  # every blob of the snapshot was opened
     warnings = [*outcome.warnings, *outcome.skipped]
     if plan.empty and not (plan.errors or plan.refused) and (options.include or options.exclude):
         warnings.append(("/", f"nothing in snapshot {sid.short} matches {_filters(options)}"))
@@ -144,6 +154,21 @@ def _restore(
         verified=verified,
         mismatches=tuple(mismatches),
     )
+
+
+def _record_proofs(repo: Repository, tree: ObjectId, clock: Clock) -> None:
+    """The packs holding only blobs of the snapshot go into the verification ledger (a store
+    that refuses is said once)."""
+    try:
+        ledgers.record_covered(
+            repo,
+            [tree],
+            operation="restore --verify",
+            hostname=socket.gethostname(),
+            now=clock.now(),
+        )
+    except S3VaultError as exc:
+        not_written("the verification ledger file", str(exc))
 
 
 def make_restorer(

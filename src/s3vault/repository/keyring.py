@@ -21,9 +21,11 @@ from s3vault.errors import (
     S3VaultError,
     WrongPasswordError,
 )
-from s3vault.format.keyfile import KdfSpec, KeyFile, KeyPayload, Sealed
+from s3vault.format.keyfile import PUT_ONLY, KdfSpec, KeyFile, KeyPayload, Sealed
 from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.putpayload import PutOnlyPayload
 from s3vault.ids import ObjectId
+from s3vault.repository import putkeys
 
 
 class KeyWrapService(Protocol):
@@ -126,6 +128,59 @@ def wrap_key_kms(
     return seal_payload(replace(draft, kms_ct=ct), payload)
 
 
+def wrap_put_only_key_kms(
+    *,
+    repo_id: ObjectId,
+    payload: KeyPayload,
+    kms: KeyWrapService,
+    kms_key_id: str,
+    host: str,
+    label: str = "",
+    hostname: str = "",
+    username: str = "",
+    created: str = "",
+) -> KeyFile:
+    """A new put-only key file for ``host`` (design.md §6a) whose secret (private key and the
+    pinned Σ) KMS holds: a backup host whose role may decrypt with ``kms_key_id`` writes with
+    it, without a password, and reads nothing.
+
+    Raises:
+        ValueError: no host name.
+    """
+    if not host:
+        msg = "a put-only key is bound to a host name"
+        raise ValueError(msg)
+    private, public = sealbox.new_keypair()
+    draft = replace(
+        _draft(
+            repo_id,
+            public,
+            kind="kms",
+            label=label,
+            hostname=hostname,
+            username=username,
+            created=created,
+            kms_key_id=kms_key_id,
+        ),
+        access=PUT_ONLY,
+        host=host,
+    )
+    secret = private + putkeys.signing_public(payload, repo_id)
+    ct = kms.encrypt(kms_key_id, secret, kms_context(draft))
+    return putkeys.seal_put_payload(replace(draft, kms_ct=ct), payload)
+
+
+def unwrap_put_only_kms(keyfile: KeyFile, kms: KeyWrapService) -> PutOnlyPayload:
+    """The payload of a KMS put-only key file (KMS decrypts its secret).
+
+    Raises:
+        BackendError: KMS refused or is unreachable.
+        IntegrityError: the key file is damaged, or its payload is not the repository's.
+    """
+    secret = kms.decrypt(keyfile.kms_key_id, keyfile.kms_ct, kms_context(keyfile))
+    return putkeys.open_put_payload(keyfile, secret)
+
+
 def check_key_mac(keyfile: KeyFile, key: MasterKey) -> bool:
     """Does the key file carry a valid MAC under this repository's identity?"""
     return hmac.compare_digest(keyfile.mac, key.keyfile_mac(keyfile.mac_input()))
@@ -137,6 +192,9 @@ def open_payload(keyfile: KeyFile, private: bytes) -> KeyPayload:
     Raises:
         IntegrityError: the payload or the MAC does not authenticate.
     """
+    if keyfile.put_only:  # its payload holds no master keys (putkeys.py opens it)
+        msg = f"key file {keyfile.id.short} is a put-only key: it opens nothing for reading"
+        raise IntegrityError(msg)
     sealed = keyfile.payload
     if sealed is None or sealbox.public_of(private) != keyfile.public:
         msg = f"key file {keyfile.id.short} is damaged (its key pair does not match)"
@@ -211,7 +269,8 @@ def find_key(
     Raises:
         NoKeyError: the repository has no key files.
         WrongPasswordError: no key file opens with this password.
-        KeyError_: the password opens a key file that is damaged, and no other key file.
+        KeyError_: the password opens a key file that is damaged, and no other key file; or
+            it opens only a put-only key file (design.md §6a), which reads nothing.
     """
     names = [name for name, _ in _key_files(backend)]
     if not names:
@@ -230,6 +289,14 @@ def find_key(
         payload = search.open(name, keyfile)
         if payload is not None:
             return keyfile, payload
+    if search.put_only is not None:
+        kf = search.put_only
+        msg = (
+            f"the password opens put-only key {kf.id.short} (host {kf.host}): a put-only key "
+            "writes backups and reads nothing; this needs a full key (a password, recovery or "
+            "KMS key)"
+        )
+        raise KeyError_(msg)
     error = _no_key_opened(backend.location, len(names), search.damaged, search.opened)
     if search.newer:
         listed = ", ".join(f"key file {_short(n)} ({why})" for n, why in search.newer)
@@ -252,12 +319,25 @@ class _KeySearch:
         self.damaged: list[tuple[str, str]] = []  # (name, why): fails its structure or checks
         self.opened: list[tuple[str, str]] = []  # the password opens it, but it is damaged
         self.newer: list[tuple[str, str]] = []  # written by a newer s3vault
+        self.put_only: KeyFile | None = None  # a put-only key file the password opens
 
     def skip(self, into: list[tuple[str, str]] | None, name: str, why: str) -> None:
         if into is not None:
             into.append((name, why))
         if self.on_skip is not None:
             self.on_skip(name, why)
+
+    def refuse_put_only(self, name: str, keyfile: KeyFile) -> None:
+        """A put-only key file opens nothing for reading: note it if the password is its (the
+        error says so when no full key file opens with the same password)."""
+        try:
+            putkeys.unwrap_put_only(keyfile, self.password)
+        except WrongPasswordError:
+            return
+        except (IntegrityError, KeyError_) as exc:
+            self.skip(self.damaged, name, str(exc))
+            return
+        self.put_only = keyfile
 
     def open(self, name: str, keyfile: KeyFile) -> KeyPayload | None:
         """The master keys, if the password opens this key file."""
@@ -266,6 +346,9 @@ class _KeySearch:
             misnamed = f"it holds key file {keyfile.id.short}'s content (swapped or renamed)"
         if self.repo_id is not None and keyfile.repo_id != self.repo_id:
             self.skip(None, name, "belongs to another repository")
+            return None
+        if keyfile.put_only:
+            self.refuse_put_only(name, keyfile)
             return None
         try:
             if keyfile.kind == "kms":
@@ -345,6 +428,9 @@ def find_kms_key(
             continue
         if keyfile.kind != "kms" or keyfile.repo_id != repo_id:
             continue
+        if keyfile.put_only:
+            reasons.append(f"{keyfile.id.short}: a put-only key, which reads nothing")
+            continue
         try:
             return keyfile, unwrap_kms(keyfile, kms)
         except S3VaultError as exc:
@@ -361,7 +447,7 @@ def find_kms_key(
     raise NoKeyError(msg)
 
 
-def store_key(backend: Backend, keyfile: KeyFile, opener: Callable[[KeyFile], KeyPayload]) -> None:
+def store_key(backend: Backend, keyfile: KeyFile, opener: Callable[[KeyFile], object]) -> None:
     """Write a key file, then read it back and open it before reporting success (restic #3429).
 
     Raises:
@@ -400,7 +486,10 @@ def reseal_all(
             if on_skip is not None:
                 on_skip(name, "does not authenticate under this repository's keys")
             continue
-        fresh = seal_payload(keyfile, payload)
+        if keyfile.put_only:  # its own kind of payload, derived from the master keys (§6a)
+            fresh = putkeys.seal_put_payload(keyfile, payload)
+        else:
+            fresh = seal_payload(keyfile, payload)
         backend.replace(name, fresh.encode(), version)
         if KeyFile.decode(backend.get(name)) != fresh:
             msg = f"key file {name} does not read back as written"

@@ -178,3 +178,16 @@ def covered_by(repo: Repository, roots: Iterable[ObjectId]) -> list[tuple[Object
         if loc.pack_id not in partly and bid not in refs.blobs(btype):
             partly.add(loc.pack_id)
     return [(pack, size) for pack, size in repo.index.packs() if pack not in partly]
+
+
+def record_covered(
+    repo: Repository, roots: Iterable[ObjectId], *, operation: str, hostname: str, now: datetime
+) -> ObjectId | None:
+    """Record the packs ``covered_by`` these trees: for a read-back that opened every blob of
+    them (a full drill or a full restore with --verify that passed, nothing skipped).
+
+    Raises:
+        BackendError: the store refused the write; IntegrityError: a tree does not read.
+    """
+    proven = covered_by(repo, roots)
+    return record(repo, proven, operation=operation, hostname=hostname, now=now)

@@ -3,18 +3,22 @@
 Associated data = envelope header | repository id | binding, where the binding is the blob id
 for blobs, ``pack-header`` for pack headers and empty for standalone files (whose kind is in the
 header and whose name is the hash of the sealed bytes).
+
+A full key also opens what put-only writers sealed to the repository's public key (envelope
+version 2, design.md §6a); ``PutSealer`` is the writer's side, which seals and opens nothing
+(it checks each blob it seals before the blob leaves it, as every writer does).
 """
 
 from __future__ import annotations
 
 from s3vault import compression
-from s3vault.crypto import aead
+from s3vault.crypto import aead, putseal
 from s3vault.crypto.hashing import blob_id
 from s3vault.crypto.keys import MasterKey
 from s3vault.errors import IntegrityError
 from s3vault.format.envelope import (
-    HEADER_SIZE,
     NONCE_SIZE,
+    PUT_ENVELOPE_VERSION,
     EnvelopeHeader,
     SealedKind,
     blob_aad,
@@ -25,6 +29,20 @@ from s3vault.ids import ObjectId
 
 BLOB_KINDS = {BlobType.DATA: SealedKind.DATA_BLOB, BlobType.TREE: SealedKind.TREE_BLOB}
 PACK_HEADER_BINDING = b"pack-header"
+_PUT_KEYS_KEPT = 4096  # derived keys of put-only packs kept (about 100 bytes each)
+# What a put-only writer may write (design.md §6a); a version 2 envelope of any other kind (a
+# config, a lease, a deletion record...) is refused however it authenticates.
+PUT_KINDS = frozenset(
+    {
+        SealedKind.DATA_BLOB,
+        SealedKind.TREE_BLOB,
+        SealedKind.PACK_HEADER,
+        SealedKind.INDEX,
+        SealedKind.SNAPSHOT,
+        SealedKind.AUDIT,
+        SealedKind.INDEX_VIEW,
+    }
+)
 
 
 class Sealer:
@@ -34,6 +52,8 @@ class Sealer:
         self._keys = keys
         self._current = keys[current_epoch]
         self.repo_id = self._current.repo_id
+        # (epoch, sender) -> (writer key id, key): one X25519 per put-only pack, not per blob
+        self._put_keys: dict[tuple[int, bytes], tuple[bytes, bytes]] = {}
 
     @property
     def current(self) -> MasterKey:
@@ -61,10 +81,43 @@ class Sealer:
         if key is None:
             msg = f"object sealed under key epoch {header.epoch}, which no key file holds"
             raise IntegrityError(msg)
-        head = bytes(sealed[:HEADER_SIZE])
+        head = bytes(sealed[: header.size])
+        secret = key.encryption_key
+        if header.version == PUT_ENVELOPE_VERSION:
+            if kind not in PUT_KINDS:
+                msg = f"a {kind.name} object sealed by a put-only key (forged)"
+                raise IntegrityError(msg)
+            _, secret = self.put_key(header.epoch, header.sender)
         return aead.open_(
-            key.encryption_key, header.nonce, sealed[HEADER_SIZE:], head + self.repo_id + binding
+            secret, header.nonce, sealed[header.size :], head + self.repo_id + binding
         )
+
+    def put_key(self, epoch: int, sender: bytes) -> tuple[bytes, bytes]:
+        """(writer key id, symmetric key) of what a put-only writer sealed to the public key
+        of ``epoch`` (a pack's or an object's ``sender``, design.md §6a).
+
+        Raises:
+            IntegrityError: unknown epoch, or a malformed sender.
+        """
+        known = self._put_keys.get((epoch, sender))
+        if known is not None:
+            return known
+        key = self._keys.get(epoch)
+        if key is None:
+            msg = f"object sealed under key epoch {epoch}, which no key file holds"
+            raise IntegrityError(msg)
+        repo_id = self.repo_id
+
+        def psk_of(key_id: bytes) -> bytes:
+            return putseal.psk(key.writer_secret(key_id), repo_id)
+
+        found = putseal.receiving_key(
+            key.put_private, putseal.Sender.decode(sender), repo_id, psk_of
+        )
+        if len(self._put_keys) >= _PUT_KEYS_KEPT:
+            self._put_keys.clear()
+        self._put_keys[(epoch, sender)] = found
+        return found
 
     # Blobs -----------------------------------------------------------------------------------
     # A blob is nonce | ciphertext | tag; AAD = blob_aad(kind, epoch) | repo id | blob id.
@@ -140,8 +193,10 @@ class Sealer:
         sealed: bytes | memoryview,
         raw_length: int | None,
         epoch: int,
+        sender: bytes = b"",
     ) -> bytes:
-        """Open, decompress and check a blob against its id.
+        """Open, decompress and check a blob against its id. ``sender``: the pack's, when a
+        put-only writer sealed it to the repository's public key (design.md §6a).
 
         Raises:
             IntegrityError: authentication, decompression or id check failed.
@@ -150,9 +205,13 @@ class Sealer:
         if key is None:
             msg = f"blob sealed under key epoch {epoch}, which no key file holds"
             raise IntegrityError(msg)
-        aad = blob_aad(BLOB_KINDS[btype], epoch) + self.repo_id + bid
+        secret, version = key.encryption_key, 1
+        if sender:
+            _, secret = self.put_key(epoch, sender)
+            version = PUT_ENVELOPE_VERSION
+        aad = blob_aad(BLOB_KINDS[btype], epoch, version) + self.repo_id + bid
         nonce = bytes(sealed[:NONCE_SIZE])
-        plain = aead.open_(key.encryption_key, nonce, sealed[NONCE_SIZE:], aad)
+        plain = aead.open_(secret, nonce, sealed[NONCE_SIZE:], aad)
         data = compression.decompress(plain, raw_length)
         if blob_id(key.id_key, data) != bid:
             msg = f"{btype.value} blob {bid.short}: content does not match its id"
@@ -172,3 +231,105 @@ class Sealer:
             IntegrityError: authentication or decompression failed.
         """
         return compression.decompress(self.open(kind, sealed))
+
+
+class PutSealer:
+    """A put-only writer's sealing (design.md §6a): everything to the public key X_e of the
+    current epoch, authenticated with the writer's psk. It holds no key that opens anything
+    but the pack it is sealing (for verify-before-write)."""
+
+    def __init__(
+        self,
+        *,
+        repo_id: bytes,
+        epoch: int,
+        public: bytes,
+        key_id: bytes,
+        writer_secret: bytes,
+        id_key: bytes,
+    ) -> None:
+        self.repo_id = repo_id
+        self.epoch = epoch
+        self._public = public
+        self._key_id = key_id
+        self._psk = putseal.psk(writer_secret, repo_id)
+        self.id_key = id_key  # K_id of its dedup group: names blobs, opens nothing
+
+    def _sending_key(self) -> tuple[bytes, bytes]:
+        sender, key = putseal.sending_key(self._public, self._key_id, self._psk, self.repo_id)
+        return sender.encode(), key
+
+    def seal(self, kind: SealedKind, plaintext: bytes | memoryview, binding: bytes = b"") -> bytes:
+        """Encrypt already-compressed plaintext into a version 2 envelope, with a fresh
+        ephemeral key.
+
+        Raises:
+            ValueError: a kind a put-only writer may not write.
+        """
+        if kind not in PUT_KINDS:
+            msg = f"a put-only key does not write {kind.name} objects"
+            raise ValueError(msg)
+        sender, key = self._sending_key()
+        nonce = aead.new_nonce()
+        header = EnvelopeHeader.put(kind, self.epoch, nonce, sender).encode()
+        return header + aead.seal(key, nonce, plaintext, header + self.repo_id + binding)
+
+    def seal_file(self, kind: SealedKind, plaintext: bytes, level: int = 3) -> bytes:
+        """Compress and seal a standalone file (snapshot, index, audit record...)."""
+        return self.seal(kind, compression.compress(plaintext, level))
+
+    def pack(self) -> PutPack:
+        """The sealing of one new pack: one ephemeral key for its blobs and its header."""
+        sender, key = self._sending_key()
+        return PutPack(self, sender, key)
+
+
+class PutPack:
+    """Seals the blobs and the header of one pack under the pack's key; ``sender`` goes into
+    the index entry of the pack (and the header's envelope). Drop it when the pack is done:
+    nothing else can open what it sealed but a full key."""
+
+    def __init__(self, owner: PutSealer, sender: bytes, key: bytes) -> None:
+        self.sender = sender
+        self._owner = owner
+        self._key = key
+
+    def seal_blob(
+        self,
+        btype: BlobType,
+        bid: ObjectId,
+        data: bytes | memoryview,
+        level: int,
+        *,
+        verify: bool = True,
+    ) -> bytes:
+        """Compress and seal a blob whose (keyed) id is known; with ``verify`` it is opened
+        and re-hashed before it is returned (as Sealer.seal_blob).
+
+        Raises:
+            IntegrityError: verification failed.
+        """
+        owner = self._owner
+        packed = compression.compress(data, level)
+        nonce = aead.new_nonce()
+        aad = blob_aad(BLOB_KINDS[btype], owner.epoch, PUT_ENVELOPE_VERSION) + owner.repo_id + bid
+        if not verify:
+            return nonce + aead.seal(self._key, nonce, packed, aad)
+        id_key, raw_length = owner.id_key, len(data)
+
+        def check(plain: bytes) -> None:
+            if blob_id(id_key, compression.decompress(plain, raw_length)) != bid:
+                msg = f"detected data corruption before upload of blob {bid.short}"
+                raise IntegrityError(msg)
+
+        return nonce + aead.seal_checked(self._key, nonce, packed, aad, check)
+
+    def seal_header(self, plaintext: bytes) -> bytes:
+        """The pack's header (design.md §4) as a version 2 envelope under the pack's key."""
+        owner = self._owner
+        nonce = aead.new_nonce()
+        header = EnvelopeHeader.put(
+            SealedKind.PACK_HEADER, owner.epoch, nonce, self.sender
+        ).encode()
+        aad = header + owner.repo_id + PACK_HEADER_BINDING
+        return header + aead.seal(self._key, nonce, plaintext, aad)

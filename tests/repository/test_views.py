@@ -1,0 +1,77 @@
+"""Endorsed and claimed dedup views (design.md §6a): every put-only host reads the endorsed
+ones, which only a full key makes; a claimed view reaches its writer (and full keys) only."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from s3vault.crypto import putseal
+from s3vault.crypto.keys import MasterKey
+from s3vault.errors import IntegrityError
+from s3vault.format.dedupview import DedupView, ViewPack
+from s3vault.format.packfile import BlobType
+from s3vault.ids import ObjectId
+from s3vault.repository import views
+
+REPO = os.urandom(32)
+FULL = MasterKey(os.urandom(32), REPO, 1, os.urandom(32))
+BID = ObjectId(os.urandom(32))
+VIEW = DedupView(packs=(ViewPack(id=BID, size=4096, blobs=((BlobType.DATA, BID),)),))
+HOST, OTHER = b"h" * 32, b"o" * 32
+
+
+def _psk(key_id: bytes) -> bytes:
+    return putseal.psk(FULL.writer_secret(key_id), REPO)
+
+
+def _endorsed(sealed: bytes, signing: bytes = FULL.signing_public) -> DedupView:
+    return views.open_endorsed(
+        sealed, repo_id=REPO, view_keys={1: FULL.view_key}, signing_public=signing
+    )
+
+
+def test_every_put_only_host_reads_an_endorsed_view() -> None:
+    assert _endorsed(views.seal_endorsed(VIEW, FULL)) == VIEW
+
+
+def test_a_put_only_host_cannot_endorse() -> None:
+    """It has V_e, so it can seal a view; it has no σ, so the view is not endorsed."""
+    forger = MasterKey(FULL.secret, REPO, 1, os.urandom(32))  # same V_e, another σ
+    with pytest.raises(IntegrityError, match="not signed by this repository"):
+        _endorsed(views.seal_endorsed(VIEW, forger))
+    claimed = views.seal_claimed(
+        VIEW, view_key=FULL.view_key, epoch=1, psk=_psk(HOST), repo_id=REPO
+    )
+    with pytest.raises(IntegrityError):
+        _endorsed(claimed)
+
+
+def test_a_claim_reaches_only_its_writer_and_full_keys() -> None:
+    claimed = views.seal_claimed(
+        VIEW, view_key=FULL.view_key, epoch=1, psk=_psk(HOST), repo_id=REPO
+    )
+    keys = {1: FULL.view_key}
+    assert views.open_claimed(claimed, view_keys=keys, psk=_psk(HOST), repo_id=REPO) == VIEW
+    with pytest.raises(IntegrityError):
+        views.open_claimed(claimed, view_keys=keys, psk=_psk(OTHER), repo_id=REPO)
+    with pytest.raises(IntegrityError):
+        views.open_claimed(
+            views.seal_endorsed(VIEW, FULL), view_keys=keys, psk=_psk(HOST), repo_id=REPO
+        )
+
+
+def test_views_of_a_retired_epoch_or_another_repository_are_refused() -> None:
+    sealed = views.seal_endorsed(VIEW, FULL)
+    with pytest.raises(IntegrityError, match="epoch 1"):
+        views.open_endorsed(
+            sealed, repo_id=REPO, view_keys={2: FULL.view_key}, signing_public=FULL.signing_public
+        )
+    with pytest.raises(IntegrityError):
+        views.open_endorsed(
+            sealed,
+            repo_id=os.urandom(32),
+            view_keys={1: FULL.view_key},
+            signing_public=FULL.signing_public,
+        )
