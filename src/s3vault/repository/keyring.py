@@ -218,24 +218,7 @@ def unwrap_key(keyfile: KeyFile, password: bytes) -> KeyPayload:
         WrongPasswordError: the password does not open this key file (or it was tampered with).
         KeyError_: the key file's KDF parameters are unsupported or below the floor.
     """
-    if keyfile.kdf is None or keyfile.wrap is None:
-        msg = f"key file {keyfile.id.short} does not open with a password"
-        raise WrongPasswordError(msg)
-    spec = keyfile.kdf
-    params = kdf.KdfParams(
-        alg=spec.alg,
-        memory_kib=spec.memory_kib,
-        iterations=spec.iterations,
-        lanes=spec.lanes,
-        salt=spec.salt,
-    )
-    kek = kdf.derive_kek(password, params)
-    try:
-        private = aead.open_(kek, keyfile.wrap.nonce, keyfile.wrap.ct, keyfile.secret_aad())
-    except IntegrityError:
-        msg = "wrong password or damaged key file"
-        raise WrongPasswordError(msg) from None
-    return open_payload(keyfile, private)
+    return open_payload(keyfile, putkeys.password_secret(keyfile, password))
 
 
 def unwrap_kms(keyfile: KeyFile, kms: KeyWrapService) -> KeyPayload:

@@ -166,6 +166,21 @@ def unwrap_put_only(keyfile: KeyFile, password: bytes) -> PutOnlyPayload:
     if keyfile.kdf is None or keyfile.wrap is None or not keyfile.put_only:
         msg = f"key file {keyfile.id.short} is not a put-only key that opens with a password"
         raise WrongPasswordError(msg)
+    return open_put_payload(keyfile, password_secret(keyfile, password))
+
+
+def password_secret(keyfile: KeyFile, password: bytes) -> bytes:
+    """The secret a password (or recovery) key file wraps under its KDF: the private key of a
+    full key file, the writer's secret of a put-only one (``keyring`` opens the former).
+
+    Raises:
+        WrongPasswordError: the key file has no password wrap, or the password does not open it
+            (or the file was tampered with).
+        KeyError_: its KDF parameters are unusable.
+    """
+    if keyfile.kdf is None or keyfile.wrap is None:
+        msg = f"key file {keyfile.id.short} does not open with a password"
+        raise WrongPasswordError(msg)
     spec = keyfile.kdf
     params = kdf.KdfParams(
         alg=spec.alg,
@@ -176,11 +191,10 @@ def unwrap_put_only(keyfile: KeyFile, password: bytes) -> PutOnlyPayload:
     )
     kek = kdf.derive_kek(password, params)
     try:
-        secret = aead.open_(kek, keyfile.wrap.nonce, keyfile.wrap.ct, keyfile.secret_aad())
+        return aead.open_(kek, keyfile.wrap.nonce, keyfile.wrap.ct, keyfile.secret_aad())
     except IntegrityError:
         msg = "wrong password or damaged key file"
         raise WrongPasswordError(msg) from None
-    return open_put_payload(keyfile, secret)
 
 
 def put_sealer(keyfile: KeyFile, payload: PutOnlyPayload, epoch: int) -> PutSealer:
