@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -314,7 +315,8 @@ READING = [
 # run the commands that make requests of their own (cost and stats on S3) and those that would
 # store records.
 SAMPLE = {
-    "unprivileged": {args[0] for args, _ in READING} | {"--json", "forget", "prune", "key"},
+    "unprivileged": {args[0] for args, _ in READING}
+    | {"--json", "forget", "prune", "key", "repair"},
     "mount": {"verify", "restore-test", "forget"},
     "s3": {
         "snapshots",
@@ -386,6 +388,7 @@ WRITING = [
     ("forget", "--keep-last", "1"),
     ("prune",),
     ("key", "add", "--new-password-file", "{password}"),
+    ("repair", "packs", "{pack}", "--no-save"),
 ]
 
 
@@ -399,7 +402,8 @@ def test_writing_commands_fail_in_one_line_and_leave_nothing(
     for template in WRITING:
         if template[0] != "backup" and template[0] not in _variant(request):
             continue
-        args = [a.format(source=store.source, password=password) for a in template]
+        pack = next(m[0] for line in before if (m := re.findall("data/../([0-9a-f]{64})", line)))
+        args = [a.format(source=store.source, password=password, pack=pack) for a in template]
         done = store.run("-r", store.url, *args)
         _sane(done)
         assert done.code == 1, (args, done.stdout, done.stderr)
