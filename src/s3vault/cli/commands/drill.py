@@ -94,8 +94,8 @@ def failed_targets(r: DrillFile, *, empty: bool) -> list[str]:
     "-j",
     "--jobs",
     type=click.IntRange(min=0),
-    default=0,
-    help="Worker processes that restore and prove (default 0: one per core; 1: none)",
+    default=1,
+    help="Worker processes that restore and prove (0: one per core; default 1: none)",
 )
 def drill(
     snapshot: str,
