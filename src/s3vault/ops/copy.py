@@ -9,30 +9,44 @@ must be computed under the target's key) the blobs are read from the source, nev
 A copy keeps the original time, host, paths and tags and records where it came from
 (``original``); snapshots already copied are skipped, so an interrupted copy resumes, and so
 are copies of the target's own snapshots (failing back sends only what was new).
+
+Every data blob read from the source is authenticated and checked against its id: a source
+pack whose every blob this run read and checked is proven (the rule of
+``repository/ledger.whole_packs``, the same as restore --verify's) and goes into the SOURCE's
+verification ledger, timed at the start of the run. A pack read only in part (the target
+already had its other blobs) is not proven and not read further: copy reads what it sends,
+and ``verify --coverage`` reads the rest within its budget. Tree packs are not recorded (trees
+are read through the local tree-pack cache, not from the store). A source that refuses the
+write (read-only credentials) is said once; the copy stands. Nothing is recorded in the
+target: its new packs were written, not read back.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import socket
 import struct
 from array import array
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 from s3vault.archiver.commit import commit
 from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
 from s3vault.crypto.hashing import ContentHasher
-from s3vault.errors import IntegrityError, ObjectNotFoundError, UsageError
+from s3vault.errors import IntegrityError, ObjectNotFoundError, S3VaultError, UsageError
 from s3vault.format.packfile import BLOB_TYPE_CODES, ENTRY, BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Node, Tree
 from s3vault.ids import ObjectId
-from s3vault.ops.audit import audited, measured
+from s3vault.ops.audit import audited, measured, not_written
 from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.progress import NullProgress, Progress
+from s3vault.repository import ledger as ledgers
 from s3vault.repository.compactpack import SpillFile
 from s3vault.repository.index import BlobIndex, BlobLocation
 from s3vault.repository.recordtable import RecordTable
@@ -47,7 +61,8 @@ log = logging.getLogger(__name__)
 DATA, TREE, CONTENT = 0, 1, 2
 RECORD = 1 + 32 + 32
 SAVE_BYTES = 1 << 20  # the id map's new records are appended to its file in pieces this size
-LOCATION = struct.Struct("<IIII")  # pack number, offset, length, raw length
+# pack number, offset, length, raw length, data entry number (its bit in SourceIndex.opened)
+LOCATION = struct.Struct("<IIIII")
 TREE_CODE = BLOB_TYPE_CODES[BlobType.TREE]
 
 
@@ -72,6 +87,8 @@ class IdMap:
                     while piece := f.read(RECORD * 65536):
                         for at in range(0, len(piece) - RECORD + 1, RECORD):
                             self._table.add(piece[at : at + RECORD])
+            except FileNotFoundError:
+                pass  # the first copy to this target: nothing learnt yet
             except OSError as exc:
                 log.warning("could not read the copy map %s: %s", path, exc)
 
@@ -117,51 +134,85 @@ class IdMap:
 
 class SourceIndex:
     """Where the source's blobs are, for a copy of 10^7 blobs: tree blobs in a BlobIndex (the
-    tree walk reads through it, with the tree-pack cache), data blobs as 48-byte records (id,
-    pack number, offset, length, raw length) in a RecordTable on disk; packs numbered in a
-    list. Built from the index files' packs as ``Repository.read_index_packs`` gives them (the
-    packs prune marked included: a reader may still use them)."""
+    tree walk reads through it, with the tree-pack cache), data blobs as 52-byte records (id,
+    pack number, offset, length, raw length, entry number) in a RecordTable on disk; packs
+    numbered in a list. Built from the index files' packs as ``Repository.read_index_packs``
+    gives them (the packs prune marked included: a reader may still use them).
+
+    Which data entries this run read and checked is one bit per entry (``opened``): 10^7
+    blobs, 1.25 MB; a pack's data entries are numbered consecutively from ``_first[n]``.
+    """
 
     def __init__(self, src: Repository) -> None:
         self.trees = BlobIndex()
         self._data = RecordTable(LOCATION.size + 32)
         self._packs: list[ObjectId] = []
         self._epochs = array("H")
+        self._sizes = array("Q")
+        self._first = array("Q")  # each pack's first data entry number, then the total
+        self._with_trees = bytearray()  # 1: the pack holds tree blobs (never proven by copy)
         packs = src.read_index_packs(SpillFile())
         packs.reverse()
+        entry = 0
         while packs:
             pack = packs.pop()  # each pack's bytes go as soon as they are in the table
             trees: list[tuple[BlobType, bytes, int, int, int]] = []
             n = len(self._packs)
             self._packs.append(pack.id)
             self._epochs.append(pack.epoch)
+            self._sizes.append(pack.size)
+            self._first.append(entry)
             for code, bid, offset, length, raw_length in ENTRY.iter_unpack(pack.raw):
                 if code == TREE_CODE:
                     trees.append((BlobType.TREE, bid, offset, length, raw_length))
                 else:
-                    self._data.add(bid + LOCATION.pack(n, offset, length, raw_length))
+                    self._data.add(bid + LOCATION.pack(n, offset, length, raw_length, entry))
+                    entry += 1
+            self._with_trees.append(1 if trees else 0)
             if trees:
                 self.trees.add_pack(pack.id, pack.size, trees, pack.epoch)
+        self._first.append(entry)
+        self._opened = bytearray((entry + 7) // 8)
+        self._touched: set[int] = set()  # packs with an entry opened
         self._data.compact()
 
-    def data_locations(self, bid: ObjectId) -> list[BlobLocation]:
-        """Every location of a data blob, the first first (none: not in the index)."""
-        found: list[BlobLocation] = []
+    def data_locations(self, bid: ObjectId) -> list[tuple[BlobLocation, int]]:
+        """Every location of a data blob with its entry number, the first first (none: not
+        in the index)."""
+        found: list[tuple[BlobLocation, int]] = []
         seen: set[int] = set()
         for record in self._data.find(bid):
-            n, offset, length, raw_length = LOCATION.unpack_from(record, 32)
+            n, offset, length, raw_length, entry = LOCATION.unpack_from(record, 32)
             if n not in seen:
                 seen.add(n)
-                found.append(
-                    BlobLocation(
-                        pack_id=self._packs[n],
-                        offset=offset,
-                        length=length,
-                        raw_length=raw_length,
-                        epoch=self._epochs[n],
-                    )
+                loc = BlobLocation(
+                    pack_id=self._packs[n],
+                    offset=offset,
+                    length=length,
+                    raw_length=raw_length,
+                    epoch=self._epochs[n],
                 )
+                found.append((loc, entry))
         return found
+
+    def opened(self, entry: int) -> None:
+        """Note that this data entry was read from the store and checked against its id."""
+        self._opened[entry >> 3] |= 1 << (entry & 7)
+        self._touched.add(bisect_right(self._first, entry) - 1)
+
+    def proven(self) -> list[tuple[ObjectId, int]]:
+        """The packs (id, size) whose every blob this run opened (``ledger.whole_packs``)."""
+        touched = sorted(self._touched)
+
+        def entries() -> Iterator[tuple[ObjectId, bool]]:
+            for n in touched:
+                pack = self._packs[n]
+                if self._with_trees[n]:
+                    yield pack, False
+                for e in range(self._first[n], self._first[n + 1]):
+                    yield pack, bool(self._opened[e >> 3] & (1 << (e & 7)))
+
+        return ledgers.whole_packs(((self._packs[n], self._sizes[n]) for n in touched), entries())
 
     def close(self) -> None:
         """Remove the data table's temporary file."""
@@ -189,6 +240,8 @@ class CopyResult:
     bytes_read: int = 0
     blobs_sent: int = 0
     bytes_sent: int = 0  # stored in the target after compression
+    packs_proven: int = 0  # source packs read whole and found intact (the source's ledger)
+    ledger_file: ObjectId | None = None  # the ledger file written in the source (None: none)
     requests: RequestCounts = field(default_factory=RequestCounts)
 
 
@@ -227,7 +280,7 @@ class _Copier:
         mapped = self._have(BlobType.DATA, DATA, bid)
         if mapped is not None and hasher is None:
             return mapped
-        data = self.src.load_blob_from(BlobType.DATA, bid, self.source.data_locations(bid))
+        data = self._read(bid)
         self.result.blobs_read += 1
         self.result.bytes_read += len(data)
         if hasher is not None:
@@ -239,6 +292,26 @@ class _Copier:
             self.result.blobs_sent += 1
         self.ids.put(DATA, bid, new)
         return new
+
+    def _read(self, bid: ObjectId) -> bytes:
+        """A data blob from the source, each location in turn (as ``load_blob`` does); the
+        entry it was read and checked from is noted for the ledger.
+
+        Raises:
+            IntegrityError, ObjectNotFoundError: no location reads (the first one's error).
+        """
+        first: IntegrityError | ObjectNotFoundError | None = None
+        for loc, entry in self.source.data_locations(bid):
+            try:
+                data = self.src.load_blob_from(BlobType.DATA, bid, [loc])
+            except (IntegrityError, ObjectNotFoundError) as exc:
+                first = first or exc
+                continue
+            self.source.opened(entry)
+            return data
+        if first is not None:
+            raise first
+        return self.src.load_blob_from(BlobType.DATA, bid, [])  # raises: not in the index
 
     def tree(self, root: ObjectId) -> ObjectId:
         """The target id of a source tree, copying what the target lacks: children before
@@ -317,7 +390,11 @@ def copy(
             result = _copy(src, dst, options, cache_dir=cache_dir, clock=clock, progress=progress)
         finally:  # the source's account pays these (ops/cost.py)
             note.details["source_requests"] = dataclasses.asdict(src.requests)
-        note.details.update(copied=[new for _, new in result.copied], bytes_sent=result.bytes_sent)
+        note.details.update(
+            copied=[new for _, new in result.copied],
+            bytes_sent=result.bytes_sent,
+            source_packs_proven=result.packs_proven,
+        )
     measured("copy", bytes_added=result.bytes_sent, snapshots_copied=len(result.copied))
     return result
 
@@ -337,14 +414,33 @@ def _copy(
     clock = clock or SystemClock()
     progress = progress or NullProgress()
     ids = IdMap(cache_dir / src.id.hex() / f"copy-{dst.id.hex()}.map" if cache_dir else None)
+    started = clock.now()  # the proofs' time: every read came after it
     try:
         copier = _Copier(src, dst, ids, CopyResult(), clock)
         try:
-            return _copy_all(copier, src, dst, options, clock, progress)
+            result = _copy_all(copier, src, dst, options, clock, progress)
+            proven = copier.source.proven()
         finally:
             copier.source.close()
     finally:
         ids.close()
+    result.packs_proven = len(proven)
+    result.ledger_file = _record_proofs(src, proven, started)
+    return result
+
+
+def _record_proofs(
+    src: Repository, proven: list[tuple[ObjectId, int]], started: datetime
+) -> ObjectId | None:
+    """Write the source packs this copy proved to the source's ledger; a store that refuses
+    (read-only credentials) is said once, and the copy stands."""
+    try:
+        return ledgers.record(
+            src, proven, operation="copy", hostname=socket.gethostname(), now=started
+        )
+    except S3VaultError as exc:
+        not_written("the source's verification ledger file", str(exc))
+        return None
 
 
 def _copy_all(

@@ -173,11 +173,25 @@ def covered_by(repo: Repository, roots: Iterable[ObjectId]) -> list[tuple[Object
     """
     refs = References(cache_trees=False)
     refs.add_snapshots_trees(repo, roots)
+    opened = ((loc.pack_id, bid in refs.blobs(btype)) for btype, bid, loc in repo.index.entries())
+    return whole_packs(repo.index.packs(), opened)
+
+
+def whole_packs(
+    packs: Iterable[tuple[ObjectId, int]], entries: Iterable[tuple[ObjectId, bool]]
+) -> list[tuple[ObjectId, int]]:
+    """THE rule of every read-back that opens blobs one by one (restore --verify,
+    restore-test, copy): a pack is proven only when every blob in it was read and verified.
+    ``entries``: (pack, whether this run opened and checked that blob) for every blob entry
+    the index names; ``packs``: (id, size) of the packs to judge. A pack with no entry
+    among ``entries`` is not proven (nothing of it was read)."""
     partly: set[ObjectId] = set()
-    for btype, bid, loc in repo.index.entries():
-        if loc.pack_id not in partly and bid not in refs.blobs(btype):
-            partly.add(loc.pack_id)
-    return [(pack, size) for pack, size in repo.index.packs() if pack not in partly]
+    seen: set[ObjectId] = set()
+    for pack, opened in entries:
+        seen.add(pack)
+        if not opened:
+            partly.add(pack)
+    return [(pack, size) for pack, size in packs if pack in seen and pack not in partly]
 
 
 def record_covered(

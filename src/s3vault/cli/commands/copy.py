@@ -96,6 +96,8 @@ def copy(
             bytes_read=r.bytes_read,
             blobs_sent=r.blobs_sent,
             bytes_sent=r.bytes_sent,
+            source_packs_proven=r.packs_proven,
+            source_ledger_file=r.ledger_file.hex() if r.ledger_file else None,
             requests=r.requests,
         )
         return ExitCode.DAMAGED if r.failed else ExitCode.OK
@@ -106,6 +108,12 @@ def copy(
         f"{len(r.copied)} copied, {len(r.skipped)} already there; read {human_bytes(r.bytes_read)}"
         f" from the source, sent {r.blobs_sent} blobs ({human_bytes(r.bytes_sent)} stored)",
     )
+    if r.ledger_file is not None:
+        say(
+            ctx,
+            f"{plural(r.packs_proven, 'source pack')} read whole and found intact: recorded in"
+            " the source's verification ledger",
+        )
     if r.failed:
         ctx.err.print(
             f"{plural(len(r.failed), 'damaged snapshot')} not copied: "
