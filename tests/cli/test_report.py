@@ -121,7 +121,7 @@ def _fleet(run_cli: RunCli, url: str, *args: str) -> tuple[int, dict[str, dict[s
 
 
 def test_fleet_lists_every_host_and_exits_13_when_one_is_overdue(
-    history: str, run_cli: RunCli
+    history: str, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
     code, rows = _fleet(run_cli, history, "--expect", "new1=1d")
     assert code == 13
@@ -134,14 +134,21 @@ def test_fleet_lists_every_host_and_exits_13_when_one_is_overdue(
     assert web1["schedule"] == "inferred"
     assert web1["expected_seconds"] == 86400
     assert web1["drill_passed"] is True
-    # the history's full drill recorded proofs: the ledger exists; per host it is not computed
-    assert web1["last_proven"] is None
+    # web1's full drill (day 7) proved every pack its latest snapshot needs (the same tree);
+    # no other host's packs were ever read back
+    assert web1["last_proven"] is not None and web1["never_proven_bytes"] == 0
+    proven = datetime.fromisoformat(str(web1["last_proven"]))
+    assert not any("last proven" in w for w in web1["warnings"])  # type: ignore[union-attr]
+    for host in ("web2", "db1", "mail1"):
+        assert rows[host]["last_proven"] is None
+        assert rows[host]["never_proven_bytes"] > (1 << 20)  # type: ignore[operator]
     assert any("20x its usual" in w for w in rows["web2"]["warnings"])  # type: ignore[union-attr]
     assert any("no restore drill" in w for w in rows["mail1"]["warnings"])  # type: ignore[union-attr]
-    text = run_cli("-r", history, "fleet")
+    text = run_cli("-r", history, "fleet", env={**cli_env, "COLUMNS": "400"})
     assert text.code == 13
     assert "OVERDUE" in text.stdout
     assert "snapshot files read" in text.stdout
+    assert f"{proven:%Y-%m-%d}" in text.stdout and "MiB unproven" in text.stdout, text.stdout
 
 
 def test_fleet_exits_0_when_no_host_is_overdue(history: str, run_cli: RunCli) -> None:

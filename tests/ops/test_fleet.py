@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from s3vault import FleetOptions, ManualClock, ObjectId, fleet
+from s3vault import BackupOptions, FleetOptions, ManualClock, ObjectId, backup, fleet
 from s3vault.backend.memory import MemoryBackend
 from s3vault.format.auditfile import AuditRecord
 from s3vault.format.packfile import BlobType
@@ -17,11 +18,12 @@ from s3vault.repository import ledger as ledgers
 from s3vault.repository.audit import LocalChains, append
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import load_snapshot, save_snapshot
-from tests.conftest import TEST_SETTINGS
+from tests.conftest import TEST_SETTINGS, write_file
 
 TREE = ObjectId.from_hex("ab" * 32)
 HOSTS = ("h0", "h1", "h2")
 DAYS = 15
+DAY40 = timedelta(days=40)
 
 
 class CountingBackend(MemoryBackend):
@@ -149,3 +151,40 @@ def test_the_ledger_gives_the_coverage_history() -> None:
     assert today.oldest_unproven_seconds == timedelta(40).total_seconds()
     first = figures.history[0]  # 29 days ago: the old proof was 11 days old, the new one not yet
     assert first.proven_share == sizes[old] / (sizes[old] + sizes[new])
+
+
+def test_last_proven_is_the_oldest_proof_among_the_packs_of_a_hosts_latest_snapshot(
+    tmp_path: Path,
+) -> None:
+    """Host a: both packs its snapshot needs proven, 40 and 2 days ago: last proven 40 days
+    ago, and a warning (older than the 30-day period). Host b: one of its two packs never
+    proven: no date, its size unproven. Without proofs: neither is computed."""
+    clock = ManualClock(datetime(2026, 3, 1, 2, tzinfo=UTC))
+    repo = Repository.create(MemoryBackend(clock=clock), b"pw", TEST_SETTINGS, created="test")
+    trees = {}
+    for host in ("a", "b"):
+        src = write_file(tmp_path / host / "f.bin", os.urandom(50_000)).parent
+        done = backup(repo, BackupOptions(paths=(str(src),), host=host), clock=clock)
+        assert done.snapshot_id is not None
+        trees[host] = load_snapshot(repo, done.snapshot_id).tree
+    indexed = repo.with_index(repo.read_index())
+    packs = {h: sorted(ledgers.covered_by(indexed, [t])) for h, t in trees.items()}
+    assert all(len(p) == 2 for p in packs.values())  # a data pack and a tree pack each
+    now = clock.now()
+    (a1, _), (a2, _) = packs["a"]
+    (b1, _), (b2, _) = packs["b"]
+    ledgers.record(repo, [(a1, 1), (b1, 1)], operation="verify", hostname="v", now=now - DAY40)
+    ledgers.record(repo, [(a2, 1)], operation="copy", hostname="v", now=now - timedelta(2))
+    result = fleet(repo, clock=clock)
+    rows = {r.host: r for r in result.rows}
+    assert result.proofs
+    assert rows["a"].last_proven == now - DAY40 and rows["a"].never_proven_bytes == 0
+    assert any("last proven whole 40d ago" in w for w in rows["a"].warnings), rows["a"].warnings
+    assert rows["a"].proven_text(ledger=True) == f"{now - DAY40:%Y-%m-%d}"
+    assert rows["b"].last_proven is None
+    sizes = {p: info.size for p, info in repo.list_packs().items()}
+    assert rows["b"].never_proven_bytes == sizes[b2]
+    assert rows["b"].proven_text(ledger=True).endswith(" unproven")
+    skipped = fleet(repo, FleetOptions(proofs=False), clock=clock)
+    assert not skipped.proofs
+    assert all(r.last_proven is None and r.never_proven_bytes is None for r in skipped.rows)

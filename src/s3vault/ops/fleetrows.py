@@ -71,8 +71,23 @@ class HostRow:
     drill_passed: bool | None = None
     drill_rto_seconds: float | None = None
     drill_rto_target_seconds: float | None = None
-    last_proven: datetime | None = None  # from the verification ledger (None: not proven)
+    # the oldest newest-proof among the packs its latest snapshots need (ops/fleetproofs.py;
+    # None: one was never proven, or not computed)
+    last_proven: datetime | None = None
+    never_proven_bytes: int | None = None  # of those packs, never proven (None: not computed)
     warnings: tuple[str, ...] = ()
+
+    def proven_text(self, *, ledger: bool) -> str:
+        """The "last proven" cell: ``no ledger yet``; the date every pack its latest snapshots
+        need had been proven by; ``<size> unproven`` when some were never proven; ``-`` when
+        not computed."""
+        if not ledger:
+            return "no ledger yet"
+        if self.last_proven is not None:
+            return f"{self.last_proven:%Y-%m-%d}"
+        if self.never_proven_bytes:
+            return f"{size(self.never_proven_bytes)} unproven"
+        return "-"
 
     def warned(self, warning: str) -> HostRow:
         """This row with one more warning."""

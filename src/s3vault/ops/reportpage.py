@@ -22,7 +22,6 @@ from s3vault.ops.report import Figure, ReportData
 SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
 COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 INSTALL = "pip install 's3vault[report]'"
-NO_LEDGER = "no ledger yet"
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; background: #fff; }
@@ -143,9 +142,7 @@ def _row(row: HostRow, ledger: bool) -> str:
         drill = f"{row.drill_time:%Y-%m-%d} {'passed' if row.drill_passed else 'FAILED'}"
         if row.drill_rto_seconds is not None:
             drill += f", RTO {span(row.drill_rto_seconds)}"
-    proven = (
-        NO_LEDGER if not ledger else (f"{row.last_proven:%Y-%m-%d}" if row.last_proven else "-")
-    )
+    proven = row.proven_text(ledger=ledger)
     cells = [
         row.host,
         row.status,
