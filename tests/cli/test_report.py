@@ -151,6 +151,16 @@ def test_fleet_lists_every_host_and_exits_13_when_one_is_overdue(
     assert f"{proven:%Y-%m-%d}" in text.stdout and "MiB unproven" in text.stdout, text.stdout
 
 
+def test_fleet_without_proofs_leaves_last_proven_unset(history: str, run_cli: RunCli) -> None:
+    done = run_cli("-r", history, "--json", "fleet", "--no-proofs")
+    assert done.code == 13, done.stderr  # db1 is overdue all the same
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    rows = [m for m in lines if m["message_type"] == "host"]
+    assert rows and all(r["last_proven"] is None for r in rows)
+    assert all(r["never_proven_bytes"] is None for r in rows)
+    assert lines[-1]["proofs"] is False and lines[-1]["ledger"] is True
+
+
 def test_fleet_exits_0_when_no_host_is_overdue(history: str, run_cli: RunCli) -> None:
     code, rows = _fleet(run_cli, history, "--expect", "db1=7d")
     assert code == 0
