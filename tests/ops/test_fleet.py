@@ -188,3 +188,10 @@ def test_last_proven_is_the_oldest_proof_among_the_packs_of_a_hosts_latest_snaps
     skipped = fleet(repo, FleetOptions(proofs=False), clock=clock)
     assert not skipped.proofs
     assert all(r.last_proven is None and r.never_proven_bytes is None for r in skipped.rows)
+    # b's tree pack gone: its latest snapshot cannot be restored as stored, and fleet says so
+    (tree_pack,) = [p for p, _ in packs["b"] if repo.list_packs()[p].name.startswith("tree/")]
+    repo.backend.delete(repo.list_packs()[tree_pack].name)
+    broken = {r.host: r for r in fleet(repo, clock=clock).rows}
+    assert broken["b"].last_proven is None
+    assert any("missing or damaged" in w for w in broken["b"].warnings), broken["b"].warnings
+    assert broken["a"].last_proven == now - DAY40

@@ -205,13 +205,15 @@ def fleet(
 
 def _with_proof(row: HostRow, proof: HostProof | None, now: datetime) -> HostRow:
     """The row with how much of its latest snapshots was never proven, and a warning when
-    they need blobs the index lacks or were last proven whole before the coverage period."""
+    they need blobs that are missing or damaged or were last proven whole before the coverage
+    period."""
     if proof is None:
         return row
     row = replace(row, never_proven_bytes=proof.never_bytes)
     if proof.missing:
         return row.warned(
-            f"latest snapshot needs {proof.missing} blob(s) the index lacks: run `s3vault check`"
+            f"latest snapshot needs {proof.missing} blob(s) missing or damaged: "
+            "`s3vault verify` names them"
         )
     last = proof.last_proven
     if last is not None and (now - last).total_seconds() > COVERAGE_PERIOD:

@@ -36,7 +36,7 @@ class HostProof:
     packs: int  # packs its latest snapshots need
     bytes: int  # their stored size
     never_bytes: int  # of those, never proven
-    missing: int  # blobs of its latest snapshots not in the index (not restorable as stored)
+    missing: int  # blobs its latest snapshots need that the index lacks or that do not read
 
 
 def latest_roots(snaps: Iterable[tuple[ObjectId, SnapshotFile]]) -> dict[str, list[ObjectId]]:
