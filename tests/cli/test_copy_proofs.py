@@ -1,22 +1,23 @@
 """copy's proofs through the real entry point (issue 19): what it says; a source this host may
-only read (a read-only mount, a directory it may not write, a read-only S3 key) is copied all
-the same, with one line saying its ledger was not written and nothing changed in it; a copy
-killed half-way leaves the source's ledger readable, and the resumed copy records its proofs."""
+only read (a directory it may not write, a read-only S3 key) is copied all the same, with one
+line saying its ledger was not written and nothing changed in it, while with a key that may
+write the proofs land in the source's bucket; a copy killed half-way leaves the source's
+ledger readable, and the resumed copy records its proofs."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from s3vault import BackupOptions, InitOptions, RepoOptions, backup, init, open_repository
-from s3vault.clock import SystemClock
+from s3vault import BackupOptions, InitOptions, RepoOptions, backup, copy, init, open_repository
 from s3vault.format.layout import ObjectKind
 from s3vault.repository import ledger as ledgers
-from tests.cli.test_read_only import ReadOnlyStore, _made
+from tests.cli.test_read_only import NOBODY, ReadOnlyStore, _made
 from tests.conftest import PASSWORD, TEST_SETTINGS, RunCli, write_file
 
 INIT = ("init", "--kdf-cost", "minimum", "--no-recovery-key")
@@ -35,8 +36,9 @@ def store(
 def test_copy_from_a_read_only_source_copies_and_says_it_recorded_no_proof(
     store: ReadOnlyStore,
 ) -> None:
-    target = str(store.scratch / "dr")
-    assert store.run("-r", target, *INIT).code == 0
+    """On S3, also: the same copy with the writer's key records its proofs in the source's
+    bucket, and fleet computes "last proven" with the read-only key."""
+    target = _target(store.scratch / "dr")
     before = store.listing()
     done = store.run("-r", store.url, "copy", "--to", target)
     assert done.code == 0, done.stderr
@@ -48,24 +50,38 @@ def test_copy_from_a_read_only_source_copies_and_says_it_recorded_no_proof(
     assert store.refusal in line, line
     assert "Traceback" not in done.stderr
     assert store.listing() == before  # nothing written in the source
-    if store.url.startswith("s3://"):  # and fleet's "last proven" needs only what this key may
-        _prove_all(store.url)
+    if store.url.startswith("s3://"):
+        _copy_as_writer(store.url, _target(store.scratch / "dr2"))
         fleet = store.run("-r", store.url, "--json", "fleet")
         assert fleet.code == 0, fleet.stderr
         rows = [json.loads(x) for x in fleet.stdout.splitlines()]
         (host,) = [r for r in rows if r["message_type"] == "host"]
-        assert host["last_proven"] is not None and host["never_proven_bytes"] == 0, host
         assert rows[-1]["proofs"] is True
+        # copy proved the data packs; the tree packs its latest snapshot needs are not
+        assert host["last_proven"] is None and host["never_proven_bytes"] > 0, host
 
 
-def _prove_all(url: str) -> None:
-    """Every pack proven, as the writer (IAM not enforced for it)."""
+def _target(path: Path) -> str:
+    """An empty repository the reader may write (made in this process)."""
+    init(
+        RepoOptions(url=str(path), password=PASSWORD.encode()), InitOptions(settings=TEST_SETTINGS)
+    )
+    if os.geteuid() == 0:  # the unprivileged variant runs the CLI as nobody
+        subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(path)], check=True)
+    return str(path)
+
+
+def _copy_as_writer(url: str, target: str) -> None:
+    """Copy with the writer's key (IAM not enforced for it): the proofs land in the bucket."""
     from moto.core.authorization import disable_iam_authentication
 
     with disable_iam_authentication():
-        repo = open_repository(RepoOptions(url=url, password=PASSWORD.encode()))
-        packs = [(p, info.size) for p, info in repo.list_packs().items()]
-        ledgers.record(repo, packs, operation="verify", hostname="w", now=SystemClock().now())
+        src = open_repository(RepoOptions(url=url, password=PASSWORD.encode()))
+        result = copy(src, open_repository(RepoOptions(url=target, password=PASSWORD.encode())))
+        data = {p for p, info in src.list_packs().items() if info.name.startswith("data/")}
+        assert result.packs_proven == len(data) > 0
+        assert set(ledgers.load(src).proofs) == data
+        assert result.ledger_file in src.list_files(ObjectKind.LEDGER)
 
 
 def _source(tmp_path: Path) -> str:

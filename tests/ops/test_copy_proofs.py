@@ -1,6 +1,7 @@
 """copy records in the SOURCE's verification ledger the packs it read whole and found intact
 (issue 19): every data pack of a first copy, no tree pack, no pack read only in part (the
-target had the rest), no damaged pack, nothing in the target; locally and on S3 (moto)."""
+target had the rest), no damaged pack, nothing in the target (on S3, beside a read-only key:
+tests/cli/test_copy_proofs.py)."""
 
 from __future__ import annotations
 
@@ -115,17 +116,3 @@ def test_a_damaged_pack_is_not_proven_and_the_others_are(tmp_path: Path) -> None
     result = _copy(src, dst)
     assert len(result.failed) == 1
     assert set(ledgers.load(open_repo(src)).proofs) == before
-
-
-def test_copy_from_s3_records_its_proofs_in_the_source_bucket(
-    tmp_path: Path, s3_bucket: str
-) -> None:
-    src, dst = _two_repos(tmp_path, f"s3://{s3_bucket}/web1")
-    data = tmp_path / "data"
-    write_file(data / "a.bin", os.urandom(300_000))
-    source = open_repo(src)
-    backup(source, BackupOptions(paths=(str(data),)))
-    result = copy(source, open_repo(dst), cache_dir=src.cache_dir, clock=ManualClock(START))
-    assert len(source.list_files(ObjectKind.LEDGER)) == 1
-    assert set(ledgers.load(source).proofs) == _data_packs(source)
-    assert result.packs_proven == len(_data_packs(source)) == 1
