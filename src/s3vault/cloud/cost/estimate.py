@@ -286,14 +286,6 @@ def estimate(
     projection = {
         m: monthly + growth_gb_month * m * storage_price * copies for m in range(1, months + 1)
     }
-    return Estimate(
-        region=pricing.region,
-        currency=str(prices.get("currency", "USD")),
-        prices_as_of=str(prices.get("as_of", "")),
-        items=tuple(items),
-        monthly=monthly,
-        projection=projection,
-        one_time=tuple(first),
-        one_time_total=total(first),
-        other_accounts=sum(i.cost for i in items) - monthly,
+    return Estimate.of(
+        region=pricing.region, prices=prices, items=items, projection=projection, one_time=first
     )

@@ -40,6 +40,32 @@ class Estimate:
     one_time_total: float = 0.0
     other_accounts: float = 0.0
 
+    @classmethod
+    def of(
+        cls,
+        *,
+        region: str,
+        prices: dict[str, object],
+        items: list[LineItem],
+        projection: dict[int, float],
+        one_time: list[LineItem],
+    ) -> Estimate:
+        """The estimate of these monthly and one-time items, priced from the table ``prices``
+        (its currency and date): ``monthly`` is what this account pays, ``other_accounts``
+        the rest."""
+        monthly = total(items)
+        return cls(
+            region=region,
+            currency=str(prices.get("currency", "USD")),
+            prices_as_of=str(prices.get("as_of", "")),
+            items=tuple(items),
+            monthly=monthly,
+            projection=projection,
+            one_time=tuple(one_time),
+            one_time_total=total(one_time),
+            other_accounts=sum(i.cost for i in items) - monthly,
+        )
+
 
 def line(item: str, quantity: float, unit: str, price: float, source: str, **kw: str) -> LineItem:
     """A line item: cost = quantity × unit price."""

@@ -249,13 +249,6 @@ def plan_bill(plan: FleetPlan, prices: dict[str, Any], pricing: Pricing) -> Esti
         m: monthly - price * unfilled * max(0.0, plan.retention_days - m * MONTH_DAYS)
         for m in range(1, 13)
     }
-    return Estimate(
-        region=pricing.region,
-        currency=str(prices.get("currency", "USD")),
-        prices_as_of=str(prices.get("as_of", "")),
-        items=tuple(items),
-        monthly=monthly,
-        projection=projection,
-        one_time=tuple(first),
-        one_time_total=total(first),
+    return Estimate.of(
+        region=pricing.region, prices=prices, items=items, projection=projection, one_time=first
     )
