@@ -6,6 +6,7 @@ are plain BLAKE3 hashes of the stored ciphertext. Both are 32 bytes and shown as
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Self
 
 from s3vault.errors import UsageError
@@ -51,3 +52,34 @@ class ObjectId(bytes):
     def short(self) -> str:
         """The first 8 hex digits, as shown in listings."""
         return self.hex()[:SHORT_LEN]
+
+
+_HEX_DIGITS = frozenset("0123456789abcdef")
+_SHOWN_MATCHES = 4
+
+
+def unique_prefix(ref: str, ids: Iterable[str], *, command: str, what: str, hint: str = "") -> str:
+    """The one id (lowercase hex) among ``ids`` that ``ref`` names: the id in full or a
+    unique prefix of it, any case, or a storage name ending in one (``data/ab/abcd…``).
+    Messages name ``command`` and ``what`` (a kind of object); ``hint`` follows "no such".
+
+    Raises:
+        UsageError: ``ref`` is not hex, names no id, or names several (the first few shown).
+    """
+    text = ref.strip().lower().rsplit("/", 1)[-1]
+    if not text or not set(text) <= _HEX_DIGITS or len(text) > 2 * ID_SIZE:
+        msg = f"{command}: {ref!r} is not a {what} id (up to {2 * ID_SIZE} hex digits)"
+        raise UsageError(msg)
+    hits = sorted({i for i in ids if i.startswith(text)})
+    if not hits:
+        msg = f"{command}: no {what} with id {ref!r}{hint}"
+        raise UsageError(msg)
+    if len(hits) > 1:
+        shown = ", ".join(h[:12] for h in hits[:_SHOWN_MATCHES])
+        more = ", …" if len(hits) > _SHOWN_MATCHES else ""
+        msg = (
+            f"{command}: id prefix {ref!r} is ambiguous ({len(hits)} matches: {shown}{more}); "
+            "give more digits"
+        )
+        raise UsageError(msg)
+    return hits[0]

@@ -132,7 +132,7 @@ def test_cat_refuses_unknown_types_ids_and_ambiguous_prefixes(
         (("cat", "blobs", "00"), "'blobs' is not one of"),
         (("cat", "blob", shared), "ambiguous"),
         (("cat", "snapshot", "ffffffffffff"), "no snapshot with id"),
-        (("cat", "pack", "zz"), "is not an id"),
+        (("cat", "pack", "zz"), "is not a pack id"),
         (("cat", "key"), "needs an id"),
         (("cat", "config", "abc"), "takes no id"),
     ]

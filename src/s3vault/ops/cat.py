@@ -39,7 +39,7 @@ from s3vault.format.indexfile import IndexFile
 from s3vault.format.keyfile import KeyFile
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
-from s3vault.ids import ObjectId
+from s3vault.ids import ObjectId, unique_prefix
 from s3vault.repository import keyring
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot
@@ -48,7 +48,6 @@ from s3vault.repository.writer import sealed_kind_for
 CAT_KINDS = ("config", "index", "snapshot", "key", "pack", "blob", "tree")
 NEEDS_INDEX = frozenset({"blob", "tree"})  # kinds found through the loaded index
 _HEX = frozenset(string.hexdigits)
-_SHOWN_MATCHES = 4
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,28 +105,12 @@ def cat(repo: Repository, options: CatOptions) -> CatResult:
 
 
 def _resolve(kind: str, ref: str, ids: Iterable[str]) -> str:
-    """The one id among ``ids`` that ``ref`` is a prefix of.
+    """The one id among ``ids`` that ``ref`` names (ids.unique_prefix).
 
     Raises:
         UsageError: not hex, no match, or several.
     """
-    ref = ref.lower()
-    if not set(ref) <= _HEX or len(ref) > 2 * 32:
-        msg = f"cat {kind}: {ref!r} is not an id (up to 64 hex digits)"
-        raise UsageError(msg)
-    hits = sorted({i for i in ids if i.startswith(ref)})
-    if not hits:
-        msg = f"cat {kind}: no {kind} with id {ref!r}"
-        raise UsageError(msg)
-    if len(hits) > 1:
-        shown = ", ".join(h[:12] for h in hits[:_SHOWN_MATCHES])
-        more = ", …" if len(hits) > _SHOWN_MATCHES else ""
-        msg = (
-            f"cat {kind}: id prefix {ref!r} is ambiguous ({len(hits)} matches: {shown}{more}); "
-            "give more digits"
-        )
-        raise UsageError(msg)
-    return hits[0]
+    return unique_prefix(ref, ids, command=f"cat {kind}", what=kind)
 
 
 def _json(plaintext: bytes, name: str) -> dict[str, Any]:

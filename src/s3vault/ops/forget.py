@@ -13,7 +13,7 @@ from s3vault.backend.objectlock import LockPolicy
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError, UsageError
 from s3vault.format.layout import ObjectKind
-from s3vault.ids import ObjectId
+from s3vault.ids import ObjectId, unique_prefix
 from s3vault.maintenance.immutability import protect_kept, save_known, split_locked
 from s3vault.maintenance.prune import PruneOptions
 from s3vault.maintenance.retention import Decision, Plan, Policy, apply_policy
@@ -103,29 +103,19 @@ def resolve_snapshot_ids(repo: Repository, refs: tuple[str, ...]) -> list[Object
     Raises:
         UsageError: a reference is not hex, matches nothing, or is ambiguous.
     """
-    listed: list[ObjectId] | None = None
+    listed: dict[str, ObjectId] | None = None
     found: dict[ObjectId, None] = {}
     for ref in refs:
         text = ref.strip().lower()
         if text.startswith("latest"):
             found.setdefault(find_snapshot(repo, text)[0], None)
             continue
-        if not text or any(c not in "0123456789abcdef" for c in text):
-            msg = f"forget: {ref!r} is not a snapshot id (hex digits, or a prefix of them)"
-            raise UsageError(msg)
         if listed is None:
-            listed = repo.list_files(ObjectKind.SNAPSHOTS)
-        hits = [sid for sid in listed if sid.hex().startswith(text)]
-        if not hits:
-            msg = f"forget: no snapshot with id {ref!r} (see `s3vault snapshots`)"
-            raise UsageError(msg)
-        if len(hits) > 1:
-            msg = (
-                f"forget: snapshot id prefix {ref!r} is ambiguous ({len(hits)} match); "
-                "give more digits"
-            )
-            raise UsageError(msg)
-        found.setdefault(hits[0], None)
+            listed = {sid.hex(): sid for sid in repo.list_files(ObjectKind.SNAPSHOTS)}
+        hint = " (see `s3vault snapshots`)"
+        found.setdefault(
+            listed[unique_prefix(ref, listed, command="forget", what="snapshot", hint=hint)], None
+        )
     return list(found)
 
 

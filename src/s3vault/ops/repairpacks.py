@@ -20,14 +20,11 @@ from s3vault.clock import Clock
 from s3vault.crashpoint import crash_point
 from s3vault.errors import ObjectNotFoundError, UsageError
 from s3vault.format.layout import parse_name
-from s3vault.ids import ObjectId
+from s3vault.ids import ObjectId, unique_prefix
 from s3vault.ops.audit import audited
 from s3vault.progress import Progress
 from s3vault.repository.lease import LeaseSettings, lease_class
 from s3vault.repository.repository import Repository
-
-_HEX = set("0123456789abcdef")
-_SHOWN_MATCHES = 5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,25 +170,13 @@ def _targets(
 
 
 def _resolve(ref: str, ids: dict[str, ObjectId]) -> str:
-    """The one pack id that ``ref`` (an id, a prefix, or a storage name) starts.
+    """The one pack id that ``ref`` (an id, a prefix, or a storage name) names.
 
     Raises:
         UsageError: not hex, no match, or several.
     """
-    text = ref.strip().lower().rsplit("/", 1)[-1]
-    if not text or not set(text) <= _HEX or len(text) > 64:
-        msg = f"repair packs: {ref!r} is not a pack id (up to 64 hex digits)"
-        raise UsageError(msg)
-    hits = sorted(h for h in ids if h.startswith(text))
-    if not hits:
-        msg = f"repair packs: no pack with id {ref!r} (`s3vault list packs` lists them)"
-        raise UsageError(msg)
-    if len(hits) > 1:
-        shown = ", ".join(h[:12] for h in hits[:_SHOWN_MATCHES])
-        more = ", …" if len(hits) > _SHOWN_MATCHES else ""
-        msg = f"repair packs: id prefix {ref!r} is ambiguous ({len(hits)} packs: {shown}{more})"
-        raise UsageError(msg)
-    return hits[0]
+    hint = " (`s3vault list packs` lists them)"
+    return unique_prefix(ref, ids, command="repair packs", what="pack", hint=hint)
 
 
 def _check_writable(directory: Path) -> None:
