@@ -290,6 +290,14 @@ def _receive(conn: socket.socket) -> tuple[list[int], dict[str, object]]:
     return fds, json.loads(body)
 
 
+def _log_cost(path: str, argv: list[str], wall: float, usage: os.struct_rusage) -> None:
+    """One line of the command log (``S3VAULT_TEST_CMDLOG=FILE``, for finding where the
+    suite's time goes): the command's argv, its wall seconds and its CPU seconds."""
+    line = {"argv": argv, "wall": wall, "user": usage.ru_utime, "sys": usage.ru_stime}
+    with open(path, "a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
 def _serve(path: str) -> None:
     """Accept requests and fork a child for each; report each child's exit status.
 
@@ -318,6 +326,8 @@ def _serve(path: str) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     waiting: dict[int, socket.socket] = {}  # child pid → the caller's connection
+    started: dict[int, tuple[float, list[str]]] = {}  # child pid → (start, argv), for the log
+    cmdlog = os.environ.get("S3VAULT_TEST_CMDLOG")  # a file: one JSON line per command's cost
     sel = selectors.DefaultSelector()
     sel.register(listener, selectors.EVENT_READ)
     sel.register(wake_r, selectors.EVENT_READ)
@@ -340,13 +350,17 @@ def _serve(path: str) -> None:
                     os.close(fd)
                 conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
                 waiting[pid] = conn
+                started[pid] = (time.monotonic(), request["argv"])  # type: ignore[assignment]
             else:
                 os.read(wake_r, 4096)
         while waiting:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
             if pid == 0:
                 break
             conn = waiting.pop(pid)
+            start, argv = started.pop(pid)
+            if cmdlog:
+                _log_cost(cmdlog, argv, time.monotonic() - start, usage)
             code = os.waitstatus_to_exitcode(status)
             with contextlib.suppress(OSError):  # the caller gave up (a timeout)
                 conn.sendall(json.dumps({"returncode": code}).encode() + b"\n")
