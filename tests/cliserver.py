@@ -20,6 +20,7 @@ check that both agree.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import json
@@ -35,6 +36,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import NoReturn
 
 BIN = Path(sys.executable).parent
 S3VAULT = str(BIN / "s3vault")
@@ -242,8 +244,8 @@ def _share_botocore_models() -> None:
 
 def _child(fds: list[int], request: dict[str, object]) -> None:
     """In the forked child (the server's sockets closed): become the command's process, then
-    run the console script's code. Never returns: ``sys.exit`` unwinds to the interpreter's
-    own exit."""
+    run the console script's code. Never returns: it ends as the interpreter's own exit
+    would (``_exit``)."""
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -258,7 +260,36 @@ def _child(fds: list[int], request: dict[str, object]) -> None:
         _shift_clock(float(request["clock"]))  # type: ignore[arg-type]
     from s3vault.cli import main
 
-    sys.exit(main())  # type: ignore[func-returns-value]
+    try:
+        code = main()
+    except SystemExit as stop:
+        code = stop.code
+    _exit(code)  # an exception other than SystemExit takes the interpreter's own way out
+
+
+def _exit(code: object) -> NoReturn:
+    """End the command's process as CPython's exit does (``Py_FinalizeEx``): join the
+    threads that are not daemons, run the atexit functions, flush standard output and error
+    (status 120 when that fails), and take SystemExit's code as the interpreter would; but
+    skip its teardown of every module. That teardown decrements every object the child
+    inherited from the server, so it copied nearly every page of the server's heap (the
+    fork's copy-on-write): 25-30 % of a small command's CPU (measured with
+    S3VAULT_TEST_CMDLOG: ``snapshots`` 76 → 56 ms, ``backup`` 102 → 81 ms)."""
+    threading._shutdown()  # type: ignore[attr-defined]  # what the interpreter's exit calls
+    atexit._run_exitfuncs()
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:
+        print(code, file=sys.stderr)
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            status = 120
+    os._exit(status)
 
 
 def _shift_clock(seconds: float) -> None:
