@@ -11,7 +11,8 @@ tests/campaign/runner.py does the same), and never starts a thread, so that a fo
 For each request (argv, environment, working directory, and the three standard streams passed
 as file descriptors) it forks a child that takes those streams as fds 0, 1 and 2, that
 environment and that directory, and runs what the console script runs: ``sys.exit(main())``,
-through the interpreter's own exit (atexit, thread joins, buffered output flushed). The exit
+ending as the interpreter's exit does (thread joins, atexit, buffered output flushed; not its
+teardown of every module: ``_exit``). The exit
 status goes back to the caller as ``subprocess`` reports it (``-9`` when SIGKILL ended it),
 so crash points, SIGTERM and exit codes behave as with a fresh process.
 ``S3VAULT_TEST_FRESH_PROCESS=1`` makes ``run_cli`` start the console script instead, for a
