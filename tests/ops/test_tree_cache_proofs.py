@@ -22,9 +22,11 @@ from s3vault import (
     verify,
 )
 from s3vault.clock import ManualClock
+from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
 from s3vault.ops.session import open_repository
 from s3vault.repository import ledger as ledgers
+from s3vault.repository.index import BlobIndex
 from s3vault.repository.repository import Repository
 from tests.conftest import RepoHandle, write_file
 
@@ -93,3 +95,30 @@ def test_tree_packs_count_only_when_this_run_read_them_from_the_store(
     proofs = ledgers.load(empty).proofs
     assert {p for p, proof in proofs.items() if proof.time == clock.now().timestamp()} == set(data)
     assert all(proofs[t].time == START.timestamp() for t in trees)
+
+
+def test_a_damaged_tree_copy_read_past_is_not_proven(
+    local_repo: RepoHandle, tmp_path: Path
+) -> None:
+    """Every tree stored twice, the copy readers try first damaged in one tree: a drill with no
+    cache reads past it to the other copy and passes, and the damaged pack is not proven,
+    though the drill read its other trees from the store."""
+    clock = ManualClock(START)
+    repo = backed_up(local_repo, tmp_path, clock)
+    writer = repo.copy_writer(BlobIndex())
+    trees = [bid for btype, bid, _loc in repo.index.entries() if btype is BlobType.TREE]
+    for bid in trees:
+        writer.save(BlobType.TREE, repo.load_blob(BlobType.TREE, bid), bid)
+    writer.flush()
+    cold = open_repository(replace(local_repo.options, cache_dir=None), load_index=True)
+    first = cold.index.locations(BlobType.TREE, trees[0])
+    assert len(first) == 2 and len(trees) > 1  # the damaged pack holds other trees too
+    damaged = first[0].pack_id
+    path = Path(local_repo.url, cold.list_packs()[damaged].name)
+    data = bytearray(path.read_bytes())
+    data[first[0].offset + 40] ^= 0xFF
+    path.chmod(0o600)
+    path.write_bytes(bytes(data))
+    assert restore_test(cold, DrillOptions(no_disk=True), clock=clock).record.passed
+    proofs = set(ledgers.load(cold).proofs)
+    assert damaged not in proofs and set(packs_of(cold, "data")) <= proofs

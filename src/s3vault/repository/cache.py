@@ -215,13 +215,16 @@ class TreeReads:
     """Which tree packs one opened repository read from the STORE (not from its tree-pack
     cache), in the order it read them: a read-back proves a tree pack only when its bytes came
     from the store during that run (design.md §8c), and a cache filled at backup time proves
-    nothing. ``mark()`` at a run's start, ``since(mark)`` at its end: the packs read between.
-    Thread-safe; a forked worker's reads are its own (the parent's walks are what count)."""
+    nothing. ``mark()`` at a run's start, ``since(mark)`` at its end: the packs read between,
+    less those in which a tree blob failed to open (a reader that went on to another copy
+    must not prove the damaged one). Thread-safe; a forked worker's reads are its own (the
+    parent's walks are what count)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._count = 0
         self._packs: dict[ObjectId, int] = {}  # pack → the count at its latest read
+        self._failed: dict[ObjectId, int] = {}  # pack → the count at its latest failed blob
 
     def read(self, pack_id: ObjectId) -> None:
         """``pack_id``'s bytes came from the store now (and were checked: whole against its
@@ -230,6 +233,12 @@ class TreeReads:
             self._count += 1
             self._packs[pack_id] = self._count
 
+    def failed(self, pack_id: ObjectId) -> None:
+        """A tree blob of ``pack_id`` did not open now (from the store or the cache)."""
+        with self._lock:
+            self._count += 1
+            self._failed[pack_id] = self._count
+
     def mark(self) -> int:
         """Where a run starts."""
         with self._lock:
@@ -237,9 +246,13 @@ class TreeReads:
 
     def since(self, mark: int) -> set[ObjectId]:
         """The tree packs read from the store after ``mark`` (0: since the repository was
-        opened)."""
+        opened) in which no tree blob failed after it."""
         with self._lock:
-            return {pack for pack, at in self._packs.items() if at > mark}
+            return {
+                pack
+                for pack, at in self._packs.items()
+                if at > mark and self._failed.get(pack, 0) <= mark
+            }
 
 
 class FileCache:

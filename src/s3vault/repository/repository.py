@@ -950,6 +950,8 @@ class Repository:
         try:
             blob = self.sealer.open_blob(btype, bid, sealed, loc.raw_length, loc.epoch)
         except IntegrityError as exc:
+            if btype is BlobType.TREE:
+                self._shared.tree_reads.failed(loc.pack_id)  # proves nothing in this run
             if cached and self._shared.tree_packs is not None:
                 self._shared.tree_packs.drop(loc.pack_id)  # never trust a cached copy that failed
             msg = f"pack {name}: {exc}"
