@@ -198,7 +198,9 @@ def whole_packs(
     restore-test, copy): a pack is proven only when every blob in it was read and verified.
     ``entries``: (pack, whether this run opened and checked that blob) for every blob entry
     the index names; ``packs``: (id, size) of the packs to judge. A pack with no entry
-    among ``entries`` is not proven (nothing of it was read)."""
+    among ``entries`` is not proven (nothing of it was read). "Opened" means from bytes read
+    from the store in that run: a tree blob read from the local tree-pack cache alone is not
+    (``covered_by``)."""
     partly: set[ObjectId] = set()
     seen: set[ObjectId] = set()
     for pack, opened in entries:
