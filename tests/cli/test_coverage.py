@@ -9,7 +9,9 @@ import socket
 import threading
 from pathlib import Path
 
+from s3vault.ids import ObjectId
 from s3vault.repository import ledger as ledgers
+from s3vault.repository.repository import Repository
 from tests.cli.test_profiles import metric
 from tests.cli.test_repair import open_lib
 from tests.cliserver import CliServer, run_s3vault
@@ -136,18 +138,28 @@ def test_hosts_proving_at_once_beside_pruners_lose_no_proof(
     assert set(ledgers.load(repo).proofs) == set(repo.list_packs())
 
 
+def data_packs(repo: Repository) -> set[ObjectId]:
+    return {p for p, info in repo.list_packs().items() if info.name.startswith("data/")}
+
+
 def test_a_full_drill_that_passes_proves_the_packs_it_read_whole(
     tmp_path: Path, cli_repo: str, run_cli: RunCli
 ) -> None:
     """restore-test of the whole snapshot opens every blob of it: with one snapshot every pack
-    holds only its blobs, so every pack is proven. A sampled drill proves no pack whole."""
+    holds only its blobs, so every pack is proven, tree packs only when the drill read them
+    from the store: on the backup host (its tree-pack cache warm since the backup) only the
+    data packs; with an empty cache every pack. A sampled drill proves no pack whole."""
     a_backup(tmp_path, run_cli, cli_repo)
     sampled = run_cli("-r", cli_repo, "restore-test", "--sample", "3", "--no-disk")
     assert sampled.code == 0, sampled.stderr
     assert ledger_files(cli_repo) == []
-    drill = run_cli("-r", cli_repo, "restore-test", "--no-disk")
-    assert drill.code == 0, drill.stderr
+    warm = run_cli("-r", cli_repo, "restore-test", "--no-disk")
+    assert warm.code == 0, warm.stderr
     repo = open_lib(cli_repo)
+    assert set(ledgers.load(repo).proofs) == data_packs(repo) != set(repo.list_packs())
+    empty = tmp_path / "empty-cache"
+    drill = run_cli("-r", cli_repo, "--cache-dir", str(empty), "restore-test", "--no-disk")
+    assert drill.code == 0, drill.stderr
     proofs = ledgers.load(repo).proofs
     assert set(proofs) == set(repo.list_packs())
     assert {p.host for p in proofs.values()} == {socket.gethostname()}
@@ -162,6 +174,8 @@ def test_a_full_drill_that_passes_proves_the_packs_it_read_whole(
 def test_a_full_restore_with_verify_proves_the_packs_a_partial_one_does_not(
     tmp_path: Path, cli_repo: str, run_cli: RunCli
 ) -> None:
+    """A partial restore --verify proves nothing; a full one on the backup host (warm tree-pack
+    cache) the data packs; with --no-cache (every tree read from the store) every pack."""
     a_backup(tmp_path, run_cli, cli_repo)
     part = run_cli(
         "-r", cli_repo, "restore", "latest", "-t", str(tmp_path / "p"), "--verify",
@@ -172,4 +186,9 @@ def test_a_full_restore_with_verify_proves_the_packs_a_partial_one_does_not(
     full = run_cli("-r", cli_repo, "restore", "latest", "-t", str(tmp_path / "f"), "--verify")
     assert full.code == 0, full.stderr
     repo = open_lib(cli_repo)
+    assert set(ledgers.load(repo).proofs) == data_packs(repo) != set(repo.list_packs())
+    cold = run_cli(
+        "-r", cli_repo, "--no-cache", "restore", "latest", "-t", str(tmp_path / "c"), "--verify"
+    )
+    assert cold.code == 0, cold.stderr
     assert set(ledgers.load(repo).proofs) == set(repo.list_packs())

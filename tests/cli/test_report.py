@@ -79,9 +79,11 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> str:
                 backup_end=end.isoformat(),
             )
             latest[host] = save_snapshot(repo, replace(firsts[host], time=start, summary=summary))
-        if day == 7:  # one real drill (it takes no simulated time: its projected RTO is 0)
+        if day == 7:  # one real drill (it takes no simulated time: its projected RTO is 0),
+            # from another host (no cache: it reads the tree packs from the store and proves them)
             drill = DrillOptions(host="web1", rto_target=timedelta(hours=4))
-            assert restore_test(repo, drill, clock=clock).record.passed
+            cold = open_repository(replace(options, cache_dir=None), load_index=True)
+            assert restore_test(cold, drill, clock=clock).record.passed
         if day % 3 == 0:  # and recorded ones, as drills of the real sizes would record
             for host, hours in (("web1", 2 + day % 2), ("db1", 3 + day % 4 * 0.6)):
                 _record_drill(repo, latest[host], host, clock.now(), hours)

@@ -224,6 +224,7 @@ def _restore_test(
         msg = "use either --sample or --sample-percent"
         raise UsageError(msg)
     sid, snap = find_snapshot(repo, options.snapshot, host=options.host)
+    start = repo.tree_reads.mark()  # the tree packs read from the store after it may be proven
     repo.forget_missing_packs()  # a blob stored again elsewhere is read from there
     # The snapshot records its size; the tree is walked up front only to draw a sample.
     chosen, sample, walked_bytes = _choose_sample(repo, snap.tree, options)
@@ -271,7 +272,7 @@ def _restore_test(
     record_id, record_error = _save_record(repo, record) if options.record else (None, None)
     whole = options.sample_files is None and options.sample_percent is None
     if passed and whole and options.record:
-        _record_proofs(repo, snap.tree, now)
+        _record_proofs(repo, snap.tree, now, start)
     return DrillResult(
         record=record,
         record_id=record_id,
@@ -283,12 +284,18 @@ def _restore_test(
     )
 
 
-def _record_proofs(repo: Repository, tree: ObjectId, now: datetime) -> None:
+def _record_proofs(repo: Repository, tree: ObjectId, now: datetime, start: int) -> None:
     """A full drill that passed opened every blob of the snapshot: the packs that hold only
-    such blobs go into the verification ledger (a store that refuses is said once)."""
+    such blobs go into the verification ledger, tree packs only when the drill read them from
+    the store since ``start`` (not the local cache); a store that refuses is said once."""
     try:
         ledgers.record_covered(
-            repo, [tree], operation="restore-test", hostname=socket.gethostname(), now=now
+            repo,
+            [tree],
+            operation="restore-test",
+            hostname=socket.gethostname(),
+            now=now,
+            since=start,
         )
     except S3VaultError as exc:  # a store that refuses writes; a tree gone since the drill
         not_written("the verification ledger file", str(exc))

@@ -105,6 +105,7 @@ def _restore(
     progress = progress or NullProgress()
     sid, snap = _select(repo, options)
     target = os.fsencode(os.path.abspath(options.target))
+    start = repo.tree_reads.mark()  # the tree packs read from the store after it may be proven
     repo.forget_missing_packs()  # a blob stored again elsewhere is read from there
     plan = plan_restore(repo, snap.tree, include=options.include, exclude=options.exclude)
     outcome = make_restorer(
@@ -134,7 +135,7 @@ def _restore(
         and whole
         and not (outcome.errors or mismatches or plan.errors or plan.refused)
     ):
-        _record_proofs(repo, snap.tree, clock)  # every blob of the snapshot was opened
+        _record_proofs(repo, snap.tree, clock, start)  # every blob of the snapshot was opened
     warnings = [*outcome.warnings, *outcome.skipped]
     if plan.empty and not (plan.errors or plan.refused) and (options.include or options.exclude):
         warnings.append(("/", f"nothing in snapshot {sid.short} matches {_filters(options)}"))
@@ -156,9 +157,10 @@ def _restore(
     )
 
 
-def _record_proofs(repo: Repository, tree: ObjectId, clock: Clock) -> None:
-    """The packs holding only blobs of the snapshot go into the verification ledger (a store
-    that refuses is said once)."""
+def _record_proofs(repo: Repository, tree: ObjectId, clock: Clock, start: int) -> None:
+    """The packs holding only blobs of the snapshot go into the verification ledger, tree packs
+    only when read from the store since ``start`` (not the local cache); a store that refuses
+    is said once."""
     try:
         ledgers.record_covered(
             repo,
@@ -166,6 +168,7 @@ def _record_proofs(repo: Repository, tree: ObjectId, clock: Clock) -> None:
             operation="restore --verify",
             hostname=socket.gethostname(),
             now=clock.now(),
+            since=start,
         )
     except S3VaultError as exc:
         not_written("the verification ledger file", str(exc))

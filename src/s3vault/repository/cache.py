@@ -19,6 +19,7 @@ import logging
 import os
 import secrets
 import struct
+import threading
 from pathlib import Path
 from typing import BinaryIO
 
@@ -208,6 +209,50 @@ class TreePackCache:
     def drop(self, pack_id: ObjectId) -> None:
         """Forget a cached pack (it failed authentication)."""
         _discard(self._path(pack_id))
+
+
+class TreeReads:
+    """Which tree packs one opened repository read from the STORE (not from its tree-pack
+    cache), in the order it read them: a read-back proves a tree pack only when its bytes came
+    from the store during that run (design.md §8c), and a cache filled at backup time proves
+    nothing. ``mark()`` at a run's start, ``since(mark)`` at its end: the packs read between,
+    less those in which a tree blob failed to open (a reader that went on to another copy
+    must not prove the damaged one). Thread-safe; a forked worker's reads are its own (the
+    parent's walks are what count)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+        self._packs: dict[ObjectId, int] = {}  # pack → the count at its latest read
+        self._failed: dict[ObjectId, int] = {}  # pack → the count at its latest failed blob
+
+    def read(self, pack_id: ObjectId) -> None:
+        """``pack_id``'s bytes came from the store now (and were checked: whole against its
+        name, or the blob read from it authenticated)."""
+        with self._lock:
+            self._count += 1
+            self._packs[pack_id] = self._count
+
+    def failed(self, pack_id: ObjectId) -> None:
+        """A tree blob of ``pack_id`` did not open now (from the store or the cache)."""
+        with self._lock:
+            self._count += 1
+            self._failed[pack_id] = self._count
+
+    def mark(self) -> int:
+        """Where a run starts."""
+        with self._lock:
+            return self._count
+
+    def since(self, mark: int) -> set[ObjectId]:
+        """The tree packs read from the store after ``mark`` (0: since the repository was
+        opened) in which no tree blob failed after it."""
+        with self._lock:
+            return {
+                pack
+                for pack, at in self._packs.items()
+                if at > mark and self._failed.get(pack, 0) <= mark
+            }
 
 
 class FileCache:

@@ -20,6 +20,7 @@ from s3vault.crashpoint import crash_point
 from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.ledgerfile import LedgerFile, Proof
+from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
 from s3vault.repository.references import References
 from s3vault.repository.repository import Repository
@@ -163,18 +164,31 @@ def compact(
     return Compaction(written=written, removed=removed, kept_locked=len(old) - removed)
 
 
-def covered_by(repo: Repository, roots: Iterable[ObjectId]) -> list[tuple[ObjectId, int]]:
+def covered_by(
+    repo: Repository, roots: Iterable[ObjectId], *, since: int = 0
+) -> list[tuple[ObjectId, int]]:
     """The packs (id, size) whose every blob the trees under ``roots`` reference: a read-back
     that opened every blob of those trees (a full restore drill that passed) proved each of
-    these packs whole, blob by blob. One walk of the trees and one pass over the index.
+    these packs whole, blob by blob. A tree blob counts only where its pack was read from the
+    STORE since ``since`` (``repo.tree_reads.mark()`` at the run's start; 0: since the
+    repository was opened), never from the local tree-pack cache alone: a cache filled at
+    backup time proves nothing of what the store holds. One walk of the trees (its own reads
+    from the store count) and one pass over the index.
 
     Raises:
         BackendError, IntegrityError: a tree could not be read (nothing is recorded then).
     """
     refs = References(cache_trees=False)
     refs.add_snapshots_trees(repo, roots)
-    opened = ((loc.pack_id, bid in refs.blobs(btype)) for btype, bid, loc in repo.index.entries())
-    return whole_packs(repo.index.packs(), opened)
+    from_store = repo.tree_reads.since(since)
+
+    def opened(btype: BlobType, bid: ObjectId, pack: ObjectId) -> bool:
+        if btype is BlobType.TREE and pack not in from_store:
+            return False
+        return bid in refs.blobs(btype)
+
+    entries = ((loc.pack_id, opened(t, bid, loc.pack_id)) for t, bid, loc in repo.index.entries())
+    return whole_packs(repo.index.packs(), entries)
 
 
 def whole_packs(
@@ -184,7 +198,9 @@ def whole_packs(
     restore-test, copy): a pack is proven only when every blob in it was read and verified.
     ``entries``: (pack, whether this run opened and checked that blob) for every blob entry
     the index names; ``packs``: (id, size) of the packs to judge. A pack with no entry
-    among ``entries`` is not proven (nothing of it was read)."""
+    among ``entries`` is not proven (nothing of it was read). "Opened" means from bytes read
+    from the store in that run: a tree blob read from the local tree-pack cache alone is not
+    (``covered_by``)."""
     partly: set[ObjectId] = set()
     seen: set[ObjectId] = set()
     for pack, opened in entries:
@@ -195,13 +211,21 @@ def whole_packs(
 
 
 def record_covered(
-    repo: Repository, roots: Iterable[ObjectId], *, operation: str, hostname: str, now: datetime
+    repo: Repository,
+    roots: Iterable[ObjectId],
+    *,
+    operation: str,
+    hostname: str,
+    now: datetime,
+    since: int = 0,
 ) -> ObjectId | None:
     """Record the packs ``covered_by`` these trees: for a read-back that opened every blob of
-    them (a full drill or a full restore with --verify that passed, nothing skipped).
+    them (a full drill or a full restore with --verify that passed, nothing skipped), which
+    started at ``since`` (``repo.tree_reads.mark()``: its tree packs count only when it read
+    them from the store).
 
     Raises:
         BackendError: the store refused the write; IntegrityError: a tree does not read.
     """
-    proven = covered_by(repo, roots)
+    proven = covered_by(repo, roots, since=since)
     return record(repo, proven, operation=operation, hostname=hostname, now=now)

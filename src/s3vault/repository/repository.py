@@ -41,7 +41,13 @@ from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
 from s3vault.repository import keyring
-from s3vault.repository.cache import CacheWrites, FileCache, IndexCache, TreePackCache
+from s3vault.repository.cache import (
+    CacheWrites,
+    FileCache,
+    IndexCache,
+    TreePackCache,
+    TreeReads,
+)
 from s3vault.repository.compactpack import (
     CompactIndexFile,
     CompactPack,
@@ -110,6 +116,7 @@ class _Shared:
     trees: OrderedDict[ObjectId, Tree] = field(default_factory=OrderedDict)
     trees_lock: threading.Lock = field(default_factory=threading.Lock)
     skip_lock: threading.Lock = field(default_factory=threading.Lock)
+    tree_reads: TreeReads = field(default_factory=TreeReads)
     snapshot_names: SnapshotNames = field(default_factory=SnapshotNames)
 
     @classmethod
@@ -254,6 +261,12 @@ class Repository:
     def cache_writes(self) -> CacheWrites:
         """``.problem``: why the local cache could not be written (None: it could)."""
         return self._shared.cache_writes
+
+    @property
+    def tree_reads(self) -> TreeReads:
+        """Which tree packs this repository (every view of it) read from the store, not from
+        the local tree-pack cache: what a read-back may count as proven (ledger.covered_by)."""
+        return self._shared.tree_reads
 
     @property
     def skipped(self) -> dict[str, str]:
@@ -890,6 +903,7 @@ class Repository:
         pack = self.backend.get(name)
         if storage_id(pack) == loc.pack_id:
             self._shared.tree_packs.store(loc.pack_id, pack)
+            self._shared.tree_reads.read(loc.pack_id)  # every byte of it, checked whole
         return pack[loc.offset : loc.offset + loc.length]
 
     def load_blob(self, btype: BlobType, bid: ObjectId) -> bytes:
@@ -934,12 +948,17 @@ class Repository:
         else:
             sealed = self.backend.get(name, loc.offset, loc.length)
         try:
-            return self.sealer.open_blob(btype, bid, sealed, loc.raw_length, loc.epoch)
+            blob = self.sealer.open_blob(btype, bid, sealed, loc.raw_length, loc.epoch)
         except IntegrityError as exc:
+            if btype is BlobType.TREE:
+                self._shared.tree_reads.failed(loc.pack_id)  # proves nothing in this run
             if cached and self._shared.tree_packs is not None:
                 self._shared.tree_packs.drop(loc.pack_id)  # never trust a cached copy that failed
             msg = f"pack {name}: {exc}"
             raise IntegrityError(msg) from None
+        if btype is BlobType.TREE and not cached:
+            self._shared.tree_reads.read(loc.pack_id)  # no cache: read from the store, opened
+        return blob
 
     def missing_packs(self) -> set[ObjectId]:
         """Packs the loaded index names that the store does not list (one listing of
