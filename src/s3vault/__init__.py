@@ -91,6 +91,7 @@ from s3vault.ops.keys import (
     rotate_master,
     sync_keys,
 )
+from s3vault.ops.keys_putonly import add_put_only_key, pin_check
 from s3vault.ops.listing import LISTABLE, list_objects
 from s3vault.ops.ls import LsEntry, ls
 from s3vault.ops.metrics import MetricsTarget
@@ -185,6 +186,8 @@ __all__ = [
     "ReportOptions",
     "ReportResult",
     "list_keys",
+    "pin_check",
+    "add_put_only_key",
     "list_epochs",
     "add_key",
     "add_recovery_key",

@@ -89,8 +89,9 @@ def wrap_key(
     )
     kek = kdf.derive_kek(password, params)
     nonce = aead.new_nonce()
+    secret = private + putkeys.signing_public(payload, repo_id)  # Σ pinned (§13)
     wrapped = replace(
-        draft, wrap=Sealed(nonce=nonce, ct=aead.seal(kek, nonce, private, draft.secret_aad()))
+        draft, wrap=Sealed(nonce=nonce, ct=aead.seal(kek, nonce, secret, draft.secret_aad()))
     )
     return seal_payload(wrapped, payload)
 
@@ -124,7 +125,8 @@ def wrap_key_kms(
         created=created,
         kms_key_id=kms_key_id,
     )
-    ct = kms.encrypt(kms_key_id, private, kms_context(draft))
+    secret = private + putkeys.signing_public(payload, repo_id)  # Σ pinned (§13)
+    ct = kms.encrypt(kms_key_id, secret, kms_context(draft))
     return seal_payload(replace(draft, kms_ct=ct), payload)
 
 
@@ -186,17 +188,36 @@ def check_key_mac(keyfile: KeyFile, key: MasterKey) -> bool:
     return hmac.compare_digest(keyfile.mac, key.keyfile_mac(keyfile.mac_input()))
 
 
-def open_payload(keyfile: KeyFile, private: bytes) -> KeyPayload:
-    """The master keys inside a key file, given its private key.
+def pin_state(keyfile: KeyFile) -> bool | None:
+    """Does the key file pin the repository's identity (design.md §6: its wrapped secret ends
+    with Σ)? Known without opening for password and recovery key files (the length of their
+    authenticated wrap) and put-only ones (always); None for a KMS key file, whose ciphertext
+    KMS formats."""
+    if keyfile.put_only:
+        return True
+    if keyfile.wrap is not None:
+        return len(keyfile.wrap.ct) == putkeys.PINNED_SIZE + aead.TAG_SIZE
+    return None
+
+
+def open_payload(keyfile: KeyFile, secret: bytes) -> KeyPayload:
+    """The master keys inside a key file, given its unwrapped secret: its private key, then
+    the pinned Σ (key files written before the pin hold the private key alone).
 
     Raises:
-        IntegrityError: the payload or the MAC does not authenticate.
+        IntegrityError: the payload or the MAC does not authenticate, or the payload is not
+            the repository the key file was made for (a substituted payload, design.md §13).
     """
     if keyfile.put_only:  # its payload holds no master keys (putkeys.py opens it)
         msg = f"key file {keyfile.id.short} is a put-only key: it opens nothing for reading"
         raise IntegrityError(msg)
+    private, pinned = secret[: putkeys.PRIVATE_SIZE], secret[putkeys.PRIVATE_SIZE :]
     sealed = keyfile.payload
-    if sealed is None or sealbox.public_of(private) != keyfile.public:
+    if (
+        sealed is None
+        or len(secret) not in (putkeys.PRIVATE_SIZE, putkeys.PINNED_SIZE)
+        or sealbox.public_of(private) != keyfile.public
+    ):
         msg = f"key file {keyfile.id.short} is damaged (its key pair does not match)"
         raise IntegrityError(msg)
     try:
@@ -205,6 +226,14 @@ def open_payload(keyfile: KeyFile, private: bytes) -> KeyPayload:
         msg = f"key file {keyfile.id.short} is damaged (its payload does not authenticate)"
         raise IntegrityError(msg) from None
     payload = KeyPayload.decode(plain)
+    if pinned and not hmac.compare_digest(pinned, putkeys.signing_public(payload, keyfile.repo_id)):
+        msg = (
+            f"key file {keyfile.id.short} opens, but its payload is not the repository this key "
+            "was made for: someone who can write to the store replaced the key file's payload "
+            "(and likely the config). Do not back up to it; compare the config and keys/ with "
+            "a replica or bucket versions (docs/security.md)"
+        )
+        raise IntegrityError(msg)
     if not check_key_mac(keyfile, _mac_key(payload, keyfile.repo_id)):
         msg = f"key file {keyfile.id.short} is damaged (its MAC does not match)"
         raise IntegrityError(msg)
@@ -228,8 +257,8 @@ def unwrap_kms(keyfile: KeyFile, kms: KeyWrapService) -> KeyPayload:
         BackendError: KMS refused (no permission, unknown key, wrong context) or is unreachable.
         IntegrityError: the key file is damaged.
     """
-    private = kms.decrypt(keyfile.kms_key_id, keyfile.kms_ct, kms_context(keyfile))
-    return open_payload(keyfile, private)
+    secret = kms.decrypt(keyfile.kms_key_id, keyfile.kms_ct, kms_context(keyfile))
+    return open_payload(keyfile, secret)
 
 
 def _key_files(backend: Backend) -> Iterator[tuple[str, str]]:

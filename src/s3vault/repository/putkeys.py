@@ -170,8 +170,9 @@ def unwrap_put_only(keyfile: KeyFile, password: bytes) -> PutOnlyPayload:
 
 
 def password_secret(keyfile: KeyFile, password: bytes) -> bytes:
-    """The secret a password (or recovery) key file wraps under its KDF: the private key of a
-    full key file, the writer's secret of a put-only one (``keyring`` opens the former).
+    """The secret a password (or recovery) key file wraps under its KDF: its private key and
+    the pinned Σ (a full key file written before the pin: the private key alone;
+    ``keyring.open_payload`` opens a full key file's, ``open_put_payload`` a put-only one's).
 
     Raises:
         WrongPasswordError: the key file has no password wrap, or the password does not open it

@@ -701,7 +701,7 @@ class Repository:
         """Remove a leftover ``list_temporaries`` returned (gone already is fine)."""
         self.backend.delete_temporary(info.name)
 
-    def store_key_file(self, keyfile: KeyFile, opener: Callable[[KeyFile], KeyPayload]) -> None:
+    def store_key_file(self, keyfile: KeyFile, opener: Callable[[KeyFile], object]) -> None:
         """Write a key file, then read it back and open it with ``opener`` before reporting
         success (``keyring.store_key``).
 
