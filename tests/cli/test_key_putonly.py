@@ -25,7 +25,7 @@ def repo_with_put_only_key(tmp_path_factory: pytest.TempPathFactory) -> RepoHand
     source = write_file(base / "src" / "a.txt", b"what web-01 must not read\n").parent
     repo = handle.open()
     backup(repo, BackupOptions(paths=(str(source),)))
-    add_put_only_key(repo, HOST_PASSWORD.encode(), host="web-01", kdf_cost="minimum")
+    add_put_only_key(repo, HOST_PASSWORD.encode(), host="web-01", kdf_cost="minimum", switch=True)
     return handle
 
 
@@ -68,8 +68,12 @@ def test_key_add_put_only_through_the_cli(
 ) -> None:
     pw = write_file(tmp_path / "host-pw", b"host secret\n")
     add = ("key", "add", "--put-only", "--kdf-cost", "minimum", "--new-password-file", str(pw))
-    done = run_cli("-r", cli_repo, *add, "--host", "db-02", "--label", "db")
+    refused = run_cli("-r", cli_repo, *add, "--host", "db-02")
+    assert refused.code == 2 and "add --switch-format" in refused.stderr
+    assert json.loads((Path(cli_repo) / "config").read_text())["v"] == 1
+    done = run_cli("-r", cli_repo, *add, "--host", "db-02", "--label", "db", "--switch-format")
     assert done.code == 0, done.stderr
+    assert json.loads((Path(cli_repo) / "config").read_text())["v"] == 2
     assert "put-only, host db-02; checked: the new password opens it" in done.stdout
     listed = json.loads(run_cli("-r", cli_repo, "--json", "key", "list").stdout)
     assert sorted((k["access"], k["host"]) for k in listed) == [("full", ""), ("put-only", "db-02")]
@@ -88,9 +92,10 @@ def test_key_add_put_only_through_the_cli(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (("--host", "h1"), "--host names the host of a --put-only key"),
+        (("--host", "h1"), "--host goes with --put-only"),
         (("--put-only", "--recovery"), "--recovery and --put-only exclude each other"),
-        (("--put-only", "--host", " spaced "), "a host name is printable"),
+        (("--put-only", "--host", " spaced ", "--switch-format"), "a host name is printable"),
+        (("--switch-format",), "--switch-format goes with --put-only"),
     ],
 )
 def test_key_add_put_only_refuses_bad_input_in_one_line(

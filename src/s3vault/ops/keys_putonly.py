@@ -7,13 +7,18 @@ inside its wrapped secret; ``pin_check`` names those that do not, and the fix.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from s3vault.backend.location import BackendOptions
-from s3vault.clock import Clock
+from s3vault.clock import Clock, SystemClock
 from s3vault.cloud.check import OK, WARNING, Check
 from s3vault.errors import UsageError
+from s3vault.format import PUT_ONLY_FORMAT
 from s3vault.ops.audit import audited
 from s3vault.ops.keys import KeyEntry, key_entry, key_origin
+from s3vault.progress import Progress
 from s3vault.repository import keyring, putkeys
+from s3vault.repository.lease import lease_class
 from s3vault.repository.repository import Repository
 
 UNPINNED_FIX = {
@@ -105,6 +110,26 @@ def _add_put_only_key(
     return key_entry(repo, keyfile)
 
 
+def switch_format(
+    repo: Repository, *, clock: Clock | None = None, progress: Progress | None = None
+) -> bool:
+    """Switch the repository to format version 2 (design.md §14), which put-only keys need:
+    the config then carries its view for them (§6a), and releases that read only version 1
+    refuse the repository at its config. Under the maintenance lease, as a rotation. Returns
+    False when the repository is at version 2 already.
+
+    Raises:
+        LeaseHeldError: a prune or a rotation holds the lease.
+        UnsupportedOperationError: the store cannot overwrite conditionally (If-Match).
+    """
+    if repo.config.version >= PUT_ONLY_FORMAT:
+        return False
+    acquire = lease_class(repo).acquire
+    with acquire(repo, "switch-format", None, clock=clock or SystemClock(), progress=progress):
+        repo.save_config(replace(repo.config, version=PUT_ONLY_FORMAT))
+    return True
+
+
 def add_put_only_key(
     repo: Repository,
     secret: bytes | tuple[keyring.KeyWrapService | BackendOptions, str],
@@ -113,18 +138,33 @@ def add_put_only_key(
     label: str = "",
     kdf_cost: str = "default",
     clock: Clock | None = None,
+    switch: bool = False,
 ) -> KeyEntry:
     """A new put-only key file for ``host`` (default: this machine's name), opened by a
     password or, given ``(kms, kms_key_id)``, by KMS (design.md §6a): a backup host holding it
     writes backups and reads nothing. Made with a full key (``repo``), which pins the
     repository's signing key in it.
 
+    A repository of format version 1 is refused unless ``switch``, which switches it to
+    version 2 first (``switch_format``): releases that read only version 1 then refuse it.
+
     Raises:
-        UsageError: an empty password or KMS key id, or a bad host name.
+        UsageError: an empty password or KMS key id, a bad host name, or format version 1
+            without ``switch``.
         BackendError: KMS refused to encrypt (or to decrypt it back).
         IntegrityError: the stored key file does not open as written.
+        LeaseHeldError: switching, a prune or a rotation holds the lease.
     """
     with audited(repo, "key add") as note:
+        if repo.config.version < PUT_ONLY_FORMAT and not switch:
+            msg = (
+                f"this repository is at format version {repo.config.version}; put-only keys "
+                f"need version {PUT_ONLY_FORMAT}, which s3vault releases before it cannot open: "
+                "when every host runs this release, add --switch-format (docs/upgrades.md)"
+            )
+            raise UsageError(msg)
+        if switch_format(repo, clock=clock):
+            note.details["format"] = PUT_ONLY_FORMAT
         entry = _add_put_only_key(
             repo, secret, host=host, label=label, kdf_cost=kdf_cost, clock=clock
         )

@@ -32,6 +32,7 @@ from s3vault.errors import (
     RepositoryNotFoundError,
     S3VaultError,
 )
+from s3vault.format import PUT_ONLY_FORMAT
 from s3vault.format.configfile import ConfigFile, ConfigMarker, KeyEpoch
 from s3vault.format.envelope import EnvelopeHeader, SealedKind
 from s3vault.format.indexfile import IndexFile
@@ -40,7 +41,7 @@ from s3vault.format.layout import ObjectKind, object_name, parse_name, snapshot_
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
-from s3vault.repository import keyring
+from s3vault.repository import configview, keyring
 from s3vault.repository.cache import CacheWrites, FileCache, IndexCache, TreePackCache
 from s3vault.repository.compactpack import (
     CompactIndexFile,
@@ -467,8 +468,8 @@ class Repository:
             msg = f"the config object of the repository at {backend.location} is damaged: {exc}"
             msg += CONFIG_FIX
             raise IntegrityError(msg) from None
-        if config.repo_id != marker.repo_id:
-            msg = "config repository id does not match its marker"
+        if config.repo_id != marker.repo_id or config.version != marker.version:
+            msg = "the config's repository id or format version does not match its marker"
             raise IntegrityError(msg)
         for epoch in config.epochs:
             key = keys.get(epoch.epoch)
@@ -510,10 +511,12 @@ class Repository:
         version = self.backend.stat(name).version
         keys = {**self.sealer.keys, **(new_keys or {})}
         sealer = Sealer({e.epoch: keys[e.epoch] for e in config.epochs}, config.current_epoch)
+        put_only = config.version >= PUT_ONLY_FORMAT  # put-only keys read the view (§6a)
         marker = ConfigMarker(
             version=config.version,
             repo_id=config.repo_id,
             sealed=sealer.seal_file(SealedKind.CONFIG, config.encode()),
+            view=configview.seal_view(config, sealer.current) if put_only else b"",
         )
         self.backend.replace(name, marker.encode(), version)
         self._shared.config = config  # every view of this repository seals with it now

@@ -134,6 +134,11 @@ def list_command(epochs: bool) -> int:
     metavar="NAME",
     help="--put-only: the one host name its snapshots carry (default: this machine's)",
 )
+@click.option(
+    "--switch-format",
+    is_flag=True,
+    help="--put-only: switch a format version 1 repository to 2 first (docs/upgrades.md)",
+)
 def add(
     label: str,
     new_password_file: str | None,
@@ -142,12 +147,14 @@ def add(
     recovery: bool,
     put_only: bool,
     host: str,
+    switch_format: bool,
 ) -> int:
     """Add a key file with a new password, a recovery key or a KMS key (read back and opened
     before success); with --put-only, a key for one backup host that reads nothing."""
     ctx = cli_context()
-    if host and not put_only:
-        raise UsageError("--host names the host of a --put-only key")
+    if (host or switch_format) and not put_only:
+        given = "--host" if host else "--switch-format"
+        raise UsageError(f"{given} goes with --put-only")
     if recovery and (kms_key_id is not None or put_only):
         other = "--kms-key-id" if kms_key_id is not None else "--put-only"
         raise UsageError(f"--recovery and {other} exclude each other")
@@ -161,7 +168,9 @@ def add(
             if kms_key_id is not None
             else read_new_password(new_password_file)
         )
-        entry = add_put_only_key(repo, secret, host=host, label=label, kdf_cost=kdf_cost)
+        entry = add_put_only_key(
+            repo, secret, host=host, label=label, kdf_cost=kdf_cost, switch=switch_format
+        )
         opener = f"KMS key {kms_key_id}" if kms_key_id is not None else "the new password"
         checked = f"put-only, host {entry.host}; checked: {opener} opens it"
     elif recovery:
