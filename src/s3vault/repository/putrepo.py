@@ -12,26 +12,30 @@ what is missing).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from s3vault.backend.base import Backend
+from s3vault.crypto.hashing import storage_id
 from s3vault.errors import (
     FormatVersionError,
     IntegrityError,
     KeyError_,
     NoKeyError,
+    ObjectExistsError,
     ObjectNotFoundError,
     S3VaultError,
     WrongPasswordError,
 )
 from s3vault.format import PUT_ONLY_FORMAT
 from s3vault.format.configfile import ConfigFile, ConfigMarker
+from s3vault.format.indexfile import IndexFile
 from s3vault.format.keyfile import KeyFile
-from s3vault.format.layout import ObjectKind
+from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.putpayload import PutOnlyPayload
 from s3vault.ids import ObjectId
 from s3vault.repository import configview, keyring, putkeys
-from s3vault.repository.sealer import PutSealer
+from s3vault.repository.sealer import PutRun, PutSealer
+from s3vault.repository.writer import BlobWriter, WriterIndex, sealed_kind_for
 
 SWITCH = "a full key switches it: `s3vault key add --put-only --switch-format`"
 
@@ -67,6 +71,47 @@ class PutOnlyRepository:
             IntegrityError: the key file lacks that epoch (a full key runs `key sync`).
         """
         return putkeys.put_sealer(self.keyfile, self.payload, self.config.current_epoch)
+
+    def save_file(self, kind: ObjectKind, plaintext: bytes, sealer: PutSealer) -> ObjectId:
+        """Seal a standalone file as a version 2 envelope (a fresh ephemeral key) and store it
+        under the hash of its sealed bytes (create-only; a retried PUT that had landed is
+        fine)."""
+        sealed = sealer.seal_file(sealed_kind_for(kind), plaintext)
+        oid = storage_id(sealed)
+        name = object_name(kind, oid)
+        try:
+            self.backend.put(name, sealed)
+        except ObjectExistsError:
+            if self.backend.stat(name).size != len(sealed):
+                raise
+        return oid
+
+    def blob_writer(self, stored: WriterIndex, *, verify: bool = True) -> BlobWriter:
+        """A writer of new blobs for one run: every pack sealed to X_e under the run's key
+        (``PutRun``), its index files version 2 with the run's sender, sealed as version 2
+        envelopes. ``stored``: what it deduplicates against (the ids its views name).
+
+        Raises:
+            IntegrityError: the key file lacks the current epoch.
+        """
+        sealer = self.sealer()
+        run = PutRun(sealer)
+
+        def save_index(ifile: IndexFile) -> ObjectId:
+            packs = tuple(replace(p, sender=run.sender) for p in ifile.packs)
+            plain = replace(ifile, packs=packs).encode()
+            return self.save_file(ObjectKind.INDEX, plain, sealer)
+
+        return BlobWriter(
+            backend=self.backend,
+            sealer=run,
+            index=stored,
+            save_index=save_index,
+            pack_size=self.config.pack_size,
+            compression_level=self.config.compression_level,
+            verify=verify,
+            max_unindexed_age=self.config.min_grace / 2,
+        )
 
 
 def open_put_only(

@@ -757,7 +757,13 @@ class Repository:
             )
         for _oid, ifile in live(files):  # a newer index file replaces the others
             for compact in ifile.packs:
-                index.add_pack(compact.id, compact.size, compact.index_entries(), compact.epoch)
+                index.add_pack(
+                    compact.id,
+                    compact.size,
+                    compact.index_entries(),
+                    compact.epoch,
+                    compact.sender,
+                )
         log.info(
             "index: %d blobs in %d packs (%d index files read, cache %s)",
             len(index),
@@ -937,7 +943,7 @@ class Repository:
         else:
             sealed = self.backend.get(name, loc.offset, loc.length)
         try:
-            return self.sealer.open_blob(btype, bid, sealed, loc.raw_length, loc.epoch)
+            return self.sealer.open_blob(btype, bid, sealed, loc.raw_length, loc.epoch, loc.sender)
         except IntegrityError as exc:
             if cached and self._shared.tree_packs is not None:
                 self._shared.tree_packs.drop(loc.pack_id)  # never trust a cached copy that failed
