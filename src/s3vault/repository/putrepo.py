@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from s3vault.backend.base import Backend
 from s3vault.crypto.hashing import storage_id
@@ -31,6 +32,7 @@ from s3vault.format.configfile import ConfigFile, ConfigMarker
 from s3vault.format.indexfile import IndexFile
 from s3vault.format.keyfile import KeyFile
 from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.packfile import BlobType
 from s3vault.format.putpayload import PutOnlyPayload
 from s3vault.ids import ObjectId
 from s3vault.repository import configview, keyring, putkeys
@@ -86,7 +88,7 @@ class PutOnlyRepository:
                 raise
         return oid
 
-    def blob_writer(self, stored: WriterIndex, *, verify: bool = True) -> BlobWriter:
+    def blob_writer(self, stored: WriterIndex, *, verify: bool = True) -> TreeKeepingWriter:
         """A writer of new blobs for one run: every pack sealed to X_e under the run's key
         (``PutRun``), its index files version 2 with the run's sender, sealed as version 2
         envelopes. ``stored``: what it deduplicates against (the ids its views name).
@@ -102,7 +104,7 @@ class PutOnlyRepository:
             plain = replace(ifile, packs=packs).encode()
             return self.save_file(ObjectKind.INDEX, plain, sealer)
 
-        return BlobWriter(
+        return TreeKeepingWriter(
             backend=self.backend,
             sealer=run,
             index=stored,
@@ -199,3 +201,25 @@ def find_put_only_key(
     if reasons:
         msg += " (" + "; ".join(reasons) + ")"
     raise NoKeyError(msg)
+
+
+class TreeKeepingWriter(BlobWriter):
+    """A blob writer that also keeps the plaintext of every tree blob given to it: what a
+    put-only host's state needs of its new snapshot (it cannot read its trees back)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.trees: dict[ObjectId, bytes] = {}
+
+    def save(
+        self, btype: BlobType, data: bytes | memoryview, bid: ObjectId | None = None
+    ) -> tuple[ObjectId, bool]:
+        """As BlobWriter.save; a tree blob's plaintext is kept.
+
+        Raises:
+            IntegrityError, BackendError: as BlobWriter.save.
+        """
+        bid, new = super().save(btype, data, bid)
+        if btype is BlobType.TREE:
+            self.trees[bid] = bytes(data)
+        return bid, new

@@ -1,0 +1,152 @@
+"""backup with a put-only key (design.md §6a): a backup host adds a snapshot it cannot read
+back, and reads nothing else of the repository.
+
+    open   the put-only key file and the config's view (repository/putrepo.py)
+    state  the newest state of this key: the parent's trees and the host's own blob ids
+    walk   the serial archiver over a view that serves the parent from the state
+    store  packs sealed to X_e under the run's ephemeral key, index files of version 2
+    commit the snapshot (a version 2 envelope), then the new state
+
+A kill before the snapshot leaves only packs and index files no snapshot references (prune's
+garbage) and the old state, so the next run reads the files again; a kill between the snapshot
+and the state leaves the older state, whose snapshot is still stored: the next run compares
+with it. Not built yet: deduplication against other hosts' blobs (the index files' dedup
+views), audit records, Object Lock retention, host-keyed snapshot group tags (the snapshot is
+stored under an untagged name, which every reader reads), the revalidation of a run longer
+than half the prune grace.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+
+from s3vault.archiver.pipeline import Archiver
+from s3vault.backend.accounting import RequestCounts
+from s3vault.clock import Clock, SystemClock
+from s3vault.errors import S3VaultError, UsageError
+from s3vault.format.hoststatefile import HostStateFile
+from s3vault.format.layout import ObjectKind
+from s3vault.format.snapshotfile import SnapshotFile, SnapshotSummary
+from s3vault.ids import ObjectId
+from s3vault.ops.backup import (
+    BackupOptions,
+    BackupResult,
+    _archive_options,
+    _counts,
+    _exclude_rules,
+    _sources,
+)
+from s3vault.progress import NullProgress, Progress
+from s3vault.repository.putrepo import PutOnlyRepository
+from s3vault.repository.putstate import PutArchiveView, load_state, save_state, snapshot_trees
+from s3vault.version import __version__
+
+
+def backup_put_only(
+    put: PutOnlyRepository,
+    options: BackupOptions,
+    *,
+    progress: Progress | None = None,
+    clock: Clock | None = None,
+) -> BackupResult:
+    """Back up the paths into a new snapshot with a put-only key: unchanged files (by the
+    host's own state) are not read, their blobs not stored again.
+
+    Raises:
+        UsageError: a host name other than the key's, --dry-run or --parent, no paths.
+        BackendError, IntegrityError: storing failed; no snapshot was written.
+    """
+    clock = clock or SystemClock()
+    progress = progress or NullProgress()
+    start, t0 = clock.now(), clock.monotonic()
+    host = options.host or socket.gethostname()
+    if host != put.host:
+        msg = f"this put-only key writes snapshots for host {put.host!r}, not {host!r} (--host)"
+        raise UsageError(msg)
+    if options.dry_run or options.parent:
+        given = "--dry-run" if options.dry_run else "--parent"
+        msg = f"{given} is not available with a put-only key (it reads the repository)"
+        raise UsageError(msg)
+    excludes = _exclude_rules(options)
+    missing: list[tuple[str, str]] = []
+    targets, shown_paths, root = _sources(options, missing)
+    for path, problem in missing:
+        progress.warned(path, problem)
+    state = load_state(put, on_skip=progress.warned)
+    parent = state if state is not None and state.paths == shown_paths else None
+    if options.force:
+        parent = None
+    view = PutArchiveView(put, state)
+    writer = put.blob_writer(view.index)
+    archiver = Archiver(
+        view,
+        writer,
+        _archive_options(options, targets, root, start, excludes),
+        parent_tree=parent.tree if parent is not None else None,
+        progress=progress,
+    )
+    progress.started("backup", total_files=0, total_bytes=0)
+    archiver.stats.warnings.extend(missing)
+    tree_id = archiver.run()
+    writer.flush()  # every pack and index file stored before the snapshot names them
+    counts = _counts(archiver, writer)
+    snapshot = SnapshotFile(
+        time=options.time or start,
+        tree=tree_id,
+        paths=shown_paths,
+        hostname=host,
+        username=getpass.getuser(),
+        tags=tuple(options.tags),
+        parent=parent.snapshot if parent is not None else None,
+        excludes=tuple(options.excludes),
+        program_version=f"s3vault {__version__}",
+        incomplete=bool(archiver.stats.warnings),
+        summary=SnapshotSummary(
+            **counts, backup_start=start.isoformat(), backup_end=clock.now().isoformat()
+        ),
+    )
+    snapshot_id = put.save_file(ObjectKind.SNAPSHOTS, snapshot.encode(), put.sealer())
+    known = {**(state.trees if state is not None else {}), **writer.trees}
+    _store_state(put, snapshot_id, snapshot, known, progress)
+    progress.finished("backup")
+    return BackupResult(
+        **counts,
+        snapshot_id=snapshot_id,
+        parent_id=snapshot.parent,
+        data_added_raw=writer.stats.data_added_raw,
+        total_duration=clock.monotonic() - t0,
+        dry_run=False,
+        skipped=False,
+        warnings=tuple(archiver.stats.warnings),
+        requests=RequestCounts(),
+        notices=tuple(archiver.stats.notices),
+    )
+
+
+def _store_state(
+    put: PutOnlyRepository,
+    snapshot_id: ObjectId,
+    snapshot: SnapshotFile,
+    known: dict[ObjectId, bytes],
+    progress: Progress,
+) -> None:
+    """Store the host's new state (after its snapshot): the snapshot's trees, from ``known``
+    (the trees the run stored or took over from the parent's state). A store that refuses it
+    costs the next run time (it reads every file again), never this run's snapshot."""
+    try:
+        save_state(
+            put,
+            HostStateFile(
+                snapshot=snapshot_id,
+                time=snapshot.time.isoformat(),
+                paths=snapshot.paths,
+                tree=snapshot.tree,
+                trees=snapshot_trees(snapshot.tree, known),
+            ),
+        )
+    except S3VaultError as exc:
+        progress.warned(
+            "state",
+            f"the host's state was not stored ({exc}): the next backup reads every file again",
+        )
