@@ -23,6 +23,7 @@ import socket
 
 from s3vault.archiver.pipeline import Archiver
 from s3vault.backend.accounting import RequestCounts
+from s3vault.backend.stack import stack_for
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import S3VaultError, UsageError
 from s3vault.format.hoststatefile import HostStateFile
@@ -37,10 +38,31 @@ from s3vault.ops.backup import (
     _exclude_rules,
     _sources,
 )
+from s3vault.ops.session import RepoOptions
 from s3vault.progress import NullProgress, Progress
-from s3vault.repository.putrepo import PutOnlyRepository
+from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
 from s3vault.repository.putstate import PutArchiveView, load_state, save_state, snapshot_trees
+from s3vault.repository.repository import Repository
 from s3vault.version import __version__
+
+
+def open_put_only_repository(options: RepoOptions) -> PutOnlyRepository:
+    """Open the repository at ``options.url`` with the put-only key file its password (or,
+    with an empty password, KMS) opens: the backend stack as for every command, the settings
+    from the config's view.
+
+    Raises:
+        RepositoryNotFoundError, NotARepositoryError: nothing usable at the location.
+        KeyError_: no put-only key file opens, or the repository is at format version 1.
+        IntegrityError: the config's view is not this repository's.
+    """
+    kms = None
+    if not options.password:
+        from s3vault.cloud.kms import KmsService  # boto3 only when KMS is used
+
+        kms = KmsService(options.backend)
+    backend = stack_for(options.url, options.backend).backend
+    return open_put_only(backend, Repository.read_marker(backend), options.password, kms=kms)
 
 
 def backup_put_only(

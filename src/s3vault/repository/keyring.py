@@ -18,6 +18,7 @@ from s3vault.errors import (
     KeyError_,
     NoKeyError,
     ObjectNotFoundError,
+    PutOnlyKeyError,
     S3VaultError,
     WrongPasswordError,
 )
@@ -281,8 +282,9 @@ def find_key(
     Raises:
         NoKeyError: the repository has no key files.
         WrongPasswordError: no key file opens with this password.
-        KeyError_: the password opens a key file that is damaged, and no other key file; or
-            it opens only a put-only key file (design.md §6a), which reads nothing.
+        KeyError_: the password opens a key file that is damaged, and no other key file.
+        PutOnlyKeyError: it opens only a put-only key file (design.md §6a), which reads
+            nothing.
     """
     names = [name for name, _ in _key_files(backend)]
     if not names:
@@ -308,7 +310,7 @@ def find_key(
             "writes backups and reads nothing; this needs a full key (a password, recovery or "
             "KMS key)"
         )
-        raise KeyError_(msg)
+        raise PutOnlyKeyError(msg)
     error = _no_key_opened(backend.location, len(names), search.damaged, search.opened)
     if search.newer:
         listed = ", ".join(f"key file {_short(n)} ({why})" for n, why in search.newer)
@@ -429,8 +431,10 @@ def find_kms_key(
     Raises:
         NoKeyError: no KMS key file, or KMS opened none of them (the reasons are in the
             message).
+        PutOnlyKeyError: KMS opens only a put-only key file (design.md §6a).
     """
     reasons: list[str] = []
+    put_only: list[KeyFile] = []
     for name, _ in _key_files(backend):
         try:
             keyfile = KeyFile.decode(backend.get(name))
@@ -441,7 +445,7 @@ def find_kms_key(
         if keyfile.kind != "kms" or keyfile.repo_id != repo_id:
             continue
         if keyfile.put_only:
-            reasons.append(f"{keyfile.id.short}: a put-only key, which reads nothing")
+            put_only.append(keyfile)
             continue
         try:
             return keyfile, unwrap_kms(keyfile, kms)
@@ -449,6 +453,18 @@ def find_kms_key(
             reasons.append(f"{keyfile.id.short} ({keyfile.kms_key_id}): {exc}")
             if on_skip is not None:
                 on_skip(name, str(exc))
+    for keyfile in put_only:  # no full key opened: is this a put-only host?
+        try:
+            unwrap_put_only_kms(keyfile, kms)
+        except S3VaultError as exc:
+            reasons.append(f"{keyfile.id.short} (put-only, {keyfile.kms_key_id}): {exc}")
+            continue
+        msg = (
+            f"KMS opens put-only key {keyfile.id.short} (host {keyfile.host}): a put-only key "
+            "writes backups and reads nothing; this needs a full key (a password, recovery or "
+            "KMS key)"
+        )
+        raise PutOnlyKeyError(msg)
     if not reasons:
         msg = (
             f"no password given, and the repository at {backend.location} has no KMS key "
