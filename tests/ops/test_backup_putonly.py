@@ -8,7 +8,7 @@ from __future__ import annotations
 import filecmp
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -21,13 +21,16 @@ from s3vault.errors import IntegrityError, UsageError
 from s3vault.format.configfile import ConfigMarker
 from s3vault.format.envelope import EnvelopeHeader, blob_aad
 from s3vault.format.keyfile import KeyFile
+from s3vault.format.layout import ObjectKind
 from s3vault.format.packfile import split_trailer
 from s3vault.ops.backup import BackupOptions, BackupResult, backup
 from s3vault.ops.backup_putonly import backup_put_only
+from s3vault.ops.keys import remove_key
 from s3vault.repository import hoststate
 from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
 from s3vault.repository.repository import Repository
 from s3vault.repository.sealer import BLOB_KINDS, PACK_HEADER_BINDING
+from s3vault.repository.snapshots import list_snapshots, load_snapshot
 from tests.conftest import TEST_SETTINGS, RepoHandle, RunCli, write_file
 
 HOST_PW = b"web-01 writes, never reads"
@@ -198,3 +201,35 @@ def test_the_put_only_host_opens_nothing_but_its_state_and_the_config_view(
     stored = full.backend.get(state_names[-1])
     assert hoststate.open_state(put.payload.writer, put.id, put.keyfile.id, stored)
     assert hoststate.open_state_full(full.sealer.current, put.keyfile.id, stored)
+
+
+def test_a_snapshot_for_another_host_is_refused_as_forged_and_removal_keeps_the_check(
+    tmp_path: Path,
+) -> None:
+    handle = RepoHandle(url=str(tmp_path / "repo"), cache=tmp_path / "cache")
+    init(handle.options, InitOptions(settings=TEST_SETTINGS))
+    add_put_only_key(handle.open(), HOST_PW, host="web-01", kdf_cost="minimum", switch=True)
+    write_file(tmp_path / "src" / "a", b"web-01's file")
+    real = backup_put_only(
+        _put(handle), BackupOptions(paths=(str(tmp_path / "src"),), host="web-01")
+    )
+    assert real.snapshot_id is not None
+    put = _put(handle)
+    forged = replace(load_snapshot(handle.open(), real.snapshot_id), hostname="db-01")
+    forged_id = put.save_file(ObjectKind.SNAPSHOTS, forged.encode(), put.sealer())
+    full = handle.open()
+    with pytest.raises(IntegrityError, match="forged"):
+        load_snapshot(full, forged_id)
+    assert [s.hostname for _, s in list_snapshots(full)] == ["web-01"]
+    # removed with `key remove`: the config keeps its host, the check goes on
+    remove_key(full, put.keyfile.id.hex())
+    again = handle.open()
+    assert again.config.revoked == {put.keyfile.id.hex(): "web-01"}
+    assert load_snapshot(again, real.snapshot_id).hostname == "web-01"
+    with pytest.raises(IntegrityError, match="forged"):
+        load_snapshot(again, forged_id)
+    # a key file deleted from the store behind s3vault's back lifts nothing
+    del_config = replace(again.config, revoked={})
+    again.save_config(del_config)
+    with pytest.raises(IntegrityError, match="does not know"):
+        load_snapshot(handle.open(), real.snapshot_id)

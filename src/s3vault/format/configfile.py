@@ -52,6 +52,7 @@ class ConfigFile:
     store: dict[str, Any] = field(default_factory=dict)  # the S3 capability probe's findings
     object_lock: dict[str, Any] = field(default_factory=dict)  # mode, period, margin (S3 only)
     retention: dict[str, Any] = field(default_factory=dict)  # the policy forget uses by default
+    revoked: dict[str, str] = field(default_factory=dict)  # removed put-only key id -> its host
 
     def encode(self) -> bytes:
         """Canonical JSON of the sealed part."""
@@ -73,6 +74,7 @@ class ConfigFile:
                 **({"store": self.store} if self.store else {}),
                 **({"object_lock": self.object_lock} if self.object_lock else {}),
                 **({"retention": self.retention} if self.retention else {}),
+                **({"revoked": self.revoked} if self.revoked else {}),
             }
         )
 
@@ -127,6 +129,12 @@ class ConfigFile:
                 retention=dict(codec.field(obj, "retention", dict, what))
                 if "retention" in obj
                 else {},
+                revoked={
+                    str(k): str(v)
+                    for k, v in (
+                        codec.field(obj, "revoked", dict, what) if "revoked" in obj else {}
+                    ).items()
+                },
             )
         except ValueError as exc:
             msg = f"{what}: {exc}"

@@ -213,6 +213,8 @@ def _remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
     if entry.current and not force:
         msg = f"key {entry.id[:8]} is the one this command opened the repository with: use --force"
         raise UsageError(msg)
+    if entry.access != "full":
+        _record_revoked(repo, entry)
     name = object_name(ObjectKind.KEYS, entry.id)
     repo.delete_object(ObjectKind.KEYS, entry.id)
     try:
@@ -220,6 +222,19 @@ def _remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
     except S3VaultError:
         return entry
     raise IntegrityError(f"key file {name} is still there after its removal")
+
+
+def _record_revoked(repo: Repository, entry: KeyEntry) -> None:
+    """Before a put-only key file goes: the config records its id and host (under the
+    maintenance lease), so the snapshots it wrote keep their host binding check (design.md
+    §6a) and its key id can never write as another host.
+
+    Raises:
+        LeaseHeldError: a prune or a rotation holds the lease.
+    """
+    with lease_class(repo).acquire(repo, "key remove", None, clock=SystemClock()):
+        config = repo.config
+        repo.save_config(replace(config, revoked={**config.revoked, entry.id: entry.host}))
 
 
 def _add_kms_key(

@@ -55,6 +55,7 @@ from s3vault.repository.names import SnapshotNames, hex_id, id_in_name
 from s3vault.repository.sealer import Sealer
 from s3vault.repository.supersede import live, superseded
 from s3vault.repository.writer import CPUS, BlobWriter, Delegation, WriterIndex, sealed_kind_for
+from s3vault.repository.writerhost import check_snapshot_writer
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ class _Shared:
     trees_lock: threading.Lock = field(default_factory=threading.Lock)
     skip_lock: threading.Lock = field(default_factory=threading.Lock)
     snapshot_names: SnapshotNames = field(default_factory=SnapshotNames)
+    writer_hosts: dict[bytes, str | None] = field(default_factory=dict)  # put-only key -> host
 
     @classmethod
     def build(
@@ -567,7 +569,7 @@ class Repository:
         if cached is not None:
             if storage_id(cached) == oid:
                 try:
-                    return self.sealer.open_file(sealed_kind_for(kind), cached)
+                    return self._opened(kind, cached)
                 except IntegrityError:
                     pass
             assert self._shared.files is not None
@@ -578,12 +580,22 @@ class Repository:
             msg = f"{name}: content does not match its name (damaged or replaced)"
             raise IntegrityError(msg)
         try:
-            plaintext = self.sealer.open_file(sealed_kind_for(kind), sealed)
+            plaintext = self._opened(kind, sealed)
         except IntegrityError as exc:
             msg = f"{name}: {exc}"
             raise IntegrityError(msg) from None
         if self._shared.files is not None and kind in CACHED:
             self._shared.files.store(kind.value, oid, sealed)
+        return plaintext
+
+    def _opened(self, kind: ObjectKind, sealed: bytes) -> bytes:
+        """Open a standalone file; a snapshot a put-only key wrote must name its host."""
+        plaintext = self.sealer.open_file(sealed_kind_for(kind), sealed)
+        if kind is ObjectKind.SNAPSHOTS:
+            shared = self._shared
+            check_snapshot_writer(
+                self.backend, shared.sealer, shared.config, shared.writer_hosts, sealed, plaintext
+            )
         return plaintext
 
     def file_epoch(self, kind: ObjectKind, oid: ObjectId) -> int:
