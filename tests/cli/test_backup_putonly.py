@@ -61,7 +61,13 @@ def test_backup_with_a_put_only_key_is_incremental_and_a_full_key_restores_it(
     refused = run_cli("-r", put_only_repo, "backup", str(src), "--host", "db-01", env=host)
     assert refused.code == 2 and "writes snapshots for host 'web-01'" in refused.stderr
     assert run_cli("-r", put_only_repo, "snapshots", env=host).code == 12
-    # the full key
+    # the full key: the host's audit chain (two backups and the refused one) verifies
+    audit = run_cli("-r", put_only_repo, "--json", "audit", "--host", "web-01")
+    assert audit.code == 0, audit.stdout + audit.stderr
+    records = [json.loads(line) for line in audit.stdout.splitlines()]
+    backups = [r for r in records if r.get("operation") == "backup"]
+    assert [r["exit_code"] for r in backups] == [0, 0, 2]
+    assert all(r["details"].get("access") == "put-only" for r in backups)
     listed = json.loads(run_cli("-r", put_only_repo, "--json", "snapshots").stdout)
     assert [s["hostname"] for s in listed] == ["web-01", "web-01"]
     done = run_cli("-r", put_only_repo, "restore", "latest", "--target", str(tmp_path / "out"))

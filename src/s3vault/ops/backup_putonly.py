@@ -11,7 +11,7 @@ A kill before the snapshot leaves only packs and index files no snapshot referen
 garbage) and the old state, so the next run reads the files again; a kill between the snapshot
 and the state leaves the older state, whose snapshot is still stored: the next run compares
 with it. Not built yet: deduplication against other hosts' blobs (the index files' dedup
-views), audit records, Object Lock retention, host-keyed snapshot group tags (the snapshot is
+views), Object Lock retention, host-keyed snapshot group tags (the snapshot is
 stored under an untagged name, which every reader reads), the revalidation of a run longer
 than half the prune grace.
 """
@@ -25,7 +25,8 @@ from s3vault.archiver.pipeline import Archiver
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.stack import stack_for
 from s3vault.clock import Clock, SystemClock
-from s3vault.errors import S3VaultError, UsageError
+from s3vault.errors import ExitCode, S3VaultError, UsageError
+from s3vault.format.auditfile import AuditRecord
 from s3vault.format.hoststatefile import HostStateFile
 from s3vault.format.layout import ObjectKind
 from s3vault.format.snapshotfile import SnapshotFile, SnapshotSummary
@@ -41,7 +42,13 @@ from s3vault.ops.backup import (
 from s3vault.ops.session import RepoOptions
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
-from s3vault.repository.putstate import PutArchiveView, load_state, save_state, snapshot_trees
+from s3vault.repository.putstate import (
+    PutArchiveView,
+    append_audit,
+    load_state,
+    save_state,
+    snapshot_trees,
+)
 from s3vault.repository.repository import Repository
 from s3vault.version import __version__
 
@@ -73,7 +80,8 @@ def backup_put_only(
     clock: Clock | None = None,
 ) -> BackupResult:
     """Back up the paths into a new snapshot with a put-only key: unchanged files (by the
-    host's own state) are not read, their blobs not stored again.
+    host's own state) are not read, their blobs not stored again. Audited: a record in the
+    host's chain (design.md §8b) whatever the outcome, once the key opened.
 
     Raises:
         UsageError: a host name other than the key's, --dry-run or --parent, no paths.
@@ -81,6 +89,59 @@ def backup_put_only(
     """
     clock = clock or SystemClock()
     progress = progress or NullProgress()
+    code, outcome, details = ExitCode.INTERRUPTED, "interrupted", {}
+    try:
+        result = _backup_put_only(put, options, progress=progress, clock=clock)
+        code, outcome = ExitCode.PARTIAL if result.incomplete else ExitCode.OK, "ok"
+        details = {
+            "snapshot_id": str(result.snapshot_id),
+            "files_processed": result.total_files_processed,
+            "bytes_processed": result.total_bytes_processed,
+            "data_added": result.data_added,
+            "files_failed": result.files_failed,
+        }
+    except S3VaultError as exc:
+        code, outcome = exc.exit_code, str(exc)
+        raise
+    finally:
+        _audit(put, code, outcome, details, clock, progress)
+    return result
+
+
+def _audit(
+    put: PutOnlyRepository,
+    code: int,
+    outcome: str,
+    details: dict[str, object],
+    clock: Clock,
+    progress: Progress,
+) -> None:
+    """Append the backup's audit record; a store that refuses it changes nothing but a
+    warning (design.md §8b)."""
+    record = AuditRecord(
+        seq=0,
+        prev=None,
+        time=clock.now(),
+        hostname=put.host,
+        username=getpass.getuser(),
+        operation="backup",
+        key_id=put.keyfile.id.hex(),
+        arguments=(),
+        exit_code=code,
+        result=outcome,
+        details={**details, "access": "put-only"},
+        program_version=f"s3vault {__version__}",
+    )
+    try:
+        append_audit(put, record)
+    except S3VaultError as exc:
+        progress.warned("audit", f"the audit record was not written: {exc}")
+
+
+def _backup_put_only(
+    put: PutOnlyRepository, options: BackupOptions, *, progress: Progress, clock: Clock
+) -> BackupResult:
+    """The backup itself (``backup_put_only`` audits it)."""
     start, t0 = clock.now(), clock.monotonic()
     host = options.host or socket.gethostname()
     if host != put.host:

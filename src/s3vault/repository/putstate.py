@@ -17,11 +17,13 @@ stored), and the parent's trees from the state. It reads nothing from the store.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from s3vault.crypto.hashing import storage_id
-from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
+from s3vault.crypto.hashing import blob_id, storage_id
+from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError, UsageError
+from s3vault.format.auditfile import AuditRecord
 from s3vault.format.configfile import ConfigFile
+from s3vault.format.envelope import SealedKind
 from s3vault.format.hoststatefile import HostStateFile
 from s3vault.format.layout import ObjectKind
 from s3vault.format.packfile import BlobType
@@ -160,3 +162,29 @@ def snapshot_trees(root: ObjectId, known: dict[ObjectId, bytes]) -> dict[ObjectI
         found[tid] = blob
         stack += [n.subtree for n in Tree.decode(blob).nodes if n.subtree is not None]
     return found
+
+
+def append_audit(put: PutOnlyRepository, record: AuditRecord) -> str:
+    """Add a record (``seq`` and ``prev`` filled in from the names a LIST of its host's
+    prefix shows: the host cannot read the records) to the host's audit chain (design.md §8b),
+    sealed as a version 2 envelope; returns its name. The host tag and the record id are
+    what a full key computes (the payload's audit tag, K_id), so ``s3vault audit`` verifies
+    the chain as any other.
+
+    Raises:
+        BackendError: the store refused it.
+    """
+    prefix = f"{ObjectKind.AUDIT.value}/{put.payload.audit_tag}/"
+    end: tuple[int, ObjectId] | None = None
+    for info in put.backend.list(prefix):
+        seq, dash, hexid = info.name.rsplit("/", 1)[-1].partition("-")
+        if dash and seq.isdigit() and (end is None or int(seq) > end[0]):
+            try:
+                end = (int(seq), ObjectId.from_hex(hexid))
+            except UsageError:
+                continue
+    full = replace(record, seq=end[0] + 1 if end else 1, prev=end[1] if end else None)
+    plain = full.encode()
+    name = f"{prefix}{full.seq:010d}-{blob_id(put.payload.id_key, plain).hex()}"
+    put.backend.put(name, put.sealer().seal_file(SealedKind.AUDIT, plain))
+    return name
