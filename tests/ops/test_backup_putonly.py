@@ -16,13 +16,14 @@ import pytest
 from s3vault import InitOptions, add_put_only_key, init, open_repository
 from s3vault.backend.local import LocalBackend
 from s3vault.crypto import aead, kdf, putseal
+from s3vault.crypto.hashing import blob_id
 from s3vault.crypto.keys import MasterKey
 from s3vault.errors import IntegrityError, UsageError
 from s3vault.format.configfile import ConfigMarker
 from s3vault.format.envelope import EnvelopeHeader, blob_aad
 from s3vault.format.keyfile import KeyFile
 from s3vault.format.layout import ObjectKind
-from s3vault.format.packfile import split_trailer
+from s3vault.format.packfile import BlobType, split_trailer
 from s3vault.ops.backup import BackupOptions, BackupResult, backup
 from s3vault.ops.backup_putonly import backup_put_only
 from s3vault.ops.keys import remove_key
@@ -69,6 +70,13 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
     write_file(source / "www" / "page1.html", b"changed")
     runs.append(backup_put_only(_put(handle), options))
     return Fleet(handle=handle, source=source, runs=runs, shared=shared)
+
+
+def test_the_host_deduplicates_against_another_hosts_blobs(fleet: Fleet) -> None:
+    full = open_repository(fleet.handle.options)
+    shared = blob_id(full.sealer.current.id_key, fleet.shared)
+    (stored,) = full.index.locations(BlobType.DATA, shared)  # db-01's copy, once
+    assert stored.sender == b""
 
 
 def test_the_second_run_reads_no_unchanged_file_and_stores_nothing(fleet: Fleet) -> None:
@@ -171,8 +179,9 @@ def test_the_put_only_host_opens_nothing_but_its_state_and_the_config_view(
     for info in full.list_everything():
         kind = info.name.split("/", 1)[0]
         raw = full.backend.get(info.name)
-        if kind in ("keys", "state"):  # key files: their own test; state: its own to read
-            assert kind == "state" or KeyFile.decode(raw).payload is not None
+        if kind in ("keys", "state", "views"):  # key files: their own test; its state and
+            # the dedup views are the host's to read (design.md §6a)
+            assert kind != "keys" or KeyFile.decode(raw).payload is not None
             continue
         if kind == "config":
             raw = ConfigMarker.decode(raw).sealed  # the view is the host's to read

@@ -10,10 +10,10 @@ back, and reads nothing else of the repository.
 A kill before the snapshot leaves only packs and index files no snapshot references (prune's
 garbage) and the old state, so the next run reads the files again; a kill between the snapshot
 and the state leaves the older state, whose snapshot is still stored: the next run compares
-with it. Not built yet: deduplication against other hosts' blobs (the index files' dedup
-views), Object Lock retention, host-keyed snapshot group tags (the snapshot is
-stored under an untagged name, which every reader reads), the revalidation of a run longer
-than half the prune grace.
+with it. It deduplicates against its state and the endorsed views of full keys' index files,
+not against other put-only hosts' packs (claimed views). Not built yet: Object Lock
+retention, host-keyed snapshot group tags (the snapshot is stored under an untagged name,
+which every reader reads), the revalidation of a run longer than half the prune grace.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
 from s3vault.repository.putstate import (
     PutArchiveView,
     append_audit,
+    endorsed_blobs,
     load_state,
     save_state,
     snapshot_trees,
@@ -161,6 +162,7 @@ def _backup_put_only(
     if options.force:
         parent = None
     view = PutArchiveView(put, state)
+    endorsed_blobs(put, view.index, on_skip=progress.warned)  # other writers' stored blobs
     writer = put.blob_writer(view.index)
     archiver = Archiver(
         view,

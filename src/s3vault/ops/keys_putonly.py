@@ -12,8 +12,9 @@ from dataclasses import replace
 from s3vault.backend.location import BackendOptions
 from s3vault.clock import Clock, SystemClock
 from s3vault.cloud.check import OK, WARNING, Check
-from s3vault.errors import UsageError
+from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError, UsageError
 from s3vault.format import PUT_ONLY_FORMAT
+from s3vault.format.layout import ObjectKind, object_name
 from s3vault.ops.audit import audited
 from s3vault.ops.keys import KeyEntry, key_entry, key_origin
 from s3vault.progress import Progress
@@ -114,8 +115,9 @@ def switch_format(
     repo: Repository, *, clock: Clock | None = None, progress: Progress | None = None
 ) -> bool:
     """Switch the repository to format version 2 (design.md §14), which put-only keys need:
-    the config then carries its view for them (§6a), and releases that read only version 1
-    refuse the repository at its config. Under the maintenance lease, as a rotation. Returns
+    the config then carries its view for them (§6a), every index file gets its endorsed dedup
+    view (later ones get theirs when written), and releases that read only version 1 refuse
+    the repository at its config. Under the maintenance lease, as a rotation. Returns
     False when the repository is at version 2 already.
 
     Raises:
@@ -127,6 +129,11 @@ def switch_format(
     acquire = lease_class(repo).acquire
     with acquire(repo, "switch-format", None, clock=clock or SystemClock(), progress=progress):
         repo.save_config(replace(repo.config, version=PUT_ONLY_FORMAT))
+        for oid in repo.list_files(ObjectKind.INDEX):  # every index file gets its view
+            try:
+                repo.endorse_index(oid)
+            except (IntegrityError, ObjectNotFoundError, FormatVersionError) as exc:
+                repo.skip(object_name(ObjectKind.INDEX, oid), f"no dedup view: {exc}")
     return True
 
 

@@ -5,8 +5,9 @@ Opening reads the plaintext config marker, finds the put-only key file the secre
 payload signed by the repository's σ and checked against the Σ the key file pins), and takes
 the settings from the config's view (signed with σ, sealed under V_e): the host never holds
 K_enc, x_e or the identity. The handle gives the sealing of the config's current epoch
-(``PutSealer``); what a backup writes with it is built on top (not yet: design.md §6a says
-what is missing).
+(``PutSealer``), stores standalone files as version 2 envelopes, and makes the blob writer of
+a run (``PutRun``: packs sealed to X_e, index files of version 2 with the run's sender);
+ops/backup_putonly.py is the backup built on it.
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ class PutOnlyRepository:
     def blob_writer(self, stored: WriterIndex, *, verify: bool = True) -> TreeKeepingWriter:
         """A writer of new blobs for one run: every pack sealed to X_e under the run's key
         (``PutRun``), its index files version 2 with the run's sender, sealed as version 2
-        envelopes. ``stored``: what it deduplicates against (the ids its views name).
+        envelopes. ``stored``: what it deduplicates against (its state's and the endorsed
+        views' blob ids, repository/putstate.py).
 
         Raises:
             IntegrityError: the key file lacks the current epoch.

@@ -11,7 +11,8 @@ host) does not open and is passed over. A state whose snapshot the store no long
 ``PutArchiveView`` is what the archiver sees (archiver/pipeline.py ``ArchiveRepository``):
 the settings from the config's view, the chunker seed and id key from the payload, an index
 of the blob ids the state's trees name (the host's own blobs, which its snapshot keeps
-stored), and the parent's trees from the state. It reads nothing from the store.
+stored) to which ``endorsed_blobs`` adds what full keys' endorsed views name, and the
+parent's trees from the state. It reads nothing else from the store.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from s3vault.format.layout import ObjectKind
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
-from s3vault.repository import hoststate
+from s3vault.repository import hoststate, views
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.putrepo import PutOnlyRepository
 
@@ -99,6 +100,45 @@ class _Keys:
 @dataclass(frozen=True, slots=True)
 class _KeySource:
     current: _Keys
+
+
+def endorsed_blobs(
+    put: PutOnlyRepository, index: BlobIndex, on_skip: Callable[[str, str], None] | None = None
+) -> int:
+    """Add to ``index`` the blobs that endorsed dedup views (signed by a full key, design.md
+    §6a) place in packs the store still lists, for live index files only; returns how many
+    views were used. A view that does not open or is not signed with σ is passed over (its
+    blobs are stored again), never trusted.
+    """
+    listed_ids = {i.name.rsplit("/", 1)[-1] for i in put.backend.list("index/")}
+    packs = {
+        i.name.rsplit("/", 1)[-1]
+        for kind in (ObjectKind.DATA, ObjectKind.TREE)
+        for i in put.backend.list(kind.value + "/")
+    }
+    view_keys = {e: keys.view for e, keys in put.payload.epochs.items()}
+    used = 0
+    for info in put.backend.list(ObjectKind.VIEWS.value + "/"):
+        if info.name.rsplit("/", 1)[-1] not in listed_ids:
+            continue  # its index file was superseded and removed
+        try:
+            view = views.open_endorsed(
+                put.backend.get(info.name),
+                repo_id=put.id,
+                view_keys=view_keys,
+                signing_public=put.signing_public,
+            )
+        except ObjectNotFoundError:
+            continue
+        except (IntegrityError, FormatVersionError) as exc:
+            if on_skip is not None:
+                on_skip(info.name, str(exc))
+            continue
+        for pack in view.packs:
+            if pack.id.hex() in packs:  # a pack prune deleted is no copy
+                index.add_pack(pack.id, pack.size, [(t, bytes(b), 0, 0, 0) for t, b in pack.blobs])
+        used += 1
+    return used
 
 
 class PutArchiveView:

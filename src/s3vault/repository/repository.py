@@ -41,7 +41,7 @@ from s3vault.format.layout import ObjectKind, object_name, parse_name, snapshot_
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
-from s3vault.repository import configview, keyring
+from s3vault.repository import configview, keyring, views
 from s3vault.repository.cache import CacheWrites, FileCache, IndexCache, TreePackCache
 from s3vault.repository.compactpack import (
     CompactIndexFile,
@@ -555,7 +555,21 @@ class Repository:
             if self.backend.stat(name).size != len(sealed):
                 raise
         self._shared.snapshot_names.note(name)
+        if kind is ObjectKind.INDEX and self.config.version >= PUT_ONLY_FORMAT:
+            views.store_endorsed(self.backend, self.sealer.current, oid, plaintext)  # §6a
         return oid
+
+    def endorse_index(self, oid: ObjectId) -> None:
+        """Store the endorsed dedup view of an index file written before the repository was
+        at format version 2 (design.md §6a: the switch endorses every index file).
+
+        Raises:
+            ObjectNotFoundError: the index file is gone.
+            IntegrityError: it does not open.
+        """
+        views.store_endorsed(
+            self.backend, self.sealer.current, oid, self.load_file(ObjectKind.INDEX, oid)
+        )
 
     def load_file(self, kind: ObjectKind, oid: ObjectId) -> bytes:
         """Load, check against its name, and open a standalone file.
