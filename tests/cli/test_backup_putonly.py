@@ -130,3 +130,34 @@ def test_random_kills_of_put_only_backups_leave_a_repository_a_full_key_verifies
         assert got == completed[sid], sid
     print(f"kills landed: {kills} of {ROUNDS}")
     assert kills >= ROUNDS // 3, kills  # timing varies: a third must land for a proof
+
+
+def test_rotation_and_reencryption_with_a_put_only_writer(
+    put_only_repo: str, run_cli: RunCli, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A rotation reaches the host (its key file re-sealed, the config's view renewed); it
+    then writes under the new epoch; prune --reencrypt moves what it wrote under the old one,
+    retires that epoch, and a full key still restores and verifies everything."""
+    src = tmp_path / "src"
+    write_file(src / "a", os.urandom(150_000))
+    host = _host_env(cli_env)
+    backup = ("backup", str(src), "--host", "web-01")
+    assert run_cli("-r", put_only_repo, *backup, env=host).code == 0
+    assert run_cli("-r", put_only_repo, "key", "rotate-master").code == 0
+    write_file(src / "b", os.urandom(150_000))
+    assert run_cli("-r", put_only_repo, *backup, env=host).code == 0
+    done = run_cli("-r", put_only_repo, "prune", "--reencrypt")
+    assert done.code == 0, done.stdout + done.stderr
+    keys_line, epochs_line = run_cli(
+        "-r", put_only_repo, "--json", "key", "list", "--epochs"
+    ).stdout.splitlines()
+    assert sorted(k["access"] for k in json.loads(keys_line)) == ["full", "put-only"]
+    assert [e["epoch"] for e in json.loads(epochs_line)["epochs"] if e["current"]] == [2]
+    done = run_cli("-r", put_only_repo, "verify", "--read-data")
+    assert done.code == 0, done.stdout + done.stderr
+    done = run_cli("-r", put_only_repo, "restore", "latest", "--target", str(tmp_path / "out"))
+    assert done.code == 0, done.stderr
+    restored = tmp_path / "out" / str(src).lstrip("/")
+    assert (restored / "b").read_bytes() == (src / "b").read_bytes()
+    again = run_cli("-r", put_only_repo, *backup, env=host)  # the host goes on after it all
+    assert again.code == 0, again.stderr

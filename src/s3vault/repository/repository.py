@@ -34,7 +34,7 @@ from s3vault.errors import (
 )
 from s3vault.format import PUT_ONLY_FORMAT
 from s3vault.format.configfile import ConfigFile, ConfigMarker, KeyEpoch
-from s3vault.format.envelope import EnvelopeHeader, SealedKind
+from s3vault.format.envelope import HEAD_READ, EnvelopeHeader, SealedKind
 from s3vault.format.indexfile import IndexFile
 from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.format.layout import ObjectKind, object_name, parse_name, snapshot_name
@@ -621,7 +621,11 @@ class Repository:
         """
         files = self._shared.files
         cached = files.read(kind.value, oid) if files and kind in CACHED else None
-        head = cached if cached is not None else self.backend.get(self.name_of(kind, oid), 0, 48)
+        head = (
+            cached
+            if cached is not None
+            else self.backend.get(self.name_of(kind, oid), 0, HEAD_READ)
+        )
         return EnvelopeHeader.decode(head).epoch
 
     def list_files(self, kind: ObjectKind) -> list[ObjectId]:
