@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_kill_loop import killed_at_random
+from tests.cli.test_s3 import s3_env
 from tests.cliserver import CliServer, run_s3vault
 from tests.conftest import RunCli, write_file
 
@@ -161,3 +162,26 @@ def test_rotation_and_reencryption_with_a_put_only_writer(
     assert (restored / "b").read_bytes() == (src / "b").read_bytes()
     again = run_cli("-r", put_only_repo, *backup, env=host)  # the host goes on after it all
     assert again.code == 0, again.stderr
+
+
+def test_a_put_only_host_backs_up_to_s3(
+    s3_bucket: str, s3_server: str, run_cli: RunCli, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = s3_env(cli_env, s3_server)
+    repo = ("-r", f"s3://{s3_bucket}/fleet")
+    assert run_cli(*repo, "init", "--kdf-cost", "minimum", "--no-recovery-key", env=env).code == 0
+    pw = write_file(tmp_path / "host-pw", b"web-01 secret\n")
+    add = ("key", "add", "--put-only", "--host", "web-01", "--switch-format")
+    done = run_cli(*repo, *add, "--kdf-cost", "minimum", "--new-password-file", str(pw), env=env)
+    assert done.code == 0, done.stderr
+    src = tmp_path / "src"
+    write_file(src / "a.bin", os.urandom(700_000))
+    host = _host_env(env)
+    backup = (*repo, "--json", "backup", str(src), "--host", "web-01")
+    assert run_cli(*backup, env=host).code == 0
+    second = run_cli(*backup, env=host)
+    assert second.code == 0, second.stderr
+    assert _summary(second.stdout)["files_unmodified"] == 1
+    out = tmp_path / "out"
+    assert run_cli(*repo, "restore", "latest", "--target", str(out), env=env).code == 0
+    assert (out / str(src).lstrip("/") / "a.bin").read_bytes() == (src / "a.bin").read_bytes()
