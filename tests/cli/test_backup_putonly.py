@@ -185,3 +185,21 @@ def test_a_put_only_host_backs_up_to_s3(
     out = tmp_path / "out"
     assert run_cli(*repo, "restore", "latest", "--target", str(out), env=env).code == 0
     assert (out / str(src).lstrip("/") / "a.bin").read_bytes() == (src / "a.bin").read_bytes()
+
+
+def test_copy_takes_what_a_put_only_host_wrote(
+    put_only_repo: str, run_cli: RunCli, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    write_file(src / "a.bin", os.urandom(300_000))
+    host = _host_env(cli_env)
+    assert run_cli("-r", put_only_repo, "backup", str(src), "--host", "web-01", env=host).code == 0
+    target = str(tmp_path / "target")
+    init = ("init", "--kdf-cost", "minimum", "--no-recovery-key")
+    assert run_cli("-r", target, *init).code == 0
+    env = {**cli_env, "S3VAULT_TO_PASSWORD": cli_env["S3VAULT_PASSWORD"]}
+    done = run_cli("-r", put_only_repo, "copy", "--to", target, env=env)
+    assert done.code == 0, done.stdout + done.stderr
+    out = tmp_path / "out"
+    assert run_cli("-r", target, "restore", "latest", "--target", str(out)).code == 0
+    assert (out / str(src).lstrip("/") / "a.bin").read_bytes() == (src / "a.bin").read_bytes()

@@ -127,6 +127,7 @@ class SourceIndex:
         self._data = RecordTable(LOCATION.size + 32)
         self._packs: list[ObjectId] = []
         self._epochs = array("H")
+        self._senders: dict[int, bytes] = {}  # a put-only writer's packs (design.md §6a)
         packs = src.read_index_packs(SpillFile())
         packs.reverse()
         while packs:
@@ -135,13 +136,15 @@ class SourceIndex:
             n = len(self._packs)
             self._packs.append(pack.id)
             self._epochs.append(pack.epoch)
+            if pack.sender:
+                self._senders[n] = pack.sender
             for code, bid, offset, length, raw_length in ENTRY.iter_unpack(pack.raw):
                 if code == TREE_CODE:
                     trees.append((BlobType.TREE, bid, offset, length, raw_length))
                 else:
                     self._data.add(bid + LOCATION.pack(n, offset, length, raw_length))
             if trees:
-                self.trees.add_pack(pack.id, pack.size, trees, pack.epoch)
+                self.trees.add_pack(pack.id, pack.size, trees, pack.epoch, pack.sender)
         self._data.compact()
 
     def data_locations(self, bid: ObjectId) -> list[BlobLocation]:
@@ -159,6 +162,7 @@ class SourceIndex:
                         length=length,
                         raw_length=raw_length,
                         epoch=self._epochs[n],
+                        sender=self._senders.get(n, b""),
                     )
                 )
         return found
