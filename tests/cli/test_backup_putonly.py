@@ -76,6 +76,13 @@ def test_backup_with_a_put_only_key_is_incremental_and_a_full_key_restores_it(
     restored = tmp_path / "out" / str(src).lstrip("/")
     assert (restored / "b.bin").read_bytes() == (src / "b.bin").read_bytes()
     assert (restored / "a.txt").read_bytes() == (src / "a.txt").read_bytes()
+    # --force trusts nothing of the host's state: every file read, every blob stored again
+    forced = run_cli(
+        "-r", put_only_repo, "--json", "backup", str(src), "--host", "web-01", "--force", env=host
+    )
+    assert forced.code == 0, forced.stderr
+    assert _summary(forced.stdout)["files_new"] == 2
+    assert _summary(forced.stdout)["data_blobs"] >= 2
 
 
 def test_random_kills_of_put_only_backups_leave_a_repository_a_full_key_verifies(

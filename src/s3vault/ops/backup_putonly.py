@@ -159,9 +159,11 @@ def _backup_put_only(
         progress.warned(path, problem)
     state = load_state(put, on_skip=progress.warned)
     parent = state if state is not None and state.paths == shown_paths else None
+    # --force: every file read, no blob of the state trusted (the way to heal a host whose
+    # blobs the store lost: it cannot see which ones)
+    view = PutArchiveView(put, None if options.force else state)
     if options.force:
         parent = None
-    view = PutArchiveView(put, state)
     endorsed_blobs(put, view.index, on_skip=progress.warned)  # other writers' stored blobs
     writer = put.blob_writer(view.index)
     archiver = Archiver(
