@@ -212,13 +212,13 @@ unset RESTIC_PASSWORD_FILE RESTIC_REPOSITORY
 cp -r {DOCS / "examples"} ~/examples
 """
 
-# docs/upgrades.md: a repository whose config a newer release (format version 2) wrote
+# docs/upgrades.md: a repository whose config a newer release (format version 3) wrote
 _NEWER_FORMAT = """
 cp -r "$S3VAULT_REPOSITORY" ~/repo-of-a-newer-release
 python3 - <<'EOF'
 import json, pathlib
 config = pathlib.Path.home() / "repo-of-a-newer-release" / "config"
-config.write_text(json.dumps({**json.loads(config.read_text()), "v": 2}))
+config.write_text(json.dumps({**json.loads(config.read_text()), "v": 3}))
 EOF
 """
 

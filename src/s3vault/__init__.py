@@ -31,6 +31,7 @@ from s3vault.errors import (
     IntegrityError,
     MountError,
     NoKeyError,
+    PutOnlyKeyError,
     ReportError,
     RepositoryNotFoundError,
     S3VaultError,
@@ -56,6 +57,7 @@ from s3vault.ops.audit import (
 )
 from s3vault.ops.audit_setup import AuditItem, SetupAuditOptions, SetupAuditResult, setup_audit
 from s3vault.ops.backup import BackupOptions, BackupResult, backup
+from s3vault.ops.backup_putonly import backup_put_only, open_put_only_repository
 from s3vault.ops.bucket import SetupBucketOptions, SetupBucketResult, setup_bucket
 from s3vault.ops.cache import (
     DEFAULT_MAX_AGE_DAYS,
@@ -91,6 +93,7 @@ from s3vault.ops.keys import (
     rotate_master,
     sync_keys,
 )
+from s3vault.ops.keys_putonly import add_put_only_key, pin_check
 from s3vault.ops.listing import LISTABLE, list_objects
 from s3vault.ops.ls import LsEntry, ls
 from s3vault.ops.metrics import MetricsTarget
@@ -124,6 +127,7 @@ from s3vault.ops.unlock import UnlockResult, unlock
 from s3vault.ops.verify import Coverage, VerifyOptions, VerifyResult, verify
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.lease import LeaseSettings
+from s3vault.repository.putrepo import PutOnlyRepository
 from s3vault.repository.repository import Repository, RepositorySettings
 from s3vault.tags import TagList, flatten, split_tags, tag_lists
 from s3vault.version import __version__
@@ -185,6 +189,8 @@ __all__ = [
     "ReportOptions",
     "ReportResult",
     "list_keys",
+    "pin_check",
+    "add_put_only_key",
     "list_epochs",
     "add_key",
     "add_recovery_key",
@@ -318,6 +324,10 @@ __all__ = [
     "UsageError",
     "AccessDeniedError",
     "NoKeyError",
+    "PutOnlyKeyError",
+    "backup_put_only",
+    "open_put_only_repository",
+    "PutOnlyRepository",
     "RepositoryNotFoundError",
     "WrongPasswordError",
     "IntegrityError",

@@ -4,7 +4,7 @@
     ├── UsageError (2)                    bad option values, bad snapshot ids
     ├── RepositoryNotFoundError (10)      no repository at the URL
     ├── NotARepositoryError (10)          something is there, but not an s3vault repository
-    ├── KeyError_ (12) → WrongPasswordError, NoKeyError
+    ├── KeyError_ (12) → WrongPasswordError, NoKeyError, PutOnlyKeyError (it only writes)
     ├── IntegrityError (13)               an object failed authentication or a hash check
     ├── BackendError (1)                  storage failed
     │   ├── ObjectNotFoundError (1)       a named object does not exist
@@ -103,6 +103,11 @@ class WrongPasswordError(KeyError_):
 
 class NoKeyError(KeyError_):
     """No password (or other key material) was supplied."""
+
+
+class PutOnlyKeyError(KeyError_):
+    """The secret opens a put-only key, which writes backups and reads nothing (design.md
+    §6a): every command that reads refuses it; ``backup`` opens it as a put-only host."""
 
 
 class IntegrityError(S3VaultError):

@@ -13,6 +13,7 @@ from s3vault.format.configfile import ConfigFile, KeyEpoch
 from s3vault.format.dedupview import DedupView, ViewPack
 from s3vault.format.deletionfile import DeletionFile, MarkedPack
 from s3vault.format.drillfile import DrillFile
+from s3vault.format.hoststatefile import HostStateFile
 from s3vault.format.indexfile import IndexFile
 from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.format.leasefile import LeaseFile
@@ -53,6 +54,7 @@ def documented_fields(record: str) -> set[str]:
         SnapshotFile,
         Node,
         DrillFile,
+        HostStateFile,
         AuditRecord,
         DeletionFile,
         MarkedPack,

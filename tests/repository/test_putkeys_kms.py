@@ -12,7 +12,7 @@ import pytest
 
 from s3vault.backend.memory import MemoryBackend
 from s3vault.crypto.keys import MasterKey
-from s3vault.errors import IntegrityError, NoKeyError, S3VaultError
+from s3vault.errors import IntegrityError, PutOnlyKeyError, S3VaultError
 from s3vault.format.envelope import SealedKind
 from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.ids import ObjectId
@@ -64,7 +64,7 @@ def test_a_kms_put_only_key_seals_and_reads_nothing(s3_server_http: str) -> None
 
     backend = MemoryBackend()
     keyring.store_key(backend, kf, lambda k: keyring.unwrap_put_only_kms(k, kms))
-    with pytest.raises(NoKeyError, match="put-only key, which reads nothing"):
+    with pytest.raises(PutOnlyKeyError, match="writes backups and reads nothing"):
         keyring.find_kms_key(backend, kms, repo_id=REPO)
     with pytest.raises(IntegrityError, match="put-only"):
         keyring.unwrap_kms(kf, kms)

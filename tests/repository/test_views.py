@@ -10,8 +10,9 @@ import pytest
 from s3vault.crypto import putseal
 from s3vault.crypto.keys import MasterKey
 from s3vault.errors import IntegrityError
-from s3vault.format.dedupview import DedupView, ViewPack
-from s3vault.format.packfile import BlobType
+from s3vault.format.dedupview import DedupView, ViewPack, view_of_index
+from s3vault.format.indexfile import IndexedPack, IndexFile
+from s3vault.format.packfile import BlobType, PackEntry
 from s3vault.ids import ObjectId
 from s3vault.repository import views
 
@@ -75,3 +76,16 @@ def test_views_of_a_retired_epoch_or_another_repository_are_refused() -> None:
             view_keys={1: FULL.view_key},
             signing_public=FULL.signing_public,
         )
+
+
+def test_an_index_files_endorsed_view_leaves_out_put_only_packs() -> None:
+    def pack(sender: bytes) -> IndexedPack:
+        entry = PackEntry(
+            type=BlobType.DATA, id=ObjectId(os.urandom(32)), offset=0, length=9, raw_length=1
+        )
+        return IndexedPack(id=ObjectId(os.urandom(32)), size=100, entries=(entry,), sender=sender)
+
+    full, put_only = pack(b""), pack(os.urandom(64))
+    view = view_of_index(IndexFile(packs=(full, put_only)).encode())
+    assert [p.id for p in view.packs] == [full.id]
+    assert view.packs[0].blobs == ((BlobType.DATA, full.entries[0].id),)

@@ -140,6 +140,7 @@ class ParallelArchiver(Archiver):
     ) -> None:
         assert options.stdin is None
         super().__init__(repo, writer, options, parent_tree=parent_tree, progress=progress)
+        self._full = repo  # the workers need a full key's repository (the request counters)
         self._jobs = max(2, jobs)
         self._tasks: deque[DirTask] = deque()
         self._dirs: dict[int, _Dir] = {}
@@ -184,7 +185,7 @@ class ParallelArchiver(Archiver):
             others.append(mine)
             proc = ctx.Process(
                 target=worker_main,
-                args=(theirs, others, self._repo, worker_options, self._progress.lists_files),
+                args=(theirs, others, self._full, worker_options, self._progress.lists_files),
                 name=f"s3vault-backup-{i}",
                 daemon=True,
             )
@@ -340,7 +341,7 @@ class ParallelArchiver(Archiver):
             self._repo.index.drop_blob(BlobType.TREE, message[1])
         elif kind == "bye":
             self._merge(*message[1:6])
-            add_requests(self._repo.requests, message[6])
+            add_requests(self._full.requests, message[6])
             w.finished = True
         else:
             raise message[1]

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from s3vault.archiver import walk
 from s3vault.archiver.changes import ChangeRules, unchanged
@@ -39,11 +40,12 @@ from s3vault.archiver.trees import Encoded, PendingDir
 from s3vault.archiver.walk import DirFrame, Listing, PathBuffer, is_deep
 from s3vault.chunker import ByteStream, ChunkerParams
 from s3vault.errors import IntegrityError, ObjectNotFoundError
+from s3vault.format.configfile import ConfigFile
 from s3vault.format.packfile import BlobType
-from s3vault.format.tree import Node, NodeType, node_from_json, node_to_json
+from s3vault.format.tree import Node, NodeType, Tree, node_from_json, node_to_json
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
-from s3vault.repository.repository import Repository
+from s3vault.repository.index import BlobIndex
 from s3vault.repository.writer import BlobWriter
 
 MAX_PENDING_DIRS = 4096
@@ -122,12 +124,40 @@ def _nested_targets(paths: tuple[bytes, ...]) -> dict[bytes, object]:
     return root
 
 
+class _ArchiveKeys(Protocol):
+    @property
+    def chunker_seed(self) -> int: ...
+    @property
+    def id_key(self) -> bytes: ...
+
+
+class _ArchiveSealer(Protocol):
+    @property
+    def current(self) -> _ArchiveKeys: ...
+
+
+class ArchiveRepository(Protocol):
+    """What the serial engine asks of the repository it archives into: the settings, the
+    chunker seed and id key, the index it deduplicates against, and the parent's trees. A
+    full key's ``Repository``, or a put-only host's view of it (repository/putrepo.py), whose
+    parent trees come from the host's own state (design.md §6a)."""
+
+    @property
+    def config(self) -> ConfigFile: ...
+    @property
+    def sealer(self) -> _ArchiveSealer: ...
+    @property
+    def index(self) -> BlobIndex: ...
+    def load_tree(self, tid: ObjectId) -> Tree: ...
+    def load_blob(self, btype: BlobType, bid: ObjectId) -> bytes: ...
+
+
 class Archiver:
     """Walks the sources and produces the snapshot's root tree."""
 
     def __init__(
         self,
-        repo: Repository,
+        repo: ArchiveRepository,
         writer: BlobWriter,
         options: ArchiveOptions,
         *,

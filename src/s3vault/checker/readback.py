@@ -64,12 +64,15 @@ def check_pack(repo: Repository, name: str, pack: IndexedPack, data: bytes) -> P
     if storage_id(data) != pack.id:
         notes.append("pack content does not match its name (damaged or replaced)")
     entries = list(pack.entries)
+    sender = pack.sender  # a put-only writer's pack (design.md §6a): also in its header
     try:
         hlen = split_trailer(data)
         sealed = data[len(data) - 4 - hlen : len(data) - 4]
-        if hlen > len(data) - 4 or EnvelopeHeader.decode(sealed).epoch != pack.epoch:
+        envelope = EnvelopeHeader.decode(sealed)
+        if hlen > len(data) - 4 or envelope.epoch != pack.epoch:
             msg = "unreadable"
             raise IntegrityError(msg)
+        sender = sender or envelope.sender
         header = decode_header(
             repo.sealer.open(SealedKind.PACK_HEADER, sealed, PACK_HEADER_BINDING)
         )
@@ -85,7 +88,7 @@ def check_pack(repo: Repository, name: str, pack: IndexedPack, data: bytes) -> P
             if len(piece) != e.length:
                 msg = "pack is too short for this blob"
                 raise IntegrityError(msg)
-            repo.sealer.open_blob(e.type, e.id, piece, e.raw_length, pack.epoch)
+            repo.sealer.open_blob(e.type, e.id, piece, e.raw_length, pack.epoch, sender)
         except IntegrityError as exc:
             out.bad_blobs[(e.type, bytes(e.id))] = str(exc)
     out.problem = "; ".join(notes)

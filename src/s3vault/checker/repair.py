@@ -217,7 +217,13 @@ class _PackReader:
         bad = self._check(name, extra, header.epoch)
         good = [e for e in extra if e not in bad]
         pack = CompactPack.of(
-            IndexedPack(id=pid, size=size, epoch=header.epoch, entries=(*header.entries, *good))
+            IndexedPack(
+                id=pid,
+                size=size,
+                epoch=header.epoch,
+                entries=(*header.entries, *good),
+                sender=header.sender,
+            )
         )
         if not bad:
             return pack, None

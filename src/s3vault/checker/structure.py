@@ -109,7 +109,7 @@ def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) 
             st.packs[name] = pack.facts()
             # The index being built answers "stored already?": no per-blob bookkeeping beside it.
             duplicates += sum(1 for t, bid, _n in pack.blobs() if st.index.has(t, bid))
-            st.index.add_pack(pack.id, pack.size, pack.index_entries(), pack.epoch)
+            st.index.add_pack(pack.id, pack.size, pack.index_entries(), pack.epoch, pack.sender)
     if duplicates:
         findings.append(
             Finding(

@@ -5,4 +5,6 @@ newer ones with FormatVersionError; new optional fields may be added within a ve
 ignored by older readers; anything that changes how existing bytes are read needs a new version.
 """
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this build reads (design.md §14)
+WRITTEN_VERSION = 1  # what init writes: version 2 is switched on per repository (put-only keys)
+PUT_ONLY_FORMAT = 2  # the format version put-only keys need (design.md §6a)

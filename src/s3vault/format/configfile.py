@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from s3vault.errors import IntegrityError, NotARepositoryError
-from s3vault.format import FORMAT_VERSION, codec
+from s3vault.format import FORMAT_VERSION, PUT_ONLY_FORMAT, WRITTEN_VERSION, codec
 from s3vault.ids import ObjectId
 
 MARKER = "s3vault repository"
@@ -38,7 +38,7 @@ class ConfigFile:
     """Settings fixed when the repository is created, and the live key epochs (which only
     ``key rotate-master`` and ``prune --reencrypt`` change)."""
 
-    version: int = FORMAT_VERSION
+    version: int = WRITTEN_VERSION
     repo_id: ObjectId
     chunker_min: int = 512 * 1024
     chunker_avg: int = 1024 * 1024
@@ -52,6 +52,7 @@ class ConfigFile:
     store: dict[str, Any] = field(default_factory=dict)  # the S3 capability probe's findings
     object_lock: dict[str, Any] = field(default_factory=dict)  # mode, period, margin (S3 only)
     retention: dict[str, Any] = field(default_factory=dict)  # the policy forget uses by default
+    revoked: dict[str, str] = field(default_factory=dict)  # removed put-only key id -> its host
 
     def encode(self) -> bytes:
         """Canonical JSON of the sealed part."""
@@ -73,6 +74,7 @@ class ConfigFile:
                 **({"store": self.store} if self.store else {}),
                 **({"object_lock": self.object_lock} if self.object_lock else {}),
                 **({"retention": self.retention} if self.retention else {}),
+                **({"revoked": self.revoked} if self.revoked else {}),
             }
         )
 
@@ -127,6 +129,12 @@ class ConfigFile:
                 retention=dict(codec.field(obj, "retention", dict, what))
                 if "retention" in obj
                 else {},
+                revoked={
+                    str(k): str(v)
+                    for k, v in (
+                        codec.field(obj, "revoked", dict, what) if "revoked" in obj else {}
+                    ).items()
+                },
             )
         except ValueError as exc:
             msg = f"{what}: {exc}"
@@ -140,6 +148,7 @@ class ConfigMarker:
     version: int
     repo_id: ObjectId
     sealed: bytes
+    view: bytes = b""  # format version 2: the config's view for put-only keys (design.md §6a)
 
     def encode(self) -> bytes:
         """JSON bytes."""
@@ -149,6 +158,8 @@ class ConfigMarker:
             "repo_id": self.repo_id.hex(),
             "sealed": codec.b64(self.sealed),
         }
+        if self.view:
+            obj["view"] = codec.b64(self.view)
         return codec.dumps(obj)
 
     @classmethod
@@ -175,10 +186,15 @@ class ConfigMarker:
         except ValueError:
             msg = "config: bad repository id"
             raise IntegrityError(msg) from None
+        view = obj.get("view")
+        if view is not None and (version < PUT_ONLY_FORMAT or not isinstance(view, str)):
+            msg = f"config: format version {version} has no view"
+            raise IntegrityError(msg)
         marker = cls(
             version=version,
             repo_id=repo_id,
             sealed=codec.unb64(codec.field(obj, "sealed", str, "config"), "config"),
+            view=codec.unb64(view, "config") if view else b"",
         )
         if marker.encode() != data:
             msg = "config: not in canonical form (modified?)"

@@ -15,7 +15,8 @@ import struct
 from dataclasses import dataclass
 
 from s3vault.errors import FormatVersionError, IntegrityError
-from s3vault.format.packfile import BLOB_TYPE_CODES, BLOB_TYPES_BY_CODE, BlobType
+from s3vault.format.indexfile import decode_raw
+from s3vault.format.packfile import BLOB_TYPE_CODES, BLOB_TYPES_BY_CODE, ENTRY, BlobType
 from s3vault.ids import ObjectId
 
 MAGIC = b"S3VV"
@@ -99,3 +100,32 @@ def _decode(data: memoryview) -> DedupView:
         msg = "dedup view: trailing bytes"
         raise IntegrityError(msg)
     return DedupView(packs=tuple(packs), supersedes=supersedes)
+
+
+def view_of_index(plaintext: bytes) -> DedupView:
+    """The endorsed dedup view of an index file (its plaintext, format/indexfile.py): each
+    pack's id, size and (type, id) of its blobs; the index files it supersedes. Packs a
+    put-only writer sealed (a sender) are left out: a full key endorses them only once a
+    read-back proved every blob (design.md §6a, dedup poisoning), which is not built yet.
+
+    Raises:
+        IntegrityError: a malformed index file.
+        FormatVersionError: a newer index version.
+    """
+
+    packs, supersedes = decode_raw(plaintext)
+    return DedupView(
+        packs=tuple(
+            ViewPack(
+                id=p.id,
+                size=p.size,
+                blobs=tuple(
+                    (BLOB_TYPES_BY_CODE[code], ObjectId(bid))
+                    for code, bid, _o, _l, _r in ENTRY.iter_unpack(p.raw)
+                ),
+            )
+            for p in packs
+            if not p.sender
+        ),
+        supersedes=supersedes,
+    )

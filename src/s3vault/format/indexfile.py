@@ -2,10 +2,14 @@
 
 Plaintext (then compressed and sealed as a standalone file):
 
-    magic "S3VI" | version (u8) = 1
+    magic "S3VI" | version (u8) = 1 or 2
     supersedes count (u32) | count × index id (32)
     pack count (u32) | per pack: pack id (32) | pack size (u64) | key epoch (u16)
-                       | entry count (u32) | entries
+                       | entry count (u32) | [version 2: sender length (u8) | sender] | entries
+
+Version 2 (design.md §6a) adds each pack's ``sender``: empty, or the 64 bytes (ephemeral public
+key, masked writer) a put-only writer sealed the pack with, which a full key needs to open its
+blobs. An index file whose packs have no sender is written as version 1, byte for byte as before.
 
 Entries use the pack header's fixed-size entry encoding. An index file never changes; a newer
 one may name older ones in ``supersedes`` (prune and repair do), after which readers ignore them.
@@ -31,6 +35,8 @@ from s3vault.ids import ID_SIZE, ObjectId
 
 MAGIC = b"S3VI"
 INDEX_VERSION = 1
+SENDER_VERSION = 2  # packs may carry a put-only writer's sender (design.md §6a)
+SENDER_SIZE = 64
 _U32 = struct.Struct("<I")
 _PACK = struct.Struct("<32sQHI")
 
@@ -43,6 +49,7 @@ class IndexedPack:
     size: int
     epoch: int = 1
     entries: tuple[PackEntry, ...]
+    sender: bytes = b""  # a put-only writer's pack: epk | masked writer (design.md §6a)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,15 +61,22 @@ class RawPack:
     size: int
     epoch: int
     raw: bytes
+    sender: bytes = b""
 
 
 def encode_raw(packs: Iterable[RawPack], supersedes: tuple[ObjectId, ...]) -> bytes:
     """The plaintext of an index file whose entries are already encoded."""
     packs = list(packs)
-    parts = [MAGIC, bytes([INDEX_VERSION]), _U32.pack(len(supersedes)), *supersedes]
+    version = SENDER_VERSION if any(p.sender for p in packs) else INDEX_VERSION
+    parts = [MAGIC, bytes([version]), _U32.pack(len(supersedes)), *supersedes]
     parts.append(_U32.pack(len(packs)))
     for pack in packs:
+        if pack.sender and len(pack.sender) != SENDER_SIZE:
+            msg = f"a pack's sender has {SENDER_SIZE} bytes"
+            raise ValueError(msg)
         parts.append(_PACK.pack(pack.id, pack.size, pack.epoch, len(pack.raw) // ENTRY.size))
+        if version == SENDER_VERSION:
+            parts += [bytes([len(pack.sender)]), pack.sender]
         parts.append(pack.raw)
     return b"".join(parts)
 
@@ -78,8 +92,9 @@ def decode_raw(data: bytes) -> tuple[list[RawPack], tuple[ObjectId, ...]]:
     if data[:4] != MAGIC or len(data) < 9:
         msg = f"{what}: bad magic"
         raise IntegrityError(msg)
-    if data[4] != INDEX_VERSION:
-        msg = f"{what}: version {data[4]} is newer than this s3vault understands"
+    version = data[4]
+    if version not in (INDEX_VERSION, SENDER_VERSION):
+        msg = f"{what}: version {version} is newer than this s3vault understands"
         raise FormatVersionError(msg)
     pos = 5
     try:
@@ -95,6 +110,13 @@ def decode_raw(data: bytes) -> tuple[list[RawPack], tuple[ObjectId, ...]]:
         for _ in range(n_packs):
             raw_id, size, epoch, count = _PACK.unpack_from(data, pos)
             pos += _PACK.size
+            sender = b""
+            if version == SENDER_VERSION:
+                sender = data[pos + 1 : pos + 1 + data[pos]]
+                if len(sender) not in (0, SENDER_SIZE) or data[pos] != len(sender):
+                    msg = f"{what}: bad sender"
+                    raise IntegrityError(msg)
+                pos += 1 + len(sender)
             raw = data[pos : pos + count * ENTRY.size]
             if len(raw) != count * ENTRY.size:
                 msg = f"{what}: truncated entry list"
@@ -104,8 +126,10 @@ def decode_raw(data: bytes) -> tuple[list[RawPack], tuple[ObjectId, ...]]:
                 msg = f"{what}: unknown blob type {min(unknown)}"
                 raise IntegrityError(msg)
             pos += len(raw)
-            packs.append(RawPack(id=ObjectId(raw_id), size=size, epoch=epoch, raw=raw))
-    except (struct.error, ValueError):
+            packs.append(
+                RawPack(id=ObjectId(raw_id), size=size, epoch=epoch, raw=raw, sender=sender)
+            )
+    except (struct.error, ValueError, IndexError):
         msg = f"{what}: truncated"
         raise IntegrityError(msg) from None
     if pos != len(data):
@@ -126,7 +150,11 @@ class IndexFile:
         return encode_raw(
             (
                 RawPack(
-                    id=p.id, size=p.size, epoch=p.epoch, raw=b"".join(map(encode_entry, p.entries))
+                    id=p.id,
+                    size=p.size,
+                    epoch=p.epoch,
+                    raw=b"".join(map(encode_entry, p.entries)),
+                    sender=p.sender,
                 )
                 for p in self.packs
             ),
@@ -148,6 +176,7 @@ class IndexFile:
                 size=p.size,
                 epoch=p.epoch,
                 entries=tuple(decode_entries(p.raw, 0, len(p.raw) // ENTRY.size, "index file")),
+                sender=p.sender,
             )
             for p in raw_packs
         )

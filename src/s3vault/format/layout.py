@@ -11,6 +11,8 @@
     drills/<drill id>           records of restore drills (restore-test)
     audit/<host tag>/<seq>-<id> the audit log: one record per mutating command, chained per host
     ledger/<ledger id>          the verification ledger: which packs read-backs proved, and when
+    state/<host tag>/<seq>-<id> a put-only host's incremental state (design.md §6a)
+    views/<index id>            the endorsed dedup view of an index file (design.md §6a)
 
 <xx> is the first two hex digits of the id: 256 shards keep directories small on disk and spread
 S3 request load across key prefixes. A snapshot's group tag (16 hex digits, a keyed hash of its
@@ -39,6 +41,8 @@ class ObjectKind(StrEnum):
     DELETIONS = "deletions"
     AUDIT = "audit"
     LEDGER = "ledger"
+    STATE = "state"
+    VIEWS = "views"
 
 
 SHARDED = frozenset({ObjectKind.DATA, ObjectKind.TREE})

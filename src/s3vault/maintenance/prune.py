@@ -155,7 +155,7 @@ def _tree_index(packs: list[CompactPack]) -> BlobIndex:
     index = BlobIndex()
     for p in packs:
         if p.kind is ObjectKind.TREE:
-            index.add_pack(p.id, p.size, p.index_entries(), p.epoch)
+            index.add_pack(p.id, p.size, p.index_entries(), p.epoch, p.sender)
     return index
 
 
@@ -531,7 +531,7 @@ def execute_prune(
     clock = clock or SystemClock()
     progress = progress or NullProgress()
     for pack in plan.repack:  # the walk's index holds tree packs; repack reads data too
-        plan.index.add_pack(pack.id, pack.size, pack.index_entries(), pack.epoch)
+        plan.index.add_pack(pack.id, pack.size, pack.index_entries(), pack.epoch, pack.sender)
     repo = repo.with_index(plan.index)  # blobs are read through the packs planned from
     crash_point("prune-after-plan")
     check_lease()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from s3vault.errors import ObjectNotFoundError
 from s3vault.format.drillfile import DrillFile
-from s3vault.format.envelope import EnvelopeHeader, SealedKind
+from s3vault.format.envelope import HEAD_READ, EnvelopeHeader, SealedKind
 from s3vault.format.indexfile import IndexFile
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
@@ -149,7 +149,7 @@ def _leftovers(repo: Repository) -> list[str]:
     marks = load_marks(repo)
     left += [f"marked pack {pid.short}" for pid, (p, _) in marks.packs.items() if p.epoch != epoch]
     for info in repo.list_objects(ObjectKind.AUDIT):
-        if EnvelopeHeader.decode(repo.read_listed(info, 0, 48)).epoch != epoch:
+        if EnvelopeHeader.decode(repo.read_listed(info, 0, HEAD_READ)).epoch != epoch:
             left.append(info.name)
     for kind in (ObjectKind.SNAPSHOTS, ObjectKind.DRILLS, ObjectKind.DELETIONS, ObjectKind.LEDGER):
         for oid in repo.list_files(kind):

@@ -151,6 +151,7 @@ class SourceIndex:
         self._sizes = array("Q")
         self._first = array("Q")  # each pack's first data entry number, then the total
         self._with_trees = bytearray()  # 1: the pack holds tree blobs (never proven by copy)
+        self._senders: dict[int, bytes] = {}  # a put-only writer's packs (design.md §6a)
         packs = src.read_index_packs(SpillFile())
         packs.reverse()
         entry = 0
@@ -162,6 +163,8 @@ class SourceIndex:
             self._epochs.append(pack.epoch)
             self._sizes.append(pack.size)
             self._first.append(entry)
+            if pack.sender:
+                self._senders[n] = pack.sender
             for code, bid, offset, length, raw_length in ENTRY.iter_unpack(pack.raw):
                 if code == TREE_CODE:
                     trees.append((BlobType.TREE, bid, offset, length, raw_length))
@@ -170,7 +173,7 @@ class SourceIndex:
                     entry += 1
             self._with_trees.append(1 if trees else 0)
             if trees:
-                self.trees.add_pack(pack.id, pack.size, trees, pack.epoch)
+                self.trees.add_pack(pack.id, pack.size, trees, pack.epoch, pack.sender)
         self._first.append(entry)
         self._opened = bytearray((entry + 7) // 8)
         self._touched: set[int] = set()  # packs with an entry opened
@@ -191,6 +194,7 @@ class SourceIndex:
                     length=length,
                     raw_length=raw_length,
                     epoch=self._epochs[n],
+                    sender=self._senders.get(n, b""),
                 )
                 found.append((loc, entry))
         return found

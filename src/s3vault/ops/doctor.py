@@ -14,6 +14,7 @@ from s3vault.errors import S3VaultError
 from s3vault.ops.audit_setup import audit_checks, check_on_aws
 from s3vault.ops.bucket import s3_repository
 from s3vault.ops.keys import KEY_ROTATION, key_age_check, list_keys
+from s3vault.ops.keys_putonly import pin_check
 from s3vault.repository.repository import Repository
 
 
@@ -51,7 +52,8 @@ class DoctorResult:
 
 
 def _key_checks(repo: Repository, rotation: float) -> list[Check]:
-    usable = [k for k in list_keys(repo) if k.usable]
+    entries = list_keys(repo)
+    usable = [k for k in entries if k.usable and k.access == "full"]  # put-only keys read nothing
     recovery = any(k.kind in ("recovery", "kms") for k in usable)
     checks = [
         Check(
@@ -63,6 +65,9 @@ def _key_checks(repo: Repository, rotation: float) -> list[Check]:
         if len(usable) < 2 and not recovery
         else Check(item="keys", state=OK, detail=f"{len(usable)} usable key files")
     ]
+    pinning = pin_check(entries)
+    if pinning.state != OK:  # said only when a key file is not pinned (design.md §13)
+        checks.append(pinning)
     checks.append(key_age_check(repo, rotation))
     if len(repo.config.epochs) > 1:
         checks.append(

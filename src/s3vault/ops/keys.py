@@ -49,6 +49,9 @@ class KeyEntry:
     current: bool  # the key file this process opened the repository with
     usable: bool  # authentic under the repository's master key (a password can open it)
     problem: str = ""  # why it is not usable
+    pinned: bool | None = None  # pins the repository's identity (None: a KMS key file, unknown)
+    access: str = "full"  # or "put-only" (design.md §6a)
+    host: str = ""  # put-only: the host it writes for
 
 
 def _read_all(repo: Repository) -> list[tuple[KeyFile | None, str, str]]:
@@ -69,7 +72,7 @@ def _read_all(repo: Repository) -> list[tuple[KeyFile | None, str, str]]:
     return found
 
 
-def _origin(clock: Clock | None) -> dict[str, str]:
+def key_origin(clock: Clock | None) -> dict[str, str]:
     """Where and when a key file is made (informational fields of the key file)."""
     return {
         "hostname": socket.gethostname(),
@@ -78,7 +81,7 @@ def _origin(clock: Clock | None) -> dict[str, str]:
     }
 
 
-def _entry(repo: Repository, keyfile: KeyFile, problem: str = "") -> KeyEntry:
+def key_entry(repo: Repository, keyfile: KeyFile, problem: str = "") -> KeyEntry:
     return KeyEntry(
         id=keyfile.id.hex(),
         kind=keyfile.kind,
@@ -90,7 +93,15 @@ def _entry(repo: Repository, keyfile: KeyFile, problem: str = "") -> KeyEntry:
         current=keyfile.id == repo.key_id,
         usable=not problem,
         problem=problem,
+        pinned=keyring.pin_state(keyfile),
+        access=keyfile.access,
+        host=keyfile.host,
     )
+
+
+def _opens(entry: KeyEntry) -> bool:
+    """Does this key file open the repository for reading (a usable full key)?"""
+    return entry.usable and entry.access == "full"
 
 
 def list_keys(repo: Repository) -> list[KeyEntry]:
@@ -113,7 +124,7 @@ def list_keys(repo: Repository) -> list[KeyEntry]:
                 )
             )
             continue
-        entries.append(_entry(repo, keyfile, problem))
+        entries.append(key_entry(repo, keyfile, problem))
     return sorted(entries, key=lambda e: (e.created, e.id))
 
 
@@ -142,10 +153,10 @@ def _add_key(
         kdf_cost=kdf_cost,
         label=label,
         kind=kind,
-        **_origin(clock),
+        **key_origin(clock),
     )
     repo.store_key_file(keyfile, lambda k: keyring.unwrap_key(k, password))
-    return _entry(repo, keyfile)
+    return key_entry(repo, keyfile)
 
 
 def store_recovery_key(repo: Repository, *, clock: Clock | None = None) -> tuple[KeyEntry, str]:
@@ -193,7 +204,7 @@ def _remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
     if len(matches) > 1:
         raise UsageError(f"{key!r} matches {len(matches)} key files: give (more of) the id")
     (entry,) = matches
-    if entry.usable and sum(e.usable for e in entries) == 1:
+    if entry.usable and entry.access == "full" and sum(_opens(e) for e in entries) == 1:
         msg = (
             f"key {entry.id[:8]} is the last key file that opens this repository: removing it "
             "would make every snapshot unreadable (add another with `s3vault key add` first)"
@@ -202,6 +213,8 @@ def _remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
     if entry.current and not force:
         msg = f"key {entry.id[:8]} is the one this command opened the repository with: use --force"
         raise UsageError(msg)
+    if entry.access != "full":
+        _record_revoked(repo, entry)
     name = object_name(ObjectKind.KEYS, entry.id)
     repo.delete_object(ObjectKind.KEYS, entry.id)
     try:
@@ -209,6 +222,19 @@ def _remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
     except S3VaultError:
         return entry
     raise IntegrityError(f"key file {name} is still there after its removal")
+
+
+def _record_revoked(repo: Repository, entry: KeyEntry) -> None:
+    """Before a put-only key file goes: the config records its id and host (under the
+    maintenance lease), so the snapshots it wrote keep their host binding check (design.md
+    §6a) and its key id can never write as another host.
+
+    Raises:
+        LeaseHeldError: a prune or a rotation holds the lease.
+    """
+    with lease_class(repo).acquire(repo, "key remove", None, clock=SystemClock()):
+        config = repo.config
+        repo.save_config(replace(config, revoked={**config.revoked, entry.id: entry.host}))
 
 
 def _add_kms_key(
@@ -240,10 +266,10 @@ def _add_kms_key(
         kms=kms,
         kms_key_id=kms_key_id,
         label=label,
-        **_origin(clock),
+        **key_origin(clock),
     )
     repo.store_key_file(keyfile, lambda k: keyring.unwrap_kms(k, kms))
-    return _entry(repo, keyfile)
+    return key_entry(repo, keyfile)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -91,12 +91,13 @@ class CompactPack:
     size: int
     epoch: int = 1
     encoded: bytes | Spilled  # count × ENTRY, as in the index file
+    sender: bytes = b""  # a put-only writer's pack (design.md §6a)
 
     @classmethod
     def of(cls, pack: IndexedPack) -> CompactPack:
         """The compact form of a decoded pack (in memory)."""
         raw = b"".join(encode_entry(e) for e in pack.entries)
-        return cls(id=pack.id, size=pack.size, epoch=pack.epoch, encoded=raw)
+        return cls(id=pack.id, size=pack.size, epoch=pack.epoch, encoded=raw, sender=pack.sender)
 
     @property
     def raw(self) -> bytes:
@@ -107,7 +108,8 @@ class CompactPack:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CompactPack):
             return NotImplemented
-        mine, theirs = (self.id, self.size, self.epoch), (other.id, other.size, other.epoch)
+        mine = (self.id, self.size, self.epoch, self.sender)
+        theirs = (other.id, other.size, other.epoch, other.sender)
         return mine == theirs and self.raw == other.raw
 
     __hash__ = None  # type: ignore[assignment]  # compared by content, never hashed
@@ -155,7 +157,9 @@ class CompactPack:
 
     def full(self) -> IndexedPack:
         """The IndexedPack this stands for (to write an index file or a deletion record)."""
-        return IndexedPack(id=self.id, size=self.size, epoch=self.epoch, entries=self.entries)
+        return IndexedPack(
+            id=self.id, size=self.size, epoch=self.epoch, entries=self.entries, sender=self.sender
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,6 +201,7 @@ def compact_index_file(plaintext: bytes, spill: SpillFile | None = None) -> Comp
                 size=p.size,
                 epoch=p.epoch,
                 encoded=p.raw if spill is None else spill.put(p.raw),
+                sender=p.sender,
             )
             for p in packs
         ),
@@ -207,5 +212,6 @@ def compact_index_file(plaintext: bytes, spill: SpillFile | None = None) -> Comp
 def encode_compact(packs: list[CompactPack], supersedes: tuple[ObjectId, ...]) -> bytes:
     """The plaintext of an index file of compact packs (no PackEntry is made)."""
     return encode_raw(
-        (RawPack(id=p.id, size=p.size, epoch=p.epoch, raw=p.raw) for p in packs), supersedes
+        (RawPack(id=p.id, size=p.size, epoch=p.epoch, raw=p.raw, sender=p.sender) for p in packs),
+        supersedes,
     )

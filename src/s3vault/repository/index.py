@@ -25,7 +25,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from s3vault.format.indexfile import IndexedPack
+from s3vault.format.indexfile import SENDER_SIZE, IndexedPack
 from s3vault.format.packfile import BlobType, PackEntry
 from s3vault.ids import ObjectId
 
@@ -46,6 +46,7 @@ class BlobLocation:
     length: int
     raw_length: int
     epoch: int
+    sender: bytes = b""  # a put-only writer's pack: what opens its blobs (design.md §6a)
 
 
 def _bucket(bid: bytes) -> int:
@@ -173,6 +174,7 @@ class BlobIndex:
         self._pack_sizes = array("Q")
         self._pack_epochs = array("H")
         self._pack_no: dict[ObjectId, int] = {}
+        self._senders: dict[int, bytes] = {}  # pack number -> sender (put-only packs only)
         self._dropped: set[int] = set()  # pack numbers drop_packs forgot
         self._pending: dict[BlobType, set[bytes]] = {BlobType.DATA: set(), BlobType.TREE: set()}
         self._lock = threading.Lock()
@@ -218,7 +220,13 @@ class BlobIndex:
             length=length,
             raw_length=raw_length,
             epoch=self._pack_epochs[pack_no],
+            sender=self._senders.get(pack_no, b""),
         )
+
+    def sender(self, pack_id: ObjectId) -> bytes:
+        """The sender of a pack a put-only writer sealed (design.md §6a); empty for others."""
+        pack_no = self._pack_no.get(pack_id)
+        return b"" if pack_no is None else self._senders.get(pack_no, b"")
 
     def drop_blob(self, btype: BlobType, bid: bytes) -> None:
         """Forget every location of one blob found unreadable, so that a writer stores it
@@ -272,8 +280,10 @@ class BlobIndex:
         size: int,
         entries: list[tuple[BlobType, bytes, int, int, int]],
         epoch: int = 1,
+        sender: bytes = b"",
     ) -> None:
-        """Record an uploaded pack and its blobs; clears their in-flight reservations."""
+        """Record an uploaded pack and its blobs; clears their in-flight reservations.
+        ``sender``: a put-only writer's pack's (design.md §6a)."""
         with self._lock:
             pack_no = self._pack_no.get(pack_id)
             if pack_no is None:
@@ -282,6 +292,8 @@ class BlobIndex:
                 self._pack_sizes.append(size)
                 self._pack_epochs.append(epoch)
                 self._pack_no[pack_id] = pack_no
+                if sender:
+                    self._senders[pack_no] = sender
             self._dropped.discard(pack_no)  # stored again
             for btype, bid, offset, length, raw_length in entries:
                 self._tables[btype].add(bid, (pack_no, offset, length, raw_length))
@@ -297,6 +309,7 @@ class BlobIndex:
             pack.size,
             [(e.type, e.id, e.offset, e.length, e.raw_length) for e in pack.entries],
             pack.epoch,
+            pack.sender,
         )
 
     def entries(self) -> Iterator[tuple[BlobType, ObjectId, BlobLocation]]:
@@ -312,6 +325,7 @@ class BlobIndex:
                         length=length,
                         raw_length=raw_length,
                         epoch=self._pack_epochs[pack_no],
+                        sender=self._senders.get(pack_no, b""),
                     ),
                 )
 
@@ -346,7 +360,9 @@ class BlobIndex:
     # Serialisation for the local cache -----------------------------------------------------
     # Image: pack count (u32) | pack ids | pack sizes (u64 each) | pack epochs (u16 each) |
     #        per blob type: records per bucket (u32 × 2^16) | the buckets' records in order |
-    #        how many of those records are further copies of a blob (u32).
+    #        how many of those records are further copies of a blob (u32) |
+    #        [put-only packs (u32) | per pack: pack number (u32) | sender (64)] (absent in
+    #        images written before put-only keys: none).
     # Produced and consumed piece by piece, so saving or loading 10^7 blobs needs no second
     # copy of the index in memory.
 
@@ -359,6 +375,7 @@ class BlobIndex:
             sizes, epochs = array("Q", self._pack_sizes), array("H", self._pack_epochs)
             buckets = {t: list(self._tables[t].buckets) for t in (BlobType.DATA, BlobType.TREE)}
             copies = {t: self._tables[t].copies for t in (BlobType.DATA, BlobType.TREE)}
+            senders = sorted(self._senders.items())
         yield struct.pack("<I", len(packs))
         yield b"".join(packs)
         yield sizes.tobytes()
@@ -367,6 +384,9 @@ class BlobIndex:
             yield array("I", [len(b) // REC for b in buckets[btype]]).tobytes()
             yield from (b for b in buckets[btype] if b)
             yield struct.pack("<I", copies[btype])
+        if senders:
+            yield struct.pack("<I", len(senders))
+            yield b"".join(struct.pack("<I", no) + sender for no, sender in senders)
 
     def dump(self) -> bytes:
         """The whole image as one bytes object (small indexes and tests)."""
@@ -403,6 +423,15 @@ class BlobIndex:
                     table.buckets[b] = exact(n * REC)
                     table.count += n
             (table.copies,) = struct.unpack("<I", exact(4))
+        more = read(4)
+        if more:
+            (count,) = struct.unpack("<I", more)
+            for _ in range(count):
+                piece = exact(4 + SENDER_SIZE)
+                (pack_no,) = struct.unpack("<I", piece[:4])
+                if pack_no >= npacks:
+                    raise ValueError("index image: a sender of an unknown pack")
+                index._senders[pack_no] = piece[4:]
         return index
 
     @classmethod
@@ -418,7 +447,7 @@ class BlobIndex:
         def read(n: int) -> bytes:
             nonlocal pos
             piece = bytes(view[pos : pos + n])
-            pos += n
+            pos += len(piece)
             return piece
 
         index = cls.load_from(read)

@@ -18,6 +18,7 @@ from s3vault.errors import (
     KeyError_,
     NoKeyError,
     ObjectNotFoundError,
+    PutOnlyKeyError,
     S3VaultError,
     WrongPasswordError,
 )
@@ -89,8 +90,9 @@ def wrap_key(
     )
     kek = kdf.derive_kek(password, params)
     nonce = aead.new_nonce()
+    secret = private + putkeys.signing_public(payload, repo_id)  # Σ pinned (§13)
     wrapped = replace(
-        draft, wrap=Sealed(nonce=nonce, ct=aead.seal(kek, nonce, private, draft.secret_aad()))
+        draft, wrap=Sealed(nonce=nonce, ct=aead.seal(kek, nonce, secret, draft.secret_aad()))
     )
     return seal_payload(wrapped, payload)
 
@@ -124,7 +126,8 @@ def wrap_key_kms(
         created=created,
         kms_key_id=kms_key_id,
     )
-    ct = kms.encrypt(kms_key_id, private, kms_context(draft))
+    secret = private + putkeys.signing_public(payload, repo_id)  # Σ pinned (§13)
+    ct = kms.encrypt(kms_key_id, secret, kms_context(draft))
     return seal_payload(replace(draft, kms_ct=ct), payload)
 
 
@@ -186,17 +189,36 @@ def check_key_mac(keyfile: KeyFile, key: MasterKey) -> bool:
     return hmac.compare_digest(keyfile.mac, key.keyfile_mac(keyfile.mac_input()))
 
 
-def open_payload(keyfile: KeyFile, private: bytes) -> KeyPayload:
-    """The master keys inside a key file, given its private key.
+def pin_state(keyfile: KeyFile) -> bool | None:
+    """Does the key file pin the repository's identity (design.md §6: its wrapped secret ends
+    with Σ)? Known without opening for password and recovery key files (the length of their
+    authenticated wrap) and put-only ones (always); None for a KMS key file, whose ciphertext
+    KMS formats."""
+    if keyfile.put_only:
+        return True
+    if keyfile.wrap is not None:
+        return len(keyfile.wrap.ct) == putkeys.PINNED_SIZE + aead.TAG_SIZE
+    return None
+
+
+def open_payload(keyfile: KeyFile, secret: bytes) -> KeyPayload:
+    """The master keys inside a key file, given its unwrapped secret: its private key, then
+    the pinned Σ (key files written before the pin hold the private key alone).
 
     Raises:
-        IntegrityError: the payload or the MAC does not authenticate.
+        IntegrityError: the payload or the MAC does not authenticate, or the payload is not
+            the repository the key file was made for (a substituted payload, design.md §13).
     """
     if keyfile.put_only:  # its payload holds no master keys (putkeys.py opens it)
         msg = f"key file {keyfile.id.short} is a put-only key: it opens nothing for reading"
         raise IntegrityError(msg)
+    private, pinned = secret[: putkeys.PRIVATE_SIZE], secret[putkeys.PRIVATE_SIZE :]
     sealed = keyfile.payload
-    if sealed is None or sealbox.public_of(private) != keyfile.public:
+    if (
+        sealed is None
+        or len(secret) not in (putkeys.PRIVATE_SIZE, putkeys.PINNED_SIZE)
+        or sealbox.public_of(private) != keyfile.public
+    ):
         msg = f"key file {keyfile.id.short} is damaged (its key pair does not match)"
         raise IntegrityError(msg)
     try:
@@ -205,6 +227,14 @@ def open_payload(keyfile: KeyFile, private: bytes) -> KeyPayload:
         msg = f"key file {keyfile.id.short} is damaged (its payload does not authenticate)"
         raise IntegrityError(msg) from None
     payload = KeyPayload.decode(plain)
+    if pinned and not hmac.compare_digest(pinned, putkeys.signing_public(payload, keyfile.repo_id)):
+        msg = (
+            f"key file {keyfile.id.short} opens, but its payload is not the repository this key "
+            "was made for: someone who can write to the store replaced the key file's payload "
+            "(and likely the config). Do not back up to it; compare the config and keys/ with "
+            "a replica or bucket versions (docs/security.md)"
+        )
+        raise IntegrityError(msg)
     if not check_key_mac(keyfile, _mac_key(payload, keyfile.repo_id)):
         msg = f"key file {keyfile.id.short} is damaged (its MAC does not match)"
         raise IntegrityError(msg)
@@ -228,8 +258,8 @@ def unwrap_kms(keyfile: KeyFile, kms: KeyWrapService) -> KeyPayload:
         BackendError: KMS refused (no permission, unknown key, wrong context) or is unreachable.
         IntegrityError: the key file is damaged.
     """
-    private = kms.decrypt(keyfile.kms_key_id, keyfile.kms_ct, kms_context(keyfile))
-    return open_payload(keyfile, private)
+    secret = kms.decrypt(keyfile.kms_key_id, keyfile.kms_ct, kms_context(keyfile))
+    return open_payload(keyfile, secret)
 
 
 def _key_files(backend: Backend) -> Iterator[tuple[str, str]]:
@@ -252,8 +282,9 @@ def find_key(
     Raises:
         NoKeyError: the repository has no key files.
         WrongPasswordError: no key file opens with this password.
-        KeyError_: the password opens a key file that is damaged, and no other key file; or
-            it opens only a put-only key file (design.md §6a), which reads nothing.
+        KeyError_: the password opens a key file that is damaged, and no other key file.
+        PutOnlyKeyError: it opens only a put-only key file (design.md §6a), which reads
+            nothing.
     """
     names = [name for name, _ in _key_files(backend)]
     if not names:
@@ -279,7 +310,7 @@ def find_key(
             "writes backups and reads nothing; this needs a full key (a password, recovery or "
             "KMS key)"
         )
-        raise KeyError_(msg)
+        raise PutOnlyKeyError(msg)
     error = _no_key_opened(backend.location, len(names), search.damaged, search.opened)
     if search.newer:
         listed = ", ".join(f"key file {_short(n)} ({why})" for n, why in search.newer)
@@ -400,8 +431,10 @@ def find_kms_key(
     Raises:
         NoKeyError: no KMS key file, or KMS opened none of them (the reasons are in the
             message).
+        PutOnlyKeyError: KMS opens only a put-only key file (design.md §6a).
     """
     reasons: list[str] = []
+    put_only: list[KeyFile] = []
     for name, _ in _key_files(backend):
         try:
             keyfile = KeyFile.decode(backend.get(name))
@@ -412,7 +445,7 @@ def find_kms_key(
         if keyfile.kind != "kms" or keyfile.repo_id != repo_id:
             continue
         if keyfile.put_only:
-            reasons.append(f"{keyfile.id.short}: a put-only key, which reads nothing")
+            put_only.append(keyfile)
             continue
         try:
             return keyfile, unwrap_kms(keyfile, kms)
@@ -420,6 +453,18 @@ def find_kms_key(
             reasons.append(f"{keyfile.id.short} ({keyfile.kms_key_id}): {exc}")
             if on_skip is not None:
                 on_skip(name, str(exc))
+    for keyfile in put_only:  # no full key opened: is this a put-only host?
+        try:
+            unwrap_put_only_kms(keyfile, kms)
+        except S3VaultError as exc:
+            reasons.append(f"{keyfile.id.short} (put-only, {keyfile.kms_key_id}): {exc}")
+            continue
+        msg = (
+            f"KMS opens put-only key {keyfile.id.short} (host {keyfile.host}): a put-only key "
+            "writes backups and reads nothing; this needs a full key (a password, recovery or "
+            "KMS key)"
+        )
+        raise PutOnlyKeyError(msg)
     if not reasons:
         msg = (
             f"no password given, and the repository at {backend.location} has no KMS key "

@@ -13,7 +13,7 @@ from s3vault.crypto.hashing import storage_id
 from s3vault.format.envelope import SealedKind
 from s3vault.format.packfile import TRAILER, BlobType, PackEntry, encode_header
 from s3vault.ids import ObjectId
-from s3vault.repository.sealer import PACK_HEADER_BINDING, Sealer
+from s3vault.repository.sealer import PACK_HEADER_BINDING, PackSealing
 
 SLACK = 1 << 20  # room for the last blob's overshoot beyond the target, and the header
 
@@ -21,7 +21,7 @@ SLACK = 1 << 20  # room for the last blob's overshoot beyond the target, and the
 class PackWriter:
     """An open pack. Not thread-safe: the BlobWriter serialises access."""
 
-    def __init__(self, btype: BlobType, sealer: Sealer, target_size: int) -> None:
+    def __init__(self, btype: BlobType, sealer: PackSealing, target_size: int) -> None:
         self.type = btype
         self._sealer = sealer
         self.epoch = sealer.epoch

@@ -48,17 +48,21 @@ def pack_header(repo: Repository, name: str, tail: bytes, size: int) -> IndexedP
         msg = f"the trailer gives a header of {hlen} bytes in a pack of {size}"
         raise IntegrityError(msg)
     sealed = tail[len(tail) - 4 - hlen : len(tail) - 4]
-    epoch = EnvelopeHeader.decode(sealed).epoch
+    envelope = EnvelopeHeader.decode(sealed)
     entries = decode_header(repo.sealer.open(SealedKind.PACK_HEADER, sealed, PACK_HEADER_BINDING))
     parsed = parse_name(name)
     assert parsed is not None
     return IndexedPack(
-        id=ObjectId.from_hex(parsed[1]), size=size, epoch=epoch, entries=tuple(entries)
+        id=ObjectId.from_hex(parsed[1]),
+        size=size,
+        epoch=envelope.epoch,
+        entries=tuple(entries),
+        sender=envelope.sender,  # a put-only writer's pack (design.md §6a)
     )
 
 
 def check_blobs(
-    repo: Repository, name: str, entries: Iterable[PackEntry], epoch: int
+    repo: Repository, name: str, entries: Iterable[PackEntry], epoch: int, sender: bytes = b""
 ) -> dict[PackEntry, str]:
     """Read the pack once and open every blob where ``entries`` place it (decrypt, decompress,
     compare the id). Returns the entries whose blob does not open, with the reason; a blob
@@ -75,7 +79,7 @@ def check_blobs(
             bad[e] = f"the pack ends at byte {len(data)}, before this blob's end"
             continue
         try:
-            repo.sealer.open_blob(e.type, e.id, piece, e.raw_length, epoch)
+            repo.sealer.open_blob(e.type, e.id, piece, e.raw_length, epoch, sender)
         except IntegrityError as exc:
             bad[e] = str(exc)
     return bad

@@ -132,6 +132,15 @@ def open_put_payload(keyfile: KeyFile, secret: bytes) -> PutOnlyPayload:
     Raises:
         IntegrityError: the key pair, the payload or its signature does not check out.
     """
+    return open_put_key(keyfile, secret)[0]
+
+
+def open_put_key(keyfile: KeyFile, secret: bytes) -> tuple[PutOnlyPayload, bytes]:
+    """The payload of a put-only key file and the Σ it pins, given its unwrapped secret.
+
+    Raises:
+        IntegrityError: the key pair, the payload or its signature does not check out.
+    """
     if not keyfile.put_only or len(secret) != PINNED_SIZE or keyfile.payload is None:
         msg = f"key file {keyfile.id.short} is damaged (not a put-only key's secret)"
         raise IntegrityError(msg)
@@ -152,7 +161,7 @@ def open_put_payload(keyfile: KeyFile, secret: bytes) -> PutOnlyPayload:
             "(replaced by someone who can write to the store?)"
         )
         raise IntegrityError(msg) from None
-    return payload
+    return payload, pinned
 
 
 def unwrap_put_only(keyfile: KeyFile, password: bytes) -> PutOnlyPayload:
@@ -170,8 +179,9 @@ def unwrap_put_only(keyfile: KeyFile, password: bytes) -> PutOnlyPayload:
 
 
 def password_secret(keyfile: KeyFile, password: bytes) -> bytes:
-    """The secret a password (or recovery) key file wraps under its KDF: the private key of a
-    full key file, the writer's secret of a put-only one (``keyring`` opens the former).
+    """The secret a password (or recovery) key file wraps under its KDF: its private key and
+    the pinned Σ (a full key file written before the pin: the private key alone;
+    ``keyring.open_payload`` opens a full key file's, ``open_put_payload`` a put-only one's).
 
     Raises:
         WrongPasswordError: the key file has no password wrap, or the password does not open it

@@ -32,15 +32,16 @@ from s3vault.errors import (
     RepositoryNotFoundError,
     S3VaultError,
 )
+from s3vault.format import PUT_ONLY_FORMAT
 from s3vault.format.configfile import ConfigFile, ConfigMarker, KeyEpoch
-from s3vault.format.envelope import EnvelopeHeader, SealedKind
+from s3vault.format.envelope import HEAD_READ, EnvelopeHeader, SealedKind
 from s3vault.format.indexfile import IndexFile
 from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.format.layout import ObjectKind, object_name, parse_name, snapshot_name
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
-from s3vault.repository import keyring
+from s3vault.repository import configview, keyring, views
 from s3vault.repository.cache import (
     CacheWrites,
     FileCache,
@@ -60,6 +61,7 @@ from s3vault.repository.names import SnapshotNames, hex_id, id_in_name
 from s3vault.repository.sealer import Sealer
 from s3vault.repository.supersede import live, superseded
 from s3vault.repository.writer import CPUS, BlobWriter, Delegation, WriterIndex, sealed_kind_for
+from s3vault.repository.writerhost import check_snapshot_writer
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,7 @@ class _Shared:
     skip_lock: threading.Lock = field(default_factory=threading.Lock)
     tree_reads: TreeReads = field(default_factory=TreeReads)
     snapshot_names: SnapshotNames = field(default_factory=SnapshotNames)
+    writer_hosts: dict[bytes, str | None] = field(default_factory=dict)  # put-only key -> host
 
     @classmethod
     def build(
@@ -480,8 +483,8 @@ class Repository:
             msg = f"the config object of the repository at {backend.location} is damaged: {exc}"
             msg += CONFIG_FIX
             raise IntegrityError(msg) from None
-        if config.repo_id != marker.repo_id:
-            msg = "config repository id does not match its marker"
+        if config.repo_id != marker.repo_id or config.version != marker.version:
+            msg = "the config's repository id or format version does not match its marker"
             raise IntegrityError(msg)
         for epoch in config.epochs:
             key = keys.get(epoch.epoch)
@@ -523,10 +526,12 @@ class Repository:
         version = self.backend.stat(name).version
         keys = {**self.sealer.keys, **(new_keys or {})}
         sealer = Sealer({e.epoch: keys[e.epoch] for e in config.epochs}, config.current_epoch)
+        put_only = config.version >= PUT_ONLY_FORMAT  # put-only keys read the view (§6a)
         marker = ConfigMarker(
             version=config.version,
             repo_id=config.repo_id,
             sealed=sealer.seal_file(SealedKind.CONFIG, config.encode()),
+            view=configview.seal_view(config, sealer.current) if put_only else b"",
         )
         self.backend.replace(name, marker.encode(), version)
         self._shared.config = config  # every view of this repository seals with it now
@@ -563,7 +568,21 @@ class Repository:
             if self.backend.stat(name).size != len(sealed):
                 raise
         self._shared.snapshot_names.note(name)
+        if kind is ObjectKind.INDEX and self.config.version >= PUT_ONLY_FORMAT:
+            views.store_endorsed(self.backend, self.sealer.current, oid, plaintext)  # §6a
         return oid
+
+    def endorse_index(self, oid: ObjectId) -> None:
+        """Store the endorsed dedup view of an index file written before the repository was
+        at format version 2 (design.md §6a: the switch endorses every index file).
+
+        Raises:
+            ObjectNotFoundError: the index file is gone.
+            IntegrityError: it does not open.
+        """
+        views.store_endorsed(
+            self.backend, self.sealer.current, oid, self.load_file(ObjectKind.INDEX, oid)
+        )
 
     def load_file(self, kind: ObjectKind, oid: ObjectId) -> bytes:
         """Load, check against its name, and open a standalone file.
@@ -577,7 +596,7 @@ class Repository:
         if cached is not None:
             if storage_id(cached) == oid:
                 try:
-                    return self.sealer.open_file(sealed_kind_for(kind), cached)
+                    return self._opened(kind, cached)
                 except IntegrityError:
                     pass
             assert self._shared.files is not None
@@ -588,12 +607,22 @@ class Repository:
             msg = f"{name}: content does not match its name (damaged or replaced)"
             raise IntegrityError(msg)
         try:
-            plaintext = self.sealer.open_file(sealed_kind_for(kind), sealed)
+            plaintext = self._opened(kind, sealed)
         except IntegrityError as exc:
             msg = f"{name}: {exc}"
             raise IntegrityError(msg) from None
         if self._shared.files is not None and kind in CACHED:
             self._shared.files.store(kind.value, oid, sealed)
+        return plaintext
+
+    def _opened(self, kind: ObjectKind, sealed: bytes) -> bytes:
+        """Open a standalone file; a snapshot a put-only key wrote must name its host."""
+        plaintext = self.sealer.open_file(sealed_kind_for(kind), sealed)
+        if kind is ObjectKind.SNAPSHOTS:
+            shared = self._shared
+            check_snapshot_writer(
+                self.backend, shared.sealer, shared.config, shared.writer_hosts, sealed, plaintext
+            )
         return plaintext
 
     def file_epoch(self, kind: ObjectKind, oid: ObjectId) -> int:
@@ -605,7 +634,11 @@ class Repository:
         """
         files = self._shared.files
         cached = files.read(kind.value, oid) if files and kind in CACHED else None
-        head = cached if cached is not None else self.backend.get(self.name_of(kind, oid), 0, 48)
+        head = (
+            cached
+            if cached is not None
+            else self.backend.get(self.name_of(kind, oid), 0, HEAD_READ)
+        )
         return EnvelopeHeader.decode(head).epoch
 
     def list_files(self, kind: ObjectKind) -> list[ObjectId]:
@@ -714,7 +747,7 @@ class Repository:
         """Remove a leftover ``list_temporaries`` returned (gone already is fine)."""
         self.backend.delete_temporary(info.name)
 
-    def store_key_file(self, keyfile: KeyFile, opener: Callable[[KeyFile], KeyPayload]) -> None:
+    def store_key_file(self, keyfile: KeyFile, opener: Callable[[KeyFile], object]) -> None:
         """Write a key file, then read it back and open it with ``opener`` before reporting
         success (``keyring.store_key``).
 
@@ -767,7 +800,13 @@ class Repository:
             )
         for _oid, ifile in live(files):  # a newer index file replaces the others
             for compact in ifile.packs:
-                index.add_pack(compact.id, compact.size, compact.index_entries(), compact.epoch)
+                index.add_pack(
+                    compact.id,
+                    compact.size,
+                    compact.index_entries(),
+                    compact.epoch,
+                    compact.sender,
+                )
         log.info(
             "index: %d blobs in %d packs (%d index files read, cache %s)",
             len(index),
@@ -948,7 +987,7 @@ class Repository:
         else:
             sealed = self.backend.get(name, loc.offset, loc.length)
         try:
-            blob = self.sealer.open_blob(btype, bid, sealed, loc.raw_length, loc.epoch)
+            blob = self.sealer.open_blob(btype, bid, sealed, loc.raw_length, loc.epoch, loc.sender)
         except IntegrityError as exc:
             if btype is BlobType.TREE:
                 self._shared.tree_reads.failed(loc.pack_id)  # proves nothing in this run

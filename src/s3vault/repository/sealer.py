@@ -11,6 +11,8 @@ version 2, design.md §6a); ``PutSealer`` is the writer's side, which seals and 
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from s3vault import compression
 from s3vault.crypto import aead, putseal
 from s3vault.crypto.hashing import blob_id
@@ -43,6 +45,42 @@ PUT_KINDS = frozenset(
         SealedKind.INDEX_VIEW,
     }
 )
+
+
+class PackSealing(Protocol):
+    """What a blob writer and its pack writers seal with (repository/writer.py, packer.py): a
+    full key's ``Sealer``, or a put-only writer's ``PutRun``."""
+
+    @property
+    def epoch(self) -> int:
+        """The key epoch new blobs are sealed under."""
+        ...
+
+    def blob_id(self, data: bytes | memoryview) -> ObjectId:
+        """The keyed id of a blob's plaintext."""
+        ...
+
+    def seal_blob(
+        self,
+        btype: BlobType,
+        bid: ObjectId,
+        data: bytes | memoryview,
+        level: int,
+        *,
+        verify: bool = True,
+    ) -> bytes:
+        """Compress and seal a blob (verified before it is returned)."""
+        ...
+
+    def seal_packed(
+        self, btype: BlobType, bid: ObjectId, packed: bytes, raw_length: int, *, verify: bool
+    ) -> bytes:
+        """seal_blob() for a blob already compressed."""
+        ...
+
+    def seal(self, kind: SealedKind, plaintext: bytes | memoryview, binding: bytes = b"") -> bytes:
+        """Encrypt already-compressed plaintext into an envelope (a pack's header)."""
+        ...
 
 
 class Sealer:
@@ -309,13 +347,24 @@ class PutPack:
         Raises:
             IntegrityError: verification failed.
         """
+        return self.seal_packed(
+            btype, bid, compression.compress(data, level), len(data), verify=verify
+        )
+
+    def seal_packed(
+        self, btype: BlobType, bid: ObjectId, packed: bytes, raw_length: int, *, verify: bool
+    ) -> bytes:
+        """seal_blob() for a blob already compressed (tagged) by the compression module.
+
+        Raises:
+            IntegrityError: verification failed.
+        """
         owner = self._owner
-        packed = compression.compress(data, level)
         nonce = aead.new_nonce()
         aad = blob_aad(BLOB_KINDS[btype], owner.epoch, PUT_ENVELOPE_VERSION) + owner.repo_id + bid
         if not verify:
             return nonce + aead.seal(self._key, nonce, packed, aad)
-        id_key, raw_length = owner.id_key, len(data)
+        id_key = owner.id_key
 
         def check(plain: bytes) -> None:
             if blob_id(id_key, compression.decompress(plain, raw_length)) != bid:
@@ -333,3 +382,61 @@ class PutPack:
         ).encode()
         aad = header + owner.repo_id + PACK_HEADER_BINDING
         return header + aead.seal(self._key, nonce, plaintext, aad)
+
+
+class PutRun:
+    """A put-only writer's sealing of every pack of one run (one BlobWriter): one ephemeral
+    key for the run (design.md §6a, "Packs"), since blobs are sealed in parallel before the
+    pack they join is chosen. Every pack of the run carries the run's ``sender``; the key is
+    forgotten with this object when the run ends."""
+
+    def __init__(self, owner: PutSealer) -> None:
+        self._pack = owner.pack()
+        self._id_key = owner.id_key
+        self.epoch = owner.epoch
+
+    @property
+    def sender(self) -> bytes:
+        """epk | masked writer, for the index entries of the run's packs."""
+        return self._pack.sender
+
+    def blob_id(self, data: bytes | memoryview) -> ObjectId:
+        """The keyed id of a blob's plaintext (K_id of the writer's dedup group)."""
+        return blob_id(self._id_key, data)
+
+    def seal_blob(
+        self,
+        btype: BlobType,
+        bid: ObjectId,
+        data: bytes | memoryview,
+        level: int,
+        *,
+        verify: bool = True,
+    ) -> bytes:
+        """As PutPack.seal_blob.
+
+        Raises:
+            IntegrityError: verification failed.
+        """
+        return self._pack.seal_blob(btype, bid, data, level, verify=verify)
+
+    def seal_packed(
+        self, btype: BlobType, bid: ObjectId, packed: bytes, raw_length: int, *, verify: bool
+    ) -> bytes:
+        """As PutPack.seal_packed.
+
+        Raises:
+            IntegrityError: verification failed.
+        """
+        return self._pack.seal_packed(btype, bid, packed, raw_length, verify=verify)
+
+    def seal(self, kind: SealedKind, plaintext: bytes | memoryview, binding: bytes = b"") -> bytes:
+        """A pack's header, under the run's key.
+
+        Raises:
+            ValueError: anything but a pack header (standalone objects: ``PutSealer``).
+        """
+        if kind is not SealedKind.PACK_HEADER or binding != PACK_HEADER_BINDING:
+            msg = f"a put-only run seals pack headers, not {kind.name} objects"
+            raise ValueError(msg)
+        return self._pack.seal_header(bytes(plaintext))

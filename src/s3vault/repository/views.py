@@ -11,17 +11,22 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from s3vault import compression
+from s3vault.backend.base import Backend
 from s3vault.crypto import aead
 from s3vault.crypto.keys import MasterKey
-from s3vault.errors import IntegrityError
-from s3vault.format.dedupview import DedupView
+from s3vault.errors import IntegrityError, ObjectExistsError
+from s3vault.format.dedupview import DedupView, view_of_index
 from s3vault.format.envelope import HEADER_SIZE, EnvelopeHeader, SealedKind
+from s3vault.format.layout import ObjectKind, object_name
+from s3vault.ids import ObjectId
 
 SIG_SIZE = 64
 DOMAIN = b"s3vault-view-v1/endorsed"
@@ -98,3 +103,18 @@ def open_claimed(
     """
     keys = {e: claim_key(v, psk, repo_id) for e, v in view_keys.items()}
     return DedupView.decode(_open(keys, repo_id, CLAIMED, sealed))
+
+
+def store_endorsed(backend: Backend, key: MasterKey, index_id: ObjectId, plaintext: bytes) -> str:
+    """Store the endorsed view of index file ``index_id`` (its ``plaintext``) as
+    ``views/<index id>``; returns the name. A retried put that had landed is fine.
+
+    Raises:
+        BackendError: the store refused it.
+        IntegrityError: a malformed index file.
+    """
+    name = object_name(ObjectKind.VIEWS, index_id)
+    sealed = seal_endorsed(view_of_index(plaintext), key)
+    with suppress(ObjectExistsError):  # an earlier attempt (or the switch) wrote this view
+        backend.put(name, sealed)
+    return name

@@ -30,7 +30,7 @@ from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
 from s3vault.repository.names import pack_name
 from s3vault.repository.packer import PackWriter
-from s3vault.repository.sealer import Sealer
+from s3vault.repository.sealer import PackSealing
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class BlobWriter:
         self,
         *,
         backend: Backend,
-        sealer: Sealer,
+        sealer: PackSealing,
         index: WriterIndex,
         save_index: Callable[[IndexFile], ObjectId],
         pack_size: int,

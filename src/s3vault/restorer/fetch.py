@@ -84,7 +84,9 @@ def open_range(
                 raise IntegrityError(msg)
             yield (
                 bid,
-                repo.sealer.open_blob(BlobType.DATA, bid, sealed, loc.raw_length, loc.epoch),
+                repo.sealer.open_blob(
+                    BlobType.DATA, bid, sealed, loc.raw_length, loc.epoch, loc.sender
+                ),
             )
         except IntegrityError as exc:
             yield bid, IntegrityError(f"pack {r.name}: {exc}")

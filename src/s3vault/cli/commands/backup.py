@@ -9,7 +9,17 @@ from pathlib import Path
 
 import click
 
-from s3vault import BackupOptions, BackupResult, ExitCode, TagList, UsageError, flatten
+from s3vault import (
+    BackupOptions,
+    BackupResult,
+    ExitCode,
+    PutOnlyKeyError,
+    TagList,
+    UsageError,
+    backup_put_only,
+    flatten,
+    open_put_only_repository,
+)
 from s3vault import backup as backup_op
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import (
@@ -21,7 +31,7 @@ from s3vault.cli.options import (
 )
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, human_elapsed, plural, say
-from s3vault.cli.session import open_repo
+from s3vault.cli.session import open_repo, repo_options
 
 
 @click.command()
@@ -226,11 +236,21 @@ def backup(
         flag = "--stdin" if use_stdin else "--stdin-from-command"
         msg = f"{flag} takes no paths, no --files-from lists and no --root"
         raise UsageError(msg)
-    repo = open_repo(ctx, load_index=False, snapshots_ahead=True)  # its own index read
     with CliProgress(ctx) as progress:
-        result = backup_op(repo, options, progress=progress)
+        result = _run(ctx, options, progress)
     _report(ctx, result)
     return ExitCode.PARTIAL if result.incomplete else ExitCode.OK
+
+
+def _run(ctx: CliContext, options: BackupOptions, progress: CliProgress) -> BackupResult:
+    """The backup, with a full key or, when the secret opens a put-only key (a backup host's:
+    it writes, reads nothing; docs/keys.md), as a put-only host."""
+    try:
+        repo = open_repo(ctx, load_index=False, snapshots_ahead=True)  # its own index read
+    except PutOnlyKeyError:
+        put = open_put_only_repository(repo_options(ctx))
+        return backup_put_only(put, options, progress=progress)
+    return backup_op(repo, options, progress=progress)
 
 
 def _command_and_paths(

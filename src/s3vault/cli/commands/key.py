@@ -16,11 +16,13 @@ from s3vault import (
     UsageError,
     add_key,
     add_kms_key,
+    add_put_only_key,
     add_recovery_key,
     change_password,
     list_epochs,
     list_keys,
     open_repository,
+    pin_check,
     remove_key,
     rotate_master,
     sync_keys,
@@ -45,10 +47,13 @@ NEW_PASSWORD_FILE = click.option(
 def _line(e: KeyEntry) -> str:
     mark = "*" if e.current else " "
     state = "" if e.usable else f"  UNUSABLE: {e.problem}"
+    if e.usable and e.pinned is False:
+        state = "  (not pinned)"
     who = f"{e.username}@{e.hostname}" if e.username or e.hostname else ""
     label = f"{e.label} ({e.kms_key_id})" if e.kms_key_id else e.label
     created = e.created[:19]  # to the second: the column stays aligned
-    return f"{mark} {e.id[:8]}  {e.kind:<9} {created:<19} {who:<24} {label}{state}"
+    access = "full" if e.access == "full" else f"put-only:{e.host}"
+    return f"{mark} {e.id[:8]}  {e.kind:<9} {access:<16} {created:<19} {who:<24} {label}{state}"
 
 
 def _days(period: timedelta | None) -> str:
@@ -83,9 +88,15 @@ def list_command(epochs: bool) -> int:
             emit(ctx, "epochs", epochs=[dataclasses.asdict(e) for e in list_epochs(repo)])
         return 0
     say(ctx, f"repository {repo_id}")
-    say(ctx, f"  {'id':<8}  {'kind':<9} {'created':<19} {'user@host':<24} label")
+    say(
+        ctx,
+        f"  {'id':<8}  {'kind':<9} {'access':<16} {'created':<19} {'user@host':<24} label",
+    )
     for e in entries:
         say(ctx, _line(e))
+    unpinned = pin_check(entries)
+    if unpinned.fix:
+        say(ctx, f"{unpinned.detail}; to fix: {unpinned.fix}")
     live = repo.config.epochs
     if epochs:
         say(ctx, "key epochs (data each still covers):")
@@ -112,23 +123,57 @@ def list_command(epochs: bool) -> int:
     "key open the repository without one (--kms)",
 )
 @click.option("--recovery", is_flag=True, help="Add a new recovery key instead (printed once)")
+@click.option(
+    "--put-only",
+    is_flag=True,
+    help="A key for a backup host: it writes backups and reads nothing (docs/keys.md)",
+)
+@click.option(
+    "--host",
+    default="",
+    metavar="NAME",
+    help="--put-only: the one host name its snapshots carry (default: this machine's)",
+)
+@click.option(
+    "--switch-format",
+    is_flag=True,
+    help="--put-only: switch a format version 1 repository to 2 first (docs/upgrades.md)",
+)
 def add(
     label: str,
     new_password_file: str | None,
     kdf_cost: str,
     kms_key_id: str | None,
     recovery: bool,
+    put_only: bool,
+    host: str,
+    switch_format: bool,
 ) -> int:
     """Add a key file with a new password, a recovery key or a KMS key (read back and opened
-    before success)."""
+    before success); with --put-only, a key for one backup host that reads nothing."""
     ctx = cli_context()
+    if (host or switch_format) and not put_only:
+        given = "--host" if host else "--switch-format"
+        raise UsageError(f"{given} goes with --put-only")
+    if recovery and (kms_key_id is not None or put_only):
+        other = "--kms-key-id" if kms_key_id is not None else "--put-only"
+        raise UsageError(f"--recovery and {other} exclude each other")
     options = repo_options(ctx)
     repo = open_repository(options, load_index=False)
     ctx.opened = repo
-    if recovery and kms_key_id is not None:
-        raise UsageError("--recovery and --kms-key-id exclude each other")
     shown: dict[str, str] = {}
-    if recovery:
+    if put_only:
+        secret = (
+            (options.backend, kms_key_id)
+            if kms_key_id is not None
+            else read_new_password(new_password_file)
+        )
+        entry = add_put_only_key(
+            repo, secret, host=host, label=label, kdf_cost=kdf_cost, switch=switch_format
+        )
+        opener = f"KMS key {kms_key_id}" if kms_key_id is not None else "the new password"
+        checked = f"put-only, host {entry.host}; checked: {opener} opens it"
+    elif recovery:
         entry, text = add_recovery_key(repo)
         checked = "checked: the recovery key opens it"
         if ctx.json:  # once, in the JSON line (as init does), so stdout stays JSON

@@ -1,0 +1,239 @@
+"""backup with a put-only key (design.md §6a): a backup host adds a snapshot it cannot read
+back, and reads nothing else of the repository.
+
+    open   the put-only key file and the config's view (repository/putrepo.py)
+    state  the newest state of this key: the parent's trees and the host's own blob ids
+    walk   the serial archiver over a view that serves the parent from the state
+    store  packs sealed to X_e under the run's ephemeral key, index files of version 2
+    commit the snapshot (a version 2 envelope), then the new state
+
+A kill before the snapshot leaves only packs and index files no snapshot references (prune's
+garbage) and the old state, so the next run reads the files again; a kill between the snapshot
+and the state leaves the older state, whose snapshot is still stored: the next run compares
+with it. It deduplicates against its state and the endorsed views of full keys' index files,
+not against other put-only hosts' packs (claimed views). Not built yet: Object Lock
+retention, host-keyed snapshot group tags (the snapshot is stored under an untagged name,
+which every reader reads), the revalidation of a run longer than half the prune grace.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+
+from s3vault.archiver.pipeline import Archiver
+from s3vault.backend.accounting import RequestCounts
+from s3vault.backend.stack import stack_for
+from s3vault.clock import Clock, SystemClock
+from s3vault.errors import ExitCode, S3VaultError, UsageError
+from s3vault.format.auditfile import AuditRecord
+from s3vault.format.hoststatefile import HostStateFile
+from s3vault.format.layout import ObjectKind
+from s3vault.format.snapshotfile import SnapshotFile, SnapshotSummary
+from s3vault.ids import ObjectId
+from s3vault.ops.backup import (
+    BackupOptions,
+    BackupResult,
+    _archive_options,
+    _counts,
+    _exclude_rules,
+    _sources,
+)
+from s3vault.ops.session import RepoOptions
+from s3vault.progress import NullProgress, Progress
+from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
+from s3vault.repository.putstate import (
+    PutArchiveView,
+    append_audit,
+    endorsed_blobs,
+    load_state,
+    save_state,
+    snapshot_trees,
+)
+from s3vault.repository.repository import Repository
+from s3vault.version import __version__
+
+
+def open_put_only_repository(options: RepoOptions) -> PutOnlyRepository:
+    """Open the repository at ``options.url`` with the put-only key file its password (or,
+    with an empty password, KMS) opens: the backend stack as for every command, the settings
+    from the config's view.
+
+    Raises:
+        RepositoryNotFoundError, NotARepositoryError: nothing usable at the location.
+        KeyError_: no put-only key file opens, or the repository is at format version 1.
+        IntegrityError: the config's view is not this repository's.
+    """
+    kms = None
+    if not options.password:
+        from s3vault.cloud.kms import KmsService  # boto3 only when KMS is used
+
+        kms = KmsService(options.backend)
+    backend = stack_for(options.url, options.backend).backend
+    return open_put_only(backend, Repository.read_marker(backend), options.password, kms=kms)
+
+
+def backup_put_only(
+    put: PutOnlyRepository,
+    options: BackupOptions,
+    *,
+    progress: Progress | None = None,
+    clock: Clock | None = None,
+) -> BackupResult:
+    """Back up the paths into a new snapshot with a put-only key: unchanged files (by the
+    host's own state) are not read, their blobs not stored again. Audited: a record in the
+    host's chain (design.md §8b) whatever the outcome, once the key opened.
+
+    Raises:
+        UsageError: a host name other than the key's, --dry-run or --parent, no paths.
+        BackendError, IntegrityError: storing failed; no snapshot was written.
+    """
+    clock = clock or SystemClock()
+    progress = progress or NullProgress()
+    code, outcome, details = ExitCode.INTERRUPTED, "interrupted", {}
+    try:
+        result = _backup_put_only(put, options, progress=progress, clock=clock)
+        code, outcome = ExitCode.PARTIAL if result.incomplete else ExitCode.OK, "ok"
+        details = {
+            "snapshot_id": str(result.snapshot_id),
+            "files_processed": result.total_files_processed,
+            "bytes_processed": result.total_bytes_processed,
+            "data_added": result.data_added,
+            "files_failed": result.files_failed,
+        }
+    except S3VaultError as exc:
+        code, outcome = exc.exit_code, str(exc)
+        raise
+    finally:
+        _audit(put, code, outcome, details, clock, progress)
+    return result
+
+
+def _audit(
+    put: PutOnlyRepository,
+    code: int,
+    outcome: str,
+    details: dict[str, object],
+    clock: Clock,
+    progress: Progress,
+) -> None:
+    """Append the backup's audit record; a store that refuses it changes nothing but a
+    warning (design.md §8b)."""
+    record = AuditRecord(
+        seq=0,
+        prev=None,
+        time=clock.now(),
+        hostname=put.host,
+        username=getpass.getuser(),
+        operation="backup",
+        key_id=put.keyfile.id.hex(),
+        arguments=(),
+        exit_code=code,
+        result=outcome,
+        details={**details, "access": "put-only"},
+        program_version=f"s3vault {__version__}",
+    )
+    try:
+        append_audit(put, record)
+    except S3VaultError as exc:
+        progress.warned("audit", f"the audit record was not written: {exc}")
+
+
+def _backup_put_only(
+    put: PutOnlyRepository, options: BackupOptions, *, progress: Progress, clock: Clock
+) -> BackupResult:
+    """The backup itself (``backup_put_only`` audits it)."""
+    start, t0 = clock.now(), clock.monotonic()
+    host = options.host or socket.gethostname()
+    if host != put.host:
+        msg = f"this put-only key writes snapshots for host {put.host!r}, not {host!r} (--host)"
+        raise UsageError(msg)
+    if options.dry_run or options.parent:
+        given = "--dry-run" if options.dry_run else "--parent"
+        msg = f"{given} is not available with a put-only key (it reads the repository)"
+        raise UsageError(msg)
+    excludes = _exclude_rules(options)
+    missing: list[tuple[str, str]] = []
+    targets, shown_paths, root = _sources(options, missing)
+    for path, problem in missing:
+        progress.warned(path, problem)
+    state = load_state(put, on_skip=progress.warned)
+    parent = state if state is not None and state.paths == shown_paths else None
+    # --force: every file read, no blob of the state trusted (the way to heal a host whose
+    # blobs the store lost: it cannot see which ones)
+    view = PutArchiveView(put, None if options.force else state)
+    if options.force:
+        parent = None
+    endorsed_blobs(put, view.index, on_skip=progress.warned)  # other writers' stored blobs
+    writer = put.blob_writer(view.index)
+    archiver = Archiver(
+        view,
+        writer,
+        _archive_options(options, targets, root, start, excludes),
+        parent_tree=parent.tree if parent is not None else None,
+        progress=progress,
+    )
+    progress.started("backup", total_files=0, total_bytes=0)
+    archiver.stats.warnings.extend(missing)
+    tree_id = archiver.run()
+    writer.flush()  # every pack and index file stored before the snapshot names them
+    counts = _counts(archiver, writer)
+    snapshot = SnapshotFile(
+        time=options.time or start,
+        tree=tree_id,
+        paths=shown_paths,
+        hostname=host,
+        username=getpass.getuser(),
+        tags=tuple(options.tags),
+        parent=parent.snapshot if parent is not None else None,
+        excludes=tuple(options.excludes),
+        program_version=f"s3vault {__version__}",
+        incomplete=bool(archiver.stats.warnings),
+        summary=SnapshotSummary(
+            **counts, backup_start=start.isoformat(), backup_end=clock.now().isoformat()
+        ),
+    )
+    snapshot_id = put.save_file(ObjectKind.SNAPSHOTS, snapshot.encode(), put.sealer())
+    known = {**(state.trees if state is not None else {}), **writer.trees}
+    _store_state(put, snapshot_id, snapshot, known, progress)
+    progress.finished("backup")
+    return BackupResult(
+        **counts,
+        snapshot_id=snapshot_id,
+        parent_id=snapshot.parent,
+        data_added_raw=writer.stats.data_added_raw,
+        total_duration=clock.monotonic() - t0,
+        dry_run=False,
+        skipped=False,
+        warnings=tuple(archiver.stats.warnings),
+        requests=RequestCounts(),
+        notices=tuple(archiver.stats.notices),
+    )
+
+
+def _store_state(
+    put: PutOnlyRepository,
+    snapshot_id: ObjectId,
+    snapshot: SnapshotFile,
+    known: dict[ObjectId, bytes],
+    progress: Progress,
+) -> None:
+    """Store the host's new state (after its snapshot): the snapshot's trees, from ``known``
+    (the trees the run stored or took over from the parent's state). A store that refuses it
+    costs the next run time (it reads every file again), never this run's snapshot."""
+    try:
+        save_state(
+            put,
+            HostStateFile(
+                snapshot=snapshot_id,
+                time=snapshot.time.isoformat(),
+                paths=snapshot.paths,
+                tree=snapshot.tree,
+                trees=snapshot_trees(snapshot.tree, known),
+            ),
+        )
+    except S3VaultError as exc:
+        progress.warned(
+            "state",
+            f"the host's state was not stored ({exc}): the next backup reads every file again",
+        )

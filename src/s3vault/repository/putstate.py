@@ -1,0 +1,230 @@
+"""A put-only host's state in the store and its view of the repository for the archiver
+(design.md §6a, "The host's own state").
+
+``state/<host tag>/<seq>-<state id>``: the host tag is its audit host tag (the payload holds
+it), seq counts the host's states 1, 2, 3... (10 digits, so a LIST sorts them), the id is the
+storage id of the sealed bytes. The newest state that opens with this key's writer secret is
+the parent of the next backup; a state of another key file of the same host (a re-installed
+host) does not open and is passed over. A state whose snapshot the store no longer lists
+(forgotten) is not trusted: the next backup reads every file again.
+
+``PutArchiveView`` is what the archiver sees (archiver/pipeline.py ``ArchiveRepository``):
+the settings from the config's view, the chunker seed and id key from the payload, an index
+of the blob ids the state's trees name (the host's own blobs, which its snapshot keeps
+stored) to which ``endorsed_blobs`` adds what full keys' endorsed views name, and the
+parent's trees from the state. It reads nothing else from the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from s3vault.crypto.hashing import blob_id, storage_id
+from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError, UsageError
+from s3vault.format.auditfile import AuditRecord
+from s3vault.format.configfile import ConfigFile
+from s3vault.format.envelope import SealedKind
+from s3vault.format.hoststatefile import HostStateFile
+from s3vault.format.layout import ObjectKind
+from s3vault.format.packfile import BlobType
+from s3vault.format.tree import Tree
+from s3vault.ids import ObjectId
+from s3vault.repository import hoststate, views
+from s3vault.repository.index import BlobIndex
+from s3vault.repository.putrepo import PutOnlyRepository
+
+PREFIX = ObjectKind.STATE.value + "/"
+_OWN_PACK = ObjectId(b"\0" * 32)  # the index's stand-in for "stored by this host earlier"
+
+
+def _prefix(put: PutOnlyRepository) -> str:
+    return f"{PREFIX}{put.payload.audit_tag}/"
+
+
+def _seq(name: str) -> int | None:
+    seq, dash, _ = name.rsplit("/", 1)[-1].partition("-")
+    return int(seq) if dash and seq.isdigit() else None
+
+
+def save_state(put: PutOnlyRepository, state: HostStateFile) -> str:
+    """Store the host's state after the next one of its chain; returns its name.
+
+    Raises:
+        BackendError: the store refused it (the backup's snapshot stands; the next backup
+            then reads every file again).
+    """
+    prefix = _prefix(put)
+    seqs = [s for s in (_seq(i.name) for i in put.backend.list(prefix)) if s is not None]
+    sealed = hoststate.seal_state(put.payload.writer, put.id, put.keyfile.id, state.encode())
+    name = f"{prefix}{max(seqs, default=0) + 1:010d}-{storage_id(sealed).hex()}"
+    put.backend.put(name, sealed)
+    return name
+
+
+def load_state(
+    put: PutOnlyRepository, *, on_skip: Callable[[str, str], None] | None = None
+) -> HostStateFile | None:
+    """The newest state this key file wrote whose snapshot is still listed; None if none."""
+    listed = sorted(put.backend.list(_prefix(put)), key=lambda i: _seq(i.name) or 0, reverse=True)
+    snapshots = {
+        i.name.rsplit("/", 1)[-1].partition(".")[0]
+        for i in put.backend.list(ObjectKind.SNAPSHOTS.value + "/")
+    }
+    for info in listed:
+        try:
+            plain = hoststate.open_state(
+                put.payload.writer, put.id, put.keyfile.id, put.backend.get(info.name)
+            )
+            state = HostStateFile.decode(plain)
+        except ObjectNotFoundError:
+            continue
+        except (IntegrityError, FormatVersionError) as exc:
+            if on_skip is not None:
+                on_skip(info.name, str(exc))
+            continue
+        if state.snapshot.hex() in snapshots:
+            return state
+        if on_skip is not None:
+            on_skip(info.name, f"its snapshot {state.snapshot.short} is gone: files are read again")
+        return None
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    chunker_seed: int
+    id_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _KeySource:
+    current: _Keys
+
+
+def endorsed_blobs(
+    put: PutOnlyRepository, index: BlobIndex, on_skip: Callable[[str, str], None] | None = None
+) -> int:
+    """Add to ``index`` the blobs that endorsed dedup views (signed by a full key, design.md
+    §6a) place in packs the store still lists, for live index files only; returns how many
+    views were used. A view that does not open or is not signed with σ is passed over (its
+    blobs are stored again), never trusted.
+    """
+    listed_ids = {i.name.rsplit("/", 1)[-1] for i in put.backend.list("index/")}
+    packs = {
+        i.name.rsplit("/", 1)[-1]
+        for kind in (ObjectKind.DATA, ObjectKind.TREE)
+        for i in put.backend.list(kind.value + "/")
+    }
+    view_keys = {e: keys.view for e, keys in put.payload.epochs.items()}
+    used = 0
+    for info in put.backend.list(ObjectKind.VIEWS.value + "/"):
+        if info.name.rsplit("/", 1)[-1] not in listed_ids:
+            continue  # its index file was superseded and removed
+        try:
+            view = views.open_endorsed(
+                put.backend.get(info.name),
+                repo_id=put.id,
+                view_keys=view_keys,
+                signing_public=put.signing_public,
+            )
+        except ObjectNotFoundError:
+            continue
+        except (IntegrityError, FormatVersionError) as exc:
+            if on_skip is not None:
+                on_skip(info.name, str(exc))
+            continue
+        for pack in view.packs:
+            if pack.id.hex() in packs:  # a pack prune deleted is no copy
+                index.add_pack(pack.id, pack.size, [(t, bytes(b), 0, 0, 0) for t, b in pack.blobs])
+        used += 1
+    return used
+
+
+class PutArchiveView:
+    """The repository as the archiver sees it on a put-only host (see the module docstring)."""
+
+    def __init__(self, put: PutOnlyRepository, state: HostStateFile | None) -> None:
+        self.config: ConfigFile = put.config
+        self.sealer = _KeySource(_Keys(put.payload.chunker_seed, put.payload.id_key))
+        self.index = BlobIndex()
+        self._trees = dict(state.trees) if state is not None else {}
+        entries: list[tuple[BlobType, bytes, int, int, int]] = []
+        for tid, blob in self._trees.items():
+            entries.append((BlobType.TREE, bytes(tid), 0, 0, 0))
+            try:
+                nodes = Tree.decode(blob).nodes
+            except (IntegrityError, FormatVersionError):
+                continue  # a tree it cannot parse is no parent: its files are read again
+            entries += [(BlobType.DATA, bytes(c), 0, 0, 0) for n in nodes for c in n.content]
+        if entries:
+            self.index.add_pack(_OWN_PACK, 0, entries)
+
+    def load_tree(self, tid: ObjectId) -> Tree:
+        """A tree of the parent snapshot, from the state.
+
+        Raises:
+            ObjectNotFoundError: the state does not hold it.
+            IntegrityError: it does not parse.
+        """
+        return Tree.decode(self.load_blob(BlobType.TREE, tid))
+
+    def load_blob(self, btype: BlobType, bid: ObjectId) -> bytes:
+        """A tree blob of the parent snapshot, from the state (data blobs: never).
+
+        Raises:
+            ObjectNotFoundError: not a tree the state holds.
+        """
+        blob = self._trees.get(bid) if btype is BlobType.TREE else None
+        if blob is None:
+            msg = f"{btype.value} blob {bid.short} is not in this host's state"
+            raise ObjectNotFoundError(msg)
+        return blob
+
+
+def snapshot_trees(root: ObjectId, known: dict[ObjectId, bytes]) -> dict[ObjectId, bytes]:
+    """Every tree blob under ``root`` (the new snapshot's), from ``known`` (the trees the
+    backup stored or took over from the parent's state).
+
+    Raises:
+        IntegrityError: a tree of the snapshot is in neither.
+    """
+    found: dict[ObjectId, bytes] = {}
+    stack = [root]
+    while stack:
+        tid = stack.pop()
+        if tid in found:
+            continue
+        blob = known.get(tid)
+        if blob is None:
+            msg = f"tree {tid.short} of the new snapshot is missing from the host's state"
+            raise IntegrityError(msg)
+        found[tid] = blob
+        stack += [n.subtree for n in Tree.decode(blob).nodes if n.subtree is not None]
+    return found
+
+
+def append_audit(put: PutOnlyRepository, record: AuditRecord) -> str:
+    """Add a record (``seq`` and ``prev`` filled in from the names a LIST of its host's
+    prefix shows: the host cannot read the records) to the host's audit chain (design.md §8b),
+    sealed as a version 2 envelope; returns its name. The host tag and the record id are
+    what a full key computes (the payload's audit tag, K_id), so ``s3vault audit`` verifies
+    the chain as any other.
+
+    Raises:
+        BackendError: the store refused it.
+    """
+    prefix = f"{ObjectKind.AUDIT.value}/{put.payload.audit_tag}/"
+    end: tuple[int, ObjectId] | None = None
+    for info in put.backend.list(prefix):
+        seq, dash, hexid = info.name.rsplit("/", 1)[-1].partition("-")
+        if dash and seq.isdigit() and (end is None or int(seq) > end[0]):
+            try:
+                end = (int(seq), ObjectId.from_hex(hexid))
+            except UsageError:
+                continue
+    full = replace(record, seq=end[0] + 1 if end else 1, prev=end[1] if end else None)
+    plain = full.encode()
+    name = f"{prefix}{full.seq:010d}-{blob_id(put.payload.id_key, plain).hex()}"
+    put.backend.put(name, put.sealer().seal_file(SealedKind.AUDIT, plain))
+    return name

@@ -1,0 +1,76 @@
+"""The host binding of snapshots a put-only key wrote (design.md §6a, "Snapshots and tags"):
+a full-key reader refuses, as forged, a snapshot whose ``hostname`` is not the host of the
+put-only key file that sealed it, so one host cannot write snapshots that pass for another's.
+
+The writer is the key id unmasked from the envelope's sender (``Sealer.put_key``); its host
+comes from its key file (authentic under the repository's identity), or, for a removed key,
+from the config's ``revoked`` list. A writer found in neither is refused too: deleting one's
+own key file from the store must not lift the check.
+"""
+
+from __future__ import annotations
+
+from s3vault.backend.base import Backend
+from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
+from s3vault.format.configfile import ConfigFile
+from s3vault.format.envelope import PUT_ENVELOPE_VERSION, EnvelopeHeader
+from s3vault.format.keyfile import KeyFile
+from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.snapshotfile import SnapshotFile
+from s3vault.ids import ObjectId
+from s3vault.repository import keyring
+from s3vault.repository.sealer import Sealer
+
+
+def writer_host(backend: Backend, sealer: Sealer, config: ConfigFile, key_id: bytes) -> str | None:
+    """The host put-only key ``key_id`` writes for; None if this repository cannot say."""
+    try:
+        keyfile = KeyFile.decode(backend.get(object_name(ObjectKind.KEYS, ObjectId(key_id))))
+    except ObjectNotFoundError:
+        return config.revoked.get(key_id.hex())
+    except (IntegrityError, FormatVersionError):
+        return None
+    if not keyfile.put_only or not keyring.check_key_mac(keyfile, sealer.current):
+        return None
+    return keyfile.host
+
+
+def check_snapshot_writer(
+    backend: Backend,
+    sealer: Sealer,
+    config: ConfigFile,
+    hosts: dict[bytes, str | None],
+    sealed: bytes,
+    plaintext: bytes,
+) -> None:
+    """Refuse a snapshot sealed by a put-only key of another host than the one it names.
+    ``hosts`` caches each writer's host for the repository handle.
+
+    Raises:
+        IntegrityError: the snapshot names another host than its writer's, or its writer's
+            host cannot be told (forged).
+    """
+    header = EnvelopeHeader.decode(sealed)
+    if header.version != PUT_ENVELOPE_VERSION:
+        return
+    key_id, _ = sealer.put_key(header.epoch, header.sender)
+    if key_id not in hosts:
+        hosts[key_id] = writer_host(backend, sealer, config, key_id)
+    host = hosts[key_id]
+    try:
+        claimed = SnapshotFile.decode(plaintext).hostname
+    except (IntegrityError, FormatVersionError):
+        return  # the reader's own decode names the damage
+    short = key_id.hex()[:8]
+    if host is None:
+        msg = (
+            f"written by put-only key {short}, which this repository does not know (its key "
+            "file is gone and no removal recorded it): forged, or its host cannot be checked"
+        )
+        raise IntegrityError(msg)
+    if host != claimed:
+        msg = (
+            f"a snapshot of host {claimed!r} written by put-only key {short} of host "
+            f"{host!r}: forged (a put-only key writes snapshots for its own host only)"
+        )
+        raise IntegrityError(msg)

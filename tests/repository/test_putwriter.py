@@ -1,0 +1,76 @@
+"""What a put-only writer stores (design.md §6a): packs sealed to the repository's public key
+under one ephemeral key per run, index files of version 2 that carry each pack's sender, as
+version 2 envelopes; a full key reads every blob, verifies every pack, and the local index
+cache keeps the senders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from s3vault import InitOptions, add_put_only_key, init, open_repository
+from s3vault.backend.local import LocalBackend
+from s3vault.format.envelope import PUT_ENVELOPE_VERSION, EnvelopeHeader
+from s3vault.format.indexfile import SENDER_VERSION, IndexFile
+from s3vault.format.layout import ObjectKind
+from s3vault.format.packfile import BlobType
+from s3vault.repository.index import BlobIndex
+from s3vault.repository.putrepo import open_put_only
+from s3vault.repository.repository import Repository
+from tests.conftest import TEST_SETTINGS, RepoHandle, RunCli
+
+HOST_PW = b"web-01 secret"
+
+
+@pytest.fixture
+def written(tmp_path: Path) -> tuple[RepoHandle, dict[bytes, bytes]]:
+    """A repository into which a put-only writer stored a few blobs (two packs or more)."""
+    handle = RepoHandle(url=str(tmp_path / "repo"), cache=tmp_path / "cache")
+    init(handle.options, InitOptions(settings=TEST_SETTINGS))
+    add_put_only_key(handle.open(), HOST_PW, host="web-01", kdf_cost="minimum", switch=True)
+    backend = LocalBackend(Path(handle.url))
+    put = open_put_only(backend, Repository.read_marker(backend), HOST_PW)
+    writer = put.blob_writer(BlobIndex())
+    blobs: dict[bytes, bytes] = {}
+    for _ in range(6):
+        data = os.urandom(1 << 20)
+        bid, new = writer.save(BlobType.DATA, data)
+        assert new
+        blobs[bytes(bid)] = data
+    tree_id, _ = writer.save(BlobType.TREE, b'{"nodes":[],"v":1}')
+    blobs[bytes(tree_id)] = b'{"nodes":[],"v":1}'
+    writer.flush()
+    return handle, blobs
+
+
+def test_a_full_key_reads_every_blob_a_put_only_writer_stored(
+    written: tuple[RepoHandle, dict[bytes, bytes]],
+) -> None:
+    handle, blobs = written
+    full = open_repository(handle.options)
+    senders = {full.index.sender(pack) for pack, _size in full.index.packs()}
+    assert len(senders) == 1 and len(senders.pop()) == 64  # one ephemeral key for the run
+    assert full.index.pack_count >= 3  # data packs and a tree pack
+    for bid, data in blobs.items():
+        btype = BlobType.TREE if data.startswith(b"{") else BlobType.DATA
+        assert full.load_blob(btype, bid) == data
+    for oid in full.list_files(ObjectKind.INDEX):
+        raw = full.read_object(ObjectKind.INDEX, oid)
+        assert EnvelopeHeader.decode(raw).version == PUT_ENVELOPE_VERSION
+        plain = full.load_file(ObjectKind.INDEX, oid)
+        assert plain[4] == SENDER_VERSION
+        assert all(p.sender for p in IndexFile.decode(plain).packs)
+    # the local index cache, rebuilt from its image, still knows the senders
+    again = open_repository(handle.options)
+    assert all(again.index.sender(pack) for pack, _ in again.index.packs())
+    assert again.load_blob(BlobType.DATA, next(iter(blobs))) == blobs[next(iter(blobs))]
+
+
+def test_verify_read_data_proves_a_put_only_writers_packs(
+    written: tuple[RepoHandle, dict[bytes, bytes]], run_cli: RunCli
+) -> None:
+    handle, _ = written
+    done = run_cli("-r", handle.url, "verify", "--read-data")
+    assert done.code == 0, done.stdout + done.stderr
