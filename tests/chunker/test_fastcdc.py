@@ -80,3 +80,19 @@ def test_size_hint_never_changes_the_result(hint: int) -> None:
     expected = cut(data)
     got = [bytes(c) for c in make_chunker(SMALL).chunks(io.BytesIO(data), hint)]
     assert got == expected
+
+
+@pytest.mark.parametrize("shift", [-1, 0, 1, 3_000_000])
+def test_a_large_size_hint_reads_into_the_window_and_cuts_alike(shift: int) -> None:
+    """A file announced at a window or more is read straight into the reused buffer (no
+    first window kept beside it); the cuts are the one-pass cuts, whatever the hint, also when
+    the file turns out shorter than announced (shift > 0) or shorter than a window."""
+    from s3vault.chunker import fastcdc
+
+    params = ChunkerParams(min_size=64 * 1024, avg_size=128 * 1024, max_size=512 * 1024, seed=5)
+    chunker = fastcdc.FastCdcChunker(params)
+    for size in (fastcdc.WINDOW + 777_777, fastcdc.WINDOW - 1):
+        data = random.Random(size).randbytes(size)
+        one_pass = [bytes(c) for c in chunker.chunks_of(data)]
+        hint = max(fastcdc.WINDOW, size + shift)
+        assert [bytes(c) for c in chunker.chunks(io.BytesIO(data), hint)] == one_pass

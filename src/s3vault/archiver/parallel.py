@@ -179,7 +179,12 @@ class ParallelArchiver(Archiver):
         ctx = multiprocessing.get_context("fork")
         pipes = [ctx.Pipe() for _ in range(self._jobs)]
         workers = []
-        worker_options = replace(self._opts, readers=2, blob_workers=2)
+        # One reader thread and two chunks ahead of it per worker: the reader (chunking and
+        # hashing) keeps the two blob threads busy; a second reader only added memory (a
+        # worker reading large files peaked at 130-142 MiB with two, above restic's whole
+        # first backup, and under the parent's key derivation with one) and the run was no
+        # faster (docs/performance.md, "What a backup's peak is made of")
+        worker_options = replace(self._opts, readers=1, blob_workers=2, read_ahead=2)
         for i, (mine, theirs) in enumerate(pipes):
             others = [end for j, pair in enumerate(pipes) if j != i for end in pair]
             others.append(mine)

@@ -77,6 +77,9 @@ class ArchiveOptions:
     stdin_mtime_ns: int = 0  # the stdin file's (and its directories') time
     readers: int = 2
     blob_workers: int = 3
+    # chunks of one large file a reader has at the blob workers at once (each a copy of up to
+    # the maximum chunk size): with ``readers``, what bounds the read-ahead's memory
+    read_ahead: int = 4
 
 
 @dataclass(slots=True)
@@ -232,6 +235,7 @@ class Archiver:
             id_key=self._repo.sealer.current.id_key,
             params=self._params,
             blob_pool=bpool,
+            window=max(1, self._opts.read_ahead),
             on_bytes=lambda n: self._progress.advanced(bytes_=n),
             cancelled=self._cancel,
         )

@@ -47,6 +47,9 @@ class FastCdcChunker:
         ``size_hint`` (the expected length, e.g. from stat) lets small files be read with one
         exactly sized read; a stream that turns out longer is still read to its end.
         """
+        if size_hint >= WINDOW:  # read straight into the reused buffer: no 8 MiB copy kept
+            yield from self._windows(stream, b"")
+            return
         want = WINDOW if size_hint < 0 else min(WINDOW, size_hint + 1)
         first = stream.read(want)
         while len(first) == want < WINDOW:  # longer than the hint said: keep reading
@@ -56,7 +59,9 @@ class FastCdcChunker:
         if len(first) < WINDOW:
             yield from self.chunks_of(first)
             return
-        yield from self._windows(stream, first)
+        windows = self._windows(stream, first)
+        del first  # copied into the buffer: not kept for the whole file
+        yield from windows
 
     def _windows(self, stream: ByteStream, first: bytes) -> Iterator[memoryview]:
         size = WINDOW + self._params.max_size
@@ -66,6 +71,7 @@ class FastCdcChunker:
         view = memoryview(buf)
         view[: len(first)] = first
         filled = len(first)
+        del first
         eof = False
         while True:
             while not eof and filled < size:

@@ -15,7 +15,10 @@ from s3vault.format.packfile import TRAILER, BlobType, PackEntry, encode_header
 from s3vault.ids import ObjectId
 from s3vault.repository.sealer import PACK_HEADER_BINDING, PackSealing
 
-SLACK = 1 << 20  # room for the last blob's overshoot beyond the target, and the header
+# Room for the last blob's overshoot beyond the target (a chunk is at most 8 MiB by default)
+# and the header. Only the pages written become resident, so a larger map costs address space,
+# not memory; a map that is too small is copied into a larger one (both resident at once).
+SLACK = 9 << 20
 
 
 class PackWriter:
