@@ -124,3 +124,63 @@ def test_the_host_needs_get_on_what_it_writes(run_cli: RunCli, fleet: Fleet) -> 
     write_file(fleet.source / "srv" / "new.bin", os.urandom(10_000))
     done = run_cli("-r", URL, "backup", str(fleet.source), "--host", "web-01", env=env)
     assert done.code != 0 and DENIED in done.stderr, (done.code, done.stderr)
+
+
+def _kms_anywhere(policy: dict[str, Any]) -> dict[str, Any]:
+    """Where moto stops: it authorises KMS actions against the resource "*" only (its KMS
+    responses name no key), so a statement naming a key's ARN never matches. The KMS
+    statement is widened to "*" here: moto proves who may call kms:Decrypt at all, not which
+    key (AWS checks the key ARN as printed)."""
+    for st in policy["Statement"]:
+        if st.get("Sid") == "Kms":
+            st["Resource"] = "*"
+    return policy
+
+
+def test_the_fleet_set_up_with_kms_escrow_and_a_restore_role(
+    run_cli: RunCli, fleet: Fleet, tmp_path: Path
+) -> None:
+    """docs/keys.md's fleet: the host backs up with its put-only key, and its day-to-day
+    credentials cannot decrypt the escrowed full key (no kms:Decrypt); a restore on the host
+    assumes the restore role, which may decrypt it, and restores what the host wrote."""
+    escrow = fleet.server.client("kms").create_key(Description="escrow")["KeyMetadata"]["Arn"]
+    admin = {**fleet.envs["maintenance"]}
+    admin.update(
+        fleet.server.user(
+            "fleet-kms-admin",
+            moto_names(_kms_anywhere(iam_policy(URL, "maintenance", kms_key_arns=(escrow,)))),
+        )
+    )
+    done = run_cli("-r", URL, "key", "add", "--kms-key-id", escrow, "--label", "escrow", env=admin)
+    assert done.code == 0, done.stderr
+    restore = moto_names(_kms_anywhere(iam_policy(URL, "restore", kms_key_arns=(escrow,))))
+    host_policy = moto_names(iam_policy(URL, "put-only"))
+    # may assume the restore role (its ARN on AWS; moto authorises STS against "*" only)
+    host_policy["Statement"].append(
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}
+    )
+    host = {**fleet.envs["put-only"], **fleet.server.user("fleet-web-02", host_policy)}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": fleet.server.user_arn("fleet-web-02")},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role_arn = fleet.server.role("fleet-restore", trust, restore)
+    backup = ("-r", URL, "backup", str(fleet.source), "--host", "web-01")
+    done = run_cli(*backup, env=host)
+    assert done.code == 0, done.stderr
+    bare = {k: v for k, v in host.items() if k != "S3VAULT_PASSWORD"}
+    out = tmp_path / "out"
+    restore_args = ("restore", "latest", "--host", "web-01", "-t", str(out))
+    refused = run_cli("-r", URL, "--kms", *restore_args, env=bare)  # day-to-day credentials
+    assert refused.code != 0 and "kms:Decrypt" in refused.stderr, refused.stderr
+    assumed = ("-r", URL, "--aws-role-arn", role_arn, "--kms", *restore_args)
+    done = run_cli(*assumed, env=bare)
+    assert done.code == 0, done.stderr
+    restored = out / str(fleet.source).lstrip("/") / "srv" / "data.bin"
+    assert restored.read_bytes() == (fleet.source / "srv" / "data.bin").read_bytes()
