@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from s3vault.backend.base import ObjectInfo
-from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format import PUT_ONLY_FORMAT
+from s3vault.format.layout import ObjectKind
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
 
@@ -50,9 +51,11 @@ def plan_put_side(
     repo: Repository, *, now: float, grace: float, index_files: list[ObjectId]
 ) -> PutSide:
     """What to remove, given the index files listed when planning (all superseded by the
-    prune's new index files). Lists ``views/`` and ``state/`` (nothing on a store without
-    put-only hosts)."""
+    prune's new index files). Lists ``views/`` and ``state/``, in format version 2 only
+    (version 1 has neither: no request is made)."""
     out = PutSide()
+    if repo.config.version < PUT_ONLY_FORMAT:
+        return out
     superseded = {oid.hex() for oid in index_files}
     for info in repo.backend.list(VIEWS):
         if info.name.rsplit("/", 1)[-1] in superseded:
@@ -72,11 +75,6 @@ def plan_put_side(
             else:
                 out.young += 1
     return out
-
-
-def view_of(index_id: ObjectId) -> str:
-    """The name of an index file's view."""
-    return object_name(ObjectKind.VIEWS, index_id)
 
 
 def drop_locked(side: PutSide, locked: dict[str, float]) -> None:

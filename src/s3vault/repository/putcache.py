@@ -65,7 +65,7 @@ class HostCache:
 
     def state(self, backend: Backend, name: str) -> bytes:
         """The sealed state ``name`` (``.../<seq>-<state id>``): cached if its bytes match the
-        id, else downloaded (and kept when they do).
+        id, else downloaded (the caller keeps it once it opened: ``keep_state``).
 
         Raises:
             ObjectNotFoundError: not cached and gone from the store.
@@ -75,13 +75,16 @@ class HostCache:
             cached = self._files.read(STATES, sid)
             if cached is not None and storage_id(cached) == sid:
                 return cached
-        sealed = backend.get(name)
-        if sid is not None and storage_id(sealed) == sid:
-            self.keep_state(sid, sealed)
-        return sealed
+        return backend.get(name)
 
-    def keep_state(self, sid: ObjectId, sealed: bytes) -> None:
-        """Keep a state (the newest: every other cached state is dropped)."""
-        if self._files is not None:
+    def keep_state(self, sid: ObjectId | str, sealed: bytes) -> None:
+        """Keep a state this host opened (the newest: every other cached state is dropped);
+        ``sid``: its id, or its name. Bytes that do not hash to the id are not kept."""
+        if isinstance(sid, str):
+            parsed = _oid(sid.rsplit("/", 1)[-1].partition("-")[2])
+            if parsed is None:
+                return
+            sid = parsed
+        if self._files is not None and storage_id(sealed) == sid:
             self._files.store(STATES, sid, sealed)
             self._files.retain(STATES, {sid})

@@ -84,9 +84,8 @@ def load_state(
     cache = host_cache(put)
     for info in listed:
         try:
-            plain = hoststate.open_state(
-                put.payload.writer, put.id, put.keyfile.id, cache.state(put.backend, info.name)
-            )
+            sealed = cache.state(put.backend, info.name)
+            plain = hoststate.open_state(put.payload.writer, put.id, put.keyfile.id, sealed)
             state = HostStateFile.decode(plain)
         except ObjectNotFoundError:
             continue
@@ -95,6 +94,7 @@ def load_state(
                 on_skip(info.name, str(exc))
             continue
         if state.snapshot.hex() in snapshots:
+            cache.keep_state(info.name, sealed)
             return state
         if on_skip is not None:
             on_skip(info.name, f"its snapshot {state.snapshot.short} is gone: files are read again")
