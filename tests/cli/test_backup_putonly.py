@@ -251,3 +251,10 @@ def test_a_put_only_host_caches_views_and_its_state(
     assert again.code == 0, again.stderr
     assert _summary(again.stdout)["files_unmodified"] == 2
     assert planted.read_bytes() != b"planted"
+    (state,) = views.glob("*/files/state/*")
+    state.write_bytes(b"planted")  # not the bytes its id names: downloaded instead
+    again = run_cli(*backup, env=host)
+    assert again.code == 0, again.stderr
+    assert _summary(again.stdout)["files_unmodified"] == 2
+    (state,) = views.glob("*/files/state/*")  # the new run's state, cached
+    assert state.read_bytes() != b"planted"

@@ -88,6 +88,10 @@ def test_prune_removes_old_views_and_states_and_the_host_goes_on(
     assert len(_names(url, "state")) == 2
     assert len(_names(url, "views")) == 1
     _age_states(url, 2)
+    dry = run_cli("-r", url, "--json", "prune", "--max-unused", "0%", "--dry-run")
+    assert dry.code == 0, dry.stderr
+    assert json.loads(dry.stdout.splitlines()[-1])["states_deleted"] == 1
+    assert len(_names(url, "state")) == 2  # a dry run removes nothing
     done = run_cli("-r", url, "--json", "prune", "--max-unused", "0%")
     assert done.code == 0, done.stderr
     summary = json.loads(done.stdout.splitlines()[-1])
