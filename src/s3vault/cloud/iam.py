@@ -9,7 +9,7 @@
   Object Lock, delete object versions.
 - auditor: list and read (snapshots, verify, audit, stats, cost), and write its audit records.
 - restore-test: list and read, and write drill records and audit records.
-- restore: list and read, and write audit records; with ``--kms-key-arn``, ``kms:Decrypt``
+- restore: list and read, and write audit records; with ``--kms-key``, ``kms:Decrypt``
   only: the role a fleet's hosts assume for a restore (docs/keys.md), whose KMS key opens the
   full key that the hosts' day-to-day credentials cannot.
 - put-only: a backup host with a put-only key (design.md §6a). It reads the config, the key
@@ -18,7 +18,7 @@
   records, the ledger, drill records or the lease, and never deletes. S3 authorises a HEAD
   with ``s3:GetObject``, and the store checks every object it writes with one (its size), so
   the kinds it writes are readable by HEAD and GET alike: what keeps their contents from the
-  host is the sealing (§6a), not IAM. With ``--kms-key-arn`` (its put-only key's KMS key):
+  host is the sealing (§6a), not IAM. With ``--kms-key`` (its put-only key's KMS key):
   ``kms:Decrypt`` only.
 """
 

@@ -30,16 +30,11 @@ STATES = ObjectKind.STATE.value + "/"
 
 @dataclass(slots=True)
 class PutSide:
-    """Views and states prune removes (names), and what it leaves because it is young."""
+    """Views and states prune removes (names)."""
 
     views: list[str] = field(default_factory=list)  # orphaned views, old enough
     superseded_views: list[str] = field(default_factory=list)  # of the index files it removes
     states: list[str] = field(default_factory=list)
-    young: int = 0  # orphaned views and older states younger than the grace period
-
-    @property
-    def count(self) -> int:
-        return len(self.views) + len(self.superseded_views) + len(self.states)
 
 
 def _seq(name: str) -> int:
@@ -60,20 +55,16 @@ def plan_put_side(
     for info in repo.backend.list(VIEWS):
         if info.name.rsplit("/", 1)[-1] in superseded:
             out.superseded_views.append(info.name)
-        elif now - info.modified >= grace:
+        elif now - info.modified >= grace:  # a younger one: perhaps an index file being written
             out.views.append(info.name)
-        else:
-            out.young += 1
     hosts: dict[str, list[ObjectInfo]] = {}
     for info in repo.backend.list(STATES):
         hosts.setdefault(info.name[len(STATES) :].partition("/")[0], []).append(info)
     for infos in hosts.values():
         infos.sort(key=lambda i: (_seq(i.name), i.name))
-        for info in infos[:-1]:  # the newest stays
+        for info in infos[:-1]:  # the newest stays, and so does any younger than the grace
             if now - info.modified >= grace:
                 out.states.append(info.name)
-            else:
-                out.young += 1
     return out
 
 
