@@ -210,3 +210,51 @@ def test_copy_takes_what_a_put_only_host_wrote(
     out = tmp_path / "out"
     assert run_cli("-r", target, "restore", "latest", "--target", str(out)).code == 0
     assert (out / str(src).lstrip("/") / "a.bin").read_bytes() == (src / "a.bin").read_bytes()
+
+
+def test_a_put_only_host_caches_views_and_its_state(
+    s3_bucket: str, s3_server: str, run_cli: RunCli, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """An unchanged run downloads no view it has seen and not its own state (design.md §6a):
+    only listings, the config, its key file and what it writes; --no-cache shows the cost
+    without the cache; a planted cache file is not trusted."""
+    env = s3_env(cli_env, s3_server)
+    repo = ("-r", f"s3://{s3_bucket}/fleet")
+    init = ("init", "--kdf-cost", "minimum", "--no-recovery-key", "--pack-size", "1")
+    assert run_cli(*repo, *init, env=env).code == 0
+    for i in range(3):  # full-key backups: three index files, three endorsed views
+        write_file(tmp_path / "etc" / f"f{i}", os.urandom(50_000))
+        assert run_cli(*repo, "backup", str(tmp_path / "etc"), env=env).code == 0
+    pw = write_file(tmp_path / "host-pw", b"web-01 secret\n")
+    add = ("key", "add", "--put-only", "--host", "web-01", "--switch-format")
+    done = run_cli(*repo, *add, "--kdf-cost", "minimum", "--new-password-file", str(pw), env=env)
+    assert done.code == 0, done.stderr
+    src = tmp_path / "src"
+    write_file(src / "a.bin", os.urandom(100_000))
+    write_file(src / "f0", (tmp_path / "etc" / "f0").read_bytes())  # stored by the full key
+    host = _host_env(env)
+    backup = (*repo, "--json", "backup", str(src), "--host", "web-01")
+    first = _summary(run_cli(*backup, env=host).stdout)
+    assert first["data_blobs"] == 1  # f0 deduplicated against an endorsed view
+    second = run_cli(*backup, env=host)
+    assert second.code == 0, second.stderr
+    cached = _summary(second.stdout)["requests"]
+    uncached = _summary(run_cli(repo[0], repo[1], "--no-cache", *backup[2:], env=host).stdout)
+    cold = uncached["requests"]
+    print(f"unchanged put-only run: cached {cached}, --no-cache {cold}")
+    assert isinstance(cached, dict) and isinstance(cold, dict)
+    assert cold["get"] - cached["get"] == 3 + 1  # the views and the state, not fetched again
+    views = tmp_path / "xdg-cache" / "s3vault"
+    planted = next(views.glob("*/files/views/*"))
+    planted.write_bytes(b"planted")  # a view that does not open: dropped, fetched again
+    again = run_cli(*backup, env=host)
+    assert again.code == 0, again.stderr
+    assert _summary(again.stdout)["files_unmodified"] == 2
+    assert planted.read_bytes() != b"planted"
+    (state,) = views.glob("*/files/state/*")
+    state.write_bytes(b"planted")  # not the bytes its id names: downloaded instead
+    again = run_cli(*backup, env=host)
+    assert again.code == 0, again.stderr
+    assert _summary(again.stdout)["files_unmodified"] == 2
+    (state,) = views.glob("*/files/state/*")  # the new run's state, cached
+    assert state.read_bytes() != b"planted"

@@ -143,6 +143,13 @@ def _say_held_back(ctx: CliContext, r: PruneResult) -> None:
             "what they need is unknown; `s3vault forget ID` (or `s3vault repair snapshots`) "
             "settles them, then prune deletes",
         )
+    if r.views_deleted or r.states_deleted:
+        verb = "dry run: would remove" if r.dry_run else "removed"
+        say(
+            ctx,
+            f"{verb} {plural(r.views_deleted, 'dedup view')} of removed index files and "
+            f"{plural(r.states_deleted, 'older host state')} of put-only hosts",
+        )
     if r.temporaries_deleted or r.young_temporaries:
         verb = "dry run: would remove" if r.dry_run else "removed"
         say(

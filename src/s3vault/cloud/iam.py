@@ -9,6 +9,17 @@
   Object Lock, delete object versions.
 - auditor: list and read (snapshots, verify, audit, stats, cost), and write its audit records.
 - restore-test: list and read, and write drill records and audit records.
+- restore: list and read, and write audit records; with ``--kms-key``, ``kms:Decrypt``
+  only: the role a fleet's hosts assume for a restore (docs/keys.md), whose KMS key opens the
+  full key that the hosts' day-to-day credentials cannot.
+- put-only: a backup host with a put-only key (design.md §6a). It reads the config, the key
+  files, the dedup views and the host states, lists, and creates data and tree packs, index
+  files, snapshots, its state and its audit records; never config, key files, deletion
+  records, the ledger, drill records or the lease, and never deletes. S3 authorises a HEAD
+  with ``s3:GetObject``, and the store checks every object it writes with one (its size), so
+  the kinds it writes are readable by HEAD and GET alike: what keeps their contents from the
+  host is the sealing (§6a), not IAM. With ``--kms-key`` (its put-only key's KMS key):
+  ``kms:Decrypt`` only.
 """
 
 from __future__ import annotations
@@ -18,7 +29,17 @@ from typing import Any
 from s3vault.errors import UsageError
 from s3vault.format.layout import ObjectKind
 
-ROLES = ("backup", "maintenance", "auditor", "restore-test")
+ROLES = ("backup", "maintenance", "auditor", "restore-test", "restore", "put-only")
+# what a put-only host reads (GET) beyond the kinds it writes, and what it writes
+PUT_ONLY_READS = (ObjectKind.CONFIG, ObjectKind.KEYS, ObjectKind.VIEWS, ObjectKind.STATE)
+PUT_ONLY_WRITES = (
+    ObjectKind.DATA,
+    ObjectKind.TREE,
+    ObjectKind.INDEX,
+    ObjectKind.SNAPSHOTS,
+    ObjectKind.STATE,
+    ObjectKind.AUDIT,
+)
 READ = ["s3:GetObject", "s3:GetObjectRetention"]
 WRITE = ["s3:PutObject", "s3:AbortMultipartUpload"]
 
@@ -42,14 +63,9 @@ def policy(
         raise UsageError("iam-policy needs an s3:// repository")
     prefix = prefix.strip("/")
     objects = f"arn:aws:s3:::{bucket}/{prefix}/*" if prefix else f"arn:aws:s3:::{bucket}/*"
-    listing: dict[str, Any] = {
-        "Sid": "ListTheRepository",
-        "Effect": "Allow",
-        "Action": ["s3:ListBucket", "s3:GetBucketLocation", "s3:GetBucketObjectLockConfiguration"],
-        "Resource": f"arn:aws:s3:::{bucket}",
-    }
-    if prefix:
-        listing["Condition"] = {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}
+    if role == "put-only":
+        return _put_only(bucket, prefix, objects, kms_key_arns)
+    listing = _listing(bucket, prefix)
     actions = list(READ)
     if role in ("backup", "maintenance"):
         actions += WRITE + (["s3:PutObjectRetention"] if object_lock else [])
@@ -59,15 +75,15 @@ def policy(
         listing,
         {"Sid": "Objects", "Effect": "Allow", "Action": sorted(actions), "Resource": objects},
     ]
-    if role in ("auditor", "restore-test"):  # their runs are in the audit log too, and what
-        base = objects.removesuffix("*")  # they read back is in the verification ledger
-        records = [base + "audit/*", base + "ledger/*"]
+    if role in ("auditor", "restore-test", "restore"):  # their runs are in the audit log too,
+        base = objects.removesuffix("*")  # and what they read back in the verification ledger
+        records = [base + "audit/*"] + ([base + "ledger/*"] if role != "restore" else [])
         records += [base + "drills/*"] if role == "restore-test" else []
         statements.append(
             {"Sid": "Records", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": records}
         )
     if kms_key_arns:
-        kms = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if role != "auditor" else [])
+        kms = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if role not in _DECRYPT_ONLY else [])
         if role == "maintenance":  # key add --kms-key-id wraps a key file: Encrypt
             kms.append("kms:Encrypt")
         statements.append(
@@ -75,6 +91,77 @@ def policy(
         )
     if role == "backup":
         statements += _backup_denies(bucket, objects)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+_DECRYPT_ONLY = ("auditor", "restore", "put-only")
+
+
+def _listing(bucket: str, prefix: str) -> dict[str, Any]:
+    listing: dict[str, Any] = {
+        "Sid": "ListTheRepository",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket", "s3:GetBucketLocation", "s3:GetBucketObjectLockConfiguration"],
+        "Resource": f"arn:aws:s3:::{bucket}",
+    }
+    if prefix:
+        listing["Condition"] = {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}
+    return listing
+
+
+def _put_only(
+    bucket: str, prefix: str, objects: str, kms_key_arns: tuple[str, ...]
+) -> dict[str, Any]:
+    """The put-only host's policy (module docstring)."""
+    base = objects.removesuffix("*")
+
+    def names(kinds: tuple[ObjectKind, ...]) -> list[str]:
+        return [base + (k.value if k is ObjectKind.CONFIG else f"{k.value}/*") for k in kinds]
+
+    kept = tuple(k for k in ObjectKind if k not in PUT_ONLY_WRITES)
+    statements: list[dict[str, Any]] = [
+        _listing(bucket, prefix),
+        {
+            "Sid": "ReadSettingsKeysViewsStates",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": names(PUT_ONLY_READS),
+        },
+        {  # GetObject: the HEAD after every write (S3 authorises HEAD as GetObject)
+            "Sid": "WriteBackups",
+            "Effect": "Allow",
+            "Action": ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+            "Resource": names(PUT_ONLY_WRITES),
+        },
+        {
+            "Sid": "NeverWriteAnythingElse",
+            "Effect": "Deny",
+            "Action": ["s3:PutObject"],
+            "Resource": names(kept),
+        },
+        {
+            "Sid": "NeverDelete",
+            "Effect": "Deny",
+            "Action": [
+                "s3:DeleteObject",
+                "s3:DeleteObjectVersion",
+                "s3:BypassGovernanceRetention",
+                "s3:PutBucketPolicy",
+                "s3:PutLifecycleConfiguration",
+                "s3:PutBucketObjectLockConfiguration",
+            ],
+            "Resource": [f"arn:aws:s3:::{bucket}", objects],
+        },
+    ]
+    if kms_key_arns:
+        statements.append(
+            {
+                "Sid": "Kms",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": list(kms_key_arns),
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 

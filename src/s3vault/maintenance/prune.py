@@ -31,6 +31,7 @@ from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
+from s3vault.maintenance.putside import PutSide, drop_locked, plan_put_side
 from s3vault.maintenance.reencrypt import (
     Retirement,
     current_blobs,
@@ -114,6 +115,7 @@ class PrunePlan:
     held_back: list[str] = field(default_factory=list)  # damaged snapshot files: no deletes
     temporaries: list[ObjectInfo] = field(default_factory=list)  # leftovers old enough to go
     young_temporaries: int = 0  # leftovers younger than the grace (perhaps a write under way)
+    put_side: PutSide = field(default_factory=PutSide)  # views and host states to remove (§6a)
 
     @property
     def changes(self) -> bool:
@@ -245,6 +247,7 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
     _choose_repack(plan, partly, options)
     _decide_marked(plan, marked)
     _plan_temporaries(repo, plan)
+    plan.put_side = plan_put_side(repo, now=plan.now, grace=grace, index_files=plan.index_files)
     _hold_deletions(repo, plan)
     return plan
 
@@ -481,7 +484,10 @@ def _defer_locked(repo: Repository, plan: PrunePlan) -> None:
     names = [p.name for p in plan.delete + plan.orphans_delete]
     names += [object_name(ObjectKind.INDEX, oid) for oid in plan.index_files]
     names += [record_name(oid) for oid in plan.records]
+    side = plan.put_side
+    names += side.views + side.superseded_views + side.states
     plan.locked = store.retained_until(names)
+    drop_locked(side, plan.locked)
     for pack in [p for p in plan.delete if p.name in plan.locked]:
         plan.delete.remove(pack)
         plan.still_marked.append((pack, plan.marked_since.get(pack.id, plan.now)))
@@ -546,6 +552,7 @@ def execute_prune(
     crash_point("prune-after-index")
     check_lease()
     deleted_bytes = _delete(repo, plan, check_lease, progress)
+    _delete_put_side(repo, plan.put_side, check_lease)
     outcome = PruneOutcome(
         repacked_blobs=repacked,
         new_index_files=new_index,
@@ -627,6 +634,19 @@ def _delete(
     repo.delete_objects((ObjectKind.DELETIONS, oid) for oid in records)
     crash_point("prune-after-delete")
     return deleted_bytes
+
+
+def _delete_put_side(repo: Repository, side: PutSide, check_lease: Callable[[], None]) -> None:
+    """The views of the index files just deleted and orphaned views, then the host states
+    older than each host's newest (design.md §6a; maintenance/putside.py)."""
+    if side.views or side.superseded_views:
+        check_lease()
+        repo.backend.delete_many(side.superseded_views + side.views)
+        crash_point("prune-after-views")
+    if side.states:
+        check_lease()
+        repo.backend.delete_many(side.states)
+        crash_point("prune-after-states")
 
 
 def _index_name(oid: ObjectId) -> str:

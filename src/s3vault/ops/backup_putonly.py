@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import getpass
 import socket
+from dataclasses import replace
 
 from s3vault.archiver.pipeline import Archiver
 from s3vault.backend.accounting import RequestCounts
@@ -69,8 +70,10 @@ def open_put_only_repository(options: RepoOptions) -> PutOnlyRepository:
         from s3vault.cloud.kms import KmsService  # boto3 only when KMS is used
 
         kms = KmsService(options.backend)
-    backend = stack_for(options.url, options.backend).backend
-    return open_put_only(backend, Repository.read_marker(backend), options.password, kms=kms)
+    stack = stack_for(options.url, options.backend)
+    backend = stack.backend
+    put = open_put_only(backend, Repository.read_marker(backend), options.password, kms=kms)
+    return replace(put, requests=stack.counts, cache_dir=options.cache_dir)
 
 
 def backup_put_only(
@@ -206,7 +209,7 @@ def _backup_put_only(
         dry_run=False,
         skipped=False,
         warnings=tuple(archiver.stats.warnings),
-        requests=RequestCounts(),
+        requests=put.requests.snapshot() if put.requests is not None else RequestCounts(),
         notices=tuple(archiver.stats.notices),
     )
 

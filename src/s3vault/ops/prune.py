@@ -49,6 +49,8 @@ class PruneResult:
     temporaries_deleted: int = 0  # leftovers of killed writes (with dry_run: to delete)
     temporaries_bytes: int = 0
     young_temporaries: int = 0  # leftovers younger than the grace period, left alone
+    views_deleted: int = 0  # dedup views of removed index files (with dry_run: to delete)
+    states_deleted: int = 0  # put-only hosts' older states (with dry_run: to delete)
 
 
 def lease_for(ttl: float, *, wait: float = 0.0) -> LeaseSettings:
@@ -89,6 +91,8 @@ def prune(
             retired_epochs=list(r.retired_epochs),
             temporaries_deleted=r.temporaries_deleted,
             temporaries_bytes=r.temporaries_bytes,
+            views_deleted=r.views_deleted,
+            states_deleted=r.states_deleted,
         )
     measured("prune", bytes_freed=r.bytes_deleted)
     if not options.dry_run and not r.deletions_held_back:  # the alerts' "prune overdue"
@@ -151,4 +155,6 @@ def _prune(
             outcome.temporaries_bytes if outcome else sum(t.size for t in plan.temporaries)
         ),
         young_temporaries=plan.young_temporaries,
+        views_deleted=len(plan.put_side.views) + len(plan.put_side.superseded_views),
+        states_deleted=len(plan.put_side.states),
     )

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Backend
 from s3vault.crypto.hashing import storage_id
 from s3vault.errors import (
@@ -53,6 +55,8 @@ class PutOnlyRepository:
     keyfile: KeyFile
     payload: PutOnlyPayload
     signing_public: bytes  # Σ, as the key file pins it
+    requests: RequestCounts | None = None  # the backend stack's counts (a command reports them)
+    cache_dir: Path | None = None  # the host's cache of views and of its state (putcache.py)
 
     def __repr__(self) -> str:  # never show key material
         return f"PutOnlyRepository({self.backend.location}, host {self.keyfile.host})"

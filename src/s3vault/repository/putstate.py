@@ -24,6 +24,7 @@ from s3vault.crypto.hashing import blob_id, storage_id
 from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError, UsageError
 from s3vault.format.auditfile import AuditRecord
 from s3vault.format.configfile import ConfigFile
+from s3vault.format.dedupview import DedupView
 from s3vault.format.envelope import SealedKind
 from s3vault.format.hoststatefile import HostStateFile
 from s3vault.format.layout import ObjectKind
@@ -31,11 +32,19 @@ from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
 from s3vault.repository import hoststate, views
+from s3vault.repository.cache import FileCache
 from s3vault.repository.index import BlobIndex
+from s3vault.repository.putcache import HostCache
 from s3vault.repository.putrepo import PutOnlyRepository
 
 PREFIX = ObjectKind.STATE.value + "/"
 _OWN_PACK = ObjectId(b"\0" * 32)  # the index's stand-in for "stored by this host earlier"
+
+
+def host_cache(put: PutOnlyRepository) -> HostCache:
+    """The host's cache of views and of its state (repository/putcache.py); none without a
+    cache directory."""
+    return HostCache(FileCache(put.cache_dir, put.id) if put.cache_dir is not None else None)
 
 
 def _prefix(put: PutOnlyRepository) -> str:
@@ -59,6 +68,7 @@ def save_state(put: PutOnlyRepository, state: HostStateFile) -> str:
     sealed = hoststate.seal_state(put.payload.writer, put.id, put.keyfile.id, state.encode())
     name = f"{prefix}{max(seqs, default=0) + 1:010d}-{storage_id(sealed).hex()}"
     put.backend.put(name, sealed)
+    host_cache(put).keep_state(storage_id(sealed), sealed)
     return name
 
 
@@ -71,11 +81,11 @@ def load_state(
         i.name.rsplit("/", 1)[-1].partition(".")[0]
         for i in put.backend.list(ObjectKind.SNAPSHOTS.value + "/")
     }
+    cache = host_cache(put)
     for info in listed:
         try:
-            plain = hoststate.open_state(
-                put.payload.writer, put.id, put.keyfile.id, put.backend.get(info.name)
-            )
+            sealed = cache.state(put.backend, info.name)
+            plain = hoststate.open_state(put.payload.writer, put.id, put.keyfile.id, sealed)
             state = HostStateFile.decode(plain)
         except ObjectNotFoundError:
             continue
@@ -84,6 +94,7 @@ def load_state(
                 on_skip(info.name, str(exc))
             continue
         if state.snapshot.hex() in snapshots:
+            cache.keep_state(info.name, sealed)
             return state
         if on_skip is not None:
             on_skip(info.name, f"its snapshot {state.snapshot.short} is gone: files are read again")
@@ -111,6 +122,7 @@ def endorsed_blobs(
     blobs are stored again), never trusted.
     """
     listed_ids = {i.name.rsplit("/", 1)[-1] for i in put.backend.list("index/")}
+    cache = host_cache(put)
     packs = {
         i.name.rsplit("/", 1)[-1]
         for kind in (ObjectKind.DATA, ObjectKind.TREE)
@@ -119,15 +131,12 @@ def endorsed_blobs(
     view_keys = {e: keys.view for e, keys in put.payload.epochs.items()}
     used = 0
     for info in put.backend.list(ObjectKind.VIEWS.value + "/"):
-        if info.name.rsplit("/", 1)[-1] not in listed_ids:
+        index_id = info.name.rsplit("/", 1)[-1]
+        oid = _index_oid(index_id)
+        if index_id not in listed_ids or oid is None:
             continue  # its index file was superseded and removed
         try:
-            view = views.open_endorsed(
-                put.backend.get(info.name),
-                repo_id=put.id,
-                view_keys=view_keys,
-                signing_public=put.signing_public,
-            )
+            view = _open_view(put, cache, info.name, oid, view_keys)
         except ObjectNotFoundError:
             continue
         except (IntegrityError, FormatVersionError) as exc:
@@ -138,7 +147,44 @@ def endorsed_blobs(
             if pack.id.hex() in packs:  # a pack prune deleted is no copy
                 index.add_pack(pack.id, pack.size, [(t, bytes(b), 0, 0, 0) for t, b in pack.blobs])
         used += 1
+    cache.keep_views(o for i in listed_ids if (o := _index_oid(i)) is not None)
     return used
+
+
+def _open_view(
+    put: PutOnlyRepository, cache: HostCache, name: str, oid: ObjectId, keys: dict[int, bytes]
+) -> DedupView:
+    """An endorsed view, from the cache or the store; a cached copy that does not open is
+    dropped and the store's opened instead.
+
+    Raises:
+        ObjectNotFoundError, IntegrityError, FormatVersionError: as ``views.open_endorsed``.
+    """
+
+    def opened(sealed: bytes) -> DedupView:
+        return views.open_endorsed(
+            sealed, repo_id=put.id, view_keys=keys, signing_public=put.signing_public
+        )
+
+    sealed, cached = cache.view(put.backend, name, oid)
+    if cached:
+        try:
+            return opened(sealed)
+        except (IntegrityError, FormatVersionError):
+            cache.drop_view(oid)  # damaged on this disk: the store's copy instead
+            sealed, _ = cache.view(put.backend, name, oid)
+    try:
+        return opened(sealed)
+    except (IntegrityError, FormatVersionError):
+        cache.drop_view(oid)
+        raise
+
+
+def _index_oid(text: str) -> ObjectId | None:
+    try:
+        return ObjectId.from_hex(text)
+    except UsageError:
+        return None
 
 
 class PutArchiveView:

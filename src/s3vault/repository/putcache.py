@@ -1,0 +1,90 @@
+"""A put-only host's cache (design.md §6a): the endorsed views it has seen and its newest state,
+as the sealed bytes the store holds, under ``<cache dir>/<repo id>/files/views/<index id>`` and
+``.../files/state/<state id>`` (repository/cache.py ``FileCache``).
+
+An unchanged run then downloads no view it has seen and not its own state: it lists, and
+fetches only views of index files written since. Cached bytes are opened exactly like
+downloaded ones (a view's σ signature checked, a state authenticated under the host's writer
+secret, and a state's bytes checked against its name's storage id), so a damaged or planted
+file is dropped and fetched again, never trusted. Views of index files no longer listed are
+dropped from the cache; so are states but the newest. Deleting the cache costs requests, never
+data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from s3vault.backend.base import Backend
+from s3vault.crypto.hashing import storage_id
+from s3vault.errors import UsageError
+from s3vault.ids import ObjectId
+from s3vault.repository.cache import FileCache
+
+VIEWS = "views"
+STATES = "state"
+
+
+def _oid(text: str) -> ObjectId | None:
+    try:
+        return ObjectId.from_hex(text)
+    except (UsageError, ValueError):
+        return None
+
+
+class HostCache:
+    """Views and states by id; with no cache directory, every read goes to the store."""
+
+    def __init__(self, files: FileCache | None) -> None:
+        self._files = files
+
+    def view(self, backend: Backend, name: str, index_id: ObjectId) -> tuple[bytes, bool]:
+        """The sealed view ``name`` (of index file ``index_id``) and whether it came from the
+        cache: cached, else downloaded and kept. The caller drops a copy that does not open.
+
+        Raises:
+            ObjectNotFoundError: not cached and gone from the store.
+        """
+        cached = self._files.read(VIEWS, index_id) if self._files else None
+        if cached is not None:
+            return cached, True
+        sealed = backend.get(name)
+        if self._files is not None:
+            self._files.store(VIEWS, index_id, sealed)
+        return sealed, False
+
+    def drop_view(self, index_id: ObjectId) -> None:
+        """Forget a cached view that did not open (the next read downloads it)."""
+        if self._files is not None:
+            self._files.drop(VIEWS, index_id)
+
+    def keep_views(self, index_ids: Iterable[ObjectId]) -> None:
+        """Drop cached views of index files no longer listed."""
+        if self._files is not None:
+            self._files.retain(VIEWS, set(index_ids))
+
+    def state(self, backend: Backend, name: str) -> bytes:
+        """The sealed state ``name`` (``.../<seq>-<state id>``): cached if its bytes match the
+        id, else downloaded (the caller keeps it once it opened: ``keep_state``).
+
+        Raises:
+            ObjectNotFoundError: not cached and gone from the store.
+        """
+        sid = _oid(name.rsplit("/", 1)[-1].partition("-")[2])
+        if self._files is not None and sid is not None:
+            cached = self._files.read(STATES, sid)
+            if cached is not None and storage_id(cached) == sid:
+                return cached
+        return backend.get(name)
+
+    def keep_state(self, sid: ObjectId | str, sealed: bytes) -> None:
+        """Keep a state this host opened (the newest: every other cached state is dropped);
+        ``sid``: its id, or its name. Bytes that do not hash to the id are not kept."""
+        if isinstance(sid, str):
+            parsed = _oid(sid.rsplit("/", 1)[-1].partition("-")[2])
+            if parsed is None:
+                return
+            sid = parsed
+        if self._files is not None and storage_id(sealed) == sid:
+            self._files.store(STATES, sid, sealed)
+            self._files.retain(STATES, {sid})
