@@ -14,7 +14,13 @@ the index, the key, the parent snapshot's tree cache and the exclude rules are i
 copy-on-write, read-only, at no cost; "spawn" or "forkserver" would have to pickle the index
 (millions of entries) into every worker. The parent starts its thread pools only after the fork.
 What does not survive a fork is reset in the child: an S3 connection makes a client of its own
-(backend/s3/client.py), BLAKE3 hashes on one thread (crypto/hashing.py).
+(backend/s3/client.py, for every request: ``get`` too), BLAKE3 hashes on one thread
+(crypto/hashing.py). Unlike the read engines' workers (s3vault/workerpool.py), these open TLS
+connections of their own, on new threads: a lock libcrypto holds while a thread of the parent
+starts or ends would stay held in the child, so the fork waits until no ended thread (an index
+listing's) is still on its way out (``settle_threads``); no thread of the parent makes requests
+then (the lease's refresh thread sleeps between refreshes: a refresh at that instant is the
+hazard that remains).
 
 Why the workers pack and upload data themselves: with the parent as the one packer (every sealed
 blob sent through a pipe), the parent was busy for about 3 of the 4.8 s of a first backup of
@@ -76,6 +82,7 @@ from s3vault.ids import ObjectId
 from s3vault.progress import Progress
 from s3vault.repository.repository import Repository
 from s3vault.repository.writer import BlobWriter
+from s3vault.workerpool import settle_threads
 
 IN_FLIGHT = 3  # tasks handed to one worker at a time: it never waits for the next
 _COUNTERS = (
@@ -179,6 +186,7 @@ class ParallelArchiver(Archiver):
         pipes = [ctx.Pipe() for _ in range(self._jobs)]
         workers = []
         worker_options = replace(self._opts, readers=2, blob_workers=2)
+        settle_threads()  # no ended thread still in its exit handlers (workerpool.py)
         for i, (mine, theirs) in enumerate(pipes):
             others = [end for j, pair in enumerate(pipes) if j != i for end in pair]
             others.append(mine)
