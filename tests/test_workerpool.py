@@ -89,21 +89,28 @@ class _JumpingClock(ManualClock):
 
 @pytest.mark.parametrize("remote", [False, True])
 def test_a_worker_that_sends_nothing_is_stopped_after_the_watchdog_time(remote: bool) -> None:
-    def work(task: int, fetched: Future[None]) -> int:
-        if task == 3:
-            os.kill(os.getpid(), signal.SIGSTOP)  # a worker stuck for good
-        return task
+    """Tasks and fetched data larger than a pipe's buffer: the stopped worker's pipe fills, and
+    the watchdog must still see it (no send blocks the parent's main thread)."""
 
-    job: WorkerJob[int, None, int] = WorkerJob(
-        fetch=lambda _task: None, work=work, finish=lambda: None, crash_at="test-worker"
+    def work(task: tuple[int, bytes], fetched: Future[bytes]) -> int:
+        if task[0] == 3:
+            os.kill(os.getpid(), signal.SIGSTOP)  # a worker stuck for good
+        return task[0] + len(fetched.result()) - len(task[1])
+
+    job: WorkerJob[tuple[int, bytes], bytes, int] = WorkerJob(
+        fetch=lambda task: bytes(len(task[1])),
+        work=work,
+        finish=lambda: None,
+        crash_at="test-worker",
     )
     watchdog = Watchdog(stall_after=600, clock=_JumpingClock(), poll=0.01)
     pool = WorkerPool(
         job, jobs=2, readers=1, name="t", died=_died, remote=remote, watchdog=watchdog
     )
     done: list[int] = []
+    tasks = ((n, bytes(1 << 20)) for n in range(12))
     with pytest.raises(S3VaultError, match=r"a test worker process \d+ sent nothing for \d+ s"):
-        pool.run(range(10), lambda task, _r: done.append(task))
+        pool.run(tasks, lambda task, result: done.append(result))
     assert done == [0, 1, 2]  # what came before the stuck task, in order
     assert not [c for c in multiprocessing.active_children() if c.name.startswith("t-")]
 

@@ -164,7 +164,8 @@ class _Worker:
     stopping: bool = False  # told to stop: its goodbye is due
     summary: object = None
     finished: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)  # one sender at a time
+    lock: threading.Lock = field(default_factory=threading.Lock)  # guards holding and heard
+    sending: threading.Lock = field(default_factory=threading.Lock)  # one sender at a time
 
 
 class WorkerPool(Generic[T, P, R]):
@@ -172,7 +173,9 @@ class WorkerPool(Generic[T, P, R]):
 
     ``remote``: the store is remote, so ``fetch`` runs in the parent (``readers`` threads per
     worker, started after the fork) and its result goes to the worker with the task; else each
-    worker fetches on ``readers`` threads of its own."""
+    worker fetches on ``readers`` threads of its own. Tasks are sent from threads of the
+    parent's (never from its main thread, which must stay free to notice a stalled worker
+    whose pipe is full)."""
 
     def __init__(
         self,
@@ -192,7 +195,9 @@ class WorkerPool(Generic[T, P, R]):
         self._died_error = died
         self._remote = remote
         self._watchdog = watchdog or Watchdog()
-        self._in_flight = self._readers + 2  # the worker always has its next tasks at hand
+        # the worker always has its next tasks at hand: ``readers`` being fetched (by it, or
+        # here), one it works on, and (fetching itself) one more waiting for a reader
+        self._in_flight = self._readers + (1 if remote else 2)
 
     def run(self, tasks: Iterable[T], on_result: Callable[[T, R], None]) -> list[object]:
         """Hand out every task; ``on_result`` is called in the parent, in task order; returns
@@ -203,10 +208,9 @@ class WorkerPool(Generic[T, P, R]):
                 exception); whatever ``on_result`` raises. Every worker is stopped first.
         """
         workers = self._fork()
-        fetchers = (
-            ThreadPoolExecutor(self._readers * self._jobs, thread_name_prefix="s3v-read")
-            if self._remote
-            else None
+        fetchers = ThreadPoolExecutor(
+            self._readers * self._jobs if self._remote else self._jobs,
+            thread_name_prefix="s3v-read" if self._remote else "s3v-hand",
         )
         try:
             self._serve(workers, iter(tasks), on_result, fetchers)
@@ -227,8 +231,7 @@ class WorkerPool(Generic[T, P, R]):
                 w.proc.join()
             raise
         finally:
-            if fetchers is not None:
-                fetchers.shutdown(wait=True, cancel_futures=True)
+            fetchers.shutdown(wait=True, cancel_futures=True)
             for w in workers:
                 w.conn.close()
         return [w.summary for w in workers]
@@ -238,7 +241,7 @@ class WorkerPool(Generic[T, P, R]):
         workers: list[_Worker],
         source: Iterator[T],
         on_result: Callable[[T, R], None],
-        fetchers: ThreadPoolExecutor | None,
+        fetchers: ThreadPoolExecutor,
     ) -> None:
         """Until every task is done: hand tasks out, take results in, deliver them in order."""
         sent: dict[int, T] = {}
@@ -254,10 +257,7 @@ class WorkerPool(Generic[T, P, R]):
                         break
                     sent[seq] = cast("T", task)
                     w.in_flight += 1
-                    if fetchers is None:
-                        self._hand(w, ("task", seq, task))
-                    else:
-                        fetchers.submit(self._fetch_and_hand, w, seq, cast("T", task))
+                    fetchers.submit(self._fetch_and_hand, w, seq, cast("T", task))
                     seq += 1
             if not sent:
                 break
@@ -271,22 +271,21 @@ class WorkerPool(Generic[T, P, R]):
                 delivered += 1
 
     def _fetch_and_hand(self, w: _Worker, seq: int, task: T) -> None:
-        """On a parent's reader thread: fetch a task's data and hand both to its worker (one
-        whose pipe is closed is dead: the main thread finds out by its sentinel)."""
-        try:
-            fetched: tuple[str, object] = ("ok", self._job.fetch(task))
-        except Exception as exc:  # the worker's ``work`` reports it, as a fetch of its own
-            fetched = ("raised", _picklable(exc))
-        with contextlib.suppress(OSError):
-            self._hand(w, ("task", seq, task, fetched))
-
-    def _hand(self, w: _Worker, message: tuple[Any, ...]) -> None:
-        """Send a task (from any thread); the watchdog's clock starts if it held none."""
+        """On a thread of the parent's: fetch a task's data (a remote store) and hand the task
+        to its worker; the watchdog's clock starts if it held none. A worker whose pipe is
+        closed is dead: the main thread finds out by its sentinel."""
+        message: tuple[Any, ...] = ("task", seq, task)
+        if self._remote:
+            try:
+                message += (("ok", self._job.fetch(task)),)
+            except Exception as exc:  # the worker's ``work`` reports it, as its own fetch's
+                message += (("raised", _picklable(exc)),)
         with w.lock:
             if w.holding == 0:
                 w.heard = self._watchdog.clock.monotonic()
             w.holding += 1
-            self._send(w, message)
+        with w.sending, contextlib.suppress(OSError):
+            w.conn.send(message)
 
     def _fork(self) -> list[_Worker]:
         ctx = multiprocessing.get_context("fork")
@@ -357,10 +356,9 @@ class WorkerPool(Generic[T, P, R]):
 
     def _send(self, w: _Worker, message: object) -> None:
         try:
-            w.conn.send(message)
+            with w.sending:
+                w.conn.send(message)
         except OSError:  # BrokenPipeError, ConnectionResetError: its end is closed
-            if threading.current_thread() is not threading.main_thread():
-                raise  # a reader thread's hand-off: the main thread sees the death
             self._died(w)
 
     def _died(self, w: _Worker) -> NoReturn:
