@@ -19,8 +19,7 @@ What does not survive a fork is reset in the child: an S3 connection makes a cli
 connections of their own, on new threads: a lock libcrypto holds while a thread of the parent
 starts or ends would stay held in the child, so the fork waits until no ended thread (an index
 listing's) is still on its way out (``settle_threads``); no thread of the parent makes requests
-then (the lease's refresh thread sleeps between refreshes: a refresh at that instant is the
-hazard that remains).
+then (a backup holds no lease, so no refresh thread runs).
 
 Why the workers pack and upload data themselves: with the parent as the one packer (every sealed
 blob sent through a pipe), the parent was busy for about 3 of the 4.8 s of a first backup of
