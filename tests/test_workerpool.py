@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import timedelta
 
@@ -80,10 +81,17 @@ def test_a_lock_held_by_another_thread_at_the_fork_does_not_hang_a_remote_fetch(
 
 
 class _JumpingClock(ManualClock):
-    """Simulated time: every reading is 100 s after the one before."""
+    """Simulated time: while ``running()`` says so, every reading is 100 s after the one
+    before; else time stands still (so a worker slowed down by a loaded machine never looks
+    stuck)."""
+
+    def __init__(self, running: Callable[[], bool]) -> None:
+        super().__init__()
+        self._running = running
 
     def monotonic(self) -> float:
-        self.advance(timedelta(seconds=100))
+        if self._running():
+            self.advance(timedelta(seconds=100))
         return super().monotonic()
 
 
@@ -103,11 +111,12 @@ def test_a_worker_that_sends_nothing_is_stopped_after_the_watchdog_time(remote: 
         finish=lambda: None,
         crash_at="test-worker",
     )
-    watchdog = Watchdog(stall_after=600, clock=_JumpingClock(), poll=0.01)
+    done: list[int] = []
+    clock = _JumpingClock(lambda: len(done) == 3)  # time runs once the stuck task is next
+    watchdog = Watchdog(stall_after=600, clock=clock, poll=0.01)
     pool = WorkerPool(
         job, jobs=2, readers=1, name="t", died=_died, remote=remote, watchdog=watchdog
     )
-    done: list[int] = []
     tasks = ((n, bytes(1 << 20)) for n in range(12))
     with pytest.raises(S3VaultError, match=r"a test worker process \d+ sent nothing for \d+ s"):
         pool.run(tasks, lambda task, result: done.append(result))
@@ -130,7 +139,7 @@ def test_silence_is_not_a_stall_while_a_worker_holds_nothing() -> None:
     )
 
     class SlowFetchClock(_JumpingClock):
-        """The slow fetch ends after an hour of simulated time."""
+        """The slow fetch ends after an hour of simulated time; then time stands still."""
 
         def monotonic(self) -> float:
             now = super().monotonic()
@@ -138,7 +147,7 @@ def test_silence_is_not_a_stall_while_a_worker_holds_nothing() -> None:
                 release.set()
             return now
 
-    clock = SlowFetchClock()
+    clock = SlowFetchClock(lambda: not release.is_set())
     watchdog = Watchdog(stall_after=600, clock=clock, poll=0.01)
     pool = WorkerPool(job, jobs=1, readers=1, name="t", died=_died, remote=True, watchdog=watchdog)
     got: list[int] = []
