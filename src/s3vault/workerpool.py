@@ -16,6 +16,25 @@ Why fork (the archiver's reason, archiver/parallel.py): the key, the index and t
 inherited at no cost; "spawn" would pickle them into every worker. Where fork is not available
 (not POSIX) ``available()`` is False and callers take their serial path.
 
+Fork and threads (issue 16): a forked child has only the thread that forked, and every lock
+another thread of the parent held at that instant stays held in the child for good. The one
+that hung restores on S3 is OpenSSL's: libcrypto takes a process-wide lock when a thread first
+uses it and again when such a thread ends (its thread-exit handler runs after Python has
+joined the thread), so a fork while a thread that had made TLS requests (an index listing, a
+prefetch) was still ending left the lock taken in the child, and the child's first TLS
+connection on a new thread waited on it forever (py-spy: ``CRYPTO_THREAD_write_lock`` under
+``SSL_CTX_load_verify_locations``). Hence, for a remote store (``remote=True``), ``fetch`` runs
+in the parent, on reader threads started after the fork, and the bytes go to the worker with
+its task: a worker never opens a connection, never starts a TLS session, never touches the
+parent's connection pool. Its own threads read local files only (a local store's ``fetch``)
+and its OpenSSL use (decryption) stays on its main thread, whose OpenSSL state was made in the
+parent. Before forking, ``settle_threads`` waits (bounded) until no ended thread is still on
+its way out, for the archiver's workers, which do open connections.
+
+Watchdog: a worker that holds a task and sends nothing for ``Watchdog.stall_after`` seconds
+(by ``Watchdog.clock``) is taken as hung: every worker is killed and ``run`` raises the error
+``died`` makes of "worker process N sent nothing for S s" (exit code 1), as for a death.
+
 Failure: a worker that raises sends the exception and the parent re-raises it; a worker that
 dies (killed, out of memory) closes its pipe, and the parent raises the error ``died`` makes of
 its description; either way every other worker is killed before the error leaves ``run``. So
@@ -33,22 +52,25 @@ import pickle
 import queue
 import signal
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, Generic, NoReturn, TypeVar, cast
 
+from s3vault.clock import Clock, SystemClock
 from s3vault.crashpoint import crash_point
-from s3vault.errors import S3VaultError
+from s3vault.errors import BackendError, S3VaultError
 
 T = TypeVar("T")
 P = TypeVar("P")
 R = TypeVar("R")
 C = TypeVar("C")
 _END = object()  # no more tasks
+STALL_AFTER = 600.0  # seconds a worker holding a task may stay silent (Watchdog's default)
 
 
 def default_jobs() -> int:
@@ -77,6 +99,48 @@ def add_counts(total: object, more: object) -> None:
         setattr(total, f.name, getattr(total, f.name) + getattr(more, f.name))
 
 
+def settle_threads(timeout: float = 1.0) -> bool:
+    """Wait until no thread of this process is on its way out (at most ``timeout`` seconds):
+    every OS thread is either a live Python thread or asleep (a native pool's idle thread).
+    A Python thread that was joined may still be running its C-level thread-exit handlers
+    (OpenSSL's take a process-wide lock): forking then would leave that lock taken in the
+    child. Returns False where it cannot tell (no /proc) or the wait ran out."""
+    clock = SystemClock()
+    deadline = clock.monotonic() + timeout
+    while True:
+        try:
+            tids = os.listdir("/proc/self/task")
+        except OSError:
+            return False
+        live = {t.native_id for t in threading.enumerate()}
+        if not any(_running(tid) for tid in tids if int(tid) not in live):
+            return True
+        if clock.monotonic() >= deadline:
+            return False
+        time.sleep(0.001)
+
+
+def _running(tid: str) -> bool:
+    """Whether an OS thread of this process is running or runnable (or in the kernel)."""
+    try:
+        with open(f"/proc/self/task/{tid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False  # gone
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] in (b"R", b"D")
+
+
+@dataclass(frozen=True, slots=True)
+class Watchdog:
+    """How long a worker that holds a task may send nothing before it is taken as hung
+    (``stall_after`` seconds by ``clock``), and how often the parent looks (``poll``, real
+    seconds)."""
+
+    stall_after: float = STALL_AFTER
+    clock: Clock = field(default_factory=SystemClock)
+    poll: float = 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerJob(Generic[T, P, R]):
     """What a worker does with each task. ``fetch`` runs on a reader thread, ahead of
@@ -94,13 +158,24 @@ class WorkerJob(Generic[T, P, R]):
 class _Worker:
     proc: BaseProcess
     conn: Connection
-    in_flight: int = 0
+    in_flight: int = 0  # tasks given to it (a remote store's: fetched or being fetched)
+    holding: int = 0  # tasks it has received and not answered (the watchdog's concern)
+    heard: float = 0.0  # when it last sent something, or was handed work while idle
+    stopping: bool = False  # told to stop: its goodbye is due
     summary: object = None
     finished: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)  # guards holding and heard
+    sending: threading.Lock = field(default_factory=threading.Lock)  # one sender at a time
 
 
 class WorkerPool(Generic[T, P, R]):
-    """Runs a job over tasks in ``jobs`` forked processes. One use: ``run`` once."""
+    """Runs a job over tasks in ``jobs`` forked processes. One use: ``run`` once.
+
+    ``remote``: the store is remote, so ``fetch`` runs in the parent (``readers`` threads per
+    worker, started after the fork) and its result goes to the worker with the task; else each
+    worker fetches on ``readers`` threads of its own. Tasks are sent from threads of the
+    parent's (never from its main thread, which must stay free to notice a stalled worker
+    whose pipe is full)."""
 
     def __init__(
         self,
@@ -110,27 +185,38 @@ class WorkerPool(Generic[T, P, R]):
         readers: int,
         name: str,
         died: Callable[[str], S3VaultError],
+        remote: bool = False,
+        watchdog: Watchdog | None = None,
     ) -> None:
         self._job = job
         self._jobs = max(1, jobs)
         self._readers = max(1, readers)
         self._name = name
         self._died_error = died
-        self._in_flight = self._readers + 2  # the worker always has its next tasks at hand
+        self._remote = remote
+        self._watchdog = watchdog or Watchdog()
+        # the worker always has its next tasks at hand: ``readers`` being fetched (by it, or
+        # here), one it works on, and (fetching itself) one more waiting for a reader
+        self._in_flight = self._readers + (1 if remote else 2)
 
     def run(self, tasks: Iterable[T], on_result: Callable[[T, R], None]) -> list[object]:
         """Hand out every task; ``on_result`` is called in the parent, in task order; returns
         each worker's ``finish()`` result.
 
         Raises:
-            S3VaultError: a worker died (``died``'s error) or raised (its exception); whatever
-                ``on_result`` raises. Every worker is stopped first.
+            S3VaultError: a worker died or stalled (``died``'s error) or raised (its
+                exception); whatever ``on_result`` raises. Every worker is stopped first.
         """
         workers = self._fork()
+        fetchers = ThreadPoolExecutor(
+            self._readers * self._jobs if self._remote else self._jobs,
+            thread_name_prefix="s3v-read" if self._remote else "s3v-hand",
+        )
         try:
-            self._serve(workers, iter(tasks), on_result)
+            self._serve(workers, iter(tasks), on_result, fetchers)
             for w in workers:
                 self._send(w, None)  # stop: finish what you hold, and say goodbye
+                w.stopping, w.heard = True, self._watchdog.clock.monotonic()
             while not all(w.finished for w in workers):
                 for w, message in self._messages(workers):
                     if message[0] != "bye":
@@ -145,12 +231,17 @@ class WorkerPool(Generic[T, P, R]):
                 w.proc.join()
             raise
         finally:
+            fetchers.shutdown(wait=True, cancel_futures=True)
             for w in workers:
                 w.conn.close()
         return [w.summary for w in workers]
 
     def _serve(
-        self, workers: list[_Worker], source: Iterator[T], on_result: Callable[[T, R], None]
+        self,
+        workers: list[_Worker],
+        source: Iterator[T],
+        on_result: Callable[[T, R], None],
+        fetchers: ThreadPoolExecutor,
     ) -> None:
         """Until every task is done: hand tasks out, take results in, deliver them in order."""
         sent: dict[int, T] = {}
@@ -165,8 +256,8 @@ class WorkerPool(Generic[T, P, R]):
                         more = False
                         break
                     sent[seq] = cast("T", task)
-                    self._send(w, ("task", seq, task))
                     w.in_flight += 1
+                    fetchers.submit(self._fetch_and_hand, w, seq, cast("T", task))
                     seq += 1
             if not sent:
                 break
@@ -179,10 +270,28 @@ class WorkerPool(Generic[T, P, R]):
                 on_result(sent.pop(delivered), arrived.pop(delivered))
                 delivered += 1
 
+    def _fetch_and_hand(self, w: _Worker, seq: int, task: T) -> None:
+        """On a thread of the parent's: fetch a task's data (a remote store) and hand the task
+        to its worker; the watchdog's clock starts if it held none. A worker whose pipe is
+        closed is dead: the main thread finds out by its sentinel."""
+        message: tuple[Any, ...] = ("task", seq, task)
+        if self._remote:
+            try:
+                message += (("ok", self._job.fetch(task)),)
+            except Exception as exc:  # the worker's ``work`` reports it, as its own fetch's
+                message += (("raised", _picklable(exc)),)
+        with w.lock:
+            if w.holding == 0:
+                w.heard = self._watchdog.clock.monotonic()
+            w.holding += 1
+        with w.sending, contextlib.suppress(OSError):
+            w.conn.send(message)
+
     def _fork(self) -> list[_Worker]:
         ctx = multiprocessing.get_context("fork")
         pipes = [ctx.Pipe() for _ in range(self._jobs)]
         workers = []
+        settle_threads()
         for i, (mine, theirs) in enumerate(pipes):
             others = [end for j, pair in enumerate(pipes) if j != i for end in pair]
             others.append(mine)
@@ -199,19 +308,30 @@ class WorkerPool(Generic[T, P, R]):
         return workers
 
     def _messages(self, workers: list[_Worker]) -> list[tuple[_Worker, tuple[Any, ...]]]:
-        """The messages ready now (waits for one); a worker gone without a word fails."""
+        """The messages ready now (waits for one); a worker gone without a word fails, and
+        so does one that held a task and said nothing for the watchdog's time."""
         live = [w for w in workers if not w.finished]
         by_conn = {w.conn: w for w in live}
         by_sentinel = {w.proc.sentinel: w for w in live}
         out = []
-        ready = wait([*by_conn, *by_sentinel])
+        ready: list[Any] = []
+        while not ready:
+            poll = min(self._watchdog.poll, self._watchdog.stall_after / 4)
+            ready = wait([*by_conn, *by_sentinel], timeout=poll)
+            if not ready:
+                self._check_stalls(live)
+        now = self._watchdog.clock.monotonic()
         for conn in ready:
             if not isinstance(conn, int):
                 w = by_conn[cast("Connection[Any, Any]", conn)]
                 try:
-                    out.append((w, w.conn.recv()))
+                    message = w.conn.recv()
                 except (EOFError, OSError):
                     self._died(w)
+                with w.lock:
+                    w.heard = now
+                    w.holding -= message[0] == "result"
+                out.append((w, message))
         heard = {id(w) for w, _ in out}  # a worker exits after its goodbye: not a death
         for sentinel in ready:
             if isinstance(sentinel, int):
@@ -220,9 +340,24 @@ class WorkerPool(Generic[T, P, R]):
                     self._died(w)  # gone without a word (its last words are read first)
         return out
 
+    def _check_stalls(self, live: list[_Worker]) -> None:
+        now = self._watchdog.clock.monotonic()
+        limit = self._watchdog.stall_after
+        for w in live:
+            with w.lock:
+                waiting = w.holding > 0 or w.stopping
+                silent = now - w.heard
+            if waiting and silent >= limit:
+                w.proc.kill()
+                raise self._died_error(
+                    f"worker process {w.proc.pid} sent nothing for {_seconds(silent)} s "
+                    f"(limit {_seconds(limit)} s) and was stopped"
+                )
+
     def _send(self, w: _Worker, message: object) -> None:
         try:
-            w.conn.send(message)
+            with w.sending:
+                w.conn.send(message)
         except OSError:  # BrokenPipeError, ConnectionResetError: its end is closed
             self._died(w)
 
@@ -233,11 +368,24 @@ class WorkerPool(Generic[T, P, R]):
         raise self._died_error(f"worker process {w.proc.pid} {how} unexpectedly")
 
 
-def _receive(conn: Connection, tasks: queue.SimpleQueue[tuple[int, Any] | None]) -> None:
+def _seconds(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+def _picklable(exc: Exception) -> Exception:
+    """``exc`` if it crosses a pipe, else a BackendError that says what it was."""
+    try:
+        pickle.dumps(exc)
+    except Exception:  # anything that does not pickle
+        return BackendError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def _receive(conn: Connection, tasks: queue.SimpleQueue[tuple[Any, ...] | None]) -> None:
     """Read the parent's messages as they come (so it never blocks sending one)."""
     try:
         while (message := conn.recv()) is not None:
-            tasks.put((message[1], message[2]))
+            tasks.put(message[1:])
     except (EOFError, OSError):
         pass  # the parent is gone: stop
     tasks.put(None)
@@ -252,15 +400,27 @@ def _send_error(conn: Connection, exc: BaseException) -> None:
             conn.send(("error", S3VaultError(f"worker: {type(exc).__name__}: {exc}")))
 
 
+def _fetched(outcome: tuple[str, Any]) -> Future[Any]:
+    """The parent's fetch of a task, as the Future a reader thread's would be."""
+    future: Future[Any] = Future()
+    if outcome[0] == "ok":
+        future.set_result(outcome[1])
+    else:
+        future.set_exception(outcome[1])
+    return future
+
+
 def _worker_main(
     conn: Connection, others: list[Connection], job: WorkerJob[Any, Any, Any], readers: int
 ) -> None:
-    """A worker process: tasks in, results out in order, until the parent says stop."""
+    """A worker process: tasks in, results out in order, until the parent says stop. A task
+    comes with its fetched data (a remote store: fetched by the parent) or without (fetched
+    here, on ``readers`` threads, ahead of the work)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles an interrupt
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for other in others:  # another worker's pipe: its death must close it for the parent
         other.close()
-    tasks: queue.SimpleQueue[tuple[int, Any] | None] = queue.SimpleQueue()
+    tasks: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
     threading.Thread(target=_receive, args=(conn, tasks), daemon=True).start()
     try:
         with ThreadPoolExecutor(readers, thread_name_prefix="s3v-read") as pool:
@@ -275,7 +435,10 @@ def _worker_main(
                     if item is None:
                         more = False
                         break
-                    pending.append((item[0], item[1], pool.submit(job.fetch, item[1])))
+                    fetched = (
+                        _fetched(item[2]) if len(item) > 2 else pool.submit(job.fetch, item[1])
+                    )
+                    pending.append((item[0], item[1], fetched))
                 if not pending:
                     break
                 seq, task, fetched = pending.popleft()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -141,7 +142,8 @@ def test_workers_read_through_s3(
     cli_env: dict[str, str],
     run_cli: RunCli,
 ) -> None:
-    """Forked workers make S3 clients of their own (backend/s3/client.py)."""
+    """Through S3 the parent fetches and the workers decode and write: a worker never opens
+    a connection (workerpool.py: the fork hazard of issue 16)."""
     source = tmp_path / "src"
     for n in range(2):  # two packs: two ranges (a range is a whole pack on S3)
         write_file(source / f"f{n}", os.urandom(2_500_000))
@@ -158,28 +160,68 @@ def test_workers_read_through_s3(
     assert snapshot_tree(target / "src") == snapshot_tree(source)
     done = run_cli("-r", url, "verify", "--read-data", "-j", "2", env=env)
     assert done.code == 0, done.stdout + done.stderr
+    done = run_cli("-r", url, "restore-test", "-j", "2", "--json", env=env)
+    assert done.code == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["passed"] is True
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: the default is one process")
-def test_backup_defaults_to_one_worker_per_core_the_others_to_one_process(
+def test_every_engine_defaults_to_one_worker_per_core(
     tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str], source: Path
 ) -> None:
     """The defaults docs/performance.md gives: a worker's crash point is reached (the run
-    fails, exit 1) only where the default forks workers (backup)."""
+    fails, exit 1) because the default forks workers; --jobs 1 forks none."""
     crash = {**cli_env, "S3VAULT_TEST_CRASH_AT": "backup-worker-task"}
     done = run_cli("-r", cli_repo, "backup", "--root", str(source.parent), "/src", env=crash)
     assert done.code == 1, done.stderr  # backup: one worker per core
     done = run_cli("-r", cli_repo, "backup", "--root", str(source.parent), "/src", "-j", "1")
     assert done.code == 0, done.stderr
     target = str(tmp_path / "r")
-    for argv, point, code in (
-        (("restore-test", "--no-record"), "restore-worker", 0),
-        (("restore", "latest", "-t", target), "restore-worker", 0),
-        (("verify", "--read-data"), "verify-worker", 0),
+    for argv, point in (
+        (("restore-test", "--no-record"), "restore-worker"),
+        (("restore", "latest", "-t", target), "restore-worker"),
+        (("verify", "--read-data"), "verify-worker"),
     ):
         env = {**cli_env, "S3VAULT_TEST_CRASH_AT": point}
         done = run_cli("-r", cli_repo, *argv, env=env)
-        assert done.code == code, (argv, done.stdout, done.stderr)
+        assert done.code == 1, (argv, done.stdout, done.stderr)
+        assert "worker process" in done.stderr
+        done = run_cli("-r", cli_repo, *argv, "-j", "1", env=env)
+        assert done.code == 0, (argv, done.stdout, done.stderr)
+
+
+def _objects(repo: str) -> dict[str, bytes]:
+    """Every object but the audit records (every command appends one, a failed one too)."""
+    root = Path(repo)
+    files = (p for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] != "audit")
+    return {str(p): p.read_bytes() for p in files}
+
+
+def test_a_stuck_worker_is_stopped_and_the_command_fails_changing_nothing(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """A worker that stops sending (SIGSTOP: a hang) is killed after --worker-timeout; the
+    command fails in one line with exit 1, the repository as it was (restore-test records no
+    drill)."""
+    small = tmp_path / "src"
+    for n in range(2):  # two packs
+        write_file(small / f"f{n}", os.urandom(2_500_000))
+    backed_up(run_cli, cli_repo, small)
+    before = _objects(cli_repo)
+    stop = {**cli_env, "S3VAULT_TEST_STOP_AT": "restore-worker"}  # after its first range
+    target = str(tmp_path / "r")
+    argv = ("restore-test", "--keep", "-t", target, "-j", "2", "--worker-timeout", "0.3s")
+    done = run_cli("-r", cli_repo, *argv, env=stop)
+    assert done.code == 1, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "restore worker process" in lines[0], lines
+    assert re.search(r"sent nothing for [\d.]+ s \(limit 0.3 s\) and was stopped", lines[0])
+    assert _objects(cli_repo) == before  # no drill record, nothing else (but the audit)
+    for bad in ("0", "soon"):
+        done = run_cli("-r", cli_repo, "restore-test", "--worker-timeout", bad)
+        assert done.code == 2, done.stderr
+        assert "--worker-timeout" in done.stderr
 
 
 def test_jobs_must_not_be_negative(cli_repo: str, run_cli: RunCli, tmp_path: Path) -> None:

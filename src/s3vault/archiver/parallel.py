@@ -14,7 +14,12 @@ the index, the key, the parent snapshot's tree cache and the exclude rules are i
 copy-on-write, read-only, at no cost; "spawn" or "forkserver" would have to pickle the index
 (millions of entries) into every worker. The parent starts its thread pools only after the fork.
 What does not survive a fork is reset in the child: an S3 connection makes a client of its own
-(backend/s3/client.py), BLAKE3 hashes on one thread (crypto/hashing.py).
+(backend/s3/client.py, for every request: ``get`` too), BLAKE3 hashes on one thread
+(crypto/hashing.py). Unlike the read engines' workers (s3vault/workerpool.py), these open TLS
+connections of their own, on new threads: a lock libcrypto holds while a thread of the parent
+starts or ends would stay held in the child, so the fork waits until no ended thread (an index
+listing's) is still on its way out (``settle_threads``); no thread of the parent makes requests
+then (a backup holds no lease, so no refresh thread runs).
 
 Why the workers pack and upload data themselves: with the parent as the one packer (every sealed
 blob sent through a pipe), the parent was busy for about 3 of the 4.8 s of a first backup of
@@ -76,6 +81,7 @@ from s3vault.ids import ObjectId
 from s3vault.progress import Progress
 from s3vault.repository.repository import Repository
 from s3vault.repository.writer import BlobWriter
+from s3vault.workerpool import settle_threads
 
 IN_FLIGHT = 3  # tasks handed to one worker at a time: it never waits for the next
 _COUNTERS = (
@@ -185,6 +191,7 @@ class ParallelArchiver(Archiver):
         # first backup, and under the parent's key derivation with one) and the run was no
         # faster (docs/performance.md, "What a backup's peak is made of")
         worker_options = replace(self._opts, readers=1, blob_workers=2, read_ahead=2)
+        settle_threads()  # no ended thread still in its exit handlers (workerpool.py)
         for i, (mine, theirs) in enumerate(pipes):
             others = [end for j, pair in enumerate(pipes) if j != i for end in pair]
             others.append(mine)

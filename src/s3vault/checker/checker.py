@@ -29,6 +29,7 @@ from s3vault.format.tree import Node, NodeType, Tree
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
+from s3vault.workerpool import STALL_AFTER, Watchdog
 
 READ_BATCH = 4096  # packs whose entries one pass over the index gathers for the read-back
 
@@ -45,6 +46,7 @@ class CheckOptions:
     workers: int = 4
     seed: int | None = None
     jobs: int = 1  # worker processes for the read-back (checker/parallelread.py)
+    worker_timeout: float = STALL_AFTER  # seconds a worker may hold a pack and say nothing
 
 
 class Checker:
@@ -103,6 +105,7 @@ class Checker:
                 lambda reading: self._take(reading, st, report, bad_blobs),
                 jobs=min(options.jobs, len(names)),
                 readers=max(1, options.workers // options.jobs),
+                watchdog=Watchdog(stall_after=options.worker_timeout, clock=self._clock),
             )
         else:
 

@@ -19,7 +19,7 @@ from s3vault.checker.readback import PackReading, check_pack, fetch_pack, unread
 from s3vault.errors import BackendError, S3VaultError
 from s3vault.format.indexfile import IndexedPack
 from s3vault.repository.repository import Repository
-from s3vault.workerpool import WorkerJob, WorkerPool, add_counts, counts_since
+from s3vault.workerpool import Watchdog, WorkerJob, WorkerPool, add_counts, counts_since
 
 Item = tuple[str, IndexedPack]  # (object name, the pack with its entries)
 
@@ -53,6 +53,7 @@ def read_in_workers(
     *,
     jobs: int,
     readers: int,
+    watchdog: Watchdog | None = None,
 ) -> None:
     """Read and check every pack in ``jobs`` worker processes; ``on_reading`` gets each
     pack's reading in the parent, in the order of ``items``.
@@ -65,7 +66,13 @@ def read_in_workers(
         fetch=checker.fetch, work=checker.work, finish=checker.finish, crash_at="verify-worker"
     )
     pool: WorkerPool[Item, bytes, PackReading] = WorkerPool(
-        job, jobs=jobs, readers=readers, name="s3vault-verify", died=_died
+        job,
+        jobs=jobs,
+        readers=readers,
+        name="s3vault-verify",
+        died=_died,
+        remote=repo.remote,
+        watchdog=watchdog,
     )
     for requests in pool.run(items, lambda _item, reading: on_reading(reading)):
         add_counts(repo.requests, requests)

@@ -481,6 +481,39 @@ def latest_filters(fn: F) -> F:
     )(fn)
 
 
+def read_workers_options(what: str) -> Callable[[F], F]:
+    """``-j/--jobs N`` (worker processes that ``what``; 0, the default: one per core) and
+    ``--worker-timeout DURATION`` (a worker that holds work and says nothing that long is
+    stopped and the command fails, exit 1), handed over as ``jobs`` and ``worker_timeout``
+    (seconds)."""
+
+    def positive(_ctx: click.Context, _param: click.Parameter, value: timedelta) -> float:
+        if value.total_seconds() <= 0:
+            raise click.BadParameter("must be longer than zero (e.g. 10m)")
+        return value.total_seconds()
+
+    def decorate(fn: F) -> F:
+        fn = click.option(
+            "--worker-timeout",
+            type=Duration(),
+            default="10m",
+            show_default=True,
+            callback=positive,
+            metavar="DURATION",
+            help="Stop a worker process that holds work and sends nothing for this long "
+            "(the command then fails, exit 1)",
+        )(fn)
+        return click.option(
+            "-j",
+            "--jobs",
+            type=click.IntRange(min=0),
+            default=0,
+            help=f"Worker processes that {what} (default 0: one per core; 1: none)",
+        )(fn)
+
+    return decorate
+
+
 if TYPE_CHECKING:
     _TimeBase = click.ParamType[datetime]
 else:

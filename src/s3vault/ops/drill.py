@@ -41,7 +41,7 @@ from s3vault.repository.snapshots import find_snapshot
 from s3vault.restorer.plan import RestorePlan, load_listing, plan_restore
 from s3vault.restorer.proof import prove_on_disk, prove_streamed
 from s3vault.restorer.scratch import remove_tree
-from s3vault.workerpool import default_jobs
+from s3vault.workerpool import STALL_AFTER, Watchdog, default_jobs
 
 MAX_LISTED = 100
 
@@ -62,7 +62,8 @@ class DrillOptions:
     rpo_target: timedelta | None = None
     record: bool = True
     workers: int = 4
-    jobs: int = 1  # worker processes for the restore (ops/restore.py); 0: one per core
+    jobs: int = 0  # worker processes for the restore (ops/restore.py); 0: one per core
+    worker_timeout: float = STALL_AFTER  # seconds a worker may hold a task and say nothing
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,6 +175,7 @@ def _restore_and_prove(
         else (options.target or Path(os.devnull))
     )
     target_b = os.fsencode(target.absolute())
+    watchdog = Watchdog(stall_after=options.worker_timeout, clock=clock)
     try:
         plan = plan_restore(
             repo, tree, select=(chosen.__contains__ if chosen is not None else None)
@@ -182,7 +184,11 @@ def _restore_and_prove(
         if options.no_disk:
             errors = [*plan.errors, *plan.refused]
             problems = prove_streamed(
-                repo, plan, workers=options.workers, jobs=options.jobs or default_jobs()
+                repo,
+                plan,
+                workers=options.workers,
+                jobs=options.jobs or default_jobs(),
+                watchdog=watchdog,
             )
             return _Run(
                 plan=plan,
@@ -193,7 +199,12 @@ def _restore_and_prove(
                 target=target_b,
             )
         outcome = make_restorer(
-            repo, plan, jobs=options.jobs, workers=options.workers, progress=progress
+            repo,
+            plan,
+            jobs=options.jobs,
+            workers=options.workers,
+            progress=progress,
+            watchdog=watchdog,
         ).run(target_b)
         errors = [*outcome.errors, *outcome.warnings]  # the plan's are in the outcome too
         t2 = clock.monotonic()
@@ -203,6 +214,7 @@ def _restore_and_prove(
             repo.sealer.current.id_key,
             workers=options.workers,
             jobs=options.jobs or default_jobs(),
+            watchdog=watchdog,
         )
         return _Run(
             plan=plan,

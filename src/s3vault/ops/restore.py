@@ -22,7 +22,7 @@ from s3vault.restorer.parallel import ParallelRestorer
 from s3vault.restorer.plan import RestorePlan, plan_restore
 from s3vault.restorer.proof import prove_on_disk
 from s3vault.restorer.restorer import Restorer
-from s3vault.workerpool import available, default_jobs
+from s3vault.workerpool import STALL_AFTER, Watchdog, available, default_jobs
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,7 +42,8 @@ class RestoreOptions:
     workers: int = 4
     # worker processes that read, decode and write (restorer/parallel.py); 0: one per core;
     # 1: none, the serial engine
-    jobs: int = 1
+    jobs: int = 0
+    worker_timeout: float = STALL_AFTER  # seconds a worker may hold a task and say nothing
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,13 +104,19 @@ def _restore(
     clock = clock or SystemClock()
     t0 = clock.monotonic()
     progress = progress or NullProgress()
+    watchdog = Watchdog(stall_after=options.worker_timeout, clock=clock)
     sid, snap = _select(repo, options)
     target = os.fsencode(os.path.abspath(options.target))
     start = repo.tree_reads.mark()  # the tree packs read from the store after it may be proven
     repo.forget_missing_packs()  # a blob stored again elsewhere is read from there
     plan = plan_restore(repo, snap.tree, include=options.include, exclude=options.exclude)
     outcome = make_restorer(
-        repo, plan, jobs=options.jobs, workers=options.workers, progress=progress
+        repo,
+        plan,
+        jobs=options.jobs,
+        workers=options.workers,
+        progress=progress,
+        watchdog=watchdog,
     ).run(target)
     mismatches: list[tuple[str, str]] = []
     verified = 0
@@ -126,6 +133,7 @@ def _restore(
             jobs=options.jobs or default_jobs(),
             metadata=False,
             progress=progress,
+            watchdog=watchdog,
         )
         progress.finished("verify")
         verified = len(checked) - len(mismatches)
@@ -175,14 +183,22 @@ def _record_proofs(repo: Repository, tree: ObjectId, clock: Clock, start: int) -
 
 
 def make_restorer(
-    repo: Repository, plan: RestorePlan, *, jobs: int, workers: int, progress: Progress
+    repo: Repository,
+    plan: RestorePlan,
+    *,
+    jobs: int,
+    workers: int,
+    progress: Progress,
+    watchdog: Watchdog | None = None,
 ) -> Restorer:
     """The serial engine for one job (or where processes cannot be forked), else the process
     pool; ``jobs`` 0: one per core."""
     jobs = jobs or default_jobs()
     if jobs <= 1 or not available():
         return Restorer(repo, plan, workers=workers, progress=progress)
-    return ParallelRestorer(repo, plan, jobs=jobs, workers=workers, progress=progress)
+    return ParallelRestorer(
+        repo, plan, jobs=jobs, workers=workers, progress=progress, watchdog=watchdog
+    )
 
 
 def _select(repo: Repository, options: RestoreOptions) -> tuple[ObjectId, SnapshotFile]:

@@ -17,7 +17,7 @@ from s3vault.ops.audit import audited, measured, not_written
 from s3vault.progress import Progress
 from s3vault.repository import ledger as ledgers
 from s3vault.repository.repository import Repository
-from s3vault.workerpool import available, default_jobs
+from s3vault.workerpool import STALL_AFTER, available, default_jobs
 
 DAY = 86_400.0
 
@@ -31,7 +31,8 @@ class VerifyOptions:
     workers: int = 2  # downloads and checks overlap enough with two; more only add memory
     seed: int | None = None
     # worker processes for the read-back (checker/parallelread.py); 0: one per core; 1: none
-    jobs: int = 1
+    jobs: int = 0
+    worker_timeout: float = STALL_AFTER  # seconds a worker may hold a pack and say nothing
     coverage: float | None = None  # seconds: prove every pack at least once per this period
     budget: str | None = None  # with coverage: bytes to read now ("10G", "5%"; default: the
     # nightly share, period / 1 day of the bytes)
@@ -144,6 +145,7 @@ def _verify(
             workers=options.workers,
             seed=options.seed,
             jobs=_jobs(options.jobs),
+            worker_timeout=options.worker_timeout,
         )
     )
     written = _record(repo, report.proven, clock) if report.proven else None

@@ -41,7 +41,7 @@ from s3vault.restorer.locator import Locator
 from s3vault.restorer.plan import RestorePlan
 from s3vault.restorer.restorer import Restorer
 from s3vault.restorer.sinks import EntryError, FilesystemSink
-from s3vault.workerpool import WorkerJob, WorkerPool, add_counts, counts_since
+from s3vault.workerpool import Watchdog, WorkerJob, WorkerPool, add_counts, counts_since
 
 
 @dataclass(slots=True)
@@ -135,9 +135,11 @@ class ParallelRestorer(Restorer):
         owners: bool | None = None,
         workers: int = 4,
         progress: Progress | None = None,
+        watchdog: Watchdog | None = None,
     ) -> None:
         super().__init__(repo, plan, owners=owners, workers=workers, progress=progress)
         self._jobs = jobs
+        self._watchdog = watchdog
 
     # What a forked worker reads of its parent's restorer (read-only).
     @property
@@ -198,6 +200,8 @@ class ParallelRestorer(Restorer):
             readers=max(1, self._workers // self._jobs),
             name="s3vault-restore",
             died=_died,
+            remote=self._repo.remote,
+            watchdog=self._watchdog,
         )
         for requests in pool.run(range(len(ranges)), lambda i, done: self._done(ranges[i], done)):
             add_counts(self._repo.requests, requests)

@@ -20,7 +20,14 @@ from s3vault.progress import Progress
 from s3vault.repository.repository import Repository
 from s3vault.restorer.locator import Entry, Locator
 from s3vault.restorer.plan import FileTask, RestorePlan
-from s3vault.workerpool import WorkerJob, WorkerPool, add_counts, available, counts_since
+from s3vault.workerpool import (
+    Watchdog,
+    WorkerJob,
+    WorkerPool,
+    add_counts,
+    available,
+    counts_since,
+)
 
 Problem = tuple[str, str]  # (path, what is wrong)
 SLICE = 256
@@ -90,6 +97,7 @@ def prove_on_disk(
     jobs: int = 1,
     metadata: bool = True,
     progress: Progress | None = None,
+    watchdog: Watchdog | None = None,
 ) -> list[Problem]:
     """Check every file and link a restore wrote under ``target`` against the snapshot (files
     that failed to restore are the restore's errors, not checked again). ``metadata=False``:
@@ -110,7 +118,7 @@ def prove_on_disk(
 
     try:
         if jobs > 1 and available() and len(tasks) > SLICE:
-            problems = _prove_in_workers(locator, tasks, id_key, metadata, jobs, progress)
+            problems = _prove_in_workers(locator, tasks, id_key, metadata, jobs, progress, watchdog)
         else:
             with ThreadPoolExecutor(workers, thread_name_prefix="s3v-prove") as pool:
                 for start in range(0, len(tasks), SLICE):  # bounded: not one future per file
@@ -137,6 +145,7 @@ def _prove_in_workers(
     metadata: bool,
     jobs: int,
     progress: Progress | None,
+    watchdog: Watchdog | None,
 ) -> list[Problem]:
     """Slices of files checked in worker processes (s3vault/workerpool.py)."""
 
@@ -159,7 +168,9 @@ def _prove_in_workers(
     job: WorkerJob[int, None, list[Problem]] = WorkerJob(
         fetch=lambda _start: None, work=work, finish=lambda: None, crash_at="prove-worker"
     )
-    pool = WorkerPool(job, jobs=jobs, readers=1, name="s3vault-prove", died=_died)
+    pool = WorkerPool(
+        job, jobs=jobs, readers=1, name="s3vault-prove", died=_died, watchdog=watchdog
+    )
     pool.run(range(0, len(tasks), SLICE), take)
     return problems
 
@@ -169,7 +180,12 @@ def _died(what: str) -> RestoreError:
 
 
 def prove_streamed(
-    repo: Repository, plan: RestorePlan, *, workers: int = 4, jobs: int = 1
+    repo: Repository,
+    plan: RestorePlan,
+    *,
+    workers: int = 4,
+    jobs: int = 1,
+    watchdog: Watchdog | None = None,
 ) -> list[Problem]:
     """Fetch every planned file's blobs in order and check its hash; writes nothing.
     ``jobs`` > 1: slices of SLICE files in that many worker processes (same problems, same
@@ -199,7 +215,8 @@ def prove_streamed(
 
     tasks = [t for t in plan.files if not t.failed]
     found: list[Problem] = []
-    if jobs > 1 and available() and len(tasks) > SLICE:
+    # a remote store's blobs are fetched here: a worker never opens a connection (workerpool.py)
+    if jobs > 1 and available() and len(tasks) > SLICE and not repo.remote:
         base = repo.requests.snapshot()
 
         def work(start: int, _fetched: Future[None]) -> list[Problem]:
@@ -211,7 +228,9 @@ def prove_streamed(
             finish=lambda: counts_since(base, repo.requests),
             crash_at="prove-worker",
         )
-        pool = WorkerPool(job, jobs=jobs, readers=1, name="s3vault-prove", died=_died)
+        pool = WorkerPool(
+            job, jobs=jobs, readers=1, name="s3vault-prove", died=_died, watchdog=watchdog
+        )
         for requests in pool.run(range(0, len(tasks), SLICE), lambda _s, f: found.extend(f)):
             add_counts(repo.requests, requests)
         return found

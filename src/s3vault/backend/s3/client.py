@@ -147,12 +147,17 @@ class Connection:
         """One S3 call (``operation``: the client's method name) inside the congestion
         window. A forked process (a backup worker) gets a client of its own: the pooled
         connections are the parent's."""
+        method = getattr(self.own_client(), operation)
+        with self._traffic.window.slot():
+            return method(**args)
+
+    def own_client(self) -> Any:
+        """The client of this process: a forked process (a backup worker) makes its own, as
+        the pooled connections (and their TLS sessions) are the parent's."""
         if self._pid != os.getpid():
             self._pid = os.getpid()
             self.client = self.new_client(self._s.checksum)
-        method = getattr(self.client, operation)
-        with self._traffic.window.slot():
-            return method(**args)
+        return self.client
 
     def new_client(self, checksum: str | None) -> Any:
         """A boto3 S3 client for these settings with this checksum mode (None: boto3's)."""

@@ -265,7 +265,7 @@ class S3Backend:
             args["Range"] = f"bytes={offset}-{end}"
         try:
             with self.window.slot():
-                body = self._traffic.read(self._client.get_object(**args)["Body"])
+                body = self._traffic.read(self._conn.own_client().get_object(**args)["Body"])
         except Exception as exc:
             if error_code(exc) == "InvalidRange":
                 return b""

@@ -18,7 +18,13 @@ from s3vault import (
     restore_test,
 )
 from s3vault.cli.context import CliContext
-from s3vault.cli.options import Duration, TargetDir, cli_context, global_options
+from s3vault.cli.options import (
+    Duration,
+    TargetDir,
+    cli_context,
+    global_options,
+    read_workers_options,
+)
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import (
     emit,
@@ -90,13 +96,7 @@ def failed_targets(r: DrillFile, *, empty: bool) -> list[str]:
 @click.option("--rpo-target", type=Duration(), help="Fail if the snapshot is older than this")
 @click.option("--no-record", is_flag=True, help="Do not record this drill in the repository")
 @click.option("--history", is_flag=True, help="List past drills instead of running one")
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=0),
-    default=1,
-    help="Worker processes that restore and prove (0: one per core; default 1: none)",
-)
+@read_workers_options("restore and prove")
 def drill(
     snapshot: str,
     host: str | None,
@@ -111,6 +111,7 @@ def drill(
     no_record: bool,
     history: bool,
     jobs: int,
+    worker_timeout: float,
 ) -> int:
     """Restore SNAPSHOT (an id prefix, latest or latest~N; default latest), or a sample of it,
     and prove every byte.
@@ -135,6 +136,7 @@ def drill(
         rpo_target=rpo_target,
         record=not no_record,
         jobs=jobs,
+        worker_timeout=worker_timeout,
     )
     with CliProgress(ctx) as progress:
         result = restore_test(repo, options, progress=progress)

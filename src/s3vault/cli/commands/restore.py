@@ -9,7 +9,13 @@ import click
 from s3vault import ExitCode, RestoreOptions, RestoreResult, SnapshotFilter, TagList
 from s3vault import restore as restore_op
 from s3vault.cli.context import CliContext
-from s3vault.cli.options import TargetDir, cli_context, global_options, latest_filters
+from s3vault.cli.options import (
+    TargetDir,
+    cli_context,
+    global_options,
+    latest_filters,
+    read_workers_options,
+)
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, human_elapsed, plural, say
 from s3vault.cli.session import open_repo
@@ -45,13 +51,7 @@ from s3vault.cli.session import open_repo
     is_flag=True,
     help="Read every restored file back and compare it with the snapshot (exit 13 on a mismatch)",
 )
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=0),
-    default=1,
-    help="Worker processes that read, decode and write (0: one per core; default 1: none)",
-)
+@read_workers_options("read, decode and write")
 def restore(
     snapshot: str,
     target: Path,
@@ -62,6 +62,7 @@ def restore(
     paths: tuple[str, ...],
     verify: bool,
     jobs: int,
+    worker_timeout: float,
 ) -> int:
     """Restore SNAPSHOT (an id prefix, latest or latest~N) into --target. --host, --tag and
     --path choose which snapshot latest means, as restic's: the latest of those matching.
@@ -82,6 +83,7 @@ def restore(
         select=SnapshotFilter(hosts=hosts, tags=tags, paths=paths),
         verify=verify,
         jobs=jobs,
+        worker_timeout=worker_timeout,
     )
     with CliProgress(ctx) as progress:
         r = restore_op(repo, options, progress=progress)

@@ -9,7 +9,7 @@ import click
 from s3vault import Coverage, ExitCode, VerifyOptions, VerifyResult
 from s3vault import verify as verify_op
 from s3vault.cli.context import CliContext
-from s3vault.cli.options import Duration, cli_context, global_options
+from s3vault.cli.options import Duration, cli_context, global_options, read_workers_options
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import (
     emit,
@@ -47,13 +47,7 @@ SHOWN_PATHS = 10
     help="With --coverage: read at most this much now (default: the nightly share, "
     "1 day / PERIOD of the bytes)",
 )
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=0),
-    default=1,
-    help="Worker processes that read packs back (0: one per core; default 1: none)",
-)
+@read_workers_options("read packs back")
 def verify(
     read_data: bool,
     read_data_subset: str | None,
@@ -61,6 +55,7 @@ def verify(
     coverage: timedelta | None,
     budget: str | None,
     jobs: int,
+    worker_timeout: float,
 ) -> int:
     """Check the repository: structure, and with --read-data the data itself.
 
@@ -78,6 +73,7 @@ def verify(
         coverage=coverage.total_seconds() if coverage is not None else None,
         budget=budget,
         jobs=jobs,
+        worker_timeout=worker_timeout,
     )
     with CliProgress(ctx) as progress:
         r = verify_op(repo, options, progress=progress)
