@@ -10,6 +10,8 @@ own key file from the store must not lift the check.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from s3vault.backend.base import Backend
 from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
 from s3vault.format.configfile import ConfigFile
@@ -35,6 +37,31 @@ def writer_host(backend: Backend, sealer: Sealer, config: ConfigFile, key_id: by
     return keyfile.host
 
 
+def _writer(
+    backend: Backend,
+    sealer: Sealer,
+    config: ConfigFile,
+    hosts: dict[bytes, str | None],
+    sealed: bytes,
+) -> tuple[str, str | None] | None:
+    """(short key id, host) of the put-only key that sealed ``sealed``; None if a full key
+    sealed it (envelope version 1)."""
+    header = EnvelopeHeader.decode(sealed)
+    if header.version != PUT_ENVELOPE_VERSION:
+        return None
+    key_id, _ = sealer.put_key(header.epoch, header.sender)
+    if key_id not in hosts:
+        hosts[key_id] = writer_host(backend, sealer, config, key_id)
+    return key_id.hex()[:8], hosts[key_id]
+
+
+def _unknown(short: str) -> str:
+    return (
+        f"written by put-only key {short}, which this repository does not know (its key "
+        "file is gone and no removal recorded it): forged, or its host cannot be checked"
+    )
+
+
 def check_snapshot_writer(
     backend: Backend,
     sealer: Sealer,
@@ -50,27 +77,51 @@ def check_snapshot_writer(
         IntegrityError: the snapshot names another host than its writer's, or its writer's
             host cannot be told (forged).
     """
-    header = EnvelopeHeader.decode(sealed)
-    if header.version != PUT_ENVELOPE_VERSION:
+    writer = _writer(backend, sealer, config, hosts, sealed)
+    if writer is None:
         return
-    key_id, _ = sealer.put_key(header.epoch, header.sender)
-    if key_id not in hosts:
-        hosts[key_id] = writer_host(backend, sealer, config, key_id)
-    host = hosts[key_id]
+    short, host = writer
     try:
         claimed = SnapshotFile.decode(plaintext).hostname
     except (IntegrityError, FormatVersionError):
         return  # the reader's own decode names the damage
-    short = key_id.hex()[:8]
     if host is None:
-        msg = (
-            f"written by put-only key {short}, which this repository does not know (its key "
-            "file is gone and no removal recorded it): forged, or its host cannot be checked"
-        )
-        raise IntegrityError(msg)
+        raise IntegrityError(_unknown(short))
     if host != claimed:
         msg = (
             f"a snapshot of host {claimed!r} written by put-only key {short} of host "
             f"{host!r}: forged (a put-only key writes snapshots for its own host only)"
+        )
+        raise IntegrityError(msg)
+
+
+def check_audit_writer(
+    backend: Backend,
+    sealer: Sealer,
+    config: ConfigFile,
+    hosts: dict[bytes, str | None],
+    sealed: bytes,
+    *,
+    hostname: str,
+    tag_matches: Callable[[str], bool],
+) -> None:
+    """Refuse an audit record sealed by a put-only key into another host's chain (design.md
+    §8b): the record must name its writer's host, and its chain's host tag must be that
+    host's (``tag_matches(host)``). Without this a put-only host, which can seal records and
+    sees every chain's end in a LIST, could append records to any host's chain.
+
+    Raises:
+        IntegrityError: the record is another host's, or its writer's host cannot be told.
+    """
+    writer = _writer(backend, sealer, config, hosts, sealed)
+    if writer is None:
+        return
+    short, host = writer
+    if host is None:
+        raise IntegrityError(_unknown(short))
+    if host != hostname or not tag_matches(host):
+        msg = (
+            f"written by put-only key {short} of host {host!r} into the chain of another host "
+            "(or naming another host): forged (a put-only key writes its own host's records only)"
         )
         raise IntegrityError(msg)

@@ -1,0 +1,345 @@
+"""Attacks on put-only keys (design.md §6a, §13), as a hostile user would run them: a
+compromised backup host holding its put-only key file and password (and permission to put
+objects), a store-level attacker without any key, and a restic user's habits. Each test runs
+one attack and asserts the defence; one that the build does not yet stop is marked xfail
+with the reason (strict: it fails the suite the day the defence lands, so the mark goes).
+
+One repository for the module (attacks that change it work on a copy): host db-01 backs up
+with the full key; web-01 (the attacker) and web-02 (the victim) hold put-only keys and have
+each backed up once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from s3vault import InitOptions, add_put_only_key, init
+from s3vault.backend.local import LocalBackend
+from s3vault.crypto.hashing import blob_id, storage_id
+from s3vault.format.auditfile import AuditRecord
+from s3vault.format.envelope import SealedKind
+from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.packfile import BlobType
+from s3vault.format.snapshotfile import SnapshotFile
+from s3vault.ids import ObjectId
+from s3vault.ops.backup import BackupOptions, backup
+from s3vault.ops.backup_putonly import backup_put_only
+from s3vault.repository.index import BlobIndex
+from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
+from s3vault.repository.putstate import endorsed_blobs
+from s3vault.repository.repository import Repository
+from s3vault.repository.sealer import PutSealer
+from s3vault.repository.writer import sealed_kind_for
+from tests.conftest import TEST_SETTINGS, RepoHandle, RunCli, write_file
+
+ATTACKER_PW = b"web-01 is compromised"
+VICTIM_PW = b"web-02 is fine"
+# content every host has (a distribution's file): its id is what an attacker can compute
+COMMON = b"# /etc/motd of every host of the fleet\n" * 40
+
+
+@dataclass
+class Fleet:
+    base: Path
+    handle: RepoHandle
+    db_source: Path
+    web_source: Path
+
+
+def _put(url: str, password: bytes) -> PutOnlyRepository:
+    backend = LocalBackend(Path(url))
+    return open_put_only(backend, Repository.read_marker(backend), password)
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
+    base = tmp_path_factory.mktemp("attacks")
+    handle = RepoHandle(url=str(base / "repo"), cache=base / "cache")
+    init(handle.options, InitOptions(settings=TEST_SETTINGS))
+    db = base / "db"
+    write_file(db / "secret.txt", b"db-01's secret: hunter2\n")
+    write_file(db / "big.bin", os.urandom(60_000))
+    backup(handle.open(), BackupOptions(paths=(str(db),), host="db-01"))
+    for pw, host in ((ATTACKER_PW, "web-01"), (VICTIM_PW, "web-02")):
+        add_put_only_key(handle.open(), pw, host=host, kdf_cost="minimum", switch=True)
+    web = base / "web"
+    write_file(web / "index.html", os.urandom(20_000))
+    for pw, host in ((ATTACKER_PW, "web-01"), (VICTIM_PW, "web-02")):
+        backup_put_only(_put(handle.url, pw), BackupOptions(paths=(str(web),), host=host))
+    return Fleet(base=base, handle=handle, db_source=db, web_source=web)
+
+
+def _copy(fleet: Fleet, tmp_path: Path) -> RepoHandle:
+    """A copy of the fleet's repository for an attack that changes it."""
+    shutil.copytree(fleet.handle.url, tmp_path / "repo")
+    return RepoHandle(url=str(tmp_path / "repo"), cache=tmp_path / "cache")
+
+
+def _store(url: str) -> dict[str, bytes]:
+    root = Path(url)
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+# --- a restic user's habits with a put-only key ------------------------------------------
+
+HABITS = [
+    ("forget", "--keep-last", "1", "--prune"),
+    ("prune",),
+    ("verify",),
+    ("unlock", "--remove-all"),
+    ("stats",),
+    ("tag", "--add", "x", "latest"),
+    ("rewrite", "latest", "--exclude", "*.txt"),
+    ("repair", "index"),
+    ("audit",),
+    ("key", "add", "--new-password-file", "{tmp}/pw", "--kdf-cost", "minimum"),
+    ("key", "passwd", "--new-password-file", "{tmp}/pw", "--kdf-cost", "minimum"),
+    ("key", "remove", "00000000"),
+    ("list", "snapshots"),
+    ("fleet",),
+]
+
+
+@pytest.mark.parametrize("command", HABITS, ids=[" ".join(c[:2]) for c in HABITS])
+def test_maintenance_and_key_commands_refuse_a_put_only_key_and_change_nothing(
+    fleet: Fleet, run_cli: RunCli, cli_env: dict[str, str], tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """`key add` then using the new key for everything, as with restic: each command exits 12
+    in one line naming the full key it needs, and the store is byte for byte as before (no
+    lease left, no key file added, no lock removed)."""
+    write_file(tmp_path / "pw", b"a new password\n")
+    before = _store(fleet.handle.url)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    env = {**cli_env, "S3VAULT_PASSWORD": ATTACKER_PW.decode()}
+    done = run_cli("-r", fleet.handle.url, *args, env=env)
+    assert done.code == 12, (done.stdout, done.stderr)
+    assert "put-only key" in done.stderr and "Traceback" not in done.stderr
+    assert "hunter2" not in done.stdout + done.stderr
+    assert _store(fleet.handle.url) == before
+
+
+def test_a_backup_with_another_hosts_name_is_refused_in_every_spelling(
+    fleet: Fleet, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """The key writes for web-01 only: neither the victim's name nor a near spelling of its
+    own (case, trailing dot) passes; nothing is stored but the refusal's audit record."""
+    env = {**cli_env, "S3VAULT_PASSWORD": ATTACKER_PW.decode()}
+    for host in ("web-02", "WEB-01", "web-01.", "db-01"):
+        done = run_cli(
+            "-r", fleet.handle.url, "backup", str(fleet.web_source), "--host", host, env=env
+        )
+        assert done.code == 2 and "writes snapshots for host 'web-01'" in done.stderr, host
+
+
+# --- a compromised host: dedup poisoning ---------------------------------------------------
+
+
+def _poison(url: str, contents: list[bytes]) -> list[ObjectId]:
+    """The attacker seals garbage under the ids of content it can guess (it holds K_id)."""
+    put = _put(url, ATTACKER_PW)
+    ids = [blob_id(put.payload.id_key, c) for c in contents]
+    writer = put.blob_writer(BlobIndex(), verify=False)
+    for bid in ids:
+        writer.save(BlobType.DATA, b"attacker's garbage", bid)
+    writer.flush()
+    return ids
+
+
+def test_garbage_under_a_guessed_id_does_not_reach_another_put_only_hosts_dedup(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 stores garbage as the motd every host has; web-02 then backs the motd up: it
+    deduplicates only against endorsed views and its own state, so it stores the real
+    content, and a full key restores it."""
+    handle = _copy(fleet, tmp_path)
+    _poison(handle.url, [COMMON])
+    src = write_file(tmp_path / "web2" / "motd", COMMON).parent
+    done = backup_put_only(
+        _put(handle.url, VICTIM_PW), BackupOptions(paths=(str(src),), host="web-02")
+    )
+    assert done.data_blobs == 1  # stored, not skipped
+    full = handle.open()
+    bid = blob_id(full.sealer.current.id_key, COMMON)
+    assert sorted(bool(loc.sender) for loc in full.index.locations(BlobType.DATA, bid)) == [
+        True,
+        True,
+    ]  # web-01's garbage and web-02's good copy, both put-only packs
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BREAK: restore reads a blob from its first index location only (restorer/plan.py "
+        "`index.lookup`) and neither prefers a full key's copy nor falls back to another copy: "
+        "garbage copies a put-only host stores under known ids (every id in the endorsed "
+        "views, every guessable one) in an index file listed first make a full-key restore "
+        "skip the file (exit 3, 'size ... does not match its content')"
+    ),
+)
+def test_a_garbage_copy_listed_first_does_not_make_a_full_key_restore_lose_a_file(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handle = _copy(fleet, tmp_path)
+    monkeypatch.setattr(PutOnlyRepository, "save_file", _save_listed_first)
+    _poison(handle.url, [(fleet.db_source / "secret.txt").read_bytes()])
+    out = tmp_path / "out"
+    done = run_cli(
+        "-r", handle.url, "--no-cache", "restore", "latest", "--host", "db-01", "--target", str(out)
+    )
+    assert done.code == 0, done.stderr
+    restored = out / str(fleet.db_source).lstrip("/") / "secret.txt"
+    assert restored.read_bytes() == (fleet.db_source / "secret.txt").read_bytes()
+
+
+def _save_listed_first(
+    self: PutOnlyRepository, kind: ObjectKind, plaintext: bytes, sealer: PutSealer
+) -> ObjectId:
+    """The attacker re-seals its index file until its name sorts first (a fresh ephemeral
+    key each time: about 16 tries), so a reader loads its entries before anyone's."""
+    sealed = sealer.seal_file(sealed_kind_for(kind), plaintext)
+    while kind is ObjectKind.INDEX and storage_id(sealed).hex()[0] != "0":
+        sealed = sealer.seal_file(sealed_kind_for(kind), plaintext)
+    oid = storage_id(sealed)
+    self.backend.put(object_name(kind, oid), sealed)
+    return oid
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BREAK: a full-key backup deduplicates against every index entry, including blobs of "
+        "unproven put-only packs (design.md §6a says it must not): a put-only host that seals "
+        "garbage under the id of content it can guess makes full-key hosts skip storing it"
+    ),
+)
+def test_garbage_under_a_guessed_id_does_not_make_a_full_key_backup_skip_it(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    handle = _copy(fleet, tmp_path)
+    _poison(handle.url, [COMMON])
+    src = write_file(tmp_path / "db2" / "motd", COMMON).parent
+    done = backup(handle.open(), BackupOptions(paths=(str(src),), host="db-02"))
+    out = tmp_path / "out"
+    restored = run_cli(
+        "-r", handle.url, "--no-cache", "restore", "latest", "--host", "db-02", "--target", str(out)
+    )
+    assert (restored.code, done.data_blobs) == (0, 1), restored.stderr
+    assert (out / str(src).lstrip("/") / "motd").read_bytes() == COMMON
+
+
+def test_garbage_copies_of_every_stored_blob_lose_nothing_to_restore_or_prune(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 learns every blob id the endorsed views list and stores a garbage copy of each:
+    restore still takes the good copy, `verify --read-data` names the garbage as unneeded,
+    and a prune that repacks db-01's packs keeps the good copies."""
+    handle = _copy(fleet, tmp_path)
+    put = _put(handle.url, ATTACKER_PW)
+    seen = BlobIndex()
+    assert endorsed_blobs(put, seen) >= 1
+    writer = put.blob_writer(BlobIndex(), verify=False)
+    for btype, bid, _ in seen.entries():
+        writer.save(btype, b"attacker's garbage", bid)
+    writer.flush()
+    url = handle.url
+    write_file(tmp_path / "db-more" / "x", os.urandom(5_000))
+    assert run_cli("-r", url, "backup", str(tmp_path / "db-more"), "--host", "db-01").code == 0
+    read = run_cli("-r", url, "--no-cache", "verify", "--read-data")
+    assert read.code == 13 and "no snapshot needs it" in read.stdout + read.stderr
+    pruned = run_cli(
+        "-r", url, "forget", "--host", "db-01", "--keep-last", "1", "--prune", "--max-unused", "0"
+    )
+    assert pruned.code == 0, pruned.stdout + pruned.stderr
+    for host, source in (("web-02", fleet.web_source), ("db-01", tmp_path / "db-more")):
+        out = tmp_path / f"out-{host}"
+        done = run_cli(
+            "-r", url, "--no-cache", "restore", "latest", "--host", host, "--target", str(out)
+        )
+        assert done.code == 0, done.stderr
+        for f in source.iterdir():
+            assert (out / str(source).lstrip("/") / f.name).read_bytes() == f.read_bytes()
+
+
+# --- a compromised host: forging what a full key trusts ------------------------------------
+
+
+def test_a_snapshot_for_another_host_is_refused_and_blocks_no_maintenance(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 writes a snapshot that names db-01 (pointing at web-01's own tree): every full
+    key refuses it in one line naming the writer's key; `forget` of it works."""
+    handle = _copy(fleet, tmp_path)
+    put = _put(handle.url, ATTACKER_PW)
+    own = json.loads(run_cli("-r", handle.url, "--json", "snapshots", "--host", "web-01").stdout)
+    forged = SnapshotFile(
+        time=datetime(2030, 1, 1, tzinfo=UTC),
+        tree=ObjectId.from_hex(own[0]["tree"]),
+        paths=("/db",),
+        hostname="db-01",
+        username="root",
+    )
+    fid = put.save_file(ObjectKind.SNAPSHOTS, forged.encode(), put.sealer())
+    listing = run_cli("-r", handle.url, "snapshots", "--host", "db-01")
+    (warning,) = listing.stderr.splitlines()  # listed as damage, with its fix
+    assert "forged" in warning and f"`s3vault forget {fid.hex()[:8]}`" in warning
+    assert listing.code == 0 and fid.hex()[:8] not in listing.stdout
+    restored = run_cli("-r", handle.url, "restore", fid.hex()[:12], "--target", str(tmp_path / "o"))
+    assert restored.code == 13 and "forged" in restored.stderr
+    assert not (tmp_path / "o").exists()
+    latest = run_cli("-r", handle.url, "--json", "snapshots", "--host", "db-01", "--latest", "1")
+    assert fid.hex() not in latest.stdout
+    assert run_cli("-r", handle.url, "forget", fid.hex()[:8]).code == 0  # the fix it names
+    again = run_cli("-r", handle.url, "snapshots")
+    assert (again.code, again.stderr) == (0, "")
+
+
+def _append_to_chain(put: PutOnlyRepository, tag: str, hostname: str) -> str:
+    """A record in another host's chain: seq and prev from the names a LIST shows."""
+    names = [i.name for i in put.backend.list(f"audit/{tag}/")]
+    last = max(names)
+    seq, _, rid = last.rsplit("/", 1)[-1].partition("-")
+    record = AuditRecord(
+        seq=int(seq) + 1,
+        prev=ObjectId.from_hex(rid),
+        time=datetime(2030, 1, 1, tzinfo=UTC),
+        hostname=hostname,
+        username="root",
+        operation="forget",
+        key_id="0" * 64,
+        arguments=("forget", "--keep-last", "1"),
+        exit_code=0,
+        result="ok",
+    )
+    plain = record.encode()
+    name = f"audit/{tag}/{record.seq:010d}-{blob_id(put.payload.id_key, plain).hex()}"
+    put.backend.put(name, put.sealer().seal_file(SealedKind.AUDIT, plain))
+    return name
+
+
+def test_an_audit_record_slipped_into_another_hosts_chain_is_refused(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 appends a record to every other chain it can list (web-02's and db-01's),
+    linked to the chain's last record: `audit` names each as written by a put-only key of
+    another host, and web-01's own chain stays clean."""
+    handle = _copy(fleet, tmp_path)
+    put = _put(handle.url, ATTACKER_PW)
+    tags = {i.name.split("/")[1] for i in put.backend.list("audit/")}
+    others = tags - {put.payload.audit_tag}
+    assert len(others) == 2
+    for tag in others:
+        _append_to_chain(put, tag, "db-01")
+    done = run_cli("-r", handle.url, "--json", "audit")
+    assert done.code == 13, done.stdout + done.stderr
+    chains = [json.loads(line) for line in done.stdout.splitlines()]
+    chains = [c for c in chains if c["message_type"] == "audit_chain"]
+    broken = {c["hostname"]: c["problems"] for c in chains if not c["intact"]}
+    assert len(broken) == 2 and "web-01" not in broken
+    assert all("forged" in p[0] and "of host 'web-01'" in p[0] for p in broken.values())
