@@ -25,8 +25,9 @@ from s3vault.backend.local import LocalBackend
 from s3vault.crypto.hashing import blob_id, storage_id
 from s3vault.format.auditfile import AuditRecord
 from s3vault.format.envelope import SealedKind
+from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.layout import ObjectKind, object_name
-from s3vault.format.packfile import BlobType
+from s3vault.format.packfile import BlobType, PackEntry
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.ops.backup import BackupOptions, backup
@@ -35,7 +36,7 @@ from s3vault.repository.index import BlobIndex
 from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
 from s3vault.repository.putstate import endorsed_blobs
 from s3vault.repository.repository import Repository
-from s3vault.repository.sealer import PutSealer
+from s3vault.repository.sealer import PutRun, PutSealer
 from s3vault.repository.writer import sealed_kind_for
 from tests.conftest import TEST_SETTINGS, RepoHandle, RunCli, write_file
 
@@ -85,6 +86,10 @@ def _copy(fleet: Fleet, tmp_path: Path) -> RepoHandle:
 def _store(url: str) -> dict[str, bytes]:
     root = Path(url)
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _unaudited(store: dict[str, bytes]) -> dict[str, bytes]:
+    return {name: data for name, data in store.items() if not name.startswith("audit/")}
 
 
 # --- a restic user's habits with a put-only key ------------------------------------------
@@ -343,3 +348,97 @@ def test_an_audit_record_slipped_into_another_hosts_chain_is_refused(
     broken = {c["hostname"]: c["problems"] for c in chains if not c["intact"]}
     assert len(broken) == 2 and "web-01" not in broken
     assert all("forged" in p[0] and "of host 'web-01'" in p[0] for p in broken.values())
+
+
+def _db_packs(url: str) -> list[tuple[ObjectId, int]]:
+    """db-01's packs as anyone who can LIST sees them (id and size)."""
+    backend = LocalBackend(Path(url))
+    return [
+        (ObjectId.from_hex(i.name.rsplit("/", 1)[-1]), i.size)
+        for kind in (ObjectKind.DATA, ObjectKind.TREE)
+        for i in backend.list(kind.value + "/")
+    ]
+
+
+def test_an_index_file_that_replaces_every_other_is_refused_and_prune_deletes_nothing(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 stores an index file that supersedes every index file it can list: readers
+    would drop them all, every pack would look unindexed, and prune would delete them. A full
+    key refuses it as forged: restore still works, prune changes nothing, `repair index`
+    clears it."""
+    handle = _copy(fleet, tmp_path)
+    put = _put(handle.url, ATTACKER_PW)
+    listed = tuple(ObjectId.from_hex(i.name.rsplit("/", 1)[-1]) for i in put.backend.list("index/"))
+    put.save_file(ObjectKind.INDEX, IndexFile(supersedes=listed).encode(), put.sealer())
+    out = tmp_path / "out"
+    done = run_cli("-r", handle.url, "restore", "latest", "--host", "db-01", "--target", str(out))
+    assert done.code == 0, done.stderr
+    assert "replaces other index files: forged" in done.stderr
+    before = _store(handle.url)
+    pruned = run_cli("-r", handle.url, "prune", "--max-unused", "0")
+    assert pruned.code == 13 and "nothing was changed" in pruned.stderr
+    assert _unaudited(_store(handle.url)) == _unaudited(before)  # but for prune's record
+    assert run_cli("-r", handle.url, "repair", "index").code == 0
+    checked = run_cli("-r", handle.url, "--no-cache", "verify", "--read-data")
+    assert checked.code == 0, checked.stdout + checked.stderr
+
+
+def test_an_index_file_describing_a_pack_the_key_did_not_seal_is_refused(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 describes db-01's packs (ids and sizes from a LIST) with made-up entries, with
+    no sender and with another put-only writer's sender: refused as forged, and db-01's
+    snapshot restores as before."""
+    handle = _copy(fleet, tmp_path)
+    put = _put(handle.url, ATTACKER_PW)
+    victim = _put(handle.url, VICTIM_PW)
+    other = PutRun(victim.sealer()).sender
+    fake = PackEntry(type=BlobType.DATA, id=ObjectId(b"\1" * 32), offset=0, length=40, raw_length=9)
+    for sender in (b"", other):
+        packs = tuple(
+            IndexedPack(id=pid, size=size, entries=(fake,), sender=sender)
+            for pid, size in _db_packs(handle.url)
+        )
+        put.save_file(ObjectKind.INDEX, IndexFile(packs=packs).encode(), put.sealer())
+    out = tmp_path / "out"
+    done = run_cli("-r", handle.url, "restore", "latest", "--host", "db-01", "--target", str(out))
+    assert done.code == 0, done.stderr
+    assert done.stderr.count("which that key did not seal: forged") == 2
+    restored = out / str(fleet.db_source).lstrip("/") / "secret.txt"
+    assert restored.read_bytes() == (fleet.db_source / "secret.txt").read_bytes()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BREAK: the in-memory index keeps the first description of a pack (BlobIndex.add_pack: "
+        "its sender and entries); a put-only index file listed first that names a full key's "
+        "(or another put-only writer's) pack under its own sender makes every blob of that "
+        "pack fail to open: restore exits 13 with 'authentication failed'"
+    ),
+)
+def test_an_index_file_naming_anothers_pack_with_its_own_sender_changes_no_reader(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """web-01 describes db-01's packs under its own sender, in an index file it makes sort
+    first: the readers keep db-01's description of them (the sender a full key's index file
+    gives none of them), and db-01's snapshot restores."""
+    handle = _copy(fleet, tmp_path)
+    monkeypatch.setattr(PutOnlyRepository, "save_file", _save_listed_first)
+    put = _put(handle.url, ATTACKER_PW)
+    sealer = put.sealer()
+    own = PutRun(sealer).sender
+    fake = PackEntry(type=BlobType.DATA, id=ObjectId(b"\1" * 32), offset=0, length=40, raw_length=9)
+    packs = tuple(
+        IndexedPack(id=pid, size=size, entries=(fake,), sender=own)
+        for pid, size in _db_packs(handle.url)
+    )
+    put.save_file(ObjectKind.INDEX, IndexFile(packs=packs).encode(), sealer)
+    out = tmp_path / "out"
+    done = run_cli(
+        "-r", handle.url, "--no-cache", "restore", "latest", "--host", "db-01", "--target", str(out)
+    )
+    assert done.code == 0, done.stderr
+    restored = out / str(fleet.db_source).lstrip("/") / "secret.txt"
+    assert restored.read_bytes() == (fleet.db_source / "secret.txt").read_bytes()

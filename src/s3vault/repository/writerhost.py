@@ -1,4 +1,5 @@
-"""The host binding of snapshots a put-only key wrote (design.md §6a, "Snapshots and tags"):
+"""The host binding of snapshots (and audit records) a put-only key wrote, and the limits of
+its index files (design.md §6a, "Snapshots and tags"):
 a full-key reader refuses, as forged, a snapshot whose ``hostname`` is not the host of the
 put-only key file that sealed it, so one host cannot write snapshots that pass for another's.
 
@@ -16,6 +17,7 @@ from s3vault.backend.base import Backend
 from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
 from s3vault.format.configfile import ConfigFile
 from s3vault.format.envelope import PUT_ENVELOPE_VERSION, EnvelopeHeader
+from s3vault.format.indexfile import decode_raw
 from s3vault.format.keyfile import KeyFile
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.snapshotfile import SnapshotFile
@@ -125,3 +127,38 @@ def check_audit_writer(
             "(or naming another host): forged (a put-only key writes its own host's records only)"
         )
         raise IntegrityError(msg)
+
+
+def check_index_writer(sealer: Sealer, sealed: bytes, plaintext: bytes) -> None:
+    """Refuse an index file sealed by a put-only key that does more than add the packs that
+    key sealed: one that names index files it replaces (every reader would then ignore them,
+    their packs would look unindexed, and prune would delete them), or one that describes a
+    pack without that key's sender (a full key's pack or another writer's, whose blobs would
+    then be opened with the wrong key or found at the wrong places). A put-only writer's
+    index files never do either (repository/putrepo.py).
+
+    Raises:
+        IntegrityError: forged as above.
+    """
+    header = EnvelopeHeader.decode(sealed)
+    if header.version != PUT_ENVELOPE_VERSION:
+        return
+    key_id, _ = sealer.put_key(header.epoch, header.sender)
+    try:
+        packs, supersedes = decode_raw(plaintext)
+    except (IntegrityError, FormatVersionError):
+        return  # the reader's own decode names the damage
+    short = key_id.hex()[:8]
+    if supersedes:
+        msg = (
+            f"an index file written by put-only key {short} replaces other index files: "
+            "forged (a put-only key only adds packs)"
+        )
+        raise IntegrityError(msg)
+    for pack in packs:
+        if not pack.sender or sealer.put_key(pack.epoch, pack.sender)[0] != key_id:
+            msg = (
+                f"an index file written by put-only key {short} describes pack "
+                f"{pack.id.short}, which that key did not seal: forged"
+            )
+            raise IntegrityError(msg)
