@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,11 +24,15 @@ import pytest
 from s3vault import InitOptions, add_put_only_key, init
 from s3vault.backend.local import LocalBackend
 from s3vault.crypto.hashing import blob_id, storage_id
+from s3vault.errors import FormatVersionError, IntegrityError
 from s3vault.format.auditfile import AuditRecord
-from s3vault.format.envelope import SealedKind
+from s3vault.format.dedupview import DedupView, view_of_index
+from s3vault.format.envelope import EnvelopeHeader, SealedKind
+from s3vault.format.hoststatefile import HostStateFile
 from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType, PackEntry
+from s3vault.format.putpayload import PutOnlyPayload
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.ops.backup import BackupOptions, backup
@@ -442,3 +447,170 @@ def test_an_index_file_naming_anothers_pack_with_its_own_sender_changes_no_reade
     assert done.code == 0, done.stderr
     restored = out / str(fleet.db_source).lstrip("/") / "secret.txt"
     assert restored.read_bytes() == (fleet.db_source / "secret.txt").read_bytes()
+
+
+# --- malformed version 2 objects ----------------------------------------------------------
+
+
+def _mutants(sample: bytes, rng: random.Random) -> list[bytes]:
+    """Truncations, flipped bytes, and 4- and 8-byte fields set to huge values."""
+    out = [sample[:n] for n in range(0, len(sample), max(1, len(sample) // 40))]
+    for _ in range(60):
+        data = bytearray(sample)
+        at = rng.randrange(len(data))
+        choice = rng.randrange(3)
+        if choice == 0:
+            data[at] ^= 1 << rng.randrange(8)
+        else:
+            width = 4 if choice == 1 else 8
+            data[at : at + width] = b"\xff" * width
+        out.append(bytes(data))
+    return out
+
+
+def test_every_put_only_record_decoder_refuses_malformed_bytes_with_one_error(
+    fleet: Fleet,
+) -> None:
+    """The records a put-only host writes or reads (index files version 2, dedup views, host
+    states, put-only payloads, version 2 headers), cut short, with flipped bytes or huge
+    lengths: each decoder raises only the repository's own errors (one clear message), never
+    an IndexError, struct.error, MemoryError or a hang."""
+    rng = random.Random(20)
+    put = _put(fleet.handle.url, ATTACKER_PW)
+    sender = PutRun(put.sealer()).sender
+    entry = PackEntry(
+        type=BlobType.DATA, id=ObjectId(b"\2" * 32), offset=0, length=40, raw_length=9
+    )
+    index = IndexFile(
+        packs=(IndexedPack(id=ObjectId(b"\3" * 32), size=99, entries=(entry,), sender=sender),)
+    ).encode()
+    state = HostStateFile(
+        snapshot=ObjectId(b"\4" * 32),
+        time="2026-12-05T00:00:00+00:00",
+        paths=("/web",),
+        tree=ObjectId(b"\5" * 32),
+        trees={ObjectId(b"\5" * 32): b'{"nodes":[]}'},
+    ).encode()
+    samples = {
+        IndexFile.decode: index,
+        view_of_index: index,
+        DedupView.decode: view_of_index(index).encode(),
+        HostStateFile.decode: state,
+        PutOnlyPayload.decode: put.payload.encode(),
+        EnvelopeHeader.decode: put.sealer().seal_file(SealedKind.SNAPSHOT, b"{}"),
+    }
+    for decode, sample in samples.items():
+        decode(sample)  # the sample itself is valid
+        for mutant in _mutants(sample, rng):
+            try:
+                decode(mutant)
+            except (IntegrityError, FormatVersionError) as exc:
+                assert str(exc) and "\n" not in str(exc)
+
+
+def test_malformed_objects_planted_in_the_store_give_one_line_each_and_break_nothing(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """A store-level attacker (no key) plants version 2 headers cut short, huge epochs and
+    junk under every prefix put-only keys use: the put-only host still backs up (skipping
+    what does not open, storing its blobs again rather than trusting them), and every full-key
+    command gives its documented exit code with one line per bad object, no traceback."""
+    handle = _copy(fleet, tmp_path)
+    root = Path(handle.url)
+    put = _put(handle.url, ATTACKER_PW)
+    head = put.sealer().seal_file(SealedKind.SNAPSHOT, b"{}")[:96]
+    huge_epoch = head[:6] + b"\xff\xff" + head[8:]
+    junk = os.urandom(32).hex()
+    live_index = next(put.backend.list("index/")).name.rsplit("/", 1)[-1]
+    planted = {
+        f"views/{live_index}": head[:50],
+        f"state/{put.payload.audit_tag}/9999999999-{junk}": huge_epoch + b"x" * 40,
+        f"snapshots/{junk}": head[:7],
+        f"index/{junk}": huge_epoch + b"\0" * 100,
+        f"audit/{put.payload.audit_tag}/0000000099-{junk}": b"S3V\x02",
+        f"keys/{junk}": b'{"v": 3, "access": "put-only"',
+    }
+    for name, data in planted.items():
+        write_file(root / name, data)
+    host_env = {**cli_env, "S3VAULT_PASSWORD": ATTACKER_PW.decode()}
+    done = run_cli(
+        "-r",
+        handle.url,
+        "--json",
+        "backup",
+        str(fleet.web_source),
+        "--host",
+        "web-01",
+        env=host_env,
+    )
+    assert done.code == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["files_unmodified"] == 1
+    runs = {
+        ("snapshots",): (0,),
+        ("restore", "latest", "--host", "db-01", "--target", str(tmp_path / "out")): (0,),
+        ("verify",): (13,),
+        ("audit",): (13,),
+        ("key", "list"): (0,),
+        ("prune",): (13,),
+    }
+    for argv, codes in runs.items():
+        done = run_cli("-r", handle.url, "--no-cache", *argv)
+        text = done.stdout + done.stderr
+        assert done.code in codes, (argv, text)
+        assert "Traceback" not in text and "hunter2" not in text
+    secret = tmp_path / "out" / str(fleet.db_source).lstrip("/") / "secret.txt"
+    assert secret.read_bytes() == b"db-01's secret: hunter2\n"
+
+
+# --- key files swapped ---------------------------------------------------------------------
+
+
+def test_a_put_only_key_file_edited_to_look_full_or_copied_from_another_repository_opens_nothing(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """(1) web-01's key file with its put-only fields removed (``"v": 2``, as a full key's):
+    its password opens nothing (the fields are authenticated), neither for reading nor for
+    backup. (2) A put-only key file of another repository, copied in: its password backs up
+    into neither repository by mistake here, and the full key's commands pass it over."""
+    handle = _copy(fleet, tmp_path)
+    keys = Path(handle.url) / "keys"
+    put = _put(handle.url, ATTACKER_PW)
+    path = keys / put.keyfile.id.hex()
+    edited = json.loads(path.read_bytes())
+    for field in ("access", "host", "group"):
+        edited.pop(field, None)
+    edited["v"] = 2
+    path.write_text(json.dumps(edited, separators=(",", ":"), sort_keys=True))
+    host_env = {**cli_env, "S3VAULT_PASSWORD": ATTACKER_PW.decode()}
+    for argv in (("snapshots",), ("backup", str(fleet.web_source), "--host", "web-01")):
+        done = run_cli("-r", handle.url, *argv, env=host_env)
+        assert done.code == 12 and "Traceback" not in done.stderr, (argv, done.stderr)
+        assert "hunter2" not in done.stdout
+    other = RepoHandle(url=str(tmp_path / "other"), cache=tmp_path / "other-cache")
+    init(other.options, InitOptions(settings=TEST_SETTINGS))
+    add_put_only_key(other.open(), b"other host", host="web-01", kdf_cost="minimum", switch=True)
+    foreign = next(p for p in (Path(other.url) / "keys").iterdir() if b"put-only" in p.read_bytes())
+    shutil.copy(foreign, keys / foreign.name)
+    other_env = {**cli_env, "S3VAULT_PASSWORD": "other host"}
+    done = run_cli(
+        "-r", handle.url, "backup", str(fleet.web_source), "--host", "web-01", env=other_env
+    )
+    assert done.code == 12 and "wrong password" in done.stderr
+    listed = run_cli("-r", handle.url, "--json", "key", "list")
+    assert listed.code == 0
+    shown = {k["id"]: k for k in json.loads(listed.stdout)}
+    assert not shown[foreign.name]["usable"]
+    assert shown[foreign.name]["problem"] == "belongs to another repository"
+    assert (
+        run_cli(
+            "-r",
+            handle.url,
+            "restore",
+            "latest",
+            "--host",
+            "db-01",
+            "--target",
+            str(tmp_path / "o"),
+        ).code
+        == 0
+    )
