@@ -35,8 +35,12 @@ from s3vault.format.packfile import BlobType, PackEntry
 from s3vault.format.putpayload import PutOnlyPayload
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
+from s3vault.maintenance.prune import PruneOptions
+from s3vault.maintenance.retention import Policy
 from s3vault.ops.backup import BackupOptions, backup
 from s3vault.ops.backup_putonly import backup_put_only
+from s3vault.ops.forget import ForgetOptions, forget
+from s3vault.ops.prune import prune
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
 from s3vault.repository.putstate import endorsed_blobs
@@ -614,3 +618,55 @@ def test_a_put_only_key_file_edited_to_look_full_or_copied_from_another_reposito
         ).code
         == 0
     )
+
+
+# --- a store-level attacker replays an old state -----------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BREAK: the host trusts the newest state by the seq in its *name* (not authenticated: "
+        "the state's associated data binds repository and key id only) and checks only that "
+        "its snapshot's *name* is listed (putstate.load_state): a store-level attacker who "
+        "kept an old state puts it back under a higher seq, and any object under the forgotten "
+        "snapshot's name; the host deduplicates against blobs prune has deleted, and a file "
+        "that comes back with its old content is lost from the new snapshot"
+    ),
+)
+def test_an_old_state_put_back_does_not_make_the_host_skip_what_prune_deleted(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    handle = RepoHandle(url=str(tmp_path / "repo"), cache=tmp_path / "cache")
+    init(handle.options, InitOptions(settings=TEST_SETTINGS))
+    add_put_only_key(handle.open(), ATTACKER_PW, host="web-01", kdf_cost="minimum", switch=True)
+    root, src, old_content = Path(handle.url), tmp_path / "web", os.urandom(30_000)
+    write_file(src / "keep", os.urandom(10_000))
+    write_file(src / "a", old_content)
+    options = BackupOptions(paths=(str(src),), host="web-01")
+    backup_put_only(_put(handle.url, ATTACKER_PW), options)
+    kept = {p: p.read_bytes() for p in [*root.glob("state/*/*"), *root.glob("snapshots/*")]}
+    os.unlink(src / "a")
+    backup_put_only(_put(handle.url, ATTACKER_PW), options)
+    _age(root)  # the packs are old enough for prune to delete once unused
+    forget(handle.open(), ForgetOptions(policy=Policy(last=1)), prune=PruneOptions(max_unused=0.0))
+    _age(root)
+    assert prune(handle.open(), PruneOptions(max_unused=0.0)).packs_deleted
+    for path, data in kept.items():  # the replay
+        if path.parent.parent.name == "state":
+            write_file(path.parent / f"0000000009-{path.name.split('-')[1]}", data)
+        elif not path.exists():
+            write_file(path, b"anything")
+    write_file(src / "a", old_content)  # the file comes back (a revert, a redeploy)
+    backup_put_only(_put(handle.url, ATTACKER_PW), options)
+    out = tmp_path / "out"
+    done = run_cli("-r", handle.url, "restore", "latest", "--host", "web-01", "--target", str(out))
+    assert done.code == 0, done.stderr
+    assert (out / str(src).lstrip("/") / "a").read_bytes() == old_content
+
+
+def _age(root: Path) -> None:
+    """Every object three days old (past the grace), as in tests/checker/test_repair_index.py."""
+    old = os.stat(root / "config").st_mtime - 3 * 86400
+    for p in root.rglob("*"):
+        os.utime(p, (old, old))
