@@ -670,3 +670,28 @@ def _age(root: Path) -> None:
     old = os.stat(root / "config").st_mtime - 3 * 86400
     for p in root.rglob("*"):
         os.utime(p, (old, old))
+
+
+def test_a_key_file_copied_over_the_writers_own_does_not_lend_its_host(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 (which keeps its key material in memory) overwrites its own key file in the
+    store with web-02's, then writes a snapshot naming web-02: the host check must take the
+    writer's host from a key file *of that key id*, so the snapshot is refused as forged."""
+    handle = _copy(fleet, tmp_path)
+    put = _put(handle.url, ATTACKER_PW)
+    victim = _put(handle.url, VICTIM_PW)
+    own = json.loads(run_cli("-r", handle.url, "--json", "snapshots", "--host", "web-01").stdout)
+    keys = Path(handle.url) / "keys"
+    (keys / put.keyfile.id.hex()).write_bytes((keys / victim.keyfile.id.hex()).read_bytes())
+    forged = SnapshotFile(
+        time=datetime(2030, 1, 1, tzinfo=UTC),
+        tree=ObjectId.from_hex(own[0]["tree"]),
+        paths=(str(fleet.web_source),),
+        hostname="web-02",
+        username="root",
+    )
+    fid = put.save_file(ObjectKind.SNAPSHOTS, forged.encode(), put.sealer())
+    listing = run_cli("-r", handle.url, "--no-cache", "--json", "snapshots", "--host", "web-02")
+    assert fid.hex() not in listing.stdout
+    assert "forged" in listing.stderr or "does not know" in listing.stderr, listing.stderr

@@ -27,12 +27,15 @@ from s3vault.repository.sealer import Sealer
 
 
 def writer_host(backend: Backend, sealer: Sealer, config: ConfigFile, key_id: bytes) -> str | None:
-    """The host put-only key ``key_id`` writes for; None if this repository cannot say."""
+    """The host put-only key ``key_id`` writes for, from the key file of that id (a copy of
+    another key file stored under its name is no answer); None if this repository cannot say."""
     try:
         keyfile = KeyFile.decode(backend.get(object_name(ObjectKind.KEYS, ObjectId(key_id))))
     except ObjectNotFoundError:
         return config.revoked.get(key_id.hex())
     except (IntegrityError, FormatVersionError):
+        return None
+    if keyfile.id != ObjectId(key_id):  # another key file copied over it: it lends no host
         return None
     if not keyfile.put_only or not keyring.check_key_mac(keyfile, sealer.current):
         return None
