@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from s3vault import InitOptions, add_put_only_key, init
+from s3vault import InitOptions, add_put_only_key, compression, init
 from s3vault.backend.local import LocalBackend
 from s3vault.crypto.hashing import blob_id, storage_id
 from s3vault.errors import FormatVersionError, IntegrityError
@@ -695,3 +695,41 @@ def test_a_key_file_copied_over_the_writers_own_does_not_lend_its_host(
     listing = run_cli("-r", handle.url, "--no-cache", "--json", "snapshots", "--host", "web-02")
     assert fid.hex() not in listing.stdout
     assert "forged" in listing.stderr or "does not know" in listing.stderr, listing.stderr
+
+
+def _bomb() -> bytes:
+    """A zstd frame (with s3vault's tag byte) whose header claims 1 TiB of content."""
+    tagged = compression.compress(b"\0" * 1000, 3)
+    frame = tagged[1:]
+    return tagged[:1] + frame[:4] + b"\xe0" + (1 << 40).to_bytes(8, "little") + frame[7:]
+
+
+def test_a_decompression_bomb_a_put_only_host_seals_gives_one_line(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 seals a snapshot, an index file and an audit record whose compressed body claims
+    1 TiB: every full-key command that reads them names each as damaged in one line (no
+    MemoryError traceback) with its documented exit code, and db-01 still restores."""
+    handle = _copy(fleet, tmp_path)
+    put = _put(handle.url, ATTACKER_PW)
+    sealer = put.sealer()
+    for kind, sealed_kind in (
+        (ObjectKind.SNAPSHOTS, SealedKind.SNAPSHOT),
+        (ObjectKind.INDEX, SealedKind.INDEX),
+    ):
+        sealed = sealer.seal(sealed_kind, _bomb())
+        write_file(Path(handle.url) / object_name(kind, storage_id(sealed)), sealed)
+    write_file(
+        Path(handle.url) / f"audit/{put.payload.audit_tag}/0000000099-{'ab' * 32}",
+        sealer.seal(SealedKind.AUDIT, _bomb()),
+    )
+    runs = {
+        ("snapshots",): 0,
+        ("restore", "latest", "--host", "db-01", "--target", str(tmp_path / "out")): 0,
+        ("verify",): 13,
+        ("audit",): 13,
+    }
+    for argv, code in runs.items():
+        done = run_cli("-r", handle.url, "--no-cache", *argv)
+        assert "Traceback" not in done.stderr and "MemoryError" not in done.stderr, done.stderr
+        assert done.code == code, (argv, done.stdout, done.stderr)
