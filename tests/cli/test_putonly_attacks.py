@@ -733,3 +733,36 @@ def test_a_decompression_bomb_a_put_only_host_seals_gives_one_line(
         done = run_cli("-r", handle.url, "--no-cache", *argv)
         assert "Traceback" not in done.stderr and "MemoryError" not in done.stderr, done.stderr
         assert done.code == code, (argv, done.stdout, done.stderr)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BREAK: `snapshots` prints a snapshot's paths, tags and user name raw; a put-only host "
+        "(untrusted by design) writes terminal escapes and line breaks that reach the "
+        "administrator's terminal (clear screen, fake rows or prompts); the CLI has no escaping "
+        "of stored strings (cli/render.py)"
+    ),
+)
+def test_control_characters_a_put_only_host_writes_reach_no_terminal(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 writes a snapshot of its own host whose paths, tags and user name hold terminal
+    escapes (clear screen, a fake prompt): `snapshots` on the administrator's terminal shows
+    them escaped, never raw."""
+    handle = _copy(fleet, tmp_path)
+    put = _put(handle.url, ATTACKER_PW)
+    evil = "\x1b[2J\x1b[31mPWNED\r\n$ \x07"
+    forged = SnapshotFile(
+        time=datetime(2030, 1, 1, tzinfo=UTC),
+        tree=ObjectId(b"\7" * 32),
+        paths=(f"/web{evil}",),
+        hostname="web-01",
+        username=f"root{evil}",
+        tags=(f"t{evil}",),
+    )
+    put.save_file(ObjectKind.SNAPSHOTS, forged.encode(), put.sealer())
+    done = run_cli("-r", handle.url, "snapshots", "--host", "web-01")
+    assert done.code == 0, done.stderr
+    assert "\x1b" not in done.stdout + done.stderr and "\x07" not in done.stdout
+    assert "PWNED\r" not in done.stdout
