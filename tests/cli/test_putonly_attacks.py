@@ -46,6 +46,7 @@ from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
 from s3vault.repository.putstate import endorsed_blobs
 from s3vault.repository.repository import Repository
 from s3vault.repository.sealer import PutRun, PutSealer
+from s3vault.repository.snapshots import list_snapshots
 from s3vault.repository.writer import sealed_kind_for
 from tests.conftest import TEST_SETTINGS, RepoHandle, RunCli, write_file
 
@@ -766,3 +767,53 @@ def test_control_characters_a_put_only_host_writes_reach_no_terminal(
     assert done.code == 0, done.stderr
     assert "\x1b" not in done.stdout + done.stderr and "\x07" not in done.stdout
     assert "PWNED\r" not in done.stdout
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BREAK (a window, not yet a loss): an endorsed view is signed over the view alone, not "
+        "its index file's id, and a host trusts `views/<id>` while index file <id> is listed; "
+        "a view copied under the name of a live index file (the attacker's own) keeps the packs "
+        "of a superseded index file in every host's dedup, including packs prune has marked "
+        "for deletion, which a full-key backup never deduplicates against: a host whose run "
+        "spans the deletion then references deleted blobs"
+    ),
+)
+def test_a_view_copied_under_a_live_index_name_does_not_revive_marked_packs(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    handle = _copy(fleet, tmp_path)
+    root = Path(handle.url)
+    put = _put(handle.url, ATTACKER_PW)
+    saved = {p.name: p.read_bytes() for p in (root / "views").iterdir()}
+    db = [sid.hex() for sid, snap in list_snapshots(handle.open()) if snap.hostname == "db-01"]
+    forget(handle.open(), ForgetOptions(snapshot_ids=tuple(db)))
+    _age(root)  # past the young-pack age
+    done = prune(handle.open(), PruneOptions(max_unused=0.0))
+    assert done.packs_marked  # db-01's packs: marked, still stored for the grace period
+    own_index = put.save_file(ObjectKind.INDEX, IndexFile().encode(), put.sealer()).hex()
+    for data in saved.values():  # the replay, under the name of the attacker's index file
+        (root / "views" / own_index).write_bytes(data)
+    src = write_file(
+        tmp_path / "web2" / "big.bin", (fleet.db_source / "big.bin").read_bytes()
+    ).parent
+    run = backup_put_only(
+        _put(handle.url, VICTIM_PW), BackupOptions(paths=(str(src),), host="web-02")
+    )
+    _age(root)  # the next prune, after the host's snapshot landed, unmarks what it needs:
+    assert prune(handle.open(), PruneOptions(max_unused=0.0)).packs_unmarked == 1
+    out = tmp_path / "out"
+    restored = run_cli(
+        "-r",
+        handle.url,
+        "--no-cache",
+        "restore",
+        "latest",
+        "--host",
+        "web-02",
+        "--target",
+        str(out),
+    )
+    assert restored.code == 0, restored.stderr  # so only a run spanning the deletion loses data
+    assert run.data_blobs >= 1  # the defence: stored, not deduplicated against a marked pack
