@@ -87,6 +87,9 @@ def decompress(data: bytes, raw_length: int | None = None) -> bytes:
         except zstandard.ZstdError as exc:
             msg = f"corrupt zstd frame: {exc}"
             raise IntegrityError(msg) from None
+        except MemoryError:  # a frame header claiming more than memory holds: forged or damaged
+            msg = "zstd frame claims more content than memory holds (damaged, or a bomb)"
+            raise IntegrityError(msg) from None
     else:
         msg = f"unknown compression tag {tag}"
         raise IntegrityError(msg)

@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from s3vault.backend.base import ObjectInfo
@@ -27,6 +28,7 @@ from s3vault.format.envelope import SealedKind
 from s3vault.format.layout import ObjectKind
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
+from s3vault.repository.writerhost import check_audit_writer
 
 PREFIX = ObjectKind.AUDIT.value + "/"
 STATE_FILE = "audit-chains.json"
@@ -36,6 +38,10 @@ def host_tag(repo: Repository, hostname: str) -> str:
     """The host's name in the store: a keyed hash, so the provider learns no host names."""
     key = repo.sealer.current.audit_key
     return hmac.digest(key, hostname.encode(), "sha256")[:8].hex()
+
+
+def _is_tag(repo: Repository, tag: str, hostname: str) -> bool:
+    return host_tag(repo, hostname) == tag
 
 
 def record_id(repo: Repository, record: AuditRecord) -> ObjectId:
@@ -169,19 +175,29 @@ Found = tuple[int, ObjectId, AuditRecord | None, str]  # seq, id, record, proble
 
 
 def _read_all(repo: Repository) -> dict[str, list[Found]]:
-    """Every stored record by host tag, each opened and checked against its name."""
+    """Every stored record by host tag, each opened and checked against its name (and, when a
+    put-only key sealed it, against its writer's host: repository/writerhost.py)."""
     found: dict[str, list[Found]] = {}
+    writers: dict[bytes, str | None] = {}  # put-only key -> its host
     for info in sorted(repo.backend.list(PREFIX), key=lambda i: i.name):
         parsed = _parse(info.name)
         if parsed is None:
             continue
         tag, seq, rid = parsed
         try:
-            record = AuditRecord.decode(
-                repo.sealer.open_file(SealedKind.AUDIT, repo.backend.get(info.name))
-            )
+            sealed = repo.backend.get(info.name)
+            record = AuditRecord.decode(repo.sealer.open_file(SealedKind.AUDIT, sealed))
             if record_id(repo, record) != rid or record.seq != seq:
                 raise IntegrityError("content does not match its name (rewritten or moved)")
+            check_audit_writer(
+                repo.backend,
+                repo.sealer,
+                repo.config,
+                writers,
+                sealed,
+                hostname=record.hostname,
+                tag_matches=partial(_is_tag, repo, tag),
+            )
             found.setdefault(tag, []).append((seq, rid, record, ""))
         except S3VaultError as exc:
             found.setdefault(tag, []).append((seq, rid, None, str(exc)))

@@ -61,7 +61,7 @@ from s3vault.repository.names import SnapshotNames, hex_id, id_in_name
 from s3vault.repository.sealer import Sealer
 from s3vault.repository.supersede import live, superseded
 from s3vault.repository.writer import CPUS, BlobWriter, Delegation, WriterIndex, sealed_kind_for
-from s3vault.repository.writerhost import check_snapshot_writer
+from s3vault.repository.writerhost import check_index_writer, check_snapshot_writer
 
 log = logging.getLogger(__name__)
 
@@ -616,13 +616,16 @@ class Repository:
         return plaintext
 
     def _opened(self, kind: ObjectKind, sealed: bytes) -> bytes:
-        """Open a standalone file; a snapshot a put-only key wrote must name its host."""
+        """Open a standalone file; a snapshot a put-only key wrote must name its host, and an
+        index file it wrote may only add its own packs (repository/writerhost.py)."""
         plaintext = self.sealer.open_file(sealed_kind_for(kind), sealed)
         if kind is ObjectKind.SNAPSHOTS:
             shared = self._shared
             check_snapshot_writer(
                 self.backend, shared.sealer, shared.config, shared.writer_hosts, sealed, plaintext
             )
+        elif kind is ObjectKind.INDEX:
+            check_index_writer(self._shared.sealer, sealed, plaintext)
         return plaintext
 
     def file_epoch(self, kind: ObjectKind, oid: ObjectId) -> int:

@@ -1,4 +1,5 @@
-"""The host binding of snapshots a put-only key wrote (design.md §6a, "Snapshots and tags"):
+"""The host binding of snapshots (and audit records) a put-only key wrote, and the limits of
+its index files (design.md §6a, "Snapshots and tags"):
 a full-key reader refuses, as forged, a snapshot whose ``hostname`` is not the host of the
 put-only key file that sealed it, so one host cannot write snapshots that pass for another's.
 
@@ -10,10 +11,13 @@ own key file from the store must not lift the check.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from s3vault.backend.base import Backend
 from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
 from s3vault.format.configfile import ConfigFile
 from s3vault.format.envelope import PUT_ENVELOPE_VERSION, EnvelopeHeader
+from s3vault.format.indexfile import decode_raw
 from s3vault.format.keyfile import KeyFile
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.snapshotfile import SnapshotFile
@@ -23,16 +27,44 @@ from s3vault.repository.sealer import Sealer
 
 
 def writer_host(backend: Backend, sealer: Sealer, config: ConfigFile, key_id: bytes) -> str | None:
-    """The host put-only key ``key_id`` writes for; None if this repository cannot say."""
+    """The host put-only key ``key_id`` writes for, from the key file of that id (a copy of
+    another key file stored under its name is no answer); None if this repository cannot say."""
     try:
         keyfile = KeyFile.decode(backend.get(object_name(ObjectKind.KEYS, ObjectId(key_id))))
     except ObjectNotFoundError:
         return config.revoked.get(key_id.hex())
     except (IntegrityError, FormatVersionError):
         return None
+    if keyfile.id != ObjectId(key_id):  # another key file copied over it: it lends no host
+        return None
     if not keyfile.put_only or not keyring.check_key_mac(keyfile, sealer.current):
         return None
     return keyfile.host
+
+
+def _writer(
+    backend: Backend,
+    sealer: Sealer,
+    config: ConfigFile,
+    hosts: dict[bytes, str | None],
+    sealed: bytes,
+) -> tuple[str, str | None] | None:
+    """(short key id, host) of the put-only key that sealed ``sealed``; None if a full key
+    sealed it (envelope version 1)."""
+    header = EnvelopeHeader.decode(sealed)
+    if header.version != PUT_ENVELOPE_VERSION:
+        return None
+    key_id, _ = sealer.put_key(header.epoch, header.sender)
+    if key_id not in hosts:
+        hosts[key_id] = writer_host(backend, sealer, config, key_id)
+    return key_id.hex()[:8], hosts[key_id]
+
+
+def _unknown(short: str) -> str:
+    return (
+        f"written by put-only key {short}, which this repository does not know (its key "
+        "file is gone and no removal recorded it): forged, or its host cannot be checked"
+    )
 
 
 def check_snapshot_writer(
@@ -50,27 +82,86 @@ def check_snapshot_writer(
         IntegrityError: the snapshot names another host than its writer's, or its writer's
             host cannot be told (forged).
     """
-    header = EnvelopeHeader.decode(sealed)
-    if header.version != PUT_ENVELOPE_VERSION:
+    writer = _writer(backend, sealer, config, hosts, sealed)
+    if writer is None:
         return
-    key_id, _ = sealer.put_key(header.epoch, header.sender)
-    if key_id not in hosts:
-        hosts[key_id] = writer_host(backend, sealer, config, key_id)
-    host = hosts[key_id]
+    short, host = writer
     try:
         claimed = SnapshotFile.decode(plaintext).hostname
     except (IntegrityError, FormatVersionError):
         return  # the reader's own decode names the damage
-    short = key_id.hex()[:8]
     if host is None:
-        msg = (
-            f"written by put-only key {short}, which this repository does not know (its key "
-            "file is gone and no removal recorded it): forged, or its host cannot be checked"
-        )
-        raise IntegrityError(msg)
+        raise IntegrityError(_unknown(short))
     if host != claimed:
         msg = (
             f"a snapshot of host {claimed!r} written by put-only key {short} of host "
             f"{host!r}: forged (a put-only key writes snapshots for its own host only)"
         )
         raise IntegrityError(msg)
+
+
+def check_audit_writer(
+    backend: Backend,
+    sealer: Sealer,
+    config: ConfigFile,
+    hosts: dict[bytes, str | None],
+    sealed: bytes,
+    *,
+    hostname: str,
+    tag_matches: Callable[[str], bool],
+) -> None:
+    """Refuse an audit record sealed by a put-only key into another host's chain (design.md
+    §8b): the record must name its writer's host, and its chain's host tag must be that
+    host's (``tag_matches(host)``). Without this a put-only host, which can seal records and
+    sees every chain's end in a LIST, could append records to any host's chain.
+
+    Raises:
+        IntegrityError: the record is another host's, or its writer's host cannot be told.
+    """
+    writer = _writer(backend, sealer, config, hosts, sealed)
+    if writer is None:
+        return
+    short, host = writer
+    if host is None:
+        raise IntegrityError(_unknown(short))
+    if host != hostname or not tag_matches(host):
+        msg = (
+            f"written by put-only key {short} of host {host!r} into the chain of another host "
+            "(or naming another host): forged (a put-only key writes its own host's records only)"
+        )
+        raise IntegrityError(msg)
+
+
+def check_index_writer(sealer: Sealer, sealed: bytes, plaintext: bytes) -> None:
+    """Refuse an index file sealed by a put-only key that does more than add the packs that
+    key sealed: one that names index files it replaces (every reader would then ignore them,
+    their packs would look unindexed, and prune would delete them), or one that describes a
+    pack without that key's sender (a full key's pack or another writer's, whose blobs would
+    then be opened with the wrong key or found at the wrong places). A put-only writer's
+    index files never do either (repository/putrepo.py).
+
+    Raises:
+        IntegrityError: forged as above.
+    """
+    header = EnvelopeHeader.decode(sealed)
+    if header.version != PUT_ENVELOPE_VERSION:
+        return
+    key_id, _ = sealer.put_key(header.epoch, header.sender)
+    try:
+        packs, supersedes = decode_raw(plaintext)
+    except (IntegrityError, FormatVersionError):
+        return  # the reader's own decode names the damage
+    short = key_id.hex()[:8]
+    if supersedes:
+        msg = (
+            f"an index file written by put-only key {short} replaces other index files: "
+            "forged (a put-only key only adds packs)"
+        )
+        raise IntegrityError(msg)
+    for pack in packs:
+        if not pack.sender or sealer.put_key(pack.epoch, pack.sender)[0] != key_id:
+            msg = (
+                f"an index file written by put-only key {short} describes pack "
+                f"{pack.id.short}, which that key did not seal: forged"
+            )
+            raise IntegrityError(msg)

@@ -1,0 +1,819 @@
+"""Attacks on put-only keys (design.md §6a, §13), as a hostile user would run them: a
+compromised backup host holding its put-only key file and password (and permission to put
+objects), a store-level attacker without any key, and a restic user's habits. Each test runs
+one attack and asserts the defence; one that the build does not yet stop is marked xfail
+with the reason (strict: it fails the suite the day the defence lands, so the mark goes).
+
+One repository for the module (attacks that change it work on a copy): host db-01 backs up
+with the full key; web-01 (the attacker) and web-02 (the victim) hold put-only keys and have
+each backed up once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from s3vault import InitOptions, add_put_only_key, compression, init
+from s3vault.backend.local import LocalBackend
+from s3vault.crypto.hashing import blob_id, storage_id
+from s3vault.errors import FormatVersionError, IntegrityError
+from s3vault.format.auditfile import AuditRecord
+from s3vault.format.dedupview import DedupView, view_of_index
+from s3vault.format.envelope import EnvelopeHeader, SealedKind
+from s3vault.format.hoststatefile import HostStateFile
+from s3vault.format.indexfile import IndexedPack, IndexFile
+from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.packfile import BlobType, PackEntry
+from s3vault.format.putpayload import PutOnlyPayload
+from s3vault.format.snapshotfile import SnapshotFile
+from s3vault.ids import ObjectId
+from s3vault.maintenance.prune import PruneOptions
+from s3vault.maintenance.retention import Policy
+from s3vault.ops.backup import BackupOptions, backup
+from s3vault.ops.backup_putonly import backup_put_only
+from s3vault.ops.forget import ForgetOptions, forget
+from s3vault.ops.prune import prune
+from s3vault.repository.index import BlobIndex
+from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
+from s3vault.repository.putstate import endorsed_blobs
+from s3vault.repository.repository import Repository
+from s3vault.repository.sealer import PutRun, PutSealer
+from s3vault.repository.snapshots import list_snapshots
+from s3vault.repository.writer import sealed_kind_for
+from tests.conftest import TEST_SETTINGS, RepoHandle, RunCli, write_file
+
+ATTACKER_PW = b"web-01 is compromised"
+VICTIM_PW = b"web-02 is fine"
+# content every host has (a distribution's file): its id is what an attacker can compute
+COMMON = b"# /etc/motd of every host of the fleet\n" * 40
+
+
+@dataclass
+class Fleet:
+    base: Path
+    handle: RepoHandle
+    db_source: Path
+    web_source: Path
+
+
+def _put(url: str, password: bytes) -> PutOnlyRepository:
+    backend = LocalBackend(Path(url))
+    return open_put_only(backend, Repository.read_marker(backend), password)
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
+    base = tmp_path_factory.mktemp("attacks")
+    handle = RepoHandle(url=str(base / "repo"), cache=base / "cache")
+    init(handle.options, InitOptions(settings=TEST_SETTINGS))
+    db = base / "db"
+    write_file(db / "secret.txt", b"db-01's secret: hunter2\n")
+    write_file(db / "big.bin", os.urandom(60_000))
+    backup(handle.open(), BackupOptions(paths=(str(db),), host="db-01"))
+    for pw, host in ((ATTACKER_PW, "web-01"), (VICTIM_PW, "web-02")):
+        add_put_only_key(handle.open(), pw, host=host, kdf_cost="minimum", switch=True)
+    web = base / "web"
+    write_file(web / "index.html", os.urandom(20_000))
+    for pw, host in ((ATTACKER_PW, "web-01"), (VICTIM_PW, "web-02")):
+        backup_put_only(_put(handle.url, pw), BackupOptions(paths=(str(web),), host=host))
+    return Fleet(base=base, handle=handle, db_source=db, web_source=web)
+
+
+def _copy(fleet: Fleet, tmp_path: Path) -> RepoHandle:
+    """A copy of the fleet's repository for an attack that changes it."""
+    shutil.copytree(fleet.handle.url, tmp_path / "repo")
+    return RepoHandle(url=str(tmp_path / "repo"), cache=tmp_path / "cache")
+
+
+def _store(url: str) -> dict[str, bytes]:
+    root = Path(url)
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _unaudited(store: dict[str, bytes]) -> dict[str, bytes]:
+    return {name: data for name, data in store.items() if not name.startswith("audit/")}
+
+
+# --- a restic user's habits with a put-only key ------------------------------------------
+
+HABITS = [
+    ("forget", "--keep-last", "1", "--prune"),
+    ("prune",),
+    ("verify",),
+    ("unlock", "--remove-all"),
+    ("stats",),
+    ("tag", "--add", "x", "latest"),
+    ("rewrite", "latest", "--exclude", "*.txt"),
+    ("repair", "index"),
+    ("audit",),
+    ("key", "add", "--new-password-file", "{tmp}/pw", "--kdf-cost", "minimum"),
+    ("key", "passwd", "--new-password-file", "{tmp}/pw", "--kdf-cost", "minimum"),
+    ("key", "remove", "00000000"),
+    ("list", "snapshots"),
+    ("fleet",),
+]
+
+
+@pytest.mark.parametrize("command", HABITS, ids=[" ".join(c[:2]) for c in HABITS])
+def test_maintenance_and_key_commands_refuse_a_put_only_key_and_change_nothing(
+    fleet: Fleet, run_cli: RunCli, cli_env: dict[str, str], tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """`key add` then using the new key for everything, as with restic: each command exits 12
+    in one line naming the full key it needs, and the store is byte for byte as before (no
+    lease left, no key file added, no lock removed)."""
+    write_file(tmp_path / "pw", b"a new password\n")
+    before = _store(fleet.handle.url)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    env = {**cli_env, "S3VAULT_PASSWORD": ATTACKER_PW.decode()}
+    done = run_cli("-r", fleet.handle.url, *args, env=env)
+    assert done.code == 12, (done.stdout, done.stderr)
+    assert "put-only key" in done.stderr and "Traceback" not in done.stderr
+    assert "hunter2" not in done.stdout + done.stderr
+    assert _store(fleet.handle.url) == before
+
+
+def test_a_backup_with_another_hosts_name_is_refused_in_every_spelling(
+    fleet: Fleet, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """The key writes for web-01 only: neither the victim's name nor a near spelling of its
+    own (case, trailing dot) passes; nothing is stored but the refusal's audit record."""
+    env = {**cli_env, "S3VAULT_PASSWORD": ATTACKER_PW.decode()}
+    for host in ("web-02", "WEB-01", "web-01.", "db-01"):
+        done = run_cli(
+            "-r", fleet.handle.url, "backup", str(fleet.web_source), "--host", host, env=env
+        )
+        assert done.code == 2 and "writes snapshots for host 'web-01'" in done.stderr, host
+
+
+# --- a compromised host: dedup poisoning ---------------------------------------------------
+
+
+def _poison(url: str, contents: list[bytes]) -> list[ObjectId]:
+    """The attacker seals garbage under the ids of content it can guess (it holds K_id)."""
+    put = _put(url, ATTACKER_PW)
+    ids = [blob_id(put.payload.id_key, c) for c in contents]
+    writer = put.blob_writer(BlobIndex(), verify=False)
+    for bid in ids:
+        writer.save(BlobType.DATA, b"attacker's garbage", bid)
+    writer.flush()
+    return ids
+
+
+def test_garbage_under_a_guessed_id_does_not_reach_another_put_only_hosts_dedup(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 stores garbage as the motd every host has; web-02 then backs the motd up: it
+    deduplicates only against endorsed views and its own state, so it stores the real
+    content, and a full key restores it."""
+    handle = _copy(fleet, tmp_path)
+    _poison(handle.url, [COMMON])
+    src = write_file(tmp_path / "web2" / "motd", COMMON).parent
+    done = backup_put_only(
+        _put(handle.url, VICTIM_PW), BackupOptions(paths=(str(src),), host="web-02")
+    )
+    assert done.data_blobs == 1  # stored, not skipped
+    full = handle.open()
+    bid = blob_id(full.sealer.current.id_key, COMMON)
+    assert sorted(bool(loc.sender) for loc in full.index.locations(BlobType.DATA, bid)) == [
+        True,
+        True,
+    ]  # web-01's garbage and web-02's good copy, both put-only packs
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BREAK: restore reads a blob from its first index location only (restorer/plan.py "
+        "`index.lookup`) and neither prefers a full key's copy nor falls back to another copy: "
+        "garbage copies a put-only host stores under known ids (every id in the endorsed "
+        "views, every guessable one) in an index file listed first make a full-key restore "
+        "skip the file (exit 3, 'size ... does not match its content')"
+    ),
+)
+def test_a_garbage_copy_listed_first_does_not_make_a_full_key_restore_lose_a_file(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handle = _copy(fleet, tmp_path)
+    monkeypatch.setattr(PutOnlyRepository, "save_file", _save_listed_first)
+    _poison(handle.url, [(fleet.db_source / "secret.txt").read_bytes()])
+    out = tmp_path / "out"
+    done = run_cli(
+        "-r", handle.url, "--no-cache", "restore", "latest", "--host", "db-01", "--target", str(out)
+    )
+    assert done.code == 0, done.stderr
+    restored = out / str(fleet.db_source).lstrip("/") / "secret.txt"
+    assert restored.read_bytes() == (fleet.db_source / "secret.txt").read_bytes()
+
+
+def _save_listed_first(
+    self: PutOnlyRepository, kind: ObjectKind, plaintext: bytes, sealer: PutSealer
+) -> ObjectId:
+    """The attacker re-seals its index file until its name sorts first (a fresh ephemeral
+    key each time: about 16 tries), so a reader loads its entries before anyone's."""
+    sealed = sealer.seal_file(sealed_kind_for(kind), plaintext)
+    while kind is ObjectKind.INDEX and storage_id(sealed).hex()[0] != "0":
+        sealed = sealer.seal_file(sealed_kind_for(kind), plaintext)
+    oid = storage_id(sealed)
+    self.backend.put(object_name(kind, oid), sealed)
+    return oid
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BREAK: a full-key backup deduplicates against every index entry, including blobs of "
+        "unproven put-only packs (design.md §6a says it must not): a put-only host that seals "
+        "garbage under the id of content it can guess makes full-key hosts skip storing it"
+    ),
+)
+def test_garbage_under_a_guessed_id_does_not_make_a_full_key_backup_skip_it(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    handle = _copy(fleet, tmp_path)
+    _poison(handle.url, [COMMON])
+    src = write_file(tmp_path / "db2" / "motd", COMMON).parent
+    done = backup(handle.open(), BackupOptions(paths=(str(src),), host="db-02"))
+    out = tmp_path / "out"
+    restored = run_cli(
+        "-r", handle.url, "--no-cache", "restore", "latest", "--host", "db-02", "--target", str(out)
+    )
+    assert (restored.code, done.data_blobs) == (0, 1), restored.stderr
+    assert (out / str(src).lstrip("/") / "motd").read_bytes() == COMMON
+
+
+def test_garbage_copies_of_every_stored_blob_lose_nothing_to_restore_or_prune(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 learns every blob id the endorsed views list and stores a garbage copy of each:
+    restore still takes the good copy, `verify --read-data` names the garbage as unneeded,
+    and a prune that repacks db-01's packs keeps the good copies."""
+    handle = _copy(fleet, tmp_path)
+    put = _put(handle.url, ATTACKER_PW)
+    seen = BlobIndex()
+    assert endorsed_blobs(put, seen) >= 1
+    writer = put.blob_writer(BlobIndex(), verify=False)
+    for btype, bid, _ in seen.entries():
+        writer.save(btype, b"attacker's garbage", bid)
+    writer.flush()
+    url = handle.url
+    write_file(tmp_path / "db-more" / "x", os.urandom(5_000))
+    assert run_cli("-r", url, "backup", str(tmp_path / "db-more"), "--host", "db-01").code == 0
+    read = run_cli("-r", url, "--no-cache", "verify", "--read-data")
+    assert read.code == 13 and "no snapshot needs it" in read.stdout + read.stderr
+    pruned = run_cli(
+        "-r", url, "forget", "--host", "db-01", "--keep-last", "1", "--prune", "--max-unused", "0"
+    )
+    assert pruned.code == 0, pruned.stdout + pruned.stderr
+    for host, source in (("web-02", fleet.web_source), ("db-01", tmp_path / "db-more")):
+        out = tmp_path / f"out-{host}"
+        done = run_cli(
+            "-r", url, "--no-cache", "restore", "latest", "--host", host, "--target", str(out)
+        )
+        assert done.code == 0, done.stderr
+        for f in source.iterdir():
+            assert (out / str(source).lstrip("/") / f.name).read_bytes() == f.read_bytes()
+
+
+# --- a compromised host: forging what a full key trusts ------------------------------------
+
+
+def test_a_snapshot_for_another_host_is_refused_and_blocks_no_maintenance(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 writes a snapshot that names db-01 (pointing at web-01's own tree): every full
+    key refuses it in one line naming the writer's key; `forget` of it works."""
+    handle = _copy(fleet, tmp_path)
+    put = _put(handle.url, ATTACKER_PW)
+    own = json.loads(run_cli("-r", handle.url, "--json", "snapshots", "--host", "web-01").stdout)
+    forged = SnapshotFile(
+        time=datetime(2030, 1, 1, tzinfo=UTC),
+        tree=ObjectId.from_hex(own[0]["tree"]),
+        paths=("/db",),
+        hostname="db-01",
+        username="root",
+    )
+    fid = put.save_file(ObjectKind.SNAPSHOTS, forged.encode(), put.sealer())
+    listing = run_cli("-r", handle.url, "snapshots", "--host", "db-01")
+    (warning,) = listing.stderr.splitlines()  # listed as damage, with its fix
+    assert "forged" in warning and f"`s3vault forget {fid.hex()[:8]}`" in warning
+    assert listing.code == 0 and fid.hex()[:8] not in listing.stdout
+    restored = run_cli("-r", handle.url, "restore", fid.hex()[:12], "--target", str(tmp_path / "o"))
+    assert restored.code == 13 and "forged" in restored.stderr
+    assert not (tmp_path / "o").exists()
+    latest = run_cli("-r", handle.url, "--json", "snapshots", "--host", "db-01", "--latest", "1")
+    assert fid.hex() not in latest.stdout
+    assert run_cli("-r", handle.url, "forget", fid.hex()[:8]).code == 0  # the fix it names
+    again = run_cli("-r", handle.url, "snapshots")
+    assert (again.code, again.stderr) == (0, "")
+
+
+def _append_to_chain(put: PutOnlyRepository, tag: str, hostname: str) -> str:
+    """A record in another host's chain: seq and prev from the names a LIST shows."""
+    names = [i.name for i in put.backend.list(f"audit/{tag}/")]
+    last = max(names)
+    seq, _, rid = last.rsplit("/", 1)[-1].partition("-")
+    record = AuditRecord(
+        seq=int(seq) + 1,
+        prev=ObjectId.from_hex(rid),
+        time=datetime(2030, 1, 1, tzinfo=UTC),
+        hostname=hostname,
+        username="root",
+        operation="forget",
+        key_id="0" * 64,
+        arguments=("forget", "--keep-last", "1"),
+        exit_code=0,
+        result="ok",
+    )
+    plain = record.encode()
+    name = f"audit/{tag}/{record.seq:010d}-{blob_id(put.payload.id_key, plain).hex()}"
+    put.backend.put(name, put.sealer().seal_file(SealedKind.AUDIT, plain))
+    return name
+
+
+def test_an_audit_record_slipped_into_another_hosts_chain_is_refused(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 appends a record to every other chain it can list (web-02's and db-01's),
+    linked to the chain's last record: `audit` names each as written by a put-only key of
+    another host, and web-01's own chain stays clean."""
+    handle = _copy(fleet, tmp_path)
+    put = _put(handle.url, ATTACKER_PW)
+    tags = {i.name.split("/")[1] for i in put.backend.list("audit/")}
+    others = tags - {put.payload.audit_tag}
+    assert len(others) == 2
+    for tag in others:
+        _append_to_chain(put, tag, "db-01")
+    done = run_cli("-r", handle.url, "--json", "audit")
+    assert done.code == 13, done.stdout + done.stderr
+    chains = [json.loads(line) for line in done.stdout.splitlines()]
+    chains = [c for c in chains if c["message_type"] == "audit_chain"]
+    broken = {c["hostname"]: c["problems"] for c in chains if not c["intact"]}
+    assert len(broken) == 2 and "web-01" not in broken
+    assert all("forged" in p[0] and "of host 'web-01'" in p[0] for p in broken.values())
+
+
+def _db_packs(url: str) -> list[tuple[ObjectId, int]]:
+    """db-01's packs as anyone who can LIST sees them (id and size)."""
+    backend = LocalBackend(Path(url))
+    return [
+        (ObjectId.from_hex(i.name.rsplit("/", 1)[-1]), i.size)
+        for kind in (ObjectKind.DATA, ObjectKind.TREE)
+        for i in backend.list(kind.value + "/")
+    ]
+
+
+def test_an_index_file_that_replaces_every_other_is_refused_and_prune_deletes_nothing(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 stores an index file that supersedes every index file it can list: readers
+    would drop them all, every pack would look unindexed, and prune would delete them. A full
+    key refuses it as forged: restore still works, prune changes nothing, `repair index`
+    clears it."""
+    handle = _copy(fleet, tmp_path)
+    put = _put(handle.url, ATTACKER_PW)
+    listed = tuple(ObjectId.from_hex(i.name.rsplit("/", 1)[-1]) for i in put.backend.list("index/"))
+    put.save_file(ObjectKind.INDEX, IndexFile(supersedes=listed).encode(), put.sealer())
+    out = tmp_path / "out"
+    done = run_cli("-r", handle.url, "restore", "latest", "--host", "db-01", "--target", str(out))
+    assert done.code == 0, done.stderr
+    assert "replaces other index files: forged" in done.stderr
+    before = _store(handle.url)
+    pruned = run_cli("-r", handle.url, "prune", "--max-unused", "0")
+    assert pruned.code == 13 and "nothing was changed" in pruned.stderr
+    assert _unaudited(_store(handle.url)) == _unaudited(before)  # but for prune's record
+    assert run_cli("-r", handle.url, "repair", "index").code == 0
+    checked = run_cli("-r", handle.url, "--no-cache", "verify", "--read-data")
+    assert checked.code == 0, checked.stdout + checked.stderr
+
+
+def test_an_index_file_describing_a_pack_the_key_did_not_seal_is_refused(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 describes db-01's packs (ids and sizes from a LIST) with made-up entries, with
+    no sender and with another put-only writer's sender: refused as forged, and db-01's
+    snapshot restores as before."""
+    handle = _copy(fleet, tmp_path)
+    put = _put(handle.url, ATTACKER_PW)
+    victim = _put(handle.url, VICTIM_PW)
+    other = PutRun(victim.sealer()).sender
+    fake = PackEntry(type=BlobType.DATA, id=ObjectId(b"\1" * 32), offset=0, length=40, raw_length=9)
+    for sender in (b"", other):
+        packs = tuple(
+            IndexedPack(id=pid, size=size, entries=(fake,), sender=sender)
+            for pid, size in _db_packs(handle.url)
+        )
+        put.save_file(ObjectKind.INDEX, IndexFile(packs=packs).encode(), put.sealer())
+    out = tmp_path / "out"
+    done = run_cli("-r", handle.url, "restore", "latest", "--host", "db-01", "--target", str(out))
+    assert done.code == 0, done.stderr
+    assert done.stderr.count("which that key did not seal: forged") == 2
+    restored = out / str(fleet.db_source).lstrip("/") / "secret.txt"
+    assert restored.read_bytes() == (fleet.db_source / "secret.txt").read_bytes()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BREAK: the in-memory index keeps the first description of a pack (BlobIndex.add_pack: "
+        "its sender and entries); a put-only index file listed first that names a full key's "
+        "(or another put-only writer's) pack under its own sender makes every blob of that "
+        "pack fail to open: restore exits 13 with 'authentication failed'"
+    ),
+)
+def test_an_index_file_naming_anothers_pack_with_its_own_sender_changes_no_reader(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """web-01 describes db-01's packs under its own sender, in an index file it makes sort
+    first: the readers keep db-01's description of them (the sender a full key's index file
+    gives none of them), and db-01's snapshot restores."""
+    handle = _copy(fleet, tmp_path)
+    monkeypatch.setattr(PutOnlyRepository, "save_file", _save_listed_first)
+    put = _put(handle.url, ATTACKER_PW)
+    sealer = put.sealer()
+    own = PutRun(sealer).sender
+    fake = PackEntry(type=BlobType.DATA, id=ObjectId(b"\1" * 32), offset=0, length=40, raw_length=9)
+    packs = tuple(
+        IndexedPack(id=pid, size=size, entries=(fake,), sender=own)
+        for pid, size in _db_packs(handle.url)
+    )
+    put.save_file(ObjectKind.INDEX, IndexFile(packs=packs).encode(), sealer)
+    out = tmp_path / "out"
+    done = run_cli(
+        "-r", handle.url, "--no-cache", "restore", "latest", "--host", "db-01", "--target", str(out)
+    )
+    assert done.code == 0, done.stderr
+    restored = out / str(fleet.db_source).lstrip("/") / "secret.txt"
+    assert restored.read_bytes() == (fleet.db_source / "secret.txt").read_bytes()
+
+
+# --- malformed version 2 objects ----------------------------------------------------------
+
+
+def _mutants(sample: bytes, rng: random.Random) -> list[bytes]:
+    """Truncations, flipped bytes, and 4- and 8-byte fields set to huge values."""
+    out = [sample[:n] for n in range(0, len(sample), max(1, len(sample) // 40))]
+    for _ in range(60):
+        data = bytearray(sample)
+        at = rng.randrange(len(data))
+        choice = rng.randrange(3)
+        if choice == 0:
+            data[at] ^= 1 << rng.randrange(8)
+        else:
+            width = 4 if choice == 1 else 8
+            data[at : at + width] = b"\xff" * width
+        out.append(bytes(data))
+    return out
+
+
+def test_every_put_only_record_decoder_refuses_malformed_bytes_with_one_error(
+    fleet: Fleet,
+) -> None:
+    """The records a put-only host writes or reads (index files version 2, dedup views, host
+    states, put-only payloads, version 2 headers), cut short, with flipped bytes or huge
+    lengths: each decoder raises only the repository's own errors (one clear message), never
+    an IndexError, struct.error, MemoryError or a hang."""
+    rng = random.Random(20)
+    put = _put(fleet.handle.url, ATTACKER_PW)
+    sender = PutRun(put.sealer()).sender
+    entry = PackEntry(
+        type=BlobType.DATA, id=ObjectId(b"\2" * 32), offset=0, length=40, raw_length=9
+    )
+    index = IndexFile(
+        packs=(IndexedPack(id=ObjectId(b"\3" * 32), size=99, entries=(entry,), sender=sender),)
+    ).encode()
+    state = HostStateFile(
+        snapshot=ObjectId(b"\4" * 32),
+        time="2026-12-05T00:00:00+00:00",
+        paths=("/web",),
+        tree=ObjectId(b"\5" * 32),
+        trees={ObjectId(b"\5" * 32): b'{"nodes":[]}'},
+    ).encode()
+    samples = {
+        IndexFile.decode: index,
+        view_of_index: index,
+        DedupView.decode: view_of_index(index).encode(),
+        HostStateFile.decode: state,
+        PutOnlyPayload.decode: put.payload.encode(),
+        EnvelopeHeader.decode: put.sealer().seal_file(SealedKind.SNAPSHOT, b"{}"),
+    }
+    for decode, sample in samples.items():
+        decode(sample)  # the sample itself is valid
+        for mutant in _mutants(sample, rng):
+            try:
+                decode(mutant)
+            except (IntegrityError, FormatVersionError) as exc:
+                assert str(exc) and "\n" not in str(exc)
+
+
+def test_malformed_objects_planted_in_the_store_give_one_line_each_and_break_nothing(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """A store-level attacker (no key) plants version 2 headers cut short, huge epochs and
+    junk under every prefix put-only keys use: the put-only host still backs up (skipping
+    what does not open, storing its blobs again rather than trusting them), and every full-key
+    command gives its documented exit code with one line per bad object, no traceback."""
+    handle = _copy(fleet, tmp_path)
+    root = Path(handle.url)
+    put = _put(handle.url, ATTACKER_PW)
+    head = put.sealer().seal_file(SealedKind.SNAPSHOT, b"{}")[:96]
+    huge_epoch = head[:6] + b"\xff\xff" + head[8:]
+    junk = os.urandom(32).hex()
+    live_index = next(put.backend.list("index/")).name.rsplit("/", 1)[-1]
+    planted = {
+        f"views/{live_index}": head[:50],
+        f"state/{put.payload.audit_tag}/9999999999-{junk}": huge_epoch + b"x" * 40,
+        f"snapshots/{junk}": head[:7],
+        f"index/{junk}": huge_epoch + b"\0" * 100,
+        f"audit/{put.payload.audit_tag}/0000000099-{junk}": b"S3V\x02",
+        f"keys/{junk}": b'{"v": 3, "access": "put-only"',
+    }
+    for name, data in planted.items():
+        write_file(root / name, data)
+    host_env = {**cli_env, "S3VAULT_PASSWORD": ATTACKER_PW.decode()}
+    done = run_cli(
+        "-r",
+        handle.url,
+        "--json",
+        "backup",
+        str(fleet.web_source),
+        "--host",
+        "web-01",
+        env=host_env,
+    )
+    assert done.code == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["files_unmodified"] == 1
+    runs = {
+        ("snapshots",): (0,),
+        ("restore", "latest", "--host", "db-01", "--target", str(tmp_path / "out")): (0,),
+        ("verify",): (13,),
+        ("audit",): (13,),
+        ("key", "list"): (0,),
+        ("prune",): (13,),
+    }
+    for argv, codes in runs.items():
+        done = run_cli("-r", handle.url, "--no-cache", *argv)
+        text = done.stdout + done.stderr
+        assert done.code in codes, (argv, text)
+        assert "Traceback" not in text and "hunter2" not in text
+    secret = tmp_path / "out" / str(fleet.db_source).lstrip("/") / "secret.txt"
+    assert secret.read_bytes() == b"db-01's secret: hunter2\n"
+
+
+# --- key files swapped ---------------------------------------------------------------------
+
+
+def test_a_put_only_key_file_edited_to_look_full_or_copied_from_another_repository_opens_nothing(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """(1) web-01's key file with its put-only fields removed (``"v": 2``, as a full key's):
+    its password opens nothing (the fields are authenticated), neither for reading nor for
+    backup. (2) A put-only key file of another repository, copied in: its password backs up
+    into neither repository by mistake here, and the full key's commands pass it over."""
+    handle = _copy(fleet, tmp_path)
+    keys = Path(handle.url) / "keys"
+    put = _put(handle.url, ATTACKER_PW)
+    path = keys / put.keyfile.id.hex()
+    edited = json.loads(path.read_bytes())
+    for field in ("access", "host", "group"):
+        edited.pop(field, None)
+    edited["v"] = 2
+    path.write_text(json.dumps(edited, separators=(",", ":"), sort_keys=True))
+    host_env = {**cli_env, "S3VAULT_PASSWORD": ATTACKER_PW.decode()}
+    for argv in (("snapshots",), ("backup", str(fleet.web_source), "--host", "web-01")):
+        done = run_cli("-r", handle.url, *argv, env=host_env)
+        assert done.code == 12 and "Traceback" not in done.stderr, (argv, done.stderr)
+        assert "hunter2" not in done.stdout
+    other = RepoHandle(url=str(tmp_path / "other"), cache=tmp_path / "other-cache")
+    init(other.options, InitOptions(settings=TEST_SETTINGS))
+    add_put_only_key(other.open(), b"other host", host="web-01", kdf_cost="minimum", switch=True)
+    foreign = next(p for p in (Path(other.url) / "keys").iterdir() if b"put-only" in p.read_bytes())
+    shutil.copy(foreign, keys / foreign.name)
+    other_env = {**cli_env, "S3VAULT_PASSWORD": "other host"}
+    done = run_cli(
+        "-r", handle.url, "backup", str(fleet.web_source), "--host", "web-01", env=other_env
+    )
+    assert done.code == 12 and "wrong password" in done.stderr
+    listed = run_cli("-r", handle.url, "--json", "key", "list")
+    assert listed.code == 0
+    shown = {k["id"]: k for k in json.loads(listed.stdout)}
+    assert not shown[foreign.name]["usable"]
+    assert shown[foreign.name]["problem"] == "belongs to another repository"
+    assert (
+        run_cli(
+            "-r",
+            handle.url,
+            "restore",
+            "latest",
+            "--host",
+            "db-01",
+            "--target",
+            str(tmp_path / "o"),
+        ).code
+        == 0
+    )
+
+
+# --- a store-level attacker replays an old state -----------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BREAK: the host trusts the newest state by the seq in its *name* (not authenticated: "
+        "the state's associated data binds repository and key id only) and checks only that "
+        "its snapshot's *name* is listed (putstate.load_state): a store-level attacker who "
+        "kept an old state puts it back under a higher seq, and any object under the forgotten "
+        "snapshot's name; the host deduplicates against blobs prune has deleted, and a file "
+        "that comes back with its old content is lost from the new snapshot"
+    ),
+)
+def test_an_old_state_put_back_does_not_make_the_host_skip_what_prune_deleted(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    handle = RepoHandle(url=str(tmp_path / "repo"), cache=tmp_path / "cache")
+    init(handle.options, InitOptions(settings=TEST_SETTINGS))
+    add_put_only_key(handle.open(), ATTACKER_PW, host="web-01", kdf_cost="minimum", switch=True)
+    root, src, old_content = Path(handle.url), tmp_path / "web", os.urandom(30_000)
+    write_file(src / "keep", os.urandom(10_000))
+    write_file(src / "a", old_content)
+    options = BackupOptions(paths=(str(src),), host="web-01")
+    backup_put_only(_put(handle.url, ATTACKER_PW), options)
+    kept = {p: p.read_bytes() for p in [*root.glob("state/*/*"), *root.glob("snapshots/*")]}
+    os.unlink(src / "a")
+    backup_put_only(_put(handle.url, ATTACKER_PW), options)
+    _age(root)  # the packs are old enough for prune to delete once unused
+    forget(handle.open(), ForgetOptions(policy=Policy(last=1)), prune=PruneOptions(max_unused=0.0))
+    _age(root)
+    assert prune(handle.open(), PruneOptions(max_unused=0.0)).packs_deleted
+    for path, data in kept.items():  # the replay
+        if path.parent.parent.name == "state":
+            write_file(path.parent / f"0000000009-{path.name.split('-')[1]}", data)
+        elif not path.exists():
+            write_file(path, b"anything")
+    write_file(src / "a", old_content)  # the file comes back (a revert, a redeploy)
+    backup_put_only(_put(handle.url, ATTACKER_PW), options)
+    out = tmp_path / "out"
+    done = run_cli("-r", handle.url, "restore", "latest", "--host", "web-01", "--target", str(out))
+    assert done.code == 0, done.stderr
+    assert (out / str(src).lstrip("/") / "a").read_bytes() == old_content
+
+
+def _age(root: Path) -> None:
+    """Every object three days old (past the grace), as in tests/checker/test_repair_index.py."""
+    old = os.stat(root / "config").st_mtime - 3 * 86400
+    for p in root.rglob("*"):
+        os.utime(p, (old, old))
+
+
+def test_a_key_file_copied_over_the_writers_own_does_not_lend_its_host(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 (which keeps its key material in memory) overwrites its own key file in the
+    store with web-02's, then writes a snapshot naming web-02: the host check must take the
+    writer's host from a key file *of that key id*, so the snapshot is refused as forged."""
+    handle = _copy(fleet, tmp_path)
+    put = _put(handle.url, ATTACKER_PW)
+    victim = _put(handle.url, VICTIM_PW)
+    own = json.loads(run_cli("-r", handle.url, "--json", "snapshots", "--host", "web-01").stdout)
+    keys = Path(handle.url) / "keys"
+    (keys / put.keyfile.id.hex()).write_bytes((keys / victim.keyfile.id.hex()).read_bytes())
+    forged = SnapshotFile(
+        time=datetime(2030, 1, 1, tzinfo=UTC),
+        tree=ObjectId.from_hex(own[0]["tree"]),
+        paths=(str(fleet.web_source),),
+        hostname="web-02",
+        username="root",
+    )
+    fid = put.save_file(ObjectKind.SNAPSHOTS, forged.encode(), put.sealer())
+    listing = run_cli("-r", handle.url, "--no-cache", "--json", "snapshots", "--host", "web-02")
+    assert fid.hex() not in listing.stdout
+    assert "forged" in listing.stderr or "does not know" in listing.stderr, listing.stderr
+
+
+def _bomb() -> bytes:
+    """A zstd frame (with s3vault's tag byte) whose header claims 1 TiB of content."""
+    tagged = compression.compress(b"\0" * 1000, 3)
+    frame = tagged[1:]
+    return tagged[:1] + frame[:4] + b"\xe0" + (1 << 40).to_bytes(8, "little") + frame[7:]
+
+
+def test_a_decompression_bomb_a_put_only_host_seals_gives_one_line(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 seals a snapshot, an index file and an audit record whose compressed body claims
+    1 TiB: every full-key command that reads them names each as damaged in one line (no
+    MemoryError traceback) with its documented exit code, and db-01 still restores."""
+    handle = _copy(fleet, tmp_path)
+    put = _put(handle.url, ATTACKER_PW)
+    sealer = put.sealer()
+    for kind, sealed_kind in (
+        (ObjectKind.SNAPSHOTS, SealedKind.SNAPSHOT),
+        (ObjectKind.INDEX, SealedKind.INDEX),
+    ):
+        sealed = sealer.seal(sealed_kind, _bomb())
+        write_file(Path(handle.url) / object_name(kind, storage_id(sealed)), sealed)
+    write_file(
+        Path(handle.url) / f"audit/{put.payload.audit_tag}/0000000099-{'ab' * 32}",
+        sealer.seal(SealedKind.AUDIT, _bomb()),
+    )
+    runs = {
+        ("snapshots",): 0,
+        ("restore", "latest", "--host", "db-01", "--target", str(tmp_path / "out")): 0,
+        ("verify",): 13,
+        ("audit",): 13,
+    }
+    for argv, code in runs.items():
+        done = run_cli("-r", handle.url, "--no-cache", *argv)
+        assert "Traceback" not in done.stderr and "MemoryError" not in done.stderr, done.stderr
+        assert done.code == code, (argv, done.stdout, done.stderr)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BREAK: `snapshots` prints a snapshot's paths, tags and user name raw; a put-only host "
+        "(untrusted by design) writes terminal escapes and line breaks that reach the "
+        "administrator's terminal (clear screen, fake rows or prompts); the CLI has no escaping "
+        "of stored strings (cli/render.py)"
+    ),
+)
+def test_control_characters_a_put_only_host_writes_reach_no_terminal(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 writes a snapshot of its own host whose paths, tags and user name hold terminal
+    escapes (clear screen, a fake prompt): `snapshots` on the administrator's terminal shows
+    them escaped, never raw."""
+    handle = _copy(fleet, tmp_path)
+    put = _put(handle.url, ATTACKER_PW)
+    evil = "\x1b[2J\x1b[31mPWNED\r\n$ \x07"
+    forged = SnapshotFile(
+        time=datetime(2030, 1, 1, tzinfo=UTC),
+        tree=ObjectId(b"\7" * 32),
+        paths=(f"/web{evil}",),
+        hostname="web-01",
+        username=f"root{evil}",
+        tags=(f"t{evil}",),
+    )
+    put.save_file(ObjectKind.SNAPSHOTS, forged.encode(), put.sealer())
+    done = run_cli("-r", handle.url, "snapshots", "--host", "web-01")
+    assert done.code == 0, done.stderr
+    assert "\x1b" not in done.stdout + done.stderr and "\x07" not in done.stdout
+    assert "PWNED\r" not in done.stdout
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BREAK (a window, not yet a loss): an endorsed view is signed over the view alone, not "
+        "its index file's id, and a host trusts `views/<id>` while index file <id> is listed; "
+        "a view copied under the name of a live index file (the attacker's own) keeps the packs "
+        "of a superseded index file in every host's dedup, including packs prune has marked "
+        "for deletion, which a full-key backup never deduplicates against: a host whose run "
+        "spans the deletion then references deleted blobs"
+    ),
+)
+def test_a_view_copied_under_a_live_index_name_does_not_revive_marked_packs(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    handle = _copy(fleet, tmp_path)
+    root = Path(handle.url)
+    put = _put(handle.url, ATTACKER_PW)
+    saved = {p.name: p.read_bytes() for p in (root / "views").iterdir()}
+    db = [sid.hex() for sid, snap in list_snapshots(handle.open()) if snap.hostname == "db-01"]
+    forget(handle.open(), ForgetOptions(snapshot_ids=tuple(db)))
+    _age(root)  # past the young-pack age
+    done = prune(handle.open(), PruneOptions(max_unused=0.0))
+    assert done.packs_marked  # db-01's packs: marked, still stored for the grace period
+    own_index = put.save_file(ObjectKind.INDEX, IndexFile().encode(), put.sealer()).hex()
+    for data in saved.values():  # the replay, under the name of the attacker's index file
+        (root / "views" / own_index).write_bytes(data)
+    src = write_file(
+        tmp_path / "web2" / "big.bin", (fleet.db_source / "big.bin").read_bytes()
+    ).parent
+    run = backup_put_only(
+        _put(handle.url, VICTIM_PW), BackupOptions(paths=(str(src),), host="web-02")
+    )
+    _age(root)  # the next prune, after the host's snapshot landed, unmarks what it needs:
+    assert prune(handle.open(), PruneOptions(max_unused=0.0)).packs_unmarked == 1
+    out = tmp_path / "out"
+    restored = run_cli(
+        "-r",
+        handle.url,
+        "--no-cache",
+        "restore",
+        "latest",
+        "--host",
+        "web-02",
+        "--target",
+        str(out),
+    )
+    assert restored.code == 0, restored.stderr  # so only a run spanning the deletion loses data
+    assert run.data_blobs >= 1  # the defence: stored, not deduplicated against a marked pack
