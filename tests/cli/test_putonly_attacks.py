@@ -188,19 +188,12 @@ def test_garbage_under_a_guessed_id_does_not_reach_another_put_only_hosts_dedup(
     ]  # web-01's garbage and web-02's good copy, both put-only packs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BREAK: restore reads a blob from its first index location only (restorer/plan.py "
-        "`index.lookup`) and neither prefers a full key's copy nor falls back to another copy: "
-        "garbage copies a put-only host stores under known ids (every id in the endorsed "
-        "views, every guessable one) in an index file listed first make a full-key restore "
-        "skip the file (exit 3, 'size ... does not match its content')"
-    ),
-)
 def test_a_garbage_copy_listed_first_does_not_make_a_full_key_restore_lose_a_file(
     fleet: Fleet, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """web-01 stores garbage under db-01's blob id in an index file it makes sort first: a
+    full key reads a full key's copy first (BlobIndex.lookup / locations put put-only
+    writers' copies last), so db-01's file restores whole."""
     handle = _copy(fleet, tmp_path)
     monkeypatch.setattr(PutOnlyRepository, "save_file", _save_listed_first)
     _poison(handle.url, [(fleet.db_source / "secret.txt").read_bytes()])
@@ -226,17 +219,12 @@ def _save_listed_first(
     return oid
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BREAK: a full-key backup deduplicates against every index entry, including blobs of "
-        "unproven put-only packs (design.md §6a says it must not): a put-only host that seals "
-        "garbage under the id of content it can guess makes full-key hosts skip storing it"
-    ),
-)
 def test_garbage_under_a_guessed_id_does_not_make_a_full_key_backup_skip_it(
     fleet: Fleet, tmp_path: Path, run_cli: RunCli
 ) -> None:
+    """web-01 seals garbage under the id of content it can guess; a full-key backup of that
+    content does not deduplicate against a put-only writer's pack (BlobIndex.reserve), stores
+    it, and restores it."""
     handle = _copy(fleet, tmp_path)
     _poison(handle.url, [COMMON])
     src = write_file(tmp_path / "db2" / "motd", COMMON).parent

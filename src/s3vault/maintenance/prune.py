@@ -641,11 +641,11 @@ def _delete_put_side(repo: Repository, side: PutSide, check_lease: Callable[[], 
     older than each host's newest (design.md §6a; maintenance/putside.py)."""
     if side.views or side.superseded_views:
         check_lease()
-        repo.backend.delete_many(side.superseded_views + side.views)
+        repo.delete_listed(side.superseded_views + side.views)
         crash_point("prune-after-views")
     if side.states:
         check_lease()
-        repo.backend.delete_many(side.states)
+        repo.delete_listed(side.states)
         crash_point("prune-after-states")
 
 

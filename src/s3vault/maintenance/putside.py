@@ -24,7 +24,6 @@ from s3vault.format.layout import ObjectKind
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
 
-VIEWS = ObjectKind.VIEWS.value + "/"
 STATES = ObjectKind.STATE.value + "/"
 
 
@@ -52,13 +51,13 @@ def plan_put_side(
     if repo.config.version < PUT_ONLY_FORMAT:
         return out
     superseded = {oid.hex() for oid in index_files}
-    for info in repo.backend.list(VIEWS):
+    for info in repo.list_objects(ObjectKind.VIEWS):
         if info.name.rsplit("/", 1)[-1] in superseded:
             out.superseded_views.append(info.name)
         elif now - info.modified >= grace:  # a younger one: perhaps an index file being written
             out.views.append(info.name)
     hosts: dict[str, list[ObjectInfo]] = {}
-    for info in repo.backend.list(STATES):
+    for info in repo.list_objects(ObjectKind.STATE):
         hosts.setdefault(info.name[len(STATES) :].partition("/")[0], []).append(info)
     for infos in hosts.values():
         infos.sort(key=lambda i: (_seq(i.name), i.name))

@@ -202,15 +202,43 @@ class BlobIndex:
         return self._tables[btype].get(bid) is not None
 
     def lookup(self, btype: BlobType, bid: bytes) -> BlobLocation | None:
-        """Where the blob is, if it is stored (its first location)."""
+        """Where the blob is, if it is stored: its first location in a pack a full key
+        sealed, else its first location (design.md §6a: a put-only writer's copy is read only
+        where no full key's copy exists)."""
         value = self._tables[btype].get(bid)
+        if value is not None and value[0] in self._senders:
+            with self._lock:
+                value = self._trusted_first(self._tables[btype].all(bid))[0]
         return None if value is None else self._location(value)
 
     def locations(self, btype: BlobType, bid: bytes) -> list[BlobLocation]:
-        """Every pack the blob is stored in, the first location first."""
+        """Every pack the blob is stored in: the copies in packs a full key sealed first,
+        then a put-only writer's (each group in index order)."""
         with self._lock:
-            values = self._tables[btype].all(bid)
+            values = self._trusted_first(self._tables[btype].all(bid))
         return [self._location(v) for v in values]
+
+    def _trusted_first(
+        self, values: list[tuple[int, int, int, int]]
+    ) -> list[tuple[int, int, int, int]]:
+        """``values`` with the locations in put-only writers' packs last (a stable sort):
+        a put-only host can seal anything under an id it knows (design.md §13), and an index
+        file of its own may sort first."""
+        if not self._senders:
+            return values
+        return sorted(values, key=lambda v: v[0] in self._senders)
+
+    def _stored_for_writers(self, btype: BlobType, bid: bytes) -> bool:
+        """Does a writer with a full key deduplicate against this blob? Only where a pack a
+        full key sealed holds it: a put-only writer's pack is not trusted for dedup (it may
+        hold anything under that id, design.md §6a), so the blob is stored once more."""
+        table = self._tables[btype]
+        value = table.get(bid)
+        if value is None:
+            return False
+        if value[0] not in self._senders:
+            return True
+        return any(v[0] not in self._senders for v in table.all(bid))
 
     def _location(self, value: tuple[int, int, int, int]) -> BlobLocation:
         pack_no, offset, length, raw_length = value
@@ -258,13 +286,13 @@ class BlobIndex:
             }
 
     def reserve(self, btype: BlobType, bid: bytes) -> bool:
-        """Claim a blob for storing: True if it is neither stored nor already in flight."""
-        table = self._tables[btype]
-        if table.get(bid) is not None:
+        """Claim a blob for storing: True if it is neither stored (in a pack a full key
+        sealed: ``_stored_for_writers``) nor already in flight."""
+        if self._stored_for_writers(btype, bid):
             return False
         with self._lock:
             pending = self._pending[btype]
-            if bid in pending or table.get(bid) is not None:
+            if bid in pending or self._stored_for_writers(btype, bid):
                 return False
             pending.add(bid)
             return True

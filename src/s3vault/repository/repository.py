@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -732,6 +732,12 @@ class Repository:
         self.backend.delete_many(
             [name for kind, oid in objects for name in self._names_of(kind, oid)]
         )
+
+    def delete_listed(self, names: Sequence[str]) -> None:
+        """Remove objects a listing of this repository named, whatever their names (a host's
+        states, ``state/<host tag>/<seq>-<id>``), in as few requests as the store allows
+        (gone already is fine)."""
+        self.backend.delete_many(list(names))
 
     def replace_listed(self, info: ObjectInfo, data: bytes) -> None:
         """Overwrite an object a listing named, if it is still the version listed.
