@@ -10,6 +10,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from s3vault import (
     BackupOptions,
     DrillOptions,
@@ -28,6 +30,7 @@ from s3vault.ops.session import open_repository
 from s3vault.repository import ledger as ledgers
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.repository import Repository
+from s3vault.restorer import proof
 from tests.conftest import RepoHandle, write_file
 
 START = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
@@ -122,3 +125,37 @@ def test_a_damaged_tree_copy_read_past_is_not_proven(
     assert restore_test(cold, DrillOptions(no_disk=True), clock=clock).record.passed
     proofs = set(ledgers.load(cold).proofs)
     assert damaged not in proofs and set(packs_of(cold, "data")) <= proofs
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_damaged_data_copy_read_past_is_not_proven_nor_a_copy_never_read(
+    local_repo: RepoHandle, tmp_path: Path, jobs: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every data blob stored twice, the copy readers open first damaged in one blob: a drill
+    (in one process, and in worker processes, which tell the parent what failed) reads past it
+    to the other copy and passes; the damaged pack is not proven, nor is any pack of further
+    copies (no reader opened those), and the undamaged first copies are."""
+    monkeypatch.setattr(proof, "SLICE", 2)  # six files: three slices, so workers do run
+    clock = ManualClock(START)
+    repo = backed_up(local_repo, tmp_path, clock)
+    writer = repo.copy_writer(BlobIndex())
+    blobs = [bid for btype, bid, _loc in repo.index.entries() if btype is BlobType.DATA]
+    for bid in blobs:
+        writer.save(BlobType.DATA, repo.load_blob(BlobType.DATA, bid), bid)
+    writer.flush()
+    cold = open_repository(replace(local_repo.options, cache_dir=None), load_index=True)
+    read_first = {loc.pack_id for b in blobs if (loc := cold.index.lookup(BlobType.DATA, b))}
+    never_read = set(packs_of(cold, "data")) - read_first
+    first = cold.index.locations(BlobType.DATA, blobs[0])
+    assert len(first) == 2 and never_read and len(blobs) > 1
+    damaged = first[0].pack_id
+    path = Path(local_repo.url, cold.list_packs()[damaged].name)
+    data = bytearray(path.read_bytes())
+    data[first[0].offset + 40] ^= 0xFF
+    path.chmod(0o600)
+    path.write_bytes(bytes(data))
+    drill = restore_test(cold, DrillOptions(no_disk=True, jobs=jobs), clock=clock)
+    assert drill.record.passed
+    proofs = set(ledgers.load(cold).proofs)
+    assert damaged not in proofs and not proofs & never_read
+    assert read_first - {damaged} <= proofs

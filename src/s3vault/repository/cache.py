@@ -234,7 +234,8 @@ class TreeReads:
             self._packs[pack_id] = self._count
 
     def failed(self, pack_id: ObjectId) -> None:
-        """A tree blob of ``pack_id`` did not open now (from the store or the cache)."""
+        """A blob of ``pack_id`` (tree or data) did not open now (from the store or the
+        cache): whatever else of it was read, this run proves nothing of it."""
         with self._lock:
             self._count += 1
             self._failed[pack_id] = self._count
@@ -243,6 +244,11 @@ class TreeReads:
         """Where a run starts."""
         with self._lock:
             return self._count
+
+    def failed_since(self, mark: int) -> set[ObjectId]:
+        """The packs (tree or data) in which a blob failed to open after ``mark``."""
+        with self._lock:
+            return {pack for pack, at in self._failed.items() if at > mark}
 
     def since(self, mark: int) -> set[ObjectId]:
         """The tree packs read from the store after ``mark`` (0: since the repository was

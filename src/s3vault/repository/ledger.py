@@ -172,8 +172,10 @@ def covered_by(
     these packs whole, blob by blob. A tree blob counts only where its pack was read from the
     STORE since ``since`` (``repo.tree_reads.mark()`` at the run's start; 0: since the
     repository was opened), never from the local tree-pack cache alone: a cache filled at
-    backup time proves nothing of what the store holds. One walk of the trees (its own reads
-    from the store count) and one pass over the index.
+    backup time proves nothing of what the store holds. Only a blob's first copy counts (the
+    one readers open), and no pack in which a blob failed to open since ``since`` (a reader
+    that went on to another copy proved nothing of the damaged one). One walk of the trees
+    (its own reads from the store count) and one pass over the index.
 
     Raises:
         BackendError, IntegrityError: a tree could not be read (nothing is recorded then).
@@ -181,11 +183,17 @@ def covered_by(
     refs = References(cache_trees=False)
     refs.add_snapshots_trees(repo, roots)
     from_store = repo.tree_reads.since(since)
+    failed = repo.tree_reads.failed_since(since)
 
     def opened(btype: BlobType, bid: ObjectId, pack: ObjectId) -> bool:
-        if btype is BlobType.TREE and pack not in from_store:
+        if pack in failed or (btype is BlobType.TREE and pack not in from_store):
             return False
-        return bid in refs.blobs(btype)
+        if bid not in refs.blobs(btype):
+            return False
+        # only the copy a reader opens (the first, BlobIndex.lookup): a further copy of the
+        # blob in another pack was never read
+        first = repo.index.lookup(btype, bid)
+        return first is not None and first.pack_id == pack
 
     entries = ((loc.pack_id, opened(t, bid, loc.pack_id)) for t, bid, loc in repo.index.entries())
     return whole_packs(repo.index.packs(), entries)

@@ -998,8 +998,7 @@ class Repository:
         try:
             blob = self.sealer.open_blob(btype, bid, sealed, loc.raw_length, loc.epoch, loc.sender)
         except IntegrityError as exc:
-            if btype is BlobType.TREE:
-                self._shared.tree_reads.failed(loc.pack_id)  # proves nothing in this run
+            self._shared.tree_reads.failed(loc.pack_id)  # this run proves nothing of the pack
             if cached and self._shared.tree_packs is not None:
                 self._shared.tree_packs.drop(loc.pack_id)  # never trust a cached copy that failed
             msg = f"pack {name}: {exc}"

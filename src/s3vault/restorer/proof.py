@@ -16,6 +16,7 @@ from s3vault.crypto.hashing import ContentHasher
 from s3vault.errors import RestoreError, S3VaultError
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType
+from s3vault.ids import ObjectId
 from s3vault.progress import Progress
 from s3vault.repository.repository import Repository
 from s3vault.restorer.locator import Entry, Locator
@@ -219,10 +220,19 @@ def prove_streamed(
     if jobs > 1 and available() and len(tasks) > SLICE and not repo.remote:
         base = repo.requests.snapshot()
 
-        def work(start: int, _fetched: Future[None]) -> list[Problem]:
-            return [p for t in tasks[start : start + SLICE] if (p := check(t))]
+        def work(start: int, _fetched: Future[None]) -> tuple[list[Problem], list[ObjectId]]:
+            # with the packs in which a blob failed to open (a reader that went on to another
+            # copy): the parent's ledger must not prove them (repository/ledger.py covered_by)
+            mark = repo.tree_reads.mark()
+            found = [p for t in tasks[start : start + SLICE] if (p := check(t))]
+            return found, sorted(repo.tree_reads.failed_since(mark))
 
-        job: WorkerJob[int, None, list[Problem]] = WorkerJob(
+        def take(_start: int, result: tuple[list[Problem], list[ObjectId]]) -> None:
+            found.extend(result[0])
+            for pack in result[1]:
+                repo.tree_reads.failed(pack)
+
+        job: WorkerJob[int, None, tuple[list[Problem], list[ObjectId]]] = WorkerJob(
             fetch=lambda _start: None,
             work=work,
             finish=lambda: counts_since(base, repo.requests),
@@ -231,7 +241,7 @@ def prove_streamed(
         pool = WorkerPool(
             job, jobs=jobs, readers=1, name="s3vault-prove", died=_died, watchdog=watchdog
         )
-        for requests in pool.run(range(0, len(tasks), SLICE), lambda _s, f: found.extend(f)):
+        for requests in pool.run(range(0, len(tasks), SLICE), take):
             add_counts(repo.requests, requests)
         return found
     with ThreadPoolExecutor(workers, thread_name_prefix="s3v-prove") as threads:
