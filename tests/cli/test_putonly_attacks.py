@@ -724,15 +724,6 @@ def test_a_decompression_bomb_a_put_only_host_seals_gives_one_line(
         assert done.code == code, (argv, done.stdout, done.stderr)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BREAK: `snapshots` prints a snapshot's paths, tags and user name raw; a put-only host "
-        "(untrusted by design) writes terminal escapes and line breaks that reach the "
-        "administrator's terminal (clear screen, fake rows or prompts); the CLI has no escaping "
-        "of stored strings (cli/render.py)"
-    ),
-)
 def test_control_characters_a_put_only_host_writes_reach_no_terminal(
     fleet: Fleet, tmp_path: Path, run_cli: RunCli
 ) -> None:

@@ -133,6 +133,27 @@ def print_table(ctx: CliContext, table: Table) -> None:
 TABLE_WIDTH_OFF_TERMINAL = 10_000  # columns: wider than any table's natural width
 
 
+def printable(text: str) -> str:
+    """A stored string (a file name, path, tag, host or user name: what the backed-up host or
+    a put-only writer chose) as it can safely go to a terminal or a line-oriented pipe: every
+    control character, line breaks and escape sequences included, is shown as a Python-style
+    escape (``\\x1b``, ``\\n``), so no name moves the cursor, clears the screen or passes for
+    a second line; everything else is kept. JSON output needs none of this (it escapes)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if ch in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[ch]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def say(ctx: CliContext, text: str) -> None:
     """A line for people (nothing with --json or --quiet)."""
     if not ctx.json and not ctx.quiet:

@@ -9,7 +9,7 @@ import click
 from s3vault import DiffStats, resolve_pair
 from s3vault import diff as diff_op
 from s3vault.cli.options import cli_context, global_options
-from s3vault.cli.render import Unreadable, emit, human_bytes, say
+from s3vault.cli.render import Unreadable, emit, human_bytes, printable, say
 from s3vault.cli.session import open_repo
 
 
@@ -38,7 +38,7 @@ def diff(first: str, second: str, metadata: bool) -> int:
             assert node is not None
             emit(ctx, "change", modifier=change.kind, path=change.path, type=node.type.value)
         else:
-            say(ctx, f"{change.kind:<5} {change.path}")
+            say(ctx, f"{change.kind:<5} {printable(change.path)}")
     if ctx.json:
         emit(
             ctx,

@@ -9,7 +9,7 @@ import click
 from s3vault import FindOptions, Node, SnapshotFilter, TagList
 from s3vault import find as find_op
 from s3vault.cli.options import cli_context, global_options, tag_filter
-from s3vault.cli.render import Unreadable, emit, human_bytes, plural, say
+from s3vault.cli.render import Unreadable, emit, human_bytes, plural, printable, say
 from s3vault.cli.session import open_repo
 
 
@@ -75,9 +75,10 @@ def find(
             )
             continue
         when = snap.snapshot.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        say(ctx, f"snapshot {snap.id.short} of {snap.snapshot.hostname} at {when}:")
+        say(ctx, f"snapshot {snap.id.short} of {printable(snap.snapshot.hostname)} at {when}:")
         for m in result.matches:
-            say(ctx, f"  {m.path}  ({m.node.type.value}, {human_bytes(m.node.size)})")
+            size = human_bytes(m.node.size)
+            say(ctx, f"  {printable(m.path)}  ({m.node.type.value}, {size})")
     if ctx.json:
         emit(ctx, "summary", snapshots=snapshots, matches=matches)
     else:

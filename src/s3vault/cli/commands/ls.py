@@ -10,7 +10,7 @@ import click
 from s3vault import NodeType, SnapshotFilter, TagList
 from s3vault import ls as ls_op
 from s3vault.cli.options import cli_context, global_options, latest_filters
-from s3vault.cli.render import Unreadable, emit
+from s3vault.cli.render import Unreadable, emit, printable
 from s3vault.cli.session import open_repo
 
 _TYPE_CHAR = {
@@ -65,11 +65,12 @@ def ls(
             )
         elif long_:
             mode = _TYPE_CHAR.get(n.type, "-") + stat.filemode(n.mode)[1:]
-            owner = f"{n.user or n.uid}/{n.group or n.gid}"
-            link = f" -> {n.link_target.decode(errors='backslashreplace')}" if n.link_target else ""
+            owner = printable(f"{n.user or n.uid}/{n.group or n.gid}")
+            target = n.link_target.decode(errors="backslashreplace") if n.link_target else ""
+            link = f" -> {printable(target)}" if target else ""
             when = f"{mtime.astimezone():%Y-%m-%d %H:%M:%S}"
-            line = f"{mode} {owner:>12} {n.size:>12} {when} {e.path}{link}"
+            line = f"{mode} {owner:>12} {n.size:>12} {when} {printable(e.path)}{link}"
             ctx.out.print(line, markup=False)
         elif not ctx.quiet:
-            ctx.out.print(e.path, markup=False)
+            ctx.out.print(printable(e.path), markup=False)
     return unreadable.exit_code()

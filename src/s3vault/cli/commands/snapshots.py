@@ -15,7 +15,7 @@ from s3vault import (
 )
 from s3vault import snapshots as snapshots_op
 from s3vault.cli.options import cli_context, global_options, tag_filter
-from s3vault.cli.render import emit_array, human_bytes, print_table, to_jsonable
+from s3vault.cli.render import emit_array, human_bytes, print_table, printable, to_jsonable
 from s3vault.cli.session import open_repo
 
 
@@ -87,11 +87,11 @@ def _json_group(group: SnapshotGroup, keys: tuple[str, ...]) -> dict[str, object
 def _describe(group: SnapshotGroup, keys: tuple[str, ...]) -> str:
     words = []
     if any(k.startswith("host") for k in keys):
-        words.append(f"host [{group.host}]")
+        words.append(f"host [{printable(group.host)}]")
     if any(k.startswith("path") for k in keys):
-        words.append(f"paths [{', '.join(group.paths)}]")
+        words.append(f"paths [{printable(', '.join(group.paths))}]")
     if any(k.startswith("tag") for k in keys):
-        words.append(f"tags [{', '.join(group.tags)}]")
+        words.append(f"tags [{printable(', '.join(group.tags))}]")
     return ", ".join(words)
 
 
@@ -113,10 +113,11 @@ def _table(entries: list[SnapshotEntry], compact: bool) -> Table:
         row = [
             e.id.short,
             s.time.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
-            s.hostname,
-            "\n".join(s.tags) + (flag if compact else ""),
+            printable(s.hostname),
+            "\n".join(printable(t) for t in s.tags) + (flag if compact else ""),
         ]
         if not compact:
-            row += ["\n".join(s.paths) + flag, human_bytes(s.summary.total_bytes_processed)]
+            paths = "\n".join(printable(p) for p in s.paths)
+            row += [paths + flag, human_bytes(s.summary.total_bytes_processed)]
         table.add_row(*row)
     return table

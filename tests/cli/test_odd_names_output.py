@@ -1,0 +1,43 @@
+"""Names chosen by whoever owns the backed-up files (or by a put-only host) reach the operator's
+terminal and scripts only escaped: a file named with an escape sequence or a line break shows
+as one line with ``\\x1b`` and ``\\n`` in text output (ls, ls -l, find, diff), and as the
+exact name in JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tests.conftest import RunCli
+
+EVIL = b"bad\xff\x1b[2J\x1b[31mPWNED\r\nnext\x07"
+SHOWN = "bad\\xff\\x1b[2J\\x1b[31mPWNED\\r\\nnext\\x07"
+
+
+def test_control_characters_in_names_are_escaped_in_text_and_exact_in_json(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "plain").write_bytes(b"a")
+    assert run_cli("-r", cli_repo, "backup", str(src), "-q").code == 0
+    with open(os.path.join(os.fsencode(src), EVIL), "wb") as f:
+        f.write(b"x")
+    os.symlink(EVIL, os.path.join(os.fsencode(src), b"link"))
+    assert run_cli("-r", cli_repo, "backup", str(src), "-q").code == 0
+    outputs = [
+        run_cli("-r", cli_repo, "ls", "latest"),
+        run_cli("-r", cli_repo, "ls", "-l", "latest"),
+        run_cli("-r", cli_repo, "find", "bad*"),
+        run_cli("-r", cli_repo, "diff", "latest~1", "latest"),
+    ]
+    for done in outputs:
+        assert done.code == 0, done.stderr
+        assert "\x1b" not in done.stdout and "\x07" not in done.stdout and "\r" not in done.stdout
+        hits = [line for line in done.stdout.splitlines() if "PWNED" in line]
+        assert hits and all(SHOWN in line for line in hits), done.stdout
+        assert not any(line.startswith("next") for line in done.stdout.splitlines())
+    listing = run_cli("-r", cli_repo, "ls", "latest", "--json")
+    names = [json.loads(line).get("name") for line in listing.stdout.splitlines()]
+    assert EVIL.decode("utf-8", "backslashreplace") in names  # JSON: the name, escaped by JSON
