@@ -42,7 +42,7 @@ def fleet(
     envs = {
         role: {
             **base_env(tmp / f"cache-{role}", HOST_PASSWORD if role == "put-only" else PASSWORD),
-            **iam_server.user(f"fleet-{role}", moto_names(iam_policy(URL, role))),
+            **iam_server.user(f"putonly-{role}", moto_names(iam_policy(URL, role))),
         }
         for role in ("maintenance", "put-only", "restore")
     }
@@ -120,7 +120,7 @@ def test_the_host_needs_get_on_what_it_writes(run_cli: RunCli, fleet: Fleet) -> 
     for st in policy["Statement"]:
         if st["Sid"] == "WriteBackups":
             st["Action"] = [a for a in st["Action"] if a != "s3:GetObject"]
-    env = {**fleet.envs["put-only"], **fleet.server.user("fleet-no-head", moto_names(policy))}
+    env = {**fleet.envs["put-only"], **fleet.server.user("putonly-no-head", moto_names(policy))}
     write_file(fleet.source / "srv" / "new.bin", os.urandom(10_000))
     done = run_cli("-r", URL, "backup", str(fleet.source), "--host", "web-01", env=env)
     assert done.code != 0 and DENIED in done.stderr, (done.code, done.stderr)
@@ -147,7 +147,7 @@ def test_the_fleet_set_up_with_kms_escrow_and_a_restore_role(
     admin = {**fleet.envs["maintenance"]}
     admin.update(
         fleet.server.user(
-            "fleet-kms-admin",
+            "putonly-kms-admin",
             moto_names(_kms_anywhere(iam_policy(URL, "maintenance", kms_key_arns=(escrow,)))),
         )
     )
@@ -159,18 +159,18 @@ def test_the_fleet_set_up_with_kms_escrow_and_a_restore_role(
     host_policy["Statement"].append(
         {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}
     )
-    host = {**fleet.envs["put-only"], **fleet.server.user("fleet-web-02", host_policy)}
+    host = {**fleet.envs["put-only"], **fleet.server.user("putonly-web-02", host_policy)}
     trust = {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
-                "Principal": {"AWS": fleet.server.user_arn("fleet-web-02")},
+                "Principal": {"AWS": fleet.server.user_arn("putonly-web-02")},
                 "Action": "sts:AssumeRole",
             }
         ],
     }
-    role_arn = fleet.server.role("fleet-restore", trust, restore)
+    role_arn = fleet.server.role("putonly-restore", trust, restore)
     backup = ("-r", URL, "backup", str(fleet.source), "--host", "web-01")
     done = run_cli(*backup, env=host)
     assert done.code == 0, done.stderr
