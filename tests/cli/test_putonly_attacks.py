@@ -408,7 +408,7 @@ def test_an_index_file_describing_a_pack_the_key_did_not_seal_is_refused(
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,  # the attacker's index file sorts first only in most runs (its name is a hash)
     reason=(
         "BREAK: the in-memory index keeps the first description of a pack (BlobIndex.add_pack: "
         "its sender and entries); a put-only index file listed first that names a full key's "
