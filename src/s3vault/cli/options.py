@@ -481,7 +481,7 @@ def latest_filters(fn: F) -> F:
     )(fn)
 
 
-def read_workers_options(what: str) -> Callable[[F], F]:
+def read_workers_options(what: str, default: str = "one per core") -> Callable[[F], F]:
     """``-j/--jobs N`` (worker processes that ``what``; 0, the default: one per core) and
     ``--worker-timeout DURATION`` (a worker that holds work and says nothing that long is
     stopped and the command fails, exit 1), handed over as ``jobs`` and ``worker_timeout``
@@ -508,7 +508,7 @@ def read_workers_options(what: str) -> Callable[[F], F]:
             "--jobs",
             type=click.IntRange(min=0),
             default=0,
-            help=f"Worker processes that {what} (default 0: one per core; 1: none)",
+            help=f"Worker processes that {what} (default 0: {default}; 1: none)",
         )(fn)
 
     return decorate

@@ -114,9 +114,16 @@ def verify(
 
 
 def _jobs(configured: int) -> int:
-    """Worker processes for the read-back: 0 is one per core; none where fork is missing."""
-    jobs = configured or default_jobs()
+    """Worker processes for the read-back: 0 is one per core where there are more than
+    ``SERIAL_UP_TO_CORES`` (on fewer, one process: docs/performance.md measured the workers
+    6-7 % slower than one process on 2 cores, where BLAKE3's threads and the parent's reading
+    already keep both busy); none where fork is missing."""
+    cores = default_jobs()
+    jobs = configured or (cores if cores > SERIAL_UP_TO_CORES else 1)
     return jobs if available() else 1
+
+
+SERIAL_UP_TO_CORES = 2  # verify's default on this many cores or fewer: one process
 
 
 def _verify(

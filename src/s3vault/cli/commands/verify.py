@@ -47,7 +47,7 @@ SHOWN_PATHS = 10
     help="With --coverage: read at most this much now (default: the nightly share, "
     "1 day / PERIOD of the bytes)",
 )
-@read_workers_options("read packs back")
+@read_workers_options("read packs back", "one per core on more than two cores, else one process")
 def verify(
     read_data: bool,
     read_data_subset: str | None,
