@@ -19,7 +19,7 @@ from datetime import timedelta
 
 import pytest
 
-from s3vault.clock import ManualClock
+from s3vault.clock import ManualClock, SystemClock
 from s3vault.errors import S3VaultError
 from s3vault.workerpool import Watchdog, WorkerJob, WorkerPool, available, settle_threads
 
@@ -168,3 +168,17 @@ def test_settle_threads_returns_once_ended_threads_are_gone() -> None:
     assert settle_threads(timeout=5.0)
     tasks = set(os.listdir("/proc/self/task"))
     assert tasks >= {str(t.native_id) for t in threading.enumerate()}
+
+
+def test_settle_threads_in_a_forked_process_does_not_wait_for_itself() -> None:
+    """In a process that was itself forked (the test suite's fork server, a library caller's
+    child), threading still holds the parent's native id for the main thread: the waiting
+    thread must not take itself for a thread on its way out (it waited the whole timeout)."""
+    pid = os.fork()
+    if pid == 0:  # the child: settled at once, well before the 5 s timeout
+        clock = SystemClock()
+        start = clock.monotonic()
+        settled = settle_threads(timeout=5.0)
+        os._exit(0 if settled and clock.monotonic() - start < 1.0 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -112,7 +112,11 @@ def settle_threads(timeout: float = 1.0) -> bool:
             tids = os.listdir("/proc/self/task")
         except OSError:
             return False
-        live = {t.native_id for t in threading.enumerate()}
+        # this thread by the kernel's id: in a process that was itself forked (a fork server,
+        # a library caller's child) threading's record of the main thread's native id is the
+        # parent's, and the waiting thread, running, would count as one on its way out (every
+        # call then waited the whole timeout: 1 s a fork, seen in the test suite)
+        live = {t.native_id for t in threading.enumerate()} | {threading.get_native_id()}
         if not any(_running(tid) for tid in tids if int(tid) not in live):
             return True
         if clock.monotonic() >= deadline:
