@@ -41,3 +41,19 @@ def test_control_characters_in_names_are_escaped_in_text_and_exact_in_json(
     listing = run_cli("-r", cli_repo, "ls", "latest", "--json")
     names = [json.loads(line).get("name") for line in listing.stdout.splitlines()]
     assert EVIL.decode("utf-8", "backslashreplace") in names  # JSON: the name, escaped by JSON
+
+
+def test_names_that_look_like_markup_are_shown_as_text(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """A path `/srv/[backup]` and a tag `[/x]` are text in the snapshots table (they were read
+    as rich markup: the tag stopped `snapshots` with an internal MarkupError)."""
+    src = tmp_path / "[backup]"
+    src.mkdir()
+    (src / "f").write_bytes(b"a")
+    done = run_cli("-r", cli_repo, "backup", str(src), "--tag", "[/x]", "--tag", "[bold]b", "-q")
+    assert done.code == 0, done.stderr
+    listing = run_cli("-r", cli_repo, "snapshots")
+    assert listing.code == 0, listing.stderr
+    assert "[/x]" in listing.stdout and "[bold]b" in listing.stdout
+    assert "[backup]" in listing.stdout

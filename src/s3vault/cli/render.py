@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from s3vault import ObjectId
 from s3vault.cli.context import CliContext
@@ -131,6 +132,13 @@ def print_table(ctx: CliContext, table: Table) -> None:
 
 
 TABLE_WIDTH_OFF_TERMINAL = 10_000  # columns: wider than any table's natural width
+
+
+def cells(*values: str) -> list[Text]:
+    """Table cells shown as they are, never read as rich markup: a path ``/srv/[backup]`` or
+    a tag ``[/x]`` is text, not a style or a markup error. Pass stored strings through
+    ``printable`` first (a cell may hold several, one per line)."""
+    return [Text(v) for v in values]
 
 
 def printable(text: str) -> str:

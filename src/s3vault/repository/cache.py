@@ -252,7 +252,7 @@ class TreeReads:
 
     def since(self, mark: int) -> set[ObjectId]:
         """The tree packs read from the store after ``mark`` (0: since the repository was
-        opened) in which no tree blob failed after it."""
+        opened) in which no blob failed to open after it."""
         with self._lock:
             return {
                 pack

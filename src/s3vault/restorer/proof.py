@@ -224,8 +224,8 @@ def prove_streamed(
             # with the packs in which a blob failed to open (a reader that went on to another
             # copy): the parent's ledger must not prove them (repository/ledger.py covered_by)
             mark = repo.tree_reads.mark()
-            found = [p for t in tasks[start : start + SLICE] if (p := check(t))]
-            return found, sorted(repo.tree_reads.failed_since(mark))
+            problems = [p for t in tasks[start : start + SLICE] if (p := check(t))]
+            return problems, sorted(repo.tree_reads.failed_since(mark))
 
         def take(_start: int, result: tuple[list[Problem], list[ObjectId]]) -> None:
             found.extend(result[0])

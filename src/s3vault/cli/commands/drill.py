@@ -27,11 +27,13 @@ from s3vault.cli.options import (
 )
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import (
+    cells,
     emit,
     human_bytes,
     human_duration,
     plural,
     print_table,
+    printable,
     say,
     to_jsonable,
     warn,
@@ -215,7 +217,7 @@ def _history(ctx: CliContext, drills: list[tuple[ObjectId, DrillFile]]) -> int:
         table.add_row(
             d.time.astimezone().strftime("%Y-%m-%d %H:%M"),
             d.snapshot[:8],
-            d.sample,
+            *cells(printable(d.sample)),
             str(d.files_checked),
             f"{human_bytes(d.bytes_per_second)}/s",
             _hms(d.projected_rto_seconds),

@@ -11,7 +11,7 @@ from s3vault import ExitCode, FleetOptions, FleetResult, HostRow, UsageError
 from s3vault import fleet as fleet_op
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import Duration, cli_context, global_options
-from s3vault.cli.render import emit, human_bytes, human_duration, print_table, say
+from s3vault.cli.render import cells, emit, human_bytes, human_duration, print_table, printable, say
 from s3vault.cli.session import open_repo
 
 NO_LEDGER = "no ledger yet"
@@ -153,7 +153,7 @@ def _show(ctx: CliContext, result: FleetResult) -> None:
     for row in result.rows:
         proven = row.proven_text(ledger=result.ledger is not None)
         table.add_row(
-            row.host,
+            *cells(printable(row.host)),
             row.status.upper() if row.overdue else row.status,
             f"{row.last_success:%Y-%m-%d %H:%M}" if row.last_success else "-",
             _age(row),

@@ -15,7 +15,14 @@ from s3vault import (
 )
 from s3vault import snapshots as snapshots_op
 from s3vault.cli.options import cli_context, global_options, tag_filter
-from s3vault.cli.render import emit_array, human_bytes, print_table, printable, to_jsonable
+from s3vault.cli.render import (
+    cells,
+    emit_array,
+    human_bytes,
+    print_table,
+    printable,
+    to_jsonable,
+)
 from s3vault.cli.session import open_repo
 
 
@@ -119,5 +126,5 @@ def _table(entries: list[SnapshotEntry], compact: bool) -> Table:
         if not compact:
             paths = "\n".join(printable(p) for p in s.paths)
             row += [paths + flag, human_bytes(s.summary.total_bytes_processed)]
-        table.add_row(*row)
+        table.add_row(*cells(*row))
     return table
