@@ -83,6 +83,29 @@ class PackSealing(Protocol):
         ...
 
 
+def sealed_blob(
+    key: bytes, aad: bytes, packed: bytes, bid: ObjectId, raw_length: int, id_key: bytes | None
+) -> bytes:
+    """nonce ‖ AEAD of a packed (compressed, tagged) blob: the one sealing step of full keys
+    and put-only writers. With ``id_key`` the sealed bytes are opened, decompressed and
+    re-hashed against ``bid`` before they are returned (restic #4529: corruption must never
+    reach storage).
+
+    Raises:
+        IntegrityError: that check failed.
+    """
+    nonce = aead.new_nonce()
+    if id_key is None:
+        return nonce + aead.seal(key, nonce, packed, aad)
+
+    def check(plain: bytes) -> None:
+        if blob_id(id_key, compression.decompress(plain, raw_length)) != bid:
+            msg = f"detected data corruption before upload of blob {bid.short}"
+            raise IntegrityError(msg)
+
+    return nonce + aead.seal_checked(key, nonce, packed, aad, check)
+
+
 class Sealer:
     """Seals and opens objects with the repository's master keys (one per epoch)."""
 
@@ -210,19 +233,9 @@ class Sealer:
         Raises:
             IntegrityError: verification failed.
         """
-        nonce = aead.new_nonce()
         aad = blob_aad(BLOB_KINDS[btype], self._current.epoch) + self.repo_id + bid
-        key = self._current.encryption_key
-        if not verify:
-            return nonce + aead.seal(key, nonce, packed, aad)
-        id_key = self._current.id_key
-
-        def check(plain: bytes) -> None:
-            if blob_id(id_key, compression.decompress(plain, raw_length)) != bid:
-                msg = f"detected data corruption before upload of blob {bid.short}"
-                raise IntegrityError(msg)
-
-        return nonce + aead.seal_checked(key, nonce, packed, aad, check)
+        key, id_key = self._current.encryption_key, self._current.id_key
+        return sealed_blob(key, aad, packed, bid, raw_length, id_key if verify else None)
 
     def open_blob(
         self,
@@ -360,18 +373,9 @@ class PutPack:
             IntegrityError: verification failed.
         """
         owner = self._owner
-        nonce = aead.new_nonce()
         aad = blob_aad(BLOB_KINDS[btype], owner.epoch, PUT_ENVELOPE_VERSION) + owner.repo_id + bid
-        if not verify:
-            return nonce + aead.seal(self._key, nonce, packed, aad)
-        id_key = owner.id_key
-
-        def check(plain: bytes) -> None:
-            if blob_id(id_key, compression.decompress(plain, raw_length)) != bid:
-                msg = f"detected data corruption before upload of blob {bid.short}"
-                raise IntegrityError(msg)
-
-        return nonce + aead.seal_checked(self._key, nonce, packed, aad, check)
+        id_key = owner.id_key if verify else None
+        return sealed_blob(self._key, aad, packed, bid, raw_length, id_key)
 
     def seal_header(self, plaintext: bytes) -> bytes:
         """The pack's header (design.md §4) as a version 2 envelope under the pack's key."""
