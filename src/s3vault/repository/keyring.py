@@ -22,7 +22,7 @@ from s3vault.errors import (
     S3VaultError,
     WrongPasswordError,
 )
-from s3vault.format.keyfile import PUT_ONLY, KdfSpec, KeyFile, KeyPayload, Sealed
+from s3vault.format.keyfile import PUT_ONLY, KeyFile, KeyPayload, Sealed
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.putpayload import PutOnlyPayload
 from s3vault.ids import ObjectId
@@ -80,13 +80,7 @@ def wrap_key(
         hostname=hostname,
         username=username,
         created=created,
-        kdf=KdfSpec(
-            alg=params.alg,
-            memory_kib=params.memory_kib,
-            iterations=params.iterations,
-            lanes=params.lanes,
-            salt=params.salt,
-        ),
+        kdf=putkeys.kdf_spec(params),
     )
     kek = kdf.derive_kek(password, params)
     nonce = aead.new_nonce()

@@ -111,13 +111,7 @@ def wrap_put_only_key(
         created=created,
         access=PUT_ONLY,
         host=host,
-        kdf=KdfSpec(
-            alg=params.alg,
-            memory_kib=params.memory_kib,
-            iterations=params.iterations,
-            lanes=params.lanes,
-            salt=params.salt,
-        ),
+        kdf=kdf_spec(params),
     )
     signing = signing_public(payload, repo_id)
     kek = kdf.derive_kek(password, params)
@@ -176,6 +170,17 @@ def unwrap_put_only(keyfile: KeyFile, password: bytes) -> PutOnlyPayload:
         msg = f"key file {keyfile.id.short} is not a put-only key that opens with a password"
         raise WrongPasswordError(msg)
     return open_put_payload(keyfile, password_secret(keyfile, password))
+
+
+def kdf_spec(params: kdf.KdfParams) -> KdfSpec:
+    """The key file's record of the Argon2id parameters its password is derived with."""
+    return KdfSpec(
+        alg=params.alg,
+        memory_kib=params.memory_kib,
+        iterations=params.iterations,
+        lanes=params.lanes,
+        salt=params.salt,
+    )
 
 
 def password_secret(keyfile: KeyFile, password: bytes) -> bytes:
