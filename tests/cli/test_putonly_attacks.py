@@ -796,3 +796,23 @@ def test_a_view_copied_under_a_live_index_name_does_not_revive_marked_packs(
     )
     assert restored.code == 0, restored.stderr  # so only a run spanning the deletion loses data
     assert run.data_blobs >= 1  # the defence: stored, not deduplicated against a marked pack
+
+
+def test_garbage_under_a_guessed_id_does_not_make_a_copy_into_the_repository_skip_it(
+    fleet: Fleet, tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """web-01 seals garbage under the id of the fleet's motd in the repository a full key
+    then copies another repository into: copy does not take the put-only writer's pack for
+    the target having the blob (it stores it), and the copied snapshot restores."""
+    handle = _copy(fleet, tmp_path)
+    _poison(handle.url, [COMMON])
+    src = write_file(tmp_path / "db3" / "motd", COMMON).parent
+    assert run_cli("-r", cli_repo, "backup", str(src), "--host", "db-03", "-q").code == 0
+    done = run_cli("-r", cli_repo, "copy", "--to", handle.url)
+    assert done.code == 0, done.stderr
+    out = tmp_path / "out"
+    restored = run_cli(
+        "-r", handle.url, "--no-cache", "restore", "latest", "--host", "db-03", "--target", str(out)
+    )
+    assert restored.code == 0, restored.stderr
+    assert (out / str(src).lstrip("/") / "motd").read_bytes() == COMMON

@@ -271,6 +271,8 @@ class _Copier:
         self.index_read_at = clock.monotonic()  # before the target's index is listed
         self.stored = StoredBlobs()  # what the target has: ids only, not where
         for pack in dst.read_index_packs(SpillFile(), with_marked=False):
+            if pack.sender:  # a put-only writer's pack is not trusted for dedup (design.md §6a,
+                continue  # as BlobIndex.reserve): the blob is stored again
             self.stored.add_compact(pack)  # not packs prune has marked
         self.dst, self.ids, self.result = dst, ids, result
         self.writer: BlobWriter = dst.blob_writer(index=self.stored)
