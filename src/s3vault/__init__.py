@@ -125,6 +125,7 @@ from s3vault.ops.stats import HostStats, Stats, stats
 from s3vault.ops.tag import TagChange, TagOptions, TagResult, tag
 from s3vault.ops.unlock import UnlockResult, unlock
 from s3vault.ops.verify import Coverage, VerifyOptions, VerifyResult, verify
+from s3vault.ops.verify_putonly import PutOnlyVerifyResult, StructureCheck, verify_put_only
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.lease import LeaseSettings
 from s3vault.repository.putrepo import PutOnlyRepository
@@ -328,6 +329,9 @@ __all__ = [
     "backup_put_only",
     "open_put_only_repository",
     "PutOnlyRepository",
+    "verify_put_only",
+    "PutOnlyVerifyResult",
+    "StructureCheck",
     "RepositoryNotFoundError",
     "WrongPasswordError",
     "IntegrityError",

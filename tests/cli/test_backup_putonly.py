@@ -189,6 +189,9 @@ def test_a_put_only_host_backs_up_to_s3(
     second = run_cli(*backup, env=host)
     assert second.code == 0, second.stderr
     assert _summary(second.stdout)["files_unmodified"] == 1
+    checked = run_cli(*repo, "--json", "verify", env=host)  # what the host may see, on S3
+    assert checked.code == 0, checked.stdout + checked.stderr
+    assert _summary(checked.stdout)["access"] == "put-only"
     out = tmp_path / "out"
     assert run_cli(*repo, "restore", "latest", "--target", str(out), env=env).code == 0
     assert (out / str(src).lstrip("/") / "a.bin").read_bytes() == (src / "a.bin").read_bytes()

@@ -32,6 +32,7 @@ from s3vault.format.hoststatefile import HostStateFile
 from s3vault.format.layout import ObjectKind
 from s3vault.format.snapshotfile import SnapshotFile, SnapshotSummary
 from s3vault.ids import ObjectId
+from s3vault.ops.audit import measured
 from s3vault.ops.backup import (
     BackupOptions,
     BackupResult,
@@ -109,6 +110,14 @@ def backup_put_only(
         raise
     finally:
         _audit(put, code, outcome, details, clock, progress)
+    measured(  # the run's metrics, as a full-key backup's (not the stored size: it cannot see it)
+        "backup",
+        files_processed=result.total_files_processed,
+        bytes_processed=result.total_bytes_processed,
+        bytes_added=result.data_added,
+        errors=result.files_failed,
+        warnings=len(result.warnings),
+    )
     return result
 
 

@@ -6,7 +6,16 @@ from datetime import timedelta
 
 import click
 
-from s3vault import Coverage, ExitCode, VerifyOptions, VerifyResult
+from s3vault import (
+    Coverage,
+    ExitCode,
+    PutOnlyKeyError,
+    PutOnlyVerifyResult,
+    VerifyOptions,
+    VerifyResult,
+    open_put_only_repository,
+    verify_put_only,
+)
 from s3vault import verify as verify_op
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import Duration, cli_context, global_options, read_workers_options
@@ -20,7 +29,7 @@ from s3vault.cli.render import (
     say,
     warn,
 )
-from s3vault.cli.session import open_repo
+from s3vault.cli.session import open_repo, repo_options
 
 SHOWN_PATHS = 10
 
@@ -62,10 +71,10 @@ def verify(
     Every read-back records the packs it proved (read whole, every blob intact) in the
     repository's verification ledger; --coverage uses it to read the least recently proven
     packs first. Exit code 13 when anything is damaged; every finding names the object, the
-    snapshots that need it and the paths whose content is lost.
+    snapshots that need it and the paths whose content is lost. With a put-only key (a backup
+    host's), the structure checks of what it may see, reading no data (docs/keys.md).
     """
     ctx = cli_context()
-    repo = open_repo(ctx, load_index=False)
     options = VerifyOptions(
         read_data=read_data,
         read_data_subset=read_data_subset,
@@ -75,6 +84,14 @@ def verify(
         jobs=jobs,
         worker_timeout=worker_timeout,
     )
+    try:
+        repo = open_repo(ctx, load_index=False)
+    except PutOnlyKeyError:  # a backup host's key: what it may see, no data (design.md §6a)
+        put = open_put_only_repository(repo_options(ctx))
+        with CliProgress(ctx) as progress:
+            p = verify_put_only(put, options, progress=progress)
+        _report_put_only(ctx, p)
+        return ExitCode.OK if p.ok else ExitCode.DAMAGED
     with CliProgress(ctx) as progress:
         r = verify_op(repo, options, progress=progress)
     rate = r.bytes_read / r.total_duration if r.total_duration > 0 else 0.0
@@ -85,7 +102,7 @@ def verify(
     return ExitCode.OK if r.ok else ExitCode.DAMAGED
 
 
-def _emit(ctx: CliContext, r: VerifyResult, rate: float) -> None:
+def _emit_findings(ctx: CliContext, r: VerifyResult | PutOnlyVerifyResult) -> None:
     for f in r.findings:
         emit(
             ctx,
@@ -97,6 +114,10 @@ def _emit(ctx: CliContext, r: VerifyResult, rate: float) -> None:
             snapshots=f.snapshots,
             paths=f.paths,
         )
+
+
+def _emit(ctx: CliContext, r: VerifyResult, rate: float) -> None:
+    _emit_findings(ctx, r)
     emit(
         ctx,
         "summary",
@@ -117,7 +138,7 @@ def _emit(ctx: CliContext, r: VerifyResult, rate: float) -> None:
     )
 
 
-def _say(ctx: CliContext, r: VerifyResult, rate: float) -> None:
+def _say_findings(ctx: CliContext, r: VerifyResult | PutOnlyVerifyResult) -> None:
     for f in r.findings:
         if f.severity == "info" and ctx.quiet:
             continue
@@ -130,6 +151,10 @@ def _say(ctx: CliContext, r: VerifyResult, rate: float) -> None:
             out.print(f"    … and {len(f.paths) - limit} more (-v shows all)", markup=False)
         if f.snapshots:
             out.print(f"    snapshots: {', '.join(f.snapshots)}", markup=False)
+
+
+def _say(ctx: CliContext, r: VerifyResult, rate: float) -> None:
+    _say_findings(ctx, r)
     read = ""
     if r.packs_read:
         read = (
@@ -143,6 +168,10 @@ def _say(ctx: CliContext, r: VerifyResult, rate: float) -> None:
     )
     if r.coverage is not None:
         _say_coverage(ctx, r, r.coverage)
+    _say_outcome(ctx, r)
+
+
+def _say_outcome(ctx: CliContext, r: VerifyResult | PutOnlyVerifyResult) -> None:
     errors = sum(f.severity == "error" for f in r.findings)
     say(
         ctx,
@@ -151,6 +180,53 @@ def _say(ctx: CliContext, r: VerifyResult, rate: float) -> None:
         else f"{plural(errors, 'error')}: repository damaged (each says what to run; "
         "docs/troubleshooting.md, 'When the repository is damaged')",
     )
+
+
+def _report_put_only(ctx: CliContext, r: PutOnlyVerifyResult) -> None:
+    """A put-only verify: the same finding lines and summary as verify's, with what each check
+    saw and what it could not check."""
+    if ctx.json:
+        _emit_findings(ctx, r)
+        emit(
+            ctx,
+            "summary",
+            ok=r.ok,
+            errors=sum(f.severity == "error" for f in r.findings),
+            snapshots=0,
+            index_files=r.index_files,
+            packs=r.packs,
+            packs_read=0,
+            bytes_read=0,
+            blobs_read=0,
+            total_duration=round(r.total_duration, 3),
+            bytes_per_second=0,
+            packs_proven=0,
+            ledger_file=None,
+            coverage=None,
+            requests=r.requests,
+            access="put-only",
+            host=r.host,
+            views=r.views,
+            pack_bytes=r.pack_bytes,
+            state_snapshot=r.state_snapshot,
+            audit_records=r.audit_records,
+            checks=[{"name": c.name, "ok": c.ok, "message": c.message} for c in r.checks],
+            not_checked=list(r.not_checked),
+        )
+        return
+    say(ctx, f"put-only structure check (host {r.host}): what this key may see, no data read")
+    for check in r.checks:
+        say(ctx, check.message)
+    _say_findings(ctx, r)
+    for what in r.not_checked:
+        say(ctx, f"not checked: {what}")
+    say(
+        ctx,
+        f"checked {plural(r.index_files, 'index file')}, {plural(r.views, 'view')}, "
+        f"{plural(r.packs, 'pack')} ({human_bytes(r.pack_bytes)}, listed, not read) in "
+        f"{human_elapsed(r.total_duration)}; no ledger file written",
+    )
+    _say_outcome(ctx, r)
 
 
 def _coverage_fields(c: Coverage | None) -> dict[str, object] | None:
