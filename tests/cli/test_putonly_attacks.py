@@ -107,7 +107,7 @@ def _unaudited(store: dict[str, bytes]) -> dict[str, bytes]:
 HABITS = [
     ("forget", "--keep-last", "1", "--prune"),
     ("prune",),
-    ("verify",),
+    ("verify", "--read-data"),  # verify alone: the put-only structure check (test_verify_putonly)
     ("unlock", "--remove-all"),
     ("stats",),
     ("tag", "--add", "x", "latest"),
