@@ -9,12 +9,21 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import cast
 
 import pytest
 
-from s3vault import RepoOptions, compression, open_put_only_repository
+from s3vault import (
+    RepoOptions,
+    VerifyOptions,
+    compression,
+    open_put_only_repository,
+    verify_put_only,
+)
+from s3vault.backend.base import Backend, ObjectInfo
 from s3vault.crypto import aead
 from s3vault.format.envelope import HEADER_SIZE, EnvelopeHeader
 from s3vault.repository import views
@@ -238,3 +247,42 @@ def test_put_only_backup_reports_its_metrics(
     ):
         pattern = rf's3vault_{name}\{{command="backup"[^}}]*\}} {value}\.0'
         assert re.search(pattern, text), (name, text)
+
+
+class _PruneMeanwhile:
+    """A store in which a prune removes an index file and its packs just as verify lists the
+    packs (after it opened the index file's view)."""
+
+    def __init__(self, inner: Backend, root: Path, index_id: str, packs: tuple[str, ...]) -> None:
+        self._inner, self._root, self._index, self._packs = inner, root, index_id, packs
+        self.pruned = False
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        if prefix == "data/" and not self.pruned:
+            self.pruned = True
+            (self._root / "index" / self._index).unlink()
+            for name in self._packs:
+                (self._root / name).unlink()
+        return self._inner.list(prefix)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+
+def test_verify_put_only_does_not_count_a_view_whose_index_file_a_prune_removed_meanwhile(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """The library call (as the CLI makes it): the index file is listed when its view is read,
+    gone with its packs when the packs are listed; a view naming deleted packs is no damage once
+    its index file is gone."""
+    root = fleet.root
+    put = open_put_only_repository(
+        RepoOptions(url=str(root), password=HOST_PASSWORD.encode(), cache_dir=tmp_path / "c")
+    )
+    (view,) = (root / "views").iterdir()
+    store = _PruneMeanwhile(put.backend, root, view.name, fleet.full_packs)
+    result = verify_put_only(replace(put, backend=cast("Backend", store)), VerifyOptions())
+    assert store.pruned
+    assert result.ok, result.findings
+    assert (result.views, result.packs) == (0, 0)
+    assert [c.name for c in result.checks] == ["config", "views", "packs", "state", "audit"]

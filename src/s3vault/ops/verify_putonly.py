@@ -108,13 +108,11 @@ def verify_put_only(
     t0 = clock.monotonic()
     findings: list[Finding] = []
     checks = [_config_check(put)]
-    progress.started("verify (put-only)")
     seen = _check_views(put, findings, progress)
     checks += seen.checks
     state, state_check = _check_state(put, findings)
     records, audit_check = _check_audit(put, findings)
     checks += [state_check, audit_check]
-    progress.finished("verify (put-only)")
     errors = sum(f.severity is Severity.ERROR for f in findings)
     measured("verify", verify_problems=float(errors), verify_coverage_ratio=0.0)
     return PutOnlyVerifyResult(
@@ -208,21 +206,27 @@ def _check_views(put: PutOnlyRepository, findings: list[Finding], progress: Prog
     listed = _listed_index_ids(put)
     opened: dict[str, DedupView] = {}
     leftovers = damaged = 0
+    fetch: list[tuple[str, str, ObjectId]] = []  # (name, index id, its ObjectId)
     for info in sorted(put.backend.list(ObjectKind.VIEWS.value + "/"), key=lambda i: i.name):
         index_id = _tail(info.name)
         oid = _oid(index_id)
         if oid is None or index_id not in listed:
             leftovers += 1
             findings.append(_leftover(info.name))
-            continue
+        else:
+            fetch.append((info.name, index_id, oid))
+    progress.started("verify (put-only): views", total_files=len(fetch))
+    for name, index_id, oid in fetch:
         try:
-            opened[index_id] = _open_view(put, put.backend.get(info.name), oid)
+            opened[index_id] = _open_view(put, put.backend.get(name), oid)
         except ObjectNotFoundError:
             continue  # removed since the listing (prune)
         except (IntegrityError, FormatVersionError) as exc:
             damaged += 1
-            findings.append(_damaged_view(info.name, str(exc)))
-        progress.advanced(files=1, item=info.name)
+            findings.append(_damaged_view(name, str(exc)))
+        finally:
+            progress.advanced(files=1, item=name)
+    progress.finished("verify (put-only): views")
     without = len(listed) - len(opened) - damaged
     stored = _listed_packs(put)
     still = _listed_index_ids(put)  # a prune that ran meanwhile: its removed files' views
