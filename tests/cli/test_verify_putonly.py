@@ -227,6 +227,20 @@ def test_verify_with_a_put_only_key_names_a_gap_in_its_audit_chain(
     assert "host web-01's audit chain: record(s) 1 missing (deleted)" in done.stderr
 
 
+def test_verify_with_a_put_only_key_a_forgotten_snapshot_is_no_damage(
+    fleet: Fleet, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """A full key forgot the host's snapshot (its file gone): the host's state names it, so the
+    next backup reads every file again; verify says so in an information line, exit 0."""
+    root = fleet.root
+    (mine,) = (p for p in (root / "snapshots").iterdir() if "." not in p.name)  # untagged: §6a
+    mine.unlink()
+    done = run_cli("-r", str(root), "verify", env=_host(cli_env))
+    assert done.code == 0, done.stdout + done.stderr
+    assert "state: none of this key's names a stored snapshot" in done.stdout
+    assert "info: state/" in done.stdout and ": state passed over: " in done.stdout
+
+
 def test_put_only_backup_reports_its_metrics(
     fleet: Fleet, run_cli: RunCli, cli_env: dict[str, str], tmp_path: Path
 ) -> None:

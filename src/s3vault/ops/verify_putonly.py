@@ -278,8 +278,8 @@ def _check_packs(
                 severity=Severity.ERROR,
                 kind="pack-damaged",
                 object=name,
-                message=f"{why}; this host stores its blobs itself from now on; a full key's "
-                "`s3vault verify` names the snapshots and paths it costs",
+                message=f"{why}; a full key's `s3vault verify` names the snapshots and paths "
+                "it costs and what to run",
             )
         )
     seen.packs, seen.pack_bytes = len(named), sum(named.values())
@@ -330,7 +330,7 @@ def _check_state(
         for name, reason in skipped
     )
     if state is None:
-        what = "none opens with this key" if skipped else "none stored yet"
+        what = "none of this key's names a stored snapshot" if skipped else "none stored yet"
         return None, StructureCheck(
             name="state",
             ok=True,
