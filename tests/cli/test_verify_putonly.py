@@ -107,7 +107,7 @@ def test_verify_with_a_put_only_key_checks_what_it_sees_and_writes_nothing(
     assert lines[0].startswith("put-only structure check (host web-01)")
     for check in ("config:", "views:", "packs:", "state:", "audit:"):
         assert any(line.startswith(check) for line in lines), (check, done.stdout)
-    assert "views: 1 endorsed view of 2 listed index files open" in done.stdout
+    assert "views: 1 endorsed view of 2 listed index files opens and is signed" in done.stdout
     assert "state: this key's newest state opens and names snapshot" in done.stdout
     assert "audit: host web-01's chain has 1 record, numbered without a gap" in done.stdout
     assert sum(line.startswith("not checked: ") for line in lines) == 4

@@ -234,7 +234,9 @@ def _check_views(put: PutOnlyRepository, findings: list[Finding], progress: Prog
     seen = _Seen(index_files=len(listed), views=len(opened))
     msg = (
         f"views: {_plural(len(opened), 'endorsed view')} of "
-        f"{_plural(len(listed), 'listed index file')} open and are signed by the repository"
+        f"{_plural(len(listed), 'listed index file')} "
+        + ("opens and is" if len(opened) == 1 else "open and are")
+        + " signed by the repository"
     )
     if damaged:
         msg += f"; {damaged} do not (damaged or forged)"
