@@ -41,7 +41,6 @@ def _host(env: dict[str, str]) -> dict[str, str]:
 class Fleet:
     root: Path  # the repository
     full_packs: tuple[str, ...]  # the full key's packs, which its endorsed view names
-    src: Path  # what the host backed up
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +67,7 @@ def fleet_template(tmp_path_factory: pytest.TempPathFactory, cli_server: CliServ
     )  # fmt: skip
     write_file(base / "src" / "b", os.urandom(200_000))
     run("backup", str(base / "src"), "--host", "web-01", password=HOST_PASSWORD)
-    return Fleet(root=base / "repo", full_packs=full, src=base / "src")
+    return Fleet(root=base / "repo", full_packs=full)
 
 
 @pytest.fixture
