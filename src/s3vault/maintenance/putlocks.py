@@ -197,11 +197,19 @@ class PutLocks:
 def adopt(put: PutOnlyRepository) -> PutLocks | None:
     """With Object Lock in the config's view and a store that locks: lock every object the
     host creates from now on, and load what earlier runs on this host learnt. None otherwise
-    (nothing changes, no request is made)."""
+    (nothing changes, no request is made).
+
+    Raises:
+        IntegrityError: the view's lock policy is malformed.
+    """
     store = put.backend.capabilities.object_lock
     if not put.config.object_lock or store is None:
         return None
-    policy = LockPolicy.from_dict(put.config.object_lock)
+    try:
+        policy = LockPolicy.from_dict(put.config.object_lock)
+    except (KeyError, TypeError, ValueError) as exc:
+        msg = f"the config's view has a malformed Object Lock policy: {exc}"
+        raise IntegrityError(msg) from None
     store.adopt_lock(policy)
     cache = put.cache_dir / put.id.hex() if put.cache_dir is not None else None
     locks = PutLocks(store=store, policy=policy, cache=cache, key_id=put.keyfile.id.hex())

@@ -60,7 +60,8 @@ from s3vault.version import __version__
 UNNAMED_PACKS = (
     "the host's state names blobs whose packs it cannot name (its cache has no record of "
     "them: a new cache, or its first backup under Object Lock), so it could not keep them "
-    "locked: every file was read and stored again, under fresh locks"
+    "locked: every file was read again, and what no full key's pack holds stored again "
+    "under fresh locks"
 )
 
 
@@ -103,9 +104,8 @@ def backup_put_only(
     clock = clock or SystemClock()
     progress = progress or NullProgress()
     code, outcome, details = ExitCode.INTERRUPTED, "interrupted", {}
-    locks = adopt(put)  # Object Lock: from here on, every object it stores is locked
     try:
-        result = _backup_put_only(put, options, locks, progress=progress, clock=clock)
+        result = _backup_put_only(put, options, progress=progress, clock=clock)
         code, outcome = ExitCode.PARTIAL if result.incomplete else ExitCode.OK, "ok"
         details = {
             "snapshot_id": str(result.snapshot_id),
@@ -152,15 +152,11 @@ def _audit(
         progress.warned("audit", f"the audit record was not written: {exc}")
 
 
-def _backup_put_only(  # long: the stages of the module docstring, in order
-    put: PutOnlyRepository,
-    options: BackupOptions,
-    locks: PutLocks | None,
-    *,
-    progress: Progress,
-    clock: Clock,
+def _backup_put_only(
+    put: PutOnlyRepository, options: BackupOptions, *, progress: Progress, clock: Clock
 ) -> BackupResult:
     """The backup itself (``backup_put_only`` audits it)."""
+    locks = adopt(put)  # Object Lock: every object stored from here on (the audit's too)
     start, t0 = clock.now(), clock.monotonic()
     host = options.host or socket.gethostname()
     if host != put.host:
@@ -185,14 +181,9 @@ def _backup_put_only(  # long: the stages of the module docstring, in order
         parent = None
     endorsed_blobs(put, view.index, on_skip=progress.warned)  # other writers' stored blobs
     notices: list[tuple[str, str]] = []
-    if locks is not None:
-        locks.list_packs(put)
-        if trusted is not None and not locks.covers(state_blobs(trusted.trees), view.index):
-            # Object Lock: a blob whose pack it cannot name, it cannot keep locked
-            view, parent = PutArchiveView(put, None), None
-            endorsed_blobs(put, view.index, on_skip=progress.warned)
-            notices.append(("object lock", UNNAMED_PACKS))
-            progress.warned("object lock", UNNAMED_PACKS)
+    if locks is not None and not _lockable(put, locks, trusted, view, progress):
+        view, parent, notices = PutArchiveView(put, None), None, [("object lock", UNNAMED_PACKS)]
+        endorsed_blobs(put, view.index, on_skip=progress.warned)
     before = {p for p, _ in view.index.packs()}
     writer = put.blob_writer(view.index)
     archiver = Archiver(
@@ -226,13 +217,7 @@ def _backup_put_only(  # long: the stages of the module docstring, in order
     snapshot_id = put.save_file(ObjectKind.SNAPSHOTS, snapshot.encode(), put.sealer())
     known = {**(state.trees if state is not None else {}), **writer.trees}
     trees = _store_state(put, snapshot_id, snapshot, known, progress)
-    extended = 0
-    if locks is not None:
-        new_packs = {p for p, _ in view.index.packs()} - before
-        try:
-            extended = locks.protect(put, snapshot_id, trees, view.index, new_packs)
-        except S3VaultError as exc:
-            progress.warned("object lock", f"the older packs' locks were not extended: {exc}")
+    extended = _protect(put, locks, (snapshot_id, trees), view, before, progress) if locks else 0
     progress.finished("backup")
     return BackupResult(
         **counts,
@@ -247,6 +232,41 @@ def _backup_put_only(  # long: the stages of the module docstring, in order
         notices=tuple(archiver.stats.notices),
         locks_extended=extended,
     )
+
+
+def _lockable(
+    put: PutOnlyRepository,
+    locks: PutLocks,
+    trusted: HostStateFile | None,
+    view: PutArchiveView,
+    progress: Progress,
+) -> bool:
+    """Object Lock: can the host name a listed pack for every blob of the state it trusts?
+    If not, it cannot keep those packs locked, and trusts no blob of the state (said)."""
+    locks.list_packs(put)
+    if trusted is None or locks.covers(state_blobs(trusted.trees), view.index):
+        return True
+    progress.warned("object lock", UNNAMED_PACKS)
+    return False
+
+
+def _protect(
+    put: PutOnlyRepository,
+    locks: PutLocks,
+    snapshot: tuple[ObjectId, dict[ObjectId, bytes]],
+    view: PutArchiveView,
+    before: set[ObjectId],
+    progress: Progress,
+) -> int:
+    """Object Lock: extend what the new snapshot (id, trees) needs (``before``: the packs
+    known before the run stored any); a store that refuses costs a warning, never the
+    snapshot. Returns how many locks were extended."""
+    new_packs = {p for p, _ in view.index.packs()} - before
+    try:
+        return locks.protect(put, snapshot[0], snapshot[1], view.index, new_packs)
+    except S3VaultError as exc:
+        progress.warned("object lock", f"the older packs' locks were not extended: {exc}")
+        return 0
 
 
 def _store_state(
