@@ -65,7 +65,7 @@ def test_a_put_only_hosts_backups_are_locked_extended_and_pruned_after_expiry(
     repo = ("-r", f"s3://{LOCKED}/fleet")
     made = run_cli(
         *repo, *INIT, "--object-lock", "governance", "--keep-within", "1h",
-        "--lock-period", "20s", env=env,
+        "--lock-period", "60s", env=env,
     )  # fmt: skip
     assert made.code == 0, made.stderr
     shared = os.urandom(100_000)
@@ -91,14 +91,14 @@ def test_a_put_only_hosts_backups_are_locked_extended_and_pruned_after_expiry(
     run1 = _keys(client) - before
     assert {k[len(PREFIX) :].split("/")[0] + "/" for k in run1} == set(WRITTEN)
     for key in run1:
-        assert t1 + 20 <= _until(client, key) <= time_travel.now() + 25 + 2, key
+        assert t1 + 60 <= _until(client, key) <= time_travel.now() + 75 + 2, key
     run1_packs = {k for k in run1 if k.startswith(PREFIX + "data/")}
     (snapshot1,) = (k for k in run1 if k.startswith(PREFIX + "snapshots/"))
     config = PREFIX + "config"
     locks = {k: _until(client, k) for k in (*full_packs, *run1_packs, snapshot1, config)}
 
     # 2. past the margin, the next backup extends what its snapshot needs, nothing else
-    time_travel.advance(6)
+    time_travel.advance(16)  # the margin is 15 s
     write_file(src / "d.bin", os.urandom(100_000))
     before = _keys(client)
     second = run_cli(*backup, env=host)
@@ -116,27 +116,24 @@ def test_a_put_only_hosts_backups_are_locked_extended_and_pruned_after_expiry(
     # 3. a host that lost its cache cannot name its earlier packs: it stores them again
     (src / "d.bin").unlink()
     shutil.rmtree(tmp_path / "xdg-cache")
-    time_travel.advance(6)
+    time_travel.advance(16)
     third = run_cli(*backup, env=host)
     assert third.code == 0, third.stderr
     summary = _summary(third.stdout)
     assert summary["files_new"] == 2 and summary["data_blobs"] == 1  # a.bin again
     assert "whose packs it cannot name" in third.stdout + third.stderr
     assert _until(client, run2_pack) == run2_until  # d.bin is gone from the snapshot
-    fourth = run_cli(*backup, env=host)  # its record is back: incremental again
-    assert fourth.code == 0, fourth.stderr
-    assert _summary(fourth.stdout)["files_unmodified"] == 2
 
     # 4. a full key's forget and prune defer what is locked ...
     forget = run_cli(*repo, "--json", "forget", "--keep-last", "1", env=env)
     assert forget.code == 0, forget.stderr
-    assert len(_summary(forget.stdout)["deferred"]) == 3  # the host's first three snapshots
+    assert len(_summary(forget.stdout)["deferred"]) == 2  # the host's first two snapshots
     pruned = run_cli(*repo, "prune", "--grace", "1s", env=env)
     assert pruned.code == 0, pruned.stderr
     assert "still locked" in pruned.stdout
     assert _versions(client, run2_pack) == ([run2_pack], [])  # not even tried
     states = sorted(_keys(client, PREFIX + "state/"))
-    assert len(states) == 4  # locked: none deleted
+    assert len(states) == 3  # locked: none deleted
 
     # ... and, once the locks end, delete the host's objects by version id
     time_travel.advance(
@@ -144,10 +141,10 @@ def test_a_put_only_hosts_backups_are_locked_extended_and_pruned_after_expiry(
     )
     forget = run_cli(*repo, "--json", "forget", "--keep-last", "1", env=env)
     assert forget.code == 0, forget.stderr
-    assert _summary(forget.stdout)["removed"] == 3
+    assert _summary(forget.stdout)["removed"] == 2
     pruned = run_cli(*repo, "--json", "prune", "--grace", "1s", env=env)
     assert pruned.code == 0, pruned.stderr
-    assert _summary(pruned.stdout)["states_deleted"] == 3
+    assert _summary(pruned.stdout)["states_deleted"] == 2
     time_travel.advance(1.5)  # the grace of d.bin's pack, marked by that prune (two-phase)
     assert run_cli(*repo, "prune", "--grace", "1s", env=env).code == 0
     assert _versions(client, run2_pack) == ([], [])  # deleted by version: the space is freed
