@@ -187,7 +187,8 @@ def test_the_object_lock_role_split_of_immutability_md(
     maintenance role's forget defers what is still locked instead of failing."""
     table = access_table("immutability.md")
     objects = "arn:aws:s3:::acme-backups/fleet/snapshots/x"
-    for row, role in (("backup hosts", "backup"), ("maintenance", "maintenance")):
+    rows = (("backup hosts", "backup"), ("put-only backup hosts", "put-only"))
+    for row, role in (*rows, ("maintenance", "maintenance")):
         needs, must_not = table[row]
         policy = iam_policy(LOCKED_URL, role, object_lock=True)
         bucket_actions = {"s3:ListBucket"}

@@ -17,6 +17,7 @@ import pytest
 
 from s3vault import iam_policy
 from tests.cliserver import CliServer, run_s3vault
+from tests.cloud.test_iam_documented import allowed
 from tests.conftest import PASSWORD, RunCli, write_file
 from tests.iamserver import IamServer, base_env, moto_names
 
@@ -124,6 +125,30 @@ def test_the_host_needs_get_on_what_it_writes(run_cli: RunCli, fleet: Fleet) -> 
     write_file(fleet.source / "srv" / "new.bin", os.urandom(10_000))
     done = run_cli("-r", URL, "backup", str(fleet.source), "--host", "web-01", env=env)
     assert done.code != 0 and DENIED in done.stderr, (done.code, done.stderr)
+
+
+def test_with_object_lock_the_host_may_lengthen_locks_never_bypass_them() -> None:
+    """``iam-policy --role put-only --object-lock``: the host sets the retain-until of what it
+    stores (AWS asks s3:PutObjectRetention of a PUT carrying one) and extends the locks of the
+    packs its snapshot needs, the config and the key files; it may not overwrite the config or
+    a key file, bypass governance (so it cannot shorten a lock) or delete a version. Checked
+    on the printed document: moto 5.2.5 authorises PUT ?retention as s3:PutObject and lets any
+    caller shorten a governance lock, so its IAM enforcement cannot prove these
+    (docs/immutability.md)."""
+    base = "arn:aws:s3:::" + BUCKET + "/fleet/"
+    locked = iam_policy(URL, "put-only", object_lock=True)
+    plain = iam_policy(URL, "put-only")
+    for name in ("data/ab/x", "tree/ab/x", "index/x", "snapshots/x", "state/t/x", "audit/t/x"):
+        for action in ("s3:PutObject", "s3:PutObjectRetention", "s3:GetObjectRetention"):
+            assert allowed(locked, action, base + name), (action, name)
+        assert not allowed(plain, "s3:PutObjectRetention", base + name), name
+    for name in ("config", "keys/x"):
+        assert allowed(locked, "s3:PutObjectRetention", base + name), name
+        assert not allowed(locked, "s3:PutObject", base + name), name
+    for name in ("locks/maintenance", "deletions/x", "ledger/x", "drills/x", "views/x"):
+        assert not allowed(locked, "s3:PutObjectRetention", base + name), name
+    for action in ("s3:BypassGovernanceRetention", "s3:DeleteObjectVersion", "s3:DeleteObject"):
+        assert not allowed(locked, action, base + "data/ab/x"), action
 
 
 def _kms_anywhere(policy: dict[str, Any]) -> dict[str, Any]:

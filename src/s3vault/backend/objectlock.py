@@ -27,6 +27,8 @@ VERSION_DELETED = (
     "drills/",
     "audit/",
     "ledger/",
+    "views/",
+    "state/",
 )
 
 

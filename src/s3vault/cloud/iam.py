@@ -18,8 +18,12 @@
   records, the ledger, drill records or the lease, and never deletes. S3 authorises a HEAD
   with ``s3:GetObject``, and the store checks every object it writes with one (its size), so
   the kinds it writes are readable by HEAD and GET alike: what keeps their contents from the
-  host is the sealing (§6a), not IAM. With ``--kms-key`` (its put-only key's KMS key):
-  ``kms:Decrypt`` only.
+  host is the sealing (§6a), not IAM. With ``--object-lock``: it sets the retain-until of
+  what it creates (S3 asks ``s3:PutObjectRetention`` of a PUT that carries one) and extends
+  those of the packs its snapshot needs, of the config and of the key files, as a full-key
+  backup does (docs/immutability.md); the governance bypass stays denied, so it can lengthen
+  a lock, never shorten one. With ``--kms-key`` (its put-only key's KMS key): ``kms:Decrypt``
+  only.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from s3vault.errors import UsageError
 from s3vault.format.layout import ObjectKind
 
 ROLES = ("backup", "maintenance", "auditor", "restore-test", "restore", "put-only")
-# what a put-only host reads (GET) beyond the kinds it writes, and what it writes
+# what a put-only host reads (GET) beyond the kinds it writes, what it writes, and (with
+# Object Lock) whose retain-until it extends beyond what it writes
 PUT_ONLY_READS = (ObjectKind.CONFIG, ObjectKind.KEYS, ObjectKind.VIEWS, ObjectKind.STATE)
 PUT_ONLY_WRITES = (
     ObjectKind.DATA,
@@ -40,6 +45,7 @@ PUT_ONLY_WRITES = (
     ObjectKind.STATE,
     ObjectKind.AUDIT,
 )
+PUT_ONLY_EXTENDS = (ObjectKind.CONFIG, ObjectKind.KEYS)
 READ = ["s3:GetObject", "s3:GetObjectRetention"]
 WRITE = ["s3:PutObject", "s3:AbortMultipartUpload"]
 
@@ -64,7 +70,7 @@ def policy(
     prefix = prefix.strip("/")
     objects = f"arn:aws:s3:::{bucket}/{prefix}/*" if prefix else f"arn:aws:s3:::{bucket}/*"
     if role == "put-only":
-        return _put_only(bucket, prefix, objects, kms_key_arns)
+        return _put_only(bucket, prefix, objects, kms_key_arns, object_lock=object_lock)
     listing = _listing(bucket, prefix)
     actions = list(READ)
     if role in ("backup", "maintenance"):
@@ -110,7 +116,7 @@ def _listing(bucket: str, prefix: str) -> dict[str, Any]:
 
 
 def _put_only(
-    bucket: str, prefix: str, objects: str, kms_key_arns: tuple[str, ...]
+    bucket: str, prefix: str, objects: str, kms_key_arns: tuple[str, ...], *, object_lock: bool
 ) -> dict[str, Any]:
     """The put-only host's policy (module docstring)."""
     base = objects.removesuffix("*")
@@ -153,6 +159,16 @@ def _put_only(
             "Resource": [f"arn:aws:s3:::{bucket}", objects],
         },
     ]
+    if object_lock:  # GetObjectRetention: a HEAD shows a retain-until only with it
+        statements.insert(
+            3,
+            {
+                "Sid": "KeepLocks",
+                "Effect": "Allow",
+                "Action": ["s3:GetObjectRetention", "s3:PutObjectRetention"],
+                "Resource": names(PUT_ONLY_WRITES + PUT_ONLY_EXTENDS),
+            },
+        )
     if kms_key_arns:
         statements.append(
             {

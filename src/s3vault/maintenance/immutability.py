@@ -88,7 +88,11 @@ def load_known(path: Path | None) -> dict[str, float]:
 
 def save_known(repo: Repository, store: LockingBackend, now: float) -> None:
     """Keep the retain-until times still ahead for the next run (best effort)."""
-    path = known_locks_path(repo)
+    save_known_at(known_locks_path(repo), store, now)
+
+
+def save_known_at(path: Path | None, store: LockingBackend, now: float) -> None:
+    """As ``save_known``, at ``path`` (a put-only host's: maintenance/putlocks.py)."""
     if path is None:
         return
     live = {k: v for k, v in store.known_locks().items() if v > now}

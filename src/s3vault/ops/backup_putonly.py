@@ -11,9 +11,11 @@ A kill before the snapshot leaves only packs and index files no snapshot referen
 garbage) and the old state, so the next run reads the files again; a kill between the snapshot
 and the state leaves the older state, whose snapshot is still stored: the next run compares
 with it. It deduplicates against its state and the endorsed views of full keys' index files,
-not against other put-only hosts' packs (claimed views). Not built yet: Object Lock
-retention, host-keyed snapshot group tags (the snapshot is stored under an untagged name,
-which every reader reads), the revalidation of a run longer than half the prune grace.
+not against other put-only hosts' packs (claimed views). Under Object Lock every object it
+stores is locked, and the older packs its snapshot needs are extended as a full-key backup's
+(maintenance/putlocks.py). Not built yet: host-keyed snapshot group tags (the snapshot is
+stored under an untagged name, which every reader reads), the revalidation of a run longer
+than half the prune grace.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from s3vault.format.hoststatefile import HostStateFile
 from s3vault.format.layout import ObjectKind
 from s3vault.format.snapshotfile import SnapshotFile, SnapshotSummary
 from s3vault.ids import ObjectId
+from s3vault.maintenance.putlocks import PutLocks, adopt, state_blobs
 from s3vault.ops.audit import measured
 from s3vault.ops.backup import (
     BackupOptions,
@@ -54,6 +57,13 @@ from s3vault.repository.putstate import (
 )
 from s3vault.repository.repository import Repository
 from s3vault.version import __version__
+
+UNNAMED_PACKS = (
+    "the host's state names blobs whose packs it cannot name (its cache has no record of "
+    "them: a new cache, or its first backup under Object Lock), so it could not keep them "
+    "locked: every file was read again, and what no full key's pack holds stored again "
+    "under fresh locks"
+)
 
 
 def open_put_only_repository(options: RepoOptions) -> PutOnlyRepository:
@@ -155,6 +165,7 @@ def _backup_put_only(
     put: PutOnlyRepository, options: BackupOptions, *, progress: Progress, clock: Clock
 ) -> BackupResult:
     """The backup itself (``backup_put_only`` audits it)."""
+    locks = adopt(put)  # Object Lock: every object stored from here on (the audit's too)
     start, t0 = clock.now(), clock.monotonic()
     host = options.host or socket.gethostname()
     if host != put.host:
@@ -173,10 +184,16 @@ def _backup_put_only(
     parent = state if state is not None and state.paths == shown_paths else None
     # --force: every file read, no blob of the state trusted (the way to heal a host whose
     # blobs the store lost: it cannot see which ones)
-    view = PutArchiveView(put, None if options.force else state)
+    trusted = None if options.force else state
+    view = PutArchiveView(put, trusted)
     if options.force:
         parent = None
     endorsed_blobs(put, view.index, on_skip=progress.warned)  # other writers' stored blobs
+    notices: list[tuple[str, str]] = []
+    if locks is not None and not _lockable(put, locks, trusted, view, progress):
+        view, parent, notices = PutArchiveView(put, None), None, [("object lock", UNNAMED_PACKS)]
+        endorsed_blobs(put, view.index, on_skip=progress.warned)
+    before = {p for p, _ in view.index.packs()}
     writer = put.blob_writer(view.index)
     archiver = Archiver(
         view,
@@ -187,6 +204,7 @@ def _backup_put_only(
     )
     progress.started("backup", total_files=0, total_bytes=0)
     archiver.stats.warnings.extend(missing)
+    archiver.stats.notices.extend(notices)
     tree_id = archiver.run()
     writer.flush()  # every pack and index file stored before the snapshot names them
     counts = _counts(archiver, writer)
@@ -207,7 +225,8 @@ def _backup_put_only(
     )
     snapshot_id = put.save_file(ObjectKind.SNAPSHOTS, snapshot.encode(), put.sealer())
     known = {**(state.trees if state is not None else {}), **writer.trees}
-    _store_state(put, snapshot_id, snapshot, known, progress)
+    trees = _store_state(put, snapshot_id, snapshot, known, progress)
+    extended = _protect(put, locks, (snapshot_id, trees), view, before, progress) if locks else 0
     progress.finished("backup")
     return BackupResult(
         **counts,
@@ -220,7 +239,43 @@ def _backup_put_only(
         warnings=tuple(archiver.stats.warnings),
         requests=put.requests.snapshot() if put.requests is not None else RequestCounts(),
         notices=tuple(archiver.stats.notices),
+        locks_extended=extended,
     )
+
+
+def _lockable(
+    put: PutOnlyRepository,
+    locks: PutLocks,
+    trusted: HostStateFile | None,
+    view: PutArchiveView,
+    progress: Progress,
+) -> bool:
+    """Object Lock: can the host name a listed pack for every blob of the state it trusts?
+    If not, it cannot keep those packs locked, and trusts no blob of the state (said)."""
+    locks.list_packs(put)
+    if trusted is None or locks.covers(state_blobs(trusted.trees), view.index):
+        return True
+    progress.warned("object lock", UNNAMED_PACKS)
+    return False
+
+
+def _protect(
+    put: PutOnlyRepository,
+    locks: PutLocks,
+    snapshot: tuple[ObjectId, dict[ObjectId, bytes]],
+    view: PutArchiveView,
+    before: set[ObjectId],
+    progress: Progress,
+) -> int:
+    """Object Lock: extend what the new snapshot (id, trees) needs (``before``: the packs
+    known before the run stored any); a store that refuses costs a warning, never the
+    snapshot. Returns how many locks were extended."""
+    new_packs = {p for p, _ in view.index.packs()} - before
+    try:
+        return locks.protect(put, snapshot[0], snapshot[1], view.index, new_packs)
+    except S3VaultError as exc:
+        progress.warned("object lock", f"the older packs' locks were not extended: {exc}")
+        return 0
 
 
 def _store_state(
@@ -229,11 +284,14 @@ def _store_state(
     snapshot: SnapshotFile,
     known: dict[ObjectId, bytes],
     progress: Progress,
-) -> None:
+) -> dict[ObjectId, bytes]:
     """Store the host's new state (after its snapshot): the snapshot's trees, from ``known``
-    (the trees the run stored or took over from the parent's state). A store that refuses it
-    costs the next run time (it reads every file again), never this run's snapshot."""
+    (the trees the run stored or took over from the parent's state); returns them (none when
+    they are not all known). A store that refuses it costs the next run time (it reads every
+    file again), never this run's snapshot."""
+    trees: dict[ObjectId, bytes] = {}
     try:
+        trees = snapshot_trees(snapshot.tree, known)
         save_state(
             put,
             HostStateFile(
@@ -241,7 +299,7 @@ def _store_state(
                 time=snapshot.time.isoformat(),
                 paths=snapshot.paths,
                 tree=snapshot.tree,
-                trees=snapshot_trees(snapshot.tree, known),
+                trees=trees,
             ),
         )
     except S3VaultError as exc:
@@ -249,3 +307,4 @@ def _store_state(
             "state",
             f"the host's state was not stored ({exc}): the next backup reads every file again",
         )
+    return trees
