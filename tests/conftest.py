@@ -17,7 +17,18 @@ from hypothesis import HealthCheck, settings
 from s3vault import InitOptions, RepoOptions, RepositorySettings, init, open_repository
 from s3vault.repository.repository import Repository
 from tests.cliserver import CliServer
+from tests.lowkdf_site import sitecustomize as lowkdf
 from tests.timetravel import TimeTravel
+
+# Cheap Argon2id in every process of the suite (tests/lowkdf_site/sitecustomize.py says why and
+# how): this one, and through PYTHONPATH every process it starts. Not with fresh processes.
+if os.environ.get("S3VAULT_TEST_FRESH_PROCESS") != "1":
+    _SITE = str(Path(lowkdf.__file__).parent)
+    if _SITE not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (_SITE, os.environ.get("PYTHONPATH", "")) if p
+        )
+    lowkdf.use_low_kdf()
 
 settings.register_profile(
     "default", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -44,6 +55,18 @@ class RepoHandle:
 
     def open(self) -> Repository:
         return open_repository(self.options)
+
+
+@pytest.fixture(autouse=True)
+def _real_kdf_when_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test marked ``real_kdf`` runs in-process on the real Argon2id presets and floor."""
+    if request.node.get_closest_marker("real_kdf") is None:
+        yield
+        return
+    lowkdf.use_real_kdf()
+    yield
+    if os.environ.get("S3VAULT_TEST_FRESH_PROCESS") != "1":
+        lowkdf.use_low_kdf()
 
 
 @pytest.fixture

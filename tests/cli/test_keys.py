@@ -224,7 +224,8 @@ def test_a_new_key_costs_64_mib_by_default_and_strong_costs_more(
     repo = Path(cli_repo)
     made_with = _kdf(repo, "")
     for label, cost in (("d", None), ("s", "strong"), ("old", "small")):
-        env = {**cli_env, "S3VAULT_NEW_PASSWORD": f"pw {label}"}
+        # the real presets (the suite's are lowered: tests/lowkdf_site/sitecustomize.py)
+        env = {**cli_env, "S3VAULT_NEW_PASSWORD": f"pw {label}", "S3VAULT_TEST_REAL_KDF": "1"}
         flags = ["--kdf-cost", cost] if cost else []
         done = run_cli("-r", cli_repo, "key", "add", "--label", label, *flags, env=env)
         assert done.code == 0, done.stderr

@@ -283,7 +283,7 @@ def test_report_without_the_extra_says_how_to_install_it(
 ) -> None:
     blocker = tmp_path / "block"
     write_file(blocker / "pygal.py", b"raise ImportError('not installed')\n")
-    env = {**cli_env, "PYTHONPATH": str(blocker)}
+    env = {**cli_env, "PYTHONPATH": os.pathsep.join([str(blocker), cli_env.get("PYTHONPATH", "")])}
     s3vault = str(Path(sys.executable).with_name("s3vault"))
     page = tmp_path / "r.html"
     done = subprocess.run(

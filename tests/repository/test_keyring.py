@@ -18,8 +18,7 @@ from s3vault.repository.keyring import find_key, store_key, unwrap_key, wrap_key
 PAYLOAD = KeyPayload(identity=b"i" * 32, master_keys={1: b"m" * 32, 2: b"n" * 32})
 
 
-@pytest.fixture(scope="module")
-def keyfile_bytes() -> bytes:
+def _keyfile() -> bytes:
     kf = wrap_key(
         repo_id=ObjectId(os.urandom(32)),
         payload=PAYLOAD,
@@ -31,6 +30,11 @@ def keyfile_bytes() -> bytes:
         created="2026-11-26T00:00:00+00:00",
     )
     return kf.encode()
+
+
+@pytest.fixture(scope="module")
+def keyfile_bytes() -> bytes:
+    return _keyfile()
 
 
 def test_right_password_opens_wrong_one_does_not(keyfile_bytes: bytes) -> None:
@@ -55,7 +59,9 @@ def test_every_byte_of_a_key_file_is_protected(
             unwrap_key(KeyFile.decode(bytes(damaged)), b"pw")
 
 
-def test_kdf_parameters_below_the_floor_are_refused(keyfile_bytes: bytes) -> None:
+@pytest.mark.real_kdf
+def test_kdf_parameters_below_the_floor_are_refused() -> None:
+    keyfile_bytes = _keyfile()  # on the real floor's cost (the marker)
     weak = keyfile_bytes.replace(b'"memory_kib":19456', b'"memory_kib":1024')
     assert weak != keyfile_bytes
     with pytest.raises(S3VaultError, match=r"below the safe floor|canonical|wrong password"):
