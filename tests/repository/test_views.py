@@ -9,6 +9,7 @@ from functools import partial
 
 import pytest
 
+from s3vault.backend.memory import MemoryBackend
 from s3vault.crypto import putseal
 from s3vault.crypto.hashing import view_digest
 from s3vault.crypto.keys import MasterKey
@@ -122,3 +123,27 @@ def test_an_index_files_endorsed_view_leaves_out_put_only_packs() -> None:
     view = view_of_index(IndexFile(packs=(full, put_only)).encode(), partial(view_digest, REPO))
     assert [p.id for p in view.packs] == [full.id]
     assert view.packs[0].blobs == ((BlobType.DATA, view_digest(REPO, full.entries[0].id)),)
+
+
+def test_a_full_key_replaces_a_view_planted_under_its_index_files_name() -> None:
+    """A put-only host that races the full key to `views/<index id>` (or a view of version 1
+    there) does not keep the index file's blobs out of every host's dedup: the full key finds
+    the name taken by a view that is not its own and replaces it; a valid one is kept."""
+    backend = MemoryBackend()
+    index = IndexFile(
+        packs=(
+            IndexedPack(
+                id=ObjectId(os.urandom(32)),
+                size=100,
+                entries=(PackEntry(type=BlobType.DATA, id=BID, offset=0, length=9, raw_length=1),),
+            ),
+        )
+    ).encode()
+    forger = MasterKey(FULL.secret, REPO, 1, os.urandom(32))  # V_e, not σ
+    name = f"views/{INDEX.hex()}"
+    backend.put(name, views.seal_endorsed(VIEW, forger, INDEX))
+    assert views.store_endorsed(backend, FULL, INDEX, index) == name
+    stored = backend.get(name)
+    assert _endorsed(stored).packs[0].blobs == ((BlobType.DATA, view_digest(REPO, BID)),)
+    views.store_endorsed(backend, FULL, INDEX, index)  # a retry: the valid view stays
+    assert backend.get(name) == stored
