@@ -13,7 +13,7 @@ from s3vault.crypto.hashing import blob_id, view_digest
 from s3vault.format.dedupview import ViewPack
 from s3vault.format.indexfile import decode_raw
 from s3vault.format.layout import ObjectKind
-from s3vault.format.packfile import BLOB_TYPES_BY_CODE, ENTRY, BlobType
+from s3vault.format.packfile import ENTRY, BlobType
 from s3vault.ids import ObjectId
 from s3vault.maintenance.prune import PruneOptions
 from s3vault.ops.backup import BackupOptions, backup
@@ -76,9 +76,7 @@ def _as_version_1(handle: RepoHandle) -> int:
                 p.size.to_bytes(8, "little"),
                 (len(p.raw) // ENTRY.size).to_bytes(4, "little"),
             ]
-            body += [
-                bytes([c]) + bid for c, bid, *_ in ENTRY.iter_unpack(p.raw) if BLOB_TYPES_BY_CODE[c]
-            ]
+            body += [bytes([c]) + bid for c, bid, *_ in ENTRY.iter_unpack(p.raw)]
         plain = b"".join(body)
         sig = key.signing_key.sign(b"s3vault-view-v1/endorsed" + key.repo_id + plain)
         sealed = views._seal(key.view_key, key.epoch, key.repo_id, views.ENDORSED, plain + sig)
