@@ -31,6 +31,17 @@ def blob_id(id_key: bytes, data: bytes | memoryview) -> ObjectId:
     return ObjectId(blake3(data, key=id_key).digest())
 
 
+VIEW_DIGEST_DOMAIN = b"s3vault/v2/view-digest"
+
+
+def view_digest(repo_id: bytes, bid: bytes) -> bytes:
+    """The one-way transform of a blob id that dedup views list instead of the id (design.md
+    §6a): BLAKE3 keyed with the repository id (32 bytes, public: domain separation, not a
+    secret) over ``"s3vault/v2/view-digest" ‖ id``. Whoever holds an id computes its digest;
+    nobody recovers an id from a digest (ids are 256-bit keyed hashes of content)."""
+    return blake3(VIEW_DIGEST_DOMAIN + bytes(bid), key=bytes(repo_id)).digest()
+
+
 def storage_id(data: bytes | memoryview) -> ObjectId:
     """Plain BLAKE3 of stored bytes (the name of packs and standalone files)."""
     threads = blake3.AUTO if _threaded and len(data) > _THREADED_ABOVE else 1

@@ -11,12 +11,14 @@ host) does not open and is passed over. A state whose snapshot the store no long
 ``PutArchiveView`` is what the archiver sees (archiver/pipeline.py ``ArchiveRepository``):
 the settings from the config's view, the chunker seed and id key from the payload, an index
 of the blob ids the state's trees name (the host's own blobs, which its snapshot keeps
-stored) to which ``endorsed_blobs`` adds what full keys' endorsed views name, and the
-parent's trees from the state. It reads nothing else from the store.
+stored) to which ``endorsed_blobs`` adds the view digests of what full keys' endorsed views
+name (repository/putdedup.py: never an id), and the parent's trees from the state. It reads
+nothing else from the store.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -33,8 +35,8 @@ from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
 from s3vault.repository import hoststate, views
 from s3vault.repository.cache import FileCache
-from s3vault.repository.index import BlobIndex
 from s3vault.repository.putcache import HostCache
+from s3vault.repository.putdedup import PutDedupIndex
 from s3vault.repository.putrepo import PutOnlyRepository
 
 PREFIX = ObjectKind.STATE.value + "/"
@@ -114,12 +116,16 @@ class _KeySource:
 
 
 def endorsed_blobs(
-    put: PutOnlyRepository, index: BlobIndex, on_skip: Callable[[str, str], None] | None = None
+    put: PutOnlyRepository,
+    index: PutDedupIndex,
+    on_skip: Callable[[str, str], None] | None = None,
 ) -> int:
-    """Add to ``index`` the blobs that endorsed dedup views (signed by a full key, design.md
-    §6a) place in packs the store still lists, for live index files only; returns how many
-    views were used. A view that does not open or is not signed with σ is passed over (its
-    blobs are stored again), never trusted.
+    """Add to ``index`` the blobs (their view digests) that endorsed dedup views (signed by a
+    full key for the index file they are stored under, design.md §6a) place in packs the store
+    still lists, for live index files only; returns how many views were used. A view that does
+    not open, is not signed with σ for its name's index file or is of another version is passed
+    over (its blobs are stored again), never trusted; views skipped for their version are
+    reported once per reason, not once each.
     """
     listed_ids = {i.name.rsplit("/", 1)[-1] for i in put.backend.list("index/")}
     cache = host_cache(put)
@@ -130,6 +136,7 @@ def endorsed_blobs(
     }
     view_keys = {e: keys.view for e, keys in put.payload.epochs.items()}
     used = 0
+    versions: Counter[str] = Counter()  # views of another version, by reason
     for info in put.backend.list(ObjectKind.VIEWS.value + "/"):
         index_id = info.name.rsplit("/", 1)[-1]
         oid = _index_oid(index_id)
@@ -139,14 +146,20 @@ def endorsed_blobs(
             view = _open_view(put, cache, info.name, oid, view_keys)
         except ObjectNotFoundError:
             continue
-        except (IntegrityError, FormatVersionError) as exc:
+        except FormatVersionError as exc:
+            versions[str(exc)] += 1
+            continue
+        except IntegrityError as exc:
             if on_skip is not None:
                 on_skip(info.name, str(exc))
             continue
         for pack in view.packs:
             if pack.id.hex() in packs:  # a pack prune deleted is no copy
-                index.add_pack(pack.id, pack.size, [(t, bytes(b), 0, 0, 0) for t, b in pack.blobs])
+                index.add_view_pack(pack)
         used += 1
+    if on_skip is not None:
+        for reason, count in versions.items():
+            on_skip(ObjectKind.VIEWS.value + "/", f"{count} view(s): {reason}")
     cache.keep_views(o for i in listed_ids if (o := _index_oid(i)) is not None)
     return used
 
@@ -154,8 +167,8 @@ def endorsed_blobs(
 def _open_view(
     put: PutOnlyRepository, cache: HostCache, name: str, oid: ObjectId, keys: dict[int, bytes]
 ) -> DedupView:
-    """An endorsed view, from the cache or the store; a cached copy that does not open is
-    dropped and the store's opened instead.
+    """The endorsed view of index file ``oid``, from the cache or the store; a cached copy
+    that does not open is dropped and the store's opened instead.
 
     Raises:
         ObjectNotFoundError, IntegrityError, FormatVersionError: as ``views.open_endorsed``.
@@ -163,7 +176,11 @@ def _open_view(
 
     def opened(sealed: bytes) -> DedupView:
         return views.open_endorsed(
-            sealed, repo_id=put.id, view_keys=keys, signing_public=put.signing_public
+            sealed,
+            repo_id=put.id,
+            view_keys=keys,
+            signing_public=put.signing_public,
+            index_id=oid,
         )
 
     sealed, cached = cache.view(put.backend, name, oid)
@@ -193,7 +210,7 @@ class PutArchiveView:
     def __init__(self, put: PutOnlyRepository, state: HostStateFile | None) -> None:
         self.config: ConfigFile = put.config
         self.sealer = _KeySource(_Keys(put.payload.chunker_seed, put.payload.id_key))
-        self.index = BlobIndex()
+        self.index = PutDedupIndex(put.id)
         self._trees = dict(state.trees) if state is not None else {}
         entries: list[tuple[BlobType, bytes, int, int, int]] = []
         for tid, blob in self._trees.items():
