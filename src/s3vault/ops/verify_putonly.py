@@ -193,10 +193,13 @@ def _open_view(put: PutOnlyRepository, sealed: bytes, index_id: ObjectId) -> Ded
     Raises:
         IntegrityError, FormatVersionError: as ``views.open_endorsed``.
     """
-    del index_id  # the view's signature covers its index id once views.py binds it
     keys = {e: k.view for e, k in put.payload.epochs.items()}
     return views.open_endorsed(
-        sealed, repo_id=put.id, view_keys=keys, signing_public=put.signing_public
+        sealed,
+        repo_id=put.id,
+        view_keys=keys,
+        signing_public=put.signing_public,
+        index_id=index_id,
     )
 
 
@@ -205,7 +208,7 @@ def _check_views(put: PutOnlyRepository, findings: list[Finding], progress: Prog
     with the sizes they give."""
     listed = _listed_index_ids(put)
     opened: dict[str, DedupView] = {}
-    leftovers = damaged = 0
+    leftovers = damaged = other = 0
     fetch: list[tuple[str, str, ObjectId]] = []  # (name, index id, its ObjectId)
     for info in sorted(put.backend.list(ObjectKind.VIEWS.value + "/"), key=lambda i: i.name):
         index_id = _tail(info.name)
@@ -221,13 +224,16 @@ def _check_views(put: PutOnlyRepository, findings: list[Finding], progress: Prog
             opened[index_id] = _open_view(put, put.backend.get(name), oid)
         except ObjectNotFoundError:
             continue  # removed since the listing (prune)
-        except (IntegrityError, FormatVersionError) as exc:
+        except FormatVersionError as exc:  # version 1 (a prune replaces it) or newer: no damage
+            other += 1
+            findings.append(_other_version(name, str(exc)))
+        except IntegrityError as exc:
             damaged += 1
             findings.append(_damaged_view(name, str(exc)))
         finally:
             progress.advanced(files=1, item=name)
     progress.finished("verify (put-only): views")
-    without = len(listed) - len(opened) - damaged
+    without = len(listed) - len(opened) - damaged - other
     stored = _listed_packs(put)
     still = _listed_index_ids(put)  # a prune that ran meanwhile: its removed files' views
     opened = {i: v for i, v in opened.items() if i in still}  # name packs it may have deleted
@@ -240,6 +246,8 @@ def _check_views(put: PutOnlyRepository, findings: list[Finding], progress: Prog
     )
     if damaged:
         msg += f"; {damaged} do not (damaged or forged)"
+    if other:
+        msg += f"; {other} of another version, not used (version 1: a full key's prune replaces it)"
     if without > 0:
         msg += f"; {without} index file(s) have none (put-only writers' index files)"
     if leftovers:
@@ -430,6 +438,15 @@ def _damaged_view(name: str, reason: str) -> Finding:
         message=f"endorsed view does not open: {reason}; put-only hosts pass it over and store "
         "the blobs it names again (nothing is lost); a full key's `s3vault verify` checks the "
         "index file itself",
+    )
+
+
+def _other_version(name: str, reason: str) -> Finding:
+    return Finding(
+        severity=Severity.INFO,
+        kind="view-other-version",
+        object=name,
+        message=f"endorsed view not used: {reason}",
     )
 
 
