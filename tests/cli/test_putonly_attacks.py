@@ -15,7 +15,7 @@ import json
 import os
 import random
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from s3vault.ops.backup import BackupOptions, backup
 from s3vault.ops.backup_putonly import backup_put_only
 from s3vault.ops.forget import ForgetOptions, forget
 from s3vault.ops.prune import prune
+from s3vault.progress import NullProgress
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
 from s3vault.repository.putstate import endorsed_blobs
@@ -64,9 +65,10 @@ class Fleet:
     web_source: Path
 
 
-def _put(url: str, password: bytes) -> PutOnlyRepository:
+def _put(url: str, password: bytes, cache: Path | None = None) -> PutOnlyRepository:
     backend = LocalBackend(Path(url))
-    return open_put_only(backend, Repository.read_marker(backend), password)
+    put = open_put_only(backend, Repository.read_marker(backend), password)
+    return put if cache is None else replace(put, cache_dir=cache)
 
 
 @pytest.fixture(scope="module")
@@ -612,20 +614,38 @@ def test_a_put_only_key_file_edited_to_look_full_or_copied_from_another_reposito
 # --- a store-level attacker replays an old state -----------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BREAK: the host trusts the newest state by the seq in its *name* (not authenticated: "
-        "the state's associated data binds repository and key id only) and checks only that "
-        "its snapshot's *name* is listed (putstate.load_state): a store-level attacker who "
-        "kept an old state puts it back under a higher seq, and any object under the forgotten "
-        "snapshot's name; the host deduplicates against blobs prune has deleted, and a file "
-        "that comes back with its old content is lost from the new snapshot"
-    ),
-)
+class _Warnings(NullProgress):
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def warned(self, path: str, message: str) -> None:
+        self.seen.append((path, message))
+
+
+REPLAYS = {
+    # the old state renamed past the newest, anything under its forgotten snapshot's name
+    # (the host passes over it to its real newest state: one file new)
+    "renamed": ("0000000009", b"anything", False, "authentication failed", 1),
+    # the newer state deleted, the old one put back, anything under the snapshot's name
+    # (no state trusted: both files read)
+    "newer deleted": ("0000000001", b"anything", False, "is not snapshot", 2),
+    # as above with the real snapshot's bytes kept by the attacker: only the host's cache
+    # (its high-water mark) tells
+    "rolled back": ("0000000001", None, True, "rolled back", 2),
+}
+
+
+@pytest.mark.parametrize("replay", REPLAYS, ids=list(REPLAYS))
 def test_an_old_state_put_back_does_not_make_the_host_skip_what_prune_deleted(
-    tmp_path: Path, run_cli: RunCli
+    tmp_path: Path, run_cli: RunCli, replay: str
 ) -> None:
+    """A store-level attacker (no key) who kept web-01's first state (and its snapshot) puts
+    it back after a full key forgot that snapshot and prune deleted its packs: the state's
+    sealing binds its seq, the host checks the object under its snapshot's name, and its
+    cache's high-water mark refuses a store whose newest state is older than one it used; so
+    the host trusts no state, reads every file and stores a file that came back with its old
+    content again, and a full key restores it."""
+    seq, snapshot_bytes, cached, warning, files_new = REPLAYS[replay]
     handle = RepoHandle(url=str(tmp_path / "repo"), cache=tmp_path / "cache")
     init(handle.options, InitOptions(settings=TEST_SETTINGS))
     add_put_only_key(handle.open(), ATTACKER_PW, host="web-01", kdf_cost="minimum", switch=True)
@@ -633,21 +653,31 @@ def test_an_old_state_put_back_does_not_make_the_host_skip_what_prune_deleted(
     write_file(src / "keep", os.urandom(10_000))
     write_file(src / "a", old_content)
     options = BackupOptions(paths=(str(src),), host="web-01")
-    backup_put_only(_put(handle.url, ATTACKER_PW), options)
+    cache = tmp_path / "host-cache" if cached else None
+    backup_put_only(_put(handle.url, ATTACKER_PW, cache), options)
     kept = {p: p.read_bytes() for p in [*root.glob("state/*/*"), *root.glob("snapshots/*")]}
     os.unlink(src / "a")
-    backup_put_only(_put(handle.url, ATTACKER_PW), options)
+    backup_put_only(_put(handle.url, ATTACKER_PW, cache), options)
     _age(root)  # the packs are old enough for prune to delete once unused
     forget(handle.open(), ForgetOptions(policy=Policy(last=1)), prune=PruneOptions(max_unused=0.0))
     _age(root)
     assert prune(handle.open(), PruneOptions(max_unused=0.0)).packs_deleted
+    if seq == "0000000001":  # the newer state deleted
+        for newer in root.glob("state/*/*"):
+            newer.unlink()
     for path, data in kept.items():  # the replay
         if path.parent.parent.name == "state":
-            write_file(path.parent / f"0000000009-{path.name.split('-')[1]}", data)
+            write_file(path.parent / f"{seq}-{path.name.split('-')[1]}", data)
         elif not path.exists():
-            write_file(path, b"anything")
+            write_file(path, data if snapshot_bytes is None else snapshot_bytes)
     write_file(src / "a", old_content)  # the file comes back (a revert, a redeploy)
-    backup_put_only(_put(handle.url, ATTACKER_PW), options)
+    warned = _Warnings()
+    done = backup_put_only(_put(handle.url, ATTACKER_PW, cache), options, progress=warned)
+    assert done.files_new == files_new
+    assert any(warning in message for _, message in warned.seen), warned.seen
+    again = _Warnings()  # the new state is numbered past the mark: the next run trusts it
+    done = backup_put_only(_put(handle.url, ATTACKER_PW, cache), options, progress=again)
+    assert (done.files_new, done.files_unmodified, again.seen) == (0, 2, [])
     out = tmp_path / "out"
     done = run_cli("-r", handle.url, "restore", "latest", "--host", "web-01", "--target", str(out))
     assert done.code == 0, done.stderr
