@@ -15,6 +15,7 @@ import json
 import os
 import random
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +43,7 @@ from s3vault.ops.backup_putonly import backup_put_only
 from s3vault.ops.forget import ForgetOptions, forget
 from s3vault.ops.prune import prune
 from s3vault.progress import NullProgress
+from s3vault.repository.compactpack import SpillFile
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
 from s3vault.repository.putstate import endorsed_blobs
@@ -409,39 +411,87 @@ def test_an_index_file_describing_a_pack_the_key_did_not_seal_is_refused(
     assert restored.read_bytes() == (fleet.db_source / "secret.txt").read_bytes()
 
 
-@pytest.mark.xfail(
-    strict=False,  # the attacker's index file sorts first only in most runs (its name is a hash)
-    reason=(
-        "BREAK: the in-memory index keeps the first description of a pack (BlobIndex.add_pack: "
-        "its sender and entries); a put-only index file listed first that names a full key's "
-        "(or another put-only writer's) pack under its own sender makes every blob of that "
-        "pack fail to open: restore exits 13 with 'authentication failed'"
-    ),
-)
+def _save_sorted(last: bool) -> Callable[..., ObjectId]:
+    """A PutOnlyRepository.save_file that re-seals an index file (a fresh ephemeral key each
+    time) until its name sorts before (or after) every index file listed, so that a reader
+    loads its entries before (or after) anyone's: the attack is the same whatever the order."""
+
+    def save(
+        self: PutOnlyRepository, kind: ObjectKind, plaintext: bytes, sealer: PutSealer
+    ) -> ObjectId:
+        listed = [i.name for i in self.backend.list("index/")]
+        bound = max(listed) if last else min(listed)
+        sealed = sealer.seal_file(sealed_kind_for(kind), plaintext)
+        while (object_name(kind, storage_id(sealed)) > bound) != last:
+            sealed = sealer.seal_file(sealed_kind_for(kind), plaintext)
+        oid = storage_id(sealed)
+        self.backend.put(object_name(kind, oid), sealed)
+        return oid
+
+    return save
+
+
+@pytest.mark.parametrize("order", ["first", "last"])
 def test_an_index_file_naming_anothers_pack_with_its_own_sender_changes_no_reader(
-    fleet: Fleet, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, order: str
 ) -> None:
-    """web-01 describes db-01's packs under its own sender, in an index file it makes sort
-    first: the readers keep db-01's description of them (the sender a full key's index file
-    gives none of them), and db-01's snapshot restores."""
+    """web-01 describes db-01's packs (a full key's) and web-02's (another put-only writer's)
+    under its own sender, with made-up entries, in an index file that a reader loads before
+    (or after) every other: readers keep db-01's description (a full key's index file gives
+    no sender: only a full key writes that) and web-02's (its packs' headers name web-02's
+    sender), name the attacker's index file as forged, and both snapshots restore."""
     handle = _copy(fleet, tmp_path)
-    monkeypatch.setattr(PutOnlyRepository, "save_file", _save_listed_first)
+    full = handle.open()
+    honest = full.read_index()
+    monkeypatch.setattr(PutOnlyRepository, "save_file", _save_sorted(order == "last"))
     put = _put(handle.url, ATTACKER_PW)
     sealer = put.sealer()
     own = PutRun(sealer).sender
     fake = PackEntry(type=BlobType.DATA, id=ObjectId(b"\1" * 32), offset=0, length=40, raw_length=9)
+    victims = {pid: honest.sender(pid) for pid, _ in honest.packs()}
+    attacker_packs = {
+        pid for pid, sender in victims.items() if sender and _writer(full, sender) == put.keyfile.id
+    }
+    victims = {pid: s for pid, s in victims.items() if pid not in attacker_packs}
+    assert {bool(s) for s in victims.values()} == {True, False}  # db-01's and web-02's
     packs = tuple(
         IndexedPack(id=pid, size=size, entries=(fake,), sender=own)
         for pid, size in _db_packs(handle.url)
+        if pid in victims
     )
-    put.save_file(ObjectKind.INDEX, IndexFile(packs=packs).encode(), sealer)
-    out = tmp_path / "out"
-    done = run_cli(
-        "-r", handle.url, "--no-cache", "restore", "latest", "--host", "db-01", "--target", str(out)
-    )
-    assert done.code == 0, done.stderr
-    restored = out / str(fleet.db_source).lstrip("/") / "secret.txt"
-    assert restored.read_bytes() == (fleet.db_source / "secret.txt").read_bytes()
+    fid = put.save_file(ObjectKind.INDEX, IndexFile(packs=packs).encode(), sealer)
+    reader = RepoHandle(url=handle.url, cache=tmp_path / "reader-cache").open()
+    index = reader.read_index()
+    assert {pid: index.sender(pid) for pid in victims} == victims
+    assert index.locations(BlobType.DATA, ObjectId(b"\1" * 32)) == []
+    kept = {p.id: p.sender for p in reader.read_index_packs(SpillFile())}  # copy's reading
+    assert {pid: kept[pid] for pid in victims} == victims
+    told = "\n".join(f"{k}: {v}" for k, v in reader.skipped.items())
+    line = f"index/{fid.hex()}: describes pack "
+    assert line in told and f"{len(packs) - 1} more as written by put-only key" in told, told
+    assert f"key {put.keyfile.id.hex()[:8]}, which" in told and "forged" in told, told
+    pruned = prune(handle.open(), PruneOptions(max_unused=0.0))  # it reads the same way
+    assert (pruned.packs_marked, pruned.packs_repacked, pruned.packs_deleted) == (0, 0, 0)
+    for host, source in (("db-01", fleet.db_source), ("web-02", fleet.web_source)):
+        out = tmp_path / f"out-{host}"
+        done = run_cli(
+            "-r",
+            handle.url,
+            "--no-cache",
+            "restore",
+            "latest",
+            "--host",
+            host,
+            "--target",
+            str(out),
+        )
+        assert done.code == 0, done.stderr
+        for f in source.iterdir():
+            assert (out / str(source).lstrip("/") / f.name).read_bytes() == f.read_bytes()
+
+
+def _writer(full: Repository, sender: bytes) -> bytes:
+    return full.sealer.put_key(1, sender)[0]
 
 
 # --- malformed version 2 objects ----------------------------------------------------------
