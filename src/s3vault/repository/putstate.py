@@ -55,6 +55,13 @@ def _prefix(put: PutOnlyRepository) -> str:
     return f"{PREFIX}{put.payload.audit_tag}/"
 
 
+ROLLED_BACK = (
+    "the newest state of this host in the store (seq {seq}) is older than the newest it stored "
+    "or used (seq {mark}): the store was rolled back or its newer states deleted; no state is "
+    "trusted, every file is read and stored again"
+)
+
+
 def _seq(name: str) -> int | None:
     seq, dash, _ = name.rsplit("/", 1)[-1].partition("-")
     if not (dash and seq.isascii() and seq.isdigit()):
@@ -134,14 +141,10 @@ def load_state(
         cache.keep_state(name, sealed)
         cache.raise_high_water(put.keyfile.id, seq)
         return state
+    if mark:
+        why = f"no state of this host opens, though it stored or used seq {mark}"
+        _skip(on_skip, _prefix(put), f"{why}: every file is read and stored again")
     return None
-
-
-ROLLED_BACK = (
-    "the newest state in the store (seq {seq}) is older than the newest this host stored or "
-    "used (seq {mark}): the store was rolled back or its newer states deleted; no state is "
-    "trusted, every file is read and stored again"
-)
 
 
 def _skip(on_skip: Callable[[str, str], None] | None, name: str, reason: str) -> None:
