@@ -104,7 +104,7 @@ def test_a_put_only_hosts_backups_are_locked_extended_and_pruned_after_expiry(
     second = run_cli(*backup, env=host)
     assert second.code == 0, second.stderr
     summary = _summary(second.stdout)
-    assert summary["files_unmodified"] == 2 and summary["data_blobs"] == 1
+    assert summary["files_unmodified"] == 2 and summary["data_blobs"] == 1, second.stdout[-3000:]
     assert summary["locks_extended"] >= len(full_packs) + len(run1_packs)
     for key in (*full_packs, *run1_packs, config):  # the full key's pack, the host's own
         assert _until(client, key) > locks[key], key

@@ -16,7 +16,8 @@ import json
 import os
 import random
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -47,7 +48,9 @@ from s3vault.ops.backup import BackupOptions, backup
 from s3vault.ops.backup_putonly import backup_put_only
 from s3vault.ops.forget import ForgetOptions, forget
 from s3vault.ops.prune import prune
+from s3vault.progress import NullProgress
 from s3vault.repository import configview, views
+from s3vault.repository.compactpack import SpillFile
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.putdedup import PutDedupIndex
 from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
@@ -72,9 +75,10 @@ class Fleet:
     web_source: Path
 
 
-def _put(url: str, password: bytes) -> PutOnlyRepository:
+def _put(url: str, password: bytes, cache: Path | None = None) -> PutOnlyRepository:
     backend = LocalBackend(Path(url))
-    return open_put_only(backend, Repository.read_marker(backend), password)
+    put = open_put_only(backend, Repository.read_marker(backend), password)
+    return put if cache is None else replace(put, cache_dir=cache)
 
 
 @pytest.fixture(scope="module")
@@ -417,39 +421,87 @@ def test_an_index_file_describing_a_pack_the_key_did_not_seal_is_refused(
     assert restored.read_bytes() == (fleet.db_source / "secret.txt").read_bytes()
 
 
-@pytest.mark.xfail(
-    strict=False,  # the attacker's index file sorts first only in most runs (its name is a hash)
-    reason=(
-        "BREAK: the in-memory index keeps the first description of a pack (BlobIndex.add_pack: "
-        "its sender and entries); a put-only index file listed first that names a full key's "
-        "(or another put-only writer's) pack under its own sender makes every blob of that "
-        "pack fail to open: restore exits 13 with 'authentication failed'"
-    ),
-)
+def _save_sorted(last: bool) -> Callable[..., ObjectId]:
+    """A PutOnlyRepository.save_file that re-seals an index file (a fresh ephemeral key each
+    time) until its name sorts before (or after) every index file listed, so that a reader
+    loads its entries before (or after) anyone's: the attack is the same whatever the order."""
+
+    def save(
+        self: PutOnlyRepository, kind: ObjectKind, plaintext: bytes, sealer: PutSealer
+    ) -> ObjectId:
+        listed = [i.name for i in self.backend.list("index/")]
+        bound = max(listed) if last else min(listed)
+        sealed = sealer.seal_file(sealed_kind_for(kind), plaintext)
+        while (object_name(kind, storage_id(sealed)) > bound) != last:
+            sealed = sealer.seal_file(sealed_kind_for(kind), plaintext)
+        oid = storage_id(sealed)
+        self.backend.put(object_name(kind, oid), sealed)
+        return oid
+
+    return save
+
+
+@pytest.mark.parametrize("order", ["first", "last"])
 def test_an_index_file_naming_anothers_pack_with_its_own_sender_changes_no_reader(
-    fleet: Fleet, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, order: str
 ) -> None:
-    """web-01 describes db-01's packs under its own sender, in an index file it makes sort
-    first: the readers keep db-01's description of them (the sender a full key's index file
-    gives none of them), and db-01's snapshot restores."""
+    """web-01 describes db-01's packs (a full key's) and web-02's (another put-only writer's)
+    under its own sender, with made-up entries, in an index file that a reader loads before
+    (or after) every other: readers keep db-01's description (a full key's index file gives
+    no sender: only a full key writes that) and web-02's (its packs' headers name web-02's
+    sender), name the attacker's index file as forged, and both snapshots restore."""
     handle = _copy(fleet, tmp_path)
-    monkeypatch.setattr(PutOnlyRepository, "save_file", _save_listed_first)
+    full = handle.open()
+    honest = full.read_index()
+    monkeypatch.setattr(PutOnlyRepository, "save_file", _save_sorted(order == "last"))
     put = _put(handle.url, ATTACKER_PW)
     sealer = put.sealer()
     own = PutRun(sealer).sender
     fake = PackEntry(type=BlobType.DATA, id=ObjectId(b"\1" * 32), offset=0, length=40, raw_length=9)
+    victims = {pid: honest.sender(pid) for pid, _ in honest.packs()}
+    attacker_packs = {
+        pid for pid, sender in victims.items() if sender and _writer(full, sender) == put.keyfile.id
+    }
+    victims = {pid: s for pid, s in victims.items() if pid not in attacker_packs}
+    assert {bool(s) for s in victims.values()} == {True, False}  # db-01's and web-02's
     packs = tuple(
         IndexedPack(id=pid, size=size, entries=(fake,), sender=own)
         for pid, size in _db_packs(handle.url)
+        if pid in victims
     )
-    put.save_file(ObjectKind.INDEX, IndexFile(packs=packs).encode(), sealer)
-    out = tmp_path / "out"
-    done = run_cli(
-        "-r", handle.url, "--no-cache", "restore", "latest", "--host", "db-01", "--target", str(out)
-    )
-    assert done.code == 0, done.stderr
-    restored = out / str(fleet.db_source).lstrip("/") / "secret.txt"
-    assert restored.read_bytes() == (fleet.db_source / "secret.txt").read_bytes()
+    fid = put.save_file(ObjectKind.INDEX, IndexFile(packs=packs).encode(), sealer)
+    reader = RepoHandle(url=handle.url, cache=tmp_path / "reader-cache").open()
+    index = reader.read_index()
+    assert {pid: index.sender(pid) for pid in victims} == victims
+    assert index.locations(BlobType.DATA, ObjectId(b"\1" * 32)) == []
+    kept = {p.id: p.sender for p in reader.read_index_packs(SpillFile())}  # copy's reading
+    assert {pid: kept[pid] for pid in victims} == victims
+    told = "\n".join(f"{k}: {v}" for k, v in reader.skipped.items())
+    line = f"index/{fid.hex()}: describes pack "
+    assert line in told and f"{len(packs) - 1} more as written by put-only key" in told, told
+    assert f"key {put.keyfile.id.hex()[:8]}, which" in told and "forged" in told, told
+    pruned = prune(handle.open(), PruneOptions(max_unused=0.0))  # it reads the same way
+    assert (pruned.packs_marked, pruned.packs_repacked, pruned.packs_deleted) == (0, 0, 0)
+    for host, source in (("db-01", fleet.db_source), ("web-02", fleet.web_source)):
+        out = tmp_path / f"out-{host}"
+        done = run_cli(
+            "-r",
+            handle.url,
+            "--no-cache",
+            "restore",
+            "latest",
+            "--host",
+            host,
+            "--target",
+            str(out),
+        )
+        assert done.code == 0, done.stderr
+        for f in source.iterdir():
+            assert (out / str(source).lstrip("/") / f.name).read_bytes() == f.read_bytes()
+
+
+def _writer(full: Repository, sender: bytes) -> bytes:
+    return full.sealer.put_key(1, sender)[0]
 
 
 # --- malformed version 2 objects ----------------------------------------------------------
@@ -626,20 +678,38 @@ def test_a_put_only_key_file_edited_to_look_full_or_copied_from_another_reposito
 # --- a store-level attacker replays an old state -----------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BREAK: the host trusts the newest state by the seq in its *name* (not authenticated: "
-        "the state's associated data binds repository and key id only) and checks only that "
-        "its snapshot's *name* is listed (putstate.load_state): a store-level attacker who "
-        "kept an old state puts it back under a higher seq, and any object under the forgotten "
-        "snapshot's name; the host deduplicates against blobs prune has deleted, and a file "
-        "that comes back with its old content is lost from the new snapshot"
-    ),
-)
+class _Warnings(NullProgress):
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def warned(self, path: str, message: str) -> None:
+        self.seen.append((path, message))
+
+
+REPLAYS = {
+    # the old state renamed past the newest, anything under its forgotten snapshot's name
+    # (the host passes over it to its real newest state: one file new)
+    "renamed": ("0000000009", b"anything", False, "authentication failed", 1),
+    # the newer state deleted, the old one put back, anything under the snapshot's name
+    # (no state trusted: both files read)
+    "newer deleted": ("0000000001", b"anything", False, "is not snapshot", 2),
+    # as above with the real snapshot's bytes kept by the attacker: only the host's cache
+    # (its high-water mark) tells
+    "rolled back": ("0000000001", None, True, "rolled back", 2),
+}
+
+
+@pytest.mark.parametrize("replay", REPLAYS, ids=list(REPLAYS))
 def test_an_old_state_put_back_does_not_make_the_host_skip_what_prune_deleted(
-    tmp_path: Path, run_cli: RunCli
+    tmp_path: Path, run_cli: RunCli, replay: str
 ) -> None:
+    """A store-level attacker (no key) who kept web-01's first state (and its snapshot) puts
+    it back after a full key forgot that snapshot and prune deleted its packs: the state's
+    sealing binds its seq, the host checks the object under its snapshot's name, and its
+    cache's high-water mark refuses a store whose newest state is older than one it used; so
+    the host trusts no state, reads every file and stores a file that came back with its old
+    content again, and a full key restores it."""
+    seq, snapshot_bytes, cached, warning, files_new = REPLAYS[replay]
     handle = RepoHandle(url=str(tmp_path / "repo"), cache=tmp_path / "cache")
     init(handle.options, InitOptions(settings=TEST_SETTINGS))
     add_put_only_key(handle.open(), ATTACKER_PW, host="web-01", kdf_cost="minimum", switch=True)
@@ -647,21 +717,31 @@ def test_an_old_state_put_back_does_not_make_the_host_skip_what_prune_deleted(
     write_file(src / "keep", os.urandom(10_000))
     write_file(src / "a", old_content)
     options = BackupOptions(paths=(str(src),), host="web-01")
-    backup_put_only(_put(handle.url, ATTACKER_PW), options)
+    cache = tmp_path / "host-cache" if cached else None
+    backup_put_only(_put(handle.url, ATTACKER_PW, cache), options)
     kept = {p: p.read_bytes() for p in [*root.glob("state/*/*"), *root.glob("snapshots/*")]}
     os.unlink(src / "a")
-    backup_put_only(_put(handle.url, ATTACKER_PW), options)
+    backup_put_only(_put(handle.url, ATTACKER_PW, cache), options)
     _age(root)  # the packs are old enough for prune to delete once unused
     forget(handle.open(), ForgetOptions(policy=Policy(last=1)), prune=PruneOptions(max_unused=0.0))
     _age(root)
     assert prune(handle.open(), PruneOptions(max_unused=0.0)).packs_deleted
+    if seq == "0000000001":  # the newer state deleted
+        for newer in root.glob("state/*/*"):
+            newer.unlink()
     for path, data in kept.items():  # the replay
         if path.parent.parent.name == "state":
-            write_file(path.parent / f"0000000009-{path.name.split('-')[1]}", data)
+            write_file(path.parent / f"{seq}-{path.name.split('-')[1]}", data)
         elif not path.exists():
-            write_file(path, b"anything")
+            write_file(path, data if snapshot_bytes is None else snapshot_bytes)
     write_file(src / "a", old_content)  # the file comes back (a revert, a redeploy)
-    backup_put_only(_put(handle.url, ATTACKER_PW), options)
+    warned = _Warnings()
+    done = backup_put_only(_put(handle.url, ATTACKER_PW, cache), options, progress=warned)
+    assert done.files_new == files_new
+    assert any(warning in message for _, message in warned.seen), warned.seen
+    again = _Warnings()  # the new state is numbered past the mark: the next run trusts it
+    done = backup_put_only(_put(handle.url, ATTACKER_PW, cache), options, progress=again)
+    assert (done.files_new, done.files_unmodified, again.seen) == (0, 2, [])
     out = tmp_path / "out"
     done = run_cli("-r", handle.url, "restore", "latest", "--host", "web-01", "--target", str(out))
     assert done.code == 0, done.stderr
@@ -909,8 +989,12 @@ def test_a_put_only_host_can_learn_no_id_of_a_blob_it_did_not_store(fleet: Fleet
     opened: dict[str, bytes] = {}
     store = _store(fleet.handle.url)
     for name, raw in store.items():
+        extra = [bytes(put.keyfile.id)]
+        if name.startswith("state/"):  # a state binds its place, which its name gives
+            tag, rest = name.split("/")[1:3]
+            extra.append(bytes(put.keyfile.id) + f"{tag}/{int(rest.split('-')[0])}".encode())
         for sealed in _sealed_parts(name, raw):
-            plain = _opened_by(keys, bytes(put.id), [bytes(put.keyfile.id)], sealed)
+            plain = _opened_by(keys, bytes(put.id), extra, sealed)
             if plain:
                 opened[name] = plain
     own_state = f"state/{put.payload.audit_tag}/"

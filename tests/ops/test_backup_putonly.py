@@ -208,8 +208,13 @@ def test_the_put_only_host_opens_nothing_but_its_state_and_the_config_view(
     state_names = [i.name for i in full.list_everything() if i.name.startswith("state/")]
     assert len(state_names) == 3
     stored = full.backend.get(state_names[-1])
-    assert hoststate.open_state(put.payload.writer, put.id, put.keyfile.id, stored)
-    assert hoststate.open_state_full(full.sealer.current, put.keyfile.id, stored)
+    tag, place = state_names[-1].split("/")[1:]
+    seq = int(place.partition("-")[0])
+    writer = put.payload.writer
+    assert hoststate.open_state(writer, put.id, put.keyfile.id, stored, host_tag=tag, seq=seq)
+    assert hoststate.open_state_full(
+        full.sealer.current, put.keyfile.id, stored, host_tag=tag, seq=seq
+    )
 
 
 def test_a_snapshot_for_another_host_is_refused_as_forged_and_removal_keeps_the_check(

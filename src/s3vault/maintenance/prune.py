@@ -55,7 +55,6 @@ from s3vault.repository.packheader import read_pack_header
 from s3vault.repository.references import References
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import list_snapshots
-from s3vault.repository.supersede import live
 
 log = logging.getLogger(__name__)
 
@@ -143,11 +142,7 @@ def _read_index_files(repo: Repository) -> tuple[list[ObjectId], dict[ObjectId, 
                 "rebuilds the index from the packs' headers), then prune again"
             )
             raise IntegrityError(msg) from None
-    packs: dict[ObjectId, CompactPack] = {}
-    for _oid, compact in live(files):
-        for p in compact.packs:
-            packs.setdefault(p.id, p)
-    return ids, packs
+    return ids, repo.packs_described(files)  # disagreeing senders settled (design.md §6a)
 
 
 def _tree_index(packs: list[CompactPack]) -> BlobIndex:

@@ -7,6 +7,11 @@ C-speed ``bytes.find`` inside its bucket (≈150 records at 10^7 blobs). New ent
 dict that ``compact()`` folds into the buckets they touch. About 48 bytes per blob plus ~100 per
 pack: 10^7 blobs in 16-blob packs ≈ 550 MB (``make bench-index``).
 
+A pack has one description: the first recorded (size, epoch, sender) stays, and later
+records of it only add blobs, until ``drop_packs`` forgets it. Readers of index files settle
+descriptions that disagree on the sender before they record them (repository/senderdisputes.py,
+design.md §6a): a put-only writer's index file can name any pack under its own sender.
+
 A blob may be stored in several packs (two hosts stored it at once, or a backup stored it again
 because its pack was lost): every location is kept, as further records of the same id after the
 first. ``lookup`` answers with the first; ``locations`` gives them all, so a reader whose first
@@ -251,6 +256,16 @@ class BlobIndex:
             sender=self._senders.get(pack_no, b""),
         )
 
+    def description(self, pack_id: ObjectId) -> tuple[bytes, int] | None:
+        """(sender, epoch) recorded for a pack (an empty sender: a full key's pack); None if
+        the pack is not recorded (or ``drop_packs`` forgot it). Readers of index files keep a
+        pack's descriptions only while they agree with it (repository/senderdisputes.py)."""
+        with self._lock:
+            pack_no = self._pack_no.get(pack_id)
+            if pack_no is None or pack_no in self._dropped:
+                return None
+            return self._senders.get(pack_no, b""), self._pack_epochs[pack_no]
+
     def sender(self, pack_id: ObjectId) -> bytes:
         """The sender of a pack a put-only writer sealed (design.md §6a); empty for others."""
         pack_no = self._pack_no.get(pack_id)
@@ -311,7 +326,9 @@ class BlobIndex:
         sender: bytes = b"",
     ) -> None:
         """Record an uploaded pack and its blobs; clears their in-flight reservations.
-        ``sender``: a put-only writer's pack's (design.md §6a)."""
+        ``sender``: a put-only writer's pack's (design.md §6a). A pack recorded already keeps
+        its size, epoch and sender (its blobs are added to it), unless ``drop_packs`` forgot
+        it: then this description replaces the old one."""
         with self._lock:
             pack_no = self._pack_no.get(pack_id)
             if pack_no is None:
@@ -320,9 +337,15 @@ class BlobIndex:
                 self._pack_sizes.append(size)
                 self._pack_epochs.append(epoch)
                 self._pack_no[pack_id] = pack_no
-                if sender:
-                    self._senders[pack_no] = sender
-            self._dropped.discard(pack_no)  # stored again
+            elif pack_no in self._dropped:  # stored again, or described anew
+                self._pack_sizes[pack_no] = size
+                self._pack_epochs[pack_no] = epoch
+                self._senders.pop(pack_no, None)
+            else:
+                sender = self._senders.get(pack_no, b"")
+            if sender:
+                self._senders[pack_no] = sender
+            self._dropped.discard(pack_no)
             for btype, bid, offset, length, raw_length in entries:
                 self._tables[btype].add(bid, (pack_no, offset, length, raw_length))
                 self._pending[btype].discard(bid)

@@ -9,6 +9,13 @@ secret, and a state's bytes checked against its name's storage id), so a damaged
 file is dropped and fetched again, never trusted. Views of index files no longer listed are
 dropped from the cache; so are states but the newest. Deleting the cache costs requests, never
 data.
+
+The cache also keeps the host's **high-water mark**: the highest seq of a state this key
+stored or trusted, under ``.../files/state-mark/<key id>`` (ASCII decimal). The store's
+newest state that opens must be at least that new: an older one means the store was rolled
+back or its newer states deleted (repository/putstate.py ``load_state`` then trusts no state),
+and the next state is numbered past the mark. The mark is local memory against a store-level
+attacker; without a cache (or after losing it) a host has none.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from s3vault.repository.cache import FileCache
 
 VIEWS = "views"
 STATES = "state"
+MARKS = "state-mark"
 
 
 def _oid(text: str) -> ObjectId | None:
@@ -88,3 +96,19 @@ class HostCache:
         if self._files is not None and storage_id(sealed) == sid:
             self._files.store(STATES, sid, sealed)
             self._files.retain(STATES, {sid})
+
+    def high_water(self, key_id: ObjectId) -> int:
+        """The highest seq of a state key ``key_id`` stored or trusted here; 0 if none is
+        recorded (no cache, a new cache, or an unreadable mark)."""
+        raw = self._files.read(MARKS, key_id) if self._files is not None else None
+        if raw is None or not raw.isdigit():  # bytes.isdigit: ASCII digits only
+            return 0
+        try:
+            return int(raw)
+        except ValueError:  # more digits than int() parses
+            return 0
+
+    def raise_high_water(self, key_id: ObjectId, seq: int) -> None:
+        """Record that key ``key_id`` stored or trusted a state of ``seq`` (never lowers it)."""
+        if self._files is not None and seq > self.high_water(key_id):
+            self._files.store(MARKS, key_id, str(seq).encode("ascii"))

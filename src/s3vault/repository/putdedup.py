@@ -12,7 +12,7 @@ from __future__ import annotations
 from s3vault.crypto.hashing import view_digest
 from s3vault.format.dedupview import ViewPack
 from s3vault.format.packfile import BlobType
-from s3vault.repository.index import BlobIndex
+from s3vault.repository.index import BlobIndex, BlobLocation
 
 
 class PutDedupIndex(BlobIndex):
@@ -40,6 +40,15 @@ class PutDedupIndex(BlobIndex):
     def has(self, btype: BlobType, bid: bytes) -> bool:
         """Is the blob stored: the host's own, or its digest in an endorsed view?"""
         return super().has(btype, bid) or self._in_views(btype, bid)
+
+    def locations(self, btype: BlobType, bid: bytes) -> list[BlobLocation]:
+        """Every pack known to hold the blob: the host's own, then those endorsed views name
+        (found by the id's digest; such a location has no offset or length). Object Lock
+        extends these packs' locks (maintenance/putlocks.py)."""
+        own = super().locations(btype, bid)
+        if len(self._viewed) == 0:
+            return own
+        return own + self._viewed.locations(btype, view_digest(self._repo_id, bid))
 
     def reserve(self, btype: BlobType, bid: bytes) -> bool:
         """Claim a blob for storing: False if a view lists it, else as ``BlobIndex.reserve``."""

@@ -5,8 +5,12 @@
 it), seq counts the host's states 1, 2, 3... (10 digits, so a LIST sorts them), the id is the
 storage id of the sealed bytes. The newest state that opens with this key's writer secret is
 the parent of the next backup; a state of another key file of the same host (a re-installed
-host) does not open and is passed over. A state whose snapshot the store no longer lists
-(forgotten) is not trusted: the next backup reads every file again.
+host) does not open and is passed over. A state is sealed to its place (host tag and seq:
+repository/hoststate.py), so one renamed to a higher seq does not open. A state is not
+trusted, and the next backup reads every file again, when its snapshot is gone (forgotten) or
+the object under the snapshot's name is not that snapshot, or when it is older than the
+highest seq this host's cache remembers (repository/putcache.py: a store rolled back, or its
+newer states deleted).
 
 ``PutArchiveView`` is what the archiver sees (archiver/pipeline.py ``ArchiveRepository``):
 the settings from the config's view, the chunker seed and id key from the payload, an index
@@ -53,55 +57,122 @@ def _prefix(put: PutOnlyRepository) -> str:
     return f"{PREFIX}{put.payload.audit_tag}/"
 
 
+ROLLED_BACK = (
+    "the newest state of this host in the store (seq {seq}) is older than the newest it stored "
+    "or used (seq {mark}): the store was rolled back or its newer states deleted; no state is "
+    "trusted, every file is read and stored again"
+)
+
+
 def _seq(name: str) -> int | None:
     seq, dash, _ = name.rsplit("/", 1)[-1].partition("-")
-    return int(seq) if dash and seq.isdigit() else None
+    if not (dash and seq.isascii() and seq.isdigit()):
+        return None
+    try:
+        return int(seq)
+    except ValueError:  # more digits than int() parses: not a name this host wrote
+        return None
 
 
 def save_state(put: PutOnlyRepository, state: HostStateFile) -> str:
-    """Store the host's state after the next one of its chain; returns its name.
+    """Store the host's state after the newest of its chain (past the seqs listed and the
+    cache's high-water mark), sealed to its place; returns its name.
 
     Raises:
         BackendError: the store refused it (the backup's snapshot stands; the next backup
             then reads every file again).
     """
     prefix = _prefix(put)
+    cache = host_cache(put)
     seqs = [s for s in (_seq(i.name) for i in put.backend.list(prefix)) if s is not None]
-    sealed = hoststate.seal_state(put.payload.writer, put.id, put.keyfile.id, state.encode())
-    name = f"{prefix}{max(seqs, default=0) + 1:010d}-{storage_id(sealed).hex()}"
+    seq = max(*seqs, cache.high_water(put.keyfile.id), 0) + 1
+    sealed = hoststate.seal_state(
+        put.payload.writer,
+        put.id,
+        put.keyfile.id,
+        state.encode(),
+        host_tag=put.payload.audit_tag,
+        seq=seq,
+    )
+    name = f"{prefix}{seq:010d}-{storage_id(sealed).hex()}"
     put.backend.put(name, sealed)
-    host_cache(put).keep_state(storage_id(sealed), sealed)
+    cache.keep_state(storage_id(sealed), sealed)
+    cache.raise_high_water(put.keyfile.id, seq)
     return name
 
 
 def load_state(
     put: PutOnlyRepository, *, on_skip: Callable[[str, str], None] | None = None
 ) -> HostStateFile | None:
-    """The newest state this key file wrote whose snapshot is still listed; None if none."""
-    listed = sorted(put.backend.list(_prefix(put)), key=lambda i: _seq(i.name) or 0, reverse=True)
-    snapshots = {
-        i.name.rsplit("/", 1)[-1].partition(".")[0]
-        for i in put.backend.list(ObjectKind.SNAPSHOTS.value + "/")
-    }
+    """The parent for the next backup: the newest state (by its seq, which its sealing binds)
+    that opens with this key's writer secret, if it is at least as new as the cache's
+    high-water mark and the object under its snapshot's name is that snapshot (its bytes hash
+    to the id); None otherwise (every file is read again, no blob of a state trusted).
+    """
+    listed = sorted(
+        ((seq, i.name) for i in put.backend.list(_prefix(put)) if (seq := _seq(i.name))),
+        reverse=True,
+    )
     cache = host_cache(put)
-    for info in listed:
+    mark = cache.high_water(put.keyfile.id)
+    for seq, name in listed:
         try:
-            sealed = cache.state(put.backend, info.name)
-            plain = hoststate.open_state(put.payload.writer, put.id, put.keyfile.id, sealed)
+            sealed = cache.state(put.backend, name)
+            plain = hoststate.open_state(
+                put.payload.writer,
+                put.id,
+                put.keyfile.id,
+                sealed,
+                host_tag=put.payload.audit_tag,
+                seq=seq,
+            )
             state = HostStateFile.decode(plain)
         except ObjectNotFoundError:
             continue
         except (IntegrityError, FormatVersionError) as exc:
             if on_skip is not None:
-                on_skip(info.name, str(exc))
+                on_skip(name, str(exc))
             continue
-        if state.snapshot.hex() in snapshots:
-            cache.keep_state(info.name, sealed)
-            return state
-        if on_skip is not None:
-            on_skip(info.name, f"its snapshot {state.snapshot.short} is gone: files are read again")
-        return None
+        if seq < mark:
+            _skip(on_skip, name, ROLLED_BACK.format(seq=seq, mark=mark))
+            return None
+        problem = _snapshot_problem(put, state)
+        if problem is not None:
+            _skip(on_skip, name, f"{problem}: files are read again")
+            return None
+        cache.keep_state(name, sealed)
+        cache.raise_high_water(put.keyfile.id, seq)
+        return state
+    if mark:
+        why = f"no state of this host opens, though it stored or used seq {mark}"
+        _skip(on_skip, _prefix(put), f"{why}: every file is read and stored again")
     return None
+
+
+def _skip(on_skip: Callable[[str, str], None] | None, name: str, reason: str) -> None:
+    if on_skip is not None:
+        on_skip(name, reason)
+
+
+def _snapshot_problem(put: PutOnlyRepository, state: HostStateFile) -> str | None:
+    """Why the state's snapshot cannot keep its blobs alive, or None: it must be listed, and
+    the object under its name must be that snapshot (its id is the storage id of its sealed
+    bytes), not anything put under a forgotten snapshot's name."""
+    wanted = state.snapshot.hex()
+    names = [
+        i.name
+        for i in put.backend.list(ObjectKind.SNAPSHOTS.value + "/")
+        if i.name.rsplit("/", 1)[-1].partition(".")[0] == wanted
+    ]
+    if not names:
+        return f"its snapshot {state.snapshot.short} is gone"
+    for name in names:
+        try:
+            if storage_id(put.backend.get(name)) == state.snapshot:
+                return None
+        except ObjectNotFoundError:
+            continue
+    return f"the object under its snapshot's name is not snapshot {state.snapshot.short}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,12 @@ any snapshot seen has all its index files present.
 from __future__ import annotations
 
 import hmac
+import itertools
 import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,13 @@ from s3vault.repository.index import BlobIndex, BlobLocation
 from s3vault.repository.marks import Marks, load_marks
 from s3vault.repository.names import SnapshotNames, hex_id, id_in_name
 from s3vault.repository.sealer import Sealer
+from s3vault.repository.senderdisputes import (
+    Described,
+    Settled,
+    one_per_pack,
+    record_in_index,
+    tell,
+)
 from s3vault.repository.supersede import live, superseded
 from s3vault.repository.writer import CPUS, BlobWriter, Delegation, WriterIndex, sealed_kind_for
 from s3vault.repository.writerhost import check_index_writer, check_snapshot_writer
@@ -807,15 +815,10 @@ class Repository:
             files.update(
                 self._read_index_files(set(self.list_files(ObjectKind.INDEX)) - set(files))
             )
-        for _oid, ifile in live(files):  # a newer index file replaces the others
-            for compact in ifile.packs:
-                index.add_pack(
-                    compact.id,
-                    compact.size,
-                    compact.index_entries(),
-                    compact.epoch,
-                    compact.sender,
-                )
+        described = ((oid, p) for oid, ifile in live(files) for p in ifile.packs)
+        settled = record_in_index(index, described, self._header_sender)
+        if settled:  # index files that disagree on a pack's sender (design.md §6a)
+            self._tell_disputes(settled, files)
         log.info(
             "index: %d blobs in %d packs (%d index files read, cache %s)",
             len(index),
@@ -825,10 +828,11 @@ class Repository:
         )
         if files and self._shared.index_cache is not None:
             self._shared.index_cache.save(covered | set(files), index)
-        if with_marked:
-            marks = self._load_marks()
-            for pack, _since in marks.packs.values():
-                index.add_indexed_pack(pack)
+        if with_marked:  # deletion records describe packs too: settled the same way
+            marked = [(None, CompactPack.of(p)) for p, _since in self._load_marks().packs.values()]
+            settled = record_in_index(index, marked, self._header_sender)
+            if settled:
+                self._tell_disputes(settled, {})
         return index
 
     def read_index_packs(self, spill: SpillFile, *, with_marked: bool = True) -> list[CompactPack]:
@@ -841,14 +845,58 @@ class Repository:
             ObjectNotFoundError: an index file vanished with no replacement.
         """
         files = self._read_index_files(set(self.list_files(ObjectKind.INDEX)), spill)
-        packs: dict[ObjectId, CompactPack] = {}
-        for _oid, ifile in live(files):
-            for compact in ifile.packs:
-                packs.setdefault(compact.id, compact)
-        if with_marked:
-            for pack, _since in self._load_marks().packs.values():
-                packs.setdefault(pack.id, CompactPack.of(pack))
-        return list(packs.values())
+        marks = self._load_marks().packs.values() if with_marked else ()
+        marked = [(None, CompactPack.of(p)) for p, _since in marks]
+        return list(self.packs_described(files, marked).values())
+
+    def packs_described(
+        self, files: Mapping[ObjectId, CompactIndexFile], more: Described = ()
+    ) -> dict[ObjectId, CompactPack]:
+        """One description per pack of the live index files among ``files`` (then of ``more``:
+        deletion records' packs, with no index file): the first, unless
+        index files disagree on its sender (a put-only writer's index file can name any pack
+        under its own sender): then a description without a sender (a full key's) or the one
+        the pack's header confirms; every description that lost is told (``skip``) as forged
+        (repository/senderdisputes.py, design.md §6a).
+
+        Raises:
+            BackendError: a pack's header could not be read (the pack gone or damaged is no
+                error: the first description stays).
+        """
+        described = itertools.chain(
+            ((oid, p) for oid, ifile in live(files) for p in ifile.packs), more
+        )
+        packs, settled = one_per_pack(described, self._header_sender)
+        if settled:
+            self._tell_disputes(settled, files)
+        return packs
+
+    def _header_sender(self, pack: CompactPack) -> bytes:
+        """The sender a pack's own header names (authenticated: opened under that sender's
+        key), to settle index files that disagree on it (repository/senderdisputes.py). The
+        pack is looked for under both kinds: the description that named it may be made up.
+
+        Raises:
+            ObjectNotFoundError: the pack is not stored.
+            IntegrityError, FormatVersionError: its header does not open.
+        """
+        from s3vault.repository.packheader import read_pack_header  # it builds on this module
+
+        for kind in dict.fromkeys((pack.kind, ObjectKind.TREE, ObjectKind.DATA)):
+            name = object_name(kind, pack.id)
+            try:
+                size = self.backend.stat(name).size
+            except ObjectNotFoundError:
+                continue
+            return read_pack_header(self, name, size).sender
+        msg = f"pack {pack.id.short} is not stored"
+        raise ObjectNotFoundError(msg)
+
+    def _tell_disputes(
+        self, settled: list[Settled], files: Mapping[ObjectId, CompactIndexFile]
+    ) -> None:
+        """Tell every description that lost its dispute (``skip``: senderdisputes.tell)."""
+        tell(settled, dict(live(files)), self.skip, self.sealer.put_key)
 
     def _read_index_files(
         self, wanted: set[ObjectId], spill: SpillFile | None = None
