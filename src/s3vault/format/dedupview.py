@@ -12,6 +12,7 @@ Plaintext, little-endian:
 from __future__ import annotations
 
 import struct
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from s3vault.errors import FormatVersionError, IntegrityError
@@ -102,11 +103,12 @@ def _decode(data: memoryview) -> DedupView:
     return DedupView(packs=tuple(packs), supersedes=supersedes)
 
 
-def view_of_index(plaintext: bytes) -> DedupView:
+def view_of_index(plaintext: bytes, proven: Collection[ObjectId] = ()) -> DedupView:
     """The endorsed dedup view of an index file (its plaintext, format/indexfile.py): each
     pack's id, size and (type, id) of its blobs; the index files it supersedes. Packs a
-    put-only writer sealed (a sender) are left out: a full key endorses them only once a
-    read-back proved every blob (design.md §6a, dedup poisoning), which is not built yet.
+    put-only writer sealed (a sender) are left out unless ``proven`` names them: a full key
+    endorses them only once a read-back proved every blob (design.md §6a, dedup poisoning;
+    repository/endorse.py).
 
     Raises:
         IntegrityError: a malformed index file.
@@ -125,7 +127,7 @@ def view_of_index(plaintext: bytes) -> DedupView:
                 ),
             )
             for p in packs
-            if not p.sender
+            if not p.sender or p.id in proven
         ),
         supersedes=supersedes,
     )

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from contextlib import suppress
 
 from cryptography.exceptions import InvalidSignature
@@ -105,16 +106,51 @@ def open_claimed(
     return DedupView.decode(_open(keys, repo_id, CLAIMED, sealed))
 
 
-def store_endorsed(backend: Backend, key: MasterKey, index_id: ObjectId, plaintext: bytes) -> str:
+def endorsed_view(plaintext: bytes, proven: Collection[ObjectId] = ()) -> DedupView:
+    """The view ``store_endorsed`` seals for an index file (its ``plaintext``): its full-key
+    packs and the put-only writers' packs in ``proven``.
+
+    Raises:
+        IntegrityError: a malformed index file.
+    """
+    return view_of_index(plaintext, proven)
+
+
+def open_endorsed_by(sealed: bytes, keys: Mapping[int, MasterKey]) -> DedupView:
+    """An endorsed view, opened by a full key (its master keys by epoch).
+
+    Raises:
+        IntegrityError: damaged, or not signed with this repository's σ.
+        FormatVersionError: a newer view.
+    """
+    key = next(iter(keys.values()))
+    return open_endorsed(
+        sealed,
+        repo_id=key.repo_id,
+        view_keys={e: k.view_key for e, k in keys.items()},
+        signing_public=key.signing_public,
+    )
+
+
+def store_endorsed(
+    backend: Backend,
+    key: MasterKey,
+    index_id: ObjectId,
+    plaintext: bytes,
+    *,
+    proven: Collection[ObjectId] = (),
+) -> str:
     """Store the endorsed view of index file ``index_id`` (its ``plaintext``) as
-    ``views/<index id>``; returns the name. A retried put that had landed is fine.
+    ``views/<index id>``, naming its full-key packs and the put-only writers' packs in
+    ``proven`` (repository/endorse.py); returns the name. A retried put that had landed is
+    fine.
 
     Raises:
         BackendError: the store refused it.
         IntegrityError: a malformed index file.
     """
     name = object_name(ObjectKind.VIEWS, index_id)
-    sealed = seal_endorsed(view_of_index(plaintext), key)
+    sealed = seal_endorsed(endorsed_view(plaintext, proven), key)
     with suppress(ObjectExistsError):  # an earlier attempt (or the switch) wrote this view
         backend.put(name, sealed)
     return name
