@@ -113,4 +113,3 @@ def test_prune_keeps_the_endorsement_and_a_pack_it_rewrote_unproven_is_endorsed_
     _restores(run_cli, fleet, "web-02", b2, tmp_path / "out-b2")
     _restores(run_cli, fleet, "web-01", a, tmp_path / "out-a")
     _verify(run_cli, fleet)
-
