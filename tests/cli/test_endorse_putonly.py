@@ -9,18 +9,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from s3vault import InitOptions, add_put_only_key, init
-from tests.conftest import TEST_SETTINGS, RepoHandle, RunCli, write_file
+from tests.conftest import S3VAULT, TEST_SETTINGS, RepoHandle, RunCli, write_file
 
 HOSTS = {"web-01": "web-01 secret", "web-02": "web-02 secret"}
 X = os.urandom(30_000)  # content both hosts have
 Y = os.urandom(40_000)
 Z = os.urandom(25_000)
+NOBODY = 65534
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +119,37 @@ def test_prune_keeps_the_endorsement_and_a_pack_it_rewrote_unproven_is_endorsed_
     b2 = write_file(tmp_path / "b2" / "z", Z).parent
     assert _backup(run_cli, fleet, cli_env, "web-02", b2)["data_blobs"] == 0
     _restores(run_cli, fleet, "web-02", b2, tmp_path / "out-b2")
+
+
+def test_a_store_that_refuses_views_leaves_the_read_back_standing_with_one_warning(
+    fleet: str, run_cli: RunCli, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A credential that may write ledger files but not views (here: the CLI run as nobody,
+    who may write ``ledger/`` only): the read-back passes and is recorded, one warning line
+    says the views were not written, and a later read-back with the right endorses them."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv(1) to run the CLI as another user")
+    a = write_file(tmp_path / "a" / "x", X).parent
+    _backup(run_cli, fleet, cli_env, "web-01", a)
+    base = Path(tempfile.mkdtemp(prefix="s3vault-endorse-"))  # nobody must reach it
+    try:
+        repo = base / "repo"
+        shutil.copytree(fleet, repo)
+        (repo / "ledger").mkdir(exist_ok=True)
+        subprocess.run(["chmod", "-R", "a+rX", str(base)], check=True)
+        os.chown(repo / "ledger", NOBODY, NOBODY)
+        env = {**cli_env, "HOME": str(base), "XDG_CACHE_HOME": str(base / "cache")}
+        done = subprocess.run(
+            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", S3VAULT,
+             "-r", str(repo), "--no-cache", "verify", "--read-data"],
+            capture_output=True, text=True, env=env, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+        assert len(warnings) == 1 and "the endorsed dedup views" in warnings[0], done.stderr
+        assert "endorsed" not in done.stdout
+        assert not [p for p in (repo / "views").rglob("*") if p.is_file()]
+        assert list((repo / "ledger").iterdir())  # the proof is recorded all the same
+        assert _verify(run_cli, str(repo))["endorsed_index_files"] == 1
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
