@@ -380,6 +380,8 @@ def test_an_index_file_that_replaces_every_other_is_refused_and_prune_deletes_no
     assert run_cli("-r", handle.url, "repair", "index").code == 0
     checked = run_cli("-r", handle.url, "--no-cache", "verify", "--read-data")
     assert checked.code == 0, checked.stdout + checked.stderr
+    # the put-only packs repair indexed apart, without a view, are endorsed once proven
+    assert _victim_dedups(handle.url, (fleet.web_source / "index.html").read_bytes())
 
 
 def test_an_index_file_describing_a_pack_the_key_did_not_seal_is_refused(
