@@ -108,7 +108,7 @@ def view_of_index(plaintext: bytes, proven: Collection[ObjectId] = ()) -> DedupV
     pack's id, size and (type, id) of its blobs; the index files it supersedes. Packs a
     put-only writer sealed (a sender) are left out unless ``proven`` names them: a full key
     endorses them only once a read-back proved every blob (design.md §6a, dedup poisoning;
-    repository/endorse.py).
+    maintenance/endorse.py).
 
     Raises:
         IntegrityError: a malformed index file.

@@ -3,7 +3,7 @@
 A put-only host deduplicates only against endorsed views (``views/<index id>``, signed with σ):
 a put-only writer can seal a blob that does not match its id, so its packs reach another host's
 dedup only once a full key has opened every blob of them and found each matching its id. Two
-places write such views, with no read beyond what they already do:
+places write such views, where the index is read anyway:
 
 - ``endorse_proven``, at the end of a read-back (``verify --read-data``, a subset, ``--coverage``):
   each index file the run's index was built from, whose put-only packs the run proved, every one,
@@ -15,10 +15,13 @@ places write such views, with no read beyond what they already do:
   own entries for that pack were not the ones checked. An index file the run proved only in part
   gets no view (views are written once, and hosts cache them by index id): a later run that
   reads the rest of it together endorses it;
-- ``carried``, in prune: prune replaces every index file by its own, whose views (written by
-  ``Repository.save_file``) leave put-only packs out unless told. A put-only pack keeps its
-  endorsement when an endorsed view of a superseded index file names it with at least every
-  blob prune's new index file names in it (that view is σ's word that those blobs were proven).
+- ``carried`` and ``still_endorsed``, in prune: prune replaces every index file by its own,
+  whose views (written by ``Repository.save_file``) leave put-only packs out unless told. A
+  put-only pack keeps its endorsement when an endorsed view of a superseded index file names
+  it with its size and at least every blob prune's new index file names in it (that view is
+  σ's word that those blobs were proven): one GET per index file that names put-only packs.
+  The others go into index files of their own stored without a view (``repair index`` does
+  the same), which the read-back that proves them all endorses.
 
 A store that refuses the write (a read-only credential) stops the endorsing with one warning
 line; the read-back's result stands. A kill between views leaves index files without a view,
@@ -46,7 +49,6 @@ class Endorsement:
     """What ``endorse_proven`` did."""
 
     views: int = 0  # endorsed views written
-    waiting: int = 0  # put-only index files with a pack this run did not prove: no view yet
     refused: str = ""  # why the store refused a view (a read-only credential), else empty
 
 
@@ -67,9 +69,8 @@ def endorse_proven(
         return Endorsement()
     done = set(proven)
     ready = sorted(oid for oid, packs in put_packs.items() if done.issuperset(packs))
-    waiting = len(put_packs) - len(ready)
     if not ready:
-        return Endorsement(waiting=waiting)
+        return Endorsement()
     have = {info.name for info in repo.list_objects(ObjectKind.VIEWS)}
     written = 0
     for oid in ready:
@@ -83,9 +84,9 @@ def endorse_proven(
         except (ObjectNotFoundError, IntegrityError, FormatVersionError):
             continue  # removed by a prune since the run listed it, or damaged since
         except BackendError as exc:
-            return Endorsement(views=written, waiting=waiting, refused=str(exc))
+            return Endorsement(views=written, refused=str(exc))
         written += 1
-    return Endorsement(views=written, waiting=waiting)
+    return Endorsement(views=written)
 
 
 def carried(repo: Repository, index_ids: Iterable[ObjectId]) -> dict[ObjectId, ViewPack]:

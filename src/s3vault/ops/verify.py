@@ -82,9 +82,8 @@ class VerifyResult:
     ledger_file: ObjectId | None = None  # the ledger file this run wrote
     coverage: Coverage | None = None
     # put-only index files whose packs this run proved, now endorsed for every host's dedup
-    # (design.md §6a), and those it proved only in part (no view yet)
+    # (design.md §6a)
     endorsed: int = 0
-    endorse_waiting: int = 0
 
 
 def verify(
@@ -182,7 +181,6 @@ def _verify(
         ledger_file=written,
         coverage=coverage,
         endorsed=endorsed.views,
-        endorse_waiting=endorsed.waiting,
     )
 
 

@@ -142,7 +142,7 @@ def store_endorsed(
 ) -> str:
     """Store the endorsed view of index file ``index_id`` (its ``plaintext``) as
     ``views/<index id>``, naming its full-key packs and the put-only writers' packs in
-    ``proven`` (repository/endorse.py); returns the name. A retried put that had landed is
+    ``proven`` (maintenance/endorse.py); returns the name. A retried put that had landed is
     fine.
 
     Raises:
