@@ -154,3 +154,8 @@ def test_a_put_only_hosts_backups_are_locked_extended_and_pruned_after_expiry(
     assert views == (sorted(_keys(client, PREFIX + "views/")), [])
     verify = run_cli(*repo, "verify", "--read-data", env=env)
     assert verify.code == 0, verify.stdout + verify.stderr
+    # the host's packs it proved are endorsed: their views are locked as every new object
+    endorsed = _keys(client, PREFIX + "views/") - set(views[0])
+    assert endorsed and "endorsed 1 put-only index file" in verify.stdout
+    for key in endorsed:
+        assert _until(client, key) >= time_travel.now() + 60 - 2, key

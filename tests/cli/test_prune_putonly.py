@@ -97,7 +97,8 @@ def test_prune_removes_old_views_and_states_and_the_host_goes_on(
     summary = json.loads(done.stdout.splitlines()[-1])
     assert (summary["states_deleted"], summary["views_deleted"]) == (1, 1)
     assert len(_names(url, "state")) == 1
-    assert _names(url, "views") == _index_ids(url)  # every view's index file is listed
+    # every view's index file is listed (one of put-only packs no read-back proved has none)
+    assert _names(url, "views") <= _index_ids(url)
     # the host's newest state still serves: nothing unchanged is read or stored again
     again = _backup(run_cli, url, src, host)
     assert (again["files_unmodified"], again["data_blobs"]) == (2, 0)
@@ -180,5 +181,5 @@ def test_a_kill_between_the_put_side_steps_loses_nothing(
     done = run_cli("-r", url, "prune", "--max-unused", "0%")
     assert done.code == 0, done.stderr
     assert len(_names(url, "state")) == 1
-    assert _names(url, "views") == _index_ids(url)
+    assert _names(url, "views") <= _index_ids(url)
     _restores(run_cli, url, src, tmp_path / "out")

@@ -394,6 +394,8 @@ def test_an_index_file_that_replaces_every_other_is_refused_and_prune_deletes_no
     assert run_cli("-r", handle.url, "repair", "index").code == 0
     checked = run_cli("-r", handle.url, "--no-cache", "verify", "--read-data")
     assert checked.code == 0, checked.stdout + checked.stderr
+    # the put-only packs repair indexed apart, without a view, are endorsed once proven
+    assert _victim_dedups(handle.url, (fleet.web_source / "index.html").read_bytes())
 
 
 def test_an_index_file_describing_a_pack_the_key_did_not_seal_is_refused(
@@ -1050,3 +1052,78 @@ def test_garbage_under_the_id_of_a_shared_file_does_not_make_a_restore_refuse_it
     )
     assert done.code == 0, done.stderr
     assert (out / str(fleet.web_source).lstrip("/") / "index.html").read_bytes() == shared
+
+
+# --- a compromised host: getting garbage endorsed ----------------------------------------
+
+
+def _index_ids(url: str) -> set[str]:
+    return {p.name for p in (Path(url) / "index").rglob("*") if p.is_file()}
+
+
+def _victim_dedups(url: str, content: bytes) -> bool:
+    """Whether web-02 would skip ``content`` (the endorsed views it deduplicates against)."""
+    put = _put(url, VICTIM_PW)
+    seen = PutDedupIndex(put.id)
+    endorsed_blobs(put, seen)
+    return seen.has(BlobType.DATA, blob_id(put.payload.id_key, content))
+
+
+def test_a_pack_with_garbage_under_a_guessed_id_is_never_endorsed(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """web-01 seals garbage under the motd's id; a full key's `verify --read-data` opens the
+    blob, finds it does not match its id, and endorses the put-only packs it proved but not
+    that one; web-02 then stores the motd itself."""
+    handle = _copy(fleet, tmp_path)
+    before = _index_ids(handle.url)
+    _poison(handle.url, [COMMON])
+    (poisoned,) = _index_ids(handle.url) - before
+    checked = run_cli("-r", handle.url, "--json", "verify", "--read-data")
+    assert checked.code == 13, checked.stdout + checked.stderr
+    summary = json.loads(checked.stdout.splitlines()[-1])
+    assert summary["endorsed_index_files"] == 2  # web-01's and web-02's clean backups
+    assert not (
+        Path(handle.url) / object_name(ObjectKind.VIEWS, ObjectId.from_hex(poisoned))
+    ).exists()
+    assert not _victim_dedups(handle.url, COMMON)
+    src = write_file(tmp_path / "web2" / "motd", COMMON).parent
+    host = {**cli_env, "S3VAULT_PASSWORD": VICTIM_PW.decode()}
+    done = run_cli("-r", handle.url, "--json", "backup", str(src), "--host", "web-02", env=host)
+    assert done.code == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["data_blobs"] == 1  # stored, not skipped
+
+
+def test_a_proven_pack_named_again_with_a_guessed_id_is_not_endorsed_nor_kept_by_prune(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """web-01 stores a genuine pack, which a full key proves and endorses; web-01 then writes
+    another index file naming that pack with the motd's id over bytes that are something
+    else, sorting first. No read-back checked that entry: the file gets no view, prune (which
+    takes the pack's description from it) does not carry the motd's id into a view of its
+    own, and web-02 never deduplicates the motd against it."""
+    handle = _copy(fleet, tmp_path)
+    put = _put(handle.url, ATTACKER_PW)
+    before = _index_ids(handle.url)
+    writer = put.blob_writer(BlobIndex(), verify=False)
+    own = b"web-01's own file\n" * 30
+    writer.save(BlobType.DATA, own, blob_id(put.payload.id_key, own))
+    writer.flush()
+    (mine,) = _index_ids(handle.url) - before
+    assert run_cli("-r", handle.url, "verify", "--read-data").code == 0
+    (pack,) = IndexFile.decode(
+        handle.open().load_file(ObjectKind.INDEX, ObjectId.from_hex(mine))
+    ).packs
+    real = pack.entries[0]
+    fake = replace(real, id=blob_id(put.payload.id_key, COMMON))
+    forged = IndexFile(packs=(replace(pack, entries=(*pack.entries, fake)),))
+    monkeypatch.setattr(PutOnlyRepository, "save_file", _save_listed_first)  # prune takes it
+    put.save_file(ObjectKind.INDEX, forged.encode(), put.sealer())
+    again = run_cli("-r", handle.url, "--json", "verify", "--read-data")
+    assert json.loads(again.stdout.splitlines()[-1])["endorsed_index_files"] == 0
+    assert not _victim_dedups(handle.url, COMMON)
+    pruned = run_cli("-r", handle.url, "prune")
+    assert pruned.code == 0, pruned.stderr
+    assert not _victim_dedups(handle.url, COMMON)
+    assert run_cli("-r", handle.url, "--json", "verify", "--read-data").code in (0, 13)
+    assert not _victim_dedups(handle.url, COMMON)

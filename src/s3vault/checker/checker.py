@@ -74,6 +74,7 @@ class Checker:
             st.index_files,
             len(st.packs),
         )
+        report.put_packs = st.put_packs
         bad_blobs: dict[tuple[BlobType, bytes], tuple[str, str]] = {}
         if options.read_data:
             self._read_back(options, st, report, bad_blobs)

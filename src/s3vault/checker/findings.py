@@ -41,6 +41,8 @@ class CheckReport:
     seconds: float = 0.0
     proven: list[tuple[ObjectId, int]] = field(default_factory=list)  # read whole and intact
     stored: dict[ObjectId, int] = field(default_factory=dict)  # every stored indexed pack: size
+    # index file → the put-only writers' packs a read-back of which proves its entries (§6a)
+    put_packs: dict[ObjectId, tuple[ObjectId, ...]] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Finding]:

@@ -91,10 +91,15 @@ class RepairPlan:
         if not self.needed:
             return []
         new_ids = []
-        for start in range(0, max(1, len(self.packs)), PACKS_PER_INDEX):
-            chunk = self.packs[start : start + PACKS_PER_INDEX]
-            plaintext = encode_compact(chunk, tuple(self.old_index))
-            new_ids.append(repo.save_file(ObjectKind.INDEX, plaintext))
+        # put-only writers' packs in index files of their own, with no view until a read-back
+        # proves them (design.md §6a, maintenance/endorse.py)
+        full = [p for p in self.packs if not p.sender]
+        put = [p for p in self.packs if p.sender]
+        for group, view in [(g, v) for g, v in ((full, True), (put, False)) if g] or [(full, True)]:
+            for start in range(0, max(1, len(group)), PACKS_PER_INDEX):
+                chunk = group[start : start + PACKS_PER_INDEX]
+                plaintext = encode_compact(chunk, tuple(self.old_index))
+                new_ids.append(repo.save_file(ObjectKind.INDEX, plaintext, view=view))
         if check_lease is not None:
             check_lease()
         # A deletion record that does not open goes once the packs it marked are indexed

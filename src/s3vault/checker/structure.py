@@ -44,6 +44,9 @@ class Structure:
     pack_notes: dict[str, str] = field(default_factory=dict)  # damaged, but read blob by blob
     snapshots: list[tuple[ObjectId, SnapshotFile]] = field(default_factory=list)
     index_files: int = 0
+    # index file → the put-only writers' packs whose entries it gave the index (design.md §6a:
+    # what a read-back of them proves of that file; a file naming one another gave is absent)
+    put_packs: dict[ObjectId, tuple[ObjectId, ...]] = field(default_factory=dict)
     damaged_records: dict[str, str] = field(default_factory=dict)  # deletion records
 
 
@@ -102,14 +105,20 @@ def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) 
     st.index_files = len(files)
     duplicates = 0
     for oid in [oid for oid, _ in live(files)]:
+        senders: list[ObjectId] | None = []
         for pack in files.pop(oid).packs:  # each file's entries go once the index holds them
             name = pack.name
             if name in st.packs:
+                senders = None if pack.sender else senders  # its entries were not checked
                 continue  # the same pack named by two index files is not a duplicate blob
+            if pack.sender and senders is not None:
+                senders.append(pack.id)
             st.packs[name] = pack.facts()
             # The index being built answers "stored already?": no per-blob bookkeeping beside it.
             duplicates += sum(1 for t, bid, _n in pack.blobs() if st.index.has(t, bid))
             st.index.add_pack(pack.id, pack.size, pack.index_entries(), pack.epoch, pack.sender)
+        if senders:
+            st.put_packs[oid] = tuple(senders)
     if duplicates:
         findings.append(
             Finding(

@@ -19,7 +19,7 @@ such views.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from s3vault.errors import FormatVersionError, IntegrityError
@@ -138,13 +138,15 @@ def _decode(data: memoryview) -> DedupView:
     return DedupView(packs=tuple(packs), supersedes=supersedes)
 
 
-def view_of_index(plaintext: bytes, digest: Callable[[bytes], bytes]) -> DedupView:
+def view_of_index(
+    plaintext: bytes, digest: Callable[[bytes], bytes], proven: Collection[ObjectId] = ()
+) -> DedupView:
     """The endorsed dedup view of an index file (its plaintext, format/indexfile.py): each
     pack's id, size and (type, ``digest(id)``) of its blobs; the index files it supersedes.
     ``digest`` is the one-way transform (crypto/hashing.py ``view_digest`` bound to the
     repository id): this package does no crypto. Packs a put-only writer sealed (a sender) are
-    left out: a full key endorses them only once a read-back proved every blob (design.md §6a,
-    dedup poisoning), which is not built yet.
+    left out unless ``proven`` names them: a full key endorses them only once a read-back
+    proved every blob (design.md §6a, dedup poisoning; maintenance/endorse.py).
 
     Raises:
         IntegrityError: a malformed index file.
@@ -163,7 +165,7 @@ def view_of_index(plaintext: bytes, digest: Callable[[bytes], bytes]) -> DedupVi
                 ),
             )
             for p in packs
-            if not p.sender
+            if not p.sender or p.id in proven
         ),
         supersedes=supersedes,
     )

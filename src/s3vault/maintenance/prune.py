@@ -31,6 +31,7 @@ from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
+from s3vault.maintenance.endorse import carried, still_endorsed
 from s3vault.maintenance.putside import PutSide, drop_locked, plan_put_side
 from s3vault.maintenance.reencrypt import (
     Retirement,
@@ -55,6 +56,7 @@ from s3vault.repository.packheader import read_pack_header
 from s3vault.repository.references import References
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import list_snapshots
+from s3vault.repository.supersede import live
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,7 @@ class PrunePlan:
     snapshots: set[ObjectId] = field(default_factory=set)
     index: BlobIndex = field(default_factory=BlobIndex)  # tree packs planned from (+ repacked)
     index_files: list[ObjectId] = field(default_factory=list)  # replaced by the new index
+    put_index_files: list[ObjectId] = field(default_factory=list)  # of them, naming put-only packs
     records: list[ObjectId] = field(default_factory=list)  # replaced by the new record
     refs: References = field(default_factory=lambda: References(cache_trees=False))
     keep: list[CompactPack] = field(default_factory=list)
@@ -122,10 +125,12 @@ class PrunePlan:
         return bool(self.repack or self.mark or self.unmark or self.delete or self.orphans_delete)
 
 
-def _read_index_files(repo: Repository) -> tuple[list[ObjectId], dict[ObjectId, CompactPack]]:
+def _read_index_files(
+    repo: Repository,
+) -> tuple[list[ObjectId], dict[ObjectId, CompactPack], list[ObjectId]]:
     """Every index file (its packs kept compact as soon as it is read, their entries in a
-    temporary file); prune changes nothing while one is damaged (it would supersede what it
-    could not read).
+    temporary file), and those naming put-only writers' packs; prune changes nothing while one
+    is damaged (it would supersede what it could not read).
 
     Raises:
         IntegrityError: an index file is damaged (the message says what to run).
@@ -142,7 +147,8 @@ def _read_index_files(repo: Repository) -> tuple[list[ObjectId], dict[ObjectId, 
                 "rebuilds the index from the packs' headers), then prune again"
             )
             raise IntegrityError(msg) from None
-    return ids, repo.packs_described(files)  # disagreeing senders settled (design.md §6a)
+    put_files = [oid for oid, f in live(files) if any(p.sender for p in f.packs)]
+    return ids, repo.packs_described(files), put_files  # senders settled (design.md §6a)
 
 
 def _tree_index(packs: list[CompactPack]) -> BlobIndex:
@@ -192,7 +198,7 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
     listed_snapshots = list_snapshots(repo)
     snapshots = [s for _, s in listed_snapshots]
     plan.snapshots = {sid for sid, _ in listed_snapshots}
-    plan.index_files, indexed = _read_index_files(repo)
+    plan.index_files, indexed, plan.put_index_files = _read_index_files(repo)
     marks = load_marks(repo)
     if marks.damaged:
         oid, reason = next(iter(sorted(marks.damaged.items())))
@@ -591,13 +597,29 @@ def _write_record(repo: Repository, plan: PrunePlan, clock: Clock) -> None:
 
 def _write_index(repo: Repository, plan: PrunePlan) -> int:
     """The new index files (the packs kept and unmarked), each superseding every index file
-    read when planning; returns how many were written."""
+    read when planning; returns how many were written. Put-only writers' packs an endorsed
+    view named keep their endorsement; the others go in index files of their own, stored
+    without a view, which the read-back that proves them endorses (maintenance/endorse.py)."""
     indexed = plan.keep + plan.unmark
+    supersedes = tuple(plan.index_files)
+    senders = [p for p in indexed if p.sender]
+    endorsed: frozenset[ObjectId] = frozenset()
+    if senders:
+        endorsed = still_endorsed(
+            encode_compact(senders, ()),
+            repo.id,
+            [p.id for p in senders],
+            carried(repo, plan.put_index_files),
+        )
+    waiting = [p for p in senders if p.id not in endorsed]
+    viewed = [p for p in indexed if not p.sender or p.id in endorsed]
     written = 0
-    for start in range(0, len(indexed), PACKS_PER_INDEX):
-        chunk = indexed[start : start + PACKS_PER_INDEX]
-        repo.save_file(ObjectKind.INDEX, encode_compact(chunk, tuple(plan.index_files)))
-        written += 1
+    for group, view in ((viewed, True), (waiting, False)):
+        for start in range(0, len(group), PACKS_PER_INDEX):
+            chunk = group[start : start + PACKS_PER_INDEX]
+            plaintext = encode_compact(chunk, supersedes)
+            repo.save_file(ObjectKind.INDEX, plaintext, proven=endorsed, view=view)
+            written += 1
     if not indexed and plan.index_files:
         repo.save_index(IndexFile(packs=(), supersedes=tuple(plan.index_files)))
         written += 1

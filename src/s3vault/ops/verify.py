@@ -13,6 +13,7 @@ from s3vault.checker.selection import PackSelection
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import BackendError, UsageError
 from s3vault.ids import ObjectId
+from s3vault.maintenance.endorse import Endorsement, endorse_proven
 from s3vault.ops.audit import audited, measured, not_written
 from s3vault.progress import Progress
 from s3vault.repository import ledger as ledgers
@@ -80,6 +81,9 @@ class VerifyResult:
     proven: int = 0  # packs this run read whole and found intact (recorded in the ledger)
     ledger_file: ObjectId | None = None  # the ledger file this run wrote
     coverage: Coverage | None = None
+    # put-only index files whose packs this run proved, now endorsed for every host's dedup
+    # (design.md §6a)
+    endorsed: int = 0
 
 
 def verify(
@@ -156,6 +160,9 @@ def _verify(
         )
     )
     written = _record(repo, report.proven, clock) if report.proven else None
+    endorsed = Endorsement()
+    if written is not None:  # a store that refused the ledger file refuses views too: said once
+        endorsed = _endorse(repo, report)
     coverage = None
     if ledger is not None and options.coverage is not None and subset is not None:
         coverage = _coverage(report, ledger, options.coverage, subset, clock)
@@ -173,7 +180,20 @@ def _verify(
         proven=len(report.proven),
         ledger_file=written,
         coverage=coverage,
+        endorsed=endorsed.views,
     )
+
+
+def _endorse(repo: Repository, report: CheckReport) -> Endorsement:
+    """Endorse the put-only index files this run proved whole (maintenance/endorse.py); a
+    store that refuses (or fails to list) leaves the read-back standing and is said once."""
+    try:
+        done = endorse_proven(repo, report.put_packs, {pack for pack, _ in report.proven})
+    except BackendError as exc:
+        done = Endorsement(refused=str(exc))
+    if done.refused:
+        not_written("the endorsed dedup views", done.refused)
+    return done
 
 
 def _nightly_share(period: float) -> float:

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -563,9 +563,19 @@ class Repository:
                 known.note(info.name)
         return known.names(text) or [snapshot_name(text, None)]
 
-    def save_file(self, kind: ObjectKind, plaintext: bytes, *, tag: str | None = None) -> ObjectId:
+    def save_file(
+        self,
+        kind: ObjectKind,
+        plaintext: bytes,
+        *,
+        tag: str | None = None,
+        proven: Collection[ObjectId] = (),
+        view: bool = True,
+    ) -> ObjectId:
         """Seal and store a standalone file under the hash of its sealed bytes (a snapshot
-        file with its group tag in its name, design.md §2)."""
+        file with its group tag in its name, design.md §2). An index file's endorsed view
+        names the put-only writers' packs in ``proven`` too; ``view=False`` stores none (for
+        put-only packs not proven yet: maintenance/endorse.py)."""
         sealed = self.sealer.seal_file(sealed_kind_for(kind), plaintext)
         oid = storage_id(sealed)
         name = snapshot_name(oid, tag) if kind is ObjectKind.SNAPSHOTS else object_name(kind, oid)
@@ -576,8 +586,8 @@ class Repository:
             if self.backend.stat(name).size != len(sealed):
                 raise
         self._shared.snapshot_names.note(name)
-        if kind is ObjectKind.INDEX and self.config.version >= PUT_ONLY_FORMAT:
-            views.store_endorsed(self.backend, self.sealer.current, oid, plaintext)  # §6a
+        if kind is ObjectKind.INDEX and view and self.config.version >= PUT_ONLY_FORMAT:
+            views.store_endorsed(self.backend, self.sealer.current, oid, plaintext, proven=proven)
         return oid
 
     def endorse_index(self, oid: ObjectId) -> None:

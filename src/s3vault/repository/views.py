@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from contextlib import suppress
 from functools import partial
 
@@ -133,12 +134,48 @@ def open_claimed(
     return DedupView.decode(_open(keys, repo_id, CLAIMED, sealed))
 
 
-def store_endorsed(backend: Backend, key: MasterKey, index_id: ObjectId, plaintext: bytes) -> str:
+def endorsed_view(plaintext: bytes, repo_id: bytes, proven: Collection[ObjectId] = ()) -> DedupView:
+    """The view ``store_endorsed`` seals for an index file (its ``plaintext``) of repository
+    ``repo_id``: its full-key packs and the put-only writers' packs in ``proven``.
+
+    Raises:
+        IntegrityError: a malformed index file.
+    """
+    return view_of_index(plaintext, partial(view_digest, repo_id), proven)
+
+
+def open_endorsed_by(sealed: bytes, keys: Mapping[int, MasterKey], index_id: ObjectId) -> DedupView:
+    """An endorsed view of index file ``index_id``, opened by a full key (its master keys by
+    epoch).
+
+    Raises:
+        IntegrityError: damaged, or not signed with this repository's σ.
+        FormatVersionError: a newer view.
+    """
+    key = next(iter(keys.values()))
+    return open_endorsed(
+        sealed,
+        repo_id=key.repo_id,
+        view_keys={e: k.view_key for e, k in keys.items()},
+        signing_public=key.signing_public,
+        index_id=index_id,
+    )
+
+
+def store_endorsed(
+    backend: Backend,
+    key: MasterKey,
+    index_id: ObjectId,
+    plaintext: bytes,
+    *,
+    proven: Collection[ObjectId] = (),
+) -> str:
     """Store the endorsed view of index file ``index_id`` (its ``plaintext``) as
-    ``views/<index id>``; returns the name. A view already there that this key's epoch opens,
-    signed for this index file, is kept (a retried put that had landed, or the switch); one
-    that is not (version 1, or planted by a put-only host that raced the full key to the name)
-    is replaced.
+    ``views/<index id>``, naming its full-key packs and the put-only writers' packs in
+    ``proven`` (maintenance/endorse.py); returns the name. A view already there that this
+    key's epoch opens, signed for this index file, is kept (a retried put that had landed, or
+    the switch); one that is not (version 1, or planted by a put-only host that raced the full
+    key to the name) is replaced.
 
     Raises:
         BackendError: the store refused the view (not a planted view it keeps under Object
@@ -146,8 +183,7 @@ def store_endorsed(backend: Backend, key: MasterKey, index_id: ObjectId, plainte
         IntegrityError: a malformed index file.
     """
     name = object_name(ObjectKind.VIEWS, index_id)
-    view = view_of_index(plaintext, partial(view_digest, key.repo_id))
-    sealed = seal_endorsed(view, key, index_id)
+    sealed = seal_endorsed(endorsed_view(plaintext, key.repo_id, proven), key, index_id)
     try:
         backend.put(name, sealed)
     except ObjectExistsError:

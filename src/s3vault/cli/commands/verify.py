@@ -133,6 +133,7 @@ def _emit(ctx: CliContext, r: VerifyResult, rate: float) -> None:
         bytes_per_second=round(rate),
         packs_proven=r.proven,
         ledger_file=r.ledger_file,
+        endorsed_index_files=r.endorsed,
         coverage=_coverage_fields(r.coverage),
         requests=r.requests,
     )
@@ -168,6 +169,8 @@ def _say(ctx: CliContext, r: VerifyResult, rate: float) -> None:
     )
     if r.coverage is not None:
         _say_coverage(ctx, r, r.coverage)
+    if r.endorsed:
+        say(ctx, f"endorsed {plural(r.endorsed, 'put-only index file')} for every host's dedup")
     _say_outcome(ctx, r)
 
 
