@@ -77,10 +77,7 @@ def endorse_proven(
         if object_name(ObjectKind.VIEWS, oid) in have:
             continue  # endorsed before (a full key's own, or an earlier read-back)
         try:
-            plaintext = repo.load_file(ObjectKind.INDEX, oid)  # the local cache: no GET
-            views.store_endorsed(
-                repo.backend, repo.sealer.current, oid, plaintext, proven=put_packs[oid]
-            )
+            repo.endorse_index(oid, put_packs[oid])  # the index file from the local cache
         except (ObjectNotFoundError, IntegrityError, FormatVersionError):
             continue  # removed by a prune since the run listed it, or damaged since
         except BackendError as exc:
@@ -98,11 +95,9 @@ def carried(repo: Repository, index_ids: Iterable[ObjectId]) -> dict[ObjectId, V
         BackendError: storage failed.
     """
     out: dict[ObjectId, ViewPack] = {}
-    keys = repo.sealer.keys
     for oid in index_ids:
         try:
-            sealed = repo.backend.get(object_name(ObjectKind.VIEWS, oid))
-            view = views.open_endorsed_by(sealed, keys, oid)
+            view = repo.load_view(oid)
         except (ObjectNotFoundError, IntegrityError, FormatVersionError):
             continue
         for pack in view.packs:

@@ -35,6 +35,7 @@ from s3vault.errors import (
 )
 from s3vault.format import PUT_ONLY_FORMAT
 from s3vault.format.configfile import ConfigFile, ConfigMarker, KeyEpoch
+from s3vault.format.dedupview import DedupView
 from s3vault.format.envelope import HEAD_READ, EnvelopeHeader, SealedKind
 from s3vault.format.indexfile import IndexFile
 from s3vault.format.keyfile import KeyFile, KeyPayload
@@ -590,17 +591,28 @@ class Repository:
             views.store_endorsed(self.backend, self.sealer.current, oid, plaintext, proven=proven)
         return oid
 
-    def endorse_index(self, oid: ObjectId) -> None:
-        """Store the endorsed dedup view of an index file written before the repository was
-        at format version 2 (design.md §6a: the switch endorses every index file).
+    def endorse_index(self, oid: ObjectId, proven: Collection[ObjectId] = ()) -> None:
+        """Store the endorsed dedup view of an index file: one written before the repository
+        was at format version 2 (design.md §6a: the switch endorses every index file), or one
+        of a put-only writer whose packs ``proven`` a read-back proved (maintenance/endorse.py).
 
         Raises:
             ObjectNotFoundError: the index file is gone.
-            IntegrityError: it does not open.
+            IntegrityError, FormatVersionError: it does not open.
+            BackendError: the store refused the view.
         """
-        views.store_endorsed(
-            self.backend, self.sealer.current, oid, self.load_file(ObjectKind.INDEX, oid)
-        )
+        plaintext = self.load_file(ObjectKind.INDEX, oid)
+        views.store_endorsed(self.backend, self.sealer.current, oid, plaintext, proven=proven)
+
+    def load_view(self, oid: ObjectId) -> DedupView:
+        """The endorsed dedup view of index file ``oid``, opened with this key.
+
+        Raises:
+            ObjectNotFoundError: there is none.
+            IntegrityError, FormatVersionError: it does not open, or is not signed for it.
+        """
+        sealed = self.backend.get(object_name(ObjectKind.VIEWS, oid))
+        return views.open_endorsed_by(sealed, self.sealer.keys, oid)
 
     def load_file(self, kind: ObjectKind, oid: ObjectId) -> bytes:
         """Load, check against its name, and open a standalone file.
