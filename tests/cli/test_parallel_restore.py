@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from s3vault.ops.verify import SERIAL_UP_TO_CORES
+from s3vault.workerpool import SERIAL_BELOW_BYTES, default_jobs, jobs_for
 from tests.cli.test_s3 import s3_env
 from tests.conftest import RunCli, write_file
 from tests.trees import snapshot_tree
@@ -171,13 +172,16 @@ def test_every_engine_defaults_to_one_worker_per_core(
     tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str], source: Path
 ) -> None:
     """The defaults docs/performance.md gives: a worker's crash point is reached (the run
-    fails, exit 1) because the default forks workers; --jobs 1 forks none. verify forks by
-    default only on more than two cores."""
+    fails, exit 1) where the default forks workers: a backup always, a restore or a drill when
+    it reads SERIAL_BELOW_BYTES or more (this one is smaller: one process, the crash point is
+    not reached, until -j 2 asks for workers); verify forks by default only on more than two
+    cores."""
     crash = {**cli_env, "S3VAULT_TEST_CRASH_AT": "backup-worker-task"}
     done = run_cli("-r", cli_repo, "backup", "--root", str(source.parent), "/src", env=crash)
     assert done.code == 1, done.stderr  # backup: one worker per core
     done = run_cli("-r", cli_repo, "backup", "--root", str(source.parent), "/src", "-j", "1")
     assert done.code == 0, done.stderr
+    assert sum(f.stat().st_size for f in source.rglob("*") if f.is_file()) < SERIAL_BELOW_BYTES
     target = str(tmp_path / "r")
     engines = [
         (("restore-test", "--no-record"), "restore-worker"),
@@ -193,10 +197,18 @@ def test_every_engine_defaults_to_one_worker_per_core(
     for argv, point in engines:
         env = {**cli_env, "S3VAULT_TEST_CRASH_AT": point}
         done = run_cli("-r", cli_repo, *argv, env=env)
+        assert done.code == 0, (argv, done.stdout, done.stderr)  # small: one process
+        done = run_cli("-r", cli_repo, *argv, "-j", "2", env=env)
         assert done.code == 1, (argv, done.stdout, done.stderr)
         assert "worker process" in done.stderr
-        done = run_cli("-r", cli_repo, *argv, "-j", "1", env=env)
-        assert done.code == 0, (argv, done.stdout, done.stderr)
+
+
+def test_a_large_read_defaults_to_one_worker_per_core_a_small_one_to_one() -> None:
+    """jobs_for: --jobs wins; without it a read of SERIAL_BELOW_BYTES or more gets one worker
+    per core, a smaller one a single process."""
+    assert jobs_for(0, SERIAL_BELOW_BYTES) == default_jobs()
+    assert jobs_for(0, SERIAL_BELOW_BYTES - 1) == 1
+    assert jobs_for(3, 0) == 3 and jobs_for(1, 1 << 40) == 1
 
 
 def _objects(repo: str) -> dict[str, bytes]:

@@ -41,7 +41,7 @@ from s3vault.repository.snapshots import find_snapshot
 from s3vault.restorer.plan import RestorePlan, load_listing, plan_restore
 from s3vault.restorer.proof import prove_on_disk, prove_streamed
 from s3vault.restorer.scratch import remove_tree
-from s3vault.workerpool import STALL_AFTER, Watchdog, default_jobs
+from s3vault.workerpool import STALL_AFTER, Watchdog, jobs_for
 
 MAX_LISTED = 100
 
@@ -187,7 +187,7 @@ def _restore_and_prove(
                 repo,
                 plan,
                 workers=options.workers,
-                jobs=options.jobs or default_jobs(),
+                jobs=jobs_for(options.jobs, plan.total_bytes),
                 watchdog=watchdog,
             )
             return _Run(
@@ -213,7 +213,7 @@ def _restore_and_prove(
             target_b,
             repo.sealer.current.id_key,
             workers=options.workers,
-            jobs=options.jobs or default_jobs(),
+            jobs=jobs_for(options.jobs, plan.total_bytes),
             watchdog=watchdog,
         )
         return _Run(

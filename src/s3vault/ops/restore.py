@@ -22,7 +22,7 @@ from s3vault.restorer.parallel import ParallelRestorer
 from s3vault.restorer.plan import RestorePlan, plan_restore
 from s3vault.restorer.proof import prove_on_disk
 from s3vault.restorer.restorer import Restorer
-from s3vault.workerpool import STALL_AFTER, Watchdog, available, default_jobs
+from s3vault.workerpool import STALL_AFTER, Watchdog, available, jobs_for
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,7 +130,7 @@ def _restore(
             target,
             repo.sealer.current.id_key,
             workers=options.workers,
-            jobs=options.jobs or default_jobs(),
+            jobs=jobs_for(options.jobs, plan.total_bytes),
             metadata=False,
             progress=progress,
             watchdog=watchdog,
@@ -192,8 +192,8 @@ def make_restorer(
     watchdog: Watchdog | None = None,
 ) -> Restorer:
     """The serial engine for one job (or where processes cannot be forked), else the process
-    pool; ``jobs`` 0: one per core."""
-    jobs = jobs or default_jobs()
+    pool; ``jobs`` 0: one per core for a large restore, one for a small one (``jobs_for``)."""
+    jobs = jobs_for(jobs, plan.total_bytes)
     if jobs <= 1 or not available():
         return Restorer(repo, plan, workers=workers, progress=progress)
     return ParallelRestorer(
