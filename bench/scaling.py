@@ -303,7 +303,9 @@ def main() -> None:
         site = args.dir / "site"
         site.mkdir(exist_ok=True)
         shutil.copy(TRACE, site / "sitecustomize.py")
-        os.environ["PYTHONPATH"] = str(site)
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p
+        )
     tools: list[Tool] = [S3vault("s3vault", args.dir / "s3vault")]
     if not args.no_restic:
         if shutil.which("restic") is None:
