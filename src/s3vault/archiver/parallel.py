@@ -116,7 +116,7 @@ class _SharedCounts(NullProgress):
         self._shared = shared
 
     def totals(self, *, files: int, bytes_: int, complete: bool) -> None:
-        """Publish the counts (the flag last: a reader that sees it sees the final counts)."""
+        """Publish the counts (read as final once this process has ended)."""
         self._shared[0] = files
         self._shared[1] = bytes_
         self._shared[2] = int(complete)
@@ -138,7 +138,8 @@ class ScanProcess:
     Same events as the thread: ``Progress.totals`` as the counts grow (looked at every
     ``SCAN_POLL`` s) and once with ``complete=True`` if the walk ended before ``stop()``. The
     counts cross in shared memory, never a pipe: the scanner cannot block on a parent that
-    died (it finishes its walk, which reads no file, and exits)."""
+    died (it finishes its walk, which reads no file, and exits). Not thread-safe: one thread
+    calls ``start`` and ``stop``."""
 
     def __init__(
         self, targets: tuple[bytes, ...], root: bytes, excludes: ExcludeRules, progress: Progress
@@ -160,25 +161,27 @@ class ScanProcess:
         self._relay.start()
 
     def stop(self) -> None:
-        """The backup is over: the last counts are passed on, the scanner is ended."""
+        """The backup is over: the scanner is ended and its last counts passed on."""
         self._stopping.set()
         self._relay.join()
         self._proc.kill()
         self._proc.join()
+        self._look(ended=True)
 
     def _pass_on(self) -> None:
         while not self._stopping.wait(SCAN_POLL):
-            if self._look():
+            ended = self._proc.exitcode is not None  # reaped: all it wrote is visible here
+            self._look(ended=ended)
+            if ended:
                 return
-        self._look()
 
-    def _look(self) -> bool:
-        """Pass the counts on if they changed; True once the walk is complete."""
-        counts = (self._shared[0], self._shared[1], self._shared[2])
+    def _look(self, *, ended: bool) -> None:
+        """Pass the counts on if they changed. Complete only once the scanner has ended (a
+        process still running may be seen to set the flag before its last counts)."""
+        counts = (self._shared[0], self._shared[1], int(ended and self._shared[2] == 1))
         if counts != self._said and not self._said[2]:
             self._said = counts
             self._progress.totals(files=counts[0], bytes_=counts[1], complete=bool(counts[2]))
-        return bool(counts[2])
 
 
 @dataclass(slots=True, eq=False)
