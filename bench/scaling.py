@@ -15,10 +15,13 @@ T(n) = S + P/n, projected to 8 and 16 cores.
 ``sitecustomize``): the parent's and each worker's CPU, the head (from the command's start
 until the first worker starts its first task: imports, key derivation, index load, plan), the
 tail (from the last worker's end to the command's end: commit, index save) and the parent's
-CPU while the workers run. These are the structure of the run and barely move with the load.
+CPU while the workers run, and a second table: the speed-up those CPU times allow on idle
+cores (T2 = S + (W + V)/2) and T(n) = S + max((W + V)/n, V) for 8 and 16 cores. CPU times move
+much less with the machine's load than wall times, though not nothing (a restore's workers
+took 2.6 to 6.0 s of CPU for the same work at load 4 to 7).
 
-Run it on an idle machine to get the figures of the issue: `uptime` is printed with each
-round, so a loaded run shows as one.
+Run it on an idle machine to get the figures of the issue: the load average is printed with
+each round, so a loaded run shows as one.
 """
 
 from __future__ import annotations
