@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 RUN    := $(VENV)/.installed-run
 
-.PHONY: demo test fuse3 lint lock man bench bench-index bench-prune bench-fleet bench-long torture loadtest clean
+.PHONY: demo test fuse3 lint lock man bench bench-scaling bench-index bench-prune bench-fleet bench-long torture loadtest clean
 
 # s3vault itself (what the demo needs), then the test and lint tools on top
 $(RUN): pyproject.toml constraints.txt
@@ -69,6 +69,11 @@ man: $(STAMP)
 ## bench: corpus → s3vault and (if installed) restic side by side; prints a table
 bench: $(STAMP)
 	$(PY) bench/compare.py
+
+## bench-scaling: s3vault and restic from 1 core to 2 (taskset), the model fitted to them for 8
+## and 16 cores, and each s3vault process's CPU; the bench corpus: BENCH_SCALING_ARGS="--scale 1"
+bench-scaling: $(STAMP)
+	$(PY) bench/scaling.py --trace $(BENCH_SCALING_ARGS)
 
 ## torture: the crash and concurrency tests at nightly strength (200 random kill rounds), and
 ## the damage campaign's whole cross product (every object × every mutation, local and S3;

@@ -82,3 +82,17 @@ def test_first_backup_totals_from_the_scanner_match_the_backup(
     again = Totals()
     backup(local_repo.open(), BackupOptions(paths=(str(src),)), progress=again)
     assert again.events == []  # with a parent, its totals are the estimate: no scanner
+
+
+def test_beside_worker_processes_the_scanner_is_a_process_with_the_same_totals(
+    local_repo: RepoHandle, tmp_path: Path
+) -> None:
+    src = tree(tmp_path / "src")
+    heard = Totals()
+    options = BackupOptions(paths=(str(src),), jobs=2)
+    result = backup(local_repo.open(), options, progress=heard)
+    assert heard.events, "a first backup with workers has a scanner too"
+    _files, nbytes, complete = heard.events[-1]
+    assert complete
+    assert nbytes == result.total_bytes_processed
+    assert [e for e in heard.events if e[2]] == [heard.events[-1]]  # complete once, last

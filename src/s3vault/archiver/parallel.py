@@ -50,6 +50,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -64,6 +66,7 @@ from s3vault.archiver.dirworker import (
     Partial,
     Split,
 )
+from s3vault.archiver.excludes import ExcludeRules
 from s3vault.archiver.pipeline import (
     ArchiveOptions,
     Archiver,
@@ -72,18 +75,20 @@ from s3vault.archiver.pipeline import (
     _whole_root,
 )
 from s3vault.archiver.scan import node_type
+from s3vault.archiver.scanner import Scanner
 from s3vault.archiver.walk import Listing
 from s3vault.archiver.workerproc import add_requests, worker_main
 from s3vault.errors import S3VaultError
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType, Tree
 from s3vault.ids import ObjectId
-from s3vault.progress import Progress
+from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
 from s3vault.repository.writer import BlobWriter
 from s3vault.workerpool import settle_threads
 
 IN_FLIGHT = 3  # tasks handed to one worker at a time: it never waits for the next
+SCAN_POLL = 0.1  # seconds between two looks at a scanner process's counts
 _COUNTERS = (
     "files_new",
     "files_changed",
@@ -102,6 +107,81 @@ def default_jobs() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+class _SharedCounts(NullProgress):
+    """A scanner process's progress: its totals into memory the parent reads."""
+
+    def __init__(self, shared: Any) -> None:
+        self._shared = shared
+
+    def totals(self, *, files: int, bytes_: int, complete: bool) -> None:
+        """Publish the counts (read as final once this process has ended)."""
+        self._shared[0] = files
+        self._shared[1] = bytes_
+        self._shared[2] = int(complete)
+
+
+def _scan(shared: Any, targets: tuple[bytes, ...], root: bytes, excludes: ExcludeRules) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles an interrupt
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    Scanner(targets, root, excludes, _SharedCounts(shared)).run()
+
+
+class ScanProcess:
+    """A first backup's scanner (archiver/scanner.py) in a process of its own, beside the
+    parallel engine: its walk (an ``lstat`` and the exclude rules per file) no longer takes
+    the parent's interpreter lock from the thread that answers the workers (on the bench
+    corpus it was 0.15 s of the parent's 0.66 s of CPU while the workers ran, and the parent
+    is the one process every worker waits on: docs/performance.md, "Scaling with cores").
+
+    Same events as the thread: ``Progress.totals`` as the counts grow (looked at every
+    ``SCAN_POLL`` s) and once with ``complete=True`` if the walk ended before ``stop()``. The
+    counts cross in shared memory, never a pipe: the scanner cannot block on a parent that
+    died (it finishes its walk, which reads no file, and exits). Not thread-safe: one thread
+    calls ``start`` and ``stop``."""
+
+    def __init__(
+        self, targets: tuple[bytes, ...], root: bytes, excludes: ExcludeRules, progress: Progress
+    ) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._shared = ctx.RawArray("q", 3)  # files, bytes, complete
+        self._proc = ctx.Process(
+            target=_scan, args=(self._shared, targets, root, excludes), name="s3vault-scan"
+        )
+        self._proc.daemon = True
+        self._progress = progress
+        self._stopping = threading.Event()
+        self._relay = threading.Thread(target=self._pass_on, name="s3v-scan-relay", daemon=True)
+        self._said: tuple[int, int, int] = (0, 0, 0)
+
+    def start(self) -> None:
+        """Fork the scanner, and a thread that passes its counts on."""
+        self._proc.start()
+        self._relay.start()
+
+    def stop(self) -> None:
+        """The backup is over: the scanner is ended and its last counts passed on."""
+        self._stopping.set()
+        self._relay.join()
+        self._proc.kill()
+        self._proc.join()
+        self._look(ended=True)
+
+    def _pass_on(self) -> None:
+        while not self._stopping.wait(SCAN_POLL):
+            ended = self._proc.exitcode is not None  # reaped: all it wrote is visible here
+            self._look(ended=ended)
+            if ended:
+                return
+
+    def _look(self, *, ended: bool) -> None:
+        """Pass the counts on if they changed. Complete only once the scanner has ended (a
+        process still running may be seen to set the flag before its last counts)."""
+        counts = (self._shared[0], self._shared[1], int(ended and self._shared[2] == 1))
+        if counts != self._said and not self._said[2]:
+            self._said = counts
+            self._progress.totals(files=counts[0], bytes_=counts[1], complete=bool(counts[2]))
 
 
 @dataclass(slots=True, eq=False)

@@ -26,7 +26,7 @@ from s3vault.archiver.filelists import (
     parse_verbatim,
     read_list,
 )
-from s3vault.archiver.parallel import ParallelArchiver, default_jobs
+from s3vault.archiver.parallel import ParallelArchiver, ScanProcess, default_jobs
 from s3vault.archiver.pipeline import ArchiveOptions, Archiver
 from s3vault.archiver.scanner import Scanner
 from s3vault.backend.accounting import RequestCounts
@@ -562,9 +562,12 @@ def _backup(
         total_bytes=estimate.total_bytes_processed,
     )
     archiver.stats.warnings.extend(missing)
-    scanner = None
+    scanner: Scanner | ScanProcess | None = None
     if psnap is None and options.stdin is None and options.scan:
-        scanner = Scanner(targets, root or b"", archive.excludes, progress)
+        # beside the worker processes, the walk takes a process of its own (not the parent's
+        # interpreter lock, which answers the workers)
+        kind = ScanProcess if isinstance(archiver, ParallelArchiver) else Scanner
+        scanner = kind(targets, root or b"", archive.excludes, progress)
         scanner.start()
     try:
         tree_id = archiver.run()
