@@ -9,6 +9,7 @@ from pathlib import Path
 from s3vault import BackupOptions, backup
 from s3vault.archiver.excludes import ExcludeRules
 from s3vault.archiver.scanner import REPORT_EVERY, Scanner
+from s3vault.ops.backup import SCAN_PROCESS_FROM_JOBS
 from s3vault.progress import NullProgress
 from tests.conftest import RepoHandle, write_file
 
@@ -89,7 +90,8 @@ def test_beside_worker_processes_the_scanner_is_a_process_with_the_same_totals(
 ) -> None:
     src = tree(tmp_path / "src")
     heard = Totals()
-    options = BackupOptions(paths=(str(src),), jobs=2)
+    # more than SCAN_PROCESS_FROM_JOBS workers: the scanner is a process of its own
+    options = BackupOptions(paths=(str(src),), jobs=SCAN_PROCESS_FROM_JOBS + 1)
     result = backup(local_repo.open(), options, progress=heard)
     assert heard.events, "a first backup with workers has a scanner too"
     _files, nbytes, complete = heard.events[-1]

@@ -232,6 +232,11 @@ class ParallelArchiver(Archiver):
         self._dirs: dict[int, _Dir] = {}
         self._root: Node | None = None
 
+    @property
+    def jobs(self) -> int:
+        """How many worker processes it runs."""
+        return self._jobs
+
     def run(self) -> ObjectId:
         """Archive everything; returns the root tree id.
 

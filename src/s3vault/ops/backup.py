@@ -459,6 +459,9 @@ def _archiver(
     )
 
 
+SCAN_PROCESS_FROM_JOBS = 2  # more workers than this: a first backup's scanner is a process
+
+
 def _counts(archiver: Archiver, writer: BlobWriter) -> dict[str, int]:
     """The figures a snapshot's summary and the result share."""
     stats = archiver.stats
@@ -564,9 +567,11 @@ def _backup(
     archiver.stats.warnings.extend(missing)
     scanner: Scanner | ScanProcess | None = None
     if psnap is None and options.stdin is None and options.scan:
-        # beside the worker processes, the walk takes a process of its own (not the parent's
-        # interpreter lock, which answers the workers)
-        kind = ScanProcess if isinstance(archiver, ParallelArchiver) else Scanner
+        # beside many worker processes, the walk takes a process of its own (not the parent's
+        # interpreter lock, which answers the workers); with two it is one more process for
+        # no gain measured (docs/performance.md), so it stays a thread
+        many = isinstance(archiver, ParallelArchiver) and archiver.jobs > SCAN_PROCESS_FROM_JOBS
+        kind = ScanProcess if many else Scanner
         scanner = kind(targets, root or b"", archive.excludes, progress)
         scanner.start()
     try:
