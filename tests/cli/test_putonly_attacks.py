@@ -482,6 +482,11 @@ def test_an_index_file_naming_anothers_pack_with_its_own_sender_changes_no_reade
     line = f"index/{fid.hex()}: describes pack "
     assert line in told and f"{len(packs) - 1} more as written by put-only key" in told, told
     assert f"key {put.keyfile.id.hex()[:8]}, which" in told and "forged" in told, told
+    # verify settles it the same way: the attacker's index file is the one damaged object
+    done = run_cli("-r", handle.url, "--no-cache", "--json", "verify", "--read-data")
+    assert done.code == 13, done.stdout + done.stderr
+    errors = [json.loads(x) for x in done.stdout.splitlines() if '"severity": "error"' in x]
+    assert {(e["kind"], e["object"]) for e in errors} == {("index-forged", f"index/{fid.hex()}")}
     pruned = prune(handle.open(), PruneOptions(max_unused=0.0))  # it reads the same way
     assert (pruned.packs_marked, pruned.packs_repacked, pruned.packs_deleted) == (0, 0, 0)
     for host, source in (("db-01", fleet.db_source), ("web-02", fleet.web_source)):

@@ -21,7 +21,12 @@ from s3vault.format.keyfile import KeyFile
 from s3vault.format.layout import ObjectKind, object_name, parse_name
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
-from s3vault.repository.compactpack import CompactIndexFile, PackFacts, compact_index_file
+from s3vault.repository.compactpack import (
+    CompactIndexFile,
+    CompactPack,
+    PackFacts,
+    compact_index_file,
+)
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.keyring import check_key_mac
 from s3vault.repository.marks import DAMAGED_RECORD_HINT, load_marks, record_name
@@ -104,10 +109,14 @@ def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) 
             )
     st.index_files = len(files)
     duplicates = 0
+    winners = _settled(repo, files, findings)
     for oid in [oid for oid, _ in live(files)]:
         senders: list[ObjectId] | None = []
         for pack in files.pop(oid).packs:  # each file's entries go once the index holds them
             name = pack.name
+            if winners.get(pack.id) is not pack:  # lost a dispute over its sender: forged
+                senders = None
+                continue
             if name in st.packs:
                 senders = None if pack.sender else senders  # its entries were not checked
                 continue  # the same pack named by two index files is not a duplicate blob
@@ -129,6 +138,22 @@ def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) 
                 "(harmless; prune removes them)",
             )
         )
+
+
+def _settled(
+    repo: Repository, files: dict[ObjectId, CompactIndexFile], findings: list[Finding]
+) -> dict[ObjectId, CompactPack]:
+    """The one description of each pack that counts: where index files disagree on a pack's
+    sender, the one a full key wrote or the pack's header confirms (design.md §6a, as every
+    reader settles it); each index file whose description lost is a finding (forged)."""
+    before = set(repo.skipped)
+    winners = repo.packs_described(files)
+    for name, reason in sorted(repo.skipped.items()):
+        if name not in before:
+            findings.append(
+                Finding(severity=Severity.ERROR, kind="index-forged", object=name, message=reason)
+            )
+    return winners
 
 
 def _add_marked_packs(repo: Repository, st: Structure) -> None:
