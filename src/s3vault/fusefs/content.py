@@ -21,6 +21,7 @@ from s3vault.errors import IntegrityError, ObjectNotFoundError
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node
 from s3vault.ids import ObjectId
+from s3vault.repository.copies import file_layout
 from s3vault.repository.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -131,12 +132,21 @@ class FileContent:
         self._cache = cache
         self._blobs = node.content
         self._starts: list[int] = []
+        layout = file_layout(repo.index, node.content, node.size)  # copies whose lengths fit
+        if layout.missing is not None:
+            bid = layout.missing
+            log.warning("data blob %s is not in the index", bid.short)
+            raise OSError(errno.EIO, f"data blob {bid.short} is not in the index")
+        for bid, bad, taken in layout.passed_over:
+            log.warning(
+                "data blob %s: the copy in pack %s has a length that does not fit the file; "
+                "read from its copy in pack %s",
+                bid.short,
+                bad.pack_id.short,
+                taken.pack_id.short,
+            )
         size = 0
-        for bid in node.content:
-            loc = repo.index.lookup(BlobType.DATA, bid)
-            if loc is None:
-                log.warning("data blob %s is not in the index", bid.short)
-                raise OSError(errno.EIO, f"data blob {bid.short} is not in the index")
+        for loc in layout.locations:
             self._starts.append(size)
             size += loc.raw_length
         self.size = size

@@ -1,0 +1,166 @@
+"""Choosing among a blob's stored copies: THE rule of every reader of a file's content.
+
+A blob may be stored in several packs (``BlobIndex.locations``: two hosts stored it, a backup
+or ``copy`` stored it again, a repair re-packed it), and any one copy may be bad: its pack is
+damaged or gone, or a put-only writer sealed garbage under an id it knows, with a raw length
+of its choosing (design.md §13). A reader never gives up on a blob while another copy may be
+good:
+
+- a reader that lays a file out before reading it (restore's plan, mount) takes each blob's
+  first copy (``lookup``) unless their raw lengths do not add up to the file's size; then it
+  looks among the blobs' other copies for a choice that does (``file_layout``);
+- a reader whose copy fails to read, open or match its id reads the blob from its next copy
+  (``load_other_copy``), once per remaining copy, before it fails the file.
+
+``Repository.load_blob`` (trees, dump, mount's blob reads, read-backs, prune) applies the
+second rule itself, over every copy in reading order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from s3vault.errors import BackendError, IntegrityError
+from s3vault.format.packfile import BlobType
+from s3vault.ids import ObjectId
+from s3vault.repository.index import BlobIndex, BlobLocation
+from s3vault.repository.repository import Repository
+
+# The search for a choice of copies whose lengths add up looks at the first MAX_CHOICES blobs
+# of a file whose copies disagree on their length, keeping at most MAX_SUMS partial totals:
+# constant work per blob, so a file of millions of blobs stays linear. Past that, each such
+# blob's last copy is tried (the other end of the reading order from the first copy).
+MAX_CHOICES = 64
+MAX_SUMS = 4096
+
+
+@dataclass(slots=True)
+class FileLayout:
+    """Where a file's blobs are read from: one location per blob, in content order.
+
+    ``missing``: a blob with no location at all (then ``locations`` is empty). ``fits``:
+    the locations' raw lengths add up to the file's size; when no choice of copies does,
+    ``locations`` are the first copies and ``total`` their sum. ``passed_over``: first copies
+    left aside because their length did not fit (bad copies, for the reader's notice)."""
+
+    locations: list[BlobLocation] = field(default_factory=list)
+    missing: ObjectId | None = None
+    total: int = 0
+    fits: bool = False
+    passed_over: list[tuple[ObjectId, BlobLocation, BlobLocation]] = field(default_factory=list)
+
+
+def file_layout(index: BlobIndex, content: Sequence[ObjectId], size: int) -> FileLayout:
+    """Choose a copy of each blob of a file of ``size`` bytes. The first copies when their
+    raw lengths add up (one ``lookup`` per blob: the usual case costs nothing more); else a
+    choice among the blobs' other copies that adds up, preferring first copies
+    (``passed_over`` names each first copy replaced, with the copy taken)."""
+    first: list[BlobLocation] = []
+    for bid in content:
+        loc = index.lookup(BlobType.DATA, bid)
+        if loc is None:
+            return FileLayout(missing=bid)
+        first.append(loc)
+    total = sum(loc.raw_length for loc in first)
+    if total == size:
+        return FileLayout(locations=first, total=total, fits=True)
+    alternatives = _alternatives(index, content, first)
+    chosen = _search(first, alternatives, size - total) or _last_copies(first, alternatives)
+    if chosen is None or sum(loc.raw_length for loc in chosen) != size:
+        return FileLayout(locations=first, total=total)
+    passed = [
+        (bid, old, new)
+        for bid, old, new in zip(content, first, chosen, strict=True)
+        if new is not old
+    ]
+    return FileLayout(locations=chosen, total=size, fits=True, passed_over=passed)
+
+
+def _alternatives(
+    index: BlobIndex, content: Sequence[ObjectId], first: list[BlobLocation]
+) -> list[tuple[int, list[BlobLocation]]]:
+    """For each blob whose copies disagree on its length: (its position, one copy per other
+    length, in reading order)."""
+    found: list[tuple[int, list[BlobLocation]]] = []
+    for i, bid in enumerate(content):
+        others: dict[int, BlobLocation] = {}
+        for loc in index.locations(BlobType.DATA, bid):
+            if loc.raw_length != first[i].raw_length:
+                others.setdefault(loc.raw_length, loc)
+        if others:
+            found.append((i, list(others.values())))
+    return found
+
+
+def _search(
+    first: list[BlobLocation], alternatives: list[tuple[int, list[BlobLocation]]], need: int
+) -> list[BlobLocation] | None:
+    """Copies whose lengths change the first copies' total by ``need``, changing as few
+    blobs as the search finds (bounded: MAX_CHOICES blobs, MAX_SUMS partial totals)."""
+    steps: list[dict[int, tuple[int, BlobLocation | None]]] = []
+    reach: dict[int, tuple[int, BlobLocation | None]] = {0: (0, None)}
+    for i, others in alternatives[:MAX_CHOICES]:
+        step: dict[int, tuple[int, BlobLocation | None]] = {s: (s, None) for s in reach}
+        for s in reach:
+            for loc in others:
+                if len(step) >= MAX_SUMS:
+                    break
+                step.setdefault(s + loc.raw_length - first[i].raw_length, (s, loc))
+        steps.append(step)
+        reach = step
+        if need in reach:
+            break
+    if need not in reach or not steps:
+        return None
+    chosen = list(first)
+    at = need
+    for (i, _others), step in zip(
+        reversed(alternatives[: len(steps)]), reversed(steps), strict=True
+    ):
+        at, taken = step[at]
+        if taken is not None:
+            chosen[i] = taken
+    return chosen
+
+
+def _last_copies(
+    first: list[BlobLocation], alternatives: list[tuple[int, list[BlobLocation]]]
+) -> list[BlobLocation] | None:
+    """Each disagreeing blob's last copy in reading order (many blobs with bad first copies,
+    past the search's bound)."""
+    if len(alternatives) <= MAX_CHOICES:
+        return None  # the search saw them all
+    chosen = list(first)
+    for i, others in alternatives:
+        chosen[i] = others[-1]
+    return chosen
+
+
+def other_copies(
+    index: BlobIndex, btype: BlobType, bid: ObjectId, planned: BlobLocation
+) -> list[BlobLocation]:
+    """The copies a reader may take instead of ``planned``, in reading order: every location
+    of the blob outside ``planned``'s pack, of ``planned``'s raw length (the reader placed
+    the blob by it)."""
+    return [
+        loc
+        for loc in index.locations(btype, bid)
+        if loc.pack_id != planned.pack_id and loc.raw_length == planned.raw_length
+    ]
+
+
+def load_other_copy(
+    repo: Repository, btype: BlobType, bid: ObjectId, planned: BlobLocation
+) -> tuple[bytes, BlobLocation] | None:
+    """The blob read from its next good copy after ``planned``'s failed (and the copy that
+    served), each remaining copy tried once; None when none reads. Every pack whose copy
+    failed, ``planned``'s included, is marked as such for this run (``tree_reads.failed``:
+    a read-back proves nothing of it)."""
+    repo.tree_reads.failed(planned.pack_id)
+    for loc in other_copies(repo.index, btype, bid, planned):
+        try:
+            return repo.load_blob_from(btype, bid, [loc]), loc
+        except (IntegrityError, BackendError):
+            repo.tree_reads.failed(loc.pack_id)
+    return None
