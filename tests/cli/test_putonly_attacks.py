@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from s3vault import InitOptions, add_put_only_key, compression, init
+from s3vault import InitOptions, SnapshotFilter, add_put_only_key, compression, init, ls
 from s3vault.backend.local import LocalBackend
 from s3vault.crypto import aead, kdf, putseal
 from s3vault.crypto.hashing import blob_id, storage_id, view_digest
@@ -40,6 +40,7 @@ from s3vault.format.packfile import BlobType, PackEntry, split_trailer
 from s3vault.format.putpayload import PutOnlyPayload
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Tree
+from s3vault.fusefs.content import BlobCache, FileContent
 from s3vault.ids import ObjectId
 from s3vault.maintenance.prune import PruneOptions
 from s3vault.maintenance.retention import Policy
@@ -970,3 +971,15 @@ def test_garbage_under_the_id_of_a_shared_file_does_not_make_a_restore_refuse_it
     assert (out / str(fleet.web_source).lstrip("/") / "index.html").read_bytes() == shared
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "read from its copy in pack" in lines[0], done.stderr
+    repo = handle.open()  # a mounted file: the same size and bytes (fusefs/content.py)
+    _sid, entries = ls(
+        repo,
+        "latest",
+        str(fleet.web_source / "index.html"),
+        select=SnapshotFilter(hosts=("web-02",)),
+    )
+    (entry,) = list(entries)
+    cache = BlobCache(repo)
+    mounted = FileContent(repo, entry.node, cache)
+    assert (mounted.size, mounted.read(0, len(shared) + 1)) == (len(shared), shared)
+    cache.close()
