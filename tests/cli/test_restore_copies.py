@@ -1,5 +1,6 @@
 """A blob stored twice whose first copy is damaged (repository/copies.py): `restore` (the
-serial engine and the worker processes), `dump` and `restore --verify` read its other copy,
+serial engine and the worker processes), `dump`, `restore --verify` and `restore-test` read
+its other copy,
 say once which copy was bad, and exit 0 with the file byte for byte; only when every copy is
 bad does the file fail (exit 13), alone.
 
@@ -95,7 +96,7 @@ def test_a_damaged_first_copy_is_read_from_the_other_one(
     assert bad in lines[0] and "bad copy" in lines[0] and "read from its copy in pack" in lines[0]
 
 
-def test_dump_and_restore_verify_read_the_other_copy(
+def test_dump_restore_verify_and_restore_test_read_the_other_copy(
     twice: Twice, tmp_path: Path, run_cli: RunCli
 ) -> None:
     url = _copy(twice, tmp_path)
@@ -107,6 +108,9 @@ def test_dump_and_restore_verify_read_the_other_copy(
     done = run_cli("-r", str(url), "restore", "latest", "--target", str(out), "--verify")
     assert done.code == 0, done.stderr
     assert "verified 2 files against the snapshot: 0 did not match" in done.stdout
+    for disk in ((), ("--no-disk",)):
+        drill = run_cli("-r", str(url), "restore-test", "latest", *disk)
+        assert drill.code == 0, drill.stderr
 
 
 def test_every_copy_damaged_fails_that_file_alone(
