@@ -125,3 +125,20 @@ def test_every_copy_damaged_fails_that_file_alone(
     assert "a.bin" in done.stderr and "Traceback" not in done.stderr
     restored = out / str(twice.src).lstrip("/") / "b.bin"
     assert restored.read_bytes() == (twice.src / "b.bin").read_bytes()
+
+
+def test_copy_reads_the_other_copy(twice: Twice, tmp_path: Path, run_cli: RunCli) -> None:
+    """`copy` to another repository takes the blob from its good copy; the target restores
+    byte for byte."""
+    url = _copy(twice, tmp_path)
+    _damage(url, twice.blobs[0])
+    dst = tmp_path / "dst"
+    init(RepoOptions(url=str(dst), password=PASSWORD.encode()), InitOptions(settings=TEST_SETTINGS))
+    pw = write_file(tmp_path / "pw", PASSWORD.encode() + b"\n")
+    done = run_cli("-r", str(url), "copy", "--to", str(dst), "--to-password-file", str(pw))
+    assert done.code == 0, done.stderr
+    out = tmp_path / "out"
+    restored = run_cli("-r", str(dst), "restore", "latest", "--target", str(out))
+    assert restored.code == 0, restored.stderr
+    a = out / str(twice.src).lstrip("/") / "a.bin"
+    assert a.read_bytes() == (twice.src / "a.bin").read_bytes()

@@ -48,6 +48,7 @@ from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository import ledger as ledgers
 from s3vault.repository.compactpack import SpillFile
+from s3vault.repository.copies import load_first_good
 from s3vault.repository.index import BlobIndex, BlobLocation
 from s3vault.repository.recordtable import RecordTable
 from s3vault.repository.repository import Repository
@@ -300,24 +301,16 @@ class _Copier:
         return new
 
     def _read(self, bid: ObjectId) -> bytes:
-        """A data blob from the source, each location in turn (as ``load_blob`` does); the
-        entry it was read and checked from is noted for the ledger.
+        """A data blob from the source, each location in turn (repository/copies.py, the
+        rule of every reader); the entry it was read and checked from is noted for the ledger.
 
         Raises:
-            IntegrityError, ObjectNotFoundError: no location reads (the first one's error).
+            IntegrityError, BackendError: no location reads (the first one's error).
         """
-        first: IntegrityError | ObjectNotFoundError | None = None
-        for loc, entry in self.source.data_locations(bid):
-            try:
-                data = self.src.load_blob_from(BlobType.DATA, bid, [loc])
-            except (IntegrityError, ObjectNotFoundError) as exc:
-                first = first or exc
-                continue
-            self.source.opened(entry)
-            return data
-        if first is not None:
-            raise first
-        return self.src.load_blob_from(BlobType.DATA, bid, [])  # raises: not in the index
+        found = self.source.data_locations(bid)
+        data, at = load_first_good(self.src, BlobType.DATA, bid, [loc for loc, _ in found])
+        self.source.opened(found[at][1])
+        return data
 
     def tree(self, root: ObjectId) -> ObjectId:
         """The target id of a source tree, copying what the target lacks: children before
