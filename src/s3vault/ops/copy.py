@@ -48,7 +48,6 @@ from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository import ledger as ledgers
 from s3vault.repository.compactpack import SpillFile
-from s3vault.repository.copies import load_first_good
 from s3vault.repository.index import BlobIndex, BlobLocation
 from s3vault.repository.recordtable import RecordTable
 from s3vault.repository.repository import Repository
@@ -308,7 +307,7 @@ class _Copier:
             IntegrityError, BackendError: no location reads (the first one's error).
         """
         found = self.source.data_locations(bid)
-        data, at = load_first_good(self.src, BlobType.DATA, bid, [loc for loc, _ in found])
+        data, at = self.src.load_first_copy(BlobType.DATA, bid, [loc for loc, _ in found])
         self.source.opened(found[at][1])
         return data
 

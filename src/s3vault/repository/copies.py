@@ -10,11 +10,10 @@ good:
   first copy (``lookup``) unless their raw lengths do not add up to the file's size; then it
   looks among the blobs' other copies for a choice that does (``file_layout``);
 - a reader whose copy fails to read, open or match its id reads the blob from its next copy,
-  once per remaining copy, before it fails the file (``load_first_good``; restore's engines
-  through ``load_other_copy``, ``copy`` over its own source index's locations).
-
-``Repository.load_blob`` (trees, dump, mount's blob reads, read-backs, prune) applies the
-second rule itself, over every copy in reading order.
+  once per remaining copy, before it fails the file: ``Repository.load_first_copy``, the one
+  loop every reader goes through (``load_blob`` for trees, dump, mount's blob reads,
+  read-backs and prune, over every copy in reading order; ``copy`` over its own source
+  index's locations; restore's engines through ``load_other_copy``).
 """
 
 from __future__ import annotations
@@ -151,42 +150,16 @@ def other_copies(
     ]
 
 
-def load_first_good(
-    repo: Repository, btype: BlobType, bid: ObjectId, locations: Sequence[BlobLocation]
-) -> tuple[bytes, int]:
-    """The blob read from the first of ``locations`` that reads, opens and matches its id,
-    each tried once in order, and that location's position (for a reader that notes which
-    copy served: ``copy``'s ledger, restore's notice). Every pack whose copy failed is marked
-    as such for this run (``tree_reads.failed``: a read-back proves nothing of it).
-
-    Raises:
-        IntegrityError: no location (not in the index), or every copy is damaged (the first
-            one's error, naming its pack).
-        BackendError: the first copy's pack could not be read, nor any other copy.
-    """
-    first: IntegrityError | BackendError | None = None
-    for at, loc in enumerate(locations):
-        try:
-            return repo.load_blob_from(btype, bid, [loc]), at
-        except (IntegrityError, BackendError) as exc:
-            repo.tree_reads.failed(loc.pack_id)
-            first = first or exc
-    if first is not None:
-        raise first
-    msg = f"{btype.value} blob {bid.short} is not in the index"
-    raise IntegrityError(msg)
-
-
 def load_other_copy(
     repo: Repository, btype: BlobType, bid: ObjectId, planned: BlobLocation
 ) -> tuple[bytes, BlobLocation] | None:
     """The blob read from its next good copy after ``planned``'s failed (``other_copies``,
-    through ``load_first_good``), and the copy that served; None when none reads. The
-    planned copy's pack is marked as failed for this run too."""
+    through ``Repository.load_first_copy``), and the copy that served; None when none
+    reads. The planned copy's pack is marked as failed for this run too."""
     repo.tree_reads.failed(planned.pack_id)
     others = other_copies(repo.index, btype, bid, planned)
     try:
-        blob, at = load_first_good(repo, btype, bid, others)
+        blob, at = repo.load_first_copy(btype, bid, others)
     except (IntegrityError, BackendError):
         return None
     return blob, others[at]
