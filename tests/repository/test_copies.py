@@ -50,13 +50,26 @@ def test_bad_first_copies_of_several_blobs_are_passed_over() -> None:
     ]
 
 
-def test_past_the_search_bound_each_blobs_last_copy_is_tried() -> None:
+def test_past_the_search_bound_blobs_are_read_to_learn_their_length() -> None:
+    """More disagreeing blobs than the search looks at, their good copies in no one order:
+    without ``measure`` no choice; with it, each such blob read once, the good copies."""
     index = BlobIndex()
     blobs = [_id() for _ in range(MAX_CHOICES + 10)]
-    _pack(index, [(b, 1) for b in blobs])
-    good = _pack(index, [(b, 1_000) for b in blobs])
-    layout = file_layout(index, blobs, 1_000 * len(blobs))
-    assert layout.fits and {loc.pack_id for loc in layout.locations} == {good}
+    half = len(blobs) // 2
+    good_first = _pack(index, [(b, 1_000) for b in blobs[:half]])
+    _pack(index, [(b, 1) for b in blobs])  # the attacker's, listed between
+    good_last = _pack(index, [(b, 1_000) for b in blobs[half:]])
+    size = 1_000 * len(blobs)
+    assert not file_layout(index, blobs, size).fits
+    read: list[ObjectId] = []
+
+    def measure(bid: ObjectId) -> int:
+        read.append(bid)
+        return 1_000
+
+    layout = file_layout(index, blobs, size, measure)
+    assert layout.fits and {loc.pack_id for loc in layout.locations} == {good_first, good_last}
+    assert read == blobs  # every blob's copies disagree: each read once, in order
 
 
 def test_no_choice_fits_and_a_missing_blob() -> None:

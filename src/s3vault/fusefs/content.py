@@ -16,12 +16,13 @@ import threading
 from bisect import bisect_right
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 
 from s3vault.errors import IntegrityError, ObjectNotFoundError
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node
 from s3vault.ids import ObjectId
-from s3vault.repository.copies import file_layout
+from s3vault.repository.copies import file_layout, read_length
 from s3vault.repository.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,8 @@ class FileContent:
         self._cache = cache
         self._blobs = node.content
         self._starts: list[int] = []
-        layout = file_layout(repo.index, node.content, node.size)  # copies whose lengths fit
+        # copies whose lengths fit the file (read to learn a length only where they disagree)
+        layout = file_layout(repo.index, node.content, node.size, partial(read_length, repo))
         if layout.missing is not None:
             bid = layout.missing
             log.warning("data blob %s is not in the index", bid.short)

@@ -18,7 +18,7 @@ good:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from s3vault.errors import BackendError, IntegrityError
@@ -29,8 +29,8 @@ from s3vault.repository.repository import Repository
 
 # The search for a choice of copies whose lengths add up looks at the first MAX_CHOICES blobs
 # of a file whose copies disagree on their length, keeping at most MAX_SUMS partial totals:
-# constant work per blob, so a file of millions of blobs stays linear. Past that, each such
-# blob's last copy is tried (the other end of the reading order from the first copy).
+# constant work per blob, so a file of millions of blobs stays linear. Past that (or when it
+# finds nothing), each such blob is read to learn its length (``measure``).
 MAX_CHOICES = 64
 MAX_SUMS = 4096
 
@@ -51,11 +51,18 @@ class FileLayout:
     passed_over: list[tuple[ObjectId, BlobLocation, BlobLocation]] = field(default_factory=list)
 
 
-def file_layout(index: BlobIndex, content: Sequence[ObjectId], size: int) -> FileLayout:
+def file_layout(
+    index: BlobIndex,
+    content: Sequence[ObjectId],
+    size: int,
+    measure: Callable[[ObjectId], int | None] | None = None,
+) -> FileLayout:
     """Choose a copy of each blob of a file of ``size`` bytes. The first copies when their
     raw lengths add up (one ``lookup`` per blob: the usual case costs nothing more); else a
-    choice among the blobs' other copies that adds up, preferring first copies
-    (``passed_over`` names each first copy replaced, with the copy taken)."""
+    choice among the blobs' other copies that adds up, preferring first copies, found
+    without reading (bounded search), else by reading each blob whose copies disagree on
+    its length (``measure``: a blob's true length, None when it cannot be read).
+    ``passed_over`` names each first copy replaced, with the copy taken."""
     first: list[BlobLocation] = []
     for bid in content:
         loc = index.lookup(BlobType.DATA, bid)
@@ -66,7 +73,9 @@ def file_layout(index: BlobIndex, content: Sequence[ObjectId], size: int) -> Fil
     if total == size:
         return FileLayout(locations=first, total=total, fits=True)
     alternatives = _alternatives(index, content, first)
-    chosen = _search(first, alternatives, size - total) or _last_copies(first, alternatives)
+    chosen = _search(first, alternatives, size - total)
+    if chosen is None and measure is not None:
+        chosen = _measured(first, alternatives, content, measure)
     if chosen is None or sum(loc.raw_length for loc in chosen) != size:
         return FileLayout(locations=first, total=total)
     passed = [
@@ -124,17 +133,34 @@ def _search(
     return chosen
 
 
-def _last_copies(
-    first: list[BlobLocation], alternatives: list[tuple[int, list[BlobLocation]]]
+def _measured(
+    first: list[BlobLocation],
+    alternatives: list[tuple[int, list[BlobLocation]]],
+    content: Sequence[ObjectId],
+    measure: Callable[[ObjectId], int | None],
 ) -> list[BlobLocation] | None:
-    """Each disagreeing blob's last copy in reading order (many blobs with bad first copies,
-    past the search's bound)."""
-    if len(alternatives) <= MAX_CHOICES:
-        return None  # the search saw them all
+    """Each disagreeing blob's copy of the length its content has, read by ``measure``
+    (None: unreadable, then no choice). Exact, at one read per such blob."""
     chosen = list(first)
     for i, others in alternatives:
-        chosen[i] = others[-1]
+        length = measure(content[i])
+        if length is None:
+            return None
+        if length != first[i].raw_length:
+            pick = next((loc for loc in others if loc.raw_length == length), None)
+            if pick is None:
+                return None
+            chosen[i] = pick
     return chosen
+
+
+def read_length(repo: Repository, bid: ObjectId) -> int | None:
+    """A data blob's true length, read from its first good copy (``file_layout``'s
+    ``measure``); None when no copy reads."""
+    try:
+        return len(repo.load_blob(BlobType.DATA, bid))
+    except (IntegrityError, BackendError):
+        return None
 
 
 def other_copies(

@@ -26,13 +26,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType, Tree
 from s3vault.ids import ObjectId
 from s3vault.patterns import PatternList
-from s3vault.repository.copies import file_layout
+from s3vault.repository.copies import file_layout, read_length
 from s3vault.repository.index import BlobLocation
 from s3vault.repository.repository import Repository
 from s3vault.restorer import nodes
@@ -196,7 +197,9 @@ class _Planner:
             if first is not None:
                 plan.hardlinks.append((entry, node, first))
                 return
-        layout = file_layout(self.repo.index, node.content, node.size)
+        layout = file_layout(
+            self.repo.index, node.content, node.size, partial(read_length, self.repo)
+        )
         if layout.missing is not None:  # not planned: its name is in the errors
             why = f"data blob {layout.missing.short} is not in the index"
             plan.errors.append((plan.shown(entry), why))
