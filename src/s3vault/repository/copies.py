@@ -8,7 +8,8 @@ good:
 
 - a reader that lays a file out before reading it (restore's plan, mount) takes each blob's
   first copy (``lookup``) unless their raw lengths do not add up to the file's size; then it
-  looks among the blobs' other copies for a choice that does (``file_layout``);
+  takes, for each blob whose copies disagree on its length, a copy of the length its content
+  has (``file_layout``);
 - a reader whose copy fails to read, open or match its id reads the blob from its next copy,
   once per remaining copy, before it fails the file: ``Repository.load_first_copy``, the one
   loop every reader goes through (``load_blob`` for trees, dump, mount's blob reads,
@@ -26,13 +27,6 @@ from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
 from s3vault.repository.index import BlobIndex, BlobLocation
 from s3vault.repository.repository import Repository
-
-# The search for a choice of copies whose lengths add up looks at the first MAX_CHOICES blobs
-# of a file whose copies disagree on their length, keeping at most MAX_SUMS partial totals:
-# constant work per blob, so a file of millions of blobs stays linear. Past that (or when it
-# finds nothing), each such blob is read to learn its length (``measure``).
-MAX_CHOICES = 64
-MAX_SUMS = 4096
 
 
 @dataclass(slots=True)
@@ -55,13 +49,15 @@ def file_layout(
     index: BlobIndex,
     content: Sequence[ObjectId],
     size: int,
-    measure: Callable[[ObjectId], int | None] | None = None,
+    measure: Callable[[ObjectId], int | None],
 ) -> FileLayout:
     """Choose a copy of each blob of a file of ``size`` bytes. The first copies when their
-    raw lengths add up (one ``lookup`` per blob: the usual case costs nothing more); else a
-    choice among the blobs' other copies that adds up, preferring first copies, found
-    without reading (bounded search), else by reading each blob whose copies disagree on
-    its length (``measure``: a blob's true length, None when it cannot be read).
+    raw lengths add up (one ``lookup`` per blob: the usual case costs nothing more); else,
+    for each blob whose copies disagree on its length, the first copy of the length its
+    content has, learnt by reading it once (``measure``: a blob's true length, None when no
+    copy reads; ``read_length``). Reading is exact where a search among the lengths could be
+    led astray by lengths an attacker chose, and costs one read per such blob: none unless a
+    copy's index entry lies or is damaged (copies of one content have one length).
     ``passed_over`` names each first copy replaced, with the copy taken."""
     first: list[BlobLocation] = []
     for bid in content:
@@ -73,9 +69,7 @@ def file_layout(
     if total == size:
         return FileLayout(locations=first, total=total, fits=True)
     alternatives = _alternatives(index, content, first)
-    chosen = _search(first, alternatives, size - total)
-    if chosen is None and measure is not None:
-        chosen = _measured(first, alternatives, content, measure)
+    chosen = _measured(first, alternatives, content, measure) if alternatives else None
     if chosen is None or sum(loc.raw_length for loc in chosen) != size:
         return FileLayout(locations=first, total=total)
     passed = [
@@ -100,37 +94,6 @@ def _alternatives(
         if others:
             found.append((i, list(others.values())))
     return found
-
-
-def _search(
-    first: list[BlobLocation], alternatives: list[tuple[int, list[BlobLocation]]], need: int
-) -> list[BlobLocation] | None:
-    """Copies whose lengths change the first copies' total by ``need``, changing as few
-    blobs as the search finds (bounded: MAX_CHOICES blobs, MAX_SUMS partial totals)."""
-    steps: list[dict[int, tuple[int, BlobLocation | None]]] = []
-    reach: dict[int, tuple[int, BlobLocation | None]] = {0: (0, None)}
-    for i, others in alternatives[:MAX_CHOICES]:
-        step: dict[int, tuple[int, BlobLocation | None]] = {s: (s, None) for s in reach}
-        for s in reach:
-            for loc in others:
-                if len(step) >= MAX_SUMS:
-                    break
-                step.setdefault(s + loc.raw_length - first[i].raw_length, (s, loc))
-        steps.append(step)
-        reach = step
-        if need in reach:
-            break
-    if need not in reach or not steps:
-        return None
-    chosen = list(first)
-    at = need
-    for (i, _others), step in zip(
-        reversed(alternatives[: len(steps)]), reversed(steps), strict=True
-    ):
-        at, taken = step[at]
-        if taken is not None:
-            chosen[i] = taken
-    return chosen
 
 
 def _measured(
