@@ -82,6 +82,7 @@ def test_no_choice_fits_an_unreadable_blob_and_a_missing_blob() -> None:
         layout = file_layout(index, [a, b], 35, measure)
         assert not layout.fits and layout.total == 30
         assert [loc.pack_id for loc in layout.locations] == [first, first]
+        assert layout.unreadable == (a if measure(a) is None else None)
     assert not file_layout(index, [b], 25, _never).fits  # one copy only: nothing to read
     missing = _id()
     assert file_layout(index, [a, missing], 30, _never).missing == missing

@@ -129,7 +129,8 @@ class FileContent:
 
     def __init__(self, repo: Repository, node: Node, cache: BlobCache) -> None:
         """Raises:
-        OSError: EIO when a blob of the file is not in the index (logged)."""
+        OSError: EIO when a blob of the file is not in the index, or its copies disagree on
+            its length and none reads (logged)."""
         self._cache = cache
         self._blobs = node.content
         self._starts: list[int] = []
@@ -139,6 +140,10 @@ class FileContent:
             bid = layout.missing
             log.warning("data blob %s is not in the index", bid.short)
             raise OSError(errno.EIO, f"data blob {bid.short} is not in the index")
+        if layout.unreadable is not None:
+            bid = layout.unreadable
+            log.warning("data blob %s cannot be read from any of its copies", bid.short)
+            raise OSError(errno.EIO, f"data blob {bid.short} cannot be read")
         for bid, bad, taken in layout.passed_over:
             log.warning(
                 "data blob %s: the copy in pack %s has a length that does not fit the file; "

@@ -33,13 +33,15 @@ from s3vault.repository.repository import Repository
 class FileLayout:
     """Where a file's blobs are read from: one location per blob, in content order.
 
-    ``missing``: a blob with no location at all (then ``locations`` is empty). ``fits``:
+    ``missing``: a blob with no location at all (then ``locations`` is empty);
+    ``unreadable``: a blob whose copies disagree on its length, none of which reads. ``fits``:
     the locations' raw lengths add up to the file's size; when no choice of copies does,
     ``locations`` are the first copies and ``total`` their sum. ``passed_over``: first copies
     left aside because their length did not fit (bad copies, for the reader's notice)."""
 
     locations: list[BlobLocation] = field(default_factory=list)
     missing: ObjectId | None = None
+    unreadable: ObjectId | None = None
     total: int = 0
     fits: bool = False
     passed_over: list[tuple[ObjectId, BlobLocation, BlobLocation]] = field(default_factory=list)
@@ -70,6 +72,8 @@ def file_layout(
         return FileLayout(locations=first, total=total, fits=True)
     alternatives = _alternatives(index, content, first)
     chosen = _measured(first, alternatives, content, measure) if alternatives else None
+    if isinstance(chosen, ObjectId):
+        return FileLayout(locations=first, total=total, unreadable=chosen)
     if chosen is None or sum(loc.raw_length for loc in chosen) != size:
         return FileLayout(locations=first, total=total)
     passed = [
@@ -101,14 +105,15 @@ def _measured(
     alternatives: list[tuple[int, list[BlobLocation]]],
     content: Sequence[ObjectId],
     measure: Callable[[ObjectId], int | None],
-) -> list[BlobLocation] | None:
-    """Each disagreeing blob's copy of the length its content has, read by ``measure``
-    (None: unreadable, then no choice). Exact, at one read per such blob."""
+) -> list[BlobLocation] | ObjectId | None:
+    """Each disagreeing blob's copy of the length its content has, read by ``measure``: the
+    copies, or the first blob no copy of which reads, or None when a blob's content has a
+    length no copy's index entry gives. Exact, at one read per such blob."""
     chosen = list(first)
     for i, others in alternatives:
         length = measure(content[i])
         if length is None:
-            return None
+            return content[i]
         if length != first[i].raw_length:
             pick = next((loc for loc in others if loc.raw_length == length), None)
             if pick is None:

@@ -204,6 +204,10 @@ class _Planner:
             why = f"data blob {layout.missing.short} is not in the index"
             plan.errors.append((plan.shown(entry), why))
             return
+        if layout.unreadable is not None:
+            why = f"data blob {layout.unreadable.short} cannot be read from any of its copies"
+            plan.errors.append((plan.shown(entry), why))
+            return
         if not layout.fits:  # no choice among the blobs' copies adds up
             why = f"size {node.size} does not match its content ({layout.total} bytes)"
             plan.refused.append((plan.shown(entry), why))
