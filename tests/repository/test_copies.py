@@ -19,11 +19,12 @@ def _never(bid: ObjectId) -> int:
     raise AssertionError(f"{bid.short} read: the index's lengths decide")
 
 
-def _pack(index: BlobIndex, blobs: list[tuple[ObjectId, int]]) -> ObjectId:
-    """A pack holding these (blob, raw length), added after every pack before it."""
+def _pack(index: BlobIndex, blobs: list[tuple[ObjectId, int]], sender: bytes = b"") -> ObjectId:
+    """A pack holding these (blob, raw length), added after every pack before it
+    (``sender``: a put-only writer's)."""
     pack = _id()
     entries = [(BlobType.DATA, bytes(b), 100 * i, 50, n) for i, (b, n) in enumerate(blobs)]
-    index.add_pack(pack, 100 * len(blobs), entries)
+    index.add_pack(pack, 100 * len(blobs), entries, sender=sender)
     return pack
 
 
@@ -97,3 +98,27 @@ def test_other_copies_leave_out_the_bad_pack_and_other_lengths() -> None:
     planned = index.locations(BlobType.DATA, a)[0]
     assert planned.pack_id == first
     assert [loc.pack_id for loc in other_copies(index, BlobType.DATA, a, planned)] == [third]
+
+
+def test_put_only_lies_that_cancel_out_are_read_through() -> None:
+    """Only put-only writers hold the file; the attacker's copies, first, have lengths that
+    still add up (+500, -500): each of its blobs is checked against the other copies and the
+    two that disagree are read. A full key's first copies are trusted as they are."""
+    attacker, victim = b"a" * 64, b"v" * 64
+    index = BlobIndex()
+    a, b, c = _id(), _id(), _id()
+    bad = _pack(index, [(a, 1_500), (b, 500), (c, 1_000)], sender=attacker)
+    good = _pack(index, [(a, 1_000), (b, 1_000), (c, 1_000)], sender=victim)
+    read: list[ObjectId] = []
+
+    def measure(bid: ObjectId) -> int:
+        read.append(bid)
+        return 1_000
+
+    layout = file_layout(index, [a, b, c], 3_000, measure)
+    assert layout.fits and read == [a, b]
+    assert [loc.pack_id for loc in layout.locations] == [good, good, bad]
+    trusted = BlobIndex()
+    _pack(trusted, [(a, 1_500), (b, 500)])
+    _pack(trusted, [(a, 1_000), (b, 1_000)])
+    assert file_layout(trusted, [a, b], 2_000, _never).fits  # a full key's lengths: no read

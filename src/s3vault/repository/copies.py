@@ -7,9 +7,9 @@ of its choosing (design.md §13). A reader never gives up on a blob while anothe
 good:
 
 - a reader that lays a file out before reading it (restore's plan, mount) takes each blob's
-  first copy (``lookup``) unless their raw lengths do not add up to the file's size; then it
-  takes, for each blob whose copies disagree on its length, a copy of the length its content
-  has (``file_layout``);
+  first copy (``lookup``) unless their raw lengths do not add up to the file's size or a
+  put-only writer's index file gives a first copy; then it takes, for each blob whose copies
+  disagree on its length, a copy of the length its content has (``file_layout``);
 - a reader whose copy fails to read, open or match its id reads the blob from its next copy,
   once per remaining copy, before it fails the file: ``Repository.load_first_copy``, the one
   loop every reader goes through (``load_blob`` for trees, dump, mount's blob reads,
@@ -19,7 +19,7 @@ good:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from s3vault.errors import BackendError, IntegrityError
@@ -54,24 +54,32 @@ def file_layout(
     measure: Callable[[ObjectId], int | None],
 ) -> FileLayout:
     """Choose a copy of each blob of a file of ``size`` bytes. The first copies when their
-    raw lengths add up (one ``lookup`` per blob: the usual case costs nothing more); else,
-    for each blob whose copies disagree on its length, the first copy of the length its
-    content has, learnt by reading it once (``measure``: a blob's true length, None when no
-    copy reads; ``read_length``). Reading is exact where a search among the lengths could be
-    led astray by lengths an attacker chose, and costs one read per such blob: none unless a
-    copy's index entry lies or is damaged (copies of one content have one length).
-    ``passed_over`` names each first copy replaced, with the copy taken."""
+    raw lengths add up and a full key's index file gives each (one ``lookup`` per blob: the
+    usual case costs nothing more); else, for each blob whose copies disagree on its length,
+    the first copy of the length its content has, learnt by reading it once (``measure``: a
+    blob's true length, None when no copy reads; ``read_length``). Where a put-only writer's
+    copy comes first (no full key's copy exists), the lengths adding up is not enough (its
+    lies may cancel out): its other copies are looked up too. Reading is exact where a search
+    among the lengths could be led astray by lengths an attacker chose, and costs one read
+    per such blob: none unless an index entry lies or is damaged (copies of one content have
+    one length). ``passed_over`` names each first copy replaced, with the copy taken."""
     first: list[BlobLocation] = []
-    for bid in content:
+    untrusted: list[int] = []  # blobs whose first copy a put-only writer's index file describes
+    for i, bid in enumerate(content):
         loc = index.lookup(BlobType.DATA, bid)
         if loc is None:
             return FileLayout(missing=bid)
         first.append(loc)
+        if loc.sender:
+            untrusted.append(i)
     total = sum(loc.raw_length for loc in first)
-    if total == size:
-        return FileLayout(locations=first, total=total, fits=True)
-    alternatives = _alternatives(index, content, first)
-    chosen = _measured(first, alternatives, content, measure) if alternatives else None
+    # Lengths that add up prove nothing where a put-only writer gave them: its lies may
+    # cancel out. Its copies are checked against the others then (no full key's copy exists).
+    check = range(len(content)) if total != size else untrusted
+    alternatives = _alternatives(index, content, first, check)
+    if not alternatives:
+        return FileLayout(locations=first, total=total, fits=total == size)
+    chosen = _measured(first, alternatives, content, measure)
     if isinstance(chosen, ObjectId):
         return FileLayout(locations=first, total=total, unreadable=chosen)
     if chosen is None or sum(loc.raw_length for loc in chosen) != size:
@@ -85,14 +93,14 @@ def file_layout(
 
 
 def _alternatives(
-    index: BlobIndex, content: Sequence[ObjectId], first: list[BlobLocation]
+    index: BlobIndex, content: Sequence[ObjectId], first: list[BlobLocation], check: Iterable[int]
 ) -> list[tuple[int, list[BlobLocation]]]:
-    """For each blob whose copies disagree on its length: (its position, one copy per other
-    length, in reading order)."""
+    """For each blob at the positions ``check`` whose copies disagree on its length: (its
+    position, one copy per other length, in reading order)."""
     found: list[tuple[int, list[BlobLocation]]] = []
-    for i, bid in enumerate(content):
+    for i in check:
         others: dict[int, BlobLocation] = {}
-        for loc in index.locations(BlobType.DATA, bid):
+        for loc in index.locations(BlobType.DATA, content[i]):
             if loc.raw_length != first[i].raw_length:
                 others.setdefault(loc.raw_length, loc)
         if others:
