@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from s3vault import InitOptions, add_put_only_key, compression, init
+from s3vault import InitOptions, SnapshotFilter, add_put_only_key, compression, init, ls
 from s3vault.backend.local import LocalBackend
 from s3vault.crypto import aead, kdf, putseal
 from s3vault.crypto.hashing import blob_id, storage_id, view_digest
@@ -41,6 +41,7 @@ from s3vault.format.packfile import BlobType, PackEntry, split_trailer
 from s3vault.format.putpayload import PutOnlyPayload
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Tree
+from s3vault.fusefs.content import BlobCache, FileContent
 from s3vault.ids import ObjectId
 from s3vault.maintenance.prune import PruneOptions
 from s3vault.maintenance.retention import Policy
@@ -221,10 +222,13 @@ def test_a_garbage_copy_listed_first_does_not_make_a_full_key_restore_lose_a_fil
 def _save_listed_first(
     self: PutOnlyRepository, kind: ObjectKind, plaintext: bytes, sealer: PutSealer
 ) -> ObjectId:
-    """The attacker re-seals its index file until its name sorts first (a fresh ephemeral
-    key each time: about 16 tries), so a reader loads its entries before anyone's."""
+    """The attacker re-seals its index file until its name sorts first, before every index
+    file listed (a fresh ephemeral key each time: about 16 tries, rarely a few hundred), so
+    a reader loads its entries before anyone's."""
+    listed = [info.name.rsplit("/", 1)[-1] for info in self.backend.list("index/")]
+    first = min([*listed, "1"])
     sealed = sealer.seal_file(sealed_kind_for(kind), plaintext)
-    while kind is ObjectKind.INDEX and storage_id(sealed).hex()[0] != "0":
+    while kind is ObjectKind.INDEX and storage_id(sealed).hex() >= first:
         sealed = sealer.seal_file(sealed_kind_for(kind), plaintext)
     oid = storage_id(sealed)
     self.backend.put(object_name(kind, oid), sealed)
@@ -1020,28 +1024,27 @@ def test_a_put_only_host_can_learn_no_id_of_a_blob_it_did_not_store(fleet: Fleet
     assert not dedup.has(BlobType.DATA, blob_id(put.payload.id_key, b"db-01's secret: 1234\n"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BREAK (found 2026-12-05 while closing the views' id leak): web-01 holds a file web-02 "
-        "also holds, so it knows the blob's id without any view, and seals garbage under it; "
-        "restore plans each file from the first location of each blob (BlobIndex.lookup: a "
-        "full key's copy first, then put-only writers' copies in index order): when only "
-        "put-only packs hold the blob, web-01's copy comes first (its index file sorts first), "
-        "the file's size then does "
-        "not match its content and restore refuses it (exit 3), though web-02's good copy is "
-        "stored"
-    ),
-)
+@pytest.mark.parametrize("length", ["its own", "the file's"])
 def test_garbage_under_the_id_of_a_shared_file_does_not_make_a_restore_refuse_it(
-    fleet: Fleet, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+    fleet: Fleet,
+    tmp_path: Path,
+    run_cli: RunCli,
+    monkeypatch: pytest.MonkeyPatch,
+    length: str,
 ) -> None:
+    """web-01 holds a file web-02 also holds, so it knows the blob's id without any view, and
+    seals garbage under it in an index file that sorts first: only put-only packs hold the
+    blob, so its copy comes first. Of a length of its own, the plan takes web-02's copy, whose
+    length fits the file (repository/copies.py ``file_layout``); of the file's length, the
+    garbage fails its id check and the blob is read from web-02's copy. Either way the file
+    is restored (exit 0) and one line names the bad copy."""
     handle = _copy(fleet, tmp_path)
     monkeypatch.setattr(PutOnlyRepository, "save_file", _save_listed_first)
     put = _put(handle.url, ATTACKER_PW)
     shared = (fleet.web_source / "index.html").read_bytes()  # web-01's own file, and web-02's
+    garbage = b"attacker's garbage" if length == "its own" else os.urandom(len(shared))
     writer = put.blob_writer(BlobIndex(), verify=False)
-    writer.save(BlobType.DATA, b"attacker's garbage", blob_id(put.payload.id_key, shared))
+    writer.save(BlobType.DATA, garbage, blob_id(put.payload.id_key, shared))
     writer.flush()
     out = tmp_path / "out"
     done = run_cli(
@@ -1057,6 +1060,20 @@ def test_garbage_under_the_id_of_a_shared_file_does_not_make_a_restore_refuse_it
     )
     assert done.code == 0, done.stderr
     assert (out / str(fleet.web_source).lstrip("/") / "index.html").read_bytes() == shared
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "read from its copy in pack" in lines[0], done.stderr
+    repo = handle.open()  # a mounted file: the same size and bytes (fusefs/content.py)
+    _sid, entries = ls(
+        repo,
+        "latest",
+        str(fleet.web_source / "index.html"),
+        select=SnapshotFilter(hosts=("web-02",)),
+    )
+    (entry,) = list(entries)
+    cache = BlobCache(repo)
+    mounted = FileContent(repo, entry.node, cache)
+    assert (mounted.size, mounted.read(0, len(shared) + 1)) == (len(shared), shared)
+    cache.close()
 
 
 # --- a compromised host: getting garbage endorsed ----------------------------------------

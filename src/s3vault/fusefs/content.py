@@ -16,11 +16,13 @@ import threading
 from bisect import bisect_right
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 
 from s3vault.errors import IntegrityError, ObjectNotFoundError
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node
 from s3vault.ids import ObjectId
+from s3vault.repository.copies import file_layout, read_length
 from s3vault.repository.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -127,16 +129,31 @@ class FileContent:
 
     def __init__(self, repo: Repository, node: Node, cache: BlobCache) -> None:
         """Raises:
-        OSError: EIO when a blob of the file is not in the index (logged)."""
+        OSError: EIO when a blob of the file is not in the index, or its copies disagree on
+            its length and none reads (logged)."""
         self._cache = cache
         self._blobs = node.content
         self._starts: list[int] = []
+        # copies whose lengths fit the file (read to learn a length only where they disagree)
+        layout = file_layout(repo.index, node.content, node.size, partial(read_length, repo))
+        if layout.missing is not None:
+            bid = layout.missing
+            log.warning("data blob %s is not in the index", bid.short)
+            raise OSError(errno.EIO, f"data blob {bid.short} is not in the index")
+        if layout.unreadable is not None:
+            bid = layout.unreadable
+            log.warning("data blob %s cannot be read from any of its copies", bid.short)
+            raise OSError(errno.EIO, f"data blob {bid.short} cannot be read")
+        for bid, bad, taken in layout.passed_over:
+            log.warning(
+                "data blob %s: the copy in pack %s has a length that does not fit the file; "
+                "read from its copy in pack %s",
+                bid.short,
+                bad.pack_id.short,
+                taken.pack_id.short,
+            )
         size = 0
-        for bid in node.content:
-            loc = repo.index.lookup(BlobType.DATA, bid)
-            if loc is None:
-                log.warning("data blob %s is not in the index", bid.short)
-                raise OSError(errno.EIO, f"data blob {bid.short} is not in the index")
+        for loc in layout.locations:
             self._starts.append(size)
             size += loc.raw_length
         self.size = size

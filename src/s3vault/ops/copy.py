@@ -300,24 +300,16 @@ class _Copier:
         return new
 
     def _read(self, bid: ObjectId) -> bytes:
-        """A data blob from the source, each location in turn (as ``load_blob`` does); the
-        entry it was read and checked from is noted for the ledger.
+        """A data blob from the source, each location in turn (repository/copies.py, the
+        rule of every reader); the entry it was read and checked from is noted for the ledger.
 
         Raises:
-            IntegrityError, ObjectNotFoundError: no location reads (the first one's error).
+            IntegrityError, BackendError: no location reads (the first one's error).
         """
-        first: IntegrityError | ObjectNotFoundError | None = None
-        for loc, entry in self.source.data_locations(bid):
-            try:
-                data = self.src.load_blob_from(BlobType.DATA, bid, [loc])
-            except (IntegrityError, ObjectNotFoundError) as exc:
-                first = first or exc
-                continue
-            self.source.opened(entry)
-            return data
-        if first is not None:
-            raise first
-        return self.src.load_blob_from(BlobType.DATA, bid, [])  # raises: not in the index
+        found = self.source.data_locations(bid)
+        data, at = self.src.load_first_copy(BlobType.DATA, bid, [loc for loc, _ in found])
+        self.source.opened(found[at][1])
+        return data
 
     def tree(self, root: ObjectId) -> ObjectId:
         """The target id of a source tree, copying what the target lacks: children before

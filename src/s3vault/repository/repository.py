@@ -25,6 +25,7 @@ from s3vault.backend.objectlock import LockingBackend
 from s3vault.crypto.hashing import storage_id
 from s3vault.crypto.keys import MasterKey
 from s3vault.errors import (
+    BackendError,
     FormatVersionError,
     IntegrityError,
     NotARepositoryError,
@@ -1044,14 +1045,29 @@ class Repository:
             IntegrityError: no location, or damaged (the message names the pack).
             ObjectNotFoundError: its pack is missing (and no other copy exists).
         """
+        return self.load_first_copy(btype, bid, locations)[0]
+
+    def load_first_copy(
+        self, btype: BlobType, bid: ObjectId, locations: Sequence[BlobLocation]
+    ) -> tuple[bytes, int]:
+        """THE rule of every reader of a blob with several copies (repository/copies.py):
+        the blob from the first of ``locations`` that reads, opens and matches its id, each
+        tried once in order, and that location's position. A pack whose copy failed is
+        marked for this run (``tree_reads.failed``: a read-back proves nothing of it).
+
+        Raises:
+            IntegrityError: no location, or every copy damaged (the first one's error).
+            BackendError: the first copy's pack could not be read, nor any other copy.
+        """
         if not locations:
             msg = f"{btype.value} blob {bid.short} is not in the index"
             raise IntegrityError(msg)
-        first: IntegrityError | ObjectNotFoundError | None = None
-        for loc in locations:
+        first: IntegrityError | BackendError | None = None
+        for at, loc in enumerate(locations):
             try:
-                return self._load_blob_at(btype, bid, loc)
-            except (IntegrityError, ObjectNotFoundError) as exc:
+                return self._load_blob_at(btype, bid, loc), at
+            except (IntegrityError, BackendError) as exc:
+                self._shared.tree_reads.failed(loc.pack_id)
                 first = first or exc
         assert first is not None
         raise first

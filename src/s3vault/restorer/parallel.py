@@ -34,7 +34,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from s3vault.errors import BackendError, IntegrityError, RestoreError
+from s3vault.ids import ObjectId
 from s3vault.progress import Progress
+from s3vault.repository.index import BlobLocation
 from s3vault.repository.repository import Repository
 from s3vault.restorer.fetch import PackRange, open_range, read_range
 from s3vault.restorer.locator import Locator
@@ -220,10 +222,8 @@ class ParallelRestorer(Restorer):
         """A range is written: fail what it failed, complete the files it completed."""
         plan, out = self._plan, self.outcome
         wanted = plan.packs[r.pack_id]
-        if done.read_error:
-            numbers = {n for bid, _ in r.blobs for n, _ in wanted[bid][1]}
-            self._fail(numbers, done.read_error, damaged=True)
-            return
+        if done.read_error:  # nothing of it written: every blob is a bad one
+            done.bad_blobs = dict.fromkeys(range(len(r.blobs)), done.read_error)
         for number, why in done.refused.items():
             self._fail({number}, why, damaged=False)
         if done.written:
@@ -232,11 +232,10 @@ class ParallelRestorer(Restorer):
         for number, warning in done.completed.items():
             plan.files[number].missing = 0
             self._file_complete(plan.files[number], warning)
-        for n, (bid, _loc) in enumerate(r.blobs):
+        for n, (bid, loc) in enumerate(r.blobs):
             targets = wanted[bid][1]
             bad = done.bad_blobs.get(n)
-            if bad is not None:
-                self._fail({number for number, _ in targets}, bad, damaged=True)
+            if bad is not None and not self._write_other_copy(bid, loc, bad, targets):
                 continue
             for number, _offset in targets:
                 task = plan.files[number]
@@ -245,6 +244,37 @@ class ParallelRestorer(Restorer):
                 task.missing -= 1
                 if task.missing == 0:
                     self._file_done(task)
+
+    def _write_other_copy(
+        self, bid: ObjectId, loc: BlobLocation, why: str, targets: list[tuple[int, int]]
+    ) -> bool:
+        """A blob a worker could not read or open (``why``): the parent reads its next good
+        copy (workers never connect: this process fetches) and writes it into its files,
+        beside the workers (a shared sink: nothing is created exclusively nor removed).
+        False when no copy reads or is needed: its files are failed.
+
+        Raises:
+            RestoreError: the target cannot take more.
+        """
+        blob = self._recover(bid, loc, why, targets)
+        if blob is None:
+            return False
+        sink = FilesystemSink(self._loc, owners=self._sink.owners, shared=True)
+        try:
+            for number, offset in targets:
+                task = self._plan.files[number]
+                if number in self._skip or task.failed:
+                    continue
+                try:
+                    sink.write(task.entry, task.node.size, offset, blob)
+                except EntryError as exc:
+                    self._fail({number}, str(exc), damaged=False)
+                    continue
+                self.outcome.bytes_written += len(blob)
+                self._progress.advanced(bytes_=len(blob))
+        finally:
+            sink.close_all()
+        return True
 
 
 def _died(what: str) -> RestoreError:

@@ -26,12 +26,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType, Tree
 from s3vault.ids import ObjectId
 from s3vault.patterns import PatternList
+from s3vault.repository.copies import file_layout, read_length
 from s3vault.repository.index import BlobLocation
 from s3vault.repository.repository import Repository
 from s3vault.restorer import nodes
@@ -69,6 +71,8 @@ class RestorePlan:
     )
     errors: list[Problem] = field(default_factory=list)
     total_bytes: int = 0
+    # a bad copy of a blob left aside for another (repository/copies.py): said, not an error
+    notices: list[Problem] = field(default_factory=list)
 
     @property
     def dir_entries(self) -> list[Entry]:
@@ -193,19 +197,32 @@ class _Planner:
             if first is not None:
                 plan.hardlinks.append((entry, node, first))
                 return
-        locations: list[BlobLocation] = []
-        for bid in node.content:
-            loc = self.repo.index.lookup(BlobType.DATA, bid)
-            if loc is None:  # not planned: its name is in the errors
-                shown = plan.shown(entry)
-                plan.errors.append((shown, f"data blob {bid.short} is not in the index"))
-                return
-            locations.append(loc)
-        content = sum(loc.raw_length for loc in locations)
-        if content != node.size:
-            why = f"size {node.size} does not match its content ({content} bytes)"
+        layout = file_layout(
+            self.repo.index, node.content, node.size, partial(read_length, self.repo)
+        )
+        if layout.missing is not None:  # not planned: its name is in the errors
+            why = f"data blob {layout.missing.short} is not in the index"
+            plan.errors.append((plan.shown(entry), why))
+            return
+        if layout.unreadable is not None:
+            why = f"data blob {layout.unreadable.short} cannot be read from any of its copies"
+            plan.errors.append((plan.shown(entry), why))
+            return
+        if not layout.fits:  # no choice among the blobs' copies adds up
+            why = f"size {node.size} does not match its content ({layout.total} bytes)"
             plan.refused.append((plan.shown(entry), why))
             return
+        for bid, bad, taken in layout.passed_over:  # a copy of a length that cannot be right
+            self.repo.tree_reads.failed(bad.pack_id)  # a read-back proves nothing of its pack
+            plan.notices.append(
+                (
+                    plan.shown(entry),
+                    f"data blob {bid.short}: the copy in pack {bad.pack_id.short} has a "
+                    f"length ({bad.raw_length} bytes) that does not fit the file; read from "
+                    f"its copy in pack {taken.pack_id.short}",
+                )
+            )
+        locations = layout.locations
         if node.links > 1:
             self.seen_inodes[(node.device, node.inode)] = entry
         number = len(plan.files)

@@ -2,11 +2,13 @@
 
 Idempotent: a file already present with the snapshot's size and mtime whose content hash matches
 is left alone, so re-running an interrupted restore only fetches what is missing.
-Damage is contained: a blob that fails authentication, or a pack that is missing, fails only the
-files that need it; they are named in the result (errors) and every other file is restored. So
-is local trouble: an entry the target refuses (a directory in the way, a file too large) fails
-alone, a directory that cannot be created takes only its contents with it (warnings); only a
-target that can take nothing more (full, read-only) stops the restore.
+Damage is contained: a blob that fails authentication, or a pack that is missing, is read from
+another stored copy of the blob if one reads (repository/copies.py: said in ``notices``); else
+it fails only the files that need it; they are named in the result (errors) and every other
+file is restored. So is local trouble: an entry the target refuses (a directory in the way,
+a file too large) fails alone, a directory that cannot be created takes only its contents
+with it (warnings); only a target that can take nothing more (full, read-only) stops the
+restore.
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ from dataclasses import dataclass, field
 
 from s3vault.crypto.hashing import ContentHasher
 from s3vault.errors import BackendError, IntegrityError, RestoreError
+from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType
+from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
+from s3vault.repository.copies import load_other_copy
+from s3vault.repository.index import BlobLocation
 from s3vault.repository.repository import Repository
 from s3vault.restorer.fetch import PackRange, coalesce, max_range, open_range, read_range
 from s3vault.restorer.locator import Entry, Locator
@@ -35,7 +41,8 @@ class RestoreOutcome:
     """What a restore did. ``errors``: entries not restored because repository data is missing
     or damaged; ``warnings``: entries refused or not fully restored (the target refused them,
     an attribute could not be applied); ``skipped``: entries this restore does not create by
-    design (device nodes when not root). Each is (path, reason)."""
+    design (device nodes when not root); ``notices``: a blob's bad copy that another copy of it
+    replaced (the restore is whole). Each is (path, reason)."""
 
     files_restored: int = 0
     files_skipped: int = 0
@@ -45,6 +52,7 @@ class RestoreOutcome:
     errors: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    notices: list[tuple[str, str]] = field(default_factory=list)  # bad copies another replaced
 
 
 def prepare_target(target: bytes) -> bool:
@@ -156,6 +164,8 @@ class Restorer:
         self._sink = FilesystemSink(self._loc, owners=self._owners)
         out.errors.extend(plan.errors)
         out.warnings.extend(plan.refused)
+        for shown, message in plan.notices:
+            self._notice(None, message, shown)
         try:
             self._make_dirs()
             self._progress.started(
@@ -268,17 +278,50 @@ class Restorer:
         wanted = self._plan.packs[r.pack_id]
         try:
             data = fetched.result()
-        except (BackendError, IntegrityError) as exc:
-            numbers = {n for bid, _ in r.blobs for n, _ in wanted[bid][1]}
-            self._fail(numbers, str(exc), damaged=True)
-            return
-        for bid, blob in open_range(self._repo, r, data):
+        except (BackendError, IntegrityError) as exc:  # each blob from another copy, if any
+            opened: list[tuple[ObjectId, bytes | IntegrityError]] = [
+                (bid, IntegrityError(str(exc))) for bid, _loc in r.blobs
+            ]
+        else:
+            opened = list(open_range(self._repo, r, data))
+        for (bid, got), (_bid, loc) in zip(opened, r.blobs, strict=True):
             targets = wanted[bid][1]
-            if isinstance(blob, IntegrityError):
-                self._fail({n for n, _ in targets}, str(blob), damaged=True)
+            blob = self._recover(bid, loc, str(got), targets) if isinstance(got, Exception) else got
+            if blob is None:
                 continue
             for number, offset in targets:
                 self._write_one(number, offset, blob)
+
+    def _recover(
+        self, bid: ObjectId, loc: BlobLocation, why: str, targets: list[tuple[int, int]]
+    ) -> bytes | None:
+        """A blob whose planned copy failed (``why``), read from its next good copy
+        (repository/copies.py; a synchronous read: the failure path is rare), said once; None
+        when no other copy reads: its files fail with ``why``."""
+        numbers = {n for n, _ in targets}
+        files = self._plan.files
+        if all(files[n].failed or n in self._skip for n in numbers):
+            return None  # nothing left to write it into
+        got = load_other_copy(self._repo, BlobType.DATA, bid, loc)
+        if got is None:
+            self._fail(numbers, why, damaged=True)
+            return None
+        blob, served = got
+        entry = files[min(numbers)].entry
+        self._notice(
+            entry,
+            f"data blob {bid.short}: bad copy ({why}); read from its copy in pack "
+            f"{served.pack_id.short}",
+        )
+        return blob
+
+    def _notice(self, entry: Entry | None, message: str, shown: str = "") -> None:
+        """Say something the restore got past (a bad copy of a blob another copy replaced):
+        a progress warning and ``notices``, not a warning of the outcome (nothing is lost)."""
+        path = shown or (self._path(entry) if entry is not None else "/")
+        with self._lock:
+            self.outcome.notices.append((path, message))
+        self._progress.warned(path, message)
 
     def _write_one(self, number: int, offset: int, blob: bytes) -> None:
         """One blob into one file; a file the target refuses fails alone."""
