@@ -52,7 +52,8 @@ NOT_CHECKED = (
     "the data: no pack was read (a full key's `s3vault verify --read-data` reads every blob)",
     "index files, snapshots and trees: they are sealed to the repository (this host's own "
     "trees excepted, in its state)",
-    "packs that put-only keys stored (this host's too): no endorsed view names them yet",
+    "packs that put-only keys stored (this host's too) and no full key's read-back has proven "
+    "yet: no endorsed view names them",
     "the audit records' contents and links: sealed (a full key's `s3vault audit` checks them)",
 )
 
