@@ -149,11 +149,14 @@ def test_a_removed_keys_later_objects_are_refused_on_a_local_directory(
     packs_before = {p for p in before if p.parent.parent.name in ("data", "tree")}
     assert all(p.exists() for p in packs_before)  # (the forged ones are young: left for now)
     _restores_db_and_web(run_cli, repo, cli_env, tmp_path)
+    (forged,) = [p.name for p in new if p.parent.name == "snapshots"]
+    by_id = run_cli(*repo, "restore", forged[:12], "--target", str(tmp_path / "f"), env=cli_env)
+    assert by_id.code == 13 and f"put-only key {short}" in by_id.stderr, by_id.stderr
+    assert not (tmp_path / "f").exists()
     # the rest of the advice: rotate, re-encrypt; re-sealing never launders a forged snapshot
     assert run_cli(*repo, "key", "rotate-master", env=cli_env).code == 0
     refused = run_cli(*repo, "prune", "--reencrypt", env=cli_env)
     assert refused.code == 13 and "`s3vault forget" in refused.stderr, refused.stderr
-    (forged,) = [p.name for p in new if p.parent.name == "snapshots"]
     assert run_cli(*repo, "forget", forged[:8], env=cli_env).code == 0
     done = run_cli(*repo, "prune", "--reencrypt", env=cli_env)
     assert done.code == 0, done.stderr
