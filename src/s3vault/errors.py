@@ -6,6 +6,7 @@
     ├── NotARepositoryError (10)          something is there, but not an s3vault repository
     ├── KeyError_ (12) → WrongPasswordError, NoKeyError, PutOnlyKeyError (it only writes)
     ├── IntegrityError (13)               an object failed authentication or a hash check
+    │   └── RevokedWriterError (13)       stored by a removed put-only key after its removal
     ├── BackendError (1)                  storage failed
     │   ├── ObjectNotFoundError (1)       a named object does not exist
     │   ├── ObjectExistsError (1)         a create-only put found the object already there
@@ -114,6 +115,13 @@ class IntegrityError(S3VaultError):
     """An object failed authentication, a hash check or a structural check."""
 
     exit_code = ExitCode.DAMAGED
+
+
+class RevokedWriterError(IntegrityError):
+    """A version 2 object sealed by a removed put-only key and stored after its removal
+    (design.md §6a, revocation by store time): refused as forged. Unlike other damage, what
+    it describes is known to be untrusted: prune passes such an index file over (its packs
+    are garbage) instead of refusing to run."""
 
 
 class BackendError(S3VaultError):

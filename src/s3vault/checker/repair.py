@@ -25,8 +25,14 @@ import contextlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 
-from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
+from s3vault.errors import (
+    FormatVersionError,
+    IntegrityError,
+    ObjectNotFoundError,
+    RevokedWriterError,
+)
 from s3vault.format.indexfile import IndexedPack
 from s3vault.format.layout import ObjectKind, parse_name
 from s3vault.format.packfile import ENTRY, BlobType, PackEntry
@@ -42,6 +48,7 @@ from s3vault.repository.marks import load_marks
 from s3vault.repository.packheader import check_blobs, read_pack_header
 from s3vault.repository.repository import Repository
 from s3vault.repository.supersede import live
+from s3vault.repository.writerhost import check_store_time
 
 PACKS_PER_INDEX = 4096
 MISSING = "pack is missing"
@@ -197,10 +204,19 @@ class _PackReader:
         self._repo = repo
         self._known = known
 
-    def read(self, name: str, size: int) -> tuple[CompactPack | None, PackRepair | None]:
+    def read(
+        self, name: str, size: int, stored: float
+    ) -> tuple[CompactPack | None, PackRepair | None]:
+        """The pack's description, and what was wrong with it (``stored``: its store time)."""
         pid = _pack_id(name)
         try:
             header = read_pack_header(self._repo, name, size)
+            if header.sender and self._repo.config.revoked_at:
+                key_id, _ = self._repo.sealer.put_key(header.epoch, header.sender)
+                check_store_time(self._repo.config, key_id, partial(float, stored), "a pack")
+        except RevokedWriterError as exc:
+            # design.md §6a: never indexed again; prune deletes it as garbage after the grace
+            return None, PackRepair(name=name, problem=f"not indexed: {exc}", kept=0, lost=0)
         except ObjectNotFoundError:  # gone since the listing
             return None, self.missing(name, pid) if pid in self._known.current else None
         except FormatVersionError as exc:
@@ -279,14 +295,15 @@ def plan_repair(repo: Repository, *, workers: int = 4) -> RepairPlan:
     """
     known = read_descriptions(repo)
     plan = RepairPlan(old_index=known.files, damaged_records=known.damaged_records)
-    listed = {pid: (info.name, info.size) for pid, info in repo.list_packs().items()}
+    listed = {pid: (info.name, info.size, info.modified) for pid, info in repo.list_packs().items()}
     reader = _PackReader(repo, known)
     for pid, indexed in sorted(known.current.items()):
         if pid in listed:
             continue
         name = indexed.name
         try:
-            listed[pid] = (name, repo.stat_object(indexed.kind, pid).size)  # listing short
+            info = repo.stat_object(indexed.kind, pid)  # the listing was short
+            listed[pid] = (name, info.size, info.modified)
         except ObjectNotFoundError:
             plan.damaged.append(reader.missing(name, pid))
     # Packs only a deletion record names stay with their record (prune decides about them).

@@ -16,6 +16,7 @@ from s3vault.errors import (
     FormatVersionError,
     IntegrityError,
     ObjectNotFoundError,
+    RevokedWriterError,
 )
 from s3vault.format.keyfile import KeyFile
 from s3vault.format.layout import ObjectKind, object_name, parse_name
@@ -98,13 +99,17 @@ def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) 
         except ObjectNotFoundError:
             raise  # removed since the listing: a prune replaced it (check_structure retries)
         except (IntegrityError, FormatVersionError, ValueError) as exc:
+            fix = (
+                "`s3vault prune` removes it; its packs are garbage"  # design.md §6a
+                if isinstance(exc, RevokedWriterError)
+                else "`s3vault repair index` rebuilds the index from the packs' headers"
+            )
             findings.append(
                 Finding(
                     severity=Severity.ERROR,
                     kind="index-damaged",
                     object=name,
-                    message=f"index file damaged: {_reason(exc, name)}; `s3vault repair index` "
-                    "rebuilds the index from the packs' headers",
+                    message=f"index file damaged: {_reason(exc, name)}; {fix}",
                 )
             )
     st.index_files = len(files)

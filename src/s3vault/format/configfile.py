@@ -53,6 +53,10 @@ class ConfigFile:
     object_lock: dict[str, Any] = field(default_factory=dict)  # mode, period, margin (S3 only)
     retention: dict[str, Any] = field(default_factory=dict)  # the policy forget uses by default
     revoked: dict[str, str] = field(default_factory=dict)  # removed put-only key id -> its host
+    # removed put-only key id -> when it was removed (seconds, the store's clock): its
+    # version 2 objects stored later are refused (design.md §6a); absent for keys removed
+    # before this was recorded
+    revoked_at: dict[str, float] = field(default_factory=dict)
 
     def encode(self) -> bytes:
         """Canonical JSON of the sealed part."""
@@ -75,6 +79,7 @@ class ConfigFile:
                 **({"object_lock": self.object_lock} if self.object_lock else {}),
                 **({"retention": self.retention} if self.retention else {}),
                 **({"revoked": self.revoked} if self.revoked else {}),
+                **({"revoked_at": self.revoked_at} if self.revoked_at else {}),
             }
         )
 
@@ -135,8 +140,14 @@ class ConfigFile:
                         codec.field(obj, "revoked", dict, what) if "revoked" in obj else {}
                     ).items()
                 },
+                revoked_at={
+                    str(k): float(v)
+                    for k, v in (
+                        codec.field(obj, "revoked_at", dict, what) if "revoked_at" in obj else {}
+                    ).items()
+                },
             )
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             msg = f"{what}: {exc}"
             raise IntegrityError(msg) from None
 

@@ -20,13 +20,20 @@ import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from s3vault.backend.base import ObjectInfo
 from s3vault.clock import Clock, SystemClock
 from s3vault.crashpoint import crash_point
-from s3vault.errors import FormatVersionError, IntegrityError, S3VaultError, UsageError
+from s3vault.errors import (
+    FormatVersionError,
+    IntegrityError,
+    RevokedWriterError,
+    S3VaultError,
+    UsageError,
+)
 from s3vault.format.deletionfile import DeletionFile, MarkedPack
-from s3vault.format.indexfile import IndexFile
+from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
@@ -57,6 +64,7 @@ from s3vault.repository.references import References
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import list_snapshots
 from s3vault.repository.supersede import live
+from s3vault.repository.writerhost import check_store_time
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +149,11 @@ def _read_index_files(
     for oid in ids:
         try:
             files[oid] = compact_index_file(repo.load_file(ObjectKind.INDEX, oid), spill)
+        except RevokedWriterError as exc:
+            # Known forged (design.md §6a): its packs are unindexed garbage, and the new index
+            # file supersedes it like every other.
+            name = object_name(ObjectKind.INDEX, oid)
+            repo.skip(name, f"index file skipped: {str(exc).removeprefix(name + ': ')}")
         except (IntegrityError, FormatVersionError) as exc:
             msg = (
                 f"prune refused: {exc}; nothing was changed. Run `s3vault repair index` (it "
@@ -258,7 +271,10 @@ def _hold_deletions(repo: Repository, plan: PrunePlan) -> None:
     it may come back (a bucket version, a replica). Marking goes on (a marked pack stays
     readable and is unmarked if a snapshot needs it again); deleting waits until `forget ID`
     or `repair snapshots` has settled the damaged file."""
-    plan.held_back = sorted(n for n in repo.skipped if n.startswith(ObjectKind.SNAPSHOTS.value))
+    revoked = repo.revoked_objects  # stored after its writer's removal: needs nothing
+    plan.held_back = sorted(
+        n for n in repo.skipped if n.startswith(ObjectKind.SNAPSHOTS.value) and n not in revoked
+    )
     if not plan.held_back:
         return
     plan.still_marked.extend((p, plan.marked_since[p.id]) for p in plan.delete)
@@ -313,10 +329,36 @@ def _read_orphans(
             plan.young_orphans += 1
             continue
         try:
-            out.append(CompactPack.of(read_pack_header(repo, info.name, info.size)))
+            header = read_pack_header(repo, info.name, info.size)
         except (S3VaultError, ValueError) as exc:
             plan.unreadable.append((info.name, str(exc)))
+            continue
+        if _revoked(repo, header, info):
+            # A removed put-only key's pack stored after its removal (design.md §6a): never
+            # indexed again, garbage once past the grace, whatever its header claims.
+            if plan.now - info.modified < plan.grace:
+                plan.young_orphans += 1
+            else:
+                plan.orphans_delete.append(CompactPack.of(header))
+            continue
+        out.append(CompactPack.of(header))
     return out
+
+
+def _revoked(repo: Repository, header: IndexedPack, info: ObjectInfo) -> bool:
+    """Whether a pack's header is sealed by a removed put-only key and the pack was stored
+    after that key's removal (told once, as a skipped object)."""
+    if not header.sender or not repo.config.revoked_at:
+        return False
+    try:
+        key_id, _ = repo.sealer.put_key(header.epoch, header.sender)
+        check_store_time(repo.config, key_id, partial(float, info.modified), "a pack")
+    except RevokedWriterError as exc:
+        repo.skip(info.name, f"pack not indexed again: {exc}")
+        return True
+    except IntegrityError:
+        return False  # an unknown epoch or a malformed sender: the header check said so
+    return False
 
 
 def _classify_indexed(

@@ -225,16 +225,26 @@ def _remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
 
 
 def _record_revoked(repo: Repository, entry: KeyEntry) -> None:
-    """Before a put-only key file goes: the config records its id and host (under the
-    maintenance lease), so the snapshots it wrote keep their host binding check (design.md
-    §6a) and its key id can never write as another host.
+    """Before a put-only key file goes: the config records its id, host and the store's time
+    (under the maintenance lease), so the snapshots it wrote keep their host binding check,
+    its key id can never write as another host, and what it stores from now on is refused
+    (design.md §6a, revocation by store time). The time is the store's clock read before
+    the config is saved: an object the key stores later has a later store time. A key
+    removed again (its file put back) keeps its first time.
 
     Raises:
         LeaseHeldError: a prune or a rotation holds the lease.
     """
     with lease_class(repo).acquire(repo, "key remove", None, clock=SystemClock()):
         config = repo.config
-        repo.save_config(replace(config, revoked={**config.revoked, entry.id: entry.host}))
+        now = repo.server_time()
+        repo.save_config(
+            replace(
+                config,
+                revoked={**config.revoked, entry.id: entry.host},
+                revoked_at={entry.id: now, **config.revoked_at},
+            )
+        )
 
 
 def _add_kms_key(

@@ -28,7 +28,7 @@ from s3vault.format.envelope import SealedKind
 from s3vault.format.layout import ObjectKind
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
-from s3vault.repository.writerhost import check_audit_writer
+from s3vault.repository.writerhost import check_audit_writer, check_revocation
 
 PREFIX = ObjectKind.AUDIT.value + "/"
 STATE_FILE = "audit-chains.json"
@@ -189,6 +189,9 @@ def _read_all(repo: Repository) -> dict[str, list[Found]]:
             record = AuditRecord.decode(repo.sealer.open_file(SealedKind.AUDIT, sealed))
             if record_id(repo, record) != rid or record.seq != seq:
                 raise IntegrityError("content does not match its name (rewritten or moved)")
+            check_revocation(
+                repo.sealer, repo.config, sealed, partial(float, info.modified), "an audit record"
+            )
             check_audit_writer(
                 repo.backend,
                 repo.sealer,

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from s3vault.errors import (
     ObjectExistsError,
     ObjectNotFoundError,
     RepositoryNotFoundError,
+    RevokedWriterError,
     S3VaultError,
 )
 from s3vault.format import PUT_ONLY_FORMAT
@@ -71,7 +73,11 @@ from s3vault.repository.senderdisputes import (
 )
 from s3vault.repository.supersede import live, superseded
 from s3vault.repository.writer import CPUS, BlobWriter, Delegation, WriterIndex, sealed_kind_for
-from s3vault.repository.writerhost import check_index_writer, check_snapshot_writer
+from s3vault.repository.writerhost import (
+    check_index_writer,
+    check_revocation,
+    check_snapshot_writer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +137,8 @@ class _Shared:
     tree_reads: TreeReads = field(default_factory=TreeReads)
     snapshot_names: SnapshotNames = field(default_factory=SnapshotNames)
     writer_hosts: dict[bytes, str | None] = field(default_factory=dict)  # put-only key -> host
+    store_times: dict[str, float] = field(default_factory=dict)  # listed name -> store time
+    revoked: set[str] = field(default_factory=set)  # names refused as stored after revocation
 
     @classmethod
     def build(
@@ -300,6 +308,12 @@ class Repository:
     def remote(self) -> bool:
         """Whether the store is remote (reads are worth grouping into ranges)."""
         return self.backend.remote
+
+    @property
+    def revoked_objects(self) -> frozenset[str]:
+        """Names of the objects refused so far as stored by a removed put-only key after its
+        removal (design.md §6a): known untrusted, not damage whose needs are unknown."""
+        return frozenset(self._shared.revoked)
 
     def server_time(self) -> float:
         """The store's clock (grace periods and locks are judged by it)."""
@@ -627,7 +641,10 @@ class Repository:
         if cached is not None:
             if storage_id(cached) == oid:
                 try:
-                    return self._opened(kind, cached)
+                    return self._opened(kind, cached, lambda: self.name_of(kind, oid))
+                except RevokedWriterError as exc:
+                    msg = f"{self.name_of(kind, oid)}: {exc}"
+                    raise RevokedWriterError(msg) from None
                 except IntegrityError:
                     pass
             assert self._shared.files is not None
@@ -638,26 +655,53 @@ class Repository:
             msg = f"{name}: content does not match its name (damaged or replaced)"
             raise IntegrityError(msg)
         try:
-            plaintext = self._opened(kind, sealed)
+            plaintext = self._opened(kind, sealed, lambda: name)
         except IntegrityError as exc:
             msg = f"{name}: {exc}"
+            if isinstance(exc, RevokedWriterError):
+                raise RevokedWriterError(msg) from None
             raise IntegrityError(msg) from None
         if self._shared.files is not None and kind in CACHED:
             self._shared.files.store(kind.value, oid, sealed)
         return plaintext
 
-    def _opened(self, kind: ObjectKind, sealed: bytes) -> bytes:
-        """Open a standalone file; a snapshot a put-only key wrote must name its host, and an
-        index file it wrote may only add its own packs (repository/writerhost.py)."""
+    def _opened(self, kind: ObjectKind, sealed: bytes, name: Callable[[], str]) -> bytes:
+        """Open a standalone file (stored under ``name()``); a snapshot a put-only key wrote
+        must name its host, an index file it wrote may only add its own packs, and neither
+        may be stored after that key's removal (repository/writerhost.py).
+
+        Raises:
+            RevokedWriterError: stored by a removed put-only key after its removal.
+            IntegrityError: it does not open, or its writer may not have written it.
+        """
         plaintext = self.sealer.open_file(sealed_kind_for(kind), sealed)
+        shared = self._shared
+        if kind in (ObjectKind.SNAPSHOTS, ObjectKind.INDEX):
+            what = "a snapshot" if kind is ObjectKind.SNAPSHOTS else "an index file"
+            stored = partial(self._store_time, name)
+            try:
+                check_revocation(shared.sealer, shared.config, sealed, stored, what)
+            except RevokedWriterError:
+                shared.revoked.add(name())
+                raise
         if kind is ObjectKind.SNAPSHOTS:
-            shared = self._shared
             check_snapshot_writer(
                 self.backend, shared.sealer, shared.config, shared.writer_hosts, sealed, plaintext
             )
         elif kind is ObjectKind.INDEX:
             check_index_writer(self._shared.sealer, sealed, plaintext)
         return plaintext
+
+    def _store_time(self, name: Callable[[], str]) -> float:
+        """When the store took the object ``name()``: from the listing that named it (no
+        request), else a HEAD.
+
+        Raises:
+            BackendError: the HEAD failed (ObjectNotFoundError: the object is gone).
+        """
+        text = name()
+        known = self._shared.store_times.get(text)
+        return known if known is not None else self.backend.stat(text).modified
 
     def file_epoch(self, kind: ObjectKind, oid: ObjectId) -> int:
         """The key epoch a standalone file is sealed under (from its plaintext header).
@@ -681,7 +725,9 @@ class Repository:
         listed = self.list_objects(kind)
         if kind is ObjectKind.SNAPSHOTS:
             self._shared.snapshot_names.replace_listing([info.name for info in listed])
+        times = self._shared.store_times
         for info in listed:
+            times[info.name] = info.modified  # revocation by store time (writerhost.py)
             parsed = parse_name(info.name)
             if parsed is None or parsed[0] is not kind:
                 continue

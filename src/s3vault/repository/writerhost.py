@@ -7,14 +7,27 @@ The writer is the key id unmasked from the envelope's sender (``Sealer.put_key``
 comes from its key file (authentic under the repository's identity), or, for a removed key,
 from the config's ``revoked`` list. A writer found in neither is refused too: deleting one's
 own key file from the store must not lift the check.
+
+Revocation by store time (design.md §6a): a put-only key that ``key remove`` took away still
+holds its writer secret and the epoch's public key, so it can go on sealing objects a full key
+opens. The config records when it was removed (``revoked_at``, the store's clock), and every
+version 2 object of that writer whose store time (the store's own modification time, from a
+listing or a HEAD: a put-only credential cannot set it on S3) is later than that plus
+``REVOCATION_MARGIN`` is refused as forged (``RevokedWriterError``); earlier ones stay valid.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from s3vault.backend.base import Backend
-from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
+from s3vault.errors import (
+    FormatVersionError,
+    IntegrityError,
+    ObjectNotFoundError,
+    RevokedWriterError,
+)
 from s3vault.format.configfile import ConfigFile
 from s3vault.format.envelope import PUT_ENVELOPE_VERSION, EnvelopeHeader
 from s3vault.format.indexfile import decode_raw
@@ -24,6 +37,61 @@ from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.repository import keyring
 from s3vault.repository.sealer import Sealer
+
+# Seconds a removed key's object may be stored after the recorded removal time and still be
+# accepted: the removal time is the store's clock read (a Date header, whole seconds) before
+# the config is saved, and an S3 store's front ends agree on time within far less; a minute
+# also covers a local directory's file system clock, read the same way.
+REVOCATION_MARGIN = 60.0
+
+
+def _when(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def check_store_time(
+    config: ConfigFile, key_id: bytes, stored: Callable[[], float], what: str
+) -> None:
+    """Refuse an object put-only key ``key_id`` sealed if the config records that key as
+    removed and the object's store time (``stored()``, asked only then) is later than the
+    removal plus ``REVOCATION_MARGIN``. ``what`` names the object in the message.
+
+    Raises:
+        RevokedWriterError: stored after its writer's removal (forged).
+        BackendError: ``stored()`` could not tell the store time.
+    """
+    since = config.revoked_at.get(key_id.hex())
+    if since is None:
+        return
+    at = stored()
+    if at <= since + REVOCATION_MARGIN:
+        return
+    host = config.revoked.get(key_id.hex(), "?")
+    msg = (
+        f"{what} stored {_when(at)} by put-only key {key_id.hex()[:8]} of host {host!r}, "
+        f"which was removed {_when(since)}: forged (a removed key's objects stored after its "
+        "removal are refused)"
+    )
+    raise RevokedWriterError(msg)
+
+
+def check_revocation(
+    sealer: Sealer, config: ConfigFile, sealed: bytes, stored: Callable[[], float], what: str
+) -> None:
+    """``check_store_time`` for a standalone object: nothing to check unless a put-only key
+    sealed it (envelope version 2).
+
+    Raises:
+        RevokedWriterError: stored after its writer's removal (forged).
+        BackendError: the store time could not be read.
+    """
+    if not config.revoked_at:
+        return
+    header = EnvelopeHeader.decode(sealed)
+    if header.version != PUT_ENVELOPE_VERSION:
+        return
+    key_id, _ = sealer.put_key(header.epoch, header.sender)
+    check_store_time(config, key_id, stored, what)
 
 
 def writer_host(backend: Backend, sealer: Sealer, config: ConfigFile, key_id: bytes) -> str | None:
