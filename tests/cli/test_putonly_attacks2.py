@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from s3vault import InitOptions, add_put_only_key, init
+from s3vault import InitOptions, add_put_only_key, iam_policy, init
 from s3vault.backend.local import LocalBackend
 from s3vault.crypto.hashing import blob_id, storage_id
 from s3vault.format.indexfile import IndexedPack, IndexFile
@@ -42,6 +42,7 @@ from s3vault.repository.repository import Repository
 from s3vault.repository.sealer import PutRun, PutSealer
 from s3vault.repository.writer import sealed_kind_for
 from tests.conftest import TEST_SETTINGS, RepoHandle, RunCli, write_file
+from tests.iamserver import IamServer, base_env, moto_names
 
 ATTACKER_PW = b"web-01 is compromised"
 VICTIM_PW = b"web-02 is fine"
@@ -278,9 +279,10 @@ def test_thousands_of_made_up_copies_do_not_cost_a_reader_a_request_each(
     strict=True,
     reason=(
         "BREAK: endorse_proven skips every index file whose name views/<index id> is listed "
-        "('endorsed before'), without opening it: a put-only host (or a store-level attacker) "
-        "that plants any bytes under views/<id> of another host's new index file (ids are in "
-        "any listing) before a full key's `verify --read-data` keeps that index file from ever "
+        "('endorsed before'), without opening it: a store-level attacker (or a put-only host "
+        "whose role is not the documented one: `iam-policy --role put-only` denies it views/) "
+        "that plants any bytes under views/<id> of a host's new index file (ids are in any "
+        "listing) before a full key's `verify --read-data` keeps that index file from ever "
         "being endorsed (the run reports success); the other hosts never deduplicate against "
         "those blobs and store them again, forever. Object Lock keeps the planted object. Fix: "
         "check the listed view as store_endorsed does (_is_endorsed) and replace it if it does "
@@ -290,8 +292,9 @@ def test_thousands_of_made_up_copies_do_not_cost_a_reader_a_request_each(
 def test_a_planted_view_does_not_keep_a_proven_index_file_from_being_endorsed(
     fleet: Fleet, tmp_path: Path, run_cli: RunCli
 ) -> None:
-    """web-01 plants bytes under the view name of web-02's new index file; a full key's
-    `verify --read-data` proves web-02's packs: the index file must get its endorsed view."""
+    """A store-level attacker (here web-01 through the library) plants bytes under the view
+    name of web-02's new index file; a full key's `verify --read-data` then proves web-02's
+    packs: the index file must get its endorsed view."""
     handle = _copy(fleet, tmp_path)
     before = _index_ids(handle.url)
     news = write_file(tmp_path / "w2" / "news.html", os.urandom(15_000))
@@ -482,3 +485,37 @@ def test_a_forged_high_water_mark_never_stops_a_backup(
     backup_put_only(_put(handle.url, VICTIM_PW, tmp_path / "hc"), options)
     done = backup_put_only(_put(handle.url, VICTIM_PW, tmp_path / "hc"), options)
     assert (done.files_new, done.files_unmodified) == (0, 1)
+
+
+# --- the fleet's IAM policy (docs/keys.md): what a compromised host may do to others ------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BREAK: `iam-policy --role put-only` (docs/keys.md's fleet set-up) allows s3:PutObject "
+        "on data/*, tree/*, index/*, snapshots/*, state/* and audit/* without a condition, so "
+        "a compromised host OVERWRITES any existing object of those kinds: another host's or "
+        "the full key's packs, index files and snapshots, with garbage. 'Never delete' does "
+        "not hold: without versioning the content is gone; with Object Lock (versioning) the "
+        "new version is what every reader GETs, the locked one only an operator brings back. "
+        "Fix: a condition on the WriteBackups statement that lets PutObject only create "
+        "(AWS's s3:if-none-match condition key, StringEquals '*', with the host writing with "
+        "If-None-Match: *), and deny PutObject without it"
+    ),
+)
+def test_the_put_only_hosts_policy_lets_it_create_objects_never_overwrite_them(
+    iam_server: IamServer, tmp_path: Path
+) -> None:
+    """Under the IAM-enforcing moto server, a user with the put-only policy (the admin
+    stored db-01's pack first) puts garbage under the pack's existing name: refused."""
+    bucket = iam_server.bucket("attacks2-overwrite")
+    url = f"s3://{bucket}/fleet"
+    pack = f"fleet/data/ab/{'ab' * 32}"
+    iam_server.client("s3").put_object(Bucket=bucket, Key=pack, Body=b"db-01's pack")
+    host = iam_server.user("attacks2-put-only", moto_names(iam_policy(url, "put-only")))
+    s3 = iam_server.client("s3", base_env(tmp_path, "x") | host)
+    with pytest.raises(Exception, match=r"AccessDenied|403|Forbidden|PreconditionFailed|412"):
+        s3.put_object(Bucket=bucket, Key=pack, Body=b"garbage")
+    body = iam_server.client("s3").get_object(Bucket=bucket, Key=pack)["Body"].read()
+    assert body == b"db-01's pack"
