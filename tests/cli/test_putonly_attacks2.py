@@ -193,6 +193,14 @@ def test_one_pack_disputed_by_many_index_files_costs_one_header_read(
     assert sum("forged" in reason for reason in full.skipped.values()) == 20
 
 
+def _sender_of(handle: RepoHandle, pack_id: ObjectId) -> bytes:
+    """The sender of a pack web-01 wrote: its run's, which it knows (read here through a full
+    key's index for brevity)."""
+    sender = handle.open().read_index().sender(pack_id)
+    assert sender
+    return sender
+
+
 def _writer(handle: RepoHandle, sender: bytes) -> bytes:
     return handle.open().sealer.put_key(1, sender)[0]
 
@@ -221,11 +229,12 @@ def test_one_garbage_copy_named_thousands_of_times_is_read_once(
         type=BlobType.DATA, id=bid, offset=loc.offset, length=loc.length, raw_length=loc.raw_length
     )
     forged = IndexedPack(
-        id=loc.pack_id, size=size, entries=(entry,) * 2000, sender=mine.sender(loc.pack_id)
+        id=loc.pack_id, size=size, entries=(entry,) * 2000, sender=_sender_of(handle, loc.pack_id)
     )
     monkeypatch.setattr(PutOnlyRepository, "save_file", _save_listed_first)
     put.save_file(ObjectKind.INDEX, IndexFile(packs=(forged,)).encode(), put.sealer())
     full = RepoHandle(url=handle.url, cache=tmp_path / "reader").open()
+    assert not full.skipped  # the index file is taken, not refused
     counting = _Counting(monkeypatch)
     assert full.load_blob(BlobType.DATA, bid) == shared
     assert counting.calls.get("get", 0) <= 3
@@ -308,14 +317,33 @@ def test_a_planted_view_does_not_keep_a_proven_index_file_from_being_endorsed(
     assert _dedups(handle.url, ATTACKER_PW, news.read_bytes())  # as any other host would
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BREAK: a put-only host describes its own pack again, under its own sender, with blob "
+        "A at blob B's place (and B at A's), in an index file that sorts first. Readers keep "
+        "the first description's place for each (pack, blob) and drop the honest index file's "
+        "entries for blobs already recorded (BlobIndex.add_pack), and senders agree, so no "
+        "dispute is raised and no forged file is told. web-02 had deduplicated A against "
+        "that pack (rightly: the pack was proven and endorsed), so a full-key restore of "
+        "web-02's file reads B's place, refuses it ('size 3000 does not match its content "
+        "(5000 bytes)', exit 3) and the file is not restored, though its good copy is stored "
+        "(contradicts design.md §13 (3)); verify --read-data names 'pack header disagrees with "
+        "the index' and suggests `repair packs`, not `repair index`. Any host can so make "
+        "every other host's files that deduplicated against its packs unrestorable until "
+        "`repair index`, and again after it. Fix: two descriptions of one pack that disagree "
+        "on a blob's place are a dispute settled by the pack's header (one read, as sender "
+        "disputes), the loser told as forged; or keep every place and let load_first_copy "
+        "try each"
+    ),
+)
 def test_a_proven_pack_described_again_with_its_blobs_swapped_misleads_no_reader(
     fleet: Fleet, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """web-01 stores blobs A and B in one pack, which a full key's read-back proves and
-    endorses; web-01 then describes that pack again, under its sender, with A at B's place and
-    B at A's, in an index file that sorts first. web-02 deduplicates A against the endorsed
-    pack (rightly: A is there); a full key still finds A where it is, refuses the second
-    description as forged, and restores web-02's file."""
+    endorses; web-02 backs up A (deduplicated against that pack); web-01 then describes its
+    pack again with A at B's place and B at A's, in an index file that sorts first: a full
+    key must still restore web-02's file."""
     handle = _copy(fleet, tmp_path)
     put = _put(handle.url, ATTACKER_PW)
     a, b = os.urandom(3000), os.urandom(5000)
@@ -326,6 +354,11 @@ def test_a_proven_pack_described_again_with_its_blobs_swapped_misleads_no_reader
     writer.save(BlobType.DATA, b, idb)
     writer.flush()
     assert verify(handle.open(), VerifyOptions(read_data=True, jobs=1)).ok
+    src = write_file(tmp_path / "w2" / "a.bin", a).parent
+    done = backup_put_only(
+        _put(handle.url, VICTIM_PW), BackupOptions(paths=(str(src),), host="web-02")
+    )
+    assert done.data_blobs == 0  # deduplicated against web-01's proven pack
     (la,), (lb,) = mine.locations(BlobType.DATA, ida), mine.locations(BlobType.DATA, idb)
     swapped = (
         PackEntry(
@@ -337,20 +370,10 @@ def test_a_proven_pack_described_again_with_its_blobs_swapped_misleads_no_reader
         id=la.pack_id,
         size=dict(mine.packs())[la.pack_id],
         entries=tuple(swapped),
-        sender=mine.sender(la.pack_id),
+        sender=_sender_of(handle, la.pack_id),
     )
     monkeypatch.setattr(PutOnlyRepository, "save_file", _save_listed_first)
     put.save_file(ObjectKind.INDEX, IndexFile(packs=(forged,)).encode(), put.sealer())
-    monkeypatch.undo()
-    src = write_file(tmp_path / "w2" / "a.bin", a).parent
-    done = backup_put_only(
-        _put(handle.url, VICTIM_PW), BackupOptions(paths=(str(src),), host="web-02")
-    )
-    assert done.data_blobs == 0  # deduplicated against web-01's proven pack
-    full = RepoHandle(url=handle.url, cache=tmp_path / "reader").open()
-    assert [(x.offset, x.length) for x in full.index.locations(BlobType.DATA, ida)] == [
-        (la.offset, la.length)
-    ]
     out = tmp_path / "out"
     restored = run_cli(
         "-r",
@@ -364,7 +387,6 @@ def test_a_proven_pack_described_again_with_its_blobs_swapped_misleads_no_reader
         str(out),
     )
     assert restored.code == 0, restored.stderr
-    assert "forged" in restored.stderr
     assert (out / str(src).lstrip("/") / "a.bin").read_bytes() == a
 
 
