@@ -390,6 +390,32 @@ def test_a_proven_pack_described_again_with_its_blobs_swapped_misleads_no_reader
     assert (out / str(src).lstrip("/") / "a.bin").read_bytes() == a
 
 
+def test_a_view_from_another_repository_under_a_live_index_name_is_passed_over(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """A store-level attacker who holds two repositories (another tenant's, its own) copies
+    an endorsed view of the other one under the name of a live index file of this one that
+    has none (web-02's): the view is sealed under the other repository's V_e and signed by its
+    σ, so no host here deduplicates against what it names, and the host's backup runs."""
+    handle = _copy(fleet, tmp_path)
+    other = RepoHandle(url=str(tmp_path / "other"), cache=tmp_path / "other-cache")
+    init(other.options, InitOptions(settings=TEST_SETTINGS))
+    theirs = write_file(tmp_path / "theirs" / "f", os.urandom(8_000))
+    backup(other.open(), BackupOptions(paths=(str(theirs.parent),), host="db-09"))
+    add_put_only_key(other.open(), b"pw", host="x", kdf_cost="minimum", switch=True)
+    (view,) = (Path(other.url) / "views").rglob("*")
+    here = _put(handle.url, VICTIM_PW)
+    viewed = {p.name for p in (Path(handle.url) / "views").rglob("*")}
+    target = sorted(_index_ids(handle.url) - {ObjectId.from_hex(v) for v in viewed})[0]
+    here.backend.put(object_name(ObjectKind.VIEWS, target), view.read_bytes())
+    assert not _dedups(handle.url, ATTACKER_PW, theirs.read_bytes())
+    write_file(tmp_path / "w2" / "f", theirs.read_bytes())
+    done = backup_put_only(
+        _put(handle.url, VICTIM_PW), BackupOptions(paths=(str(tmp_path / "w2"),), host="web-02")
+    )
+    assert done.data_blobs == 1  # stored, not skipped
+
+
 # --- verify with a put-only key, and the host's own packs ---------------------------------
 
 
