@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from s3vault.ops.backup_putonly import backup_put_only
 from s3vault.ops.prune import prune
 from s3vault.ops.verify import VerifyOptions, verify
 from s3vault.progress import NullProgress
+from s3vault.repository.copies import PUT_COPIES_TRIED, file_layout, read_length
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.putdedup import PutDedupIndex
 from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
@@ -240,19 +243,6 @@ def test_one_garbage_copy_named_thousands_of_times_is_read_once(
     assert counting.calls.get("get", 0) <= 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BREAK: Repository.load_first_copy tries every location of a blob, without a bound and "
-        "without looking at the listing: a put-only host that knows a blob's id (a file another "
-        "host also backed up) names it in 2,000 made-up packs (not stored; one small index file "
-        "that sorts first, no PUT of data); a full key's read of that blob (restore, dump, "
-        "mount, copy) makes 2,000 GETs, each a 404, before the good copy, per blob and per run: "
-        "10^6 made-up packs: 10^6 GETs per blob, for the price of one index file. Fix: take "
-        "only copies in packs the store lists (Repository.missing_packs: one LIST), and bound "
-        "the put-only copies tried per blob"
-    ),
-)
 def test_thousands_of_made_up_copies_do_not_cost_a_reader_a_request_each(
     fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -281,23 +271,109 @@ def test_thousands_of_made_up_copies_do_not_cost_a_reader_a_request_each(
     assert counting.calls.get("get", 0) <= 10
 
 
+def test_garbage_copies_of_one_writer_do_not_crowd_out_another_writers_good_copy(
+    fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """web-01 stores garbage under the shared blob's id in 2 * PUT_COPIES_TRIED real packs
+    (one run each), each in an index file that sorts first: a reader tries one copy per writer
+    before a second of any, so web-02's good copy is read after one garbage copy, not
+    given up on after the bound."""
+    handle = _copy(fleet, tmp_path)
+    shared = (fleet.web_source / "index.html").read_bytes()
+    honest = min(p.name for p in (Path(handle.url) / "index").rglob("*") if p.is_file())
+
+    def save_before_the_honest(
+        self: PutOnlyRepository, kind: ObjectKind, plaintext: bytes, sealer: PutSealer
+    ) -> ObjectId:
+        """Each garbage index file sorts before every honest one (not before each other:
+        that would take twice the tries for each one more)."""
+        sealed = sealer.seal_file(sealed_kind_for(kind), plaintext)
+        while kind is ObjectKind.INDEX and storage_id(sealed).hex() >= honest:
+            sealed = sealer.seal_file(sealed_kind_for(kind), plaintext)
+        self.backend.put(object_name(kind, storage_id(sealed)), sealed)
+        return storage_id(sealed)
+
+    monkeypatch.setattr(PutOnlyRepository, "save_file", save_before_the_honest)
+    put = _put(handle.url, ATTACKER_PW)
+    bid = blob_id(put.payload.id_key, shared)
+    for _ in range(2 * PUT_COPIES_TRIED):
+        writer = put.blob_writer(BlobIndex(), verify=False)
+        writer.save(BlobType.DATA, os.urandom(len(shared)), bid)
+        writer.flush()
+    full = RepoHandle(url=handle.url, cache=tmp_path / "reader").open()
+    assert len(full.index.locations(BlobType.DATA, bid)) == 2 * PUT_COPIES_TRIED + 2
+    counting = _Counting(monkeypatch)
+    assert full.load_blob(BlobType.DATA, bid) == shared
+    assert counting.calls.get("get", 0) <= 2  # one garbage copy, then web-02's
+
+
+def test_a_plan_reading_a_blob_with_made_up_copies_of_every_length_is_bounded(
+    fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan-time path (restore's plan, mount: ``file_layout``): web-01 names the shared
+    blob in 2,000 made-up packs, each with another length, in an index file that sorts
+    first; the plan learns the blob's length by reading it once (bounded, the made-up packs
+    left out by one listing) and takes a stored copy of that length."""
+    handle = _copy(fleet, tmp_path)
+    put = _put(handle.url, ATTACKER_PW)
+    shared = (fleet.web_source / "index.html").read_bytes()
+    bid = blob_id(put.payload.id_key, shared)
+    sender = PutRun(put.sealer()).sender
+    packs = tuple(
+        IndexedPack(
+            id=ObjectId(os.urandom(32)),
+            size=30_000,
+            entries=(PackEntry(type=BlobType.DATA, id=bid, offset=0, length=99, raw_length=n),),
+            sender=sender,
+        )
+        for n in range(1, 2001)
+    )
+    monkeypatch.setattr(PutOnlyRepository, "save_file", _save_listed_first)
+    put.save_file(ObjectKind.INDEX, IndexFile(packs=packs).encode(), put.sealer())
+    full = RepoHandle(url=handle.url, cache=tmp_path / "reader").open()
+    counting = _Counting(monkeypatch)
+    layout = file_layout(full.index, [bid], len(shared), partial(read_length, full))
+    assert layout.fits and layout.locations[0].raw_length == len(shared)
+    assert layout.locations[0].pack_id not in {p.id for p in packs}
+    assert counting.calls.get("get", 0) <= 3
+    assert full.load_blob_from(BlobType.DATA, bid, layout.locations) == shared
+
+
 # --- getting a proven index file's endorsement blocked -------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BREAK: endorse_proven skips every index file whose name views/<index id> is listed "
-        "('endorsed before'), without opening it: a store-level attacker (or a put-only host "
-        "whose role is not the documented one: `iam-policy --role put-only` denies it views/) "
-        "that plants any bytes under views/<id> of a host's new index file (ids are in any "
-        "listing) before a full key's `verify --read-data` keeps that index file from ever "
-        "being endorsed (the run reports success); the other hosts never deduplicate against "
-        "those blobs and store them again, forever. Object Lock keeps the planted object. Fix: "
-        "check the listed view as store_endorsed does (_is_endorsed) and replace it if it does "
-        "not open signed for that index file"
-    ),
-)
+def test_a_planted_view_the_store_keeps_is_said_once_and_the_others_are_endorsed(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """As below, but the store will not let the planted bytes go (an immutable file here, as
+    Object Lock keeps an object): `verify --read-data` passes, says so in one warning line, and
+    endorses the other index files it proved."""
+    if os.geteuid() != 0 or shutil.which("chattr") is None:
+        pytest.skip("needs root and chattr(1) to make a file the store cannot delete")
+    handle = _copy(fleet, tmp_path)
+    before = _index_ids(handle.url)
+    news = write_file(tmp_path / "w2" / "news.html", os.urandom(15_000))
+    victim = _put(handle.url, VICTIM_PW)
+    backup_put_only(victim, BackupOptions(paths=(str(news.parent),), host="web-02"))
+    (new,) = _index_ids(handle.url) - before
+    planted = Path(handle.url) / object_name(ObjectKind.VIEWS, new)
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.write_bytes(b"S3V not a view")
+    if subprocess.run(["chattr", "+i", str(planted)], check=False).returncode != 0:
+        pytest.skip("the file system does not take the immutable attribute")
+    try:
+        checked = run_cli("-r", handle.url, "verify", "--read-data")
+    finally:
+        subprocess.run(["chattr", "-i", str(planted)], check=True)
+    assert checked.code == 0, checked.stdout + checked.stderr
+    warnings = [line for line in checked.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "do not open and the store keeps them" in warnings[0]
+    assert planted.read_bytes() == b"S3V not a view"
+    shared = (fleet.web_source / "index.html").read_bytes()  # both hosts' first backups
+    assert _dedups(handle.url, VICTIM_PW, shared)
+    assert not _dedups(handle.url, ATTACKER_PW, news.read_bytes())
+
+
 def test_a_planted_view_does_not_keep_a_proven_index_file_from_being_endorsed(
     fleet: Fleet, tmp_path: Path, run_cli: RunCli
 ) -> None:

@@ -1,14 +1,16 @@
-"""repository/copies.py: which copy of each blob a reader of a file takes (``file_layout``)
-and which it reads instead of a bad one (``other_copies``), on an in-memory index."""
+"""repository/copies.py: which copy of each blob a reader of a file takes (``file_layout``),
+which it reads instead of a bad one (``other_copies``), and which of a blob's copies a reader
+tries at all (``copy_order``), on an in-memory index."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
-from s3vault.repository.copies import file_layout, other_copies
-from s3vault.repository.index import BlobIndex
+from s3vault.repository.copies import PUT_COPIES_TRIED, copy_order, file_layout, other_copies
+from s3vault.repository.index import BlobIndex, BlobLocation
 
 
 def _id() -> ObjectId:
@@ -122,3 +124,52 @@ def test_put_only_lies_that_cancel_out_are_read_through() -> None:
     _pack(trusted, [(a, 1_500), (b, 500)])
     _pack(trusted, [(a, 1_000), (b, 1_000)])
     assert file_layout(trusted, [a, b], 2_000, _never).fits  # a full key's lengths: no read
+
+
+def _writer_of(writers: dict[bytes, bytes]) -> Callable[[BlobLocation], bytes]:
+    return lambda loc: writers[loc.sender]
+
+
+def test_full_key_copies_first_then_a_bounded_number_of_put_only_ones() -> None:
+    """2,000 copies one put-only writer names, listed before a full key's and another writer's:
+    the full key's copy is tried first, then one copy per writer before a second of any, at
+    most PUT_COPIES_TRIED put-only copies in all; the note says how many were passed over."""
+    index = BlobIndex()
+    bid = _id()
+    attacker, victim = os.urandom(64), os.urandom(64)
+    fakes = [_pack(index, [(bid, 10)], sender=attacker) for _ in range(2000)]
+    good = _pack(index, [(bid, 10)], sender=victim)
+    full = _pack(index, [(bid, 10)])
+    locations = [*index.locations(BlobType.DATA, bid)]
+    locations.sort(key=lambda loc: loc.pack_id != full)  # whatever order: full key's first
+    order = copy_order(locations, (), _writer_of({attacker: b"web-01", victim: b"web-02"}))
+    tried = [locations[i].pack_id for i in order.tried]
+    assert tried[0] == full
+    assert len(tried) == 1 + PUT_COPIES_TRIED
+    assert good in tried[1:3] and set(tried[1:]) - {good} <= set(fakes)
+    assert order.passed_over == 2001 - PUT_COPIES_TRIED and order.unlisted == 0
+    assert "put-only writers' packs not tried" in order.note()
+
+
+def test_copies_in_packs_the_store_does_not_list_are_never_tried() -> None:
+    """Made-up packs the reader knows are not stored are left out before the bound counts:
+    the stored copies are all tried, and the writer of none is asked for."""
+    index = BlobIndex()
+    bid = _id()
+    sender = os.urandom(64)
+    fakes = {_pack(index, [(bid, 10)], sender=sender) for _ in range(50)}
+    stored = [_pack(index, [(bid, 10)], sender=sender) for _ in range(2)]
+    locations = index.locations(BlobType.DATA, bid)
+    order = copy_order(locations, fakes, _writer_of({}))
+    assert [locations[i].pack_id for i in order.tried] == stored
+    assert order.unlisted == 50 and order.passed_over == 0
+    assert "50 copies in packs the store does not list" in order.note()
+
+
+def test_a_blob_with_few_copies_asks_no_writer() -> None:
+    index = BlobIndex()
+    bid = _id()
+    packs = [_pack(index, [(bid, 10)], sender=os.urandom(64)) for _ in range(PUT_COPIES_TRIED)]
+    locations = index.locations(BlobType.DATA, bid)
+    order = copy_order(locations, (), _writer_of({}))
+    assert [locations[i].pack_id for i in order.tried] == packs and not order.note()

@@ -7,8 +7,12 @@ places write such views, where the index is read anyway:
 
 - ``endorse_proven``, at the end of a read-back (``verify --read-data``, a subset, ``--coverage``):
   each index file the run's index was built from, whose put-only packs the run proved, every one,
-  and which has no view yet, gets its view (one LIST of ``views/``, the index file from the local
-  cache, one PUT each). Only the run's own proofs count, never the ledger's older ones: a proof
+  and which has no endorsed view yet, gets its view (one LIST of ``views/``, the index file from
+  the local cache, one PUT each). A listed name counts only if it opens as the view σ signed for
+  that index file (one GET each, only for index files the run would endorse): anything else
+  there (bytes planted before the read-back, a view of version 1) is replaced, and where the
+  store keeps it (Object Lock) that is said once and the others are endorsed all the same.
+  Only the run's own proofs count, never the ledger's older ones: a proof
   vouches for the index entries that run checked against the pack's header, and an index file
   written since could name a proven pack with entries no read-back checked (a blob id over
   garbage). An index file one of whose packs another file gave the index is not endorsed: its
@@ -49,7 +53,8 @@ class Endorsement:
     """What ``endorse_proven`` did."""
 
     views: int = 0  # endorsed views written
-    refused: str = ""  # why the store refused a view (a read-only credential), else empty
+    refused: str = ""  # why the store refused a view (a read-only credential) or kept a
+    # planted object under a view's name (Object Lock), else empty
 
 
 def endorse_proven(
@@ -59,11 +64,13 @@ def endorse_proven(
 ) -> Endorsement:
     """Write the endorsed view of every index file in ``put_packs`` (index file → the put-only
     packs whose entries it gave the run's index, ``CheckReport.put_packs``) whose packs are
-    all in ``proven`` (this run's proofs) and that has no view yet. Never raises for the store:
-    a refused write ends the endorsing and is returned in ``refused``.
+    all in ``proven`` (this run's proofs) and that has no endorsed view yet (a listed object
+    under its view's name that does not open as one is replaced). Never raises for a refused
+    write: a refused view ends the endorsing, a planted object the store keeps is passed over,
+    and either is said in ``refused``.
 
     Raises:
-        BackendError: ``views/`` could not be listed.
+        BackendError: ``views/`` could not be listed, or a listed view could not be read.
     """
     if repo.config.version < PUT_ONLY_FORMAT or not put_packs:
         return Endorsement()
@@ -73,17 +80,50 @@ def endorse_proven(
         return Endorsement()
     have = {info.name for info in repo.list_objects(ObjectKind.VIEWS)}
     written = 0
+    kept: list[str] = []  # views that do not open, which the store would not let go
     for oid in ready:
-        if object_name(ObjectKind.VIEWS, oid) in have:
-            continue  # endorsed before (a full key's own, or an earlier read-back)
+        name = object_name(ObjectKind.VIEWS, oid)
+        if name in have:
+            if _endorsed_before(repo, oid):
+                continue  # a full key's own, or an earlier read-back's
+            try:  # planted (any bytes under the name), or version 1: replaced
+                repo.backend.delete_many([name])
+            except BackendError as exc:  # Object Lock keeps it: hosts ignore it
+                kept.append(f"{name}: {exc}")
+                continue
         try:
             repo.endorse_index(oid, put_packs[oid])  # the index file from the local cache
         except (ObjectNotFoundError, IntegrityError, FormatVersionError):
             continue  # removed by a prune since the run listed it, or damaged since
         except BackendError as exc:
-            return Endorsement(views=written, refused=str(exc))
+            return Endorsement(
+                views=written, refused="; ".join(filter(None, (str(exc), _kept(kept))))
+            )
         written += 1
-    return Endorsement(views=written)
+    return Endorsement(views=written, refused=_kept(kept))
+
+
+def _endorsed_before(repo: Repository, oid: ObjectId) -> bool:
+    """Whether ``views/<oid>`` opens with this key (any live epoch) as the endorsed view σ
+    signed for index file ``oid``: one GET. Anything else under the name (bytes a store-level
+    attacker planted, a view copied from another index file, a view of version 1) is not."""
+    try:
+        repo.load_view(oid)
+    except (ObjectNotFoundError, IntegrityError, FormatVersionError):
+        return False  # gone since the listing (written anew), or not a view signed for it
+    return True
+
+
+def _kept(kept: list[str]) -> str:
+    """One line for the views that do not open and that the store kept (empty if none)."""
+    if not kept:
+        return ""
+    more = f" (and {len(kept) - 1} more)" if len(kept) > 1 else ""
+    return (
+        f"{len(kept)} view(s) under the names of proven index files do not open and the store "
+        f"keeps them (Object Lock?); hosts ignore them and store those blobs again: "
+        f"{kept[0]}{more}"
+    )
 
 
 def carried(repo: Repository, index_ids: Iterable[ObjectId]) -> dict[ObjectId, ViewPack]:

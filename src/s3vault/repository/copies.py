@@ -10,23 +10,87 @@ good:
   first copy (``lookup``) unless their raw lengths do not add up to the file's size or a
   put-only writer's index file gives a first copy; then it takes, for each blob whose copies
   disagree on its length, a copy of the length its content has (``file_layout``);
-- a reader whose copy fails to read, open or match its id reads the blob from its next copy,
-  once per remaining copy, before it fails the file: ``Repository.load_first_copy``, the one
-  loop every reader goes through (``load_blob`` for trees, dump, mount's blob reads,
-  read-backs and prune, over every copy in reading order; ``copy`` over its own source
-  index's locations; restore's engines through ``load_other_copy``).
+- a reader whose copy fails to read, open or match its id reads the blob from its next copy
+  before it fails the file: ``Repository.load_first_copy``, the one loop every reader goes
+  through (``load_blob`` for trees, dump, mount's blob reads, read-backs and prune, over every
+  copy in reading order; ``copy`` over its own source index's locations; restore's engines
+  through ``load_other_copy``), in the order ``copy_order`` gives: every full key's copy first,
+  then at most ``PUT_COPIES_TRIED`` copies in put-only writers' packs, one per writer before a
+  second of any (a put-only writer can name a blob whose id it knows in any number of packs,
+  real or made up, in one index file: each copy tried would cost every reader a request), and
+  never a copy in a pack the reader knows the store does not list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from s3vault.errors import BackendError, IntegrityError
 from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
 from s3vault.repository.index import BlobIndex, BlobLocation
-from s3vault.repository.repository import Repository
+
+if TYPE_CHECKING:  # repository.py imports copy_order from here
+    from s3vault.repository.repository import Repository
+
+PUT_COPIES_TRIED = 3  # copies in put-only writers' packs a reader tries per blob, at most
+
+
+@dataclass(frozen=True, slots=True)
+class CopyOrder:
+    """Which of a blob's copies a reader tries, and in what order (``copy_order``)."""
+
+    tried: list[int]  # positions in the locations given, in the order to try them
+    unlisted: int = 0  # copies left out: their pack is one the store does not list
+    passed_over: int = 0  # copies in put-only writers' packs left out by the bound
+
+    def note(self) -> str:
+        """What was left untried, for the error of a blob no tried copy reads ('' if none)."""
+        parts = []
+        if self.passed_over:
+            parts.append(
+                f"{self.passed_over} more cop{'y' if self.passed_over == 1 else 'ies'} in "
+                f"put-only writers' packs not tried (at most {PUT_COPIES_TRIED} are, one per "
+                "writer first)"
+            )
+        if self.unlisted:
+            parts.append(
+                f"{self.unlisted} cop{'y' if self.unlisted == 1 else 'ies'} in packs the "
+                "store does not list"
+            )
+        return "; ".join(parts)
+
+
+def copy_order(
+    locations: Sequence[BlobLocation],
+    missing: Collection[ObjectId],
+    writer: Callable[[BlobLocation], bytes],
+) -> CopyOrder:
+    """The copies of a blob a reader tries (``Repository.load_first_copy``): every copy a full
+    key's index file gives, in the order given; then, of the copies in put-only writers'
+    packs, at most ``PUT_COPIES_TRIED``: the first copy of each writer in the order given
+    before the second of any (``writer``: the key id a copy's sender unmasks to; asked only
+    when there are more such copies than the bound), so that one compromised writer's copies
+    never crowd out another writer's; never a copy in a pack in ``missing`` (packs the reader
+    knows the store does not list)."""
+    listed = [i for i, loc in enumerate(locations) if loc.pack_id not in missing]
+    full = [i for i in listed if not locations[i].sender]
+    put = [i for i in listed if locations[i].sender]
+    if len(put) > PUT_COPIES_TRIED:
+        seen: dict[bytes, int] = {}
+        rank = {}
+        for i in put:
+            who = writer(locations[i])
+            rank[i] = seen.get(who, 0)
+            seen[who] = rank[i] + 1
+        put = sorted(put, key=lambda i: (rank[i], i))
+    return CopyOrder(
+        tried=full + put[:PUT_COPIES_TRIED],
+        unlisted=len(locations) - len(listed),
+        passed_over=max(0, len(put) - PUT_COPIES_TRIED),
+    )
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -60,6 +61,7 @@ from s3vault.repository.compactpack import (
     SpillFile,
     compact_index_file,
 )
+from s3vault.repository.copies import PUT_COPIES_TRIED, copy_order
 from s3vault.repository.index import BlobIndex, BlobLocation
 from s3vault.repository.marks import Marks, load_marks
 from s3vault.repository.names import SnapshotNames, hex_id, id_in_name
@@ -139,6 +141,7 @@ class _Shared:
     writer_hosts: dict[bytes, str | None] = field(default_factory=dict)  # put-only key -> host
     store_times: dict[str, float] = field(default_factory=dict)  # listed name -> store time
     revoked: set[str] = field(default_factory=set)  # names refused as stored after revocation
+    unlisted: set[ObjectId] | None = None  # packs the index names, not listed (load_first_copy)
 
     @classmethod
     def build(
@@ -1097,25 +1100,50 @@ class Repository:
         self, btype: BlobType, bid: ObjectId, locations: Sequence[BlobLocation]
     ) -> tuple[bytes, int]:
         """THE rule of every reader of a blob with several copies (repository/copies.py):
-        the blob from the first of ``locations`` that reads, opens and matches its id, each
-        tried once in order, and that location's position. A pack whose copy failed is
-        marked for this run (``tree_reads.failed``: a read-back proves nothing of it).
+        the blob from the first copy that reads, opens and matches its id, and that copy's
+        position in ``locations``. The copies tried, each once, are ``copy_order``'s: every
+        full key's copy in order, then at most ``PUT_COPIES_TRIED`` in put-only writers' packs
+        (one per writer first), none in a pack the store does not list. That listing (one, kept
+        for the run) is made only for a blob with more put-only copies than the bound (a writer
+        that named it in made-up packs); else a pack already known missing is left out. A pack
+        whose copy failed is marked for this run (``tree_reads.failed``: a read-back proves
+        nothing of it).
 
         Raises:
-            IntegrityError: no location, or every copy damaged (the first one's error).
-            BackendError: the first copy's pack could not be read, nor any other copy.
+            IntegrityError: no location, or every copy tried damaged (the first one's error,
+                saying how many copies were left untried).
+            BackendError: the first copy's pack could not be read, nor any other copy
+                (ObjectNotFoundError: every copy's pack is missing).
         """
         if not locations:
             msg = f"{btype.value} blob {bid.short} is not in the index"
             raise IntegrityError(msg)
+        shared = self._shared
+        if shared.unlisted is None and sum(1 for x in locations if x.sender) > PUT_COPIES_TRIED:
+            with suppress(BackendError):  # unlisted, the copies are tried as they come
+                shared.unlisted = self.missing_packs()
+
+        def writer(loc: BlobLocation) -> bytes:
+            try:
+                return self.sealer.put_key(loc.epoch, loc.sender)[0]
+            except IntegrityError:
+                return loc.sender  # opens for no writer: tried with the writer's own, if at all
+
+        order = copy_order(locations, shared.unlisted or (), writer)
         first: IntegrityError | BackendError | None = None
-        for at, loc in enumerate(locations):
+        for at in order.tried:
+            loc = locations[at]
             try:
                 return self._load_blob_at(btype, bid, loc), at
             except (IntegrityError, BackendError) as exc:
-                self._shared.tree_reads.failed(loc.pack_id)
+                shared.tree_reads.failed(loc.pack_id)
                 first = first or exc
-        assert first is not None
+        note = order.note()
+        if first is None:
+            msg = f"{btype.value} blob {bid.short}: no copy is in a pack the store lists"
+            raise ObjectNotFoundError(f"{msg} ({note})")
+        if note:
+            raise type(first)(f"{first}; {note}") from None
         raise first
 
     def _load_blob_at(self, btype: BlobType, bid: ObjectId, loc: BlobLocation) -> bytes:
@@ -1174,6 +1202,7 @@ class Repository:
             BackendError: the store could not be listed.
         """
         missing = self.missing_packs()
+        self._shared.unlisted = missing  # the listing at hand: load_first_copy needs no other
         lost = self.index.drop_packs(missing) if missing else set()
         if missing:
             log.info("%d pack(s) named by the index are missing from the store", len(missing))
