@@ -408,6 +408,28 @@ class BlobIndex:
             entries.sort(key=lambda e: e.offset)
         return found
 
+    def described_packs(self, pack_ids: Iterable[ObjectId]) -> list[IndexedPack]:
+        """These packs as recorded (size, epoch, sender, entries by offset), in one pass over
+        the whole index (``pack_entries``): what a reader compares a further description of
+        a pack with (repository/senderdisputes.py). Packs not recorded are left out."""
+        with self._lock:
+            known = {
+                p: self._pack_no[p]
+                for p in pack_ids
+                if p in self._pack_no and self._pack_no[p] not in self._dropped
+            }
+        entries = self.pack_entries(known)
+        return [
+            IndexedPack(
+                id=p,
+                size=self._pack_sizes[no],
+                epoch=self._pack_epochs[no],
+                entries=tuple(entries.get(p, ())),
+                sender=self._senders.get(no, b""),
+            )
+            for p, no in known.items()
+        ]
+
     # Serialisation for the local cache -----------------------------------------------------
     # Image: pack count (u32) | pack ids | pack sizes (u64 each) | pack epochs (u16 each) |
     #        per blob type: records per bucket (u32 × 2^16) | the buckets' records in order |
