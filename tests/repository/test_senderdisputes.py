@@ -151,6 +151,7 @@ def test_unsettled_packs_are_told_once_per_index_file() -> None:
     tell(settled, {}, told.__setitem__, lambda _e, _s: (b"k" * 8, b""))
     assert sorted(told) == sorted(f"index/{f.hex()}" for f in (f1, f2))
     assert all("and 49 more" in reason for reason in told.values())
+    assert all("each by put-only key 6b6b6b6b: its own doing" in r for r in told.values())
 
 
 def test_a_header_that_cannot_settle_keeps_the_first_and_says_why() -> None:

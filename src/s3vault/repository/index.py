@@ -9,8 +9,9 @@ pack: 10^7 blobs in 16-blob packs ≈ 550 MB (``make bench-index``).
 
 A pack has one description: the first recorded (size, epoch, sender) stays, and later
 records of it only add blobs, until ``drop_packs`` forgets it. Readers of index files settle
-descriptions that disagree on the sender before they record them (repository/senderdisputes.py,
-design.md §6a): a put-only writer's index file can name any pack under its own sender.
+descriptions that disagree in anything (sender, entries) before they record them
+(repository/senderdisputes.py, design.md §6a): a put-only writer's index file can name any pack
+under its own sender, or place its own pack's blobs anywhere.
 
 A blob may be stored in several packs (two hosts stored it at once, or a backup stored it again
 because its pack was lost): every location is kept, as further records of the same id after the

@@ -887,7 +887,7 @@ class Repository:
             )
         described = ((oid, p) for oid, ifile in live(files) for p in ifile.packs)
         settled = record_in_index(index, described, self._pack_headers)
-        if settled:  # index files that disagree on a pack's sender (design.md §6a)
+        if settled:  # index files that disagree on a pack (design.md §6a)
             self._tell_disputes(settled, files)
         log.info(
             "index: %d blobs in %d packs (%d index files read, cache %s)",
@@ -924,10 +924,11 @@ class Repository:
     ) -> dict[ObjectId, CompactPack]:
         """One description per pack of the live index files among ``files`` (then of ``more``:
         deletion records' packs, with no index file): the first, unless
-        index files disagree on its sender (a put-only writer's index file can name any pack
-        under its own sender): then a description without a sender (a full key's) or the one
-        the pack's header confirms; every description that lost is told (``skip``) as forged
-        (repository/senderdisputes.py, design.md §6a).
+        index files disagree on it (a put-only writer's index file can name any pack under
+        its own sender, or place its own pack's blobs anywhere): then a description without a
+        sender (a full key's) or the one the pack's header confirms; every description that
+        lost is told (``skip``) as forged, once per index file (repository/senderdisputes.py,
+        design.md §6a).
 
         Raises:
             BackendError: a pack's header could not be read (the pack gone or damaged is no

@@ -81,6 +81,7 @@ class Settled:
     refused: tuple[Loser, ...]  # each description that lost
     unsettled: str = ""  # why the header could not settle it (the first description stays)
     sources: tuple[Source, ...] = ()  # every index file that described it
+    senders: tuple[tuple[bytes, int], ...] = ()  # (sender, epoch) of every description
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,6 +197,7 @@ class Disputes:
             ),
             unsettled=unsettled,
             sources=tuple(dict.fromkeys(s for _, s in every)),
+            senders=tuple(dict.fromkeys((p.sender, p.epoch) for p, _ in every)),
         )
 
 
@@ -272,12 +274,12 @@ def tell(
             if pack.id in ids:
                 found.setdefault(pack.id, []).append((pack, oid))
     lost_in: dict[str, tuple[list[ObjectId], Loser]] = {}
-    unsettled: dict[str, tuple[list[ObjectId], str]] = {}
+    unsettled: dict[str, tuple[list[ObjectId], Settled]] = {}
     for outcome in settled:
         short = outcome.pack_id.short
         if outcome.unsettled:
             for name in _names(outcome.sources, short):
-                unsettled.setdefault(name, ([], outcome.unsettled))[0].append(outcome.pack_id)
+                unsettled.setdefault(name, ([], outcome))[0].append(outcome.pack_id)
             continue
         for lost in outcome.refused:
             if lost.source is not None:
@@ -287,19 +289,31 @@ def tell(
             for name in _names(sources, short):
                 lost_in.setdefault(name, ([], lost))[0].append(outcome.pack_id)
     for name, (pack_ids, lost) in lost_in.items():
+        writer = _writer_name(lost.sender, lost.epoch, put_key)
         skip(
             name,
-            f"describes pack {_packs(pack_ids)} as written by {_writer_name(lost, put_key)}, "
+            f"describes pack {_packs(pack_ids)} as written by {writer}, "
             "which a full key's index file or the pack's own header contradicts (its writer "
             "or its blobs' places): forged, that description is ignored",
         )
-    for name, (pack_ids, why) in unsettled.items():
+    for name, (pack_ids, outcome) in unsettled.items():
         skip(
             name,
-            f"describes pack {_packs(pack_ids)} otherwise than another index file does, and "
-            f"the pack's header cannot settle which is right ({why}): the first description "
-            "is kept; `s3vault repair index` rebuilds the index from the packs' headers",
+            f"describes pack {_packs(pack_ids)} otherwise than another index file does"
+            f"{_one_writer(outcome, put_key)}, and the pack's header cannot settle which is "
+            f"right ({outcome.unsettled}): the first description is kept; `s3vault repair "
+            "index` rebuilds the index from the packs' headers",
         )
+
+
+def _one_writer(outcome: Settled, put_key: Callable[[int, bytes], tuple[bytes, bytes]]) -> str:
+    """' (each by put-only key <id>: its own doing)' when every description of a disputed
+    pack has a sender and they all unmask to one writer; '' otherwise."""
+    if not all(sender for sender, _ in outcome.senders):
+        return ""
+    names = {_writer_name(sender, epoch, put_key) for sender, epoch in outcome.senders}
+    name = names.pop()
+    return "" if names or name == "a put-only key" else f" (each by {name}: its own doing)"
 
 
 def _names(sources: Iterable[Source], short: str) -> list[str]:
@@ -313,11 +327,13 @@ def _packs(pack_ids: list[ObjectId]) -> str:
     return f"{pack_ids[0].short}{more}"
 
 
-def _writer_name(lost: Loser, put_key: Callable[[int, bytes], tuple[bytes, bytes]]) -> str:
+def _writer_name(
+    sender: bytes, epoch: int, put_key: Callable[[int, bytes], tuple[bytes, bytes]]
+) -> str:
     """'put-only key <short id>' for a pack's sender, 'a full key' for none."""
-    if not lost.sender:
+    if not sender:
         return "a full key"
     try:
-        return f"put-only key {put_key(lost.epoch, lost.sender)[0].hex()[:8]}"
+        return f"put-only key {put_key(epoch, sender)[0].hex()[:8]}"
     except IntegrityError:
         return "a put-only key"
