@@ -134,18 +134,6 @@ def _dedups(url: str, password: bytes, content: bytes) -> bool:
 # --- sender disputes: what settling them costs ---------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BREAK: a put-only host names N made-up pack ids in two index files of its own, under "
-        "two senders of its own (two runs: both pass check_index_writer); every full-key reader "
-        "that reads those index files (each open without a covering index cache, every "
-        "--no-cache run, copy's read_index_packs) settles N disputes at 2 HEADs each (data/ and "
-        "tree/) and prints one warning line per pack: 500 fake ids cost 1000 requests and 500 "
-        "lines, 10^6 ids (~200 MB of index files) 2*10^6 requests per run. Senders that unmask "
-        "to the same writer need no header to settle (the key disputes only with itself)"
-    ),
-)
 def test_fake_packs_under_two_own_senders_cost_readers_no_request_each(
     fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -393,26 +381,6 @@ def test_a_planted_view_does_not_keep_a_proven_index_file_from_being_endorsed(
     assert _dedups(handle.url, ATTACKER_PW, news.read_bytes())  # as any other host would
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BREAK: a put-only host describes its own pack again, under its own sender, with blob "
-        "A at blob B's place (and B at A's), in an index file that sorts first. Readers keep "
-        "the first description's place for each (pack, blob) and drop the honest index file's "
-        "entries for blobs already recorded (BlobIndex.add_pack), and senders agree, so no "
-        "dispute is raised and no forged file is told. web-02 had deduplicated A against "
-        "that pack (rightly: the pack was proven and endorsed), so a full-key restore of "
-        "web-02's file reads B's place, refuses it ('size 3000 does not match its content "
-        "(5000 bytes)', exit 3) and the file is not restored, though its good copy is stored "
-        "(contradicts design.md §13 (3)); verify --read-data names 'pack header disagrees with "
-        "the index' and suggests `repair packs`, not `repair index`. Any host can so make "
-        "every other host's files that deduplicated against its packs unrestorable until "
-        "`repair index`, and again after it. Fix: two descriptions of one pack that disagree "
-        "on a blob's place are a dispute settled by the pack's header (one read, as sender "
-        "disputes), the loser told as forged; or keep every place and let load_first_copy "
-        "try each"
-    ),
-)
 def test_a_proven_pack_described_again_with_its_blobs_swapped_misleads_no_reader(
     fleet: Fleet, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:

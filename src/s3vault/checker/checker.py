@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from s3vault.checker.findings import CheckReport, Finding, Severity
 from s3vault.checker.parallelread import read_in_workers
-from s3vault.checker.readback import PackReading, read_pack
+from s3vault.checker.readback import HEADER_DISAGREES, PackReading, read_pack
 from s3vault.checker.selection import PackSelection
 from s3vault.checker.structure import Structure, check_structure
 from s3vault.checker.usage import snapshots_using
@@ -207,6 +207,8 @@ class Checker:
                 )
             else:
                 lost = "; no snapshot needs it (`s3vault prune` removes it)"
+            if HEADER_DISAGREES in reason:
+                lost = _misdescribed(len(unique), len(snaps))
             findings.append(
                 Finding(
                     severity=Severity.ERROR,
@@ -228,6 +230,22 @@ class Checker:
         ids = {st.packs[n].id: n for n in names if n in st.packs}
         found = snapshots_using(self._repo, st.index, st.snapshots, set(ids), damaged)
         return {ids[pid]: snaps for pid, snaps in found.items()}
+
+
+def _misdescribed(paths: int, snaps: int) -> str:
+    """What to do about a pack whose own header places its blobs otherwise than the index
+    does: the index is wrong (a put-only writer's index file can describe a pack falsely,
+    design.md §6a), not the pack, so the index is rebuilt from the headers."""
+    through = (
+        f"{paths} path(s) in {snaps} snapshot(s) cannot be read through the index until then"
+        if paths
+        else "nothing is lost with it"
+    )
+    return (
+        "; the index describes the pack otherwise than its own header does: `s3vault repair "
+        "index` rebuilds the index from the packs' headers (then `s3vault verify --read-data` "
+        f"again); {through}"
+    )
 
 
 class _DamageWalker:

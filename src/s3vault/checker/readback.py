@@ -14,6 +14,8 @@ from s3vault.repository.names import pack_kind
 from s3vault.repository.repository import Repository
 from s3vault.repository.sealer import PACK_HEADER_BINDING
 
+HEADER_DISAGREES = "pack header disagrees with the index"  # checker.py words the repair
+
 
 @dataclass(slots=True)
 class PackReading:
@@ -77,7 +79,7 @@ def check_pack(repo: Repository, name: str, pack: IndexedPack, data: bytes) -> P
             repo.sealer.open(SealedKind.PACK_HEADER, sealed, PACK_HEADER_BINDING)
         )
         if sorted(header, key=lambda e: e.offset) != sorted(entries, key=lambda e: e.offset):
-            notes.append("pack header disagrees with the index")
+            notes.append(HEADER_DISAGREES)
     except S3VaultError as exc:
         notes.append(f"pack header is damaged ({exc})")
     view = memoryview(data)

@@ -226,8 +226,10 @@ class _PackReader:
             return current, PackRepair(name=name, problem=problem, kept=kept, lost=0)
         except IntegrityError as exc:
             return self.salvage(name, pid, size, f"pack header unreadable ({exc})")
-        listed = set(header.entries)
-        extra = [e for e in self._known.entries(pid) if e not in listed]
+        # A blob the header lists at another place is misplaced by the index (an index file
+        # can describe a pack falsely, design.md §6a): the header's place is the truth.
+        listed = {(e.type, e.id) for e in header.entries}
+        extra = [e for e in self._known.entries(pid) if (e.type, e.id) not in listed]
         if not extra:
             found = CompactPack.of(header)
             current = self._known.current.get(pid)

@@ -9,8 +9,9 @@ pack: 10^7 blobs in 16-blob packs ≈ 550 MB (``make bench-index``).
 
 A pack has one description: the first recorded (size, epoch, sender) stays, and later
 records of it only add blobs, until ``drop_packs`` forgets it. Readers of index files settle
-descriptions that disagree on the sender before they record them (repository/senderdisputes.py,
-design.md §6a): a put-only writer's index file can name any pack under its own sender.
+descriptions that disagree in anything (sender, entries) before they record them
+(repository/senderdisputes.py, design.md §6a): a put-only writer's index file can name any pack
+under its own sender, or place its own pack's blobs anywhere.
 
 A blob may be stored in several packs (two hosts stored it at once, or a backup stored it again
 because its pack was lost): every location is kept, as further records of the same id after the
@@ -407,6 +408,28 @@ class BlobIndex:
         for entries in found.values():
             entries.sort(key=lambda e: e.offset)
         return found
+
+    def described_packs(self, pack_ids: Iterable[ObjectId]) -> list[IndexedPack]:
+        """These packs as recorded (size, epoch, sender, entries by offset), in one pass over
+        the whole index (``pack_entries``): what a reader compares a further description of
+        a pack with (repository/senderdisputes.py). Packs not recorded are left out."""
+        with self._lock:
+            known = {
+                p: self._pack_no[p]
+                for p in pack_ids
+                if p in self._pack_no and self._pack_no[p] not in self._dropped
+            }
+        entries = self.pack_entries(known)
+        return [
+            IndexedPack(
+                id=p,
+                size=self._pack_sizes[no],
+                epoch=self._pack_epochs[no],
+                entries=tuple(entries.get(p, ())),
+                sender=self._senders.get(no, b""),
+            )
+            for p, no in known.items()
+        ]
 
     # Serialisation for the local cache -----------------------------------------------------
     # Image: pack count (u32) | pack ids | pack sizes (u64 each) | pack epochs (u16 each) |

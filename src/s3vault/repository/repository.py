@@ -41,7 +41,7 @@ from s3vault.format import PUT_ONLY_FORMAT
 from s3vault.format.configfile import ConfigFile, ConfigMarker, KeyEpoch
 from s3vault.format.dedupview import DedupView
 from s3vault.format.envelope import HEAD_READ, EnvelopeHeader, SealedKind
-from s3vault.format.indexfile import IndexFile
+from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.format.layout import ObjectKind, object_name, parse_name, snapshot_name
 from s3vault.format.packfile import BlobType
@@ -91,6 +91,7 @@ CONFIG_FIX = (
 )
 SHARDED_LISTING_ABOVE = 2000  # packs: list data/ and tree/ shard by shard, in parallel
 LISTINGS = 8
+LIST_PACKS_AFTER = 4  # disputed packs looked for by HEAD; more: one listing (senderdisputes)
 CACHED = frozenset({ObjectKind.SNAPSHOTS, ObjectKind.DELETIONS, ObjectKind.DRILLS})  # immutable
 
 
@@ -888,8 +889,8 @@ class Repository:
                 self._read_index_files(set(self.list_files(ObjectKind.INDEX)) - set(files))
             )
         described = ((oid, p) for oid, ifile in live(files) for p in ifile.packs)
-        settled = record_in_index(index, described, self._header_sender)
-        if settled:  # index files that disagree on a pack's sender (design.md §6a)
+        settled = record_in_index(index, described, self._pack_headers)
+        if settled:  # index files that disagree on a pack (design.md §6a)
             self._tell_disputes(settled, files)
         log.info(
             "index: %d blobs in %d packs (%d index files read, cache %s)",
@@ -902,7 +903,7 @@ class Repository:
             self._shared.index_cache.save(covered | set(files), index)
         if with_marked:  # deletion records describe packs too: settled the same way
             marked = [(None, CompactPack.of(p)) for p, _since in self._load_marks().packs.values()]
-            settled = record_in_index(index, marked, self._header_sender)
+            settled = record_in_index(index, marked, self._pack_headers)
             if settled:
                 self._tell_disputes(settled, {})
         return index
@@ -926,10 +927,11 @@ class Repository:
     ) -> dict[ObjectId, CompactPack]:
         """One description per pack of the live index files among ``files`` (then of ``more``:
         deletion records' packs, with no index file): the first, unless
-        index files disagree on its sender (a put-only writer's index file can name any pack
-        under its own sender): then a description without a sender (a full key's) or the one
-        the pack's header confirms; every description that lost is told (``skip``) as forged
-        (repository/senderdisputes.py, design.md §6a).
+        index files disagree on it (a put-only writer's index file can name any pack under
+        its own sender, or place its own pack's blobs anywhere): then a description without a
+        sender (a full key's) or the one the pack's header confirms; every description that
+        lost is told (``skip``) as forged, once per index file (repository/senderdisputes.py,
+        design.md §6a).
 
         Raises:
             BackendError: a pack's header could not be read (the pack gone or damaged is no
@@ -938,15 +940,37 @@ class Repository:
         described = itertools.chain(
             ((oid, p) for oid, ifile in live(files) for p in ifile.packs), more
         )
-        packs, settled = one_per_pack(described, self._header_sender)
+        packs, settled = one_per_pack(described, self._pack_headers)
         if settled:
             self._tell_disputes(settled, files)
         return packs
 
-    def _header_sender(self, pack: CompactPack) -> bytes:
-        """The sender a pack's own header names (authenticated: opened under that sender's
-        key), to settle index files that disagree on it (repository/senderdisputes.py). The
-        pack is looked for under both kinds: the description that named it may be made up.
+    def _pack_headers(self, packs: Sequence[CompactPack]) -> dict[ObjectId, CompactPack | str]:
+        """The headers of disputed packs, each as the description of the pack it gives
+        (authenticated: opened under its sender's key), or why it cannot be read; to settle
+        index files that disagree on a pack (repository/senderdisputes.py). A few packs are
+        looked for by HEAD under both kinds (the description that named one may be made up);
+        more than LIST_PACKS_AFTER are looked for in one listing of the packs, so a made-up
+        pack id, of which a writer can name any number, costs no request.
+
+        Raises:
+            BackendError: a pack could not be read (gone or damaged is no error: its reason).
+        """
+        listed = self.list_packs() if len(packs) > LIST_PACKS_AFTER else None
+        out: dict[ObjectId, CompactPack | str] = {}
+        for pack in packs:
+            try:
+                out[pack.id] = CompactPack.of(self._pack_header(pack, listed))
+            except ObjectNotFoundError:
+                out[pack.id] = f"pack {pack.id.short} is not stored"
+            except (IntegrityError, FormatVersionError) as exc:
+                out[pack.id] = str(exc)
+        return out
+
+    def _pack_header(
+        self, pack: CompactPack, listed: Mapping[ObjectId, ObjectInfo] | None
+    ) -> IndexedPack:
+        """One pack's header (``_pack_headers``), found in ``listed`` if given, else by HEAD.
 
         Raises:
             ObjectNotFoundError: the pack is not stored.
@@ -954,13 +978,18 @@ class Repository:
         """
         from s3vault.repository.packheader import read_pack_header  # it builds on this module
 
+        if listed is not None:
+            info = listed.get(pack.id)
+            if info is None:
+                raise ObjectNotFoundError(f"pack {pack.id.short} is not stored")
+            return read_pack_header(self, info.name, info.size)
         for kind in dict.fromkeys((pack.kind, ObjectKind.TREE, ObjectKind.DATA)):
             name = object_name(kind, pack.id)
             try:
                 size = self.backend.stat(name).size
             except ObjectNotFoundError:
                 continue
-            return read_pack_header(self, name, size).sender
+            return read_pack_header(self, name, size)
         msg = f"pack {pack.id.short} is not stored"
         raise ObjectNotFoundError(msg)
 
