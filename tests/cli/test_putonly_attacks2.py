@@ -419,18 +419,6 @@ def test_a_view_from_another_repository_under_a_live_index_name_is_passed_over(
 # --- verify with a put-only key, and the host's own packs ---------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BREAK: a store-level attacker (or a lifecycle rule, an operator's mistake) deletes the "
-        "pack of the host's own last backup, which no endorsed view names yet: `verify` with "
-        "the host's put-only key says 'no errors were found' and exits 0 (the pack is only "
-        "'not checked'), and the next backup trusts its state, adds 0 B, and writes a snapshot "
-        "whose file a full key cannot restore (exit 13: 'not in the index'). The host could see "
-        "the loss with the LIST it makes anyway: its cache's put-packs record (putlocks) names "
-        "its own packs; the state could too"
-    ),
-)
 def test_a_lost_pack_of_the_hosts_own_last_backup_is_named_by_its_verify(
     fleet: Fleet, tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
 ) -> None:
@@ -465,21 +453,6 @@ def _age(root: Path) -> None:
         os.utime(p, (old, old))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BREAK: a put-only host (web-01) PUTs one garbage object into another host's state "
-        "prefix (host tags are in any listing of state/) named with a seq as long as the store "
-        "allows (190 digits here; ~936 on S3's 1024-byte keys). save_state numbers past every "
-        "listed seq, opened or not, so web-02's next state gets a name one digit too long and "
-        "is never stored again ('the host's state was not stored'); prune keeps each tag's "
-        "newest state by seq, the garbage, and deletes web-02's real one. From then on every "
-        "web-02 backup reads and stores every file again (no dedup against its own blobs), "
-        "forever, until an operator finds and deletes the object. Fix: number past (and let "
-        "prune keep) only states that open (a full key opens them), bound seq (e.g. 10 digits "
-        "as the name's format), and tell a garbage state name as damage"
-    ),
-)
 def test_a_garbage_state_with_a_huge_seq_does_not_end_another_hosts_incrementals(
     fleet: Fleet, tmp_path: Path
 ) -> None:
