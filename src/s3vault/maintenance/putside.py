@@ -12,7 +12,8 @@
   the grace, garbage too: a name whose seq is not 1 to 10 digits, or an object that opens
   with no such key, is never counted as newest (a put-only host may PUT under any host's
   tag). Finding a key's newest GETs the states from the highest seq down until every key of
-  the tag has one (one GET per host, normally; one more per garbage object above it).
+  the tag has one (repository/statecheck.py: one GET per host, normally; one more per
+  garbage object above it).
 
 Liveness of blobs is unchanged: a state's blobs are exactly its snapshot's (every tree of the
 snapshot and the data blobs they name), and a host trusts a state only while its snapshot is
@@ -24,18 +25,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from s3vault.backend.base import ObjectInfo
-from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
 from s3vault.format import PUT_ONLY_FORMAT
-from s3vault.format.keyfile import KeyFile
 from s3vault.format.layout import ObjectKind
 from s3vault.ids import ObjectId
-from s3vault.repository import hoststate, keyring
-from s3vault.repository.audit import host_tag
-from s3vault.repository.putstate import state_seq
 from s3vault.repository.repository import Repository
-
-STATES = ObjectKind.STATE.value + "/"
+from s3vault.repository.statecheck import by_tag, newest_states, writer_keys
 
 
 @dataclass(slots=True)
@@ -62,9 +56,7 @@ def plan_put_side(
             out.superseded_views.append(info.name)
         elif now - info.modified >= grace:  # a younger one: perhaps an index file being written
             out.views.append(info.name)
-    hosts: dict[str, list[ObjectInfo]] = {}
-    for info in repo.list_objects(ObjectKind.STATE):
-        hosts.setdefault(info.name[len(STATES) :].partition("/")[0], []).append(info)
+    hosts = by_tag(repo.list_objects(ObjectKind.STATE))
     keys = writer_keys(repo) if hosts else {}
     for tag, infos in hosts.items():
         newest = {n for n, _ in newest_states(repo, tag, infos, keys.get(tag, []))}
@@ -72,61 +64,6 @@ def plan_put_side(
             i.name for i in infos if i.name not in newest and now - i.modified >= grace
         ]
     return out
-
-
-def writer_keys(repo: Repository) -> dict[str, list[bytes]]:
-    """The put-only key files listed, by the host tag of their host: tag → key ids. A key file
-    that does not parse, is of another repository or whose MAC is not this repository's
-    lends no key."""
-    key = repo.sealer.current
-    out: dict[str, list[bytes]] = {}
-    for info in repo.list_objects(ObjectKind.KEYS):
-        try:
-            keyfile = KeyFile.decode(repo.read_listed(info))
-        except (ObjectNotFoundError, IntegrityError, FormatVersionError):
-            continue
-        if not keyfile.put_only or keyfile.repo_id != repo.id:
-            continue
-        if not keyring.check_key_mac(keyfile, key):
-            continue
-        out.setdefault(host_tag(repo, keyfile.host), []).append(bytes(keyfile.id))
-    return out
-
-
-def newest_states(
-    repo: Repository, tag: str, infos: list[ObjectInfo], keys: list[bytes]
-) -> list[tuple[str, bytes]]:
-    """The newest state of each key in ``keys`` among ``infos`` (the names under ``tag``):
-    (name, key id) pairs. Opens from the highest seq down, until each key has one."""
-    named = sorted(
-        ((seq, i.name) for i in infos if (seq := state_seq(i.name)) is not None), reverse=True
-    )
-    left = list(keys)
-    found: list[tuple[str, bytes]] = []
-    for seq, name in named:
-        if not left:
-            break
-        key_id = opening_key(repo, tag, seq, name, left)
-        if key_id is not None:
-            found.append((name, key_id))
-            left.remove(key_id)
-    return found
-
-
-def opening_key(repo: Repository, tag: str, seq: int, name: str, keys: list[bytes]) -> bytes | None:
-    """The key among ``keys`` whose state ``name`` (at ``<tag>/<seq>``) is: it opens with
-    that writer's secret; None if it opens with none (garbage) or is gone."""
-    try:
-        sealed = repo.backend.get(name)
-    except ObjectNotFoundError:
-        return None
-    for key_id in keys:
-        try:
-            hoststate.open_state_full(repo.sealer.current, key_id, sealed, host_tag=tag, seq=seq)
-        except IntegrityError:
-            continue
-        return key_id
-    return None
 
 
 def drop_locked(side: PutSide, locked: dict[str, float]) -> None:
