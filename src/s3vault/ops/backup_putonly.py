@@ -184,18 +184,14 @@ def _backup_put_only(
         progress.warned(path, problem)
     state, opened = load_state_seq(put, on_skip=progress.warned)
     parent = state if state is not None and state.paths == shown_paths else None
-    # --force: every file read, no blob of the state trusted
-    trusted = None if options.force else state
+    trusted = None if options.force else state  # --force: no blob of the state trusted
     listed = listed_packs(put)  # the one LIST of packs: the state's own and the views'
     # a blob of the state whose own pack is not listed (lost) is stored again: healed
     view = PutArchiveView(put, trusted, listed, on_lost=progress.warned)
-    if options.force:
-        parent = None
+    parent = None if options.force else parent
     endorsed_blobs(put, view.index, on_skip=progress.warned, packs=listed)  # other writers'
     notices: list[tuple[str, str]] = []
-    if locks is not None:
-        locks.listed = set(listed)
-    if locks is not None and not _lockable(locks, trusted, view, progress):
+    if locks is not None and not _lockable(locks, listed, trusted, view, progress):
         view, parent, notices = PutArchiveView(put, None), None, [("object lock", UNNAMED_PACKS)]
         endorsed_blobs(put, view.index, on_skip=progress.warned, packs=listed)
     before = {p for p, _ in view.index.packs()}
@@ -250,13 +246,15 @@ def _backup_put_only(
 
 def _lockable(
     locks: PutLocks,
+    listed: dict[str, int],
     trusted: HostStateFile | None,
     view: PutArchiveView,
     progress: Progress,
 ) -> bool:
-    """Object Lock: can the host name a listed pack (``locks.listed``) for every blob of the
-    state it trusts? If not, it cannot keep those packs locked, and trusts no blob of the
-    state (said)."""
+    """Object Lock: can the host name a listed pack (``listed``, the store's packs before the
+    run stored any) for every blob of the state it trusts? If not, it cannot keep those packs
+    locked, and trusts no blob of the state (said)."""
+    locks.listed = set(listed)
     if trusted is None or locks.covers(state_blobs(trusted.trees), view.index):
         return True
     progress.warned("object lock", UNNAMED_PACKS)
