@@ -385,7 +385,7 @@ def _check_own_packs(
     against the listing ``_check_views`` made: each stored with the size the state gives.
     Returns the check and what it could not check (a state that names no packs)."""
     if state is None or state.packs is None:
-        why = "no state of this key opens" if state is None else "its state names none"
+        why = "no state of this key is in use" if state is None else "its state names none"
         line = (
             f"this host's own packs: not checked ({why}: states written by s3vault before "
             "2026-12-05 do not record them; the next backup's state does)"

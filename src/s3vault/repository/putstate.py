@@ -131,6 +131,7 @@ def load_state_seq(
     mark = cache.high_water(put.keyfile.id)
     listed = _listed(put)
     cache.keep_passed(name for _, name in listed)
+    opened = 0  # the newest seq that opened, decoded or not
     for seq, name in listed:
         if cache.passed_over(name):
             continue  # not this key's: told when first found
@@ -144,6 +145,7 @@ def load_state_seq(
             _skip(on_skip, name, str(exc))
             cache.pass_over(name, sealed)
             continue
+        opened = max(opened, seq)
         try:
             state = HostStateFile.decode(plain)
         except (IntegrityError, FormatVersionError) as exc:
@@ -151,18 +153,18 @@ def load_state_seq(
             continue
         if seq < mark:
             _skip(on_skip, name, ROLLED_BACK.format(seq=seq, mark=mark))
-            return None, seq
+            return None, opened
         problem = _snapshot_problem(put, state)
         if problem is not None:
             _skip(on_skip, name, f"{problem}: files are read again")
-            return None, seq
+            return None, opened
         cache.keep_state(name, sealed)
         cache.raise_high_water(put.keyfile.id, seq)
-        return state, seq
+        return state, opened
     if mark:
         why = f"no state of this host opens, though it stored or used seq {mark}"
         _skip(on_skip, _prefix(put), f"{why}: every file is read and stored again")
-    return None, 0
+    return None, opened
 
 
 def _listed(put: PutOnlyRepository) -> list[tuple[int, str]]:

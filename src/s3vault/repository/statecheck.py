@@ -12,6 +12,7 @@ with none of them and is garbage, never any key's newest.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from s3vault.backend.base import ObjectInfo
@@ -78,19 +79,26 @@ def newest_states(
     """The newest state of each key in ``keys`` among ``infos`` (the names under ``tag``):
     (name, key id) pairs. GETs from the highest seq down, until each key has one (normally
     one GET per key; one more per garbage object above its newest)."""
+    return [(name, key_id) for name, _, key_id, _ in _walk(repo, tag, infos, keys) if key_id]
+
+
+def _walk(
+    repo: Repository, tag: str, infos: list[ObjectInfo], keys: list[bytes]
+) -> Iterator[tuple[str, int, bytes | None, bytes | None]]:
+    """The states under ``tag`` from the highest seq down, until each key in ``keys`` has
+    its newest: (name, seq, the key it opens with or None, its bytes or None if gone)."""
     named = sorted(
         ((seq, i.name) for i in infos if (seq := state_seq(i.name)) is not None), reverse=True
     )
     left = list(keys)
-    found: list[tuple[str, bytes]] = []
     for seq, name in named:
         if not left:
-            break
-        key_id = _opening_key(repo, tag, seq, _get(repo, name), left)
+            return
+        sealed = _get(repo, name)
+        key_id = _opening_key(repo, tag, seq, sealed, left)
         if key_id is not None:
-            found.append((name, key_id))
             left.remove(key_id)
-    return found
+        yield name, seq, key_id, sealed
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +112,12 @@ class StateProblem:
 
 
 def state_problems(repo: Repository) -> list[StateProblem]:
-    """Every object under ``state/`` that is no state of a listed put-only key (GETs each;
-    nothing in format version 1).
+    """The objects under ``state/`` that are no state of a listed put-only key and that a
+    host could take for one: every name that is not a state's, and every object above (or
+    among) each key's newest state that opens with no key of its tag, found as prune finds
+    the newest (``newest_states``: normally one GET per key). Older objects are not fetched:
+    below each key's newest, prune deletes them after the grace whatever they are. Nothing in
+    format version 1.
 
     Raises:
         BackendError: the listing or a GET failed.
@@ -115,23 +127,24 @@ def state_problems(repo: Repository) -> list[StateProblem]:
     hosts = by_tag(repo.list_objects(ObjectKind.STATE))
     live = writer_keys(repo) if hosts else {}
     every = writer_keys(repo, removed=True) if hosts else {}
-    found: list[StateProblem] = []
+    found = [
+        StateProblem(i.name, NOT_A_NAME, error=True)
+        for infos in hosts.values()
+        for i in infos
+        if state_seq(i.name) is None
+    ]
     for tag, infos in sorted(hosts.items()):
-        for info in sorted(infos, key=lambda i: i.name):
-            seq = state_seq(info.name)
-            if seq is None:
-                found.append(StateProblem(info.name, NOT_A_NAME, error=True))
+        others = every.get(tag, [])
+        for name, seq, key_id, sealed in _walk(repo, tag, infos, live.get(tag, [])):
+            if key_id is not None or sealed is None:
                 continue
-            sealed = _get(repo, info.name)
-            if sealed is None or _opening_key(repo, tag, seq, sealed, live.get(tag, [])):
-                continue
-            if _opening_key(repo, tag, seq, sealed, every.get(tag, [])):
-                found.append(StateProblem(info.name, REMOVED, error=False))
-            elif _unbound(repo, sealed, every.get(tag, [])):
-                found.append(StateProblem(info.name, UNBOUND, error=False))
+            if _opening_key(repo, tag, seq, sealed, others):
+                found.append(StateProblem(name, REMOVED, error=False))
+            elif _unbound(repo, sealed, others):
+                found.append(StateProblem(name, UNBOUND, error=False))
             else:
-                found.append(StateProblem(info.name, GARBAGE, error=True))
-    return found
+                found.append(StateProblem(name, GARBAGE, error=True))
+    return sorted(found, key=lambda p: p.name)
 
 
 def _get(repo: Repository, name: str) -> bytes | None:
