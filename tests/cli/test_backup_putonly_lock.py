@@ -112,16 +112,20 @@ def test_a_put_only_hosts_backups_are_locked_extended_and_pruned_after_expiry(
     run2_packs = {k for k in _keys(client) - before if k.startswith(PREFIX + "data/")}
     (run2_pack,) = run2_packs  # d.bin's
     run2_until = _until(client, run2_pack)
+    run1_until = {k: _until(client, k) for k in run1_packs}
 
-    # 3. a host that lost its cache cannot name its earlier packs: it stores them again
+    # 3. a host that lost its cache still names its earlier packs (its state records them):
+    # it extends their locks and stores nothing again
     (src / "d.bin").unlink()
     shutil.rmtree(tmp_path / "xdg-cache")
     time_travel.advance(16)
     third = run_cli(*backup, env=host)
     assert third.code == 0, third.stderr
     summary = _summary(third.stdout)
-    assert summary["files_new"] == 2 and summary["data_blobs"] == 1  # a.bin again
-    assert "whose packs it cannot name" in third.stdout + third.stderr
+    assert summary["files_unmodified"] == 2 and summary["data_blobs"] == 0, third.stdout[-3000:]
+    assert "whose packs it cannot name" not in third.stdout + third.stderr
+    for key in run1_packs:  # a.bin's pack, named by the state
+        assert _until(client, key) > run1_until[key], key
     assert _until(client, run2_pack) == run2_until  # d.bin is gone from the snapshot
 
     # 4. a full key's forget and prune defer what is locked ...

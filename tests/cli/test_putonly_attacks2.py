@@ -26,6 +26,7 @@ import pytest
 from s3vault import InitOptions, add_put_only_key, iam_policy, init
 from s3vault.backend.local import LocalBackend
 from s3vault.crypto.hashing import blob_id, storage_id
+from s3vault.format.hoststatefile import HostStateFile
 from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType, PackEntry
@@ -36,8 +37,10 @@ from s3vault.ops.backup_putonly import backup_put_only
 from s3vault.ops.prune import prune
 from s3vault.ops.verify import VerifyOptions, verify
 from s3vault.progress import NullProgress
+from s3vault.repository import hoststate
 from s3vault.repository.copies import PUT_COPIES_TRIED, file_layout, read_length
 from s3vault.repository.index import BlobIndex
+from s3vault.repository.putcache import SEQ_DIGITS
 from s3vault.repository.putdedup import PutDedupIndex
 from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
 from s3vault.repository.putstate import endorsed_blobs
@@ -463,18 +466,6 @@ def test_a_view_from_another_repository_under_a_live_index_name_is_passed_over(
 # --- verify with a put-only key, and the host's own packs ---------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BREAK: a store-level attacker (or a lifecycle rule, an operator's mistake) deletes the "
-        "pack of the host's own last backup, which no endorsed view names yet: `verify` with "
-        "the host's put-only key says 'no errors were found' and exits 0 (the pack is only "
-        "'not checked'), and the next backup trusts its state, adds 0 B, and writes a snapshot "
-        "whose file a full key cannot restore (exit 13: 'not in the index'). The host could see "
-        "the loss with the LIST it makes anyway: its cache's put-packs record (putlocks) names "
-        "its own packs; the state could too"
-    ),
-)
 def test_a_lost_pack_of_the_hosts_own_last_backup_is_named_by_its_verify(
     fleet: Fleet, tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
 ) -> None:
@@ -489,6 +480,31 @@ def test_a_lost_pack_of_the_hosts_own_last_backup_is_named_by_its_verify(
     new.unlink()  # the store loses it
     checked = run_cli("-r", handle.url, "verify", env=host)
     assert checked.code == 13, checked.stdout
+
+
+def test_a_lost_pack_of_the_hosts_own_last_backup_is_stored_again_by_its_next_backup(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """The store loses the pack of web-01's last backup: its next backup (no cache: the state
+    from the store names the pack) stores the lost blob again and says so, and a full key
+    restores the new snapshot byte for byte."""
+    handle = _copy(fleet, tmp_path)
+    content = os.urandom(30_000)
+    src = write_file(tmp_path / "w1" / "new.bin", content).parent
+    options = BackupOptions(paths=(str(src),), host="web-01")
+    before = set(Path(handle.url).glob("data/*/*"))
+    backup_put_only(_put(handle.url, ATTACKER_PW), options)
+    (new,) = set(Path(handle.url).glob("data/*/*")) - before
+    new.unlink()  # the store loses it
+    warned = _Warnings()
+    done = backup_put_only(_put(handle.url, ATTACKER_PW), options, progress=warned)
+    assert (done.files_unmodified, done.data_blobs) == (0, 1), warned.seen  # read again
+    assert any(new.name[:8] in m and "stored again" in m for _, m in warned.seen), warned.seen
+    out = tmp_path / "out"
+    args = ("-r", handle.url, "restore", "latest", "--host", "web-01", "--target", str(out))
+    restored = run_cli(*args)
+    assert restored.code == 0, restored.stderr
+    assert (out / str(src).lstrip("/") / "new.bin").read_bytes() == content
 
 
 # --- the host's state: its seq and high-water mark ----------------------------------------
@@ -509,21 +525,6 @@ def _age(root: Path) -> None:
         os.utime(p, (old, old))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BREAK: a put-only host (web-01) PUTs one garbage object into another host's state "
-        "prefix (host tags are in any listing of state/) named with a seq as long as the store "
-        "allows (190 digits here; ~936 on S3's 1024-byte keys). save_state numbers past every "
-        "listed seq, opened or not, so web-02's next state gets a name one digit too long and "
-        "is never stored again ('the host's state was not stored'); prune keeps each tag's "
-        "newest state by seq, the garbage, and deletes web-02's real one. From then on every "
-        "web-02 backup reads and stores every file again (no dedup against its own blobs), "
-        "forever, until an operator finds and deletes the object. Fix: number past (and let "
-        "prune keep) only states that open (a full key opens them), bound seq (e.g. 10 digits "
-        "as the name's format), and tell a garbage state name as damage"
-    ),
-)
 def test_a_garbage_state_with_a_huge_seq_does_not_end_another_hosts_incrementals(
     fleet: Fleet, tmp_path: Path
 ) -> None:
@@ -540,6 +541,54 @@ def test_a_garbage_state_with_a_huge_seq_does_not_end_another_hosts_incrementals
     warned = _Warnings()
     done = backup_put_only(_put(handle.url, VICTIM_PW, tmp_path / "hc"), options, progress=warned)
     assert (done.files_new, done.files_unmodified, done.data_blobs) == (0, 1, 0), warned.seen
+
+
+def test_garbage_under_a_hosts_tag_is_named_by_verify_and_never_kept_by_prune(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 puts three objects under web-02's tag: a name with a 190-digit seq, garbage
+    bytes at the highest 10-digit seq, and a state of its own, sealed with its own writer
+    secret for web-02's tag (it opens with web-01's key, not web-02's). A full key's verify
+    names each (exit 13); prune keeps them within the grace, then deletes them and keeps
+    web-02's newest state, whose next backup is incremental."""
+    handle = _copy(fleet, tmp_path)
+    tag = _put(handle.url, VICTIM_PW).payload.audit_tag
+    attacker = _put(handle.url, ATTACKER_PW)
+    top = 10**SEQ_DIGITS - 1
+    mine = HostStateFile(
+        snapshot=ObjectId(os.urandom(32)), time="", paths=(), tree=ObjectId(os.urandom(32))
+    )
+    sealed = hoststate.seal_state(
+        attacker.payload.writer,
+        attacker.id,
+        attacker.keyfile.id,
+        mine.encode(),
+        host_tag=tag,
+        seq=top,
+    )
+    planted = {
+        f"state/{tag}/{'9' * 190}-{'ab' * 32}": b"garbage",
+        f"state/{tag}/{top}-{'cd' * 32}": b"garbage",
+        f"state/{tag}/{top}-{storage_id(sealed).hex()}": sealed,
+    }
+    for name, data in planted.items():
+        attacker.backend.put(name, data)
+    real = {p.name for p in (Path(handle.url) / "state" / tag).iterdir()} - {
+        n.rsplit("/", 1)[-1] for n in planted
+    }
+    checked = run_cli("-r", handle.url, "verify")
+    assert checked.code == 13, checked.stdout + checked.stderr
+    for name in planted:
+        assert name in checked.stdout + checked.stderr, checked.stderr
+    prune(handle.open(), PruneOptions())  # within the grace: kept
+    listed = {p.name for p in (Path(handle.url) / "state" / tag).iterdir()}
+    assert listed == real | {n.rsplit("/", 1)[-1] for n in planted}
+    _age(Path(handle.url))
+    prune(handle.open(), PruneOptions())
+    assert {p.name for p in (Path(handle.url) / "state" / tag).iterdir()} == real
+    options = BackupOptions(paths=(str(fleet.web_source),), host="web-02")
+    done = backup_put_only(_put(handle.url, VICTIM_PW), options)
+    assert (done.files_new, done.files_unmodified, done.data_blobs) == (0, 1, 0)
 
 
 def test_a_cache_on_a_disk_that_refuses_writes_does_not_stop_the_backup(

@@ -127,7 +127,14 @@ def test_verify_with_a_put_only_key_checks_what_it_sees_and_writes_nothing(
     assert summary["pack_bytes"] > 300_000 > requests["bytes_down"]  # listed, never read
     checks = summary["checks"]
     assert isinstance(checks, list)
-    assert [c["name"] for c in checks] == ["config", "views", "packs", "state", "audit"]
+    assert [c["name"] for c in checks] == [
+        "config",
+        "views",
+        "packs",
+        "state",
+        "own-packs",
+        "audit",
+    ]
     assert all(c["ok"] for c in checks)
     assert _store(root) == before  # no ledger, audit record or anything else written
 
@@ -297,4 +304,11 @@ def test_verify_put_only_does_not_count_a_view_whose_index_file_a_prune_removed_
     assert store.pruned
     assert result.ok, result.findings
     assert (result.views, result.packs) == (0, 0)
-    assert [c.name for c in result.checks] == ["config", "views", "packs", "state", "audit"]
+    assert [c.name for c in result.checks] == [
+        "config",
+        "views",
+        "packs",
+        "state",
+        "own-packs",
+        "audit",
+    ]

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from s3vault.errors import FormatVersionError, IntegrityError
 from s3vault.format import codec
-from s3vault.format.hoststatefile import HostStateFile
+from s3vault.format.hoststatefile import HostStateFile, OwnPack
+from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
 
 ids = st.binary(min_size=32, max_size=32).map(ObjectId)
@@ -44,3 +45,50 @@ def test_a_newer_or_malformed_state_is_refused() -> None:
         HostStateFile.decode(codec.dumps({**obj, "tree": "zz"}))
     with pytest.raises(IntegrityError):
         HostStateFile.decode(codec.dumps({**obj, "trees": {"ab": "AA=="}}))
+
+
+def test_the_own_packs_round_trip_and_a_state_without_them_has_none() -> None:
+    """``packs`` (the host's own packs: size and blobs) is optional: a state written before
+    has None, which is not an empty record."""
+    blob = [ObjectId(os.urandom(32)) for _ in range(3)]
+    packs = {
+        ObjectId(os.urandom(32)): OwnPack(
+            size=1234, blobs=((BlobType.DATA, min(blob[:2])), (BlobType.DATA, max(blob[:2])))
+        ),
+        ObjectId(os.urandom(32)): OwnPack(size=99, blobs=((BlobType.TREE, blob[2]),)),
+    }
+    base = HostStateFile(
+        snapshot=blob[0], time="t", paths=("/srv",), tree=blob[2], trees={blob[2]: b"{}"}
+    )
+    state = HostStateFile(**{**_fields(base), "packs": packs})
+    assert HostStateFile.decode(state.encode()) == state
+    assert HostStateFile.decode(base.encode()).packs is None
+    assert b'"packs"' not in base.encode()  # an older reader sees the state it knows
+    empty = HostStateFile(**{**_fields(base), "packs": {}})
+    assert HostStateFile.decode(empty.encode()).packs == {}
+
+
+def _fields(state: HostStateFile) -> dict[str, object]:
+    return {f: getattr(state, f) for f in ("snapshot", "time", "paths", "tree", "trees")}
+
+
+@pytest.mark.parametrize(
+    "packs",
+    [
+        [],
+        {"zz": {"size": 1, "data": [], "tree": []}},
+        {"ab" * 32: []},
+        {"ab" * 32: {"size": -1, "data": [], "tree": []}},
+        {"ab" * 32: {"size": True, "data": [], "tree": []}},
+        {"ab" * 32: {"size": 1, "data": ["zz"], "tree": []}},
+        {"ab" * 32: {"size": 1, "data": [7], "tree": []}},
+        {"ab" * 32: {"size": 1, "data": []}},
+    ],
+)
+def test_a_malformed_record_of_own_packs_is_refused(packs: object) -> None:
+    good = HostStateFile(
+        snapshot=ObjectId(os.urandom(32)), time="t", paths=(), tree=ObjectId(os.urandom(32))
+    )
+    obj = codec.loads(good.encode(), "test")
+    with pytest.raises(IntegrityError):
+        HostStateFile.decode(codec.dumps({**obj, "packs": packs}))

@@ -34,6 +34,7 @@ from s3vault.repository.marks import DAMAGED_RECORD_HINT, load_marks, record_nam
 from s3vault.repository.names import pack_kind, pack_name
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import damaged_snapshot_hint, mistagged
+from s3vault.repository.statecheck import StateProblem, state_problems
 from s3vault.repository.supersede import live
 
 READ_ATTEMPTS = 5
@@ -215,6 +216,7 @@ def check_structure(repo: Repository, findings: list[Finding]) -> Structure:
         elif size != pack.size:
             st.bad_packs[name] = f"pack has {size} bytes, the index says {pack.size}"
     _note_temporaries(repo, findings)
+    findings.extend(_state_finding(p) for p in state_problems(repo))  # §6a: garbage states
     unreferenced = sorted(set(st.listed) - set(st.packs))
     for name in unreferenced:
         findings.append(
@@ -227,6 +229,12 @@ def check_structure(repo: Repository, findings: list[Finding]) -> Structure:
             )
         )
     return st
+
+
+def _state_finding(problem: StateProblem) -> Finding:
+    severity = Severity.ERROR if problem.error else Severity.INFO
+    kind = "state-garbage" if problem.error else "state-leftover"
+    return Finding(severity=severity, kind=kind, object=problem.name, message=problem.reason)
 
 
 def _note_temporaries(repo: Repository, findings: list[Finding]) -> None:

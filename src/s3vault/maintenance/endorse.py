@@ -87,7 +87,7 @@ def endorse_proven(
             if _endorsed_before(repo, oid):
                 continue  # a full key's own, or an earlier read-back's
             try:  # planted (any bytes under the name), or version 1: replaced
-                repo.backend.delete_many([name])
+                repo.delete_listed([name])
             except BackendError as exc:  # Object Lock keeps it: hosts ignore it
                 kept.append(f"{name}: {exc}")
                 continue

@@ -4,9 +4,16 @@
   the views of the index files it supersedes (after it deleted them), and views whose index
   file is not listed and that are older than the grace period (left by a crash, or by a prune
   before this one existed); a younger one may belong to an index file being written.
-- ``state/<host tag>/<seq>-<id>``: each host keeps its newest state (the highest seq under its
-  tag) and every state younger than the grace period, so that a host whose backup is in flight,
-  or whose newest state was written after prune listed, never loses its parent. The rest go.
+- ``state/<host tag>/<seq>-<id>``: each put-only key keeps its newest state (the highest seq
+  under its host's tag among the states that open with that key: a full key derives every
+  writer's secret, and tries the put-only key files whose host the tag names) and every state
+  younger than the grace period, so that a host whose backup is in flight, or whose newest
+  state was written after prune listed, never loses its parent. The rest go once older than
+  the grace, garbage too: a name whose seq is not 1 to 10 digits, or an object that opens
+  with no such key, is never counted as newest (a put-only host may PUT under any host's
+  tag). Finding a key's newest GETs the states from the highest seq down until every key of
+  the tag has one (repository/statecheck.py: one GET per host, normally; one more per
+  garbage object above it).
 
 Liveness of blobs is unchanged: a state's blobs are exactly its snapshot's (every tree of the
 snapshot and the data blobs they name), and a host trusts a state only while its snapshot is
@@ -18,13 +25,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from s3vault.backend.base import ObjectInfo
 from s3vault.format import PUT_ONLY_FORMAT
 from s3vault.format.layout import ObjectKind
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
-
-STATES = ObjectKind.STATE.value + "/"
+from s3vault.repository.statecheck import by_tag, newest_states, writer_keys
 
 
 @dataclass(slots=True)
@@ -34,11 +39,6 @@ class PutSide:
     views: list[str] = field(default_factory=list)  # orphaned views, old enough
     superseded_views: list[str] = field(default_factory=list)  # of the index files it removes
     states: list[str] = field(default_factory=list)
-
-
-def _seq(name: str) -> int:
-    seq, dash, _ = name.rsplit("/", 1)[-1].partition("-")
-    return int(seq) if dash and seq.isdigit() else -1
 
 
 def plan_put_side(
@@ -56,14 +56,13 @@ def plan_put_side(
             out.superseded_views.append(info.name)
         elif now - info.modified >= grace:  # a younger one: perhaps an index file being written
             out.views.append(info.name)
-    hosts: dict[str, list[ObjectInfo]] = {}
-    for info in repo.list_objects(ObjectKind.STATE):
-        hosts.setdefault(info.name[len(STATES) :].partition("/")[0], []).append(info)
-    for infos in hosts.values():
-        infos.sort(key=lambda i: (_seq(i.name), i.name))
-        for info in infos[:-1]:  # the newest stays, and so does any younger than the grace
-            if now - info.modified >= grace:
-                out.states.append(info.name)
+    hosts = by_tag(repo.list_objects(ObjectKind.STATE))
+    keys = writer_keys(repo) if hosts else {}
+    for tag, infos in hosts.items():
+        newest = {n for n, _ in newest_states(repo, tag, infos, keys.get(tag, []))}
+        out.states += [  # the newest stay, and so does any younger than the grace
+            i.name for i in infos if i.name not in newest and now - i.modified >= grace
+        ]
     return out
 
 

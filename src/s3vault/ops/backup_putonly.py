@@ -51,7 +51,9 @@ from s3vault.repository.putstate import (
     PutArchiveView,
     append_audit,
     endorsed_blobs,
-    load_state,
+    listed_packs,
+    load_state_seq,
+    own_packs,
     save_state,
     snapshot_trees,
 )
@@ -180,19 +182,18 @@ def _backup_put_only(
     targets, shown_paths, root = _sources(options, missing)
     for path, problem in missing:
         progress.warned(path, problem)
-    state = load_state(put, on_skip=progress.warned)
+    state, opened = load_state_seq(put, on_skip=progress.warned)
     parent = state if state is not None and state.paths == shown_paths else None
-    # --force: every file read, no blob of the state trusted (the way to heal a host whose
-    # blobs the store lost: it cannot see which ones)
-    trusted = None if options.force else state
-    view = PutArchiveView(put, trusted)
-    if options.force:
-        parent = None
-    endorsed_blobs(put, view.index, on_skip=progress.warned)  # other writers' stored blobs
+    trusted = None if options.force else state  # --force: no blob of the state trusted
+    listed = listed_packs(put)  # the one LIST of packs: the state's own and the views'
+    # a blob of the state whose own pack is not listed (lost) is stored again: healed
+    view = PutArchiveView(put, trusted, listed, on_lost=progress.warned)
+    parent = None if options.force else parent
+    endorsed_blobs(put, view.index, on_skip=progress.warned, packs=listed)  # other writers'
     notices: list[tuple[str, str]] = []
-    if locks is not None and not _lockable(put, locks, trusted, view, progress):
+    if locks is not None and not _lockable(locks, listed, trusted, view, progress):
         view, parent, notices = PutArchiveView(put, None), None, [("object lock", UNNAMED_PACKS)]
-        endorsed_blobs(put, view.index, on_skip=progress.warned)
+        endorsed_blobs(put, view.index, on_skip=progress.warned, packs=listed)
     before = {p for p, _ in view.index.packs()}
     writer = put.blob_writer(view.index)
     archiver = Archiver(
@@ -225,7 +226,7 @@ def _backup_put_only(
     )
     snapshot_id = put.save_file(ObjectKind.SNAPSHOTS, snapshot.encode(), put.sealer())
     known = {**(state.trees if state is not None else {}), **writer.trees}
-    trees = _store_state(put, snapshot_id, snapshot, known, progress)
+    trees = _store_state(put, (snapshot_id, opened), snapshot, (known, view), progress)
     extended = _protect(put, locks, (snapshot_id, trees), view, before, progress) if locks else 0
     progress.finished("backup")
     return BackupResult(
@@ -244,15 +245,16 @@ def _backup_put_only(
 
 
 def _lockable(
-    put: PutOnlyRepository,
     locks: PutLocks,
+    listed: dict[str, int],
     trusted: HostStateFile | None,
     view: PutArchiveView,
     progress: Progress,
 ) -> bool:
-    """Object Lock: can the host name a listed pack for every blob of the state it trusts?
-    If not, it cannot keep those packs locked, and trusts no blob of the state (said)."""
-    locks.list_packs(put)
+    """Object Lock: can the host name a listed pack (``listed``, the store's packs before the
+    run stored any) for every blob of the state it trusts? If not, it cannot keep those packs
+    locked, and trusts no blob of the state (said)."""
+    locks.listed = set(listed)
     if trusted is None or locks.covers(state_blobs(trusted.trees), view.index):
         return True
     progress.warned("object lock", UNNAMED_PACKS)
@@ -280,27 +282,32 @@ def _protect(
 
 def _store_state(
     put: PutOnlyRepository,
-    snapshot_id: ObjectId,
+    stored: tuple[ObjectId, int],
     snapshot: SnapshotFile,
-    known: dict[ObjectId, bytes],
+    seen: tuple[dict[ObjectId, bytes], PutArchiveView],
     progress: Progress,
 ) -> dict[ObjectId, bytes]:
-    """Store the host's new state (after its snapshot): the snapshot's trees, from ``known``
-    (the trees the run stored or took over from the parent's state); returns them (none when
-    they are not all known). A store that refuses it costs the next run time (it reads every
-    file again), never this run's snapshot."""
+    """Store the host's new state (after its snapshot, ``stored``: its id, and the seq of the
+    newest state of this key that opened): the snapshot's trees, from the trees the run
+    stored or took over from the parent's state, and the host's own packs that hold the
+    snapshot's blobs (from the run's view); returns the trees (none when they are not all
+    known). A store that refuses it costs the next run time (it reads every file again),
+    never this run's snapshot."""
     trees: dict[ObjectId, bytes] = {}
+    known, view = seen
     try:
         trees = snapshot_trees(snapshot.tree, known)
         save_state(
             put,
             HostStateFile(
-                snapshot=snapshot_id,
+                snapshot=stored[0],
                 time=snapshot.time.isoformat(),
                 paths=snapshot.paths,
                 tree=snapshot.tree,
                 trees=trees,
+                packs=own_packs(view.index, state_blobs(trees)),
             ),
+            after=stored[1],
         )
     except S3VaultError as exc:
         progress.warned(

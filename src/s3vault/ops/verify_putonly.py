@@ -46,14 +46,15 @@ from s3vault.ops.verify import VerifyOptions
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository import views
 from s3vault.repository.putrepo import PutOnlyRepository
-from s3vault.repository.putstate import load_state, snapshot_trees
+from s3vault.repository.putstate import load_state, lost_packs, snapshot_trees
 
 NOT_CHECKED = (
     "the data: no pack was read (a full key's `s3vault verify --read-data` reads every blob)",
     "index files, snapshots and trees: they are sealed to the repository (this host's own "
     "trees excepted, in its state)",
-    "packs that put-only keys stored (this host's too) and no full key's read-back has proven "
-    "yet: no endorsed view names them",
+    "packs that other put-only keys stored and no full key's read-back has proven yet: no "
+    "endorsed view names them (this host's own packs of its last backup are checked against "
+    "the listing, by the names and sizes its state records)",
     "the audit records' contents and links: sealed (a full key's `s3vault audit` checks them)",
 )
 
@@ -113,7 +114,8 @@ def verify_put_only(
     checks += seen.checks
     state, state_check = _check_state(put, findings)
     records, audit_check = _check_audit(put, findings)
-    checks += [state_check, audit_check]
+    own_check, unchecked = _check_own_packs(put, state, seen.stored, findings)
+    checks += [state_check, own_check, audit_check]
     errors = sum(f.severity is Severity.ERROR for f in findings)
     measured("verify", verify_problems=float(errors), verify_coverage_ratio=0.0)
     return PutOnlyVerifyResult(
@@ -127,7 +129,7 @@ def verify_put_only(
         pack_bytes=seen.pack_bytes,
         state_snapshot=state.snapshot if state is not None else None,
         audit_records=records,
-        not_checked=NOT_CHECKED,
+        not_checked=NOT_CHECKED + unchecked,
         total_duration=clock.monotonic() - t0,
         requests=put.requests.snapshot() if put.requests is not None else RequestCounts(),
     )
@@ -178,6 +180,7 @@ class _Seen:
     packs: int = 0
     pack_bytes: int = 0
     checks: list[StructureCheck] = field(default_factory=list)
+    stored: dict[str, tuple[str, int]] = field(default_factory=dict)  # the listing of packs
 
 
 def _tail(name: str) -> str:
@@ -238,7 +241,7 @@ def _check_views(put: PutOnlyRepository, findings: list[Finding], progress: Prog
     stored = _listed_packs(put)
     still = _listed_index_ids(put)  # a prune that ran meanwhile: its removed files' views
     opened = {i: v for i, v in opened.items() if i in still}  # name packs it may have deleted
-    seen = _Seen(index_files=len(listed), views=len(opened))
+    seen = _Seen(index_files=len(listed), views=len(opened), stored=stored)
     msg = (
         f"views: {_plural(len(opened), 'endorsed view')} of "
         f"{_plural(len(listed), 'listed index file')} "
@@ -370,6 +373,55 @@ def _check_state(
         f"{state.snapshot.short} of {state.time}, which is stored; it holds its "
         f"{_plural(trees, 'tree')}",
     )
+
+
+def _check_own_packs(
+    put: PutOnlyRepository,
+    state: HostStateFile | None,
+    stored: dict[str, tuple[str, int]],
+    findings: list[Finding],
+) -> tuple[StructureCheck, tuple[str, ...]]:
+    """The host's own packs its newest state names (those holding its last snapshot's blobs)
+    against the listing ``_check_views`` made: each stored with the size the state gives.
+    Returns the check and what it could not check (a state that names no packs)."""
+    if state is None or state.packs is None:
+        why = "no state of this key is in use" if state is None else "its state names none"
+        line = (
+            f"this host's own packs: not checked ({why}: states written by s3vault before "
+            "2026-12-05 do not record them; the next backup's state does)"
+        )
+        return StructureCheck(name="own-packs", ok=True, message=line), (line,)
+    sizes = {k: size for k, (_, size) in stored.items()}
+    lost = lost_packs(state, sizes)
+    for pack, why in sorted(lost.items(), key=lambda p: p[0].hex()):
+        own = state.packs[pack]
+        name = stored[pack.hex()][0] if pack.hex() in stored else _own_name(pack, own.blobs)
+        findings.append(
+            Finding(
+                severity=Severity.ERROR,
+                kind="pack-damaged",
+                object=name,
+                message=f"pack of this host's last backup {why} (its state names it for "
+                f"{len(own.blobs)} blob(s) of snapshot {state.snapshot.short}); this host's "
+                "next backup stores those blobs again, a full key's `s3vault verify` names "
+                "the snapshots and paths it costs and what to run",
+                snapshots=(state.snapshot.short,),
+            )
+        )
+    total = len(state.packs)
+    msg = (
+        f"own packs: {total - len(lost)} of the {_plural(total, 'pack')} this host's last "
+        "backup uses are stored with the sizes its state records"
+    )
+    if lost:
+        msg += f"; {len(lost)} missing or of another size"
+    return StructureCheck(name="own-packs", ok=not lost, message=msg), ()
+
+
+def _own_name(pack: ObjectId, blobs: Iterable[tuple[BlobType, ObjectId]]) -> str:
+    """A pack's storage name, its kind from its blobs (a pack holds one kind)."""
+    tree = any(t is BlobType.TREE for t, _ in blobs)
+    return object_name(ObjectKind.TREE if tree else ObjectKind.DATA, pack)
 
 
 def _check_audit(put: PutOnlyRepository, findings: list[Finding]) -> tuple[int, StructureCheck]:

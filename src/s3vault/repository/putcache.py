@@ -15,7 +15,14 @@ stored or trusted, under ``.../files/state-mark/<key id>`` (ASCII decimal). The 
 newest state that opens must be at least that new: an older one means the store was rolled
 back or its newer states deleted (repository/putstate.py ``load_state`` then trusts no state),
 and the next state is numbered past the mark. The mark is local memory against a store-level
-attacker; without a cache (or after losing it) a host has none.
+attacker; without a cache (or after losing it) a host has none. A mark of more digits than a
+state's seq has (putstate.py ``SEQ_DIGITS``) is no mark.
+
+And the names under the host's tag that are not this key's states (they do not open: another
+key file's of the host, or garbage someone put there), as empty files under
+``.../files/state-other/<storage id of the name's last part>``: a later run passes over them
+without a GET and without telling them again. Only a name whose bytes match its id is
+recorded (damage in transit is not), and records of names no longer listed are dropped.
 """
 
 from __future__ import annotations
@@ -28,9 +35,16 @@ from s3vault.errors import UsageError
 from s3vault.ids import ObjectId
 from s3vault.repository.cache import FileCache
 
+SEQ_DIGITS = 10  # as a state name's seq (repository/putstate.py)
 VIEWS = "views"
 STATES = "state"
 MARKS = "state-mark"
+OTHERS = "state-other"
+
+
+def _name_id(name: str) -> ObjectId:
+    """What a state name's record is kept under: the storage id of ``<seq>-<id>``."""
+    return storage_id(name.rsplit("/", 1)[-1].encode("utf-8", "surrogateescape"))
 
 
 def _oid(text: str) -> ObjectId | None:
@@ -97,18 +111,37 @@ class HostCache:
             self._files.store(STATES, sid, sealed)
             self._files.retain(STATES, {sid})
 
+    def passed_over(self, name: str) -> bool:
+        """Was state name ``name`` found not to be this key's (``pass_over``)?"""
+        return self._files is not None and self._files.read(OTHERS, _name_id(name)) is not None
+
+    def pass_over(self, name: str, sealed: bytes) -> None:
+        """Remember that ``name`` does not open with this key; only when ``sealed`` are the
+        bytes its name says (its storage id), so that damage in transit is not remembered."""
+        sid = _oid(name.rsplit("/", 1)[-1].partition("-")[2])
+        if self._files is not None and sid is not None and storage_id(sealed) == sid:
+            self._files.store(OTHERS, _name_id(name), b"")
+
+    def keep_passed(self, names: Iterable[str]) -> None:
+        """Drop the records of names no longer listed."""
+        if self._files is not None:
+            self._files.retain(OTHERS, {_name_id(n) for n in names})
+
     def high_water(self, key_id: ObjectId) -> int:
         """The highest seq of a state key ``key_id`` stored or trusted here; 0 if none is
-        recorded (no cache, a new cache, or an unreadable mark)."""
+        recorded (no cache, a new cache, or an unreadable mark: one of more digits than a
+        state's seq has, which this host never wrote)."""
         raw = self._files.read(MARKS, key_id) if self._files is not None else None
-        if raw is None or not raw.isdigit():  # bytes.isdigit: ASCII digits only
+        if raw is None or not raw.isdigit() or len(raw) > SEQ_DIGITS:  # ASCII digits only
             return 0
         try:
             return int(raw)
         except ValueError:  # more digits than int() parses
             return 0
 
-    def raise_high_water(self, key_id: ObjectId, seq: int) -> None:
-        """Record that key ``key_id`` stored or trusted a state of ``seq`` (never lowers it)."""
-        if self._files is not None and seq > self.high_water(key_id):
+    def raise_high_water(self, key_id: ObjectId, seq: int, *, lower: bool = False) -> None:
+        """Record that key ``key_id`` stored or trusted a state of ``seq`` (never lowers it,
+        unless ``lower``: a mark that left no seq to number past, which this host never
+        wrote)."""
+        if self._files is not None and (lower or seq > self.high_water(key_id)):
             self._files.store(MARKS, key_id, str(seq).encode("ascii"))
