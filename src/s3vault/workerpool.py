@@ -83,9 +83,10 @@ def default_jobs() -> int:
 
 # A read of less than this many bytes (a restore, a drill and their proof on disk) runs in one
 # process unless --jobs says otherwise: forking the pool costs more than it saves. Measured
-# (2 cores, local repository, load 5): restoring 16 MiB took 0.55 s in one process against
-# 0.77 s with two workers, 64 MiB 0.52 s against 0.94 s; a 1.4 GB restore is 1.3-1.6× faster
-# with them (docs/performance.md).
+# (2 cores, local repository, load 5, means of 3 runs): restoring 16 MiB took 0.55 s in one
+# process against 0.77 s with two workers, 64 MiB 0.52 s against 0.94 s; a large restore keeps
+# them (docs/performance.md: 420 MiB took 3.46 s in one process, 1.59 s with two workers, when
+# the second core was free).
 SERIAL_BELOW_BYTES = 32 << 20
 
 
