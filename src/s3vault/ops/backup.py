@@ -503,13 +503,24 @@ def backup(
         result = _backup(
             repo, effective, progress=progress or NullProgress(), clock=clock, command=command
         )
-        note.details.update(
-            snapshot_id=str(result.snapshot_id) if result.snapshot_id else None,
-            files_processed=result.total_files_processed,
-            bytes_processed=result.total_bytes_processed,
-            data_added=result.data_added,
-            files_failed=result.files_failed,
-        )
+        note.details.update(audit_details(result))
+    measure(result)
+    return result
+
+
+def audit_details(result: BackupResult) -> dict[str, object]:
+    """What a backup's audit record says of its run (a full key's or a put-only host's)."""
+    return {
+        "snapshot_id": str(result.snapshot_id) if result.snapshot_id else None,
+        "files_processed": result.total_files_processed,
+        "bytes_processed": result.total_bytes_processed,
+        "data_added": result.data_added,
+        "files_failed": result.files_failed,
+    }
+
+
+def measure(result: BackupResult) -> None:
+    """A backup's metrics (ops/audit.py ``measured``), the same for every kind of key."""
     measured(
         "backup",
         files_processed=result.total_files_processed,
@@ -518,7 +529,6 @@ def backup(
         errors=result.files_failed,
         warnings=len(result.warnings),
     )
-    return result
 
 
 def _backup(

@@ -35,7 +35,6 @@ from s3vault.format.layout import ObjectKind
 from s3vault.format.snapshotfile import SnapshotFile, SnapshotSummary
 from s3vault.ids import ObjectId
 from s3vault.maintenance.putlocks import PutLocks, adopt, state_blobs
-from s3vault.ops.audit import measured
 from s3vault.ops.backup import (
     BackupOptions,
     BackupResult,
@@ -43,6 +42,8 @@ from s3vault.ops.backup import (
     _counts,
     _exclude_rules,
     _sources,
+    audit_details,
+    measure,
 )
 from s3vault.ops.session import RepoOptions
 from s3vault.progress import NullProgress, Progress
@@ -110,26 +111,13 @@ def backup_put_only(
     try:
         result = _backup_put_only(put, options, progress=progress, clock=clock)
         code, outcome = ExitCode.PARTIAL if result.incomplete else ExitCode.OK, "ok"
-        details = {
-            "snapshot_id": str(result.snapshot_id),
-            "files_processed": result.total_files_processed,
-            "bytes_processed": result.total_bytes_processed,
-            "data_added": result.data_added,
-            "files_failed": result.files_failed,
-        }
+        details = audit_details(result)
     except S3VaultError as exc:
         code, outcome = exc.exit_code, str(exc)
         raise
     finally:
         _audit(put, code, outcome, details, clock, progress)
-    measured(  # the run's metrics, as a full-key backup's (not the stored size: it cannot see it)
-        "backup",
-        files_processed=result.total_files_processed,
-        bytes_processed=result.total_bytes_processed,
-        bytes_added=result.data_added,
-        errors=result.files_failed,
-        warnings=len(result.warnings),
-    )
+    measure(result)  # as a full-key backup's (not the stored size: it cannot see it)
     return result
 
 
