@@ -160,13 +160,15 @@ class ScanProcess:
         self._proc.start()
         self._relay.start()
 
-    def stop(self) -> None:
-        """The backup is over: the scanner is ended and its last counts passed on."""
+    def stop(self, *, wait: bool = True) -> None:
+        """The backup is over: the scanner is ended and (``wait``) its last counts passed on;
+        without ``wait`` (an interrupt) the relay thread, a daemon, is not waited for."""
         self._stopping.set()
-        self._relay.join()
         self._proc.kill()
         self._proc.join()
-        self._look(ended=True)
+        if wait:
+            self._relay.join()
+            self._look(ended=True)
 
     def _pass_on(self) -> None:
         while not self._stopping.wait(SCAN_POLL):

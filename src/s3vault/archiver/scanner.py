@@ -43,10 +43,11 @@ class Scanner:
         self._thread = threading.Thread(target=self.run, name="s3v-scanner", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
-        """Stop walking and wait for the thread."""
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop walking, and wait for the thread unless ``wait`` is False (a daemon thread:
+        it never keeps the process alive)."""
         self._stop.set()
-        if self._thread is not None:
+        if wait and self._thread is not None:
             self._thread.join()
 
     def run(self) -> None:

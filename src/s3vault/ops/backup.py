@@ -586,9 +586,14 @@ def _backup(
         scanner.start()
     try:
         tree_id = archiver.run()
-    finally:
+    except BaseException:
+        # an interrupt or a failure: the scanner is told to stop, never waited for (its
+        # daemon thread may wait on a lock the interrupted thread held: the exit must not)
         if scanner is not None:
-            scanner.stop()
+            scanner.stop(wait=False)
+        raise
+    if scanner is not None:
+        scanner.stop()
     writer.flush()  # every pack and index written, so the counts below are final
     counts = _counts(archiver, writer)
     if command is not None:
