@@ -23,8 +23,10 @@ a deep tree costs memory in proportion to its entries, not to the square of its 
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -188,6 +190,7 @@ class _Planner:
         self.packs: dict[ObjectId, dict[ObjectId, tuple[BlobLocation, list[tuple[int, int]]]]] = (
             defaultdict(dict)
         )
+        self.measure = partial(read_length, repo)
 
     def add_file(self, entry: Entry, node: Node) -> None:
         plan = self.plan
@@ -197,9 +200,8 @@ class _Planner:
             if first is not None:
                 plan.hardlinks.append((entry, node, first))
                 return
-        layout = file_layout(
-            self.repo.index, node.content, node.size, partial(read_length, self.repo)
-        )
+        content = node.content
+        layout = file_layout(self.repo.index, content, node.size, self.measure)
         if layout.missing is not None:  # not planned: its name is in the errors
             why = f"data blob {layout.missing.short} is not in the index"
             plan.errors.append((plan.shown(entry), why))
@@ -227,10 +229,12 @@ class _Planner:
             self.seen_inodes[(node.device, node.inode)] = entry
         number = len(plan.files)
         offset = 0
-        for bid, loc in zip(node.content, locations, strict=True):
-            slot = self.packs[loc.pack_id].get(bid)
+        packs = self.packs
+        for bid, loc in zip(content, locations, strict=True):
+            blobs = packs[loc.pack_id]
+            slot = blobs.get(bid)
             if slot is None:
-                self.packs[loc.pack_id][bid] = (loc, [(number, offset)])
+                blobs[bid] = (loc, [(number, offset)])
             else:
                 slot[1].append((number, offset))
             offset += loc.raw_length
@@ -302,15 +306,32 @@ class _Planner:
                 continue
             entry = Entry(frame.number, node.name)
             is_dir = node.type is NodeType.DIR
-            rel = f"{frame.rel}/{node.display_name}" if paths else ""
-            if sel.excluded(rel, is_dir):
-                continue
-            selected = frame.here or sel.included(rel, is_dir)
+            if paths:
+                rel = f"{frame.rel}/{node.display_name}"
+                if sel.excluded(rel, is_dir):
+                    continue
+                selected = frame.here or sel.included(rel, is_dir)
+            else:  # no pattern, no predicate: everything is selected
+                rel, selected = "", True
             if is_dir:
                 plan.dirs.append((entry, node))
                 stack.append(self._open(len(plan.dirs) - 1, node.subtree, selected, rel))
             elif selected:
                 self._add(frame, entry, node)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused (as it was after): the walk allocates an object or
+    more per entry and frees almost none, so each collection would traverse a plan that only
+    grows (a quarter of the planning time on 20,000 files); the walk makes no cycles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def plan_restore(
@@ -330,6 +351,7 @@ def plan_restore(
     """
     sel = _Selector(include, exclude, select)
     planner = _Planner(repo, sel)
-    planner.walk(tree_id, not sel.filtering)
+    with _collector_paused():
+        planner.walk(tree_id, not sel.filtering)
     planner.plan.packs = dict(planner.packs)
     return planner.plan
