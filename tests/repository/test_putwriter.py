@@ -25,7 +25,7 @@ HOST_PW = b"web-01 secret"
 
 
 @pytest.fixture
-def written(tmp_path: Path) -> tuple[RepoHandle, dict[bytes, bytes]]:
+def written(tmp_path: Path) -> tuple[RepoHandle, dict[bytes, tuple[BlobType, bytes]]]:
     """A repository into which a put-only writer stored a few blobs (two packs or more)."""
     handle = RepoHandle(url=str(tmp_path / "repo"), cache=tmp_path / "cache")
     init(handle.options, InitOptions(settings=TEST_SETTINGS))
@@ -33,28 +33,27 @@ def written(tmp_path: Path) -> tuple[RepoHandle, dict[bytes, bytes]]:
     backend = LocalBackend(Path(handle.url))
     put = open_put_only(backend, Repository.read_marker(backend), HOST_PW)
     writer = put.blob_writer(BlobIndex())
-    blobs: dict[bytes, bytes] = {}
+    blobs: dict[bytes, tuple[BlobType, bytes]] = {}  # id → (its type, its data)
     for _ in range(6):
         data = os.urandom(1 << 20)
         bid, new = writer.save(BlobType.DATA, data)
         assert new
-        blobs[bytes(bid)] = data
+        blobs[bytes(bid)] = (BlobType.DATA, data)
     tree_id, _ = writer.save(BlobType.TREE, b'{"nodes":[],"v":1}')
-    blobs[bytes(tree_id)] = b'{"nodes":[],"v":1}'
+    blobs[bytes(tree_id)] = (BlobType.TREE, b'{"nodes":[],"v":1}')
     writer.flush()
     return handle, blobs
 
 
 def test_a_full_key_reads_every_blob_a_put_only_writer_stored(
-    written: tuple[RepoHandle, dict[bytes, bytes]],
+    written: tuple[RepoHandle, dict[bytes, tuple[BlobType, bytes]]],
 ) -> None:
     handle, blobs = written
     full = open_repository(handle.options)
     senders = {full.index.sender(pack) for pack, _size in full.index.packs()}
     assert len(senders) == 1 and len(senders.pop()) == 64  # one ephemeral key for the run
     assert full.index.pack_count >= 3  # data packs and a tree pack
-    for bid, data in blobs.items():
-        btype = BlobType.TREE if data.startswith(b"{") else BlobType.DATA
+    for bid, (btype, data) in blobs.items():  # (a random blob may start with "{" too)
         assert full.load_blob(btype, bid) == data
     for oid in full.list_files(ObjectKind.INDEX):
         raw = full.read_object(ObjectKind.INDEX, oid)
@@ -65,11 +64,12 @@ def test_a_full_key_reads_every_blob_a_put_only_writer_stored(
     # the local index cache, rebuilt from its image, still knows the senders
     again = open_repository(handle.options)
     assert all(again.index.sender(pack) for pack, _ in again.index.packs())
-    assert again.load_blob(BlobType.DATA, next(iter(blobs))) == blobs[next(iter(blobs))]
+    first = next(iter(blobs))  # a data blob: stored first
+    assert again.load_blob(BlobType.DATA, first) == blobs[first][1]
 
 
 def test_verify_read_data_proves_a_put_only_writers_packs(
-    written: tuple[RepoHandle, dict[bytes, bytes]], run_cli: RunCli
+    written: tuple[RepoHandle, dict[bytes, tuple[BlobType, bytes]]], run_cli: RunCli
 ) -> None:
     handle, _ = written
     done = run_cli("-r", handle.url, "verify", "--read-data")
