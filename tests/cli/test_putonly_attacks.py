@@ -49,6 +49,7 @@ from s3vault.ops.backup import BackupOptions, backup
 from s3vault.ops.backup_putonly import backup_put_only
 from s3vault.ops.forget import ForgetOptions, forget
 from s3vault.ops.prune import prune
+from s3vault.ops.verify import VerifyOptions, verify
 from s3vault.progress import NullProgress
 from s3vault.repository import configview, views
 from s3vault.repository.compactpack import SpillFile
@@ -486,6 +487,11 @@ def test_an_index_file_naming_anothers_pack_with_its_own_sender_changes_no_reade
     line = f"index/{fid.hex()}: describes pack "
     assert line in told and f"{len(packs) - 1} more as written by put-only key" in told, told
     assert f"key {put.keyfile.id.hex()[:8]}, which" in told and "forged" in told, told
+    # verify in the same process still names it, though this reader was told of it already
+    checked = verify(reader, VerifyOptions())
+    assert [f.object for f in checked.findings if f.kind == "index-forged"] == [
+        f"index/{fid.hex()}"
+    ]
     # verify settles it the same way: the attacker's index file is the one damaged object
     done = run_cli("-r", handle.url, "--no-cache", "--json", "verify", "--read-data")
     assert done.code == 13, done.stdout + done.stderr

@@ -151,14 +151,18 @@ def _settled(
 ) -> dict[ObjectId, CompactPack]:
     """The one description of each pack that counts: where index files disagree on a pack's
     sender, the one a full key wrote or the pack's header confirms (design.md §6a, as every
-    reader settles it); each index file whose description lost is a finding (forged)."""
-    before = set(repo.skipped)
-    winners = repo.packs_described(files)
-    for name, reason in sorted(repo.skipped.items()):
-        if name not in before:
-            findings.append(
-                Finding(severity=Severity.ERROR, kind="index-forged", object=name, message=reason)
-            )
+    reader settles it); each index file whose description lost is a finding (forged), even
+    one a reader of this process was told of before."""
+    forged: dict[str, str] = {}
+
+    def told(name: str, reason: str) -> None:
+        forged.setdefault(name, reason)
+
+    winners = repo.packs_described(files, told=told)
+    findings.extend(
+        Finding(severity=Severity.ERROR, kind="index-forged", object=name, message=reason)
+        for name, reason in sorted(forged.items())
+    )
     return winners
 
 

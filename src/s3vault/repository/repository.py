@@ -923,15 +923,19 @@ class Repository:
         return list(self.packs_described(files, marked).values())
 
     def packs_described(
-        self, files: Mapping[ObjectId, CompactIndexFile], more: Described = ()
+        self,
+        files: Mapping[ObjectId, CompactIndexFile],
+        more: Described = (),
+        *,
+        told: Callable[[str, str], None] | None = None,
     ) -> dict[ObjectId, CompactPack]:
         """One description per pack of the live index files among ``files`` (then of ``more``:
         deletion records' packs, with no index file): the first, unless
         index files disagree on it (a put-only writer's index file can name any pack under
         its own sender, or place its own pack's blobs anywhere): then a description without a
         sender (a full key's) or the one the pack's header confirms; every description that
-        lost is told (``skip``) as forged, once per index file (repository/senderdisputes.py,
-        design.md §6a).
+        lost is told as forged, once per index file, to ``told`` (name, reason) or else as a
+        skipped object (``skip``) (repository/senderdisputes.py, design.md §6a).
 
         Raises:
             BackendError: a pack's header could not be read (the pack gone or damaged is no
@@ -942,7 +946,7 @@ class Repository:
         )
         packs, settled = one_per_pack(described, self._pack_headers)
         if settled:
-            self._tell_disputes(settled, files)
+            self._tell_disputes(settled, files, told)
         return packs
 
     def _pack_headers(self, packs: Sequence[CompactPack]) -> dict[ObjectId, CompactPack | str]:
@@ -994,10 +998,14 @@ class Repository:
         raise ObjectNotFoundError(msg)
 
     def _tell_disputes(
-        self, settled: list[Settled], files: Mapping[ObjectId, CompactIndexFile]
+        self,
+        settled: list[Settled],
+        files: Mapping[ObjectId, CompactIndexFile],
+        told: Callable[[str, str], None] | None = None,
     ) -> None:
-        """Tell every description that lost its dispute (``skip``: senderdisputes.tell)."""
-        tell(settled, dict(live(files)), self.skip, self.sealer.put_key)
+        """Tell every description that lost its dispute (to ``told``, else ``skip``:
+        senderdisputes.tell)."""
+        tell(settled, dict(live(files)), told or self.skip, self.sealer.put_key)
 
     def _read_index_files(
         self, wanted: set[ObjectId], spill: SpillFile | None = None
