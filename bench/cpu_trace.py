@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 import time
-from importlib.abc import Loader, MetaPathFinder
-from importlib.machinery import ModuleSpec
-from types import ModuleType
 from typing import Any
+
+from stephooks import install
 
 LOG = os.environ.get("S3VAULT_CPU_TRACE")
 T0 = float(os.environ.get("S3VAULT_CPU_T0") or time.monotonic())
@@ -101,39 +99,8 @@ def _wrap(name: str, fn: Any) -> Any:
     return wrapper
 
 
-class _Patching(Loader):
-    def __init__(self, inner: Loader, names: tuple[str, ...]) -> None:
-        self.inner, self.names = inner, names
-
-    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
-        return self.inner.create_module(spec)
-
-    def exec_module(self, module: ModuleType) -> None:
-        self.inner.exec_module(module)
-        for dotted in self.names:
-            owner: Any = module
-            *path, attr = dotted.split(".")
-            for part in path:
-                owner = getattr(owner, part)
-            setattr(owner, attr, _wrap(attr if "." not in dotted else dotted, getattr(owner, attr)))
-
-
-class _Finder(MetaPathFinder):
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> ModuleSpec | None:
-        if fullname not in STEPS:
-            return None
-        for finder in sys.meta_path:
-            if finder is self:
-                continue
-            spec = finder.find_spec(fullname, path, target)  # type: ignore[attr-defined]
-            if spec is not None and spec.loader is not None:
-                spec.loader = _Patching(spec.loader, STEPS[fullname])
-                return spec
-        return None
-
-
 if LOG:
-    sys.meta_path.insert(0, _Finder())
+    install(STEPS, _wrap)
     import atexit
 
     atexit.register(log, "exit")

@@ -214,6 +214,8 @@ def main() -> None:
         hook = tempfile.mkdtemp(prefix="rss-stages-")
         stages = Path(__file__).resolve().with_name("rss_stages.py")
         Path(hook, "sitecustomize.py").write_text(stages.read_text())
+        hooks = stages.with_name("stephooks.py")  # what it imports
+        Path(hook, "stephooks.py").write_text(hooks.read_text())
         log = Path(hook, "stages.log")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [hook, env.get("PYTHONPATH")]))
         env["S3VAULT_RSS_STAGES"] = str(log)

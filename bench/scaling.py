@@ -306,6 +306,7 @@ def main() -> None:
         site = args.dir / "site"
         site.mkdir(exist_ok=True)
         shutil.copy(TRACE, site / "sitecustomize.py")
+        shutil.copy(TRACE.with_name("stephooks.py"), site / "stephooks.py")  # what it imports
         os.environ["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p
         )
