@@ -112,9 +112,11 @@ def test_restore_of_a_tree_10000_levels_deep_is_complete(
 ) -> None:
     target = scratch / "t"
     try:
+        # the worker processes (a restore this small runs in one process by default: the
+        # second run below takes that path)
         done = run_cli(
             "--json", "-r", deep_repo.url, "--cache-dir", str(deep_repo.cache),
-            "restore", "latest", "-t", str(target),
+            "restore", "latest", "-t", str(target), "--jobs", "2",
         )  # fmt: skip
         assert done.code == 0, done.stderr[-2000:]
         summary = json.loads(done.stdout.splitlines()[-1])
@@ -140,7 +142,7 @@ def test_restore_test_proves_a_tree_10000_levels_deep(
 ) -> None:
     env = {**cli_env, "TMPDIR": str(scratch)}  # where the drill makes its scratch directory
     args = ("-r", deep_repo.url, "--cache-dir", str(deep_repo.cache), "--json", "restore-test")
-    done = run_cli(*args, env=env)
+    done = run_cli(*args, "--jobs", "2", env=env)  # workers; the sampled drill: one process
     assert done.code == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout.splitlines()[-1])
     assert summary["passed"] is True
