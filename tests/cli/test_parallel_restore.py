@@ -24,7 +24,8 @@ from tests.trees import snapshot_tree
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Files spread over several 4 MiB packs: small ones, big ones, zeros and holes, a hard
-    link, a symlink, an empty file, odd modes."""
+    link, a symlink, an empty file, odd modes, a name of odd bytes (not UTF-8, an escape
+    sequence, a newline)."""
     src = tmp_path_factory.mktemp("par") / "src"
     for d in range(3):
         for f in range(40):
@@ -37,6 +38,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.link(src / "big0.bin", src / "d1" / "big-link.bin")
     (src / "link").symlink_to("big1.bin")
     (src / "d2" / "f3").chmod(0o640)
+    write_file(src / os.fsdecode(b"odd \xff\x1b[2J\nname"), b"odd bytes in the name\n")
     return src
 
 
