@@ -40,7 +40,7 @@ from pathlib import Path
 from tests.campaign import expect
 from tests.campaign.mutations import Damage, damage
 from tests.campaign.results import CaseResult, Failure, Note, first_lines, last_lines
-from tests.campaign.runner import CliWorker, Outcome
+from tests.campaign.runner import CliWorker, Outcome, crash_site
 from tests.campaign.stores import Store
 from tests.campaign.template import (
     CHANGING_HOST,
@@ -168,6 +168,8 @@ class Case:
             allowed, why = expect.fatal(self.obj, self.mutation)
         done = self.worker.run(["-r", self.url, *argv], env=self.env, cwd=self.dir / "cwd")
         self.result.commands += 1
+        if done.runner_crash:
+            self.note(label, f"the campaign runner crashed on it, {crash_site(done.runner_crash)}")
         word = argv[0] if argv[0] not in ("repair", "restore-test") else " ".join(argv[:2])
         self.result.seconds[word] = self.result.seconds.get(word, 0.0) + done.seconds
         text = done.stdout + done.stderr

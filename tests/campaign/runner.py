@@ -12,12 +12,17 @@ password and a key file's KDF parameters (``_remember_derived_keys``). The child
 traceback of every ``internal error`` (which ``main`` shows only with ``-v``) so a report can
 say where it came from, and reports an exception that escapes ``main`` as the traceback Python
 would print. A command that hangs is killed with its child after a timeout; a new child serves
-the next request. ``S3VAULT_CAMPAIGN_SUBPROCESS=1`` runs every command as its own subprocess of
-the console script instead (slower; for a check that both agree).
+the next request. A child that dies on its own (a native crash: faulthandler writes every
+thread's stack to its log) is not what a user runs, so the command is run again as its own
+process of the console script, what a user does run, and that is its outcome; the crash rides
+along (``Outcome.runner_crash``) for the report to tell. ``S3VAULT_CAMPAIGN_SUBPROCESS=1``
+runs every command as its own subprocess of the console script instead (slower; for a check
+that both agree).
 """
 
 from __future__ import annotations
 
+import faulthandler
 import io
 import json
 import os
@@ -41,6 +46,7 @@ class Outcome:
     stderr: str
     trace: str = ""  # the traceback behind an internal error or an escaped exception
     seconds: float = 0.0
+    runner_crash: str = ""  # the long-lived child died running it: how, and where (its log)
 
 
 class CliWorker:
@@ -72,23 +78,9 @@ class CliWorker:
     ) -> Outcome:
         """Run ``s3vault ARGV`` and return its exit code and output."""
         self.commands += 1
-        start = time.monotonic()
         if self.subprocess_mode:
-            done = subprocess.run(
-                [S3VAULT, *argv],
-                capture_output=True,
-                env=env,
-                cwd=cwd,
-                timeout=timeout,
-                check=False,
-                stdin=subprocess.DEVNULL,
-            )
-            return Outcome(
-                done.returncode,
-                done.stdout.decode(errors="replace"),
-                done.stderr.decode(errors="replace"),
-                seconds=time.monotonic() - start,
-            )
+            return self._subprocess(argv, env=env, cwd=cwd, timeout=timeout)
+        start = time.monotonic()
         proc = self._start()
         assert proc.stdin is not None and proc.stdout is not None
         request = {"argv": argv, "env": env, "cwd": str(cwd)}
@@ -101,8 +93,13 @@ class CliWorker:
                 proc.kill()
             proc.wait()
             self._proc = None
-            what = "timed out" if not ready else f"the child died with {proc.returncode}"
-            return Outcome(-9, "", f"campaign runner: {what}", seconds=time.monotonic() - start)
+            if not ready:
+                return Outcome(
+                    -9, "", "campaign runner: timed out", seconds=time.monotonic() - start
+                )
+            again = self._subprocess(argv, env=env, cwd=cwd, timeout=timeout)
+            again.runner_crash = f"the child died with {proc.returncode}\n{self._log_tail()}"
+            return again
         reply = json.loads(line)
         if reply.get("harness_error"):  # not the command's doing: stop the campaign
             raise RuntimeError(f"campaign runner could not run {argv}: {reply['harness_error']}")
@@ -113,6 +110,39 @@ class CliWorker:
             reply["trace"],
             seconds=time.monotonic() - start,
         )
+
+    def _subprocess(
+        self, argv: list[str], *, env: dict[str, str], cwd: Path, timeout: float
+    ) -> Outcome:
+        start = time.monotonic()
+        try:
+            done = subprocess.run(
+                [S3VAULT, *argv],
+                capture_output=True,
+                env=env,
+                cwd=cwd,
+                timeout=timeout,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            return Outcome(-9, "", "campaign runner: timed out", seconds=time.monotonic() - start)
+        code = done.returncode if done.returncode >= 0 else -9  # killed by a signal
+        return Outcome(
+            code,
+            done.stdout.decode(errors="replace"),
+            done.stderr.decode(errors="replace"),
+            seconds=time.monotonic() - start,
+        )
+
+    def _log_tail(self, size: int = 8000) -> str:
+        """The end of the child's log: after a crash, faulthandler's dump of every thread."""
+        try:
+            with self._log.open("rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - size))
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
 
     def close(self) -> None:
         """Stop the child (it ends when its stdin closes)."""
@@ -125,6 +155,16 @@ class CliWorker:
                 self._proc.kill()
                 self._proc.wait()
             self._proc = None
+
+
+def crash_site(crash: str) -> str:
+    """How the child died and the innermost frame of the thread that crashed, from
+    ``Outcome.runner_crash`` (faulthandler's "Current thread" block)."""
+    how, _, dump = crash.partition("\n")
+    lines = dump.splitlines()
+    current = [n for n, line in enumerate(lines) if line.startswith("Current thread")]
+    frame = lines[current[-1] + 1].strip() if current and current[-1] + 1 < len(lines) else ""
+    return f"{how} at {frame or 'an unknown place'}; run again as its own process"
 
 
 # The child ------------------------------------------------------------------------------------
@@ -170,6 +210,7 @@ def _serve() -> None:
     stderr so that nothing but answers reaches the parent that way."""
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
+    faulthandler.enable(all_threads=True)  # a native crash leaves every thread's stack in the log
     import s3vault.cli as cli_module
 
     _share_botocore_models()
