@@ -149,19 +149,89 @@ for kind, port in zip(("account", "container", "object"), map(int, sys.argv[2:])
 """
 
 
-def _wait_healthy(endpoint: str, procs: list[subprocess.Popen[bytes]], logs: Path) -> None:
+def _dead(procs: list[subprocess.Popen[bytes]]) -> list[str]:
+    return [str(p.args[0]) for p in procs if p.poll() is not None]  # type: ignore[index]
+
+
+def _wait_serving(endpoint: str, procs: list[subprocess.Popen[bytes]]) -> str:
+    """Wait until Swift serves S3 end to end: the proxy's health check, then a bucket and an
+    object stored through s3api, which needs the account, container and object servers too
+    (the proxy answers its health check before they listen, and then 503 to every request:
+    a CI run lost two tests to a first bucket refused for 20 s). Returns "" when serving, or
+    why not: a daemon died (e.g. another process took its port first) or 90 s passed."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
     context = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE"))
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=10),
+    )
     deadline = time.monotonic() + 90
+    healthy = False
     while True:
         try:
-            with urllib.request.urlopen(f"{endpoint}/healthcheck", context=context, timeout=5):
-                return
-        except OSError:
-            dead = [p.args[0] for p in procs if p.poll() is not None]
-            if dead or time.monotonic() > deadline:
-                log = "\n".join(f.read_text()[-2000:] for f in sorted(logs.glob("*.log")))
-                pytest.fail(f"Swift did not start ({dead or 'timeout'}):\n{log}")
+            if not healthy:
+                with urllib.request.urlopen(f"{endpoint}/healthcheck", context=context, timeout=5):
+                    healthy = True
+            client.create_bucket(Bucket="s3vault-ready")
+            client.put_object(Bucket="s3vault-ready", Key="ready", Body=b"ready")
+            return ""
+        except (OSError, BotoCoreError, ClientError):
+            dead = _dead(procs)
+            if dead:
+                return f"{', '.join(dead)} died"
+            if time.monotonic() > deadline:
+                return "not serving after 90 s"
             time.sleep(0.2)
+
+
+def _start(state: Path, tls: tuple[Path, Path]) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    """Swift's four daemons on fresh ports, serving; or pytest.fail after three tries."""
+    why = ""
+    for attempt in range(3):
+        etc, devices = state / f"etc{attempt or ''}", state / "srv"
+        etc.mkdir()
+        (devices / "d1").mkdir(parents=True, exist_ok=True)
+        ports = {name: free_port() for name in (*_SERVERS, "proxy")}
+        _write_config(etc, devices, ports, tls)
+        subprocess.run(
+            [sys.executable, "-c", _RINGS, str(etc), *(str(ports[k]) for k in _SERVERS)],
+            check=True,
+        )
+        procs = []
+        for kind in (*_SERVERS, "proxy"):
+            with (state / f"{kind}.log").open("ab") as log:
+                procs.append(
+                    subprocess.Popen(
+                        [str(_bin(f"swift-{kind}-server")), str(etc / f"{kind}-server.conf")],
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        endpoint = f"https://127.0.0.1:{ports['proxy']}"
+        why = _wait_serving(endpoint, procs)
+        if not why:
+            return endpoint, procs
+        _stop(procs)
+    logs = "\n".join(f.read_text()[-2000:] for f in sorted(state.glob("*.log")))
+    pytest.fail(f"Swift did not start ({why}):\n{logs}")
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -177,34 +247,8 @@ def swift_server(
             f"set {SKIP_SWITCH}=1 to skip its tests deliberately"
         )
     state = tmp_path_factory.mktemp("swift")
-    etc, devices = state / "etc", state / "srv"
-    etc.mkdir()
-    (devices / "d1").mkdir(parents=True)
-    ports = {name: free_port() for name in (*_SERVERS, "proxy")}
-    _write_config(etc, devices, ports, (s3_ca[1], s3_ca[2]))
-    subprocess.run(
-        [sys.executable, "-c", _RINGS, str(etc), *(str(ports[k]) for k in _SERVERS)],
-        check=True,
-    )
-    procs = []
-    for kind in (*_SERVERS, "proxy"):
-        with (state / f"{kind}.log").open("wb") as log:
-            procs.append(
-                subprocess.Popen(
-                    [str(_bin(f"swift-{kind}-server")), str(etc / f"{kind}-server.conf")],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-    endpoint = f"https://127.0.0.1:{ports['proxy']}"
+    endpoint, procs = _start(state, (s3_ca[1], s3_ca[2]))
     try:
-        _wait_healthy(endpoint, procs, state)
         yield SwiftServer(endpoint)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        _stop(procs)
