@@ -126,6 +126,14 @@ def run_cli(
 ) -> RunCli:
     """Run ``s3vault ARGS...`` as a process of its own: forked from the fork server (the
     real entry point, as the console script runs it), or the console script itself."""
+    return cli_runner(cli_env, cli_server, time_travel)
+
+
+def cli_runner(
+    cli_env: dict[str, str], cli_server: CliServer | None, time_travel: TimeTravel | None = None
+) -> RunCli:
+    """``run_cli`` for an environment of the caller's (e.g. a module's fixture, which cannot
+    use the per-test one); without ``time_travel`` the commands run at the real time."""
 
     def run(
         *args: str,
@@ -148,7 +156,7 @@ def run_cli(
                 input=input,
                 env=env if env is not None else cli_env,
                 timeout=timeout,
-                clock_offset=time_travel.offset,
+                clock_offset=time_travel.offset if time_travel else 0.0,
             )
         return CliRun(
             done.returncode,
