@@ -50,9 +50,13 @@ demo: $(RUN)
 ## grace periods pass by simulated time (tests/timetravel.py). The longest tests start first
 ## (tests/conftest.py LONGEST_FIRST) and idle workers steal queued tests, so no worker ends
 ## alone with the damage campaign.
+## Compiled modules are kept (in .pycache/, out of the tree) even where the environment says
+## PYTHONDONTWRITEBYTECODE=1, as this machine's does: otherwise every worker, server and
+## console-script process compiles s3vault and the tests from source again.
 PYTEST_WORKERS ?= 3
 test: $(STAMP) fuse3
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal
+	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/.pycache \
+		$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal
 
 ## lint: ruff (check + format), mypy --strict on src/, and the layering contracts
 lint: $(STAMP)
@@ -115,4 +119,4 @@ bench-long: $(STAMP)
 	$(PY) bench/long_run.py $(BENCH_LONG_ARGS)
 
 clean:
-	rm -rf $(VENV) demo bench-out .pytest_cache .mypy_cache .ruff_cache campaign-report.txt
+	rm -rf $(VENV) demo bench-out .pytest_cache .mypy_cache .ruff_cache .pycache campaign-report.txt
