@@ -426,6 +426,12 @@ def test_an_index_file_describing_a_pack_the_key_did_not_seal_is_refused(
     assert done.stderr.count("which that key did not seal: forged") == 2
     restored = out / str(fleet.db_source).lstrip("/") / "secret.txt"
     assert restored.read_bytes() == (fleet.db_source / "secret.txt").read_bytes()
+    # repair index leaves the refused index files out and loses nothing
+    repaired = run_cli("-r", handle.url, "repair", "index", "--json")
+    assert repaired.code == 0, repaired.stdout + repaired.stderr
+    assert json.loads(repaired.stdout.splitlines()[-1])["blobs_lost"] == 0
+    checked = run_cli("-r", handle.url, "--no-cache", "verify", "--read-data")
+    assert checked.code == 0, checked.stdout + checked.stderr
 
 
 def _save_sorted(last: bool) -> Callable[..., ObjectId]:
@@ -515,6 +521,12 @@ def test_an_index_file_naming_anothers_pack_with_its_own_sender_changes_no_reade
         assert done.code == 0, done.stderr
         for f in source.iterdir():
             assert (out / str(source).lstrip("/") / f.name).read_bytes() == f.read_bytes()
+    # repair index settles the dispute by the headers as every reader does: no damaged pack,
+    # no blob counted lost for the made-up entries (design.md §13's gap (1'), closed)
+    repaired = run_cli("-r", handle.url, "repair", "index", "--json")
+    assert repaired.code == 0, repaired.stdout + repaired.stderr
+    summary = json.loads(repaired.stdout.splitlines()[-1])
+    assert (summary["damaged_packs"], summary["blobs_lost"]) == (0, 0), summary
 
 
 def _writer(full: Repository, sender: bytes) -> bytes:
