@@ -127,11 +127,13 @@ class CliWorker:
             )
         except subprocess.TimeoutExpired:
             return Outcome(-9, "", "campaign runner: timed out", seconds=time.monotonic() - start)
-        code = done.returncode if done.returncode >= 0 else -9  # killed by a signal
+        stderr = done.stderr.decode(errors="replace")
+        if done.returncode < 0:  # killed by a signal: "hung or died" (-9), and which signal
+            stderr += f"\ncampaign runner: the process died with {done.returncode}"
         return Outcome(
-            code,
+            done.returncode if done.returncode >= 0 else -9,
             done.stdout.decode(errors="replace"),
-            done.stderr.decode(errors="replace"),
+            stderr,
             seconds=time.monotonic() - start,
         )
 
