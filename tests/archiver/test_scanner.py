@@ -4,6 +4,7 @@ backup's exclude rules, so the display has a total; its total equals the backup'
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from s3vault import BackupOptions, backup
@@ -15,13 +16,25 @@ from tests.conftest import RepoHandle, write_file
 
 
 class Totals(NullProgress):
-    """Keeps the totals events (and, for a backup, its advanced bytes)."""
+    """Keeps the totals events. ``wait_for_scan``: the backup's first step waits (30 s at most)
+    until the scanner has reported its complete totals. A backup of these few files can be
+    over before a loaded machine schedules the scanner's thread at all, and the backup then
+    stops it, as it should: the totals are for a display, not worth waiting for. So without
+    this wait the test would depend on the scheduler (a clean-clone run lost it once)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, wait_for_scan: bool = False) -> None:
         self.events: list[tuple[int, int, bool]] = []
+        self._wait = wait_for_scan
+        self._complete = threading.Event()
 
     def totals(self, *, files: int, bytes_: int, complete: bool) -> None:
         self.events.append((files, bytes_, complete))
+        if complete:
+            self._complete.set()
+
+    def advanced(self, *, files: int = 0, bytes_: int = 0, item: str = "") -> None:
+        if self._wait:
+            self._complete.wait(30)
 
 
 def tree(root: Path) -> Path:
@@ -74,7 +87,7 @@ def test_first_backup_totals_from_the_scanner_match_the_backup(
     local_repo: RepoHandle, tmp_path: Path
 ) -> None:
     src = tree(tmp_path / "src")
-    heard = Totals()
+    heard = Totals(wait_for_scan=True)
     result = backup(local_repo.open(), BackupOptions(paths=(str(src),)), progress=heard)
     assert heard.events, "a first backup has a scanner"
     _files, nbytes, complete = heard.events[-1]
@@ -89,7 +102,7 @@ def test_beside_worker_processes_the_scanner_is_a_process_with_the_same_totals(
     local_repo: RepoHandle, tmp_path: Path
 ) -> None:
     src = tree(tmp_path / "src")
-    heard = Totals()
+    heard = Totals(wait_for_scan=True)
     # more than SCAN_PROCESS_FROM_JOBS workers: the scanner is a process of its own
     options = BackupOptions(paths=(str(src),), jobs=SCAN_PROCESS_FROM_JOBS + 1)
     result = backup(local_repo.open(), options, progress=heard)
