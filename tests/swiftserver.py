@@ -179,7 +179,11 @@ def _wait_serving(endpoint: str, procs: list[subprocess.Popen[bytes]]) -> str:
             if not healthy:
                 with urllib.request.urlopen(f"{endpoint}/healthcheck", context=context, timeout=5):
                     healthy = True
-            client.create_bucket(Bucket="s3vault-ready")
+            try:
+                client.create_bucket(Bucket="s3vault-ready")
+            except ClientError as exc:  # made by an earlier pass whose object write failed
+                if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                    raise
             client.put_object(Bucket="s3vault-ready", Key="ready", Body=b"ready")
             return ""
         except (OSError, BotoCoreError, ClientError):
@@ -195,7 +199,7 @@ def _start(state: Path, tls: tuple[Path, Path]) -> tuple[str, list[subprocess.Po
     """Swift's four daemons on fresh ports, serving; or pytest.fail after three tries."""
     why = ""
     for attempt in range(3):
-        etc, devices = state / f"etc{attempt or ''}", state / "srv"
+        etc, devices = state / f"etc{attempt or ''}", state / f"srv{attempt or ''}"
         etc.mkdir()
         (devices / "d1").mkdir(parents=True, exist_ok=True)
         ports = {name: free_port() for name in (*_SERVERS, "proxy")}
