@@ -134,6 +134,12 @@ def prepared(
         for i in range(3):
             write_file(src / f"f{i}", os.urandom(400_000))
         write_file(src / "big", os.urandom(3_000_000))
+        if command == "backup":
+            # twelve more files of 400 kB: at least four packs of 1 MiB stored by the killed
+            # backup whatever order its workers hand the blobs over in (with only "big" and
+            # three changed files, a loaded machine's order made 3 packs one time in 12)
+            for i in range(12):
+                write_file(src / f"n{i}", os.urandom(400_000))
         if command == "prune":
             # two prunes so that the killed one has marks old enough to delete
             survivor = backup(run_cli, url, src)
