@@ -55,13 +55,14 @@ from s3vault.repository import configview, views
 from s3vault.repository.compactpack import SpillFile
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.putdedup import PutDedupIndex
-from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
+from s3vault.repository.putrepo import PutOnlyRepository
 from s3vault.repository.putstate import endorsed_blobs, load_state
 from s3vault.repository.repository import Repository
 from s3vault.repository.sealer import PACK_HEADER_BINDING, PutRun, PutSealer
 from s3vault.repository.snapshots import list_snapshots
 from s3vault.repository.writer import sealed_kind_for
 from tests.conftest import TEST_SETTINGS, RepoHandle, RunCli, write_file
+from tests.putonly import open_local_put_only, restore_latest
 
 ATTACKER_PW = b"web-01 is compromised"
 VICTIM_PW = b"web-02 is fine"
@@ -75,12 +76,6 @@ class Fleet:
     handle: RepoHandle
     db_source: Path
     web_source: Path
-
-
-def _put(url: str, password: bytes, cache: Path | None = None) -> PutOnlyRepository:
-    backend = LocalBackend(Path(url))
-    put = open_put_only(backend, Repository.read_marker(backend), password)
-    return put if cache is None else replace(put, cache_dir=cache)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +92,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
     web = base / "web"
     write_file(web / "index.html", os.urandom(20_000))
     for pw, host in ((ATTACKER_PW, "web-01"), (VICTIM_PW, "web-02")):
-        backup_put_only(_put(handle.url, pw), BackupOptions(paths=(str(web),), host=host))
+        backup_put_only(
+            open_local_put_only(handle.url, pw), BackupOptions(paths=(str(web),), host=host)
+        )
     return Fleet(base=base, handle=handle, db_source=db, web_source=web)
 
 
@@ -172,7 +169,7 @@ def test_a_backup_with_another_hosts_name_is_refused_in_every_spelling(
 
 def _poison(url: str, contents: list[bytes]) -> list[ObjectId]:
     """The attacker seals garbage under the ids of content it can guess (it holds K_id)."""
-    put = _put(url, ATTACKER_PW)
+    put = open_local_put_only(url, ATTACKER_PW)
     ids = [blob_id(put.payload.id_key, c) for c in contents]
     writer = put.blob_writer(BlobIndex(), verify=False)
     for bid in ids:
@@ -191,7 +188,7 @@ def test_garbage_under_a_guessed_id_does_not_reach_another_put_only_hosts_dedup(
     _poison(handle.url, [COMMON])
     src = write_file(tmp_path / "web2" / "motd", COMMON).parent
     done = backup_put_only(
-        _put(handle.url, VICTIM_PW), BackupOptions(paths=(str(src),), host="web-02")
+        open_local_put_only(handle.url, VICTIM_PW), BackupOptions(paths=(str(src),), host="web-02")
     )
     assert done.data_blobs == 1  # stored, not skipped
     full = handle.open()
@@ -212,9 +209,7 @@ def test_a_garbage_copy_listed_first_does_not_make_a_full_key_restore_lose_a_fil
     monkeypatch.setattr(PutOnlyRepository, "save_file", _save_listed_first)
     _poison(handle.url, [(fleet.db_source / "secret.txt").read_bytes()])
     out = tmp_path / "out"
-    done = run_cli(
-        "-r", handle.url, "--no-cache", "restore", "latest", "--host", "db-01", "--target", str(out)
-    )
+    done = restore_latest(run_cli, handle.url, "db-01", out)
     assert done.code == 0, done.stderr
     restored = out / str(fleet.db_source).lstrip("/") / "secret.txt"
     assert restored.read_bytes() == (fleet.db_source / "secret.txt").read_bytes()
@@ -247,9 +242,7 @@ def test_garbage_under_a_guessed_id_does_not_make_a_full_key_backup_skip_it(
     src = write_file(tmp_path / "db2" / "motd", COMMON).parent
     done = backup(handle.open(), BackupOptions(paths=(str(src),), host="db-02"))
     out = tmp_path / "out"
-    restored = run_cli(
-        "-r", handle.url, "--no-cache", "restore", "latest", "--host", "db-02", "--target", str(out)
-    )
+    restored = restore_latest(run_cli, handle.url, "db-02", out)
     assert (restored.code, done.data_blobs) == (0, 1), restored.stderr
     assert (out / str(src).lstrip("/") / "motd").read_bytes() == COMMON
 
@@ -262,7 +255,7 @@ def test_garbage_copies_of_every_stored_blob_lose_nothing_to_restore_or_prune(
     good copy, `verify --read-data` names the garbage as unneeded, and a prune that repacks
     db-01's packs keeps the good copies."""
     handle = _copy(fleet, tmp_path)
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     # the ids a view of version 1 listed: those of blobs in full keys' packs
     known = [(t, bid, loc) for t, bid, loc in handle.open().index.entries() if not loc.sender]
     assert known
@@ -281,9 +274,7 @@ def test_garbage_copies_of_every_stored_blob_lose_nothing_to_restore_or_prune(
     assert pruned.code == 0, pruned.stdout + pruned.stderr
     for host, source in (("web-02", fleet.web_source), ("db-01", tmp_path / "db-more")):
         out = tmp_path / f"out-{host}"
-        done = run_cli(
-            "-r", url, "--no-cache", "restore", "latest", "--host", host, "--target", str(out)
-        )
+        done = restore_latest(run_cli, url, host, out)
         assert done.code == 0, done.stderr
         for f in source.iterdir():
             assert (out / str(source).lstrip("/") / f.name).read_bytes() == f.read_bytes()
@@ -298,7 +289,7 @@ def test_a_snapshot_for_another_host_is_refused_and_blocks_no_maintenance(
     """web-01 writes a snapshot that names db-01 (pointing at web-01's own tree): every full
     key refuses it in one line naming the writer's key; `forget` of it works."""
     handle = _copy(fleet, tmp_path)
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     own = json.loads(run_cli("-r", handle.url, "--json", "snapshots", "--host", "web-01").stdout)
     forged = SnapshotFile(
         time=datetime(2030, 1, 1, tzinfo=UTC),
@@ -352,7 +343,7 @@ def test_an_audit_record_slipped_into_another_hosts_chain_is_refused(
     linked to the chain's last record: `audit` names each as written by a put-only key of
     another host, and web-01's own chain stays clean."""
     handle = _copy(fleet, tmp_path)
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     tags = {i.name.split("/")[1] for i in put.backend.list("audit/")}
     others = tags - {put.payload.audit_tag}
     assert len(others) == 2
@@ -385,7 +376,7 @@ def test_an_index_file_that_replaces_every_other_is_refused_and_prune_deletes_no
     key refuses it as forged: restore still works, prune changes nothing, `repair index`
     clears it."""
     handle = _copy(fleet, tmp_path)
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     listed = tuple(ObjectId.from_hex(i.name.rsplit("/", 1)[-1]) for i in put.backend.list("index/"))
     put.save_file(ObjectKind.INDEX, IndexFile(supersedes=listed).encode(), put.sealer())
     out = tmp_path / "out"
@@ -410,8 +401,8 @@ def test_an_index_file_describing_a_pack_the_key_did_not_seal_is_refused(
     no sender and with another put-only writer's sender: refused as forged, and db-01's
     snapshot restores as before."""
     handle = _copy(fleet, tmp_path)
-    put = _put(handle.url, ATTACKER_PW)
-    victim = _put(handle.url, VICTIM_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
+    victim = open_local_put_only(handle.url, VICTIM_PW)
     other = PutRun(victim.sealer()).sender
     fake = PackEntry(type=BlobType.DATA, id=ObjectId(b"\1" * 32), offset=0, length=40, raw_length=9)
     for sender in (b"", other):
@@ -467,7 +458,7 @@ def test_an_index_file_naming_anothers_pack_with_its_own_sender_changes_no_reade
     full = handle.open()
     honest = full.read_index()
     monkeypatch.setattr(PutOnlyRepository, "save_file", _save_sorted(order == "last"))
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     sealer = put.sealer()
     own = PutRun(sealer).sender
     fake = PackEntry(type=BlobType.DATA, id=ObjectId(b"\1" * 32), offset=0, length=40, raw_length=9)
@@ -507,17 +498,7 @@ def test_an_index_file_naming_anothers_pack_with_its_own_sender_changes_no_reade
     assert (pruned.packs_marked, pruned.packs_repacked, pruned.packs_deleted) == (0, 0, 0)
     for host, source in (("db-01", fleet.db_source), ("web-02", fleet.web_source)):
         out = tmp_path / f"out-{host}"
-        done = run_cli(
-            "-r",
-            handle.url,
-            "--no-cache",
-            "restore",
-            "latest",
-            "--host",
-            host,
-            "--target",
-            str(out),
-        )
+        done = restore_latest(run_cli, handle.url, host, out)
         assert done.code == 0, done.stderr
         for f in source.iterdir():
             assert (out / str(source).lstrip("/") / f.name).read_bytes() == f.read_bytes()
@@ -560,7 +541,7 @@ def test_every_put_only_record_decoder_refuses_malformed_bytes_with_one_error(
     lengths: each decoder raises only the repository's own errors (one clear message), never
     an IndexError, struct.error, MemoryError or a hang."""
     rng = random.Random(20)
-    put = _put(fleet.handle.url, ATTACKER_PW)
+    put = open_local_put_only(fleet.handle.url, ATTACKER_PW)
 
     def digested(plaintext: bytes) -> DedupView:
         return view_of_index(plaintext, partial(view_digest, put.id))
@@ -605,7 +586,7 @@ def test_malformed_objects_planted_in_the_store_give_one_line_each_and_break_not
     command gives its documented exit code with one line per bad object, no traceback."""
     handle = _copy(fleet, tmp_path)
     root = Path(handle.url)
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     head = put.sealer().seal_file(SealedKind.SNAPSHOT, b"{}")[:96]
     huge_epoch = head[:6] + b"\xff\xff" + head[8:]
     junk = os.urandom(32).hex()
@@ -662,7 +643,7 @@ def test_a_put_only_key_file_edited_to_look_full_or_copied_from_another_reposito
     into neither repository by mistake here, and the full key's commands pass it over."""
     handle = _copy(fleet, tmp_path)
     keys = Path(handle.url) / "keys"
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     path = keys / put.keyfile.id.hex()
     edited = json.loads(path.read_bytes())
     for field in ("access", "host", "group"):
@@ -747,10 +728,10 @@ def test_an_old_state_put_back_does_not_make_the_host_skip_what_prune_deleted(
     write_file(src / "a", old_content)
     options = BackupOptions(paths=(str(src),), host="web-01")
     cache = tmp_path / "host-cache" if cached else None
-    backup_put_only(_put(handle.url, ATTACKER_PW, cache), options)
+    backup_put_only(open_local_put_only(handle.url, ATTACKER_PW, cache), options)
     kept = {p: p.read_bytes() for p in [*root.glob("state/*/*"), *root.glob("snapshots/*")]}
     os.unlink(src / "a")
-    backup_put_only(_put(handle.url, ATTACKER_PW, cache), options)
+    backup_put_only(open_local_put_only(handle.url, ATTACKER_PW, cache), options)
     _age(root)  # the packs are old enough for prune to delete once unused
     forget(handle.open(), ForgetOptions(policy=Policy(last=1)), prune=PruneOptions(max_unused=0.0))
     _age(root)
@@ -765,11 +746,15 @@ def test_an_old_state_put_back_does_not_make_the_host_skip_what_prune_deleted(
             write_file(path, data if snapshot_bytes is None else snapshot_bytes)
     write_file(src / "a", old_content)  # the file comes back (a revert, a redeploy)
     warned = _Warnings()
-    done = backup_put_only(_put(handle.url, ATTACKER_PW, cache), options, progress=warned)
+    done = backup_put_only(
+        open_local_put_only(handle.url, ATTACKER_PW, cache), options, progress=warned
+    )
     assert done.files_new == files_new
     assert any(warning in message for _, message in warned.seen), warned.seen
     again = _Warnings()  # the new state is numbered past the mark: the next run trusts it
-    done = backup_put_only(_put(handle.url, ATTACKER_PW, cache), options, progress=again)
+    done = backup_put_only(
+        open_local_put_only(handle.url, ATTACKER_PW, cache), options, progress=again
+    )
     assert (done.files_new, done.files_unmodified) == (0, 2)
     # a name that does not open is never numbered past (design.md §6a): without a cache to
     # remember it, the host passes over it again, and says so, until prune deletes it
@@ -795,8 +780,8 @@ def test_a_key_file_copied_over_the_writers_own_does_not_lend_its_host(
     store with web-02's, then writes a snapshot naming web-02: the host check must take the
     writer's host from a key file *of that key id*, so the snapshot is refused as forged."""
     handle = _copy(fleet, tmp_path)
-    put = _put(handle.url, ATTACKER_PW)
-    victim = _put(handle.url, VICTIM_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
+    victim = open_local_put_only(handle.url, VICTIM_PW)
     own = json.loads(run_cli("-r", handle.url, "--json", "snapshots", "--host", "web-01").stdout)
     keys = Path(handle.url) / "keys"
     (keys / put.keyfile.id.hex()).write_bytes((keys / victim.keyfile.id.hex()).read_bytes())
@@ -827,7 +812,7 @@ def test_a_decompression_bomb_a_put_only_host_seals_gives_one_line(
     1 TiB: every full-key command that reads them names each as damaged in one line (no
     MemoryError traceback) with its documented exit code, and db-01 still restores."""
     handle = _copy(fleet, tmp_path)
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     sealer = put.sealer()
     for kind, sealed_kind in (
         (ObjectKind.SNAPSHOTS, SealedKind.SNAPSHOT),
@@ -858,7 +843,7 @@ def test_control_characters_a_put_only_host_writes_reach_no_terminal(
     escapes (clear screen, a fake prompt): `snapshots` on the administrator's terminal shows
     them escaped, never raw."""
     handle = _copy(fleet, tmp_path)
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     evil = "\x1b[2J\x1b[31mPWNED\r\n$ \x07"
     forged = SnapshotFile(
         time=datetime(2030, 1, 1, tzinfo=UTC),
@@ -884,7 +869,7 @@ def test_a_view_copied_under_a_live_index_name_does_not_revive_marked_packs(
     index id (design.md §6a), so the copy does not verify and web-02 stores the blob again."""
     handle = _copy(fleet, tmp_path)
     root = Path(handle.url)
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     saved = {p.name: p.read_bytes() for p in (root / "views").iterdir()}
     db = [sid.hex() for sid, snap in list_snapshots(handle.open()) if snap.hostname == "db-01"]
     forget(handle.open(), ForgetOptions(snapshot_ids=tuple(db)))
@@ -898,22 +883,12 @@ def test_a_view_copied_under_a_live_index_name_does_not_revive_marked_packs(
         tmp_path / "web2" / "big.bin", (fleet.db_source / "big.bin").read_bytes()
     ).parent
     run = backup_put_only(
-        _put(handle.url, VICTIM_PW), BackupOptions(paths=(str(src),), host="web-02")
+        open_local_put_only(handle.url, VICTIM_PW), BackupOptions(paths=(str(src),), host="web-02")
     )
     _age(root)  # the next prune: web-02's snapshot needs none of the marked packs
     assert prune(handle.open(), PruneOptions(max_unused=0.0)).packs_unmarked == 0
     out = tmp_path / "out"
-    restored = run_cli(
-        "-r",
-        handle.url,
-        "--no-cache",
-        "restore",
-        "latest",
-        "--host",
-        "web-02",
-        "--target",
-        str(out),
-    )
+    restored = restore_latest(run_cli, handle.url, "web-02", out)
     assert restored.code == 0, restored.stderr
     assert run.data_blobs >= 1  # the defence: stored, not deduplicated against a marked pack
 
@@ -931,9 +906,7 @@ def test_garbage_under_a_guessed_id_does_not_make_a_copy_into_the_repository_ski
     done = run_cli("-r", cli_repo, "copy", "--to", handle.url)
     assert done.code == 0, done.stderr
     out = tmp_path / "out"
-    restored = run_cli(
-        "-r", handle.url, "--no-cache", "restore", "latest", "--host", "db-03", "--target", str(out)
-    )
+    restored = restore_latest(run_cli, handle.url, "db-03", out)
     assert restored.code == 0, restored.stderr
     assert (out / str(src).lstrip("/") / "motd").read_bytes() == COMMON
 
@@ -1008,7 +981,7 @@ def test_a_put_only_host_can_learn_no_id_of_a_blob_it_did_not_store(fleet: Fleet
     an id of a blob it did not store itself (raw, hex, base64): none. The views it opens list
     view digests (design.md §6a), so what it can still do is test content it holds: db-01's
     secret file, guessed, is found; nothing else is learned from it."""
-    put = _put(fleet.handle.url, ATTACKER_PW)
+    put = open_local_put_only(fleet.handle.url, ATTACKER_PW)
     keys = _held_keys(put, ATTACKER_PW)
     state = load_state(put)
     assert state is not None
@@ -1062,24 +1035,14 @@ def test_garbage_under_the_id_of_a_shared_file_does_not_make_a_restore_refuse_it
     is restored (exit 0) and one line names the bad copy."""
     handle = _copy(fleet, tmp_path)
     monkeypatch.setattr(PutOnlyRepository, "save_file", _save_listed_first)
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     shared = (fleet.web_source / "index.html").read_bytes()  # web-01's own file, and web-02's
     garbage = b"attacker's garbage" if length == "its own" else os.urandom(len(shared))
     writer = put.blob_writer(BlobIndex(), verify=False)
     writer.save(BlobType.DATA, garbage, blob_id(put.payload.id_key, shared))
     writer.flush()
     out = tmp_path / "out"
-    done = run_cli(
-        "-r",
-        handle.url,
-        "--no-cache",
-        "restore",
-        "latest",
-        "--host",
-        "web-02",
-        "--target",
-        str(out),
-    )
+    done = restore_latest(run_cli, handle.url, "web-02", out)
     assert done.code == 0, done.stderr
     assert (out / str(fleet.web_source).lstrip("/") / "index.html").read_bytes() == shared
     lines = [line for line in done.stderr.splitlines() if line.strip()]
@@ -1107,7 +1070,7 @@ def _index_ids(url: str) -> set[str]:
 
 def _victim_dedups(url: str, content: bytes) -> bool:
     """Whether web-02 would skip ``content`` (the endorsed views it deduplicates against)."""
-    put = _put(url, VICTIM_PW)
+    put = open_local_put_only(url, VICTIM_PW)
     seen = PutDedupIndex(put.id)
     endorsed_blobs(put, seen)
     return seen.has(BlobType.DATA, blob_id(put.payload.id_key, content))
@@ -1147,7 +1110,7 @@ def test_a_proven_pack_named_again_with_a_guessed_id_is_not_endorsed_nor_kept_by
     takes the pack's description from it) does not carry the motd's id into a view of its
     own, and web-02 never deduplicates the motd against it."""
     handle = _copy(fleet, tmp_path)
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     before = _index_ids(handle.url)
     writer = put.blob_writer(BlobIndex(), verify=False)
     own = b"web-01's own file\n" * 30

@@ -16,7 +16,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -42,13 +42,13 @@ from s3vault.repository.copies import PUT_COPIES_TRIED, file_layout, read_length
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.putcache import SEQ_DIGITS
 from s3vault.repository.putdedup import PutDedupIndex
-from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
+from s3vault.repository.putrepo import PutOnlyRepository
 from s3vault.repository.putstate import endorsed_blobs
-from s3vault.repository.repository import Repository
 from s3vault.repository.sealer import PutRun, PutSealer
 from s3vault.repository.writer import sealed_kind_for
 from tests.conftest import TEST_SETTINGS, RepoHandle, RunCli, write_file
 from tests.iamserver import IamServer, base_env, moto_names
+from tests.putonly import open_local_put_only, restore_latest
 
 ATTACKER_PW = b"web-01 is compromised"
 VICTIM_PW = b"web-02 is fine"
@@ -58,12 +58,6 @@ VICTIM_PW = b"web-02 is fine"
 class Fleet:
     handle: RepoHandle
     web_source: Path
-
-
-def _put(url: str, password: bytes, cache: Path | None = None) -> PutOnlyRepository:
-    backend = LocalBackend(Path(url))
-    put = open_put_only(backend, Repository.read_marker(backend), password)
-    return put if cache is None else replace(put, cache_dir=cache)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +73,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
     web = base / "web"
     write_file(web / "index.html", os.urandom(20_000))
     for pw, host in ((ATTACKER_PW, "web-01"), (VICTIM_PW, "web-02")):
-        backup_put_only(_put(handle.url, pw), BackupOptions(paths=(str(web),), host=host))
+        backup_put_only(
+            open_local_put_only(handle.url, pw), BackupOptions(paths=(str(web),), host=host)
+        )
     return Fleet(handle=handle, web_source=web)
 
 
@@ -128,7 +124,7 @@ def _index_ids(url: str) -> set[ObjectId]:
 
 def _dedups(url: str, password: bytes, content: bytes) -> bool:
     """Whether the put-only host of ``password`` would skip ``content`` (endorsed views)."""
-    put = _put(url, password)
+    put = open_local_put_only(url, password)
     seen = PutDedupIndex(put.id)
     endorsed_blobs(put, seen)
     return seen.has(BlobType.DATA, blob_id(put.payload.id_key, content))
@@ -143,7 +139,7 @@ def test_fake_packs_under_two_own_senders_cost_readers_no_request_each(
     """web-01 describes 500 packs that do not exist, each in two index files under two of its
     own senders: a reader must not pay a header read (or a warning line) per made-up pack."""
     handle = _copy(fleet, tmp_path)
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     fakes = [ObjectId(os.urandom(32)) for _ in range(500)]
     for _ in range(2):  # two runs: two senders, both web-01's own
         sender = PutRun(put.sealer()).sender
@@ -167,7 +163,7 @@ def test_one_pack_disputed_by_many_index_files_costs_one_header_read(
     per description), keeps web-02's description, and tells each forged index file."""
     handle = _copy(fleet, tmp_path)
     honest = handle.open().read_index()
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     own = {p for p, _ in honest.packs() if honest.sender(p)}
     victims = {
         p: honest.sender(p) for p in own if _writer(handle, honest.sender(p)) != put.keyfile.id
@@ -210,7 +206,7 @@ def test_one_garbage_copy_named_thousands_of_times_is_read_once(
     sorts first: the index keeps one location per (pack, blob), so a full-key read of the blob
     tries the garbage once and reads the good copy."""
     handle = _copy(fleet, tmp_path)
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     shared = (fleet.web_source / "index.html").read_bytes()  # web-01's own file, and web-02's
     bid = blob_id(put.payload.id_key, shared)
     mine = BlobIndex()
@@ -240,7 +236,7 @@ def test_thousands_of_made_up_copies_do_not_cost_a_reader_a_request_each(
     """web-01 names the shared blob in 2,000 packs that do not exist, in an index file that
     sorts first: a full key's read of the blob must not make a request per made-up copy."""
     handle = _copy(fleet, tmp_path)
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     shared = (fleet.web_source / "index.html").read_bytes()  # web-01's own file, and web-02's
     bid = blob_id(put.payload.id_key, shared)
     loc = handle.open().index.locations(BlobType.DATA, bid)[0]  # the attacker's own run knows it
@@ -285,7 +281,7 @@ def test_garbage_copies_of_one_writer_do_not_crowd_out_another_writers_good_copy
         return storage_id(sealed)
 
     monkeypatch.setattr(PutOnlyRepository, "save_file", save_before_the_honest)
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     bid = blob_id(put.payload.id_key, shared)
     for _ in range(2 * PUT_COPIES_TRIED):
         writer = put.blob_writer(BlobIndex(), verify=False)
@@ -306,7 +302,7 @@ def test_a_plan_reading_a_blob_with_made_up_copies_of_every_length_is_bounded(
     first; the plan learns the blob's length by reading it once (bounded, the made-up packs
     left out by one listing) and takes a stored copy of that length."""
     handle = _copy(fleet, tmp_path)
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     shared = (fleet.web_source / "index.html").read_bytes()
     bid = blob_id(put.payload.id_key, shared)
     sender = PutRun(put.sealer()).sender
@@ -344,7 +340,7 @@ def test_a_planted_view_the_store_keeps_is_said_once_and_the_others_are_endorsed
     handle = _copy(fleet, tmp_path)
     before = _index_ids(handle.url)
     news = write_file(tmp_path / "w2" / "news.html", os.urandom(15_000))
-    victim = _put(handle.url, VICTIM_PW)
+    victim = open_local_put_only(handle.url, VICTIM_PW)
     backup_put_only(victim, BackupOptions(paths=(str(news.parent),), host="web-02"))
     (new,) = _index_ids(handle.url) - before
     planted = Path(handle.url) / object_name(ObjectKind.VIEWS, new)
@@ -374,10 +370,12 @@ def test_a_planted_view_does_not_keep_a_proven_index_file_from_being_endorsed(
     handle = _copy(fleet, tmp_path)
     before = _index_ids(handle.url)
     news = write_file(tmp_path / "w2" / "news.html", os.urandom(15_000))
-    victim = _put(handle.url, VICTIM_PW)
+    victim = open_local_put_only(handle.url, VICTIM_PW)
     backup_put_only(victim, BackupOptions(paths=(str(news.parent),), host="web-02"))
     (new,) = _index_ids(handle.url) - before
-    put = _put(handle.url, ATTACKER_PW)  # web-01 races the full key to the view's name
+    put = open_local_put_only(
+        handle.url, ATTACKER_PW
+    )  # web-01 races the full key to the view's name
     put.backend.put(object_name(ObjectKind.VIEWS, new), b"S3V not a view")
     checked = run_cli("-r", handle.url, "verify", "--read-data")
     assert checked.code == 0, checked.stdout + checked.stderr
@@ -392,7 +390,7 @@ def test_a_proven_pack_described_again_with_its_blobs_swapped_misleads_no_reader
     pack again with A at B's place and B at A's, in an index file that sorts first: a full
     key must still restore web-02's file."""
     handle = _copy(fleet, tmp_path)
-    put = _put(handle.url, ATTACKER_PW)
+    put = open_local_put_only(handle.url, ATTACKER_PW)
     a, b = os.urandom(3000), os.urandom(5000)
     mine = BlobIndex()
     writer = put.blob_writer(mine, verify=False)
@@ -403,7 +401,7 @@ def test_a_proven_pack_described_again_with_its_blobs_swapped_misleads_no_reader
     assert verify(handle.open(), VerifyOptions(read_data=True, jobs=1)).ok
     src = write_file(tmp_path / "w2" / "a.bin", a).parent
     done = backup_put_only(
-        _put(handle.url, VICTIM_PW), BackupOptions(paths=(str(src),), host="web-02")
+        open_local_put_only(handle.url, VICTIM_PW), BackupOptions(paths=(str(src),), host="web-02")
     )
     assert done.data_blobs == 0  # deduplicated against web-01's proven pack
     (la,), (lb,) = mine.locations(BlobType.DATA, ida), mine.locations(BlobType.DATA, idb)
@@ -422,17 +420,7 @@ def test_a_proven_pack_described_again_with_its_blobs_swapped_misleads_no_reader
     monkeypatch.setattr(PutOnlyRepository, "save_file", _save_listed_first)
     put.save_file(ObjectKind.INDEX, IndexFile(packs=(forged,)).encode(), put.sealer())
     out = tmp_path / "out"
-    restored = run_cli(
-        "-r",
-        handle.url,
-        "--no-cache",
-        "restore",
-        "latest",
-        "--host",
-        "web-02",
-        "--target",
-        str(out),
-    )
+    restored = restore_latest(run_cli, handle.url, "web-02", out)
     assert restored.code == 0, restored.stderr
     assert (out / str(src).lstrip("/") / "a.bin").read_bytes() == a
 
@@ -451,14 +439,15 @@ def test_a_view_from_another_repository_under_a_live_index_name_is_passed_over(
     backup(other.open(), BackupOptions(paths=(str(theirs.parent),), host="db-09"))
     add_put_only_key(other.open(), b"pw", host="x", kdf_cost="minimum", switch=True)
     (view,) = (Path(other.url) / "views").rglob("*")
-    here = _put(handle.url, VICTIM_PW)
+    here = open_local_put_only(handle.url, VICTIM_PW)
     viewed = {p.name for p in (Path(handle.url) / "views").rglob("*")}
     target = sorted(_index_ids(handle.url) - {ObjectId.from_hex(v) for v in viewed})[0]
     here.backend.put(object_name(ObjectKind.VIEWS, target), view.read_bytes())
     assert not _dedups(handle.url, ATTACKER_PW, theirs.read_bytes())
     write_file(tmp_path / "w2" / "f", theirs.read_bytes())
     done = backup_put_only(
-        _put(handle.url, VICTIM_PW), BackupOptions(paths=(str(tmp_path / "w2"),), host="web-02")
+        open_local_put_only(handle.url, VICTIM_PW),
+        BackupOptions(paths=(str(tmp_path / "w2"),), host="web-02"),
     )
     assert done.data_blobs == 1  # stored, not skipped
 
@@ -493,11 +482,11 @@ def test_a_lost_pack_of_the_hosts_own_last_backup_is_stored_again_by_its_next_ba
     src = write_file(tmp_path / "w1" / "new.bin", content).parent
     options = BackupOptions(paths=(str(src),), host="web-01")
     before = set(Path(handle.url).glob("data/*/*"))
-    backup_put_only(_put(handle.url, ATTACKER_PW), options)
+    backup_put_only(open_local_put_only(handle.url, ATTACKER_PW), options)
     (new,) = set(Path(handle.url).glob("data/*/*")) - before
     new.unlink()  # the store loses it
     warned = _Warnings()
-    done = backup_put_only(_put(handle.url, ATTACKER_PW), options, progress=warned)
+    done = backup_put_only(open_local_put_only(handle.url, ATTACKER_PW), options, progress=warned)
     assert (done.files_unmodified, done.data_blobs) == (0, 1), warned.seen  # read again
     assert any(new.name[:8] in m and "stored again" in m for _, m in warned.seen), warned.seen
     out = tmp_path / "out"
@@ -531,15 +520,17 @@ def test_a_garbage_state_with_a_huge_seq_does_not_end_another_hosts_incrementals
     """web-01 plants a garbage state with a huge seq under web-02's host tag; after the
     nightly prune, web-02's next unchanged backup must still be incremental."""
     handle = _copy(fleet, tmp_path)
-    tag = _put(handle.url, VICTIM_PW).payload.audit_tag
-    attacker = _put(handle.url, ATTACKER_PW)
+    tag = open_local_put_only(handle.url, VICTIM_PW).payload.audit_tag
+    attacker = open_local_put_only(handle.url, ATTACKER_PW)
     attacker.backend.put(f"state/{tag}/{'9' * 190}-{'ab' * 32}", b"garbage")
     options = BackupOptions(paths=(str(fleet.web_source),), host="web-02")
-    backup_put_only(_put(handle.url, VICTIM_PW, tmp_path / "hc"), options)
+    backup_put_only(open_local_put_only(handle.url, VICTIM_PW, tmp_path / "hc"), options)
     _age(Path(handle.url))
     prune(handle.open(), PruneOptions())  # the maintenance host's nightly prune
     warned = _Warnings()
-    done = backup_put_only(_put(handle.url, VICTIM_PW, tmp_path / "hc"), options, progress=warned)
+    done = backup_put_only(
+        open_local_put_only(handle.url, VICTIM_PW, tmp_path / "hc"), options, progress=warned
+    )
     assert (done.files_new, done.files_unmodified, done.data_blobs) == (0, 1, 0), warned.seen
 
 
@@ -552,8 +543,8 @@ def test_garbage_under_a_hosts_tag_is_named_by_verify_and_never_kept_by_prune(
     names each (exit 13); prune keeps them within the grace, then deletes them and keeps
     web-02's newest state, whose next backup is incremental."""
     handle = _copy(fleet, tmp_path)
-    tag = _put(handle.url, VICTIM_PW).payload.audit_tag
-    attacker = _put(handle.url, ATTACKER_PW)
+    tag = open_local_put_only(handle.url, VICTIM_PW).payload.audit_tag
+    attacker = open_local_put_only(handle.url, ATTACKER_PW)
     top = 10**SEQ_DIGITS - 1
     mine = HostStateFile(
         snapshot=ObjectId(os.urandom(32)), time="", paths=(), tree=ObjectId(os.urandom(32))
@@ -587,7 +578,7 @@ def test_garbage_under_a_hosts_tag_is_named_by_verify_and_never_kept_by_prune(
     prune(handle.open(), PruneOptions())
     assert {p.name for p in (Path(handle.url) / "state" / tag).iterdir()} == real
     options = BackupOptions(paths=(str(fleet.web_source),), host="web-02")
-    done = backup_put_only(_put(handle.url, VICTIM_PW), options)
+    done = backup_put_only(open_local_put_only(handle.url, VICTIM_PW), options)
     assert (done.files_new, done.files_unmodified, done.data_blobs) == (0, 1, 0)
 
 
@@ -602,7 +593,7 @@ def test_a_cache_on_a_disk_that_refuses_writes_does_not_stop_the_backup(
     blocked = write_file(tmp_path / "not-a-dir", b"a file where the cache directory should be")
     options = BackupOptions(paths=(str(fleet.web_source),), host="web-02")
     for _ in range(2):
-        done = backup_put_only(_put(handle.url, VICTIM_PW, blocked), options)
+        done = backup_put_only(open_local_put_only(handle.url, VICTIM_PW, blocked), options)
         assert (done.files_new, done.files_unmodified, done.data_blobs) == (0, 1, 0)
 
 
@@ -618,13 +609,13 @@ def test_a_forged_high_water_mark_never_stops_a_backup(
     the store's, a trailing newline. The backup runs; at worst it trusts no state once (reads
     every file again), then the next run is incremental again."""
     handle = _copy(fleet, tmp_path)
-    put = _put(handle.url, VICTIM_PW, tmp_path / "hc")
+    put = open_local_put_only(handle.url, VICTIM_PW, tmp_path / "hc")
     options = BackupOptions(paths=(str(fleet.web_source),), host="web-02")
     backup_put_only(put, options)
     (path,) = (tmp_path / "hc").rglob(f"state-mark/{put.keyfile.id.hex()}")
     path.write_bytes(mark)
-    backup_put_only(_put(handle.url, VICTIM_PW, tmp_path / "hc"), options)
-    done = backup_put_only(_put(handle.url, VICTIM_PW, tmp_path / "hc"), options)
+    backup_put_only(open_local_put_only(handle.url, VICTIM_PW, tmp_path / "hc"), options)
+    done = backup_put_only(open_local_put_only(handle.url, VICTIM_PW, tmp_path / "hc"), options)
     assert (done.files_new, done.files_unmodified) == (0, 1)
 
 

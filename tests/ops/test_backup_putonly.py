@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from s3vault import InitOptions, add_put_only_key, init, open_repository
-from s3vault.backend.local import LocalBackend
 from s3vault.crypto import aead, kdf, putseal
 from s3vault.crypto.hashing import blob_id
 from s3vault.crypto.keys import MasterKey
@@ -28,11 +27,11 @@ from s3vault.ops.backup import BackupOptions, BackupResult, backup
 from s3vault.ops.backup_putonly import backup_put_only
 from s3vault.ops.keys import remove_key
 from s3vault.repository import hoststate
-from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
-from s3vault.repository.repository import Repository
+from s3vault.repository.putrepo import PutOnlyRepository
 from s3vault.repository.sealer import BLOB_KINDS, PACK_HEADER_BINDING
 from s3vault.repository.snapshots import list_snapshots, load_snapshot
 from tests.conftest import TEST_SETTINGS, RepoHandle, RunCli, write_file
+from tests.putonly import open_local_put_only
 
 HOST_PW = b"web-01 writes, never reads"
 
@@ -46,8 +45,7 @@ class Fleet:
 
 
 def _put(handle: RepoHandle) -> PutOnlyRepository:
-    backend = LocalBackend(Path(handle.url))
-    return open_put_only(backend, Repository.read_marker(backend), HOST_PW)
+    return open_local_put_only(handle.url, HOST_PW)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 from s3vault import add_put_only_key
-from s3vault.backend.local import LocalBackend
 from s3vault.crypto.hashing import blob_id, view_digest
 from s3vault.format.dedupview import ViewPack
 from s3vault.format.indexfile import decode_raw
@@ -22,10 +21,10 @@ from s3vault.ops.prune import prune
 from s3vault.progress import NullProgress
 from s3vault.repository import views
 from s3vault.repository.putdedup import PutDedupIndex
-from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
+from s3vault.repository.putrepo import PutOnlyRepository
 from s3vault.repository.putstate import PutArchiveView, endorsed_blobs
-from s3vault.repository.repository import Repository
 from tests.conftest import RepoHandle, write_file
+from tests.putonly import open_local_put_only
 
 REPO = os.urandom(32)
 HOST_PW = b"web-01 writes"
@@ -56,8 +55,7 @@ class _Warnings(NullProgress):
 
 
 def _put(handle: RepoHandle) -> PutOnlyRepository:
-    backend = LocalBackend(Path(handle.url))
-    return open_put_only(backend, Repository.read_marker(backend), HOST_PW)
+    return open_local_put_only(handle.url, HOST_PW)
 
 
 def _as_version_1(handle: RepoHandle) -> int:

@@ -11,23 +11,21 @@ from pathlib import Path
 import pytest
 
 from s3vault import InitOptions, add_put_only_key, init, open_repository
-from s3vault.backend.local import LocalBackend
 from s3vault.crypto.keys import MasterKey
 from s3vault.errors import IntegrityError, KeyError_, NoKeyError, UsageError
 from s3vault.format.configfile import ConfigMarker
 from s3vault.format.envelope import SealedKind
 from s3vault.ops.keys import rotate_master
 from s3vault.repository import configview, putkeys
-from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
-from s3vault.repository.repository import Repository
+from s3vault.repository.putrepo import PutOnlyRepository
 from tests.conftest import TEST_SETTINGS, RepoHandle
+from tests.putonly import open_local_put_only
 
 HOST_PW = b"web-01 secret"
 
 
 def _put_only_open(handle: RepoHandle, password: bytes = HOST_PW) -> PutOnlyRepository:
-    backend = LocalBackend(Path(handle.url))
-    return open_put_only(backend, Repository.read_marker(backend), password)
+    return open_local_put_only(handle.url, password)
 
 
 @pytest.fixture

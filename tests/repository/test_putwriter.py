@@ -11,15 +11,13 @@ from pathlib import Path
 import pytest
 
 from s3vault import InitOptions, add_put_only_key, init, open_repository
-from s3vault.backend.local import LocalBackend
 from s3vault.format.envelope import PUT_ENVELOPE_VERSION, EnvelopeHeader
 from s3vault.format.indexfile import SENDER_VERSION, IndexFile
 from s3vault.format.layout import ObjectKind
 from s3vault.format.packfile import BlobType
 from s3vault.repository.index import BlobIndex
-from s3vault.repository.putrepo import open_put_only
-from s3vault.repository.repository import Repository
 from tests.conftest import TEST_SETTINGS, RepoHandle, RunCli
+from tests.putonly import open_local_put_only
 
 HOST_PW = b"web-01 secret"
 
@@ -30,8 +28,7 @@ def written(tmp_path: Path) -> tuple[RepoHandle, dict[bytes, tuple[BlobType, byt
     handle = RepoHandle(url=str(tmp_path / "repo"), cache=tmp_path / "cache")
     init(handle.options, InitOptions(settings=TEST_SETTINGS))
     add_put_only_key(handle.open(), HOST_PW, host="web-01", kdf_cost="minimum", switch=True)
-    backend = LocalBackend(Path(handle.url))
-    put = open_put_only(backend, Repository.read_marker(backend), HOST_PW)
+    put = open_local_put_only(handle.url, HOST_PW)
     writer = put.blob_writer(BlobIndex())
     blobs: dict[bytes, tuple[BlobType, bytes]] = {}  # id → (its type, its data)
     for _ in range(6):
