@@ -23,7 +23,7 @@ import os
 import time
 from typing import Any
 
-from stephooks import install
+from stephooks import append_line, install
 
 LOG = os.environ.get("S3VAULT_CPU_TRACE")
 T0 = float(os.environ.get("S3VAULT_CPU_T0") or time.monotonic())
@@ -68,11 +68,7 @@ def log(event: str) -> None:
     at = time.monotonic() - T0
     line = f"{os.getpid():>7} {at:8.4f} {_cpu():8.4f} {event}\n"
     assert LOG is not None
-    fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
+    append_line(LOG, line)
 
 
 def _wrap(name: str, fn: Any) -> Any:

@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from stephooks import install
+from stephooks import append_line, install
 
 LOG = os.environ.get("S3VAULT_RSS_STAGES")
 T0 = time.monotonic()  # system-wide: forked workers share it
@@ -57,11 +57,7 @@ def log(event: str, force: bool = True) -> None:
     at = time.monotonic() - T0
     line = f"{os.getpid():>7} {at:7.3f} {event:44} {rss / 1024:6.1f} {hwm / 1024:6.1f}\n"
     assert LOG is not None
-    fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
+    append_line(LOG, line)
 
 
 def _wrap(name: str, fn: Any) -> Any:

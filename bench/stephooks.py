@@ -5,6 +5,7 @@ copies this file beside it, so ``import stephooks`` finds it at interpreter star
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from importlib.abc import Loader, MetaPathFinder
@@ -47,6 +48,16 @@ class _Finder(MetaPathFinder):
                 spec.loader = _Patching(spec.loader, self.steps[fullname], self.wrap)
                 return spec
         return None
+
+
+def append_line(path: str, line: str) -> None:
+    """Add one line to the step log at ``path``: one write with O_APPEND, so that the lines of
+    a parent and its worker processes never interleave inside a line."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
 
 
 def install(steps: dict[str, tuple[str, ...]], wrap: Wrap) -> None:
