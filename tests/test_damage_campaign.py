@@ -23,7 +23,7 @@ from tests.campaign.case import Case, environment
 from tests.campaign.mutations import MUTATIONS
 from tests.campaign.report import Run, render
 from tests.campaign.results import CaseResult
-from tests.campaign.runner import CliWorker
+from tests.campaign.runner import CliWorker, crash_site
 from tests.campaign.stores import LocalStore, S3Store, Store
 from tests.campaign.template import KINDS, RepoObject, Template, build
 from tests.conftest import PASSWORD
@@ -128,3 +128,30 @@ def test_damage_campaign_s3(
     store = S3Store(s3_server)
     template, url = make_template(store, tmp_path_factory.mktemp("campaign-s3"), worker)
     run_campaign(store, template, url, worker, tmp_path)
+
+
+def test_a_command_the_runner_child_dies_on_runs_again_as_its_own_process(
+    tmp_path: Path,
+) -> None:
+    """The campaign's long-lived child dies (here killed at a crash point) while it runs a
+    command: the command runs again as its own process of the console script, whose outcome
+    counts (killed at the same point: -9, the signal named), the child's death rides along
+    for the report, and the next command gets a fresh child."""
+    worker = CliWorker(tmp_path / "runner.log")
+    env = {**environment(), "S3VAULT_PASSWORD": PASSWORD, "XDG_CACHE_HOME": str(tmp_path / "c")}
+    repo = ["-r", str(tmp_path / "repo")]
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(os.urandom(50_000))
+    try:
+        assert worker.run([*repo, "init", "--kdf-cost", "minimum"], env=env, cwd=tmp_path).code == 0
+        crash = {**env, "S3VAULT_TEST_CRASH_AT": "pack-stored"}
+        done = worker.run([*repo, "backup", str(src)], env=crash, cwd=tmp_path)
+        assert done.runner_crash.startswith("the child died with -9"), done
+        assert crash_site(done.runner_crash).startswith("the child died with -9 at ")
+        assert done.code == -9, done  # the rerun died at the same point
+        assert "campaign runner: the process died with -9" in done.stderr
+        again = worker.run([*repo, "backup", str(src)], env=env, cwd=tmp_path)
+        assert (again.code, again.runner_crash) == (0, ""), again
+    finally:
+        worker.close()
