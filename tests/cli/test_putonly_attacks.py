@@ -26,7 +26,7 @@ import pytest
 
 from s3vault import InitOptions, SnapshotFilter, add_put_only_key, compression, init, ls
 from s3vault.backend.local import LocalBackend
-from s3vault.crypto import aead, kdf, putseal
+from s3vault.crypto import aead, putseal
 from s3vault.crypto.hashing import blob_id, storage_id, view_digest
 from s3vault.crypto.keys import MasterKey
 from s3vault.errors import FormatVersionError, IntegrityError
@@ -62,7 +62,7 @@ from s3vault.repository.sealer import PACK_HEADER_BINDING, PutRun, PutSealer
 from s3vault.repository.snapshots import list_snapshots
 from s3vault.repository.writer import sealed_kind_for
 from tests.conftest import TEST_SETTINGS, RepoHandle, RunCli, write_file
-from tests.putonly import open_local_put_only, restore_latest
+from tests.putonly import open_local_put_only, restore_latest, wrapped_secret
 
 ATTACKER_PW = b"web-01 is compromised"
 VICTIM_PW = b"web-02 is fine"
@@ -917,15 +917,7 @@ def test_garbage_under_a_guessed_id_does_not_make_a_copy_into_the_repository_ski
 def _held_keys(put: PutOnlyRepository, password: bytes) -> list[bytes]:
     """Every secret web-01 holds (its key file's private key and pinned Σ, its payload) and
     every key it can derive from them, each also taken as a master key it is not."""
-    mine = put.keyfile
-    assert mine.wrap is not None and mine.kdf is not None
-    spec = mine.kdf
-    params = kdf.KdfParams(
-        memory_kib=spec.memory_kib, iterations=spec.iterations, lanes=spec.lanes, salt=spec.salt
-    )
-    secret = aead.open_(
-        kdf.derive_kek(password, params), mine.wrap.nonce, mine.wrap.ct, mine.secret_aad()
-    )
+    secret = wrapped_secret(put, password)
     payload = put.payload
     psk = putseal.psk(payload.writer, put.id)
     held = [secret[:32], secret[32:], payload.writer, payload.id_key, psk]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from s3vault import InitOptions, add_put_only_key, init, open_repository
-from s3vault.crypto import aead, kdf, putseal
+from s3vault.crypto import aead, putseal
 from s3vault.crypto.hashing import blob_id
 from s3vault.crypto.keys import MasterKey
 from s3vault.errors import IntegrityError, UsageError
@@ -31,7 +31,7 @@ from s3vault.repository.putrepo import PutOnlyRepository
 from s3vault.repository.sealer import BLOB_KINDS, PACK_HEADER_BINDING
 from s3vault.repository.snapshots import list_snapshots, load_snapshot
 from tests.conftest import TEST_SETTINGS, RepoHandle, RunCli, write_file
-from tests.putonly import open_local_put_only
+from tests.putonly import open_local_put_only, wrapped_secret
 
 HOST_PW = b"web-01 writes, never reads"
 
@@ -133,15 +133,7 @@ def test_a_put_only_backup_refuses_another_host_and_reading_options(fleet: Fleet
 
 def _held(handle: RepoHandle, put: PutOnlyRepository) -> list[bytes]:
     """Every secret the put-only host holds, each also taken as a master key or identity."""
-    mine = put.keyfile
-    assert mine.wrap is not None and mine.kdf is not None
-    spec = mine.kdf
-    params = kdf.KdfParams(
-        memory_kib=spec.memory_kib, iterations=spec.iterations, lanes=spec.lanes, salt=spec.salt
-    )
-    secret = aead.open_(
-        kdf.derive_kek(HOST_PW, params), mine.wrap.nonce, mine.wrap.ct, mine.secret_aad()
-    )
+    secret = wrapped_secret(put, HOST_PW)
     payload = put.payload
     held = [secret[:32], secret[32:], payload.writer, payload.id_key]
     held += [putseal.psk(payload.writer, put.id)]
