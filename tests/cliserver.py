@@ -4,9 +4,10 @@ saved; the suite runs more than a thousand commands).
 
 The server is started once per test process (``CliServer``), as a fresh interpreter whose
 ``sys.path`` starts with the console script's directory, as the ``s3vault`` script's does. It
-imports ``s3vault.cli`` and nothing else of the tests, parses botocore's service models for S3
-once and shares them with every command (the parsed JSON files, the same for every command;
-tests/campaign/runner.py does the same), and never starts a thread, so that a fork is safe.
+imports every command and every module of s3vault (``_preload``) and nothing of the tests,
+parses botocore's service models for S3 once and shares them with every command (the parsed
+JSON files, the same for every command; tests/campaign/runner.py does the same), and never
+starts a thread, so that a fork is safe.
 
 For each request (argv, environment, working directory, and the three standard streams passed
 as file descriptors) it forks a child that takes those streams as fds 0, 1 and 2, that
@@ -24,6 +25,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
+import importlib
 import json
 import os
 import selectors
@@ -243,6 +245,28 @@ def _share_botocore_models() -> None:
         session.client(service)  # type: ignore[call-overload]
 
 
+def _preload() -> None:
+    """Import once what the commands import: every command (the console script imports only
+    the one it runs, s3vault/cli/commands/__init__.py), every module of s3vault, and what
+    they import on first use (click's suggestions, rich's emoji table, cryptography's OpenSSL
+    backend, multiprocessing's fork start), so that no child pays for an import."""
+    import difflib  # noqa: F401
+    import multiprocessing.popen_fork  # noqa: F401
+    import pkgutil
+
+    import cryptography.hazmat.backends.openssl  # noqa: F401
+    import rich._emoji_codes  # noqa: F401
+
+    import s3vault
+    from s3vault.cli import cli
+
+    for name in cli.commands:
+        cli.commands[name]  # loads it
+    for module in pkgutil.walk_packages(s3vault.__path__, "s3vault."):
+        if module.name != "s3vault.__main__":  # that one runs the command line
+            importlib.import_module(module.name)
+
+
 def _child(fds: list[int], request: dict[str, object]) -> None:
     """In the forked child (the server's sockets closed): become the command's process, then
     run the console script's code. Never returns: it ends as the interpreter's own exit
@@ -341,8 +365,7 @@ def _serve(path: str) -> None:
     interpreter's exit, then never walk the server's objects, whose pages a walk would copy
     one by one. That walk cost about 0.17 s of CPU per command, five times the work of a
     small command; the child still exits through the interpreter's own exit."""
-    import s3vault.cli  # noqa: F401 - what every child needs, imported once
-
+    _preload()
     _share_botocore_models()
     assert threading.active_count() == 1, "a thread would not survive a fork"
     server_pid = os.getpid()

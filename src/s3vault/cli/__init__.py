@@ -29,7 +29,7 @@ from s3vault import (
     invocation,
     publish_metrics,
 )
-from s3vault.cli.commands import COMMANDS
+from s3vault.cli.commands import LazyCommands
 from s3vault.cli.context import CliContext
 from s3vault.cli.examples import add_examples
 from s3vault.cli.options import global_options, global_options_last
@@ -79,10 +79,15 @@ def cli() -> None:
     """s3vault: deduplicating, encrypted backups into S3 or a local directory."""
 
 
-for _command in COMMANDS:
-    cli.add_command(_command)
-add_examples(cli)
+def _finish(name: str, command: click.Command) -> None:
+    """What every command gets when it is loaded: the examples at the end of its help text,
+    and its own options listed before the global ones."""
+    add_examples(name, command)
+    global_options_last(command)
+
+
 global_options_last(cli)
+cli.commands = LazyCommands(_finish)
 
 
 def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:

@@ -130,10 +130,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
 }
 
 
-def add_examples(cli: click.Group) -> None:
-    """Give every command without an ``Examples:`` block in its docstring the examples above
-    at the end of its help text (commands of groups named "group sub")."""
-    stack: list[tuple[str, click.Command]] = [(name, c) for name, c in cli.commands.items()]
+def add_examples(name: str, command: click.Command) -> None:
+    """Give the command ``name`` (and every command of it, if a group: named "group sub") the
+    examples above at the end of its help text, unless its docstring has an ``Examples:``
+    block."""
+    stack: list[tuple[str, click.Command]] = [(name, command)]
     while stack:
         path, command = stack.pop()
         if isinstance(command, click.Group):

@@ -1,70 +1,84 @@
-"""One module per command, named after it."""
+"""One module per command, named after it; a command's module is imported when the command is
+looked up (``LazyCommands``): ``s3vault snapshots`` imports the snapshots command and what it
+uses, not the other thirty-odd commands and the library behind them (``--help`` and the man
+pages load them all)."""
 
-from s3vault.cli.commands.alarms import setup_alarms
-from s3vault.cli.commands.audit import audit
-from s3vault.cli.commands.backup import backup
-from s3vault.cli.commands.bucket import doctor, setup_bucket
-from s3vault.cli.commands.cache import cache
-from s3vault.cli.commands.cat import cat
-from s3vault.cli.commands.copy import copy
-from s3vault.cli.commands.cost import cost
-from s3vault.cli.commands.diff import diff
-from s3vault.cli.commands.drill import drill
-from s3vault.cli.commands.dump import dump
-from s3vault.cli.commands.find import find
-from s3vault.cli.commands.fleet import fleet
-from s3vault.cli.commands.forget import forget
-from s3vault.cli.commands.iam import iam_policy
-from s3vault.cli.commands.init import init
-from s3vault.cli.commands.key import key
-from s3vault.cli.commands.listing import list_command
-from s3vault.cli.commands.ls import ls
-from s3vault.cli.commands.mount import mount
-from s3vault.cli.commands.prune import prune
-from s3vault.cli.commands.repair import repair
-from s3vault.cli.commands.report import report
-from s3vault.cli.commands.restore import restore
-from s3vault.cli.commands.rewrite import rewrite
-from s3vault.cli.commands.run import run
-from s3vault.cli.commands.setup_audit import setup_audit
-from s3vault.cli.commands.snapshots import snapshots
-from s3vault.cli.commands.stats import stats
-from s3vault.cli.commands.tag import tag
-from s3vault.cli.commands.unlock import unlock
-from s3vault.cli.commands.verify import verify
+from __future__ import annotations
 
-COMMANDS = [
-    init,
-    backup,
-    snapshots,
-    ls,
-    list_command,
-    cat,
-    cache,
-    find,
-    diff,
-    restore,
-    dump,
-    mount,
-    verify,
-    drill,
-    forget,
-    tag,
-    rewrite,
-    prune,
-    unlock,
-    repair,
-    key,
-    audit,
-    run,
-    copy,
-    stats,
-    fleet,
-    report,
-    cost,
-    iam_policy,
-    setup_bucket,
-    setup_audit,
-    doctor,
-    setup_alarms,
-]
+import importlib
+from collections.abc import Callable, Iterator, MutableMapping
+
+import click
+
+# command name → (module in this package, the click command's name in it)
+TABLE: dict[str, tuple[str, str]] = {
+    "init": ("init", "init"),
+    "backup": ("backup", "backup"),
+    "snapshots": ("snapshots", "snapshots"),
+    "ls": ("ls", "ls"),
+    "list": ("listing", "list_command"),
+    "cat": ("cat", "cat"),
+    "cache": ("cache", "cache"),
+    "find": ("find", "find"),
+    "diff": ("diff", "diff"),
+    "restore": ("restore", "restore"),
+    "dump": ("dump", "dump"),
+    "mount": ("mount", "mount"),
+    "verify": ("verify", "verify"),
+    "restore-test": ("drill", "drill"),
+    "forget": ("forget", "forget"),
+    "tag": ("tag", "tag"),
+    "rewrite": ("rewrite", "rewrite"),
+    "prune": ("prune", "prune"),
+    "unlock": ("unlock", "unlock"),
+    "repair": ("repair", "repair"),
+    "key": ("key", "key"),
+    "audit": ("audit", "audit"),
+    "run": ("run", "run"),
+    "copy": ("copy", "copy"),
+    "stats": ("stats", "stats"),
+    "fleet": ("fleet", "fleet"),
+    "report": ("report", "report"),
+    "cost": ("cost", "cost"),
+    "iam-policy": ("iam", "iam_policy"),
+    "setup-bucket": ("bucket", "setup_bucket"),
+    "setup-audit": ("setup_audit", "setup_audit"),
+    "doctor": ("bucket", "doctor"),
+    "setup-alarms": ("alarms", "setup_alarms"),
+}
+
+
+class LazyCommands(MutableMapping[str, click.Command]):
+    """A click group's ``commands``: every name of ``TABLE`` is there at once, and its command
+    is imported on first lookup, then given ``finish`` (help-text touches) once."""
+
+    def __init__(self, finish: Callable[[str, click.Command], None]) -> None:
+        self._finish = finish
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        command = self._loaded.get(name)
+        if command is None:
+            if name not in TABLE:
+                raise KeyError(name)
+            module, attribute = TABLE[name]
+            command = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+            assert isinstance(command, click.Command), name
+            self._finish(name, command)
+            self._loaded[name] = command
+        return command
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError("s3vault's commands are fixed")
+
+    def __contains__(self, name: object) -> bool:
+        return name in TABLE or name in self._loaded
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*TABLE, *self._loaded]))
+
+    def __len__(self) -> int:
+        return len(TABLE.keys() | self._loaded.keys())
