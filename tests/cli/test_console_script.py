@@ -41,9 +41,7 @@ def test_the_everyday_commands_run_as_fresh_processes(
     assert "hosts" in run("diff", snaps[0]["short_id"], snaps[1]["short_id"])
     assert run("dump", "latest", str(src / "etc" / "hosts")).endswith("myhost\n")
     run("restore", "latest", "-t", str(out))
-    assert (out / src.relative_to("/") / "data.bin").read_bytes() == (
-        src / "data.bin"
-    ).read_bytes()
+    assert (out / src.relative_to("/") / "data.bin").read_bytes() == (src / "data.bin").read_bytes()
     run("verify", "--read-data")
     run("restore-test", "latest")
     run("forget", "--keep-last", "1", "--prune")

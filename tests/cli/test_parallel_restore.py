@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import stat
 from pathlib import Path
 
 import pytest
 
-from s3vault.ops.verify import SERIAL_UP_TO_CORES
 from s3vault.workerpool import SERIAL_BELOW_BYTES, default_jobs, jobs_for
 from tests.cli.test_s3 import s3_env
 from tests.conftest import RunCli, write_file
@@ -176,8 +176,8 @@ def test_every_engine_defaults_to_one_worker_per_core(
     """The defaults docs/performance.md gives: a worker's crash point is reached (the run
     fails, exit 1) where the default forks workers: a backup always, a restore or a drill when
     it reads SERIAL_BELOW_BYTES or more (this one is smaller: one process, the crash point is
-    not reached, until -j 2 asks for workers); verify forks by default only on more than two
-    cores."""
+    not reached, until -j 2 asks for workers), and so does a verify's read-back (the last
+    part: one of SERIAL_BELOW_BYTES reaches it)."""
     crash = {**cli_env, "S3VAULT_TEST_CRASH_AT": "backup-worker-task"}
     done = run_cli("-r", cli_repo, "backup", "--root", str(source.parent), "/src", env=crash)
     assert done.code == 1, done.stderr  # backup: one worker per core
@@ -188,14 +188,8 @@ def test_every_engine_defaults_to_one_worker_per_core(
     engines = [
         (("restore-test", "--no-record"), "restore-worker"),
         (("restore", "latest", "-t", target), "restore-worker"),
+        (("verify", "--read-data"), "verify-worker"),
     ]
-    verify_argv = ("verify", "--read-data")
-    if len(os.sched_getaffinity(0)) > SERIAL_UP_TO_CORES:
-        engines.append((verify_argv, "verify-worker"))
-    else:  # verify: one process on two cores or fewer (measured faster there)
-        env = {**cli_env, "S3VAULT_TEST_CRASH_AT": "verify-worker"}
-        assert run_cli("-r", cli_repo, *verify_argv, env=env).code == 0
-        assert run_cli("-r", cli_repo, *verify_argv, "-j", "2", env=env).code == 1
     for argv, point in engines:
         env = {**cli_env, "S3VAULT_TEST_CRASH_AT": point}
         done = run_cli("-r", cli_repo, *argv, env=env)
@@ -203,6 +197,14 @@ def test_every_engine_defaults_to_one_worker_per_core(
         done = run_cli("-r", cli_repo, *argv, "-j", "2", env=env)
         assert done.code == 1, (argv, done.stdout, done.stderr)
         assert "worker process" in done.stderr
+    large = source / "large.bin"
+    large.write_bytes(random.Random(7).randbytes(SERIAL_BELOW_BYTES))  # incompressible
+    done = run_cli("-r", cli_repo, "backup", "--root", str(source.parent), "/src", "-j", "1")
+    assert done.code == 0, done.stderr
+    env = {**cli_env, "S3VAULT_TEST_CRASH_AT": "verify-worker"}
+    done = run_cli("-r", cli_repo, "verify", "--read-data", env=env)
+    assert done.code == 1, done.stdout + done.stderr  # a large read-back: workers by default
+    assert "verify worker process" in done.stderr
 
 
 def test_a_large_read_defaults_to_one_worker_per_core_a_small_one_to_one() -> None:

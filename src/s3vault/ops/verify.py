@@ -18,7 +18,7 @@ from s3vault.ops.audit import audited, measured, not_written
 from s3vault.progress import Progress
 from s3vault.repository import ledger as ledgers
 from s3vault.repository.repository import Repository
-from s3vault.workerpool import STALL_AFTER, available, default_jobs
+from s3vault.workerpool import STALL_AFTER, available
 
 DAY = 86_400.0
 
@@ -118,16 +118,10 @@ def verify(
 
 
 def _jobs(configured: int) -> int:
-    """Worker processes for the read-back: 0 is one per core where there are more than
-    ``SERIAL_UP_TO_CORES`` (on fewer, one process: docs/performance.md measured the workers
-    6-7 % slower than one process on 2 cores, where BLAKE3's threads and the parent's reading
-    already keep both busy); none where fork is missing."""
-    cores = default_jobs()
-    jobs = configured or (cores if cores > SERIAL_UP_TO_CORES else 1)
-    return jobs if available() else 1
-
-
-SERIAL_UP_TO_CORES = 2  # verify's default on this many cores or fewer: one process
+    """Worker processes for the read-back: ``--jobs`` when given, else 0, which the checker
+    turns into one per core for a read-back of ``SERIAL_BELOW_BYTES`` or more and one process
+    below (s3vault/workerpool.py ``jobs_for``, as restore's); one where fork is missing."""
+    return configured if available() else 1
 
 
 def _verify(
