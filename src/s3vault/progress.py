@@ -44,6 +44,12 @@ class Progress(Protocol):
         across processes only then)."""
         ...
 
+    @property
+    def shows_totals(self) -> bool:
+        """Whether the scanner's ``totals`` are shown somewhere (a first backup walks its
+        sources a second time, for the totals alone, only then)."""
+        ...
+
     def started(self, phase: str, *, total_files: int = 0, total_bytes: int = 0) -> None:
         """A phase begins; totals are 0 when unknown."""
         ...
@@ -83,6 +89,11 @@ class NullProgress:
 
     @property
     def lists_files(self) -> bool:
+        """No."""
+        return False
+
+    @property
+    def shows_totals(self) -> bool:
         """No."""
         return False
 

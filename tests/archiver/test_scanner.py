@@ -7,9 +7,12 @@ import os
 import threading
 from pathlib import Path
 
+import pytest
+
 from s3vault import BackupOptions, backup
 from s3vault.archiver.excludes import ExcludeRules
 from s3vault.archiver.scanner import REPORT_EVERY, Scanner
+from s3vault.ops import backup as backup_module
 from s3vault.ops.backup import SCAN_PROCESS_FROM_JOBS
 from s3vault.progress import NullProgress
 from tests.conftest import RepoHandle, write_file
@@ -26,6 +29,10 @@ class Totals(NullProgress):
         self.events: list[tuple[int, int, bool]] = []
         self._wait = wait_for_scan
         self._complete = threading.Event()
+
+    @property
+    def shows_totals(self) -> bool:
+        return True
 
     def totals(self, *, files: int, bytes_: int, complete: bool) -> None:
         self.events.append((files, bytes_, complete))
@@ -96,6 +103,31 @@ def test_first_backup_totals_from_the_scanner_match_the_backup(
     again = Totals()
     backup(local_repo.open(), BackupOptions(paths=(str(src),)), progress=again)
     assert again.events == []  # with a parent, its totals are the estimate: no scanner
+
+
+class Unshown(Totals):
+    """A progress that shows no totals (a cron job's plain output)."""
+
+    @property
+    def shows_totals(self) -> bool:
+        return False
+
+
+def test_a_first_backup_whose_progress_shows_no_totals_has_no_scanner(
+    local_repo: RepoHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[Scanner] = []
+
+    class Started(Scanner):
+        def start(self) -> None:
+            started.append(self)
+            super().start()
+
+    monkeypatch.setattr(backup_module, "Scanner", Started)
+    for name, progress, scanners in (("a", Unshown(), 0), ("b", Totals(), 1)):
+        src = tree(tmp_path / name)  # no parent: a first backup each
+        backup(local_repo.open(), BackupOptions(paths=(str(src),)), progress=progress)
+        assert len(started) == scanners  # without a display: its sources are walked once
 
 
 def test_beside_worker_processes_the_scanner_is_a_process_with_the_same_totals(

@@ -148,6 +148,12 @@ class CliProgress:
         """With -vv."""
         return self._list_files
 
+    @property
+    def shows_totals(self) -> bool:
+        """On a terminal and with --json (a status line carries them); not in a cron job's
+        plain output."""
+        return bool(self._ctx.interactive or self._ctx.json)
+
     def file_started(self, path: str) -> None:
         """A file is in flight."""
         if not self._track:

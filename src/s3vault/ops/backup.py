@@ -82,7 +82,8 @@ class BackupOptions:
     stdin_command: tuple[str, ...] = ()
     # restic's --skip-if-unchanged: no new snapshot when the tree equals the parent's
     skip_if_unchanged: bool = False
-    # restic's --no-scan: no scanner beside a first backup (no totals, no ETA; one walk less)
+    # restic's --no-scan: no scanner beside a first backup (no totals, no ETA; one walk less);
+    # there is none either when the progress shows no totals (``Progress.shows_totals``)
     scan: bool = True
     parent: str | None = None
     force: bool = False  # ignore the parent: read every file
@@ -567,7 +568,8 @@ def _backup(
         progress=progress,
     )
     # The parent's totals are a good estimate for an ETA; a first backup counts its sources
-    # on a scanner thread beside the walk (restic's scanner) to have one.
+    # on a scanner thread beside the walk (restic's scanner) to have one, when something
+    # shows it (a terminal, --json): a cron job's first backup walks its sources once.
     estimate = psnap.summary if psnap is not None else SnapshotSummary()
     progress.started(
         "backup",
@@ -576,7 +578,7 @@ def _backup(
     )
     archiver.stats.warnings.extend(missing)
     scanner: Scanner | ScanProcess | None = None
-    if psnap is None and options.stdin is None and options.scan:
+    if psnap is None and options.stdin is None and options.scan and progress.shows_totals:
         # beside many worker processes, the walk takes a process of its own (not the parent's
         # interpreter lock, which answers the workers); with two it is one more process for
         # no gain measured (docs/performance.md), so it stays a thread
