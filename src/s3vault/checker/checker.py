@@ -80,10 +80,14 @@ class Checker:
         )
         report.put_packs = st.put_packs
         bad_blobs: dict[tuple[BlobType, bytes], tuple[str, str]] = {}
-        early: _EarlyWalk | None = None
+        early = _EarlyWalk(self, st)
         if options.read_data:
-            early = self._read_back(options, st, report, bad_blobs)
-        affected = early.outcome(st, bad_blobs) if early is not None else None
+            try:
+                self._read_back(options, st, report, bad_blobs, early)
+            except BaseException:
+                early.stop()  # no walk goes on behind a failed verify
+                raise
+        affected = early.outcome(st, bad_blobs)
         if affected is None:
             affected = self._affected(st, bad_blobs)
         self._attribute(st, bad_blobs, affected, report.findings)
@@ -96,9 +100,10 @@ class Checker:
         st: Structure,
         report: CheckReport,
         bad_blobs: dict[tuple[BlobType, bytes], tuple[str, str]],
-    ) -> _EarlyWalk:
-        """Read the chosen packs back, the attribution walk beside it (``_EarlyWalk``, which
-        it returns)."""
+        early: _EarlyWalk,
+    ) -> None:
+        """Read the chosen packs back; in worker processes, with the attribution walk beside
+        it (``early``)."""
         candidates = [(p.id, p.size) for n, p in st.packs.items() if n in st.listed]
         report.stored = dict(candidates)
         selection = options.subset or PackSelection()
@@ -109,7 +114,6 @@ class Checker:
         self._progress.started("verify", total_files=len(names), total_bytes=total)
 
         items = self._with_entries(st, sorted(names))
-        early = _EarlyWalk(self, st)
         jobs = jobs_for(options.jobs, total)
         if jobs > 1 and len(names) > 1:
 
@@ -130,14 +134,12 @@ class Checker:
             def one(item: tuple[str, IndexedPack]) -> PackReading:
                 return read_pack(self._repo, *item)
 
-            early.start()
             with ThreadPoolExecutor(
                 max(1, options.workers), thread_name_prefix="s3v-verify"
             ) as pool:
                 for reading in pool.map(one, items):
                     self._take(reading, st, report, bad_blobs)
         self._progress.finished("verify")
-        return early
 
     def _take(
         self,
@@ -177,10 +179,14 @@ class Checker:
                 yield name, IndexedPack(id=p.id, size=p.size, epoch=p.epoch, entries=entries)
 
     def _affected(
-        self, st: Structure, bad_blobs: dict[tuple[BlobType, bytes], tuple[str, str]]
+        self,
+        st: Structure,
+        bad_blobs: dict[tuple[BlobType, bytes], tuple[str, str]],
+        stop: threading.Event | None = None,
     ) -> _Affected:
-        """Walk every snapshot's trees: what each unreadable object takes with it."""
-        walker = _DamageWalker(self._repo, st, bad_blobs)
+        """Walk every snapshot's trees: what each unreadable object takes with it (``stop``
+        set: the walk ends at its next tree, raising ``_Stopped``)."""
+        walker = _DamageWalker(self._repo, st, bad_blobs, stop)
         affected: _Affected = {}
         for sid, snap in st.snapshots:
             for path, obj, reason in walker.tree_problems(snap.tree):
@@ -258,6 +264,10 @@ class Checker:
         return {ids[pid]: snaps for pid, snaps in found.items()}
 
 
+class _Stopped(Exception):
+    """The early walk was told to stop."""
+
+
 class _EarlyWalk:
     """The attribution walk beside a read-back in worker processes: the parent, which only
     hands out packs and takes their readings then, walks every snapshot's trees meanwhile
@@ -266,13 +276,16 @@ class _EarlyWalk:
     its outcome stands when the read-back found nothing more (no unreadable pack, no bad blob),
     as in a sound repository, and is discarded otherwise: the walk then runs again with what
     the read-back found, as without this. Started at the first reading, when the workers have
-    been forked (a fork must not meet a running thread: s3vault/workerpool.py)."""
+    been forked (a fork must not meet a running thread: s3vault/workerpool.py). In one
+    process it is not started: the threaded read-back keeps the cores busy, and a walk beside
+    it measured no faster (docs/performance.md)."""
 
     def __init__(self, checker: Checker, st: Structure) -> None:
         self._checker = checker
         self._bad_packs = dict(st.bad_packs)
         self._view = replace(st, bad_packs=self._bad_packs)  # the read-back changes st's
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
         self._affected: _Affected | None = None
 
     def start(self) -> None:
@@ -283,19 +296,27 @@ class _EarlyWalk:
 
     def _walk(self) -> None:
         try:
-            self._affected = self._checker._affected(self._view, {})
-        except Exception:  # the walk runs again after the read-back, and raises there
+            self._affected = self._checker._affected(self._view, {}, self._stop)
+        except Exception:  # stopped; or it raises again in the walk after the read-back
             self._affected = None
+
+    def stop(self) -> None:
+        """End the walk at its next tree and wait for it: its outcome cannot stand."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
     def outcome(
         self, st: Structure, bad_blobs: dict[tuple[BlobType, bytes], tuple[str, str]]
     ) -> _Affected | None:
-        """The walk's outcome once it ended, if the read-back left it true; else None."""
+        """The walk's outcome once it ended, if the read-back left it true; else None (not
+        started, failed, or the read-back found more: the walk is stopped then)."""
         if self._thread is None:
             return None
-        self._thread.join()
         if bad_blobs or st.bad_packs != self._bad_packs:
+            self.stop()
             return None
+        self._thread.join()
         return self._affected
 
 
@@ -323,10 +344,12 @@ class _DamageWalker:
         repo: Repository,
         st: Structure,
         bad_blobs: dict[tuple[BlobType, bytes], tuple[str, str]],
+        stop: threading.Event | None = None,
     ) -> None:
         self._repo = repo
         self._st = st
         self._bad_blobs = bad_blobs
+        self._stop = stop
         # per tree: (problems in it, its child directories with problems below them); paths
         # are joined only when reported, so memory follows the tree's size, not its depth²
         self._memo: dict[ObjectId, tuple[list[_Problem], list[tuple[str, ObjectId]]]] = {}
@@ -374,6 +397,8 @@ class _DamageWalker:
             if tid in memo:
                 continue
             if nodes is None:
+                if self._stop is not None and self._stop.is_set():
+                    raise _Stopped
                 bad = self.where(BlobType.TREE, tid)
                 if bad is not None:
                     memo[tid] = ([("", bad[0], bad[1])], [])
