@@ -18,7 +18,7 @@ from s3vault.ops.audit import audited, measured, not_written
 from s3vault.progress import Progress
 from s3vault.repository import ledger as ledgers
 from s3vault.repository.repository import Repository
-from s3vault.workerpool import STALL_AFTER, available
+from s3vault.workerpool import STALL_AFTER, available, default_jobs
 
 DAY = 86_400.0
 
@@ -117,11 +117,24 @@ def verify(
     return result
 
 
-def _jobs(configured: int) -> int:
-    """Worker processes for the read-back: ``--jobs`` when given, else 0, which the checker
-    turns into one per core for a read-back of ``SERIAL_BELOW_BYTES`` or more and one process
-    below (s3vault/workerpool.py ``jobs_for``, as restore's); one where fork is missing."""
-    return configured if available() else 1
+def read_back_jobs(configured: int, remote: bool) -> int:
+    """Worker processes for the read-back: ``--jobs`` when given; one where fork is missing;
+    one through a remote store on ``SERIAL_REMOTE_UP_TO_CORES`` cores or fewer; else 0, which
+    the checker turns into one per core for a read-back of ``SERIAL_BELOW_BYTES`` or more and
+    one process below (s3vault/workerpool.py ``jobs_for``, as restore's).
+
+    Through S3 on 2 cores, the parent downloads every pack and hands the bytes on, and the
+    workers were slower than one process and larger (moto, the bench repository, 3 alternating
+    runs: 2.42-2.62 s and 192-225 MiB against 2.22-2.32 s and 146-160 MiB); on a local disk
+    they are faster (docs/performance.md)."""
+    if not available():
+        return 1
+    if configured:
+        return configured
+    return 1 if remote and default_jobs() <= SERIAL_REMOTE_UP_TO_CORES else 0
+
+
+SERIAL_REMOTE_UP_TO_CORES = 2
 
 
 def _verify(
@@ -149,7 +162,7 @@ def _verify(
             subset=subset,
             workers=options.workers,
             seed=options.seed,
-            jobs=_jobs(options.jobs),
+            jobs=read_back_jobs(options.jobs, repo.remote),
             worker_timeout=options.worker_timeout,
         )
     )

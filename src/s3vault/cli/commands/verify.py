@@ -56,7 +56,10 @@ SHOWN_PATHS = 10
     help="With --coverage: read at most this much now (default: the nightly share, "
     "1 day / PERIOD of the bytes)",
 )
-@read_workers_options("read packs back", "one per core on more than two cores, else one process")
+@read_workers_options(
+    "read packs back",
+    "one per core from 32 MiB read; one process below, and through S3 on two cores or fewer",
+)
 def verify(
     read_data: bool,
     read_data_subset: str | None,
