@@ -134,7 +134,7 @@ def read_back_jobs(configured: int, remote: bool) -> int:
     return 1 if remote and default_jobs() <= SERIAL_REMOTE_UP_TO_CORES else 0
 
 
-SERIAL_REMOTE_UP_TO_CORES = 2
+SERIAL_REMOTE_UP_TO_CORES = 2  # through a remote store, this many cores or fewer: one process
 
 
 def _verify(
