@@ -14,33 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from dataclasses import replace
 
 from s3vault.checker.readback import PackReading, check_pack, fetch_pack, unreadable
 from s3vault.errors import BackendError, S3VaultError
 from s3vault.format.indexfile import IndexedPack
-from s3vault.format.packfile import ENTRY, decode_entries, encode_entry
+from s3vault.repository.compactpack import CompactPack
 from s3vault.repository.repository import Repository
 from s3vault.workerpool import Watchdog, WorkerJob, WorkerPool, add_counts, counts_since
 
 Item = tuple[str, IndexedPack]  # (object name, the pack with its entries)
-# What goes down a worker's pipe: the pack with its first entry only (which says its kind:
-# repository/names.py pack_kind), and all its entries encoded as the index encodes them.
-# Pickling a pack's thousands of entry records one by one took about a tenth of the parent's
-# time in a read-back of the bench repository (py-spy), beside the walk.
-_Sent = tuple[str, IndexedPack, bytes]
-
-
-def _compact(item: Item) -> _Sent:
-    name, pack = item
-    raw = b"".join(map(encode_entry, pack.entries))
-    return name, replace(pack, entries=pack.entries[:1]), raw
-
-
-def _expand(sent: _Sent) -> Item:
-    name, pack, raw = sent
-    entries = decode_entries(raw, 0, len(raw) // ENTRY.size, name)
-    return name, replace(pack, entries=tuple(entries))
+# What goes down a worker's pipe: the pack as a CompactPack, its entries in the index's own
+# 45-byte encoding. Pickling a pack's thousands of entry records one by one took about a tenth
+# of the parent's time in a read-back of the bench repository (py-spy), beside the walk.
+_Sent = tuple[str, CompactPack]
 
 
 class _PackChecker:
@@ -51,15 +37,15 @@ class _PackChecker:
         self._base = repo.requests.snapshot()
 
     def fetch(self, sent: _Sent) -> bytes:
-        return fetch_pack(self._repo, sent[1])  # its id and kind: the first entry says it
+        return fetch_pack(self._repo, sent[1].kind, sent[1].id)
 
     def work(self, sent: _Sent, fetched: Future[bytes]) -> PackReading:
-        name, pack = _expand(sent)
+        name, compact = sent
         try:
             data = fetched.result()
         except BackendError as exc:
             return unreadable(name, exc)
-        return check_pack(self._repo, name, pack, data)
+        return check_pack(self._repo, name, compact.full(), data)
 
     def finish(self) -> object:
         """The requests this worker made (the parent's counters leave them out)."""
@@ -94,7 +80,7 @@ def read_in_workers(
         remote=repo.remote,
         watchdog=watchdog,
     )
-    sent = (_compact(item) for item in items)
+    sent = ((name, CompactPack.of(pack)) for name, pack in items)
     for requests in pool.run(sent, lambda _sent, reading: on_reading(reading)):
         add_counts(repo.requests, requests)
 

@@ -9,7 +9,9 @@ from s3vault.crypto.hashing import storage_id
 from s3vault.errors import BackendError, IntegrityError, S3VaultError
 from s3vault.format.envelope import EnvelopeHeader, SealedKind
 from s3vault.format.indexfile import IndexedPack
+from s3vault.format.layout import ObjectKind
 from s3vault.format.packfile import BlobType, decode_header, split_trailer
+from s3vault.ids import ObjectId
 from s3vault.repository.names import pack_kind
 from s3vault.repository.repository import Repository
 from s3vault.repository.sealer import PACK_HEADER_BINDING
@@ -29,13 +31,13 @@ class PackReading:
     size: int = 0
 
 
-def fetch_pack(repo: Repository, pack: IndexedPack) -> bytes:
+def fetch_pack(repo: Repository, kind: ObjectKind, pack_id: ObjectId) -> bytes:
     """A pack's bytes (the download; ``check_pack`` is the CPU's part).
 
     Raises:
         BackendError: it cannot be read.
     """
-    return repo.read_object(pack_kind(pack), pack.id)
+    return repo.read_object(kind, pack_id)
 
 
 def unreadable(name: str, exc: BackendError) -> PackReading:
@@ -46,7 +48,7 @@ def unreadable(name: str, exc: BackendError) -> PackReading:
 def read_pack(repo: Repository, name: str, pack: IndexedPack) -> PackReading:
     """Read and check one pack completely. Never raises for damage; reports it."""
     try:
-        data = fetch_pack(repo, pack)
+        data = fetch_pack(repo, pack_kind(pack), pack.id)
     except BackendError as exc:
         return unreadable(name, exc)
     return check_pack(repo, name, pack, data)
