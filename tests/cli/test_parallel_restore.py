@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from s3vault.ops.verify import SERIAL_REMOTE_UP_TO_CORES, read_back_jobs
+from s3vault.checker.checker import SERIAL_REMOTE_UP_TO_CORES, read_back_jobs
 from s3vault.workerpool import SERIAL_BELOW_BYTES, default_jobs, jobs_for
 from tests.cli.test_s3 import s3_env
 from tests.conftest import RunCli, write_file
@@ -210,11 +210,12 @@ def test_every_engine_defaults_to_one_worker_per_core(
 
 def test_verify_through_a_remote_store_on_two_cores_reads_in_one_process() -> None:
     """read_back_jobs: --jobs wins; through a remote store on SERIAL_REMOTE_UP_TO_CORES cores
-    or fewer one process (measured faster and smaller there); else by size (0: jobs_for)."""
-    assert read_back_jobs(3, True) == 3 and read_back_jobs(1, False) == 1
-    assert read_back_jobs(0, False) == 0
+    or fewer one process (measured faster and smaller there); else by size (jobs_for)."""
+    large = SERIAL_BELOW_BYTES
+    assert read_back_jobs(3, True, large) == 3 and read_back_jobs(1, False, large) == 1
+    assert read_back_jobs(0, False, large) == jobs_for(0, large)
     few = default_jobs() <= SERIAL_REMOTE_UP_TO_CORES
-    assert read_back_jobs(0, True) == (1 if few else 0)
+    assert read_back_jobs(0, True, large) == (1 if few else jobs_for(0, large))
 
 
 def test_a_large_read_defaults_to_one_worker_per_core_a_small_one_to_one() -> None:

@@ -30,9 +30,10 @@ from s3vault.format.tree import Node, NodeType, Tree
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
-from s3vault.workerpool import STALL_AFTER, Watchdog, jobs_for
+from s3vault.workerpool import STALL_AFTER, Watchdog, default_jobs, jobs_for
 
 READ_BATCH = 4096  # packs whose entries one pass over the index gathers for the read-back
+SERIAL_REMOTE_UP_TO_CORES = 2  # through a remote store, this many cores or fewer: one process
 
 # (relative path, damaged object, reason)
 _Problem = tuple[str, str, str]
@@ -48,8 +49,8 @@ class CheckOptions:
     subset: PackSelection | None = None  # with read_data: which packs (None: all)
     workers: int = 4
     seed: int | None = None
-    jobs: int = 1  # worker processes for the read-back (checker/parallelread.py); 0: by size
-    # (s3vault/workerpool.py jobs_for: one per core from SERIAL_BELOW_BYTES read, else one)
+    jobs: int = 1  # worker processes for the read-back (checker/parallelread.py); 0: the
+    # default, ``read_back_jobs``'s
     worker_timeout: float = STALL_AFTER  # seconds a worker may hold a pack and say nothing
 
 
@@ -114,7 +115,7 @@ class Checker:
         self._progress.started("verify", total_files=len(names), total_bytes=total)
 
         items = self._with_entries(st, sorted(names))
-        jobs = jobs_for(options.jobs, total)
+        jobs = read_back_jobs(options.jobs, self._repo.remote, total)
         if jobs > 1 and len(names) > 1:
 
             def take(reading: PackReading) -> None:
@@ -262,6 +263,23 @@ class Checker:
         ids = {st.packs[n].id: n for n in names if n in st.packs}
         found = snapshots_using(self._repo, st.index, st.snapshots, set(ids), damaged)
         return {ids[pid]: snaps for pid, snaps in found.items()}
+
+
+def read_back_jobs(requested: int, remote: bool, total_bytes: int) -> int:
+    """Worker processes for a read-back of ``total_bytes``: ``requested`` when given
+    (--jobs); one through a remote store on ``SERIAL_REMOTE_UP_TO_CORES`` cores or fewer; else
+    restore's rule (s3vault/workerpool.py ``jobs_for``: one per core from
+    ``SERIAL_BELOW_BYTES``, one process below).
+
+    Through S3 on 2 cores the parent downloads every pack and hands the bytes on, and the
+    workers were slower than one process and larger (moto, the bench repository, 3 alternating
+    runs: 2.42-2.62 s and 192-225 MiB against 2.22-2.32 s and 146-160 MiB); on a local disk
+    they are faster (docs/performance.md)."""
+    if requested:
+        return requested
+    if remote and default_jobs() <= SERIAL_REMOTE_UP_TO_CORES:
+        return 1
+    return jobs_for(0, total_bytes)
 
 
 class _Stopped(Exception):

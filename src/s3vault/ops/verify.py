@@ -18,7 +18,7 @@ from s3vault.ops.audit import audited, measured, not_written
 from s3vault.progress import Progress
 from s3vault.repository import ledger as ledgers
 from s3vault.repository.repository import Repository
-from s3vault.workerpool import STALL_AFTER, available, default_jobs
+from s3vault.workerpool import STALL_AFTER, available
 
 DAY = 86_400.0
 
@@ -117,26 +117,6 @@ def verify(
     return result
 
 
-def read_back_jobs(configured: int, remote: bool) -> int:
-    """Worker processes for the read-back: ``--jobs`` when given; one where fork is missing;
-    one through a remote store on ``SERIAL_REMOTE_UP_TO_CORES`` cores or fewer; else 0, which
-    the checker turns into one per core for a read-back of ``SERIAL_BELOW_BYTES`` or more and
-    one process below (s3vault/workerpool.py ``jobs_for``, as restore's).
-
-    Through S3 on 2 cores, the parent downloads every pack and hands the bytes on, and the
-    workers were slower than one process and larger (moto, the bench repository, 3 alternating
-    runs: 2.42-2.62 s and 192-225 MiB against 2.22-2.32 s and 146-160 MiB); on a local disk
-    they are faster (docs/performance.md)."""
-    if not available():
-        return 1
-    if configured:
-        return configured
-    return 1 if remote and default_jobs() <= SERIAL_REMOTE_UP_TO_CORES else 0
-
-
-SERIAL_REMOTE_UP_TO_CORES = 2  # through a remote store, this many cores or fewer: one process
-
-
 def _verify(
     repo: Repository, options: VerifyOptions, *, progress: Progress | None, clock: Clock
 ) -> VerifyResult:
@@ -162,7 +142,7 @@ def _verify(
             subset=subset,
             workers=options.workers,
             seed=options.seed,
-            jobs=read_back_jobs(options.jobs, repo.remote),
+            jobs=options.jobs if available() else 1,  # 0: the checker's read_back_jobs
             worker_timeout=options.worker_timeout,
         )
     )
