@@ -5,6 +5,7 @@ left running behind a verify, failed or not."""
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 from pathlib import Path
@@ -22,17 +23,26 @@ def walks() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == WALK]
 
 
+ODD = b"\xff\xfe"  # bytes that are no UTF-8 (messages show them escaped)
+
+
 def backed_up(repo: RepoHandle, src: Path) -> None:
+    """Three packs of 4 MiB at least and 200 small files, every file below a directory whose
+    name is no UTF-8."""
     rng = random.Random(5)
-    for n in range(3):  # three packs of 4 MiB at least
-        write_file(src / "big" / f"f{n}", rng.randbytes(4_500_000))
+    odd = Path(os.fsdecode(bytes(src) + b"/odd" + ODD))
+    for n in range(3):
+        write_file(odd / "big" / f"f{n}", rng.randbytes(4_500_000))
     for n in range(200):
-        write_file(src / "small" / f"d{n % 9}" / f"s{n}", rng.randbytes(300))
+        write_file(odd / "small" / f"d{n % 9}" / f"s{n}", rng.randbytes(300))
     backup(repo.open(), BackupOptions(paths=(str(src),)))
 
 
-def findings(repo: RepoHandle, jobs: int) -> list[tuple[str, str, str, tuple[str, ...]]]:
-    result = verify(repo.open(), VerifyOptions(read_data=True, jobs=jobs))
+def findings(
+    repo: RepoHandle, jobs: int, subset: str | None = None
+) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    options = VerifyOptions(read_data=subset is None, read_data_subset=subset, jobs=jobs)
+    result = verify(repo.open(), options)
     assert not walks()
     return [(f.kind, f.object, f.message, f.paths) for f in result.findings]
 
@@ -42,20 +52,37 @@ def test_a_sound_repository_reads_the_same_with_the_walk_beside(
 ) -> None:
     backed_up(local_repo, tmp_path / "src")
     assert findings(local_repo, 2) == findings(local_repo, 1) == []
+    # restic's habit: check --read-data-subset, here with the walk beside workers too
+    assert findings(local_repo, 2, "1/2") == findings(local_repo, 1, "1/2") == []
 
 
-def test_damage_only_the_read_back_finds_is_attributed_as_without_it(
-    local_repo: RepoHandle, tmp_path: Path
+def _flip_a_bit(path: Path) -> None:
+    damaged = bytearray(path.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x01  # the structure pass cannot see it; the read-back can
+    path.write_bytes(bytes(damaged))
+
+
+@pytest.mark.parametrize("damage", ["data pack bit flip", "tree pack bit flip", "missing pack"])
+def test_damage_is_attributed_as_without_the_walk_beside(
+    local_repo: RepoHandle, tmp_path: Path, damage: str
 ) -> None:
+    """A flipped bit only the read-back finds (in a tree pack, the early walk's own reads fail
+    too), or a pack the structure pass finds missing: the same findings, the same lost paths
+    (names that are no UTF-8 among them) with --jobs 2 as with --jobs 1."""
     backed_up(local_repo, tmp_path / "src")
-    packs = sorted(p for p in Path(local_repo.url, "data").rglob("*") if p.is_file())
-    assert len(packs) >= 3
-    damaged = bytearray(packs[0].read_bytes())
-    damaged[len(damaged) // 2] ^= 0x01  # a bit flip: the structure pass cannot see it
-    packs[0].write_bytes(bytes(damaged))
+    kind = "tree" if damage.startswith("tree") else "data"
+    packs = sorted(p for p in Path(local_repo.url, kind).rglob("*") if p.is_file())
+    assert len(packs) >= (1 if kind == "tree" else 3)
+    if damage == "missing pack":
+        packs[0].unlink()
+    else:
+        _flip_a_bit(packs[0])
     with_walk = findings(local_repo, 2)
     assert with_walk == findings(local_repo, 1)
-    assert any(paths for _, _, _, paths in with_walk)  # lost paths are named
+    lost = [path for _, _, _, paths in with_walk for path in paths]
+    assert lost  # lost paths are named
+    if kind == "data":  # a file's path: below the odd directory, its bytes escaped
+        assert all("/odd\\xff\\xfe/" in path for path in lost), lost
 
 
 def test_a_failed_read_back_leaves_no_walk_running(

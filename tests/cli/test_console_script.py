@@ -2,16 +2,36 @@
 test suite's server (tests/cliserver.py), which has imported every command and module already.
 The package root and the command line load what a command uses on first use
 (s3vault/__init__.py, s3vault/cli/commands/__init__.py): a module that a command needs and
-nothing imports would fail here, and only here."""
+nothing imports would fail here, and only here, on the way that works and on the ways that fail
+(the error messages and exit codes load their own code too)."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import S3VAULT, write_file
+from tests.cli.test_suspend import wait_stopped
+from tests.conftest import S3VAULT, CliRun, cli_runner, write_file
+
+
+def fresh(cli_env: dict[str, str], repo: str) -> tuple[Callable[..., CliRun], Callable[..., str]]:
+    """``run(*args)``: a command in a fresh process (no fork server), and ``ok(*args)``: the
+    same, asserting exit 0 and returning its stdout."""
+    runner = cli_runner(cli_env, None)
+
+    def run(*args: str) -> CliRun:
+        return runner("-r", repo, *args)
+
+    def ok(*args: str) -> str:
+        done = run(*args)
+        assert done.code == 0, f"{args}: {done.stderr}"
+        return done.stdout
+
+    return run, ok
 
 
 def test_the_everyday_commands_run_as_fresh_processes(
@@ -20,15 +40,8 @@ def test_the_everyday_commands_run_as_fresh_processes(
     src = tmp_path / "src"
     write_file(src / "etc" / "hosts", b"127.0.0.1 localhost\n")
     write_file(src / "data.bin", os.urandom(300_000))
-    repo = str(tmp_path / "repo")
     out = tmp_path / "out"
-
-    def run(*args: str) -> str:
-        done = subprocess.run(
-            [S3VAULT, "-r", repo, *args], env=cli_env, capture_output=True, check=False
-        )
-        assert done.returncode == 0, f"{args}: {done.stderr.decode()}"
-        return done.stdout.decode()
+    _, run = fresh(cli_env, str(tmp_path / "repo"))
 
     run("init", "--kdf-cost", "minimum", "--no-recovery-key")
     run("backup", str(src))
@@ -47,3 +60,54 @@ def test_the_everyday_commands_run_as_fresh_processes(
     run("forget", "--keep-last", "1", "--prune")
     run("key", "list")
     run("stats")
+
+
+def test_the_failing_ways_run_as_fresh_processes(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """A missing repository (10), a wrong password (12), a name that is no UTF-8, a damaged
+    pack (13) and a SIGTERM (130): each exits with its code and a one-line message."""
+    repo = str(tmp_path / "repo")
+    run, ok = fresh(cli_env, repo)
+    missing = run("snapshots")
+    assert missing.code == 10 and missing.stderr.startswith("Fatal: no repository"), missing
+    ok("init", "--kdf-cost", "minimum", "--no-recovery-key")
+    wrong = cli_runner({**cli_env, "S3VAULT_PASSWORD": "not it"}, None)("-r", repo, "snapshots")
+    assert wrong.code == 12 and len(wrong.stderr.splitlines()) == 1, wrong
+
+    src = tmp_path / "src"
+    odd = os.fsencode(src) + b"/caf\xe9-\xff"
+    write_file(Path(os.fsdecode(odd)), os.urandom(200_000))
+    ok("backup", str(src))
+    assert "caf\\xe9-\\xff" in ok("ls", "latest")
+
+    _stopped_backup_exits_130(cli_env, repo, src)
+    assert len(json.loads(ok("snapshots", "--json"))) == 1  # the interrupted one made none
+
+    pack = next(p for p in Path(repo, "data").rglob("*") if p.is_file())
+    damaged = bytearray(pack.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x01
+    pack.write_bytes(bytes(damaged))
+    verified = run("verify", "--read-data")
+    assert verified.code == 13, verified
+    assert "s3vault repair packs" in verified.stderr + verified.stdout
+
+
+def _stopped_backup_exits_130(cli_env: dict[str, str], repo: str, src: Path) -> None:
+    """A backup stopped just before it writes its snapshot, then sent SIGTERM: exit 130."""
+    write_file(src / "more", os.urandom(100_000))
+    env = {**cli_env, "S3VAULT_TEST_STOP_AT": "backup-before-snapshot"}
+    proc = subprocess.Popen(
+        [S3VAULT, "-r", repo, "backup", str(src)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_stopped(proc)
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGCONT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err.decode()

@@ -87,6 +87,10 @@ def test_a_tree_10000_levels_deep_is_backed_up_and_walked(
     assert run_cli("-r", cli_repo, "diff", "latest~1", "latest", timeout=300).code == 0
     verified = run_cli("-r", cli_repo, "verify", "--read-data", timeout=300)
     assert verified.code == 0, verified.stderr[-2000:]
+    # in workers, the attribution walk of the 10,000 levels runs beside the read-back
+    in_workers = run_cli("-r", cli_repo, "verify", "--read-data", "-j", "2", timeout=300)
+    assert in_workers.code == 0, in_workers.stderr[-2000:]
+    assert "no errors were found" in in_workers.stdout
     assert run_cli("-r", cli_repo, "stats", timeout=300).code == 0
     target = tmp_path / "restored"
     restored = run_cli("-r", cli_repo, "restore", "latest", "--target", str(target), timeout=300)

@@ -299,6 +299,8 @@ READING = [
     (("diff", "latest~1", "latest"), ()),
     (("verify",), ("the audit record",)),
     (("verify", "--read-data"), ("the verification ledger file", "the audit record")),
+    # in worker processes, the attribution walk beside the read-back
+    (("verify", "--read-data", "-j", "2"), ("the verification ledger file", "the audit record")),
     (("restore-test",), ("the verification ledger file", "the drill record", "the audit record")),
     (("restore-test", "--no-record"), ("the audit record",)),
     (("restore-test", "--history"), ()),
