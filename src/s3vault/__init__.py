@@ -423,20 +423,16 @@ __all__ = [
 ]
 
 if not _typing.TYPE_CHECKING:  # hidden from type checkers, which see the imports above
-    _EXPORTS: dict[str, tuple[str, str]] = {}  # name → (module, attribute), on first use
-
-    def _exports() -> dict[str, tuple[str, str]]:
-        if not _EXPORTS:
-            for module, names in _BY_MODULE.items():
-                for entry in names.split():
-                    name, _, own = entry.partition(":")
-                    _EXPORTS[name] = (module, own or name)
-        return _EXPORTS
+    _EXPORTS = {  # name → (module, attribute)
+        name: (module, own or name)
+        for module, names in _BY_MODULE.items()
+        for name, _, own in (entry.partition(":") for entry in names.split())
+    }
 
     def __getattr__(name: str) -> object:
         """An exported name, imported on first use and kept (later uses are plain lookups)."""
         try:
-            module, attribute = _exports()[name]
+            module, attribute = _EXPORTS[name]
         except KeyError:
             raise AttributeError(f"module 's3vault' has no attribute {name!r}") from None
         owner = _importlib.import_module(module)
@@ -448,4 +444,4 @@ if not _typing.TYPE_CHECKING:  # hidden from type checkers, which see the import
         return value
 
     def __dir__() -> list[str]:
-        return sorted(set(globals()) | set(_exports()))
+        return sorted(set(globals()) | set(_EXPORTS))
