@@ -78,11 +78,12 @@ def test_the_failing_ways_run_as_fresh_processes(tmp_path: Path, cli_env: dict[s
     write_file(Path(os.fsdecode(odd)), os.urandom(200_000))
     ok("backup", str(src))
     assert "caf\\xe9-\\xff" in ok("ls", "latest")
+    needed = sorted(p for p in Path(repo, "data").rglob("*") if p.is_file())  # the snapshot's
 
     _stopped_backup_exits_130(cli_env, repo, src)
     assert len(json.loads(ok("snapshots", "--json"))) == 1  # the interrupted one made none
 
-    pack = next(p for p in Path(repo, "data").rglob("*") if p.is_file())
+    pack = needed[0]  # not a pack the interrupted backup left, which no snapshot needs
     damaged = bytearray(pack.read_bytes())
     damaged[len(damaged) // 2] ^= 0x01
     pack.write_bytes(bytes(damaged))
