@@ -51,6 +51,7 @@ class FaultProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as tests/s3server.py's Handler: no 40 ms stalls
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -137,6 +137,13 @@ def _start(tls: tuple[Path, Path] | None) -> tuple[object, str]:
     _cache_moto_modules()
 
     class Handler(MotoRequestHandler):
+        # TCP_NODELAY on every accepted connection: werkzeug writes a response's headers and
+        # its body as two small segments, Nagle holds the second until the first is acknowledged,
+        # and the client acknowledges late (Linux's delayed ACK, 40 ms). Measured with boto3
+        # against this server: 31.7 ms of wall per small request, 6.6 ms of it CPU; with the
+        # option 5.0 ms. Real stores answer without that wait; the suite should too.
+        disable_nagle_algorithm = True
+
         def date_time_string(self, timestamp: float | None = None) -> str:
             return moto_date_time_string(timestamp)  # the store's clock (tests/timetravel.py)
 

@@ -26,6 +26,7 @@ import faulthandler
 import io
 import json
 import os
+import resource
 import select
 import subprocess
 import sys
@@ -218,6 +219,7 @@ def _serve() -> None:
     _share_botocore_models()
     _remember_derived_keys()
 
+    cmdlog = os.environ.get("S3VAULT_TEST_CMDLOG")  # as tests/cliserver.py: a line per command
     traces: list[str] = []
     original_fail = cli_module._fail
 
@@ -239,7 +241,10 @@ def _serve() -> None:
             answers.write(json.dumps({"harness_error": str(exc)}) + "\n")
             answers.flush()
             continue
+        start, usage = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF)
         code, out, err, escaped = _run_one(cli_module, request["argv"])
+        if cmdlog:
+            _log_cost(cmdlog, request["argv"], time.monotonic() - start, usage)
         answers.write(
             json.dumps(
                 {"code": code, "stdout": out, "stderr": err, "trace": escaped or "".join(traces)}
@@ -247,6 +252,19 @@ def _serve() -> None:
             + "\n"
         )
         answers.flush()
+
+
+def _log_cost(path: str, argv: list[str], wall: float, before: resource.struct_rusage) -> None:
+    """One line of the command log: argv, wall seconds and the CPU seconds it cost."""
+    now = resource.getrusage(resource.RUSAGE_SELF)
+    line = {
+        "argv": argv,
+        "wall": wall,
+        "user": now.ru_utime - before.ru_utime,
+        "sys": now.ru_stime - before.ru_stime,
+    }
+    with open(path, "a") as f:
+        f.write(json.dumps(line) + "\n")
 
 
 def _run_one(cli_module: object, argv: list[str]) -> tuple[int, str, str, str]:
