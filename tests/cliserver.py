@@ -6,7 +6,7 @@ The server is started once per test process (``CliServer``), as a fresh interpre
 ``sys.path`` starts with the console script's directory, as the ``s3vault`` script's does. It
 imports every command and every module of s3vault (``_preload``) and nothing of the tests,
 parses botocore's service models for S3 once and shares them with every command (the parsed
-JSON files, the same for every command; tests/campaign/runner.py does the same), and never
+JSON files, the same for every command: tests/botomodels.py), and never
 starts a thread, so that a fork is safe.
 
 For each request (argv, environment, working directory, and the three standard streams passed
@@ -225,19 +225,14 @@ def run_s3vault(
 
 
 def _share_botocore_models() -> None:
-    """Every botocore Loader shares one cache of parsed data files, filled here once for the
+    """Every botocore Loader shares one cache of parsed data files (tests/botomodels.py,
+    run from its file: the server imports nothing of the tests), filled here once for the
     clients the commands make (S3, STS), before any fork."""
+    import runpy
+
     import boto3
-    from botocore import loaders
 
-    shared: dict[object, object] = {}
-    original_init = loaders.Loader.__init__
-
-    def init(self: loaders.Loader, *args: object, **kwargs: object) -> None:
-        original_init(self, *args, **kwargs)
-        self._cache = shared
-
-    loaders.Loader.__init__ = init  # type: ignore[method-assign]
+    runpy.run_path(str(Path(__file__).with_name("botomodels.py")))["share_parsed_models"]()
     session = boto3.session.Session(
         aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1"
     )

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, settings
 
 from s3vault import InitOptions, RepoOptions, RepositorySettings, init, open_repository
 from s3vault.repository.repository import Repository
+from tests.botomodels import share_parsed_models
 from tests.cliserver import CliServer
 from tests.lowkdf_site import sitecustomize as lowkdf
 from tests.timetravel import TimeTravel
@@ -29,6 +30,7 @@ if os.environ.get("S3VAULT_TEST_FRESH_PROCESS") != "1":
             p for p in (_SITE, os.environ.get("PYTHONPATH", "")) if p
         )
     lowkdf.use_low_kdf()
+share_parsed_models()  # botocore parses its service models once per worker (tests/botomodels.py)
 
 settings.register_profile(
     "default", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]

@@ -35,6 +35,8 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.botomodels import share_parsed_models
+
 S3VAULT = str(Path(sys.executable).with_name("s3vault"))
 
 
@@ -173,20 +175,6 @@ def crash_site(crash: str) -> str:
 # The child ------------------------------------------------------------------------------------
 
 
-def _share_botocore_models() -> None:
-    """Every botocore Loader uses one cache of parsed data files (see the module docstring)."""
-    from botocore import loaders
-
-    shared: dict[object, object] = {}
-    original_init = loaders.Loader.__init__
-
-    def init(self: loaders.Loader, *args: object, **kwargs: object) -> None:
-        original_init(self, *args, **kwargs)
-        self._cache = shared
-
-    loaders.Loader.__init__ = init  # type: ignore[method-assign, unused-ignore]
-
-
 def _remember_derived_keys() -> None:
     """The key-encryption key of a (password, KDF parameters) pair is derived once and then
     remembered: every command of the campaign opens a copy of the same template with the same
@@ -216,7 +204,7 @@ def _serve() -> None:
     faulthandler.enable(all_threads=True)  # a native crash leaves every thread's stack in the log
     import s3vault.cli as cli_module
 
-    _share_botocore_models()
+    share_parsed_models()
     _remember_derived_keys()
 
     cmdlog = os.environ.get("S3VAULT_TEST_CMDLOG")  # as tests/cliserver.py: a line per command
