@@ -53,6 +53,27 @@ def test_add_list_and_open_with_either_password(
     assert run_cli("-r", cli_repo, "snapshots", env=with_password(cli_env, "wrong")).code == 12
 
 
+def test_key_hint_names_the_key_to_try_first_as_restics_does(
+    cli_repo: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    pw_file = write_file(tmp_path / "new-pw", b"second secret\n")
+    args = ("--label", "ops", "--new-password-file", str(pw_file), "--kdf-cost", "minimum")
+    assert run_cli("-r", cli_repo, "key", "add", *args).code == 0
+    ops = next(k for k in keys(run_cli, cli_repo) if k["label"] == "ops")
+    second = with_password(cli_env, "second secret")
+    for env, flags in (
+        (second, ("--key-hint", str(ops["id"])[:6])),
+        ({**second, "S3VAULT_KEY_HINT": str(ops["id"])[:8].upper()}, ()),
+        (second, ("--key-hint", "ffff")),  # names no key: every key is still tried
+        (cli_env, ("--key-hint", str(ops["id"])[:6])),  # names another key: likewise
+    ):
+        done = run_cli("-r", cli_repo, *flags, "snapshots", env=env)
+        assert done.code == 0, (flags, done.stderr)
+    refused = run_cli("-r", cli_repo, "--key-hint", "web-01", "snapshots")
+    assert refused.code == 2
+    assert refused.stderr.count("\n") == 1 and "--key-hint 'web-01'" in refused.stderr
+
+
 def test_passwd_replaces_the_key_in_use(
     cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:

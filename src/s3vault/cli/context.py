@@ -23,6 +23,7 @@ class CliContext:
     password_file: str | None = None
     password_command: str | None = None
     recovery_key_file: str | None = None
+    key_hint: str | None = None
     kms: bool | None = None
     json: bool = False
     # stdout is not message lines (restic's one JSON array, dump's data): JSON warnings go to

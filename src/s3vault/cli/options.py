@@ -166,6 +166,13 @@ _GLOBALS = [
         "[env S3VAULT_RECOVERY_KEY_FILE]",
     ),
     _opt(
+        "--key-hint",
+        name="key_hint",
+        metavar="ID",
+        help="Try the key file with this id (or id prefix) first; by default the key that "
+        "opened the repository last on this host [env S3VAULT_KEY_HINT]",
+    ),
+    _opt(
         "--kms",
         name="kms",
         is_flag=True,

@@ -133,6 +133,14 @@ def read_password(ctx: CliContext, *, confirm: bool = False, optional: bool = Fa
     return password
 
 
+def secret_kind(ctx: CliContext) -> str:
+    """The kind of key file the secret ``read_password`` gives is for: "recovery" for a
+    recovery key file, else "password" (which key files are tried first)."""
+    if ctx.recovery_key_file or os.environ.get("S3VAULT_RECOVERY_KEY_FILE"):
+        return "recovery"
+    return "password"
+
+
 def read_new_password(new_password_file: str | None) -> bytes:
     """A new password (``key add``, ``key passwd``): --new-password-file, $S3VAULT_NEW_PASSWORD,
     or a prompt with confirmation on a terminal.

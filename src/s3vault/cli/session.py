@@ -9,7 +9,7 @@ from pathlib import Path
 
 from s3vault import BackendOptions, RepoOptions, Repository, UsageError, open_repository
 from s3vault.cli.context import CliContext
-from s3vault.cli.password import read_password
+from s3vault.cli.password import read_password, secret_kind
 from s3vault.cli.progress import waits_for
 from s3vault.cli.render import warn
 
@@ -25,7 +25,22 @@ def repo_options(ctx: CliContext, *, confirm_password: bool = False) -> RepoOpti
         password=read_password(ctx, confirm=confirm_password, optional=not confirm_password),
         cache_dir=ctx.cache_path(),
         backend=backend_options(ctx),
+        key_hint=key_hint(ctx),
+        key_kind=secret_kind(ctx),
     )
+
+
+def key_hint(ctx: CliContext) -> str:
+    """--key-hint / $S3VAULT_KEY_HINT: a key id or a prefix of one, in hex ("" for none).
+
+    Raises:
+        UsageError: it is not hexadecimal.
+    """
+    hint = (ctx.key_hint or os.environ.get("S3VAULT_KEY_HINT") or "").strip().lower()
+    if hint and not all(c in "0123456789abcdef" for c in hint):
+        msg = f"--key-hint {hint!r}: a key id is hexadecimal (s3vault key list shows them)"
+        raise UsageError(msg)
+    return hint
 
 
 def backend_options(ctx: CliContext) -> BackendOptions:

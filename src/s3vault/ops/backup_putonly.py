@@ -86,7 +86,14 @@ def open_put_only_repository(options: RepoOptions) -> PutOnlyRepository:
         kms = KmsService(options.backend)
     stack = stack_for(options.url, options.backend)
     backend = stack.backend
-    put = open_put_only(backend, Repository.read_marker(backend), options.password, kms=kms)
+    put = open_put_only(
+        backend,
+        Repository.read_marker(backend),
+        options.password,
+        kms=kms,
+        cache_dir=options.cache_dir,
+        key_hint=options.key_hint,
+    )
     return replace(put, requests=stack.counts, cache_dir=options.cache_dir)
 
 

@@ -15,6 +15,7 @@ from s3vault.backend.stack import stack_for
 from s3vault.format.layout import ObjectKind
 from s3vault.maintenance.immutability import known_locks_path, load_known
 from s3vault.ops.cache import mark_used
+from s3vault.repository.keyorder import KeyOrder
 from s3vault.repository.known import KnownRepositories
 from s3vault.repository.repository import Repository, StackState
 
@@ -28,6 +29,10 @@ class RepoOptions:
     password: bytes
     cache_dir: Path | None = None
     backend: BackendOptions = field(default_factory=BackendOptions)
+    # Which key files the password is tried on first (repository/keyorder.py): a key id or
+    # its prefix (restic's --key-hint), and the kind of key the secret is for
+    key_hint: str = ""
+    key_kind: str = "password"
 
     def __repr__(self) -> str:
         return f"RepoOptions(url={self.url!r}, cache_dir={self.cache_dir!r})"
@@ -80,6 +85,7 @@ def open_repository(
         cache_dir=options.cache_dir,
         on_marker=lambda m: known.check(location, m.repo_id),
         stack=state,
+        key_order=KeyOrder(options.key_hint, options.key_kind),
     )
     if opened_stack:
         _adopt_capabilities(repo, backend)

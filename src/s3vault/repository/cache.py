@@ -158,7 +158,7 @@ class IndexCache:
             _discard(tmp)
 
 
-def _write_atomically(path: Path, data: bytes | memoryview) -> None:
+def write_private(path: Path, data: bytes | memoryview) -> None:
     """Write a private (0600) file under a temporary name, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.parent / f".{path.name}-{secrets.token_hex(4)}"
@@ -202,7 +202,7 @@ class TreePackCache:
         if not self._writes.usable or path.exists():
             return
         try:
-            _write_atomically(path, data)
+            write_private(path, data)
         except OSError as exc:
             self._writes.failed(self._dir, exc)
 
@@ -287,7 +287,7 @@ class FileCache:
         if not self._writes.usable:
             return
         try:
-            _write_atomically(self._path(kind, oid), sealed)
+            write_private(self._path(kind, oid), sealed)
         except OSError as exc:
             self._writes.failed(self._dir, exc)
 

@@ -27,6 +27,7 @@ from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.putpayload import PutOnlyPayload
 from s3vault.ids import ObjectId
 from s3vault.repository import putkeys
+from s3vault.repository.keyorder import KeyOrder
 
 
 class KeyWrapService(Protocol):
@@ -268,10 +269,13 @@ def find_key(
     *,
     repo_id: ObjectId | None = None,
     on_skip: Callable[[str, str], None] | None = None,
+    order: KeyOrder | None = None,
 ) -> tuple[KeyFile, KeyPayload]:
-    """Try the password on every password and recovery key file of the repository. A key
-    file that is damaged or unusable is skipped; if no key file opens, the error tells a
-    damaged key file apart from a wrong password wherever the key files allow it.
+    """Try the password on every password and recovery key file of the repository, in
+    ``order`` (repository/keyorder.py: the likely one first, so that one key derivation is
+    usually all it costs). A key file that is damaged or unusable is skipped; if no key file
+    opens, the error tells a damaged key file apart from a wrong password wherever the key
+    files allow it.
 
     Raises:
         NoKeyError: the repository has no key files.
@@ -280,20 +284,24 @@ def find_key(
         PutOnlyKeyError: it opens only a put-only key file (design.md §6a), which reads
             nothing.
     """
+    order = order or KeyOrder()
     names = [name for name, _ in _key_files(backend)]
     if not names:
         msg = f"no key files in {backend.location}: the repository is damaged or incomplete"
         raise NoKeyError(msg)
     search = _KeySearch(password, repo_id, on_skip)
-    for name in names:
-        try:
-            keyfile = KeyFile.decode(backend.get(name))
-        except ObjectNotFoundError:
-            continue  # removed since the listing (key remove)
-        except (IntegrityError, FormatVersionError) as exc:
-            into = search.newer if isinstance(exc, FormatVersionError) else search.damaged
-            search.skip(into, name, str(exc))
+    later: list[tuple[str, KeyFile]] = []
+    for name in order.names(names):
+        keyfile = search.read(backend, name)
+        if keyfile is None:
             continue
+        if order.later(name, keyfile):
+            later.append((name, keyfile))
+            continue
+        payload = search.open(name, keyfile)
+        if payload is not None:
+            return keyfile, payload
+    for name, keyfile in sorted(later, key=lambda item: order.rank(item[1])):
         payload = search.open(name, keyfile)
         if payload is not None:
             return keyfile, payload
@@ -334,6 +342,17 @@ class _KeySearch:
             into.append((name, why))
         if self.on_skip is not None:
             self.on_skip(name, why)
+
+    def read(self, backend: Backend, name: str) -> KeyFile | None:
+        """The key file ``name``, or None (noted) when it is gone, damaged or too new."""
+        try:
+            return KeyFile.decode(backend.get(name))
+        except ObjectNotFoundError:
+            return None  # removed since the listing (key remove)
+        except (IntegrityError, FormatVersionError) as exc:
+            into = self.newer if isinstance(exc, FormatVersionError) else self.damaged
+            self.skip(into, name, str(exc))
+            return None
 
     def refuse_put_only(self, name: str, keyfile: KeyFile) -> None:
         """A put-only key file opens nothing for reading: note it if the password is its (the

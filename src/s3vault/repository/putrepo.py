@@ -38,7 +38,8 @@ from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
 from s3vault.format.putpayload import PutOnlyPayload
 from s3vault.ids import ObjectId
-from s3vault.repository import configview, keyring, putkeys
+from s3vault.repository import configview, keyorder, keyring, putkeys
+from s3vault.repository.keyorder import KeyOrder
 from s3vault.repository.sealer import PutRun, PutSealer
 from s3vault.repository.writer import BlobWriter, WriterIndex, sealed_kind_for
 
@@ -128,16 +129,24 @@ def open_put_only(
     password: bytes,
     *,
     kms: keyring.KeyWrapService | None = None,
+    cache_dir: Path | None = None,
+    key_hint: str = "",
 ) -> PutOnlyRepository:
     """Open the repository with the put-only key file that ``password`` (or, with an empty
-    password, ``kms``) opens.
+    password, ``kms``) opens. The key file ``key_hint`` names, else the one that opened the
+    repository last on this host (``cache_dir``), is tried first (repository/keyorder.py): a
+    fleet's repository holds a put-only key per host, each a key derivation to try.
 
     Raises:
         KeyError_: no put-only key file opens; or the repository has no config view yet
             (format version 1).
         IntegrityError: the config's view is not signed by this repository or does not open.
     """
-    keyfile, payload, pinned = find_put_only_key(backend, password, kms=kms, repo_id=marker.repo_id)
+    order = KeyOrder(key_hint or keyorder.remembered(cache_dir, marker.repo_id))
+    keyfile, payload, pinned = find_put_only_key(
+        backend, password, kms=kms, repo_id=marker.repo_id, order=order
+    )
+    keyorder.remember(cache_dir, marker.repo_id, keyfile.id)
     if marker.version < PUT_ONLY_FORMAT or not marker.view:
         msg = (
             f"the repository at {backend.location} is at format version {marker.version}, which "
@@ -167,22 +176,24 @@ def find_put_only_key(
     repo_id: ObjectId,
     kms: keyring.KeyWrapService | None = None,
     on_skip: Callable[[str, str], None] | None = None,
+    order: KeyOrder | None = None,
 ) -> tuple[KeyFile, PutOnlyPayload, bytes]:
     """(key file, payload, pinned Σ) of the first put-only key file of this repository that
-    the password (or KMS) opens.
+    the password (or KMS) opens, trying the hinted ones first (``order``).
 
     Raises:
         NoKeyError: no put-only key file opens (the message says why for each tried).
     """
     reasons: list[str] = []
-    for info in sorted(backend.list(ObjectKind.KEYS.value + "/"), key=lambda i: i.name):
+    names = sorted(info.name for info in backend.list(ObjectKind.KEYS.value + "/"))
+    for name in (order or KeyOrder()).names(names):
         try:
-            keyfile = KeyFile.decode(backend.get(info.name))
+            keyfile = KeyFile.decode(backend.get(name))
         except ObjectNotFoundError:
             continue
         except (IntegrityError, FormatVersionError) as exc:
             if on_skip is not None:
-                on_skip(info.name, str(exc))
+                on_skip(name, str(exc))
             continue
         if not keyfile.put_only or keyfile.repo_id != repo_id:
             continue
