@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import motoserver
 from corpus import (
     CorpusSpec,
     build,
@@ -341,27 +342,11 @@ def main() -> None:
     elif not args.no_restic:
         print("restic not on PATH (apt-get install -y restic): s3vault only")
     if args.s3:
-        # moto in its own process: a forked tool would otherwise inherit the driver's
-        # resident-set high-water mark (moto keeps every object in memory), and moto's CPU
-        # would be billed to nobody in particular.
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            host, port = sock.getsockname()
+        # moto in its own process (bench/motoserver.py): a forked tool would otherwise inherit
+        # the driver's resident-set high-water mark (moto keeps every object in memory), and
+        # moto's CPU would be billed to nobody in particular.
         s3_log = base / "moto-access.log"
-        moto = subprocess.Popen(
-            [str(Path(sys.executable).with_name("moto_server")), "-H", host, "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=s3_log.open("wb"),
-        )
-        for _ in range(100):
-            try:
-                socket.create_connection((host, port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        endpoint = f"http://{host}:{port}"
+        moto, endpoint = motoserver.start(s3_log)
         import boto3
 
         boto3.client(

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -36,29 +35,12 @@ from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository, RepositorySettings
 from s3vault.repository.snapshots import load_snapshot, save_snapshot
 
-MOTO = str(Path(sys.executable).with_name("moto_server"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import motoserver
+
 BUCKET = "fleet"
 PASSWORD = "fleet bench"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def start_moto(log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A moto server whose access log (werkzeug, on stderr) goes to ``log``."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [MOTO, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    return proc, f"http://127.0.0.1:{port}"
 
 
 def snapshot_gets(log: Path, start: int, prefix: str) -> tuple[int, int]:
@@ -116,7 +98,7 @@ def main() -> None:
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(parents=True)
     log = base / "moto.log"
-    moto, endpoint = start_moto(log)
+    moto, endpoint = motoserver.start(log)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("S3VAULT_")},
         "AWS_ACCESS_KEY_ID": "fleet",

@@ -20,7 +20,6 @@ import os
 import random
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,28 +28,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import motoserver
+
 S3VAULT = str(Path(sys.executable).with_name("s3vault"))
-MOTO = str(Path(sys.executable).with_name("moto_server"))
 BUCKET = "load"
 PASSWORD = "load test"
-
-
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [MOTO, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    return proc, f"http://127.0.0.1:{port}"
 
 
 def make_tree(root: Path, host: int, cycle: int, shared: list[bytes], size: int) -> int:
@@ -92,7 +75,7 @@ def main() -> None:
     base = Path(args.dir)
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(parents=True)
-    moto, endpoint = start_moto()
+    moto, endpoint = motoserver.start()
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": "load",
