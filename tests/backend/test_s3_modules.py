@@ -1,17 +1,25 @@
 """The S3 package's pure parts, without a server: the error table (backend/s3/errors.py), the
-part size (multipart.py) and how a probed dialect is adopted (probe.py). Errors are the real
+part size (multipart.py), how a probed dialect is adopted (probe.py) and the timestamp parser
+(client.py; with the one server test that shows a listing uses it). Errors are the real
 botocore exception classes, built as botocore builds them from an answer."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
 import botocore.exceptions
+import botocore.utils
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from s3vault.backend.dialect import StoreDialect
-from s3vault.backend.s3 import S3Settings
+from s3vault.backend.s3 import S3Settings, client
 from s3vault.backend.s3.errors import error_code, http_status, translate
 from s3vault.backend.s3.multipart import MIN_PART, part_size
 from s3vault.backend.s3.probe import adopted
+from s3vault.backend.s3.traffic import Traffic
 from s3vault.errors import (
     AccessDeniedError,
     BackendError,
@@ -108,3 +116,40 @@ def test_adopting_a_dialect_keeps_a_forced_checksum_and_the_lower_part_limit() -
     assert changes["checksum"] == "when_required"  # --s3-checksum beats the dialect
     assert changes["max_parts"] == 5000
     assert adopted(settings, StoreDialect(create_only="none"), None)["conditional_writes"] is False
+
+
+@given(
+    when=st.datetimes(
+        min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+    ),
+    digits=st.sampled_from([0, 3, 6]),
+)
+def test_timestamps_parse_as_botocore_parses_them(when: datetime, digits: int) -> None:
+    """client.parse_timestamp, the S3 client's timestamp parser, against botocore's own on the
+    forms S3 answers with: ISO 8601 in listings (with 0, 3 or 6 fraction digits), RFC 822 in
+    HEAD and GET headers, and epoch seconds."""
+    fraction = f".{when.microsecond:06d}"[: digits + 1] if digits else ""
+    when = when.replace(microsecond=int(fraction[1:].ljust(6, "0")) if digits else 0)
+    forms = [
+        when.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z",
+        when.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "+00:00",
+        format_datetime(when, usegmt=True),
+        int(when.timestamp()),
+    ]
+    for form in forms:
+        assert client.parse_timestamp(form) == botocore.utils.parse_timestamp(form), form
+    for form in forms[:2]:  # ISO 8601: read here, aware, in UTC
+        assert client.parse_timestamp(form) == when
+        assert client.parse_timestamp(form).utcoffset() == timedelta(0), form
+
+
+def test_a_listing_reads_its_dates_with_the_fast_parser(s3_bucket: str) -> None:
+    """The S3 store's listing gives each object's time as an aware datetime, parsed by
+    client.parse_timestamp (the session's parser default), equal to what botocore would say."""
+    conn = client.Connection(S3Settings(bucket=s3_bucket, prefix="dates"), Traffic(2))
+    conn.call("put_object", Bucket=s3_bucket, Key=conn.key("a"), Body=b"1")
+    listed = conn.call("list_objects_v2", Bucket=s3_bucket, Prefix=conn.key(""))
+    (entry,) = listed["Contents"]
+    assert entry["LastModified"].tzinfo is UTC  # datetime's own, not dateutil's tzutc
+    head = conn.call("head_object", Bucket=s3_bucket, Key=conn.key("a"))
+    assert head["LastModified"] == entry["LastModified"]  # RFC 822, by botocore's parser

@@ -14,12 +14,14 @@ import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import boto3
 import botocore.config
 import botocore.credentials
 import botocore.session
+import botocore.utils
 
 from s3vault.backend.s3.traffic import Traffic
 from s3vault.errors import BackendError
@@ -60,7 +62,31 @@ def aws_session(
     """The boto3 session of a repository's AWS account (S3, KMS, CloudWatch, bucket set-up):
     an AWS profile from ~/.aws, and the role to assume with it, if any."""
     session = boto3.session.Session(profile_name=aws_profile)
-    return _assumed_role_session(session, role_arn, external_id) if role_arn else session
+    if role_arn:
+        session = _assumed_role_session(session, role_arn, external_id)
+    factory = session._session.get_component("response_parser_factory")
+    factory.set_parser_defaults(timestamp_parser=parse_timestamp)
+    return session
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """A response's timestamp, as botocore's own parser gives it, ISO 8601 first.
+
+    Every object of a listing carries its LastModified as ISO 8601 (``2026-12-05T21:47:42.000Z``)
+    and botocore parses each with dateutil: 65 µs here, so a listing of 10^5 packs spent 6.5 s
+    of CPU on dates. ``datetime.fromisoformat`` takes 0.2 µs. Anything it does not read as an
+    aware ISO 8601 time (the RFC 822 dates of HEAD and GET headers, epoch numbers) goes to
+    botocore's parser, as before."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is not None:
+                return parsed
+    result: datetime = botocore.utils.parse_timestamp(value)
+    return result
 
 
 def _assumed_role_session(
