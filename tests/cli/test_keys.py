@@ -72,6 +72,18 @@ def test_key_hint_names_the_key_to_try_first_as_restics_does(
     refused = run_cli("-r", cli_repo, "--key-hint", "web-01", "snapshots")
     assert refused.code == 2
     assert refused.stderr.count("\n") == 1 and "--key-hint 'web-01'" in refused.stderr
+    # a config profile's key_hint, which the flag and the environment variable beat
+    config = write_file(
+        tmp_path / "config.toml",
+        f'[profiles.ops]\nkey_hint = "{str(ops["id"])[:8]}"\n'
+        '[profiles.typo]\nkey_hint = "web-01"\n'.encode(),
+    )
+    cfg = ("--config", str(config), "-r", cli_repo)
+    assert run_cli(*cfg, "-P", "ops", "snapshots", env=second).code == 0
+    assert run_cli(*cfg, "-P", "typo", "snapshots", env=second).code == 2
+    beaten = {**second, "S3VAULT_KEY_HINT": str(ops["id"])[:4]}
+    assert run_cli(*cfg, "-P", "typo", "snapshots", env=beaten).code == 0
+    assert run_cli(*cfg, "-P", "typo", "--key-hint", "ab", "snapshots", env=second).code == 0
 
 
 def test_passwd_replaces_the_key_in_use(

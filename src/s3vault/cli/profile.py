@@ -32,6 +32,7 @@ FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "limit_upload": ("limit_upload", ()),
     "limit_download": ("limit_download", ()),
     "cache_dir": ("cache_dir", ()),
+    "key_hint": ("key_hint", ("S3VAULT_KEY_HINT",)),
 }
 PASSWORD_FIELDS = {
     "password_file": "password_file",

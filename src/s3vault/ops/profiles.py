@@ -27,6 +27,7 @@ SCALARS: dict[str, type] = {
     "password_command": str,
     "recovery_key_file": str,
     "kms": bool,
+    "key_hint": str,
     "aws_profile": str,
     "role_arn": str,
     "external_id": str,
