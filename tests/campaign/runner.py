@@ -1,24 +1,22 @@
-"""Runs the real CLI entry point (``s3vault.cli.main``, what the ``s3vault`` console script
-calls) many times in one long-lived child process, so that a command costs its own work and
-not an interpreter start and the imports (about 0.4 s of CPU each, which would make the
-campaign's thousands of commands take an hour).
+"""Runs the real CLI entry point (``s3vault.cli.main``, what the ``s3vault`` console script calls)
+many times in one long-lived child process, so that a command costs its own work and not an
+interpreter start and the imports (about 0.4 s of CPU each, which would make the campaign's
+thousands of commands take an hour).
 
-Each request gets what a fresh process would: its own environment, working directory, empty
-stdin, and stdout/stderr captured as a subprocess's pipes are (not terminals). Two things are
-shared on purpose: botocore's parsed service models (JSON files it reads for every new client,
-about 0.3 s of CPU per command; they are the same files for every command, and botocore already
-shares them between the clients of one session); and the key-encryption key derived from a
-password and a key file's KDF parameters (``_remember_derived_keys``). The child keeps the
-traceback of every ``internal error`` (which ``main`` shows only with ``-v``) so a report can
-say where it came from, and reports an exception that escapes ``main`` as the traceback Python
-would print. A command that hangs is killed with its child after a timeout; a new child serves
-the next request. A child that dies on its own (a native crash: faulthandler writes every
-thread's stack to its log) is not what a user runs, so the command is run again as its own
-process of the console script, what a user does run, and that is its outcome; the crash rides
-along (``Outcome.runner_crash``) for the report to tell. ``S3VAULT_CAMPAIGN_SUBPROCESS=1``
-runs every command as its own subprocess of the console script instead (slower; for a check
-that both agree).
-"""
+Each request gets what a fresh process would: its own environment, working directory, empty stdin,
+and stdout/stderr captured as a subprocess's pipes are (not terminals). Two things are shared on
+purpose: botocore's parsed service models (JSON files it reads for every new client, about 0.3 s of
+CPU per command; they are the same files for every command, and botocore already shares them between
+the clients of one session: tests/botomodels.py); and the key-encryption key derived from a password
+and a key file's KDF parameters (``_remember_derived_keys``). The child keeps the traceback of every
+``internal error`` (which ``main`` shows only with ``-v``) so a report can say where it came from,
+and reports an exception that escapes ``main`` as the traceback Python would print. A command that
+hangs is killed with its child after a timeout; a new child serves the next request. A child that
+dies on its own (a native crash: faulthandler writes every thread's stack to its log) is not what a
+user runs, so the command is run again as its own process of the console script, what a user does
+run, and that is its outcome; the crash rides along (``Outcome.runner_crash``) for the report to
+tell. ``S3VAULT_CAMPAIGN_SUBPROCESS=1`` runs every command as its own subprocess of the console
+script instead (slower; for a check that both agree)."""
 
 from __future__ import annotations
 
