@@ -35,7 +35,7 @@ _BY_MODULE = {
     ),
     "s3vault.format.drillfile": "DrillFile",
     "s3vault.format.tree": "Node NodeType",
-    "s3vault.ids": "ObjectId",
+    "s3vault.ids": "ObjectId is_hex",
     "s3vault.maintenance.prune": "PruneOptions",
     "s3vault.maintenance.retention": "KeepDuration Policy",
     "s3vault.ops": "routine",
@@ -125,7 +125,7 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the same names, imported at
     )
     from s3vault.format.drillfile import DrillFile
     from s3vault.format.tree import Node, NodeType
-    from s3vault.ids import ObjectId
+    from s3vault.ids import ObjectId, is_hex
     from s3vault.maintenance.prune import PruneOptions
     from s3vault.maintenance.retention import KeepDuration, Policy
     from s3vault.ops import routine
@@ -390,6 +390,7 @@ __all__ = [
     "IAM_ROLES",
     "Repository",
     "ObjectId",
+    "is_hex",
     "TagList",
     "split_tags",
     "tag_lists",

@@ -58,6 +58,11 @@ _HEX_DIGITS = frozenset("0123456789abcdef")
 _SHOWN_MATCHES = 4
 
 
+def is_hex(text: str) -> bool:
+    """Whether ``text`` is lowercase hexadecimal digits only (and not empty)."""
+    return bool(text) and set(text) <= _HEX_DIGITS
+
+
 def unique_prefix(ref: str, ids: Iterable[str], *, command: str, what: str, hint: str = "") -> str:
     """The one id (lowercase hex) among ``ids`` that ``ref`` names: the id in full or a
     unique prefix of it, any case, or a storage name ending in one (``data/ab/abcd…``).
@@ -67,7 +72,7 @@ def unique_prefix(ref: str, ids: Iterable[str], *, command: str, what: str, hint
         UsageError: ``ref`` is not hex, names no id, or names several (the first few shown).
     """
     text = ref.strip().lower().rsplit("/", 1)[-1]
-    if not text or not set(text) <= _HEX_DIGITS or len(text) > 2 * ID_SIZE:
+    if not is_hex(text) or len(text) > 2 * ID_SIZE:
         msg = f"{command}: {ref!r} is not a {what} id (up to {2 * ID_SIZE} hex digits)"
         raise UsageError(msg)
     hits = sorted({i for i in ids if i.startswith(text)})

@@ -7,7 +7,14 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from s3vault import BackendOptions, RepoOptions, Repository, UsageError, open_repository
+from s3vault import (
+    BackendOptions,
+    RepoOptions,
+    Repository,
+    UsageError,
+    is_hex,
+    open_repository,
+)
 from s3vault.cli.context import CliContext
 from s3vault.cli.password import read_password, secret_kind
 from s3vault.cli.progress import waits_for
@@ -37,7 +44,7 @@ def key_hint(ctx: CliContext) -> str:
         UsageError: it is not hexadecimal.
     """
     hint = (ctx.key_hint or os.environ.get("S3VAULT_KEY_HINT") or "").strip().lower()
-    if hint and not all(c in "0123456789abcdef" for c in hint):
+    if hint and not is_hex(hint):
         msg = f"--key-hint {hint!r}: a key id is hexadecimal (s3vault key list shows them)"
         raise UsageError(msg)
     return hint

@@ -21,11 +21,11 @@ the command."""
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from s3vault.format.keyfile import KeyFile
-from s3vault.ids import ObjectId
+from s3vault.ids import ID_SIZE, ObjectId, is_hex
 from s3vault.repository.cache import write_private
 
 _FILE = "key"
@@ -52,27 +52,28 @@ class KeyOrder:
             return True
         return keyfile.kind != self.kind and not self.hinted(name)
 
-    @staticmethod
-    def rank(keyfile: KeyFile) -> int:
-        """Of the files that waited: full key files before put-only ones."""
-        return 1 if keyfile.put_only else 0
 
+class KeyMemory:
+    """The key file that opened a repository last on this host: read once when the repository
+    is opened, written only when another key opened it (best effort: a cache that cannot be
+    read or written costs one derivation, never the command)."""
 
-def remembered(cache_dir: Path | None, repo_id: ObjectId) -> str:
-    """The id of the key file that opened the repository last on this host ("" if unknown)."""
-    if cache_dir is None:
-        return ""
-    try:
-        text = (cache_dir / repo_id.hex() / _FILE).read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        return ""
-    return text if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else ""
+    def __init__(self, cache_dir: Path | None, repo_id: ObjectId) -> None:
+        self._path = cache_dir / repo_id.hex() / _FILE if cache_dir is not None else None
+        self.known = ""
+        if self._path is not None:
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                text = self._path.read_text(encoding="ascii").strip()
+                self.known = text if len(text) == 2 * ID_SIZE and is_hex(text) else ""
 
+    def order(self, order: KeyOrder | None) -> KeyOrder:
+        """``order`` (the default one if None), hinting at the remembered key unless it hints
+        at a key of its own."""
+        order = order or KeyOrder()
+        return order if order.hint else replace(order, hint=self.known)
 
-def remember(cache_dir: Path | None, repo_id: ObjectId, key_id: ObjectId) -> None:
-    """Note the key file that opened the repository (best effort: a cache that cannot be
-    written is no error)."""
-    if cache_dir is None or remembered(cache_dir, repo_id) == key_id.hex():
-        return
-    with contextlib.suppress(OSError):
-        write_private(cache_dir / repo_id.hex() / _FILE, key_id.hex().encode() + b"\n")
+    def opened(self, key_id: ObjectId) -> None:
+        """The key file ``key_id`` opened the repository: remember it."""
+        if self._path is not None and key_id.hex() != self.known:
+            with contextlib.suppress(OSError):
+                write_private(self._path, key_id.hex().encode() + b"\n")

@@ -301,7 +301,7 @@ def find_key(
         payload = search.open(name, keyfile)
         if payload is not None:
             return keyfile, payload
-    for name, keyfile in sorted(later, key=lambda item: order.rank(item[1])):
+    for name, keyfile in sorted(later, key=lambda item: item[1].put_only):  # full keys first
         payload = search.open(name, keyfile)
         if payload is not None:
             return keyfile, payload

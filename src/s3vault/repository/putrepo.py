@@ -38,8 +38,8 @@ from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
 from s3vault.format.putpayload import PutOnlyPayload
 from s3vault.ids import ObjectId
-from s3vault.repository import configview, keyorder, keyring, putkeys
-from s3vault.repository.keyorder import KeyOrder
+from s3vault.repository import configview, keyring, putkeys
+from s3vault.repository.keyorder import KeyMemory, KeyOrder
 from s3vault.repository.sealer import PutRun, PutSealer
 from s3vault.repository.writer import BlobWriter, WriterIndex, sealed_kind_for
 
@@ -142,11 +142,11 @@ def open_put_only(
             (format version 1).
         IntegrityError: the config's view is not signed by this repository or does not open.
     """
-    order = KeyOrder(key_hint or keyorder.remembered(cache_dir, marker.repo_id))
+    memory = KeyMemory(cache_dir, marker.repo_id)
     keyfile, payload, pinned = find_put_only_key(
-        backend, password, kms=kms, repo_id=marker.repo_id, order=order
+        backend, password, kms=kms, repo_id=marker.repo_id, order=memory.order(KeyOrder(key_hint))
     )
-    keyorder.remember(cache_dir, marker.repo_id, keyfile.id)
+    memory.opened(keyfile.id)
     if marker.version < PUT_ONLY_FORMAT or not marker.view:
         msg = (
             f"the repository at {backend.location} is at format version {marker.version}, which "

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ from s3vault.format.layout import ObjectKind, object_name, parse_name, snapshot_
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
-from s3vault.repository import configview, keyorder, keyring, views
+from s3vault.repository import configview, keyring, views
 from s3vault.repository.cache import (
     CacheWrites,
     FileCache,
@@ -63,7 +63,7 @@ from s3vault.repository.compactpack import (
 )
 from s3vault.repository.copies import PUT_COPIES_TRIED, copy_order
 from s3vault.repository.index import BlobIndex, BlobLocation
-from s3vault.repository.keyorder import KeyOrder
+from s3vault.repository.keyorder import KeyMemory, KeyOrder
 from s3vault.repository.marks import Marks, load_marks
 from s3vault.repository.names import SnapshotNames, hex_id, id_in_name
 from s3vault.repository.sealer import Sealer
@@ -466,13 +466,15 @@ class Repository:
         if on_marker is not None:
             on_marker(marker)
         if password or kms is None:
-            order = key_order or KeyOrder()
-            if not order.hint:
-                order = replace(order, hint=keyorder.remembered(cache_dir, marker.repo_id))
+            memory = KeyMemory(cache_dir, marker.repo_id)
             keyfile, payload = keyring.find_key(
-                backend, password, repo_id=marker.repo_id, on_skip=on_key_skip, order=order
+                backend,
+                password,
+                repo_id=marker.repo_id,
+                on_skip=on_key_skip,
+                order=memory.order(key_order),
             )
-            keyorder.remember(cache_dir, marker.repo_id, keyfile.id)
+            memory.opened(keyfile.id)
         else:
             keyfile, payload = keyring.find_kms_key(
                 backend, kms, repo_id=marker.repo_id, on_skip=on_key_skip
