@@ -21,13 +21,19 @@ _MAIN = (
 )
 
 
+def command(port: int) -> list[str]:
+    """The command line of such a server on 127.0.0.1:``port`` (add ``-c CERT -k KEY`` for
+    https: tests/iamserver.py)."""
+    return [sys.executable, "-c", _MAIN, "-H", "127.0.0.1", "-p", str(port)]
+
+
 def start(log: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """A running moto server and its endpoint; its access log goes to ``log`` (or nowhere)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-c", _MAIN, "-H", "127.0.0.1", "-p", str(port)],
+        command(port),
         stdout=subprocess.DEVNULL,
         stderr=log.open("wb") if log is not None else subprocess.DEVNULL,
     )

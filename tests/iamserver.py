@@ -23,7 +23,6 @@ import json
 import os
 import ssl
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench import motoserver
 
 from tests.s3server import free_port
 
@@ -145,14 +145,6 @@ def moto_names(policy: dict[str, Any]) -> dict[str, Any]:
     return {**policy, "Statement": statements}
 
 
-# ``python -m moto.server`` with TCP_NODELAY on its connections (see tests/s3server.py's Handler:
-# without it most requests wait 40 ms for a delayed acknowledgement)
-_MOTO_MAIN = (
-    "import sys; from moto.moto_server.werkzeug_app import MotoRequestHandler as H; "
-    "H.disable_nagle_algorithm = True; from moto.server import main; main(sys.argv[1:])"
-)
-
-
 def base_env(cache: Path, password: str) -> dict[str, str]:
     """A CLI environment without the session's S3VAULT_ and AWS_ settings: the password and a
     private cache. Add a user's ``IamServer.user`` environment to it."""
@@ -196,7 +188,7 @@ def iam_server(s3_ca: tuple[Path, Path, Path]) -> Iterator[IamServer]:
     env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
     process = subprocess.Popen(
         [
-            *(sys.executable, "-c", _MOTO_MAIN, "-H", "127.0.0.1", "-p", str(port)),
+            *motoserver.command(port),  # moto.server without Nagle's wait (bench/motoserver.py)
             *("-c", str(chain), "-k", str(key)),
         ],
         env=env,
