@@ -153,3 +153,22 @@ def test_a_listing_reads_its_dates_with_the_fast_parser(s3_bucket: str) -> None:
     assert entry["LastModified"].tzinfo is UTC  # datetime's own, not dateutil's tzutc
     head = conn.call("head_object", Bucket=s3_bucket, Key=conn.key("a"))
     assert head["LastModified"] == entry["LastModified"]  # RFC 822, by botocore's parser
+
+
+@pytest.mark.parametrize(
+    "odd",
+    ["2026-12-05T21:47:42", "2026-12-05", "Sat, 05 Dec 2026 21:47:42 GMT", "1796507262", 0],
+)
+def test_odd_timestamps_are_botocores_business(odd: object) -> None:
+    """What fromisoformat cannot read as an aware time (no zone, a date alone, RFC 822, epoch
+    digits as text or a number) is parsed by botocore's parser, exactly as before."""
+    assert client.parse_timestamp(odd) == botocore.utils.parse_timestamp(odd)
+
+
+def test_a_string_that_is_no_time_fails_as_botocore_fails() -> None:
+    for bad in ("not a time", "2026-13-45T99:99:99Z"):
+        with pytest.raises(ValueError) as ours:
+            client.parse_timestamp(bad)
+        with pytest.raises(ValueError) as theirs:
+            botocore.utils.parse_timestamp(bad)
+        assert type(ours.value) is type(theirs.value)

@@ -91,3 +91,12 @@ def test_each_thread_and_a_forked_child_derive_the_same_subkeys() -> None:
         data += chunk
     os.waitpid(pid, 0)
     assert data == b"".join(expected)
+
+
+def test_a_key_or_nonce_of_the_wrong_size_is_refused() -> None:
+    with pytest.raises(ValueError):
+        aead.seal(b"k" * 16, NONCE, b"data", b"")  # AES-128's size: XAES takes 256-bit keys
+    with pytest.raises(ValueError):
+        aead.seal(b"k" * 32, NONCE[:12], b"data", b"")
+    with pytest.raises(IntegrityError):
+        aead.open_(b"k" * 32, NONCE[:12], b"x" * 40, b"")

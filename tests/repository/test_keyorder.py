@@ -5,6 +5,7 @@ put-only host keys each cost one. Here the real Argon2id runs; the calls are cou
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from s3vault import (
 )
 from s3vault.backend.local import LocalBackend
 from s3vault.crypto import kdf
-from s3vault.errors import WrongPasswordError
+from s3vault.errors import KeyError_, WrongPasswordError
 from s3vault.repository.putrepo import open_put_only
 from s3vault.repository.repository import Repository
 from tests.conftest import PASSWORD, TEST_SETTINGS
@@ -165,3 +166,52 @@ def test_a_put_only_host_tries_its_own_key_first_once_it_knows_it(
         hinted = open_put_only(backend, marker, password, key_hint=first.keyfile.id.hex()[:6])
         assert hinted.keyfile.id == first.keyfile.id
         assert len(derivations) == 1
+
+
+def test_a_damaged_remembered_key_file_fails_as_any_damaged_key_file(
+    tmp_path: Path, derivations: list[kdf.KdfParams]
+) -> None:
+    """The remembered key file, damaged in the store: the next open passes over it as it
+    would without the memory. Its password gets the same "is damaged" error, naming it; every
+    other password still opens its own key."""
+    fleet = Fleet(tmp_path)
+    cache = fleet.cache()
+    fleet.open(OTHERS[0], cache)  # remembered from now on
+    damaged = Path(fleet.url) / "keys" / fleet.ids[OTHERS[0]]
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    damaged.write_bytes(bytes(data))
+    errors = []
+    for where in (cache, fleet.cache()):  # with the memory, and a host without it
+        with pytest.raises(KeyError_) as caught:
+            fleet.open(OTHERS[0], where)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1]
+    assert f"key file {fleet.ids[OTHERS[0]][:8]}" in errors[0]
+    assert fleet.open(OTHERS[1], cache).key_id.hex() == fleet.ids[OTHERS[1]]
+
+
+def test_a_memory_cut_short_by_a_kill_or_beside_odd_names_costs_nothing(
+    tmp_path: Path, derivations: list[kdf.KdfParams]
+) -> None:
+    """A kill can leave the remembered id empty (written, not yet on disk) or a temporary
+    file beside it; the store can hold a key "file" whose name is no id and whose bytes are
+    not a key file. None of it stops an open, and the memory is written again."""
+    fleet = Fleet(tmp_path)
+    cache = fleet.cache()
+    repo = fleet.open(OTHERS[1], cache)
+    remembered = cache / repo.id.hex() / "key"
+    remembered.write_bytes(b"")
+    (remembered.parent / ".key-1f2e3d4c").write_bytes(fleet.ids[OTHERS[0]].encode()[:20])
+    odd = Path(fleet.url) / "keys" / os.fsdecode(b"\xff\xfe not-an-id\n")
+    odd.write_bytes(b"\x00garbage")
+    assert fleet.open(OTHERS[1], cache).key_id.hex() == fleet.ids[OTHERS[1]]
+    assert remembered.read_text().strip() == fleet.ids[OTHERS[1]]
+    derivations.clear()
+    assert fleet.open(OTHERS[1], cache).key_id.hex() == fleet.ids[OTHERS[1]]
+    assert len(derivations) == 1
+    # restic's habit: the whole id as the hint, in capitals
+    derivations.clear()
+    full = fleet.ids[OTHERS[0]].upper()
+    assert fleet.open(OTHERS[0], fleet.cache(), key_hint=full).key_id.hex() == full.lower()
+    assert len(derivations) == 1
