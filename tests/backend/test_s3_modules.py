@@ -172,3 +172,37 @@ def test_a_string_that_is_no_time_fails_as_botocore_fails() -> None:
         with pytest.raises(ValueError) as theirs:
             botocore.utils.parse_timestamp(bad)
         assert type(ours.value) is type(theirs.value)
+
+
+@pytest.mark.parametrize(
+    ("environment", "kept"),
+    [({}, True), ({"AWS_REQUEST_CHECKSUM_CALCULATION": "when_required"}, False)],
+)
+def test_adopting_the_mode_the_client_already_works_with_keeps_the_client(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], kept: bool
+) -> None:
+    """A connection made with boto3's default checksum mode adopts the probe's
+    ``when_supported``: the client stays when its configuration already resolved to that
+    mode, and is made again when the environment had chosen another."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    conn = client.Connection(S3Settings(bucket="b", region="us-east-1"), Traffic(2))
+    first = conn.client
+    conn.reconfigure(**adopted(conn.settings, StoreDialect(), None))
+    assert (conn.client is first) is kept
+    assert conn.client.meta.config.request_checksum_calculation == "when_supported"
+    assert conn.client.meta.config.response_checksum_validation == "when_supported"
+
+
+def test_adopting_another_mode_or_going_back_to_the_default_makes_a_new_client() -> None:
+    conn = client.Connection(S3Settings(bucket="b", region="us-east-1"), Traffic(2))
+    first = conn.client
+    conn.reconfigure(checksum="when_required")
+    assert conn.client is not first
+    assert conn.client.meta.config.request_checksum_calculation == "when_required"
+    required = conn.client
+    conn.reconfigure(checksum="when_required", max_parts=1000)
+    assert conn.client is required  # the mode did not change
+    conn.reconfigure(checksum=None)
+    assert conn.client is not required
+    assert conn.client.meta.config.request_checksum_calculation == "when_supported"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import struct
+from array import array
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +13,7 @@ from hypothesis import strategies as st
 from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
 from s3vault.repository import index as index_mod
-from s3vault.repository.index import BlobIndex
+from s3vault.repository.index import NBUCKETS, BlobIndex
 from tests import strategies as s
 
 entries = st.lists(st.tuples(st.sampled_from(BlobType), s.ids, s.u32, s.u32, s.u32), max_size=60)
@@ -134,3 +136,22 @@ def test_pack_entries_gives_back_what_each_pack_holds(packs: list, strangers: li
     for pack_id, entries in found.items():
         got = [(e.type, e.id, e.offset, e.length, e.raw_length) for e in entries]
         assert got == model[pack_id]
+
+
+def test_the_image_counts_records_in_the_bucket_of_their_first_two_bytes() -> None:
+    """The cache image (repository/index.py, "Serialisation"): after the packs, per blob
+    type 2^16 record counts (u32), one per bucket (a blob id's first two bytes), then the
+    records; the first and the last bucket are counted where they are, and an empty index's
+    image is all zero counts."""
+    empty = BlobIndex().dump()
+    assert empty == struct.pack("<I", 0) + 2 * (bytes(4 * NBUCKETS) + struct.pack("<I", 0))
+    pack = ObjectId(b"p" * 32)
+    first, last = b"\x00\x00" + b"a" * 30, b"\xff\xff" + b"b" * 30
+    idx = BlobIndex()
+    idx.add_pack(pack, 99, [(BlobType.DATA, first, 0, 5, 4), (BlobType.DATA, last, 5, 6, 5)])
+    idx.add_pack(ObjectId(b"q" * 32), 9, [(BlobType.DATA, last, 0, 6, 5)])  # a second copy
+    image = idx.dump()
+    start = 4 + 2 * 32 + 2 * 8 + 2 * 2  # two packs: ids, sizes, epochs
+    counts = array("I", image[start : start + 4 * NBUCKETS])
+    assert (counts[0], counts[NBUCKETS - 1], sum(counts)) == (1, 2, 3)
+    assert BlobIndex.load(image).lookup(BlobType.DATA, ObjectId(last)) is not None
