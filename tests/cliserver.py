@@ -25,7 +25,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
-import importlib
 import json
 import os
 import selectors
@@ -80,6 +79,7 @@ class CliServer:
         timeout: float | None = None,
         kill_after: float | None = None,
         clock_offset: float = 0.0,
+        user: int | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
         """``subprocess.run([s3vault, *argv], capture_output=True, ...)``, forked from the
         server. ``input`` None: the child inherits this process's standard input, as with
@@ -87,7 +87,9 @@ class CliServer:
         when it runs longer than ``timeout``. ``kill_after``: SIGKILL it after that many
         seconds and return what it did (-9, or its own exit status if it ended first).
         ``clock_offset``: seconds the child's ``SystemClock`` is ahead of the real time
-        (tests/timetravel.py)."""
+        (tests/timetravel.py). ``user``: the child runs as this user id (and the group id
+        of the same number, no supplementary groups), as ``setpriv --reuid=U --regid=U
+        --clear-groups`` would start it; the server must be root."""
         limit = kill_after if kill_after is not None else timeout
         deadline = None if limit is None else time.monotonic() + limit
         out_r, out_w = os.pipe()
@@ -100,7 +102,13 @@ class CliServer:
         try:
             conn.connect(self._socket)
             request = json.dumps(
-                {"argv": argv, "env": env, "cwd": cwd or os.getcwd(), "clock": clock_offset}
+                {
+                    "argv": argv,
+                    "env": env,
+                    "cwd": cwd or os.getcwd(),
+                    "clock": clock_offset,
+                    "user": user,
+                }
             ).encode()
             socket.send_fds(conn, [_HEADER.pack(len(request)) + request], [in_r, out_w, err_w])
         finally:
@@ -244,8 +252,14 @@ def _preload() -> None:
     """Import once what the commands import: every command (the console script imports only
     the one it runs, s3vault/cli/commands/__init__.py), every module of s3vault, and what
     they import on first use (click's suggestions, rich's emoji table, cryptography's OpenSSL
-    backend, multiprocessing's fork start), so that no child pays for an import."""
+    backend, multiprocessing's fork start), so that no child pays for an import. A child
+    running as another user (``CliServer.run``'s ``user``) may not be able to read the
+    standard library at all (here it lives under /root): the modules such children import
+    on first use (encodings, importlib.readers) are imported here too."""
     import difflib  # noqa: F401
+    import encodings.ascii
+    import encodings.latin_1  # noqa: F401
+    import importlib.readers
     import multiprocessing.popen_fork  # noqa: F401
     import pkgutil
 
@@ -275,6 +289,10 @@ def _child(fds: list[int], request: dict[str, object]) -> None:
     os.environ.clear()
     os.environ.update(request["env"])  # type: ignore[arg-type]
     os.chdir(str(request["cwd"]))
+    if request.get("user") is not None:  # as setpriv: groups, then group, then user
+        os.setgroups([])
+        os.setgid(int(request["user"]))  # type: ignore[call-overload]
+        os.setuid(int(request["user"]))  # type: ignore[call-overload]
     sys.argv = [S3VAULT, *request["argv"]]  # type: ignore[misc]
     if request.get("clock"):
         _shift_clock(float(request["clock"]))  # type: ignore[arg-type]

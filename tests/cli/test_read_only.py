@@ -36,6 +36,7 @@ import pytest
 from s3vault import BackupOptions, InitOptions, RepoOptions, backup, init, open_repository
 from s3vault.cloud.iam import policy as role_policy
 from tests.cli.test_s3 import s3_env
+from tests.cliserver import CliServer
 from tests.conftest import PASSWORD, S3VAULT, TEST_SETTINGS, CliRun, RunCli, write_file
 from tests.readonly import mount_read_only, unmount
 from tests.trees import snapshot_tree
@@ -123,9 +124,12 @@ def _mounted(tmp_path: Path, run_cli: RunCli) -> ReadOnlyStore:
     return store
 
 
-def _unprivileged(run_cli: RunCli, cli_env: dict[str, str]) -> ReadOnlyStore:
+def _unprivileged(
+    run_cli: RunCli, cli_env: dict[str, str], server: CliServer | None
+) -> ReadOnlyStore:
     """The repository as a user who may read but not write it: nobody (run as root), or this
-    user after chmod a-w (run as anyone else)."""
+    user after chmod a-w (run as anyone else). The commands are forked from the fork server
+    (as nobody: the child drops to it as setpriv would) or started through setpriv."""
     base = Path(tempfile.mkdtemp(prefix="s3vault-ro-"))
     base.chmod(0o755)  # nobody must reach what is inside
     repo, empty, scratch = base / "repo", base / "empty", base / "scratch"
@@ -143,26 +147,35 @@ def _unprivileged(run_cli: RunCli, cli_env: dict[str, str]) -> ReadOnlyStore:
         subprocess.run(["chmod", "-R", "a+rX", str(base)], check=True)
         os.chown(scratch, NOBODY, NOBODY)
         prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-        done = subprocess.run(
-            [*prefix, S3VAULT, "--version"], capture_output=True, text=True, env=env, check=False
-        )
-        if done.returncode != 0:
-            shutil.rmtree(base, ignore_errors=True)
-            pytest.skip(f"nobody cannot run {S3VAULT}: {done.stderr.strip()}")
+        if server is None:
+            done = subprocess.run(
+                [*prefix, S3VAULT, "--version"],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
+            )
+            if done.returncode != 0:
+                shutil.rmtree(base, ignore_errors=True)
+                pytest.skip(f"nobody cannot run {S3VAULT}: {done.stderr.strip()}")
     else:
         prefix = []
         subprocess.run(["chmod", "-R", "a-w", str(repo), str(empty)], check=True)
         cleanup.insert(0, lambda: subprocess.run(["chmod", "-R", "u+w", str(base)], check=False))
 
     def run(*args: str) -> CliRun:
-        done = subprocess.run(
-            [*prefix, S3VAULT, *args],
-            capture_output=True,
-            env=env,
-            cwd=scratch,
-            timeout=120,
-            check=False,
-        )
+        if server is not None:
+            user = NOBODY if as_root else None
+            done = server.run(list(args), env=env, cwd=str(scratch), timeout=120, user=user)
+        else:
+            done = subprocess.run(
+                [*prefix, S3VAULT, *args],
+                capture_output=True,
+                env=env,
+                cwd=scratch,
+                timeout=120,
+                check=False,
+            )
         return CliRun(done.returncode, done.stdout.decode(), done.stderr.decode())
 
     counter = iter(range(100))
@@ -251,7 +264,7 @@ def _made(
     if kind == "mount":
         made = _mounted(tmp_path, run_cli)
     elif kind == "unprivileged":
-        made = _unprivileged(run_cli, cli_env)
+        made = _unprivileged(run_cli, cli_env, request.getfixturevalue("cli_server"))
     else:
         made = _read_only_credential(request, tmp_path, cli_env, run_cli)
     try:
