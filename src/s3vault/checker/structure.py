@@ -38,6 +38,7 @@ from s3vault.repository.statecheck import StateProblem, state_problems
 from s3vault.repository.supersede import live
 
 READ_ATTEMPTS = 5
+LISTINGS = 50  # index listings one structure read follows while prunes replace files
 
 
 @dataclass(slots=True)
@@ -92,27 +93,58 @@ def _list_packs(repo: Repository) -> dict[str, int]:
 
 
 def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) -> None:
+    """Every listed index file, then every one a new listing names, until one names none
+    unread (a listing taken while a prune swaps its index file for the next may miss both,
+    as Repository.read_index says); a file gone since its listing raises (the caller reads
+    again from the start)."""
     files: dict[ObjectId, CompactIndexFile] = {}  # compact: no PackEntry per blob
-    for oid in repo.list_files(ObjectKind.INDEX):
-        name = object_name(ObjectKind.INDEX, oid)
-        try:
-            files[oid] = compact_index_file(repo.load_file(ObjectKind.INDEX, oid))
-        except ObjectNotFoundError:
-            raise  # removed since the listing: a prune replaced it (check_structure retries)
-        except (IntegrityError, FormatVersionError, ValueError) as exc:
-            fix = (
-                "`s3vault prune` removes it; its packs are garbage"  # design.md §6a
-                if isinstance(exc, RevokedWriterError)
-                else "`s3vault repair index` rebuilds the index from the packs' headers"
+    read: set[ObjectId] = set()
+    todo = set(repo.list_files(ObjectKind.INDEX))
+    for _ in range(LISTINGS):
+        for oid in sorted(todo):
+            _read_index_file(repo, oid, files, findings)
+        read |= todo
+        todo = set(repo.list_files(ObjectKind.INDEX)) - read
+        if not todo:
+            break
+    _index_read(repo, st, files, findings)
+
+
+def _read_index_file(
+    repo: Repository,
+    oid: ObjectId,
+    files: dict[ObjectId, CompactIndexFile],
+    findings: list[Finding],
+) -> None:
+    """One index file into ``files``, or a finding when it is damaged."""
+    name = object_name(ObjectKind.INDEX, oid)
+    try:
+        files[oid] = compact_index_file(repo.load_file(ObjectKind.INDEX, oid))
+    except ObjectNotFoundError:
+        raise  # removed since the listing: a prune replaced it (check_structure retries)
+    except (IntegrityError, FormatVersionError, ValueError) as exc:
+        fix = (
+            "`s3vault prune` removes it; its packs are garbage"  # design.md §6a
+            if isinstance(exc, RevokedWriterError)
+            else "`s3vault repair index` rebuilds the index from the packs' headers"
+        )
+        findings.append(
+            Finding(
+                severity=Severity.ERROR,
+                kind="index-damaged",
+                object=name,
+                message=f"index file damaged: {_reason(exc, name)}; {fix}",
             )
-            findings.append(
-                Finding(
-                    severity=Severity.ERROR,
-                    kind="index-damaged",
-                    object=name,
-                    message=f"index file damaged: {_reason(exc, name)}; {fix}",
-                )
-            )
+        )
+
+
+def _index_read(
+    repo: Repository,
+    st: Structure,
+    files: dict[ObjectId, CompactIndexFile],
+    findings: list[Finding],
+) -> None:
+    """The live index files' packs into the structure's index."""
     st.index_files = len(files)
     duplicates = 0
     winners = _settled(repo, files, findings)

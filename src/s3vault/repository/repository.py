@@ -892,7 +892,7 @@ class Repository:
         cached = self._shared.index_cache.load() if self._shared.index_cache else None
         hit = cached is not None and cached[0] <= ids
         covered, index = cached if cached is not None and hit else (set(), BlobIndex())
-        files = self._read_index_files(ids - covered)
+        files = self._read_index_files(ids - covered, known=covered)
         if superseded(files.values()) & covered:  # the cache holds packs of replaced files
             hit, covered, index = False, set(), BlobIndex()
             files.update(
@@ -1018,10 +1018,21 @@ class Repository:
         tell(settled, dict(live(files)), told or self.skip, self.sealer.put_key)
 
     def _read_index_files(
-        self, wanted: set[ObjectId], spill: SpillFile | None = None
+        self,
+        wanted: set[ObjectId],
+        spill: SpillFile | None = None,
+        *,
+        known: set[ObjectId] | frozenset[ObjectId] = frozenset(),
     ) -> dict[ObjectId, CompactIndexFile]:
-        """Read index files (their entries in ``spill`` if given); follow the listing past
-        files a prune replaced meanwhile."""
+        """Read index files (their entries in ``spill`` if given; ``known``: listed files the
+        caller holds already); follow the listing past files a prune replaced meanwhile.
+
+        The listing is taken again after the files are read, until it names no file unread:
+        a listing taken while a prune swaps its index file for the next may miss the old and
+        the new one alike (a directory read while one name is linked and another unlinked;
+        a paged S3 listing), and an index without them reads as damage (seen: `verify`
+        beside a looping prune reported every snapshot's root tree "in no index").
+        """
         files: dict[ObjectId, CompactIndexFile] = {}  # compact: no PackEntry per blob
         gone: set[ObjectId] = set()
         damaged: set[ObjectId] = set()
@@ -1044,13 +1055,15 @@ class Repository:
                     )
                     gone.add(oid)
                     damaged.add(oid)
-            if gone - damaged <= superseded(files.values()):
+            todo = set(self.list_files(ObjectKind.INDEX)) - set(files) - gone - known
+            if not todo and gone - damaged <= superseded(files.values()):
                 return files
-            todo = set(self.list_files(ObjectKind.INDEX)) - set(files) - gone
             if not todo:
                 break
             log.info("index files were replaced while they were read: following the listing")
         lost = sorted(gone - damaged - superseded(files.values()))
+        if not lost:  # the listing kept changing, but every file that vanished is replaced
+            return files
         msg = f"index file {lost[0].hex()} vanished and no index file replaces it"
         raise ObjectNotFoundError(msg)
 
