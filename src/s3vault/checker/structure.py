@@ -38,7 +38,6 @@ from s3vault.repository.statecheck import StateProblem, state_problems
 from s3vault.repository.supersede import live
 
 READ_ATTEMPTS = 5
-LISTINGS = 50  # index listings one structure read follows while prunes replace files
 
 
 @dataclass(slots=True)
@@ -94,19 +93,13 @@ def _list_packs(repo: Repository) -> dict[str, int]:
 
 def _read_index_files(repo: Repository, st: Structure, findings: list[Finding]) -> None:
     """Every listed index file, then every one a new listing names, until one names none
-    unread (a listing taken while a prune swaps its index file for the next may miss both,
-    as Repository.read_index says); a file gone since its listing raises (the caller reads
-    again from the start)."""
+    unread (Repository.follow_index_listing); a file gone since its listing raises (the
+    caller reads again from the start)."""
     files: dict[ObjectId, CompactIndexFile] = {}  # compact: no PackEntry per blob
-    read: set[ObjectId] = set()
-    todo = set(repo.list_files(ObjectKind.INDEX))
-    for _ in range(LISTINGS):
-        for oid in sorted(todo):
-            _read_index_file(repo, oid, files, findings)
-        read |= todo
-        todo = set(repo.list_files(ObjectKind.INDEX)) - read
-        if not todo:
-            break
+    repo.follow_index_listing(
+        set(repo.list_files(ObjectKind.INDEX)),
+        lambda oid: _read_index_file(repo, oid, files, findings),
+    )
     _index_read(repo, st, files, findings)
 
 

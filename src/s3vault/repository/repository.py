@@ -1017,6 +1017,31 @@ class Repository:
         senderdisputes.tell)."""
         tell(settled, dict(live(files)), told or self.skip, self.sealer.put_key)
 
+    def follow_index_listing(
+        self,
+        todo: set[ObjectId],
+        read_one: Callable[[ObjectId], None],
+        *,
+        known: set[ObjectId] | frozenset[ObjectId] = frozenset(),
+    ) -> None:
+        """Call ``read_one`` for each index file of ``todo``, then for each file a new listing
+        of ``index/`` names that was neither read nor ``known``, until a listing names none
+        (at most LOAD_ROUNDS listings). The one home of the rule of design.md §11: a listing
+        taken while a prune swaps its index file for the next (writes the new one, then
+        deletes the old) may miss both (a directory read while one name is linked and
+        another unlinked; a paged S3 listing); an index read without them reads as damage
+        (seen: `verify` beside a looping prune reported every snapshot's root tree "in no
+        index")."""
+        done: set[ObjectId] = set(known)
+        for _ in range(LOAD_ROUNDS):
+            for oid in sorted(todo):
+                read_one(oid)
+            done |= todo
+            todo = set(self.list_files(ObjectKind.INDEX)) - done
+            if not todo:
+                return
+            log.info("index files were replaced while they were read: following the listing")
+
     def _read_index_files(
         self,
         wanted: set[ObjectId],
@@ -1025,47 +1050,38 @@ class Repository:
         known: set[ObjectId] | frozenset[ObjectId] = frozenset(),
     ) -> dict[ObjectId, CompactIndexFile]:
         """Read index files (their entries in ``spill`` if given; ``known``: listed files the
-        caller holds already); follow the listing past files a prune replaced meanwhile.
+        caller holds already), following the listing (``follow_index_listing``).
 
-        The listing is taken again after the files are read, until it names no file unread:
-        a listing taken while a prune swaps its index file for the next may miss the old and
-        the new one alike (a directory read while one name is linked and another unlinked;
-        a paged S3 listing), and an index without them reads as damage (seen: `verify`
-        beside a looping prune reported every snapshot's root tree "in no index").
+        Raises:
+            ObjectNotFoundError: a file vanished and no file a later listing names replaces it.
         """
         files: dict[ObjectId, CompactIndexFile] = {}  # compact: no PackEntry per blob
         gone: set[ObjectId] = set()
         damaged: set[ObjectId] = set()
-        todo = set(wanted)
-        for _ in range(LOAD_ROUNDS):
-            for oid in sorted(todo):
-                try:
-                    files[oid] = compact_index_file(self.load_file(ObjectKind.INDEX, oid), spill)
-                except ObjectNotFoundError:
-                    gone.add(oid)
-                except (IntegrityError, FormatVersionError) as exc:
-                    # One damaged index file must not stop every reader: its packs are still
-                    # stored, and their headers say what they hold.
-                    name = object_name(ObjectKind.INDEX, oid)
-                    reason = str(exc).removeprefix(name + ": ")
-                    self.skip(
-                        name,
-                        f"index file skipped: {reason}; the blobs it lists are treated as "
-                        "absent (`s3vault repair index` indexes its packs again)",
-                    )
-                    gone.add(oid)
-                    damaged.add(oid)
-            todo = set(self.list_files(ObjectKind.INDEX)) - set(files) - gone - known
-            if not todo and gone - damaged <= superseded(files.values()):
-                return files
-            if not todo:
-                break
-            log.info("index files were replaced while they were read: following the listing")
-        lost = sorted(gone - damaged - superseded(files.values()))
-        if not lost:  # the listing kept changing, but every file that vanished is replaced
-            return files
-        msg = f"index file {lost[0].hex()} vanished and no index file replaces it"
-        raise ObjectNotFoundError(msg)
+
+        def read_one(oid: ObjectId) -> None:
+            try:
+                files[oid] = compact_index_file(self.load_file(ObjectKind.INDEX, oid), spill)
+            except ObjectNotFoundError:
+                gone.add(oid)
+            except (IntegrityError, FormatVersionError) as exc:
+                # One damaged index file must not stop every reader: its packs are still
+                # stored, and their headers say what they hold.
+                name = object_name(ObjectKind.INDEX, oid)
+                reason = str(exc).removeprefix(name + ": ")
+                self.skip(
+                    name,
+                    f"index file skipped: {reason}; the blobs it lists are treated as "
+                    "absent (`s3vault repair index` indexes its packs again)",
+                )
+                damaged.add(oid)
+
+        self.follow_index_listing(set(wanted), read_one, known=known)
+        lost = sorted(gone - superseded(files.values()))
+        if lost:
+            msg = f"index file {lost[0].hex()} vanished and no index file replaces it"
+            raise ObjectNotFoundError(msg)
+        return files
 
     def _load_marks(self) -> Marks:
         """The deletion records (retried: a prune may replace one while it is read)."""
