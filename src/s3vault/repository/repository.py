@@ -747,7 +747,10 @@ class Repository:
                 continue
             oid = hex_id(parsed[1])
             if oid is None:
-                log.warning("ignoring foreign object %s", info.name)
+                # a name's odd bytes (a lone surrogate from the file system) shown escaped:
+                # a log record must survive any handler's encoding
+                shown = info.name.encode("utf-8", "backslashreplace").decode()
+                log.warning("ignoring foreign object %s", shown)
                 continue
             out.append(oid)
         if self._shared.files is not None and kind in CACHED:
