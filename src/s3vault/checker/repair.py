@@ -47,7 +47,7 @@ from s3vault.repository.compactpack import (
 from s3vault.repository.marks import load_marks
 from s3vault.repository.packheader import check_blobs, read_pack_header
 from s3vault.repository.repository import Repository
-from s3vault.repository.supersede import live
+from s3vault.repository.supersede import live, replacing
 from s3vault.repository.writerhost import check_store_time
 
 PACKS_PER_INDEX = 4096
@@ -85,9 +85,9 @@ class RepairPlan:
     def execute(
         self, repo: Repository, *, check_lease: Callable[[], None] | None = None
     ) -> list[ObjectId]:
-        """Write the new index files (each superseding every old one), then remove the old
-        ones. ``check_lease`` raises when the maintenance lease is no longer certainly held;
-        it is called before the removal.
+        """Write the new index files (the last one written superseding every old one:
+        ``supersede.replacing``), then remove the old ones. ``check_lease`` raises when the
+        maintenance lease is no longer certainly held; it is called before the removal.
 
         Returns the new index ids (empty when nothing needed doing).
 
@@ -102,11 +102,15 @@ class RepairPlan:
         # proves them (design.md §6a, maintenance/endorse.py)
         full = [p for p in self.packs if not p.sender]
         put = [p for p in self.packs if p.sender]
-        for group, view in [(g, v) for g, v in ((full, True), (put, False)) if g] or [(full, True)]:
-            for start in range(0, max(1, len(group)), PACKS_PER_INDEX):
-                chunk = group[start : start + PACKS_PER_INDEX]
-                plaintext = encode_compact(chunk, tuple(self.old_index))
-                new_ids.append(repo.save_file(ObjectKind.INDEX, plaintext, view=view))
+        parts = [
+            (group[start : start + PACKS_PER_INDEX], view)
+            for group, view in [(g, v) for g, v in ((full, True), (put, False)) if g]
+            or [(full, True)]
+            for start in range(0, max(1, len(group)), PACKS_PER_INDEX)
+        ]
+        for (chunk, view), replaced in replacing(parts, self.old_index):
+            plaintext = encode_compact(chunk, replaced)
+            new_ids.append(repo.save_file(ObjectKind.INDEX, plaintext, view=view))
         if check_lease is not None:
             check_lease()
         # A deletion record that does not open goes once the packs it marked are indexed

@@ -63,7 +63,7 @@ from s3vault.repository.packheader import read_pack_header
 from s3vault.repository.references import References
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import list_snapshots
-from s3vault.repository.supersede import live
+from s3vault.repository.supersede import live, replacing
 from s3vault.repository.writerhost import check_store_time
 
 log = logging.getLogger(__name__)
@@ -638,8 +638,9 @@ def _write_record(repo: Repository, plan: PrunePlan, clock: Clock) -> None:
 
 
 def _write_index(repo: Repository, plan: PrunePlan) -> int:
-    """The new index files (the packs kept and unmarked), each superseding every index file
-    read when planning; returns how many were written. Put-only writers' packs an endorsed
+    """The new index files (the packs kept and unmarked), the last one written superseding
+    every index file read when planning (``supersede.replacing``); returns how many were
+    written. Put-only writers' packs an endorsed
     view named keep their endorsement; the others go in index files of their own, stored
     without a view, which the read-back that proves them endorses (maintenance/endorse.py)."""
     indexed = plan.keep + plan.unmark
@@ -655,17 +656,18 @@ def _write_index(repo: Repository, plan: PrunePlan) -> int:
         )
     waiting = [p for p in senders if p.id not in endorsed]
     viewed = [p for p in indexed if not p.sender or p.id in endorsed]
-    written = 0
-    for group, view in ((viewed, True), (waiting, False)):
-        for start in range(0, len(group), PACKS_PER_INDEX):
-            chunk = group[start : start + PACKS_PER_INDEX]
-            plaintext = encode_compact(chunk, supersedes)
-            repo.save_file(ObjectKind.INDEX, plaintext, proven=endorsed, view=view)
-            written += 1
+    parts = [
+        (group[start : start + PACKS_PER_INDEX], view)
+        for group, view in ((viewed, True), (waiting, False))
+        for start in range(0, len(group), PACKS_PER_INDEX)
+    ]
+    for (chunk, view), replaced in replacing(parts, supersedes):
+        plaintext = encode_compact(chunk, replaced)
+        repo.save_file(ObjectKind.INDEX, plaintext, proven=endorsed, view=view)
     if not indexed and plan.index_files:
-        repo.save_index(IndexFile(packs=(), supersedes=tuple(plan.index_files)))
-        written += 1
-    return written
+        repo.save_index(IndexFile(packs=(), supersedes=supersedes))
+        return 1
+    return len(parts)
 
 
 def _delete(
