@@ -20,7 +20,7 @@ from tests.conftest import RunCli, write_file
 from tests.timetravel import TimeTravel
 
 LOCKED = "locked-backups"
-INIT = ("init", "--kdf-cost", "minimum", "--no-recovery-key", "--min-grace", "1s")
+INIT = ("init", "--kdf-cost", "minimum", "--no-recovery-key", "--min-grace", "10s")
 
 
 def versions(client: object, prefix: str) -> tuple[list[str], list[str]]:
@@ -119,7 +119,7 @@ def test_object_lock_follows_retention(
     (old_key,) = versions(client, f"repo/snapshots/{old}")[0]  # snapshots/<id>.<group tag>
     assert old_key.startswith(f"repo/snapshots/{old}.")
     assert versions(client, f"repo/snapshots/{old}") == ([old_key], [])
-    pruned = run_cli("-r", url, "prune", "--grace", "1s", env=env)
+    pruned = run_cli("-r", url, "prune", "--grace", "10s", env=env)
     assert pruned.code == 0, pruned.stderr
     assert "still locked" in pruned.stdout  # the superseded index files
     assert set(first_index) <= set(versions(client, "repo/index/")[0])  # not even tried
@@ -134,7 +134,7 @@ def test_object_lock_follows_retention(
     forget = run_cli("-r", url, "--json", "forget", "--keep-last", "1", env=env)
     assert json.loads(forget.stdout.splitlines()[-1])["removed"] == 1
     assert versions(client, f"repo/snapshots/{old}") == ([], [])  # deleted by version: gone
-    final = run_cli("-r", url, "prune", "--grace", "1s", env=env)
+    final = run_cli("-r", url, "prune", "--grace", "10s", env=env)
     assert final.code == 0, final.stderr
     left, markers = versions(client, "repo/index/")
     assert not set(first_index) & set(left) and markers == []  # their locks ended: freed
@@ -163,7 +163,7 @@ def test_object_lock_follows_retention(
     # Master-key rotation on a locked repository: locked snapshot files are not copied (the
     # old copy could not be removed); the old epoch stays live until their locks end.
     assert run_cli("-r", url, "key", "rotate-master", env=env).code == 0
-    reencrypted = run_cli("-r", url, "prune", "--reencrypt", "--grace", "1s", env=env)
+    reencrypted = run_cli("-r", url, "prune", "--reencrypt", "--grace", "10s", env=env)
     assert reencrypted.code == 0, reencrypted.stderr
     assert "older key epochs stay live" in reencrypted.stdout
     assert len(client.list_objects_v2(Bucket=LOCKED, Prefix="repo/snapshots/")["Contents"]) == 1
