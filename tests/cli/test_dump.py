@@ -98,3 +98,18 @@ def test_odd_bytes_in_a_name_reach_the_tar_as_they_were(
     with tarfile.open(fileobj=io.BytesIO(done.stdout_bytes), mode="r|") as tar:
         names = [os.fsencode(m.name) for m in tar]
     assert names == [bytes(src).lstrip(b"/") + b"/\xffname\x01.bin"]
+
+
+def test_a_file_whose_name_is_no_utf8_is_its_bytes_not_an_archive(
+    cli_repo: str, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """A Latin-1 name given as it is on disk: the file's own bytes, as for any name (it came
+    out as a tar of the file, exit 0: the shown path, escaped, was compared with the given)."""
+    src = tmp_path / "latin1"
+    src.mkdir()
+    path = Path(os.fsdecode(bytes(src) + b"/caf\xe9.sql"))
+    path.write_bytes(b"SQL DATA\n")
+    assert run_cli("-r", cli_repo, "backup", str(src), "-q").code == 0
+    done = run_cli("-r", cli_repo, "dump", "latest", str(path))
+    assert done.code == 0, done.stderr
+    assert done.stdout_bytes == b"SQL DATA\n"

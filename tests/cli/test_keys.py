@@ -140,6 +140,26 @@ def test_remove_refuses_the_last_key_and_the_one_in_use(
     assert sorted(str(k["label"]) for k in keys(run_cli, cli_repo)) == ["", "ops", "ops"]
 
 
+def test_a_label_that_starts_another_keys_id_removes_neither(
+    cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A key labelled with the first digits of another key's id (an employee number, "2024"):
+    `key remove LABEL` named the other key (by id prefix) and removed it, the labelled one
+    staying. Now neither goes; more of the id removes the one meant."""
+    (first,) = keys(run_cli, cli_repo)
+    label = str(first["id"])[:2]
+    env = {**cli_env, "S3VAULT_NEW_PASSWORD": "other"}
+    add = ("key", "add", "--kdf-cost", "minimum", "--label", label)
+    assert run_cli("-r", cli_repo, *add, env=env).code == 0
+    done = run_cli("-r", cli_repo, "key", "remove", label, "--force")
+    assert done.code == 2, done.stderr
+    assert "label of one key file and the start of another's id" in done.stderr
+    assert len(keys(run_cli, cli_repo)) == 2
+    labelled = next(k for k in keys(run_cli, cli_repo) if k["label"] == label)
+    assert run_cli("-r", cli_repo, "key", "remove", str(labelled["id"])[:12]).code == 0
+    assert [k["id"] for k in keys(run_cli, cli_repo)] == [first["id"]]
+
+
 def test_a_damaged_key_file_is_listed_unusable_and_not_counted(
     cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:

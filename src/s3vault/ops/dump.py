@@ -84,7 +84,9 @@ def dump(
     progress = progress or NullProgress()
     path = "/" + "/".join(p for p in options.path.split("/") if p)
     first = next(entries, None)
-    if first is not None and first.path == path and first.node.type is not NodeType.DIR:
+    # the path as stored, byte for byte: a name that is no UTF-8 is shown escaped in .path
+    named = first is not None and first.raw == os.fsencode(path)
+    if first is not None and named and first.node.type is not NodeType.DIR:
         if first.node.type is not NodeType.FILE:
             msg = f"{path} is a {first.node.type.value}, not a file: dump its directory"
             raise UsageError(msg)

@@ -190,15 +190,27 @@ def _change_password(
 
 
 def _remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
-    """Remove a key file by id (or a unique prefix of it), or by its label.
+    """Remove a key file by id (or a unique prefix of it), or by its label. A name that is
+    one key's label and the start of another's id is refused, not resolved: removing the
+    wrong key (the recovery key, say) while the one meant stays is the worst outcome here.
 
     Raises:
-        UsageError: no such key, an ambiguous prefix, the last usable key file, or the one in
-            use without ``force``.
+        UsageError: no such key, an ambiguous prefix or name, the last usable key file, or
+            the one in use without ``force``.
     """
     entries = list_keys(repo)
-    matches = [e for e in entries if e.id.startswith(key.lower())] if key else []
-    matches = matches or [e for e in entries if key and e.label == key]
+    by_id = [e for e in entries if key and e.id.startswith(key.lower())]
+    by_label = [e for e in entries if key and e.label == key and e not in by_id]
+    if by_id and by_label:  # "37", a label, and the start of another key's id: never guess
+        named = ", ".join(
+            f"{e.id[:8]} ({'id' if e in by_id else 'label'})" for e in by_id + by_label
+        )
+        msg = (
+            f"{key!r} is the label of one key file and the start of another's id ({named}): "
+            "give more of the id (see `s3vault key list`)"
+        )
+        raise UsageError(msg)
+    matches = by_id or by_label
     if not matches:
         raise UsageError(f"no key file {key!r} in this repository (see `s3vault key list`)")
     if len(matches) > 1:
@@ -488,11 +500,13 @@ def change_password(
 
 
 def remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
-    """Remove a key file by id (or a unique prefix of it), or by its label.
+    """Remove a key file by id (or a unique prefix of it), or by its label. A name that is
+    one key's label and the start of another's id is refused, not resolved: removing the
+    wrong key (the recovery key, say) while the one meant stays is the worst outcome here.
 
     Raises:
-        UsageError: no such key, an ambiguous prefix, the last usable key file, or the one in
-            use without ``force``.
+        UsageError: no such key, an ambiguous prefix or name, the last usable key file, or
+            the one in use without ``force``.
     """
     with audited(repo, "key remove") as note:
         entry = _remove_key(repo, key, force=force)
