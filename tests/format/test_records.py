@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC
 
 import pytest
@@ -260,3 +261,14 @@ def test_a_malformed_ledger_proof_is_refused(proof: object) -> None:
     newer = codec.dumps({**base, "v": 2, "hosts": [], "proofs": [], "supersedes": []})
     with pytest.raises(FormatVersionError):
         LedgerFile.decode(newer)
+
+
+@given(st.binary(max_size=64))
+def test_readable_text_encodes_and_spells_odd_bytes_as_ls_does(raw: bytes) -> None:
+    """A command-line argument or a file name (bytes decoded with surrogate escapes) becomes
+    text that encodes, each byte that is no UTF-8 as \\xNN; text that encodes is unchanged."""
+    text = os.fsdecode(raw)
+    shown = codec.readable(text)
+    shown.encode()  # never raises
+    assert shown == raw.decode("utf-8", "backslashreplace")
+    assert codec.readable(shown) == shown

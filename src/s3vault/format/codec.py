@@ -11,7 +11,7 @@ import base64
 import json
 from typing import Any
 
-from s3vault.errors import FormatVersionError, IntegrityError
+from s3vault.errors import FormatVersionError, IntegrityError, UsageError
 
 JsonDict = dict[str, Any]
 
@@ -39,6 +39,35 @@ def loads(data: bytes, what: str) -> JsonDict:
         msg = f"{what}: expected a JSON object"
         raise IntegrityError(msg)
     return obj
+
+
+def readable(text: str) -> str:
+    """``text`` as text that encodes: every byte that is no UTF-8 (a surrogate escape, as a
+    command line or a file name decodes one) spelled ``\\xNN``, as ``ls`` shows names."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        pass
+    else:
+        return text
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate no byte decodes to
+        return text.encode("utf-8", "backslashreplace").decode()
+
+
+def require_text(what: str, value: str) -> str:
+    """``value``, which the repository stores as UTF-8 text (a tag, a host name, a label),
+    checked before anything is written.
+
+    Raises:
+        UsageError: it holds bytes that are no UTF-8 (a shell's ``$'\\xe9'``).
+    """
+    shown = readable(value)
+    if shown != value:
+        msg = f"{what} '{shown}' is not UTF-8 text: tags, host names and labels are stored as text"
+        raise UsageError(msg)
+    return value
 
 
 def b64(data: bytes) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import AccessDeniedError, ExitCode, S3VaultError
+from s3vault.format import codec
 from s3vault.format.auditfile import AuditRecord
 from s3vault.repository.audit import Chain, LocalChains, append, read_chains
 from s3vault.repository.repository import Repository
@@ -59,6 +60,27 @@ def scrub(arguments: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _readable(details: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``details`` whose strings all encode: a path or a host name from the command
+    line may hold bytes that are no UTF-8 (``codec.readable`` spells them ``\\xNN``); the
+    record is written after the work is done, and must not fail on them."""
+    top: list[Any] = [dict(details)]
+    todo: list[tuple[Any, Any]] = [(top, 0)]
+    while todo:
+        box, key = todo.pop()
+        value = box[key]
+        if isinstance(value, str):
+            box[key] = codec.readable(value)
+        elif isinstance(value, dict):
+            box[key] = value = {codec.readable(str(k)): v for k, v in value.items()}
+            todo.extend((value, k) for k in value)
+        elif isinstance(value, list | tuple):
+            box[key] = value = list(value)
+            todo.extend((value, i) for i in range(len(value)))
+    result: dict[str, Any] = top[0]
+    return result
+
+
 def _local(repo: Repository, cache_dir: Path | None) -> LocalChains:
     return LocalChains(cache_dir / repo.id.hex() if cache_dir else None)
 
@@ -84,13 +106,13 @@ def record(
         prev=None,
         time=(clock or SystemClock()).now(),
         hostname=socket.gethostname(),
-        username=getpass.getuser(),
+        username=codec.readable(getpass.getuser()),
         operation=operation,
         key_id=repo.key_id.hex(),
-        arguments=scrub(arguments),
+        arguments=tuple(codec.readable(a) for a in scrub(arguments)),
         exit_code=exit_code,
-        result=result,
-        details=details or {},
+        result=codec.readable(result),
+        details=_readable(details or {}),
         program_version=__version__,
     )
     name, _ = append(repo, entry, _local(repo, cache_dir))

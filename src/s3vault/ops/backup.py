@@ -34,6 +34,7 @@ from s3vault.backend.objectlock import LockPolicy
 from s3vault.chunker import ByteStream
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import S3VaultError, UsageError
+from s3vault.format import codec
 from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile, SnapshotSummary
 from s3vault.ids import ObjectId
@@ -262,7 +263,7 @@ def _sources(
             msg = "--stdin takes no paths and no --files-from lists"
             raise UsageError(msg)
         check_stdin_filename(options.stdin_filename)
-        return (), ("/" + options.stdin_filename,), None
+        return (), (shown_path(b"/" + os.fsencode(options.stdin_filename)),), None
     root = None
     if options.root is not None:
         root = os.path.abspath(os.fsencode(options.root)).rstrip(b"/")
@@ -532,6 +533,21 @@ def measure(result: BackupResult) -> None:
     )
 
 
+def _check_options(options: BackupOptions) -> None:
+    """What is refused before anything is read or written.
+
+    Raises:
+        UsageError: nothing to back up, or a tag or host name that is not UTF-8 text (both
+            are stored as text).
+    """
+    if options.stdin is None and not options.paths and not options.has_lists:
+        msg = "backup needs at least one path (or --files-from, or --stdin)"
+        raise UsageError(msg)
+    for tag in options.tags:
+        codec.require_text("--tag", tag)
+    codec.require_text("--host", options.host or "")
+
+
 def _backup(
     repo: Repository,
     options: BackupOptions,
@@ -543,9 +559,7 @@ def _backup(
     # long: the backup's steps in their order, each one call; split, the order would scatter
     clock = clock or SystemClock()
     start, t0 = clock.now(), clock.monotonic()
-    if options.stdin is None and not options.paths and not options.has_lists:
-        msg = "backup needs at least one path (or --files-from, or --stdin)"
-        raise UsageError(msg)
+    _check_options(options)
     excludes = _exclude_rules(options)
     missing: list[tuple[str, str]] = []
     targets, shown_paths, root = _sources(options, missing)
@@ -606,10 +620,10 @@ def _backup(
         tree=tree_id,
         paths=shown_paths,
         hostname=host,
-        username=getpass.getuser(),
+        username=codec.readable(getpass.getuser()),  # $LOGNAME may hold any bytes
         tags=tuple(options.tags),
         parent=parent_id,
-        excludes=tuple(options.excludes),
+        excludes=tuple(codec.readable(e) for e in options.excludes),  # as text, as paths
         program_version=f"s3vault {__version__}",
         incomplete=bool(archiver.stats.warnings),
         summary=SnapshotSummary(

@@ -21,6 +21,7 @@ from s3vault.cloud.check import OK, WARNING, Check
 from s3vault.crypto import recovery
 from s3vault.crypto.keys import MasterKey
 from s3vault.errors import IntegrityError, S3VaultError, UsageError
+from s3vault.format import codec
 from s3vault.format.configfile import KeyEpoch
 from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.format.layout import ObjectKind, object_name
@@ -140,12 +141,13 @@ def _add_key(
     """A new key file that opens the repository with ``password``.
 
     Raises:
-        UsageError: an empty password.
+        UsageError: an empty password, or a label that is not UTF-8 text.
         IntegrityError: the stored key file does not open as written (nothing is reported
             as added).
     """
     if not password:
         raise UsageError("an empty password is not allowed")
+    codec.require_text("--label", label)
     keyfile = keyring.wrap_key(
         repo_id=repo.id,
         payload=repo.sealer.payload(),

@@ -19,6 +19,7 @@ from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock
 from s3vault.crashpoint import crash_point
 from s3vault.errors import UsageError
+from s3vault.format import codec
 from s3vault.ids import ObjectId
 from s3vault.ops.audit import audited
 from s3vault.ops.selection import select_snapshots
@@ -68,7 +69,8 @@ class TagOptions:
         """What can be refused before the repository is opened.
 
         Raises:
-            UsageError: nothing to do, or ``set_tags`` given with ``add``/``remove``.
+            UsageError: nothing to do, ``set_tags`` given with ``add``/``remove``, or a tag
+                to store that is not UTF-8 text.
         """
         if self.set_tags is None and not self.add and not self.remove:
             msg = "tag: nothing to do: give --add, --remove or --set"
@@ -76,6 +78,9 @@ class TagOptions:
         if self.set_tags is not None and (self.add or self.remove):
             msg = "tag: --set replaces every tag; it does not go with --add or --remove"
             raise UsageError(msg)
+        for option, tags in (("--set", self.set_tags or ()), ("--add", self.add)):
+            for one in tags:
+                codec.require_text(option, one)
 
     def apply(self, tags: tuple[str, ...]) -> tuple[str, ...]:
         """The tags a snapshot has after this change (order kept, each tag once)."""

@@ -1,0 +1,75 @@
+"""Arguments that are no UTF-8 (a shell's $'\\xe9', a Latin-1 file name pasted in): what is a
+path works on the path's bytes, what the repository stores as text (a tag, a host name, a key
+label) is refused with exit 2 before anything is written, and nothing fails after the work is
+done. Found by a hostile-user pass: every such command ended in a traceback and exit 1 once its
+work was done (the audit record could not encode the command line), and a backup with such a
+tag or host uploaded everything and then failed to encode its snapshot."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tests.conftest import RunCli, write_file
+
+
+def _raw(text: str) -> str:
+    """``text`` with \\xNN as the byte itself, as a command line decodes it."""
+    return os.fsdecode(text.encode("latin-1"))
+
+
+def test_a_latin1_path_backs_up_restores_and_is_audited(
+    cli_repo: str, tmp_path: Path, run_cli: RunCli
+) -> None:
+    src = Path(os.fsdecode(bytes(tmp_path) + b"/Bj\xf6rk"))
+    write_file(src / "a", b"a\n")
+    done = run_cli("-r", cli_repo, "backup", str(src), "--exclude", _raw("x\xe9"))
+    assert done.code == 0, done.stderr
+    target = Path(os.fsdecode(bytes(tmp_path) + b"/t\xe9"))
+    done = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target))
+    assert done.code == 0, done.stderr
+    assert (target / src.relative_to("/") / "a").read_bytes() == b"a\n"
+    audit = run_cli("-r", cli_repo, "--json", "audit")
+    assert audit.code == 0, audit.stderr
+    records = [json.loads(line) for line in audit.stdout.splitlines()]
+    ops = [r for r in records if r.get("operation") in ("backup", "restore")]
+    assert [r["operation"] for r in ops] == ["backup", "restore"]
+    assert "/Bj\\xf6rk" in " ".join(ops[0]["arguments"])  # spelled as ls shows it
+    snaps = json.loads(run_cli("-r", cli_repo, "snapshots", "--json").stdout)
+    assert snaps[0]["paths"] == [str(tmp_path) + "/Bj\\xf6rk"]
+    assert snaps[0]["excludes"] == ["x\\xe9"]
+
+
+def test_a_tag_host_or_label_that_is_no_utf8_is_refused_before_anything_is_written(
+    cli_repo: str, tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    src = tmp_path / "src"
+    write_file(src / "f", os.urandom(100_000))
+    data = Path(cli_repo) / "data"
+    before = sorted(data.rglob("*"))
+    for option in ("--tag", "--host"):
+        done = run_cli("-r", cli_repo, "backup", str(src), option, _raw("a\xe9"))
+        assert done.code == 2, done.stderr
+        assert f"{option} 'a\\xe9' is not UTF-8 text" in done.stderr
+        assert "Traceback" not in done.stderr
+    assert sorted(data.rglob("*")) == before  # nothing uploaded
+    assert json.loads(run_cli("-r", cli_repo, "snapshots", "--json").stdout) == []
+    assert run_cli("-r", cli_repo, "backup", str(src), "-q").code == 0
+    tag = run_cli("-r", cli_repo, "tag", "--add", _raw("b\xe9"), "latest")
+    assert tag.code == 2 and "--add 'b\\xe9' is not UTF-8 text" in tag.stderr
+    env = {**cli_env, "S3VAULT_NEW_PASSWORD": "other"}
+    add = ("key", "add", "--kdf-cost", "minimum", "--label", _raw("c\xe9"))
+    key = run_cli("-r", cli_repo, *add, env=env)
+    assert key.code == 2 and "--label 'c\\xe9' is not UTF-8 text" in key.stderr
+    forget = run_cli("-r", cli_repo, "forget", "--host", _raw("h\xe9"), "--keep-last", "1")
+    assert forget.code == 0, forget.stderr  # a filter: it matches no snapshot
+
+
+def test_a_stdin_file_name_that_is_no_utf8_is_its_bytes(cli_repo: str, run_cli: RunCli) -> None:
+    name = _raw("f\xe9")
+    done = run_cli("-r", cli_repo, "backup", "--stdin", "--stdin-filename", name, input=b"stream\n")
+    assert done.code == 0, done.stderr
+    dump = run_cli("-r", cli_repo, "dump", "latest", _raw("/f\xe9"))
+    assert dump.code == 0, dump.stderr
+    assert dump.stdout_bytes == b"stream\n"
