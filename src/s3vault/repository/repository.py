@@ -1140,18 +1140,18 @@ class Repository:
             threads=1 if delegate is not None else CPUS,
         )
 
-    def _read_tree_blob(self, name: str, loc: BlobLocation) -> bytes:
-        """A tree blob's bytes: from the local tree-pack cache, else the whole pack is fetched
-        once (checked against its name) and cached."""
+    def _read_tree_blob(self, name: str, loc: BlobLocation) -> tuple[bytes, bool]:
+        """A tree blob's bytes and whether they came from the local tree-pack cache; else the
+        whole pack is fetched once (checked against its name) and cached."""
         assert self._shared.tree_packs is not None
         cached = self._shared.tree_packs.read(loc.pack_id, loc.offset, loc.length)
         if cached is not None:
-            return cached
+            return cached, True
         pack = self.backend.get(name)
         if storage_id(pack) == loc.pack_id:
             self._shared.tree_packs.store(loc.pack_id, pack)
             self._shared.tree_reads.read(loc.pack_id)  # every byte of it, checked whole
-        return pack[loc.offset : loc.offset + loc.length]
+        return pack[loc.offset : loc.offset + loc.length], False
 
     def load_blob(self, btype: BlobType, bid: ObjectId) -> bytes:
         """Fetch, authenticate, decompress and check one blob. A blob stored in several packs
@@ -1230,21 +1230,30 @@ class Repository:
             ObjectKind.DATA if btype is BlobType.DATA else ObjectKind.TREE, loc.pack_id
         )
         cached = btype is BlobType.TREE and self._shared.tree_packs is not None
-        if cached:
-            sealed = self._read_tree_blob(name, loc)
-        else:
-            sealed = self.backend.get(name, loc.offset, loc.length)
-        try:
-            blob = self.sealer.open_blob(btype, bid, sealed, loc.raw_length, loc.epoch, loc.sender)
-        except IntegrityError as exc:
-            self._shared.tree_reads.failed(loc.pack_id)  # this run proves nothing of the pack
-            if cached and self._shared.tree_packs is not None:
-                self._shared.tree_packs.drop(loc.pack_id)  # never trust a cached copy that failed
-            msg = f"pack {name}: {exc}"
-            raise IntegrityError(msg) from None
-        if btype is BlobType.TREE and not cached:
-            self._shared.tree_reads.read(loc.pack_id)  # no cache: read from the store, opened
-        return blob
+        local = False
+        for again in (False, True):
+            if cached and not again:
+                sealed, local = self._read_tree_blob(name, loc)
+            else:  # no cache, or the cache's copy failed: the store's range, not cached
+                sealed, local = self.backend.get(name, loc.offset, loc.length), False
+            try:
+                blob = self.sealer.open_blob(
+                    btype, bid, sealed, loc.raw_length, loc.epoch, loc.sender
+                )
+            except IntegrityError as exc:
+                if cached and self._shared.tree_packs is not None:
+                    self._shared.tree_packs.drop(loc.pack_id)  # never trust a copy that failed
+                if local:  # the host's copy (a flipped bit, a file a power loss zeroed) is no
+                    # evidence about the repository: the store's copy decides
+                    log.warning("%s: the local cache's copy failed its check; read again", name)
+                    continue
+                self._shared.tree_reads.failed(loc.pack_id)  # this run proves nothing of it
+                msg = f"pack {name}: {exc}"
+                raise IntegrityError(msg) from None
+            if btype is BlobType.TREE and (not cached or again):
+                self._shared.tree_reads.read(loc.pack_id)  # read from the store, opened
+            return blob
+        raise AssertionError("unreachable: the second read is the store's")  # pragma: no cover
 
     def missing_packs(self) -> set[ObjectId]:
         """Packs the loaded index names that the store does not list (one listing of
