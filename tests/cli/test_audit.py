@@ -150,3 +150,38 @@ def test_each_host_has_its_own_chain(
     names = {p.parent.name for p in record_files(local_repo.url)} - setup_chains
     assert len(names) == 2 and not names & {"web1", "db1"}  # host names are keyed hashes
     assert [r.hostname for r in audit_log(repo, host="db1").records] == ["db1", "db1"]
+
+
+def test_two_runs_appending_at_once_leave_a_chain_that_is_intact(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """Two runs of one host (two users, two cache directories, --no-cache) that append at once
+    both see the same end and both write its next number, each linking to the record before.
+    `audit` said the log was tampered with (exit 13), for good. Made here without a race: the
+    first run's record is set aside while the second appends, then put back."""
+    url = str(tmp_path / "repo")
+    assert run_cli("-r", url, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    src = tmp_path / "src"
+    write_file(src / "a", b"a")
+    assert run_cli("-r", url, "--no-cache", "backup", str(src)).code == 0
+    (first,) = [p for p in record_files(url) if p.name.startswith("0000000002-")]
+    aside = tmp_path / "aside"
+    shutil.move(first, aside)
+    assert run_cli("-r", url, "--no-cache", "backup", str(src)).code == 0
+    shutil.move(aside, first)
+    twos = [p for p in record_files(url) if p.name.startswith("0000000002-")]
+    assert len(twos) == 2
+    assert run_cli("-r", url, "--no-cache", "backup", str(src)).code == 0  # links to one of them
+    code, lines = audit(run_cli, url, "--no-cache")
+    (chain,) = chains(lines)
+    assert code == 0 and chain["intact"] is True, chain
+    assert chain["notes"] == ["record 2 was appended by two runs at once"]
+    assert len(records(lines)) == 4  # init, then three backups
+    # the one record 3 links to, deleted: that is still a break
+    third = next(p for p in record_files(url) if p.name.startswith("0000000003-"))
+    linked = [p for p in twos if p.name.split("-")[1] == max(q.name.split("-")[1] for q in twos)]
+    linked[0].unlink()
+    code, lines = audit(run_cli, url, "--no-cache")
+    assert code == 13
+    assert "record 3 does not link to record 2" in chains(lines)[0]["problems"]  # type: ignore[operator]
+    assert third.exists()

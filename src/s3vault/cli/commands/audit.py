@@ -48,6 +48,7 @@ def audit(host: str | None, since: str | None) -> int:
                 records=len(c.records),
                 intact=not c.problems,
                 problems=c.problems,
+                notes=c.notes,
             )
     else:
         for r in report.records:
@@ -59,6 +60,7 @@ def audit(host: str | None, since: str | None) -> int:
             )
         for c in report.chains:
             state = "intact" if not c.problems else "BROKEN: " + "; ".join(c.problems)
+            state += "".join(f" ({note})" for note in c.notes)
             say(ctx, f"chain of {c.hostname}: {len(c.records)} records, {state}")
     if report.broken and not ctx.json:
         ctx.err.print(
