@@ -152,3 +152,32 @@ def test_sigterm_releases_the_lease_and_exits_130(
     assert time.monotonic() - start < 5
     assert not (Path(url) / "locks" / "maintenance").exists()
     assert run_cli("-r", url, "prune").code == 0
+
+
+def test_a_signal_after_the_work_keeps_its_exit_code_and_says_what_was_not_written(
+    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """SIGTERM while the audit record is written, the snapshot saved already: the backup
+    exited by SIGINT with a KeyboardInterrupt traceback (an undocumented exit, and 130 would
+    say no snapshot was written). Now it exits 0 with one warning line."""
+    url = make_repo(tmp_path, run_cli)
+    src = tmp_path / "src"
+    write_file(src / "f", os.urandom(10_000))
+    env = {**cli_env, "S3VAULT_TEST_STOP_AT": "before-audit-record"}
+    proc = subprocess.Popen(
+        [S3VAULT, "-r", url, "backup", str(src)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_stopped(proc)
+        proc.send_signal(signal.SIGTERM)  # pending until it continues
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert b"Traceback" not in err
+    assert b"interrupted after the command's work" in err
+    snaps = json.loads(run_cli("-r", url, "snapshots", "--json").stdout)
+    assert len(snaps) == 1

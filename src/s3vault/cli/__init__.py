@@ -233,7 +233,16 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
         failure = f"internal error: {type(exc).__name__}: {exc}"
         code = _fail(ctx, failure, ExitCode.FATAL)
     run.cache_dir = ctx.cache_path()
-    run.finish(int(code), failure, error)
-    _warn_unwritten(ctx)
-    _write_metrics(ctx, run, int(code), list(run.arguments), SystemClock().monotonic() - started)
+    try:
+        run.finish(int(code), failure, error)
+        _warn_unwritten(ctx)
+        _write_metrics(
+            ctx, run, int(code), list(run.arguments), SystemClock().monotonic() - started
+        )
+    except KeyboardInterrupt:  # the work is done and its exit code stands (130 says none was)
+        _warn(
+            ctx,
+            "audit",
+            "interrupted after the command's work: its audit record or metrics may not be written",
+        )
     return int(code)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from s3vault.clock import Clock, SystemClock
+from s3vault.crashpoint import crash_point
 from s3vault.errors import AccessDeniedError, ExitCode, S3VaultError
 from s3vault.format import codec
 from s3vault.format.auditfile import AuditRecord
@@ -180,6 +181,7 @@ class Invocation:
         already failed because the store refuses writes (its error says so)."""
         if self.note is None or self.repo is None or exit_code == ExitCode.STORAGE_UNAVAILABLE:
             return
+        crash_point("before-audit-record")
         try:
             _append(self.repo, self.note, exit_code, result, self)
         except AccessDeniedError as exc:
