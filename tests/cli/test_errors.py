@@ -39,6 +39,26 @@ def test_directory_that_is_not_a_repository(tmp_path: Path, run_cli: RunCli) -> 
     assert "not an s3vault repository" in done.stderr
 
 
+def test_a_restic_repository_is_named_as_one_not_as_damage(tmp_path: Path, run_cli: RunCli) -> None:
+    """restic's layout (an encrypted config, a key file of plain JSON with its scrypt
+    parameters): every command said "the config object ... is damaged" with the advice to put
+    back a copy, exit 13. A restic user pointing s3vault at their restic repository is told
+    what it is (exit 10) and where to read how to move, and nothing is written."""
+    repo = tmp_path / "restic-repo"
+    write_file(repo / "config", os.urandom(200))
+    key = {"created": "2026-12-06T02:36:26Z", "username": "root", "hostname": "vm"}
+    key |= {"kdf": "scrypt", "N": 32768, "r": 8, "p": 6, "salt": "c2FsdA==", "data": "ZGF0YQ=="}
+    write_file(repo / "keys" / ("ab" * 32), json.dumps(key).encode())
+    for d in ("data", "index", "snapshots", "locks"):
+        (repo / d).mkdir()
+    before = sorted(repo.rglob("*"))
+    for command in (("snapshots",), ("verify",), ("prune",), ("backup", str(repo / "keys"))):
+        done = run_cli("-r", str(repo), *command)
+        assert done.code == 10, (command, done.stderr)
+        assert "is a restic repository, not an s3vault one" in done.stderr
+    assert sorted(repo.rglob("*")) == before
+
+
 def test_no_password_without_terminal_exits_12(
     tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import itertools
+import json
 import logging
 import os
 import threading
@@ -167,6 +168,16 @@ class _Shared:
             files=FileCache(cache_dir, config.repo_id, writes) if cache_dir else None,
             on_skip=on_skip,
         )
+
+
+def _is_restic_key(backend: Backend, name: str) -> bool:
+    """A restic key file: plain JSON naming its KDF (scrypt) beside the sealed key; s3vault's
+    key files are sealed records. Read only when the config is no s3vault config."""
+    try:
+        obj = json.loads(backend.get(name))
+    except (S3VaultError, ValueError):
+        return False
+    return isinstance(obj, dict) and obj.get("kdf") == "scrypt" and "data" in obj
 
 
 class Repository:
@@ -431,7 +442,15 @@ class Repository:
         try:
             return ConfigMarker.decode(raw)
         except NotARepositoryError:
-            if any(True for _ in backend.list(ObjectKind.KEYS.value + "/")):
+            keys = [info.name for info in backend.list(ObjectKind.KEYS.value + "/")]
+            if keys and _is_restic_key(backend, keys[0]):
+                msg = (
+                    f"{backend.location} is a restic repository, not an s3vault one: s3vault "
+                    "reads its own format only (docs/migration.md, 'From restic', moves its "
+                    "snapshots)"
+                )
+                raise NotARepositoryError(msg) from None
+            if keys:
                 msg = f"the config object of the repository at {backend.location} is damaged"
                 msg += CONFIG_FIX
                 raise IntegrityError(msg) from None
