@@ -73,3 +73,25 @@ def test_a_stdin_file_name_that_is_no_utf8_is_its_bytes(cli_repo: str, run_cli: 
     dump = run_cli("-r", cli_repo, "dump", "latest", _raw("/f\xe9"))
     assert dump.code == 0, dump.stderr
     assert dump.stdout_bytes == b"stream\n"
+
+
+def test_a_latin1_name_is_selected_by_its_own_bytes(
+    cli_repo: str, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """restore --include, find and snapshots --path with the name's own bytes (restic matches
+    bytes): each found nothing (only wildcards did), while ls found the name."""
+    src = Path(os.fsdecode(bytes(tmp_path) + b"/Bj\xf6rk"))
+    write_file(src / "b", b"b\n")
+    write_file(tmp_path / "other" / "c", b"c\n")
+    assert run_cli("-r", cli_repo, "backup", str(src), str(tmp_path / "other"), "-q").code == 0
+    name = _raw("Bj\xf6rk")
+    out = tmp_path / "out"
+    done = run_cli("-r", cli_repo, "restore", "latest", "-t", str(out), "--include", name)
+    assert done.code == 0, done.stderr
+    restored = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert restored == [(src / "b").relative_to("/")]
+    found = run_cli("-r", cli_repo, "--json", "find", name)
+    assert found.code == 0, found.stderr
+    assert "Bj\\\\xf6rk" in found.stdout  # shown escaped, in JSON
+    listed = run_cli("-r", cli_repo, "--json", "snapshots", "--path", str(src))
+    assert len(json.loads(listed.stdout)) == 1

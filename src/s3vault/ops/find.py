@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from s3vault.errors import IntegrityError, ObjectNotFoundError
+from s3vault.format import codec
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.ops.ls import LsEntry, walk_tree
@@ -41,8 +42,10 @@ class _Matcher:
     def __init__(self, options: FindOptions) -> None:
         fold = str.lower if options.ignore_case else str
         self._fold = fold
-        self.names = tuple(fold(p) for p in options.patterns if "/" not in p)
-        self.paths = tuple(fold(p) for p in options.patterns if "/" in p)
+        # names are matched as shown (a byte that is no UTF-8 as \xNN): so is a pattern
+        patterns = [codec.readable(p) for p in options.patterns]
+        self.names = tuple(fold(p) for p in patterns if "/" not in p)
+        self.paths = tuple(fold(p) for p in patterns if "/" in p)
 
     def name(self, name: str) -> bool:
         folded = self._fold(name)

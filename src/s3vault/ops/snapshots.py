@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from s3vault.errors import UsageError
+from s3vault.format import codec
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.maintenance.retention import group_by_keys
@@ -29,6 +30,8 @@ class SnapshotFilter:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tags", tag_lists(self.tags))
+        # a snapshot's paths are text, a byte that is no UTF-8 as \xNN: so is a path asked for
+        object.__setattr__(self, "paths", tuple(codec.readable(p) for p in self.paths))
 
     def matches(self, snap: SnapshotFile) -> bool:
         """Every given criterion holds: the host is one of hosts, the tags satisfy one of the

@@ -138,6 +138,15 @@ def load_listing(repo: Repository, tid: ObjectId) -> Listing:
     return Listing(nodes=tree.nodes, refused=tuple((e.name, e.reason) for e in bad))
 
 
+def _as_shown(pattern: str) -> str:
+    """A pattern typed with bytes that are no UTF-8 (a shell's ``$'\\xf6'``, a Latin-1 name
+    pasted in) matches the names as the walk spells them, each such byte ``\\xNN``
+    (``Node.display_name``): the byte becomes an escaped backslash and its hex digits."""
+    return "".join(
+        f"\\\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else c for c in pattern
+    )
+
+
 class _Selector:
     def __init__(
         self,
@@ -145,6 +154,7 @@ class _Selector:
         exclude: tuple[str, ...],
         select: Callable[[str], bool] | None,
     ) -> None:
+        include, exclude = tuple(map(_as_shown, include)), tuple(map(_as_shown, exclude))
         self._inc = PatternList(include, what="--include") if include else None
         self._exc = PatternList(exclude, what="--exclude") if exclude else None
         self._select = select
