@@ -22,7 +22,7 @@ from s3vault.checker.selection import PackSelection
 from s3vault.checker.structure import Structure, check_structure
 from s3vault.checker.usage import snapshots_using
 from s3vault.clock import Clock, SystemClock
-from s3vault.errors import S3VaultError
+from s3vault.errors import BackendError, ObjectNotFoundError, S3VaultError
 from s3vault.format.indexfile import IndexedPack
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
@@ -93,6 +93,7 @@ class Checker:
             affected = self._affected(st, bad_blobs)
         self._attribute(st, bad_blobs, affected, report.findings)
         report.seconds = self._clock.monotonic() - t0
+        _refusals(report)
         return report
 
     def _read_back(
@@ -151,6 +152,9 @@ class Checker:
     ) -> None:
         """Count one pack's reading and keep what it found."""
         self._progress.advanced(files=1, bytes_=reading.size, item=reading.name)
+        if reading.refused is not None:  # not checked: said at the end, not damage
+            report.refused.append((reading.name, reading.refused))
+            return
         report.packs_read += 1
         report.bytes_read += reading.size
         report.blobs_read += reading.blobs
@@ -286,6 +290,36 @@ class _Stopped(Exception):
     """The early walk was told to stop."""
 
 
+def _refusals(report: CheckReport) -> None:
+    """Packs the store would not give were not checked. Beside damage they are said (the
+    damage decides the exit); alone, the run ends with the store's error (exit
+    1 or 14), never with "damaged".
+
+    Raises:
+        BackendError: the first refusal, the count and the outcome of the rest in its message.
+    """
+    if not report.refused:
+        return
+    if not report.ok:
+        report.findings.extend(
+            Finding(
+                severity=Severity.INFO,
+                kind="pack-not-checked",
+                object=name,
+                message=f"not checked: the store did not give it ({exc})",
+            )
+            for name, exc in report.refused
+        )
+        return
+    name, first = report.refused[0]
+    msg = (
+        f"{len(report.refused)} pack(s) could not be read, so were not checked (the store "
+        f"refused them or did not answer; first: {name}: {first}); the {report.packs_read} "
+        "other pack(s) read back intact: run verify again when the store answers"
+    )
+    raise type(first)(msg)
+
+
 class _EarlyWalk:
     """The attribution walk beside a read-back in worker processes: the parent, which only
     hands out packs and takes their readings then, walks every snapshot's trees meanwhile
@@ -405,6 +439,23 @@ class _DamageWalker:
                 yield _join(prefix, path), obj, reason
             stack.extend((sub, _join(prefix, name)) for name, sub in reversed(below))
 
+    def _nodes(self, tid: ObjectId) -> tuple[Node, ...] | str:
+        """A tree's nodes, or why it is lost (damaged, or its pack gone). Each tree is read
+        once: around the tree cache, which would keep them.
+
+        Raises:
+            BackendError: the store refused or did not answer: no evidence of damage (the
+                run ends with exit 1 or 14, not 13 and the advice to repair snapshots).
+        """
+        try:
+            return Tree.decode(self._repo.load_blob(BlobType.TREE, tid)).nodes
+        except ObjectNotFoundError as exc:
+            return str(exc)
+        except BackendError:
+            raise
+        except S3VaultError as exc:
+            return str(exc)
+
     def _visit(self, root: ObjectId) -> None:
         """Fill the memo for every tree below ``root``, children before parents, with an
         explicit stack (a tree 10,000 levels deep is no deeper for the checker)."""
@@ -421,11 +472,11 @@ class _DamageWalker:
                 if bad is not None:
                     memo[tid] = ([("", bad[0], bad[1])], [])
                     continue
-                try:  # each tree is read once: around the tree cache, which would keep them
-                    nodes = Tree.decode(self._repo.load_blob(BlobType.TREE, tid)).nodes
-                except S3VaultError as exc:
-                    memo[tid] = ([("", f"tree blob {tid.hex()}", str(exc))], [])
+                read = self._nodes(tid)
+                if isinstance(read, str):
+                    memo[tid] = ([("", f"tree blob {tid.hex()}", read)], [])
                     continue
+                nodes = read
                 stack.append((tid, nodes))
                 stack.extend(
                     (n.subtree, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from s3vault.errors import BackendError
 from s3vault.ids import ObjectId
 
 
@@ -43,6 +44,8 @@ class CheckReport:
     stored: dict[ObjectId, int] = field(default_factory=dict)  # every stored indexed pack: size
     # index file → the put-only writers' packs a read-back of which proves its entries (§6a)
     put_packs: dict[ObjectId, tuple[ObjectId, ...]] = field(default_factory=dict)
+    # packs the store refused or did not give (after its retries): not checked, not damage
+    refused: list[tuple[str, BackendError]] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Finding]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from s3vault.crypto.hashing import storage_id
-from s3vault.errors import BackendError, IntegrityError, S3VaultError
+from s3vault.errors import BackendError, IntegrityError, ObjectNotFoundError, S3VaultError
 from s3vault.format.envelope import EnvelopeHeader, SealedKind
 from s3vault.format.indexfile import IndexedPack
 from s3vault.format.layout import ObjectKind
@@ -26,6 +26,8 @@ class PackReading:
     name: str
     problem: str = ""  # what is wrong with the pack as a whole
     unreadable: bool = False  # it could not be fetched at all: every blob in it is lost
+    # the store refused it or did not answer (not: it is gone): no evidence of damage
+    refused: BackendError | None = None
     bad_blobs: dict[tuple[BlobType, bytes], str] = field(default_factory=dict)
     blobs: int = 0
     size: int = 0
@@ -41,8 +43,12 @@ def fetch_pack(repo: Repository, kind: ObjectKind, pack_id: ObjectId) -> bytes:
 
 
 def unreadable(name: str, exc: BackendError) -> PackReading:
-    """The reading of a pack that could not be fetched at all."""
-    return PackReading(name=name, problem=f"cannot read the pack: {exc}", unreadable=True)
+    """The reading of a pack that could not be fetched at all: gone (damage), or refused by
+    a store that would not give it (``refused``: the pack was not checked)."""
+    refused = None if isinstance(exc, ObjectNotFoundError) else exc
+    return PackReading(
+        name=name, problem=f"cannot read the pack: {exc}", unreadable=True, refused=refused
+    )
 
 
 def read_pack(repo: Repository, name: str, pack: IndexedPack) -> PackReading:

@@ -1,0 +1,90 @@
+"""A store that refuses or does not answer is no evidence of damage. verify's walk of the
+snapshots' trees reported a tree it could not fetch (permission denied on a local store; a
+connection that failed after every retry) as lost content, exit 13 with the advice to run
+`repair snapshots`; it now ends with the store's own error (exit 1 or 14), as the read-back
+and `repair snapshots` already did. A pack that is gone is still damage."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from s3vault import BackupOptions, backup, open_repository
+from s3vault.backend.forwarding import ForwardingBackend
+from s3vault.backend.local import LocalBackend
+from s3vault.errors import (
+    AccessDeniedError,
+    BackendError,
+    BackendUnavailableError,
+    ExitCode,
+)
+from s3vault.ops.verify import VerifyOptions, verify
+from tests.conftest import RepoHandle, write_file
+
+
+class RefusingTrees(ForwardingBackend):
+    """Every read of a tree pack fails with ``error``."""
+
+    def __init__(self, inner: LocalBackend, error: BackendError) -> None:
+        super().__init__(inner)
+        self._error = error
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        if name.startswith("tree/"):
+            raise self._error
+        return super().get(name, offset, length)
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (AccessDeniedError("tree/..: permission denied"), ExitCode.FATAL),
+        (BackendUnavailableError("tree/..: connection failed after 5 tries"), 14),
+    ],
+)
+@pytest.mark.parametrize("read_data", [False, True])
+def test_a_tree_the_store_will_not_give_is_no_lost_content(
+    tmp_path: Path, local_repo: RepoHandle, error: BackendError, code: int, read_data: bool
+) -> None:
+    write_file(tmp_path / "src" / "a" / "f", b"data\n")
+    backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
+    backend = RefusingTrees(LocalBackend(Path(local_repo.url)), error)
+    fresh = replace(local_repo.options, cache_dir=tmp_path / "fresh-cache")  # no cached trees
+    repo = open_repository(fresh, backend=backend)
+    with pytest.raises(BackendError) as raised:
+        verify(repo, VerifyOptions(read_data=read_data, jobs=1))
+    assert raised.value.exit_code == code
+    assert verify(open_repository(fresh)).ok  # the repository itself is whole
+
+
+class RefusingData(ForwardingBackend):
+    """Every read of a data pack fails: the store will not give it."""
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        if name.startswith("data/"):
+            raise BackendUnavailableError(f"{name}: connection failed after 5 tries")
+        return super().get(name, offset, length)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])  # in the parent, and in worker processes
+def test_a_data_pack_the_store_will_not_give_is_not_checked_not_damaged(
+    tmp_path: Path, local_repo: RepoHandle, jobs: int
+) -> None:
+    """The read-back goes on past it; alone, the run ends with the store's error and says
+    how many packs were not checked; beside real damage, it is said and the damage decides."""
+    write_file(tmp_path / "src" / "f", b"data\n")
+    backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
+    fresh = replace(local_repo.options, cache_dir=tmp_path / "fresh-cache")
+    repo = open_repository(fresh, backend=RefusingData(LocalBackend(Path(local_repo.url))))
+    with pytest.raises(BackendUnavailableError, match=r"1 pack\(s\) could not be read"):
+        verify(repo, VerifyOptions(read_data=True, jobs=jobs))
+    tree_pack = next(p for p in (Path(local_repo.url) / "tree").rglob("*") if p.is_file())
+    tree_pack.write_bytes(b"x" + tree_pack.read_bytes()[1:])  # real damage beside it
+    repo = open_repository(fresh, backend=RefusingData(LocalBackend(Path(local_repo.url))))
+    result = verify(repo, VerifyOptions(read_data=True, jobs=jobs))
+    assert not result.ok
+    kinds = {(f.severity.value, f.kind) for f in result.findings}
+    assert ("info", "pack-not-checked") in kinds
+    assert any(sev == "error" for sev, _ in kinds)
