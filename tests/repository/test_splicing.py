@@ -17,6 +17,7 @@ from s3vault.errors import IntegrityError
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
+from s3vault.repository.known import KnownRepositories
 from s3vault.repository.sealer import Sealer
 from tests.conftest import RepoHandle, RunCli, write_file
 
@@ -99,3 +100,23 @@ def test_another_repository_at_a_known_location_is_refused(
     assert "is not the one this host used before" in refused.stderr
     assert "known-repositories.json" in refused.stderr
     assert run_cli("-r", url, "--no-cache", "snapshots").code == 0  # nothing pinned: opens
+
+
+def test_a_damaged_known_repositories_line_names_what_differs(tmp_path: Path) -> None:
+    """A line that holds no id (a damaged cache file) is ignored and rewritten; ids that
+    differ only after their first 8 digits are shown long enough to differ (they read
+    "id d52c2ed5, now d52c2ed5")."""
+    known = KnownRepositories(tmp_path)
+    rid = ObjectId(bytes(range(32)))
+    known.remember("/r", rid)
+    text = known.path.read_text() if known.path else ""
+    assert known.path is not None
+    known.path.write_text(text.replace(rid.hex(), rid.hex()[:-1] + "g"))  # not an id
+    known.check("/r", rid)
+    known.remember("/r", rid)
+    assert rid.hex() in known.path.read_text()
+    near = rid.hex()[:20] + ("0" if rid.hex()[20] != "0" else "1") + rid.hex()[21:]
+    known.path.write_text(known.path.read_text().replace(rid.hex(), near))
+    with pytest.raises(IntegrityError) as refused:
+        known.check("/r", rid)
+    assert f"id {near[:32]}, now {rid.hex()[:32]}" in str(refused.value)

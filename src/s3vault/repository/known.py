@@ -19,6 +19,11 @@ log = logging.getLogger(__name__)
 FILE = "known-repositories.json"
 
 
+def _is_id(text: str) -> bool:
+    """A repository id as this file records one: 64 lowercase hex digits."""
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
 class KnownRepositories:
     """location → repository id, in ``<cache dir>/known-repositories.json``."""
 
@@ -41,10 +46,15 @@ class KnownRepositories:
             IntegrityError: another repository id than before.
         """
         known = self._read().get(location)
+        if known is not None and not _is_id(known):  # a damaged line: no id to compare
+            log.warning("%s: the line of %s holds no repository id; ignored", self.path, location)
+            return
         if known is not None and known != repo_id.hex():
+            now = repo_id.hex()
+            width = next((n for n in (8, 16, 32) if known[:n] != now[:n]), 64)
             msg = (
                 f"the repository at {location} is not the one this host used before (id "
-                f"{known[:8]}, now {repo_id.short}): it was replaced, or the location points "
+                f"{known[:width]}, now {now[:width]}): it was replaced, or the location points "
                 f"elsewhere; s3vault stopped before using it. If the change is intended, remove "
                 f"its line from {self.path}"
             )
