@@ -185,3 +185,29 @@ def test_two_runs_appending_at_once_leave_a_chain_that_is_intact(
     assert code == 13
     assert "record 3 does not link to record 2" in chains(lines)[0]["problems"]  # type: ignore[operator]
     assert third.exists()
+
+
+def test_a_damaged_local_chain_state_makes_no_gap(
+    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """A digit changed in audit-chains.json (the host's cache, on a failing disk) made the
+    next record skip numbers: a gap that `audit` reports as deleted records, for good. The file
+    carries a keyed MAC now: a damaged one is said and ignored."""
+    url = str(tmp_path / "repo")
+    assert run_cli("-r", url, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    src = tmp_path / "src"
+    write_file(src / "a", b"a")
+    assert run_cli("-r", url, "backup", str(src)).code == 0
+    (state,) = Path(cli_env["XDG_CACHE_HOME"]).rglob("audit-chains.json")
+    data = json.loads(state.read_text())
+    assert set(data) == {"ends", "mac"}
+    (end,) = data["ends"].values()
+    end["seq"] += 40  # the damage
+    state.write_text(json.dumps(data))
+    done = run_cli("-r", url, "backup", str(src))
+    assert done.code == 0, done.stderr
+    assert "audit-chains.json does not check" in done.stderr
+    code, lines = audit(run_cli, url)
+    (chain,) = chains(lines)
+    assert code == 0 and chain["intact"] is True, chain
+    assert [r["seq"] for r in records(lines)] == [1, 2, 3]

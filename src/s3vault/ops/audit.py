@@ -83,7 +83,8 @@ def _readable(details: dict[str, Any]) -> dict[str, Any]:
 
 
 def _local(repo: Repository, cache_dir: Path | None) -> LocalChains:
-    return LocalChains(cache_dir / repo.id.hex() if cache_dir else None)
+    key = repo.sealer.current.audit_key
+    return LocalChains(cache_dir / repo.id.hex() if cache_dir else None, key)
 
 
 def record(

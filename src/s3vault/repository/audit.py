@@ -13,12 +13,14 @@ from __future__ import annotations
 import fcntl
 import hmac
 import json
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from s3vault.backend.base import ObjectInfo
 from s3vault.crypto.hashing import blob_id
@@ -29,6 +31,8 @@ from s3vault.format.layout import ObjectKind
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
 from s3vault.repository.writerhost import check_audit_writer, check_revocation
+
+log = logging.getLogger(__name__)
 
 PREFIX = ObjectKind.AUDIT.value + "/"
 STATE_FILE = "audit-chains.json"
@@ -73,17 +77,32 @@ def _name(tag: str, seq: int, rid: ObjectId) -> str:
 
 
 class LocalChains:
-    """The chain ends this host has written, per repository (in the cache directory)."""
+    """The chain ends this host has written, per repository (in the cache directory). With
+    ``key`` (the repository's audit key) the file carries a keyed MAC of the ends: a file
+    damaged on the host's disk (a changed digit would make the next record skip numbers, a gap
+    that reads as deleted records for good) is said and ignored, as if there were none."""
 
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, key: bytes | None = None) -> None:
         self._path = directory / STATE_FILE if directory else None
+        self._key = key
+
+    def _mac(self, ends: dict[str, Any]) -> str:
+        assert self._key is not None
+        text = json.dumps(ends, sort_keys=True, separators=(",", ":")).encode()
+        return hmac.digest(self._key, b"s3vault audit chain ends\0" + text, "sha256").hex()
 
     def read(self) -> dict[str, ChainEnd]:
-        """Every remembered chain end (none without a cache directory)."""
+        """Every remembered chain end (none without a cache directory, or when the file does
+        not check: a file from before the MAC is taken as it is)."""
         if self._path is None:
             return {}
         try:
             raw = json.loads(self._path.read_text())
+            if "ends" in raw and "mac" in raw:
+                raw, mac = raw["ends"], raw["mac"]
+                if self._key is not None and not hmac.compare_digest(mac, self._mac(raw)):
+                    log.warning("%s does not check (damaged on this host): ignored", self._path)
+                    return {}
             return {t: ChainEnd(int(e["seq"]), ObjectId.from_hex(e["id"])) for t, e in raw.items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return {}
@@ -92,7 +111,9 @@ class LocalChains:
         """Remember chain ends (best effort: the store's chain is the record)."""
         if self._path is None:
             return
-        data = {t: {"seq": e.seq, "id": e.id.hex()} for t, e in ends.items()}
+        data: dict[str, Any] = {t: {"seq": e.seq, "id": e.id.hex()} for t, e in ends.items()}
+        if self._key is not None:
+            data = {"ends": data, "mac": self._mac(data)}
         tmp = self._path.with_suffix(".tmp")
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
