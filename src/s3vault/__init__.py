@@ -27,6 +27,7 @@ _BY_MODULE = {
         "NETWORK_PATHS Estimate FleetPlan LineItem Pricing Usage estimate load_prices"
     ),
     "s3vault.cloud.iam": "IAM_ROLES:ROLES",
+    "s3vault.crashpoint": "crash_point",
     "s3vault.crypto.recovery": "decode_recovery_key:decode",
     "s3vault.errors": (
         "AccessDeniedError ExitCode IntegrityError MountError NoKeyError "
@@ -108,6 +109,7 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the same names, imported at
         load_prices,
     )
     from s3vault.cloud.iam import ROLES as IAM_ROLES
+    from s3vault.crashpoint import crash_point
     from s3vault.crypto.recovery import decode as decode_recovery_key
     from s3vault.errors import (
         AccessDeniedError,
@@ -294,6 +296,8 @@ __all__ = [
     "load_prices",
     "plan_cost",
     "iam_policy",
+    # the crash-safety tests' hook (design.md §10): nothing unless S3VAULT_TEST_* says so
+    "crash_point",
     # rules the command line applies to its options
     "object_lock_policy",
     "lease_for",

@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import S3VAULT, RunCli, write_file
 from tests.trees import snapshot_tree
 
@@ -181,3 +183,31 @@ def test_a_signal_after_the_work_keeps_its_exit_code_and_says_what_was_not_writt
     assert b"interrupted after the command's work" in err
     snaps = json.loads(run_cli("-r", url, "snapshots", "--json").stdout)
     assert len(snaps) == 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_the_interpreter_shuts_down_keeps_the_exit_code(
+    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str], sig: signal.Signals
+) -> None:
+    """Everything written and printed, the interpreter shutting down: a signal ended the
+    process by that signal (-15, -2) with nothing said, a saved backup that cron takes for a
+    failed one. Now the run's exit code stands."""
+    url = make_repo(tmp_path, run_cli)
+    src = tmp_path / "src"
+    write_file(src / "f", os.urandom(10_000))
+    env = {**cli_env, "S3VAULT_TEST_STOP_AT": "before-exit"}
+    proc = subprocess.Popen(
+        [S3VAULT, "-r", url, "backup", str(src)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_stopped(proc)
+        proc.send_signal(sig)  # pending until it continues
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert b"snapshot" in out and b"saved" in out  # what it printed was not lost
+    assert err == b""
