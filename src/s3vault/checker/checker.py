@@ -292,8 +292,8 @@ class _Stopped(Exception):
 
 def _refusals(report: CheckReport) -> None:
     """Packs the store would not give were not checked. Beside damage they are said (the
-    damage decides the exit); alone, the run ends with the store's error (exit
-    1 or 14), never with "damaged".
+    damage decides the exit); alone, the run ends with the store's error (exit 1 or 14),
+    never with "damaged".
 
     Raises:
         BackendError: the first refusal, the count and the outcome of the rest in its message.

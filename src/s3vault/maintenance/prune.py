@@ -640,9 +640,9 @@ def _write_record(repo: Repository, plan: PrunePlan, clock: Clock) -> None:
 def _write_index(repo: Repository, plan: PrunePlan) -> int:
     """The new index files (the packs kept and unmarked), the last one written superseding
     every index file read when planning (``supersede.replacing``); returns how many were
-    written. Put-only writers' packs an endorsed
-    view named keep their endorsement; the others go in index files of their own, stored
-    without a view, which the read-back that proves them endorses (maintenance/endorse.py)."""
+    written. Put-only writers' packs an endorsed view named keep their endorsement; the others
+    go in index files of their own, stored without a view, which the read-back that proves
+    them endorses (maintenance/endorse.py)."""
     indexed = plan.keep + plan.unmark
     supersedes = tuple(plan.index_files)
     senders = [p for p in indexed if p.sender]
