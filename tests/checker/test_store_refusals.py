@@ -6,6 +6,7 @@ and `repair snapshots` already did. A pack that is gone is still damage."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -78,7 +79,7 @@ def test_a_data_pack_the_store_will_not_give_is_not_checked_not_damaged(
     backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
     fresh = replace(local_repo.options, cache_dir=tmp_path / "fresh-cache")
     repo = open_repository(fresh, backend=RefusingData(LocalBackend(Path(local_repo.url))))
-    with pytest.raises(BackendUnavailableError, match=r"1 pack\(s\) could not be read"):
+    with pytest.raises(BackendUnavailableError, match=r"1 object\(s\) could not be read"):
         verify(repo, VerifyOptions(read_data=True, jobs=jobs))
     tree_pack = next(p for p in (Path(local_repo.url) / "tree").rglob("*") if p.is_file())
     tree_pack.write_bytes(b"x" + tree_pack.read_bytes()[1:])  # real damage beside it
@@ -86,5 +87,46 @@ def test_a_data_pack_the_store_will_not_give_is_not_checked_not_damaged(
     result = verify(repo, VerifyOptions(read_data=True, jobs=jobs))
     assert not result.ok
     kinds = {(f.severity.value, f.kind) for f in result.findings}
-    assert ("info", "pack-not-checked") in kinds
+    assert ("info", "not-checked") in kinds
     assert any(sev == "error" for sev, _ in kinds)
+
+
+def test_damage_beside_a_refused_tree_is_still_damage(
+    tmp_path: Path, local_repo: RepoHandle
+) -> None:
+    """A damaged data pack and a tree the store will not give: the damage is found and decides
+    (13 in the CLI: not ok), the tree is said as not checked. The refused tree ended the run
+    with the store's error and the damage was never reported."""
+    write_file(tmp_path / "src" / "f", os.urandom(200_000))
+    backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
+    data_pack = next(p for p in (Path(local_repo.url) / "data").rglob("*") if p.is_file())
+    raw = bytearray(data_pack.read_bytes())
+    raw[len(raw) // 2] ^= 1
+    data_pack.write_bytes(bytes(raw))
+    backend = RefusingTrees(LocalBackend(Path(local_repo.url)), AccessDeniedError("denied"))
+    fresh = replace(local_repo.options, cache_dir=tmp_path / "fresh-cache")
+    result = verify(open_repository(fresh, backend=backend), VerifyOptions(read_data=True, jobs=1))
+    assert not result.ok
+    kinds = {(f.severity.value, f.kind, f.object.split("/")[0]) for f in result.findings}
+    assert ("error", "pack-damaged", "data") in kinds
+    assert any(k == "not-checked" for _sev, k, _obj in kinds)
+
+
+class OtherStoreError(ForwardingBackend):
+    """The store answers a pack's read with an error that is no refusal (an archived object,
+    a pack overwritten as an object it cannot serve as stored)."""
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        if name.startswith("data/"):
+            raise BackendError(f"{name}: InvalidObjectState: the object is archived")
+        return super().get(name, offset, length)
+
+
+def test_an_error_that_is_no_refusal_is_damage(tmp_path: Path, local_repo: RepoHandle) -> None:
+    write_file(tmp_path / "src" / "f", b"data\n")
+    backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
+    fresh = replace(local_repo.options, cache_dir=tmp_path / "fresh-cache")
+    repo = open_repository(fresh, backend=OtherStoreError(LocalBackend(Path(local_repo.url))))
+    result = verify(repo, VerifyOptions(read_data=True, jobs=1))
+    assert not result.ok
+    assert [f.kind for f in result.findings if f.severity.value == "error"] == ["pack-damaged"]

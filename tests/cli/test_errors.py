@@ -59,6 +59,20 @@ def test_a_restic_repository_is_named_as_one_not_as_damage(tmp_path: Path, run_c
     assert sorted(repo.rglob("*")) == before
 
 
+def test_a_restic_like_key_file_beside_s3vault_ones_is_no_restic_repository(
+    cli_repo: str, run_cli: RunCli
+) -> None:
+    """A damaged config and a planted restic-like key file listed first: still a damaged
+    s3vault repository (exit 13, its advice), not "a restic repository" (exit 10)."""
+    repo = Path(cli_repo)
+    (repo / "config").write_bytes(os.urandom(200))
+    key = {"kdf": "scrypt", "N": 32768, "r": 8, "p": 6, "salt": "c2FsdA==", "data": "ZGF0YQ=="}
+    write_file(repo / "keys" / ("00" * 32), json.dumps(key).encode())
+    done = run_cli("-r", cli_repo, "snapshots")
+    assert done.code == 13, done.stderr
+    assert "config object of the repository" in done.stderr and "damaged" in done.stderr
+
+
 def test_no_password_without_terminal_exits_12(
     tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:

@@ -158,6 +158,14 @@ def test_a_label_that_starts_another_keys_id_removes_neither(
     labelled = next(k for k in keys(run_cli, cli_repo) if k["label"] == label)
     assert run_cli("-r", cli_repo, "key", "remove", str(labelled["id"])[:12]).code == 0
     assert [k["id"] for k in keys(run_cli, cli_repo)] == [first["id"]]
+    # a label that is another key's whole id: the whole id names that key (nothing more of
+    # it to give), the labelled one stays
+    add = ("key", "add", "--kdf-cost", "minimum", "--label", str(first["id"]))
+    assert run_cli("-r", cli_repo, *add, env=env).code == 0
+    done = run_cli("-r", cli_repo, "key", "remove", str(first["id"]), "--force")
+    assert done.code == 0, done.stderr
+    left = keys(run_cli, cli_repo, **with_password(cli_env, "other"))
+    assert [k["label"] for k in left] == [first["id"]]
 
 
 def test_a_damaged_key_file_is_listed_unusable_and_not_counted(

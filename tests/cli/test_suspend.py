@@ -174,7 +174,8 @@ def test_a_signal_after_the_work_keeps_its_exit_code_and_says_what_was_not_writt
     )
     try:
         wait_stopped(proc)
-        proc.send_signal(signal.SIGTERM)  # pending until it continues
+        proc.send_signal(signal.SIGTERM)  # pending until it continues; and a second one
+        proc.send_signal(signal.SIGINT)  # (Ctrl-C and a supervisor's TERM) changes nothing
     finally:
         proc.send_signal(signal.SIGCONT)
     _out, err = proc.communicate(timeout=60)

@@ -62,6 +62,8 @@ def test_a_tag_host_or_label_that_is_no_utf8_is_refused_before_anything_is_writt
     add = ("key", "add", "--kdf-cost", "minimum", "--label", _raw("c\xe9"))
     key = run_cli("-r", cli_repo, *add, env=env)
     assert key.code == 2 and "--label 'c\\xe9' is not UTF-8 text" in key.stderr
+    rewrite = run_cli("-r", cli_repo, "rewrite", "latest", "--new-host", _raw("d\xe9"))
+    assert rewrite.code == 2 and "--new-host 'd\\xe9' is not UTF-8 text" in rewrite.stderr
     forget = run_cli("-r", cli_repo, "forget", "--host", _raw("h\xe9"), "--keep-last", "1")
     assert forget.code == 0, forget.stderr  # a filter: it matches no snapshot
 
@@ -95,3 +97,23 @@ def test_a_latin1_name_is_selected_by_its_own_bytes(
     assert "Bj\\\\xf6rk" in found.stdout  # shown escaped, in JSON
     listed = run_cli("-r", cli_repo, "--json", "snapshots", "--path", str(src))
     assert len(json.loads(listed.stdout)) == 1
+
+
+def test_a_name_that_reads_like_an_escaped_byte_is_not_the_byte(
+    cli_repo: str, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """A Latin-1 'caf\\xe9' and a file literally named 'caf\\xe9' (a backslash, an x, two hex
+    digits) look alike as ls shows them; restore's patterns match each by its own bytes."""
+    src = tmp_path / "src"
+    write_file(Path(os.fsdecode(bytes(src) + b"/caf\xe9")), b"latin1\n")
+    write_file(src / "caf\\xe9", b"literal\n")
+    write_file(src / "cafe", b"plain\n")
+    assert run_cli("-r", cli_repo, "backup", str(src), "-q").code == 0
+    out = tmp_path / "out"
+    done = run_cli(
+        "-r", cli_repo, "restore", "latest", "-t", str(out), "--exclude", _raw("caf\xe9")
+    )
+    assert done.code == 0, done.stderr
+    here = out / src.relative_to("/")
+    assert sorted(p.name for p in here.iterdir()) == ["caf\\xe9", "cafe"]
+    assert (here / "caf\\xe9").read_bytes() == b"literal\n"

@@ -22,7 +22,7 @@ from s3vault.checker.selection import PackSelection
 from s3vault.checker.structure import Structure, check_structure
 from s3vault.checker.usage import snapshots_using
 from s3vault.clock import Clock, SystemClock
-from s3vault.errors import BackendError, ObjectNotFoundError, S3VaultError
+from s3vault.errors import STORE_REFUSALS, S3VaultError
 from s3vault.format.indexfile import IndexedPack
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
@@ -93,6 +93,7 @@ class Checker:
             affected = self._affected(st, bad_blobs)
         self._attribute(st, bad_blobs, affected, report.findings)
         report.seconds = self._clock.monotonic() - t0
+        report.refused.extend(st.refused.items())
         _refusals(report)
         return report
 
@@ -191,6 +192,7 @@ class Checker:
     ) -> _Affected:
         """Walk every snapshot's trees: what each unreadable object takes with it (``stop``
         set: the walk ends at its next tree, raising ``_Stopped``)."""
+        st.refused.clear()  # this walk's own (an early walk whose outcome failed: not its)
         walker = _DamageWalker(self._repo, st, bad_blobs, stop)
         affected: _Affected = {}
         for sid, snap in st.snapshots:
@@ -291,9 +293,9 @@ class _Stopped(Exception):
 
 
 def _refusals(report: CheckReport) -> None:
-    """Packs the store would not give were not checked. Beside damage they are said (the
-    damage decides the exit); alone, the run ends with the store's error (exit 1 or 14),
-    never with "damaged".
+    """Packs and trees the store would not give were not checked. Beside damage they are
+    said (the damage decides the exit); alone, the run ends with the store's error (exit 1
+    or 14), never with "damaged".
 
     Raises:
         BackendError: the first refusal, the count and the outcome of the rest in its message.
@@ -304,7 +306,7 @@ def _refusals(report: CheckReport) -> None:
         report.findings.extend(
             Finding(
                 severity=Severity.INFO,
-                kind="pack-not-checked",
+                kind="not-checked",
                 object=name,
                 message=f"not checked: the store did not give it ({exc})",
             )
@@ -313,9 +315,10 @@ def _refusals(report: CheckReport) -> None:
         return
     name, first = report.refused[0]
     msg = (
-        f"{len(report.refused)} pack(s) could not be read, so were not checked (the store "
-        f"refused them or did not answer; first: {name}: {first}); the {report.packs_read} "
-        "other pack(s) read back intact: run verify again when the store answers"
+        f"{len(report.refused)} object(s) could not be read, so were not checked (the store "
+        f"refused them or did not answer; first: {name}: {first}); nothing else was found "
+        f"damaged ({report.packs_read} pack(s) read back intact): run verify again when the "
+        "store answers"
     )
     raise type(first)(msg)
 
@@ -439,20 +442,16 @@ class _DamageWalker:
                 yield _join(prefix, path), obj, reason
             stack.extend((sub, _join(prefix, name)) for name, sub in reversed(below))
 
-    def _nodes(self, tid: ObjectId) -> tuple[Node, ...] | str:
-        """A tree's nodes, or why it is lost (damaged, or its pack gone). Each tree is read
-        once: around the tree cache, which would keep them.
-
-        Raises:
-            BackendError: the store refused or did not answer: no evidence of damage (the
-                run ends with exit 1 or 14, not 13 and the advice to repair snapshots).
-        """
+    def _nodes(self, tid: ObjectId) -> tuple[Node, ...] | str | None:
+        """A tree's nodes, why it is lost (damaged, or its pack gone), or None: the store
+        refused it or did not answer (errors.STORE_REFUSALS), no evidence of damage: it is
+        noted in the structure's ``refused`` and nothing below it is walked. Each tree is read
+        once: around the tree cache, which would keep them."""
         try:
             return Tree.decode(self._repo.load_blob(BlobType.TREE, tid)).nodes
-        except ObjectNotFoundError as exc:
-            return str(exc)
-        except BackendError:
-            raise
+        except STORE_REFUSALS as exc:
+            self._st.refused[f"tree blob {tid.hex()}"] = exc
+            return None
         except S3VaultError as exc:
             return str(exc)
 
@@ -473,8 +472,8 @@ class _DamageWalker:
                     memo[tid] = ([("", bad[0], bad[1])], [])
                     continue
                 read = self._nodes(tid)
-                if isinstance(read, str):
-                    memo[tid] = ([("", f"tree blob {tid.hex()}", read)], [])
+                if read is None or isinstance(read, str):  # not checked, or lost
+                    memo[tid] = ([("", f"tree blob {tid.hex()}", read)] if read else [], [])
                     continue
                 nodes = read
                 stack.append((tid, nodes))

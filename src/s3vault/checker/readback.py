@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from s3vault.crypto.hashing import storage_id
-from s3vault.errors import BackendError, IntegrityError, ObjectNotFoundError, S3VaultError
+from s3vault.errors import STORE_REFUSALS, BackendError, IntegrityError, S3VaultError
 from s3vault.format.envelope import EnvelopeHeader, SealedKind
 from s3vault.format.indexfile import IndexedPack
 from s3vault.format.layout import ObjectKind
@@ -43,9 +43,10 @@ def fetch_pack(repo: Repository, kind: ObjectKind, pack_id: ObjectId) -> bytes:
 
 
 def unreadable(name: str, exc: BackendError) -> PackReading:
-    """The reading of a pack that could not be fetched at all: gone (damage), or refused by
-    a store that would not give it (``refused``: the pack was not checked)."""
-    refused = None if isinstance(exc, ObjectNotFoundError) else exc
+    """The reading of a pack that could not be fetched at all: gone or not served as stored
+    (damage), or refused by a store that would not give it or did not answer (``refused``:
+    the pack was not checked; errors.STORE_REFUSALS)."""
+    refused = exc if isinstance(exc, STORE_REFUSALS) else None
     return PackReading(
         name=name, problem=f"cannot read the pack: {exc}", unreadable=True, refused=refused
     )

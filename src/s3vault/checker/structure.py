@@ -45,6 +45,8 @@ class Structure:
     """What the structure pass learned, for the read-back and attribution passes."""
 
     index: BlobIndex = field(default_factory=BlobIndex)
+    # trees the store refused or did not give while walked (errors.STORE_REFUSALS): not checked
+    refused: dict[str, BackendError] = field(default_factory=dict)
     packs: dict[str, PackFacts] = field(default_factory=dict)  # indexed packs (entries: index)
     listed: dict[str, int] = field(default_factory=dict)  # stored packs and their sizes
     bad_packs: dict[str, str] = field(default_factory=dict)  # every blob lost: name → reason

@@ -97,6 +97,18 @@ def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _interrupt_once(_signum: int, _frame: FrameType | None) -> None:
+    """After the work: the first SIGINT or SIGTERM interrupts what is being written, the next
+    ones are ignored (Ctrl-C twice, or Ctrl-C and a supervisor's TERM)."""
+    signal.signal(signal.SIGINT, _ignore)  # not SIG_IGN: a signal already pending would
+    signal.signal(signal.SIGTERM, _ignore)  # raise "ignored due to race condition"
+    raise KeyboardInterrupt
+
+
+def _ignore(_signum: int, _frame: FrameType | None) -> None:
+    """A signal noted and ignored."""
+
+
 def _fail(ctx: CliContext, message: str, code: int) -> int:
     if ctx.json:
         emit_error(message, code)
@@ -253,6 +265,8 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
         failure = f"internal error: {type(exc).__name__}: {exc}"
         code = _fail(ctx, failure, ExitCode.FATAL)
     run.cache_dir = ctx.cache_path()
+    signal.signal(signal.SIGINT, _interrupt_once)  # a second signal cannot interrupt the
+    signal.signal(signal.SIGTERM, _interrupt_once)  # handling of the first
     try:
         run.finish(int(code), failure, error)
         _warn_unwritten(ctx)

@@ -28,6 +28,7 @@ from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
 from s3vault.crashpoint import crash_point
 from s3vault.errors import UsageError
+from s3vault.format import codec
 from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Tree
@@ -98,6 +99,7 @@ class RewriteOptions:
             raise UsageError(msg)
         if self.new_host == "":
             raise UsageError("rewrite: --new-host '': give a host name")
+        codec.require_text("--new-host", self.new_host or "")
         return rules
 
 

@@ -170,6 +170,9 @@ class _Shared:
         )
 
 
+RESTIC_KEYS_READ = 16
+
+
 def _is_restic_key(backend: Backend, name: str) -> bool:
     """A restic key file: plain JSON naming its KDF (scrypt) beside the sealed key; s3vault's
     key files are sealed records. Read only when the config is no s3vault config."""
@@ -443,7 +446,9 @@ class Repository:
             return ConfigMarker.decode(raw)
         except NotARepositoryError:
             keys = [info.name for info in backend.list(ObjectKind.KEYS.value + "/")]
-            if keys and _is_restic_key(backend, keys[0]):
+            # restic's only when every key file is (a few read): one planted beside s3vault's
+            # key files does not turn a damaged config into "not s3vault" (exit 13, not 10)
+            if keys and all(_is_restic_key(backend, name) for name in keys[:RESTIC_KEYS_READ]):
                 msg = (
                     f"{backend.location} is a restic repository, not an s3vault one: s3vault "
                     "reads its own format only (docs/migration.md, 'From restic', moves its "

@@ -24,6 +24,7 @@ a deep tree costs memory in proportion to its entries, not to the square of its 
 from __future__ import annotations
 
 import gc
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -138,15 +139,6 @@ def load_listing(repo: Repository, tid: ObjectId) -> Listing:
     return Listing(nodes=tree.nodes, refused=tuple((e.name, e.reason) for e in bad))
 
 
-def _as_shown(pattern: str) -> str:
-    """A pattern typed with bytes that are no UTF-8 (a shell's ``$'\\xf6'``, a Latin-1 name
-    pasted in) matches the names as the walk spells them, each such byte ``\\xNN``
-    (``Node.display_name``): the byte becomes an escaped backslash and its hex digits."""
-    return "".join(
-        f"\\\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else c for c in pattern
-    )
-
-
 class _Selector:
     def __init__(
         self,
@@ -154,7 +146,6 @@ class _Selector:
         exclude: tuple[str, ...],
         select: Callable[[str], bool] | None,
     ) -> None:
-        include, exclude = tuple(map(_as_shown, include)), tuple(map(_as_shown, exclude))
         self._inc = PatternList(include, what="--include") if include else None
         self._exc = PatternList(exclude, what="--exclude") if exclude else None
         self._select = select
@@ -168,8 +159,8 @@ class _Selector:
         return bool(self._exc and self._exc.matches(rel))
 
     def included(self, rel: str, is_dir: bool) -> bool:
-        if self._select is not None:
-            return not is_dir and self._select(rel)
+        if self._select is not None:  # it knows paths as shown: a byte that is no UTF-8 \xNN
+            return not is_dir and self._select(os.fsencode(rel).decode("utf-8", "backslashreplace"))
         return self._inc is None or self._inc.matches(rel)
 
     @property
@@ -316,8 +307,8 @@ class _Planner:
                 continue
             entry = Entry(frame.number, node.name)
             is_dir = node.type is NodeType.DIR
-            if paths:
-                rel = f"{frame.rel}/{node.display_name}"
+            if paths:  # a name's own bytes (as backup's excludes match them, and restic)
+                rel = f"{frame.rel}/{os.fsdecode(node.name)}"
                 if sel.excluded(rel, is_dir):
                     continue
                 selected = frame.here or sel.included(rel, is_dir)
