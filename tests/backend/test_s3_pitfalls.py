@@ -16,13 +16,16 @@ from typing import Any
 
 import botocore.auth
 import botocore.awsrequest
+import botocore.exceptions
 import botocore.httpsession
 import pytest
 
 from s3vault.backend.congestion import CongestionWindow
+from s3vault.backend.retry import RetryBackend
 from s3vault.backend.s3 import S3Backend
+from s3vault.backend.s3.errors import translate
 from s3vault.backend.stack import build_stack
-from s3vault.errors import BackendError, TransientBackendError
+from s3vault.errors import BackendError, ObjectExistsError, TransientBackendError
 from tests.s3stores import S3Store
 
 
@@ -239,12 +242,33 @@ def test_list_pagination_is_followed_to_the_end(s3_store: S3Store) -> None:
 def test_a_truncated_listing_without_a_continuation_is_an_error(moto: S3Store) -> None:
     backend = moto.backend()
     broken = (
-        b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>'
-        b"<IsTruncated>true</IsTruncated><KeyCount>0</KeyCount></ListBucketResult>"
-    )
+        f'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>{moto.bucket}</Name>'
+        f"<Prefix>{backend.key('data/')}</Prefix>"
+        "<IsTruncated>true</IsTruncated><KeyCount>0</KeyCount></ListBucketResult>"
+    ).encode()
     hook(backend, "ListObjectsV2", lambda _request: answer(200, body=broken))
     with pytest.raises(BackendError, match="truncated listing"):
         list(backend.list("data/"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",  # a 200 with nothing in it
+        b"<html><body><h1>502 Bad Gateway</h1></body></html>",  # a proxy's page
+        b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult></ListBucketResult>',
+        b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>other</Name>'
+        b"<KeyCount>0</KeyCount></ListBucketResult>",  # another bucket's
+    ],
+)
+def test_a_reply_that_is_no_listing_is_never_an_empty_one(moto: S3Store, body: bytes) -> None:
+    """Read as no entries, such a reply told prune that every snapshot was gone: two prunes
+    a grace apart deleted every pack (an attacker's pass through a misbehaving gateway)."""
+    backend = moto.backend()
+    backend.put("snapshots/" + "ab" * 32, b"x")
+    hook(backend, "ListObjectsV2", lambda _request: answer(200, body=body))
+    with pytest.raises(TransientBackendError, match="no listing of bucket"):
+        list(backend.list("snapshots/"))
 
 
 def test_delete_objects_partial_failures_inside_a_200_are_not_taken_as_done(
@@ -291,3 +315,41 @@ def test_keys_are_spread_under_hashed_prefixes(
     for key in keys:
         match = re.fullmatch(r"r/data/([0-9a-f]{2})/([0-9a-f]{64})", key)
         assert match and match.group(2).startswith(match.group(1)), key
+
+
+def test_a_create_only_put_whose_reply_was_lost_inside_the_clients_retry_is_ours(
+    moto: S3Store,
+) -> None:
+    """The first PutObject lands, its reply is lost (a 500 here), and boto3 sends it again
+    inside the same call: If-None-Match meets the object it stored itself (412). That was
+    taken for another writer's object: a prune stopped at its own lease (exit 11, 'held by'
+    its own pid), init failed on its own config. The bytes stored are ours: a success. Another
+    writer's bytes are still a conflict."""
+    raw = moto.backend()
+    other = moto.backend()  # a second client: its requests are not hooked
+    calls = [0]
+
+    def lost_reply(_request: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 1:  # stored by the first try, whose reply then never came
+            other.put("locks/lease", b"mine, pid 42")
+            return answer(500, "InternalError")
+        return None
+
+    hook(raw, "PutObject", lost_reply)
+    backend = RetryBackend(raw, sleep=lambda _s: None)
+    backend.put("locks/lease", b"mine, pid 42")
+    assert other.get("locks/lease") == b"mine, pid 42"
+    assert calls[0] >= 2  # the client's own retry met the object: 412
+    other.delete("locks/lease")
+    other.put("locks/lease", b"someone else's")
+    with pytest.raises(ObjectExistsError):
+        backend.put("locks/lease", b"mine again")
+
+
+def test_a_body_that_fails_the_stores_checksum_is_read_again() -> None:
+    """botocore checks a whole-object GET against the checksum the store sent; a flipped bit
+    in transit raised FlexibleChecksumError, taken as permanent: verify said 'could not be
+    read' (exit 1), a flipped config read stopped every command. It is retried."""
+    exc = botocore.exceptions.FlexibleChecksumError(error_msg="Expected checksum a did not match b")
+    assert isinstance(translate(exc, "get", "data/ab/cd"), TransientBackendError)

@@ -79,17 +79,17 @@ class RetryBackend(ForwardingBackend):
                 self._sleep(delay)
 
     def put(self, name: str, data: bytes | memoryview) -> None:
-        """Retried put. A retry that finds the object already there asks whether an earlier,
-        seemingly failed attempt stored it: it did if the stored bytes are ours."""
-        attempts = 0
+        """Retried put. Finding the object already there, it asks whether an earlier,
+        seemingly failed attempt stored it: it did if the stored bytes are ours. Asked on the
+        first attempt too: the S3 client retries inside one attempt, and its second try of a
+        create-only PUT whose reply was lost meets the object its first try stored (a prune
+        then took its own lease for another's, init its own config)."""
 
         def attempt() -> None:
-            nonlocal attempts
-            attempts += 1
             try:
                 self._inner.put(name, data)
             except ObjectExistsError:
-                if attempts > 1 and self._inner.get(name) == bytes(data):
+                if self._inner.get(name) == bytes(data):
                     return
                 raise
 
@@ -121,17 +121,15 @@ class RetryBackend(ForwardingBackend):
             )
 
     def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
-        """Retried compare-and-swap. A retry that finds another version asks whether an
-        earlier, seemingly failed attempt wrote it: it did if the stored bytes are ours."""
-        attempts = 0
+        """Retried compare-and-swap. Finding another version, it asks whether an earlier,
+        seemingly failed attempt wrote it (this one's, the S3 client's own retry inside it,
+        as for put): it did if the stored bytes are ours."""
 
         def attempt() -> ObjectInfo:
-            nonlocal attempts
-            attempts += 1
             try:
                 return self._inner.replace(name, data, version)
             except VersionMismatchError:
-                if attempts > 1 and self._inner.get(name) == data:
+                if self._inner.get(name) == data:
                     return self._inner.stat(name)
                 raise
 

@@ -114,6 +114,10 @@ def translate(exc: Exception, op: str, key: str) -> BackendError:
             botocore.exceptions.IncompleteReadError,
             botocore.exceptions.ConnectionClosedError,  # a reset over TLS arrives as this
             botocore.exceptions.HTTPClientError,
+            # the body did not match the checksum the store sent: bytes damaged in transit
+            # (a GET of the same object again is the fix, not a damage report)
+            botocore.exceptions.ChecksumError,
+            botocore.exceptions.FlexibleChecksumError,
         ),
     ):
         return TransientBackendError(f"{where}: {type(exc).__name__}: {exc}")

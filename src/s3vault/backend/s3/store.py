@@ -306,6 +306,7 @@ class S3Backend:
                 page = self._conn.call("list_objects_v2", **args)
             except Exception as exc:
                 raise translate(exc, "list", full) from None
+            _check_listing(page, self._s.bucket, full)
             for item in page.get("Contents", []):
                 key = item["Key"]
                 yield ObjectInfo(
@@ -390,3 +391,26 @@ class S3Backend:
         """Refused: S3 keeps no temporary files."""
         msg = f"{name!r}: S3 keeps no temporary files"
         raise BackendError(msg)
+
+
+def _check_listing(page: dict[str, Any], bucket: str, prefix: str) -> None:
+    """A reply is a listing of this bucket and prefix, or no listing at all: a 200 with an
+    empty body, an HTML page of a proxy or a gateway's error, or XML of something else parses
+    to no entries, and an empty listing read as true tells prune that every snapshot is gone
+    and backups that every pack is (docs/s3.md: listings are never trusted blindly). Every
+    S3 implementation's ListBucketResult names the bucket and echoes the prefix.
+
+    Raises:
+        TransientBackendError: not a listing (retried, then the command stops: exit 14).
+    """
+    named = page.get("Name")
+    echoed = page.get("Prefix") or ""
+    contents = page.get("Contents", [])
+    count = page.get("KeyCount")
+    if named != bucket or echoed != prefix or (count is not None and count != len(contents)):
+        msg = (
+            f"list {prefix}: the store's reply is no listing of bucket {bucket!r} and this "
+            f"prefix (bucket {named!r}, prefix {echoed!r}, {len(contents)} entries): not taken "
+            "as an empty listing"
+        )
+        raise TransientBackendError(msg)
