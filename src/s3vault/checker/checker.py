@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from s3vault.checker.findings import CheckReport, Finding, Severity
 from s3vault.checker.parallelread import read_in_workers
-from s3vault.checker.readback import HEADER_DISAGREES, PackReading, read_pack
+from s3vault.checker.readback import HEADER_DISAGREES, PackReading, damaged, read_pack
 from s3vault.checker.selection import PackSelection
 from s3vault.checker.structure import Structure, check_structure
 from s3vault.checker.usage import snapshots_using
@@ -122,6 +122,9 @@ class Checker:
 
             def take(reading: PackReading) -> None:
                 early.start()  # at the first reading: the workers are forked by then
+                if damaged(reading):  # read once more, here: damaged on its way?
+                    (item,) = self._with_entries(st, [reading.name])
+                    reading = read_pack(self._repo, *item, again=False)
                 self._take(reading, st, report, bad_blobs)
 
             read_in_workers(

@@ -52,8 +52,23 @@ def unreadable(name: str, exc: BackendError) -> PackReading:
     )
 
 
-def read_pack(repo: Repository, name: str, pack: IndexedPack) -> PackReading:
-    """Read and check one pack completely. Never raises for damage; reports it."""
+def read_pack(repo: Repository, name: str, pack: IndexedPack, *, again: bool = True) -> PackReading:
+    """Read and check one pack completely. Never raises for damage; reports it. With
+    ``again``, a pack that fails its checks is read once more and that reading stands: bytes
+    damaged on their way (a flipped bit in transit, which not every store's GET carries a
+    checksum for) read right the second time; only a pack read wrong twice is damage."""
+    reading = _read(repo, name, pack)
+    if again and damaged(reading):
+        reading = _read(repo, name, pack)
+    return reading
+
+
+def damaged(reading: PackReading) -> bool:
+    """The pack was read and failed a check (not: it could not be read)."""
+    return not reading.unreadable and bool(reading.problem or reading.bad_blobs)
+
+
+def _read(repo: Repository, name: str, pack: IndexedPack) -> PackReading:
     try:
         data = fetch_pack(repo, pack_kind(pack), pack.id)
     except BackendError as exc:

@@ -220,10 +220,11 @@ def load_other_copy(
     repo: Repository, btype: BlobType, bid: ObjectId, planned: BlobLocation
 ) -> tuple[bytes, BlobLocation] | None:
     """The blob read from its next good copy after ``planned``'s failed (``other_copies``,
-    through ``Repository.load_first_copy``), and the copy that served; None when none
-    reads. The planned copy's pack is marked as failed for this run too."""
+    through ``Repository.load_first_copy``), then from ``planned`` itself once more (a range
+    damaged on its way reads right again), and the copy that served; None when none reads.
+    The planned copy's pack is marked as failed for this run too."""
     repo.tree_reads.failed(planned.pack_id)
-    others = other_copies(repo.index, btype, bid, planned)
+    others = [*other_copies(repo.index, btype, bid, planned), planned]
     try:
         blob, at = repo.load_first_copy(btype, bid, others)
     except (IntegrityError, BackendError):

@@ -689,6 +689,8 @@ class Repository:
             self._shared.files.drop(kind.value, oid)  # damaged copy: fetch the original
         name = self.name_of(kind, oid)
         sealed = self.backend.get(name)
+        if storage_id(sealed) != oid:  # damaged on its way? read once more before saying so
+            sealed = self.backend.get(name)
         if storage_id(sealed) != oid:
             msg = f"{name}: content does not match its name (damaged or replaced)"
             raise IntegrityError(msg)
@@ -1254,11 +1256,15 @@ class Repository:
             ObjectKind.DATA if btype is BlobType.DATA else ObjectKind.TREE, loc.pack_id
         )
         cached = btype is BlobType.TREE and self._shared.tree_packs is not None
-        local = False
-        for again in (False, True):
-            if cached and not again:
+        # the cache's copy (if any), then the store's range, then that range once more: a
+        # body damaged on its way (a flipped bit in transit, which a ranged GET carries no
+        # checksum for) reads right the second time, and only a copy the store gives wrong
+        # twice is damage
+        tries = ("cache", "store", "store again") if cached else ("store", "store again")
+        for source in tries:
+            if source == "cache":
                 sealed, local = self._read_tree_blob(name, loc)
-            else:  # no cache, or the cache's copy failed: the store's range, not cached
+            else:  # not cached again: the store's range
                 sealed, local = self.backend.get(name, loc.offset, loc.length), False
             try:
                 blob = self.sealer.open_blob(
@@ -1271,13 +1277,16 @@ class Repository:
                     # evidence about the repository: the store's copy decides
                     log.warning("%s: the local cache's copy failed its check; read again", name)
                     continue
+                if source == "store":
+                    log.info("%s: a blob failed its check; read again (%s)", name, exc)
+                    continue
                 self._shared.tree_reads.failed(loc.pack_id)  # this run proves nothing of it
                 msg = f"pack {name}: {exc}"
                 raise IntegrityError(msg) from None
-            if btype is BlobType.TREE and (not cached or again):
+            if btype is BlobType.TREE and source != "cache":  # (_read_tree_blob says its own)
                 self._shared.tree_reads.read(loc.pack_id)  # read from the store, opened
             return blob
-        raise AssertionError("unreachable: the second read is the store's")  # pragma: no cover
+        raise AssertionError("unreachable: the last read raises or returns")  # pragma: no cover
 
     def missing_packs(self) -> set[ObjectId]:
         """Packs the loaded index names that the store does not list (one listing of

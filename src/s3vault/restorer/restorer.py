@@ -308,11 +308,12 @@ class Restorer:
             return None
         blob, served = got
         entry = files[min(numbers)].entry
-        self._notice(
-            entry,
-            f"data blob {bid.short}: bad copy ({why}); read from its copy in pack "
-            f"{served.pack_id.short}",
+        where = (
+            "read again from the same pack (damaged on its way)"
+            if served.pack_id == loc.pack_id
+            else f"read from its copy in pack {served.pack_id.short}"
         )
+        self._notice(entry, f"data blob {bid.short}: bad copy ({why}); {where}")
         return blob
 
     def _notice(self, entry: Entry | None, message: str, shown: str = "") -> None:
