@@ -353,3 +353,10 @@ def test_a_body_that_fails_the_stores_checksum_is_read_again() -> None:
     read' (exit 1), a flipped config read stopped every command. It is retried."""
     exc = botocore.exceptions.FlexibleChecksumError(error_msg="Expected checksum a did not match b")
     assert isinstance(translate(exc, "get", "data/ab/cd"), TransientBackendError)
+
+
+def test_a_redirect_without_end_is_said_as_one() -> None:
+    """A gateway answering 301 to itself: botocore follows it until Python's recursion limit,
+    and the message was 'RecursionError: maximum recursion depth exceeded'."""
+    said = translate(RecursionError("maximum recursion depth exceeded"), "list", "ledger/")
+    assert "keeps redirecting" in str(said) and "endpoint" in str(said)

@@ -121,6 +121,11 @@ def translate(exc: Exception, op: str, key: str) -> BackendError:
         ),
     ):
         return TransientBackendError(f"{where}: {type(exc).__name__}: {exc}")
+    if isinstance(exc, RecursionError):  # botocore follows a redirect to itself without end
+        return BackendError(
+            f"{where}: the store keeps redirecting the request (301 PermanentRedirect, again "
+            "and again): check the endpoint URL and the region"
+        )
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return BackendError(f"{where}: no AWS credentials found (AWS profile, environment or role)")
     return BackendError(f"{where}: {type(exc).__name__}: {exc}")
