@@ -398,16 +398,18 @@ def _check_listing(page: dict[str, Any], bucket: str, prefix: str) -> None:
     empty body, an HTML page of a proxy or a gateway's error, or XML of something else parses
     to no entries, and an empty listing read as true tells prune that every snapshot is gone
     and backups that every pack is (docs/s3.md: listings are never trusted blindly). Every
-    S3 implementation's ListBucketResult names the bucket and echoes the prefix.
+    S3 implementation's ListBucketResult names the bucket (and echoes the prefix, if at all,
+    as it was asked).
 
     Raises:
         TransientBackendError: not a listing (retried, then the command stops: exit 14).
     """
     named = page.get("Name")
-    echoed = page.get("Prefix") or ""
+    echoed = page.get("Prefix")  # a store that leaves it out is believed on the bucket's name
     contents = page.get("Contents", [])
     count = page.get("KeyCount")
-    if named != bucket or echoed != prefix or (count is not None and count != len(contents)):
+    other_prefix = echoed is not None and (echoed or "") != prefix
+    if named != bucket or other_prefix or (count is not None and count != len(contents)):
         msg = (
             f"list {prefix}: the store's reply is no listing of bucket {bucket!r} and this "
             f"prefix (bucket {named!r}, prefix {echoed!r}, {len(contents)} entries): not taken "
