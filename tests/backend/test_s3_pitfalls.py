@@ -360,3 +360,26 @@ def test_a_redirect_without_end_is_said_as_one() -> None:
     and the message was 'RecursionError: maximum recursion depth exceeded'."""
     said = translate(RecursionError("maximum recursion depth exceeded"), "list", "ledger/")
     assert "keeps redirecting" in str(said) and "endpoint" in str(said)
+
+
+def test_an_upload_created_twice_after_a_lost_answer_leaves_none_open(moto: S3Store) -> None:
+    """CreateMultipartUpload lands, its answer is lost (a 500 here), boto3 sends it again:
+    the first upload, whose id this run never learnt, stayed open (billed, invisible). It is
+    aborted once the object is stored."""
+    raw = moto.backend(multipart_threshold=6 * 1024 * 1024)
+    calls = [0]
+
+    def lost_answer(request: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 1:  # created, then the answer never came
+            raw._client.create_multipart_upload(Bucket=moto.bucket, Key=raw.key("data/big"))
+            return answer(500, "InternalError")
+        return None
+
+    hook(raw, "CreateMultipartUpload", lost_answer)
+    body = os.urandom(7 * 1024 * 1024)
+    raw.put("data/big", body)
+    assert calls[0] >= 2
+    assert raw.get("data/big") == body
+    listed = raw._client.list_multipart_uploads(Bucket=moto.bucket, Prefix=raw.key(""))
+    assert listed.get("Uploads", []) == []

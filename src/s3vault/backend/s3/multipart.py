@@ -91,9 +91,39 @@ def put_multipart(
             if stored_size(name) != len(body):
                 raise
             log.warning("completed upload of %s found after a lost answer", key)
+        _abort_strays(conn, key, upload_id)
     except Exception as exc:
         try:
             conn.client.abort_multipart_upload(Bucket=settings.bucket, Key=key, UploadId=upload_id)
         except Exception:
             log.warning("could not abort multipart upload %s of %s", upload_id, key)
         raise translate(exc, "multipart upload", key) from None
+
+
+def _abort_strays(conn: Connection, key: str, ours: str) -> None:
+    """Abort the other uploads still open on ``key``: a CreateMultipartUpload whose answer
+    was lost, which botocore then sent again, left an upload this run never knew the id of
+    (an invisible, billed one until a lifecycle rule ends it). A pack's name is the hash of
+    its bytes: no other writer's upload of it is ever in progress. Best effort: what fails is
+    said, the object is stored."""
+    settings = conn.settings
+    try:
+        listed = conn.call(
+            "list_multipart_uploads", Bucket=settings.bucket, Prefix=key, **conn.owner()
+        )
+        strays = [
+            u["UploadId"]
+            for u in listed.get("Uploads", [])
+            if u.get("Key") == key and u.get("UploadId") != ours
+        ]
+        for upload_id in strays:
+            conn.call(
+                "abort_multipart_upload",
+                Bucket=settings.bucket,
+                Key=key,
+                UploadId=upload_id,
+                **conn.owner(),
+            )
+            log.warning("aborted a stray multipart upload of %s (a lost answer)", key)
+    except Exception as exc:
+        log.warning("could not look for stray multipart uploads of %s: %s", key, exc)
