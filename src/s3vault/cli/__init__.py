@@ -210,6 +210,7 @@ def _write_metrics(
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``s3vault`` command."""
     _limit_malloc_arenas()
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # (a caller running main again)
     signal.signal(signal.SIGTERM, _on_sigterm)
     args = sys.argv[1:] if argv is None else argv
     with invocation(args) as run:
