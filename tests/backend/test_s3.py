@@ -266,3 +266,19 @@ def test_s3_is_remote_through_every_wrapper_and_restores_read_whole_packs(
     # S3: one request per pack (a round trip each); local: 4 MiB ranges (a third the memory)
     assert max_range(16 << 20, remote=True) == 24 << 20
     assert max_range(16 << 20, remote=False) == 4 << 20
+
+
+def test_a_conflict_whose_object_is_gone_when_compared_stays_a_conflict() -> None:
+    """A create-only put meets another's object, which is deleted before the comparison reads
+    it (a lease released at that moment): the conflict stands (the lease's contender looks
+    again), not an ObjectNotFoundError out of a put."""
+
+    class ReleasedMeanwhile(MemoryBackend):
+        def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+            self.delete(name)  # the holder releases just now
+            return super().get(name, offset, length)
+
+    inner = ReleasedMeanwhile()
+    MemoryBackend.put(inner, "locks/maintenance", b"the holder's")
+    with pytest.raises(ObjectExistsError):
+        RetryBackend(inner, sleep=lambda _s: None).put("locks/maintenance", b"mine")

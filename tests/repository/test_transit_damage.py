@@ -16,6 +16,8 @@ import pytest
 from s3vault import BackupOptions, backup, open_repository
 from s3vault.backend.forwarding import ForwardingBackend
 from s3vault.backend.local import LocalBackend
+from s3vault.backend.retry import RetryBackend
+from s3vault.errors import BackendUnavailableError, TransientBackendError
 from s3vault.ops.restore import RestoreOptions, restore
 from s3vault.ops.verify import VerifyOptions, verify
 from tests.conftest import RepoHandle, write_file
@@ -116,3 +118,47 @@ def test_an_index_or_snapshot_file_damaged_on_its_way_is_read_again(
     assert repo.read_index().pack_count >= 2
     assert told == []
     assert backend.flipped >= 2
+
+
+class DataUnreachable(ForwardingBackend):
+    """Every read of a data pack fails as a throttled store's does (503 SlowDown)."""
+
+    def __init__(self, inner: LocalBackend) -> None:
+        super().__init__(inner)
+        self.data_gets = 0
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        if name.startswith("data/"):
+            self.data_gets += 1
+            raise TransientBackendError(f"get {name}: SlowDown")
+        return super().get(name, offset, length)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_pack_that_cannot_be_fetched_is_not_asked_again_blob_by_blob(
+    tmp_path: Path, local_repo: RepoHandle, jobs: int
+) -> None:
+    """A range that could not be fetched at all (the retries spent: an outage) is not read
+    again for each of its blobs: with 40 files in one pack, the restore waited out the retry
+    deadline 41 times (16 h of simulated waiting in an attacker's run, a throttled store
+    hammered) where it waited once."""
+    src = tmp_path / "many"
+    for i in range(40):
+        write_file(src / f"f{i}", os.urandom(2000))
+    backup(local_repo.open(), BackupOptions(paths=(str(src),)))
+    clock = [0.0]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    probe = DataUnreachable(LocalBackend(Path(local_repo.url)))  # what one call costs
+    with pytest.raises(BackendUnavailableError):
+        RetryBackend(probe, deadline=30, sleep=sleep, monotonic=lambda: clock[0]).get("data/x")
+    per_call = probe.data_gets
+    failing = DataUnreachable(LocalBackend(Path(local_repo.url)))
+    backend = RetryBackend(failing, deadline=30, sleep=sleep, monotonic=lambda: clock[0])
+    fresh = replace(local_repo.options, cache_dir=tmp_path / "cache-outage")
+    repo = open_repository(fresh, backend=backend)
+    result = restore(repo, RestoreOptions(target=tmp_path / "out", jobs=jobs))
+    assert len(result.errors) == 40  # every file failed, and said so
+    assert failing.data_gets <= 3 * per_call, (failing.data_gets, per_call)

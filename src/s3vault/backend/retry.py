@@ -17,6 +17,7 @@ from s3vault.clock import SystemClock
 from s3vault.errors import (
     BackendUnavailableError,
     ObjectExistsError,
+    ObjectNotFoundError,
     TransientBackendError,
     VersionMismatchError,
 )
@@ -89,11 +90,19 @@ class RetryBackend(ForwardingBackend):
             try:
                 self._inner.put(name, data)
             except ObjectExistsError:
-                if self._inner.get(name) == bytes(data):
+                if self._holds(name, bytes(data)):
                     return
                 raise
 
         self._call("put", name, attempt)
+
+    def _holds(self, name: str, data: bytes) -> bool:
+        """Whether the store holds exactly ``data`` at ``name`` (an object removed since the
+        conflict holds nothing: the conflict stands, and its caller decides, as before)."""
+        try:
+            return self._inner.get(name) == data
+        except ObjectNotFoundError:
+            return False
 
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         """Retried get."""
@@ -129,7 +138,7 @@ class RetryBackend(ForwardingBackend):
             try:
                 return self._inner.replace(name, data, version)
             except VersionMismatchError:
-                if self._inner.get(name) == data:
+                if self._holds(name, data):
                     return self._inner.stat(name)
                 raise
 

@@ -217,14 +217,16 @@ def other_copies(
 
 
 def load_other_copy(
-    repo: Repository, btype: BlobType, bid: ObjectId, planned: BlobLocation
+    repo: Repository, btype: BlobType, bid: ObjectId, planned: BlobLocation, *, again: bool
 ) -> tuple[bytes, BlobLocation] | None:
     """The blob read from its next good copy after ``planned``'s failed (``other_copies``,
-    through ``Repository.load_first_copy``), then from ``planned`` itself once more (a range
-    damaged on its way reads right again), and the copy that served; None when none reads.
-    The planned copy's pack is marked as failed for this run too."""
+    through ``Repository.load_first_copy``), then, with ``again`` (its range was read and the
+    blob failed its check), from ``planned`` itself once more (a range damaged on its way
+    reads right again; one that could not be fetched at all is not asked again blob by blob:
+    the store's retries were spent on it already), and the copy that served; None when none
+    reads. The planned copy's pack is marked as failed for this run too."""
     repo.tree_reads.failed(planned.pack_id)
-    others = [*other_copies(repo.index, btype, bid, planned), planned]
+    others = [*other_copies(repo.index, btype, bid, planned), *([planned] if again else [])]
     try:
         blob, at = repo.load_first_copy(btype, bid, others)
     except (IntegrityError, BackendError):

@@ -235,7 +235,8 @@ class ParallelRestorer(Restorer):
         for n, (bid, loc) in enumerate(r.blobs):
             targets = wanted[bid][1]
             bad = done.bad_blobs.get(n)
-            if bad is not None and not self._write_other_copy(bid, loc, bad, targets):
+            again = not done.read_error  # read, and failed its check: worth reading again
+            if bad is not None and not self._write_other_copy(bid, loc, bad, targets, again):
                 continue
             for number, _offset in targets:
                 task = plan.files[number]
@@ -246,7 +247,12 @@ class ParallelRestorer(Restorer):
                     self._file_done(task)
 
     def _write_other_copy(
-        self, bid: ObjectId, loc: BlobLocation, why: str, targets: list[tuple[int, int]]
+        self,
+        bid: ObjectId,
+        loc: BlobLocation,
+        why: str,
+        targets: list[tuple[int, int]],
+        again: bool,
     ) -> bool:
         """A blob a worker could not read or open (``why``): the parent reads its next good
         copy (workers never connect: this process fetches) and writes it into its files,
@@ -256,7 +262,7 @@ class ParallelRestorer(Restorer):
         Raises:
             RestoreError: the target cannot take more.
         """
-        blob = self._recover(bid, loc, why, targets)
+        blob = self._recover(bid, loc, why, targets, again=again)
         if blob is None:
             return False
         sink = FilesystemSink(self._loc, owners=self._sink.owners, shared=True)

@@ -276,9 +276,11 @@ class Restorer:
 
     def _write_blobs(self, r: PackRange, fetched: Future[bytes]) -> None:
         wanted = self._plan.packs[r.pack_id]
+        read = True  # the range arrived (a blob of it that fails is worth reading again)
         try:
             data = fetched.result()
         except (BackendError, IntegrityError) as exc:  # each blob from another copy, if any
+            read = False
             opened: list[tuple[ObjectId, bytes | IntegrityError]] = [
                 (bid, IntegrityError(str(exc))) for bid, _loc in r.blobs
             ]
@@ -286,14 +288,24 @@ class Restorer:
             opened = list(open_range(self._repo, r, data))
         for (bid, got), (_bid, loc) in zip(opened, r.blobs, strict=True):
             targets = wanted[bid][1]
-            blob = self._recover(bid, loc, str(got), targets) if isinstance(got, Exception) else got
+            blob = (
+                self._recover(bid, loc, str(got), targets, again=read)
+                if isinstance(got, Exception)
+                else got
+            )
             if blob is None:
                 continue
             for number, offset in targets:
                 self._write_one(number, offset, blob)
 
     def _recover(
-        self, bid: ObjectId, loc: BlobLocation, why: str, targets: list[tuple[int, int]]
+        self,
+        bid: ObjectId,
+        loc: BlobLocation,
+        why: str,
+        targets: list[tuple[int, int]],
+        *,
+        again: bool,
     ) -> bytes | None:
         """A blob whose planned copy failed (``why``), read from its next good copy
         (repository/copies.py; a synchronous read: the failure path is rare), said once; None
@@ -302,7 +314,7 @@ class Restorer:
         files = self._plan.files
         if all(files[n].failed or n in self._skip for n in numbers):
             return None  # nothing left to write it into
-        got = load_other_copy(self._repo, BlobType.DATA, bid, loc)
+        got = load_other_copy(self._repo, BlobType.DATA, bid, loc, again=again)
         if got is None:
             self._fail(numbers, why, damaged=True)
             return None

@@ -73,6 +73,13 @@ def untrusted_certificate(exc: Exception, where: str) -> BackendError | None:
     )
 
 
+def checksum_mismatch(exc: Exception) -> bool:
+    """botocore found a body that does not match the checksum the store sent with it."""
+    return isinstance(
+        exc, botocore.exceptions.ChecksumError | botocore.exceptions.FlexibleChecksumError
+    )
+
+
 def translate(exc: Exception, op: str, key: str) -> BackendError:
     """Translate a botocore/boto3 exception (the one table)."""
     where = f"{op} {key}"
@@ -114,10 +121,6 @@ def translate(exc: Exception, op: str, key: str) -> BackendError:
             botocore.exceptions.IncompleteReadError,
             botocore.exceptions.ConnectionClosedError,  # a reset over TLS arrives as this
             botocore.exceptions.HTTPClientError,
-            # the body did not match the checksum the store sent: bytes damaged in transit
-            # (a GET of the same object again is the fix, not a damage report)
-            botocore.exceptions.ChecksumError,
-            botocore.exceptions.FlexibleChecksumError,
         ),
     ):
         return TransientBackendError(f"{where}: {type(exc).__name__}: {exc}")

@@ -34,6 +34,7 @@ from s3vault.backend.s3.client import Connection, S3Settings
 from s3vault.backend.s3.errors import (
     THROTTLE_CODES,
     TRANSIENT_CODES,
+    checksum_mismatch,
     error_code,
     http_status,
     translate,
@@ -53,6 +54,7 @@ from s3vault.errors import (
 
 log = logging.getLogger(__name__)
 
+CHECKSUM_READS = 3  # a body that fails the store's checksum this often in a row is damage
 DELETE_OBJECTS_MAX = 1000
 
 
@@ -263,14 +265,27 @@ class S3Backend:
                 return b""
             end = "" if length is None else str(offset + length - 1)
             args["Range"] = f"bytes={offset}-{end}"
-        try:
-            with self.window.slot():
-                body = self._traffic.read(self._conn.own_client().get_object(**args)["Body"])
-        except Exception as exc:
-            if error_code(exc) == "InvalidRange":
-                return b""
-            raise translate(exc, "get", key) from None
-        return body
+        for attempt in range(1, CHECKSUM_READS + 1):
+            try:
+                with self.window.slot():
+                    body = self._traffic.read(self._conn.own_client().get_object(**args)["Body"])
+            except Exception as exc:
+                if error_code(exc) == "InvalidRange":
+                    return b""
+                if not checksum_mismatch(exc):
+                    raise translate(exc, "get", key) from None
+                # the body did not match the checksum the store sent: damaged on its way (read
+                # again), or where it is stored (the same every time: damage, never "retry
+                # later", which would make verify call it unreachable, exit 14, not 13)
+                if attempt == CHECKSUM_READS:
+                    msg = (
+                        f"get {key}: its bytes do not match the store's own checksum, "
+                        f"{CHECKSUM_READS} reads in a row (damaged where it is stored)"
+                    )
+                    raise BackendError(msg) from None
+                continue
+            return body
+        raise AssertionError("unreachable: the last read returns or raises")  # pragma: no cover
 
     def stat(self, name: str) -> ObjectInfo:
         """Size of an object (HEAD)."""
