@@ -1236,6 +1236,7 @@ class Repository:
 
         order = copy_order(locations, shared.unlisted or (), writer)
         first: IntegrityError | BackendError | None = None
+        bad_bytes: int | None = None  # the first copy read whole that failed its check
         for at in order.tried:
             loc = locations[at]
             try:
@@ -1243,6 +1244,14 @@ class Repository:
             except (IntegrityError, BackendError) as exc:
                 shared.tree_reads.failed(loc.pack_id)
                 first = first or exc
+                if bad_bytes is None and isinstance(exc, IntegrityError):
+                    bad_bytes = at
+        if bad_bytes is not None:  # every copy failed: was the first one damaged on its way
+            # (a flipped bit in transit, which a ranged GET carries no checksum for)? One
+            # more read of it from the store; only a copy the store gives wrong twice is
+            # damage. Never more: an attacker's garbage copies cost one read each.
+            with suppress(IntegrityError, BackendError):
+                return self._load_blob_at(btype, bid, locations[bad_bytes], again=True), bad_bytes
         note = order.note()
         if first is None:
             msg = f"{btype.value} blob {bid.short}: no copy is in a pack the store lists"
@@ -1251,20 +1260,20 @@ class Repository:
             raise type(first)(f"{first}; {note}") from None
         raise first
 
-    def _load_blob_at(self, btype: BlobType, bid: ObjectId, loc: BlobLocation) -> bytes:
+    def _load_blob_at(
+        self, btype: BlobType, bid: ObjectId, loc: BlobLocation, *, again: bool = False
+    ) -> bytes:
         name = object_name(
             ObjectKind.DATA if btype is BlobType.DATA else ObjectKind.TREE, loc.pack_id
         )
-        cached = btype is BlobType.TREE and self._shared.tree_packs is not None
-        # the cache's copy (if any), then the store's range, then that range once more: a
-        # body damaged on its way (a flipped bit in transit, which a ranged GET carries no
-        # checksum for) reads right the second time, and only a copy the store gives wrong
-        # twice is damage
-        tries = ("cache", "store", "store again") if cached else ("store", "store again")
+        cached = btype is BlobType.TREE and self._shared.tree_packs is not None and not again
+        # the cache's copy (if any), then the store's range (``again``: the store's only,
+        # load_first_copy's second read of a copy that failed its check)
+        tries = ("cache", "store") if cached else ("store",)
         for source in tries:
             if source == "cache":
                 sealed, local = self._read_tree_blob(name, loc)
-            else:  # not cached again: the store's range
+            else:  # the store's range
                 sealed, local = self.backend.get(name, loc.offset, loc.length), False
             try:
                 blob = self.sealer.open_blob(
@@ -1276,9 +1285,6 @@ class Repository:
                 if local:  # the host's copy (a flipped bit, a file a power loss zeroed) is no
                     # evidence about the repository: the store's copy decides
                     log.warning("%s: the local cache's copy failed its check; read again", name)
-                    continue
-                if source == "store":
-                    log.info("%s: a blob failed its check; read again (%s)", name, exc)
                     continue
                 self._shared.tree_reads.failed(loc.pack_id)  # this run proves nothing of it
                 msg = f"pack {name}: {exc}"
