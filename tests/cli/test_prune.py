@@ -239,3 +239,22 @@ def test_prune_removes_old_temporary_files_and_verify_reports_them(
     assert stored() == objects
     again = run_cli("-r", cli_repo, "verify")
     assert "1 temporary file(s), 10 bytes" in again.stdout
+
+
+def test_a_lease_dated_ahead_of_the_stores_clock_is_said_as_such(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """A lease whose time is ahead of the store's clock (the clock went back since it was
+    written) blocked maintenance with 'refreshed -2591999s ago', and the advised `unlock`
+    left it in place. The message now says what happened and what removes it."""
+    url = make_repo(tmp_path, run_cli)
+    repo = open_repository(RepoOptions(url=url, password=PASSWORD.encode()), load_index=False)
+    held = Lease.acquire(repo, "prune")
+    lease = Path(url) / "locks" / "maintenance"
+    ahead = lease.stat().st_mtime + 30 * 86400  # the store's clock: the file system's
+    os.utime(lease, (ahead, ahead))
+    done = run_cli("-r", url, "prune")
+    assert done.code == 11, done.stderr
+    assert "ahead of the store's clock" in done.stderr and "unlock --remove-all" in done.stderr
+    assert "-25" not in done.stderr  # no negative age
+    del held

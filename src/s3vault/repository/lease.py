@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 LEASE_NAME = "locks/maintenance"
 MAX_CLOCK_SKEW = 300.0
+FUTURE_SLACK = 60.0  # seconds a lease may be ahead of the store's clock before it is said
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,12 +70,25 @@ class LeaseSettings:
 
 
 def describe(holder: LeaseFile | None, age: float) -> str:
-    """Who holds a lease, for messages."""
+    """Who holds a lease, for messages. A lease dated ahead of the store's clock (the store's
+    clock went back since it was written, or the file's time was set) says so: it stays live
+    until the store's clock passes that date and its time to live."""
+    when = _refreshed(age)
     if holder is None:
-        return f"an unreadable lease refreshed {age:.0f}s ago"
+        return f"an unreadable lease {when}"
     return (
         f"{holder.operation} by {holder.hostname} (pid {holder.pid}) since "
-        f"{holder.acquired:%Y-%m-%d %H:%M:%S}, refreshed {age:.0f}s ago"
+        f"{holder.acquired:%Y-%m-%d %H:%M:%S}, {when}"
+    )
+
+
+def _refreshed(age: float) -> str:
+    if age >= -FUTURE_SLACK:
+        return f"refreshed {max(age, 0.0):.0f}s ago"
+    return (
+        f"dated {-age:.0f}s ahead of the store's clock (the clock went back, or the file's "
+        "time was set): it counts as live until then; if no prune or rotation runs anywhere, "
+        "`s3vault unlock --remove-all` removes it"
     )
 
 
