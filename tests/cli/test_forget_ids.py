@@ -101,3 +101,21 @@ def test_an_ambiguous_prefix_is_refused(tmp_path: Path, cli_repo: str, run_cli: 
     done = run_cli("-r", cli_repo, "forget", twins[0][:3], twins[1][:3])
     assert done.code == 0, done.stderr  # damaged (their content does not match the name)
     assert sorted(p.name.split(".")[0] for p in folder.iterdir()) == sorted(ids)
+
+
+def test_a_snapshot_dated_ahead_of_the_clock_is_said_when_it_counts_as_the_newest(
+    tmp_path: Path, run_cli: RunCli, cli_repo: str
+) -> None:
+    """A host whose clock was a year ahead made a snapshot that --keep-last 1 keeps over the
+    real newest (as restic does), which was removed without a word (a clock-and-time attack).
+    forget now says which snapshot is dated ahead and how to remove it."""
+    src = tmp_path / "src"
+    write_file(src / "a", b"a")
+    ahead = run_cli("-r", cli_repo, "backup", str(src), "--time", "2099-01-01T00:00:00Z", "-q")
+    assert ahead.code == 0, ahead.stderr
+    write_file(src / "a", b"b")
+    assert run_cli("-r", cli_repo, "backup", str(src), "-q").code == 0
+    done = run_cli("-r", cli_repo, "forget", "--keep-last", "1", "--dry-run")
+    assert done.code == 0, done.stderr
+    assert "ahead of this host's clock" in done.stderr and "2099-01-01" in done.stderr
+    assert "s3vault forget" in done.stderr

@@ -3,9 +3,11 @@ optionally prune afterwards)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from s3vault.backend.accounting import RequestCounts
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
     from s3vault.ops.profiles import Profile
 
 NAMED = "named"  # the group of the snapshots forget ID removes
+FUTURE_SLACK = 300.0  # seconds a snapshot may be dated ahead of this host's clock unsaid
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -176,6 +181,27 @@ def forget(
     return replace(result, prune=pruned)
 
 
+def _say_future(plan: Plan, now: datetime) -> None:
+    """A snapshot dated ahead of this host's clock (its host's clock was ahead) is the newest of
+    its group for --keep-last and the calendar rules, as in restic: said once each, so that
+    the real newest snapshot it displaces is not removed without a word."""
+    for d in plan.decisions:
+        snap = d.snapshot
+        if snap is None or not d.keep or (snap.time - now).total_seconds() <= FUTURE_SLACK:
+            continue
+        ahead = (snap.time - now).total_seconds()
+        log.warning(
+            "snapshot %s of %s is dated %s, %.0f h ahead of this host's clock (its host's "
+            "clock was ahead): --keep-last and the calendar rules take it for the newest "
+            "of its group; `s3vault forget %s` removes it",
+            d.id.short,
+            snap.hostname,
+            snap.time.isoformat(timespec="seconds"),
+            ahead / 3600,
+            d.id.short,
+        )
+
+
 def _forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None) -> ForgetResult:
     now = (clock or SystemClock()).now()
     if options.snapshot_ids:
@@ -198,6 +224,7 @@ def _forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None) ->
             group_by=options.group_by,
             allow_remove_all=options.allow_remove_all,
         )
+        _say_future(plan, now)
     removed, extended = 0, 0
     locked: dict[str, float] = {}
     store = repo.object_lock
