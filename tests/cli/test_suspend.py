@@ -156,16 +156,18 @@ def test_sigterm_releases_the_lease_and_exits_130(
     assert run_cli("-r", url, "prune").code == 0
 
 
-def test_a_signal_after_the_work_keeps_its_exit_code_and_says_what_was_not_written(
-    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
-) -> None:
-    """SIGTERM while the audit record is written, the snapshot saved already: the backup
-    exited by SIGINT with a KeyboardInterrupt traceback (an undocumented exit, and 130 would
-    say no snapshot was written). Now it exits 0 with one warning line."""
-    url = make_repo(tmp_path, run_cli)
+def _signalled_backup(
+    tmp_path: Path,
+    url: str,
+    cli_env: dict[str, str],
+    point: str,
+    signals: tuple[signal.Signals, ...],
+) -> tuple[subprocess.Popen[bytes], bytes, bytes]:
+    """A backup stopped at crash point ``point``, sent ``signals`` (pending until it goes
+    on), continued; the process, its stdout and its stderr once it ended."""
     src = tmp_path / "src"
     write_file(src / "f", os.urandom(10_000))
-    env = {**cli_env, "S3VAULT_TEST_STOP_AT": "before-audit-record"}
+    env = {**cli_env, "S3VAULT_TEST_STOP_AT": point}
     proc = subprocess.Popen(
         [S3VAULT, "-r", url, "backup", str(src)],
         env=env,
@@ -174,11 +176,25 @@ def test_a_signal_after_the_work_keeps_its_exit_code_and_says_what_was_not_writt
     )
     try:
         wait_stopped(proc)
-        proc.send_signal(signal.SIGTERM)  # pending until it continues; and a second one
-        proc.send_signal(signal.SIGINT)  # (Ctrl-C and a supervisor's TERM) changes nothing
+        for sig in signals:
+            proc.send_signal(sig)
     finally:
         proc.send_signal(signal.SIGCONT)
-    _out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=60)
+    return proc, out, err
+
+
+def test_a_signal_after_the_work_keeps_its_exit_code_and_says_what_was_not_written(
+    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """SIGTERM while the audit record is written, the snapshot saved already: the backup
+    exited by SIGINT with a KeyboardInterrupt traceback (an undocumented exit, and 130 would
+    say no snapshot was written). Now it exits 0 with one warning line."""
+    url = make_repo(tmp_path, run_cli)
+    # a second signal (Ctrl-C and a supervisor's TERM) changes nothing
+    proc, _out, err = _signalled_backup(
+        tmp_path, url, cli_env, "before-audit-record", (signal.SIGTERM, signal.SIGINT)
+    )
     assert proc.returncode == 0, err.decode()
     assert b"Traceback" not in err
     assert b"interrupted after the command's work" in err
@@ -194,21 +210,7 @@ def test_a_signal_while_the_interpreter_shuts_down_keeps_the_exit_code(
     process by that signal (-15, -2) with nothing said, a saved backup that cron takes for a
     failed one. Now the run's exit code stands."""
     url = make_repo(tmp_path, run_cli)
-    src = tmp_path / "src"
-    write_file(src / "f", os.urandom(10_000))
-    env = {**cli_env, "S3VAULT_TEST_STOP_AT": "before-exit"}
-    proc = subprocess.Popen(
-        [S3VAULT, "-r", url, "backup", str(src)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_stopped(proc)
-        proc.send_signal(sig)  # pending until it continues
-    finally:
-        proc.send_signal(signal.SIGCONT)
-    out, err = proc.communicate(timeout=60)
+    proc, out, err = _signalled_backup(tmp_path, url, cli_env, "before-exit", (sig,))
     assert proc.returncode == 0, err.decode()
     assert b"snapshot" in out and b"saved" in out  # what it printed was not lost
     assert err == b""
