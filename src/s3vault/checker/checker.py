@@ -119,17 +119,23 @@ class Checker:
         items = self._with_entries(st, sorted(names))
         jobs = read_back_jobs(options.jobs, self._repo.remote, total)
         if jobs > 1 and len(names) > 1:
+            in_flight: dict[str, IndexedPack] = {}  # sent to a worker, its reading not back
+
+            def send() -> Iterator[tuple[str, IndexedPack]]:
+                for name, pack in items:
+                    in_flight[name] = pack
+                    yield name, pack
 
             def take(reading: PackReading) -> None:
                 early.start()  # at the first reading: the workers are forked by then
+                pack = in_flight.pop(reading.name)
                 if damaged(reading):  # read once more, here: damaged on its way?
-                    (item,) = self._with_entries(st, [reading.name])
-                    reading = read_pack(self._repo, *item, again=False)
+                    reading = read_pack(self._repo, reading.name, pack, again=False)
                 self._take(reading, st, report, bad_blobs)
 
             read_in_workers(
                 self._repo,
-                items,
+                send(),
                 take,
                 jobs=min(jobs, len(names)),
                 readers=max(1, options.workers // jobs),

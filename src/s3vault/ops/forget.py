@@ -187,9 +187,9 @@ def _say_future(plan: Plan, now: datetime) -> None:
     the real newest snapshot it displaces is not removed without a word."""
     for d in plan.decisions:
         snap = d.snapshot
-        if snap is None or not d.keep or (snap.time - now).total_seconds() <= FUTURE_SLACK:
+        ahead = (snap.time - now).total_seconds() if snap is not None else 0.0
+        if snap is None or not d.keep or ahead <= FUTURE_SLACK:
             continue
-        ahead = (snap.time - now).total_seconds()
         log.warning(
             "snapshot %s of %s is dated %s, %.0f h ahead of this host's clock (its host's "
             "clock was ahead): --keep-last and the calendar rules take it for the newest "
