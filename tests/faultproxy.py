@@ -47,6 +47,8 @@ class FaultProxy:
         self.lock = threading.Lock()
         self.injected: dict[str, int] = dict.fromkeys(kinds, 0)
         self.requests = 0
+        # every PUT and POST as (method, path with query, its If-None-Match header or None)
+        self.writes: list[tuple[str, str, str | None]] = []
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -98,6 +100,9 @@ class FaultProxy:
             return kind
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
+        if h.command in ("PUT", "POST"):
+            with self.lock:
+                self.writes.append((h.command, h.path, h.headers.get("If-None-Match")))
         if h.headers.get("Transfer-Encoding", "").lower() == "chunked":
             body = _read_chunked(h)  # botocore streams aws-chunked uploads this way over TLS
         else:

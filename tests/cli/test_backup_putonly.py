@@ -16,6 +16,7 @@ from tests.cli.test_kill_loop import killed_at_random
 from tests.cli.test_s3 import s3_env
 from tests.cliserver import CliServer, run_s3vault
 from tests.conftest import RunCli, write_file
+from tests.faultproxy import FaultProxy
 
 ROUNDS = int(os.environ.get("S3VAULT_PUTONLY_TORTURE_ROUNDS", "6"))
 
@@ -195,6 +196,36 @@ def test_a_put_only_host_backs_up_to_s3(
     out = tmp_path / "out"
     assert run_cli(*repo, "restore", "latest", "--target", str(out), env=env).code == 0
     assert (out / str(src).lstrip("/") / "a.bin").read_bytes() == (src / "a.bin").read_bytes()
+
+
+def test_every_object_a_put_only_host_creates_is_sent_create_only(
+    s3_bucket: str, s3_server: str, run_cli: RunCli, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The put-only IAM policy denies a PutObject or CompleteMultipartUpload without
+    If-None-Match: * (tests/cloud/test_iam_putonly.py), so the host must send it on every
+    object it creates: seen on the wire between the host and moto."""
+    env = s3_env(cli_env, s3_server)
+    repo = ("-r", f"s3://{s3_bucket}/create-only")
+    assert run_cli(*repo, "init", "--kdf-cost", "minimum", "--no-recovery-key", env=env).code == 0
+    pw = write_file(tmp_path / "host-pw", b"web-01 secret\n")
+    add = ("key", "add", "--put-only", "--host", "web-01", "--switch-format")
+    done = run_cli(*repo, *add, "--kdf-cost", "minimum", "--new-password-file", str(pw), env=env)
+    assert done.code == 0, done.stderr
+    src = tmp_path / "src"
+    write_file(src / "a.bin", os.urandom(300_000))
+    with FaultProxy(s3_server, rate=0.0) as proxy:
+        host = {**_host_env(env), "AWS_ENDPOINT_URL": proxy.url}
+        for _ in range(2):
+            done = run_cli(*repo, "backup", str(src), "--host", "web-01", env=host)
+            assert done.code == 0, done.stderr
+            write_file(src / "b.txt", os.urandom(1000))
+    creations = [
+        (method, path, sent)
+        for method, path, sent in proxy.writes
+        if (method == "PUT" and "partNumber=" not in path) or "uploadId=" in path
+    ]
+    assert len(creations) >= 6, proxy.writes  # packs, index, snapshot, state, audit: twice
+    assert all(sent == "*" for _, _, sent in creations), creations
 
 
 def test_copy_takes_what_a_put_only_host_wrote(

@@ -625,15 +625,10 @@ def test_a_forged_high_water_mark_never_stops_a_backup(
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "BREAK: `iam-policy --role put-only` (docs/keys.md's fleet set-up) allows s3:PutObject "
-        "on data/*, tree/*, index/*, snapshots/*, state/* and audit/* without a condition, so "
-        "a compromised host OVERWRITES any existing object of those kinds: another host's or "
-        "the full key's packs, index files and snapshots, with garbage. 'Never delete' does "
-        "not hold: without versioning the content is gone; with Object Lock (versioning) the "
-        "new version is what every reader GETs, the locked one only an operator brings back. "
-        "Fix: a condition on the WriteBackups statement that lets PutObject only create "
-        "(AWS's s3:if-none-match condition key, StringEquals '*', with the host writing with "
-        "If-None-Match: *), and deny PutObject without it"
+        "moto 5.2.5 does not evaluate the s3:if-none-match and s3:ObjectCreationOperation "
+        "condition keys of the put-only policy's create-only deny (tests/iamserver.py "
+        "moto_names leaves it out), so the overwrite goes through here; on AWS the printed "
+        "policy refuses it (tests/cloud/test_iam_putonly.py checks the document)"
     ),
 )
 def test_the_put_only_hosts_policy_lets_it_create_objects_never_overwrite_them(

@@ -15,7 +15,10 @@
 - put-only: a backup host with a put-only key (design.md §6a). It reads the config, the key
   files, the dedup views and the host states, lists, and creates data and tree packs, index
   files, snapshots, its state and its audit records; never config, key files, deletion
-  records, the ledger, drill records or the lease, and never deletes. S3 authorises a HEAD
+  records, the ledger, drill records or the lease, never deletes, and never overwrites: a
+  PutObject or CompleteMultipartUpload without ``If-None-Match: *`` is denied (AWS's
+  ``s3:if-none-match`` and ``s3:ObjectCreationOperation`` condition keys), which the host
+  sends on every write. S3 authorises a HEAD
   with ``s3:GetObject``, and the store checks every object it writes with one (its size), so
   the kinds it writes are readable by HEAD and GET alike: what keeps their contents from the
   host is the sealing (§6a), not IAM. With ``--object-lock``: it sets the retain-until of
@@ -46,6 +49,12 @@ PUT_ONLY_WRITES = (
     ObjectKind.AUDIT,
 )
 PUT_ONLY_EXTENDS = (ObjectKind.CONFIG, ObjectKind.KEYS)
+# A request that creates an object (PutObject, CompleteMultipartUpload) and does not carry
+# If-None-Match: * may overwrite one: denied to the put-only host, which writes with it always
+CREATE_ONLY = {
+    "Null": {"s3:if-none-match": "true"},
+    "Bool": {"s3:ObjectCreationOperation": "true"},
+}
 READ = ["s3:GetObject", "s3:GetObjectRetention"]
 WRITE = ["s3:PutObject", "s3:AbortMultipartUpload"]
 
@@ -138,6 +147,15 @@ def _put_only(
             "Effect": "Allow",
             "Action": ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
             "Resource": names(PUT_ONLY_WRITES),
+        },
+        {  # AWS's conditional-write keys: a PutObject or CompleteMultipartUpload (a creation
+            # operation) without If-None-Match is an overwrite the host never needs; starting
+            # an upload and its parts carry no such header and are not creation operations
+            "Sid": "CreateNeverOverwrite",
+            "Effect": "Deny",
+            "Action": ["s3:PutObject"],
+            "Resource": names(PUT_ONLY_WRITES),
+            "Condition": CREATE_ONLY,
         },
         {
             "Sid": "NeverWriteAnythingElse",
