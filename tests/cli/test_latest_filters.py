@@ -38,3 +38,30 @@ def test_ls_and_dump_take_the_latest_of_the_host_and_tag_asked_for(
     assert wrong.code == 2, wrong.stderr
     assert "does not match --host db1" in wrong.stderr
     assert wrong.stdout == ""
+
+
+def test_latest_dated_ahead_of_the_clock_is_said_with_the_newest_backup(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """A host whose clock was a year ahead once made a snapshot that stays `latest` (the
+    newest date, as in restic) until that date: `restore latest` restores it, not last
+    night's backup. Every command that resolves `latest` says so, and names the newest
+    snapshot not dated ahead."""
+    src = tmp_path / "src"
+    write_file(src / "f.txt", b"the old content")
+    ahead = run_cli("-r", cli_repo, "backup", str(src), "--time", "2099-01-01T00:00:00Z", "-q")
+    assert ahead.code == 0, ahead.stderr
+    write_file(src / "f.txt", b"last night's content")
+    assert run_cli("-r", cli_repo, "backup", str(src), "-q").code == 0
+    snaps = json.loads(run_cli("-r", cli_repo, "snapshots", "--json").stdout)
+    by_year = {s["time"][:4]: s["short_id"] for s in snaps}
+    restored = run_cli("-r", cli_repo, "restore", "latest", "--target", str(tmp_path / "out"))
+    assert restored.code == 0, restored.stderr
+    said = restored.stderr
+    assert f"latest is snapshot {by_year['2099']}" in said and "ahead of this host's clock" in said
+    assert f"the newest not dated ahead is {by_year[min(by_year)]}" in said, said
+    dumped = run_cli("-r", cli_repo, "dump", "latest", f"{src}/f.txt")
+    assert dumped.stdout == "the old content" and "ahead of this host's clock" in dumped.stderr
+    plain = run_cli("-r", cli_repo, "dump", by_year[min(by_year)], f"{src}/f.txt")
+    assert plain.stdout == "last night's content"
+    assert "ahead" not in plain.stderr

@@ -25,14 +25,18 @@ from s3vault.ops.prune import prune as prune_repository
 from s3vault.progress import Progress
 from s3vault.repository.lease import LeaseSettings
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import find_snapshot, list_snapshots, load_snapshot
+from s3vault.repository.snapshots import (
+    FUTURE_SLACK,
+    find_snapshot,
+    list_snapshots,
+    load_snapshot,
+)
 from s3vault.tags import TagList, matches, tag_lists
 
 if TYPE_CHECKING:
     from s3vault.ops.profiles import Profile
 
 NAMED = "named"  # the group of the snapshots forget ID removes
-FUTURE_SLACK = 300.0  # seconds a snapshot may be dated ahead of this host's clock unsaid
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,9 @@ still checks host and paths in its decrypted content, and ``verify`` names a wro
 
 from __future__ import annotations
 
+import logging
+
+from s3vault.clock import SystemClock
 from s3vault.crypto.hashing import group_tag
 from s3vault.errors import (
     FormatVersionError,
@@ -24,6 +27,9 @@ from s3vault.format.layout import ObjectKind, object_name, snapshot_tag
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
+
+log = logging.getLogger(__name__)
+FUTURE_SLACK = 300.0  # seconds a snapshot may be dated ahead of this host's clock unsaid
 
 
 def snapshot_group(repo: Repository, hostname: str, paths: tuple[str, ...]) -> str:
@@ -110,6 +116,7 @@ def find_snapshot(
         if len(matching) <= back:
             msg = f"no snapshot {ref}" if back else "no snapshot found"
             raise UsageError(msg + (f" for host {host}" if host else ""))
+        _say_dated_ahead(ref, matching, matching[-1 - back])
         return matching[-1 - back]
     ref = ref.lower()
     found = [(sid, s) for sid, s in snaps if sid.hex().startswith(ref)]
@@ -125,6 +132,36 @@ def find_snapshot(
         msg = f"snapshot id prefix {ref!r} is ambiguous ({len(found)} matches)"
         raise UsageError(msg)
     return found[0]
+
+
+def _say_dated_ahead(
+    ref: str, matching: list[tuple[ObjectId, SnapshotFile]], chosen: tuple[ObjectId, SnapshotFile]
+) -> None:
+    """``latest`` is the snapshot with the newest date, as in restic: one that a host whose
+    clock was ahead dated in the future stays "latest" until that date, and a restore of
+    ``latest`` would restore it instead of the newest backup. Said, with the newest snapshot
+    not dated ahead, when the chosen one is dated more than FUTURE_SLACK ahead of this clock."""
+    now = SystemClock().now()
+    ahead = (chosen[1].time - now).total_seconds()
+    if ahead <= FUTURE_SLACK:
+        return
+    before = [(sid, s) for sid, s in matching if (s.time - now).total_seconds() <= FUTURE_SLACK]
+    newest = (
+        f"the newest not dated ahead is {before[-1][0].short} of "
+        f"{before[-1][1].time.isoformat(timespec='seconds')}"
+        if before
+        else "every match is dated ahead"
+    )
+    log.warning(
+        "%s is snapshot %s of %s, dated %s, %.0f h ahead of this host's clock (its host's "
+        "clock was ahead): %s; name a snapshot by its id to choose another (backup: --parent)",
+        ref,
+        chosen[0].short,
+        chosen[1].hostname,
+        chosen[1].time.isoformat(timespec="seconds"),
+        ahead / 3600,
+        newest,
+    )
 
 
 def _steps_back(ref: str) -> int | None:
