@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from s3vault import VerifyOptions, verify
-from s3vault.clock import ManualClock
+from s3vault.clock import ManualClock, SystemClock
 from s3vault.format.layout import ObjectKind
 from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
@@ -139,3 +139,26 @@ def test_a_malformed_budget_is_refused(local_repo: RepoHandle, budget: str) -> N
 
     with pytest.raises(UsageError):
         verify(local_repo.open(), VerifyOptions(coverage=86400.0, budget=budget))
+
+
+def test_a_proof_dated_ahead_of_the_clock_does_not_count(
+    local_repo: RepoHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A host whose clock was a year ahead read every pack back: taken at its date, its proofs
+    kept the packs "proven" for a year and --coverage never chose them again (bit rot there
+    went unseen). Such proofs are left out, with one warning, and the packs are read again."""
+    repo = local_repo.open()
+    packs = set(many_packs(repo, 4))
+    today = SystemClock().now().replace(microsecond=0)
+    ahead = ManualClock(today + 365 * DAY)
+    every = VerifyOptions(coverage=30 * DAY.total_seconds(), budget="100%")
+    assert verify(repo, every, clock=ahead).ok
+    assert set(ledgers.load(repo, now=(today + 365 * DAY).timestamp()).proofs) == packs
+    with caplog.at_level("WARNING"):
+        assert ledgers.load(repo, now=today.timestamp()).proofs == {}
+    assert "4 proofs in the verification ledger are dated ahead" in caplog.text
+    clock = ManualClock(today)
+    result = verify(repo, VerifyOptions(coverage=30 * DAY.total_seconds(), budget="1"), clock=clock)
+    assert result.ok and result.coverage is not None
+    assert result.packs_read == 1  # the budget's one pack: chosen, as never proven
+    assert result.coverage.proven_bytes < result.coverage.total_bytes

@@ -106,7 +106,7 @@ def ledger_figures(
     Raises:
         BackendError: storage could not be listed or read.
     """
-    ledger = ledger if ledger is not None else ledgers.load(repo)
+    ledger = ledger if ledger is not None else ledgers.load(repo, now=now.timestamp())
     if not ledger.files:
         return None
     stored = {pid: info.size for pid, info in repo.list_packs().items()}
@@ -170,7 +170,7 @@ def fleet(
     hosts: dict[str, str | None] = dict.fromkeys((sid.hex() for sid in listed), None)
     hosts.update({p.id: p.host for p in points})
     drills = _read_drills(repo, options, now, hosts)
-    loaded = ledgers.load(repo)
+    loaded = ledgers.load(repo, now=now.timestamp())
     ledger = ledger_figures(repo, now=now, ledger=loaded)
     proofs: dict[str, HostProof] = {}
     computed = ledger is not None and options.proofs

@@ -129,7 +129,7 @@ def _verify(
         if subset is not None or options.read_data:
             msg = "--coverage chooses the packs itself: it does not mix with --read-data(-subset)"
             raise UsageError(msg)
-        ledger = ledgers.load(repo)
+        ledger = ledgers.load(repo, now=clock.now().timestamp())
         last = {pack: p.time for pack, p in ledger.proofs.items()}
         budget = options.budget or f"{_nightly_share(options.coverage):.6f}%"
         subset = PackSelection.oldest_first(budget, last)

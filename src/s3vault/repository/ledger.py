@@ -12,10 +12,12 @@ those (what Object Lock still keeps stays, superseded).
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from s3vault.clock import SystemClock
 from s3vault.crashpoint import crash_point
 from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
 from s3vault.format.layout import ObjectKind, object_name
@@ -24,7 +26,10 @@ from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
 from s3vault.repository.references import References
 from s3vault.repository.repository import Repository
+from s3vault.repository.snapshots import FUTURE_SLACK
 from s3vault.repository.supersede import live
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +82,14 @@ def record(
     return repo.save_file(ObjectKind.LEDGER, ledger.encode())
 
 
-def load(repo: Repository) -> Ledger:
+def load(repo: Repository, *, now: float | None = None) -> Ledger:
     """The newest proof of every pack (files that do not open are skipped and named).
+
+    A proof dated more than FUTURE_SLACK after ``now`` (this host's clock, Unix seconds;
+    default: SystemClock's) was made on a host whose clock was ahead: taken as it is, it would
+    count its pack as proven until that date, and coverage would never choose the pack again.
+    Such proofs are left out (their packs count as not proven by them) and said in one
+    warning line.
 
     Raises:
         BackendError: storage could not be listed or read.
@@ -92,9 +103,21 @@ def load(repo: Repository) -> Ledger:
             continue  # removed by a compaction since the listing: its proofs are in the new file
         except (IntegrityError, FormatVersionError) as exc:
             out.unreadable[object_name(ObjectKind.LEDGER, oid)] = str(exc)
+    limit = (SystemClock().now().timestamp() if now is None else now) + FUTURE_SLACK
+    ahead: dict[str, int] = {}
     for _oid, ledger in live(files):
         for p in ledger.proofs:
+            if p.time > limit:
+                ahead[ledger.hosts[p.host]] = ahead.get(ledger.hosts[p.host], 0) + 1
+                continue
             out.add(p.pack, LastProof(time=p.time, host=ledger.hosts[p.host], size=p.size))
+    if ahead:
+        log.warning(
+            "%d proofs in the verification ledger are dated ahead of this host's clock (by %s, "
+            "whose clock was ahead): their packs count as not proven by them",
+            sum(ahead.values()),
+            ", ".join(sorted(ahead)),
+        )
     return out
 
 
