@@ -244,8 +244,8 @@ def age(url: str) -> None:
     """Make every object a minute older: prune leaves packs younger than the grace period
     alone (a backup may still be using them), and commands here finish within a second."""
     for written in Path(url).rglob("*"):
-        then = written.stat().st_mtime - 60
-        os.utime(written, (then, then))
+        then = written.lstat().st_mtime - 60
+        os.utime(written, (then, then), follow_symlinks=False)
 
 
 def two_snapshots(tmp_path: Path, run_cli: RunCli) -> tuple[str, Path]:
@@ -357,3 +357,84 @@ def test_a_damaged_drill_record_or_key_file_is_named(
     verdict = run_cli("-r", cli_repo, "verify")
     assert verdict.code == 13 and "swapped" in verdict.stderr
     assert theirs.name[:8] in verdict.stderr and mine.name[:8] in verdict.stderr
+
+
+@pytest.mark.parametrize("damage", ["directory", "link to nothing"])
+def test_a_snapshot_file_replaced_by_a_directory_or_dead_link_is_named_and_kept(
+    tmp_path: Path, run_cli: RunCli, damage: str
+) -> None:
+    """A local repository where a snapshot file became a directory (or a symbolic link to
+    nothing): the listing left it out, so `verify` said nothing and two prunes deleted the data
+    it references. It is listed now: verify names it as damaged, prune keeps what it needs (from
+    the host's cached copy) or holds its deletions back, and once the file is back everything
+    restores."""
+    url = str(tmp_path / "repo")
+    init = ("init", "--kdf-cost", "minimum", "--pack-size", "1", "--min-grace", "1s")
+    assert run_cli("-r", url, *init, "--no-recovery-key").code == 0
+    sources = {}
+    for host in ("alpha", "beta"):
+        sources[host] = write_file(tmp_path / host / "f.bin", os.urandom(200_000)).parent
+        assert run_cli("-r", url, "backup", str(sources[host]), "--host", host).code == 0
+    snaps = json.loads(run_cli("-r", url, "snapshots", "--json").stdout)
+    beta = next(s for s in snaps if s["hostname"] == "beta")
+    (stored,) = Path(url, "snapshots").glob(beta["id"] + "*")
+    kept = stored.rename(tmp_path / "kept")
+    if damage == "directory":
+        stored.mkdir()
+    else:
+        stored.symlink_to(tmp_path / "nowhere")
+    packs = set(objects(url, "data"))
+    checked = run_cli("-r", url, "verify")
+    assert checked.code == 13 and beta["short_id"] in checked.stdout + checked.stderr
+    for _ in range(2):
+        age(url)
+        age_directory(url, 1.5)
+        assert run_cli("-r", url, "prune").code == 0
+    assert set(objects(url, "data")) == packs
+    stored.rmdir() if damage == "directory" else stored.unlink()
+    kept.rename(stored)
+    assert run_cli("-r", url, "verify", "--read-data").code == 0
+    target = tmp_path / "out"
+    done = run_cli("-r", url, "restore", beta["id"], "--target", str(target))
+    assert done.code == 0, done.stderr
+    restored = target / str(sources["beta"]).lstrip("/") / "f.bin"
+    assert restored.read_bytes() == (sources["beta"] / "f.bin").read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["deletions", "snapshots"])
+def test_verify_checks_the_stores_copy_not_the_hosts_cache(
+    tmp_path: Path, run_cli: RunCli, kind: str
+) -> None:
+    """verify read deletion records and snapshot files through the host's file cache: one
+    emptied in the store passed (`no errors were found`, exit 0) wherever the cache held a
+    good copy. verify now reads the store's copy of each."""
+    url, _ = two_snapshots(tmp_path, run_cli)
+    assert run_cli("-r", url, "forget", "--keep-last", "1", "--prune").code == 0  # marks
+    assert run_cli("-r", url, "verify").code == 0  # the host's cache holds every file
+    (stored, *_) = objects(url, kind)
+    stored.write_bytes(b"")
+    checked = run_cli("-r", url, "verify")
+    assert checked.code == 13, checked.stdout + checked.stderr
+    assert stored.name[:8] in checked.stdout + checked.stderr
+
+
+def test_a_pack_copied_under_another_shard_is_never_adopted(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """A copy of a pack under a name whose folder is not its id's (`data/68/00…0`): `repair
+    index` adopted it as pack 00…0, which the index then looked for at `data/00/00…0`, and
+    verify failed from then on (exit 13, "pack is missing") even once the stray was removed.
+    Such a name is not a pack: verify names it as a stray, repair index and prune leave it."""
+    src = write_file(tmp_path / "src" / "f.bin", os.urandom(300_000)).parent
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    stray = Path(cli_repo, "data", "68", "0" * 64)
+    stray.parent.mkdir(exist_ok=True)
+    stray.write_bytes(objects(cli_repo, "data")[0].read_bytes())
+    checked = run_cli("-r", cli_repo, "verify")
+    assert checked.code == 0 and "not a name s3vault gives a pack" in checked.stdout
+    assert run_cli("-r", cli_repo, "repair", "index").code == 0
+    assert run_cli("-r", cli_repo, "prune").code == 0
+    assert stray.exists()
+    stray.unlink()
+    done = run_cli("-r", cli_repo, "verify", "--read-data")
+    assert done.code == 0, done.stdout + done.stderr

@@ -10,6 +10,12 @@ an exclusive ``flock`` on ``<root>/.cas-lock``; the version is (mtime ns, inode,
 rename always changes. ``modified`` and ``server_time`` are the file system's clock (the same
 host's clock, or the file server's on a network file system: ``server_time`` stamps a probe
 file to read it).
+
+Nothing in an object's place is left out of a listing: a listing that omits a snapshot file
+would let a prune delete what it references. A directory named like an object (its name
+starts with an id's 64 hex digits: s3vault makes no such directory) and a symbolic link to
+nothing are listed, and reading one is an IntegrityError (damage, exit 13) that names it;
+other directories are the layout's (``data/ab/``, ``state/<tag>/``, ``locks/claims/``).
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import secrets
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -28,12 +36,15 @@ from s3vault.crashpoint import crash_point
 from s3vault.errors import (
     AccessDeniedError,
     BackendError,
+    IntegrityError,
     ObjectExistsError,
     ObjectNotFoundError,
+    S3VaultError,
     VersionMismatchError,
 )
 
 TMP_PREFIX = ".tmp-"
+_OBJECT_NAME = re.compile(r"[0-9a-f]{64}")  # an id's hex digits open every id-named object
 
 
 def _info(name: str, st: os.stat_result) -> ObjectInfo:
@@ -138,19 +149,34 @@ class LocalBackend:
                     return f.read()
                 return os.pread(f.fileno(), length, offset)
         except FileNotFoundError:
-            raise ObjectNotFoundError(f"{name} not found in {self._root}") from None
+            raise self._missing(name, path) from None
+        except IsADirectoryError:
+            raise self._not_an_object(name, path, "a directory") from None
         except OSError as exc:
             raise self._error(exc, "reading", path) from None
+
+    def _missing(self, name: str, path: Path) -> S3VaultError:
+        if os.path.islink(path):
+            return self._not_an_object(name, path, "a symbolic link to nothing")
+        return ObjectNotFoundError(f"{name} not found in {self._root}")
+
+    def _not_an_object(self, name: str, path: Path, what: str) -> IntegrityError:
+        return IntegrityError(
+            f"{name}: {path} is {what}, not an object: the repository directory is damaged there"
+        )
 
     def stat(self, name: str) -> ObjectInfo:
         """Size of an object."""
         path = self._path(name)
         try:
-            return _info(name, path.stat())
+            st = path.stat()
         except FileNotFoundError:
-            raise ObjectNotFoundError(f"{name} not found in {self._root}") from None
+            raise self._missing(name, path) from None
         except OSError as exc:
             raise self._error(exc, "reading", path) from None
+        if stat.S_ISDIR(st.st_mode):
+            raise self._not_an_object(name, path, "a directory")
+        return _info(name, st)
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         """Every object whose name starts with ``prefix``."""
@@ -159,15 +185,17 @@ class LocalBackend:
         if not start.exists():
             return
         try:
-            for dirpath, _dirs, files in os.walk(start, onerror=_raise):
+            for dirpath, dirs, files in os.walk(start, onerror=_raise):
                 rel = Path(dirpath).relative_to(self._root).as_posix()
-                for fname in files:
+                in_place = [d for d in dirs if _OBJECT_NAME.match(d)]  # listed, not entered
+                dirs[:] = [d for d in dirs if d not in in_place]
+                for fname in (*files, *in_place):
                     if fname.startswith("."):
                         continue  # temporary files and the CAS lock
                     name = fname if rel == "." else f"{rel}/{fname}"
                     if name.startswith(prefix):
                         try:
-                            st = os.stat(os.path.join(dirpath, fname))
+                            st = _entry(os.path.join(dirpath, fname))
                         except FileNotFoundError:
                             continue  # deleted since the directory was read
                         yield _info(name, st)
@@ -175,12 +203,21 @@ class LocalBackend:
             raise self._error(exc, "listing", start) from None
 
     def delete(self, name: str) -> None:
-        """Remove an object."""
+        """Remove an object (or an empty directory in its place: the damage ``list`` names)."""
         path = self._path(name)
         try:
             path.unlink()
         except FileNotFoundError:
             raise ObjectNotFoundError(f"{name} not found in {self._root}") from None
+        except IsADirectoryError:
+            try:
+                path.rmdir()
+            except OSError:
+                msg = (
+                    f"deleting {path}: a directory in an object's place, and not empty: "
+                    "look at what it holds, then remove it by hand"
+                )
+                raise BackendError(msg) from None
         except OSError as exc:
             raise self._error(exc, "deleting", path) from None
 
@@ -270,6 +307,12 @@ class LocalBackend:
             path.unlink(missing_ok=True)
         except OSError as exc:
             raise self._error(exc, "deleting", path) from None
+
+
+def _entry(path: str) -> os.stat_result:
+    """What a listed path holds: its target's stat, or the link's own for a link to nothing."""
+    st = os.lstat(path)
+    return os.stat(path) if stat.S_ISLNK(st.st_mode) and os.path.exists(path) else st
 
 
 def _raise(exc: OSError) -> None:

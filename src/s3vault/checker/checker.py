@@ -60,7 +60,7 @@ class Checker:
     def __init__(
         self, repo: Repository, *, progress: Progress | None = None, clock: Clock | None = None
     ) -> None:
-        self._repo = repo
+        self._repo = repo.reading_the_store()  # the store's copies, never the local cache's
         self._progress = progress or NullProgress()
         self._clock = clock or SystemClock()
 

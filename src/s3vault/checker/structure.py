@@ -31,7 +31,7 @@ from s3vault.repository.compactpack import (
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.keyring import check_key_mac
 from s3vault.repository.marks import DAMAGED_RECORD_HINT, load_marks, record_name
-from s3vault.repository.names import pack_kind, pack_name
+from s3vault.repository.names import id_in_name, pack_kind, pack_name
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import damaged_snapshot_hint, mistagged
 from s3vault.repository.statecheck import StateProblem, state_problems
@@ -255,8 +255,13 @@ def check_structure(repo: Repository, findings: list[Finding]) -> Structure:
                 severity=Severity.INFO,
                 kind="pack-unreferenced",
                 object=name,
-                message="pack is in no index (left by an interrupted backup; "
-                "prune removes it, repair index would adopt it)",
+                message=(
+                    "pack is in no index (left by an interrupted backup; "
+                    "prune removes it, repair index would adopt it)"
+                    if id_in_name(ObjectKind(name.partition("/")[0]), name) is not None
+                    else "not a name s3vault gives a pack (a pack's folder is the first two "
+                    "digits of its id): repair index and prune leave it; remove it by hand"
+                ),
             )
         )
     return st

@@ -7,17 +7,22 @@ from __future__ import annotations
 import threading
 
 from s3vault.format.indexfile import IndexedPack
-from s3vault.format.layout import ObjectKind, object_name, parse_name
+from s3vault.format.layout import SHARDED, ObjectKind, object_name, parse_name
 from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
 
 
 def id_in_name(kind: ObjectKind, name: str) -> ObjectId | None:
-    """The id an object name of this kind spells; None for a name s3vault did not write."""
+    """The id an object name of this kind spells; None for a name s3vault did not write (a
+    pack under another shard than its id's, ``data/68/00…``, is such a name: an index that
+    took it for pack 00… would look for it at ``data/00/00…`` and call it missing)."""
     parsed = parse_name(name)
     if parsed is None or parsed[0] is not kind:
         return None
-    return hex_id(parsed[1])
+    oid = hex_id(parsed[1])
+    if oid is not None and kind in SHARDED and name != object_name(kind, oid):
+        return None
+    return oid
 
 
 def pack_kind(pack: IndexedPack) -> ObjectKind:

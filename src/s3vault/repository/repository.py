@@ -193,7 +193,16 @@ class Repository:
     delete objects through the methods below, which name objects by kind and id.
     """
 
-    __slots__ = ("_shared", "backend", "cache_dir", "index", "key_id", "object_lock", "requests")
+    __slots__ = (
+        "_shared",
+        "backend",
+        "cache_dir",
+        "index",
+        "key_id",
+        "object_lock",
+        "requests",
+        "store_files",
+    )
 
     backend: Backend
     cache_dir: Path | None
@@ -201,6 +210,7 @@ class Repository:
     key_id: ObjectId
     requests: RequestCounts  # the stack's live request counters
     object_lock: LockingBackend | None  # Object Lock, when the config asks it
+    store_files: bool  # standalone files from the store, never the local cache (verify's view)
     _shared: _Shared
 
     def __init__(
@@ -235,9 +245,11 @@ class Repository:
         requests: RequestCounts,
         object_lock: LockingBackend | None,
         shared: _Shared,
+        store_files: bool = False,
     ) -> None:
         """Set every attribute, once (the only writer besides ``object.__setattr__``)."""
         setattr_ = object.__setattr__
+        setattr_(self, "store_files", store_files)
         setattr_(self, "backend", backend)
         setattr_(self, "cache_dir", cache_dir)
         setattr_(self, "index", index)
@@ -258,6 +270,15 @@ class Repository:
 
     def with_index(self, index: BlobIndex) -> Repository:
         """The same repository read through another index (everything else is shared)."""
+        return self._view(index, store_files=self.store_files)
+
+    def reading_the_store(self) -> Repository:
+        """The same repository with its standalone files (snapshots, deletion records, drill
+        records) read from the store, never from the local cache: what ``verify`` checks is
+        the store's copy (a cached copy would hide damage the store holds)."""
+        return self._view(self.index, store_files=True)
+
+    def _view(self, index: BlobIndex, *, store_files: bool) -> Repository:
         view = object.__new__(Repository)
         view._build(
             backend=self.backend,
@@ -267,6 +288,7 @@ class Repository:
             requests=self.requests,
             object_lock=self.object_lock,
             shared=self._shared,
+            store_files=store_files,
         )
         return view
 
@@ -675,7 +697,11 @@ class Repository:
             IntegrityError: the content does not match its name or fails authentication.
         """
         files = self._shared.files
-        cached = files.read(kind.value, oid) if files and kind in CACHED else None
+        cached = (
+            files.read(kind.value, oid)
+            if files and kind in CACHED and not self.store_files
+            else None
+        )
         if cached is not None:
             if storage_id(cached) == oid:
                 try:
