@@ -216,3 +216,27 @@ def test_backup_of_a_single_file(
     target = tmp_path / "t"
     assert run_cli("-r", cli_repo, "restore", "latest", "-t", str(target)).code == 0
     assert restored(target, f).read_bytes() == payload
+
+
+def test_restoring_again_puts_back_the_mode_and_owner_of_files_already_in_place(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """The restore that undoes a `chmod -R` / `chown -R`: a file whose content and time are
+    right was left as it was ("already present", exit 0, even with --verify) with the wrong
+    mode and owner; restic puts them back, and so does s3vault now."""
+    src = tmp_path / "src"
+    secret = write_file(src / "secret.key", b"key material")
+    secret.chmod(0o600)
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    target = tmp_path / "out"
+    assert run_cli("-r", cli_repo, "restore", "latest", "--target", str(target)).code == 0
+    restored = target / str(secret).lstrip("/")
+    restored.chmod(0o666)
+    owner = (restored.stat().st_uid, restored.stat().st_gid)
+    if os.geteuid() == 0:
+        os.chown(restored, 1234, 1234)
+    again = run_cli("-r", cli_repo, "restore", "latest", "--target", str(target), "--verify")
+    assert again.code == 0, again.stderr
+    assert restored.stat().st_mode & 0o777 == 0o600
+    assert (restored.stat().st_uid, restored.stat().st_gid) == owner
+    assert restored.read_bytes() == b"key material"

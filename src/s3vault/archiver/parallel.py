@@ -73,6 +73,7 @@ from s3vault.archiver.pipeline import (
     ArchiveStats,
     _nested_targets,
     _whole_root,
+    leading_stat,
 )
 from s3vault.archiver.scan import node_type
 from s3vault.archiver.scanner import Scanner
@@ -308,6 +309,7 @@ class ParallelArchiver(Archiver):
             return
         top = _Dir(Node(name=b"", type=NodeType.DIR, mode=0o755), self._parent_tree, None, base, 0)
         self._dirs[id(top)] = top
+        self._say_hidden(base)
         targets = iter(sorted(_nested_targets(self._opts.paths).items()))
         stack: list[tuple[_Dir, Iterator[tuple[bytes, object]], dict[bytes, Node]]] = [
             (top, targets, self._tree_nodes(self._parent_tree, b"/"))
@@ -360,6 +362,7 @@ class ParallelArchiver(Archiver):
             return None
         psub = pnode.subtree if pnode is not None and pnode.type is NodeType.DIR else None
         try:
+            st = leading_stat(path, st) if sub is not None else st
             meta = self._meta(path, name, st)
         except OSError as exc:
             self._warn(path, f"cannot read metadata: {exc.strerror}", failed=True)

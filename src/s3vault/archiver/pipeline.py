@@ -14,6 +14,7 @@ integrity errors abort the backup before any snapshot is written.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import threading
@@ -106,6 +107,44 @@ class ArchiveStats:
 def _whole_root(paths: tuple[bytes, ...]) -> bool:
     """One of the targets is "/" itself (a path without components)."""
     return any(not any(part for part in path.split(b"/")) for path in paths)
+
+
+def leading_stat(path: bytes, st: os.stat_result) -> os.stat_result:
+    """The stat of a directory that leads to a backup target (``/lib`` of ``/lib/terminfo``):
+    a symbolic link there (Debian's ``/lib -> usr/lib``) is recorded as the directory it leads
+    to, as restic does; recorded as a link, the target's whole subtree sat under a symlink
+    node that no reader follows, and restore, ls, find and restore-test saw nothing.
+
+    Raises:
+        OSError: the link leads nowhere.
+        NotADirectoryError: it leads to something else than a directory.
+    """
+    if not stat.S_ISLNK(st.st_mode):
+        return st
+    followed = os.stat(path)
+    if not stat.S_ISDIR(followed.st_mode):
+        raise NotADirectoryError(
+            errno.ENOTDIR, "a symbolic link to something else than a directory"
+        )
+    return followed
+
+
+def hidden_by_links(paths: tuple[bytes, ...], base: bytes) -> list[tuple[bytes, bytes, bytes]]:
+    """The paths that another target encloses through a symbolic link, as (path, target,
+    link): ``backup D D/sub/file`` with ``D/sub`` a link stores ``sub`` as the link, so
+    ``D/sub/file`` (another directory's file) would be dropped without a word."""
+    targets = {tuple(c for c in p.split(b"/") if c) for p in paths}
+    found = []
+    for parts in targets:
+        top = next((k for k in range(1, len(parts)) if parts[:k] in targets), None)
+        if top is None:
+            continue  # no other target encloses it (one look per component: --files-from)
+        for depth in range(top + 1, len(parts)):
+            link = os.path.join(base, *parts[:depth])
+            if os.path.islink(link):
+                found.append((os.path.join(base, *parts), os.path.join(b"/", *parts[:top]), link))
+                break
+    return found
 
 
 def _nested_targets(paths: tuple[bytes, ...]) -> dict[bytes, object]:
@@ -211,6 +250,7 @@ class Archiver:
                     self._add_stdin(root, self._opts.stdin)
                 else:
                     parent_nodes = self._tree_nodes(self._parent_tree, b"/")
+                    self._say_hidden(base)
                     self._add_targets(root, base, _nested_targets(self._opts.paths), parent_nodes)
                 self._queue(root)
             self._writer.batch_done()
@@ -282,6 +322,17 @@ class Archiver:
         if tagged is not None and name not in tagged:
             return True
         return not self._matcher.empty and self._matcher.excluded(real[len(self._opts.root) :], st)
+
+    def _say_hidden(self, base: bytes) -> None:
+        """A failure line for each path another target holds only through a link."""
+        for path, top, link in hidden_by_links(self._opts.paths, base):
+            self._warn(
+                path,
+                f"not backed up: it is below the backup target {os.fsdecode(top)} through "
+                f"the symbolic link {os.fsdecode(link)}, which is stored as a link; name the "
+                "directory the link leads to instead",
+                failed=True,
+            )
 
     def _warn(self, path: bytes, message: str, *, failed: bool = False) -> None:
         shown = os.fsdecode(path)
@@ -357,6 +408,7 @@ class Archiver:
             assert isinstance(sub, dict)
             psub = pnode.subtree if pnode is not None and pnode.type is NodeType.DIR else None
             try:
+                st = leading_stat(path, st)
                 meta = self._meta(path, name, st)
             except OSError as exc:
                 self._warn(path, f"cannot read metadata: {exc.strerror}", failed=True)

@@ -102,8 +102,8 @@ def _already_correct(locator: Locator, task: FileTask, id_key: bytes) -> bool:
     try:
         with locator.at(task.entry) as (dir_fd, name):
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            if not stat.S_ISREG(st.st_mode) or st.st_size != node.size:
-                return False
+            if not stat.S_ISREG(st.st_mode) or st.st_size != node.size or st.st_nlink > 1:
+                return False  # a second link may lead outside the target: written anew
             if st.st_mtime_ns != node.mtime_ns:
                 return False
             fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
@@ -207,6 +207,11 @@ class Restorer:
                 self._skip.add(number)
                 self.outcome.files_skipped += 1
                 self._progress.advanced(files=1, bytes_=task.node.size)
+                # its content is in place, its mode, owner or attributes may not be (the
+                # restore that undoes a `chmod -R`): set as for a file written
+                warning = self._sink.set_metadata(task.entry, task.node)
+                if warning:
+                    self._warn(task.entry, warning)
                 continue
             if task.missing == 0:
                 try:
