@@ -39,6 +39,8 @@ def hostile_nodes(forge: Forge) -> list[Node]:
         f(b"mode-huge", b"mode", mode=2**40),
         f(b"mode-negative", b"mode", mode=-1),
         f(b"xattr-nul", b"xattr", xattrs=((b"user.a\0b", b"v"), (b"user.ok", b"kept"))),
+        # a namespace no file system knows: refused (ENOTSUP) as on one without xattrs
+        f(b"xattr-unsupported", b"xattr", xattrs=((b"bogus.a", b"v"),)),
         Node(name=b"link-nul", type=NodeType.SYMLINK, link_target=b"a\0b"),
         Node(name=b"link-empty", type=NodeType.SYMLINK, link_target=b""),
         Node(name=b"dev-huge", type=NodeType.CHARDEV, rdev=2**70),
@@ -115,6 +117,7 @@ METADATA = {  # file → the attribute that is reported; its content is restored
     "mode-huge": "mode: ",
     "mode-negative": "mode: -1 is out of range",
     "xattr-nul": "xattr: the name b'user.a\\x00b' contains NUL",
+    "xattr-unsupported": "xattr: bogus.a: Operation not supported",
 }
 if ROOT_IS_ROOT:
     METADATA["uid-huge"] = f"owner: uid {2**40} is out of range"

@@ -327,7 +327,9 @@ class FilesystemSink:
             _note(problems, "owner", why)
         if node.type is not NodeType.SYMLINK:
             for key, value in node.xattrs:
-                why = nodes.xattr_problem(key) or _attempt(_setxattr, fd, name, key, value)
+                why = nodes.xattr_problem(key)
+                if not why and (failed := _attempt(_setxattr, fd, name, key, value)):
+                    why = f"{os.fsdecode(key)}: {failed}"
                 _note(problems, "xattr", why)
             why = nodes.mode_problem(node) or _attempt(os.chmod, name, node.mode, dir_fd=fd)
             _note(problems, "mode", why)
@@ -358,15 +360,13 @@ def _note(problems: list[str], what: str, why: str) -> None:
 
 
 def _setxattr(fd: int | None, name: bytes, key: bytes, value: bytes) -> None:
-    """Set one extended attribute; one the file system or the caller's privileges do not
-    allow (ENOTSUP, EPERM: a trusted.* name when not root) is left out, as before.
+    """Set one extended attribute. One the file system or the caller's privileges do not
+    allow (ENOTSUP: a file system without them; EPERM: a trusted.* name when not root) is an
+    error like any other: the file's warning line names it (a dropped ACL widens access;
+    restic drops them without a word).
 
     There is no setxattr relative to a directory descriptor: a deep entry is named through
     /proc/self/fd (Linux), a short path of its own.
     """
     path = name if fd is None else b"/proc/self/fd/%d/%s" % (fd, name)
-    try:
-        os.setxattr(path, key, value, follow_symlinks=False)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTSUP, errno.EPERM):
-            raise
+    os.setxattr(path, key, value, follow_symlinks=False)
