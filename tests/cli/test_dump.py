@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunCli, write_file
+from tests.conftest import RepoHandle, RunCli, write_file
+from tests.restorer.forge import Forge
 from tests.trees import snapshot_tree
 
 
@@ -113,3 +114,28 @@ def test_a_file_whose_name_is_no_utf8_is_its_bytes_not_an_archive(
     done = run_cli("-r", cli_repo, "dump", "latest", str(path))
     assert done.code == 0, done.stderr
     assert done.stdout_bytes == b"SQL DATA\n"
+
+
+@pytest.mark.parametrize("archive", ["tar", "zip"])
+@pytest.mark.parametrize("forged", ["other-hash", "longer", "shorter"])
+def test_a_file_whose_data_does_not_match_its_node_exits_13_in_an_archive(
+    local_repo: RepoHandle, tmp_path: Path, run_cli: RunCli, archive: str, forged: str
+) -> None:
+    """Every blob authenticates, but the file's node does not match them (a content hash of
+    other bytes, or a size that is not theirs): dump as zip said so (exit 13); as tar, the
+    default, it wrote the archive and exited 0 (tarfile takes exactly the size and never
+    reads on to the end, where the check was)."""
+    forge = Forge(local_repo.open())
+    data = os.urandom(5000)
+    fields = {
+        "other-hash": {"content_hash": forge.file(b"x", os.urandom(5000)).content_hash},
+        "longer": {"size": 4000},
+        "shorter": {"size": 6000},
+    }[forged]
+    forge.finish(forge.tree([forge.file(b"f.bin", data, **fields)]))
+    done = run_cli(
+        "-r", local_repo.url, "--cache-dir", str(tmp_path / "c"), "dump", "latest", "/",
+        "--archive", archive,
+    )  # fmt: skip
+    assert done.code == 13, (done.code, done.stderr)
+    assert "/f.bin" in done.stderr and "damaged" in done.stderr

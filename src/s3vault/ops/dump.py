@@ -147,6 +147,9 @@ def _write_file(
     if node.content_hash is not None and hasher.digest() != node.content_hash:
         msg = f"{path}: the bytes read do not match the file's content hash (damaged)"
         raise IntegrityError(msg)
+    if size != node.size:
+        msg = f"{path}: the file's data is {size} bytes, its size says {node.size} (damaged)"
+        raise IntegrityError(msg)
     return size
 
 
@@ -159,6 +162,7 @@ class _BlobReader:
         self._node, self._path = node, path
         self._progress = progress
         self._buffer = memoryview(b"")
+        self.delivered = 0
 
     def read(self, n: int = -1) -> bytes:
         out = bytearray()
@@ -174,7 +178,19 @@ class _BlobReader:
             take = len(self._buffer) if n < 0 else min(n - len(out), len(self._buffer))
             out += self._buffer[:take]
             self._buffer = self._buffer[take:]
+        self.delivered += len(out)
         return bytes(out)
+
+    def finish(self) -> None:
+        """tarfile reads exactly the node's size and never to the end, where ``read`` checks
+        the content hash: read what is left (nothing, or the file is damaged) and check.
+
+        Raises:
+            IntegrityError: more bytes than the size, or a content hash that does not match.
+        """
+        if self.read(-1):
+            msg = f"{self._path}: the file's data is longer than its size (damaged)"
+            raise IntegrityError(msg)
 
     def _check(self) -> None:
         expected = self._node.content_hash
@@ -225,7 +241,15 @@ def _write_tar(
                 continue  # tar has no sockets (restic leaves them out too)
             info = _tar_info(entry, _member(entry, raw=True))
             if entry.node.type is NodeType.FILE:
-                tar.addfile(info, _BlobReader(repo, entry.node, entry.path, progress))
+                reader = _BlobReader(repo, entry.node, entry.path, progress)
+                try:
+                    tar.addfile(info, reader)
+                except OSError:
+                    if reader.delivered < entry.node.size:  # tarfile: "unexpected end of data"
+                        msg = f"{entry.path}: the file's data is shorter than its size (damaged)"
+                        raise IntegrityError(msg) from None
+                    raise
+                reader.finish()
                 written += entry.node.size
             else:
                 tar.addfile(info)
