@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from s3vault.archiver.excludes import ExcludeRules
 from s3vault.errors import UsageError
-from s3vault.patterns import PatternList
+from s3vault.patterns import Pattern, PatternList
 from tests.archiver.patterns_reference import BadPatternError, reference_matches
 from tests.conftest import write_file
 from tests.maintenance.resticrepo import ResticRepo, restic_version
@@ -190,3 +190,18 @@ def test_compiled_patterns_answer_as_restics_algorithm(patterns: list[str], path
     except UsageError:
         got = None
     assert got == expected, (patterns, path)
+
+
+@pytest.mark.timeout(60)
+def test_patterns_that_backtracked_answer_at_once() -> None:
+    """Several * in one component against a long name with many places for each, and ** on a
+    10,000-level path: the regexes these compiled to backtracked (seconds per name; minutes
+    for the deep path). Each answer here is what restic's rules give."""
+    long_name = "/x/" + "-".join(["ab"] * 67)
+    assert not Pattern.parse("*-*-*-*-*.log").matches(long_name)
+    assert Pattern.parse("*-*-*-*-*").matches(long_name)
+    assert not Pattern.parse("*a*a*a*a*b").matches("/x/" + "a" * 180)
+    deep = "/" + "/".join(["d"] * 10_000)
+    assert not Pattern.parse("**/d/**/*.map").matches(deep + "/deepest")
+    assert Pattern.parse("**/d/**/deepest").matches(deep + "/deepest")
+    assert Pattern.parse("/d/**/deepest").matches(deep + "/deepest/below")
