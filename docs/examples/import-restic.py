@@ -47,6 +47,16 @@ def main(scratch: Path, filters: list[str]) -> int:
         subprocess.run(
             ["restic", "restore", "--quiet", snap["id"], "--target", str(target)], check=True
         )
+        missing = [p for p in snap["paths"] if not (target / p.lstrip("/")).exists()]
+        if missing:  # `cd /srv/site && restic backup .`: restic stores `.` at the root
+            shutil.rmtree(target)
+            sys.stderr.write(
+                f"{snap['short_id']}: restic recorded {', '.join(missing)} but the restored "
+                "snapshot does not hold it there (a relative path such as `.` when it was "
+                "backed up): nothing was imported; import this one by hand "
+                "(docs/migration.md)\n"
+            )
+            return 1
         tags = [a for t in [*snap.get("tags", []), tag] for a in ("--tag", t)]
         backup = ["s3vault", "backup", "--quiet", "--root", str(target), "--time", snap["time"]]
         backup += ["--host", snap["hostname"], *tags, "--", *snap["paths"]]

@@ -34,3 +34,11 @@ def test_percent_and_size() -> None:
 def test_bad_subsets_are_usage_errors(bad: str) -> None:
     with pytest.raises(UsageError):
         PackSelection.parse(bad)
+
+
+@pytest.mark.parametrize("zero", ["0", "0M", "0G", "0b", "0.0K"])
+def test_a_subset_of_no_bytes_is_refused(zero: str) -> None:
+    """`--read-data-subset=0M` (a templated ${N}M that came out 0) read nothing and said "no
+    errors were found", exit 0, on a damaged repository; restic refuses it."""
+    with pytest.raises(UsageError, match="above 0"):
+        PackSelection.parse(zero)

@@ -77,3 +77,25 @@ def test_skip_if_unchanged_writes_no_snapshot_until_something_changes(
     assert changed.code == 0, changed.stderr
     assert json.loads(changed.stdout.splitlines()[-1])["skipped"] is False
     assert len(snapshot_ids(run_cli, cli_repo)) == 3
+
+
+def test_an_empty_stdin_writes_no_snapshot(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
+    """`pg_dump | s3vault backup --stdin` where pg_dump failed: nothing arrived, and an empty
+    file was saved as the newest backup (exit 0), which `forget --keep-last 1` then kept over
+    the last good dump. restic refuses an empty --stdin ("snapshot is empty", exit 1); so
+    does s3vault now."""
+    good = run_cli("-r", cli_repo, "backup", "--stdin", "--stdin-filename", "db.sql", input=b"x")
+    assert good.code == 0, good.stderr
+    before = snapshot_ids(run_cli, cli_repo)
+    empty = run_cli("-r", cli_repo, "backup", "--stdin", "--stdin-filename", "db.sql", input=b"")
+    assert empty.code == 1, empty.stderr
+    assert "read nothing from standard input" in empty.stderr
+    assert snapshot_ids(run_cli, cli_repo) == before
+    command = ("backup", "--stdin-from-command", "--", sys.executable, "-c", "pass")
+    assert run_cli("-r", cli_repo, *command).code == 1
+    assert snapshot_ids(run_cli, cli_repo) == before
+    write_file(tmp_path / "private" / "key", b"k").parent.chmod(0)
+    write_file(tmp_path / "www" / "index.html", b"site")
+    both = run_cli("-r", cli_repo, "backup", str(tmp_path / "www"), str(tmp_path / "private"))
+    assert both.code in (0, 3), both.stderr  # root reads mode 000; anyone else: exit 3
+    assert len(snapshot_ids(run_cli, cli_repo)) == len(before) + 1  # www is saved either way

@@ -97,6 +97,11 @@ def test_find_by_name_and_by_path_in_every_snapshot(
     (hit,) = lines(by_path.stdout)[:-1]
     assert [m["path"] for m in hit["matches"]] == [f"{src}/etc/nginx/nginx.conf"]
 
+    # a pattern with "/" that does not start with it: at any depth, as restic's find
+    partial = run_cli("-r", cli_repo, "--json", "find", "nginx/*.conf", "-s", "latest")
+    (hit,) = lines(partial.stdout)[:-1]
+    assert [m["path"] for m in hit["matches"]] == [f"{src}/etc/nginx/nginx.conf"]
+
     case = run_cli("-r", cli_repo, "find", "readme.txt", "-i", "-s", "latest~1")
     assert case.code == 0 and f"{src}/srv/README.TXT" in case.stdout
     assert "1 match in 1 snapshot" in case.stdout

@@ -40,7 +40,7 @@ from s3vault.archiver.scan import list_dir, metadata_node, node_type, read_xattr
 from s3vault.archiver.trees import Encoded, PendingDir
 from s3vault.archiver.walk import DirFrame, Listing, PathBuffer, is_deep
 from s3vault.chunker import ByteStream, ChunkerParams
-from s3vault.errors import IntegrityError, ObjectNotFoundError
+from s3vault.errors import IntegrityError, ObjectNotFoundError, S3VaultError
 from s3vault.format.configfile import ConfigFile
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType, Tree, node_from_json, node_to_json
@@ -821,6 +821,12 @@ class Archiver:
             chain[-1].add(sub)
             chain.append(sub)
         result = self._reader.read_stream(stream, 1 << 62)
+        if not result.size:  # `pg_dump | s3vault backup --stdin` where pg_dump failed
+            msg = (
+                "read nothing from standard input (did the command before the pipe fail?): "
+                "no snapshot was written, as restic refuses an empty --stdin"
+            )
+            raise S3VaultError(msg)
         with self._lock:
             self.stats.files_new += 1
             self.stats.bytes_processed += result.size

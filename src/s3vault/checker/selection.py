@@ -60,7 +60,11 @@ class PackSelection:
                 raise UsageError(msg)
             return cls(percent=share)
         if m := re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?", text.upper()):
-            return cls(size=int(float(m.group(1)) * _UNITS[m.group(2)]))
+            size = int(float(m.group(1)) * _UNITS[m.group(2)])
+            if size <= 0:  # a templated ${N}M that came out 0: nothing read, "no errors"
+                msg = f"--read-data-subset {text}: the size must be above 0 (as restic)"
+                raise UsageError(msg)
+            return cls(size=size)
         msg = f"--read-data-subset {text!r}: use n/m, a percentage like 10% or a size like 5G"
         raise UsageError(msg)
 

@@ -1,7 +1,8 @@
 """find: which snapshots hold files matching a pattern, and where.
 
-A pattern without ``/`` matches an entry's name (``*.conf``), one with ``/`` its whole path
-(``/etc/*/nginx.conf``), as shell globs. Trees are content-addressed, so a directory that is
+A pattern without ``/`` matches an entry's name (``*.conf``), one starting with ``/`` its whole
+path (``/etc/*/nginx.conf``), any other with ``/`` the end of its path (``conf/app.ini``, as
+restic), as shell globs. Trees are content-addressed, so a directory that is
 the same in many snapshots is searched once (for name patterns)."""
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ class _Matcher:
         # names are matched as shown (a byte that is no UTF-8 as \xNN): so is a pattern
         patterns = [codec.readable(p) for p in options.patterns]
         self.names = tuple(fold(p) for p in patterns if "/" not in p)
-        self.paths = tuple(fold(p) for p in patterns if "/" in p)
+        # one with "/" not at its start matches at any depth (restic: `conf/app.ini` finds
+        # /srv/proj/conf/app.ini); one starting with "/" the whole path
+        self.paths = tuple(fold(p if p.startswith("/") else "*/" + p) for p in patterns if "/" in p)
 
     def name(self, name: str) -> bool:
         folded = self._fold(name)

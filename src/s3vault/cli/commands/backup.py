@@ -36,7 +36,7 @@ from s3vault.cli.session import open_repo, repo_options
 
 @click.command()
 @global_options
-@click.argument("paths", nargs=-1, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path(readable=False))  # unreadable: exit 3
 @click.option(
     "--tag",
     "tags",

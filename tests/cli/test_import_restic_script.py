@@ -1,0 +1,50 @@
+"""docs/examples/import-restic.py against a real restic repository (skipped without restic)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSWORD, write_file
+
+SCRIPT = Path(__file__).parents[2] / "docs" / "examples" / "import-restic.py"
+pytestmark = pytest.mark.skipif(shutil.which("restic") is None, reason="restic is not installed")
+
+
+def test_a_restic_snapshot_of_a_relative_path_stops_the_import(
+    tmp_path: Path, cli_repo: str
+) -> None:
+    """`cd /srv/site && restic backup . /etc`: restic holds the site's files at the snapshot's
+    root but records /srv/site. The script backed up the recorded paths, s3vault said "does not
+    exist" (exit 3, which the script took for "some files unreadable"), and the import tagged
+    as done held /etc alone. It now stops at that snapshot, naming it, and imports nothing."""
+    site = write_file(tmp_path / "srv" / "site" / "html" / "index.html", b"the site").parents[1]
+    etc = write_file(tmp_path / "etc" / "app.conf", b"conf").parent
+    env = {
+        **os.environ,
+        "RESTIC_REPOSITORY": str(tmp_path / "restic"),
+        "RESTIC_PASSWORD": "restic secret",
+        "S3VAULT_REPOSITORY": cli_repo,
+        "S3VAULT_PASSWORD": PASSWORD,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    for args in (("init",), ("backup", "-q", ".", str(etc))):
+        subprocess.run(["restic", *args], cwd=site, env=env, check=True, capture_output=True)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path / "scratch")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"restic recorded {site}" in done.stderr and "nothing was imported" in done.stderr
+    listed = subprocess.run(
+        ["s3vault", "snapshots", "--json"], env=env, capture_output=True, text=True, check=True
+    )
+    assert listed.stdout.strip() == "[]"
