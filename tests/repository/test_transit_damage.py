@@ -162,3 +162,17 @@ def test_a_pack_that_cannot_be_fetched_is_not_asked_again_blob_by_blob(
     result = restore(repo, RestoreOptions(target=tmp_path / "out", jobs=jobs))
     assert len(result.errors) == 40  # every file failed, and said so
     assert failing.data_gets <= 3 * per_call, (failing.data_gets, per_call)
+
+
+def test_repair_snapshots_never_removes_a_snapshot_file_damaged_on_its_way(
+    tmp_path: Path, local_repo: RepoHandle, backed_up: Path
+) -> None:
+    """repair snapshots read each snapshot file once from the store: one bit flipped on its
+    way made a good file "unreadable", and repair removes unreadable files."""
+    from s3vault.ops.repair import RepairSnapshotsOptions, repair_snapshots
+
+    repo, backend = _through(local_repo, tmp_path)
+    result = repair_snapshots(repo, RepairSnapshotsOptions())
+    assert backend.flipped >= 1
+    assert result.damaged == ()
+    assert len(list(Path(local_repo.url, "snapshots").iterdir())) == 1

@@ -396,6 +396,8 @@ def _load_stored_snapshot(repo: Repository, sid: ObjectId) -> SnapshotFile:
     repository holds damaged does not count)."""
     name = repo.name_of(ObjectKind.SNAPSHOTS, sid)
     sealed = repo.read_object(ObjectKind.SNAPSHOTS, sid)
+    if storage_id(sealed) != sid:  # damaged on its way? read once more: an unreadable file is
+        sealed = repo.read_object(ObjectKind.SNAPSHOTS, sid)  # removed, a good one must not be
     if storage_id(sealed) != sid:
         msg = f"{name}: content does not match its name (damaged or replaced)"
         raise IntegrityError(msg)
