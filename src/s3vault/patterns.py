@@ -22,12 +22,13 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from s3vault.errors import UsageError
 
 _SPECIAL = frozenset("\\[]*?")
 _COMPONENT = "[^/]+"
+SEEN = 1024  # paths whose reached pieces a ** pattern keeps (a directory's, for what is in it)
 
 
 class BadPatternError(ValueError):
@@ -144,6 +145,8 @@ class Pattern:
     # component (``_walk``); a regex with nested ``(?:/[^/]+)*`` took minutes on a deep path
     pieces: tuple[re.Pattern[str] | None, ...] = ()
     anchored: bool = False
+    # with ``pieces``: the pieces reached at paths matched lately (None: matched), by path
+    _seen: dict[str, frozenset[int] | None] = field(default_factory=dict, compare=False)
 
     @classmethod
     def parse(cls, text: str) -> Pattern:
@@ -185,28 +188,44 @@ class Pattern:
         if self.shortest and path.count("/") < self.shortest:
             return False
         if self.pieces:
-            return self._walk([c for c in path.split("/") if c])
+            return self._reached(path) is None
         return self.regex.search(path) is not None
 
-    def _walk(self, components: list[str]) -> bool:
-        """The pieces against the path's components, all places at once (the set of pieces
-        reached so far): what the regex says, in components x pieces steps. A match ends at
-        the end of a component (what is below it matches too); an unanchored one may start
-        at any component."""
+    def _reached(self, path: str) -> frozenset[int] | None:
+        """The pieces reached after the path's components (None: a prefix matched, so the path
+        does). A walk visits a directory before what is in it, so the parent's answer is
+        usually known (``_seen``): one step per path, not one per component, and a tree
+        10,000 levels deep costs 10,000 steps, not 50 million."""
+        parent, _, last = path.rpartition("/")
+        reached: frozenset[int] | None
+        if last and parent in self._seen:
+            known = self._seen[parent]
+            reached = None if known is None else self._step(known, last)
+        else:
+            reached = frozenset(self._closure({0}))
+            for component in (c for c in path.split("/") if c):
+                reached = self._step(reached, component)
+                if reached is None:
+                    break
+        if len(self._seen) >= SEEN:
+            self._seen.clear()
+        self._seen[path] = reached
+        return reached
+
+    def _step(self, reached: frozenset[int], component: str) -> frozenset[int] | None:
+        """The pieces reached after one more component (None: the pattern has matched)."""
         pieces, end = self.pieces, len(self.pieces)
-        reached = self._closure({0})
-        for component in components:
-            if end in reached:
-                return True
-            after = {0} if not self.anchored else set()
-            for i in reached:
-                piece = pieces[i] if i < end else None
-                if i < end and piece is None:
-                    after.add(i)  # ** takes this component and stays
-                elif piece is not None and piece.fullmatch(component):
-                    after.add(i + 1)
-            reached = self._closure(after)
-        return end in reached
+        if end in reached:
+            return None
+        after = {0} if not self.anchored else set()
+        for i in reached:
+            piece = pieces[i]
+            if piece is None:
+                after.add(i)  # ** takes this component and stays
+            elif piece.fullmatch(component):
+                after.add(i + 1)
+        out = self._closure(after)
+        return None if end in out else frozenset(out)
 
     def _closure(self, reached: set[int]) -> set[int]:
         """``reached`` and every piece after a run of ``**`` from it (``**`` takes none)."""

@@ -202,6 +202,10 @@ def test_patterns_that_backtracked_answer_at_once() -> None:
         assert not logs.matches(f"/x/{'-' * 250}{n}")
     assert Pattern.parse("*-*-*-*-*").matches("/x/" + "-".join(["ab"] * 67))
     assert not Pattern.parse("*a*a*a*a*b").matches("/x/" + "a" * 180)
+    walked, path = Pattern.parse("**/d/**/*.map"), ""
+    for _ in range(10_000):  # as a backup's walk asks it: each directory on the way down
+        path += "/d"
+        assert not walked.matches(path)
     deep = "/" + "/".join(["d"] * 10_000)
     assert not Pattern.parse("**/d/**/*.map").matches(deep + "/deepest")
     assert Pattern.parse("**/d/**/deepest").matches(deep + "/deepest")
