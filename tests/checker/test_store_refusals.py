@@ -130,3 +130,41 @@ def test_an_error_that_is_no_refusal_is_damage(tmp_path: Path, local_repo: RepoH
     result = verify(repo, VerifyOptions(read_data=True, jobs=1))
     assert not result.ok
     assert [f.kind for f in result.findings if f.severity.value == "error"] == ["pack-damaged"]
+
+
+class RefusingOneSnapshot(ForwardingBackend):
+    """The store refuses to read one snapshot file (a file this user may not read)."""
+
+    def __init__(self, inner: LocalBackend, refused: str) -> None:
+        super().__init__(inner)
+        self.refused = refused
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        if name == self.refused:
+            raise AccessDeniedError(f"reading {name}: permission denied")
+        return super().get(name, offset, length)
+
+
+def test_a_snapshot_file_the_store_refuses_stops_nothing_and_is_not_called_damaged(
+    tmp_path: Path, local_repo: RepoHandle
+) -> None:
+    """One snapshot file this user may not read stopped `snapshots`, `verify`, `forget`,
+    `prune` and the backups of its host (exit 1). It is passed over with a warning that says
+    it may be intact (not the advice to forget it), prune deletes nothing while it is, and
+    verify ends with the store's error (not checked), not with damage."""
+    from s3vault.ops.prune import PruneOptions, prune
+    from s3vault.repository.snapshots import list_snapshots
+
+    for host in ("alpha", "beta"):
+        write_file(tmp_path / host / "f", host.encode())
+        backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / host),), host=host))
+    refused = sorted(os.listdir(Path(local_repo.url, "snapshots")))[0]
+    backend = RefusingOneSnapshot(LocalBackend(Path(local_repo.url)), f"snapshots/{refused}")
+    told: dict[str, str] = {}
+    fresh = replace(local_repo.options, cache_dir=tmp_path / "fresh-cache")
+    repo = open_repository(fresh, backend=backend, on_skip=told.__setitem__)
+    assert len(list_snapshots(repo)) == 1
+    assert "may well be intact" in told[f"snapshots/{refused}"]
+    assert prune(repo, PruneOptions()).deletions_held_back == (f"snapshots/{refused}",)
+    with pytest.raises(AccessDeniedError, match="not checked"):
+        verify(open_repository(fresh, backend=backend), VerifyOptions(jobs=1))

@@ -34,6 +34,7 @@ from s3vault.workerpool import STALL_AFTER, Watchdog, default_jobs, jobs_for
 
 READ_BATCH = 4096  # packs whose entries one pass over the index gathers for the read-back
 SERIAL_REMOTE_UP_TO_CORES = 2  # through a remote store, this many cores or fewer: one process
+TREE_REFUSED = "tree blob "  # how a tree the store refused during the walk is named
 
 # (relative path, damaged object, reason)
 _Problem = tuple[str, str, str]
@@ -201,7 +202,8 @@ class Checker:
     ) -> _Affected:
         """Walk every snapshot's trees: what each unreadable object takes with it (``stop``
         set: the walk ends at its next tree, raising ``_Stopped``)."""
-        st.refused.clear()  # this walk's own (an early walk whose outcome failed: not its)
+        for name in [n for n in st.refused if n.startswith(TREE_REFUSED)]:
+            del st.refused[name]  # this walk's own (an early walk whose outcome failed: not its)
         walker = _DamageWalker(self._repo, st, bad_blobs, stop)
         affected: _Affected = {}
         for sid, snap in st.snapshots:
@@ -459,7 +461,7 @@ class _DamageWalker:
         try:
             return Tree.decode(self._repo.load_blob(BlobType.TREE, tid)).nodes
         except STORE_REFUSALS as exc:
-            self._st.refused[f"tree blob {tid.hex()}"] = exc
+            self._st.refused[f"{TREE_REFUSED}{tid.hex()}"] = exc
             return None
         except S3VaultError as exc:
             return str(exc)

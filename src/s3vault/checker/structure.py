@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from s3vault.checker.findings import Finding, Severity
 from s3vault.errors import (
+    STORE_REFUSALS,
     BackendError,
     FormatVersionError,
     IntegrityError,
@@ -301,6 +302,8 @@ def _read_snapshots(repo: Repository, st: Structure, findings: list[Finding]) ->
                 findings.append(_mistagged(name, oid))
         except ObjectNotFoundError:
             continue  # forgotten since the listing
+        except STORE_REFUSALS as exc:  # not checked, not damage: said at the end
+            st.refused[name] = exc
         except (IntegrityError, FormatVersionError, ValueError) as exc:
             findings.append(
                 Finding(

@@ -140,8 +140,9 @@ def _say_held_back(ctx: CliContext, r: PruneResult) -> None:
             ctx,
             f"nothing deleted: {plural(len(r.deletions_held_back), 'snapshot file')} "
             "cannot be read, so "
-            "what they need is unknown; `s3vault forget ID` (or `s3vault repair snapshots`) "
-            "settles them, then prune deletes",
+            "what they need is unknown; the warnings above say why: a damaged one is settled "
+            "by `s3vault forget ID` (or `s3vault repair snapshots`), one this user may not "
+            "read by its permissions; then prune deletes",
         )
     if r.views_deleted or r.states_deleted:
         verb = "dry run: would remove" if r.dry_run else "removed"

@@ -18,6 +18,7 @@ import logging
 from s3vault.clock import SystemClock
 from s3vault.crypto.hashing import group_tag
 from s3vault.errors import (
+    AccessDeniedError,
     FormatVersionError,
     IntegrityError,
     ObjectNotFoundError,
@@ -86,6 +87,13 @@ def list_snapshots(
             name = repo.name_of(ObjectKind.SNAPSHOTS, sid)
             reason = str(exc).removeprefix(name + ": ")
             repo.skip(name, f"snapshot file skipped: {reason}; {damaged_snapshot_hint(sid)}")
+        except AccessDeniedError as exc:  # this one object: the others still list and serve
+            name = repo.name_of(ObjectKind.SNAPSHOTS, sid)
+            repo.skip(
+                name,
+                f"snapshot file skipped: {exc}; it may well be intact: let this user read it "
+                "(do not forget it); until then prune deletes nothing",
+            )
     snaps.sort(key=lambda item: (item[1].time, item[0]))
     return snaps
 
