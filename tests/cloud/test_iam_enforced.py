@@ -104,7 +104,9 @@ def test_the_backup_role_cannot_delete_or_change_the_bucket(
     assert proven.keys("snapshots/") == snapshots
     done = run_cli("-r", URL, "prune", env=env)
     assert done.code == 1
-    assert done.stderr.splitlines()[-1].startswith("Fatal: put fleet/web/locks/maintenance")
+    # the lease object, or a claim where init's probe found create-only writes not atomic
+    # (this moto process, loaded, can let two creates of one name both win)
+    assert done.stderr.splitlines()[-1].startswith("Fatal: put fleet/web/locks/")
     assert DENIED in done.stderr
     assert proven.keys("locks/") == []  # no lease left behind to hold maintenance off
     s3 = proven.server.client("s3", env)
