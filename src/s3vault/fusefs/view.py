@@ -265,11 +265,15 @@ class SnapshotView:
             if entry is not None:
                 self._paths.move_to_end(path)
                 return entry
-        depth = len(path)
-        while depth > 0 and path[:depth] not in self._layout.entries:
-            depth -= 1
-        entry = self._layout.entries[path[:depth]]
-        for name in path[depth:]:
+            parent = self._paths.get(path[:-1])  # looked up just before, as a rule: one step
+        if parent is not None:
+            entry, rest = parent, path[-1:]
+        else:  # from the deepest top directory: a walk as long as the path
+            depth = len(path)
+            while depth > 0 and path[:depth] not in self._layout.entries:
+                depth -= 1
+            entry, rest = self._layout.entries[path[:depth]], path[depth:]
+        for name in rest:
             if not entry.is_dir:
                 raise OSError(errno.ENOTDIR, "not a directory")
             node = self._children(entry).get(name) if entry.tree is not None else None
