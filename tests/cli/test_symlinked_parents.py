@@ -54,3 +54,16 @@ def test_a_target_inside_another_through_a_link_is_said_not_dropped(
     done = run_cli("-r", cli_repo, "backup", str(tmp_path / "D"), str(inner), "--jobs", jobs)
     assert done.code == 3, done.stderr
     assert f"{inner}: not backed up" in done.stderr and str(tmp_path / "D" / "sub") in done.stderr
+
+
+def test_a_target_inside_another_target_that_is_a_link_is_said(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """`backup L L/sub` with L itself a link: L is stored as the link, and L/sub was dropped
+    without a word (exit 0, nothing of it stored)."""
+    write_file(tmp_path / "usr" / "lib" / "terminfo" / "xterm", b"t")
+    (tmp_path / "lib").symlink_to("usr/lib")
+    inner = tmp_path / "lib" / "terminfo"
+    done = run_cli("-r", cli_repo, "backup", str(tmp_path / "lib"), str(inner))
+    assert done.code == 3, done.stderr
+    assert f"{inner}: not backed up" in done.stderr

@@ -139,7 +139,7 @@ def hidden_by_links(paths: tuple[bytes, ...], base: bytes) -> list[tuple[bytes, 
         top = next((k for k in range(1, len(parts)) if parts[:k] in targets), None)
         if top is None:
             continue  # no other target encloses it (one look per component: --files-from)
-        for depth in range(top + 1, len(parts)):
+        for depth in range(top, len(parts)):  # the enclosing target itself may be the link
             link = os.path.join(base, *parts[:depth])
             if os.path.islink(link):
                 found.append((os.path.join(base, *parts), os.path.join(b"/", *parts[:top]), link))

@@ -1,9 +1,10 @@
 """find: which snapshots hold files matching a pattern, and where.
 
-A pattern without ``/`` matches an entry's name (``*.conf``), one starting with ``/`` its whole
-path (``/etc/*/nginx.conf``), any other with ``/`` the end of its path (``conf/app.ini``, as
-restic), as shell globs. Trees are content-addressed, so a directory that is
-the same in many snapshots is searched once (for name patterns)."""
+A pattern without ``/`` matches an entry's name as a shell glob (``*.conf``); one with ``/`` is
+a path pattern with restic's rules (``s3vault.patterns``: ``/etc/*/nginx.conf`` from the root,
+``conf/app.ini`` at any depth, ``**``, and what is below a match), as restic's find. Trees are
+content-addressed, so a directory that is the same in many snapshots is searched once (for
+name patterns)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import fnmatch
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from s3vault.errors import IntegrityError, ObjectNotFoundError
+from s3vault.errors import IntegrityError, ObjectNotFoundError, UsageError
 from s3vault.format import codec
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.ops.ls import LsEntry, walk_tree
 from s3vault.ops.snapshots import SnapshotEntry, SnapshotFilter, snapshots
+from s3vault.patterns import BadPatternError, Pattern
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot
 
@@ -46,9 +48,13 @@ class _Matcher:
         # names are matched as shown (a byte that is no UTF-8 as \xNN): so is a pattern
         patterns = [codec.readable(p) for p in options.patterns]
         self.names = tuple(fold(p) for p in patterns if "/" not in p)
-        # one with "/" not at its start matches at any depth (restic: `conf/app.ini` finds
-        # /srv/proj/conf/app.ini); one starting with "/" the whole path
-        self.paths = tuple(fold(p if p.startswith("/") else "*/" + p) for p in patterns if "/" in p)
+        # one with "/": restic's path patterns (its find uses its exclude filter): at any
+        # depth unless it starts with "/", ** for any depth, and what is below a match
+        try:
+            self.paths = tuple(Pattern.parse(fold(p)) for p in patterns if "/" in p)
+        except BadPatternError as exc:
+            msg = f"find: a pattern is not valid: {exc}"
+            raise UsageError(msg) from None
 
     def name(self, name: str) -> bool:
         folded = self._fold(name)
@@ -56,7 +62,7 @@ class _Matcher:
 
     def path(self, path: str) -> bool:
         folded = self._fold(path)
-        return any(fnmatch.fnmatchcase(folded, p) for p in self.paths)
+        return any(p.matches(folded) for p in self.paths)
 
 
 def find(

@@ -64,6 +64,15 @@ def data_runs(data: bytes) -> list[tuple[int, int]]:
 _FATAL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 
 
+# A directory of the snapshot where the target holds a symbolic link: ``/lib -> usr/lib`` on a
+# live system, restored into ``/``. Removing the link broke the system (everything under usr/lib
+# gone from /lib); following it could lead outside the target. Left alone, and said.
+SYMLINK_IN_PLACE = (
+    "the target has a symbolic link here: left as it is, never followed or removed (restore "
+    "into an empty directory, or remove the link first)"
+)
+
+
 class EntryError(RestoreError):
     """One entry cannot be written; the restorer fails it, reports it and goes on."""
 
@@ -136,7 +145,9 @@ class FilesystemSink:
                     st = os.stat(name, dir_fd=fd, follow_symlinks=False)
                     if stat.S_ISDIR(st.st_mode):
                         return
-                    os.unlink(name, dir_fd=fd)  # a symlink or file where the snapshot has a dir
+                    if stat.S_ISLNK(st.st_mode):  # never followed, and never removed either
+                        raise EntryError(SYMLINK_IN_PLACE) from None
+                    os.unlink(name, dir_fd=fd)  # a file where the snapshot has a directory
                     os.mkdir(name, 0o700, dir_fd=fd)
         except OSError as exc:
             raise self._failed(exc, "cannot create directory", entry) from None

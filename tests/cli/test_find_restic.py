@@ -1,0 +1,54 @@
+"""`find` answers as restic's find on the same tree, side by side (skipped without restic):
+a pattern without "/" on the name, one with "/" as restic's path filter (at any depth unless
+it starts with "/", ``*`` within one component, ``**`` for any depth, what is below a match)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli, write_file
+
+pytestmark = pytest.mark.skipif(shutil.which("restic") is None, reason="restic is not installed")
+
+FILES = ("t/e.txt", "t/a/b/c.txt", "logs/app.log", "d/deepest", "d/d/deepest", "x/a/cache/y")
+PATTERNS = (
+    "*.txt",
+    "t/*.txt",
+    "x/*y",
+    "t/[^a]*/x",
+    "logs/",
+    "**/deepest",
+    "d/**/deepest",
+    "a/cache",
+    "src/t",
+    "/nowhere/t",
+)
+
+
+def test_find_matches_what_restics_find_matches(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    src = tmp_path / "src"
+    for rel in FILES:
+        write_file(src / rel, b"x")
+    env = {**os.environ, "RESTIC_REPOSITORY": str(tmp_path / "restic"), "RESTIC_PASSWORD": "x"}
+    for args in (("init",), ("backup", "-q", str(src))):
+        subprocess.run(["restic", *args], env=env, check=True, capture_output=True)
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    for pattern in PATTERNS:
+        theirs = subprocess.run(
+            ["restic", "find", "--json", pattern], env=env, check=True, capture_output=True
+        )
+        expected = {m["path"] for s in json.loads(theirs.stdout) or [] for m in s["matches"]}
+        ours = run_cli("-r", cli_repo, "--json", "find", pattern)
+        assert ours.code == 0, ours.stderr
+        found = {
+            m["path"] for line in ours.stdout.splitlines()[:-1] for m in json.loads(line)["matches"]
+        }
+        assert found == expected, pattern
