@@ -17,6 +17,7 @@ usage: import-restic.py SCRATCH_DIR [RESTIC SNAPSHOT FILTERS, e.g. --host web1]
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -47,7 +48,7 @@ def main(scratch: Path, filters: list[str]) -> int:
         subprocess.run(
             ["restic", "restore", "--quiet", snap["id"], "--target", str(target)], check=True
         )
-        missing = [p for p in snap["paths"] if not (target / p.lstrip("/")).exists()]
+        missing = [p for p in snap["paths"] if not os.path.lexists(target / p.lstrip("/"))]
         if missing:  # `cd /srv/site && restic backup .`: restic stores `.` at the root
             shutil.rmtree(target)
             sys.stderr.write(

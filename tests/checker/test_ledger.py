@@ -157,6 +157,11 @@ def test_a_proof_dated_ahead_of_the_clock_does_not_count(
     with caplog.at_level("WARNING"):
         assert ledgers.load(repo, now=today.timestamp()).proofs == {}
     assert "4 proofs in the verification ledger are dated ahead" in caplog.text
+    # a compaction (prune) keeps them: they do not count, they are not thrown away either
+    assert verify(repo, every, clock=ManualClock(today + 366 * DAY)).ok  # a second file
+    done = ledgers.compact(repo, set(), hostname="m", now=today, check_lease=lambda: None)
+    assert done.removed == 2
+    assert set(ledgers.load(repo, now=(today + 366 * DAY).timestamp()).proofs) == packs
     clock = ManualClock(today)
     result = verify(repo, VerifyOptions(coverage=30 * DAY.total_seconds(), budget="1"), clock=clock)
     assert result.ok and result.coverage is not None

@@ -93,6 +93,9 @@ def test_an_empty_stdin_writes_no_snapshot(tmp_path: Path, cli_repo: str, run_cl
     assert snapshot_ids(run_cli, cli_repo) == before
     command = ("backup", "--stdin-from-command", "--", sys.executable, "-c", "pass")
     assert run_cli("-r", cli_repo, *command).code == 1
+    failing = ("backup", "--stdin-from-command", "--", sys.executable, "-c", "exit(4)")
+    failed = run_cli("-r", cli_repo, *failing)  # no output and a failure: the failure is said
+    assert failed.code == 1 and "exited with 4" in failed.stderr, failed.stderr
     assert snapshot_ids(run_cli, cli_repo) == before
     write_file(tmp_path / "private" / "key", b"k").parent.chmod(0)
     write_file(tmp_path / "www" / "index.html", b"site")

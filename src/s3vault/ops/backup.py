@@ -300,6 +300,19 @@ class _CommandStream:
             msg = f"--stdin-from-command: cannot run {command[0]!r}: {exc.strerror or exc}"
             raise UsageError(msg) from None
 
+    def failed_first(self) -> None:
+        """When the backup of its output failed (an empty output, say): if the command has
+        ended, or ends within a second, with another code than 0, that is the error to say.
+
+        Raises:
+            S3VaultError: it exited with another code than 0.
+        """
+        try:
+            self.proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            return  # still running: the backup's own error stands
+        self.succeeded()
+
     def succeeded(self) -> None:
         """Wait for the process (its output has been read to the end).
 
@@ -343,6 +356,9 @@ def _command_output(
     running = _CommandStream(options.stdin_command)
     try:
         yield replace(options, stdin=cast("BinaryIO", running.proc.stdout)), running
+    except S3VaultError:
+        running.failed_first()  # a command that failed says so, not what its output lacked
+        raise
     finally:
         running.end()
 
@@ -376,7 +392,9 @@ def _parent(
         # and paths are still checked in their content (design.md §8).
         group = snapshot_group(repo, host, shown_paths)
         snaps = list_snapshots(repo, group=group)
-        return find_snapshot(repo, "latest", host=host, paths=shown_paths, snapshots=snaps)
+        return find_snapshot(
+            repo, "latest", host=host, paths=shown_paths, snapshots=snaps, say_ahead=False
+        )
     except UsageError:
         if options.parent:
             raise

@@ -105,9 +105,11 @@ def find_snapshot(
     host: str | None = None,
     paths: tuple[str, ...] | None = None,
     snapshots: list[tuple[ObjectId, SnapshotFile]] | None = None,
+    say_ahead: bool = True,
 ) -> tuple[ObjectId, SnapshotFile]:
     """Resolve ``latest`` or ``latest~N`` (the N-th before it; both optionally of a host and
-    path set) or an id prefix.
+    path set) or an id prefix. ``say_ahead``: say when ``latest`` is dated ahead of this clock
+    (a backup's parent need not be the newest: it is not said every night).
 
     Raises:
         UsageError: no snapshot matches, or a prefix is ambiguous.
@@ -124,7 +126,8 @@ def find_snapshot(
         if len(matching) <= back:
             msg = f"no snapshot {ref}" if back else "no snapshot found"
             raise UsageError(msg + (f" for host {host}" if host else ""))
-        _say_dated_ahead(ref, matching, matching[-1 - back])
+        if say_ahead:
+            _say_dated_ahead(ref, matching, matching[-1 - back])
         return matching[-1 - back]
     ref = ref.lower()
     found = [(sid, s) for sid, s in snaps if sid.hex().startswith(ref)]
