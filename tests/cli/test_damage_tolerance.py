@@ -438,3 +438,25 @@ def test_a_pack_copied_under_another_shard_is_never_adopted(
     stray.unlink()
     done = run_cli("-r", cli_repo, "verify", "--read-data")
     assert done.code == 0, done.stdout + done.stderr
+
+
+def test_a_shard_linked_to_another_disk_is_listed_and_a_link_loop_is_not(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """data/2f -> /mnt/other/2f (an operator moved a shard to another disk): the listing did
+    not follow the link, so verify called its packs missing and advised `repair snapshots`,
+    which would have dropped what they hold. A link back into the repository is walked
+    never."""
+    src = write_file(tmp_path / "src" / "f.bin", os.urandom(300_000)).parent
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    shard = objects(cli_repo, "data")[0].parent
+    moved = shard.rename(tmp_path / "other-disk")
+    shard.symlink_to(moved)
+    Path(cli_repo, "data", "loop").symlink_to(Path(cli_repo, "data"))
+    checked = run_cli("-r", cli_repo, "--no-cache", "verify", "--read-data")
+    assert checked.code == 0, checked.stdout + checked.stderr
+    assert run_cli("-r", cli_repo, "prune").code == 0
+    assert list(moved.iterdir())
+    target = tmp_path / "out"
+    assert run_cli("-r", cli_repo, "restore", "latest", "--target", str(target)).code == 0
+    assert (target / str(src).lstrip("/") / "f.bin").read_bytes() == (src / "f.bin").read_bytes()
