@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import getpass
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -242,25 +244,20 @@ def _remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
 
 def _record_revoked(repo: Repository, entry: KeyEntry) -> None:
     """Before a put-only key file goes: the config records its id, host and the store's time
-    (under the maintenance lease), so the snapshots it wrote keep their host binding check,
-    its key id can never write as another host, and what it stores from now on is refused
-    (design.md §6a, revocation by store time). The time is the store's clock read before
-    the config is saved: an object the key stores later has a later store time. A key
-    removed again (its file put back) keeps its first time.
-
-    Raises:
-        LeaseHeldError: a prune or a rotation holds the lease.
-    """
-    with lease_class(repo).acquire(repo, "key remove", None, clock=SystemClock()):
-        config = repo.config
-        now = repo.server_time()
-        repo.save_config(
-            replace(
-                config,
-                revoked={**config.revoked, entry.id: entry.host},
-                revoked_at={entry.id: now, **config.revoked_at},
-            )
+    (the caller holds the maintenance lease: ``remove_key``), so the snapshots it wrote keep
+    their host binding check, its key id can never write as another host, and what it stores
+    from now on is refused (design.md §6a, revocation by store time). The time is the store's
+    clock read before the config is saved: an object the key stores later has a later store
+    time. A key removed again (its file put back) keeps its first time."""
+    config = repo.config
+    now = repo.server_time()
+    repo.save_config(
+        replace(
+            config,
+            revoked={**config.revoked, entry.id: entry.host},
+            revoked_at={entry.id: now, **config.revoked_at},
         )
+    )
 
 
 def _add_kms_key(
@@ -432,6 +429,27 @@ def _sync_keys(repo: Repository) -> tuple[int, tuple[tuple[str, str], ...]]:
 # The operations: each audited (ops/audit.py), with what it did in its record.
 
 
+@contextmanager
+def _keys_held(repo: Repository, operation: str) -> Iterator[None]:
+    """The maintenance lease around a change of key files, and the config's key epochs as
+    this command opened them: a rotation beside `key passwd` or `key add` made a key file
+    from the old master keys only (the repository then opened with none), two `key remove`
+    at once each saw the other's key left and removed both.
+
+    Raises:
+        LeaseHeldError: a prune, a rotation or another key change holds the lease.
+        S3VaultError: the master keys changed since this command opened the repository.
+    """
+    with lease_class(repo).acquire(repo, operation, None, clock=SystemClock()):
+        if repo.keys_changed():
+            msg = (
+                f"{operation}: the repository's master keys changed since this command opened "
+                "it (a `key rotate-master` ran beside it): nothing was changed; run it again"
+            )
+            raise S3VaultError(msg)
+        yield
+
+
 def add_key(
     repo: Repository,
     password: bytes,
@@ -441,14 +459,16 @@ def add_key(
     clock: Clock | None = None,
     kind: str = "password",
 ) -> KeyEntry:
-    """A new key file that opens the repository with ``password``.
+    """A new key file that opens the repository with ``password`` (under the maintenance
+    lease, ``_keys_held``).
 
     Raises:
         UsageError: an empty password.
         IntegrityError: the stored key file does not open as written (nothing is reported
             as added).
+        LeaseHeldError: a prune, a rotation or another key change holds the lease.
     """
-    with audited(repo, "key add") as note:
+    with audited(repo, "key add") as note, _keys_held(repo, "key add"):
         entry = _add_key(repo, password, label=label, kdf_cost=kdf_cost, clock=clock, kind=kind)
         note.details.update(key=entry.id, kind=entry.kind, label=entry.label)
     return entry
@@ -458,7 +478,7 @@ def add_recovery_key(repo: Repository, *, clock: Clock | None = None) -> tuple[K
     """A key file that a new recovery secret opens; returns it and the secret's text form
     (shown once: s3vault keeps no copy). The secret has 256 random bits, so the cheapest KDF
     cost loses nothing."""
-    with audited(repo, "key add") as note:
+    with audited(repo, "key add") as note, _keys_held(repo, "key add"):
         entry, text = store_recovery_key(repo, clock=clock)
         note.details.update(key=entry.id, kind=entry.kind, label=entry.label)
     return entry, text
@@ -482,7 +502,7 @@ def add_kms_key(
         BackendError: KMS refused to encrypt (or to decrypt it back).
         IntegrityError: the stored key file does not open as written.
     """
-    with audited(repo, "key add") as note:
+    with audited(repo, "key add") as note, _keys_held(repo, "key add"):
         entry = _add_kms_key(repo, kms, kms_key_id, label=label, clock=clock)
         note.details.update(key=entry.id, kind=entry.kind, label=entry.label)
     return entry
@@ -497,7 +517,10 @@ def change_password(
 ) -> KeyEntry:
     """Replace the key file in use by one with a new password (added and checked first, then
     the old one removed)."""
-    with audited(repo, "key passwd", replaced=repo.key_id.hex()) as note:
+    with (
+        audited(repo, "key passwd", replaced=repo.key_id.hex()) as note,
+        _keys_held(repo, "key passwd"),
+    ):
         entry = _change_password(repo, password, kdf_cost=kdf_cost, clock=clock)
         note.details["key"] = entry.id
     return entry
@@ -512,7 +535,7 @@ def remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
         UsageError: no such key, an ambiguous prefix or name, the last usable key file, or
             the one in use without ``force``.
     """
-    with audited(repo, "key remove") as note:
+    with audited(repo, "key remove") as note, _keys_held(repo, "key remove"):
         entry = _remove_key(repo, key, force=force)
         note.details.update(key=entry.id, kind=entry.kind, label=entry.label)
     return entry

@@ -596,6 +596,19 @@ class Repository:
             on_skip=stack.on_skip if stack else None,
         )
 
+    def keys_changed(self) -> bool:
+        """Whether the stored config names other key epochs than this handle opened with (a
+        rotation or an epoch retirement by another process since): a key file written from
+        this handle's master keys would then lack the config's, and removing another could
+        leave none that opens the repository. Ask it under the maintenance lease."""
+        marker = self.read_marker(self.backend)
+        try:
+            stored = ConfigFile.decode(self.sealer.open_file(SealedKind.CONFIG, marker.sealed))
+        except IntegrityError:
+            return True  # sealed under an epoch this handle does not hold
+        mine = self.config
+        return (stored.current_epoch, stored.epochs) != (mine.current_epoch, mine.epochs)
+
     def save_config(self, config: ConfigFile, new_keys: dict[int, MasterKey] | None = None) -> None:
         """Overwrite the config (compare-and-swap), sealed under its current epoch: only key
         rotation (which brings ``new_keys``) and the end of re-encryption change it, under the

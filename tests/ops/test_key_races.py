@@ -1,0 +1,45 @@
+"""Key changes beside each other and beside a rotation (the maintenance lease, and the
+config's epochs as the command opened it): a `key passwd` or `key add` that ran beside
+`key rotate-master` wrote a key file from the old master keys only and reported success,
+and `key passwd` then removed the only key file that had the new one (the repository opened
+with no key); two `key remove` at once each removed the other's key (none left)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from s3vault import add_key, change_password, list_keys, open_repository, remove_key, rotate_master
+from s3vault.clock import SystemClock
+from s3vault.errors import LeaseHeldError, S3VaultError
+from s3vault.repository.lease import lease_class
+from tests.conftest import RepoHandle
+
+
+def test_a_password_change_opened_before_a_rotation_changes_nothing(
+    local_repo: RepoHandle,
+) -> None:
+    stale = local_repo.open()  # `key passwd` opened the repository (epoch 1)...
+    rotate_master(local_repo.open())  # ...and a rotation ran beside it (epoch 2)
+    with pytest.raises(S3VaultError, match="master keys changed"):
+        change_password(stale, b"new password")
+    with pytest.raises(S3VaultError, match="master keys changed"):
+        add_key(stale, b"another password")
+    assert len(list_keys(local_repo.open())) == 1  # nothing was written or removed
+    fresh = local_repo.open()
+    change_password(fresh, b"new password")
+    opened = open_repository(replace(local_repo.options, password=b"new password"))
+    assert opened.config.current_epoch == 2
+
+
+def test_a_key_change_waits_for_the_lease(local_repo: RepoHandle) -> None:
+    second = add_key(local_repo.open(), b"second password")
+    other = local_repo.open()
+    holder = local_repo.open()
+    with (
+        lease_class(holder).acquire(holder, "key remove", None, clock=SystemClock()),
+        pytest.raises(LeaseHeldError),
+    ):
+        remove_key(other, second.id)
+    assert len(list_keys(local_repo.open())) == 2
