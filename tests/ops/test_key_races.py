@@ -43,3 +43,16 @@ def test_a_key_change_waits_for_the_lease(local_repo: RepoHandle) -> None:
     ):
         remove_key(other, second.id)
     assert len(list_keys(local_repo.open())) == 2
+
+
+def test_a_rotation_opened_before_another_rotation_changes_nothing(
+    local_repo: RepoHandle,
+) -> None:
+    """Two rotations one after the other, the second opened before the first ran: it took
+    the same epoch number again under another master key (what was written under the first
+    one's would no longer open)."""
+    stale = local_repo.open()
+    rotate_master(local_repo.open())
+    with pytest.raises(S3VaultError, match="master keys changed"):
+        rotate_master(stale)
+    assert local_repo.open().config.current_epoch == 2

@@ -392,6 +392,12 @@ def _rotate_master(
     clock = clock or SystemClock()
     acquire = lease_class(repo).acquire
     with acquire(repo, "rotate-master", lease, clock=clock, progress=progress) as held:
+        if repo.keys_changed():  # another rotation ran since this one opened the repository:
+            msg = (  # its epoch number would be taken again, under another master key
+                "key rotate-master: the repository's master keys changed since this command "
+                "opened it (another rotation ran): nothing was changed; run it again"
+            )
+            raise S3VaultError(msg)
         config = repo.config
         epoch = max(e.epoch for e in config.epochs) + 1
         if epoch > MAX_EPOCH:
