@@ -119,3 +119,33 @@ def test_a_snapshot_dated_ahead_of_the_clock_is_said_when_it_counts_as_the_newes
     assert done.code == 0, done.stderr
     assert "ahead of this host's clock" in done.stderr and "2099-01-01" in done.stderr
     assert "s3vault forget" in done.stderr
+
+
+def test_an_interrupted_tag_leaves_versions_that_forget_counts_as_one_snapshot(
+    tmp_path: Path, run_cli: RunCli, cli_repo: str, cli_env: dict[str, str]
+) -> None:
+    """`tag` stores each successor before it removes the original; killed between, both stay.
+    forget counted them as two snapshots: --keep-last 2 kept one backup in two versions and
+    removed the other backup it should have kept. Versions of one snapshot (one lineage)
+    now count once and share its fate."""
+    src = tmp_path / "src"
+    for n in range(3):
+        write_file(src / "a", f"generation {n}".encode())
+        assert run_cli("-r", cli_repo, "backup", str(src), "-q").code == 0
+    before = {s["id"] for s in json.loads(run_cli("-r", cli_repo, "snapshots", "--json").stdout)}
+    killed = run_cli(
+        "-r", cli_repo, "tag", "--add", "nightly",
+        env={**cli_env, "S3VAULT_TEST_CRASH_AT": "tag-before-remove"},
+    )  # fmt: skip
+    assert killed.code == -9, killed.stderr
+    listed = json.loads(run_cli("-r", cli_repo, "snapshots", "--json").stdout)
+    assert len(listed) == 6  # every original and every successor
+    done = run_cli("-r", cli_repo, "forget", "--keep-last", "2")
+    assert done.code == 0, done.stderr
+    left = json.loads(run_cli("-r", cli_repo, "snapshots", "--json").stdout)
+    times = sorted({s["time"] for s in listed})
+    assert sorted({s["time"] for s in left}) == times[1:]  # the two newest backups...
+    assert len(left) == 4  # ...each in both versions until tag runs again
+    assert not before & {s["id"] for s in left if s["time"] == times[0]}
+    assert run_cli("-r", cli_repo, "tag", "--add", "nightly").code == 0
+    assert len(json.loads(run_cli("-r", cli_repo, "snapshots", "--json").stdout)) == 2

@@ -15,6 +15,7 @@ from s3vault.backend.objectlock import LockPolicy
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError, UsageError
 from s3vault.format.layout import ObjectKind
+from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId, unique_prefix
 from s3vault.maintenance.immutability import protect_kept, save_known, split_locked
 from s3vault.maintenance.prune import PruneOptions
@@ -206,6 +207,44 @@ def _say_future(plan: Plan, now: datetime) -> None:
         )
 
 
+def _riders(
+    repo: Repository, listed: list[tuple[ObjectId, SnapshotFile]]
+) -> dict[ObjectId, ObjectId]:
+    """Snapshots that are another's version (same lineage: ops/successor.py), each with the
+    one that stands for them: an original whose successor a `tag` or `rewrite` stored and has
+    not removed yet (killed, or still running), two copies of one source snapshot (two
+    `copy` runs at once). Counted apart, the pair took two places of --keep-last: the real
+    backup that fell out was removed, and forget beside a running `tag` removed the
+    successor, then tag the original (no snapshot left). The successor (the last id of a
+    lineage's successors) stands for all of them; the others share its fate."""
+    by_lineage: dict[str, list[ObjectId]] = {}
+    for sid, snap in listed:
+        by_lineage.setdefault(snap.original or f"{repo.id.hex()}:{sid.hex()}", []).append(sid)
+    snaps = dict(listed)
+    riders: dict[ObjectId, ObjectId] = {}
+    for sids in by_lineage.values():
+        if len(sids) > 1:
+            head = max(sids, key=lambda sid: (bool(snaps[sid].original), sid))
+            riders.update({sid: head for sid in sids if sid != head})
+    return riders
+
+
+def _ride_along(
+    plan: Plan, riders: dict[ObjectId, ObjectId], snaps: dict[ObjectId, SnapshotFile]
+) -> None:
+    """Each rider gets the decision of the snapshot that stands for it (none: not selected,
+    so it stays as well)."""
+    decided = {d.id: d for d in plan.decisions}
+    for rider, head in riders.items():
+        d = decided.get(head)
+        if d is not None:
+            plan.decisions.append(
+                replace(d, id=rider, snapshot=snaps[rider], reasons=(f"as {head.short}",))
+                if d.keep
+                else replace(d, id=rider, snapshot=snaps[rider])
+            )
+
+
 def _forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None) -> ForgetResult:
     now = (clock or SystemClock()).now()
     if options.snapshot_ids:
@@ -214,10 +253,13 @@ def _forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None) ->
         policy = options.policy
         if policy.empty and repo.config.retention:
             policy = Policy.from_dict(repo.config.retention)  # the repository's own policy
+        listed = list_snapshots(repo)
+        riders = _riders(repo, listed)
         selected = [
             (sid, s)
-            for sid, s in list_snapshots(repo)
-            if (not options.hosts or s.hostname in options.hosts)
+            for sid, s in listed
+            if sid not in riders
+            and (not options.hosts or s.hostname in options.hosts)
             and matches(s.tags, options.tags)
             and (not options.paths or set(options.paths) <= set(s.paths))
         ]
@@ -228,6 +270,7 @@ def _forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None) ->
             group_by=options.group_by,
             allow_remove_all=options.allow_remove_all,
         )
+        _ride_along(plan, riders, dict(listed))
         _say_future(plan, now)
     removed, extended = 0, 0
     locked: dict[str, float] = {}
