@@ -291,3 +291,23 @@ def test_repair_snapshots_on_a_clean_repository_changes_nothing(
         return {k: v for k, v in objects.items() if not k.startswith("audit/")}
 
     assert data(all_objects(cli_repo)) == data(before)
+
+
+def test_a_repair_killed_before_removing_the_original_stores_its_copy_once(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """Killed after the repaired copy is stored and before the original goes, a rerun stored
+    a second repaired copy (a third snapshot for one backup). It finds the first."""
+    src = make_source(tmp_path)
+    sid = backup_json(run_cli, cli_repo, src)
+    lib = open_lib(cli_repo)
+    snap_tree = load_snapshot(lib, ObjectId.from_hex(sid)).tree
+    flip_blob(cli_repo, BlobType.TREE, tree_at(lib, snap_tree, src / "b" / "deep"))
+    repair = ("-r", cli_repo, "--no-cache", "repair", "snapshots", "--forget")
+    crash = {**cli_env, "S3VAULT_TEST_CRASH_AT": "repair-before-remove"}
+    assert run_cli(*repair, env=crash).code == -9
+    assert len(snapshot_ids(run_cli, cli_repo)) == 2  # the original and its repaired copy
+    done = run_cli(*repair)
+    assert done.code == 0, done.stderr
+    (left,) = snapshot_ids(run_cli, cli_repo)
+    assert left != sid

@@ -40,7 +40,7 @@ from s3vault.progress import NullProgress, Progress
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.names import pack_kind, pack_name
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import save_snapshot
+from s3vault.repository.snapshots import list_snapshots, save_snapshot
 
 # Errors that mean "this object is lost" (anything else, such as storage being unreachable
 # or an object written by a newer s3vault, stops the repair: nothing is decided from it).
@@ -322,11 +322,16 @@ class SnapshotRepairPlan:
             writer.save(BlobType.TREE, data, tid)
             self.trees_written += 1
         writer.flush()
+        stored = list_snapshots(repo)  # what an interrupted run of this repair already stored
         for fix in fixes:
             assert fix.snapshot is not None and fix.new_tree is not None
             snap = fix.snapshot
             tags = snap.tags if tag in snap.tags else (*snap.tags, tag)
-            fix.new_id = save_snapshot(repo, replace(snap, tree=fix.new_tree, tags=tags))
+            # a snapshot of its own beside the damaged one (forget --keep-tag repaired chooses
+            # between them), stored once: a rerun after a kill finds the copy it stored
+            new = replace(snap, tree=fix.new_tree, tags=tags)
+            again = next((sid for sid, known in stored if known == new), None)
+            fix.new_id = again if again is not None else save_snapshot(repo, new)
 
 
 def _readable_tree(repo: Repository, tid: ObjectId) -> bool:

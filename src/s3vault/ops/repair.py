@@ -19,6 +19,7 @@ from s3vault.checker.snapshotrepair import (
     read_snapshot_files,
 )
 from s3vault.clock import Clock
+from s3vault.crashpoint import crash_point
 from s3vault.errors import ObjectNotFoundError
 from s3vault.format.layout import ObjectKind
 from s3vault.format.snapshotfile import SnapshotFile
@@ -306,6 +307,7 @@ def _remove_originals(
     ]
     if not doomed:
         return reports
+    crash_point("repair-before-remove")
     if check_lease is not None:
         check_lease()
     names = {r.id: repo.name_of(ObjectKind.SNAPSHOTS, r.id) for r in doomed}
