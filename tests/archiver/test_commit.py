@@ -83,3 +83,37 @@ def test_a_backup_that_never_checks_within_the_window_writes_no_snapshot(
         backup(world.open(), BackupOptions(paths=(str(tmp_path / "src"),)), clock=crawling)
     assert snapshots(world) == before
     world.verify_ok()
+
+
+def test_a_snapshot_write_that_outlasts_half_the_grace_is_checked_after_it(
+    tmp_path: Path,
+) -> None:
+    """The check ran before the snapshot's write, and the write's retries (a store answering
+    503 for hours, a suspend while waiting to retry) could outlast the grace while a prune
+    deleted what the snapshot references: "snapshot saved", exit 0, and a snapshot that does
+    not restore. A write that ends past half the grace is checked after; when data is gone the
+    snapshot is removed again and the backup fails."""
+    from s3vault import open_repository
+    from s3vault.backend.forwarding import ForwardingBackend
+
+    world = World(tmp_path)
+    world.write("a", seed=1)
+    world.backup()
+    before = snapshots(world)
+    packs = [i.name for i in world.backend.list("data/")]
+
+    class SlowSnapshotWrite(ForwardingBackend):
+        """The snapshot's write lands past the grace, after a prune deleted the old packs."""
+
+        def put(self, name: str, data: bytes | memoryview) -> None:
+            if name.startswith("snapshots/"):
+                world.clock.advance(timedelta(seconds=GRACE))
+                for pack in packs:
+                    world.backend.delete(pack)
+            super().put(name, data)
+
+    world.write("b", seed=2)
+    repo = open_repository(world.options, backend=SlowSnapshotWrite(world.backend))
+    with pytest.raises(IntegrityError, match="pruned while it ran"):
+        backup(repo, BackupOptions(paths=(str(tmp_path / "src"),)), clock=world.clock)
+    assert snapshots(world) == before

@@ -66,7 +66,30 @@ def commit(
     else:
         msg = "the backup could not revalidate its data within half the prune grace period"
         raise IntegrityError(msg)
-    return save_snapshot(repo, snapshot)
+    sid = save_snapshot(repo, snapshot)
+    if clock.monotonic() - index_read_at > window:
+        _confirm_after_a_slow_save(repo, sid, snapshot.tree)
+    return sid
+
+
+def _confirm_after_a_slow_save(repo: Repository, sid: ObjectId, tree: ObjectId) -> None:
+    """The snapshot's write took the backup past half the grace (its retries against a store
+    that kept failing, or a suspend while it waited to retry): a prune may have deleted what
+    it references meanwhile, so that is checked now, as before the write. What only a marked
+    pack holds is stored again; when something is gone, the snapshot is removed again.
+
+    Raises:
+        IntegrityError: data the snapshot references was pruned; the snapshot is removed.
+    """
+    log.warning(
+        "the snapshot's write took this backup past half the prune grace period: checking "
+        "that everything it references is still stored"
+    )
+    try:
+        revalidate(repo, tree)
+    except IntegrityError:
+        repo.delete_object(ObjectKind.SNAPSHOTS, sid)
+        raise
 
 
 def revalidate(repo: Repository, tree: ObjectId) -> int:
