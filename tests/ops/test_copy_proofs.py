@@ -116,3 +116,37 @@ def test_a_damaged_pack_is_not_proven_and_the_others_are(tmp_path: Path) -> None
     result = _copy(src, dst)
     assert len(result.failed) == 1
     assert set(ledgers.load(open_repo(src)).proofs) == before
+
+
+def test_a_snapshot_stored_while_a_copy_starts_is_not_called_damaged(tmp_path: Path) -> None:
+    """copy read the source's index, then listed its snapshots: a backup that stored its index
+    file and snapshot between the two looked damaged (its trees in no index the copy read),
+    and the copy failed with exit 13 on a healthy source. It lists the snapshots first."""
+    from s3vault.backend.forwarding import ForwardingBackend
+    from s3vault.backend.local import LocalBackend
+
+    src, dst = _two_repos(tmp_path)
+    write_file(tmp_path / "data" / "a", os.urandom(50_000))
+    backup(open_repo(src), BackupOptions(paths=(str(tmp_path / "data"),)))
+
+    class BackupBetweenIndexAndSnapshots(ForwardingBackend):
+        index_listed = False
+        fired = False
+
+        def list(self, prefix: str):  # type: ignore[no-untyped-def]
+            if prefix.startswith("index/"):
+                self.index_listed = True
+            elif prefix.startswith("snapshots/") and self.index_listed and not self.fired:
+                self.fired = True  # another host's backup lands now
+                write_file(tmp_path / "data" / "b", os.urandom(50_000))
+                backup(open_repo(src), BackupOptions(paths=(str(tmp_path / "data"),)))
+            return super().list(prefix)
+
+    racing = BackupBetweenIndexAndSnapshots(LocalBackend(Path(src.url)))
+    result = copy(
+        open_repo(src, backend=racing),
+        open_repo(dst),
+        cache_dir=src.cache_dir,
+        clock=ManualClock(START),
+    )
+    assert result.failed == [], result.failed

@@ -413,10 +413,14 @@ def _copy(
     progress = progress or NullProgress()
     ids = IdMap(cache_dir / src.id.hex() / f"copy-{dst.id.hex()}.map" if cache_dir else None)
     started = clock.now()  # the proofs' time: every read came after it
+    # the snapshots before the index (design.md §11's read order): a snapshot a backup
+    # stores meanwhile is not copied this time, instead of looking damaged (its trees in an
+    # index file the copy did not read), which failed the copy with exit 13
+    todo = list(_selected(src, options))
     try:
         copier = _Copier(src, dst, ids, CopyResult(), clock)
         try:
-            result = _copy_all(copier, src, dst, options, clock, progress)
+            result = _copy_all(copier, todo, dst, clock, progress)
             proven = copier.source.proven()
         finally:
             copier.source.close()
@@ -443,16 +447,16 @@ def _record_proofs(
 
 def _copy_all(
     copier: _Copier,
-    src: Repository,
+    todo: list[tuple[ObjectId, SnapshotFile]],
     dst: Repository,
-    options: CopyOptions,
     clock: Clock,
     progress: Progress,
 ) -> CopyResult:
-    """Copy the selected snapshots through ``copier`` (its indexes read)."""
+    """Copy the selected snapshots (listed before the source's index was read) through
+    ``copier`` (its indexes read)."""
+    src = copier.src
     done = {s.original: tid for tid, s in list_snapshots(dst) if s.original}
     result, ids = copier.result, copier.ids
-    todo = list(_selected(src, options))
     progress.started("copying", total_files=len(todo))
     for sid, snap in todo:
         origin = f"{src.id.hex()}:{sid.hex()}"
