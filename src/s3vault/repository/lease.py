@@ -269,11 +269,12 @@ class Lease:
         Raises:
             S3VaultError: more than 5 minutes apart.
         """
-        skew = repo.backend.server_time() - clock.now().timestamp()
+        skew = clock.now().timestamp() - repo.backend.server_time()  # > 0: this host ahead
         if abs(skew) > MAX_CLOCK_SKEW:
+            way = "ahead of" if skew > 0 else "behind"
             msg = (
-                f"this host's clock is {skew:+.0f}s off the storage's clock; maintenance needs "
-                "them within 5 minutes: fix NTP"
+                f"this host's clock is {abs(skew):.0f}s {way} the storage's clock; maintenance "
+                "needs them within 5 minutes: fix NTP"
             )
             raise S3VaultError(msg)
 
