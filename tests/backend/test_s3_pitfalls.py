@@ -410,3 +410,32 @@ def test_an_upload_created_twice_after_a_lost_answer_leaves_none_open(moto: S3St
     assert raw.get("data/big") == body
     listed = raw._client.list_multipart_uploads(Bucket=moto.bucket, Prefix=raw.key(""))
     assert listed.get("Uploads", []) == []
+
+
+def test_the_probe_takes_a_conditional_write_whose_reply_was_lost_for_what_it_did(
+    moto: S3Store,
+) -> None:
+    """init's probe called the store's conditional writes missing when one answer was lost: the
+    first try stored the object, botocore's retry met it (412), and the repository recorded for
+    good a store without create-only writes or compare-and-swap (its lease then on claim
+    objects). The probe reads back what it wrote before it calls a 412 a refusal."""
+    raw = moto.backend(prefix="probe-lost")
+    other = moto.backend()
+    lost: set[str] = set()
+
+    def lose_first_reply(request: Any, **_kwargs: Any) -> Any:
+        key = request.url.split("?")[0].split(moto.bucket + "/", 1)[1]
+        name = key.rsplit("/", 1)[-1]
+        conditional = "If-None-Match" in request.headers or "If-Match" in request.headers
+        if conditional and name in ("once", "cas") and name not in lost:
+            lost.add(name)  # stored by the first try, whose answer then never came
+            body = b"1" if name == "once" else b"2"
+            other._client.put_object(Bucket=moto.bucket, Key=key, Body=body)
+            return answer(500, "InternalError")
+        return None
+
+    # the probe makes clients of its own: the hook goes on the session they come from
+    raw._conn._session.events.register("before-send.s3.PutObject", lose_first_reply)
+    dialect = raw.probe()
+    assert lost == {"once", "cas"}
+    assert dialect.create_only == "atomic" and dialect.compare_and_swap
