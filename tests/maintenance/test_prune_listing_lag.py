@@ -15,7 +15,7 @@ from s3vault.backend.base import ObjectInfo
 from s3vault.backend.forwarding import ForwardingBackend
 from s3vault.ops.prune import PruneOptions, prune
 from s3vault.repository.lease import LeaseSettings
-from tests.maintenance.harness import World
+from tests.maintenance.harness import GRACE, World
 
 
 class HidesFromListings(ForwardingBackend):
@@ -42,3 +42,52 @@ def test_an_indexed_pack_a_lagging_listing_leaves_out_stays_in_the_index(
     indexed = {f"data/{p.hex()[:2]}/{p.hex()}" for p, _ in world.open().read_index().packs()}
     assert hidden <= indexed
     world.verify_ok()
+
+
+def test_a_pack_whose_index_file_a_lagging_listing_hides_is_never_deleted_at_once(
+    tmp_path: Path,
+) -> None:
+    """Two prunes a few seconds apart on such a store: the first wrote a new index file, the
+    second's listing did not show it yet, took the packs it names for crash leftovers older
+    than the grace, and deleted them at once (no mark, no grace): a backup that had deduped
+    against them then saved a snapshot that did not restore. Leftovers are marked, as unused
+    packs are, and deleted a grace later, when the index file shows (and keeps them)."""
+    world = World(tmp_path)
+    world.write("a", seed=1)
+    world.backup()
+    world.advance(GRACE + 1)
+    # a backup that deduped against these packs has not stored its snapshot yet: here, the
+    # snapshot file is taken away and put back after the prune
+    (name,) = [i.name for i in world.backend.list("snapshots/")]
+    pending = world.backend.get(name)
+    world.backend.delete(name)
+    hidden = {i.name for i in world.backend.list("index/")}
+    lagging = HidesFromListings(world.backend, hidden)
+    repo = open_repository(world.options, backend=lagging, load_index=False)
+    packs = world.packs()
+    prune(repo, PruneOptions(), lease=LeaseSettings(), clock=world.clock)
+    assert world.packs() == packs  # nothing deleted on a listing's word
+    world.backend.put(name, pending)  # the backup's snapshot lands
+    world.advance(GRACE + 1)
+    world.prune()  # the listing shows the index file now: the packs are needed, kept
+    world.prune()
+    assert world.packs() == packs
+    world.verify_ok()
+
+
+def test_a_real_leftover_goes_a_grace_after_it_is_marked(tmp_path: Path) -> None:
+    """A pack no index file names (a backup killed before its index file): marked by one
+    prune, deleted by the first prune a grace later."""
+    world = World(tmp_path)
+    world.write("a", seed=1)
+    world.backup()
+    for name in [i.name for i in world.backend.list("index/")]:
+        world.backend.delete(name)  # as if the backup died before writing its index file
+    for name in [i.name for i in world.backend.list("snapshots/")]:
+        world.backend.delete(name)
+    world.advance(GRACE + 1)
+    world.prune()
+    assert world.packs()  # marked, not deleted
+    world.advance(GRACE + 1)
+    world.prune()
+    assert world.packs() == set()

@@ -256,8 +256,10 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
             plan.keep.append(pack)  # indexed again by the new index
         elif plan.now - listed[pack.id].modified < grace:
             plan.young_orphans += 1
-        else:
-            plan.orphans_delete.append(pack)
+        else:  # marked, as an unused indexed pack: deleted by a prune a grace later, when an
+            # index file a lagging listing did not show yet names it if it is not garbage
+            plan.mark.append(pack)
+            plan.unused_bytes += pack.size
     partly = _classify_indexed(plan, indexed, listed)
     if options.reencrypt:
         partly = _plan_reencrypt(repo, plan, partly, options.max_repack_bytes)
