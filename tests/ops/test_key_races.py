@@ -56,3 +56,17 @@ def test_a_rotation_opened_before_another_rotation_changes_nothing(
     with pytest.raises(S3VaultError, match="master keys changed"):
         rotate_master(stale)
     assert local_repo.open().config.current_epoch == 2
+
+
+def test_two_put_only_key_removals_both_stay_revoked(local_repo: RepoHandle) -> None:
+    """Each removal of a put-only key records its revocation in the config. The second of two
+    removals, opened before the first saved, saved the config it had opened with: the first
+    key's revocation was undone (its later objects accepted again)."""
+    from s3vault import add_put_only_key
+
+    web1 = add_put_only_key(local_repo.open(), b"web-01 secret", host="web-01", switch=True)
+    web2 = add_put_only_key(local_repo.open(), b"web-02 secret", host="web-02")
+    first, second = local_repo.open(), local_repo.open()
+    remove_key(first, web1.id)
+    remove_key(second, web2.id)
+    assert {web1.id, web2.id} <= set(local_repo.open().config.revoked)

@@ -248,8 +248,10 @@ def _record_revoked(repo: Repository, entry: KeyEntry) -> None:
     their host binding check, its key id can never write as another host, and what it stores
     from now on is refused (design.md §6a, revocation by store time). The time is the store's
     clock read before the config is saved: an object the key stores later has a later store
-    time. A key removed again (its file put back) keeps its first time."""
-    config = repo.config
+    time. A key removed again (its file put back) keeps its first time. The config is read
+    again from the store: another `key remove` may have revoked a key since this command
+    opened the repository, and saving from the config it opened with would undo that."""
+    config = repo.stored_config()
     now = repo.server_time()
     repo.save_config(
         replace(

@@ -601,13 +601,22 @@ class Repository:
         rotation or an epoch retirement by another process since): a key file written from
         this handle's master keys would then lack the config's, and removing another could
         leave none that opens the repository. Ask it under the maintenance lease."""
-        marker = self.read_marker(self.backend)
         try:
-            stored = ConfigFile.decode(self.sealer.open_file(SealedKind.CONFIG, marker.sealed))
+            stored = self.stored_config()
         except IntegrityError:
             return True  # sealed under an epoch this handle does not hold
         mine = self.config
         return (stored.current_epoch, stored.epochs) != (mine.current_epoch, mine.epochs)
+
+    def stored_config(self) -> ConfigFile:
+        """The config as the store holds it now (another process may have saved it since this
+        handle read it: a change made from ``self.config`` would undo theirs).
+
+        Raises:
+            IntegrityError: it does not open with this handle's master keys.
+        """
+        marker = self.read_marker(self.backend)
+        return ConfigFile.decode(self.sealer.open_file(SealedKind.CONFIG, marker.sealed))
 
     def save_config(self, config: ConfigFile, new_keys: dict[int, MasterKey] | None = None) -> None:
         """Overwrite the config (compare-and-swap), sealed under its current epoch: only key
