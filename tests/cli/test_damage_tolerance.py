@@ -453,10 +453,12 @@ def test_a_shard_linked_to_another_disk_is_listed_and_a_link_loop_is_not(
     moved = shard.rename(tmp_path / "other-disk")
     shard.symlink_to(moved)
     Path(cli_repo, "data", "loop").symlink_to(Path(cli_repo, "data"))
+    Path(cli_repo, "data", "wide").symlink_to(tmp_path)  # one level of it, nothing deeper
     checked = run_cli("-r", cli_repo, "--no-cache", "verify", "--read-data")
     assert checked.code == 0, checked.stdout + checked.stderr
+    assert "data/wide/src/" not in checked.stdout  # not walked below the link's own level
     assert run_cli("-r", cli_repo, "prune").code == 0
-    assert list(moved.iterdir())
+    assert list(moved.iterdir()) and (src / "f.bin").exists()
     target = tmp_path / "out"
     assert run_cli("-r", cli_repo, "restore", "latest", "--target", str(target)).code == 0
     assert (target / str(src).lstrip("/") / "f.bin").read_bytes() == (src / "f.bin").read_bytes()
