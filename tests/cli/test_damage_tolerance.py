@@ -440,25 +440,35 @@ def test_a_pack_copied_under_another_shard_is_never_adopted(
     assert done.code == 0, done.stdout + done.stderr
 
 
-def test_a_shard_linked_to_another_disk_is_listed_and_a_link_loop_is_not(
-    tmp_path: Path, cli_repo: str, run_cli: RunCli
-) -> None:
-    """data/2f -> /mnt/other/2f (an operator moved a shard to another disk): the listing did
-    not follow the link, so verify called its packs missing and advised `repair snapshots`,
-    which would have dropped what they hold. A link back into the repository is walked
-    never."""
-    src = write_file(tmp_path / "src" / "f.bin", os.urandom(300_000)).parent
-    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
-    shard = objects(cli_repo, "data")[0].parent
-    moved = shard.rename(tmp_path / "other-disk")
-    shard.symlink_to(moved)
-    Path(cli_repo, "data", "loop").symlink_to(Path(cli_repo, "data"))
-    Path(cli_repo, "data", "wide").symlink_to(tmp_path)  # one level of it, nothing deeper
-    checked = run_cli("-r", cli_repo, "--no-cache", "verify", "--read-data")
-    assert checked.code == 0, checked.stdout + checked.stderr
-    assert "data/wide/src/" not in checked.stdout  # not walked below the link's own level
-    assert run_cli("-r", cli_repo, "prune").code == 0
-    assert list(moved.iterdir()) and (src / "f.bin").exists()
-    target = tmp_path / "out"
-    assert run_cli("-r", cli_repo, "restore", "latest", "--target", str(target)).code == 0
-    assert (target / str(src).lstrip("/") / "f.bin").read_bytes() == (src / "f.bin").read_bytes()
+def test_links_in_a_repository_never_lead_prune_outside_it(tmp_path: Path, run_cli: RunCli) -> None:
+    """Symbolic links to a directory outside the repository, under data/, views/ and state/,
+    one named like an object: a listing that followed them made prune delete the old files it
+    found there (as dedup views or host states past the grace). Links are not followed; one
+    in an object's place is at most removed itself, never what it leads to."""
+    url = str(tmp_path / "repo")
+    init = ("init", "--kdf-cost", "minimum", "--min-grace", "1s", "--no-recovery-key")
+    assert run_cli("-r", url, *init).code == 0
+    pw = write_file(tmp_path / "host-pw", b"web-01 secret\n")
+    add = ("key", "add", "--put-only", "--host", "web-01", "--switch-format")
+    assert (
+        run_cli("-r", url, *add, "--kdf-cost", "minimum", "--new-password-file", str(pw)).code == 0
+    )
+    src = write_file(tmp_path / "src" / "f.bin", os.urandom(100_000)).parent
+    assert run_cli("-r", url, "backup", str(src)).code == 0
+    victim = tmp_path / "victim"
+    precious = [
+        write_file(victim / "important.txt", b"precious"),
+        write_file(victim / "sub" / "x", b"x"),
+    ]
+    for path in (*precious, victim / "sub"):
+        os.utime(path, (1_600_000_000, 1_600_000_000))
+    for kind in ("data", "views", "state"):
+        Path(url, kind).mkdir(exist_ok=True)
+        Path(url, kind, "elsewhere").symlink_to(victim)
+    Path(url, "views", "ab" * 32).symlink_to(victim)
+    age_directory(url, 1.5)
+    for _ in range(2):
+        assert run_cli("-r", url, "prune").code == 0
+        age_directory(url, 1.5)
+    assert all(p.read_bytes() for p in precious)
+    assert run_cli("-r", url, "verify", "--read-data").code == 0

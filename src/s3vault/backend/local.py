@@ -184,28 +184,11 @@ class LocalBackend:
         start = self._root / top if top else self._root
         if not start.exists():
             return
-        seen: set[tuple[int, int]] = set()  # directories walked: a link loop is not walked
-        linked: set[str] = set()  # directories reached through a link: their files only
         try:
-            _first_visit(str(start), "", seen)
-            # a shard linked to another disk (data/2f -> /mnt/b/2f) holds packs as any other:
-            # left out, its packs were "missing" and verify's advice would have dropped them.
-            # What a link leads to is listed one level deep (a shard holds files): a link to /
-            # does not walk the whole file system
-            for dirpath, dirs, files in os.walk(start, onerror=_raise, followlinks=True):
+            for dirpath, dirs, files in os.walk(start, onerror=_raise):
                 rel = Path(dirpath).relative_to(self._root).as_posix()
                 in_place = [d for d in dirs if _OBJECT_NAME.match(d)]  # listed, not entered
-                walked = [d for d in dirs if d not in in_place]
-                dirs[:] = (
-                    []
-                    if dirpath in linked
-                    else [d for d in walked if _first_visit(dirpath, d, seen)]
-                )
-                linked.update(
-                    os.path.join(dirpath, d)
-                    for d in dirs
-                    if os.path.islink(os.path.join(dirpath, d))
-                )
+                dirs[:] = [d for d in dirs if d not in in_place]
                 for fname in (*files, *in_place):
                     if fname.startswith("."):
                         continue  # temporary files and the CAS lock
@@ -324,19 +307,6 @@ class LocalBackend:
             path.unlink(missing_ok=True)
         except OSError as exc:
             raise self._error(exc, "deleting", path) from None
-
-
-def _first_visit(parent: str, name: str, seen: set[tuple[int, int]]) -> bool:
-    """Whether the directory ``parent/name`` (followed) is walked for the first time."""
-    try:
-        st = os.stat(os.path.join(parent, name))
-    except FileNotFoundError:
-        return False
-    key = (st.st_dev, st.st_ino)
-    if key in seen:
-        return False
-    seen.add(key)
-    return True
 
 
 def _entry(path: str) -> os.stat_result:
