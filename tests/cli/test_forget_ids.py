@@ -149,3 +149,25 @@ def test_an_interrupted_tag_leaves_versions_that_forget_counts_as_one_snapshot(
     assert not before & {s["id"] for s in left if s["time"] == times[0]}
     assert run_cli("-r", cli_repo, "tag", "--add", "nightly").code == 0
     assert len(json.loads(run_cli("-r", cli_repo, "snapshots", "--json").stdout)) == 2
+
+
+def test_versions_of_a_backup_never_cost_another_snapshot_its_place(
+    tmp_path: Path, run_cli: RunCli, cli_repo: str
+) -> None:
+    """A successor may differ from its original in host, time or tags (`rewrite --new-host`,
+    `tag`): counting versions once must not remove what the policy keeps snapshot by snapshot
+    (restic's way): h1's oldest backup, rewritten as h2's, stays the second of h1's last 2."""
+    src = tmp_path / "src"
+    ids = []
+    for n, host in enumerate(("h1", "h1", "h2", "h2")):
+        write_file(src / "a", f"generation {n}".encode())
+        done = run_cli("-r", cli_repo, "--json", "backup", str(src), "--host", host)
+        assert done.code == 0, done.stderr
+        ids.append(json.loads(done.stdout.splitlines()[-1])["snapshot_id"])
+        if n == 1:
+            rewrite = ("rewrite", "--new-host", "h2", ids[0][:8])
+            assert run_cli("-r", cli_repo, *rewrite).code == 0
+    done = run_cli("-r", cli_repo, "forget", "--keep-last", "2")
+    assert done.code == 0, done.stderr
+    left = {s["id"] for s in json.loads(run_cli("-r", cli_repo, "snapshots", "--json").stdout)}
+    assert {ids[0], ids[1], ids[2], ids[3]} <= left

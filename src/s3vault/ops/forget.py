@@ -207,42 +207,59 @@ def _say_future(plan: Plan, now: datetime) -> None:
         )
 
 
-def _riders(
+def _heads(
     repo: Repository, listed: list[tuple[ObjectId, SnapshotFile]]
 ) -> dict[ObjectId, ObjectId]:
-    """Snapshots that are another's version (same lineage: ops/successor.py), each with the
-    one that stands for them: an original whose successor a `tag` or `rewrite` stored and has
-    not removed yet (killed, or still running), two copies of one source snapshot (two
-    `copy` runs at once). Counted apart, the pair took two places of --keep-last: the real
-    backup that fell out was removed, and forget beside a running `tag` removed the
-    successor, then tag the original (no snapshot left). The successor (the last id of a
-    lineage's successors) stands for all of them; the others share its fate."""
+    """Each snapshot's lineage head (ops/successor.py): versions of one backup share one (an
+    original whose `tag` or `rewrite` successor is stored and not yet removed, killed or still
+    running; copies of one source snapshot that two `copy` runs stored), any other snapshot is
+    its own."""
     by_lineage: dict[str, list[ObjectId]] = {}
     for sid, snap in listed:
         by_lineage.setdefault(snap.original or f"{repo.id.hex()}:{sid.hex()}", []).append(sid)
     snaps = dict(listed)
-    riders: dict[ObjectId, ObjectId] = {}
+    heads: dict[ObjectId, ObjectId] = {}
     for sids in by_lineage.values():
-        if len(sids) > 1:
-            head = max(sids, key=lambda sid: (bool(snaps[sid].original), sid))
-            riders.update({sid: head for sid in sids if sid != head})
-    return riders
+        head = max(sids, key=lambda sid: (bool(snaps[sid].original), sid))
+        heads.update(dict.fromkeys(sids, head))
+    return heads
 
 
-def _ride_along(
-    plan: Plan, riders: dict[ObjectId, ObjectId], snaps: dict[ObjectId, SnapshotFile]
+def _keep_versions(
+    repo: Repository,
+    plan: Plan,
+    selected: list[tuple[ObjectId, SnapshotFile]],
+    policy: Policy,
+    now: datetime,
+    options: ForgetOptions,
 ) -> None:
-    """Each rider gets the decision of the snapshot that stands for it (none: not selected,
-    so it stays as well)."""
-    decided = {d.id: d for d in plan.decisions}
-    for rider, head in riders.items():
-        d = decided.get(head)
-        if d is not None:
-            plan.decisions.append(
-                replace(d, id=rider, snapshot=snaps[rider], reasons=(f"as {head.short}",))
-                if d.keep
-                else replace(d, id=rider, snapshot=snaps[rider])
-            )
+    """Versions of one backup must not take its neighbours' places in --keep-last and the
+    calendar rules: after a killed `tag`, keep-last 2 kept one backup in two versions and
+    removed the other it should have kept; beside a running `tag`, forget removed the
+    successor and tag then the original (none left). The policy is also applied to one
+    version per lineage (its head), and a snapshot goes only when both answers remove it:
+    each version of a backup the second answer keeps stays. Never removes what the policy
+    applied snapshot by snapshot (restic's way) keeps."""
+    heads = _heads(repo, selected)
+    if len(set(heads.values())) == len(heads):
+        return  # one version each: the plan stands
+    try:
+        by_head = apply_policy(
+            [(sid, s) for sid, s in selected if heads[sid] == sid],
+            policy,
+            now,
+            group_by=options.group_by,
+            allow_remove_all=True,
+        )
+    except UsageError:
+        return
+    kept = {d.id for d in by_head.decisions if d.keep}
+    plan.decisions[:] = [
+        replace(d, keep=True, reasons=(f"as {heads[d.id].short}, a version of one backup",))
+        if not d.keep and heads.get(d.id) in kept
+        else d
+        for d in plan.decisions
+    ]
 
 
 def _forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None) -> ForgetResult:
@@ -254,12 +271,10 @@ def _forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None) ->
         if policy.empty and repo.config.retention:
             policy = Policy.from_dict(repo.config.retention)  # the repository's own policy
         listed = list_snapshots(repo)
-        riders = _riders(repo, listed)
         selected = [
             (sid, s)
             for sid, s in listed
-            if sid not in riders
-            and (not options.hosts or s.hostname in options.hosts)
+            if (not options.hosts or s.hostname in options.hosts)
             and matches(s.tags, options.tags)
             and (not options.paths or set(options.paths) <= set(s.paths))
         ]
@@ -270,7 +285,7 @@ def _forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None) ->
             group_by=options.group_by,
             allow_remove_all=options.allow_remove_all,
         )
-        _ride_along(plan, riders, dict(listed))
+        _keep_versions(repo, plan, selected, policy, now, options)
         _say_future(plan, now)
     removed, extended = 0, 0
     locked: dict[str, float] = {}
