@@ -172,16 +172,25 @@ def test_rotation_and_reencryption_with_a_put_only_writer(
     assert again.code == 0, again.stderr
 
 
-def test_a_put_only_host_backs_up_to_s3(
-    s3_bucket: str, s3_server: str, run_cli: RunCli, cli_env: dict[str, str], tmp_path: Path
-) -> None:
-    env = s3_env(cli_env, s3_server)
-    repo = ("-r", f"s3://{s3_bucket}/fleet")
+def _put_only_on_s3(
+    run_cli: RunCli, env: dict[str, str], url: str, tmp_path: Path
+) -> tuple[str, str]:
+    """A repository at ``url`` with a put-only key for web-01 (its password: ``_host_env``);
+    the ``-r URL`` arguments."""
+    repo = ("-r", url)
     assert run_cli(*repo, "init", "--kdf-cost", "minimum", "--no-recovery-key", env=env).code == 0
     pw = write_file(tmp_path / "host-pw", b"web-01 secret\n")
     add = ("key", "add", "--put-only", "--host", "web-01", "--switch-format")
     done = run_cli(*repo, *add, "--kdf-cost", "minimum", "--new-password-file", str(pw), env=env)
     assert done.code == 0, done.stderr
+    return repo
+
+
+def test_a_put_only_host_backs_up_to_s3(
+    s3_bucket: str, s3_server: str, run_cli: RunCli, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = s3_env(cli_env, s3_server)
+    repo = _put_only_on_s3(run_cli, env, f"s3://{s3_bucket}/fleet", tmp_path)
     src = tmp_path / "src"
     write_file(src / "a.bin", os.urandom(700_000))
     host = _host_env(env)
@@ -205,12 +214,7 @@ def test_every_object_a_put_only_host_creates_is_sent_create_only(
     If-None-Match: * (tests/cloud/test_iam_putonly.py), so the host must send it on every
     object it creates: seen on the wire between the host and moto."""
     env = s3_env(cli_env, s3_server)
-    repo = ("-r", f"s3://{s3_bucket}/create-only")
-    assert run_cli(*repo, "init", "--kdf-cost", "minimum", "--no-recovery-key", env=env).code == 0
-    pw = write_file(tmp_path / "host-pw", b"web-01 secret\n")
-    add = ("key", "add", "--put-only", "--host", "web-01", "--switch-format")
-    done = run_cli(*repo, *add, "--kdf-cost", "minimum", "--new-password-file", str(pw), env=env)
-    assert done.code == 0, done.stderr
+    repo = _put_only_on_s3(run_cli, env, f"s3://{s3_bucket}/create-only", tmp_path)
     src = tmp_path / "src"
     write_file(src / "a.bin", os.urandom(300_000))
     with FaultProxy(s3_server, rate=0.0) as proxy:
