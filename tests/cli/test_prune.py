@@ -258,3 +258,26 @@ def test_a_lease_dated_ahead_of_the_stores_clock_is_said_as_such(
     assert "ahead of the store's clock" in done.stderr and "unlock --remove-all" in done.stderr
     assert "-25" not in done.stderr  # no negative age
     del held
+
+
+def test_a_killed_backups_pack_is_marked_then_deleted_a_grace_later(
+    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """A pack no index file names (its backup was killed) is marked by one prune, as an unused
+    pack is, and deleted by one a grace later; the first says it stays marked (it said 0)."""
+    url = str(tmp_path / "repo")
+    init = ("init", "--kdf-cost", "minimum", "--min-grace", "1s", "--no-recovery-key")
+    assert run_cli("-r", url, *init).code == 0
+    src = write_file(tmp_path / "src" / "f.bin", os.urandom(300_000)).parent
+    killed = run_cli(
+        "-r", url, "backup", str(src), env={**cli_env, "S3VAULT_TEST_CRASH_AT": "pack-stored"}
+    )
+    assert killed.code == -9
+    age_directory(url, 1.5)
+    first = run_cli("-r", url, "prune")
+    assert first.code == 0 and "mark 1 for deletion" in first.stdout, first.stdout
+    assert "1 packs stay marked" in first.stdout, first.stdout
+    age_directory(url, 1.5)
+    second = run_cli("-r", url, "prune")
+    assert second.code == 0 and "delete 1 marked long enough" in second.stdout, second.stdout
+    assert not [p for p in Path(url, "data").rglob("*") if p.is_file()]

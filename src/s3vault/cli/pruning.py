@@ -112,11 +112,12 @@ def show_prune(ctx: CliContext, r: PruneResult, *, reencrypt: bool) -> None:
         f"needed again, delete {r.packs_deleted} marked long enough and "
         f"{r.orphans_deleted} left by crashes",
     )
-    if not r.dry_run:
+    if not r.dry_run:  # those marked before and those marked now (crash leftovers too)
+        marked = r.packs_still_marked + r.packs_marked + r.packs_repacked
         say(
             ctx,
-            f"freed {human_bytes(r.bytes_deleted)}; {r.packs_still_marked} packs stay "
-            f"marked until their grace period ends",
+            f"freed {human_bytes(r.bytes_deleted)}; {marked} packs stay marked until their "
+            "grace period ends",
         )
     _say_held_back(ctx, r)
     if reencrypt:
