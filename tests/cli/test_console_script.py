@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.cli.test_suspend import wait_stopped
-from tests.conftest import S3VAULT, CliRun, cli_runner, write_file
+from tests.cli.test_suspend import signalled_backup
+from tests.conftest import CliRun, cli_runner, write_file
 
 
 def fresh(cli_env: dict[str, str], repo: str) -> tuple[Callable[..., CliRun], Callable[..., str]]:
@@ -94,21 +93,7 @@ def test_the_failing_ways_run_as_fresh_processes(tmp_path: Path, cli_env: dict[s
 
 def _stopped_backup_exits_130(cli_env: dict[str, str], repo: str, src: Path) -> None:
     """A backup stopped just before it writes its snapshot, then sent SIGTERM: exit 130."""
-    write_file(src / "more", os.urandom(100_000))
-    env = {**cli_env, "S3VAULT_TEST_STOP_AT": "backup-before-snapshot"}
-    proc = subprocess.Popen(
-        [S3VAULT, "-r", repo, "backup", str(src)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    proc, _out, err = signalled_backup(
+        src, repo, cli_env, "backup-before-snapshot", (signal.SIGTERM,)
     )
-    try:
-        wait_stopped(proc)
-        proc.send_signal(signal.SIGTERM)
-        proc.send_signal(signal.SIGCONT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 130, err.decode()

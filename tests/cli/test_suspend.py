@@ -156,16 +156,16 @@ def test_sigterm_releases_the_lease_and_exits_130(
     assert run_cli("-r", url, "prune").code == 0
 
 
-def _signalled_backup(
-    tmp_path: Path,
+def signalled_backup(
+    src: Path,
     url: str,
     cli_env: dict[str, str],
     point: str,
     signals: tuple[signal.Signals, ...],
 ) -> tuple[subprocess.Popen[bytes], bytes, bytes]:
-    """A backup stopped at crash point ``point``, sent ``signals`` (pending until it goes
-    on), continued; the process, its stdout and its stderr once it ended."""
-    src = tmp_path / "src"
+    """A backup of ``src`` (a new file written into it first) stopped at crash point
+    ``point``, sent ``signals`` (pending until it goes on), continued; the process, its stdout
+    and its stderr once it ended."""
     write_file(src / "f", os.urandom(10_000))
     env = {**cli_env, "S3VAULT_TEST_STOP_AT": point}
     proc = subprocess.Popen(
@@ -192,8 +192,8 @@ def test_a_signal_after_the_work_keeps_its_exit_code_and_says_what_was_not_writt
     say no snapshot was written). Now it exits 0 with one warning line."""
     url = make_repo(tmp_path, run_cli)
     # a second signal (Ctrl-C and a supervisor's TERM) changes nothing
-    proc, _out, err = _signalled_backup(
-        tmp_path, url, cli_env, "before-audit-record", (signal.SIGTERM, signal.SIGINT)
+    proc, _out, err = signalled_backup(
+        tmp_path / "src", url, cli_env, "before-audit-record", (signal.SIGTERM, signal.SIGINT)
     )
     assert proc.returncode == 0, err.decode()
     assert b"Traceback" not in err
@@ -210,7 +210,7 @@ def test_a_signal_while_the_interpreter_shuts_down_keeps_the_exit_code(
     process by that signal (-15, -2) with nothing said, a saved backup that cron takes for a
     failed one. Now the run's exit code stands."""
     url = make_repo(tmp_path, run_cli)
-    proc, out, err = _signalled_backup(tmp_path, url, cli_env, "before-exit", (sig,))
+    proc, out, err = signalled_backup(tmp_path / "src", url, cli_env, "before-exit", (sig,))
     assert proc.returncode == 0, err.decode()
     assert b"snapshot" in out and b"saved" in out  # what it printed was not lost
     assert err == b""

@@ -40,7 +40,7 @@ from s3vault.progress import NullProgress, Progress
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.names import pack_kind, pack_name
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import list_snapshots, save_snapshot
+from s3vault.repository.snapshots import save_snapshot
 
 # Errors that mean "this object is lost" (anything else, such as storage being unreachable
 # or an object written by a newer s3vault, stops the repair: nothing is decided from it).
@@ -302,9 +302,12 @@ class SnapshotRepairPlan:
     new_trees: dict[ObjectId, bytes] = field(default_factory=dict)
     trees_written: int = 0  # set by execute
 
-    def execute(self, repo: Repository, *, tag: str) -> None:
+    def execute(
+        self, repo: Repository, *, tag: str, stored: list[tuple[ObjectId, SnapshotFile]]
+    ) -> None:
         """Store the rewritten trees (a pack and its index file), then one new snapshot per
-        repairable snapshot: the original's time, host, paths and tags, plus ``tag``. The
+        repairable snapshot: the original's time, host, paths and tags, plus ``tag`` (one
+        already among ``stored``, the snapshots read for the plan, is not stored again). The
         originals are not touched here.
 
         Raises:
@@ -322,7 +325,6 @@ class SnapshotRepairPlan:
             writer.save(BlobType.TREE, data, tid)
             self.trees_written += 1
         writer.flush()
-        stored = list_snapshots(repo)  # what an interrupted run of this repair already stored
         for fix in fixes:
             assert fix.snapshot is not None and fix.new_tree is not None
             snap = fix.snapshot

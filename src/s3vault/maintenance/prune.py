@@ -374,10 +374,8 @@ def _look_up_unlisted(
     lag, a running backup's new pack left the index, and its snapshot then named blobs in no
     index (verify: damage, until a later prune indexed the pack again). Normally none."""
     for pid in indexed.keys() - listed.keys():
-        for kind in (ObjectKind.DATA, ObjectKind.TREE):
-            with contextlib.suppress(ObjectNotFoundError):
-                listed[pid] = repo.stat_object(kind, pid)
-                break
+        with contextlib.suppress(ObjectNotFoundError):
+            listed[pid] = repo.stat_object(indexed[pid].kind, pid)
 
 
 def _classify_indexed(

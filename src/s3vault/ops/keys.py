@@ -394,12 +394,9 @@ def _rotate_master(
     clock = clock or SystemClock()
     acquire = lease_class(repo).acquire
     with acquire(repo, "rotate-master", lease, clock=clock, progress=progress) as held:
-        if repo.keys_changed():  # another rotation ran since this one opened the repository:
-            msg = (  # its epoch number would be taken again, under another master key
-                "key rotate-master: the repository's master keys changed since this command "
-                "opened it (another rotation ran): nothing was changed; run it again"
-            )
-            raise S3VaultError(msg)
+        # another rotation since this one opened the repository would see its epoch number
+        # taken again, under another master key
+        _refuse_changed_keys(repo, "key rotate-master")
         config = repo.config
         epoch = max(e.epoch for e in config.epochs) + 1
         if epoch > MAX_EPOCH:
@@ -449,13 +446,23 @@ def _keys_held(repo: Repository, operation: str) -> Iterator[None]:
         S3VaultError: the master keys changed since this command opened the repository.
     """
     with lease_class(repo).acquire(repo, operation, None, clock=SystemClock()):
-        if repo.keys_changed():
-            msg = (
-                f"{operation}: the repository's master keys changed since this command opened "
-                "it (a `key rotate-master` ran beside it): nothing was changed; run it again"
-            )
-            raise S3VaultError(msg)
+        _refuse_changed_keys(repo, operation)
         yield
+
+
+def _refuse_changed_keys(repo: Repository, operation: str) -> None:
+    """Under the lease: refuse when the stored config's key epochs are not those this command
+    opened the repository with (a rotation ran since).
+
+    Raises:
+        S3VaultError: they changed; nothing was changed.
+    """
+    if repo.keys_changed():
+        msg = (
+            f"{operation}: the repository's master keys changed since this command opened "
+            "it (a `key rotate-master` ran beside it): nothing was changed; run it again"
+        )
+        raise S3VaultError(msg)
 
 
 def add_key(

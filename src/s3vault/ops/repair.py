@@ -261,7 +261,7 @@ def _repair_snapshots(
         progress=progress,
     )
     if not options.dry_run:
-        plan.execute(repo, tag=options.tag)
+        plan.execute(repo, tag=options.tag, stored=files.readable)
         _protect_new(repo, plan.fixes)
     reports = [_report(f, options.dry_run) for f in plan.fixes]
     if not options.dry_run:
