@@ -95,6 +95,8 @@ def test_a_latin1_name_is_selected_by_its_own_bytes(
     found = run_cli("-r", cli_repo, "--json", "find", name)
     assert found.code == 0, found.stderr
     assert "Bj\\\\xf6rk" in found.stdout  # shown escaped, in JSON
+    by_path = run_cli("-r", cli_repo, "--json", "find", _raw("Bj\xf6rk/b"))
+    assert by_path.code == 0 and "Bj\\\\xf6rk/b" in by_path.stdout, by_path.stdout
     listed = run_cli("-r", cli_repo, "--json", "snapshots", "--path", str(src))
     assert len(json.loads(listed.stdout)) == 1
 

@@ -9,6 +9,7 @@ name patterns)."""
 from __future__ import annotations
 
 import fnmatch
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -49,9 +50,11 @@ class _Matcher:
         patterns = [codec.readable(p) for p in options.patterns]
         self.names = tuple(fold(p) for p in patterns if "/" not in p)
         # one with "/": restic's path patterns (its find uses its exclude filter): at any
-        # depth unless it starts with "/", ** for any depth, and what is below a match
+        # depth unless it starts with "/", ** for any depth, and what is below a match. "\\"
+        # escapes there, so these match the stored bytes (a pattern and a path as the command
+        # line and os.fsdecode give them), as restore's --include does
         try:
-            self.paths = tuple(Pattern.parse(fold(p)) for p in patterns if "/" in p)
+            self.paths = tuple(Pattern.parse(fold(p)) for p in options.patterns if "/" in p)
         except BadPatternError as exc:
             msg = f"find: a pattern is not valid: {exc}"
             raise UsageError(msg) from None
@@ -93,7 +96,7 @@ def find(
             found.update(
                 (e.path, e.node)
                 for e in walk_tree(repo, entry.snapshot.tree, on_error=on_error)
-                if match.path(e.path)
+                if match.path(os.fsdecode(e.raw) if e.raw else e.path)
             )
         if found:
             yield FindResult(
