@@ -131,20 +131,53 @@ def leading_stat(path: bytes, st: os.stat_result) -> os.stat_result:
 
 def hidden_by_links(paths: tuple[bytes, ...], base: bytes) -> list[tuple[bytes, bytes, bytes]]:
     """The paths that another target encloses through a symbolic link, as (path, target,
-    link): ``backup D D/sub/file`` with ``D/sub`` a link stores ``sub`` as the link, so
-    ``D/sub/file`` (another directory's file) would be dropped without a word."""
-    targets = {tuple(c for c in p.split(b"/") if c) for p in paths}
+    link): ``backup D D/sub/file`` with ``D/sub`` (or ``D``) a link stores it as the link, so
+    ``D/sub/file`` (another directory's file) would be dropped without a word. Linear in the
+    components (a path 10,000 levels deep, many paths from --files-from)."""
+    ends: dict[bytes, object] = {}  # a trie of the targets' components; b"" marks a target
+    split = {tuple(c for c in p.split(b"/") if c) for p in paths}
+    for parts in split:
+        node = ends
+        for c in parts:
+            node = node.setdefault(c, {})  # type: ignore[assignment]
+        node[b""] = True
     found = []
-    for parts in targets:
-        top = next((k for k in range(1, len(parts)) if parts[:k] in targets), None)
-        if top is None:
-            continue  # no other target encloses it (one look per component: --files-from)
-        for depth in range(top, len(parts)):  # the enclosing target itself may be the link
-            link = os.path.join(base, *parts[:depth])
-            if os.path.islink(link):
-                found.append((os.path.join(base, *parts), os.path.join(b"/", *parts[:top]), link))
+    for parts in split:
+        node, top = ends, 0
+        for k, c in enumerate(parts[:-1], 1):
+            node = node[c]  # type: ignore[assignment]
+            if b"" in node:
+                top = k  # the outermost target that encloses this one
                 break
+        link = _link_below(base, parts, top) if top else None
+        if link is not None:
+            found.append((os.path.join(base, *parts), os.path.join(b"/", *parts[:top]), link))
     return found
+
+
+def _link_below(base: bytes, parts: tuple[bytes, ...], top: int) -> bytes | None:
+    """The first of ``parts[:top]``, ``parts[:top + 1]``, ... (not the whole path) that is a
+    symbolic link, walked one component at a time from a descriptor (no path is resolved
+    twice); None when there is none, or the walk meets something that is not there."""
+    flags = os.O_PATH | os.O_DIRECTORY
+    try:
+        fd = os.open(os.path.join(base, *parts[: top - 1]), flags)
+    except OSError:
+        return None
+    try:
+        for depth in range(top, len(parts)):
+            name = parts[depth - 1]
+            st = os.lstat(name, dir_fd=fd)
+            if stat.S_ISLNK(st.st_mode):
+                return os.path.join(base, *parts[:depth])
+            inner = os.open(name, flags | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return None
 
 
 def _nested_targets(paths: tuple[bytes, ...]) -> dict[bytes, object]:
