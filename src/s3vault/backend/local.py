@@ -25,7 +25,6 @@ import errno
 import fcntl
 import os
 import re
-import secrets
 import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -116,7 +115,7 @@ class LocalBackend:
         """Create-only, atomic, durable write."""
         path = self._path(name)
         parent = path.parent
-        tmp = parent / (TMP_PREFIX + secrets.token_hex(8))
+        tmp = parent / (TMP_PREFIX + os.urandom(8).hex())
         try:
             if parent not in self._made_dirs:
                 parent.mkdir(parents=True, exist_ok=True)
@@ -231,7 +230,7 @@ class LocalBackend:
     def replace(self, name: str, data: bytes, version: str) -> ObjectInfo:
         """Compare-and-swap overwrite under an exclusive flock."""
         path = self._path(name)
-        tmp = path.parent / (TMP_PREFIX + secrets.token_hex(8))
+        tmp = path.parent / (TMP_PREFIX + os.urandom(8).hex())
         try:
             lock_fd = os.open(self._root / ".cas-lock", os.O_RDWR | os.O_CREAT, 0o600)
             try:
@@ -268,7 +267,7 @@ class LocalBackend:
 
     def server_time(self) -> float:
         """The file system's clock: stamp a probe file and read its mtime."""
-        probe = self._root / (TMP_PREFIX + "clock-" + secrets.token_hex(8))
+        probe = self._root / (TMP_PREFIX + "clock-" + os.urandom(8).hex())
         try:
             self._root.mkdir(parents=True, exist_ok=True)
             probe.touch()

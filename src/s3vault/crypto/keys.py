@@ -16,7 +16,6 @@ secret W_k.
 
 from __future__ import annotations
 
-import hmac
 import os
 from functools import cached_property
 
@@ -25,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from s3vault.crypto.mac import hmac_sha256
 
 MASTER_SIZE = 32
 
@@ -104,7 +105,7 @@ class MasterKey:
 
     def keyfile_mac(self, data: bytes) -> bytes:
         """HMAC-SHA256 of a key file's content under the key-file subkey."""
-        return hmac.digest(self._keyfile_key, data, "sha256")
+        return hmac_sha256(self._keyfile_key, data)
 
     @cached_property
     def _keyfile_key(self) -> bytes:
@@ -113,7 +114,7 @@ class MasterKey:
     @cached_property
     def check_value(self) -> bytes:
         """Key-check value stored in the config: detects a substituted repository."""
-        return hmac.digest(_derive(self._secret, self.repo_id, "check"), b"s3vault kcv", "sha256")
+        return hmac_sha256(_derive(self._secret, self.repo_id, "check"), b"s3vault kcv")
 
     # Put-only keys (design.md §6a) --------------------------------------------------------------
 

@@ -11,7 +11,6 @@ verification reports. Appends on one host are serialised by a lock on that local
 from __future__ import annotations
 
 import fcntl
-import hmac
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from typing import Any
 
 from s3vault.backend.base import ObjectInfo
 from s3vault.crypto.hashing import blob_id
+from s3vault.crypto.mac import hmac_sha256, same
 from s3vault.errors import IntegrityError, S3VaultError
 from s3vault.format.auditfile import AuditRecord
 from s3vault.format.envelope import SealedKind
@@ -41,7 +41,7 @@ STATE_FILE = "audit-chains.json"
 def host_tag(repo: Repository, hostname: str) -> str:
     """The host's name in the store: a keyed hash, so the provider learns no host names."""
     key = repo.sealer.current.audit_key
-    return hmac.digest(key, hostname.encode(), "sha256")[:8].hex()
+    return hmac_sha256(key, hostname.encode())[:8].hex()
 
 
 def _is_tag(repo: Repository, tag: str, hostname: str) -> bool:
@@ -89,7 +89,7 @@ class LocalChains:
     def _mac(self, ends: dict[str, Any]) -> str:
         assert self._key is not None
         text = json.dumps(ends, sort_keys=True, separators=(",", ":")).encode()
-        return hmac.digest(self._key, b"s3vault audit chain ends\0" + text, "sha256").hex()
+        return hmac_sha256(self._key, b"s3vault audit chain ends\0" + text).hex()
 
     def read(self) -> dict[str, ChainEnd]:
         """Every remembered chain end (none without a cache directory, or when the file does
@@ -100,7 +100,7 @@ class LocalChains:
             raw = json.loads(self._path.read_text())
             if "ends" in raw and "mac" in raw:
                 raw, mac = raw["ends"], raw["mac"]
-                if self._key is not None and not hmac.compare_digest(mac, self._mac(raw)):
+                if self._key is not None and not same(str(mac).encode(), self._mac(raw).encode()):
                     log.warning("%s does not check (damaged on this host): ignored", self._path)
                     return {}
             return {t: ChainEnd(int(e["seq"]), ObjectId.from_hex(e["id"])) for t, e in raw.items()}

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import secrets
 import struct
 import threading
 from pathlib import Path
@@ -140,7 +139,7 @@ class IndexCache:
             return
         nonce = aead.new_nonce()
         enc = aead.stream_encryptor(self._key, nonce, _AAD + self._repo_id)
-        tmp = self._dir / f".index-{secrets.token_hex(6)}"
+        tmp = self._dir / f".index-{os.urandom(6).hex()}"
         try:
             self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -161,7 +160,7 @@ class IndexCache:
 def write_private(path: Path, data: bytes | memoryview) -> None:
     """Write a private (0600) file under a temporary name, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.parent / f".{path.name}-{secrets.token_hex(4)}"
+    tmp = path.parent / f".{path.name}-{os.urandom(4).hex()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:

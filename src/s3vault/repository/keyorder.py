@@ -1,7 +1,7 @@
 """Which key file a password is tried on first.
 
-Every key file a password is tried on costs one key derivation (Argon2id: 64 MiB and about
-0.5 s by default), and only one of them opens. Key files are listed in name order, which is
+Every key file a password is tried on costs one key derivation (Argon2id: 32 MiB and about
+0.15 s by default), and only one of them opens. Key files are listed in name order, which is
 random: a repository with a password key and a recovery key derived the recovery key's KDF
 first in half of all repositories, on every command; a fleet repository with a put-only key
 per host derived one per host key listed before the admin's. So the search goes in this order:

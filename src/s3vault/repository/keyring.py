@@ -3,7 +3,6 @@ payload of every key file when the master keys change (design.md §6)."""
 
 from __future__ import annotations
 
-import hmac
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -12,6 +11,7 @@ from typing import Protocol
 from s3vault.backend.base import Backend
 from s3vault.crypto import aead, kdf, sealbox
 from s3vault.crypto.keys import MasterKey
+from s3vault.crypto.mac import same
 from s3vault.errors import (
     FormatVersionError,
     IntegrityError,
@@ -181,7 +181,7 @@ def unwrap_put_only_kms(keyfile: KeyFile, kms: KeyWrapService) -> PutOnlyPayload
 
 def check_key_mac(keyfile: KeyFile, key: MasterKey) -> bool:
     """Does the key file carry a valid MAC under this repository's identity?"""
-    return hmac.compare_digest(keyfile.mac, key.keyfile_mac(keyfile.mac_input()))
+    return same(keyfile.mac, key.keyfile_mac(keyfile.mac_input()))
 
 
 def pin_state(keyfile: KeyFile) -> bool | None:
@@ -222,7 +222,7 @@ def open_payload(keyfile: KeyFile, secret: bytes) -> KeyPayload:
         msg = f"key file {keyfile.id.short} is damaged (its payload does not authenticate)"
         raise IntegrityError(msg) from None
     payload = KeyPayload.decode(plain)
-    if pinned and not hmac.compare_digest(pinned, putkeys.signing_public(payload, keyfile.repo_id)):
+    if pinned and not same(pinned, putkeys.signing_public(payload, keyfile.repo_id)):
         msg = (
             f"key file {keyfile.id.short} opens, but its payload is not the repository this key "
             "was made for: someone who can write to the store replaced the key file's payload "

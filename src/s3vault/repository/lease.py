@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import secrets
 import socket
 import threading
 import time
@@ -106,7 +105,7 @@ def pid_alive(pid: int) -> bool:
 def new_record(operation: str, settings: LeaseSettings, clock: Clock) -> LeaseFile:
     """Who is asking for the lease (a fresh random holder id)."""
     return LeaseFile(
-        holder=secrets.token_hex(16),
+        holder=os.urandom(16).hex(),
         operation=operation,
         hostname=socket.gethostname(),
         pid=os.getpid(),

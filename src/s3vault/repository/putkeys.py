@@ -10,7 +10,6 @@ payload that someone who can write to the store sealed to the key file (anyone c
 
 from __future__ import annotations
 
-import hmac
 import os
 from dataclasses import replace
 
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from s3vault.crypto import aead, kdf, sealbox
 from s3vault.crypto.keys import MasterKey
+from s3vault.crypto.mac import hmac_sha256
 from s3vault.errors import IntegrityError, WrongPasswordError
 from s3vault.format.keyfile import PUT_ONLY, KdfSpec, KeyFile, KeyPayload, Sealed
 from s3vault.format.putpayload import PutEpoch, PutOnlyPayload
@@ -55,7 +55,7 @@ def derive_payload(payload: KeyPayload, keyfile: KeyFile) -> PutOnlyPayload:
         writer=any_key.writer_secret(keyfile.id),
         id_key=any_key.id_key,
         chunker_seed=any_key.chunker_seed,
-        audit_tag=hmac.digest(any_key.audit_key, keyfile.host.encode(), "sha256")[:8].hex(),
+        audit_tag=hmac_sha256(any_key.audit_key, keyfile.host.encode())[:8].hex(),
     )
     message = unsigned.signed_message(keyfile.repo_id, keyfile.id)
     return unsigned.with_sig(any_key.signing_key.sign(message))

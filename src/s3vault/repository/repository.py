@@ -6,7 +6,6 @@ any snapshot seen has all its index files present.
 
 from __future__ import annotations
 
-import hmac
 import itertools
 import json
 import logging
@@ -27,6 +26,7 @@ from s3vault.backend.dryrun import DryRunBackend
 from s3vault.backend.objectlock import LockingBackend
 from s3vault.crypto.hashing import storage_id
 from s3vault.crypto.keys import MasterKey
+from s3vault.crypto.mac import same
 from s3vault.errors import (
     BackendError,
     FormatVersionError,
@@ -579,7 +579,7 @@ class Repository:
                     "key and run `s3vault key sync`)"
                 )
                 raise IntegrityError(msg)
-            if not hmac.compare_digest(key.check_value, epoch.check):
+            if not same(key.check_value, epoch.check):
                 msg = (
                     f"key file {keyfile.id.short} holds a wrong master key for epoch {epoch.epoch}"
                 )

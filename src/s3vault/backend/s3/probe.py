@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-import secrets
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -48,7 +48,7 @@ class _Probe:
     def __init__(self, conn: Connection, checksum: str | None) -> None:
         self.conn = conn
         self.bucket = conn.bucket
-        self.base = conn.key(f"probe/{secrets.token_hex(8)}/")
+        self.base = conn.key(f"probe/{os.urandom(8).hex()}/")
         self.forced = checksum
         self.mode = checksum
         self.client: Any = conn.new_client(checksum)

@@ -17,7 +17,7 @@ from s3vault.cli.session import repo_options
 @click.command()
 @global_options
 @kdf_cost_option(
-    "Argon2id memory: default 64 MiB, strong 256 MiB, small (= default), minimum 19 MiB"
+    "Argon2id memory: default 32 MiB, strong 256 MiB, small (= default), minimum 19 MiB"
 )
 @click.option(
     "--pack-size",

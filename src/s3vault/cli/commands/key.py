@@ -34,7 +34,7 @@ from s3vault.cli.render import emit, human_bytes, say, show_recovery_key, warn
 from s3vault.cli.session import open_repo, repo_options
 
 KDF_COST = kdf_cost_option(
-    "Argon2id memory for the new key file: default 64 MiB, strong 256 MiB, small (= default), "
+    "Argon2id memory for the new key file: default 32 MiB, strong 256 MiB, small (= default), "
     "minimum 19 MiB"
 )
 NEW_PASSWORD_FILE = click.option(
