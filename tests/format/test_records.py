@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC
 
@@ -65,6 +66,63 @@ def test_a_malformed_tree_node_is_refused(change: dict[str, object]) -> None:
 @given(s.snapshots)
 def test_snapshot_round_trips(snap: SnapshotFile) -> None:
     assert SnapshotFile.decode(snap.encode()) == snap
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=6,
+)
+_SNAPSHOT_FIELDS = st.sampled_from(
+    [
+        "time",
+        "tree",
+        "paths",
+        "hostname",
+        "username",
+        "tags",
+        "parent",
+        "excludes",
+        "program_version",
+        "incomplete",
+        "summary",
+        "original",
+    ]
+)
+_TIMES = st.sampled_from(
+    [
+        "2026-12-01T00:00:00",
+        "0001-01-01T00:30:00+14:00",
+        "9999-12-31T23:59:59-14:00",
+        "2026-12-01T00:00:00+00:00",
+        "2026-13-01T00:00:00+00:00",
+    ]
+)
+
+
+@given(s.snapshots, _SNAPSHOT_FIELDS, _JSON | _TIMES, st.sampled_from(["files_new", "data_added"]))
+def test_a_snapshot_with_any_field_replaced_decodes_whole_or_is_refused(
+    snap: SnapshotFile, key: str, value: object, count: str
+) -> None:
+    """Whatever one field holds (a put-only host can seal any JSON as a snapshot), decode
+    refuses it as damage or gives a snapshot every command can use: an aware time that
+    converts to UTC, counts that are integers, text where text belongs (one that decoded and
+    then failed in a comparison stopped every command, 2026-12-06)."""
+    obj = json.loads(snap.encode())
+    if key == "summary" and isinstance(value, int | float | str | list):
+        obj["summary"][count] = value
+    else:
+        obj[key] = value
+    try:
+        got = SnapshotFile.decode(json.dumps(obj).encode())
+    except (IntegrityError, FormatVersionError):
+        return
+    got.time.astimezone(UTC)
+    assert got.time < snap.time or got.time >= snap.time  # comparable with a sound one
+    assert all(type(getattr(got.summary, k)) is int for k in ("files_new", "data_added"))
+    assert all(isinstance(t, str) for t in (*got.tags, *got.paths, *got.excludes))
+    assert isinstance(got.incomplete, bool) and isinstance(got.original, str)
+    assert SnapshotFile.decode(got.encode()) == got
 
 
 @given(s.index_files)

@@ -7,7 +7,7 @@ is the storage id (BLAKE3 of the sealed bytes). Canonical JSON, compressed and s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from s3vault.errors import IntegrityError
@@ -80,7 +80,9 @@ class SnapshotFile:
 
     @classmethod
     def decode(cls, data: bytes) -> SnapshotFile:
-        """Parse snapshot bytes.
+        """Parse snapshot bytes. Every field is checked for its type and range here: a snapshot
+        file is read by every command (a put-only host can store one with any content, design.md
+        §6a), so one that decodes must never fail later in a comparison, a sum or a format.
 
         Raises:
             IntegrityError: malformed.
@@ -90,12 +92,14 @@ class SnapshotFile:
         obj = codec.loads(data, what)
         codec.check_version(obj.get("v"), SNAPSHOT_VERSION, what)
         try:
-            time = datetime.fromisoformat(codec.field(obj, "time", str, what))
+            time = _aware_time(codec.field(obj, "time", str, what), what)
             tree = ObjectId.from_hex(codec.field(obj, "tree", str, what))
-            parent = ObjectId.from_hex(obj["parent"]) if "parent" in obj else None
+            parent = ObjectId.from_hex(_text(obj, "parent", what)) if "parent" in obj else None
         except (ValueError, KeyError) as exc:
             msg = f"{what}: {exc}"
             raise IntegrityError(msg) from None
+        except IntegrityError:
+            raise
         except Exception as exc:  # UsageError from from_hex on a forged id
             msg = f"{what}: bad id ({exc})"
             raise IntegrityError(msg) from None
@@ -103,21 +107,66 @@ class SnapshotFile:
         if not isinstance(raw_summary, dict):
             raise IntegrityError(what + ": bad summary")
         summary = SnapshotSummary(
-            **{k: int(raw_summary.get(k, 0)) for k in _SUMMARY_INTS},
-            backup_start=str(raw_summary.get("backup_start", "")),
-            backup_end=str(raw_summary.get("backup_end", "")),
+            **{k: _count(raw_summary.get(k, 0), k, what) for k in _SUMMARY_INTS},
+            backup_start=_text(raw_summary, "backup_start", what),
+            backup_end=_text(raw_summary, "backup_end", what),
         )
+        incomplete = obj.get("incomplete", False)
+        if not isinstance(incomplete, bool):
+            raise IntegrityError(what + ": field 'incomplete' is not a boolean")
         return cls(
             time=time,
             tree=tree,
             parent=parent,
-            paths=tuple(map(str, codec.field(obj, "paths", list, what))),
+            paths=_texts(obj, "paths", what, required=True),
             hostname=codec.field(obj, "hostname", str, what),
-            username=str(obj.get("username", "")),
-            tags=tuple(map(str, obj.get("tags", []))),
-            excludes=tuple(map(str, obj.get("excludes", []))),
-            program_version=str(obj.get("program_version", "")),
-            incomplete=bool(obj.get("incomplete", False)),
+            username=_text(obj, "username", what),
+            tags=_texts(obj, "tags", what),
+            excludes=_texts(obj, "excludes", what),
+            program_version=_text(obj, "program_version", what),
+            incomplete=incomplete,
             summary=summary,
-            original=str(obj.get("original", "")),
+            original=_text(obj, "original", what),
         )
+
+
+_MAX_COUNT = 1 << 63
+
+
+def _aware_time(text: str, what: str) -> datetime:
+    """A snapshot's time: ISO 8601 with its offset from UTC, representable in UTC."""
+    try:
+        time = datetime.fromisoformat(text)
+        if time.utcoffset() is None:
+            raise ValueError("no offset from UTC")
+        time.astimezone(UTC)  # 0001-01-01T00:30+14:00 is before year 1 in UTC
+    except (ValueError, OverflowError) as exc:
+        msg = f"{what}: bad time {text[:40]!r} ({exc})"
+        raise IntegrityError(msg) from None
+    return time
+
+
+def _count(value: object, key: str, what: str) -> int:
+    if type(value) is not int or not 0 <= value < _MAX_COUNT:
+        msg = f"{what}: summary field {key!r} is not a count"
+        raise IntegrityError(msg)
+    return value
+
+
+def _text(obj: dict[str, Any], key: str, what: str) -> str:
+    value = obj.get(key, "")
+    if not isinstance(value, str):
+        msg = f"{what}: field {key!r} is not text"
+        raise IntegrityError(msg)
+    return value
+
+
+def _texts(obj: dict[str, Any], key: str, what: str, *, required: bool = False) -> tuple[str, ...]:
+    value = obj[key] if required and key in obj else obj.get(key, [])
+    if (required and key not in obj) or not isinstance(value, list):
+        msg = f"{what}: field {key!r} missing or not a list"
+        raise IntegrityError(msg)
+    if not all(isinstance(item, str) for item in value):
+        msg = f"{what}: field {key!r} holds something other than text"
+        raise IntegrityError(msg)
+    return tuple(value)

@@ -1,0 +1,116 @@
+"""Attacks on put-only keys, third round (2026-12-06): what a compromised put-only host can
+store that is sealed correctly and still hostile to the full key's commands. Each test runs
+the attack as that host (its key, the library as tests/cli/test_putonly_attacks.py uses it)
+and the operator's commands through the real CLI.
+
+One repository for the module (each attack works on a copy): db-01 backs up with the full key,
+web-01 (the attacker) with a put-only key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from s3vault import InitOptions, add_put_only_key, init
+from s3vault.format.layout import ObjectKind
+from s3vault.ops.backup import BackupOptions, backup
+from s3vault.ops.backup_putonly import backup_put_only
+from tests.conftest import TEST_SETTINGS, RepoHandle, RunCli, write_file
+from tests.putonly import open_local_put_only, restore_latest
+
+ATTACKER_PW = b"web-01 is compromised"
+
+
+@dataclass
+class Fleet:
+    handle: RepoHandle
+    db_source: Path
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
+    base = tmp_path_factory.mktemp("attacks3")
+    handle = RepoHandle(url=str(base / "repo"), cache=base / "cache")
+    init(handle.options, InitOptions(settings=TEST_SETTINGS))
+    db = base / "db"
+    write_file(db / "secret.txt", b"db-01's own data\n")
+    backup(handle.open(), BackupOptions(paths=(str(db),), host="db-01"))
+    add_put_only_key(handle.open(), ATTACKER_PW, host="web-01", kdf_cost="minimum", switch=True)
+    web = base / "web"
+    write_file(web / "index.html", os.urandom(2_000))
+    backup_put_only(
+        open_local_put_only(handle.url, ATTACKER_PW),
+        BackupOptions(paths=(str(web),), host="web-01"),
+    )
+    return Fleet(handle=handle, db_source=db)
+
+
+def _copy(fleet: Fleet, tmp_path: Path) -> RepoHandle:
+    shutil.copytree(fleet.handle.url, tmp_path / "repo")
+    return RepoHandle(url=str(tmp_path / "repo"), cache=tmp_path / "cache")
+
+
+def _store_snapshot(run_cli: RunCli, url: str, change: Callable[[dict[str, Any]], None]) -> str:
+    """web-01 stores its own snapshot once more, sealed as its key seals, with one field
+    changed; returns the new snapshot's short id."""
+    listed = run_cli("-r", url, "--json", "snapshots", "--host", "web-01")
+    own = json.loads(listed.stdout)[0]
+    obj: dict[str, Any] = {
+        "v": 1,
+        "time": own["time"],
+        "tree": own["tree"],
+        "paths": own["paths"],
+        "hostname": "web-01",
+    }
+    change(obj)
+    put = open_local_put_only(url, ATTACKER_PW)
+    return put.save_file(ObjectKind.SNAPSHOTS, json.dumps(obj).encode(), put.sealer()).hex()[:8]
+
+
+MALFORMED: dict[str, Callable[[dict[str, Any]], None]] = {
+    "a time without its offset from UTC": lambda o: o.update(time="2026-12-01T00:00:00"),
+    "a count that is a list": lambda o: o.update(summary={"files_new": [1]}),
+    "tags that are a number": lambda o: o.update(tags=5),
+    "a time before year 1 in UTC": lambda o: o.update(time="0001-01-01T00:30:00+14:00"),
+}
+
+
+@pytest.mark.parametrize("damage", list(MALFORMED))
+def test_a_malformed_snapshot_stops_no_command_and_forget_removes_it(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli, damage: str
+) -> None:
+    """One sealed snapshot file with one field of the wrong type or range made every full-key
+    command (snapshots, forget, prune, backup, restore, verify) end in an internal error. It is
+    damage, named where it is met: listed commands pass it over with a warning, verify exits 13
+    naming it and its fix, and the fix (`forget ID`) removes it."""
+    handle = _copy(fleet, tmp_path)
+    url = handle.url
+    sid = _store_snapshot(run_cli, url, MALFORMED[damage])
+    listing = run_cli("-r", url, "snapshots")
+    assert listing.code == 0, listing.stderr
+    (warning,) = listing.stderr.splitlines()
+    assert sid in warning and f"`s3vault forget {sid}`" in warning
+    for args in (
+        ("forget", "--keep-last", "1"),
+        ("prune",),
+        ("backup", str(fleet.db_source), "--host", "db-01"),
+    ):
+        done = run_cli("-r", url, *args)
+        assert done.code == 0, (args, done.stderr)
+        assert "internal error" not in done.stderr
+    restored = restore_latest(run_cli, url, "db-01", tmp_path / "out")
+    assert restored.code == 0, restored.stderr
+    assert (tmp_path / "out" / str(fleet.db_source).lstrip("/") / "secret.txt").exists()
+    checked = run_cli("-r", url, "verify")
+    assert checked.code == 13 and sid in checked.stdout + checked.stderr, checked.stderr
+    assert run_cli("-r", url, "forget", sid).code == 0
+    again = run_cli("-r", url, "verify")
+    assert again.code == 0, again.stdout + again.stderr
