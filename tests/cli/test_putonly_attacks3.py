@@ -14,6 +14,7 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ ATTACKER_PW = b"web-01 is compromised"
 class Fleet:
     handle: RepoHandle
     db_source: Path
+    web_source: Path
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
         open_local_put_only(handle.url, ATTACKER_PW),
         BackupOptions(paths=(str(web),), host="web-01"),
     )
-    return Fleet(handle=handle, db_source=db)
+    return Fleet(handle=handle, db_source=db, web_source=web)
 
 
 def _copy(fleet: Fleet, tmp_path: Path) -> RepoHandle:
@@ -114,3 +116,34 @@ def test_a_malformed_snapshot_stops_no_command_and_forget_removes_it(
     assert run_cli("-r", url, "forget", sid).code == 0
     again = run_cli("-r", url, "verify")
     assert again.code == 0, again.stdout + again.stderr
+
+
+def test_snapshots_a_put_only_host_dates_ahead_displace_no_real_one(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 stores three snapshots dated 2099, of its own path and of db-01's: `forget
+    --keep-last 3 --prune` removed web-01's real snapshot, and with `--group-by paths` db-01's
+    only one (restic takes the newest dates for the newest snapshots). Snapshots dated ahead
+    of the clock are kept and not counted: every real snapshot the policy keeps stays, and
+    forget names each one dated ahead with its fix."""
+    handle = _copy(fleet, tmp_path)
+    url = handle.url
+    before = {s["id"] for s in json.loads(run_cli("-r", url, "--json", "snapshots").stdout)}
+    put = open_local_put_only(url, ATTACKER_PW)
+    # two of its own path, one of db-01's (the same path on its own disk)
+    for day, source in ((1, fleet.web_source), (2, fleet.web_source), (3, fleet.db_source)):
+        when = datetime(2099, 1, day, tzinfo=UTC)
+        backup_put_only(put, BackupOptions(paths=(str(source),), host="web-01", time=when))
+    done = run_cli("-r", url, "forget", "--keep-last", "1", "--prune")
+    assert done.code == 0, done.stderr
+    after = {s["id"] for s in json.loads(run_cli("-r", url, "--json", "snapshots").stdout)}
+    assert before <= after
+    assert done.stderr.count("ahead of this host's clock") == 3, done.stderr
+    by_paths = run_cli("-r", url, "forget", "--keep-last", "1", "--group-by", "paths")
+    assert by_paths.code == 0, by_paths.stderr
+    after = {s["id"] for s in json.loads(run_cli("-r", url, "--json", "snapshots").stdout)}
+    assert before <= after
+    restored = restore_latest(run_cli, url, "db-01", tmp_path / "out")
+    assert restored.code == 0, restored.stderr
+    got = tmp_path / "out" / str(fleet.db_source).lstrip("/") / "secret.txt"
+    assert got.read_bytes() == b"db-01's own data\n"

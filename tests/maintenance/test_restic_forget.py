@@ -8,7 +8,11 @@ snapshots are compared as a multiset of (time, host, paths, tags).
 
 Timelines: several hosts and path sets, tags, four time zones (hours, days and weeks are
 those of the zone a snapshot recorded), exact duplicates (ties in time), and a snapshot in the
-future (it must not move `--keep-within`'s window). Ties are only ever between snapshots
+future. s3vault keeps a snapshot dated ahead of its clock and does not count it (retention.py
+``dated_ahead``: a put-only host dating its snapshots 2099 made forget remove the real ones),
+where restic takes it for the newest of its group: the restic side is written without it,
+the comparisons leave it out of s3vault's answer, and one test checks that it is always kept
+and changes nothing else. Ties are only ever between snapshots
 that are alike in everything compared: which of two different snapshots with the same time
 restic keeps depends on the order it happened to load them in.
 
@@ -46,6 +50,7 @@ from s3vault.errors import UsageError
 from s3vault.format.layout import ObjectKind
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
+from s3vault.maintenance.retention import AHEAD
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import save_snapshot
 from tests.conftest import PASSWORD, RunCli
@@ -165,9 +170,16 @@ def fixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[ResticRepo, S3vault
     tmp = tmp_path_factory.mktemp("restic-forget-fixed")
     restic, ours = ResticRepo(tmp / "restic"), S3vaultSide(tmp)
     timeline = fixed_timeline()
-    restic.write(timeline)
+    restic.write([s for s in timeline if s.time < FUTURE])
     ours.write(timeline)
     return restic, ours
+
+
+FUTURE = datetime(2090, 1, 1, tzinfo=UTC)  # the timeline's snapshot dated ahead is after it
+
+
+def _past(snaps: list[Snap]) -> list[Snap]:
+    return [s for s in snaps if s.time < FUTURE]
 
 
 # --- flags ---------------------------------------------------------------------------------
@@ -229,7 +241,18 @@ def test_forget_keeps_what_restic_keeps(
     fixed: tuple[ResticRepo, S3vaultSide], flags: list[str]
 ) -> None:
     restic, ours = fixed
-    assert _multiset(ours.kept(flags)) == _multiset(restic.kept(flags)), flags
+    assert _multiset(_past(ours.kept(flags))) == _multiset(restic.kept(flags)), flags
+
+
+@FAST
+@given(flags=policies())
+def test_a_snapshot_dated_ahead_is_kept_and_counts_for_nothing(
+    fixed: tuple[ResticRepo, S3vaultSide], flags: list[str]
+) -> None:
+    """Selected, it is kept; the other decisions are restic's without it (the test above)."""
+    decisions = fixed[1].result(flags).decisions
+    ahead = [d for d in decisions if d.snapshot is not None and d.snapshot.time >= FUTURE]
+    assert all(d.keep and d.reasons == (AHEAD,) for d in ahead)
 
 
 # --- generated timelines ---------------------------------------------------------------------
@@ -292,7 +315,8 @@ def test_forget_refuses_exactly_when_restic_would_empty_a_group(
     removes everything: restic #4568); s3vault refuses then, and only then."""
     ours = fixed[1]
     decisions = ours.result(flags).decisions
-    emptied = {d.group for d in decisions} - {d.group for d in decisions if d.keep}
+    counted = [d for d in decisions if d.reasons != (AHEAD,)]  # a snapshot dated ahead: kept
+    emptied = {d.group for d in counted} - {d.group for d in counted if d.keep}
     try:
         ours.result(flags, allow_remove_all=False)
         refused = False
@@ -330,7 +354,7 @@ def test_the_same_command_line_keeps_the_same_snapshots(
     ]
     expected = restic.kept(flags)
     assert expected, "a case that keeps nothing proves little"
-    assert _multiset(kept) == _multiset(expected)
+    assert _multiset(_past(kept)) == _multiset(expected)
 
 
 def test_restic_reference_sees_the_timeline(fixed: tuple[ResticRepo, S3vaultSide]) -> None:
@@ -338,5 +362,5 @@ def test_restic_reference_sees_the_timeline(fixed: tuple[ResticRepo, S3vaultSide
     restic, ours = fixed
     timeline = fixed_timeline()
     everything = ["--keep-last", "100000", "--group-by", ""]
-    assert _multiset(restic.kept(everything)) == _multiset(timeline)
+    assert _multiset(restic.kept(everything)) == _multiset(_past(timeline))
     assert _multiset(ours.kept(everything)) == _multiset(timeline)

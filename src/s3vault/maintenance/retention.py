@@ -37,6 +37,7 @@ from typing import Any
 from s3vault.errors import UsageError
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
+from s3vault.repository.snapshots import FUTURE_SLACK
 from s3vault.tags import TagList, has_tags, spell, split_tags, tag_lists
 
 GROUP_KEYS = {"host": "host", "hosts": "host", "path": "paths", "paths": "paths"}
@@ -480,8 +481,10 @@ def apply_policy(
         ((group_key(items[0][1], keys), items) for items in groups.values()), key=lambda g: g[0]
     )
     for key, items in named:
-        reasons = _decide_group(items, policy, now) if not policy.empty else {}
-        if not reasons and not allow_remove_all:
+        ahead = set() if policy.empty else {sid for sid, s in items if dated_ahead(s, now)}
+        counted = [item for item in items if item[0] not in ahead]
+        reasons = _decide_group(counted, policy, now) if not policy.empty else {}
+        if counted and not reasons and not allow_remove_all:
             msg = (
                 f"the policy would remove all {len(items)} snapshot(s) of group {key}; "
                 "refusing (pass --unsafe-allow-remove-all if that is meant)"
@@ -493,8 +496,20 @@ def apply_policy(
                     id=sid,
                     snapshot=snap,
                     group=key,
-                    keep=sid in reasons,
-                    reasons=tuple(reasons.get(sid, ())),
+                    keep=sid in reasons or sid in ahead,
+                    reasons=(AHEAD,) if sid in ahead else tuple(reasons.get(sid, ())),
                 )
             )
     return plan
+
+
+AHEAD = "dated ahead of this clock: not counted"
+
+
+def dated_ahead(snap: SnapshotFile, now: datetime) -> bool:
+    """Is the snapshot dated more than FUTURE_SLACK ahead of ``now``? Such a snapshot is kept
+    and not counted by a policy (restic takes it for the newest of its group): a host whose
+    clock ran ahead, or a put-only host that dated its snapshots 2099 (design.md §13), would
+    otherwise take the places of every real snapshot in --keep-last and the calendar rules,
+    and forget would remove them. Once the clock passes its time it counts as any other."""
+    return (snap.time - now).total_seconds() > FUTURE_SLACK

@@ -19,7 +19,7 @@ from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId, unique_prefix
 from s3vault.maintenance.immutability import protect_kept, save_known, split_locked
 from s3vault.maintenance.prune import PruneOptions
-from s3vault.maintenance.retention import Decision, Plan, Policy, apply_policy
+from s3vault.maintenance.retention import AHEAD, Decision, Plan, Policy, apply_policy
 from s3vault.ops.audit import AuditNote, audited, measured
 from s3vault.ops.prune import PruneResult
 from s3vault.ops.prune import prune as prune_repository
@@ -27,7 +27,6 @@ from s3vault.progress import Progress
 from s3vault.repository.lease import LeaseSettings
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import (
-    FUTURE_SLACK,
     find_snapshot,
     list_snapshots,
     load_snapshot,
@@ -187,22 +186,21 @@ def forget(
 
 
 def _say_future(plan: Plan, now: datetime) -> None:
-    """A snapshot dated ahead of this host's clock (its host's clock was ahead) is the newest of
-    its group for --keep-last and the calendar rules, as in restic: said once each, so that
-    the real newest snapshot it displaces is not removed without a word."""
+    """A snapshot dated ahead of this host's clock (its host's clock was ahead, or a put-only
+    host dated it so) is kept and not counted by the policy (retention.py ``dated_ahead``):
+    said once each, so that it is not kept for ever without a word."""
     for d in plan.decisions:
         snap = d.snapshot
-        ahead = (snap.time - now).total_seconds() if snap is not None else 0.0
-        if snap is None or not d.keep or ahead <= FUTURE_SLACK:
+        if snap is None or AHEAD not in d.reasons:
             continue
         log.warning(
-            "snapshot %s of %s is dated %s, %.0f h ahead of this host's clock (its host's "
-            "clock was ahead): --keep-last and the calendar rules take it for the newest "
-            "of its group; `s3vault forget %s` removes it",
+            "snapshot %s of %s is dated %s, %.0f h ahead of this host's clock: kept, and not "
+            "counted by the policy until then (a host's clock was ahead, or a host dated it "
+            "so); `s3vault forget %s` removes it",
             d.id.short,
             snap.hostname,
             snap.time.isoformat(timespec="seconds"),
-            ahead / 3600,
+            (snap.time - now).total_seconds() / 3600,
             d.id.short,
         )
 
