@@ -219,7 +219,7 @@ class DirWorker(Archiver):
             return self._finished(PendingDir(task.meta, task.psub))
         try:
             tagged = self._tagged(path, path)
-            entries = list_dir(path)
+            entries = list_dir(path, (task.st.st_dev, task.st.st_ino))
         except OSError as exc:
             self._warn(path, f"cannot list directory: {exc.strerror or exc}", failed=True)
             tagged, entries = None, []

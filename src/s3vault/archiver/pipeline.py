@@ -36,7 +36,7 @@ from s3vault.archiver.reuse import (
     subtree_of,
     unchanged_object,
 )
-from s3vault.archiver.scan import list_dir, metadata_node, node_type, read_xattrs
+from s3vault.archiver.scan import list_dir, metadata_node, node_type, open_dir, read_xattrs
 from s3vault.archiver.trees import Encoded, PendingDir
 from s3vault.archiver.walk import DirFrame, Listing, PathBuffer, is_deep
 from s3vault.chunker import ByteStream, ChunkerParams
@@ -684,13 +684,13 @@ class Archiver:
             return frame  # a mount point: keep the directory, not what is mounted there
         try:
             if is_deep(plen):  # beyond what an absolute path may reach
-                frame.fd = walk.open_dir(io, frame.ident)
+                frame.fd = open_dir(io, frame.ident)
                 frame.io = walk.fd_path(frame.fd)
                 if parent is not None and parent.fd is not None:
                     walk.close(parent.fd)  # only the innermost deep directory stays open
                     parent.fd = None
             frame.tagged = self._tagged(frame.io, paths.path(plen))
-            entries = list_dir(frame.io)
+            entries = list_dir(frame.io, None if frame.fd is not None else frame.ident)
         except OSError as exc:
             self._warn(
                 paths.path(plen), f"cannot list directory: {exc.strerror or exc}", failed=True
@@ -746,7 +746,7 @@ class Archiver:
             return
         if parent is not None and parent.fd is None and is_deep(parent.plen):
             try:
-                parent.fd = walk.open_dir(frame.io + b"/..", parent.ident)
+                parent.fd = open_dir(frame.io + b"/..", parent.ident)
                 parent.io = walk.fd_path(parent.fd)
             except OSError as exc:
                 self._warn(

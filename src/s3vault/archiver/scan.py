@@ -107,18 +107,51 @@ def metadata_node(
     )
 
 
-def list_dir(path: bytes) -> list[tuple[bytes, os.stat_result | OSError]]:
-    """Entries of a directory sorted by name, each with its lstat result (or the error).
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+class MovedError(OSError):
+    """A directory was replaced or moved while it was being walked."""
+
+
+def open_dir(io: bytes, ident: tuple[int, int]) -> int:
+    """Open a directory without following a symlink, and check it is the one listed.
 
     Raises:
-        OSError: the directory itself cannot be listed.
+        OSError: it cannot be opened; MovedError: another directory is there now.
+    """
+    fd = os.open(io, DIR_FLAGS)
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino) != ident:
+        os.close(fd)
+        msg = "replaced while the backup was running"
+        raise MovedError(msg)
+    return fd
+
+
+def list_dir(
+    path: bytes, ident: tuple[int, int] | None = None
+) -> list[tuple[bytes, os.stat_result | OSError]]:
+    """Entries of a directory sorted by name, each with its lstat result (or the error).
+    ``ident``: the (device, inode) its parent's listing saw: the directory is opened without
+    following a symlink and must still be that one (restic opens with O_NOFOLLOW). A user who
+    swapped a directory for a link to a root-only one between the two had its files stored
+    under the user's path; the entries are then stat'ed relative to the descriptor.
+
+    Raises:
+        OSError: the directory itself cannot be listed; MovedError: another one is there.
     """
     out: list[tuple[bytes, os.stat_result | OSError]] = []
-    with os.scandir(path) as it:
-        for entry in it:
-            try:
-                out.append((entry.name, entry.stat(follow_symlinks=False)))
-            except OSError as exc:
-                out.append((entry.name, exc))
+    fd = None if ident is None else open_dir(path, ident)
+    try:
+        with os.scandir(path if fd is None else fd) as it:
+            for entry in it:
+                try:
+                    out.append((os.fsencode(entry.name), entry.stat(follow_symlinks=False)))
+                except OSError as exc:
+                    out.append((os.fsencode(entry.name), exc))
+    finally:
+        if fd is not None:
+            os.close(fd)
     out.sort(key=lambda item: item[0])
     return out

@@ -22,13 +22,8 @@ from s3vault.archiver.reuse import ParentListing
 from s3vault.archiver.trees import PendingDir
 
 DEEP_AT = 3072  # bytes of absolute path; a name (≤ 255) more stays below PATH_MAX
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 Listing = list[tuple[bytes, os.stat_result | OSError]]
-
-
-class MovedError(OSError):
-    """A directory was replaced or moved while it was being walked."""
 
 
 @dataclass(slots=True)
@@ -81,21 +76,6 @@ def is_deep(path_length: int) -> bool:
 def fd_path(fd: int) -> bytes:
     """A short path that reaches an open directory."""
     return b"/proc/self/fd/%d" % fd
-
-
-def open_dir(io: bytes, ident: tuple[int, int]) -> int:
-    """Open a directory without following a symlink, and check it is the one listed.
-
-    Raises:
-        OSError: it cannot be opened; MovedError: another directory is there now.
-    """
-    fd = os.open(io, _DIR_FLAGS)
-    st = os.fstat(fd)
-    if (st.st_dev, st.st_ino) != ident:
-        os.close(fd)
-        msg = "replaced while the backup was running"
-        raise MovedError(msg)
-    return fd
 
 
 def close(fd: int | None) -> None:
