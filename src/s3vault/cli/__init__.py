@@ -32,6 +32,7 @@ from s3vault import (
     invocation,
     publish_metrics,
 )
+from s3vault.cli import streams
 from s3vault.cli.commands import LazyCommands
 from s3vault.cli.context import CliContext
 from s3vault.cli.examples import add_examples
@@ -54,6 +55,8 @@ Exit codes:
 
 def _stdout_closed() -> bool:
     """Whether standard output is a pipe whose reader is gone (``s3vault ls | head``)."""
+    if getattr(sys.stdout, "failure", None) is not None:
+        return True  # cli/streams.py saw it (and pointed stdout at /dev/null)
     try:
         poller = select.poll()
         poller.register(sys.stdout.fileno(), select.POLLOUT)
@@ -93,15 +96,19 @@ global_options_last(cli)
 cli.commands = LazyCommands(_finish)
 
 
+_STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # each ends a command as Ctrl-C
+
+
 def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
 def _interrupt_once(_signum: int, _frame: FrameType | None) -> None:
-    """After the work: the first SIGINT or SIGTERM interrupts what is being written, the next
-    ones are ignored (Ctrl-C twice, or Ctrl-C and a supervisor's TERM)."""
-    signal.signal(signal.SIGINT, _ignore)  # not SIG_IGN: a signal already pending would
-    signal.signal(signal.SIGTERM, _ignore)  # raise "ignored due to race condition"
+    """After the work: the first SIGINT, SIGTERM or SIGHUP interrupts what is being written,
+    the next ones are ignored (Ctrl-C twice, or Ctrl-C and a supervisor's TERM)."""
+    for signum in _STOPPING:  # _ignore, not SIG_IGN: a signal already pending would raise
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # "ignored due to race condition"
+            signal.signal(signum, _ignore)
     raise KeyboardInterrupt
 
 
@@ -210,10 +217,14 @@ def _write_metrics(
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``s3vault`` command."""
     _limit_malloc_arenas()
+    streams.install()  # before anything opens a file: descriptors 0-2 are taken
     signal.signal(signal.SIGINT, signal.default_int_handler)  # (a caller running main again)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # nohup's stays
+        signal.signal(signal.SIGHUP, _on_sigterm)  # a dropped ssh session: as SIGTERM
     args = sys.argv[1:] if argv is None else argv
     with invocation(args) as run:
+        streams.install(lambda: run.note is not None)
         code = _run(run, argv)
     logging.shutdown()
     _exit_code_on_signal(code)
@@ -232,8 +243,9 @@ def _exit_code_on_signal(code: int) -> None:
     def leave(_signum: int, _frame: FrameType | None) -> None:
         os._exit(code)
 
-    signal.signal(signal.SIGINT, leave)
-    signal.signal(signal.SIGTERM, leave)
+    for signum in _STOPPING:
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, leave)
 
 
 def _run(run: Invocation, argv: list[str] | None) -> int:
@@ -266,8 +278,9 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
         failure = f"internal error: {type(exc).__name__}: {exc}"
         code = _fail(ctx, failure, ExitCode.FATAL)
     run.cache_dir = ctx.cache_path()
-    signal.signal(signal.SIGINT, _interrupt_once)  # a second signal cannot interrupt the
-    signal.signal(signal.SIGTERM, _interrupt_once)  # handling of the first
+    for signum in _STOPPING:  # a second signal cannot interrupt the handling of the first
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _interrupt_once)
     try:
         run.finish(int(code), failure, error)
         _warn_unwritten(ctx)

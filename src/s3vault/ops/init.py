@@ -58,6 +58,7 @@ class InitResult:
     requests: RequestCounts
     store: StoreDialect | None = None  # the store dialect the probe found (S3 only)
     recovery_key: str | None = None  # the recovery key's text: shown once, kept nowhere
+    recovery_key_id: str | None = None  # its key file
     repository: Repository | None = field(default=None, repr=False)  # open, for follow-ups
 
 
@@ -109,7 +110,7 @@ def init(
         requests=counts,  # its audit record carries the probe's requests and its own
     )
     KnownRepositories(repo_options.cache_dir).remember(backend.location, repo.id)
-    recovery_text = store_recovery_key(repo, clock=clock)[1] if options.recovery_key else None
+    recovery = store_recovery_key(repo, clock=clock) if options.recovery_key else None
     with audited(repo, "init", repository_id=str(repo.id), location=backend.location):
         pass  # recorded once the repository exists whole
     return InitResult(
@@ -118,6 +119,7 @@ def init(
         key_id=repo.key_id,
         requests=counts.snapshot(),
         store=dialect,
-        recovery_key=recovery_text,
+        recovery_key=recovery[1] if recovery else None,
+        recovery_key_id=recovery[0].id if recovery else None,
         repository=repo,
     )

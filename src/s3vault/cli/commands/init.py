@@ -6,8 +6,10 @@ from datetime import timedelta
 
 import click
 
-from s3vault import InitOptions, Policy, RepositorySettings, object_lock_policy
+from s3vault import InitOptions, InitResult, Policy, RepositorySettings, object_lock_policy
 from s3vault import init as init_op
+from s3vault.cli import recoverykey
+from s3vault.cli.context import CliContext
 from s3vault.cli.options import Duration, cli_context, global_options, kdf_cost_option
 from s3vault.cli.render import emit, human_duration, say, show_recovery_key
 from s3vault.cli.retention import keep_options
@@ -83,10 +85,26 @@ def init(
         min_grace=max(1, round(min_grace.total_seconds())),
         retention={} if policy.empty else policy.to_dict(),
     )
+    if recovery_key:
+        recoverykey.require_stdout("init")
     result = init_op(
         options, InitOptions(settings=settings, recovery_key=recovery_key, object_lock=lock)
     )
     ctx.opened = result.repository
+    lock_note = (
+        f"Object Lock ({lock.mode}): every object is locked for {human_duration(lock.period)} "
+        f"after it is last needed, plus {human_duration(lock.margin)} margin"
+        if lock is not None
+        else None
+    )
+    _show(ctx, result, lock_note)
+    if result.recovery_key_id and result.repository is not None:
+        recoverykey.confirm_shown(result.repository, result.recovery_key_id)
+    return 0
+
+
+def _show(ctx: CliContext, result: InitResult, lock_note: str | None) -> None:
+    """What init made (the recovery key once, also with --quiet)."""
     if ctx.json:
         emit(
             ctx,
@@ -103,15 +121,9 @@ def init(
             for note in result.store.notes:
                 say(ctx, note)
             say(ctx, f"store probe: {result.store.summary()}")
-        if lock is not None:
-            say(
-                ctx,
-                f"Object Lock ({lock.mode}): every object is locked for "
-                f"{human_duration(lock.period)} after it is last needed, plus "
-                f"{human_duration(lock.margin)} margin",
-            )
+        if lock_note is not None:
+            say(ctx, lock_note)
         if result.recovery_key:
             show_recovery_key(ctx, result.recovery_key)
         else:
             say(ctx, "Keep the password safe: without it the data cannot be recovered.")
-    return 0

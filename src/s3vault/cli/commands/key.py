@@ -27,6 +27,7 @@ from s3vault import (
     rotate_master,
     sync_keys,
 )
+from s3vault.cli import recoverykey
 from s3vault.cli.options import Duration, cli_context, global_options, kdf_cost_option
 from s3vault.cli.password import read_new_password
 from s3vault.cli.progress import CliProgress
@@ -174,6 +175,7 @@ def add(
         opener = f"KMS key {kms_key_id}" if kms_key_id is not None else "the new password"
         checked = f"put-only, host {entry.host}; checked: {opener} opens it"
     elif recovery:
+        recoverykey.require_stdout("key add --recovery")
         entry, text = add_recovery_key(repo)
         checked = "checked: the recovery key opens it"
         if ctx.json:  # once, in the JSON line (as init does), so stdout stays JSON
@@ -190,6 +192,8 @@ def add(
         emit(ctx, "key_added", **dataclasses.asdict(entry), **shown)
     else:
         say(ctx, f"added key {entry.id[:8]} ({checked})")
+    if recovery:
+        recoverykey.confirm_shown(repo, entry.id)
     return 0
 
 

@@ -1,0 +1,117 @@
+"""The command's standard streams: what a cron job, a closed descriptor or a reader that goes
+away does to them.
+
+- A standard descriptor closed at start (``>&-``, ``<&-``) is opened on /dev/null, so that no
+  file the command opens later becomes descriptor 1 (a pack written to by ``print``), and
+  Python's ``sys.stdout`` is not None (every command ended in an internal error).
+- A write to stdout or stderr that fails (``| head -1``, a full disk) stops the output, not the
+  work, once the command changes the repository: the descriptor is pointed at /dev/null and
+  the command finishes, records its audit record and metrics, and exits with the work's code
+  (a backup piped into ``head -1`` had saved its snapshot and left no audit record, exit 1, no
+  message). A command that only shows something ends there (``ls | head -1``: exit 1, quiet).
+- Output that must reach someone (the recovery key, shown once) asks ``lost`` afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from s3vault import S3VaultError
+
+CLOSED_AT_START: set[int] = set()
+
+
+class _Guarded:
+    """A text stream whose failed write ends its output, not the command."""
+
+    def __init__(self, stream: TextIO, fd: int) -> None:
+        self._stream = stream
+        self._fd = fd
+        self.failure: OSError | None = None
+
+    def write(self, text: str) -> int:
+        if self.failure is None:
+            try:
+                return self._stream.write(text)
+            except OSError as exc:
+                self._lose(exc)
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if self.failure is None:
+            try:
+                self._stream.flush()
+            except OSError as exc:
+                self._lose(exc)
+
+    def _lose(self, exc: OSError) -> None:
+        self.failure = exc
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._fd)
+            os.close(devnull)
+            self._stream.flush()  # what it still holds goes to /dev/null, not to a traceback
+        if self._fd == 1 and not _changing():
+            # a command that only shows something has nothing left to do: `ls | head -1`
+            # ends at once, quietly as click ends it (exit 1), or saying what failed
+            if exc.errno == errno.EPIPE:
+                raise BrokenPipeError(exc.errno, exc.strerror)
+            msg = f"cannot write to standard output: {exc.strerror or exc}"
+            raise S3VaultError(msg)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _never() -> bool:
+    return False
+
+
+_changing: Callable[[], bool] = _never
+
+
+def install(changing: Callable[[], bool] = _never) -> None:
+    """Open closed standard descriptors on /dev/null and guard stdout and stderr (once).
+    ``changing``: whether the command has begun to change the repository (an audited
+    operation): from then on a lost stdout stops the output only."""
+    global _changing  # noqa: PLW0603 - one command per process
+    _changing = changing
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+            CLOSED_AT_START.add(fd)
+    if sys.stdin is None:
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the process's own stdin
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        stream = getattr(sys, name)
+        if isinstance(stream, _Guarded):
+            continue
+        if stream is None:
+            stream = open(fd, "w", closefd=False, errors="backslashreplace")  # noqa: SIM115
+        setattr(sys, name, _Guarded(stream, fd))
+
+
+def lost(fd: int = 1) -> OSError | str | None:
+    """Why output written to stdout (1) or stderr (2) may have reached no one: it was closed
+    at start, or a write failed; None if neither (after a flush)."""
+    stream = sys.stdout if fd == 1 else sys.stderr
+    with contextlib.suppress(Exception):
+        stream.flush()
+    if fd in CLOSED_AT_START:
+        return "it was closed when the command started"
+    failure = getattr(stream, "failure", None)
+    return failure if isinstance(failure, OSError) else None

@@ -1,0 +1,122 @@
+"""The standard streams as cron, a closed descriptor, `| head` or a full disk leave them
+(s3vault/cli/streams.py), and SIGHUP. Fresh console-script processes: the descriptors are the
+point. Found by an operator's attack pass (2026-12-06): with stdout closed every command ended
+in an internal error; `backup | head -1` saved its snapshot but left no audit record (exit 1, no
+message); `init` with stdout closed or full made a recovery key nobody saw; SIGHUP (a dropped
+ssh session) left prune's lease behind for half an hour."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from tests.cli.test_suspend import wait_stopped
+from tests.conftest import S3VAULT, RunCli, write_file
+
+
+def _run(
+    args: list[str], env: dict[str, str], **streams: object
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([S3VAULT, *args], env=env, timeout=120, check=False, **streams)  # type: ignore[call-overload,no-any-return]
+
+
+def _closed(args: list[str], env: dict[str, str], which: str) -> subprocess.CompletedProcess[bytes]:
+    """The command with the descriptors in ``which`` ("0", "1", "2") closed, as ``>&-`` does."""
+    redirections = " ".join(f"{fd}>&-" if fd != "0" else "<&-" for fd in which)
+    return subprocess.run(
+        ["sh", "-c", f'exec "$0" "$@" {redirections}', S3VAULT, *args],
+        env=env,
+        capture_output=True,  # what the shell leaves open
+        timeout=120,
+        check=False,
+    )
+
+
+def _keys(run_cli: RunCli, url: str) -> list[str]:
+    return [k["kind"] for k in json.loads(run_cli("-r", url, "--json", "key", "list").stdout)]
+
+
+def test_init_with_stdout_closed_refuses_before_it_makes_anything(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    url = str(tmp_path / "repo")
+    done = _closed(["-r", url, "init", "--kdf-cost", "minimum"], cli_env, "1")
+    assert done.returncode == 2
+    assert b"recovery key" in done.stderr and b"--no-recovery-key" in done.stderr
+    assert not Path(url).exists()
+
+
+def test_a_recovery_key_that_could_not_be_written_is_removed_again(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """init > /dev/full: the repository is made, the recovery key's file removed again, and
+    the command fails saying so; `key add --recovery` the same."""
+    url = str(tmp_path / "repo")
+    with open("/dev/full", "wb") as full:
+        made = _run(
+            ["-r", url, "init", "--kdf-cost", "minimum"],
+            cli_env,
+            stdout=full,
+            stderr=subprocess.PIPE,
+        )
+        assert made.returncode == 1, made.stderr
+        assert b"could not be written to standard output" in made.stderr
+        assert _keys(run_cli, url) == ["password"]
+        added = _run(
+            ["-r", url, "key", "add", "--recovery"], cli_env, stdout=full, stderr=subprocess.PIPE
+        )
+        assert added.returncode == 1 and b"removed again" in added.stderr
+    assert _keys(run_cli, url) == ["password"]
+
+
+def test_a_backup_whose_reader_went_away_finishes_with_its_records(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """stdout a pipe nobody reads any more (`| head -1` after its line), then every standard
+    descriptor closed: the backup is saved, audited, and exits 0 both times."""
+    url = str(tmp_path / "repo")
+    assert run_cli("-r", url, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    src = tmp_path / "src"
+    write_file(src / "a", os.urandom(5_000))
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        gone = _run(
+            ["-r", url, "-v", "backup", str(src)], cli_env, stdout=write, stderr=subprocess.PIPE
+        )
+    finally:
+        os.close(write)
+    assert gone.returncode == 0, gone.stderr
+    closed = _closed(["-r", url, "backup", str(src)], cli_env, "012")
+    assert closed.returncode == 0
+    assert len(json.loads(run_cli("-r", url, "--json", "snapshots").stdout)) == 2
+    audit = run_cli("-r", url, "audit")
+    assert audit.code == 0 and audit.stdout.count("backup") == 2, audit.stdout
+
+
+def test_sighup_ends_a_prune_as_sigterm_does_and_releases_its_lease(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    url = str(tmp_path / "repo")
+    assert run_cli("-r", url, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    write_file(tmp_path / "src" / "a", os.urandom(5_000))
+    assert run_cli("-r", url, "backup", str(tmp_path / "src")).code == 0
+    proc = subprocess.Popen(
+        [S3VAULT, "-r", url, "prune"],
+        env={**cli_env, "S3VAULT_TEST_STOP_AT": "prune-after-plan"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_stopped(proc)
+        assert [p.name for p in (Path(url) / "locks").iterdir()] == ["maintenance"]
+        proc.send_signal(signal.SIGHUP)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"interrupted" in err
+    assert list((Path(url) / "locks").iterdir()) == []
