@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -45,3 +46,31 @@ def test_compress_many_matches_compress(items: list[bytes], level: int) -> None:
     packed = compression.compress_many(items, level, threads=2)
     assert [compression.decompress(p, len(d)) for p, d in zip(packed, items, strict=True)] == items
     assert [p[0] for p in packed] == [compression.compress(d, level)[0] for d in items]
+
+
+def _zeros_frame(size: int, *, declared: bool) -> bytes:
+    """A tagged zstd frame of ``size`` zero bytes, its content size in the header or not."""
+    out = bytearray()
+    cobj = zstandard.ZstdCompressor(level=1, write_content_size=declared).compressobj(
+        size=size if declared else -1
+    )
+    zeros = bytes(1 << 20)
+    for _ in range(size >> 20):
+        out += cobj.compress(zeros)
+    out += cobj.flush()
+    return bytes([compression.ZSTD]) + bytes(out)
+
+
+def test_a_standalone_file_that_claims_more_than_it_may_hold_is_refused_unread() -> None:
+    """A bomb: 256 MiB of zeros in about 8 KB. Its declared size is refused before anything
+    is allocated (zstandard allocates a frame's declared size whatever max_output_size says);
+    a frame that declares no size stops at the limit."""
+    bomb = _zeros_frame(256 << 20, declared=True)
+    limit = compression.file_limit(len(bomb))
+    assert limit == compression.FILE_FLOOR < 256 << 20
+    with pytest.raises(IntegrityError, match="a bomb"):
+        compression.decompress(bomb, limit=limit)
+    with pytest.raises(IntegrityError):
+        compression.decompress(_zeros_frame(256 << 20, declared=False), limit=limit)
+    fits = _zeros_frame(32 << 20, declared=True)
+    assert compression.decompress(fits, limit=limit) == bytes(32 << 20)

@@ -19,11 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zstandard
 
 from s3vault import InitOptions, add_put_only_key, init
-from s3vault.format.layout import ObjectKind
+from s3vault.crypto.hashing import storage_id
+from s3vault.format.layout import ObjectKind, object_name
 from s3vault.ops.backup import BackupOptions, backup
 from s3vault.ops.backup_putonly import backup_put_only
+from s3vault.repository.writer import sealed_kind_for
 from tests.conftest import TEST_SETTINGS, RepoHandle, RunCli, write_file
 from tests.putonly import open_local_put_only, restore_latest
 
@@ -147,3 +150,28 @@ def test_snapshots_a_put_only_host_dates_ahead_displace_no_real_one(
     assert restored.code == 0, restored.stderr
     got = tmp_path / "out" / str(fleet.db_source).lstrip("/") / "secret.txt"
     assert got.read_bytes() == b"db-01's own data\n"
+
+
+def test_a_snapshot_file_that_is_a_zstd_bomb_is_refused_before_it_is_unpacked(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 seals a zstd frame of 256 MiB of zeros (a few KB) as a snapshot file: every
+    command of the full key unpacked it (4 GiB took 5.3 GB of memory and 19 s, each time). Its
+    declared size is refused before anything is allocated: named as damage, with its fix."""
+    handle = _copy(fleet, tmp_path)
+    url = handle.url
+    frame = bytearray(b"\x01")  # compression's zstd tag
+    cobj = zstandard.ZstdCompressor(level=1, write_content_size=True).compressobj(size=256 << 20)
+    for _ in range(256):
+        frame += cobj.compress(bytes(1 << 20))
+    frame += cobj.flush()
+    put = open_local_put_only(url, ATTACKER_PW)
+    sealed = put.sealer().seal(sealed_kind_for(ObjectKind.SNAPSHOTS), bytes(frame))
+    sid = storage_id(sealed)
+    put.backend.put(object_name(ObjectKind.SNAPSHOTS, sid), sealed)
+    listing = run_cli("-r", url, "snapshots")
+    assert listing.code == 0, listing.stderr
+    (warning,) = listing.stderr.splitlines()
+    assert sid.hex()[:8] in warning and "bomb" in warning
+    checked = run_cli("-r", url, "verify")
+    assert checked.code == 13 and "bomb" in checked.stdout + checked.stderr

@@ -133,3 +133,21 @@ def test_forged_snapshot_cannot_escape_the_target(
     assert os.stat(target / "hl-a").st_ino == os.stat(target / "hl-b").st_ino
     assert (target / "evil").is_symlink()
     assert not (outside / "pwned").exists()
+
+
+def test_a_target_restore_makes_is_its_owners_alone(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """The target restore creates is 0700, as restic makes it: no other user reaches into
+    what root restores (a snapshot's setuid file or device node, a directory to swap for a
+    symlink while the restore writes below it); the snapshot's own modes hold below it."""
+    src = tmp_path / "src"
+    write_file(src / "pub" / "f", b"x")
+    (src / "pub").chmod(0o755)
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    target = tmp_path / "new" / "target"
+    done = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target))
+    assert done.code == 0, done.stderr
+    assert target.stat().st_mode & 0o777 == 0o700
+    restored = target / str(src).lstrip("/") / "pub"
+    assert restored.stat().st_mode & 0o777 == 0o755

@@ -255,3 +255,26 @@ def test_sink_turns_any_node_into_warnings(
             leftover.rmdir()
         else:
             leftover.unlink()
+
+
+def test_listing_and_dumping_hostile_nodes_says_what_it_cannot_show(
+    tmp_path: Path, local_repo: RepoHandle, run_cli: RunCli
+) -> None:
+    """`ls -l` (a mode of 2^40), `ls --json` (a time of 2^80 ns) and `dump` (a device number
+    no tar header holds) ended in an internal error: the listings show what they can, dump
+    names the entry and exits 13."""
+    save_hostile_snapshot(local_repo, damaged=False)
+    base = ("-r", local_repo.url, "--cache-dir", str(tmp_path / "c"))
+    listed = run_cli(*base, "ls", "-l", "latest")  # 13: the snapshot's tree /odd is damaged
+    assert listed.code == 13 and "internal error" not in listed.stderr, listed.stderr
+    mtime = next(line for line in listed.stdout.splitlines() if line.endswith("/mtime-huge"))
+    assert "?" * 19 in mtime
+    as_json = run_cli(*base, "--json", "ls", "latest")
+    assert as_json.code == 13 and "internal error" not in as_json.stderr, as_json.stderr
+    nodes = {n["name"]: n for n in map(json.loads, as_json.stdout.splitlines()) if "name" in n}
+    assert nodes["mtime-huge"]["mtime"] is None and nodes["mode-huge"]["mode"] == 2**40
+    dumped = run_cli(*base, "dump", "latest", "/", "--target", str(tmp_path / "all.tar"))
+    assert dumped.code == 13 and "/dev-huge" in dumped.stderr, dumped.stderr
+    assert "does not fit a tar header" in dumped.stderr
+    zipped = run_cli(*base, "dump", "-a", "zip", "latest", "/", "--target", str(tmp_path / "a.zip"))
+    assert zipped.code == 13 and "internal error" not in zipped.stderr, zipped.stderr

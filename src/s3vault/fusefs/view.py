@@ -95,23 +95,25 @@ def _safe(name: str) -> bytes:
 
 
 def node_entry(node: Node) -> Entry:
-    """The entry of a tree node: its stored mode, owner, times and size."""
-    mode = _TYPE_BITS[node.type] | stat.S_IMODE(node.mode)
-    size = node.size
+    """The entry of a tree node: its stored mode, owner, times and size, each within what the
+    kernel takes (a forged or damaged node's 2^40 mode or 2^80 ns must not fail the lookup)."""
+    mode = _TYPE_BITS[node.type] | (node.mode & 0o7777)
+    size = max(0, min(node.size, _S64))
     if node.type is NodeType.SYMLINK:
         size = len(node.link_target or b"")
     elif node.type is not NodeType.FILE:
         size = 0
+    mtime = _time(node.mtime_ns)
     return Entry(
         mode=mode,
         size=size,
-        mtime_ns=node.mtime_ns,
-        atime_ns=node.atime_ns or node.mtime_ns,
-        ctime_ns=node.ctime_ns or node.mtime_ns,
-        uid=node.uid,
-        gid=node.gid,
-        nlink=node.links if node.type is NodeType.FILE else 1,
-        rdev=node.rdev,
+        mtime_ns=mtime,
+        atime_ns=_time(node.atime_ns) or mtime,
+        ctime_ns=_time(node.ctime_ns) or mtime,
+        uid=_owner(node.uid),
+        gid=_owner(node.gid),
+        nlink=max(1, min(node.links, _S64)) if node.type is NodeType.FILE else 1,
+        rdev=node.rdev if 0 <= node.rdev < 1 << 64 else 0,
         target=node.link_target if node.type is NodeType.SYMLINK else None,
         node=node,
         tree=node.subtree if node.type is NodeType.DIR else None,
@@ -353,3 +355,15 @@ class SnapshotView:
             if len(self._dir_maps) > DIR_CACHE:
                 self._dir_maps.popitem(last=False)
         return children
+
+
+_S64 = (1 << 63) - 1
+NOBODY = 65534  # an owner no uid_t holds is shown as nobody's
+
+
+def _time(ns: int) -> int:
+    return max(-_S64, min(ns, _S64))
+
+
+def _owner(uid: int) -> int:
+    return uid if 0 <= uid < 1 << 32 else NOBODY

@@ -210,7 +210,7 @@ def _member(entry: LsEntry, *, raw: bool) -> str:
 def _tar_info(entry: LsEntry, name: str) -> tarfile.TarInfo:
     node = entry.node
     info = tarfile.TarInfo(name)
-    info.mode = stat.S_IMODE(node.mode)
+    info.mode = node.mode & 0o7777
     info.uid, info.gid = node.uid, node.gid
     info.uname, info.gname = node.user, node.group
     info.mtime = node.mtime_ns // 1_000_000_000
@@ -227,8 +227,16 @@ def _tar_info(entry: LsEntry, name: str) -> tarfile.TarInfo:
     elif node.type is NodeType.SYMLINK:
         info.linkname = os.fsdecode(node.link_target or b"")
     elif node.type in (NodeType.CHARDEV, NodeType.BLOCKDEV):
-        info.devmajor, info.devminor = os.major(node.rdev), os.minor(node.rdev)
+        fits = 0 <= node.rdev < 1 << 64  # a dev_t; no Linux device has more than 20-bit parts
+        if fits:
+            info.devmajor, info.devminor = os.major(node.rdev), os.minor(node.rdev)
+        if not fits or max(info.devmajor, info.devminor) > TAR_DEVICE_MAX:
+            msg = f"{entry.path}: device number {node.rdev:#x} does not fit a tar header"
+            raise IntegrityError(msg)
     return info
+
+
+TAR_DEVICE_MAX = 0o7777777  # a tar header's major and minor fields (7 octal digits)
 
 
 def _write_tar(
@@ -270,7 +278,7 @@ def _write_zip(
             name = _member(entry, raw=False) + ("/" if node.type is NodeType.DIR else "")
             info = zipfile.ZipInfo(name, _zip_time(node.mtime_ns))
             kind = {NodeType.DIR: stat.S_IFDIR, NodeType.SYMLINK: stat.S_IFLNK}
-            info.external_attr = (kind.get(node.type, stat.S_IFREG) | stat.S_IMODE(node.mode)) << 16
+            info.external_attr = (kind.get(node.type, stat.S_IFREG) | node.mode & 0o7777) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             if node.type is NodeType.DIR:
                 zf.writestr(info, b"")
@@ -285,8 +293,13 @@ def _write_zip(
 
 
 def _zip_time(mtime_ns: int) -> tuple[int, int, int, int, int, int]:
-    """A zip entry's local time (zip cannot say years before 1980)."""
-    t = time.localtime(mtime_ns // 1_000_000_000)
+    """A zip entry's local time (zip cannot say years before 1980 or after 2107)."""
+    try:
+        t = time.localtime(mtime_ns // 1_000_000_000)
+    except (OverflowError, OSError, ValueError):  # a forged or damaged node's time
+        return (1980, 1, 1, 0, 0, 0)
     if t.tm_year < 1980:
         return (1980, 1, 1, 0, 0, 0)
+    if t.tm_year > 2107:
+        return (2107, 12, 31, 23, 59, 58)
     return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)

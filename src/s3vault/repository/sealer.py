@@ -281,7 +281,9 @@ class Sealer:
         Raises:
             IntegrityError: authentication or decompression failed.
         """
-        return compression.decompress(self.open(kind, sealed))
+        return compression.decompress(
+            self.open(kind, sealed), limit=compression.file_limit(len(sealed))
+        )
 
 
 class PutSealer:

@@ -65,7 +65,8 @@ def _open(keys: dict[int, bytes], repo_id: bytes, binding: bytes, sealed: bytes)
         msg = f"not a dedup view of key epoch {header.epoch} this key opens"
         raise IntegrityError(msg)
     aad = sealed[:HEADER_SIZE] + repo_id + binding
-    return compression.decompress(aead.open_(key, header.nonce, sealed[HEADER_SIZE:], aad))
+    plain = aead.open_(key, header.nonce, sealed[HEADER_SIZE:], aad)
+    return compression.decompress(plain, limit=compression.file_limit(len(sealed)))
 
 
 def _signed(repo_id: bytes, index_id: ObjectId, body: bytes) -> bytes:

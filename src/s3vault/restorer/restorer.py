@@ -56,14 +56,16 @@ class RestoreOutcome:
 
 
 def prepare_target(target: bytes) -> bool:
-    """Create the target directory if needed; whether it is empty (nothing can be in place).
+    """Create the target directory if needed, as restic does: 0700, so that no other user
+    reaches into what is being restored (a setuid file, a device node, a directory to swap
+    for a symlink while root writes into it); whether it is empty (nothing can be in place).
 
     Raises:
         RestoreError: the target is not a directory, cannot be created or cannot be written.
     """
     shown = os.fsdecode(target)
     try:
-        os.makedirs(target, exist_ok=True)
+        os.makedirs(target, mode=0o700, exist_ok=True)
     except FileExistsError:
         msg = f"the restore target {shown} exists and is not a directory: name a directory"
         raise RestoreError(msg) from None

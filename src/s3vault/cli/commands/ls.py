@@ -48,7 +48,7 @@ def ls(
         emit(ctx, "snapshot", id=sid.hex(), short_id=sid.short, snapshot_id=sid.hex())
     for e in entries:
         n = e.node
-        mtime = datetime.fromtimestamp(n.mtime_ns / 1e9, UTC)
+        mtime = _when(n.mtime_ns)
         if ctx.json:
             emit(
                 ctx,
@@ -60,17 +60,26 @@ def ls(
                 uid=n.uid,
                 gid=n.gid,
                 size=n.size,
-                mtime=mtime.isoformat(),
+                mtime=mtime.isoformat() if mtime else None,
                 link_target=n.link_target,
             )
         elif long_:
-            mode = _TYPE_CHAR.get(n.type, "-") + stat.filemode(n.mode)[1:]
+            mode = _TYPE_CHAR.get(n.type, "-") + stat.filemode(n.mode & 0o7777)[1:]
             owner = printable(f"{n.user or n.uid}/{n.group or n.gid}")
             target = n.link_target.decode(errors="backslashreplace") if n.link_target else ""
             link = f" -> {printable(target)}" if target else ""
-            when = f"{mtime.astimezone():%Y-%m-%d %H:%M:%S}"
+            when = f"{mtime.astimezone():%Y-%m-%d %H:%M:%S}" if mtime else "?" * 19
             line = f"{mode} {owner:>12} {n.size:>12} {when} {printable(e.path)}{link}"
             ctx.out.print(line, markup=False)
         elif not ctx.quiet:
             ctx.out.print(printable(e.path), markup=False)
     return unreadable.exit_code()
+
+
+def _when(mtime_ns: int) -> datetime | None:
+    """A node's time, or None where a date cannot say it (a forged or damaged node's 2^80 ns:
+    `ls -l` and `ls --json` ended in an internal error on it)."""
+    try:
+        return datetime.fromtimestamp(mtime_ns / 1e9, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
