@@ -134,7 +134,7 @@ def render(template: str, labels: dict[str, str]) -> str:
 def real_runs(tmp_path: Path, run_cli: RunCli) -> list[Run]:
     """The story's commands, each with the file as it stood after it."""
     metrics = tmp_path / "textfile" / "s3vault.prom"
-    a, b, src = tmp_path / "A", tmp_path / "B", tmp_path / "src"
+    a, b, c, src = tmp_path / "A", tmp_path / "B", tmp_path / "C", tmp_path / "src"
     write_file(src / "first.bin", os.urandom(20_000))
     runs: list[Run] = []
 
@@ -155,6 +155,9 @@ def real_runs(tmp_path: Path, run_cli: RunCli) -> list[Run]:
     run(72 * HOUR + 60, 0, "-r", str(a), "restore-test")
     run(72 * HOUR + 120, 0, "-r", str(a), "prune")
     run(72 * HOUR + 180, 10, "-r", str(b), "backup", str(src))
+    # a host whose /srv is not mounted: its snapshot lacks it, exit 3, every night
+    run(72 * HOUR + 200, 0, "-r", str(c), *init)
+    run(72 * HOUR + 210, 3, "-r", str(c), "backup", str(src), str(tmp_path / "srv-not-mounted"))
     run(72 * HOUR + 240, 10, "-r", str(b), "restore-test")
     pack = sorted(p for p in (a / "data").rglob("*") if p.is_file())[0]
     damaged = bytearray(pack.read_bytes())
@@ -175,7 +178,7 @@ def test_alert_rules_fire_on_the_series_real_runs_wrote(tmp_path: Path, run_cli:
     runs = real_runs(tmp_path, run_cli)
     final = runs[-1].samples
     host = socket.gethostname()
-    a, b = str(tmp_path / "A"), str(tmp_path / "B")
+    a, b, c = str(tmp_path / "A"), str(tmp_path / "B"), str(tmp_path / "C")
 
     def key(metric: str, command: str, repository: str) -> Key:
         return (
@@ -211,7 +214,7 @@ def test_alert_rules_fire_on_the_series_real_runs_wrote(tmp_path: Path, run_cli:
         assert text.count(shipped) == 1, shipped
         text = text.replace(shipped, lowered)
     rules = rules_of(text)
-    assert len(rules) == 8
+    assert len(rules) == 9
     (tmp_path / "alerts.yml").write_text(text)
 
     def fired(name: str, *label_sets: dict[str, str]) -> dict[str, Any]:
@@ -234,6 +237,7 @@ def test_alert_rules_fire_on_the_series_real_runs_wrote(tmp_path: Path, run_cli:
 
     always = {
         "S3vaultBackupFailed": [on("exit_code", "backup", b)],
+        "S3vaultBackupPartial": [on("exit_code", "backup", c)],  # C's /srv was not mounted
         "S3vaultRestoreTestFailed": [on("x", "restore-test", b)],
         "S3vaultVerifyDamage": [on("x", "verify", a)],
         "S3vaultRestoreTestSlow": [on("x", "restore-test", a)],  # with the lowered target
@@ -250,12 +254,17 @@ def test_alert_rules_fire_on_the_series_real_runs_wrote(tmp_path: Path, run_cli:
                 on("x", "backup", a),
                 on("x", "backup", a, host="silent-host"),
                 on("x", "backup", b),
+                on("x", "backup", c),
             ],
         },
         72 * HOUR + 8 * 86400: {  # 8 days: no prune of A since day 3, none of B ever
             **always,
-            "S3vaultBackupMissed": [on("x", "backup", a), on("x", "backup", b)],
-            "S3vaultPruneOverdue": [{"repository": a}, {"repository": b}],
+            "S3vaultBackupMissed": [
+                on("x", "backup", a),
+                on("x", "backup", b),
+                on("x", "backup", c),
+            ],
+            "S3vaultPruneOverdue": [{"repository": a}, {"repository": b}, {"repository": c}],
             "S3vaultVerifyCoverageBehind": [on("x", "verify", a)],  # unproven for 2 days
         },
     }

@@ -149,3 +149,14 @@ def test_sigterm_stops_the_workers_and_exits_130(
         time.sleep(0.01)
     assert not any(alive(pid) for pid in workers)
     assert snapshots(run_cli, cli_repo) == []
+
+
+def test_a_jobs_count_no_machine_has_is_a_usage_error(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """--jobs 99999 forked workers until "Too many open files" (internal error, exit 1): above
+    256 it is refused before anything starts; every command's --jobs alike."""
+    write_file(tmp_path / "src" / "a", b"x")
+    for args in (("backup", str(tmp_path / "src")), ("restore", "latest", "-t", "x")):
+        done = run_cli("-r", cli_repo, *args, "--jobs", "99999")
+        assert done.code == 2 and "0<=x<=256" in done.stderr, done.stderr

@@ -160,7 +160,22 @@ def test_bad_profiles_are_refused_clearly(
         assert done.code == 2 and message in done.stderr, (extra, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1
         assert "hunter2" not in done.stderr
+    # the whole file is checked, not only the profile in use: a typo outside every profile,
+    # an inline password in one not used (each was accepted, exit 0)
+    for extra, message in (
+        ('[profiles.idle]\npassword = "hunter2"', "profile 'idle': 'password' inline"),
+        ('[profiles.idle]\npathz = ["/srv"]', "unknown key 'pathz'"),
+    ):
+        config, _ = setup(tmp_path, extra)
+        done = run_cli("--config", str(config), "-P", "web", "snapshots")
+        assert done.code == 2 and message in done.stderr, (extra, done.stderr)
+        assert "hunter2" not in done.stderr
     config, _ = setup(tmp_path)
+    top = config.read_text()
+    config.write_text(f'metrics_file = "/var/lib/m.prom"\n{top}')
+    done = run_cli("--config", str(config), "-P", "web", "snapshots")
+    assert done.code == 2 and "unknown key 'metrics_file' at the top" in done.stderr
+    config.write_text(top)
     missing = run_cli("--config", str(config), "-P", "nope", "snapshots")
     assert missing.code == 2 and "profiles: base, broken, web" in missing.stderr
     absent = run_cli("--config", str(tmp_path / "none.toml"), "-P", "web", "snapshots")

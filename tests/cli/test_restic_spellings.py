@@ -242,3 +242,15 @@ keep_within = "1h30m"
     typo = run_cli("--config", str(config), "-P", "typo", "forget", "--dry-run")
     assert typo.code == 2
     assert "profile typo [retention] keep_within" in typo.stderr and "30m1h" in typo.stderr
+
+
+def test_restics_environment_alone_is_refused_naming_what_is_not_read(
+    run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """A cron line with only RESTIC_REPOSITORY and RESTIC_PASSWORD_FILE: "no repository given"
+    did not say that restic's variables are not read."""
+    env = {**cli_env, "RESTIC_REPOSITORY": "/srv/restic", "RESTIC_PASSWORD_FILE": "/etc/pw"}
+    done = run_cli("snapshots", env=env)
+    assert done.code == 2
+    assert "RESTIC_PASSWORD_FILE, RESTIC_REPOSITORY set" in done.stderr, done.stderr
+    assert "docs/migration.md" in done.stderr

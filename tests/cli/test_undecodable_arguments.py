@@ -119,3 +119,44 @@ def test_a_name_that_reads_like_an_escaped_byte_is_not_the_byte(
     here = out / src.relative_to("/")
     assert sorted(p.name for p in here.iterdir()) == ["caf\\xe9", "cafe"]
     assert (here / "caf\\xe9").read_bytes() == b"literal\n"
+
+
+def test_json_lines_name_a_file_that_is_no_utf8_as_ls_does(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """`--json -vv backup`'s verbose_status lines carried the name's raw byte (\\xf6): stdout
+    was no UTF-8 and JSON readers failed. Every line is UTF-8 JSON, the name shown as ls
+    --json shows it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    with open(os.path.join(os.fsencode(src), b"Bj\xf6rk"), "wb") as f:
+        f.write(b"x")
+    done = run_cli("-r", cli_repo, "--json", "-vv", "backup", str(src))
+    assert done.code == 0, done.stderr
+    lines = [json.loads(line.decode("utf-8")) for line in done.stdout_bytes.splitlines()]
+    items = {m.get("item") for m in lines if m["message_type"] == "verbose_status"}
+    listed = run_cli("-r", cli_repo, "--json", "ls", "latest")
+    names = {json.loads(line)["path"] for line in listed.stdout.splitlines()[1:]}
+    shown = str(src / "Bj\\xf6rk")
+    assert shown in items and shown in names, (items, names)
+
+
+def test_a_metrics_file_takes_a_repository_path_that_is_no_utf8(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """The label carrying the repository's path: a UnicodeEncodeError after the snapshot was
+    saved (exit 1, a temporary file left). It is written with the byte as \\xNN."""
+    url = _raw(str(tmp_path / "r\xe9po"))
+    assert run_cli("-r", url, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    write_file(tmp_path / "src" / "a", b"x")
+    prom = tmp_path / "m.prom"
+    done = run_cli("-r", url, "--metrics-file", str(prom), "backup", str(tmp_path / "src"))
+    assert done.code == 0, done.stderr
+    text = prom.read_text(encoding="utf-8")
+    assert "r\\\\xe9po" in text and "s3vault_exit_code" in text
+    assert sorted(
+        p.name for p in tmp_path.iterdir() if p.name.startswith((".m.prom", "m.prom"))
+    ) == [
+        ".m.prom.lock",
+        "m.prom",
+    ]

@@ -18,6 +18,9 @@ from s3vault.cli.profile import apply_profile
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# --jobs above this is a typo, not a machine: 99999 ended in "Too many open files" (exit 1)
+MAX_JOBS = 256
+
 
 def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
     def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
@@ -513,7 +516,7 @@ def read_workers_options(what: str, default: str = "one per core") -> Callable[[
         return click.option(
             "-j",
             "--jobs",
-            type=click.IntRange(min=0),
+            type=click.IntRange(min=0, max=MAX_JOBS),
             default=0,
             help=f"Worker processes that {what} (default 0: {default}; 1: none)",
         )(fn)

@@ -31,11 +31,28 @@ def to_jsonable(value: Any) -> Any:
         return value.total_seconds()
     if isinstance(value, bytes):
         return value.decode("utf-8", "backslashreplace")
+    if isinstance(value, str):
+        return value if value.isascii() else _shown(value)
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
     return value
+
+
+def _shown(text: str) -> str:
+    """Text as JSON may carry it: a name's bytes that are no UTF-8 (decoded by Python as lone
+    surrogates, which reached stdout as raw bytes and broke JSON readers) as ``\\xNN``, as
+    bytes are shown."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a surrogate no byte decodes to
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return raw.decode("utf-8", "backslashreplace")
+    return text
 
 
 def emit(ctx: CliContext, message_type: str, **fields: Any) -> None:

@@ -26,6 +26,12 @@ def repo_options(ctx: CliContext, *, confirm_password: bool = False) -> RepoOpti
     url = ctx.repository
     if not url:
         msg = "no repository given: use -r/--repo or set S3VAULT_REPOSITORY"
+        restic = sorted(k for k in os.environ if k.startswith("RESTIC_"))
+        if restic:  # a cron line brought over from restic: say why it is not read
+            msg += (
+                f" ({', '.join(restic)} set: s3vault reads none of restic's variables; "
+                "docs/migration.md names each one's S3VAULT_ spelling)"
+            )
         raise UsageError(msg)
     return RepoOptions(
         url=url,

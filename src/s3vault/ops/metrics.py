@@ -65,7 +65,19 @@ _LINE = re.compile(r"^s3vault_(\w+)\{(.*)\} (\S+)$")
 
 
 def _escape(value: str) -> str:
+    """A label value as the text format carries it; bytes of a path that are no UTF-8 (Python's
+    lone surrogates: a UnicodeEncodeError after the snapshot was saved) as ``\\xNN``."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = value.encode("utf-8", "surrogateescape" if _escapable(value) else "replace")
+        value = raw.decode("utf-8", "backslashreplace")
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _escapable(value: str) -> bool:
+    """Whether every lone surrogate in ``value`` stands for a byte (os.fsdecode's)."""
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in value)
 
 
 def _labels(labels: Mapping[str, str]) -> str:

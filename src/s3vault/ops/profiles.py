@@ -178,15 +178,7 @@ def load_profile(name: str, path: Path | None) -> Profile:
             f"~/.config/s3vault/config.toml or {SYSTEM_CONFIG})"
         )
         raise UsageError(msg)
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise UsageError(f"cannot read config file {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
-    profiles = data.get("profiles", {})
-    if not isinstance(profiles, dict):
-        raise UsageError(f"{path}: [profiles] must be a table of profiles")
+    profiles = _profiles_of(path)
     chain: list[str] = []
     current: str | None = name
     while current is not None:
@@ -210,6 +202,33 @@ def load_profile(name: str, path: Path | None) -> Profile:
             elif key != "inherit":
                 values[key] = value
     return Profile(name=name, source=path, values=values, tables=tables)
+
+
+def _profiles_of(path: Path) -> dict[str, Any]:
+    """The file's profiles, every one of them checked (not only the one in use: a typo at the
+    top, `metrics_file = ...`, or an inline password in another profile was accepted without
+    a word).
+
+    Raises:
+        UsageError: unreadable, invalid TOML, a key outside [profiles], or a bad profile.
+    """
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
+    profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise UsageError(f"{path}: [profiles] must be a table of profiles")
+    stray = sorted(set(data) - {"profiles"})
+    if stray:
+        msg = f"{path}: unknown key {stray[0]!r} at the top (settings go in [profiles.NAME])"
+        raise UsageError(msg)
+    for other, raw in profiles.items():
+        if isinstance(raw, dict):
+            _check(other, raw, path)
+    return profiles
 
 
 def profile_names(path: Path | None) -> list[str]:

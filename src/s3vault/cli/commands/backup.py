@@ -23,6 +23,7 @@ from s3vault import (
 from s3vault import backup as backup_op
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import (
+    MAX_JOBS,
     TagListType,
     Timestamp,
     cli_context,
@@ -158,7 +159,7 @@ from s3vault.cli.session import open_repo, repo_options
 @click.option(
     "-j",
     "--jobs",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=MAX_JOBS),
     default=0,
     help="Worker processes that read files (default 0: one per core; 1: no worker process)",
 )
