@@ -120,3 +120,28 @@ def test_sighup_ends_a_prune_as_sigterm_does_and_releases_its_lease(
     assert proc.returncode == 130, err
     assert b"interrupted" in err
     assert list((Path(url) / "locks").iterdir()) == []
+
+
+def test_an_interrupted_json_command_writes_only_json_lines_to_stderr(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """click printed an empty line on stderr before the JSON error of an interrupted command:
+    a blank line in the JSON lines a supervisor reads."""
+    url = str(tmp_path / "repo")
+    assert run_cli("-r", url, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    write_file(tmp_path / "src" / "a", os.urandom(5_000))
+    proc = subprocess.Popen(
+        [S3VAULT, "-r", url, "--json", "backup", str(tmp_path / "src")],
+        env={**cli_env, "S3VAULT_TEST_STOP_AT": "pack-stored"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_stopped(proc)
+        proc.send_signal(signal.SIGINT)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = err.decode().splitlines()
+    assert lines and all(json.loads(line)["message_type"] for line in lines), lines

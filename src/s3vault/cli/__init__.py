@@ -65,6 +65,10 @@ def _stdout_closed() -> bool:
         return True  # cannot tell: leave it to click's quiet exit
 
 
+class _Interrupted(Exception):
+    """A SIGINT, SIGTERM or SIGHUP during a command (KeyboardInterrupt, carried past click)."""
+
+
 class _Group(click.Group):
     """click turns any EPIPE into a silent exit 1, which is right for a closed standard output
     only: a broken pipe anywhere else is an s3vault bug and must say so (internal error)."""
@@ -72,6 +76,8 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt as exc:  # past click, which would print an empty line first
+            raise _Interrupted from exc  # (on stderr: a blank line in --json's JSON lines)
         except BrokenPipeError as exc:
             if _stdout_closed():
                 raise
@@ -267,7 +273,7 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
         else:
             exc.show()
         code = ExitCode.USAGE
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, click.exceptions.Abort, _Interrupted):
         code = _fail(ctx, "interrupted", ExitCode.INTERRUPTED)
     except S3VaultError as exc:
         failure, error = _with_way_out(str(exc), exc.exit_code), exc
