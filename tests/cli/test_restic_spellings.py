@@ -254,3 +254,21 @@ def test_restics_environment_alone_is_refused_naming_what_is_not_read(
     assert done.code == 2
     assert "RESTIC_PASSWORD_FILE, RESTIC_REPOSITORY set" in done.stderr, done.stderr
     assert "docs/migration.md" in done.stderr
+
+
+def test_snapshots_takes_ids_and_latest_as_restic_does(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """`restic snapshots latest`, `restic snapshots ID ID`: "unexpected extra argument" (2)."""
+    src = tmp_path / "src"
+    write_file(src / "a", b"1")
+    for when in ("2026-01-01 10:00", "2026-01-02 10:00", "2026-01-03 10:00"):
+        backup_at(run_cli, cli_repo, src, when)
+    every = json.loads(run_cli("-r", cli_repo, "--json", "snapshots").stdout)
+    first, _, last = (s["short_id"] for s in every)
+    newest = json.loads(run_cli("-r", cli_repo, "--json", "snapshots", "latest").stdout)
+    assert [s["short_id"] for s in newest] == [last]
+    named = run_cli("-r", cli_repo, "--json", "snapshots", last, first[:5], "latest~2")
+    assert [s["short_id"] for s in json.loads(named.stdout)] == [first, last]
+    missing = run_cli("-r", cli_repo, "snapshots", "0000beef")
+    assert missing.code == 2 and "0000beef" in missing.stderr

@@ -70,13 +70,18 @@ def _key(snap: SnapshotFile, keys: Sequence[str]) -> tuple[str, tuple[str, ...],
 
 
 def snapshots(
-    repo: Repository, filt: SnapshotFilter | None = None, *, latest: int | None = None
+    repo: Repository,
+    filt: SnapshotFilter | None = None,
+    *,
+    latest: int | None = None,
+    ids: Sequence[str] = (),
 ) -> list[SnapshotEntry]:
     """Matching snapshots, oldest first; with ``latest``, only the newest ``latest`` of each
-    host and set of paths (restic's ``--latest``).
+    host and set of paths (restic's ``--latest``); with ``ids`` (id prefixes, ``latest``,
+    ``latest~N``, as restic's ``snapshots ID...``), only those, among the matching ones.
 
     Raises:
-        UsageError: ``latest`` below 1.
+        UsageError: ``latest`` below 1; an id that matches none, or several.
     """
     filt = filt or SnapshotFilter()
     entries = [
@@ -84,6 +89,10 @@ def snapshots(
         for sid, snap in list_snapshots(repo)
         if filt.matches(snap)
     ]
+    if ids:
+        pairs = [(e.id, e.snapshot) for e in entries]
+        named = {find_snapshot(repo, ref, snapshots=pairs)[0] for ref in ids}
+        entries = [e for e in entries if e.id in named]
     if latest is None:
         return entries
     if latest < 1:

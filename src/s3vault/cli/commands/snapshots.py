@@ -42,7 +42,9 @@ from s3vault.cli.session import open_repo
     help="Show the snapshots in groups: any of host, paths, tags (comma-separated)",
 )
 @click.option("-c", "--compact", is_flag=True, help="Fewer columns: ID, time, host, tags")
+@click.argument("snapshot_ids", nargs=-1, metavar="[ID|latest]...")
 def snapshots(
+    snapshot_ids: tuple[str, ...],
     hosts: tuple[str, ...],
     tags: tuple[TagList, ...],
     paths: tuple[str, ...],
@@ -50,13 +52,13 @@ def snapshots(
     group_by: str,
     compact: bool,
 ) -> int:
-    """List snapshots."""
+    """List snapshots (only those named: id prefixes, latest, latest~N, as restic's)."""
     ctx = cli_context()
     ctx.stdout_array = True
     keys = split_group_by(group_by)
     repo = open_repo(ctx, load_index=False, snapshots_ahead=True)
     filt = SnapshotFilter(hosts=hosts, tags=tags, paths=paths)
-    entries = snapshots_op(repo, filt, latest=latest)
+    entries = snapshots_op(repo, filt, latest=latest, ids=snapshot_ids)
     groups = group_snapshots(entries, keys) if keys else []
     if ctx.json:  # restic's shapes: an array of snapshots, or of groups when grouping
         if not keys:
