@@ -272,3 +272,14 @@ def test_snapshots_takes_ids_and_latest_as_restic_does(
     assert [s["short_id"] for s in json.loads(named.stdout)] == [first, last]
     missing = run_cli("-r", cli_repo, "snapshots", "0000beef")
     assert missing.code == 2 and "0000beef" in missing.stderr
+
+
+def test_restic_016s_snapshot_colon_path_is_refused_naming_the_way_here(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """`restore latest:/Srv/Site` showed the reference lower-cased, path and all."""
+    write_file(tmp_path / "src" / "a", b"1")
+    assert run_cli("-r", cli_repo, "backup", str(tmp_path / "src")).code == 0
+    done = run_cli("-r", cli_repo, "restore", "latest:/Srv/Site", "-t", str(tmp_path / "t"))
+    assert done.code == 2 and "'latest:/Srv/Site'" in done.stderr, done.stderr
+    assert "--include" in done.stderr and not (tmp_path / "t").exists()

@@ -129,7 +129,7 @@ def find_snapshot(
         if say_ahead:
             _say_dated_ahead(ref, matching, matching[-1 - back])
         return matching[-1 - back]
-    ref = ref.lower()
+    given, ref = ref, ref.lower()
     found = [(sid, s) for sid, s in snaps if sid.hex().startswith(ref)]
     if not found:
         prefix = object_name(ObjectKind.SNAPSHOTS, ref)
@@ -137,7 +137,9 @@ def find_snapshot(
         if len(damaged) == 1:
             msg = f"snapshot {ref} cannot be read: {repo.skipped[damaged[0]]}"
             raise IntegrityError(msg)
-        msg = f"no snapshot with id {ref!r}"
+        msg = f"no snapshot with id {given!r}"  # as given: a path in it keeps its case
+        if ":" in given:  # restic 0.16's SNAPSHOT:PATH
+            msg += " (SNAPSHOT:PATH is `tree`'s; restore takes --include PATH, ls and dump PATH)"
         raise UsageError(msg)
     if len(found) > 1:
         msg = f"snapshot id prefix {ref!r} is ambiguous ({len(found)} matches)"
