@@ -92,6 +92,33 @@ def test_a_symlink_swapped_in_deep_down_is_never_followed(
     assert list(outside.rglob("*")) == [outside / NAME.decode()]
 
 
+@pytest.mark.parametrize("level", [1, 2])
+def test_a_symlink_swapped_in_near_the_target_is_never_followed_either(
+    tmp_path: Path, level: int
+) -> None:
+    """Short paths were used as they are: a user who can write into the target and swaps a
+    restored directory for a symlink while root restores had root's files written through it
+    (an attack pass, 2026-12-06; restic 0.14 does the same). Every entry is reached by
+    descriptor, one component at a time with O_NOFOLLOW, from the target."""
+    root, outside = tmp_path / "t", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    dirs = chain(3)
+    FilesystemSink(Locator(os.fsencode(root), dirs), owners=False).make_dir(dirs[0])
+    sink = FilesystemSink(Locator(os.fsencode(root), dirs), owners=False)
+    for entry in dirs[1:]:
+        sink.make_dir(entry)
+    parent = root.joinpath(*[NAME.decode()] * (level - 1)) if level > 1 else root
+    (parent / NAME.decode()).rename(parent / "moved")
+    (parent / NAME.decode()).symlink_to(outside)
+    way_on = outside.joinpath(*[NAME.decode()] * (3 - level))  # following the link finds it
+    way_on.mkdir(parents=True)
+    fresh = FilesystemSink(Locator(os.fsencode(root), dirs), owners=False)
+    with pytest.raises(EntryError):
+        fresh.write(Entry(2, b"file"), 3, 0, b"bad")
+    assert not [p for p in outside.rglob("*") if p.is_file()]
+
+
 def test_descriptors_survive_eviction_by_other_threads(
     deep: tuple[Path, list[Entry]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
