@@ -81,6 +81,10 @@ def test_import_refuses_a_missing_root_and_a_bad_time(
         "-r", cli_repo, "backup", "--root", str(tmp_path / "old"), "--time", "yesterday", "/etc"
     )
     assert bad.code == 2 and "'yesterday' is not a time" in bad.stderr
+    # a time no snapshot can hold (year 10000 in UTC) was saved, then refused by every reader
+    late = run_cli("-r", cli_repo, "backup", "--time", "9999-12-31T23:59:59-05:00", "/etc")
+    assert late.code == 2 and "out of range" in late.stderr
+    assert snapshots(run_cli, cli_repo) == []
     # a path that climbs out of the root still lies below it
     climb = run_cli("-r", cli_repo, "backup", "--root", str(tmp_path / "old"), "../../etc")
     assert climb.code == 0, climb.stderr
@@ -103,3 +107,20 @@ def test_the_whole_root_is_a_target(tmp_path: Path, cli_repo: str, run_cli: RunC
     out = tmp_path / "restored"
     assert run_cli("-r", cli_repo, "restore", "latest", "-t", str(out)).code == 0
     assert (out / "etc" / "app.conf").read_bytes() == b"whole etc/app.conf"
+
+
+def test_a_root_reached_through_a_link_is_the_directory_it_names(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """`--root /mnt/old /` where /mnt/old is a link to the copy: directories are opened without
+    following links (a swapped one must not lead elsewhere), and the root itself was opened so
+    too, giving an empty snapshot (exit 3) every night. The root the user names is followed."""
+    write_file(tmp_path / "real" / "etc" / "c", b"conf\n")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    for jobs in ("1", "2"):
+        done = run_cli(
+            "-r", cli_repo, "backup", "--jobs", jobs, "--root", str(tmp_path / "link"), "/"
+        )
+        assert done.code == 0, done.stderr
+        listed = run_cli("-r", cli_repo, "ls", "latest").stdout.split()
+        assert listed == ["/etc", "/etc/c"], listed

@@ -74,6 +74,7 @@ from s3vault.archiver.pipeline import (
     _nested_targets,
     _whole_root,
     leading_stat,
+    whole_root_base,
 )
 from s3vault.archiver.scan import node_type
 from s3vault.archiver.scanner import Scanner
@@ -302,7 +303,7 @@ class ParallelArchiver(Archiver):
         base = self._opts.root or b"/"
         if _whole_root(self._opts.paths):
             # "/" itself is a target: the root tree is the listing of the base directory
-            st = os.lstat(base)
+            base, st = whole_root_base(base)
             top = _Dir(self._meta(base, b"", st), self._parent_tree, None, base, st.st_dev, st)
             self._dirs[id(top)] = top
             self._tasks.append(DirTask(id(top), base, top.node, st, top.psub, st.st_dev))

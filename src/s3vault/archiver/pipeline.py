@@ -109,6 +109,19 @@ def _whole_root(paths: tuple[bytes, ...]) -> bool:
     return any(not any(part for part in path.split(b"/")) for path in paths)
 
 
+def whole_root_base(base: bytes) -> tuple[bytes, os.stat_result]:
+    """The directory whose listing is the root tree when "/" is a target, and its stat:
+    ``--root`` may name a link to it (a mount path, /mnt/old -> /srv/old), which is followed
+    here once, as the user named it; below it no link is followed (scan.list_dir opens each
+    directory with O_NOFOLLOW, and a link there gave an empty snapshot).
+
+    Raises:
+        OSError: it cannot be reached.
+    """
+    real = os.fsencode(os.path.realpath(base))
+    return real, os.lstat(real)
+
+
 def leading_stat(path: bytes, st: os.stat_result) -> os.stat_result:
     """The stat of a directory that leads to a backup target (``/lib`` of ``/lib/terminfo``):
     a symbolic link there (Debian's ``/lib -> usr/lib``) is recorded as the directory it leads
@@ -274,7 +287,7 @@ class Archiver:
             base = self._opts.root or b"/"
             if self._opts.stdin is None and _whole_root(self._opts.paths):
                 # "/" itself is a target: the root tree is the listing of the base directory
-                st = os.lstat(base)
+                base, st = whole_root_base(base)
                 parent = Node(name=b"", type=NodeType.DIR, subtree=self._parent_tree)
                 root = self._walk_dir(base, self._meta(base, b"", st), st, parent, st.st_dev)
             else:

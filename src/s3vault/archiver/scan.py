@@ -122,7 +122,9 @@ def open_dir(io: bytes, ident: tuple[int, int]) -> int:
     """
     fd = os.open(io, DIR_FLAGS)
     st = os.fstat(fd)
-    if (st.st_dev, st.st_ino) != ident:
+    # another directory of the same file system is one put in its place; another file system
+    # is one mounted there since it was listed (an automount this open triggered: /boot/efi)
+    if st.st_dev == ident[0] and st.st_ino != ident[1]:
         os.close(fd)
         msg = "replaced while the backup was running"
         raise MovedError(msg)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import types
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
@@ -546,7 +546,12 @@ class Timestamp(_TimeBase):
             when = datetime.fromisoformat(str(value).strip())
         except ValueError:
             self.fail(f"{value!r} is not a time like 2025-01-31 02:00 (ISO 8601)", param, ctx)
-        return when if when.tzinfo else when.astimezone()
+        try:
+            when = when if when.tzinfo else when.astimezone()
+            when.astimezone(UTC)  # a snapshot's time must be one in UTC too (year 1 to 9999)
+        except (OverflowError, ValueError, OSError):
+            self.fail(f"{value!r} is out of range (years 1 to 9999 in UTC)", param, ctx)
+        return when
 
 
 if TYPE_CHECKING:

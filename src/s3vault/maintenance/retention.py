@@ -486,7 +486,9 @@ def apply_policy(
         reasons = _decide_group(counted, policy, now) if not policy.empty else {}
         if counted and not reasons and not allow_remove_all:
             msg = (
-                f"the policy would remove all {len(items)} snapshot(s) of group {key}; "
+                f"the policy would remove all {len(counted)} snapshot(s) of group {key}"
+                + (f" (and keep {len(ahead)} dated ahead of this clock)" if ahead else "")
+                + "; "
                 "refusing (pass --unsafe-allow-remove-all if that is meant)"
             )
             raise UsageError(msg)
