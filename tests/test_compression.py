@@ -61,16 +61,33 @@ def _zeros_frame(size: int, *, declared: bool) -> bytes:
     return bytes([compression.ZSTD]) + bytes(out)
 
 
-def test_a_standalone_file_that_claims_more_than_it_may_hold_is_refused_unread() -> None:
-    """A bomb: 256 MiB of zeros in about 8 KB. Its declared size is refused before anything
+def claiming(size: int) -> bytes:
+    """A tagged zstd frame of 1 MiB of zeros whose header claims ``size`` bytes (< 4 GiB): what
+    a bomb looks like to a reader that checks the claim first (51 bytes, none allocated)."""
+    frame = bytearray(
+        zstandard.ZstdCompressor(level=1, write_content_size=True).compress(bytes(1 << 20))
+    )
+    descriptor = frame[4]
+    assert descriptor >> 6 == 2 and not descriptor & 3  # a 4-byte content size, no dictionary
+    at = 5 + (0 if descriptor & 0x20 else 1)  # after the window descriptor, if any
+    frame[at : at + 4] = size.to_bytes(4, "little")
+    assert zstandard.frame_content_size(bytes(frame)) == size
+    return bytes([compression.ZSTD]) + bytes(frame)
+
+
+def test_a_standalone_file_that_claims_more_than_it_may_hold_is_refused_unread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bomb (4 GiB of zeros would take 131 KB): its declared size is refused before anything
     is allocated (zstandard allocates a frame's declared size whatever max_output_size says);
     a frame that declares no size stops at the limit."""
-    bomb = _zeros_frame(256 << 20, declared=True)
+    bomb = claiming((1 << 32) - 1)
     limit = compression.file_limit(len(bomb))
-    assert limit == compression.FILE_FLOOR < 256 << 20
+    assert limit == compression.FILE_FLOOR < 1 << 32
     with pytest.raises(IntegrityError, match="a bomb"):
         compression.decompress(bomb, limit=limit)
+    monkeypatch.setattr(compression, "FILE_FLOOR", 16 << 20)  # below the frames made here
     with pytest.raises(IntegrityError):
-        compression.decompress(_zeros_frame(256 << 20, declared=False), limit=limit)
-    fits = _zeros_frame(32 << 20, declared=True)
-    assert compression.decompress(fits, limit=limit) == bytes(32 << 20)
+        compression.decompress(_zeros_frame(32 << 20, declared=False), limit=16 << 20)
+    fits = _zeros_frame(8 << 20, declared=True)
+    assert compression.decompress(fits, limit=compression.file_limit(len(fits))) == bytes(8 << 20)

@@ -70,12 +70,14 @@ def compress_many(items: list[bytes | memoryview], level: int, threads: int) -> 
     return out
 
 
-# A standalone file (snapshot, index file, view, host state...) may decompress to this much, or
-# to FILE_RATIO times its stored size if that is more: a put-only host can seal a 131 KB zstd
-# frame of 4 GiB of zeros as a snapshot (every command read it: 5.3 GB of RSS, 19 s each).
-# Real files compress 2-10 times; a frame that claims more is refused before it is allocated.
-FILE_FLOOR = 64 << 20
-FILE_RATIO = 256
+# A standalone file a put-only host sealed (snapshot, index file, view, host state) may
+# decompress to this much, or to FILE_RATIO times its stored size if that is more: such a host
+# can seal a 131 KB zstd frame of 4 GiB of zeros as a snapshot (every command read it: 5.3 GB
+# of RSS, 19 s each). Index files compress 1.4 times, host states up to about 90, a snapshot of
+# a --files-from list of 250,000 deep paths about 330; a frame that claims more is refused
+# before it is allocated, and a put-only host refuses to store one (putrepo.py).
+FILE_FLOOR = 256 << 20
+FILE_RATIO = 4096
 
 
 def file_limit(stored: int) -> int:

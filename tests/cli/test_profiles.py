@@ -10,6 +10,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import boto3
 
 from s3vault.ops.profiles import load_profile, profile_names
 from tests.cli.test_s3 import s3_env
-from tests.conftest import PASSWORD, RunCli, write_file
+from tests.conftest import PASSWORD, S3VAULT, RunCli, write_file
 
 
 def setup(tmp_path: Path, extra: str = "") -> tuple[Path, dict[str, Path]]:
@@ -165,6 +166,9 @@ def test_bad_profiles_are_refused_clearly(
     for extra, message in (
         ('[profiles.idle]\npassword = "hunter2"', "profile 'idle': 'password' inline"),
         ('[profiles.idle]\npathz = ["/srv"]', "unknown key 'pathz'"),
+        ('[profiles.idle]\ninherit = "gone"', "inherits 'gone', no profile"),
+        ('[profiles.idle]\ninherit = "idle2"\n[profiles.idle2]\ninherit = "idle"', "in a loop"),
+        ('[profiles]\nidle = "oops"', "profile 'idle' must be a table"),
     ):
         config, _ = setup(tmp_path, extra)
         done = run_cli("--config", str(config), "-P", "web", "snapshots")
@@ -238,3 +242,22 @@ def test_cloudwatch_metrics(
         Statistics=["Maximum"],
     )
     assert [p["Maximum"] for p in stats["Datapoints"]] == [2.0]
+
+
+def test_run_with_its_output_on_a_full_disk_still_backs_up(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """`run web >> /full/log`: run printed its step headers before anything changed the
+    repository, so a lost stdout ended it there (exit 1, no backup, no audit record)."""
+    config, _ = setup(tmp_path)
+    env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}
+    cfg = ("--config", str(config))
+    made = run_cli(*cfg, "-P", "web", "init", "--kdf-cost", "minimum", "--no-recovery-key", env=env)
+    assert made.code == 0, made.stderr
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(
+            [S3VAULT, *cfg, "run", "web"], env=env, stdout=full, stderr=subprocess.PIPE, check=False
+        )
+    assert done.returncode == 0, done.stderr
+    listed = run_cli(*cfg, "-P", "web", "--json", "snapshots", env=env)
+    assert len(json.loads(listed.stdout)) == 1

@@ -19,16 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import zstandard
 
-from s3vault import InitOptions, add_put_only_key, init
+from s3vault import InitOptions, add_put_only_key, compression, init
 from s3vault.crypto.hashing import storage_id
+from s3vault.errors import IntegrityError, S3VaultError
+from s3vault.format.envelope import SealedKind
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.ops.backup import BackupOptions, backup
 from s3vault.ops.backup_putonly import backup_put_only
 from s3vault.repository.writer import sealed_kind_for
 from tests.conftest import TEST_SETTINGS, RepoHandle, RunCli, write_file
 from tests.putonly import open_local_put_only, restore_latest
+from tests.test_compression import claiming
 
 ATTACKER_PW = b"web-01 is compromised"
 
@@ -155,18 +157,14 @@ def test_snapshots_a_put_only_host_dates_ahead_displace_no_real_one(
 def test_a_snapshot_file_that_is_a_zstd_bomb_is_refused_before_it_is_unpacked(
     fleet: Fleet, tmp_path: Path, run_cli: RunCli
 ) -> None:
-    """web-01 seals a zstd frame of 256 MiB of zeros (a few KB) as a snapshot file: every
-    command of the full key unpacked it (4 GiB took 5.3 GB of memory and 19 s, each time). Its
-    declared size is refused before anything is allocated: named as damage, with its fix."""
+    """web-01 seals a zstd frame that claims 4 GiB as a snapshot file: every command of the
+    full key unpacked it (4 GiB of zeros in 131 KB took 5.3 GB of memory and 19 s, each time).
+    Its declared size is refused before anything is allocated: named as damage, with its fix."""
     handle = _copy(fleet, tmp_path)
     url = handle.url
-    frame = bytearray(b"\x01")  # compression's zstd tag
-    cobj = zstandard.ZstdCompressor(level=1, write_content_size=True).compressobj(size=256 << 20)
-    for _ in range(256):
-        frame += cobj.compress(bytes(1 << 20))
-    frame += cobj.flush()
+    frame = claiming((1 << 32) - 1)  # 51 bytes that claim 4 GiB
     put = open_local_put_only(url, ATTACKER_PW)
-    sealed = put.sealer().seal(sealed_kind_for(ObjectKind.SNAPSHOTS), bytes(frame))
+    sealed = put.sealer().seal(sealed_kind_for(ObjectKind.SNAPSHOTS), frame)
     sid = storage_id(sealed)
     put.backend.put(object_name(ObjectKind.SNAPSHOTS, sid), sealed)
     listing = run_cli("-r", url, "snapshots")
@@ -175,3 +173,27 @@ def test_a_snapshot_file_that_is_a_zstd_bomb_is_refused_before_it_is_unpacked(
     assert sid.hex()[:8] in warning and "bomb" in warning
     checked = run_cli("-r", url, "verify")
     assert checked.code == 13 and "bomb" in checked.stdout + checked.stderr
+
+
+def test_the_bomb_limit_holds_for_put_only_files_and_never_for_a_full_keys(
+    fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full key's snapshot of a --files-from list of deep paths compresses beyond any ratio
+    (90 MB of JSON in 80 KB) and was refused as a bomb by every reader: a full key's files are
+    read as they are; a put-only host refuses to store a file readers would refuse. (The limits
+    are lowered here, in this process, to stay small.)"""
+    monkeypatch.setattr(compression, "FILE_FLOOR", 1 << 20)
+    monkeypatch.setattr(compression, "FILE_RATIO", 16)
+    plain = b'{"paths": [' + (b'"/srv/' + b"deep/" * 800 + b'f",') * 300 + b"]}"
+    assert len(plain) > 1 << 20
+    handle = _copy(fleet, tmp_path)
+    full = handle.open().sealer
+    sealed = full.seal_file(SealedKind.SNAPSHOT, plain)
+    assert len(plain) > compression.file_limit(len(sealed))  # a bomb, by the ratio
+    assert full.open_file(SealedKind.SNAPSHOT, sealed) == plain
+    put = open_local_put_only(handle.url, ATTACKER_PW)
+    with pytest.raises(S3VaultError, match="nothing was stored"):
+        put.save_file(ObjectKind.SNAPSHOTS, plain, put.sealer())
+    forged = put.sealer().seal_file(SealedKind.SNAPSHOT, plain)
+    with pytest.raises(IntegrityError, match="a bomb"):
+        full.open_file(SealedKind.SNAPSHOT, forged)

@@ -145,3 +145,36 @@ def test_an_interrupted_json_command_writes_only_json_lines_to_stderr(
     assert proc.returncode == 130, err
     lines = err.decode().splitlines()
     assert lines and all(json.loads(line)["message_type"] for line in lines), lines
+
+
+def test_a_command_that_only_shows_something_says_when_it_cannot(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """stdout on a full disk: `cat config`, `--version` and `dump` exit 1 with one line
+    (cat and --version printed nothing and exited 0: click's echo swallowed the first error
+    and every later write went to /dev/null; dump's was an internal error)."""
+    url = str(tmp_path / "repo")
+    assert run_cli("-r", url, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    write_file(tmp_path / "src" / "a", os.urandom(5_000))
+    assert run_cli("-r", url, "backup", str(tmp_path / "src")).code == 0
+    with open("/dev/full", "wb") as full:
+        for args in (
+            ["-r", url, "cat", "config"],
+            ["--version"],
+            ["-r", url, "dump", "latest", str(tmp_path / "src")],
+        ):
+            done = _run(args, cli_env, stdout=full, stderr=subprocess.PIPE)
+            assert done.returncode == 1, (args, done.stderr)
+            assert b"cannot write to standard output" in done.stderr, done.stderr
+            assert b"internal error" not in done.stderr
+
+
+def test_key_add_recovery_with_stdout_closed_names_no_option_it_lacks(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    url = str(tmp_path / "repo")
+    assert run_cli("-r", url, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    done = _closed(["-r", url, "key", "add", "--recovery"], cli_env, "1")
+    assert done.returncode == 2 and b"recovery key" in done.stderr
+    assert b"--no-recovery-key" not in done.stderr
+    assert _keys(run_cli, url) == ["password"]

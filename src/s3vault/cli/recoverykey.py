@@ -10,16 +10,18 @@ from s3vault import Repository, S3VaultError, UsageError, remove_key
 from s3vault.cli import streams
 
 
-def require_stdout(command: str) -> None:
-    """Refuse to make a recovery key when stdout was closed at start.
+def require_stdout(command: str, way_around: str = "") -> None:
+    """Refuse to make a recovery key when stdout was closed at start (``way_around``: the
+    option that makes none, where the command has one).
 
     Raises:
         UsageError: it was.
     """
     if 1 in streams.CLOSED_AT_START:
+        alternative = f" or pass {way_around}" if way_around else ""
         msg = (
             f"{command} shows the recovery key once, on standard output, and standard output "
-            "is closed: redirect it (`> recovery.txt`) or pass --no-recovery-key"
+            f"is closed: redirect it (`> recovery.txt`){alternative}"
         )
         raise UsageError(msg)
 

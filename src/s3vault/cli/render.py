@@ -81,7 +81,7 @@ def emit_array(items: list[Any]) -> None:
 
 def emit_error(message: str, exit_code: int) -> None:
     """An error as one JSON line on stderr."""
-    obj = {"message_type": "error", "message": message, "exit_code": exit_code}
+    obj = {"message_type": "error", "message": to_jsonable(message), "exit_code": exit_code}
     sys.stderr.write(json.dumps(obj, ensure_ascii=False) + "\n")
 
 
@@ -189,7 +189,11 @@ def warn(ctx: CliContext, path: str, message: str) -> None:
     """A non-fatal problem: JSON line (on stderr when stdout is one restic-shaped array), or a
     line on stderr."""
     if ctx.json and ctx.stdout_array:
-        obj = {"message_type": "warning", "item": path, "message": message}
+        obj = {
+            "message_type": "warning",
+            "item": to_jsonable(path),
+            "message": to_jsonable(message),
+        }
         sys.stderr.write(json.dumps(obj, ensure_ascii=False) + "\n")
     elif ctx.json:
         emit(ctx, "warning", item=path, message=message)

@@ -40,6 +40,8 @@ class _Guarded:
                 return self._stream.write(text)
             except OSError as exc:
                 self._lose(exc)
+        else:
+            self._stopped()
         return len(text)
 
     def writelines(self, lines: Any) -> None:
@@ -51,7 +53,7 @@ class _Guarded:
             try:
                 self._stream.flush()
             except OSError as exc:
-                self._lose(exc)
+                self._lose(exc)  # (later flushes are quiet: the interpreter's at its exit too)
 
     def _lose(self, exc: OSError) -> None:
         self.failure = exc
@@ -60,13 +62,20 @@ class _Guarded:
             os.dup2(devnull, self._fd)
             os.close(devnull)
             self._stream.flush()  # what it still holds goes to /dev/null, not to a traceback
-        if self._fd == 1 and not _changing():
-            # a command that only shows something has nothing left to do: `ls | head -1`
-            # ends at once, quietly as click ends it (exit 1), or saying what failed
-            if exc.errno == errno.EPIPE:
-                raise BrokenPipeError(exc.errno, exc.strerror)
-            msg = f"cannot write to standard output: {exc.strerror or exc}"
-            raise S3VaultError(msg)
+        self._stopped()
+
+    def _stopped(self) -> None:
+        """A command that only shows something has nothing left to do once its stdout is lost:
+        `ls | head -1` ends at once, quietly as click ends it (exit 1), or saying what failed;
+        at every write, not the first only (click's echo tries an empty write first and
+        swallows what that raises: `cat config >/dev/full` then printed nothing, exit 0)."""
+        exc = self.failure
+        if exc is None or self._fd != 1 or _changing():
+            return
+        if exc.errno == errno.EPIPE:
+            raise BrokenPipeError(exc.errno, exc.strerror)
+        msg = f"cannot write to standard output: {exc.strerror or exc}"
+        raise S3VaultError(msg)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
@@ -77,6 +86,17 @@ def _never() -> bool:
 
 
 _changing: Callable[[], bool] = _never
+
+
+def keep_working() -> None:
+    """From now on a lost stdout stops the output, not the command (``run``: its headers come
+    before the backup it runs changes anything)."""
+    global _changing  # noqa: PLW0603 - one command per process
+    _changing = _always
+
+
+def _always() -> bool:
+    return True
 
 
 def install(changing: Callable[[], bool] = _never) -> None:

@@ -178,21 +178,11 @@ def load_profile(name: str, path: Path | None) -> Profile:
             f"~/.config/s3vault/config.toml or {SYSTEM_CONFIG})"
         )
         raise UsageError(msg)
-    profiles = _profiles_of(path)
-    chain: list[str] = []
-    current: str | None = name
-    while current is not None:
-        if current in chain:
-            loop = " -> ".join([*chain, current])
-            raise UsageError(f"{path}: profiles inherit in a loop: {loop}")
-        raw = profiles.get(current)
-        if not isinstance(raw, dict):
-            known = ", ".join(sorted(profiles)) or "none"
-            raise UsageError(f"{path}: no profile {current!r} (profiles: {known})")
-        _check(current, raw, path)
-        chain.append(current)
-        parent = raw.get("inherit")
-        current = str(parent) if parent is not None else None
+    profiles = _profiles_of(path)  # every profile checked, every inheritance resolved
+    if name not in profiles:
+        known = ", ".join(sorted(profiles)) or "none"
+        raise UsageError(f"{path}: no profile {name!r} (profiles: {known})")
+    chain = _chain(name, profiles, path)
     values: dict[str, Any] = {}
     tables: dict[str, dict[str, Any]] = {}
     for ancestor in reversed(chain):  # the root first, the named profile last
@@ -226,9 +216,35 @@ def _profiles_of(path: Path) -> dict[str, Any]:
         msg = f"{path}: unknown key {stray[0]!r} at the top (settings go in [profiles.NAME])"
         raise UsageError(msg)
     for other, raw in profiles.items():
-        if isinstance(raw, dict):
-            _check(other, raw, path)
+        if not isinstance(raw, dict):
+            raise UsageError(f"{path}: profile {other!r} must be a table ([profiles.{other}])")
+        _check(other, raw, path)
+        parent = raw.get("inherit")
+        if parent is not None and (not isinstance(parent, str) or parent not in profiles):
+            known = ", ".join(sorted(profiles))
+            msg = f"{path}: profile {other!r} inherits {parent!r}, no profile (profiles: {known})"
+            raise UsageError(msg)
+    for other in profiles:
+        _chain(other, profiles, path)
     return profiles
+
+
+def _chain(name: str, profiles: dict[str, Any], path: Path) -> list[str]:
+    """A profile and the ones it inherits from, nearest first.
+
+    Raises:
+        UsageError: they inherit in a loop.
+    """
+    chain: list[str] = []
+    current: str | None = name
+    while current is not None:
+        if current in chain:
+            loop = " -> ".join([*chain, current])
+            raise UsageError(f"{path}: profiles inherit in a loop: {loop}")
+        chain.append(current)
+        parent = profiles[current].get("inherit")
+        current = str(parent) if parent is not None else None
+    return chain
 
 
 def profile_names(path: Path | None) -> list[str]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from s3vault import compression
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Backend
 from s3vault.crypto.hashing import storage_id
@@ -85,6 +86,13 @@ class PutOnlyRepository:
         under the hash of its sealed bytes (create-only; a retried PUT that had landed is
         fine)."""
         sealed = sealer.seal_file(sealed_kind_for(kind), plaintext)
+        if len(plaintext) > compression.file_limit(len(sealed)):  # the readers' bomb limit
+            msg = (
+                f"{kind.value} file of {len(plaintext)} bytes packs into {len(sealed)}: more "
+                "than a full key reads from a put-only host (compression.py FILE_RATIO); "
+                "nothing was stored"
+            )
+            raise S3VaultError(msg)
         oid = storage_id(sealed)
         name = object_name(kind, oid)
         try:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any, BinaryIO, cast
 
 import click
 
-from s3vault import DumpOptions, SnapshotFilter, TagList, UsageError
+from s3vault import DumpOptions, S3VaultError, SnapshotFilter, TagList, UsageError
 from s3vault import dump as dump_op
 from s3vault.cli.options import cli_context, global_options, latest_filters
 from s3vault.cli.progress import CliProgress
@@ -61,9 +62,40 @@ def dump(
     options = DumpOptions(snapshot=snapshot, path=path, archive=archive, select=select)
     with CliProgress(ctx) as progress:  # on stderr: stdout is the data
         if target is None:
-            dump_op(repo, options, sys.stdout.buffer, on_error=unreadable, progress=progress)
-            sys.stdout.buffer.flush()
+            stdout = _Stdout(sys.stdout.buffer)
+            dump_op(repo, options, cast("BinaryIO", stdout), on_error=unreadable, progress=progress)
+            stdout.flush()
         else:
             with Path(target).open("wb") as out:
                 dump_op(repo, options, out, on_error=unreadable, progress=progress)
     return unreadable.exit_code()
+
+
+class _Stdout:
+    """Standard output for the archive: a write that fails is said (a full disk: "cannot
+    write to standard output", not an internal error); a reader that went away (`| head -c`)
+    still ends the command quietly (exit 1)."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def write(self, data: bytes) -> int:
+        try:
+            return int(self._raw.write(data))
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            msg = f"cannot write to standard output: {exc.strerror or exc}"
+            raise S3VaultError(msg) from None
+
+    def flush(self) -> None:
+        try:
+            self._raw.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            msg = f"cannot write to standard output: {exc.strerror or exc}"
+            raise S3VaultError(msg) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)

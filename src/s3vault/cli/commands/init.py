@@ -86,7 +86,7 @@ def init(
         retention={} if policy.empty else policy.to_dict(),
     )
     if recovery_key:
-        recoverykey.require_stdout("init")
+        recoverykey.require_stdout("init", "--no-recovery-key")
     result = init_op(
         options, InitOptions(settings=settings, recovery_key=recovery_key, object_lock=lock)
     )

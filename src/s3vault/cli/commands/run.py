@@ -10,6 +10,7 @@ import sys
 import click
 
 from s3vault import ExitCode, UsageError, routine, worst_exit_code
+from s3vault.cli import streams
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import cli_context, global_options
 from s3vault.cli.profile import apply_profile
@@ -33,6 +34,7 @@ def run(name: str) -> int:
     retention (if any), verify (its read-data subset, if any), a restore drill (if it has
     one), then its after or on_failure hook. Exits with the most severe exit code of them."""
     ctx = cli_context()
+    streams.keep_working()  # cron's entry point: its lost output must not skip the backup
     if ctx.profile is not None and ctx.profile.name != name:
         raise UsageError(f"run {name} with -P {ctx.profile.name}: give the profile once")
     ctx.profile_name = name
