@@ -124,3 +124,20 @@ def test_a_root_reached_through_a_link_is_the_directory_it_names(
         assert done.code == 0, done.stderr
         listed = run_cli("-r", cli_repo, "ls", "latest").stdout.split()
         assert listed == ["/etc", "/etc/c"], listed
+
+
+def test_excludes_hold_below_a_root_reached_through_a_link(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """With `--root` a link, anchored excludes were cut at the link name's length from the
+    resolved paths: `--exclude /sub` stored /sub, exit 0."""
+    write_file(tmp_path / "rx" / "real" / "sub" / "f", b"secret\n")
+    write_file(tmp_path / "rx" / "real" / "keep" / "f", b"kept\n")
+    (tmp_path / "rx" / "L").symlink_to("real")
+    for jobs in ("1", "2"):
+        done = run_cli(
+            "-r", cli_repo, "backup", "--jobs", jobs, "--root", str(tmp_path / "rx" / "L"),
+            "/", "--exclude", "/sub",
+        )  # fmt: skip
+        assert done.code == 0, done.stderr
+        assert run_cli("-r", cli_repo, "ls", "latest").stdout.split() == ["/keep", "/keep/f"]

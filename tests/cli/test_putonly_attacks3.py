@@ -192,7 +192,7 @@ def test_the_bomb_limit_holds_for_put_only_files_and_never_for_a_full_keys(
     assert len(plain) > compression.file_limit(len(sealed))  # a bomb, by the ratio
     assert full.open_file(SealedKind.SNAPSHOT, sealed) == plain
     put = open_local_put_only(handle.url, ATTACKER_PW)
-    with pytest.raises(S3VaultError, match="nothing was stored"):
+    with pytest.raises(S3VaultError, match="it was not stored"):
         put.save_file(ObjectKind.SNAPSHOTS, plain, put.sealer())
     forged = put.sealer().seal_file(SealedKind.SNAPSHOT, plain)
     with pytest.raises(IntegrityError, match="a bomb"):

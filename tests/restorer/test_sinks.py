@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from s3vault.format.tree import Node, NodeType
 from s3vault.restorer import sinks
 from s3vault.restorer.locator import ROOT, Entry, Locator
 from s3vault.restorer.sinks import HOLE_BLOCK, FilesystemSink, data_runs
@@ -106,3 +107,28 @@ def test_more_files_in_progress_than_kept_open(
     assert [(tmp_path / str(i)).read_bytes() for i in range(5)] == [
         bytes([65 + i]) * 2 for i in range(5)
     ]
+
+
+@pytest.mark.parametrize("kind", [NodeType.DIR, NodeType.FILE])
+def test_metadata_never_goes_through_a_symlink_put_in_an_entrys_place(
+    tmp_path: Path, kind: NodeType
+) -> None:
+    """chmod has no "do not follow" on Linux: a user who can write into the target swapped a
+    restored directory (or file) for a link between its creation and its metadata, and root
+    set the snapshot's mode (777) on what the link named (an attack pass, 2026-12-06). The
+    mode goes to the entry itself, or the entry is refused with a warning."""
+    target, victim = tmp_path / "t", tmp_path / "victim"
+    target.mkdir()
+    victim.mkdir(mode=0o700)
+    victim.chmod(0o700)
+    sink = FilesystemSink(Locator(os.fsencode(target), []), owners=False)
+    entry = Entry(ROOT, b"d")
+    (target / "d").symlink_to(victim)  # the swap, after the entry was made
+    node = Node(name=b"d", type=kind, mode=0o777, mtime_ns=10**18)
+    warning = sink.set_metadata(entry, node)
+    assert victim.stat().st_mode & 0o777 == 0o700
+    assert "mode" in warning, warning
+    (target / "d").unlink()  # the entry itself takes the mode
+    (target / "d").mkdir() if kind is NodeType.DIR else (target / "d").write_bytes(b"")
+    assert sink.set_metadata(entry, node) == ""
+    assert (target / "d").stat().st_mode & 0o777 == 0o777

@@ -122,9 +122,11 @@ def open_dir(io: bytes, ident: tuple[int, int]) -> int:
     """
     fd = os.open(io, DIR_FLAGS)
     st = os.fstat(fd)
-    # another directory of the same file system is one put in its place; another file system
-    # is one mounted there since it was listed (an automount this open triggered: /boot/efi)
-    if st.st_dev == ident[0] and st.st_ino != ident[1]:
+    # any other directory is one put in its place, even on another file system: a device that
+    # changed is no proof of a mount, since a link swapped in for a component above the last
+    # (which O_NOFOLLOW does not guard) may lead to one (an automount triggered by this open
+    # is said as replaced, too; --one-file-system leaves automount points out)
+    if (st.st_dev, st.st_ino) != ident:
         os.close(fd)
         msg = "replaced while the backup was running"
         raise MovedError(msg)

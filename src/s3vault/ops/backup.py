@@ -266,7 +266,9 @@ def _sources(
         return (), (shown_path(b"/" + os.fsencode(options.stdin_filename)),), None
     root = None
     if options.root is not None:
-        root = os.path.abspath(os.fsencode(options.root)).rstrip(b"/")
+        # links in it are followed here, once, as named (/mnt/old -> /srv/old): below it the
+        # walk follows none, and excludes are cut from the paths it walks
+        root = os.path.realpath(os.fsencode(options.root)).rstrip(b"/")
         if not os.path.isdir(root or b"/"):
             msg = f"--root {options.root}: not a directory"
             raise UsageError(msg)

@@ -89,8 +89,9 @@ class PutOnlyRepository:
         if len(plaintext) > compression.file_limit(len(sealed)):  # the readers' bomb limit
             msg = (
                 f"{kind.value} file of {len(plaintext)} bytes packs into {len(sealed)}: more "
-                "than a full key reads from a put-only host (compression.py FILE_RATIO); "
-                "nothing was stored"
+                "than a full key reads from a put-only host (compression.py FILE_RATIO), so "
+                "it was not stored (what it needed stays until a prune); back these paths up "
+                "in parts, or with a full key"
             )
             raise S3VaultError(msg)
         oid = storage_id(sealed)

@@ -324,7 +324,7 @@ class FilesystemSink:
         if node.type is not NodeType.SYMLINK:
             for key, value in node.xattrs:
                 _setxattr(fd, name, key, value)
-            os.chmod(name, node.mode, dir_fd=fd)
+            _chmod(fd, name, node.mode)
         atime = node.atime_ns or node.mtime_ns
         os.utime(name, ns=(atime, node.mtime_ns), dir_fd=fd, follow_symlinks=False)
 
@@ -342,7 +342,7 @@ class FilesystemSink:
                 if not why and (failed := _attempt(_setxattr, fd, name, key, value)):
                     why = f"{os.fsdecode(key)}: {failed}"
                 _note(problems, "xattr", why)
-            why = nodes.mode_problem(node) or _attempt(os.chmod, name, node.mode, dir_fd=fd)
+            why = nodes.mode_problem(node) or _attempt(_chmod, fd, name, node.mode)
             _note(problems, "mode", why)
         atime = node.atime_ns or node.mtime_ns
         why = nodes.times_problem(node) or _attempt(
@@ -368,6 +368,25 @@ def _attempt(call: Callable[..., object], *args: object, **kwargs: object) -> st
 def _note(problems: list[str], what: str, why: str) -> None:
     if why:
         problems.append(f"{what}: {why}")
+
+
+def _chmod(fd: int | None, name: bytes, mode: int) -> None:
+    """Set an entry's mode without following a symlink in its place. chmod has no "do not
+    follow" on Linux: a user who can write into the target and swapped a restored directory
+    or file for a link had root apply the snapshot's mode (777, 4755) to whatever it named
+    (an attack pass, 2026-12-06). The entry is opened as itself (O_PATH, O_NOFOLLOW) and its
+    mode set through that descriptor's /proc/self/fd name, which names that inode only.
+
+    Raises:
+        OSError: it cannot be opened or changed; ELOOP: a symlink stands where it was made.
+    """
+    target = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+    try:
+        if stat.S_ISLNK(os.fstat(target).st_mode):
+            raise OSError(errno.ELOOP, "a symlink stands where it was restored (not followed)")
+        os.chmod(b"/proc/self/fd/%d" % target, mode)
+    finally:
+        os.close(target)
 
 
 def _setxattr(fd: int | None, name: bytes, key: bytes, value: bytes) -> None:
