@@ -111,8 +111,9 @@ class Locator:
 
     def _keep(self, number: int, fd: int) -> int:
         self._fds[number] = fd
-        if len(self._fds) > CACHED_DIRS:  # the oldest: never the one just opened or its parent
-            os.close(self._fds.popitem(last=False)[1])
+        if len(self._fds) > CACHED_DIRS:  # the oldest: never the one just opened or its parent,
+            oldest = next(n for n in self._fds if n != ROOT)  # nor the target (opened by path
+            os.close(self._fds.pop(oldest))  # once: again, its path could lead elsewhere)
         return fd
 
     def close(self) -> None:
