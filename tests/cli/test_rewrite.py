@@ -241,7 +241,10 @@ def test_rewrite_forget_then_prune_leaves_the_secret_in_no_pack_on_s3(
     assert done.code == 0, done.stderr
     assert "rewrote 2 snapshots of 2 selected" in done.stdout
     assert "the original is removed" in done.stdout
-    for _ in range(2):  # mark, then (past the grace) delete
+    # repack and mark, then (past the grace) delete; one more round for a prune that held the
+    # pack back while the backups' claims were younger than the grace (seen once in a loaded
+    # clean-clone run: the secret's pack still indexed after two rounds)
+    for _ in range(3):
         done = run_cli("-r", url, "prune", "--max-unused", "0%", env=env)
         assert done.code == 0, done.stderr
         time_travel.advance(2)
