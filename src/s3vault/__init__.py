@@ -34,6 +34,7 @@ _BY_MODULE = {
         "PutOnlyKeyError ReportError RepositoryNotFoundError S3VaultError "
         "UsageError WrongPasswordError worst_exit_code"
     ),
+    "s3vault.format.codec": "readable",
     "s3vault.format.drillfile": "DrillFile",
     "s3vault.format.tree": "Node NodeType",
     "s3vault.ids": "ObjectId is_hex",
@@ -125,6 +126,7 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the same names, imported at
         WrongPasswordError,
         worst_exit_code,
     )
+    from s3vault.format.codec import readable
     from s3vault.format.drillfile import DrillFile
     from s3vault.format.tree import Node, NodeType
     from s3vault.ids import ObjectId, is_hex
@@ -343,6 +345,7 @@ __all__ = [
     "DrillOptions",
     "DrillResult",
     "DrillFile",
+    "readable",
     "RestoreOptions",
     "RestoreResult",
     "SnapshotFilter",

@@ -85,6 +85,16 @@ def file_limit(stored: int) -> int:
     return max(FILE_FLOOR, FILE_RATIO * stored)
 
 
+def decompress_file(data: bytes, stored: int) -> bytes:
+    """decompress() of a standalone file that a put-only host may have sealed, ``stored``
+    bytes as stored: held to file_limit.
+
+    Raises:
+        IntegrityError: as decompress().
+    """
+    return decompress(data, limit=file_limit(stored))
+
+
 def decompress(data: bytes, raw_length: int | None = None, *, limit: int | None = None) -> bytes:
     """Undo compress(). ``limit``: the most it may decompress to (``raw_length`` unknown).
 

@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(signal.SIGHUP, _on_sigterm)  # a dropped ssh session: as SIGTERM
     args = sys.argv[1:] if argv is None else argv
     with invocation(args) as run:
-        streams.install(lambda: run.note is not None)
+        streams.keep_working_when(lambda: run.note is not None)
         code = _run(run, argv)
     logging.shutdown()
     _exit_code_on_signal(code)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from s3vault import ObjectId
+from s3vault import ObjectId, readable
 from s3vault.cli.context import CliContext
 
 
@@ -31,28 +31,13 @@ def to_jsonable(value: Any) -> Any:
         return value.total_seconds()
     if isinstance(value, bytes):
         return value.decode("utf-8", "backslashreplace")
-    if isinstance(value, str):
-        return value if value.isascii() else _shown(value)
+    if isinstance(value, str):  # a name's bytes that are no UTF-8 reached stdout raw
+        return value if value.isascii() else readable(value)
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
     return value
-
-
-def _shown(text: str) -> str:
-    """Text as JSON may carry it: a name's bytes that are no UTF-8 (decoded by Python as lone
-    surrogates, which reached stdout as raw bytes and broke JSON readers) as ``\\xNN``, as
-    bytes are shown."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        try:
-            raw = text.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:  # a surrogate no byte decodes to
-            return text.encode("utf-8", "backslashreplace").decode("utf-8")
-        return raw.decode("utf-8", "backslashreplace")
-    return text
 
 
 def emit(ctx: CliContext, message_type: str, **fields: Any) -> None:

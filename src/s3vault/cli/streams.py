@@ -81,30 +81,24 @@ class _Guarded:
         return getattr(self._stream, name)
 
 
-def _never() -> bool:
-    return False
+_changing: Callable[[], bool] = lambda: False  # noqa: E731 - until a command says otherwise
 
 
-_changing: Callable[[], bool] = _never
+def keep_working_when(changing: Callable[[], bool]) -> None:
+    """From when ``changing()`` (the command has begun to change the repository: an audited
+    operation) a lost stdout stops the output only, not the command."""
+    global _changing  # noqa: PLW0603 - one command per process
+    _changing = changing
 
 
 def keep_working() -> None:
     """From now on a lost stdout stops the output, not the command (``run``: its headers come
     before the backup it runs changes anything)."""
-    global _changing  # noqa: PLW0603 - one command per process
-    _changing = _always
+    keep_working_when(lambda: True)
 
 
-def _always() -> bool:
-    return True
-
-
-def install(changing: Callable[[], bool] = _never) -> None:
-    """Open closed standard descriptors on /dev/null and guard stdout and stderr (once).
-    ``changing``: whether the command has begun to change the repository (an audited
-    operation): from then on a lost stdout stops the output only."""
-    global _changing  # noqa: PLW0603 - one command per process
-    _changing = changing
+def install() -> None:
+    """Open closed standard descriptors on /dev/null and guard stdout and stderr (once)."""
     for fd in (0, 1, 2):
         try:
             os.fstat(fd)

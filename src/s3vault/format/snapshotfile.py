@@ -162,8 +162,8 @@ def _text(obj: dict[str, Any], key: str, what: str) -> str:
 
 
 def _texts(obj: dict[str, Any], key: str, what: str, *, required: bool = False) -> tuple[str, ...]:
-    value = obj[key] if required and key in obj else obj.get(key, [])
-    if (required and key not in obj) or not isinstance(value, list):
+    value = obj.get(key, None if required else [])
+    if not isinstance(value, list):
         msg = f"{what}: field {key!r} missing or not a list"
         raise IntegrityError(msg)
     if not all(isinstance(item, str) for item in value):

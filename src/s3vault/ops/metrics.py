@@ -28,6 +28,7 @@ from pathlib import Path
 
 from s3vault.backend.location import BackendOptions
 from s3vault.errors import ExitCode, S3VaultError
+from s3vault.format import codec
 
 HELP = {
     "last_run_timestamp_seconds": "When the command last ended (Unix time)",
@@ -67,17 +68,8 @@ _LINE = re.compile(r"^s3vault_(\w+)\{(.*)\} (\S+)$")
 def _escape(value: str) -> str:
     """A label value as the text format carries it; bytes of a path that are no UTF-8 (Python's
     lone surrogates: a UnicodeEncodeError after the snapshot was saved) as ``\\xNN``."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raw = value.encode("utf-8", "surrogateescape" if _escapable(value) else "replace")
-        value = raw.decode("utf-8", "backslashreplace")
+    value = codec.readable(value)
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _escapable(value: str) -> bool:
-    """Whether every lone surrogate in ``value`` stands for a byte (os.fsdecode's)."""
-    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in value)
 
 
 def _labels(labels: Mapping[str, str]) -> str:

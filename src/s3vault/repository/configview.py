@@ -62,9 +62,7 @@ def open_view(
         raise IntegrityError(msg)
     aad = sealed[:HEADER_SIZE] + repo_id + BINDING
     plain = aead.open_(key, header.nonce, sealed[HEADER_SIZE:], aad)
-    config = ConfigFile.decode(
-        compression.decompress(plain, limit=compression.file_limit(len(sealed)))
-    )
+    config = ConfigFile.decode(compression.decompress_file(plain, len(sealed)))
     if config.repo_id != repo_id:
         msg = "the config's view belongs to another repository"
         raise IntegrityError(msg)

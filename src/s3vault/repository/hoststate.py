@@ -97,7 +97,7 @@ def open_state(
         if _opens(key, header.nonce, body, aad):
             raise IntegrityError(UNBOUND) from None
         raise
-    return compression.decompress(plain, limit=compression.file_limit(len(sealed)))
+    return compression.decompress_file(plain, len(sealed))
 
 
 def _opens(key: bytes, nonce: bytes, body: bytes, aad: bytes) -> bool:

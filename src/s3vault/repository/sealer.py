@@ -285,10 +285,9 @@ class Sealer:
         # a put-only host's file may not unpack to more than it could hold (a zstd bomb sealed
         # as a snapshot); a full key's is trusted as it is (its snapshot of a --files-from list
         # of deep paths compresses beyond any ratio, and must read back)
-        put = EnvelopeHeader.decode(sealed).version == PUT_ENVELOPE_VERSION
-        return compression.decompress(
-            plain, limit=compression.file_limit(len(sealed)) if put else None
-        )
+        if EnvelopeHeader.decode(sealed).version == PUT_ENVELOPE_VERSION:
+            return compression.decompress_file(plain, len(sealed))
+        return compression.decompress(plain)
 
 
 class PutSealer:

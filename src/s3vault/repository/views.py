@@ -66,7 +66,7 @@ def _open(keys: dict[int, bytes], repo_id: bytes, binding: bytes, sealed: bytes)
         raise IntegrityError(msg)
     aad = sealed[:HEADER_SIZE] + repo_id + binding
     plain = aead.open_(key, header.nonce, sealed[HEADER_SIZE:], aad)
-    return compression.decompress(plain, limit=compression.file_limit(len(sealed)))
+    return compression.decompress_file(plain, len(sealed))
 
 
 def _signed(repo_id: bytes, index_id: ObjectId, body: bytes) -> bytes:

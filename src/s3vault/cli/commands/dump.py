@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -80,17 +81,15 @@ class _Stdout:
         self._raw = raw
 
     def write(self, data: bytes) -> int:
-        try:
-            return int(self._raw.write(data))
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            msg = f"cannot write to standard output: {exc.strerror or exc}"
-            raise S3VaultError(msg) from None
+        return int(self._said(self._raw.write, data))
 
     def flush(self) -> None:
+        self._said(self._raw.flush)
+
+    @staticmethod
+    def _said(call: Callable[..., Any], *args: Any) -> Any:
         try:
-            self._raw.flush()
+            return call(*args)
         except BrokenPipeError:
             raise
         except OSError as exc:
