@@ -12,6 +12,7 @@ removed on a misreading.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -283,3 +284,24 @@ def test_restic_016s_snapshot_colon_path_is_refused_naming_the_way_here(
     done = run_cli("-r", cli_repo, "restore", "latest:/Srv/Site", "-t", str(tmp_path / "t"))
     assert done.code == 2 and "'latest:/Srv/Site'" in done.stderr, done.stderr
     assert "--include" in done.stderr and not (tmp_path / "t").exists()
+
+
+def test_snapshots_named_by_id_say_what_is_wrong_with_a_damaged_or_odd_one(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """`snapshots ID` of a damaged snapshot file: exit 13 naming it and its fix (not "no
+    snapshot"); an id with a byte that is no UTF-8: exit 2, the byte shown as \\xNN."""
+    write_file(tmp_path / "src" / "a", b"1")
+    for when in ("2026-01-01 10:00", "2026-01-02 10:00"):
+        backup_at(run_cli, cli_repo, tmp_path / "src", when)
+    first = sorted((Path(cli_repo) / "snapshots").iterdir())[0]
+    data = bytearray(first.read_bytes())
+    data[40] ^= 0xFF
+    first.write_bytes(bytes(data))
+    sid = first.name[:8]
+    damaged = run_cli("-r", cli_repo, "snapshots", sid)
+    assert damaged.code == 13, damaged.stderr
+    assert f"snapshot {sid} cannot be read" in damaged.stderr
+    assert f"`s3vault forget {sid}`" in damaged.stderr
+    odd = run_cli("-r", cli_repo, "snapshots", os.fsdecode(b"ab\xff"))
+    assert odd.code == 2 and "no snapshot with id 'ab\\xff'" in odd.stderr, odd.stderr

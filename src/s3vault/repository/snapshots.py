@@ -24,6 +24,7 @@ from s3vault.errors import (
     ObjectNotFoundError,
     UsageError,
 )
+from s3vault.format import codec
 from s3vault.format.layout import ObjectKind, object_name, snapshot_tag
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
@@ -137,7 +138,7 @@ def find_snapshot(
         if len(damaged) == 1:
             msg = f"snapshot {ref} cannot be read: {repo.skipped[damaged[0]]}"
             raise IntegrityError(msg)
-        msg = f"no snapshot with id {given!r}"  # as given: a path in it keeps its case
+        msg = f"no snapshot with id '{codec.readable(given)}'"  # as given: a path keeps its case
         if ":" in given:  # restic 0.16's SNAPSHOT:PATH
             msg += " (SNAPSHOT:PATH is `tree`'s; restore takes --include PATH, ls and dump PATH)"
         raise UsageError(msg)
