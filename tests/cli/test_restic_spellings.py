@@ -299,7 +299,7 @@ def test_snapshots_named_by_id_say_what_is_wrong_with_a_damaged_or_odd_one(
     data[40] ^= 0xFF
     first.write_bytes(bytes(data))
     sid = first.name[:8]
-    damaged = run_cli("-r", cli_repo, "snapshots", sid)
+    damaged = run_cli("-r", cli_repo, "--no-cache", "snapshots", sid)  # the store's copy
     assert damaged.code == 13, damaged.stderr
     assert f"snapshot {sid} cannot be read" in damaged.stderr
     assert f"`s3vault forget {sid}`" in damaged.stderr
