@@ -25,8 +25,12 @@ from s3vault.crypto.hashing import storage_id
 from s3vault.errors import IntegrityError, S3VaultError
 from s3vault.format.envelope import SealedKind
 from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.packfile import BlobType
+from s3vault.format.tree import Node, NodeType, Tree
+from s3vault.ids import ObjectId
 from s3vault.ops.backup import BackupOptions, backup
 from s3vault.ops.backup_putonly import backup_put_only
+from s3vault.repository.index import BlobIndex
 from s3vault.repository.writer import sealed_kind_for
 from tests.conftest import TEST_SETTINGS, RepoHandle, RunCli, write_file
 from tests.putonly import open_local_put_only, restore_latest
@@ -197,3 +201,52 @@ def test_the_bomb_limit_holds_for_put_only_files_and_never_for_a_full_keys(
     forged = put.sealer().seal_file(SealedKind.SNAPSHOT, plain)
     with pytest.raises(IntegrityError, match="a bomb"):
         full.open_file(SealedKind.SNAPSHOT, forged)
+
+
+def _store_tree_bomb(url: str, depth: int) -> ObjectId:
+    """web-01 stores ``depth`` + 1 trees, each naming the one below it twice (2^depth paths to
+    the bottom one's file), all sealed and indexed as its key does; returns the top one."""
+    put = open_local_put_only(url, ATTACKER_PW)
+    writer = put.blob_writer(BlobIndex(), verify=False)
+    tid, _ = writer.save(
+        BlobType.TREE, Tree(nodes=(Node(name=b"f", type=NodeType.FILE, size=0),)).encode()
+    )
+    for _ in range(depth):
+        twice = tuple(
+            Node(name=name, type=NodeType.DIR, mode=0o755, subtree=tid) for name in (b"a", b"b")
+        )
+        tid, _ = writer.save(BlobType.TREE, Tree(nodes=twice).encode())
+    writer.flush()
+    return tid
+
+
+def test_a_tree_graph_that_names_one_subtree_twice_per_level_is_refused_not_walked(
+    fleet: Fleet, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """web-01 stores 41 trees that each name the next one twice (2^40 paths) and a snapshot
+    of them: every tree decodes and every blob is there, and restore, restore-test and find
+    ran out of memory while ls, diff and dump never ended. Each expanding walk now stops after
+    a bounded number of entries, names the snapshot and its fix, and exits 13; a search of
+    every snapshot passes the forged one over, naming it, and finds db-01's file."""
+    handle = _copy(fleet, tmp_path)
+    url = handle.url
+    root = _store_tree_bomb(url, 40)
+    sid = _store_snapshot(run_cli, url, lambda o: o.update(tree=root.hex()))
+    good = json.loads(run_cli("-r", url, "--json", "snapshots", "--host", "db-01").stdout)[0]
+    out = tmp_path / "out"
+    for args in (
+        ("restore", sid, "--target", str(out)),
+        ("restore-test", sid, "--target", str(tmp_path / "drill")),
+        ("ls", sid),
+        ("dump", sid, "/", "--archive", "tar"),
+        ("diff", good["short_id"], sid),
+        ("find", "--snapshot", sid, "f"),
+    ):
+        done = run_cli("-r", url, *args, timeout=60)
+        assert done.code == 13, (args, done.code, done.stderr[-2000:])
+        assert "tree graph" in done.stderr and sid in done.stderr, (args, done.stderr[-2000:])
+        assert "internal error" not in done.stderr
+    assert not out.exists() or not any(out.iterdir())  # refused before anything is written
+    every = run_cli("-r", url, "find", "f", "secret.txt", timeout=60)
+    assert every.code == 13, every.stderr[-2000:]
+    assert "secret.txt" in every.stdout and sid in every.stderr

@@ -14,6 +14,7 @@ from s3vault.ids import ObjectId
 from s3vault.ops.snapshots import SnapshotEntry
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot, list_snapshots
+from s3vault.repository.treegraph import WalkBudget
 
 ADDED, REMOVED, MODIFIED, METADATA, TYPE = "+", "-", "M", "U", "T"
 
@@ -84,6 +85,32 @@ def _metadata(node: Node) -> tuple[object, ...]:
     return (node.mode, node.uid, node.gid, node.user, node.group, node.mtime_ns, node.xattrs)
 
 
+class _Side:
+    """The directories of one side of a diff, listed and counted against its budget."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        budget: WalkBudget,
+        on_error: Callable[[str, str], None] | None,
+    ) -> None:
+        self._repo, self._budget, self._on_error = repo, budget, on_error
+
+    def nodes(self, tid: ObjectId | None, path: str) -> dict[bytes, Node]:
+        """A directory's entries by name ({} if none, or unreadable with ``on_error``)."""
+        if tid is None:
+            return {}
+        try:
+            listed = self._repo.load_tree(tid).nodes
+        except (IntegrityError, ObjectNotFoundError) as exc:
+            if self._on_error is None:
+                raise
+            self._on_error(path or "/", f"directory cannot be read: {exc}")
+            return {}
+        self._budget.listed(tid, listed)
+        return {n.name: n for n in listed}
+
+
 def diff(
     repo: Repository,
     old_tree: ObjectId,
@@ -91,28 +118,28 @@ def diff(
     *,
     metadata: bool = False,
     on_error: Callable[[str, str], None] | None = None,
+    snapshots: tuple[ObjectId, ObjectId] | None = None,
 ) -> Iterator[Change]:
     """The changes from ``old_tree`` to ``new_tree`` in path order (``U`` only with
     ``metadata``). Inside an added or removed directory every entry is listed. The walk keeps
     an explicit stack (no recursion, whatever the depth). A directory that cannot be read is
     told to ``on_error(path, reason)`` and compared as if empty; without ``on_error`` that
-    raises."""
+    raises. ``snapshots``: whose trees they are (named if a tree graph is refused).
 
-    def nodes(tid: ObjectId | None, path: str) -> dict[bytes, Node]:
-        if tid is None:
-            return {}
-        try:
-            return {n.name: n for n in repo.load_tree(tid).nodes}
-        except (IntegrityError, ObjectNotFoundError) as exc:
-            if on_error is None:
-                raise
-            on_error(path or "/", f"directory cannot be read: {exc}")
-            return {}
+    Raises:
+        TreeGraphError: either side's trees name the same directories over and over
+            (treegraph.py).
+    """
+    old_sid, new_sid = snapshots or (None, None)
+    sides = (
+        _Side(repo, WalkBudget(repo, (old_tree,), old_sid), on_error),
+        _Side(repo, WalkBudget(repo, (new_tree,), new_sid), on_error),
+    )
 
     def level(
         old: ObjectId | None, new: ObjectId | None, base: str
     ) -> Iterator[tuple[Node | None, Node | None, str]]:
-        before, after = nodes(old, base), nodes(new, base)
+        before, after = sides[0].nodes(old, base), sides[1].nodes(new, base)
         for name in sorted(before.keys() | after.keys()):
             o, n = before.get(name), after.get(name)
             yield o, n, f"{base}/{(n or o).display_name}"  # type: ignore[union-attr]

@@ -38,6 +38,7 @@ from s3vault.progress import NullProgress, Progress
 from s3vault.repository import ledger as ledgers
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot
+from s3vault.repository.treegraph import WalkBudget
 from s3vault.restorer.plan import RestorePlan, load_listing, plan_restore
 from s3vault.restorer.proof import prove_on_disk, prove_streamed
 from s3vault.restorer.scratch import remove_tree
@@ -80,15 +81,22 @@ class DrillResult:
     requests: RequestCounts
 
 
-def _file_paths(repo: Repository, tree: ObjectId) -> tuple[list[str], int]:
+def _file_paths(repo: Repository, sid: ObjectId, tree: ObjectId) -> tuple[list[str], int]:
     """Every regular file's snapshot path, and their total size (a tree that cannot be read
-    is passed over: the restore reports it)."""
+    is passed over: the restore reports it).
+
+    Raises:
+        TreeGraphError: the trees name the same directories over and over (treegraph.py).
+    """
     paths: list[str] = []
     total = 0
     stack = [(tree, "")]
+    budget = WalkBudget(repo, (tree,), sid)
     while stack:
         tid, base = stack.pop()
-        for node in load_listing(repo, tid).nodes:
+        listing = load_listing(repo, tid)
+        budget.listed(tid, listing.nodes)
+        for node in listing.nodes:
             path = f"{base}/{node.display_name}"
             if node.type is NodeType.FILE:
                 paths.append(path)
@@ -99,12 +107,12 @@ def _file_paths(repo: Repository, tree: ObjectId) -> tuple[list[str], int]:
 
 
 def _choose_sample(
-    repo: Repository, tree: ObjectId, options: DrillOptions
+    repo: Repository, sid: ObjectId, tree: ObjectId, options: DrillOptions
 ) -> tuple[set[str] | None, str, int]:
     """(chosen snapshot paths or None for all, description, bytes of all files walked)."""
     if options.sample_files is None and options.sample_percent is None:
         return None, "all files", 0
-    all_paths, total = _file_paths(repo, tree)
+    all_paths, total = _file_paths(repo, sid, tree)
     count = (
         options.sample_files
         if options.sample_files is not None
@@ -162,7 +170,7 @@ class _Run:
 
 def _restore_and_prove(
     repo: Repository,
-    tree: ObjectId,
+    snapshot: tuple[ObjectId, ObjectId],  # its id and its tree
     chosen: set[str] | None,
     options: DrillOptions,
     progress: Progress,
@@ -177,8 +185,12 @@ def _restore_and_prove(
     target_b = os.fsencode(target.absolute())
     watchdog = Watchdog(stall_after=options.worker_timeout, clock=clock)
     try:
+        sid, tree = snapshot
         plan = plan_restore(
-            repo, tree, select=(chosen.__contains__ if chosen is not None else None)
+            repo,
+            tree,
+            select=(chosen.__contains__ if chosen is not None else None),
+            snapshot=sid,
         )
         t0 = clock.monotonic()
         if options.no_disk:
@@ -239,8 +251,8 @@ def _restore_test(
     start = repo.tree_reads.mark()  # the tree packs read from the store after it may be proven
     repo.forget_missing_packs()  # a blob stored again elsewhere is read from there
     # The snapshot records its size; the tree is walked up front only to draw a sample.
-    chosen, sample, walked_bytes = _choose_sample(repo, snap.tree, options)
-    run = _restore_and_prove(repo, snap.tree, chosen, options, progress, clock)
+    chosen, sample, walked_bytes = _choose_sample(repo, sid, snap.tree, options)
+    run = _restore_and_prove(repo, (sid, snap.tree), chosen, options, progress, clock)
     plan, errors, problems = run.plan, run.errors, run.problems
     errors += _not_restored(plan, chosen, {path for path, _ in [*errors, *problems]})
     checked = len(plan.files) + len(plan.hardlinks) + len(plan.others)

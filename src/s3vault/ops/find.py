@@ -22,6 +22,7 @@ from s3vault.ops.snapshots import SnapshotEntry, SnapshotFilter, snapshots
 from s3vault.patterns import BadPatternError, Pattern
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot
+from s3vault.repository.treegraph import TreeGraphError, WalkBudget
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,18 +92,35 @@ def find(
     match = _Matcher(options)
     named = _NamedBelow(repo, match, on_error)
     for entry in chosen:
-        found = dict(named.below(entry.snapshot.tree)) if match.names else {}
-        if match.paths:
-            found.update(
-                (e.path, e.node)
-                for e in walk_tree(repo, entry.snapshot.tree, on_error=on_error)
-                if match.path(os.fsdecode(e.raw) if e.raw else e.path)
-            )
+        try:
+            found = _search(repo, entry, match, named, on_error)
+        except TreeGraphError as exc:
+            if on_error is None or options.snapshots:
+                raise
+            on_error(f"snapshot {entry.id.short}", str(exc))
+            continue
         if found:
             yield FindResult(
                 snapshot=entry,
                 matches=tuple(LsEntry(path=p, node=n) for p, n in sorted(found.items())),
             )
+
+
+def _search(
+    repo: Repository,
+    entry: SnapshotEntry,
+    match: _Matcher,
+    named: _NamedBelow,
+    on_error: Callable[[str, str], None] | None,
+) -> dict[str, Node]:
+    """One snapshot's matches by path."""
+    found = dict(named.below(entry.snapshot.tree, entry.id)) if match.names else {}
+    if match.paths:
+        walk = walk_tree(repo, entry.snapshot.tree, on_error=on_error, snapshot=entry.id)
+        found.update(
+            (e.path, e.node) for e in walk if match.path(os.fsdecode(e.raw) if e.raw else e.path)
+        )
+    return found
 
 
 class _NamedBelow:
@@ -130,8 +148,15 @@ class _NamedBelow:
             self._on_error(f"tree {tid.short}", f"directory cannot be read: {exc}")
             return ()
 
-    def below(self, root: ObjectId) -> tuple[tuple[str, Node], ...]:
+    def below(self, root: ObjectId, sid: ObjectId) -> tuple[tuple[str, Node], ...]:
+        """The matches below ``root`` (of snapshot ``sid``).
+
+        Raises:
+            TreeGraphError: the matches repeat without end (treegraph.py): the memo holds each
+                tree's matches, which a forged graph doubles level after level.
+        """
         memo, match = self._memo, self._match
+        budget = WalkBudget(self._repo, (root,), sid)
         stack: list[tuple[ObjectId, tuple[Node, ...] | None]] = [(root, None)]
         while stack:
             tid, nodes = stack.pop()
@@ -153,5 +178,6 @@ class _NamedBelow:
                     out.append((rel, node))
                 if node.type is NodeType.DIR and node.subtree is not None:
                     out.extend((rel + sub, n) for sub, n in memo.get(node.subtree, ()))
+            budget.meet(len(out))
             memo[tid] = tuple(out)
         return memo[root]

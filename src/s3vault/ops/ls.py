@@ -11,6 +11,7 @@ from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.ops.snapshots import SnapshotFilter, select_snapshot
 from s3vault.repository.repository import Repository
+from s3vault.repository.treegraph import WalkBudget
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,7 +55,9 @@ def ls(
         tid = node.subtree
     if tid is None:
         return sid, iter(())
-    walk = walk_tree(repo, tid, prefix, recursive=recursive, on_error=on_error, raw_base=raw)
+    walk = walk_tree(
+        repo, tid, prefix, recursive=recursive, on_error=on_error, raw_base=raw, snapshot=sid
+    )
     return sid, walk
 
 
@@ -66,16 +69,21 @@ def walk_tree(
     recursive: bool = True,
     on_error: Callable[[str, str], None] | None = None,
     raw_base: bytes = b"",
+    snapshot: ObjectId | None = None,
 ) -> Iterator[LsEntry]:
-    """The entries of a tree (and, recursive, of every tree below it) in depth-first name
-    order, their paths below ``base``. Iterative: a tree 10,000 levels deep is walked like a
-    flat one. ``on_error(path, reason)`` is told of a subtree that cannot be read, and the walk
-    goes on without it; without ``on_error`` that raises.
+    """The entries of a tree (of ``snapshot``, named if its tree graph is refused; and,
+    recursive, of every tree below it) in depth-first name order, their paths below ``base``.
+    Iterative: a tree 10,000 levels deep is walked like a flat one. ``on_error(path,
+    reason)`` is told of a subtree that cannot be read, and the walk goes on without it;
+    without ``on_error`` that raises.
 
     Raises:
         IntegrityError, ObjectNotFoundError: a tree cannot be read (without ``on_error``).
+        TreeGraphError: the trees name the same directories over and over (treegraph.py).
     """
+    budget = WalkBudget(repo, (tree_id,), snapshot)
     first = _nodes(repo, tree_id, base or "/", on_error)
+    budget.listed(tree_id, first)
     stack: list[tuple[Iterator[Node], str, bytes]] = [(iter(first), base, raw_base)]
     while stack:
         nodes, prefix, raw = stack[-1]
@@ -86,7 +94,9 @@ def walk_tree(
         here, raw_here = f"{prefix}/{node.display_name}", raw + b"/" + node.name
         yield LsEntry(path=here, node=node, raw=raw_here)
         if recursive and node.type is NodeType.DIR and node.subtree is not None:
-            stack.append((iter(_nodes(repo, node.subtree, here, on_error)), here, raw_here))
+            below = _nodes(repo, node.subtree, here, on_error)
+            budget.listed(node.subtree, below)
+            stack.append((iter(below), here, raw_here))
 
 
 def _nodes(

@@ -109,7 +109,9 @@ def _restore(
     target = os.fsencode(os.path.abspath(options.target))
     start = repo.tree_reads.mark()  # the tree packs read from the store after it may be proven
     repo.forget_missing_packs()  # a blob stored again elsewhere is read from there
-    plan = plan_restore(repo, snap.tree, include=options.include, exclude=options.exclude)
+    plan = plan_restore(
+        repo, snap.tree, include=options.include, exclude=options.exclude, snapshot=sid
+    )
     outcome = make_restorer(
         repo,
         plan,

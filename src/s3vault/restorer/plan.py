@@ -39,6 +39,7 @@ from s3vault.patterns import PatternList
 from s3vault.repository.copies import file_layout, read_length
 from s3vault.repository.index import BlobLocation
 from s3vault.repository.repository import Repository
+from s3vault.repository.treegraph import WalkBudget
 from s3vault.restorer import nodes
 from s3vault.restorer.locator import ROOT, Entry
 
@@ -183,8 +184,9 @@ class _Frame:
 class _Planner:
     """Builds a RestorePlan by walking trees depth-first in name order (iteratively)."""
 
-    def __init__(self, repo: Repository, sel: _Selector) -> None:
+    def __init__(self, repo: Repository, sel: _Selector, budget: WalkBudget) -> None:
         self.repo = repo
+        self.budget = budget
         self.sel = sel
         self.plan = RestorePlan()
         self.seen_inodes: dict[tuple[int, int], Entry] = {}
@@ -257,6 +259,8 @@ class _Planner:
     def _open(self, number: int, tid: ObjectId | None, here: bool, rel: str) -> _Frame:
         """A frame for directory ``number``; its listing's problems are reported now."""
         listing = load_listing(self.repo, tid) if tid is not None else Listing()
+        if tid is not None:
+            self.budget.listed(tid, listing.nodes)
         if listing.error or listing.newer or listing.refused:
             self._report(number, listing)
         return _Frame(number=number, nodes=iter(listing.nodes), here=here, rel=rel)
@@ -342,16 +346,19 @@ def plan_restore(
     include: tuple[str, ...] = (),
     exclude: tuple[str, ...] = (),
     select: Callable[[str], bool] | None = None,
+    snapshot: ObjectId | None = None,
 ) -> RestorePlan:
-    """Plan the restore of a tree; ``select`` (a predicate on snapshot paths such as
-    ``/etc/hosts``) picks individual files instead of include patterns. Damage and refused
-    entries are in the plan (``errors``, ``refused``), never raised.
+    """Plan the restore of a tree (of ``snapshot``, named if its tree graph is refused);
+    ``select`` (a predicate on snapshot paths such as ``/etc/hosts``) picks individual files
+    instead of include patterns. Damage and refused entries are in the plan (``errors``,
+    ``refused``), never raised, except a tree graph that expands without end.
 
     Raises:
         BackendError: storage unreachable.
+        TreeGraphError: the trees name the same directories over and over (treegraph.py).
     """
     sel = _Selector(include, exclude, select)
-    planner = _Planner(repo, sel)
+    planner = _Planner(repo, sel, WalkBudget(repo, (tree_id,), snapshot))
     with _collector_paused():
         planner.walk(tree_id, not sel.filtering)
     planner.plan.packs = dict(planner.packs)

@@ -29,7 +29,12 @@ def diff(first: str, second: str, metadata: bool) -> int:
     stats = DiffStats()
     unreadable = Unreadable(ctx)
     changes = diff_op(
-        repo, a.snapshot.tree, b.snapshot.tree, metadata=metadata, on_error=unreadable
+        repo,
+        a.snapshot.tree,
+        b.snapshot.tree,
+        metadata=metadata,
+        on_error=unreadable,
+        snapshots=(a.id, b.id),
     )
     for change in changes:
         stats.count(change)

@@ -1,0 +1,131 @@
+"""How far a walk of a snapshot's trees may expand: the defence against a forged tree graph.
+
+Trees are content-addressed, so identical directories share one subtree, and a walk that
+expands paths (restore, restore-test, ls, find, diff, dump) meets a shared subtree once per
+directory that names it. A forged graph names one subtree twice in each of 40 nested trees:
+2^40 paths from 41 tiny trees, which every such walk would follow until memory or patience
+ran out. A put-only host can store one (design.md §6a), and nothing in it fails a check.
+
+Two rules bound every expanding walk (``WalkBudget``); both stop it with ``TreeGraphError``:
+
+- **Repetition inside repetition.** A node records its inode and device, so on a real file
+  system only a directory of files (hard links, the same inodes) can repeat: copies of it in
+  different places are stored once and named once by each place. A tree reached far more
+  often than it is named (``NESTING`` times) sits inside directories that themselves repeat,
+  which only a forged graph (or the same directory bind-mounted ``NESTING`` times) gives.
+  A forged graph of any depth is stopped after a few thousand entries.
+- **Entries met against entries stored.** Past ``FLOOR`` entries a walk learns how many
+  entries its trees store (each distinct tree once) and stops once it has met more than
+  ``RATIO`` times that: a bound on what a graph that passes the first rule can make a walk do.
+
+Neither rule refuses a snapshot of a real file system: the first would need a directory
+bind-mounted 1,000 times, the second 10,000 copies of a directory of 10,000 entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NoReturn
+
+from s3vault.errors import IntegrityError, ObjectNotFoundError
+from s3vault.format.tree import Node, NodeType
+from s3vault.ids import ObjectId
+from s3vault.repository.repository import Repository
+
+FLOOR = 100_000  # entries any walk may meet, however few distinct ones are stored
+RATIO = 10_000  # entries a walk may meet per entry stored, beyond FLOOR
+NESTING = 1_000  # times a tree may be reached per entry that names it
+
+
+class TreeGraphError(IntegrityError):
+    """A walk met far more entries than its trees store: a forged or damaged tree graph."""
+
+
+def stored_entries(repo: Repository, roots: Iterable[ObjectId]) -> int:
+    """The entries stored in the trees below ``roots``, each distinct tree counted once (an
+    unreadable tree counts none: the walk that needs it says so)."""
+    seen: set[ObjectId] = set()
+    stack = list(roots)
+    total = 0
+    while stack:
+        tid = stack.pop()
+        if tid in seen:
+            continue
+        seen.add(tid)
+        try:
+            nodes = repo.load_tree(tid).nodes
+        except (IntegrityError, ObjectNotFoundError):
+            continue
+        total += len(nodes)
+        stack.extend(n.subtree for n in nodes if n.type is NodeType.DIR and n.subtree is not None)
+    return total
+
+
+class WalkBudget:
+    """The entries one expanding walk may meet (see the module docstring)."""
+
+    def __init__(
+        self, repo: Repository, roots: Iterable[ObjectId], snapshot: ObjectId | None = None
+    ) -> None:
+        """``roots``: the trees the walk starts from; ``snapshot``: whose trees they are (the
+        error names it and its fix)."""
+        self._repo = repo
+        self._roots = tuple(roots)
+        self._snapshot = snapshot
+        self.met = 0
+        self._limit = FLOOR
+        self._stored: int | None = None
+        self._listed: set[ObjectId] = set()
+        self._named: dict[ObjectId, int] = {}  # subtree → entries of distinct trees naming it
+        self._reached: dict[ObjectId, int] = {}  # subtree → times a listing reached it
+
+    def listed(self, tid: ObjectId, nodes: tuple[Node, ...]) -> None:
+        """Count the entries of tree ``tid`` as the walk lists them (once per time).
+
+        Raises:
+            TreeGraphError: a rule of the module docstring is broken.
+        """
+        first = tid not in self._listed
+        if first:
+            self._listed.add(tid)
+        named, reached = self._named, self._reached
+        for node in nodes:
+            sub = node.subtree
+            if sub is None or node.type is not NodeType.DIR:
+                continue
+            if first:
+                named[sub] = named.get(sub, 0) + 1
+            times = reached[sub] = reached.get(sub, 0) + 1
+            if times > NESTING * named.get(sub, 0):
+                self._refuse(
+                    f"tree {sub.short} is reached {times:,} times and named "
+                    f"{named.get(sub, 0):,} times"
+                )
+        self.meet(len(nodes))
+
+    def meet(self, entries: int) -> None:
+        """Count entries the walk met (``listed`` does, for a tree it lists).
+
+        Raises:
+            TreeGraphError: more than the second rule of the module docstring allows.
+        """
+        self.met += entries
+        if self.met <= self._limit:
+            return
+        if self._stored is None:  # once, and only for a walk past FLOOR
+            self._stored = stored_entries(self._repo, self._roots)
+            self._limit = max(FLOOR, RATIO * self._stored)
+            if self.met <= self._limit:
+                return
+        self._refuse(f"more than {self._limit:,} entries met, {self._stored:,} stored")
+
+    def _refuse(self, why: str) -> NoReturn:
+        sid = self._snapshot
+        what = f"snapshot {sid.short}" if sid is not None else f"tree {self._roots[0].short}"
+        msg = (
+            f"{what}: its trees name the same directories over and over ({why}): a forged "
+            "or damaged tree graph, not walked further"
+        )
+        if sid is not None:
+            msg += f"; `s3vault forget {sid.short}` removes it"
+        raise TreeGraphError(msg)

@@ -1,0 +1,121 @@
+"""The bounds on an expanding walk (repository/treegraph.py), on real trees in a local
+repository, walked by `walk_tree` (ls, find, dump) and the restore planner. The constants are
+lowered in this process to keep the trees small (FLOOR 2,000, RATIO 20, NESTING 4); the CLI
+test of a forged graph (tests/cli/test_putonly_attacks3.py) runs on the real ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from s3vault.format.packfile import BlobType
+from s3vault.format.tree import Node, NodeType, Tree
+from s3vault.ids import ObjectId
+from s3vault.ops.ls import walk_tree
+from s3vault.repository import treegraph
+from s3vault.repository.repository import Repository
+from s3vault.repository.treegraph import TreeGraphError, stored_entries
+from s3vault.restorer.plan import plan_restore
+from tests.conftest import RepoHandle
+
+
+def _dirs(names: list[bytes], subtree: ObjectId, inode: int = 1) -> Tree:
+    """Directories that all hold ``subtree`` (one inode for all: a bind mount's view)."""
+    return Tree(
+        nodes=tuple(
+            Node(name=n, type=NodeType.DIR, mode=0o755, inode=inode, subtree=subtree) for n in names
+        )
+    )
+
+
+def _files(count: int, first_inode: int = 1000) -> Tree:
+    """A directory of hard links: the same inodes wherever it is."""
+    return Tree(
+        nodes=tuple(
+            Node(name=b"f%d" % i, type=NodeType.FILE, inode=first_inode + i, links=9)
+            for i in range(count)
+        )
+    )
+
+
+def _save(repo: Repository, tree: Tree) -> ObjectId:
+    writer = repo.blob_writer()
+    tid, _ = writer.save(BlobType.TREE, tree.encode())
+    writer.flush()
+    return tid
+
+
+def _walk(repo: Repository, root: ObjectId) -> tuple[int, int]:
+    """What the expanding walks meet: entries ls lists, files restore plans (each hard link
+    after the first as a link)."""
+    plan = plan_restore(repo, root)
+    return sum(1 for _ in walk_tree(repo, root)), len(plan.files) + len(plan.hardlinks)
+
+
+def _refused(repo: Repository, root: ObjectId, why: str) -> None:
+    with pytest.raises(TreeGraphError, match=why):
+        _walk(repo, root)
+    with pytest.raises(TreeGraphError, match=why):
+        plan_restore(repo, root)
+
+
+@pytest.fixture
+def limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(treegraph, "FLOOR", 2_000)
+    monkeypatch.setattr(treegraph, "RATIO", 20)
+    monkeypatch.setattr(treegraph, "NESTING", 4)
+
+
+def test_copies_of_a_directory_of_hard_links_are_walked_whole(
+    local_repo: RepoHandle, limits: None
+) -> None:
+    """A hard-link farm: 15 directories that hold the same 300 hard-linked files are one
+    stored tree named 15 times. 4,515 entries met is past the floor and within 20 times the
+    315 stored; each copy is reached once per name."""
+    repo = local_repo.open()
+    leaf = _save(repo, _files(300))
+    root = _save(
+        repo, Tree(nodes=tuple(_dirs([b"g%02d" % i], leaf, i).nodes[0] for i in range(15)))
+    )
+    assert stored_entries(repo, (root,)) == 315
+    assert _walk(repo, root) == (15 + 15 * 300, 15 * 300)
+
+
+def test_a_directory_seen_through_two_bind_mounts_is_walked_whole(
+    local_repo: RepoHandle, limits: None
+) -> None:
+    """The same directory (one inode) at two paths, with directories inside it: every tree
+    below is reached twice and named once, within NESTING."""
+    repo = local_repo.open()
+    leaf = _save(repo, _files(10))
+    inner = _save(
+        repo, Tree(nodes=tuple(_dirs([b"d%d" % i], leaf, 100 + i).nodes[0] for i in range(3)))
+    )
+    root = _save(repo, _dirs([b"srv", b"mnt"], inner))
+    assert _walk(repo, root) == (2 + 2 * (3 + 30), 2 * 30)
+
+
+def test_directories_repeated_inside_repeated_directories_are_refused_early(
+    local_repo: RepoHandle, limits: None
+) -> None:
+    """Each tree names the one below twice, 30 levels deep (2^30 paths): refused by the
+    nesting rule when a tree is reached 4 times as often as it is named, long before the
+    floor."""
+    repo = local_repo.open()
+    tid = _save(repo, _files(1))
+    for _ in range(30):
+        tid = _save(repo, _dirs([b"a", b"b"], tid))
+    _refused(repo, tid, r"is reached 9 times and named 2 times")
+
+
+def test_flat_copies_beyond_the_ratio_are_refused_past_the_floor(
+    local_repo: RepoHandle, limits: None
+) -> None:
+    """40 names of one tree of 300 entries: 12,040 entries from 340 stored, more than 20
+    times: refused once the walk has met more than 6,800 (the nesting rule holds: each copy
+    is reached once per name)."""
+    repo = local_repo.open()
+    leaf = _save(repo, _files(300))
+    root = _save(
+        repo, Tree(nodes=tuple(_dirs([b"g%02d" % i], leaf, i).nodes[0] for i in range(40)))
+    )
+    _refused(repo, root, r"more than 6,800 entries met, 340 stored")
