@@ -225,9 +225,10 @@ def test_a_tree_graph_that_names_one_subtree_twice_per_level_is_refused_not_walk
 ) -> None:
     """web-01 stores 41 trees that each name the next one twice (2^40 paths) and a snapshot
     of them: every tree decodes and every blob is there, and restore, restore-test and find
-    ran out of memory while ls, diff and dump never ended. Each expanding walk now stops after
-    a bounded number of entries, names the snapshot and its fix, and exits 13; a search of
-    every snapshot passes the forged one over, naming it, and finds db-01's file."""
+    ran out of memory while ls, diff and dump never ended, and verify passed. Each expanding walk
+    now stops after a bounded number of entries, names the snapshot and its fix, and exits 13;
+    a search of every snapshot passes the forged one over, naming it, and finds db-01's file;
+    verify names it (without expanding it), and after its fix passes."""
     handle = _copy(fleet, tmp_path)
     url = handle.url
     root = _store_tree_bomb(url, 40)
@@ -250,3 +251,9 @@ def test_a_tree_graph_that_names_one_subtree_twice_per_level_is_refused_not_walk
     every = run_cli("-r", url, "find", "f", "secret.txt", timeout=60)
     assert every.code == 13, every.stderr[-2000:]
     assert "secret.txt" in every.stdout and sid in every.stderr
+    checked = run_cli("-r", url, "verify", timeout=60)
+    assert checked.code == 13 and "tree graph" in checked.stdout + checked.stderr, checked
+    assert f"`s3vault forget {sid}`" in checked.stdout + checked.stderr
+    assert run_cli("-r", url, "forget", sid).code == 0
+    again = run_cli("-r", url, "verify")
+    assert again.code == 0, again.stdout + again.stderr

@@ -30,6 +30,7 @@ from s3vault.format.tree import Node, NodeType, Tree
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
+from s3vault.repository.treegraph import expanded, overexpanded
 from s3vault.workerpool import STALL_AFTER, Watchdog, default_jobs, jobs_for
 
 READ_BATCH = 4096  # packs whose entries one pass over the index gathers for the read-back
@@ -93,6 +94,7 @@ class Checker:
         affected = early.outcome(st, bad_blobs)
         if affected is None:
             affected = self._affected(st, bad_blobs)
+        report.findings.extend(_forged_graphs(affected))
         self._attribute(st, bad_blobs, affected, report.findings)
         report.seconds = self._clock.monotonic() - t0
         report.refused.extend(st.refused.items())
@@ -220,6 +222,9 @@ class Checker:
                 entry = affected.setdefault(obj, (reason, set(), []))
                 entry[1].add(sid.short)
                 entry[2].append("/" + path)
+            forged = overexpanded(self._repo, snap.tree, walker.size(snap.tree))
+            if forged is not None:  # the snapshot file is the object to remove
+                affected[object_name(ObjectKind.SNAPSHOTS, sid)] = (forged, {sid.short}, [])
         return affected
 
     def _attribute(
@@ -428,6 +433,11 @@ class _DamageWalker:
         # per tree: (problems in it, its child directories with problems below them); paths
         # are joined only when reported, so memory follows the tree's size, not its depth²
         self._memo: dict[ObjectId, tuple[list[_Problem], list[tuple[str, ObjectId]]]] = {}
+        self._sizes: dict[ObjectId, tuple[int, int]] = {}  # treegraph.expanded, per tree
+
+    def size(self, tid: ObjectId) -> tuple[int, int]:
+        """What a walk meets below a walked tree (treegraph.expanded; (0, 0) if unread)."""
+        return self._sizes.get(tid, (0, 0))
 
     def where(self, btype: BlobType, bid: ObjectId) -> tuple[str, str] | None:
         """(damaged object, reason) if this blob cannot be read back."""
@@ -519,6 +529,27 @@ class _DamageWalker:
                     if sub_local or sub_below:
                         below.append((node.display_name, node.subtree))
             memo[tid] = (local, below)
+            self._sizes[tid] = expanded(nodes, self._sizes)
+
+
+def _forged_graphs(affected: _Affected) -> list[Finding]:
+    """Take the snapshots whose tree graphs a walk refuses (treegraph.py) out of
+    ``affected``: one finding each, with its fix."""
+    prefix = ObjectKind.SNAPSHOTS.value + "/"
+    findings = []
+    for obj in sorted(k for k in affected if k.startswith(prefix)):
+        reason, snaps, _ = affected.pop(obj)
+        (short,) = snaps
+        findings.append(
+            Finding(
+                severity=Severity.ERROR,
+                kind="snapshot-forged",
+                object=obj,
+                message=f"snapshot {short}: {reason}; `s3vault forget {short}` removes it",
+                snapshots=(short,),
+            )
+        )
+    return findings
 
 
 def _join(prefix: str, path: str) -> str:

@@ -61,6 +61,42 @@ def stored_entries(repo: Repository, roots: Iterable[ObjectId]) -> int:
     return total
 
 
+CAP = 10**18  # what ``expanded`` counts up to
+
+
+def expanded(nodes: tuple[Node, ...], below: dict[ObjectId, tuple[int, int]]) -> tuple[int, int]:
+    """(entries a walk meets below a tree, the entries of its heaviest chain of trees) from
+    those of its subtrees (``below``; a tree not in it counts none): what a walk that visits
+    each tree once computes, children first, to judge a snapshot by the second rule without
+    expanding it. The chain's entries are a lower bound of the entries stored: the trees on
+    one path are distinct."""
+    met, chain = len(nodes), 0
+    for node in nodes:
+        if node.subtree is not None and node.type is NodeType.DIR:
+            sub_met, sub_chain = below.get(node.subtree, (0, 0))
+            met += sub_met
+            chain = max(chain, sub_chain)
+    return min(met, CAP), len(nodes) + chain
+
+
+def overexpanded(repo: Repository, root: ObjectId, size: tuple[int, int]) -> str | None:
+    """Why a walk from ``root`` would break the second rule, given its ``expanded`` size;
+    None if it would not. The entries stored are counted only when the chain's lower bound
+    does not settle it."""
+    met, chain = size
+    if met <= FLOOR or met <= RATIO * chain:
+        return None
+    stored = stored_entries(repo, (root,))
+    if met <= max(FLOOR, RATIO * stored):
+        return None
+    shown = f"{met:,}" if met < CAP else f"more than {CAP:,}"
+    return (
+        f"its trees name the same directories over and over (a walk meets {shown} entries, "
+        f"{stored:,} stored): a forged or damaged tree graph, which restore, ls, find and "
+        "diff refuse to walk"
+    )
+
+
 class WalkBudget:
     """The entries one expanding walk may meet (see the module docstring)."""
 
