@@ -9,6 +9,7 @@ memory by (readers × window × max chunk size).
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from collections import deque
@@ -31,6 +32,11 @@ _OPEN_FLAGS = (
 _NOATIME = getattr(os, "O_NOATIME", 0)
 
 
+# A kernel file that refuses one read of many megabytes (ENOMEM: a /proc/sys file takes at
+# most what the kernel can allocate at once) is read in pieces of this size instead.
+SMALL_READ = 1 << 16
+
+
 class FdReader:
     """The minimal binary stream over a file descriptor (no fstat, no buffering layer)."""
 
@@ -41,9 +47,9 @@ class FdReader:
 
     def read(self, n: int) -> bytes:
         """n bytes, or fewer at the end of the file."""
-        data = os.read(self._fd, n)
+        data = self._read(n)
         while 0 < len(data) < n:
-            more = os.read(self._fd, n - len(data))
+            more = self._read(n - len(data))
             if not more:
                 break
             data += more
@@ -51,7 +57,20 @@ class FdReader:
 
     def readinto(self, buf: memoryview) -> int:
         """Fill buf as far as one read goes."""
-        return os.readv(self._fd, [buf])
+        try:
+            return os.readv(self._fd, [buf])
+        except OSError as exc:
+            if exc.errno != errno.ENOMEM or len(buf) <= SMALL_READ:
+                raise
+            return os.readv(self._fd, [buf[:SMALL_READ]])
+
+    def _read(self, n: int) -> bytes:
+        try:
+            return os.read(self._fd, n)
+        except OSError as exc:
+            if exc.errno != errno.ENOMEM or n <= SMALL_READ:
+                raise
+            return os.read(self._fd, SMALL_READ)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -28,6 +28,7 @@ from s3vault.archiver import walk
 from s3vault.archiver.changes import ChangeRules, unchanged
 from s3vault.archiver.chunking import FdReader, FileReader
 from s3vault.archiver.excludes import ExcludeMatcher, ExcludeRules
+from s3vault.archiver.pseudofs import generated_devices
 from s3vault.archiver.reuse import (
     JsonNode,
     ParentListing,
@@ -258,6 +259,7 @@ class Archiver:
         self._parent_tree = parent_tree
         self._progress = progress or NullProgress()
         self._matcher = ExcludeMatcher(options.excludes)
+        self._generated = generated_devices()  # /proc, /sys: no size to check reads against
         self.stats = ArchiveStats()
         self._lock = threading.Lock()
         self._cancel = threading.Event()
@@ -642,7 +644,7 @@ class Archiver:
             os.close(fd)
         if self._cancel.is_set():
             return None
-        if (
+        if st.st_dev not in self._generated and (
             result.size != st.st_size
             or after.st_mtime_ns != st.st_mtime_ns
             or after.st_size != result.size
