@@ -9,7 +9,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from s3vault import verify
+from s3vault import (
+    FindOptions,
+    RepairSnapshotsOptions,
+    RewriteOptions,
+    find,
+    repair_snapshots,
+    rewrite,
+    verify,
+)
+from s3vault.checker import snapshotrepair
 from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Node, NodeType, Tree
@@ -156,3 +165,61 @@ def test_verify_names_what_the_walks_refuse_by_size_and_passes_the_rest(
         [("snapshot-forged", (flat,)), ("snapshot-forged", (doubling,))]
     )
     assert all(f"`s3vault forget {f.snapshots[0]}`" in f.message for f in found)
+
+
+def _doubling(repo: Repository, depth: int, bottom: ObjectId) -> ObjectId:
+    tid = bottom
+    for _ in range(depth):
+        tid = _save(repo, _dirs([b"a", b"b"], tid))
+    return tid
+
+
+def test_a_forged_graph_over_a_lost_tree_is_named_not_listed_path_by_path(
+    local_repo: RepoHandle, limits: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The graph doubling per level names, at its bottom, a tree that is not stored: verify
+    listed every path that loses it (2^30 here; 2^40 took 4 GB and ended in a traceback) and
+    `repair snapshots` every path it leaves out. verify names the snapshot as forged and
+    lists none; repair lists at most LISTED_PATHS."""
+    repo = local_repo.open()
+    lost = ObjectId(b"\x07" * 32)
+    forged = _snapshot(repo, _doubling(repo, 30, _save(repo, _dirs([b"gone"], lost))))
+    found = verify(local_repo.open()).findings
+    assert [(f.kind, f.snapshots, f.paths) for f in found] == [("snapshot-forged", (forged,), ())]
+    monkeypatch.setattr(snapshotrepair, "LISTED_PATHS", 50)
+    plan = repair_snapshots(local_repo.open(), RepairSnapshotsOptions(dry_run=True))
+    (fix,) = plan.damaged
+    assert len(fix.dropped) == 50
+
+
+def test_rewrite_passes_a_forged_graph_over_and_rewrites_the_rest(
+    local_repo: RepoHandle, limits: None
+) -> None:
+    """rewrite walks each directory as a path: the forged snapshot is reported as not
+    rewritten, with the reason, and the other snapshot is rewritten."""
+    repo = local_repo.open()
+    forged = _snapshot(repo, _doubling(repo, 30, _save(repo, _files(1))))
+    plain = _snapshot(repo, _save(repo, _dirs([b"keep", b"drop"], _save(repo, _files(2)))))
+    done = rewrite(local_repo.open(), RewriteOptions(excludes=("/drop",), forget=False))
+    status = {r.id.short: (r.status, r.problem) for r in done.snapshots}
+    assert status[forged][0] == "damaged" and "tree graph" in status[forged][1]
+    assert status[plain][0] == "rewritten"
+
+
+def test_find_by_name_in_a_tree_thousands_of_levels_deep_keeps_no_joined_paths(
+    local_repo: RepoHandle,
+) -> None:
+    """Every directory of a chain 3,000 levels deep matches: the memo held each tree's
+    matches with their joined paths (depth cubed: 4 GB at 2,500 levels, from a real file
+    system, and a traceback); now it holds the matching entries and joins paths once, when
+    listing."""
+    repo = local_repo.open()
+    writer = repo.blob_writer()
+    tid, _ = writer.save(BlobType.TREE, _files(1).encode())
+    for i in range(3000):
+        tid, _ = writer.save(BlobType.TREE, _dirs([b"a"], tid, inode=10 + i).encode())
+    writer.flush()
+    _snapshot(repo, tid)
+    (result,) = find(local_repo.open(), FindOptions(patterns=("a",)))
+    assert len(result.matches) == 3000
+    assert max(len(m.path) for m in result.matches) == 2 * 3000

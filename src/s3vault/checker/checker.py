@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from itertools import islice
 
 from s3vault.checker.findings import CheckReport, Finding, Severity
 from s3vault.checker.parallelread import read_in_workers
@@ -42,6 +43,10 @@ TREE_REFUSED = "tree blob "  # how a tree the store refused during the walk is n
 _Problem = tuple[str, str, str]
 # damaged object → (reason, the snapshots that lose something with it, the paths they lose)
 _Affected = dict[str, tuple[str, set[str], list[str]]]
+# The paths of one snapshot that lose content, listed at most: a damaged tree that many
+# directories share loses a path through each (a tree graph that names one subtree twice per
+# level, 2^40 of them, took verify out of memory)
+LISTED_PATHS = 100_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -218,13 +223,15 @@ class Checker:
         walker = _DamageWalker(self._repo, st, bad_blobs, stop)
         affected: _Affected = {}
         for sid, snap in st.snapshots:
-            for path, obj, reason in walker.tree_problems(snap.tree):
+            forged = overexpanded(self._repo, snap.tree, walker.size(snap.tree))
+            if forged is not None:  # the snapshot file is the object to remove; its paths
+                affected[object_name(ObjectKind.SNAPSHOTS, sid)] = (forged, {sid.short}, [])
+                continue  # would not end: what it loses is not listed
+            problems = walker.tree_problems(snap.tree)
+            for path, obj, reason in islice(problems, LISTED_PATHS):
                 entry = affected.setdefault(obj, (reason, set(), []))
                 entry[1].add(sid.short)
                 entry[2].append("/" + path)
-            forged = overexpanded(self._repo, snap.tree, walker.size(snap.tree))
-            if forged is not None:  # the snapshot file is the object to remove
-                affected[object_name(ObjectKind.SNAPSHOTS, sid)] = (forged, {sid.short}, [])
         return affected
 
     def _attribute(
@@ -436,7 +443,9 @@ class _DamageWalker:
         self._sizes: dict[ObjectId, tuple[int, int]] = {}  # treegraph.expanded, per tree
 
     def size(self, tid: ObjectId) -> tuple[int, int]:
-        """What a walk meets below a walked tree (treegraph.expanded; (0, 0) if unread)."""
+        """What a walk meets below a tree (treegraph.expanded; (0, 0) if unread); walks
+        what it has not walked yet."""
+        self._visit(tid)
         return self._sizes.get(tid, (0, 0))
 
     def where(self, btype: BlobType, bid: ObjectId) -> tuple[str, str] | None:

@@ -45,6 +45,7 @@ from s3vault.repository.snapshots import save_snapshot
 # Errors that mean "this object is lost" (anything else, such as storage being unreachable
 # or an object written by a newer s3vault, stops the repair: nothing is decided from it).
 LOST = (IntegrityError, ObjectNotFoundError)
+LISTED_PATHS = 100_000  # what one snapshot's repair lists of what it leaves out, at most
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -263,16 +264,18 @@ class TreeRepairer:
         return _Fix(tree=new_id, dropped=tuple(dropped), below=tuple(below))
 
     def dropped(self, root: ObjectId, prefix: str = "") -> list[Dropped]:
-        """Everything left out below ``root`` (repaired before), with absolute paths."""
+        """Everything left out below ``root`` (repaired before), with absolute paths: at most
+        LISTED_PATHS of them (a tree many directories share is left out through each)."""
         out: list[Dropped] = []
         stack = [(root, prefix)]
-        while stack:
+        while stack and len(out) < LISTED_PATHS:
             tid, path = stack.pop()
             fix = self._memo.get(tid)
             if fix is None:
                 continue
             out.extend(Dropped(path=f"{path}/{n}", kind=k, reason=r) for n, k, r in fix.dropped)
             stack.extend((sub, f"{path}/{n}") for n, sub in fix.below)
+        del out[LISTED_PATHS:]
         out.sort(key=lambda d: d.path)
         return out
 

@@ -59,9 +59,12 @@ class CliContext:
     opened: Any = None  # the Repository the command opened (for the cache's warning)
     waits: Any = None  # cli/progress.py Waits: says when this invocation waits
     invocation: Invocation = field(default_factory=Invocation)  # audit record, metrics
-    out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
+    # emoji=False: ":smile:" in a file name, tag or message is shown as typed
+    out: Console = field(
+        default_factory=lambda: Console(highlight=False, soft_wrap=True, emoji=False)
+    )
     err: Console = field(
-        default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True)
+        default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
     )
 
     def configure_logging(self) -> None:

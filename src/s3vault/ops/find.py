@@ -97,7 +97,7 @@ def find(
         except TreeGraphError as exc:
             if on_error is None or options.snapshots:
                 raise
-            on_error(f"snapshot {entry.id.short}", str(exc))
+            on_error(f"snapshot {entry.id.short}", exc.reason)
             continue
         if found:
             yield FindResult(
@@ -123,10 +123,17 @@ def _search(
     return found
 
 
+# one tree's matching entries, and its subdirectories (name, tree) with a match below
+_Found = tuple[tuple[Node, ...], tuple[tuple[str, ObjectId], ...]]
+
+
 class _NamedBelow:
-    """Entries below a tree whose name matches, with paths relative to it, memoised per tree
-    id (a directory shared by many snapshots is searched once). Post-order with an explicit
-    stack: no recursion, whatever the depth."""
+    """Entries below a tree whose name matches, with paths relative to it. Per tree id the
+    memo keeps its own matching entries and the subdirectories with a match below (a
+    directory shared by many snapshots is searched once); paths are joined only when a
+    snapshot's matches are listed, so memory follows the matches, not their depth (a tree
+    2,500 levels deep whose every directory matched held 4 GB of joined paths). Explicit
+    stacks: no recursion, whatever the depth."""
 
     def __init__(
         self,
@@ -137,7 +144,7 @@ class _NamedBelow:
         self._repo = repo
         self._match = match
         self._on_error = on_error
-        self._memo: dict[ObjectId, tuple[tuple[str, Node], ...]] = {}
+        self._memo: dict[ObjectId, _Found] = {}
 
     def _nodes(self, tid: ObjectId) -> tuple[Node, ...]:
         try:
@@ -148,15 +155,28 @@ class _NamedBelow:
             self._on_error(f"tree {tid.short}", f"directory cannot be read: {exc}")
             return ()
 
-    def below(self, root: ObjectId, sid: ObjectId) -> tuple[tuple[str, Node], ...]:
+    def below(self, root: ObjectId, sid: ObjectId) -> list[tuple[str, Node]]:
         """The matches below ``root`` (of snapshot ``sid``).
 
         Raises:
-            TreeGraphError: the matches repeat without end (treegraph.py): the memo holds each
-                tree's matches, which a forged graph doubles level after level.
+            TreeGraphError: the matches repeat without end (treegraph.py): a tree that many
+                directories share is listed through each.
         """
-        memo, match = self._memo, self._match
+        self._search(root)
         budget = WalkBudget(self._repo, (root,), sid)
+        out: list[tuple[str, Node]] = []
+        stack = [(root, "")]
+        while stack:
+            tid, prefix = stack.pop()
+            own, subs = self._memo[tid]
+            budget.meet(len(own) + len(subs))
+            out.extend((f"{prefix}/{node.display_name}", node) for node in own)
+            stack.extend((sub, f"{prefix}/{name}") for name, sub in subs)
+        return out
+
+    def _search(self, root: ObjectId) -> None:
+        """Fill the memo for every tree below ``root``, children first."""
+        memo, match = self._memo, self._match
         stack: list[tuple[ObjectId, tuple[Node, ...] | None]] = [(root, None)]
         while stack:
             tid, nodes = stack.pop()
@@ -171,13 +191,10 @@ class _NamedBelow:
                     if n.type is NodeType.DIR and n.subtree is not None and n.subtree not in memo
                 )
                 continue
-            out: list[tuple[str, Node]] = []
-            for node in nodes:
-                rel = "/" + node.display_name
-                if match.name(node.display_name):
-                    out.append((rel, node))
-                if node.type is NodeType.DIR and node.subtree is not None:
-                    out.extend((rel + sub, n) for sub, n in memo.get(node.subtree, ()))
-            budget.meet(len(out))
-            memo[tid] = tuple(out)
-        return memo[root]
+            own = tuple(n for n in nodes if match.name(n.display_name))
+            subs = tuple(
+                (n.display_name, n.subtree)
+                for n in nodes
+                if n.type is NodeType.DIR and n.subtree is not None and any(memo[n.subtree])
+            )
+            memo[tid] = (own, subs)

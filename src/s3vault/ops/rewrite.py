@@ -192,7 +192,7 @@ def _plan(
     plan = _Plan(reports=[], new={}, trees=trees)
     progress.started("rewrite", total_files=len(selected))
     for sid, snap in selected:
-        root, damaged = trees.filter(snap.tree)
+        root, damaged = trees.filter(snap.tree, sid)
         base = SnapshotRewrite(
             id=sid, status="unchanged", time=snap.time, hostname=snap.hostname, paths=snap.paths
         )

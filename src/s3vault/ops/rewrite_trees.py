@@ -24,6 +24,7 @@ from s3vault.errors import IntegrityError, ObjectNotFoundError
 from s3vault.format.tree import Node, NodeType, Tree
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
+from s3vault.repository.treegraph import TreeGraphError, WalkBudget
 
 # "This tree is lost"; anything else (storage unreachable, a newer format) stops the rewrite.
 LOST = (IntegrityError, ObjectNotFoundError)
@@ -108,9 +109,21 @@ class TreeFilter:
         self._memo: dict[_Key, _Filtered] = {}
         self.new_trees: dict[ObjectId, bytes] = {}
 
-    def filter(self, root: ObjectId) -> tuple[ObjectId, tuple[str, str] | None]:
-        """The new root of a snapshot's tree and, when a tree below does not load, its path
-        and why (the new root is then meaningless). Iterative post-order."""
+    def filter(
+        self, root: ObjectId, snapshot: ObjectId | None = None
+    ) -> tuple[ObjectId, tuple[str, str] | None]:
+        """The new root of a snapshot's tree (of ``snapshot``) and, when a tree below does
+        not load or the trees name the same directories over and over (treegraph.py), where
+        and why (the new root is then meaningless). Iterative post-order: each directory is
+        a path, so the walk expands paths and keeps the walks' bounds."""
+        try:
+            return self._filter(root, WalkBudget(self._repo, (root,), snapshot))
+        except TreeGraphError as exc:
+            return root, ("/", str(exc))
+
+    def _filter(
+        self, root: ObjectId, budget: WalkBudget
+    ) -> tuple[ObjectId, tuple[str, str] | None]:
         start: _Key = (0, root)
         stack = [start]
         loaded: dict[_Key, tuple[Tree, frozenset[bytes]]] = {}  # with its excluded names
@@ -128,6 +141,7 @@ class TreeFilter:
                     self._memo[key] = _Filtered(key[1], damaged=(where, str(exc)))
                     stack.pop()
                     continue
+                budget.listed(key[1], tree.nodes)
                 excluded, children = self._look(key[0], tree)
                 loaded[key] = opened = (tree, excluded)
                 todo = [k for k in children if k not in self._memo and k not in loaded]

@@ -19,7 +19,8 @@ Two rules bound every expanding walk (``WalkBudget``); both stop it with ``TreeG
   ``RATIO`` times that: a bound on what a graph that passes the first rule can make a walk do.
 
 Neither rule refuses a snapshot of a real file system: the first would need a directory
-bind-mounted 1,000 times, the second 10,000 copies of a directory of 10,000 entries.
+bind-mounted 1,000 times, the second a directory of hard links in 2,000 places, each of them
+holding 2,000 entries (a hard-link farm of 2,000 generations).
 """
 
 from __future__ import annotations
@@ -33,12 +34,17 @@ from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
 
 FLOOR = 100_000  # entries any walk may meet, however few distinct ones are stored
-RATIO = 10_000  # entries a walk may meet per entry stored, beyond FLOOR
+RATIO = 1_000  # entries a walk may meet per entry stored, beyond FLOOR
 NESTING = 1_000  # times a tree may be reached per entry that names it
 
 
 class TreeGraphError(IntegrityError):
-    """A walk met far more entries than its trees store: a forged or damaged tree graph."""
+    """A walk met far more entries than its trees store: a forged or damaged tree graph.
+    ``reason``: the message without the snapshot it is about (for a line that names it)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def stored_entries(repo: Repository, roots: Iterable[ObjectId]) -> int:
@@ -158,10 +164,11 @@ class WalkBudget:
     def _refuse(self, why: str) -> NoReturn:
         sid = self._snapshot
         what = f"snapshot {sid.short}" if sid is not None else f"tree {self._roots[0].short}"
-        msg = (
-            f"{what}: its trees name the same directories over and over ({why}): a forged "
-            "or damaged tree graph, not walked further"
+        reason = (
+            f"its trees name the same directories over and over ({why}): a forged or damaged "
+            "tree graph, or a directory mounted in more places than a file system has, not "
+            "walked further"
         )
         if sid is not None:
-            msg += f"; `s3vault forget {sid.short}` removes it"
-        raise TreeGraphError(msg)
+            reason += f"; if it is forged, `s3vault forget {sid.short}` removes it"
+        raise TreeGraphError(f"{what}: {reason}", reason)
