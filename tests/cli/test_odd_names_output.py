@@ -57,3 +57,23 @@ def test_names_that_look_like_markup_are_shown_as_text(
     assert listing.code == 0, listing.stderr
     assert "[/x]" in listing.stdout and "[bold]b" in listing.stdout
     assert "[backup]" in listing.stdout
+
+
+def test_names_that_look_like_emoji_codes_are_shown_as_they_are(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """A file named `:smile: notes` was listed by ls and find (and named in warnings) as
+    `😄 notes`: rich replaced emoji codes in every line for people. Names are shown as they
+    are, on stdout and stderr."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / ":smile: notes").write_bytes(b"a")
+    (src / ":thumbs_up:").mkdir(mode=0)  # unreadable: named in a warning
+    done = run_cli("-r", cli_repo, "backup", str(src), "--host", ":rocket:")
+    assert ":thumbs_up:" in done.stderr or os.geteuid() == 0, done.stderr
+    for args in (("ls", "latest"), ("find", ":smile:*"), ("snapshots",)):
+        shown = run_cli("-r", cli_repo, *args)
+        assert shown.code == 0, shown.stderr
+        assert "\U0001f604" not in shown.stdout and "\U0001f680" not in shown.stdout
+    assert f"{src}/:smile: notes" in run_cli("-r", cli_repo, "ls", "latest").stdout
+    assert ":rocket:" in run_cli("-r", cli_repo, "snapshots").stdout
