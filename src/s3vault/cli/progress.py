@@ -25,7 +25,7 @@ from rich.text import Text
 
 from s3vault import SystemClock
 from s3vault.cli.context import CliContext
-from s3vault.cli.render import emit_message, human_bytes, human_duration, plural, warn
+from s3vault.cli.render import emit_message, human_bytes, human_duration, line, plural, warn
 
 INTERVAL = 1.0  # seconds between two JSON status lines
 REFRESH = 0.25  # seconds between two terminal refreshes
@@ -171,7 +171,7 @@ class CliProgress:
         if self._ctx.json:
             emit_message(self._ctx, "verbose_status", action=status, item=path)
             return
-        self._ctx.out.print(f"{status:<9} {path}", markup=False, highlight=False)
+        line(self._ctx, f"{status:<9} {path}")
 
     def advanced(self, *, files: int = 0, bytes_: int = 0, item: str = "") -> None:
         """Count work and refresh the display (4×/s on a terminal, 1×/s with --json)."""

@@ -165,11 +165,16 @@ _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def say(ctx: CliContext, text: str) -> None:
-    """A line for people (nothing with --json or --quiet), written as it is: no markup, no
-    emoji codes (a file named ``:smile:`` is listed as that), and none of rich's rendering,
-    which cost ``ls`` of 31,000 files two seconds."""
+    """A line for people (nothing with --json or --quiet): see ``line``."""
     if not ctx.json and not ctx.quiet:
-        ctx.out.file.write(text + "\n")
+        line(ctx, text)
+
+
+def line(ctx: CliContext, text: str) -> None:
+    """A line on standard output, written as it is: no markup, no emoji codes (a file named
+    ``:smile:`` is listed as that), and none of rich's rendering, which cost ``ls`` of 31,000
+    files 1.7 of its 2.5 seconds."""
+    ctx.out.file.write(text + "\n")
 
 
 def warn(ctx: CliContext, path: str, message: str) -> None:

@@ -10,7 +10,7 @@ import click
 from s3vault import NodeType, SnapshotFilter, TagList
 from s3vault import ls as ls_op
 from s3vault.cli.options import cli_context, global_options, latest_filters
-from s3vault.cli.render import Unreadable, emit, printable
+from s3vault.cli.render import Unreadable, emit, line, printable
 from s3vault.cli.session import open_repo
 
 _TYPE_CHAR = {
@@ -69,10 +69,9 @@ def ls(
             target = n.link_target.decode(errors="backslashreplace") if n.link_target else ""
             link = f" -> {printable(target)}" if target else ""
             when = f"{mtime.astimezone():%Y-%m-%d %H:%M:%S}" if mtime else "?" * 19
-            line = f"{mode} {owner:>12} {n.size:>12} {when} {printable(e.path)}{link}"
-            ctx.out.print(line, markup=False)
+            line(ctx, f"{mode} {owner:>12} {n.size:>12} {when} {printable(e.path)}{link}")
         elif not ctx.quiet:
-            ctx.out.print(printable(e.path), markup=False)
+            line(ctx, printable(e.path))
     return unreadable.exit_code()
 
 
