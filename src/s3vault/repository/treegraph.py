@@ -18,9 +18,11 @@ Two rules bound every expanding walk (``WalkBudget``); both stop it with ``TreeG
   entries its trees store (each distinct tree once) and stops once it has met more than
   ``RATIO`` times that: a bound on what a graph that passes the first rule can make a walk do.
 
-Neither rule refuses a snapshot of a real file system: the first would need a directory
-bind-mounted 1,000 times, the second a directory of hard links in 2,000 places, each of them
-holding 2,000 entries (a hard-link farm of 2,000 generations).
+Neither rule refuses a snapshot of a real file system short of the extreme: the first would
+need a directory bind-mounted in more than 1,000 places, the second a directory of more than
+2,000 hard links in more than 2,000 places (a hard-link farm of 2,000 generations). What the
+second still allows a forged graph is bounded, not small: 6,000 entries stored (about 20 KB)
+may make a walk meet 6 million before it is refused.
 """
 
 from __future__ import annotations
