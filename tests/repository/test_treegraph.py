@@ -223,3 +223,18 @@ def test_find_by_name_in_a_tree_thousands_of_levels_deep_keeps_no_joined_paths(
     (result,) = find(local_repo.open(), FindOptions(patterns=("a",)))
     assert len(result.matches) == 3000
     assert max(len(m.path) for m in result.matches) == 2 * 3000
+
+
+def test_the_operator_can_walk_a_real_tree_that_breaks_a_bound(
+    local_repo: RepoHandle, limits: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory bind-mounted in more places than NESTING allows (here 6 against 4, a real
+    1,001 against 1,000 in the attack pass) is refused, and the refusal names the way past
+    it; with that set, the walk is whole."""
+    repo = local_repo.open()
+    leaf = _save(repo, _files(2))
+    inner = _save(repo, _dirs([b"d"], leaf, 7))
+    root = _save(repo, _dirs([b"m%d" % i for i in range(6)], inner))
+    _refused(repo, root, r"S3VAULT_UNBOUNDED_WALKS=1 walks it whole")
+    monkeypatch.setenv("S3VAULT_UNBOUNDED_WALKS", "1")
+    assert _walk(repo, root) == (6 + 6 * (1 + 2), 6 * 2)
