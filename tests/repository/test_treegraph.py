@@ -144,7 +144,7 @@ def _snapshot(repo: Repository, root: ObjectId) -> str:
 
 
 def test_verify_names_what_the_walks_refuse_by_size_and_passes_the_rest(
-    local_repo: RepoHandle, limits: None
+    local_repo: RepoHandle, limits: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """verify judges each snapshot by the second rule from sizes it adds up children first
     (no walk expands): the hard-link farm within the ratio passes; flat copies beyond it and
@@ -165,6 +165,8 @@ def test_verify_names_what_the_walks_refuse_by_size_and_passes_the_rest(
         [("snapshot-forged", (flat,)), ("snapshot-forged", (doubling,))]
     )
     assert all(f"`s3vault forget {f.snapshots[0]}`" in f.message for f in found)
+    monkeypatch.setenv("S3VAULT_UNBOUNDED_WALKS", "1")  # the operator's: they are real
+    assert verify(local_repo.open()).ok
 
 
 def _doubling(repo: Repository, depth: int, bottom: ObjectId) -> ObjectId:
