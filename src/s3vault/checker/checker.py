@@ -225,7 +225,11 @@ class Checker:
         for sid, snap in st.snapshots:
             forged = overexpanded(self._repo, snap.tree, walker.size(snap.tree))
             if forged is not None:  # the snapshot file is the object to remove; its paths
-                affected[object_name(ObjectKind.SNAPSHOTS, sid)] = (forged, {sid.short}, [])
+                why = (
+                    f"its trees name the same directories over and over ({forged}): a forged "
+                    "or damaged tree graph, which restore, ls, find and diff refuse to walk"
+                )
+                affected[object_name(ObjectKind.SNAPSHOTS, sid)] = (why, {sid.short}, [])
                 continue  # would not end: what it loses is not listed
             problems = walker.tree_problems(snap.tree)
             for path, obj, reason in islice(problems, LISTED_PATHS):

@@ -90,10 +90,36 @@ def expanded(nodes: tuple[Node, ...], below: dict[ObjectId, tuple[int, int]]) ->
     return min(met, CAP), len(nodes) + chain
 
 
+def expansion(repo: Repository, root: ObjectId) -> tuple[int, int]:
+    """``expanded`` for ``root``, each distinct tree below it read once, children first (an
+    unreadable tree counts none)."""
+    sizes: dict[ObjectId, tuple[int, int]] = {}
+    stack: list[tuple[ObjectId, tuple[Node, ...] | None]] = [(root, None)]
+    while stack:
+        tid, nodes = stack.pop()
+        if tid in sizes:
+            continue
+        if nodes is None:
+            try:
+                nodes = repo.load_tree(tid).nodes
+            except (IntegrityError, ObjectNotFoundError):
+                sizes[tid] = (0, 0)
+                continue
+            stack.append((tid, nodes))
+            stack.extend(
+                (n.subtree, None)
+                for n in nodes
+                if n.type is NodeType.DIR and n.subtree is not None and n.subtree not in sizes
+            )
+            continue
+        sizes[tid] = expanded(nodes, sizes)
+    return sizes[root]
+
+
 def overexpanded(repo: Repository, root: ObjectId, size: tuple[int, int]) -> str | None:
-    """Why a walk from ``root`` would break the second rule, given its ``expanded`` size;
-    None if it would not. The entries stored are counted only when the chain's lower bound
-    does not settle it."""
+    """Why a walk from ``root`` would break the second rule (the figures), given its
+    ``expanded`` size; None if it would not (or the operator lifted the bounds). The entries
+    stored are counted only when the chain's lower bound does not settle it."""
     met, chain = size
     if met <= FLOOR or met <= RATIO * chain or os.environ.get(UNBOUNDED) == "1":
         return None
@@ -101,11 +127,7 @@ def overexpanded(repo: Repository, root: ObjectId, size: tuple[int, int]) -> str
     if met <= max(FLOOR, RATIO * stored):
         return None
     shown = f"{met:,}" if met < CAP else f"more than {CAP:,}"
-    return (
-        f"its trees name the same directories over and over (a walk meets {shown} entries, "
-        f"{stored:,} stored): a forged or damaged tree graph, which restore, ls, find and "
-        "diff refuse to walk"
-    )
+    return f"a walk meets {shown} entries, {stored:,} stored"
 
 
 class WalkBudget:
@@ -126,6 +148,22 @@ class WalkBudget:
         self._listed: set[ObjectId] = set()
         self._named: dict[ObjectId, int] = {}  # subtree → entries of distinct trees naming it
         self._reached: dict[ObjectId, int] = {}  # subtree → times a listing reached it
+
+    def precheck(self) -> None:
+        """Judge the whole walk by the second rule before it starts, from sizes added up
+        children first (``expansion``): for a walk that keeps what it meets (the restore
+        plan), which a graph within the first rule would otherwise fill with up to RATIO
+        times the entries stored before the walk's own count stops it.
+
+        Raises:
+            TreeGraphError: the walk would break the second rule.
+        """
+        if self._off:
+            return
+        for root in self._roots:
+            why = overexpanded(self._repo, root, expansion(self._repo, root))
+            if why is not None:
+                self._refuse(why)
 
     def listed(self, tid: ObjectId, nodes: tuple[Node, ...]) -> None:
         """Count the entries of tree ``tid`` as the walk lists them (once per time).

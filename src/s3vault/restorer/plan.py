@@ -358,7 +358,9 @@ def plan_restore(
         TreeGraphError: the trees name the same directories over and over (treegraph.py).
     """
     sel = _Selector(include, exclude, select)
-    planner = _Planner(repo, sel, WalkBudget(repo, (tree_id,), snapshot))
+    budget = WalkBudget(repo, (tree_id,), snapshot)
+    budget.precheck()  # the plan keeps every entry: judged before the walk fills it
+    planner = _Planner(repo, sel, budget)
     with _collector_paused():
         planner.walk(tree_id, not sel.filtering)
     planner.plan.packs = dict(planner.packs)
