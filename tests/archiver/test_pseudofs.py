@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from s3vault.archiver.chunking import FdReader
-from s3vault.archiver.pseudofs import generated_devices
+from s3vault.archiver.pseudofs import generated_devices, is_generated
 from tests.conftest import RunCli
 
 KERNEL_FILES = [
@@ -73,3 +73,21 @@ def test_a_backup_of_kernel_files_warns_of_nothing_and_restores_them(
     assert run_cli("-r", cli_repo, "restore", "latest", "--target", str(out)).code == 0
     for path in KERNEL_FILES:
         assert (out / path.lstrip("/")).read_bytes() == Path(path).read_bytes(), path
+
+
+@needs_proc
+def test_a_device_number_the_mount_table_named_is_not_taken_on_trust(tmp_path: Path) -> None:
+    """Device numbers of virtual file systems are handed out again as soon as one is
+    unmounted: a proc mount gone during a backup left its number to a tmpfs whose file,
+    changing while it was read, was saved torn with no warning. The kernel's word for the
+    open file (fstatfs) decides."""
+    ordinary = tmp_path / "f"
+    ordinary.write_bytes(b"data")
+    for path, expected in (("/proc/version", True), (str(ordinary), False)):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            dev = os.fstat(fd).st_dev
+            assert is_generated(fd, dev, frozenset({dev})) is expected, path
+            assert not is_generated(fd, dev, frozenset())
+        finally:
+            os.close(fd)

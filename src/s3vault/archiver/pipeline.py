@@ -28,7 +28,7 @@ from s3vault.archiver import walk
 from s3vault.archiver.changes import ChangeRules, unchanged
 from s3vault.archiver.chunking import FdReader, FileReader
 from s3vault.archiver.excludes import ExcludeMatcher, ExcludeRules
-from s3vault.archiver.pseudofs import generated_devices
+from s3vault.archiver.pseudofs import generated_devices, is_generated
 from s3vault.archiver.reuse import (
     JsonNode,
     ParentListing,
@@ -624,11 +624,16 @@ class Archiver:
         self._progress.file_started(shown)
         try:
             before = os.fstat(fd)
-            if not stat.S_ISREG(before.st_mode) or before.st_ino != st.st_ino:
+            if (
+                not stat.S_ISREG(before.st_mode)
+                or before.st_ino != st.st_ino
+                or before.st_dev != st.st_dev
+            ):
                 self._warn(source.path, "replaced while the backup was running", failed=True)
                 return None
             result = self._reader.read_stream(FdReader(fd), st.st_size, batched=batched)
             after = os.fstat(fd)
+            generated = is_generated(fd, before.st_dev, self._generated)
             node = self._meta(
                 fd,  # extended attributes of what was read, whatever its path has become
                 name,
@@ -644,7 +649,7 @@ class Archiver:
             os.close(fd)
         if self._cancel.is_set():
             return None
-        if st.st_dev not in self._generated and (
+        if not generated and (
             result.size != st.st_size
             or after.st_mtime_ns != st.st_mtime_ns
             or after.st_size != result.size
