@@ -23,6 +23,7 @@ from s3vault.patterns import BadPatternError, Pattern
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot
 from s3vault.repository.treegraph import TreeGraphError, WalkBudget
+from s3vault.repository.treewalk import children_first
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,20 +178,7 @@ class _NamedBelow:
     def _search(self, root: ObjectId) -> None:
         """Fill the memo for every tree below ``root``, children first."""
         memo, match = self._memo, self._match
-        stack: list[tuple[ObjectId, tuple[Node, ...] | None]] = [(root, None)]
-        while stack:
-            tid, nodes = stack.pop()
-            if tid in memo:
-                continue
-            if nodes is None:  # first visit: children first
-                nodes = self._nodes(tid)
-                stack.append((tid, nodes))
-                stack.extend(
-                    (n.subtree, None)
-                    for n in nodes
-                    if n.type is NodeType.DIR and n.subtree is not None and n.subtree not in memo
-                )
-                continue
+        for tid, nodes in children_first(root, self._nodes, memo):
             own = tuple(n for n in nodes if match.name(n.display_name))
             subs = tuple(
                 (n.display_name, n.subtree)

@@ -35,6 +35,7 @@ from s3vault.errors import IntegrityError, ObjectNotFoundError
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
+from s3vault.repository.treewalk import children_first
 
 # The operator's way past both bounds, for a real tree that breaks one (the refusal names it)
 UNBOUNDED = "S3VAULT_UNBOUNDED_WALKS"
@@ -94,24 +95,15 @@ def expansion(repo: Repository, root: ObjectId) -> tuple[int, int]:
     """``expanded`` for ``root``, each distinct tree below it read once, children first (an
     unreadable tree counts none)."""
     sizes: dict[ObjectId, tuple[int, int]] = {}
-    stack: list[tuple[ObjectId, tuple[Node, ...] | None]] = [(root, None)]
-    while stack:
-        tid, nodes = stack.pop()
-        if tid in sizes:
-            continue
-        if nodes is None:
-            try:
-                nodes = repo.load_tree(tid).nodes
-            except (IntegrityError, ObjectNotFoundError):
-                sizes[tid] = (0, 0)
-                continue
-            stack.append((tid, nodes))
-            stack.extend(
-                (n.subtree, None)
-                for n in nodes
-                if n.type is NodeType.DIR and n.subtree is not None and n.subtree not in sizes
-            )
-            continue
+
+    def nodes_of(tid: ObjectId) -> tuple[Node, ...] | None:
+        try:
+            return repo.load_tree(tid).nodes
+        except (IntegrityError, ObjectNotFoundError):
+            sizes[tid] = (0, 0)
+            return None
+
+    for tid, nodes in children_first(root, nodes_of, sizes):
         sizes[tid] = expanded(nodes, sizes)
     return sizes[root]
 
