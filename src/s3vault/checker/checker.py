@@ -32,6 +32,7 @@ from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
 from s3vault.repository.treegraph import expanded, overexpanded
+from s3vault.repository.treewalk import children_first
 from s3vault.workerpool import STALL_AFTER, Watchdog, default_jobs, jobs_for
 
 READ_BATCH = 4096  # packs whose entries one pass over the index gathers for the read-back
@@ -504,30 +505,7 @@ class _DamageWalker:
         """Fill the memo for every tree below ``root``, children before parents, with an
         explicit stack (a tree 10,000 levels deep is no deeper for the checker)."""
         memo = self._memo
-        stack: list[tuple[ObjectId, tuple[Node, ...] | None]] = [(root, None)]
-        while stack:
-            tid, nodes = stack.pop()
-            if tid in memo:
-                continue
-            if nodes is None:
-                if self._stop is not None and self._stop.is_set():
-                    raise _Stopped
-                bad = self.where(BlobType.TREE, tid)
-                if bad is not None:
-                    memo[tid] = ([("", bad[0], bad[1])], [])
-                    continue
-                read = self._nodes(tid)
-                if read is None or isinstance(read, str):  # not checked, or lost
-                    memo[tid] = ([("", f"tree blob {tid.hex()}", read)] if read else [], [])
-                    continue
-                nodes = read
-                stack.append((tid, nodes))
-                stack.extend(
-                    (n.subtree, None)
-                    for n in nodes
-                    if n.type is NodeType.DIR and n.subtree is not None and n.subtree not in memo
-                )
-                continue
+        for tid, nodes in children_first(root, self._readable, memo):
             local: list[_Problem] = []
             below: list[tuple[str, ObjectId]] = []
             for node in nodes:
@@ -543,6 +521,20 @@ class _DamageWalker:
                         below.append((node.display_name, node.subtree))
             memo[tid] = (local, below)
             self._sizes[tid] = expanded(nodes, self._sizes)
+
+    def _readable(self, tid: ObjectId) -> tuple[Node, ...] | None:
+        """A tree's nodes; None for one that is lost or not checked, its memo entry made."""
+        if self._stop is not None and self._stop.is_set():
+            raise _Stopped
+        bad = self.where(BlobType.TREE, tid)
+        if bad is not None:
+            self._memo[tid] = ([("", bad[0], bad[1])], [])
+            return None
+        read = self._nodes(tid)
+        if read is None or isinstance(read, str):  # not checked, or lost
+            self._memo[tid] = ([("", f"tree blob {tid.hex()}", read)] if read else [], [])
+            return None
+        return read
 
 
 def _forged_graphs(affected: _Affected) -> list[Finding]:
