@@ -261,3 +261,36 @@ def test_run_with_its_output_on_a_full_disk_still_backs_up(
     assert done.returncode == 0, done.stderr
     listed = run_cli(*cfg, "-P", "web", "--json", "snapshots", env=env)
     assert len(json.loads(listed.stdout)) == 1
+
+
+def test_a_partial_backup_puts_partial_for_its_cloudwatch_alarm(
+    s3_bucket: str, s3_server: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A backup that exits 3 (saved, something left out) counted as a success and nothing
+    else in CloudWatch, so no alarm could tell a host that leaves files out every night
+    (Prometheus alerts on its exit code). It puts ``partial`` 1, a whole backup 0: the
+    ``backup-partial`` alarm of setup-alarms watches it."""
+    env = s3_env(cli_env, s3_server)
+    url = str(tmp_path / "repo")
+    assert run_cli("-r", url, *INIT_ARGS, env=env).code == 0
+    write_file(tmp_path / "src" / "a.txt", b"x" * 5000)
+    ns = ("-r", url, "--cloudwatch-namespace", "S3vault/Partial", "backup", "-q")
+    assert run_cli(*ns, str(tmp_path / "src"), env=env).code == 0
+    assert run_cli(*ns, str(tmp_path / "src"), str(tmp_path / "gone"), env=env).code == 3
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    metrics = cw.list_metrics(Namespace="S3vault/Partial", MetricName="partial")["Metrics"]
+    dims = {tuple((d["Name"], d["Value"]) for d in m["Dimensions"]) for m in metrics}
+    assert len(dims) == 1  # one series (moto lists it once per datum)
+    metric = metrics[0]
+    stats = cw.get_metric_statistics(
+        Namespace="S3vault/Partial",
+        MetricName="partial",
+        Dimensions=metric["Dimensions"],
+        StartTime=datetime(2020, 1, 1, tzinfo=UTC),
+        EndTime=datetime(2100, 1, 1, tzinfo=UTC),
+        Period=86400 * 365,
+        Statistics=["Minimum", "Maximum", "SampleCount"],
+    )
+    points = stats["Datapoints"]  # (moto may split the year into several points)
+    assert min(p["Minimum"] for p in points) == 0.0 and max(p["Maximum"] for p in points) == 1.0
+    assert sum(p["SampleCount"] for p in points) == 2.0

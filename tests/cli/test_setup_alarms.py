@@ -57,9 +57,9 @@ def test_setup_alarms_on_the_metrics_real_runs_put(
     done = run_cli(*args, "--max-growth-per-day", "1G", env=env)
     assert done.code == 0, done.stderr
     *lines, summary = done.stdout.splitlines()
-    assert len(lines) == 10, done.stdout  # 2 per host (this one, silent-1) + 6 for the repository
+    assert len(lines) == 12, done.stdout  # 3 per host (this one, silent-1) + 6 for the repository
     assert all(line.startswith("created ") for line in lines), done.stdout
-    assert summary == f"10 alarms notifying {topic}: 10 created"
+    assert summary == f"12 alarms notifying {topic}: 12 created"
     alarms = alarms_by_scenario(cw)
     here = socket.gethostname()
     missed = {dims(a)["Host"]: a for a in alarms["backup-missed"]}
@@ -86,6 +86,14 @@ def test_setup_alarms_on_the_metrics_real_runs_put(
         1.0,
         "ignore",
     )
+    (partial,) = [a for a in alarms["backup-partial"] if dims(a)["Host"] == here]
+    assert (
+        partial["MetricName"],
+        partial["Statistic"],
+        partial["ComparisonOperator"],
+        partial["Threshold"],
+        partial["TreatMissingData"],
+    ) == ("partial", "Maximum", "GreaterThanOrEqualToThreshold", 1.0, "ignore")
     expected = {
         "restore-test-failed": ("restore_test_passed", "Minimum", 1.0, "LessThanThreshold", 1),
         "restore-test-slow": (
@@ -125,14 +133,14 @@ def test_setup_alarms_on_the_metrics_real_runs_put(
     again = run_cli("--json", *args, "--max-growth-per-day", "1G", env=env)
     assert again.code == 0
     objects = [json.loads(line) for line in again.stdout.splitlines()]
-    assert len(objects) == 10
+    assert len(objects) == 12
     assert {(o["message_type"], o["state"]) for o in objects} == {("alarm", "unchanged")}
     plan = run_cli(*args, "--max-growth-per-day", "1G", "--max-backup-age", "2d", "-n", env=env)
     assert plan.code == 0, plan.stderr
     would = [line for line in plan.stdout.splitlines() if line.startswith("would be updated")]
     assert len(would) == 2 and all("backup-missed" in line for line in would), plan.stdout
     assert "each of 48 periods of 1 h" in would[0]
-    assert plan.stdout.splitlines()[-1].endswith(": 8 unchanged, 2 would be updated")
+    assert plan.stdout.splitlines()[-1].endswith(": 10 unchanged, 2 would be updated")
     assert alarms_by_scenario(cw)["backup-missed"][0]["EvaluationPeriods"] == 26  # dry run
     changed = run_cli(*args, "--max-growth-per-day", "1G", "--max-backup-age", "2d", env=env)
     assert changed.code == 0

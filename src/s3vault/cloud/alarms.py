@@ -155,6 +155,23 @@ def _host_alarms(settings: AlarmSettings, host: str, profile: str) -> list[Alarm
             treat_missing_data="ignore",
         ),
         Alarm(
+            name=_name(settings, "backup-partial", *where),
+            scenario="backup-partial",
+            description=(
+                f"s3vault: the last backup of {host} to {settings.repository} saved a snapshot "
+                "without some of its paths or files (exit code 3: unreadable, missing, or a "
+                "source not mounted); the warnings in its log name them"
+            ),
+            metric="partial",
+            dimensions=dims,
+            statistic="Maximum",
+            period=HOUR,
+            evaluation_periods=1,
+            threshold=1.0,
+            comparison="GreaterThanOrEqualToThreshold",
+            treat_missing_data="ignore",
+        ),
+        Alarm(
             name=_name(settings, "backup-missed", *where),
             scenario="backup-missed",
             description=(

@@ -148,7 +148,11 @@ def setup_alarms(options: SetupAlarmsOptions) -> SetupAlarmsResult:
 
 
 def _condition(statistic: str, comparison: str, threshold: float, periods: int, period: int) -> str:
-    sign = {"LessThanThreshold": "<", "GreaterThanThreshold": ">"}.get(comparison, comparison)
+    sign = {
+        "LessThanThreshold": "<",
+        "GreaterThanThreshold": ">",
+        "GreaterThanOrEqualToThreshold": ">=",
+    }.get(comparison, comparison)
     limit = f"{threshold:.0f}" if threshold.is_integer() else f"{threshold:g}"
     span = f"{period // 3600} h" if period % 3600 == 0 else f"{period} s"
     if periods == 1:

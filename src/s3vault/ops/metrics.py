@@ -194,6 +194,7 @@ def publish(
         figures = {
             "exit_code": float(exit_code),
             "success": float(success),
+            "partial": float(exit_code == ExitCode.PARTIAL),  # saved, something left out
             "duration_seconds": duration,
             **values,
         }
