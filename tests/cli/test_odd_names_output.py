@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from tests.conftest import RunCli
+from tests.conftest import RunCli, cli_runner
 
 EVIL = b"bad\xff\x1b[2J\x1b[31mPWNED\r\nnext\x07"
 SHOWN = "bad\\xff\\x1b[2J\\x1b[31mPWNED\\r\\nnext\\x07"
@@ -77,3 +77,20 @@ def test_names_that_look_like_emoji_codes_are_shown_as_they_are(
         assert "\U0001f604" not in shown.stdout and "\U0001f680" not in shown.stdout
     assert f"{src}/:smile: notes" in run_cli("-r", cli_repo, "ls", "latest").stdout
     assert ":rocket:" in run_cli("-r", cli_repo, "snapshots").stdout
+
+
+def test_a_name_the_output_encoding_cannot_spell_is_escaped(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """Under an ASCII output encoding (PYTHONIOENCODING=ascii: a fresh process of the console
+    script, since the encoding is chosen when the interpreter starts) `ls` of a file named
+    café ended in an internal UnicodeEncodeError; it is listed escaped, as odd bytes are."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "café").write_bytes(b"a")
+    assert run_cli("-r", cli_repo, "backup", str(src), "-q").code == 0
+    done = cli_runner(cli_env, None)(
+        "-r", cli_repo, "ls", "latest", env={**cli_env, "PYTHONIOENCODING": "ascii"}
+    )
+    assert done.code == 0, done.stderr
+    assert f"{src}/caf\\xe9" in done.stdout.splitlines()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import sys
 from collections.abc import Callable
@@ -116,6 +117,10 @@ def install() -> None:
             continue
         if stream is None:
             stream = open(fd, "w", closefd=False, errors="backslashreplace")  # noqa: SIM115
+        elif isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            # a name the encoding cannot spell (café under PYTHONIOENCODING=ascii) is shown
+            # escaped, as odd bytes are, instead of ending the command in an internal error
+            stream.reconfigure(errors="backslashreplace")
         setattr(sys, name, _Guarded(stream, fd))
 
 
