@@ -178,3 +178,34 @@ def test_key_add_recovery_with_stdout_closed_names_no_option_it_lacks(
     assert done.returncode == 2 and b"recovery key" in done.stderr
     assert b"--no-recovery-key" not in done.stderr
     assert _keys(run_cli, url) == ["password"]
+
+
+def test_a_backup_whose_report_hit_a_full_disk_is_saved_and_says_so(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """`backup >> /full/log` (and with -vv, or --json): the snapshot is saved and the exit
+    is 0, and one line on stderr says the report was not written (it said nothing: the log
+    was silently short). A reader that went away (`| head`) gets no such line."""
+    url = str(tmp_path / "repo")
+    assert run_cli("-r", url, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    src = tmp_path / "src"
+    write_file(src / "a", os.urandom(5_000))
+    with open("/dev/full", "wb") as full:
+        for extra in ([], ["-vv"], ["--json"]):
+            done = _run(
+                ["-r", url, *extra, "backup", str(src)],
+                cli_env,
+                stdout=full,
+                stderr=subprocess.PIPE,
+            )
+            assert done.returncode == 0, (extra, done.stderr)
+            lines = [ln for ln in done.stderr.decode().splitlines() if "standard output" in ln]
+            assert len(lines) == 1 and "No space left on device" in lines[0], (extra, done.stderr)
+    assert len(json.loads(run_cli("-r", url, "--json", "snapshots").stdout)) == 3
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        gone = _run(["-r", url, "backup", str(src)], cli_env, stdout=write, stderr=subprocess.PIPE)
+    finally:
+        os.close(write)
+    assert gone.returncode == 0 and b"standard output" not in gone.stderr, gone.stderr

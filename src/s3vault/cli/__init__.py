@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import select
@@ -152,9 +153,10 @@ def _limit_malloc_arenas() -> None:
         pass
 
 
-def _warn_unwritten(ctx: CliContext) -> None:
+def _warn_unwritten(ctx: CliContext, done: bool) -> None:
     """One warning line (one JSON warning with --json) for everything this command could not
-    write beside its work: records the store refused, and the local cache. Records refused
+    write beside its work: records the store refused, the local cache, and (``done``: the
+    command did its work) its report on standard output. Records refused
     for the same reason are named together with the first one's message (a backend's
     message is ``<operation> <object>: <reason>``: the reason after the object is compared)."""
     whats: list[str] = []
@@ -166,6 +168,16 @@ def _warn_unwritten(ctx: CliContext) -> None:
         whats += names
         verb = "was" if len(names) == 1 else "were"
         parts.append(f"{' and '.join(names)} {verb} not written: {why}")
+    report = streams.lost(1)
+    if isinstance(report, OSError) and not isinstance(report, BrokenPipeError) and done:
+        # the work is done, its report is lost (`backup >> /full/log`): said on stderr, also
+        # with --json; a reader that went away (`| head`) chose to read no more
+        why = f"the command's report was not written: {report.strerror or report}"
+        if ctx.json:
+            line = {"message_type": "warning", "item": "standard output", "message": why}
+            sys.stderr.write(json.dumps(line) + "\n")
+        else:
+            ctx.err.print(f"warning: standard output: {why}", markup=False)
     problem = ctx.opened.cache_writes.problem if ctx.opened is not None else None
     if problem is not None:
         whats.append("the cache")
@@ -289,7 +301,7 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
             signal.signal(signum, _interrupt_once)
     try:
         run.finish(int(code), failure, error)
-        _warn_unwritten(ctx)
+        _warn_unwritten(ctx, int(code) in (ExitCode.OK, ExitCode.PARTIAL))
         _write_metrics(
             ctx, run, int(code), list(run.arguments), SystemClock().monotonic() - started
         )
