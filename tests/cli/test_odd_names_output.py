@@ -94,3 +94,9 @@ def test_a_name_the_output_encoding_cannot_spell_is_escaped(
     )
     assert done.code == 0, done.stderr
     assert f"{src}/caf\\xe9" in done.stdout.splitlines()
+    listed = cli_runner(cli_env, None)(
+        "-r", cli_repo, "--json", "ls", "latest", env={**cli_env, "PYTHONIOENCODING": "ascii"}
+    )
+    assert listed.code == 0, listed.stderr  # JSON escapes it as JSON does: valid JSON
+    names = [json.loads(line).get("name") for line in listed.stdout.splitlines()]
+    assert "café" in names

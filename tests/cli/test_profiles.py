@@ -258,9 +258,21 @@ def test_run_with_its_output_on_a_full_disk_still_backs_up(
         done = subprocess.run(
             [S3VAULT, *cfg, "run", "web"], env=env, stdout=full, stderr=subprocess.PIPE, check=False
         )
+        as_json = subprocess.run(
+            [S3VAULT, *cfg, "--json", "run", "web"],
+            env=env,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
     assert done.returncode == 0, done.stderr
+    assert as_json.returncode == 0, as_json.stderr
+    # the lost report is said: once in text (the first header's write found it), by each
+    # step with --json (steps are processes of their own; run writes no header then)
+    assert done.stderr.count(b"standard output") == 1, done.stderr
+    assert as_json.stderr.count(b"standard output") >= 1, as_json.stderr
     listed = run_cli(*cfg, "-P", "web", "--json", "snapshots", env=env)
-    assert len(json.loads(listed.stdout)) == 1
+    assert len(json.loads(listed.stdout)) == 2
 
 
 def test_a_partial_backup_puts_partial_for_its_cloudwatch_alarm(

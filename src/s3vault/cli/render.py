@@ -7,7 +7,7 @@ import json
 import sys
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -43,8 +43,16 @@ def to_jsonable(value: Any) -> Any:
 def emit(ctx: CliContext, message_type: str, **fields: Any) -> None:
     """One JSON line on stdout."""
     obj = {"message_type": message_type, **{k: to_jsonable(v) for k, v in fields.items()}}
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.write(json_line(obj, sys.stdout))
     sys.stdout.flush()
+
+
+def json_line(obj: Any, stream: TextIO, **options: Any) -> str:
+    """``obj`` as one JSON text and a line break, for ``stream``: characters as they are on a
+    UTF-8 stream, escaped by JSON (``\\u00e9``) on any other, whose escapes for what it
+    cannot spell (``\\xe9``) JSON does not know."""
+    encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("-", "")
+    return json.dumps(obj, ensure_ascii=encoding != "utf8", **options) + "\n"
 
 
 def emit_message(ctx: CliContext, message_type: str, **fields: Any) -> None:
@@ -54,20 +62,20 @@ def emit_message(ctx: CliContext, message_type: str, **fields: Any) -> None:
         emit(ctx, message_type, **fields)
         return
     obj = {"message_type": message_type, **{k: to_jsonable(v) for k, v in fields.items()}}
-    sys.stderr.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stderr.write(json_line(obj, sys.stderr))
 
 
 def emit_array(items: list[Any]) -> None:
     """One JSON array on stdout: the shape restic prints for the commands whose counterpart
     prints one (``snapshots``, ``key list``), so ``… --json | jq '.[]'`` scripts keep working."""
-    sys.stdout.write(json.dumps(to_jsonable(items), ensure_ascii=False) + "\n")
+    sys.stdout.write(json_line(to_jsonable(items), sys.stdout))
     sys.stdout.flush()
 
 
 def emit_error(message: str, exit_code: int) -> None:
     """An error as one JSON line on stderr."""
     obj = {"message_type": "error", "message": to_jsonable(message), "exit_code": exit_code}
-    sys.stderr.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stderr.write(json_line(obj, sys.stderr))
 
 
 def human_bytes(n: float) -> str:
@@ -186,7 +194,7 @@ def warn(ctx: CliContext, path: str, message: str) -> None:
             "item": to_jsonable(path),
             "message": to_jsonable(message),
         }
-        sys.stderr.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        sys.stderr.write(json_line(obj, sys.stderr))
     elif ctx.json:
         emit(ctx, "warning", item=path, message=message)
     else:

@@ -4,6 +4,8 @@ the failure scenarios of a backup fleet, each one alarm, each notifying an SNS t
 Per host (the dimensions its runs put: Command, Host, Profile, Repository):
 - ``backup-failed``: a backup's ``success`` was 0 (an exit code other than 0 and 3). Missing
   data keeps the state, so the alarm holds until a backup of that host succeeds.
+- ``backup-partial``: a backup's ``partial`` was 1 (exit code 3: saved, but some paths or
+  files left out); held until a whole backup of that host.
 - ``backup-missed``: no ``success`` of 1 in any hour of the allowed age (26 h by default).
   Missing data is breaching: a host that went silent (powered off, timer disabled, metrics
   not sent) alarms, as does one that never reported.

@@ -92,7 +92,6 @@ def _file_paths(repo: Repository, sid: ObjectId, tree: ObjectId) -> tuple[list[s
     total = 0
     stack = [(tree, "")]
     budget = WalkBudget(repo, (tree,), sid)
-    budget.precheck()  # every path is kept: judged before the walk
     while stack:
         tid, base = stack.pop()
         listing = load_listing(repo, tid)

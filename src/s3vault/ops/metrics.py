@@ -194,10 +194,11 @@ def publish(
         figures = {
             "exit_code": float(exit_code),
             "success": float(success),
-            "partial": float(exit_code == ExitCode.PARTIAL),  # saved, something left out
             "duration_seconds": duration,
             **values,
         }
+        if labels.get("command") == "backup":  # saved, something left out: its own alarm
+            figures["partial"] = float(exit_code == ExitCode.PARTIAL)
         series = [
             ({k.capitalize(): v for k, v in labels.items()}, figures),
             (

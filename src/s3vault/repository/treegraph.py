@@ -15,8 +15,12 @@ Two rules bound every expanding walk (``WalkBudget``); both stop it with ``TreeG
   which only a forged graph (or the same directory bind-mounted ``NESTING`` times) gives.
   A forged graph of any depth is stopped after a few thousand entries.
 - **Entries met against entries stored.** Past ``FLOOR`` entries a walk learns how many
-  entries its trees store (each distinct tree once) and stops once it has met more than
-  ``RATIO`` times that: a bound on what a graph that passes the first rule can make a walk do.
+  entries its trees store and how many a whole walk of them meets (``measure``: each distinct
+  tree once, children first); it stops there if the whole walk would meet more than ``RATIO``
+  times the entries stored, and else once it has: a bound on what a graph that passes the
+  first rule can make a walk do, reached after ``FLOOR`` entries (a walk that keeps what it
+  meets, the restore plan, holds no more). A walk that leaves a part out (restore's
+  ``--exclude``) is judged by the whole graph once past ``FLOOR``.
 
 Neither rule refuses a snapshot of a real file system short of the extreme: the first would
 need a directory bind-mounted in more than 1,000 places, the second a directory of more than
@@ -31,7 +35,7 @@ import os
 from collections.abc import Iterable
 from typing import NoReturn
 
-from s3vault.errors import IntegrityError, ObjectNotFoundError
+from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
@@ -53,27 +57,8 @@ class TreeGraphError(IntegrityError):
         self.reason = reason
 
 
-def stored_entries(repo: Repository, roots: Iterable[ObjectId]) -> int:
-    """The entries stored in the trees below ``roots``, each distinct tree counted once (an
-    unreadable tree counts none: the walk that needs it says so)."""
-    seen: set[ObjectId] = set()
-    stack = list(roots)
-    total = 0
-    while stack:
-        tid = stack.pop()
-        if tid in seen:
-            continue
-        seen.add(tid)
-        try:
-            nodes = repo.load_tree(tid).nodes
-        except (IntegrityError, ObjectNotFoundError):
-            continue
-        total += len(nodes)
-        stack.extend(n.subtree for n in nodes if n.type is NodeType.DIR and n.subtree is not None)
-    return total
-
-
 CAP = 10**18  # what ``expanded`` counts up to
+UNREADABLE = (IntegrityError, ObjectNotFoundError, FormatVersionError)  # a tree's, counted none
 
 
 def expanded(nodes: tuple[Node, ...], below: dict[ObjectId, tuple[int, int]]) -> tuple[int, int]:
@@ -91,21 +76,27 @@ def expanded(nodes: tuple[Node, ...], below: dict[ObjectId, tuple[int, int]]) ->
     return min(met, CAP), len(nodes) + chain
 
 
-def expansion(repo: Repository, root: ObjectId) -> tuple[int, int]:
-    """``expanded`` for ``root``, each distinct tree below it read once, children first (an
-    unreadable tree counts none)."""
+def measure(repo: Repository, roots: Iterable[ObjectId]) -> tuple[int, int]:
+    """(entries a walk from ``roots`` meets, entries their trees store), each distinct tree
+    read once, children first; a tree that cannot be read (damaged, lost, of a newer format)
+    counts none: the walk that needs it says so."""
     sizes: dict[ObjectId, tuple[int, int]] = {}
+    stored = 0
 
     def nodes_of(tid: ObjectId) -> tuple[Node, ...] | None:
         try:
             return repo.load_tree(tid).nodes
-        except (IntegrityError, ObjectNotFoundError):
+        except UNREADABLE:
             sizes[tid] = (0, 0)
             return None
 
-    for tid, nodes in children_first(root, nodes_of, sizes):
-        sizes[tid] = expanded(nodes, sizes)
-    return sizes[root]
+    met = 0
+    for root in roots:
+        for tid, nodes in children_first(root, nodes_of, sizes):
+            sizes[tid] = expanded(nodes, sizes)
+            stored += len(nodes)
+        met = min(CAP, met + sizes[root][0])
+    return met, stored
 
 
 def overexpanded(repo: Repository, root: ObjectId, size: tuple[int, int]) -> str | None:
@@ -115,7 +106,7 @@ def overexpanded(repo: Repository, root: ObjectId, size: tuple[int, int]) -> str
     met, chain = size
     if met <= FLOOR or met <= RATIO * chain or os.environ.get(UNBOUNDED) == "1":
         return None
-    stored = stored_entries(repo, (root,))
+    stored = measure(repo, (root,))[1]
     if met <= max(FLOOR, RATIO * stored):
         return None
     shown = f"{met:,}" if met < CAP else f"more than {CAP:,}"
@@ -140,22 +131,6 @@ class WalkBudget:
         self._listed: set[ObjectId] = set()
         self._named: dict[ObjectId, int] = {}  # subtree → entries of distinct trees naming it
         self._reached: dict[ObjectId, int] = {}  # subtree → times a listing reached it
-
-    def precheck(self) -> None:
-        """Judge the whole walk by the second rule before it starts, from sizes added up
-        children first (``expansion``): for a walk that keeps what it meets (the restore
-        plan), which a graph within the first rule would otherwise fill with up to RATIO
-        times the entries stored before the walk's own count stops it.
-
-        Raises:
-            TreeGraphError: the walk would break the second rule.
-        """
-        if self._off:
-            return
-        for root in self._roots:
-            why = overexpanded(self._repo, root, expansion(self._repo, root))
-            if why is not None:
-                self._refuse(why)
 
     def listed(self, tid: ObjectId, nodes: tuple[Node, ...]) -> None:
         """Count the entries of tree ``tid`` as the walk lists them (once per time).
@@ -193,8 +168,10 @@ class WalkBudget:
         if self.met <= self._limit or self._off:
             return
         if self._stored is None:  # once, and only for a walk past FLOOR
-            self._stored = stored_entries(self._repo, self._roots)
+            whole, self._stored = measure(self._repo, self._roots)
             self._limit = max(FLOOR, RATIO * self._stored)
+            if whole > self._limit:  # refused now, not after a plan of RATIO × stored entries
+                self._refuse(f"a walk meets {whole:,} entries, {self._stored:,} stored")
             if self.met <= self._limit:
                 return
         self._refuse(f"more than {self._limit:,} entries met, {self._stored:,} stored")

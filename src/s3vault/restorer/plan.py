@@ -359,7 +359,6 @@ def plan_restore(
     """
     sel = _Selector(include, exclude, select)
     budget = WalkBudget(repo, (tree_id,), snapshot)
-    budget.precheck()  # the plan keeps every entry: judged before the walk fills it
     planner = _Planner(repo, sel, budget)
     with _collector_paused():
         planner.walk(tree_id, not sel.filtering)

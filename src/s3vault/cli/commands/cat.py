@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -10,6 +9,7 @@ import click
 from s3vault import CAT_KINDS, NEEDS_INDEX, CatOptions, IntegrityError, UsageError
 from s3vault import cat as cat_op
 from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.render import json_line
 from s3vault.cli.session import open_repo
 
 
@@ -47,7 +47,8 @@ def cat(kind: str, object_id: str) -> int:
         sys.stdout.buffer.flush()
     else:
         indent = None if ctx.json else 2
-        click.echo(json.dumps(result.document, indent=indent, ensure_ascii=False, sort_keys=True))
+        text = json_line(result.document, sys.stdout, indent=indent, sort_keys=True)
+        sys.stdout.write(text)
     if result.damage:
         raise IntegrityError(result.damage)
     return 0
