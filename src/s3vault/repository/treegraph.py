@@ -181,8 +181,8 @@ class WalkBudget:
         what = f"snapshot {sid.short}" if sid is not None else f"tree {self._roots[0].short}"
         reason = (
             f"its trees name the same directories over and over ({why}): a forged or damaged "
-            "tree graph, or a directory mounted in more places than a file system has, not "
-            "walked further"
+            f"tree graph, or a real directory mounted in over {NESTING:,} places when it was "
+            "backed up; not walked further"
         )
         if sid is not None:
             reason += f"; if it is forged, `s3vault forget {sid.short}` removes it"
