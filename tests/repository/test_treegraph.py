@@ -41,6 +41,22 @@ def _dirs(names: list[bytes], subtree: ObjectId, inode: int = 1) -> Tree:
     )
 
 
+def _copies(subtree: ObjectId, count: int) -> Tree:
+    """``count`` directories of their own (each its inode) that all hold ``subtree``: the
+    copies of a directory of hard links in a hard-link farm."""
+    return Tree(nodes=tuple(_dirs([b"g%02d" % i], subtree, i).nodes[0] for i in range(count)))
+
+
+def _named(*dirs: tuple[bytes, ObjectId]) -> Tree:
+    """Directories of their own (each its inode), by name and subtree."""
+    return Tree(
+        nodes=tuple(
+            Node(name=name, type=NodeType.DIR, mode=0o755, inode=100 + i, subtree=sub)
+            for i, (name, sub) in enumerate(dirs)
+        )
+    )
+
+
 def _files(count: int, first_inode: int = 1000) -> Tree:
     """A directory of hard links: the same inodes wherever it is."""
     return Tree(
@@ -88,9 +104,7 @@ def test_copies_of_a_directory_of_hard_links_are_walked_whole(
     315 stored; each copy is reached once per name."""
     repo = local_repo.open()
     leaf = _save(repo, _files(300))
-    root = _save(
-        repo, Tree(nodes=tuple(_dirs([b"g%02d" % i], leaf, i).nodes[0] for i in range(15)))
-    )
+    root = _save(repo, _copies(leaf, 15))
     assert measure(repo, (root,)) == (15 + 15 * 300, 315)
     assert _walk(repo, root) == (15 + 15 * 300, 15 * 300)
 
@@ -130,9 +144,7 @@ def test_flat_copies_beyond_the_ratio_are_refused_past_the_floor(
     nesting rule holds: each copy is reached once per name)."""
     repo = local_repo.open()
     leaf = _save(repo, _files(300))
-    root = _save(
-        repo, Tree(nodes=tuple(_dirs([b"g%02d" % i], leaf, i).nodes[0] for i in range(40)))
-    )
+    root = _save(repo, _copies(leaf, 40))
     _refused(repo, root, r"meets 12,040 entries, 340 stored", r"meets 12,040 entries, 340 stored")
 
 
@@ -152,11 +164,9 @@ def test_verify_names_what_the_walks_refuse_by_size_and_passes_the_rest(
     a graph doubling per level are each one snapshot-forged finding with the fix."""
     repo = local_repo.open()
     leaf = _save(repo, _files(300))
-    farm = [_dirs([b"g%02d" % i], leaf, i).nodes[0] for i in range(15)]
-    _snapshot(repo, _save(repo, Tree(nodes=tuple(farm))))
+    _snapshot(repo, _save(repo, _copies(leaf, 15)))
     assert verify(local_repo.open()).ok
-    many = [_dirs([b"g%02d" % i], leaf, i).nodes[0] for i in range(40)]
-    flat = _snapshot(repo, _save(repo, Tree(nodes=tuple(many))))
+    flat = _snapshot(repo, _save(repo, _copies(leaf, 40)))
     tid = _save(repo, _files(1))
     for _ in range(30):
         tid = _save(repo, _dirs([b"a", b"b"], tid))
@@ -254,15 +264,7 @@ def test_a_tree_of_a_newer_format_is_passed_over_by_the_measure(
     future, _ = writer.save(BlobType.TREE, b'{"v":99,"nodes":[]}')
     writer.flush()
     files = _save(repo, _files(2500))
-    root = _save(
-        repo,
-        Tree(
-            nodes=(
-                Node(name=b"future", type=NodeType.DIR, mode=0o755, inode=5, subtree=future),
-                Node(name=b"ok", type=NodeType.DIR, mode=0o755, inode=6, subtree=files),
-            )
-        ),
-    )
+    root = _save(repo, _named((b"future", future), (b"ok", files)))
     plan = plan_restore(repo, root)
     assert len(plan.files) + len(plan.hardlinks) == 2500
     assert [path for path, _ in plan.refused] == ["/future/"]
@@ -276,19 +278,9 @@ def test_a_forged_part_left_out_by_exclude_stops_no_restore(
     meets it); without the exclude the plan is refused."""
     repo = local_repo.open()
     leaf = _save(repo, _files(300))
-    bomb = _save(
-        repo, Tree(nodes=tuple(_dirs([b"g%02d" % i], leaf, i).nodes[0] for i in range(40)))
-    )
+    bomb = _save(repo, _copies(leaf, 40))
     keep = _save(repo, _files(3, first_inode=50_000))
-    root = _save(
-        repo,
-        Tree(
-            nodes=(
-                Node(name=b"bomb", type=NodeType.DIR, mode=0o755, inode=7, subtree=bomb),
-                Node(name=b"keep", type=NodeType.DIR, mode=0o755, inode=8, subtree=keep),
-            )
-        ),
-    )
+    root = _save(repo, _named((b"bomb", bomb), (b"keep", keep)))
     with pytest.raises(TreeGraphError):
         plan_restore(repo, root)
     plan = plan_restore(repo, root, exclude=("/bomb",))

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import islice
 
-from s3vault.checker.findings import CheckReport, Finding, Severity
+from s3vault.checker.findings import LISTED_PATHS, CheckReport, Finding, Severity
 from s3vault.checker.parallelread import read_in_workers
 from s3vault.checker.readback import HEADER_DISAGREES, PackReading, damaged, read_pack
 from s3vault.checker.selection import PackSelection
@@ -44,10 +44,6 @@ TREE_REFUSED = "tree blob "  # how a tree the store refused during the walk is n
 _Problem = tuple[str, str, str]
 # damaged object → (reason, the snapshots that lose something with it, the paths they lose)
 _Affected = dict[str, tuple[str, set[str], list[str]]]
-# The paths of one snapshot that lose content, listed at most: a damaged tree that many
-# directories share loses a path through each (a tree graph that names one subtree twice per
-# level, 2^40 of them, took verify out of memory)
-LISTED_PATHS = 100_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,6 +8,11 @@ from enum import StrEnum
 from s3vault.errors import BackendError
 from s3vault.ids import ObjectId
 
+# The paths one snapshot loses that a report lists, at most: a damaged tree that many
+# directories share loses a path through each (a tree graph that names one subtree twice per
+# level, 2^40 of them, took verify and repair snapshots out of memory)
+LISTED_PATHS = 100_000
+
 
 class Severity(StrEnum):
     """Errors mean damage (exit 13); information never fails a check."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+from s3vault.checker.findings import LISTED_PATHS
 from s3vault.checker.readback import read_pack
 from s3vault.crypto.hashing import storage_id
 from s3vault.errors import BackendError, FormatVersionError, IntegrityError, ObjectNotFoundError
@@ -45,7 +46,6 @@ from s3vault.repository.snapshots import save_snapshot
 # Errors that mean "this object is lost" (anything else, such as storage being unreachable
 # or an object written by a newer s3vault, stops the repair: nothing is decided from it).
 LOST = (IntegrityError, ObjectNotFoundError)
-LISTED_PATHS = 100_000  # what one snapshot's repair lists of what it leaves out, at most
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import logging
 import os
 import select
@@ -38,7 +37,7 @@ from s3vault.cli.commands import LazyCommands
 from s3vault.cli.context import CliContext
 from s3vault.cli.examples import add_examples
 from s3vault.cli.options import global_options, global_options_last
-from s3vault.cli.render import emit, emit_error
+from s3vault.cli.render import emit, emit_error, json_line
 from s3vault.cli.session import backend_options
 
 M_ARENA_MAX = -8  # glibc mallopt parameter
@@ -175,7 +174,7 @@ def _warn_unwritten(ctx: CliContext, done: bool) -> None:
         why = f"the command's report was not written: {report.strerror or report}"
         if ctx.json:
             line = {"message_type": "warning", "item": "standard output", "message": why}
-            sys.stderr.write(json.dumps(line) + "\n")
+            sys.stderr.write(json_line(line, sys.stderr))
         else:
             ctx.err.print(f"warning: standard output: {why}", markup=False)
     problem = ctx.opened.cache_writes.problem if ctx.opened is not None else None

@@ -139,53 +139,47 @@ def _host_alarms(settings: AlarmSettings, host: str, profile: str) -> list[Alarm
     )
     where = (f"host={host}", f"profile={profile or '-'}", f"repository={settings.repository}")
     hours = settings.max_backup_age // HOUR
+
+    def alarm(scenario: str, description: str, **fields: Any) -> Alarm:
+        defaults: dict[str, Any] = {
+            "period": HOUR,
+            "evaluation_periods": 1,
+            "threshold": 1.0,
+            "treat_missing_data": "ignore",
+        }
+        return Alarm(
+            name=_name(settings, scenario, *where),
+            scenario=scenario,
+            description=f"s3vault: {description}",
+            dimensions=dims,
+            **{**defaults, **fields},
+        )
+
     return [
-        Alarm(
-            name=_name(settings, "backup-failed", *where),
-            scenario="backup-failed",
-            description=(
-                f"s3vault: the last backup of {host} to {settings.repository} failed "
-                "(exit code other than 0 and 3); see its log and `s3vault audit`"
-            ),
+        alarm(
+            "backup-failed",
+            f"the last backup of {host} to {settings.repository} failed (exit code other "
+            "than 0 and 3); see its log and `s3vault audit`",
             metric="success",
-            dimensions=dims,
             statistic="Minimum",
-            period=HOUR,
-            evaluation_periods=1,
-            threshold=1.0,
             comparison="LessThanThreshold",
-            treat_missing_data="ignore",
         ),
-        Alarm(
-            name=_name(settings, "backup-partial", *where),
-            scenario="backup-partial",
-            description=(
-                f"s3vault: the last backup of {host} to {settings.repository} saved a snapshot "
-                "without some of its paths or files (exit code 3: unreadable, missing, or a "
-                "source not mounted); the warnings in its log name them"
-            ),
+        alarm(
+            "backup-partial",
+            f"the last backup of {host} to {settings.repository} saved a snapshot without "
+            "some of its paths or files (exit code 3: unreadable, missing, or a source not "
+            "mounted); the warnings in its log name them",
             metric="partial",
-            dimensions=dims,
             statistic="Maximum",
-            period=HOUR,
-            evaluation_periods=1,
-            threshold=1.0,
             comparison="GreaterThanOrEqualToThreshold",
-            treat_missing_data="ignore",
         ),
-        Alarm(
-            name=_name(settings, "backup-missed", *where),
-            scenario="backup-missed",
-            description=(
-                f"s3vault: no successful backup of {host} to {settings.repository} for "
-                f"{hours} h (a silent host alarms too)"
-            ),
+        alarm(
+            "backup-missed",
+            f"no successful backup of {host} to {settings.repository} for {hours} h (a "
+            "silent host alarms too)",
             metric="success",
-            dimensions=dims,
             statistic="Maximum",
-            period=HOUR,
             evaluation_periods=hours,
-            threshold=1.0,
             comparison="LessThanThreshold",
             treat_missing_data="breaching",
         ),

@@ -99,15 +99,25 @@ def measure(repo: Repository, roots: Iterable[ObjectId]) -> tuple[int, int]:
     return met, stored
 
 
+def unbounded() -> bool:
+    """Whether the operator lifted the bounds (UNBOUNDED=1)."""
+    return os.environ.get(UNBOUNDED) == "1"
+
+
+def limit(stored: int) -> int:
+    """The entries a walk of trees that store ``stored`` may meet (the second rule)."""
+    return max(FLOOR, RATIO * stored)
+
+
 def overexpanded(repo: Repository, root: ObjectId, size: tuple[int, int]) -> str | None:
     """Why a walk from ``root`` would break the second rule (the figures), given its
     ``expanded`` size; None if it would not (or the operator lifted the bounds). The entries
     stored are counted only when the chain's lower bound does not settle it."""
     met, chain = size
-    if met <= FLOOR or met <= RATIO * chain or os.environ.get(UNBOUNDED) == "1":
+    if met <= limit(chain) or unbounded():
         return None
     stored = measure(repo, (root,))[1]
-    if met <= max(FLOOR, RATIO * stored):
+    if met <= limit(stored):
         return None
     shown = f"{met:,}" if met < CAP else f"more than {CAP:,}"
     return f"a walk meets {shown} entries, {stored:,} stored"
@@ -125,7 +135,7 @@ class WalkBudget:
         self._roots = tuple(roots)
         self._snapshot = snapshot
         self.met = 0
-        self._off = os.environ.get(UNBOUNDED) == "1"
+        self._off = unbounded()
         self._limit = FLOOR
         self._stored: int | None = None
         self._listed: set[ObjectId] = set()
@@ -169,7 +179,7 @@ class WalkBudget:
             return
         if self._stored is None:  # once, and only for a walk past FLOOR
             whole, self._stored = measure(self._repo, self._roots)
-            self._limit = max(FLOOR, RATIO * self._stored)
+            self._limit = limit(self._stored)
             if whole > self._limit:  # refused now, not after a plan of RATIO × stored entries
                 self._refuse(f"a walk meets {whole:,} entries, {self._stored:,} stored")
             if self.met <= self._limit:
