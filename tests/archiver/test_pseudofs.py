@@ -34,6 +34,9 @@ def test_the_mount_table_names_the_generated_file_systems_devices(tmp_path: Path
         "31 28 0:28 / /dev/shm rw - tmpfs tmpfs rw\n"
         "garbage line without a separator\n"
         "40 28 x:y / /odd rw - proc proc rw\n"
+        # a mount point and a source that spell " - proc" (the table escapes a space as \040)
+        "41 28 0:30 / /tmp/p\\040-\\040proc rw - tmpfs src\\040-\\040proc rw\n"
+        "42 28 0:31 / /tmp/q rw - fuse.proc proc rw\n"  # FUSE names its type fuse.X
     )
     assert generated_devices(str(table)) == {
         os.makedev(0, 21),

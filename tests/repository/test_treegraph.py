@@ -289,3 +289,19 @@ def test_a_forged_part_left_out_by_exclude_stops_no_restore(
         "/keep/f1",
         "/keep/f2",
     ]
+
+
+def test_rewrite_of_a_tree_ten_thousand_levels_deep_keeps_within_the_bounds(
+    local_repo: RepoHandle,
+) -> None:
+    """A chain of 10,000 directories (each reached once, by its own name) is no forged graph:
+    rewrite walks it whole, with the real bounds, and drops the file excluded at the bottom."""
+    repo = local_repo.open()
+    writer = repo.blob_writer()
+    tid, _ = writer.save(BlobType.TREE, _files(2).encode())
+    for i in range(10_000):
+        tid, _ = writer.save(BlobType.TREE, _dirs([b"d"], tid, inode=10 + i).encode())
+    writer.flush()
+    sid = _snapshot(repo, tid)
+    done = rewrite(local_repo.open(), RewriteOptions(excludes=("f1",), forget=False))
+    assert [(r.id.short, r.status) for r in done.snapshots] == [(sid, "rewritten")]
