@@ -10,6 +10,12 @@ away does to them.
   (a backup piped into ``head -1`` had saved its snapshot and left no audit record, exit 1, no
   message). A command that only shows something ends there (``ls | head -1``: exit 1, quiet).
 - Output that must reach someone (the recovery key, shown once) asks ``lost`` afterwards.
+- Every write to stdout and stderr is written whole. Under ``PYTHONUNBUFFERED=1`` (usual in
+  container images) Python's stdout has no buffer: a write that a signal (a stop and continue,
+  a debugger) or a non-blocking pipe cuts short took only part of its bytes and said so in a
+  count no caller read. `dump | ...` then lost a megabyte at each stop, exit 0; the content hash
+  it had checked was of the bytes it meant to write. A non-blocking descriptor is waited on:
+  `backup --stdin` from a non-blocking pipe saved its first 64 KiB, exit 0.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import contextlib
 import errno
 import io
 import os
+import select
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -98,6 +105,91 @@ def keep_working() -> None:
     keep_working_when(lambda: True)
 
 
+class _Whole(io.RawIOBase):
+    """A standard descriptor that is read and written whole: the rest of a short write is sent
+    again, and a descriptor that would block (a non-blocking pipe a parent left) is waited on
+    instead of a write taking part of its bytes, or a read taken for the end of the input."""
+
+    def __init__(self, fd: int, *, reading: bool) -> None:
+        self._fd = fd
+        self._reading = reading
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def readable(self) -> bool:
+        return self._reading
+
+    def writable(self) -> bool:
+        return not self._reading
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def seekable(self) -> bool:  # a regular file (`dump --archive zip > f.zip` seeks back)
+        try:
+            os.lseek(self._fd, 0, os.SEEK_CUR)
+        except OSError:
+            return False
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return os.lseek(self._fd, offset, whence)
+
+    def tell(self) -> int:
+        return os.lseek(self._fd, 0, os.SEEK_CUR)
+
+    def readinto(self, buffer: Any) -> int:
+        while True:
+            try:
+                return os.readv(self._fd, [buffer])
+            except BlockingIOError:
+                select.select([self._fd], [], [])
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        while done < len(view):
+            try:
+                done += os.write(self._fd, view[done:])
+            except BlockingIOError:
+                select.select([], [self._fd], [])
+        return done
+
+
+def _on(stream: TextIO, fd: int) -> bool:
+    """Whether ``stream`` is Python's own text stream on descriptor ``fd`` (not a capture)."""
+    if not isinstance(stream, io.TextIOWrapper):
+        return False
+    binary = stream.buffer
+    raw = binary.raw if isinstance(binary, io.BufferedReader | io.BufferedWriter) else binary
+    return isinstance(raw, io.FileIO) and raw.fileno() == fd
+
+
+def _whole(stream: io.TextIOWrapper, fd: int) -> TextIO:
+    """``stream`` (sys.stdin, sys.stdout or sys.stderr) again, on a descriptor read and written
+    whole: buffered as it was (stdout and stderr unbuffered under ``python -u``), with the same
+    encoding, errors and line buffering."""
+    if fd != 0:
+        stream.flush()
+    raw = _Whole(fd, reading=fd == 0)
+    binary: Any = raw  # unbuffered, as Python's own stdout and stderr under -u
+    if fd == 0:
+        binary = io.BufferedReader(raw)
+    elif isinstance(stream.buffer, io.BufferedWriter):
+        binary = io.BufferedWriter(raw)
+    return io.TextIOWrapper(
+        binary,
+        encoding=stream.encoding,
+        # a name the encoding cannot spell (café under PYTHONIOENCODING=ascii) is shown
+        # escaped, as odd bytes are, instead of ending the command in an internal error
+        errors="backslashreplace" if stream.errors == "strict" and fd else stream.errors,
+        newline="\n",  # as Python's own on POSIX: lines split at, and written with, "\n"
+        line_buffering=stream.line_buffering,
+        write_through=binary is raw or stream.write_through,
+    )
+
+
 def install() -> None:
     """Open closed standard descriptors on /dev/null and guard stdout and stderr (once)."""
     for fd in (0, 1, 2):
@@ -111,12 +203,16 @@ def install() -> None:
             CLOSED_AT_START.add(fd)
     if sys.stdin is None:
         sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the process's own stdin
+    if _on(sys.stdin, 0):
+        sys.stdin = _whole(sys.stdin, 0)  # type: ignore[arg-type]  # _on: a TextIOWrapper
     for fd, name in ((1, "stdout"), (2, "stderr")):
         stream = getattr(sys, name)
         if isinstance(stream, _Guarded):
             continue
         if stream is None:
-            stream = open(fd, "w", closefd=False, errors="backslashreplace")  # noqa: SIM115
+            stream = _whole(open(fd, "w", closefd=False), fd)  # noqa: SIM115
+        elif _on(stream, fd):
+            stream = _whole(stream, fd)
         elif isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
             # a name the encoding cannot spell (café under PYTHONIOENCODING=ascii) is shown
             # escaped, as odd bytes are, instead of ending the command in an internal error
