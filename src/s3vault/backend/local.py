@@ -122,9 +122,7 @@ class LocalBackend:
                 self._made_dirs.add(parent)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                _write_all(fd, data)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -241,7 +239,7 @@ class LocalBackend:
                     raise VersionMismatchError(msg)
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 try:
-                    os.write(fd, data)
+                    _write_all(fd, data)
                     os.fsync(fd)
                 finally:
                     os.close(fd)
@@ -316,6 +314,15 @@ def _entry(path: str) -> os.stat_result:
 
 def _raise(exc: OSError) -> None:
     raise exc
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    """All of ``data``: a write that takes part of it (a disk filling up, a file size limit)
+    is followed by one for the rest, which fails if the first stopped for a reason. A lease
+    or key file written once by a short write was renamed into place cut off."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _discard(tmp: Path) -> None:
