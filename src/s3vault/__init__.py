@@ -88,6 +88,7 @@ _BY_MODULE = {
     "s3vault.ops.unlock": "UnlockResult unlock",
     "s3vault.ops.verify": "Coverage VerifyOptions VerifyResult verify",
     "s3vault.ops.verify_putonly": "PutOnlyVerifyResult StructureCheck verify_put_only",
+    "s3vault.outfile": "cannot_write output_file write_output",
     "s3vault.progress": "NullProgress Progress",
     "s3vault.repository.lease": "LeaseSettings",
     "s3vault.repository.putrepo": "PutOnlyRepository",
@@ -214,6 +215,7 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the same names, imported at
     from s3vault.ops.unlock import UnlockResult, unlock
     from s3vault.ops.verify import Coverage, VerifyOptions, VerifyResult, verify
     from s3vault.ops.verify_putonly import PutOnlyVerifyResult, StructureCheck, verify_put_only
+    from s3vault.outfile import cannot_write, output_file, write_output
     from s3vault.progress import NullProgress, Progress
     from s3vault.repository.lease import LeaseSettings
     from s3vault.repository.putrepo import PutOnlyRepository
@@ -402,6 +404,9 @@ __all__ = [
     "split_tags",
     "tag_lists",
     "flatten",
+    "cannot_write",
+    "output_file",
+    "write_output",
     # time and progress
     "Clock",
     "SystemClock",

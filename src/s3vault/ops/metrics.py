@@ -29,6 +29,7 @@ from pathlib import Path
 from s3vault.backend.location import BackendOptions
 from s3vault.errors import ExitCode, S3VaultError
 from s3vault.format import codec
+from s3vault.outfile import special, write_output
 
 HELP = {
     "last_run_timestamp_seconds": "When the command last ended (Unix time)",
@@ -79,7 +80,7 @@ def _labels(labels: Mapping[str, str]) -> str:
 def _read(path: Path) -> list[tuple[str, str, str]]:
     """(metric, labels text, value) of every sample in an existing file."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return []
     out = []
@@ -101,14 +102,20 @@ def write_textfile(
 ) -> None:
     """Replace this command's series in the file (keeping every other series) atomically, under
     an exclusive lock of ``.NAME.lock`` beside it: commands finishing at once each read the
-    file the other wrote, so no series is lost (node_exporter reads only ``*.prom``).
+    file the other wrote, so no series is lost (node_exporter reads only ``*.prom``). A path
+    that is not a regular file (``/dev/null``, a FIFO) gets this command's series written into
+    it, nothing read back, locked or replaced (s3vault/outfile.py).
 
     Raises:
         OSError: the directory cannot be written.
     """
+    run = {"exit_code": exit_code, "now": now, "duration": duration}
+    if special(path):
+        write_output(path, _rewritten([], labels, values, **run))
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path):
-        _rewrite(path, labels, values, exit_code=exit_code, now=now, duration=duration)
+        write_output(path, _rewritten(_read(path), labels, values, **run))
 
 
 @contextmanager
@@ -124,14 +131,18 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(lock)  # releases the lock
 
 
-def _rewrite(
-    path: Path, labels: Mapping[str, str], values: Mapping[str, float], **run: float
-) -> None:
-    """The read-merge-write of write_textfile (``run``: its exit_code, duration and now)."""
+def _rewritten(
+    before: list[tuple[str, str, str]],
+    labels: Mapping[str, str],
+    values: Mapping[str, float],
+    **run: float,
+) -> bytes:
+    """The file's text with this run's series merged into the samples ``before`` (``run``:
+    write_textfile's exit_code, duration and now)."""
     exit_code, duration, now = run["exit_code"], run["duration"], run["now"]
     mine = _labels(labels)
-    samples = [s for s in _read(path) if s[1] != mine]
-    previous = {m: v for m, lab, v in _read(path) if lab == mine}
+    samples = [s for s in before if s[1] != mine]
+    previous = {m: v for m, lab, v in before if lab == mine}
     success = (
         now if exit_code in (0, 3) else float(previous.get("last_success_timestamp_seconds", 0))
     )
@@ -149,9 +160,7 @@ def _rewrite(
         lines.append(f"# HELP s3vault_{name} {HELP.get(name, name.replace('_', ' '))}")
         lines.append(f"# TYPE s3vault_{name} gauge")
         lines += [f"s3vault_{n}{{{lab}}} {v}" for n, lab, v in samples if n == name]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
+    return ("\n".join(lines) + "\n").encode()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,7 +196,8 @@ def publish(
                 Path(target.file), labels, values, exit_code=exit_code, duration=duration, now=now
             )
         except OSError as exc:
-            problems.append(("metrics file", f"metrics not written to {target.file}: {exc}"))
+            why = exc.strerror or str(exc)
+            problems.append(("metrics file", f"metrics not written to {target.file}: {why}"))
     if target.cloudwatch_namespace:
         from s3vault.cloud.cloudwatch import REPOSITORY_FIGURES, put_metrics  # boto3 if used
 

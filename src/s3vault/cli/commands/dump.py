@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import click
 
-from s3vault import DumpOptions, S3VaultError, SnapshotFilter, TagList, UsageError
+from s3vault import (
+    DumpOptions,
+    S3VaultError,
+    SnapshotFilter,
+    TagList,
+    UsageError,
+    cannot_write,
+    output_file,
+)
 from s3vault import dump as dump_op
 from s3vault.cli.options import cli_context, global_options, latest_filters
 from s3vault.cli.progress import CliProgress
@@ -63,22 +72,38 @@ def dump(
     options = DumpOptions(snapshot=snapshot, path=path, archive=archive, select=select)
     with CliProgress(ctx) as progress:  # on stderr: stdout is the data
         if target is None:
-            stdout = _Stdout(sys.stdout.buffer)
+            stdout = _Output(sys.stdout.buffer, "to standard output")
             dump_op(repo, options, cast("BinaryIO", stdout), on_error=unreadable, progress=progress)
             stdout.flush()
-        else:
-            with Path(target).open("wb") as out:
-                dump_op(repo, options, out, on_error=unreadable, progress=progress)
+        else:  # whole or not at all: a failed dump leaves no cut-off file (s3vault/outfile.py)
+            with _said(target), output_file(Path(target)) as out:
+                dump_op(
+                    repo,
+                    options,
+                    cast("BinaryIO", _Output(out, target)),
+                    on_error=unreadable,
+                    progress=progress,
+                )
     return unreadable.exit_code()
 
 
-class _Stdout:
-    """Standard output for the archive: a write that fails is said (a full disk: "cannot
-    write to standard output", not an internal error); a reader that went away (`| head -c`)
-    still ends the command quietly (exit 1)."""
+@contextlib.contextmanager
+def _said(where: str) -> Iterator[None]:
+    """Opening or finishing the --target file: a failure is said with its path."""
+    try:
+        yield
+    except OSError as exc:
+        raise cannot_write(where, exc) from None
 
-    def __init__(self, raw: Any) -> None:
+
+class _Output:
+    """Where the data goes: a write that fails is said (a full disk: "cannot write to standard
+    output", or the --target file, not an internal error); a reader that went away (`| head
+    -c`) still ends the command quietly (exit 1)."""
+
+    def __init__(self, raw: Any, where: str) -> None:
         self._raw = raw
+        self._where = where
 
     def write(self, data: bytes) -> int:
         return int(self._said(self._raw.write, data))
@@ -86,14 +111,13 @@ class _Stdout:
     def flush(self) -> None:
         self._said(self._raw.flush)
 
-    @staticmethod
-    def _said(call: Callable[..., Any], *args: Any) -> Any:
+    def _said(self, call: Callable[..., Any], *args: Any) -> Any:
         try:
             return call(*args)
         except BrokenPipeError:
             raise
         except OSError as exc:
-            msg = f"cannot write to standard output: {exc.strerror or exc}"
+            msg = f"cannot write {self._where}: {exc.strerror or exc}"
             raise S3VaultError(msg) from None
 
     def __getattr__(self, name: str) -> Any:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
 import click
 
-from s3vault import FleetOptions, ReportOptions, UsageError
+from s3vault import FleetOptions, ReportOptions, UsageError, cannot_write, write_output
 from s3vault import report as report_op
 from s3vault.cli.commands.fleet import expectations
 from s3vault.cli.options import Duration, cli_context, global_options
@@ -73,13 +72,10 @@ def report(
         prices_file=prices_file,
     )
     result = report_op(open_repo(ctx), options)
-    tmp = html_file.with_name(f".{html_file.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(result.html, encoding="utf-8")
-        tmp.replace(html_file)
+        write_output(html_file, result.html.encode())
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UsageError(f"cannot write {html_file}: {exc.strerror}") from None
+        raise cannot_write(html_file, exc) from None
     figures = [f.id for f in result.data.figures]
     if ctx.json:
         emit(ctx, "report", file=str(html_file), figures=figures, hosts=len(result.data.fleet.rows))
