@@ -9,6 +9,7 @@ not be read; 10 repository does not exist; 11 lock or lease held; 12 wrong passw
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import logging
@@ -260,9 +261,18 @@ def _exit_code_on_signal(code: int) -> None:
     def leave(_signum: int, _frame: FrameType | None) -> None:
         os._exit(code)
 
-    for signum in _STOPPING:
-        if signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, leave)
+    stopping = [s for s in _STOPPING if signal.getsignal(s) is not signal.SIG_IGN]
+    for signum in stopping:
+        signal.signal(signum, leave)
+
+    def ignore() -> None:
+        """The interpreter's last steps (the first exit function to run: registered last)
+        hand a Python handler back to the signal's default action, which kills: ignored
+        instead (CPython leaves an ignored signal so), the process ends with ``code``."""
+        for signum in stopping:
+            signal.signal(signum, signal.SIG_IGN)
+
+    atexit.register(ignore)
 
 
 def _run(run: Invocation, argv: list[str] | None) -> int:
