@@ -9,6 +9,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import RunCli, cli_runner
 
 EVIL = b"bad\xff\x1b[2J\x1b[31mPWNED\r\nnext\x07"
@@ -79,23 +81,31 @@ def test_names_that_look_like_emoji_codes_are_shown_as_they_are(
     assert ":rocket:" in run_cli("-r", cli_repo, "snapshots").stdout
 
 
+@pytest.mark.parametrize(
+    "locale",
+    [{"PYTHONIOENCODING": "ascii"}, {"LC_ALL": "C", "PYTHONUTF8": "0"}],
+    ids=["PYTHONIOENCODING=ascii", "C locale without UTF-8 mode"],
+)
 def test_a_name_the_output_encoding_cannot_spell_is_escaped(
-    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+    tmp_path: Path,
+    cli_repo: str,
+    cli_env: dict[str, str],
+    run_cli: RunCli,
+    locale: dict[str, str],
 ) -> None:
-    """Under an ASCII output encoding (PYTHONIOENCODING=ascii: a fresh process of the console
-    script, since the encoding is chosen when the interpreter starts) `ls` of a file named
-    café ended in an internal UnicodeEncodeError; it is listed escaped, as odd bytes are."""
+    """Under an ASCII output encoding (PYTHONIOENCODING=ascii, or the C locale without UTF-8
+    mode, whose errors are surrogateescape: a fresh process of the console script, since the
+    encoding is chosen when the interpreter starts) `ls` of a file named café ended in an
+    internal UnicodeEncodeError; it is listed escaped, as odd bytes are."""
     src = tmp_path / "src"
     src.mkdir()
     (src / "café").write_bytes(b"a")
     assert run_cli("-r", cli_repo, "backup", str(src), "-q").code == 0
-    done = cli_runner(cli_env, None)(
-        "-r", cli_repo, "ls", "latest", env={**cli_env, "PYTHONIOENCODING": "ascii"}
-    )
+    done = cli_runner(cli_env, None)("-r", cli_repo, "ls", "latest", env={**cli_env, **locale})
     assert done.code == 0, done.stderr
     assert f"{src}/caf\\xe9" in done.stdout.splitlines()
     listed = cli_runner(cli_env, None)(
-        "-r", cli_repo, "--json", "ls", "latest", env={**cli_env, "PYTHONIOENCODING": "ascii"}
+        "-r", cli_repo, "--json", "ls", "latest", env={**cli_env, **locale}
     )
     assert listed.code == 0, listed.stderr  # JSON escapes it as JSON does: valid JSON
     names = [json.loads(line).get("name") for line in listed.stdout.splitlines()]

@@ -284,3 +284,20 @@ def test_standard_input_that_would_block_is_waited_for_not_taken_for_its_end(
     assert proc.returncode == 0
     assert json.loads(out.splitlines()[-1])["total_bytes_processed"] == len(data)
     assert run_cli("-r", repo, "dump", "latest", "/db.dump").stdout_bytes == data
+
+
+@pytest.mark.parametrize("columns", ["0", "00"])
+def test_a_zero_width_in_the_environment_still_shows_every_message(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli, columns: str
+) -> None:
+    """Found by an operator's attack pass (2026-12-06): with COLUMNS=0 every line rich wrote
+    was empty: a missing repository exited 10 saying nothing, restore's warnings and the
+    snapshot count vanished. restic prints its error."""
+    env = {**cli_env, "COLUMNS": columns, "LINES": "0"}
+    missing = _run(["-r", str(tmp_path / "none"), "snapshots"], env, capture_output=True)
+    assert missing.returncode == 10
+    assert b"Fatal: no repository at" in missing.stderr
+    url = str(tmp_path / "repo")
+    assert run_cli("-r", url, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    listed = _run(["-r", url, "snapshots"], env, capture_output=True)
+    assert (listed.returncode, listed.stdout.splitlines()[-1]) == (0, b"0 snapshots")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,26 @@ from typing import Any
 from rich.console import Console
 
 from s3vault import Invocation
+
+
+def console(*, stderr: bool) -> Console:
+    """A console for stdout or stderr. ``emoji=False``: ":smile:" in a file name, tag or
+    message is shown as typed. A size below one column or line in the environment (COLUMNS=0)
+    is taken as none given, as shutil takes it: rich printed every line in no columns, so
+    nothing at all, errors included."""
+    measured = shutil.get_terminal_size()  # the terminal's, or 80 x 24 (COLUMNS=0: ignored)
+    width, height = (
+        measured.columns if _below_one("COLUMNS") else None,
+        measured.lines if _below_one("LINES") else None,
+    )
+    return Console(
+        stderr=stderr, highlight=False, soft_wrap=True, emoji=False, width=width, height=height
+    )
+
+
+def _below_one(name: str) -> bool:
+    given = os.environ.get(name, "").strip()
+    return given.isdigit() and int(given) < 1
 
 
 @dataclass(slots=True)
@@ -59,13 +80,8 @@ class CliContext:
     opened: Any = None  # the Repository the command opened (for the cache's warning)
     waits: Any = None  # cli/progress.py Waits: says when this invocation waits
     invocation: Invocation = field(default_factory=Invocation)  # audit record, metrics
-    # emoji=False: ":smile:" in a file name, tag or message is shown as typed
-    out: Console = field(
-        default_factory=lambda: Console(highlight=False, soft_wrap=True, emoji=False)
-    )
-    err: Console = field(
-        default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
-    )
+    out: Console = field(default_factory=lambda: console(stderr=False))
+    err: Console = field(default_factory=lambda: console(stderr=True))
 
     def configure_logging(self) -> None:
         """-v: INFO, -vv: DEBUG, on stderr. The library only logs; the CLI decides where: on

@@ -20,6 +20,7 @@ away does to them.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import errno
 import io
@@ -157,6 +158,27 @@ class _Whole(io.RawIOBase):
         return done
 
 
+def _escaped(exc: UnicodeError) -> tuple[bytes, int]:
+    """The error handler ``s3vault-escape``: what surrogateescape writes for the odd bytes of
+    a name (its bytes), a backslash escape for any other character the encoding cannot spell
+    (LC_ALL=C without UTF-8 mode: Python's own surrogateescape ended `ls` of a file named
+    café in an internal error)."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    out = bytearray()
+    for char in exc.object[exc.start : exc.end]:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(code - 0xDC00)
+        else:
+            out += char.encode("ascii", "backslashreplace")
+    return bytes(out), exc.end
+
+
+codecs.register_error("s3vault-escape", _escaped)
+_ERRORS = {"strict": "backslashreplace", "surrogateescape": "s3vault-escape"}
+
+
 def _on(stream: TextIO, fd: int) -> bool:
     """Whether ``stream`` is Python's own text stream on descriptor ``fd`` (not a capture)."""
     if not isinstance(stream, io.TextIOWrapper):
@@ -183,7 +205,7 @@ def _whole(stream: io.TextIOWrapper, fd: int) -> TextIO:
         encoding=stream.encoding,
         # a name the encoding cannot spell (café under PYTHONIOENCODING=ascii) is shown
         # escaped, as odd bytes are, instead of ending the command in an internal error
-        errors="backslashreplace" if stream.errors == "strict" and fd else stream.errors,
+        errors=_ERRORS.get(stream.errors or "strict", stream.errors) if fd else stream.errors,
         newline="\n",  # as Python's own on POSIX: lines split at, and written with, "\n"
         line_buffering=stream.line_buffering,
         write_through=binary is raw or stream.write_through,
