@@ -1,25 +1,26 @@
 """find: which snapshots hold files matching a pattern, and where.
 
-A pattern without ``/`` matches an entry's name as a shell glob (``*.conf``); one with ``/`` is
-a path pattern with restic's rules (``s3vault.patterns``: ``/etc/*/nginx.conf`` from the root,
-``conf/app.ini`` at any depth, ``**``, and what is below a match), as restic's find. Trees are
+Patterns have restic's rules (``s3vault.patterns``), as restic's find, which runs them through
+its exclude filter: what is below a match matches too. A pattern without ``/`` matches an
+entry's name at any depth as Go's ``filepath.Match`` does (``*.conf``, ``[^r]*``, ``\\`` an
+escape), and ``\\xNN`` in it is the byte ``ls`` shows so; one with ``/`` is a path pattern
+(``/etc/*/nginx.conf`` from the root, ``conf/app.ini`` at any depth, ``**``). Trees are
 content-addressed, so a directory that is the same in many snapshots is searched once (for
 name patterns)."""
 
 from __future__ import annotations
 
-import fnmatch
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from s3vault.errors import IntegrityError, ObjectNotFoundError, UsageError
-from s3vault.format import codec
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.ops.ls import LsEntry, walk_tree
 from s3vault.ops.snapshots import SnapshotEntry, SnapshotFilter, snapshots
-from s3vault.patterns import BadPatternError, Pattern
+from s3vault.patterns import BadPatternError, Pattern, name_matcher
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot
 from s3vault.repository.treegraph import TreeGraphError, WalkBudget
@@ -48,26 +49,38 @@ class _Matcher:
     def __init__(self, options: FindOptions) -> None:
         fold = str.lower if options.ignore_case else str
         self._fold = fold
-        # names are matched as shown (a byte that is no UTF-8 as \xNN): so is a pattern
-        patterns = [codec.readable(p) for p in options.patterns]
-        self.names = tuple(fold(p) for p in patterns if "/" not in p)
-        # one with "/": restic's path patterns (its find uses its exclude filter): at any
-        # depth unless it starts with "/", ** for any depth, and what is below a match. "\\"
-        # escapes there, so these match the stored bytes (a pattern and a path as the command
-        # line and os.fsdecode give them), as restore's --include does
+        # Both kinds match the stored bytes (a pattern and a name as the command line and
+        # os.fsdecode give them), as restore's --include does. Without "/": a name, as Go's
+        # filepath.Match ([^r] is "not r", "\\" escapes: fnmatch read both as characters and
+        # found the other files, or none). With "/": at any depth unless it starts with "/",
+        # ** for any depth.
         try:
+            self.names = tuple(
+                name_matcher(_shown_bytes(fold(p))).fullmatch
+                for p in options.patterns
+                if "/" not in p
+            )
             self.paths = tuple(Pattern.parse(fold(p)) for p in options.patterns if "/" in p)
         except BadPatternError as exc:
             msg = f"find: a pattern is not valid: {exc}"
             raise UsageError(msg) from None
 
-    def name(self, name: str) -> bool:
-        folded = self._fold(name)
-        return any(fnmatch.fnmatchcase(folded, p) for p in self.names)
+    def name(self, name: bytes) -> bool:
+        folded = self._fold(os.fsdecode(name))
+        return any(match(folded) is not None for match in self.names)
 
     def path(self, path: str) -> bool:
         folded = self._fold(path)
         return any(p.matches(folded) for p in self.paths)
+
+
+_SHOWN_BYTE = re.compile(r"\\x([89a-fA-F][0-9a-fA-F])")
+
+
+def _shown_bytes(pattern: str) -> str:
+    """A name pattern with ``\\xNN`` (a byte that is no UTF-8, as ``ls`` shows it) as that
+    byte (the surrogate escape os.fsdecode gives it)."""
+    return _SHOWN_BYTE.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), pattern)
 
 
 def find(
@@ -166,23 +179,45 @@ class _NamedBelow:
         self._search(root)
         budget = WalkBudget(self._repo, (root,), sid)
         out: list[tuple[str, Node]] = []
-        stack = [(root, "")]
+        stack: list[tuple[ObjectId, str, bool]] = [(root, "", False)]  # (tree, path, whole)
         while stack:
-            tid, prefix = stack.pop()
+            tid, prefix, whole = stack.pop()
+            if whole:  # below a matching directory: everything matches, as in restic's find
+                nodes = self._nodes(tid)
+                budget.listed(tid, nodes)
+                out.extend((f"{prefix}/{node.display_name}", node) for node in nodes)
+                stack.extend((sub, path, True) for path, sub in _dirs(prefix, nodes))
+                continue
             own, subs = self._memo[tid]
             budget.meet(len(own) + len(subs))
             out.extend((f"{prefix}/{node.display_name}", node) for node in own)
-            stack.extend((sub, f"{prefix}/{name}") for name, sub in subs)
+            matched = _dirs(prefix, own)
+            stack.extend((sub, path, True) for path, sub in matched)
+            listed = {path for path, _ in matched}
+            stack.extend(
+                (sub, f"{prefix}/{name}", False)
+                for name, sub in subs
+                if f"{prefix}/{name}" not in listed
+            )
         return out
 
     def _search(self, root: ObjectId) -> None:
         """Fill the memo for every tree below ``root``, children first."""
         memo, match = self._memo, self._match
         for tid, nodes in children_first(root, self._nodes, memo):
-            own = tuple(n for n in nodes if match.name(n.display_name))
+            own = tuple(n for n in nodes if match.name(n.name))
             subs = tuple(
                 (n.display_name, n.subtree)
                 for n in nodes
                 if n.type is NodeType.DIR and n.subtree is not None and any(memo[n.subtree])
             )
             memo[tid] = (own, subs)
+
+
+def _dirs(prefix: str, nodes: tuple[Node, ...]) -> list[tuple[str, ObjectId]]:
+    """(path, tree) of the directories among ``nodes`` (in the directory at ``prefix``)."""
+    return [
+        (f"{prefix}/{n.display_name}", n.subtree)
+        for n in nodes
+        if n.type is NodeType.DIR and n.subtree is not None
+    ]
