@@ -139,3 +139,32 @@ def test_a_file_whose_data_does_not_match_its_node_exits_13_in_an_archive(
     )  # fmt: skip
     assert done.code == 13, (done.code, done.stderr)
     assert "/f.bin" in done.stderr and "damaged" in done.stderr
+
+
+def test_a_zip_names_each_member_by_its_own_bytes(
+    cli_repo: str, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """Found by an operator's attack pass (2026-12-06): a name with a byte that is no UTF-8
+    (f\\xe9) and a file literally named "f\\xe9" became one zip member twice (zipfile warned
+    "Duplicate name" on stderr, exit 0) and extracting kept one of them. Members are named by
+    their bytes now, as restic's zip names them: UTF-8 (flagged) when they are, else raw."""
+    src = tmp_path / "src"
+    src.mkdir()
+    files = {b"f\xe9": b"RAW", b"f\\xe9": b"LITERAL", "café".encode(): b"UTF-8"}
+    for name, data in files.items():
+        (src / os.fsdecode(name)).write_bytes(data)
+    assert run_cli("-r", cli_repo, "backup", str(src), "-q").code == 0
+    done = run_cli("-r", cli_repo, "dump", "--archive", "zip", "latest", str(src))
+    assert (done.code, done.stderr) == (0, "")
+    prefix = os.fsencode(src).lstrip(b"/") + b"/"
+    with zipfile.ZipFile(io.BytesIO(done.stdout_bytes)) as zf:
+        members = {}
+        for info in zf.infolist():
+            utf8 = bool(info.flag_bits & 0x800)
+            raw = info.filename.encode("utf-8" if utf8 else "cp437")
+            members[raw.removeprefix(prefix)] = (zf.read(info), utf8)
+    assert members == {
+        b"f\xe9": (b"RAW", False),
+        b"f\\xe9": (b"LITERAL", False),
+        "café".encode(): (b"UTF-8", True),
+    }

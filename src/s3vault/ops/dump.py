@@ -199,12 +199,30 @@ class _BlobReader:
             raise IntegrityError(msg)
 
 
-def _member(entry: LsEntry, *, raw: bool) -> str:
+def _member(entry: LsEntry) -> str:
     """The archive name of an entry: its path in the snapshot without the leading "/" (as GNU
-    tar stores absolute paths), so extracting never writes outside the current directory. tar
-    gets the stored bytes (odd bytes pass as surrogates, written back as they were); zip, whose
-    names are UTF-8, the shown path."""
-    return (os.fsdecode(entry.raw) if raw else entry.path).lstrip("/")
+    tar stores absolute paths), so extracting never writes outside the current directory; the
+    stored bytes (odd bytes pass as surrogates, written back as they were)."""
+    return os.fsdecode(entry.raw).lstrip("/")
+
+
+class _ZipMember(zipfile.ZipInfo):
+    """A zip entry named by its stored bytes, as restic's zip names it: UTF-8 (and flagged so)
+    when they are, else the bytes as they are (read as CP437, zip's other encoding). zipfile
+    writes any name that is not ASCII as UTF-8, so two names that differ in a byte that is no
+    UTF-8 (f\\xe9 stored, and a file literally named "f\\xe9") became one member twice, and
+    extracting kept one of them. By its bytes, each member's name is its own."""
+
+    def _encodeFilenameFlags(self) -> tuple[bytes, int]:  # (zipfile's own name for it)
+        raw = os.fsencode(self.filename)
+        try:
+            raw.decode()
+        except UnicodeDecodeError:
+            return raw, self.flag_bits & ~_ZIP_UTF8
+        return raw, self.flag_bits | (_ZIP_UTF8 if not raw.isascii() else 0)
+
+
+_ZIP_UTF8 = 0x800  # general purpose flag bit 11: the name is UTF-8
 
 
 def _tar_info(entry: LsEntry, name: str) -> tarfile.TarInfo:
@@ -247,7 +265,7 @@ def _write_tar(
         for entry in entries:
             if entry.node.type is NodeType.SOCKET:
                 continue  # tar has no sockets (restic leaves them out too)
-            info = _tar_info(entry, _member(entry, raw=True))
+            info = _tar_info(entry, _member(entry))
             if entry.node.type is NodeType.FILE:
                 reader = _BlobReader(repo, entry.node, entry.path, progress)
                 try:
@@ -275,8 +293,8 @@ def _write_zip(
             node = entry.node
             if node.type not in (NodeType.FILE, NodeType.DIR, NodeType.SYMLINK):
                 continue  # zip holds files, directories and (as their target text) symlinks
-            name = _member(entry, raw=False) + ("/" if node.type is NodeType.DIR else "")
-            info = zipfile.ZipInfo(name, _zip_time(node.mtime_ns))
+            name = _member(entry) + ("/" if node.type is NodeType.DIR else "")
+            info = _ZipMember(name, _zip_time(node.mtime_ns))
             kind = {NodeType.DIR: stat.S_IFDIR, NodeType.SYMLINK: stat.S_IFLNK}
             info.external_attr = (kind.get(node.type, stat.S_IFREG) | node.mode & 0o7777) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
