@@ -262,3 +262,30 @@ def test_restore_that_cannot_write_names_the_file(
     assert len(message.strip().splitlines()) == 1
     restored = tmp_path / "t" / str(src).lstrip("/")
     assert (restored / "small").read_bytes() == b"s" * 100
+
+
+def test_too_few_file_descriptors_is_said_as_such(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """Found by an operator's attack pass (2026-12-06): under `ulimit -n 12` a backup ended in
+    "internal error: OSError: [Errno 24] Too many open files" (starting its workers). It says
+    what ran short and how to give more, exit 1, and the repository is as it was."""
+    src = tmp_path / "src"
+    write_file(src / "a", os.urandom(100_000))
+
+    def few_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (12, 12))
+
+    done = subprocess.run(
+        [S3VAULT, "-r", cli_repo, "backup", str(src), "--jobs", "2"],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        preexec_fn=few_descriptors,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr
+    assert "too many open files" in done.stderr and "ulimit -n" in done.stderr
+    assert run_cli("-r", cli_repo, "verify").code == 0

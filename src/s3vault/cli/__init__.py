@@ -12,8 +12,10 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import errno
 import logging
 import os
+import resource
 import select
 import signal
 import sys
@@ -121,6 +123,25 @@ def _interrupt_once(_signum: int, _frame: FrameType | None) -> None:
 
 def _ignore(_signum: int, _frame: FrameType | None) -> None:
     """A signal noted and ignored."""
+
+
+def _short_of(exc: Exception) -> str | None:
+    """What the machine ran short of, said as such rather than as an internal error: file
+    descriptors (``ulimit -n``) or memory (``ulimit -v``, or the machine's)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return (
+            f"too many open files ({exc.strerror}; this process may open {soft}): raise the "
+            "limit (ulimit -n 1024), or run with fewer --jobs"
+        )
+    if isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM):
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        limit = "no limit" if soft == resource.RLIM_INFINITY else f"{soft >> 20} MiB"
+        return (
+            f"out of memory (address space limit, ulimit -v: {limit}): raise the limit or free "
+            "memory, or run with fewer --jobs"
+        )
+    return None
 
 
 def _fail(ctx: CliContext, message: str, code: int) -> int:
@@ -302,7 +323,7 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
     except Exception as exc:  # an s3vault bug: say so, show the traceback with -v
         if ctx.verbose:
             traceback.print_exc()
-        failure = f"internal error: {type(exc).__name__}: {exc}"
+        failure = _short_of(exc) or f"internal error: {type(exc).__name__}: {exc}"
         code = _fail(ctx, failure, ExitCode.FATAL)
     run.cache_dir = ctx.cache_path()
     for signum in _STOPPING:  # a second signal cannot interrupt the handling of the first
