@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from s3vault.archiver.chunking import FdReader
-from s3vault.archiver.pseudofs import generated_devices, is_generated
+from s3vault.archiver.pseudofs import GENERATED, generated_devices, is_generated
 from tests.conftest import RunCli
 
 KERNEL_FILES = [
@@ -37,13 +37,16 @@ def test_the_mount_table_names_the_generated_file_systems_devices(tmp_path: Path
         # a mount point and a source that spell " - proc" (the table escapes a space as \040)
         "41 28 0:30 / /tmp/p\\040-\\040proc rw - tmpfs src\\040-\\040proc rw\n"
         "42 28 0:31 / /tmp/q rw - fuse.proc proc rw\n"  # FUSE names its type fuse.X
+        # a container's lxcfs (LXC, Proxmox): generated proc files served through FUSE
+        "43 22 0:45 /proc/cpuinfo /proc/cpuinfo rw - fuse.lxcfs lxcfs rw,user_id=0\n"
     )
     assert generated_devices(str(table)) == {
-        os.makedev(0, 21),
-        os.makedev(0, 22),
-        os.makedev(0, 27),
+        os.makedev(0, 21): GENERATED["proc"],
+        os.makedev(0, 22): GENERATED["sysfs"],
+        os.makedev(0, 27): GENERATED["cgroup2"],
+        os.makedev(0, 45): 0x65735546,  # FUSE's: the type an lxcfs file must show
     }  # not ext4, not tmpfs (stored data), nothing from malformed lines
-    assert generated_devices(str(tmp_path / "none")) == frozenset()
+    assert generated_devices(str(tmp_path / "none")) == {}
 
 
 @needs_proc
@@ -90,7 +93,10 @@ def test_a_device_number_the_mount_table_named_is_not_taken_on_trust(tmp_path: P
         fd = os.open(path, os.O_RDONLY)
         try:
             dev = os.fstat(fd).st_dev
-            assert is_generated(fd, dev, frozenset({dev})) is expected, path
-            assert not is_generated(fd, dev, frozenset())
+            assert is_generated(fd, dev, {dev: GENERATED["proc"]}) is expected, path
+            assert not is_generated(fd, dev, {})
+            # a number the table gave an lxcfs (FUSE) mount: a proc file there is not taken
+            # either, its type is not the one named
+            assert not is_generated(fd, dev, {dev: GENERATED["fuse.lxcfs"]})
         finally:
             os.close(fd)
