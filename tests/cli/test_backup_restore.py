@@ -240,3 +240,29 @@ def test_restoring_again_puts_back_the_mode_and_owner_of_files_already_in_place(
     assert restored.stat().st_mode & 0o777 == 0o600
     assert (restored.stat().st_uid, restored.stat().st_gid) == owner
     assert restored.read_bytes() == b"key material"
+
+
+def test_times_after_2262_are_restored_and_the_drill_passes(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """Found by a DR drill attack pass (2026-12-06): a file dated 2400 was saved, but restore
+    could not set its time (os.utime counts nanoseconds in 64 bits: 2262), kept the time of
+    the restore with a warning, exit 3, and restore-test called the repository damaged (exit
+    13). restic 0.14 restores it as 1901. Now restored to the nanosecond; a time beyond what
+    any file system keeps (a forged node) is still a warning (tests/restorer)."""
+    src = tmp_path / "src"
+    write_file(src / "far.txt", b"far\n")
+    (src / "later").mkdir()
+    far = 13_569_465_600 * 10**9  # 2400-01-01
+    later = 10_418_616_000 * 10**9 + 123_456_789  # 2300-02-25, with nanoseconds
+    os.utime(src / "far.txt", ns=(far, far))
+    os.utime(src / "later", ns=(later, later))
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    target = tmp_path / "t"
+    done = run_cli("-r", cli_repo, "restore", "latest", "--target", str(target))
+    assert (done.code, done.stderr) == (0, "")
+    restored = target / str(src).lstrip("/")
+    assert (restored / "far.txt").stat().st_mtime_ns == far
+    assert (restored / "later").stat().st_mtime_ns == later
+    drill = run_cli("-r", cli_repo, "restore-test", "--no-record")
+    assert drill.code == 0, drill.stdout + drill.stderr

@@ -20,7 +20,8 @@ from s3vault.format.tree import Node, NodeType
 
 ID_MAX = 2**32 - 2  # (uid_t)-1 means "leave unchanged" to chown
 MODE_MAX = 0o7777
-NS_MIN, NS_MAX = -(2**63), 2**63 - 1
+NS_MIN, NS_MAX = -(2**63), 2**63 - 1  # what os.utime takes (1677 to 2262)
+TIME_MIN, TIME_MAX = -(2**63) * 10**9, (2**63 - 1) * 10**9  # what utimensat takes (time_t)
 DEV_MAX = 2**64 - 1
 
 
@@ -45,8 +46,8 @@ def applicable(node: Node) -> bool:
         0 <= node.uid <= ID_MAX
         and 0 <= node.gid <= ID_MAX
         and 0 <= node.mode <= MODE_MAX
-        and NS_MIN <= node.mtime_ns <= NS_MAX
-        and NS_MIN <= node.atime_ns <= NS_MAX
+        and TIME_MIN <= node.mtime_ns <= TIME_MAX
+        and TIME_MIN <= node.atime_ns <= TIME_MAX
         and all(key and b"\0" not in key for key, _value in node.xattrs)
     )
 
@@ -67,7 +68,7 @@ def mode_problem(node: Node) -> str:
 def times_problem(node: Node) -> str:
     """Why the times cannot be applied, or empty."""
     for what, value in (("mtime", node.mtime_ns), ("atime", node.atime_ns)):
-        if not NS_MIN <= value <= NS_MAX:
+        if not TIME_MIN <= value <= TIME_MAX:
             return f"{what} {value} ns is out of range"
     return ""
 

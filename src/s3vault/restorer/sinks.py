@@ -325,8 +325,7 @@ class FilesystemSink:
             for key, value in node.xattrs:
                 _setxattr(fd, name, key, value)
             _chmod(fd, name, node.mode)
-        atime = node.atime_ns or node.mtime_ns
-        os.utime(name, ns=(atime, node.mtime_ns), dir_fd=fd, follow_symlinks=False)
+        _set_times(fd, name, node.atime_ns or node.mtime_ns, node.mtime_ns)
 
     def _apply_each(self, fd: int | None, name: bytes, node: Node) -> list[str]:
         """Each attribute on its own, checked first; what could not be applied, and why."""
@@ -345,9 +344,7 @@ class FilesystemSink:
             why = nodes.mode_problem(node) or _attempt(_chmod, fd, name, node.mode)
             _note(problems, "mode", why)
         atime = node.atime_ns or node.mtime_ns
-        why = nodes.times_problem(node) or _attempt(
-            os.utime, name, ns=(atime, node.mtime_ns), dir_fd=fd, follow_symlinks=False
-        )
+        why = nodes.times_problem(node) or _attempt(_set_times, fd, name, atime, node.mtime_ns)
         _note(problems, "times", why)
         return problems
 
@@ -387,6 +384,42 @@ def _chmod(fd: int | None, name: bytes, mode: int) -> None:
         os.chmod(b"/proc/self/fd/%d" % target, mode)
     finally:
         os.close(target)
+
+
+def _set_times(fd: int | None, name: bytes, atime_ns: int, mtime_ns: int) -> None:
+    """Set an entry's access and modification times (not following a symlink). os.utime takes
+    nanoseconds as a 64-bit count, which ends in 2262: a file dated 2400 (a real ext4 or
+    tmpfs file; ext4 keeps times to 2446) was restored with the time of the restore, a
+    warning, and a restore drill that called the repository damaged. Beyond that count the
+    times go to utimensat as seconds and nanoseconds, as the kernel takes them.
+
+    Raises:
+        OSError: the kernel refused them (EINVAL, EPERM, ...).
+    """
+    if all(nodes.NS_MIN <= t <= nodes.NS_MAX for t in (atime_ns, mtime_ns)):
+        os.utime(name, ns=(atime_ns, mtime_ns), dir_fd=fd, follow_symlinks=False)
+        return
+    import ctypes  # only a restore that meets such a time pays for the import
+
+    class Timespec(ctypes.Structure):
+        _fields_ = (("tv_sec", ctypes.c_int64), ("tv_nsec", ctypes.c_long))
+
+    times = (Timespec * 2)(*(Timespec(*divmod(t, 1_000_000_000)) for t in (atime_ns, mtime_ns)))
+    libc = ctypes.CDLL(None, use_errno=True)
+    at_fdcwd, at_symlink_nofollow = -100, 0x100  # linux/fcntl.h
+    if libc.utimensat(at_fdcwd if fd is None else fd, name, times, at_symlink_nofollow) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    # A file system keeps times up to a limit of its own (ext4 2446, XFS without bigtime
+    # 2038) and Linux clamps what is beyond it without an error: said, not taken for done
+    kept = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    for what, wanted, got in (
+        ("mtime", mtime_ns, kept.st_mtime_ns),
+        ("atime", atime_ns, kept.st_atime_ns),
+    ):
+        if got != wanted:
+            msg = f"{what} {wanted} ns is beyond what this file system keeps (it kept {got})"
+            raise OSError(errno.ERANGE, msg)
 
 
 def _setxattr(fd: int | None, name: bytes, key: bytes, value: bytes) -> None:
