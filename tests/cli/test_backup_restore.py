@@ -266,3 +266,23 @@ def test_times_after_2262_are_restored_and_the_drill_passes(
     assert (restored / "later").stat().st_mtime_ns == later
     drill = run_cli("-r", cli_repo, "restore-test", "--no-record")
     assert drill.code == 0, drill.stdout + drill.stderr
+
+
+def test_a_restore_of_damaged_data_points_at_the_verify_that_finds_it(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """Found by a DR drill attack pass (2026-12-06): restore said "`s3vault verify` names the
+    damage", and that verify (structure only) exited 0: only --read-data reads the data."""
+    src = tmp_path / "src"
+    write_file(src / "data.bin", os.urandom(200_000))
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    for pack in (Path(cli_repo) / "data").rglob("*"):
+        if pack.is_file():
+            data = bytearray(pack.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            pack.write_bytes(bytes(data))
+    assert run_cli("-r", cli_repo, "--no-cache", "verify").code == 0  # structure: whole
+    done = run_cli("-r", cli_repo, "--no-cache", "restore", "latest", "-t", str(tmp_path / "t"))
+    assert done.code == 13, done.stderr
+    assert "`s3vault verify --read-data` names the damage" in done.stderr
+    assert run_cli("-r", cli_repo, "--no-cache", "verify", "--read-data").code == 13

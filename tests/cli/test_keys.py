@@ -220,6 +220,11 @@ def test_the_recovery_key_opens_the_repository_when_every_password_is_lost(
     assert run_cli("-r", url, "init", "--no-recovery-key", env=cli_env).code != 0  # exists already
     other = str(tmp_path / "other")
     assert run_cli("-r", other, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    # another repository's recovery key (a DR copy's own, say): called a wrong password, with
+    # no password given (a DR drill attack pass, 2026-12-06)
+    wrong = run_cli("-r", other, "--recovery-key-file", str(sloppy), "snapshots", env=no_password)
+    assert wrong.code == 12
+    assert "wrong recovery key" in wrong.stderr and "its own recovery key" in wrong.stderr
     assert [k["kind"] for k in keys(run_cli, other)] == ["password"]
     added = run_cli("-r", other, "key", "add", "--recovery")
     assert added.code == 0, added.stderr

@@ -34,6 +34,10 @@ def test_ls_and_dump_take_the_latest_of_the_host_and_tag_asked_for(
     none = run_cli("-r", cli_repo, "ls", "latest", "--host", "nosuch")
     assert none.code == 2, none.stderr
     assert "no snapshot latest matches --host nosuch" in none.stderr
+    # a new machine restoring its predecessor's files: the hosts there are (a DR drill attack
+    # pass, 2026-12-06: the runbook's --host $(hostname) named the new machine)
+    hosts = sorted({s["hostname"] for s in snaps})
+    assert f"(hosts in the repository: {', '.join(hosts)})" in none.stderr
     wrong = run_cli("-r", cli_repo, "dump", web1["short_id"], name, "--host", "db1")
     assert wrong.code == 2, wrong.stderr
     assert "does not match --host db1" in wrong.stderr

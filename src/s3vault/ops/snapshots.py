@@ -154,10 +154,21 @@ def select_snapshot(
             )
             raise UsageError(msg)
         return sid, snap
-    chosen = [(sid, snap) for sid, snap in list_snapshots(repo) if select.matches(snap)]
+    every = list_snapshots(repo)
+    chosen = [(sid, snap) for sid, snap in every if select.matches(snap)]
     try:
         return find_snapshot(repo, ref, host=host, snapshots=chosen)
     except UsageError:
         back = f" (only {len(chosen)} do)" if chosen else ""
+        if not chosen and (select.hosts or host):  # a new machine's name, say: the ones there are
+            back = f" (hosts in the repository: {_some(sorted({s.hostname for _, s in every}))})"
         msg = f"no snapshot {ref} matches {' '.join(words)}{back}"
         raise UsageError(msg) from None
+
+
+def _some(names: list[str], shown: int = 10) -> str:
+    """At most ``shown`` names, and how many more."""
+    if not names:
+        return "none"
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

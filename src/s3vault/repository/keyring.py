@@ -314,6 +314,13 @@ def find_key(
         )
         raise PutOnlyKeyError(msg)
     error = _no_key_opened(backend.location, len(names), search.damaged, search.opened)
+    if order.kind == "recovery" and isinstance(error, WrongPasswordError):
+        msg = (
+            f"wrong recovery key: it opens none of the {len(names)} key file(s) in "
+            f"{backend.location} (each repository has its own recovery key, printed once by "
+            "its `init`: a copy made by `copy --to` has another than its source)"
+        )
+        error = WrongPasswordError(msg)
     if search.newer:
         listed = ", ".join(f"key file {_short(n)} ({why})" for n, why in search.newer)
         error = type(error)(f"{error}; {listed} cannot be read by this s3vault")

@@ -117,7 +117,7 @@ def copy(
     if r.failed:
         ctx.err.print(
             f"{plural(len(r.failed), 'damaged snapshot')} not copied: "
-            "`s3vault verify` on the source "
+            "`s3vault verify --read-data` on the source "
             "names the damage",
             markup=False,
         )

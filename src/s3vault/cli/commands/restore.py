@@ -141,8 +141,9 @@ def _report(ctx: CliContext, r: RestoreResult, *, verify: bool) -> int:
     if r.errors and not ctx.json:
         ctx.err.print(
             f"{plural(len(r.errors), 'file')} not restored (missing or damaged data): `s3vault "
-            "verify` names the damage; restore them from another snapshot (`s3vault find`), "
-            "or `s3vault repair snapshots` to drop what is lost",
+            "verify --read-data` names the damage (a plain verify reads no data); restore them "
+            "from another snapshot (`s3vault find`), or `s3vault repair snapshots` to drop "
+            "what is lost",
             markup=False,
         )
     if r.errors or r.mismatches:
