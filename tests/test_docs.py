@@ -173,6 +173,9 @@ def _dr_check(box: Sandbox) -> None:
     # the original and the failover backup copied back: the copy of the original is not
     # copied back a second time
     assert len(snaps) == 2 and sum(bool(s["original"]) for s in snaps) == 1
+    for target in ("recovered", "recovered-ro"):  # the restores are the source, byte for byte
+        same = box.run(f"diff -r {box.home}/srv {box.home}/{target}{box.home}/srv")
+        assert same.returncode == 0, same.stdout + same.stderr
 
 
 # a prune that holds the maintenance lease, stopped: what another operator's prune looks like
