@@ -301,3 +301,38 @@ def test_a_zero_width_in_the_environment_still_shows_every_message(
     assert run_cli("-r", url, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
     listed = _run(["-r", url, "snapshots"], env, capture_output=True)
     assert (listed.returncode, listed.stdout.splitlines()[-1]) == (0, b"0 snapshots")
+
+
+def test_a_signal_ends_a_listing_whose_reader_reads_nothing(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """Found by a review of the whole-writes change (2026-12-06): `ls` into a pipe nobody reads
+    (buffered output) said "interrupted" on SIGTERM, then blocked for good flushing what its
+    buffer kept, with SIGTERM and SIGINT ignored by then: only SIGKILL ended it. It exits 130."""
+    src = tmp_path / "src"
+    for i in range(3000):
+        write_file(src / f"a-rather-long-file-name-to-fill-the-pipe-{i:05d}.txt", b"x")
+    repo = str(tmp_path / "repo")
+    assert run_cli("-r", repo, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    assert run_cli("-r", repo, "backup", "-q", str(src)).code == 0
+    env = {k: v for k, v in cli_env.items() if k != "PYTHONUNBUFFERED"}
+    out_r, out_w = os.pipe()  # never read
+    try:
+        with subprocess.Popen(
+            [S3VAULT, "-r", repo, "ls", "latest"], env=env, stdout=out_w, stderr=subprocess.PIPE
+        ) as proc:
+            os.close(out_w)
+            out_w = -1
+            time.sleep(2)  # its listing fills the pipe and waits there
+            proc.send_signal(signal.SIGTERM)
+            try:
+                _, err = proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+    finally:
+        os.close(out_r)
+        if out_w >= 0:
+            os.close(out_w)
+    assert proc.returncode == 130, err
+    assert b"interrupted" in err

@@ -134,7 +134,12 @@ def _short_of(exc: Exception) -> str | None:
             f"too many open files ({exc.strerror}; this process may open {soft}): raise the "
             "limit (ulimit -n 1024), or run with fewer --jobs"
         )
-    if isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM):
+    no_thread = isinstance(exc, RuntimeError) and "can't start new thread" in str(exc)
+    if (
+        isinstance(exc, MemoryError)
+        or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM)
+        or no_thread  # a thread's stack did not fit in what was left
+    ):
         soft, _ = resource.getrlimit(resource.RLIMIT_AS)
         limit = "no limit" if soft == resource.RLIM_INFINITY else f"{soft >> 20} MiB"
         return (

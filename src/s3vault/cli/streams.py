@@ -66,10 +66,8 @@ class _Guarded:
 
     def _lose(self, exc: OSError) -> None:
         self.failure = exc
+        _to_devnull(self._fd)
         with contextlib.suppress(OSError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self._fd)
-            os.close(devnull)
             self._stream.flush()  # what it still holds goes to /dev/null, not to a traceback
         self._stopped()
 
@@ -150,19 +148,36 @@ class _Whole(io.RawIOBase):
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
         done = 0
-        while done < len(view):
-            try:
-                done += os.write(self._fd, view[done:])
-            except BlockingIOError:
-                select.select([], [self._fd], [])
+        try:
+            while done < len(view):
+                try:
+                    done += os.write(self._fd, view[done:])
+                except BlockingIOError:
+                    select.select([], [self._fd], [])
+        except (KeyboardInterrupt, SystemExit):
+            # A signal ended the command while a reader that reads nothing held this write:
+            # what is left goes to /dev/null. The buffer above keeps what it could not write
+            # and flushes it again on the way out, where it would block for good with the
+            # signals that could end it ignored (`ls | stalled` outlived SIGTERM and SIGINT).
+            _to_devnull(self._fd)
+            raise
         return done
+
+
+def _to_devnull(fd: int) -> None:
+    """Point descriptor ``fd`` at /dev/null: its output ends, quietly."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
 
 
 def _escaped(exc: UnicodeError) -> tuple[bytes, int]:
     """The error handler ``s3vault-escape``: what surrogateescape writes for the odd bytes of
-    a name (its bytes), a backslash escape for any other character the encoding cannot spell
-    (LC_ALL=C without UTF-8 mode: Python's own surrogateescape ended `ls` of a file named
-    café in an internal error)."""
+    a name (its bytes), and for any other character the encoding cannot spell its UTF-8 bytes
+    as ``\\xNN`` (LC_ALL=C without UTF-8 mode: Python's own surrogateescape ended `ls` of a
+    file named café in an internal error; it is shown caf\\xc3\\xa9, the bytes of its name,
+    which is how this locale reads the name and how `find` takes it)."""
     if not isinstance(exc, UnicodeEncodeError):
         raise exc
     out = bytearray()
@@ -170,8 +185,8 @@ def _escaped(exc: UnicodeError) -> tuple[bytes, int]:
         code = ord(char)
         if 0xDC80 <= code <= 0xDCFF:
             out.append(code - 0xDC00)
-        else:
-            out += char.encode("ascii", "backslashreplace")
+        else:  # its UTF-8 bytes, each \xNN: the bytes this locale's find matches (é: \xc3\xa9)
+            out += b"".join(b"\\x%02x" % byte for byte in char.encode("utf-8", "surrogatepass"))
     return bytes(out), exc.end
 
 
