@@ -1,11 +1,21 @@
 """Files an operator names for output (``--metrics-file``, ``report --html``, ``dump --target``).
 
-A regular file (or a new one) is written to a temporary file beside it and renamed into place:
-a reader never sees half of it, and a write that fails (a full disk, a file size limit) leaves
-the old file as it was and no temporary file behind. Anything else at that path is written in
-place and never replaced: ``--metrics-file /dev/null`` turns the metrics off, a FIFO feeds its
-reader. A rename over them replaced the device node with a regular file (``/dev/null`` itself,
-when run as root) and left a lock file in /dev.
+Two ways of writing one, both through symbolic links, neither over a device:
+
+- **Replaced whole** (``output_file``: metrics, the report, which a reader may open at any
+  moment): written to a temporary file beside the file a link leads to, with the old file's
+  mode (and owner, where the process may set it), then renamed over it: a reader never sees
+  half of it, and a write that fails (a full disk) leaves the old file and no temporary file.
+- **Written in place** (``output_file(..., in_place=True)``: ``dump --target``, as a shell's
+  ``>`` writes): the file keeps its inode, mode, owner and hard links, and needs no room for a
+  second copy; a dump that fails removes a file it created, and leaves one it overwrote
+  incomplete (the error says why).
+
+Anything but a regular file (a device such as /dev/null, a FIFO, a socket), and any path
+through /dev or /proc (``/dev/stdout`` is a link to ``/proc/self/fd/1``), is written in place
+and never replaced, read or locked: ``--metrics-file /dev/null`` turns the metrics off, a FIFO
+feeds its reader. A rename over them replaced the device node with a regular file
+(``/dev/null`` itself, when run as root) and left a lock file in /dev.
 """
 
 from __future__ import annotations
@@ -22,11 +32,15 @@ from s3vault.errors import S3VaultError, UsageError
 
 # A path that cannot name a file to write (a bad argument, exit 2), not a failure to write it
 _BAD_PATH = (errno.ENOENT, errno.ENOTDIR, errno.EISDIR)
+_SYSTEM = ("/dev/", "/proc/")  # descriptors and devices: written in place, whatever they are
 
 
 def special(path: Path) -> bool:
-    """Whether ``path`` is something other than a regular file or nothing (a device, a FIFO,
-    a socket; through symbolic links): written in place, never replaced, never read back."""
+    """Whether ``path`` is to be written in place and never replaced, read or locked: not a
+    regular file (through links: a device, a FIFO, a socket), or a path through /dev or /proc
+    (/dev/stdout, /proc/self/fd/1, which name a descriptor whatever it is open on)."""
+    if _through_system(path):
+        return True
     try:
         mode = path.stat().st_mode
     except OSError:
@@ -34,30 +48,71 @@ def special(path: Path) -> bool:
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
+def _through_system(path: Path) -> bool:
+    absolute = os.path.abspath(path)
+    if absolute.startswith(_SYSTEM):
+        return True
+    with contextlib.suppress(OSError):
+        return os.path.join(os.path.dirname(absolute), os.readlink(path)).startswith(_SYSTEM)
+    return False
+
+
 @contextlib.contextmanager
-def output_file(path: Path) -> Iterator[BinaryIO]:
-    """``path`` open for writing, as the module docstring says: a regular file appears whole
-    when the block ends without an exception, or not at all.
+def output_file(path: Path, *, in_place: bool = False) -> Iterator[BinaryIO]:
+    """``path`` open for writing, as the module docstring says: replaced whole when the block
+    ends without an exception (or, ``in_place``, written where it is).
 
     Raises:
-        OSError: it cannot be written (the caller names the path).
+        OSError: it cannot be written (the caller names the path; ``cannot_write``).
     """
     if special(path):
         with path.open("wb") as out:
             yield out
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as out:
+    if in_place:
+        with _in_place(path) as out:
             yield out
-        tmp.replace(path)
+        return
+    real = Path(os.path.realpath(path))  # a link stays a link: the file it leads to is replaced
+    tmp = real.with_name(f".{real.name}.{os.getpid()}.tmp")
+    # created anew (never through a link someone planted under that name), as the old file was
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            _like(out.fileno(), real)
+            yield out
+        tmp.replace(real)
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()  # (gone once renamed)
 
 
+def _like(fd: int, old: Path) -> None:
+    """Give the new file the old one's mode and, where the process may, its owner."""
+    try:
+        st = old.stat()
+    except OSError:
+        return  # a new file: the default mode (0644 less the umask)
+    with contextlib.suppress(OSError):
+        os.fchown(fd, st.st_uid, st.st_gid)
+    os.fchmod(fd, stat.S_IMODE(st.st_mode))
+
+
+@contextlib.contextmanager
+def _in_place(path: Path) -> Iterator[BinaryIO]:
+    existed = path.exists()
+    try:
+        with path.open("wb") as out:
+            yield out
+    except BaseException:
+        if not existed:  # one it overwrote stays, incomplete: the error says why
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
+
+
 def write_output(path: Path, data: bytes) -> None:
-    """``data`` as the whole of ``path`` (``output_file``).
+    """``data`` as the whole of ``path`` (``output_file``, replaced whole).
 
     Raises:
         OSError: it cannot be written.

@@ -88,11 +88,11 @@ def test_outputs_that_cannot_be_written_say_which_and_leave_nothing_cut_off(
     out.mkdir()
     write_file(out / "old.tar", b"yesterday's")
     done = _limited(
-        ["-r", repo, "dump", "latest", str(src), "--target", str(out / "old.tar")], cli_env, 100_000
+        ["-r", repo, "dump", "latest", str(src), "--target", str(out / "new.tar")], cli_env, 100_000
     )
     assert done.returncode == 1, done.stderr
-    assert done.stderr.strip() == f"Fatal: cannot write {out}/old.tar: File too large"
-    assert (out / "old.tar").read_bytes() == b"yesterday's"  # whole or not at all
+    assert done.stderr.strip() == f"Fatal: cannot write {out}/new.tar: File too large"
+    assert not (out / "new.tar").exists()  # a file it made is not left cut off
     missing = out / "nodir" / "src.tar"
     done = _limited(
         ["-r", repo, "dump", "latest", str(src), "--target", str(missing)], cli_env, 1 << 30
@@ -108,7 +108,42 @@ def test_outputs_that_cannot_be_written_say_which_and_leave_nothing_cut_off(
     assert done.returncode == 0, done.stderr
     assert f"metrics not written to {out}/m.prom: File too large" in done.stderr
     assert sorted(os.listdir(out)) == [".m.prom.lock", "old.tar"]  # no temporary file left
-    assert (
-        run_cli("-r", repo, "dump", "latest", str(src), "--target", str(out / "new.tar")).code == 0
-    )
-    assert (out / "new.tar").stat().st_size > 300_000
+
+
+def test_outputs_keep_the_file_they_write_to(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """Found by a review of the first version of s3vault/outfile.py (2026-12-06): dump
+    --target replaced an existing file (a private 0600 file came out 0644 and root's, a hard
+    link parted, a symbolic link became a file) and needed room for two copies; the metrics
+    file and the report replaced a link with a file. dump writes in place, as a shell's >
+    does; the metrics and the report replace the file a link leads to, keeping its mode."""
+    repo, src = _repo(tmp_path, run_cli)
+    out = tmp_path / "out"
+    out.mkdir()
+    private = write_file(out / "db.sql", b"old")
+    private.chmod(0o600)
+    os.link(private, out / "db-link.sql")
+    inode = private.stat().st_ino
+    done = run_cli("-r", repo, "dump", "latest", f"{src}/big.bin", "--target", str(private))
+    assert done.code == 0, done.stderr
+    assert (private.stat().st_ino, stat.S_IMODE(private.stat().st_mode)) == (inode, 0o600)
+    assert (out / "db-link.sql").read_bytes() == (src / "big.bin").read_bytes()
+    real = write_file(out / "real.bin", b"old")
+    (out / "link.bin").symlink_to("real.bin")
+    done = run_cli("-r", repo, "dump", "latest", f"{src}/small", "--target", str(out / "link.bin"))
+    assert done.code == 0, done.stderr
+    assert (out / "link.bin").is_symlink() and real.read_bytes() == b"hi\n"
+    for name in ("m.prom", "r.html"):
+        target = write_file(out / "real" / name, b"")
+        target.chmod(0o640)
+        link = out / f"via-{name}"
+        link.symlink_to(target)
+        if name == "m.prom":
+            done = run_cli("-r", repo, "--metrics-file", str(link), "snapshots")
+        else:
+            done = run_cli("-r", repo, "report", "--html", str(link))
+        assert done.code == 0, done.stderr
+        assert link.is_symlink(), name
+        assert target.stat().st_size > 0 and stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert sorted(os.listdir(out / "real")) == ["m.prom", "r.html"]  # no temporary file left

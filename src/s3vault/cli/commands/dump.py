@@ -75,8 +75,8 @@ def dump(
             stdout = _Output(sys.stdout.buffer, "to standard output")
             dump_op(repo, options, cast("BinaryIO", stdout), on_error=unreadable, progress=progress)
             stdout.flush()
-        else:  # whole or not at all: a failed dump leaves no cut-off file (s3vault/outfile.py)
-            with _said(target), output_file(Path(target)) as out:
+        else:  # in place, as a shell's > writes (s3vault/outfile.py)
+            with _said(target), output_file(Path(target), in_place=True) as out:
                 dump_op(
                     repo,
                     options,
