@@ -38,24 +38,36 @@ PATTERNS = (
 )
 
 
+# names shown alike (a byte 0xe9 that is no UTF-8 is shown \xe9, as a name spelled so is),
+# and the patterns that tell them apart (found by a review, 2026-12-06: a match below one
+# directory went missing when the other matched, and an escaped backslash was read as a byte)
+ODD = (b"g\xe9", b"g\\xe9", b"h\xe9/needle", b"h\\xe9/other")
+ODD_PATTERNS = ("g*", "g\\\\xe9", "h*", "needle", "h\\\\xe9")
+
+
 def test_find_matches_what_restics_find_matches(
     tmp_path: Path, cli_repo: str, run_cli: RunCli
 ) -> None:
     src = tmp_path / "src"
     for rel in FILES:
         write_file(src / rel, b"x")
+    for raw in ODD:
+        write_file(src / "odd" / os.fsdecode(raw), raw)
     env = {**os.environ, "RESTIC_REPOSITORY": str(tmp_path / "restic"), "RESTIC_PASSWORD": "x"}
     for args in (("init",), ("backup", "-q", str(src))):
         subprocess.run(["restic", *args], env=env, check=True, capture_output=True)
     assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
-    for pattern in PATTERNS:
+    for pattern in (*PATTERNS, *ODD_PATTERNS):
         theirs = subprocess.run(
             ["restic", "find", "--json", pattern], env=env, check=True, capture_output=True
         )
-        expected = {m["path"] for s in json.loads(theirs.stdout) or [] for m in s["matches"]}
         ours = run_cli("-r", cli_repo, "--json", "find", pattern)
         assert ours.code == 0, ours.stderr
-        found = {
-            m["path"] for line in ours.stdout.splitlines()[:-1] for m in json.loads(line)["matches"]
-        }
-        assert found == expected, pattern
+        theirs_found = [m for s in json.loads(theirs.stdout) or [] for m in s["matches"]]
+        found = [m for line in ours.stdout.splitlines()[:-1] for m in json.loads(line)["matches"]]
+        if pattern in PATTERNS:
+            assert {m["path"] for m in found} == {m["path"] for m in theirs_found}, pattern
+        else:  # paths with a byte that is no UTF-8 are spelled apart by each: by kind and size
+            assert sorted((m["type"], m.get("size", 0)) for m in found) == sorted(
+                (m["type"], m.get("size", 0)) for m in theirs_found
+            ), pattern

@@ -60,7 +60,9 @@ class _Matcher:
                 for p in options.patterns
                 if "/" not in p
             )
-            self.paths = tuple(Pattern.parse(fold(p)) for p in options.patterns if "/" in p)
+            self.paths = tuple(
+                Pattern.parse(_shown_bytes(fold(p))) for p in options.patterns if "/" in p
+            )
         except BadPatternError as exc:
             msg = f"find: a pattern is not valid: {exc}"
             raise UsageError(msg) from None
@@ -74,13 +76,17 @@ class _Matcher:
         return any(p.matches(folded) for p in self.paths)
 
 
-_SHOWN_BYTE = re.compile(r"\\x([89a-fA-F][0-9a-fA-F])")
+_SHOWN_BYTE = re.compile(r"\\\\|\\x([89a-fA-F][0-9a-fA-F])")
 
 
 def _shown_bytes(pattern: str) -> str:
-    """A name pattern with ``\\xNN`` (a byte that is no UTF-8, as ``ls`` shows it) as that
-    byte (the surrogate escape os.fsdecode gives it)."""
-    return _SHOWN_BYTE.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), pattern)
+    """A pattern with ``\\xNN`` (a byte that is no UTF-8, as ``ls`` shows it) as that byte
+    (the surrogate escape os.fsdecode gives it); an escaped backslash stays one (``\\\\xe9``
+    matches a name that is spelled so)."""
+    return _SHOWN_BYTE.sub(
+        lambda m: m.group(0) if m.group(1) is None else chr(0xDC00 + int(m.group(1), 16)),
+        pattern,
+    )
 
 
 def find(
@@ -116,7 +122,7 @@ def find(
         if found:
             yield FindResult(
                 snapshot=entry,
-                matches=tuple(LsEntry(path=p, node=n) for p, n in sorted(found.items())),
+                matches=tuple(sorted(found.values(), key=lambda e: (e.path, e.raw))),
             )
 
 
@@ -126,19 +132,21 @@ def _search(
     match: _Matcher,
     named: _NamedBelow,
     on_error: Callable[[str, str], None] | None,
-) -> dict[str, Node]:
-    """One snapshot's matches by path."""
-    found = dict(named.below(entry.snapshot.tree, entry.id)) if match.names else {}
+) -> dict[bytes, LsEntry]:
+    """One snapshot's matches by their stored path (two names shown alike are two matches)."""
+    found = {e.raw: e for e in named.below(entry.snapshot.tree, entry.id)} if match.names else {}
     if match.paths:
         walk = walk_tree(repo, entry.snapshot.tree, on_error=on_error, snapshot=entry.id)
         found.update(
-            (e.path, e.node) for e in walk if match.path(os.fsdecode(e.raw) if e.raw else e.path)
+            (e.raw or os.fsencode(e.path), e)
+            for e in walk
+            if match.path(os.fsdecode(e.raw) if e.raw else e.path)
         )
     return found
 
 
 # one tree's matching entries, and its subdirectories (name, tree) with a match below
-_Found = tuple[tuple[Node, ...], tuple[tuple[str, ObjectId], ...]]
+_Found = tuple[tuple[Node, ...], tuple[tuple[bytes, ObjectId], ...]]
 
 
 class _NamedBelow:
@@ -169,7 +177,7 @@ class _NamedBelow:
             self._on_error(f"tree {tid.short}", f"directory cannot be read: {exc}")
             return ()
 
-    def below(self, root: ObjectId, sid: ObjectId) -> list[tuple[str, Node]]:
+    def below(self, root: ObjectId, sid: ObjectId) -> list[LsEntry]:
         """The matches below ``root`` (of snapshot ``sid``).
 
         Raises:
@@ -178,26 +186,24 @@ class _NamedBelow:
         """
         self._search(root)
         budget = WalkBudget(self._repo, (root,), sid)
-        out: list[tuple[str, Node]] = []
-        stack: list[tuple[ObjectId, str, bool]] = [(root, "", False)]  # (tree, path, whole)
+        out: list[LsEntry] = []
+        stack: list[tuple[ObjectId, _Where, bool]] = [(root, ("", b""), False)]  # whole?
         while stack:
-            tid, prefix, whole = stack.pop()
+            tid, where, whole = stack.pop()
             if whole:  # below a matching directory: everything matches, as in restic's find
                 nodes = self._nodes(tid)
                 budget.listed(tid, nodes)
-                out.extend((f"{prefix}/{node.display_name}", node) for node in nodes)
-                stack.extend((sub, path, True) for path, sub in _dirs(prefix, nodes))
+                out.extend(_entry(where, node) for node in nodes)
+                stack.extend((sub, at, True) for at, sub in _dirs(where, nodes))
                 continue
             own, subs = self._memo[tid]
             budget.meet(len(own) + len(subs))
-            out.extend((f"{prefix}/{node.display_name}", node) for node in own)
-            matched = _dirs(prefix, own)
-            stack.extend((sub, path, True) for path, sub in matched)
-            listed = {path for path, _ in matched}
+            out.extend(_entry(where, node) for node in own)
+            matched = _dirs(where, own)
+            stack.extend((sub, at, True) for at, sub in matched)
+            listed = {at[1] for at, _ in matched}  # by the stored bytes: shown alike is not alike
             stack.extend(
-                (sub, f"{prefix}/{name}", False)
-                for name, sub in subs
-                if f"{prefix}/{name}" not in listed
+                (sub, at, False) for name, sub in subs if (at := _at(where, name))[1] not in listed
             )
         return out
 
@@ -207,17 +213,31 @@ class _NamedBelow:
         for tid, nodes in children_first(root, self._nodes, memo):
             own = tuple(n for n in nodes if match.name(n.name))
             subs = tuple(
-                (n.display_name, n.subtree)
+                (n.name, n.subtree)
                 for n in nodes
                 if n.type is NodeType.DIR and n.subtree is not None and any(memo[n.subtree])
             )
             memo[tid] = (own, subs)
 
 
-def _dirs(prefix: str, nodes: tuple[Node, ...]) -> list[tuple[str, ObjectId]]:
-    """(path, tree) of the directories among ``nodes`` (in the directory at ``prefix``)."""
+# a path in the snapshot: (as shown, as stored)
+_Where = tuple[str, bytes]
+
+
+def _at(where: _Where, name: bytes) -> _Where:
+    """The path of ``name`` in the directory at ``where``."""
+    return f"{where[0]}/{name.decode('utf-8', 'backslashreplace')}", where[1] + b"/" + name
+
+
+def _entry(where: _Where, node: Node) -> LsEntry:
+    shown, raw = _at(where, node.name)
+    return LsEntry(path=shown, node=node, raw=raw)
+
+
+def _dirs(where: _Where, nodes: tuple[Node, ...]) -> list[tuple[_Where, ObjectId]]:
+    """(path, tree) of the directories among ``nodes`` (in the directory at ``where``)."""
     return [
-        (f"{prefix}/{n.display_name}", n.subtree)
+        (_at(where, n.name), n.subtree)
         for n in nodes
         if n.type is NodeType.DIR and n.subtree is not None
     ]
