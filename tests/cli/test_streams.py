@@ -336,3 +336,31 @@ def test_a_signal_ends_a_listing_whose_reader_reads_nothing(
             os.close(out_w)
     assert proc.returncode == 130, err
     assert b"interrupted" in err
+
+
+def test_backup_of_standard_input_on_a_terminal_ends_at_the_first_end_of_input(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """Found by a review (2026-12-06): `backup --stdin` typed on a terminal waited for a second
+    ^D: the first ended one read, and the chunker asked again. The input ends at the first."""
+    repo = str(tmp_path / "repo")
+    assert run_cli("-r", repo, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    primary, secondary = os.openpty()
+    try:
+        args = [S3VAULT, "-r", repo, "backup", "--stdin", "--stdin-filename", "typed.txt"]
+        with subprocess.Popen(
+            args, env=cli_env, stdin=secondary, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        ) as proc:
+            os.write(primary, b"typed on a terminal\n")
+            time.sleep(0.5)
+            os.write(primary, b"\x04")  # ^D at the start of a line: the end of the input
+            try:
+                _, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert proc.returncode == 0, err
+    assert run_cli("-r", repo, "dump", "latest", "/typed.txt").stdout == "typed on a terminal\n"

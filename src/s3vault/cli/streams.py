@@ -112,6 +112,7 @@ class _Whole(io.RawIOBase):
     def __init__(self, fd: int, *, reading: bool) -> None:
         self._fd = fd
         self._reading = reading
+        self._ended = False  # the input said it ended (a terminal's ^D): asked no more
 
     def fileno(self) -> int:
         return self._fd
@@ -139,11 +140,15 @@ class _Whole(io.RawIOBase):
         return os.lseek(self._fd, 0, os.SEEK_CUR)
 
     def readinto(self, buffer: Any) -> int:
-        while True:
+        while not self._ended:
             try:
-                return os.readv(self._fd, [buffer])
+                got = os.readv(self._fd, [buffer])
             except BlockingIOError:
                 select.select([self._fd], [], [])
+                continue
+            self._ended = got == 0 and len(buffer) > 0
+            return got
+        return 0  # a terminal would wait for a second ^D: backup --stdin took two
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
