@@ -73,9 +73,10 @@ def output_file(path: Path, *, in_place: bool = False) -> Iterator[BinaryIO]:
         with _in_place(path) as out:
             yield out
         return
-    real = Path(os.path.realpath(path))  # a link stays a link: the file it leads to is replaced
-    tmp = real.with_name(f".{real.name}.{os.getpid()}.tmp")
-    # created anew (never through a link someone planted under that name), as the old file was
+    real = resolved(path)  # a link stays a link: the file it leads to is replaced
+    # a name of its own (a killed run's file under the same process id, PID 1 in a container,
+    # would stop every later one), created anew: never through a link planted under that name
+    tmp = real.with_name(f".{real.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -85,6 +86,21 @@ def output_file(path: Path, *, in_place: bool = False) -> Iterator[BinaryIO]:
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()  # (gone once renamed)
+
+
+def resolved(path: Path) -> Path:
+    """The file ``path`` leads to through its links (itself if it is none; one a dangling
+    link names, to be created).
+
+    Raises:
+        OSError: the links go round in a loop (ELOOP), as a shell's > says.
+    """
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise
+    return Path(os.path.realpath(path))
 
 
 def _like(fd: int, old: Path) -> None:
@@ -100,15 +116,16 @@ def _like(fd: int, old: Path) -> None:
 
 @contextlib.contextmanager
 def _in_place(path: Path) -> Iterator[BinaryIO]:
-    existed = path.exists()
-    try:
-        with path.open("wb") as out:
+    target = resolved(path)  # through a link: the file this run may create is the link's
+    existed = target.exists()
+    with path.open("wb") as out:  # (a failure here has made nothing)
+        try:
             yield out
-    except BaseException:
-        if not existed:  # one it overwrote stays, incomplete: the error says why
-            with contextlib.suppress(OSError):
-                path.unlink()
-        raise
+        except BaseException:
+            if not existed:  # one it overwrote stays, incomplete: the error says why
+                with contextlib.suppress(OSError):
+                    target.unlink()
+            raise
 
 
 def write_output(path: Path, data: bytes) -> None:

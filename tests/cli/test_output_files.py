@@ -146,4 +146,31 @@ def test_outputs_keep_the_file_they_write_to(
         assert done.code == 0, done.stderr
         assert link.is_symlink(), name
         assert target.stat().st_size > 0 and stat.S_IMODE(target.stat().st_mode) == 0o640
-    assert sorted(os.listdir(out / "real")) == ["m.prom", "r.html"]  # no temporary file left
+    # the lock beside the file the link leads to: one lock whatever name a writer uses
+    assert sorted(os.listdir(out / "real")) == [".m.prom.lock", "m.prom", "r.html"]  # no temp
+
+
+def test_links_are_followed_and_never_removed_or_replaced(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """Found by a review of the second version (2026-12-06): a dump through a dangling link
+    that failed removed the link and left the partial file it had made; a metrics file that
+    is a loop of links was replaced by a regular file."""
+    repo, src = _repo(tmp_path, run_cli)
+    out = tmp_path / "out"
+    out.mkdir()
+    dangling = out / "via.bin"
+    dangling.symlink_to("made.bin")
+    args = ["-r", repo, "dump", "latest", f"{src}/big.bin", "--target", str(dangling)]
+    done = _limited(args, cli_env, 100_000)
+    assert done.returncode == 1, done.stderr
+    assert dangling.is_symlink() and not (out / "made.bin").exists()  # the link stays
+    (out / "loop1").symlink_to("loop2")
+    (out / "loop2").symlink_to("loop1")
+    done = run_cli("-r", repo, "--metrics-file", str(out / "loop1"), "snapshots")
+    assert done.code == 0, done.stderr
+    assert "Too many levels of symbolic links" in done.stderr
+    assert (out / "loop1").is_symlink() and (out / "loop2").is_symlink()
+    done = run_cli("-r", repo, "dump", "latest", f"{src}/small", "--target", str(dangling))
+    assert done.code == 0, done.stderr
+    assert dangling.is_symlink() and (out / "made.bin").read_bytes() == b"hi\n"

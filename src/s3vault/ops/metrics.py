@@ -29,7 +29,7 @@ from pathlib import Path
 from s3vault.backend.location import BackendOptions
 from s3vault.errors import ExitCode, S3VaultError
 from s3vault.format import codec
-from s3vault.outfile import special, write_output
+from s3vault.outfile import resolved, special, write_output
 
 HELP = {
     "last_run_timestamp_seconds": "When the command last ended (Unix time)",
@@ -114,7 +114,7 @@ def write_textfile(
         write_output(path, _rewritten([], labels, values, **run))
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path):
+    with _locked(resolved(path)):  # one lock whatever link a writer names the file by
         write_output(path, _rewritten(_read(path), labels, values, **run))
 
 
