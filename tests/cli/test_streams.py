@@ -370,3 +370,31 @@ def test_backup_of_standard_input_on_a_terminal_ends_at_the_first_end_of_input(
         os.close(secondary)
     assert proc.returncode == 0, err
     assert run_cli("-r", repo, "dump", "latest", "/typed.txt").stdout == "typed on a terminal\n"
+
+
+def test_a_signal_ends_a_dump_whose_output_and_errors_share_a_pipe_read_by_no_one(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """Found by a review (2026-12-06): `dump > fifo 2>&1` into a reader that reads nothing
+    wrote "interrupted" into the same full pipe on SIGTERM and waited there for a second
+    signal. The first ends it: its last words wait at most a second for room."""
+    src = tmp_path / "src"
+    write_file(src / "big.bin", os.urandom(4 << 20))
+    repo = str(tmp_path / "repo")
+    assert run_cli("-r", repo, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    assert run_cli("-r", repo, "backup", "-q", str(src)).code == 0
+    out_r, out_w = os.pipe()  # never read
+    try:
+        args = [S3VAULT, "-r", repo, "dump", "latest", f"{src}/big.bin"]
+        with subprocess.Popen(args, env=cli_env, stdout=out_w, stderr=out_w) as proc:
+            time.sleep(2)  # the pipe is full, the dump waits for its reader
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+    finally:
+        os.close(out_r)
+        os.close(out_w)
+    assert proc.returncode == 130

@@ -109,6 +109,9 @@ _STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # each ends a comman
 
 
 def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    """SIGINT, SIGTERM, SIGHUP: the command ends (as Ctrl-C), and what it still writes waits
+    for no reader that reads nothing (streams.stopping)."""
+    streams.stopping()
     raise KeyboardInterrupt
 
 
@@ -118,6 +121,7 @@ def _interrupt_once(_signum: int, _frame: FrameType | None) -> None:
     for signum in _STOPPING:  # _ignore, not SIG_IGN: a signal already pending would raise
         if signal.getsignal(signum) is not signal.SIG_IGN:  # "ignored due to race condition"
             signal.signal(signum, _ignore)
+    streams.stopping()
     raise KeyboardInterrupt
 
 
@@ -262,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``s3vault`` command."""
     _limit_malloc_arenas()
     streams.install()  # before anything opens a file: descriptors 0-2 are taken
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # (a caller running main again)
+    signal.signal(signal.SIGINT, _on_sigterm)  # (a caller running main again)
     signal.signal(signal.SIGTERM, _on_sigterm)
     if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # nohup's stays
         signal.signal(signal.SIGHUP, _on_sigterm)  # a dropped ssh session: as SIGTERM

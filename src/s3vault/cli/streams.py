@@ -155,8 +155,13 @@ class _Whole(io.RawIOBase):
         done = 0
         try:
             while done < len(view):
+                if _STOPPING and not _writable(self._fd):
+                    _to_devnull(self._fd)  # ending: no reader is waited for (its last line)
+                    continue
                 try:
-                    done += os.write(self._fd, view[done:])
+                    done += os.write(
+                        self._fd, view[done : done + _PIPE_BUF] if _STOPPING else view[done:]
+                    )
                 except BlockingIOError:
                     select.select([], [self._fd], [])
         except (KeyboardInterrupt, SystemExit):
@@ -164,9 +169,30 @@ class _Whole(io.RawIOBase):
             # what is left goes to /dev/null. The buffer above keeps what it could not write
             # and flushes it again on the way out, where it would block for good with the
             # signals that could end it ignored (`ls | stalled` outlived SIGTERM and SIGINT).
+            stopping()
             _to_devnull(self._fd)
             raise
         return done
+
+
+_STOPPING = False  # a signal is ending the command (stopping)
+_PIPE_BUF = 4096  # written at once to a pipe that select calls writable: never blocks
+STOP_WAIT = 1.0  # seconds a reader may take to make room, once the command is ending
+
+
+def stopping() -> None:
+    """A signal is ending the command: from now on a write waits at most STOP_WAIT for its
+    reader, then its output goes to /dev/null. `dump > fifo 2>&1` into a reader that reads
+    nothing said "interrupted" into the same full pipe and waited there for a second signal."""
+    global _STOPPING  # noqa: PLW0603 - one command per process
+    _STOPPING = True
+
+
+def _writable(fd: int) -> bool:
+    try:
+        return bool(select.select([], [fd], [], STOP_WAIT)[1])
+    except (OSError, ValueError):
+        return True  # (the write says what is wrong)
 
 
 def _to_devnull(fd: int) -> None:
