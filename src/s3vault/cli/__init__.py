@@ -305,13 +305,13 @@ def _exit_code_on_signal(code: int) -> None:
     atexit.register(ignore)
 
 
-def _shown_whole(ctx: CliContext, run: Invocation, code: int) -> int:
+def _shown_whole(ctx: CliContext, code: int) -> int:
     """``code``, or 1 for a command that only shows something (it changed nothing) whose
     output was lost when it was flushed at the end, saying so as it does for a write that
     fails on the way: `snapshots --json > /full/disk/f` exited 0 with a warning (buffered
     output; 1 under PYTHONUNBUFFERED=1), and a script took the cut-off file for all of it."""
-    if code not in (ExitCode.OK, ExitCode.PARTIAL) or run.note is not None:
-        return code
+    if code not in (ExitCode.OK, ExitCode.PARTIAL) or streams.changing():
+        return code  # (run: its steps change the repository)
     lost = streams.lost(1)
     if not isinstance(lost, OSError) or isinstance(lost, BrokenPipeError):
         return code
@@ -348,7 +348,7 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
         failure = _short_of(exc) or f"internal error: {type(exc).__name__}: {exc}"
         code = _fail(ctx, failure, ExitCode.FATAL)
     run.cache_dir = ctx.cache_path()
-    code = _shown_whole(ctx, run, code)
+    code = _shown_whole(ctx, code)
     for signum in _STOPPING:  # a second signal cannot interrupt the handling of the first
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _interrupt_once)

@@ -98,6 +98,12 @@ def keep_working_when(changing: Callable[[], bool]) -> None:
     _changing = changing
 
 
+def changing() -> bool:
+    """Whether the command has begun to change the repository (``keep_working_when``): a lost
+    stdout then stops the output only."""
+    return _changing()
+
+
 def keep_working() -> None:
     """From now on a lost stdout stops the output, not the command (``run``: its headers come
     before the backup it runs changes anything)."""
