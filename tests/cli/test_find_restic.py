@@ -57,15 +57,17 @@ def test_find_matches_what_restics_find_matches(
     for args in (("init",), ("backup", "-q", str(src))):
         subprocess.run(["restic", *args], env=env, check=True, capture_output=True)
     assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
-    for pattern in (*PATTERNS, *ODD_PATTERNS):
+    cases = [([], p) for p in (*PATTERNS, *ODD_PATTERNS)]
+    cases += [(["-i"], p) for p in ("G\\XE9", "H*", "CACHE")]  # \XE9 folded: no byte
+    for flags, pattern in cases:
         theirs = subprocess.run(
-            ["restic", "find", "--json", pattern], env=env, check=True, capture_output=True
+            ["restic", "find", "--json", *flags, pattern], env=env, check=True, capture_output=True
         )
-        ours = run_cli("-r", cli_repo, "--json", "find", pattern)
+        ours = run_cli("-r", cli_repo, "--json", "find", *flags, pattern)
         assert ours.code == 0, ours.stderr
         theirs_found = [m for s in json.loads(theirs.stdout) or [] for m in s["matches"]]
         found = [m for line in ours.stdout.splitlines()[:-1] for m in json.loads(line)["matches"]]
-        if pattern in PATTERNS:
+        if pattern in PATTERNS or pattern == "CACHE":
             assert {m["path"] for m in found} == {m["path"] for m in theirs_found}, pattern
         else:  # paths with a byte that is no UTF-8 are spelled apart by each: by kind and size
             assert sorted((m["type"], m.get("size", 0)) for m in found) == sorted(

@@ -56,12 +56,12 @@ class _Matcher:
         # ** for any depth.
         try:
             self.names = tuple(
-                name_matcher(_shown_bytes(fold(p))).fullmatch
+                name_matcher(fold(_shown_bytes(p))).fullmatch
                 for p in options.patterns
                 if "/" not in p
             )
             self.paths = tuple(
-                Pattern.parse(_shown_bytes(fold(p))) for p in options.patterns if "/" in p
+                Pattern.parse(fold(_shown_bytes(p))) for p in options.patterns if "/" in p
             )
         except BadPatternError as exc:
             msg = f"find: a pattern is not valid: {exc}"
