@@ -221,6 +221,16 @@ def test_a_backup_whose_report_hit_a_full_disk_is_saved_and_says_so(
     assert gone.returncode == 0 and b"standard output" not in gone.stderr, gone.stderr
 
 
+def _ended(proc: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """The process's stderr once it ended (killed, and the test failed, if it outlived
+    ``timeout`` seconds)."""
+    try:
+        return proc.communicate(timeout=timeout)[1] or b""
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
 def _read_slowly(args: list[str], env: dict[str, str]) -> tuple[int, bytes, bytes]:
     """The command with stdout a non-blocking pipe that is read 16 KiB at a time, a little
     later each time: its writes come back short or would block, as a stop and continue (a
@@ -331,11 +341,7 @@ def test_a_signal_ends_a_listing_whose_reader_reads_nothing(
             out_w = -1
             time.sleep(2)  # its listing fills the pipe and waits there
             proc.send_signal(signal.SIGTERM)
-            try:
-                _, err = proc.communicate(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                raise
+            err = _ended(proc, 20)
     finally:
         os.close(out_r)
         if out_w >= 0:
@@ -360,11 +366,7 @@ def test_backup_of_standard_input_on_a_terminal_ends_at_the_first_end_of_input(
             os.write(primary, b"typed on a terminal\n")
             time.sleep(0.5)
             os.write(primary, b"\x04")  # ^D at the start of a line: the end of the input
-            try:
-                _, err = proc.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                raise
+            err = _ended(proc, 30)
     finally:
         os.close(primary)
         os.close(secondary)
@@ -389,11 +391,7 @@ def test_a_signal_ends_a_dump_whose_output_and_errors_share_a_pipe_read_by_no_on
         with subprocess.Popen(args, env=cli_env, stdout=out_w, stderr=out_w) as proc:
             time.sleep(2)  # the pipe is full, the dump waits for its reader
             proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                raise
+            _ended(proc, 15)
     finally:
         os.close(out_r)
         os.close(out_w)
