@@ -289,3 +289,12 @@ def test_too_few_file_descriptors_is_said_as_such(
     assert "internal error" not in done.stderr
     assert "too many open files" in done.stderr and "ulimit -n" in done.stderr
     assert run_cli("-r", cli_repo, "verify").code == 0
+
+
+def test_a_restic_command_with_another_name_here_is_named(run_cli: RunCli) -> None:
+    """A restic user's `check` got "Did you mean 'cache'?" (a restic habits attack pass,
+    2026-12-06); it names `verify`, which takes the same flags."""
+    done = run_cli("check", "--read-data")
+    assert done.code == 2
+    assert "restic's `check` is `s3vault verify` here" in done.stderr, done.stderr
+    assert "cache" not in done.stderr

@@ -72,9 +72,27 @@ class _Interrupted(Exception):
     """A SIGINT, SIGTERM or SIGHUP during a command (KeyboardInterrupt, carried past click)."""
 
 
+# restic's commands whose work has another name here (docs/usage.md's restic table)
+RESTIC_NAMES = {
+    "check": "`s3vault verify` here (the same flags: --read-data, --read-data-subset)",
+    "version": "`s3vault --version` here",
+    "self-update": "the package manager's upgrade here (pip install -U s3vault)",
+}
+
+
 class _Group(click.Group):
     """click turns any EPIPE into a silent exit 1, which is right for a closed standard output
     only: a broken pipe anywhere else is an s3vault bug and must say so (internal error)."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """A restic command that has another name here is named (`check`: "Did you mean
+        'cache'?" sent a restic user to the wrong command)."""
+        name = args[0] if args else ""
+        if name in RESTIC_NAMES and name not in self.commands:
+            ctx.fail(f"No such command '{name}': restic's `{name}` is {RESTIC_NAMES[name]}")
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
