@@ -286,3 +286,29 @@ def test_a_restore_of_damaged_data_points_at_the_verify_that_finds_it(
     assert done.code == 13, done.stderr
     assert "`s3vault verify --read-data` names the damage" in done.stderr
     assert run_cli("-r", cli_repo, "--no-cache", "verify", "--read-data").code == 13
+
+
+def test_restore_takes_restics_case_insensitive_include_and_exclude(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """restic's `restore --iinclude/--iexclude` (a restic user's attack pass, 2026-12-06:
+    exit 2, no such option): the patterns and the paths compared in lower case. The files
+    each selects are the ones restic 0.14 restores from the same tree."""
+    src = tmp_path / "src"
+    write_file(src / "Docs" / "README.TXT", b"1")
+    write_file(src / "docs" / "notes.txt", b"2")
+    write_file(src / "other" / "x", b"3")
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    cases = {
+        ("--iinclude", "*.txt"): {"Docs/README.TXT", "docs/notes.txt"},
+        ("--iexclude", "docs"): {"other/x"},
+        ("--iinclude", "DOCS"): {"Docs/README.TXT", "docs/notes.txt"},
+        ("--include", "docs", "--iexclude", "*.TXT"): set(),  # the directory, no file
+    }
+    for n, (args, expected) in enumerate(cases.items()):
+        target = tmp_path / f"t{n}"
+        done = run_cli("-r", cli_repo, "restore", "latest", "--target", str(target), *args)
+        assert done.code == 0, (args, done.stderr)
+        restored = target / str(src).lstrip("/")
+        found = {str(p.relative_to(restored)) for p in restored.rglob("*") if p.is_file()}
+        assert found == expected, args

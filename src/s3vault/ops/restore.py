@@ -19,7 +19,7 @@ from s3vault.progress import NullProgress, Progress
 from s3vault.repository import ledger as ledgers
 from s3vault.repository.repository import Repository
 from s3vault.restorer.parallel import ParallelRestorer
-from s3vault.restorer.plan import RestorePlan, plan_restore
+from s3vault.restorer.plan import Patterns, RestorePlan, plan_restore
 from s3vault.restorer.proof import prove_on_disk
 from s3vault.restorer.restorer import Restorer
 from s3vault.workerpool import STALL_AFTER, Watchdog, available, jobs_for
@@ -36,6 +36,8 @@ class RestoreOptions:
     target: Path
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    iinclude: tuple[str, ...] = ()  # include and exclude, ignoring case (restic's --i forms)
+    iexclude: tuple[str, ...] = ()
     host: str | None = None
     select: SnapshotFilter = field(default_factory=SnapshotFilter)
     verify: bool = False
@@ -109,9 +111,7 @@ def _restore(
     target = os.fsencode(os.path.abspath(options.target))
     start = repo.tree_reads.mark()  # the tree packs read from the store after it may be proven
     repo.forget_missing_packs()  # a blob stored again elsewhere is read from there
-    plan = plan_restore(
-        repo, snap.tree, include=options.include, exclude=options.exclude, snapshot=sid
-    )
+    plan = plan_restore(repo, snap.tree, patterns=_patterns(options), snapshot=sid)
     outcome = make_restorer(
         repo,
         plan,
@@ -139,7 +139,7 @@ def _restore(
         )
         progress.finished("verify")
         verified = len(checked) - len(mismatches)
-    whole = not (options.include or options.exclude or outcome.files_skipped)
+    whole = not (_patterns(options) or outcome.files_skipped)
     if (
         options.verify
         and whole
@@ -147,7 +147,7 @@ def _restore(
     ):
         _record_proofs(repo, snap.tree, clock, start)  # every blob of the snapshot was opened
     warnings = [*outcome.warnings, *outcome.skipped]
-    if plan.empty and not (plan.errors or plan.refused) and (options.include or options.exclude):
+    if plan.empty and not (plan.errors or plan.refused) and _patterns(options):
         warnings.append(("/", f"nothing in snapshot {sid.short} matches {_filters(options)}"))
     return RestoreResult(
         snapshot_id=sid,
@@ -208,8 +208,17 @@ def _select(repo: Repository, options: RestoreOptions) -> tuple[ObjectId, Snapsh
     return select_snapshot(repo, options.snapshot, options.select, host=options.host)
 
 
+def _patterns(options: RestoreOptions) -> Patterns:
+    return Patterns(options.include, options.exclude, options.iinclude, options.iexclude)
+
+
 def _filters(options: RestoreOptions) -> str:
     """The filters for a message: --include 'a' --exclude 'b'."""
-    words = [f"--include {p!r}" for p in options.include]
-    words += [f"--exclude {p!r}" for p in options.exclude]
+    given = (
+        ("include", options.include),
+        ("exclude", options.exclude),
+        ("iinclude", options.iinclude),
+        ("iexclude", options.iexclude),
+    )
+    words = [f"--{flag} {p!r}" for flag, patterns in given for p in patterns]
     return " ".join(words) + ": nothing was restored"

@@ -140,15 +140,25 @@ def load_listing(repo: Repository, tid: ObjectId) -> Listing:
     return Listing(nodes=tree.nodes, refused=tuple((e.name, e.reason) for e in bad))
 
 
+@dataclass(frozen=True, slots=True)
+class Patterns:
+    """restore's path patterns: ``include`` and ``exclude`` as given, and restic's
+    case-insensitive ``iinclude`` and ``iexclude`` (lowercased, matched against the
+    lowercased path, as backup's --iexclude)."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    iinclude: tuple[str, ...] = ()
+    iexclude: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.include or self.exclude or self.iinclude or self.iexclude)
+
+
 class _Selector:
-    def __init__(
-        self,
-        include: tuple[str, ...],
-        exclude: tuple[str, ...],
-        select: Callable[[str], bool] | None,
-    ) -> None:
-        self._inc = PatternList(include, what="--include") if include else None
-        self._exc = PatternList(exclude, what="--exclude") if exclude else None
+    def __init__(self, patterns: Patterns, select: Callable[[str], bool] | None) -> None:
+        self._inc = _either(patterns.include, patterns.iinclude, "include")
+        self._exc = _either(patterns.exclude, patterns.iexclude, "exclude")
         self._select = select
 
     @property
@@ -157,16 +167,31 @@ class _Selector:
         return self._inc is not None or self._exc is not None or self._select is not None
 
     def excluded(self, rel: str, is_dir: bool) -> bool:
-        return bool(self._exc and self._exc.matches(rel))
+        return self._exc is not None and self._exc(rel)
 
     def included(self, rel: str, is_dir: bool) -> bool:
         if self._select is not None:  # it knows paths as shown: a byte that is no UTF-8 \xNN
             return not is_dir and self._select(os.fsencode(rel).decode("utf-8", "backslashreplace"))
-        return self._inc is None or self._inc.matches(rel)
+        return self._inc is None or self._inc(rel)
 
     @property
     def filtering(self) -> bool:
         return self._inc is not None or self._select is not None
+
+
+def _either(
+    exact: tuple[str, ...], folded: tuple[str, ...], what: str
+) -> Callable[[str], bool] | None:
+    """Whether a path matches the ``exact`` patterns or, lowercased, the ``folded`` ones (the
+    --i form of ``what``); None when there are none."""
+    plain = PatternList(exact, what=f"--{what}") if exact else None
+    lower = PatternList([p.lower() for p in folded], what=f"--i{what}") if folded else None
+    if plain is None and lower is None:
+        return None
+    return lambda rel: bool(
+        (plain is not None and plain.matches(rel))
+        or (lower is not None and lower.matches(rel.lower()))
+    )
 
 
 @dataclass(slots=True)
@@ -343,8 +368,7 @@ def plan_restore(
     repo: Repository,
     tree_id: ObjectId,
     *,
-    include: tuple[str, ...] = (),
-    exclude: tuple[str, ...] = (),
+    patterns: Patterns = Patterns(),
     select: Callable[[str], bool] | None = None,
     snapshot: ObjectId | None = None,
 ) -> RestorePlan:
@@ -357,7 +381,7 @@ def plan_restore(
         BackendError: storage unreachable.
         TreeGraphError: the trees name the same directories over and over (treegraph.py).
     """
-    sel = _Selector(include, exclude, select)
+    sel = _Selector(patterns, select)
     budget = WalkBudget(repo, (tree_id,), snapshot)
     planner = _Planner(repo, sel, budget)
     with _collector_paused():

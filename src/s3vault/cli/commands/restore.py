@@ -45,6 +45,18 @@ from s3vault.cli.session import open_repo
     metavar="PATTERN",
     help="Do not restore paths matching PATTERN (repeatable)",
 )
+@click.option(
+    "--iinclude",
+    multiple=True,
+    metavar="PATTERN",
+    help="As --include, ignoring the case of letters (repeatable)",
+)
+@click.option(
+    "--iexclude",
+    multiple=True,
+    metavar="PATTERN",
+    help="As --exclude, ignoring the case of letters (repeatable)",
+)
 @latest_filters
 @click.option(
     "--verify",
@@ -57,6 +69,8 @@ def restore(
     target: Path,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
+    iinclude: tuple[str, ...],
+    iexclude: tuple[str, ...],
     hosts: tuple[str, ...],
     tags: tuple[TagList, ...],
     paths: tuple[str, ...],
@@ -80,6 +94,8 @@ def restore(
         target=target,
         include=include,
         exclude=exclude,
+        iinclude=iinclude,
+        iexclude=iexclude,
         select=SnapshotFilter(hosts=hosts, tags=tags, paths=paths),
         verify=verify,
         jobs=jobs,
