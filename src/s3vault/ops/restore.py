@@ -111,7 +111,15 @@ def _restore(
     target = os.fsencode(os.path.abspath(options.target))
     start = repo.tree_reads.mark()  # the tree packs read from the store after it may be proven
     repo.forget_missing_packs()  # a blob stored again elsewhere is read from there
-    plan = plan_restore(repo, snap.tree, patterns=_patterns(options), snapshot=sid)
+    plan = plan_restore(
+        repo,
+        snap.tree,
+        include=options.include,
+        exclude=options.exclude,
+        iinclude=options.iinclude,
+        iexclude=options.iexclude,
+        snapshot=sid,
+    )
     outcome = make_restorer(
         repo,
         plan,

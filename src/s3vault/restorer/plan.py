@@ -368,20 +368,24 @@ def plan_restore(
     repo: Repository,
     tree_id: ObjectId,
     *,
-    patterns: Patterns = Patterns(),
+    include: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    iinclude: tuple[str, ...] = (),
+    iexclude: tuple[str, ...] = (),
     select: Callable[[str], bool] | None = None,
     snapshot: ObjectId | None = None,
 ) -> RestorePlan:
-    """Plan the restore of a tree (of ``snapshot``, named if its tree graph is refused);
-    ``select`` (a predicate on snapshot paths such as ``/etc/hosts``) picks individual files
-    instead of include patterns. Damage and refused entries are in the plan (``errors``,
-    ``refused``), never raised, except a tree graph that expands without end.
+    """Plan the restore of a tree (of ``snapshot``, named if its tree graph is refused); the
+    patterns as restore's options (``iinclude``, ``iexclude``: ignoring case); ``select`` (a
+    predicate on snapshot paths such as ``/etc/hosts``) picks individual files instead of
+    include patterns. Damage and refused entries are in the plan (``errors``, ``refused``),
+    never raised, except a tree graph that expands without end.
 
     Raises:
         BackendError: storage unreachable.
         TreeGraphError: the trees name the same directories over and over (treegraph.py).
     """
-    sel = _Selector(patterns, select)
+    sel = _Selector(Patterns(include, exclude, iinclude, iexclude), select)
     budget = WalkBudget(repo, (tree_id,), snapshot)
     planner = _Planner(repo, sel, budget)
     with _collector_paused():
