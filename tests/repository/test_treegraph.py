@@ -67,6 +67,17 @@ def _files(count: int, first_inode: int = 1000) -> Tree:
     )
 
 
+def _chain(repo: Repository, depth: int, name: bytes, bottom: Tree) -> ObjectId:
+    """A real directory ``depth`` levels deep, each level one directory ``name`` of its own
+    inode, ``bottom`` at the end; its root tree."""
+    writer = repo.blob_writer()
+    tid, _ = writer.save(BlobType.TREE, bottom.encode())
+    for i in range(depth):
+        tid, _ = writer.save(BlobType.TREE, _dirs([name], tid, inode=10 + i).encode())
+    writer.flush()
+    return tid
+
+
 def _save(repo: Repository, tree: Tree) -> ObjectId:
     writer = repo.blob_writer()
     tid, _ = writer.save(BlobType.TREE, tree.encode())
@@ -227,12 +238,7 @@ def test_find_by_name_in_a_tree_thousands_of_levels_deep_keeps_no_joined_paths(
     system, and a traceback); now it holds the matching entries and joins paths once, when
     listing. (The file at the bottom is below a match: it matches too, as in restic's find.)"""
     repo = local_repo.open()
-    writer = repo.blob_writer()
-    tid, _ = writer.save(BlobType.TREE, _files(1).encode())
-    for i in range(3000):
-        tid, _ = writer.save(BlobType.TREE, _dirs([b"a"], tid, inode=10 + i).encode())
-    writer.flush()
-    _snapshot(repo, tid)
+    _snapshot(repo, _chain(repo, 3000, b"a", _files(1)))
     (result,) = find(local_repo.open(), FindOptions(patterns=("a",)))
     assert len(result.matches) == 3001
     assert max(len(m.path) for m in result.matches if m.node.name == b"a") == 2 * 3000
@@ -297,11 +303,6 @@ def test_rewrite_of_a_tree_ten_thousand_levels_deep_keeps_within_the_bounds(
     """A chain of 10,000 directories (each reached once, by its own name) is no forged graph:
     rewrite walks it whole, with the real bounds, and drops the file excluded at the bottom."""
     repo = local_repo.open()
-    writer = repo.blob_writer()
-    tid, _ = writer.save(BlobType.TREE, _files(2).encode())
-    for i in range(10_000):
-        tid, _ = writer.save(BlobType.TREE, _dirs([b"d"], tid, inode=10 + i).encode())
-    writer.flush()
-    sid = _snapshot(repo, tid)
+    sid = _snapshot(repo, _chain(repo, 10_000, b"d", _files(2)))
     done = rewrite(local_repo.open(), RewriteOptions(excludes=("f1",), forget=False))
     assert [(r.id.short, r.status) for r in done.snapshots] == [(sid, "rewritten")]

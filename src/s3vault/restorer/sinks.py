@@ -396,7 +396,7 @@ def _set_times(fd: int | None, name: bytes, atime_ns: int, mtime_ns: int) -> Non
     Raises:
         OSError: the kernel refused them (EINVAL, EPERM, ...).
     """
-    if all(nodes.NS_MIN <= t <= nodes.NS_MAX for t in (atime_ns, mtime_ns)):
+    if nodes.NS_MIN <= atime_ns <= nodes.NS_MAX and nodes.NS_MIN <= mtime_ns <= nodes.NS_MAX:
         os.utime(name, ns=(atime_ns, mtime_ns), dir_fd=fd, follow_symlinks=False)
         return
     import ctypes  # only a restore that meets such a time pays for the import
