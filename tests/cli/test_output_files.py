@@ -13,11 +13,13 @@ import signal
 import stat
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import S3VAULT, RunCli, write_file
+from tests.readonly import unwritable
 
 
 def _repo(tmp_path: Path, run_cli: RunCli) -> tuple[str, Path]:
@@ -174,3 +176,63 @@ def test_links_are_followed_and_never_removed_or_replaced(
     done = run_cli("-r", repo, "dump", "latest", f"{src}/small", "--target", str(dangling))
     assert done.code == 0, done.stderr
     assert dangling.is_symlink() and (out / "made.bin").read_bytes() == b"hi\n"
+
+
+def test_a_damaged_file_dumped_to_a_new_target_leaves_no_file(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """A blob that fails its check half way (exit 13): a --target the dump made is removed,
+    not left holding the bytes before the damage; one that existed is left, as it says."""
+    repo, src = _repo(tmp_path, run_cli)
+    for pack in (Path(repo) / "data").rglob("*"):
+        if pack.is_file():
+            data = bytearray(pack.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            pack.write_bytes(bytes(data))
+    target = tmp_path / "new.bin"
+    done = run_cli("-r", repo, "--no-cache", "dump", "latest", f"{src}/big.bin", "-t", str(target))
+    assert done.code == 13, done.stderr
+    assert not target.exists()
+
+
+def test_outputs_into_a_read_only_place_say_so_and_leave_nothing(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """A read-only file system under the metrics file, the report and the dump's target: one
+    line each, the command's own exit code for the metrics (a warning), 1 for the others,
+    and the files there as they were."""
+    repo, src = _repo(tmp_path, run_cli)
+    write_file(tmp_path / "out" / "m.prom", b"# before\n")
+    with unwritable(tmp_path / "out", "mount") as out:
+        done = run_cli("-r", repo, "--metrics-file", str(out / "m.prom"), "snapshots")
+        assert done.code == 0, done.stderr
+        assert f"metrics not written to {out}/m.prom: Read-only file system" in done.stderr
+        done = run_cli("-r", repo, "report", "--html", str(out / "r.html"))
+        assert done.code == 1, done.stderr
+        assert f"cannot write {out}/r.html: Read-only file system" in done.stderr
+        done = run_cli("-r", repo, "dump", "latest", f"{src}/small", "-t", str(out / "d.bin"))
+        assert done.code == 1, done.stderr
+        assert f"cannot write {out}/d.bin: Read-only file system" in done.stderr
+        assert sorted(os.listdir(out)) == ["m.prom"]
+        assert (out / "m.prom").read_bytes() == b"# before\n"
+
+
+def test_a_dump_killed_half_way_is_done_whole_by_the_next_run(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """SIGKILL while dump --target writes: the target is cut off (written in place, as a
+    shell's > writes); the same command again writes it whole."""
+    repo, src = _repo(tmp_path, run_cli)
+    big = write_file(src / "huge.bin", os.urandom(40 << 20))
+    assert run_cli("-r", repo, "backup", str(src)).code == 0
+    target = tmp_path / "huge.out"
+    args = [S3VAULT, "-r", repo, "dump", "latest", str(big), "-t", str(target)]
+    with subprocess.Popen(args, env=cli_env, stderr=subprocess.DEVNULL) as proc:
+        deadline = time.monotonic() + 60
+        while (not target.exists() or target.stat().st_size == 0) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        proc.kill()
+    assert target.stat().st_size < big.stat().st_size or proc.returncode == 0
+    done = run_cli("-r", repo, "dump", "latest", str(big), "-t", str(target))
+    assert done.code == 0, done.stderr
+    assert target.read_bytes() == big.read_bytes()
