@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import pickle
 from datetime import UTC
 
 import pytest
@@ -24,6 +26,15 @@ from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
 from tests import strategies as s
+
+
+@given(s.trees)
+def test_a_node_pickles_as_its_values_and_back(tree: Tree) -> None:
+    """What a backup worker sends its parent for the files of a directory with subdirectories."""
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):
+        again = pickle.loads(pickle.dumps(list(tree.nodes), protocol))
+        assert again == list(tree.nodes)
+        assert [hash(n) for n in again] == [hash(n) for n in tree.nodes]
 
 
 @given(s.trees)
@@ -128,6 +139,17 @@ def test_a_snapshot_with_any_field_replaced_decodes_whole_or_is_refused(
 @given(s.index_files)
 def test_index_round_trips(ifile: IndexFile) -> None:
     assert IndexFile.decode(ifile.encode()) == ifile
+
+
+@given(s.index_files, st.sampled_from([b"", bytes(range(64))]))
+def test_a_pack_pickles_as_its_index_encoding_and_back(ifile: IndexFile, sender: bytes) -> None:
+    """What a backup worker sends its parent for each pack it stored."""
+    for stored in ifile.packs:
+        pack = dataclasses.replace(stored, sender=sender)
+        for protocol in (2, pickle.DEFAULT_PROTOCOL, pickle.HIGHEST_PROTOCOL):
+            again = pickle.loads(pickle.dumps(pack, protocol))
+            assert again == pack
+            assert all(type(e.id) is ObjectId for e in again.entries)
 
 
 @given(s.index_files, st.data())
