@@ -14,6 +14,7 @@ integrity errors abort the backup before any snapshot is written.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -103,6 +104,13 @@ class ArchiveStats:
     def files_processed(self) -> int:
         """Files in the snapshot."""
         return self.files_new + self.files_changed + self.files_unmodified
+
+
+def _same_version(read: Node, st: os.stat_result) -> bool:
+    """Whether a name's stat shows the version of its inode that another name's node was read
+    from: a write since (even one that put the mtime back) changes the ctime, and so does a
+    new file that the file system gave a freed inode's number."""
+    return (read.size, read.mtime_ns, read.ctime_ns) == (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _whole_root(paths: tuple[bytes, ...]) -> bool:
@@ -531,16 +539,21 @@ class Archiver:
     ) -> _Entry | None:
         key = (st.st_dev, st.st_ino)
         first = self._hardlinks.get(key) if st.st_nlink > 1 else None
+        if isinstance(first, Node) and not _same_version(first, st):
+            first = None  # changed since that name was read, or a new file on a reused inode
         if first is not None:
             try:
                 meta = self._meta(path, name, st)  # here: ``path`` may be valid only now
             except OSError as exc:
                 self._warn(shown or path, f"cannot read metadata: {exc.strerror}", failed=True)
                 return None
-            link = os.fsdecode(shown or path)
-            if isinstance(first, Future):
-                return self._pooled(self._link_node, first, meta, pnode, link)
-            return self._link_node(first, meta, pnode, link)
+            link = FileSource(path=shown or path, opener=path)
+            if isinstance(first, Node):  # read, and still that version: nothing to read here
+                return self._link_node(first, meta, name, st, pnode, link)
+            if open_now:  # in case this name must be read: ``path`` is valid only now
+                with contextlib.suppress(OSError):
+                    link.fd = self._reader.open(path)
+            return self._pooled(self._link_node, first, meta, name, st, pnode, link)
         source = FileSource(path=shown or path)
         if open_now:
             try:
@@ -573,13 +586,23 @@ class Archiver:
         return fut
 
     def _link_node(
-        self, first: Future[Node | None] | Node | None, meta: Node, pnode: Node | None, shown: str
+        self,
+        first: Future[Node | None] | Node,
+        meta: Node,
+        name: bytes,
+        st: os.stat_result,
+        pnode: Node | None,
+        source: FileSource,
     ) -> Node | None:
-        """Another name of an inode already read in this run: reuse its content."""
+        """Another name of an inode already read in this run: reuse its content if the inode
+        still is the version read (same size, mtime and ctime); else, or if that read failed
+        (the other name vanished before it was opened), read this name itself."""
         done = first.result() if isinstance(first, Future) else first
-        if done is None:
-            return None
-        self._count_file(pnode, done.size, shown)
+        if done is None or not _same_version(done, st):
+            return self._read_file(source, name, st, pnode)
+        if source.fd is not None:
+            os.close(source.fd)
+        self._count_file(pnode, done.size, os.fsdecode(source.path))
         return replace(meta, content=done.content, content_hash=done.content_hash, size=done.size)
 
     def _count_file(self, pnode: Node | None, size: int, shown: str) -> None:
@@ -653,6 +676,8 @@ class Archiver:
             result.size != st.st_size
             or after.st_mtime_ns != st.st_mtime_ns
             or after.st_size != result.size
+            # a write that put the mtime back (rsync --inplace, touch -r) still moves the ctime
+            or (after.st_ctime_ns != st.st_ctime_ns and not self._opts.changes.ignore_ctime)
         ):
             self._warn(source.path, "changed while being read; the snapshot holds the version read")
         self._count_file(pnode, result.size, shown)
