@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from s3vault import BackupOptions, DumpOptions, backup, dump
+from s3vault import (
+    BackupOptions,
+    DrillOptions,
+    DumpOptions,
+    RestoreOptions,
+    backup,
+    dump,
+    restore,
+    restore_test,
+)
 from s3vault.progress import NullProgress
 from tests.conftest import RepoHandle
 
@@ -106,6 +115,14 @@ def test_a_name_met_after_its_inode_was_rewritten_is_saved_as_it_is(
     assert result.snapshot_id is not None
     assert _stored(local_repo, first) == b"1" * size  # as read
     assert _stored(local_repo, second) == b"2" * size  # was: the version read through a/x
+    # restore gives each name its own content: two files, no longer one linked twice
+    repo = local_repo.open()
+    repo = repo.with_index(repo.read_index())
+    restore(repo, RestoreOptions(target=tmp_path / "restored"))
+    back = tmp_path / "restored" / src.relative_to("/")
+    assert (back / "a" / "x").read_bytes() == b"1" * size
+    assert (back / "z" / "y").read_bytes() == b"2" * size  # was: linked to a/x
+    assert restore_test(repo, DrillOptions(target=tmp_path / "drill")).failures == ()
     # and the next run, whose change detection trusts what this one recorded, keeps it so
     backup(local_repo.open(), BackupOptions(paths=(str(src),), jobs=1))
     assert _stored(local_repo, first) == _stored(local_repo, second) == b"2" * size

@@ -206,6 +206,14 @@ class _Frame:
     selected: bool = False  # something in it was selected
 
 
+def _same_content(first: Node, node: Node) -> bool:
+    return (first.size, first.content_hash, first.content) == (
+        node.size,
+        node.content_hash,
+        node.content,
+    )
+
+
 class _Planner:
     """Builds a RestorePlan by walking trees depth-first in name order (iteratively)."""
 
@@ -214,7 +222,8 @@ class _Planner:
         self.budget = budget
         self.sel = sel
         self.plan = RestorePlan()
-        self.seen_inodes: dict[tuple[int, int], Entry] = {}
+        # (device, inode) → the first name planned, with the content it restores
+        self.seen_inodes: dict[tuple[int, int], tuple[Entry, Node]] = {}
         self.packs: dict[ObjectId, dict[ObjectId, tuple[BlobLocation, list[tuple[int, int]]]]] = (
             defaultdict(dict)
         )
@@ -223,10 +232,12 @@ class _Planner:
     def add_file(self, entry: Entry, node: Node) -> None:
         plan = self.plan
         if node.links > 1:
-            key = (node.device, node.inode)
-            first = self.seen_inodes.get(key)
-            if first is not None:
-                plan.hardlinks.append((entry, node, first))
+            seen = self.seen_inodes.get((node.device, node.inode))
+            # a further name, linked to the first one if it has the same content: a backup
+            # that met the inode changed between its names recorded each name's own content,
+            # which this name restores as a file of its own
+            if seen is not None and _same_content(seen[1], node):
+                plan.hardlinks.append((entry, node, seen[0]))
                 return
         content = node.content
         layout = file_layout(self.repo.index, content, node.size, self.measure)
@@ -254,7 +265,7 @@ class _Planner:
             )
         locations = layout.locations
         if node.links > 1:
-            self.seen_inodes[(node.device, node.inode)] = entry
+            self.seen_inodes.setdefault((node.device, node.inode), (entry, node))
         number = len(plan.files)
         offset = 0
         packs = self.packs
