@@ -14,7 +14,6 @@ run. The invocation also collects the figures of the run (``measured``) for the 
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import logging
 import socket
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from s3vault.crashpoint import crash_point
 from s3vault.errors import AccessDeniedError, ExitCode, S3VaultError
 from s3vault.format import codec
 from s3vault.format.auditfile import AuditRecord
+from s3vault.ops.whoami import user_name
 from s3vault.repository.audit import Chain, LocalChains, append, read_chains
 from s3vault.repository.repository import Repository
 from s3vault.version import __version__
@@ -108,7 +108,7 @@ def record(
         prev=None,
         time=(clock or SystemClock()).now(),
         hostname=socket.gethostname(),
-        username=codec.readable(getpass.getuser()),
+        username=codec.readable(user_name()),
         operation=operation,
         key_id=repo.key_id.hex(),
         arguments=tuple(codec.readable(a) for a in scrub(arguments)),

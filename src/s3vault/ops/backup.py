@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 import shlex
 import socket
@@ -40,6 +39,7 @@ from s3vault.format.snapshotfile import SnapshotFile, SnapshotSummary
 from s3vault.ids import ObjectId
 from s3vault.maintenance.immutability import protect, save_known
 from s3vault.ops.audit import AuditNote, audited, measured
+from s3vault.ops.whoami import user_name
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot, list_snapshots, snapshot_group
@@ -640,7 +640,7 @@ def _backup(
         tree=tree_id,
         paths=shown_paths,
         hostname=host,
-        username=codec.readable(getpass.getuser()),  # $LOGNAME may hold any bytes
+        username=codec.readable(user_name()),  # $LOGNAME may hold any bytes
         tags=tuple(options.tags),
         parent=parent_id,
         excludes=tuple(codec.readable(e) for e in options.excludes),  # as text, as paths

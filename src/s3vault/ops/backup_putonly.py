@@ -20,7 +20,6 @@ than half the prune grace.
 
 from __future__ import annotations
 
-import getpass
 import socket
 from dataclasses import replace
 
@@ -46,6 +45,7 @@ from s3vault.ops.backup import (
     measure,
 )
 from s3vault.ops.session import RepoOptions
+from s3vault.ops.whoami import user_name
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.putrepo import PutOnlyRepository, open_put_only
 from s3vault.repository.putstate import (
@@ -143,7 +143,7 @@ def _audit(
         prev=None,
         time=clock.now(),
         hostname=put.host,
-        username=getpass.getuser(),
+        username=user_name(),
         operation="backup",
         key_id=put.keyfile.id.hex(),
         arguments=(),
@@ -209,7 +209,7 @@ def _backup_put_only(
         tree=tree_id,
         paths=shown_paths,
         hostname=host,
-        username=getpass.getuser(),
+        username=user_name(),
         tags=tuple(options.tags),
         parent=parent.snapshot if parent is not None else None,
         excludes=tuple(options.excludes),

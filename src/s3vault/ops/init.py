@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,6 +20,7 @@ from s3vault.maintenance.retention import Policy
 from s3vault.ops.audit import audited
 from s3vault.ops.keys import store_recovery_key
 from s3vault.ops.session import RepoOptions
+from s3vault.ops.whoami import user_name
 from s3vault.repository.known import KnownRepositories
 from s3vault.repository.repository import Repository, RepositorySettings
 
@@ -105,7 +105,7 @@ def init(
         settings,
         created=now.isoformat(),
         hostname=socket.gethostname(),
-        username=getpass.getuser(),
+        username=user_name(),
         cache_dir=repo_options.cache_dir,
         requests=counts,  # its audit record carries the probe's requests and its own
     )

@@ -10,7 +10,6 @@ data over and retires the old epoch.
 
 from __future__ import annotations
 
-import getpass
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from s3vault.format.configfile import KeyEpoch
 from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.ops.audit import audited
+from s3vault.ops.whoami import user_name
 from s3vault.progress import Progress
 from s3vault.repository import keyring
 from s3vault.repository.lease import LeaseSettings, lease_class
@@ -79,7 +79,7 @@ def key_origin(clock: Clock | None) -> dict[str, str]:
     """Where and when a key file is made (informational fields of the key file)."""
     return {
         "hostname": socket.gethostname(),
-        "username": getpass.getuser(),
+        "username": user_name(),
         "created": (clock or SystemClock()).now().isoformat(timespec="seconds"),
     }
 
