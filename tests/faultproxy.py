@@ -15,6 +15,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -35,8 +36,10 @@ class FaultProxy:
         seed: int = 1,
         kinds: tuple[str, ...] = ("503", "500", "reset", "truncate", "latency"),
         refuse_flexible_checksums: bool = False,
+        where: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.upstream = urlsplit(upstream)
+        self.where = where  # (method, path) → may a fault hit this request (None: any)
         # Answer like Swift 2.30 / B2 to boto3's default upload format (aws-chunked bodies,
         # x-amz-checksum-* headers): 501 NotImplemented, counted in ``refused``.
         self.refuse_flexible_checksums = refuse_flexible_checksums
@@ -118,7 +121,7 @@ class FaultProxy:
             h.end_headers()
             h.wfile.write(payload)
             return
-        fault = self._pick()
+        fault = self._pick() if self.where is None or self.where(h.command, h.path) else None
         if fault in ("503", "500"):
             code = "SlowDown" if fault == "503" else "InternalError"
             payload = ERROR_XML.format(code=code).encode()

@@ -57,3 +57,37 @@ def test_store_that_always_fails_exits_14_and_writes_no_snapshot(
     assert "storage unavailable" in done.stderr
     listed = s3_store.client().list_objects_v2(Bucket=s3_store.bucket, Prefix="down/snapshots/")
     assert listed.get("Contents", []) == []
+
+
+def test_a_store_down_for_data_stops_restore_and_drill_as_unavailable_not_damaged(
+    s3_bucket: str, s3_server: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A store that throttles every read of data: restore and restore-test exit 14 (run them
+    again), as verify and dump do; not 13 with advice to drop data, nor a failed drill on
+    record. The old code called every file damaged."""
+    src = tmp_path / "src"
+    for i in range(5):
+        write_file(src / f"f{i}.bin", os.urandom(100_000))
+    repo = ("-r", f"s3://{s3_bucket}/throttled")
+    env = cli_env
+    assert run_cli(*repo, "init", "--kdf-cost", "minimum", env=env).code == 0
+    assert run_cli(*repo, "backup", str(src), env=env).code == 0
+    data_reads = lambda method, path: method == "GET" and "/data/" in path  # noqa: E731
+    with FaultProxy(s3_server, rate=1.0, kinds=("503",), where=data_reads) as proxy:
+        down = (*repo, "--retry-deadline", "1")
+        proxied = {**cli_env, "AWS_ENDPOINT_URL": proxy.url}
+        for jobs in ("1", "2"):
+            target = tmp_path / f"t{jobs}"
+            done = run_cli(
+                *down, "restore", "latest", "-t", str(target), "--jobs", jobs, env=proxied
+            )
+            assert done.code == 14, done.stderr
+            assert "storage unavailable" in done.stderr
+            assert "repair snapshots" not in done.stderr
+        drill = run_cli(*down, "restore-test", "latest", env=proxied)
+        assert drill.code == 14, drill.stdout + drill.stderr
+        assert "FAIL" not in drill.stdout
+    history = run_cli(*repo, "restore-test", "--history", "--json", env=env)
+    assert history.code == 0, history.stderr
+    assert "FAIL" not in history.stdout.upper()
+    assert run_cli(*repo, "restore", "latest", "-t", str(tmp_path / "ok"), env=env).code == 0

@@ -33,7 +33,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from s3vault.errors import BackendError, IntegrityError, RestoreError
+from s3vault.errors import STORE_REFUSALS, BackendError, IntegrityError, RestoreError
 from s3vault.ids import ObjectId
 from s3vault.progress import Progress
 from s3vault.repository.index import BlobLocation
@@ -84,6 +84,8 @@ class _RangeWriter:
         out = RangeDone()
         try:
             data = fetched.result()
+        except STORE_REFUSALS:  # an outage or a refusal says nothing of the data: stop (14)
+            raise
         except (BackendError, IntegrityError) as exc:
             out.read_error = str(exc)
             return out

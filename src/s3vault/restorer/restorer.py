@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from s3vault.crypto.hashing import ContentHasher
-from s3vault.errors import BackendError, IntegrityError, RestoreError
+from s3vault.errors import STORE_REFUSALS, BackendError, IntegrityError, RestoreError
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
@@ -286,6 +286,8 @@ class Restorer:
         read = True  # the range arrived (a blob of it that fails is worth reading again)
         try:
             data = fetched.result()
+        except STORE_REFUSALS:  # an outage or a refusal says nothing of the data: stop (14)
+            raise
         except (BackendError, IntegrityError) as exc:  # each blob from another copy, if any
             read = False
             opened: list[tuple[ObjectId, bytes | IntegrityError]] = [
