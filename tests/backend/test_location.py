@@ -21,7 +21,8 @@ def test_every_spelling_names_the_same_bucket_and_prefix(bucket: str, prefix: st
     tail = f"{bucket}/{prefix}" if prefix else bucket
     ours = S3Url(bucket=bucket, prefix=prefix)
     assert parse_s3_url(f"s3://{tail}") == ours
-    assert parse_s3_url(f"s3:{tail}") == ours
+    restic = parse_s3_url(f"s3:minio.example.net:9000/{tail}")
+    assert restic == S3Url(bucket, prefix, endpoint="https://minio.example.net:9000")
     endpoint = parse_s3_url(f"s3:https://minio.example.net:9000/{tail}")
     assert endpoint == S3Url(bucket, prefix, endpoint="https://minio.example.net:9000")
     aws = parse_s3_url(f"s3:s3.amazonaws.com/{tail}")
@@ -39,8 +40,10 @@ def test_every_spelling_names_the_same_bucket_and_prefix(bucket: str, prefix: st
         ),
         ("s3:s3-us-west-2.amazonaws.com/b1/x", S3Url("b1", "x", region="us-west-2")),
         ("s3:s3.dualstack.ap-south-1.amazonaws.com/b1", S3Url("b1", "", region="ap-south-1")),
-        # a bucket with dots is a bucket, not a host, unless it is one of AWS's endpoints
-        ("s3:backups.example.com/web1", S3Url("backups.example.com", "web1")),
+        # restic's meaning: the first part is the endpoint's host (https), never the bucket
+        ("s3:backups.example.com/web1", S3Url("web1", "", endpoint="https://backups.example.com")),
+        ("s3:minio.lan/bk3/repo", S3Url("bk3", "repo", endpoint="https://minio.lan")),
+        ("s3:127.0.0.1:9000/bk3/a/b", S3Url("bk3", "a/b", endpoint="https://127.0.0.1:9000")),
     ],
 )
 def test_restic_spellings(url: str, expected: S3Url) -> None:
@@ -48,7 +51,8 @@ def test_restic_spellings(url: str, expected: S3Url) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["s3:", "s3://", "s3:s3.amazonaws.com/", "s3:https://host.example/", "s3://"]
+    "url",
+    ["s3:", "s3://", "s3:s3.amazonaws.com/", "s3:https://host.example/", "s3://", "s3:host/"],
 )
 def test_no_bucket_is_refused(url: str) -> None:
     with pytest.raises(UsageError, match="no bucket"):

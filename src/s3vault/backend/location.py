@@ -1,9 +1,11 @@
 """Repository URLs → backend stacks: a path or ``file:PATH``, ``memory:`` (tests), and
 ``s3://bucket/prefix`` (boto3 is imported only then, so local repositories start fast).
 
-restic's spellings of S3 repositories are accepted too (docs/usage.md): ``s3:https://HOST[:PORT]
-/bucket/prefix`` (the endpoint in the URL) and ``s3:s3.amazonaws.com/bucket/prefix`` or
-``s3:s3.REGION.amazonaws.com/bucket/prefix`` (AWS's endpoint; the region from the host). Any
+restic's spellings of S3 repositories are accepted too, with restic's meaning (docs/usage.md):
+``s3:https://HOST[:PORT]/bucket/prefix`` (the endpoint in the URL),
+``s3:HOST[:PORT]/bucket/prefix`` (the endpoint ``https://HOST[:PORT]``, as restic reads it),
+and ``s3:s3.amazonaws.com/bucket/prefix`` or ``s3:s3.REGION.amazonaws.com/bucket/prefix``
+(AWS's endpoint; the region from the host). Any
 other ``scheme:`` (restic's ``sftp:``, ``rest:``, ``b2:``, ``azure:``, ``gs:``, ``swift:``,
 ``rclone:``, or ``https://...``) is refused: it must never be taken for a local directory named
 ``sftp:host:`` that a backup would quietly fill. A local path with a colon in its first part is
@@ -65,8 +67,12 @@ class S3Url:
 
 
 def parse_s3_url(url: str) -> S3Url:
-    """THE parser of S3 repository URLs: ``s3://bucket/prefix``, ``s3:bucket/prefix``,
-    ``s3:http(s)://host[:port]/bucket/prefix`` and ``s3:s3[.REGION].amazonaws.com/bucket/prefix``.
+    """THE parser of S3 repository URLs: ``s3://bucket/prefix``,
+    ``s3:http(s)://host[:port]/bucket/prefix``, ``s3:s3[.REGION].amazonaws.com/bucket/prefix``
+    and restic's ``s3:host[:port]/bucket/prefix``: the first part after ``s3:`` is always the
+    endpoint's host, https unless the URL says http (restic 0.14 reads it so; an earlier
+    s3vault took it for the bucket, and sent a migrated ``s3:minio.lan/bk/web1`` to an AWS
+    bucket named ``minio.lan``).
 
     Raises:
         UsageError: no bucket in the URL.
@@ -83,6 +89,8 @@ def parse_s3_url(url: str) -> S3Url:
             endpoint, rest = endpoint_url.group(1), endpoint_url.group(2)
         elif aws is not None:  # AWS's endpoint: boto3's default one, in the host's region
             region, rest = aws.group("region"), rest.partition("/")[2]
+        elif first:
+            endpoint, rest = f"https://{first}", rest.partition("/")[2]
     bucket, _, prefix = rest.partition("/")
     if not bucket:
         msg = f"no bucket in {url!r}: use s3://bucket/prefix"
