@@ -86,3 +86,9 @@ def test_other_schemes_are_refused(url: str) -> None:
 )
 def test_paths_and_known_schemes_pass(url: str) -> None:
     refuse_unknown_scheme(url)
+
+
+@pytest.mark.parametrize("url", ["s3://bk3:99/repo", "s3://user@bk3/repo", "s3:https://h/b c/x"])
+def test_what_cannot_be_a_bucket_name_is_refused(url: str) -> None:
+    with pytest.raises(UsageError, match="cannot be a bucket's name"):
+        parse_s3_url(url)

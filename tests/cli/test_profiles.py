@@ -154,6 +154,10 @@ def test_bad_profiles_are_refused_clearly(
         ('pathz = ["/srv"]', "unknown key 'pathz'"),
         ("[profiles.broken.retention]\nkeep_dayly = 3", "unknown keys in [retention]: keep_dayly"),
         ('[profiles.loop]\ninherit = "loop2"\n[profiles.loop2]\ninherit = "loop"', "loop"),
+        # as the flags' ranges (100000000 connections hung the command building its pool)
+        ("connections = 100000000", "connections must be from 1 to 256, not 100000000"),
+        ("connections = 0", "connections must be from 1 to 256, not 0"),
+        ("limit_upload = -5", "limit_upload must be from 0 to"),
     ):
         config, _ = setup(tmp_path, extra)
         name = "loop" if "loop" in extra else "broken"
@@ -185,6 +189,8 @@ def test_bad_profiles_are_refused_clearly(
     absent = run_cli("--config", str(tmp_path / "none.toml"), "-P", "web", "snapshots")
     assert absent.code == 2 and "cannot read config file" in absent.stderr
     assert os.environ.get("S3VAULT_PROFILE") is None
+    negative = run_cli("--config", str(config), "-P", "web", "--limit-upload", "-5", "snapshots")
+    assert negative.code == 2 and "--limit-upload" in negative.stderr, negative.stderr
 
 
 def test_the_shipped_example_config_loads() -> None:

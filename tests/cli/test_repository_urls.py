@@ -79,3 +79,24 @@ def test_repository_file_and_its_environment_variable(
     missing = run_cli("--repository-file", str(tmp_path / "nope"), "snapshots")
     assert missing.code == 2 and "No such file" in missing.stderr
     assert os.path.exists(cli_repo)
+
+
+def test_an_endpoint_without_its_scheme_or_a_host_as_bucket_is_a_usage_error(
+    s3_server: str, s3_bucket: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """One line and exit 2, wherever the mistake is; the old code said "internal error:
+    ValueError: Invalid endpoint" (exit 1), or dumped botocore's bucket-name regex."""
+    env = s3_env(cli_env, s3_server)
+    host = s3_server.removeprefix("https://")
+    flag = run_cli("-r", f"s3://{s3_bucket}/r", "--s3-endpoint", host, "snapshots", env=env)
+    variable = run_cli(
+        "-r", f"s3://{s3_bucket}/r", "snapshots", env={**env, "AWS_ENDPOINT_URL": host}
+    )
+    port_in_bucket = run_cli("-r", f"s3://{host}/r", "snapshots", env=env)
+    for done in (flag, variable, port_in_bucket):
+        assert done.code == 2, done.stderr
+        (line,) = done.stderr.splitlines()
+        assert "internal error" not in line
+    assert f"the S3 endpoint '{host}' is not a URL" in flag.stderr
+    assert f"the S3 endpoint '{host}' is not a URL" in variable.stderr
+    assert "cannot be a bucket's name" in port_in_bucket.stderr

@@ -51,6 +51,7 @@ class BackendOptions:
 _AWS_HOST = re.compile(
     r"^s3(?:[.-](?:dualstack\.)?(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+))?\.amazonaws\.com(?:\.cn)?$"
 )
+_BUCKET = re.compile(r"^[A-Za-z0-9._-]{1,255}$")  # what botocore lets through to the store
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):")
 KNOWN_SCHEMES = ("s3", "file", "memory")
 
@@ -94,6 +95,12 @@ def parse_s3_url(url: str) -> S3Url:
     bucket, _, prefix = rest.partition("/")
     if not bucket:
         msg = f"no bucket in {url!r}: use s3://bucket/prefix"
+        raise UsageError(msg)
+    if not _BUCKET.match(bucket):
+        msg = (
+            f"{bucket!r} in {url!r} cannot be a bucket's name (letters, digits, '.', '-' and "
+            "'_' only): the endpoint goes in --s3-endpoint or s3:https://HOST[:PORT]/bucket"
+        )
         raise UsageError(msg)
     return S3Url(bucket=bucket, prefix=prefix, endpoint=endpoint, region=region)
 

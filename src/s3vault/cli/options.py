@@ -208,16 +208,16 @@ _GLOBALS = [
     _opt(
         "--limit-upload",
         name="limit_upload",
-        type=int,
+        type=click.IntRange(0),
         metavar="KiB/s",
-        help="Limit uploads to KiB/s",
+        help="Limit uploads to KiB/s (0: no limit)",
     ),
     _opt(
         "--limit-download",
         name="limit_download",
-        type=int,
+        type=click.IntRange(0),
         metavar="KiB/s",
-        help="Limit downloads to KiB/s",
+        help="Limit downloads to KiB/s (0: no limit)",
     ),
     _opt(
         "--s3-endpoint",

@@ -11,11 +11,12 @@ from ``password_file``, ``password_command`` or the environment, never from the 
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from s3vault.errors import UsageError
 
@@ -103,6 +104,14 @@ TABLES: dict[str, dict[str, type]] = {
     "fleet": {"expect": dict},  # host glob → expected backup interval (fleet, report)
 }
 SECRETS = {"password", "aws_secret_access_key", "secret_key", "recovery_key"}
+# the ranges of the flags these keys stand for (--s3-connections, --limit-upload/download):
+# a profile's value is held to them as the flag's is (connections = 100000000 made a pool of
+# 2 × 10^8 connections and hung the command)
+RANGES: dict[str, tuple[float, float]] = {
+    "connections": (1, 256),
+    "limit_upload": (0, 1 << 40),  # 0: no limit, as restic's
+    "limit_download": (0, 1 << 40),
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,6 +161,9 @@ def _check(name: str, raw: dict[str, Any], source: Path) -> None:
             kind = SCALARS[key]
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
                 raise UsageError(f"{where}: {key} must be a {kind.__name__}")
+            low, high = RANGES.get(key, (-math.inf, math.inf))
+            if kind is int and not low <= cast("int", value) <= high:
+                raise UsageError(f"{where}: {key} must be from {low} to {high}, not {value}")
         elif key in LISTS:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise UsageError(f"{where}: {key} must be a list of strings")

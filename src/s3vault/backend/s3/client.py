@@ -24,7 +24,7 @@ import botocore.session
 import botocore.utils
 
 from s3vault.backend.s3.traffic import Traffic
-from s3vault.errors import BackendError
+from s3vault.errors import BackendError, UsageError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,6 +130,17 @@ def md5_for(body: bytes, checksum: str | None) -> dict[str, Any]:
     return {"ContentMD5": base64.b64encode(hashlib.md5(body).digest()).decode()}  # noqa: S324
 
 
+def _bad_endpoint(given: str | None, exc: ValueError) -> UsageError:
+    """A usage error for an endpoint botocore cannot use (no scheme, an empty string), from
+    wherever it came: --s3-endpoint, a profile's ``endpoint``, or boto3's own variables."""
+    shown = given if given is not None else os.environ.get("AWS_ENDPOINT_URL_S3")
+    shown = shown if shown is not None else os.environ.get("AWS_ENDPOINT_URL", "")
+    return UsageError(
+        f"the S3 endpoint {shown!r} is not a URL ({exc}): write it with its scheme, as "
+        "https://HOST[:PORT] (--s3-endpoint, a profile's endpoint, or AWS_ENDPOINT_URL)"
+    )
+
+
 class Connection:
     """The settings in force and the boto3 client made from them. ``reconfigure`` (after the
     capability probe) replaces both; the session, and with it the credentials, stays."""
@@ -200,13 +211,16 @@ class Connection:
         if checksum:
             cfg["request_checksum_calculation"] = checksum
             cfg["response_checksum_validation"] = checksum
-        client = self._session.client(
-            "s3",
-            endpoint_url=s.endpoint_url,
-            region_name=s.region,
-            verify=s.verify_tls,
-            config=botocore.config.Config(**cfg),
-        )
+        try:
+            client = self._session.client(
+                "s3",
+                endpoint_url=s.endpoint_url,
+                region_name=s.region,
+                verify=s.verify_tls,
+                config=botocore.config.Config(**cfg),
+            )
+        except ValueError as exc:  # botocore: "Invalid endpoint: minio.lan:9000"
+            raise _bad_endpoint(s.endpoint_url, exc) from None
         client.meta.events.register("before-send.s3", self._traffic.count_request)
         client.meta.events.register("needs-retry.s3", self._traffic.on_attempt)
         if checksum == "when_required":  # old stores want Content-MD5, not CRC32, here
