@@ -1,8 +1,8 @@
 """A fault-injecting HTTP proxy on 127.0.0.1 between boto3 and the moto server.
 
 Faults, each with its own probability: 503 SlowDown, 500 InternalError, a connection reset
-before any response, a response body cut short, and latency. Loopback only; bounded by the
-test that starts it.
+before any response, a response body cut short, and latency; on request (``kinds``), a stall:
+no answer until the proxy stops. Loopback only; bounded by the test that starts it.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class FaultProxy:
         self.lock = threading.Lock()
         self.injected: dict[str, int] = dict.fromkeys(kinds, 0)
         self.requests = 0
+        self.released = threading.Event()  # ends the "stall" faults
         # every PUT and POST as (method, path with query, its If-None-Match header or None)
         self.writes: list[tuple[str, str, str | None]] = []
         proxy = self
@@ -90,6 +91,7 @@ class FaultProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -140,6 +142,10 @@ class FaultProxy:
             return
         if fault == "latency":
             time.sleep(0.2)
+        if fault == "stall":  # no answer until the proxy stops (a store that hangs)
+            self.released.wait(120)
+            h.close_connection = True
+            return
         conn: http.client.HTTPConnection
         if self.client_context is not None:
             conn = http.client.HTTPSConnection(

@@ -257,6 +257,49 @@ def test_a_truncated_listing_without_a_continuation_is_an_error(moto: S3Store) -
         list(backend.list("data/"))
 
 
+def _page(moto: S3Store, prefix: str, keys: list[str], token: str | None) -> bytes:
+    contents = "".join(
+        f"<Contents><Key>{k}</Key><Size>1</Size><LastModified>2026-01-01T00:00:00.000Z"
+        "</LastModified><ETag>&quot;x&quot;</ETag></Contents>"
+        for k in keys
+    )
+    more = f"<NextContinuationToken>{token}</NextContinuationToken>" if token else ""
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>{moto.bucket}</Name>'
+        f"<Prefix>{prefix}</Prefix><KeyCount>{len(keys)}</KeyCount>"
+        f"<IsTruncated>{'true' if token else 'false'}</IsTruncated>{more}{contents}"
+        "</ListBucketResult>"
+    ).encode()
+
+
+def test_a_listing_that_serves_the_same_page_under_new_tokens_ends_in_an_error(
+    moto: S3Store,
+) -> None:
+    """A faulty store or gateway that answers every page with the first one, each time with a
+    fresh continuation token: the old code listed for ever (13,900 pages in 11 minutes)."""
+    backend = moto.backend()
+    prefix = backend.key("snapshots/")
+    keys = [f"{prefix}{i:064x}" for i in range(3)]
+    served = iter(range(1_000))
+    hook(
+        backend,
+        "ListObjectsV2",
+        lambda _request: answer(200, body=_page(moto, prefix, keys, f"t{next(served)}")),
+    )
+    with pytest.raises(BackendError, match="listing went back"):
+        list(backend.list("snapshots/"))
+    assert next(served) == 2  # the second page was the last one asked for
+
+
+def test_a_key_listed_twice_is_one_object(moto: S3Store) -> None:
+    backend = moto.backend()
+    prefix = backend.key("snapshots/")
+    first, second = f"{prefix}{1:064x}", f"{prefix}{2:064x}"
+    pages = iter([_page(moto, prefix, [first, second], "t1"), _page(moto, prefix, [second], None)])
+    hook(backend, "ListObjectsV2", lambda _request: answer(200, body=next(pages)))
+    assert [i.name for i in backend.list("snapshots/")] == [f"snapshots/{n:064x}" for n in (1, 2)]
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -4,9 +4,13 @@ backups and restores still succeed and restore byte-identical; nothing is left h
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
-from tests.conftest import RunCli, write_file
+from s3vault.cli import STOP_GRACE
+from tests.conftest import S3VAULT, RunCli, write_file
 from tests.faultproxy import FaultProxy
 from tests.s3stores import S3Store
 from tests.trees import snapshot_tree
@@ -91,3 +95,33 @@ def test_a_store_down_for_data_stops_restore_and_drill_as_unavailable_not_damage
     assert history.code == 0, history.stderr
     assert "FAIL" not in history.stdout.upper()
     assert run_cli(*repo, "restore", "latest", "-t", str(tmp_path / "ok"), env=env).code == 0
+
+
+def test_a_signal_ends_a_restore_waiting_on_a_store_that_stalls(
+    s3_bucket: str, s3_server: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """Found by a helper's attack (2026-12-06): SIGTERM during a read that the store never
+    answers waited for the request's 60 s timeout (a listing that never ends, for good): the
+    threads still in requests held the interpreter's exit. The command now stops within its
+    grace (cli STOP_GRACE) and says so, exit 130."""
+    src = tmp_path / "src"
+    write_file(src / "f.bin", os.urandom(200_000))
+    repo = ("-r", f"s3://{s3_bucket}/stalled")
+    assert run_cli(*repo, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    assert run_cli(*repo, "backup", str(src)).code == 0
+    data_reads = lambda method, path: method == "GET" and "/data/" in path  # noqa: E731
+    with FaultProxy(s3_server, rate=1.0, kinds=("stall",), where=data_reads) as proxy:
+        env = {**cli_env, "AWS_ENDPOINT_URL": proxy.url}
+        args = [S3VAULT, *repo, "restore", "latest", "-t", str(tmp_path / "t")]
+        with subprocess.Popen(args, env=env, stderr=subprocess.PIPE) as proc:
+            for _ in range(300):  # until the restore waits on its first data read
+                if proxy.requests or proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+            assert proxy.requests, "the restore never read data"
+            proc.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            _, err = proc.communicate(timeout=STOP_GRACE + 20)
+            took = time.monotonic() - signalled
+    assert proc.returncode == 130, err
+    assert took < STOP_GRACE + 5, took  # the old code: the read's 60 s timeout

@@ -19,6 +19,7 @@ import resource
 import select
 import signal
 import sys
+import threading
 import traceback
 from types import FrameType
 
@@ -126,11 +127,43 @@ cli.commands = LazyCommands(_finish)
 _STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # each ends a command as Ctrl-C
 
 
+STOP_GRACE = 10.0  # seconds a command may take to stop once a signal ended its work
+
+
 def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     """SIGINT, SIGTERM, SIGHUP: the command ends (as Ctrl-C), and what it still writes waits
-    for no reader that reads nothing (streams.stopping)."""
+    for no reader that reads nothing (streams.stopping). It has STOP_GRACE seconds for that:
+    a thread still in a request (a store that stalls, a listing that never ends) held the
+    interpreter's exit, and only a second signal ended the command (``_stop_anyway``)."""
     streams.stopping()
+    _stop_anyway(STOP_GRACE)
     raise KeyboardInterrupt
+
+
+_grace: list[threading.Timer] = []
+
+
+def _stop_anyway(seconds: float) -> None:
+    """Once: end the process with exit code 130 ``seconds`` from now if it has not ended by
+    then, saying so on standard error (raw: the stream's lock may be held by the thread that
+    waits). What the command had not finished is left as a kill leaves it, which the
+    repository's design makes safe (leases expire, unindexed packs are garbage)."""
+    if _grace:
+        return
+
+    def stop() -> None:
+        message = (
+            f"s3vault: still stopping {seconds:.0f} s after the signal (a request that does "
+            "not end): exit 130 without waiting for it\n"
+        )
+        with contextlib.suppress(OSError):
+            os.write(2, message.encode())
+        os._exit(130)
+
+    timer = threading.Timer(seconds, stop)
+    timer.daemon = True
+    _grace.append(timer)
+    timer.start()
 
 
 def _interrupt_once(_signum: int, _frame: FrameType | None) -> None:

@@ -308,6 +308,7 @@ class S3Backend:
         full = self._conn.prefix + prefix
         token: str | None = None
         seen_tokens: set[str] = set()
+        last = ""  # S3 lists in UTF-8 binary order, which str comparison keeps
         while True:
             args: dict[str, Any] = {
                 "Bucket": self._s.bucket,
@@ -324,6 +325,15 @@ class S3Backend:
             _check_listing(page, self._s.bucket, full)
             for item in page.get("Contents", []):
                 key = item["Key"]
+                if key <= last:  # the same key again, or a listing that went back
+                    if key == last:
+                        continue
+                    msg = (
+                        f"list {full}: the store's listing went back ({key} after {last}): "
+                        "a listing that repeats itself would never end; not trusted"
+                    )
+                    raise BackendError(msg)
+                last = key
                 yield ObjectInfo(
                     name=key[len(self._conn.prefix) :],
                     size=int(item["Size"]),
