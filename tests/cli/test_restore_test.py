@@ -4,9 +4,11 @@ any reason: a name restore refuses, a file the target refuses, a node it cannot 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-from tests.conftest import RepoHandle, RunCli
+from tests.cli.test_damage_tolerance import flip_bit
+from tests.conftest import RepoHandle, RunCli, write_file
 from tests.restorer.forge import Forge
 
 
@@ -82,3 +84,22 @@ def test_a_file_the_target_refuses_fails_the_drill(
             "message": "cannot create file: a directory is in the way",
         }
     ]
+
+
+def test_a_drill_into_a_target_that_holds_the_files_still_reads_the_repository(
+    local_repo: RepoHandle, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """Found by a helper's attack (2026-12-06): `restore-test --target DIR` left the files DIR
+    already held as the snapshot has them, read no data, passed on a repository whose pack
+    was damaged, and entered that pack in the verification ledger as proven."""
+    src = tmp_path / "src"
+    write_file(src / "big.bin", os.urandom(300_000))
+    done = run_cli("-r", local_repo.url, "--cache-dir", str(local_repo.cache), "backup", str(src))
+    assert done.code == 0, done.stderr
+    target = tmp_path / "drill"
+    code, failed, _summary = drill(run_cli, local_repo, "--target", str(target))
+    assert (code, failed) == (0, set())
+    (pack,) = (p for p in Path(local_repo.url, "data").rglob("*") if p.is_file())
+    flip_bit(pack)
+    code, failed, summary = drill(run_cli, local_repo, "--target", str(target))
+    assert code == 13, summary  # was 0, "result: PASS"

@@ -217,6 +217,7 @@ def _restore_and_prove(
             workers=options.workers,
             progress=progress,
             watchdog=watchdog,
+            reuse=False,  # a drill reads every file from the repository, whatever --target holds
         ).run(target_b)
         errors = [*outcome.errors, *outcome.warnings]  # the plan's are in the outcome too
         t2 = clock.monotonic()

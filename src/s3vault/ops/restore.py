@@ -200,14 +200,16 @@ def make_restorer(
     workers: int,
     progress: Progress,
     watchdog: Watchdog | None = None,
+    reuse: bool = True,
 ) -> Restorer:
     """The serial engine for one job (or where processes cannot be forked), else the process
-    pool; ``jobs`` 0: one per core for a large restore, one for a small one (``jobs_for``)."""
+    pool; ``jobs`` 0: one per core for a large restore, one for a small one (``jobs_for``).
+    ``reuse``: leave files the target already holds as the snapshot has them (Restorer)."""
     jobs = jobs_for(jobs, plan.total_bytes)
     if jobs <= 1 or not available():
-        return Restorer(repo, plan, workers=workers, progress=progress)
+        return Restorer(repo, plan, workers=workers, progress=progress, reuse=reuse)
     return ParallelRestorer(
-        repo, plan, jobs=jobs, workers=workers, progress=progress, watchdog=watchdog
+        repo, plan, jobs=jobs, workers=workers, progress=progress, watchdog=watchdog, reuse=reuse
     )
 
 

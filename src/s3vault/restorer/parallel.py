@@ -140,8 +140,9 @@ class ParallelRestorer(Restorer):
         workers: int = 4,
         progress: Progress | None = None,
         watchdog: Watchdog | None = None,
+        reuse: bool = True,
     ) -> None:
-        super().__init__(repo, plan, owners=owners, workers=workers, progress=progress)
+        super().__init__(repo, plan, owners=owners, workers=workers, progress=progress, reuse=reuse)
         self._jobs = jobs
         self._watchdog = watchdog
 

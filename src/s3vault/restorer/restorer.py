@@ -139,9 +139,13 @@ class Restorer:
         owners: bool | None = None,
         workers: int = 4,
         progress: Progress | None = None,
+        reuse: bool = True,
     ) -> None:
+        """``reuse``: a file the target already holds as the snapshot has it is left in place
+        (not read from the repository); a drill, which must read everything, says False."""
         self._repo = repo
         self._plan = plan
+        self._reuse = reuse
         self._owners = owners
         self._workers = workers
         self._progress = progress or NullProgress()
@@ -205,7 +209,7 @@ class Restorer:
             if task.entry.parent in self._failed_dirs:
                 task.failed = "-"  # its directory is reported
                 continue
-            if not fresh and _already_correct(self._loc, task, id_key):
+            if not fresh and self._reuse and _already_correct(self._loc, task, id_key):
                 self._skip.add(number)
                 self.outcome.files_skipped += 1
                 self._progress.advanced(files=1, bytes_=task.node.size)
