@@ -32,7 +32,8 @@ from s3vault.workerpool import (
 
 Problem = tuple[str, str]  # (path, what is wrong)
 SLICE = 256
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+# O_NONBLOCK: a FIFO swapped in between the stat and the open does not stall the read
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 
 def _file_problem(

@@ -2,7 +2,11 @@
 
 - directories are created one component at a time; an existing symlink (or file) where a
   directory belongs is removed, never followed;
-- files are opened with O_NOFOLLOW, so a symlink placed at a file's path is never written through;
+- files are opened with O_NOFOLLOW, so a symlink placed at a file's path is never written through,
+  and O_NONBLOCK, so a FIFO placed there cannot stall the restore; every descriptor opened for
+  writing is checked before a byte goes through it (``_own_file``: a regular file of this user
+  with no other link), so a hard link or a FIFO swapped in during the restore is not written
+  through either (an attack pass, 2026-12-06: parallel restores wrote into planted links);
 - symlinks are created last, after every file and directory below the target exists, so a
   snapshot cannot plant ``evil -> /outside`` and then write ``evil/file``;
 - metadata (mode, owner when root, xattrs, times) is applied after the content, directories
@@ -27,9 +31,11 @@ from collections.abc import Callable
 from s3vault.errors import RestoreError
 from s3vault.format.tree import Node, NodeType
 from s3vault.restorer import nodes
-from s3vault.restorer.locator import Entry, Locator
+from s3vault.restorer.locator import ROOT, Entry, Locator
 
-_WRITE_FLAGS = os.O_WRONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_WRITE_FLAGS = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+SWAPPED = "replaced during the restore by a link or a special file: not written through"
+_PROBE = ".s3vault-restore-probe-"  # see FilesystemSink._creator
 HOLE_BLOCK = 64 * 1024
 _ZERO_BLOCK = bytes(HOLE_BLOCK)
 _ZERO_PROBE = bytes(4096)
@@ -121,6 +127,35 @@ class FilesystemSink:
         self._open: dict[Entry, int] = {}
         self._created: set[Entry] = set()
         self._open_lock = threading.Lock()  # guards both, and makes creation happen once
+        self._uid: int | None = None  # see _creator
+
+    def _own_file(self, fd: int) -> None:
+        """The descriptor is one this restore may write: a regular file with no other name
+        (each file is restored with one link; its hard links come after the content), owned
+        as the files this process creates in the target are. A hard link planted at the
+        file's path leads to someone else's file, or to one with two names.
+
+        Raises:
+            EntryError: it is not.
+        """
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != self._creator():
+            raise EntryError(SWAPPED)
+
+    def _creator(self) -> int:
+        """The owner a file this process creates in the target gets: this user, except where
+        the file system gives another (an NFS export that squashes root, a vfat mount's
+        ``uid=``); learned once from a file created and removed at the target's top."""
+        if self._uid is None:
+            probe = f"{_PROBE}{os.getpid()}-{os.urandom(6).hex()}".encode()
+            with self._loc.at(Entry(ROOT, probe)) as (dir_fd, name):
+                fd = os.open(name, _WRITE_FLAGS | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=dir_fd)
+                try:
+                    self._uid = os.fstat(fd).st_uid
+                finally:
+                    os.close(fd)
+                    os.unlink(name, dir_fd=dir_fd)
+        return self._uid
 
     @property
     def owners(self) -> bool:
@@ -175,9 +210,10 @@ class FilesystemSink:
                     _clear(dir_fd, name)
                     fd = os.open(name, flags, 0o600, dir_fd=dir_fd)
             try:
+                self._own_file(fd)
                 if size:
                     os.ftruncate(fd, size)
-            except OSError:
+            except BaseException:
                 os.close(fd)
                 raise
         except EntryError as exc:
@@ -224,6 +260,11 @@ class FilesystemSink:
                 try:
                     with self._loc.at(entry) as (dir_fd, name):
                         fd = os.open(name, _WRITE_FLAGS, dir_fd=dir_fd)
+                    try:
+                        self._own_file(fd)
+                    except BaseException:
+                        os.close(fd)
+                        raise
                 except OSError as exc:
                     raise self._failed(exc, "cannot write", entry) from None
             else:
