@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from s3vault.format.tree import Node, NodeType
 from s3vault.restorer.locator import ROOT, Entry, Locator
 from s3vault.restorer.sinks import SWAPPED, EntryError, FilesystemSink
 
@@ -91,3 +92,22 @@ def test_a_fifo_swapped_in_is_refused_without_waiting_for_a_reader(tmp_path: Pat
         writer.join(10)
         pytest.fail("the write waited for a reader of the FIFO")
     assert len(failure) == 1 and isinstance(failure[0], EntryError), failure
+
+
+def test_a_link_swapped_in_before_the_metadata_does_not_get_the_snapshots_owner_and_mode(
+    tmp_path: Path,
+) -> None:
+    """root restoring a setuid program: a hard link to the attacker's own program, swapped in
+    after the content and before the metadata, got owner root and mode 4755."""
+    target = tmp_path / "target"
+    target.mkdir()
+    sink, entry = _sink(target, shared=False)
+    sink.write(entry, len(SECRET), 0, SECRET)
+    sink.release(entry)
+    (target / "f").unlink()
+    kept = _decoy(tmp_path, target / "f")
+    before = kept.stat()
+    node = Node(name=b"f", type=NodeType.FILE, mode=0o104755, size=len(SECRET), mtime_ns=10**18)
+    assert sink.set_metadata(entry, node) == f"cannot set metadata ({SWAPPED})"
+    after = kept.stat()
+    assert (after.st_mode, after.st_uid) == (before.st_mode, before.st_uid)

@@ -142,6 +142,21 @@ class FilesystemSink:
         if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != self._creator():
             raise EntryError(SWAPPED)
 
+    def _still_ours(self, fd: int | None, name: bytes, node: Node) -> bool:
+        """Whether the file at ``name`` is still the one restored there: a regular file with one
+        name, owned as this restore creates files or as the snapshot says (a file left in
+        place). A hard link to a file of someone else's, swapped in after the content was
+        written, must not get the snapshot's owner and mode (root and 4755 for its program).
+        Checked just before the owner and mode are set, by name (not by descriptor: a
+        narrow race remains between the two)."""
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except OSError:
+            return True  # a missing file: the calls below say so
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            return False
+        return st.st_uid in (node.uid, self._creator())
+
     def _creator(self) -> int:
         """The owner a file this process creates in the target gets: this user, except where
         the file system gives another (an NFS export that squashes root, a vfat mount's
@@ -347,6 +362,8 @@ class FilesystemSink:
         """
         try:
             with self._loc.at(entry) as (fd, name):
+                if node.type is NodeType.FILE and not self._still_ours(fd, name, node):
+                    return f"cannot set metadata ({SWAPPED})"
                 if nodes.applicable(node):
                     try:
                         self._apply(fd, name, node)
