@@ -216,7 +216,7 @@ class Restorer:
                 self._progress.advanced(files=1, bytes_=task.node.size)
                 # its content is in place, its mode, owner or attributes may not be (the
                 # restore that undoes a `chmod -R`): set as for a file written
-                warning = self._sink.set_metadata(task.entry, task.node)
+                warning = self._sink.set_metadata(task.entry, task.node, in_place=True)
                 if warning:
                     self._warn(task.entry, warning)
                 continue

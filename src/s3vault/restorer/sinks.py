@@ -142,7 +142,7 @@ class FilesystemSink:
         if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != self._creator():
             raise EntryError(SWAPPED)
 
-    def _still_ours(self, fd: int | None, name: bytes, node: Node) -> bool:
+    def _still_ours(self, fd: int | None, name: bytes, node: Node, in_place: bool) -> bool:
         """Whether the file at ``name`` is still the one restored there: a regular file with one
         name, owned as this restore creates files or as the snapshot says (a file left in
         place). A hard link to a file of someone else's, swapped in after the content was
@@ -155,7 +155,7 @@ class FilesystemSink:
             return True  # a missing file: the calls below say so
         if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
             return False
-        return st.st_uid in (node.uid, self._creator())
+        return in_place or st.st_uid in (node.uid, self._creator())
 
     def _creator(self) -> int:
         """The owner a file this process creates in the target gets: this user, except where
@@ -353,16 +353,18 @@ class FilesystemSink:
         except OSError as exc:
             raise self._failed(exc, "cannot create hard link", entry) from None
 
-    def set_metadata(self, entry: Entry, node: Node) -> str:
+    def set_metadata(self, entry: Entry, node: Node, *, in_place: bool = False) -> str:
         """Apply owner, xattrs, mode and times; returns a warning (every attribute that could
-        not be applied, and why) or empty.
+        not be applied, and why) or empty. ``in_place``: a file the target held already, its
+        content just found to be the snapshot's (whoever owns it now: the restore that undoes
+        a ``chown -R``).
 
         The common case costs what it always did: every field in range, one pass. Otherwise,
         or when a call fails, each attribute is applied on its own so the others still are.
         """
         try:
             with self._loc.at(entry) as (fd, name):
-                if node.type is NodeType.FILE and not self._still_ours(fd, name, node):
+                if node.type is NodeType.FILE and not self._still_ours(fd, name, node, in_place):
                     return f"cannot set metadata ({SWAPPED})"
                 if nodes.applicable(node):
                     try:
