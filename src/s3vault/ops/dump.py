@@ -32,6 +32,7 @@ from s3vault.ops.ls import LsEntry, ls
 from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
+from s3vault.restorer.plan import unsafe_name
 
 READ_AHEAD = 4
 ARCHIVES = ("tar", "zip")
@@ -95,12 +96,34 @@ def dump(
         progress.advanced(files=1, item=path)
         progress.finished("dump")
         return DumpResult(snapshot_id=sid, archive=None, files=1, bytes=written)
-    listed = entries if first is None else _chain([first], entries)
+    listed = _safe(entries if first is None else _chain([first], entries), path, on_error)
     writer = _write_tar if options.archive == "tar" else _write_zip
     progress.started("dump")
     files, written = writer(repo, listed, out, progress)
     progress.finished("dump")
     return DumpResult(snapshot_id=sid, archive=options.archive, files=files, bytes=written)
+
+
+def _safe(
+    entries: Iterator[LsEntry], top: str, on_error: Callable[[str, str], None] | None
+) -> Iterator[LsEntry]:
+    """The entries below the dumped path whose names can be a path's part, as restore takes
+    them (restorer.plan.unsafe_name): a forged snapshot's ``..`` or ``a/../b`` became an
+    archive member that ``tar -P`` extracted outside its directory. Each refused one is said
+    (``on_error``), and what is below it is left out with it."""
+    refused: list[bytes] = []
+    named = os.fsencode(top)  # the dumped directory itself ("/": the root, with no name)
+    for entry in entries:
+        if any(entry.raw.startswith(prefix) for prefix in refused):
+            continue
+        why = "" if entry.raw == named else unsafe_name(entry.node.name)
+        if why:
+            if entry.node.type is NodeType.DIR:
+                refused.append(entry.raw + b"/")
+            if on_error is not None:
+                on_error(entry.path, f"{why}: left out of the archive")
+            continue
+        yield entry
 
 
 def _chain(head: list[LsEntry], rest: Iterator[LsEntry]) -> Iterator[LsEntry]:
