@@ -103,3 +103,20 @@ def test_a_drill_into_a_target_that_holds_the_files_still_reads_the_repository(
     flip_bit(pack)
     code, failed, summary = drill(run_cli, local_repo, "--target", str(target))
     assert code == 13, summary  # was 0, "result: PASS"
+
+
+def test_names_with_control_characters_are_escaped_in_restore_and_drill_lines(
+    local_repo: RepoHandle, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """An attack pass (2026-12-06): a name holding ESC sequences or a newline was printed as
+    it is in restore's warning and error lines and restore-test's mismatch lines (recolouring
+    the terminal, faking report lines); `ls` escaped it already."""
+    forge = Forge(local_repo.open())
+    forge.finish(forge.tree([forge.file(b"a\x1b[31m/\nfake: PASS", b"x\n")]))
+    base = ("-r", local_repo.url, "--cache-dir", str(local_repo.cache))
+    restored = run_cli(*base, "restore", "latest", "-t", str(tmp_path / "t"))
+    drilled = run_cli(*base, "restore-test", "--no-record")
+    for done in (restored, drilled):
+        assert done.code != 0
+        assert "\x1b" not in done.stderr and "\\x1b" in done.stderr, done.stderr
+        assert not any(line.startswith("fake") for line in done.stderr.splitlines())

@@ -198,7 +198,7 @@ def warn(ctx: CliContext, path: str, message: str) -> None:
     elif ctx.json:
         emit(ctx, "warning", item=path, message=message)
     else:
-        ctx.err.print(f"warning: {path}: {message}", markup=False)
+        ctx.err.print(f"warning: {printable(path)}: {printable(message)}", markup=False)
 
 
 class Unreadable:

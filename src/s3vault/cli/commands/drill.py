@@ -166,7 +166,7 @@ def _show(ctx: CliContext, result: DrillResult, *, no_disk: bool) -> None:
         )
         return
     for path, problem in result.failures:
-        ctx.err.print(f"mismatch: {path}: {problem}", markup=False)
+        ctx.err.print(f"mismatch: {printable(path)}: {printable(problem)}", markup=False)
     say(
         ctx,
         f"restore drill of snapshot {r.snapshot[:8]} ({r.sample}, "

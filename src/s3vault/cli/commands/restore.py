@@ -17,7 +17,7 @@ from s3vault.cli.options import (
     read_workers_options,
 )
 from s3vault.cli.progress import CliProgress
-from s3vault.cli.render import emit, human_bytes, human_elapsed, plural, say
+from s3vault.cli.render import emit, human_bytes, human_elapsed, plural, printable, say
 from s3vault.cli.session import open_repo
 
 
@@ -114,7 +114,7 @@ def _report(ctx: CliContext, r: RestoreResult, *, verify: bool) -> int:
         if ctx.json:
             emit(ctx, "error", item=path, message=message)
         else:
-            ctx.err.print(f"error: {path}: {message}", markup=False)
+            ctx.err.print(f"error: {printable(path)}: {printable(message)}", markup=False)
     if ctx.json:
         emit(
             ctx,
