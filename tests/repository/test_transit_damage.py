@@ -141,7 +141,7 @@ def test_a_pack_that_cannot_be_fetched_is_not_asked_again_blob_by_blob(
     """A range that could not be fetched at all (the retries spent: an outage) is not read
     again for each of its blobs: with 40 files in one pack, the restore waited out the retry
     deadline 41 times (16 h of simulated waiting in an attacker's run, a throttled store
-    hammered) where it waited once."""
+    hammered) where it waited once. Since 2026-12-06 the outage stops the restore there."""
     src = tmp_path / "many"
     for i in range(40):
         write_file(src / f"f{i}", os.urandom(2000))
@@ -159,8 +159,8 @@ def test_a_pack_that_cannot_be_fetched_is_not_asked_again_blob_by_blob(
     backend = RetryBackend(failing, deadline=30, sleep=sleep, monotonic=lambda: clock[0])
     fresh = replace(local_repo.options, cache_dir=tmp_path / "cache-outage")
     repo = open_repository(fresh, backend=backend)
-    result = restore(repo, RestoreOptions(target=tmp_path / "out", jobs=jobs))
-    assert len(result.errors) == 40  # every file failed, and said so
+    with pytest.raises(BackendUnavailableError):  # an outage stops the restore (exit 14)
+        restore(repo, RestoreOptions(target=tmp_path / "out", jobs=jobs))
     assert failing.data_gets <= 3 * per_call, (failing.data_gets, per_call)
 
 
