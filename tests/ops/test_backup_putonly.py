@@ -80,7 +80,10 @@ def test_the_host_deduplicates_against_another_hosts_blobs(fleet: Fleet) -> None
 def test_the_second_run_reads_no_unchanged_file_and_stores_nothing(fleet: Fleet) -> None:
     first, second, third = fleet.runs
     assert (first.files_new, first.parent_id) == (7, None)
-    assert first.data_blobs >= 8
+    # five pages and big.bin's chunks: as many as the repository's keyed chunker cuts from
+    # 3 MiB of random bytes, most often 3 (">= 8" failed a clean clone's run with 2);
+    # shared.bin's blob is db-01's
+    assert first.data_blobs >= 6
     assert (second.files_new, second.files_changed, second.files_unmodified) == (0, 0, 7)
     assert (second.data_blobs, second.parent_id) == (0, first.snapshot_id)
     assert (third.files_changed, third.files_unmodified, third.data_blobs) == (1, 6, 1)
