@@ -6,6 +6,7 @@ any snapshot seen has all its index files present.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -434,7 +435,16 @@ class Repository:
             repo_id=repo_id,
             sealed=sealer.seal_file(SealedKind.CONFIG, config.encode()),
         )
-        backend.put(object_name(ObjectKind.CONFIG), marker.encode())
+        try:
+            backend.put(object_name(ObjectKind.CONFIG), marker.encode())
+        except ObjectExistsError:  # another init won the race: take this one's key file back
+            with contextlib.suppress(S3VaultError):  # (Object Lock may keep it: it opens nothing)
+                backend.delete(object_name(ObjectKind.KEYS, keyfile.id))
+            msg = (
+                f"another init created a repository at {backend.location} at the same time: "
+                "this one's key file was removed; open that repository with its password"
+            )
+            raise S3VaultError(msg) from None
         return cls(
             backend=backend,
             config=config,
