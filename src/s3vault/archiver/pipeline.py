@@ -106,13 +106,6 @@ class ArchiveStats:
         return self.files_new + self.files_changed + self.files_unmodified
 
 
-def _same_version(read: Node, st: os.stat_result) -> bool:
-    """Whether a name's stat shows the version of its inode that another name's node was read
-    from: a write since (even one that put the mtime back) changes the ctime, and so does a
-    new file that the file system gave a freed inode's number."""
-    return (read.size, read.mtime_ns, read.ctime_ns) == (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
 def _whole_root(paths: tuple[bytes, ...]) -> bool:
     """One of the targets is "/" itself (a path without components)."""
     return any(not any(part for part in path.split(b"/")) for path in paths)
@@ -539,7 +532,7 @@ class Archiver:
     ) -> _Entry | None:
         key = (st.st_dev, st.st_ino)
         first = self._hardlinks.get(key) if st.st_nlink > 1 else None
-        if isinstance(first, Node) and not _same_version(first, st):
+        if isinstance(first, Node) and not self._same_version(first, st):
             first = None  # changed since that name was read, or a new file on a reused inode
         if first is not None:
             try:
@@ -585,6 +578,15 @@ class Archiver:
         fut.add_done_callback(lambda _f: self._slots.release())
         return fut
 
+    def _same_version(self, read: Node, st: os.stat_result) -> bool:
+        """Whether a name's stat shows the version of its inode that another name's node was
+        read from: a write since (even one that put the mtime back) changes the ctime, and so
+        does a new file that the file system gave a freed inode's number. Size and mtime only
+        with --ignore-ctime (a file system whose ctimes move by themselves)."""
+        if (read.size, read.mtime_ns) != (st.st_size, st.st_mtime_ns):
+            return False
+        return self._opts.changes.ignore_ctime or read.ctime_ns == st.st_ctime_ns
+
     def _link_node(
         self,
         first: Future[Node | None] | Node,
@@ -598,8 +600,11 @@ class Archiver:
         still is the version read (same size, mtime and ctime); else, or if that read failed
         (the other name vanished before it was opened), read this name itself."""
         done = first.result() if isinstance(first, Future) else first
-        if done is None or not _same_version(done, st):
-            return self._read_file(source, name, st, pnode)
+        if done is None or not self._same_version(done, st):
+            node = self._read_file(source, name, st, pnode)
+            if node is not None:  # the further names compare with this newer read
+                self._hardlinks[(st.st_dev, st.st_ino)] = node
+            return node
         if source.fd is not None:
             os.close(source.fd)
         self._count_file(pnode, done.size, os.fsdecode(source.path))
@@ -676,8 +681,10 @@ class Archiver:
             result.size != st.st_size
             or after.st_mtime_ns != st.st_mtime_ns
             or after.st_size != result.size
-            # a write that put the mtime back (rsync --inplace, touch -r) still moves the ctime
-            or (after.st_ctime_ns != st.st_ctime_ns and not self._opts.changes.ignore_ctime)
+            # a write during the read that put the mtime back (rsync --inplace, touch -r) still
+            # moves the ctime; compared from the open, not from the scan, so that a chmod or a
+            # new link between the two is not taken for a change of content
+            or (after.st_ctime_ns != before.st_ctime_ns and not self._opts.changes.ignore_ctime)
         ):
             self._warn(source.path, "changed while being read; the snapshot holds the version read")
         self._count_file(pnode, result.size, shown)
