@@ -308,7 +308,10 @@ class S3Backend:
         full = self._conn.prefix + prefix
         token: str | None = None
         seen_tokens: set[str] = set()
-        last = ""  # S3 lists in UTF-8 binary order, which str comparison keeps
+        # keys listed so far: a key again is the same object, and a page of nothing new means
+        # a listing that repeats itself (a gateway serving one page under fresh tokens listed
+        # for ever). Not an order check: Storj lists by its encrypted keys, not alphabetically
+        listed: set[str] = set()
         while True:
             args: dict[str, Any] = {
                 "Bucket": self._s.bucket,
@@ -323,17 +326,18 @@ class S3Backend:
             except Exception as exc:
                 raise translate(exc, "list", full) from None
             _check_listing(page, self._s.bucket, full)
-            for item in page.get("Contents", []):
+            contents = page.get("Contents", [])
+            if contents and all(item["Key"] in listed for item in contents):
+                msg = (
+                    f"list {full}: the store's listing repeats itself (a page of keys it had "
+                    "listed already): it would never end; not trusted"
+                )
+                raise BackendError(msg)
+            for item in contents:
                 key = item["Key"]
-                if key <= last:  # the same key again, or a listing that went back
-                    if key == last:
-                        continue
-                    msg = (
-                        f"list {full}: the store's listing went back ({key} after {last}): "
-                        "a listing that repeats itself would never end; not trusted"
-                    )
-                    raise BackendError(msg)
-                last = key
+                if key in listed:
+                    continue
+                listed.add(key)
                 yield ObjectInfo(
                     name=key[len(self._conn.prefix) :],
                     size=int(item["Size"]),
