@@ -51,13 +51,12 @@ def test_restic_s3_spelling_with_the_endpoint_in_the_url(
     assert run_cli("-r", restic_url, "snapshots", env=elsewhere).code == 0
     clash = run_cli("-r", restic_url, "--s3-endpoint", "https://127.0.0.1:1", "snapshots", env=env)
     assert clash.code == 2 and "give one" in clash.stderr, clash.stderr
-    # restic's s3:HOST[:PORT]/bucket/prefix: the host is the endpoint (https), never a bucket
-    # (the old code opened bucket "127.0.0.1:PORT" on AWS_ENDPOINT_URL's store)
+    # s3:HOST[:PORT]/bucket/prefix: restic's endpoint https://HOST, an older s3vault's bucket
+    # HOST: refused with both spellings (the old code opened bucket "127.0.0.1:PORT")
     host = s3_server.removeprefix("https://")
-    restic_host = run_cli("-r", f"s3:{host}/{s3_bucket}/web1", "snapshots", env=elsewhere)
-    assert restic_host.code == 0 and restic_host.stdout.splitlines()[-1] == "1 snapshot", (
-        restic_host.stdout + restic_host.stderr
-    )
+    ambiguous = run_cli("-r", f"s3:{host}/{s3_bucket}/web1", "snapshots", env=elsewhere)
+    assert ambiguous.code == 2 and "ambiguous" in ambiguous.stderr, ambiguous.stderr
+    assert f"s3:https://{host}/{s3_bucket}/web1" in ambiguous.stderr
 
 
 def test_repository_file_and_its_environment_variable(

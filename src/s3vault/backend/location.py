@@ -2,10 +2,11 @@
 ``s3://bucket/prefix`` (boto3 is imported only then, so local repositories start fast).
 
 restic's spellings of S3 repositories are accepted too, with restic's meaning (docs/usage.md):
-``s3:https://HOST[:PORT]/bucket/prefix`` (the endpoint in the URL),
-``s3:HOST[:PORT]/bucket/prefix`` (the endpoint ``https://HOST[:PORT]``, as restic reads it),
-and ``s3:s3.amazonaws.com/bucket/prefix`` or ``s3:s3.REGION.amazonaws.com/bucket/prefix``
-(AWS's endpoint; the region from the host). Any
+``s3:https://HOST[:PORT]/bucket/prefix`` (the endpoint in the URL), and
+``s3:s3.amazonaws.com/bucket/prefix`` or ``s3:s3.REGION.amazonaws.com/bucket/prefix`` (AWS's
+endpoint; the region from the host). ``s3:NAME/rest`` with any other NAME is refused: restic
+reads NAME as the endpoint's host, s3vault before 2026-12-06 read it as the bucket, and either
+reading sends a signed request where the other did not mean it to go. Any
 other ``scheme:`` (restic's ``sftp:``, ``rest:``, ``b2:``, ``azure:``, ``gs:``, ``swift:``,
 ``rclone:``, or ``https://...``) is refused: it must never be taken for a local directory named
 ``sftp:host:`` that a backup would quietly fill. A local path with a colon in its first part is
@@ -51,7 +52,7 @@ class BackendOptions:
 _AWS_HOST = re.compile(
     r"^s3(?:[.-](?:dualstack\.)?(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+))?\.amazonaws\.com(?:\.cn)?$"
 )
-_BUCKET = re.compile(r"^[A-Za-z0-9._-]{1,255}$")  # what botocore lets through to the store
+_BUCKET = re.compile(r"^[A-Za-z0-9._-]{1,255}$")  # botocore's rule for names (not ARNs)
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):")
 KNOWN_SCHEMES = ("s3", "file", "memory")
 
@@ -69,14 +70,13 @@ class S3Url:
 
 def parse_s3_url(url: str) -> S3Url:
     """THE parser of S3 repository URLs: ``s3://bucket/prefix``,
-    ``s3:http(s)://host[:port]/bucket/prefix``, ``s3:s3[.REGION].amazonaws.com/bucket/prefix``
-    and restic's ``s3:host[:port]/bucket/prefix``: the first part after ``s3:`` is always the
-    endpoint's host, https unless the URL says http (restic 0.14 reads it so; an earlier
-    s3vault took it for the bucket, and sent a migrated ``s3:minio.lan/bk/web1`` to an AWS
-    bucket named ``minio.lan``).
+    ``s3:http(s)://host[:port]/bucket/prefix`` and ``s3:s3[.REGION].amazonaws.com/bucket/prefix``.
 
     Raises:
-        UsageError: no bucket in the URL.
+        UsageError: no bucket in the URL, a name that cannot be a bucket's, or ``s3:NAME/...``
+            whose NAME is neither a URL nor AWS's endpoint (see the module docstring: an
+            earlier s3vault sent a migrated ``s3:minio.lan/bk/web1`` to an AWS bucket named
+            ``minio.lan``).
     """
     endpoint = region = None
     if url.startswith("s3://"):
@@ -91,12 +91,18 @@ def parse_s3_url(url: str) -> S3Url:
         elif aws is not None:  # AWS's endpoint: boto3's default one, in the host's region
             region, rest = aws.group("region"), rest.partition("/")[2]
         elif first:
-            endpoint, rest = f"https://{first}", rest.partition("/")[2]
+            tail = rest.partition("/")[2]
+            msg = (
+                f"{url!r} is ambiguous: restic reads {first!r} as the endpoint's host (write "
+                f"s3:https://{first}/{tail}), s3vault before 2026-12-06 as the bucket (write "
+                f"s3://{first}/{tail})"
+            )
+            raise UsageError(msg)
     bucket, _, prefix = rest.partition("/")
     if not bucket:
         msg = f"no bucket in {url!r}: use s3://bucket/prefix"
         raise UsageError(msg)
-    if not _BUCKET.match(bucket):
+    if not _BUCKET.match(bucket) and not bucket.startswith("arn:"):  # an access point's ARN
         msg = (
             f"{bucket!r} in {url!r} cannot be a bucket's name (letters, digits, '.', '-' and "
             "'_' only): the endpoint goes in --s3-endpoint or s3:https://HOST[:PORT]/bucket"
