@@ -47,6 +47,10 @@ def answer(code: str, status: int, message: str = "", **error: str) -> Exception
         (answer("ConditionalRequestConflict", 409), TransientBackendError),
         (answer("TooManyRequests", 429), TransientBackendError),
         (answer("InvalidArgument", 400), BackendError),
+        # a GET of an object still in GLACIER: a 403, but archived, not a refusal (restore
+        # stops on refusals: one un-thawed pack would have stopped it all)
+        (answer("InvalidObjectState", 403), BackendError),
+        (answer("AccessDenied", 403), AccessDeniedError),
         (
             botocore.exceptions.EndpointConnectionError(endpoint_url="https://x"),
             TransientBackendError,

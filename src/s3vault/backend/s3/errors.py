@@ -80,34 +80,44 @@ def checksum_mismatch(exc: Exception) -> bool:
     )
 
 
+def _client_error(exc: botocore.exceptions.ClientError, where: str, op: str) -> BackendError:
+    """translate() of an error the store answered (a status and an error code)."""
+    err = exc.response.get("Error", {})
+    code = str(err.get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    message = err.get("Message") or code
+    if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+        if code == "NoSuchBucket":
+            return BackendError(f"{where}: the bucket does not exist ({message})")
+        return ObjectNotFoundError(f"{where}: not found")
+    if code in ("PreconditionFailed", "412") or status == 412:
+        return ObjectExistsError(f"{where}: already exists")
+    if code == "RequestTimeTooSkewed":
+        server = err.get("ServerTime", "")
+        said = f" (the store's time is {server})" if server else ""
+        return BackendError(
+            f"{where}: this host's clock is too far off the store's{said}: fix the clock "
+            f"(NTP), then run the command again"
+        )
+    if status == 501 or code == "NotImplemented":
+        return BackendError(f"{where}: the store does not support this request ({message})")
+    if code in TRANSIENT_CODES or status >= 500 or status == 429:
+        return TransientBackendError(f"{where}: {code} ({message})")
+    if code == "InvalidObjectState":  # a 403 too, but no refusal: the object is archived
+        return BackendError(
+            f"{where}: the object is archived ({message}): restore it from its storage "
+            "class first (docs/s3.md)"
+        )
+    if code in ("AccessDenied", "403") or status == 403:
+        return _denied(where, op, message)
+    return BackendError(f"{where}: {code} ({message})")
+
+
 def translate(exc: Exception, op: str, key: str) -> BackendError:
     """Translate a botocore/boto3 exception (the one table)."""
     where = f"{op} {key}"
     if isinstance(exc, botocore.exceptions.ClientError):
-        err = exc.response.get("Error", {})
-        code = str(err.get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        message = err.get("Message") or code
-        if code in ("NoSuchKey", "404", "NotFound") or status == 404:
-            if code == "NoSuchBucket":
-                return BackendError(f"{where}: the bucket does not exist ({message})")
-            return ObjectNotFoundError(f"{where}: not found")
-        if code in ("PreconditionFailed", "412") or status == 412:
-            return ObjectExistsError(f"{where}: already exists")
-        if code == "RequestTimeTooSkewed":
-            server = err.get("ServerTime", "")
-            said = f" (the store's time is {server})" if server else ""
-            return BackendError(
-                f"{where}: this host's clock is too far off the store's{said}: fix the clock "
-                f"(NTP), then run the command again"
-            )
-        if status == 501 or code == "NotImplemented":
-            return BackendError(f"{where}: the store does not support this request ({message})")
-        if code in TRANSIENT_CODES or status >= 500 or status == 429:
-            return TransientBackendError(f"{where}: {code} ({message})")
-        if code in ("AccessDenied", "403") or status == 403:
-            return _denied(where, op, message)
-        return BackendError(f"{where}: {code} ({message})")
+        return _client_error(exc, where, op)
     if (untrusted := untrusted_certificate(exc, where)) is not None:
         return untrusted
     if isinstance(
