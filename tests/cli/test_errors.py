@@ -249,7 +249,7 @@ def test_restore_that_cannot_write_names_the_file(
     done = subprocess.run(
         [S3VAULT, "-r", cli_repo, "restore", "latest", "-t", str(tmp_path / "t")],
         capture_output=True,
-        env=cli_env,
+        env={**cli_env, "PYTHONDONTWRITEBYTECODE": "1"},  # no .pyc cut short (test_output_files)
         preexec_fn=limit_file_size,
         check=False,
         timeout=60,

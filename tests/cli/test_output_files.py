@@ -42,7 +42,10 @@ def _limited(args: list[str], env: dict[str, str], size: int) -> subprocess.Comp
 
     return subprocess.run(
         [S3VAULT, "--no-cache", *args],  # (the cache's files would hit the limit too)
-        env=env,
+        # and no compiled module written: under the limit Python wrote .pyc files cut short
+        # into the suite's shared .pycache (it does not check its writes), and every later
+        # `report` of a clean clone's run failed ("EOFError: marshal data too short")
+        env={**env, "PYTHONDONTWRITEBYTECODE": "1"},
         preexec_fn=limit,
         capture_output=True,
         text=True,
@@ -236,3 +239,40 @@ def test_a_dump_killed_half_way_is_done_whole_by_the_next_run(
     done = run_cli("-r", repo, "dump", "latest", str(big), "-t", str(target))
     assert done.code == 0, done.stderr
     assert target.read_bytes() == big.read_bytes()
+
+
+def test_a_compiled_module_cut_short_is_an_internal_error_not_an_interruption(
+    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """Found by a clean clone's run (2026-12-06): a .pyc file cut short (written under a file
+    size limit) raised EOFError in `report`, which click turns into an Abort, which s3vault
+    said as "interrupted", exit 130. It is an internal error, exit 1, that says what."""
+    import importlib.util
+    import py_compile
+    import sys
+
+    import importlib_metadata
+
+    repo, _ = _repo(tmp_path, run_cli)
+    prefix = tmp_path / "pycache"
+    kept, sys.pycache_prefix = sys.pycache_prefix, str(prefix)
+    try:
+        source = importlib_metadata.__file__
+        assert source is not None
+        compiled = importlib.util.cache_from_source(source)
+    finally:
+        sys.pycache_prefix = kept
+    py_compile.compile(source, cfile=compiled)
+    data = Path(compiled).read_bytes()
+    Path(compiled).write_bytes(data[: 16 + 40])  # its header whole, its code cut short
+    env = {**cli_env, "PYTHONPYCACHEPREFIX": str(prefix), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(
+        [S3VAULT, "-r", repo, "report", "--html", str(tmp_path / "r.html")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "internal error: EOFError: marshal data too short" in done.stderr

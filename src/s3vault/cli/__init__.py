@@ -369,6 +369,16 @@ def _shown_whole(ctx: CliContext, code: int) -> int:
     return _fail(ctx, f"cannot write to standard output: {lost.strerror or lost}", ExitCode.FATAL)
 
 
+def _stopped(exc: BaseException) -> tuple[str, int]:
+    """What a command that stopped short says, and its exit code: interrupted (a signal,
+    ^C, ^D at a prompt), except an EOFError from anywhere, which click also turns into an
+    Abort: an internal error (a compiled module cut short gave "interrupted", exit 130)."""
+    eof = exc.__cause__ if isinstance(exc, click.exceptions.Abort) else None
+    if isinstance(eof, EOFError):
+        return f"internal error: EOFError: {eof}", ExitCode.FATAL
+    return "interrupted", ExitCode.INTERRUPTED
+
+
 def _run(run: Invocation, argv: list[str] | None) -> int:
     """Run the command inside its invocation; then its audit record, the warning line for
     what was not written, and the metrics. Returns the exit code."""
@@ -388,8 +398,9 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
         else:
             exc.show()
         code = ExitCode.USAGE
-    except (KeyboardInterrupt, click.exceptions.Abort, _Interrupted):
-        code = _fail(ctx, "interrupted", ExitCode.INTERRUPTED)
+    except (KeyboardInterrupt, click.exceptions.Abort, _Interrupted) as exc:
+        failure, code = _stopped(exc)
+        code = _fail(ctx, failure, code)
     except S3VaultError as exc:
         failure, error = _with_way_out(str(exc), exc.exit_code), exc
         code = _fail(ctx, failure, exc.exit_code)
