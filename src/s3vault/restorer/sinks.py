@@ -4,9 +4,11 @@
   directory belongs is removed, never followed;
 - files are opened with O_NOFOLLOW, so a symlink placed at a file's path is never written through,
   and O_NONBLOCK, so a FIFO placed there cannot stall the restore; every descriptor opened for
-  writing is checked before a byte goes through it (``_own_file``: a regular file of this user
-  with no other link), so a hard link or a FIFO swapped in during the restore is not written
-  through either (an attack pass, 2026-12-06: parallel restores wrote into planted links);
+  writing is checked before a byte goes through it (``_own_file``: a regular file with no other
+  link, owned as the files this restore creates), and a file's path once more before its owner
+  and mode are set (``_still_ours``), so a hard link or a FIFO swapped in during the restore is
+  not written through either (an attack pass, 2026-12-06: parallel restores wrote into planted
+  links);
 - symlinks are created last, after every file and directory below the target exists, so a
   snapshot cannot plant ``evil -> /outside`` and then write ``evil/file``;
 - metadata (mode, owner when root, xattrs, times) is applied after the content, directories
