@@ -113,6 +113,11 @@ def test_other_durations_keep_minutes_and_where_months_are_likely_m_is_refused(
     )  # fmt: skip
     assert done.code == 2
     assert "min" in done.stderr and "months" in done.stderr
+    # past what a duration can hold: a usage error, not "internal error: OverflowError" (exit
+    # 1: an attack pass, 2026-12-06)
+    for flag, value in (("--grace", "99999999999d"), ("--retry-lock", "9999999999999h")):
+        done = run_cli("-r", cli_repo, "prune", "--dry-run", flag, value)
+        assert done.code == 2 and "too large" in done.stderr, (flag, done.stderr)
 
 
 # --- tags ------------------------------------------------------------------------------------

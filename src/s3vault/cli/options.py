@@ -370,7 +370,10 @@ class Duration(_DurationBase):
                 param,
                 ctx,
             )
-        return timedelta(seconds=sum(float(n) * self._UNITS[u] for n, u in parts))
+        try:
+            return timedelta(seconds=sum(float(n) * self._UNITS[u] for n, u in parts))
+        except OverflowError:  # past timedelta's 999,999,999 days (or no float at all)
+            self.fail(f"{value!r}: a number is too large", param, ctx)
 
 
 class KeepWithin(_KeepDurationBase):
