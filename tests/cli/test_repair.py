@@ -311,3 +311,24 @@ def test_a_repair_killed_before_removing_the_original_stores_its_copy_once(
     assert done.code == 0, done.stderr
     (left,) = snapshot_ids(run_cli, cli_repo)
     assert left != sid
+
+
+def test_a_prune_refused_for_lost_data_points_past_repair_index(
+    cli_repo: str, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """An attack pass (2026-12-06): with a data pack gone and `repair index` already run,
+    prune's refusal still said "run `s3vault repair index`", the step just taken. It names
+    the way on, and that way works: repair snapshots --forget, then prune."""
+    write_file(tmp_path / "src" / "lost.bin", os.urandom(200_000))
+    write_file(tmp_path / "src" / "kept.txt", b"kept\n")
+    assert run_cli("-r", cli_repo, "backup", str(tmp_path / "src")).code == 0
+    for pack in Path(cli_repo, "data").rglob("*"):
+        if pack.is_file() and pack.stat().st_size > 100_000:
+            pack.unlink()
+    assert run_cli("-r", cli_repo, "repair", "index").code == 13
+    refused = run_cli("-r", cli_repo, "prune")
+    assert refused.code == 13, refused.stderr
+    assert "repair snapshots --forget" in refused.stderr, refused.stderr
+    assert run_cli("-r", cli_repo, "repair", "snapshots", "--forget").code in (0, 3)
+    done = run_cli("-r", cli_repo, "prune")
+    assert done.code == 0, done.stderr

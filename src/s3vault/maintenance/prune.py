@@ -241,7 +241,9 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
         msg = (
             f"prune refused: snapshots reference {len(plan.refs.missing)} blob(s) that are in "
             f"no pack (first: {btype.value} blob {bid.short}); nothing was changed. Run "
-            "`s3vault verify`, then `s3vault repair index`"
+            "`s3vault repair index` (it finds blobs in packs the index lost); if prune still "
+            "refuses, that data is gone: `s3vault repair snapshots --forget` keeps what can "
+            "be restored of those snapshots (`s3vault verify` names them)"
         )
         raise IntegrityError(msg)
     gone = _needed_and_gone(packs, listed, plan.refs)
