@@ -118,6 +118,10 @@ def test_other_durations_keep_minutes_and_where_months_are_likely_m_is_refused(
     for flag, value in (("--grace", "99999999999d"), ("--retry-lock", "9999999999999h")):
         done = run_cli("-r", cli_repo, "prune", "--dry-run", flag, value)
         assert done.code == 2 and "too large" in done.stderr, (flag, done.stderr)
+    # a minimum grace of 0 was stored as 1 s without a word, and `prune --grace 0` refused
+    done = run_cli("-r", str(tmp_path / "nograce"), "init", "--min-grace", "0")
+    assert done.code == 2 and "at least 1s" in done.stderr, done.stderr
+    assert not (tmp_path / "nograce").exists()
 
 
 # --- tags ------------------------------------------------------------------------------------

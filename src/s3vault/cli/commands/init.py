@@ -6,7 +6,14 @@ from datetime import timedelta
 
 import click
 
-from s3vault import InitOptions, InitResult, Policy, RepositorySettings, object_lock_policy
+from s3vault import (
+    InitOptions,
+    InitResult,
+    Policy,
+    RepositorySettings,
+    UsageError,
+    object_lock_policy,
+)
 from s3vault import init as init_op
 from s3vault.cli import recoverykey
 from s3vault.cli.context import CliContext
@@ -78,6 +85,8 @@ def init(
     ctx = cli_context()
     options = repo_options(ctx, confirm_password=True)
     lock = object_lock_policy(object_lock, policy, lock_period) if object_lock else None
+    if min_grace < timedelta(seconds=1):  # (stored as 1 s before, without a word)
+        raise UsageError("--min-grace: at least 1s (prune keeps a marked pack this long)")
     settings = RepositorySettings(
         pack_size=pack_size * 1024 * 1024,
         compression_level=compression,
