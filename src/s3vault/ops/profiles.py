@@ -11,12 +11,11 @@ from ``password_file``, ``password_command`` or the environment, never from the 
 
 from __future__ import annotations
 
-import math
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from s3vault.errors import UsageError
 
@@ -107,7 +106,7 @@ SECRETS = {"password", "aws_secret_access_key", "secret_key", "recovery_key"}
 # the ranges of the flags these keys stand for (--s3-connections, --limit-upload/download):
 # a profile's value is held to them as the flag's is (connections = 100000000 made a pool of
 # 2 × 10^8 connections and hung the command)
-RANGES: dict[str, tuple[float, float]] = {
+RANGES: dict[str, tuple[int, int]] = {
     "connections": (1, 256),
     "limit_upload": (0, 1 << 40),  # 0: no limit, as restic's
     "limit_download": (0, 1 << 40),
@@ -146,6 +145,10 @@ def config_path(explicit: str | None) -> Path | None:
     return None
 
 
+def _in_range(value: Any, low: int, high: int) -> bool:
+    return bool(low <= value <= high)
+
+
 def _check(name: str, raw: dict[str, Any], source: Path) -> None:
     where = f"{source}: profile {name!r}"
     for key, value in raw.items():
@@ -161,8 +164,8 @@ def _check(name: str, raw: dict[str, Any], source: Path) -> None:
             kind = SCALARS[key]
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
                 raise UsageError(f"{where}: {key} must be a {kind.__name__}")
-            low, high = RANGES.get(key, (-math.inf, math.inf))
-            if kind is int and not low <= cast("int", value) <= high:
+            if key in RANGES and not _in_range(value, *RANGES[key]):
+                low, high = RANGES[key]
                 raise UsageError(f"{where}: {key} must be from {low} to {high}, not {value}")
         elif key in LISTS:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

@@ -21,6 +21,7 @@ from s3vault.progress import Progress
 from s3vault.repository.repository import Repository
 from s3vault.restorer.locator import Entry, Locator
 from s3vault.restorer.plan import FileTask, RestorePlan
+from s3vault.restorer.sinks import READ_FLAGS
 from s3vault.workerpool import (
     Watchdog,
     WorkerJob,
@@ -32,8 +33,6 @@ from s3vault.workerpool import (
 
 Problem = tuple[str, str]  # (path, what is wrong)
 SLICE = 256
-# O_NONBLOCK: a FIFO swapped in between the stat and the open does not stall the read
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 
 def _file_problem(
@@ -44,7 +43,7 @@ def _file_problem(
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             if not stat.S_ISREG(st.st_mode):
                 return "not a regular file after restore"
-            fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+            fd = os.open(name, READ_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
         return f"missing after restore ({exc.strerror})"
     if st.st_size != node.size:

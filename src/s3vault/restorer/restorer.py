@@ -31,10 +31,7 @@ from s3vault.repository.repository import Repository
 from s3vault.restorer.fetch import PackRange, coalesce, max_range, open_range, read_range
 from s3vault.restorer.locator import Entry, Locator
 from s3vault.restorer.plan import FileTask, RestorePlan
-from s3vault.restorer.sinks import EntryError, FilesystemSink
-
-# O_NONBLOCK: a FIFO swapped in between the stat and the open does not stall the read
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+from s3vault.restorer.sinks import READ_FLAGS, EntryError, FilesystemSink
 
 
 @dataclass(slots=True)
@@ -109,7 +106,7 @@ def _already_correct(locator: Locator, task: FileTask, id_key: bytes) -> bool:
                 return False  # a second link may lead outside the target: written anew
             if st.st_mtime_ns != node.mtime_ns:
                 return False
-            fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+            fd = os.open(name, READ_FLAGS, dir_fd=dir_fd)
         with open(fd, "rb", buffering=0) as f:
             while block := f.read(4 << 20):
                 hasher.update(block)

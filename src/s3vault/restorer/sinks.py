@@ -36,6 +36,9 @@ from s3vault.restorer import nodes
 from s3vault.restorer.locator import ROOT, Entry, Locator
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+# Reading a restored file back (restorer.py's already-correct check, proof.py): O_NONBLOCK, so
+# a FIFO swapped in between the stat and the open does not stall the read
+READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 SWAPPED = "replaced during the restore by a link or a special file: not written through"
 _PROBE = ".s3vault-restore-probe-"  # see FilesystemSink._creator
 HOLE_BLOCK = 64 * 1024
@@ -140,8 +143,7 @@ class FilesystemSink:
         Raises:
             EntryError: it is not.
         """
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != self._creator():
+        if not self._restored(os.fstat(fd), ()):
             raise EntryError(SWAPPED)
 
     def _still_ours(self, fd: int | None, name: bytes, node: Node, in_place: bool) -> bool:
@@ -155,9 +157,14 @@ class FilesystemSink:
             st = os.stat(name, dir_fd=fd, follow_symlinks=False)
         except OSError:
             return True  # a missing file: the calls below say so
+        return self._restored(st, None if in_place else (node.uid,))
+
+    def _restored(self, st: os.stat_result, owners: tuple[int, ...] | None) -> bool:
+        """Whether ``st`` is a file this restore may write or set: regular, with one name,
+        owned as this restore creates files or by one of ``owners`` (None: by anyone)."""
         if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
             return False
-        return in_place or st.st_uid in (node.uid, self._creator())
+        return owners is None or st.st_uid in (*owners, self._creator())
 
     def _creator(self) -> int:
         """The owner a file this process creates in the target gets: this user, except where

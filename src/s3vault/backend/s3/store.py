@@ -327,12 +327,7 @@ class S3Backend:
                 raise translate(exc, "list", full) from None
             _check_listing(page, self._s.bucket, full)
             contents = page.get("Contents", [])
-            if contents and all(item["Key"] in listed for item in contents):
-                msg = (
-                    f"list {full}: the store's listing repeats itself (a page of keys it had "
-                    "listed already): it would never end; not trusted"
-                )
-                raise BackendError(msg)
+            before = len(listed)
             for item in contents:
                 key = item["Key"]
                 if key in listed:
@@ -345,6 +340,12 @@ class S3Backend:
                     version=str(item.get("ETag", "")),
                     storage_class=str(item.get("StorageClass", "STANDARD")),
                 )
+            if contents and len(listed) == before:
+                msg = (
+                    f"list {full}: the store's listing repeats itself (a page of keys it had "
+                    "listed already): it would never end; not trusted"
+                )
+                raise BackendError(msg)
             if not page.get("IsTruncated"):
                 return
             token = page.get("NextContinuationToken")
