@@ -26,6 +26,7 @@ from s3vault import (
 )
 from s3vault.progress import NullProgress
 from tests.conftest import RepoHandle
+from tests.trees import remove_deep
 
 SMALL, LARGE = 10_000, 600_000  # read by the walker itself / by a reader thread
 
@@ -192,3 +193,43 @@ def test_a_chmod_between_the_scan_and_the_read_is_no_change_of_content(
 
 
 _CHANGED = "changed while being read; the snapshot holds the version read"
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE])
+def test_hard_links_below_the_path_limit_are_checked_too(
+    local_repo: RepoHandle, tmp_path: Path, size: int
+) -> None:
+    """The same change between two names, 20 directories of 190-byte names down (past
+    archiver/walk.py's DEEP_AT: files there are reached through /proc/self/fd and opened while
+    the walk is there, the further name's descriptor too)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    fd = os.open(src, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for i in range(20):
+            name = f"{i:02d}" + "d" * 188
+            os.mkdir(name, dir_fd=fd)
+            below = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = below
+        deep = Path(f"/proc/self/fd/{fd}")
+        for d in ("a", "b", "z"):
+            (deep / d).mkdir()
+        (deep / "a" / "x").write_bytes(b"1" * size)
+        os.link("a/x", "z/y", src_dir_fd=fd, dst_dir_fd=fd)
+        (deep / "b" / "0").write_bytes(b"between")
+
+        def rewrite() -> None:
+            hook.wait_done("/a/x")
+            _rewrite_keeping_mtime(deep / "a" / "x", b"2" * size, tmp_path / "tick")
+
+        hook = _At("/b/0", rewrite)
+        options = BackupOptions(paths=(str(src),), jobs=1)
+        result = backup(local_repo.open(), options, progress=hook)
+        assert result.warnings == ()
+        prefix = Path(str(src), *(f"{i:02d}" + "d" * 188 for i in range(20)))
+        assert _stored(local_repo, prefix / "a" / "x") == b"1" * size
+        assert _stored(local_repo, prefix / "z" / "y") == b"2" * size
+    finally:
+        os.close(fd)
+        remove_deep(src)

@@ -29,6 +29,7 @@ def test_dump_leaves_out_the_names_restore_refuses(
                 forge.file(b"../../outside/dd", b"escaped\n"),
                 forge.dir(b"zz", forge.tree([forge.dir(b"..", inner)])),
                 forge.file(b"fine.txt", b"fine\n"),
+                forge.file(b"caf\xe9 \x1b[31m.txt", b"odd bytes, kept\n"),  # no UTF-8, ESC
             ]
         )
     )
@@ -54,3 +55,4 @@ def test_dump_leaves_out_the_names_restore_refuses(
             names = zf.namelist()
     assert not any(".." in name.split("/") for name in names), names
     assert any(name.endswith("fine.txt") for name in names), names
+    assert sum(".txt" in name for name in names) == 2, names  # the odd name is a safe one

@@ -191,6 +191,9 @@ def test_bad_profiles_are_refused_clearly(
     assert os.environ.get("S3VAULT_PROFILE") is None
     negative = run_cli("--config", str(config), "-P", "web", "--limit-upload", "-5", "snapshots")
     assert negative.code == 2 and "--limit-upload" in negative.stderr, negative.stderr
+    # restic's spelling of no limit stays one
+    none = run_cli("--config", str(config), "-P", "web", "--limit-upload", "0", "snapshots")
+    assert none.code != 2, none.stderr
 
 
 def test_the_shipped_example_config_loads() -> None:
