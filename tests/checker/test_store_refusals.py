@@ -82,7 +82,8 @@ def test_a_data_pack_the_store_will_not_give_is_not_checked_not_damaged(
     with pytest.raises(BackendUnavailableError, match=r"1 object\(s\) could not be read"):
         verify(repo, VerifyOptions(read_data=True, jobs=jobs))
     tree_pack = next(p for p in (Path(local_repo.url) / "tree").rglob("*") if p.is_file())
-    tree_pack.write_bytes(b"x" + tree_pack.read_bytes()[1:])  # real damage beside it
+    raw = tree_pack.read_bytes()  # real damage beside it: a flipped byte (a fixed one may match)
+    tree_pack.write_bytes(bytes([raw[0] ^ 0xFF]) + raw[1:])
     repo = open_repository(fresh, backend=RefusingData(LocalBackend(Path(local_repo.url))))
     result = verify(repo, VerifyOptions(read_data=True, jobs=jobs))
     assert not result.ok
