@@ -12,7 +12,8 @@ Two ways of writing one, both through symbolic links, neither over a device:
   incomplete (the error says why).
 
 Anything but a regular file (a device such as /dev/null, a FIFO, a socket), and any path
-through /dev or /proc (``/dev/stdout`` is a link to ``/proc/self/fd/1``), is written in place
+through /dev or /proc (``/dev/stdout`` is a link to ``/proc/self/fd/1``; not /dev/shm, a
+filesystem for files), is written in place
 and never replaced, read or locked: ``--metrics-file /dev/null`` turns the metrics off, a FIFO
 feeds its reader. A rename over them replaced the device node with a regular file
 (``/dev/null`` itself, when run as root) and left a lock file in /dev.
@@ -33,6 +34,9 @@ from s3vault.errors import S3VaultError, UsageError
 # A path that cannot name a file to write (a bad argument, exit 2), not a failure to write it
 _BAD_PATH = (errno.ENOENT, errno.ENOTDIR, errno.EISDIR)
 _SYSTEM = ("/dev/", "/proc/")  # descriptors and devices: written in place, whatever they are
+# ... except /dev/shm: POSIX shared memory, an ordinary tmpfs where files live (a textfile
+# directory there was never made, and its writers were not locked against each other)
+_FILES_UNDER_DEV = ("/dev/shm/",)  # noqa: S108 - a prefix compared, no file made
 
 
 def special(path: Path) -> bool:
@@ -50,11 +54,15 @@ def special(path: Path) -> bool:
 
 def _through_system(path: Path) -> bool:
     absolute = os.path.abspath(path)
-    if absolute.startswith(_SYSTEM):
+    if _system(absolute):
         return True
     with contextlib.suppress(OSError):
-        return os.path.join(os.path.dirname(absolute), os.readlink(path)).startswith(_SYSTEM)
+        return _system(os.path.join(os.path.dirname(absolute), os.readlink(path)))
     return False
+
+
+def _system(absolute: str) -> bool:
+    return absolute.startswith(_SYSTEM) and not absolute.startswith(_FILES_UNDER_DEV)
 
 
 @contextlib.contextmanager

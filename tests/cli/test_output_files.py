@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import signal
 import stat
 import subprocess
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -276,3 +279,37 @@ def test_a_compiled_module_cut_short_is_an_internal_error_not_an_interruption(
     )
     assert done.returncode == 1, done.stderr
     assert "internal error: EOFError: marshal data too short" in done.stderr
+
+
+@pytest.fixture
+def shm_dir() -> Iterator[Path]:
+    """A directory of its own in /dev/shm (POSIX shared memory: an ordinary tmpfs)."""
+    if not os.access("/dev/shm", os.W_OK):
+        pytest.skip("no writable /dev/shm here")
+    made = Path(tempfile.mkdtemp(prefix="s3vault-test-", dir="/dev/shm"))
+    yield made
+    shutil.rmtree(made, ignore_errors=True)
+
+
+def test_outputs_under_dev_shm_are_files_like_any_other(
+    tmp_path: Path, run_cli: RunCli, shm_dir: Path
+) -> None:
+    """/dev/shm is a filesystem for files, not a descriptor: a metrics file there gets its
+    directory made and its lock, and keeps every command's series; a report is replaced whole.
+    They were written in place as if /dev/stdout: the directory was not made (no metrics) and
+    two commands' series were not merged under the lock."""
+    repo, _ = _repo(tmp_path, run_cli)
+    metrics = shm_dir / "textfile" / "s3vault.prom"
+    for command in ("snapshots", "verify"):
+        done = run_cli("-r", repo, "--metrics-file", str(metrics), command)
+        assert done.code == 0, done.stderr
+        assert "metrics" not in done.stderr, done.stderr
+    text = metrics.read_text()
+    assert 'command="snapshots"' in text and 'command="verify"' in text, text
+    assert sorted(os.listdir(metrics.parent)) == [".s3vault.prom.lock", "s3vault.prom"]
+    report = shm_dir / "r.html"
+    report.write_text("old")
+    old_inode = report.stat().st_ino
+    assert run_cli("-r", repo, "report", "--html", str(report)).code == 0
+    assert report.stat().st_ino != old_inode  # replaced whole, as a reader needs
+    assert "<html" in report.read_text().lower()
