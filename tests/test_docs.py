@@ -24,6 +24,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from tests.conftest import S3VAULT, write_file
 from tests.trees import remove_deep
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+TESTS = Path(__file__).resolve().parent
 FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
 
 
@@ -208,6 +210,7 @@ tar -C ~/old/daily.0 -czf ~/old-tars/web1-2025-01-31.tar.gz etc srv
 echo 'restic password' > ~/.restic-password
 export RESTIC_PASSWORD_FILE=~/.restic-password RESTIC_REPOSITORY=~/restic-repo
 restic init -q >/dev/null
+"{sys.executable}" {TESTS / "maintenance" / "resticrepo.py"} ~/restic-repo ~/.restic-password
 restic backup -q --host web1 --tag nightly ~/srv
 echo 'changed' >> ~/srv/www/index.html
 restic backup -q --host web1 --tag nightly ~/srv
