@@ -57,3 +57,19 @@ def test_blobflags_leave_clear_exactly_the_ids_never_flagged(
     for bid in seen:
         assert flags.set(bid) == (bid in set(ids))
     assert sorted(flags.clear_ids()) == sorted(set(ids) - set(seen))
+
+
+@given(st.lists(any_ids, max_size=60), st.lists(any_ids, max_size=60))
+def test_blobflags_claim_answers_first_again_or_not_in_the_set(
+    ids: list[bytes], claims: list[bytes]
+) -> None:
+    """claim: True for the first claim of an id of the set, False for every later one, None
+    for an id not in the set (prune keeps one copy of a blob stored twice by it)."""
+    flags = BlobFlags(BlobSet(ids))
+    claimed: set[bytes] = set()
+    for bid in claims:
+        expected = None if bid not in set(ids) else bid not in claimed
+        assert flags.claim(bid) is expected
+        if expected is not None:
+            claimed.add(bid)
+    assert sorted(flags.clear_ids()) == sorted(set(ids) - claimed)

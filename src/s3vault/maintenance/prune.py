@@ -85,14 +85,60 @@ class PruneOptions:
     reencrypt: bool = False  # rewrite everything of older key epochs (after key rotate-master)
 
 
-def _used(pack: CompactPack, refs: References) -> tuple[int, int]:
-    """(used entries, used bytes) of a pack."""
-    n = size = 0
-    for btype, bid, length in pack.blobs():
-        if bid in refs.blobs(btype):
-            n += 1
-            size += length
-    return n, size
+def _used(pack: CompactPack, refs: References) -> bool:
+    """Whether a pack holds any blob the snapshots reference (a copy of it or not)."""
+    return any(bid in refs.blobs(btype) for btype, bid, _length in pack.blobs())
+
+
+@dataclass(slots=True)
+class _Use:
+    """What snapshots use of one pack: the referenced blobs it holds the kept copy of, and
+    those another pack holds the kept copy of (``copies``: unused here)."""
+
+    blobs: int = 0
+    bytes: int = 0
+    copies: set[tuple[BlobType, ObjectId]] = field(default_factory=set)
+    copy_bytes: int = 0
+
+
+def _uses(groups: list[list[CompactPack]], refs: References, epoch: int) -> dict[ObjectId, _Use]:
+    """What snapshots use of each pack, every referenced blob counted in one pack only.
+
+    A blob stored twice (the packs of a killed backup that no index names beside the run that
+    stored the same data again; two hosts that stored it at once) is used in one pack, and its
+    other copies are unused, as verify's "extra copies ... prune removes them" says: before,
+    each copy counted as used, so such packs were indexed again and never freed. The copy
+    kept is the one in the earliest of ``groups`` (indexed packs before packs no index names),
+    then in a pack of the current key epoch, then in the pack used most, then by pack id. One
+    pass when nothing is stored twice (the usual case), two otherwise."""
+    packs = [p for group in groups for p in group]
+    uses = _claim(packs, refs)
+    if not any(use.copies for use in uses.values()):
+        return uses
+    rank = {p.id: n for n, group in enumerate(groups) for p in group}
+
+    def preference(p: CompactPack) -> tuple[int, bool, float, bytes]:
+        used = uses[p.id].bytes + uses[p.id].copy_bytes
+        return (rank[p.id], p.epoch != epoch, -used / max(1, p.size), bytes(p.id))
+
+    return _claim(sorted(packs, key=preference), refs)
+
+
+def _claim(packs: list[CompactPack], refs: References) -> dict[ObjectId, _Use]:
+    """Each referenced blob used in the first of ``packs`` that holds it."""
+    claims = {BlobType.TREE: BlobFlags(refs.trees), BlobType.DATA: BlobFlags(refs.data)}
+    uses: dict[ObjectId, _Use] = {}
+    for pack in packs:
+        use = uses[pack.id] = _Use()
+        for btype, bid, length in pack.blobs():
+            first = claims[btype].claim(bid)
+            if first:
+                use.blobs += 1
+                use.bytes += length
+            elif first is False:
+                use.copies.add((btype, bid))
+                use.copy_bytes += length
+    return uses
 
 
 @dataclass(slots=True)
@@ -121,6 +167,7 @@ class PrunePlan:
     listed: set[ObjectId] = field(default_factory=set)
     reencrypt: bool = False
     fresh: set[tuple[BlobType, ObjectId]] = field(default_factory=set)  # in current-epoch packs
+    copies: dict[ObjectId, set[tuple[BlobType, ObjectId]]] = field(default_factory=dict)  # _uses
     reencrypt_packs: int = 0  # packs of older epochs this run rewrites
     marked_since: dict[ObjectId, float] = field(default_factory=dict)  # marked packs' marks
     locked: dict[str, float] = field(default_factory=dict)  # Object Lock: deferred, and until
@@ -253,16 +300,11 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
             f"{gone[0]}); nothing was changed. Run `s3vault verify` to see what is lost"
         )
         raise IntegrityError(msg)
-    for pack in orphans:
-        if _used(pack, plan.refs)[0]:
-            plan.keep.append(pack)  # indexed again by the new index
-        elif plan.now - listed[pack.id].modified < grace:
-            plan.young_orphans += 1
-        else:  # marked, as an unused indexed pack: deleted by a prune a grace later, when an
-            # index file a lagging listing did not show yet names it if it is not garbage
-            plan.mark.append(pack)
-            plan.unused_bytes += pack.size
-    partly = _classify_indexed(plan, indexed, listed)
+    current = [p for p in indexed.values() if p.id in listed]
+    uses = _uses([current, orphans], plan.refs, repo.config.current_epoch)
+    plan.copies = {pid: use.copies for pid, use in uses.items() if use.copies}
+    _judge_orphans(plan, orphans, uses, listed)
+    partly = _classify_indexed(plan, indexed, listed, uses)
     if options.reencrypt:
         partly = _plan_reencrypt(repo, plan, partly, options.max_repack_bytes)
     _choose_repack(plan, partly, options)
@@ -271,6 +313,25 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
     plan.put_side = plan_put_side(repo, now=plan.now, grace=grace, index_files=plan.index_files)
     _hold_deletions(repo, plan)
     return plan
+
+
+def _judge_orphans(
+    plan: PrunePlan,
+    orphans: list[CompactPack],
+    uses: dict[ObjectId, _Use],
+    listed: dict[ObjectId, ObjectInfo],
+) -> None:
+    """Packs no index names: indexed again when they hold the only stored copy of something
+    the snapshots use; else garbage, marked once past the grace."""
+    for pack in orphans:
+        if uses[pack.id].blobs:
+            plan.keep.append(pack)  # indexed again by the new index
+        elif plan.now - listed[pack.id].modified < plan.grace:
+            plan.young_orphans += 1
+        else:  # marked, as an unused indexed pack: deleted by a prune a grace later, when an
+            # index file a lagging listing did not show yet names it if it is not garbage
+            plan.mark.append(pack)
+            plan.unused_bytes += pack.size
 
 
 def _hold_deletions(repo: Repository, plan: PrunePlan) -> None:
@@ -381,18 +442,22 @@ def _look_up_unlisted(
 
 
 def _classify_indexed(
-    plan: PrunePlan, indexed: dict[ObjectId, CompactPack], listed: dict[ObjectId, ObjectInfo]
+    plan: PrunePlan,
+    indexed: dict[ObjectId, CompactPack],
+    listed: dict[ObjectId, ObjectInfo],
+    uses: dict[ObjectId, _Use],
 ) -> list[tuple[float, CompactPack, int]]:
     """Fully used packs stay, unused ones are marked (unless very young: perhaps a running
-    backup's), partly used ones are returned as repack candidates (unused share, pack, bytes)."""
+    backup's), partly used ones are returned as repack candidates (unused share, pack, bytes).
+    A blob another pack holds the kept copy of is unused here (``_uses``)."""
     young_limit = min(3600.0, plan.grace / 2)
     partly: list[tuple[float, CompactPack, int]] = []
     for pack in indexed.values():
         plan.stored_bytes += pack.size
-        n, used_bytes = _used(pack, plan.refs)
         info = listed.get(pack.id)
         if info is None:
             continue  # not stored (and not needed): it leaves the index
+        n, used_bytes = uses[pack.id].blobs, uses[pack.id].bytes
         if n == len(pack):
             plan.keep.append(pack)
         elif n == 0:
@@ -524,12 +589,12 @@ def _recheck(repo: Repository, plan: PrunePlan) -> int:
     plan.snapshots.update(sid for sid, _ in new)
     for source, target in ((plan.delete, plan.unmark), (plan.mark, plan.keep)):
         for pack in list(source):
-            if _used(pack, plan.refs)[0]:
+            if _used(pack, plan.refs):
                 source.remove(pack)
                 target.append(pack)
                 moved += 1
     for pack in list(plan.orphans_delete):
-        if _used(pack, plan.refs)[0]:
+        if _used(pack, plan.refs):
             plan.orphans_delete.remove(pack)
             plan.keep.append(pack)
             moved += 1
@@ -559,11 +624,14 @@ def _defer_locked(repo: Repository, plan: PrunePlan) -> None:
 def _repack(repo: Repository, plan: PrunePlan, progress: Progress) -> int:
     """Write the needed blobs of the packs to repack into new packs (under the current key
     epoch) and mark the old packs; returns how many blobs were written."""
+    epoch = repo.config.current_epoch
     todo = [
         e
         for pack in plan.repack
         for e in pack.entries
-        if e.id in plan.refs.blobs(e.type) and (e.type, e.id) not in plan.fresh
+        if e.id in plan.refs.blobs(e.type)
+        and (e.type, e.id) not in plan.copies.get(pack.id, ())  # kept in another pack
+        and (pack.epoch == epoch or (e.type, e.id) not in plan.fresh)  # re-encrypted already
     ]
     progress.started("repacking", total_files=len(todo), total_bytes=sum(e.length for e in todo))
     writer = repo.copy_writer(BlobIndex())

@@ -111,6 +111,20 @@ class BlobFlags:
         self._flags[key][pos // ID_SIZE] = 1
         return True
 
+    def claim(self, bid: bytes) -> bool | None:
+        """Flag an id: True if it was clear (this caller is the first), False if it was
+        flagged already, None if it is not in the set."""
+        key = _key(bid)
+        bucket = self._blobs._buckets.get(key)
+        pos = -1 if bucket is None or len(bid) != ID_SIZE else _find(bucket, bid)
+        if pos == -1:
+            return None
+        flags = self._flags[key]
+        if flags[pos // ID_SIZE]:
+            return False
+        flags[pos // ID_SIZE] = 1
+        return True
+
     def clear_ids(self) -> Iterator[ObjectId]:
         """The ids of the set that are not flagged."""
         for key, flags in self._flags.items():
