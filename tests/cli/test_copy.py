@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import boto3
@@ -197,3 +198,89 @@ def test_a_damaged_source_snapshot_is_not_copied_and_the_others_are(
     copied = snapshots(run_cli, "-r", dst_url)
     assert [c["original"].split(":")[1] for c in copied] == [first]
     assert run_cli("-r", dst_url, "verify", "--read-data").code == 0
+
+
+def _pair(tmp_path: Path, run_cli: RunCli, backups: int = 2) -> tuple[str, str, list[str]]:
+    """A source with ``backups`` snapshots and an empty target (same password)."""
+    src_url, dst_url = str(tmp_path / "src-repo"), str(tmp_path / "dst-repo")
+    assert run_cli("-r", src_url, *INIT).code == 0
+    assert run_cli("-r", dst_url, *INIT).code == 0
+    data = tmp_path / "data"
+    for n in range(backups):
+        write_file(data / f"f{n}.bin", os.urandom(100_000))
+        assert run_cli("-r", src_url, "backup", str(data)).code == 0
+    return src_url, dst_url, [s["id"] for s in snapshots(run_cli, "-r", src_url)]
+
+
+def _copy(run_cli: RunCli, src: str, dst: str, *args: str) -> tuple[int, dict, str]:
+    done = run_cli("-r", src, "--json", "copy", *args, "--to", dst)
+    lines = done.stdout.splitlines()
+    return done.code, json.loads(lines[-1]) if lines else {}, done.stderr
+
+
+def test_a_copy_back_sends_what_the_target_no_longer_holds(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A copy of B's snapshot held in A is copied back into B when B no longer holds it
+    (forgotten there, or its file damaged): it was skipped as "already there" (an attack)."""
+    b_url, a_url, (first, _) = _pair(tmp_path, run_cli)
+    assert _copy(run_cli, b_url, a_url)[0] == 0
+    assert run_cli("-r", b_url, "forget", first).code == 0
+    code, summary, err = _copy(run_cli, a_url, b_url)
+    assert code == 0, err
+    assert len(summary["copied"]) == 1 and len(summary["skipped"]) == 1, summary
+    assert sorted(s["time"] for s in snapshots(run_cli, "-r", b_url)) == sorted(
+        s["time"] for s in snapshots(run_cli, "-r", a_url)
+    )
+    assert run_cli("-r", b_url, "verify", "--read-data").code == 0
+
+
+def test_a_source_sealed_again_by_prune_reencrypt_is_not_copied_twice(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """`prune --reencrypt` gives the source's snapshots new ids; they are the same backups, so
+    the next copy finds them there (it stored each again: `forget --keep-last 3` then kept
+    one backup twice)."""
+    src_url, dst_url, _ = _pair(tmp_path, run_cli, backups=3)
+    assert _copy(run_cli, src_url, dst_url)[0] == 0
+    assert run_cli("-r", src_url, "key", "rotate-master").code == 0
+    assert run_cli("-r", src_url, "prune", "--reencrypt").code == 0
+    code, summary, err = _copy(run_cli, src_url, dst_url)
+    assert code == 0, err
+    assert summary["copied"] == [] and len(summary["skipped"]) == 3, summary
+    assert len(snapshots(run_cli, "-r", dst_url)) == 3
+
+
+def test_copy_of_snapshots_named_copies_those_and_refuses_what_names_none(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """As tag and rewrite take ids: an id or prefix that names no snapshot is a usage error
+    (it copied nothing, exit 0), `latest` is the newest one."""
+    src_url, dst_url, (first, second) = _pair(tmp_path, run_cli)
+    for wrong in ("deadbeef", "zz"):
+        code, _, err = _copy(run_cli, src_url, dst_url, wrong)
+        assert code == 2 and wrong in err, err
+    code, summary, err = _copy(run_cli, src_url, dst_url, "latest")
+    assert code == 0, err
+    assert [c["source_snapshot_id"] for c in summary["copied"]] == [second]
+    code, summary, err = _copy(run_cli, src_url, dst_url, first[:8])
+    assert [c["source_snapshot_id"] for c in summary["copied"]] == [first]
+
+
+def test_a_snapshot_file_of_the_source_that_cannot_be_read_fails_the_copy(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """The others are copied; the damaged file is counted among what was not copied, exit
+    13 (it was a warning, and exit 0). Named, it is an integrity error too."""
+    src_url, dst_url, (first, second) = _pair(tmp_path, run_cli)
+    (snap_file,) = (p for p in (Path(src_url) / "snapshots").rglob("*") if second in p.name)
+    raw = bytearray(snap_file.read_bytes())
+    raw[len(raw) // 2] ^= 0x40
+    snap_file.chmod(0o644)
+    snap_file.write_bytes(bytes(raw))
+    shutil.rmtree(cli_env["XDG_CACHE_HOME"])  # (its copy of the file is intact)
+    code, summary, err = _copy(run_cli, src_url, dst_url)
+    assert code == 13, err
+    assert [c["source_snapshot_id"] for c in summary["copied"]] == [first]
+    assert [f["source_snapshot_id"] for f in summary["failed"]] == [second]
+    assert _copy(run_cli, src_url, dst_url, second[:8])[0] == 13

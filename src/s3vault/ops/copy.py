@@ -39,11 +39,13 @@ from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
 from s3vault.crypto.hashing import ContentHasher
 from s3vault.errors import IntegrityError, ObjectNotFoundError, S3VaultError, UsageError
+from s3vault.format.layout import ObjectKind, parse_name
 from s3vault.format.packfile import BLOB_TYPE_CODES, ENTRY, BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Node, Tree
 from s3vault.ids import ObjectId
 from s3vault.ops.audit import audited, measured, not_written
+from s3vault.ops.selection import select_snapshots
 from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository import ledger as ledgers
@@ -249,12 +251,30 @@ class CopyResult:
     requests: RequestCounts = field(default_factory=RequestCounts)
 
 
-def _selected(src: Repository, options: CopyOptions) -> Iterator[tuple[ObjectId, SnapshotFile]]:
-    wanted = {s.lower() for s in options.snapshots}
+def _selected(src: Repository, options: CopyOptions) -> list[tuple[ObjectId, SnapshotFile]]:
+    """The snapshots to copy, oldest first (parents before children), as tag and rewrite
+    select them (ops/selection.py): the ids named, exactly (``latest`` among the filtered),
+    else every one the filters match.
+
+    Raises:
+        UsageError: an id that is not one, or names no snapshot or several.
+        IntegrityError: an id names a snapshot file that cannot be read.
+    """
     filt = SnapshotFilter(hosts=options.hosts, tags=options.tags, paths=options.paths)
-    for sid, snap in list_snapshots(src):  # oldest first: parents before children
-        if (not wanted or any(sid.hex().startswith(w) for w in wanted)) and filt.matches(snap):
-            yield sid, snap
+    return select_snapshots(src, tuple(options.snapshots), filt, command="copy")
+
+
+def _unreadable(src: Repository) -> list[tuple[str, str]]:
+    """Snapshot files of the source that could not be read (each said as it was skipped):
+    (id, why). Not copied, so the copy is not whole: exit 13, as for a damaged tree."""
+    revoked = src.revoked_objects  # a removed put-only key's late file: nothing to copy
+    return [
+        (parsed[1], f"its snapshot file cannot be read: {why}")
+        for name, why in sorted(src.skipped.items())
+        if name not in revoked
+        and (parsed := parse_name(name)) is not None
+        and parsed[0] is ObjectKind.SNAPSHOTS
+    ]
 
 
 class _Copier:
@@ -416,11 +436,13 @@ def _copy(
     # the snapshots before the index (design.md §11's read order): a snapshot a backup
     # stores meanwhile is not copied this time, instead of looking damaged (its trees in an
     # index file the copy did not read), which failed the copy with exit 13
-    todo = list(_selected(src, options))
+    todo = _selected(src, options)
+    unreadable = [] if options.snapshots else _unreadable(src)
     try:
         copier = _Copier(src, dst, ids, CopyResult(), clock)
         try:
             result = _copy_all(copier, todo, dst, clock, progress)
+            result.failed[:0] = unreadable
             proven = copier.source.proven()
         finally:
             copier.source.close()
@@ -445,6 +467,11 @@ def _record_proofs(
         return None
 
 
+def _alike(snap: SnapshotFile) -> tuple[object, ...]:
+    """What makes two snapshots one backup (in one repository: the tree is its id there)."""
+    return (snap.time, snap.hostname, tuple(snap.paths), tuple(snap.tags), snap.tree)
+
+
 def _copy_all(
     copier: _Copier,
     todo: list[tuple[ObjectId, SnapshotFile]],
@@ -455,14 +482,20 @@ def _copy_all(
     """Copy the selected snapshots (listed before the source's index was read) through
     ``copier`` (its indexes read)."""
     src = copier.src
-    done = {s.original: tid for tid, s in list_snapshots(dst) if s.original}
-    result, ids = copier.result, copier.ids
+    held = list_snapshots(dst)
+    done = {s.original: tid for tid, s in held if s.original}
+    mine = {tid.hex() for tid, _ in held}
+    # copies of this source's snapshots by what they are: a snapshot `prune --reencrypt`
+    # sealed again has a new id, and is there already when its content is
+    copies = {_alike(s): tid for tid, s in held if s.original.startswith(src.id.hex() + ":")}
+    result = copier.result
     progress.started("copying", total_files=len(todo))
     for sid, snap in todo:
         origin = f"{src.id.hex()}:{sid.hex()}"
-        if origin in done or snap.original.startswith(dst.id.hex() + ":"):
-            # already copied, or itself a copy of a target snapshot (copying back after a
-            # failover sends only what was written on this side)
+        # already copied, or itself a copy of a snapshot the target still holds (copying back
+        # after a failover sends only what was written on this side)
+        back = snap.original.partition(":")
+        if origin in done or (back[0] == dst.id.hex() and back[2] in mine):
             result.skipped.append(sid.hex())
             progress.advanced(files=1, item=sid.short)
             continue
@@ -474,10 +507,15 @@ def _copy_all(
             progress.warned(f"snapshot {sid.short}", f"not copied, it is damaged: {exc}")
             progress.advanced(files=1, item=sid.short)
             continue
+        if (same := copies.get(_alike(replace(snap, tree=root)))) is not None:
+            done[origin] = same
+            result.skipped.append(sid.hex())
+            progress.advanced(files=1, item=sid.short)
+            continue
         parent = done.get(f"{src.id.hex()}:{snap.parent.hex()}") if snap.parent else None
         fresh = replace(snap, tree=root, parent=parent, original=origin)
         new = commit(dst, copier.writer, fresh, clock=clock, index_read_at=copier.index_read_at)
-        ids.save()
+        copier.ids.save()
         done[origin] = new
         result.copied.append((sid.hex(), new.hex()))
         progress.advanced(files=1, item=sid.short)
