@@ -92,6 +92,33 @@ def test_password_file_and_command(
     assert run_cli("-r", cli_repo, "snapshots", "--password-command", cmd, env=env).code == 0
 
 
+def test_a_password_command_is_read_as_sh_would_and_not_waited_for_past_its_exit(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A helper's attack pass: a command that left a child holding its output (``sh -c
+    'agent & echo pw'``) held every command 120 s, then failed (exit 12); an unclosed quote was
+    an internal error (exit 1); output ending in \\r\\n was a wrong password, where a password
+    file ending so opens the repository."""
+    env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}
+    password = cli_env["S3VAULT_PASSWORD"]
+    holder = tmp_path / "holder.pid"
+    started = time.monotonic()
+    lingering = f"sh -c 'sleep 60 & echo $! > {holder}; echo {password}'"
+    done = run_cli("-r", cli_repo, "--password-command", lingering, "snapshots", env=env)
+    try:
+        assert done.code == 0, done.stderr
+        assert time.monotonic() - started < 30
+    finally:
+        os.kill(int(holder.read_text()), signal.SIGKILL)
+    crlf = f"printf '%s\\r\\n' '{password}'"
+    assert run_cli("-r", cli_repo, "--password-command", crlf, "snapshots", env=env).code == 0
+    for bad in (f"echo '{password}", " "):
+        done = run_cli("-r", cli_repo, "--password-command", bad, "snapshots", env=env)
+        assert done.code == 2, done.stderr
+        assert "internal error" not in done.stderr
+        assert password not in done.stderr  # the command line is not echoed: it may be secret
+
+
 def test_the_first_line_of_a_password_file_is_the_password(
     tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:

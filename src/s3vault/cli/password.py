@@ -9,9 +9,11 @@ hidden prompt under cron)."""
 from __future__ import annotations
 
 import os
+import selectors
 import shlex
 import subprocess
 import sys
+import time
 
 import click
 
@@ -20,7 +22,9 @@ from s3vault.cli.context import CliContext
 
 
 def _strip(raw: bytes) -> bytes:
-    return raw[:-1] if raw.endswith(b"\n") else raw
+    """Without the last line's end (\\n or \\r\\n, as a password file's first line)."""
+    raw = raw[:-1] if raw.endswith(b"\n") else raw
+    return raw[:-1] if raw.endswith(b"\r") else raw
 
 
 def _first_line(raw: bytes) -> bytes:
@@ -73,16 +77,69 @@ def _read_file(path: str, what: str) -> bytes:
         raise UsageError(msg) from None
 
 
+COMMAND_TIMEOUT = 120.0  # seconds a password command may take (docs/usage.md)
+
+
 def _from_command(command: str) -> bytes:
+    """What the password command wrote to its standard output by the time it exited 0 (its
+    stderr is not shown: it could hold the secret). The end of the output is not waited for
+    once the command has exited: a child it left running (``sh -c 'agent & echo pw'``) may
+    hold the pipe open, and the command waited 120 s for it, then failed.
+
+    Raises:
+        UsageError: the command cannot be split into words (an unclosed quote).
+        NoKeyError: it cannot start, fails, or takes longer than COMMAND_TIMEOUT.
+    """
     try:
-        done = subprocess.run(shlex.split(command), capture_output=True, check=False, timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        argv = shlex.split(command)
+    except ValueError as exc:  # not echoed: the command line may hold the secret itself
+        msg = f"the password command cannot be split into words ({exc}): quote it as sh would"
+        raise UsageError(msg) from None
+    if not argv:
+        raise UsageError("the password command is empty")
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    except OSError as exc:
         msg = f"password command failed: {exc}"
         raise NoKeyError(msg) from None
-    if done.returncode != 0:
-        msg = f"password command exited with status {done.returncode}"
+    try:
+        out = _output(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+    if proc.returncode != 0:
+        msg = f"password command exited with status {proc.returncode}"
         raise NoKeyError(msg)
-    return _strip(done.stdout)
+    return _strip(out)
+
+
+def _output(proc: subprocess.Popen[bytes]) -> bytes:
+    """Read the command's output until its end, or until the command has exited and the pipe
+    has nothing more to give.
+
+    Raises:
+        NoKeyError: the command has not exited within COMMAND_TIMEOUT.
+    """
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    out = bytearray()
+    deadline = time.monotonic() + COMMAND_TIMEOUT
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0:
+            exited = proc.poll() is not None
+            if sel.select(0 if exited else min(left, 0.05)):
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    return bytes(out)  # the end of its output
+                out += chunk
+            elif exited:
+                return bytes(out)  # exited, and nothing more is there
+    msg = f"password command failed: it did not exit within {COMMAND_TIMEOUT:.0f} seconds"
+    raise NoKeyError(msg)
 
 
 MISSING_SOURCE_HELP = (
