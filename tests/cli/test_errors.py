@@ -39,6 +39,18 @@ def test_directory_that_is_not_a_repository(tmp_path: Path, run_cli: RunCli) -> 
     assert "not an s3vault repository" in done.stderr
 
 
+def test_a_file_given_as_the_repository_is_not_one(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """Exit 10 with what it is, as for a directory holding no repository (it was exit 1,
+    "reading FILE/config: Not a directory"; a helper's attack pass), as source and as target."""
+    afile = write_file(tmp_path / "afile", b"hi\n")
+    for args in (("-r", str(afile), "snapshots"), ("-r", cli_repo, "copy", "--to", str(afile))):
+        done = run_cli(*args)
+        assert done.code == 10, done.stderr
+        assert f"{afile} is a file, not a repository directory" in done.stderr
+
+
 def test_a_restic_repository_is_named_as_one_not_as_damage(tmp_path: Path, run_cli: RunCli) -> None:
     """restic's layout (an encrypted config, a key file of plain JSON with its scrypt
     parameters): every command said "the config object ... is damaged" with the advice to put

@@ -36,6 +36,7 @@ from s3vault.errors import (
     AccessDeniedError,
     BackendError,
     IntegrityError,
+    NotARepositoryError,
     ObjectExistsError,
     ObjectNotFoundError,
     S3VaultError,
@@ -149,8 +150,17 @@ class LocalBackend:
             raise self._missing(name, path) from None
         except IsADirectoryError:
             raise self._not_an_object(name, path, "a directory") from None
+        except NotADirectoryError:
+            raise self._below_a_file(name, path) from None
         except OSError as exc:
             raise self._error(exc, "reading", path) from None
+
+    def _below_a_file(self, name: str, path: Path) -> S3VaultError:
+        """A path through a file: the repository's own (``-r`` names a file: exit 10, as a
+        directory holding no repository), or a directory of it that is a file (damage)."""
+        if self._root.exists() and not self._root.is_dir():
+            return NotARepositoryError(f"{self._root} is a file, not a repository directory")
+        return self._not_an_object(name, path, "below a file")
 
     def _missing(self, name: str, path: Path) -> S3VaultError:
         if os.path.islink(path):
