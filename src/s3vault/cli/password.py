@@ -104,6 +104,11 @@ def _from_command(command: str) -> bytes:
         raise NoKeyError(msg) from None
     try:
         out = _output(proc)
+        try:  # the end of its output comes just before its exit: wait for that
+            proc.wait(timeout=COMMAND_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            msg = f"password command failed: it did not exit within {COMMAND_TIMEOUT:.0f} seconds"
+            raise NoKeyError(msg) from None
     finally:
         if proc.poll() is None:
             proc.kill()
