@@ -46,8 +46,40 @@ def test_a_restic_snapshot_of_a_relative_path_stops_the_import(
         check=False,
     )
     assert done.returncode == 1, done.stdout + done.stderr
-    assert f"restic recorded {site}" in done.stderr and "nothing was imported" in done.stderr
+    assert f"restic recorded {site}" in done.stderr and "nothing more was imported" in done.stderr
     listed = subprocess.run(
         ["s3vault", "snapshots", "--json"], env=env, capture_output=True, text=True, check=True
     )
     assert listed.stdout.strip() == "[]"
+
+
+def test_a_restic_that_fails_stops_the_import_with_its_own_error_not_a_traceback(
+    tmp_path: Path, cli_repo: str
+) -> None:
+    """A wrong restic password (or a damaged restic pack) ended the script in a Python
+    traceback that hid restic's message (a helper's attack pass); now one line says what
+    failed and why, with restic's exit code, and nothing is imported."""
+    data = write_file(tmp_path / "data" / "f", b"data").parent
+    env = {
+        **os.environ,
+        "RESTIC_REPOSITORY": str(tmp_path / "restic"),
+        "RESTIC_PASSWORD": "restic secret",
+        "S3VAULT_REPOSITORY": cli_repo,
+        "S3VAULT_PASSWORD": PASSWORD,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    subprocess.run(["restic", "init"], env=env, check=True, capture_output=True)
+    cheapen_key(tmp_path / "restic", b"restic secret")
+    subprocess.run(["restic", "backup", "-q", str(data)], env=env, check=True, capture_output=True)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path / "scratch")],
+        env={**env, "RESTIC_PASSWORD": "wrong"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "restic snapshots failed: " in done.stderr and "nothing more was imported" in (
+        done.stderr
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -55,3 +56,21 @@ def test_idmap_appends_after_a_torn_record_stay_aligned(tmp_path: Path) -> None:
     assert again.get(DATA, a) == b and again.get(TREE, c) == a
     assert again.get(CONTENT, c) is None
     assert path.stat().st_size == 2 * 65
+
+
+def test_a_map_that_cannot_be_saved_is_said_once_and_still_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cache it cannot write: one warning for the run (it was one per snapshot copied), and
+    what was learnt still answers for this run."""
+    (tmp_path / "file").write_bytes(b"")
+    ids = IdMap(tmp_path / "file" / "copy.map")  # its directory cannot be made
+    a, b = ObjectId(bytes(32)), ObjectId(bytes([1]) * 32)
+    for n in range(3):  # three snapshots copied
+        ids.put(DATA, ObjectId(bytes([n + 2]) * 32), b)
+        ids.save()
+    ids.put(DATA, a, b)
+    assert ids.get(DATA, a) == b
+    ids.close()
+    said = [r for r in caplog.records if "could not save the copy map" in r.getMessage()]
+    assert len(said) == 1

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from s3vault import BackupOptions, backup
 from s3vault.format.packfile import BlobType
 from tests.conftest import RepoHandle, write_file
@@ -40,6 +42,26 @@ def test_damaged_cache_is_rebuilt(tmp_path: Path, local_repo: RepoHandle) -> Non
         repo = local_repo.open()
         assert sorted((t, i) for t, i, _ in repo.index.entries()) == expected
     assert len(path.read_bytes()) > 100  # rewritten whole
+
+
+def test_a_damaged_cache_is_said_with_its_reason(
+    tmp_path: Path, local_repo: RepoHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A flipped byte was "index cache ... is damaged (); rebuilding it": InvalidTag has no
+    text, and garbage parsed before the tag is checked gave a parser's message instead."""
+    write_file(tmp_path / "src" / "a", os.urandom(100_000))
+    backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
+    local_repo.open()
+    path = cache_file(local_repo)
+    good = path.read_bytes()
+    for at in (50, len(good) - 5):  # in the entries, in the tag
+        raw = bytearray(good)
+        raw[at] ^= 1
+        path.write_bytes(bytes(raw))
+        caplog.clear()
+        local_repo.open()
+        said = [r.getMessage() for r in caplog.records if "index cache" in r.getMessage()]
+        assert len(said) == 1 and "does not authenticate (damaged" in said[0], said
 
 
 def test_cache_picks_up_new_index_files(tmp_path: Path, local_repo: RepoHandle) -> None:

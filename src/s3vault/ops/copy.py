@@ -127,6 +127,7 @@ class IdMap:
         except OSError as exc:
             log.warning("could not save the copy map %s: %s", self._path, exc)
             self._new = bytearray()  # not kept in memory either: the map only saves reads
+            self._path = None  # said once: not tried again after every snapshot
 
     def close(self) -> None:
         """Save, and remove the table's temporary file."""

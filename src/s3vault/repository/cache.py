@@ -128,8 +128,16 @@ class IndexCache:
                 ids = {ObjectId(raw[32 * i : 32 * (i + 1)]) for i in range(count)}
                 index = BlobIndex.load_from(reader.read)
                 reader.finish()  # nothing built above is used unless this authenticates
-            except (InvalidTag, ValueError, struct.error, OSError) as exc:
-                log.warning("index cache %s is damaged (%s); rebuilding it", self.path, exc)
+            except OSError as exc:
+                log.warning("index cache %s cannot be read (%s); rebuilding it", self.path, exc)
+                return None
+            except (InvalidTag, ValueError, struct.error):  # what is parsed before the tag is
+                # checked fails on damage too: one reason for both (InvalidTag says nothing)
+                log.warning(
+                    "index cache %s does not authenticate (damaged, or another repository's or "
+                    "key's); rebuilding it",
+                    self.path,
+                )
                 return None
         return ids, index
 
