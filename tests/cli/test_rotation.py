@@ -142,3 +142,37 @@ def test_reencryption_spreads_over_runs_with_a_budget(
     assert left[-1] == 0 and len(left) >= 4, left  # it took several runs
     assert all(a >= b for a, b in itertools.pairwise(left)), left  # never back
     assert run_cli("-r", url, "verify", "--read-data").code == 0
+
+
+def test_a_reencrypt_repack_of_a_current_epoch_pack_copies_what_it_holds(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """prune --reencrypt that repacks a partly used pack of the current epoch copies its used
+    blobs. It copied none (they counted as re-encrypted already, being in a current-epoch
+    pack) and marked the pack: the next prune had to unmark it as needed again."""
+    url = str(tmp_path / "repo")
+    init = ("init", "--kdf-cost", "minimum", "--no-recovery-key", "--min-grace", "1s")
+    assert run_cli("-r", url, *init).code == 0
+    old, new = tmp_path / "old", tmp_path / "new"
+    for n in range(8):
+        write_file(old / f"f{n}", os.urandom(100_000))
+    assert run_cli("-r", url, "backup", str(old)).code == 0
+    assert run_cli("-r", url, "key", "rotate-master").code == 0
+    for n in range(8):  # one pack of the current epoch ...
+        write_file(new / f"g{n}", os.urandom(100_000))
+    assert run_cli("-r", url, "backup", str(new)).code == 0
+    for n in range(6):  # ... of which a quarter stays used
+        (new / f"g{n}").unlink()
+    assert run_cli("-r", url, "backup", str(new)).code == 0
+    assert run_cli("-r", url, "forget", "--keep-last", "1", "--path", str(new)).code == 0
+    age_directory(url, 1.2)
+    assert run_cli("-r", url, "prune", "--reencrypt", "--grace", "1s").code == 0
+    age_directory(url, 1.2)
+    done = run_cli("-r", url, "--json", "prune", "--grace", "1s")
+    assert done.code == 0, done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert summary["packs_unmarked"] == 0, summary
+    assert run_cli("-r", url, "verify", "--read-data").code == 0
+    target = tmp_path / "restored"
+    assert run_cli("-r", url, "restore", "latest", "--path", str(new), "-t", str(target)).code == 0
+    assert snapshot_tree(target / new.relative_to("/")) == snapshot_tree(new)
