@@ -120,3 +120,22 @@ def test_a_damaged_known_repositories_line_names_what_differs(tmp_path: Path) ->
     with pytest.raises(IntegrityError) as refused:
         known.check("/r", rid)
     assert f"id {near[:32]}, now {rid.hex()[:32]}" in str(refused.value)
+
+
+@pytest.mark.parametrize("content", ["{garbage", '["x"]', "directory"])
+def test_a_known_repositories_file_that_cannot_be_read_is_said_once(
+    tmp_path: Path, content: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its locations go unchecked (a replaced repository at one of them would not be seen):
+    said once a command, where it was ignored or replaced without a word (an attack pass)."""
+    known = KnownRepositories(tmp_path)
+    assert known.path is not None
+    if content == "directory":
+        known.path.mkdir()
+    else:
+        known.path.write_text(content)
+    rid = ObjectId(bytes(range(32)))
+    known.check("/r", rid)
+    known.remember("/r", rid)
+    said = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert len(said) == 1 and "not checked this time" in said[0], said

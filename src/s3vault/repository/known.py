@@ -29,15 +29,34 @@ class KnownRepositories:
 
     def __init__(self, cache_dir: Path | None) -> None:
         self.path = cache_dir / FILE if cache_dir else None
+        self._said = False
 
     def _read(self) -> dict[str, str]:
         if self.path is None:
             return {}
         try:
             data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
+        except FileNotFoundError:
             return {}
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        except (OSError, ValueError) as exc:
+            self._damaged(str(getattr(exc, "strerror", None) or exc))
+            return {}
+        if not isinstance(data, dict):
+            self._damaged(f"a JSON {type(data).__name__}, not an object")
+            return {}
+        return {str(k): str(v) for k, v in data.items()}
+
+    def _damaged(self, why: str) -> None:
+        """Said once: the locations the file knew are not checked (a replaced repository at
+        one of them would go unnoticed), and the file is written again with this one."""
+        if not self._said:
+            self._said = True
+            log.warning(
+                "%s cannot be read (%s): the repositories it knew are not checked this time; it"
+                " is written again",
+                self.path,
+                why,
+            )
 
     def check(self, location: str, repo_id: ObjectId) -> None:
         """Refuse a repository that is not the one this host knew at this location.
