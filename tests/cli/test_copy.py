@@ -260,6 +260,8 @@ def test_copy_of_snapshots_named_copies_those_and_refuses_what_names_none(
     for wrong in ("deadbeef", "zz"):
         code, _, err = _copy(run_cli, src_url, dst_url, wrong)
         assert code == 2 and wrong in err, err
+    code, _, err = _copy(run_cli, src_url, "")  # the target's option is named, not -r's
+    assert code == 2 and "copy --to: no target given" in err, err
     code, summary, err = _copy(run_cli, src_url, dst_url, "latest")
     assert code == 0, err
     assert [c["source_snapshot_id"] for c in summary["copied"]] == [second]

@@ -33,6 +33,8 @@ def target_options(
     source; the environment, which belongs to the source, is ignored) or a URL reached like
     the source. Its password: --to-password-file, else $S3VAULT_TO_PASSWORD, else the
     profile's, else the source's."""
+    if not to.strip():
+        raise UsageError("copy --to: no target given (a repository URL or a profile's name)")
     profile = None
     url, backend = to, source.backend
     if to in profile_names(config_path(ctx.config_file)):
