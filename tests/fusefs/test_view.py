@@ -56,6 +56,21 @@ def _base(view: SnapshotView, src: Path) -> tuple[bytes, ...]:
     return (b"snapshots", view.readlink((b"snapshots", b"latest")), *SnapshotView.split(str(src)))
 
 
+def test_hosts_and_tags_named_dot_and_dot_dot_are_directories_of_their_own(
+    tmp_path: Path, local_repo: RepoHandle
+) -> None:
+    """A host or tag "." or ".." showed as a second "." and ".." entry (an attack pass), its
+    snapshots out of reach through hosts/ and tags/."""
+    src = _source(tmp_path)
+    _backup(local_repo, src, host=".", tags=("..",), time=T1)
+    _backup(local_repo, src, host="..", tags=(".",), time=T2)
+    view = _view(local_repo)
+    assert sorted(view.listdir((b"hosts",))) == [b"_.", b"_.."]
+    assert sorted(view.listdir((b"tags",))) == [b"_.", b"_.."]
+    assert view.listdir((b"hosts", b"_."))[0] == b"2026-03-01T12:00:00Z"
+    assert view.listdir((b"tags", b"_."))[0] == b"2026-03-02T12:00:00Z"
+
+
 def test_the_layout_has_snapshots_hosts_tags_ids_and_latest_links(
     tmp_path: Path, local_repo: RepoHandle
 ) -> None:

@@ -90,8 +90,11 @@ def _time_ns(when: datetime) -> int:
 
 
 def _safe(name: str) -> bytes:
-    """A host or tag as one path component."""
-    return (name.replace("/", "_") or "_").encode("utf-8", "surrogateescape")
+    """A host or tag as one path component: a slash becomes "_", and so does an empty name;
+    "." and ".." (which name no directory of their own: they showed as a second "." and
+    ".." entry, their snapshots out of reach) get a "_" in front."""
+    name = name.replace("/", "_") or "_"
+    return (f"_{name}" if name in (".", "..") else name).encode("utf-8", "surrogateescape")
 
 
 def node_entry(node: Node) -> Entry:
