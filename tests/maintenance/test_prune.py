@@ -289,3 +289,34 @@ def test_a_blob_stored_twice_in_indexed_packs_is_kept_once(world: World, tmp_pat
     world.verify_ok()
     for n, snap in enumerate((first, second)):
         assert restored(world, snap, tmp_path / f"out{n}") == files
+
+
+def test_a_repack_copies_only_the_blobs_its_pack_holds_the_kept_copy_of(
+    world: World, tmp_path: Path
+) -> None:
+    """Pack A holds x, y and w; pack B holds x and z and is used whole, so it keeps x. With w
+    unused, A is repacked: y is copied, x is not (B has it), and every snapshot restores."""
+    x, y, w = (world.write(n, 300_000) for n in ("x", "y", "w"))
+    world.backup()  # pack A: x, y, w
+    saved = {i.name: world.backend.get(i.name) for i in world.backend.list("index/")}
+    for name in saved:
+        world.backend.delete(name)
+    kept_y = y.read_bytes()
+    y.unlink()
+    w.unlink()
+    z = world.write("z", 300_000)
+    world.backup()  # pack B: x again (A's index is gone), z
+    for name, body in saved.items():
+        world.backend.put(name, body)
+    y.write_bytes(kept_y)
+    last = world.backup()  # x, y, z: deduplicated, nothing new stored
+    world.advance(60)
+    world.forget_all_but(2)  # w is used no more
+    world.advance(GRACE + 60)
+    first = world.prune(max_unused=0.0)
+    assert first.packs_repacked == 1 and first.blobs_repacked == 1, first
+    world.advance(GRACE + 60)
+    world.prune()
+    world.verify_ok()
+    expected = {"x": x.read_bytes(), "y": kept_y, "z": z.read_bytes()}
+    assert restored(world, last, tmp_path / "out") == expected

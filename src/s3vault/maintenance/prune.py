@@ -37,7 +37,7 @@ from s3vault.errors import (
 from s3vault.format.deletionfile import DeletionFile, MarkedPack
 from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.layout import ObjectKind, object_name
-from s3vault.format.packfile import BlobType
+from s3vault.format.packfile import BLOB_TYPE_CODES, BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.maintenance.endorse import carried, still_endorsed
@@ -93,11 +93,13 @@ def _used(pack: CompactPack, refs: References) -> bool:
 @dataclass(slots=True)
 class _Use:
     """What snapshots use of one pack: the referenced blobs it holds the kept copy of, and
-    those another pack holds the kept copy of (``copies``: unused here)."""
+    those another pack holds the kept copy of (``copies``: unused here; kept as 33-byte
+    records, type code and id, not a Python object each: a killed first backup of a large host
+    leaves millions of them)."""
 
     blobs: int = 0
     bytes: int = 0
-    copies: set[tuple[BlobType, ObjectId]] = field(default_factory=set)
+    copies: bytearray = field(default_factory=bytearray)
     copy_bytes: int = 0
 
 
@@ -136,7 +138,7 @@ def _claim(packs: list[CompactPack], refs: References) -> dict[ObjectId, _Use]:
                 use.blobs += 1
                 use.bytes += length
             elif first is False:
-                use.copies.add((btype, bid))
+                use.copies += bytes([BLOB_TYPE_CODES[btype]]) + bid
                 use.copy_bytes += length
     return uses
 
@@ -167,7 +169,7 @@ class PrunePlan:
     listed: set[ObjectId] = field(default_factory=set)
     reencrypt: bool = False
     fresh: set[tuple[BlobType, ObjectId]] = field(default_factory=set)  # in current-epoch packs
-    copies: dict[ObjectId, set[tuple[BlobType, ObjectId]]] = field(default_factory=dict)  # _uses
+    copies: dict[ObjectId, bytes] = field(default_factory=dict)  # _Use.copies of each pack
     reencrypt_packs: int = 0  # packs of older epochs this run rewrites
     marked_since: dict[ObjectId, float] = field(default_factory=dict)  # marked packs' marks
     locked: dict[str, float] = field(default_factory=dict)  # Object Lock: deferred, and until
@@ -302,7 +304,7 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
         raise IntegrityError(msg)
     current = [p for p in indexed.values() if p.id in listed]
     uses = _uses([current, orphans], plan.refs, repo.config.current_epoch)
-    plan.copies = {pid: use.copies for pid, use in uses.items() if use.copies}
+    plan.copies = {pid: bytes(use.copies) for pid, use in uses.items() if use.copies}
     _judge_orphans(plan, orphans, uses, listed)
     partly = _classify_indexed(plan, indexed, listed, uses)
     if options.reencrypt:
@@ -625,14 +627,17 @@ def _repack(repo: Repository, plan: PrunePlan, progress: Progress) -> int:
     """Write the needed blobs of the packs to repack into new packs (under the current key
     epoch) and mark the old packs; returns how many blobs were written."""
     epoch = repo.config.current_epoch
-    todo = [
-        e
-        for pack in plan.repack
-        for e in pack.entries
-        if e.id in plan.refs.blobs(e.type)
-        and (e.type, e.id) not in plan.copies.get(pack.id, ())  # kept in another pack
-        and (pack.epoch == epoch or (e.type, e.id) not in plan.fresh)  # re-encrypted already
-    ]
+    todo = []
+    for pack in plan.repack:
+        raw = plan.copies.get(pack.id, b"")
+        elsewhere = {raw[at : at + 33] for at in range(0, len(raw), 33)}  # kept in another pack
+        todo += [
+            e
+            for e in pack.entries
+            if e.id in plan.refs.blobs(e.type)
+            and bytes([BLOB_TYPE_CODES[e.type]]) + e.id not in elsewhere
+            and (pack.epoch == epoch or (e.type, e.id) not in plan.fresh)  # re-encrypted already
+        ]
     progress.started("repacking", total_files=len(todo), total_bytes=sum(e.length for e in todo))
     writer = repo.copy_writer(BlobIndex())
     for e in todo:
