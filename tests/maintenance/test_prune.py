@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from s3vault import BackupOptions, backup
 from s3vault.errors import IntegrityError, UsageError
+from s3vault.format.indexfile import IndexedPack
 from s3vault.format.layout import ObjectKind
+from s3vault.format.packfile import BlobType, PackEntry
+from s3vault.ids import ObjectId
+from s3vault.maintenance import prune as prune_module
 from s3vault.progress import NullProgress
+from s3vault.repository.compactpack import CompactPack
+from s3vault.repository.references import References
 from tests.maintenance.harness import GRACE, World, restored
 
 
@@ -320,3 +327,51 @@ def test_a_repack_copies_only_the_blobs_its_pack_holds_the_kept_copy_of(
     world.verify_ok()
     expected = {"x": x.read_bytes(), "y": kept_y, "z": z.read_bytes()}
     assert restored(world, last, tmp_path / "out") == expected
+
+
+def test_copies_are_freed_by_a_prune_that_meets_a_new_snapshot(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy fleet's prune always meets a snapshot written after its plan. One of unchanged
+    data references blobs whose kept copy stays: the packs holding only their other copies
+    stay marked (the recheck sent them back to keep, so they were never freed: a review)."""
+    a = world.write("a", 400_000)
+    world.backup()
+    saved = {i.name: world.backend.get(i.name) for i in world.backend.list("index/")}
+    for name in saved:
+        world.backend.delete(name)
+    world.backup()  # the same data again: every blob now stored twice
+    for name, body in saved.items():
+        world.backend.put(name, body)
+    world.advance(GRACE + 60)
+
+    def beside(name: str) -> None:  # another host's backup, between the plan and the marks
+        if name == "prune-after-plan":
+            world.write("n", 1_000)
+            world.backup()
+
+    monkeypatch.setattr(prune_module, "crash_point", beside)
+    first = world.prune()
+    monkeypatch.undo()
+    assert first.packs_marked >= 1 and first.kept_after_recheck == 0, first
+    world.advance(GRACE + 60)
+    assert world.prune().packs_deleted == first.packs_marked
+    world.verify_ok()
+    snaps = sorted(world.backend.list("snapshots/"), key=lambda i: i.modified)
+    latest = snaps[-1].name.rsplit("/", 1)[-1].split(".")[0]
+    assert restored(world, latest, tmp_path / "out")["a"] == a.read_bytes()
+
+
+def test_a_blob_listed_twice_in_one_pack_is_one_copy() -> None:
+    """A pack whose header lists a blob twice holds one copy of it, not a copy of its own
+    kept copy: a repack dropped that blob (a review), which the next prune had to unmark."""
+    refs = References()
+    bid = ObjectId(bytes(range(32)))
+    refs.data.add(bid)
+    entry = PackEntry(type=BlobType.DATA, id=bid, offset=0, length=10, raw_length=10)
+    twice = IndexedPack(
+        id=ObjectId(bytes(32)), size=100, entries=(entry, replace(entry, offset=10))
+    )
+    uses = prune_module._uses([[CompactPack.of(twice)]], refs, epoch=1)
+    use = uses[twice.id]
+    assert (use.blobs, bytes(use.copies)) == (1, b"")

@@ -110,7 +110,9 @@ def _uses(groups: list[list[CompactPack]], refs: References, epoch: int) -> dict
     stored the same data again; two hosts that stored it at once) is used in one pack, and its
     other copies are unused, as verify's "extra copies ... prune removes them" says: before,
     each copy counted as used, so such packs were indexed again and never freed. The copy
-    kept is the one in the earliest of ``groups`` (indexed packs before packs no index names),
+    kept is one a full key wrote before one a put-only host wrote (whose content no full key
+    may have read yet: a put-only host can store garbage under a blob's id, design.md §6a),
+    then the one in the earliest of ``groups`` (indexed packs before packs no index names),
     then in a pack of the current key epoch, then in the pack used most, then by pack id. One
     pass when nothing is stored twice (the usual case), two otherwise."""
     packs = [p for group in groups for p in group]
@@ -119,9 +121,9 @@ def _uses(groups: list[list[CompactPack]], refs: References, epoch: int) -> dict
         return uses
     rank = {p.id: n for n, group in enumerate(groups) for p in group}
 
-    def preference(p: CompactPack) -> tuple[int, bool, float, bytes]:
+    def preference(p: CompactPack) -> tuple[bool, int, bool, float, bytes]:
         used = uses[p.id].bytes + uses[p.id].copy_bytes
-        return (rank[p.id], p.epoch != epoch, -used / max(1, p.size), bytes(p.id))
+        return (bool(p.sender), rank[p.id], p.epoch != epoch, -used / max(1, p.size), bytes(p.id))
 
     return _claim(sorted(packs, key=preference), refs)
 
@@ -132,14 +134,19 @@ def _claim(packs: list[CompactPack], refs: References) -> dict[ObjectId, _Use]:
     uses: dict[ObjectId, _Use] = {}
     for pack in packs:
         use = uses[pack.id] = _Use()
+        mine: set[tuple[BlobType, bytes]] = set()  # a blob listed twice in one pack is one copy
         for btype, bid, length in pack.blobs():
             first = claims[btype].claim(bid)
-            if first:
+            if first or (first is False and pack.sender):  # (see below)
                 use.blobs += 1
                 use.bytes += length
-            elif first is False:
+                mine.add((btype, bid))
+            elif first is False and (btype, bid) not in mine:
                 use.copies += bytes([BLOB_TYPE_CODES[btype]]) + bid
                 use.copy_bytes += length
+    # A put-only writer's pack comes after every full key's (``_uses``) and keeps what it
+    # holds as used, copies too: its host deduplicates against its own packs (design.md §6a),
+    # and which of its copies are sound no full key may have read yet.
     return uses
 
 
@@ -533,9 +540,12 @@ def _decide_marked(plan: PrunePlan, marked: dict[ObjectId, tuple[CompactPack, fl
             if bid in plan.refs.blobs(btype):
                 wanted.setdefault((btype, bid), []).append(pid)
     available: set[tuple[BlobType, ObjectId]] = set()
-    if wanted:
+    if wanted:  # a put-only host's copy is no copy here (design.md §6a): it may be garbage
         for pack in plan.keep + plan.repack:
-            available.update(k for btype, bid, _n in pack.blobs() if (k := (btype, bid)) in wanted)
+            if not pack.sender:
+                available.update(
+                    k for btype, bid, _n in pack.blobs() if (k := (btype, bid)) in wanted
+                )
     needed = {pid for key, pids in wanted.items() if key not in available for pid in pids[:1]}
     for pid, (pack, since) in sorted(marked.items()):
         plan.marked_since[pid] = since
@@ -587,16 +597,21 @@ def _recheck(repo: Repository, plan: PrunePlan) -> int:
     new = [(sid, s) for sid, s in list_snapshots(repo) if sid not in plan.snapshots]
     if not new:
         return moved
+    # what the new snapshots reference that the planned ones did not: a pack marked for
+    # holding only copies of blobs the planned snapshots use is still garbage (the kept copies
+    # stay), so a busy fleet's prune, which always meets a new snapshot, still frees them
+    added = plan.refs.added = References(cache_trees=False, check_data=False)
     plan.refs.add_snapshots(repo, (s for _, s in new))
+    plan.refs.added = None
     plan.snapshots.update(sid for sid, _ in new)
     for source, target in ((plan.delete, plan.unmark), (plan.mark, plan.keep)):
         for pack in list(source):
-            if _used(pack, plan.refs):
+            if _used(pack, added):
                 source.remove(pack)
                 target.append(pack)
                 moved += 1
     for pack in list(plan.orphans_delete):
-        if _used(pack, plan.refs):
+        if _used(pack, added):
             plan.orphans_delete.remove(pack)
             plan.keep.append(pack)
             moved += 1

@@ -41,9 +41,12 @@ BlobKey = tuple[BlobType, ObjectId]
 
 
 def current_blobs(repo: Repository, packs: list[CompactPack]) -> set[BlobKey]:
-    """Blobs some pack of the current epoch already holds."""
+    """Blobs some pack of the current epoch that a full key wrote already holds (a put-only
+    host's copy may be garbage under the blob's id: it re-encrypts nothing, design.md §6a)."""
     epoch = repo.config.current_epoch
-    return {(t, bid) for p in packs if p.epoch == epoch for t, bid, _n in p.blobs()}
+    return {
+        (t, bid) for p in packs if p.epoch == epoch and not p.sender for t, bid, _n in p.blobs()
+    }
 
 
 def still_needed(pack: CompactPack, wanted: Callable[[BlobKey], bool], fresh: set[BlobKey]) -> int:

@@ -30,6 +30,7 @@ class References:
         self.trees = BlobSet()
         self.data = BlobSet()
         self.missing: list[tuple[BlobType, ObjectId]] = []  # referenced, but not in the index
+        self.added: References | None = None  # set: what later walks add is also added there
 
     def blobs(self, btype: BlobType) -> BlobSet:
         """The referenced blobs of a type."""
@@ -54,6 +55,8 @@ class References:
             tid = stack.pop()
             if not self.trees.add(tid):
                 continue  # walked already
+            if self.added is not None:
+                self.added.trees.add(tid)
             if not repo.index.has(BlobType.TREE, tid):
                 self.missing.append((BlobType.TREE, tid))
                 continue
@@ -70,5 +73,7 @@ class References:
                     stack.append(node.subtree)
                 for bid in node.content:
                     new = self.data.add(bid)
+                    if new and self.added is not None:
+                        self.added.data.add(bid)
                     if new and self._check_data and not repo.index.has(BlobType.DATA, bid):
                         self.missing.append((BlobType.DATA, bid))
