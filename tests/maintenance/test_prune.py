@@ -305,6 +305,7 @@ def test_a_repack_copies_only_the_blobs_its_pack_holds_the_kept_copy_of(
     unused, A is repacked: y is copied, x is not (B has it), and every snapshot restores."""
     x, y, w = (world.write(n, 300_000) for n in ("x", "y", "w"))
     world.backup()  # pack A: x, y, w
+    world.advance(60)  # (each backup its own time: forget keeps the last two by time)
     saved = {i.name: world.backend.get(i.name) for i in world.backend.list("index/")}
     for name in saved:
         world.backend.delete(name)
@@ -313,6 +314,7 @@ def test_a_repack_copies_only_the_blobs_its_pack_holds_the_kept_copy_of(
     w.unlink()
     z = world.write("z", 300_000)
     world.backup()  # pack B: x again (A's index is gone), z
+    world.advance(60)
     for name, body in saved.items():
         world.backend.put(name, body)
     y.write_bytes(kept_y)

@@ -534,19 +534,7 @@ def _choose_repack(
 
 def _decide_marked(plan: PrunePlan, marked: dict[ObjectId, tuple[CompactPack, float]]) -> None:
     """Marked packs: needed again → unmark; old enough → delete; else stay marked."""
-    wanted: dict[tuple[BlobType, ObjectId], list[ObjectId]] = {}
-    for pid, (pack, _since) in marked.items():
-        for btype, bid, _length in pack.blobs():
-            if bid in plan.refs.blobs(btype):
-                wanted.setdefault((btype, bid), []).append(pid)
-    available: set[tuple[BlobType, ObjectId]] = set()
-    if wanted:  # a put-only host's copy is no copy here (design.md §6a): it may be garbage
-        for pack in plan.keep + plan.repack:
-            if not pack.sender:
-                available.update(
-                    k for btype, bid, _n in pack.blobs() if (k := (btype, bid)) in wanted
-                )
-    needed = {pid for key, pids in wanted.items() if key not in available for pid in pids[:1]}
+    needed = _needed_marked(plan, marked)
     for pid, (pack, since) in sorted(marked.items()):
         plan.marked_since[pid] = since
         if pid not in plan.listed:
@@ -557,6 +545,42 @@ def _decide_marked(plan: PrunePlan, marked: dict[ObjectId, tuple[CompactPack, fl
             plan.delete.append(pack)
         else:
             plan.still_marked.append((pack, since))
+
+
+def _needed_marked(
+    plan: PrunePlan, marked: dict[ObjectId, tuple[CompactPack, float]]
+) -> set[ObjectId]:
+    """The stored marked packs that hold a blob the snapshots need and no kept pack of a full
+    key holds (a put-only host's copy is no copy here, design.md §6a: it may be garbage)."""
+    wanted: dict[tuple[BlobType, ObjectId], list[ObjectId]] = {}
+    for pid, (pack, _since) in marked.items():
+        if pid not in plan.listed:
+            continue  # gone already: it holds nothing to keep
+        for btype, bid, _length in pack.blobs():
+            if bid in plan.refs.blobs(btype):
+                wanted.setdefault((btype, bid), []).append(pid)
+    if not wanted:
+        return set()
+    available: set[tuple[BlobType, ObjectId]] = set()
+    for pack in plan.keep + plan.repack:
+        if not pack.sender:
+            available.update(k for btype, bid, _n in pack.blobs() if (k := (btype, bid)) in wanted)
+    needed: set[ObjectId] = set()
+    for key, pids in wanted.items():
+        if key not in available:
+            needed.update(_to_unmark(pids, marked))
+    return needed
+
+
+def _to_unmark(
+    pids: list[ObjectId], marked: dict[ObjectId, tuple[CompactPack, float]]
+) -> list[ObjectId]:
+    """Which of the marked packs holding a needed blob (that no kept pack of a full key holds)
+    come back: one a full key wrote, else every put-only writer's copy (which of them is sound
+    no full key may have read yet). The first such pack used to come back, whoever wrote it: a
+    put-only host's garbage under the blob's id could be unmarked and the good copy deleted."""
+    trusted = [pid for pid in pids if not marked[pid][0].sender]
+    return trusted[:1] or pids
 
 
 @dataclass(slots=True, kw_only=True)
