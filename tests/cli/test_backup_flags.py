@@ -377,3 +377,27 @@ exclude_larger_than = "4 kilobytes"
     done = run_cli("--config", str(config), "-P", "p", "backup", str(src / "unlisted"))
     assert done.code == 0, done.stderr
     assert files_in(run_cli, cli_repo) == {f"{src}/unlisted"}
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_no_exclude_drops_a_path_named_below_another_named_one(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, jobs: str
+) -> None:
+    """docs/usage.md: no exclude drops a path you name. `backup d d/sub --exclude sub` saved
+    d without d/sub, exit 0 and not a word (an attack pass); the same with the other
+    excludes and a named file below a named directory."""
+    d = tmp_path / "d"
+    write_file(d / "a", b"a")
+    write_file(d / "sub" / "b", b"b")
+    write_file(d / "sub" / ".nobackup", b"")
+    cases = (
+        (["--exclude", "sub"], [d, d / "sub"], "/d/sub"),  # (below it, "sub" still matches)
+        (["--iexclude", "SUB"], [d / "sub", d], "/d/sub"),
+        (["--exclude-larger-than", "0k", "--exclude", "b"], [d, d / "sub" / "b"], "/d/sub/b"),
+        (["--exclude-if-present", ".nobackup"], [d, d / "sub"], "/d/sub"),
+    )
+    for flags, named, expected in cases:
+        done = run_cli("-r", cli_repo, "backup", "-j", jobs, *flags, *map(str, named))
+        assert done.code == 0, done.stderr
+        listed = run_cli("-r", cli_repo, "ls", "latest").stdout.splitlines()
+        assert str(tmp_path) + expected in listed, (flags, listed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -84,3 +85,33 @@ def test_one_file_system_stops_at_mount_points(cli_repo: str, run_cli: RunCli) -
     assert "/dev/shm" in dev  # the mount point itself is kept ...
     assert inside.code == 0
     assert inside.stdout == ""  # ... but nothing mounted there
+
+
+def test_a_named_path_that_cannot_be_looked_at_is_a_failure_line_not_missing(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str]
+) -> None:
+    """A named file below a directory of mode 000 (an attack pass): it was "does not exist,
+    skipping", and alone "nothing to back up" with exit 2 (a usage error); restic says
+    "permission denied". Now the walk says why, exit 3, as for any unreadable file."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to drop root's permission override")
+    locked = write_file(tmp_path / "src" / "locked" / "f", b"x").parent
+    readable = write_file(tmp_path / "src" / "ok", b"y")
+    locked.chmod(0)
+    drop = ["setpriv", "--inh-caps=-dac_override,-dac_read_search,-fowner"]
+    drop += ["--bounding-set=-dac_override,-dac_read_search,-fowner"]
+    try:
+        for named in ([locked / "f"], [locked / "f", readable]):
+            done = subprocess.run(
+                [*drop, S3VAULT, "-r", cli_repo, "backup", *map(str, named)],
+                env=cli_env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert done.returncode == 3, done.stderr
+            assert f"{locked / 'f'}: cannot read: Permission denied" in done.stderr
+            assert "does not exist" not in done.stderr
+    finally:
+        locked.chmod(0o755)

@@ -260,6 +260,7 @@ class Archiver:
         self._parent_tree = parent_tree
         self._progress = progress or NullProgress()
         self._matcher = ExcludeMatcher(options.excludes)
+        self._named = frozenset(options.paths)  # targets (below another one too): never excluded
         self._generated = generated_devices()  # /proc, /sys: no size to check reads against
         self.stats = ArchiveStats()
         self._lock = threading.Lock()
@@ -367,7 +368,11 @@ class Archiver:
     ) -> bool:
         """The walk leaves out this entry of a directory (``real``: its path, below the
         root): the directory is tagged and it is not a tag file, or an exclude matches the
-        path as recorded. One rule for the serial walk and the worker processes."""
+        path as recorded. One rule for the serial walk and the worker processes. A path the
+        user named is never left out, also below another named directory (``d d/sub
+        --exclude sub`` dropped d/sub without a word: docs/usage.md promises otherwise)."""
+        if real[len(self._opts.root) :] in self._named:
+            return False
         if tagged is not None and name not in tagged:
             return True
         return not self._matcher.empty and self._matcher.excluded(real[len(self._opts.root) :], st)

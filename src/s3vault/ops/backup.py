@@ -194,9 +194,13 @@ def _targets(
             recorded = os.path.abspath(path)
         else:
             recorded = os.path.normpath(b"/" + path.lstrip(b"/"))
-        if not os.path.lexists((root or b"") + recorded):
+        try:
+            os.lstat((root or b"") + recorded)
+        except (FileNotFoundError, NotADirectoryError):
             missing.append((os.fsdecode(path), "does not exist, skipping"))
             continue
+        except OSError:
+            pass  # there, but not to be looked at (EACCES): the walk says why (exit 3)
         out[recorded] = None
     if not out:
         msg = "nothing to back up: none of the given paths exist"
