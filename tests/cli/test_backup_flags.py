@@ -401,3 +401,37 @@ def test_no_exclude_drops_a_path_named_below_another_named_one(
         assert done.code == 0, done.stderr
         listed = run_cli("-r", cli_repo, "ls", "latest").stdout.splitlines()
         assert str(tmp_path) + expected in listed, (flags, listed)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_link_out_of_the_root_is_not_followed(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, jobs: str
+) -> None:
+    """`backup --root IMAGE /home/...` with the image's `home -> /home` saved the running
+    host's files under the image's paths, exit 0 and not a word (an attack pass): a link that
+    leads out of the root is a failure line (exit 3); one that stays inside is followed."""
+    image = tmp_path / "image"
+    outside = write_file(tmp_path / "live" / "secret", b"LIVE").parent
+    write_file(image / "usr" / "lib" / "x", b"image")
+    (image / "abs").symlink_to(outside)  # absolute, out of the image
+    (image / "up").symlink_to("../live")  # relative, out of the image
+    (image / "lib").symlink_to("usr/lib")  # inside the image: followed, as restic does
+    done = run_cli(
+        "-r",
+        cli_repo,
+        "backup",
+        "-j",
+        jobs,
+        "--root",
+        str(image),
+        "/abs/secret",
+        "/up/secret",
+        "/lib/x",
+    )
+    assert done.code == 3, done.stderr
+    for link in ("abs", "up"):
+        assert f"{image / link}: cannot read metadata: a symbolic link that leads out" in (
+            done.stderr
+        )
+    listed = run_cli("-r", cli_repo, "ls", "latest").stdout.split()
+    assert listed == ["/lib", "/lib/x"], listed

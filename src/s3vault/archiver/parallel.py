@@ -363,7 +363,7 @@ class ParallelArchiver(Archiver):
             return None
         psub = pnode.subtree if pnode is not None and pnode.type is NodeType.DIR else None
         try:
-            st = leading_stat(path, st) if sub is not None else st
+            st = leading_stat(path, st, self._opts.root) if sub is not None else st
             meta = self._meta(path, name, st)
         except OSError as exc:
             self._warn(path, f"cannot read metadata: {exc.strerror}", failed=True)

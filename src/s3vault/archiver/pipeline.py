@@ -124,18 +124,26 @@ def whole_root_base(base: bytes) -> tuple[bytes, os.stat_result]:
     return real, os.lstat(real)
 
 
-def leading_stat(path: bytes, st: os.stat_result) -> os.stat_result:
+def leading_stat(path: bytes, st: os.stat_result, root: bytes = b"") -> os.stat_result:
     """The stat of a directory that leads to a backup target (``/lib`` of ``/lib/terminfo``):
     a symbolic link there (Debian's ``/lib -> usr/lib``) is recorded as the directory it leads
     to, as restic does; recorded as a link, the target's whole subtree sat under a symlink
     node that no reader follows, and restore, ls, find and restore-test saw nothing.
 
+    With a ``root`` (``backup --root``), a link that leads out of it is not followed: the
+    image's ``home -> /home`` or ``up -> ../elsewhere`` saved the running host's files under
+    the image's paths, without a word.
+
     Raises:
-        OSError: the link leads nowhere.
+        OSError: the link leads nowhere, or out of ``root``.
         NotADirectoryError: it leads to something else than a directory.
     """
     if not stat.S_ISLNK(st.st_mode):
         return st
+    if root and not os.path.realpath(path).startswith(os.path.realpath(root).rstrip(b"/") + b"/"):
+        raise OSError(
+            errno.EXDEV, "a symbolic link that leads out of the --root directory: not followed"
+        )
     followed = os.stat(path)
     if not stat.S_ISDIR(followed.st_mode):
         raise NotADirectoryError(
@@ -462,7 +470,7 @@ class Archiver:
             assert isinstance(sub, dict)
             psub = pnode.subtree if pnode is not None and pnode.type is NodeType.DIR else None
             try:
-                st = leading_stat(path, st)
+                st = leading_stat(path, st, self._opts.root)
                 meta = self._meta(path, name, st)
             except OSError as exc:
                 self._warn(path, f"cannot read metadata: {exc.strerror}", failed=True)
