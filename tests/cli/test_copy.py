@@ -218,21 +218,50 @@ def _copy(run_cli: RunCli, src: str, dst: str, *args: str) -> tuple[int, dict, s
     return done.code, json.loads(lines[-1]) if lines else {}, done.stderr
 
 
-def test_a_copy_back_sends_what_the_target_no_longer_holds(
+def test_a_copy_back_never_brings_back_what_the_target_forgot_or_rewrote_and_says_so(
     tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
-    """A copy of B's snapshot held in A is copied back into B when B no longer holds it
-    (forgotten there, or its file damaged): it was skipped as "already there" (an attack)."""
-    b_url, a_url, (first, _) = _pair(tmp_path, run_cli)
+    """A copy of B's snapshot held in A is not copied back into B once B no longer holds it
+    (forgotten, or rewritten there to remove a file: copying back would undo it, a review);
+    it was reported as "already there" (an attack pass). Now it is said apart."""
+    b_url, a_url, (first, second) = _pair(tmp_path, run_cli)
     assert _copy(run_cli, b_url, a_url)[0] == 0
     assert run_cli("-r", b_url, "forget", first).code == 0
     code, summary, err = _copy(run_cli, a_url, b_url)
     assert code == 0, err
-    assert len(summary["copied"]) == 1 and len(summary["skipped"]) == 1, summary
-    assert sorted(s["time"] for s in snapshots(run_cli, "-r", b_url)) == sorted(
-        s["time"] for s in snapshots(run_cli, "-r", a_url)
-    )
-    assert run_cli("-r", b_url, "verify", "--read-data").code == 0
+    assert summary["copied"] == [] and len(summary["skipped"]) == 1, summary
+    assert [c["target_snapshot_id"] for c in summary["not_copied_back"]] == [first], summary
+    said = run_cli("-r", a_url, "copy", "--to", b_url)
+    assert "1 snapshot not copied back: copies of the target's own snapshots" in said.stdout
+    assert [s["id"] for s in snapshots(run_cli, "-r", b_url)] == [second]
+    secret = write_file(tmp_path / "data" / "secret", b"password=hunter2")
+    assert run_cli("-r", b_url, "backup", str(secret.parent)).code == 0
+    assert _copy(run_cli, b_url, a_url)[0] == 0
+    assert run_cli("-r", b_url, "rewrite", "--exclude", "secret", "--forget").code == 0
+    code, summary, err = _copy(run_cli, a_url, b_url)
+    assert code == 0 and summary["copied"] == [], (err, summary)
+    found = run_cli("-r", b_url, "find", "secret")
+    assert found.code == 0 and "secret" not in found.stdout, found.stdout
+
+
+def test_a_backup_copied_through_another_repository_or_sealed_again_is_there_already(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A → B, B → C, then A → C: C holds A's backups already (through B), by time, host,
+    paths, tags and content; the same after the target's own `prune --reencrypt` for a copy
+    back. Both stored every backup a second time (a review)."""
+    a_url, b_url, _ = _pair(tmp_path, run_cli)
+    c_url = str(tmp_path / "c-repo")
+    assert run_cli("-r", c_url, *INIT).code == 0
+    for src, dst in ((a_url, b_url), (b_url, c_url)):
+        assert _copy(run_cli, src, dst)[0] == 0
+    code, summary, err = _copy(run_cli, a_url, c_url)
+    assert code == 0 and summary["copied"] == [] and len(summary["skipped"]) == 2, summary
+    assert run_cli("-r", a_url, "key", "rotate-master").code == 0
+    assert run_cli("-r", a_url, "prune", "--reencrypt").code == 0
+    code, summary, err = _copy(run_cli, b_url, a_url)
+    assert code == 0 and summary["copied"] == [], (err, summary)
+    assert len(snapshots(run_cli, "-r", a_url)) == 2
 
 
 def test_a_source_sealed_again_by_prune_reencrypt_is_not_copied_twice(

@@ -242,6 +242,8 @@ class CopyResult:
 
     copied: list[tuple[str, str]] = field(default_factory=list)  # (source id, target id)
     skipped: list[str] = field(default_factory=list)  # already in the target
+    # copies of the target's own snapshots that it no longer holds: (source id, target id)
+    not_copied_back: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (source id, why): damaged
     blobs_read: int = 0
     bytes_read: int = 0
@@ -486,17 +488,25 @@ def _copy_all(
     held = list_snapshots(dst)
     done = {s.original: tid for tid, s in held if s.original}
     mine = {tid.hex() for tid, _ in held}
-    # copies of this source's snapshots by what they are: a snapshot `prune --reencrypt`
-    # sealed again has a new id, and is there already when its content is
-    copies = {_alike(s): tid for tid, s in held if s.original.startswith(src.id.hex() + ":")}
+    # the target's snapshots by what they are: one `prune --reencrypt` sealed again (on
+    # either side) has a new id, one copied here through a third repository another origin;
+    # a snapshot alike in time, host, paths, tags and content is there already
+    alike = {_alike(s): tid for tid, s in held}
     result = copier.result
     progress.started("copying", total_files=len(todo))
     for sid, snap in todo:
         origin = f"{src.id.hex()}:{sid.hex()}"
-        # already copied, or itself a copy of a snapshot the target still holds (copying back
-        # after a failover sends only what was written on this side)
         back = snap.original.partition(":")
-        if origin in done or (back[0] == dst.id.hex() and back[2] in mine):
+        if back[0] == dst.id.hex() and back[2] not in mine:
+            # a copy of the target's own snapshot that the target no longer holds (forgotten
+            # or rewritten there, or its file unreadable): never copied back, which would undo
+            # a forget or a rewrite that removed a secret; said, not called "already there"
+            result.not_copied_back.append((sid.hex(), back[2]))
+            progress.advanced(files=1, item=sid.short)
+            continue
+        if origin in done or back[0] == dst.id.hex():
+            # already copied, or a copy of a snapshot the target holds (copying back after a
+            # failover sends only what was written on this side)
             result.skipped.append(sid.hex())
             progress.advanced(files=1, item=sid.short)
             continue
@@ -508,7 +518,7 @@ def _copy_all(
             progress.warned(f"snapshot {sid.short}", f"not copied, it is damaged: {exc}")
             progress.advanced(files=1, item=sid.short)
             continue
-        if (same := copies.get(_alike(replace(snap, tree=root)))) is not None:
+        if (same := alike.get(_alike(replace(snap, tree=root)))) is not None:
             done[origin] = same
             result.skipped.append(sid.hex())
             progress.advanced(files=1, item=sid.short)

@@ -93,6 +93,9 @@ def copy(
             "summary",
             copied=[{"source_snapshot_id": s, "target_snapshot_id": t} for s, t in r.copied],
             skipped=r.skipped,
+            not_copied_back=[
+                {"source_snapshot_id": s, "target_snapshot_id": t} for s, t in r.not_copied_back
+            ],
             failed=[{"source_snapshot_id": s, "reason": why} for s, why in r.failed],
             blobs_read=r.blobs_read,
             bytes_read=r.bytes_read,
@@ -110,6 +113,13 @@ def copy(
         f"{len(r.copied)} copied, {len(r.skipped)} already there; read {human_bytes(r.bytes_read)}"
         f" from the source, sent {r.blobs_sent} blobs ({human_bytes(r.bytes_sent)} stored)",
     )
+    if r.not_copied_back:
+        say(
+            ctx,
+            f"{plural(len(r.not_copied_back), 'snapshot')} not copied back: copies of the "
+            "target's own snapshots that it no longer holds (forgotten or rewritten there, or "
+            f"its file unreadable: first {r.not_copied_back[0][1][:8]})",
+        )
     if r.ledger_file is not None:
         say(
             ctx,
