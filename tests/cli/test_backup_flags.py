@@ -385,22 +385,36 @@ def test_no_exclude_drops_a_path_named_below_another_named_one(
 ) -> None:
     """docs/usage.md: no exclude drops a path you name. `backup d d/sub --exclude sub` saved
     d without d/sub, exit 0 and not a word (an attack pass); the same with the other
-    excludes and a named file below a named directory."""
+    excludes, a named file below a named directory, and a named path below an excluded
+    directory (`d d/x/sub --exclude x`: x is kept as the way to it, its other entries not).
+    A named directory the patterns match itself keeps its content (the patterns matched all
+    of it through the directory's own name: saved empty, a review)."""
     d = tmp_path / "d"
     write_file(d / "a", b"a")
     write_file(d / "sub" / "b", b"b")
-    write_file(d / "sub" / ".nobackup", b"")
+    write_file(d / "x" / "sub" / "f", b"f")
+    write_file(d / "x" / "other", b"o")
     cases = (
-        (["--exclude", "sub"], [d, d / "sub"], "/d/sub"),  # (below it, "sub" still matches)
-        (["--iexclude", "SUB"], [d / "sub", d], "/d/sub"),
-        (["--exclude-larger-than", "0k", "--exclude", "b"], [d, d / "sub" / "b"], "/d/sub/b"),
-        (["--exclude-if-present", ".nobackup"], [d, d / "sub"], "/d/sub"),
+        (["--exclude", "sub"], [d, d / "sub"], ["/d/sub/b"], []),
+        (["--iexclude", "SUB"], [d / "sub", d], ["/d/sub/b"], []),
+        (["--exclude-larger-than", "0k", "--exclude", "b"], [d, d / "sub" / "b"], ["/d/sub/b"], []),
+        (["--exclude", "x"], [d, d / "x" / "sub"], ["/d/x/sub/f"], ["/d/x/other"]),
+        (["--exclude", "sub"], [d / "sub"], ["/d/sub/b"], []),
     )
-    for flags, named, expected in cases:
+    for flags, named, present, absent in cases:
         done = run_cli("-r", cli_repo, "backup", "-j", jobs, *flags, *map(str, named))
         assert done.code == 0, done.stderr
         listed = run_cli("-r", cli_repo, "ls", "latest").stdout.splitlines()
-        assert str(tmp_path) + expected in listed, (flags, listed)
+        for path in present:
+            assert str(tmp_path) + path in listed, (flags, listed)
+        for path in absent:
+            assert str(tmp_path) + path not in listed, (flags, listed)
+    write_file(d / "sub" / ".nobackup", b"")
+    tagged = run_cli(
+        "-r", cli_repo, "backup", "--exclude-if-present", ".nobackup", str(d), str(d / "sub")
+    )
+    assert tagged.code == 0, tagged.stderr
+    assert str(d / "sub") in run_cli("-r", cli_repo, "ls", "latest").stdout.splitlines()
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
@@ -435,3 +449,7 @@ def test_a_link_out_of_the_root_is_not_followed(
         )
     listed = run_cli("-r", cli_repo, "ls", "latest").stdout.split()
     assert listed == ["/lib", "/lib/x"], listed
+    (image / "self").symlink_to(".")  # the root itself: inside (it was refused, a review)
+    done = run_cli("-r", cli_repo, "backup", "-j", jobs, "--root", str(image), "/self/usr/lib/x")
+    assert done.code == 0, done.stderr
+    assert "/self/usr/lib/x" in run_cli("-r", cli_repo, "ls", "latest").stdout.split()

@@ -14,6 +14,7 @@ integrity errors abort the backup before any snapshot is written.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import os
@@ -124,6 +125,15 @@ def whole_root_base(base: bytes) -> tuple[bytes, os.stat_result]:
     return real, os.lstat(real)
 
 
+def _below_any(path: bytes, ancestors: frozenset[bytes]) -> bool:
+    """Whether one of ``ancestors`` is a directory above ``path`` (a loop over its
+    components: only run when some named path matches an exclude, which is rare)."""
+    head = path
+    while (head := head.rpartition(b"/")[0]) and head not in ancestors:
+        pass
+    return bool(head)
+
+
 def leading_stat(path: bytes, st: os.stat_result, root: bytes = b"") -> os.stat_result:
     """The stat of a directory that leads to a backup target (``/lib`` of ``/lib/terminfo``):
     a symbolic link there (Debian's ``/lib -> usr/lib``) is recorded as the directory it leads
@@ -140,7 +150,8 @@ def leading_stat(path: bytes, st: os.stat_result, root: bytes = b"") -> os.stat_
     """
     if not stat.S_ISLNK(st.st_mode):
         return st
-    if root and not os.path.realpath(path).startswith(os.path.realpath(root).rstrip(b"/") + b"/"):
+    inside = os.path.realpath(root).rstrip(b"/")
+    if root and not (os.path.realpath(path) + b"/").startswith(inside + b"/"):
         raise OSError(
             errno.EXDEV, "a symbolic link that leads out of the --root directory: not followed"
         )
@@ -269,6 +280,10 @@ class Archiver:
         self._progress = progress or NullProgress()
         self._matcher = ExcludeMatcher(options.excludes)
         self._named = frozenset(options.paths)  # targets (below another one too): never excluded
+        self._named_sorted = sorted(self._named)  # (a directory that leads to one: kept too)
+        # named paths the patterns match themselves (``d/sub --exclude sub``): nothing below
+        # them is matched by the patterns, which would match all of it through them
+        self._named_matched = frozenset(p for p in self._named if self._matcher.matches(p))
         self._generated = generated_devices()  # /proc, /sys: no size to check reads against
         self.stats = ArchiveStats()
         self._lock = threading.Lock()
@@ -379,11 +394,25 @@ class Archiver:
         path as recorded. One rule for the serial walk and the worker processes. A path the
         user named is never left out, also below another named directory (``d d/sub
         --exclude sub`` dropped d/sub without a word: docs/usage.md promises otherwise)."""
-        if real[len(self._opts.root) :] in self._named:
+        recorded = real[len(self._opts.root) :]
+        if recorded in self._named or self._leads_to_named(recorded):
             return False
         if tagged is not None and name not in tagged:
             return True
-        return not self._matcher.empty and self._matcher.excluded(real[len(self._opts.root) :], st)
+        if self._matcher.empty:
+            return False
+        if self._named_matched and _below_any(recorded, self._named_matched):
+            return self._matcher.excluded(recorded, st) and not self._matcher.matches(recorded)
+        return self._matcher.excluded(recorded, st)
+
+    def _leads_to_named(self, recorded: bytes) -> bool:
+        """Whether a named path lies below this one (``d d/x/sub --exclude x``: x is kept as
+        the way to d/x/sub, and what else is in x is matched by the excludes as usual)."""
+        if len(self._named_sorted) < 2:
+            return False  # one target: nothing named below it
+        below = recorded + b"/"
+        at = bisect.bisect_left(self._named_sorted, below)
+        return at < len(self._named_sorted) and self._named_sorted[at].startswith(below)
 
     def _say_hidden(self, base: bytes) -> None:
         """A failure line for each path another target holds only through a link."""
