@@ -122,6 +122,8 @@ def test_a_password_command_is_read_as_sh_would_and_not_waited_for_past_its_exit
         assert time.monotonic() - started < 30
     finally:
         os.kill(int(holder.read_text()), signal.SIGKILL)
+    late = f"sh -c '(sleep 0.3; echo {password}) &'"  # printed by a child after the exit
+    assert run_cli("-r", cli_repo, "--password-command", late, "snapshots", env=env).code == 0
     crlf = f"printf '%s\\r\\n' '{password}'"
     assert run_cli("-r", cli_repo, "--password-command", crlf, "snapshots", env=env).code == 0
     for bad in (f"echo '{password}", " "):

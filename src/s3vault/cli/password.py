@@ -135,15 +135,18 @@ def _output(proc: subprocess.Popen[bytes]) -> bytes:
     with selectors.DefaultSelector() as sel:
         sel.register(fd, selectors.EVENT_READ)
         while (left := deadline - time.monotonic()) > 0:
-            exited = proc.poll() is not None
-            if sel.select(0 if exited else min(left, 0.05)):
+            # once it has exited having printed something, what the pipe holds is all; one
+            # that exited silently may have left a child to print it (restic waits for that)
+            settled = out and proc.poll() is not None
+            if sel.select(0 if settled else min(left, 0.05)):
                 chunk = os.read(fd, 65536)
                 if not chunk:
                     return bytes(out)  # the end of its output
                 out += chunk
-            elif exited:
+            elif settled:
                 return bytes(out)  # exited, and nothing more is there
-    msg = f"password command failed: it did not exit within {COMMAND_TIMEOUT:.0f} seconds"
+    what = "printed nothing" if proc.poll() is not None else "did not exit"
+    msg = f"password command failed: it {what} within {COMMAND_TIMEOUT:.0f} seconds"
     raise NoKeyError(msg)
 
 
