@@ -45,10 +45,18 @@ def test_a_file_given_as_the_repository_is_not_one(
     """Exit 10 with what it is, as for a directory holding no repository (it was exit 1,
     "reading FILE/config: Not a directory"; a helper's attack pass), as source and as target."""
     afile = write_file(tmp_path / "afile", b"hi\n")
-    for args in (("-r", str(afile), "snapshots"), ("-r", cli_repo, "copy", "--to", str(afile))):
+    for args in (
+        ("-r", str(afile), "snapshots"),
+        ("-r", cli_repo, "copy", "--to", str(afile)),
+        ("-r", str(afile), "init", "--kdf-cost", "minimum"),  # (a review: it was exit 1)
+    ):
         done = run_cli(*args)
         assert done.code == 10, done.stderr
         assert f"{afile} is a file, not a repository directory" in done.stderr
+    for command in (("snapshots",), ("init", "--kdf-cost", "minimum")):  # a path below it
+        done = run_cli("-r", str(afile / "sub"), *command)
+        assert done.code == 10, done.stderr
+        assert f"{afile} is a file, not a directory: no repository can be at" in done.stderr
 
 
 def test_a_restic_repository_is_named_as_one_not_as_damage(tmp_path: Path, run_cli: RunCli) -> None:

@@ -93,7 +93,7 @@ class LocalBackend:
             raise BackendError(msg)
         return self._root.joinpath(*parts)
 
-    def _error(self, exc: OSError, what: str, path: Path) -> BackendError:
+    def _error(self, exc: OSError, what: str, path: Path) -> S3VaultError:
         """The one translation of OSError: a refused write (read-only file system, no
         permission) is an AccessDeniedError that says what the repository allows here."""
         if exc.errno == errno.ENOSPC:
@@ -110,6 +110,8 @@ class LocalBackend:
                 f"{what} {path}: permission denied: this user may not {right} {self._root}; "
                 f"run as a user who may, or change its permissions"
             )
+        if exc.errno == errno.ENOTDIR and (in_the_way := self._file_in_the_way()):
+            return in_the_way
         return BackendError(f"{what} {path}: {exc.strerror or exc}")
 
     def put(self, name: str, data: bytes | memoryview) -> None:
@@ -156,11 +158,22 @@ class LocalBackend:
             raise self._error(exc, "reading", path) from None
 
     def _below_a_file(self, name: str, path: Path) -> S3VaultError:
-        """A path through a file: the repository's own (``-r`` names a file: exit 10, as a
-        directory holding no repository), or a directory of it that is a file (damage)."""
-        if self._root.exists() and not self._root.is_dir():
-            return NotARepositoryError(f"{self._root} is a file, not a repository directory")
-        return self._not_an_object(name, path, "below a file")
+        """A path through a file: the repository's own, or one above it (``-r`` names a file,
+        or a path below one: exit 10, as a directory holding no repository), or a directory
+        of the repository that is a file (damage)."""
+        return self._file_in_the_way() or self._not_an_object(name, path, "below a file")
+
+    def _file_in_the_way(self) -> NotARepositoryError | None:
+        """The error for a repository path that is, or lies below, something else than a
+        directory; None when there is no such thing."""
+        for place in (self._root, *self._root.parents):
+            if place.exists() and not place.is_dir():
+                if place == self._root:
+                    return NotARepositoryError(f"{place} is a file, not a repository directory")
+                return NotARepositoryError(
+                    f"{place} is a file, not a directory: no repository can be at {self._root}"
+                )
+        return None
 
     def _missing(self, name: str, path: Path) -> S3VaultError:
         if os.path.islink(path):
