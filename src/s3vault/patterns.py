@@ -266,10 +266,19 @@ class PatternList:
     def __bool__(self) -> bool:
         return bool(self._patterns)
 
-    def matches(self, path: str) -> bool:
-        """True when the patterns select ``path`` (an absolute path such as ``/etc/hosts``)."""
+    def matching(self, path: str) -> frozenset[int]:
+        """The positions of the patterns (not ``!`` ones) that select ``path`` on their own."""
+        return frozenset(
+            n for n, p in enumerate(self._patterns) if not p.negated and p.matches(path)
+        )
+
+    def matches(self, path: str, *, skip: frozenset[int] = frozenset()) -> bool:
+        """True when the patterns select ``path`` (an absolute path such as ``/etc/hosts``),
+        leaving out those at the positions ``skip``."""
         matched = False
-        for pattern in self._patterns:
+        for n, pattern in enumerate(self._patterns):
+            if n in skip:
+                continue
             if pattern.negated:
                 matched = matched and not pattern.matches(path)
             elif not matched:

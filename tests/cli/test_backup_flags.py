@@ -394,12 +394,21 @@ def test_no_exclude_drops_a_path_named_below_another_named_one(
     write_file(d / "sub" / "b", b"b")
     write_file(d / "x" / "sub" / "f", b"f")
     write_file(d / "x" / "other", b"o")
+    write_file(d / "sub" / "a.log", b"l")
+    write_file(d / "sub" / "big", b"0123456789")
     cases = (
         (["--exclude", "sub"], [d, d / "sub"], ["/d/sub/b"], []),
         (["--iexclude", "SUB"], [d / "sub", d], ["/d/sub/b"], []),
         (["--exclude-larger-than", "0k", "--exclude", "b"], [d, d / "sub" / "b"], ["/d/sub/b"], []),
         (["--exclude", "x"], [d, d / "x" / "sub"], ["/d/x/sub/f"], ["/d/x/other"]),
         (["--exclude", "sub"], [d / "sub"], ["/d/sub/b"], []),
+        # the other patterns and the size limit still apply below it (a review: they did not)
+        (
+            ["--exclude", "sub", "--exclude", "*.log", "--exclude-larger-than", "5"],
+            [d, d / "sub"],
+            ["/d/sub/b"],
+            ["/d/sub/a.log", "/d/sub/big"],
+        ),
     )
     for flags, named, present, absent in cases:
         done = run_cli("-r", cli_repo, "backup", "-j", jobs, *flags, *map(str, named))

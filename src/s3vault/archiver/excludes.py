@@ -194,25 +194,41 @@ class ExcludeMatcher:
         if rules.exclude_caches and CACHEDIR not in tags:
             tags.append(CACHEDIR)
         self._tags = tuple(tags)
+        self._spares: dict[bytes, tuple[frozenset[int], frozenset[int]]] = {}  # (_spared)
         # nothing to match: the walk need not ask for each entry
         self.empty = not self._patterns and not self._ipatterns and rules.larger_than is None
 
-    def excluded(self, path: bytes, st: os.stat_result) -> bool:
+    def excluded(self, path: bytes, st: os.stat_result, *, spare: bytes | None = None) -> bool:
         """True when the patterns or the size limit exclude this absolute path (directories
-        and files alike for patterns, as in restic; the size limit spares directories)."""
+        and files alike for patterns, as in restic; the size limit spares directories).
+        ``spare``: a named directory above ``path`` that patterns match themselves; those
+        patterns are not applied below it (they would match all of it through its name)."""
         limit = self._rules.larger_than
         if limit is not None and st.st_size > limit and not stat.S_ISDIR(st.st_mode):
             return True
-        return self.matches(path)
+        return self.matches(path, spare=spare)
 
-    def matches(self, path: bytes) -> bool:
-        """True when the patterns (not the size limit) exclude this absolute path."""
+    def matches(self, path: bytes, *, spare: bytes | None = None) -> bool:
+        """True when the patterns (not the size limit) exclude this absolute path (``spare``:
+        as ``excluded`` says)."""
         if not self._patterns and not self._ipatterns:
             return False
+        skip, iskip = self._spared(spare)
         text = os.fsdecode(path)
-        if self._patterns and self._patterns.matches(text):
+        if self._patterns and self._patterns.matches(text, skip=skip):
             return True
-        return bool(self._ipatterns) and self._ipatterns.matches(text.lower())
+        return bool(self._ipatterns) and self._ipatterns.matches(text.lower(), skip=iskip)
+
+    def _spared(self, spare: bytes | None) -> tuple[frozenset[int], frozenset[int]]:
+        """The positions of the patterns and the folded patterns that match ``spare``."""
+        if spare is None:
+            return frozenset(), frozenset()
+        known = self._spares.get(spare)
+        if known is None:
+            text = os.fsdecode(spare)
+            known = (self._patterns.matching(text), self._ipatterns.matching(text.lower()))
+            self._spares[spare] = known
+        return known
 
     def tagged(self, path: bytes) -> tuple[frozenset[bytes] | None, list[str]]:
         """Whether a directory is tagged: (None when it is not, else the names of its entries

@@ -125,13 +125,13 @@ def whole_root_base(base: bytes) -> tuple[bytes, os.stat_result]:
     return real, os.lstat(real)
 
 
-def _below_any(path: bytes, ancestors: frozenset[bytes]) -> bool:
-    """Whether one of ``ancestors`` is a directory above ``path`` (a loop over its
-    components: only run when some named path matches an exclude, which is rare)."""
+def _above(path: bytes, ancestors: frozenset[bytes]) -> bytes | None:
+    """The nearest of ``ancestors`` that is a directory above ``path``, or None (a loop over
+    its components: only run when some named path matches an exclude, which is rare)."""
     head = path
     while (head := head.rpartition(b"/")[0]) and head not in ancestors:
         pass
-    return bool(head)
+    return head or None
 
 
 def leading_stat(path: bytes, st: os.stat_result, root: bytes = b"") -> os.stat_result:
@@ -281,8 +281,8 @@ class Archiver:
         self._matcher = ExcludeMatcher(options.excludes)
         self._named = frozenset(options.paths)  # targets (below another one too): never excluded
         self._named_sorted = sorted(self._named)  # (a directory that leads to one: kept too)
-        # named paths the patterns match themselves (``d/sub --exclude sub``): nothing below
-        # them is matched by the patterns, which would match all of it through them
+        # named paths the patterns match themselves (``d/sub --exclude sub``): below them,
+        # those patterns are not applied (they would match all of it through its name)
         self._named_matched = frozenset(p for p in self._named if self._matcher.matches(p))
         self._generated = generated_devices()  # /proc, /sys: no size to check reads against
         self.stats = ArchiveStats()
@@ -401,9 +401,8 @@ class Archiver:
             return True
         if self._matcher.empty:
             return False
-        if self._named_matched and _below_any(recorded, self._named_matched):
-            return self._matcher.excluded(recorded, st) and not self._matcher.matches(recorded)
-        return self._matcher.excluded(recorded, st)
+        spare = _above(recorded, self._named_matched) if self._named_matched else None
+        return self._matcher.excluded(recorded, st, spare=spare)
 
     def _leads_to_named(self, recorded: bytes) -> bool:
         """Whether a named path lies below this one (``d d/x/sub --exclude x``: x is kept as
