@@ -315,3 +315,26 @@ def test_a_snapshot_file_of_the_source_that_cannot_be_read_fails_the_copy(
     assert [c["source_snapshot_id"] for c in summary["copied"]] == [first]
     assert [f["source_snapshot_id"] for f in summary["failed"]] == [second]
     assert _copy(run_cli, src_url, dst_url, second[:8])[0] == 13
+
+
+def test_a_rewrite_is_not_undone_by_a_copy_back_through_a_third_repository(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A → B → C; A rewrites its snapshot to remove a secret; C → A copied C's copy back,
+    secret and all (a review): a copy records the first repository's snapshot as its
+    `original` (as restic keeps Original), so C's copy is A's own."""
+    a_url, b_url, c_url = (str(tmp_path / f"{n}-repo") for n in "abc")
+    for url in (a_url, b_url, c_url):
+        assert run_cli("-r", url, *INIT).code == 0
+    src = write_file(tmp_path / "src" / "secret.txt", b"password=hunter2").parent
+    write_file(src / "kept", b"k")
+    assert run_cli("-r", a_url, "backup", str(src)).code == 0
+    for frm, to in ((a_url, b_url), (b_url, c_url)):
+        assert _copy(run_cli, frm, to)[0] == 0
+    (first,) = snapshots(run_cli, "-r", a_url)
+    assert snapshots(run_cli, "-r", c_url)[0]["original"].endswith(":" + first["id"])
+    assert run_cli("-r", a_url, "rewrite", "--exclude", "secret.txt", "--forget").code == 0
+    code, summary, err = _copy(run_cli, c_url, a_url)
+    assert code == 0 and summary["copied"] == [], (err, summary)
+    found = run_cli("-r", a_url, "find", "secret.txt")
+    assert "secret.txt" not in found.stdout, found.stdout

@@ -471,8 +471,10 @@ def _record_proofs(
 
 
 def _alike(snap: SnapshotFile) -> tuple[object, ...]:
-    """What makes two snapshots one backup (in one repository: the tree is its id there)."""
-    return (snap.time, snap.hostname, tuple(snap.paths), tuple(snap.tags), snap.tree)
+    """What makes two snapshots one backup, as restic's copy compares them (in one
+    repository: the tree is its content there; the tree last)."""
+    what = (snap.time, snap.hostname, snap.username, tuple(snap.paths), tuple(snap.tags))
+    return (*what, tuple(snap.excludes), snap.tree)
 
 
 def _copy_all(
@@ -490,17 +492,21 @@ def _copy_all(
     mine = {tid.hex() for tid, _ in held}
     # the target's snapshots by what they are: one `prune --reencrypt` sealed again (on
     # either side) has a new id, one copied here through a third repository another origin;
-    # a snapshot alike in time, host, paths, tags and content is there already
+    # a snapshot alike in time, host, user, paths, tags, excludes and content is there
     alike = {_alike(s): tid for tid, s in held}
+    versions = {_alike(s)[:-1] for _, s in held}  # the same, whatever the content
+    # a copy records the first repository's snapshot (a copy of a copy too, as restic keeps
+    # `Original`): copying C's copy of B's copy of A's snapshot back into A is a copy back
+    origins = {sid: s.original or f"{src.id.hex()}:{sid.hex()}" for sid, s in todo}
     result = copier.result
     progress.started("copying", total_files=len(todo))
     for sid, snap in todo:
-        origin = f"{src.id.hex()}:{sid.hex()}"
-        back = snap.original.partition(":")
-        if back[0] == dst.id.hex() and back[2] not in mine:
-            # a copy of the target's own snapshot that the target no longer holds (forgotten
-            # or rewritten there, or its file unreadable): never copied back, which would undo
-            # a forget or a rewrite that removed a secret; said, not called "already there"
+        origin = origins[sid]
+        back = origin.partition(":")
+        if back[0] == dst.id.hex() and back[2] not in mine and _alike(snap)[:-1] not in versions:
+            # a copy of the target's own snapshot of which the target holds no version
+            # (forgotten there, or its file unreadable): never copied back, which would undo
+            # a forget or a rewrite that removed a secret; said apart
             result.not_copied_back.append((sid.hex(), back[2]))
             progress.advanced(files=1, item=sid.short)
             continue
@@ -523,7 +529,9 @@ def _copy_all(
             result.skipped.append(sid.hex())
             progress.advanced(files=1, item=sid.short)
             continue
-        parent = done.get(f"{src.id.hex()}:{snap.parent.hex()}") if snap.parent else None
+        parent = None
+        if snap.parent:
+            parent = done.get(origins.get(snap.parent, f"{src.id.hex()}:{snap.parent.hex()}"))
         fresh = replace(snap, tree=root, parent=parent, original=origin)
         new = commit(dst, copier.writer, fresh, clock=clock, index_read_at=copier.index_read_at)
         copier.ids.save()
