@@ -122,30 +122,34 @@ def _from_command(command: str) -> bytes:
 
 
 def _output(proc: subprocess.Popen[bytes]) -> bytes:
-    """Read the command's output until its end, or until the command has exited and the pipe
-    has nothing more to give.
+    """Read the command's output: once it has exited, what it printed before is all when it
+    printed something or failed (a child it left may hold the pipe for ever); after a silent
+    exit 0 a child it left may print the password, which is read to its end, as restic does.
 
     Raises:
-        NoKeyError: the command has not exited within COMMAND_TIMEOUT.
+        NoKeyError: no end within COMMAND_TIMEOUT.
     """
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     out = bytearray()
     deadline = time.monotonic() + COMMAND_TIMEOUT
+    to_the_end = False  # a silent exit 0: its child's output is read to its end
     with selectors.DefaultSelector() as sel:
         sel.register(fd, selectors.EVENT_READ)
         while (left := deadline - time.monotonic()) > 0:
-            # once it has exited having printed something, what the pipe holds is all; one
-            # that exited silently may have left a child to print it (restic waits for that)
-            settled = out and proc.poll() is not None
-            if sel.select(0 if settled else min(left, 0.05)):
-                chunk = os.read(fd, 65536)
-                if not chunk:
+            if not to_the_end and proc.poll() is not None:
+                while sel.select(0):  # what it wrote before its exit is in the pipe now
+                    if not (chunk := os.read(fd, 65536)):
+                        return bytes(out)
+                    out += chunk
+                if out or proc.returncode != 0:
+                    return bytes(out)
+                to_the_end = True
+            if sel.select(min(left, 0.05)):
+                if not (chunk := os.read(fd, 65536)):
                     return bytes(out)  # the end of its output
                 out += chunk
-            elif settled:
-                return bytes(out)  # exited, and nothing more is there
-    what = "printed nothing" if proc.poll() is not None else "did not exit"
+    what = "printed no password" if proc.poll() is not None else "did not exit"
     msg = f"password command failed: it {what} within {COMMAND_TIMEOUT:.0f} seconds"
     raise NoKeyError(msg)
 
