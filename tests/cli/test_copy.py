@@ -338,3 +338,21 @@ def test_a_rewrite_is_not_undone_by_a_copy_back_through_a_third_repository(
     assert code == 0 and summary["copied"] == [], (err, summary)
     found = run_cli("-r", a_url, "find", "secret.txt")
     assert "secret.txt" not in found.stdout, found.stdout
+
+
+def test_a_snapshot_whose_file_the_target_lost_to_damage_comes_back_from_its_copy(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """Damage is not a forget: a target whose snapshot file no longer opens takes its copy
+    back from the replica (a review: it never could, "not copied back")."""
+    a_url, b_url, (first, _) = _pair(tmp_path, run_cli)
+    assert _copy(run_cli, a_url, b_url)[0] == 0
+    (damaged,) = (p for p in (Path(a_url) / "snapshots").rglob("*") if first in p.name)
+    damaged.chmod(0o644)
+    damaged.write_bytes(b"garbage")
+    shutil.rmtree(cli_env["XDG_CACHE_HOME"])  # (its cached copy opens)
+    code, summary, err = _copy(run_cli, b_url, a_url)
+    assert code == 0, err
+    assert len(summary["copied"]) == 1 and summary["not_copied_back"] == [], summary
+    again = _copy(run_cli, b_url, a_url)[1]
+    assert again["copied"] == [], again  # once

@@ -498,19 +498,28 @@ def _copy_all(
     # a copy records the first repository's snapshot (a copy of a copy too, as restic keeps
     # `Original`): copying C's copy of B's copy of A's snapshot back into A is a copy back
     origins = {sid: s.original or f"{src.id.hex()}:{sid.hex()}" for sid, s in todo}
+    # the target's snapshot files that do not open (damage, not a forget): their copies come
+    # back, as the replica they are
+    unreadable = {oid for oid, _why in _unreadable(dst)}
     result = copier.result
     progress.started("copying", total_files=len(todo))
     for sid, snap in todo:
         origin = origins[sid]
         back = origin.partition(":")
-        if back[0] == dst.id.hex() and back[2] not in mine and _alike(snap)[:-1] not in versions:
+        lost = back[2] in unreadable  # its file in the target is damaged: copied back
+        if (
+            back[0] == dst.id.hex()
+            and back[2] not in mine
+            and not lost
+            and (_alike(snap)[:-1] not in versions)
+        ):
             # a copy of the target's own snapshot of which the target holds no version
             # (forgotten there, or its file unreadable): never copied back, which would undo
             # a forget or a rewrite that removed a secret; said apart
             result.not_copied_back.append((sid.hex(), back[2]))
             progress.advanced(files=1, item=sid.short)
             continue
-        if origin in done or back[0] == dst.id.hex():
+        if origin in done or (back[0] == dst.id.hex() and not lost):
             # already copied, or a copy of a snapshot the target holds (copying back after a
             # failover sends only what was written on this side)
             result.skipped.append(sid.hex())
