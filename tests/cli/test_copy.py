@@ -356,3 +356,23 @@ def test_a_snapshot_whose_file_the_target_lost_to_damage_comes_back_from_its_cop
     assert len(summary["copied"]) == 1 and summary["not_copied_back"] == [], summary
     again = _copy(run_cli, b_url, a_url)[1]
     assert again["copied"] == [], again  # once
+
+
+def test_versions_made_by_tag_or_rewrite_are_copied_each(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """tag and rewrite keep the first snapshot's original, so every version shares it: each is
+    still copied (a review of 9948f0b: 'already there', so the target kept the version with
+    the secret, never got the tag, and an empty target missed a version)."""
+    a_url, b_url, (first, _) = _pair(tmp_path, run_cli)
+    assert _copy(run_cli, a_url, b_url)[0] == 0
+    assert run_cli("-r", a_url, "tag", "--add", "important", first).code == 0
+    code, summary, err = _copy(run_cli, a_url, b_url)
+    assert code == 0 and len(summary["copied"]) == 1, (err, summary)
+    assert any("important" in s["tags"] for s in snapshots(run_cli, "-r", b_url))
+    assert run_cli("-r", a_url, "rewrite", "--exclude", "f0.bin").code == 0  # keeps the others
+    c_url = str(tmp_path / "c-repo")
+    assert run_cli("-r", c_url, *INIT).code == 0
+    code, summary, err = _copy(run_cli, a_url, c_url)
+    assert code == 0, err
+    assert len(snapshots(run_cli, "-r", c_url)) == len(snapshots(run_cli, "-r", a_url))

@@ -470,6 +470,35 @@ def _record_proofs(
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What the target holds, as ``_known`` asks it."""
+
+    id: str
+    snapshots: set[str]  # ids of its readable snapshot files
+    unreadable: set[str]  # ids of its snapshot files that do not open
+    versions: set[tuple[object, ...]]  # ``_alike`` of its snapshots without their content
+    done: dict[str, ObjectId]  # original → its snapshot
+
+
+def _known(snap: SnapshotFile, origin: str, target: _Target) -> str | None:
+    """ "there" (not copied: it is there), "not back" (a copy of the target's own snapshot of
+    which the target holds no version: never copied back, said apart), or None (compare by
+    content, then copy)."""
+    repo, _, snapshot = origin.partition(":")
+    if repo == target.id and snapshot not in target.unreadable:
+        # a copy of the target's own snapshot: never copied back (failing back sends only
+        # what was written on this side; a forget, or a rewrite that removed a secret, there
+        # stays done); one whose file there is damaged comes back from this replica
+        there = snapshot in target.snapshots or _alike(snap)[:-1] in target.versions
+        return "there" if there else "not back"
+    if not snap.original and origin in target.done:
+        # this very snapshot was copied before (its id is its content); the versions tag or
+        # rewrite make share their first one's original: they are compared by content
+        return "there"
+    return None
+
+
 def _alike(snap: SnapshotFile) -> tuple[object, ...]:
     """What makes two snapshots one backup, as restic's copy compares them (in one
     repository: the tree is its content there; the tree last)."""
@@ -505,24 +534,12 @@ def _copy_all(
     progress.started("copying", total_files=len(todo))
     for sid, snap in todo:
         origin = origins[sid]
-        back = origin.partition(":")
-        lost = back[2] in unreadable  # its file in the target is damaged: copied back
-        if (
-            back[0] == dst.id.hex()
-            and back[2] not in mine
-            and not lost
-            and (_alike(snap)[:-1] not in versions)
-        ):
-            # a copy of the target's own snapshot of which the target holds no version
-            # (forgotten there, or its file unreadable): never copied back, which would undo
-            # a forget or a rewrite that removed a secret; said apart
-            result.not_copied_back.append((sid.hex(), back[2]))
-            progress.advanced(files=1, item=sid.short)
-            continue
-        if origin in done or (back[0] == dst.id.hex() and not lost):
-            # already copied, or a copy of a snapshot the target holds (copying back after a
-            # failover sends only what was written on this side)
+        verdict = _known(snap, origin, _Target(dst.id.hex(), mine, unreadable, versions, done))
+        if verdict == "there":
             result.skipped.append(sid.hex())
+        elif verdict == "not back":
+            result.not_copied_back.append((sid.hex(), origin.partition(":")[2]))
+        if verdict is not None:
             progress.advanced(files=1, item=sid.short)
             continue
         try:
