@@ -133,8 +133,14 @@ def test_a_password_command_is_read_as_sh_would_and_not_waited_for_past_its_exit
     late = f"sh -c '(sleep 0.3; echo {password}) &'"  # printed by a child after the exit
     assert run_cli("-r", cli_repo, "--password-command", late, "snapshots", env=env).code == 0
     head, tail = password[:3], password[3:]  # in two pieces: read to its end (a review)
-    pieces = f"""sh -c '(sleep 0.2; printf %s "{head}"; sleep 0.3; echo "{tail}") &'"""
-    assert run_cli("-r", cli_repo, "--password-command", pieces, "snapshots", env=env).code == 0
+    # (and the child then holds its output: the whole line is the password, a review)
+    child = "(sleep 0.2; printf %s " + f'"{head}"; sleep 0.3; echo "{tail}"; exec sleep 60)'
+    pieces = f"sh -c '{child} & echo $! > {holder}'"
+    started = time.monotonic()
+    done = run_cli("-r", cli_repo, "--password-command", pieces, "snapshots", env=env)
+    os.kill(int(holder.read_text()), signal.SIGKILL)
+    assert done.code == 0, done.stderr
+    assert time.monotonic() - started < 30
     started = time.monotonic()  # a failure is said at once, whatever it left running
     failed = f"sh -c 'sleep 60 & echo $! > {holder}; exit 1'"
     done = run_cli("-r", cli_repo, "--password-command", failed, "snapshots", env=env)
