@@ -272,17 +272,17 @@ class PatternList:
             n for n, p in enumerate(self._patterns) if not p.negated and p.matches(path)
         )
 
-    def matches(self, path: str, *, skip: frozenset[int] = frozenset()) -> bool:
-        """True when the patterns select ``path`` (an absolute path such as ``/etc/hosts``),
-        leaving out those at the positions ``skip``."""
+    def matches(self, path: str, *, skip: frozenset[int] = frozenset(), below: str = "") -> bool:
+        """True when the patterns select ``path`` (an absolute path such as ``/etc/hosts``);
+        the patterns at the positions ``skip`` are matched against ``below`` instead (the
+        part of the path below a directory they match themselves)."""
         matched = False
         for n, pattern in enumerate(self._patterns):
-            if n in skip:
-                continue
+            where = below if n in skip else path
             if pattern.negated:
-                matched = matched and not pattern.matches(path)
+                matched = matched and not pattern.matches(where)
             elif not matched:
-                matched = pattern.matches(path)
+                matched = pattern.matches(where)
                 if matched and not self._negations:
                     return True
         return matched

@@ -396,6 +396,9 @@ def test_no_exclude_drops_a_path_named_below_another_named_one(
     write_file(d / "x" / "other", b"o")
     write_file(d / "sub" / "a.log", b"l")
     write_file(d / "sub" / "big", b"0123456789")
+    write_file(d / "sub" / "sub" / "s", b"s")  # matched by its own name: still excluded
+    write_file(d / ".cfg" / ".secret", b"x")
+    write_file(d / ".cfg" / "plain", b"p")
     cases = (
         (["--exclude", "sub"], [d, d / "sub"], ["/d/sub/b"], []),
         (["--iexclude", "SUB"], [d / "sub", d], ["/d/sub/b"], []),
@@ -407,8 +410,11 @@ def test_no_exclude_drops_a_path_named_below_another_named_one(
             ["--exclude", "sub", "--exclude", "*.log", "--exclude-larger-than", "5"],
             [d, d / "sub"],
             ["/d/sub/b"],
-            ["/d/sub/a.log", "/d/sub/big"],
+            ["/d/sub/a.log", "/d/sub/big", "/d/sub/sub"],
         ),
+        # a pattern matching the named directory still matches what is below by its own name
+        (["--exclude", ".*"], [d / ".cfg"], ["/d/.cfg/plain"], ["/d/.cfg/.secret"]),
+        (["--exclude", "*", "--exclude", "!*.log"], [d / "sub"], ["/d/sub/a.log"], ["/d/sub/b"]),
     )
     for flags, named, present, absent in cases:
         done = run_cli("-r", cli_repo, "backup", "-j", jobs, *flags, *map(str, named))

@@ -202,7 +202,8 @@ class ExcludeMatcher:
         """True when the patterns or the size limit exclude this absolute path (directories
         and files alike for patterns, as in restic; the size limit spares directories).
         ``spare``: a named directory above ``path`` that patterns match themselves; those
-        patterns are not applied below it (they would match all of it through its name)."""
+        patterns are matched against the part of ``path`` below it (matched against the whole
+        path they would take all of it, through the directory's own name)."""
         limit = self._rules.larger_than
         if limit is not None and st.st_size > limit and not stat.S_ISDIR(st.st_mode):
             return True
@@ -215,9 +216,12 @@ class ExcludeMatcher:
             return False
         skip, iskip = self._spared(spare)
         text = os.fsdecode(path)
-        if self._patterns and self._patterns.matches(text, skip=skip):
+        below = text[len(os.fsdecode(spare)) :] if spare is not None else ""
+        if self._patterns and self._patterns.matches(text, skip=skip, below=below):
             return True
-        return bool(self._ipatterns) and self._ipatterns.matches(text.lower(), skip=iskip)
+        return bool(self._ipatterns) and self._ipatterns.matches(
+            text.lower(), skip=iskip, below=below.lower()
+        )
 
     def _spared(self, spare: bytes | None) -> tuple[frozenset[int], frozenset[int]]:
         """The positions of the patterns and the folded patterns that match ``spare``."""

@@ -282,7 +282,7 @@ class Archiver:
         self._named = frozenset(options.paths)  # targets (below another one too): never excluded
         self._named_sorted = sorted(self._named)  # (a directory that leads to one: kept too)
         # named paths the patterns match themselves (``d/sub --exclude sub``): below them,
-        # those patterns are not applied (they would match all of it through its name)
+        # those patterns match the part of a path below it (else all of it, through its name)
         self._named_matched = frozenset(p for p in self._named if self._matcher.matches(p))
         self._generated = generated_devices()  # /proc, /sys: no size to check reads against
         self.stats = ArchiveStats()
