@@ -275,9 +275,12 @@ class PatternList:
     def matches(self, path: str, *, skip: frozenset[int] = frozenset(), below: str = "") -> bool:
         """True when the patterns select ``path`` (an absolute path such as ``/etc/hosts``);
         the patterns at the positions ``skip`` are matched against ``below`` instead (the
-        part of the path below a directory they match themselves)."""
+        part of the path below a directory they match themselves), or not at all when they
+        are anchored (they name that directory from the root, nothing below it)."""
         matched = False
         for n, pattern in enumerate(self._patterns):
+            if n in skip and pattern.anchored:
+                continue
             where = below if n in skip else path
             if pattern.negated:
                 matched = matched and not pattern.matches(where)

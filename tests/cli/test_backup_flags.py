@@ -399,6 +399,8 @@ def test_no_exclude_drops_a_path_named_below_another_named_one(
     write_file(d / "sub" / "sub" / "s", b"s")  # matched by its own name: still excluded
     write_file(d / ".cfg" / ".secret", b"x")
     write_file(d / ".cfg" / "plain", b"p")
+    top = tmp_path.parts[1]  # the first directory of the test's paths (/tmp)
+    write_file(d / "sub" / top / "t", b"t")
     cases = (
         (["--exclude", "sub"], [d, d / "sub"], ["/d/sub/b"], []),
         (["--iexclude", "SUB"], [d / "sub", d], ["/d/sub/b"], []),
@@ -415,6 +417,9 @@ def test_no_exclude_drops_a_path_named_below_another_named_one(
         # a pattern matching the named directory still matches what is below by its own name
         (["--exclude", ".*"], [d / ".cfg"], ["/d/.cfg/plain"], ["/d/.cfg/.secret"]),
         (["--exclude", "*", "--exclude", "!*.log"], [d / "sub"], ["/d/sub/a.log"], ["/d/sub/b"]),
+        # an anchored one names a place from the root, nothing below it: /tmp is not
+        # d/sub/tmp (a review)
+        (["--exclude", "/" + top], [d / "sub"], ["/d/sub/b", f"/d/sub/{top}/t"], []),
     )
     for flags, named, present, absent in cases:
         done = run_cli("-r", cli_repo, "backup", "-j", jobs, *flags, *map(str, named))

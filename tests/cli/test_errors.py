@@ -141,6 +141,8 @@ def test_a_password_command_is_read_as_sh_would_and_not_waited_for_past_its_exit
     os.kill(int(holder.read_text()), signal.SIGKILL)
     assert done.code == 0, done.stderr
     assert time.monotonic() - started < 30
+    two_lines = 'sh -c \'(sleep 0.2; printf "%s\\nmore\\n" ' + f'"{password}") &' + "'"
+    assert run_cli("-r", cli_repo, "--password-command", two_lines, "snapshots", env=env).code == 0
     started = time.monotonic()  # a failure is said at once, whatever it left running
     failed = f"sh -c 'sleep 60 & echo $! > {holder}; exit 1'"
     done = run_cli("-r", cli_repo, "--password-command", failed, "snapshots", env=env)

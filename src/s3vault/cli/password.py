@@ -149,12 +149,12 @@ def _output(proc: subprocess.Popen[bytes]) -> bytes:
                 if not (chunk := os.read(fd, 65536)):
                     return bytes(out)  # the end of its output
                 out += chunk
-                if to_the_end and out.endswith(b"\n"):
-                    return bytes(out)  # a whole line from the child: the password
-    if out:
-        what = "did not end its output"
+                if to_the_end and b"\n" in out:  # a whole line from the child: the password
+                    return bytes(out[: out.index(b"\n") + 1])
+    if proc.poll() is None:
+        what = "did not exit"
     else:
-        what = "printed no password" if proc.poll() is not None else "did not exit"
+        what = "did not end its output" if out else "printed no password"
     msg = f"password command failed: it {what} within {COMMAND_TIMEOUT:.0f} seconds"
     raise NoKeyError(msg)
 
