@@ -376,3 +376,9 @@ def test_versions_made_by_tag_or_rewrite_are_copied_each(
     code, summary, err = _copy(run_cli, a_url, c_url)
     assert code == 0, err
     assert len(snapshots(run_cli, "-r", c_url)) == len(snapshots(run_cli, "-r", a_url))
+    d_url = str(tmp_path / "d-repo")  # the rewrite first, then the rest: none left out
+    assert run_cli("-r", d_url, *INIT).code == 0
+    assert _copy(run_cli, a_url, d_url, "--tag", "rewrite")[0] == 0
+    code, summary, err = _copy(run_cli, a_url, d_url)
+    assert code == 0, err
+    assert len(snapshots(run_cli, "-r", d_url)) == len(snapshots(run_cli, "-r", a_url))

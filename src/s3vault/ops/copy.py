@@ -478,7 +478,6 @@ class _Target:
     snapshots: set[str]  # ids of its readable snapshot files
     unreadable: set[str]  # ids of its snapshot files that do not open
     versions: set[tuple[object, ...]]  # ``_alike`` of its snapshots without their content
-    done: dict[str, ObjectId]  # original → its snapshot
 
 
 def _known(snap: SnapshotFile, origin: str, target: _Target) -> str | None:
@@ -492,11 +491,7 @@ def _known(snap: SnapshotFile, origin: str, target: _Target) -> str | None:
         # stays done); one whose file there is damaged comes back from this replica
         there = snapshot in target.snapshots or _alike(snap)[:-1] in target.versions
         return "there" if there else "not back"
-    if not snap.original and origin in target.done:
-        # this very snapshot was copied before (its id is its content); the versions tag or
-        # rewrite make share their first one's original: they are compared by content
-        return "there"
-    return None
+    return None  # compared with the target's snapshots by what it is (restic's rule)
 
 
 def _alike(snap: SnapshotFile) -> tuple[object, ...]:
@@ -534,7 +529,7 @@ def _copy_all(
     progress.started("copying", total_files=len(todo))
     for sid, snap in todo:
         origin = origins[sid]
-        verdict = _known(snap, origin, _Target(dst.id.hex(), mine, unreadable, versions, done))
+        verdict = _known(snap, origin, _Target(dst.id.hex(), mine, unreadable, versions))
         if verdict == "there":
             result.skipped.append(sid.hex())
         elif verdict == "not back":
