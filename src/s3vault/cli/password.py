@@ -124,7 +124,8 @@ def _from_command(command: str) -> bytes:
 def _output(proc: subprocess.Popen[bytes]) -> bytes:
     """Read the command's output: once it has exited, what it printed before is all when it
     printed something or failed (a child it left may hold the pipe for ever); after a silent
-    exit 0 a child it left may print the password, which is read to its end, as restic does.
+    exit 0 a child it left may print the password: read until its first whole line or its
+    end (restic reads to the end).
 
     Raises:
         NoKeyError: no end within COMMAND_TIMEOUT.

@@ -472,12 +472,38 @@ def _record_proofs(
 
 @dataclass(frozen=True, slots=True)
 class _Target:
-    """What the target holds, as ``_known`` asks it."""
+    """What the target holds, as the copy compares snapshots with it."""
 
     id: str
     snapshots: set[str]  # ids of its readable snapshot files
-    unreadable: set[str]  # ids of its snapshot files that do not open
-    versions: set[tuple[object, ...]]  # ``_alike`` of its snapshots without their content
+    unreadable: set[str]  # ids of its snapshot files that do not open (damage, not a forget)
+    # its snapshots by what they are: one `prune --reencrypt` sealed again (on either side)
+    # has a new id, one copied here through a third repository another origin; a snapshot
+    # alike in time, host, user, paths, tags, excludes and content is there already
+    alike: dict[tuple[object, ...], ObjectId]
+    versions: set[tuple[object, ...]]  # the same without the content
+    # the contents it holds of each original: a version of the same content is there
+    # already, whatever its tags (the target's tags are its own: tagging copies there must
+    # not make the next copy send them again)
+    contents: dict[str, set[ObjectId]]
+    done: dict[str, ObjectId]  # original → a snapshot of it (for the parents)
+
+    @classmethod
+    def of(cls, dst: Repository) -> _Target:
+        held = list_snapshots(dst)
+        contents: dict[str, set[ObjectId]] = {}
+        for _, s in held:
+            if s.original:
+                contents.setdefault(s.original, set()).add(s.tree)
+        return cls(
+            id=dst.id.hex(),
+            snapshots={tid.hex() for tid, _ in held},
+            unreadable={oid for oid, _why in _unreadable(dst)},  # (listed just above)
+            alike={_alike(s): tid for tid, s in held},
+            versions={_alike(s)[:-1] for _, s in held},
+            contents=contents,
+            done={s.original: tid for tid, s in held if s.original},
+        )
 
 
 def _known(snap: SnapshotFile, origin: str, target: _Target) -> str | None:
@@ -511,25 +537,16 @@ def _copy_all(
     """Copy the selected snapshots (listed before the source's index was read) through
     ``copier`` (its indexes read)."""
     src = copier.src
-    held = list_snapshots(dst)
-    done = {s.original: tid for tid, s in held if s.original}
-    mine = {tid.hex() for tid, _ in held}
-    # the target's snapshots by what they are: one `prune --reencrypt` sealed again (on
-    # either side) has a new id, one copied here through a third repository another origin;
-    # a snapshot alike in time, host, user, paths, tags, excludes and content is there
-    alike = {_alike(s): tid for tid, s in held}
-    versions = {_alike(s)[:-1] for _, s in held}  # the same, whatever the content
+    target = _Target.of(dst)
+    done, alike, contents = target.done, target.alike, target.contents
     # a copy records the first repository's snapshot (a copy of a copy too, as restic keeps
     # `Original`): copying C's copy of B's copy of A's snapshot back into A is a copy back
     origins = {sid: s.original or f"{src.id.hex()}:{sid.hex()}" for sid, s in todo}
-    # the target's snapshot files that do not open (damage, not a forget): their copies come
-    # back, as the replica they are
-    unreadable = {oid for oid, _why in _unreadable(dst)}
     result = copier.result
     progress.started("copying", total_files=len(todo))
     for sid, snap in todo:
         origin = origins[sid]
-        verdict = _known(snap, origin, _Target(dst.id.hex(), mine, unreadable, versions))
+        verdict = _known(snap, origin, target)
         if verdict == "there":
             result.skipped.append(sid.hex())
         elif verdict == "not back":
@@ -545,8 +562,10 @@ def _copy_all(
             progress.warned(f"snapshot {sid.short}", f"not copied, it is damaged: {exc}")
             progress.advanced(files=1, item=sid.short)
             continue
-        if (same := alike.get(_alike(replace(snap, tree=root)))) is not None:
-            done[origin] = same
+        same = alike.get(_alike(replace(snap, tree=root)))
+        if same is not None or root in contents.get(origin, ()):
+            if same is not None:
+                done[origin] = same
             result.skipped.append(sid.hex())
             progress.advanced(files=1, item=sid.short)
             continue
@@ -556,7 +575,9 @@ def _copy_all(
         fresh = replace(snap, tree=root, parent=parent, original=origin)
         new = commit(dst, copier.writer, fresh, clock=clock, index_read_at=copier.index_read_at)
         copier.ids.save()
-        done[origin] = new
+        done[origin] = new  # (for the parents of the next ones)
+        alike[_alike(fresh)] = new  # a second snapshot alike this one is there now
+        contents.setdefault(origin, set()).add(root)
         result.copied.append((sid.hex(), new.hex()))
         progress.advanced(files=1, item=sid.short)
     copier.writer.flush()  # what a damaged last snapshot stored stays findable (garbage otherwise)
