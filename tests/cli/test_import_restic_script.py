@@ -17,6 +17,19 @@ SCRIPT = Path(__file__).parents[2] / "docs" / "examples" / "import-restic.py"
 pytestmark = pytest.mark.skipif(shutil.which("restic") is None, reason="restic is not installed")
 
 
+def _environment(tmp_path: Path, cli_repo: str) -> dict[str, str]:
+    """The script's environment: restic's repository below ``tmp_path``, s3vault's at
+    ``cli_repo``, both passwords, this interpreter's scripts first on the path."""
+    return {
+        **os.environ,
+        "RESTIC_REPOSITORY": str(tmp_path / "restic"),
+        "RESTIC_PASSWORD": "restic secret",
+        "S3VAULT_REPOSITORY": cli_repo,
+        "S3VAULT_PASSWORD": PASSWORD,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
 def test_a_restic_snapshot_of_a_relative_path_stops_the_import(
     tmp_path: Path, cli_repo: str
 ) -> None:
@@ -26,14 +39,7 @@ def test_a_restic_snapshot_of_a_relative_path_stops_the_import(
     as done held /etc alone. It now stops at that snapshot, naming it, and imports nothing."""
     site = write_file(tmp_path / "srv" / "site" / "html" / "index.html", b"the site").parents[1]
     etc = write_file(tmp_path / "etc" / "app.conf", b"conf").parent
-    env = {
-        **os.environ,
-        "RESTIC_REPOSITORY": str(tmp_path / "restic"),
-        "RESTIC_PASSWORD": "restic secret",
-        "S3VAULT_REPOSITORY": cli_repo,
-        "S3VAULT_PASSWORD": PASSWORD,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
+    env = _environment(tmp_path, cli_repo)
     subprocess.run(["restic", "init"], cwd=site, env=env, check=True, capture_output=True)
     cheapen_key(tmp_path / "restic", b"restic secret")
     backup = ["restic", "backup", "-q", ".", str(etc)]
@@ -60,14 +66,7 @@ def test_a_restic_that_fails_stops_the_import_with_its_own_error_not_a_traceback
     traceback that hid restic's message (a helper's attack pass); now one line says what
     failed and why, with restic's exit code, and nothing is imported."""
     data = write_file(tmp_path / "data" / "f", b"data").parent
-    env = {
-        **os.environ,
-        "RESTIC_REPOSITORY": str(tmp_path / "restic"),
-        "RESTIC_PASSWORD": "restic secret",
-        "S3VAULT_REPOSITORY": cli_repo,
-        "S3VAULT_PASSWORD": PASSWORD,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
+    env = _environment(tmp_path, cli_repo)
     subprocess.run(["restic", "init"], env=env, check=True, capture_output=True)
     cheapen_key(tmp_path / "restic", b"restic secret")
     subprocess.run(["restic", "backup", "-q", str(data)], env=env, check=True, capture_output=True)

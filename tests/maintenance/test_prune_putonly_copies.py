@@ -34,11 +34,9 @@ from tests.timetravel import age_directory
 PUT_PW = b"web-01 is compromised"
 
 
-def _shared_file_and_garbage(
-    tmp_path: Path, garbage: bytes, *, rotate: bool = False
-) -> tuple[RepoHandle, Path, bytes]:
-    """db-01's backup of a file (full key), then web-01's garbage under that file's blob id
-    (put-only key; after a master-key rotation with ``rotate``)."""
+def _db_and_put_only_host(tmp_path: Path) -> tuple[RepoHandle, Path, bytes]:
+    """A repository (grace 1 s) holding db-01's backup of a 50 KB file, and a put-only key of
+    web-01's; the file's directory and content."""
     handle = RepoHandle(url=str(tmp_path / "repo"), cache=tmp_path / "cache")
     init(handle.options, InitOptions(settings=replace(TEST_SETTINGS, min_grace=1)))
     db = tmp_path / "db"
@@ -46,6 +44,15 @@ def _shared_file_and_garbage(
     write_file(db / "shared.bin", content)
     backup(handle.open(), BackupOptions(paths=(str(db),), host="db-01"))
     add_put_only_key(handle.open(), PUT_PW, host="web-01", kdf_cost="minimum", switch=True)
+    return handle, db, content
+
+
+def _shared_file_and_garbage(
+    tmp_path: Path, garbage: bytes, *, rotate: bool = False
+) -> tuple[RepoHandle, Path, bytes]:
+    """db-01's backup of a file (full key), then web-01's garbage under that file's blob id
+    (put-only key; after a master-key rotation with ``rotate``)."""
+    handle, db, content = _db_and_put_only_host(tmp_path)
     if rotate:
         rotate_master(handle.open(), lease=LeaseSettings())
     put = open_local_put_only(handle.url, PUT_PW)
@@ -79,14 +86,8 @@ def test_of_two_marked_copies_the_full_keys_comes_back_not_the_put_only_hosts(
     web-01's garbage) needs the blob again: the full key's pack is unmarked. The first
     marked pack in the record came back, whoever wrote it: the garbage was unmarked and the
     good pack deleted a grace later (a second review; also when web-01 wrote no index file)."""
-    repo_dir = tmp_path / "repo"
-    handle = RepoHandle(url=str(repo_dir), cache=tmp_path / "cache")
-    init(handle.options, InitOptions(settings=replace(TEST_SETTINGS, min_grace=1)))
-    db = tmp_path / "db"
-    content = os.urandom(50_000)
-    write_file(db / "shared.bin", content)
-    backup(handle.open(), BackupOptions(paths=(str(db),), host="db-01"))
-    add_put_only_key(handle.open(), PUT_PW, host="web-01", kdf_cost="minimum", switch=True)
+    handle, db, content = _db_and_put_only_host(tmp_path)
+    repo_dir = Path(handle.url)
     put = open_local_put_only(handle.url, PUT_PW)
     before = set(repo_dir.rglob("*"))
     writer = put.blob_writer(BlobIndex(), verify=False)
