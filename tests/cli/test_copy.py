@@ -232,7 +232,9 @@ def test_a_copy_back_never_brings_back_what_the_target_forgot_or_rewrote_and_say
     assert summary["copied"] == [] and len(summary["skipped"]) == 1, summary
     assert [c["target_snapshot_id"] for c in summary["not_copied_back"]] == [first], summary
     said = run_cli("-r", a_url, "copy", "--to", b_url)
-    assert "1 snapshot not copied back: copies of the target's own snapshots" in said.stdout
+    assert "1 snapshot not copied back: copies of the target's own snapshots of which" in (
+        said.stdout
+    )
     assert [s["id"] for s in snapshots(run_cli, "-r", b_url)] == [second]
     secret = write_file(tmp_path / "data" / "secret", b"password=hunter2")
     assert run_cli("-r", b_url, "backup", str(secret.parent)).code == 0
@@ -383,3 +385,26 @@ def test_versions_made_by_tag_or_rewrite_are_copied_each(
     code, summary, err = _copy(run_cli, a_url, d_url)
     assert code == 0, err
     assert len(snapshots(run_cli, "-r", d_url)) == len(snapshots(run_cli, "-r", a_url))
+
+
+def test_a_rewrite_of_host_or_time_is_copied_and_tags_never_make_a_duplicate(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A review: `rewrite --new-host` keeps the content and the original, and was taken for
+    there already (an empty target ended with fewer snapshots than the source); after the
+    source's `prune --reencrypt`, a copy the target had tagged was sent again (a duplicate
+    that forget then counted)."""
+    a_url, b_url, (first, _) = _pair(tmp_path, run_cli)
+    assert run_cli("-r", a_url, "rewrite", "--new-host", "web1", first).code == 0
+    c_url = str(tmp_path / "c-repo")
+    assert run_cli("-r", c_url, *INIT).code == 0
+    for _ in range(2):
+        assert _copy(run_cli, a_url, c_url)[0] == 0
+    assert len(snapshots(run_cli, "-r", c_url)) == len(snapshots(run_cli, "-r", a_url)) == 3
+    assert _copy(run_cli, a_url, b_url)[0] == 0
+    assert run_cli("-r", b_url, "tag", "--add", "keep-forever").code == 0
+    assert run_cli("-r", a_url, "key", "rotate-master").code == 0
+    assert run_cli("-r", a_url, "prune", "--reencrypt").code == 0
+    code, summary, err = _copy(run_cli, a_url, b_url)
+    assert code == 0 and summary["copied"] == [], (err, summary)
+    assert len(snapshots(run_cli, "-r", b_url)) == 3

@@ -479,29 +479,22 @@ class _Target:
     unreadable: set[str]  # ids of its snapshot files that do not open (damage, not a forget)
     # its snapshots by what they are: one `prune --reencrypt` sealed again (on either side)
     # has a new id, one copied here through a third repository another origin; a snapshot
-    # alike in time, host, user, paths, tags, excludes and content is there already
+    # alike in time, host, user, paths, excludes and content is there already, whatever its
+    # tags (each repository's own: tagging copies there must not make the next copy send
+    # them again)
     alike: dict[tuple[object, ...], ObjectId]
     versions: set[tuple[object, ...]]  # the same without the content
-    # the contents it holds of each original: a version of the same content is there
-    # already, whatever its tags (the target's tags are its own: tagging copies there must
-    # not make the next copy send them again)
-    contents: dict[str, set[ObjectId]]
     done: dict[str, ObjectId]  # original → a snapshot of it (for the parents)
 
     @classmethod
     def of(cls, dst: Repository) -> _Target:
         held = list_snapshots(dst)
-        contents: dict[str, set[ObjectId]] = {}
-        for _, s in held:
-            if s.original:
-                contents.setdefault(s.original, set()).add(s.tree)
         return cls(
             id=dst.id.hex(),
             snapshots={tid.hex() for tid, _ in held},
             unreadable={oid for oid, _why in _unreadable(dst)},  # (listed just above)
             alike={_alike(s): tid for tid, s in held},
             versions={_alike(s)[:-1] for _, s in held},
-            contents=contents,
             done={s.original: tid for tid, s in held if s.original},
         )
 
@@ -521,9 +514,9 @@ def _known(snap: SnapshotFile, origin: str, target: _Target) -> str | None:
 
 
 def _alike(snap: SnapshotFile) -> tuple[object, ...]:
-    """What makes two snapshots one backup, as restic's copy compares them (in one
-    repository: the tree is its content there; the tree last)."""
-    what = (snap.time, snap.hostname, snap.username, tuple(snap.paths), tuple(snap.tags))
+    """What makes two snapshots one backup: what restic's copy compares but the tags, which
+    are each repository's own (in one repository the tree is its content; the tree last)."""
+    what = (snap.time, snap.hostname, snap.username, tuple(snap.paths))
     return (*what, tuple(snap.excludes), snap.tree)
 
 
@@ -538,7 +531,7 @@ def _copy_all(
     ``copier`` (its indexes read)."""
     src = copier.src
     target = _Target.of(dst)
-    done, alike, contents = target.done, target.alike, target.contents
+    done, alike = target.done, target.alike
     # a copy records the first repository's snapshot (a copy of a copy too, as restic keeps
     # `Original`): copying C's copy of B's copy of A's snapshot back into A is a copy back
     origins = {sid: s.original or f"{src.id.hex()}:{sid.hex()}" for sid, s in todo}
@@ -562,10 +555,8 @@ def _copy_all(
             progress.warned(f"snapshot {sid.short}", f"not copied, it is damaged: {exc}")
             progress.advanced(files=1, item=sid.short)
             continue
-        same = alike.get(_alike(replace(snap, tree=root)))
-        if same is not None or root in contents.get(origin, ()):
-            if same is not None:
-                done[origin] = same
+        if (same := alike.get(_alike(replace(snap, tree=root)))) is not None:
+            done[origin] = same
             result.skipped.append(sid.hex())
             progress.advanced(files=1, item=sid.short)
             continue
@@ -577,7 +568,6 @@ def _copy_all(
         copier.ids.save()
         done[origin] = new  # (for the parents of the next ones)
         alike[_alike(fresh)] = new  # a second snapshot alike this one is there now
-        contents.setdefault(origin, set()).add(root)
         result.copied.append((sid.hex(), new.hex()))
         progress.advanced(files=1, item=sid.short)
     copier.writer.flush()  # what a damaged last snapshot stored stays findable (garbage otherwise)

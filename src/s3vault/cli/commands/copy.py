@@ -117,8 +117,8 @@ def copy(
         say(
             ctx,
             f"{plural(len(r.not_copied_back), 'snapshot')} not copied back: copies of the "
-            "target's own snapshots that it no longer holds (forgotten or rewritten there, or "
-            f"its file unreadable: first {r.not_copied_back[0][1][:8]})",
+            "target's own snapshots of which it holds no version any more (forgotten there: "
+            f"first {r.not_copied_back[0][1][:8]})",
         )
     if r.ledger_file is not None:
         say(
