@@ -18,10 +18,11 @@ those bytes; a tag file whose header differs is a warning and the directory is k
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,9 +185,10 @@ class ExcludeRules:
 
 
 class ExcludeMatcher:
-    """Answers "skip this path?" during a walk."""
+    """Answers "skip this path?" during a walk (the backup's and the progress scanner's)."""
 
-    def __init__(self, rules: ExcludeRules) -> None:
+    def __init__(self, rules: ExcludeRules, *, named: Iterable[bytes] = ()) -> None:
+        """``named``: the backup's targets as recorded; no exclude drops one (``skipped``)."""
         self._rules = rules
         self._patterns = PatternList(rules.patterns)
         self._ipatterns = PatternList(rules.ipatterns, what="--iexclude")
@@ -195,8 +197,39 @@ class ExcludeMatcher:
             tags.append(CACHEDIR)
         self._tags = tuple(tags)
         self._spares: dict[bytes, tuple[frozenset[int], frozenset[int]]] = {}  # (_spared)
+        self._named = frozenset(named)  # targets (below another one too): never excluded
+        self._named_sorted = sorted(self._named)  # (a directory that leads to one: kept too)
+        # named paths the patterns match themselves (``d/sub --exclude sub``): below them,
+        # those patterns match the part of a path below it (else all of it, through its name)
+        self._named_matched = frozenset(p for p in self._named if self.matches(p))
         # nothing to match: the walk need not ask for each entry
         self.empty = not self._patterns and not self._ipatterns and rules.larger_than is None
+
+    def skipped(
+        self, recorded: bytes, name: bytes, st: os.stat_result, tagged: frozenset[bytes] | None
+    ) -> bool:
+        """Whether a walk leaves out this entry of a directory (``recorded``: its path as the
+        snapshot records it; ``tagged``: the entries a tag file of the directory spares, or
+        None). A path the user named is never left out, nor a directory on the way to one
+        (``d d/sub --exclude sub`` dropped d/sub without a word: docs/usage.md promises
+        otherwise); else the tag files, then the patterns and the size limit decide."""
+        if recorded in self._named or self._leads_to_named(recorded):
+            return False
+        if tagged is not None and name not in tagged:
+            return True
+        if self.empty:
+            return False
+        spare = _above(recorded, self._named_matched) if self._named_matched else None
+        return self.excluded(recorded, st, spare=spare)
+
+    def _leads_to_named(self, recorded: bytes) -> bool:
+        """Whether a named path lies below this one (``d d/x/sub --exclude x``: x is kept as
+        the way to d/x/sub, and what else is in x is matched by the excludes as usual)."""
+        if len(self._named_sorted) < 2:
+            return False  # one target: nothing named below it
+        below = recorded + b"/"
+        at = bisect.bisect_left(self._named_sorted, below)
+        return at < len(self._named_sorted) and self._named_sorted[at].startswith(below)
 
     def excluded(self, path: bytes, st: os.stat_result, *, spare: bytes | None = None) -> bool:
         """True when the patterns or the size limit exclude this absolute path (directories
@@ -254,6 +287,15 @@ class ExcludeMatcher:
     def one_file_system(self) -> bool:
         """Stay on the file system of each backup target."""
         return self._rules.one_file_system
+
+
+def _above(path: bytes, ancestors: frozenset[bytes]) -> bytes | None:
+    """The nearest of ``ancestors`` that is a directory above ``path``, or None (a loop over
+    its components: only run when some named path matches an exclude, which is rare)."""
+    head = path
+    while (head := head.rpartition(b"/")[0]) and head not in ancestors:
+        pass
+    return head or None
 
 
 def _tag_present(directory: bytes, tag: TagFile) -> tuple[bool, str]:

@@ -14,7 +14,6 @@ integrity errors abort the backup before any snapshot is written.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import errno
 import os
@@ -123,15 +122,6 @@ def whole_root_base(base: bytes) -> tuple[bytes, os.stat_result]:
     """
     real = os.fsencode(os.path.realpath(base))
     return real, os.lstat(real)
-
-
-def _above(path: bytes, ancestors: frozenset[bytes]) -> bytes | None:
-    """The nearest of ``ancestors`` that is a directory above ``path``, or None (a loop over
-    its components: only run when some named path matches an exclude, which is rare)."""
-    head = path
-    while (head := head.rpartition(b"/")[0]) and head not in ancestors:
-        pass
-    return head or None
 
 
 def leading_stat(path: bytes, st: os.stat_result, root: bytes = b"") -> os.stat_result:
@@ -278,12 +268,7 @@ class Archiver:
         self._opts = options
         self._parent_tree = parent_tree
         self._progress = progress or NullProgress()
-        self._matcher = ExcludeMatcher(options.excludes)
-        self._named = frozenset(options.paths)  # targets (below another one too): never excluded
-        self._named_sorted = sorted(self._named)  # (a directory that leads to one: kept too)
-        # named paths the patterns match themselves (``d/sub --exclude sub``): below them,
-        # those patterns match the part of a path below it (else all of it, through its name)
-        self._named_matched = frozenset(p for p in self._named if self._matcher.matches(p))
+        self._matcher = ExcludeMatcher(options.excludes, named=options.paths)
         self._generated = generated_devices()  # /proc, /sys: no size to check reads against
         self.stats = ArchiveStats()
         self._lock = threading.Lock()
@@ -394,24 +379,7 @@ class Archiver:
         path as recorded. One rule for the serial walk and the worker processes. A path the
         user named is never left out, also below another named directory (``d d/sub
         --exclude sub`` dropped d/sub without a word: docs/usage.md promises otherwise)."""
-        recorded = real[len(self._opts.root) :]
-        if recorded in self._named or self._leads_to_named(recorded):
-            return False
-        if tagged is not None and name not in tagged:
-            return True
-        if self._matcher.empty:
-            return False
-        spare = _above(recorded, self._named_matched) if self._named_matched else None
-        return self._matcher.excluded(recorded, st, spare=spare)
-
-    def _leads_to_named(self, recorded: bytes) -> bool:
-        """Whether a named path lies below this one (``d d/x/sub --exclude x``: x is kept as
-        the way to d/x/sub, and what else is in x is matched by the excludes as usual)."""
-        if len(self._named_sorted) < 2:
-            return False  # one target: nothing named below it
-        below = recorded + b"/"
-        at = bisect.bisect_left(self._named_sorted, below)
-        return at < len(self._named_sorted) and self._named_sorted[at].startswith(below)
+        return self._matcher.skipped(real[len(self._opts.root) :], name, st, tagged)
 
     def _say_hidden(self, base: bytes) -> None:
         """A failure line for each path another target holds only through a link."""
