@@ -143,3 +143,19 @@ def test_beside_worker_processes_the_scanner_is_a_process_with_the_same_totals(
     assert complete
     assert nbytes == result.total_bytes_processed
     assert [e for e in heard.events if e[2]] == [heard.events[-1]]  # complete once, last
+
+
+def test_scanner_counts_named_paths_as_the_backup_saves_them(tmp_path: Path) -> None:
+    """The backup's named-path rules hold in the count too: a named directory whose own
+    name an exclude matches keeps its content, and a target below another is counted once
+    (it was walked twice; and d/sub --exclude sub counted nothing in it)."""
+    d = tmp_path / "d"
+    write_file(d / "a.txt", b"a" * 10)
+    write_file(d / "sub" / "b.bin", b"b" * 1000)
+    heard = Totals()
+    Scanner((os.fsencode(d), os.fsencode(d / "sub")), b"", ExcludeRules(), heard).run()
+    assert heard.events[-1] == (2, 1010, True)
+    heard = Totals()
+    excludes = ExcludeRules.build(("sub",), ())
+    Scanner((os.fsencode(d / "sub"),), b"", excludes, heard).run()
+    assert heard.events[-1] == (1, 1000, True)

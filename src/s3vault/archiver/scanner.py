@@ -30,7 +30,7 @@ class Scanner:
     ) -> None:
         self._targets = targets
         self._root = root
-        self._matcher = ExcludeMatcher(excludes)
+        self._matcher = ExcludeMatcher(excludes, named=targets)  # the backup's own rules
         self._progress = progress
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -51,8 +51,12 @@ class Scanner:
             self._thread.join()
 
     def run(self) -> None:
-        """Walk every target; report as it goes and at the end (unless stopped)."""
+        """Walk every target (one below another is walked with it, not twice); report as it
+        goes and at the end (unless stopped)."""
+        targets = set(self._targets)
         for target in self._targets:
+            if _below_another(target, targets):
+                continue
             if self._stop.is_set():
                 return
             self._walk(target)
@@ -85,7 +89,7 @@ class Scanner:
             for name, st in entries:
                 child = os.path.join(recorded, name)
                 is_dir = stat.S_ISDIR(st.st_mode)
-                if (tagged is not None and name not in tagged) or self._matcher.excluded(child, st):
+                if self._matcher.skipped(child, name, st, tagged):
                     continue
                 if is_dir:
                     if not (self._matcher.one_file_system and st.st_dev != dev):
@@ -99,3 +103,13 @@ class Scanner:
             self.bytes_ += st.st_size
         if self.files % REPORT_EVERY == 0:
             self._report()
+
+
+def _below_another(path: bytes, targets: set[bytes]) -> bool:
+    """Whether a directory above ``path`` is one of the ``targets`` too."""
+    if b"/" in targets and path != b"/":
+        return True
+    head = path
+    while (head := head.rpartition(b"/")[0]) and head not in targets:
+        pass
+    return bool(head)
