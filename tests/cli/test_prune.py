@@ -281,3 +281,35 @@ def test_a_killed_backups_pack_is_marked_then_deleted_a_grace_later(
     second = run_cli("-r", url, "prune")
     assert second.code == 0 and "delete 1 marked long enough" in second.stdout, second.stdout
     assert not [p for p in Path(url, "data").rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("point", ["prune-after-mark", "prune-after-index", "prune-mid-delete"])
+def test_a_kill_while_prune_frees_a_killed_backups_copies_loses_nothing(
+    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str], point: str
+) -> None:
+    """A backup killed after its pack, the same data stored again by the next run: prune
+    keeps one copy and frees the other (design.md §10). Killed at a point of either prune
+    (marking the copy, or deleting it), a prune run again finishes the job; verify reads
+    everything back and the snapshot restores."""
+    url = make_repo(tmp_path, run_cli)
+    src = write_file(tmp_path / "src" / "f.bin", os.urandom(300_000)).parent
+    crashed = {**cli_env, "S3VAULT_TEST_CRASH_AT": "pack-stored"}
+    assert run_cli("-r", url, "backup", str(src), env=crashed).code == -9
+    snapshot = backup(run_cli, url, src)  # stores f.bin again
+    killed_once = False
+    for _ in range(4):  # marks, deletes a grace later; once killed at the point
+        age_directory(url, 1.2)
+        env = cli_env if killed_once else {**cli_env, "S3VAULT_TEST_CRASH_AT": point}
+        done = run_cli("-r", url, "prune", env=env)
+        if done.code == -9:
+            killed_once = True
+            continue
+        assert done.code == 0, done.stdout + done.stderr
+    assert killed_once
+    check = run_cli("-r", url, "verify", "--read-data")
+    assert check.code == 0, check.stdout + check.stderr
+    data_packs = [p for p in Path(url, "data").rglob("*") if p.is_file()]
+    assert len(data_packs) == 1  # the copy is gone, the kept one stays
+    out = tmp_path / "out"
+    assert run_cli("-r", url, "restore", snapshot, "-t", str(out)).code == 0
+    assert snapshot_tree(out / src.relative_to("/")) == snapshot_tree(src)
