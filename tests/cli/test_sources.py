@@ -87,6 +87,41 @@ def test_one_file_system_stops_at_mount_points(cli_repo: str, run_cli: RunCli) -
     assert inside.stdout == ""  # ... but nothing mounted there
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_one_file_system_keeps_a_named_path_on_another_file_system(
+    cli_repo: str, run_cli: RunCli, jobs: str
+) -> None:
+    """``backup /dev /dev/shm/x --one-file-system``: x, named by the user, lies below /dev on
+    another file system. It was dropped without a word ("0 files", and ``ls`` said it is not
+    in the snapshot); restic backs it up, with the directories on the way to it and nothing
+    else of the other file system. Both engines (serial and worker processes)."""
+    mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    if "/dev/shm" not in mounts or "/dev" not in mounts:
+        pytest.skip("needs /dev and /dev/shm as separate mounts")
+    top = Path("/dev/shm") / f"s3vault-test-ofs-{os.getpid()}-{jobs}"
+    write_file(top / "named" / "d" / "f", b"named")
+    write_file(top / "named" / "e", b"also")
+    write_file(top / "file" / "d" / "f", b"a named file")
+    write_file(top / "file" / "d" / "beside", b"not named")
+    write_file(top / "file" / "other" / "g", b"not named")
+    t = str(top)
+    try:
+        listed = {}
+        for named in (top / "named", top / "file" / "d" / "f"):
+            args = ["backup", "--jobs", jobs, "--one-file-system", "/dev", str(named)]
+            done = run_cli("-r", cli_repo, *args)
+            assert done.code in (0, 3), done.stderr
+            shown = run_cli("-r", cli_repo, "ls", "latest").stdout.splitlines()
+            listed[named.name] = sorted(line for line in shown if line.startswith(str(top)))
+            assert "/dev/shm" in shown  # the mount point on the way
+            others = [x for x in shown if x.startswith("/dev/shm/") and not x.startswith(t)]
+            assert others == []  # nothing else of the other file system
+    finally:
+        shutil.rmtree(top)
+    assert listed["named"] == [t, f"{t}/named", f"{t}/named/d", f"{t}/named/d/f", f"{t}/named/e"]
+    assert listed["f"] == [t, f"{t}/file", f"{t}/file/d", f"{t}/file/d/f"]
+
+
 def test_a_named_path_that_cannot_be_looked_at_is_a_failure_line_not_missing(
     tmp_path: Path, cli_repo: str, cli_env: dict[str, str]
 ) -> None:

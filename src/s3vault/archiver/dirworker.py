@@ -214,11 +214,12 @@ class DirWorker(Archiver):
             pdir = self._walk_dir(path, task.meta, task.st, pnode, task.root_dev)
             self._drain(block=True)
             return DirDone(pdir.node)
-        if self._matcher.one_file_system and task.st.st_dev != task.root_dev:
-            # a mount point: keep the directory, not what is mounted there
+        below = self._below(path, task.st, task.root_dev)
+        if below is None:  # a mount point: keep the directory, not what is mounted there
             return self._finished(PendingDir(task.meta, task.psub))
         try:
-            tagged = self._tagged(path, path)
+            # on the way to a named path only: its other entries are left out
+            tagged = frozenset() if below.way_only else self._tagged(path, path)
             entries = list_dir(path, (task.st.st_dev, task.st.st_ino))
         except OSError as exc:
             self._warn(path, f"cannot list directory: {exc.strerror or exc}", failed=True)

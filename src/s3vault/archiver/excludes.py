@@ -25,6 +25,7 @@ import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from s3vault.errors import UsageError
 from s3vault.patterns import PatternList
@@ -184,6 +185,13 @@ class ExcludeRules:
         return ExcludeMatcher(self)
 
 
+class Below(NamedTuple):
+    """How a walk goes on inside a directory (``ExcludeMatcher.below``: --one-file-system)."""
+
+    device: int  # the file system its entries stay on
+    way_only: bool  # on another file system, only the way to a named path: the rest is left out
+
+
 class ExcludeMatcher:
     """Answers "skip this path?" during a walk (the backup's and the progress scanner's)."""
 
@@ -221,6 +229,22 @@ class ExcludeMatcher:
             return False
         spare = _above(recorded, self._named_matched) if self._named_matched else None
         return self.excluded(recorded, st, spare=spare)
+
+    def below(self, recorded: bytes, dev: int, root_dev: int) -> Below | None:
+        """How the walk goes on inside a directory (``recorded``: its path as the snapshot
+        records it; ``dev``: its device; ``root_dev``: the device the walk above it stays on).
+        None: ``--one-file-system`` and a mount point; the directory is kept, empty. A
+        directory the user named is the top of its own file system's walk, also below another
+        named one (``/srv /srv/data``: data, a mount point, was dropped without a word; restic
+        backs it up); one on another file system that leads to a named path is walked only on
+        the way to it, as restic does."""
+        if not self._rules.one_file_system or dev == root_dev:
+            return Below(root_dev, False)
+        if recorded in self._named:
+            return Below(dev, False)
+        if self._leads_to_named(recorded):
+            return Below(root_dev, True)
+        return None
 
     def _leads_to_named(self, recorded: bytes) -> bool:
         """Whether a named path lies below this one (``d d/x/sub --exclude x``: x is kept as

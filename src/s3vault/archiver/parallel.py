@@ -486,10 +486,12 @@ class ParallelArchiver(Archiver):
         d.nodes.extend(result.nodes)
         for meta, st, psub in result.subdirs:
             path = d.path + b"/" + meta.name if d.path != b"/" else b"/" + meta.name
-            child = _Dir(meta, psub, d, path, d.root_dev, st)
+            below = self._below(path, st, d.root_dev)  # a named directory: its own device
+            root_dev = d.root_dev if below is None else below.device
+            child = _Dir(meta, psub, d, path, root_dev, st)
             self._dirs[id(child)] = child
             d.pending += 1
-            self._tasks.append(DirTask(id(child), path, meta, st, psub, d.root_dev))
+            self._tasks.append(DirTask(id(child), path, meta, st, psub, root_dev))
         self._one_done(d, None)
 
     # Trees ---------------------------------------------------------------------------------

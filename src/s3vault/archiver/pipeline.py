@@ -28,7 +28,7 @@ from typing import Protocol
 from s3vault.archiver import walk
 from s3vault.archiver.changes import ChangeRules, unchanged
 from s3vault.archiver.chunking import FdReader, FileReader
-from s3vault.archiver.excludes import ExcludeMatcher, ExcludeRules
+from s3vault.archiver.excludes import Below, ExcludeMatcher, ExcludeRules
 from s3vault.archiver.pseudofs import generated_devices, is_generated
 from s3vault.archiver.reuse import (
     JsonNode,
@@ -370,6 +370,11 @@ class Archiver:
         for problem in problems:
             self._progress.warned(os.fsdecode(shown), problem)
         return keep
+
+    def _below(self, real: bytes, st: os.stat_result, root_dev: int) -> Below | None:
+        """How the walk goes on inside the directory at ``real`` (below the root), the walk
+        above it staying on ``root_dev`` (ExcludeMatcher.below: ``--one-file-system``)."""
+        return self._matcher.below(real[len(self._opts.root) :], st.st_dev, root_dev)
 
     def _skipped(
         self, real: bytes, name: bytes, st: os.stat_result, tagged: frozenset[bytes] | None
@@ -715,7 +720,7 @@ class Archiver:
                 stack.pop()
                 self._leave(paths, frame, stack[-1] if stack else None)
                 continue
-            child = self._visit(paths, frame, item[0], item[1], root_dev)
+            child = self._visit(paths, frame, item[0], item[1], frame.root_dev)
             if child is not None:
                 stack.append(child)
         return top.pdir
@@ -741,8 +746,10 @@ class Archiver:
             io=io,
             ident=(st.st_dev, st.st_ino),
         )
-        if self._matcher.one_file_system and st.st_dev != root_dev:
+        below = self._below(paths.path(plen), st, root_dev)
+        if below is None:
             return frame  # a mount point: keep the directory, not what is mounted there
+        frame.root_dev = below.device
         try:
             if is_deep(plen):  # beyond what an absolute path may reach
                 frame.fd = open_dir(io, frame.ident)
@@ -750,7 +757,9 @@ class Archiver:
                 if parent is not None and parent.fd is not None:
                     walk.close(parent.fd)  # only the innermost deep directory stays open
                     parent.fd = None
-            frame.tagged = self._tagged(frame.io, paths.path(plen))
+            # on the way to a named path only: its other entries are left out
+            tagged = frozenset() if below.way_only else self._tagged(frame.io, paths.path(plen))
+            frame.tagged = tagged
             entries = list_dir(frame.io, None if frame.fd is not None else frame.ident)
         except OSError as exc:
             self._warn(

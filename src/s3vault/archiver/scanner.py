@@ -76,11 +76,13 @@ class Scanner:
         if not stat.S_ISDIR(top.st_mode):
             self._count(top)
             return
-        stack = [(target, top.st_dev)]
+        stack = [(target, top.st_dev, False)]
         while stack and not self._stop.is_set():
-            recorded, dev = stack.pop()
+            recorded, dev, way_only = stack.pop()
             path = self._root + recorded
             tagged, _problems = self._matcher.tagged(path)  # the backup says the problems
+            if way_only:  # as the backup: only the way to a named path
+                tagged = frozenset()
             try:
                 with os.scandir(path) as it:
                     entries = [(e.name, e.stat(follow_symlinks=False)) for e in it]
@@ -92,8 +94,9 @@ class Scanner:
                 if self._matcher.skipped(child, name, st, tagged):
                     continue
                 if is_dir:
-                    if not (self._matcher.one_file_system and st.st_dev != dev):
-                        stack.append((child, dev))
+                    below = self._matcher.below(child, st.st_dev, dev)
+                    if below is not None:
+                        stack.append((child, *below))
                 else:
                     self._count(st)
 

@@ -37,6 +37,7 @@ class DirFrame:
     io: bytes  # reaches it: its absolute path, or /proc/self/fd/N while ``fd`` is open
     ident: tuple[int, int]  # (device, inode)
     tagged: frozenset[bytes] | None = None  # a tag file's directory: the entries that stay
+    root_dev: int = 0  # the device its entries stay on (--one-file-system)
     fd: int | None = None  # deep directories only
     reopen: bytes = field(default=b"")  # the child's io, to come back through ".."
 
