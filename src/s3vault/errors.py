@@ -132,6 +132,12 @@ class ObjectNotFoundError(BackendError):
     """The named object does not exist."""
 
 
+class NoSuchBucketError(BackendError):
+    """The bucket of the repository's URL does not exist: there is no repository there."""
+
+    exit_code = ExitCode.NO_REPOSITORY
+
+
 class ObjectExistsError(BackendError):
     """A create-only put found an object already stored under that name."""
 

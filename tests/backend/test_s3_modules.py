@@ -23,6 +23,7 @@ from s3vault.backend.s3.traffic import Traffic
 from s3vault.errors import (
     AccessDeniedError,
     BackendError,
+    NoSuchBucketError,
     ObjectExistsError,
     ObjectNotFoundError,
     TransientBackendError,
@@ -66,7 +67,7 @@ def test_s3_errors_translate_by_the_table(exc: Exception, kind: type[BackendErro
 
 def test_s3_errors_name_a_missing_bucket_and_a_skewed_clock() -> None:
     gone = translate(answer("NoSuchBucket", 404, "no bucket"), "list", "repo/")
-    assert type(gone) is BackendError
+    assert type(gone) is NoSuchBucketError  # exit 10: no repository there
     assert "the bucket does not exist (no bucket)" in str(gone)
     skewed = translate(
         answer("RequestTimeTooSkewed", 403, ServerTime="2026-12-04T10:00:00Z"), "get", "k"

@@ -80,3 +80,29 @@ def test_limit_upload_takes_at_least_the_time_it_implies(
     sent = summary["requests"]["bytes_up"]
     assert sent >= 6 << 20
     assert elapsed >= (sent / (2048 * 1024)) - 1  # minus the one-second burst
+
+
+def test_a_missing_bucket_is_no_repository_exit_10(
+    s3_store: S3Store, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A repository URL whose bucket does not exist (a typo, a bucket not yet made): exit 10,
+    "no repository", as for an empty prefix; it was exit 1 ("fatal"), and init said that
+    uploads fail "with boto3's default checksums and with the compatibility dialect"."""
+    env = s3_store.env(cli_env)
+    repo = ("-r", f"s3://{s3_store.bucket}-typo/hosts/web1", *s3_store.cli_args)
+    src = write_file(tmp_path / "src" / "a", b"a").parent
+    for args in (["snapshots"], ["backup", str(src)], ["verify"], ["forget", "--keep-last", "1"]):
+        done = run_cli(*repo, *args, env=env)
+        assert done.code == 10, (args, done.stderr)
+        [line] = done.stderr.splitlines()
+        assert line.startswith(f"Fatal: no repository at s3://{s3_store.bucket}-typo/hosts/web1")
+        assert line.endswith(
+            ": its bucket does not exist (create it, e.g. with 's3vault setup-bucket', then "
+            "run 's3vault init')"
+        ), args
+    made = run_cli(*repo, "init", "--kdf-cost", "minimum", env=env)
+    assert made.code == 10, made.stderr
+    assert made.stderr.splitlines() == [
+        f"Fatal: the bucket {s3_store.bucket}-typo does not exist: create it first (s3vault "
+        "setup-bucket makes one as docs/s3.md recommends), then run the command again"
+    ]

@@ -32,6 +32,7 @@ from s3vault.errors import (
     BackendError,
     FormatVersionError,
     IntegrityError,
+    NoSuchBucketError,
     NotARepositoryError,
     ObjectExistsError,
     ObjectNotFoundError,
@@ -473,6 +474,12 @@ class Repository:
                 msg = f"{backend.location} is not an s3vault repository (no config object)"
                 raise NotARepositoryError(msg) from None
             msg = f"no repository at {backend.location} (run 's3vault init' to create one)"
+            raise RepositoryNotFoundError(msg) from None
+        except NoSuchBucketError:
+            msg = (
+                f"no repository at {backend.location}: its bucket does not exist (create it, "
+                "e.g. with 's3vault setup-bucket', then run 's3vault init')"
+            )
             raise RepositoryNotFoundError(msg) from None
         try:
             return ConfigMarker.decode(raw)

@@ -15,6 +15,7 @@ import botocore.exceptions
 from s3vault.errors import (
     AccessDeniedError,
     BackendError,
+    NoSuchBucketError,
     ObjectExistsError,
     ObjectNotFoundError,
     TransientBackendError,
@@ -88,7 +89,7 @@ def _client_error(exc: botocore.exceptions.ClientError, where: str, op: str) -> 
     message = err.get("Message") or code
     if code in ("NoSuchKey", "404", "NotFound") or status == 404:
         if code == "NoSuchBucket":
-            return BackendError(f"{where}: the bucket does not exist ({message})")
+            return NoSuchBucketError(f"{where}: the bucket does not exist ({message})")
         return ObjectNotFoundError(f"{where}: not found")
     if code in ("PreconditionFailed", "412") or status == 412:
         return ObjectExistsError(f"{where}: already exists")

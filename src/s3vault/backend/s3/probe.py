@@ -30,7 +30,7 @@ from typing import Any
 from s3vault.backend.dialect import StoreDialect
 from s3vault.backend.s3.client import Connection, S3Settings, md5_for
 from s3vault.backend.s3.errors import error_code, http_status, untrusted_certificate
-from s3vault.errors import AccessDeniedError, BackendError
+from s3vault.errors import AccessDeniedError, BackendError, NoSuchBucketError
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,12 @@ class _Probe:
         untrusted = untrusted_certificate(exc, f"put {self.base}upload")
         if untrusted is not None:
             raise untrusted from None
+        if _code(exc) == "NoSuchBucket":
+            msg = (
+                f"the bucket {self.bucket} does not exist: create it first (s3vault "
+                "setup-bucket makes one as docs/s3.md recommends), then run the command again"
+            )
+            raise NoSuchBucketError(msg) from None
         if _code(exc) == "AccessDenied":
             msg = (
                 f"put {self.base}upload: access denied: this credential may not write here (a "
