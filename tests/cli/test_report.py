@@ -200,6 +200,21 @@ def test_report_refuses_bad_input_in_one_line(
     assert not list(tmp_path.glob("*.html")) and not missing.parent.exists()
 
 
+def test_report_to_standard_output_with_a_dash(
+    history: str, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--html -`` is standard output, as ``-`` is for restic's and our other file arguments:
+    it wrote a file named '-' in the working directory. The page is all stdout carries, with
+    ``--json`` too."""
+    monkeypatch.chdir(tmp_path)
+    for extra in ((), ("--json",)):
+        done = run_cli("-r", history, *extra, "report", "--html", "-", "--since", "30d")
+        assert done.code == 0, done.stderr
+        assert done.stdout.startswith("<!DOCTYPE html>"), done.stdout[:200]
+        assert done.stdout.rstrip().endswith("</html>")
+    assert not (tmp_path / "-").exists()
+
+
 def test_fleet_refuses_a_bad_expectation(history: str, run_cli: RunCli) -> None:
     for bad in ("web1", "web1=soon", "web1=0"):
         done = run_cli("-r", history, "fleet", "--expect", bad)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,8 +22,8 @@ from s3vault.cli.session import open_repo
     "--html",
     "html_file",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the page to FILE",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Write the page to FILE ('-': to standard output, and nothing else there)",
 )
 @click.option(
     "--since",
@@ -60,8 +61,11 @@ def report(
     Examples:
       s3vault report --html /var/www/backup/report.html
       s3vault report --html week.html --since 7d --expect '*=1d'
+      s3vault report --html - | ssh web 'cat > /var/www/backup/report.html'
     """
     ctx = cli_context()
+    to_stdout = str(html_file) == "-"
+    ctx.stdout_array = to_stdout  # stdout carries the page: JSON warnings go to stderr
     if since.total_seconds() <= 0:
         raise UsageError("--since must be a positive duration, like 30d")
     options = ReportOptions(
@@ -72,6 +76,10 @@ def report(
         prices_file=prices_file,
     )
     result = report_op(open_repo(ctx), options)
+    if to_stdout:  # the page is the output (as cat's object): no line about it
+        sys.stdout.buffer.write(result.html.encode())
+        sys.stdout.buffer.flush()
+        return 0
     try:
         write_output(html_file, result.html.encode())
     except OSError as exc:
