@@ -33,7 +33,7 @@ from s3vault.format.drillfile import DrillFile
 from s3vault.format.layout import ObjectKind
 from s3vault.format.snapshotfile import SnapshotSummary
 from s3vault.repository.snapshots import load_snapshot, save_snapshot
-from tests.conftest import PASSWORD, TEST_SETTINGS, RunCli, write_file
+from tests.conftest import PASSWORD, S3VAULT, TEST_SETTINGS, RunCli, write_file
 
 HOSTS = ("web1", "web2", "db1", "mail1")
 ODD = 'odd<b>&"host'  # one backup only: a name the page must escape everywhere
@@ -213,6 +213,31 @@ def test_report_to_standard_output_with_a_dash(
         assert done.stdout.startswith("<!DOCTYPE html>"), done.stdout[:200]
         assert done.stdout.rstrip().endswith("</html>")
     assert not (tmp_path / "-").exists()
+    done = run_cli("-r", history, "report", "--html", "./-", "--since", "30d")
+    assert done.code == 0, done.stderr
+    assert (tmp_path / "-").read_text().startswith("<!DOCTYPE html>")  # ./- is a file
+    assert done.stdout.startswith("wrote ./-: ")
+
+
+def test_report_and_cat_pack_to_a_full_disk_say_so(history: str, cli_env: dict[str, str]) -> None:
+    """Binary output to standard output on a full disk: "cannot write to standard output",
+    as for text, exit 1; it was an internal error (the raw buffer bypassed the rule)."""
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full")
+    pack = next(p for p in (Path(history) / "data").rglob("*") if p.is_file()).name
+    for args in (["report", "--html", "-"], ["cat", "pack", pack]):
+        with open("/dev/full", "wb") as full:
+            done = subprocess.run(
+                [S3VAULT, "-r", history, *args],
+                env=cli_env,
+                stdout=full,
+                stderr=subprocess.PIPE,
+                check=False,
+            )
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.decode().splitlines() == [
+            "Fatal: cannot write to standard output: No space left on device"
+        ], args
 
 
 def test_fleet_refuses_a_bad_expectation(history: str, run_cli: RunCli) -> None:

@@ -57,6 +57,18 @@ class _Guarded:
         for line in lines:
             self.write(line)
 
+    def write_bytes(self, data: bytes) -> None:
+        """Bytes to the stream's binary buffer, under the same rule as text (``write_stdout``)."""
+        if self.failure is None:
+            try:
+                self._stream.flush()
+                self._stream.buffer.write(data)
+                self._stream.buffer.flush()
+            except OSError as exc:
+                self._lose(exc)
+        else:
+            self._stopped()
+
     def flush(self) -> None:
         if self.failure is None:
             try:
@@ -86,6 +98,18 @@ class _Guarded:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def write_stdout(data: bytes) -> None:
+    """Bytes to standard output (cat's pack, report's page) as text is written there: a full
+    disk says "cannot write to standard output", not an internal error (the raw buffer
+    bypassed the rule)."""
+    out = sys.stdout
+    if isinstance(out, _Guarded):
+        out.write_bytes(data)
+    else:
+        out.buffer.write(data)
+        out.buffer.flush()
 
 
 _changing: Callable[[], bool] = lambda: False  # noqa: E731 - until a command says otherwise

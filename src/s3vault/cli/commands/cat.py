@@ -11,6 +11,7 @@ from s3vault import cat as cat_op
 from s3vault.cli.options import cli_context, global_options
 from s3vault.cli.render import json_line
 from s3vault.cli.session import open_repo
+from s3vault.cli.streams import write_stdout
 
 
 @click.command()
@@ -43,8 +44,7 @@ def cat(kind: str, object_id: str) -> int:
     repo = open_repo(ctx, load_index=kind in NEEDS_INDEX)
     result = cat_op(repo, CatOptions(kind=kind, id=object_id))
     if binary:
-        sys.stdout.buffer.write(result.data)
-        sys.stdout.buffer.flush()
+        write_stdout(result.data)
     else:
         indent = None if ctx.json else 2
         text = json_line(result.document, sys.stdout, indent=indent, sort_keys=True)

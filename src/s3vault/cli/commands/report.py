@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from s3vault.cli.commands.fleet import expectations
 from s3vault.cli.options import Duration, cli_context, global_options
 from s3vault.cli.render import emit, say
 from s3vault.cli.session import open_repo
+from s3vault.cli.streams import write_stdout
 
 
 @click.command()
@@ -22,7 +22,7 @@ from s3vault.cli.session import open_repo
     "--html",
     "html_file",
     required=True,
-    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    type=click.Path(dir_okay=False, allow_dash=True),  # a str: ./- is a file named -
     help="Write the page to FILE ('-': to standard output, and nothing else there)",
 )
 @click.option(
@@ -44,7 +44,7 @@ from s3vault.cli.session import open_repo
     help="Price table (JSON, the shape of the shipped one)",
 )
 def report(
-    html_file: Path,
+    html_file: str,
     since: timedelta,
     expect: tuple[str, ...],
     region: str | None,
@@ -64,7 +64,7 @@ def report(
       s3vault report --html - | ssh web 'cat > /var/www/backup/report.html'
     """
     ctx = cli_context()
-    to_stdout = str(html_file) == "-"
+    to_stdout = html_file == "-"
     ctx.stdout_array = to_stdout  # stdout carries the page: JSON warnings go to stderr
     if since.total_seconds() <= 0:
         raise UsageError("--since must be a positive duration, like 30d")
@@ -77,11 +77,10 @@ def report(
     )
     result = report_op(open_repo(ctx), options)
     if to_stdout:  # the page is the output (as cat's object): no line about it
-        sys.stdout.buffer.write(result.html.encode())
-        sys.stdout.buffer.flush()
+        write_stdout(result.html.encode())
         return 0
     try:
-        write_output(html_file, result.html.encode())
+        write_output(Path(html_file), result.html.encode())
     except OSError as exc:
         raise cannot_write(html_file, exc) from None
     figures = [f.id for f in result.data.figures]
