@@ -88,3 +88,22 @@ def test_doctor_and_setup_bucket(
     lock = s3.get_object_lock_configuration(Bucket="made-by-s3vault")["ObjectLockConfiguration"]
     assert lock["ObjectLockEnabled"] == "Enabled"
     assert run_cli("-r", str(tmp_path / "local"), "setup-bucket", env=env).code == 2
+
+
+def test_doctor_of_a_missing_bucket_says_so_exit_10(
+    s3_bucket: str, s3_server: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A bucket that does not exist: one line that says so, exit 10. doctor read each
+    setting's NoSuchBucket as a setting never made ("WRONG versioning: never enabled",
+    "MFA delete: allow s3:GetBucketVersioning"), exit 13, and no line said the bucket is missing
+    (an attack pass)."""
+    env = s3_env(cli_env, s3_server)
+    url = f"s3://{s3_bucket}-missing/fleet"
+    for extra in ((), ("--bucket-only",)):
+        done = run_cli("-r", url, "doctor", *extra, env=env)
+        assert done.code == 10, done.stderr
+        assert done.stdout == ""
+        assert done.stderr.splitlines() == [
+            f"Fatal: doctor: the bucket {s3_bucket}-missing does not exist (create it with "
+            "'s3vault setup-bucket', then run 's3vault init')"
+        ]

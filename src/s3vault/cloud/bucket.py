@@ -25,7 +25,7 @@ from s3vault.backend.location import BackendOptions
 from s3vault.backend.s3 import aws_session
 from s3vault.cloud.bucketpolicy import PolicyPlan, check_policy, merge, policy_diff
 from s3vault.cloud.check import OK, WARNING, WRONG, Check
-from s3vault.errors import BackendError
+from s3vault.errors import BackendError, NoSuchBucketError
 
 SETUP = "s3vault setup-bucket"  # the fix of most findings
 RULE_ABORT = "s3vault-abort-incomplete-uploads"
@@ -127,6 +127,25 @@ def _exists(s3: Any, plan: BucketPlan) -> bool:
             raise
         return False
     return True
+
+
+def require_bucket(s3: Any, bucket: str) -> None:
+    """Raises NoSuchBucketError when ``bucket`` does not exist: each of doctor's checks would
+    read that answer as a setting never made ("versioning never enabled"). A HEAD refused or
+    failing otherwise says nothing here: the checks say what they can read.
+
+    Raises:
+        NoSuchBucketError: the store says there is no such bucket.
+    """
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except botocore.exceptions.ClientError as exc:
+        if _code(exc) in ("404", "NoSuchBucket", "NotFound"):
+            msg = (
+                f"doctor: the bucket {bucket} does not exist (create it with 's3vault "
+                "setup-bucket', then run 's3vault init')"
+            )
+            raise NoSuchBucketError(msg) from None
 
 
 def _create(s3: Any, plan: BucketPlan, region: str | None) -> str:

@@ -120,6 +120,7 @@ def doctor(options: DoctorOptions, *, opener: Callable[[], Repository]) -> Docto
             repository that is not on AWS S3; a malformed role ARN, VPC endpoint or VPC id.
         BackendError: the bucket (or, with ``audit``, CloudTrail, Config or GuardDuty) cannot
             be inspected; KMS does not know the expected key.
+        NoSuchBucketError: an S3 repository's bucket does not exist.
     """
     if options.audit:
         check_on_aws(options.backend, "doctor --audit")  # before anything is read
@@ -148,7 +149,12 @@ def doctor(options: DoctorOptions, *, opener: Callable[[], Repository]) -> Docto
 
 def _bucket_checks(options: DoctorOptions, repo: Repository | None) -> list[Check]:
     """The bucket's configuration and policy, then the posture around it (cloud/posture.py)."""
-    from s3vault.cloud.bucket import BucketPlan, check_bucket, client  # boto3 only here
+    from s3vault.cloud.bucket import (  # boto3 only here
+        BucketPlan,
+        check_bucket,
+        client,
+        require_bucket,
+    )
     from s3vault.cloud.posture import check_posture, expected_key
     from s3vault.ops.bucket import validate_posture
 
@@ -158,6 +164,7 @@ def _bucket_checks(options: DoctorOptions, repo: Repository | None) -> list[Chec
     bucket, prefix = s3_repository(options.url)
     lock = bool(repo.config.object_lock) if repo is not None else False
     s3 = client(options.backend)
+    require_bucket(s3, bucket)
     key, kms_arn = expected_key(s3, options.backend, bucket, options.kms_key_id)
     plan = BucketPlan(
         bucket=bucket,
