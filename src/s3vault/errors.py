@@ -180,10 +180,16 @@ class BackendUnavailableError(BackendError):
     exit_code = ExitCode.STORAGE_UNAVAILABLE
 
 
-# The store refused a read or did not answer: they say nothing about the object (verify leaves
-# it unchecked, never damaged); any other storage error while reading an object is damage to
-# verify (a missing object, an object the store will not serve as stored: archived, re-keyed).
-STORE_REFUSALS = (AccessDeniedError, TransientBackendError, BackendUnavailableError)
+# The store refused a read, did not answer, or has no such bucket any more: they say nothing
+# about the object (verify leaves it unchecked, never damaged; restore stops); any other storage
+# error while reading an object is damage to verify (a missing object, an object the store will
+# not serve as stored: archived, re-keyed).
+STORE_REFUSALS = (
+    AccessDeniedError,
+    TransientBackendError,
+    BackendUnavailableError,
+    NoSuchBucketError,
+)
 
 
 class FormatVersionError(S3VaultError):

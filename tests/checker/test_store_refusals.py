@@ -20,6 +20,7 @@ from s3vault.errors import (
     BackendError,
     BackendUnavailableError,
     ExitCode,
+    NoSuchBucketError,
 )
 from s3vault.ops.verify import VerifyOptions, verify
 from tests.conftest import RepoHandle, write_file
@@ -169,3 +170,50 @@ def test_a_snapshot_file_the_store_refuses_stops_nothing_and_is_not_called_damag
     assert prune(repo, PruneOptions()).deletions_held_back == (f"snapshots/{refused}",)
     with pytest.raises(AccessDeniedError, match="not checked"):
         verify(open_repository(fresh, backend=backend), VerifyOptions(jobs=1))
+
+
+class BucketGone(ForwardingBackend):
+    """The bucket is deleted after the index is read: every read of a pack says so."""
+
+    kinds: tuple[str, ...] = ("data/", "tree/")
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        if name.startswith(self.kinds):
+            raise NoSuchBucketError(f"get {name}: the bucket does not exist")
+        return super().get(name, offset, length)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])  # in the parent, and in worker processes
+def test_a_bucket_deleted_during_verify_is_no_damage(
+    tmp_path: Path, local_repo: RepoHandle, jobs: int
+) -> None:
+    """verify --read-data while the bucket is deleted (an attack pass): every pack was "damaged",
+    exit 13, with advice to run repair packs, repair snapshots and prune (data the snapshot
+    needs was "needed by no snapshot"). The run now stops with the store's answer: no repository
+    there (exit 10), and nothing is called damage."""
+    write_file(tmp_path / "src" / "f", os.urandom(100_000))
+    backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
+    fresh = replace(local_repo.options, cache_dir=tmp_path / "fresh-cache")
+    for read_data in (False, True):
+        repo = open_repository(fresh, backend=BucketGone(LocalBackend(Path(local_repo.url))))
+        with pytest.raises(NoSuchBucketError) as raised:
+            verify(repo, VerifyOptions(read_data=read_data, jobs=jobs))
+        assert raised.value.exit_code == ExitCode.NO_REPOSITORY
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_bucket_deleted_during_restore_stops_it_as_no_repository(
+    tmp_path: Path, local_repo: RepoHandle, jobs: int
+) -> None:
+    """The same for restore: it stops (exit 10); it listed every file as "data missing or
+    damaged", exit 13, as if the repository had lost them."""
+    from s3vault import RestoreOptions, restore
+
+    write_file(tmp_path / "src" / "f", os.urandom(100_000))
+    backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
+    fresh = replace(local_repo.options, cache_dir=tmp_path / "fresh-cache")
+    backend = BucketGone(LocalBackend(Path(local_repo.url)))
+    backend.kinds = ("data/",)  # gone once the trees are read
+    repo = open_repository(fresh, backend=backend)
+    with pytest.raises(NoSuchBucketError):
+        restore(repo, RestoreOptions(target=tmp_path / "out", jobs=jobs))

@@ -23,7 +23,7 @@ from s3vault.checker.selection import PackSelection
 from s3vault.checker.structure import Structure, check_structure
 from s3vault.checker.usage import snapshots_using
 from s3vault.clock import Clock, SystemClock
-from s3vault.errors import STORE_REFUSALS, S3VaultError
+from s3vault.errors import STORE_REFUSALS, NoSuchBucketError, S3VaultError
 from s3vault.format.indexfile import IndexedPack
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
@@ -491,6 +491,8 @@ class _DamageWalker:
         once: around the tree cache, which would keep them."""
         try:
             return Tree.decode(self._repo.load_blob(BlobType.TREE, tid)).nodes
+        except NoSuchBucketError:
+            raise  # no repository there any more (readback._read)
         except STORE_REFUSALS as exc:
             self._st.refused[f"{TREE_REFUSED}{tid.hex()}"] = exc
             return None

@@ -6,7 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from s3vault.crypto.hashing import storage_id
-from s3vault.errors import STORE_REFUSALS, BackendError, IntegrityError, S3VaultError
+from s3vault.errors import (
+    STORE_REFUSALS,
+    BackendError,
+    IntegrityError,
+    NoSuchBucketError,
+    S3VaultError,
+)
 from s3vault.format.envelope import EnvelopeHeader, SealedKind
 from s3vault.format.indexfile import IndexedPack
 from s3vault.format.layout import ObjectKind
@@ -71,6 +77,8 @@ def damaged(reading: PackReading) -> bool:
 def _read(repo: Repository, name: str, pack: IndexedPack) -> PackReading:
     try:
         data = fetch_pack(repo, pack_kind(pack), pack.id)
+    except NoSuchBucketError:
+        raise  # no repository there any more: nothing is damaged, the check stops (exit 10)
     except BackendError as exc:
         return unreadable(name, exc)
     return check_pack(repo, name, pack, data)
