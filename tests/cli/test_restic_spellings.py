@@ -284,15 +284,47 @@ def test_snapshots_takes_ids_and_latest_as_restic_does(
     assert missing.code == 2 and "0000beef" in missing.stderr
 
 
-def test_restic_016s_snapshot_colon_path_is_refused_naming_the_way_here(
+def test_restic_016s_snapshot_colon_path_restores_and_diffs_that_directory(
     tmp_path: Path, cli_repo: str, run_cli: RunCli
 ) -> None:
-    """`restore latest:/Srv/Site` showed the reference lower-cased, path and all."""
-    write_file(tmp_path / "src" / "a", b"1")
-    assert run_cli("-r", cli_repo, "backup", str(tmp_path / "src")).code == 0
-    done = run_cli("-r", cli_repo, "restore", "latest:/Srv/Site", "-t", str(tmp_path / "t"))
-    assert done.code == 2 and "'latest:/Srv/Site'" in done.stderr, done.stderr
-    assert "--include" in done.stderr and not (tmp_path / "t").exists()
+    """restic 0.16's `restore SNAPSHOT:PATH`: the contents of directory PATH into the target,
+    --include and --exclude matched below it, the snapshot chosen with --host as for latest
+    (it was refused, exit 2, and with -H said "no snapshot latest:/x matches --host h (only 1
+    do)"); `diff A:PATH B:PATH` compares that directory of each. A PATH that is no directory in
+    the snapshot: one line, exit 2, nothing restored."""
+    src = tmp_path / "Src"
+    write_file(src / "Site" / "index.html", b"<p>1</p>")
+    write_file(src / "Site" / "img" / "logo.png", b"png")
+    write_file(src / "other", b"not in Site")
+    assert run_cli("-r", cli_repo, "backup", "--host", "web1", str(src)).code == 0
+    site = f"{src}/Site"
+    for args, want in (
+        ([f"latest:{site}"], {"index.html", "img", "img/logo.png"}),
+        ([f"latest:{site}", "--include", "/img"], {"img", "img/logo.png"}),
+        ([f"latest:{site}/", "--exclude", "*.png", "-H", "web1"], {"index.html", "img"}),
+    ):
+        target = tmp_path / f"t{len(list(tmp_path.glob('t*')))}"
+        done = run_cli("-r", cli_repo, "restore", *args, "-t", str(target))
+        assert done.code == 0, (args, done.stderr)
+        got = {str(p.relative_to(target)) for p in target.rglob("*")}
+        assert got == want, args
+    assert (tmp_path / "t0" / "index.html").read_bytes() == b"<p>1</p>"
+    for bad in (f"latest:{src}/other", "latest:/Srv/Nope"):
+        done = run_cli("-r", cli_repo, "restore", bad, "-t", str(tmp_path / "no"))
+        assert done.code == 2, done.stderr
+        assert done.stderr.splitlines() == [
+            f"Fatal: {bad.partition(':')[2]!r} is not a directory in snapshot "
+            f"{done.stderr.split()[-1]}"
+        ]
+        assert not (tmp_path / "no").exists()
+    write_file(src / "Site" / "new.html", b"<p>2</p>")
+    write_file(src / "elsewhere", b"outside Site")
+    assert run_cli("-r", cli_repo, "backup", "--host", "web1", str(src)).code == 0
+    done = run_cli("-r", cli_repo, "diff", f"latest~1:{site}", f"latest:{site}")
+    assert done.code == 0, done.stderr
+    assert [line for line in done.stdout.splitlines() if line[:1] in tuple("+-MTU")] == [
+        "+     /new.html"
+    ]
 
 
 def test_snapshots_named_by_id_say_what_is_wrong_with_a_damaged_or_odd_one(

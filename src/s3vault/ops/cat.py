@@ -27,7 +27,6 @@ is what one inspects) with ``damage`` saying what is wrong.
 from __future__ import annotations
 
 import json
-import os
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId, unique_prefix
 from s3vault.repository import keyring
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import find_snapshot
+from s3vault.repository.snapshots import directory_tree, find_snapshot, split_subfolder
 from s3vault.repository.writer import sealed_kind_for
 
 CAT_KINDS = ("config", "index", "snapshot", "key", "pack", "blob", "tree")
@@ -256,16 +255,9 @@ def _snapshot_tree(repo: Repository, ref: str) -> str:
     Raises:
         UsageError: no such snapshot, or PATH is not a directory in it.
     """
-    head, _, path = ref.partition(":")
+    head, path = split_subfolder(ref)
     sid, snap = find_snapshot(repo, head)
-    tid = snap.tree
-    for part in (p for p in os.fsencode(path).split(b"/") if p):
-        node = next((n for n in repo.load_tree(tid).nodes if n.name == part), None)
-        if node is None or node.subtree is None:
-            msg = f"cat tree: {path!r} is not a directory in snapshot {sid.short}"
-            raise UsageError(msg)
-        tid = node.subtree
-    return tid.hex()
+    return directory_tree(repo, sid, snap.tree, path or "/").hex()
 
 
 def _blob(repo: Repository, kind: str, ref: str) -> CatResult:

@@ -9,11 +9,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from s3vault.errors import IntegrityError, ObjectNotFoundError
+from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
-from s3vault.ops.snapshots import SnapshotEntry
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import find_snapshot, list_snapshots
+from s3vault.repository.snapshots import (
+    directory_tree,
+    find_snapshot,
+    list_snapshots,
+    split_subfolder,
+)
 from s3vault.repository.treegraph import WalkBudget
 
 ADDED, REMOVED, MODIFIED, METADATA, TYPE = "+", "-", "M", "U", "T"
@@ -62,15 +67,31 @@ class DiffStats:
             self.type_changed += 1
 
 
-def resolve_pair(repo: Repository, first: str, second: str) -> tuple[SnapshotEntry, SnapshotEntry]:
-    """The two snapshots (ids, prefixes, latest, latest~N).
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiffSide:
+    """One side of a diff: the snapshot, and the tree compared (its root, or the directory
+    ``SNAPSHOT:PATH`` names)."""
+
+    id: ObjectId
+    snapshot: SnapshotFile
+    tree: ObjectId
+
+
+def resolve_pair(repo: Repository, first: str, second: str) -> tuple[DiffSide, DiffSide]:
+    """The two sides (ids, prefixes, latest, latest~N; restic's ``SNAPSHOT:PATH`` compares
+    that directory of each).
 
     Raises:
-        UsageError: either does not exist.
+        UsageError: either does not exist, or a PATH is not a directory in it.
     """
     listed = list_snapshots(repo)
-    a, b = (find_snapshot(repo, ref, snapshots=listed) for ref in (first, second))
-    return SnapshotEntry(id=a[0], snapshot=a[1]), SnapshotEntry(id=b[0], snapshot=b[1])
+    sides = []
+    for given in (first, second):
+        ref, path = split_subfolder(given)
+        sid, snap = find_snapshot(repo, ref, snapshots=listed)
+        tree = snap.tree if path is None else directory_tree(repo, sid, snap.tree, path)
+        sides.append(DiffSide(id=sid, snapshot=snap, tree=tree))
+    return sides[0], sides[1]
 
 
 def _content(node: Node) -> tuple[object, ...]:

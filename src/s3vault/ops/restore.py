@@ -11,13 +11,13 @@ from pathlib import Path
 from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import S3VaultError
-from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.ops.audit import audited, not_written
 from s3vault.ops.snapshots import SnapshotFilter, select_snapshot
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository import ledger as ledgers
 from s3vault.repository.repository import Repository
+from s3vault.repository.snapshots import directory_tree, split_subfolder
 from s3vault.restorer.parallel import ParallelRestorer
 from s3vault.restorer.plan import Patterns, RestorePlan, plan_restore
 from s3vault.restorer.proof import prove_on_disk
@@ -107,13 +107,15 @@ def _restore(
     t0 = clock.monotonic()
     progress = progress or NullProgress()
     watchdog = Watchdog(stall_after=options.worker_timeout, clock=clock)
-    sid, snap = _select(repo, options)
+    ref, subfolder = split_subfolder(options.snapshot)
+    sid, snap = select_snapshot(repo, ref, options.select, host=options.host)
+    root = snap.tree if subfolder is None else directory_tree(repo, sid, snap.tree, subfolder)
     target = os.fsencode(os.path.abspath(options.target))
     start = repo.tree_reads.mark()  # the tree packs read from the store after it may be proven
     repo.forget_missing_packs()  # a blob stored again elsewhere is read from there
     plan = plan_restore(
         repo,
-        snap.tree,
+        root,
         include=options.include,
         exclude=options.exclude,
         iinclude=options.iinclude,
@@ -147,7 +149,7 @@ def _restore(
         )
         progress.finished("verify")
         verified = len(checked) - len(mismatches)
-    whole = not (_patterns(options) or outcome.files_skipped)
+    whole = not (_patterns(options) or outcome.files_skipped or subfolder)
     if (
         options.verify
         and whole
@@ -211,11 +213,6 @@ def make_restorer(
     return ParallelRestorer(
         repo, plan, jobs=jobs, workers=workers, progress=progress, watchdog=watchdog, reuse=reuse
     )
-
-
-def _select(repo: Repository, options: RestoreOptions) -> tuple[ObjectId, SnapshotFile]:
-    """The snapshot to restore (see ``select_snapshot``)."""
-    return select_snapshot(repo, options.snapshot, options.select, host=options.host)
 
 
 def _patterns(options: RestoreOptions) -> Patterns:

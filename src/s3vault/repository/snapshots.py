@@ -14,6 +14,7 @@ still checks host and paths in its decrypted content, and ``verify`` names a wro
 from __future__ import annotations
 
 import logging
+import os
 
 from s3vault.clock import SystemClock
 from s3vault.crypto.hashing import group_tag
@@ -140,12 +141,36 @@ def find_snapshot(
             raise IntegrityError(msg)
         msg = f"no snapshot with id '{codec.readable(given)}'"  # as given: a path keeps its case
         if ":" in given:  # restic 0.16's SNAPSHOT:PATH
-            msg += " (SNAPSHOT:PATH is `tree`'s; restore takes --include PATH, ls and dump PATH)"
+            msg += " (SNAPSHOT:PATH is taken by restore, diff and cat tree; ls and dump take PATH)"
         raise UsageError(msg)
     if len(found) > 1:
         msg = f"snapshot id prefix {ref!r} is ambiguous ({len(found)} matches)"
         raise UsageError(msg)
     return found[0]
+
+
+def split_subfolder(ref: str) -> tuple[str, str | None]:
+    """restic's ``SNAPSHOT:PATH`` (0.16 on): the snapshot's reference and the directory in it,
+    or None without one (no snapshot reference holds a colon)."""
+    head, colon, path = ref.partition(":")
+    return (head, path) if colon else (ref, None)
+
+
+def directory_tree(repo: Repository, sid: ObjectId, tree: ObjectId, path: str) -> ObjectId:
+    """The tree of the directory ``path`` (absolute, as ``ls`` shows it) below ``tree``, the
+    root of snapshot ``sid``.
+
+    Raises:
+        UsageError: ``path`` is not a directory in the snapshot.
+        IntegrityError: a tree on the way is damaged.
+    """
+    for part in (p for p in os.fsencode(path).split(b"/") if p):
+        node = repo.load_tree(tree).find(part)
+        if node is None or node.subtree is None:
+            msg = f"{path!r} is not a directory in snapshot {sid.short}"
+            raise UsageError(msg)
+        tree = node.subtree
+    return tree
 
 
 def _say_dated_ahead(

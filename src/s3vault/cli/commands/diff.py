@@ -19,8 +19,9 @@ from s3vault.cli.session import open_repo
 @click.argument("second", metavar="SNAPSHOT2")
 @click.option("--metadata", is_flag=True, help="Also list entries whose metadata alone changed (U)")
 def diff(first: str, second: str, metadata: bool) -> int:
-    """What changed from SNAPSHOT1 to SNAPSHOT2 (ids, id prefixes, latest, latest~N): + added,
-    - removed, M content changed, T type changed, U metadata changed (with --metadata)."""
+    """What changed from SNAPSHOT1 to SNAPSHOT2 (ids, id prefixes, latest, latest~N; restic's
+    SNAPSHOT:PATH compares that directory of each): + added, - removed, M content changed, T
+    type changed, U metadata changed (with --metadata)."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=True)
     a, b = resolve_pair(repo, first, second)
@@ -30,8 +31,8 @@ def diff(first: str, second: str, metadata: bool) -> int:
     unreadable = Unreadable(ctx)
     changes = diff_op(
         repo,
-        a.snapshot.tree,
-        b.snapshot.tree,
+        a.tree,
+        b.tree,
         metadata=metadata,
         on_error=unreadable,
         snapshots=(a.id, b.id),

@@ -78,14 +78,17 @@ def restore(
     jobs: int,
     worker_timeout: float,
 ) -> int:
-    """Restore SNAPSHOT (an id prefix, latest or latest~N) into --target. --host, --tag and
-    --path choose which snapshot latest means, as restic's: the latest of those matching.
+    """Restore SNAPSHOT (an id prefix, latest or latest~N) into --target; SNAPSHOT:PATH (as
+    restic 0.16) restores what directory PATH holds, --include and --exclude matched below
+    it. --host, --tag and --path choose which snapshot latest means, as restic's: the latest
+    of those matching.
 
     \b
     Examples:
       s3vault restore latest --target /srv/restore --verify
       s3vault restore latest --host web1 --tag nightly --path /etc --target /tmp/r
       s3vault restore 1f2e3d4c --target /tmp/r --include /etc/nginx
+      s3vault restore latest:/etc/nginx --target /etc/nginx.restored
     """
     ctx = cli_context()
     repo = open_repo(ctx, snapshots_ahead=True)
