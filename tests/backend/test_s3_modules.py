@@ -69,6 +69,8 @@ def test_s3_errors_name_a_missing_bucket_and_a_skewed_clock() -> None:
     gone = translate(answer("NoSuchBucket", 404, "no bucket"), "list", "repo/")
     assert type(gone) is NoSuchBucketError  # exit 10: no repository there
     assert "the bucket does not exist (no bucket)" in str(gone)
+    named = translate(answer("NoSuchBucket", 404, "gone", BucketName="b1"), "put", "repo/x")
+    assert str(named) == "put repo/x: the bucket b1 does not exist (gone)"  # which bucket
     skewed = translate(
         answer("RequestTimeTooSkewed", 403, ServerTime="2026-12-04T10:00:00Z"), "get", "k"
     )

@@ -89,7 +89,9 @@ def _client_error(exc: botocore.exceptions.ClientError, where: str, op: str) -> 
     message = err.get("Message") or code
     if code in ("NoSuchKey", "404", "NotFound") or status == 404:
         if code == "NoSuchBucket":
-            return NoSuchBucketError(f"{where}: the bucket does not exist ({message})")
+            bucket = err.get("BucketName")  # S3 names it in the answer (moto, Swift too)
+            named = f"the bucket {bucket}" if bucket else "the bucket"
+            return NoSuchBucketError(f"{where}: {named} does not exist ({message})")
         return ObjectNotFoundError(f"{where}: not found")
     if code in ("PreconditionFailed", "412") or status == 412:
         return ObjectExistsError(f"{where}: already exists")
