@@ -346,3 +346,45 @@ def test_snapshots_named_by_id_say_what_is_wrong_with_a_damaged_or_odd_one(
     assert f"`s3vault forget {sid}`" in damaged.stderr
     odd = run_cli("-r", cli_repo, "snapshots", os.fsdecode(b"ab\xff"))
     assert odd.code == 2 and "no snapshot with id 'ab\\xff'" in odd.stderr, odd.stderr
+
+
+def test_quiet_silences_progress_not_what_a_command_shows(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """restic's -q drops progress and chatter, not the listing asked for: `s3vault -q ls latest
+    > manifest` wrote an empty manifest, exit 0 (ls, snapshots, find, stats, key list, diff)."""
+    src = write_file(tmp_path / "src" / "a.txt", b"1").parent
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    write_file(src / "b.txt", b"2")
+    assert run_cli("-r", cli_repo, "-q", "backup", str(src)).stdout == ""  # no summary
+    for args, want in (
+        (["ls", "latest"], f"{src}/b.txt"),
+        (["snapshots"], "2 snapshots"),
+        (["find", "a.txt"], f"{src}/a.txt"),
+        (["stats"], "snapshots:"),
+        (["key", "list"], "repository "),
+        (["diff", "latest~1", "latest"], f"+     {src}/b.txt"),
+    ):
+        for quiet in (["-q"], ["--quiet"]):
+            done = run_cli("-r", cli_repo, *quiet, *args)
+            assert done.code == 0, (args, done.stderr)
+            assert want in done.stdout, (args, done.stdout)
+
+
+def test_json_of_snapshots_and_keys_has_restics_fields(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """`original` is restic's: left out when there is none (it was "", which `jq '.original //
+    .id'` takes for a value), the replaced snapshot's id after a tag (it was "<repository
+    id>:<id>"); `key list --json` has restic's userName and hostName."""
+    src = write_file(tmp_path / "src" / "a", b"1").parent
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    [plain] = json.loads(run_cli("-r", cli_repo, "--json", "snapshots").stdout)
+    assert "original" not in plain and "original_repository" not in plain
+    assert run_cli("-r", cli_repo, "tag", "--add", "x", "latest").code == 0
+    [tagged] = json.loads(run_cli("-r", cli_repo, "--json", "snapshots").stdout)
+    assert tagged["original"] == plain["id"] and tagged["id"] != plain["id"]
+    assert len(tagged["original_repository"]) == 64
+    [key] = json.loads(run_cli("-r", cli_repo, "--json", "key", "list").stdout)
+    assert (key["userName"], key["hostName"]) == (key["username"], key["hostname"])
+    assert key["current"] is True

@@ -178,6 +178,14 @@ def say(ctx: CliContext, text: str) -> None:
         line(ctx, text)
 
 
+def show(ctx: CliContext, text: str) -> None:
+    """A line of what the command was asked to show (ls's paths, find's matches, stats, key
+    list): nothing with --json, but printed with --quiet, which silences the rest (as restic's
+    -q: `ls -q latest > manifest` wrote an empty manifest, exit 0)."""
+    if not ctx.json:
+        line(ctx, text)
+
+
 def line(ctx: CliContext, text: str) -> None:
     """A line on standard output, written as it is: no markup, no emoji codes (a file named
     ``:smile:`` is listed as that), and none of rich's rendering, which cost ``ls`` of 31,000

@@ -8,7 +8,7 @@ import click
 
 from s3vault import ExitCode, SystemClock, UsageError, audit_log
 from s3vault.cli.options import Duration, cli_context, global_options
-from s3vault.cli.render import emit, say
+from s3vault.cli.render import emit, say, show
 from s3vault.cli.session import open_repo
 
 
@@ -61,7 +61,7 @@ def audit(host: str | None, since: str | None) -> int:
         for c in report.chains:
             state = "intact" if not c.problems else "BROKEN: " + "; ".join(c.problems)
             state += "".join(f" ({note})" for note in c.notes)
-            say(ctx, f"chain of {c.hostname}: {len(c.records)} records, {state}")
+            show(ctx, f"chain of {c.hostname}: {len(c.records)} records, {state}")
     if report.broken and not ctx.json:
         ctx.err.print(
             "the audit log was changed: records were deleted, rewritten or damaged. It is "

@@ -14,7 +14,7 @@ from s3vault import NETWORK_PATHS, CostOptions, Estimate, FleetPlan, Pricing, Us
 from s3vault import cost as cost_op
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import cli_context, global_options
-from s3vault.cli.render import emit, say
+from s3vault.cli.render import emit, say, show
 from s3vault.cli.session import open_repo
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?", re.IGNORECASE)
@@ -157,24 +157,24 @@ def _render(ctx: CliContext, e: Estimate, months: int) -> None:
     if ctx.json:
         emit(ctx, "cost", **dataclasses.asdict(e))
         return
-    say(ctx, f"monthly cost in {e.region}, list prices as of {e.prices_as_of} ({e.currency}):")
+    show(ctx, f"monthly cost in {e.region}, list prices as of {e.prices_as_of} ({e.currency}):")
     for i in e.items:
         if not i.billed_to:
             _say_line(ctx, i)
-    say(ctx, f"  {'total':<48} {e.monthly:>58.2f}")
+    show(ctx, f"  {'total':<48} {e.monthly:>58.2f}")
     if e.other_accounts:
-        say(ctx, "billed to the source account (a DR copy's reads):")
+        show(ctx, "billed to the source account (a DR copy's reads):")
         for i in e.items:
             if i.billed_to:
                 _say_line(ctx, i)
-        say(ctx, f"  {'total':<48} {e.other_accounts:>58.2f}")
+        show(ctx, f"  {'total':<48} {e.other_accounts:>58.2f}")
     if e.one_time:
-        say(ctx, "once:")
+        show(ctx, "once:")
         for i in e.one_time:
             _say_line(ctx, i)
-        say(ctx, f"  {'total':<48} {e.one_time_total:>58.2f}")
+        show(ctx, f"  {'total':<48} {e.one_time_total:>58.2f}")
     for m in sorted({1, 3, 6, 12, months} & set(e.projection)):
-        say(ctx, f"  in {m:>3} months: {e.projection[m]:.2f} per month")
+        show(ctx, f"  in {m:>3} months: {e.projection[m]:.2f} per month")
 
 
 def _say_line(ctx: CliContext, i: Any) -> None:

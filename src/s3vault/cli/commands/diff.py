@@ -9,7 +9,7 @@ import click
 from s3vault import DiffStats, resolve_pair
 from s3vault import diff as diff_op
 from s3vault.cli.options import cli_context, global_options
-from s3vault.cli.render import Unreadable, emit, human_bytes, printable, say
+from s3vault.cli.render import Unreadable, emit, human_bytes, printable, say, show
 from s3vault.cli.session import open_repo
 
 
@@ -26,7 +26,7 @@ def diff(first: str, second: str, metadata: bool) -> int:
     repo = open_repo(ctx, load_index=True)
     a, b = resolve_pair(repo, first, second)
     if not ctx.json:
-        say(ctx, f"comparing snapshot {a.id.short} to {b.id.short}:")
+        show(ctx, f"comparing snapshot {a.id.short} to {b.id.short}:")
     stats = DiffStats()
     unreadable = Unreadable(ctx)
     changes = diff_op(
@@ -44,7 +44,7 @@ def diff(first: str, second: str, metadata: bool) -> int:
             assert node is not None
             emit(ctx, "change", modifier=change.kind, path=change.path, type=node.type.value)
         else:
-            say(ctx, f"{change.kind:<5} {printable(change.path)}")
+            show(ctx, f"{change.kind:<5} {printable(change.path)}")
     if ctx.json:
         emit(
             ctx,

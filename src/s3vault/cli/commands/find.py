@@ -9,7 +9,7 @@ import click
 from s3vault import FindOptions, Node, SnapshotFilter, TagList
 from s3vault import find as find_op
 from s3vault.cli.options import cli_context, global_options, tag_filter
-from s3vault.cli.render import Unreadable, emit, human_bytes, plural, printable, say
+from s3vault.cli.render import Unreadable, emit, human_bytes, plural, printable, show
 from s3vault.cli.session import open_repo
 
 
@@ -75,12 +75,12 @@ def find(
             )
             continue
         when = snap.snapshot.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        say(ctx, f"snapshot {snap.id.short} of {printable(snap.snapshot.hostname)} at {when}:")
+        show(ctx, f"snapshot {snap.id.short} of {printable(snap.snapshot.hostname)} at {when}:")
         for m in result.matches:
             size = human_bytes(m.node.size)
-            say(ctx, f"  {printable(m.path)}  ({m.node.type.value}, {size})")
+            show(ctx, f"  {printable(m.path)}  ({m.node.type.value}, {size})")
     if ctx.json:
         emit(ctx, "summary", snapshots=snapshots, matches=matches)
     else:
-        say(ctx, f"{plural(matches, 'match', 'matches')} in {plural(snapshots, 'snapshot')}")
+        show(ctx, f"{plural(matches, 'match', 'matches')} in {plural(snapshots, 'snapshot')}")
     return unreadable.exit_code()

@@ -31,7 +31,7 @@ from s3vault.cli import recoverykey
 from s3vault.cli.options import Duration, cli_context, global_options, kdf_cost_option
 from s3vault.cli.password import read_new_password
 from s3vault.cli.progress import CliProgress
-from s3vault.cli.render import emit, human_bytes, say, show_recovery_key, warn
+from s3vault.cli.render import emit, human_bytes, say, show, show_recovery_key, warn
 from s3vault.cli.session import open_repo, repo_options
 
 KDF_COST = kdf_cost_option(
@@ -83,26 +83,30 @@ def list_command(epochs: bool) -> int:
     entries = list_keys(repo)
     repo_id = repo.config.repo_id.hex()  # what KMS key policies name (docs/multi-account.md)
     if ctx.json:
-        listed = [{**dataclasses.asdict(e), "repository_id": repo_id} for e in entries]
+        listed = [  # restic's names too: userName, hostName
+            {**dataclasses.asdict(e), "userName": e.username, "hostName": e.hostname}
+            | {"repository_id": repo_id}
+            for e in entries
+        ]
         sys.stdout.write(json.dumps(listed) + "\n")
         if epochs:
             emit(ctx, "epochs", epochs=[dataclasses.asdict(e) for e in list_epochs(repo)])
         return 0
-    say(ctx, f"repository {repo_id}")
-    say(
+    show(ctx, f"repository {repo_id}")
+    show(
         ctx,
         f"  {'id':<8}  {'kind':<9} {'access':<16} {'created':<19} {'user@host':<24} label",
     )
     for e in entries:
-        say(ctx, _line(e))
+        show(ctx, _line(e))
     unpinned = pin_check(entries)
     if unpinned.fix:
-        say(ctx, f"{unpinned.detail}; to fix: {unpinned.fix}")
+        show(ctx, f"{unpinned.detail}; to fix: {unpinned.fix}")
     live = repo.config.epochs
     if epochs:
-        say(ctx, "key epochs (data each still covers):")
+        show(ctx, "key epochs (data each still covers):")
         for ep in list_epochs(repo):
-            say(ctx, _epoch_line(ep))
+            show(ctx, _epoch_line(ep))
     elif len(live) > 1:
         say(
             ctx,

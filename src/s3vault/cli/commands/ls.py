@@ -70,7 +70,7 @@ def ls(
             link = f" -> {printable(target)}" if target else ""
             when = f"{mtime.astimezone():%Y-%m-%d %H:%M:%S}" if mtime else "?" * 19
             line(ctx, f"{mode} {owner:>12} {n.size:>12} {when} {printable(e.path)}{link}")
-        elif not ctx.quiet:
+        else:
             line(ctx, printable(e.path))
     return unreadable.exit_code()
 

@@ -66,8 +66,6 @@ def snapshots(
         else:
             emit_array([_json_group(g, keys) for g in groups])
         return 0
-    if ctx.quiet:
-        return 0
     if not keys:
         print_table(ctx, _table(entries, compact))
     for group in groups:
@@ -78,7 +76,16 @@ def snapshots(
 
 
 def _json(e: SnapshotEntry) -> dict[str, object]:
-    return {"id": e.id.hex(), "short_id": e.id.short, **to_jsonable(e.snapshot)}
+    """restic's snapshot object: ``original`` is the id of the snapshot this one replaces or
+    copies, left out when there is none (a ``jq '.original // .id'`` script took our "" for
+    one, and our "<repository id>:<snapshot id>" for an id); the repository it is in is
+    ``original_repository``."""
+    obj = {"id": e.id.hex(), "short_id": e.id.short, **to_jsonable(e.snapshot)}
+    repository, _, original = str(obj.pop("original", "")).rpartition(":")
+    if original:
+        obj["original"] = original
+        obj["original_repository"] = repository
+    return obj
 
 
 def _json_group(group: SnapshotGroup, keys: tuple[str, ...]) -> dict[str, object]:

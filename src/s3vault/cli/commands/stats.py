@@ -8,7 +8,7 @@ import click
 
 from s3vault import stats as stats_op
 from s3vault.cli.options import cli_context, global_options
-from s3vault.cli.render import emit, human_bytes, say
+from s3vault.cli.render import emit, human_bytes, say, show
 from s3vault.cli.session import open_repo
 
 
@@ -27,18 +27,18 @@ def stats(history: bool) -> int:
                 host.pop("history")
         emit(ctx, "stats", **fields)
         return 0
-    say(ctx, f"snapshots:        {s.snapshots}")
-    say(ctx, f"stored:           {human_bytes(s.stored_bytes)} in {s.packs} packs")
+    show(ctx, f"snapshots:        {s.snapshots}")
+    show(ctx, f"stored:           {human_bytes(s.stored_bytes)} in {s.packs} packs")
     blobs = f"{s.data_blobs} data blobs, {s.tree_blobs} trees"
-    say(ctx, f"unique data:      {human_bytes(s.unique_raw_bytes)} ({blobs})")
+    show(ctx, f"unique data:      {human_bytes(s.unique_raw_bytes)} ({blobs})")
     latest = "latest snapshot of each host and path set"
-    say(ctx, f"restore size:     {human_bytes(s.restore_bytes)} ({latest})")
+    show(ctx, f"restore size:     {human_bytes(s.restore_bytes)} ({latest})")
     say(
         ctx, f"dedup ratio:      {s.dedup_ratio:.2f}   compression ratio: {s.compression_ratio:.2f}"
     )
-    say(ctx, f"growth:           {human_bytes(s.growth_bytes_per_day)}/day")
+    show(ctx, f"growth:           {human_bytes(s.growth_bytes_per_day)}/day")
     for months, size in s.projection.items():
-        say(ctx, f"  in {months:>2} months:  {human_bytes(size)} stored")
+        show(ctx, f"  in {months:>2} months:  {human_bytes(size)} stored")
     for h in s.hosts:
         say(
             ctx,
@@ -48,5 +48,5 @@ def stats(history: bool) -> int:
         )
         if history:
             for when, covered, added in h.history:
-                say(ctx, f"    {when}  {human_bytes(covered):>12}  +{human_bytes(added)}")
+                show(ctx, f"    {when}  {human_bytes(covered):>12}  +{human_bytes(added)}")
     return 0
