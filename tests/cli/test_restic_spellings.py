@@ -266,6 +266,24 @@ def test_restics_environment_alone_is_refused_naming_what_is_not_read(
     assert "docs/migration.md" in done.stderr
 
 
+
+def test_restics_password_variable_with_a_repository_given_is_named(
+    cli_repo: str, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """With the repository given the S3VAULT_ way but the password still in
+    RESTIC_PASSWORD_FILE: "no password given" (exit 12) did not say that one is set."""
+    env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}
+    env["RESTIC_PASSWORD_FILE"] = "/etc/restic-pw"
+    done = run_cli("-r", cli_repo, "snapshots", env=env)
+    assert done.code == 12, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("Fatal: no password given")
+    assert line.endswith(
+        "(RESTIC_PASSWORD_FILE set: s3vault reads none of restic's variables; "
+        "docs/migration.md names each one's S3VAULT_ spelling)"
+    )
+
+
 def test_snapshots_takes_ids_and_latest_as_restic_does(
     tmp_path: Path, cli_repo: str, run_cli: RunCli
 ) -> None:

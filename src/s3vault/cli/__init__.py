@@ -29,6 +29,7 @@ from s3vault import (
     ExitCode,
     Invocation,
     MetricsTarget,
+    NoKeyError,
     S3VaultError,
     SystemClock,
     __version__,
@@ -42,7 +43,7 @@ from s3vault.cli.context import CliContext
 from s3vault.cli.examples import add_examples
 from s3vault.cli.options import global_options, global_options_last
 from s3vault.cli.render import emit, emit_error, json_line
-from s3vault.cli.session import backend_options
+from s3vault.cli.session import backend_options, restic_variables_note
 
 M_ARENA_MAX = -8  # glibc mallopt parameter
 
@@ -403,6 +404,8 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
         code = _fail(ctx, failure, code)
     except S3VaultError as exc:
         failure, error = _with_way_out(str(exc), exc.exit_code), exc
+        if isinstance(exc, NoKeyError) and failure.startswith("no password given"):
+            failure += restic_variables_note("RESTIC_PASSWORD")  # restic's cron line
         code = _fail(ctx, failure, exc.exit_code)
     except Exception as exc:  # an s3vault bug: say so, show the traceback with -v
         if ctx.verbose:

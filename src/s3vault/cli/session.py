@@ -21,18 +21,24 @@ from s3vault.cli.progress import waits_for
 from s3vault.cli.render import warn
 
 
+def restic_variables_note(prefix: str = "RESTIC_") -> str:
+    """Why restic's variables (names starting ``prefix``) set here are not read, for a message
+    about what is missing (a cron line brought over from restic), or ""."""
+    restic = sorted(k for k in os.environ if k.startswith(prefix))
+    if not restic:
+        return ""
+    return (
+        f" ({', '.join(restic)} set: s3vault reads none of restic's variables; "
+        "docs/migration.md names each one's S3VAULT_ spelling)"
+    )
+
+
 def repo_options(ctx: CliContext, *, confirm_password: bool = False) -> RepoOptions:
     """Repository URL, password and cache directory from the global options."""
     url = ctx.repository
     if not url:
         msg = "no repository given: use -r/--repo or set S3VAULT_REPOSITORY"
-        restic = sorted(k for k in os.environ if k.startswith("RESTIC_"))
-        if restic:  # a cron line brought over from restic: say why it is not read
-            msg += (
-                f" ({', '.join(restic)} set: s3vault reads none of restic's variables; "
-                "docs/migration.md names each one's S3VAULT_ spelling)"
-            )
-        raise UsageError(msg)
+        raise UsageError(msg + restic_variables_note())
     return RepoOptions(
         url=url,
         password=read_password(ctx, confirm=confirm_password, optional=not confirm_password),
