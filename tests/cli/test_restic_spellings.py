@@ -266,7 +266,6 @@ def test_restics_environment_alone_is_refused_naming_what_is_not_read(
     assert "docs/migration.md" in done.stderr
 
 
-
 def test_restics_password_variable_with_a_repository_given_is_named(
     cli_repo: str, run_cli: RunCli, cli_env: dict[str, str]
 ) -> None:
@@ -406,3 +405,26 @@ def test_json_of_snapshots_and_keys_has_restics_fields(
     [key] = json.loads(run_cli("-r", cli_repo, "--json", "key", "list").stdout)
     assert (key["userName"], key["hostName"]) == (key["username"], key["hostname"])
     assert key["current"] is True
+
+
+def test_find_takes_restics_oldest_and_newest(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """`restic find --newest/--oldest` (-N, -O): "No such option", exit 2, while the table of
+    restic's commands said find is the same. They keep the entries modified in the period."""
+    old = write_file(tmp_path / "src" / "old.conf", b"1")
+    new = write_file(tmp_path / "src" / "new.conf", b"2")
+    os.utime(old, (1_577_872_800, 1_577_872_800))  # 2020-01-01 10:00 UTC
+    assert run_cli("-r", cli_repo, "backup", str(tmp_path / "src")).code == 0
+
+    def found(*args: str) -> list[str]:
+        done = run_cli("-r", cli_repo, "--json", "find", "*.conf", *args)
+        assert done.code == 0, done.stderr
+        lines = [json.loads(x) for x in done.stdout.splitlines()]
+        return [m["path"] for x in lines if x["message_type"] == "matches" for m in x["matches"]]
+
+    assert found() == [str(new), str(old)]
+    assert found("--newest", "2021-01-01") == [str(old)]
+    assert found("-O", "2021-01-01 00:00") == [str(new)]
+    assert found("-O", "2019-12-31", "-N", "2020-01-02T00:00:00Z") == [str(old)]
+    assert run_cli("-r", cli_repo, "find", "*", "--newest", "soon").code == 2

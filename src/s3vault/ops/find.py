@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from s3vault.errors import IntegrityError, ObjectNotFoundError, UsageError
 from s3vault.format.tree import Node, NodeType
@@ -35,6 +36,19 @@ class FindOptions:
     snapshots: tuple[str, ...] = ()  # ids, id prefixes, latest, latest~N
     filter: SnapshotFilter = field(default_factory=SnapshotFilter)
     ignore_case: bool = False
+    oldest: datetime | None = None  # restic's --oldest: entries modified before are left out
+    newest: datetime | None = None  # and --newest: those modified after
+
+    def in_period(self, entry: LsEntry) -> bool:
+        """Whether an entry's modification time lies within ``oldest`` .. ``newest``."""
+        ns = entry.node.mtime_ns
+        if self.oldest is not None and ns < _ns(self.oldest):
+            return False
+        return self.newest is None or ns <= _ns(self.newest)
+
+
+def _ns(when: datetime) -> int:
+    return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,10 +133,10 @@ def find(
                 raise
             on_error(f"snapshot {entry.id.short}", exc.reason)
             continue
-        if found:
+        kept = [e for e in found.values() if options.in_period(e)]
+        if kept:
             yield FindResult(
-                snapshot=entry,
-                matches=tuple(sorted(found.values(), key=lambda e: (e.path, e.raw))),
+                snapshot=entry, matches=tuple(sorted(kept, key=lambda e: (e.path, e.raw)))
             )
 
 

@@ -8,7 +8,7 @@ import click
 
 from s3vault import FindOptions, Node, SnapshotFilter, TagList
 from s3vault import find as find_op
-from s3vault.cli.options import cli_context, global_options, tag_filter
+from s3vault.cli.options import Timestamp, cli_context, global_options, tag_filter
 from s3vault.cli.render import Unreadable, emit, human_bytes, plural, printable, show
 from s3vault.cli.session import open_repo
 
@@ -32,6 +32,10 @@ def _mtime(node: Node) -> str:
 @tag_filter
 @click.option("--path", "paths", multiple=True, help="Only snapshots of this path")
 @click.option("-i", "--ignore-case", is_flag=True, help="Match regardless of case")
+@click.option(
+    "-O", "--oldest", type=Timestamp(), help="Only entries modified at or after this time"
+)
+@click.option("-N", "--newest", type=Timestamp(), help="Only entries modified at or before it")
 def find(
     patterns: tuple[str, ...],
     refs: tuple[str, ...],
@@ -39,9 +43,12 @@ def find(
     tags: tuple[TagList, ...],
     paths: tuple[str, ...],
     ignore_case: bool,
+    oldest: datetime | None,
+    newest: datetime | None,
 ) -> int:
     """Find files by PATTERN in snapshots: a glob on the name (*.conf), or on the whole path
-    if it has a / (/etc/*/nginx.conf)."""
+    if it has a / (/etc/*/nginx.conf). --oldest and --newest (a date, or a date and time in
+    local time, as restic's) keep the entries modified in that period."""
     ctx = cli_context()
     repo = open_repo(ctx, load_index=True)
     options = FindOptions(
@@ -49,6 +56,8 @@ def find(
         snapshots=refs,
         filter=SnapshotFilter(hosts=hosts, tags=tags, paths=paths),
         ignore_case=ignore_case,
+        oldest=oldest,
+        newest=newest,
     )
     snapshots = matches = 0
     unreadable = Unreadable(ctx)
