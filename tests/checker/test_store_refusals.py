@@ -217,3 +217,53 @@ def test_a_bucket_deleted_during_restore_stops_it_as_no_repository(
     repo = open_repository(fresh, backend=backend)
     with pytest.raises(NoSuchBucketError):
         restore(repo, RestoreOptions(target=tmp_path / "out", jobs=jobs))
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_bucket_deleted_during_a_drill_without_disk_is_no_damage(
+    tmp_path: Path, local_repo: RepoHandle, jobs: int
+) -> None:
+    """restore-test --no-disk read each file's blobs and called any error a mismatch: a bucket
+    gone (or a store refusing, or down) was "FAIL (damage found)", exit 13, a line per file
+    (an attack pass). It stops with the store's answer now (exit 10)."""
+    from s3vault.ops.drill import DrillOptions, restore_test
+
+    for i in range(3):
+        write_file(tmp_path / "src" / f"f{i}", os.urandom(50_000))
+    backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
+    fresh = replace(local_repo.options, cache_dir=tmp_path / "fresh-cache")
+    backend = BucketGone(LocalBackend(Path(local_repo.url)))
+    backend.kinds = ("data/",)
+    repo = open_repository(fresh, backend=backend)
+    with pytest.raises(NoSuchBucketError):
+        restore_test(repo, DrillOptions(no_disk=True, jobs=jobs, record=False))
+
+
+class RefusingKeys(ForwardingBackend):
+    """The store will not give the key files (once the repository is open)."""
+
+    error: BackendError | None = None  # set once the repository is open
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        if name.startswith("keys/") and self.error is not None:
+            raise self.error
+        return super().get(name, offset, length)
+
+
+def test_a_key_file_the_store_will_not_give_is_not_checked_not_damaged(
+    tmp_path: Path, local_repo: RepoHandle
+) -> None:
+    """verify called a key file it could not read "damaged" and said to remove it with `key
+    remove` (an attack pass): now it is not checked (the run ends with the store's error, as
+    for any object it refused), and a bucket gone stops the run (exit 10)."""
+    write_file(tmp_path / "src" / "f", b"data\n")
+    backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
+    fresh = replace(local_repo.options, cache_dir=tmp_path / "fresh-cache")
+    backend = RefusingKeys(LocalBackend(Path(local_repo.url)))
+    repo = open_repository(fresh, backend=backend)
+    backend.error = AccessDeniedError("keys/..: permission denied")
+    with pytest.raises(AccessDeniedError, match=r"1 object\(s\) could not be read"):
+        verify(repo, VerifyOptions())
+    backend.error = NoSuchBucketError("get keys/..: the bucket does not exist")
+    with pytest.raises(NoSuchBucketError):
+        verify(repo, VerifyOptions())

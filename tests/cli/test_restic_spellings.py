@@ -326,14 +326,24 @@ def test_restic_016s_snapshot_colon_path_restores_and_diffs_that_directory(
         got = {str(p.relative_to(target)) for p in target.rglob("*")}
         assert got == want, args
     assert (tmp_path / "t0" / "index.html").read_bytes() == b"<p>1</p>"
-    for bad in (f"latest:{src}/other", "latest:/Srv/Nope"):
+    for bad, what in (
+        (f"latest:{src}/other", "not a directory in"),
+        ("latest:/Srv/Nope", "not in"),
+    ):
         done = run_cli("-r", cli_repo, "restore", bad, "-t", str(tmp_path / "no"))
         assert done.code == 2, done.stderr
         assert done.stderr.splitlines() == [
-            f"Fatal: {bad.partition(':')[2]!r} is not a directory in snapshot "
-            f"{done.stderr.split()[-1]}"
+            f"Fatal: {bad.partition(':')[2]!r} is {what} snapshot {done.stderr.split()[-1]}"
         ]
         assert not (tmp_path / "no").exists()
+    dotted = run_cli(
+        "-r", cli_repo, "restore", f"latest:{src}/./x/../Site", "-t", str(tmp_path / "d")
+    )
+    assert dotted.code == 0, dotted.stderr  # . and .. as restic's path.Clean takes them
+    assert (tmp_path / "d" / "index.html").exists()
+    for empty in ("", f":{site}"):  # an empty prefix matched every snapshot (the only one)
+        done = run_cli("-r", cli_repo, "restore", empty, "-t", str(tmp_path / "no"))
+        assert done.code == 2 and "no snapshot given" in done.stderr, done.stderr
     write_file(src / "Site" / "new.html", b"<p>2</p>")
     write_file(src / "elsewhere", b"outside Site")
     assert run_cli("-r", cli_repo, "backup", "--host", "web1", str(src)).code == 0
@@ -342,6 +352,16 @@ def test_restic_016s_snapshot_colon_path_restores_and_diffs_that_directory(
     assert [line for line in done.stdout.splitlines() if line[:1] in tuple("+-MTU")] == [
         "+     /new.html"
     ]
+    for pack in (Path(cli_repo) / "tree").rglob("*"):  # the trees on the way are gone
+        if pack.is_file():
+            pack.unlink()
+    gone = run_cli(
+        "-r", cli_repo, "--no-cache", "restore", f"latest:{site}", "-t", str(tmp_path / "g")
+    )
+    assert gone.code == 13, gone.stderr  # damage, named where: it was exit 1, "tree/.. not found"
+    [line] = gone.stderr.splitlines()
+    assert line.startswith("Fatal: / in snapshot ") and "cannot be read" in line, line
+    assert "s3vault verify" in line
 
 
 def test_snapshots_named_by_id_say_what_is_wrong_with_a_damaged_or_odd_one(

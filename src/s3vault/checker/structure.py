@@ -16,6 +16,7 @@ from s3vault.errors import (
     BackendError,
     FormatVersionError,
     IntegrityError,
+    NoSuchBucketError,
     ObjectNotFoundError,
     RevokedWriterError,
 )
@@ -60,8 +61,10 @@ class Structure:
     damaged_records: dict[str, str] = field(default_factory=dict)  # deletion records
 
 
-def check_keys(repo: Repository, findings: list[Finding]) -> None:
-    """Every key file parses, is named by its id and carries a valid MAC."""
+def check_keys(repo: Repository, findings: list[Finding], st: Structure) -> None:
+    """Every key file parses, is named by its id and carries a valid MAC. One the store
+    refuses or does not give (errors.STORE_REFUSALS) is not checked (``st.refused``), never
+    damaged: verify said to remove a key file it could not read; a bucket gone stops it."""
     master = repo.sealer.current
     for info in repo.list_objects(ObjectKind.KEYS):
         try:
@@ -72,6 +75,10 @@ def check_keys(repo: Repository, findings: list[Finding]) -> None:
             if keyfile.repo_id == repo.id and not check_key_mac(keyfile, master):
                 msg = "its MAC does not match (modified)"
                 raise IntegrityError(msg)
+        except NoSuchBucketError:
+            raise
+        except STORE_REFUSALS as exc:  # not checked, not damage: said at the end
+            st.refused[info.name] = exc
         except (IntegrityError, BackendError) as exc:
             findings.append(
                 Finding(
@@ -222,7 +229,7 @@ def check_structure(repo: Repository, findings: list[Finding]) -> Structure:
         try:
             # Read order (design.md §11): snapshots, then index files, then the packs, so that
             # a backup running meanwhile (packs → index → snapshot) is never half seen.
-            check_keys(repo, found)
+            check_keys(repo, found, st)
             _read_snapshots(repo, st, found)
             _read_index_files(repo, st, found)
             st.listed = _list_packs(repo)

@@ -116,6 +116,9 @@ def find_snapshot(
     Raises:
         UsageError: no snapshot matches, or a prefix is ambiguous.
     """
+    if not ref:  # an empty prefix matched every snapshot: `restore ""` took the only one
+        msg = "no snapshot given: an id (or a unique prefix of one), latest or latest~N"
+        raise UsageError(msg)
     snaps = list_snapshots(repo) if snapshots is None else snapshots
     back = _steps_back(ref)
     if back is not None:
@@ -157,17 +160,33 @@ def split_subfolder(ref: str) -> tuple[str, str | None]:
 
 
 def directory_tree(repo: Repository, sid: ObjectId, tree: ObjectId, path: str) -> ObjectId:
-    """The tree of the directory ``path`` (absolute, as ``ls`` shows it) below ``tree``, the
-    root of snapshot ``sid``.
+    """The tree of the directory ``path`` (absolute, as ``ls`` shows it; ``.`` and ``..`` taken
+    as restic's path.Clean takes them) below ``tree``, the root of snapshot ``sid``.
 
     Raises:
         UsageError: ``path`` is not a directory in the snapshot.
-        IntegrityError: a tree on the way is damaged.
+        IntegrityError: a tree on the way is damaged or gone (named with its directory).
     """
-    for part in (p for p in os.fsencode(path).split(b"/") if p):
-        node = repo.load_tree(tree).find(part)
+    parts: list[bytes] = []
+    for part in os.fsencode(path).split(b"/"):
+        if part == b"..":
+            del parts[-1:]
+        elif part not in (b"", b"."):
+            parts.append(part)
+    walked = ""
+    for part in parts:
+        try:
+            node = repo.load_tree(tree).find(part)
+        except (IntegrityError, ObjectNotFoundError) as exc:
+            msg = (
+                f"{codec.readable(walked or '/')} in snapshot {sid.short} cannot be read "
+                f"({exc}): `s3vault verify` names the damage and what to run for it"
+            )
+            raise IntegrityError(msg) from None
+        walked += "/" + os.fsdecode(part)
         if node is None or node.subtree is None:
-            msg = f"{path!r} is not a directory in snapshot {sid.short}"
+            what = "not in" if node is None else "not a directory in"
+            msg = f"{path!r} is {what} snapshot {sid.short}"
             raise UsageError(msg)
         tree = node.subtree
     return tree

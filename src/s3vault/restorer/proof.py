@@ -13,7 +13,7 @@ import stat
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from s3vault.crypto.hashing import ContentHasher
-from s3vault.errors import RestoreError, S3VaultError
+from s3vault.errors import STORE_REFUSALS, RestoreError, S3VaultError
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
@@ -206,6 +206,8 @@ def prove_streamed(
                 data = repo.load_blob(BlobType.DATA, bid)
                 hasher.update(data)
                 size += len(data)
+        except STORE_REFUSALS:  # an outage, a refusal, a bucket gone: no evidence, stop
+            raise
         except S3VaultError as exc:
             return path, f"cannot be restored: {exc}"
         if size != node.size:
