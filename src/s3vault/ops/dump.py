@@ -307,6 +307,18 @@ def _write_tar(
     return files, written
 
 
+# The Unix file type a zip entry's mode carries (its external attributes' high 16 bits), as
+# restic's zip writes it: FIFOs, devices and sockets were left out without a word
+_ZIP_KINDS = {
+    NodeType.DIR: stat.S_IFDIR,
+    NodeType.SYMLINK: stat.S_IFLNK,
+    NodeType.FIFO: stat.S_IFIFO,
+    NodeType.CHARDEV: stat.S_IFCHR,
+    NodeType.BLOCKDEV: stat.S_IFBLK,
+    NodeType.SOCKET: stat.S_IFSOCK,
+}
+
+
 def _write_zip(
     repo: Repository, entries: Iterable[LsEntry], out: BinaryIO, progress: Progress
 ) -> tuple[int, int]:
@@ -314,15 +326,13 @@ def _write_zip(
     with zipfile.ZipFile(out, mode="w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
         for entry in entries:
             node = entry.node
-            if node.type not in (NodeType.FILE, NodeType.DIR, NodeType.SYMLINK):
-                continue  # zip holds files, directories and (as their target text) symlinks
             name = _member(entry) + ("/" if node.type is NodeType.DIR else "")
             info = _ZipMember(name, _zip_time(node.mtime_ns))
-            kind = {NodeType.DIR: stat.S_IFDIR, NodeType.SYMLINK: stat.S_IFLNK}
-            info.external_attr = (kind.get(node.type, stat.S_IFREG) | node.mode & 0o7777) << 16
+            kind = _ZIP_KINDS.get(node.type, stat.S_IFREG)
+            info.external_attr = (kind | node.mode & 0o7777) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            if node.type is NodeType.DIR:
-                zf.writestr(info, b"")
+            if node.type not in (NodeType.FILE, NodeType.SYMLINK):
+                zf.writestr(info, b"")  # a directory, FIFO, device or socket: its mode says which
             elif node.type is NodeType.SYMLINK:
                 zf.writestr(info, node.link_target or b"")
             else:
