@@ -448,3 +448,22 @@ def test_find_takes_restics_oldest_and_newest(
     assert found("-O", "2021-01-01 00:00") == [str(new)]
     assert found("-O", "2019-12-31", "-N", "2020-01-02T00:00:00Z") == [str(old)]
     assert run_cli("-r", cli_repo, "find", "*", "--newest", "soon").code == 2
+
+
+def test_restics_options_that_have_another_name_here_say_it(run_cli: RunCli) -> None:
+    """restic's `stats --mode`, `backup -f`, `backup --read-concurrency`, `init --from-repo`,
+    `copy --from-repo` and `find --long` gave a bare "No such option" (or "Did you mean
+    '--repo'?" for --from-repo): each says what to use here, exit 2, one line."""
+    for args, named, hint in (
+        (["stats", "--mode", "raw-data"], "--mode", "--history"),
+        (["backup", "-f", "/srv"], "-f", "--force here"),
+        (["backup", "--read-concurrency", "4", "/srv"], "--read-concurrency", "-j/--jobs"),
+        (["init", "--from-repo", "/r"], "--from-repo", "s3vault copy --to URL"),
+        (["copy", "--from-repo", "/r"], "--from-repo", "--to here"),
+        (["find", "--long", "x"], "--long", "ls -l"),
+    ):
+        done = run_cli("-r", "/nonexistent", *args)
+        assert done.code == 2, (args, done.stderr)
+        last = done.stderr.splitlines()[-1]
+        assert last.startswith(f"Error: No such option: {named}: restic's `{named}` is "), last
+        assert hint in last and "Did you mean" not in last, last

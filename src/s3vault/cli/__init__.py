@@ -82,6 +82,36 @@ RESTIC_NAMES = {
 }
 
 
+# restic's options that have another spelling, or none, here: (command, option) → what to use
+RESTIC_OPTIONS = {
+    ("backup", "-f"): "--force here (no short form: it reads every file again)",
+    ("backup", "--read-concurrency"): "-j/--jobs here (worker processes that read and chunk)",
+    ("stats", "--mode"): (
+        "not here: stats shows the stored and restorable sizes and the dedup ratio at once "
+        "(--history for each snapshot's)"
+    ),
+    ("init", "--from-repo"): (
+        "not here: run `s3vault copy --to URL` against the source (the target's own chunker "
+        "keeps deduplication across its hosts)"
+    ),
+    ("copy", "--from-repo"): "--to here: run copy against the source, name the target",
+    ("find", "-l"): "not here: `s3vault ls -l SNAPSHOT PATH` shows an entry's details",
+    ("find", "--long"): "not here: `s3vault ls -l SNAPSHOT PATH` shows an entry's details",
+}
+
+
+def _restic_option(exc: click.ClickException) -> click.ClickException:
+    """A restic option that has another name (or none) here says so, instead of click's bare
+    "No such option" (or a wrong "Did you mean '--repo'?" for --from-repo)."""
+    if not isinstance(exc, click.NoSuchOption) or exc.ctx is None:
+        return exc
+    hint = RESTIC_OPTIONS.get((exc.ctx.command.name or "", exc.option_name))
+    if hint is None:
+        return exc
+    name = exc.option_name
+    return click.UsageError(f"No such option: {name}: restic's `{name}` is {hint}", exc.ctx)
+
+
 class _Group(click.Group):
     """click turns any EPIPE into a silent exit 1, which is right for a closed standard output
     only: a broken pipe anywhere else is an s3vault bug and must say so (internal error)."""
@@ -393,11 +423,12 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
         code = result if isinstance(result, int) else ExitCode.OK
     except click.exceptions.Exit as exc:
         code = exc.exit_code
-    except click.ClickException as exc:
+    except click.ClickException as raised:
+        usage = _restic_option(raised)
         if ctx.json or "--json" in (sys.argv[1:] if argv is None else argv):
-            emit_error(exc.format_message(), ExitCode.USAGE)  # a JSON object, as every error
+            emit_error(usage.format_message(), ExitCode.USAGE)  # a JSON object, as every error
         else:
-            exc.show()
+            usage.show()
         code = ExitCode.USAGE
     except (KeyboardInterrupt, click.exceptions.Abort, _Interrupted) as exc:
         failure, code = _stopped(exc)
