@@ -179,6 +179,8 @@ def test_dry_run_writes_nothing(tmp_path: Path, cli_repo: str, run_cli: RunCli) 
     done = run_cli("-r", cli_repo, "backup", str(src), "--dry-run")
     assert done.code == 0, done.stderr
     assert "dry run" in done.stdout
+    assert "Would add to the repository: " in done.stdout  # as restic's (it said "Added")
+    assert "Added to" not in done.stdout
     assert sorted(p.relative_to(cli_repo) for p in Path(cli_repo).rglob("*")) == before
 
 

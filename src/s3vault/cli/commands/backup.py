@@ -314,7 +314,8 @@ def _report(ctx: CliContext, r: BackupResult) -> None:
     )
     say(
         ctx,
-        f"Added to the repository: {human_bytes(r.data_added)} "
+        f"{'Would add' if r.dry_run else 'Added'} to the repository: "
+        f"{human_bytes(r.data_added)} "
         f"({human_bytes(r.data_added_raw)} before compression)",
     )
     rate = r.total_bytes_processed / r.total_duration if r.total_duration > 0 else 0
