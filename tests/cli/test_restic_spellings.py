@@ -336,6 +336,19 @@ def test_restic_016s_snapshot_colon_path_restores_and_diffs_that_directory(
             f"Fatal: {bad.partition(':')[2]!r} is {what} snapshot {done.stderr.split()[-1]}"
         ]
         assert not (tmp_path / "no").exists()
+    # a filter that names the whole path matches nothing below PATH: said where, exit 3
+    whole = run_cli(
+        "-r",
+        cli_repo,
+        "restore",
+        f"latest:{site}",
+        "--include",
+        f"{site}/img",
+        "-t",
+        str(tmp_path / "w"),
+    )
+    assert whole.code == 3, whole.stderr
+    assert f"warning: {site}: nothing in snapshot " in whole.stderr, whole.stderr
     dotted = run_cli(
         "-r", cli_repo, "restore", f"latest:{src}/./x/../Site", "-t", str(tmp_path / "d")
     )

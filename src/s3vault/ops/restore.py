@@ -158,7 +158,8 @@ def _restore(
         _record_proofs(repo, snap.tree, clock, start)  # every blob of the snapshot was opened
     warnings = [*outcome.warnings, *outcome.skipped]
     if plan.empty and not (plan.errors or plan.refused) and _patterns(options):
-        warnings.append(("/", f"nothing in snapshot {sid.short} matches {_filters(options)}"))
+        where = subfolder or "/"  # SNAPSHOT:PATH: the filters were matched below PATH
+        warnings.append((where, f"nothing in snapshot {sid.short} matches {_filters(options)}"))
     return RestoreResult(
         snapshot_id=sid,
         target=os.fsdecode(target),
