@@ -13,6 +13,7 @@ NodeError, by name, and the other nodes are kept.
 from __future__ import annotations
 
 import operator
+import stat
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
@@ -34,6 +35,19 @@ class NodeType(StrEnum):
     CHARDEV = "chardev"
     BLOCKDEV = "blockdev"
     SOCKET = "socket"
+
+
+# The Unix file type of each node type (stat's S_IF* bits, as a mode carries them): what a
+# mounted view and a zip archive say an entry is
+TYPE_BITS = {
+    NodeType.FILE: stat.S_IFREG,
+    NodeType.DIR: stat.S_IFDIR,
+    NodeType.SYMLINK: stat.S_IFLNK,
+    NodeType.FIFO: stat.S_IFIFO,
+    NodeType.CHARDEV: stat.S_IFCHR,
+    NodeType.BLOCKDEV: stat.S_IFBLK,
+    NodeType.SOCKET: stat.S_IFSOCK,
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

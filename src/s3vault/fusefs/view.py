@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import IntegrityError, ObjectNotFoundError, S3VaultError
 from s3vault.format.snapshotfile import SnapshotFile
-from s3vault.format.tree import Node, NodeType
+from s3vault.format.tree import TYPE_BITS, Node, NodeType
 from s3vault.fusefs.content import DEFAULT_CACHE_BYTES, BlobCache, FileContent
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
@@ -47,16 +47,6 @@ DIR_CACHE = 256  # directory maps (name → node) kept
 PATH_CACHE = 4096  # resolved paths kept
 REFRESH_SECONDS = 30.0  # the snapshot list is looked at again at most this often
 DIR_MODE = stat.S_IFDIR | 0o555
-
-_TYPE_BITS = {
-    NodeType.FILE: stat.S_IFREG,
-    NodeType.DIR: stat.S_IFDIR,
-    NodeType.SYMLINK: stat.S_IFLNK,
-    NodeType.FIFO: stat.S_IFIFO,
-    NodeType.CHARDEV: stat.S_IFCHR,
-    NodeType.BLOCKDEV: stat.S_IFBLK,
-    NodeType.SOCKET: stat.S_IFSOCK,
-}
 
 Path = tuple[bytes, ...]
 
@@ -100,7 +90,7 @@ def _safe(name: str) -> bytes:
 def node_entry(node: Node) -> Entry:
     """The entry of a tree node: its stored mode, owner, times and size, each within what the
     kernel takes (a forged or damaged node's 2^40 mode or 2^80 ns must not fail the lookup)."""
-    mode = _TYPE_BITS[node.type] | (node.mode & 0o7777)
+    mode = TYPE_BITS[node.type] | (node.mode & 0o7777)
     size = max(0, min(node.size, _S64))
     if node.type is NodeType.SYMLINK:
         size = len(node.link_target or b"")

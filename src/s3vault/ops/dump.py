@@ -13,7 +13,6 @@ Archives stream too: tar as a pax stream (``tarfile`` mode ``w|``), zip with dat
 from __future__ import annotations
 
 import os
-import stat
 import tarfile
 import time
 import zipfile
@@ -26,7 +25,7 @@ from typing import BinaryIO
 from s3vault.crypto.hashing import ContentHasher
 from s3vault.errors import IntegrityError, UsageError
 from s3vault.format.packfile import BlobType
-from s3vault.format.tree import Node, NodeType
+from s3vault.format.tree import TYPE_BITS, Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.ops.ls import LsEntry, ls
 from s3vault.ops.snapshots import SnapshotFilter
@@ -307,18 +306,6 @@ def _write_tar(
     return files, written
 
 
-# The Unix file type a zip entry's mode carries (its external attributes' high 16 bits), as
-# restic's zip writes it: FIFOs, devices and sockets were left out without a word
-_ZIP_KINDS = {
-    NodeType.DIR: stat.S_IFDIR,
-    NodeType.SYMLINK: stat.S_IFLNK,
-    NodeType.FIFO: stat.S_IFIFO,
-    NodeType.CHARDEV: stat.S_IFCHR,
-    NodeType.BLOCKDEV: stat.S_IFBLK,
-    NodeType.SOCKET: stat.S_IFSOCK,
-}
-
-
 def _write_zip(
     repo: Repository, entries: Iterable[LsEntry], out: BinaryIO, progress: Progress
 ) -> tuple[int, int]:
@@ -328,7 +315,7 @@ def _write_zip(
             node = entry.node
             name = _member(entry) + ("/" if node.type is NodeType.DIR else "")
             info = _ZipMember(name, _zip_time(node.mtime_ns))
-            kind = _ZIP_KINDS.get(node.type, stat.S_IFREG)
+            kind = TYPE_BITS[node.type]  # a FIFO, device or socket too, as restic's zip
             info.external_attr = (kind | node.mode & 0o7777) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             if node.type not in (NodeType.FILE, NodeType.SYMLINK):
