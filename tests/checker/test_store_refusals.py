@@ -194,8 +194,10 @@ def test_a_bucket_deleted_during_verify_is_no_damage(
     write_file(tmp_path / "src" / "f", os.urandom(100_000))
     backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
     fresh = replace(local_repo.options, cache_dir=tmp_path / "fresh-cache")
-    for read_data in (False, True):
-        repo = open_repository(fresh, backend=BucketGone(LocalBackend(Path(local_repo.url))))
+    for read_data, kinds in ((False, ("snapshots/",)), (False, None), (True, None)):
+        backend = BucketGone(LocalBackend(Path(local_repo.url)))
+        repo = open_repository(fresh, backend=backend)
+        backend.kinds = kinds or backend.kinds
         with pytest.raises(NoSuchBucketError) as raised:
             verify(repo, VerifyOptions(read_data=read_data, jobs=jobs))
         assert raised.value.exit_code == ExitCode.NO_REPOSITORY

@@ -107,3 +107,36 @@ def test_doctor_of_a_missing_bucket_says_so_exit_10(
             f"Fatal: doctor: the bucket {s3_bucket}-missing does not exist (create it with "
             "'s3vault setup-bucket', then run 's3vault init')"
         ]
+
+
+def test_doctor_reaches_the_endpoint_a_restic_style_url_names(
+    s3_bucket: str, s3_server: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """`-r s3:https://HOST/bucket/prefix`: the repository opened there, but doctor's bucket
+    checks (and setup-bucket) went to boto3's own endpoint, AWS's (a review found it; here the
+    environment's endpoint is a dead loopback port, so nothing leaves the machine)."""
+    env = s3_env(cli_env, s3_server)
+    url = f"s3:{s3_server}/{s3_bucket}/fleet"
+    assert run_cli("-r", url, *INIT, env=env).code == 0
+    env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"  # where boto3 would go without the URL's
+    done = run_cli("-r", url, "--json", "doctor", "--bucket-only", env=env)
+    assert done.code == 13, done.stderr  # the bucket's settings were read: versioning is off
+    found = {c["item"]: c for c in map(json.loads, done.stdout.splitlines()) if "item" in c}
+    assert found["versioning"]["state"] == "wrong", found
+    missing = run_cli("-r", f"s3:{s3_server}/{s3_bucket}-gone/p", "doctor", env=env)
+    assert missing.code == 10, missing.stderr
+
+
+def test_doctor_without_an_answer_from_the_store_is_no_internal_error() -> None:
+    """A HEAD that gets no answer (a connection refused, no credentials) says nothing of the
+    bucket: the checks that follow say what they can read. require_bucket let botocore's
+    error through as "internal error: EndpointConnectionError" (a review)."""
+    import botocore.exceptions
+
+    from s3vault.cloud.bucket import require_bucket
+
+    class Unreachable:
+        def head_bucket(self, **_: object) -> None:
+            raise botocore.exceptions.EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+
+    require_bucket(Unreachable(), "b1")  # returns: not "the bucket does not exist"

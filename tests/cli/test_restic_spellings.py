@@ -273,14 +273,15 @@ def test_restics_password_variable_with_a_repository_given_is_named(
     RESTIC_PASSWORD_FILE: "no password given" (exit 12) did not say that one is set."""
     env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}
     env["RESTIC_PASSWORD_FILE"] = "/etc/restic-pw"
-    done = run_cli("-r", cli_repo, "snapshots", env=env)
-    assert done.code == 12, done.stderr
-    [line] = done.stderr.splitlines()
-    assert line.startswith("Fatal: no password given")
-    assert line.endswith(
-        "(RESTIC_PASSWORD_FILE set: s3vault reads none of restic's variables; "
-        "docs/migration.md names each one's S3VAULT_ spelling)"
-    )
+    for args in (["-r", cli_repo, "snapshots"], ["-r", cli_repo + "-new", "init"]):
+        done = run_cli(*args, env=env)
+        assert done.code == 12, done.stderr
+        [line] = done.stderr.splitlines()
+        assert line.startswith("Fatal: no password"), line
+        assert line.endswith(
+            "(RESTIC_PASSWORD_FILE set: s3vault reads none of restic's variables; "
+            "docs/migration.md names each one's S3VAULT_ spelling)"
+        ), args
 
 
 def test_snapshots_takes_ids_and_latest_as_restic_does(
@@ -412,8 +413,10 @@ def test_quiet_silences_progress_not_what_a_command_shows(
         (["snapshots"], "2 snapshots"),
         (["find", "a.txt"], f"{src}/a.txt"),
         (["stats"], "snapshots:"),
+        (["stats", "--history"], "dedup ratio:"),
+        (["audit"], " backup "),
         (["key", "list"], "repository "),
-        (["diff", "latest~1", "latest"], f"+     {src}/b.txt"),
+        (["diff", "latest~1", "latest"], "1 added"),
     ):
         for quiet in (["-q"], ["--quiet"]):
             done = run_cli("-r", cli_repo, *quiet, *args)
@@ -461,6 +464,12 @@ def test_find_takes_restics_oldest_and_newest(
     assert found("-O", "2021-01-01 00:00") == [str(new)]
     assert found("-O", "2019-12-31", "-N", "2020-01-02T00:00:00Z") == [str(old)]
     assert run_cli("-r", cli_repo, "find", "*", "--newest", "soon").code == 2
+    early = write_file(tmp_path / "src2" / "early.conf", b"3")
+    os.utime(early, ns=(-500_000_000, -500_000_000))  # 1969-12-31 23:59:59.5 UTC
+    assert run_cli("-r", cli_repo, "backup", str(tmp_path / "src2")).code == 0
+    # exact before 1970 too (timestamp() rounded toward zero: 0.1 s off the end here)
+    assert found("-s", "latest", "-O", "1969-12-31T23:59:59.4Z") == [str(early)]
+    assert found("-s", "latest", "-N", "1969-12-31T23:59:59.4Z") == []
 
 
 def test_restics_options_that_have_another_name_here_say_it(run_cli: RunCli) -> None:
@@ -472,7 +481,7 @@ def test_restics_options_that_have_another_name_here_say_it(run_cli: RunCli) -> 
         (["backup", "-f", "/srv"], "-f", "--force here"),
         (["backup", "--read-concurrency", "4", "/srv"], "--read-concurrency", "-j/--jobs"),
         (["init", "--from-repo", "/r"], "--from-repo", "s3vault copy --to URL"),
-        (["copy", "--from-repo", "/r"], "--from-repo", "--to here"),
+        (["copy", "--from-repo", "/r"], "--from-repo", "with --to TARGET"),
         (["find", "--long", "x"], "--long", "ls -l"),
     ):
         done = run_cli("-r", "/nonexistent", *args)

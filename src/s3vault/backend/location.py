@@ -16,7 +16,7 @@ written ``./name`` or ``file:name``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from s3vault.backend.base import Backend
@@ -117,6 +117,30 @@ def s3_location(url: str) -> tuple[str, str]:
     return parsed.bucket, parsed.prefix
 
 
+def url_options(url: str, options: BackendOptions) -> BackendOptions:
+    """``options`` with the endpoint and region restic's ``s3:https://HOST/bucket`` URL names
+    (for clients made beside the store: doctor, setup-bucket; they went to AWS's endpoint
+    instead). An endpoint given both ways must be the same (``open_backend``).
+
+    Raises:
+        UsageError: a malformed URL, or two endpoints.
+    """
+    if not url.startswith("s3:"):
+        return options
+    s3 = parse_s3_url(url)
+    if s3.endpoint and options.s3_endpoint and s3.endpoint != options.s3_endpoint.rstrip("/"):
+        msg = (
+            f"the repository URL names the endpoint {s3.endpoint} and --s3-endpoint "
+            f"names {options.s3_endpoint}: give one"
+        )
+        raise UsageError(msg)
+    return replace(
+        options,
+        s3_endpoint=s3.endpoint or options.s3_endpoint,
+        s3_region=options.s3_region or s3.region,
+    )
+
+
 def refuse_unknown_scheme(url: str) -> None:
     """Refuse a URL whose ``scheme:`` s3vault does not store in (see the module docstring).
 
@@ -148,12 +172,7 @@ def open_backend(url: str, options: BackendOptions | None = None) -> Backend:
     refuse_unknown_scheme(url)
     if url.startswith("s3:"):
         s3 = parse_s3_url(url)
-        if s3.endpoint and options.s3_endpoint and s3.endpoint != options.s3_endpoint.rstrip("/"):
-            msg = (
-                f"the repository URL names the endpoint {s3.endpoint} and --s3-endpoint "
-                f"names {options.s3_endpoint}: give one"
-            )
-            raise UsageError(msg)
+        url_options(url, options)  # refuses two endpoints
         from s3vault.backend.s3 import S3Backend, S3Settings
 
         return S3Backend(

@@ -309,6 +309,8 @@ def _read_snapshots(repo: Repository, st: Structure, findings: list[Finding]) ->
                 findings.append(_mistagged(name, oid))
         except ObjectNotFoundError:
             continue  # forgotten since the listing
+        except NoSuchBucketError:
+            raise
         except STORE_REFUSALS as exc:  # not checked, not damage: said at the end
             st.refused[name] = exc
         except (IntegrityError, FormatVersionError, ValueError) as exc:

@@ -94,7 +94,7 @@ RESTIC_OPTIONS = {
         "not here: run `s3vault copy --to URL` against the source (the target's own chunker "
         "keeps deduplication across its hosts)"
     ),
-    ("copy", "--from-repo"): "--to here: run copy against the source, name the target",
+    ("copy", "--from-repo"): "not here: run copy against the source, with --to TARGET",
     ("find", "-l"): "not here: `s3vault ls -l SNAPSHOT PATH` shows an entry's details",
     ("find", "--long"): "not here: `s3vault ls -l SNAPSHOT PATH` shows an entry's details",
 }
@@ -435,7 +435,7 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
         code = _fail(ctx, failure, code)
     except S3VaultError as exc:
         failure, error = _with_way_out(str(exc), exc.exit_code), exc
-        if isinstance(exc, NoKeyError) and failure.startswith("no password given"):
+        if isinstance(exc, NoKeyError) and failure.startswith("no password"):
             failure += restic_variables_note("RESTIC_PASSWORD")  # restic's cron line
         code = _fail(ctx, failure, exc.exit_code)
     except Exception as exc:  # an s3vault bug: say so, show the traceback with -v

@@ -146,6 +146,8 @@ def require_bucket(s3: Any, bucket: str) -> None:
                 "setup-bucket', then run 's3vault init')"
             )
             raise NoSuchBucketError(msg) from None
+    except botocore.exceptions.BotoCoreError:
+        return  # no answer (a connection, credentials): the checks say what they can read
 
 
 def _create(s3: Any, plan: BucketPlan, region: str | None) -> str:

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from s3vault.backend.location import BackendOptions, s3_location
+from s3vault.backend.location import BackendOptions, s3_location, url_options
 from s3vault.errors import UsageError
 
 
@@ -102,6 +102,7 @@ def setup_bucket(options: SetupBucketOptions) -> SetupBucketResult:
             the key.
     """
     bucket, prefix = s3_repository(options.url)
+    options = replace(options, backend=url_options(options.url, options.backend))
     if bool(options.replicate_to) != bool(options.replication_role):
         raise UsageError("--replicate-to and --replication-role go together")
     if options.replica_kms_key_id and not options.replicate_to:

@@ -4,10 +4,10 @@ with its fix (cloud/bucket.py checks the bucket; docs/s3.md)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from s3vault.backend.dialect import StoreDialect
-from s3vault.backend.location import BackendOptions
+from s3vault.backend.location import BackendOptions, url_options
 from s3vault.backend.stack import stack_for
 from s3vault.cloud.check import OK, WARNING, WRONG, Check
 from s3vault.errors import S3VaultError
@@ -163,6 +163,7 @@ def _bucket_checks(options: DoctorOptions, repo: Repository | None) -> list[Chec
     )
     bucket, prefix = s3_repository(options.url)
     lock = bool(repo.config.object_lock) if repo is not None else False
+    options = replace(options, backend=url_options(options.url, options.backend))
     s3 = client(options.backend)
     require_bucket(s3, bucket)
     key, kms_arn = expected_key(s3, options.backend, bucket, options.kms_key_id)

@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from s3vault.errors import IntegrityError, ObjectNotFoundError, UsageError
 from s3vault.format.tree import Node, NodeType
@@ -48,7 +48,11 @@ class FindOptions:
 
 
 def _ns(when: datetime) -> int:
-    return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
+    """Nanoseconds since the epoch, exact before 1970 too (timestamp() rounds toward zero)."""
+    return (when - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

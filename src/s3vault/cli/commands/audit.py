@@ -8,7 +8,7 @@ import click
 
 from s3vault import ExitCode, SystemClock, UsageError, audit_log
 from s3vault.cli.options import Duration, cli_context, global_options
-from s3vault.cli.render import emit, say, show
+from s3vault.cli.render import emit, show
 from s3vault.cli.session import open_repo
 
 
@@ -53,7 +53,7 @@ def audit(host: str | None, since: str | None) -> int:
     else:
         for r in report.records:
             result = "ok" if r.exit_code in (0, 3) else f"exit {r.exit_code}: {r.result}"
-            say(
+            show(
                 ctx,
                 f"{r.time.astimezone():%Y-%m-%d %H:%M:%S}  {r.hostname:<16} #{r.seq:<5} "
                 f"{r.username:<10} {r.operation:<18} {result}",

@@ -14,7 +14,7 @@ from s3vault import NETWORK_PATHS, CostOptions, Estimate, FleetPlan, Pricing, Us
 from s3vault import cost as cost_op
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import cli_context, global_options
-from s3vault.cli.render import emit, say, show
+from s3vault.cli.render import emit, show
 from s3vault.cli.session import open_repo
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?", re.IGNORECASE)
@@ -178,7 +178,7 @@ def _render(ctx: CliContext, e: Estimate, months: int) -> None:
 
 
 def _say_line(ctx: CliContext, i: Any) -> None:
-    say(
+    show(
         ctx,
         f"  {i.item:<48} {i.quantity:>14.4f} {i.unit:<16} x {i.unit_price:<8g} = "
         f"{i.cost:>10.2f}   ({i.source})",

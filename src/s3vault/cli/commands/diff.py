@@ -9,7 +9,7 @@ import click
 from s3vault import DiffStats, resolve_pair
 from s3vault import diff as diff_op
 from s3vault.cli.options import cli_context, global_options
-from s3vault.cli.render import Unreadable, emit, human_bytes, printable, say, show
+from s3vault.cli.render import Unreadable, emit, human_bytes, printable, show
 from s3vault.cli.session import open_repo
 
 
@@ -54,7 +54,7 @@ def diff(first: str, second: str, metadata: bool) -> int:
             **dataclasses.asdict(stats),
         )
         return unreadable.exit_code()
-    say(
+    show(
         ctx,
         f"\n{stats.added} added ({human_bytes(stats.bytes_added)}), {stats.removed} removed "
         f"({human_bytes(stats.bytes_removed)}), {stats.modified} changed "

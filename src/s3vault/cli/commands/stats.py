@@ -8,7 +8,7 @@ import click
 
 from s3vault import stats as stats_op
 from s3vault.cli.options import cli_context, global_options
-from s3vault.cli.render import emit, human_bytes, say, show
+from s3vault.cli.render import emit, human_bytes, show
 from s3vault.cli.session import open_repo
 
 
@@ -33,14 +33,14 @@ def stats(history: bool) -> int:
     show(ctx, f"unique data:      {human_bytes(s.unique_raw_bytes)} ({blobs})")
     latest = "latest snapshot of each host and path set"
     show(ctx, f"restore size:     {human_bytes(s.restore_bytes)} ({latest})")
-    say(
+    show(
         ctx, f"dedup ratio:      {s.dedup_ratio:.2f}   compression ratio: {s.compression_ratio:.2f}"
     )
     show(ctx, f"growth:           {human_bytes(s.growth_bytes_per_day)}/day")
     for months, size in s.projection.items():
         show(ctx, f"  in {months:>2} months:  {human_bytes(size)} stored")
     for h in s.hosts:
-        say(
+        show(
             ctx,
             f"{h.hostname} {','.join(h.paths)}: {h.snapshots} snapshots, latest "
             f"{human_bytes(h.latest_bytes)}, added {human_bytes(h.added_bytes)}, "
