@@ -489,3 +489,30 @@ def test_restics_options_that_have_another_name_here_say_it(run_cli: RunCli) -> 
         last = done.stderr.splitlines()[-1]
         assert last.startswith(f"Error: No such option: {named}: restic's `{named}` is "), last
         assert hint in last and "Did you mean" not in last, last
+
+
+def test_a_name_that_is_no_utf8_is_found_as_a_listing_shows_it(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """`ls` shows the byte e9 of a Latin-1 name as \\xe9; that path pasted into ls, dump or
+    SNAPSHOT:PATH was "not in snapshot" (exit 2). It is found now; a name that is spelled
+    with a backslash itself is found first as given."""
+    src = tmp_path / "odd"
+    latin = os.fsencode(src) + b"/d\xe9"
+    os.makedirs(latin)
+    with open(latin + b"/caf\xe9", "wb") as f:
+        f.write(b"latin-1 name\n")
+    write_file(src / "lit\\xe9", b"spelled with a backslash\n")
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    shown = run_cli("-r", cli_repo, "ls", "latest", str(src)).stdout.splitlines()
+    assert f"{src}/d\\xe9/caf\\xe9" in shown
+    dumped = run_cli("-r", cli_repo, "dump", "latest", f"{src}/d\\xe9/caf\\xe9")
+    assert (dumped.code, dumped.stdout) == (0, "latin-1 name\n"), dumped.stderr
+    literal = run_cli("-r", cli_repo, "dump", "latest", f"{src}/lit\\xe9")
+    assert (literal.code, literal.stdout) == (0, "spelled with a backslash\n"), literal.stderr
+    below = run_cli("-r", cli_repo, "ls", "latest", f"{src}/d\\xe9")
+    assert below.stdout.splitlines()[-1] == f"{src}/d\\xe9/caf\\xe9", below.stderr
+    target = tmp_path / "t"
+    done = run_cli("-r", cli_repo, "restore", f"latest:{src}/d\\xe9", "-t", str(target))
+    assert done.code == 0, done.stderr
+    assert os.listdir(os.fsencode(target)) == [b"caf\xe9"]

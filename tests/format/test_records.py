@@ -352,3 +352,12 @@ def test_readable_text_encodes_and_spells_odd_bytes_as_ls_does(raw: bytes) -> No
     shown.encode()  # never raises
     assert shown == raw.decode("utf-8", "backslashreplace")
     assert codec.readable(shown) == shown
+
+
+@given(st.binary(max_size=64).filter(lambda raw: b"\\" not in raw))
+def test_unshown_reads_back_the_bytes_a_listing_shows(raw: bytes) -> None:
+    """What ``ls`` shows of a name, pasted back (ls, dump, SNAPSHOT:PATH), is the name's own
+    bytes (names without a backslash: with one, the shown form may be the name itself)."""
+    shown = codec.readable(os.fsdecode(raw))
+    assert os.fsencode(codec.unshown(shown)) == raw
+    assert codec.unshown_name(shown.encode()) == raw

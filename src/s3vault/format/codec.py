@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import re
 from typing import Any
 
 from s3vault.errors import FormatVersionError, IntegrityError, UsageError
@@ -54,6 +56,24 @@ def readable(text: str) -> str:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:  # a lone surrogate no byte decodes to
         return text.encode("utf-8", "backslashreplace").decode()
+
+
+_SHOWN_BYTE = re.compile(r"\\\\|\\x([89a-fA-F][0-9a-fA-F])")
+
+
+def unshown(text: str) -> str:
+    """``readable`` undone: each ``\\xNN`` of a byte that is no UTF-8 (80 to ff, as ``ls``
+    shows one) as that byte's surrogate escape (what os.fsdecode gives it); an escaped
+    backslash stays one (``\\\\xe9`` is spelled so)."""
+    return _SHOWN_BYTE.sub(
+        lambda m: m.group(0) if m.group(1) is None else chr(0xDC00 + int(m.group(1), 16)),
+        text,
+    )
+
+
+def unshown_name(name: bytes) -> bytes:
+    """A name (bytes) as ``unshown`` reads it: the raw bytes its ``\\xNN`` spell."""
+    return os.fsencode(unshown(os.fsdecode(name)))
 
 
 def require_text(what: str, value: str) -> str:

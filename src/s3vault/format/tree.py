@@ -264,6 +264,16 @@ class Tree:
         return None
 
 
+def find_shown(tree: Tree, name: bytes) -> Node | None:
+    """The node named ``name`` as given, else as ``ls`` shows it: ``caf\\xe9`` pasted from a
+    listing finds the name whose byte is e9 (a name that is no UTF-8 was "not in snapshot" for
+    ls, dump and SNAPSHOT:PATH, whose listings show it so)."""
+    node = tree.find(name)
+    if node is None and b"\\x" in name:
+        node = tree.find(codec.unshown_name(name))
+    return node
+
+
 # Trees as their JSON objects, for a reader that compares a directory with its parent
 # snapshot's tree without decoding every node (archiver/reuse.py, the unchanged run).
 

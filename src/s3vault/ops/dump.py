@@ -84,8 +84,8 @@ def dump(
     progress = progress or NullProgress()
     path = "/" + "/".join(p for p in options.path.split("/") if p)
     first = next(entries, None)
-    # the path as stored, byte for byte: a name that is no UTF-8 is shown escaped in .path
-    named = first is not None and first.raw == os.fsencode(path)
+    # the path itself, not an entry below it (ls found it as given or as a listing shows it)
+    named = first is not None and first.raw.count(b"/") == path.count("/") and path != "/"
     if first is not None and named and first.node.type is not NodeType.DIR:
         if first.node.type is not NodeType.FILE:
             msg = f"{path} is a {first.node.type.value}, not a file: dump its directory"

@@ -11,12 +11,12 @@ name patterns)."""
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from s3vault.errors import IntegrityError, ObjectNotFoundError, UsageError
+from s3vault.format import codec
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.ops.ls import LsEntry, walk_tree
@@ -74,12 +74,12 @@ class _Matcher:
         # ** for any depth.
         try:
             self.names = tuple(
-                name_matcher(fold(_shown_bytes(p))).fullmatch
+                name_matcher(fold(codec.unshown(p))).fullmatch
                 for p in options.patterns
                 if "/" not in p
             )
             self.paths = tuple(
-                Pattern.parse(fold(_shown_bytes(p))) for p in options.patterns if "/" in p
+                Pattern.parse(fold(codec.unshown(p))) for p in options.patterns if "/" in p
             )
         except BadPatternError as exc:
             msg = f"find: a pattern is not valid: {exc}"
@@ -92,19 +92,6 @@ class _Matcher:
     def path(self, path: str) -> bool:
         folded = self._fold(path)
         return any(p.matches(folded) for p in self.paths)
-
-
-_SHOWN_BYTE = re.compile(r"\\\\|\\x([89a-fA-F][0-9a-fA-F])")
-
-
-def _shown_bytes(pattern: str) -> str:
-    """A pattern with ``\\xNN`` (a byte that is no UTF-8, as ``ls`` shows it) as that byte
-    (the surrogate escape os.fsdecode gives it); an escaped backslash stays one (``\\\\xe9``
-    matches a name that is spelled so)."""
-    return _SHOWN_BYTE.sub(
-        lambda m: m.group(0) if m.group(1) is None else chr(0xDC00 + int(m.group(1), 16)),
-        pattern,
-    )
 
 
 def find(

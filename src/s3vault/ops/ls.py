@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from s3vault.errors import IntegrityError, ObjectNotFoundError, UsageError
-from s3vault.format.tree import Node, NodeType
+from s3vault.format.tree import Node, NodeType, find_shown
 from s3vault.ids import ObjectId
 from s3vault.ops.snapshots import SnapshotFilter, select_snapshot
 from s3vault.repository.repository import Repository
@@ -44,7 +44,7 @@ def ls(
     tid: ObjectId | None = snap.tree
     prefix, raw = "", b""
     for part in [p for p in os.fsencode(path).split(b"/") if p]:
-        node = repo.load_tree(tid).find(part) if tid is not None else None
+        node = find_shown(repo.load_tree(tid), part) if tid is not None else None
         if node is None:
             msg = f"{path!r} is not in snapshot {sid.short}"
             raise UsageError(msg)

@@ -28,6 +28,7 @@ from s3vault.errors import (
 from s3vault.format import codec
 from s3vault.format.layout import ObjectKind, object_name, snapshot_tag
 from s3vault.format.snapshotfile import SnapshotFile
+from s3vault.format.tree import find_shown
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
 
@@ -176,7 +177,7 @@ def directory_tree(repo: Repository, sid: ObjectId, tree: ObjectId, path: str) -
     walked = ""
     for part in parts:
         try:
-            node = repo.load_tree(tree).find(part)
+            node = find_shown(repo.load_tree(tree), part)
         except (IntegrityError, ObjectNotFoundError) as exc:
             msg = (
                 f"{codec.readable(walked or '/')} in snapshot {sid.short} cannot be read "
