@@ -363,6 +363,7 @@ def test_restic_016s_snapshot_colon_path_restores_and_diffs_that_directory(
     assert run_cli("-r", cli_repo, "backup", "--host", "web1", str(src)).code == 0
     done = run_cli("-r", cli_repo, "diff", f"latest~1:{site}", f"latest:{site}")
     assert done.code == 0, done.stderr
+    assert done.stdout.startswith("comparing snapshot ") and f":{site} to " in done.stdout
     assert [line for line in done.stdout.splitlines() if line[:1] in tuple("+-MTU")] == [
         "+     /new.html"
     ]

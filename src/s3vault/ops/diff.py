@@ -75,6 +75,12 @@ class DiffSide:
     id: ObjectId
     snapshot: SnapshotFile
     tree: ObjectId
+    path: str | None = None  # the directory SNAPSHOT:PATH named
+
+    @property
+    def shown(self) -> str:
+        """The side as a message names it: ``1f2e3d4c`` or ``1f2e3d4c:/etc``."""
+        return self.id.short + (f":{self.path}" if self.path is not None else "")
 
 
 def resolve_pair(repo: Repository, first: str, second: str) -> tuple[DiffSide, DiffSide]:
@@ -90,7 +96,7 @@ def resolve_pair(repo: Repository, first: str, second: str) -> tuple[DiffSide, D
         ref, path = split_subfolder(given)
         sid, snap = find_snapshot(repo, ref, snapshots=listed)
         tree = snap.tree if path is None else directory_tree(repo, sid, snap.tree, path)
-        sides.append(DiffSide(id=sid, snapshot=snap, tree=tree))
+        sides.append(DiffSide(id=sid, snapshot=snap, tree=tree, path=path))
     return sides[0], sides[1]
 
 

@@ -26,7 +26,7 @@ def diff(first: str, second: str, metadata: bool) -> int:
     repo = open_repo(ctx, load_index=True)
     a, b = resolve_pair(repo, first, second)
     if not ctx.json:
-        show(ctx, f"comparing snapshot {a.id.short} to {b.id.short}:")
+        show(ctx, f"comparing snapshot {printable(a.shown)} to {printable(b.shown)}:")
     stats = DiffStats()
     unreadable = Unreadable(ctx)
     changes = diff_op(
