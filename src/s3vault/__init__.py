@@ -30,7 +30,7 @@ _BY_MODULE = {
     "s3vault.crashpoint": "crash_point",
     "s3vault.crypto.recovery": "decode_recovery_key:decode",
     "s3vault.errors": (
-        "AccessDeniedError ExitCode IntegrityError MountError NoKeyError "
+        "AccessDeniedError ExitCode IntegrityError MountError NoKeyError NoPasswordError "
         "PutOnlyKeyError ReportError RepositoryNotFoundError S3VaultError "
         "UsageError WrongPasswordError worst_exit_code"
     ),
@@ -119,6 +119,7 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the same names, imported at
         IntegrityError,
         MountError,
         NoKeyError,
+        NoPasswordError,
         PutOnlyKeyError,
         ReportError,
         RepositoryNotFoundError,
@@ -422,6 +423,7 @@ __all__ = [
     "UsageError",
     "AccessDeniedError",
     "NoKeyError",
+    "NoPasswordError",
     "PutOnlyKeyError",
     "backup_put_only",
     "open_put_only_repository",

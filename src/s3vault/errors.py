@@ -106,6 +106,11 @@ class NoKeyError(KeyError_):
     """No password (or other key material) was supplied."""
 
 
+class NoPasswordError(NoKeyError):
+    """No password source at all (no flag, variable, terminal or KMS key file): the CLI adds
+    restic's variables that are set and not read."""
+
+
 class PutOnlyKeyError(KeyError_):
     """The secret opens a put-only key, which writes backups and reads nothing (design.md
     §6a): every command that reads refuses it; ``backup`` opens it as a put-only host."""

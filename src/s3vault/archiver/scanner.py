@@ -80,9 +80,9 @@ class Scanner:
         while stack and not self._stop.is_set():
             recorded, dev, way_only = stack.pop()
             path = self._root + recorded
-            tagged, _problems = self._matcher.tagged(path)  # the backup says the problems
-            if way_only:  # as the backup: only the way to a named path
-                tagged = frozenset()
+            # as the backup: only the way to a named path (its tag files not looked for), else
+            # what a tag file spares (the backup says the problems)
+            tagged = frozenset() if way_only else self._matcher.tagged(path)[0]
             try:
                 with os.scandir(path) as it:
                     entries = [(e.name, e.stat(follow_symlinks=False)) for e in it]

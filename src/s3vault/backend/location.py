@@ -172,15 +172,15 @@ def open_backend(url: str, options: BackendOptions | None = None) -> Backend:
     refuse_unknown_scheme(url)
     if url.startswith("s3:"):
         s3 = parse_s3_url(url)
-        url_options(url, options)  # refuses two endpoints
+        options = url_options(url, options)  # the URL's endpoint and region; refuses two
         from s3vault.backend.s3 import S3Backend, S3Settings
 
         return S3Backend(
             S3Settings(
                 bucket=s3.bucket,
                 prefix=s3.prefix,
-                endpoint_url=s3.endpoint or options.s3_endpoint,
-                region=options.s3_region or s3.region,
+                endpoint_url=options.s3_endpoint,
+                region=options.s3_region,
                 aws_profile=options.aws_profile,
                 path_style=options.s3_path_style,
                 checksum=options.s3_checksum,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 
 from s3vault.checker.readback import PackReading, check_pack, fetch_pack, unreadable
-from s3vault.errors import BackendError, NoSuchBucketError, S3VaultError
+from s3vault.errors import BackendError, S3VaultError
 from s3vault.format.indexfile import IndexedPack
 from s3vault.repository.compactpack import CompactPack
 from s3vault.repository.repository import Repository
@@ -43,8 +43,6 @@ class _PackChecker:
         name, compact = sent
         try:
             data = fetched.result()
-        except NoSuchBucketError:
-            raise  # no repository there any more (readback._read)
         except BackendError as exc:
             return unreadable(name, exc)
         return check_pack(self._repo, name, compact.full(), data)

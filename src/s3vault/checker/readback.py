@@ -51,7 +51,14 @@ def fetch_pack(repo: Repository, kind: ObjectKind, pack_id: ObjectId) -> bytes:
 def unreadable(name: str, exc: BackendError) -> PackReading:
     """The reading of a pack that could not be fetched at all: gone or not served as stored
     (damage), or refused by a store that would not give it or did not answer (``refused``:
-    the pack was not checked; errors.STORE_REFUSALS)."""
+    the pack was not checked; errors.STORE_REFUSALS).
+
+    Raises:
+        NoSuchBucketError: ``exc`` is one: no repository there any more, nothing is damaged,
+            and the check stops (exit 10) instead of reading every other pack.
+    """
+    if isinstance(exc, NoSuchBucketError):
+        raise exc
     refused = exc if isinstance(exc, STORE_REFUSALS) else None
     return PackReading(
         name=name, problem=f"cannot read the pack: {exc}", unreadable=True, refused=refused
@@ -77,8 +84,6 @@ def damaged(reading: PackReading) -> bool:
 def _read(repo: Repository, name: str, pack: IndexedPack) -> PackReading:
     try:
         data = fetch_pack(repo, pack_kind(pack), pack.id)
-    except NoSuchBucketError:
-        raise  # no repository there any more: nothing is damaged, the check stops (exit 10)
     except BackendError as exc:
         return unreadable(name, exc)
     return check_pack(repo, name, pack, data)

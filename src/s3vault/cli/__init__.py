@@ -29,7 +29,7 @@ from s3vault import (
     ExitCode,
     Invocation,
     MetricsTarget,
-    NoKeyError,
+    NoPasswordError,
     S3VaultError,
     SystemClock,
     __version__,
@@ -435,7 +435,7 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
         code = _fail(ctx, failure, code)
     except S3VaultError as exc:
         failure, error = _with_way_out(str(exc), exc.exit_code), exc
-        if isinstance(exc, NoKeyError) and failure.startswith("no password"):
+        if isinstance(exc, NoPasswordError):
             failure += restic_variables_note("RESTIC_PASSWORD")  # restic's cron line
         code = _fail(ctx, failure, exc.exit_code)
     except Exception as exc:  # an s3vault bug: say so, show the traceback with -v

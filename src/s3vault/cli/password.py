@@ -17,7 +17,7 @@ import time
 
 import click
 
-from s3vault import NoKeyError, UsageError, decode_recovery_key
+from s3vault import NoKeyError, NoPasswordError, UsageError, decode_recovery_key
 from s3vault.cli.context import CliContext
 
 
@@ -201,7 +201,7 @@ def read_password(ctx: CliContext, *, confirm: bool = False, optional: bool = Fa
     elif optional:
         return b""
     else:
-        raise NoKeyError(MISSING_SOURCE_HELP)
+        raise NoPasswordError(MISSING_SOURCE_HELP)
     if not password:
         msg = "an empty password is not allowed"
         raise NoKeyError(msg)

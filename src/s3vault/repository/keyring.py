@@ -17,6 +17,7 @@ from s3vault.errors import (
     IntegrityError,
     KeyError_,
     NoKeyError,
+    NoPasswordError,
     ObjectNotFoundError,
     PutOnlyKeyError,
     S3VaultError,
@@ -490,7 +491,7 @@ def find_kms_key(
             f"no password given, and the repository at {backend.location} has no KMS key "
             "file: use --password-file, --password-command or S3VAULT_PASSWORD"
         )
-        raise NoKeyError(msg)
+        raise NoPasswordError(msg)
     msg = f"KMS opened none of the {len(reasons)} KMS key file(s): " + "; ".join(reasons)
     raise NoKeyError(msg)
 

@@ -84,8 +84,12 @@ def list_command(epochs: bool) -> int:
     repo_id = repo.config.repo_id.hex()  # what KMS key policies name (docs/multi-account.md)
     if ctx.json:
         listed = [  # restic's names too: userName, hostName
-            {**dataclasses.asdict(e), "userName": e.username, "hostName": e.hostname}
-            | {"repository_id": repo_id}
+            {
+                **dataclasses.asdict(e),
+                "userName": e.username,
+                "hostName": e.hostname,
+                "repository_id": repo_id,
+            }
             for e in entries
         ]
         sys.stdout.write(json.dumps(listed) + "\n")
