@@ -85,6 +85,14 @@ def test_a_tree_10000_levels_deep_is_backed_up_and_walked(
     assert {m["path"] for m in matches} == {bottom}
 
     assert run_cli("-r", cli_repo, "diff", "latest~1", "latest", timeout=300).code == 0
+    # SNAPSHOT:PATH 9,995 levels down (a 20 KB argument): found by a loop, no recursion
+    deep = str(deep_source) + "/d" * (DEPTH - 5)
+    pair = run_cli("-r", cli_repo, "diff", f"latest~1:{deep}", f"latest:{deep}", timeout=300)
+    assert pair.code == 0, pair.stderr[-2000:]
+    part = tmp_path / "part"
+    done = run_cli("-r", cli_repo, "restore", f"latest:{deep}", "-t", str(part), timeout=300)
+    assert done.code == 0, done.stderr[-2000:]
+    assert (part / "d/d/d/d/d/bottom.txt").read_bytes() == b"the bottom of the tree\n" * 1000
     verified = run_cli("-r", cli_repo, "verify", "--read-data", timeout=300)
     assert verified.code == 0, verified.stderr[-2000:]
     # in workers, the attribution walk of the 10,000 levels runs beside the read-back

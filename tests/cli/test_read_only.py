@@ -310,6 +310,8 @@ READING = [
     (("ls", "latest"), ()),
     (("find", "*.txt"), ()),
     (("diff", "latest~1", "latest"), ()),
+    (("diff", "latest~1:/", "latest:/"), ()),  # SNAPSHOT:PATH
+    (("find", "*.txt", "-O", "2000-01-01", "-N", "2999-01-01"), ()),
     (("verify",), ("the audit record",)),
     (("verify", "--read-data"), ("the verification ledger file", "the audit record")),
     # in worker processes, the attribution walk beside the read-back
@@ -363,6 +365,12 @@ def test_reading_commands_work_with_one_warning_at_most(
     assert store.refusal in warning, warning
     restored = target / str(store.source).lstrip("/")
     assert snapshot_tree(restored) == snapshot_tree(store.source)
+    below = store.scratch / "below"  # SNAPSHOT:PATH from a store that refuses every write
+    done = store.run("-r", store.url, "restore", f"latest:{store.source}", "--target", str(below))
+    _sane(done)
+    assert done.code == 0, done.stderr
+    assert len(_warnings(done)) == 1  # the audit record, as above
+    assert snapshot_tree(below) == snapshot_tree(store.source)
     sample = _variant(request)
     for args, unwritten in READING:
         if args[0] not in sample:

@@ -104,10 +104,14 @@ def test_one_file_system_keeps_a_named_path_on_another_file_system(
     write_file(top / "file" / "d" / "f", b"a named file")
     write_file(top / "file" / "d" / "beside", b"not named")
     write_file(top / "file" / "other" / "g", b"not named")
+    odd = os.fsencode(top) + b"/n\xff"  # a name that is no UTF-8, on the other file system
+    os.makedirs(odd + b"/d")
+    with open(odd + b"/d/f", "wb") as f:
+        f.write(b"odd")
     t = str(top)
     try:
         listed = {}
-        for named in (top / "named", top / "file" / "d" / "f"):
+        for named in (top / "named", top / "file" / "d" / "f", Path(os.fsdecode(odd))):
             args = ["backup", "--jobs", jobs, "--one-file-system", "/dev", str(named)]
             done = run_cli("-r", cli_repo, *args)
             assert done.code in (0, 3), done.stderr
@@ -120,6 +124,7 @@ def test_one_file_system_keeps_a_named_path_on_another_file_system(
         shutil.rmtree(top)
     assert listed["named"] == [t, f"{t}/named", f"{t}/named/d", f"{t}/named/d/f", f"{t}/named/e"]
     assert listed["f"] == [t, f"{t}/file", f"{t}/file/d", f"{t}/file/d/f"]
+    assert listed[os.fsdecode(b"n\xff")] == [t, f"{t}/n\\xff", f"{t}/n\\xff/d", f"{t}/n\\xff/d/f"]
 
 
 def test_a_named_path_that_cannot_be_looked_at_is_a_failure_line_not_missing(
