@@ -96,3 +96,70 @@ def test_a_large_size_hint_reads_into_the_window_and_cuts_alike(shift: int) -> N
         one_pass = [bytes(c) for c in chunker.chunks_of(data)]
         hint = max(fastcdc.WINDOW, size + shift)
         assert [bytes(c) for c in chunker.chunks(io.BytesIO(data), hint)] == one_pass
+
+
+class HoleyStream(io.BytesIO):
+    """An in-memory file with holes where ``holes`` says (each a run of zeros in the data),
+    as chunking.FdReader reports a sparse file's; counts the bytes actually read."""
+
+    def __init__(self, data: bytes, holes: list[tuple[int, int]]) -> None:
+        super().__init__(data)
+        self.holes = holes
+        self.read_bytes = 0
+
+    def hole_after(self, pos: int) -> tuple[int, int]:
+        ahead = [(max(s, pos), e) for s, e in sorted(self.holes) if e > pos]
+        return ahead[0] if ahead else (0, 0)
+
+    def readinto(self, buf: memoryview) -> int:  # type: ignore[override]
+        n = super().readinto(buf)
+        self.read_bytes += n
+        return n
+
+
+def layout(rng: random.Random, size: int, pieces: int) -> tuple[bytes, list[tuple[int, int]]]:
+    """Data islands between runs of zeros; some of the runs declared as holes."""
+    data = bytearray(size)
+    holes = []
+    marks = sorted(rng.sample(range(size), pieces * 2))
+    for n, (start, end) in enumerate(zip(marks[::2], marks[1::2], strict=True)):
+        data[start:end] = rng.randbytes(end - start)
+        zeros_end = marks[2 * n + 2] if 2 * n + 2 < len(marks) else size
+        if rng.random() < 0.7 and zeros_end > end:  # the zeros after this island: a hole
+            holes.append((end + rng.randrange(0, 3) * 4096, zeros_end))
+    if marks and rng.random() < 0.7:
+        holes.append((0, marks[0]))
+    return bytes(data), [(s, e) for s, e in holes if s < e]
+
+
+@settings(max_examples=25)
+@given(st.integers(0, 2**32), st.integers(0, 6), st.integers(0, 2))
+def test_holes_are_passed_over_with_the_cuts_of_one_pass(rseed: int, pieces: int, k: int) -> None:
+    """A sparse file's holes are not read, and cut exactly as if they were: the chunks
+    (and so the blob ids and the snapshot) are those of reading every byte. Also where a
+    run of zeros is read (not a hole) and its chunks end at the window's end."""
+    from s3vault.chunker import fastcdc
+
+    params = ChunkerParams(min_size=64 * 1024, avg_size=128 * 1024, max_size=512 * 1024, seed=k)
+    rng = random.Random(rseed)
+    size = fastcdc.WINDOW * rng.choice([1, 2, 3]) + rng.randrange(0, 3_000_000)
+    data, holes = layout(rng, size, pieces)
+    chunker = fastcdc.FastCdcChunker(params)
+    one_pass = [bytes(c) for c in chunker.chunks_of(data)]
+    stream = HoleyStream(data, holes)
+    assert [bytes(c) for c in chunker.chunks(stream, size)] == one_pass
+    longest = max((e - s for s, e in holes), default=0)
+    if longest >= 2 * params.max_size + fastcdc.WINDOW + params.max_size:
+        assert stream.read_bytes < size
+
+
+def test_a_file_that_is_one_hole_reads_next_to_nothing() -> None:
+    from s3vault.chunker import fastcdc, is_zero_run
+
+    size = 40 * fastcdc.WINDOW + 12345
+    data = bytes(size)
+    stream = HoleyStream(data, [(0, size)])
+    chunks = list(fastcdc.FastCdcChunker(ChunkerParams(seed=3)).chunks(stream, size))
+    assert sum(map(len, chunks)) == size
+    assert sum(is_zero_run(c) for c in chunks) == len(chunks) - 1  # all but the short tail
+    assert stream.read_bytes < 3 * fastcdc.WINDOW  # one window, and the tail

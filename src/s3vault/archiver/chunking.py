@@ -17,7 +17,13 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 
-from s3vault.chunker import ByteStream, Chunker, ChunkerParams, make_chunker
+from s3vault.chunker import (
+    ByteStream,
+    Chunker,
+    ChunkerParams,
+    is_zero_run,
+    make_chunker,
+)
 from s3vault.crypto.hashing import ContentHasher, blob_id
 from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
@@ -38,12 +44,43 @@ SMALL_READ = 1 << 16
 
 
 class FdReader:
-    """The minimal binary stream over a file descriptor (no fstat, no buffering layer)."""
+    """The minimal binary stream over a file descriptor (no fstat, no buffering layer).
 
-    __slots__ = ("_fd",)
+    ``sparse``: the file may have holes (it takes fewer blocks than its size needs; also true
+    of a file that a file system compresses), so ``hole_after`` asks the file system where
+    they are (SEEK_HOLE, SEEK_DATA); otherwise it costs nothing and says there are none. A
+    file system that cannot tell says the whole file is data: it is read as any other.
+    """
 
-    def __init__(self, fd: int) -> None:
+    __slots__ = ("_fd", "_sparse")
+
+    def __init__(self, fd: int, *, sparse: bool = False) -> None:
         self._fd = fd
+        self._sparse = sparse
+
+    def hole_after(self, pos: int) -> tuple[int, int]:
+        """(start, end) of the first hole at or after ``pos`` (start == end: none); the read
+        position stays."""
+        if not self._sparse:
+            return (0, 0)
+        here = os.lseek(self._fd, 0, os.SEEK_CUR)
+        try:
+            start = os.lseek(self._fd, pos, os.SEEK_HOLE)
+            try:
+                end = os.lseek(self._fd, start, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:
+                    raise
+                end = max(start, os.fstat(self._fd).st_size)  # a hole up to the end
+        except OSError:  # past the end (ENXIO), or no holes known here (EINVAL)
+            return (0, 0)
+        finally:
+            os.lseek(self._fd, here, os.SEEK_SET)
+        return (start, end)
+
+    def seek(self, pos: int) -> None:
+        """Continue reading at offset ``pos``."""
+        os.lseek(self._fd, pos, os.SEEK_SET)
 
     def read(self, n: int) -> bytes:
         """n bytes, or fewer at the end of the file."""
@@ -104,6 +141,7 @@ class FileReader:
         self._on_bytes = on_bytes
         self._cancelled = cancelled or threading.Event()
         self._local = threading.local()
+        self._zero_ids: dict[int, ObjectId] = {}  # the id of a hole's chunk, by its length
 
     def _chunker(self) -> Chunker:
         chunker: Chunker | None = getattr(self._local, "chunker", None)
@@ -117,6 +155,15 @@ class FileReader:
             return os.open(path, _OPEN_FLAGS | _NOATIME)
         except PermissionError:  # O_NOATIME needs ownership; retry without it
             return os.open(path, _OPEN_FLAGS)
+
+    def _id_of(self, chunk: memoryview) -> ObjectId:
+        """The chunk's blob id; a hole's chunks (all alike) are hashed once."""
+        if not is_zero_run(chunk):
+            return blob_id(self._id_key, chunk)
+        bid = self._zero_ids.get(len(chunk))
+        if bid is None:
+            bid = self._zero_ids[len(chunk)] = blob_id(self._id_key, chunk)
+        return bid
 
     def read_stream(
         self, stream: ByteStream, size_hint: int, *, batched: bool = False
@@ -139,7 +186,7 @@ class FileReader:
         for chunk in self._chunker().chunks(stream, size_hint):
             if self._cancelled.is_set():
                 break
-            bid = blob_id(self._id_key, chunk)
+            bid = self._id_of(chunk)
             hasher.update(chunk)
             ids.append(bid)
             size += len(chunk)

@@ -673,7 +673,10 @@ class Archiver:
             ):
                 self._warn(source.path, "replaced while the backup was running", failed=True)
                 return None
-            result = self._reader.read_stream(FdReader(fd), st.st_size, batched=batched)
+            sparse = before.st_blocks * 512 < before.st_size  # holes, or compressed
+            result = self._reader.read_stream(
+                FdReader(fd, sparse=sparse), st.st_size, batched=batched
+            )
             after = os.fstat(fd)
             generated = is_generated(fd, before.st_dev, self._generated)
             node = self._meta(

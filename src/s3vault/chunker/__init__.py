@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,6 +34,40 @@ class ByteStream(Protocol):
     def readinto(self, buf: memoryview, /) -> int:
         """Fill buf; 0 at the end."""
         ...
+
+
+@runtime_checkable
+class SparseStream(ByteStream, Protocol):
+    """A stream that knows where its file has holes (runs the file system keeps as zeros
+    without storing them: ``/var/log/lastlog``, disk images), so that a chunker can pass over
+    them without reading them."""
+
+    def hole_after(self, pos: int, /) -> tuple[int, int]:
+        """(start, end) offsets of the first hole at or after ``pos``; start == end: none."""
+        ...
+
+    def seek(self, pos: int, /) -> None:
+        """Continue reading at offset ``pos``."""
+        ...
+
+
+def zero_run(length: int) -> memoryview:
+    """A chunk of ``length`` zero bytes that ``is_zero_run`` recognises (one shared block per
+    length: its pages are never written, so they cost no memory)."""
+    block = _ZERO_BLOCKS.get(length)
+    if block is None:
+        block = _ZERO_BLOCKS.setdefault(length, bytes(length))
+    return memoryview(block)
+
+
+def is_zero_run(chunk: memoryview) -> bool:
+    """Whether ``chunk`` is a whole ``zero_run`` (a hole passed over): its id is the same
+    every time, so it need not be hashed again."""
+    block = _ZERO_BLOCKS.get(len(chunk))
+    return block is not None and chunk.obj is block
+
+
+_ZERO_BLOCKS: dict[int, bytes] = {}
 
 
 class Chunker(Protocol):

@@ -8,16 +8,23 @@ pyfastcdc's own stream chunker allocates (and zeroes) a buffer of twice the maxi
 per stream, which costs more than the chunking for small files. So: a stream that fits in one
 window is read whole and cut in memory; a longer one is cut window by window in one reused
 buffer, re-cutting from the start of each window's last (possibly truncated) chunk, which gives
-exactly the boundaries of a single pass because FastCDC only looks forward from a chunk's start.
+exactly the boundaries of a single pass because FastCDC only looks forward from a chunk's start
+(a last chunk of max_size is kept: it ends there whatever follows).
+
+Holes: a stream that knows where its file has holes (``SparseStream``) is not read through
+them. Where a chunk starts in a hole with room for at least one chunk of zeros, the chunks of
+the hole are the chunk a run of zeros makes (max_size, or where FastCDC cuts zeros), repeated,
+and the stream goes on after the last of them: the same chunks as reading the zeros, so the
+snapshot is the same. A 300 GB ``/var/log/lastlog`` costs its data, not 300 GB of reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from pyfastcdc import FastCDC
 
-from s3vault.chunker import ByteStream, ChunkerParams
+from s3vault.chunker import ByteStream, ChunkerParams, SparseStream, zero_run
 
 WINDOW = 8 << 20
 
@@ -35,6 +42,7 @@ class FastCdcChunker:
             seed=params.seed,
         )
         self._buf: bytearray | None = None
+        self._zero_cut = 0  # see _pass_hole
 
     def chunks_of(self, data: bytes | memoryview) -> Iterator[memoryview]:
         """Chunks of an in-memory buffer (views into it; valid while it lives)."""
@@ -72,6 +80,8 @@ class FastCdcChunker:
         view[: len(first)] = first
         filled = len(first)
         del first
+        holes = stream if isinstance(stream, SparseStream) else None
+        pos = 0  # the stream offset of buf[0], always the start of a chunk
         eof = False
         while True:
             while not eof and filled < size:
@@ -81,13 +91,54 @@ class FastCdcChunker:
                     break
                 filled += n
             cuts = [(c.offset, c.length) for c in self._cdc.cut_buf(view[:filled])]
+            at = len(cuts) if holes is None else self._hole_ahead(holes, pos, cuts)
+            if at < len(cuts):  # chunks up to a hole, then the hole's own, not read
+                for offset, length in cuts[:at]:
+                    yield view[offset : offset + length]
+                pos += cuts[at][0]
+                pos += yield from self._pass_hole(holes, pos)  # type: ignore[arg-type]
+                holes.seek(pos)  # type: ignore[union-attr]
+                filled, eof = 0, False
+                continue
             if eof:
                 for offset, length in cuts:
                     yield view[offset : offset + length]
                 return
-            for offset, length in cuts[:-1]:
+            # The last chunk may only end because the window does, unless it is as long as a
+            # chunk can be: cut again from its start, with what follows it
+            if cuts[-1][1] < self._params.max_size:
+                cuts.pop()
+            for offset, length in cuts:
                 yield view[offset : offset + length]
-            start = cuts[-1][0]
+            start = cuts[-1][0] + cuts[-1][1]
             rest = filled - start
             buf[:rest] = buf[start:filled]
             filled = rest
+            pos += start
+
+    def _zero_chunk(self) -> int:
+        """The length of the chunk a long run of zeros starts with (and repeats): where FastCDC
+        cuts zeros, or max_size when it never does."""
+        if self._zero_cut == 0:
+            self._zero_cut = next(iter(self._cdc.cut_buf(bytes(self._params.max_size)))).length
+        return self._zero_cut
+
+    def _hole_ahead(self, stream: SparseStream, pos: int, cuts: list[tuple[int, int]]) -> int:
+        """The first of ``cuts`` (chunks of the window at ``pos``) that starts in a hole with
+        room for at least one chunk of zeros; len(cuts) when none does. A chunk's start is
+        final (the end of the chunk before it), wherever the window ends."""
+        start, end = stream.hole_after(pos)
+        if end - start < self._zero_chunk():
+            return len(cuts)
+        for n, (offset, _length) in enumerate(cuts):
+            if start <= pos + offset and end - (pos + offset) >= self._zero_cut:
+                return n
+        return len(cuts)
+
+    def _pass_hole(self, stream: SparseStream, pos: int) -> Generator[memoryview, None, int]:
+        """The chunks of the hole at ``pos`` (a chunk's start), without reading it: every chunk
+        that starts and ends in it is the chunk zeros make; returns how many bytes they cover."""
+        count = (stream.hole_after(pos)[1] - pos) // self._zero_chunk()
+        for _ in range(count):
+            yield zero_run(self._zero_cut)
+        return count * self._zero_cut
