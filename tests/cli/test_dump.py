@@ -95,6 +95,13 @@ def test_a_zip_holds_fifos_and_devices_by_their_mode(
 def test_bad_paths_and_formats_exit_2(cli_repo: str, backed_up: Path, run_cli: RunCli) -> None:
     missing = run_cli("-r", cli_repo, "dump", "latest", str(backed_up / "nope"))
     assert missing.code == 2 and "is not in snapshot" in missing.stderr
+    # a path through a file or a link is not that file (it gave the file's archive, exit 0)
+    for through in ("etc/a.conf/x", "link/x", "big.bin/x/y"):
+        for command in ("dump", "ls"):
+            done = run_cli("-r", cli_repo, command, "latest", str(backed_up / through))
+            assert done.code == 2, (command, through, done.stdout_bytes[:100])
+            assert "is not in snapshot" in done.stderr and "not a directory" in done.stderr
+            assert done.stdout_bytes == b""
     bad = run_cli("-r", cli_repo, "dump", "--archive", "rar", "latest", str(backed_up))
     assert bad.code == 2
     link = run_cli("-r", cli_repo, "dump", "latest", str(backed_up / "link"))

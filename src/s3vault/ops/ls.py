@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from s3vault.errors import IntegrityError, ObjectNotFoundError, UsageError
+from s3vault.format.codec import readable
 from s3vault.format.tree import Node, NodeType, find_shown
 from s3vault.ids import ObjectId
 from s3vault.ops.snapshots import SnapshotFilter, select_snapshot
@@ -43,14 +44,21 @@ def ls(
     sid, snap = select_snapshot(repo, snapshot, select)
     tid: ObjectId | None = snap.tree
     prefix, raw = "", b""
-    for part in [p for p in os.fsencode(path).split(b"/") if p]:
+    parts = [p for p in os.fsencode(path).split(b"/") if p]
+    for n, part in enumerate(parts):
         node = find_shown(repo.load_tree(tid), part) if tid is not None else None
         if node is None:
-            msg = f"{path!r} is not in snapshot {sid.short}"
+            msg = f"'{readable(path)}' is not in snapshot {sid.short}"
             raise UsageError(msg)
         prefix += "/" + node.display_name
         raw += b"/" + node.name
         if node.type is not NodeType.DIR:
+            if n + 1 < len(parts):  # /etc/passwd/x: not the file /etc/passwd (restic refuses)
+                msg = (
+                    f"'{readable(path)}' is not in snapshot {sid.short}: '{prefix}' is a "
+                    f"{node.type.value}, not a directory"
+                )
+                raise UsageError(msg)
             return sid, iter([LsEntry(path=prefix, node=node, raw=raw)])
         tid = node.subtree
     if tid is None:
