@@ -262,9 +262,13 @@ def _tar_info(entry: LsEntry, name: str) -> tarfile.TarInfo:
         NodeType.BLOCKDEV: tarfile.BLKTYPE,
     }
     info.type = kinds.get(node.type, tarfile.REGTYPE)
-    for key, value in node.xattrs:  # as GNU tar and restic write them (tar --xattrs reads)
-        if key.isascii():  # a pax keyword is UTF-8 text; no xattr name seen is anything else
-            info.pax_headers["SCHILY.xattr." + key.decode()] = os.fsdecode(value)
+    # extended attributes as GNU tar and restic write them (tar --xattrs reads them); a pax
+    # keyword is UTF-8 text, and no xattr name seen is anything else
+    info.pax_headers = {
+        "SCHILY.xattr." + key.decode(): os.fsdecode(value)
+        for key, value in node.xattrs
+        if key.isascii()
+    }
     if node.type is NodeType.FILE:
         info.size = node.size
     elif node.type is NodeType.SYMLINK:
