@@ -7,6 +7,7 @@ usage error) and a metrics write that failed left its temporary file."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -313,3 +314,18 @@ def test_outputs_under_dev_shm_are_files_like_any_other(
     assert run_cli("-r", repo, "report", "--html", str(report)).code == 0
     assert report.stat().st_ino != old_inode  # replaced whole, as a reader needs
     assert "<html" in report.read_text().lower()
+
+
+def test_a_metrics_warning_keeps_the_json_array_on_stdout_whole(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """``--json snapshots`` and ``key list`` print restic's one array: a metrics file that
+    cannot be written is warned about on stderr (after the array on stdout, it no longer
+    parsed)."""
+    repo, _ = _repo(tmp_path, run_cli)
+    for command in (["snapshots"], ["key", "list"]):
+        done = run_cli("-r", repo, "--json", "--metrics-file", "/proc/m.prom", *command)
+        assert done.code == 0, done.stderr
+        assert isinstance(json.loads(done.stdout), list)
+        warning = json.loads(done.stderr.strip().splitlines()[-1])
+        assert warning["message_type"] == "warning" and "metrics" in warning["message"]

@@ -120,6 +120,21 @@ def test_run_does_the_profile_routine(
     assert metric(text, "last_success_timestamp_seconds", "backup") == success  # web's, kept
 
 
+def test_run_json_keeps_what_hooks_print_off_stdout(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    loud = '[profiles.loud]\ninherit = "web"\n[profiles.loud.hooks]\nbefore = "echo said-before"'
+    config, _ = setup(tmp_path, loud + '\nafter = "echo said-after"')
+    env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}
+    cfg = ("--config", str(config))
+    assert run_cli(*cfg, "-P", "loud", "init", "--kdf-cost", "minimum", env=env).code == 0
+    done = run_cli(*cfg, "--json", "run", "loud", env=env)
+    assert done.code == 0, done.stdout + done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]  # every one JSON
+    assert lines[-1]["message_type"] == "summary"
+    assert "said-before" in done.stderr and "said-after" in done.stderr
+
+
 def test_flags_and_environment_beat_the_profile(
     tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
@@ -140,6 +155,12 @@ def test_flags_and_environment_beat_the_profile(
     fixed = run_cli(*cfg, "-P", "broken", "snapshots", env={**env, "S3VAULT_PASSWORD": PASSWORD})
     assert fixed.code == 0, fixed.stderr
     assert run_cli(*cfg, "-P", "broken", "snapshots", env=env).code == 12
+    # run passes the flags given to it on to every step (they were dropped: `-r OTHER run
+    # web` backed up into the profile's repository, exit 0)
+    moved = run_cli(*cfg, "-r", other, "run", "web", env=env)
+    assert moved.code == 10 and "=== forget" not in moved.stdout, moved.stdout + moved.stderr
+    flagged = run_cli(*cfg, "--password-file", str(tmp_path / "pw"), "run", "broken", env=env)
+    assert flagged.code == 0, flagged.stdout + flagged.stderr
     by_name = run_cli(
         "snapshots", env={**env, "S3VAULT_CONFIG": str(config), "S3VAULT_PROFILE": "web"}
     )
@@ -158,6 +179,13 @@ def test_bad_profiles_are_refused_clearly(
         ("connections = 100000000", "connections must be from 1 to 256, not 100000000"),
         ("connections = 0", "connections must be from 1 to 256, not 0"),
         ("limit_upload = -5", "limit_upload must be from 0 to"),
+        # the types of a table's keys (`prune = "false"` pruned; a list as a hook was an
+        # internal error; `file = 5` wrote metrics to ./5)
+        ('[profiles.broken.retention]\nprune = "false"', "retention.prune must be true or false"),
+        ('[profiles.broken.hooks]\nbefore = ["echo", "x"]', "hooks.before must be a string"),
+        ("[profiles.broken.metrics]\nfile = 5", "metrics.file must be a string"),
+        ('[profiles.broken.restore_test]\nsample = "abc"', "sample must be an integer"),
+        ("[profiles.broken.retention]\nkeep_tags = [1]", "keep_tags must be a list of strings"),
     ):
         config, _ = setup(tmp_path, extra)
         name = "loop" if "loop" in extra else "broken"
@@ -186,6 +214,10 @@ def test_bad_profiles_are_refused_clearly(
     config.write_text(top)
     missing = run_cli("--config", str(config), "-P", "nope", "snapshots")
     assert missing.code == 2 and "profiles: base, broken, web" in missing.stderr
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes(config.read_bytes() + b"# caf\xe9\n")
+    done = run_cli("--config", str(latin1), "-P", "web", "snapshots")  # was an internal error
+    assert done.code == 2 and "is not UTF-8 text (line" in done.stderr, done.stderr
     absent = run_cli("--config", str(tmp_path / "none.toml"), "-P", "web", "snapshots")
     assert absent.code == 2 and "cannot read config file" in absent.stderr
     assert os.environ.get("S3VAULT_PROFILE") is None

@@ -42,7 +42,7 @@ from s3vault.cli.commands import LazyCommands
 from s3vault.cli.context import CliContext
 from s3vault.cli.examples import add_examples
 from s3vault.cli.options import global_options, global_options_last
-from s3vault.cli.render import emit, emit_error, json_line
+from s3vault.cli.render import emit_error, json_line, warn
 from s3vault.cli.session import backend_options, restic_variables_note
 
 M_ARENA_MAX = -8  # glibc mallopt parameter
@@ -302,9 +302,11 @@ def _warn_unwritten(ctx: CliContext, done: bool) -> None:
 
 
 def _warn(ctx: CliContext, item: str, message: str) -> None:
-    """A warning after the command: a JSON warning object with --json, else a stderr line."""
+    """A warning after the command: a JSON warning object with --json (on stderr after the
+    restic-shaped array of snapshots or key list: after it on stdout, the array no longer
+    parsed), else a stderr line."""
     if ctx.json:
-        emit(ctx, "warning", item=item, message=message)
+        warn(ctx, item, message)
     else:
         ctx.err.print(f"warning: {message}", markup=False)
 

@@ -76,6 +76,9 @@ class CliContext:
     config_file: str | None = None  # --config
     metrics_file: str | None = None  # --metrics-file
     cloudwatch_namespace: str | None = None  # --cloudwatch-namespace
+    # each global option given on the command line (not by the environment), as it was given:
+    # (its name here, its words), for ``run`` to pass on to its steps
+    given: list[tuple[str, list[str]]] = field(default_factory=list)
     profile: Any = None  # the loaded Profile (ops/profiles.py)
     opened: Any = None  # the Repository the command opened (for the cache's warning)
     waits: Any = None  # cli/progress.py Waits: says when this invocation waits

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import click
+from click.core import ParameterSource
 
 from s3vault import KeepDuration, TagList, UsageError, split_tags
 from s3vault.cli.context import CliContext
@@ -33,6 +34,9 @@ def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
             obj.configure_logging()
         elif value not in (None, False):
             setattr(obj, name, value)
+            if ctx.get_parameter_source(_param.name or "") is ParameterSource.COMMANDLINE:
+                flag = isinstance(_param, click.Option) and _param.is_flag
+                obj.given.append((name, [_param.opts[-1]] + ([] if flag else [str(value)])))
         return value
 
     return callback

@@ -171,11 +171,7 @@ def _check(name: str, raw: dict[str, Any], source: Path) -> None:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise UsageError(f"{where}: {key} must be a list of strings")
         elif key in TABLES:
-            if not isinstance(value, dict):
-                raise UsageError(f"{where}: [{key}] must be a table")
-            unknown = sorted(set(value) - set(TABLES[key]))
-            if unknown:
-                raise UsageError(f"{where}: unknown keys in [{key}]: {', '.join(unknown)}")
+            _check_table(where, key, value)
         else:
             raise UsageError(f"{where}: unknown key {key!r}")
 
@@ -209,6 +205,36 @@ def load_profile(name: str, path: Path | None) -> Profile:
     return Profile(name=name, source=path, values=values, tables=tables)
 
 
+def _check_table(where: str, key: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise UsageError(f"{where}: [{key}] must be a table")
+    unknown = sorted(set(value) - set(TABLES[key]))
+    if unknown:
+        raise UsageError(f"{where}: unknown keys in [{key}]: {', '.join(unknown)}")
+    for inner, kind in TABLES[key].items():  # `prune = "false"` pruned
+        if inner in value and not _is_a(value[inner], kind):
+            raise UsageError(f"{where}: {key}.{inner} must be {_A[kind]}")
+
+
+def _is_a(value: Any, kind: type) -> bool:
+    """TOML's types as a table's keys take them: a bool is no number, an integer is a float,
+    a list holds strings."""
+    if kind is list:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if isinstance(value, bool):
+        return kind is bool
+    return isinstance(value, kind) or (kind is float and isinstance(value, int))
+
+
+_A = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list of strings",
+}
+
+
 def _profiles_of(path: Path) -> dict[str, Any]:
     """The file's profiles, every one of them checked (not only the one in use: a typo at the
     top, `metrics_file = ...`, or an inline password in another profile was accepted without
@@ -218,9 +244,13 @@ def _profiles_of(path: Path) -> dict[str, Any]:
         UsageError: unreadable, invalid TOML, a key outside [profiles], or a bad profile.
     """
     try:
-        data = tomllib.loads(path.read_text())
+        raw = path.read_bytes()
+        data = tomllib.loads(raw.decode())
     except OSError as exc:
         raise UsageError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise UsageError(f"config file {path} is not UTF-8 text (line {line})") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
     profiles = data.get("profiles", {})

@@ -20,10 +20,33 @@ from s3vault.cli.render import emit, say, warn
 def _hook(ctx: CliContext, hook: routine.Hook, env: dict[str, str]) -> int:
     if not ctx.json:
         say(ctx, f"=== hook {hook.which}: {hook.command}")
-    code = subprocess.run(["/bin/sh", "-c", hook.command], env=env, check=False).returncode
+    # with --json every line on stdout is a JSON object: what a hook prints goes to stderr
+    out = sys.stderr.fileno() if ctx.json else None
+    done = subprocess.run(["/bin/sh", "-c", hook.command], env=env, stdout=out, check=False)
+    code = done.returncode
     if code != 0:
         warn(ctx, f"hook {hook.which}", f"exited with status {code}")
     return code
+
+
+# the options run passes on itself (above); every other global option given on its command
+# line goes to each step as given (they were dropped: `-r OTHER run web` backed up into the
+# profile's repository, exit 0)
+_PASSED_ABOVE = frozenset({"profile_name", "config_file", "json", "quiet", "metrics_file"})
+
+
+def _step_command(ctx: CliContext, name: str) -> list[str]:
+    """The command line each step starts with: the profile, and the global options given."""
+    base = [sys.executable, "-m", "s3vault", "-P", name]
+    base += ["--config", str(ctx.profile.source)]
+    base += (["--json"] if ctx.json else []) + (["-q"] if ctx.quiet else [])
+    base += ["-v"] * ctx.verbose
+    if ctx.metrics_file:
+        base += ["--metrics-file", ctx.metrics_file]
+    for option, words in ctx.given:  # -r, --password-file, ... given here beat the profile's
+        if option not in _PASSED_ABOVE:
+            base += words
+    return base
 
 
 @click.command("run")
@@ -39,12 +62,7 @@ def run(name: str) -> int:
         raise UsageError(f"run {name} with -P {ctx.profile.name}: give the profile once")
     ctx.profile_name = name
     apply_profile(ctx)
-    base = [sys.executable, "-m", "s3vault", "-P", name]
-    base += ["--config", str(ctx.profile.source)]
-    base += (["--json"] if ctx.json else []) + (["-q"] if ctx.quiet else [])
-    base += ["-v"] * ctx.verbose
-    if ctx.metrics_file:
-        base += ["--metrics-file", ctx.metrics_file]
+    base = _step_command(ctx, name)
     env = {**os.environ, "S3VAULT_PROFILE": name}
     codes: list[int] = []
     before = routine.before_hook(ctx.profile)
