@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -133,6 +135,56 @@ def test_run_json_keeps_what_hooks_print_off_stdout(
     lines = [json.loads(line) for line in done.stdout.splitlines()]  # every one JSON
     assert lines[-1]["message_type"] == "summary"
     assert "said-before" in done.stderr and "said-after" in done.stderr
+
+
+def test_a_failing_final_hook_keeps_the_steps_exit_code(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    extra = (
+        '[profiles.grumpy]\ninherit = "broken"\n[profiles.grumpy.hooks]\non_failure = "exit 9"\n'
+        '[profiles.sour]\ninherit = "web"\n[profiles.sour.hooks]\nafter = "exit 5"'
+    )
+    config, _ = setup(tmp_path, extra)
+    env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}
+    cfg = ("--config", str(config))
+    assert run_cli(*cfg, "-P", "web", "init", "--kdf-cost", "minimum", env=env).code == 0
+    grumpy = run_cli(*cfg, "run", "grumpy", env=env)  # the backup's 12 (wrong password) stays
+    assert grumpy.code == 12, grumpy.stdout + grumpy.stderr
+    sour = run_cli(*cfg, "run", "sour", env=env)  # a run that succeeded, but its hook failed
+    assert sour.code == 1 and "exited with status 5" in sour.stderr, sour.stdout + sour.stderr
+    assert "run sour: steps exited [0, 0, 0, 0]; exit code 1" in sour.stdout
+
+
+def test_a_stopped_run_stops_its_hook_and_waits_for_it(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """SIGTERM to run reaches the whole hook (its children too) and run ends after it: a
+    hook's children were left running, and a step was killed without its grace."""
+    pids = tmp_path / "pids"
+    hook = f'before = "sleep 60 & echo $! > {pids}; wait"'
+    config, _ = setup(tmp_path, f'[profiles.slow]\ninherit = "web"\n[profiles.slow.hooks]\n{hook}')
+    env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}
+    proc = subprocess.Popen(
+        [S3VAULT, "--config", str(config), "run", "slow"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not (pids.exists() and pids.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sleeper = int(pids.read_text())
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    for _ in range(100):  # the group's SIGTERM ends sleep at once; reaped by init soon after
+        try:
+            os.kill(sleeper, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(sleeper, signal.SIGKILL)
+        raise AssertionError("the hook's child outlived run")
 
 
 def test_flags_and_environment_beat_the_profile(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -22,8 +24,7 @@ def _hook(ctx: CliContext, hook: routine.Hook, env: dict[str, str]) -> int:
         say(ctx, f"=== hook {hook.which}: {hook.command}")
     # with --json every line on stdout is a JSON object: what a hook prints goes to stderr
     out = sys.stderr.fileno() if ctx.json else None
-    done = subprocess.run(["/bin/sh", "-c", hook.command], env=env, stdout=out, check=False)
-    code = done.returncode
+    code = _wait(["/bin/sh", "-c", hook.command], env, out)
     if code != 0:
         warn(ctx, f"hook {hook.which}", f"exited with status {code}")
     return code
@@ -33,6 +34,21 @@ def _hook(ctx: CliContext, hook: routine.Hook, env: dict[str, str]) -> int:
 # line goes to each step as given (they were dropped: `-r OTHER run web` backed up into the
 # profile's repository, exit 0)
 _PASSED_ABOVE = frozenset({"profile_name", "config_file", "json", "quiet", "metrics_file"})
+
+
+def _wait(argv: list[str], env: dict[str, str], stdout: int | None = None) -> int:
+    """Run a step or a hook in a process group of its own and wait for it. When run is told
+    to stop (SIGTERM, SIGINT, SIGHUP), so is the whole group, and run waits for it before it
+    ends: a killed hook left its children running, and a step stopped without its own grace
+    (subprocess.run's SIGKILL) said nothing of what it had done."""
+    proc = subprocess.Popen(argv, env=env, stdout=stdout, start_new_session=True)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()  # the step stops within its own grace; a second signal stops waiting
+        raise
 
 
 def _step_command(ctx: CliContext, name: str) -> list[str]:
@@ -67,13 +83,16 @@ def run(name: str) -> int:
     codes: list[int] = []
     before = routine.before_hook(ctx.profile)
     if before is not None and _hook(ctx, before, env) != 0:
-        codes.append(ExitCode.FATAL)
+        codes.append(int(ExitCode.FATAL))
     else:
         planned = routine.steps(ctx.profile, socket.gethostname())
         for n, step in enumerate(planned):
             if not ctx.json:
                 say(ctx, f"=== {' '.join(step)}")
-            code = subprocess.run([*base, *step], env=env, check=False).returncode
+            code = _wait([*base, *step], env)
+            if code < 0:  # killed by a signal (the OOM killer's SIGKILL, an operator's)
+                warn(ctx, f"run {name}", f"{step[0]} was killed by signal {-code}")
+                code = int(ExitCode.FATAL)
             codes.append(code)
             if not routine.goes_on(step, code):
                 skipped = [s[0] for s in planned[n + 1 :]]
@@ -85,8 +104,8 @@ def run(name: str) -> int:
     result = worst_exit_code(codes)
     after = routine.final_hook(ctx.profile, result)
     hook_env = {**env, "S3VAULT_EXIT_CODE": str(result)}
-    if after is not None and _hook(ctx, after, hook_env) != 0:
-        result = worst_exit_code([result, ExitCode.FATAL])
+    if after is not None and _hook(ctx, after, hook_env) != 0 and result in (0, 3):
+        result = int(ExitCode.FATAL)  # a failed step's own code stays: it says what failed
     ctx.invocation.measured(
         "run", steps=len(codes), failed_steps=sum(c not in (0, 3) for c in codes)
     )
