@@ -58,6 +58,17 @@ def test_forget_dry_run_shows_exactly_what_forget_then_does(
     assert "refusing" in refused.stderr
     after = json.loads(run_cli("-r", url, "snapshots", "--json").stdout)
     assert len(after) == 2
+    # forget --prune with prune options that cannot be used is refused before a snapshot
+    # goes (they were checked after: snapshots removed, then exit 2 or 11)
+    for bad, says in (
+        (["--grace", "0s"], "below this repository's minimum"),  # its minimum is 1s
+        (["--lease-ttl", "0s"], "--lease-ttl 0s"),
+        (["--max-unused", "5"], "give a percentage"),  # restic: 5 bytes; it was read as 5 %
+        (["--max-unused", "100M"], "give a percentage"),
+    ):
+        refused = run_cli("-r", url, "forget", "--keep-last", "1", "--prune", *bad)
+        assert refused.code == 2 and says in refused.stderr, (bad, refused.stderr)
+        assert len(json.loads(run_cli("-r", url, "snapshots", "--json").stdout)) == 2, bad
 
 
 def test_a_second_pruner_exits_11_and_unlock_leaves_a_live_lease(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -17,12 +18,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _percent(text: str) -> float:
-    try:
-        value = float(text.rstrip("%")) / 100
-    except ValueError:
-        value = -1.0
+    """--max-unused: a percentage (``5%``), ``unlimited`` (100 %) or ``0``. restic also takes
+    a size, and reads a bare number as bytes: ``5`` meant 5 % here, without a word; now any
+    other bare number or size is refused, naming the percentage to give."""
+    spelled = text.strip().lower()
+    if spelled == "unlimited":
+        return 1.0
+    value = -1.0
+    if spelled.endswith("%") or spelled in ("0", "0.0"):
+        with contextlib.suppress(ValueError):
+            value = float(spelled.rstrip("%")) / 100
     if not 0 <= value <= 1:
-        msg = f"--max-unused {text!r}: use a percentage such as 5%"
+        msg = (
+            f"--max-unused '{text}': give a percentage of the repository such as 5% (or "
+            "unlimited); restic's sizes (a number alone is bytes there) are not taken"
+        )
         raise UsageError(msg)
     return value
 
@@ -87,6 +97,8 @@ def prune_settings(
         dry_run=dry_run,
         reencrypt=reencrypt,
     )
+    if lease_ttl.total_seconds() <= 0:  # stale as soon as taken: exit 11, "held"
+        raise UsageError(f"--lease-ttl {lease_ttl.total_seconds():.0f}s: give more than 0s")
     return options, lease_for(lease_ttl.total_seconds(), wait=retry_lock.total_seconds())
 
 

@@ -249,12 +249,12 @@ def _reach(
     plan.refs.missing.extend((BlobType.DATA, bid) for bid in stored.clear_ids())
 
 
-def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
-    """Decide what to repack, mark, unmark and delete.
+def grace_of(repo: Repository, options: PruneOptions) -> float:
+    """The grace period a prune with these options keeps marked packs for (seconds).
 
     Raises:
-        UsageError: the grace period is below the repository's minimum.
-        IntegrityError: a snapshot references data that is in no pack (prune refuses).
+        UsageError: it is below the repository's minimum (forget --prune asks before it
+            removes a snapshot).
     """
     grace = float(repo.config.min_grace if options.grace is None else options.grace)
     if grace < repo.config.min_grace:
@@ -263,6 +263,17 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
             f"{repo.config.min_grace}s, which running backups rely on"
         )
         raise UsageError(msg)
+    return grace
+
+
+def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
+    """Decide what to repack, mark, unmark and delete.
+
+    Raises:
+        UsageError: the grace period is below the repository's minimum.
+        IntegrityError: a snapshot references data that is in no pack (prune refuses).
+    """
+    grace = grace_of(repo, options)
     plan = PrunePlan(now=repo.server_time(), grace=grace)
     # Read order (design.md §11): snapshots first, then what they need. A backup writes its
     # index files before its snapshot, so every snapshot seen has its index files listed next.

@@ -18,7 +18,7 @@ from s3vault.format.layout import ObjectKind
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId, unique_prefix
 from s3vault.maintenance.immutability import protect_kept, save_known, split_locked
-from s3vault.maintenance.prune import PruneOptions
+from s3vault.maintenance.prune import PruneOptions, grace_of
 from s3vault.maintenance.retention import AHEAD, Decision, Plan, Policy, apply_policy
 from s3vault.ops.audit import AuditNote, audited, measured
 from s3vault.ops.prune import PruneResult
@@ -172,6 +172,8 @@ def forget(
             filters; an id that names no snapshot or several.
         And what ``ops.prune.prune`` raises, with ``prune``.
     """
+    if prune is not None and not options.dry_run:
+        grace_of(repo, prune)  # refused before a snapshot is removed, not after
     with nullcontext(AuditNote("forget")) if options.dry_run else audited(repo, "forget") as note:
         result = _forget(repo, options, clock=clock)
         note.details["removed"] = [str(d.id) for d in result.decisions if not d.keep]
