@@ -155,12 +155,25 @@ def test_ls_lists_the_tree(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> No
     src = tmp_path / "src"
     write_file(src / "d" / "f.txt", b"f")
     assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    write_file(src / "e" / "g.txt", b"g")
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    # as restic: a DIR and what it holds; --recursive: everything below it; several DIRs
     done = run_cli("-r", cli_repo, "ls", "latest", str(src))
     assert done.code == 0, done.stderr
-    assert done.stdout.splitlines() == [f"{src}/d", f"{src}/d/f.txt"]
+    assert done.stdout.splitlines() == [f"{src}", f"{src}/d", f"{src}/e"]
+    deep = run_cli("-r", cli_repo, "ls", "latest", str(src), "--recursive").stdout.splitlines()
+    assert deep == [f"{src}", f"{src}/d", f"{src}/d/f.txt", f"{src}/e", f"{src}/e/g.txt"]
+    two = run_cli("-r", cli_repo, "ls", "latest", str(src / "d"), str(src / "e"))
+    assert two.stdout.splitlines() == [f"{src}/d", f"{src}/d/f.txt", f"{src}/e", f"{src}/e/g.txt"]
+    everything = run_cli("-r", cli_repo, "ls", "latest").stdout.splitlines()
+    assert everything[-1] == f"{src}/e/g.txt" and f"{src}/d/f.txt" in everything
     js = run_cli("-r", cli_repo, "--json", "ls", "latest", str(src / "d"))
-    nodes = [json.loads(x) for x in js.stdout.splitlines()][1:]
-    assert [(n["name"], n["type"], n["size"]) for n in nodes] == [("f.txt", "file", 1)]
+    snap, *nodes = [json.loads(x) for x in js.stdout.splitlines()]
+    assert snap["struct_type"] == "snapshot" and {n["struct_type"] for n in nodes} == {"node"}
+    assert [(n["name"], n["type"], n["size"]) for n in nodes] == [
+        ("d", "dir", 0),
+        ("f.txt", "file", 1),
+    ]
 
 
 def test_stdin_backup(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
@@ -204,9 +217,9 @@ def test_excludes(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
         "--exclude-caches",
     )
     assert done.code == 0, done.stderr
-    listing = run_cli("-r", cli_repo, "ls", "latest", str(src)).stdout.splitlines()
+    listing = run_cli("-r", cli_repo, "ls", "latest", str(src), "--recursive").stdout.splitlines()
     names = sorted(p.removeprefix(str(src)) for p in listing)
-    assert names == ["/cache", "/cache/CACHEDIR.TAG", "/keep.txt"]
+    assert names == ["", "/cache", "/cache/CACHEDIR.TAG", "/keep.txt"]
 
 
 @pytest.mark.parametrize("payload", [b"", b"x" * 100])

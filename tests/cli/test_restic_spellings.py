@@ -169,11 +169,11 @@ def test_excludes_follow_restics_rules(
         env={**cli_env, "LOGS": str(src / "app")},
     )  # fmt: skip
     assert done.code == 0, done.stderr
-    ls = run_cli("-r", cli_repo, "--json", "ls", "latest", str(src))
+    ls = run_cli("-r", cli_repo, "--json", "ls", "latest", str(src), "--recursive")
     names = {
         str(d["path"])[len(str(src)) :] for d in lines(ls.stdout) if d["message_type"] == "node"
     }
-    assert names == {"/x", "/x/a", "/a", "/keep", "/app", "/notes.txt"}
+    assert names == {"", "/x", "/x/a", "/a", "/keep", "/app", "/notes.txt"}
 
 
 def test_restore_patterns_follow_restics_rules(
@@ -505,7 +505,7 @@ def test_a_name_that_is_no_utf8_is_found_as_a_listing_shows_it(
         f.write(b"latin-1 name\n")
     write_file(src / "lit\\xe9", b"spelled with a backslash\n")
     assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
-    shown = run_cli("-r", cli_repo, "ls", "latest", str(src)).stdout.splitlines()
+    shown = run_cli("-r", cli_repo, "ls", "latest", str(src), "--recursive").stdout.splitlines()
     assert f"{src}/d\\xe9/caf\\xe9" in shown
     dumped = run_cli("-r", cli_repo, "dump", "latest", f"{src}/d\\xe9/caf\\xe9")
     assert (dumped.code, dumped.stdout) == (0, "latin-1 name\n"), dumped.stderr

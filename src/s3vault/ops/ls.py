@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,10 +33,12 @@ def ls(
     recursive: bool = True,
     on_error: Callable[[str, str], None] | None = None,
     select: SnapshotFilter | None = None,
+    include_self: bool = False,
 ) -> tuple[ObjectId, Iterator[LsEntry]]:
     """The snapshot id and its entries below ``path`` in depth-first name order; a directory
     that cannot be read is told to ``on_error`` (see ``walk_tree``) and left out. ``select``:
     which snapshots ``latest`` counts (restic's --host, --tag, --path; see select_snapshot).
+    ``include_self``: the directory ``path`` names comes first (restic's ``ls SNAP DIR``).
 
     Raises:
         UsageError: unknown snapshot, or ``path`` is not in it.
@@ -43,7 +46,7 @@ def ls(
     """
     sid, snap = select_snapshot(repo, snapshot, select)
     tid: ObjectId | None = snap.tree
-    prefix, raw = "", b""
+    prefix, raw, top = "", b"", None
     parts = [p for p in os.fsencode(path).split(b"/") if p]
     for n, part in enumerate(parts):
         node = find_shown(repo.load_tree(tid), part) if tid is not None else None
@@ -60,13 +63,14 @@ def ls(
                 )
                 raise UsageError(msg)
             return sid, iter([LsEntry(path=prefix, node=node, raw=raw)])
-        tid = node.subtree
+        tid, top = node.subtree, node
+    head = [LsEntry(path=prefix, node=top, raw=raw)] if include_self and top is not None else []
     if tid is None:
-        return sid, iter(())
+        return sid, iter(head)
     walk = walk_tree(
         repo, tid, prefix, recursive=recursive, on_error=on_error, raw_base=raw, snapshot=sid
     )
-    return sid, walk
+    return sid, itertools.chain(head, walk)
 
 
 def walk_tree(

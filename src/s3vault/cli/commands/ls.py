@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import stat
 from datetime import UTC, datetime
 
@@ -26,27 +27,51 @@ _TYPE_CHAR = {
 @click.command()
 @global_options
 @click.argument("snapshot")
-@click.argument("path", default="/")
+@click.argument("dirs", nargs=-1, metavar="[DIR]...")
 @click.option("-l", "--long", "long_", is_flag=True, help="Show mode, owner, size and time")
+@click.option(
+    "--recursive", is_flag=True, help="With DIRs: also what is below their subdirectories"
+)
 @latest_filters
 def ls(
     snapshot: str,
-    path: str,
+    dirs: tuple[str, ...],
     long_: bool,
+    recursive: bool,
     hosts: tuple[str, ...],
     tags: tuple[TagList, ...],
     paths: tuple[str, ...],
 ) -> int:
-    """List files in SNAPSHOT (an id prefix, latest or latest~N), below PATH. --host, --tag
-    and --path choose which snapshot latest means."""
+    """List files in SNAPSHOT (an id prefix, latest or latest~N): all of them, or, as restic,
+    each DIR given and what it holds (--recursive: everything below it). --host, --tag and
+    --path choose which snapshot latest means."""
     ctx = cli_context()
     repo = open_repo(ctx, snapshots_ahead=True)
     unreadable = Unreadable(ctx)
     select = SnapshotFilter(hosts=hosts, tags=tags, paths=paths)
-    sid, entries = ls_op(repo, snapshot, path, on_error=unreadable, select=select)
+    listings = []
+    for path in dirs or ("/",):  # each looked up before anything is listed
+        sid, entries = ls_op(
+            repo,
+            snapshot,
+            path,
+            on_error=unreadable,
+            select=select,
+            recursive=recursive or not dirs,
+            include_self=True,
+        )
+        listings.append(entries)
+        snapshot, select = sid.hex(), SnapshotFilter()  # the same snapshot for every DIR
     if ctx.json:
-        emit(ctx, "snapshot", id=sid.hex(), short_id=sid.short, snapshot_id=sid.hex())
-    for e in entries:
+        emit(
+            ctx,
+            "snapshot",
+            id=sid.hex(),
+            short_id=sid.short,
+            snapshot_id=sid.hex(),
+            struct_type="snapshot",
+        )
+    for e in itertools.chain.from_iterable(listings):
         n = e.node
         mtime = _when(n.mtime_ns)
         if ctx.json:
@@ -62,6 +87,7 @@ def ls(
                 size=n.size,
                 mtime=mtime.isoformat() if mtime else None,
                 link_target=n.link_target,
+                struct_type="node",  # restic's: jq 'select(.struct_type == "node")'
             )
         elif long_:
             mode = _TYPE_CHAR.get(n.type, "-") + stat.filemode(n.mode & 0o7777)[1:]
