@@ -115,3 +115,37 @@ def test_a_name_the_output_encoding_cannot_spell_is_escaped(
     assert listed.code == 0, listed.stderr  # JSON escapes it as JSON does: valid JSON
     names = [json.loads(line).get("name") for line in listed.stdout.splitlines()]
     assert "café" in names
+
+
+def test_a_name_as_ls_shows_it_reaches_that_file_in_every_command(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """Each name is printed escaped (above); pasted back as printed, it reaches that one
+    file in ls, dump, find and restore --include. Before, only \\xNN of bytes 80 to ff read
+    back: a line break, a tab or an escape sequence was "not in snapshot" (exit 2) or matched
+    nothing (find: 0 matches, exit 0), and U+0085 and the byte 85 were both shown \\x85."""
+    names = [b"new\nline", b"tab\there", b"esc\x1b[2Jx", b"del\x7f", b"nel\xc2\x85", b"raw\x85"]
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in names:
+        with open(os.path.join(os.fsencode(src), name), "wb") as f:
+            f.write(b"content of " + name)
+    assert run_cli("-r", cli_repo, "backup", str(src), "-q").code == 0
+    shown = run_cli("-r", cli_repo, "ls", "latest", str(src)).stdout.splitlines()[1:]
+    assert len(set(shown)) == len(names)  # each one its own line, each line its own
+    reached = set()
+    for n, line in enumerate(shown):
+        dumped = run_cli("-r", cli_repo, "dump", "latest", line)
+        assert dumped.code == 0, (line, dumped.stderr)
+        name = dumped.stdout_bytes.removeprefix(b"content of ")
+        reached.add(name)
+        listed = run_cli("-r", cli_repo, "ls", "latest", line)
+        assert listed.stdout.splitlines() == [line], (line, listed.stderr)
+        pattern = line.replace("[", "\\[")  # as a pattern: [ escaped
+        found = run_cli("-r", cli_repo, "find", pattern.rsplit("/", 1)[1])
+        assert found.code == 0 and f"  {line}  (file" in found.stdout, (line, found.stdout)
+        target = tmp_path / "t" / str(n)
+        done = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target), "--include", pattern)
+        assert done.code == 0, (line, done.stderr)
+        assert os.listdir(os.fsencode(target) + os.fsencode(str(src))) == [name], line
+    assert reached == set(names)  # each line reached its own file

@@ -355,6 +355,17 @@ def test_readable_text_encodes_and_spells_odd_bytes_as_ls_does(raw: bytes) -> No
 
 
 @given(st.binary(max_size=64).filter(lambda raw: b"\\" not in raw))
+def test_unshown_reads_back_what_a_terminal_listing_shows(raw: bytes) -> None:
+    """What ``ls`` prints of a name on a terminal (the name's text with \\xNN for bytes that
+    are no UTF-8, then every control character escaped: cli/render.py ``printable``) reads
+    back as the name's bytes: line breaks, escape sequences, U+0085 and the byte 85 alike."""
+    from s3vault.cli.render import printable
+
+    shown = printable(raw.decode("utf-8", "backslashreplace"))  # Node.display_name, printed
+    assert codec.unshown_name(shown.encode()) == raw
+
+
+@given(st.binary(max_size=64).filter(lambda raw: b"\\" not in raw))
 def test_unshown_reads_back_the_bytes_a_listing_shows(raw: bytes) -> None:
     """What ``ls`` shows of a name, pasted back (ls, dump, SNAPSHOT:PATH), is the name's own
     bytes (names without a backslash: with one, the shown form may be the name itself)."""

@@ -84,6 +84,9 @@ class FastCdcChunker:
         pos = 0  # the stream offset of buf[0], always the start of a chunk
         eof = False
         while True:
+            if holes is not None and filled == 0 and self._hole_ahead(holes, pos, [(0, 0)]) == 0:
+                pos += yield from self._pass_hole(holes, pos)  # a hole here: not read first
+                holes.seek(pos)
             while not eof and filled < size:
                 n = stream.readinto(view[filled:])
                 if not n:
@@ -126,13 +129,16 @@ class FastCdcChunker:
     def _hole_ahead(self, stream: SparseStream, pos: int, cuts: list[tuple[int, int]]) -> int:
         """The first of ``cuts`` (chunks of the window at ``pos``) that starts in a hole with
         room for at least one chunk of zeros; len(cuts) when none does. A chunk's start is
-        final (the end of the chunk before it), wherever the window ends."""
+        final (the end of the chunk before it), wherever the window ends. Holes too short
+        for a chunk (the end of the one ``pos`` is in) are passed by for the next."""
+        starts = [pos + offset for offset, _length in cuts]
         start, end = stream.hole_after(pos)
-        if end - start < self._zero_chunk():
-            return len(cuts)
-        for n, (offset, _length) in enumerate(cuts):
-            if start <= pos + offset and end - (pos + offset) >= self._zero_cut:
-                return n
+        while start < end and starts and start <= starts[-1]:
+            if end - start >= self._zero_chunk():
+                for n, at in enumerate(starts):
+                    if start <= at and end - at >= self._zero_cut:
+                        return n
+            start, end = stream.hole_after(end)
         return len(cuts)
 
     def _pass_hole(self, stream: SparseStream, pos: int) -> Generator[memoryview, None, int]:

@@ -58,17 +58,32 @@ def readable(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode()
 
 
-_SHOWN_BYTE = re.compile(r"\\\\|\\x([89a-fA-F][0-9a-fA-F])")
+_SHOWN = re.compile(r"\\\\|\\x([0-9a-fA-F]{2})|\\u([0-9a-fA-F]{4})|\\([nrt])")
+_NAMED = {"n": "\n", "r": "\r", "t": "\t"}
 
 
 def unshown(text: str) -> str:
-    """``readable`` undone: each ``\\xNN`` of a byte that is no UTF-8 (80 to ff, as ``ls``
-    shows one) as that byte's surrogate escape (what os.fsdecode gives it); an escaped
-    backslash stays one (``\\\\xe9`` is spelled so)."""
-    return _SHOWN_BYTE.sub(
-        lambda m: m.group(0) if m.group(1) is None else chr(0xDC00 + int(m.group(1), 16)),
-        text,
-    )
+    """What a listing shows of a name, read back: ``\\xNN`` of a byte that is no UTF-8 (80 to
+    ff, as ``readable`` spells one) as that byte's surrogate escape (what os.fsdecode gives
+    it), and every escape a terminal listing prints for a control character (``\\n``,
+    ``\\t``, ``\\r``, ``\\x1b``, ``\\u0085``: cli/render.py ``printable``) as that
+    character. Any other escape stays as written (``\\x41`` is not ``A``: a pattern's
+    ``\\*`` keeps its meaning), and so does an escaped backslash (``\\\\xe9``)."""
+
+    def one(m: re.Match[str]) -> str:
+        byte, code, named = m.groups()
+        if byte is not None:
+            value = int(byte, 16)
+            if value >= 0x80:
+                return chr(0xDC00 + value)
+            return chr(value) if not chr(value).isprintable() else m.group(0)
+        if code is not None:
+            char = chr(int(code, 16))
+            surrogate = 0xD800 <= ord(char) <= 0xDFFF  # no character a name can hold
+            return char if not char.isprintable() and not surrogate else m.group(0)
+        return _NAMED[named] if named is not None else m.group(0)
+
+    return _SHOWN.sub(one, text)
 
 
 def unshown_name(name: bytes) -> bytes:

@@ -266,10 +266,11 @@ class Tree:
 
 def find_shown(tree: Tree, name: bytes) -> Node | None:
     """The node named ``name`` as given, else as ``ls`` shows it: ``caf\\xe9`` pasted from a
-    listing finds the name whose byte is e9 (a name that is no UTF-8 was "not in snapshot" for
-    ls, dump and SNAPSHOT:PATH, whose listings show it so)."""
+    listing finds the name whose byte is e9, ``new\\nline`` the one with a line break (such
+    names were "not in snapshot" for ls, dump and SNAPSHOT:PATH, whose listings show them
+    so)."""
     node = tree.find(name)
-    if node is None and b"\\x" in name:
+    if node is None and b"\\" in name:
         node = tree.find(codec.unshown_name(name))
     return node
 

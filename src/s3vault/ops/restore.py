@@ -11,6 +11,7 @@ from pathlib import Path
 from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import S3VaultError
+from s3vault.format import codec
 from s3vault.ids import ObjectId
 from s3vault.ops.audit import audited, not_written
 from s3vault.ops.snapshots import SnapshotFilter, select_snapshot
@@ -113,13 +114,14 @@ def _restore(
     target = os.fsencode(os.path.abspath(options.target))
     start = repo.tree_reads.mark()  # the tree packs read from the store after it may be proven
     repo.forget_missing_packs()  # a blob stored again elsewhere is read from there
+    patterns = _patterns(options)
     plan = plan_restore(
         repo,
         root,
-        include=options.include,
-        exclude=options.exclude,
-        iinclude=options.iinclude,
-        iexclude=options.iexclude,
+        include=patterns.include,
+        exclude=patterns.exclude,
+        iinclude=patterns.iinclude,
+        iexclude=patterns.iexclude,
         snapshot=sid,
     )
     outcome = make_restorer(
@@ -217,7 +219,15 @@ def make_restorer(
 
 
 def _patterns(options: RestoreOptions) -> Patterns:
-    return Patterns(options.include, options.exclude, options.iinclude, options.iexclude)
+    """The patterns as given, each escape a listing shows read back as find reads them
+    (``caf\\xe9``, ``new\\nline``: codec.unshown); matched on the snapshot's names."""
+
+    def read(patterns: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(codec.unshown(p) for p in patterns)
+
+    return Patterns(
+        read(options.include), read(options.exclude), read(options.iinclude), read(options.iexclude)
+    )
 
 
 def _filters(options: RestoreOptions) -> str:
