@@ -149,6 +149,15 @@ def test_a_password_command_is_read_as_sh_would_and_not_waited_for_past_its_exit
     os.kill(int(holder.read_text()), signal.SIGKILL)
     assert done.code == 12 and "exited with status 1" in done.stderr, done.stderr
     assert time.monotonic() - started < 30
+    # each empty or failed source says which it is (the command itself is never echoed)
+    for source, says in (
+        (("--password-command", "sh -c 'echo >&2 secret-ish'"), "command printed nothing"),
+        (("--password-command", "sh -c 'kill -9 $$'"), "was killed by signal 9"),
+        (("--password-file", str(write_file(tmp_path / "blank", b"\npw\n"))), "first line"),
+    ):
+        done = run_cli("-r", cli_repo, *source, "snapshots", env=env)
+        assert done.code == 12 and says in done.stderr, (source, done.stderr)
+        assert "secret-ish" not in done.stdout
     crlf = f"printf '%s\\r\\n' '{password}'"
     assert run_cli("-r", cli_repo, "--password-command", crlf, "snapshots", env=env).code == 0
     for bad in (f"echo '{password}", " "):

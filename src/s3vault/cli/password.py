@@ -116,7 +116,9 @@ def _from_command(command: str) -> bytes:
         assert proc.stdout is not None
         proc.stdout.close()
     if proc.returncode != 0:
-        msg = f"password command exited with status {proc.returncode}"
+        code = proc.returncode
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        msg = f"password command {how}"
         raise NoKeyError(msg)
     return _strip(out)
 
@@ -189,22 +191,25 @@ def read_password(ctx: CliContext, *, confirm: bool = False, optional: bool = Fa
         return decode_recovery_key(text)
     if password_file:
         password = _first_line(_read_file(password_file, "password file"))
+        empty = f"the first line of password file {password_file} is empty"
     elif command:
         password = _from_command(command)
+        empty = "the password command printed nothing on standard output"  # not named: secret?
     elif "S3VAULT_PASSWORD" in os.environ:
         password = os.environ["S3VAULT_PASSWORD"].encode()
+        empty = "S3VAULT_PASSWORD is empty"
     elif sys.stdin.isatty():
         text = click.prompt(
             "enter password for repository", hide_input=True, confirmation_prompt=confirm
         )
         password = str(text).encode()
+        empty = "the password typed is empty"
     elif optional:
         return b""
     else:
         raise NoPasswordError(MISSING_SOURCE_HELP)
     if not password:
-        msg = "an empty password is not allowed"
-        raise NoKeyError(msg)
+        raise NoKeyError(f"an empty password is not allowed: {empty}")
     return password
 
 
