@@ -207,6 +207,15 @@ def test_flags_and_environment_beat_the_profile(
     fixed = run_cli(*cfg, "-P", "broken", "snapshots", env={**env, "S3VAULT_PASSWORD": PASSWORD})
     assert fixed.code == 0, fixed.stderr
     assert run_cli(*cfg, "-P", "broken", "snapshots", env=env).code == 12
+    # a child's password_command replaces its parent's password_file (it was "both say where
+    # the password is", exit 2)
+    child = tmp_path / "child.toml"
+    child.write_text(
+        config.read_text()
+        + f'[profiles.child]\ninherit = "broken"\npassword_command = "cat {tmp_path / "pw"}"\n'
+    )
+    by_command = run_cli("--config", str(child), "-P", "child", "snapshots", env=env)
+    assert by_command.code == 0, by_command.stderr
     # run passes the flags given to it on to every step (they were dropped: `-r OTHER run
     # web` backed up into the profile's repository, exit 0)
     moved = run_cli(*cfg, "-r", other, "run", "web", env=env)
@@ -238,6 +247,7 @@ def test_bad_profiles_are_refused_clearly(
         ("[profiles.broken.metrics]\nfile = 5", "metrics.file must be a string"),
         ('[profiles.broken.restore_test]\nsample = "abc"', "sample must be an integer"),
         ("[profiles.broken.retention]\nkeep_tags = [1]", "keep_tags must be a list of strings"),
+        ('password_command = "cat x"', "profile 'broken' sets password_command and password_file"),
     ):
         config, _ = setup(tmp_path, extra)
         name = "loop" if "loop" in extra else "broken"

@@ -197,12 +197,24 @@ def load_profile(name: str, path: Path | None) -> Profile:
     values: dict[str, Any] = {}
     tables: dict[str, dict[str, Any]] = {}
     for ancestor in reversed(chain):  # the root first, the named profile last
-        for key, value in profiles[ancestor].items():
+        own = profiles[ancestor]
+        if len(PASSWORD_SOURCES & set(own)) > 1:
+            given = " and ".join(sorted(PASSWORD_SOURCES & set(own)))
+            raise UsageError(f"{path}: profile {ancestor!r} sets {given}: give one")
+        if PASSWORD_SOURCES & set(own):  # the child's source replaces the parent's, whichever
+            for other in PASSWORD_SOURCES:
+                values.pop(other, None)
+        for key, value in own.items():
             if key in TABLES:
                 tables.setdefault(key, {}).update(value)
             elif key != "inherit":
                 values[key] = value
     return Profile(name=name, source=path, values=values, tables=tables)
+
+
+# where the password comes from: one source, which a child profile replaces as a whole (its
+# password_command with its parent's password_file was "both say where the password is")
+PASSWORD_SOURCES = frozenset({"password_file", "password_command"})
 
 
 def _check_table(where: str, key: str, value: Any) -> None:
