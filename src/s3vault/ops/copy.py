@@ -430,7 +430,12 @@ def _copy(
     progress: Progress | None,
 ) -> CopyResult:
     if src.id == dst.id:
-        raise UsageError("copy: the target is the source repository")
+        msg = (
+            f"copy: the target is the source repository (the same repository id, "
+            f"{src.id.hex()[:8]}: the same place, or a copy of it made outside s3vault, "
+            "e.g. cp -a or a bucket replica); copy into a repository made with init"
+        )
+        raise UsageError(msg)
     options = options or CopyOptions()
     clock = clock or SystemClock()
     progress = progress or NullProgress()
