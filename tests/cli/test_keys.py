@@ -72,6 +72,8 @@ def test_key_hint_names_the_key_to_try_first_as_restics_does(
     refused = run_cli("-r", cli_repo, "--key-hint", "web-01", "snapshots")
     assert refused.code == 2
     assert refused.stderr.count("\n") == 1 and "--key-hint 'web-01'" in refused.stderr
+    by_env = run_cli("-r", cli_repo, "snapshots", env={**cli_env, "S3VAULT_KEY_HINT": "web-01"})
+    assert by_env.code == 2 and "S3VAULT_KEY_HINT 'web-01'" in by_env.stderr  # as it was given
     # a config profile's key_hint, which the flag and the environment variable beat
     config = write_file(
         tmp_path / "config.toml",

@@ -57,7 +57,13 @@ def key_hint(ctx: CliContext) -> str:
     """
     hint = (ctx.key_hint or os.environ.get("S3VAULT_KEY_HINT") or "").strip().lower()
     if hint and not is_hex(hint):
-        msg = f"--key-hint {hint!r}: a key id is hexadecimal (s3vault key list shows them)"
+        if any(name == "key_hint" for name, _words in ctx.given):
+            source = "--key-hint"
+        elif ctx.key_hint and ctx.profile is not None:
+            source = f"key_hint of profile {ctx.profile.name!r} ({ctx.profile.source})"
+        else:
+            source = "S3VAULT_KEY_HINT"
+        msg = f"{source} {hint!r}: a key id is hexadecimal (s3vault key list shows them)"
         raise UsageError(msg)
     return hint
 
