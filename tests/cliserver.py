@@ -288,6 +288,7 @@ def _child(fds: list[int], request: dict[str, object]) -> None:
     os.closerange(3, 1 << 16)  # as subprocess's close_fds
     os.environ.clear()
     os.environ.update(request["env"])  # type: ignore[arg-type]
+    time.tzset()  # the zone a fresh process would read from TZ (the server read its own)
     os.chdir(str(request["cwd"]))
     if request.get("user") is not None:  # as setpriv: groups, then group, then user
         os.setgroups([])

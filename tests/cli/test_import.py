@@ -141,3 +141,23 @@ def test_excludes_hold_below_a_root_reached_through_a_link(
         )  # fmt: skip
         assert done.code == 0, done.stderr
         assert run_cli("-r", cli_repo, "ls", "latest").stdout.split() == ["/keep", "/keep/f"]
+
+
+def test_a_local_time_in_a_dst_change_is_the_instant_restic_records(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """``--time`` without a zone, in a summer-time change (Berlin), is the instant Go's
+    time.Date makes of it, as restic's ``backup --time``: 02:30 of the hour skipped in spring
+    is 03:30 summer time, 02:30 of the hour repeated in autumn the later one (both were an
+    hour earlier: a policy then kept other snapshots of an import than restic)."""
+    src = write_file(tmp_path / "src" / "f", b"x").parent
+    berlin = {**cli_env, "TZ": "Europe/Berlin"}
+    for when in ("2022-03-27 02:30", "2022-10-30 02:30", "2022-06-01 12:00"):
+        done = run_cli("-r", cli_repo, "backup", "--time", when, str(src), "-q", env=berlin)
+        assert done.code == 0, done.stderr
+    times = sorted(datetime.fromisoformat(str(s["time"])) for s in snapshots(run_cli, cli_repo))
+    assert times == [
+        datetime(2022, 3, 27, 1, 30, tzinfo=UTC),
+        datetime(2022, 6, 1, 10, 0, tzinfo=UTC),
+        datetime(2022, 10, 30, 1, 30, tzinfo=UTC),
+    ]

@@ -537,6 +537,27 @@ else:
     _TimeBase = click.ParamType
 
 
+def _as_local(wall: datetime) -> datetime:
+    """A time without a zone, in this machine's zone, as Go's time.Date takes it (restic's
+    ``backup --time``): the offset in effect at the wall time read as UTC, unless that puts
+    the instant where another offset holds. So a time that does not exist (02:30 in the hour
+    skipped in spring, Berlin) is 03:30 summer time, and one that happens twice (02:30 in the
+    hour repeated in autumn) the later one, as restic records them; Python's own choice was
+    an hour earlier in each, and a policy applied to the snapshots of a restic import kept
+    others than restic."""
+    guess = wall.replace(tzinfo=UTC)
+    try:
+        offset = guess.astimezone().utcoffset()
+        assert offset is not None
+        instant = guess - offset
+        there = instant.astimezone().utcoffset()
+        if there is not None and there != offset:
+            instant = guess - there
+        return instant.astimezone()
+    except (OverflowError, ValueError, OSError):  # at year 1 or 9999: no change of offset there
+        return wall.astimezone()
+
+
 class Timestamp(_TimeBase):
     """An ISO 8601 time (``2025-01-31``, ``2025-01-31 02:00``, ``2025-01-31T02:00:00Z``); one
     without a zone is this machine's local time."""
@@ -554,7 +575,7 @@ class Timestamp(_TimeBase):
         except ValueError:
             self.fail(f"{value!r} is not a time like 2025-01-31 02:00 (ISO 8601)", param, ctx)
         try:
-            when = when if when.tzinfo else when.astimezone()
+            when = when if when.tzinfo else _as_local(when)
             when.astimezone(UTC)  # a snapshot's time must be one in UTC too (year 1 to 9999)
         except (OverflowError, ValueError, OSError):
             self.fail(f"{value!r} is out of range (years 1 to 9999 in UTC)", param, ctx)
