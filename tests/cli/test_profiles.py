@@ -248,6 +248,8 @@ def test_bad_profiles_are_refused_clearly(
         ('[profiles.broken.restore_test]\nsample = "abc"', "sample must be an integer"),
         ("[profiles.broken.retention]\nkeep_tags = [1]", "keep_tags must be a list of strings"),
         ('password_command = "cat x"', "profile 'broken' sets password_command and password_file"),
+        ('[profiles.broken.fleet]\nexpect = "1d"', "fleet.expect must be a table of strings"),
+        ('[profiles.broken.fleet]\nexpect = {"*" = 5}', "fleet.expect must be a table of strings"),
     ):
         config, _ = setup(tmp_path, extra)
         name = "loop" if "loop" in extra else "broken"

@@ -233,6 +233,8 @@ def _is_a(value: Any, kind: type) -> bool:
     a list holds strings."""
     if kind is list:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind is dict:  # [fleet] expect: host glob → interval, both text
+        return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
     if isinstance(value, bool):
         return kind is bool
     return isinstance(value, kind) or (kind is float and isinstance(value, int))
@@ -244,6 +246,7 @@ _A = {
     float: "a number",
     bool: "true or false",
     list: "a list of strings",
+    dict: "a table of strings",
 }
 
 
