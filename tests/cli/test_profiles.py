@@ -292,6 +292,20 @@ def test_bad_profiles_are_refused_clearly(
     assert none.code != 2, none.stderr
 
 
+def test_a_zero_limit_given_beats_the_profiles_limit(tmp_path: Path) -> None:
+    """``--limit-upload 0`` (no limit, as restic's) given with a profile that sets a limit:
+    the flag's 0 was taken for "not given" and the profile's 500 KiB/s applied."""
+    from s3vault.cli.context import CliContext
+    from s3vault.cli.profile import apply_profile
+
+    config = write_file(
+        tmp_path / "c.toml", b"[profiles.p]\nlimit_upload = 500\nlimit_download = 700\n"
+    )
+    ctx = CliContext(limit_upload=0, profile_name="p", config_file=str(config))
+    apply_profile(ctx, environment=False)
+    assert (ctx.limit_upload, ctx.limit_download) == (0, 700)
+
+
 def test_the_shipped_example_config_loads() -> None:
     path = Path(__file__).resolve().parents[2] / "docs" / "examples" / "config.toml"
     names = profile_names(path)

@@ -32,7 +32,7 @@ def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
         if name == "verbose":
             obj.verbose += value or 0
             obj.configure_logging()
-        elif value not in (None, False):
+        elif value is not None and value is not False:  # 0 is a value (--limit-upload 0)
             setattr(obj, name, value)
             if ctx.get_parameter_source(_param.name or "") is ParameterSource.COMMANDLINE:
                 flag = isinstance(_param, click.Option) and _param.is_flag

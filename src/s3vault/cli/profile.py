@@ -64,8 +64,8 @@ def apply_profile(ctx: CliContext, *, environment: bool = True) -> None:
     profile = load_profile(name, config_path(ctx.config_file))
     ctx.profile = profile
     for key, (attr, env) in FIELDS.items():
-        value = profile.get(key)
-        if value is None or getattr(ctx, attr) not in (None, False):
+        value, given = profile.get(key), getattr(ctx, attr)
+        if value is None or (given is not None and given is not False):  # 0 too: a flag's
             continue
         if attr == "repo" and ctx.repository_file:  # the flag beats the profile's repository
             continue
