@@ -165,6 +165,11 @@ def test_ls_lists_the_tree(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> No
     assert deep == [f"{src}", f"{src}/d", f"{src}/d/f.txt", f"{src}/e", f"{src}/e/g.txt"]
     two = run_cli("-r", cli_repo, "ls", "latest", str(src / "d"), str(src / "e"))
     assert two.stdout.splitlines() == [f"{src}/d", f"{src}/d/f.txt", f"{src}/e", f"{src}/e/g.txt"]
+    # each entry once, in the tree's order, whatever the order and overlap of the DIRs
+    mixed = run_cli("-r", cli_repo, "ls", "latest", str(src / "d"), str(src), str(src / "d"))
+    assert mixed.stdout.splitlines() == [f"{src}", f"{src}/d", f"{src}/d/f.txt", f"{src}/e"]
+    cleaned = run_cli("-r", cli_repo, "ls", "latest", f"{src}/e/../d")  # as restic's path.Clean
+    assert cleaned.stdout.splitlines() == [f"{src}/d", f"{src}/d/f.txt"], cleaned.stderr
     everything = run_cli("-r", cli_repo, "ls", "latest").stdout.splitlines()
     assert everything[-1] == f"{src}/e/g.txt" and f"{src}/d/f.txt" in everything
     js = run_cli("-r", cli_repo, "--json", "ls", "latest", str(src / "d"))

@@ -125,6 +125,9 @@ def test_a_name_as_ls_shows_it_reaches_that_file_in_every_command(
     back: a line break, a tab or an escape sequence was "not in snapshot" (exit 2) or matched
     nothing (find: 0 matches, exit 0), and U+0085 and the byte 85 were both shown \\x85."""
     names = [b"new\nline", b"tab\there", b"esc\x1b[2Jx", b"del\x7f", b"nel\xc2\x85", b"raw\x85"]
+    # and their twins spelled with a backslash of their own (they printed alike, and a pasted
+    # name reached one file in dump and the other in restore --include)
+    names += [b"new\\nline", b"raw\\x85", b"nel\\u0085", b"bs\\", b"bs\\\\"]
     src = tmp_path / "src"
     src.mkdir()
     for name in names:

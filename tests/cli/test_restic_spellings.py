@@ -497,7 +497,7 @@ def test_a_name_that_is_no_utf8_is_found_as_a_listing_shows_it(
 ) -> None:
     """`ls` shows the byte e9 of a Latin-1 name as \\xe9; that path pasted into ls, dump or
     SNAPSHOT:PATH was "not in snapshot" (exit 2). It is found now; a name that is spelled
-    with a backslash itself is found first as given."""
+    with a backslash itself is shown, and found, with the backslash doubled."""
     src = tmp_path / "odd"
     latin = os.fsencode(src) + b"/d\xe9"
     os.makedirs(latin)
@@ -506,10 +506,10 @@ def test_a_name_that_is_no_utf8_is_found_as_a_listing_shows_it(
     write_file(src / "lit\\xe9", b"spelled with a backslash\n")
     assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
     shown = run_cli("-r", cli_repo, "ls", "latest", str(src), "--recursive").stdout.splitlines()
-    assert f"{src}/d\\xe9/caf\\xe9" in shown
+    assert f"{src}/d\\xe9/caf\\xe9" in shown and f"{src}/lit\\\\xe9" in shown
     dumped = run_cli("-r", cli_repo, "dump", "latest", f"{src}/d\\xe9/caf\\xe9")
     assert (dumped.code, dumped.stdout) == (0, "latin-1 name\n"), dumped.stderr
-    literal = run_cli("-r", cli_repo, "dump", "latest", f"{src}/lit\\xe9")
+    literal = run_cli("-r", cli_repo, "dump", "latest", f"{src}/lit\\\\xe9")
     assert (literal.code, literal.stdout) == (0, "spelled with a backslash\n"), literal.stderr
     below = run_cli("-r", cli_repo, "ls", "latest", f"{src}/d\\xe9")
     assert below.stdout.splitlines()[-1] == f"{src}/d\\xe9/caf\\xe9", below.stderr

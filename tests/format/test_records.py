@@ -354,15 +354,23 @@ def test_readable_text_encodes_and_spells_odd_bytes_as_ls_does(raw: bytes) -> No
     assert codec.readable(shown) == shown
 
 
-@given(st.binary(max_size=64).filter(lambda raw: b"\\" not in raw))
-def test_unshown_reads_back_what_a_terminal_listing_shows(raw: bytes) -> None:
-    """What ``ls`` prints of a name on a terminal (the name's text with \\xNN for bytes that
-    are no UTF-8, then every control character escaped: cli/render.py ``printable``) reads
-    back as the name's bytes: line breaks, escape sequences, U+0085 and the byte 85 alike."""
+@given(st.binary(max_size=64), st.binary(max_size=64))
+def test_a_name_as_a_listing_shows_it_reads_back_and_no_other_shows_alike(
+    raw: bytes, other: bytes
+) -> None:
+    """What ``ls`` prints of a name on a terminal (Node.display_name: bytes that are no UTF-8
+    as \\xNN, the name's own backslashes doubled; then every control character escaped:
+    cli/render.py ``printable``) reads back as the name's bytes, and two names never print
+    alike (``caf\\xe9`` the byte, ``caf\\\\xe9`` the four characters; a line break and
+    ``\\n``; U+0085 and the byte 85)."""
     from s3vault.cli.render import printable
+    from s3vault.format.tree import Node, NodeType
 
-    shown = printable(raw.decode("utf-8", "backslashreplace"))  # Node.display_name, printed
-    assert codec.unshown_name(shown.encode()) == raw
+    def shown(name: bytes) -> str:
+        return printable(Node(name=name, type=NodeType.FILE).display_name)
+
+    assert codec.unshown_name(shown(raw).encode()) == raw
+    assert (shown(raw) == shown(other)) == (raw == other)
 
 
 @given(st.binary(max_size=64).filter(lambda raw: b"\\" not in raw))

@@ -174,7 +174,7 @@ def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
 _grace: list[threading.Timer] = []
 
 
-def _stop_anyway(seconds: float) -> None:
+def _stop_anyway(seconds: float, what: str = "a request that does not end") -> None:
     """Once: end the process with exit code 130 ``seconds`` from now if it has not ended by
     then, saying so on standard error (raw: the stream's lock may be held by the thread that
     waits). What the command had not finished is left as a kill leaves it, which the
@@ -184,8 +184,8 @@ def _stop_anyway(seconds: float) -> None:
 
     def stop() -> None:
         message = (
-            f"s3vault: still stopping {seconds:.0f} s after the signal (a request that does "
-            "not end): exit 130 without waiting for it\n"
+            f"s3vault: still stopping {seconds:.0f} s after the signal ({what}): exit 130 "
+            "without waiting for it\n"
         )
         with contextlib.suppress(OSError):
             os.write(2, message.encode())
@@ -195,6 +195,14 @@ def _stop_anyway(seconds: float) -> None:
     timer.daemon = True
     _grace.append(timer)
     timer.start()
+
+
+def wait_longer_to_stop(seconds: float, what: str) -> None:
+    """Give a stopping command ``seconds`` from now instead of STOP_GRACE (``run``, waiting
+    for a step that has STOP_GRACE of its own: it gave up first, and the step outlived it)."""
+    while _grace:
+        _grace.pop().cancel()
+    _stop_anyway(seconds, what)
 
 
 def _interrupt_once(_signum: int, _frame: FrameType | None) -> None:

@@ -62,13 +62,14 @@ _SHOWN = re.compile(r"\\\\|\\x([0-9a-fA-F]{2})|\\u([0-9a-fA-F]{4})|\\([nrt])")
 _NAMED = {"n": "\n", "r": "\r", "t": "\t"}
 
 
-def unshown(text: str) -> str:
+def unshown(text: str, *, name: bool = False) -> str:
     """What a listing shows of a name, read back: ``\\xNN`` of a byte that is no UTF-8 (80 to
     ff, as ``readable`` spells one) as that byte's surrogate escape (what os.fsdecode gives
     it), and every escape a terminal listing prints for a control character (``\\n``,
     ``\\t``, ``\\r``, ``\\x1b``, ``\\u0085``: cli/render.py ``printable``) as that
     character. Any other escape stays as written (``\\x41`` is not ``A``: a pattern's
-    ``\\*`` keeps its meaning), and so does an escaped backslash (``\\\\xe9``)."""
+    ``\\*`` keeps its meaning). An escaped backslash (``\\\\``, how a listing shows a
+    name's own) stays two in a pattern, where it means one, and is one with ``name``."""
 
     def one(m: re.Match[str]) -> str:
         byte, code, named = m.groups()
@@ -81,14 +82,17 @@ def unshown(text: str) -> str:
             char = chr(int(code, 16))
             surrogate = 0xD800 <= ord(char) <= 0xDFFF  # no character a name can hold
             return char if not char.isprintable() and not surrogate else m.group(0)
-        return _NAMED[named] if named is not None else m.group(0)
+        if named is not None:
+            return _NAMED[named]
+        return "\\" if name else m.group(0)
 
     return _SHOWN.sub(one, text)
 
 
 def unshown_name(name: bytes) -> bytes:
-    """A name (bytes) as ``unshown`` reads it: the raw bytes its ``\\xNN`` spell."""
-    return os.fsencode(unshown(os.fsdecode(name)))
+    """A name (bytes) as a listing shows it, read back: the name's own bytes (Node.display_name
+    and cli/render.py ``printable`` undone)."""
+    return os.fsencode(unshown(os.fsdecode(name), name=True))
 
 
 def require_text(what: str, value: str) -> str:

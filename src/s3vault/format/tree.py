@@ -77,8 +77,11 @@ class Node:
 
     @property
     def display_name(self) -> str:
-        """The name for messages (undecodable bytes escaped)."""
-        return self.name.decode("utf-8", "backslashreplace")
+        """The name as listings show it: bytes that are no UTF-8 as ``\\xNN``, and so that no
+        other name shows alike, a backslash of the name's own as ``\\\\`` (``caf\\xe9`` is
+        the byte e9, ``caf\\\\xe9`` the four characters). ``codec.unshown_name`` reads it
+        back."""
+        return shown_name(self.name)
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         """Pickled (backup workers send the files of a directory that has subdirectories to
@@ -203,7 +206,7 @@ def _shown_name(obj: object, position: int) -> str:
     """A malformed node's name for messages, as far as it can be read."""
     if isinstance(obj, dict):
         try:
-            return codec.decode_name(obj, "tree node").decode("utf-8", "backslashreplace")
+            return shown_name(codec.decode_name(obj, "tree node"))
         except IntegrityError:
             pass
     return f"#{position}"
@@ -264,15 +267,22 @@ class Tree:
         return None
 
 
+def shown_name(name: bytes) -> str:
+    """A name (or a path of names) as listings and messages show it: bytes that are no UTF-8
+    as ``\\xNN``, the name's own backslashes doubled, so that no two names show alike
+    (``codec.unshown_name`` reads it back; a terminal's listing escapes control characters
+    on top: cli/render.py ``printable``)."""
+    if b"\\" in name:
+        name = name.replace(b"\\", b"\\\\")
+    return name.decode("utf-8", "backslashreplace")
+
+
 def find_shown(tree: Tree, name: bytes) -> Node | None:
     """The node named ``name`` as given, else as ``ls`` shows it: ``caf\\xe9`` pasted from a
     listing finds the name whose byte is e9, ``new\\nline`` the one with a line break (such
     names were "not in snapshot" for ls, dump and SNAPSHOT:PATH, whose listings show them
     so)."""
-    node = tree.find(name)
-    if node is None and b"\\" in name:
-        node = tree.find(codec.unshown_name(name))
-    return node
+    return tree.find(codec.unshown_name(name) if b"\\" in name else name)
 
 
 # Trees as their JSON objects, for a reader that compares a directory with its parent

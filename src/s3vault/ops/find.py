@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from s3vault.errors import IntegrityError, ObjectNotFoundError, UsageError
 from s3vault.format import codec
-from s3vault.format.tree import Node, NodeType
+from s3vault.format.tree import Node, NodeType, shown_name
 from s3vault.ids import ObjectId
 from s3vault.ops.ls import LsEntry, walk_tree
 from s3vault.ops.snapshots import SnapshotEntry, SnapshotFilter, snapshots
@@ -231,7 +231,7 @@ _Where = tuple[str, bytes]
 
 def _at(where: _Where, name: bytes) -> _Where:
     """The path of ``name`` in the directory at ``where``."""
-    return f"{where[0]}/{name.decode('utf-8', 'backslashreplace')}", where[1] + b"/" + name
+    return f"{where[0]}/{shown_name(name)}", where[1] + b"/" + name
 
 
 def _entry(where: _Where, node: Node) -> LsEntry:

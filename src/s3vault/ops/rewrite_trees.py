@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from s3vault.archiver.excludes import ExcludeMatcher
 from s3vault.errors import IntegrityError, ObjectNotFoundError
-from s3vault.format.tree import Node, NodeType, Tree
+from s3vault.format.tree import Node, NodeType, Tree, shown_name
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
 from s3vault.repository.treegraph import TreeGraphError, WalkBudget
@@ -96,7 +96,7 @@ class _Filtered:
 
 
 def _display(path: bytes) -> str:
-    return path.decode("utf-8", "backslashreplace") or "/"
+    return shown_name(path) or "/"
 
 
 class TreeFilter:

@@ -33,7 +33,7 @@ from functools import partial
 
 from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError
 from s3vault.format.packfile import BlobType
-from s3vault.format.tree import Node, NodeType, Tree
+from s3vault.format.tree import Node, NodeType, Tree, shown_name
 from s3vault.ids import ObjectId
 from s3vault.patterns import PatternList
 from s3vault.repository.copies import file_layout, read_length
@@ -96,7 +96,7 @@ class RestorePlan:
             up = self.dirs[number][0]
             parts.append(up.name)
             number = up.parent
-        return "/" + "/".join(p.decode("utf-8", "backslashreplace") for p in reversed(parts))
+        return "/" + "/".join(shown_name(p) for p in reversed(parts))
 
 
 def unsafe_name(name: bytes) -> str:

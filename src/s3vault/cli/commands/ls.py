@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import posixpath
 import stat
 from datetime import UTC, datetime
 
@@ -43,14 +44,16 @@ def ls(
     paths: tuple[str, ...],
 ) -> int:
     """List files in SNAPSHOT (an id prefix, latest or latest~N): all of them, or, as restic,
-    each DIR given and what it holds (--recursive: everything below it). --host, --tag and
-    --path choose which snapshot latest means."""
+    each DIR given and what it holds (--recursive: everything below it), each entry once, in
+    the tree's order. A DIR that is not in the snapshot stops the listing (exit 2; restic
+    lists the others without a word). --host, --tag and --path choose which snapshot latest
+    means."""
     ctx = cli_context()
     repo = open_repo(ctx, snapshots_ahead=True)
     unreadable = Unreadable(ctx)
     select = SnapshotFilter(hosts=hosts, tags=tags, paths=paths)
     listings = []
-    for path in dirs or ("/",):  # each looked up before anything is listed
+    for path in [posixpath.normpath(d) for d in dirs] or ["/"]:  # /a/b/../b is /a/b (restic)
         sid, entries = ls_op(
             repo,
             snapshot,
@@ -71,7 +74,11 @@ def ls(
             snapshot_id=sid.hex(),
             struct_type="snapshot",
         )
-    for e in itertools.chain.from_iterable(listings):
+    entries = itertools.chain.from_iterable(listings)
+    if len(listings) > 1:  # as one walk: each entry once, in the tree's order (restic's)
+        unique = {e.raw: e for e in entries}
+        entries = iter(sorted(unique.values(), key=lambda e: e.raw.split(b"/")))
+    for e in entries:
         n = e.node
         mtime = _when(n.mtime_ns)
         if ctx.json:

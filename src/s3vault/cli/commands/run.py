@@ -12,7 +12,7 @@ import sys
 import click
 
 from s3vault import ExitCode, UsageError, routine, worst_exit_code
-from s3vault.cli import streams
+from s3vault.cli import STOP_GRACE, streams, wait_longer_to_stop
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import cli_context, global_options
 from s3vault.cli.profile import apply_profile
@@ -47,7 +47,10 @@ def _wait(argv: list[str], env: dict[str, str], stdout: int | None = None) -> in
     except KeyboardInterrupt:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait()  # the step stops within its own grace; a second signal stops waiting
+        # the step stops within its own grace (STOP_GRACE): run waits longer than that, and
+        # a second signal stops the waiting
+        wait_longer_to_stop(STOP_GRACE + 20, "a step or hook that does not end")
+        proc.wait()
         raise
 
 
@@ -75,7 +78,13 @@ def run(name: str) -> int:
     ctx = cli_context()
     streams.keep_working()  # cron's entry point: its lost output must not skip the backup
     if ctx.profile is not None and ctx.profile.name != name:
-        raise UsageError(f"run {name} with -P {ctx.profile.name}: give the profile once")
+        if any(option == "profile_name" for option, _words in ctx.given):
+            raise UsageError(f"run {name} with -P {ctx.profile.name}: give the profile once")
+        msg = (
+            f"run {name} with S3VAULT_PROFILE={ctx.profile.name} in the environment: unset it "
+            "(run names the profile itself)"
+        )
+        raise UsageError(msg)
     ctx.profile_name = name
     apply_profile(ctx)
     base = _step_command(ctx, name)
