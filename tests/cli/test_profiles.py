@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
+import pytest
 
 from s3vault.ops.profiles import load_profile, profile_names
 from tests.cli.test_s3 import s3_env
@@ -187,6 +188,33 @@ def test_a_stopped_run_stops_its_hook_and_waits_for_it(
         raise AssertionError("the hook's child outlived run")
 
 
+@pytest.mark.slow
+def test_a_stopped_run_waits_for_a_hook_that_takes_longer_than_its_grace(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """A hook (or step) still running when run's own 10 s grace ran out outlived run, and
+    run blamed "a request that does not end": run now waits longer than a step's grace."""
+    done_file = tmp_path / "hook.done"
+    started = tmp_path / "hook.started"
+    hook = f"before = \"touch {started}; trap '' TERM; sleep 11; touch {done_file}\""
+    config, _ = setup(
+        tmp_path, f'[profiles.stubborn]\ninherit = "web"\n[profiles.stubborn.hooks]\n{hook}'
+    )
+    env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}
+    proc = subprocess.Popen(
+        [S3VAULT, "--config", str(config), "run", "stubborn"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    assert done_file.exists()  # run ended after its hook, not 10 s after the signal
+
+
 def test_flags_and_environment_beat_the_profile(
     tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
@@ -216,6 +244,9 @@ def test_flags_and_environment_beat_the_profile(
     )
     by_command = run_cli("--config", str(child), "-P", "child", "snapshots", env=env)
     assert by_command.code == 0, by_command.stderr
+    # run NAME with another profile named by the environment: refused, naming the variable
+    named = run_cli(*cfg, "run", "web", env={**env, "S3VAULT_PROFILE": "base"})
+    assert named.code == 2 and "S3VAULT_PROFILE=base" in named.stderr, named.stderr
     # run passes the flags given to it on to every step (they were dropped: `-r OTHER run
     # web` backed up into the profile's repository, exit 0)
     moved = run_cli(*cfg, "-r", other, "run", "web", env=env)
