@@ -82,6 +82,17 @@ def test_a_second_pruner_exits_11_and_unlock_leaves_a_live_lease(
     assert "being maintained" in done.stderr and f"pid {os.getpid()}" in done.stderr
     assert run_cli("-r", url, "unlock").code == 0
     assert run_cli("-r", url, "prune").code == 11  # a live lease stays
+    # forget --prune is refused before it removes a snapshot (it removed them, then exit 11)
+    src = write_file(tmp_path / "src" / "f", b"one").parent
+    for _ in range(2):
+        assert run_cli("-r", url, "backup", str(src), "--force", "-q").code == 0
+    refused = run_cli("-r", url, "forget", "--keep-last", "1", "--prune")
+    assert refused.code == 11 and "nothing was forgotten" in refused.stderr, refused.stderr
+    assert len(json.loads(run_cli("-r", url, "snapshots", "--json").stdout)) == 2
+    dry = run_cli("-r", url, "forget", "--keep-last", "1", "--prune", "--dry-run")
+    assert dry.code == 0, dry.stderr  # a dry run takes no lease and removes nothing
+    bad_dry = run_cli("-r", url, "forget", "-l", "1", "--prune", "--dry-run", "--max-unused", "5")
+    assert bad_dry.code == 2  # what the real run refuses, the dry run refuses too
     assert run_cli("-r", url, "unlock", "--remove-all").code == 0
     assert run_cli("-r", url, "prune").code == 0
     del held

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.objectlock import LockPolicy
 from s3vault.clock import Clock, SystemClock
-from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundError, UsageError
+from s3vault.errors import (
+    FormatVersionError,
+    IntegrityError,
+    LeaseHeldError,
+    ObjectNotFoundError,
+    UsageError,
+)
 from s3vault.format.layout import ObjectKind
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId, unique_prefix
@@ -24,7 +30,8 @@ from s3vault.ops.audit import AuditNote, audited, measured
 from s3vault.ops.prune import PruneResult
 from s3vault.ops.prune import prune as prune_repository
 from s3vault.progress import Progress
-from s3vault.repository.lease import LeaseSettings
+from s3vault.repository.claims import inspect_claims
+from s3vault.repository.lease import LeaseSettings, describe, inspect_lease
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import (
     find_snapshot,
@@ -147,6 +154,26 @@ def _named_plan(repo: Repository, options: ForgetOptions) -> Plan:
     return plan
 
 
+def _refuse_if_maintained(repo: Repository, lease: LeaseSettings | None) -> None:
+    """forget --prune while another prune holds the maintenance lease, with no wait asked
+    for: refused before a snapshot is removed (it removed them, then the prune exited 11).
+    With --retry-lock the prune waits for the lease, as asked.
+
+    Raises:
+        LeaseHeldError: a live holder has it (exit code 11).
+    """
+    if lease is not None and lease.wait > 0:
+        return
+    status = inspect_lease(repo) or inspect_claims(repo)
+    if status is not None and not status.stale:
+        msg = (
+            f"the repository is being maintained: {describe(status.holder, status.age)}; "
+            "nothing was forgotten; try again later, wait with --retry-lock, or run "
+            "`s3vault unlock` if that process is gone"
+        )
+        raise LeaseHeldError(msg)
+
+
 def forget(
     repo: Repository,
     options: ForgetOptions,
@@ -170,10 +197,14 @@ def forget(
     Raises:
         UsageError: the policy is empty or would remove a whole group; ids mixed with rules or
             filters; an id that names no snapshot or several.
+        LeaseHeldError: with ``prune`` (not a dry run, no wait in ``lease``), another
+            prune holds the maintenance lease: nothing is removed.
         And what ``ops.prune.prune`` raises, with ``prune``.
     """
-    if prune is not None and not options.dry_run:
-        grace_of(repo, prune)  # refused before a snapshot is removed, not after
+    if prune is not None:  # refused before a snapshot is removed (a dry run too), not after
+        grace_of(repo, prune)
+        if not options.dry_run:
+            _refuse_if_maintained(repo, lease)
     with nullcontext(AuditNote("forget")) if options.dry_run else audited(repo, "forget") as note:
         result = _forget(repo, options, clock=clock)
         note.details["removed"] = [str(d.id) for d in result.decisions if not d.keep]

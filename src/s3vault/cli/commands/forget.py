@@ -76,7 +76,7 @@ def forget(
     options.check()
     repo = open_repo(ctx, load_index=False)
     prune, lease = (None, None)
-    if then_prune and not dry_run:
+    if then_prune:  # checked with --dry-run too: the real run must not be the first to say
         prune, lease = prune_settings(**prune_args)  # type: ignore[arg-type]
     progress = CliProgress(ctx)
     shown: list[ForgetResult] = []
