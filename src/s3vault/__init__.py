@@ -68,7 +68,7 @@ _BY_MODULE = {
     ),
     "s3vault.ops.keys_putonly": "add_put_only_key pin_check",
     "s3vault.ops.listing": "LISTABLE list_objects",
-    "s3vault.ops.ls": "LsEntry ls",
+    "s3vault.ops.ls": "LsEntry ls ls_dirs",
     "s3vault.ops.metrics": "MetricsTarget publish_metrics:publish",
     "s3vault.ops.mount": "MountOptions MountResult mount",
     "s3vault.ops.profiles": "Profile config_path load_profile profile_names",
@@ -185,7 +185,7 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the same names, imported at
     )
     from s3vault.ops.keys_putonly import add_put_only_key, pin_check
     from s3vault.ops.listing import LISTABLE, list_objects
-    from s3vault.ops.ls import LsEntry, ls
+    from s3vault.ops.ls import LsEntry, ls, ls_dirs
     from s3vault.ops.metrics import MetricsTarget
     from s3vault.ops.metrics import publish as publish_metrics
     from s3vault.ops.mount import MountOptions, MountResult, mount
@@ -240,6 +240,7 @@ __all__ = [
     "group_snapshots",
     "SnapshotGroup",
     "ls",
+    "ls_dirs",
     "list_objects",
     "LISTABLE",
     "cache",

@@ -156,6 +156,24 @@ def test_a_failing_final_hook_keeps_the_steps_exit_code(
     assert "run sour: steps exited [0, 0, 0, 0]; exit code 1" in sour.stdout
 
 
+def started_run(
+    config: Path, name: str, cli_env: dict[str, str], mark: Path
+) -> subprocess.Popen[bytes]:
+    """``s3vault run NAME`` as a process of its own (the console script: it is signalled),
+    once its before hook has written ``mark``."""
+    env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}
+    proc = subprocess.Popen(
+        [S3VAULT, "--config", str(config), "run", name],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not (mark.exists() and mark.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return proc
+
+
 def test_a_stopped_run_stops_its_hook_and_waits_for_it(
     tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
@@ -164,16 +182,7 @@ def test_a_stopped_run_stops_its_hook_and_waits_for_it(
     pids = tmp_path / "pids"
     hook = f'before = "sleep 60 & echo $! > {pids}; wait"'
     config, _ = setup(tmp_path, f'[profiles.slow]\ninherit = "web"\n[profiles.slow.hooks]\n{hook}')
-    env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}
-    proc = subprocess.Popen(
-        [S3VAULT, "--config", str(config), "run", "slow"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    while not (pids.exists() and pids.read_text().strip()) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = started_run(config, "slow", cli_env, pids)
     sleeper = int(pids.read_text())
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 130
@@ -196,20 +205,11 @@ def test_a_stopped_run_waits_for_a_hook_that_takes_longer_than_its_grace(
     run blamed "a request that does not end": run now waits longer than a step's grace."""
     done_file = tmp_path / "hook.done"
     started = tmp_path / "hook.started"
-    hook = f"before = \"touch {started}; trap '' TERM; sleep 11; touch {done_file}\""
+    hook = f"before = \"echo go > {started}; trap '' TERM; sleep 11; touch {done_file}\""
     config, _ = setup(
         tmp_path, f'[profiles.stubborn]\ninherit = "web"\n[profiles.stubborn.hooks]\n{hook}'
     )
-    env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}
-    proc = subprocess.Popen(
-        [S3VAULT, "--config", str(config), "run", "stubborn"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    while not started.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = started_run(config, "stubborn", cli_env, started)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 130
     assert done_file.exists()  # run ended after its hook, not 10 s after the signal

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import posixpath
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -71,6 +72,44 @@ def ls(
         repo, tid, prefix, recursive=recursive, on_error=on_error, raw_base=raw, snapshot=sid
     )
     return sid, itertools.chain(head, walk)
+
+
+def ls_dirs(
+    repo: Repository,
+    snapshot: str,
+    dirs: tuple[str, ...] = (),
+    *,
+    recursive: bool = False,
+    on_error: Callable[[str, str], None] | None = None,
+    select: SnapshotFilter | None = None,
+) -> tuple[ObjectId, Iterator[LsEntry]]:
+    """restic's ``ls SNAPSHOT [DIR]...``: every entry of the snapshot, or each DIR and what it
+    holds (``recursive``: everything below it), each entry once, in the tree's order (DIRs
+    cleaned as restic's path.Clean: ``/a/b/../b`` is ``/a/b``). Every DIR is looked up before
+    anything is listed, in the one snapshot ``snapshot`` names.
+
+    Raises:
+        UsageError: unknown snapshot, or a DIR is not in it.
+        IntegrityError: the snapshot named is damaged, or a directory on a DIR's way.
+    """
+    listings = []
+    for path in [posixpath.normpath(d) for d in dirs] or ["/"]:
+        sid, entries = ls(
+            repo,
+            snapshot,
+            path,
+            on_error=on_error,
+            select=select,
+            recursive=recursive or not dirs,
+            include_self=True,
+        )
+        listings.append(entries)
+        snapshot, select = sid.hex(), None  # the same snapshot for every DIR
+    merged = itertools.chain.from_iterable(listings)
+    if len(listings) == 1:
+        return sid, merged
+    unique = {e.raw: e for e in merged}  # as one walk: each entry once, in the tree's order
+    return sid, iter(sorted(unique.values(), key=lambda e: e.raw.split(b"/")))
 
 
 def walk_tree(

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
-import posixpath
 import stat
 from datetime import UTC, datetime
 
 import click
 
-from s3vault import NodeType, SnapshotFilter, TagList
-from s3vault import ls as ls_op
+from s3vault import NodeType, SnapshotFilter, TagList, ls_dirs
 from s3vault.cli.options import cli_context, global_options, latest_filters
 from s3vault.cli.render import Unreadable, emit, line, printable
 from s3vault.cli.session import open_repo
@@ -52,19 +49,9 @@ def ls(
     repo = open_repo(ctx, snapshots_ahead=True)
     unreadable = Unreadable(ctx)
     select = SnapshotFilter(hosts=hosts, tags=tags, paths=paths)
-    listings = []
-    for path in [posixpath.normpath(d) for d in dirs] or ["/"]:  # /a/b/../b is /a/b (restic)
-        sid, entries = ls_op(
-            repo,
-            snapshot,
-            path,
-            on_error=unreadable,
-            select=select,
-            recursive=recursive or not dirs,
-            include_self=True,
-        )
-        listings.append(entries)
-        snapshot, select = sid.hex(), SnapshotFilter()  # the same snapshot for every DIR
+    sid, entries = ls_dirs(
+        repo, snapshot, dirs, recursive=recursive, on_error=unreadable, select=select
+    )
     if ctx.json:
         emit(
             ctx,
@@ -74,10 +61,6 @@ def ls(
             snapshot_id=sid.hex(),
             struct_type="snapshot",
         )
-    entries = itertools.chain.from_iterable(listings)
-    if len(listings) > 1:  # as one walk: each entry once, in the tree's order (restic's)
-        unique = {e.raw: e for e in entries}
-        entries = iter(sorted(unique.values(), key=lambda e: e.raw.split(b"/")))
     for e in entries:
         n = e.node
         mtime = _when(n.mtime_ns)
