@@ -158,6 +158,11 @@ def test_a_password_command_is_read_as_sh_would_and_not_waited_for_past_its_exit
         done = run_cli("-r", cli_repo, *source, "snapshots", env=env)
         assert done.code == 12 and says in done.stderr, (source, done.stderr)
         assert "secret-ish" not in done.stdout
+    # an empty command or file given is refused, not taken for none given (S3VAULT_PASSWORD
+    # was used instead, without a word)
+    for source in (("--password-command", ""), ("--password-file", "")):
+        done = run_cli("-r", cli_repo, *source, "snapshots", env=cli_env)
+        assert done.code == 2, (source, done.stderr)
     crlf = f"printf '%s\\r\\n' '{password}'"
     assert run_cli("-r", cli_repo, "--password-command", crlf, "snapshots", env=env).code == 0
     for bad in (f"echo '{password}", " "):

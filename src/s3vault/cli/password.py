@@ -52,7 +52,7 @@ def _one_source(ctx: CliContext) -> dict[str, str]:
     given: dict[str, tuple[str, str]] = {}
     for attr, flag, env in _SOURCES:
         value = getattr(ctx, attr)
-        if value:
+        if value is not None:  # an empty one given is refused, not taken for none given
             given[attr] = (flag, value)
         elif os.environ.get(env):
             given[attr] = (env, os.environ[env])
@@ -189,10 +189,10 @@ def read_password(ctx: CliContext, *, confirm: bool = False, optional: bool = Fa
     if recovery_file:
         text = _read_file(recovery_file, "recovery key file").decode("ascii", errors="replace")
         return decode_recovery_key(text)
-    if password_file:
+    if password_file is not None:
         password = _first_line(_read_file(password_file, "password file"))
         empty = f"the first line of password file {password_file} is empty"
-    elif command:
+    elif command is not None:
         password = _from_command(command)
         empty = "the password command printed nothing on standard output"  # not named: secret?
     elif "S3VAULT_PASSWORD" in os.environ:
