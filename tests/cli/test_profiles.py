@@ -323,6 +323,35 @@ def test_bad_profiles_are_refused_clearly(
     assert none.code != 2, none.stderr
 
 
+def test_run_refuses_a_table_its_steps_would_refuse_before_anything_runs(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """Values of the right type that a step refuses were found only by that step, after the
+    backup had run, in click's usage text naming a flag nobody gave."""
+    env = {k: v for k, v in cli_env.items() if k != "S3VAULT_PASSWORD"}
+    config, where = setup(tmp_path)
+    cfg = ("--config", str(config))
+    assert run_cli(*cfg, "-P", "web", "init", "--kdf-cost", "minimum", env=env).code == 0
+    for table, says in (
+        ("[profiles.t.restore_test]\nsample = 0", "restore-test step refuses"),
+        ("[profiles.t.restore_test]\nsample_percent = 150", "restore-test step refuses"),
+        ('[profiles.t.restore_test]\nrto_target = "soon"', "restore-test step refuses"),
+        ('[profiles.t.verify]\nread_data_subset = "abc"', "[verify] read_data_subset"),
+        ('[profiles.t.retention]\ngroup_by = "bogus"', "group_by: unknown --group-by key"),
+        ("[profiles.t.retention]\nkeep_last = -1", "keep-last -1"),
+    ):
+        config.write_text(
+            setup(tmp_path)[0].read_text() + f'[profiles.t]\ninherit = "web"\n{table}\n'
+        )
+        done = run_cli(*cfg, "run", "t", env=env)
+        assert done.code == 2 and says in done.stderr and "profile 't'" in done.stderr, (
+            table,
+            done.stderr,
+        )
+        assert "=== backup" not in done.stdout, table  # refused before anything ran
+    assert not where["hooks"].exists()  # not even the before hook
+
+
 def test_a_zero_limit_given_beats_the_profiles_limit(tmp_path: Path) -> None:
     """``--limit-upload 0`` (no limit, as restic's) given with a profile that sets a limit:
     the flag's 0 was taken for "not given" and the profile's 500 KiB/s applied."""

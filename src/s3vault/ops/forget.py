@@ -25,7 +25,14 @@ from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId, unique_prefix
 from s3vault.maintenance.immutability import protect_kept, save_known, split_locked
 from s3vault.maintenance.prune import PruneOptions, grace_of
-from s3vault.maintenance.retention import AHEAD, Decision, Plan, Policy, apply_policy
+from s3vault.maintenance.retention import (
+    AHEAD,
+    Decision,
+    Plan,
+    Policy,
+    apply_policy,
+    group_by_keys,
+)
 from s3vault.ops.audit import AuditNote, audited, measured
 from s3vault.ops.prune import PruneResult
 from s3vault.ops.prune import prune as prune_repository
@@ -76,10 +83,15 @@ class ForgetOptions:
         rules = profile.table("retention") if profile is not None else {}
         if profile is None or not rules or not self.policy.empty or self.snapshot_ids:
             return self
-        policy = Policy.from_options(rules, source=f"profile {profile.name} [retention]")
+        source = f"profile {profile.name} [retention]"
+        policy = Policy.from_options(rules, source=source)
         group_by = rules.get("group_by")
         if group_by is None:
             return replace(self, policy=policy)
+        try:
+            group_by_keys(split_group_by(str(group_by)))  # refused now, not by the forget step
+        except UsageError as exc:
+            raise UsageError(f"{source} group_by: {exc}") from None
         return replace(self, policy=policy, group_by=split_group_by(str(group_by)))
 
     def check(self) -> None:

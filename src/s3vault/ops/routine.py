@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from s3vault.errors import ExitCode
+from s3vault.errors import ExitCode, UsageError
 from s3vault.ops.profiles import Profile
 
 # restore_test settings and the restore-test options that carry them
@@ -56,6 +56,30 @@ def steps(profile: Profile, host: str) -> list[list[str]]:
                 step += [flag, str(drill[key])]
         routine.append(step)
     return routine
+
+
+def check_tables(profile: Profile) -> None:
+    """What the library reads of the routine's tables, read now (``run`` asks before its first
+    step; each value was found wrong only by its step, after the backup had run): the
+    ``[retention]`` rules and group_by, and ``[verify]`` read_data_subset.
+
+    Raises:
+        UsageError: naming the config file, the profile and the value.
+    """
+    from s3vault.checker.selection import PackSelection
+    from s3vault.ops.forget import ForgetOptions
+
+    where = f"{profile.source}: profile {profile.name!r}"
+    subset = profile.table("verify").get("read_data_subset")
+    try:
+        ForgetOptions().with_profile(profile)
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    try:
+        if subset:
+            PackSelection.parse(str(subset))
+    except UsageError as exc:
+        raise UsageError(f"{where}: [verify] read_data_subset: {exc}") from None
 
 
 def goes_on(step: list[str], exit_code: int) -> bool:

@@ -54,6 +54,27 @@ def _wait(argv: list[str], env: dict[str, str], stdout: int | None = None) -> in
         raise
 
 
+def _check_steps(ctx: CliContext, planned: list[list[str]]) -> None:
+    """The profile's tables as its steps will take them, before anything runs: a value of
+    the right type that a step refuses (``sample = 0``, ``rto_target = "soon"``, a
+    ``[retention]`` rule) was found only by that step, after the backup had run, in click's
+    usage text naming a flag nobody gave.
+
+    Raises:
+        UsageError: naming the config file, the profile, the step and what it refuses.
+    """
+    from s3vault.cli import cli
+
+    routine.check_tables(ctx.profile)
+    where = f"{ctx.profile.source}: profile {ctx.profile.name!r}"
+    for step in planned:
+        try:
+            cli.commands[step[0]].make_context(step[0], list(step[1:]))
+        except click.ClickException as exc:
+            msg = f"{where}: its {step[0]} step refuses {exc.format_message()}"
+            raise UsageError(msg) from None
+
+
 def _step_command(ctx: CliContext, name: str) -> list[str]:
     """The command line each step starts with: the profile, and the global options given."""
     base = [sys.executable, "-m", "s3vault", "-P", name]
@@ -87,6 +108,8 @@ def run(name: str) -> int:
         raise UsageError(msg)
     ctx.profile_name = name
     apply_profile(ctx)
+    planned = routine.steps(ctx.profile, socket.gethostname())
+    _check_steps(ctx, planned)
     base = _step_command(ctx, name)
     env = {**os.environ, "S3VAULT_PROFILE": name}
     codes: list[int] = []
@@ -94,7 +117,6 @@ def run(name: str) -> int:
     if before is not None and _hook(ctx, before, env) != 0:
         codes.append(int(ExitCode.FATAL))
     else:
-        planned = routine.steps(ctx.profile, socket.gethostname())
         for n, step in enumerate(planned):
             if not ctx.json:
                 say(ctx, f"=== {' '.join(step)}")
