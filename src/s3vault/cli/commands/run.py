@@ -41,10 +41,13 @@ def _wait(argv: list[str], env: dict[str, str], stdout: int | None = None) -> in
     to stop (SIGTERM, SIGINT, SIGHUP), so is the whole group, and run waits for it before it
     ends: a killed hook left its children running, and a step stopped without its own grace
     (subprocess.run's SIGKILL) said nothing of what it had done."""
-    proc = subprocess.Popen(argv, env=env, stdout=stdout, start_new_session=True)
+    proc: subprocess.Popen[bytes] | None = None
     try:
+        proc = subprocess.Popen(argv, env=env, stdout=stdout, start_new_session=True)
         return proc.wait()
     except KeyboardInterrupt:
+        if proc is None:  # stopped before it started
+            raise
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         # the step stops within its own grace (STOP_GRACE): run waits longer than that, and
