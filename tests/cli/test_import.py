@@ -161,3 +161,18 @@ def test_a_local_time_in_a_dst_change_is_the_instant_restic_records(
         datetime(2022, 6, 1, 10, 0, tzinfo=UTC),
         datetime(2022, 10, 30, 1, 30, tzinfo=UTC),
     ]
+
+
+def test_the_first_day_of_year_1_is_a_time_where_it_is_one_in_utc(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """``-N 0001-01-01`` on a host in UTC is a time (it was "out of range (years 1 to
+    9999 in UTC)": the local-time lookup failed at year 1); in Berlin it is still year 0 in
+    UTC, and the message says so."""
+    src = write_file(tmp_path / "src" / "f", b"x").parent
+    assert run_cli("-r", cli_repo, "backup", str(src), "-q").code == 0
+    utc = run_cli("-r", cli_repo, "find", "f", "-N", "0001-01-01", env={**cli_env, "TZ": "UTC"})
+    assert utc.code == 0, utc.stderr
+    berlin = {**cli_env, "TZ": "Europe/Berlin"}
+    early = run_cli("-r", cli_repo, "find", "f", "-N", "0001-01-01", env=berlin)
+    assert early.code == 2 and "in UTC it falls outside the years 1 to 9999" in early.stderr

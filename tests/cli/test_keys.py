@@ -212,7 +212,9 @@ def test_the_recovery_key_opens_the_repository_when_every_password_is_lost(
     assert done.code == 2 and "mistyped" in done.stderr, done.stderr
     # every password lost: the recovery key sets a new one, and stays
     env = {**no_password, "S3VAULT_RECOVERY_KEY_FILE": str(sloppy), "S3VAULT_NEW_PASSWORD": "new"}
-    assert run_cli("-r", url, "key", "passwd", "--kdf-cost", "minimum", env=env).code == 0
+    changed = run_cli("-r", url, "key", "passwd", "--kdf-cost", "minimum", env=env)
+    assert changed.code == 0, changed.stderr
+    assert "the recovery key stays" in changed.stdout  # not "replaces the old key file"
     assert run_cli("-r", url, "snapshots", env={**no_password, "S3VAULT_PASSWORD": "new"}).code == 0
     assert sorted(str(k["kind"]) for k in keys(run_cli, url)) == [
         "password",

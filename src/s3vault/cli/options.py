@@ -578,7 +578,8 @@ class Timestamp(_TimeBase):
             when = when if when.tzinfo else _as_local(when)
             when.astimezone(UTC)  # a snapshot's time must be one in UTC too (year 1 to 9999)
         except (OverflowError, ValueError, OSError):
-            self.fail(f"{value!r} is out of range (years 1 to 9999 in UTC)", param, ctx)
+            msg = f"{value!r} is out of range: in UTC it falls outside the years 1 to 9999"
+            self.fail(msg, param, ctx)
         return when
 
 

@@ -29,7 +29,7 @@ from s3vault import (
 )
 from s3vault.cli import recoverykey
 from s3vault.cli.options import Duration, cli_context, global_options, kdf_cost_option
-from s3vault.cli.password import read_new_password
+from s3vault.cli.password import read_new_password, secret_kind
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, say, show, show_recovery_key, warn
 from s3vault.cli.session import open_repo, repo_options
@@ -216,6 +216,8 @@ def passwd(new_password_file: str | None, kdf_cost: str) -> int:
     entry = change_password(repo, read_new_password(new_password_file), kdf_cost=kdf_cost)
     if ctx.json:
         emit(ctx, "key_changed", **dataclasses.asdict(entry))
+    elif secret_kind(ctx) == "recovery":  # opened with the recovery key, which stays
+        say(ctx, f"password set: new key {entry.id[:8]}; the recovery key stays as it was")
     else:
         say(ctx, f"password changed: key {entry.id[:8]} replaces the old key file")
     return 0
