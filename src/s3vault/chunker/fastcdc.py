@@ -134,10 +134,10 @@ class FastCdcChunker:
         starts = [pos + offset for offset, _length in cuts]
         start, end = stream.hole_after(pos)
         while start < end and starts and start <= starts[-1]:
-            if end - start >= self._zero_chunk():
-                for n, at in enumerate(starts):
-                    if start <= at and end - at >= self._zero_cut:
-                        return n
+            zero = self._zero_chunk()
+            for n, at in enumerate(starts):
+                if start <= at and end - at >= zero:
+                    return n
             start, end = stream.hole_after(end)
         return len(cuts)
 

@@ -37,8 +37,7 @@ from s3vault.ops.audit import AuditNote, audited, measured
 from s3vault.ops.prune import PruneResult
 from s3vault.ops.prune import prune as prune_repository
 from s3vault.progress import Progress
-from s3vault.repository.claims import inspect_claims
-from s3vault.repository.lease import LeaseSettings, describe, inspect_lease
+from s3vault.repository.lease import Lease, LeaseSettings, lease_class
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import (
     find_snapshot,
@@ -166,24 +165,21 @@ def _named_plan(repo: Repository, options: ForgetOptions) -> Plan:
     return plan
 
 
-def _refuse_if_maintained(repo: Repository, lease: LeaseSettings | None) -> None:
-    """forget --prune while another prune holds the maintenance lease, with no wait asked
-    for: refused before a snapshot is removed (it removed them, then the prune exited 11).
-    With --retry-lock the prune waits for the lease, as asked.
+def _take_lease(
+    repo: Repository, lease: LeaseSettings | None, clock: Clock | None, progress: Progress | None
+) -> Lease:
+    """forget --prune's maintenance lease, taken before a snapshot is removed (another
+    prune holding it removed them, then exit 11), and handed to the prune.
 
     Raises:
-        LeaseHeldError: a live holder has it (exit code 11).
+        LeaseHeldError: a live holder has it past ``lease.wait`` (exit code 11).
     """
-    if lease is not None and lease.wait > 0:
-        return
-    status = inspect_lease(repo) or inspect_claims(repo)
-    if status is not None and not status.stale:
-        msg = (
-            f"the repository is being maintained: {describe(status.holder, status.age)}; "
-            "nothing was forgotten; try again later, wait with --retry-lock, or run "
-            "`s3vault unlock` if that process is gone"
+    try:
+        return lease_class(repo).acquire(
+            repo, "prune", lease, clock=clock or SystemClock(), progress=progress
         )
-        raise LeaseHeldError(msg)
+    except LeaseHeldError as exc:
+        raise LeaseHeldError(f"{exc}; nothing was forgotten") from None
 
 
 def forget(
@@ -209,24 +205,27 @@ def forget(
     Raises:
         UsageError: the policy is empty or would remove a whole group; ids mixed with rules or
             filters; an id that names no snapshot or several.
-        LeaseHeldError: with ``prune`` (not a dry run, no wait in ``lease``), another
-            prune holds the maintenance lease: nothing is removed.
+        LeaseHeldError: with ``prune`` (not a dry run), another prune holds the maintenance
+            lease past ``lease.wait``: nothing is removed.
         And what ``ops.prune.prune`` raises, with ``prune``.
     """
     if prune is not None:  # refused before a snapshot is removed (a dry run too), not after
         grace_of(repo, prune)
-        if not options.dry_run:
-            _refuse_if_maintained(repo, lease)
-    with nullcontext(AuditNote("forget")) if options.dry_run else audited(repo, "forget") as note:
+    pruning = prune is not None and not options.dry_run
+    held = _take_lease(repo, lease, clock, progress) if pruning else None
+    with (
+        held if held is not None else nullcontext(),
+        nullcontext(AuditNote("forget")) if options.dry_run else audited(repo, "forget") as note,
+    ):
         result = _forget(repo, options, clock=clock)
         note.details["removed"] = [str(d.id) for d in result.decisions if not d.keep]
         note.details["deferred"] = [sid for sid, _ in result.deferred]
         measured("forget", snapshots_removed=result.removed)
-        if prune is None or options.dry_run:
+        if prune is None or held is None:
             return result
         if on_forgotten is not None:
             on_forgotten(result)
-        pruned = prune_repository(repo, prune, lease=lease, clock=clock, progress=progress)
+        pruned = prune_repository(repo, prune, clock=clock, progress=progress, held=held)
     return replace(result, prune=pruned)
 
 

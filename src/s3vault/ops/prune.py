@@ -10,7 +10,7 @@ from s3vault.clock import Clock, SystemClock
 from s3vault.maintenance.prune import PruneOptions, execute_prune, plan_prune
 from s3vault.ops.audit import AuditNote, audited, measured
 from s3vault.progress import Progress
-from s3vault.repository.lease import LeaseSettings, lease_class
+from s3vault.repository.lease import Lease, LeaseSettings, lease_class
 from s3vault.repository.repository import Repository
 
 
@@ -68,8 +68,10 @@ def prune(
     lease: LeaseSettings | None = None,
     clock: Clock | None = None,
     progress: Progress | None = None,
+    held: Lease | None = None,
 ) -> PruneResult:
-    """Collect garbage under the maintenance lease.
+    """Collect garbage under the maintenance lease (``held``: one the caller took already,
+    forget --prune's; used, not released).
 
     Audited unless a dry run (after forget, in forget's record); the bytes freed are the
     run's metrics, and when it completed (``last_prune_timestamp_seconds``) unless it was a dry
@@ -82,7 +84,7 @@ def prune(
     """
     options = options or PruneOptions()
     with nullcontext(AuditNote("prune")) if options.dry_run else audited(repo, "prune") as note:
-        r = _prune(repo, options, lease=lease, clock=clock, progress=progress)
+        r = _prune(repo, options, lease=lease, clock=clock, progress=progress, held=held)
         note.details.update(
             packs_deleted=r.packs_deleted + r.orphans_deleted,
             bytes_deleted=r.bytes_deleted,
@@ -108,17 +110,19 @@ def _prune(
     lease: LeaseSettings | None,
     clock: Clock | None,
     progress: Progress | None,
+    held: Lease | None,
 ) -> PruneResult:
     clock = clock or SystemClock()
     kind = lease_class(repo)
-    with kind.acquire(repo, "prune", lease, clock=clock, progress=progress) as held:
+    taken = held or kind.acquire(repo, "prune", lease, clock=clock, progress=progress)
+    with nullcontext(taken) if held is not None else taken:
         plan = plan_prune(repo, options)
         outcome = None
         if not options.dry_run:
             outcome = execute_prune(
-                repo, plan, check_lease=held.check, clock=clock, progress=progress
+                repo, plan, check_lease=taken.check, clock=clock, progress=progress
             )
-        waited = held.waited
+        waited = taken.waited
     return PruneResult(
         snapshots=len(plan.snapshots),
         packs_kept=len(plan.keep),
