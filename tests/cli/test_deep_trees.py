@@ -90,6 +90,13 @@ def test_a_tree_10000_levels_deep_is_backed_up_and_walked(
     pair = run_cli("-r", cli_repo, "diff", f"latest~1:{deep}", f"latest:{deep}", timeout=300)
     assert pair.code == 0, pair.stderr[-2000:]
     part = tmp_path / "part"
+    # ls DIR... 9,995 levels down (restic's form: the DIR and what it holds; two DIRs, one
+    # inside the other, as one walk; a path through the bottom file is not in the snapshot)
+    two = run_cli("-r", cli_repo, "ls", "latest", deep, f"{deep}/d/d/d/d/d", timeout=300)
+    assert two.code == 0, two.stderr[-2000:]
+    assert two.stdout.splitlines() == [deep, f"{deep}/d", f"{deep}/d/d/d/d/d", bottom]
+    through = run_cli("-r", cli_repo, "ls", "latest", f"{bottom}/x", timeout=300)
+    assert through.code == 2 and "not a directory" in through.stderr
     done = run_cli("-r", cli_repo, "restore", f"latest:{deep}", "-t", str(part), timeout=300)
     assert done.code == 0, done.stderr[-2000:]
     assert (part / "d/d/d/d/d/bottom.txt").read_bytes() == b"the bottom of the tree\n" * 1000

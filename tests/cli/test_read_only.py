@@ -308,6 +308,7 @@ def _warnings(done: CliRun) -> list[str]:
 READING = [
     (("snapshots",), ()),
     (("ls", "latest"), ()),
+    (("ls", "latest", "/", "--recursive"), ()),  # restic's DIR form
     (("find", "*.txt"), ()),
     (("diff", "latest~1", "latest"), ()),
     (("diff", "latest~1:/", "latest:/"), ()),  # SNAPSHOT:PATH
@@ -409,6 +410,7 @@ def test_reading_commands_work_with_one_warning_at_most(
 WRITING = [
     ("backup", "{source}"),
     ("forget", "--keep-last", "1"),
+    ("forget", "--keep-last", "1", "--prune"),  # the lease first: refused before anything
     ("prune",),
     ("key", "add", "--new-password-file", "{password}"),
     ("repair", "packs", "{pack}", "--no-save"),
