@@ -19,13 +19,17 @@ pytestmark = pytest.mark.skipif(shutil.which("restic") is None, reason="restic i
 
 def _environment(tmp_path: Path, cli_repo: str) -> dict[str, str]:
     """The script's environment: restic's repository below ``tmp_path``, s3vault's at
-    ``cli_repo``, both passwords, this interpreter's scripts first on the path."""
+    ``cli_repo``, both passwords, caches of its own, this interpreter's scripts first on the
+    path."""
     return {
         **os.environ,
         "RESTIC_REPOSITORY": str(tmp_path / "restic"),
         "RESTIC_PASSWORD": "restic secret",
         "S3VAULT_REPOSITORY": cli_repo,
         "S3VAULT_PASSWORD": PASSWORD,
+        # the test's own caches: the user's recorded the repository id of a path an earlier
+        # run's repository had, and a new repository there was "replaced" (exit 13)
+        "XDG_CACHE_HOME": str(tmp_path / "xdg-cache"),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
 
