@@ -92,13 +92,24 @@ class Node:
 
 _NODE_FIELDS = tuple(f.name for f in fields(Node))
 _NODE_VALUES = operator.attrgetter(*_NODE_FIELDS)
+# Each field's slot, set directly: the generated __init__ takes its twenty fields by keyword
+# and sets each through object.__setattr__, 2.5 µs a node against 1.5 µs here (a restore
+# plans, and verify walks, every node of a snapshot: 30,000 on the bench corpus)
+_SLOT_SETTERS = tuple(getattr(Node, name).__set__ for name in _NODE_FIELDS)
+_TYPE_OF = {t.value: t for t in NodeType}
+
+
+def _node_of(values: tuple[object, ...]) -> Node:
+    """A Node from its fields' values in field order (decoding and unpickling; Node has no
+    ``__post_init__`` to run)."""
+    node = object.__new__(Node)
+    for put, value in zip(_SLOT_SETTERS, values, strict=True):
+        put(node, value)
+    return node
 
 
 def _unpickled_node(values: tuple[object, ...]) -> Node:
-    node = object.__new__(Node)
-    for name, value in zip(_NODE_FIELDS, values, strict=True):
-        object.__setattr__(node, name, value)
-    return node
+    return _node_of(values)
 
 
 _INTS = (
@@ -114,6 +125,8 @@ _INTS = (
     "size",
     "rdev",
 )
+_ZEROS = (0,) * len(_INTS)
+_INT_ONLY = {int}
 
 
 def _node_to_json(node: Node) -> dict[str, Any]:
@@ -153,19 +166,22 @@ def _node_from_json(obj: dict[str, Any]) -> Node:
     what = "tree node"
     if not isinstance(obj, dict):
         raise IntegrityError(what + ": not an object")
-    try:
-        ntype = NodeType(str(obj.get("type")))
-    except ValueError:
-        msg = f"{what}: unknown type {obj.get('type')!r}"
-        raise IntegrityError(msg) from None
-    # The hot path of every backup with a parent (each node of the parent's trees): one pass
-    # for the integers (type() is int: not a bool), the rest only when present.
-    ints = {key: obj.get(key, 0) for key in _INTS}
-    for key, value in ints.items():
-        if type(value) is not int:
-            msg = f"{what}: {key} is not an integer"
-            raise IntegrityError(msg)
-    content = obj.get("content", ())
+    # The hot path of every walk of stored trees (a backup's parent, a restore's plan,
+    # verify): each field looked up once, the integers checked in one pass (type() is int:
+    # not a bool), the rest only when present.
+    get = obj.get
+    kind = get("type")
+    ntype = _TYPE_OF.get(kind) if type(kind) is str else None
+    if ntype is None:
+        msg = f"{what}: unknown type {kind!r}"
+        raise IntegrityError(msg)
+    ints = list(map(get, _INTS, _ZEROS))
+    if set(map(type, ints)) != _INT_ONLY:
+        key = next(k for k, v in zip(_INTS, ints, strict=True) if type(v) is not int)
+        msg = f"{what}: {key} is not an integer"
+        raise IntegrityError(msg)
+    mode, uid, gid, mtime_ns, atime_ns, ctime_ns, inode, device, links, size, rdev = ints
+    content = get("content", ())
     if not isinstance(content, list | tuple):
         raise IntegrityError(what + ": content is not a list")
     link_target = None
@@ -180,17 +196,29 @@ def _node_from_json(obj: dict[str, Any]) -> Node:
         ):
             raise IntegrityError(what + ": bad xattrs")
         xattrs = tuple((codec.unb64(k, what), codec.unb64(v, what)) for k, v in listed)
-    return Node(
-        name=codec.decode_name(obj, what),
-        type=ntype,
-        user=str(obj.get("user", "")),
-        group=str(obj.get("group", "")),
-        content=tuple([_hex_id(c, what) for c in content]),
-        content_hash=_hex_id(obj["content_hash"], what) if "content_hash" in obj else None,
-        subtree=_hex_id(obj["subtree"], what) if "subtree" in obj else None,
-        link_target=link_target,
-        xattrs=xattrs,
-        **ints,
+    return _node_of(
+        (
+            codec.decode_name(obj, what),
+            ntype,
+            mode,
+            uid,
+            gid,
+            str(get("user", "")),
+            str(get("group", "")),
+            mtime_ns,
+            atime_ns,
+            ctime_ns,
+            inode,
+            device,
+            links,
+            size,
+            tuple([_hex_id(c, what) for c in content]),
+            _hex_id(obj["content_hash"], what) if "content_hash" in obj else None,
+            _hex_id(obj["subtree"], what) if "subtree" in obj else None,
+            link_target,
+            rdev,
+            xattrs,
+        )
     )
 
 
