@@ -9,6 +9,7 @@ another thread at the fork, needed by every fetch; the worker's copy would stay 
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -19,6 +20,7 @@ from datetime import timedelta
 
 import pytest
 
+from s3vault import collector
 from s3vault.clock import ManualClock, SystemClock
 from s3vault.errors import S3VaultError
 from s3vault.workerpool import Watchdog, WorkerJob, WorkerPool, available, settle_threads
@@ -182,3 +184,31 @@ def test_settle_threads_in_a_forked_process_does_not_wait_for_itself() -> None:
         os._exit(0 if settled and clock.monotonic() - start < 1.0 else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_worker_forked_inside_a_collector_pause_collects_its_own_cycles_not_the_parents() -> None:
+    """s3vault/collector.py: a restore forks its workers with the collector paused (its plan
+    is never worth traversing). A worker must not inherit the pause (a long read-back's own
+    reference cycles would never be freed), and its collections must leave the parent's
+    objects alone (each traversal would copy the fork's shared pages)."""
+    inherited = [[] for _ in range(1000)]  # tracked objects of the parent's heap
+
+    def work(task: int, _fetched: Future[None]) -> tuple[bool, bool, bool]:
+        cycle: list[object] = []
+        cycle.append(cycle)
+        del cycle
+        freed = gc.collect() >= 1  # its own cycle was found and freed
+        return gc.isenabled(), freed, gc.get_freeze_count() >= len(inherited)
+
+    job: WorkerJob[int, None, tuple[bool, bool, bool]] = WorkerJob(
+        fetch=lambda _task: None, work=work, finish=lambda: None, crash_at="test-worker"
+    )
+    pool = WorkerPool(job, jobs=2, readers=1, name="t", died=_died, remote=False)
+    got: list[tuple[bool, bool, bool]] = []
+    assert gc.isenabled()
+    with collector.paused():
+        pool.run(range(4), lambda _task, result: got.append(result))
+        assert not gc.isenabled()  # the parent's pause holds
+    assert gc.isenabled()  # and ends as it began
+    assert got == [(True, True, True)] * 4
+    assert gc.get_freeze_count() == 0  # the parent's heap was not frozen

@@ -62,6 +62,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Generic, NoReturn, TypeVar, cast
 
 from s3vault.clock import Clock, SystemClock
+from s3vault.collector import inherited_heap_frozen
 from s3vault.crashpoint import crash_point
 from s3vault.errors import BackendError, S3VaultError
 
@@ -437,6 +438,7 @@ def _worker_main(
     """A worker process: tasks in, results out in order, until the parent says stop. A task
     comes with its fetched data (a remote store: fetched by the parent) or without (fetched
     here, on ``readers`` threads, ahead of the work)."""
+    inherited_heap_frozen()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles an interrupt
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for other in others:  # another worker's pipe: its death must close it for the parent

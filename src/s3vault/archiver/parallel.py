@@ -80,6 +80,7 @@ from s3vault.archiver.scan import node_type
 from s3vault.archiver.scanner import Scanner
 from s3vault.archiver.walk import Listing
 from s3vault.archiver.workerproc import add_requests, worker_main
+from s3vault.collector import inherited_heap_frozen
 from s3vault.errors import S3VaultError
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType, Tree
@@ -125,6 +126,7 @@ class _SharedCounts(NullProgress):
 
 
 def _scan(shared: Any, targets: tuple[bytes, ...], root: bytes, excludes: ExcludeRules) -> None:
+    inherited_heap_frozen()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles an interrupt
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     Scanner(targets, root, excludes, _SharedCounts(shared)).run()

@@ -24,6 +24,7 @@ from typing import Any
 from s3vault.archiver.dirworker import CollectingProgress, DirTask, DirWorker
 from s3vault.archiver.pipeline import ArchiveOptions
 from s3vault.backend.accounting import RequestCounts
+from s3vault.collector import inherited_heap_frozen
 from s3vault.crashpoint import crash_point
 from s3vault.errors import S3VaultError
 from s3vault.format.packfile import BlobType
@@ -149,6 +150,7 @@ def worker_main(
 ) -> None:
     """A worker process: tasks in, results, tree blobs and stored packs out, until the parent
     says stop (``lists_files``: with each file's status, for -vv)."""
+    inherited_heap_frozen()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles an interrupt
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for other in others:  # another worker's pipe: its death must close it for the parent

@@ -8,6 +8,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from s3vault import collector
 from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import S3VaultError
@@ -97,7 +98,10 @@ def restore(
         RestoreError: the target cannot be used or cannot take more (disk full, read-only).
     """
     details = {"verify": True} if options.verify else {}
-    with audited(repo, "restore", snapshot=options.snapshot, target=str(options.target), **details):
+    with (
+        audited(repo, "restore", snapshot=options.snapshot, target=str(options.target), **details),
+        collector.paused(),  # the plan lives as long as the restore: never worth traversing
+    ):
         return _restore(repo, options, progress=progress, clock=clock)
 
 

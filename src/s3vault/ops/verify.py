@@ -6,6 +6,7 @@ import math
 import socket
 from dataclasses import dataclass
 
+from s3vault import collector
 from s3vault.backend.accounting import RequestCounts
 from s3vault.checker.checker import Checker, CheckOptions
 from s3vault.checker.findings import CheckReport, Finding
@@ -136,16 +137,18 @@ def _verify(
     elif options.budget is not None:
         msg = "--budget goes with --coverage"
         raise UsageError(msg)
-    report = Checker(repo, progress=progress, clock=clock).run(
-        CheckOptions(
-            read_data=options.read_data or subset is not None,
-            subset=subset,
-            workers=options.workers,
-            seed=options.seed,
-            jobs=options.jobs if available() else 1,  # 0: the checker's read_back_jobs
-            worker_timeout=options.worker_timeout,
+    checker = Checker(repo, progress=progress, clock=clock)
+    with collector.paused():  # the index and the walk's trees: nothing a collection could free
+        report = checker.run(
+            CheckOptions(
+                read_data=options.read_data or subset is not None,
+                subset=subset,
+                workers=options.workers,
+                seed=options.seed,
+                jobs=options.jobs if available() else 1,  # 0: the checker's read_back_jobs
+                worker_timeout=options.worker_timeout,
+            )
         )
-    )
     written = _record(repo, report.proven, clock) if report.proven else None
     endorsed = Endorsement()
     if written is not None:  # a store that refused the ledger file refuses views too: said once
