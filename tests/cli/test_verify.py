@@ -54,6 +54,27 @@ def test_verify_clean_then_damaged(filled: Path, cli_repo: str, run_cli: RunCli)
     assert all(str(p).startswith(str(filled)) for p in finding["paths"])
 
 
+def test_verify_reads_tree_packs_from_the_store_not_the_hosts_cache(
+    filled: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """The backup left its tree packs in this host's cache; the store's copy is then damaged
+    (same size). verify (structure only: every tree loads) must load the store's: the
+    cache's good copy passed it (exit 0), where restic's check fails."""
+    (victim,) = sorted(p for p in Path(cli_repo, "tree").rglob("*") if p.is_file())
+    data = bytearray(victim.read_bytes())
+    data[100:104] = bytes(b ^ 0xFF for b in data[100:104])  # inside the first tree blob
+    victim.write_bytes(bytes(data))
+    for _ in range(2):  # and the damaged copy did not replace the cache's good one
+        done = run_cli("-r", cli_repo, "verify", "--json")
+        assert done.code == 13, done.stderr
+        findings = [x for x in lines(done.stdout) if x["message_type"] == "finding"]
+        assert any(
+            f["severity"] == "error" and victim.name[:8] in json.dumps(f) for f in findings
+        ), findings
+    restored = run_cli("-r", cli_repo, "ls", "latest")  # other commands keep the good copy
+    assert restored.code == 0, restored.stderr
+
+
 def test_read_data_subsets_cover_every_pack(filled: Path, cli_repo: str, run_cli: RunCli) -> None:
     total = None
     read = 0

@@ -240,6 +240,11 @@ class TreeReads:
             self._count += 1
             self._packs[pack_id] = self._count
 
+    def was_read(self, pack_id: ObjectId) -> bool:
+        """Whether ``pack_id`` came from the store (checked) since the repository was opened."""
+        with self._lock:
+            return pack_id in self._packs
+
     def failed(self, pack_id: ObjectId) -> None:
         """A blob of ``pack_id`` (tree or data) did not open now (from the store or the
         cache): whatever else of it was read, this run proves nothing of it."""

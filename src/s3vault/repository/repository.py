@@ -1233,9 +1233,15 @@ class Repository:
 
     def _read_tree_blob(self, name: str, loc: BlobLocation) -> tuple[bytes, bool]:
         """A tree blob's bytes and whether they came from the local tree-pack cache; else the
-        whole pack is fetched once (checked against its name) and cached."""
+        whole pack is fetched once (checked against its name) and cached. A view reading the
+        store (``store_files``: verify's) takes the cache's copy of a pack only once this
+        process has fetched that pack from the store and found it whole (and cached it anew):
+        a good copy in the cache must not hide a pack the store holds damaged."""
         assert self._shared.tree_packs is not None
-        cached = self._shared.tree_packs.read(loc.pack_id, loc.offset, loc.length)
+        fresh = not self.store_files or self._shared.tree_reads.was_read(loc.pack_id)
+        cached = (
+            self._shared.tree_packs.read(loc.pack_id, loc.offset, loc.length) if fresh else None
+        )
         if cached is not None:
             return cached, True
         pack = self.backend.get(name)
@@ -1345,10 +1351,10 @@ class Repository:
                     btype, bid, sealed, loc.raw_length, loc.epoch, loc.sender
                 )
             except IntegrityError as exc:
-                if cached and self._shared.tree_packs is not None:
-                    self._shared.tree_packs.drop(loc.pack_id)  # never trust a copy that failed
                 if local:  # the host's copy (a flipped bit, a file a power loss zeroed) is no
                     # evidence about the repository: the store's copy decides
+                    assert self._shared.tree_packs is not None
+                    self._shared.tree_packs.drop(loc.pack_id)  # never trust a copy that failed
                     log.warning("%s: the local cache's copy failed its check; read again", name)
                     continue
                 self._shared.tree_reads.failed(loc.pack_id)  # this run proves nothing of it
