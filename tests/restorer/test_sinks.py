@@ -3,6 +3,7 @@ once (by its first write, or at its end when it had no content), never through a
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from s3vault.errors import RestoreError
 from s3vault.format.tree import Node, NodeType
 from s3vault.restorer import sinks
 from s3vault.restorer.locator import ROOT, Entry, Locator
@@ -132,3 +134,19 @@ def test_metadata_never_goes_through_a_symlink_put_in_an_entrys_place(
     (target / "d").mkdir() if kind is NodeType.DIR else (target / "d").write_bytes(b"")
     assert sink.set_metadata(entry, node) == ""
     assert (target / "d").stat().st_mode & 0o777 == 0o777
+
+
+def test_running_out_of_descriptors_is_the_process_problem_not_the_entrys() -> None:
+    """EMFILE/ENFILE escape as themselves (the command ends: "too many open files", raise the
+    limit), where a file the target refuses is that file's EntryError and a full disk stops
+    the restore naming the file."""
+    for code in (errno.EMFILE, errno.ENFILE):
+        with pytest.raises(OSError) as raised:
+            sinks._os_error(OSError(code, os.strerror(code)), "cannot create file", b"/t/f")
+        assert raised.value.errno == code
+        assert not isinstance(raised.value, RestoreError)
+    refused = sinks._os_error(OSError(errno.ENAMETOOLONG, "too long"), "cannot create file", b"")
+    assert isinstance(refused, sinks.EntryError)
+    full = sinks._os_error(OSError(errno.ENOSPC, "full"), "cannot write", b"/t/f")
+    assert isinstance(full, RestoreError) and not isinstance(full, sinks.EntryError)
+    assert "/t/f" in str(full)

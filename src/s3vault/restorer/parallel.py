@@ -20,7 +20,8 @@ Files are written by several processes at once: a worker creates a file without 
 the parent created every file first (removing whatever stood there, as the serial engine does).
 
 Memory: per worker, the ranges it holds (readers + 1 of at most 4 MiB locally, a pack and a
-half on S3) and 256 descriptors at most, closed after every range.
+half on S3) and written files kept open up to a quarter of its descriptor limit (256 at most),
+closed after every range.
 
 A killed worker: the restore stops with RestoreError (exit code 1) saying so. Nothing it had
 not finished is claimed complete: a file gets the snapshot's times and mode only once all of

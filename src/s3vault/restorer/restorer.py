@@ -31,7 +31,7 @@ from s3vault.repository.repository import Repository
 from s3vault.restorer.fetch import PackRange, coalesce, max_range, open_range, read_range
 from s3vault.restorer.locator import Entry, Locator
 from s3vault.restorer.plan import FileTask, RestorePlan
-from s3vault.restorer.sinks import READ_FLAGS, EntryError, FilesystemSink
+from s3vault.restorer.sinks import READ_FLAGS, EntryError, FilesystemSink, short_of_descriptors
 
 
 @dataclass(slots=True)
@@ -110,7 +110,8 @@ def _already_correct(locator: Locator, task: FileTask, id_key: bytes) -> bool:
         with open(fd, "rb", buffering=0) as f:
             while block := f.read(4 << 20):
                 hasher.update(block)
-    except OSError:
+    except OSError as exc:
+        short_of_descriptors(exc)
         return False
     return hasher.digest() == node.content_hash
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 import stat
 import threading
 from collections.abc import Callable
@@ -45,8 +46,34 @@ HOLE_BLOCK = 64 * 1024
 _ZERO_BLOCK = bytes(HOLE_BLOCK)
 _ZERO_PROBE = bytes(4096)
 # Files kept open between the blobs written into them (a file spread over many packs would
-# otherwise cost an open and a close per blob); beyond this, a write opens and closes.
+# otherwise cost an open and a close per blob); beyond this, a write opens and closes. At most
+# a quarter of what the process may open (``ulimit -n``): the rest is for the directories on
+# the way, the packs read, pipes and threads (an attack pass: under ``ulimit -n 256`` each
+# restore worker kept 256 files open, and every further file failed "Too many open files").
 MAX_OPEN_FILES = 256
+# This process may not open more: not the target's fault nor the entry's. Raised as it is, it
+# ends the command with its own message (cli: too many open files, raise the limit), never as
+# a file skipped or, in a drill, as a file that "differs from the snapshot".
+SHORT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE})
+
+
+def kept_open_limit() -> int:
+    """How many written files one process keeps open (``MAX_OPEN_FILES``, at most a quarter of
+    its descriptor limit)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_OPEN_FILES
+    return max(0, min(MAX_OPEN_FILES, soft // 4))
+
+
+def short_of_descriptors(exc: OSError) -> None:
+    """Raise ``exc`` again when it says this process ran out of descriptors.
+
+    Raises:
+        OSError: ``exc``, when its errno is EMFILE or ENFILE.
+    """
+    if exc.errno in SHORT_OF_DESCRIPTORS:
+        raise exc
 
 
 def data_runs(data: bytes) -> list[tuple[int, int]]:
@@ -90,7 +117,12 @@ class EntryError(RestoreError):
 
 def _os_error(exc: OSError, what: str, path: bytes) -> RestoreError:
     """RestoreError naming the path when the target as a whole failed; else EntryError (the
-    restorer names the entry)."""
+    restorer names the entry).
+
+    Raises:
+        OSError: ``exc`` itself when the process is out of descriptors (short_of_descriptors).
+    """
+    short_of_descriptors(exc)
     shown = os.fsdecode(path)
     if exc.errno == errno.ENOSPC:
         return RestoreError(f"no space left on device while writing {shown}")
@@ -130,6 +162,7 @@ class FilesystemSink:
         self._owners = os.geteuid() == 0 if owners is None else owners
         self._shared = shared
         self._open: dict[Entry, int] = {}
+        self._keep_open = kept_open_limit()
         self._created: set[Entry] = set()
         self._open_lock = threading.Lock()  # guards both, and makes creation happen once
         self._uid: int | None = None  # see _creator
@@ -293,7 +326,7 @@ class FilesystemSink:
                     raise self._failed(exc, "cannot write", entry) from None
             else:
                 fd = self._create(entry, size)
-            if len(self._open) < MAX_OPEN_FILES:
+            if len(self._open) < self._keep_open:
                 self._open[entry] = fd
                 return fd, True
         return fd, False
@@ -343,6 +376,8 @@ class FilesystemSink:
         except EntryError as exc:
             return f"cannot create {node.type.value}: {exc}"
         except (OSError, ValueError, OverflowError) as exc:
+            if isinstance(exc, OSError):
+                short_of_descriptors(exc)
             return f"cannot create {node.type.value}: {_reason(exc)}"
         return ""
 
@@ -384,6 +419,7 @@ class FilesystemSink:
                         return ""
                 problems = self._apply_each(fd, name, node)
         except OSError as exc:
+            short_of_descriptors(exc)
             problems = [_reason(exc)]
         return f"cannot set metadata ({'; '.join(problems)})" if problems else ""
 
