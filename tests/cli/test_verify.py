@@ -71,8 +71,12 @@ def test_verify_reads_tree_packs_from_the_store_not_the_hosts_cache(
         assert any(
             f["severity"] == "error" and victim.name[:8] in json.dumps(f) for f in findings
         ), findings
-    restored = run_cli("-r", cli_repo, "ls", "latest")  # other commands keep the good copy
-    assert restored.code == 0, restored.stderr
+    listed = run_cli("-r", cli_repo, "ls", "latest")  # other commands keep the good copy
+    assert listed.code == 0, listed.stderr
+    # without that copy a directory is lost, and said as one (it was "1 file not restored")
+    lost = run_cli("-r", cli_repo, "--no-cache", "restore", "latest", "-t", str(filled) + "-r")
+    assert lost.code == 13, lost.stderr
+    assert "(and all in it) not restored" in lost.stderr, lost.stderr
 
 
 def test_read_data_subsets_cover_every_pack(filled: Path, cli_repo: str, run_cli: RunCli) -> None:

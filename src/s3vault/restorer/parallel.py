@@ -205,7 +205,7 @@ class ParallelRestorer(Restorer):
             jobs=min(self._jobs, len(ranges)),
             readers=max(1, self._workers // self._jobs),
             name="s3vault-restore",
-            died=_died,
+            died=_died if self._reuse else _drill_died,
             remote=self._repo.remote,
             watchdog=self._watchdog,
         )
@@ -292,4 +292,13 @@ def _died(what: str) -> RestoreError:
         f"a restore {what}; the restore stopped: files it had not finished are incomplete "
         "and keep no snapshot metadata; run the restore again into the same target to "
         "complete them"
+    )
+
+
+def _drill_died(what: str) -> RestoreError:
+    """A drill's restore (``reuse`` off: nothing in its target is kept) proves nothing once
+    stopped; run again, it restores everything anew."""
+    return RestoreError(
+        f"a restore {what}; the drill stopped before it restored everything, so it proves "
+        "nothing: run it again"
     )

@@ -159,7 +159,7 @@ def _report(ctx: CliContext, r: RestoreResult, *, verify: bool) -> int:
         )
     if r.errors and not ctx.json:
         ctx.err.print(
-            f"{plural(len(r.errors), 'file')} not restored (missing or damaged data): `s3vault "
+            f"{_not_restored(r.errors)} not restored (missing or damaged data): `s3vault "
             "verify --read-data` names the damage (a plain verify reads no data); restore them "
             "from another snapshot (`s3vault find`), or `s3vault repair snapshots` to drop "
             "what is lost",
@@ -168,6 +168,19 @@ def _report(ctx: CliContext, r: RestoreResult, *, verify: bool) -> int:
     if r.errors or r.mismatches:
         return ExitCode.DAMAGED
     return ExitCode.PARTIAL if r.warnings else ExitCode.OK
+
+
+def _not_restored(errors: tuple[tuple[str, str], ...]) -> str:
+    """What the errors lost: ``2 files``, or ``1 directory (and all in it) and 2 files`` (a
+    directory whose tree cannot be read is one error, its path ending in "/")."""
+    dirs = sum(1 for path, _ in errors if path.endswith("/"))
+    files = plural(len(errors) - dirs, "file")
+    if not dirs:
+        return files
+    lost = (
+        f"{plural(dirs, 'directory', 'directories')} (and all in {'it' if dirs == 1 else 'them'})"
+    )
+    return f"{lost} and {files}" if len(errors) > dirs else lost
 
 
 def _verify_fields(r: RestoreResult, verify: bool) -> dict[str, int]:
