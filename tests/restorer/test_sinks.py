@@ -46,6 +46,32 @@ def test_data_runs_cover_every_nonzero_byte(parts: list[tuple[bytes, int]]) -> N
     assert bytes(rebuilt) == data
 
 
+def _plain_runs(data: bytes) -> list[tuple[int, int]]:
+    """data_runs as it scanned every blob (before its quick look at the blocks' ends)."""
+    if len(data) < HOLE_BLOCK:
+        return [] if data.count(0) == len(data) else [(0, len(data))]
+    if data.find(bytes(4096)) == -1:
+        return [(0, len(data))]
+    runs, start = [], -1
+    for pos in range(0, len(data), HOLE_BLOCK):
+        block = data[pos : pos + HOLE_BLOCK]
+        zero = block == bytes(len(block))
+        if zero and start >= 0:
+            runs.append((start, pos))
+            start = -1
+        elif not zero and start < 0:
+            start = pos
+    if start >= 0:
+        runs.append((start, len(data)))
+    return runs
+
+
+@given(runs_of_bytes)
+def test_data_runs_leave_out_what_a_plain_scan_leaves_out(parts: list[tuple[bytes, int]]) -> None:
+    data = b"".join(byte * n for byte, n in parts)
+    assert data_runs(data) == _plain_runs(data)
+
+
 def test_aligned_zero_blocks_are_left_out() -> None:
     data = b"\1" * 10 + bytes(3 * HOLE_BLOCK) + b"\1"
     assert data_runs(data) == [(0, HOLE_BLOCK), (3 * HOLE_BLOCK, len(data))]
