@@ -28,6 +28,7 @@ what failed, where, and what to do next.
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -195,6 +196,23 @@ STORE_REFUSALS = (
     BackendUnavailableError,
     NoSuchBucketError,
 )
+
+
+# This process may open no more files (``ulimit -n``, or the system's table): never one file's
+# or one entry's problem. Raised as it is, it ends the command with its own message (cli: too
+# many open files, raise the limit), never as a file skipped (a backup's exit 3, which a
+# timer takes for success) or, in a drill, as a file that "differs from the snapshot".
+OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE})
+
+
+def raise_if_out_of_descriptors(exc: OSError) -> None:
+    """Raise ``exc`` again when it says this process ran out of file descriptors.
+
+    Raises:
+        OSError: ``exc``, when its errno is EMFILE or ENFILE.
+    """
+    if exc.errno in OUT_OF_DESCRIPTORS:
+        raise exc
 
 
 class FormatVersionError(S3VaultError):

@@ -343,6 +343,32 @@ def test_restore_that_cannot_write_names_the_file(
     assert len(message.strip().splitlines()) == 1
     restored = tmp_path / "t" / str(src).lstrip("/")
     assert (restored / "small").read_bytes() == b"s" * 100
+    # A drill under the same limit fails (it proved less than the snapshot), but says why:
+    # the host's limit, not damage (an attack pass: "FAIL (damage found)", every line a
+    # "mismatch", in a sound repository)
+    drill = subprocess.run(
+        [S3VAULT, "--json", "-r", cli_repo, "restore-test", "--no-record"],
+        capture_output=True,
+        env={**cli_env, "PYTHONDONTWRITEBYTECODE": "1"},
+        preexec_fn=limit_file_size,
+        check=False,
+        timeout=60,
+    )
+    assert drill.returncode == 13, drill.stderr  # documented: a file not restored, any reason
+    lines = [json.loads(x) for x in drill.stdout.decode().splitlines()]
+    assert lines[-1]["failed_targets"] == ["target_refused"], lines[-1]
+    assert any("huge.bin" in x.get("item", "") for x in lines if x["message_type"] == "mismatch")
+    said = subprocess.run(
+        [S3VAULT, "-r", cli_repo, "restore-test", "--no-record"],
+        capture_output=True,
+        text=True,
+        env={**cli_env, "PYTHONDONTWRITEBYTECODE": "1"},
+        preexec_fn=limit_file_size,
+        check=False,
+        timeout=60,
+    )
+    assert "not restored: " in said.stderr and "mismatch" not in said.stderr, said.stderr
+    assert "not damage" in said.stdout and "damage found" not in said.stdout, said.stdout
 
 
 def test_too_few_file_descriptors_is_said_as_such(
@@ -383,6 +409,8 @@ def test_a_parallel_restore_under_a_low_descriptor_limit_restores_every_file(
     src = tmp_path / "src"
     for i in range(1500):
         write_file(src / "a" / f"x{i}", f"{i}\n".encode())
+    for d in range(200):  # directories on the way were kept open 128 at a time, whatever the
+        write_file(src / "d" / str(d) / "f", b"f")  # limit: --jobs 1 failed under 128 (exit 1)
     write_file(src / "big", os.urandom(34 << 20))  # past SERIAL_BELOW_BYTES: worker processes
     assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
 
@@ -407,6 +435,12 @@ def test_a_parallel_restore_under_a_low_descriptor_limit_restores_every_file(
     assert (restored / "big").read_bytes() == (src / "big").read_bytes()
     drill = run("restore-test", "--no-record", soft=128)
     assert drill.returncode == 0, drill.stdout + drill.stderr
+    for jobs in ("1", "2"):
+        target = tmp_path / f"low-{jobs}"
+        done = run("restore", "latest", "--target", str(target), "--jobs", jobs, soft=40)
+        assert done.returncode == 0, done.stderr
+        restored = target / str(src).lstrip("/")
+        assert len(list((restored / "d").iterdir())) == 200
 
 
 def test_a_restic_command_with_another_name_here_is_named(run_cli: RunCli) -> None:

@@ -28,6 +28,7 @@ from s3vault.archiver.reuse import ParentListing, subtree_of
 from s3vault.archiver.scan import list_dir
 from s3vault.archiver.trees import Encoded, PendingDir
 from s3vault.archiver.walk import Listing, is_deep
+from s3vault.errors import raise_if_out_of_descriptors
 from s3vault.format.tree import Node, NodeType, node_from_json
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress
@@ -222,6 +223,7 @@ class DirWorker(Archiver):
             tagged = frozenset() if below.way_only else self._tagged(path, path)
             entries = list_dir(path, (task.st.st_dev, task.st.st_ino))
         except OSError as exc:
+            raise_if_out_of_descriptors(exc)
             self._warn(path, f"cannot list directory: {exc.strerror or exc}", failed=True)
             tagged, entries = None, []
         if len(entries) > SLICE:

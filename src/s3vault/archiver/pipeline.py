@@ -42,7 +42,12 @@ from s3vault.archiver.scan import list_dir, metadata_node, node_type, open_dir, 
 from s3vault.archiver.trees import Encoded, PendingDir
 from s3vault.archiver.walk import DirFrame, Listing, PathBuffer, is_deep
 from s3vault.chunker import ByteStream, ChunkerParams
-from s3vault.errors import IntegrityError, ObjectNotFoundError, S3VaultError
+from s3vault.errors import (
+    IntegrityError,
+    ObjectNotFoundError,
+    S3VaultError,
+    raise_if_out_of_descriptors,
+)
 from s3vault.format.configfile import ConfigFile
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType, Tree, node_from_json, node_to_json
@@ -566,6 +571,7 @@ class Archiver:
             try:
                 source.fd = self._reader.open(path)
             except OSError as exc:
+                raise_if_out_of_descriptors(exc)
                 self._warn(source.path, self._open_problem(exc), failed=True)
                 return None
         else:
@@ -660,6 +666,7 @@ class Archiver:
             try:
                 fd = self._reader.open(source.opener)
             except OSError as exc:
+                raise_if_out_of_descriptors(exc)
                 self._warn(source.path, self._open_problem(exc), failed=True)
                 return None
         shown = os.fsdecode(source.path)
@@ -765,6 +772,7 @@ class Archiver:
             frame.tagged = tagged
             entries = list_dir(frame.io, None if frame.fd is not None else frame.ident)
         except OSError as exc:
+            raise_if_out_of_descriptors(exc)
             self._warn(
                 paths.path(plen), f"cannot list directory: {exc.strerror or exc}", failed=True
             )
@@ -822,6 +830,7 @@ class Archiver:
                 parent.fd = open_dir(frame.io + b"/..", parent.ident)
                 parent.io = walk.fd_path(parent.fd)
             except OSError as exc:
+                raise_if_out_of_descriptors(exc)
                 self._warn(
                     paths.path(parent.plen),
                     f"moved while being backed up ({exc.strerror or exc}); the rest of it is "

@@ -77,6 +77,9 @@ class DrillResult:
     record_error: str | None  # why the record could not be stored (the verdict stands)
     # (path, problem): mismatches, restore errors, and anything selected that was not restored
     failures: tuple[tuple[str, str], ...]
+    # of ``failures``: what the drill's target refused (a host limit: ``ulimit -f``, a name
+    # the file system cannot hold), which says nothing of the repository
+    refused: tuple[tuple[str, str], ...]
     empty: bool  # nothing was selected: the drill proved nothing (and did not pass)
     target: str
     requests: RequestCounts
@@ -164,6 +167,7 @@ class _Run:
     plan: RestorePlan
     errors: list[tuple[str, str]]
     problems: list[tuple[str, str]]
+    refused: list[tuple[str, str]]  # of ``errors``: what the drill's target refused
     restore_seconds: float
     verify_seconds: float
     target: bytes
@@ -207,6 +211,7 @@ def _restore_and_prove(
                 plan=plan,
                 errors=errors,
                 problems=problems,
+                refused=[],
                 restore_seconds=clock.monotonic() - t0,
                 verify_seconds=0.0,
                 target=target_b,
@@ -234,6 +239,7 @@ def _restore_and_prove(
             plan=plan,
             errors=errors,
             problems=problems,
+            refused=outcome.refused,
             restore_seconds=t2 - t0,
             verify_seconds=clock.monotonic() - t2,
             target=target_b,
@@ -305,6 +311,7 @@ def _restore_test(
         record_id=record_id,
         record_error=record_error,
         failures=tuple(failures),
+        refused=tuple(sorted(set(run.refused))),
         empty=empty,
         target=os.fsdecode(run.target),
         requests=repo.requests.snapshot(),

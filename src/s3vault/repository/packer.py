@@ -7,6 +7,7 @@ the finished pack is dropped (malloc would keep 16 MiB buffers in its arenas).
 
 from __future__ import annotations
 
+import errno
 import mmap
 
 from s3vault.crypto.hashing import storage_id
@@ -45,7 +46,13 @@ class PackWriter:
         need = self._len + extra
         buf = self._buf
         if buf is None or need > len(buf):
-            grown = mmap.mmap(-1, max(self._target + SLACK, need + SLACK))
+            try:
+                grown = mmap.mmap(-1, max(self._target + SLACK, need + SLACK))
+            except OSError as exc:  # this process's memory, never the file being read
+                if exc.errno == errno.ENOMEM:  # (an attack pass: under ulimit -v a backup
+                    # took it for a read error of its largest file and left the file out)
+                    raise MemoryError(f"no memory for a pack buffer ({exc.strerror})") from exc
+                raise
             if buf is not None:
                 grown[: self._len] = buf[: self._len]
             self._buf = buf = grown

@@ -19,6 +19,7 @@ duplicate) that stays valid until its block ends, so another thread's eviction n
 from __future__ import annotations
 
 import os
+import resource
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -27,7 +28,21 @@ from dataclasses import dataclass
 
 ROOT = -1  # the restore target itself
 PATH_LIMIT = 3072  # bytes: each directory keeps its path for messages up to this length
-CACHED_DIRS = 128
+CACHED_DIRS = 128  # directories kept open, at most (a quarter of ``ulimit -n`` if less)
+
+
+def descriptor_share(most: int) -> int:
+    """``most``, or a quarter of the descriptors this process may open when that is less:
+    what a restore keeps open of one kind (directories on the way here, written files in
+    sinks.py), so that both, the packs it reads, its pipes and threads fit under ``ulimit -n``
+    (an attack pass: with 128 directories kept open a restore failed under `ulimit -n 128`,
+    `--jobs 1` too)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return most
+    return min(most, soft // 4)
+
+
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _ROOT_FLAGS = os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC  # the target may be a symlink: the user's
 _DIR_FLAGS = _ROOT_FLAGS | os.O_NOFOLLOW  # below it, a symlink is never a way through
@@ -52,6 +67,7 @@ class Locator:
         for entry in dirs:
             self._paths.append(self._join(entry))
         self._fds: OrderedDict[int, int] = OrderedDict()
+        self._most = max(2, descriptor_share(CACHED_DIRS))  # the one opened and its parent
         self._lock = threading.Lock()
 
     def _base(self, parent: int) -> bytes | None:
@@ -111,7 +127,7 @@ class Locator:
 
     def _keep(self, number: int, fd: int) -> int:
         self._fds[number] = fd
-        if len(self._fds) > CACHED_DIRS:  # the oldest: never the one just opened or its parent,
+        if len(self._fds) > self._most:  # the oldest: never the one just opened or its parent,
             oldest = next(n for n in self._fds if n != ROOT)  # nor the target (opened by path
             os.close(self._fds.pop(oldest))  # once: again, its path could lead elsewhere)
         return fd

@@ -13,7 +13,7 @@ import stat
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from s3vault.crypto.hashing import ContentHasher
-from s3vault.errors import STORE_REFUSALS, RestoreError, S3VaultError
+from s3vault.errors import STORE_REFUSALS, RestoreError, S3VaultError, raise_if_out_of_descriptors
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
@@ -21,7 +21,7 @@ from s3vault.progress import Progress
 from s3vault.repository.repository import Repository
 from s3vault.restorer.locator import Entry, Locator
 from s3vault.restorer.plan import FileTask, RestorePlan
-from s3vault.restorer.sinks import READ_FLAGS, short_of_descriptors
+from s3vault.restorer.sinks import READ_FLAGS
 from s3vault.workerpool import (
     Watchdog,
     WorkerJob,
@@ -45,7 +45,7 @@ def _file_problem(
                 return "not a regular file after restore"
             fd = os.open(name, READ_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
-        short_of_descriptors(exc)
+        raise_if_out_of_descriptors(exc)
         return f"missing after restore ({exc.strerror})"
     if st.st_size != node.size:
         os.close(fd)
@@ -56,7 +56,7 @@ def _file_problem(
             while block := f.read(4 << 20):
                 hasher.update(block)
     except OSError as exc:
-        short_of_descriptors(exc)
+        raise_if_out_of_descriptors(exc)
         return f"cannot be read after restore ({exc.strerror})"
     if node.content_hash is None or hasher.digest() != node.content_hash:
         return "content differs from the backed-up file (hash mismatch)"
@@ -76,7 +76,7 @@ def _link_problem(locator: Locator, entry: Entry, first: Entry) -> str:
         with locator.at(first) as (fd, name):
             st_first = os.stat(name, dir_fd=fd, follow_symlinks=False)
     except OSError as exc:
-        short_of_descriptors(exc)
+        raise_if_out_of_descriptors(exc)
         return f"hard link missing after restore ({exc.strerror})"
     if (st.st_dev, st.st_ino) != (st_first.st_dev, st_first.st_ino):
         return "not a hard link of the file the snapshot links it to"
@@ -88,7 +88,7 @@ def _symlink_problem(locator: Locator, entry: Entry, node: Node) -> str:
         with locator.at(entry) as (fd, name):
             target = os.readlink(name, dir_fd=fd)
     except OSError as exc:
-        short_of_descriptors(exc)
+        raise_if_out_of_descriptors(exc)
         return "symlink missing after restore"
     return "" if target == node.link_target else "symlink target differs from the snapshot"
 

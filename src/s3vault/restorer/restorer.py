@@ -20,7 +20,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from s3vault.crypto.hashing import ContentHasher
-from s3vault.errors import STORE_REFUSALS, BackendError, IntegrityError, RestoreError
+from s3vault.errors import (
+    STORE_REFUSALS,
+    BackendError,
+    IntegrityError,
+    RestoreError,
+    raise_if_out_of_descriptors,
+)
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
@@ -31,7 +37,7 @@ from s3vault.repository.repository import Repository
 from s3vault.restorer.fetch import PackRange, coalesce, max_range, open_range, read_range
 from s3vault.restorer.locator import Entry, Locator
 from s3vault.restorer.plan import FileTask, RestorePlan
-from s3vault.restorer.sinks import READ_FLAGS, EntryError, FilesystemSink, short_of_descriptors
+from s3vault.restorer.sinks import READ_FLAGS, EntryError, FilesystemSink
 
 
 @dataclass(slots=True)
@@ -40,7 +46,9 @@ class RestoreOutcome:
     or damaged; ``warnings``: entries refused or not fully restored (the target refused them,
     an attribute could not be applied); ``skipped``: entries this restore does not create by
     design (device nodes when not root); ``notices``: a blob's bad copy that another copy of it
-    replaced (the restore is whole). Each is (path, reason)."""
+    replaced (the restore is whole); ``refused``: the warnings the target gave (every warning
+    but the snapshot's own entries that cannot be restored as described). Each is (path,
+    reason)."""
 
     files_restored: int = 0
     files_skipped: int = 0
@@ -51,6 +59,7 @@ class RestoreOutcome:
     warnings: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     notices: list[tuple[str, str]] = field(default_factory=list)  # bad copies another replaced
+    refused: list[tuple[str, str]] = field(default_factory=list)  # by the target (host limits)
 
 
 def prepare_target(target: bytes) -> bool:
@@ -111,7 +120,7 @@ def _already_correct(locator: Locator, task: FileTask, id_key: bytes) -> bool:
             while block := f.read(4 << 20):
                 hasher.update(block)
     except OSError as exc:
-        short_of_descriptors(exc)
+        raise_if_out_of_descriptors(exc)
         return False
     return hasher.digest() == node.content_hash
 
@@ -377,16 +386,13 @@ class Restorer:
             if task.failed:
                 failed[task.entry] = task.damaged
                 if task.entry.parent not in self._failed_dirs:
-                    (out.errors if task.damaged else out.warnings).append(
-                        (self._path(task.entry), task.failed)
-                    )
+                    self._failed(task.entry, task.failed, damaged=task.damaged)
         for entry, _node, first in plan.hardlinks:
             if entry.parent in self._failed_dirs:
                 continue
             if first in failed:
-                (out.errors if failed[first] else out.warnings).append(
-                    (self._path(entry), "its hard-link source failed to restore")
-                )
+                why = "its hard-link source failed to restore"
+                self._failed(entry, why, damaged=failed[first])
                 continue
             try:
                 self._sink.link(entry, first)
@@ -421,5 +427,15 @@ class Restorer:
         return os.fsdecode(self._loc.path(entry))
 
     def _warn(self, entry: Entry, warning: str) -> None:
+        """What the target refused or did not fully take (never the repository's damage)."""
         if warning:
             self.outcome.warnings.append((self._path(entry), warning))
+            self.outcome.refused.append((self._path(entry), warning))
+
+    def _failed(self, entry: Entry, why: str, *, damaged: bool) -> None:
+        """An entry not restored: for the repository's damage (an error), or the target's
+        refusal (a warning)."""
+        if damaged:
+            self.outcome.errors.append((self._path(entry), why))
+        else:
+            self._warn(entry, why)

@@ -26,15 +26,14 @@ from __future__ import annotations
 
 import errno
 import os
-import resource
 import stat
 import threading
 from collections.abc import Callable
 
-from s3vault.errors import RestoreError
+from s3vault.errors import RestoreError, raise_if_out_of_descriptors
 from s3vault.format.tree import Node, NodeType
 from s3vault.restorer import nodes
-from s3vault.restorer.locator import ROOT, Entry, Locator
+from s3vault.restorer.locator import ROOT, Entry, Locator, descriptor_share
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 # Reading a restored file back (restorer.py's already-correct check, proof.py): O_NONBLOCK, so
@@ -51,29 +50,12 @@ _ZERO_PROBE = bytes(4096)
 # the way, the packs read, pipes and threads (an attack pass: under ``ulimit -n 256`` each
 # restore worker kept 256 files open, and every further file failed "Too many open files").
 MAX_OPEN_FILES = 256
-# This process may not open more: not the target's fault nor the entry's. Raised as it is, it
-# ends the command with its own message (cli: too many open files, raise the limit), never as
-# a file skipped or, in a drill, as a file that "differs from the snapshot".
-SHORT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE})
 
 
 def kept_open_limit() -> int:
     """How many written files one process keeps open (``MAX_OPEN_FILES``, at most a quarter of
-    its descriptor limit)."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return MAX_OPEN_FILES
-    return max(0, min(MAX_OPEN_FILES, soft // 4))
-
-
-def short_of_descriptors(exc: OSError) -> None:
-    """Raise ``exc`` again when it says this process ran out of descriptors.
-
-    Raises:
-        OSError: ``exc``, when its errno is EMFILE or ENFILE.
-    """
-    if exc.errno in SHORT_OF_DESCRIPTORS:
-        raise exc
+    its descriptor limit: locator.descriptor_share)."""
+    return descriptor_share(MAX_OPEN_FILES)
 
 
 def data_runs(data: bytes) -> list[tuple[int, int]]:
@@ -132,9 +114,9 @@ def _os_error(exc: OSError, what: str, path: bytes) -> RestoreError:
     restorer names the entry).
 
     Raises:
-        OSError: ``exc`` itself when the process is out of descriptors (short_of_descriptors).
+        OSError: ``exc`` itself when the process is out of descriptors (errors.py).
     """
-    short_of_descriptors(exc)
+    raise_if_out_of_descriptors(exc)
     shown = os.fsdecode(path)
     if exc.errno == errno.ENOSPC:
         return RestoreError(f"no space left on device while writing {shown}")
@@ -389,7 +371,7 @@ class FilesystemSink:
             return f"cannot create {node.type.value}: {exc}"
         except (OSError, ValueError, OverflowError) as exc:
             if isinstance(exc, OSError):
-                short_of_descriptors(exc)
+                raise_if_out_of_descriptors(exc)
             return f"cannot create {node.type.value}: {_reason(exc)}"
         return ""
 
@@ -431,7 +413,7 @@ class FilesystemSink:
                         return ""
                 problems = self._apply_each(fd, name, node)
         except OSError as exc:
-            short_of_descriptors(exc)
+            raise_if_out_of_descriptors(exc)
             problems = [_reason(exc)]
         return f"cannot set metadata ({'; '.join(problems)})" if problems else ""
 

@@ -50,13 +50,17 @@ def _hms(seconds: float | None, absent: str = "none") -> str:
     return human_duration(seconds)
 
 
-def failed_targets(r: DrillFile, *, empty: bool) -> list[str]:
-    """Which targets a drill missed: ``damage`` (mismatches or errors), ``rto`` (the projected
-    restore time is over the target, or unknown), ``rpo`` (the snapshot is older than the
-    target), ``nothing_selected`` (nothing to prove)."""
+def failed_targets(r: DrillFile, *, empty: bool, refused: int = 0) -> list[str]:
+    """Which targets a drill missed: ``damage`` (mismatches or errors), ``target_refused``
+    (``refused`` of the errors are entries the drill's target refused: a host limit, not the
+    repository's damage), ``rto`` (the projected restore time is over the target, or unknown),
+    ``rpo`` (the snapshot is older than the target), ``nothing_selected`` (nothing to
+    prove)."""
     failed = []
-    if r.mismatches or r.errors or r.failures:
+    if r.mismatches or r.errors > refused:
         failed.append("damage")
+    if refused:
+        failed.append("target_refused")
     if r.rto_target_seconds is not None and not (
         0 <= r.projected_rto_seconds <= r.rto_target_seconds
     ):
@@ -160,13 +164,15 @@ def _show(ctx: CliContext, result: DrillResult, *, no_disk: bool) -> None:
             "summary",
             **to_jsonable(r),
             snapshot_id=r.snapshot,  # `snapshot` kept beside it: documented before 2026-12-05
-            failed_targets=failed_targets(r, empty=result.empty),
+            failed_targets=failed_targets(r, empty=result.empty, refused=len(result.refused)),
             drill_id=result.record_id,
             requests=result.requests,
         )
         return
+    refused = set(result.refused)
     for path, problem in result.failures:
-        ctx.err.print(f"mismatch: {printable(path)}: {printable(problem)}", markup=False)
+        kind = "not restored" if (path, problem) in refused else "mismatch"
+        ctx.err.print(f"{kind}: {printable(path)}: {printable(problem)}", markup=False)
     say(
         ctx,
         f"restore drill of snapshot {r.snapshot[:8]} ({r.sample}, "
@@ -192,13 +198,14 @@ def _show(ctx: CliContext, result: DrillResult, *, no_disk: bool) -> None:
         f"  snapshot age:  {_hms(r.snapshot_age_seconds)} "
         f"(RPO target {_hms(r.rpo_target_seconds)})",
     )
-    failed = failed_targets(r, empty=result.empty)
+    failed = failed_targets(r, empty=result.empty, refused=len(result.refused))
     why = f" ({', '.join(_FAILED_WORDS[f] for f in failed)})" if failed and not r.passed else ""
     say(ctx, f"  result:        {'PASS' if r.passed else 'FAIL'}{why}")
 
 
 _FAILED_WORDS = {
     "damage": "damage found",
+    "target_refused": "the drill's target refused entries: a limit of this host, not damage",
     "rto": "RTO target missed",
     "rpo": "RPO target missed",
     "nothing_selected": "nothing selected",
