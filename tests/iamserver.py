@@ -19,6 +19,7 @@ evaluates and what it does not: docs/security.md#iam-proven.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import ssl
@@ -116,7 +117,8 @@ def moto_names(policy: dict[str, Any]) -> dict[str, Any]:
 
     - HeadBucket: AWS authorizes it with s3:ListBucket; moto checks an action of its own,
       s3:HeadBucket, which AWS does not have (IAM's policy validator reports it as unknown),
-      so no printed policy names it. Added wherever s3:ListBucket is allowed.
+      so no printed policy names it. Added wherever s3:ListBucket is allowed (by name or by a
+      wildcard such as s3:List*).
     - DeleteObjects (one request, several keys): AWS checks s3:DeleteObject on each key;
       moto checks it once on the *bucket*, then each key against the bucket policy only.
       Allowed on the bucket wherever s3:DeleteObject is allowed on its objects; an explicit
@@ -133,7 +135,7 @@ def moto_names(policy: dict[str, Any]) -> dict[str, Any]:
             continue
         actions = _listed(printed.get("Action", []))
         allows = printed["Effect"] == "Allow"
-        if allows and "s3:ListBucket" in actions:
+        if allows and any(fnmatch.fnmatchcase("s3:ListBucket", a) for a in actions):
             printed = {**printed, "Action": [*actions, "s3:HeadBucket"]}  # noqa: PLW2901
         if allows and "s3:DeleteObject" in actions:
             resources = _listed(printed["Resource"])

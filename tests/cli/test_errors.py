@@ -450,3 +450,13 @@ def test_a_restic_command_with_another_name_here_is_named(run_cli: RunCli) -> No
     assert done.code == 2
     assert "restic's `check` is `s3vault verify` here" in done.stderr, done.stderr
     assert "cache" not in done.stderr
+
+
+def test_restics_no_lock_is_named_before_or_after_the_command(run_cli: RunCli) -> None:
+    """restic's global --no-lock got "Did you mean '--no-cache'?" (an attack pass, 2026-12-07),
+    an unrelated flag; it says that reading takes no lock here."""
+    for args in (("--no-lock", "snapshots"), ("snapshots", "--no-lock"), ("prune", "--no-lock")):
+        done = run_cli("-r", "/nonexistent", *args)
+        assert done.code == 2, (args, done.stderr)
+        assert "restic's `--no-lock` is not needed here" in done.stderr, (args, done.stderr)
+        assert "--no-cache" not in done.stderr

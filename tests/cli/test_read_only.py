@@ -38,6 +38,7 @@ from s3vault.cloud.iam import policy as role_policy
 from tests.cli.test_s3 import s3_env
 from tests.cliserver import CliServer
 from tests.conftest import PASSWORD, S3VAULT, TEST_SETTINGS, CliRun, RunCli, write_file
+from tests.iamserver import moto_names
 from tests.readonly import mount_read_only, unmount
 from tests.trees import snapshot_tree
 
@@ -230,7 +231,9 @@ def _read_only_credential(
     _fill("s3://backups/web1", source, tmp_path / "writer-cache")
     iam = boto3.client("iam", region_name="us-east-1", endpoint_url=endpoint)
     iam.create_user(UserName="reader")
-    iam.put_user_policy(UserName="reader", PolicyName="p", PolicyDocument=json.dumps(policy))
+    # as AWS authorizes it (HeadBucket under s3:List*: the store's clock, a prune's dry run)
+    moto_policy = moto_names(policy)
+    iam.put_user_policy(UserName="reader", PolicyName="p", PolicyDocument=json.dumps(moto_policy))
     key = iam.create_access_key(UserName="reader")["AccessKey"]
     reader = {
         **writer,
@@ -325,6 +328,10 @@ READING = [
     (("fleet",), ()),
     (("key", "list"), ()),
     (("audit",), ()),
+    # a look at what a prune would do, and a diagnosis, on a disaster-recovery copy (an attack
+    # pass: both stopped at the file system's clock probe, which writes a file)
+    (("prune", "--dry-run"), ("the maintenance lease",)),
+    (("doctor",), ()),
 ]
 
 
@@ -335,7 +342,7 @@ READING = [
 SAMPLE = {
     "unprivileged": {args[0] for args, _ in READING}
     | {"--json", "forget", "prune", "key", "repair"},
-    "mount": {"verify", "restore-test", "forget"},
+    "mount": {"verify", "restore-test", "forget", "prune", "doctor"},
     "s3": {
         "snapshots",
         "verify",

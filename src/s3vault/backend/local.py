@@ -31,6 +31,7 @@ from pathlib import Path
 
 from s3vault.backend.base import Guarantees, ObjectInfo
 from s3vault.backend.capabilities import NO_CAPABILITIES, Capabilities
+from s3vault.clock import SystemClock
 from s3vault.crashpoint import crash_point
 from s3vault.errors import (
     AccessDeniedError,
@@ -44,6 +45,8 @@ from s3vault.errors import (
 )
 
 TMP_PREFIX = ".tmp-"
+# This host may not write here: a read-only mount, a directory it may only read
+_MAY_NOT_WRITE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 _OBJECT_NAME = re.compile(r"[0-9a-f]{64}")  # an id's hex digits open every id-named object
 
 
@@ -287,13 +290,18 @@ class LocalBackend:
         return NO_CAPABILITIES
 
     def server_time(self) -> float:
-        """The file system's clock: stamp a probe file and read its mtime."""
+        """The file system's clock: stamp a probe file and read its mtime. Where this host
+        may not write (a read-only mount, a directory it may only read), this host's clock:
+        whoever asks only reads (``prune --dry-run``, ``doctor``: an attack pass found both
+        failing on the probe), and a write would be refused anyway."""
         probe = self._root / (TMP_PREFIX + "clock-" + os.urandom(8).hex())
         try:
             self._root.mkdir(parents=True, exist_ok=True)
             probe.touch()
             return probe.stat().st_mtime
         except OSError as exc:
+            if exc.errno in _MAY_NOT_WRITE and self._root.is_dir():
+                return SystemClock().now().timestamp()
             raise self._error(exc, "stamping a clock probe in", self._root) from None
         finally:
             _discard(probe)

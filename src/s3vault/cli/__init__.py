@@ -99,6 +99,13 @@ RESTIC_OPTIONS = {
     ("find", "-l"): "not here: `s3vault ls -l SNAPSHOT PATH` shows an entry's details",
     ("find", "--long"): "not here: `s3vault ls -l SNAPSHOT PATH` shows an entry's details",
 }
+# restic's global options, given to any command
+RESTIC_GLOBAL_OPTIONS = {
+    "--no-lock": (
+        "not needed here: commands that only read take no lock, on a read-only store too "
+        "(prune --dry-run goes on without the maintenance lease where it cannot take it)"
+    ),
+}
 
 
 def _restic_option(exc: click.ClickException) -> click.ClickException:
@@ -107,6 +114,7 @@ def _restic_option(exc: click.ClickException) -> click.ClickException:
     if not isinstance(exc, click.NoSuchOption) or exc.ctx is None:
         return exc
     hint = RESTIC_OPTIONS.get((exc.ctx.command.name or "", exc.option_name))
+    hint = hint or RESTIC_GLOBAL_OPTIONS.get(exc.option_name or "")
     if hint is None:
         return exc
     name = exc.option_name

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
+from s3vault.errors import AccessDeniedError
 from s3vault.maintenance.prune import PruneOptions, execute_prune, plan_prune
-from s3vault.ops.audit import AuditNote, audited, measured
+from s3vault.ops.audit import AuditNote, audited, measured, not_written
 from s3vault.progress import Progress
 from s3vault.repository.lease import Lease, LeaseSettings, lease_class
 from s3vault.repository.repository import Repository
@@ -103,6 +104,30 @@ def prune(
     return r
 
 
+def _acquire(
+    repo: Repository,
+    options: PruneOptions,
+    lease: LeaseSettings | None,
+    clock: Clock,
+    progress: Progress | None,
+) -> Lease | None:
+    """The maintenance lease; for a dry run on a store this host may only read (a
+    disaster-recovery copy, a read-only key), none: it deletes nothing, and says that its
+    plan was made without the lease (another host's prune may change what it would do).
+
+    Raises:
+        LeaseHeldError: another prune holds the lease (exit code 11).
+        AccessDeniedError: the store refuses the lease's write, and this is no dry run.
+    """
+    try:
+        return lease_class(repo).acquire(repo, "prune", lease, clock=clock, progress=progress)
+    except AccessDeniedError as exc:
+        if not options.dry_run:
+            raise
+        not_written("the maintenance lease", f"{exc} (the dry run went on without it)")
+        return None
+
+
 def _prune(
     repo: Repository,
     options: PruneOptions,
@@ -113,16 +138,16 @@ def _prune(
     held: Lease | None,
 ) -> PruneResult:
     clock = clock or SystemClock()
-    kind = lease_class(repo)
-    taken = held or kind.acquire(repo, "prune", lease, clock=clock, progress=progress)
-    with nullcontext(taken) if held is not None else taken:
+    taken = held or _acquire(repo, options, lease, clock, progress)
+    with nullcontext(taken) if held is not None or taken is None else taken:
         plan = plan_prune(repo, options)
         outcome = None
         if not options.dry_run:
+            assert taken is not None
             outcome = execute_prune(
                 repo, plan, check_lease=taken.check, clock=clock, progress=progress
             )
-        waited = taken.waited
+        waited = taken.waited if taken is not None else 0.0
     return PruneResult(
         snapshots=len(plan.snapshots),
         packs_kept=len(plan.keep),
@@ -141,7 +166,7 @@ def _prune(
         kept_after_recheck=outcome.kept_after_recheck if outcome else 0,
         grace_seconds=plan.grace,
         lease_waited=waited,
-        protocol=kind.protocol,
+        protocol=lease_class(repo).protocol,
         dry_run=options.dry_run,
         requests=repo.requests.snapshot(),
         reencrypt_packs=plan.reencrypt_packs,
