@@ -61,6 +61,9 @@ def test_verify_reads_tree_packs_from_the_store_not_the_hosts_cache(
     (same size). verify (structure only: every tree loads) must load the store's: the
     cache's good copy passed it (exit 0), where restic's check fails."""
     (victim,) = sorted(p for p in Path(cli_repo, "tree").rglob("*") if p.is_file())
+    sound = run_cli("-r", cli_repo, "verify", "--json")
+    assert sound.code == 0, sound.stderr
+    whole = lines(sound.stdout)[-1]["requests"]["bytes_down"]  # the tree pack once, and more
     data = bytearray(victim.read_bytes())
     data[100:104] = bytes(b ^ 0xFF for b in data[100:104])  # inside the first tree blob
     victim.write_bytes(bytes(data))
@@ -71,6 +74,10 @@ def test_verify_reads_tree_packs_from_the_store_not_the_hosts_cache(
         assert any(
             f["severity"] == "error" and victim.name[:8] in json.dumps(f) for f in findings
         ), findings
+        # downloaded whole once, its trees by range after (it was once per tree: an attack
+        # pass counted 2,011 downloads of one 686 KB pack, 1.37 GB)
+        got = lines(done.stdout)[-1]["requests"]["bytes_down"]
+        assert got <= whole + 2 * victim.stat().st_size, (got, whole, victim.stat().st_size)
     listed = run_cli("-r", cli_repo, "ls", "latest")  # other commands keep the good copy
     assert listed.code == 0, listed.stderr
     # without that copy a directory is lost, and said as one (it was "1 file not restored")

@@ -240,6 +240,12 @@ class TreeReads:
             self._count += 1
             self._packs[pack_id] = self._count
 
+    def has_failed(self, pack_id: ObjectId) -> bool:
+        """Whether a blob of ``pack_id`` failed to open, or the pack did not match its name,
+        since the repository was opened."""
+        with self._lock:
+            return pack_id in self._failed
+
     def was_read(self, pack_id: ObjectId) -> bool:
         """Whether ``pack_id`` came from the store (checked) since the repository was opened."""
         with self._lock:

@@ -96,7 +96,11 @@ def failed_targets(r: DrillFile, *, empty: bool, refused: int = 0) -> list[str]:
     type=TargetDir(),
     help="Restore here instead of a temporary directory",
 )
-@click.option("--keep", is_flag=True, help="Keep the restored files (with --target)")
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="Keep the temporary directory and the files restored there (in a --target: always)",
+)
 @click.option("--no-disk", is_flag=True, help="Fetch and hash everything, write nothing")
 @click.option("--rto-target", type=Duration(), help="Fail if a full restore would take longer")
 @click.option("--rpo-target", type=Duration(), help="Fail if the snapshot is older than this")
