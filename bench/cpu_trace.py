@@ -43,7 +43,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     "s3vault.archiver.workerproc": ("worker_main",),
     "s3vault.archiver.dirworker": ("DirWorker.process",),
     "s3vault.repository.writer": ("BlobWriter.flush",),
-    "s3vault.ops.restore": ("_restore", "_select"),
+    "s3vault.ops.restore": ("_restore",),
     "s3vault.restorer.plan": ("plan_restore",),
     "s3vault.restorer.restorer": (
         "Restorer.run",
