@@ -87,7 +87,7 @@ class Node:
         """Pickled (backup workers send the files of a directory that has subdirectories to
         their parent process) as its fields' values in order: the dataclass default looks the
         fields up for every node, a third of the time, twice."""
-        return (_unpickled_node, (_NODE_VALUES(self),))
+        return (_node_of, (_NODE_VALUES(self),))
 
 
 _NODE_FIELDS = tuple(f.name for f in fields(Node))
@@ -100,16 +100,12 @@ _TYPE_OF = {t.value: t for t in NodeType}
 
 
 def _node_of(values: tuple[object, ...]) -> Node:
-    """A Node from its fields' values in field order (decoding and unpickling; Node has no
-    ``__post_init__`` to run)."""
+    """A Node from its fields' values in field order (decoding, and unpickling: ``__reduce__``;
+    Node has no ``__post_init__`` to run)."""
     node = object.__new__(Node)
     for put, value in zip(_SLOT_SETTERS, values, strict=True):
         put(node, value)
     return node
-
-
-def _unpickled_node(values: tuple[object, ...]) -> Node:
-    return _node_of(values)
 
 
 _INTS = (

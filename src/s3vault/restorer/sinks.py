@@ -52,12 +52,6 @@ _ZERO_PROBE = bytes(4096)
 MAX_OPEN_FILES = 256
 
 
-def kept_open_limit() -> int:
-    """How many written files one process keeps open (``MAX_OPEN_FILES``, at most a quarter of
-    its descriptor limit: locator.descriptor_share)."""
-    return descriptor_share(MAX_OPEN_FILES)
-
-
 def data_runs(data: bytes) -> list[tuple[int, int]]:
     """(start, end) ranges of ``data`` to write; aligned 64 KiB blocks of zeros are left out.
 
@@ -65,7 +59,10 @@ def data_runs(data: bytes) -> list[tuple[int, int]]:
     than zero cannot be a hole, which settles almost every blob without scanning it (the
     scans were 2 % of a restore's CPU, perf on the bench corpus)."""
     size = len(data)
-    if not any(data[p] == 0 and data[min(p + HOLE_BLOCK, size) - 1] == 0 for p in _starts(size)):
+    if not any(
+        data[p] == 0 and data[min(p + HOLE_BLOCK, size) - 1] == 0
+        for p in range(0, size, HOLE_BLOCK)
+    ):
         return [(0, size)] if size else []
     if size < HOLE_BLOCK:
         return [] if data.count(0) == size else [(0, size)]
@@ -85,11 +82,6 @@ def data_runs(data: bytes) -> list[tuple[int, int]]:
     if start >= 0:
         runs.append((start, len(data)))
     return runs
-
-
-def _starts(size: int) -> range:
-    """Where the blocks of a blob of ``size`` bytes start."""
-    return range(0, size, HOLE_BLOCK)
 
 
 # The target as a whole cannot take more: stop instead of failing every further file.
@@ -156,7 +148,7 @@ class FilesystemSink:
         self._owners = os.geteuid() == 0 if owners is None else owners
         self._shared = shared
         self._open: dict[Entry, int] = {}
-        self._keep_open = kept_open_limit()
+        self._keep_open = descriptor_share(MAX_OPEN_FILES)  # locator.py: a quarter at most
         self._created: set[Entry] = set()
         self._open_lock = threading.Lock()  # guards both, and makes creation happen once
         self._uid: int | None = None  # see _creator
