@@ -398,6 +398,33 @@ def test_too_few_file_descriptors_is_said_as_such(
     assert run_cli("-r", cli_repo, "verify").code == 0
 
 
+def _chain(top: Path, depth: int, *, make: bool = True) -> bytes:
+    """A directory ``depth`` levels below ``top`` (each named ``d``) holding a file ``f``,
+    made (or, ``make`` false, read) through descriptors: the path is longer than PATH_MAX.
+    Returns the file's content."""
+    if make:
+        top.mkdir(parents=True)
+    fd = os.open(top, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            if make:
+                os.mkdir("d", dir_fd=fd)
+            below = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = below
+        if make:
+            f = os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+            os.write(f, b"bottom")
+            os.close(f)
+        f = os.open("f", os.O_RDONLY, dir_fd=fd)
+        try:
+            return os.read(f, 100)
+        finally:
+            os.close(f)
+    finally:
+        os.close(fd)
+
+
 def test_a_parallel_restore_under_a_low_descriptor_limit_restores_every_file(
     tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
@@ -411,6 +438,7 @@ def test_a_parallel_restore_under_a_low_descriptor_limit_restores_every_file(
         write_file(src / "a" / f"x{i}", f"{i}\n".encode())
     for d in range(200):  # directories on the way were kept open 128 at a time, whatever the
         write_file(src / "d" / str(d) / "f", b"f")  # limit: --jobs 1 failed under 128 (exit 1)
+    deep = _chain(src / "deep", 1600)  # past PATH_LIMIT: reached through descriptors only
     write_file(src / "big", os.urandom(34 << 20))  # past SERIAL_BELOW_BYTES: worker processes
     assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
 
@@ -441,6 +469,8 @@ def test_a_parallel_restore_under_a_low_descriptor_limit_restores_every_file(
         assert done.returncode == 0, done.stderr
         restored = target / str(src).lstrip("/")
         assert len(list((restored / "d").iterdir())) == 200
+        bottom = _chain(restored / "deep", 1600, make=False)
+        assert bottom == deep  # the deepest file, 1,600 levels down, restored
 
 
 def test_a_restic_command_with_another_name_here_is_named(run_cli: RunCli) -> None:

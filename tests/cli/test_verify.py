@@ -86,6 +86,20 @@ def test_verify_reads_tree_packs_from_the_store_not_the_hosts_cache(
     assert "(and all in it) not restored" in lost.stderr, lost.stderr
 
 
+def test_verify_finds_a_tree_pack_gone_from_the_store_while_the_cache_holds_it(
+    filled: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """The store lost its tree pack; the backup host's cache still has it. verify names the
+    pack and the paths it costs (exit 13); ls goes on from the cache."""
+    (victim,) = sorted(p for p in Path(cli_repo, "tree").rglob("*") if p.is_file())
+    victim.unlink()
+    done = run_cli("-r", cli_repo, "verify", "--json")
+    assert done.code == 13, done.stderr
+    findings = [x for x in lines(done.stdout) if x["message_type"] == "finding"]
+    assert any(f["object"] == victim.relative_to(cli_repo).as_posix() for f in findings), findings
+    assert run_cli("-r", cli_repo, "ls", "latest").code == 0
+
+
 def test_read_data_subsets_cover_every_pack(filled: Path, cli_repo: str, run_cli: RunCli) -> None:
     total = None
     read = 0
