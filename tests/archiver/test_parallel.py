@@ -15,6 +15,7 @@ import pytest
 
 from s3vault import BackupOptions, BackupResult, backup
 from s3vault.archiver import dirworker
+from s3vault.archiver import parallel as engine
 from s3vault.format.packfile import BlobType
 from s3vault.repository.snapshots import load_snapshot
 from tests.conftest import RepoHandle
@@ -99,9 +100,11 @@ def counters(result: BackupResult) -> dict[str, object]:
 
 
 @pytest.mark.usefixtures("small_slices")
+@pytest.mark.parametrize("batch", [2, engine.BATCH])
 def test_parallel_and_serial_snapshots_are_identical(
-    tmp_path: Path, local_repo: RepoHandle
+    tmp_path: Path, local_repo: RepoHandle, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
+    monkeypatch.setattr(engine, "BATCH", batch)  # a worker's batch of directories below
     src = tmp_path / "src"
     make_source(src)
     # a directory, and a file inside it, as targets; below --root: the directories above

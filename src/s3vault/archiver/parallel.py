@@ -53,7 +53,7 @@ import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -64,6 +64,7 @@ from s3vault.archiver.dirworker import (
     DirResult,
     DirTask,
     Partial,
+    Record,
     Split,
 )
 from s3vault.archiver.excludes import ExcludeRules
@@ -78,12 +79,13 @@ from s3vault.archiver.pipeline import (
 )
 from s3vault.archiver.scan import node_type
 from s3vault.archiver.scanner import Scanner
+from s3vault.archiver.trees import Encoded, PendingDir
 from s3vault.archiver.walk import Listing
 from s3vault.archiver.workerproc import add_requests, worker_main
 from s3vault.collector import inherited_heap_frozen
 from s3vault.errors import S3VaultError
 from s3vault.format.packfile import BlobType
-from s3vault.format.tree import Node, NodeType, Tree
+from s3vault.format.tree import Node, NodeType, node_to_json
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
@@ -91,6 +93,7 @@ from s3vault.repository.writer import BlobWriter
 from s3vault.workerpool import settle_threads
 
 IN_FLIGHT = 3  # tasks handed to one worker at a time: it never waits for the next
+BATCH = 64  # directories a task may take in when the frontier is wide enough (DirWorker.do_task)
 SCAN_POLL = 0.1  # seconds between two looks at a scanner process's counts
 _COUNTERS = (
     "files_new",
@@ -193,7 +196,10 @@ class ScanProcess:
 @dataclass(slots=True, eq=False)
 class _Dir:
     """A directory whose tree the parent builds once ``pending`` (its tasks and subdirectories
-    not yet done) drops to zero."""
+    not yet done) drops to zero. It keeps the parent snapshot's tree (``psub``) when every
+    entry equals the parent's, as many as that tree holds (``parent_count``, known once a
+    worker listed the whole directory), and its own node equals the parent's (``meta_same``,
+    for its own parent's decision): as the serial engine (archiver/trees.py)."""
 
     node: Node
     psub: ObjectId | None
@@ -202,7 +208,9 @@ class _Dir:
     root_dev: int
     st: os.stat_result | None = None
     pending: int = 1
-    nodes: list[Node] = field(default_factory=list)
+    entries: list[Node | Encoded] = field(default_factory=list)
+    parent_count: int | None = None
+    meta_same: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -398,10 +406,15 @@ class ParallelArchiver(Archiver):
                 if not w.finished:
                     self._receive(w)
 
-    def _dispatch(self, workers: Iterable[_Worker]) -> None:
+    def _dispatch(self, workers: list[_Worker]) -> None:
         for w in sorted(workers, key=lambda w: w.in_flight):
             while self._tasks and w.in_flight < IN_FLIGHT:
-                self._send(w, self._tasks.pop())  # depth first: the frontier stays small
+                task = self._tasks.pop()  # depth first: the frontier stays small
+                if task.psub is not None and len(self._tasks) >= len(workers):
+                    # the others have work: this worker may go on below the directory (an
+                    # incremental run's directories are mostly unchanged, cheap to walk)
+                    task.batch = BATCH
+                self._send(w, task)
                 w.in_flight += 1
 
     def _send(self, w: _Worker, message: object) -> None:
@@ -441,7 +454,7 @@ class ParallelArchiver(Archiver):
             _, key, result, stats, files, bytes_, warned, statuses = message
             w.in_flight -= 1
             self._merge(stats, files, bytes_, warned, statuses)
-            self._result(self._dirs[key], result)
+            self._records(self._dirs[key], result)
         elif kind == "drop":  # an unreadable parent tree: store it again if met, never dedup
             self._repo.index.drop_blob(BlobType.TREE, message[1])
         elif kind == "bye":
@@ -471,7 +484,20 @@ class ParallelArchiver(Archiver):
         for path, status in statuses:
             self._progress.file_done(path, status)
 
-    def _result(self, d: _Dir, result: DirResult) -> None:
+    def _records(self, d: _Dir, records: list[Record]) -> None:
+        """A task's results: its directory's, then those of the directories below it that
+        the worker did too (``DirWorker.do_task``), each after the one it is in."""
+        here: dict[int, set[int]] = {}  # by record: its subdirectories the worker did
+        for up, slot, _ in records[1:]:
+            here.setdefault(up, set()).add(slot)
+        made: list[list[_Dir]] = []
+        for index, (up, slot, result) in enumerate(records):
+            target = d if up < 0 else made[up][slot]
+            made.append(self._result(target, result, here.get(index, set())))
+
+    def _result(self, d: _Dir, result: DirResult, done_here: set[int]) -> list[_Dir]:
+        """One directory's result; returns its subdirectories (those in ``done_here`` have
+        their results in the same task's records, the others become tasks)."""
         if isinstance(result, DirDone):
             self._one_done(d, result.node)
         elif isinstance(result, Split):
@@ -482,19 +508,24 @@ class ParallelArchiver(Archiver):
                 )
             self._one_done(d, None)
         else:
-            self._partial(d, result)
+            return self._partial(d, result, done_here)
+        return []
 
-    def _partial(self, d: _Dir, result: Partial) -> None:
-        d.nodes.extend(result.nodes)
-        for meta, st, psub in result.subdirs:
-            path = d.path + b"/" + meta.name if d.path != b"/" else b"/" + meta.name
-            below = self._below(path, st, d.root_dev)  # a named directory: its own device
-            root_dev = d.root_dev if below is None else below.device
-            child = _Dir(meta, psub, d, path, root_dev, st)
+    def _partial(self, d: _Dir, result: Partial, done_here: set[int]) -> list[_Dir]:
+        d.entries.extend(result.entries)
+        if result.parent_count is not None:
+            d.parent_count = result.parent_count
+        children = []
+        for i, (meta, st, psub, meta_same) in enumerate(result.subdirs):
+            path, root_dev = self.subdir_place(d.path, d.root_dev, meta.name, st)
+            child = _Dir(meta, psub, d, path, root_dev, st, meta_same=meta_same)
             self._dirs[id(child)] = child
             d.pending += 1
-            self._tasks.append(DirTask(id(child), path, meta, st, psub, root_dev))
+            children.append(child)
+            if i not in done_here:
+                self._tasks.append(DirTask(id(child), path, meta, st, psub, root_dev))
         self._one_done(d, None)
+        return children
 
     # Trees ---------------------------------------------------------------------------------
 
@@ -510,18 +541,22 @@ class ParallelArchiver(Archiver):
             if up is None:
                 self._root = node
                 return
-            up.nodes.append(node)
+            same = d.meta_same and node.subtree is not None and node.subtree == d.psub
+            up.entries.append(Encoded(node.name, node_to_json(node), same))
             up.pending -= 1
             d, node = up, None
 
     def _build(self, d: _Dir) -> Node:
-        nodes, d.nodes = d.nodes, []  # in any order: the encoding sorts them by name
-        tid, _ = self._writer.save(BlobType.TREE, Tree(nodes=tuple(nodes)).encode())
+        tree = PendingDir(d.node, d.psub, parent_count=d.parent_count)
+        for entry in d.entries:  # in any order: the encoding sorts them by name
+            tree.add(entry)
+        d.entries = []
+        node, same = tree.finalise(self._writer)
         with self._lock:
-            if tid == d.psub:
+            if same:
                 self.stats.dirs_unmodified += 1
             elif d.psub is not None:
                 self.stats.dirs_changed += 1
             else:
                 self.stats.dirs_new += 1
-        return replace(d.node, subtree=tid)
+        return node

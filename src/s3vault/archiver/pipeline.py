@@ -381,6 +381,15 @@ class Archiver:
         above it staying on ``root_dev`` (ExcludeMatcher.below: ``--one-file-system``)."""
         return self._matcher.below(real[len(self._opts.root) :], st.st_dev, root_dev)
 
+    def subdir_place(
+        self, up: bytes, up_dev: int, name: bytes, st: os.stat_result
+    ) -> tuple[bytes, int]:
+        """The path of the subdirectory ``name`` of ``up`` (whose walk stays on ``up_dev``),
+        and the device its own walk stays on (a directory named as a target: its own)."""
+        path = up + b"/" + name if up != b"/" else b"/" + name
+        below = self._below(path, st, up_dev)
+        return path, up_dev if below is None else below.device
+
     def _skipped(
         self, real: bytes, name: bytes, st: os.stat_result, tagged: frozenset[bytes] | None
     ) -> bool:
@@ -781,24 +790,26 @@ class Archiver:
         if frame.parent is not None:
             frame.pdir.parent_count = frame.parent.count
             if frame.fd is None and frame.tagged is None and self._matcher.empty:
-                entries = self._keep_unchanged(frame, entries)
+                entries = self._keep_unchanged(frame.pdir, frame.parent, frame.io, entries)
         frame.entries = iter(entries)
         return frame
 
-    def _keep_unchanged(self, frame: DirFrame, entries: Listing) -> Listing:
-        """The common case of an unchanged run in one pass over a directory: its regular files
-        whose parent nodes stay as they are join the tree at once; the rest of the entries
-        (returned, in order) are visited one by one."""
-        assert frame.parent is not None
+    def _keep_unchanged(
+        self, pdir: PendingDir, parent: ParentListing, io: bytes, entries: Listing
+    ) -> Listing:
+        """The common case of an unchanged run in one pass over the directory ``io`` (no
+        excludes, no tags): its regular files whose parent nodes stay as they are join
+        ``pdir`` at once; the rest of the entries (returned, in order) are visited one by
+        one."""
         kept, rest = keep_unchanged(
             entries,
-            frame.parent,
+            parent,
             index=self._repo.index,
             rules=self._opts.changes,
             with_atime=self._opts.with_atime,
         )
-        add, done = frame.pdir.add, self._progress.file_done
-        base = frame.io if frame.io.endswith(b"/") else frame.io + b"/"
+        add, done = pdir.add, self._progress.file_done
+        base = io if io.endswith(b"/") else io + b"/"
         size = 0
         for name, st, obj in kept:
             add(Encoded(name, obj, True))

@@ -173,7 +173,7 @@ def worker_main(
     worker.open()
     try:
         while (task := tasks.get()) is not None:
-            result = worker.process(task)
+            result = worker.do_task(task)
             crash_point("backup-worker-task")
             outbox.send(("done", task.key, result, worker.take_stats(), *progress.take()))
         writer.flush()

@@ -1,0 +1,136 @@
+"""A backup worker's task (archiver/dirworker.py ``DirWorker.do_task``): its directory, then,
+depth first, the directories below it that the parent snapshot holds, up to the task's batch;
+every record after the one of the directory it is in; what is not done goes back as tasks.
+The whole engine with small and large batches gives the serial engine's snapshot
+(tests/archiver/test_parallel.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from s3vault import BackupOptions, backup
+from s3vault.archiver.dirworker import (
+    CollectingProgress,
+    DirDone,
+    DirTask,
+    DirWorker,
+    Partial,
+    Record,
+)
+from s3vault.archiver.pipeline import ArchiveOptions
+from s3vault.format.tree import Node, NodeType
+from s3vault.ids import ObjectId
+from s3vault.repository.repository import Repository
+from s3vault.repository.snapshots import find_snapshot
+from tests.maintenance.harness import World
+
+
+def _source(world: World) -> Path:
+    src = world.tmp / "src"
+    for p in range(3):
+        for m in range(4):
+            leaf = src / f"p{p}" / f"m{m}"
+            leaf.mkdir(parents=True)
+            (leaf / "f").write_bytes(b"%d %d\n" % (p, m) * 100)
+        (src / f"p{p}" / "top").write_bytes(b"top %d" % p)
+    return src
+
+
+def _parent_tree(world: World) -> ObjectId:
+    result = backup(
+        world.open(),
+        BackupOptions(paths=("/src",), root=str(world.tmp), jobs=1),
+        clock=world.clock,
+    )
+    assert result.snapshot_id is not None
+    _sid, snap = find_snapshot(world.open(), result.snapshot_id.hex())
+    return snap.tree
+
+
+def _subtree(repo: Repository, tid: ObjectId, *names: bytes) -> ObjectId:
+    for name in names:
+        node = repo.load_tree(tid).find(name)
+        assert node is not None and node.subtree is not None
+        tid = node.subtree
+    return tid
+
+
+def _do(world: World, parent: ObjectId, batch: int) -> tuple[list[Record], Repository]:
+    repo = world.open()
+    repo = repo.with_index(repo.read_index())
+    root = os.fsencode(world.tmp)
+    options = ArchiveOptions(paths=(b"/src",), root=root)
+    worker = DirWorker(repo, repo.blob_writer(), options, progress=CollectingProgress())
+    worker.open()
+    try:
+        path = root + b"/src"
+        st = os.lstat(path)
+        psub = _subtree(repo, parent, b"src")
+        task = DirTask(7, path, Node(name=b"src", type=NodeType.DIR), st, psub, st.st_dev)
+        task.batch = batch
+        return worker.do_task(task), repo
+    finally:
+        worker.close()
+
+
+def _shape(records: list[Record]) -> list[tuple[int, int, str]]:
+    return [(up, slot, type(result).__name__) for up, slot, result in records]
+
+
+def test_a_task_goes_depth_first_below_its_directory_up_to_its_batch(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    _source(world)
+    parent = _parent_tree(world)
+    records, repo = _do(world, parent, 7)
+    # src, then p0 and its four leaves, then p1 and its first leaf: 7 directories
+    assert _shape(records) == [
+        (-1, 0, "Partial"),
+        (0, 0, "Partial"),
+        (1, 0, "DirDone"),
+        (1, 1, "DirDone"),
+        (1, 2, "DirDone"),
+        (1, 3, "DirDone"),
+        (0, 1, "Partial"),
+    ]
+    src = records[0][2]
+    assert isinstance(src, Partial)
+    assert [meta.name for meta, *_ in src.subdirs] == [b"p0", b"p1", b"p2"]
+    assert src.parent_count == 3
+    for slot, (_up, _slot, done) in enumerate(records[2:6]):  # unchanged: the parent's trees
+        assert isinstance(done, DirDone)
+        assert done.node.name == b"m%d" % slot
+        assert done.node.subtree == _subtree(repo, parent, b"src", b"p0", b"m%d" % slot)
+    p0 = records[1][2]
+    assert isinstance(p0, Partial)
+    assert [meta.name for meta, *_ in p0.subdirs] == [b"m0", b"m1", b"m2", b"m3"]
+    assert all(same for *_, same in p0.subdirs)  # each directory's node equals the parent's
+
+
+@pytest.mark.parametrize("batch", [1, 2, 100])
+def test_a_task_never_takes_more_than_its_batch(tmp_path: Path, batch: int) -> None:
+    world = World(tmp_path)
+    _source(world)
+    records, _repo = _do(world, _parent_tree(world), batch)
+    assert len(records) == min(batch, 1 + 3 + 3 * 4)
+    for index, (up, slot, _result) in enumerate(records):
+        assert up < index  # after the directory it is in
+        if up >= 0:
+            holder = records[up][2]
+            assert isinstance(holder, Partial) and slot < len(holder.subdirs)
+
+
+def test_a_directory_new_since_the_parent_goes_back_as_a_task(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    src = _source(world)
+    parent = _parent_tree(world)
+    (src / "p0" / "a-new").mkdir()  # first in p0, but nothing to compare it with
+    (src / "p0" / "a-new" / "f").write_bytes(b"new")
+    records, _repo = _do(world, parent, 100)
+    p0 = records[1][2]
+    assert isinstance(p0, Partial)
+    assert p0.subdirs[0][0].name == b"a-new" and p0.subdirs[0][2] is None
+    assert (1, 0) not in {(up, slot) for up, slot, _ in records}
+    assert len(records) == 1 + 3 + 3 * 4  # all the others
