@@ -395,7 +395,34 @@ def test_too_few_file_descriptors_is_said_as_such(
     assert done.returncode == 1, done.stderr
     assert "internal error" not in done.stderr
     assert "too many open files" in done.stderr and "ulimit -n" in done.stderr
+    assert "or run with fewer --jobs" in done.stderr  # it ran two
     assert run_cli("-r", cli_repo, "verify").code == 0
+
+
+def test_a_command_that_ran_one_job_is_not_told_to_run_fewer(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """Found in a review (2026-12-07): `restore --jobs 1` short of descriptors was told to
+    "run with fewer --jobs"; it is told to raise the limit only."""
+    src = tmp_path / "src"
+    write_file(src / "a", os.urandom(100_000))
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+
+    def few_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (6, 6))
+
+    done = subprocess.run(
+        [S3VAULT, "-r", cli_repo, "restore", "latest", "--jobs", "1", "--target", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        preexec_fn=few_descriptors,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "too many open files" in done.stderr and "ulimit -n 1024" in done.stderr
+    assert "--jobs" not in done.stderr, done.stderr
 
 
 def _chain(top: Path, depth: int, *, make: bool = True) -> bytes:

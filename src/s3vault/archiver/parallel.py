@@ -107,14 +107,6 @@ _COUNTERS = (
 )
 
 
-def default_jobs() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 class _SharedCounts(NullProgress):
     """A scanner process's progress: its totals into memory the parent reads."""
 

@@ -35,6 +35,7 @@ from s3vault import (
     SystemClock,
     __version__,
     crash_point,
+    default_jobs,
     invocation,
     publish_metrics,
 )
@@ -231,14 +232,18 @@ def _ignore(_signum: int, _frame: FrameType | None) -> None:
     """A signal noted and ignored."""
 
 
-def _short_of(exc: Exception) -> str | None:
+def _short_of(exc: Exception, jobs: int | None) -> str | None:
     """What the machine ran short of, said as such rather than as an internal error: file
-    descriptors (``ulimit -n``) or memory (``ulimit -v``, or the machine's)."""
+    descriptors (``ulimit -n``) or memory (``ulimit -v``, or the machine's). Fewer ``--jobs``
+    are suggested where the command ran more than one (``jobs``: its option, 0 one per core)."""
+    if jobs == 0:
+        jobs = default_jobs()
+    fewer = ", or run with fewer --jobs" if jobs is not None and jobs > 1 else ""
     if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         return (
             f"too many open files ({exc.strerror}; this process may open {soft}): raise the "
-            "limit (ulimit -n 1024), or run with fewer --jobs"
+            f"limit (ulimit -n 1024){fewer}"
         )
     no_thread = isinstance(exc, RuntimeError) and "can't start new thread" in str(exc)
     if (
@@ -250,7 +255,7 @@ def _short_of(exc: Exception) -> str | None:
         limit = "no limit" if soft == resource.RLIM_INFINITY else f"{soft >> 20} MiB"
         return (
             f"out of memory (address space limit, ulimit -v: {limit}): raise the limit or free "
-            "memory, or run with fewer --jobs"
+            f"memory{fewer}"
         )
     return None
 
@@ -477,7 +482,7 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
     except Exception as exc:  # an s3vault bug: say so, show the traceback with -v
         if ctx.verbose:
             traceback.print_exc()
-        failure = _short_of(exc) or f"internal error: {type(exc).__name__}: {exc}"
+        failure = _short_of(exc, ctx.jobs) or f"internal error: {type(exc).__name__}: {exc}"
         code = _fail(ctx, failure, ExitCode.FATAL)
     run.cache_dir = ctx.cache_path()
     code = _shown_whole(ctx, code)

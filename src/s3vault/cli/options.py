@@ -520,15 +520,28 @@ def read_workers_options(what: str, default: str = "one per core") -> Callable[[
             help="Stop a worker process that holds work and sends nothing for this long "
             "(the command then fails, exit 1)",
         )(fn)
-        return click.option(
-            "-j",
-            "--jobs",
-            type=click.IntRange(min=0, max=MAX_JOBS),
-            default=0,
-            help=f"Worker processes that {what} (default 0: {default}; 1: none)",
-        )(fn)
+        return jobs_option(f"Worker processes that {what} (default 0: {default}; 1: none)")(fn)
 
     return decorate
+
+
+def jobs_option(help_text: str) -> Callable[[F], F]:
+    """``-j/--jobs N`` (0: one per core), handed over as ``jobs`` and noted in the context
+    (``CliContext.jobs``: a command short of memory or descriptors suggests fewer only when it
+    ran more than one)."""
+
+    def note(ctx: click.Context, _param: click.Parameter, value: int) -> int:
+        ctx.ensure_object(CliContext).jobs = value
+        return value
+
+    return click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(min=0, max=MAX_JOBS),
+        default=0,
+        callback=note,
+        help=help_text,
+    )
 
 
 if TYPE_CHECKING:

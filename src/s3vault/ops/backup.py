@@ -25,7 +25,7 @@ from s3vault.archiver.filelists import (
     parse_verbatim,
     read_list,
 )
-from s3vault.archiver.parallel import ParallelArchiver, ScanProcess, default_jobs
+from s3vault.archiver.parallel import ParallelArchiver, ScanProcess
 from s3vault.archiver.pipeline import ArchiveOptions, Archiver
 from s3vault.archiver.scanner import Scanner
 from s3vault.backend.accounting import RequestCounts
@@ -46,6 +46,7 @@ from s3vault.repository.snapshots import find_snapshot, list_snapshots, snapshot
 from s3vault.repository.writer import BlobWriter
 from s3vault.tags import flatten, tag_lists
 from s3vault.version import __version__
+from s3vault.workerpool import default_jobs
 
 if TYPE_CHECKING:
     from s3vault.ops.profiles import Profile

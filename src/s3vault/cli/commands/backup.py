@@ -23,12 +23,12 @@ from s3vault import (
 from s3vault import backup as backup_op
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import (
-    MAX_JOBS,
     TagListType,
     Timestamp,
     cli_context,
     global_options,
     iexclude_options,
+    jobs_option,
 )
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, human_elapsed, plural, say
@@ -156,13 +156,7 @@ from s3vault.cli.session import open_repo, repo_options
     metavar="DIR",
 )
 @click.option("-n", "--dry-run", is_flag=True, help="Do everything but write to the repository")
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=0, max=MAX_JOBS),
-    default=0,
-    help="Worker processes that read files (default 0: one per core; 1: no worker process)",
-)
+@jobs_option("Worker processes that read files (default 0: one per core; 1: no worker process)")
 def backup(
     paths: tuple[str, ...],
     tags: tuple[TagList, ...],
