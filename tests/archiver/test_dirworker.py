@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from s3vault import BackupOptions, backup
+from s3vault.archiver import dirworker
 from s3vault.archiver.dirworker import (
     CollectingProgress,
     DirDone,
@@ -19,8 +20,10 @@ from s3vault.archiver.dirworker import (
     DirWorker,
     Partial,
     Record,
+    Split,
 )
 from s3vault.archiver.pipeline import ArchiveOptions
+from s3vault.archiver.trees import SameNames
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
@@ -134,3 +137,42 @@ def test_a_directory_new_since_the_parent_goes_back_as_a_task(tmp_path: Path) ->
     assert p0.subdirs[0][0].name == b"a-new" and p0.subdirs[0][2] is None
     assert (1, 0) not in {(up, slot) for up, slot, _ in records}
     assert len(records) == 1 + 3 + 3 * 4  # all the others
+
+
+def test_a_big_directory_comes_back_as_slices_of_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big directory goes back to the parent process as slices of names (their lstat
+    results cost more to send than to make again), and each slice taken gives the parent
+    snapshot's count of the whole directory: the parent keeps an unchanged big directory's
+    tree (no encoding of every node of it again)."""
+    monkeypatch.setattr(dirworker, "SLICE", 3)
+    world = World(tmp_path)
+    src = _source(world)  # src holds p0, p1, p2: no more than a slice
+    for i in range(5):
+        (src / f"x{i}").write_bytes(b"%d" % i)
+    parent = _parent_tree(world)
+    records, repo = _do(world, parent, 100)
+    (only,) = records
+    split = only[2]
+    assert isinstance(split, Split)
+    assert split.slices == [[b"p0", b"p1", b"p2"], [b"x0", b"x1", b"x2"], [b"x3", b"x4"]]
+    (src / "x3").unlink()  # gone between the listing and the slice: not in it, no warning
+    options = ArchiveOptions(paths=(b"/src",), root=os.fsencode(world.tmp))
+    worker = DirWorker(repo, repo.blob_writer(), options, progress=CollectingProgress())
+    worker.open()
+    try:
+        st = os.lstat(src)
+        psub = _subtree(repo, parent, b"src")
+        meta = Node(name=b"src", type=NodeType.DIR)
+        for part in split.slices:
+            task = DirTask(7, os.fsencode(src), meta, st, psub, st.st_dev, names=part)
+            result = worker.process(task)
+            assert isinstance(result, Partial)
+            assert result.parent_count == 8
+            names = [meta.name for meta, *_ in result.subdirs]
+            for entry in result.entries:
+                names.extend(entry.names if isinstance(entry, SameNames) else [entry.name])
+            assert sorted(names) == [n for n in part if n != b"x3"]
+    finally:
+        worker.close()

@@ -79,7 +79,7 @@ from s3vault.archiver.pipeline import (
 )
 from s3vault.archiver.scan import node_type
 from s3vault.archiver.scanner import Scanner
-from s3vault.archiver.trees import Encoded, PendingDir
+from s3vault.archiver.trees import Encoded, PendingDir, SameNames
 from s3vault.archiver.walk import Listing
 from s3vault.archiver.workerproc import add_requests, worker_main
 from s3vault.collector import inherited_heap_frozen
@@ -200,7 +200,7 @@ class _Dir:
     root_dev: int
     st: os.stat_result | None = None
     pending: int = 1
-    entries: list[Node | Encoded] = field(default_factory=list)
+    entries: list[Node | Encoded | SameNames] = field(default_factory=list)
     parent_count: int | None = None
     meta_same: bool = False
 
@@ -495,9 +495,9 @@ class ParallelArchiver(Archiver):
         elif isinstance(result, Split):
             d.pending += len(result.slices)
             for part in result.slices:
-                self._tasks.append(
-                    DirTask(id(d), d.path, d.node, d.st, d.psub, d.root_dev, part, result.tagged)
-                )
+                task = DirTask(id(d), d.path, d.node, d.st, d.psub, d.root_dev, names=part)
+                task.tagged = result.tagged
+                self._tasks.append(task)
             self._one_done(d, None)
         else:
             return self._partial(d, result, done_here)
@@ -538,12 +538,17 @@ class ParallelArchiver(Archiver):
             up.pending -= 1
             d, node = up, None
 
+    def _parent_objects(self, d: _Dir) -> Callable[[bytes], dict[str, Any] | None] | None:
+        """The parent snapshot's nodes of the directory by name (None: unreadable)."""
+        listing = self._parent_listing(d.psub, d.path)
+        return listing.get if listing is not None else None
+
     def _build(self, d: _Dir) -> Node:
         tree = PendingDir(d.node, d.psub, parent_count=d.parent_count)
         for entry in d.entries:  # in any order: the encoding sorts them by name
             tree.add(entry)
         d.entries = []
-        node, same = tree.finalise(self._writer)
+        node, same = tree.finalise(self._writer, lambda: self._parent_objects(d))
         with self._lock:
             if same:
                 self.stats.dirs_unmodified += 1

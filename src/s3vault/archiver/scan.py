@@ -133,6 +133,43 @@ def open_dir(io: bytes, ident: tuple[int, int]) -> int:
     return fd
 
 
+def list_names(path: bytes, ident: tuple[int, int]) -> list[bytes]:
+    """The names in a directory, sorted, without their lstat results (``stat_names``): a
+    directory too big for one process is shared out by name (archiver/dirworker.py).
+    ``ident`` as for ``list_dir``.
+
+    Raises:
+        OSError: the directory itself cannot be listed; MovedError: another one is there.
+    """
+    fd = open_dir(path, ident)
+    try:
+        return sorted(os.fsencode(name) for name in os.listdir(fd))
+    finally:
+        os.close(fd)
+
+
+def stat_names(
+    path: bytes, ident: tuple[int, int], names: list[bytes]
+) -> list[tuple[bytes, os.stat_result | OSError]]:
+    """``list_dir``'s entries of these names of the directory (a part of ``list_names``),
+    stat'ed relative to the directory opened as ``list_dir`` opens it.
+
+    Raises:
+        OSError: the directory itself cannot be opened; MovedError: another one is there.
+    """
+    out: list[tuple[bytes, os.stat_result | OSError]] = []
+    fd = open_dir(path, ident)
+    try:
+        for name in names:
+            try:
+                out.append((name, os.stat(name, dir_fd=fd, follow_symlinks=False)))
+            except OSError as exc:
+                out.append((name, exc))
+    finally:
+        os.close(fd)
+    return out
+
+
 def list_dir(
     path: bytes, ident: tuple[int, int] | None = None
 ) -> list[tuple[bytes, os.stat_result | OSError]]:
