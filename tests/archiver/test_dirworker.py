@@ -157,7 +157,7 @@ def test_a_big_directory_comes_back_as_slices_of_names(
     split = only[2]
     assert isinstance(split, Split)
     assert split.slices == [[b"p0", b"p1", b"p2"], [b"x0", b"x1", b"x2"], [b"x3", b"x4"]]
-    (src / "x3").unlink()  # gone between the listing and the slice: not in it, no warning
+    (src / "x3").unlink()  # gone between the listing and the slice: said, as the serial walk
     options = ArchiveOptions(paths=(b"/src",), root=os.fsencode(world.tmp))
     worker = DirWorker(repo, repo.blob_writer(), options, progress=CollectingProgress())
     worker.open()
@@ -174,5 +174,8 @@ def test_a_big_directory_comes_back_as_slices_of_names(
             for entry in result.entries:
                 names.extend(entry.names if isinstance(entry, SameNames) else [entry.name])
             assert sorted(names) == [n for n in part if n != b"x3"]
+        assert [(path, message) for path, message in worker.take_stats().warnings] == [
+            (str(src / "x3"), "cannot read: No such file or directory")
+        ]
     finally:
         worker.close()
