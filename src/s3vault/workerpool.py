@@ -74,6 +74,22 @@ _END = object()  # no more tasks
 STALL_AFTER = 600.0  # seconds a worker holding a task may stay silent (Watchdog's default)
 
 
+# the most worker processes this process set out to start at once (``most_workers``)
+_most_workers = [0]
+
+
+def note_workers(count: int) -> None:
+    """A pool of ``count`` worker processes is about to start (called before the fork)."""
+    _most_workers[0] = max(_most_workers[0], count)
+
+
+def most_workers() -> int:
+    """The most worker processes this process set out to start at once: a command short of
+    memory or descriptors is told to run fewer only if it ran more than one (a restore's
+    ``--jobs 0`` runs none below ``SERIAL_BELOW_BYTES``)."""
+    return _most_workers[0]
+
+
 def default_jobs() -> int:
     """The cores this process may run on (its CPU affinity, else the machine's count)."""
     try:
@@ -310,6 +326,7 @@ class WorkerPool(Generic[T, P, R]):
             w.conn.send(message)
 
     def _fork(self) -> list[_Worker]:
+        note_workers(self._jobs)
         ctx = multiprocessing.get_context("fork")
         pipes = [ctx.Pipe() for _ in range(self._jobs)]
         workers = []

@@ -399,11 +399,13 @@ def test_too_few_file_descriptors_is_said_as_such(
     assert run_cli("-r", cli_repo, "verify").code == 0
 
 
-def test_a_command_that_ran_one_job_is_not_told_to_run_fewer(
-    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "1"]])
+def test_a_command_that_ran_one_process_is_not_told_to_run_fewer(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli, jobs: list[str]
 ) -> None:
-    """Found in a review (2026-12-07): `restore --jobs 1` short of descriptors was told to
-    "run with fewer --jobs"; it is told to raise the limit only."""
+    """Found in a review and an attack pass (2026-12-07): `restore` short of descriptors was
+    told to "run with fewer --jobs" with `--jobs 1`, and with the default, which restores a
+    small snapshot in one process. It is told to raise the limit only."""
     src = tmp_path / "src"
     write_file(src / "a", os.urandom(100_000))
     assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
@@ -412,7 +414,7 @@ def test_a_command_that_ran_one_job_is_not_told_to_run_fewer(
         resource.setrlimit(resource.RLIMIT_NOFILE, (6, 6))
 
     done = subprocess.run(
-        [S3VAULT, "-r", cli_repo, "restore", "latest", "--jobs", "1", "--target", str(tmp_path)],
+        [S3VAULT, "-r", cli_repo, "restore", "latest", *jobs, "--target", str(tmp_path)],
         capture_output=True,
         text=True,
         env=cli_env,

@@ -90,7 +90,7 @@ from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
 from s3vault.repository.writer import BlobWriter
-from s3vault.workerpool import settle_threads
+from s3vault.workerpool import note_workers, settle_threads
 
 IN_FLIGHT = 3  # tasks handed to one worker at a time: it never waits for the next
 BATCH = 64  # directories a task may take in when the frontier is wide enough (DirWorker.do_task)
@@ -273,6 +273,7 @@ class ParallelArchiver(Archiver):
         return self._root.subtree
 
     def _fork(self) -> list[_Worker]:
+        note_workers(self._jobs)
         ctx = multiprocessing.get_context("fork")
         pipes = [ctx.Pipe() for _ in range(self._jobs)]
         workers = []

@@ -35,8 +35,8 @@ from s3vault import (
     SystemClock,
     __version__,
     crash_point,
-    default_jobs,
     invocation,
+    most_workers,
     publish_metrics,
 )
 from s3vault.cli import streams
@@ -232,13 +232,11 @@ def _ignore(_signum: int, _frame: FrameType | None) -> None:
     """A signal noted and ignored."""
 
 
-def _short_of(exc: Exception, jobs: int | None) -> str | None:
+def _short_of(exc: Exception) -> str | None:
     """What the machine ran short of, said as such rather than as an internal error: file
     descriptors (``ulimit -n``) or memory (``ulimit -v``, or the machine's). Fewer ``--jobs``
-    are suggested where the command ran more than one (``jobs``: its option, 0 one per core)."""
-    if jobs == 0:
-        jobs = default_jobs()
-    fewer = ", or run with fewer --jobs" if jobs is not None and jobs > 1 else ""
+    are suggested where the command ran more than one worker process."""
+    fewer = ", or run with fewer --jobs" if most_workers() > 1 else ""
     if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         return (
@@ -482,7 +480,7 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
     except Exception as exc:  # an s3vault bug: say so, show the traceback with -v
         if ctx.verbose:
             traceback.print_exc()
-        failure = _short_of(exc, ctx.jobs) or f"internal error: {type(exc).__name__}: {exc}"
+        failure = _short_of(exc) or f"internal error: {type(exc).__name__}: {exc}"
         code = _fail(ctx, failure, ExitCode.FATAL)
     run.cache_dir = ctx.cache_path()
     code = _shown_whole(ctx, code)

@@ -52,7 +52,6 @@ class CliContext:
     stdout_array: bool = False
     quiet: bool = False
     verbose: int = 0
-    jobs: int | None = None  # the command's --jobs (0: one per core); None: it has none
     cache_dir: str | None = None
     no_cache: bool = False
     limit_upload: int | None = None

@@ -526,21 +526,9 @@ def read_workers_options(what: str, default: str = "one per core") -> Callable[[
 
 
 def jobs_option(help_text: str) -> Callable[[F], F]:
-    """``-j/--jobs N`` (0: one per core), handed over as ``jobs`` and noted in the context
-    (``CliContext.jobs``: a command short of memory or descriptors suggests fewer only when it
-    ran more than one)."""
-
-    def note(ctx: click.Context, _param: click.Parameter, value: int) -> int:
-        ctx.ensure_object(CliContext).jobs = value
-        return value
-
+    """``-j/--jobs N`` (0: one per core), handed over as ``jobs``."""
     return click.option(
-        "-j",
-        "--jobs",
-        type=click.IntRange(min=0, max=MAX_JOBS),
-        default=0,
-        callback=note,
-        help=help_text,
+        "-j", "--jobs", type=click.IntRange(min=0, max=MAX_JOBS), default=0, help=help_text
     )
 
 
