@@ -179,3 +179,42 @@ def test_a_big_directory_comes_back_as_slices_of_names(
         ]
     finally:
         worker.close()
+
+
+def test_a_slice_of_a_directory_replaced_since_its_listing_names_every_entry_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an attack pass (2026-12-07): a big directory made unreadable or replaced
+    between its listing and a slice's turn lost the slice's 512 files with one "cannot list
+    directory" warning, counted as one failure. Each entry left out is named and counted."""
+    monkeypatch.setattr(dirworker, "SLICE", 3)
+    world = World(tmp_path)
+    src = _source(world)
+    for i in range(5):
+        (src / f"x{i}").write_bytes(b"%d" % i)
+    parent = _parent_tree(world)
+    records, repo = _do(world, parent, 100)
+    split = records[0][2]
+    assert isinstance(split, Split)
+    st = os.lstat(src)
+    src.rename(world.tmp / "src-old")  # another directory in its place: not the one listed
+    (src / "x0").mkdir(parents=True)
+    options = ArchiveOptions(paths=(b"/src",), root=os.fsencode(world.tmp))
+    worker = DirWorker(repo, repo.blob_writer(), options, progress=CollectingProgress())
+    worker.open()
+    try:
+        psub = _subtree(repo, parent, b"src")
+        meta = Node(name=b"src", type=NodeType.DIR)
+        part = split.slices[1]
+        task = DirTask(7, os.fsencode(src), meta, st, psub, st.st_dev, names=part)
+        result = worker.process(task)
+        stats = worker.take_stats()
+    finally:
+        worker.close()
+    assert isinstance(result, Partial) and result.subdirs == []
+    assert [e for e in result.entries if not isinstance(e, SameNames) or e.names] == []
+    assert stats.warnings == [
+        (str(src / os.fsdecode(name)), "cannot read: replaced while the backup was running")
+        for name in part
+    ]
+    assert stats.files_failed == len(part) == 3

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -171,3 +172,27 @@ def test_unreadable_files_warn_the_same(tmp_path: Path, local_repo: RepoHandle) 
     assert tree_of(local_repo, parallel) == tree_of(local_repo, serial)
     assert sorted(parallel.warnings) == sorted(serial.warnings)
     assert parallel.warnings  # the missing target
+
+
+@pytest.mark.usefixtures("small_slices")
+def test_an_unreadable_parent_tree_of_a_big_directory_is_said_once(
+    tmp_path: Path, local_repo: RepoHandle
+) -> None:
+    """Found by an attack pass (2026-12-07): every worker that took a slice of a big
+    directory read the parent snapshot's tree of it, and each said it was unreadable."""
+    big = tmp_path / "src" / "big"
+    big.mkdir(parents=True)
+    for i in range(40):  # 5 slices of 8
+        (big / f"e{i:03d}").write_bytes(b"entry %d\n" % i)
+    first = run(local_repo, 1, (str(tmp_path / "src"),))
+    for pack in Path(local_repo.url, "tree").rglob("*"):
+        if pack.is_file():
+            data = bytearray(pack.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            pack.chmod(0o644)
+            pack.write_bytes(bytes(data))
+    shutil.rmtree(local_repo.cache)
+    again = run(local_repo, 3, (str(tmp_path / "src"),), parent=str(first.snapshot_id))
+    assert len(again.notices) == len(set(again.notices))
+    assert [path for path, _ in again.notices].count(str(big)) == 1
+    assert again.files_new == 40  # read again, as the notice says

@@ -288,15 +288,16 @@ class DirWorker(Archiver):
         return Split([names[i : i + SLICE] for i in range(0, len(names), SLICE)], tagged)
 
     def _stat_slice(self, task: DirTask, names: list[bytes]) -> Listing:
-        """The entries of these names of the task's directory (``list_dir``'s); none, said,
-        when the directory is gone or replaced since it was listed."""
+        """The entries of these names of the task's directory (``list_dir``'s). When the
+        directory cannot be opened since it was listed (made unreadable, replaced), each of
+        them carries the error: each is said and counted as not backed up (an attack pass:
+        one "cannot list directory" for 512 files left out, counted as one)."""
         assert task.st is not None
         try:
             return stat_names(task.path, (task.st.st_dev, task.st.st_ino), names)
         except OSError as exc:
             raise_if_out_of_descriptors(exc)
-            self._warn(task.path, f"cannot list directory: {exc.strerror or exc}", failed=True)
-            return []
+            return [(name, exc) for name in names]
 
     def _item(
         self,
@@ -311,7 +312,7 @@ class DirWorker(Archiver):
         comes back as work for the parent process."""
         io = task.path + b"/" + name if task.path != b"/" else b"/" + name
         if isinstance(cst, OSError):
-            self._warn(io, f"cannot read: {cst.strerror}", failed=True)
+            self._warn(io, f"cannot read: {cst.strerror or cst}", failed=True)
             return None
         if not task.explicit and self._skipped(io, name, cst, tagged):
             return None

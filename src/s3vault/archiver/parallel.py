@@ -237,6 +237,7 @@ class ParallelArchiver(Archiver):
         self._tasks: deque[DirTask] = deque()
         self._dirs: dict[int, _Dir] = {}
         self._root: Node | None = None
+        self._noticed: set[tuple[str, str]] = set()  # notices kept so far (``_merge``)
 
     @property
     def jobs(self) -> int:
@@ -465,15 +466,22 @@ class ParallelArchiver(Archiver):
         warned: list[tuple[str, str]],
         statuses: list[tuple[str, str]],
     ) -> None:
+        # A notice may come from several workers: each that takes a slice of a big directory
+        # reads the parent snapshot's tree of it, and says so when it is unreadable (said
+        # once per worker, found by an attack pass); it is said and kept once.
+        notices = [note for note in stats.notices if note not in self._noticed]
+        said = set(stats.notices) & self._noticed
+        self._noticed.update(notices)
         with self._lock:
             for name in _COUNTERS:
                 setattr(self.stats, name, getattr(self.stats, name) + getattr(stats, name))
             self.stats.warnings.extend(stats.warnings)
-            self.stats.notices.extend(stats.notices)
+            self.stats.notices.extend(notices)
         if files or bytes_:
             self._progress.advanced(files=files, bytes_=bytes_)
         for path, message in warned:
-            self._progress.warned(path, message)
+            if (path, message) not in said:
+                self._progress.warned(path, message)
         for path, status in statuses:
             self._progress.file_done(path, status)
 

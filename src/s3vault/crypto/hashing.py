@@ -44,8 +44,18 @@ def view_digest(repo_id: bytes, bid: bytes) -> bytes:
 
 def storage_id(data: bytes | memoryview) -> ObjectId:
     """Plain BLAKE3 of stored bytes (the name of packs and standalone files)."""
-    threads = blake3.AUTO if _threaded and len(data) > _THREADED_ABOVE else 1
-    return ObjectId(blake3(data, max_threads=threads).digest())
+    global _threaded  # noqa: PLW0603 - one switch per process
+    if _threaded and len(data) > _THREADED_ABOVE:
+        try:
+            return ObjectId(blake3(data, max_threads=blake3.AUTO).digest())
+        except BaseException as exc:
+            # blake3's thread pool could not start (a host's limit: under `ulimit -v` its
+            # threads' stacks did not fit) and the Rust side panicked; a panic is no Exception,
+            # it ended `verify --read-data --jobs 1` in a traceback. One thread from now on.
+            if type(exc).__name__ != "PanicException":
+                raise
+            _threaded = False
+    return ObjectId(blake3(data, max_threads=1).digest())
 
 
 class ContentHasher:

@@ -1,0 +1,52 @@
+"""crypto/hashing.py under a host's limits: a large storage id hashes on blake3's threads; when
+they cannot start (`ulimit -v`: their stacks do not fit), the Rust side panics, and a panic is
+no Exception: `verify --read-data --jobs 1` ended in a Rust backtrace and a Python traceback
+(an attack pass, 2026-12-07). It falls back to one thread and gives the same id."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from blake3 import blake3
+
+DATA_MIB = 8  # above hashing._THREADED_ABOVE
+
+CHILD = textwrap.dedent(
+    f"""
+    import resource, sys
+    from s3vault.crypto import hashing
+    data = bytes(range(256)) * (({DATA_MIB} << 20) // 256)
+    def vm():
+        for line in open("/proc/self/status"):
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    limit = vm() + (int(sys.argv[1]) << 20)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    try:
+        print(hashing.storage_id(data).hex())
+        print(hashing.storage_id(data).hex())  # and again, after a fallback
+    except MemoryError:
+        print("MemoryError")
+    """
+)
+
+
+def test_a_storage_id_falls_back_to_one_thread_when_blake3s_cannot_start() -> None:
+    expected = blake3(bytes(range(256)) * ((DATA_MIB << 20) // 256), max_threads=1).hexdigest()
+    outcomes = []
+    for extra_mib in range(2, 13):  # from too little for the threads' stacks to enough
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, str(extra_mib)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert "PanicException" not in done.stderr, done.stderr
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.split()
+        assert lines in (["MemoryError"], [expected, expected]), lines
+        outcomes.append(lines[0] == expected)
+    assert outcomes[-1], "not even 12 MiB more were enough to hash"
