@@ -28,7 +28,7 @@ from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot
-from tests.maintenance.harness import World
+from tests.maintenance.harness import World, subtree_at
 
 
 def _source(world: World) -> Path:
@@ -53,14 +53,6 @@ def _parent_tree(world: World) -> ObjectId:
     return snap.tree
 
 
-def _subtree(repo: Repository, tid: ObjectId, *names: bytes) -> ObjectId:
-    for name in names:
-        node = repo.load_tree(tid).find(name)
-        assert node is not None and node.subtree is not None
-        tid = node.subtree
-    return tid
-
-
 def _do(world: World, parent: ObjectId, batch: int) -> tuple[list[Record], Repository]:
     repo = world.open()
     repo = repo.with_index(repo.read_index())
@@ -71,7 +63,7 @@ def _do(world: World, parent: ObjectId, batch: int) -> tuple[list[Record], Repos
     try:
         path = root + b"/src"
         st = os.lstat(path)
-        psub = _subtree(repo, parent, b"src")
+        psub = subtree_at(repo, parent, b"src")
         task = DirTask(7, path, Node(name=b"src", type=NodeType.DIR), st, psub, st.st_dev)
         task.batch = batch
         return worker.do_task(task), repo
@@ -105,7 +97,7 @@ def test_a_task_goes_depth_first_below_its_directory_up_to_its_batch(tmp_path: P
     for slot, (_up, _slot, done) in enumerate(records[2:6]):  # unchanged: the parent's trees
         assert isinstance(done, DirDone)
         assert done.node.name == b"m%d" % slot
-        assert done.node.subtree == _subtree(repo, parent, b"src", b"p0", b"m%d" % slot)
+        assert done.node.subtree == subtree_at(repo, parent, b"src", b"p0", b"m%d" % slot)
     p0 = records[1][2]
     assert isinstance(p0, Partial)
     assert [meta.name for meta, *_ in p0.subdirs] == [b"m0", b"m1", b"m2", b"m3"]
@@ -163,7 +155,7 @@ def test_a_big_directory_comes_back_as_slices_of_names(
     worker.open()
     try:
         st = os.lstat(src)
-        psub = _subtree(repo, parent, b"src")
+        psub = subtree_at(repo, parent, b"src")
         meta = Node(name=b"src", type=NodeType.DIR)
         for part in split.slices:
             task = DirTask(7, os.fsencode(src), meta, st, psub, st.st_dev, names=part)
@@ -203,7 +195,7 @@ def test_a_slice_of_a_directory_replaced_since_its_listing_names_every_entry_lef
     worker = DirWorker(repo, repo.blob_writer(), options, progress=CollectingProgress())
     worker.open()
     try:
-        psub = _subtree(repo, parent, b"src")
+        psub = subtree_at(repo, parent, b"src")
         meta = Node(name=b"src", type=NodeType.DIR)
         part = split.slices[1]
         task = DirTask(7, os.fsencode(src), meta, st, psub, st.st_dev, names=part)

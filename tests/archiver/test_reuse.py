@@ -34,7 +34,7 @@ from s3vault.format.tree import Node, NodeType, Tree, node_from_json, node_to_js
 from s3vault.ids import ObjectId
 from s3vault.repository.index import BlobIndex
 from s3vault.repository.repository import Repository
-from tests.maintenance.harness import World
+from tests.maintenance.harness import World, subtree_at
 
 ID_A = ObjectId(bytes(range(32)))
 ID_B = ObjectId(bytes(range(1, 33)))
@@ -129,7 +129,7 @@ def test_file_object_is_the_encoders_object_of_the_same_node(
         )
 
 
-def test_same_dir_node_compares_everything_but_the_subtree(tmp_path: Path) -> None:
+def test_same_dir_node_compares_everything_but_thesubtree_at(tmp_path: Path) -> None:
     st = os.lstat(tmp_path)
     meta = metadata_node(os.fsencode(tmp_path), b"d", st)
     recorded = node_to_json(replace(meta, subtree=ID_A))
@@ -327,13 +327,13 @@ def test_an_extended_attribute_change_is_found(tmp_path: Path) -> None:
     second = _run(world)
     assert second.files_changed == 1
     repo = _opened(world)
-    a = repo.load_tree(_subtree(repo, _tree_of(repo, second), b"src", b"a"))
+    a = repo.load_tree(subtree_at(repo, _tree_of(repo, second), b"src", b"a"))
     assert a.find(b"g0").xattrs == ((b"user.tag", b"v1"),)  # type: ignore[union-attr]
     os.setxattr(src / "a" / "g0", "user.tag", b"v2")
     third = _run(world, ignore_ctime=True)  # not read, but its attributes are
     assert third.files_changed == 0
     repo = _opened(world)
-    a = repo.load_tree(_subtree(repo, _tree_of(repo, third), b"src", b"a"))
+    a = repo.load_tree(subtree_at(repo, _tree_of(repo, third), b"src", b"a"))
     assert a.find(b"g0").xattrs == ((b"user.tag", b"v2"),)  # type: ignore[union-attr]
     assert _tree_of(repo, first) != _tree_of(repo, third)
 
@@ -353,21 +353,13 @@ def test_a_mode_change_of_a_directory_is_recorded(tmp_path: Path) -> None:
 # A parent tree that is missing or damaged ---------------------------------------------------
 
 
-def _subtree(repo: Repository, tid: ObjectId, *names: bytes) -> ObjectId:
-    for name in names:
-        node = repo.load_tree(tid).find(name)
-        assert node is not None and node.subtree is not None
-        tid = node.subtree
-    return tid
-
-
 def test_a_missing_parent_subtree_falls_back_and_says_so(tmp_path: Path) -> None:
     world = World(tmp_path)
     src = _mixed_source(world)
     first = _run(world)
     repo = _opened(world)
     parent = _tree_of(repo, first)
-    lost = _subtree(repo, parent, b"src", b"a", b"b")
+    lost = subtree_at(repo, parent, b"src", b"a", b"b")
     repo.index.drop_blob(BlobType.TREE, lost)  # as if its pack were gone
     writer = repo.blob_writer()
     archive = ArchiveOptions(paths=(b"/src",), root=os.fsencode(tmp_path))

@@ -371,6 +371,25 @@ def test_restore_that_cannot_write_names_the_file(
     assert "not damage" in said.stdout and "damage found" not in said.stdout, said.stdout
 
 
+def _with_few_descriptors(
+    limit: int, env: dict[str, str], *argv: str
+) -> subprocess.CompletedProcess[str]:
+    """The real command, under ``ulimit -n limit``."""
+
+    def few_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    return subprocess.run(
+        [S3VAULT, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        preexec_fn=few_descriptors,
+        check=False,
+        timeout=60,
+    )
+
+
 def test_too_few_file_descriptors_is_said_as_such(
     tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
@@ -379,19 +398,7 @@ def test_too_few_file_descriptors_is_said_as_such(
     what ran short and how to give more, exit 1, and the repository is as it was."""
     src = tmp_path / "src"
     write_file(src / "a", os.urandom(100_000))
-
-    def few_descriptors() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (12, 12))
-
-    done = subprocess.run(
-        [S3VAULT, "-r", cli_repo, "backup", str(src), "--jobs", "2"],
-        capture_output=True,
-        text=True,
-        env=cli_env,
-        preexec_fn=few_descriptors,
-        check=False,
-        timeout=60,
-    )
+    done = _with_few_descriptors(12, cli_env, "-r", cli_repo, "backup", str(src), "--jobs", "2")
     assert done.returncode == 1, done.stderr
     assert "internal error" not in done.stderr
     assert "too many open files" in done.stderr and "ulimit -n" in done.stderr
@@ -409,19 +416,8 @@ def test_a_command_that_ran_one_process_is_not_told_to_run_fewer(
     src = tmp_path / "src"
     write_file(src / "a", os.urandom(100_000))
     assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
-
-    def few_descriptors() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (6, 6))
-
-    done = subprocess.run(
-        [S3VAULT, "-r", cli_repo, "restore", "latest", *jobs, "--target", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=cli_env,
-        preexec_fn=few_descriptors,
-        check=False,
-        timeout=60,
-    )
+    argv = ("-r", cli_repo, "restore", "latest", *jobs, "--target", str(tmp_path))
+    done = _with_few_descriptors(6, cli_env, *argv)
     assert done.returncode == 1, done.stderr
     assert "too many open files" in done.stderr and "ulimit -n 1024" in done.stderr
     assert "--jobs" not in done.stderr, done.stderr

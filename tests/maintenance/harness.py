@@ -24,6 +24,7 @@ from s3vault import (
 from s3vault.backend.base import Guarantees
 from s3vault.backend.memory import MemoryBackend
 from s3vault.clock import ManualClock
+from s3vault.ids import ObjectId
 from s3vault.ops.prune import PruneResult
 from s3vault.ops.verify import verify
 from s3vault.repository.lease import LeaseSettings
@@ -109,3 +110,12 @@ def restored(world: World, snapshot: str, target: Path) -> dict[str, bytes]:
     repo = repo.with_index(repo.read_index())
     restore(repo, RestoreOptions(snapshot=snapshot, target=target))
     return {p.name: p.read_bytes() for p in target.rglob("*") if p.is_file()}
+
+
+def subtree_at(repo: Repository, tid: ObjectId, *names: bytes) -> ObjectId:
+    """The tree id of the directory at ``names`` below the tree ``tid``."""
+    for name in names:
+        node = repo.load_tree(tid).find(name)
+        assert node is not None and node.subtree is not None
+        tid = node.subtree
+    return tid
