@@ -9,7 +9,7 @@ import pickle
 from datetime import UTC
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from s3vault.backend.dialect import CHECKSUM_MODES, CREATE_ONLY, StoreDialect
@@ -355,6 +355,8 @@ def test_readable_text_encodes_and_spells_odd_bytes_as_ls_does(raw: bytes) -> No
 
 
 @given(st.binary(max_size=64), st.binary(max_size=64))
+@example(raw="\U00040000".encode(), other=b"\\U00040000")  # beyond the first plane
+@example(raw="\U00040000".encode(), other="\u4000".encode() + b"0")
 def test_a_name_as_a_listing_shows_it_reads_back_and_no_other_shows_alike(
     raw: bytes, other: bytes
 ) -> None:

@@ -163,13 +163,17 @@ def printable(text: str) -> str:
 
 
 def _escape(ch: str) -> str:
-    """``\\xNN`` below 80, ``\\uNNNN`` above: ``\\x85`` is how ``ls`` shows the byte 85 of a
-    name that is no UTF-8 (format/codec.py ``readable``), so the character U+0085 of one that
-    is must be shown otherwise (``\\u0085``), or the two read back alike."""
+    """``\\xNN`` below 80, ``\\uNNNN`` above, ``\\UNNNNNNNN`` beyond the first plane (as
+    Python spells them; an unassigned U+40000 was shown ``\\u40000``, read back as U+4000 and
+    a zero): ``\\x85`` is how ``ls`` shows the byte 85 of a name that is no UTF-8
+    (format/codec.py ``readable``), so the character U+0085 of one that is must be shown
+    otherwise (``\\u0085``), or the two read back alike."""
     code = ord(ch)
     if ch in _NAMED_ESCAPES:
         return _NAMED_ESCAPES[ch]
-    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"
+    if code < 0x80:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

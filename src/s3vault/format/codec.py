@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import re
+import sys
 from typing import Any
 
 from s3vault.errors import FormatVersionError, IntegrityError, UsageError
@@ -58,7 +59,7 @@ def readable(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode()
 
 
-_SHOWN = re.compile(r"\\\\|\\x([0-9a-fA-F]{2})|\\u([0-9a-fA-F]{4})|\\([nrt])")
+_SHOWN = re.compile(r"\\\\|\\x([0-9a-fA-F]{2})|\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})|\\([nrt])")
 _NAMED = {"n": "\n", "r": "\r", "t": "\t"}
 
 
@@ -66,13 +67,15 @@ def unshown(text: str, *, name: bool = False) -> str:
     """What a listing shows of a name, read back: ``\\xNN`` of a byte that is no UTF-8 (80 to
     ff, as ``readable`` spells one) as that byte's surrogate escape (what os.fsdecode gives
     it), and every escape a terminal listing prints for a control character (``\\n``,
-    ``\\t``, ``\\r``, ``\\x1b``, ``\\u0085``: cli/render.py ``printable``) as that
+    ``\\t``, ``\\r``, ``\\x1b``, ``\\u0085``, ``\\U00040000``: cli/render.py ``printable``) as that
     character. Any other escape stays as written (``\\x41`` is not ``A``: a pattern's
     ``\\*`` keeps its meaning). An escaped backslash (``\\\\``, how a listing shows a
     name's own) stays two in a pattern, where it means one, and is one with ``name``."""
 
     def one(m: re.Match[str]) -> str:
-        byte, code, named = m.groups()
+        byte, code, wide, named = m.groups()
+        if wide is not None and int(wide, 16) <= sys.maxunicode:
+            code = wide
         if byte is not None:
             value = int(byte, 16)
             if value >= 0x80:
@@ -84,6 +87,8 @@ def unshown(text: str, *, name: bool = False) -> str:
             return char if not char.isprintable() and not surrogate else m.group(0)
         if named is not None:
             return _NAMED[named]
+        if wide is not None:  # beyond Unicode: as written
+            return m.group(0)
         return "\\" if name else m.group(0)
 
     return _SHOWN.sub(one, text)
