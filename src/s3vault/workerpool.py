@@ -461,8 +461,10 @@ def _worker_main(
     for other in others:  # another worker's pipe: its death must close it for the parent
         other.close()
     tasks: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
-    threading.Thread(target=_receive, args=(conn, tasks), daemon=True).start()
     try:
+        # a thread that cannot start (``ulimit -v``) is the parent's to say, as the rest: it
+        # printed a traceback per worker before the parent's "out of memory" (an attack pass)
+        threading.Thread(target=_receive, args=(conn, tasks), daemon=True).start()
         with ThreadPoolExecutor(readers, thread_name_prefix="s3v-read") as pool:
             pending: deque[tuple[int, Any, Future[Any]]] = deque()
             more = True

@@ -158,6 +158,7 @@ class DirWorker(Archiver):
     """The serial archiver's per-entry code, driven one directory task at a time."""
 
     on_drop: Callable[[ObjectId], None] | None = None  # a parent tree found unreadable
+    _pools: tuple[ThreadPoolExecutor, ...] = ()  # started by ``open``
     # the parent's tree of the directory whose slices this worker takes (``_listing_of``)
     _kept_listing: tuple[ObjectId, ParentListing | None] | None = None
 
@@ -171,7 +172,7 @@ class DirWorker(Archiver):
     def open(self) -> None:
         """Start the reader and blob thread pools (after the fork: threads do not survive
         one)."""
-        self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] = self._open_pools()
+        self._pools = self._open_pools()
 
     def close(self) -> None:
         """Stop the thread pools."""

@@ -169,9 +169,10 @@ def worker_main(
     worker = DirWorker(repo, writer, options, progress=progress)
     worker.on_drop = lambda tid: outbox.send(("drop", tid))
     tasks: queue.SimpleQueue[DirTask | None] = queue.SimpleQueue()
-    threading.Thread(target=_receive, args=(conn, tasks, claims), daemon=True).start()
-    worker.open()
     try:
+        # threads that cannot start (``ulimit -v``) are the parent's to say, as the rest
+        threading.Thread(target=_receive, args=(conn, tasks, claims), daemon=True).start()
+        worker.open()
         while (task := tasks.get()) is not None:
             result = worker.do_task(task)
             crash_point("backup-worker-task")
