@@ -32,7 +32,7 @@ _BY_MODULE = {
     "s3vault.errors": (
         "AccessDeniedError ExitCode IntegrityError MountError NoKeyError NoPasswordError "
         "PutOnlyKeyError ReportError RepositoryNotFoundError S3VaultError "
-        "UsageError WrongPasswordError worst_exit_code"
+        "UsageError WrongPasswordError out_of_memory_message worst_exit_code"
     ),
     "s3vault.format.codec": "readable",
     "s3vault.format.drillfile": "DrillFile",
@@ -127,6 +127,7 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the same names, imported at
         S3VaultError,
         UsageError,
         WrongPasswordError,
+        out_of_memory_message,
         worst_exit_code,
     )
     from s3vault.format.codec import readable
@@ -423,6 +424,7 @@ __all__ = [
     # errors
     "ExitCode",
     "worst_exit_code",
+    "out_of_memory_message",
     "routine",
     "S3VaultError",
     "UsageError",

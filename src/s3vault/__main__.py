@@ -1,5 +1,29 @@
-"""python -m s3vault."""
+"""The s3vault command (its console script) and ``python -m s3vault``.
 
-from s3vault.cli import main
+The command line is loaded here, so that a host too short of memory to load it (``ulimit -v``
+below about 45 MiB: a compiled library cannot be mapped, or an import runs out) gets the
+command's one line and exit 1, as it would later on, instead of a traceback.
+"""
 
-main()
+import sys
+
+from s3vault.errors import ExitCode, out_of_memory_message
+
+
+def main() -> None:
+    """Run the command line."""
+    try:
+        from s3vault.cli import main as command_line  # loaded here: the point of this module
+    except (MemoryError, ImportError) as exc:
+        reason = str(exc).lower()
+        if isinstance(exc, ImportError) and not (
+            "failed to map segment" in reason or "cannot allocate memory" in reason
+        ):
+            raise
+        print(f"Fatal: {out_of_memory_message()}", file=sys.stderr)  # noqa: T201
+        sys.exit(ExitCode.FATAL)
+    command_line()
+
+
+if __name__ == "__main__":
+    main()

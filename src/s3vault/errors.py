@@ -205,6 +205,20 @@ STORE_REFUSALS = (
 OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE})
 
 
+def out_of_memory_message(more: str = "") -> str:
+    """What a command says when the host's memory or its address space limit (``ulimit -v``)
+    ran out (``more``: a further remedy), by the CLI's error handling and, before it can be
+    loaded, by the command's launcher (s3vault/__main__.py)."""
+    import resource  # Unix only, and only on the way out
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    limit = "no limit" if soft == resource.RLIM_INFINITY else f"{soft >> 20} MiB"
+    return (
+        f"out of memory (address space limit, ulimit -v: {limit}): raise the limit or free "
+        f"memory{more}"
+    )
+
+
 def raise_if_out_of_descriptors(exc: OSError) -> None:
     """Raise ``exc`` again when it says this process ran out of file descriptors.
 

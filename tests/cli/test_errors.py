@@ -552,3 +552,33 @@ def test_a_read_back_short_of_memory_says_so_in_one_line(
             if done.returncode != 0:
                 assert done.returncode == 1, said
                 assert "out of memory" in done.stderr, said
+
+
+def test_a_host_too_short_of_memory_to_load_the_command_gets_one_line(
+    cli_repo: str, cli_env: dict[str, str]
+) -> None:
+    """Found by an attack pass (2026-12-07): under `ulimit -v` 20-40 MiB every command ended
+    in a traceback ("ImportError: ... failed to map segment from shared object", or a
+    MemoryError in an import), before the CLI's error handling was loaded. The launcher
+    (s3vault/__main__.py) says it as the command would: one line, exit 1."""
+    for limit_mib in range(16, 52, 4):
+
+        def limited(mib: int = limit_mib) -> None:
+            resource.setrlimit(resource.RLIMIT_AS, (mib << 20, mib << 20))
+
+        done = subprocess.run(
+            [S3VAULT, "-r", cli_repo, "snapshots"],
+            capture_output=True,
+            text=True,
+            env=cli_env,
+            preexec_fn=limited,
+            check=False,
+            timeout=60,
+        )
+        said = f"ulimit -v {limit_mib} MiB: {done.stderr[-2000:]}"
+        assert "Traceback" not in done.stderr, said
+        if done.returncode != 0:
+            assert done.returncode == 1, said
+            assert f"Fatal: out of memory (address space limit, ulimit -v: {limit_mib} MiB)" in (
+                done.stderr
+            ), said

@@ -37,6 +37,7 @@ from s3vault import (
     crash_point,
     invocation,
     most_workers,
+    out_of_memory_message,
     publish_metrics,
 )
 from s3vault.cli import streams
@@ -249,12 +250,7 @@ def _short_of(exc: Exception) -> str | None:
         or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM)
         or no_thread  # a thread's stack did not fit in what was left
     ):
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-        limit = "no limit" if soft == resource.RLIM_INFINITY else f"{soft >> 20} MiB"
-        return (
-            f"out of memory (address space limit, ulimit -v: {limit}): raise the limit or free "
-            f"memory{fewer}"
-        )
+        return out_of_memory_message(fewer)
     return None
 
 
