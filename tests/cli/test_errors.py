@@ -371,22 +371,23 @@ def test_restore_that_cannot_write_names_the_file(
     assert "not damage" in said.stdout and "damage found" not in said.stdout, said.stdout
 
 
-def _with_few_descriptors(
-    limit: int, env: dict[str, str], *argv: str
+def _limited(
+    kind: int, limit: int, env: dict[str, str], *argv: str, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """The real command, under ``ulimit -n limit``."""
+    """The real command under a resource limit (``ulimit -n``: RLIMIT_NOFILE; ``ulimit -v``:
+    RLIMIT_AS, in bytes)."""
 
-    def few_descriptors() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    def apply() -> None:
+        resource.setrlimit(kind, (limit, limit))
 
     return subprocess.run(
         [S3VAULT, *argv],
         capture_output=True,
         text=True,
         env=env,
-        preexec_fn=few_descriptors,
+        preexec_fn=apply,
         check=False,
-        timeout=60,
+        timeout=timeout,
     )
 
 
@@ -398,7 +399,8 @@ def test_too_few_file_descriptors_is_said_as_such(
     what ran short and how to give more, exit 1, and the repository is as it was."""
     src = tmp_path / "src"
     write_file(src / "a", os.urandom(100_000))
-    done = _with_few_descriptors(12, cli_env, "-r", cli_repo, "backup", str(src), "--jobs", "2")
+    argv = ("-r", cli_repo, "backup", str(src), "--jobs", "2")
+    done = _limited(resource.RLIMIT_NOFILE, 12, cli_env, *argv)
     assert done.returncode == 1, done.stderr
     assert "internal error" not in done.stderr
     assert "too many open files" in done.stderr and "ulimit -n" in done.stderr
@@ -417,7 +419,7 @@ def test_a_command_that_ran_one_process_is_not_told_to_run_fewer(
     write_file(src / "a", os.urandom(100_000))
     assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
     argv = ("-r", cli_repo, "restore", "latest", *jobs, "--target", str(tmp_path))
-    done = _with_few_descriptors(6, cli_env, *argv)
+    done = _limited(resource.RLIMIT_NOFILE, 6, cli_env, *argv)
     assert done.returncode == 1, done.stderr
     assert "too many open files" in done.stderr and "ulimit -n 1024" in done.stderr
     assert "--jobs" not in done.stderr, done.stderr
@@ -532,19 +534,8 @@ def test_a_read_back_short_of_memory_says_so_in_one_line(
     env = {**cli_env, "RUST_BACKTRACE": "1"}
     for limit_mib in range(60, 130, 10):
         for jobs in ([], ["--jobs", "1"]):
-
-            def limited(mib: int = limit_mib) -> None:
-                resource.setrlimit(resource.RLIMIT_AS, (mib << 20, mib << 20))
-
-            done = subprocess.run(
-                [S3VAULT, "-r", cli_repo, "verify", "--read-data", *jobs],
-                capture_output=True,
-                text=True,
-                env=env,
-                preexec_fn=limited,
-                check=False,
-                timeout=120,
-            )
+            argv = ("-r", cli_repo, "verify", "--read-data", *jobs)
+            done = _limited(resource.RLIMIT_AS, limit_mib << 20, env, *argv, timeout=120)
             said = f"ulimit -v {limit_mib} MiB {jobs}: {done.stderr[-2000:]}"
             assert "Traceback" not in done.stderr and "panicked" not in done.stderr, said
             if done.returncode == -signal.SIGABRT and "memory allocation of" in done.stderr:
@@ -562,19 +553,7 @@ def test_a_host_too_short_of_memory_to_load_the_command_gets_one_line(
     MemoryError in an import), before the CLI's error handling was loaded. The launcher
     (s3vault/__main__.py) says it as the command would: one line, exit 1."""
     for limit_mib in range(16, 52, 4):
-
-        def limited(mib: int = limit_mib) -> None:
-            resource.setrlimit(resource.RLIMIT_AS, (mib << 20, mib << 20))
-
-        done = subprocess.run(
-            [S3VAULT, "-r", cli_repo, "snapshots"],
-            capture_output=True,
-            text=True,
-            env=cli_env,
-            preexec_fn=limited,
-            check=False,
-            timeout=60,
-        )
+        done = _limited(resource.RLIMIT_AS, limit_mib << 20, cli_env, "-r", cli_repo, "snapshots")
         said = f"ulimit -v {limit_mib} MiB: {done.stderr[-2000:]}"
         assert "Traceback" not in done.stderr, said
         if done.returncode != 0:
