@@ -209,14 +209,24 @@ def out_of_memory_message(more: str = "") -> str:
     """What a command says when the host's memory or its address space limit (``ulimit -v``)
     ran out (``more``: a further remedy), by the CLI's error handling and, before it can be
     loaded, by the command's launcher (s3vault/__main__.py)."""
-    import resource  # Unix only, and only on the way out
-
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    limit = "no limit" if soft == resource.RLIM_INFINITY else f"{soft >> 20} MiB"
     return (
-        f"out of memory (address space limit, ulimit -v: {limit}): raise the limit or free "
-        f"memory{more}"
+        f"out of memory (address space limit, ulimit -v: {_address_space_limit()}): raise the "
+        f"limit or free memory{more}"
     )
+
+
+def _address_space_limit() -> str:
+    """This process's address space limit, as said ("no limit", "N MiB"), from /proc: so short
+    of memory, not even the ``resource`` module may load (a clean clone's run, 16 MiB)."""
+    try:
+        with open("/proc/self/limits", encoding="ascii") as limits:
+            for line in limits:
+                if line.startswith("Max address space"):
+                    soft = line.split()[3]
+                    return "no limit" if soft == "unlimited" else f"{int(soft) >> 20} MiB"
+    except (OSError, ValueError, IndexError, MemoryError):
+        pass
+    return "unknown"
 
 
 def raise_if_out_of_descriptors(exc: OSError) -> None:
