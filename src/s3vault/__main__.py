@@ -14,11 +14,14 @@ def main() -> None:
     """Run the command line."""
     try:
         from s3vault.cli import main as command_line  # loaded here: the point of this module
-    except (MemoryError, ImportError) as exc:
+    except (MemoryError, ImportError, SystemError) as exc:
+        # an import short of memory: a library that cannot be mapped, a MemoryError, or (a
+        # clean clone's run at 28 MiB) a SystemError from an allocation that failed in C
         reason = str(exc).lower()
-        if isinstance(exc, ImportError) and not (
-            "failed to map segment" in reason or "cannot allocate memory" in reason
-        ):
+        mapped = "failed to map segment" in reason or "cannot allocate memory" in reason
+        if isinstance(exc, ImportError) and not mapped:
+            raise
+        if isinstance(exc, SystemError) and "no limit" in out_of_memory_message():
             raise
         print(f"Fatal: {out_of_memory_message()}", file=sys.stderr)  # noqa: T201
         sys.exit(ExitCode.FATAL)

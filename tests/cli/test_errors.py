@@ -552,7 +552,7 @@ def test_a_host_too_short_of_memory_to_load_the_command_gets_one_line(
     in a traceback ("ImportError: ... failed to map segment from shared object", or a
     MemoryError in an import), before the CLI's error handling was loaded. The launcher
     (s3vault/__main__.py) says it as the command would: one line, exit 1."""
-    for limit_mib in range(24, 52, 4):  # below, the interpreter itself may not start
+    for limit_mib in range(24, 56, 8):  # below, the interpreter itself may not start
         done = _limited(resource.RLIMIT_AS, limit_mib << 20, cli_env, "-r", cli_repo, "snapshots")
         said = f"ulimit -v {limit_mib} MiB: {done.stderr[-2000:]}"
         assert "Traceback" not in done.stderr, said
