@@ -94,7 +94,7 @@ _BY_MODULE = {
     "s3vault.repository.putrepo": "PutOnlyRepository",
     "s3vault.repository.repository": "Repository RepositorySettings",
     "s3vault.tags": "TagList flatten split_tags tag_lists",
-    "s3vault.workerpool": "default_jobs most_workers",
+    "s3vault.workerpool": "most_workers",
 }
 if _typing.TYPE_CHECKING:  # what type checkers see: the same names, imported at once
     from s3vault.backend.location import BackendOptions
@@ -224,7 +224,7 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the same names, imported at
     from s3vault.repository.putrepo import PutOnlyRepository
     from s3vault.repository.repository import Repository, RepositorySettings
     from s3vault.tags import TagList, flatten, split_tags, tag_lists
-    from s3vault.workerpool import default_jobs, most_workers
+    from s3vault.workerpool import most_workers
 
 __all__ = [
     "__version__",
@@ -413,7 +413,6 @@ __all__ = [
     "cannot_write",
     "output_file",
     "write_output",
-    "default_jobs",
     "most_workers",
     # time and progress
     "Clock",

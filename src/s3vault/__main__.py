@@ -7,7 +7,7 @@ command's one line and exit 1, as it would later on, instead of a traceback.
 
 import sys
 
-from s3vault.errors import ExitCode, out_of_memory_message
+from s3vault.errors import ExitCode, address_space_limit, out_of_memory_message
 
 
 def main() -> None:
@@ -21,7 +21,7 @@ def main() -> None:
         mapped = "failed to map segment" in reason or "cannot allocate memory" in reason
         if isinstance(exc, ImportError) and not mapped:
             raise
-        if isinstance(exc, SystemError) and "no limit" in out_of_memory_message():
+        if isinstance(exc, SystemError) and address_space_limit() == "no limit":
             raise
         print(f"Fatal: {out_of_memory_message()}", file=sys.stderr)  # noqa: T201
         sys.exit(ExitCode.FATAL)

@@ -210,12 +210,12 @@ def out_of_memory_message(more: str = "") -> str:
     ran out (``more``: a further remedy), by the CLI's error handling and, before it can be
     loaded, by the command's launcher (s3vault/__main__.py)."""
     return (
-        f"out of memory (address space limit, ulimit -v: {_address_space_limit()}): raise the "
+        f"out of memory (address space limit, ulimit -v: {address_space_limit()}): raise the "
         f"limit or free memory{more}"
     )
 
 
-def _address_space_limit() -> str:
+def address_space_limit() -> str:
     """This process's address space limit, as said ("no limit", "N MiB"), from /proc: so short
     of memory, not even the ``resource`` module may load (a clean clone's run, 16 MiB)."""
     try:

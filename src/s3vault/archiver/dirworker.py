@@ -279,13 +279,13 @@ class DirWorker(Archiver):
         try:
             # on the way to a named path only: its other entries are left out
             tagged = frozenset() if below.way_only else self._tagged(path, path)
-            names = list_names(path, (task.st.st_dev, task.st.st_ino))
+            names, entries = list_names(path, (task.st.st_dev, task.st.st_ino), stat_up_to=SLICE)
         except OSError as exc:
             raise_if_out_of_descriptors(exc)
             self._warn(path, f"cannot list directory: {exc.strerror or exc}", failed=True)
             return [], None
-        if len(names) <= SLICE:
-            return self._stat_slice(task, names), tagged
+        if entries is not None:
+            return entries, tagged
         return Split([names[i : i + SLICE] for i in range(0, len(names), SLICE)], tagged)
 
     def _stat_slice(self, task: DirTask, names: list[bytes]) -> Listing:

@@ -133,17 +133,21 @@ def open_dir(io: bytes, ident: tuple[int, int]) -> int:
     return fd
 
 
-def list_names(path: bytes, ident: tuple[int, int]) -> list[bytes]:
-    """The names in a directory, sorted, without their lstat results (``stat_names``): a
-    directory too big for one process is shared out by name (archiver/dirworker.py).
-    ``ident`` as for ``list_dir``.
+def list_names(
+    path: bytes, ident: tuple[int, int], *, stat_up_to: int
+) -> tuple[list[bytes], list[tuple[bytes, os.stat_result | OSError]] | None]:
+    """The names in a directory, sorted, and, if there are no more than ``stat_up_to``, their
+    entries as ``list_dir`` gives them (one opening for both); a bigger directory is shared
+    out by name and each part stat'ed where it is taken (``stat_names``; archiver/
+    dirworker.py). ``ident`` as for ``list_dir``.
 
     Raises:
         OSError: the directory itself cannot be listed; MovedError: another one is there.
     """
     fd = open_dir(path, ident)
     try:
-        return sorted(os.fsencode(name) for name in os.listdir(fd))
+        names = sorted(os.fsencode(name) for name in os.listdir(fd))
+        return names, _stat_in(fd, names) if len(names) <= stat_up_to else None
     finally:
         os.close(fd)
 
@@ -157,16 +161,20 @@ def stat_names(
     Raises:
         OSError: the directory itself cannot be opened; MovedError: another one is there.
     """
-    out: list[tuple[bytes, os.stat_result | OSError]] = []
     fd = open_dir(path, ident)
     try:
-        for name in names:
-            try:
-                out.append((name, os.stat(name, dir_fd=fd, follow_symlinks=False)))
-            except OSError as exc:
-                out.append((name, exc))
+        return _stat_in(fd, names)
     finally:
         os.close(fd)
+
+
+def _stat_in(fd: int, names: list[bytes]) -> list[tuple[bytes, os.stat_result | OSError]]:
+    out: list[tuple[bytes, os.stat_result | OSError]] = []
+    for name in names:
+        try:
+            out.append((name, os.stat(name, dir_fd=fd, follow_symlinks=False)))
+        except OSError as exc:
+            out.append((name, exc))
     return out
 
 
