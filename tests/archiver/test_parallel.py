@@ -196,3 +196,34 @@ def test_an_unreadable_parent_tree_of_a_big_directory_is_said_once(
     assert len(again.notices) == len(set(again.notices))
     assert [path for path, _ in again.notices].count(str(big)) == 1
     assert again.files_new == 40  # read again, as the notice says
+
+
+@pytest.mark.usefixtures("small_slices")
+def test_odd_names_in_a_big_directory_cross_by_name_and_read_back(
+    tmp_path: Path, local_repo: RepoHandle
+) -> None:
+    """A big directory is shared out as slices of names and its unchanged entries cross to
+    the parent by name: names that are no UTF-8, hold a line break, a backslash or lead with
+    a dash give the serial engine's snapshot, first and incremental, changed among them."""
+    src = tmp_path / "src"
+    big = src / "big"
+    big.mkdir(parents=True)
+    odd = [b"caf\xe9", b"\xff\xfe", b"new\nline", b"back\\slash", b"-dash", b"\xf1\x80\x80\x80"]
+    for i, name in enumerate(odd + [b"e%02d" % i for i in range(20)]):
+        with open(os.path.join(os.fsencode(big), name), "wb") as f:
+            f.write(b"%d\n" % i)
+        if i % 5 == 0:
+            os.mkdir(os.path.join(os.fsencode(big), name + b".d"))
+    paths = (str(src),)
+    first = run(local_repo, 1, paths, force=True)
+    with open(os.path.join(os.fsencode(big), b"\xff\xfe"), "ab") as f:
+        f.write(b"changed")
+    parent = str(first.snapshot_id)
+    serial = run(local_repo, 1, paths, parent=parent)
+    parallel = run(local_repo, 3, paths, parent=parent)
+    assert tree_of(local_repo, parallel) == tree_of(local_repo, serial)
+    assert counters(parallel) == counters(serial)
+    assert parallel.files_changed == 1 and parallel.files_unmodified == len(odd) + 19
+    again = run(local_repo, 3, paths, parent=str(parallel.snapshot_id))
+    assert tree_of(local_repo, again) == tree_of(local_repo, parallel)
+    assert again.dirs_changed == again.files_changed == again.tree_blobs == 0
