@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from s3vault import BackupOptions, BackupResult, backup
+from s3vault import BackupOptions, BackupResult, VerifyOptions, backup, verify
 from s3vault.archiver import dirworker
 from s3vault.archiver import parallel as engine
 from s3vault.format.packfile import BlobType
@@ -160,6 +160,40 @@ def test_a_blob_met_by_several_workers_is_stored_once(
     assert result.requests.bytes_up >= result.data_added > 0
 
 
+@pytest.mark.parametrize("jobs", [2, 4])
+def test_a_run_stores_one_partly_filled_data_pack_whatever_its_workers(
+    tmp_path: Path, local_repo: RepoHandle, jobs: int
+) -> None:
+    """Each worker packs and uploads the data packs it fills; what is left in its last pack
+    at the end goes to the parent, which packs it with the other workers' leftovers: a run
+    with N workers stored N partly filled data packs (a nightly backup of a 16-core host with
+    a few changed files: 16 small objects where one does)."""
+    src = tmp_path / "src"
+    for d in range(24):
+        (src / f"d{d:02d}").mkdir(parents=True)
+        for f in range(3):
+            (src / f"d{d:02d}" / f"f{f}").write_bytes(os.urandom(150_000))
+    first = run(local_repo, jobs, (str(src),))
+    (src / "d05" / "f1").write_bytes(os.urandom(20_000))  # a few changes, in several places
+    (src / "d17" / "f2").write_bytes(os.urandom(20_000))
+    (src / "new").mkdir()
+    (src / "new" / "f").write_bytes(os.urandom(20_000))
+    second = run(local_repo, jobs, (str(src),))
+    repo = local_repo.open()
+    pack_size = repo.config.pack_size
+    packs: Counter[object] = Counter()
+    for btype, _bid, loc in repo.read_index().entries():
+        if btype is BlobType.DATA:
+            packs[loc.pack_id] += loc.length
+    assert first.snapshot_id and second.snapshot_id
+    small = [pack for pack, size in packs.items() if size < pack_size]
+    full = len(packs) - len(small)
+    runs = {"first": first.data_added, "second": second.data_added}
+    assert full >= 2, (packs, runs)  # the first run filled packs (10.8 MB in 4 MiB packs)
+    assert len(small) == 2, (f"{len(small)} partly filled data packs in two runs", runs)
+    assert verify(local_repo.open(), VerifyOptions(read_data=True)).ok
+
+
 def test_unreadable_files_warn_the_same(tmp_path: Path, local_repo: RepoHandle) -> None:
     src = tmp_path / "src"
     make_source(src)
@@ -214,16 +248,18 @@ def test_odd_names_in_a_big_directory_cross_by_name_and_read_back(
             f.write(b"%d\n" % i)
         if i % 5 == 0:
             os.mkdir(os.path.join(os.fsencode(big), name + b".d"))
-    paths = (str(src),)
-    first = run(local_repo, 1, paths, force=True)
+    # below --root: the directories above (/tmp...) change as other tests run (a file made
+    # in /tmp between two runs gave them different trees, seen under load)
+    paths, root = ("/src",), str(tmp_path)
+    first = run(local_repo, 1, paths, force=True, root=root)
     with open(os.path.join(os.fsencode(big), b"\xff\xfe"), "ab") as f:
         f.write(b"changed")
     parent = str(first.snapshot_id)
-    serial = run(local_repo, 1, paths, parent=parent)
-    parallel = run(local_repo, 3, paths, parent=parent)
+    serial = run(local_repo, 1, paths, parent=parent, root=root)
+    parallel = run(local_repo, 3, paths, parent=parent, root=root)
     assert tree_of(local_repo, parallel) == tree_of(local_repo, serial)
     assert counters(parallel) == counters(serial)
     assert parallel.files_changed == 1 and parallel.files_unmodified == len(odd) + 19
-    again = run(local_repo, 3, paths, parent=str(parallel.snapshot_id))
+    again = run(local_repo, 3, paths, parent=str(parallel.snapshot_id), root=root)
     assert tree_of(local_repo, again) == tree_of(local_repo, parallel)
     assert again.dirs_changed == again.files_changed == again.tree_blobs == 0

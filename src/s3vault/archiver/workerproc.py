@@ -2,7 +2,8 @@
 
 Messages to the parent, in order on one pipe (``_Outbox``, shared by the worker's threads):
 ``("claim", ticket, blobs)``, ``("trees", sealed tree blobs)``, ``("pack", IndexedPack,
-started)``, ``("drop", tree id)``, ``("done", task key, result, stats, files, bytes,
+started)``, ``("drop", tree id)``, ``("held", sealed data blobs of its last, partly filled
+pack)`` (at the end, for the parent to pack), ``("done", task key, result, stats, files, bytes,
 warnings)``, ``("bye", stats, files, bytes, warnings, requests)``, ``("error", exception)``.
 From the parent: ``DirTask`` records, ``None`` (finish the tasks, store what is held, say
 goodbye) and ``("granted", ticket, [bool])``, read by a thread of their own so that the parent
@@ -58,6 +59,20 @@ class _Outbox:
         if self._trees:
             self._conn.send(("trees", self._trees))
             self._trees, self._bytes = [], 0
+
+    def held(self, blobs: list[tuple[BlobType, ObjectId, bytes, int]]) -> None:
+        """The sealed blobs of the worker's partly filled pack, for the parent to pack
+        (``Delegation.leftover``), in messages of about SEND_BYTES."""
+        batch: list[tuple[BlobType, ObjectId, bytes, int]] = []
+        size = 0
+        for blob in blobs:
+            batch.append(blob)
+            size += len(blob[2])
+            if size >= SEND_BYTES:
+                self.send(("held", batch))
+                batch, size = [], 0
+        if batch:
+            self.send(("held", batch))
 
     def send(self, message: tuple[Any, ...]) -> None:
         """Send a message after every tree blob gathered so far."""
@@ -163,6 +178,7 @@ def worker_main(
             claim=claims.claim,
             tree=outbox.tree,
             stored=lambda pack, started: outbox.send(("pack", pack, started)),
+            leftover=outbox.held,
         ),
     )
     base = repo.requests.snapshot()

@@ -69,6 +69,18 @@ class PackWriter:
         buf[self._len : self._len + len(sealed)] = sealed
         self._len += len(sealed)
 
+    def blobs(self) -> list[tuple[ObjectId, bytes, int]]:
+        """The sealed blobs added so far, as (id, sealed bytes, plaintext length), in order;
+        the pack is left empty (for another process to pack them: BlobWriter.flush)."""
+        buf, entries = self._buf, self.entries
+        out = (
+            []
+            if buf is None
+            else [(e.id, bytes(buf[e.offset : e.offset + e.length]), e.raw_length) for e in entries]
+        )
+        self._buf, self._len, self.entries = None, 0, []
+        return out
+
     def finish(self) -> tuple[ObjectId, memoryview]:
         """Seal the header, append it and the trailer; returns (pack id, pack bytes)."""
         header = self._sealer.seal(

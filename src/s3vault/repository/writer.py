@@ -58,11 +58,15 @@ class Delegation:
     """How the writer of a backup worker process (archiver/parallel.py) shares the work with
     the parent process, which alone writes index files: it packs and uploads data blobs
     itself, but stores only the blobs the parent grants it (exact dedup across processes),
-    sends tree blobs to the parent sealed, and reports each pack it stored."""
+    sends tree blobs to the parent sealed, and reports each pack it stored. At the end
+    (``flush``) it hands the blobs of its last, partly filled pack to the parent sealed
+    (``leftover``), which packs them with the other workers' leftovers: a run stores one
+    partly filled data pack, not one per worker."""
 
     claim: Callable[[list[tuple[BlobType, ObjectId]]], list[bool]]
     tree: Callable[[BlobType, ObjectId, bytes, int], None]
     stored: Callable[[IndexedPack, float], None]  # the pack, monotonic() before its upload
+    leftover: Callable[[list[tuple[BlobType, ObjectId, bytes, int]]], None]
 
 
 class WriterIndex(Protocol):
@@ -217,6 +221,16 @@ class BlobWriter:
         self._add(btype, bid, sealed, raw_length)
         return True
 
+    def adopt(self, btype: BlobType, bid: ObjectId, sealed: bytes, raw_length: int) -> None:
+        """Store a blob this writer granted a backup worker process (``grant``: reserved here
+        since), sealed and verified there but handed back unpacked at the worker's end
+        (``Delegation.leftover``).
+
+        Raises:
+            BackendError: uploading a pack failed.
+        """
+        self._add(btype, bid, sealed, raw_length)
+
     @staticmethod
     def _claimed(
         batch: list[tuple[BlobType, ObjectId, bytes | memoryview]], delegate: Delegation
@@ -360,7 +374,9 @@ class BlobWriter:
                 raise IntegrityError(msg) from None
 
     def flush(self) -> None:
-        """Upload partly filled packs and write an index file for every pack not yet indexed.
+        """Upload partly filled packs and write an index file for every pack not yet indexed;
+        a backup worker process's writer hands its partly filled pack to the parent instead
+        (``Delegation.leftover``: with N workers a small backup stored N small data packs).
 
         Raises:
             BackendError: an upload failed.
@@ -370,7 +386,11 @@ class BlobWriter:
             with self._locks[btype]:
                 writer = self._writers[btype]
                 self._writers[btype] = PackWriter(btype, self._sealer, self._pack_size)
-            if len(writer):
+            if not len(writer):
+                continue
+            if self._delegate is not None:
+                self._delegate.leftover([(btype, *blob) for blob in writer.blobs()])
+            else:
                 self._upload(writer)
         with self._index_lock:
             pending, self._unindexed = self._unindexed, []
