@@ -24,6 +24,8 @@ from s3vault.archiver.dirworker import (
 )
 from s3vault.archiver.pipeline import ArchiveOptions
 from s3vault.archiver.trees import SameNames
+from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
@@ -210,3 +212,46 @@ def test_a_slice_of_a_directory_replaced_since_its_listing_names_every_entry_lef
         for name in part
     ]
     assert stats.files_failed == len(part) == 3
+
+
+def test_slices_of_big_directories_taken_in_turn_say_an_unreadable_parent_tree_once_each(
+    tmp_path: Path,
+) -> None:
+    """Found by an attack pass (2026-12-07): a worker keeps the parent's tree of the last
+    directory it took a slice of; taking slices of A, then B, then A again read A's tree a
+    second time, after the first read had dropped it from the index as unreadable, and said
+    so again with "not in the index" (a cause that sends the operator to the index, when
+    the pack is damaged). Each directory is said once, with the damage."""
+    world = World(tmp_path)
+    src = world.tmp / "src"
+    for name in ("A", "B"):
+        (src / name).mkdir(parents=True)
+        for i in range(6):
+            (src / name / f"e{i}").write_bytes(b"%s %d" % (name.encode(), i))
+    parent = _parent_tree(world)
+    repo = world.open()
+    repo = repo.with_index(repo.read_index())
+    trees = {name: subtree_at(repo, parent, b"src", name) for name in (b"A", b"B")}
+    for tid in trees.values():  # damage each tree blob in its pack
+        loc = repo.index.lookup(BlobType.TREE, tid)
+        assert loc is not None
+        name = object_name(ObjectKind.TREE, loc.pack_id)
+        data = bytearray(world.backend.get(name))
+        data[loc.offset + loc.length // 2] ^= 0xFF
+        world.backend.delete(name)
+        world.backend.put(name, bytes(data))
+    options = ArchiveOptions(paths=(b"/src",), root=os.fsencode(world.tmp))
+    worker = DirWorker(repo, repo.blob_writer(), options, progress=CollectingProgress())
+    worker.open()
+    try:
+        for name, names in ((b"A", [b"e0", b"e1"]), (b"B", [b"e0"]), (b"A", [b"e2", b"e3"])):
+            path = os.fsencode(src) + b"/" + name
+            st = os.lstat(path)
+            meta = Node(name=name, type=NodeType.DIR)
+            task = DirTask(7, path, meta, st, trees[name], st.st_dev, names=names)
+            worker.process(task)
+        notices = worker.take_stats().notices
+    finally:
+        worker.close()
+    assert sorted(path for path, _ in notices) == [str(src / "A"), str(src / "B")], notices
+    assert all("authentication failed" in why for _, why in notices), notices

@@ -233,6 +233,43 @@ def test_an_unreadable_parent_tree_of_a_big_directory_is_said_once(
 
 
 @pytest.mark.usefixtures("small_slices")
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_unreadable_parent_trees_of_big_directories_are_said_once_each_with_their_cause(
+    tmp_path: Path, local_repo: RepoHandle, jobs: int
+) -> None:
+    """Found by an attack pass (2026-12-07): a worker taking slices of two big directories in
+    turn read the parent's tree of each again, and the tree it had dropped from its index as
+    unreadable was then said a second time, "not in the index" (a cause that sends the
+    operator to repair the index, when a pack is damaged)."""
+    src = tmp_path / "src"
+    for name in ("A", "B"):
+        (src / name).mkdir(parents=True)
+        for i in range(40):  # 5 slices of 8
+            (src / name / f"e{i:03d}").write_bytes(b"%s %d\n" % (name.encode(), i))
+    paths, root = ("/src",), str(tmp_path)
+    first = run(local_repo, 1, paths, root=root)
+    repo = local_repo.open()
+    top = repo.load_tree(load_snapshot(repo, first.snapshot_id).tree).nodes[0]
+    assert top.subtree is not None
+    index = repo.read_index()
+    for node in repo.load_tree(top.subtree).nodes:  # damage the trees of A and B
+        assert node.subtree is not None
+        loc = index.lookup(BlobType.TREE, node.subtree)
+        assert loc is not None
+        pack = next(p for p in Path(local_repo.url, "tree").rglob(str(loc.pack_id)) if p.is_file())
+        data = bytearray(pack.read_bytes())
+        data[loc.offset + loc.length // 2] ^= 0xFF
+        pack.chmod(0o644)
+        pack.write_bytes(bytes(data))
+    shutil.rmtree(local_repo.cache)
+    again = run(local_repo, jobs, paths, root=root, parent=str(first.snapshot_id))
+    said = sorted(path for path, _ in again.notices)
+    assert said == [str(src / "A"), str(src / "B")], again.notices
+    assert not [why for _, why in again.notices if "not in the index" in why], again.notices
+    assert again.files_new == 80
+
+
+@pytest.mark.usefixtures("small_slices")
 def test_odd_names_in_a_big_directory_cross_by_name_and_read_back(
     tmp_path: Path, local_repo: RepoHandle
 ) -> None:

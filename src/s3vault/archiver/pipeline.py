@@ -282,6 +282,7 @@ class Archiver:
         self._hardlinks: dict[tuple[int, int], Future[Node | None] | Node | None] = {}
         self._slots = threading.BoundedSemaphore(max(1, options.readers) * 8)
         self._unchanged = [0, 0]  # files and bytes the walk found unchanged, not yet counted
+        self._unreadable_trees: dict[ObjectId, str] = {}  # parent trees that did not read: why
         cfg = repo.config
         self._params = ChunkerParams(
             min_size=cfg.chunker_min,
@@ -425,6 +426,9 @@ class Archiver:
         read again), the blob is never deduplicated against, and the run says so."""
         if tid is None:
             return {}
+        if tid in self._unreadable_trees:
+            self._say_unreadable(path, self._unreadable_trees[tid])
+            return {}
         try:
             return {n.name: n for n in self._repo.load_tree(tid).nodes}
         except (IntegrityError, ObjectNotFoundError) as exc:
@@ -437,6 +441,9 @@ class Archiver:
         parent, and the run says so."""
         if tid is None:
             return None
+        if tid in self._unreadable_trees:
+            self._say_unreadable(path, self._unreadable_trees[tid])
+            return None
         try:
             return ParentListing.parse(self._repo.load_blob(BlobType.TREE, tid))
         except (IntegrityError, ObjectNotFoundError) as exc:  # a newer version: no fallback
@@ -444,10 +451,20 @@ class Archiver:
             return None
 
     def _parent_unreadable(self, tid: ObjectId, path: bytes, exc: Exception) -> None:
+        """A parent tree that does not read: never deduplicated against again (dropped from
+        the index), and every directory that had it says why with its first read's cause (a
+        second read fails as "not in the index": an attack pass saw a worker that took slices
+        of two big directories in turn say so, which points at the index, not the pack)."""
         self._repo.index.drop_blob(BlobType.TREE, tid)
+        self._unreadable_trees[tid] = str(exc)
+        self._say_unreadable(path, str(exc))
+
+    def _say_unreadable(self, path: bytes, why: str) -> None:
         shown = os.fsdecode(path)
-        message = f"the parent snapshot's tree is unreadable ({exc}); files below are read again"
+        message = f"the parent snapshot's tree is unreadable ({why}); files below are read again"
         with self._lock:
+            if (shown, message) in self.stats.notices:  # a big directory's next slice
+                return
             self.stats.notices.append((shown, message))
         self._progress.warned(shown, message)
 
