@@ -55,7 +55,8 @@ _BY_MODULE = {
     "s3vault.ops.doctor": "DoctorOptions DoctorResult doctor",
     "s3vault.ops.drill": "DrillOptions DrillResult drill_history restore_test",
     "s3vault.ops.dump": "DumpOptions DumpResult dump",
-    "s3vault.ops.find": "FindOptions FindResult find",
+    "s3vault.ops.find": "FindOptions FindResult find FindIdsOptions FindIdsResult IdMatch Wanted "
+    "find_ids wanted",
     "s3vault.ops.fleet": "CoveragePoint FleetOptions FleetResult LedgerFigures fleet",
     "s3vault.ops.fleetrows": "DrillPoint HostRow SnapshotPoint",
     "s3vault.ops.forget": "ForgetOptions ForgetResult forget split_group_by",
@@ -165,7 +166,17 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the same names, imported at
     from s3vault.ops.doctor import DoctorOptions, DoctorResult, doctor
     from s3vault.ops.drill import DrillOptions, DrillResult, drill_history, restore_test
     from s3vault.ops.dump import DumpOptions, DumpResult, dump
-    from s3vault.ops.find import FindOptions, FindResult, find
+    from s3vault.ops.find import (
+        FindIdsOptions,
+        FindIdsResult,
+        FindOptions,
+        FindResult,
+        IdMatch,
+        Wanted,
+        find,
+        find_ids,
+        wanted,
+    )
     from s3vault.ops.fleet import CoveragePoint, FleetOptions, FleetResult, LedgerFigures, fleet
     from s3vault.ops.fleetrows import DrillPoint, HostRow, SnapshotPoint
     from s3vault.ops.forget import ForgetOptions, ForgetResult, forget, split_group_by
@@ -257,6 +268,8 @@ __all__ = [
     "CAT_KINDS",
     "NEEDS_INDEX",
     "find",
+    "find_ids",
+    "wanted",
     "diff",
     "resolve_pair",
     "verify",
@@ -362,6 +375,10 @@ __all__ = [
     "NodeType",
     "FindOptions",
     "FindResult",
+    "FindIdsOptions",
+    "FindIdsResult",
+    "IdMatch",
+    "Wanted",
     "Change",
     "DiffSide",
     "DiffStats",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import stat
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, TextIO
 
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from s3vault import ObjectId, readable
+from s3vault import Node, NodeType, ObjectId, readable
 from s3vault.cli.context import CliContext
 
 
@@ -252,3 +253,33 @@ def show_recovery_key(ctx: CliContext, text: str) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+_TYPE_CHAR = {
+    NodeType.DIR: "d",
+    NodeType.SYMLINK: "l",
+    NodeType.FIFO: "p",
+    NodeType.CHARDEV: "c",
+    NodeType.BLOCKDEV: "b",
+    NodeType.SOCKET: "s",
+}
+
+
+def node_time(mtime_ns: int) -> datetime | None:
+    """A node's time, or None where a date cannot say it (a forged or damaged node's 2^80 ns:
+    `ls -l` and `ls --json` ended in an internal error on it)."""
+    try:
+        return datetime.fromtimestamp(mtime_ns / 1e9, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def long_entry(path: str, node: Node) -> str:
+    """An entry as ``ls -l`` shows it: mode, owner, size, time, path (and a link's target)."""
+    mode = _TYPE_CHAR.get(node.type, "-") + stat.filemode(node.mode & 0o7777)[1:]
+    owner = printable(f"{node.user or node.uid}/{node.group or node.gid}")
+    target = node.link_target.decode(errors="backslashreplace") if node.link_target else ""
+    link = f" -> {printable(target)}" if target else ""
+    mtime = node_time(node.mtime_ns)
+    when = f"{mtime.astimezone():%Y-%m-%d %H:%M:%S}" if mtime else "?" * 19
+    return f"{mode} {owner:>12} {node.size:>12} {when} {printable(path)}{link}"

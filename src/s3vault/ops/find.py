@@ -1,4 +1,6 @@
-"""find: which snapshots hold files matching a pattern, and where.
+"""find: which snapshots hold files matching a pattern, and where; or, as restic's ``find
+--blob/--tree/--pack``, which files and directories use given blobs, trees or packs (the
+question after a pack is found damaged or missing: what does it take with it).
 
 Patterns have restic's rules (``s3vault.patterns``), as restic's find, which runs them through
 its exclude filter: what is below a match matches too. A pattern without ``/`` matches an
@@ -14,9 +16,11 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from s3vault.errors import IntegrityError, ObjectNotFoundError, UsageError
 from s3vault.format import codec
+from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType, shown_name
 from s3vault.ids import ObjectId
 from s3vault.ops.ls import LsEntry, walk_tree
@@ -174,13 +178,7 @@ class _NamedBelow:
         self._memo: dict[ObjectId, _Found] = {}
 
     def _nodes(self, tid: ObjectId) -> tuple[Node, ...]:
-        try:
-            return self._repo.load_tree(tid).nodes
-        except (IntegrityError, ObjectNotFoundError) as exc:
-            if self._on_error is None:
-                raise
-            self._on_error(f"tree {tid.short}", f"directory cannot be read: {exc}")
-            return ()
+        return _nodes(self._repo, tid, self._on_error)
 
     def below(self, root: ObjectId, sid: ObjectId) -> list[LsEntry]:
         """The matches below ``root`` (of snapshot ``sid``).
@@ -225,6 +223,20 @@ class _NamedBelow:
             memo[tid] = (own, subs)
 
 
+def _nodes(
+    repo: Repository, tid: ObjectId, on_error: Callable[[str, str], None] | None
+) -> tuple[Node, ...]:
+    """A tree's nodes; one that cannot be read is told to ``on_error`` (and has none), or
+    raises without it."""
+    try:
+        return repo.load_tree(tid).nodes
+    except (IntegrityError, ObjectNotFoundError) as exc:
+        if on_error is None:
+            raise
+        on_error(f"tree {tid.short}", f"directory cannot be read: {exc}")
+        return ()
+
+
 # a path in the snapshot: (as shown, as stored)
 _Where = tuple[str, bytes]
 
@@ -246,3 +258,181 @@ def _dirs(where: _Where, nodes: tuple[Node, ...]) -> list[tuple[_Where, ObjectId
         for n in nodes
         if n.type is NodeType.DIR and n.subtree is not None
     ]
+
+
+# By object id (restic's find --blob, --tree, --pack) -------------------------------------------
+
+ID_KINDS = ("blob", "tree", "pack")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FindIdsOptions:
+    """Ids or id prefixes (hex) of data blobs (``kind`` "blob"), trees ("tree") or packs
+    ("pack": every blob the index places in them), and the snapshots to search."""
+
+    kind: str
+    ids: tuple[str, ...]
+    snapshots: tuple[str, ...] = ()
+    filter: SnapshotFilter = field(default_factory=SnapshotFilter)
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """What a search by id looks for: data blobs and trees by full id; ``unknown``: the
+    prefixes that name nothing in the index (a full id is searched for all the same: the
+    files that need a blob the index lost)."""
+
+    blobs: frozenset[ObjectId]
+    trees: frozenset[ObjectId]
+    unknown: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IdMatch:
+    """A file whose content holds a wanted data blob, or a directory whose tree is wanted
+    (``node`` None: the snapshot's root tree, path ``/``); ``packs``: the packs the index
+    holds that blob or tree in (none: it is not in the index)."""
+
+    path: str
+    node: Node | None
+    btype: BlobType
+    id: ObjectId
+    packs: tuple[ObjectId, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FindIdsResult:
+    """The matches in one snapshot."""
+
+    snapshot: SnapshotEntry
+    matches: tuple[IdMatch, ...]
+
+
+def wanted(repo: Repository, options: FindIdsOptions) -> Wanted:
+    """Resolve ``options.ids`` against the index (``repo`` has it loaded).
+
+    Raises:
+        UsageError: an id is not hexadecimal, or the kind is unknown.
+    """
+    if options.kind not in ID_KINDS:
+        raise UsageError(f"find: unknown kind of id {options.kind!r}")
+    prefixes = []
+    for text in options.ids:
+        low = text.strip().lower()
+        if not low or any(c not in "0123456789abcdef" for c in low) or len(low) > 64:
+            raise UsageError(f"find: {text!r} is not a {options.kind} id (hexadecimal digits)")
+        prefixes.append(low)
+    found: dict[str, set[tuple[BlobType, ObjectId]]] = {p: set() for p in prefixes}
+    for btype, bid, loc in repo.index.entries():
+        named = loc.pack_id.hex() if options.kind == "pack" else bid.hex()
+        if options.kind != "pack" and btype is not _BTYPE[options.kind]:
+            continue
+        for p in prefixes:
+            if named.startswith(p):
+                found[p].add((btype, bid))
+    if options.kind != "pack":  # a full id: searched whether the index has it or not
+        btype = _BTYPE[options.kind]
+        for p in prefixes:
+            if len(p) == 64:
+                found[p].add((btype, ObjectId(bytes.fromhex(p))))
+    every = set().union(*found.values())
+    return Wanted(
+        blobs=frozenset(bid for btype, bid in every if btype is BlobType.DATA),
+        trees=frozenset(bid for btype, bid in every if btype is BlobType.TREE),
+        unknown=tuple(p for p in prefixes if not found[p]),
+    )
+
+
+_BTYPE = {"blob": BlobType.DATA, "tree": BlobType.TREE}
+
+
+def find_ids(
+    repo: Repository,
+    options: FindIdsOptions,
+    want: Wanted,
+    *,
+    on_error: Callable[[str, str], None] | None = None,
+) -> Iterator[FindIdsResult]:
+    """The snapshots that use what ``want`` names (``wanted``), oldest first, each with its
+    files and directories that do, in path order. A directory that cannot be read is told
+    to ``on_error(path, reason)`` and left out (without ``on_error`` that raises).
+
+    Raises:
+        UsageError: a named snapshot does not exist (or its prefix is ambiguous).
+        IntegrityError: a named snapshot is damaged.
+    """
+    if options.snapshots:
+        listed = [find_snapshot(repo, ref) for ref in options.snapshots]
+        chosen = [SnapshotEntry(id=sid, snapshot=snap) for sid, snap in dict(listed).items()]
+        chosen.sort(key=lambda e: (e.snapshot.time, e.id))
+    else:
+        chosen = snapshots(repo, options.filter)
+    below = _UsersBelow(repo, want, on_error)
+    for entry in chosen:
+        try:
+            found = below.below(entry.snapshot.tree, entry.id)
+        except TreeGraphError as exc:
+            if on_error is None or options.snapshots:
+                raise
+            on_error(f"snapshot {entry.id.short}", exc.reason)
+            continue
+        if found:
+            found.sort(key=lambda m: (m.path, m.btype.value, m.id))
+            yield FindIdsResult(snapshot=entry, matches=tuple(found))
+
+
+# one tree's own users of wanted ids (node, type, id), and its subdirectories with some below
+_Users = tuple[tuple[tuple[Node, BlobType, ObjectId], ...], tuple[tuple[bytes, ObjectId], ...]]
+
+
+class _UsersBelow:
+    """As ``_NamedBelow``, for ids: per tree id the memo keeps its entries that use a wanted
+    id and its subdirectories with such an entry below (a tree many snapshots share is read
+    once); explicit stacks, whatever the depth."""
+
+    def __init__(
+        self, repo: Repository, want: Wanted, on_error: Callable[[str, str], None] | None
+    ) -> None:
+        self._repo = repo
+        self._want = want
+        self._on_error = on_error
+        self._users: dict[ObjectId, _Users] = {}
+
+    def below(self, root: ObjectId, sid: ObjectId) -> list[IdMatch]:
+        """The users of wanted ids below ``root`` (of snapshot ``sid``), the root included.
+
+        Raises:
+            TreeGraphError: the matches repeat without end (treegraph.py).
+        """
+        self._search_users(root)
+        budget = WalkBudget(self._repo, (root,), sid)
+        out = [self._match("/", None, BlobType.TREE, root)] if root in self._want.trees else []
+        stack: list[tuple[ObjectId, _Where]] = [(root, ("", b""))]
+        while stack:
+            tid, where = stack.pop()
+            own, subs = self._users[tid]
+            budget.meet(len(own) + len(subs))
+            out.extend(self._match(_at(where, n.name)[0], n, t, i) for n, t, i in own)
+            stack.extend((sub, _at(where, name)) for name, sub in subs)
+        return out
+
+    def _match(self, path: str, node: Node | None, btype: BlobType, bid: ObjectId) -> IdMatch:
+        packs = tuple(dict.fromkeys(loc.pack_id for loc in self._repo.index.locations(btype, bid)))
+        return IdMatch(path=path, node=node, btype=btype, id=bid, packs=packs)
+
+    def _search_users(self, root: ObjectId) -> None:
+        """Fill the memo for every tree below ``root``, children first."""
+        memo, blobs, trees = self._users, self._want.blobs, self._want.trees
+        nodes_of = partial(_nodes, self._repo, on_error=self._on_error)
+        for tid, nodes in children_first(root, nodes_of, memo):
+            own: list[tuple[Node, BlobType, ObjectId]] = []
+            for n in nodes:
+                if n.type is NodeType.DIR and n.subtree in trees:
+                    own.append((n, BlobType.TREE, n.subtree))
+                own.extend((n, BlobType.DATA, b) for b in dict.fromkeys(n.content) if b in blobs)
+            subs = tuple(
+                (n.name, n.subtree)
+                for n in nodes
+                if n.type is NodeType.DIR and n.subtree is not None and any(memo[n.subtree])
+            )
+            memo[tid] = (tuple(own), subs)

@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
-from s3vault import FindOptions, Node, SnapshotFilter, TagList
+from s3vault import (
+    FindIdsOptions,
+    FindOptions,
+    IdMatch,
+    Node,
+    SnapshotEntry,
+    SnapshotFilter,
+    TagList,
+    UsageError,
+    find_ids,
+    wanted,
+)
 from s3vault import find as find_op
+from s3vault.cli.context import CliContext
 from s3vault.cli.options import Timestamp, cli_context, global_options, tag_filter
-from s3vault.cli.render import Unreadable, emit, human_bytes, plural, printable, show
+from s3vault.cli.render import (
+    Unreadable,
+    emit,
+    human_bytes,
+    long_entry,
+    node_time,
+    plural,
+    printable,
+    show,
+    warn,
+)
 from s3vault.cli.session import open_repo
 
 
-def _mtime(node: Node) -> str:
-    return datetime.fromtimestamp(node.mtime_ns / 1e9, UTC).isoformat()
+def _mtime(node: Node) -> str | None:
+    when = node_time(node.mtime_ns)
+    return when.isoformat() if when else None
 
 
 @click.command()
@@ -36,6 +59,11 @@ def _mtime(node: Node) -> str:
     "-O", "--oldest", type=Timestamp(), help="Only entries modified at or after this time"
 )
 @click.option("-N", "--newest", type=Timestamp(), help="Only entries modified at or before it")
+@click.option("-l", "--long", "long_", is_flag=True, help="Show mode, owner, size and time")
+@click.option("--blob", is_flag=True, help="PATTERN is a data blob id (or prefix)")
+@click.option("--tree", is_flag=True, help="PATTERN is a tree id (or prefix)")
+@click.option("--pack", is_flag=True, help="PATTERN is a pack id (or prefix): its blobs")
+@click.option("--show-pack-id", is_flag=True, help="With --blob or --tree: the packs holding it")
 def find(
     patterns: tuple[str, ...],
     refs: tuple[str, ...],
@@ -45,16 +73,37 @@ def find(
     ignore_case: bool,
     oldest: datetime | None,
     newest: datetime | None,
+    long_: bool,
+    blob: bool,
+    tree: bool,
+    pack: bool,
+    show_pack_id: bool,
 ) -> int:
     """Find files by PATTERN in snapshots: a glob on the name (*.conf), or on the whole path
     if it has a / (/etc/*/nginx.conf). --oldest and --newest (a date, or a date and time in
-    local time, as restic's) keep the entries modified in that period."""
+    local time, as restic's) keep the entries modified in that period. With --blob, --tree
+    or --pack the PATTERNs are ids (or id prefixes), and find names the files and
+    directories that use those blobs, trees or packs' blobs (after a damaged or missing pack:
+    what it takes with it)."""
     ctx = cli_context()
+    picked = SnapshotFilter(hosts=hosts, tags=tags, paths=paths)
+    kinds = [k for k, given in (("blob", blob), ("tree", tree), ("pack", pack)) if given]
+    if len(kinds) > 1:
+        raise UsageError("find: --blob, --tree and --pack exclude each other")
+    if kinds:
+        kind = kinds[0]
+        if ignore_case or oldest or newest:
+            msg = "find: --ignore-case, --oldest and --newest apply to patterns, not to ids"
+            raise UsageError(msg)
+        ids = FindIdsOptions(kind=kind, ids=patterns, snapshots=refs, filter=picked)
+        return _by_id(ctx, ids, show_pack_id or kind == "pack", long_)
+    if show_pack_id:
+        raise UsageError("find: --show-pack-id goes with --blob, --tree or --pack")
     repo = open_repo(ctx, load_index=True)
     options = FindOptions(
         patterns=patterns,
         snapshots=refs,
-        filter=SnapshotFilter(hosts=hosts, tags=tags, paths=paths),
+        filter=picked,
         ignore_case=ignore_case,
         oldest=oldest,
         newest=newest,
@@ -83,13 +132,77 @@ def find(
                 ],
             )
             continue
-        when = snap.snapshot.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        show(ctx, f"snapshot {snap.id.short} of {printable(snap.snapshot.hostname)} at {when}:")
+        _heading(ctx, snap)
         for m in result.matches:
-            size = human_bytes(m.node.size)
-            show(ctx, f"  {printable(m.path)}  ({m.node.type.value}, {size})")
+            if long_:
+                show(ctx, f"  {long_entry(m.path, m.node)}")
+            else:
+                size = human_bytes(m.node.size)
+                show(ctx, f"  {printable(m.path)}  ({m.node.type.value}, {size})")
+    _summary(ctx, matches, snapshots)
+    return unreadable.exit_code()
+
+
+def _heading(ctx: CliContext, snap: SnapshotEntry) -> None:
+    when = snap.snapshot.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    show(ctx, f"snapshot {snap.id.short} of {printable(snap.snapshot.hostname)} at {when}:")
+
+
+def _summary(ctx: CliContext, matches: int, snapshots: int) -> None:
     if ctx.json:
         emit(ctx, "summary", snapshots=snapshots, matches=matches)
     else:
         show(ctx, f"{plural(matches, 'match', 'matches')} in {plural(snapshots, 'snapshot')}")
+
+
+def _by_id(ctx: CliContext, options: FindIdsOptions, packs: bool, long_: bool) -> int:
+    """find --blob, --tree or --pack."""
+    repo = open_repo(ctx, load_index=True)
+    want = wanted(repo, options)
+    noun = {"blob": "data blob", "tree": "tree", "pack": "pack"}[options.kind]
+    for prefix in want.unknown:
+        warn(ctx, prefix, f"no {noun} in the index has an id starting so")
+    snapshots = matches = 0
+    unreadable = Unreadable(ctx)
+    for result in find_ids(repo, options, want, on_error=unreadable):
+        snap = result.snapshot
+        snapshots += 1
+        matches += len(result.matches)
+        if ctx.json:
+            emit(
+                ctx,
+                "matches",
+                snapshot_id=snap.id,
+                time=snap.snapshot.time,
+                hostname=snap.snapshot.hostname,
+                matches=[_id_fields(m) for m in result.matches],
+            )
+            continue
+        _heading(ctx, snap)
+        for m in result.matches:
+            show(ctx, f"  {_id_line(m, packs, long_)}")
+    _summary(ctx, matches, snapshots)
     return unreadable.exit_code()
+
+
+def _id_fields(m: IdMatch) -> dict[str, object]:
+    node = m.node
+    return {
+        "path": m.path,
+        "type": node.type.value if node is not None else "dir",
+        "size": node.size if node is not None else 0,
+        "mtime": _mtime(node) if node is not None else None,
+        "object_type": m.btype.value,
+        "object_id": m.id.hex(),
+        "pack_ids": [p.hex() for p in m.packs],
+    }
+
+
+def _id_line(m: IdMatch, packs: bool, long_: bool) -> str:
+    what = f"{'data blob' if m.btype.value == 'data' else 'tree'} {m.id.short}"
+    where = ""
+    if packs:
+        where = f" in pack {', '.join(p.short for p in m.packs)}" if m.packs else " in no pack"
+    if long_ and m.node is not None:
+        return f"{long_entry(m.path, m.node)}  ({what}{where})"
+    return f"{printable(m.path)}  ({what}{where})"

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import stat
-from datetime import UTC, datetime
-
 import click
 
-from s3vault import NodeType, SnapshotFilter, TagList, ls_dirs
+from s3vault import SnapshotFilter, TagList, ls_dirs
 from s3vault.cli.options import cli_context, global_options, latest_filters
-from s3vault.cli.render import Unreadable, emit, line, printable
+from s3vault.cli.render import Unreadable, emit, line, long_entry, node_time, printable
 from s3vault.cli.session import open_repo
-
-_TYPE_CHAR = {
-    NodeType.DIR: "d",
-    NodeType.SYMLINK: "l",
-    NodeType.FIFO: "p",
-    NodeType.CHARDEV: "c",
-    NodeType.BLOCKDEV: "b",
-    NodeType.SOCKET: "s",
-}
 
 
 @click.command()
@@ -63,7 +51,7 @@ def ls(
         )
     for e in entries:
         n = e.node
-        mtime = _when(n.mtime_ns)
+        mtime = node_time(n.mtime_ns)
         if ctx.json:
             emit(
                 ctx,
@@ -80,21 +68,7 @@ def ls(
                 struct_type="node",  # restic's: jq 'select(.struct_type == "node")'
             )
         elif long_:
-            mode = _TYPE_CHAR.get(n.type, "-") + stat.filemode(n.mode & 0o7777)[1:]
-            owner = printable(f"{n.user or n.uid}/{n.group or n.gid}")
-            target = n.link_target.decode(errors="backslashreplace") if n.link_target else ""
-            link = f" -> {printable(target)}" if target else ""
-            when = f"{mtime.astimezone():%Y-%m-%d %H:%M:%S}" if mtime else "?" * 19
-            line(ctx, f"{mode} {owner:>12} {n.size:>12} {when} {printable(e.path)}{link}")
+            line(ctx, long_entry(e.path, n))
         else:
             line(ctx, printable(e.path))
     return unreadable.exit_code()
-
-
-def _when(mtime_ns: int) -> datetime | None:
-    """A node's time, or None where a date cannot say it (a forged or damaged node's 2^80 ns:
-    `ls -l` and `ls --json` ended in an internal error on it)."""
-    try:
-        return datetime.fromtimestamp(mtime_ns / 1e9, UTC)
-    except (ValueError, OverflowError, OSError):
-        return None
