@@ -273,6 +273,13 @@ def test_listing_and_dumping_hostile_nodes_says_what_it_cannot_show(
     assert as_json.code == 13 and "internal error" not in as_json.stderr, as_json.stderr
     nodes = {n["name"]: n for n in map(json.loads, as_json.stdout.splitlines()) if "name" in n}
     assert nodes["mtime-huge"]["mtime"] is None and nodes["mode-huge"]["mode"] == 2**40
+    found = run_cli(*base, "--json", "find", "mtime-*")  # the same internal error in find
+    assert found.code == 13 and "internal error" not in found.stderr, found.stderr
+    messages = list(map(json.loads, found.stdout.splitlines()))
+    (matches,) = [m for m in messages if m["message_type"] == "matches"]
+    times = {m["path"].rsplit("/", 1)[1]: m["mtime"] for m in matches["matches"]}
+    assert times["mtime-huge"] is None and times["mtime-negative"] is None
+    assert "?" * 19 in run_cli(*base, "find", "-l", "mtime-huge").stdout
     dumped = run_cli(*base, "dump", "latest", "/", "--target", str(tmp_path / "all.tar"))
     assert dumped.code == 13 and "/dev-huge" in dumped.stderr, dumped.stderr
     assert "does not fit a tar header" in dumped.stderr
