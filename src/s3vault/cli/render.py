@@ -283,3 +283,29 @@ def long_entry(path: str, node: Node) -> str:
     mtime = node_time(node.mtime_ns)
     when = f"{mtime.astimezone():%Y-%m-%d %H:%M:%S}" if mtime else "?" * 19
     return f"{mode} {owner:>12} {node.size:>12} {when} {printable(path)}{link}"
+
+
+def go_permissions(node: Node) -> str:
+    """A node's mode as restic's ``ls --json`` ``permissions`` shows it (Go's
+    ``FileMode.String``): the letters of its type and special bits in Go's order (d, L, D, p,
+    S, u, g, c, t; ``-`` for none), then ``rwx`` three times."""
+    kind = node.type
+    letters = "".join(
+        letter
+        for letter, present in (
+            ("d", kind is NodeType.DIR),
+            ("L", kind is NodeType.SYMLINK),
+            ("D", kind in (NodeType.BLOCKDEV, NodeType.CHARDEV)),
+            ("p", kind is NodeType.FIFO),
+            ("S", kind is NodeType.SOCKET),
+            ("u", bool(node.mode & stat.S_ISUID)),
+            ("g", bool(node.mode & stat.S_ISGID)),
+            ("c", kind is NodeType.CHARDEV),
+            ("t", bool(node.mode & stat.S_ISVTX)),
+        )
+        if present
+    )
+    bits = "".join(
+        char if node.mode & (1 << (8 - i)) else "-" for i, char in enumerate("rwxrwxrwx")
+    )
+    return (letters or "-") + bits

@@ -6,7 +6,15 @@ import click
 
 from s3vault import SnapshotFilter, TagList, ls_dirs
 from s3vault.cli.options import cli_context, global_options, latest_filters
-from s3vault.cli.render import Unreadable, emit, line, long_entry, node_time, printable
+from s3vault.cli.render import (
+    Unreadable,
+    emit,
+    go_permissions,
+    line,
+    long_entry,
+    node_time,
+    printable,
+)
 from s3vault.cli.session import open_repo
 
 
@@ -65,6 +73,11 @@ def ls(
                 size=n.size,
                 mtime=mtime.isoformat() if mtime else None,
                 link_target=n.link_target,
+                # restic's too: Go's mode string, and the access time (the modification
+                # time where the backup recorded none, as restic has it) and change time
+                permissions=go_permissions(n),
+                atime=_iso(n.atime_ns) if n.atime_ns else (mtime.isoformat() if mtime else None),
+                ctime=_iso(n.ctime_ns),
                 struct_type="node",  # restic's: jq 'select(.struct_type == "node")'
             )
         elif long_:
@@ -72,3 +85,8 @@ def ls(
         else:
             line(ctx, printable(e.path))
     return unreadable.exit_code()
+
+
+def _iso(ns: int) -> str | None:
+    when = node_time(ns)
+    return when.isoformat() if when else None

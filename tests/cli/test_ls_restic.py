@@ -1,0 +1,88 @@
+"""`ls --json` carries restic's node fields a script reads: ``permissions`` (Go's mode string,
+restic's letters for each type and special bit), ``atime`` and ``ctime``, compared side by
+side with restic's on the same tree (skipped without restic)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli, write_file
+from tests.maintenance.resticrepo import cheapen_key
+
+pytestmark = pytest.mark.skipif(shutil.which("restic") is None, reason="restic is not installed")
+
+
+def _tree(src: Path) -> None:
+    write_file(src / "file", b"x")
+    (src / "link").symlink_to("file")
+    os.mkfifo(src / "fifo")
+    write_file(src / "suid", b"#!/bin/sh\n").chmod(0o4755)
+    write_file(src / "sgid", b"x").chmod(0o2750)
+    (src / "sticky").mkdir()
+    (src / "sticky").chmod(0o1777)
+    (src / "private").mkdir(mode=0o700)
+
+
+def _nodes(lines: str, src: Path) -> dict[str, dict[str, object]]:
+    """The nodes below ``src`` by their path relative to it."""
+    out = {}
+    for text in lines.splitlines():
+        node = json.loads(text)
+        path = str(node.get("path", ""))
+        if node.get("struct_type") == "node" and path.startswith(f"{src}/"):
+            out[path[len(str(src)) + 1 :]] = node
+    return out
+
+
+def test_ls_json_has_restics_permissions_and_times(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    _tree(src)
+    env = {**os.environ, "RESTIC_REPOSITORY": str(tmp_path / "restic"), "RESTIC_PASSWORD": "x"}
+    subprocess.run(["restic", "init"], env=env, check=True, capture_output=True)
+    cheapen_key(tmp_path / "restic", b"x")
+    subprocess.run(["restic", "backup", "-q", str(src)], env=env, check=True, capture_output=True)
+    theirs = subprocess.run(
+        ["restic", "ls", "--json", "latest"], env=env, check=True, capture_output=True, text=True
+    )
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    ours = run_cli("-r", cli_repo, "--json", "ls", "latest")
+    assert ours.code == 0, ours.stderr
+    restic_nodes, our_nodes = _nodes(theirs.stdout, src), _nodes(ours.stdout, src)
+    assert (
+        set(our_nodes)
+        == set(restic_nodes)
+        == {
+            "file",
+            "link",
+            "fifo",
+            "suid",
+            "sgid",
+            "sticky",
+            "private",
+        }
+    )
+    for name, node in restic_nodes.items():
+        assert our_nodes[name]["permissions"] == node["permissions"], name
+        for field in ("atime", "ctime"):  # the same instants, each tool spells its own
+            assert isinstance(our_nodes[name][field], str), (name, field)
+        assert _micros(our_nodes[name]["ctime"]) == _micros(node["ctime"]), name
+
+
+def _micros(text: object) -> int:
+    """Microseconds since the epoch of an ISO 8601 time (restic's has nanoseconds)."""
+    match = re.fullmatch(r"(.*?T\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)", str(text))
+    assert match is not None, text
+    head, fraction, zone = match.groups()
+    when = datetime.fromisoformat(head + (zone or "+00:00"))
+    return int(when.timestamp()) * 10**6 + int(((fraction or "") + "000000")[:6])
