@@ -51,7 +51,9 @@ _BY_MODULE = {
     "s3vault.ops.cat": "CAT_KINDS NEEDS_INDEX CatOptions CatResult cat",
     "s3vault.ops.copy": "CopyOptions CopyResult copy",
     "s3vault.ops.cost": "CostOptions cost measure_usage plan_cost",
-    "s3vault.ops.diff": "Change DiffSide DiffStats diff resolve_pair",
+    "s3vault.ops.diff": (
+        "BlobTally Change DiffSide DiffStatistics DiffStats SideCounts diff resolve_pair"
+    ),
     "s3vault.ops.doctor": "DoctorOptions DoctorResult doctor",
     "s3vault.ops.drill": "DrillOptions DrillResult drill_history restore_test",
     "s3vault.ops.dump": "DumpOptions DumpResult dump",
@@ -162,7 +164,16 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the same names, imported at
     from s3vault.ops.cat import CAT_KINDS, NEEDS_INDEX, CatOptions, CatResult, cat
     from s3vault.ops.copy import CopyOptions, CopyResult, copy
     from s3vault.ops.cost import CostOptions, cost, measure_usage, plan_cost
-    from s3vault.ops.diff import Change, DiffSide, DiffStats, diff, resolve_pair
+    from s3vault.ops.diff import (
+        BlobTally,
+        Change,
+        DiffSide,
+        DiffStatistics,
+        DiffStats,
+        SideCounts,
+        diff,
+        resolve_pair,
+    )
     from s3vault.ops.doctor import DoctorOptions, DoctorResult, doctor
     from s3vault.ops.drill import DrillOptions, DrillResult, drill_history, restore_test
     from s3vault.ops.dump import DumpOptions, DumpResult, dump
@@ -382,6 +393,9 @@ __all__ = [
     "Change",
     "DiffSide",
     "DiffStats",
+    "DiffStatistics",
+    "BlobTally",
+    "SideCounts",
     "Policy",
     "KeepDuration",
     "ForgetOptions",

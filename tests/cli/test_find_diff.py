@@ -47,8 +47,8 @@ def test_diff_lists_every_kind_of_change(tmp_path: Path, cli_repo: str, run_cli:
     # below the backed-up directory (its parents, read for their metadata, do not change)
     changes = {
         (str(c["modifier"]), str(c["path"])[len(str(src)) :])
-        for c in out[:-1]
-        if str(c["path"]).startswith(str(src))
+        for c in out
+        if c["message_type"] == "change" and str(c["path"]).startswith(str(src))
     }
     assert changes == {
         ("M", "/etc/app.conf"),
@@ -65,8 +65,8 @@ def test_diff_lists_every_kind_of_change(tmp_path: Path, cli_repo: str, run_cli:
         ("U", "/etc"),
         ("U", "/srv"),
     }
-    summary = out[-1]
-    assert summary["message_type"] == "summary"
+    summary, statistics = out[-2:]  # s3vault's own, then restic's
+    assert (summary["message_type"], statistics["message_type"]) == ("summary", "statistics")
     assert (summary["added"], summary["removed"], summary["modified"]) == (2, 3, 2)
     assert summary["bytes_added"] == len(b"new\n") + len(b"now a directory\n")
 
@@ -76,7 +76,14 @@ def test_diff_lists_every_kind_of_change(tmp_path: Path, cli_repo: str, run_cli:
     assert f"M     {src}/etc/app.conf" in text.stdout.splitlines()
     assert not any(line.startswith("U ") for line in text.stdout.splitlines())
     same = run_cli("-r", cli_repo, "--json", "diff", "latest", "latest")
-    assert [x["message_type"] for x in lines(same.stdout)] == ["summary"]
+    summary, statistics = lines(same.stdout)  # nothing changed, nothing counted
+    assert (summary["message_type"], summary["added"], summary["modified"]) == ("summary", 0, 0)
+    assert statistics["message_type"] == "statistics" and statistics["changed_files"] == 0
+    assert (
+        statistics["added"]
+        == statistics["removed"]
+        == dict.fromkeys(("files", "dirs", "others", "data_blobs", "tree_blobs", "bytes"), 0)
+    )
 
 
 def test_find_by_name_and_by_path_in_every_snapshot(

@@ -101,8 +101,6 @@ RESTIC_OPTIONS = {
         "keeps deduplication across its hosts)"
     ),
     ("copy", "--from-repo"): "not here: run copy against the source, with --to TARGET",
-    ("find", "-l"): "not here: `s3vault ls -l SNAPSHOT PATH` shows an entry's details",
-    ("find", "--long"): "not here: `s3vault ls -l SNAPSHOT PATH` shows an entry's details",
 }
 # restic's global options, given to any command
 RESTIC_GLOBAL_OPTIONS = {

@@ -6,9 +6,10 @@ content and is skipped unread, so the cost follows the change, not the size."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from s3vault.errors import IntegrityError, ObjectNotFoundError
+from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
@@ -65,6 +66,78 @@ class DiffStats:
             self.metadata += 1
         else:
             self.type_changed += 1
+
+
+@dataclass(slots=True)
+class SideCounts:
+    """One side of restic's diff statistics: entries, and the blobs only that side uses
+    among the directories that differ, with their plaintext bytes."""
+
+    files: int = 0
+    dirs: int = 0
+    others: int = 0
+    data_blobs: int = 0
+    tree_blobs: int = 0
+    bytes: int = 0
+
+    def entry(self, node: Node) -> None:
+        """Count an entry by its type."""
+        if node.type is NodeType.FILE:
+            self.files += 1
+        elif node.type is NodeType.DIR:
+            self.dirs += 1
+        else:
+            self.others += 1
+
+
+@dataclass(slots=True)
+class BlobTally:
+    """The blobs each side uses in the directories the walk lists (``diff``'s ``tally``):
+    those of files and the trees of directories, the roots included. What one side has and
+    the other has not is restic's ``added`` and ``removed`` blobs; a directory that is the
+    same on both sides is not walked, and counts for neither."""
+
+    before: set[tuple[BlobType, ObjectId]] = field(default_factory=set)
+    after: set[tuple[BlobType, ObjectId]] = field(default_factory=set)
+
+    def add(self, side: int, node: Node) -> None:
+        """A node the walk met on side 0 (before) or 1 (after)."""
+        into = self.after if side else self.before
+        if node.type is NodeType.DIR and node.subtree is not None:
+            into.add((BlobType.TREE, node.subtree))
+        elif node.type is NodeType.FILE:
+            into.update((BlobType.DATA, bid) for bid in node.content)
+
+    def count(self, repo: Repository, added: SideCounts, removed: SideCounts) -> None:
+        """Add the blobs only one side has to ``added`` and ``removed``, with their sizes
+        (the index's plaintext length; none for a blob it does not hold)."""
+        for only, into in ((self.after - self.before, added), (self.before - self.after, removed)):
+            for btype, bid in only:
+                if btype is BlobType.DATA:
+                    into.data_blobs += 1
+                else:
+                    into.tree_blobs += 1
+                loc = repo.index.lookup(btype, bid)
+                into.bytes += loc.raw_length if loc is not None else 0
+
+
+@dataclass(slots=True)
+class DiffStatistics:
+    """restic's ``diff --json`` ``statistics``: files whose content changed, and what was
+    added and removed (entries from the changes, blobs from a ``BlobTally``)."""
+
+    changed_files: int = 0
+    added: SideCounts = field(default_factory=SideCounts)
+    removed: SideCounts = field(default_factory=SideCounts)
+
+    def count(self, change: Change) -> None:
+        """Add one change (a ``T`` counts for neither side, as in restic)."""
+        if change.kind == ADDED and change.new is not None:
+            self.added.entry(change.new)
+        elif change.kind == REMOVED and change.old is not None:
+            self.removed.entry(change.old)
+        elif change.kind == MODIFIED and change.new is not None:
+            self.changed_files += change.new.type is NodeType.FILE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,12 +219,14 @@ def diff(
     metadata: bool = False,
     on_error: Callable[[str, str], None] | None = None,
     snapshots: tuple[ObjectId, ObjectId] | None = None,
+    tally: BlobTally | None = None,
 ) -> Iterator[Change]:
     """The changes from ``old_tree`` to ``new_tree`` in path order (``U`` only with
     ``metadata``). Inside an added or removed directory every entry is listed. The walk keeps
     an explicit stack (no recursion, whatever the depth). A directory that cannot be read is
     told to ``on_error(path, reason)`` and compared as if empty; without ``on_error`` that
     raises. ``snapshots``: whose trees they are (named if a tree graph is refused).
+    ``tally``: given the blobs of every entry the walk lists, and the two roots.
 
     Raises:
         TreeGraphError: either side's trees name the same directories over and over
@@ -167,11 +242,18 @@ def diff(
         old: ObjectId | None, new: ObjectId | None, base: str
     ) -> Iterator[tuple[Node | None, Node | None, str]]:
         before, after = sides[0].nodes(old, base), sides[1].nodes(new, base)
+        if tally is not None:
+            for side, listed in enumerate((before, after)):
+                for node in listed.values():
+                    tally.add(side, node)
         for name in sorted(before.keys() | after.keys()):
             o, n = before.get(name), after.get(name)
             yield o, n, f"{base}/{(n or o).display_name}"  # type: ignore[union-attr]
 
     stack = [level(old_tree, new_tree, "")] if old_tree != new_tree else []
+    if tally is not None and stack:
+        tally.before.add((BlobType.TREE, old_tree))
+        tally.after.add((BlobType.TREE, new_tree))
     while stack:
         item = next(stack[-1], None)
         if item is None:

@@ -6,7 +6,7 @@ import dataclasses
 
 import click
 
-from s3vault import DiffStats, resolve_pair
+from s3vault import BlobTally, DiffStatistics, DiffStats, resolve_pair
 from s3vault import diff as diff_op
 from s3vault.cli.options import cli_context, global_options
 from s3vault.cli.render import Unreadable, emit, human_bytes, printable, show
@@ -27,7 +27,7 @@ def diff(first: str, second: str, metadata: bool) -> int:
     a, b = resolve_pair(repo, first, second)
     if not ctx.json:
         show(ctx, f"comparing snapshot {printable(a.shown)} to {printable(b.shown)}:")
-    stats = DiffStats()
+    stats, statistics, tally = DiffStats(), DiffStatistics(), BlobTally()
     unreadable = Unreadable(ctx)
     changes = diff_op(
         repo,
@@ -36,9 +36,11 @@ def diff(first: str, second: str, metadata: bool) -> int:
         metadata=metadata,
         on_error=unreadable,
         snapshots=(a.id, b.id),
+        tally=tally if ctx.json else None,
     )
     for change in changes:
         stats.count(change)
+        statistics.count(change)
         if ctx.json:
             node = change.new or change.old
             assert node is not None
@@ -52,6 +54,14 @@ def diff(first: str, second: str, metadata: bool) -> int:
             first_snapshot_id=a.id,
             second_snapshot_id=b.id,
             **dataclasses.asdict(stats),
+        )
+        tally.count(repo, statistics.added, statistics.removed)
+        emit(  # restic's, for its users' scripts (jq 'select(.message_type == "statistics")')
+            ctx,
+            "statistics",
+            source_snapshot=a.id.short,
+            target_snapshot=b.id.short,
+            **dataclasses.asdict(statistics),
         )
         return unreadable.exit_code()
     show(
