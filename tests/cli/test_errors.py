@@ -8,6 +8,7 @@ import resource
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -559,3 +560,27 @@ def test_a_host_too_short_of_memory_to_load_the_command_gets_one_line(
         if done.returncode != 0:
             assert done.returncode == 1, said
             assert "Fatal: out of memory (address space limit, ulimit -v: " in done.stderr, said
+
+
+def test_ctrl_c_while_the_command_loads_is_one_line_and_exit_130(
+    cli_env: dict[str, str],
+) -> None:
+    """Found by an attack pass (2026-12-07): SIGINT in a command's first 0.2 s (while it
+    imports) ended in a KeyboardInterrupt traceback and death by the signal; later on it is
+    "Fatal: interrupted", exit 130. The interrupt is made to land in the import here (an
+    import hook raises it), as a Ctrl-C at that moment does."""
+    script = (
+        "import sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 's3vault.cli':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "from s3vault.__main__ import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=cli_env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "Fatal: interrupted\n"
