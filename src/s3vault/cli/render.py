@@ -265,12 +265,17 @@ _TYPE_CHAR = {
 }
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def node_time(mtime_ns: int) -> datetime | None:
-    """A node's time, or None where a date cannot say it (a forged or damaged node's 2^80 ns:
-    `ls -l` and `ls --json` ended in an internal error on it)."""
+    """A node's time to the microsecond below it, as restic shows it (exact: through a float
+    of seconds it came out a microsecond off now and then), or None where a date cannot say
+    it (a forged or damaged node's 2^80 ns: `ls -l` and `ls --json` ended in an internal
+    error on it)."""
     try:
-        return datetime.fromtimestamp(mtime_ns / 1e9, UTC)
-    except (ValueError, OverflowError, OSError):
+        return _EPOCH + timedelta(microseconds=mtime_ns // 1000)
+    except OverflowError:
         return None
 
 

@@ -42,7 +42,7 @@ from s3vault.repository.repository import Repository
 from s3vault.restorer.fetch import PackRange, open_range, read_range
 from s3vault.restorer.locator import Locator
 from s3vault.restorer.plan import RestorePlan
-from s3vault.restorer.restorer import Restorer
+from s3vault.restorer.restorer import RestoreOutcome, Restorer
 from s3vault.restorer.sinks import EntryError, FilesystemSink
 from s3vault.workerpool import Watchdog, WorkerJob, WorkerPool, add_counts, counts_since
 
@@ -146,6 +146,32 @@ class ParallelRestorer(Restorer):
         super().__init__(repo, plan, owners=owners, workers=workers, progress=progress, reuse=reuse)
         self._jobs = jobs
         self._watchdog = watchdog
+        self._emptied: list[int] = []  # files made anew (empty) before the workers write them
+
+    def run(self, target: bytes) -> RestoreOutcome:
+        """The serial engine's ``run``. In a target that was not empty, every file to write
+        is made anew (empty) before the workers write into it: a stop (the target can take
+        no more) says how many of those it left incomplete, and that a second restore
+        completes them (an attack pass: a read-only directory stopped such a restore with
+        5,002 files emptied, and named only the one it could not create; the serial engine
+        leaves one).
+
+        Raises:
+            RestoreError: as the serial engine's.
+        """
+        try:
+            return super().run(target)
+        except RestoreError as exc:
+            files = self._plan.files
+            left = sum(1 for n in self._emptied if files[n].missing and not files[n].failed)
+            if not left or "incomplete" in str(exc):  # a dead worker's says so already
+                raise
+            msg = (
+                f"{exc}; {left} file(s) this restore had emptied to rewrite are incomplete "
+                "and keep no snapshot metadata: run the restore again into the same target "
+                "to complete them"
+            )
+            raise RestoreError(msg) from None
 
     # What a forked worker reads of its parent's restorer (read-only).
     @property
@@ -185,6 +211,8 @@ class ParallelRestorer(Restorer):
                 self._sink.create_file(task.entry, task.node.size)
             except EntryError as exc:
                 task.failed = str(exc)
+                continue
+            self._emptied.append(number)
 
     def _fetch_all(self) -> None:
         """Every range through the worker processes; results handled here in range order.
