@@ -56,10 +56,11 @@ def test_find_pack_names_what_a_restore_loses_without_that_pack(
         restored = run_cli(
             "-r", str(copy), "restore", "latest", "--target", str(tmp_path / "t"), "--json"
         )
-        lost = {
-            str(m["item"]) for m in _json_lines(restored.stdout) if m["message_type"] == "error"
-        }
+        errors = [m for m in _json_lines(restored.stdout) if m["message_type"] == "error"]
+        lost = {str(m["item"]) for m in errors}
         assert restored.code != 0 and lost, restored.stderr
+        for m in errors:  # the cause (an attack pass: it said "is not in the index")
+            assert str(m["message"]).endswith(": the pack that held it is missing from the store")
         assert named == lost, (pack.name, named ^ lost)
 
 

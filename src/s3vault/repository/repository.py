@@ -147,6 +147,9 @@ class _Shared:
     store_times: dict[str, float] = field(default_factory=dict)  # listed name -> store time
     revoked: set[str] = field(default_factory=set)  # names refused as stored after revocation
     unlisted: set[ObjectId] | None = None  # packs the index names, not listed (load_first_copy)
+    # blobs whose every copy was in such a pack (forget_missing_packs): "its pack is missing",
+    # not "not in the index", when a reader asks for one
+    lost_with_packs: set[tuple[BlobType, ObjectId]] = field(default_factory=set)
 
     @classmethod
     def build(
@@ -1410,9 +1413,15 @@ class Repository:
         missing = self.missing_packs()
         self._shared.unlisted = missing  # the listing at hand: load_first_copy needs no other
         lost = self.index.drop_packs(missing) if missing else set()
+        self._shared.lost_with_packs |= lost
         if missing:
             log.info("%d pack(s) named by the index are missing from the store", len(missing))
         return missing, lost
+
+    def lost_with_a_pack(self, btype: BlobType, bid: ObjectId) -> bool:
+        """Whether the blob is not in the index because every pack that held it is missing
+        from the store (dropped by ``forget_missing_packs``)."""
+        return (btype, bid) in self._shared.lost_with_packs
 
     def load_tree(self, tid: ObjectId) -> Tree:
         """A tree, through a small LRU cache."""

@@ -43,6 +43,7 @@ from s3vault.restorer import nodes
 from s3vault.restorer.locator import ROOT, Entry
 
 Problem = tuple[str, str]  # (path, what is wrong)
+_PACK_GONE = "the pack that held it is missing from the store"
 
 
 @dataclass(slots=True)
@@ -242,6 +243,9 @@ class _Planner:
         layout = file_layout(self.repo.index, content, node.size, self.measure)
         if layout.missing is not None:  # not planned: its name is in the errors
             why = f"data blob {layout.missing.short} is not in the index"
+            if self.repo.lost_with_a_pack(BlobType.DATA, layout.missing):  # an attack pass:
+                # "not in the index" sent the operator to the index, when a pack is gone
+                why = f"data blob {layout.missing.short}: {_PACK_GONE}"
             plan.errors.append((plan.shown(entry), why))
             return
         if layout.unreadable is not None:
