@@ -60,6 +60,9 @@ def test_backup_with_a_put_only_key_is_incremental_and_a_full_key_restores_it(
     assert second.code == 0, second.stderr
     summary = _summary(second.stdout)
     assert (summary["files_unmodified"], summary["data_blobs"]) == (2, 0)
+    jobs = run_cli("-r", put_only_repo, "backup", str(src), "--host", "web-01", "-j", "4", env=host)
+    assert jobs.code == 0, jobs.stderr  # taken in one process, and said so
+    assert "--jobs: a put-only key backs up in one process: --jobs is not used" in jobs.stderr
     refused = run_cli("-r", put_only_repo, "backup", str(src), "--host", "db-01", env=host)
     assert refused.code == 2 and "writes snapshots for host 'web-01'" in refused.stderr
     assert run_cli("-r", put_only_repo, "snapshots", env=host).code == 12
@@ -68,10 +71,10 @@ def test_backup_with_a_put_only_key_is_incremental_and_a_full_key_restores_it(
     assert audit.code == 0, audit.stdout + audit.stderr
     records = [json.loads(line) for line in audit.stdout.splitlines()]
     backups = [r for r in records if r.get("operation") == "backup"]
-    assert [r["exit_code"] for r in backups] == [0, 0, 2]
+    assert [r["exit_code"] for r in backups] == [0, 0, 0, 2]
     assert all(r["details"].get("access") == "put-only" for r in backups)
     listed = json.loads(run_cli("-r", put_only_repo, "--json", "snapshots").stdout)
-    assert [s["hostname"] for s in listed] == ["web-01", "web-01"]
+    assert [s["hostname"] for s in listed] == ["web-01"] * 3
     done = run_cli("-r", put_only_repo, "restore", "latest", "--target", str(tmp_path / "out"))
     assert done.code == 0, done.stderr
     restored = tmp_path / "out" / str(src).lstrip("/")

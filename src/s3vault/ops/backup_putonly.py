@@ -186,6 +186,9 @@ def _backup_put_only(
     parent = None if options.force else parent
     endorsed_blobs(put, view.index, on_skip=progress.warned, packs=listed)  # other writers'
     notices: list[tuple[str, str]] = []
+    if options.jobs > 1:  # said (an attack pass: --jobs 8 was taken without a word)
+        notices.append(("--jobs", "a put-only key backs up in one process: --jobs is not used"))
+        progress.warned(*notices[-1])
     if locks is not None and not _lockable(locks, listed, trusted, view, progress):
         view, parent, notices = PutArchiveView(put, None), None, [("object lock", UNNAMED_PACKS)]
         endorsed_blobs(put, view.index, on_skip=progress.warned, packs=listed)
