@@ -185,10 +185,7 @@ def _backup_put_only(
     view = PutArchiveView(put, trusted, listed, on_lost=progress.warned)
     parent = None if options.force else parent
     endorsed_blobs(put, view.index, on_skip=progress.warned, packs=listed)  # other writers'
-    notices: list[tuple[str, str]] = []
-    if options.jobs > 1:  # said (an attack pass: --jobs 8 was taken without a word)
-        notices.append(("--jobs", "a put-only key backs up in one process: --jobs is not used"))
-        progress.warned(*notices[-1])
+    notices = _unused_jobs(options, progress)
     if locks is not None and not _lockable(locks, listed, trusted, view, progress):
         view, parent, notices = PutArchiveView(put, None), None, [("object lock", UNNAMED_PACKS)]
         endorsed_blobs(put, view.index, on_skip=progress.warned, packs=listed)
@@ -240,6 +237,16 @@ def _backup_put_only(
         notices=tuple(archiver.stats.notices),
         locks_extended=extended,
     )
+
+
+def _unused_jobs(options: BackupOptions, progress: Progress) -> list[tuple[str, str]]:
+    """The notices a put-only backup starts with: --jobs above 1 is not used (it backs up in
+    one process; an attack pass: --jobs 8 was taken without a word)."""
+    if options.jobs <= 1:
+        return []
+    notice = ("--jobs", "a put-only key backs up in one process: --jobs is not used")
+    progress.warned(*notice)
+    return [notice]
 
 
 def _lockable(

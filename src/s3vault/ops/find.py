@@ -112,12 +112,7 @@ def find(
         UsageError: a named snapshot does not exist (or its prefix is ambiguous).
         IntegrityError: a named snapshot is damaged.
     """
-    if options.snapshots:
-        listed = [find_snapshot(repo, ref) for ref in options.snapshots]
-        chosen = [SnapshotEntry(id=sid, snapshot=snap) for sid, snap in dict(listed).items()]
-        chosen.sort(key=lambda e: (e.snapshot.time, e.id))
-    else:
-        chosen = snapshots(repo, options.filter)
+    chosen = _chosen(repo, options.snapshots, options.filter)
     match = _Matcher(options)
     named = _NamedBelow(repo, match, on_error)
     for entry in chosen:
@@ -133,6 +128,21 @@ def find(
             yield FindResult(
                 snapshot=entry, matches=tuple(sorted(kept, key=lambda e: (e.path, e.raw)))
             )
+
+
+def _chosen(repo: Repository, refs: tuple[str, ...], select: SnapshotFilter) -> list[SnapshotEntry]:
+    """The snapshots a find searches, oldest first: those named, or those ``select`` picks.
+
+    Raises:
+        UsageError: a named snapshot does not exist (or its prefix is ambiguous).
+        IntegrityError: a named snapshot is damaged.
+    """
+    if not refs:
+        return snapshots(repo, select)
+    listed = [find_snapshot(repo, ref) for ref in refs]
+    chosen = [SnapshotEntry(id=sid, snapshot=snap) for sid, snap in dict(listed).items()]
+    chosen.sort(key=lambda e: (e.snapshot.time, e.id))
+    return chosen
 
 
 def _search(
@@ -361,12 +371,7 @@ def find_ids(
         UsageError: a named snapshot does not exist (or its prefix is ambiguous).
         IntegrityError: a named snapshot is damaged.
     """
-    if options.snapshots:
-        listed = [find_snapshot(repo, ref) for ref in options.snapshots]
-        chosen = [SnapshotEntry(id=sid, snapshot=snap) for sid, snap in dict(listed).items()]
-        chosen.sort(key=lambda e: (e.snapshot.time, e.id))
-    else:
-        chosen = snapshots(repo, options.filter)
+    chosen = _chosen(repo, options.snapshots, options.filter)
     below = _UsersBelow(repo, want, on_error)
     for entry in chosen:
         try:

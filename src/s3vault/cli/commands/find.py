@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 import click
 
 from s3vault import (
     FindIdsOptions,
+    FindIdsResult,
     FindOptions,
+    FindResult,
     IdMatch,
+    LsEntry,
     Node,
-    SnapshotEntry,
     SnapshotFilter,
     TagList,
     UsageError,
@@ -108,9 +112,31 @@ def find(
         oldest=oldest,
         newest=newest,
     )
-    snapshots = matches = 0
     unreadable = Unreadable(ctx)
-    for result in find_op(repo, options, on_error=unreadable):
+
+    def line(m: LsEntry) -> str:
+        if long_:
+            return long_entry(m.path, m.node)
+        return f"{printable(m.path)}  ({m.node.type.value}, {human_bytes(m.node.size)})"
+
+    _report(ctx, find_op(repo, options, on_error=unreadable), _fields, line)
+    return unreadable.exit_code()
+
+
+def _fields(m: LsEntry) -> dict[str, object]:
+    return {"path": m.path, "type": m.node.type.value, "size": m.node.size, "mtime": _mtime(m.node)}
+
+
+def _report(
+    ctx: CliContext,
+    results: Iterable[FindResult | FindIdsResult],
+    as_json: Callable[[Any], dict[str, object]],
+    as_line: Callable[[Any], str],
+) -> None:
+    """Each snapshot's matches (a heading, then a line each; or one JSON message), then the
+    counts."""
+    snapshots = matches = 0
+    for result in results:
         snap = result.snapshot
         snapshots += 1
         matches += len(result.matches)
@@ -121,34 +147,13 @@ def find(
                 snapshot_id=snap.id,
                 time=snap.snapshot.time,
                 hostname=snap.snapshot.hostname,
-                matches=[
-                    {
-                        "path": m.path,
-                        "type": m.node.type.value,
-                        "size": m.node.size,
-                        "mtime": _mtime(m.node),
-                    }
-                    for m in result.matches
-                ],
+                matches=[as_json(m) for m in result.matches],
             )
             continue
-        _heading(ctx, snap)
+        when = snap.snapshot.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        show(ctx, f"snapshot {snap.id.short} of {printable(snap.snapshot.hostname)} at {when}:")
         for m in result.matches:
-            if long_:
-                show(ctx, f"  {long_entry(m.path, m.node)}")
-            else:
-                size = human_bytes(m.node.size)
-                show(ctx, f"  {printable(m.path)}  ({m.node.type.value}, {size})")
-    _summary(ctx, matches, snapshots)
-    return unreadable.exit_code()
-
-
-def _heading(ctx: CliContext, snap: SnapshotEntry) -> None:
-    when = snap.snapshot.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    show(ctx, f"snapshot {snap.id.short} of {printable(snap.snapshot.hostname)} at {when}:")
-
-
-def _summary(ctx: CliContext, matches: int, snapshots: int) -> None:
+            show(ctx, f"  {as_line(m)}")
     if ctx.json:
         emit(ctx, "summary", snapshots=snapshots, matches=matches)
     else:
@@ -162,26 +167,9 @@ def _by_id(ctx: CliContext, options: FindIdsOptions, packs: bool, long_: bool) -
     noun = {"blob": "data blob", "tree": "tree", "pack": "pack"}[options.kind]
     for prefix in want.unknown:
         warn(ctx, prefix, f"no {noun} in the index has an id starting so")
-    snapshots = matches = 0
     unreadable = Unreadable(ctx)
-    for result in find_ids(repo, options, want, on_error=unreadable):
-        snap = result.snapshot
-        snapshots += 1
-        matches += len(result.matches)
-        if ctx.json:
-            emit(
-                ctx,
-                "matches",
-                snapshot_id=snap.id,
-                time=snap.snapshot.time,
-                hostname=snap.snapshot.hostname,
-                matches=[_id_fields(m) for m in result.matches],
-            )
-            continue
-        _heading(ctx, snap)
-        for m in result.matches:
-            show(ctx, f"  {_id_line(m, packs, long_)}")
-    _summary(ctx, matches, snapshots)
+    results = find_ids(repo, options, want, on_error=unreadable)
+    _report(ctx, results, _id_fields, lambda m: _id_line(m, packs, long_))
     return unreadable.exit_code()
 
 
