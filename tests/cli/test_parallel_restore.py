@@ -164,6 +164,37 @@ def test_a_parallel_restore_stopped_by_the_target_says_what_it_left_incomplete(
     assert snapshot_tree(target / "src") == snapshot_tree(source)
 
 
+def test_a_stopped_parallel_restore_leaves_the_files_it_had_not_reached_as_they_were(
+    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """In a target that was not empty the parent makes each file anew (empty) just before the
+    first range that writes it goes to a worker, not all of them before the first range: a
+    restore that stops (a killed worker here; a full or read-only target alike) leaves the
+    files it had not reached as they were (they were all emptied), and a second restore
+    completes the target."""
+    src = tmp_path / "src"
+    for n in range(60):  # about 30 packs of 1 MiB: many more ranges than the workers hold
+        write_file(src / f"f{n:02d}", os.urandom(500_000))
+    repo = str(tmp_path / "repo")
+    init = ("init", "--kdf-cost", "minimum", "--pack-size", "1", "--no-recovery-key")
+    assert run_cli("-r", repo, *init).code == 0
+    backed_up(run_cli, repo, src)
+    target = tmp_path / "r"
+    done = run_cli("-r", repo, "restore", "latest", "-t", str(target), "-j", "2")
+    assert done.code == 0, done.stderr
+    restored = sorted((target / "src").iterdir())
+    for path in restored:
+        path.write_bytes(b"a local version")
+    env = {**cli_env, "S3VAULT_TEST_CRASH_AT": "restore-worker:2"}  # after its second range
+    stopped = run_cli("-r", repo, "restore", "latest", "-t", str(target), "-j", "2", env=env)
+    assert stopped.code == 1 and "killed by signal 9" in stopped.stderr, stopped.stderr
+    untouched = [p.name for p in restored if p.read_bytes() == b"a local version"]
+    assert 0 < len(untouched) < len(restored)
+    again = run_cli("-r", repo, "restore", "latest", "-t", str(target), "-j", "2")
+    assert again.code == 0, again.stderr
+    assert snapshot_tree(target / "src") == snapshot_tree(src)
+
+
 def test_a_killed_verify_worker_fails_the_verify(
     cli_repo: str, run_cli: RunCli, cli_env: dict[str, str], source: Path
 ) -> None:

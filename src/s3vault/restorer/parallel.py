@@ -17,7 +17,9 @@ Same bytes: every blob goes to the offsets the serial engine writes it to, zero 
 holes, and metadata is applied as the serial engine applies it, after the content.
 Files are written by several processes at once: a worker creates a file without O_EXCL
 (sinks.py, ``shared``) and never removes what is in its way; in a target that was not empty,
-the parent created every file first (removing whatever stood there, as the serial engine does).
+the parent makes each file anew (removing whatever stood there, as the serial engine does) just
+before the first range that writes it goes to a worker (``_handed_out``), and tells the workers
+with each range which of its files failed since they were forked.
 
 Memory: per worker, the ranges it holds (readers + 1 of at most 4 MiB locally, a pack and a
 half on S3) and written files kept open up to a quarter of its descriptor limit (256 at most),
@@ -31,6 +33,7 @@ content hash, so it writes only what is missing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -60,6 +63,11 @@ class RangeDone:
     completed: dict[int, str] = field(default_factory=dict)  # file number → metadata warning
 
 
+# a range handed to a worker: its number, and its files that failed in the parent since the
+# fork (the worker's plan is the fork's copy)
+Handed = tuple[int, frozenset[int]]
+
+
 class _RangeWriter:
     """A worker's part: write the blobs of a range into their files (runs in the worker)."""
 
@@ -72,15 +80,17 @@ class _RangeWriter:
         self._sink = FilesystemSink(restorer.locator, owners=restorer.owners, shared=True)
         self._base = restorer.repo.requests.snapshot()
 
-    def fetch(self, i: int) -> bytes:
-        return read_range(self._r.repo, self._ranges[i])
+    def fetch(self, item: Handed) -> bytes:
+        return read_range(self._r.repo, self._ranges[item[0]])
 
-    def work(self, i: int, fetched: Future[bytes]) -> RangeDone:
-        """Write the range's blobs.
+    def work(self, item: Handed, fetched: Future[bytes]) -> RangeDone:
+        """Write the range's blobs (not into its files that failed in the parent since the
+        fork: ``item``'s second part).
 
         Raises:
             RestoreError: the target cannot take more (the restore stops).
         """
+        i, failed_since = item
         r = self._ranges[i]
         out = RangeDone()
         try:
@@ -92,6 +102,7 @@ class _RangeWriter:
             return out
         wanted = self._r.plan.packs[r.pack_id]
         files, skip = self._r.plan.files, self._r.skip
+        self._learn(failed_since)
         mine: dict[int, bool] = {}  # files whose every blob is in this range → still whole
         try:
             for n, (bid, opened) in enumerate(open_range(self._r.repo, r, data)):
@@ -122,6 +133,13 @@ class _RangeWriter:
                 out.completed[number] = self._sink.set_metadata(task.entry, task.node)
         return out
 
+    def _learn(self, failed: frozenset[int]) -> None:
+        """This process's copy of the plan learns of files that failed in the parent since
+        the fork: none of them is written."""
+        files = self._r.plan.files
+        for number in failed:
+            files[number].failed = files[number].failed or "failed in the parent process"
+
     def finish(self) -> object:
         """The requests this worker made (the parent's counters leave them out)."""
         return counts_since(self._base, self._r.repo.requests)
@@ -147,14 +165,15 @@ class ParallelRestorer(Restorer):
         self._jobs = jobs
         self._watchdog = watchdog
         self._emptied: list[int] = []  # files made anew (empty) before the workers write them
+        self._fresh = True  # the target was empty (``_start_files``)
 
     def run(self, target: bytes) -> RestoreOutcome:
-        """The serial engine's ``run``. In a target that was not empty, every file to write
-        is made anew (empty) before the workers write into it: a stop (the target can take
-        no more) says how many of those it left incomplete, and that a second restore
-        completes them (an attack pass: a read-only directory stopped such a restore with
-        5,002 files emptied, and named only the one it could not create; the serial engine
-        leaves one).
+        """The serial engine's ``run``. In a target that was not empty, a file to write is
+        made anew (empty) before the workers write into it (``_handed_out``): a stop (the
+        target can take no more) says how many of those it left incomplete, and that a
+        second restore completes them (an attack pass: a read-only directory stopped such a
+        restore with 5,002 files emptied, all made before the first range, and named only
+        the one it could not create; the serial engine leaves one).
 
         Raises:
             RestoreError: as the serial engine's.
@@ -201,18 +220,38 @@ class ParallelRestorer(Restorer):
 
     def _start_files(self, fresh: bool) -> None:
         super()._start_files(fresh)
-        if fresh:
-            return
-        # Whatever stands where a file goes is replaced here, once: workers never remove.
-        for number, task in enumerate(self._plan.files):
-            if task.failed or number in self._skip or task.missing == 0:
-                continue
-            try:
-                self._sink.create_file(task.entry, task.node.size)
-            except EntryError as exc:
-                task.failed = str(exc)
-                continue
-            self._emptied.append(number)
+        self._fresh = fresh  # if not, files are made anew as their ranges go (_handed_out)
+
+    def _handed_out(self, ranges: list[PackRange]) -> Iterator[Handed]:
+        """The ranges as the workers are handed them. In a target that was not empty,
+        whatever stands where a file goes is replaced (the file made anew, empty) here, once,
+        just before the first range that writes it goes out: workers never remove. Made all
+        before the first range, a stop (the target read-only or full) left every one of them
+        empty, where the serial engine leaves one (an attack pass: 5,002)."""
+        files = self._plan.files
+        users: list[list[int]] = [[] for _ in ranges]  # each range's files
+        first: dict[int, list[int]] = {}  # range → the files it is the first to write
+        seen: set[int] = set()
+        for i, r in enumerate(ranges):
+            wanted = self._plan.packs[r.pack_id]
+            for bid, _loc in r.blobs:
+                for number, _offset in wanted[bid][1]:
+                    users[i].append(number)
+                    if number not in seen:
+                        seen.add(number)
+                        first.setdefault(i, []).append(number)
+        for i in range(len(ranges)):
+            for number in first.get(i, ()) if not self._fresh else ():
+                task = files[number]
+                if task.failed or number in self._skip or task.missing == 0:
+                    continue
+                try:
+                    self._sink.create_file(task.entry, task.node.size)
+                except EntryError as exc:
+                    task.failed = str(exc)
+                    continue
+                self._emptied.append(number)
+            yield i, frozenset(n for n in users[i] if files[n].failed)
 
     def _fetch_all(self) -> None:
         """Every range through the worker processes; results handled here in range order.
@@ -228,7 +267,7 @@ class ParallelRestorer(Restorer):
         job = WorkerJob(
             fetch=writer.fetch, work=writer.work, finish=writer.finish, crash_at="restore-worker"
         )
-        pool: WorkerPool[int, bytes, RangeDone] = WorkerPool(
+        pool: WorkerPool[Handed, bytes, RangeDone] = WorkerPool(
             job,
             jobs=min(self._jobs, len(ranges)),
             readers=max(1, self._workers // self._jobs),
@@ -237,7 +276,8 @@ class ParallelRestorer(Restorer):
             remote=self._repo.remote,
             watchdog=self._watchdog,
         )
-        for requests in pool.run(range(len(ranges)), lambda i, done: self._done(ranges[i], done)):
+        handed = self._handed_out(ranges)
+        for requests in pool.run(handed, lambda item, done: self._done(ranges[item[0]], done)):
             add_counts(self._repo.requests, requests)
 
     def _owners_of(self, ranges: list[PackRange]) -> list[int]:
