@@ -173,7 +173,9 @@ class ParallelRestorer(Restorer):
         target can take no more) says how many of those it left incomplete, and that a
         second restore completes them (an attack pass: a read-only directory stopped such a
         restore with 5,002 files emptied, all made before the first range, and named only
-        the one it could not create; the serial engine leaves one).
+        the one it could not create; the serial engine leaves one). The count is an upper
+        bound: results a worker sent but the parent had not taken yet are not counted as
+        done (an attack pass: 78 said, 46 incomplete).
 
         Raises:
             RestoreError: as the serial engine's.
@@ -185,10 +187,10 @@ class ParallelRestorer(Restorer):
             left = sum(1 for n in self._emptied if files[n].missing and not files[n].failed)
             if not left or "incomplete" in str(exc):  # a dead worker's says so already
                 raise
-            msg = (
-                f"{exc}; {left} file(s) this restore had emptied to rewrite are incomplete "
-                "and keep no snapshot metadata: run the restore again into the same target "
-                "to complete them"
+            msg = (  # at most: a worker may have finished some that were not counted yet
+                f"{exc}; up to {left} file(s) this restore had emptied to rewrite are "
+                "incomplete and keep no snapshot metadata: run the restore again into the "
+                "same target to complete them"
             )
             raise RestoreError(msg) from None
 
