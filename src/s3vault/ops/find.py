@@ -333,7 +333,8 @@ def wanted(repo: Repository, options: FindIdsOptions) -> Wanted:
             raise UsageError(f"find: {text!r} is not a {options.kind} id (hexadecimal digits)")
         prefixes.append(low)
     found: dict[str, set[tuple[BlobType, ObjectId]]] = {p: set() for p in prefixes}
-    for btype, bid, loc in repo.index.entries():
+    whole = options.kind != "pack" and all(len(p) == 64 for p in prefixes)
+    for btype, bid, loc in () if whole else repo.index.entries():  # full ids need no scan
         named = loc.pack_id.hex() if options.kind == "pack" else bid.hex()
         if options.kind != "pack" and btype is not _BTYPE[options.kind]:
             continue

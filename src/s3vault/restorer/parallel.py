@@ -19,7 +19,7 @@ Files are written by several processes at once: a worker creates a file without 
 (sinks.py, ``shared``) and never removes what is in its way; in a target that was not empty,
 the parent makes each file anew (removing whatever stood there, as the serial engine does) just
 before the first range that writes it goes to a worker (``_handed_out``), and tells the workers
-with each range which of its files failed since they were forked.
+with each range which of its files it could not make (after the fork: their plan lacks it).
 
 Memory: per worker, the ranges it holds (readers + 1 of at most 4 MiB locally, a pack and a
 half on S3) and written files kept open up to a quarter of its descriptor limit (256 at most),
@@ -63,8 +63,8 @@ class RangeDone:
     completed: dict[int, str] = field(default_factory=dict)  # file number → metadata warning
 
 
-# a range handed to a worker: its number, and its files that failed in the parent since the
-# fork (the worker's plan is the fork's copy)
+# a range handed to a worker: its number, and its files the parent could not make anew since
+# the fork (the worker's plan is the fork's copy)
 Handed = tuple[int, frozenset[int]]
 
 
@@ -224,26 +224,17 @@ class ParallelRestorer(Restorer):
         super()._start_files(fresh)
         self._fresh = fresh  # if not, files are made anew as their ranges go (_handed_out)
 
-    def _handed_out(self, ranges: list[PackRange]) -> Iterator[Handed]:
-        """The ranges as the workers are handed them. In a target that was not empty,
-        whatever stands where a file goes is replaced (the file made anew, empty) here, once,
-        just before the first range that writes it goes out: workers never remove. Made all
-        before the first range, a stop (the target read-only or full) left every one of them
-        empty, where the serial engine leaves one (an attack pass: 5,002)."""
+    def _handed_out(self, ranges: list[PackRange], first: list[list[int]]) -> Iterator[Handed]:
+        """The ranges as the workers are handed them (``first``: the files each range is the
+        first to write). In a target that was not empty, whatever stands where a file goes
+        is replaced (the file made anew, empty) here, once, just before the first range that
+        writes it goes out: workers never remove. Made all before the first range, a stop
+        (the target read-only or full) left every one of them empty, where the serial engine
+        leaves one (an attack pass: 5,002)."""
         files = self._plan.files
-        users: list[list[int]] = [[] for _ in ranges]  # each range's files
-        first: dict[int, list[int]] = {}  # range → the files it is the first to write
-        seen: set[int] = set()
+        failed: set[int] = set()  # files that failed here since the workers were forked
         for i, r in enumerate(ranges):
-            wanted = self._plan.packs[r.pack_id]
-            for bid, _loc in r.blobs:
-                for number, _offset in wanted[bid][1]:
-                    users[i].append(number)
-                    if number not in seen:
-                        seen.add(number)
-                        first.setdefault(i, []).append(number)
-        for i in range(len(ranges)):
-            for number in first.get(i, ()) if not self._fresh else ():
+            for number in first[i] if not self._fresh else ():
                 task = files[number]
                 if task.failed or number in self._skip or task.missing == 0:
                     continue
@@ -251,9 +242,15 @@ class ParallelRestorer(Restorer):
                     self._sink.create_file(task.entry, task.node.size)
                 except EntryError as exc:
                     task.failed = str(exc)
+                    failed.add(number)
                     continue
                 self._emptied.append(number)
-            yield i, frozenset(n for n in users[i] if files[n].failed)
+            yield i, frozenset(self._files_in(r) & failed) if failed else frozenset()
+
+    def _files_in(self, r: PackRange) -> set[int]:
+        """The numbers of the files a range writes into."""
+        wanted = self._plan.packs[r.pack_id]
+        return {number for bid, _loc in r.blobs for number, _offset in wanted[bid][1]}
 
     def _fetch_all(self) -> None:
         """Every range through the worker processes; results handled here in range order.
@@ -265,7 +262,8 @@ class ParallelRestorer(Restorer):
         if len(ranges) < 2 or self._jobs < 2:  # nothing to share out
             super()._fetch_all()
             return
-        writer = _RangeWriter(self, ranges, self._owners_of(ranges))
+        owner, first = self._layout(ranges)
+        writer = _RangeWriter(self, ranges, owner)
         job = WorkerJob(
             fetch=writer.fetch, work=writer.work, finish=writer.finish, crash_at="restore-worker"
         )
@@ -278,19 +276,23 @@ class ParallelRestorer(Restorer):
             remote=self._repo.remote,
             watchdog=self._watchdog,
         )
-        handed = self._handed_out(ranges)
+        handed = self._handed_out(ranges, first)
         for requests in pool.run(handed, lambda item, done: self._done(ranges[item[0]], done)):
             add_counts(self._repo.requests, requests)
 
-    def _owners_of(self, ranges: list[PackRange]) -> list[int]:
-        """For each file, the one range that holds all of its blobs (-1: several)."""
+    def _layout(self, ranges: list[PackRange]) -> tuple[list[int], list[list[int]]]:
+        """For each file, the one range that holds all of its blobs (-1: several); for each
+        range, the files it is the first to write (one pass over the ranges' blobs)."""
         owner = [-2] * len(self._plan.files)  # -2: none yet
+        first: list[list[int]] = [[] for _ in ranges]
         for i, r in enumerate(ranges):
             wanted = self._plan.packs[r.pack_id]
             for bid, _loc in r.blobs:
                 for number, _offset in wanted[bid][1]:
+                    if owner[number] == -2:
+                        first[i].append(number)
                     owner[number] = i if owner[number] in (-2, i) else -1
-        return owner
+        return owner, first
 
     def _done(self, r: PackRange, done: RangeDone) -> None:
         """A range is written: fail what it failed, complete the files it completed."""
