@@ -83,6 +83,19 @@ def test_a_tree_10000_levels_deep_is_backed_up_and_walked(
         m for x in lines(found.stdout) if x["message_type"] == "matches" for m in x["matches"]
     ]  # type: ignore[attr-defined]
     assert {m["path"] for m in matches} == {bottom}
+    # by id too (restic's find --pack): the users of a pack, 10,000 levels down, no recursion
+    packs = sorted(p.name for p in Path(cli_repo, "data").rglob("*") if p.is_file())
+    by_pack = set()
+    for pack in packs:
+        done = run_cli("-r", cli_repo, "find", "--pack", pack[:16], "--json", timeout=300)
+        assert done.code == 0, done.stderr[-2000:]
+        by_pack |= {
+            m["path"]
+            for x in lines(done.stdout)
+            if x["message_type"] == "matches"
+            for m in x["matches"]
+        }  # type: ignore[attr-defined]
+    assert bottom in by_pack
 
     assert run_cli("-r", cli_repo, "diff", "latest~1", "latest", timeout=300).code == 0
     # SNAPSHOT:PATH 9,995 levels down (a 20 KB argument): found by a loop, no recursion

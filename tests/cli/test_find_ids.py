@@ -9,7 +9,9 @@ import os
 import shutil
 from pathlib import Path
 
-from tests.conftest import RunCli, write_file
+from s3vault.format.packfile import BlobType
+from s3vault.repository.snapshots import find_snapshot, load_snapshot
+from tests.conftest import RepoHandle, RunCli, write_file
 
 
 def _source(src: Path) -> None:
@@ -20,6 +22,7 @@ def _source(src: Path) -> None:
     write_file(src / "same1", b"the same content\n" * 5000)
     write_file(src / "other" / "same2", b"the same content\n" * 5000)
     write_file(src / "big", os.urandom(9 << 20))  # more than two 4 MiB packs
+    write_file(src / os.fsdecode(b"odd \xff\nname"), os.urandom(50_000))  # shown escaped
 
 
 def _json_lines(text: str) -> list[dict[str, object]]:
@@ -73,7 +76,7 @@ def test_find_blob_and_tree_name_their_users_in_every_snapshot(
     write_file(src / "d0" / "f0", b"changed")  # d0 changes, d1 does not
     assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
     tree = json.loads(run_cli("-r", cli_repo, "cat", "tree", f"latest:{src}").stdout)
-    nodes = {n["name"]: n for n in tree["nodes"]}
+    nodes = {n["name"]: n for n in tree["nodes"] if "name" in n}  # the odd name: as bytes
     shared = nodes["same1"]["content"][0]
     d1 = nodes["d1"]["subtree"]
     by_blob = _found(run_cli, cli_repo, "--blob", shared[:10])
@@ -105,3 +108,34 @@ def test_find_by_id_says_what_it_cannot_use(tmp_path: Path, cli_repo: str, run_c
     ):
         done = run_cli("-r", cli_repo, "find", *args)
         assert done.code == 2 and why in done.stderr, (args, done.stderr)
+
+
+def test_find_by_id_goes_past_a_damaged_tree_and_takes_restics_spelling(
+    tmp_path: Path, local_repo: RepoHandle, run_cli: RunCli
+) -> None:
+    """A tree that does not read is said (exit 13, as find's patterns say it) and the rest is
+    searched; an id pasted in capitals is the same id."""
+    src = tmp_path / "src"
+    write_file(src / "keep" / "a", b"kept")
+    write_file(src / "lost" / "b", b"behind a damaged tree")
+    base = ("-r", local_repo.url, "--cache-dir", str(tmp_path / "cache"))
+    assert run_cli(*base, "backup", "--jobs", "1", str(src)).code == 0
+    repo = local_repo.open()
+    index = repo.read_index()
+    top = repo.load_tree(load_snapshot(repo, find_snapshot(repo, "latest")[0]).tree)
+    tid = top.nodes[0].subtree
+    for name in os.fsencode(src).strip(b"/").split(b"/")[1:]:  # down to src
+        tid = repo.load_tree(tid).find(name).subtree
+    nodes = {n.name: n for n in repo.load_tree(tid).nodes}
+    data = repo.load_tree(nodes[b"keep"].subtree).nodes[0].content[0].hex()
+    loc = index.lookup(BlobType.TREE, nodes[b"lost"].subtree)
+    pack = next(p for p in Path(local_repo.url, "tree").rglob(loc.pack_id.hex()))
+    raw = bytearray(pack.read_bytes())
+    raw[loc.offset + loc.length // 2] ^= 0xFF
+    pack.chmod(0o644)
+    pack.write_bytes(bytes(raw))
+    shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+    done = run_cli(*base, "find", "--blob", data[:12].upper())
+    assert done.code == 13, done.stderr
+    assert "directory cannot be read" in done.stderr, done.stderr
+    assert f"{src}/keep/a  (data blob {data[:8]})" in done.stdout, done.stdout

@@ -91,6 +91,27 @@ def test_a_killed_worker_fails_the_backup_and_damages_nothing(
     assert snapshot_tree(target / str(src).lstrip("/")) == snapshot_tree(src)
 
 
+def test_a_parent_killed_storing_the_workers_leftovers_damages_nothing(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """The workers hand the blobs of their last, partly filled packs to the parent, which
+    packs and stores them: killed as it stores its first pack, it leaves garbage at most,
+    no snapshot, and the next run stores everything again."""
+    src = tmp_path / "src"
+    make_source(src)
+    env = {**cli_env, "S3VAULT_TEST_CRASH_AT": "pack-stored:1"}  # only the parent indexes
+    done = run_cli("-r", cli_repo, "backup", "--jobs", "2", str(src), env=env)
+    assert done.code == -9, done.stderr
+    assert snapshots(run_cli, cli_repo) == []
+    check = run_cli("-r", cli_repo, "verify", "--read-data")
+    assert check.code == 0, check.stdout + check.stderr
+    done = run_cli("-r", cli_repo, "backup", "--jobs", "2", str(src))
+    assert done.code == 0, done.stderr
+    target = tmp_path / "restored"
+    assert run_cli("-r", cli_repo, "restore", "latest", "-t", str(target)).code == 0
+    assert snapshot_tree(target / str(src).lstrip("/")) == snapshot_tree(src)
+
+
 def test_one_job_runs_no_worker_process(
     tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str]
 ) -> None:

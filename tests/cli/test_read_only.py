@@ -316,6 +316,9 @@ READING = [
     (("diff", "latest~1", "latest"), ()),
     (("diff", "latest~1:/", "latest:/"), ()),  # SNAPSHOT:PATH
     (("find", "*.txt", "-O", "2000-01-01", "-N", "2999-01-01"), ()),
+    (("find", "--blob", "0" * 64, "--show-pack-id"), ()),  # restic's find by id (a full
+    (("find", "--tree", "f" * 64, "-l"), ()),  # id is searched without the index: no warning)
+    (("--json", "diff", "latest~1", "latest"), ()),  # with restic's statistics
     (("verify",), ("the audit record",)),
     (("verify", "--read-data"), ("the verification ledger file", "the audit record")),
     # in worker processes, the attribution walk beside the read-back
