@@ -1,4 +1,5 @@
-"""`ls --json` carries restic's node fields a script reads: ``permissions`` (Go's mode string,
+"""`ls --json` carries restic's fields a script reads: the snapshot line restic's snapshot
+object, and for each node ``mode`` (Go's os.FileMode), ``permissions`` (Go's mode string,
 restic's letters for each type and special bit), ``atime`` and ``ctime``, compared side by
 side with restic's on the same tree (skipped without restic)."""
 
@@ -74,6 +75,7 @@ def test_ls_json_has_restics_permissions_and_times(
     )
     for name, node in restic_nodes.items():
         assert our_nodes[name]["permissions"] == node["permissions"], name
+        assert our_nodes[name]["mode"] == node["mode"], name
         for field in ("atime", "ctime"):  # the same instants, each tool spells its own
             assert isinstance(our_nodes[name][field], str), (name, field)
         assert _micros(our_nodes[name]["ctime"]) == _micros(node["ctime"]), name
@@ -86,3 +88,18 @@ def _micros(text: object) -> int:
     head, fraction, zone = match.groups()
     when = datetime.fromisoformat(head + (zone or "+00:00"))
     return int(when.timestamp()) * 10**6 + int(((fraction or "") + "000000")[:6])
+
+
+def test_ls_json_starts_with_restics_snapshot_object(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """The first line has what restic's has (time, tree, paths, hostname, username, ids), as
+    ``snapshots --json`` shows the same snapshot."""
+    src = write_file(tmp_path / "src" / "f", b"x").parent
+    assert run_cli("-r", cli_repo, "backup", "--tag", "t1", str(src)).code == 0
+    first = json.loads(run_cli("-r", cli_repo, "--json", "ls", "latest").stdout.splitlines()[0])
+    (snap,) = json.loads(run_cli("-r", cli_repo, "--json", "snapshots").stdout)
+    assert first["struct_type"] == "snapshot"
+    for field in ("id", "short_id", "time", "tree", "paths", "hostname", "username", "tags"):
+        assert first[field] == snap[field], field
+    assert first["paths"] == [str(src)] and first["tags"] == ["t1"]

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from s3vault import Node, NodeType, ObjectId, readable
+from s3vault import Node, NodeType, ObjectId, SnapshotEntry, readable
 from s3vault.cli.context import CliContext
 
 
@@ -288,6 +288,42 @@ def long_entry(path: str, node: Node) -> str:
     mtime = node_time(node.mtime_ns)
     when = f"{mtime.astimezone():%Y-%m-%d %H:%M:%S}" if mtime else "?" * 19
     return f"{mode} {owner:>12} {node.size:>12} {when} {printable(path)}{link}"
+
+
+def snapshot_json(e: SnapshotEntry) -> dict[str, object]:
+    """restic's snapshot object (``snapshots --json``, ``ls --json``'s first line):
+    ``original`` is the id of the snapshot this one replaces or copies, left out when there is
+    none (a ``jq '.original // .id'`` script took our "" for one, and our "<repository
+    id>:<snapshot id>" for an id); the repository it is in is ``original_repository``."""
+    obj = {"id": e.id.hex(), "short_id": e.id.short, **to_jsonable(e.snapshot)}
+    repository, _, original = str(obj.pop("original", "")).rpartition(":")
+    if original:
+        obj["original"] = original
+        obj["original_repository"] = repository
+    return obj
+
+
+# Go's os.FileMode bits for a node's type and special bits (restic's ``ls --json`` ``mode``)
+_GO_TYPE = {
+    NodeType.DIR: 1 << 31,
+    NodeType.SYMLINK: 1 << 27,
+    NodeType.BLOCKDEV: 1 << 26,
+    NodeType.FIFO: 1 << 25,
+    NodeType.SOCKET: 1 << 24,
+    NodeType.CHARDEV: (1 << 26) | (1 << 21),
+}
+_GO_SPECIAL = ((stat.S_ISUID, 1 << 23), (stat.S_ISGID, 1 << 22), (stat.S_ISVTX, 1 << 20))
+
+
+def go_file_mode(node: Node) -> int:
+    """A node's mode as restic's ``ls --json`` ``mode`` holds it: Go's ``os.FileMode`` (the
+    permission bits, with the type and the setuid, setgid and sticky bits as Go numbers them:
+    a directory 0755 is 2147484141)."""
+    mode = (node.mode & 0o777) | _GO_TYPE.get(node.type, 0)
+    for unix, go in _GO_SPECIAL:
+        if node.mode & unix:
+            mode |= go
+    return mode
 
 
 def go_permissions(node: Node) -> str:

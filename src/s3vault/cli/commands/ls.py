@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import click
 
-from s3vault import SnapshotFilter, TagList, ls_dirs
+from s3vault import SnapshotFilter, TagList, ls_dirs, snapshots
 from s3vault.cli.options import cli_context, global_options, latest_filters
 from s3vault.cli.render import (
     Unreadable,
     emit,
+    go_file_mode,
     go_permissions,
     line,
     long_entry,
     node_time,
     printable,
+    snapshot_json,
 )
 from s3vault.cli.session import open_repo
 
@@ -49,14 +51,9 @@ def ls(
         repo, snapshot, dirs, recursive=recursive, on_error=unreadable, select=select
     )
     if ctx.json:
-        emit(
-            ctx,
-            "snapshot",
-            id=sid.hex(),
-            short_id=sid.short,
-            snapshot_id=sid.hex(),
-            struct_type="snapshot",
-        )
+        # restic's first line: the snapshot's own fields (time, tree, paths, hostname, ...)
+        (entry,) = snapshots(repo, ids=[sid.hex()])
+        emit(ctx, "snapshot", **snapshot_json(entry), snapshot_id=sid.hex(), struct_type="snapshot")
     for e in entries:
         n = e.node
         mtime = node_time(n.mtime_ns)
@@ -67,7 +64,7 @@ def ls(
                 path=e.path,
                 name=n.display_name,
                 type=n.type.value,
-                mode=n.mode,
+                mode=go_file_mode(n),  # restic's: Go's os.FileMode
                 uid=n.uid,
                 gid=n.gid,
                 size=n.size,

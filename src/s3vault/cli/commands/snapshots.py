@@ -21,7 +21,7 @@ from s3vault.cli.render import (
     human_bytes,
     print_table,
     printable,
-    to_jsonable,
+    snapshot_json,
 )
 from s3vault.cli.session import open_repo
 
@@ -62,7 +62,7 @@ def snapshots(
     groups = group_snapshots(entries, keys) if keys else []
     if ctx.json:  # restic's shapes: an array of snapshots, or of groups when grouping
         if not keys:
-            emit_array([_json(e) for e in entries])
+            emit_array([snapshot_json(e) for e in entries])
         else:
             emit_array([_json_group(g, keys) for g in groups])
         return 0
@@ -75,19 +75,6 @@ def snapshots(
     return 0
 
 
-def _json(e: SnapshotEntry) -> dict[str, object]:
-    """restic's snapshot object: ``original`` is the id of the snapshot this one replaces or
-    copies, left out when there is none (a ``jq '.original // .id'`` script took our "" for
-    one, and our "<repository id>:<snapshot id>" for an id); the repository it is in is
-    ``original_repository``."""
-    obj = {"id": e.id.hex(), "short_id": e.id.short, **to_jsonable(e.snapshot)}
-    repository, _, original = str(obj.pop("original", "")).rpartition(":")
-    if original:
-        obj["original"] = original
-        obj["original_repository"] = repository
-    return obj
-
-
 def _json_group(group: SnapshotGroup, keys: tuple[str, ...]) -> dict[str, object]:
     """restic's group: the key (hostname "", paths and tags null when not grouped by them)."""
     by_paths = any(k.startswith("path") for k in keys)
@@ -97,7 +84,7 @@ def _json_group(group: SnapshotGroup, keys: tuple[str, ...]) -> dict[str, object
         "paths": list(group.paths) if by_paths else None,
         "tags": list(group.tags) if by_tags else None,
     }
-    return {"group_key": key, "snapshots": [_json(e) for e in group.entries]}
+    return {"group_key": key, "snapshots": [snapshot_json(e) for e in group.entries]}
 
 
 def _describe(group: SnapshotGroup, keys: tuple[str, ...]) -> str:
