@@ -75,3 +75,40 @@ def test_find_matches_what_restics_find_matches(
             assert sorted((m["type"], m.get("size", 0)) for m in found) == sorted(
                 (m["type"], m.get("size", 0)) for m in theirs_found
             ), pattern
+
+
+def test_find_json_carries_restics_node_fields(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """Each match has restic's fields with restic's values (``mode`` as Go's FileMode,
+    ``permissions``, owner, ``links``, ``linktarget``), and each snapshot's line restic's
+    ``hits`` and ``snapshot``."""
+    src = tmp_path / "src"
+    write_file(src / "f.sh", b"#!/bin/sh\n").chmod(0o4755)
+    (src / "f.link").symlink_to("f.sh")
+    (src / "f.dir").mkdir(mode=0o1777)
+    (src / "f.dir").chmod(0o1777)
+    env = {**os.environ, "RESTIC_REPOSITORY": str(tmp_path / "restic"), "RESTIC_PASSWORD": "x"}
+    subprocess.run(["restic", "init"], env=env, check=True, capture_output=True)
+    cheapen_key(tmp_path / "restic", b"x")
+    subprocess.run(["restic", "backup", "-q", str(src)], env=env, check=True, capture_output=True)
+    theirs = subprocess.run(
+        ["restic", "find", "--json", "f.*"], env=env, check=True, capture_output=True, text=True
+    )
+    (restic_result,) = json.loads(theirs.stdout)
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    ours = run_cli("-r", cli_repo, "--json", "find", "f.*")
+    assert ours.code == 0, ours.stderr
+    messages = list(map(json.loads, ours.stdout.splitlines()))
+    (result,) = [m for m in messages if m["message_type"] == "matches"]
+    assert result["hits"] == restic_result["hits"] == 3
+    assert result["snapshot"] == result["snapshot_id"]
+    restic_by_name = {m["path"].rsplit("/", 1)[1]: m for m in restic_result["matches"]}
+    by_name = {m["path"].rsplit("/", 1)[1]: m for m in result["matches"]}
+    assert set(by_name) == set(restic_by_name) == {"f.sh", "f.link", "f.dir"}
+    for name, theirs_node in restic_by_name.items():
+        for field in ("permissions", "mode", "uid", "gid", "user", "group", "links"):
+            if field in theirs_node:  # restic leaves out a directory's links
+                assert by_name[name][field] == theirs_node[field], (name, field)
+    assert by_name["f.link"]["linktarget"] == restic_by_name["f.link"]["linktarget"] == "f.sh"
+    assert "linktarget" not in by_name["f.sh"]

@@ -279,6 +279,12 @@ def node_time(mtime_ns: int) -> datetime | None:
         return None
 
 
+def node_iso(ns: int) -> str | None:
+    """A node's time as ISO 8601 text (``node_time``), None where it cannot be shown."""
+    when = node_time(ns)
+    return when.isoformat() if when else None
+
+
 def long_entry(path: str, node: Node) -> str:
     """An entry as ``ls -l`` shows it: mode, owner, size, time, path (and a link's target)."""
     mode = _TYPE_CHAR.get(node.type, "-") + stat.filemode(node.mode & 0o7777)[1:]

@@ -28,9 +28,11 @@ from s3vault.cli.options import Timestamp, cli_context, global_options, tag_filt
 from s3vault.cli.render import (
     Unreadable,
     emit,
+    go_file_mode,
+    go_permissions,
     human_bytes,
     long_entry,
-    node_time,
+    node_iso,
     plural,
     printable,
     show,
@@ -40,8 +42,7 @@ from s3vault.cli.session import open_repo
 
 
 def _mtime(node: Node) -> str | None:
-    when = node_time(node.mtime_ns)
-    return when.isoformat() if when else None
+    return node_iso(node.mtime_ns)
 
 
 @click.command()
@@ -124,7 +125,28 @@ def find(
 
 
 def _fields(m: LsEntry) -> dict[str, object]:
-    return {"path": m.path, "type": m.node.type.value, "size": m.node.size, "mtime": _mtime(m.node)}
+    """A match: path, type, size and mtime, and restic's node fields (``find --json``'s
+    ``permissions``, ``mode`` as Go's FileMode, ``atime``, ``ctime``, owner, ``links``,
+    ``linktarget``) under restic's names."""
+    n = m.node
+    fields: dict[str, object] = {
+        "path": m.path,
+        "type": n.type.value,
+        "size": n.size,
+        "mtime": _mtime(n),
+        "permissions": go_permissions(n),
+        "mode": go_file_mode(n),
+        "atime": node_iso(n.atime_ns) if n.atime_ns else _mtime(n),  # restic's: the mtime
+        "ctime": node_iso(n.ctime_ns),
+        "uid": n.uid,
+        "gid": n.gid,
+        "user": n.user,
+        "group": n.group,
+        "links": n.links,
+    }
+    if n.link_target is not None:
+        fields["linktarget"] = n.link_target
+    return fields
 
 
 def _report(
@@ -148,6 +170,8 @@ def _report(
                 time=snap.snapshot.time,
                 hostname=snap.snapshot.hostname,
                 matches=[as_json(m) for m in result.matches],
+                hits=len(result.matches),  # restic's two names for the count and the id
+                snapshot=snap.id,
             )
             continue
         when = snap.snapshot.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")

@@ -13,7 +13,7 @@ from s3vault.cli.render import (
     go_permissions,
     line,
     long_entry,
-    node_time,
+    node_iso,
     printable,
     snapshot_json,
 )
@@ -56,8 +56,8 @@ def ls(
         emit(ctx, "snapshot", **snapshot_json(entry), snapshot_id=sid.hex(), struct_type="snapshot")
     for e in entries:
         n = e.node
-        mtime = node_time(n.mtime_ns)
         if ctx.json:
+            mtime = node_iso(n.mtime_ns)
             emit(
                 ctx,
                 "node",
@@ -68,13 +68,13 @@ def ls(
                 uid=n.uid,
                 gid=n.gid,
                 size=n.size,
-                mtime=mtime.isoformat() if mtime else None,
+                mtime=mtime,
                 link_target=n.link_target,
                 # restic's too: Go's mode string, and the access time (the modification
                 # time where the backup recorded none, as restic has it) and change time
                 permissions=go_permissions(n),
-                atime=_iso(n.atime_ns) if n.atime_ns else (mtime.isoformat() if mtime else None),
-                ctime=_iso(n.ctime_ns),
+                atime=node_iso(n.atime_ns) if n.atime_ns else mtime,
+                ctime=node_iso(n.ctime_ns),
                 struct_type="node",  # restic's: jq 'select(.struct_type == "node")'
             )
         elif long_:
@@ -82,8 +82,3 @@ def ls(
         else:
             line(ctx, printable(e.path))
     return unreadable.exit_code()
-
-
-def _iso(ns: int) -> str | None:
-    when = node_time(ns)
-    return when.isoformat() if when else None
