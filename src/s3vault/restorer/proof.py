@@ -119,11 +119,13 @@ def prove_on_disk(
         why = _file_problem(locator, task.entry, task.node, id_key, metadata=metadata)
         if progress is not None:
             progress.advanced(files=1, bytes_=task.node.size)
-        return (os.fsdecode(locator.path(task.entry)), why) if why else None
+        return (plan.shown(task.entry), why) if why else None
 
     try:
         if jobs > 1 and available() and len(tasks) > SLICE:
-            problems = _prove_in_workers(locator, tasks, id_key, metadata, jobs, progress, watchdog)
+            problems = _prove_in_workers(
+                plan, locator, tasks, id_key, metadata, jobs, progress, watchdog
+            )
         else:
             with ThreadPoolExecutor(workers, thread_name_prefix="s3v-prove") as pool:
                 for start in range(0, len(tasks), SLICE):  # bounded: not one future per file
@@ -133,17 +135,18 @@ def prove_on_disk(
         for entry, _node, first in plan.hardlinks:
             why = "" if first in failed else _link_problem(locator, entry, first)
             if why:
-                problems.append((os.fsdecode(locator.path(entry)), why))
+                problems.append((plan.shown(entry), why))
         for entry, node in plan.others:
             why = _symlink_problem(locator, entry, node) if node.type is NodeType.SYMLINK else ""
             if why:
-                problems.append((os.fsdecode(locator.path(entry)), why))
+                problems.append((plan.shown(entry), why))
     finally:
         locator.close()
     return problems
 
 
 def _prove_in_workers(
+    plan: RestorePlan,
     locator: Locator,
     tasks: list[FileTask],
     id_key: bytes,
@@ -159,7 +162,7 @@ def _prove_in_workers(
         for task in tasks[start : start + SLICE]:
             why = _file_problem(locator, task.entry, task.node, id_key, metadata=metadata)
             if why:
-                found.append((os.fsdecode(locator.path(task.entry)), why))
+                found.append((plan.shown(task.entry), why))
         return found
 
     problems: list[Problem] = []

@@ -424,7 +424,10 @@ class Restorer:
         self._warn(entry, self._sink.set_metadata(entry, node))
 
     def _path(self, entry: Entry) -> str:
-        return os.fsdecode(self._loc.path(entry))
+        """The entry as every message of the restore names it: its path below the target
+        (the snapshot path when the whole snapshot is restored), as the plan's damage and the
+        proof name theirs; not its place in a drill's scratch directory."""
+        return self._plan.shown(entry)
 
     def _warn(self, entry: Entry, warning: str) -> None:
         """What the target refused or did not fully take (never the repository's damage)."""
