@@ -152,3 +152,59 @@ def test_a_name_as_ls_shows_it_reaches_that_file_in_every_command(
         assert done.code == 0, (line, done.stderr)
         assert os.listdir(os.fsencode(target) + os.fsencode(str(src))) == [name], line
     assert reached == set(names)  # each line reached its own file
+
+
+def test_two_paths_that_escape_alike_are_two_backups(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """``x`` with the byte fe and ``x\\xfe`` spelled so: each records its own snapshot path
+    (a backslash of the name doubled), so neither takes the other's snapshot as its parent
+    and forget keeps each one's last (they were one group: --keep-last 1 would remove the
+    only snapshot of one of them)."""
+    raw = os.path.join(os.fsencode(tmp_path), b"x\xfe")
+    literal = tmp_path / "x\\xfe"
+    Path(os.fsdecode(raw)).write_bytes(b"RAW")
+    literal.write_bytes(b"LIT")
+    ids = []
+    for path in (os.fsdecode(raw), str(literal)):
+        done = run_cli("-r", cli_repo, "--json", "backup", "--host", "h", path)
+        assert done.code == 0, done.stderr
+        summary = json.loads(done.stdout.splitlines()[-1])
+        assert summary["parent_id"] is None
+        ids.append(summary["snapshot_id"])
+    snaps = json.loads(run_cli("-r", cli_repo, "--json", "snapshots").stdout)
+    assert {s["id"]: s["paths"] for s in snaps} == {
+        ids[0]: [f"{tmp_path}/x\\xfe"],
+        ids[1]: [f"{tmp_path}/x\\\\xfe"],
+    }
+    done = run_cli("-r", cli_repo, "forget", "--keep-last", "1", "--host", "h")
+    assert done.code == 0, done.stderr
+    assert len(json.loads(run_cli("-r", cli_repo, "--json", "snapshots").stdout)) == 2
+    chosen = run_cli("-r", cli_repo, "--json", "snapshots", "--path", os.fsdecode(raw))
+    assert [s["id"] for s in json.loads(chosen.stdout)] == [ids[0]]
+
+
+def test_a_name_with_a_backslash_of_its_own_is_found_as_typed_where_none_shows_so(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """``C:\\temp`` typed as it is (its listing doubles the backslash) reaches that file in
+    dump and ls where no name shows so (it was "not in snapshot", exit 2); where a name does
+    show so (the byte ff beside ``x\\xff`` spelled so), the listing's spelling wins and the
+    listing's own line for the other reaches it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "C:\\temp").write_bytes(b"windows")
+    (src / "x\\xff").write_bytes(b"LIT")
+    with open(os.path.join(os.fsencode(src), b"x\xff"), "wb") as f:
+        f.write(b"RAW")
+    assert run_cli("-r", cli_repo, "backup", str(src), "-q").code == 0
+    for name, content in (
+        ("C:\\temp", b"windows"),  # as typed: nothing shows so
+        ("C:\\\\temp", b"windows"),  # as ls shows it
+        ("x\\xff", b"RAW"),  # as ls shows the byte ff
+        ("x\\\\xff", b"LIT"),  # as ls shows the name spelled with a backslash
+    ):
+        done = run_cli("-r", cli_repo, "dump", "latest", f"{src}/{name}")
+        assert (done.code, done.stdout_bytes) == (0, content), (name, done.stderr)
+    listed = run_cli("-r", cli_repo, "ls", "latest", f"{src}/C:\\temp")
+    assert listed.code == 0 and listed.stdout.splitlines() == [f"{src}/C:\\\\temp"], listed

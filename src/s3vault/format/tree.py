@@ -302,11 +302,17 @@ def shown_name(name: bytes) -> str:
 
 
 def find_shown(tree: Tree, name: bytes) -> Node | None:
-    """The node named ``name`` as given, else as ``ls`` shows it: ``caf\\xe9`` pasted from a
+    """The node named ``name`` as ``ls`` shows it, else as given: ``caf\\xe9`` pasted from a
     listing finds the name whose byte is e9, ``new\\nline`` the one with a line break (such
     names were "not in snapshot" for ls, dump and SNAPSHOT:PATH, whose listings show them
-    so)."""
-    return tree.find(codec.unshown_name(name) if b"\\" in name else name)
+    so); a name with a backslash of its own typed as it is (``C:\\temp``, whose listing
+    doubles the backslash) is found where no name shows so (it was "not in snapshot": a
+    restic user's attack pass, 2026-12-07). Where both exist the listing's spelling wins,
+    so that every line of a listing reaches its own file."""
+    if b"\\" not in name:
+        return tree.find(name)
+    shown = tree.find(codec.unshown_name(name))
+    return shown if shown is not None else tree.find(name)
 
 
 # Trees as their JSON objects, for a reader that compares a directory with its parent

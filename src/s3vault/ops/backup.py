@@ -36,6 +36,7 @@ from s3vault.errors import S3VaultError, UsageError
 from s3vault.format import codec
 from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile, SnapshotSummary
+from s3vault.format.tree import shown_name
 from s3vault.ids import ObjectId
 from s3vault.maintenance.immutability import protect, save_known
 from s3vault.ops.audit import AuditNote, audited, measured
@@ -287,9 +288,13 @@ def _sources(
 
 
 def shown_path(path: bytes) -> str:
-    """A target as the snapshot's ``paths`` record it: its text, a byte that is not UTF-8
-    written as ``\\xNN`` (the tree keeps the exact bytes; a snapshot file is UTF-8 JSON)."""
-    return path.decode("utf-8", "backslashreplace")
+    """A target as the snapshot's ``paths`` record it: as listings show names
+    (``shown_name``: a byte that is not UTF-8 written as ``\\xNN``, the path's own
+    backslashes doubled; the tree keeps the exact bytes, a snapshot file is UTF-8 JSON). Two
+    paths never record alike: ``x\\xfe`` spelled so and ``x`` with the byte fe recorded the
+    same text, so each took the other's snapshots as its parent and its forget group (a
+    restic user's attack pass, 2026-12-07)."""
+    return shown_name(path)
 
 
 def _workers(configured: int, default: int) -> int:

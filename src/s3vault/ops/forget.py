@@ -36,6 +36,7 @@ from s3vault.maintenance.retention import (
 from s3vault.ops.audit import AuditNote, audited, measured
 from s3vault.ops.prune import PruneResult
 from s3vault.ops.prune import prune as prune_repository
+from s3vault.ops.snapshots import paths_selected
 from s3vault.progress import Progress
 from s3vault.repository.lease import Lease, LeaseSettings, lease_class
 from s3vault.repository.repository import Repository
@@ -318,7 +319,7 @@ def _forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None) ->
             for sid, s in listed
             if (not options.hosts or s.hostname in options.hosts)
             and matches(s.tags, options.tags)
-            and (not options.paths or set(options.paths) <= set(s.paths))
+            and paths_selected(options.paths, s.paths)
         ]
         plan = apply_policy(
             selected,

@@ -3,12 +3,15 @@ paths; grouped as restic's ``--group-by``."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from s3vault.errors import UsageError
 from s3vault.format import codec
 from s3vault.format.snapshotfile import SnapshotFile
+from s3vault.format.tree import shown_name
 from s3vault.ids import ObjectId
 from s3vault.maintenance.retention import group_by_keys
 from s3vault.repository.repository import Repository
@@ -30,8 +33,6 @@ class SnapshotFilter:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tags", tag_lists(self.tags))
-        # a snapshot's paths are text, a byte that is no UTF-8 as \xNN: so is a path asked for
-        object.__setattr__(self, "paths", tuple(codec.readable(p) for p in self.paths))
 
     def matches(self, snap: SnapshotFile) -> bool:
         """Every given criterion holds: the host is one of hosts, the tags satisfy one of the
@@ -40,7 +41,25 @@ class SnapshotFilter:
             return False
         if not matches(snap.tags, self.tags):
             return False
-        return not self.paths or set(self.paths) <= set(snap.paths)
+        return paths_selected(self.paths, snap.paths)
+
+
+def path_spellings(asked: str) -> frozenset[str]:
+    """The texts a snapshot's ``paths`` may record for a path asked for (``--path``): the
+    path itself, as a backup records it (ops/backup.py ``shown_path``: its own backslashes
+    doubled, a byte that is no UTF-8 as \\xNN), or the text as pasted from a listing
+    (``x\\xfe`` there names the byte fe; a snapshot made before backslashes were doubled
+    records a path's own backslash single)."""
+    spellings = {codec.readable(asked)}
+    with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: only as pasted
+        spellings.add(shown_name(os.fsencode(asked)))
+    return frozenset(spellings)
+
+
+def paths_selected(asked: Sequence[str], recorded: Sequence[str]) -> bool:
+    """Whether a snapshot that records ``recorded`` has every path of ``asked`` (restic's
+    ``--path``, given once or more; none asked: every snapshot)."""
+    return all(not path_spellings(p).isdisjoint(recorded) for p in asked)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
