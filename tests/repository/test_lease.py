@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -105,3 +106,30 @@ def test_unlock_removes_only_stale_leases(world: World) -> None:
     assert unlock(world.open(), remove_all=True).removed
     del held, held2
     assert timedelta(seconds=SETTINGS.safe_for) == timedelta(minutes=22.5)
+
+
+def test_a_holder_killed_but_not_yet_reaped_is_gone_for_the_lease_and_unlock(
+    world: World,
+) -> None:
+    """A zombie (killed, its parent has not reaped it yet) holds nothing: the lease is taken
+    over at once and unlock removes it (both were refused until the parent reaped it)."""
+    lease = Lease.acquire(world.open(), "prune", SETTINGS, clock=world.clock)
+    zombie = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        zombie.kill()
+        stat, deadline = Path(f"/proc/{zombie.pid}/stat"), time.monotonic() + 30
+        while stat.read_bytes().rsplit(b")", 1)[1][1:2] != b"Z":  # dead, not reaped
+            assert time.monotonic() < deadline
+        import dataclasses
+
+        from s3vault.format.envelope import SealedKind
+
+        record = dataclasses.replace(lease._record, pid=zombie.pid)
+        repo = world.open()
+        seal = repo.sealer.seal_file(SealedKind.LOCK, record.encode())
+        world.backend.replace_for_test(LEASE_NAME, seal)
+        assert unlock(world.open()).removed  # its holder is gone
+        world.backend.replace_for_test(LEASE_NAME, seal)
+        Lease.acquire(world.open(), "prune", SETTINGS, clock=world.clock).release()
+    finally:
+        zombie.wait()

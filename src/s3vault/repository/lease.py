@@ -92,14 +92,29 @@ def _refreshed(age: float) -> str:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process of this host exists."""
+    """Whether a process of this host exists and has not ended: a zombie (killed, not yet
+    reaped by its parent: a supervisor that reaps late, a container whose first process never
+    does) holds nothing, yet ``kill(pid, 0)`` finds it, and its lease blocked maintenance
+    (exit 11, and ``unlock`` left it in place) until it was reaped (an attack pass,
+    2026-12-07)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether the process has ended and waits to be reaped (Linux's /proc; elsewhere: no)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    # "pid (comm) state ...": the command name may hold spaces and parentheses
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] == b"Z"
 
 
 def new_record(operation: str, settings: LeaseSettings, clock: Clock) -> LeaseFile:
