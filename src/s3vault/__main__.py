@@ -2,12 +2,24 @@
 
 The command line is loaded here, so that a host too short of memory to load it (``ulimit -v``
 below about 45 MiB: a compiled library cannot be mapped, or an import runs out) gets the
-command's one line and exit 1, as it would later on, instead of a traceback; so does a Ctrl-C
-while it loads (the first 0.2 s or so): ``Fatal: interrupted``, exit 130, as later on.
+command's one line and exit 1, as it would later on, instead of a traceback; so does a Ctrl-C,
+SIGTERM or SIGHUP while it loads (the first 0.2 s or so): ``Fatal: interrupted``, exit 130, as
+later on (a SIGTERM there ended the process by the signal: exit 143 and no word).
 """
 
+import signal
 import sys
+from types import FrameType
 from typing import NoReturn
+
+
+def _stop(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # as Ctrl-C; the command line installs its own handlers later
+
+
+signal.signal(signal.SIGTERM, _stop)
+if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # nohup's stays
+    signal.signal(signal.SIGHUP, _stop)
 
 
 def _interrupted() -> NoReturn:
@@ -27,18 +39,37 @@ def main() -> None:
         from s3vault.cli import main as command_line  # loaded here: the point of this module
     except KeyboardInterrupt:  # Ctrl-C while it loads (an attack pass: a traceback, exit -2)
         _interrupted()
-    except (MemoryError, ImportError, SystemError) as exc:
+    except Exception as exc:
+        if _interrupt_in(exc):  # a class being made wraps it: "Error calling __set_name__"
+            _interrupted()
+        _load_failed(exc)
+    command_line()
+
+
+def _interrupt_in(exc: BaseException | None) -> bool:
+    """Whether a KeyboardInterrupt is in the exception's chain (its causes and contexts)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _load_failed(exc: Exception) -> NoReturn:
+    """The command line did not load: short of memory (one line, exit 1), or a bug (raised)."""
+    if isinstance(exc, (MemoryError, ImportError, SystemError)):
         # an import short of memory: a library that cannot be mapped, a MemoryError, or (a
         # clean clone's run at 28 MiB) a SystemError from an allocation that failed in C
         reason = str(exc).lower()
         mapped = "failed to map segment" in reason or "cannot allocate memory" in reason
-        if isinstance(exc, ImportError) and not mapped:
-            raise
-        if isinstance(exc, SystemError) and address_space_limit() == "no limit":
-            raise
-        print(f"Fatal: {out_of_memory_message()}", file=sys.stderr)  # noqa: T201
-        sys.exit(ExitCode.FATAL)
-    command_line()
+        if not (isinstance(exc, ImportError) and not mapped) and not (
+            isinstance(exc, SystemError) and address_space_limit() == "no limit"
+        ):
+            print(f"Fatal: {out_of_memory_message()}", file=sys.stderr)  # noqa: T201
+            sys.exit(ExitCode.FATAL)
+    raise exc
 
 
 if __name__ == "__main__":

@@ -584,3 +584,36 @@ def test_ctrl_c_while_the_command_loads_is_one_line_and_exit_130(
     )
     assert done.returncode == 130, done.stderr
     assert done.stderr == "Fatal: interrupted\n"
+
+
+@pytest.mark.parametrize(
+    "landing",
+    [
+        "os.kill(os.getpid(), signal.SIGTERM)",  # a SIGTERM: it ended the process, 143, silent
+        "os.kill(os.getpid(), signal.SIGHUP)",
+        # an interrupt inside a class being made is wrapped: "Error calling __set_name__"
+        "raise RuntimeError('Error calling __set_name__') from KeyboardInterrupt()",
+    ],
+)
+def test_a_stop_while_the_command_loads_is_one_line_and_exit_130(
+    cli_env: dict[str, str], landing: str
+) -> None:
+    """An attack pass (2026-12-07): SIGTERM in a command's first 0.25 s ended it by the
+    signal (exit 143, no word), and a SIGTERM landing in a class definition of the standard
+    library made a RuntimeError traceback (exit 1); as Ctrl-C there: "Fatal: interrupted",
+    exit 130."""
+    script = (
+        "import os, signal, sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 's3vault.cli':\n"
+        f"            {landing}\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "from s3vault.__main__ import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=cli_env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "Fatal: interrupted\n"
