@@ -74,3 +74,19 @@ def test_tls_options_refuse_nonsense(
     missing_env = run_cli("-r", url, "snapshots", env={**env, "S3VAULT_CACERT": "/no/ca.pem"})
     assert missing_env.code == 2, missing_env.stderr
     assert "/no/ca.pem" in missing_env.stderr
+
+
+def test_a_cacert_file_that_holds_no_certificate_is_a_usage_error_at_once(
+    s3_server: str, s3_bucket: str, cli_env: dict[str, str], run_cli: RunCli, tmp_path: Path
+) -> None:
+    """An attack pass (2026-12-07): it was retried as an outage until the deadline (300 s by
+    default, then exit 14) on S3, and taken without a word for a local repository; restic
+    refuses it at start on any repository."""
+    junk = tmp_path / "ca.pem"
+    junk.write_text("junk\n")
+    env = untrusting_env(cli_env, s3_server)
+    for url in (f"s3://{s3_bucket}/badca", str(tmp_path / "local")):
+        done = run_cli("-r", url, "--cacert", str(junk), *INIT, env=env, timeout=60)
+        assert done.code == 2, done.stderr
+        assert f"--cacert {junk}: no CA certificate can be read from it" in done.stderr
+        assert "waiting for" not in done.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -96,7 +97,7 @@ def tls_verification(ctx: CliContext) -> bool | str | None:
     neither: None (boto3's default: the system's CAs, or $AWS_CA_BUNDLE).
 
     Raises:
-        UsageError: both given, or the CA file is missing.
+        UsageError: both given, or the CA file is missing or holds no certificate.
     """
     cacert = ctx.cacert or os.environ.get("S3VAULT_CACERT") or None
     if ctx.insecure_tls and cacert:
@@ -118,6 +119,11 @@ def tls_verification(ctx: CliContext) -> bool | str | None:
     path = Path(cacert).expanduser()
     if not path.is_file():
         raise UsageError(f"--cacert {cacert}: no such file")
+    try:  # read now: a file of no certificate was retried as an outage for 5 minutes (exit 14)
+        ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        msg = f"--cacert {cacert}: no CA certificate can be read from it ({exc})"
+        raise UsageError(msg) from None
     return str(path.resolve())
 
 
