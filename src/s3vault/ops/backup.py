@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import shlex
 import socket
 import subprocess
@@ -245,19 +246,23 @@ def _listed(
     return out
 
 
-def check_stdin_filename(name: str) -> None:
-    """A --stdin-filename must be a relative path that restores inside any target.
+def stdin_name(name: str) -> str:
+    """The path a --stdin-filename stores the stream under, below the snapshot's root, as
+    restic cleans it (``path.Clean("/" + name)``): ``/db/dump.sql`` is ``db/dump.sql``,
+    ``dir/`` is ``dir``, ``a/../b`` is ``b`` (they were refused: a cron line of restic's failed
+    every night after a move).
 
     Raises:
-        UsageError: empty, absolute, with NUL, or with an empty, "." or ".." component.
+        UsageError: empty, nothing but slashes and dots (no name), or with NUL.
     """
-    parts = name.split("/")
-    if not name or "\0" in name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+    cleaned = posixpath.normpath("/" + name).lstrip("/")
+    if not cleaned or "\0" in name:
         msg = (
-            f"--stdin-filename {name!r}: give a relative path such as mydb.sql or "
-            "dumps/mydb.sql (no leading /, no empty, '.' or '..' parts, no NUL)"
+            f"--stdin-filename {name!r}: give the name to store the stream as, such as "
+            "mydb.sql or /dumps/mydb.sql (no NUL)"
         )
         raise UsageError(msg)
+    return cleaned
 
 
 def _sources(
@@ -268,8 +273,8 @@ def _sources(
         if options.paths or options.has_lists:
             msg = "--stdin takes no paths and no --files-from lists"
             raise UsageError(msg)
-        check_stdin_filename(options.stdin_filename)
-        return (), (shown_path(b"/" + os.fsencode(options.stdin_filename)),), None
+        name = os.fsencode(stdin_name(options.stdin_filename))
+        return (), (shown_path(b"/" + name),), None
     root = None
     if options.root is not None:
         # links in it are followed here, once, as named (/mnt/old -> /srv/old): below it the
@@ -465,7 +470,7 @@ def _archive_options(
         changes=ChangeRules(ignore_ctime=options.ignore_ctime, ignore_inode=options.ignore_inode),
         with_atime=options.with_atime,
         stdin=cast("ByteStream | None", options.stdin),
-        stdin_filename=os.fsencode(options.stdin_filename),
+        stdin_filename=os.fsencode(stdin_name(options.stdin_filename)),
         stdin_mtime_ns=int((options.time or start).timestamp() * 1e9),
         readers=_workers(options.readers, max(2, cpus)),
         blob_workers=_workers(options.blob_workers, cpus + 1),
