@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import socket
 import stat
 from pathlib import Path
@@ -194,12 +195,15 @@ def test_dry_run_writes_nothing(tmp_path: Path, cli_repo: str, run_cli: RunCli) 
     src = tmp_path / "src"
     write_file(src / "a", os.urandom(50_000))
     before = sorted(p.relative_to(cli_repo) for p in Path(cli_repo).rglob("*"))
-    done = run_cli("-r", cli_repo, "backup", str(src), "--dry-run")
+    done = run_cli("-r", cli_repo, "backup", str(src), "--dry-run", "-vv")
     assert done.code == 0, done.stderr
     assert "dry run" in done.stdout
     assert "Would add to the repository: " in done.stdout  # as restic's (it said "Added")
     assert "Added to" not in done.stdout
     assert sorted(p.relative_to(cli_repo) for p in Path(cli_repo).rglob("*")) == before
+    # -vv's log tells what was not written (it said "stored pack" for packs never stored)
+    assert "stored pack" not in done.stderr
+    assert re.search(r"dry run: data/\w\w/\w{64} not written", done.stderr), done.stderr
 
 
 def test_excludes(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:

@@ -94,6 +94,20 @@ def test_rewrite_dry_run_says_what_it_would_remove_and_writes_nothing(
     assert files(cli_repo) == before  # not an object, not an audit record, not a lease
 
 
+def test_rewrite_shows_a_removed_name_with_a_line_break_on_one_line(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """An attack pass (2026-12-07): "removed file .../new" and "line (1 B)" on two lines,
+    where every other odd byte was escaped."""
+    src = tmp_path / "src"
+    write_file(src / "new\nline", b"x")
+    write_file(src / "keep", b"k")
+    backup(run_cli, cli_repo, src)
+    done = run_cli("-r", cli_repo, "rewrite", "--dry-run", "-e", "new*")
+    assert done.code == 0, done.stderr
+    assert f"  would remove file {src}/new\\nline (1 B)" in done.stdout.splitlines(), done.stdout
+
+
 def test_rewrite_removes_paths_and_keeps_the_original_beside_the_copy(
     tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str]
 ) -> None:

@@ -282,7 +282,7 @@ class BlobWriter:
             raise
         if writer.type is BlobType.TREE and self._on_tree_pack is not None:
             self._on_tree_pack(pack_id, data)
-        log.debug("stored pack %s (%d blobs, %d bytes)", name, len(entries), len(data))
+        log.debug("put pack %s (%d blobs, %d bytes)", name, len(entries), len(data))
         pack = IndexedPack(id=pack_id, size=len(data), epoch=writer.epoch, entries=tuple(entries))
         if self._delegate is not None:
             self._index_pack(pack)

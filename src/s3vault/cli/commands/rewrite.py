@@ -19,7 +19,7 @@ from s3vault.cli.options import (
     snapshot_filters,
 )
 from s3vault.cli.progress import CliProgress
-from s3vault.cli.render import emit, human_bytes, say
+from s3vault.cli.render import emit, human_bytes, printable, say
 from s3vault.cli.session import open_repo
 
 SHOWN_REMOVED = 20  # paths listed per snapshot without -v
@@ -173,7 +173,8 @@ def _say(ctx: CliContext, r: RewriteResult) -> None:
 
 def _say_one(ctx: CliContext, s: SnapshotRewrite, r: RewriteResult) -> None:
     when = f"{s.time.astimezone():%Y-%m-%d %H:%M:%S}"
-    say(ctx, f"snapshot {s.id.short} of {s.hostname} at {when} ({', '.join(s.paths)}):")
+    paths = printable(", ".join(s.paths))  # names are the backed-up host's: escaped
+    say(ctx, f"snapshot {s.id.short} of {printable(s.hostname)} at {when} ({paths}):")
     if s.status == "damaged":
         say(ctx, f"  not rewritten: {s.problem}; `s3vault repair snapshots` first")
         return
@@ -182,7 +183,7 @@ def _say_one(ctx: CliContext, s: SnapshotRewrite, r: RewriteResult) -> None:
     for x in s.removed[:limit]:
         size = f" ({human_bytes(x.size)})" if x.type == "file" else ""
         kind = "directory" if x.type == "dir" else x.type
-        say(ctx, f"  {verb} {kind} {x.path}{size}")
+        say(ctx, f"  {verb} {kind} {printable(x.path)}{size}")
     if limit is not None and len(s.removed) > limit:
         say(ctx, f"  … and {len(s.removed) - limit} more (-v lists all)")
     if s.status == "empty":
