@@ -520,6 +520,19 @@ def test_restics_no_lock_is_named_before_or_after_the_command(run_cli: RunCli) -
         assert "--no-cache" not in done.stderr
 
 
+def test_restics_repository_and_password_file_spellings_are_named(run_cli: RunCli) -> None:
+    """restic's --repository got "Did you mean one of: '--repo', '--repository-file'?" and -p
+    a bare "No such option" (a restic user's attack pass, 2026-12-07): each names ours."""
+    for args, hint in (
+        (("--repository", "/nowhere", "snapshots"), "restic's `--repository` is -r/--repo here"),
+        (("-r", "/nowhere", "-p", "/pw", "snapshots"), "restic's `-p` is --password-file here"),
+        (("-r", "/nowhere", "snapshots", "-p", "/pw"), "restic's `-p` is --password-file here"),
+    ):
+        done = run_cli(*args)
+        assert done.code == 2, (args, done.stderr)
+        assert hint in done.stderr, (args, done.stderr)
+
+
 def test_a_read_back_short_of_memory_says_so_in_one_line(
     tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:

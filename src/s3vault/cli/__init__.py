@@ -104,6 +104,8 @@ RESTIC_OPTIONS = {
 }
 # restic's global options, given to any command
 RESTIC_GLOBAL_OPTIONS = {
+    "--repository": "-r/--repo here (the environment's S3VAULT_REPOSITORY)",
+    "-p": "--password-file here (no short form; the environment's S3VAULT_PASSWORD_FILE)",
     "--no-lock": (
         "not needed here: commands that only read take no lock, on a read-only store too "
         "(prune --dry-run goes on without the maintenance lease where it cannot take it)"
