@@ -73,3 +73,19 @@ def test_diff_json_statistics_count_as_restics(
         assert mine == its, side
     assert our_stats["changed_files"] == restic_stats["changed_files"] == 1
     assert our_stats["added"]["data_blobs"] == 2  # type: ignore[index]  # z and the new x
+    # each change as restic's: its modifier and path, a directory's ending with "/"
+    changes = [
+        (m["modifier"], m["path"])
+        for m in map(json.loads, ours.stdout.splitlines())
+        if m["message_type"] == "change"
+    ]
+    restic_changes = [
+        (m["modifier"], m["path"])
+        for m in map(json.loads, theirs.stdout.splitlines())
+        if m["message_type"] == "change"
+    ]
+    assert changes == restic_changes
+    assert any(path.endswith("/") for _modifier, path in changes)
+    text = run_cli("-r", cli_repo, "diff", "latest~1", "latest").stdout
+    for modifier, path in changes:
+        assert f"{modifier:<5} {path}" in text.splitlines(), text

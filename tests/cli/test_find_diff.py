@@ -55,15 +55,15 @@ def test_diff_lists_every_kind_of_change(tmp_path: Path, cli_repo: str, run_cli:
         ("-", "/etc/gone.conf"),
         ("U", "/srv/README.TXT"),
         ("+", "/srv/new.conf"),
-        ("T", "/becomes-dir"),
+        ("T", "/becomes-dir/"),  # a directory's path ends with "/", as restic's
         ("+", "/becomes-dir/child.txt"),
-        ("-", "/old-dir"),
+        ("-", "/old-dir/"),
         ("-", "/old-dir/inside.txt"),
         ("M", "/link"),
         # directories whose entries changed have a new mtime
-        ("U", ""),
-        ("U", "/etc"),
-        ("U", "/srv"),
+        ("U", "/"),
+        ("U", "/etc/"),
+        ("U", "/srv/"),
     }
     summary, statistics = out[-2:]  # s3vault's own, then restic's
     assert (summary["message_type"], statistics["message_type"]) == ("summary", "statistics")

@@ -6,7 +6,7 @@ import dataclasses
 
 import click
 
-from s3vault import BlobTally, DiffStatistics, DiffStats, resolve_pair
+from s3vault import BlobTally, DiffStatistics, DiffStats, NodeType, resolve_pair
 from s3vault import diff as diff_op
 from s3vault.cli.options import cli_context, global_options
 from s3vault.cli.render import Unreadable, emit, human_bytes, printable, show
@@ -41,12 +41,14 @@ def diff(first: str, second: str, metadata: bool) -> int:
     for change in changes:
         stats.count(change)
         statistics.count(change)
+        node = change.new or change.old
+        assert node is not None
+        # a directory's path ends with "/", as restic's (its users' scripts tell them so)
+        path = change.path + "/" if node.type is NodeType.DIR else change.path
         if ctx.json:
-            node = change.new or change.old
-            assert node is not None
-            emit(ctx, "change", modifier=change.kind, path=change.path, type=node.type.value)
+            emit(ctx, "change", modifier=change.kind, path=path, type=node.type.value)
         else:
-            show(ctx, f"{change.kind:<5} {printable(change.path)}")
+            show(ctx, f"{change.kind:<5} {printable(path)}")
     if ctx.json:
         emit(
             ctx,
