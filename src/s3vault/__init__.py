@@ -85,7 +85,9 @@ _BY_MODULE = {
     "s3vault.ops.restore": "RestoreOptions RestoreResult restore",
     "s3vault.ops.rewrite": "RewriteOptions RewriteResult SnapshotRewrite rewrite",
     "s3vault.ops.session": "RepoOptions open_repository",
-    "s3vault.ops.snapshots": "SnapshotEntry SnapshotFilter SnapshotGroup group_snapshots snapshots",
+    "s3vault.ops.snapshots": (
+        "SnapshotEntry SnapshotFilter SnapshotGroup group_snapshots snapshot_entry snapshots"
+    ),
     "s3vault.ops.stats": "HostStats Stats stats",
     "s3vault.ops.tag": "TagChange TagOptions TagResult tag",
     "s3vault.ops.unlock": "UnlockResult unlock",
@@ -233,6 +235,7 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the same names, imported at
         SnapshotFilter,
         SnapshotGroup,
         group_snapshots,
+        snapshot_entry,
         snapshots,
     )
     from s3vault.ops.stats import HostStats, Stats, stats
@@ -381,6 +384,7 @@ __all__ = [
     "RestoreResult",
     "SnapshotFilter",
     "SnapshotEntry",
+    "snapshot_entry",
     "LsEntry",
     "Node",
     "NodeType",

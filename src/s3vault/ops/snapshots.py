@@ -15,7 +15,7 @@ from s3vault.format.tree import shown_name
 from s3vault.ids import ObjectId
 from s3vault.maintenance.retention import group_by_keys
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import find_snapshot, list_snapshots
+from s3vault.repository.snapshots import find_snapshot, list_snapshots, load_snapshot
 from s3vault.tags import TagList, matches, tag_lists
 
 
@@ -121,6 +121,16 @@ def snapshots(
         newest = sorted(group.entries, key=lambda e: (e.snapshot.time, e.id.hex()))
         kept.update(e.id for e in newest[-latest:])
     return [e for e in entries if e.id in kept]
+
+
+def snapshot_entry(repo: Repository, sid: ObjectId) -> SnapshotEntry:
+    """One snapshot by its full id, read alone (``ls --json``'s first line: not every
+    snapshot of the repository, as ``snapshots`` reads them).
+
+    Raises:
+        ObjectNotFoundError, IntegrityError: the snapshot file is gone or damaged.
+    """
+    return SnapshotEntry(id=sid, snapshot=load_snapshot(repo, sid))
 
 
 def group_snapshots(

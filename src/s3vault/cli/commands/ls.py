@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from s3vault import SnapshotFilter, TagList, ls_dirs, snapshots
+from s3vault import SnapshotFilter, TagList, ls_dirs, snapshot_entry
 from s3vault.cli.options import cli_context, global_options, latest_filters
 from s3vault.cli.render import (
     Unreadable,
@@ -52,8 +52,8 @@ def ls(
     )
     if ctx.json:
         # restic's first line: the snapshot's own fields (time, tree, paths, hostname, ...)
-        (entry,) = snapshots(repo, ids=[sid.hex()])
-        emit(ctx, "snapshot", **snapshot_json(entry), snapshot_id=sid.hex(), struct_type="snapshot")
+        fields = snapshot_json(snapshot_entry(repo, sid))
+        emit(ctx, "snapshot", **fields, snapshot_id=sid.hex(), struct_type="snapshot")
     for e in entries:
         n = e.node
         if ctx.json:
