@@ -72,6 +72,9 @@ def test_forget_ids_dry_run_names_and_refusals(
     dry = run_cli("-r", cli_repo, "forget", "--dry-run", ids[0], ids[2][:8], ids[0][:12])
     assert dry.code == 0, dry.stderr
     assert "would remove 2 snapshots" in dry.stdout
+    as_json = run_cli("-r", cli_repo, "--json", "forget", "--dry-run", ids[0], ids[2][:8])
+    summary = lines(as_json.stdout)[-1]  # it said only "removed": 0 (a restic user's pass)
+    assert (summary["removed"], summary["would_remove"], summary["dry_run"]) == (0, 2, True)
     assert ids_listed(run_cli, cli_repo) == sorted(ids)
     for args, says in [
         ([ids[0], "--keep-last", "1"], "not both"),

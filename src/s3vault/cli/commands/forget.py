@@ -116,6 +116,9 @@ def _render(ctx: CliContext, r: ForgetResult) -> None:
             ctx,
             "summary",
             removed=r.removed,
+            # what a dry run would remove (the text's "would remove N"): removed stays 0 there
+            would_remove=sum(not d.keep for d in r.decisions) if r.dry_run else r.removed,
+            kept=sum(d.keep for d in r.decisions),
             dry_run=r.dry_run,
             requests=r.requests,
             deferred=[{"snapshot_id": sid, "locked_until": until} for sid, until in r.deferred],
