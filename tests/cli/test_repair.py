@@ -241,6 +241,12 @@ def test_repair_snapshots_leaves_out_what_is_lost(
     assert snapshot_tree(target / str(src).lstrip("/")) == expected_without(
         src, ("b/deep",), ("c/f1.bin",)
     )
+    # its summary counts what it holds (snapshots' Size showed the lost files' bytes too)
+    files = [p for p in target.rglob("*") if p.is_file() and not p.is_symlink()]
+    listed = json.loads(run_cli("-r", cli_repo, "--no-cache", "--json", "snapshots").stdout)
+    summary = listed[0]["summary"]
+    assert summary["total_files_processed"] == len(files)
+    assert summary["total_bytes_processed"] == sum(p.stat().st_size for p in files)
     # Nothing a snapshot needs is damaged any more (the damaged blobs wait for prune).
     assert run_cli("-r", cli_repo, "--no-cache", "verify").code == 0
     again = run_cli("-r", cli_repo, "--no-cache", "repair", "snapshots", "--read-data")

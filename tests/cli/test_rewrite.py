@@ -138,6 +138,13 @@ def test_rewrite_removes_paths_and_keeps_the_original_beside_the_copy(
     assert f"{src}/home/.aws" in kept  # the directory stays, without the file
     assert not [p for p in kept if p.endswith(("credentials", "server.key"))]
     assert f"{src}/home/.aws/credentials" in paths_in(run_cli, cli_repo, web)
+    # its summary counts what the new tree holds, as restic 0.17's rewrite does (snapshots'
+    # Size showed the removed files' bytes too); the original's is unchanged
+    before, after = snaps[web]["summary"], snaps[new]["summary"]
+    removed = len(SECRET) + len(b"private key\n")
+    assert after["total_files_processed"] == before["total_files_processed"] - 2
+    assert after["total_bytes_processed"] == before["total_bytes_processed"] - removed
+    assert after["files_new"] == before["files_new"]  # what the backup did stays
     handle = open_repository(RepoOptions(url=cli_repo, password=PASSWORD.encode()))
     assert handle.index  # the new trees are indexed: the copy restores
     target = tmp_path / "restored"

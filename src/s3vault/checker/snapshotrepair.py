@@ -185,6 +185,8 @@ class TreeRepairer:
         self._repo = repo
         self._blobs = blobs
         self._memo: dict[ObjectId, _Fix | None] = {}  # None: nothing below is lost
+        # the files each tree holds once repaired, at any depth, and their bytes
+        self._totals: dict[ObjectId, tuple[int, int]] = {}
         self.new_trees: dict[ObjectId, bytes] = {}
         empty = Tree().encode()
         self.empty = repo.sealer.blob_id(empty)
@@ -205,6 +207,7 @@ class TreeRepairer:
                     tree = self._load(tid)
                 except LOST as exc:
                     self._memo[tid] = _Fix(tree=None, reason=str(exc))
+                    self._totals[tid] = (0, 0)
                     stack.pop()
                     continue
                 loaded[tid] = tree
@@ -213,9 +216,28 @@ class TreeRepairer:
                     stack.extend(todo)
                     continue
             self._memo[tid] = self._fix(tree)
+            self._totals[tid] = self._count(tree)
             del loaded[tid]
             stack.pop()
         return self._memo[root]
+
+    def totals(self, root: ObjectId) -> tuple[int, int]:
+        """The files the repaired tree ``root`` holds and their bytes (repaired before): a
+        repaired snapshot's summary counts them (`snapshots` showed the lost files' size)."""
+        return self._totals[root]
+
+    def _count(self, tree: Tree) -> tuple[int, int]:
+        """What a tree whose subtrees are all decided holds once repaired."""
+        files = size = 0
+        for node in tree.nodes:
+            if node.type is NodeType.FILE and not any(
+                self._blobs.lost(BlobType.DATA, bid) for bid in node.content
+            ):
+                files, size = files + 1, size + node.size
+            elif node.type is NodeType.DIR and node.subtree is not None:
+                below = self._totals.get(node.subtree, (0, 0))
+                files, size = files + below[0], size + below[1]
+        return files, size
 
     def _load(self, tid: ObjectId) -> Tree:
         """A tree, once the repository is known to hold it (a copy in the local cache of a
@@ -293,6 +315,7 @@ class SnapshotFix:
     problem: str = ""  # why the file, or its root tree, cannot be read
     dropped: list[Dropped] = field(default_factory=list)
     new_tree: ObjectId | None = None  # the repaired root; None: nothing can be kept
+    totals: tuple[int, int] = (0, 0)  # the files the repaired root holds, and their bytes
     new_id: ObjectId | None = None  # set by execute
 
 
@@ -334,8 +357,13 @@ class SnapshotRepairPlan:
             tags = snap.tags if tag in snap.tags else (*snap.tags, tag)
             # a snapshot of its own beside the damaged one (forget --keep-tag repaired chooses
             # between them), stored once: a rerun after a kill finds the copy it stored
-            new = replace(snap, tree=fix.new_tree, tags=tags)
-            again = next((sid for sid, known in stored if known == new), None)
+            files, size = fix.totals  # what it holds now, as a rewrite counts it
+            summary = replace(snap.summary, total_files_processed=files, total_bytes_processed=size)
+            new = replace(snap, tree=fix.new_tree, tags=tags, summary=summary)
+            # the summary aside: an earlier s3vault's repair kept the original's counts
+            again = next(
+                (sid for sid, known in stored if replace(known, summary=summary) == new), None
+            )
             fix.new_id = again if again is not None else save_snapshot(repo, new)
 
 
@@ -386,6 +414,7 @@ def plan_snapshot_repair(
         else:
             found.new_tree = fix.tree
             found.dropped = trees.dropped(snap.tree)
+            found.totals = trees.totals(snap.tree)
         plan.fixes.append(found)
     progress.finished("repair snapshots")
     plan.new_trees = trees.new_trees

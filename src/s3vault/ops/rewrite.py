@@ -30,7 +30,7 @@ from s3vault.crashpoint import crash_point
 from s3vault.errors import UsageError
 from s3vault.format import codec
 from s3vault.format.packfile import BlobType
-from s3vault.format.snapshotfile import SnapshotFile
+from s3vault.format.snapshotfile import SnapshotFile, SnapshotSummary
 from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
 from s3vault.ops.audit import audited
@@ -219,11 +219,19 @@ def _plan(
                     tags=tags,
                     hostname=options.new_host or snap.hostname,
                     time=options.new_time or snap.time,
+                    summary=_summary(snap, *trees.totals(snap.tree)),
                 )
                 plan.new[sid] = (snap, new)
         progress.advanced(files=1, item=sid.short)
     progress.finished("rewrite")
     return plan
+
+
+def _summary(snap: SnapshotFile, files: int, size: int) -> SnapshotSummary:
+    """The rewritten snapshot's summary: the original's, counting the files and bytes its
+    new tree holds (restic 0.17's rewrite does: `snapshots` showed the removed files' size);
+    the rest says what the backup did and stays."""
+    return replace(snap.summary, total_files_processed=files, total_bytes_processed=size)
 
 
 def _new_metadata(options: RewriteOptions, snap: SnapshotFile) -> bool:

@@ -93,6 +93,8 @@ class _Filtered:
     removed: tuple[Node, ...] = ()  # its own nodes that are dropped
     below: tuple[_Key, ...] = ()  # subdirectories with drops below them
     damaged: tuple[str, str] | None = None  # (path, reason) of a tree below that does not load
+    files: int = 0  # the files the new tree holds, at any depth
+    size: int = 0  # and their bytes
 
 
 def _display(path: bytes) -> str:
@@ -174,10 +176,13 @@ class TreeFilter:
         nodes: list[Node] = []
         removed: list[Node] = []
         below: list[_Key] = []
+        files = size = 0
         for node in tree.nodes:
             if node.name in excluded:
                 removed.append(node)
                 continue
+            if node.type is NodeType.FILE:
+                files, size = files + 1, size + node.size
             if node.type is NodeType.DIR and node.subtree is not None:
                 # A subtree still open here would be a cycle (content addressing rules it
                 # out): it is kept as it is.
@@ -185,16 +190,24 @@ class TreeFilter:
                 sub = self._memo.get(child)
                 if sub is not None and sub.damaged is not None:
                     return _Filtered(tid, damaged=sub.damaged)
+                if sub is not None:
+                    files, size = files + sub.files, size + sub.size
                 if sub is not None and sub.tree != node.subtree:
                     below.append(child)
                     node = replace(node, subtree=sub.tree)  # noqa: PLW2901
             nodes.append(node)
         if not removed and not below:
-            return _Filtered(tid)
+            return _Filtered(tid, files=files, size=size)
         data = Tree(nodes=tuple(nodes)).encode()
         new_id = self._repo.sealer.blob_id(data)
         self.new_trees[new_id] = data
-        return _Filtered(new_id, removed=tuple(removed), below=tuple(below))
+        return _Filtered(new_id, removed=tuple(removed), below=tuple(below), files=files, size=size)
+
+    def totals(self, root: ObjectId) -> tuple[int, int]:
+        """The files the filtered tree ``root`` holds and their bytes (filtered before): a
+        rewritten snapshot's summary counts them, as restic 0.17's rewrite does."""
+        done = self._memo[(0, root)]
+        return done.files, done.size
 
     def rewritten(self, root: ObjectId) -> list[ObjectId]:
         """The new trees the filtered tree ``root`` is made of (those to store for it)."""

@@ -41,9 +41,10 @@ def successor(repo: Repository, sid: ObjectId, snap: SnapshotFile, **changes: An
 def stored_as(
     new: SnapshotFile, listed: Iterable[tuple[ObjectId, SnapshotFile]]
 ) -> ObjectId | None:
-    """A snapshot already stored with exactly this content (the successor an interrupted run
-    wrote), or None."""
-    return next((sid for sid, snap in listed if snap == new), None)
+    """A snapshot already stored with this content (the successor an interrupted run wrote),
+    or None. The summary is not compared: one an earlier s3vault stored kept the original's
+    counts, where a rewrite now counts what the new tree holds."""
+    return next((sid for sid, snap in listed if replace(snap, summary=new.summary) == new), None)
 
 
 def locked_until(repo: Repository, sids: Iterable[ObjectId]) -> dict[ObjectId, float]:
