@@ -112,6 +112,17 @@ def _glob(part: str) -> str:
     return first + "".join(f"(?>[^/]*?{m})" for m in middle if m) + "[^/]*" + last
 
 
+def fold_case(text: str) -> str:
+    """Text lowercased as restic lowercases the paths and patterns of ``--iexclude``,
+    ``--iinclude`` and ``find -i`` (Go's ``strings.ToLower``: each character's own
+    lowercase). Python's ``str.lower`` also applies Unicode's full and contextual mappings:
+    "İ" became "i" with a combining dot, and a final "Σ" "ς", so ``--iexclude istanbul``
+    missed "İstanbul" where restic excludes it (a restic user's attack pass, 2026-12-07)."""
+    if "\u0130" in text or "\u03a3" in text:  # the only characters where the two differ
+        return "".join(ch.lower()[0] for ch in text)
+    return text.lower()
+
+
 def name_matcher(pattern: str) -> re.Pattern[str]:
     """Go's ``filepath.Match`` for one path component (``fullmatch`` a name with it): the
     glob expansion of ``backup --files-from`` (archiver/filelists.py).

@@ -210,3 +210,30 @@ def test_patterns_that_backtracked_answer_at_once() -> None:
     assert not Pattern.parse("**/d/**/*.map").matches(deep + "/deepest")
     assert Pattern.parse("**/d/**/deepest").matches(deep + "/deepest")
     assert Pattern.parse("/d/**/deepest").matches(deep + "/deepest/below")
+
+
+@needs_restic
+def test_iexclude_lowercases_as_restic_does(tmp_path: Path, restic: ResticRepo) -> None:
+    """Go's strings.ToLower takes each character's own lowercase: "İ" is "i" and a final "Σ"
+    is "σ" there, where Python's str.lower gave "i" with a combining dot and "ς" (a restic
+    user's attack pass, 2026-12-07: --iexclude istanbul kept İstanbul, which restic drops)."""
+    src = tmp_path / "src"
+    for name in ("İstanbul/f", "ΟΔΟΣ/f", "Straße/f", "KEEP/f"):
+        write_file(src / name, b"x")
+    for patterns in (["istanbul"], ["οδοσ"], ["ΟΔΟΣ"], ["straße"], ["i̇stanbul"]):
+        matcher = ExcludeRules.build(ipatterns=tuple(patterns)).matcher()
+        ours = {
+            name for name in os.listdir(src) if not matcher.excluded(os.fsencode(src / name), True)
+        }
+        flags = [f"--iexclude={p}" for p in patterns]
+        out = restic.run("backup", "--dry-run", "-vv", *flags, str(src), quiet=False).stdout
+        theirs = {
+            name
+            for name in os.listdir(src)
+            if any(
+                line.split(" ", 1)[-1].strip().startswith(f"{src}/{name}/")
+                for line in out.splitlines()
+            )
+        }
+        assert ours == theirs, (patterns, out)
+        assert len(ours) < 4 or patterns == ["i̇stanbul"], patterns  # a real case

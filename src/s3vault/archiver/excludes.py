@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from s3vault.errors import UsageError
-from s3vault.patterns import PatternList
+from s3vault.patterns import PatternList, fold_case
 
 CACHEDIR_TAG = b"CACHEDIR.TAG"
 CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
@@ -167,7 +167,7 @@ class ExcludeRules:
         folded = list(ipatterns)
         for path in iexclude_files:
             folded.extend(read_exclude_file(path, environ))
-        folded = [p.lower() for p in folded]
+        folded = [fold_case(p) for p in folded]
         PatternList(folded, what="--iexclude")
         tags = tuple(TagFile.parse(spec) for spec in if_present)
         size = parse_size(larger_than, what="--exclude-larger-than") if larger_than else None
@@ -277,7 +277,7 @@ class ExcludeMatcher:
         if self._patterns and self._patterns.matches(text, skip=skip, below=below):
             return True
         return bool(self._ipatterns) and self._ipatterns.matches(
-            text.lower(), skip=iskip, below=below.lower()
+            fold_case(text), skip=iskip, below=fold_case(below)
         )
 
     def _spared(self, spare: bytes | None) -> tuple[frozenset[int], frozenset[int]]:
@@ -287,7 +287,7 @@ class ExcludeMatcher:
         known = self._spares.get(spare)
         if known is None:
             text = os.fsdecode(spare)
-            known = (self._patterns.matching(text), self._ipatterns.matching(text.lower()))
+            known = (self._patterns.matching(text), self._ipatterns.matching(fold_case(text)))
             self._spares[spare] = known
         return known
 

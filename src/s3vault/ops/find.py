@@ -25,7 +25,7 @@ from s3vault.format.tree import Node, NodeType, shown_name
 from s3vault.ids import ObjectId
 from s3vault.ops.ls import LsEntry, walk_tree
 from s3vault.ops.snapshots import SnapshotEntry, SnapshotFilter, snapshots
-from s3vault.patterns import BadPatternError, Pattern, name_matcher
+from s3vault.patterns import BadPatternError, Pattern, fold_case, name_matcher
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot
 from s3vault.repository.treegraph import TreeGraphError, WalkBudget
@@ -69,7 +69,7 @@ class FindResult:
 
 class _Matcher:
     def __init__(self, options: FindOptions) -> None:
-        fold = str.lower if options.ignore_case else str
+        fold = fold_case if options.ignore_case else str
         self._fold = fold
         # Both kinds match the stored bytes (a pattern and a name as the command line and
         # os.fsdecode give them), as restore's --include does. Without "/": a name, as Go's

@@ -34,7 +34,7 @@ from s3vault.errors import FormatVersionError, IntegrityError, ObjectNotFoundErr
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType, Tree, shown_name
 from s3vault.ids import ObjectId
-from s3vault.patterns import PatternList
+from s3vault.patterns import PatternList, fold_case
 from s3vault.repository.copies import file_layout, read_length
 from s3vault.repository.index import BlobLocation
 from s3vault.repository.repository import Repository
@@ -185,12 +185,12 @@ def _either(
     """Whether a path matches the ``exact`` patterns or, lowercased, the ``folded`` ones (the
     --i form of ``what``); None when there are none."""
     plain = PatternList(exact, what=f"--{what}") if exact else None
-    lower = PatternList([p.lower() for p in folded], what=f"--i{what}") if folded else None
+    lower = PatternList([fold_case(p) for p in folded], what=f"--i{what}") if folded else None
     if plain is None and lower is None:
         return None
     return lambda rel: bool(
         (plain is not None and plain.matches(rel))
-        or (lower is not None and lower.matches(rel.lower()))
+        or (lower is not None and lower.matches(fold_case(rel)))
     )
 
 
