@@ -180,8 +180,24 @@ def test_two_paths_that_escape_alike_are_two_backups(
     done = run_cli("-r", cli_repo, "forget", "--keep-last", "1", "--host", "h")
     assert done.code == 0, done.stderr
     assert len(json.loads(run_cli("-r", cli_repo, "--json", "snapshots").stdout)) == 2
-    chosen = run_cli("-r", cli_repo, "--json", "snapshots", "--path", os.fsdecode(raw))
-    assert [s["id"] for s in json.loads(chosen.stdout)] == [ids[0]]
+    # --path: the path as it is first (its twin's snapshots are not chosen too: an attack
+    # pass), else as snapshots shows it, a line break's \n included
+    newline = tmp_path / "nl\nx"
+    newline.write_bytes(b"NL")
+    done = run_cli("-r", cli_repo, "--json", "backup", "--host", "h", str(newline))
+    ids.append(json.loads(done.stdout.splitlines()[-1])["snapshot_id"])
+    for path, chosen_id in (
+        (os.fsdecode(raw), ids[0]),
+        (str(literal), ids[1]),
+        (f"{tmp_path}/x\\\\xfe", ids[1]),  # as snapshots shows the literal name
+        (f"{tmp_path}/nl\\nx", ids[2]),  # as snapshots shows the line break
+        (str(newline), ids[2]),
+    ):
+        chosen = run_cli("-r", cli_repo, "--json", "snapshots", "--path", path)
+        assert [s["id"] for s in json.loads(chosen.stdout)] == [chosen_id], path
+        listed = run_cli("-r", cli_repo, "--json", "ls", "latest", "--path", path)
+        assert listed.code == 0, (path, listed.stderr)
+        assert json.loads(listed.stdout.splitlines()[0])["id"] == chosen_id, path
 
 
 def test_a_name_with_a_backslash_of_its_own_is_found_as_typed_where_none_shows_so(

@@ -36,7 +36,7 @@ from s3vault.maintenance.retention import (
 from s3vault.ops.audit import AuditNote, audited, measured
 from s3vault.ops.prune import PruneResult
 from s3vault.ops.prune import prune as prune_repository
-from s3vault.ops.snapshots import paths_selected
+from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.progress import Progress
 from s3vault.repository.lease import Lease, LeaseSettings, lease_class
 from s3vault.repository.repository import Repository
@@ -45,7 +45,7 @@ from s3vault.repository.snapshots import (
     list_snapshots,
     load_snapshot,
 )
-from s3vault.tags import TagList, matches, tag_lists
+from s3vault.tags import TagList, tag_lists
 
 if TYPE_CHECKING:
     from s3vault.ops.profiles import Profile
@@ -314,13 +314,8 @@ def _forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None) ->
         if policy.empty and repo.config.retention:
             policy = Policy.from_dict(repo.config.retention)  # the repository's own policy
         listed = list_snapshots(repo)
-        selected = [
-            (sid, s)
-            for sid, s in listed
-            if (not options.hosts or s.hostname in options.hosts)
-            and matches(s.tags, options.tags)
-            and paths_selected(options.paths, s.paths)
-        ]
+        filt = SnapshotFilter(hosts=options.hosts, tags=options.tags, paths=options.paths)
+        selected = filt.chosen(listed)
         plan = apply_policy(
             selected,
             policy,

@@ -62,11 +62,11 @@ def mount(
         msg = f"mount point {options.mountpoint} is not a directory: create it first"
         raise UsageError(msg)
     binding = load_binding()
-    snapshots = [(sid, snap) for sid, snap in list_snapshots(repo) if options.select.matches(snap)]
+    snapshots = options.select.chosen(list_snapshots(repo))
 
     def reload() -> tuple[Repository, list[tuple[ObjectId, SnapshotFile]]]:
         fresh = repo.with_index(repo.read_index())  # what new snapshots need is in it
-        return fresh, [(sid, s) for sid, s in list_snapshots(fresh) if options.select.matches(s)]
+        return fresh, options.select.chosen(list_snapshots(fresh))
 
     view = SnapshotView(repo, snapshots, cache_bytes=options.cache_bytes, reload=reload)
     ready = None if on_ready is None else (lambda: on_ready(len(snapshots)))

@@ -31,8 +31,8 @@ def select_snapshots(
     """
     listed = list_snapshots(repo)
     if not refs:
-        return [(sid, snap) for sid, snap in listed if filt.matches(snap)]
-    filtered = [(sid, snap) for sid, snap in listed if filt.matches(snap)]
+        return filt.chosen(listed)
+    filtered = filt.chosen(listed)
     chosen: dict[ObjectId, SnapshotFile] = {}
     for ref in refs:
         text = ref.strip().lower()

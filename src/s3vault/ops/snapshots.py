@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from s3vault.errors import UsageError
@@ -34,32 +34,54 @@ class SnapshotFilter:
     def __post_init__(self) -> None:
         object.__setattr__(self, "tags", tag_lists(self.tags))
 
-    def matches(self, snap: SnapshotFile) -> bool:
+    def matches(self, snap: SnapshotFile, paths: tuple[frozenset[str], ...] | None = None) -> bool:
         """Every given criterion holds: the host is one of hosts, the tags satisfy one of the
-        tag lists, every path is one of the snapshot's."""
+        tag lists, every path is one of the snapshot's (``paths``: as ``chosen`` resolved
+        them; else each path in every spelling it may have)."""
         if self.hosts and snap.hostname not in self.hosts:
             return False
         if not matches(snap.tags, self.tags):
             return False
-        return paths_selected(self.paths, snap.paths)
+        resolved = paths if paths is not None else resolve_paths(self.paths)
+        return all(not spellings.isdisjoint(snap.paths) for spellings in resolved)
+
+    def chosen(
+        self, snapshots: Iterable[tuple[ObjectId, SnapshotFile]]
+    ) -> list[tuple[ObjectId, SnapshotFile]]:
+        """The snapshots among ``snapshots`` that match, each --path resolved against the
+        paths they record (``resolve_paths``)."""
+        pairs = list(snapshots)
+        recorded = {p for _sid, snap in pairs for p in snap.paths}
+        paths = resolve_paths(self.paths, recorded)
+        return [(sid, snap) for sid, snap in pairs if self.matches(snap, paths)]
 
 
-def path_spellings(asked: str) -> frozenset[str]:
-    """The texts a snapshot's ``paths`` may record for a path asked for (``--path``): the
-    path itself, as a backup records it (ops/backup.py ``shown_path``: its own backslashes
-    doubled, a byte that is no UTF-8 as \\xNN), or the text as pasted from a listing
-    (``x\\xfe`` there names the byte fe; a snapshot made before backslashes were doubled
-    records a path's own backslash single)."""
-    spellings = {codec.readable(asked)}
+def path_spellings(asked: str) -> tuple[str, ...]:
+    """The texts a snapshot's ``paths`` may record for a path asked for (``--path``), the
+    exact one first: the path itself, as a backup records it (ops/backup.py ``shown_path``:
+    its own backslashes doubled, a byte that is no UTF-8 as \\xNN); then the text as pasted
+    from a listing (``x\\xfe`` and ``nl\\nx`` there name the byte fe and a line break; a
+    snapshot made before backslashes were doubled records a path's own backslash single)."""
+    spellings = []
     with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: only as pasted
-        spellings.add(shown_name(os.fsencode(asked)))
-    return frozenset(spellings)
+        raw = os.fsencode(asked)
+        spellings += [shown_name(raw), shown_name(codec.unshown_name(raw))]
+    spellings.append(codec.readable(asked))
+    return tuple(dict.fromkeys(spellings))
 
 
-def paths_selected(asked: Sequence[str], recorded: Sequence[str]) -> bool:
-    """Whether a snapshot that records ``recorded`` has every path of ``asked`` (restic's
-    ``--path``, given once or more; none asked: every snapshot)."""
-    return all(not path_spellings(p).isdisjoint(recorded) for p in asked)
+def resolve_paths(
+    asked: Sequence[str], recorded: Collection[str] | None = None
+) -> tuple[frozenset[str], ...]:
+    """The spellings each asked path selects: the exact one alone where a snapshot among
+    ``recorded`` has it (``x\\xfe`` typed for the directory named so chose the snapshots
+    of the one with the byte fe too: an attack pass, 2026-12-07), else every spelling."""
+    out = []
+    for path in asked:
+        spellings = path_spellings(path)
+        exact = recorded is not None and spellings[0] in recorded
+        out.append(frozenset(spellings[:1] if exact else spellings))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,9 +126,7 @@ def snapshots(
     """
     filt = filt or SnapshotFilter()
     entries = [
-        SnapshotEntry(id=sid, snapshot=snap)
-        for sid, snap in list_snapshots(repo)
-        if filt.matches(snap)
+        SnapshotEntry(id=sid, snapshot=snap) for sid, snap in filt.chosen(list_snapshots(repo))
     ]
     if ids:
         pairs = [(e.id, e.snapshot) for e in entries]
@@ -184,7 +204,7 @@ def select_snapshot(
             raise UsageError(msg)
         return sid, snap
     every = list_snapshots(repo)
-    chosen = [(sid, snap) for sid, snap in every if select.matches(snap)]
+    chosen = select.chosen(every)
     try:
         return find_snapshot(repo, ref, host=host, snapshots=chosen)
     except UsageError:
