@@ -241,15 +241,16 @@ def test_every_engine_defaults_to_one_worker_per_core(
     tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str], source: Path
 ) -> None:
     """The defaults docs/performance.md gives: a worker's crash point is reached (the run
-    fails, exit 1) where the default forks workers: a backup always, a restore or a drill when
-    it reads SERIAL_BELOW_BYTES or more (this one is smaller: one process, the crash point is
-    not reached, until -j 2 asks for workers), and so does a verify's read-back (the last
-    part: one of SERIAL_BELOW_BYTES reaches it)."""
+    fails, exit 1) where the default forks workers: a backup of SERIAL_BELOW_FILES files or
+    SERIAL_BELOW_BYTES or more (by its parent's counts, or a walk of a first backup's
+    sources), a restore or a drill when it reads SERIAL_BELOW_BYTES or more (this one is
+    smaller: one process, the crash point is not reached, until -j 2 asks for workers), and
+    so does a verify's read-back (the last part: one of SERIAL_BELOW_BYTES reaches it)."""
     crash = {**cli_env, "S3VAULT_TEST_CRASH_AT": "backup-worker-task"}
-    done = run_cli("-r", cli_repo, "backup", "--root", str(source.parent), "/src", env=crash)
-    assert done.code == 1, done.stderr  # backup: one worker per core
-    done = run_cli("-r", cli_repo, "backup", "--root", str(source.parent), "/src", "-j", "1")
-    assert done.code == 0, done.stderr
+    backup = ("-r", cli_repo, "backup", "--root", str(source.parent), "/src")
+    done = run_cli(*backup, env=crash)
+    assert done.code == 0, done.stderr  # a small backup: one process
+    assert run_cli(*backup, "-j", "2", env=crash).code == 1
     assert sum(f.stat().st_size for f in source.rglob("*") if f.is_file()) < SERIAL_BELOW_BYTES
     target = str(tmp_path / "r")
     engines = [
@@ -268,8 +269,11 @@ def test_every_engine_defaults_to_one_worker_per_core(
             assert "the drill stopped" in done.stderr and "same target" not in done.stderr
     large = source / "large.bin"
     large.write_bytes(random.Random(7).randbytes(SERIAL_BELOW_BYTES))  # incompressible
-    done = run_cli("-r", cli_repo, "backup", "--root", str(source.parent), "/src", "-j", "1")
+    done = run_cli(*backup, env=crash)  # its parent counted a small backup: one process
     assert done.code == 0, done.stderr
+    done = run_cli(*backup, env=crash)  # its parent counted SERIAL_BELOW_BYTES: workers
+    assert done.code == 1, done.stderr
+    assert "backup worker process" in done.stderr
     env = {**cli_env, "S3VAULT_TEST_CRASH_AT": "verify-worker"}
     done = run_cli("-r", cli_repo, "verify", "--read-data", env=env)
     assert done.code == 1, done.stdout + done.stderr  # a large read-back: workers by default

@@ -16,7 +16,7 @@ import stat
 import threading
 
 from s3vault.archiver.excludes import ExcludeMatcher, ExcludeRules
-from s3vault.progress import Progress
+from s3vault.progress import NullProgress, Progress
 
 REPORT_EVERY = 256  # files between two ``totals`` events
 
@@ -37,6 +37,7 @@ class Scanner:
         self.files = 0
         self.bytes_ = 0
         self.complete = False
+        self.limit: tuple[int, int] | None = None  # (files, bytes): stop once one is reached
 
     def start(self) -> None:
         """Walk on a daemon thread (it never keeps the process alive)."""
@@ -104,8 +105,22 @@ class Scanner:
         self.files += 1  # every non-directory is one of the backup's files (restic counts so)
         if stat.S_ISREG(st.st_mode):
             self.bytes_ += st.st_size
+        if self.limit is not None and (self.files >= self.limit[0] or self.bytes_ >= self.limit[1]):
+            self._stop.set()
         if self.files % REPORT_EVERY == 0:
             self._report()
+
+
+def smaller_than(
+    targets: tuple[bytes, ...], root: bytes, excludes: ExcludeRules, files: int, bytes_: int
+) -> bool:
+    """Whether a backup of ``targets`` reads fewer than ``files`` files and ``bytes_`` bytes:
+    the scanner's walk on this thread, stopped as soon as either is reached (a few
+    milliseconds however large the sources)."""
+    scanner = Scanner(targets, root, excludes, NullProgress())
+    scanner.limit = (files, bytes_)
+    scanner.run()
+    return scanner.complete
 
 
 def _below_another(path: bytes, targets: set[bytes]) -> bool:

@@ -28,7 +28,7 @@ from s3vault.archiver.filelists import (
 )
 from s3vault.archiver.parallel import ParallelArchiver, ScanProcess
 from s3vault.archiver.pipeline import ArchiveOptions, Archiver
-from s3vault.archiver.scanner import Scanner
+from s3vault.archiver.scanner import Scanner, smaller_than
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.objectlock import LockPolicy
 from s3vault.chunker import ByteStream
@@ -48,7 +48,7 @@ from s3vault.repository.snapshots import find_snapshot, list_snapshots, snapshot
 from s3vault.repository.writer import BlobWriter
 from s3vault.tags import flatten, tag_lists
 from s3vault.version import __version__
-from s3vault.workerpool import default_jobs
+from s3vault.workerpool import SERIAL_BELOW_BYTES, default_jobs
 
 if TYPE_CHECKING:
     from s3vault.ops.profiles import Profile
@@ -483,12 +483,13 @@ def _archiver(
     options: BackupOptions,
     archive: ArchiveOptions,
     *,
-    parent_tree: ObjectId | None,
+    parent: SnapshotFile | None,
     progress: Progress,
 ) -> Archiver:
     """The serial engine for one job, standard input (one stream), or a store held in this
     process's memory (worker processes could not add packs to it); else the process pool."""
-    jobs = options.jobs or default_jobs()
+    jobs = options.jobs or _default_jobs(archive, parent)
+    parent_tree = parent.tree if parent is not None else None
     if jobs <= 1 or archive.stdin is not None or repo.location == "memory:":
         return Archiver(repo, writer, archive, parent_tree=parent_tree, progress=progress)
     return ParallelArchiver(
@@ -497,6 +498,31 @@ def _archiver(
 
 
 SCAN_PROCESS_FROM_JOBS = 2  # more workers than this: a first backup's scanner is a process
+# A backup of fewer files and bytes than these runs in one process unless --jobs says
+# otherwise: forking a worker per core costs more than it saves (a 16-core host's nightly
+# backup of /etc forked 16 workers; docs/performance.md has the figures)
+SERIAL_BELOW_FILES = 1000
+
+
+def _default_jobs(archive: ArchiveOptions, parent: SnapshotFile | None) -> int:
+    """One process for a small backup, one per core otherwise. Small: the parent snapshot
+    read fewer than SERIAL_BELOW_FILES files and SERIAL_BELOW_BYTES bytes; without a parent
+    (or one whose summary counted nothing: imported), the sources, walked until either is
+    reached."""
+    cores = default_jobs()
+    if cores <= 1 or archive.stdin is not None:
+        return 1
+    counted = parent.summary if parent is not None else None
+    if counted is not None and (counted.total_files_processed or counted.total_bytes_processed):
+        small = (
+            counted.total_files_processed < SERIAL_BELOW_FILES
+            and counted.total_bytes_processed < SERIAL_BELOW_BYTES
+        )
+    else:
+        small = smaller_than(
+            archive.paths, archive.root, archive.excludes, SERIAL_BELOW_FILES, SERIAL_BELOW_BYTES
+        )
+    return 1 if small else cores
 
 
 def _counts(archiver: Archiver, writer: BlobWriter) -> dict[str, int]:
@@ -613,7 +639,7 @@ def _backup(
         writer,
         options,
         archive,
-        parent_tree=psnap.tree if psnap is not None else None,
+        parent=psnap,
         progress=progress,
     )
     # The parent's totals are a good estimate for an ETA; a first backup counts its sources

@@ -156,7 +156,10 @@ from s3vault.cli.session import open_repo, repo_options
     metavar="DIR",
 )
 @click.option("-n", "--dry-run", is_flag=True, help="Do everything but write to the repository")
-@jobs_option("Worker processes that read files (default 0: one per core; 1: no worker process)")
+@jobs_option(
+    "Worker processes that read files (default 0: one per core, none below 1,000 files and "
+    "32 MiB; 1: no worker process)"
+)
 def backup(
     paths: tuple[str, ...],
     tags: tuple[TagList, ...],
