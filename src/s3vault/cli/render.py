@@ -321,6 +321,11 @@ _GO_TYPE = {
 _GO_SPECIAL = ((stat.S_ISUID, 1 << 23), (stat.S_ISGID, 1 << 22), (stat.S_ISVTX, 1 << 20))
 
 
+def restic_type(node: Node) -> str:
+    """A node's ``type`` as restic's JSON names it: ours, but a block device is ``dev``."""
+    return "dev" if node.type is NodeType.BLOCKDEV else node.type.value
+
+
 def go_file_mode(node: Node) -> int:
     """A node's mode as restic's ``ls --json`` ``mode`` holds it: Go's ``os.FileMode`` (the
     permission bits, with the type and the setuid, setgid and sticky bits as Go numbers them:

@@ -35,6 +35,7 @@ from s3vault.cli.render import (
     node_iso,
     plural,
     printable,
+    restic_type,
     show,
     warn,
 )
@@ -131,7 +132,7 @@ def _fields(m: LsEntry) -> dict[str, object]:
     n = m.node
     fields: dict[str, object] = {
         "path": m.path,
-        "type": n.type.value,
+        "type": restic_type(n),  # restic's names: a block device is "dev"
         "size": n.size,
         "mtime": _mtime(n),
         "permissions": go_permissions(n),

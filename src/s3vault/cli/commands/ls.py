@@ -15,6 +15,7 @@ from s3vault.cli.render import (
     long_entry,
     node_iso,
     printable,
+    restic_type,
     snapshot_json,
 )
 from s3vault.cli.session import open_repo
@@ -63,7 +64,7 @@ def ls(
                 "node",
                 path=e.path,
                 name=n.display_name,
-                type=n.type.value,
+                type=restic_type(n),  # restic's names: a block device is "dev"
                 mode=go_file_mode(n),  # restic's: Go's os.FileMode
                 uid=n.uid,
                 gid=n.gid,
