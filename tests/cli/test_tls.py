@@ -90,3 +90,9 @@ def test_a_cacert_file_that_holds_no_certificate_is_a_usage_error_at_once(
         assert done.code == 2, done.stderr
         assert f"--cacert {junk}: no CA certificate can be read from it" in done.stderr
         assert "waiting for" not in done.stderr
+    # a file that is there but no regular file, named as given (it said "no such file")
+    done = run_cli("-r", str(tmp_path / "local"), "--cacert", "/dev/null", *INIT, env=env)
+    assert (done.code, done.stderr.strip()) == (2, "Fatal: --cacert /dev/null: not a regular file")
+    from_env = {**env, "S3VAULT_CACERT": str(tmp_path)}
+    done = run_cli("-r", str(tmp_path / "local"), *INIT, env=from_env)
+    assert done.code == 2 and f"S3VAULT_CACERT {tmp_path}: not a regular file" in done.stderr

@@ -117,12 +117,14 @@ def tls_verification(ctx: CliContext) -> bool | str | None:
     if cacert is None:
         return None
     path = Path(cacert).expanduser()
+    source = "--cacert" if ctx.cacert else "S3VAULT_CACERT"
     if not path.is_file():
-        raise UsageError(f"--cacert {cacert}: no such file")
+        why = "not a regular file" if path.exists() else "no such file"
+        raise UsageError(f"{source} {cacert}: {why}")
     try:  # read now: a file of no certificate was retried as an outage for 5 minutes (exit 14)
         ssl.create_default_context(cafile=str(path))
     except (ssl.SSLError, OSError, ValueError) as exc:
-        msg = f"--cacert {cacert}: no CA certificate can be read from it ({exc})"
+        msg = f"{source} {cacert}: no CA certificate can be read from it ({exc})"
         raise UsageError(msg) from None
     return str(path.resolve())
 
