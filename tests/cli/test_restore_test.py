@@ -81,7 +81,8 @@ def test_a_file_the_target_refuses_fails_the_drill(
         {
             "message_type": "warning",
             "item": "/etc/hosts",
-            "message": "cannot create file: a directory is in the way",
+            "message": "cannot create file: a directory is in the way "
+            f"(in the target: {target}/etc/hosts)",  # where: restic names both too
         }
     ]
 

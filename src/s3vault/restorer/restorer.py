@@ -430,10 +430,14 @@ class Restorer:
         return self._plan.shown(entry)
 
     def _warn(self, entry: Entry, warning: str) -> None:
-        """What the target refused or did not fully take (never the repository's damage)."""
+        """What the target refused or did not fully take (never the repository's damage),
+        with where in the target, as restic's "ignoring error for PATH: open TARGET: ...":
+        the entry's own path named the source directory on the backed-up host, where "remove
+        the link first" pointed at live data (an attack pass, 2026-12-07)."""
         if warning:
-            self.outcome.warnings.append((self._path(entry), warning))
-            self.outcome.refused.append((self._path(entry), warning))
+            said = f"{warning} (in the target: {os.fsdecode(self._loc.path(entry))})"
+            self.outcome.warnings.append((self._path(entry), said))
+            self.outcome.refused.append((self._path(entry), said))
 
     def _failed(self, entry: Entry, why: str, *, damaged: bool) -> None:
         """An entry not restored: for the repository's damage (an error), or the target's
