@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RunCli, write_file
-from tests.maintenance.resticrepo import cheapen_key
+from tests.maintenance.resticrepo import ResticRepo, cheapen_key
 
 pytestmark = pytest.mark.skipif(shutil.which("restic") is None, reason="restic is not installed")
 
@@ -88,14 +88,9 @@ def test_find_json_carries_restics_node_fields(
     (src / "f.link").symlink_to("f.sh")
     (src / "f.dir").mkdir(mode=0o1777)
     (src / "f.dir").chmod(0o1777)
-    env = {**os.environ, "RESTIC_REPOSITORY": str(tmp_path / "restic"), "RESTIC_PASSWORD": "x"}
-    subprocess.run(["restic", "init"], env=env, check=True, capture_output=True)
-    cheapen_key(tmp_path / "restic", b"x")
-    subprocess.run(["restic", "backup", "-q", str(src)], env=env, check=True, capture_output=True)
-    theirs = subprocess.run(
-        ["restic", "find", "--json", "f.*"], env=env, check=True, capture_output=True, text=True
-    )
-    (restic_result,) = json.loads(theirs.stdout)
+    restic = ResticRepo(tmp_path / "restic")
+    restic.run("backup", str(src))
+    (restic_result,) = json.loads(restic.run("find", "--json", "f.*").stdout)
     assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
     ours = run_cli("-r", cli_repo, "--json", "find", "f.*")
     assert ours.code == 0, ours.stderr

@@ -10,14 +10,13 @@ import os
 import re
 import shutil
 import stat
-import subprocess
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import RunCli, write_file
-from tests.maintenance.resticrepo import cheapen_key
+from tests.maintenance.resticrepo import ResticRepo
 
 pytestmark = pytest.mark.skipif(shutil.which("restic") is None, reason="restic is not installed")
 
@@ -53,13 +52,9 @@ def test_ls_json_has_restics_permissions_and_times(
     src = tmp_path / "src"
     src.mkdir()
     _tree(src)
-    env = {**os.environ, "RESTIC_REPOSITORY": str(tmp_path / "restic"), "RESTIC_PASSWORD": "x"}
-    subprocess.run(["restic", "init"], env=env, check=True, capture_output=True)
-    cheapen_key(tmp_path / "restic", b"x")
-    subprocess.run(["restic", "backup", "-q", str(src)], env=env, check=True, capture_output=True)
-    theirs = subprocess.run(
-        ["restic", "ls", "--json", "latest"], env=env, check=True, capture_output=True, text=True
-    )
+    restic = ResticRepo(tmp_path / "restic")
+    restic.run("backup", str(src))
+    theirs = restic.run("ls", "--json", "latest")
     assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
     ours = run_cli("-r", cli_repo, "--json", "ls", "latest")
     assert ours.code == 0, ours.stderr
