@@ -177,9 +177,20 @@ def test_restore_test_passes_fails_and_records(
     assert bad.code == 13
     mismatches = [x for x in lines(bad.stdout) if x["message_type"] == "mismatch"]
     assert mismatches and all(str(filled) in str(m["item"]) for m in mismatches)
+    # data that cannot be read is an error, on disk and streamed alike, and said so (every
+    # line said "mismatch", and a streamed drill counted it as one: an attack pass)
+    streamed = run_cli("-r", cli_repo, "restore-test", "--no-disk", "--json")
+    for done in (bad, streamed):
+        failures = [x for x in lines(done.stdout) if x["message_type"] == "mismatch"]
+        summary = lines(done.stdout)[-1]
+        assert {f["kind"] for f in failures} == {"error"}, failures
+        assert (summary["errors"], summary["mismatches"]) == (len(failures), 0)
+    text = run_cli("-r", cli_repo, "--no-cache", "restore-test", "--no-record")
+    said = [line for line in text.stderr.splitlines() if line.startswith(("error: ", "mismatch: "))]
+    assert said and all(line.startswith("error: ") for line in said), text.stderr
     history = run_cli("-r", cli_repo, "restore-test", "--history", "--json")
     drills = lines(history.stdout)
-    assert [d["passed"] for d in drills] == [True, True, False, False]
+    assert [d["passed"] for d in drills] == [True, True, False, False, False]
 
 
 def test_restore_test_of_one_hosts_latest(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:

@@ -41,7 +41,7 @@ from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot
 from s3vault.repository.treegraph import WalkBudget
 from s3vault.restorer.plan import RestorePlan, load_listing, plan_restore
-from s3vault.restorer.proof import prove_on_disk, prove_streamed
+from s3vault.restorer.proof import UNREADABLE, prove_on_disk, prove_streamed
 from s3vault.restorer.scratch import remove_tree
 from s3vault.workerpool import STALL_AFTER, Watchdog, jobs_for
 
@@ -80,6 +80,9 @@ class DrillResult:
     # of ``failures``: what the drill's target refused (a host limit: ``ulimit -f``, a name
     # the file system cannot hold), which says nothing of the repository
     refused: tuple[tuple[str, str], ...]
+    # of ``failures``: what the restore could not restore (counted as the record's errors;
+    # the rest, what it restored differently, as its mismatches)
+    errors: tuple[tuple[str, str], ...] = ()
     empty: bool  # nothing was selected: the drill proved nothing (and did not pass)
     target: str
     requests: RequestCounts
@@ -207,6 +210,9 @@ def _restore_and_prove(
                 jobs=jobs_for(options.jobs, plan.total_bytes),
                 watchdog=watchdog,
             )
+            # data that cannot be read is an error, as a restore on disk counts it
+            errors += [p for p in problems if p[1].startswith(UNREADABLE)]
+            problems = [p for p in problems if not p[1].startswith(UNREADABLE)]
             return _Run(
                 plan=plan,
                 errors=errors,
@@ -312,6 +318,7 @@ def _restore_test(
         record_error=record_error,
         failures=tuple(failures),
         refused=tuple(sorted(set(run.refused))),
+        errors=tuple(sorted(set(errors))),
         empty=empty,
         target=os.fsdecode(run.target),
         requests=repo.requests.snapshot(),

@@ -187,6 +187,11 @@ def _died(what: str) -> RestoreError:
     return RestoreError(f"a read-back {what}; the proof stopped before every file was read")
 
 
+# A streamed proof's problem for a file whose data cannot be read (what a restore on disk counts
+# as an error, not a mismatch: ops/drill.py)
+UNREADABLE = "cannot be restored: "
+
+
 def prove_streamed(
     repo: Repository,
     plan: RestorePlan,
@@ -216,7 +221,7 @@ def prove_streamed(
         except STORE_REFUSALS:  # an outage, a refusal, a bucket gone: no evidence, stop
             raise
         except S3VaultError as exc:
-            return path, f"cannot be restored: {exc}"
+            return path, f"{UNREADABLE}{exc}"
         if size != node.size:
             return path, f"size {size}, the snapshot says {node.size}"
         if node.content_hash is None or hasher.digest() != node.content_hash:

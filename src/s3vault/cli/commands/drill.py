@@ -160,9 +160,20 @@ def _show(ctx: CliContext, result: DrillResult, *, no_disk: bool) -> None:
     r = result.record
     if result.empty:
         warn(ctx, "/", "nothing selected to restore and prove: the drill proves nothing")
+    refused, errors = set(result.refused), set(result.errors)
+
+    def kind(failure: tuple[str, str]) -> str:
+        """As the record counts it: an error (not restored) or a mismatch (restored
+        differently); "not restored" where the drill's target refused it. Every line said
+        "mismatch" (an attack pass, 2026-12-07: 0 mismatches, 1 error, one "mismatch:")."""
+        if failure in refused:
+            return "not restored"
+        return "error" if failure in errors else "mismatch"
+
     if ctx.json:
-        for path, problem in result.failures:
-            emit(ctx, "mismatch", item=path, message=problem)
+        for failure in result.failures:
+            path, problem = failure
+            emit(ctx, "mismatch", item=path, message=problem, kind=kind(failure))
         emit(
             ctx,
             "summary",
@@ -173,10 +184,9 @@ def _show(ctx: CliContext, result: DrillResult, *, no_disk: bool) -> None:
             requests=result.requests,
         )
         return
-    refused = set(result.refused)
-    for path, problem in result.failures:
-        kind = "not restored" if (path, problem) in refused else "mismatch"
-        ctx.err.print(f"{kind}: {printable(path)}: {printable(problem)}", markup=False)
+    for failure in result.failures:
+        path, problem = failure
+        ctx.err.print(f"{kind(failure)}: {printable(path)}: {printable(problem)}", markup=False)
     say(
         ctx,
         f"restore drill of snapshot {r.snapshot[:8]} ({r.sample}, "
