@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tests.cli.test_s3 import s3_env
 from tests.conftest import RunCli
+from tests.s3server import make_certificates
 
 INIT = ("init", "--kdf-cost", "minimum")
 
@@ -96,3 +97,29 @@ def test_a_cacert_file_that_holds_no_certificate_is_a_usage_error_at_once(
     from_env = {**env, "S3VAULT_CACERT": str(tmp_path)}
     done = run_cli("-r", str(tmp_path / "local"), *INIT, env=from_env)
     assert done.code == 2 and f"S3VAULT_CACERT {tmp_path}: not a regular file" in done.stderr
+
+
+def test_cacert_given_twice_trusts_both_files(
+    s3_server: str,
+    s3_bucket: str,
+    s3_ca: tuple[Path, Path, Path],
+    cli_env: dict[str, str],
+    run_cli: RunCli,
+    tmp_path: Path,
+) -> None:
+    """As restic's: each --cacert file is trusted (the last one alone was, without a word: an
+    attack pass, 2026-12-07), in either order, before or after the command."""
+    (tmp_path / "other").mkdir()
+    other_ca = make_certificates(tmp_path / "other")[0]  # a CA that signed nothing here
+    env = untrusting_env(cli_env, s3_server)
+    url = f"s3://{s3_bucket}/twice"
+    ca = str(s3_ca[0])
+    assert run_cli("-r", url, "--cacert", str(other_ca), "--cacert", ca, *INIT, env=env).code == 0
+    for args in (
+        ("--cacert", ca, "--cacert", str(other_ca), "snapshots"),
+        ("--cacert", str(other_ca), "snapshots", "--cacert", ca),
+    ):
+        done = run_cli("-r", url, *args, env=env)
+        assert done.code == 0, (args, done.stderr)
+    alone = run_cli("-r", url, "--cacert", str(other_ca), "snapshots", env=env, timeout=60)
+    assert alone.code == 1 and "TLS certificate is not trusted" in alone.stderr, alone.stderr

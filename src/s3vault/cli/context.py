@@ -57,7 +57,7 @@ class CliContext:
     limit_upload: int | None = None
     limit_download: int | None = None
     s3_endpoint: str | None = None
-    cacert: str | None = None  # --cacert
+    cacert: str | tuple[str, ...] | None = None  # --cacert (each given), a profile's one
     insecure_tls: bool = False  # --insecure-tls
     tls_warned: bool = False  # the --insecure-tls warning is said once
     s3_region: str | None = None

@@ -32,6 +32,12 @@ def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
         if name == "verbose":
             obj.verbose += value or 0
             obj.configure_logging()
+        elif isinstance(value, tuple):  # an option given more than once (--cacert): all of them
+            if value:
+                known = getattr(obj, name)
+                before = known if isinstance(known, tuple) else ()
+                setattr(obj, name, (*before, *value))
+                obj.given.append((name, [_param.opts[-1], *value]))
         elif value is not None and value is not False:  # 0 is a value (--limit-upload 0)
             setattr(obj, name, value)
             if ctx.get_parameter_source(_param.name or "") is ParameterSource.COMMANDLINE:
@@ -233,9 +239,10 @@ _GLOBALS = [
         "--cacert",
         name="cacert",
         metavar="FILE",
+        multiple=True,
         type=click.Path(exists=True, dir_okay=False),
         help="Trust the CA certificates in FILE (PEM) for the S3 endpoint's TLS, instead of the "
-        "system's [env S3VAULT_CACERT]",
+        "system's; may be given more than once, as restic's [env S3VAULT_CACERT]",
     ),
     _opt(
         "--insecure-tls",

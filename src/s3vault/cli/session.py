@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import ssl
+import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -99,7 +101,10 @@ def tls_verification(ctx: CliContext) -> bool | str | None:
     Raises:
         UsageError: both given, or the CA file is missing or holds no certificate.
     """
-    cacert = ctx.cacert or os.environ.get("S3VAULT_CACERT") or None
+    given = (ctx.cacert,) if isinstance(ctx.cacert, str) else ctx.cacert or ()
+    from_env = os.environ.get("S3VAULT_CACERT")
+    cacerts = given or ((from_env,) if from_env else ())
+    cacert = cacerts[0] if cacerts else None
     if ctx.insecure_tls and cacert:
         raise UsageError("--insecure-tls and --cacert (or S3VAULT_CACERT) both given: choose one")
     if ctx.insecure_tls:
@@ -116,17 +121,40 @@ def tls_verification(ctx: CliContext) -> bool | str | None:
         return False
     if cacert is None:
         return None
-    path = Path(cacert).expanduser()
-    source = "--cacert" if ctx.cacert else "S3VAULT_CACERT"
+    source = "--cacert" if given else "S3VAULT_CACERT"
+    paths = [_ca_file(source, name) for name in cacerts]
+    return str(paths[0]) if len(paths) == 1 else _ca_bundle(paths)
+
+
+def _ca_file(source: str, name: str) -> Path:
+    """A CA file given, read now: a file of no certificate was retried as an outage for 5
+    minutes (exit 14).
+
+    Raises:
+        UsageError: it is missing, no regular file, or holds no certificate.
+    """
+    path = Path(name).expanduser()
     if not path.is_file():
         why = "not a regular file" if path.exists() else "no such file"
-        raise UsageError(f"{source} {cacert}: {why}")
-    try:  # read now: a file of no certificate was retried as an outage for 5 minutes (exit 14)
+        raise UsageError(f"{source} {name}: {why}")
+    try:
         ssl.create_default_context(cafile=str(path))
     except (ssl.SSLError, OSError, ValueError) as exc:
-        msg = f"{source} {cacert}: no CA certificate can be read from it ({exc})"
+        msg = f"{source} {name}: no CA certificate can be read from it ({exc})"
         raise UsageError(msg) from None
-    return str(path.resolve())
+    return path.resolve()
+
+
+def _ca_bundle(paths: list[Path]) -> str:
+    """Several CA files as one bundle (the S3 client takes one file): a private file that
+    lives as long as the command. --cacert given twice kept only the last file, where
+    restic trusts all of them (an attack pass, 2026-12-07)."""
+    fd, bundle = tempfile.mkstemp(prefix="s3vault-ca-", suffix=".pem")
+    with os.fdopen(fd, "wb") as out:
+        for path in paths:
+            out.write(path.read_bytes().rstrip(b"\n") + b"\n")
+    atexit.register(os.unlink, bundle)
+    return bundle
 
 
 def skip_reporter(ctx: CliContext) -> Callable[[str, str], None]:
