@@ -224,3 +224,39 @@ def test_a_name_with_a_backslash_of_its_own_is_found_as_typed_where_none_shows_s
         assert (done.code, done.stdout_bytes) == (0, content), (name, done.stderr)
     listed = run_cli("-r", cli_repo, "ls", "latest", f"{src}/C:\\temp")
     assert listed.code == 0 and listed.stdout.splitlines() == [f"{src}/C:\\\\temp"], listed
+
+
+def test_path_as_shown_selects_a_hosts_snapshot_when_another_host_has_its_twin(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """--path decides between "as typed" and "as shown" among the snapshots --host and --tag
+    select: another host's directory named x\\xfe made the text B's listing shows select
+    none of B's (an attack pass, 2026-12-07); and restore's word for where in the target
+    something was refused spells a name as listings do, so twins do not show alike."""
+    raw = os.path.join(os.fsencode(tmp_path), b"x\xfe")
+    os.mkdir(raw)
+    Path(os.fsdecode(raw), "f").write_bytes(b"byte")
+    (tmp_path / "x\\xfe").mkdir()
+    (tmp_path / "x\\xfe" / "f").write_bytes(b"lit")
+    for path, host in ((os.fsdecode(raw), "B"), (str(tmp_path / "x\\xfe"), "A")):
+        assert run_cli("-r", cli_repo, "backup", "-q", "--host", host, path).code == 0
+    shown = f"{tmp_path}/x\\xfe"  # as snapshots shows B's path
+    for filters, host in ((("--host", "B"), "B"), (("--host", "A"), "A"), ((), "A")):
+        done = run_cli("-r", cli_repo, "--json", "snapshots", *filters, "--path", shown)
+        assert [s["hostname"] for s in json.loads(done.stdout)] == [host], filters
+    # both twins refused by the target: each place spelled as its name is
+    target = tmp_path / "t"
+    below = target / str(tmp_path).lstrip("/")
+    below.mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", os.path.join(os.fsencode(below), b"x\xfe"))
+    (below / "x\\xfe").symlink_to(tmp_path / "elsewhere")
+    assert run_cli("-r", cli_repo, "backup", "-q", "--host", "C", str(tmp_path)).code == 0
+    done = run_cli("-r", cli_repo, "restore", "latest", "--host", "C", "-t", str(target))
+    assert done.code == 3, done.stderr
+    places = {
+        line.rsplit("(in the target: ", 1)[1]
+        for line in done.stderr.splitlines()
+        if "(in the target: " in line
+    }
+    assert {f"{below}/x\\xfe)", f"{below}/x\\\\xfe)"} <= places, done.stderr

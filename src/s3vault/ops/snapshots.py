@@ -49,8 +49,9 @@ class SnapshotFilter:
         self, snapshots: Iterable[tuple[ObjectId, SnapshotFile]]
     ) -> list[tuple[ObjectId, SnapshotFile]]:
         """The snapshots among ``snapshots`` that match, each --path resolved against the
-        paths they record (``resolve_paths``)."""
-        pairs = list(snapshots)
+        paths that those of the hosts and tags asked for record (``resolve_paths``: another
+        host's directory named as typed made a path as shown select none of this host's)."""
+        pairs = [(sid, snap) for sid, snap in snapshots if self.matches(snap, ())]
         recorded = {p for _sid, snap in pairs for p in snap.paths}
         paths = resolve_paths(self.paths, recorded)
         return [(sid, snap) for sid, snap in pairs if self.matches(snap, paths)]

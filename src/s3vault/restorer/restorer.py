@@ -28,7 +28,7 @@ from s3vault.errors import (
     raise_if_out_of_descriptors,
 )
 from s3vault.format.packfile import BlobType
-from s3vault.format.tree import Node, NodeType
+from s3vault.format.tree import Node, NodeType, shown_name
 from s3vault.ids import ObjectId
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.copies import load_other_copy
@@ -435,7 +435,8 @@ class Restorer:
         the entry's own path named the source directory on the backed-up host, where "remove
         the link first" pointed at live data (an attack pass, 2026-12-07)."""
         if warning:
-            said = f"{warning} (in the target: {os.fsdecode(self._loc.path(entry))})"
+            # spelled as names are (shown_name): a twin's place did not show alike
+            said = f"{warning} (in the target: {shown_name(self._loc.path(entry))})"
             self.outcome.warnings.append((self._path(entry), said))
             self.outcome.refused.append((self._path(entry), said))
 
