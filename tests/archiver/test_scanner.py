@@ -11,7 +11,7 @@ import pytest
 
 from s3vault import BackupOptions, backup
 from s3vault.archiver.excludes import ExcludeRules
-from s3vault.archiver.scanner import REPORT_EVERY, Scanner
+from s3vault.archiver.scanner import REPORT_EVERY, Scanner, smaller_than
 from s3vault.ops import backup as backup_module
 from s3vault.ops.backup import SCAN_PROCESS_FROM_JOBS
 from s3vault.progress import NullProgress
@@ -159,3 +159,33 @@ def test_scanner_counts_named_paths_as_the_backup_saves_them(tmp_path: Path) -> 
     excludes = ExcludeRules.build(("sub",), ())
     Scanner((os.fsencode(d / "sub"),), b"", excludes, heard).run()
     assert heard.events[-1] == (1, 1000, True)
+
+
+def test_smaller_than_stops_at_either_limit_inside_a_directory(tmp_path: Path) -> None:
+    """The walk that chooses one process for a small first backup (ops/backup.py): fewer
+    files and bytes than asked is small; reaching either is not, and the walk stops there,
+    inside one directory of many entries too."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for n in range(999):
+        (src / f"f{n}").touch()
+    rules, target = ExcludeRules(), (os.fsencode(src),)
+    assert smaller_than(target, b"", rules, 1000, 1 << 20)
+    (src / "one-more").touch()
+    assert not smaller_than(target, b"", rules, 1000, 1 << 20)
+    write_file(src / "sub" / "big", b"x" * 4096)
+    assert not smaller_than(target, b"", rules, 10_000, 4096)
+    assert smaller_than(target, b"", ExcludeRules.build(("big",)), 10_000, 4096)  # excluded
+    # stopped early: a directory being read while the limit is reached is not read to its end
+    seen = []
+    scanner = Scanner(target, b"", rules, NullProgress())
+    scanner.limit = (10, 1 << 30)
+    real = scanner._count
+
+    def count(st: os.stat_result) -> None:
+        seen.append(st)
+        real(st)
+
+    scanner._count = count  # type: ignore[method-assign]
+    scanner.run()
+    assert not scanner.complete and len(seen) == 10

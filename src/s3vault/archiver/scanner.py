@@ -85,16 +85,37 @@ class Scanner:
             # what a tag file spares (the backup says the problems)
             tagged = frozenset() if way_only else self._matcher.tagged(path)[0]
             try:
-                with os.scandir(path) as it:
-                    entries = [(e.name, e.stat(follow_symlinks=False)) for e in it]
+                self._list(recorded, path, dev, tagged, stack)
             except OSError:
                 continue
-            for name, st in entries:
-                child = os.path.join(recorded, name)
-                is_dir = stat.S_ISDIR(st.st_mode)
-                if self._matcher.skipped(child, name, st, tagged):
+
+    def _list(
+        self,
+        recorded: bytes,
+        path: bytes,
+        dev: int,
+        tagged: frozenset[bytes] | None,
+        stack: list[tuple[bytes, int, bool]],
+    ) -> None:
+        """Count one directory's entries and put its subdirectories on ``stack``, entry by
+        entry: a walk stopped (``smaller_than``'s limit) stops inside a directory of 100,000
+        entries too, not after a stat of each.
+
+        Raises:
+            OSError: the directory cannot be listed.
+        """
+        with os.scandir(path) as it:
+            for entry in it:
+                if self._stop.is_set():
+                    return
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:  # gone since the listing: the backup says what it finds
                     continue
-                if is_dir:
+                child = os.path.join(recorded, entry.name)
+                if self._matcher.skipped(child, entry.name, st, tagged):
+                    continue
+                if stat.S_ISDIR(st.st_mode):
                     below = self._matcher.below(child, st.st_dev, dev)
                     if below is not None:
                         stack.append((child, *below))
