@@ -80,6 +80,25 @@ def test_copy_between_local_repositories(
     assert latest["parent"] == copied[-1]["id"]  # the parent is the copy of the parent
 
 
+def test_a_copied_empty_file_passes_the_drill_of_the_copy(tmp_path: Path, run_cli: RunCli) -> None:
+    """An empty file's content hash is keyed by the target's id key like any other (the copy
+    kept the source's, so `restore --verify` and every restore-test of a copied snapshot that
+    holds an empty file failed with a hash mismatch: a DR walk-through, 2026-12-07)."""
+    src_url, dst_url = str(tmp_path / "src-repo"), str(tmp_path / "dst-repo")
+    for url in (src_url, dst_url):
+        assert run_cli("-r", url, *INIT).code == 0
+    data = tmp_path / "data"
+    write_file(data / "empty", b"")
+    write_file(data / "full", b"content")
+    assert run_cli("-r", src_url, "backup", str(data)).code == 0
+    assert run_cli("-r", src_url, "copy", "--to", dst_url).code == 0
+    done = run_cli("-r", dst_url, "restore", "latest", "-t", str(tmp_path / "r"), "--verify")
+    assert done.code == 0, done.stderr
+    assert "verified 2 files against the snapshot: 0 did not match" in done.stdout
+    drill = run_cli("-r", dst_url, "restore-test", "--no-record")
+    assert drill.code == 0, drill.stdout + drill.stderr
+
+
 def test_copy_to_another_account_through_a_profile(
     s3_bucket: str, s3_server: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:

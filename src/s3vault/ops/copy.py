@@ -370,7 +370,9 @@ class _Copier:
             node = old
             if node.subtree is not None:
                 node = replace(node, subtree=made[node.subtree])
-            if node.content:
+            # an empty file too: its content hash is keyed by the repository (it kept the
+            # source's, so every drill of a copied snapshot failed on it: a DR walk-through)
+            if node.content or node.content_hash is not None:
                 known = self.ids.get(CONTENT, node.content_hash) if node.content_hash else None
                 hasher = ContentHasher(self.id_key) if node.content_hash and not known else None
                 content = tuple(self._data(bid, hasher) for bid in node.content)
