@@ -192,6 +192,36 @@ def test_copy_without_its_map_reads_everything_and_sends_only_what_the_target_la
     assert snapshot_tree(target / data.relative_to("/")) == snapshot_tree(data)
 
 
+def test_after_the_target_lost_data_a_copy_sends_it_again(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """The target loses a data pack; `repair index` there, `forget` its damaged copy: the
+    next copy (with its id map) copies the snapshot again and sends the lost data. It said
+    "sent 0 blobs", exit 0, and the new copy used the lost blobs (verify: exit 13), because
+    the map's tree said everything below it was stored (a DR walk-through, 2026-12-07)."""
+    src_url, dst_url = str(tmp_path / "src-repo"), str(tmp_path / "dst-repo")
+    assert run_cli("-r", src_url, *INIT).code == 0
+    assert run_cli("-r", dst_url, *INIT).code == 0
+    data = tmp_path / "data"
+    for i in range(3):
+        write_file(data / f"f{i}.bin", os.urandom(300_000))
+    assert run_cli("-r", src_url, "backup", str(data)).code == 0
+    assert run_cli("-r", src_url, "copy", "--to", dst_url).code == 0
+    for pack in (Path(dst_url) / "data").rglob("*"):
+        if pack.is_file():
+            pack.unlink()
+    assert run_cli("-r", dst_url, "repair", "index").code == 13  # blobs are lost
+    assert run_cli("-r", dst_url, "forget", "latest").code == 0
+    again = run_cli("-r", src_url, "--json", "copy", "--to", dst_url)
+    assert again.code == 0, again.stderr
+    summary = json.loads(again.stdout.splitlines()[-1])
+    assert len(summary["copied"]) == 1 and summary["bytes_sent"] >= 3 * 300_000, summary
+    assert run_cli("-r", dst_url, "verify", "--read-data").code == 0
+    target = tmp_path / "restored"
+    assert run_cli("-r", dst_url, "restore", "latest", "-t", str(target)).code == 0
+    assert snapshot_tree(target / data.relative_to("/")) == snapshot_tree(data)
+
+
 def test_a_damaged_source_snapshot_is_not_copied_and_the_others_are(
     tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:

@@ -77,12 +77,24 @@ class IdMap:
     records in memory took 0.7 GB (and a dict of id objects 2.3 GB). The map file is read
     piece by piece; what this run learns is appended to it as it goes (``save``; best effort:
     the map only saves reads, and every target id it gives is checked against the target).
+
+    A tree's mapping says more than that its target tree is stored: that everything below it
+    is. That holds until the target loses data: ``index`` (the target's index files now) is
+    compared with those the last copy saw (``.index`` beside the map), and if one of those is
+    gone (a prune, a ``repair index`` after damage) the trees' mappings are dropped, and this
+    copy walks the trees again and sends what the target lacks. Before, a copy after a
+    ``repair index`` said "already there" and sent nothing, and a snapshot copied then used
+    the lost blobs (a DR walk-through, 2026-12-07).
     """
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, index: frozenset[ObjectId] = frozenset()) -> None:
         self._path = path
         self._table = RecordTable(RECORD, 1 + 32, 1)  # key: kind and source; bucket: source
         self._new = bytearray()
+        self._index = index
+        self.trees_dropped = path is not None and _index_lost(path, index)
+        if path is not None and self.trees_dropped:
+            _drop_trees(path)
         if path is not None:
             try:
                 with path.open("rb") as f:
@@ -129,10 +141,58 @@ class IdMap:
             self._new = bytearray()  # not kept in memory either: the map only saves reads
             self._path = None  # said once: not tried again after every snapshot
 
+    def ended_with(self, index: frozenset[ObjectId]) -> None:
+        """The target's index files once the copy is done (with those it wrote): noted in
+        their place unless one the run started from is gone meanwhile (the next run must
+        see that loss)."""
+        if self._index <= index:  # noqa: PLR1730 - sets: a subset test, not an order
+            self._index = index
+
     def close(self) -> None:
-        """Save, and remove the table's temporary file."""
+        """Save, note the target's index files (``ended_with``, else those this run started
+        from), and remove the table's temporary file."""
         self.save()
+        if self._path is not None:
+            _write_atomically(self._path.with_suffix(".index"), b"".join(sorted(self._index)))
         self._table.close()
+
+
+def _index_lost(path: Path, index: frozenset[ObjectId]) -> bool:
+    """Whether an index file of the target the last copy saw is gone now."""
+    try:
+        seen = path.with_suffix(".index").read_bytes()
+    except FileNotFoundError:
+        return path.exists()  # a map from before this note: its trees are not trusted either
+    except OSError as exc:
+        log.warning("could not read %s: %s", path.with_suffix(".index"), exc)
+        return True
+    return any(ObjectId(seen[at : at + 32]) not in index for at in range(0, len(seen), 32))
+
+
+def _drop_trees(path: Path) -> None:
+    """Rewrite the map without its trees' records (best effort: without the map, nothing)."""
+    try:
+        kept = bytearray()
+        with path.open("rb") as f:
+            while piece := f.read(RECORD * 65536):
+                for at in range(0, len(piece) - RECORD + 1, RECORD):
+                    if piece[at] != TREE:
+                        kept += piece[at : at + RECORD]
+        _write_atomically(path, bytes(kept))
+    except OSError as exc:
+        log.warning("could not rewrite the copy map %s: %s", path, exc)
+        path.unlink(missing_ok=True)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Best effort: the map and its note only save work."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(path.name + ".tmp")
+        temp.write_bytes(data)
+        temp.replace(path)
+    except OSError as exc:
+        log.warning("could not write %s: %s", path, exc)
 
 
 class SourceIndex:
@@ -441,7 +501,8 @@ def _copy(
     options = options or CopyOptions()
     clock = clock or SystemClock()
     progress = progress or NullProgress()
-    ids = IdMap(cache_dir / src.id.hex() / f"copy-{dst.id.hex()}.map" if cache_dir else None)
+    index = frozenset(dst.list_files(ObjectKind.INDEX))  # before the copy reads the target's
+    ids = IdMap(cache_dir / src.id.hex() / f"copy-{dst.id.hex()}.map" if cache_dir else None, index)
     started = clock.now()  # the proofs' time: every read came after it
     # the snapshots before the index (design.md §11's read order): a snapshot a backup
     # stores meanwhile is not copied this time, instead of looking damaged (its trees in an
@@ -452,6 +513,7 @@ def _copy(
         copier = _Copier(src, dst, ids, CopyResult(), clock)
         try:
             result = _copy_all(copier, todo, dst, clock, progress)
+            ids.ended_with(frozenset(dst.list_files(ObjectKind.INDEX)))
             result.failed[:0] = unreadable
             proven = copier.source.proven()
         finally:
