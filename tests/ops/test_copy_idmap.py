@@ -74,3 +74,28 @@ def test_a_map_that_cannot_be_saved_is_said_once_and_still_answers(
     ids.close()
     said = [r for r in caplog.records if "could not save the copy map" in r.getMessage()]
     assert len(said) == 1
+
+
+def test_trees_are_forgotten_once_an_index_file_of_the_target_is_gone(tmp_path: Path) -> None:
+    """A tree's mapping says everything below it is stored in the target: it holds while
+    every index file the last copy saw is still there; one gone (a repair index, a prune)
+    drops the trees' mappings, the data's stay (each is checked against the target)."""
+    path = tmp_path / "copy.map"
+    a, b, c = (ObjectId(bytes([n]) * 32) for n in (1, 2, 3))
+    first = IdMap(path, frozenset({a}))
+    first.put(TREE, b, c)
+    first.put(DATA, c, b)
+    first.ended_with(frozenset({a, b}))  # the copy wrote index file b
+    first.close()
+    grown = IdMap(path, frozenset({a, b, c}))  # a backup added c: nothing lost
+    assert not grown.trees_dropped and grown.get(TREE, b) == c
+    grown.close()
+    lost = IdMap(path, frozenset({b, c}))  # a is gone
+    assert lost.trees_dropped and lost.get(TREE, b) is None and lost.get(DATA, c) == b
+    lost.close()
+    old = tmp_path / "old.map"  # a map from before the note: its trees are not trusted
+    plain = IdMap(old)
+    plain.put(TREE, b, c)
+    plain.close()
+    assert IdMap(old).get(TREE, b) == c  # the map alone (no index given) keeps them
+    assert IdMap(old, frozenset({a})).get(TREE, b) is None

@@ -23,6 +23,7 @@ target: its new packs were written, not read back.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import socket
@@ -87,12 +88,12 @@ class IdMap:
     the lost blobs (a DR walk-through, 2026-12-07).
     """
 
-    def __init__(self, path: Path | None, index: frozenset[ObjectId] = frozenset()) -> None:
+    def __init__(self, path: Path | None, index: frozenset[ObjectId] | None = None) -> None:
         self._path = path
         self._table = RecordTable(RECORD, 1 + 32, 1)  # key: kind and source; bucket: source
         self._new = bytearray()
-        self._index = index
-        self.trees_dropped = path is not None and _index_lost(path, index)
+        self._index = index  # None: not checked, not noted (the map alone)
+        self.trees_dropped = path is not None and index is not None and _index_lost(path, index)
         if path is not None and self.trees_dropped:
             _drop_trees(path)
         if path is not None:
@@ -145,14 +146,14 @@ class IdMap:
         """The target's index files once the copy is done (with those it wrote): noted in
         their place unless one the run started from is gone meanwhile (the next run must
         see that loss)."""
-        if self._index <= index:  # noqa: PLR1730 - sets: a subset test, not an order
+        if self._index is not None and self._index <= index:
             self._index = index
 
     def close(self) -> None:
         """Save, note the target's index files (``ended_with``, else those this run started
         from), and remove the table's temporary file."""
         self.save()
-        if self._path is not None:
+        if self._path is not None and self._index is not None:
             _write_atomically(self._path.with_suffix(".index"), b"".join(sorted(self._index)))
         self._table.close()
 
@@ -181,7 +182,8 @@ def _drop_trees(path: Path) -> None:
         _write_atomically(path, bytes(kept))
     except OSError as exc:
         log.warning("could not rewrite the copy map %s: %s", path, exc)
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # then no map at all: it only saves reads
+            path.unlink(missing_ok=True)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
