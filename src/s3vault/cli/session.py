@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import atexit
 import os
-import ssl
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -133,6 +130,10 @@ def _ca_file(source: str, name: str) -> Path:
     Raises:
         UsageError: it is missing, no regular file, or holds no certificate.
     """
+    # here, only with a CA file: OpenSSL mapped into every command cost a local repository's
+    # read-back its last megabytes under `ulimit -v` (a clean clone's run: an internal error)
+    import ssl
+
     path = Path(name).expanduser()
     if not path.is_file():
         why = "not a regular file" if path.exists() else "no such file"
@@ -149,6 +150,9 @@ def _ca_bundle(paths: list[Path]) -> str:
     """Several CA files as one bundle (the S3 client takes one file): a private file that
     lives as long as the command. --cacert given twice kept only the last file, where
     restic trusts all of them (an attack pass, 2026-12-07)."""
+    import atexit  # as ssl above: only where several CA files are given
+    import tempfile
+
     fd, bundle = tempfile.mkstemp(prefix="s3vault-ca-", suffix=".pem")
     with os.fdopen(fd, "wb") as out:
         for path in paths:
