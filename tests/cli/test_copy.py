@@ -25,6 +25,14 @@ def snapshots(run_cli: RunCli, *args: str, env: dict[str, str] | None = None) ->
     return list(json.loads(done.stdout))
 
 
+def _two_repositories(tmp_path: Path, run_cli: RunCli) -> tuple[str, str]:
+    """A source and a target repository, made with init."""
+    src_url, dst_url = str(tmp_path / "src-repo"), str(tmp_path / "dst-repo")
+    assert run_cli("-r", src_url, *INIT).code == 0
+    assert run_cli("-r", dst_url, *INIT).code == 0
+    return src_url, dst_url
+
+
 def test_copy_between_local_repositories(
     tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
@@ -167,9 +175,7 @@ def test_a_killed_copy_resumes_without_sending_again(
 def test_copy_without_its_map_reads_everything_and_sends_only_what_the_target_lacks(
     tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
-    src_url, dst_url = str(tmp_path / "src-repo"), str(tmp_path / "dst-repo")
-    assert run_cli("-r", src_url, *INIT).code == 0
-    assert run_cli("-r", dst_url, *INIT).code == 0
+    src_url, dst_url = _two_repositories(tmp_path, run_cli)
     data = tmp_path / "data"
     for i in range(6):
         write_file(data / f"f{i}.bin", os.urandom(300_000))
@@ -199,9 +205,7 @@ def test_after_the_target_lost_data_a_copy_sends_it_again(
     next copy (with its id map) copies the snapshot again and sends the lost data. It said
     "sent 0 blobs", exit 0, and the new copy used the lost blobs (verify: exit 13), because
     the map's tree said everything below it was stored (a DR walk-through, 2026-12-07)."""
-    src_url, dst_url = str(tmp_path / "src-repo"), str(tmp_path / "dst-repo")
-    assert run_cli("-r", src_url, *INIT).code == 0
-    assert run_cli("-r", dst_url, *INIT).code == 0
+    src_url, dst_url = _two_repositories(tmp_path, run_cli)
     data = tmp_path / "data"
     for i in range(3):
         write_file(data / f"f{i}.bin", os.urandom(300_000))

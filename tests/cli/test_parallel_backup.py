@@ -81,6 +81,14 @@ def test_a_killed_worker_fails_the_backup_and_damages_nothing(
     # click would turn into a silent exit 1): the message is there either way.
     assert "worker process" in done.stderr
     assert "killed by signal 9" in done.stderr
+    _nothing_damaged_and_a_rerun_is_whole(tmp_path, cli_repo, run_cli, src)
+
+
+def _nothing_damaged_and_a_rerun_is_whole(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, src: Path
+) -> None:
+    """After a killed run: no snapshot, nothing verify calls damage, and the next run stores
+    everything again (its restore equals the source)."""
     assert snapshots(run_cli, cli_repo) == []
     check = run_cli("-r", cli_repo, "verify", "--read-data")
     assert check.code == 0, check.stdout + check.stderr
@@ -102,14 +110,7 @@ def test_a_parent_killed_storing_the_workers_leftovers_damages_nothing(
     env = {**cli_env, "S3VAULT_TEST_CRASH_AT": "pack-stored:1"}  # only the parent indexes
     done = run_cli("-r", cli_repo, "backup", "--jobs", "2", str(src), env=env)
     assert done.code == -9, done.stderr
-    assert snapshots(run_cli, cli_repo) == []
-    check = run_cli("-r", cli_repo, "verify", "--read-data")
-    assert check.code == 0, check.stdout + check.stderr
-    done = run_cli("-r", cli_repo, "backup", "--jobs", "2", str(src))
-    assert done.code == 0, done.stderr
-    target = tmp_path / "restored"
-    assert run_cli("-r", cli_repo, "restore", "latest", "-t", str(target)).code == 0
-    assert snapshot_tree(target / str(src).lstrip("/")) == snapshot_tree(src)
+    _nothing_damaged_and_a_rerun_is_whole(tmp_path, cli_repo, run_cli, src)
 
 
 def test_one_job_runs_no_worker_process(
