@@ -505,23 +505,23 @@ SERIAL_BELOW_FILES = 1000
 
 
 def _default_jobs(archive: ArchiveOptions, parent: SnapshotFile | None) -> int:
-    """One process for a small backup, one per core otherwise. Small: the parent snapshot
-    read fewer than SERIAL_BELOW_FILES files and SERIAL_BELOW_BYTES bytes; without a parent
-    (or one whose summary counted nothing: imported), the sources, walked until either is
-    reached."""
+    """One process for a small backup, one per core otherwise. Small: fewer than
+    SERIAL_BELOW_FILES files and SERIAL_BELOW_BYTES bytes in the sources, walked until either is
+    reached. A parent snapshot that read more than that says large without a walk; a small
+    parent does not say small: the sources may have grown since (a restored data set), and
+    one run in one process on a 16-core host could miss the backup window."""
     cores = default_jobs()
     if cores <= 1 or archive.stdin is not None:
         return 1
     counted = parent.summary if parent is not None else None
-    if counted is not None and (counted.total_files_processed or counted.total_bytes_processed):
-        small = (
-            counted.total_files_processed < SERIAL_BELOW_FILES
-            and counted.total_bytes_processed < SERIAL_BELOW_BYTES
-        )
-    else:
-        small = smaller_than(
-            archive.paths, archive.root, archive.excludes, SERIAL_BELOW_FILES, SERIAL_BELOW_BYTES
-        )
+    if counted is not None and (
+        counted.total_files_processed >= SERIAL_BELOW_FILES
+        or counted.total_bytes_processed >= SERIAL_BELOW_BYTES
+    ):
+        return cores
+    small = smaller_than(
+        archive.paths, archive.root, archive.excludes, SERIAL_BELOW_FILES, SERIAL_BELOW_BYTES
+    )
     return 1 if small else cores
 
 
