@@ -38,6 +38,22 @@ def test_a_file_is_its_bytes(cli_repo: str, backed_up: Path, run_cli: RunCli) ->
         assert done.stdout_bytes == (backed_up / name).read_bytes(), name
 
 
+def test_a_path_with_dots_is_cleaned_as_restic_cleans_it(
+    cli_repo: str, backed_up: Path, run_cli: RunCli
+) -> None:
+    """`dump latest /src/etc/../etc/a.conf` said "not in snapshot" (exit 2) where `ls` and
+    restic's dump found it (an attack pass, 2026-12-07)."""
+    for spelled in (f"{backed_up}/etc/../etc/a.conf", f"{backed_up}/./etc//a.conf"):
+        done = run_cli("-r", cli_repo, "dump", "latest", spelled)
+        assert done.code == 0, (spelled, done.stderr)
+        assert done.stdout_bytes == b"a = 1\n"
+    done = run_cli("-r", cli_repo, "dump", "latest", f"{backed_up}/etc/..")
+    assert done.code == 0, done.stderr
+    with tarfile.open(fileobj=io.BytesIO(done.stdout_bytes), mode="r|") as tar:
+        names = tar.getnames()
+    assert str(backed_up / "big.bin").lstrip("/") in names, names
+
+
 def test_a_directory_as_tar_extracts_to_the_source(
     cli_repo: str, backed_up: Path, tmp_path: Path, run_cli: RunCli
 ) -> None:

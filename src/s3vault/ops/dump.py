@@ -27,7 +27,7 @@ from s3vault.errors import IntegrityError, UsageError
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import TYPE_BITS, Node, NodeType
 from s3vault.ids import ObjectId
-from s3vault.ops.ls import LsEntry, ls
+from s3vault.ops.ls import LsEntry, clean_path, ls
 from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
@@ -78,11 +78,9 @@ def dump(
     if options.archive not in ARCHIVES:
         msg = f"--archive {options.archive}: use tar or zip"
         raise UsageError(msg)
-    sid, entries = ls(
-        repo, options.snapshot, options.path, on_error=on_error, select=options.select
-    )
+    path = clean_path(options.path)
+    sid, entries = ls(repo, options.snapshot, path, on_error=on_error, select=options.select)
     progress = progress or NullProgress()
-    path = "/" + "/".join(p for p in options.path.split("/") if p)
     first = next(entries, None)
     # the path itself, not an entry below it (ls found it as given or as a listing shows it)
     named = first is not None and first.raw.count(b"/") == path.count("/") and path != "/"

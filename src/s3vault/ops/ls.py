@@ -40,6 +40,7 @@ def ls(
     that cannot be read is told to ``on_error`` (see ``walk_tree``) and left out. ``select``:
     which snapshots ``latest`` counts (restic's --host, --tag, --path; see select_snapshot).
     ``include_self``: the directory ``path`` names comes first (restic's ``ls SNAP DIR``).
+    ``path`` is cleaned as restic's path.Clean (``/a/./b/../c`` is ``/a/c``).
 
     Raises:
         UsageError: unknown snapshot, or ``path`` is not in it.
@@ -48,7 +49,7 @@ def ls(
     sid, snap = select_snapshot(repo, snapshot, select)
     tid: ObjectId | None = snap.tree
     prefix, raw, top = "", b"", None
-    parts = [p for p in os.fsencode(path).split(b"/") if p]
+    parts = [p for p in os.fsencode(clean_path(path)).split(b"/") if p]
     for n, part in enumerate(parts):
         node = find_shown(repo.load_tree(tid), part) if tid is not None else None
         if node is None:
@@ -74,6 +75,13 @@ def ls(
     return sid, itertools.chain(head, walk)
 
 
+def clean_path(path: str) -> str:
+    """A path in a snapshot as restic's path.Clean makes it: absolute, no ``.``, ``..`` or
+    doubled slash (``dump latest /srv/a/../b`` said "not in snapshot" where ``ls`` and restic
+    found it; an attack pass, 2026-12-07)."""
+    return "/" + posixpath.normpath("/" + path).lstrip("/")
+
+
 def ls_dirs(
     repo: Repository,
     snapshot: str,
@@ -93,7 +101,7 @@ def ls_dirs(
         IntegrityError: the snapshot named is damaged, or a directory on a DIR's way.
     """
     listings = []
-    for path in [posixpath.normpath(d) for d in dirs] or ["/"]:
+    for path in [clean_path(d) for d in dirs] or ["/"]:
         sid, entries = ls(
             repo,
             snapshot,
