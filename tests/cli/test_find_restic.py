@@ -88,6 +88,7 @@ def test_find_json_carries_restics_node_fields(
     (src / "f.link").symlink_to("f.sh")
     (src / "f.dir").mkdir(mode=0o1777)
     (src / "f.dir").chmod(0o1777)
+    write_file(src / "f.back\\slash", b"x")  # the path itself, as restic's (was doubled)
     restic = ResticRepo(tmp_path / "restic")
     restic.run("backup", str(src))
     (restic_result,) = json.loads(restic.run("find", "--json", "f.*").stdout)
@@ -96,11 +97,12 @@ def test_find_json_carries_restics_node_fields(
     assert ours.code == 0, ours.stderr
     messages = list(map(json.loads, ours.stdout.splitlines()))
     (result,) = [m for m in messages if m["message_type"] == "matches"]
-    assert result["hits"] == restic_result["hits"] == 3
+    assert result["hits"] == restic_result["hits"] == 4
     assert result["snapshot"] == result["snapshot_id"]
     restic_by_name = {m["path"].rsplit("/", 1)[1]: m for m in restic_result["matches"]}
     by_name = {m["path"].rsplit("/", 1)[1]: m for m in result["matches"]}
-    assert set(by_name) == set(restic_by_name) == {"f.sh", "f.link", "f.dir"}
+    assert set(by_name) == set(restic_by_name) == {"f.sh", "f.link", "f.dir", "f.back\\slash"}
+    assert by_name["f.back\\slash"]["path"] == restic_by_name["f.back\\slash"]["path"]
     for name, theirs_node in restic_by_name.items():
         for field in ("permissions", "mode", "uid", "gid", "user", "group", "links"):
             if field in theirs_node:  # restic leaves out a directory's links

@@ -30,6 +30,11 @@ def _tree(src: Path) -> None:
     (src / "sticky").mkdir()
     (src / "sticky").chmod(0o1777)
     (src / "private").mkdir(mode=0o700)
+    # names and times as restic's JSON has them: a backslash of the name's own, a byte that
+    # is no UTF-8 (U+FFFD in both), nanoseconds (an attack pass, 2026-12-07)
+    write_file(src / "back\\slash", b"x")
+    write_file(Path(os.fsdecode(bytes(src) + b"/odd\xfe")), b"x")
+    os.utime(src / "file", ns=(4102488000123456789, 4102488000123456789))
     if os.geteuid() == 0:  # device nodes: restic names a block device "dev"
         os.mknod(src / "bdev", 0o640 | stat.S_IFBLK, os.makedev(7, 0))
         os.mknod(src / "cdev", 0o640 | stat.S_IFCHR, os.makedev(1, 3))
@@ -61,23 +66,26 @@ def test_ls_json_has_restics_permissions_and_times(
     restic_nodes, our_nodes = _nodes(theirs.stdout, src), _nodes(ours.stdout, src)
     devices = {"bdev", "cdev"} if os.geteuid() == 0 else set()
     names = {"file", "link", "fifo", "suid", "sgid", "sticky", "private", *devices}
+    names |= {"back\\slash", "odd\ufffd"}
     assert set(our_nodes) == set(restic_nodes) == names
     for name, node in restic_nodes.items():
+        assert our_nodes[name]["name"] == node["name"] == name.rpartition("/")[2], name
         assert our_nodes[name]["permissions"] == node["permissions"], name
         assert our_nodes[name]["mode"] == node["mode"], name
         assert our_nodes[name]["type"] == node["type"], name
-        for field in ("atime", "ctime"):  # the same instants, each tool spells its own
-            assert isinstance(our_nodes[name][field], str), (name, field)
-        assert _micros(our_nodes[name]["ctime"]) == _micros(node["ctime"]), name
+        for field in ("mtime", "atime", "ctime"):  # the same instants, to the nanosecond
+            ours, theirs = our_nodes[name][field], node[field]
+            assert _nanos(ours) == _nanos(theirs), (name, field, ours, theirs)
+    assert str(our_nodes["file"]["mtime"]).endswith(".123456789Z")  # Go's RFC3339Nano
 
 
-def _micros(text: object) -> int:
-    """Microseconds since the epoch of an ISO 8601 time (restic's has nanoseconds)."""
+def _nanos(text: object) -> int:
+    """Nanoseconds since the epoch of an RFC 3339 time."""
     match = re.fullmatch(r"(.*?T\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)", str(text))
     assert match is not None, text
     head, fraction, zone = match.groups()
-    when = datetime.fromisoformat(head + (zone or "+00:00"))
-    return int(when.timestamp()) * 10**6 + int(((fraction or "") + "000000")[:6])
+    when = datetime.fromisoformat(head + ("+00:00" if zone in ("", "Z") else zone))
+    return int(when.timestamp()) * 10**9 + int(((fraction or "") + "0" * 9)[:9])
 
 
 def test_ls_json_starts_with_restics_snapshot_object(

@@ -280,9 +280,25 @@ def node_time(mtime_ns: int) -> datetime | None:
 
 
 def node_iso(ns: int) -> str | None:
-    """A node's time as ISO 8601 text (``node_time``), None where it cannot be shown."""
-    when = node_time(ns)
-    return when.isoformat() if when else None
+    """A node's time as restic's JSON spells it: RFC 3339 to the nanosecond, trailing zeros
+    dropped (Go's RFC3339Nano), in UTC; None where a date cannot say it. It was cut to the
+    microsecond, so a script comparing restic's times with ours saw them differ (an attack
+    pass, 2026-12-07)."""
+    seconds, fraction = divmod(ns, 10**9)
+    try:
+        when = _EPOCH + timedelta(seconds=seconds)
+    except OverflowError:
+        return None
+    text = when.replace(tzinfo=None).isoformat(timespec="seconds")
+    return text + (f".{fraction:09d}".rstrip("0") if fraction else "") + "Z"
+
+
+def json_name(raw: bytes) -> str:
+    """A name or path in a node's JSON as restic writes it: the name itself, a byte that is
+    no UTF-8 as U+FFFD (Go's encoding/json does so). Listings' ``\\\\`` and ``\\xNN`` are for
+    lines a person reads: ``jq -r .path`` got a doubled backslash, a path that is not on disk
+    (an attack pass, 2026-12-07)."""
+    return raw.decode("utf-8", "replace")
 
 
 def long_entry(path: str, node: Node) -> str:

@@ -31,6 +31,7 @@ from s3vault.cli.render import (
     go_file_mode,
     go_permissions,
     human_bytes,
+    json_name,
     long_entry,
     node_iso,
     plural,
@@ -131,7 +132,7 @@ def _fields(m: LsEntry) -> dict[str, object]:
     ``linktarget``) under restic's names."""
     n = m.node
     fields: dict[str, object] = {
-        "path": m.path,
+        "path": json_name(m.raw),  # restic's: the path itself (render.json_name)
         "type": restic_type(n),  # restic's names: a block device is "dev"
         "size": n.size,
         "mtime": _mtime(n),
@@ -146,7 +147,7 @@ def _fields(m: LsEntry) -> dict[str, object]:
         "links": n.links,
     }
     if n.link_target is not None:
-        fields["linktarget"] = n.link_target
+        fields["linktarget"] = json_name(n.link_target)
     return fields
 
 

@@ -11,6 +11,7 @@ from s3vault.cli.render import (
     emit,
     go_file_mode,
     go_permissions,
+    json_name,
     line,
     long_entry,
     node_iso,
@@ -62,15 +63,15 @@ def ls(
             emit(
                 ctx,
                 "node",
-                path=e.path,
-                name=n.display_name,
+                path=json_name(e.raw),  # restic's: the name itself (render.json_name)
+                name=json_name(n.name),
                 type=restic_type(n),  # restic's names: a block device is "dev"
                 mode=go_file_mode(n),  # restic's: Go's os.FileMode
                 uid=n.uid,
                 gid=n.gid,
                 size=n.size,
                 mtime=mtime,
-                link_target=n.link_target,
+                link_target=json_name(n.link_target) if n.link_target is not None else None,
                 # restic's too: Go's mode string, and the access time (the modification
                 # time where the backup recorded none, as restic has it) and change time
                 permissions=go_permissions(n),
