@@ -423,13 +423,15 @@ def _load_index(
 ) -> tuple[Repository, set[ObjectId], set[tuple[BlobType, ObjectId]]]:
     """The repository with the index without the packs prune has marked (never deduplicate
     against those), and without the packs the store lost: whatever this snapshot needs from
-    them is stored again (the repository heals), never deduplicated against what is gone."""
+    them is stored again (the repository heals), never deduplicated against what is gone;
+    nor against a pack the store holds shorter than the index says (truncated)."""
     repo = repo.with_index(repo.read_index(with_marked=False))
-    lost_packs, lost_blobs = repo.forget_missing_packs()
+    lost_packs, lost_blobs = repo.forget_missing_packs(truncated=True)
     if lost_packs:
         progress.warned(
             "repository",
-            f"{len(lost_packs)} pack(s) named by the index are missing from the store "
+            f"{len(lost_packs)} pack(s) named by the index are missing from the store or "
+            "shorter than the index says "
             f"({len(lost_blobs)} blobs without another copy): what this snapshot needs of them "
             "is stored again; `s3vault verify` names the older snapshots that lost data",
         )

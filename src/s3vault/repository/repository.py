@@ -1376,10 +1376,14 @@ class Repository:
             return blob
         raise AssertionError("unreachable: the last read raises or returns")  # pragma: no cover
 
-    def missing_packs(self) -> set[ObjectId]:
+    def missing_packs(self, *, truncated: bool = False) -> set[ObjectId]:
         """Packs the loaded index names that the store does not list (one listing of
-        ``data/`` and ``tree/``). Listings are never evidence for deleting anything: the
-        answer only makes readers use other copies and writers store blobs again.
+        ``data/`` and ``tree/``); with ``truncated``, also those it lists at another size than
+        the index says, for a writer: a truncated pack lost blobs as a deleted one did (the
+        next backups reused them and their snapshots lost the same files: an attack pass,
+        2026-12-07), while a reader still gets what its intact part holds. Listings are never
+        evidence for deleting anything: the answer only makes readers use other copies and
+        writers store blobs again.
 
         Raises:
             BackendError: the store could not be listed.
@@ -1387,30 +1391,32 @@ class Repository:
         prefixes = [f"{kind.value}/" for kind in (ObjectKind.DATA, ObjectKind.TREE)]
         if self.index.pack_count > SHARDED_LISTING_ABOVE:  # one listing per shard, in parallel
             prefixes = [f"{p}{shard:02x}/" for p in prefixes for shard in range(256)]
-        listed: set[str] = set()
+        listed: dict[str, int] = {}
         with ThreadPoolExecutor(LISTINGS, thread_name_prefix="s3v-list") as pool:
-            for names in pool.map(
-                lambda prefix: [info.name for info in self.backend.list(prefix)], prefixes
-            ):
-                listed.update(names)
+            for infos in pool.map(lambda prefix: list(self.backend.list(prefix)), prefixes):
+                listed.update((info.name, info.size) for info in infos)
         missing = set()
-        for pack_id, _size in self.index.packs():
-            if (
-                object_name(ObjectKind.DATA, pack_id) not in listed
-                and object_name(ObjectKind.TREE, pack_id) not in listed
-            ):
+        for pack_id, size in self.index.packs():
+            sizes = {
+                listed.get(object_name(ObjectKind.DATA, pack_id)),
+                listed.get(object_name(ObjectKind.TREE, pack_id)),
+            }
+            if size not in sizes if truncated else sizes == {None}:
                 missing.add(pack_id)
         return missing
 
-    def forget_missing_packs(self) -> tuple[set[ObjectId], set[tuple[BlobType, ObjectId]]]:
-        """Drop the packs the store no longer has from the in-memory index (never from index
-        files): readers then use other copies, and a backup stores again whatever it needs
-        from them. Returns (the missing packs, the blobs left with no copy).
+    def forget_missing_packs(
+        self, *, truncated: bool = False
+    ) -> tuple[set[ObjectId], set[tuple[BlobType, ObjectId]]]:
+        """Drop the packs the store no longer has (``truncated``: see missing_packs) from
+        the in-memory index (never from index files): readers then use other copies, and a
+        backup stores again whatever it needs from them. Returns (the missing packs, the
+        blobs left with no copy).
 
         Raises:
             BackendError: the store could not be listed.
         """
-        missing = self.missing_packs()
+        missing = self.missing_packs(truncated=truncated)
         self._shared.unlisted = missing  # the listing at hand: load_first_copy needs no other
         lost = self.index.drop_packs(missing) if missing else set()
         self._shared.lost_with_packs |= lost
