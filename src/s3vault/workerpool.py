@@ -133,6 +133,28 @@ def add_counts(total: object, more: object) -> None:
         setattr(total, f.name, getattr(total, f.name) + getattr(more, f.name))
 
 
+ORPHAN_CHECK_EVERY = 0.2  # seconds between a worker's looks at whether its parent lives
+
+
+def exit_with_parent() -> None:
+    """In a worker process: end at once (exit 1) when the parent process is gone. A backup
+    SIGKILLed by its operator had a worker finish its upload and store a pack 15-25 s later
+    (an attack pass, 2026-12-07): it noticed only at its next read of the parent's pipe.
+    One process ends with every write in flight; so do its workers now, within
+    ORPHAN_CHECK_EVERY. A thread that cannot start (``ulimit -v``) leaves the pipe's close
+    as before."""
+    parent = multiprocessing.parent_process()
+    pid = parent.pid if parent is not None else os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == pid:
+            time.sleep(ORPHAN_CHECK_EVERY)
+        os._exit(1)
+
+    with contextlib.suppress(RuntimeError):
+        threading.Thread(target=watch, name="s3v-orphan", daemon=True).start()
+
+
 def settle_threads(timeout: float = 1.0) -> bool:
     """Wait until no thread of this process is on its way out (at most ``timeout`` seconds):
     every OS thread is either a live Python thread or asleep (a native pool's idle thread).
@@ -458,6 +480,7 @@ def _worker_main(
     inherited_heap_frozen()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles an interrupt
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    exit_with_parent()
     for other in others:  # another worker's pipe: its death must close it for the parent
         other.close()
     tasks: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()

@@ -12,6 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.cli.test_s3 import s3_env
 from tests.conftest import S3VAULT, RunCli, write_file
 from tests.trees import snapshot_tree
 
@@ -171,6 +172,41 @@ def test_sigterm_stops_the_workers_and_exits_130(
         time.sleep(0.01)
     assert not any(alive(pid) for pid in workers)
     assert snapshots(run_cli, cli_repo) == []
+
+
+def test_a_sigkilled_backup_leaves_no_worker_writing(
+    s3_bucket: str, s3_server: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A backup SIGKILLed by its operator had a worker finish its upload through S3 and store
+    a pack 15-25 s later (an attack pass on moto, 2026-12-07): the workers end with their
+    parent."""
+    src = tmp_path / "src"
+    for d in range(2):
+        for i in range(6):
+            write_file(src / f"d{d}" / f"f{i}.bin", os.urandom(1 << 20))
+    env = s3_env(cli_env, s3_server)
+    url = f"s3://{s3_bucket}/killed"
+    init = ("init", "--kdf-cost", "minimum", "--pack-size", "4", "--no-recovery-key")
+    assert run_cli("-r", url, *init, env=env).code == 0
+    proc = subprocess.Popen(  # throttled: each worker is inside a pack's upload for seconds
+        [S3VAULT, "-r", url, "--limit-upload", "512", "backup", "--jobs", "2", str(src)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    workers: list[int] = []
+    while time.monotonic() < deadline and proc.poll() is None and len(workers) < 2:
+        workers = children(proc.pid)
+        time.sleep(0.005)
+    assert len(workers) >= 2, "the workers did not start"
+    time.sleep(1.5)  # reading, then uploading their first packs
+    proc.kill()
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 2  # a worker looks every ORPHAN_CHECK_EVERY (0.2 s)
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(alive(pid) for pid in workers)
 
 
 def test_a_jobs_count_no_machine_has_is_a_usage_error(

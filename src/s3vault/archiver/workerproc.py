@@ -32,6 +32,7 @@ from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
 from s3vault.repository.writer import Delegation
+from s3vault.workerpool import exit_with_parent
 
 _REQUEST_FIELDS = tuple(f.name for f in fields(RequestCounts))
 SEND_BYTES = 4 << 20  # sealed tree blobs a worker gathers before sending them
@@ -168,6 +169,7 @@ def worker_main(
     inherited_heap_frozen()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles an interrupt
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    exit_with_parent()  # a killed backup stores nothing more
     for other in others:  # another worker's pipe: its death must close it for the parent
         other.close()
     outbox = _Outbox(conn)
