@@ -89,11 +89,18 @@ class CliContext:
     def configure_logging(self) -> None:
         """-v: INFO, -vv: DEBUG, on stderr. The library only logs; the CLI decides where: on
         a terminal rich's log display, elsewhere (cron, journald, a pipe) plain lines: ISO 8601
-        time with its offset, level, logger, message, no ANSI."""
-        if self.verbose <= 0:
-            return
+        time with its offset, level, logger, message, no ANSI. With --json each record is a
+        JSON object as every other message (``warning``, or ``log`` below a warning). Without
+        -v the library's warnings still reach stderr: ``warning: ...`` lines, or JSON; they
+        were bare lines (Python's last-resort handler), with --json too, which broke a
+        parser reading one object a line (an attack pass, 2026-12-07)."""
         handler: logging.Handler
-        if sys.stderr.isatty():
+        if self.json:
+            handler = _JsonRecords(self)
+        elif self.verbose <= 0:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("warning: %(message)s"))
+        elif sys.stderr.isatty():
             from rich.logging import RichHandler
 
             handler = RichHandler(console=self.err, show_path=self.verbose > 1, markup=False)
@@ -104,7 +111,8 @@ class CliContext:
         for old in list(root.handlers):
             root.removeHandler(old)
         root.addHandler(handler)
-        root.setLevel(logging.DEBUG if self.verbose > 1 else logging.INFO)
+        levels = {0: logging.WARNING, 1: logging.INFO}
+        root.setLevel(levels.get(max(self.verbose, 0), logging.DEBUG))
 
     @property
     def repository(self) -> str:
@@ -153,6 +161,29 @@ def _first_line(path: str) -> str:
     if not line:
         raise UsageError(f"repository file {path} is empty")
     return line
+
+
+class _JsonRecords(logging.Handler):
+    """Log records as the command's JSON messages: a warning (``item``: the logger) as
+    ``render.warn`` writes one, a record below a warning (-v) as ``log`` (``level``,
+    ``logger``, ``message``)."""
+
+    def __init__(self, ctx: CliContext) -> None:
+        super().__init__()
+        self._ctx = ctx
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from s3vault.cli.render import emit_message, warn
+
+        try:
+            message = record.getMessage()
+            if record.levelno >= logging.WARNING:
+                warn(self._ctx, record.name, message)
+            else:
+                level = record.levelname.lower()
+                emit_message(self._ctx, "log", level=level, logger=record.name, message=message)
+        except Exception:  # logging's contract: a record never raises
+            self.handleError(record)
 
 
 class _PlainFormatter(logging.Formatter):

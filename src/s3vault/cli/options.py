@@ -31,7 +31,6 @@ def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
         obj: CliContext = root.obj
         if name == "verbose":
             obj.verbose += value or 0
-            obj.configure_logging()
         elif isinstance(value, tuple):  # an option given more than once (--cacert): all of them
             if value:
                 known = getattr(obj, name)
@@ -330,6 +329,7 @@ def cli_context() -> CliContext:
         ctx.obj = CliContext()
     obj: CliContext = ctx.obj
     apply_profile(obj)
+    obj.configure_logging()  # every option known: -v's level, --json's shape
     return obj
 
 
