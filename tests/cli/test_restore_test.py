@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 from tests.cli.test_damage_tolerance import flip_bit
@@ -121,3 +122,32 @@ def test_names_with_control_characters_are_escaped_in_restore_and_drill_lines(
         assert done.code != 0
         assert "\x1b" not in done.stderr and "\\x1b" in done.stderr, done.stderr
         assert not any(line.startswith("fake") for line in done.stderr.splitlines())
+
+
+def test_a_drill_removes_what_killed_drills_left_in_the_temporary_directory(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """Three SIGKILLed drills left 266 MB of restored plain text in $TMPDIR and later drills
+    left it all in place (an attack pass, 2026-12-07): a drill first removes the scratch
+    directories of drills whose process has ended; a live drill's and another name's stay."""
+    src = write_file(tmp_path / "src" / "secret.txt", b"plain text\n").parent
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    tmp = tmp_path / "tmp"
+    dead = subprocess.Popen(["true"])  # a pid no process has once it is reaped
+    dead.wait()
+    left = tmp / f"s3vault-drill-{dead.pid}-x1y2"
+    write_file(left / "deep" / "secret.txt", b"plain text\n")
+    (left / "deep").chmod(0o500)  # as restored: a directory without write permission
+    live = write_file(tmp / f"s3vault-drill-{os.getpid()}-a1b2" / "f", b"x").parent
+    other = write_file(tmp / "s3vault-drill-notapid" / "f", b"x").parent
+    done = run_cli("-r", cli_repo, "restore-test", env={**cli_env, "TMPDIR": str(tmp)})
+    assert done.code == 0, done.stdout + done.stderr
+    assert not left.exists()
+    assert live.exists() and other.exists()
+    assert sorted(p.name for p in tmp.iterdir()) == sorted([live.name, other.name])
+    env = {**cli_env, "TMPDIR": str(tmp)}
+    kept = run_cli("-r", cli_repo, "restore-test", "--keep", "--json", env=env)
+    assert kept.code == 0, kept.stdout + kept.stderr
+    assert run_cli("-r", cli_repo, "restore-test", env=env).code == 0
+    (kept_dir,) = set(tmp.iterdir()) - {live, other}  # a --keep drill's stays
+    assert (kept_dir / str(src).lstrip("/") / "secret.txt").read_bytes() == b"plain text\n"

@@ -13,7 +13,6 @@ import math
 import os
 import random
 import socket
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -42,7 +41,7 @@ from s3vault.repository.snapshots import find_snapshot
 from s3vault.repository.treegraph import WalkBudget
 from s3vault.restorer.plan import RestorePlan, load_listing, plan_restore
 from s3vault.restorer.proof import UNREADABLE, prove_on_disk, prove_streamed
-from s3vault.restorer.scratch import remove_tree
+from s3vault.restorer.scratch import new_scratch, remove_tree
 from s3vault.workerpool import STALL_AFTER, Watchdog, jobs_for
 
 MAX_LISTED = 100
@@ -185,11 +184,8 @@ def _restore_and_prove(
     clock: Clock,
 ) -> _Run:
     made_temp = options.target is None and not options.no_disk
-    target = (
-        Path(tempfile.mkdtemp(prefix="s3vault-drill-"))
-        if made_temp
-        else (options.target or Path(os.devnull))
-    )
+    scratch = new_scratch(keep=options.keep) if made_temp else None
+    target = scratch or options.target or Path(os.devnull)
     target_b = os.fsencode(target.absolute())
     watchdog = Watchdog(stall_after=options.worker_timeout, clock=clock)
     try:

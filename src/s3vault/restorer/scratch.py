@@ -12,8 +12,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import stat
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
+
+from s3vault.repository.lease import pid_alive
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
@@ -63,3 +68,42 @@ def remove_tree(path: str | os.PathLike[str]) -> None:
         os.close(top)
     with contextlib.suppress(OSError):
         os.rmdir(path)
+
+
+SCRATCH_PREFIX = "s3vault-drill-"
+_SCRATCH_NAME = re.compile(rf"{SCRATCH_PREFIX}(\d+)-[\w]+")
+
+
+def new_scratch(*, keep: bool = False) -> Path:
+    """A new scratch directory in the system's temporary directory, named by this process's
+    id (``keep``: one the user keeps, named so that no sweep takes it), once the scratch
+    directories of drills whose process has ended are removed (``sweep_scratch``)."""
+    sweep_scratch(Path(tempfile.gettempdir()))
+    mine = "kept" if keep else str(os.getpid())
+    return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{mine}-"))
+
+
+def sweep_scratch(where: Path) -> list[str]:
+    """Remove the scratch directories in ``where`` that a drill of this user left when it was
+    SIGKILLed (the OOM killer, a systemd stop timeout): each holds a restored copy of a
+    snapshot in plain text, and later drills left them all in place (three killed drills
+    left 266 MB: an attack pass, 2026-12-07). Only a directory named by a process id that
+    no live process of this host has (``lease.pid_alive``: a zombie counts as ended), owned
+    by this user, is removed; best effort. Returns the names removed."""
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(where))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _SCRATCH_NAME.fullmatch(entry.name)
+        if match is None or pid_alive(int(match[1])):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
+            remove_tree(entry.path)
+            removed.append(entry.name)
+    return removed
