@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -13,7 +14,12 @@ from s3vault.backend.memory import MemoryBackend
 from s3vault.backend.retry import RetryBackend
 from s3vault.backend.s3 import S3Backend, S3Settings
 from s3vault.backend.stack import build_stack
-from s3vault.errors import BackendUnavailableError, ObjectExistsError, TransientBackendError
+from s3vault.errors import (
+    BackendError,
+    BackendUnavailableError,
+    ObjectExistsError,
+    TransientBackendError,
+)
 from tests.backend.conformance import BackendContract
 from tests.s3stores import S3Store
 
@@ -282,3 +288,33 @@ def test_a_conflict_whose_object_is_gone_when_compared_stays_a_conflict() -> Non
     MemoryBackend.put(inner, "locks/maintenance", b"the holder's")
     with pytest.raises(ObjectExistsError):
         RetryBackend(inner, sleep=lambda _s: None).put("locks/maintenance", b"mine")
+
+
+def test_a_storage_class_is_spelled_as_aws_spells_it_and_an_archive_one_is_said(
+    s3_server: str, s3_bucket: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`standard_ia` was refused at the first upload and `BOGUS` said neither the option nor
+    the value; GLACIER's packs, which nothing can read until restored, were stored without
+    a word (an attack pass on moto, 2026-12-07)."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_server)
+    lower = S3Backend(
+        S3Settings(bucket=s3_bucket, endpoint_url=s3_server, storage_class="standard_ia")
+    )
+    lower.put("data/ab/lower", b"d" * 100)
+    assert (
+        client.head_object(Bucket=s3_bucket, Key="data/ab/lower")["StorageClass"] == "STANDARD_IA"
+    )
+    bogus = S3Backend(S3Settings(bucket=s3_bucket, endpoint_url=s3_server, storage_class="BOGUS"))
+    with pytest.raises(BackendError, match=r"refused the storage class .*--s3-storage-class"):
+        bogus.put("data/ab/bogus", b"d" * 100)
+    archive = S3Backend(
+        S3Settings(bucket=s3_bucket, endpoint_url=s3_server, storage_class="glacier")
+    )
+    with caplog.at_level(logging.WARNING):
+        archive.put("data/ab/cold1", b"d" * 100)
+        archive.put("data/ab/cold2", b"d" * 100)
+    said = [r.getMessage() for r in caplog.records if "archives the data packs" in r.getMessage()]
+    assert len(said) == 1  # once a store
+    assert client.head_object(Bucket=s3_bucket, Key="data/ab/cold1")["StorageClass"] == "GLACIER"

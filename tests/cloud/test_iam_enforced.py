@@ -217,3 +217,21 @@ def test_a_deny_without_tls_lets_requests_over_tls_through(run_cli: RunCli, prov
     env = {**proven.envs["backup"], **proven.server.user("web-tls-only", moto_names(tls_only))}
     done = run_cli("-r", URL, "snapshots", env=env)
     assert done.code == 0, done.stderr
+
+
+def test_a_credential_the_store_does_not_know_is_named_so(
+    run_cli: RunCli, proven: Proven, tmp_path: Path
+) -> None:
+    """An unknown access key id and a wrong secret got "access denied ... check its IAM
+    policy" (an attack pass on moto, 2026-12-07): no policy is at fault, the key is."""
+    backup = proven.envs["backup"]
+    for access_key, secret in (
+        ("AKIAUNKNOWNUNKNOWN00", backup["AWS_SECRET_ACCESS_KEY"]),
+        (backup["AWS_ACCESS_KEY_ID"], "not-the-secret"),
+    ):
+        env = {**backup, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret}
+        env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+        done = run_cli("-r", URL, "snapshots", env=env)
+        assert done.code == 1, done.stderr
+        assert "the store does not know this credential" in done.stderr, done.stderr
+        assert "IAM policy" not in done.stderr

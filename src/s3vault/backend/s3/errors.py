@@ -111,9 +111,25 @@ def _client_error(exc: botocore.exceptions.ClientError, where: str, op: str) -> 
             f"{where}: the object is archived ({message}): restore it from its storage "
             "class first (docs/s3.md)"
         )
+    if code in CREDENTIAL_CODES:  # a 403 too, but no policy says no: the key is wrong
+        return AccessDeniedError(
+            f"{where}: the store does not know this credential ({message}): check the access "
+            "key id and its secret (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, --aws-profile, "
+            "the instance's role)"
+        )
+    if code == "InvalidStorageClass":
+        return BackendError(
+            f"{where}: the store refused the storage class ({message}): give "
+            "--s3-storage-class one it offers (docs/s3.md)"
+        )
     if code in ("AccessDenied", "403") or status == 403:
         return _denied(where, op, message)
     return BackendError(f"{where}: {code} ({message})")
+
+
+# 403s that say the key itself is wrong (an unknown access key id, a wrong secret): IAM-policy
+# advice sent the operator to the wrong place (an attack pass on moto, 2026-12-07)
+CREDENTIAL_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"})
 
 
 def translate(exc: Exception, op: str, key: str) -> BackendError:
