@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -65,6 +66,25 @@ def test_unreachable_store_exits_14_within_the_deadline(
     assert done.code == 14, done.stderr
     assert "storage unavailable" in done.stderr and "config" in done.stderr
     assert elapsed < 60
+
+
+def test_a_store_that_never_answers_exits_14_within_the_deadline(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A store that takes connections and never answers (a stopped server: the kernel
+    completes the handshake): `--retry-deadline 20` took 241 s, botocore's three tries of a
+    60 s read timeout inside one of ours (an attack pass on moto, 2026-12-07)."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)  # never accepted: requests wait for an answer that never comes
+        env = s3_env(cli_env, f"http://127.0.0.1:{hung.getsockname()[1]}")
+        start = time.monotonic()
+        argv = ("-r", "s3://backups/repo", "--retry-deadline", "8", "snapshots")
+        done = run_cli(*argv, env=env, timeout=60)
+        elapsed = time.monotonic() - start
+    assert done.code == 14, done.stderr
+    assert "storage unavailable" in done.stderr
+    assert elapsed < 20, elapsed
 
 
 def test_limit_upload_takes_at_least_the_time_it_implies(

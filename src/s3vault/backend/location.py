@@ -192,6 +192,7 @@ def open_backend(url: str, options: BackendOptions | None = None) -> Backend:
                 bucket_owner=options.s3_bucket_owner,
                 role_arn=options.aws_role_arn,
                 external_id=options.aws_external_id,
+                retry_deadline=options.retry_deadline,
             )
         )
     if url == "memory:":

@@ -51,9 +51,25 @@ class S3Settings:
     conditional_writes: bool = True  # send If-None-Match: * at all (False: HEAD, then PUT)
     atomic_create: bool = True  # ... and concurrent creates of one name have one winner
     compare_and_swap: bool = True  # If-Match on PutObject works
+    retry_deadline: float = 300.0  # --retry-deadline: no one request waits past it (timeouts)
 
     def __repr__(self) -> str:
         return f"S3Settings(s3://{self.bucket}/{self.prefix}, endpoint={self.endpoint_url!r})"
+
+
+BOTOCORE_ATTEMPTS = 3  # botocore's own tries of a request, inside one of RetryBackend's
+READ_TIMEOUT = 60.0  # seconds a response may keep a request waiting, at most
+CONNECT_TIMEOUT = 10.0
+
+
+def request_timeouts(deadline: float) -> tuple[float, float]:
+    """(read, connect) timeouts of one request: botocore's tries of a request that hangs
+    (a store that accepts connections and never answers) fit in a quarter of the deadline
+    each, so the deadline holds: `--retry-deadline 20` against a stopped server took 241 s,
+    three botocore tries of 60 s and more (an attack pass on moto, 2026-12-07). The default
+    deadline (300 s) keeps 60 s and 10 s."""
+    read = max(1.0, min(READ_TIMEOUT, deadline / (BOTOCORE_ATTEMPTS + 1)))
+    return read, min(CONNECT_TIMEOUT, read)
 
 
 def aws_session(
@@ -199,12 +215,13 @@ class Connection:
     def new_client(self, checksum: str | None) -> Any:
         """A boto3 S3 client for these settings with this checksum mode (None: boto3's)."""
         s = self._s
+        read, connect = request_timeouts(s.retry_deadline)
         cfg: dict[str, Any] = {
             # botocore retries a little; RetryBackend retries on, to its deadline
-            "retries": {"mode": "standard", "max_attempts": 3},
+            "retries": {"mode": "standard", "max_attempts": BOTOCORE_ATTEMPTS},
             "max_pool_connections": max(10, s.connections * 2),
-            "connect_timeout": 10,
-            "read_timeout": 60,
+            "connect_timeout": connect,
+            "read_timeout": read,
         }
         if s.path_style:
             cfg["s3"] = {"addressing_style": "path"}
