@@ -49,6 +49,7 @@ def commit(
     Raises:
         BackendError: a write failed; no snapshot was written.
         IntegrityError: data the backup relied on was pruned while it ran; no snapshot.
+        S3VaultError: the checks of that took longer than half the grace, again and again.
     """
     writer.flush()
     crash_point("backup-before-snapshot")
@@ -58,14 +59,22 @@ def commit(
             break
         index_read_at = clock.monotonic()
         log.warning(
-            "this backup ran longer than half the prune grace period (%.0fs): checking that "
+            "this backup ran longer than half the prune grace period (%gs): checking that "
             "everything it references is still stored",
             window,
         )
         revalidate(repo, snapshot.tree)
     else:
-        msg = "the backup could not revalidate its data within half the prune grace period"
-        raise IntegrityError(msg)
+        # Nothing is damaged (it was exit 13 and sent the operator to verify, which found
+        # nothing: an attack pass, 2026-12-07): the grace is too short for this backup
+        msg = (
+            f"the backup's check that everything it references is still stored took longer "
+            f"than half the repository's prune grace period ({window:g}s), {MAX_REVALIDATIONS} "
+            "times: no snapshot was written, nothing is damaged. The grace (init --min-grace "
+            f"{repo.config.min_grace:g}s) is too short for a backup of this size: give the "
+            "repository a longer one (docs/concurrency.md)"
+        )
+        raise S3VaultError(msg)
     sid = save_snapshot(repo, snapshot)
     if clock.monotonic() - index_read_at > window:
         _confirm_after_a_slow_save(repo, sid, snapshot.tree)
