@@ -10,6 +10,7 @@ installs the binding (the mount extra) and, as root, the system package fuse3.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
 import errno
 import hashlib
@@ -115,6 +116,9 @@ def _source(tmp_path: Path, big: int = 50 << 20) -> Path:
     (src / "etc" / "link").symlink_to("hosts")
     (src / "dangling").symlink_to("/nowhere/at/all")
     os.utime(src / "etc" / "hosts", ns=(1_500_000_000_987_654_321,) * 2)
+    with contextlib.suppress(OSError):  # a file system without user xattrs: none to show
+        os.setxattr(src / "etc" / "hosts", "user.origin", b"cmdb\x00\xff")
+        os.setxattr(src / "etc", "user.empty", b"")
     return src
 
 
@@ -167,6 +171,16 @@ def test_mount_serves_the_snapshots_read_only_and_sigterm_unmounts(
         if not stat.S_ISDIR(want.st_mode):
             assert got.st_size == want.st_size, rel
     assert os.readlink(inside / "dangling") == "/nowhere/at/all"
+    # the stored xattrs, as restic's mount shows them (it answered "not supported")
+    for rel in ("etc/hosts", "etc", "big.bin"):
+        want_names = sorted(os.listxattr(src / rel))
+        assert sorted(os.listxattr(inside / rel)) == want_names, rel
+        for name in want_names:
+            assert os.getxattr(inside / rel, name) == os.getxattr(src / rel, name), (rel, name)
+    with pytest.raises(OSError) as absent:
+        os.getxattr(inside / "big.bin", "user.none")
+    assert absent.value.errno == errno.ENODATA
+    assert os.listxattr(point / "snapshots") == []
     for other in ("hosts/web1/latest", "tags/daily/latest"):
         assert (point / other / str(src).lstrip("/") / "etc" / "hosts").read_bytes() == (
             src / "etc" / "hosts"

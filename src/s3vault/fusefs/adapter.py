@@ -182,10 +182,27 @@ def _operations(  # long: one small method per FUSE callback
             self._files.pop(fh, None)
             return 0
 
+        def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
+            return _xattr(fuse_error, view, path, name)
+
+        def listxattr(self, path: str) -> list[str]:
+            found = _call(fuse_error, view.xattrs, view.split(path))
+            return [n.decode("utf-8", "surrogateescape") for n in found]
+
         def statfs(self, path: str) -> dict[str, int]:
             return {"f_bsize": 4096, "f_frsize": 4096, "f_namemax": 255}
 
     return Operations()
+
+
+def _xattr(fuse_error: Any, view: SnapshotView, path: str, name: str) -> bytes:
+    """The value of the extended attribute ``name`` at ``path``; ENODATA where it has none."""
+    value = _call(fuse_error, view.xattrs, view.split(path)).get(
+        name.encode("utf-8", "surrogateescape")
+    )
+    if value is None:
+        raise fuse_error(errno.ENODATA)
+    return value
 
 
 def _call(fuse_error: Any, func: Callable[..., T], *args: Any) -> T:

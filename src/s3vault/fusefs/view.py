@@ -305,6 +305,17 @@ class SnapshotView:
             raise OSError(errno.EINVAL, "not a symbolic link")
         return entry.target
 
+    def xattrs(self, path: Path) -> dict[bytes, bytes]:
+        """The extended attributes stored with the entry at ``path`` (none for the virtual
+        directories above the snapshots). The mount answered every xattr call with "not
+        supported" where restic's mount shows them (an attack pass, 2026-12-07).
+
+        Raises:
+            OSError: ENOENT, ENOTDIR, EIO.
+        """
+        entry = self.lookup(path)
+        return dict(entry.node.xattrs) if entry.node is not None else {}
+
     def open(self, path: Path) -> FileContent:
         """A reader of the file at ``path``.
 
