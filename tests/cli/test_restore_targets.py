@@ -184,3 +184,40 @@ def test_restore_test_of_an_empty_selection_warns_and_exits_3(
         assert [w["message_type"] for w in lines] == ["warning", "summary"]
         assert "proves nothing" in lines[0]["message"]
         assert lines[1]["passed"] is False
+
+
+def _as_an_owner() -> list[str] | None:
+    """The command prefix that runs a command as a user the file modes bind: nothing when
+    not root, setpriv without capabilities when root (None where it is missing)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--inh-caps=-all", "--bounding-set=-all", "--"] if setpriv else None
+
+
+def test_a_directory_its_owner_may_write_but_not_read_is_restored_into_again(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A second restore (as an owner, not root) into a target with a drop-box directory (mode
+    0333: search and write, no read) said "cannot create file: Permission denied" and exited
+    3, where the first succeeded and restic's second does (an attack pass, 2026-12-07)."""
+    prefix = _as_an_owner()
+    if prefix is None:
+        pytest.skip("root without setpriv: the file modes would not bind")
+    src = tmp_path / "src"
+    write_file(src / "drop" / "f", b"x\n")
+    (src / "drop").chmod(0o333)
+    try:
+        assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    finally:
+        (src / "drop").chmod(0o755)
+    target = tmp_path / "target"
+    argv = [*prefix, S3VAULT, "-r", cli_repo, "restore", "latest", "--target", str(target)]
+    for n, present in ((1, 0), (2, 1)):
+        done = subprocess.run(argv, env=cli_env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, (n, done.stderr)
+        assert f"({present} already present)" in done.stdout + done.stderr, done.stdout
+    restored = target / str(src).lstrip("/") / "drop"
+    assert restored.stat().st_mode & 0o777 == 0o333
+    restored.chmod(0o755)
+    assert (restored / "f").read_bytes() == b"x\n"

@@ -46,6 +46,22 @@ def descriptor_share(most: int) -> int:
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _ROOT_FLAGS = os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC  # the target may be a symlink: the user's
 _DIR_FLAGS = _ROOT_FLAGS | os.O_NOFOLLOW  # below it, a symlink is never a way through
+# A directory its owner may search and write but not read (mode 0333, a drop box): every call
+# the restore makes on it is relative to a descriptor, which O_PATH opens with search
+# permission alone (Linux). A second restore into such a target said "cannot create file:
+# Permission denied" and exited 3 where the first succeeded and restic does (an attack pass,
+# 2026-12-07).
+_SEARCH_ONLY = getattr(os, "O_PATH", 0)
+
+
+def _open_dir_at(name: bytes, flags: int, dir_fd: int | None = None) -> int:
+    """``os.open`` of a directory, for search and *at calls only where it may not be read."""
+    try:
+        return os.open(name, flags, dir_fd=dir_fd)
+    except PermissionError:
+        if not _SEARCH_ONLY:
+            raise
+        return os.open(name, flags | _SEARCH_ONLY, dir_fd=dir_fd)  # O_PATH: no read mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +132,13 @@ class Locator:
         chain: list[int] = []
         while (fd := self._fds.get(number)) is None:
             if number == ROOT:  # the target by its path; everything below by descriptor
-                fd = self._keep(number, os.open(self._target, _ROOT_FLAGS))
+                fd = self._keep(number, _open_dir_at(self._target, _ROOT_FLAGS))
                 break
             chain.append(number)
             number = self._dirs[number].parent
         self._fds.move_to_end(number)
         for below in reversed(chain):
-            fd = self._keep(below, os.open(self._dirs[below].name, _DIR_FLAGS, dir_fd=fd))
+            fd = self._keep(below, _open_dir_at(self._dirs[below].name, _DIR_FLAGS, dir_fd=fd))
         return fd
 
     def _keep(self, number: int, fd: int) -> int:
