@@ -335,3 +335,23 @@ def test_a_kill_while_prune_frees_a_killed_backups_copies_loses_nothing(
     out = tmp_path / "out"
     assert run_cli("-r", url, "restore", snapshot, "-t", str(out)).code == 0
     assert snapshot_tree(out / src.relative_to("/")) == snapshot_tree(src)
+
+
+def test_young_packs_no_snapshot_uses_are_said_not_hidden(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """A forgotten snapshot's packs, minutes old, are kept (a running backup's, perhaps) and
+    prune said "0 B unused" over 772 MiB of them (an attack pass, 2026-12-07): it says them."""
+    src = write_file(tmp_path / "src" / "big.bin", os.urandom(3 << 20)).parent
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    done = run_cli("-r", cli_repo, "forget", "latest")
+    assert done.code == 0, done.stderr
+    done = run_cli("-r", cli_repo, "--json", "prune")
+    assert done.code == 0, done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert summary["young_unused_packs"] >= 1
+    assert summary["young_unused_bytes"] >= 3 << 20
+    assert summary["packs_marked"] == 0
+    text = run_cli("-r", cli_repo, "prune")
+    assert text.code == 0, text.stderr
+    assert "no snapshot uses, kept while they are young" in text.stdout + text.stderr

@@ -112,10 +112,17 @@ def show_prune(ctx: CliContext, r: PruneResult, *, reencrypt: bool) -> None:
         emit(ctx, "summary", **fields, unreadable_packs=len(r.unreadable_packs))
         return
     prefix = "dry run: would " if r.dry_run else ""
+    young = (
+        f" (and {human_bytes(r.young_unused_bytes)} in {plural(r.young_unused_packs, 'pack')} "
+        "no snapshot uses, kept while they are young: a running backup's, perhaps; a later "
+        "prune marks them)"
+        if r.young_unused_packs
+        else ""
+    )
     say(
         ctx,
         f"{r.snapshots} snapshots; {human_bytes(r.stored_bytes)} in indexed packs, "
-        f"{human_bytes(r.unused_bytes)} unused",
+        f"{human_bytes(r.unused_bytes)} unused{young}",
     )
     say(
         ctx,

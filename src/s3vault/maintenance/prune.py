@@ -170,6 +170,8 @@ class PrunePlan:
     delete: list[CompactPack] = field(default_factory=list)
     orphans_delete: list[CompactPack] = field(default_factory=list)
     young_orphans: int = 0
+    young_unused: int = 0  # indexed packs no snapshot uses, too young to mark (a backup's?)
+    young_unused_bytes: int = 0
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     stored_bytes: int = 0
     unused_bytes: int = 0
@@ -482,7 +484,9 @@ def _classify_indexed(
             plan.keep.append(pack)
         elif n == 0:
             if info is not None and plan.now - info.modified < young_limit:
-                plan.keep.append(pack)
+                plan.keep.append(pack)  # said: "0 B unused" hid 772 MiB (an attack pass)
+                plan.young_unused += 1
+                plan.young_unused_bytes += pack.size
             else:
                 plan.mark.append(pack)
                 plan.unused_bytes += pack.size

@@ -28,6 +28,8 @@ class PruneResult:
     packs_deleted: int
     orphans_deleted: int
     young_orphans: int
+    young_unused_packs: int  # indexed, used by no snapshot, younger than min(1 h, grace / 2)
+    young_unused_bytes: int
     unreadable_packs: tuple[tuple[str, str], ...]
     stored_bytes: int
     unused_bytes: int
@@ -158,6 +160,8 @@ def _prune(
         packs_deleted=len(plan.delete),
         orphans_deleted=len(plan.orphans_delete),
         young_orphans=plan.young_orphans,
+        young_unused_packs=plan.young_unused,
+        young_unused_bytes=plan.young_unused_bytes,
         unreadable_packs=tuple(plan.unreadable),
         stored_bytes=plan.stored_bytes,
         unused_bytes=plan.unused_bytes,
