@@ -30,7 +30,7 @@ _BY_MODULE = {
     "s3vault.crashpoint": "crash_point",
     "s3vault.crypto.recovery": "decode_recovery_key:decode",
     "s3vault.errors": (
-        "AccessDeniedError ExitCode IntegrityError MountError NoKeyError NoPasswordError "
+        "ARCHIVED AccessDeniedError ExitCode IntegrityError MountError NoKeyError NoPasswordError "
         "PutOnlyKeyError ReportError RepositoryNotFoundError S3VaultError "
         "UsageError WrongPasswordError out_of_memory_message worst_exit_code"
     ),
@@ -120,6 +120,7 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the same names, imported at
     from s3vault.crashpoint import crash_point
     from s3vault.crypto.recovery import decode as decode_recovery_key
     from s3vault.errors import (
+        ARCHIVED,
         AccessDeniedError,
         ExitCode,
         IntegrityError,
@@ -477,6 +478,7 @@ __all__ = [
     "IntegrityError",
     "MountError",
     "ReportError",
+    "ARCHIVED",
 ]
 
 if not _typing.TYPE_CHECKING:  # hidden from type checkers, which see the imports above

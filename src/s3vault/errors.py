@@ -134,6 +134,11 @@ class BackendError(S3VaultError):
     """The storage backend failed."""
 
 
+# What a store says of an object its storage class has archived (S3 GLACIER, DEEP_ARCHIVE):
+# intact, but unreadable until restored. Readers name it so, never as damage to repair.
+ARCHIVED = "the object is archived"
+
+
 class ObjectNotFoundError(BackendError):
     """The named object does not exist."""
 

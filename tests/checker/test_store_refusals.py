@@ -115,12 +115,13 @@ def test_damage_beside_a_refused_tree_is_still_damage(
 
 
 class OtherStoreError(ForwardingBackend):
-    """The store answers a pack's read with an error that is no refusal (an archived object,
-    a pack overwritten as an object it cannot serve as stored)."""
+    """The store answers a pack's read with an error that is no refusal (a pack overwritten
+    as an object it cannot serve as stored; an archived one is its own kind, pack-archived:
+    tests/cli/test_s3.py)."""
 
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         if name.startswith("data/"):
-            raise BackendError(f"{name}: InvalidObjectState: the object is archived")
+            raise BackendError(f"{name}: InvalidRange: the store cannot serve it as stored")
         return super().get(name, offset, length)
 
 

@@ -126,3 +126,32 @@ def test_a_missing_bucket_is_no_repository_exit_10(
         f"Fatal: the bucket {s3_store.bucket}-typo does not exist: create it first (s3vault "
         "setup-bucket makes one as docs/s3.md recommends), then run the command again"
     ]
+
+
+def test_archived_packs_are_named_as_archived_never_as_damage_to_repair(
+    s3_bucket: str, s3_server: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """Packs stored with --s3-storage-class GLACIER: the backup said nothing, and verify
+    --read-data and restore called them damage and advised `repair packs` and `repair
+    snapshots`, which would drop intact data (an attack pass on moto, 2026-12-07)."""
+    env = s3_env(cli_env, s3_server)
+    repo = ("-r", f"s3://{s3_bucket}/cold")
+    init = ("init", "--kdf-cost", "minimum", "--no-recovery-key")
+    assert run_cli(*repo, *init, env=env).code == 0
+    src = write_file(tmp_path / "src" / "f.bin", os.urandom(200_000)).parent
+    done = run_cli(*repo, "--s3-storage-class", "glacier", "backup", str(src), env=env)
+    assert done.code == 0, done.stderr
+    assert "archives the data packs" in done.stderr, done.stderr
+    verify = run_cli(*repo, "verify", "--read-data", "--json", env=env)
+    assert verify.code == 13, verify.stdout
+    findings = [json.loads(x) for x in verify.stdout.splitlines()]
+    archived = [f for f in findings if f.get("kind") == "pack-archived"]
+    assert archived, findings
+    for finding in archived:
+        message = finding["message"]
+        assert "repair packs" not in message and "repair snapshots" not in message, message
+    assert all("restored from its storage class" in f["message"] for f in archived)
+    restore = run_cli(*repo, "restore", "latest", "-t", str(tmp_path / "t"), env=env)
+    assert restore.code == 13, restore.stderr
+    assert "restore those packs from the archive" in restore.stderr
+    assert "repair snapshots" not in restore.stderr

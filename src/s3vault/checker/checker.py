@@ -23,7 +23,7 @@ from s3vault.checker.selection import PackSelection
 from s3vault.checker.structure import Structure, check_structure
 from s3vault.checker.usage import snapshots_using
 from s3vault.clock import Clock, SystemClock
-from s3vault.errors import STORE_REFUSALS, NoSuchBucketError, S3VaultError
+from s3vault.errors import ARCHIVED, STORE_REFUSALS, NoSuchBucketError, S3VaultError
 from s3vault.format.indexfile import IndexedPack
 from s3vault.format.layout import ObjectKind, object_name
 from s3vault.format.packfile import BlobType
@@ -281,6 +281,13 @@ class Checker:
                 lost = "; no snapshot needs it (`s3vault prune` removes it)"
             if HEADER_DISAGREES in reason:
                 lost = _misdescribed(len(unique), len(snaps))
+            if ARCHIVED in reason:  # intact: repair advice would drop data that is there
+                kind = "pack-archived"
+                lost = (
+                    f"; {len(unique)} path(s) in {len(snaps)} snapshot(s) cannot be read until "
+                    "it is restored from its storage class's archive (docs/s3.md): nothing is "
+                    "known to be lost, repair nothing; restore it, then check again"
+                )
             findings.append(
                 Finding(
                     severity=Severity.ERROR,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import botocore.exceptions
 
 from s3vault.errors import (
+    ARCHIVED,
     AccessDeniedError,
     BackendError,
     NoSuchBucketError,
@@ -108,8 +109,7 @@ def _client_error(exc: botocore.exceptions.ClientError, where: str, op: str) -> 
         return TransientBackendError(f"{where}: {code} ({message})")
     if code == "InvalidObjectState":  # a 403 too, but no refusal: the object is archived
         return BackendError(
-            f"{where}: the object is archived ({message}): restore it from its storage "
-            "class first (docs/s3.md)"
+            f"{where}: {ARCHIVED} ({message}): restore it from its storage class first (docs/s3.md)"
         )
     if code in CREDENTIAL_CODES:  # a 403 too, but no policy says no: the key is wrong
         return AccessDeniedError(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from s3vault import ExitCode, RestoreOptions, RestoreResult, SnapshotFilter, TagList
+from s3vault import ARCHIVED, ExitCode, RestoreOptions, RestoreResult, SnapshotFilter, TagList
 from s3vault import restore as restore_op
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import (
@@ -157,9 +157,18 @@ def _report(ctx: CliContext, r: RestoreResult, *, verify: bool) -> int:
             "disk, then restore them again",
             markup=False,
         )
-    if r.errors and not ctx.json:
+    archived = [e for e in r.errors if ARCHIVED in e[1]]
+    if archived and not ctx.json:  # intact data: "repair snapshots" would drop it
         ctx.err.print(
-            f"{_not_restored(r.errors)} not restored (missing or damaged data): `s3vault "
+            f"{_not_restored(tuple(archived))} not restored: their data is in packs their "
+            "storage class has archived (listed above): restore those packs from the archive "
+            "(docs/s3.md), then restore again; nothing is known to be lost",
+            markup=False,
+        )
+    damaged = tuple(e for e in r.errors if ARCHIVED not in e[1])
+    if damaged and not ctx.json:
+        ctx.err.print(
+            f"{_not_restored(damaged)} not restored (missing or damaged data): `s3vault "
             "verify --read-data` names the damage (a plain verify reads no data); restore them "
             "from another snapshot (`s3vault find`), or `s3vault repair snapshots` to drop "
             "what is lost",
