@@ -235,3 +235,26 @@ def test_a_credential_the_store_does_not_know_is_named_so(
         assert done.code == 1, done.stderr
         assert "the store does not know this credential" in done.stderr, done.stderr
         assert "IAM policy" not in done.stderr
+
+
+def test_doctor_with_a_credential_that_may_only_read_shows_every_check(
+    run_cli: RunCli, proven: Proven
+) -> None:
+    """doctor with a credential that may read everything (s3:Get*, s3:List*) and write
+    nothing ended with exit 1 and no check shown: its store probe writes, and the refusal
+    named init (an attack pass on moto, 2026-12-07). The store's check says it was not
+    probed; the others are shown."""
+    arns = [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": arns}],
+    }
+    reader = proven.server.user("web-reads-everything", moto_names(policy))
+    env = {**proven.envs["restore"], **reader}
+    done = run_cli("-r", URL, "--json", "doctor", env=env)
+    assert done.stdout, done.stderr
+    checks = [json.loads(x) for x in done.stdout.splitlines()]
+    store = [c for c in checks if c.get("item") == "store"]
+    assert store and store[0]["state"] == "warning", checks
+    assert "not probed" in store[0]["detail"] and "init needs" not in store[0]["detail"]
+    assert any(c.get("item") == "repository" or c.get("item") == "keys" for c in checks), checks

@@ -10,7 +10,7 @@ from s3vault.backend.dialect import StoreDialect
 from s3vault.backend.location import BackendOptions, url_options
 from s3vault.backend.stack import stack_for
 from s3vault.cloud.check import OK, WARNING, WRONG, Check
-from s3vault.errors import S3VaultError
+from s3vault.errors import AccessDeniedError, S3VaultError
 from s3vault.ops.audit_setup import audit_checks, check_on_aws
 from s3vault.ops.bucket import s3_repository
 from s3vault.ops.keys import KEY_ROTATION, key_age_check, list_keys
@@ -89,7 +89,18 @@ def _store_check(repo: Repository, options: DoctorOptions) -> list[Check]:
     probing = stack.backend.capabilities.probing
     if probing is None:
         return []
-    now = probing.probe()
+    try:
+        now = probing.probe()
+    except AccessDeniedError as exc:  # the probe writes: a read-only credential may not
+        # (it ended doctor with exit 1 and no check shown, naming init: an attack pass)
+        return [
+            Check(
+                item="store",
+                state=WARNING,
+                detail=f"not probed: the probe writes a few objects, and {exc}",
+                fix="run doctor with a credential that may write to check the store",
+            )
+        ]
     then = StoreDialect.from_dict(repo.config.store)
     if (now.checksum, now.create_only, now.compare_and_swap) == (
         then.checksum,

@@ -112,8 +112,8 @@ class _Probe:
         if _code(exc) == "AccessDenied":
             msg = (
                 f"put {self.base}upload: access denied: this credential may not write here (a "
-                "read-only or restore-only credential, or a bucket policy); init needs one "
-                "that may (s3vault iam-policy)"
+                "read-only or restore-only credential, or a bucket policy); probing the store "
+                "(init, doctor) needs one that may (s3vault iam-policy)"
             )
             raise AccessDeniedError(msg) from None
 
