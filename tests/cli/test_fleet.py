@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from s3vault.clock import SystemClock
 from s3vault.cloud.cost import GB
 from s3vault.cloud.iam import policy
 from tests.conftest import RunCli, write_file
@@ -24,15 +26,22 @@ def test_stats_and_cost_of_a_real_repository(
     assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
     write_file(src / "b.bin", os.urandom(1 << 20))
     assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    minutes = json.loads(run_cli("-r", cli_repo, "--json", "stats").stdout)
+    # two backups minutes apart: no growth drawn from them (cost projected 107.91 a month
+    # for a 12 MiB repository from such a pair: an attack pass, 2026-12-07)
+    assert minutes["growth_bytes_per_day"] == 0
+    assert minutes["projection"]["12"] == minutes["stored_bytes"]
+    earlier = (SystemClock().now() - timedelta(days=2)).isoformat(timespec="seconds")
+    assert run_cli("-r", cli_repo, "backup", "--time", earlier, str(src)).code == 0
     done = run_cli("-r", cli_repo, "--json", "stats", "--history")
     assert done.code == 0, done.stderr
     s = json.loads(done.stdout)
     restore = (3 << 20) + 18 * 50_000
-    assert s["snapshots"] == 2 and s["restore_bytes"] == restore
+    assert s["snapshots"] == 3 and s["restore_bytes"] == restore
     assert s["dedup_ratio"] > 1.3  # a.bin stored once for two files
     assert s["compression_ratio"] > 1.2  # the text compresses
     (host,) = s["hosts"]
-    assert len(host["history"]) == 2 and host["growth_bytes_per_day"] > 0
+    assert len(host["history"]) == 3 and host["growth_bytes_per_day"] > 0  # two days of it
     assert s["projection"]["12"] > s["stored_bytes"]
     priced = run_cli("-r", cli_repo, "--json", "cost", "--region", "eu-west-1")
     assert priced.code == 0, priced.stderr
