@@ -23,7 +23,13 @@ if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # nohup's stays
 
 
 def _interrupted() -> NoReturn:
-    print("Fatal: interrupted", file=sys.stderr)  # noqa: T201
+    """``Fatal: interrupted``, exit 130; with --json the error object the command line
+    writes later on (a plain line broke a parser of --json's stderr: an attack pass)."""
+    if "--json" in sys.argv[1:]:
+        said = '{"message_type": "error", "message": "interrupted", "exit_code": 130}'
+    else:
+        said = "Fatal: interrupted"
+    print(said, file=sys.stderr)  # noqa: T201
     sys.exit(130)  # ExitCode.INTERRUPTED (s3vault.errors may be what was interrupted)
 
 

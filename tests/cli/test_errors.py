@@ -608,3 +608,13 @@ def test_a_stop_while_the_command_loads_is_one_line_and_exit_130(
     )
     assert done.returncode == 130, done.stderr
     assert done.stderr == "Fatal: interrupted\n"
+    as_json = script.replace("from s3vault", "sys.argv[1:] = ['--json', 'snapshots']\nfrom s3vault")
+    done = subprocess.run(
+        [sys.executable, "-c", as_json], env=cli_env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 130, done.stderr  # with --json, the JSON error object
+    assert json.loads(done.stderr) == {
+        "message_type": "error",
+        "message": "interrupted",
+        "exit_code": 130,
+    }
