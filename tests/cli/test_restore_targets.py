@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -169,6 +170,23 @@ def test_an_include_that_matches_nothing_warns_and_exits_3(
     assert matched.code == 0, matched.stderr
     assert (target / str(src).lstrip("/") / "etc" / "hosts").exists()
     assert not (target / str(src).lstrip("/") / "srv").exists()
+
+
+def test_an_include_that_selects_only_a_socket_warns_and_exits_3(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """`--include sock` selecting a socket alone said "0 files", exit 0: a script believed it
+    restored something (an attack pass, 2026-12-07)."""
+    src = write_file(tmp_path / "src" / "f", b"x").parent
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(src / "sock"))
+        assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    target = tmp_path / "t"
+    done = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target), "--include", "sock")
+    assert done.code == 3, done.stderr
+    assert "selects only sockets" in done.stderr and "nothing was restored" in done.stderr
+    both = run_cli("-r", cli_repo, "restore", "latest", "-t", str(tmp_path / "u"), "-i", "*")
+    assert both.code == 0, both.stderr  # the file too: no warning
 
 
 def test_restore_test_of_an_empty_selection_warns_and_exits_3(

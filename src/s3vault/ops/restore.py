@@ -166,6 +166,15 @@ def _restore(
     if plan.empty and not (plan.errors or plan.refused) and _patterns(options):
         where = subfolder or "/"  # SNAPSHOT:PATH: the filters were matched below PATH
         warnings.append((where, f"nothing in snapshot {sid.short} matches {_filters(options)}"))
+    elif plan.only_sockets and _patterns(options):  # "0 files", exit 0 (an attack pass)
+        where = subfolder or "/"
+        warnings.append(
+            (
+                where,
+                f"{_flags(options)} selects only sockets in snapshot {sid.short}, and a socket "
+                "is never restored (it belongs to a process that is gone): nothing was restored",
+            )
+        )
     return RestoreResult(
         snapshot_id=sid,
         target=os.fsdecode(target),
@@ -235,12 +244,16 @@ def _patterns(options: RestoreOptions) -> Patterns:
 
 
 def _filters(options: RestoreOptions) -> str:
-    """The filters for a message: --include 'a' --exclude 'b'."""
+    """The filters for a message: --include 'a' --exclude 'b': nothing was restored."""
+    return _flags(options) + ": nothing was restored"
+
+
+def _flags(options: RestoreOptions) -> str:
+    """The filters as given: --include 'a' --exclude 'b'."""
     given = (
         ("include", options.include),
         ("exclude", options.exclude),
         ("iinclude", options.iinclude),
         ("iexclude", options.iexclude),
     )
-    words = [f"--{flag} {p!r}" for flag, patterns in given for p in patterns]
-    return " ".join(words) + ": nothing was restored"
+    return " ".join(f"--{flag} {p!r}" for flag, patterns in given for p in patterns)

@@ -88,6 +88,15 @@ class RestorePlan:
         """Nothing would be created."""
         return not (self.dirs or self.files or self.hardlinks or self.others)
 
+    @property
+    def only_sockets(self) -> bool:
+        """What it selects beside directories is sockets alone, which no restore creates."""
+        return (
+            bool(self.others)
+            and not (self.files or self.hardlinks)
+            and all(node.type is NodeType.SOCKET for _entry, node in self.others)
+        )
+
     def shown(self, entry: Entry) -> str:
         """The entry's path in the snapshot, for messages (``/dir/name``)."""
         parts = [entry.name]
