@@ -192,10 +192,19 @@ def test_a_lost_pack_is_healed_by_the_next_backup(
     }
     assert new[:8] not in damaged_after
     assert damaged_after <= damaged_before
-    if damage == "truncated":  # repair index keeps the blobs of its first half: no loss
-        rebuilt = run_cli("-r", cli_repo, *fresh, "repair", "index", "--json")
-        assert rebuilt.code == 13, rebuilt.stdout  # a damaged pack, said
-        assert lines(rebuilt.stdout)[-1]["blobs_lost"] == 0
+    if damage == "truncated":
+        # every blob of it a snapshot needs has a sound copy now: prune marks it (it kept it
+        # as used, and verify's "prune removes it" went on failing: an attack pass), and
+        # verify says it is on its way out, not damage
+        pruned = run_cli("-r", cli_repo, *fresh, "--json", "prune")
+        assert pruned.code == 0, pruned.stderr
+        assert lines(pruned.stdout)[-1]["packs_marked"] >= 1
+        for args in ((), ("--read-data",)):
+            clean = run_cli("-r", cli_repo, *fresh, "verify", *args)
+            assert clean.code == 0, clean.stdout + clean.stderr
+            assert "marked it for deletion" in clean.stdout + clean.stderr
+        again = run_cli("-r", cli_repo, *fresh, "backup", str(src), "--host", "web1", "--json")
+        assert lines(again.stdout)[-1]["missing_packs"] == 0  # no more warnings
         return
     # what is left is the index naming a pack that is gone: repair index drops it
     rebuilt = run_cli("-r", cli_repo, *fresh, "repair", "index", "--json")
@@ -508,3 +517,25 @@ def test_links_in_a_repository_never_lead_prune_outside_it(tmp_path: Path, run_c
         age_directory(url, 1.5)
     assert all(p.read_bytes() for p in precious)
     assert run_cli("-r", url, "verify", "--read-data").code == 0
+
+
+def test_prune_keeps_a_truncated_pack_that_holds_the_only_copy_of_a_blob(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """A truncated pack some of whose blobs a backup stored again and some it could not (the
+    file is gone from the source): prune keeps it for `repair packs`, and never repacks it
+    (a read of its cut-off part would fail every prune)."""
+    src = tmp_path / "src"
+    write_file(src / "a.bin", os.urandom(400_000))
+    write_file(src / "b.bin", os.urandom(400_000))
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    (pack,) = objects(cli_repo, "data")
+    pack.write_bytes(pack.read_bytes()[: pack.stat().st_size // 2])
+    (src / "b.bin").unlink()  # its only copy stays in the damaged pack
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0  # a.bin stored again
+    for _ in range(2):
+        pruned = run_cli("-r", cli_repo, "--json", "prune", "--max-unused", "0")
+        assert pruned.code == 0, pruned.stderr
+        summary = lines(pruned.stdout)[-1]
+        assert summary["packs_repacked"] == 0 and summary["packs_marked"] == 0
+    assert pack.exists()

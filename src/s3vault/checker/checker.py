@@ -277,6 +277,11 @@ class Checker:
                     "; nothing snapshots need is lost with it (another pack holds what they "
                     "use): `s3vault repair index` stops the index naming it"
                 )
+            elif obj in st.marked:  # garbage on its way out: its damage harms nothing
+                lost = (
+                    "; no snapshot needs it, and prune has marked it for deletion: the next "
+                    "prune after the grace period deletes it"
+                )
             else:
                 lost = "; no snapshot needs it (`s3vault prune` removes it)"
             if HEADER_DISAGREES in reason:
@@ -288,9 +293,10 @@ class Checker:
                     "it is restored from its storage class's archive (docs/s3.md): nothing is "
                     "known to be lost, repair nothing; restore it, then check again"
                 )
+            garbage = obj in st.marked and not unique and obj not in users
             findings.append(
                 Finding(
-                    severity=Severity.ERROR,
+                    severity=Severity.INFO if garbage else Severity.ERROR,
                     kind=kind,
                     object=obj,
                     message=f"{reason}{lost}",

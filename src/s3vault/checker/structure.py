@@ -59,6 +59,7 @@ class Structure:
     # what a read-back of them proves of that file; a file naming one another gave is absent)
     put_packs: dict[ObjectId, tuple[ObjectId, ...]] = field(default_factory=dict)
     damaged_records: dict[str, str] = field(default_factory=dict)  # deletion records
+    marked: set[str] = field(default_factory=set)  # packs prune marked for deletion
 
 
 def check_keys(repo: Repository, findings: list[Finding], st: Structure) -> None:
@@ -209,6 +210,7 @@ def _add_marked_packs(repo: Repository, st: Structure) -> None:
         st.damaged_records[record_name(oid)] = reason
     for pack, _since in marks.packs.values():
         name = pack_name(pack)
+        st.marked.add(name)
         if name in st.packs or name not in st.listed:
             continue  # indexed again, or already deleted
         st.packs[name] = PackFacts(

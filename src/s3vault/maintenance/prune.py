@@ -323,7 +323,13 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
         )
         raise IntegrityError(msg)
     current = [p for p in indexed.values() if p.id in listed]
-    uses = _uses([current, orphans], plan.refs, repo.config.current_epoch)
+    # A pack the store holds at another size than the index says (truncated, appended to)
+    # keeps a blob only where no sound pack holds it: a backup stored its blobs again, and
+    # the damaged one was kept as used ("prune removes it", verify said; prune did not: an
+    # attack pass, 2026-12-07)
+    sound = [p for p in current if listed[p.id].size == p.size]
+    damaged = [p for p in current if listed[p.id].size != p.size]
+    uses = _uses([sound, orphans, damaged], plan.refs, repo.config.current_epoch)
     plan.copies = {pid: bytes(use.copies) for pid, use in uses.items() if use.copies}
     _judge_orphans(plan, orphans, uses, listed)
     partly = _classify_indexed(plan, indexed, listed, uses)
@@ -470,8 +476,9 @@ def _classify_indexed(
     uses: dict[ObjectId, _Use],
 ) -> list[tuple[float, CompactPack, int]]:
     """Fully used packs stay, unused ones are marked (unless very young: perhaps a running
-    backup's), partly used ones are returned as repack candidates (unused share, pack, bytes).
-    A blob another pack holds the kept copy of is unused here (``_uses``)."""
+    backup's; never a damaged one, stored at another size than the index says), partly used
+    ones are returned as repack candidates (unused share, pack, bytes). A blob another pack
+    holds the kept copy of is unused here (``_uses``)."""
     young_limit = min(3600.0, plan.grace / 2)
     partly: list[tuple[float, CompactPack, int]] = []
     for pack in indexed.values():
@@ -480,10 +487,10 @@ def _classify_indexed(
         if info is None:
             continue  # not stored (and not needed): it leaves the index
         n, used_bytes = uses[pack.id].blobs, uses[pack.id].bytes
-        if n == len(pack):
-            plan.keep.append(pack)
+        if n == len(pack) or (n and info.size != pack.size):  # damaged: repair packs, not a
+            plan.keep.append(pack)  # repack that fails on each run where a blob is cut off
         elif n == 0:
-            if info is not None and plan.now - info.modified < young_limit:
+            if info.size == pack.size and plan.now - info.modified < young_limit:
                 plan.keep.append(pack)  # said: "0 B unused" hid 772 MiB (an attack pass)
                 plan.young_unused += 1
                 plan.young_unused_bytes += pack.size

@@ -431,7 +431,7 @@ def _load_index(
         progress.warned(
             "repository",
             f"{len(lost_packs)} pack(s) named by the index are missing from the store or "
-            "shorter than the index says "
+            "of another size there than the index says "
             f"({len(lost_blobs)} blobs without another copy): what this snapshot needs of them "
             "is stored again; `s3vault verify` names the older snapshots that lost data",
         )

@@ -334,8 +334,8 @@ def _report(ctx: CliContext, r: BackupResult) -> None:
         say(
             ctx,
             f"healed: {plural(r.blobs_healed, 'blob')} of {plural(r.missing_packs, 'pack')} "
-            "missing from the store (or shorter there than the index says) were stored again "
-            "for this snapshot",
+            "missing from the store (or of another size there than the index says) were "
+            "stored again for this snapshot",
         )
     if r.dry_run:
         say(ctx, "dry run: nothing was written")
