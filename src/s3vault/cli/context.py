@@ -90,7 +90,7 @@ class CliContext:
         """-v: INFO, -vv: DEBUG, on stderr. The library only logs; the CLI decides where: on
         a terminal rich's log display, elsewhere (cron, journald, a pipe) plain lines: ISO 8601
         time with its offset, level, logger, message, no ANSI. With --json each record is a
-        JSON object as every other message (``warning``, or ``log`` below a warning). Without
+        JSON object on stderr (``warning``, or ``log`` below a warning). Without
         -v the library's warnings still reach stderr: ``warning: ...`` lines, or JSON; they
         were bare lines (Python's last-resort handler), with --json too, which broke a
         parser reading one object a line (an attack pass, 2026-12-07)."""
@@ -164,24 +164,26 @@ def _first_line(path: str) -> str:
 
 
 class _JsonRecords(logging.Handler):
-    """Log records as the command's JSON messages: a warning (``item``: the logger) as
-    ``render.warn`` writes one, a record below a warning (-v) as ``log`` (``level``,
-    ``logger``, ``message``)."""
+    """Log records as JSON objects on stderr, one a line (stdout keeps the command's own
+    messages, its result last): a warning as ``warning`` (``item``: the logger), a record
+    below a warning (-v) as ``log`` (``level``, ``logger``, ``message``)."""
 
     def __init__(self, ctx: CliContext) -> None:
         super().__init__()
         self._ctx = ctx
 
     def emit(self, record: logging.LogRecord) -> None:
-        from s3vault.cli.render import emit_message, warn
+        from s3vault.cli.render import json_line, to_jsonable
 
         try:
-            message = record.getMessage()
+            fields: dict[str, object] = {"message": record.getMessage()}
             if record.levelno >= logging.WARNING:
-                warn(self._ctx, record.name, message)
+                obj = {"message_type": "warning", "item": record.name, **fields}
             else:
                 level = record.levelname.lower()
-                emit_message(self._ctx, "log", level=level, logger=record.name, message=message)
+                obj = {"message_type": "log", "level": level, "logger": record.name, **fields}
+            sys.stderr.write(json_line(to_jsonable(obj), sys.stderr))
+            sys.stderr.flush()
         except Exception:  # logging's contract: a record never raises
             self.handleError(record)
 

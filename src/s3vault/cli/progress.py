@@ -12,6 +12,7 @@ display exists).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +26,15 @@ from rich.text import Text
 
 from s3vault import SystemClock
 from s3vault.cli.context import CliContext
-from s3vault.cli.render import emit_message, human_bytes, human_duration, line, plural, warn
+from s3vault.cli.render import (
+    emit_message,
+    human_bytes,
+    human_duration,
+    json_name,
+    line,
+    plural,
+    warn,
+)
 
 INTERVAL = 1.0  # seconds between two JSON status lines
 REFRESH = 0.25  # seconds between two terminal refreshes
@@ -168,8 +177,9 @@ class CliProgress:
                 self._in_flight.pop(path, None)
         if not self._list_files:
             return
-        if self._ctx.json:
-            emit_message(self._ctx, "verbose_status", action=status, item=path)
+        if self._ctx.json:  # the path itself, as restic's and as ls --json name it
+            item = json_name(os.fsencode(path))
+            emit_message(self._ctx, "verbose_status", action=status, item=item)
             return
         line(self._ctx, f"{status:<9} {path}")
 
