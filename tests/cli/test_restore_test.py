@@ -3,9 +3,9 @@ any reason: a name restore refuses, a file the target refuses, a node it cannot 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-import subprocess
 from pathlib import Path
 
 from tests.cli.test_damage_tolerance import flip_bit
@@ -129,25 +129,37 @@ def test_a_drill_removes_what_killed_drills_left_in_the_temporary_directory(
 ) -> None:
     """Three SIGKILLed drills left 266 MB of restored plain text in $TMPDIR and later drills
     left it all in place (an attack pass, 2026-12-07): a drill first removes the scratch
-    directories of drills whose process has ended; a live drill's and another name's stay."""
+    directories no live drill holds (each drill locks its own: a drill in another process id
+    namespace took a running one's by its id), named as drills name them, of this user, never
+    through a link; a name whose number is no process id made an internal error."""
     src = write_file(tmp_path / "src" / "secret.txt", b"plain text\n").parent
     assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
     tmp = tmp_path / "tmp"
-    dead = subprocess.Popen(["true"])  # a pid no process has once it is reaped
-    dead.wait()
-    left = tmp / f"s3vault-drill-{dead.pid}-x1y2"
+    left = tmp / "s3vault-drill-4242-x1y2"  # a killed drill's: nobody holds its lock
     write_file(left / "deep" / "secret.txt", b"plain text\n")
     (left / "deep").chmod(0o500)  # as restored: a directory without write permission
-    live = write_file(tmp / f"s3vault-drill-{os.getpid()}-a1b2" / "f", b"x").parent
+    huge = write_file(tmp / "s3vault-drill-99999999999999999999-y" / "f", b"x").parent
+    held = write_file(tmp / f"s3vault-drill-{os.getpid()}-a1b2" / "f", b"x").parent
+    lock = os.open(held, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # a live drill's, in whatever namespace
     other = write_file(tmp / "s3vault-drill-notapid" / "f", b"x").parent
-    done = run_cli("-r", cli_repo, "restore-test", env={**cli_env, "TMPDIR": str(tmp)})
+    accented = write_file(tmp / "s3vault-drill-4243-\u00e9" / "f", b"x").parent
+    outside = write_file(tmp_path / "outside" / "keep.txt", b"mine\n").parent
+    (tmp / "s3vault-drill-4244-link").symlink_to(outside)
+    env = {**cli_env, "TMPDIR": str(tmp)}
+    try:
+        done = run_cli("-r", cli_repo, "restore-test", env=env)
+    finally:
+        os.close(lock)
     assert done.code == 0, done.stdout + done.stderr
     assert not left.exists()
-    assert live.exists() and other.exists()
-    assert sorted(p.name for p in tmp.iterdir()) == sorted([live.name, other.name])
-    env = {**cli_env, "TMPDIR": str(tmp)}
+    # no process id that long: not a drill's name, left alone (it made an internal error)
+    assert huge.exists() and held.exists() and other.exists() and accented.exists()
+    assert (outside / "keep.txt").read_bytes() == b"mine\n"
+    assert (tmp / "s3vault-drill-4244-link").is_symlink()
     kept = run_cli("-r", cli_repo, "restore-test", "--keep", "--json", env=env)
     assert kept.code == 0, kept.stdout + kept.stderr
     assert run_cli("-r", cli_repo, "restore-test", env=env).code == 0
-    (kept_dir,) = set(tmp.iterdir()) - {live, other}  # a --keep drill's stays
+    (kept_dir,) = [p for p in tmp.iterdir() if p.name.startswith("s3vault-drill-kept-")]
     assert (kept_dir / str(src).lstrip("/") / "secret.txt").read_bytes() == b"plain text\n"
+    assert not held.exists()  # its holder let go: the last drill's sweep took it

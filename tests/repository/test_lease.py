@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -133,3 +134,13 @@ def test_a_holder_killed_but_not_yet_reaped_is_gone_for_the_lease_and_unlock(
         Lease.acquire(world.open(), "prune", SETTINGS, clock=world.clock).release()
     finally:
         zombie.wait()
+
+
+def test_a_number_no_process_id_can_be_is_no_live_process() -> None:
+    """A forged lease's (or a scratch directory's) 2^31 made os.kill raise OverflowError:
+    an internal error. It is no live process; this one is."""
+    from s3vault.repository.lease import pid_alive
+
+    for pid in (0, -1, 1 << 31, 10**20):
+        assert not pid_alive(pid), pid
+    assert pid_alive(os.getpid())

@@ -41,7 +41,7 @@ from s3vault.repository.snapshots import find_snapshot
 from s3vault.repository.treegraph import WalkBudget
 from s3vault.restorer.plan import RestorePlan, load_listing, plan_restore
 from s3vault.restorer.proof import UNREADABLE, prove_on_disk, prove_streamed
-from s3vault.restorer.scratch import new_scratch, remove_tree
+from s3vault.restorer.scratch import Scratch
 from s3vault.workerpool import STALL_AFTER, Watchdog, jobs_for
 
 MAX_LISTED = 100
@@ -184,8 +184,8 @@ def _restore_and_prove(
     clock: Clock,
 ) -> _Run:
     made_temp = options.target is None and not options.no_disk
-    scratch = new_scratch(keep=options.keep) if made_temp else None
-    target = scratch or options.target or Path(os.devnull)
+    scratch = Scratch(keep=options.keep) if made_temp else None
+    target = scratch.path if scratch else options.target or Path(os.devnull)
     target_b = os.fsencode(target.absolute())
     watchdog = Watchdog(stall_after=options.worker_timeout, clock=clock)
     try:
@@ -247,8 +247,8 @@ def _restore_and_prove(
             target=target_b,
         )
     finally:
-        if made_temp and not options.keep:
-            remove_tree(target)  # not shutil.rmtree: recursive in Python 3.11
+        if scratch is not None:
+            scratch.close(remove=not options.keep)
 
 
 def _restore_test(

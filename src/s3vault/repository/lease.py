@@ -91,12 +91,17 @@ def _refreshed(age: float) -> str:
     )
 
 
+PID_LIMIT = 1 << 22  # Linux's largest process id (PID_MAX_LIMIT on 64-bit hosts)
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process of this host exists and has not ended: a zombie (killed, not yet
     reaped by its parent: a supervisor that reaps late, a container whose first process never
     does) holds nothing, yet ``kill(pid, 0)`` finds it, and its lease blocked maintenance
     (exit 11, and ``unlock`` left it in place) until it was reaped (an attack pass,
-    2026-12-07)."""
+    2026-12-07). A number no process id can be (a forged lease's 2^31) is none."""
+    if not 0 < pid <= PID_LIMIT:  # os.kill raised OverflowError on it: an internal error
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -10,6 +10,7 @@ removed. So every directory is handled once, by a short name, and a tree 10,000 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import os
 import re
@@ -17,8 +18,6 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-
-from s3vault.repository.lease import pid_alive
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
@@ -71,39 +70,69 @@ def remove_tree(path: str | os.PathLike[str]) -> None:
 
 
 SCRATCH_PREFIX = "s3vault-drill-"
-_SCRATCH_NAME = re.compile(rf"{SCRATCH_PREFIX}(\d+)-[\w]+")
+# A drill's scratch directory: the prefix, its process id (for the person who looks), a
+# random part. ASCII only: \w took "é" (an attack pass, 2026-12-07).
+_SCRATCH_NAME = re.compile(rf"{SCRATCH_PREFIX}[1-9][0-9]{{0,9}}-[A-Za-z0-9_]+")
 
 
-def new_scratch(*, keep: bool = False) -> Path:
-    """A new scratch directory in the system's temporary directory, named by this process's
-    id (``keep``: one the user keeps, named so that no sweep takes it), once the scratch
-    directories of drills whose process has ended are removed (``sweep_scratch``)."""
-    sweep_scratch(Path(tempfile.gettempdir()))
-    mine = "kept" if keep else str(os.getpid())
-    return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{mine}-"))
+class Scratch:
+    """A drill's scratch directory, locked (``flock``) while the drill uses it: a sweep by
+    another drill takes only directories no live drill holds, whatever process id namespace
+    or host it runs in (a drill in a container sharing /tmp took a running drill's directory
+    for a dead one's by its process id: an attack pass, 2026-12-07)."""
+
+    def __init__(self, *, keep: bool = False) -> None:
+        """Make one in the system's temporary directory, once the scratch directories of
+        drills that were killed are removed (``sweep_scratch``); ``keep``: one the user
+        keeps, named so that no sweep takes it (no lock)."""
+        where = Path(tempfile.gettempdir())
+        sweep_scratch(where)
+        self._fd: int | None = None
+        if keep:
+            self.path = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}kept-", dir=where))
+            return
+        # made under a name no sweep takes, locked, then named: never seen unlocked
+        made = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}new-", dir=where))
+        self._fd = os.open(made, _DIR_FLAGS)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self.path = made.with_name(made.name.replace("-new-", f"-{os.getpid()}-", 1))
+        os.rename(made, self.path)
+
+    def close(self, *, remove: bool) -> None:
+        """Remove the directory (``remove``) and let go of its lock."""
+        if remove:
+            remove_tree(self.path)  # not shutil.rmtree: recursive in Python 3.11
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def sweep_scratch(where: Path) -> list[str]:
     """Remove the scratch directories in ``where`` that a drill of this user left when it was
     SIGKILLed (the OOM killer, a systemd stop timeout): each holds a restored copy of a
     snapshot in plain text, and later drills left them all in place (three killed drills
-    left 266 MB: an attack pass, 2026-12-07). Only a directory named by a process id that
-    no live process of this host has (``lease.pid_alive``: a zombie counts as ended), owned
-    by this user, is removed; best effort. Returns the names removed."""
+    left 266 MB: an attack pass, 2026-12-07). A directory is removed only when it is named
+    as a drill names one, is a directory of this user's (not a link to one), and no drill
+    holds its lock; best effort. Returns the names removed."""
     removed: list[str] = []
     try:
-        entries = list(os.scandir(where))
+        entries = [e for e in os.scandir(where) if _SCRATCH_NAME.fullmatch(e.name)]
     except OSError:
         return removed
     for entry in entries:
-        match = _SCRATCH_NAME.fullmatch(entry.name)
-        if match is None or pid_alive(int(match[1])):
-            continue
         try:
-            st = entry.stat(follow_symlinks=False)
+            fd = os.open(entry.path, _DIR_FLAGS)  # O_NOFOLLOW: a link is never followed
         except OSError:
             continue
-        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
+        try:
+            if os.fstat(fd).st_uid != os.getuid():
+                continue  # another user's
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a live drill holds it (or it cannot be locked: left alone)
+        else:
             remove_tree(entry.path)
             removed.append(entry.name)
+        finally:
+            os.close(fd)
     return removed
