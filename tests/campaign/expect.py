@@ -85,6 +85,8 @@ def verify(obj: RepoObject, mutation: str, *, read_data: bool, after_repair: boo
             return {13}, "a pack snapshots need is gone"
         if after_repair:
             return {0, 13}, "repair index and the backup may have left nothing damaged in use"
+        if obj.role == "a marked pack" and not obj.dependents:
+            return {0, 13}, "a marked pack no snapshot needs is on its way out: said as info"
         if read_data:
             return {13}, "a pack is damaged (its content no longer matches its name)"
         return {0, 13}, "damage that no blob a snapshot needs shows needs --read-data"

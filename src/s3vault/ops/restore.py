@@ -162,19 +162,8 @@ def _restore(
         and not (outcome.errors or mismatches or plan.errors or plan.refused)
     ):
         _record_proofs(repo, snap.tree, clock, start)  # every blob of the snapshot was opened
-    warnings = [*outcome.warnings, *outcome.skipped]
-    if plan.empty and not (plan.errors or plan.refused) and _patterns(options):
-        where = subfolder or "/"  # SNAPSHOT:PATH: the filters were matched below PATH
-        warnings.append((where, f"nothing in snapshot {sid.short} matches {_filters(options)}"))
-    elif plan.only_sockets and _patterns(options):  # "0 files", exit 0 (an attack pass)
-        where = subfolder or "/"
-        warnings.append(
-            (
-                where,
-                f"{_flags(options)} selects only sockets in snapshot {sid.short}, and a socket "
-                "is never restored (it belongs to a process that is gone): nothing was restored",
-            )
-        )
+    where = subfolder or "/"  # SNAPSHOT:PATH: the filters were matched below PATH
+    warnings = [*outcome.warnings, *outcome.skipped, *_selected_nothing(plan, options, sid, where)]
     return RestoreResult(
         snapshot_id=sid,
         target=os.fsdecode(target),
@@ -191,6 +180,26 @@ def _restore(
         verified=verified,
         mismatches=tuple(mismatches),
     )
+
+
+def _selected_nothing(
+    plan: RestorePlan, options: RestoreOptions, sid: ObjectId, where: str
+) -> list[tuple[str, str]]:
+    """The warning of filters that select nothing a restore creates: a script must not
+    believe it restored something ("0 files", exit 0, for sockets alone: an attack pass)."""
+    if not _patterns(options):
+        return []
+    if plan.empty and not (plan.errors or plan.refused):
+        return [(where, f"nothing in snapshot {sid.short} matches {_filters(options)}")]
+    if plan.only_sockets:
+        return [
+            (
+                where,
+                f"{_flags(options)} selects only sockets in snapshot {sid.short}, and a socket "
+                "is never restored (it belongs to a process that is gone): nothing was restored",
+            )
+        ]
+    return []
 
 
 def _record_proofs(repo: Repository, tree: ObjectId, clock: Clock, start: int) -> None:
