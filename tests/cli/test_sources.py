@@ -54,8 +54,10 @@ def test_file_growing_during_backup_is_a_warning(
 def test_owner_and_xattrs_are_restored(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
     src = tmp_path / "src"
     f = write_file(src / "owned", b"data")
+    odd = b"user.odd\xff\x01name"  # a name that is no UTF-8: the backup's internal error
     try:
         os.setxattr(f, "user.s3vault-test", b"\x00value\xff")
+        os.setxattr(f, odd, b"odd")
     except OSError:
         pytest.skip("this file system has no user xattrs")
     if os.geteuid() == 0:
@@ -65,6 +67,8 @@ def test_owner_and_xattrs_are_restored(tmp_path: Path, cli_repo: str, run_cli: R
     assert run_cli("-r", cli_repo, "restore", "latest", "-t", str(target)).code == 0
     out = target / str(f).lstrip("/")
     assert os.getxattr(out, "user.s3vault-test") == b"\x00value\xff"
+    assert os.getxattr(out, odd) == b"odd"
+    assert sorted(map(os.fsencode, os.listxattr(out))) == sorted(map(os.fsencode, os.listxattr(f)))
     if os.geteuid() == 0:
         assert (os.stat(out).st_uid, os.stat(out).st_gid) == (1234, 5678)
 

@@ -55,9 +55,9 @@ def read_xattrs(path: bytes | int) -> tuple[tuple[bytes, bytes], ...]:
     except OSError:
         return ()
     out = []
-    for name in sorted(names):
-        try:
-            out.append((name.encode(), os.getxattr(path, name, follow_symlinks=follow)))
+    for name in sorted(names, key=os.fsencode):  # the name's own bytes: one that is no UTF-8
+        try:  # stopped the backup with an internal error (an attack pass, 2026-12-07)
+            out.append((os.fsencode(name), os.getxattr(path, name, follow_symlinks=follow)))
         except OSError as exc:
             if exc.errno not in (errno.ENODATA, errno.ENOTSUP, errno.EPERM, errno.EACCES):
                 raise
