@@ -239,3 +239,32 @@ def test_a_directory_its_owner_may_write_but_not_read_is_restored_into_again(
     assert restored.stat().st_mode & 0o777 == 0o333
     restored.chmod(0o755)
     assert (restored / "f").read_bytes() == b"x\n"
+
+
+def test_a_drill_as_an_owner_removes_what_it_restored_whatever_the_modes(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A drill run as an owner, not root, of a snapshot holding directories of mode 0555 and
+    0333 left its whole restored plain text in $TMPDIR, even when it passed, and no later
+    drill removed it (an attack pass, 2026-12-07)."""
+    prefix = _as_an_owner()
+    if prefix is None:
+        pytest.skip("root without setpriv: the file modes would not bind")
+    src = tmp_path / "src"
+    for name, mode in (("ro", 0o555), ("drop", 0o333)):
+        write_file(src / name / "secret", b"plain text\n")
+        write_file(src / name / "deeper" / "secret", b"plain text\n")
+        (src / name).chmod(mode)
+    write_file(src / "ok" / "fine", b"fine\n")
+    try:
+        assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    finally:
+        for name in ("ro", "drop"):
+            (src / name).chmod(0o755)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    argv = [*prefix, S3VAULT, "-r", cli_repo, "restore-test", "--no-record"]
+    env = {**cli_env, "TMPDIR": str(tmp)}
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert list(tmp.iterdir()) == []

@@ -31,6 +31,7 @@ def _empty(top: int, name: str, hoisted: list[str], numbers: Iterator[int]) -> N
             entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in listing]
         for child, is_dir in entries:
             if is_dir:
+                _let_in(child, fd)  # a directory moves only where its owner may write it
                 moved = f".s3vault-rm-{os.getpid()}-{next(numbers)}"
                 os.rename(child, moved, src_dir_fd=fd, dst_dir_fd=top)
                 hoisted.append(moved)
@@ -40,12 +41,23 @@ def _empty(top: int, name: str, hoisted: list[str], numbers: Iterator[int]) -> N
         os.close(fd)
 
 
+def _let_in(name: str | os.PathLike[str], dir_fd: int | None = None) -> None:
+    """Give the owner (this process: a drill removes what it restored) read, write and search
+    on a directory already known to be one (not a link): a restored directory of mode 0555,
+    0333 or 0000 stopped its removal as another user than root, and the drill's plain text
+    stayed behind (an attack pass, 2026-12-07). Best effort."""
+    with contextlib.suppress(OSError):
+        os.chmod(name, 0o700, dir_fd=dir_fd)
+
+
 def remove_tree(path: str | os.PathLike[str]) -> None:
-    """Remove ``path`` and everything below it, best effort (what cannot be removed stays)."""
+    """Remove ``path`` and everything below it, best effort (what cannot be removed stays):
+    for a directory of this process's own, whatever the modes below it (``_let_in``)."""
     try:
         if not stat.S_ISDIR(os.lstat(path).st_mode):
             os.unlink(path)
             return
+        _let_in(path)
         top = os.open(path, _DIR_FLAGS)
     except OSError:
         return
@@ -57,6 +69,7 @@ def remove_tree(path: str | os.PathLike[str]) -> None:
             name = pending.pop()
             try:
                 if stat.S_ISDIR(os.stat(name, dir_fd=top, follow_symlinks=False).st_mode):
+                    _let_in(name, top)
                     _empty(top, name, pending, numbers)
                     os.rmdir(name, dir_fd=top)
                 else:
