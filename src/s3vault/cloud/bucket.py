@@ -23,6 +23,7 @@ import botocore.exceptions
 
 from s3vault.backend.location import BackendOptions
 from s3vault.backend.s3 import aws_session
+from s3vault.backend.s3.errors import CREDENTIAL_CODES, translate
 from s3vault.cloud.bucketpolicy import PolicyPlan, check_policy, merge, policy_diff
 from s3vault.cloud.check import OK, WARNING, WRONG, Check
 from s3vault.errors import BackendError, NoSuchBucketError
@@ -428,6 +429,12 @@ def check_bucket(s3: Any, plan: BucketPlan, kms_key_arn: str | None = None) -> l
         checks.append(_check_replication(s3, plan))
         checks += _check_policy(s3, plan, kms_key_arn) if plan.bucket_policy else []
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        credential = isinstance(exc, botocore.exceptions.ClientError) and (
+            _code(exc) in CREDENTIAL_CODES
+        )
+        if credential:  # botocore's raw text, where every other command
+            # names the credential (an attack pass, 2026-12-07)
+            raise translate(exc, "doctor: inspect bucket", plan.bucket) from None
         msg = f"doctor: cannot inspect bucket {plan.bucket}: {exc}"
         raise BackendError(msg) from None
     return checks
