@@ -155,3 +155,26 @@ def test_archived_packs_are_named_as_archived_never_as_damage_to_repair(
     assert restore.code == 13, restore.stderr
     assert "restore those packs from the archive" in restore.stderr
     assert "repair snapshots" not in restore.stderr
+
+
+def test_prune_never_repacks_an_archived_pack(
+    s3_bucket: str, s3_server: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A partly used GLACIER pack was chosen for repacking, and its read stopped prune at
+    once (exit 1, nothing freed; an attack pass on moto, 2026-12-07): it is kept."""
+    env = s3_env(cli_env, s3_server)
+    repo = ("-r", f"s3://{s3_bucket}/cold", "--s3-storage-class", "GLACIER")
+    init = ("init", "--kdf-cost", "minimum", "--no-recovery-key", "--pack-size", "4")
+    assert run_cli(*repo, *init, env=env).code == 0
+    src = tmp_path / "src"
+    for n in range(6):
+        write_file(src / f"f{n}", os.urandom(200_000))
+    assert run_cli(*repo, "backup", str(src), env=env).code == 0
+    for n in range(4):
+        (src / f"f{n}").unlink()
+    assert run_cli(*repo, "backup", str(src), env=env).code == 0
+    assert run_cli(*repo, "forget", "--keep-last", "1", env=env).code == 0
+    done = run_cli(*repo, "--json", "prune", "--max-unused", "0", env=env)
+    assert done.code == 0, done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert summary["packs_repacked"] == 0

@@ -47,6 +47,11 @@ if TYPE_CHECKING:
     from s3vault.backend.capabilities import Capabilities
 
 
+# Storage classes whose objects cannot be read until restored from the archive (hours): S3
+# GLACIER and DEEP_ARCHIVE (ObjectInfo.storage_class)
+ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ObjectInfo:
     """Name and size of a stored object."""

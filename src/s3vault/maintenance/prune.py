@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
-from s3vault.backend.base import ObjectInfo
+from s3vault.backend.base import ARCHIVE_CLASSES, ObjectInfo
 from s3vault.clock import Clock, SystemClock
 from s3vault.crashpoint import crash_point
 from s3vault.errors import (
@@ -489,6 +489,8 @@ def _classify_indexed(
         n, used_bytes = uses[pack.id].blobs, uses[pack.id].bytes
         if n == len(pack) or (n and info.size != pack.size):  # damaged: repair packs, not a
             plan.keep.append(pack)  # repack that fails on each run where a blob is cut off
+        elif n and info.storage_class in ARCHIVE_CLASSES:  # unreadable until restored: a
+            plan.keep.append(pack)  # repack stopped prune (exit 1, an attack pass on moto)
         elif n == 0:
             if info.size == pack.size and plan.now - info.modified < young_limit:
                 plan.keep.append(pack)  # said: "0 B unused" hid 772 MiB (an attack pass)

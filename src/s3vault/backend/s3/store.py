@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from s3vault.backend.accounting import RequestCounts
-from s3vault.backend.base import Guarantees, ObjectInfo
+from s3vault.backend.base import ARCHIVE_CLASSES, Guarantees, ObjectInfo
 from s3vault.backend.capabilities import Capabilities
 from s3vault.backend.congestion import CongestionWindow
 from s3vault.backend.dialect import StoreDialect
@@ -483,8 +483,6 @@ AWS_CLASSES = frozenset(
         "EXPRESS_ONEZONE",
     }
 )
-# Classes whose objects cannot be read until restored from the archive (hours)
-ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 
 
 def data_class(given: str) -> str:
