@@ -151,10 +151,16 @@ def test_archived_packs_are_named_as_archived_never_as_damage_to_repair(
         message = finding["message"]
         assert "repair packs" not in message and "repair snapshots" not in message, message
     assert all("restored from its storage class" in f["message"] for f in archived)
+    text = run_cli(*repo, "verify", "--read-data", env=env)
+    assert "could not be read (nothing is known to be lost" in text.stdout + text.stderr
+    assert "repository damaged" not in text.stdout + text.stderr  # its closing line too
     restore = run_cli(*repo, "restore", "latest", "-t", str(tmp_path / "t"), env=env)
     assert restore.code == 13, restore.stderr
     assert "restore those packs from the archive" in restore.stderr
     assert "repair snapshots" not in restore.stderr
+    drill = run_cli(*repo, "restore-test", "--no-record", env=env)
+    assert drill.code == 13, drill.stdout + drill.stderr
+    assert "nothing is known to be lost" in drill.stdout and "damage found" not in drill.stdout
 
 
 def test_prune_never_repacks_an_archived_pack(

@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from s3vault import (
+    ARCHIVED,
     DrillFile,
     DrillOptions,
     DrillResult,
@@ -213,10 +214,18 @@ def _show(ctx: CliContext, result: DrillResult, *, no_disk: bool) -> None:
         f"(RPO target {_hms(r.rpo_target_seconds)})",
     )
     failed = failed_targets(r, empty=result.empty, refused=len(result.refused))
-    why = f" ({', '.join(_FAILED_WORDS[f] for f in failed)})" if failed and not r.passed else ""
+    words = [_FAILED_WORDS[f] for f in failed]
+    if result.errors and all(ARCHIVED in problem for _path, problem in result.errors):
+        # not damage: "damage found" over data that is there (an attack pass on moto)
+        words = [ARCHIVED_WORDS if f == "damage" else _FAILED_WORDS[f] for f in failed]
+    why = f" ({', '.join(words)})" if failed and not r.passed else ""
     say(ctx, f"  result:        {'PASS' if r.passed else 'FAIL'}{why}")
 
 
+ARCHIVED_WORDS = (
+    "data in packs their storage class archived could not be read: restore them from the "
+    "archive, then drill again; nothing is known to be lost"
+)
 _FAILED_WORDS = {
     "damage": "damage found",
     "target_refused": "the drill's target refused entries: a limit of this host, not damage",

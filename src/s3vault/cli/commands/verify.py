@@ -178,14 +178,22 @@ def _say(ctx: CliContext, r: VerifyResult, rate: float) -> None:
 
 
 def _say_outcome(ctx: CliContext, r: VerifyResult | PutOnlyVerifyResult) -> None:
-    errors = sum(f.severity == "error" for f in r.findings)
-    say(
-        ctx,
-        "no errors were found"
-        if r.ok
-        else f"{plural(errors, 'error')}: repository damaged (each says what to run; "
-        "docs/troubleshooting.md, 'When the repository is damaged')",
-    )
+    errors = [f for f in r.findings if f.severity == "error"]
+    archived = sum(f.kind == "pack-archived" for f in errors)
+    if r.ok:
+        said = "no errors were found"
+    elif archived == len(errors):  # not damage (it said so, over findings saying otherwise)
+        said = (
+            f"{plural(archived, 'error')}: packs archived by their storage class could not be "
+            "read (nothing is known to be lost: restore them from the archive, then verify "
+            "again; docs/s3.md)"
+        )
+    else:
+        said = (
+            f"{plural(len(errors), 'error')}: repository damaged (each says what to run; "
+            "docs/troubleshooting.md, 'When the repository is damaged')"
+        )
+    say(ctx, said)
 
 
 def _report_put_only(ctx: CliContext, r: PutOnlyVerifyResult) -> None:
