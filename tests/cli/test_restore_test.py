@@ -163,3 +163,17 @@ def test_a_drill_removes_what_killed_drills_left_in_the_temporary_directory(
     (kept_dir,) = [p for p in tmp.iterdir() if p.name.startswith("s3vault-drill-kept-")]
     assert (kept_dir / str(src).lstrip("/") / "secret.txt").read_bytes() == b"plain text\n"
     assert not held.exists()  # its holder let go: the last drill's sweep took it
+
+
+def test_a_tmpdir_that_cannot_be_used_is_said_not_passed_over(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A missing or unusable $TMPDIR sent the drill's restore to /tmp without a word (Python's
+    tempfile goes on to the next candidate): plain text where the operator had not put it
+    (an attack pass, 2026-12-07)."""
+    src = write_file(tmp_path / "src" / "secret.txt", b"plain text\\n").parent
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    missing = tmp_path / "no-such-dir"
+    done = run_cli("-r", cli_repo, "restore-test", env={**cli_env, "TMPDIR": str(missing)})
+    assert done.code == 1, done.stdout + done.stderr
+    assert f"the temporary directory {missing} ($TMPDIR) cannot be used" in done.stderr

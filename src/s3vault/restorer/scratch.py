@@ -19,6 +19,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from s3vault.errors import RestoreError
+
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
 
@@ -98,7 +100,7 @@ class Scratch:
         """Make one in the system's temporary directory, once the scratch directories of
         drills that were killed are removed (``sweep_scratch``); ``keep``: one the user
         keeps, named so that no sweep takes it (no lock)."""
-        where = Path(tempfile.gettempdir())
+        where = _temporary_directory()
         sweep_scratch(where)
         self._fd: int | None = None
         if keep:
@@ -118,6 +120,25 @@ class Scratch:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _temporary_directory() -> Path:
+    """The system's temporary directory, as $TMPDIR (or $TEMP, $TMP) names it.
+
+    Raises:
+        RestoreError: the one named cannot be used (missing, read-only): Python's
+            ``tempfile`` went on to /tmp without a word, and a drill's plain text landed where
+            the operator had not put it (an attack pass, 2026-12-07).
+    """
+    where = Path(tempfile.gettempdir())
+    named = next((os.environ[v] for v in ("TMPDIR", "TEMP", "TMP") if os.environ.get(v)), "")
+    if named and os.path.realpath(named) != os.path.realpath(where):
+        msg = (
+            f"the temporary directory {named} ($TMPDIR) cannot be used (missing, or this user "
+            "may not write there): point TMPDIR at one that can, or give --target"
+        )
+        raise RestoreError(msg)
+    return where
 
 
 def sweep_scratch(where: Path) -> list[str]:
