@@ -246,12 +246,14 @@ def test_a_drill_as_an_owner_removes_what_it_restored_whatever_the_modes(
 ) -> None:
     """A drill run as an owner, not root, of a snapshot holding directories of mode 0555 and
     0333 left its whole restored plain text in $TMPDIR, even when it passed, and no later
-    drill removed it (an attack pass, 2026-12-07)."""
+    drill removed it; one of mode 0000 failed it with "damage found", its proof shut out of
+    its own restore (an attack pass, 2026-12-07)."""
     prefix = _as_an_owner()
     if prefix is None:
         pytest.skip("root without setpriv: the file modes would not bind")
     src = tmp_path / "src"
-    for name, mode in (("ro", 0o555), ("drop", 0o333)):
+    modes = (("ro", 0o555), ("drop", 0o333), ("closed", 0o000), ("search", 0o111))
+    for name, mode in modes:
         write_file(src / name / "secret", b"plain text\n")
         write_file(src / name / "deeper" / "secret", b"plain text\n")
         (src / name).chmod(mode)
@@ -259,7 +261,7 @@ def test_a_drill_as_an_owner_removes_what_it_restored_whatever_the_modes(
     try:
         assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
     finally:
-        for name in ("ro", "drop"):
+        for name, _mode in modes:
             (src / name).chmod(0o755)
     tmp = tmp_path / "tmp"
     tmp.mkdir()
@@ -267,4 +269,5 @@ def test_a_drill_as_an_owner_removes_what_it_restored_whatever_the_modes(
     env = {**cli_env, "TMPDIR": str(tmp)}
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS" in done.stdout
     assert list(tmp.iterdir()) == []

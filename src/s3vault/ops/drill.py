@@ -40,7 +40,7 @@ from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot
 from s3vault.repository.treegraph import WalkBudget
 from s3vault.restorer.plan import RestorePlan, load_listing, plan_restore
-from s3vault.restorer.proof import UNREADABLE, prove_on_disk, prove_streamed
+from s3vault.restorer.proof import UNREADABLE, let_owner_in, prove_on_disk, prove_streamed
 from s3vault.restorer.scratch import Scratch
 from s3vault.workerpool import STALL_AFTER, Watchdog, jobs_for
 
@@ -229,6 +229,8 @@ def _restore_and_prove(
         ).run(target_b)
         errors = [*outcome.errors, *outcome.warnings]  # the plan's are in the outcome too
         t2 = clock.monotonic()
+        if scratch is not None:  # its own: no mode shuts its proof out (root may lack the
+            let_owner_in(plan, target_b)  # capability that lets it in, as in a container)
         problems = prove_on_disk(
             plan,
             target_b,
