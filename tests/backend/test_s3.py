@@ -318,3 +318,17 @@ def test_a_storage_class_is_spelled_as_aws_spells_it_and_an_archive_one_is_said(
     said = [r.getMessage() for r in caplog.records if "archives the data packs" in r.getMessage()]
     assert len(said) == 1  # once a store
     assert client.head_object(Bucket=s3_bucket, Key="data/ab/cold1")["StorageClass"] == "GLACIER"
+
+
+def test_a_clean_up_after_a_failure_is_tried_once_within_the_deadline(
+    s3_server: str, s3_bucket: str
+) -> None:
+    """A multipart upload's abort after a failed part had botocore's three tries of its own,
+    and --retry-deadline 20 against a stopped store took 45 s (an attack pass on moto,
+    2026-12-07): the clean-up's client tries once, with the deadline's timeouts."""
+    backend = S3Backend(S3Settings(bucket=s3_bucket, endpoint_url=s3_server, retry_deadline=20))
+    conn = backend._conn  # the store's connection is what is checked
+    once = conn.once_client().meta.config
+    assert once.retries["total_max_attempts"] == 1
+    assert once.read_timeout == 5.0 and once.connect_timeout == 5.0
+    assert conn.client.meta.config.retries["total_max_attempts"] == 4

@@ -57,18 +57,18 @@ class S3Settings:
         return f"S3Settings(s3://{self.bucket}/{self.prefix}, endpoint={self.endpoint_url!r})"
 
 
-BOTOCORE_ATTEMPTS = 3  # botocore's own tries of a request, inside one of RetryBackend's
+BOTOCORE_TRIES = 4  # botocore's own tries of a request (its "3 retries"), inside one of ours
 READ_TIMEOUT = 60.0  # seconds a response may keep a request waiting, at most
 CONNECT_TIMEOUT = 10.0
 
 
 def request_timeouts(deadline: float) -> tuple[float, float]:
     """(read, connect) timeouts of one request: botocore's tries of a request that hangs
-    (a store that accepts connections and never answers) fit in a quarter of the deadline
-    each, so the deadline holds: `--retry-deadline 20` against a stopped server took 241 s,
-    three botocore tries of 60 s and more (an attack pass on moto, 2026-12-07). The default
-    deadline (300 s) keeps 60 s and 10 s."""
-    read = max(1.0, min(READ_TIMEOUT, deadline / (BOTOCORE_ATTEMPTS + 1)))
+    (a store that accepts connections and never answers) fit in the deadline together, so
+    it holds: `--retry-deadline 20` against a stopped server took 241 s, botocore's tries of
+    60 s each (an attack pass on moto, 2026-12-07). The default deadline (300 s) keeps 60 s
+    and 10 s."""
+    read = max(1.0, min(READ_TIMEOUT, deadline / BOTOCORE_TRIES))
     return read, min(CONNECT_TIMEOUT, read)
 
 
@@ -168,6 +168,7 @@ class Connection:
         self._session = aws_session(settings.aws_profile, settings.role_arn, settings.external_id)
         self.client: Any = self.new_client(settings.checksum)
         self._pid = os.getpid()
+        self._once: tuple[int, Any] | None = None  # (process, client): once_client's
 
     @property
     def settings(self) -> S3Settings:
@@ -212,13 +213,22 @@ class Connection:
             self.client = self.new_client(self._s.checksum)
         return self.client
 
-    def new_client(self, checksum: str | None) -> Any:
+    def once_client(self) -> Any:
+        """A client of this process that tries each request once (botocore retries nothing):
+        for a clean-up after a failure (a multipart upload's abort), which had botocore's
+        three tries of its own on top of the failure's and doubled --retry-deadline against
+        a stopped store (an attack pass, 2026-12-07)."""
+        if self._once is None or self._once[0] != os.getpid():
+            self._once = (os.getpid(), self.new_client(self._s.checksum, tries=1))
+        return self._once[1]
+
+    def new_client(self, checksum: str | None, *, tries: int = BOTOCORE_TRIES) -> Any:
         """A boto3 S3 client for these settings with this checksum mode (None: boto3's)."""
         s = self._s
         read, connect = request_timeouts(s.retry_deadline)
         cfg: dict[str, Any] = {
             # botocore retries a little; RetryBackend retries on, to its deadline
-            "retries": {"mode": "standard", "max_attempts": BOTOCORE_ATTEMPTS},
+            "retries": {"mode": "standard", "total_max_attempts": tries},
             "max_pool_connections": max(10, s.connections * 2),
             "connect_timeout": connect,
             "read_timeout": read,
@@ -251,6 +261,7 @@ class Connection:
         it stays (a second client cost every S3 command about 8 ms of CPU)."""
         old = self._s.checksum
         self._s = dataclasses.replace(self._s, **changes)
+        self._once = None  # made again with these settings when next needed
         wanted = self._s.checksum
         if wanted == old:
             return

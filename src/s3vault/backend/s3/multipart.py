@@ -93,8 +93,10 @@ def put_multipart(
             log.warning("completed upload of %s found after a lost answer", key)
         _abort_strays(conn, key, upload_id)
     except Exception as exc:
-        try:
-            conn.client.abort_multipart_upload(Bucket=settings.bucket, Key=key, UploadId=upload_id)
+        try:  # one try: the failure has had its own (a lifecycle rule ends what is left)
+            conn.once_client().abort_multipart_upload(
+                Bucket=settings.bucket, Key=key, UploadId=upload_id
+            )
         except Exception:
             log.warning("could not abort multipart upload %s of %s", upload_id, key)
         raise translate(exc, "multipart upload", key) from None
