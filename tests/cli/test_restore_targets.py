@@ -241,6 +241,33 @@ def test_a_directory_its_owner_may_write_but_not_read_is_restored_into_again(
     assert (restored / "f").read_bytes() == b"x\n"
 
 
+def test_a_changed_file_in_a_directory_its_owner_may_not_write_is_restored_in_place(
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A restore as an owner into a target whose directory of mode 0111 holds a changed file
+    said "cannot create file: Permission denied", exit 3, and left the change, where restic
+    writes the file in place (an attack pass, 2026-12-07)."""
+    prefix = _as_an_owner()
+    if prefix is None:
+        pytest.skip("root without setpriv: the file modes would not bind")
+    src = tmp_path / "src"
+    write_file(src / "d111" / "b", b"the backed-up bytes, longer than the change\n")
+    (src / "d111").chmod(0o111)
+    try:
+        assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    finally:
+        (src / "d111").chmod(0o755)
+    target = tmp_path / "target"
+    argv = [*prefix, S3VAULT, "-r", cli_repo, "restore", "latest", "--target", str(target)]
+    first = subprocess.run(argv, env=cli_env, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    restored = target / str(src).lstrip("/") / "d111" / "b"
+    restored.write_bytes(b"CHANGED\n")  # as root: the owner's own edit
+    again = subprocess.run(argv, env=cli_env, capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr
+    assert restored.read_bytes() == b"the backed-up bytes, longer than the change\n"
+
+
 def test_a_drill_as_an_owner_removes_what_it_restored_whatever_the_modes(
     tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:

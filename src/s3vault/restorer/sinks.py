@@ -153,6 +153,22 @@ class FilesystemSink:
         self._open_lock = threading.Lock()  # guards both, and makes creation happen once
         self._uid: int | None = None  # see _creator
 
+    def _in_place(self, dir_fd: int | None, name: bytes) -> int:
+        """The file already at ``name``, emptied, for writing anew where its directory may
+        not be written (so it cannot be replaced): only a regular file with no other name,
+        owned as this restore's files are (``_own_file``, checked before anything is cut).
+        A second restore as an owner into a directory of mode 0111 said "cannot create
+        file: Permission denied", exit 3, where restic writes the file in place (an attack
+        pass, 2026-12-07)."""
+        fd = os.open(name, _WRITE_FLAGS, dir_fd=dir_fd)
+        try:
+            self._own_file(fd)
+            os.ftruncate(fd, 0)  # no old byte stays where the new file has a hole
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
     def _own_file(self, fd: int) -> None:
         """The descriptor is one this restore may write: a regular file with no other name
         (each file is restored with one link; its hard links come after the content), owned
@@ -250,8 +266,12 @@ class FilesystemSink:
                 try:
                     fd = os.open(name, flags, 0o600, dir_fd=dir_fd)
                 except FileExistsError:  # never followed: O_EXCL refuses a symlink too
-                    _clear(dir_fd, name)
-                    fd = os.open(name, flags, 0o600, dir_fd=dir_fd)
+                    try:
+                        _clear(dir_fd, name)
+                    except PermissionError:  # a directory it may not write (mode 0111)
+                        fd = self._in_place(dir_fd, name)
+                    else:
+                        fd = os.open(name, flags, 0o600, dir_fd=dir_fd)
             try:
                 self._own_file(fd)
                 if size:
