@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.cli.test_s3 import s3_env
@@ -142,6 +143,19 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _workers_of(proc: subprocess.Popen[bytes], ready: Callable[[], bool]) -> list[int]:
+    """The backup's two worker processes, once they run and ``ready()`` (30 s at most)."""
+    deadline = time.monotonic() + 30
+    workers: list[int] = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        workers = children(proc.pid)
+        if len(workers) >= 2 and ready():
+            break
+        time.sleep(0.005)
+    assert len(workers) >= 2, "the workers did not start"
+    return workers
+
+
 def test_sigterm_stops_the_workers_and_exits_130(
     tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str]
 ) -> None:
@@ -156,14 +170,7 @@ def test_sigterm_stops_the_workers_and_exits_130(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 30
-    workers: list[int] = []
-    while time.monotonic() < deadline and proc.poll() is None:
-        workers = children(proc.pid)
-        if len(workers) >= 2 and list(Path(cli_repo, "data").rglob("*")):
-            break
-        time.sleep(0.005)
-    assert len(workers) >= 2, "the workers did not start"
+    workers = _workers_of(proc, lambda: bool(list(Path(cli_repo, "data").rglob("*"))))
     proc.send_signal(signal.SIGTERM)
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -194,12 +201,7 @@ def test_a_sigkilled_backup_leaves_no_worker_writing(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    workers: list[int] = []
-    while time.monotonic() < deadline and proc.poll() is None and len(workers) < 2:
-        workers = children(proc.pid)
-        time.sleep(0.005)
-    assert len(workers) >= 2, "the workers did not start"
+    workers = _workers_of(proc, lambda: True)
     time.sleep(1.5)  # reading, then uploading their first packs
     proc.kill()
     proc.wait(timeout=10)

@@ -10,7 +10,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -204,35 +204,50 @@ def test_restore_test_of_an_empty_selection_warns_and_exits_3(
         assert lines[1]["passed"] is False
 
 
-def _as_an_owner() -> list[str] | None:
-    """The command prefix that runs a command as a user the file modes bind: nothing when
-    not root, setpriv without capabilities when root (None where it is missing)."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--inh-caps=-all", "--bounding-set=-all", "--"] if setpriv else None
+AsOwner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture
+def as_owner() -> AsOwner:
+    """Run ``s3vault ARGV`` as a user the file modes bind: as it is when not root, through
+    setpriv without capabilities when root (skipped where setpriv is missing)."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("root without setpriv: the file modes would not bind")
+        prefix = [setpriv, "--inh-caps=-all", "--bounding-set=-all", "--"]
+
+    def run(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        command = [*prefix, S3VAULT, *argv]
+        return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+    return run
+
+
+def _backed_up_with_modes(run_cli: RunCli, repo: str, src: Path, modes: dict[str, int]) -> None:
+    """Back up ``src`` with its directories ``modes`` set (as root), then open them again."""
+    for name, mode in modes.items():
+        (src / name).chmod(mode)
+    try:
+        assert run_cli("-r", repo, "backup", str(src)).code == 0
+    finally:
+        for name in modes:
+            (src / name).chmod(0o755)
 
 
 def test_a_directory_its_owner_may_write_but_not_read_is_restored_into_again(
-    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli, as_owner: AsOwner
 ) -> None:
     """A second restore (as an owner, not root) into a target with a drop-box directory (mode
     0333: search and write, no read) said "cannot create file: Permission denied" and exited
     3, where the first succeeded and restic's second does (an attack pass, 2026-12-07)."""
-    prefix = _as_an_owner()
-    if prefix is None:
-        pytest.skip("root without setpriv: the file modes would not bind")
     src = tmp_path / "src"
     write_file(src / "drop" / "f", b"x\n")
-    (src / "drop").chmod(0o333)
-    try:
-        assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
-    finally:
-        (src / "drop").chmod(0o755)
+    _backed_up_with_modes(run_cli, cli_repo, src, {"drop": 0o333})
     target = tmp_path / "target"
-    argv = [*prefix, S3VAULT, "-r", cli_repo, "restore", "latest", "--target", str(target)]
     for n, present in ((1, 0), (2, 1)):
-        done = subprocess.run(argv, env=cli_env, capture_output=True, text=True, check=False)
+        done = as_owner("-r", cli_repo, "restore", "latest", "--target", str(target), env=cli_env)
         assert done.returncode == 0, (n, done.stderr)
         assert f"({present} already present)" in done.stdout + done.stderr, done.stdout
     restored = target / str(src).lstrip("/") / "drop"
@@ -242,59 +257,42 @@ def test_a_directory_its_owner_may_write_but_not_read_is_restored_into_again(
 
 
 def test_a_changed_file_in_a_directory_its_owner_may_not_write_is_restored_in_place(
-    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli, as_owner: AsOwner
 ) -> None:
     """A restore as an owner into a target whose directory of mode 0111 holds a changed file
     said "cannot create file: Permission denied", exit 3, and left the change, where restic
     writes the file in place (an attack pass, 2026-12-07)."""
-    prefix = _as_an_owner()
-    if prefix is None:
-        pytest.skip("root without setpriv: the file modes would not bind")
     src = tmp_path / "src"
     write_file(src / "d111" / "b", b"the backed-up bytes, longer than the change\n")
-    (src / "d111").chmod(0o111)
-    try:
-        assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
-    finally:
-        (src / "d111").chmod(0o755)
-    target = tmp_path / "target"
-    argv = [*prefix, S3VAULT, "-r", cli_repo, "restore", "latest", "--target", str(target)]
-    first = subprocess.run(argv, env=cli_env, capture_output=True, text=True, check=False)
+    _backed_up_with_modes(run_cli, cli_repo, src, {"d111": 0o111})
+    argv = ("-r", cli_repo, "restore", "latest", "--target", str(tmp_path / "target"))
+    first = as_owner(*argv, env=cli_env)
     assert first.returncode == 0, first.stderr
-    restored = target / str(src).lstrip("/") / "d111" / "b"
+    restored = tmp_path / "target" / str(src).lstrip("/") / "d111" / "b"
     restored.write_bytes(b"CHANGED\n")  # as root: the owner's own edit
-    again = subprocess.run(argv, env=cli_env, capture_output=True, text=True, check=False)
+    again = as_owner(*argv, env=cli_env)
     assert again.returncode == 0, again.stderr
     assert restored.read_bytes() == b"the backed-up bytes, longer than the change\n"
 
 
 def test_a_drill_as_an_owner_removes_what_it_restored_whatever_the_modes(
-    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli, as_owner: AsOwner
 ) -> None:
     """A drill run as an owner, not root, of a snapshot holding directories of mode 0555 and
     0333 left its whole restored plain text in $TMPDIR, even when it passed, and no later
     drill removed it; one of mode 0000 failed it with "damage found", its proof shut out of
     its own restore (an attack pass, 2026-12-07)."""
-    prefix = _as_an_owner()
-    if prefix is None:
-        pytest.skip("root without setpriv: the file modes would not bind")
     src = tmp_path / "src"
-    modes = (("ro", 0o555), ("drop", 0o333), ("closed", 0o000), ("search", 0o111))
-    for name, mode in modes:
+    modes = {"ro": 0o555, "drop": 0o333, "closed": 0o000, "search": 0o111}
+    for name in modes:
         write_file(src / name / "secret", b"plain text\n")
         write_file(src / name / "deeper" / "secret", b"plain text\n")
-        (src / name).chmod(mode)
     write_file(src / "ok" / "fine", b"fine\n")
-    try:
-        assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
-    finally:
-        for name, _mode in modes:
-            (src / name).chmod(0o755)
+    _backed_up_with_modes(run_cli, cli_repo, src, modes)
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    argv = [*prefix, S3VAULT, "-r", cli_repo, "restore-test", "--no-record"]
     env = {**cli_env, "TMPDIR": str(tmp)}
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    done = as_owner("-r", cli_repo, "restore-test", "--no-record", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS" in done.stdout
     assert list(tmp.iterdir()) == []
