@@ -154,6 +154,7 @@ def test_archived_packs_are_named_as_archived_never_as_damage_to_repair(
     text = run_cli(*repo, "verify", "--read-data", env=env)
     assert "could not be read (nothing is known to be lost" in text.stdout + text.stderr
     assert "repository damaged" not in text.stdout + text.stderr  # its closing line too
+    assert "    archived: " in text.stderr and "    lost: " not in text.stderr  # each path
     restore = run_cli(*repo, "restore", "latest", "-t", str(tmp_path / "t"), env=env)
     assert restore.code == 13, restore.stderr
     assert "restore those packs from the archive" in restore.stderr

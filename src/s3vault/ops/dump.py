@@ -12,6 +12,7 @@ Archives stream too: tar as a pax stream (``tarfile`` mode ``w|``), zip with dat
 
 from __future__ import annotations
 
+import logging
 import os
 import tarfile
 import time
@@ -35,6 +36,8 @@ from s3vault.restorer.plan import unsafe_name
 
 READ_AHEAD = 4
 ARCHIVES = ("tar", "zip")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -245,6 +248,24 @@ class _ZipMember(zipfile.ZipInfo):
 _ZIP_UTF8 = 0x800  # general purpose flag bit 11: the name is UTF-8
 
 
+def _xattr_headers(entry: LsEntry) -> dict[str, str]:
+    """The entry's extended attributes as pax records. A pax keyword is UTF-8 text: a name
+    that is no UTF-8 cannot be one, and is said (it was left out without a word, and names
+    that are UTF-8 but not ASCII with it: an attack pass, 2026-12-07)."""
+    headers = {}
+    for key, value in entry.node.xattrs:
+        try:
+            headers["SCHILY.xattr." + key.decode()] = os.fsdecode(value)
+        except UnicodeDecodeError:
+            log.warning(
+                "%s: extended attribute %s left out of the tar: its name is no UTF-8, which "
+                "a tar header cannot hold (restore and mount keep it)",
+                entry.path,
+                key.decode("utf-8", "backslashreplace"),
+            )
+    return headers
+
+
 def _tar_info(entry: LsEntry, name: str) -> tarfile.TarInfo:
     node = entry.node
     info = tarfile.TarInfo(name)
@@ -260,13 +281,8 @@ def _tar_info(entry: LsEntry, name: str) -> tarfile.TarInfo:
         NodeType.BLOCKDEV: tarfile.BLKTYPE,
     }
     info.type = kinds.get(node.type, tarfile.REGTYPE)
-    # extended attributes as GNU tar and restic write them (tar --xattrs reads them); a pax
-    # keyword is UTF-8 text, and no xattr name seen is anything else
-    info.pax_headers = {
-        "SCHILY.xattr." + key.decode(): os.fsdecode(value)
-        for key, value in node.xattrs
-        if key.isascii()
-    }
+    # extended attributes as GNU tar and restic write them (tar --xattrs reads them)
+    info.pax_headers = _xattr_headers(entry)
     if node.type is NodeType.FILE:
         info.size = node.size
     elif node.type is NodeType.SYMLINK:

@@ -149,8 +149,9 @@ def _say_findings(ctx: CliContext, r: VerifyResult | PutOnlyVerifyResult) -> Non
         out = ctx.err if f.severity == "error" else ctx.out
         out.print(f"{f.severity}: {f.object}: {f.message}", markup=False)
         limit = None if ctx.verbose else SHOWN_PATHS
+        label = "archived" if f.kind == "pack-archived" else "lost"  # nothing is lost there
         for snap_path in f.paths[:limit]:
-            out.print(f"    lost: {snap_path}", markup=False)
+            out.print(f"    {label}: {snap_path}", markup=False)
         if limit is not None and len(f.paths) > limit:
             out.print(f"    … and {len(f.paths) - limit} more (-v shows all)", markup=False)
         if f.snapshots:
