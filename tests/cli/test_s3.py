@@ -185,3 +185,26 @@ def test_prune_never_repacks_an_archived_pack(
     assert done.code == 0, done.stderr
     summary = json.loads(done.stdout.splitlines()[-1])
     assert summary["packs_repacked"] == 0
+
+
+def test_copy_passes_over_a_snapshot_whose_data_is_archived_and_copies_the_rest(
+    s3_bucket: str, s3_server: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """The first archived pack stopped the whole copy (exit 1), nothing copied, not even the
+    snapshots it could read (an attack pass on moto, 2026-12-07)."""
+    env = s3_env(cli_env, s3_server)
+    repo = ("-r", f"s3://{s3_bucket}/mixed")
+    assert run_cli(*repo, "init", "--kdf-cost", "minimum", "--no-recovery-key", env=env).code == 0
+    cold = write_file(tmp_path / "cold" / "a", os.urandom(300_000)).parent
+    warm = write_file(tmp_path / "warm" / "z", os.urandom(50_000)).parent
+    archived = ("--s3-storage-class", "DEEP_ARCHIVE", "backup", str(cold))
+    assert run_cli(*repo, *archived, env=env).code == 0
+    assert run_cli(*repo, "backup", str(warm), env=env).code == 0
+    target = str(tmp_path / "local")
+    assert run_cli("-r", target, "init", "--kdf-cost", "minimum", env=env).code == 0
+    done = run_cli(*repo, "copy", "--to", target, env=env)
+    assert done.code == 13, done.stderr  # as for a damaged snapshot: the others are copied
+    assert "storage class archived" in done.stderr and "nothing is known to be lost" in done.stderr
+    copied = run_cli("-r", target, "--json", "snapshots", env=env)
+    paths = [s["paths"] for s in json.loads(copied.stdout)]
+    assert paths == [[str(warm)]], paths

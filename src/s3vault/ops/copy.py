@@ -39,7 +39,14 @@ from s3vault.archiver.commit import commit
 from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
 from s3vault.crypto.hashing import ContentHasher
-from s3vault.errors import IntegrityError, ObjectNotFoundError, S3VaultError, UsageError
+from s3vault.errors import (
+    ARCHIVED,
+    BackendError,
+    IntegrityError,
+    ObjectNotFoundError,
+    S3VaultError,
+    UsageError,
+)
 from s3vault.format.layout import ObjectKind, parse_name
 from s3vault.format.packfile import BLOB_TYPE_CODES, ENTRY, BlobType
 from s3vault.format.snapshotfile import SnapshotFile
@@ -624,6 +631,19 @@ def _copy_all(
             # A damaged snapshot is not copied in part; the others still are.
             result.failed.append((sid.hex(), str(exc)))
             progress.warned(f"snapshot {sid.short}", f"not copied, it is damaged: {exc}")
+            progress.advanced(files=1, item=sid.short)
+            continue
+        except BackendError as exc:
+            if ARCHIVED not in str(exc):
+                raise
+            # nor one whose data is archived: the first such pack stopped the whole copy,
+            # nothing copied (an attack pass on moto, 2026-12-07)
+            result.failed.append((sid.hex(), str(exc)))
+            progress.warned(
+                f"snapshot {sid.short}",
+                "not copied: its data is in packs their storage class archived (restore them "
+                f"from the archive, then copy again; nothing is known to be lost): {exc}",
+            )
             progress.advanced(files=1, item=sid.short)
             continue
         if (same := alike.get(_alike(replace(snap, tree=root)))) is not None:
