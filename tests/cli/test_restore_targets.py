@@ -273,6 +273,15 @@ def test_a_changed_file_in_a_directory_its_owner_may_not_write_is_restored_in_pl
     again = as_owner(*argv, env=cli_env)
     assert again.returncode == 0, again.stderr
     assert restored.read_bytes() == b"the backed-up bytes, longer than the change\n"
+    if os.geteuid() != 0:
+        return  # what follows plants another user's file
+    os.chown(restored, 65534, 65534)  # another user's file there: said as such, not written
+    restored.chmod(0o666)
+    restored.write_bytes(b"theirs\n")
+    refused = as_owner(*argv, env=cli_env)
+    assert refused.returncode == 3, refused.stderr
+    assert "the file there belongs to uid 65534" in refused.stderr, refused.stderr
+    assert restored.read_bytes() == b"theirs\n"
 
 
 def test_a_drill_as_an_owner_removes_what_it_restored_whatever_the_modes(

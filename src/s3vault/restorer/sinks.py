@@ -40,6 +40,9 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOE
 # a FIFO swapped in between the stat and the open does not stall the read
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 SWAPPED = "replaced during the restore by a link or a special file: not written through"
+# why a file is not written in place where its directory may not be written (precise: the
+# words of SWAPPED named "a link or a special file" for another user's file: an attack pass)
+IN_PLACE = "its directory may not be written, and it is not this restore's to write over: "
 _PROBE = ".s3vault-restore-probe-"  # see FilesystemSink._creator
 HOLE_BLOCK = 64 * 1024
 _ZERO_BLOCK = bytes(HOLE_BLOCK)
@@ -160,8 +163,20 @@ class FilesystemSink:
         A second restore as an owner into a directory of mode 0111 said "cannot create
         file: Permission denied", exit 3, where restic writes the file in place (an attack
         pass, 2026-12-07)."""
-        fd = os.open(name, _WRITE_FLAGS, dir_fd=dir_fd)
         try:
+            fd = os.open(name, _WRITE_FLAGS, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+            raise EntryError(f"{IN_PLACE}a FIFO is there") from None  # "No such device"
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise EntryError(f"{IN_PLACE}what is there is no regular file")
+            if st.st_nlink != 1:
+                raise EntryError(f"{IN_PLACE}the file there has another name (a hard link)")
+            if st.st_uid != self._creator():
+                raise EntryError(f"{IN_PLACE}the file there belongs to uid {st.st_uid}")
             self._own_file(fd)
             os.ftruncate(fd, 0)  # no old byte stays where the new file has a hole
         except BaseException:
