@@ -424,7 +424,7 @@ def _load_index(
     """The repository with the index without the packs prune has marked (never deduplicate
     against those), and without the packs the store lost: whatever this snapshot needs from
     them is stored again (the repository heals), never deduplicated against what is gone;
-    nor against a pack the store holds shorter than the index says (truncated)."""
+    nor against a pack the store holds at another size than the index says (truncated)."""
     repo = repo.with_index(repo.read_index(with_marked=False))
     lost_packs, lost_blobs = repo.forget_missing_packs(truncated=True)
     if lost_packs:
