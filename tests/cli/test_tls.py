@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.cli.test_s3 import s3_env
 from tests.conftest import RunCli
 from tests.s3server import make_certificates
@@ -12,28 +14,30 @@ from tests.s3server import make_certificates
 INIT = ("init", "--kdf-cost", "minimum")
 
 
-def untrusting_env(cli_env: dict[str, str], endpoint: str) -> dict[str, str]:
-    """The S3 environment without the test CA: the system's CAs only."""
-    env = s3_env(cli_env, endpoint)
+@pytest.fixture
+def untrusting(cli_env: dict[str, str], s3_server: str) -> dict[str, str]:
+    """The https S3 server's environment without the test CA: the system's CAs only."""
+    env = s3_env(cli_env, s3_server)
     env.pop("AWS_CA_BUNDLE", None)
     return env
 
 
+@pytest.fixture
+def private_ca(s3_ca: tuple[Path, Path, Path]) -> str:
+    """The file of the CA that signed the https S3 server's certificate."""
+    return str(s3_ca[0])
+
+
 def test_cacert_trusts_a_private_ca_and_without_it_the_endpoint_is_refused(
-    s3_server: str,
-    s3_bucket: str,
-    s3_ca: tuple[Path, Path, Path],
-    cli_env: dict[str, str],
-    run_cli: RunCli,
-    tmp_path: Path,
+    s3_bucket: str, untrusting: dict[str, str], private_ca: str, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    env = untrusting_env(cli_env, s3_server)
+    env = untrusting
     url = f"s3://{s3_bucket}/tls"
     refused = run_cli("-r", url, *INIT, env=env)
     assert refused.code == 1, refused.stderr
     assert "TLS certificate is not trusted" in refused.stderr, refused.stderr
     assert "--cacert" in refused.stderr
-    ca = str(s3_ca[0])
+    ca = private_ca
     done = run_cli("-r", url, "--cacert", ca, *INIT, env=env)
     assert done.code == 0, done.stderr
     (tmp_path / "src").mkdir()
@@ -50,9 +54,9 @@ def test_cacert_trusts_a_private_ca_and_without_it_the_endpoint_is_refused(
 
 
 def test_insecure_tls_works_and_says_so_once(
-    s3_server: str, s3_bucket: str, cli_env: dict[str, str], run_cli: RunCli
+    s3_bucket: str, untrusting: dict[str, str], run_cli: RunCli
 ) -> None:
-    env = untrusting_env(cli_env, s3_server)
+    env = untrusting
     url = f"s3://{s3_bucket}/insecure"
     done = run_cli("-r", url, "--insecure-tls", *INIT, env=env)
     assert done.code == 0, done.stderr
@@ -63,11 +67,11 @@ def test_insecure_tls_works_and_says_so_once(
 
 
 def test_tls_options_refuse_nonsense(
-    s3_server: str, s3_ca: tuple[Path, Path, Path], cli_env: dict[str, str], run_cli: RunCli
+    untrusting: dict[str, str], private_ca: str, run_cli: RunCli
 ) -> None:
-    env = untrusting_env(cli_env, s3_server)
+    env = untrusting
     url = "s3://nothing/here"
-    both = run_cli("-r", url, "--insecure-tls", "--cacert", str(s3_ca[0]), "snapshots", env=env)
+    both = run_cli("-r", url, "--insecure-tls", "--cacert", private_ca, "snapshots", env=env)
     assert both.code == 2, both.stderr
     assert "--insecure-tls" in both.stderr and "--cacert" in both.stderr
     missing = run_cli("-r", url, "--cacert", "/nonexistent/ca.pem", "snapshots", env=env)
@@ -78,14 +82,14 @@ def test_tls_options_refuse_nonsense(
 
 
 def test_a_cacert_file_that_holds_no_certificate_is_a_usage_error_at_once(
-    s3_server: str, s3_bucket: str, cli_env: dict[str, str], run_cli: RunCli, tmp_path: Path
+    s3_bucket: str, untrusting: dict[str, str], run_cli: RunCli, tmp_path: Path
 ) -> None:
     """An attack pass (2026-12-07): it was retried as an outage until the deadline (300 s by
     default, then exit 14) on S3, and taken without a word for a local repository; restic
     refuses it at start on any repository."""
     junk = tmp_path / "ca.pem"
     junk.write_text("junk\n")
-    env = untrusting_env(cli_env, s3_server)
+    env = untrusting
     for url in (f"s3://{s3_bucket}/badca", str(tmp_path / "local")):
         done = run_cli("-r", url, "--cacert", str(junk), *INIT, env=env, timeout=60)
         assert done.code == 2, done.stderr
@@ -100,20 +104,15 @@ def test_a_cacert_file_that_holds_no_certificate_is_a_usage_error_at_once(
 
 
 def test_cacert_given_twice_trusts_both_files(
-    s3_server: str,
-    s3_bucket: str,
-    s3_ca: tuple[Path, Path, Path],
-    cli_env: dict[str, str],
-    run_cli: RunCli,
-    tmp_path: Path,
+    s3_bucket: str, untrusting: dict[str, str], private_ca: str, run_cli: RunCli, tmp_path: Path
 ) -> None:
     """As restic's: each --cacert file is trusted (the last one alone was, without a word: an
     attack pass, 2026-12-07), in either order, before or after the command."""
     (tmp_path / "other").mkdir()
     other_ca = make_certificates(tmp_path / "other")[0]  # a CA that signed nothing here
-    env = untrusting_env(cli_env, s3_server)
+    env = untrusting
     url = f"s3://{s3_bucket}/twice"
-    ca = str(s3_ca[0])
+    ca = private_ca
     assert run_cli("-r", url, "--cacert", str(other_ca), "--cacert", ca, *INIT, env=env).code == 0
     for args in (
         ("--cacert", ca, "--cacert", str(other_ca), "snapshots"),
