@@ -59,7 +59,7 @@ def deep_source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def test_a_tree_10000_levels_deep_is_backed_up_and_walked(
-    deep_source: Path, tmp_path: Path, cli_repo: str, run_cli: RunCli
+    deep_source: Path, tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str]
 ) -> None:
     first = run_cli("-r", cli_repo, "backup", str(deep_source), "--json", timeout=300)
     assert first.code == 0, first.stderr[-2000:]
@@ -134,6 +134,15 @@ def test_a_tree_10000_levels_deep_is_backed_up_and_walked(
         os.close(fd)
     finally:
         remove_deep(target)
+
+    # a drill of it: its scratch directory (locked, its modes let in for the proof) is
+    # removed, 10,000 levels and all, with no recursion
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**cli_env, "TMPDIR": str(scratch)}
+    drilled = run_cli("-r", cli_repo, "restore-test", "--no-record", env=env, timeout=300)
+    assert drilled.code == 0, drilled.stdout[-2000:] + drilled.stderr[-2000:]
+    assert list(scratch.iterdir()) == []
 
     other = str(tmp_path / "copy")
     made = run_cli("-r", other, "init", "--kdf-cost", "minimum", "--no-recovery-key", timeout=300)
