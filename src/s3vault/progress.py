@@ -12,6 +12,8 @@ Events, in the order an operation emits them:
 - ``file_started(path)`` / ``file_done(path, status)``: one file is being read / is done, with
   ``status`` one of ``FILE_STATUSES`` (``new``, ``modified``, ``unchanged``, restic's words);
 - ``advanced``: files and bytes done;
+- ``files_in_flight(source, paths)``: the files another process of the operation is reading
+  now (a backup's worker, said about twice a second: its ``file_started`` events stay there);
 - ``warned``: a non-fatal problem with one item;
 - ``waiting(what, until)``: the operation waits (a retry's backoff, a held lease) for at most
   ``until``; sent when the wait begins and again while it lasts, so nobody stares at a silent
@@ -70,6 +72,10 @@ class Progress(Protocol):
         """Work was done: files completed, bytes processed, the item being worked on."""
         ...
 
+    def files_in_flight(self, source: int, paths: list[str]) -> None:
+        """The files worker ``source`` is reading now (what it said before is replaced)."""
+        ...
+
     def warned(self, path: str, message: str) -> None:
         """A non-fatal problem with one item (an unreadable file, an unsafe name)."""
         ...
@@ -110,6 +116,9 @@ class NullProgress:
         """Ignore."""
 
     def advanced(self, *, files: int = 0, bytes_: int = 0, item: str = "") -> None:
+        """Ignore."""
+
+    def files_in_flight(self, source: int, paths: list[str]) -> None:
         """Ignore."""
 
     def warned(self, path: str, message: str) -> None:

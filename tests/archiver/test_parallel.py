@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from s3vault import BackupOptions, BackupResult, VerifyOptions, backup, verify
-from s3vault.archiver import dirworker
+from s3vault.archiver import dirworker, workerproc
 from s3vault.archiver import parallel as engine
 from s3vault.format.packfile import BlobType
+from s3vault.progress import NullProgress
 from s3vault.repository.snapshots import load_snapshot
 from tests.conftest import RepoHandle
 
@@ -300,3 +301,42 @@ def test_odd_names_in_a_big_directory_cross_by_name_and_read_back(
     again = run(local_repo, 3, paths, parent=str(parallel.snapshot_id), root=root)
     assert tree_of(local_repo, again) == tree_of(local_repo, parallel)
     assert again.dirs_changed == again.files_changed == again.tree_blobs == 0
+
+
+class _Recording(NullProgress):
+    """What a display is told, in order (a display shows totals: workers send progress)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, object]] = []
+
+    @property
+    def shows_totals(self) -> bool:
+        return True
+
+    def advanced(self, *, files: int = 0, bytes_: int = 0, item: str = "") -> None:
+        self.events.append(("advanced", (files, bytes_)))
+
+    def files_in_flight(self, source: int, paths: list[str]) -> None:
+        self.events.append(("in_flight", tuple(paths)))
+
+
+def test_a_large_file_in_a_worker_shows_its_bytes_while_it_is_read(
+    tmp_path: Path, local_repo: RepoHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's bytes reach the display while a large file is read, not once the whole
+    directory is done (a default backup of one disk image had sat at 0 % until its end)."""
+    monkeypatch.setattr(workerproc, "PROGRESS_EVERY", 0.005)  # forked workers see it too
+    src = tmp_path / "src"
+    src.mkdir()
+    big = src / "image.raw"
+    big.write_bytes(os.urandom(24 << 20))
+    progress = _Recording()
+    options = BackupOptions(paths=(str(src),), jobs=2, host="h", scan=False)
+    result = backup(local_repo.open(), options, progress=progress)
+    assert result.files_new == 1
+    advanced = [v for kind, v in progress.events if kind == "advanced"]
+    assert sum(b for _, b in advanced) == big.stat().st_size  # type: ignore[misc]
+    done = next(i for i, (files, _) in enumerate(advanced) if files)  # type: ignore[misc]
+    assert len([b for _, b in advanced[:done] if b]) >= 2  # type: ignore[misc]  # in parts
+    assert ("in_flight", (str(big),)) in progress.events
+    assert progress.events[-1] == ("in_flight", ())  # nothing left in flight after

@@ -25,6 +25,8 @@ def _change(src: Path) -> None:
     with open(src / "a" / "x", "ab") as f:
         f.write(b"changed")
     shutil.copy(src / "big", src / "big2")
+    write_file(src / "lit\\xe9", b"a backslash of the name's own")  # the JSON names it so
+    write_file(src / os.fsdecode(b"dir\xe9") / "f", b"a byte that is no UTF-8")
 
 
 def _statistics(text: str) -> dict[str, object]:
@@ -72,7 +74,7 @@ def test_diff_json_statistics_count_as_restics(
         assert mine.pop("bytes") > 0 and its.pop("bytes") > 0  # trees encode differently
         assert mine == its, side
     assert our_stats["changed_files"] == restic_stats["changed_files"] == 1
-    assert our_stats["added"]["data_blobs"] == 2  # type: ignore[index]  # z and the new x
+    assert our_stats["added"]["data_blobs"] == 4  # type: ignore[index]  # z, x and the odd two
     # each change as restic's: its modifier and path, a directory's ending with "/"
     changes = [
         (m["modifier"], m["path"])
@@ -86,6 +88,11 @@ def test_diff_json_statistics_count_as_restics(
     ]
     assert changes == restic_changes
     assert any(path.endswith("/") for _modifier, path in changes)
+    assert "/dd/lit\\xe9" in dict(map(reversed, changes))  # type: ignore[arg-type]
+    assert "/dd/dir\ufffd/" in dict(map(reversed, changes))  # type: ignore[arg-type]
+    ids = [s["id"] for s in json.loads(run_cli("-r", cli_repo, "--json", "snapshots").stdout)]
+    assert (our_stats["source_snapshot"], our_stats["target_snapshot"]) == tuple(ids)
     text = run_cli("-r", cli_repo, "diff", "latest~1", "latest").stdout
     for modifier, path in changes:
-        assert f"{modifier:<5} {path}" in text.splitlines(), text
+        if path.isascii() and "\\" not in path:  # the others as listings spell names
+            assert f"{modifier:<5} {path}" in text.splitlines(), text

@@ -3,6 +3,7 @@ and key rotate-master saying that it waits for a prune's lease."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -54,3 +55,18 @@ def test_no_scan_leaves_a_first_backup_without_a_total(
     assert code == 0, screen
     assert "total unknown yet" in screen, screen  # restic's --no-scan: no scanner, no total
     assert " of 24 files" not in screen
+
+
+def test_quiet_json_prints_the_result_alone(cli_repo: str, tmp_path: Path, run_cli: RunCli) -> None:
+    """``-q --json`` prints no status lines, as restic's: a script's ``jq -r .snapshot_id``
+    reads one object."""
+    write_file(tmp_path / "src" / "a.txt", b"a\n")
+    for argv in (
+        ["backup", str(tmp_path / "src")],
+        ["restore", "latest", "--target", str(tmp_path / "out")],
+        ["verify", "--read-data"],
+    ):
+        done = run_cli("-r", cli_repo, "-q", "--json", *argv)
+        assert done.code == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert [json.loads(x)["message_type"] for x in lines] == ["summary"], (argv, lines)

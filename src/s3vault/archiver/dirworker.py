@@ -115,9 +115,11 @@ class CollectingProgress(NullProgress):
     """A worker's progress: counted here, replayed by the parent process (the events it does
     not override are not sent across; per-file events only when ``lists_files``)."""
 
-    def __init__(self, *, lists_files: bool = False) -> None:
+    def __init__(self, *, lists_files: bool = False, tracks: bool = False) -> None:
         self._lock = threading.Lock()
         self._lists_files = lists_files
+        self._tracks = tracks  # the files in flight are kept, for the parent to show
+        self._in_flight: dict[str, None] = {}  # ordered set
         self.files = 0
         self.bytes_ = 0
         self.warned_events: list[tuple[str, str]] = []
@@ -128,8 +130,17 @@ class CollectingProgress(NullProgress):
         """As the parent's progress asked."""
         return self._lists_files
 
+    def file_started(self, path: str) -> None:
+        """A file in flight (kept only when the parent shows them)."""
+        if self._tracks:
+            with self._lock:
+                self._in_flight[path] = None
+
     def file_done(self, path: str, status: str) -> None:
         """Keep a file's status for the parent to list (-vv)."""
+        if self._tracks:
+            with self._lock:
+                self._in_flight.pop(path, None)
         if self._lists_files:
             with self._lock:
                 self.file_events.append((path, status))
@@ -144,7 +155,17 @@ class CollectingProgress(NullProgress):
     def warned(self, path: str, message: str) -> None:
         """Keep a warning for the parent to show."""
         with self._lock:
+            self._in_flight.pop(path, None)
             self.warned_events.append((path, message))
+
+    def take_counts(self) -> tuple[int, int, list[str]]:
+        """(files, bytes) since the last take, and the files in flight now: what a worker
+        sends between its tasks' results, so that a large file's bytes show as they are
+        read."""
+        with self._lock:
+            out = (self.files, self.bytes_, list(self._in_flight))
+            self.files = self.bytes_ = 0
+        return out
 
     def take(self) -> tuple[int, int, list[tuple[str, str]], list[tuple[str, str]]]:
         """(files, bytes, warnings, file statuses) since the last call."""

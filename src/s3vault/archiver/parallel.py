@@ -295,7 +295,14 @@ class ParallelArchiver(Archiver):
             others.append(mine)
             proc = ctx.Process(
                 target=worker_main,
-                args=(theirs, others, self._full, worker_options, self._progress.lists_files),
+                args=(
+                    theirs,
+                    others,
+                    self._full,
+                    worker_options,
+                    self._progress.lists_files,
+                    self._progress.shows_totals,
+                ),
                 name=f"s3vault-backup-{i}",
                 daemon=True,
             )
@@ -458,14 +465,23 @@ class ParallelArchiver(Archiver):
             w.in_flight -= 1
             self._merge(stats, files, bytes_, warned, statuses)
             self._records(self._dirs[key], result)
+        elif kind == "progress":
+            self._progressed(w, *message[1:])
         elif kind == "drop":  # an unreadable parent tree: store it again if met, never dedup
             self._repo.index.drop_blob(BlobType.TREE, message[1])
         elif kind == "bye":
+            self._progress.files_in_flight(w.proc.pid or 0, [])
             self._merge(*message[1:6])
             add_requests(self._full.requests, message[6])
             w.finished = True
         else:
             raise message[1]
+
+    def _progressed(self, w: _Worker, files: int, bytes_: int, in_flight: list[str]) -> None:
+        """A worker's progress between its results: a large file's bytes as it reads them."""
+        if files or bytes_:
+            self._progress.advanced(files=files, bytes_=bytes_)
+        self._progress.files_in_flight(w.proc.pid or 0, in_flight)
 
     def _merge(
         self,

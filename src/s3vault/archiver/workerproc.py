@@ -4,7 +4,9 @@ Messages to the parent, in order on one pipe (``_Outbox``, shared by the worker'
 ``("claim", ticket, blobs)``, ``("trees", sealed tree blobs)``, ``("pack", IndexedPack,
 started)``, ``("drop", tree id)``, ``("held", sealed data blobs of its last, partly filled
 pack)`` (at the end, for the parent to pack), ``("done", task key, result, stats, files, bytes,
-warnings)``, ``("bye", stats, files, bytes, warnings, requests)``, ``("error", exception)``.
+warnings)``, ``("progress", files, bytes, files in flight)`` (about twice a second while
+the parent shows progress: a large file's bytes as they are read), ``("bye", stats, files,
+bytes, warnings, requests)``, ``("error", exception)``.
 From the parent: ``DirTask`` records, ``None`` (finish the tasks, store what is held, say
 goodbye) and ``("granted", ticket, [bool])``, read by a thread of their own so that the parent
 never blocks sending one.
@@ -36,6 +38,7 @@ from s3vault.workerpool import exit_with_parent
 
 _REQUEST_FIELDS = tuple(f.name for f in fields(RequestCounts))
 SEND_BYTES = 4 << 20  # sealed tree blobs a worker gathers before sending them
+PROGRESS_EVERY = 0.5  # seconds between two progress messages (the display shows 1-4 a second)
 
 
 class _Outbox:
@@ -79,6 +82,11 @@ class _Outbox:
         """Send a message after every tree blob gathered so far."""
         with self._lock:
             self._send_trees()
+            self._conn.send(message)
+
+    def send_now(self, message: tuple[Any, ...]) -> None:
+        """Send a message that no tree blob has to precede (progress)."""
+        with self._lock:
             self._conn.send(message)
 
 
@@ -146,6 +154,34 @@ def _report(outbox: _Outbox, exc: BaseException) -> None:
             outbox.send(("error", S3VaultError(f"backup worker: {type(exc).__name__}: {exc}")))
 
 
+class _Ticker:
+    """Sends the worker's progress every PROGRESS_EVERY seconds (files and bytes done, the
+    files in flight), from a thread of its own, until stopped; nothing when nothing moved."""
+
+    def __init__(self, outbox: _Outbox, progress: CollectingProgress) -> None:
+        self._outbox = outbox
+        self._progress = progress
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        shown: list[str] = []
+        while not self._stop.wait(PROGRESS_EVERY):
+            files, bytes_, in_flight = self._progress.take_counts()
+            if files or bytes_ or in_flight != shown:
+                try:
+                    self._outbox.send_now(("progress", files, bytes_, in_flight))
+                except OSError:  # the parent is gone
+                    return
+                shown = in_flight
+
+    def stop(self) -> None:
+        """No progress message after this returns (the next ones carry the rest)."""
+        self._stop.set()
+        self._thread.join()
+
+
 def requests_since(base: RequestCounts, now: RequestCounts) -> RequestCounts:
     """The requests a worker made (its counters started as the parent's at the fork)."""
     return RequestCounts(**{f: getattr(now, f) - getattr(base, f) for f in _REQUEST_FIELDS})
@@ -163,9 +199,11 @@ def worker_main(
     repo: Repository,
     options: ArchiveOptions,
     lists_files: bool = False,
+    shows_progress: bool = False,
 ) -> None:
     """A worker process: tasks in, results, tree blobs and stored packs out, until the parent
-    says stop (``lists_files``: with each file's status, for -vv)."""
+    says stop (``lists_files``: with each file's status, for -vv; ``shows_progress``: with
+    progress between the results, for a display)."""
     inherited_heap_frozen()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles an interrupt
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -174,7 +212,7 @@ def worker_main(
         other.close()
     outbox = _Outbox(conn)
     claims = _Claims(outbox)
-    progress = CollectingProgress(lists_files=lists_files)
+    progress = CollectingProgress(lists_files=lists_files, tracks=shows_progress)
     writer = repo.blob_writer(
         delegate=Delegation(
             claim=claims.claim,
@@ -190,11 +228,14 @@ def worker_main(
     try:
         # threads that cannot start (``ulimit -v``) are the parent's to say, as the rest
         threading.Thread(target=_receive, args=(conn, tasks, claims), daemon=True).start()
+        ticker = _Ticker(outbox, progress) if shows_progress else None
         worker.open()
         while (task := tasks.get()) is not None:
             result = worker.do_task(task)
             crash_point("backup-worker-task")
             outbox.send(("done", task.key, result, worker.take_stats(), *progress.take()))
+        if ticker is not None:
+            ticker.stop()
         writer.flush()
         sent = requests_since(base, repo.requests)  # the parent's counts leave out a worker's
         outbox.send(("bye", worker.take_stats(), *progress.take(), sent))

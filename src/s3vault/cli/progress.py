@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from types import TracebackType
 
 from rich.console import Group
@@ -111,9 +112,10 @@ class CliProgress:
         self._start = time.monotonic()
         self._last = 0.0
         self._in_flight: dict[str, None] = {}  # ordered set
+        self._others: dict[int, list[str]] = {}  # a worker's files in flight, by worker
         self._live: Live | None = None
         self._list_files = ctx.verbose >= 2 and not ctx.quiet
-        self._track = ctx.interactive or ctx.json  # files in flight are shown somewhere
+        self._track = self.shows_totals  # files in flight are shown somewhere
 
     def __enter__(self) -> CliProgress:
         if self._ctx.interactive:
@@ -138,6 +140,7 @@ class CliProgress:
             self._scanned = None
             self._files = self._bytes = 0
             self._in_flight.clear()
+            self._others.clear()
             self._start = time.monotonic()
         if self._live is not None:
             self._refresh(force=True)
@@ -160,8 +163,8 @@ class CliProgress:
     @property
     def shows_totals(self) -> bool:
         """On a terminal and with --json (a status line carries them); not in a cron job's
-        plain output."""
-        return bool(self._ctx.interactive or self._ctx.json)
+        plain output, nor with -q (restic's -q --json prints the summary alone)."""
+        return bool(self._ctx.interactive or (self._ctx.json and not self._ctx.quiet))
 
     def file_started(self, path: str) -> None:
         """A file is in flight."""
@@ -191,6 +194,17 @@ class CliProgress:
             self._bytes += bytes_
         self._refresh()
 
+    def files_in_flight(self, source: int, paths: list[str]) -> None:
+        """A worker's files in flight (a backup's workers say theirs twice a second)."""
+        if not self._track:
+            return
+        with self._lock:
+            if paths:
+                self._others[source] = paths
+            else:
+                self._others.pop(source, None)
+        self._refresh()
+
     def warned(self, path: str, message: str) -> None:
         """Show a warning at once; it counts as one of the errors so far."""
         with self._lock:
@@ -214,7 +228,7 @@ class CliProgress:
     def _refresh(self, *, force: bool = False) -> None:
         """Show the figures: at once when ``force``d on a terminal (a phase begins or ends,
         the total became known); JSON status lines stay at most one a second."""
-        if not self._ctx.json and self._live is None:
+        if not self.shows_totals:  # a cron job's plain output, or -q
             return
         with self._lock:
             now = time.monotonic()
@@ -240,7 +254,7 @@ class CliProgress:
             scanned=self._scanned,
             errors=self._errors,
             done=self._done,
-            in_flight=list(self._in_flight)[-IN_FLIGHT_SHOWN:],
+            in_flight=[*self._in_flight, *chain(*self._others.values())][-IN_FLIGHT_SHOWN:],
         )
 
 

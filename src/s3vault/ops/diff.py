@@ -31,9 +31,10 @@ class Change:
     changed, ``U`` only metadata changed (mode, owner, times, xattrs), ``T`` another type."""
 
     kind: str
-    path: str
+    path: str  # as listings show it (``Node.display_name``: ``\\`` and ``\xNN``)
     old: Node | None
     new: Node | None
+    raw_path: bytes = b""  # the path itself, its names' bytes as stored
 
 
 @dataclass(slots=True)
@@ -239,8 +240,8 @@ def diff(
     )
 
     def level(
-        old: ObjectId | None, new: ObjectId | None, base: str
-    ) -> Iterator[tuple[Node | None, Node | None, str]]:
+        old: ObjectId | None, new: ObjectId | None, base: str, raw: bytes
+    ) -> Iterator[tuple[Node | None, Node | None, str, bytes]]:
         before, after = sides[0].nodes(old, base), sides[1].nodes(new, base)
         if tally is not None:
             for side, listed in enumerate((before, after)):
@@ -248,9 +249,10 @@ def diff(
                     tally.add(side, node)
         for name in sorted(before.keys() | after.keys()):
             o, n = before.get(name), after.get(name)
-            yield o, n, f"{base}/{(n or o).display_name}"  # type: ignore[union-attr]
+            shown = (n or o).display_name  # type: ignore[union-attr]
+            yield o, n, f"{base}/{shown}", raw + b"/" + name
 
-    stack = [level(old_tree, new_tree, "")] if old_tree != new_tree else []
+    stack = [level(old_tree, new_tree, "", b"")] if old_tree != new_tree else []
     if tally is not None and stack:
         tally.before.add((BlobType.TREE, old_tree))
         tally.after.add((BlobType.TREE, new_tree))
@@ -259,16 +261,24 @@ def diff(
         if item is None:
             stack.pop()
             continue
-        o, n, path = item
+        o, n, path, raw = item
         o_sub = o.subtree if o is not None and o.type is NodeType.DIR else None
         n_sub = n.subtree if n is not None and n.type is NodeType.DIR else None
-        if o is None or n is None:
-            yield Change(kind=ADDED if o is None else REMOVED, path=path, old=o, new=n)
-        elif o.type is not n.type:
-            yield Change(kind=TYPE, path=path, old=o, new=n)
-        elif _content(o) != _content(n):
-            yield Change(kind=MODIFIED, path=path, old=o, new=n)
-        elif metadata and _metadata(o) != _metadata(n):
-            yield Change(kind=METADATA, path=path, old=o, new=n)
+        kind = _kind(o, n, metadata)
+        if kind is not None:
+            yield Change(kind=kind, path=path, old=o, new=n, raw_path=raw)
         if o_sub != n_sub:
-            stack.append(level(o_sub, n_sub, path))
+            stack.append(level(o_sub, n_sub, path, raw))
+
+
+def _kind(o: Node | None, n: Node | None, metadata: bool) -> str | None:
+    """How an entry changed (None: it did not, or only in metadata without ``metadata``)."""
+    if o is None or n is None:
+        return ADDED if o is None else REMOVED
+    if o.type is not n.type:
+        return TYPE
+    if _content(o) != _content(n):
+        return MODIFIED
+    if metadata and _metadata(o) != _metadata(n):
+        return METADATA
+    return None

@@ -9,7 +9,7 @@ import click
 from s3vault import BlobTally, DiffStatistics, DiffStats, NodeType, resolve_pair
 from s3vault import diff as diff_op
 from s3vault.cli.options import cli_context, global_options
-from s3vault.cli.render import Unreadable, emit, human_bytes, printable, show
+from s3vault.cli.render import Unreadable, emit, human_bytes, json_name, printable, show
 from s3vault.cli.session import open_repo
 
 
@@ -45,8 +45,9 @@ def diff(first: str, second: str, metadata: bool) -> int:
         assert node is not None
         # a directory's path ends with "/", as restic's (its users' scripts tell them so)
         path = change.path + "/" if node.type is NodeType.DIR else change.path
-        if ctx.json:
-            emit(ctx, "change", modifier=change.kind, path=path, type=node.type.value)
+        if ctx.json:  # the names themselves, as restic's and as ls --json and find --json
+            raw = change.raw_path + b"/" if node.type is NodeType.DIR else change.raw_path
+            emit(ctx, "change", modifier=change.kind, path=json_name(raw), type=node.type.value)
         else:
             show(ctx, f"{change.kind:<5} {printable(path)}")
     if ctx.json:
@@ -61,8 +62,8 @@ def diff(first: str, second: str, metadata: bool) -> int:
         emit(  # restic's, for its users' scripts (jq 'select(.message_type == "statistics")')
             ctx,
             "statistics",
-            source_snapshot=a.id.short,
-            target_snapshot=b.id.short,
+            source_snapshot=a.id,  # the full ids, as everywhere in s3vault's JSON
+            target_snapshot=b.id,
             **dataclasses.asdict(statistics),
         )
         return unreadable.exit_code()
