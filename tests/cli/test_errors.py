@@ -95,6 +95,20 @@ def test_a_restic_like_key_file_beside_s3vault_ones_is_no_restic_repository(
     assert "config object of the repository" in done.stderr and "damaged" in done.stderr
 
 
+def test_a_config_cut_off_names_the_repository_and_the_way_out(
+    cli_repo: str, run_cli: RunCli
+) -> None:
+    """A config cut off (a write that never finished) said "the config object is damaged"
+    with no place and sent the operator to verify, which said the same line."""
+    config = Path(cli_repo) / "config"
+    config.write_bytes(config.read_bytes()[:100])
+    for command in ("snapshots", "verify"):
+        done = run_cli("-r", cli_repo, command)
+        assert done.code == 13, done.stderr
+        assert f"the config object of the repository at {cli_repo} is damaged" in done.stderr
+        assert "put back a copy from a replica" in done.stderr
+
+
 def test_no_password_without_terminal_exits_12(
     tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:

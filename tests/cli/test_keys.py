@@ -308,3 +308,18 @@ def test_a_new_key_costs_32_mib_by_default_and_strong_costs_more(
     for label in ("d", "s"):
         opened = keys(run_cli, cli_repo, **with_password(cli_env, f"pw {label}"))
         assert [k["label"] for k in opened if k["current"]] == [label]
+
+
+def test_a_stray_file_in_keys_is_removed_as_verify_says(cli_repo: str, run_cli: RunCli) -> None:
+    """verify names a file in keys/ that is no key and the `key remove` that removes it; a
+    name with capitals (README.txt) was then "no key file", and verify failed for good."""
+    write_file(Path(cli_repo) / "keys" / "README.txt", b"hi\n")
+    found = run_cli("-r", cli_repo, "verify")
+    assert found.code == 13, found.stderr
+    told = found.stdout + found.stderr
+    suggested = told.split("`s3vault key remove ", 1)[1].split("`", 1)[0]
+    assert "README.txt".startswith(suggested), told
+    removed = run_cli("-r", cli_repo, "key", "remove", suggested)
+    assert removed.code == 0, removed.stderr
+    assert not (Path(cli_repo) / "keys" / "README.txt").exists()
+    assert run_cli("-r", cli_repo, "verify").code == 0

@@ -70,3 +70,34 @@ def test_latest_dated_ahead_of_the_clock_is_said_with_the_newest_backup(
     plain = run_cli("-r", cli_repo, "dump", by_year[min(by_year)], f"{src}/f.txt")
     assert plain.stdout == "last night's content"
     assert "ahead" not in plain.stderr
+
+
+def test_snapshots_latest_applies_within_each_group_as_restics(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """`snapshots --group-by tags --latest 1`: restic groups first, then keeps the newest of
+    each host and paths in each group; --latest had cut the whole list first, and whole
+    groups went missing without a word. An untagged group's key has tags null, as restic's."""
+    src = tmp_path / "src"
+    write_file(src / "f", b"1")
+    when = iter(range(1, 9))
+    for host, tags in (("a", "x"), ("a", "y"), ("b", "x"), ("b", "y"), ("a", "")):
+        time = f"2024-01-0{next(when)} 00:00:00"
+        tagging = ("--tag", tags) if tags else ()
+        done = run_cli("-r", cli_repo, "backup", str(src), "--host", host, "--time", time, *tagging)
+        assert done.code == 0, done.stderr
+    listed = run_cli("-r", cli_repo, "--json", "snapshots", "--group-by", "tags", "--latest", "1")
+    assert listed.code == 0, listed.stderr
+    groups = {
+        json.dumps(g["group_key"]["tags"]): [
+            (s["hostname"], s["time"][:10]) for s in g["snapshots"]
+        ]
+        for g in json.loads(listed.stdout)
+    }
+    assert groups == {
+        "null": [("a", "2024-01-05")],
+        '["x"]': [("a", "2024-01-01"), ("b", "2024-01-03")],
+        '["y"]': [("a", "2024-01-02"), ("b", "2024-01-04")],
+    }
+    text = run_cli("-r", cli_repo, "snapshots", "--group-by", "tags", "--latest", "1").stdout
+    assert text.count("snapshots for (") == 3 and text.rstrip().endswith("5 snapshots"), text

@@ -69,7 +69,7 @@ def test_group_by_shows_each_group_under_its_header(
     assert [
         (g["group_key"]["hostname"], g["group_key"]["paths"], g["group_key"]["tags"])
         for g in groups
-    ] == [("db1", None, ["nightly"]), ("web1", None, [])]
+    ] == [("db1", None, ["nightly"]), ("web1", None, None)]  # untagged: null, as restic's
     assert [len(g["snapshots"]) for g in groups] == [2, 4]
     assert {s["short_id"] for g in groups for s in g["snapshots"]} == set(fleet.values())
     bad = run_cli("-r", cli_repo, "snapshots", "--group-by", "color")

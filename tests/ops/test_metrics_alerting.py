@@ -54,3 +54,19 @@ def test_a_restore_test_that_failed_early_is_a_failed_drill(tmp_path: Path) -> N
         lines = [x for x in path.read_text().splitlines() if f'command="{command}"' in x]
         passed = [x.rsplit(" ", 1)[1] for x in lines if x.startswith("s3vault_restore_test_passed")]
         assert passed == ([expected] if expected else [])
+
+
+def test_a_verify_that_could_not_judge_keeps_the_damage_found_before(tmp_path: Path) -> None:
+    """A verify that fails before it judges (a wrong password: exit 12) had removed the
+    damage the one before found, and the shipped alert on s3vault_verify_problems resolved
+    while the damage was there."""
+    path = tmp_path / "s3vault.prom"
+    labels = {"command": "verify", "host": "h", "repository": "r"}
+    found = {"verify_problems": 1.0, "verify_coverage_ratio": 1.0}
+    write_textfile(path, labels, found, exit_code=13, duration=1, now=1000)
+    write_textfile(path, labels, {}, exit_code=12, duration=1, now=2000)
+    got = samples(path)
+    assert got["s3vault_verify_problems"] == "1.0"
+    assert got["s3vault_exit_code"] == "12.0"
+    write_textfile(path, labels, {"verify_problems": 0.0}, exit_code=0, duration=1, now=3000)
+    assert samples(path)["s3vault_verify_problems"] == "0.0"  # a verify that judged: its own

@@ -84,7 +84,7 @@ def _readable(details: dict[str, Any]) -> dict[str, Any]:
 
 def _local(repo: Repository, cache_dir: Path | None) -> LocalChains:
     key = repo.sealer.current.audit_key
-    return LocalChains(cache_dir / repo.id.hex() if cache_dir else None, key)
+    return LocalChains(cache_dir / repo.id.hex() if cache_dir else None, key, repo.location)
 
 
 def record(

@@ -11,8 +11,9 @@ Only directories named by a repository id are ever touched: whatever else is in 
 ``--cache-dir`` pointed at a directory holding other files) is left alone, and symbolic links
 are not followed. Cleaning a directory removes the cache (index image, tree packs, snapshot
 files, copy maps: all rebuilt on the next use, costing time only) but keeps the two small
-files that are not a cache: ``audit-chains.json`` (the end of this host's audit chain, without
-which a deleted tail of the audit log can no longer be detected, design.md §8b) and
+files that are not a cache: ``audit-chains.json`` and ``audit-chains-*.json`` (the end of this
+host's audit chain, per location, without which a deleted tail of the audit log can no longer
+be detected, design.md §8b) and
 ``object-locks.json`` (the Object Lock retain-until times this host learnt).
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +36,14 @@ from s3vault.repository.known import FILE as KNOWN_FILE
 
 DEFAULT_MAX_AGE_DAYS = 30  # restic's
 KEPT = frozenset({"audit-chains.json", "audit-chains.lock", "object-locks.json"})
+KEPT_CHAINS = re.compile(r"audit-chains-[0-9a-f]{16}\.json")  # one per location
+
+
+def _kept(name: str) -> bool:
+    """Not a cache: kept by a cleanup."""
+    return name in KEPT or KEPT_CHAINS.fullmatch(name) is not None
+
+
 _DAY = 86400.0
 
 
@@ -184,7 +194,7 @@ def _clean(entry: CacheEntry) -> list[tuple[str, str]]:
     except OSError as exc:
         return [(str(entry.path), exc.strerror or str(exc))]
     for child in children:
-        if child.name in KEPT:
+        if _kept(child.name):
             continue
         try:
             if child.is_dir(follow_symlinks=False):
@@ -194,7 +204,7 @@ def _clean(entry: CacheEntry) -> list[tuple[str, str]]:
         except OSError as exc:
             note(child.path, exc)
     try:
-        if not failed and not any(name in KEPT for name in os.listdir(entry.path)):
+        if not failed and not any(_kept(name) for name in os.listdir(entry.path)):
             entry.path.rmdir()
         else:  # what is kept: still as old as it was (removing entries touched the directory)
             used = entry.last_used.timestamp()
@@ -207,7 +217,7 @@ def _clean(entry: CacheEntry) -> list[tuple[str, str]]:
 def _cleaned(path: Path) -> bool:
     """Nothing but the kept files is left in a cache directory (a cleanup removes nothing)."""
     try:
-        return set(os.listdir(path)) <= KEPT
+        return all(_kept(name) for name in os.listdir(path))
     except OSError:
         return False
 

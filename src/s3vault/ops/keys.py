@@ -203,10 +203,11 @@ def _remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
             the one in use without ``force``.
     """
     entries = list_keys(repo)
-    by_id = [e for e in entries if key and e.id.startswith(key.lower())]
+    # ids in any case: a stray file in keys/ (README.txt) is listed by its own name
+    by_id = [e for e in entries if key and e.id.lower().startswith(key.lower())]
     by_label = [e for e in entries if key and e.label == key and e not in by_id]
-    if any(e.id == key.lower() for e in by_id):  # a whole id names its key, whatever labels say
-        by_id, by_label = [e for e in by_id if e.id == key.lower()], []
+    if any(e.id.lower() == key.lower() for e in by_id):  # a whole id names it, whatever labels
+        by_id, by_label = [e for e in by_id if e.id.lower() == key.lower()], []
     if by_id and by_label:  # "37", a label, and the start of another key's id: never guess
         named = ", ".join(
             f"{e.id[:8]} ({'id' if e in by_id else 'label'})" for e in by_id + by_label

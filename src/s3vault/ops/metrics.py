@@ -56,9 +56,12 @@ HELP = {
     "restore_test_snapshot_age_seconds": "Age of the drilled snapshot (RPO)",
 }
 # kept from the file when this run has none (a verify without --coverage leaves the ledger's
-# coverage as the last coverage run measured it)
+# coverage as the last coverage run measured it; a verify that could not judge, a wrong
+# password or a store down, leaves the damage the last one found: the alert stays)
 CARRIED = (
     "last_prune_timestamp_seconds",
+    "verify_problems",
+    "verify_coverage_ratio",
     "verify_proven_ratio",
     "verify_unproven_bytes",
     "verify_oldest_proof_age_seconds",

@@ -135,6 +135,16 @@ def snapshots(
         entries = [e for e in entries if e.id in named]
     if latest is None:
         return entries
+    return latest_of(entries, latest)
+
+
+def latest_of(entries: Sequence[SnapshotEntry], latest: int) -> list[SnapshotEntry]:
+    """The newest ``latest`` of each host and set of paths among ``entries``, in their order
+    (restic's ``--latest``; with ``--group-by`` it applies within each group).
+
+    Raises:
+        UsageError: ``latest`` below 1.
+    """
     if latest < 1:
         raise UsageError(f"--latest {latest}: give 1 or more")
     kept: set[ObjectId] = set()
@@ -155,20 +165,29 @@ def snapshot_entry(repo: Repository, sid: ObjectId) -> SnapshotEntry:
 
 
 def group_snapshots(
-    entries: Sequence[SnapshotEntry], group_by: Sequence[str]
+    entries: Sequence[SnapshotEntry], group_by: Sequence[str], *, latest: int | None = None
 ) -> list[SnapshotGroup]:
     """``entries`` in groups by restic's ``--group-by`` words (host, paths, tags; none: one
     group of all), each group's snapshots in the given order, groups sorted by their key.
+    ``latest``: only the newest ``latest`` of each host and set of paths within each group
+    (restic groups first: ``--group-by tags --latest 1`` shows every tag set's newest).
 
     Raises:
-        UsageError: an unknown word.
+        UsageError: an unknown word; ``latest`` below 1.
     """
     keys = group_by_keys(group_by)
+    if latest is not None and latest < 1:
+        raise UsageError(f"--latest {latest}: give 1 or more")
     groups: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[SnapshotEntry]] = {}
     for entry in entries:
         groups.setdefault(_key(entry.snapshot, keys), []).append(entry)
     return [
-        SnapshotGroup(host=host, paths=paths, tags=tags, entries=tuple(members))
+        SnapshotGroup(
+            host=host,
+            paths=paths,
+            tags=tags,
+            entries=tuple(members if latest is None else latest_of(members, latest)),
+        )
         for (host, paths, tags), members in sorted(groups.items(), key=lambda kv: kv[0])
     ]
 

@@ -11,6 +11,7 @@ verification reports. Appends on one host are serialised by a lock on that local
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -77,13 +78,26 @@ def _name(tag: str, seq: int, rid: ObjectId) -> str:
 
 
 class LocalChains:
-    """The chain ends this host has written, per repository (in the cache directory). With
-    ``key`` (the repository's audit key) the file carries a keyed MAC of the ends: a file
-    damaged on the host's disk (a changed digit would make the next record skip numbers, a gap
-    that reads as deleted records for good) is said and ignored, as if there were none."""
+    """The chain ends this host has written, per repository and location (in the cache
+    directory). With ``key`` (the repository's audit key) the file carries a keyed MAC of the
+    ends: a file damaged on the host's disk (a changed digit would make the next record skip
+    numbers, a gap that reads as deleted records for good) is said and ignored, as if there
+    were none.
 
-    def __init__(self, directory: Path | None, key: bytes | None = None) -> None:
-        self._path = directory / STATE_FILE if directory else None
+    ``location``: where the repository is (``Backend.location``). A byte copy of a
+    repository (a replica, a DR copy) has its id: records this host wrote into the copy are
+    not in the original, and ends kept by id alone read as records deleted from the original
+    (an attack pass, 2026-12-07). The ends of a location are kept in a file of their own; the
+    file by id alone (before locations) is read where a location has none yet."""
+
+    def __init__(
+        self, directory: Path | None, key: bytes | None = None, location: str | None = None
+    ) -> None:
+        self._legacy = directory / STATE_FILE if directory else None
+        self._path = self._legacy
+        if directory is not None and location is not None:
+            where = hashlib.sha256(location.encode("utf-8", "surrogateescape")).hexdigest()
+            self._path = directory / f"audit-chains-{where[:16]}.json"
         self._key = key
 
     def _mac(self, ends: dict[str, Any]) -> str:
@@ -96,12 +110,15 @@ class LocalChains:
         not check: a file from before the MAC is taken as it is)."""
         if self._path is None:
             return {}
+        path = self._path
+        if not path.exists() and self._legacy is not None:
+            path = self._legacy  # kept before locations
         try:
-            raw = json.loads(self._path.read_text())
+            raw = json.loads(path.read_text())
             if "ends" in raw and "mac" in raw:
                 raw, mac = raw["ends"], raw["mac"]
                 if self._key is not None and not same(str(mac).encode(), self._mac(raw).encode()):
-                    log.warning("%s does not check (damaged on this host): ignored", self._path)
+                    log.warning("%s does not check (damaged on this host): ignored", path)
                     return {}
             return {t: ChainEnd(int(e["seq"]), ObjectId.from_hex(e["id"])) for t, e in raw.items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -126,12 +143,12 @@ class LocalChains:
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Serialise appends of this host (several s3vault runs at once)."""
-        if self._path is None:
+        if self._legacy is None:
             yield
             return
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self._path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:  # one lock per repository, whatever the location
+            self._legacy.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._legacy.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
         except OSError:
             yield
             return

@@ -502,6 +502,11 @@ class Repository:
                 msg += CONFIG_FIX
                 raise IntegrityError(msg) from None
             raise
+        except IntegrityError as exc:  # cut off (a write that never finished), or garbled
+            msg = f"the config object of the repository at {backend.location} is damaged"
+            if str(exc) != "the config object is damaged":
+                msg += f" ({exc})"
+            raise IntegrityError(msg + CONFIG_FIX) from None
 
     @classmethod
     def open(

@@ -58,8 +58,11 @@ def snapshots(
     keys = split_group_by(group_by)
     repo = open_repo(ctx, load_index=False, snapshots_ahead=True)
     filt = SnapshotFilter(hosts=hosts, tags=tags, paths=paths)
-    entries = snapshots_op(repo, filt, latest=latest, ids=snapshot_ids)
-    groups = group_snapshots(entries, keys) if keys else []
+    if keys:  # restic groups first, then keeps each group's latest
+        groups = group_snapshots(snapshots_op(repo, filt, ids=snapshot_ids), keys, latest=latest)
+        entries = [e for g in groups for e in g.entries]
+    else:
+        groups, entries = [], snapshots_op(repo, filt, latest=latest, ids=snapshot_ids)
     if ctx.json:  # restic's shapes: an array of snapshots, or of groups when grouping
         if not keys:
             emit_array([snapshot_json(e) for e in entries])
@@ -82,7 +85,7 @@ def _json_group(group: SnapshotGroup, keys: tuple[str, ...]) -> dict[str, object
     key = {
         "hostname": group.host,
         "paths": list(group.paths) if by_paths else None,
-        "tags": list(group.tags) if by_tags else None,
+        "tags": list(group.tags) if by_tags and group.tags else None,  # untagged: null
     }
     return {"group_key": key, "snapshots": [snapshot_json(e) for e in group.entries]}
 
