@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from s3vault import NoKeyError
+from s3vault.cli import password
 from tests.conftest import S3VAULT, RunCli, write_file
 
 
@@ -632,3 +634,30 @@ def test_a_stop_while_the_command_loads_is_one_line_and_exit_130(
         "message": "interrupted",
         "exit_code": 130,
     }
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for a parent to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_password_command_that_takes_too_long_ends_with_what_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A password command past its time limit was killed, but what it had started (here a
+    ``sleep``) ran on under init (an attack pass, 2026-12-07)."""
+    monkeypatch.setattr(password, "COMMAND_TIMEOUT", 1.0)  # 120 s for users
+    pids = tmp_path / "pids"
+    command = f"sh -c 'echo $$ > {pids}; sleep 60 & echo $! >> {pids}; printf p; wait'"
+    with pytest.raises(NoKeyError, match="did not exit within"):
+        password._from_command(command)
+    started = [int(pid) for pid in pids.read_text().split()]
+    assert len(started) == 2
+    deadline = time.monotonic() + 10
+    while any(map(_running, started)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(_running, started))

@@ -8,9 +8,11 @@ hidden prompt under cron)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -110,8 +112,8 @@ def _from_command(command: str) -> bytes:
             msg = f"password command failed: it did not exit within {COMMAND_TIMEOUT:.0f} seconds"
             raise NoKeyError(msg) from None
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None:  # it failed by taking too long: it and what it started end
+            _kill_tree(proc.pid)
             proc.wait()
         assert proc.stdout is not None
         proc.stdout.close()
@@ -121,6 +123,35 @@ def _from_command(command: str) -> bytes:
         msg = f"password command {how}"
         raise NoKeyError(msg)
     return _strip(out)
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a process and every process below it (a ``sh -c 'cmd; sleep 1000'`` that took
+    too long had left its ``sleep`` running, reparented to init: an attack pass, 2026-12-07).
+    Its descendants are found in /proc before any is killed (a killed parent's children are
+    reparented at once); where /proc cannot be read, the process alone."""
+    parents: dict[int, int] = {}
+    try:
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                try:
+                    with open(f"/proc/{entry.name}/stat", "rb") as f:
+                        # after the command's name, in parentheses: state, then the parent
+                        fields = f.read().rsplit(b")", 1)[1].split()
+                    parents[int(entry.name)] = int(fields[1])
+                except (OSError, IndexError, ValueError):
+                    continue  # gone meanwhile
+    except OSError:
+        pass
+    doomed, todo = [pid], [pid]
+    while todo:
+        here = todo.pop()
+        children = [child for child, parent in parents.items() if parent == here]
+        doomed += children
+        todo += children
+    for victim in doomed:
+        with contextlib.suppress(OSError):
+            os.kill(victim, signal.SIGKILL)
 
 
 def _output(proc: subprocess.Popen[bytes]) -> bytes:
