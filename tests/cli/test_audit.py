@@ -233,3 +233,28 @@ def test_commands_on_a_byte_copy_leave_no_gap_in_the_original(
         (chain,) = chains(lines)
         assert code == 0 and chain["intact"] is True, (where, chain)
         assert [r["seq"] for r in records(lines)] == seqs, where
+
+
+def test_a_deleted_tail_is_found_whatever_the_spelling_of_the_location(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """Chain ends kept by location must not open a hole: the store reached through a link,
+    a ``..`` or the first time under a new name still shows the deleted tail, and a record
+    written again in the deleted one's place is not taken for it (an attack pass on the
+    change, 2026-12-07)."""
+    url = tmp_path / "repo"
+    assert run_cli("-r", str(url), "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    src = tmp_path / "src"
+    write_file(src / "a", b"a")
+    for _ in range(2):
+        assert run_cli("-r", str(url), "backup", str(src)).code == 0
+    (tmp_path / "link").symlink_to(url)
+    record_files(str(url))[-1].unlink()  # the tail: record 3
+    for spelling in (url, tmp_path / "link", src / ".." / "repo"):
+        code, lines = audit(run_cli, str(spelling))
+        (chain,) = chains(lines)
+        assert code == 13 and chain["intact"] is False, (spelling, chain)
+    assert run_cli("-r", str(tmp_path / "link"), "backup", str(src)).code == 0  # a new 3
+    code, lines = audit(run_cli, str(url))
+    (chain,) = chains(lines)
+    assert code == 13 and chain["intact"] is False, chain

@@ -111,6 +111,31 @@ def test_a_config_cut_off_names_the_repository_and_the_way_out(
         assert "put back a copy from a replica" in done.stderr
 
 
+def test_an_init_that_did_not_finish_is_no_repository_yet(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """init writes its key file first and the config last: one killed between them left
+    a key file alone, which said "the config object is missing … put back a copy from a
+    replica" (exit 13) where there is nothing to lose and init again is the way out. Where
+    anything else is stored, a missing config is damage, as before."""
+    url = str(tmp_path / "repo")
+    init = ("-r", url, "init", "--kdf-cost", "minimum", "--no-recovery-key")
+    assert run_cli(*init).code == 0
+    (Path(url) / "config").unlink()  # what an init killed after its key file leaves
+    shutil.rmtree(Path(url) / "audit")  # (its record comes after the config)
+    done = run_cli("-r", url, "snapshots")
+    assert done.code == 10, done.stderr
+    assert "an `s3vault init` that did not finish; run `s3vault init` again" in done.stderr
+    again = run_cli(*init)
+    assert again.code == 0, again.stderr
+    write_file(tmp_path / "src" / "a", b"a")
+    assert run_cli("-r", url, "backup", str(tmp_path / "src")).code == 0
+    (Path(url) / "config").unlink()
+    lost = run_cli("-r", url, "snapshots")
+    assert lost.code == 13, lost.stderr
+    assert f"the config object of the repository at {url} is missing" in lost.stderr
+
+
 def test_no_password_without_terminal_exits_12(
     tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:

@@ -323,3 +323,27 @@ def test_a_stray_file_in_keys_is_removed_as_verify_says(cli_repo: str, run_cli: 
     assert removed.code == 0, removed.stderr
     assert not (Path(cli_repo) / "keys" / "README.txt").exists()
     assert run_cli("-r", cli_repo, "verify").code == 0
+
+
+def test_names_in_capitals_never_remove_another_key(
+    cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """Ids match in any case only where nothing matches as given: a stray file named like a
+    key's id in capitals left neither removable, and a label in capitals removed the key
+    whose id it spelled (an attack pass, 2026-12-07)."""
+    env = {**cli_env, "S3VAULT_NEW_PASSWORD": "second"}
+    assert run_cli("-r", cli_repo, "key", "add", "--kdf-cost", "minimum", env=env).code == 0
+    other = next(k for k in keys(run_cli, cli_repo) if not k["current"])
+    oid = str(other["id"])
+    write_file(Path(cli_repo) / "keys" / oid.upper(), b"junk\n")
+    stray = run_cli("-r", cli_repo, "key", "remove", oid.upper()[:8])  # as verify names it
+    assert stray.code == 0, stray.stderr
+    assert (Path(cli_repo) / "keys" / oid).exists()
+    env = {**cli_env, "S3VAULT_NEW_PASSWORD": "third"}
+    label = ("--label", oid.upper())
+    assert run_cli("-r", cli_repo, "key", "add", "--kdf-cost", "minimum", *label, env=env).code == 0
+    refused = run_cli("-r", cli_repo, "key", "remove", oid.upper())
+    assert refused.code == 2 and "label of one key file" in refused.stderr, refused.stderr
+    assert (Path(cli_repo) / "keys" / oid).exists()
+    assert run_cli("-r", cli_repo, "key", "remove", oid).code == 0  # the whole id, as listed
+    assert not (Path(cli_repo) / "keys" / oid).exists()

@@ -193,6 +193,23 @@ def _change_password(
     return added
 
 
+def _named(entries: list[KeyEntry], key: str) -> tuple[list[KeyEntry], list[KeyEntry]]:
+    """The key files ``key`` names by id and, apart from those, by label. A whole id (a file's
+    name, as listed) names its file alone, whatever labels say. Ids match in any case (a
+    stray file in keys/, README.txt, is listed by its own name) only where nothing matches
+    as given: a label in capitals and another key's id in lower case are two keys."""
+    if not key:
+        return [], []
+    exact = [e for e in entries if e.id == key]
+    if exact:
+        return exact, []
+    by_id = [e for e in entries if e.id.startswith(key)]
+    if not by_id:
+        by_id = [e for e in entries if e.id.lower().startswith(key.lower())]
+    by_label = [e for e in entries if e.label == key and e not in by_id]
+    return by_id, by_label
+
+
 def _remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
     """Remove a key file by id (or a unique prefix of it), or by its label. A name that is
     one key's label and the start of another's id is refused, not resolved: removing the
@@ -203,11 +220,7 @@ def _remove_key(repo: Repository, key: str, *, force: bool = False) -> KeyEntry:
             the one in use without ``force``.
     """
     entries = list_keys(repo)
-    # ids in any case: a stray file in keys/ (README.txt) is listed by its own name
-    by_id = [e for e in entries if key and e.id.lower().startswith(key.lower())]
-    by_label = [e for e in entries if key and e.label == key and e not in by_id]
-    if any(e.id.lower() == key.lower() for e in by_id):  # a whole id names it, whatever labels
-        by_id, by_label = [e for e in by_id if e.id.lower() == key.lower()], []
+    by_id, by_label = _named(entries, key)
     if by_id and by_label:  # "37", a label, and the start of another key's id: never guess
         named = ", ".join(
             f"{e.id[:8]} ({'id' if e in by_id else 'label'})" for e in by_id + by_label

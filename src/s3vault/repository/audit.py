@@ -77,6 +77,16 @@ def _name(tag: str, seq: int, rid: ObjectId) -> str:
     return f"{PREFIX}{tag}/{seq:010d}-{rid.hex()}"
 
 
+def canonical_location(location: str) -> str:
+    """One spelling of a repository's location for the chain ends kept by location: a
+    directory's real path (links and ``..`` resolved), an endpoint's URL in lower case
+    without its trailing slashes."""
+    if location.startswith("/"):
+        return os.path.realpath(location)
+    where, sep, endpoint = location.partition(" at ")
+    return where + sep + endpoint.rstrip("/").lower()
+
+
 class LocalChains:
     """The chain ends this host has written, per repository and location (in the cache
     directory). With ``key`` (the repository's audit key) the file carries a keyed MAC of the
@@ -87,16 +97,20 @@ class LocalChains:
     ``location``: where the repository is (``Backend.location``). A byte copy of a
     repository (a replica, a DR copy) has its id: records this host wrote into the copy are
     not in the original, and ends kept by id alone read as records deleted from the original
-    (an attack pass, 2026-12-07). The ends of a location are kept in a file of their own; the
-    file by id alone (before locations) is read where a location has none yet."""
+    (an attack pass, 2026-12-07). The ends of a location (``canonical_location``) are kept in
+    a file of their own; the file by id alone keeps the furthest ends this host wrote at any
+    location, and is what a location without a file of its own yet is checked against (the
+    store under a name this host has not used: its deleted tail is still found)."""
 
     def __init__(
         self, directory: Path | None, key: bytes | None = None, location: str | None = None
     ) -> None:
-        self._legacy = directory / STATE_FILE if directory else None
-        self._path = self._legacy
+        self._global = directory / STATE_FILE if directory else None
+        self._path = self._global
         if directory is not None and location is not None:
-            where = hashlib.sha256(location.encode("utf-8", "surrogateescape")).hexdigest()
+            where = hashlib.sha256(
+                canonical_location(location).encode("utf-8", "surrogateescape")
+            ).hexdigest()
             self._path = directory / f"audit-chains-{where[:16]}.json"
         self._key = key
 
@@ -106,13 +120,21 @@ class LocalChains:
         return hmac_sha256(self._key, b"s3vault audit chain ends\0" + text).hex()
 
     def read(self) -> dict[str, ChainEnd]:
-        """Every remembered chain end (none without a cache directory, or when the file does
-        not check: a file from before the MAC is taken as it is)."""
+        """Every remembered chain end of this location (none without a cache directory, or
+        when the file does not check: a file from before the MAC is taken as it is); where
+        the location has none yet, the furthest this host wrote anywhere."""
         if self._path is None:
             return {}
         path = self._path
-        if not path.exists() and self._legacy is not None:
-            path = self._legacy  # kept before locations
+        if not path.exists() and self._global is not None:
+            path = self._global
+        return self._read(path)
+
+    def read_anywhere(self) -> dict[str, ChainEnd]:
+        """The furthest chain ends this host wrote at any location of the repository."""
+        return self._read(self._global) if self._global is not None else {}
+
+    def _read(self, path: Path) -> dict[str, ChainEnd]:
         try:
             raw = json.loads(path.read_text())
             if "ends" in raw and "mac" in raw:
@@ -125,30 +147,40 @@ class LocalChains:
             return {}
 
     def write(self, ends: dict[str, ChainEnd]) -> None:
-        """Remember chain ends (best effort: the store's chain is the record)."""
-        if self._path is None:
+        """Remember this location's chain ends, and the furthest anywhere (best effort: the
+        store's chain is the record)."""
+        if self._path is None or self._global is None:
             return
+        self._write(self._path, ends)
+        if self._path != self._global:
+            furthest = self.read_anywhere()
+            for tag, end in ends.items():
+                if tag not in furthest or furthest[tag].seq < end.seq:
+                    furthest[tag] = end
+            self._write(self._global, furthest)
+
+    def _write(self, path: Path, ends: dict[str, ChainEnd]) -> None:
         data: dict[str, Any] = {t: {"seq": e.seq, "id": e.id.hex()} for t, e in ends.items()}
         if self._key is not None:
             data = {"ends": data, "mac": self._mac(data)}
-        tmp = self._path.with_suffix(".tmp")
+        tmp = path.with_suffix(".tmp")
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_text(json.dumps(data))
             os.chmod(tmp, 0o600)
-            tmp.replace(self._path)
+            tmp.replace(path)
         except OSError:
             pass
 
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Serialise appends of this host (several s3vault runs at once)."""
-        if self._legacy is None:
+        if self._global is None:
             yield
             return
         try:  # one lock per repository, whatever the location
-            self._legacy.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self._legacy.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            self._global.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._global.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
         except OSError:
             yield
             return
@@ -201,6 +233,7 @@ class Chain:
 
     tag: str
     records: list[AuditRecord] = field(default_factory=list)
+    stored: set[tuple[int, ObjectId]] = field(default_factory=set)  # (seq, id) of each record
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # worth saying, not a break
 
@@ -256,6 +289,7 @@ def _verify(chain: Chain, items: list[Found]) -> None:
     group: set[ObjectId | None] = {None}  # the ids of seq expected - 1 (none before seq 1)
     before: set[ObjectId | None] = set()  # the ids of seq expected - 2
     for seq, rid, record, problem in items:
+        chain.stored.add((seq, rid))
         if problem:
             chain.problems.append(f"record {seq}: {problem}")
         if seq == expected - 1:  # one more record of the seq just read
@@ -284,10 +318,23 @@ def read_chains(repo: Repository, local: LocalChains | None = None) -> list[Chai
         _verify(chains.setdefault(tag, Chain(tag)), items)
     for tag, end in (local.read() if local else {}).items():
         chain = chains.setdefault(tag, Chain(tag))
-        have = max((r.seq for r in chain.records), default=0)
+        have = max((seq for seq, _ in chain.stored), default=0)
         if have < end.seq:
             chain.problems.append(
                 f"this host wrote record {end.seq}, the store's chain ends at {have} "
                 "(records deleted from its end)"
+            )
+        elif (end.seq, end.id) not in chain.stored:
+            chain.problems.append(
+                f"record {end.seq} is not the one this host wrote there (deleted and "
+                "written again, or rewritten)"
+            )
+    for tag, end in (local.read_anywhere() if local else {}).items():
+        chain = chains.setdefault(tag, Chain(tag))
+        have = max((seq for seq, _ in chain.stored), default=0)
+        if have < end.seq and not chain.problems:
+            chain.notes.append(
+                f"this host wrote record {end.seq} of this chain at another location of the "
+                f"repository (a copy, or this store under another name); here it ends at {have}"
             )
     return sorted(chains.values(), key=lambda c: c.hostname)

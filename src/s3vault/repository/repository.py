@@ -99,6 +99,11 @@ LIST_PACKS_AFTER = 4  # disputed packs looked for by HEAD; more: one listing (se
 CACHED = frozenset({ObjectKind.SNAPSHOTS, ObjectKind.DELETIONS, ObjectKind.DRILLS})  # immutable
 
 
+def _only_keys(backend: Backend) -> bool:
+    """Nothing but key files at the location (an unfinished init: nothing to lose)."""
+    return all(info.name.startswith(ObjectKind.KEYS.value + "/") for info in backend.list(""))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RepositorySettings:
     """Choices made at init."""
@@ -470,6 +475,13 @@ class Repository:
             raw = backend.get(object_name(ObjectKind.CONFIG))
         except ObjectNotFoundError:
             if any(True for _ in backend.list(ObjectKind.KEYS.value + "/")):
+                if _only_keys(backend):  # init writes its key file first, then the config
+                    msg = (
+                        f"the repository at {backend.location} has key files but no config "
+                        "and nothing else: an `s3vault init` that did not finish; run "
+                        "`s3vault init` again"
+                    )
+                    raise RepositoryNotFoundError(msg) from None
                 msg = f"the config object of the repository at {backend.location} is missing"
                 msg += CONFIG_FIX
                 raise IntegrityError(msg) from None
