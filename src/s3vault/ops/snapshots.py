@@ -147,9 +147,12 @@ def latest_of(entries: Sequence[SnapshotEntry], latest: int) -> list[SnapshotEnt
     """
     if latest < 1:
         raise UsageError(f"--latest {latest}: give 1 or more")
+    by_source: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[SnapshotEntry]] = {}
+    for entry in entries:
+        by_source.setdefault(_key(entry.snapshot, ("host", "paths")), []).append(entry)
     kept: set[ObjectId] = set()
-    for group in group_snapshots(entries, ("host", "paths")):
-        newest = sorted(group.entries, key=lambda e: (e.snapshot.time, e.id.hex()))
+    for members in by_source.values():
+        newest = sorted(members, key=lambda e: (e.snapshot.time, e.id.hex()))
         kept.update(e.id for e in newest[-latest:])
     return [e for e in entries if e.id in kept]
 

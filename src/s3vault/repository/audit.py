@@ -11,7 +11,6 @@ verification reports. Appends on one host are serialised by a lock on that local
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -21,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+from blake3 import blake3
 
 from s3vault.backend.base import ObjectInfo
 from s3vault.crypto.hashing import blob_id
@@ -108,10 +109,8 @@ class LocalChains:
         self._global = directory / STATE_FILE if directory else None
         self._path = self._global
         if directory is not None and location is not None:
-            where = hashlib.sha256(
-                canonical_location(location).encode("utf-8", "surrogateescape")
-            ).hexdigest()
-            self._path = directory / f"audit-chains-{where[:16]}.json"
+            where = blake3(canonical_location(location).encode("utf-8", "surrogateescape"))
+            self._path = directory / f"audit-chains-{where.hexdigest()[:16]}.json"
         self._key = key
 
     def _mac(self, ends: dict[str, Any]) -> str:
