@@ -177,3 +177,29 @@ def test_a_tmpdir_that_cannot_be_used_is_said_not_passed_over(
     done = run_cli("-r", cli_repo, "restore-test", env={**cli_env, "TMPDIR": str(missing)})
     assert done.code == 1, done.stdout + done.stderr
     assert f"the temporary directory {missing} ($TMPDIR) cannot be used" in done.stderr
+
+
+def test_drill_targets_and_samples_say_what_they_found(
+    tmp_path: Path, local_repo: RepoHandle, run_cli: RunCli
+) -> None:
+    """An attack pass (2026-12-07): a sampled drill of a name with a backslash failed as
+    damage (the sample and the plan spelled the path apart); a target of 0 passed as no
+    target; a snapshot dated ahead of the clock passed any RPO target; one of empty files
+    missed any RTO target; a sample drawn without --seed recorded none to replay it."""
+    src = tmp_path / "src"
+    write_file(src / "a\\b", b"a backslash of the name's own")
+    assert run_cli("-r", local_repo.url, "backup", str(src), "--host", "bs").code == 0
+    for args in (("--sample", "1"), ("--sample", "1", "--no-disk")):
+        code, failed, summary = drill(run_cli, local_repo, "--host", "bs", *args)
+        assert code == 0 and not failed and summary["passed"], (args, summary)
+        assert "seed None" not in str(summary["sample"]), summary
+    code, _, summary = drill(run_cli, local_repo, "--host", "bs", "--rpo-target", "0s")
+    assert code == 13 and summary["failed_targets"] == ["rpo"], summary
+    ahead = ("--host", "future", "--time", "2099-01-01 00:00:00")
+    assert run_cli("-r", local_repo.url, "backup", str(src), *ahead).code == 0
+    code, _, summary = drill(run_cli, local_repo, "--host", "future", "--rpo-target", "1h")
+    assert code == 13 and summary["failed_targets"] == ["rpo"], summary
+    write_file(tmp_path / "empty" / "e1", b"")
+    assert run_cli("-r", local_repo.url, "backup", str(tmp_path / "empty"), "-H", "e").code == 0
+    code, _, summary = drill(run_cli, local_repo, "--host", "e", "--rto-target", "1h")
+    assert code == 0 and summary["passed"], summary

@@ -124,9 +124,11 @@ def _choose_sample(
         if options.sample_files is not None
         else math.ceil(len(all_paths) * (options.sample_percent or 0.0) / 100)
     )
-    rng = random.Random(options.seed)  # noqa: S311 - sampling files, not cryptography
+    # a seed is always recorded, so that any drill can be replayed (--seed)
+    seed = options.seed if options.seed is not None else random.SystemRandom().randrange(1 << 31)
+    rng = random.Random(seed)  # noqa: S311 - sampling files, not cryptography
     chosen = set(rng.sample(sorted(all_paths), min(count, len(all_paths))))
-    return chosen, f"{len(chosen)} of {len(all_paths)} files (seed {options.seed})", total
+    return chosen, f"{len(chosen)} of {len(all_paths)} files (seed {seed})", total
 
 
 def restore_test(
@@ -253,6 +255,14 @@ def _restore_and_prove(
             scratch.close(remove=not options.keep)
 
 
+def _projected(snapshot_bytes: int, rate: float) -> float:
+    """The time a whole restore would take at the drill's rate (nothing to restore: none;
+    a drill that timed no bytes: unknown, infinite)."""
+    if snapshot_bytes <= 0:
+        return 0.0
+    return snapshot_bytes / rate if rate > 0 else math.inf
+
+
 def _restore_test(
     repo: Repository, options: DrillOptions, progress: Progress, clock: Clock
 ) -> DrillResult:
@@ -275,16 +285,18 @@ def _restore_test(
     failures = sorted(set(errors) | set(problems))
     checked_bytes = sum(t.node.size for t in plan.files)
     rate = checked_bytes / max(run.restore_seconds, 1e-6)
-    projected = snapshot_bytes / rate if rate > 0 else math.inf
+    projected = _projected(snapshot_bytes, rate)
+    projected = round(projected, 1) if math.isfinite(projected) else -1.0  # as recorded
     now = clock.now()
     age = (now - snap.time).total_seconds()
-    rto = options.rto_target.total_seconds() if options.rto_target else None
-    rpo = options.rpo_target.total_seconds() if options.rpo_target else None
+    # a target of 0 is a target (it had read as none, and the drill passed without a word)
+    rto = options.rto_target.total_seconds() if options.rto_target is not None else None
+    rpo = options.rpo_target.total_seconds() if options.rpo_target is not None else None
     passed = (
         not failures
         and not empty
-        and (rto is None or projected <= rto)
-        and (rpo is None or age <= rpo)
+        and (rto is None or 0 <= projected <= rto)
+        and (rpo is None or 0 <= age <= rpo)  # dated ahead of the clock: its age is unknown
     )
     record = DrillFile(
         time=now,
@@ -299,7 +311,7 @@ def _restore_test(
         verify_seconds=round(run.verify_seconds, 3),
         bytes_per_second=round(rate, 1),
         snapshot_bytes=snapshot_bytes,
-        projected_rto_seconds=round(projected, 1) if math.isfinite(projected) else -1.0,
+        projected_rto_seconds=projected,
         rto_target_seconds=rto,
         snapshot_age_seconds=round(age, 1),
         rpo_target_seconds=rpo,

@@ -179,8 +179,8 @@ class _Selector:
         return self._exc is not None and self._exc(rel)
 
     def included(self, rel: str, is_dir: bool) -> bool:
-        if self._select is not None:  # it knows paths as shown: a byte that is no UTF-8 \xNN
-            return not is_dir and self._select(os.fsencode(rel).decode("utf-8", "backslashreplace"))
+        if self._select is not None:  # it knows paths as shown: a byte that is no UTF-8 \xNN,
+            return not is_dir and self._select(shown_name(os.fsencode(rel)))  # \ doubled
         return self._inc is None or self._inc(rel)
 
     @property

@@ -55,8 +55,8 @@ def failed_targets(r: DrillFile, *, empty: bool, refused: int = 0) -> list[str]:
     """Which targets a drill missed: ``damage`` (mismatches or errors), ``target_refused``
     (``refused`` of the errors are entries the drill's target refused: a host limit, not the
     repository's damage), ``rto`` (the projected restore time is over the target, or unknown),
-    ``rpo`` (the snapshot is older than the target), ``nothing_selected`` (nothing to
-    prove)."""
+    ``rpo`` (the snapshot is older than the target, or its age unknown), ``nothing_selected``
+    (nothing to prove)."""
     failed = []
     if r.mismatches or r.errors > refused:
         failed.append("damage")
@@ -66,7 +66,9 @@ def failed_targets(r: DrillFile, *, empty: bool, refused: int = 0) -> list[str]:
         0 <= r.projected_rto_seconds <= r.rto_target_seconds
     ):
         failed.append("rto")
-    if r.rpo_target_seconds is not None and r.snapshot_age_seconds > r.rpo_target_seconds:
+    if r.rpo_target_seconds is not None and not (  # dated ahead of the clock: age unknown
+        0 <= r.snapshot_age_seconds <= r.rpo_target_seconds
+    ):
         failed.append("rpo")
     if empty:
         failed.append("nothing_selected")
