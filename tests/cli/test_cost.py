@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,20 @@ def test_cost_unhappy_paths_exit_2_with_one_line(run_cli: RunCli, tmp_path: Path
     bad.write_text('{"as_of": "x", "regions": {}}')
     empty = run_cli(*PLAN, "--prices", str(bad), "--region", "eu-west-1")
     assert empty.code == 2 and "--prices FILE" in empty.stderr
+    # a word where a price goes, and numbers that are none (an attack pass, 2026-12-07)
+    table = json.loads(files("s3vault.cloud.data").joinpath("prices.json").read_text())
+    table["regions"]["us-east-1"]["storage_gb_month"]["STANDARD"] = "cheap"
+    bad.write_text(json.dumps(table))
+    word = run_cli(*PLAN, "--prices", str(bad))
+    assert word.code == 2, word.stderr
+    assert "us-east-1/storage_gb_month/STANDARD is not a number" in word.stderr
+    for flag in ("--dedup-ratio", "--compression-ratio", "--retention-days", "--drill-percent"):
+        for value in ("nan", "inf"):
+            done = run_cli(*PLAN, flag, value)
+            assert done.code == 2 and f"Invalid value for '{flag}'" in done.stderr, (flag, value)
+    for argv in (("--days", "nan"), ("--days", "inf")):
+        done = run_cli("-r", str(tmp_path / "none"), "cost", *argv)
+        assert done.code == 2 and "Invalid value for '--days'" in done.stderr, argv
 
 
 def test_the_profile_names_the_network_path(run_cli: RunCli, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import types
 from collections.abc import Callable
@@ -121,6 +122,18 @@ def kdf_cost_option(help_text: str) -> Callable[[F], F]:
         show_default=True,
         help=help_text,
     )
+
+
+class Finite(click.FloatRange):
+    """A number in a range that is a number: ``nan`` and ``inf`` are refused (click's
+    FloatRange lets NaN through every bound: ``--overdue-factor nan`` had switched the
+    overdue alarm off, ``--days inf`` was an internal error)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 _GLOBALS = [
@@ -308,7 +321,7 @@ _GLOBALS = [
     _opt(
         "--retry-deadline",
         name="retry_deadline",
-        type=click.FloatRange(1),
+        type=Finite(1),
         metavar="SECONDS",
         help="Give up on storage that keeps failing after this long (default 300, exit 14)",
     ),

@@ -13,7 +13,7 @@ import click
 from s3vault import NETWORK_PATHS, CostOptions, Estimate, FleetPlan, Pricing, UsageError, plan_cost
 from s3vault import cost as cost_op
 from s3vault.cli.context import CliContext
-from s3vault.cli.options import cli_context, global_options
+from s3vault.cli.options import Finite, cli_context, global_options
 from s3vault.cli.render import emit, show
 from s3vault.cli.session import open_repo
 
@@ -54,15 +54,17 @@ def _plan_options(f: Any) -> Any:
         click.option("--daily-change", type=Gigabytes(), help="Plan: new data per host per day"),
         click.option("--fleet-data", type=Gigabytes(), help="Plan: first backups of all hosts"),
         click.option("--fleet-daily-change", type=Gigabytes(), help="Plan: all hosts, per day"),
-        click.option("--dedup-ratio", type=float, default=1.0, show_default=True),
-        click.option("--compression-ratio", type=float, default=1.0, show_default=True),
-        click.option("--retention-days", type=click.FloatRange(0), default=30, show_default=True),
+        click.option("--dedup-ratio", type=Finite(0, min_open=True), default=1.0,
+                     show_default=True),
+        click.option("--compression-ratio", type=Finite(0, min_open=True), default=1.0,
+                     show_default=True),
+        click.option("--retention-days", type=Finite(0), default=30, show_default=True),
         click.option("--storage-class", default="STANDARD", show_default=True,
                      help="Plan: storage class of the data packs"),
-        click.option("--backups-per-day", type=click.FloatRange(0), default=1, show_default=True),
-        click.option("--drills-per-month", type=click.FloatRange(0), default=1,
+        click.option("--backups-per-day", type=Finite(0), default=1, show_default=True),
+        click.option("--drills-per-month", type=Finite(0), default=1,
                      show_default=True, help="Plan: restore drills per host per month"),
-        click.option("--drill-percent", type=click.FloatRange(0, 100), default=10,
+        click.option("--drill-percent", type=Finite(0, 100), default=10,
                      show_default=True, help="Plan: share of a host's data a drill restores"),
     ]  # fmt: skip
     for option in reversed(options):
@@ -81,7 +83,7 @@ def _plan_options(f: Any) -> Any:
 )
 @click.option("--months", type=click.IntRange(1, 120), default=12, show_default=True,
               help="Project this many months ahead")  # fmt: skip
-@click.option("--days", type=click.FloatRange(1), default=30, show_default=True,
+@click.option("--days", type=Finite(1, 36500), default=30, show_default=True,
               help="Traffic: the audit log of this many days")  # fmt: skip
 @click.option(
     "--network",

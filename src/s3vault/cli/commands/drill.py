@@ -21,6 +21,7 @@ from s3vault import (
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import (
     Duration,
+    Finite,
     TargetDir,
     cli_context,
     global_options,
@@ -88,7 +89,7 @@ def failed_targets(r: DrillFile, *, empty: bool, refused: int = 0) -> list[str]:
 )
 @click.option(
     "--sample-percent",
-    type=click.FloatRange(0, 100, min_open=True),
+    type=Finite(0, 100, min_open=True),
     metavar="P",
     help="Restore a random P% of the files",
 )

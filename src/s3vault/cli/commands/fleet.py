@@ -10,7 +10,7 @@ from rich.table import Table
 from s3vault import ExitCode, FleetOptions, FleetResult, HostRow, UsageError
 from s3vault import fleet as fleet_op
 from s3vault.cli.context import CliContext
-from s3vault.cli.options import Duration, cli_context, global_options
+from s3vault.cli.options import Duration, Finite, cli_context, global_options
 from s3vault.cli.render import cells, emit, human_bytes, human_duration, print_table, printable, say
 from s3vault.cli.session import open_repo
 
@@ -56,7 +56,7 @@ def expectations(ctx: CliContext, given: tuple[str, ...]) -> tuple[tuple[str, ti
 )
 @click.option(
     "--overdue-factor",
-    type=click.FloatRange(1.0),
+    type=Finite(1.0),
     default=1.5,
     show_default=True,
     help="A host is overdue when its last backup is older than this many intervals",

@@ -14,6 +14,7 @@ Dicts stay at this edge: callers get prices through ``RegionPrices``.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -55,7 +56,33 @@ def load_prices(path: Path | None = None) -> dict[str, Any]:
         raise UsageError(f"price file {where} is not valid JSON: {exc}") from None
     if not isinstance(table, dict) or not isinstance(table.get("regions"), dict):
         raise UsageError(f'price file {where} has no "regions" table (see the shipped one)')
+    bad = _not_a_price(table["regions"])
+    if bad is not None:
+        raise UsageError(f"price file {where}: {bad} is not a number (see the shipped one)")
     return table
+
+
+WORDS = frozenset({"name", "note"})  # a region's fields that are words, not prices
+
+
+def _not_a_price(regions: dict[str, Any]) -> str | None:
+    """The first price in the regions' tables that is no number (WORDS are words; tier
+    bounds may be null), as ``region/key/...``; None when every one is. A word
+    where a price goes had been an internal error (an attack pass, 2026-12-07)."""
+    todo: list[tuple[str, Any]] = list(regions.items())
+    while todo:
+        path, value = todo.pop()
+        if isinstance(value, dict):
+            todo += [(f"{path}/{k}", v) for k, v in value.items() if k not in WORDS]
+        elif isinstance(value, list):
+            todo += [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        elif value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            return path
+    return None
 
 
 def tiered(quantity: float, tiers: list[list[Any]]) -> list[tuple[float, float]]:
