@@ -462,3 +462,29 @@ def test_a_rewrite_of_host_or_time_is_copied_and_tags_never_make_a_duplicate(
     code, summary, err = _copy(run_cli, a_url, b_url)
     assert code == 0 and summary["copied"] == [], (err, summary)
     assert len(snapshots(run_cli, "-r", b_url)) == 3
+
+
+def test_a_target_profile_opens_with_its_own_recovery_key(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A target profile's recovery key file (a password source, as its password file) was
+    passed over for the source's password: exit 12, "wrong password", naming the target
+    (an attack pass, 2026-12-07)."""
+    src_url, dst_url = str(tmp_path / "src-repo"), str(tmp_path / "dst-repo")
+    assert run_cli("-r", src_url, *INIT).code == 0
+    other = {**cli_env, "S3VAULT_PASSWORD": "the target's own"}
+    made = run_cli("-r", dst_url, "--json", "init", "--kdf-cost", "minimum", env=other)
+    assert made.code == 0, made.stderr
+    recovery = write_file(
+        tmp_path / "recovery", json.loads(made.stdout.splitlines()[-1])["recovery_key"].encode()
+    )
+    config = write_file(
+        tmp_path / "config.toml",
+        f'[profiles.dr]\nrepository = "{dst_url}"\nrecovery_key_file = "{recovery}"\n'.encode(),
+    )
+    write_file(tmp_path / "data" / "a", b"a")
+    assert run_cli("-r", src_url, "backup", str(tmp_path / "data")).code == 0
+    done = run_cli("--config", str(config), "-r", src_url, "copy", "--to", "dr")
+    assert done.code == 0, done.stderr
+    assert "1 copied" in done.stdout
+    assert len(snapshots(run_cli, "-r", dst_url, env=other)) == 1

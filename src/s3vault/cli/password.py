@@ -275,10 +275,13 @@ def read_new_password(new_password_file: str | None) -> bytes:
 
 
 def read_target_password(
-    to_password_file: str | None, profile: CliContext | None, fallback: bytes
-) -> bytes:
-    """A copy target's password: --to-password-file, $S3VAULT_TO_PASSWORD, the target
-    profile's password file or command, else ``fallback`` (the source's).
+    to_password_file: str | None, profile: CliContext | None, fallback: tuple[bytes, str]
+) -> tuple[bytes, str]:
+    """A copy target's secret and its kind (``secret_kind``'s words): --to-password-file,
+    $S3VAULT_TO_PASSWORD, the target profile's password file or command, recovery key file
+    or KMS (b"": its KMS key files are tried), else ``fallback`` (the source's). A profile's
+    recovery key or KMS had been passed over for the source's password (an attack pass,
+    2026-12-07).
 
     Raises:
         UsageError, NoKeyError: a file or command that gives nothing usable.
@@ -291,8 +294,13 @@ def read_target_password(
         password = _first_line(_read_file(profile.password_file, "target password file"))
     elif profile is not None and profile.password_command:
         password = _from_command(profile.password_command)
+    elif profile is not None and profile.recovery_key_file:
+        text = _read_file(profile.recovery_key_file, "target recovery key file")
+        return decode_recovery_key(text.decode("ascii", errors="replace")), "recovery"
+    elif profile is not None and profile.kms:
+        return b"", "password"
     else:
         return fallback
     if not password:
         raise NoKeyError("an empty target password is not allowed")
-    return password
+    return password, "password"

@@ -31,8 +31,9 @@ def target_options(
 ) -> RepoOptions:
     """The target: a profile of the config file (its repository, account and password
     source; the environment, which belongs to the source, is ignored) or a URL reached like
-    the source. Its password: --to-password-file, else $S3VAULT_TO_PASSWORD, else the
-    profile's, else the source's."""
+    the source. Its secret: --to-password-file, else $S3VAULT_TO_PASSWORD, else the
+    profile's (password file or command, recovery key file, KMS; and its key hint), else the
+    source's."""
     if not to.strip():
         raise UsageError("copy --to: no target given (a repository URL or a profile's name)")
     profile = None
@@ -43,8 +44,13 @@ def target_options(
         if not profile.repo:
             raise UsageError(f"copy --to {to}: the profile names no repository")
         url, backend = profile.repo, backend_options(profile)
-    password = read_target_password(to_password_file, profile, source.password)
-    return replace(source, url=url, password=password, backend=backend)
+    password, kind = read_target_password(
+        to_password_file, profile, (source.password, source.key_kind)
+    )
+    hint = (profile.key_hint or "").strip().lower() if profile is not None else source.key_hint
+    return replace(
+        source, url=url, password=password, backend=backend, key_kind=kind, key_hint=hint
+    )
 
 
 @click.command()
