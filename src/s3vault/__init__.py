@@ -81,7 +81,7 @@ _BY_MODULE = {
         "SnapshotRepairReport repair_index repair_snapshots"
     ),
     "s3vault.ops.repairpacks": "RepairPacksOptions RepairPacksResult repair_packs",
-    "s3vault.ops.report": "ReportOptions ReportResult report",
+    "s3vault.ops.report": "ReportOptions ReportResult is_report report",
     "s3vault.ops.restore": "RestoreOptions RestoreResult restore",
     "s3vault.ops.rewrite": "RewriteOptions RewriteResult SnapshotRewrite rewrite",
     "s3vault.ops.session": "RepoOptions open_repository",
@@ -227,7 +227,7 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the same names, imported at
         repair_snapshots,
     )
     from s3vault.ops.repairpacks import RepairPacksOptions, RepairPacksResult, repair_packs
-    from s3vault.ops.report import ReportOptions, ReportResult, report
+    from s3vault.ops.report import ReportOptions, ReportResult, is_report, report
     from s3vault.ops.restore import RestoreOptions, RestoreResult, restore
     from s3vault.ops.rewrite import RewriteOptions, RewriteResult, SnapshotRewrite, rewrite
     from s3vault.ops.session import RepoOptions, open_repository
@@ -309,6 +309,7 @@ __all__ = [
     "LedgerFigures",
     "CoveragePoint",
     "report",
+    "is_report",
     "ReportOptions",
     "ReportResult",
     "list_keys",

@@ -200,6 +200,23 @@ def test_report_refuses_bad_input_in_one_line(
     assert not list(tmp_path.glob("*.html")) and not missing.parent.exists()
 
 
+def test_report_replaces_an_earlier_report_and_no_other_file(
+    history: str, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """``report --html FILE`` overwrote whatever FILE was: given the repository's config, it
+    destroyed the repository (an attack pass, 2026-12-07). An earlier report is replaced."""
+    page = tmp_path / "r.html"
+    for _ in range(2):
+        done = run_cli("-r", history, "report", "--html", str(page), "--since", "30d")
+        assert done.code == 0, done.stderr
+    config = Path(history) / "config"
+    before = config.read_bytes()
+    refused = run_cli("-r", history, "report", "--html", str(config), "--since", "30d")
+    assert refused.code == 2 and "is not a report s3vault wrote" in refused.stderr
+    assert config.read_bytes() == before
+    assert run_cli("-r", history, "snapshots").code == 0
+
+
 def test_report_to_standard_output_with_a_dash(
     history: str, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -380,3 +380,12 @@ def _cost_figure(
             Series(name="projected (current growth)", points=tuple(ahead)),
         ),
     )
+
+
+GENERATOR = "s3vault report"  # the page's generator tag (reportpage.py)
+
+
+def is_report(head: bytes) -> bool:
+    """Whether a file beginning with ``head`` (its first few KiB) is a page ``report`` wrote
+    (which a later report may replace; any other file it refuses to overwrite)."""
+    return head.startswith(b"<!DOCTYPE html>") and b"s3vault" in head  # (GENERATOR, title)

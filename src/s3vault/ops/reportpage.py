@@ -17,7 +17,7 @@ from typing import Any
 
 from s3vault.errors import ReportError
 from s3vault.ops.fleetrows import HostRow, size, span
-from s3vault.ops.report import Figure, ReportData
+from s3vault.ops.report import GENERATOR, Figure, ReportData
 
 SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
 COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
@@ -64,6 +64,7 @@ def render(data: ReportData) -> str:
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="generator" content="{GENERATOR}">'
         f"<title>{title}</title><style>{STYLE}</style></head><body>"
         f'<h1>{title}</h1><p class="meta">{meta}</p>'
         f'<div class="plots">{figures}</div>'

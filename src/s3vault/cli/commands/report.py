@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from s3vault import FleetOptions, ReportOptions, UsageError, cannot_write, write_output
+from s3vault import (
+    FleetOptions,
+    ReportOptions,
+    UsageError,
+    cannot_write,
+    is_report,
+    write_output,
+)
 from s3vault import report as report_op
 from s3vault.cli.commands.fleet import expectations
 from s3vault.cli.options import Duration, cli_context, global_options
@@ -75,6 +82,8 @@ def report(
         storage_class=storage_class,
         prices_file=prices_file,
     )
+    if not to_stdout:
+        _refuse_to_replace(Path(html_file))
     result = report_op(open_repo(ctx), options)
     if to_stdout:  # the page is the output (as cat's object): no line about it
         write_stdout(result.html.encode())
@@ -96,3 +105,25 @@ def report(
             f"{len(f.drills)} drills read ({r.get} GET, {r.list} LIST requests)",
         )
     return 0
+
+
+def _refuse_to_replace(path: Path) -> None:
+    """A file that exists and is not an earlier report is never overwritten (``report --html``
+    given a repository's config had replaced it: an attack pass, 2026-12-07).
+
+    Raises:
+        UsageError: it is another file.
+    """
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except FileNotFoundError:
+        return
+    except OSError:
+        return  # a FIFO, a device, a directory: write_output says what it cannot do
+    if head and not is_report(head):
+        msg = (
+            f"{path} exists and is not a report s3vault wrote: it is not replaced (remove it, "
+            "or give another file)"
+        )
+        raise UsageError(msg)
