@@ -122,6 +122,21 @@ def test_fleet_skips_a_damaged_snapshot_and_judges_by_the_rest() -> None:
     assert list(repo.skipped) == [damaged]
 
 
+def test_a_snapshot_dated_ahead_of_the_clock_keeps_no_host_ok() -> None:
+    """A snapshot dated 2099 (a wrong clock, or a hostile put-only host) had shown a host
+    whose backups stopped as ok, silencing the overdue alarm (an attack pass, 2026-12-07)."""
+    repo, _backend, clock = _fleet_repo()
+    clock.advance(timedelta(days=5))  # every host's backups stopped 5 days ago
+    ahead = datetime(2099, 1, 1, tzinfo=UTC)
+    save_snapshot(repo, SnapshotFile(time=ahead, tree=TREE, paths=("/etc",), hostname="h0"))
+    save_snapshot(repo, SnapshotFile(time=ahead, tree=TREE, paths=("/etc",), hostname="h9"))
+    rows = {r.host: r for r in fleet(repo, clock=clock).rows}
+    assert rows["h0"].status == rows["h1"].status == "overdue"
+    assert rows["h0"].last_success == rows["h1"].last_success
+    assert any("dated ahead of the clock" in w for w in rows["h0"].warnings)
+    assert rows["h9"].overdue and "dated ahead of the clock" in rows["h9"].warnings[0]
+
+
 def load_name_host(repo: Repository, name: str) -> str:
     """The host of the snapshot file stored under ``name``."""
     sid = ObjectId.from_hex(name.removeprefix("snapshots/").split(".")[0])

@@ -180,6 +180,9 @@ def _never(host: str, interval: timedelta | None) -> HostRow:
     )
 
 
+AHEAD_SKEW = 900.0  # seconds a snapshot may be dated ahead of the clock (hosts' clocks differ)
+
+
 def _judged(
     host: str,
     mine: list[SnapshotPoint],
@@ -187,12 +190,38 @@ def _judged(
     now: datetime,
     factor: float,
 ) -> HostRow:
+    """The row of a host with snapshots. Snapshots dated ahead of the clock are said and
+    left out (one dated 2099 had shown an overdue host as ok: an attack pass, 2026-12-07); a
+    host with no other is overdue."""
+    ahead = [p for p in mine if (p.time - now).total_seconds() > AHEAD_SKEW]
+    if not ahead:
+        return _judged_by(host, mine, interval, now, factor)
+    newest = max(p.time for p in ahead)
+    said = (
+        f"{len(ahead)} snapshot(s) dated ahead of the clock (the newest "
+        f"{newest:%Y-%m-%d %H:%M}): the host's clock is wrong, or they were made so; "
+        "judged without them"
+    )
+    current = [p for p in mine if p not in ahead]
+    row = _judged_by(host, current or mine, interval, now, factor)
+    if not current:
+        row = replace(row, status="overdue", overdue=True)
+    return replace(row, warnings=(said, *row.warnings))
+
+
+def _judged_by(
+    host: str,
+    mine: list[SnapshotPoint],
+    interval: timedelta | None,
+    now: datetime,
+    factor: float,
+) -> HostRow:
     """The row of a host with snapshots: its schedule, age and the last backup's figures."""
+    warnings: list[str] = []
     groups: dict[tuple[str, ...], list[SnapshotPoint]] = {}
     for p in mine:
         groups.setdefault(p.paths, []).append(p)
     last = max(mine, key=lambda p: p.time)
-    warnings: list[str] = []
     expected, schedule = (interval.total_seconds(), "expected") if interval else (None, "")
     if expected is None:
         group = groups[last.paths]
