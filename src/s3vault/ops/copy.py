@@ -30,7 +30,7 @@ import socket
 import struct
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -303,6 +303,9 @@ class CopyOptions:
     hosts: tuple[str, ...] = ()
     tags: tuple[TagList, ...] = ()  # restic's tag lists (s3vault.tags)
     paths: tuple[str, ...] = ()
+    # told (source id, target id) as each snapshot is committed in the target, so that a copy
+    # stopped midway has said what it copied (restic's copy says each as it goes)
+    on_copied: Callable[[str, str], None] | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -314,6 +317,8 @@ class CopyResult:
     # copies of the target's own snapshots that it no longer holds: (source id, target id)
     not_copied_back: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (source id, why): damaged
+    # removed from the source (forget and prune) while the copy ran: not copied, not damage
+    forgotten: list[str] = field(default_factory=list)
     blobs_read: int = 0
     bytes_read: int = 0
     blobs_sent: int = 0
@@ -521,7 +526,7 @@ def _copy(
     try:
         copier = _Copier(src, dst, ids, CopyResult(), clock)
         try:
-            result = _copy_all(copier, todo, dst, clock, progress)
+            result = _copy_all(copier, todo, dst, clock, progress, options.on_copied)
             ids.ended_with(frozenset(dst.list_files(ObjectKind.INDEX)))
             result.failed[:0] = unreadable
             proven = copier.source.proven()
@@ -598,12 +603,56 @@ def _alike(snap: SnapshotFile) -> tuple[object, ...]:
     return (*what, tuple(snap.excludes), snap.tree)
 
 
+def _not_copied(
+    src: Repository, sid: ObjectId, exc: S3VaultError, result: CopyResult, progress: Progress
+) -> None:
+    """A snapshot whose trees or data could not be read is not copied in part; the others
+    still are. Said and counted by why: forgotten in the source while the copy ran, damaged,
+    or archived.
+
+    Raises:
+        BackendError: the store failed (not this snapshot's doing): the copy stops.
+    """
+    lost = isinstance(exc, IntegrityError | ObjectNotFoundError)  # else: archived, or a failure
+    if not lost and ARCHIVED not in str(exc):
+        raise exc
+    if lost and _forgotten(src, sid):
+        # not damage: verify finds none (an attack pass, 2026-12-07)
+        result.forgotten.append(sid.hex())
+        progress.warned(
+            f"snapshot {sid.short}",
+            "not copied: it was removed from the source (forget and prune) while the copy ran",
+        )
+        return
+    result.failed.append((sid.hex(), str(exc)))
+    if not lost:
+        # its data is archived: the first such pack had stopped the whole copy, nothing
+        # copied (an attack pass on moto, 2026-12-07)
+        progress.warned(
+            f"snapshot {sid.short}",
+            "not copied: its data is in packs their storage class archived (restore them "
+            f"from the archive, then copy again; nothing is known to be lost): {exc}",
+        )
+    else:
+        progress.warned(f"snapshot {sid.short}", f"not copied, it is damaged: {exc}")
+
+
+def _forgotten(src: Repository, sid: ObjectId) -> bool:
+    """Whether the source's snapshot file is gone (a forget while the copy ran)."""
+    try:
+        src.stat_object(ObjectKind.SNAPSHOTS, sid)
+    except ObjectNotFoundError:
+        return True
+    return False
+
+
 def _copy_all(
     copier: _Copier,
     todo: list[tuple[ObjectId, SnapshotFile]],
     dst: Repository,
     clock: Clock,
     progress: Progress,
+    on_copied: Callable[[str, str], None] | None = None,
 ) -> CopyResult:
     """Copy the selected snapshots (listed before the source's index was read) through
     ``copier`` (its indexes read)."""
@@ -627,23 +676,8 @@ def _copy_all(
             continue
         try:
             root = copier.tree(snap.tree)
-        except (IntegrityError, ObjectNotFoundError) as exc:
-            # A damaged snapshot is not copied in part; the others still are.
-            result.failed.append((sid.hex(), str(exc)))
-            progress.warned(f"snapshot {sid.short}", f"not copied, it is damaged: {exc}")
-            progress.advanced(files=1, item=sid.short)
-            continue
-        except BackendError as exc:
-            if ARCHIVED not in str(exc):
-                raise
-            # nor one whose data is archived: the first such pack stopped the whole copy,
-            # nothing copied (an attack pass on moto, 2026-12-07)
-            result.failed.append((sid.hex(), str(exc)))
-            progress.warned(
-                f"snapshot {sid.short}",
-                "not copied: its data is in packs their storage class archived (restore them "
-                f"from the archive, then copy again; nothing is known to be lost): {exc}",
-            )
+        except (IntegrityError, ObjectNotFoundError, BackendError) as exc:
+            _not_copied(src, sid, exc, result, progress)
             progress.advanced(files=1, item=sid.short)
             continue
         if (same := alike.get(_alike(replace(snap, tree=root)))) is not None:
@@ -660,6 +694,8 @@ def _copy_all(
         done[origin] = new  # (for the parents of the next ones)
         alike[_alike(fresh)] = new  # a second snapshot alike this one is there now
         result.copied.append((sid.hex(), new.hex()))
+        if on_copied is not None:
+            on_copied(sid.hex(), new.hex())
         progress.advanced(files=1, item=sid.short)
     copier.writer.flush()  # what a damaged last snapshot stored stays findable (garbage otherwise)
     progress.finished("copying")

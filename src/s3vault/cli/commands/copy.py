@@ -8,6 +8,7 @@ import click
 
 from s3vault import (
     CopyOptions,
+    CopyResult,
     ExitCode,
     RepoOptions,
     TagList,
@@ -85,14 +86,24 @@ def copy(
         on_skip=skip_reporter(ctx),
     )
     ctx.opened = dst
+
+    def copied(source: str, target: str) -> None:  # as each is committed: a stopped copy
+        if ctx.json:  # has said what it copied
+            emit(ctx, "snapshot_copied", source_snapshot_id=source, target_snapshot_id=target)
+        else:
+            say(ctx, f"copied snapshot {source[:8]} to {target[:8]}")
+
+    options = CopyOptions(
+        snapshots=snapshots, hosts=hosts, tags=tags, paths=paths, on_copied=copied
+    )
     with CliProgress(ctx) as progress:
-        r = copy_op(
-            src,
-            dst,
-            CopyOptions(snapshots=snapshots, hosts=hosts, tags=tags, paths=paths),
-            cache_dir=ctx.cache_path(),
-            progress=progress,
-        )
+        r = copy_op(src, dst, options, cache_dir=ctx.cache_path(), progress=progress)
+    return _report(ctx, r)
+
+
+def _report(ctx: CliContext, r: CopyResult) -> int:
+    """The summary (JSON, or lines) and the exit code: 13 when a damaged snapshot was not
+    copied."""
     if ctx.json:
         emit(
             ctx,
@@ -103,6 +114,7 @@ def copy(
                 {"source_snapshot_id": s, "target_snapshot_id": t} for s, t in r.not_copied_back
             ],
             failed=[{"source_snapshot_id": s, "reason": why} for s, why in r.failed],
+            forgotten=r.forgotten,
             blobs_read=r.blobs_read,
             bytes_read=r.bytes_read,
             blobs_sent=r.blobs_sent,
@@ -112,8 +124,6 @@ def copy(
             requests=r.requests,
         )
         return ExitCode.DAMAGED if r.failed else ExitCode.OK
-    for s, t in r.copied:
-        say(ctx, f"copied snapshot {s[:8]} to {t[:8]}")
     say(
         ctx,
         f"{len(r.copied)} copied, {len(r.skipped)} already there; read {human_bytes(r.bytes_read)}"
@@ -125,6 +135,12 @@ def copy(
             f"{plural(len(r.not_copied_back), 'snapshot')} not copied back: copies of the "
             "target's own snapshots of which it holds no version any more (forgotten there: "
             f"first {r.not_copied_back[0][1][:8]})",
+        )
+    if r.forgotten:
+        say(
+            ctx,
+            f"{plural(len(r.forgotten), 'snapshot')} not copied: removed from the source "
+            "(forget and prune) while the copy ran",
         )
     if r.ledger_file is not None:
         say(
