@@ -27,6 +27,8 @@ def _change(src: Path) -> None:
     shutil.copy(src / "big", src / "big2")
     write_file(src / "lit\\xe9", b"a backslash of the name's own")  # the JSON names it so
     write_file(src / os.fsdecode(b"dir\xe9") / "f", b"a byte that is no UTF-8")
+    shutil.rmtree(src / "d")  # a directory become a file: T alone, its old entries unlisted
+    write_file(src / "d", b"now a file")
 
 
 def _statistics(text: str) -> dict[str, object]:
@@ -41,6 +43,7 @@ def test_diff_json_statistics_count_as_restics(
     write_file(src / "a" / "x", b"1")
     write_file(src / "b" / "y", b"2")
     write_file(src / "big", os.urandom(100_000))
+    write_file(src / "d" / "in", b"in a directory that becomes a file")
     env = {**os.environ, "RESTIC_REPOSITORY": str(tmp_path / "restic"), "RESTIC_PASSWORD": "x"}
     subprocess.run(["restic", "init"], env=env, check=True, capture_output=True)
     cheapen_key(tmp_path / "restic", b"x")
@@ -74,7 +77,7 @@ def test_diff_json_statistics_count_as_restics(
         assert mine.pop("bytes") > 0 and its.pop("bytes") > 0  # trees encode differently
         assert mine == its, side
     assert our_stats["changed_files"] == restic_stats["changed_files"] == 1
-    assert our_stats["added"]["data_blobs"] == 4  # type: ignore[index]  # z, x and the odd two
+    assert our_stats["added"]["data_blobs"] == 5  # type: ignore[index]  # z, x, d, the odd two
     # each change as restic's: its modifier and path, a directory's ending with "/"
     changes = [
         (m["modifier"], m["path"])

@@ -461,10 +461,7 @@ class ParallelArchiver(Archiver):
             for btype, bid, sealed, raw_length in message[1]:
                 adopt(btype, bid, sealed, raw_length)
         elif kind == "done":
-            _, key, result, stats, files, bytes_, warned, statuses = message
-            w.in_flight -= 1
-            self._merge(stats, files, bytes_, warned, statuses)
-            self._records(self._dirs[key], result)
+            self._done(w, *message[1:])
         elif kind == "progress":
             self._progressed(w, *message[1:])
         elif kind == "drop":  # an unreadable parent tree: store it again if met, never dedup
@@ -476,6 +473,21 @@ class ParallelArchiver(Archiver):
             w.finished = True
         else:
             raise message[1]
+
+    def _done(
+        self,
+        w: _Worker,
+        key: int,
+        result: list[Record],
+        stats: ArchiveStats,
+        *taken: Any,  # CollectingProgress.take's: files, bytes, warnings, file statuses
+    ) -> None:
+        """A task's result, its counts and its directories' records."""
+        w.in_flight -= 1
+        if not w.in_flight:  # its files are done: not shown in flight until it ticks again
+            self._progress.files_in_flight(w.proc.pid or 0, [])
+        self._merge(stats, *taken)
+        self._records(self._dirs[key], result)
 
     def _progressed(self, w: _Worker, files: int, bytes_: int, in_flight: list[str]) -> None:
         """A worker's progress between its results: a large file's bytes as it reads them."""

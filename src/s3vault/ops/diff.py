@@ -267,7 +267,7 @@ def diff(
         kind = _kind(o, n, metadata)
         if kind is not None:
             yield Change(kind=kind, path=path, old=o, new=n, raw_path=raw)
-        if o_sub != n_sub:
+        if o_sub != n_sub and kind != TYPE:  # a directory become a file: its T alone, as restic's
             stack.append(level(o_sub, n_sub, path, raw))
 
 
