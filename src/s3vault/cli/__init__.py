@@ -284,12 +284,21 @@ def _tune_malloc() -> None:
       gave freed memory back, so every pack range a restore read came in fresh pages, each
       faulted and zeroed (203,000-229,000 page faults in a restore of the bench corpus,
       73,000-75,000 after; 3.09-3.26 s against 3.26-3.37 s, 3 rounds alternating; peak RSS
-      111-113 MiB against 105-106 MiB, restic's 129-153)."""
+      111-113 MiB against 105-106 MiB, restic's 129-153).
+
+    Under an address-space limit (``ulimit -v``) one arena and glibc's thresholds: a second
+    arena reserves 64 MiB of address space, and where that failed a thread had no arena at
+    all; its first small allocation failed, and OpenSSL's error handling of that failure
+    allocates again, recursing until the thread's stack overflowed (SIGSEGV, 238,000 frames
+    deep, in 1 of 20 `verify --read-data` runs at 70 MiB) where the command would have said
+    "out of memory"."""
+    limited = resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY
     try:
         libc = ctypes.CDLL(None)
-        libc.mallopt(M_ARENA_MAX, 2)
-        libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
-        libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
+        libc.mallopt(M_ARENA_MAX, 1 if limited else 2)
+        if not limited:
+            libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+            libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
     except (OSError, AttributeError):
         pass
 
