@@ -309,7 +309,7 @@ def test_outputs_under_dev_shm_are_files_like_any_other(
     assert 'command="snapshots"' in text and 'command="verify"' in text, text
     assert sorted(os.listdir(metrics.parent)) == [".s3vault.prom.lock", "s3vault.prom"]
     report = shm_dir / "r.html"
-    report.write_text("old")
+    report.write_text("<!DOCTYPE html>\n<p>an earlier s3vault report</p>")  # (only one is replaced)
     old_inode = report.stat().st_ino
     assert run_cli("-r", repo, "report", "--html", str(report)).code == 0
     assert report.stat().st_ino != old_inode  # replaced whole, as a reader needs
