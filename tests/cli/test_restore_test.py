@@ -203,3 +203,19 @@ def test_drill_targets_and_samples_say_what_they_found(
     assert run_cli("-r", local_repo.url, "backup", str(tmp_path / "empty"), "-H", "e").code == 0
     code, _, summary = drill(run_cli, local_repo, "--host", "e", "--rto-target", "1h")
     assert code == 0 and summary["passed"], summary
+
+
+def test_options_that_contradict_each_other_are_refused(
+    tmp_path: Path, local_repo: RepoHandle, run_cli: RunCli
+) -> None:
+    """`--no-disk --target DIR` passed --target over (the directory was not even made), and
+    `--keep --target` was taken, though usage says one or the other (an attack pass,
+    2026-12-07)."""
+    for args in (
+        ("--no-disk", "--target", str(tmp_path / "t")),
+        ("--no-disk", "--keep"),
+        ("--keep", "--target", str(tmp_path / "t")),
+    ):
+        done = run_cli("-r", local_repo.url, "restore-test", *args)
+        assert done.code == 2 and "not" in done.stderr, (args, done.stderr)
+    assert not (tmp_path / "t").exists()

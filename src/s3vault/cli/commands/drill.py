@@ -15,6 +15,7 @@ from s3vault import (
     DrillResult,
     ExitCode,
     ObjectId,
+    UsageError,
     drill_history,
     restore_test,
 )
@@ -134,6 +135,11 @@ def drill(
     missed; 3 when nothing was selected (an empty snapshot or sample): nothing was proven.
     """
     ctx = cli_context()
+    given = [flag for flag, on in (("--target", target), ("--keep", keep)) if on]
+    if no_disk and given:  # it writes nothing: the flag would be passed over without a word
+        raise UsageError(f"--no-disk writes nothing: it does not mix with {given[0]}")
+    if len(given) == 2:
+        raise UsageError("--target DIR keeps its files: give --target or --keep, not both")
     repo = open_repo(ctx, snapshots_ahead=True)
     if history:
         return _history(ctx, drill_history(repo))
