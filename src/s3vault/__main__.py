@@ -7,6 +7,7 @@ SIGTERM or SIGHUP while it loads (the first 0.2 s or so): ``Fatal: interrupted``
 later on (a SIGTERM there ended the process by the signal: exit 143 and no word).
 """
 
+import errno
 import signal
 import sys
 from types import FrameType
@@ -65,6 +66,10 @@ def _interrupt_in(exc: BaseException | None) -> bool:
 
 def _load_failed(exc: Exception) -> NoReturn:
     """The command line did not load: short of memory (one line, exit 1), or a bug (raised)."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:
+        # the import system's own listing of a package's directory (an attack pass at 32 MiB)
+        print(f"Fatal: {out_of_memory_message()}", file=sys.stderr)  # noqa: T201
+        sys.exit(ExitCode.FATAL)
     if isinstance(exc, (MemoryError, ImportError, SystemError)):
         # an import short of memory: a library that cannot be mapped, a MemoryError, or (a
         # clean clone's run at 28 MiB) a SystemError from an allocation that failed in C

@@ -488,3 +488,9 @@ def test_a_target_profile_opens_with_its_own_recovery_key(
     assert done.code == 0, done.stderr
     assert "1 copied" in done.stdout
     assert len(snapshots(run_cli, "-r", dst_url, env=other)) == 1
+    failing = write_file(
+        tmp_path / "failing.toml",
+        f'[profiles.dr]\nrepository = "{dst_url}"\npassword_command = "false"\n'.encode(),
+    )
+    said = run_cli("--config", str(failing), "-r", src_url, "copy", "--to", "dr")
+    assert said.code == 12 and "the target profile 'dr''s password command" in said.stderr

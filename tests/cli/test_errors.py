@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import resource
@@ -134,6 +135,12 @@ def test_an_init_that_did_not_finish_is_no_repository_yet(
     lost = run_cli("-r", url, "snapshots")
     assert lost.code == 13, lost.stderr
     assert f"the config object of the repository at {url} is missing" in lost.stderr
+    # and init is refused over it (it had made a new repository there, whose advice then
+    # removed the old snapshots: an attack pass, 2026-12-07)
+    before = sorted(p.name for p in Path(url).rglob("*"))
+    over = run_cli(*init)
+    assert over.code == 1 and "holds a repository's snapshots but no config" in over.stderr
+    assert sorted(p.name for p in Path(url).rglob("*")) == before
 
 
 def test_no_password_without_terminal_exits_12(
@@ -614,6 +621,19 @@ def test_a_host_too_short_of_memory_to_load_the_command_gets_one_line(
         if done.returncode != 0:
             assert done.returncode == 1, said
             assert "Fatal: out of memory (address space limit, ulimit -v: " in done.stderr, said
+
+
+def test_a_directory_listing_short_of_memory_while_loading_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """At 32 MiB the import system's listing of a package directory failed with ENOMEM, an
+    OSError, and the launcher let its traceback through (a whole-suite run, 2026-12-07)."""
+    from s3vault import __main__ as launcher
+
+    with pytest.raises(SystemExit) as stop:
+        launcher._load_failed(OSError(errno.ENOMEM, "Cannot allocate memory", "s3vault/backend"))
+    assert stop.value.code == 1
+    assert capsys.readouterr().err.startswith("Fatal: out of memory (address space limit")
 
 
 @pytest.mark.parametrize(

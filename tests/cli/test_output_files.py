@@ -309,7 +309,10 @@ def test_outputs_under_dev_shm_are_files_like_any_other(
     assert 'command="snapshots"' in text and 'command="verify"' in text, text
     assert sorted(os.listdir(metrics.parent)) == [".s3vault.prom.lock", "s3vault.prom"]
     report = shm_dir / "r.html"
-    report.write_text("<!DOCTYPE html>\n<p>an earlier s3vault report</p>")  # (only one is replaced)
+    report.write_text(  # an earlier report (only one is replaced)
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="generator" content="s3vault report"><title>s3vault fleet report</title>'
+    )
     old_inode = report.stat().st_ino
     assert run_cli("-r", repo, "report", "--html", str(report)).code == 0
     assert report.stat().st_ino != old_inode  # replaced whole, as a reader needs

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -210,11 +211,23 @@ def test_report_replaces_an_earlier_report_and_no_other_file(
         done = run_cli("-r", history, "report", "--html", str(page), "--since", "30d")
         assert done.code == 0, done.stderr
     config = Path(history) / "config"
-    before = config.read_bytes()
-    refused = run_cli("-r", history, "report", "--html", str(config), "--since", "30d")
-    assert refused.code == 2 and "is not a report s3vault wrote" in refused.stderr
-    assert config.read_bytes() == before
+    runbook = tmp_path / "runbook.html"  # names s3vault, but is no report of it
+    runbook.write_text("<!DOCTYPE html>\n<title>Restoring with s3vault</title><p>notes</p>")
+    for mine in (config, runbook):
+        before = mine.read_bytes()
+        refused = run_cli("-r", history, "report", "--html", str(mine), "--since", "30d")
+        assert refused.code == 2 and "is not a report s3vault wrote" in refused.stderr
+        assert mine.read_bytes() == before
     assert run_cli("-r", history, "snapshots").code == 0
+    fifo = tmp_path / "page.fifo"  # a FIFO is written into, never read first (that hung)
+    os.mkfifo(fifo)
+    read: list[bytes] = []
+    reader = threading.Thread(target=lambda: read.append(fifo.read_bytes()))
+    reader.start()
+    done = run_cli("-r", history, "report", "--html", str(fifo), "--since", "30d", timeout=60)
+    reader.join(60)
+    assert done.code == 0, done.stderr
+    assert read and read[0].startswith(b"<!DOCTYPE html>")
 
 
 def test_report_to_standard_output_with_a_dash(

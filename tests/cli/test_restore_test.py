@@ -219,3 +219,14 @@ def test_options_that_contradict_each_other_are_refused(
         done = run_cli("-r", local_repo.url, "restore-test", *args)
         assert done.code == 2 and "not" in done.stderr, (args, done.stderr)
     assert not (tmp_path / "t").exists()
+
+
+def test_history_runs_no_drill_and_a_seed_needs_a_sample(
+    local_repo: RepoHandle, run_cli: RunCli
+) -> None:
+    """`--history` passed over every drill option, and `--seed` without a sample ran the
+    whole drill saying nothing of it (an attack pass, 2026-12-07)."""
+    for args in (("--history", "--no-disk"), ("--history", "latest"), ("--seed", "5")):
+        done = run_cli("-r", local_repo.url, "restore-test", *args)
+        assert done.code == 2, (args, done.stderr)
+    assert run_cli("-r", local_repo.url, "restore-test", "--history").code == 0

@@ -135,6 +135,7 @@ def test_a_snapshot_dated_ahead_of_the_clock_keeps_no_host_ok() -> None:
     assert rows["h0"].last_success == rows["h1"].last_success
     assert any("dated ahead of the clock" in w for w in rows["h0"].warnings)
     assert rows["h9"].overdue and "dated ahead of the clock" in rows["h9"].warnings[0]
+    assert rows["h9"].last_success is None and rows["h9"].age_seconds is None  # none to judge
 
 
 def load_name_host(repo: Repository, name: str) -> str:

@@ -293,7 +293,10 @@ def read_target_password(
     elif profile is not None and profile.password_file:
         password = _first_line(_read_file(profile.password_file, "target password file"))
     elif profile is not None and profile.password_command:
-        password = _from_command(profile.password_command)
+        try:
+            password = _from_command(profile.password_command)
+        except NoKeyError as exc:  # said as the target's, not as the source's own command
+            raise NoKeyError(f"the target profile {profile.profile_name!r}'s {exc}") from None
     elif profile is not None and profile.recovery_key_file:
         text = _read_file(profile.recovery_key_file, "target recovery key file")
         return decode_recovery_key(text.decode("ascii", errors="replace")), "recovery"

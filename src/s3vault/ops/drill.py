@@ -286,7 +286,7 @@ def _restore_test(
     checked_bytes = sum(t.node.size for t in plan.files)
     rate = checked_bytes / max(run.restore_seconds, 1e-6)
     projected = _projected(snapshot_bytes, rate)
-    projected = round(projected, 1) if math.isfinite(projected) else -1.0  # as recorded
+    projected = round(projected, 3) if math.isfinite(projected) else -1.0  # as recorded
     now = clock.now()
     age = (now - snap.time).total_seconds()
     # a target of 0 is a target (it had read as none, and the drill passed without a word)

@@ -203,9 +203,11 @@ def _judged(
         "judged without them"
     )
     current = [p for p in mine if p not in ahead]
-    row = _judged_by(host, current or mine, interval, now, factor)
-    if not current:
-        row = replace(row, status="overdue", overdue=True)
+    if not current:  # no backup it can be judged by: as one that never ran, and said why
+        row = _never(host, interval)
+        return replace(row, status="overdue", path_sets=len({p.paths for p in mine}),
+                       warnings=(said,))  # fmt: skip
+    row = _judged_by(host, current, interval, now, factor)
     return replace(row, warnings=(said, *row.warnings))
 
 

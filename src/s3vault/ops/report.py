@@ -385,7 +385,16 @@ def _cost_figure(
 GENERATOR = "s3vault report"  # the page's generator tag (reportpage.py)
 
 
+# how a page began before it had the generator tag (a nightly report's file stays replaceable)
+_EARLIER = b'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>'
+
+
 def is_report(head: bytes) -> bool:
     """Whether a file beginning with ``head`` (its first few KiB) is a page ``report`` wrote
-    (which a later report may replace; any other file it refuses to overwrite)."""
-    return head.startswith(b"<!DOCTYPE html>") and b"s3vault" in head  # (GENERATOR, title)
+    (which a later report may replace; any other file it refuses to overwrite): it carries
+    the generator tag, or begins as the pages before the tag did. An HTML page that merely
+    names s3vault (an operator's runbook) is not one (an attack pass, 2026-12-07)."""
+    tag = f'<meta name="generator" content="{GENERATOR}">'.encode()
+    if not head.startswith(b"<!DOCTYPE html>"):
+        return False
+    return tag in head or (head.startswith(_EARLIER) and b"</title><style>" in head)

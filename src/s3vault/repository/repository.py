@@ -99,6 +99,26 @@ LIST_PACKS_AFTER = 4  # disputed packs looked for by HEAD; more: one listing (se
 CACHED = frozenset({ObjectKind.SNAPSHOTS, ObjectKind.DELETIONS, ObjectKind.DRILLS})  # immutable
 
 
+def _nothing_of_a_repository(backend: Backend) -> None:
+    """init's check that no repository's objects are there but key files (an init that did
+    not finish): a repository whose config was lost had been initialised over, and the
+    advice that followed (its snapshots cannot be read: forget them) deleted them (an attack
+    pass, 2026-12-07).
+
+    Raises:
+        S3VaultError: snapshots, index files or packs are there.
+    """
+    for kind in (ObjectKind.SNAPSHOTS, ObjectKind.INDEX, ObjectKind.DATA, ObjectKind.TREE):
+        if any(True for _ in backend.list(kind.value + "/")):
+            msg = (
+                f"{backend.location} holds a repository's {kind.value} but no config: init "
+                "does not make a new repository over them (put the config back from a "
+                "replica, a bucket version or a backup, as docs/troubleshooting.md shows; or "
+                "init somewhere else)"
+            )
+            raise S3VaultError(msg)
+
+
 def _only_keys(backend: Backend) -> bool:
     """Nothing but key files at the location (an unfinished init: nothing to lose)."""
     return all(info.name.startswith(ObjectKind.KEYS.value + "/") for info in backend.list(""))
@@ -410,6 +430,7 @@ class Repository:
         else:
             msg = f"a repository already exists at {backend.location}"
             raise S3VaultError(msg)
+        _nothing_of_a_repository(backend)
         repo_id = ObjectId(os.urandom(32))
         master = MasterKey.generate(repo_id, 1, os.urandom(32))
         payload = KeyPayload(identity=master.identity, master_keys={1: master.secret})

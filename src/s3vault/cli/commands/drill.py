@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from rich.table import Table
 
 from s3vault import (
@@ -135,6 +136,7 @@ def drill(
     missed; 3 when nothing was selected (an empty snapshot or sample): nothing was proven.
     """
     ctx = cli_context()
+    _refuse_passed_over(history, seed, sample_files, sample_percent)
     given = [flag for flag, on in (("--target", target), ("--keep", keep)) if on]
     if no_disk and given:  # it writes nothing: the flag would be passed over without a word
         raise UsageError(f"--no-disk writes nothing: it does not mix with {given[0]}")
@@ -164,6 +166,29 @@ def drill(
     if result.record.passed:
         return ExitCode.OK
     return ExitCode.PARTIAL if result.empty and not result.failures else ExitCode.DAMAGED
+
+
+def _refuse_passed_over(
+    history: bool, seed: int | None, sample_files: int | None, sample_percent: float | None
+) -> None:
+    """Options that would be passed over without a word are refused (an attack pass,
+    2026-12-07): --history runs no drill, and --seed picks a sample only.
+
+    Raises:
+        UsageError: --history with a drill's options, or --seed without a sample.
+    """
+    ctx = click.get_current_context()
+    if history:
+        drills = [
+            "SNAPSHOT" if name == "snapshot" else f"--{name.replace('_', '-')}"
+            for name in ctx.params
+            if name not in ("history", "jobs", "worker_timeout")
+            and ctx.get_parameter_source(name) is not ParameterSource.DEFAULT
+        ]
+        if drills:
+            raise UsageError(f"--history lists earlier drills: it runs none ({drills[0]})")
+    if seed is not None and sample_files is None and sample_percent is None:
+        raise UsageError("--seed picks a sample: give it with --sample or --sample-percent")
 
 
 def _show(ctx: CliContext, result: DrillResult, *, no_disk: bool) -> None:

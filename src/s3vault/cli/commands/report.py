@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from datetime import timedelta
 from pathlib import Path
 
@@ -115,12 +116,12 @@ def _refuse_to_replace(path: Path) -> None:
         UsageError: it is another file.
     """
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return  # a FIFO, a device, a directory: never read (write_output handles them)
         with path.open("rb") as f:
             head = f.read(4096)
-    except FileNotFoundError:
-        return
     except OSError:
-        return  # a FIFO, a device, a directory: write_output says what it cannot do
+        return  # none there, or unreadable: write_output says what it cannot do
     if head and not is_report(head):
         msg = (
             f"{path} exists and is not a report s3vault wrote: it is not replaced (remove it, "
