@@ -137,6 +137,9 @@ def test_dry_run_and_bad_arguments_change_nothing(
         "-r", cli_repo, "repair", "packs", pack.name, "--save-to", str(a_file / "sub")
     )
     assert unwritable.code == 2 and "nothing was changed" in unwritable.stderr
+    # the pack's own folder (the default, run from there): the copy "kept" was the pack
+    inside = run_cli("-r", cli_repo, "repair", "packs", pack.name, "--save-to", str(pack.parent))
+    assert inside.code == 2 and "is inside the repository" in inside.stderr, inside.stderr
     missing = run_cli("-r", cli_repo, "repair", "packs")
     assert missing.code == 2
     # Only the audit log grows (it records each refused invocation too).

@@ -75,7 +75,7 @@ def repair_packs(
 
     Raises:
         UsageError: a pack argument is not an id, matches no pack or several, or save_to
-            cannot be written.
+            cannot be written or is inside the repository's directory.
         LeaseHeldError: a prune (or another repair) holds the maintenance lease.
         BackendError: storage failed (what was done so far is consistent).
         FormatVersionError: a pack was written by a newer s3vault.
@@ -84,6 +84,7 @@ def repair_packs(
         msg = "repair packs needs the ids of the packs to repair (as `s3vault verify` names them)"
         raise UsageError(msg)
     if options.save_to is not None and not options.dry_run:
+        _outside(options.save_to, repo.location)
         _check_writable(options.save_to)
     if options.dry_run:
         return _repair(repo, options, progress, check_lease=None)
@@ -177,6 +178,20 @@ def _resolve(ref: str, ids: dict[str, ObjectId]) -> str:
     """
     hint = " (`s3vault list packs` lists them)"
     return unique_prefix(ref, ids, command="repair packs", what="pack", hint=hint)
+
+
+def _outside(directory: Path, location: str) -> None:
+    """Raises UsageError when ``directory`` is in the repository's own directory: the copy
+    kept in the pack's folder (the default, the current directory, run from data/xx/) was
+    the pack itself, removed after "kept a copy" (an attack pass, 2026-12-07)."""
+    if not location.startswith("/"):  # a store, not a directory of this host
+        return
+    if directory.resolve().is_relative_to(Path(location).resolve()):
+        msg = (
+            f"repair packs: {str(directory)!r} is inside the repository, where the packs are "
+            "removed: give --save-to a directory outside it (or --no-save)"
+        )
+        raise UsageError(msg)
 
 
 def _check_writable(directory: Path) -> None:
