@@ -319,7 +319,7 @@ def test_a_stuck_worker_is_stopped_and_the_command_fails_changing_nothing(
     before = _objects(cli_repo)
     stop = {**cli_env, "S3VAULT_TEST_STOP_AT": "restore-worker"}  # after its first range
     target = str(tmp_path / "r")
-    argv = ("restore-test", "--keep", "-t", target, "-j", "2", "--worker-timeout", "0.3s")
+    argv = ("restore-test", "-t", target, "-j", "2", "--worker-timeout", "0.3s")
     done = run_cli("-r", cli_repo, *argv, env=stop)
     assert done.code == 1, (done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()
