@@ -264,12 +264,12 @@ def test_repair_snapshots_removes_snapshot_files_that_cannot_be_read(
     junk_id = "ab" * 32
     Path(cli_repo, "snapshots", junk_id).write_bytes(os.urandom(300))
     before = all_objects(cli_repo)
-    dry = run_cli("-r", cli_repo, "repair", "snapshots", "--dry-run")
+    dry = run_cli("-r", cli_repo, "--no-cache", "repair", "snapshots", "--dry-run")
     assert dry.code == 13
     assert all_objects(cli_repo) == before
     assert dry.stdout.count("the file cannot be read") == 2
     assert "would be removed" in dry.stdout
-    done = run_cli("-r", cli_repo, "repair", "snapshots", "--json")
+    done = run_cli("-r", cli_repo, "--no-cache", "repair", "snapshots", "--json")
     assert done.code == 0, done.stderr
     reports = [x for x in lines(done.stdout) if x["message_type"] == "snapshot_repair"]
     assert {(x["snapshot_id"], x["status"], x["removed"]) for x in reports} == {
@@ -278,6 +278,31 @@ def test_repair_snapshots_removes_snapshot_files_that_cannot_be_read(
     }
     left = sorted(p.name.split(".")[0] for p in Path(cli_repo, "snapshots").iterdir())
     assert left == sorted([ids[0], ids[2]])
+    assert run_cli("-r", cli_repo, "--no-cache", "verify").code == 0
+
+
+def test_repair_snapshots_writes_back_what_this_hosts_cache_holds_intact(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """A snapshot file damaged in the store but intact in this host's cache listed and
+    restored (from the cache), and `repair snapshots`, the advice, removed it (an attack
+    pass, 2026-12-07): it is written back from the cache now."""
+    src = make_source(tmp_path)
+    ids = [backup_json(run_cli, cli_repo, src) for _ in range(2)]
+    assert run_cli("-r", cli_repo, "snapshots").code == 0  # read, and so cached, here
+    flipped = snapshot_file(cli_repo, ids[1])
+    intact = flipped.read_bytes()
+    flip(flipped, flipped.stat().st_size // 2)
+    assert run_cli("-r", cli_repo, "--no-cache", "verify").code == 13
+    dry = run_cli("-r", cli_repo, "repair", "snapshots", "--dry-run")
+    assert dry.code == 13 and "would be written again from this host's intact" in dry.stdout
+    done = run_cli("-r", cli_repo, "repair", "snapshots", "--json")
+    assert done.code == 0, done.stderr
+    reports = [x for x in lines(done.stdout) if x["message_type"] == "snapshot_repair"]
+    assert [(x["snapshot_id"], x["status"], x["removed"]) for x in reports] == [
+        (ids[1], "rewritten", False)
+    ]
+    assert snapshot_file(cli_repo, ids[1]).read_bytes() == intact
     assert run_cli("-r", cli_repo, "--no-cache", "verify").code == 0
 
 

@@ -128,7 +128,9 @@ class SnapshotRepairReport:
 
     id: ObjectId
     status: str  # "repaired"; "unrepairable": its root tree does not load; "unreadable": the
-    # snapshot file itself cannot be read (nothing to rewrite: it is removed)
+    # snapshot file itself cannot be read (nothing to rewrite: it is removed); "cached": it
+    # cannot, but this host's cache holds it intact (a dry run), "rewritten": written back
+    # from there
     problem: str
     time: datetime | None
     hostname: str
@@ -157,7 +159,7 @@ class RepairSnapshotsResult:
         return any(
             self.dry_run
             or r.locked_until
-            or (r.status != "repaired" and not r.removed)
+            or (r.status not in ("repaired", "rewritten") and not r.removed)
             or (r.status == "repaired" and r.new_id is None)
             for r in self.damaged
         )
@@ -222,10 +224,13 @@ def _select(
     return sorted(readable.items(), key=lambda i: (i[1].time, i[0])), sorted(unreadable.items())
 
 
-def _report(fix: SnapshotFix, dry_run: bool) -> SnapshotRepairReport:
+def _report(repo: Repository, fix: SnapshotFix, dry_run: bool) -> SnapshotRepairReport:
     snap = fix.snapshot
     if snap is None:
-        status = "unreadable"
+        # an intact copy in this host's cache is written back, not removed: the snapshot had
+        # listed and restored from it, and this repair had removed it (an attack pass)
+        cached = repo.cached_copy(ObjectKind.SNAPSHOTS, fix.id) is not None
+        status = "cached" if cached else "unreadable"
     elif fix.new_tree is None:
         status = "unrepairable"
     else:
@@ -263,7 +268,7 @@ def _repair_snapshots(
     if not options.dry_run:
         plan.execute(repo, tag=options.tag, stored=files.readable)
         _protect_new(repo, plan.fixes)
-    reports = [_report(f, options.dry_run) for f in plan.fixes]
+    reports = [_report(repo, f, options.dry_run) for f in plan.fixes]
     if not options.dry_run:
         reports = _remove_originals(repo, reports, forget=options.forget, check_lease=check_lease)
     return RepairSnapshotsResult(
@@ -290,6 +295,16 @@ def _protect_new(repo: Repository, fixes: list[SnapshotFix]) -> None:
     save_known(repo, repo.object_lock, now)
 
 
+def _written_again(repo: Repository, r: SnapshotRepairReport) -> SnapshotRepairReport:
+    """A damaged snapshot file written again from this host's intact cached copy (status
+    ``rewritten``); ``unreadable`` (removed next) when the copy went meanwhile."""
+    cached = repo.cached_copy(ObjectKind.SNAPSHOTS, r.id)
+    if cached is None:
+        return replace(r, status="unreadable")
+    repo.write_again(ObjectKind.SNAPSHOTS, r.id, cached)
+    return replace(r, status="rewritten")
+
+
 def _remove_originals(
     repo: Repository,
     reports: list[SnapshotRepairReport],
@@ -299,6 +314,7 @@ def _remove_originals(
 ) -> list[SnapshotRepairReport]:
     """Remove unreadable snapshot files, and with ``forget`` the damaged originals whose
     repaired copies exist (or that have nothing left to keep). Object Lock defers some."""
+    reports = [_written_again(repo, r) if r.status == "cached" else r for r in reports]
     doomed = [
         r
         for r in reports

@@ -941,6 +941,36 @@ class Repository:
         """
         return self.backend.stat(self.name_of(kind, oid))
 
+    def cached_copy(self, kind: ObjectKind, oid: ObjectId) -> bytes | None:
+        """This host's cached copy of a standalone file, as stored, when it is intact (it
+        matches its name and opens); else None."""
+        files = self._shared.files
+        if files is None or kind not in CACHED:
+            return None
+        cached = files.read(kind.value, oid)
+        if cached is None or storage_id(cached) != oid:
+            return None
+        try:
+            self._opened(kind, cached, lambda: self.name_of(kind, oid))
+        except S3VaultError:
+            return None
+        return cached
+
+    def write_again(self, kind: ObjectKind, oid: ObjectId, sealed: bytes) -> None:
+        """Replace a stored file that is damaged with its intact copy ``sealed`` (the same
+        bytes: its name is their hash). Stores are create-only: the damaged object is removed
+        first; a kill between the two leaves the file missing, as a removal would have.
+
+        Raises:
+            IntegrityError: ``sealed`` is not the file ``oid`` names.
+        """
+        if storage_id(sealed) != oid:
+            raise IntegrityError(f"{self.name_of(kind, oid)}: the copy is not that file")
+        name = self.name_of(kind, oid)
+        with contextlib.suppress(ObjectNotFoundError):
+            self.backend.delete(name)
+        self.backend.put(name, sealed)
+
     def delete_object(self, kind: ObjectKind, oid: ObjectId | str) -> None:
         """Remove one object.
 

@@ -259,7 +259,7 @@ def _say_repairs(ctx: CliContext, r: RepairSnapshotsResult) -> None:
     if not r.damaged:
         say(ctx, f"{plural(r.checked, 'snapshot')} checked: nothing is damaged")
         return
-    repaired = sum(x.status == "repaired" for x in r.damaged)
+    repaired = sum(x.status in ("repaired", "cached", "rewritten") for x in r.damaged)
     removed = sum(x.removed for x in r.damaged)
     verb = "would be repaired" if r.dry_run else "repaired"
     damaged = f"{len(r.damaged)} of {plural(r.checked, 'snapshot')} damaged"
@@ -267,6 +267,14 @@ def _say_repairs(ctx: CliContext, r: RepairSnapshotsResult) -> None:
 
 
 def _say_one(ctx: CliContext, x: SnapshotRepairReport, *, dry_run: bool) -> None:
+    if x.status in ("cached", "rewritten"):
+        fate = "would be written again" if dry_run else "written again"
+        say(
+            ctx,
+            f"snapshot {x.id.short}: the stored file cannot be read ({x.problem}): {fate} "
+            "from this host's intact cached copy",
+        )
+        return
     if x.status == "unreadable":
         fate = "would be removed" if dry_run else "removed"
         if x.locked_until:
