@@ -110,6 +110,7 @@ def test_a_config_cut_off_names_the_repository_and_the_way_out(
         assert done.code == 13, done.stderr
         assert f"the config object of the repository at {cli_repo} is damaged" in done.stderr
         assert "put back a copy from a replica" in done.stderr
+        assert "`s3vault verify` names" not in done.stderr  # verify says just the same
 
 
 def test_an_init_that_did_not_finish_is_no_repository_yet(

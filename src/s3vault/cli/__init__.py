@@ -264,8 +264,9 @@ def _fail(ctx: CliContext, message: str, code: int) -> int:
 
 def _with_way_out(message: str, code: int) -> str:
     """Damage (exit 13) always comes with what to run: most messages say it themselves; the
-    rest point at verify, which names the damage and the fix for each object."""
-    if code != ExitCode.DAMAGED or "s3vault " in message:
+    rest point at verify, which names the damage and the fix for each object (not where the
+    message names the way out already: verify could only say the same of a damaged config)."""
+    if code != ExitCode.DAMAGED or "s3vault " in message or "troubleshooting.md" in message:
         return message
     return (
         f"{message} (`s3vault verify` names what is damaged and what to run for it; "
