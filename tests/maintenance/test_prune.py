@@ -377,3 +377,45 @@ def test_a_blob_listed_twice_in_one_pack_is_one_copy() -> None:
     uses = prune_module._uses([[CompactPack.of(twice)]], refs, epoch=1)
     use = uses[twice.id]
     assert (use.blobs, bytes(use.copies)) == (1, b"")
+
+
+class _Killed(BaseException):
+    """A kill at a crash point (BaseException: nothing in prune catches it)."""
+
+
+@pytest.mark.parametrize("point", ["prune-after-index", "prune-before-delete"])
+def test_a_prune_killed_before_its_deletes_keeps_the_mark_time_of_the_packs_it_was_deleting(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    """Its new record no longer names the packs it was deleting, and the one it superseded
+    is still stored: the next prune deletes them, a grace after their mark as the killed one
+    would have (they had been marked afresh as orphans, and a prune that kept dying there
+    never freed anything: an attack pass, 2026-12-07)."""
+    world.write("a")
+    world.backup()
+    world.advance(60)
+    (tmp_path / "src" / "a").unlink()
+    b = world.write("b")
+    keep = world.backup()
+    world.forget_all_but(1)
+    world.advance(2 * 3600)
+    first = world.prune()
+    assert first.packs_marked >= 1
+    world.advance(GRACE + 60)
+
+    def kill(name: str) -> None:
+        if name == point:
+            raise _Killed
+
+    monkeypatch.setattr(prune_module, "crash_point", kill)
+    with pytest.raises(_Killed):
+        world.prune()
+    monkeypatch.undo()
+    before = world.packs()
+    again = world.prune()
+    assert again.packs_deleted == first.packs_marked, again
+    assert again.packs_marked == 0, again
+    assert len(world.packs()) == len(before) - first.packs_marked
+    world.verify_ok()
+    assert restored(world, keep, tmp_path / "out") == {"b": b.read_bytes()}
+    assert world.prune().packs_marked == 0  # nothing left over to mark

@@ -292,9 +292,11 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
         )
         raise IntegrityError(msg)
     plan.records = sorted(set(marks.records) | marks.superseded)
+    # A pack only superseded records name keeps their mark time (a prune died before its
+    # deletes): not marked afresh as a leftover, which put freeing it off by a whole grace
     marked = {
         pid: (CompactPack.of(pack), since)
-        for pid, (pack, since) in marks.packs.items()
+        for pid, (pack, since) in (marks.dropped | marks.packs).items()
         if pid not in indexed
     }
     listed = repo.list_packs()

@@ -25,6 +25,9 @@ class Marks:
     superseded: set[ObjectId] = field(default_factory=set)  # records a newer one replaces
     packs: dict[ObjectId, tuple[IndexedPack, float]] = field(default_factory=dict)
     damaged: dict[ObjectId, str] = field(default_factory=dict)  # records that do not open
+    # Packs named only by superseded records still stored (a prune died before deleting them,
+    # or before indexing what it unmarked), with their earliest mark time; for prune alone
+    dropped: dict[ObjectId, tuple[IndexedPack, float]] = field(default_factory=dict)
 
 
 DAMAGED_RECORD_HINT = (
@@ -65,6 +68,12 @@ def load_marks(repo: Repository) -> Marks:
             if known is None or since < known[1]:
                 marks.packs[m.pack.id] = (m.pack, since)
     marks.superseded = superseded(files.values()) & set(files)
+    for oid in sorted(marks.superseded):
+        for m in files[oid].packs:
+            since = modified[oid] if m.since is None else m.since
+            known = marks.dropped.get(m.pack.id)
+            if m.pack.id not in marks.packs and (known is None or since < known[1]):
+                marks.dropped[m.pack.id] = (m.pack, since)
     return marks
 
 
