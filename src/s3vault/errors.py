@@ -47,6 +47,21 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
+# What a run that ended with a code and no error says in its audit record (docs/usage.md)
+EXIT_MEANINGS: dict[int, str] = {
+    ExitCode.OK: "ok",
+    ExitCode.FATAL: "failed",
+    ExitCode.USAGE: "usage error",
+    ExitCode.PARTIAL: "ok",
+    ExitCode.NO_REPOSITORY: "no repository",
+    ExitCode.LOCKED: "lock or lease held",
+    ExitCode.WRONG_PASSWORD: "wrong password or no key",
+    ExitCode.DAMAGED: "damage or mismatch found",
+    ExitCode.STORAGE_UNAVAILABLE: "storage unreachable",
+    ExitCode.INTERRUPTED: "interrupted",
+}
+
+
 # From least to most severe: a run of several commands (``s3vault run``) exits with the most
 # severe code of its steps.
 SEVERITY = (

@@ -258,3 +258,26 @@ def test_a_deleted_tail_is_found_whatever_the_spelling_of_the_location(
     code, lines = audit(run_cli, str(url))
     (chain,) = chains(lines)
     assert code == 13 and chain["intact"] is False, chain
+
+
+def test_a_command_that_exits_13_without_an_error_is_not_recorded_as_interrupted(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A restore that lists damaged files and exits 13 (it recorded "interrupted": an attack
+    pass, 2026-12-07)."""
+    url = str(tmp_path / "repo")
+    assert run_cli("-r", url, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    write_file(tmp_path / "src" / "a.bin", os.urandom(200_000))
+    assert run_cli("-r", url, "backup", str(tmp_path / "src")).code == 0
+    for pack in Path(url, "data").glob("*/*"):
+        body = bytearray(pack.read_bytes())
+        body[len(body) // 3] ^= 0xFF
+        pack.write_bytes(bytes(body))
+    assert run_cli("-r", url, "restore", "latest", "--target", str(tmp_path / "out")).code == 13
+    assert run_cli("-r", url, "verify", "--read-data").code == 13
+    code, lines = audit(run_cli, url)
+    assert code == 0
+    got = {r["operation"]: (r["exit_code"], r["result"]) for r in records(lines)}
+    assert got["restore"][0] == got["verify"][0] == 13
+    assert str(got["restore"][1]).startswith("damage found: 1 not restored"), got
+    assert str(got["verify"][1]).startswith("damage found"), got

@@ -4,6 +4,7 @@ exit code; the figures of a run are collected for the metrics."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,15 @@ from s3vault import (
     ForgetOptions,
     Policy,
     PruneOptions,
+    RestoreOptions,
     UsageError,
+    VerifyOptions,
     audit_log,
     backup,
     forget,
     invocation,
+    restore,
+    verify,
 )
 from s3vault.format.auditfile import AuditRecord
 from tests.conftest import RepoHandle, write_file
@@ -103,3 +108,24 @@ def test_an_unreachable_store_gets_no_record(local_repo: RepoHandle) -> None:
         forget(repo, ForgetOptions(policy=Policy(last=1)))
         run.finish(ExitCode.STORAGE_UNAVAILABLE, "unreachable")
     assert not _records(local_repo, "forget")
+
+
+def test_a_library_restore_or_verify_that_finds_damage_records_exit_13(
+    local_repo: RepoHandle, tmp_path: Path
+) -> None:
+    """Their results say the damage (nothing is raised): the record says it too, with the
+    CLI's exit code (it said 0 "ok": an attack pass, 2026-12-07)."""
+    write_file(tmp_path / "src" / "a.bin", os.urandom(200_000))
+    backup(local_repo.open(), BackupOptions(paths=(str(tmp_path / "src"),)))
+    for pack in Path(local_repo.url, "data").glob("*/*"):
+        body = bytearray(pack.read_bytes())
+        body[len(body) // 3] ^= 0xFF
+        pack.write_bytes(bytes(body))
+    restored = restore(local_repo.open(), RestoreOptions(target=tmp_path / "out"))
+    assert restored.errors
+    checked = verify(local_repo.open(), VerifyOptions(read_data=True))
+    assert not checked.ok
+    got = {r.operation: (r.exit_code, r.result) for r in _records(local_repo)}
+    assert got["restore"][0] == got["verify"][0] == ExitCode.DAMAGED
+    assert got["restore"][1].startswith("damage found: 1 not restored"), got
+    assert got["verify"][1].startswith("damage found"), got

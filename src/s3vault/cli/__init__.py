@@ -461,7 +461,7 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
     ctx = CliContext(invocation=run)
     started = SystemClock().monotonic()
     code: int
-    failure = "interrupted"
+    failure: str | None = None  # what an error said (None: the code's meaning, finish)
     error: S3VaultError | None = None
     try:
         result = cli.main(args=argv, prog_name="s3vault", standalone_mode=False, obj=ctx)

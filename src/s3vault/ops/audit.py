@@ -26,7 +26,7 @@ from typing import Any
 
 from s3vault.clock import Clock, SystemClock
 from s3vault.crashpoint import crash_point
-from s3vault.errors import AccessDeniedError, ExitCode, S3VaultError
+from s3vault.errors import EXIT_MEANINGS, AccessDeniedError, ExitCode, S3VaultError
 from s3vault.format import codec
 from s3vault.format.auditfile import AuditRecord
 from s3vault.ops.whoami import user_name
@@ -127,6 +127,20 @@ class AuditNote:
 
     operation: str
     details: dict[str, Any] = field(default_factory=dict)
+    outcome: tuple[int, str] | None = None  # a failure its result reports, nothing raised
+
+    def found(self, code: int, result: str) -> None:
+        """The operation returns a result that reports a failure (damage found: a restore's
+        files not restored, a verify's findings): the record's exit code and result, the ones
+        the CLI exits with, also when it is called from Python."""
+        self.outcome = (int(code), result)
+
+    def result_of(self, code: int) -> str:
+        """What a run that ended with ``code`` and no error says: the operation's own words
+        for that code, else the code's documented meaning."""
+        if self.outcome is not None and self.outcome[0] == code:
+            return self.outcome[1]
+        return EXIT_MEANINGS.get(code, f"exit {code}")
 
 
 @dataclass(slots=True)
@@ -174,7 +188,7 @@ class Invocation:
         """A record the run could not store (the drill record, the audit record)."""
         self.unwritten.setdefault(what, why)
 
-    def finish(self, exit_code: int, result: str, error: S3VaultError | None = None) -> None:
+    def finish(self, exit_code: int, result: str | None, error: S3VaultError | None = None) -> None:
         """Append the audit record of the run's audited operation, if one ran (not when the
         store is unreachable: the record could not be written either). Tried even when the
         store refused the operation's own writes: a key may be allowed audit records and
@@ -183,6 +197,8 @@ class Invocation:
         if self.note is None or self.repo is None or exit_code == ExitCode.STORAGE_UNAVAILABLE:
             return
         crash_point("before-audit-record")
+        if result is None:  # ended with a code, no error: the operation's words for it
+            result = self.note.result_of(exit_code)
         try:
             _append(self.repo, self.note, exit_code, result, self)
         except AccessDeniedError as exc:
@@ -240,10 +256,12 @@ def audited(repo: Repository, operation: str, **details: Any) -> Iterator[AuditN
     # Called from Python: a run of its own, so that the operations this one runs (forget's
     # prune) add to its record instead of writing their own.
     with invocation(cache_dir=repo.cache_dir) as run:
-        code, result, error = ExitCode.INTERRUPTED, "interrupted", None
+        code: int = ExitCode.INTERRUPTED
+        result, error = "interrupted", None
         try:
-            yield run.join(repo, operation, details)
-            code, result = ExitCode.OK, "ok"
+            note = run.join(repo, operation, details)
+            yield note
+            code, result = note.outcome or (ExitCode.OK, "ok")
         except S3VaultError as exc:
             code, result, error = exc.exit_code, str(exc), exc
             raise

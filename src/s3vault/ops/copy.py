@@ -42,6 +42,7 @@ from s3vault.crypto.hashing import ContentHasher
 from s3vault.errors import (
     ARCHIVED,
     BackendError,
+    ExitCode,
     IntegrityError,
     ObjectNotFoundError,
     S3VaultError,
@@ -492,6 +493,8 @@ def copy(
             bytes_sent=result.bytes_sent,
             source_packs_proven=result.packs_proven,
         )
+        if result.failed:
+            note.found(ExitCode.DAMAGED, f"{len(result.failed)} damaged snapshot(s) not copied")
     measured("copy", bytes_added=result.bytes_sent, snapshots_copied=len(result.copied))
     return result
 

@@ -22,6 +22,7 @@ from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import (
     BackendError,
+    ExitCode,
     FormatVersionError,
     IntegrityError,
     ObjectNotFoundError,
@@ -149,8 +150,13 @@ def restore_test(
     Raises:
         UsageError: unknown snapshot or contradictory options.
     """
-    with audited(repo, "restore-test"):
+    with audited(repo, "restore-test") as note:
         result = _restore_test(repo, options, progress or NullProgress(), clock or SystemClock())
+        if result.empty and not result.failures:
+            note.found(ExitCode.PARTIAL, "nothing selected: the drill proved nothing")
+        elif not result.record.passed:
+            why = f"{len(result.failures)} failure(s)" if result.failures else "a target missed"
+            note.found(ExitCode.DAMAGED, f"drill failed: {why}")
     if result.record_error is not None:
         not_written("the drill record", result.record_error)
     r = result.record

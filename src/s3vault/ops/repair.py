@@ -20,7 +20,7 @@ from s3vault.checker.snapshotrepair import (
 )
 from s3vault.clock import Clock
 from s3vault.crashpoint import crash_point
-from s3vault.errors import ObjectNotFoundError
+from s3vault.errors import ExitCode, ObjectNotFoundError
 from s3vault.format.layout import ObjectKind
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
@@ -200,6 +200,8 @@ def repair_snapshots(
             removed=[str(x.id) for x in r.damaged if x.removed],
             dropped=sum(len(x.dropped) for x in r.damaged),
         )
+        if r.damage_left:
+            note.found(ExitCode.DAMAGED, "damage left (verify names it)")
     return r
 
 

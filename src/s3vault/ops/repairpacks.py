@@ -18,7 +18,7 @@ from s3vault.checker.packsalvage import (
 from s3vault.checker.repair import Descriptions, read_descriptions
 from s3vault.clock import Clock
 from s3vault.crashpoint import crash_point
-from s3vault.errors import ObjectNotFoundError, UsageError
+from s3vault.errors import ExitCode, ObjectNotFoundError, UsageError
 from s3vault.format.layout import parse_name
 from s3vault.ids import ObjectId, unique_prefix
 from s3vault.ops.audit import audited
@@ -98,6 +98,8 @@ def repair_packs(
             rewritten=sum(p.rewritten for p in r.packs),
             blobs_lost=r.blobs_lost,
         )
+        if r.damage_left:
+            note.found(ExitCode.DAMAGED, "damage left (verify names it)")
     return r
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from s3vault import collector
 from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
-from s3vault.errors import S3VaultError
+from s3vault.errors import ExitCode, S3VaultError
 from s3vault.format import codec
 from s3vault.ids import ObjectId
 from s3vault.ops.audit import audited, not_written
@@ -99,10 +99,20 @@ def restore(
     """
     details = {"verify": True} if options.verify else {}
     with (
-        audited(repo, "restore", snapshot=options.snapshot, target=str(options.target), **details),
+        audited(
+            repo, "restore", snapshot=options.snapshot, target=str(options.target), **details
+        ) as note,
         collector.paused(),  # the plan lives as long as the restore: never worth traversing
     ):
-        return _restore(repo, options, progress=progress, clock=clock)
+        result = _restore(repo, options, progress=progress, clock=clock)
+        damaged = result.errors + result.mismatches
+        if damaged:
+            note.found(
+                ExitCode.DAMAGED,
+                f"damage found: {len(damaged)} not restored or restored differently "
+                f"(first: {damaged[0][0]}: {damaged[0][1]})",
+            )
+        return result
 
 
 def _restore(

@@ -27,7 +27,7 @@ from s3vault.archiver.excludes import ExcludeRules
 from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
 from s3vault.crashpoint import crash_point
-from s3vault.errors import UsageError
+from s3vault.errors import ExitCode, UsageError
 from s3vault.format import codec
 from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile, SnapshotSummary
@@ -172,6 +172,8 @@ def rewrite(
             removed_paths=sum(len(s.removed) for s in result.snapshots if s.new_id),
             originals_removed=[str(s.id) for s in result.snapshots if s.original_removed],
         )
+        if result.refused:
+            note.found(ExitCode.DAMAGED, f"{len(result.refused)} snapshot(s) refused")
     return result
 
 

@@ -12,7 +12,7 @@ from s3vault.checker.checker import Checker, CheckOptions
 from s3vault.checker.findings import CheckReport, Finding
 from s3vault.checker.selection import PackSelection
 from s3vault.clock import Clock, SystemClock
-from s3vault.errors import BackendError, UsageError
+from s3vault.errors import BackendError, ExitCode, UsageError
 from s3vault.ids import ObjectId
 from s3vault.maintenance.endorse import Endorsement, endorse_proven
 from s3vault.ops.audit import audited, measured, not_written
@@ -103,8 +103,10 @@ def verify(
     """
     options = options or VerifyOptions()
     reading = options.read_data or bool(options.read_data_subset) or options.coverage is not None
-    with audited(repo, "verify", read_data=reading):
+    with audited(repo, "verify", read_data=reading) as note:
         result = _verify(repo, options, progress=progress, clock=clock or SystemClock())
+        if not result.ok:
+            note.found(ExitCode.DAMAGED, f"damage found: {len(result.findings)} finding(s)")
     figures = {
         "verify_coverage_ratio": result.packs_read / result.packs if result.packs else 1.0,
         "verify_problems": float(len(result.findings)),
