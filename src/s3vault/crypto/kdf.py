@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
@@ -19,6 +20,21 @@ FLOOR_ITERATIONS = 2
 CEILING_MEMORY_KIB = 4 * 1024 * 1024
 CEILING_ITERATIONS = 64
 CEILING_LANES = 64
+
+# One derivation at a time in a process: two threads in OpenSSL's Argon2id with lanes > 1 at
+# once hang for ever (cryptography 50 on OpenSSL 4.0.3; lanes=1 does not: a library caller
+# opening repositories from two threads, an attack pass of 2026-12-07). Each one already uses
+# the cores through its lanes and holds its memory cost, so running them one after another
+# costs a caller little. A child forked while another thread held it starts with a free one.
+_DERIVING = threading.Lock()
+
+
+def _free_after_fork() -> None:
+    global _DERIVING  # noqa: PLW0603 - a new lock in the child, not a released one
+    _DERIVING = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_free_after_fork)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,7 +106,8 @@ def derive_kek(password: bytes, params: KdfParams) -> bytes:
             lanes=params.lanes,
             memory_cost=params.memory_kib,
         )
-        return kdf.derive(password)
+        with _DERIVING:
+            return kdf.derive(password)
     except ValueError as exc:
         msg = f"key file KDF parameters are invalid: {exc}"
         raise KeyError_(msg) from None
