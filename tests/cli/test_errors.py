@@ -707,3 +707,22 @@ def test_a_password_command_that_takes_too_long_ends_with_what_it_started(
     while any(map(_running, started)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(map(_running, started))
+
+
+def test_init_refuses_a_repository_inside_another(tmp_path: Path, run_cli: RunCli) -> None:
+    """A repository made in another's folder (``repo/snapshots``) was listed by the outer one,
+    whose advice (`forget` the unreadable snapshot) then deleted the inner one's pack (an attack
+    pass, 2026-12-07). A folder that merely holds a file named ``config`` is no repository."""
+    outer = tmp_path / "repo"
+    assert run_cli("-r", str(outer), "init", "--kdf-cost", "minimum").code == 0
+    for inner in (outer / "snapshots", outer / "x" / "y"):
+        done = run_cli("-r", str(inner), "init", "--kdf-cost", "minimum")
+        assert done.code == 1, done.stderr
+        assert done.stderr.splitlines() == [
+            f"Fatal: {inner} is inside the repository at {outer}: that repository would read "
+            "this one's objects as its own (and its repairs would delete them); init somewhere "
+            "outside it (another prefix or directory)"
+        ]
+        assert not inner.exists()
+    write_file(tmp_path / "etc" / "config", b"[core]\n")
+    assert run_cli("-r", str(tmp_path / "etc" / "repo"), "init", "--kdf-cost", "minimum").code == 0

@@ -208,3 +208,19 @@ def test_copy_passes_over_a_snapshot_whose_data_is_archived_and_copies_the_rest(
     copied = run_cli("-r", target, "--json", "snapshots", env=env)
     paths = [s["paths"] for s in json.loads(copied.stdout)]
     assert paths == [[str(warm)]], paths
+
+
+def test_init_refuses_a_repository_under_another_ones_prefix(
+    s3_server: str, s3_bucket: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """``…/bucket/repo/snapshots`` was taken for a snapshot of ``…/bucket/repo`` (an attack
+    pass, 2026-12-07); a sibling prefix (``repo2``) is another repository."""
+    env, bucket = s3_env(cli_env, s3_server), s3_bucket
+    init = ("init", "--kdf-cost", "minimum", "--no-recovery-key")
+    assert run_cli("-r", f"s3://{bucket}/repo", *init, env=env).code == 0
+    for inner in ("repo/snapshots", "repo/a/b"):
+        done = run_cli("-r", f"s3://{bucket}/{inner}", *init, env=env)
+        assert done.code == 1, done.stderr
+        assert f"is inside the repository at s3://{bucket}/repo:" in done.stderr
+    assert run_cli("-r", f"s3://{bucket}/repo2", *init, env=env).code == 0
+    assert run_cli("-r", f"s3://{bucket}/repo", "verify", env=env).code == 0

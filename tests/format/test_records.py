@@ -287,6 +287,19 @@ def test_object_names_parse_back(kind: ObjectKind, oid: ObjectId) -> None:
         assert parsed[1] == oid.hex()
 
 
+@given(kind=st.sampled_from([k for k in ObjectKind if k is not ObjectKind.CONFIG]), oid=s.ids)
+def test_a_name_one_folder_deeper_than_its_kind_is_not_one_of_ours(
+    kind: ObjectKind, oid: ObjectId
+) -> None:
+    """Another repository's objects under this one's folders (one made at
+    ``repo/snapshots``): its pack ``snapshots/data/77/77…`` was listed as a snapshot of this
+    one, whose advice then deleted it (an attack pass, 2026-12-07)."""
+    deeper = f"{kind.value}/data/{oid.hex()[:2]}/{oid.hex()}"
+    assert parse_name(deeper) is None
+    if kind not in (ObjectKind.DATA, ObjectKind.TREE, ObjectKind.AUDIT, ObjectKind.STATE):
+        assert parse_name(f"{kind.value}/keys/{oid.hex()}") is None
+
+
 @st.composite
 def ledger_files(draw: st.DrawFn) -> LedgerFile:
     hosts = tuple(draw(st.lists(s.texts, min_size=1, max_size=4)))

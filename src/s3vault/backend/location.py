@@ -15,6 +15,7 @@ written ``./name`` or ``file:name``.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -115,6 +116,25 @@ def s3_location(url: str) -> tuple[str, str]:
     """The bucket and prefix of an S3 repository URL (parse_s3_url)."""
     parsed = parse_s3_url(url)
     return parsed.bucket, parsed.prefix
+
+
+def enclosing_urls(url: str) -> list[str]:
+    """The locations that hold this one inside them, nearest first: a directory's parents
+    (its real path's), an S3 prefix's shorter prefixes down to the bucket's root. A repository
+    at one of them would list this one's objects as its own (none for ``memory:``).
+
+    Raises:
+        UsageError: a malformed S3 URL.
+    """
+    if url == "memory:":
+        return []
+    if url.startswith("s3:"):
+        prefix = parse_s3_url(url).prefix
+        parts = [p for p in prefix.split("/") if p]
+        root = url[: len(url) - len(prefix)].rstrip("/")
+        return [root + "".join("/" + p for p in parts[:n]) for n in range(len(parts) - 1, -1, -1)]
+    path = Path(os.path.realpath(Path(url.removeprefix("file:")).expanduser()))
+    return [str(parent) for parent in path.parents]
 
 
 def url_options(url: str, options: BackendOptions) -> BackendOptions:

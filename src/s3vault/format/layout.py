@@ -46,6 +46,14 @@ class ObjectKind(StrEnum):
 
 
 SHARDED = frozenset({ObjectKind.DATA, ObjectKind.TREE})
+# How many "/" a name has after its kind's folder: <xx>/<id>; <host tag>/<seq>-<id> (parsed
+# elsewhere); every other kind, none
+_DEPTHS = {
+    ObjectKind.DATA: (1,),
+    ObjectKind.TREE: (1,),
+    ObjectKind.AUDIT: (0, 1),
+    ObjectKind.STATE: (0, 1),
+}
 GROUP_TAG_HEX = 16  # hex digits of a snapshot's group tag (8 bytes)
 _GROUP_TAG = re.compile(f"[0-9a-f]{{{GROUP_TAG_HEX}}}")
 
@@ -86,6 +94,8 @@ def parse_name(name: str) -> tuple[ObjectKind, str] | None:
         kind = ObjectKind(head)
     except ValueError:
         return None
+    if rest.count("/") not in _DEPTHS.get(kind, (0,)):
+        return None  # e.g. snapshots/data/77/77f3…: another repository's pack under this one
     base = rest.rsplit("/", 1)[-1]
     if kind is ObjectKind.SNAPSHOTS and snapshot_tag(name) is not None:
         base = base.rpartition(".")[0]

@@ -10,10 +10,12 @@ from datetime import timedelta
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Backend
 from s3vault.backend.dialect import StoreDialect
+from s3vault.backend.location import enclosing_urls, open_backend
 from s3vault.backend.objectlock import LockPolicy
 from s3vault.backend.stack import stack_for
 from s3vault.clock import Clock, SystemClock
-from s3vault.errors import UsageError
+from s3vault.errors import NotARepositoryError, S3VaultError, UsageError
+from s3vault.format.configfile import ConfigMarker
 from s3vault.ids import ObjectId
 from s3vault.maintenance.immutability import lock_period
 from s3vault.maintenance.retention import Policy
@@ -78,6 +80,7 @@ def init(
     counts = RequestCounts()
     settings, dialect = options.settings, None
     if backend is None:
+        _refuse_inside_a_repository(repo_options)
         stack = stack_for(repo_options.url, repo_options.backend)
         backend, counts = stack.backend, stack.counts
         capabilities = backend.capabilities
@@ -123,3 +126,31 @@ def init(
         recovery_key_id=recovery[0].id if recovery else None,
         repository=repo,
     )
+
+
+def _refuse_inside_a_repository(repo_options: RepoOptions) -> None:
+    """init's check that no repository encloses the new one (a repository made at
+    ``…/bucket/repo/snapshots`` was listed by the one at ``…/bucket/repo``, whose advice then
+    deleted its packs: an attack pass, 2026-12-07). A location that cannot be asked (no
+    permission outside the prefix, a store that fails) is passed over: init cannot tell.
+
+    Raises:
+        S3VaultError: a repository's config is stored at an enclosing location.
+    """
+    for url in enclosing_urls(repo_options.url):
+        try:
+            data = open_backend(url, repo_options.backend).get("config")
+        except S3VaultError:
+            continue  # no config there (no bucket, no directory), or it cannot be asked
+        try:
+            ConfigMarker.decode(data)
+        except NotARepositoryError:
+            continue  # someone else's file named config
+        except S3VaultError:
+            pass  # a damaged config, or a newer format's: still a repository
+        msg = (
+            f"{repo_options.url} is inside the repository at {url}: that repository would "
+            "read this one's objects as its own (and its repairs would delete them); init "
+            "somewhere outside it (another prefix or directory)"
+        )
+        raise S3VaultError(msg)
