@@ -62,3 +62,21 @@ def test_importing_the_package_imports_no_operation_until_one_is_used() -> None:
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'no_such_operation'"):
         s3vault.no_such_operation  # noqa: B018
+
+
+def test_every_error_a_caller_can_meet_is_exported() -> None:
+    """A library caller catches what the docstrings name (NotARepositoryError,
+    LeaseHeldError...) from the root; they were importable only from s3vault.errors (an attack
+    pass, 2026-12-07). Subclasses no operation raises past its own module stay internal."""
+    import s3vault.errors as errors
+
+    internal = {"RevokedWriterError", "NoSuchBucketError", "ObjectExistsError"}
+    internal |= {"VersionMismatchError", "UnsupportedOperationError"}
+    raised = {
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.S3VaultError)
+    }
+    assert raised - internal <= set(s3vault.__all__), sorted(
+        raised - internal - set(s3vault.__all__)
+    )

@@ -30,8 +30,10 @@ _BY_MODULE = {
     "s3vault.crashpoint": "crash_point",
     "s3vault.crypto.recovery": "decode_recovery_key:decode",
     "s3vault.errors": (
-        "ARCHIVED AccessDeniedError ExitCode IntegrityError MountError NoKeyError NoPasswordError "
-        "PutOnlyKeyError ReportError RepositoryNotFoundError S3VaultError "
+        "ARCHIVED AccessDeniedError BackendError BackendUnavailableError ExitCode "
+        "FormatVersionError IntegrityError KeyError_ LeaseHeldError LeaseLostError MountError "
+        "NoKeyError NoPasswordError NotARepositoryError ObjectNotFoundError PutOnlyKeyError "
+        "ReportError RepositoryNotFoundError RestoreError S3VaultError TransientBackendError "
         "UsageError WrongPasswordError out_of_memory_message worst_exit_code"
     ),
     "s3vault.format.codec": "readable",
@@ -122,15 +124,25 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the same names, imported at
     from s3vault.errors import (
         ARCHIVED,
         AccessDeniedError,
+        BackendError,
+        BackendUnavailableError,
         ExitCode,
+        FormatVersionError,
         IntegrityError,
+        KeyError_,
+        LeaseHeldError,
+        LeaseLostError,
         MountError,
         NoKeyError,
         NoPasswordError,
+        NotARepositoryError,
+        ObjectNotFoundError,
         PutOnlyKeyError,
         ReportError,
         RepositoryNotFoundError,
+        RestoreError,
         S3VaultError,
+        TransientBackendError,
         UsageError,
         WrongPasswordError,
         out_of_memory_message,
@@ -480,6 +492,16 @@ __all__ = [
     "MountError",
     "ReportError",
     "ARCHIVED",
+    "KeyError_",
+    "NotARepositoryError",
+    "LeaseHeldError",
+    "LeaseLostError",
+    "BackendError",
+    "BackendUnavailableError",
+    "TransientBackendError",
+    "ObjectNotFoundError",
+    "FormatVersionError",
+    "RestoreError",
 ]
 
 if not _typing.TYPE_CHECKING:  # hidden from type checkers, which see the imports above

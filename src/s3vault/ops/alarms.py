@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from s3vault.backend.location import BackendOptions
 from s3vault.errors import UsageError
+from s3vault.ops.records import refuse_bare_strings
 
 if TYPE_CHECKING:
     from s3vault.cloud.alarms import AlarmSettings
@@ -39,6 +40,9 @@ class SetupAlarmsOptions:
     prefix: str = "s3vault"
     dry_run: bool = False
     backend: BackendOptions = field(default_factory=BackendOptions)  # the AWS session
+
+    def __post_init__(self) -> None:
+        refuse_bare_strings(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

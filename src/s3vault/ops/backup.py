@@ -41,6 +41,7 @@ from s3vault.format.tree import shown_name
 from s3vault.ids import ObjectId
 from s3vault.maintenance.immutability import protect, save_known
 from s3vault.ops.audit import AuditNote, audited, measured
+from s3vault.ops.records import refuse_bare_strings
 from s3vault.ops.whoami import user_name
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
@@ -99,6 +100,9 @@ class BackupOptions:
     # worker processes (archiver/parallel.py); 0: one per core; 1 (the default until the
     # speed-up is measured on a quiet machine): none, the threaded engine
     jobs: int = 1
+
+    def __post_init__(self) -> None:
+        refuse_bare_strings(self)
 
     @property
     def has_lists(self) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from s3vault.backend.location import BackendOptions, s3_location, url_options
 from s3vault.errors import UsageError
+from s3vault.ops.records import refuse_bare_strings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,6 +31,9 @@ class SetupBucketOptions:
     source_vpces: tuple[str, ...] = ()  # reach the repository only through these endpoints
     source_vpcs: tuple[str, ...] = ()  # ...or these VPCs
     dry_run: bool = False  # say what would change; change nothing
+
+    def __post_init__(self) -> None:
+        refuse_bare_strings(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -54,6 +54,7 @@ from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Node, Tree
 from s3vault.ids import ObjectId
 from s3vault.ops.audit import audited, measured, not_written
+from s3vault.ops.records import refuse_bare_strings
 from s3vault.ops.selection import select_snapshots
 from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.progress import NullProgress, Progress
@@ -307,6 +308,9 @@ class CopyOptions:
     # told (source id, target id) as each snapshot is committed in the target, so that a copy
     # stopped midway has said what it copied (restic's copy says each as it goes)
     on_copied: Callable[[str, str], None] | None = None
+
+    def __post_init__(self) -> None:
+        refuse_bare_strings(self)
 
 
 @dataclass(slots=True, kw_only=True)

@@ -15,6 +15,7 @@ from s3vault.ops.audit_setup import audit_checks, check_on_aws
 from s3vault.ops.bucket import s3_repository
 from s3vault.ops.keys import KEY_ROTATION, key_age_check, list_keys
 from s3vault.ops.keys_putonly import pin_check
+from s3vault.ops.records import refuse_bare_strings
 from s3vault.repository.repository import Repository
 
 
@@ -32,6 +33,9 @@ class DoctorOptions:
     source_vpcs: tuple[str, ...] = ()  # ...or VPCs
     audit: bool = False  # also CloudTrail, Config rules, GuardDuty (ops/audit_setup.py)
     key_rotation: float = KEY_ROTATION  # seconds: the master key's rotation period
+
+    def __post_init__(self) -> None:
+        refuse_bare_strings(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,6 +24,7 @@ from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Node, NodeType, shown_name
 from s3vault.ids import ObjectId
 from s3vault.ops.ls import LsEntry, walk_tree
+from s3vault.ops.records import refuse_bare_strings
 from s3vault.ops.snapshots import SnapshotEntry, SnapshotFilter, snapshots
 from s3vault.patterns import BadPatternError, Pattern, fold_case, name_matcher
 from s3vault.repository.repository import Repository
@@ -42,6 +43,9 @@ class FindOptions:
     ignore_case: bool = False
     oldest: datetime | None = None  # restic's --oldest: entries modified before are left out
     newest: datetime | None = None  # and --newest: those modified after
+
+    def __post_init__(self) -> None:
+        refuse_bare_strings(self)
 
     def in_period(self, entry: LsEntry) -> bool:
         """Whether an entry's modification time lies within ``oldest`` .. ``newest``."""
@@ -284,6 +288,9 @@ class FindIdsOptions:
     ids: tuple[str, ...]
     snapshots: tuple[str, ...] = ()
     filter: SnapshotFilter = field(default_factory=SnapshotFilter)
+
+    def __post_init__(self) -> None:
+        refuse_bare_strings(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from s3vault.maintenance.retention import (
 from s3vault.ops.audit import AuditNote, audited, measured
 from s3vault.ops.prune import PruneResult
 from s3vault.ops.prune import prune as prune_repository
+from s3vault.ops.records import refuse_bare_strings
 from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.progress import Progress
 from s3vault.repository.lease import Lease, LeaseSettings, lease_class
@@ -71,6 +72,7 @@ class ForgetOptions:
     allow_remove_all: bool = False
 
     def __post_init__(self) -> None:
+        refuse_bare_strings(self)
         object.__setattr__(self, "tags", tag_lists(self.tags))  # "a,b" given as a string
 
     def with_profile(self, profile: Profile | None) -> ForgetOptions:

@@ -26,6 +26,7 @@ from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.maintenance.immutability import protect, save_known, split_locked
 from s3vault.ops.audit import audited
+from s3vault.ops.records import refuse_bare_strings
 from s3vault.progress import Progress
 from s3vault.repository.lease import LeaseSettings, lease_class
 from s3vault.repository.repository import Repository
@@ -120,6 +121,9 @@ class RepairSnapshotsOptions:
     read_data: bool = False  # also read every data pack: blobs failing authentication count
     tag: str = "repaired"
     workers: int = 4
+
+    def __post_init__(self) -> None:
+        refuse_bare_strings(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,6 +15,7 @@ from s3vault.errors import ExitCode, S3VaultError
 from s3vault.format import codec
 from s3vault.ids import ObjectId
 from s3vault.ops.audit import audited, not_written
+from s3vault.ops.records import refuse_bare_strings
 from s3vault.ops.snapshots import SnapshotFilter, select_snapshot
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository import ledger as ledgers
@@ -48,6 +49,9 @@ class RestoreOptions:
     # 1: none, the serial engine
     jobs: int = 0
     worker_timeout: float = STALL_AFTER  # seconds a worker may hold a task and say nothing
+
+    def __post_init__(self) -> None:
+        refuse_bare_strings(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -34,6 +34,7 @@ from s3vault.format.snapshotfile import SnapshotFile, SnapshotSummary
 from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
 from s3vault.ops.audit import audited
+from s3vault.ops.records import refuse_bare_strings
 from s3vault.ops.rewrite_trees import Removed, TreeFilter
 from s3vault.ops.selection import select_snapshots
 from s3vault.ops.snapshots import SnapshotFilter
@@ -74,6 +75,7 @@ class RewriteOptions:
     dry_run: bool = False
 
     def __post_init__(self) -> None:
+        refuse_bare_strings(self)
         object.__setattr__(self, "tags", tag_lists(self.tags))
 
     def rules(self) -> ExcludeRules:

@@ -14,6 +14,7 @@ from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import shown_name
 from s3vault.ids import ObjectId
 from s3vault.maintenance.retention import group_by_keys
+from s3vault.ops.records import refuse_bare_strings
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import find_snapshot, list_snapshots, load_snapshot
 from s3vault.tags import TagList, matches, tag_lists
@@ -32,6 +33,7 @@ class SnapshotFilter:
     paths: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        refuse_bare_strings(self)
         object.__setattr__(self, "tags", tag_lists(self.tags))
 
     def matches(self, snap: SnapshotFile, paths: tuple[frozenset[str], ...] | None = None) -> bool:

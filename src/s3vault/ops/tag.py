@@ -22,6 +22,7 @@ from s3vault.errors import UsageError
 from s3vault.format import codec
 from s3vault.ids import ObjectId
 from s3vault.ops.audit import audited
+from s3vault.ops.records import refuse_bare_strings
 from s3vault.ops.selection import select_snapshots
 from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.ops.successor import (
@@ -59,6 +60,7 @@ class TagOptions:
     set_tags: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        refuse_bare_strings(self)
         object.__setattr__(self, "tags", tag_lists(self.tags))
         object.__setattr__(self, "add", _tags(self.add))
         object.__setattr__(self, "remove", _tags(self.remove))
