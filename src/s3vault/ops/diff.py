@@ -164,6 +164,7 @@ def resolve_pair(repo: Repository, first: str, second: str) -> tuple[DiffSide, D
     Raises:
         UsageError: either does not exist, or a PATH is not a directory in it.
     """
+    repo = repo.current()  # what this process stored since the handle's index was read
     listed = list_snapshots(repo)
     sides = []
     for given in (first, second):
@@ -233,6 +234,7 @@ def diff(
         TreeGraphError: either side's trees name the same directories over and over
             (treegraph.py).
     """
+    repo = repo.current()  # what this process stored since the handle's index was read
     old_sid, new_sid = snapshots or (None, None)
     sides = (
         _Side(repo, WalkBudget(repo, (old_tree,), old_sid), on_error),

@@ -116,6 +116,7 @@ def find(
         UsageError: a named snapshot does not exist (or its prefix is ambiguous).
         IntegrityError: a named snapshot is damaged.
     """
+    repo = repo.current()  # what this process stored since the handle's index was read
     chosen = _chosen(repo, options.snapshots, options.filter)
     match = _Matcher(options)
     named = _NamedBelow(repo, match, on_error)
@@ -379,6 +380,7 @@ def find_ids(
         UsageError: a named snapshot does not exist (or its prefix is ambiguous).
         IntegrityError: a named snapshot is damaged.
     """
+    repo = repo.current()  # what this process stored since the handle's index was read
     chosen = _chosen(repo, options.snapshots, options.filter)
     below = _UsersBelow(repo, want, on_error)
     for entry in chosen:

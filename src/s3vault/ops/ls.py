@@ -46,6 +46,7 @@ def ls(
         UsageError: unknown snapshot, or ``path`` is not in it.
         IntegrityError: the snapshot named is damaged, or a directory on ``path``.
     """
+    repo = repo.current()  # what this process stored since the handle's index was read
     sid, snap = select_snapshot(repo, snapshot, select)
     tid: ObjectId | None = snap.tree
     prefix, raw, top = "", b"", None
@@ -100,6 +101,7 @@ def ls_dirs(
         UsageError: unknown snapshot, or a DIR is not in it.
         IntegrityError: the snapshot named is damaged, or a directory on a DIR's way.
     """
+    repo = repo.current()  # what this process stored since the handle's index was read
     listings = []
     for path in [clean_path(d) for d in dirs] or ["/"]:
         sid, entries = ls(

@@ -58,6 +58,7 @@ def mount(
         UsageError: the mount point is not an existing directory.
         MountError: FUSE, libfuse3 or the binding is missing, or the mount failed.
     """
+    repo = repo.current()  # what this process stored since the handle's index was read
     if not os.path.isdir(options.mountpoint):
         msg = f"mount point {options.mountpoint} is not a directory: create it first"
         raise UsageError(msg)

@@ -79,6 +79,7 @@ def _growth(points: list[tuple[float, float]]) -> float:
 
 def stats(repo: Repository, *, months: tuple[int, ...] = (1, 3, 6, 12)) -> Stats:
     """Gather the figures (the index must be loaded)."""
+    repo = repo.current()  # what this process stored since the handle's index was read
     unique_raw = stored = data_blobs = tree_blobs = 0
     for btype, _bid, loc in repo.index.entries():
         unique_raw += loc.raw_length

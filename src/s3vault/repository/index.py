@@ -195,6 +195,9 @@ class BlobIndex:
         self._dropped: set[int] = set()  # pack numbers drop_packs forgot
         self._pending: dict[BlobType, set[bytes]] = {BlobType.DATA: set(), BlobType.TREE: set()}
         self._lock = threading.Lock()
+        # Repository.read_index's count of the process's index writes when it read this one
+        # (None: not read from the store, never stale); Repository.current compares it
+        self.generation: int | None = None
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._tables.values())

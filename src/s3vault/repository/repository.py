@@ -93,6 +93,8 @@ CONFIG_FIX = (
     " (every object depends on it: put back a copy from a replica, a bucket version or a "
     "backup of the repository, as docs/troubleshooting.md shows)"
 )
+# What a reader's index is made of: storing or removing one makes an index read before stale
+_INDEXING = frozenset({ObjectKind.INDEX, ObjectKind.DELETIONS, ObjectKind.DATA, ObjectKind.TREE})
 SHARDED_LISTING_ABOVE = 2000  # packs: list data/ and tree/ shard by shard, in parallel
 LISTINGS = 8
 LIST_PACKS_AFTER = 4  # disputed packs looked for by HEAD; more: one listing (senderdisputes)
@@ -175,6 +177,9 @@ class _Shared:
     # blobs whose every copy was in such a pack (forget_missing_packs): "its pack is missing",
     # not "not in the index", when a reader asks for one
     lost_with_packs: set[tuple[BlobType, ObjectId]] = field(default_factory=set)
+    # index files, deletion records or packs this process stored or removed through any view
+    # (``current``: a handle whose index was read before is stale)
+    index_writes: int = 0
 
     @classmethod
     def build(
@@ -301,6 +306,18 @@ class Repository:
     def with_index(self, index: BlobIndex) -> Repository:
         """The same repository read through another index (everything else is shared)."""
         return self._view(index, store_files=self.store_files)
+
+    def current(self) -> Repository:
+        """This handle, or a view through a freshly read index when this process stored or
+        removed index files, deletion records or packs (through any view of this repository)
+        since this handle's index was read. A library caller that backs up, prunes or copies
+        and then reads through the handle it opened before sees what it wrote: it saw its
+        index of before ("tree blob … is not in the index", a drill recorded as failed: an
+        attack pass, 2026-12-07). Every read operation starts with it."""
+        read = self.index.generation
+        if read is None or read >= self._shared.index_writes:
+            return self
+        return self.with_index(self.read_index())
 
     def reading_the_store(self) -> Repository:
         """The same repository with its standalone files (snapshots, deletion records, drill
@@ -742,6 +759,8 @@ class Repository:
             if self.backend.stat(name).size != len(sealed):
                 raise
         self._shared.snapshot_names.note(name)
+        if kind in _INDEXING:
+            self._shared.index_writes += 1
         if kind is ObjectKind.INDEX and view and self.config.version >= PUT_ONLY_FORMAT:
             views.store_endorsed(self.backend, self.sealer.current, oid, plaintext, proven=proven)
         return oid
@@ -985,6 +1004,8 @@ class Repository:
 
     def delete_objects(self, objects: Iterable[tuple[ObjectKind, ObjectId]]) -> None:
         """Remove objects in as few requests as the store allows (gone already is fine)."""
+        objects = list(objects)
+        self._shared.index_writes += any(kind in _INDEXING for kind, _oid in objects)
         self.backend.delete_many(
             [name for kind, oid in objects for name in self._names_of(kind, oid)]
         )
@@ -993,6 +1014,7 @@ class Repository:
         """Remove objects a listing of this repository named, whatever their names (a host's
         states, ``state/<host tag>/<seq>-<id>``), in as few requests as the store allows
         (gone already is fine)."""
+        self._shared.index_writes += any(n.partition("/")[0] in _INDEXING for n in names)
         self.backend.delete_many(list(names))
 
     def replace_listed(self, info: ObjectInfo, data: bytes) -> None:
@@ -1053,6 +1075,7 @@ class Repository:
         Raises:
             ObjectNotFoundError: an index file vanished with no replacement.
         """
+        generation = self._shared.index_writes  # what this index knows of (``current``)
         ids = set(self.list_files(ObjectKind.INDEX))
         cached = self._shared.index_cache.load() if self._shared.index_cache else None
         hit = cached is not None and cached[0] <= ids
@@ -1081,6 +1104,7 @@ class Repository:
             settled = record_in_index(index, marked, self._pack_headers)
             if settled:
                 self._tell_disputes(settled, {})
+        index.generation = generation
         return index
 
     def read_index_packs(self, spill: SpillFile, *, with_marked: bool = True) -> list[CompactPack]:
