@@ -224,3 +224,28 @@ def test_init_refuses_a_repository_under_another_ones_prefix(
         assert f"is inside the repository at s3://{bucket}/repo:" in done.stderr
     assert run_cli("-r", f"s3://{bucket}/repo2", *init, env=env).code == 0
     assert run_cli("-r", f"s3://{bucket}/repo", "verify", env=env).code == 0
+
+
+def test_unusable_aws_credentials_or_profile_are_named_not_an_internal_error(
+    s3_server: str, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """An access key without its secret, and a profile that is not configured, ended in
+    "internal error: PartialCredentialsError" / "ProfileNotFound" (an attack pass,
+    2026-12-07)."""
+    env = {
+        **s3_env(cli_env, s3_server),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    }
+    repo = ("-r", "s3://backups/r1")
+    partial = run_cli(*repo, "snapshots", env={**env, "AWS_SECRET_ACCESS_KEY": ""})
+    assert partial.code == 1, partial.stderr
+    [line] = partial.stderr.splitlines()
+    assert "AWS credentials" in line and "AWS_SECRET_ACCESS_KEY" in line, line
+    assert "internal error" not in line
+    profile = run_cli(*repo, "--aws-profile", "nope", "snapshots", env=env)
+    assert profile.code == 2, profile.stderr
+    assert profile.stderr.splitlines() == [
+        "Fatal: the AWS profile 'nope' is not configured (in ~/.aws/config or "
+        "~/.aws/credentials): check --aws-profile or AWS_PROFILE"
+    ]

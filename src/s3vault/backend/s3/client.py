@@ -20,9 +20,11 @@ from typing import Any
 import boto3
 import botocore.config
 import botocore.credentials
+import botocore.exceptions
 import botocore.session
 import botocore.utils
 
+from s3vault.backend.s3.errors import CREDENTIAL_ERRORS
 from s3vault.backend.s3.traffic import Traffic
 from s3vault.errors import BackendError, UsageError
 
@@ -77,7 +79,14 @@ def aws_session(
 ) -> boto3.session.Session:
     """The boto3 session of a repository's AWS account (S3, KMS, CloudWatch, bucket set-up):
     an AWS profile from ~/.aws, and the role to assume with it, if any."""
-    session = boto3.session.Session(profile_name=aws_profile)
+    try:
+        session = boto3.session.Session(profile_name=aws_profile)
+    except botocore.exceptions.ProfileNotFound:
+        msg = (
+            f"the AWS profile {aws_profile!r} is not configured (in ~/.aws/config or "
+            "~/.aws/credentials): check --aws-profile or AWS_PROFILE"
+        )
+        raise UsageError(msg) from None
     if role_arn:
         session = _assumed_role_session(session, role_arn, external_id)
     factory = session._session.get_component("response_parser_factory")
@@ -248,6 +257,9 @@ class Connection:
             )
         except ValueError as exc:  # botocore: "Invalid endpoint: minio.lan:9000"
             raise _bad_endpoint(s.endpoint_url, exc) from None
+        except CREDENTIAL_ERRORS as exc:  # an access key without its secret: "internal error"
+            msg = f"AWS credentials of s3://{s.bucket}: {exc} (AWS profile, environment or role)"
+            raise BackendError(msg) from None
         client.meta.events.register("before-send.s3", self._traffic.count_request)
         client.meta.events.register("needs-retry.s3", self._traffic.on_attempt)
         if checksum == "when_required":  # old stores want Content-MD5, not CRC32, here

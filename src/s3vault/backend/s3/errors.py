@@ -129,6 +129,13 @@ def _client_error(exc: botocore.exceptions.ClientError, where: str, op: str) -> 
 
 # 403s that say the key itself is wrong (an unknown access key id, a wrong secret): IAM-policy
 # advice sent the operator to the wrong place (an attack pass on moto, 2026-12-07)
+# Credentials botocore found but cannot use (an access key id without its secret, a profile's
+# credential_process that fails): they ended as "internal error" (an attack pass, 2026-12-07)
+CREDENTIAL_ERRORS = (
+    botocore.exceptions.PartialCredentialsError,
+    botocore.exceptions.CredentialRetrievalError,
+    botocore.exceptions.InvalidConfigError,
+)
 CREDENTIAL_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"})
 
 
@@ -160,6 +167,8 @@ def translate(exc: Exception, op: str, key: str) -> BackendError:
         )
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return BackendError(f"{where}: no AWS credentials found (AWS profile, environment or role)")
+    if isinstance(exc, CREDENTIAL_ERRORS):
+        return BackendError(f"{where}: AWS credentials: {exc} (AWS profile, environment or role)")
     return BackendError(f"{where}: {type(exc).__name__}: {exc}")
 
 
