@@ -185,6 +185,11 @@ def test_prune_never_repacks_an_archived_pack(
     assert done.code == 0, done.stderr
     summary = json.loads(done.stdout.splitlines()[-1])
     assert summary["packs_repacked"] == 0
+    # what they hold unused is said, not "0 B unused" (an attack pass, 2026-12-07)
+    assert summary["archived_partly_packs"] >= 1
+    assert summary["archived_unused_bytes"] >= 3 * 200_000, summary
+    told = run_cli(*repo, "prune", "--dry-run", env=env)
+    assert "partly used pack" in told.stdout and "restored from the archive" in told.stdout
 
 
 def test_copy_passes_over_a_snapshot_whose_data_is_archived_and_copies_the_rest(
@@ -205,6 +210,7 @@ def test_copy_passes_over_a_snapshot_whose_data_is_archived_and_copies_the_rest(
     done = run_cli(*repo, "copy", "--to", target, env=env)
     assert done.code == 13, done.stderr  # as for a damaged snapshot: the others are copied
     assert "storage class archived" in done.stderr and "nothing is known to be lost" in done.stderr
+    assert "damaged" not in done.stderr  # the summary had called it damage (an attack pass)
     copied = run_cli("-r", target, "--json", "snapshots", env=env)
     paths = [s["paths"] for s in json.loads(copied.stdout)]
     assert paths == [[str(warm)]], paths

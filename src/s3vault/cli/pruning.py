@@ -119,10 +119,18 @@ def show_prune(ctx: CliContext, r: PruneResult, *, reencrypt: bool) -> None:
         if r.young_unused_packs
         else ""
     )
+    archived = (
+        f" (and {human_bytes(r.archived_unused_bytes)} in "
+        f"{plural(r.archived_partly_packs, 'partly used pack')} of an archive storage class, "
+        "kept whole: a repack cannot read them until they are restored from the archive, "
+        "docs/s3.md)"
+        if r.archived_partly_packs
+        else ""
+    )
     say(
         ctx,
         f"{r.snapshots} snapshots; {human_bytes(r.stored_bytes)} in indexed packs, "
-        f"{human_bytes(r.unused_bytes)} unused{young}",
+        f"{human_bytes(r.unused_bytes)} unused{young}{archived}",
     )
     say(
         ctx,

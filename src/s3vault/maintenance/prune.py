@@ -172,6 +172,8 @@ class PrunePlan:
     young_orphans: int = 0
     young_unused: int = 0  # indexed packs no snapshot uses, too young to mark (a backup's?)
     young_unused_bytes: int = 0
+    archived_partly: int = 0  # partly used packs in an archive class: not repacked (unreadable)
+    archived_unused_bytes: int = 0  # what they hold that no snapshot uses
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     stored_bytes: int = 0
     unused_bytes: int = 0
@@ -493,6 +495,8 @@ def _classify_indexed(
             plan.keep.append(pack)  # repack that fails on each run where a blob is cut off
         elif n and info.storage_class in ARCHIVE_CLASSES:  # unreadable until restored: a
             plan.keep.append(pack)  # repack stopped prune (exit 1, an attack pass on moto)
+            plan.archived_partly += 1  # said: it had said "0 B unused" (an attack pass)
+            plan.archived_unused_bytes += pack.size - used_bytes
         elif n == 0:
             if info.size == pack.size and plan.now - info.modified < young_limit:
                 plan.keep.append(pack)  # said: "0 B unused" hid 772 MiB (an attack pass)

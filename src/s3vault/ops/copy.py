@@ -498,7 +498,10 @@ def copy(
             source_packs_proven=result.packs_proven,
         )
         if result.failed:
-            note.found(ExitCode.DAMAGED, f"{len(result.failed)} damaged snapshot(s) not copied")
+            note.found(
+                ExitCode.DAMAGED,
+                f"{len(result.failed)} snapshot(s) not copied (damaged, or data archived)",
+            )
     measured("copy", bytes_added=result.bytes_sent, snapshots_copied=len(result.copied))
     return result
 

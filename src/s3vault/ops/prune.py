@@ -54,6 +54,10 @@ class PruneResult:
     young_temporaries: int = 0  # leftovers younger than the grace period, left alone
     views_deleted: int = 0  # dedup views of removed index files (with dry_run: to delete)
     states_deleted: int = 0  # put-only hosts' older states (with dry_run: to delete)
+    # partly used packs in an archive storage class, kept whole (a repack cannot read them
+    # until they are restored from the archive), and the bytes in them no snapshot uses
+    archived_partly_packs: int = 0
+    archived_unused_bytes: int = 0
 
 
 def lease_for(ttl: float, *, wait: float = 0.0) -> LeaseSettings:
@@ -162,6 +166,8 @@ def _prune(
         young_orphans=plan.young_orphans,
         young_unused_packs=plan.young_unused,
         young_unused_bytes=plan.young_unused_bytes,
+        archived_partly_packs=plan.archived_partly,
+        archived_unused_bytes=plan.archived_unused_bytes,
         unreadable_packs=tuple(plan.unreadable),
         stored_bytes=plan.stored_bytes,
         unused_bytes=plan.unused_bytes,

@@ -7,6 +7,7 @@ from dataclasses import replace
 import click
 
 from s3vault import (
+    ARCHIVED,
     CopyOptions,
     CopyResult,
     ExitCode,
@@ -148,12 +149,19 @@ def _report(ctx: CliContext, r: CopyResult) -> int:
             f"{plural(r.packs_proven, 'source pack')} read whole and found intact: recorded in"
             " the source's verification ledger",
         )
-    if r.failed:
+    archived = [s for s, why in r.failed if ARCHIVED in why]
+    if archived:  # intact data: it had been called damage (an attack pass, 2026-12-07)
         ctx.err.print(
-            f"{plural(len(r.failed), 'damaged snapshot')} not copied: "
+            f"{plural(len(archived), 'snapshot')} not copied: their data is in packs their "
+            "storage class has archived (named above): restore those packs from the archive "
+            "(docs/s3.md), then copy again; nothing is known to be lost",
+            markup=False,
+        )
+    if damaged := len(r.failed) - len(archived):
+        ctx.err.print(
+            f"{plural(damaged, 'damaged snapshot')} not copied: "
             "`s3vault verify --read-data` on the source "
             "names the damage",
             markup=False,
         )
-        return ExitCode.DAMAGED
-    return ExitCode.OK
+    return ExitCode.DAMAGED if r.failed else ExitCode.OK
