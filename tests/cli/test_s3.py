@@ -255,3 +255,26 @@ def test_unusable_aws_credentials_or_profile_are_named_not_an_internal_error(
         "Fatal: the AWS profile 'nope' is not configured (in ~/.aws/config or "
         "~/.aws/credentials): check --aws-profile or AWS_PROFILE"
     ]
+
+
+def test_an_endpoint_that_is_no_s3_service_is_said_so(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A plain web server answers a bucket listing with 404 and no S3 error: it said
+    "list x/keys/: not found", naming neither the endpoint nor the cause (an attack pass,
+    2026-12-07)."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        done = run_cli("-r", f"s3:{endpoint}/bkt/x", "snapshots", env=s3_env(cli_env, endpoint))
+    finally:
+        server.shutdown()
+    assert done.code == 1, done.stderr
+    [line] = done.stderr.splitlines()
+    assert "404 Not Found and no S3 error" in line and "S3 service" in line, line

@@ -93,6 +93,11 @@ def _client_error(exc: botocore.exceptions.ClientError, where: str, op: str) -> 
             bucket = err.get("BucketName")  # S3 names it in the answer (moto, Swift too)
             named = f"the bucket {bucket}" if bucket else "the bucket"
             return NoSuchBucketError(f"{where}: {named} does not exist ({message})")
+        if op == "list":  # S3 answers a listing 404 only with NoSuchBucket: a web server
+            return BackendError(  # said "list x/keys/: not found" (an attack pass, 2026-12-07)
+                f"{where}: the endpoint answered a bucket listing with 404 Not Found and no S3 "
+                "error (NoSuchBucket): check that the endpoint URL is an S3 service's"
+            )
         return ObjectNotFoundError(f"{where}: not found")
     if code in ("PreconditionFailed", "412") or status == 412:
         return ObjectExistsError(f"{where}: already exists")
@@ -127,8 +132,6 @@ def _client_error(exc: botocore.exceptions.ClientError, where: str, op: str) -> 
     return BackendError(f"{where}: {code} ({message})")
 
 
-# 403s that say the key itself is wrong (an unknown access key id, a wrong secret): IAM-policy
-# advice sent the operator to the wrong place (an attack pass on moto, 2026-12-07)
 # Credentials botocore found but cannot use (an access key id without its secret, a profile's
 # credential_process that fails): they ended as "internal error" (an attack pass, 2026-12-07)
 CREDENTIAL_ERRORS = (
@@ -136,6 +139,8 @@ CREDENTIAL_ERRORS = (
     botocore.exceptions.CredentialRetrievalError,
     botocore.exceptions.InvalidConfigError,
 )
+# 403s that say the key itself is wrong (an unknown access key id, a wrong secret): IAM-policy
+# advice sent the operator to the wrong place (an attack pass on moto, 2026-12-07)
 CREDENTIAL_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"})
 
 
