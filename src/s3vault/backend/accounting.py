@@ -22,6 +22,16 @@ class RequestCounts:
     bytes_up: int = 0
     bytes_down: int = 0
 
+    def add(self, other: RequestCounts) -> None:
+        """Count another counter's requests and bytes here too."""
+        self.put += other.put
+        self.get += other.get
+        self.head += other.head
+        self.list += other.list
+        self.delete += other.delete
+        self.bytes_up += other.bytes_up
+        self.bytes_down += other.bytes_down
+
     def snapshot(self) -> RequestCounts:
         """A copy, for a result record."""
         return RequestCounts(

@@ -10,7 +10,7 @@ from datetime import timedelta
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Backend
 from s3vault.backend.dialect import StoreDialect
-from s3vault.backend.location import enclosing_urls, open_backend
+from s3vault.backend.location import enclosing_urls
 from s3vault.backend.objectlock import LockPolicy
 from s3vault.backend.stack import stack_for
 from s3vault.clock import Clock, SystemClock
@@ -80,9 +80,9 @@ def init(
     counts = RequestCounts()
     settings, dialect = options.settings, None
     if backend is None:
-        _refuse_inside_a_repository(repo_options)
         stack = stack_for(repo_options.url, repo_options.backend)
         backend, counts = stack.backend, stack.counts
+        _refuse_inside_a_repository(repo_options, counts)
         capabilities = backend.capabilities
         if capabilities.probing is not None:
             dialect = capabilities.probing.probe()
@@ -128,20 +128,24 @@ def init(
     )
 
 
-def _refuse_inside_a_repository(repo_options: RepoOptions) -> None:
+def _refuse_inside_a_repository(repo_options: RepoOptions, counts: RequestCounts) -> None:
     """init's check that no repository encloses the new one (a repository made at
     ``…/bucket/repo/snapshots`` was listed by the one at ``…/bucket/repo``, whose advice then
     deleted its packs: an attack pass, 2026-12-07). A location that cannot be asked (no
-    permission outside the prefix, a store that fails) is passed over: init cannot tell.
+    permission outside the prefix, a store that fails) is passed over: init cannot tell. Its
+    requests count in ``counts`` (the cost report's figures are what the store received).
 
     Raises:
         S3VaultError: a repository's config is stored at an enclosing location.
     """
     for url in enclosing_urls(repo_options.url):
+        enclosing = stack_for(url, repo_options.backend)
         try:
-            data = open_backend(url, repo_options.backend).get("config")
+            data = enclosing.backend.get("config")
         except S3VaultError:
             continue  # no config there (no bucket, no directory), or it cannot be asked
+        finally:
+            counts.add(enclosing.counts)
         try:
             ConfigMarker.decode(data)
         except NotARepositoryError:
