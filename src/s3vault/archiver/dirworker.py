@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from s3vault.archiver.pipeline import Archiver, ArchiveStats
 from s3vault.archiver.reuse import ParentListing, same_dir_node, subtree_of
-from s3vault.archiver.scan import list_names, stat_names
+from s3vault.archiver.scan import list_names, read_problem, stat_names
 from s3vault.archiver.trees import Encoded, PendingDir, SameNames
 from s3vault.archiver.walk import Listing, is_deep
 from s3vault.errors import raise_if_out_of_descriptors
@@ -334,7 +334,7 @@ class DirWorker(Archiver):
         comes back as work for the parent process."""
         io = task.path + b"/" + name if task.path != b"/" else b"/" + name
         if isinstance(cst, OSError):
-            self._warn(io, f"cannot read: {cst.strerror or cst}", failed=True)
+            self._warn(io, read_problem(cst, "cannot read"), failed=True)
             return None
         if not task.explicit and self._skipped(io, name, cst, tagged):
             return None
@@ -345,7 +345,7 @@ class DirWorker(Archiver):
         try:
             meta = self._meta(io, name, cst)
         except OSError as exc:
-            self._warn(io, f"cannot read metadata: {exc.strerror}", failed=True)
+            self._warn(io, read_problem(exc, "cannot read metadata"), failed=True)
             return None
         psub = None
         if pobj is not None and pobj.get("type") == NodeType.DIR.value:

@@ -82,7 +82,7 @@ from s3vault.archiver.pipeline import (
     leading_stat,
     whole_root_base,
 )
-from s3vault.archiver.scan import node_type
+from s3vault.archiver.scan import node_type, read_problem
 from s3vault.archiver.scanner import Scanner
 from s3vault.archiver.trees import Encoded, PendingDir, SameNames
 from s3vault.archiver.walk import Listing
@@ -370,7 +370,7 @@ class ParallelArchiver(Archiver):
         try:
             st = os.lstat(path)
         except OSError as exc:
-            self._warn(path, f"cannot read: {exc.strerror}", failed=True)
+            self._warn(path, read_problem(exc, "cannot read"), failed=True)
             return None
         pnode = pnodes.get(name)
         is_dir = node_type(st) is NodeType.DIR
@@ -382,7 +382,7 @@ class ParallelArchiver(Archiver):
             st = leading_stat(path, st, self._opts.root) if sub is not None else st
             meta = self._meta(path, name, st)
         except OSError as exc:
-            self._warn(path, f"cannot read metadata: {exc.strerror}", failed=True)
+            self._warn(path, read_problem(exc, "cannot read metadata"), failed=True)
             return None
         child = _Dir(meta, psub, vdir, path, st.st_dev, st)
         self._dirs[id(child)] = child

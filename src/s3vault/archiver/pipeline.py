@@ -38,7 +38,14 @@ from s3vault.archiver.reuse import (
     subtree_of,
     unchanged_object,
 )
-from s3vault.archiver.scan import list_dir, metadata_node, node_type, open_dir, read_xattrs
+from s3vault.archiver.scan import (
+    list_dir,
+    metadata_node,
+    node_type,
+    open_dir,
+    read_problem,
+    read_xattrs,
+)
 from s3vault.archiver.trees import Encoded, PendingDir
 from s3vault.archiver.walk import DirFrame, Listing, PathBuffer, is_deep
 from s3vault.chunker import ByteStream, ChunkerParams
@@ -491,7 +498,7 @@ class Archiver:
             try:
                 st = os.lstat(path)
             except OSError as exc:
-                self._warn(path, f"cannot read: {exc.strerror}", failed=True)
+                self._warn(path, read_problem(exc, "cannot read"), failed=True)
                 continue
             pnode = pnodes.get(name)
             if sub is None:
@@ -505,7 +512,7 @@ class Archiver:
                 st = leading_stat(path, st, self._opts.root)
                 meta = self._meta(path, name, st)
             except OSError as exc:
-                self._warn(path, f"cannot read metadata: {exc.strerror}", failed=True)
+                self._warn(path, read_problem(exc, "cannot read metadata"), failed=True)
                 continue
             vdir = PendingDir(meta, psub)
             pdir.add(vdir)
@@ -529,7 +536,7 @@ class Archiver:
             try:
                 meta = self._meta(path, name, st)
             except OSError as exc:
-                self._warn(shown or path, f"cannot read metadata: {exc.strerror}", failed=True)
+                self._warn(shown or path, read_problem(exc, "cannot read metadata"), failed=True)
                 return None
             return self._walk_dir(path, meta, st, pnode, root_dev)
         return self._leaf(path, name, st, pnode, shown=shown, open_now=open_now)
@@ -561,7 +568,7 @@ class Archiver:
                     path, name, st, content=pnode.content, content_hash=pnode.content_hash
                 )
         except OSError as exc:
-            self._warn(shown or path, f"cannot read metadata: {exc.strerror}", failed=True)
+            self._warn(shown or path, read_problem(exc, "cannot read metadata"), failed=True)
             return None
         return self._submit_file(path, name, st, pnode, shown=shown, open_now=open_now)
 
@@ -583,7 +590,7 @@ class Archiver:
             try:
                 meta = self._meta(path, name, st)  # here: ``path`` may be valid only now
             except OSError as exc:
-                self._warn(shown or path, f"cannot read metadata: {exc.strerror}", failed=True)
+                self._warn(shown or path, read_problem(exc, "cannot read metadata"), failed=True)
                 return None
             link = FileSource(path=shown or path, opener=path)
             if isinstance(first, Node):  # read, and still that version: nothing to read here
@@ -883,7 +890,7 @@ class Archiver:
         io = frame.child_io(name)
         real = paths.path(frame.plen, name) if deep else io
         if isinstance(cst, OSError):
-            self._warn(real, f"cannot read: {cst.strerror}", failed=True)
+            self._warn(real, read_problem(cst, "cannot read"), failed=True)
             return None
         if self._skipped(real, name, cst, frame.tagged):
             return None
@@ -894,7 +901,7 @@ class Archiver:
         try:
             meta = self._meta(io, name, cst)
         except OSError as exc:
-            self._warn(real, f"cannot read metadata: {exc.strerror}", failed=True)
+            self._warn(real, read_problem(exc, "cannot read metadata"), failed=True)
             return None
         psub = None
         if pobj is not None and pobj.get("type") == NodeType.DIR.value:
@@ -929,7 +936,7 @@ class Archiver:
                     with_atime=self._opts.with_atime,
                 )
             except OSError as exc:
-                self._warn(shown or io, f"cannot read metadata: {exc.strerror}", failed=True)
+                self._warn(shown or io, read_problem(exc, "cannot read metadata"), failed=True)
                 return
             if obj is not None:
                 pdir.add(Encoded(name, obj, obj is pobj or obj == pobj))

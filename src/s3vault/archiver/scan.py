@@ -23,6 +23,19 @@ _TYPES = {
 }
 
 
+def read_problem(exc: OSError, what: str) -> str:
+    """What a backup's warning says of an entry it could not read: one that is gone, or was
+    replaced by another type since it was listed (a directory swapped for a link: readlink's
+    EINVAL), is said as the race it is; the rest as ``what: reason`` ("cannot read metadata:
+    Invalid argument" read as a fault, and a deleted file was "cannot read: No such file or
+    directory" in one run and "vanished" in another: an attack pass, 2026-12-07)."""
+    if exc.errno == errno.ENOENT:
+        return "vanished before it could be read"
+    if exc.errno in (errno.EINVAL, errno.ENOTDIR):
+        return "changed type while being read (replaced since it was listed)"
+    return f"{what}: {exc.strerror or exc}"
+
+
 def node_type(st: os.stat_result) -> NodeType:
     """The node type for an lstat result."""
     return _TYPES.get(stat.S_IFMT(st.st_mode), NodeType.FILE)
