@@ -419,3 +419,46 @@ def test_a_prune_killed_before_its_deletes_keeps_the_mark_time_of_the_packs_it_w
     world.verify_ok()
     assert restored(world, keep, tmp_path / "out") == {"b": b.read_bytes()}
     assert world.prune().packs_marked == 0  # nothing left over to mark
+
+
+def test_a_pack_marked_again_keeps_the_time_of_its_latest_mark_after_a_killed_prune(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Marked, unmarked (its snapshot came back), marked afresh, then a prune killed after
+    its record: the superseded records name the pack with both marks' times. The first one
+    deleted it a grace after the first mark, 3 s after the second, under a backup that had
+    deduplicated against it in between (an attack pass on this very rule, 2026-12-07)."""
+    world.write("a")
+    world.backup()
+    (name,) = [i.name for i in world.backend.list("snapshots/")]
+    saved = world.backend.get(name)
+
+    def prune_killed_at(point: str) -> None:
+        def kill(at: str) -> None:
+            if at == point:
+                raise _Killed
+
+        monkeypatch.setattr(prune_module, "crash_point", kill)
+        with pytest.raises(_Killed):
+            world.prune()
+        monkeypatch.undo()
+
+    world.backend.delete(name)  # forgotten
+    world.advance(2 * 3600)
+    first = world.prune()  # the first mark
+    assert first.packs_marked >= 1
+    world.backend.put(name, saved)  # the snapshot comes back (a bucket version)
+    prune_killed_at("prune-after-index")  # unmarked and indexed again
+    world.advance(GRACE + 60)  # past the first mark's grace
+    world.backend.delete(name)
+    prune_killed_at("prune-after-index")  # marked afresh: the latest mark
+    world.backend.put(name, saved)
+    prune_killed_at("prune-after-mark")  # would unmark: its record names it no more
+    world.backend.delete(name)
+    world.advance(60)
+    before = world.packs()
+    again = world.prune()
+    assert again.packs_deleted == 0, again  # a grace after the latest mark, not the first
+    assert world.packs() == before
+    world.advance(GRACE)
+    assert world.prune().packs_deleted == first.packs_marked

@@ -26,7 +26,8 @@ class Marks:
     packs: dict[ObjectId, tuple[IndexedPack, float]] = field(default_factory=dict)
     damaged: dict[ObjectId, str] = field(default_factory=dict)  # records that do not open
     # Packs named only by superseded records still stored (a prune died before deleting them,
-    # or before indexing what it unmarked), with their earliest mark time; for prune alone
+    # or before indexing what it unmarked), with the mark time of the newest such record
+    # naming each; for prune alone
     dropped: dict[ObjectId, tuple[IndexedPack, float]] = field(default_factory=dict)
 
 
@@ -68,11 +69,14 @@ def load_marks(repo: Repository) -> Marks:
             if known is None or since < known[1]:
                 marks.packs[m.pack.id] = (m.pack, since)
     marks.superseded = superseded(files.values()) & set(files)
-    for oid in sorted(marks.superseded):
+    # The newest superseded record that names a pack says its mark time: a pack unmarked and
+    # marked again has an older record of its first mark, whose time would delete it a grace
+    # after that one, not after the mark a running backup's dedup saw (an attack pass on
+    # this very rule, 2026-12-07)
+    for oid in sorted(marks.superseded, key=lambda o: (modified[o], o)):
         for m in files[oid].packs:
-            since = modified[oid] if m.since is None else m.since
-            known = marks.dropped.get(m.pack.id)
-            if m.pack.id not in marks.packs and (known is None or since < known[1]):
+            if m.pack.id not in marks.packs:
+                since = modified[oid] if m.since is None else m.since
                 marks.dropped[m.pack.id] = (m.pack, since)
     return marks
 
