@@ -726,3 +726,25 @@ def test_init_refuses_a_repository_inside_another(tmp_path: Path, run_cli: RunCl
         assert not inner.exists()
     write_file(tmp_path / "etc" / "config", b"[core]\n")
     assert run_cli("-r", str(tmp_path / "etc" / "repo"), "init", "--kdf-cost", "minimum").code == 0
+
+
+def test_init_passes_over_a_fifo_or_a_folder_named_config_above_it(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """A FIFO named ``config`` in a parent directory hung init for ever (its check of the
+    enclosing locations opened it and waited for a writer: an attack pass, 2026-12-07)."""
+    os.mkfifo(tmp_path / "config")
+    (tmp_path / "d" / "config").mkdir(parents=True)
+    for url in (tmp_path / "repo", tmp_path / "d" / "repo"):
+        done = run_cli("-r", str(url), "init", "--kdf-cost", "minimum", timeout=30)
+        assert done.code == 0, done.stderr
+
+
+def test_a_fifo_where_an_object_should_be_is_damage_not_a_hang(
+    cli_repo: str, run_cli: RunCli
+) -> None:
+    (Path(cli_repo) / "keys" / ("ab" * 32)).unlink(missing_ok=True)
+    os.mkfifo(Path(cli_repo) / "keys" / ("ab" * 32))
+    done = run_cli("-r", cli_repo, "verify", timeout=30)
+    assert done.code == 13, done.stderr
+    assert "is a FIFO, not an object" in done.stderr

@@ -67,6 +67,15 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
 class LocalBackend:
     """Objects as files under a root directory."""
 
@@ -146,11 +155,17 @@ class LocalBackend:
         """Read (a range of) an object."""
         path = self._path(name)
         try:
-            with path.open("rb", buffering=0) as f:
+            # O_NONBLOCK: a FIFO where an object should be opened without a writer (a FIFO
+            # named config above a new repository hung init: an attack pass, 2026-12-07)
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            with open(fd, "rb", buffering=0) as f:
+                kind = stat.S_IFMT(os.fstat(fd).st_mode)
+                if kind != stat.S_IFREG:  # a FIFO, a device: no end, or none to wait for
+                    raise self._not_an_object(name, path, _KINDS.get(kind, "not a file"))
                 if length is None:
                     f.seek(offset)
                     return f.read()
-                return os.pread(f.fileno(), length, offset)
+                return os.pread(fd, length, offset)
         except FileNotFoundError:
             raise self._missing(name, path) from None
         except IsADirectoryError:
