@@ -5,24 +5,31 @@ stored a failed drill (an attack pass, 2026-12-07)."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 from s3vault import (
     BackupOptions,
     DrillOptions,
+    DumpOptions,
+    FindOptions,
     ForgetOptions,
     Policy,
     PruneOptions,
     RestoreOptions,
     backup,
+    diff,
+    dump,
+    find,
     forget,
     ls,
     restore,
     restore_test,
+    snapshots,
     stats,
 )
-from tests.conftest import RepoHandle, write_file
+from tests.conftest import RepoHandle, RunCli, write_file
 
 
 def test_reads_through_the_handle_that_backed_up_see_its_snapshot(
@@ -55,3 +62,31 @@ def test_reads_through_the_handle_that_pruned_see_the_packs_it_kept(
     assert done.errors == ()
     restored = tmp_path / "out" / str(tmp_path / "src").lstrip("/")
     assert [p.name for p in restored.iterdir()] == ["new.bin"]
+
+
+def test_a_long_lived_handle_reads_a_snapshot_another_process_stored(
+    local_repo: RepoHandle, tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A cron backup beside a service's handle: the handle's restore, drill, ls, find, diff
+    and dump of the new snapshot said its tree was not in the index, and the drill was stored
+    as failed (an attack pass, 2026-12-07)."""
+    src = write_file(tmp_path / "src" / "a.bin", os.urandom(50_000)).parent
+    backup(local_repo.open(), BackupOptions(paths=(str(src),)))
+    repo = local_repo.open()  # the service's handle
+    body = os.urandom(80_000)
+    write_file(src / "b.bin", body)
+    env = {**cli_env, "S3VAULT_CACHE_DIR": str(tmp_path / "other-cache")}
+    assert run_cli("-r", local_repo.url, "backup", str(src), env=env).code == 0
+    done = restore(repo, RestoreOptions(target=tmp_path / "out"))
+    assert done.errors == () and done.files_restored == 2
+    assert (tmp_path / "out" / str(src).lstrip("/") / "b.bin").read_bytes() == body
+    assert restore_test(repo, DrillOptions()).record.passed
+    assert [e.path for e in ls(repo, "latest", str(src))[1]][-1].endswith("/b.bin")
+    found = find(repo, FindOptions(patterns=("b.bin",)))
+    assert [len(r.matches) for r in found] == [1]
+    listed = snapshots(repo)
+    old, new = listed[0].snapshot.tree, listed[1].snapshot.tree
+    assert [c.path.rsplit("/", 1)[-1] for c in diff(repo, old, new)] == ["b.bin"]
+    out = io.BytesIO()
+    dump(repo, DumpOptions(snapshot="latest", path=str(src / "b.bin")), out)
+    assert out.getvalue() == body

@@ -170,6 +170,7 @@ def resolve_pair(repo: Repository, first: str, second: str) -> tuple[DiffSide, D
     for given in (first, second):
         ref, path = split_subfolder(given)
         sid, snap = find_snapshot(repo, ref, snapshots=listed)
+        repo = repo.covering(snap.tree)  # a snapshot stored since the handle's index was read
         tree = snap.tree if path is None else directory_tree(repo, sid, snap.tree, path)
         sides.append(DiffSide(id=sid, snapshot=snap, tree=tree, path=path))
     return sides[0], sides[1]
@@ -234,7 +235,7 @@ def diff(
         TreeGraphError: either side's trees name the same directories over and over
             (treegraph.py).
     """
-    repo = repo.current()  # what this process stored since the handle's index was read
+    repo = repo.current().covering(old_tree, new_tree)  # stored since the index was read
     old_sid, new_sid = snapshots or (None, None)
     sides = (
         _Side(repo, WalkBudget(repo, (old_tree,), old_sid), on_error),

@@ -277,6 +277,7 @@ def _restore_test(
         msg = "use either --sample or --sample-percent"
         raise UsageError(msg)
     sid, snap = find_snapshot(repo, options.snapshot, host=options.host)
+    repo = repo.covering(snap.tree)  # a snapshot stored since the handle's index was read
     start = repo.tree_reads.mark()  # the tree packs read from the store after it may be proven
     repo.forget_missing_packs()  # a blob stored again elsewhere is read from there
     # The snapshot records its size; the tree is walked up front only to draw a sample.

@@ -32,6 +32,7 @@ from s3vault.ops.ls import LsEntry, clean_path, ls
 from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository.repository import Repository
+from s3vault.repository.snapshots import load_snapshot
 from s3vault.restorer.plan import unsafe_name
 
 READ_AHEAD = 4
@@ -84,6 +85,7 @@ def dump(
         raise UsageError(msg)
     path = clean_path(options.path)
     sid, entries = ls(repo, options.snapshot, path, on_error=on_error, select=options.select)
+    repo = repo.covering(load_snapshot(repo, sid).tree)  # as ls's: stored since the index read
     progress = progress or NullProgress()
     first = next(entries, None)
     # the path itself, not an entry below it (ls found it as given or as a listing shows it)

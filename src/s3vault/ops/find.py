@@ -118,6 +118,7 @@ def find(
     """
     repo = repo.current()  # what this process stored since the handle's index was read
     chosen = _chosen(repo, options.snapshots, options.filter)
+    repo = repo.covering(*(e.snapshot.tree for e in chosen))  # stored since the index was read
     match = _Matcher(options)
     named = _NamedBelow(repo, match, on_error)
     for entry in chosen:

@@ -48,6 +48,7 @@ def ls(
     """
     repo = repo.current()  # what this process stored since the handle's index was read
     sid, snap = select_snapshot(repo, snapshot, select)
+    repo = repo.covering(snap.tree)  # a snapshot stored since the handle's index was read
     tid: ObjectId | None = snap.tree
     prefix, raw, top = "", b"", None
     parts = [p for p in os.fsencode(clean_path(path)).split(b"/") if p]

@@ -129,6 +129,7 @@ def _restore(
     watchdog = Watchdog(stall_after=options.worker_timeout, clock=clock)
     ref, subfolder = split_subfolder(options.snapshot)
     sid, snap = select_snapshot(repo, ref, options.select, host=options.host)
+    repo = repo.covering(snap.tree)  # a snapshot stored since the handle's index was read
     root = snap.tree if subfolder is None else directory_tree(repo, sid, snap.tree, subfolder)
     target = os.fsencode(os.path.abspath(options.target))
     start = repo.tree_reads.mark()  # the tree packs read from the store after it may be proven

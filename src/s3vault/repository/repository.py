@@ -319,6 +319,17 @@ class Repository:
             return self
         return self.with_index(self.read_index())
 
+    def covering(self, *trees: ObjectId) -> Repository:
+        """This handle, or a view through a freshly read index when its index (one read from
+        the store) lacks a snapshot's root tree: a snapshot another process stored since (a
+        cron backup beside a long-lived library handle said "tree blob … is not in the
+        index" and stored a failed drill: an attack pass, 2026-12-07). Read operations call
+        it with the trees of the snapshots they chose."""
+        index = self.index
+        if index.generation is None or all(index.has(BlobType.TREE, t) for t in trees):
+            return self
+        return self.with_index(self.read_index())
+
     def reading_the_store(self) -> Repository:
         """The same repository with its standalone files (snapshots, deletion records, drill
         records) read from the store, never from the local cache: what ``verify`` checks is
