@@ -728,6 +728,24 @@ def test_init_refuses_a_repository_inside_another(tmp_path: Path, run_cli: RunCl
     assert run_cli("-r", str(tmp_path / "etc" / "repo"), "init", "--kdf-cost", "minimum").code == 0
 
 
+def test_init_refuses_a_location_whose_folder_holds_another_repository(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """The other order: a repository made first at ``x/keys``, then one at ``x``, whose key
+    listing took the first one's config and packs for damaged key files (an attack pass,
+    2026-12-07)."""
+    for folder in ("keys", "locks", "audit"):
+        outer = tmp_path / folder / "x"
+        assert run_cli("-r", str(outer / folder), "init", "--kdf-cost", "minimum").code == 0
+        done = run_cli("-r", str(outer), "init", "--kdf-cost", "minimum")
+        assert done.code == 1, done.stderr
+        assert done.stderr.splitlines() == [
+            f"Fatal: {outer} holds another repository in its folder {folder}/: a repository "
+            "here would read that one's objects as its own (and its repairs would delete "
+            "them); init somewhere else"
+        ]
+
+
 def test_init_passes_over_a_fifo_or_a_folder_named_config_above_it(
     tmp_path: Path, run_cli: RunCli
 ) -> None:

@@ -105,7 +105,8 @@ def _nothing_of_a_repository(backend: Backend) -> None:
     """init's check that no repository's objects are there but key files (an init that did
     not finish): a repository whose config was lost had been initialised over, and the
     advice that followed (its snapshots cannot be read: forget them) deleted them (an attack
-    pass, 2026-12-07).
+    pass, 2026-12-07). Nor another repository in one of its folders (``keys/`` of a new one
+    held another's config and packs: they read as key files).
 
     Raises:
         S3VaultError: snapshots, index files or packs are there.
@@ -119,6 +120,19 @@ def _nothing_of_a_repository(backend: Backend) -> None:
                 "init somewhere else)"
             )
             raise S3VaultError(msg)
+    for kind in ObjectKind:  # another repository inside one of its folders (keys/, locks/…)
+        if kind is ObjectKind.CONFIG:
+            continue
+        try:
+            backend.stat(f"{kind.value}/config")
+        except S3VaultError:
+            continue  # none there (or it cannot be asked: init cannot tell)
+        msg = (
+            f"{backend.location} holds another repository in its folder {kind.value}/: a "
+            "repository here would read that one's objects as its own (and its repairs would "
+            "delete them); init somewhere else"
+        )
+        raise S3VaultError(msg)
 
 
 def _only_keys(backend: Backend) -> bool:
