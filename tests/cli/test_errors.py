@@ -766,3 +766,13 @@ def test_a_fifo_where_an_object_should_be_is_damage_not_a_hang(
     done = run_cli("-r", cli_repo, "verify", timeout=30)
     assert done.code == 13, done.stderr
     assert "is a FIFO, not an object" in done.stderr
+
+
+def test_a_file_nested_below_keys_is_no_key_file(cli_repo: str, run_cli: RunCli) -> None:
+    """``keys/sub/ab00…`` was read as a damaged key file (verify exit 13), and the advice
+    (`key remove ab000000`) said "not found" (an attack pass, 2026-12-07)."""
+    write_file(Path(cli_repo) / "keys" / "sub" / ("ab" + "0" * 62), b"junk\n")
+    done = run_cli("-r", cli_repo, "verify")
+    assert done.code == 0, done.stderr
+    listed = run_cli("-r", cli_repo, "--json", "key", "list")
+    assert "sub" not in listed.stdout

@@ -249,12 +249,13 @@ def test_unusable_aws_credentials_or_profile_are_named_not_an_internal_error(
     [line] = partial.stderr.splitlines()
     assert "AWS credentials" in line and "AWS_SECRET_ACCESS_KEY" in line, line
     assert "internal error" not in line
-    profile = run_cli(*repo, "--aws-profile", "nope", "snapshots", env=env)
-    assert profile.code == 2, profile.stderr
-    assert profile.stderr.splitlines() == [
-        "Fatal: the AWS profile 'nope' is not configured (in ~/.aws/config or "
-        "~/.aws/credentials): check --aws-profile or AWS_PROFILE"
-    ]
+    for given in (("--aws-profile", "nope"), ()):  # the option, or AWS_PROFILE's
+        profile = run_cli(*repo, *given, "snapshots", env={**env, "AWS_PROFILE": "nope"})
+        assert profile.code == 2, profile.stderr
+        assert profile.stderr.splitlines() == [
+            "Fatal: the AWS profile 'nope' is not configured (in ~/.aws/config or "
+            "~/.aws/credentials): check --aws-profile or AWS_PROFILE"
+        ]
 
 
 def test_an_endpoint_that_is_no_s3_service_is_said_so(

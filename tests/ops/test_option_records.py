@@ -13,6 +13,7 @@ from s3vault import (
     CopyOptions,
     FindOptions,
     ForgetOptions,
+    RepairPacksOptions,
     RestoreOptions,
     SnapshotFilter,
     UsageError,
@@ -30,6 +31,7 @@ from s3vault import (
         lambda: CopyOptions(snapshots="latest"),
         lambda: SnapshotFilter(paths="/etc"),
         lambda: FindOptions(patterns="*.conf"),
+        lambda: RepairPacksOptions(packs="2e"),
     ],
 )
 def test_a_string_for_a_tuple_of_strings_is_refused(make: object) -> None:

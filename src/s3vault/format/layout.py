@@ -84,6 +84,14 @@ def snapshot_tag(name: str) -> str | None:
     return tag if _GROUP_TAG.fullmatch(tag) else None
 
 
+def within_layout(kind: ObjectKind, name: str) -> bool:
+    """Whether a name listed under a kind's folder is nested no deeper than the kind's
+    layout: ``keys/sub/ab…`` is not (another repository made inside this one's folder, or a
+    stray: its key listing took such names for damaged key files, an attack pass,
+    2026-12-07), ``keys/README`` is (a foreign name verify reports)."""
+    return name.count("/") - 1 in _DEPTHS.get(kind, (0,))
+
+
 def parse_name(name: str) -> tuple[ObjectKind, str] | None:
     """Split a storage name into (kind, id text); None for names s3vault did not write. A
     snapshot's group tag is not part of its id text."""

@@ -22,6 +22,7 @@ from s3vault.errors import ExitCode, ObjectNotFoundError, UsageError
 from s3vault.format.layout import parse_name
 from s3vault.ids import ObjectId, unique_prefix
 from s3vault.ops.audit import audited
+from s3vault.ops.records import refuse_bare_strings
 from s3vault.progress import Progress
 from s3vault.repository.lease import LeaseSettings, lease_class
 from s3vault.repository.repository import Repository
@@ -34,6 +35,9 @@ class RepairPacksOptions:
     packs: tuple[str, ...]  # pack ids or unique prefixes (as `verify` names them)
     save_to: Path | None = None  # keep a copy of each pack as read here before removing it
     dry_run: bool = False  # read and report; write and remove nothing
+
+    def __post_init__(self) -> None:
+        refuse_bare_strings(self)  # packs="2" repaired the pack 2e…: an attack pass
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,7 +24,7 @@ from s3vault.errors import (
     WrongPasswordError,
 )
 from s3vault.format.keyfile import PUT_ONLY, KeyFile, KeyPayload, Sealed
-from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.layout import ObjectKind, object_name, within_layout
 from s3vault.format.putpayload import PutOnlyPayload
 from s3vault.ids import ObjectId
 from s3vault.repository import putkeys
@@ -261,7 +261,8 @@ def unwrap_kms(keyfile: KeyFile, kms: KeyWrapService) -> KeyPayload:
 def _key_files(backend: Backend) -> Iterator[tuple[str, str]]:
     """(name, version) of every key file, by name."""
     for info in sorted(backend.list(ObjectKind.KEYS.value + "/"), key=lambda i: i.name):
-        yield info.name, info.version
+        if within_layout(ObjectKind.KEYS, info.name):
+            yield info.name, info.version
 
 
 def find_key(

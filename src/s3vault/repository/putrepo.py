@@ -35,7 +35,7 @@ from s3vault.format import PUT_ONLY_FORMAT
 from s3vault.format.configfile import ConfigFile, ConfigMarker
 from s3vault.format.indexfile import IndexFile
 from s3vault.format.keyfile import KeyFile
-from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.layout import ObjectKind, object_name, within_layout
 from s3vault.format.packfile import BlobType
 from s3vault.format.putpayload import PutOnlyPayload
 from s3vault.ids import ObjectId
@@ -194,7 +194,8 @@ def find_put_only_key(
         NoKeyError: no put-only key file opens (the message says why for each tried).
     """
     reasons: list[str] = []
-    names = sorted(info.name for info in backend.list(ObjectKind.KEYS.value + "/"))
+    listed = backend.list(ObjectKind.KEYS.value + "/")
+    names = sorted(i.name for i in listed if within_layout(ObjectKind.KEYS, i.name))
     for name in (order or KeyOrder()).names(names):
         try:
             keyfile = KeyFile.decode(backend.get(name))

@@ -46,7 +46,13 @@ from s3vault.format.dedupview import DedupView
 from s3vault.format.envelope import HEAD_READ, EnvelopeHeader, SealedKind
 from s3vault.format.indexfile import IndexedPack, IndexFile
 from s3vault.format.keyfile import KeyFile, KeyPayload
-from s3vault.format.layout import ObjectKind, object_name, parse_name, snapshot_name
+from s3vault.format.layout import (
+    ObjectKind,
+    object_name,
+    parse_name,
+    snapshot_name,
+    within_layout,
+)
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
@@ -938,9 +944,10 @@ class Repository:
     # foreign name is still listed, read and removed by that name).
 
     def list_objects(self, kind: ObjectKind) -> list[ObjectInfo]:
-        """Every object stored under a kind's prefix, foreign names included (a listing error
-        raises; it is never read as empty)."""
-        return list(self.backend.list(kind.value + "/"))
+        """Every object stored under a kind's prefix, foreign names included, but for names
+        nested deeper than the kind's layout (``layout.within_layout``: not ours); a listing
+        error raises, it is never read as empty."""
+        return [i for i in self.backend.list(kind.value + "/") if within_layout(kind, i.name)]
 
     def list_ids(self, *kinds: ObjectKind) -> dict[ObjectId, ObjectInfo]:
         """The objects of these kinds whose names are ids of their kind, by id (names s3vault

@@ -81,9 +81,10 @@ def aws_session(
     an AWS profile from ~/.aws, and the role to assume with it, if any."""
     try:
         session = boto3.session.Session(profile_name=aws_profile)
-    except botocore.exceptions.ProfileNotFound:
+    except botocore.exceptions.ProfileNotFound as exc:
+        named = aws_profile or exc.kwargs.get("profile")  # AWS_PROFILE's, when not given
         msg = (
-            f"the AWS profile {aws_profile!r} is not configured (in ~/.aws/config or "
+            f"the AWS profile {named!r} is not configured (in ~/.aws/config or "
             "~/.aws/credentials): check --aws-profile or AWS_PROFILE"
         )
         raise UsageError(msg) from None
