@@ -95,6 +95,24 @@ def test_a_fifo_tag_file_is_not_opened_for_its_header(tmp_path: Path) -> None:
     }
 
 
+def test_a_tag_file_that_is_a_link_is_followed_for_its_header_as_in_restic(tmp_path: Path) -> None:
+    """A CACHEDIR.TAG linked to a shared one excludes its directory in restic (its open
+    follows the link); it was kept, with a warning (an attack pass, 2026-12-07). A link to a
+    FIFO is still never waited on."""
+    (tmp_path / "shared").write_bytes(b"hdr and more")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "MARK").symlink_to(tmp_path / "shared")
+    rules = ExcludeRules.build(if_present=("MARK:hdr",))
+    assert rules.matcher().tagged(bytes(cache)) == (frozenset({b"MARK"}), [])
+    os.mkfifo(tmp_path / "fifo")
+    piped = tmp_path / "piped"
+    piped.mkdir()
+    (piped / "MARK").symlink_to(tmp_path / "fifo")
+    keep, problems = rules.matcher().tagged(bytes(piped))
+    assert keep is None and "not a regular file" in problems[0]
+
+
 def test_iexcludes_ignore_case_and_the_size_limit_spares_directories(tmp_path: Path) -> None:
     rules = ExcludeRules.build(("*.log",), ipatterns=("*.TMP", "!keep.tmp"), larger_than="1K")
     matcher = rules.matcher()

@@ -328,12 +328,16 @@ def _tag_present(directory: bytes, tag: TagFile) -> tuple[bool, str]:
     path = os.path.join(directory, tag.name)
     shown = os.fsdecode(tag.name)
     try:
-        st = os.lstat(path)
+        os.lstat(path)
         if not tag.header:
             return True, ""
-        if not stat.S_ISREG(st.st_mode):  # never open a FIFO or a device to read a header
-            return False, f"tag file {shown} is not a regular file: not excluded"
-        with open(path, "rb") as f:
+        # A link to the tag file is followed, as restic's open does (a CACHEDIR.TAG linked to
+        # a shared one was kept: an attack pass, 2026-12-07); O_NONBLOCK and the check of
+        # what was opened: never wait on a FIFO or read a device for a header
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb", buffering=0) as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return False, f"tag file {shown} is not a regular file: not excluded"
             head = f.read(len(tag.header))
     except FileNotFoundError:
         return False, ""
