@@ -48,6 +48,16 @@ def test_read_exclude_file_names_a_missing_file(tmp_path: Path) -> None:
         read_exclude_file(tmp_path / "nope")
 
 
+def test_a_bad_pattern_in_an_exclude_file_is_named_with_its_file_and_line(tmp_path: Path) -> None:
+    """It was said as "--exclude '[abc' is not a valid pattern", an option never given, with
+    no file or line to find it by in a long migrated list (an attack pass, 2026-12-07)."""
+    path = tmp_path / "excludes"
+    path.write_text("*.tmp\n# ok\n[abc\n")
+    with pytest.raises(UsageError) as raised:
+        read_exclude_file(path)
+    assert str(raised.value).startswith(f"{path} line 3: '[abc' is not a valid pattern: ")
+
+
 def test_exclude_rules_gather_options_and_files_in_order(tmp_path: Path) -> None:
     path = tmp_path / "excludes"
     path.write_text("b\n$X\n")

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from s3vault.errors import UsageError
-from s3vault.patterns import PatternList, fold_case
+from s3vault.patterns import BadPatternError, Pattern, PatternList, fold_case
 
 CACHEDIR_TAG = b"CACHEDIR.TAG"
 CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
@@ -94,11 +94,20 @@ def read_exclude_file(path: Path, environ: Mapping[str, str] | None = None) -> l
         msg = f"cannot read exclude file {path}: {exc.strerror}"
         raise UsageError(msg) from None
     patterns = []
-    for raw in lines:
+    for number, raw in enumerate(lines, 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        patterns.append(expand_variables(line, environ) if environ is not None else line)
+        pattern = expand_variables(line, environ) if environ is not None else line
+        try:  # said here, with its file and line (it was "--exclude '[abc'": an attack pass)
+            Pattern.parse(pattern)
+        except BadPatternError as exc:
+            msg = (
+                f"{path} line {number}: {pattern!r} is not a valid pattern: {exc} (restic's "
+                "syntax: *, ?, [a-z], [^a-z], ** for any depth, \\ to escape, ! to re-include)"
+            )
+            raise UsageError(msg) from None
+        patterns.append(pattern)
     return patterns
 
 
