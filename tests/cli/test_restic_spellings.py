@@ -517,3 +517,19 @@ def test_a_name_that_is_no_utf8_is_found_as_a_listing_shows_it(
     done = run_cli("-r", cli_repo, "restore", f"latest:{src}/d\\xe9", "-t", str(target))
     assert done.code == 0, done.stderr
     assert os.listdir(os.fsencode(target)) == [b"caf\xe9"]
+
+
+def test_a_snapshot_records_its_paths_sorted_as_restics(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """restic's NewSnapshot sorts the paths: `backup b a` records [a, b]; s3vault kept the
+    command line's order, and a script comparing `snapshots --json` saw them differ (an
+    attack pass, 2026-12-07). The other order finds the same parent."""
+    for name in ("a", "b"):
+        write_file(tmp_path / name / "f", name.encode())
+    first = run_cli("-r", cli_repo, "backup", str(tmp_path / "b"), str(tmp_path / "a"))
+    assert first.code == 0, first.stderr
+    again = run_cli("-r", cli_repo, "--json", "backup", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert json.loads(again.stdout.splitlines()[-1])["files_unmodified"] == 2
+    listed = json.loads(run_cli("-r", cli_repo, "--json", "snapshots").stdout)
+    assert [s["paths"] for s in listed] == [[str(tmp_path / "a"), str(tmp_path / "b")]] * 2

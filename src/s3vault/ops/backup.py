@@ -685,7 +685,7 @@ def _backup(
     snapshot = SnapshotFile(
         time=options.time or start,
         tree=tree_id,
-        paths=shown_paths,
+        paths=tuple(sorted(shown_paths)),  # as restic's: `backup b a` records [a, b]
         hostname=host,
         username=codec.readable(user_name()),  # $LOGNAME may hold any bytes
         tags=tuple(options.tags),
