@@ -101,3 +101,28 @@ def test_ls_json_starts_with_restics_snapshot_object(
     for field in ("id", "short_id", "time", "tree", "paths", "hostname", "username", "tags"):
         assert first[field] == snap[field], field
     assert first["paths"] == [str(src)] and first["tags"] == ["t1"]
+
+
+def test_ls_long_lines_are_restics(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> None:
+    """`ls -l` as restic 0.14 prints it, field for field (Go's mode string, uid, gid, size,
+    local time, path, a link's target): a script's `awk '{print $4}'` read the size in
+    restic's and the time in ours, and `grep ^L` found no link (an attack pass,
+    2026-12-07)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    _tree(src)
+    (src / "back\\slash").unlink()  # restic writes these names' bytes as they are: not text
+    Path(os.fsdecode(bytes(src) + b"/odd\xfe")).unlink()
+    restic = ResticRepo(tmp_path / "restic")
+    restic.run("backup", str(src))
+    theirs = restic.run("ls", "-l", "latest", str(src)).stdout.splitlines()
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    ours = run_cli("-r", cli_repo, "ls", "-l", "latest", str(src))
+    assert ours.code == 0, ours.stderr
+
+    def below(lines: list[str]) -> dict[str, str]:  # by name
+        return {line.split(f"{src}/", 1)[1]: line for line in lines if f" {src}/" in line}
+
+    mine, restics = below(ours.stdout.splitlines()), below(theirs)
+    assert set(mine) == set(restics) and "link -> file" in mine
+    assert mine == restics

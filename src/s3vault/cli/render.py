@@ -255,16 +255,6 @@ def show_recovery_key(ctx: CliContext, text: str) -> None:
     )
 
 
-_TYPE_CHAR = {
-    NodeType.DIR: "d",
-    NodeType.SYMLINK: "l",
-    NodeType.FIFO: "p",
-    NodeType.CHARDEV: "c",
-    NodeType.BLOCKDEV: "b",
-    NodeType.SOCKET: "s",
-}
-
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -302,14 +292,16 @@ def json_name(raw: bytes) -> str:
 
 
 def long_entry(path: str, node: Node) -> str:
-    """An entry as ``ls -l`` shows it: mode, owner, size, time, path (and a link's target)."""
-    mode = _TYPE_CHAR.get(node.type, "-") + stat.filemode(node.mode & 0o7777)[1:]
-    owner = printable(f"{node.user or node.uid}/{node.group or node.gid}")
+    """An entry as restic's ``ls -l`` shows it: Go's mode string (``L`` for a link, as in
+    ``ls --json``), uid, gid, size, local time, path (and a link's target). A script's
+    ``awk '{print $4}'`` is the size in both: user/group in one column and ``l`` for a link
+    told them apart (an attack pass, 2026-12-07)."""
     target = node.link_target.decode(errors="backslashreplace") if node.link_target else ""
     link = f" -> {printable(target)}" if target else ""
     mtime = node_time(node.mtime_ns)
     when = f"{mtime.astimezone():%Y-%m-%d %H:%M:%S}" if mtime else "?" * 19
-    return f"{mode} {owner:>12} {node.size:>12} {when} {printable(path)}{link}"
+    ids = f"{node.uid:5d} {node.gid:5d} {node.size:6d}"
+    return f"{go_permissions(node)} {ids} {when} {printable(path)}{link}"
 
 
 def snapshot_json(e: SnapshotEntry) -> dict[str, object]:
