@@ -8,6 +8,7 @@ later on (a SIGTERM there ended the process by the signal: exit 143 and no word)
 """
 
 import errno
+import os
 import signal
 import sys
 from types import FrameType
@@ -68,8 +69,7 @@ def _load_failed(exc: Exception) -> NoReturn:
     """The command line did not load: short of memory (one line, exit 1), or a bug (raised)."""
     if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:
         # the import system's own listing of a package's directory (an attack pass at 32 MiB)
-        print(f"Fatal: {out_of_memory_message()}", file=sys.stderr)  # noqa: T201
-        sys.exit(ExitCode.FATAL)
+        _out_of_memory()
     if isinstance(exc, (MemoryError, ImportError, SystemError)):
         # an import short of memory: a library that cannot be mapped, a MemoryError, or (a
         # clean clone's run at 28 MiB) a SystemError from an allocation that failed in C
@@ -78,9 +78,18 @@ def _load_failed(exc: Exception) -> NoReturn:
         if not (isinstance(exc, ImportError) and not mapped) and not (
             isinstance(exc, SystemError) and address_space_limit() == "no limit"
         ):
-            print(f"Fatal: {out_of_memory_message()}", file=sys.stderr)  # noqa: T201
-            sys.exit(ExitCode.FATAL)
+            _out_of_memory()
     raise exc
+
+
+def _out_of_memory() -> NoReturn:
+    """The one line, then exit 1 at once: one write of bytes, and no interpreter teardown,
+    where one more allocation that fails gave a traceback after the line (a whole-suite run
+    at 32 MiB, 2026-12-07)."""
+    try:
+        os.write(2, f"Fatal: {out_of_memory_message()}\n".encode(errors="replace"))
+    finally:
+        os._exit(ExitCode.FATAL)
 
 
 if __name__ == "__main__":
