@@ -738,15 +738,22 @@ def test_init_refuses_a_location_whose_folder_holds_another_repository(
     """The other order: a repository made first at ``x/keys``, then one at ``x``, whose key
     listing took the first one's config and packs for damaged key files (an attack pass,
     2026-12-07)."""
-    for folder in ("keys", "locks", "audit"):
+    for folder, below in (
+        ("keys", ""),
+        ("locks", ""),
+        ("audit", ""),
+        ("state", "/web"),
+        ("data", "/ab"),
+    ):
         outer = tmp_path / folder / "x"
-        assert run_cli("-r", str(outer / folder), "init", "--kdf-cost", "minimum").code == 0
+        inner = f"{outer / folder}{below}"
+        assert run_cli("-r", inner, "init", "--kdf-cost", "minimum").code == 0
         done = run_cli("-r", str(outer), "init", "--kdf-cost", "minimum")
         assert done.code == 1, done.stderr
         assert done.stderr.splitlines() == [
             f"Fatal: {outer} holds another repository in its folder {folder}/: a repository "
-            "here would read that one's objects as its own (and its repairs would delete "
-            "them); init somewhere else"
+            "here would read that one's objects as its own (and its repairs and prune would "
+            "delete them); init somewhere else"
         ]
 
 

@@ -111,14 +111,24 @@ def _nothing_of_a_repository(backend: Backend) -> None:
     """init's check that no repository's objects are there but key files (an init that did
     not finish): a repository whose config was lost had been initialised over, and the
     advice that followed (its snapshots cannot be read: forget them) deleted them (an attack
-    pass, 2026-12-07). Nor another repository in one of its folders (``keys/`` of a new one
-    held another's config and packs: they read as key files).
+    pass, 2026-12-07). Nor another repository in one of its folders, at any depth (``keys/``
+    of a new one held another's config and packs: they read as key files; one in
+    ``state/web/`` lost its config to prune, which took it for a put-only host's garbage).
 
     Raises:
-        S3VaultError: snapshots, index files or packs are there.
+        S3VaultError: snapshots, index files or packs are there, or another repository.
     """
-    for kind in (ObjectKind.SNAPSHOTS, ObjectKind.INDEX, ObjectKind.DATA, ObjectKind.TREE):
-        if any(True for _ in backend.list(kind.value + "/")):
+    others = (k for k in ObjectKind if k is not ObjectKind.CONFIG and k not in _A_REPOSITORYS)
+    for kind in (*_A_REPOSITORYS, *others):
+        listed = [info.name for info in backend.list(kind.value + "/")]
+        if any(name.rsplit("/", 1)[-1] == "config" for name in listed):
+            msg = (
+                f"{backend.location} holds another repository in its folder {kind.value}/: a "
+                "repository here would read that one's objects as its own (and its repairs "
+                "and prune would delete them); init somewhere else"
+            )
+            raise S3VaultError(msg)
+        if listed and kind in _A_REPOSITORYS:
             msg = (
                 f"{backend.location} holds a repository's {kind.value} but no config: init "
                 "does not make a new repository over them (put the config back from a "
@@ -126,19 +136,10 @@ def _nothing_of_a_repository(backend: Backend) -> None:
                 "init somewhere else)"
             )
             raise S3VaultError(msg)
-    for kind in ObjectKind:  # another repository inside one of its folders (keys/, locks/…)
-        if kind is ObjectKind.CONFIG:
-            continue
-        try:
-            backend.stat(f"{kind.value}/config")
-        except S3VaultError:
-            continue  # none there (or it cannot be asked: init cannot tell)
-        msg = (
-            f"{backend.location} holds another repository in its folder {kind.value}/: a "
-            "repository here would read that one's objects as its own (and its repairs would "
-            "delete them); init somewhere else"
-        )
-        raise S3VaultError(msg)
+
+
+# What only a repository's own run writes: found without a config, a repository lost it
+_A_REPOSITORYS = (ObjectKind.SNAPSHOTS, ObjectKind.INDEX, ObjectKind.DATA, ObjectKind.TREE)
 
 
 def _only_keys(backend: Backend) -> bool:
