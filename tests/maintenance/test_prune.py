@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from s3vault import BackupOptions, backup
+from s3vault import BackupOptions, DrillOptions, RestoreOptions, backup, restore, restore_test
 from s3vault.errors import IntegrityError, UsageError
 from s3vault.format.indexfile import IndexedPack
 from s3vault.format.layout import ObjectKind
@@ -462,3 +462,30 @@ def test_a_pack_marked_again_keeps_the_time_of_its_latest_mark_after_a_killed_pr
     assert world.packs() == before
     world.advance(GRACE)
     assert world.prune().packs_deleted == first.packs_marked
+
+
+def test_a_handle_opened_before_another_ones_prune_restores_and_drills_from_the_packs_left(
+    world: World, tmp_path: Path
+) -> None:
+    """Another process's prune repacked and deleted packs the handle's index names: a drill
+    through the handle read packs that were gone and stored a failed verdict on an intact
+    repository (an attack pass, 2026-12-07). Restore and restore-test ask the store whether
+    its index files are still those the handle read."""
+    for n in range(4):
+        world.write(f"f{n}", 60_000)
+    world.backup()
+    world.advance(60)
+    for n in range(2):
+        (tmp_path / "src" / f"f{n}").unlink()
+    world.backup()
+    handle = world.open()
+    handle = handle.with_index(handle.read_index())  # the service's, loaded before the prune
+    world.forget_all_but(1)
+    world.advance(2 * 3600)
+    assert world.prune(max_unused=0.0).packs_marked >= 1
+    world.advance(GRACE + 60)
+    assert world.prune(max_unused=0.0).packs_deleted >= 1
+    drill = restore_test(handle, DrillOptions(), clock=world.clock)
+    assert drill.record.passed, drill.failures
+    done = restore(handle, RestoreOptions(target=tmp_path / "out"))
+    assert done.errors == () and done.files_restored == 2

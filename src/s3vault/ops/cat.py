@@ -80,7 +80,7 @@ def cat(repo: Repository, options: CatOptions) -> CatResult:
         IntegrityError: the object is damaged (the message names it).
         BackendError: the store could not be read.
     """
-    repo = repo.current()  # what this process stored since the handle's index was read
+    repo = repo.current(ask_the_store=True)  # what was stored since its index was read
     kind, ref = options.kind, options.id.strip()
     if kind not in CAT_KINDS:
         msg = f"cat {kind}: unknown type, use one of {', '.join(CAT_KINDS)}"

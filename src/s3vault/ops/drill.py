@@ -272,7 +272,7 @@ def _projected(snapshot_bytes: int, rate: float) -> float:
 def _restore_test(
     repo: Repository, options: DrillOptions, progress: Progress, clock: Clock
 ) -> DrillResult:
-    repo = repo.current()  # what this process stored since the handle's index was read
+    repo = repo.current(ask_the_store=True)  # what was stored since its index was read
     if options.sample_files is not None and options.sample_percent is not None:
         msg = "use either --sample or --sample-percent"
         raise UsageError(msg)

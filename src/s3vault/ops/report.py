@@ -172,7 +172,7 @@ def _stored_by_day(
     for day in days:
         while i < len(ordered) and ordered[i].time <= day:
             p = ordered[i]
-            latest[(p.host, p.paths)] = p.bytes
+            latest[(p.host, tuple(sorted(p.paths)))] = p.bytes  # one path set, any order
             if p.time > days[0]:
                 added_after -= p.added
             i += 1

@@ -122,7 +122,7 @@ def restore(
 def _restore(
     repo: Repository, options: RestoreOptions, *, progress: Progress | None, clock: Clock | None
 ) -> RestoreResult:
-    repo = repo.current()  # what this process stored since the handle's index was read
+    repo = repo.current(ask_the_store=True)  # what was stored since its index was read
     clock = clock or SystemClock()
     t0 = clock.monotonic()
     progress = progress or NullProgress()

@@ -79,7 +79,7 @@ def _growth(points: list[tuple[float, float]]) -> float:
 
 def stats(repo: Repository, *, months: tuple[int, ...] = (1, 3, 6, 12)) -> Stats:
     """Gather the figures (the index must be loaded)."""
-    repo = repo.current()  # what this process stored since the handle's index was read
+    repo = repo.current(ask_the_store=True)  # what was stored since its index was read
     unique_raw = stored = data_blobs = tree_blobs = 0
     for btype, _bid, loc in repo.index.entries():
         unique_raw += loc.raw_length
@@ -92,7 +92,7 @@ def stats(repo: Repository, *, months: tuple[int, ...] = (1, 3, 6, 12)) -> Stats
     groups: dict[tuple[str, tuple[str, ...]], list[SnapshotFile]] = {}
     snaps = list_snapshots(repo)
     for _sid, snap in snaps:
-        groups.setdefault((snap.hostname, snap.paths), []).append(snap)
+        groups.setdefault((snap.hostname, tuple(sorted(snap.paths))), []).append(snap)
     hosts = []
     for (hostname, paths), items in sorted(groups.items()):
         cumulative, points = 0, []

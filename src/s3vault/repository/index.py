@@ -198,6 +198,7 @@ class BlobIndex:
         # Repository.read_index's count of the process's index writes when it read this one
         # (None: not read from the store, never stale); Repository.current compares it
         self.generation: int | None = None
+        self.files: frozenset[ObjectId] = frozenset()  # the index files listed when it was read
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._tables.values())

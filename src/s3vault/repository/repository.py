@@ -328,17 +328,27 @@ class Repository:
         """The same repository read through another index (everything else is shared)."""
         return self._view(index, store_files=self.store_files)
 
-    def current(self) -> Repository:
+    def current(self, *, ask_the_store: bool = False) -> Repository:
         """This handle, or a view through a freshly read index when this process stored or
         removed index files, deletion records or packs (through any view of this repository)
         since this handle's index was read. A library caller that backs up, prunes or copies
         and then reads through the handle it opened before sees what it wrote: it saw its
         index of before ("tree blob … is not in the index", a drill recorded as failed: an
-        attack pass, 2026-12-07). Every read operation starts with it."""
-        read = self.index.generation
-        if read is None or read >= self._shared.index_writes:
+        attack pass, 2026-12-07). Every read operation starts with it.
+
+        ``ask_the_store``: also when the store's index files are not those the index was
+        read from (one listing): another process's backup or prune (a drill through a handle
+        opened before a prune elsewhere read packs it had deleted, and stored a failed
+        verdict). Restore, restore-test, stats and cat ask; the light reads call
+        ``covering`` instead."""
+        index = self.index
+        if index.generation is None:
             return self
-        return self.with_index(self.read_index())
+        if index.generation < self._shared.index_writes:
+            return self.with_index(self.read_index())
+        if ask_the_store and set(self.list_files(ObjectKind.INDEX)) != index.files:
+            return self.with_index(self.read_index())
+        return self
 
     def covering(self, *trees: ObjectId) -> Repository:
         """This handle, or a view through a freshly read index when its index (one read from
@@ -1110,15 +1120,15 @@ class Repository:
         """
         generation = self._shared.index_writes  # what this index knows of (``current``)
         ids = set(self.list_files(ObjectKind.INDEX))
+        listed = frozenset(ids)
         cached = self._shared.index_cache.load() if self._shared.index_cache else None
         hit = cached is not None and cached[0] <= ids
         covered, index = cached if cached is not None and hit else (set(), BlobIndex())
         files = self._read_index_files(ids - covered, known=covered)
         if superseded(files.values()) & covered:  # the cache holds packs of replaced files
             hit, covered, index = False, set(), BlobIndex()
-            files.update(
-                self._read_index_files(set(self.list_files(ObjectKind.INDEX)) - set(files))
-            )
+            listed = frozenset(self.list_files(ObjectKind.INDEX))
+            files.update(self._read_index_files(set(listed) - set(files)))
         described = ((oid, p) for oid, ifile in live(files) for p in ifile.packs)
         settled = record_in_index(index, described, self._pack_headers)
         if settled:  # index files that disagree on a pack (design.md §6a)
@@ -1137,7 +1147,7 @@ class Repository:
             settled = record_in_index(index, marked, self._pack_headers)
             if settled:
                 self._tell_disputes(settled, {})
-        index.generation = generation
+        index.generation, index.files = generation, listed
         return index
 
     def read_index_packs(self, spill: SpillFile, *, with_marked: bool = True) -> list[CompactPack]:
