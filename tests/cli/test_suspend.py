@@ -80,6 +80,8 @@ def test_a_backup_stopped_past_the_grace_while_prunes_delete_its_base_never_dang
     else:
         assert proc.returncode == 13, err.decode()
         assert b"pruned while it ran" in err or b"removed by a prune" in err, err.decode()
+        # nothing is damaged: no pointer to verify (an attack pass, 2026-12-07)
+        assert b"verify" not in err, err.decode()
         assert snaps == []  # no snapshot that points at deleted data
     check = run_cli("-r", url, "verify", "--read-data")
     assert check.code == 0, check.stdout + check.stderr

@@ -118,7 +118,8 @@ def revalidate(repo: Repository, tree: ObjectId) -> int:
         msg = (
             f"{btype.value} blob {bid.short} that this backup references was pruned while it "
             "ran (it was suspended or stopped for longer than the prune grace period); no "
-            "snapshot was written: run the backup again"
+            "snapshot was written, and nothing stored is damaged: run `s3vault backup` again "
+            "(docs/concurrency.md)"
         )
         raise IntegrityError(msg)
     rewriter = repo.copy_writer(unmarked)

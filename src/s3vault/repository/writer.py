@@ -369,7 +369,8 @@ class BlobWriter:
                 msg = (
                     f"pack {name} that this run stored was removed by a prune while the run "
                     "was stopped for longer than half the prune grace period; nothing that "
-                    "needs it was committed: run again"
+                    "needs it was committed, and nothing stored is damaged: run the `s3vault` "
+                    "command again (docs/concurrency.md)"
                 )
                 raise IntegrityError(msg) from None
 
