@@ -34,6 +34,14 @@ log = logging.getLogger(__name__)
 MAX_REVALIDATIONS = 3
 
 
+# Nothing is damaged: the backup stops before its snapshot (no pointer to a verify that finds
+# nothing: an attack pass, 2026-12-07)
+RUN_AGAIN = (
+    "no snapshot was written, and nothing stored is damaged: run `s3vault backup` again "
+    "(docs/concurrency.md)"
+)
+
+
 def commit(
     repo: Repository,
     writer: BlobWriter,
@@ -117,9 +125,7 @@ def revalidate(repo: Repository, tree: ObjectId) -> int:
         btype, bid = refs.missing[0]
         msg = (
             f"{btype.value} blob {bid.short} that this backup references was pruned while it "
-            "ran (it was suspended or stopped for longer than the prune grace period); no "
-            "snapshot was written, and nothing stored is damaged: run `s3vault backup` again "
-            "(docs/concurrency.md)"
+            f"ran (it was suspended or stopped for longer than the prune grace period); {RUN_AGAIN}"
         )
         raise IntegrityError(msg)
     rewriter = repo.copy_writer(unmarked)
@@ -135,7 +141,7 @@ def revalidate(repo: Repository, tree: ObjectId) -> int:
             except S3VaultError as exc:
                 msg = (
                     f"{btype.value} blob {bid.short} that this backup references was pruned "
-                    f"while it ran ({exc}); no snapshot was written: run the backup again"
+                    f"while it ran ({exc}); {RUN_AGAIN}"
                 )
                 raise IntegrityError(msg) from None
             rewriter.save(btype, data, bid)
