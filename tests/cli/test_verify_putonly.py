@@ -201,6 +201,20 @@ def test_verify_with_a_put_only_key_reports_forged_undecryptable_and_leftover_vi
     assert _store(root) == before
 
 
+def test_verify_with_a_put_only_key_passes_over_names_nested_below_index_and_views(
+    fleet: Fleet, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """``index/sub/<id>`` and ``views/sub/<id>`` (strays, or another repository's) were a
+    listed index file and a damaged view of it: exit 13 on an intact repository (an attack
+    pass, 2026-12-07)."""
+    stray = "cd" + "0" * 62
+    write_file(fleet.root / "index" / "sub" / stray, b"stray\n")
+    write_file(fleet.root / "views" / "sub" / stray, b"stray\n")
+    done = run_cli("-r", str(fleet.root), "verify", env=_host(cli_env))
+    assert done.code == 0, done.stdout + done.stderr
+    assert "views: 1 endorsed view of 2 listed index files opens and is signed" in done.stdout
+
+
 def test_verify_with_a_put_only_key_refuses_to_read_the_data(
     fleet: Fleet, run_cli: RunCli, cli_env: dict[str, str]
 ) -> None:

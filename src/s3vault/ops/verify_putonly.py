@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from s3vault.backend.accounting import RequestCounts
+from s3vault.backend.base import ObjectInfo
 from s3vault.checker.findings import Finding, Severity
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import (
@@ -38,7 +39,7 @@ from s3vault.errors import (
 )
 from s3vault.format.dedupview import DedupView, ViewPack
 from s3vault.format.hoststatefile import HostStateFile
-from s3vault.format.layout import ObjectKind, object_name
+from s3vault.format.layout import ObjectKind, object_name, within_layout
 from s3vault.format.packfile import BlobType
 from s3vault.ids import ObjectId
 from s3vault.ops.audit import measured
@@ -188,7 +189,17 @@ def _tail(name: str) -> str:
 
 
 def _listed_index_ids(put: PutOnlyRepository) -> set[str]:
-    return {_tail(i.name) for i in put.backend.list(ObjectKind.INDEX.value + "/")}
+    listed = put.backend.list(ObjectKind.INDEX.value + "/")
+    return {_tail(i.name) for i in listed if within_layout(ObjectKind.INDEX, i.name)}
+
+
+def _listed_views(put: PutOnlyRepository) -> list[ObjectInfo]:
+    """The views listed, by name; names nested deeper (views/sub/…: a stray, another
+    repository's) are not ours: they were reported as damaged views (an attack pass)."""
+    listed = put.backend.list(ObjectKind.VIEWS.value + "/")
+    return sorted(
+        (i for i in listed if within_layout(ObjectKind.VIEWS, i.name)), key=lambda i: i.name
+    )
 
 
 def _open_view(put: PutOnlyRepository, sealed: bytes, index_id: ObjectId) -> DedupView:
@@ -214,7 +225,7 @@ def _check_views(put: PutOnlyRepository, findings: list[Finding], progress: Prog
     opened: dict[str, DedupView] = {}
     leftovers = damaged = other = 0
     fetch: list[tuple[str, str, ObjectId]] = []  # (name, index id, its ObjectId)
-    for info in sorted(put.backend.list(ObjectKind.VIEWS.value + "/"), key=lambda i: i.name):
+    for info in _listed_views(put):
         index_id = _tail(info.name)
         oid = _oid(index_id)
         if oid is None or index_id not in listed:

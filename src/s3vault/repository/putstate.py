@@ -33,7 +33,7 @@ from s3vault.format.configfile import ConfigFile
 from s3vault.format.dedupview import DedupView
 from s3vault.format.envelope import SealedKind
 from s3vault.format.hoststatefile import HostStateFile, OwnPack
-from s3vault.format.layout import ObjectKind
+from s3vault.format.layout import ObjectKind, within_layout
 from s3vault.format.packfile import BlobType
 from s3vault.format.tree import Tree
 from s3vault.ids import ObjectId
@@ -255,7 +255,10 @@ def endorsed_blobs(
     reported once per reason, not once each. ``packs``: the store's packs (``listed_packs``),
     listed now if not given.
     """
-    listed_ids = {i.name.rsplit("/", 1)[-1] for i in put.backend.list("index/")}
+    listed = put.backend.list(ObjectKind.INDEX.value + "/")
+    listed_ids = {
+        i.name.rsplit("/", 1)[-1] for i in listed if within_layout(ObjectKind.INDEX, i.name)
+    }
     cache = host_cache(put)
     if packs is None:
         packs = listed_packs(put)
@@ -263,6 +266,8 @@ def endorsed_blobs(
     used = 0
     versions: Counter[str] = Counter()  # views of another version, by reason
     for info in put.backend.list(ObjectKind.VIEWS.value + "/"):
+        if not within_layout(ObjectKind.VIEWS, info.name):
+            continue  # views/sub/…: not ours
         index_id = info.name.rsplit("/", 1)[-1]
         oid = _index_oid(index_id)
         if index_id not in listed_ids or oid is None:
