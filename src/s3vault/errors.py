@@ -158,6 +158,13 @@ class ObjectNotFoundError(BackendError):
     """The named object does not exist."""
 
 
+class NotAnObjectError(IntegrityError, BackendError):
+    """Where an object is stored, a local directory holds something else (a directory, a
+    FIFO, a device): damage (exit 13), and a read that fails as a store's would, so that a
+    reader of many objects names it and goes on (verify --read-data stopped at a pack that
+    was a FIFO: an attack pass, 2026-12-07)."""
+
+
 class NoSuchBucketError(BackendError):
     """The bucket of the repository's URL does not exist: there is no repository there."""
 

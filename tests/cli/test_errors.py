@@ -787,3 +787,23 @@ def test_a_file_nested_below_keys_is_no_key_file(cli_repo: str, run_cli: RunCli)
     assert done.code == 0, done.stderr
     listed = run_cli("-r", cli_repo, "--json", "key", "list")
     assert "sub" not in listed.stdout
+
+
+def test_a_fifo_where_a_pack_should_be_is_one_finding_and_repair_index_goes_on(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """verify --read-data and repair index stopped at it with one Fatal line, naming nothing
+    else and pointing back at verify (an attack pass, 2026-12-07)."""
+    write_file(tmp_path / "src" / "x", b"hi\n")
+    assert run_cli("-r", cli_repo, "backup", str(tmp_path / "src")).code == 0
+    (pack,) = (p for p in (Path(cli_repo) / "data").glob("*/*"))
+    pack.unlink()
+    os.mkfifo(pack)
+    checked = run_cli("-r", cli_repo, "verify", "--read-data", timeout=30)
+    assert checked.code == 13, checked.stderr
+    assert "Fatal" not in checked.stderr
+    assert f"cannot read the pack: data/{pack.parent.name}/{pack.name}" in checked.stderr
+    assert "is a FIFO, not an object" in checked.stderr
+    repaired = run_cli("-r", cli_repo, "repair", "index", timeout=30)
+    assert repaired.code == 13, repaired.stderr
+    assert "Fatal" not in repaired.stderr and "1 blob is lost" in repaired.stdout

@@ -36,7 +36,7 @@ from s3vault.crashpoint import crash_point
 from s3vault.errors import (
     AccessDeniedError,
     BackendError,
-    IntegrityError,
+    NotAnObjectError,
     NotARepositoryError,
     ObjectExistsError,
     ObjectNotFoundError,
@@ -198,8 +198,8 @@ class LocalBackend:
             return self._not_an_object(name, path, "a symbolic link to nothing")
         return ObjectNotFoundError(f"{name} not found in {self._root}")
 
-    def _not_an_object(self, name: str, path: Path, what: str) -> IntegrityError:
-        return IntegrityError(
+    def _not_an_object(self, name: str, path: Path, what: str) -> NotAnObjectError:
+        return NotAnObjectError(
             f"{name}: {path} is {what}, not an object: the repository directory is damaged there"
         )
 

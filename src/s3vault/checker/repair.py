@@ -30,6 +30,7 @@ from functools import partial
 from s3vault.errors import (
     FormatVersionError,
     IntegrityError,
+    NotAnObjectError,
     ObjectNotFoundError,
     RevokedWriterError,
 )
@@ -288,7 +289,7 @@ class _PackReader:
     def _check(self, name: str, entries: list[PackEntry], epoch: int) -> dict[PackEntry, str]:
         try:
             return check_blobs(self._repo, name, entries, epoch)
-        except ObjectNotFoundError:
+        except (ObjectNotFoundError, NotAnObjectError):  # no pack there: a FIFO, a device
             return dict.fromkeys(entries, MISSING)
 
 
