@@ -103,6 +103,34 @@ def test_a_read_only_target_is_one_line_exit_1(
     assert "Read-only file system" in one_line(below.stderr)
 
 
+def test_a_read_only_mount_inside_the_target_refuses_its_entries_and_the_rest_is_restored(
+    tmp_path: Path, backed_up: tuple[str, Path], run_cli: RunCli
+) -> None:
+    """A read-only bind mount in the tree restored into (a container's, /boot/efi) stopped
+    the whole restore at its first file, exit 1, nothing else restored (an attack pass,
+    2026-12-07). Its entries are refused, each said (exit 3), as usage.md says of what the
+    target refuses."""
+    repo, src = backed_up
+    target = tmp_path / "out"
+    inside = target / str(src).lstrip("/") / "etc"
+    inside.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(inside)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        done = run_cli("-r", repo, "restore", "latest", "-t", str(target))
+    finally:
+        subprocess.run(["umount", str(inside)], check=True)
+    assert done.code == 3, done.stderr
+    assert f"{src}/etc/hosts: cannot create file: Read-only file system" in done.stderr
+    restored = target / str(src).lstrip("/") / "srv" / "www" / "index.html"
+    assert restored.read_bytes() == b"<html>\n"
+
+
 @pytest.fixture
 def unprivileged(cli_repo: str) -> Iterator[tuple[list[str], Path]]:
     """A command prefix that runs as nobody, a world-readable copy of the repository, and a

@@ -95,6 +95,11 @@ class Locator:
             return None
         return base + b"/" + entry.name
 
+    @property
+    def target(self) -> bytes:
+        """The target directory."""
+        return self._target
+
     def path(self, entry: Entry) -> bytes:
         """The entry's full path (for messages; it may be longer than the OS accepts)."""
         short = self._join(entry)

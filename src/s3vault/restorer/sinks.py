@@ -88,7 +88,7 @@ def data_runs(data: bytes) -> list[tuple[int, int]]:
 
 
 # The target as a whole cannot take more: stop instead of failing every further file.
-_FATAL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+_FATAL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})  # EROFS: of the target
 
 
 # A directory of the snapshot where the target holds a symbolic link: ``/lib -> usr/lib`` on a
@@ -118,6 +118,15 @@ def _os_error(exc: OSError, what: str, path: bytes) -> RestoreError:
     if exc.errno in _FATAL:
         return RestoreError(f"{what} {shown}: {exc.strerror or exc}")
     return EntryError(f"{what}: {exc.strerror or exc}")
+
+
+def _read_only(path: bytes) -> bool:
+    """Whether the file system of ``path`` is mounted read-only (as a whole, it cannot take
+    more: the restore stops); True where that cannot be asked."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return True
 
 
 def _clear(fd: int | None, name: bytes) -> None:
@@ -237,6 +246,10 @@ class FilesystemSink:
         return self._owners
 
     def _failed(self, exc: OSError, what: str, entry: Entry) -> RestoreError:
+        if exc.errno == errno.EROFS and not _read_only(self._loc.target):
+            # a read-only mount inside the target (a container's, /boot/efi): its entries are
+            # refused, the rest restored (it stopped the whole restore: an attack pass)
+            return EntryError(f"{what}: {exc.strerror or exc} (a read-only mount in the target)")
         return _os_error(exc, what, self._loc.path(entry) if exc.errno in _FATAL else b"")
 
     def make_dir(self, entry: Entry) -> None:
