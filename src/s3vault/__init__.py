@@ -32,7 +32,8 @@ _BY_MODULE = {
     "s3vault.errors": (
         "ARCHIVED AccessDeniedError BackendError BackendUnavailableError ExitCode "
         "FormatVersionError IntegrityError KeyError_ LeaseHeldError LeaseLostError MountError "
-        "NoKeyError NoPasswordError NotARepositoryError ObjectNotFoundError PutOnlyKeyError "
+        "NoKeyError NoPasswordError NotAnObjectError NotARepositoryError ObjectNotFoundError "
+        "PutOnlyKeyError "
         "ReportError RepositoryNotFoundError RestoreError S3VaultError TransientBackendError "
         "UsageError WrongPasswordError out_of_memory_message worst_exit_code"
     ),
@@ -135,6 +136,7 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the same names, imported at
         MountError,
         NoKeyError,
         NoPasswordError,
+        NotAnObjectError,
         NotARepositoryError,
         ObjectNotFoundError,
         PutOnlyKeyError,
@@ -494,6 +496,7 @@ __all__ = [
     "ARCHIVED",
     "KeyError_",
     "NotARepositoryError",
+    "NotAnObjectError",
     "LeaseHeldError",
     "LeaseLostError",
     "BackendError",

@@ -750,11 +750,32 @@ def test_init_refuses_a_location_whose_folder_holds_another_repository(
         assert run_cli("-r", inner, "init", "--kdf-cost", "minimum").code == 0
         done = run_cli("-r", str(outer), "init", "--kdf-cost", "minimum")
         assert done.code == 1, done.stderr
+        [line] = done.stderr.splitlines()
+        assert line.startswith(f"Fatal: {outer} holds {folder}{below}/config: another ")
+        assert line.endswith(
+            f"repository inside its folder {folder}/ (or a file that is no s3vault "
+            "repository's): a repository here would read those objects as its own (and its "
+            "repairs and prune would delete them); init in an empty directory or prefix"
+        )
+
+
+def test_init_refuses_a_location_whose_key_or_data_folder_holds_someone_elses_files(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """keys/id_rsa was taken for a damaged key file, and verify's advice (`key remove
+    id_rsa`) deleted it; data/sales.csv was "a repository's data but no config" (an attack
+    pass, 2026-12-07)."""
+    for name in ("keys/id_rsa", "data/sales.csv"):
+        where = tmp_path / name.replace("/", "-")
+        write_file(where / name, b"someone's\n")
+        done = run_cli("-r", str(where), "init", "--kdf-cost", "minimum")
+        assert done.code == 1, done.stderr
         assert done.stderr.splitlines() == [
-            f"Fatal: {outer} holds another repository in its folder {folder}/: a repository "
-            "here would read that one's objects as its own (and its repairs and prune would "
-            "delete them); init somewhere else"
+            f"Fatal: {where} holds objects that are no s3vault repository's (first: {name}): "
+            "a repository here would take them for its own; init in an empty directory or "
+            "prefix"
         ]
+        assert (where / name).read_bytes() == b"someone's\n"
 
 
 def test_init_passes_over_a_fifo_or_a_folder_named_config_above_it(

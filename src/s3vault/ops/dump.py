@@ -79,7 +79,7 @@ def dump(
         IntegrityError, ObjectNotFoundError: a blob or a tree cannot be read, or a file's bytes
             do not match its content hash (the bytes before it were written).
     """
-    repo = repo.current()  # what this process stored since the handle's index was read
+    repo = repo.current(ask_the_store=True)  # what was stored since its index was read
     if options.archive not in ARCHIVES:
         msg = f"--archive {options.archive}: use tar or zip"
         raise UsageError(msg)

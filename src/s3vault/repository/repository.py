@@ -121,11 +121,23 @@ def _nothing_of_a_repository(backend: Backend) -> None:
     others = (k for k in ObjectKind if k is not ObjectKind.CONFIG and k not in _A_REPOSITORYS)
     for kind in (*_A_REPOSITORYS, *others):
         listed = [info.name for info in backend.list(kind.value + "/")]
-        if any(name.rsplit("/", 1)[-1] == "config" for name in listed):
+        nested = [name for name in listed if name.rsplit("/", 1)[-1] == "config"]
+        if nested:
             msg = (
-                f"{backend.location} holds another repository in its folder {kind.value}/: a "
-                "repository here would read that one's objects as its own (and its repairs "
-                "and prune would delete them); init somewhere else"
+                f"{backend.location} holds {nested[0]}: another repository inside its folder "
+                f"{kind.value}/ (or a file that is no s3vault repository's): a repository here "
+                "would read those objects as its own (and its repairs and prune would delete "
+                "them); init in an empty directory or prefix"
+            )
+            raise S3VaultError(msg)
+        if kind is not ObjectKind.KEYS and kind not in _A_REPOSITORYS:
+            continue
+        foreign = [name for name in listed if id_in_name(kind, name) is None]
+        if foreign and (kind is ObjectKind.KEYS or len(foreign) == len(listed)):
+            msg = (  # a user's files (keys/id_rsa) were key files its verify said to remove
+                f"{backend.location} holds objects that are no s3vault repository's (first: "
+                f"{foreign[0]}): a repository here would take them for its own; init in an "
+                "empty directory or prefix"
             )
             raise S3VaultError(msg)
         if listed and kind in _A_REPOSITORYS:
