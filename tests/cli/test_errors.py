@@ -828,3 +828,18 @@ def test_a_fifo_where_a_pack_should_be_is_one_finding_and_repair_index_goes_on(
     repaired = run_cli("-r", cli_repo, "repair", "index", timeout=30)
     assert repaired.code == 13, repaired.stderr
     assert "Fatal" not in repaired.stderr and "1 blob is lost" in repaired.stdout
+
+
+def test_repair_snapshots_leaves_out_what_a_fifo_in_a_packs_place_held(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """The advice for a pack that is a FIFO (`repair snapshots`) ended in the same Fatal
+    line, pointing back at verify (an attack pass, 2026-12-07)."""
+    write_file(tmp_path / "src" / "x", b"hi\n")
+    assert run_cli("-r", cli_repo, "backup", str(tmp_path / "src")).code == 0
+    (pack,) = (p for p in (Path(cli_repo) / "data").glob("*/*"))
+    pack.unlink()
+    os.mkfifo(pack)
+    done = run_cli("-r", cli_repo, "repair", "snapshots", timeout=30)
+    assert done.code == 0, done.stderr
+    assert "left out file" in done.stdout and "is a FIFO, not an object" in done.stdout

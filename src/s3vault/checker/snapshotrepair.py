@@ -29,7 +29,13 @@ from dataclasses import dataclass, field, replace
 from s3vault.checker.findings import LISTED_PATHS
 from s3vault.checker.readback import read_pack
 from s3vault.crypto.hashing import storage_id
-from s3vault.errors import BackendError, FormatVersionError, IntegrityError, ObjectNotFoundError
+from s3vault.errors import (
+    BackendError,
+    FormatVersionError,
+    IntegrityError,
+    NotAnObjectError,
+    ObjectNotFoundError,
+)
 from s3vault.format.envelope import SealedKind
 from s3vault.format.indexfile import IndexedPack
 from s3vault.format.layout import ObjectKind, object_name
@@ -168,7 +174,10 @@ class Blobs:
         if self._bad is not None and (btype, bytes(bid)) in self._bad:
             return f"{btype.value} blob {bid.short} in {name}: {self._bad[(btype, bytes(bid))]}"
         if state == "":
-            sealed = self._repo.read_object(_kind(btype), loc.pack_id, loc.offset, loc.length)
+            try:
+                sealed = self._repo.read_object(_kind(btype), loc.pack_id, loc.offset, loc.length)
+            except NotAnObjectError as exc:  # a FIFO where the pack is: lost, said (it was
+                return f"{btype.value} blob {bid.short}: {exc}"  # Fatal: an attack pass)
             if len(sealed) != loc.length:
                 return f"{btype.value} blob {bid.short}: {name} ends before it"
             try:
