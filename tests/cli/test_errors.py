@@ -810,16 +810,22 @@ def test_a_file_nested_below_keys_is_no_key_file(cli_repo: str, run_cli: RunCli)
     assert "sub" not in listed.stdout
 
 
-def test_a_fifo_where_a_pack_should_be_is_one_finding_and_repair_index_goes_on(
-    tmp_path: Path, cli_repo: str, run_cli: RunCli
-) -> None:
-    """verify --read-data and repair index stopped at it with one Fatal line, naming nothing
-    else and pointing back at verify (an attack pass, 2026-12-07)."""
+def _fifo_for_the_pack(tmp_path: Path, cli_repo: str, run_cli: RunCli) -> Path:
+    """A backup of one file, then a FIFO in the place of its one data pack."""
     write_file(tmp_path / "src" / "x", b"hi\n")
     assert run_cli("-r", cli_repo, "backup", str(tmp_path / "src")).code == 0
     (pack,) = (p for p in (Path(cli_repo) / "data").glob("*/*"))
     pack.unlink()
     os.mkfifo(pack)
+    return pack
+
+
+def test_a_fifo_where_a_pack_should_be_is_one_finding_and_repair_index_goes_on(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """verify --read-data and repair index stopped at it with one Fatal line, naming nothing
+    else and pointing back at verify (an attack pass, 2026-12-07)."""
+    pack = _fifo_for_the_pack(tmp_path, cli_repo, run_cli)
     checked = run_cli("-r", cli_repo, "verify", "--read-data", timeout=30)
     assert checked.code == 13, checked.stderr
     assert "Fatal" not in checked.stderr
@@ -835,11 +841,7 @@ def test_repair_snapshots_leaves_out_what_a_fifo_in_a_packs_place_held(
 ) -> None:
     """The advice for a pack that is a FIFO (`repair snapshots`) ended in the same Fatal
     line, pointing back at verify (an attack pass, 2026-12-07)."""
-    write_file(tmp_path / "src" / "x", b"hi\n")
-    assert run_cli("-r", cli_repo, "backup", str(tmp_path / "src")).code == 0
-    (pack,) = (p for p in (Path(cli_repo) / "data").glob("*/*"))
-    pack.unlink()
-    os.mkfifo(pack)
+    _fifo_for_the_pack(tmp_path, cli_repo, run_cli)
     done = run_cli("-r", cli_repo, "repair", "snapshots", timeout=30)
     assert done.code == 0, done.stderr
     assert "left out file" in done.stdout and "is a FIFO, not an object" in done.stdout

@@ -74,11 +74,8 @@ def test_a_target_under_proc_is_one_line_exit_1(
     assert "cannot create the restore target /proc/self/s3vault-restore" in one_line(done.stderr)
 
 
-@pytest.fixture
-def read_only_dir(tmp_path: Path) -> Iterator[Path]:
-    """An empty read-only file system (a tmpfs mounted ro), where this test may mount one."""
-    where = tmp_path / "ro"
-    where.mkdir()
+def _mount_read_only(where: Path) -> None:
+    """An empty read-only tmpfs at ``where``, where this test may mount one (else skip)."""
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(where)],
         capture_output=True,
@@ -86,6 +83,14 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
     )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """An empty read-only file system (a tmpfs mounted ro), where this test may mount one."""
+    where = tmp_path / "ro"
+    where.mkdir()
+    _mount_read_only(where)
     yield where
     subprocess.run(["umount", str(where)], check=True)
 
@@ -114,13 +119,7 @@ def test_a_read_only_mount_inside_the_target_refuses_its_entries_and_the_rest_is
     target = tmp_path / "out"
     inside = target / str(src).lstrip("/") / "etc"
     inside.mkdir(parents=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(inside)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
+    _mount_read_only(inside)
     try:
         done = run_cli("-r", repo, "restore", "latest", "-t", str(target))
     finally:

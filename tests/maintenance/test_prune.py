@@ -383,6 +383,19 @@ class _Killed(BaseException):
     """A kill at a crash point (BaseException: nothing in prune catches it)."""
 
 
+def _prune_killed_at(world: World, monkeypatch: pytest.MonkeyPatch, point: str) -> None:
+    """A prune killed at a crash point."""
+
+    def kill(at: str) -> None:
+        if at == point:
+            raise _Killed
+
+    monkeypatch.setattr(prune_module, "crash_point", kill)
+    with pytest.raises(_Killed):
+        world.prune()
+    monkeypatch.undo()
+
+
 @pytest.mark.parametrize("point", ["prune-after-index", "prune-before-delete"])
 def test_a_prune_killed_before_its_deletes_keeps_the_mark_time_of_the_packs_it_was_deleting(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str
@@ -402,15 +415,7 @@ def test_a_prune_killed_before_its_deletes_keeps_the_mark_time_of_the_packs_it_w
     first = world.prune()
     assert first.packs_marked >= 1
     world.advance(GRACE + 60)
-
-    def kill(name: str) -> None:
-        if name == point:
-            raise _Killed
-
-    monkeypatch.setattr(prune_module, "crash_point", kill)
-    with pytest.raises(_Killed):
-        world.prune()
-    monkeypatch.undo()
+    _prune_killed_at(world, monkeypatch, point)
     before = world.packs()
     again = world.prune()
     assert again.packs_deleted == first.packs_marked, again
@@ -434,14 +439,7 @@ def test_a_pack_marked_again_keeps_the_time_of_its_latest_mark_after_a_killed_pr
     saved = world.backend.get(name)
 
     def prune_killed_at(point: str) -> None:
-        def kill(at: str) -> None:
-            if at == point:
-                raise _Killed
-
-        monkeypatch.setattr(prune_module, "crash_point", kill)
-        with pytest.raises(_Killed):
-            world.prune()
-        monkeypatch.undo()
+        _prune_killed_at(world, monkeypatch, point)
 
     world.backend.delete(name)  # forgotten
     world.advance(2 * 3600)
