@@ -11,6 +11,7 @@ import os
 import random
 import re
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from s3vault.checker.checker import SERIAL_REMOTE_UP_TO_CORES, read_back_jobs
 from s3vault.workerpool import SERIAL_BELOW_BYTES, default_jobs, jobs_for
 from tests.cli.test_s3 import s3_env
 from tests.conftest import RunCli, write_file
-from tests.readonly import mount_read_only, unmount
+from tests.readonly import unmount
 from tests.trees import snapshot_tree
 
 
@@ -134,29 +135,33 @@ def test_a_parallel_restore_stopped_by_the_target_says_what_it_left_incomplete(
     tmp_path: Path, cli_repo: str, run_cli: RunCli, source: Path
 ) -> None:
     """Found by an attack pass (2026-12-07): in a target that was not empty, the parent makes
-    every file to rewrite anew (empty) before the workers write; a read-only directory then
-    stopped the restore with thousands of files emptied, and the message named only the file
-    it could not create. It says how many it left incomplete, and a second restore completes
-    them."""
+    every file to rewrite anew (empty) before the workers write; a target that could take no
+    more then stopped the restore with thousands of files emptied, and the message named only
+    the file it could not write. It says how many it left incomplete, and a second restore
+    completes them. (A full file system below the target, here; a read-only one below it
+    refuses its own entries and the restore goes on: test_restore_targets.py.)"""
     backed_up(run_cli, cli_repo, source)
     target = tmp_path / "r"
     done = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target), "-j", "2")
     assert done.code == 0, done.stderr
-    for f in range(40):  # local changes in d0 and d1, which come first, and one in d2
+    for f in range(40):  # local changes in d0 and d1, which come first
         (target / "src" / "d0" / f"f{f}").write_bytes(b"a local version")
         (target / "src" / "d1" / f"f{f}").write_bytes(b"a local version")
-    (target / "src" / "d2" / "f0").write_bytes(b"a local version")
-    locked = target / "src" / "d2"
-    reason = mount_read_only(locked, locked)
-    if reason is not None:
-        pytest.skip(reason)
+    full = target / "src" / "d2"  # 1.2 MB of files into 256 KiB
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(full)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
     try:
         stopped = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target), "-j", "2")
     finally:
-        unmount(locked)
+        unmount(full)
     assert stopped.code == 1, stopped.stderr
     said = stopped.stderr.strip().splitlines()[-1]
-    assert "Read-only file system" in said and str(locked / "f0") in said, said
+    assert "no space left on device while writing" in said and str(full) in said, said
     assert re.search(r"; up to \d+ file\(s\) this restore had emptied to rewrite are", said)
     assert "run the restore again into the same target to complete them" in said
     again = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target), "-j", "2")
