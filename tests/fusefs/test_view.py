@@ -71,6 +71,25 @@ def test_hosts_and_tags_named_dot_and_dot_dot_are_directories_of_their_own(
     assert view.listdir((b"tags", b"_."))[0] == b"2026-03-02T12:00:00Z"
 
 
+def test_hosts_whose_names_show_alike_get_directories_of_their_own(
+    tmp_path: Path, local_repo: RepoHandle
+) -> None:
+    """Hosts ``web/1`` and ``web_1`` shared the directory ``hosts/web_1``, whose ``latest``
+    was the other host's snapshot (an attack pass, 2026-12-07). The name that is the directory's
+    as it is keeps it; the other gets ``~`` and 8 hex digits of its BLAKE3 hash."""
+    src = _source(tmp_path)
+    _backup(local_repo, src, host="web/1", time=T1)
+    _backup(local_repo, src, host="web_1", tags=("a/b", "a_b"), time=T2)
+    view = _view(local_repo)
+    hosts = sorted(view.listdir((b"hosts",)))
+    assert hosts[0] == b"web_1" and len(hosts) == 2
+    assert hosts[1].startswith(b"web_1~") and len(hosts[1]) == len(b"web_1~") + 8
+    assert view.listdir((b"hosts", hosts[1]))[0] == b"2026-03-01T12:00:00Z"  # web/1's
+    assert view.listdir((b"hosts", b"web_1"))[0] == b"2026-03-02T12:00:00Z"
+    tags = sorted(view.listdir((b"tags",)))
+    assert tags[0] == b"a_b" and tags[1].startswith(b"a_b~") and len(tags) == 2
+
+
 def test_the_layout_has_snapshots_hosts_tags_ids_and_latest_links(
     tmp_path: Path, local_repo: RepoHandle
 ) -> None:

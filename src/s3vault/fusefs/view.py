@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import blake3
+
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import IntegrityError, ObjectNotFoundError, S3VaultError
 from s3vault.format.snapshotfile import SnapshotFile
@@ -87,6 +89,23 @@ def _safe(name: str) -> bytes:
     return (f"_{name}" if name in (".", "..") else name).encode("utf-8", "surrogateescape")
 
 
+def _components(names: Iterable[str]) -> dict[str, bytes]:
+    """Each host (or tag) name's directory: ``_safe``'s, unless names that differ would share
+    it (hosts ``web/1`` and ``web_1``: one directory held both, its ``latest`` the other
+    host's: an attack pass, 2026-12-07). Then the name that is the directory's as it is keeps
+    it, and each other gets ``~`` and 8 hex digits of its BLAKE3 hash after it."""
+    claims: dict[bytes, list[str]] = {}
+    for name in sorted(set(names)):
+        claims.setdefault(_safe(name), []).append(name)
+    out: dict[str, bytes] = {}
+    for safe, owners in claims.items():
+        for name in owners:
+            unique = len(owners) == 1 or name.encode("utf-8", "surrogateescape") == safe
+            tag = blake3.blake3(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+            out[name] = safe if unique else safe + f"~{tag}".encode()
+    return out
+
+
 def node_entry(node: Node) -> Entry:
     """The entry of a tree node: its stored mode, owner, times and size, each within what the
     kernel takes (a forged or damaged node's 2^40 mode or 2^80 ns must not fail the lookup)."""
@@ -129,12 +148,14 @@ class _Layout:
         latest: dict[Path, bytes] = {}
         for top in (b"snapshots", b"hosts", b"tags", b"ids"):
             self._add_dir((top,))
+        hosts = _components(s.hostname for _sid, s in ordered)
+        tags = _components(tag for _sid, s in ordered for tag in s.tags)
         for (sid, snap), name in zip(ordered, times, strict=True):
             label = (name if seen[name] == 1 else f"{name}-{sid.short}").encode()
             t = _time_ns(snap.time)
             root = Entry(mode=DIR_MODE, nlink=2, tree=snap.tree, mtime_ns=t, atime_ns=t, ctime_ns=t)
-            groups = [(b"snapshots",), (b"hosts", _safe(snap.hostname))]
-            groups += [(b"tags", _safe(tag)) for tag in snap.tags]
+            groups = [(b"snapshots",), (b"hosts", hosts[snap.hostname])]
+            groups += [(b"tags", tags[tag]) for tag in snap.tags]
             for group in groups:
                 self._add(group, label, root)
                 latest[group] = label  # oldest first: the last one is the newest
