@@ -719,7 +719,8 @@ def test_init_refuses_a_repository_inside_another(tmp_path: Path, run_cli: RunCl
     pass, 2026-12-07). A folder that merely holds a file named ``config`` is no repository."""
     outer = tmp_path / "repo"
     assert run_cli("-r", str(outer), "init", "--kdf-cost", "minimum").code == 0
-    for inner in (outer / "snapshots", outer / "x" / "y"):
+    deep = outer.joinpath(*["d"] * 200)  # a deep path: one backend asks every parent
+    for inner in (outer / "snapshots", outer / "x" / "y", deep):
         done = run_cli("-r", str(inner), "init", "--kdf-cost", "minimum")
         assert done.code == 1, done.stderr
         assert done.stderr.splitlines() == [

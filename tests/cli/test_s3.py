@@ -224,7 +224,8 @@ def test_init_refuses_a_repository_under_another_ones_prefix(
     env, bucket = s3_env(cli_env, s3_server), s3_bucket
     init = ("init", "--kdf-cost", "minimum", "--no-recovery-key")
     assert run_cli("-r", f"s3://{bucket}/repo", *init, env=env).code == 0
-    for inner in ("repo/snapshots", "repo/a/b"):
+    deep = "repo/" + "d/" * 300  # one client asks every level (it made one per level)
+    for inner in ("repo/snapshots", "repo/a/b", deep.rstrip("/")):
         done = run_cli("-r", f"s3://{bucket}/{inner}", *init, env=env)
         assert done.code == 1, done.stderr
         assert f"is inside the repository at s3://{bucket}/repo:" in done.stderr

@@ -118,23 +118,32 @@ def s3_location(url: str) -> tuple[str, str]:
     return parsed.bucket, parsed.prefix
 
 
-def enclosing_urls(url: str) -> list[str]:
-    """The locations that hold this one inside them, nearest first: a directory's parents
-    (its real path's), an S3 prefix's shorter prefixes down to the bucket's root. A repository
-    at one of them would list this one's objects as its own (none for ``memory:``).
+def enclosing_configs(url: str) -> tuple[str, list[tuple[str, str]]]:
+    """The locations that hold this one inside them: a directory's parents (its real path's),
+    an S3 prefix's shorter prefixes down to the bucket's root. A repository at one of them
+    would list this one's objects as its own. Returns the outermost location's URL (``/``,
+    the bucket's root), and for each enclosing location, nearest first, its URL and the name
+    of its ``config`` from the outermost one: one backend asks them all, however deep the
+    path (none for ``memory:``).
 
     Raises:
         UsageError: a malformed S3 URL.
     """
     if url == "memory:":
-        return []
+        return url, []
     if url.startswith("s3:"):
         prefix = parse_s3_url(url).prefix
         parts = [p for p in prefix.split("/") if p]
         root = url[: len(url) - len(prefix)].rstrip("/")
-        return [root + "".join("/" + p for p in parts[:n]) for n in range(len(parts) - 1, -1, -1)]
-    path = Path(os.path.realpath(Path(url.removeprefix("file:")).expanduser()))
-    return [str(parent) for parent in path.parents]
+    else:
+        path = Path(os.path.realpath(Path(url.removeprefix("file:")).expanduser()))
+        parts, root = list(path.parts[1:]), path.anchor
+    found = []
+    for n in range(len(parts) - 1, -1, -1):
+        below = "/".join(parts[:n])
+        shown = f"{root.rstrip('/')}/{below}" if below else root
+        found.append((shown, f"{below}/config" if below else "config"))
+    return root, found
 
 
 def url_options(url: str, options: BackendOptions) -> BackendOptions:

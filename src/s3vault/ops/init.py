@@ -10,7 +10,7 @@ from datetime import timedelta
 from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.base import Backend
 from s3vault.backend.dialect import StoreDialect
-from s3vault.backend.location import enclosing_urls
+from s3vault.backend.location import enclosing_configs
 from s3vault.backend.objectlock import LockPolicy
 from s3vault.backend.stack import stack_for
 from s3vault.clock import Clock, SystemClock
@@ -138,23 +138,36 @@ def _refuse_inside_a_repository(repo_options: RepoOptions, counts: RequestCounts
     Raises:
         S3VaultError: a repository's config is stored at an enclosing location.
     """
-    for url in enclosing_urls(repo_options.url):
-        enclosing = stack_for(url, repo_options.backend)
-        try:
-            data = enclosing.backend.get("config")
-        except S3VaultError:
-            continue  # no config there (no bucket, no directory), or it cannot be asked
-        finally:
-            counts.add(enclosing.counts)
-        try:
-            ConfigMarker.decode(data)
-        except NotARepositoryError:
-            continue  # someone else's file named config
-        except S3VaultError:
-            pass  # a damaged config, or a newer format's: still a repository
-        msg = (
-            f"{repo_options.url} is inside the repository at {url}: that repository would "
-            "read this one's objects as its own (and its repairs would delete them); init "
-            "somewhere outside it (another prefix or directory)"
-        )
-        raise S3VaultError(msg)
+    root, enclosing = enclosing_configs(repo_options.url)
+    if not enclosing:
+        return
+    outermost = stack_for(root, repo_options.backend)  # one client for every level
+    try:
+        for url, config in enclosing:
+            _refuse_a_config_at(outermost.backend, repo_options.url, url, config)
+    finally:
+        counts.add(outermost.counts)
+
+
+def _refuse_a_config_at(backend: Backend, new: str, url: str, config: str) -> None:
+    """Refuse when ``config`` (a name in ``backend``) is a repository's config.
+
+    Raises:
+        S3VaultError: it is one (damaged or of a newer format too).
+    """
+    try:
+        data = backend.get(config)
+    except S3VaultError:
+        return  # no config there (no bucket, no directory), or it cannot be asked
+    try:
+        ConfigMarker.decode(data)
+    except NotARepositoryError:
+        return  # someone else's file named config
+    except S3VaultError:
+        pass  # a damaged config, or a newer format's: still a repository
+    msg = (
+        f"{new} is inside the repository at {url}: that repository would read this one's "
+        "objects as its own (and its repairs would delete them); init somewhere outside it "
+        "(another prefix or directory)"
+    )
+    raise S3VaultError(msg)
