@@ -44,6 +44,18 @@ def mount_read_only(source: Path, target: Path) -> str | None:
     return "this kernel ignores ro on bind mounts"
 
 
+def mount_tmpfs(where: Path, options: str) -> str | None:
+    """A tmpfs mounted at ``where`` with ``options`` (``ro``, ``size=256k``); returns why not
+    when this host refuses (not root, no mount(8))."""
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return None if done.returncode == 0 else f"cannot mount a tmpfs here: {done.stderr.strip()}"
+
+
 def unmount(target: Path) -> None:
     """Undo mount_read_only."""
     subprocess.run(["umount", str(target)], capture_output=True, check=False)

@@ -11,7 +11,6 @@ import os
 import random
 import re
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from s3vault.checker.checker import SERIAL_REMOTE_UP_TO_CORES, read_back_jobs
 from s3vault.workerpool import SERIAL_BELOW_BYTES, default_jobs, jobs_for
 from tests.cli.test_s3 import s3_env
 from tests.conftest import RunCli, write_file
-from tests.readonly import unmount
+from tests.readonly import mount_tmpfs, unmount
 from tests.trees import snapshot_tree
 
 
@@ -148,13 +147,9 @@ def test_a_parallel_restore_stopped_by_the_target_says_what_it_left_incomplete(
         (target / "src" / "d0" / f"f{f}").write_bytes(b"a local version")
         (target / "src" / "d1" / f"f{f}").write_bytes(b"a local version")
     full = target / "src" / "d2"  # 1.2 MB of files into 256 KiB
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(full)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    reason = mount_tmpfs(full, "size=256k")
+    if reason is not None:
+        pytest.skip(reason)
     try:
         stopped = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target), "-j", "2")
     finally:

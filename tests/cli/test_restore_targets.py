@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSWORD, S3VAULT, RunCli, write_file
+from tests.readonly import mount_tmpfs
 
 
 @pytest.fixture
@@ -76,13 +77,9 @@ def test_a_target_under_proc_is_one_line_exit_1(
 
 def _mount_read_only(where: Path) -> None:
     """An empty read-only tmpfs at ``where``, where this test may mount one (else skip)."""
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(where)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
+    reason = mount_tmpfs(where, "ro,size=1m")
+    if reason is not None:
+        pytest.skip(reason)
 
 
 @pytest.fixture

@@ -25,9 +25,9 @@ def world(tmp_path: Path) -> World:
     return World(tmp_path)
 
 
-def test_prune_marks_first_and_deletes_only_after_the_grace_period(
-    world: World, tmp_path: Path
-) -> None:
+def _a_forgotten_b_kept(world: World, tmp_path: Path) -> tuple[Path, str]:
+    """File a backed up, then replaced by b; the first snapshot forgotten, and time past the
+    young-pack margin: (b, the kept snapshot's id)."""
     world.write("a")
     world.backup()
     world.advance(60)
@@ -36,6 +36,13 @@ def test_prune_marks_first_and_deletes_only_after_the_grace_period(
     keep = world.backup()
     world.forget_all_but(1)
     world.advance(2 * 3600)  # older than the young-pack margin
+    return b, keep
+
+
+def test_prune_marks_first_and_deletes_only_after_the_grace_period(
+    world: World, tmp_path: Path
+) -> None:
+    b, keep = _a_forgotten_b_kept(world, tmp_path)
     before = world.packs()
     first = world.prune()
     assert first.packs_marked >= 1 and first.packs_deleted == 0
@@ -404,14 +411,7 @@ def test_a_prune_killed_before_its_deletes_keeps_the_mark_time_of_the_packs_it_w
     is still stored: the next prune deletes them, a grace after their mark as the killed one
     would have (they had been marked afresh as orphans, and a prune that kept dying there
     never freed anything: an attack pass, 2026-12-07)."""
-    world.write("a")
-    world.backup()
-    world.advance(60)
-    (tmp_path / "src" / "a").unlink()
-    b = world.write("b")
-    keep = world.backup()
-    world.forget_all_but(1)
-    world.advance(2 * 3600)
+    b, keep = _a_forgotten_b_kept(world, tmp_path)
     first = world.prune()
     assert first.packs_marked >= 1
     world.advance(GRACE + 60)
