@@ -463,7 +463,8 @@ class FilesystemSink:
         if node.type is not NodeType.SYMLINK:
             for key, value in node.xattrs:
                 _setxattr(fd, name, key, value)
-            _chmod(fd, name, node.mode)
+            # chown succeeded (root) or was not asked for (the restoring user's own files)
+            _chmod(fd, name, node.mode if self._owners else _setid_kept(fd, name, node)[0])
         _set_times(fd, name, node.atime_ns or node.mtime_ns, node.mtime_ns)
 
     def _apply_each(self, fd: int | None, name: bytes, node: Node) -> list[str]:
@@ -480,12 +481,45 @@ class FilesystemSink:
                 if not why and (failed := _attempt(_setxattr, fd, name, key, value)):
                     why = f"{os.fsdecode(key)}: {failed}"
                 _note(problems, "xattr", why)
-            why = nodes.mode_problem(node) or _attempt(_chmod, fd, name, node.mode)
+            mode, dropped = _setid_kept(fd, name, node)
+            if self._owners:  # a user's restore restores no owner, and says so in the docs
+                _note(problems, "mode", dropped)
+            why = nodes.mode_problem(node) or _attempt(_chmod, fd, name, mode)
             _note(problems, "mode", why)
         atime = node.atime_ns or node.mtime_ns
         why = nodes.times_problem(node) or _attempt(_set_times, fd, name, atime, node.mtime_ns)
         _note(problems, "times", why)
         return problems
+
+
+_SETID = stat.S_ISUID | stat.S_ISGID
+
+
+def _setid_kept(fd: int | None, name: bytes, node: Node) -> tuple[int, str]:
+    """The mode to give a restored file, and why a set-id bit was left off (or empty).
+
+    A setuid or setgid bit means "run as this file's owner (group)": it is kept only where the
+    restored file has the snapshot's owner (group). Where the owner could not be restored, a
+    restore by root of a user's setuid program left a setuid-root program (chown refused
+    inside a user namespace, or on a file system that squashes owners), and a restore by a
+    user made a program that runs as that user for whoever starts it. GNU tar and cp -p drop
+    the bits then, and so do we (root's restore says so); restic keeps them.
+    """
+    if not node.mode & _SETID or node.type is not NodeType.FILE:
+        return node.mode, ""
+    try:
+        now = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except OSError as exc:
+        return node.mode & ~_SETID, f"set-id bits not restored ({_reason(exc)})"
+    mode, dropped = node.mode, []
+    if mode & stat.S_ISUID and now.st_uid != node.uid:
+        mode &= ~stat.S_ISUID
+        dropped.append(f"setuid: the file is owned by uid {now.st_uid}, not uid {node.uid}")
+    if mode & stat.S_ISGID and now.st_gid != node.gid:
+        mode &= ~stat.S_ISGID
+        dropped.append(f"setgid: its group is gid {now.st_gid}, not gid {node.gid}")
+    why = f"{'; '.join(dropped)} (bit not restored)" if dropped else ""
+    return mode, why
 
 
 def _reason(exc: BaseException) -> str:
