@@ -52,7 +52,7 @@ EXIT_MEANINGS: dict[int, str] = {
     ExitCode.OK: "ok",
     ExitCode.FATAL: "failed",
     ExitCode.USAGE: "usage error",
-    ExitCode.PARTIAL: "ok",
+    ExitCode.PARTIAL: "completed with warnings",
     ExitCode.NO_REPOSITORY: "no repository",
     ExitCode.LOCKED: "lock or lease held",
     ExitCode.WRONG_PASSWORD: "wrong password or no key",

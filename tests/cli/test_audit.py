@@ -281,3 +281,31 @@ def test_a_command_that_exits_13_without_an_error_is_not_recorded_as_interrupted
     assert got["restore"][0] == got["verify"][0] == 13
     assert str(got["restore"][1]).startswith("damage found: 1 not restored"), got
     assert str(got["verify"][1]).startswith("damage found"), got
+
+
+def test_a_command_that_exits_3_is_recorded_with_what_it_left_out(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A backup that could not read a source path, and a restore whose filter matched
+    nothing, exit 3: their records said "ok" (an attack pass, 2026-12-07)."""
+    url = str(tmp_path / "repo")
+    assert run_cli("-r", url, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    write_file(tmp_path / "src" / "a.txt", b"a")
+    gone = str(tmp_path / "not-there")
+    assert run_cli("-r", url, "backup", str(tmp_path / "src"), gone).code == 3
+    out = str(tmp_path / "out")
+    assert run_cli("-r", url, "restore", "latest", "-t", out, "-i", "/nothing").code == 3
+    assert run_cli("-r", url, "backup", str(tmp_path / "src")).code == 0
+    code, lines = audit(run_cli, url)
+    assert code == 0
+    got = [(r["operation"], r["exit_code"], str(r["result"])) for r in records(lines)]
+    (_, _, partial_backup), (_, _, restored), (_, _, whole) = got[1:]
+    assert [(op, exit_code) for op, exit_code, _ in got[1:]] == [
+        ("backup", 3),
+        ("restore", 3),
+        ("backup", 0),
+    ]
+    assert partial_backup.startswith("1 source problem(s): saved without them (first: ")
+    assert gone in partial_backup, partial_backup
+    assert restored.startswith("1 warning(s): "), restored
+    assert whole == "ok"

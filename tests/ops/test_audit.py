@@ -95,7 +95,7 @@ def test_in_an_invocation_the_record_waits_for_the_run(
         assert run.metrics.values["bytes_added"] == result.data_added
         run.finish(ExitCode.PARTIAL, "some files were unreadable")
     (rec,) = _records(local_repo, "backup")
-    assert rec.exit_code == ExitCode.PARTIAL and rec.result == "ok"  # 3 is a success
+    assert rec.exit_code == ExitCode.PARTIAL and rec.result == "some files were unreadable"
     assert rec.arguments == ("backup", "--password-command=<scrubbed>")
     assert not run.unwritten
 

@@ -281,7 +281,7 @@ def _append(repo: Repository, note: AuditNote, exit_code: int, result: str, run:
         note.operation,
         arguments=run.arguments,
         exit_code=exit_code,
-        result="ok" if exit_code in (ExitCode.OK, ExitCode.PARTIAL) else result,
+        result=result,
         details=details,
         cache_dir=run.cache_dir,
         clock=run.clock,

@@ -33,7 +33,7 @@ from s3vault.backend.accounting import RequestCounts
 from s3vault.backend.objectlock import LockPolicy
 from s3vault.chunker import ByteStream
 from s3vault.clock import Clock, SystemClock
-from s3vault.errors import S3VaultError, UsageError
+from s3vault.errors import ExitCode, S3VaultError, UsageError
 from s3vault.format import codec
 from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile, SnapshotSummary
@@ -573,6 +573,13 @@ def backup(
             repo, effective, progress=progress or NullProgress(), clock=clock, command=command
         )
         note.details.update(audit_details(result))
+        if result.warnings:
+            where, why = result.warnings[0]
+            note.found(
+                ExitCode.PARTIAL,
+                f"{len(result.warnings)} source problem(s): saved without them "
+                f"(first: {where}: {why})",
+            )
     measure(result)
     return result
 

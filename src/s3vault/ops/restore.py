@@ -116,6 +116,13 @@ def restore(
                 f"damage found: {len(damaged)} not restored or restored differently "
                 f"(first: {damaged[0][0]}: {damaged[0][1]})",
             )
+        elif result.warnings:
+            where, why = result.warnings[0]
+            note.found(
+                ExitCode.PARTIAL,
+                f"{len(result.warnings)} warning(s): entries or attributes the target did not "
+                f"take (first: {where}: {why})",
+            )
         return result
 
 
