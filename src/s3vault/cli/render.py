@@ -113,9 +113,11 @@ def human_elapsed(seconds: float) -> str:
 
 def human_duration(seconds: float, *, parts: int = 2) -> str:
     """A duration in words, its ``parts`` largest units: ``1 day``, ``6 months``,
-    ``2 hours 5 minutes``, ``45 seconds``; under a second ``0 seconds`` (never a Python
-    ``timedelta`` such as ``0:00:05``). Months are 30 days, years 365 (as the retention
-    flags read them)."""
+    ``2 hours 5 minutes``, ``45 seconds``; under a second in its fraction (``0.5 seconds``:
+    ``--grace 0.5s`` showed as "0 seconds"), never a Python ``timedelta`` such as
+    ``0:00:05``. Months are 30 days, years 365 (as the retention flags read them)."""
+    if 0 < seconds < 1:
+        return f"{seconds:.2g} seconds"
     left = max(0, round(seconds))
     if left == 0:
         return "0 seconds"
