@@ -801,6 +801,21 @@ def test_a_fifo_where_an_object_should_be_is_damage_not_a_hang(
     assert "is a FIFO, not an object" in done.stderr
 
 
+def test_a_directory_at_the_maintenance_lease_says_how_to_go_on(
+    cli_repo: str, run_cli: RunCli
+) -> None:
+    """A directory at locks/maintenance stopped every prune with "verify names what is
+    damaged", and verify found nothing (an attack pass, 2026-12-07)."""
+    stray = Path(cli_repo) / "locks" / "maintenance"
+    stray.mkdir(parents=True)
+    done = run_cli("-r", cli_repo, "prune")
+    assert done.code == 13, done.stderr
+    assert f"{stray} is a directory, not an object" in done.stderr
+    assert "move it out of the repository directory and run the command again" in done.stderr
+    stray.rmdir()
+    assert run_cli("-r", cli_repo, "prune").code == 0
+
+
 def test_a_file_nested_below_keys_is_no_key_file(cli_repo: str, run_cli: RunCli) -> None:
     """``keys/sub/ab00…`` was read as a damaged key file (verify exit 13), and the advice
     (`key remove ab000000`) said "not found" (an attack pass, 2026-12-07)."""

@@ -200,7 +200,9 @@ class LocalBackend:
 
     def _not_an_object(self, name: str, path: Path, what: str) -> NotAnObjectError:
         return NotAnObjectError(
-            f"{name}: {path} is {what}, not an object: the repository directory is damaged there"
+            f"{name}: {path} is {what}, not an object: the repository directory is damaged "
+            "there (no s3vault writes one: move it out of the repository directory and run "
+            "the command again; then `s3vault verify` names anything missing)"
         )
 
     def stat(self, name: str) -> ObjectInfo:
