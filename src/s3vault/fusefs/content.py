@@ -96,9 +96,37 @@ class BlobCache:
             self._blobs.clear()
             self._held = 0
 
+    def _read(self, bid: ObjectId) -> bytes:
+        """The blob, through a fresh index when its pack is gone from the one this mount
+        read: another host's prune repacked it (it is in a new pack now) or deleted it (its
+        snapshot was forgotten), which the mount called damage (an attack pass, 2026-12-07).
+
+        Raises:
+            IntegrityError: damaged; ObjectNotFoundError: gone, and no longer in the index.
+        """
+        repo = self._repo
+        # A file is opened only when the mount's index had every blob of it (FileContent)
+        if repo.index.has(BlobType.DATA, bid):
+            try:
+                return repo.load_blob(BlobType.DATA, bid)
+            except ObjectNotFoundError:  # its pack is gone
+                fresh = repo.current(ask_the_store=True)
+                if fresh is repo:
+                    raise
+                self.rebind(fresh)
+                repo = fresh
+        if not repo.index.has(BlobType.DATA, bid):
+            msg = (
+                "no longer in the repository: a prune removed it since this mount read the "
+                "index (its snapshot was forgotten: the mount stops showing it at its next "
+                "refresh); nothing is damaged"
+            )
+            raise ObjectNotFoundError(msg)
+        return repo.load_blob(BlobType.DATA, bid)
+
     def _load(self, bid: ObjectId, future: Future[bytes]) -> None:
         try:
-            data = self._repo.load_blob(BlobType.DATA, bid)
+            data = self._read(bid)
         except (IntegrityError, ObjectNotFoundError) as exc:
             with self._lock:
                 del self._loading[bid]

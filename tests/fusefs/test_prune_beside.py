@@ -1,0 +1,49 @@
+"""A mount beside another host's forget and prune: a file whose pack the prune repacked reads
+from its new pack; a file of a forgotten snapshot whose data the prune deleted fails (EIO)
+with a message that says so, not damage (the mount called it damage: an attack pass,
+2026-12-07)."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+
+from s3vault.fusefs import SnapshotView
+from s3vault.repository.snapshots import list_snapshots
+from tests.maintenance.harness import GRACE, World
+
+
+def test_a_mount_reads_what_a_prune_moved_and_says_what_it_removed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = World(tmp_path)
+    kept = world.write("kept", 60_000)
+    gone = world.write("gone", 60_000)  # one pack with kept's data
+    world.backup()
+    world.advance(60)
+    gone_bytes = gone.read_bytes()
+    gone.unlink()
+    world.backup()
+    repo = world.open()
+    repo = repo.with_index(repo.read_index())  # the mount's, read before the prune
+    view = SnapshotView(repo, list_snapshots(repo))
+    first, second, latest = view.listdir((b"snapshots",))
+    assert latest == b"latest"
+    src = SnapshotView.split(str(tmp_path / "src"))
+    old_file = view.open((b"snapshots", first, *src, b"gone"))
+    kept_file = view.open((b"snapshots", second, *src, b"kept"))
+    world.forget_all_but(1)
+    world.advance(2 * 3600)
+    assert world.prune(max_unused=0.0).packs_repacked >= 1
+    world.advance(GRACE + 60)
+    assert world.prune(max_unused=0.0).packs_deleted >= 1
+    assert kept_file.read(0, 100_000) == kept.read_bytes()
+    with pytest.raises(OSError) as removed:
+        old_file.read(0, len(gone_bytes))
+    assert removed.value.errno == errno.EIO
+    (why,) = view.blobs.failed.values()
+    assert "no longer in the repository: a prune removed it since this mount read" in why
+    assert "nothing is damaged" in why
+    view.close()
