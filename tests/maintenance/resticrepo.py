@@ -107,13 +107,14 @@ class ResticRepo:
         self.path = path
         self.password_file = path.parent / "restic-password"
         self.password_file.write_bytes(PASSWORD + b"\n")
+        self.tz = "UTC"  # restic's local zone (TZ): Go reads the times of its offsets in it
         self.run("init")
         self.keys = cheapen_key(path, PASSWORD)
 
     def run(self, *args: str, quiet: bool = True) -> subprocess.CompletedProcess[str]:
         """``restic ARGS`` on this repository (the process must succeed)."""
         assert RESTIC is not None
-        env = {**os.environ, "TZ": "UTC", "RESTIC_PASSWORD_FILE": str(self.password_file)}
+        env = {**os.environ, "TZ": self.tz, "RESTIC_PASSWORD_FILE": str(self.password_file)}
         env.pop("RESTIC_PASSWORD", None)
         return subprocess.run(
             [RESTIC, "-r", str(self.path), "--no-cache", *(["-q"] if quiet else []), *args],

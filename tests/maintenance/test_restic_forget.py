@@ -23,11 +23,15 @@ Where s3vault refuses on purpose (a policy that empties a group), it runs here w
 from __future__ import annotations
 
 import json
+import os
 import random
+import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -364,3 +368,68 @@ def test_restic_reference_sees_the_timeline(fixed: tuple[ResticRepo, S3vaultSide
     everything = ["--keep-last", "100000", "--group-by", ""]
     assert _multiset(restic.kept(everything)) == _multiset(_past(timeline))
     assert _multiset(ours.kept(everything)) == _multiset(timeline)
+
+
+# --- a local zone with daylight saving time -------------------------------------------------
+
+LOCAL_ZONE = "Europe/Berlin"
+
+
+@pytest.fixture
+def local_zone(sides: tuple[ResticRepo, S3vaultSide]) -> Iterator[ZoneInfo]:
+    """Both tools in a local zone whose clocks change (TZ); UTC again afterwards."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = sides[0].tz = LOCAL_ZONE
+    time.tzset()
+    try:
+        yield ZoneInfo(LOCAL_ZONE)
+    finally:
+        sides[0].tz = "UTC"
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+def _around(latest: datetime, zone: ZoneInfo, days: int) -> list[Snap]:
+    """A snapshot every 30 minutes for ``days`` days up to ``latest``, each at the local
+    zone's offset of its instant (as a host in that zone records it), and a few at a fixed
+    offset no local zone has then (Go reads those in a fixed zone)."""
+    snaps = []
+    for step in range(days * 48 + 1):
+        t = (latest - timedelta(minutes=30 * step)).astimezone(zone)
+        snaps.append(Snap(t.astimezone(timezone(t.utcoffset() or timedelta())), "h", ("/srv",), ()))
+        if step % 7 == 0:
+            odd = t.astimezone(timezone(timedelta(hours=5, minutes=30)))
+            snaps.append(Snap(odd, "h", ("/etc",), ()))
+    return snaps
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--keep-within", "1d"],
+        ["--keep-within", "2d"],
+        ["--keep-within", "1d1h"],
+        ["--keep-within-daily", "1d"],
+        ["--keep-within-hourly", "1d"],
+        ["--keep-within", "1m"],
+    ],
+    ids=" ".join,
+)
+def test_windows_across_a_daylight_saving_change_are_restics(
+    sides: tuple[ResticRepo, S3vaultSide], local_zone: ZoneInfo, flags: list[str]
+) -> None:
+    """Go counts a day back on the local zone's wall clock (25 hours where the clocks went
+    back, 23 where they went forward): s3vault counted 24 and removed a snapshot restic
+    keeps (an attack pass, 2026-12-07)."""
+    restic, ours = sides
+    autumn = datetime(2024, 10, 27, 12, tzinfo=local_zone)  # the clocks went back at 03:00
+    spring = datetime(2024, 3, 31, 12, tzinfo=local_zone)  # and forward at 02:00
+    month = datetime(2024, 11, 26, 12, 15, tzinfo=local_zone)  # a month back: before it
+    for latest, days in ((autumn, 3), (spring, 3), (month, 33)):
+        timeline = _around(latest, local_zone, days)
+        restic.write(timeline)
+        ours.write(timeline)
+        assert _multiset(ours.kept(flags)) == _multiset(restic.kept(flags)), (flags, latest)

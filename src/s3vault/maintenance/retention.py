@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from s3vault.errors import UsageError
@@ -111,22 +112,54 @@ class KeepDuration:
     def before(self, t: datetime) -> datetime | None:
         """``t`` minus this duration, as Go's ``t.AddDate(-y, -m, -d).Add(-h hours)``
         (days past a month's end roll over into the next month); None when that is before
-        year 1 (earlier than every snapshot)."""
+        year 1 (earlier than every snapshot).
+
+        Go reads a stored time whose offset is the local zone's at that instant as a time of
+        the local zone, and AddDate then keeps the wall clock across a daylight-saving change:
+        a day back from 12:00 on the day the clocks went back is 12:00 the day before, 25
+        hours. Counting in the fixed offset (24 hours) removed a snapshot at 12:30 the day
+        before that restic keeps (an attack pass, 2026-12-07). The local zone is the one
+        ``time.localtime`` uses (TZ, else /etc/localtime), as Go's is."""
         month0 = t.month - 1 - self.months
         year = t.year - self.years + month0 // 12
         if year < 1:
             return None
         try:
             day = date(year, month0 % 12 + 1, 1) + timedelta(days=t.day - 1 - self.days)
-            return t.replace(year=day.year, month=day.month, day=day.day) - timedelta(
-                hours=self.hours
-            )
+            wall = t.replace(year=day.year, month=day.month, day=day.day)
+            return _in_local_zone(t, wall) - timedelta(hours=self.hours)
         except OverflowError:
             return None
 
     def span(self) -> timedelta:
         """At least as long as this duration ever is (a year as 366 days, a month as 31)."""
         return timedelta(days=366 * self.years + 31 * self.months + self.days, hours=self.hours)
+
+
+def _local_offset(unix: int) -> int | None:
+    """The local zone's offset from UTC at this instant, in seconds (None beyond what the C
+    library can say)."""
+    try:
+        return time.localtime(unix).tm_gmtoff
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _in_local_zone(t: datetime, wall: datetime) -> datetime:
+    """``wall`` (``t``'s date moved, its clock and offset kept) as Go's ``time.Date`` makes it
+    in ``t``'s location: where ``t``'s offset is the local zone's at ``t``, Go's location is
+    the local zone and the wall clock keeps its hour across a daylight-saving change (Go
+    takes the offset in force at the wall clock read as UTC, less that offset); otherwise a
+    fixed offset, and ``wall`` as it is."""
+    offset = t.utcoffset()
+    if offset is None or _local_offset(math.floor(t.timestamp())) != offset.total_seconds():
+        return wall
+    as_utc = math.floor(wall.replace(tzinfo=UTC).timestamp())
+    first = _local_offset(as_utc)
+    second = None if first is None else _local_offset(as_utc - first)
+    if second is None or second == offset.total_seconds():
+        return wall
+    return wall.replace(tzinfo=timezone(timedelta(seconds=second)))
 
 
 def _why_not(raw: str) -> str:
