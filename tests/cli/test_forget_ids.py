@@ -174,3 +174,42 @@ def test_versions_of_a_backup_never_cost_another_snapshot_its_place(
     assert done.code == 0, done.stderr
     left = {s["id"] for s in json.loads(run_cli("-r", cli_repo, "snapshots", "--json").stdout)}
     assert {ids[0], ids[1], ids[2], ids[3]} <= left
+
+
+def test_no_rule_with_allow_remove_all_needs_a_filter_and_a_stored_policy_is_said(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """`forget --keep-last 0 --unsafe-allow-remove-all` removed every snapshot of every host
+    (restic 0.16 refuses it without a filter; 0.14 removes none); a count of 0 switched to the
+    repository's stored policy without a word (an attack pass, 2026-12-07)."""
+    ids = three_snapshots(tmp_path, run_cli, cli_repo)
+    for rules in ((), ("--keep-last", "0")):
+        done = run_cli("-r", cli_repo, "forget", *rules, "--unsafe-allow-remove-all")
+        assert done.code == 2, done.stderr
+        assert "give --host, --tag or --path to say whose" in done.stderr
+    assert ids_listed(run_cli, cli_repo) == sorted(ids)
+    refused = run_cli("-r", cli_repo, "forget", "--keep-last", "0")
+    assert refused.code == 2 and "the repository stores no policy" in refused.stderr
+    elsewhere = run_cli(
+        "-r", cli_repo, "forget", "--unsafe-allow-remove-all", "--host", "decommissioned"
+    )
+    assert elsewhere.code == 0 and ids_listed(run_cli, cli_repo) == sorted(ids)
+    mine = run_cli(
+        "-r", cli_repo, "forget", "--unsafe-allow-remove-all", "--path", str(tmp_path / "src")
+    )
+    assert mine.code == 0, mine.stderr
+    assert ids_listed(run_cli, cli_repo) == []
+
+
+def test_a_stored_policy_that_applies_is_said(tmp_path: Path, run_cli: RunCli) -> None:
+    repo = str(tmp_path / "repo")
+    init = ("init", "--kdf-cost", "minimum", "--no-recovery-key", "--keep-last", "2")
+    assert run_cli("-r", repo, *init).code == 0
+    ids = three_snapshots(tmp_path, run_cli, repo)
+    done = run_cli("-r", repo, "forget", "--keep-last", "0")
+    assert done.code == 0, done.stderr
+    assert (
+        "no --keep-* rule given (a count of 0 is no rule): the repository's policy applies "
+        "(--keep-last 2)" in done.stderr
+    )
+    assert ids_listed(run_cli, repo) == sorted(ids[1:])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -100,7 +101,9 @@ def test_a_snapshot_finished_beside_prune_gets_its_packs_unmarked(
 
                 forget(
                     world.open(),
-                    ForgetOptions(policy=Policy(), allow_remove_all=True),
+                    ForgetOptions(
+                        policy=Policy(), hosts=(socket.gethostname(),), allow_remove_all=True
+                    ),
                     clock=world.clock,
                 )
                 assert world.prune().packs_marked >= 1
@@ -139,7 +142,9 @@ def test_a_backup_suspended_past_the_grace_period_never_commits_a_dangling_snaps
 
                 forget(
                     world.open(),
-                    ForgetOptions(policy=Policy(), allow_remove_all=True),
+                    ForgetOptions(
+                        policy=Policy(), hosts=(socket.gethostname(),), allow_remove_all=True
+                    ),
                     clock=world.clock,
                 )
                 world.prune()
@@ -176,7 +181,9 @@ def test_a_backup_suspended_while_its_data_is_only_marked_stores_it_again(
 
                 forget(
                     world.open(),
-                    ForgetOptions(policy=Policy(), allow_remove_all=True),
+                    ForgetOptions(
+                        policy=Policy(), hosts=(socket.gethostname(),), allow_remove_all=True
+                    ),
                     clock=world.clock,
                 )
                 world.prune()  # marks a's packs

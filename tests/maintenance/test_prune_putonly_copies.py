@@ -12,6 +12,7 @@ local directory, whose clock is the file system's."""
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -105,7 +106,12 @@ def test_of_two_marked_copies_the_full_keys_comes_back_not_the_put_only_hosts(
         def advanced(self, *, files: int = 0, bytes_: int = 0, item: str = "") -> None:
             if not self.done:
                 self.done = True
-                forget(handle.open(), ForgetOptions(policy=Policy(), allow_remove_all=True))
+                forget(
+                    handle.open(),
+                    ForgetOptions(
+                        policy=Policy(), hosts=(socket.gethostname(),), allow_remove_all=True
+                    ),
+                )
                 prune(handle.open(), PruneOptions(grace=1), lease=LeaseSettings())
 
     write_file(db / "other.bin", os.urandom(20_000))

@@ -502,7 +502,11 @@ def apply_policy(
     keys = group_by_keys(group_by)
     policy.check()
     if policy.empty and not allow_remove_all:
-        msg = "no --keep-* rule given: that would remove every snapshot"
+        msg = (
+            "no --keep-* rule given (a count of 0 is no rule) and the repository stores no "
+            "policy: nothing to decide by; give one, such as --keep-daily 7 (restic 0.14 "
+            "removes nothing then, and exits 0)"
+        )
         raise UsageError(msg)
     groups: dict[
         tuple[str, tuple[str, ...], tuple[str, ...]], list[tuple[ObjectId, SnapshotFile]]

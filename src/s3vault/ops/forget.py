@@ -106,6 +106,11 @@ class ForgetOptions:
             msg = "forget: give snapshot ids or --keep-* rules, not both"
             raise UsageError(msg)
 
+    @property
+    def selects(self) -> bool:
+        """Whether a filter chooses which snapshots the policy applies to."""
+        return bool(self.hosts or self.tags or self.paths)
+
 
 def split_group_by(text: str) -> tuple[str, ...]:
     """``host,paths`` → ("host", "paths"); ``""`` → one group of all."""
@@ -307,14 +312,45 @@ def _keep_versions(
     ]
 
 
+def _policy(repo: Repository, options: ForgetOptions) -> Policy:
+    """The options' policy; when they give no rule, the repository's stored one (said).
+
+    Raises:
+        UsageError: no rule at all with --unsafe-allow-remove-all and no filter: that removed
+            every snapshot of every host (restic 0.16 refuses it too; 0.14 removes none).
+    """
+    policy = options.policy
+    if policy.empty and repo.config.retention:
+        policy = Policy.from_dict(repo.config.retention)  # the repository's own policy
+        rules = " ".join(
+            f"--keep-{rule.replace('_', '-')} {value}"
+            for rule, values in policy.to_dict().items()
+            if values
+            for value in (
+                [",".join(tags) or "''" for tags in values] if rule == "tags" else [values]
+            )
+        )
+        log.warning(
+            "no --keep-* rule given (a count of 0 is no rule): the repository's policy "
+            "applies (%s)",
+            rules,
+        )
+    if policy.empty and options.allow_remove_all and not options.selects:
+        msg = (
+            "--unsafe-allow-remove-all with no --keep-* rule removes every snapshot it "
+            "selects: give --host, --tag or --path to say whose (restic 0.16 refuses it so "
+            "too), or name them: `s3vault forget ID...`"
+        )
+        raise UsageError(msg)
+    return policy
+
+
 def _forget(repo: Repository, options: ForgetOptions, *, clock: Clock | None) -> ForgetResult:
     now = (clock or SystemClock()).now()
     if options.snapshot_ids:
         plan = _named_plan(repo, options)
     else:
-        policy = options.policy
-        if policy.empty and repo.config.retention:
-            policy = Policy.from_dict(repo.config.retention)  # the repository's own policy
+        policy = _policy(repo, options)
         listed = list_snapshots(repo)
         filt = SnapshotFilter(hosts=options.hosts, tags=options.tags, paths=options.paths)
         selected = filt.chosen(listed)
