@@ -112,6 +112,20 @@ def test_a_config_cut_off_names_the_repository_and_the_way_out(
         assert "`s3vault verify` names" not in done.stderr  # verify says just the same
 
 
+def test_another_repositorys_config_in_its_place_is_damage_not_a_wrong_password(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """It said "wrong password" (exit 12) on a host without the repository in its cache (a
+    disaster recovery's): the password was right (an attack pass, 2026-12-07)."""
+    other = str(tmp_path / "other")
+    assert run_cli("-r", other, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    shutil.copyfile(Path(other) / "config", Path(cli_repo) / "config")
+    done = run_cli("-r", cli_repo, "--cache-dir", str(tmp_path / "fresh"), "snapshots")
+    assert done.code == 13, done.stderr
+    assert f"the config object of the repository at {cli_repo} is not its own" in done.stderr
+    assert "put back its own config" in done.stderr
+
+
 def test_an_init_that_did_not_finish_is_no_repository_yet(
     tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:

@@ -315,6 +315,15 @@ def find_key(
             "KMS key)"
         )
         raise PutOnlyKeyError(msg)
+    if search.foreign and len(search.foreign) == search.read_files:
+        msg = (
+            f"the config object of the repository at {backend.location} is not its own: none "
+            f"of its {len(names)} key file(s) belongs to the repository the config names "
+            "(another repository's config was put in its place, or its key files were "
+            "replaced); put back its own config (a bucket version, a file backup; "
+            "docs/troubleshooting.md, 'When the repository is damaged')"
+        )
+        raise IntegrityError(msg)
     error = _no_key_opened(backend.location, len(names), search.damaged, search.opened)
     if order.kind == "recovery" and isinstance(error, WrongPasswordError):
         msg = (
@@ -345,6 +354,8 @@ class _KeySearch:
         self.opened: list[tuple[str, str]] = []  # the password opens it, but it is damaged
         self.newer: list[tuple[str, str]] = []  # written by a newer s3vault
         self.put_only: KeyFile | None = None  # a put-only key file the password opens
+        self.read_files = 0  # key files read whole
+        self.foreign: list[str] = []  # key files of another repository than the config's
 
     def skip(self, into: list[tuple[str, str]] | None, name: str, why: str) -> None:
         if into is not None:
@@ -355,13 +366,15 @@ class _KeySearch:
     def read(self, backend: Backend, name: str) -> KeyFile | None:
         """The key file ``name``, or None (noted) when it is gone, damaged or too new."""
         try:
-            return KeyFile.decode(backend.get(name))
+            keyfile = KeyFile.decode(backend.get(name))
         except ObjectNotFoundError:
             return None  # removed since the listing (key remove)
         except (IntegrityError, FormatVersionError) as exc:
             into = self.newer if isinstance(exc, FormatVersionError) else self.damaged
             self.skip(into, name, str(exc))
             return None
+        self.read_files += 1
+        return keyfile
 
     def refuse_put_only(self, name: str, keyfile: KeyFile) -> None:
         """A put-only key file opens nothing for reading: note it if the password is its (the
@@ -381,6 +394,7 @@ class _KeySearch:
         if object_name(ObjectKind.KEYS, keyfile.id) != name:
             misnamed = f"it holds key file {keyfile.id.short}'s content (swapped or renamed)"
         if self.repo_id is not None and keyfile.repo_id != self.repo_id:
+            self.foreign.append(name)
             self.skip(None, name, "belongs to another repository")
             return None
         if keyfile.put_only:
