@@ -268,7 +268,31 @@ def test_a_mount_point_that_is_not_a_directory_is_a_usage_error(
 ) -> None:
     done = run_cli("-r", cli_repo, "mount", str(tmp_path / "missing"))
     assert done.code == 2, done.stderr
-    assert "not a directory" in done.stderr
+    assert "does not exist: create it first" in done.stderr
+
+
+@needs_fuse
+def test_a_killed_mounts_mount_point_says_to_unmount_it(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str], mounts: list[Mount]
+) -> None:
+    """A mount killed with SIGKILL leaves its mount point answering ENOTCONN: mounting there
+    again said "is not a directory: create it first", or mounted over it while the kernel's
+    cache still answered for the root (an attack pass, 2026-12-07); so did a second mount
+    over a live one."""
+    _backup(run_cli, cli_repo, str(_source(tmp_path, big=1000)))
+    point = tmp_path / "mnt"
+    point.mkdir()
+    m = Mount(cli_repo, point, cli_env)
+    mounts.append(m)
+    over = run_cli("-r", cli_repo, "mount", str(point), timeout=60)  # it mounted over the first
+    assert over.code == 2, over.stderr
+    assert "has a file system mounted on it already" in over.stderr
+    m.proc.kill()
+    m.proc.wait(timeout=30)
+    done = run_cli("-r", cli_repo, "mount", str(point), timeout=60)
+    assert done.code == 2, done.stderr
+    assert f"mount point {point} is a mount whose server is gone" in done.stderr
+    assert f"`fusermount3 -u {point}`" in done.stderr
 
 
 @needs_fuse

@@ -9,7 +9,9 @@ after a while.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -45,6 +47,41 @@ class MountResult:
     unreadable_trees: int
 
 
+def _check_mountpoint(where: str) -> None:
+    """Refuse a mount point that is not an existing directory, saying why.
+
+    Raises:
+        UsageError: it is missing, not a directory, a mount whose server is gone (a
+            killed mount leaves ENOTCONN: "not a directory: create it first" sent the
+            operator the wrong way), or a mount point already (a second mount over a live
+            one hid it).
+    """
+    try:
+        os.statvfs(where)  # asks a FUSE server (a stat may answer from the kernel's cache)
+        st = os.stat(where)
+    except OSError as exc:
+        if exc.errno == errno.ENOTCONN:
+            msg = (
+                f"mount point {where} is a mount whose server is gone (a mount that was "
+                f"killed): unmount it first (`fusermount3 -u {where}`, or `umount -l {where}` "
+                "as root), then mount again"
+            )
+        elif exc.errno == errno.ENOENT:
+            msg = f"mount point {where} does not exist: create it first (mkdir)"
+        else:
+            msg = f"mount point {where} cannot be used: {exc.strerror}"
+        raise UsageError(msg) from None
+    if not stat.S_ISDIR(st.st_mode):
+        msg = f"mount point {where} is not a directory: give an empty directory"
+        raise UsageError(msg)
+    if os.path.ismount(where):
+        msg = (
+            f"mount point {where} has a file system mounted on it already (another mount?): "
+            "give another directory, or unmount that one first"
+        )
+        raise UsageError(msg)
+
+
 def mount(
     repo: Repository,
     options: MountOptions,
@@ -59,9 +96,7 @@ def mount(
         MountError: FUSE, libfuse3 or the binding is missing, or the mount failed.
     """
     repo = repo.current()  # what this process stored since the handle's index was read
-    if not os.path.isdir(options.mountpoint):
-        msg = f"mount point {options.mountpoint} is not a directory: create it first"
-        raise UsageError(msg)
+    _check_mountpoint(options.mountpoint)
     binding = load_binding()
     snapshots = options.select.chosen(list_snapshots(repo))
 
