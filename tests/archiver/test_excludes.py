@@ -7,13 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from s3vault.archiver.excludes import (
-    ExcludeMatcher,
-    ExcludeRules,
-    expand_variables,
-    read_exclude_file,
-)
+from s3vault.archiver.excludes import ExcludeMatcher, ExcludeRules
 from s3vault.errors import UsageError
+from s3vault.patterns import expand_variables, read_pattern_file
 
 ENV = {"HOME": "/home/ops", "X": "x", "_1": "one"}
 
@@ -39,13 +35,13 @@ def test_expand_variables_follows_go_os_expand(line: str, expanded: str) -> None
 def test_read_exclude_file_skips_comments_and_blank_lines_and_strips(tmp_path: Path) -> None:
     path = tmp_path / "excludes"
     path.write_bytes(b"\xef\xbb\xbf*.log\n\n  # a comment\n  $HOME/cache  \n#x\n!keep.log\n")
-    assert read_exclude_file(path) == ["*.log", "$HOME/cache", "!keep.log"]
-    assert read_exclude_file(path, ENV) == ["*.log", "/home/ops/cache", "!keep.log"]
+    assert read_pattern_file(path) == ["*.log", "$HOME/cache", "!keep.log"]
+    assert read_pattern_file(path, ENV) == ["*.log", "/home/ops/cache", "!keep.log"]
 
 
 def test_read_exclude_file_names_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="cannot read exclude file"):
-        read_exclude_file(tmp_path / "nope")
+        read_pattern_file(tmp_path / "nope")
 
 
 def test_a_bad_pattern_in_an_exclude_file_is_named_with_its_file_and_line(tmp_path: Path) -> None:
@@ -54,7 +50,7 @@ def test_a_bad_pattern_in_an_exclude_file_is_named_with_its_file_and_line(tmp_pa
     path = tmp_path / "excludes"
     path.write_text("*.tmp\n# ok\n[abc\n")
     with pytest.raises(UsageError) as raised:
-        read_exclude_file(path)
+        read_pattern_file(path)
     assert str(raised.value).startswith(f"{path} line 3: '[abc' is not a valid pattern: ")
 
 

@@ -336,3 +336,47 @@ def test_restore_takes_restics_case_insensitive_include_and_exclude(
         restored = target / str(src).lstrip("/")
         found = {str(p.relative_to(restored)) for p in restored.rglob("*") if p.is_file()}
         assert found == expected, args
+
+
+def test_restore_reads_restics_pattern_files(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """restic's `restore --include-file/--exclude-file/--iinclude-file/--iexclude-file` (a
+    restic user's habit: exit 2, no such option): one pattern a line, comments and blank
+    lines left out, $VAR expanded, added to the patterns given on the command line."""
+    src = tmp_path / "src"
+    write_file(src / "etc" / "app.conf", b"1")
+    write_file(src / "etc" / "App.CONF.bak", b"2")
+    write_file(src / "var" / "log" / "x.LOG", b"3")
+    write_file(src / "var" / "keep.txt", b"4")
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    (tmp_path / "inc").write_text(f"# what to restore\n\n$SRC/etc\n{src}/var\n")
+    (tmp_path / "exc").write_text("*.bak\n")
+    (tmp_path / "iexc").write_text("*.log\n")
+    env = {**cli_env, "SRC": str(src)}
+    files = ("--include-file", str(tmp_path / "inc"), "--exclude-file", str(tmp_path / "exc"))
+    files += ("--iexclude-file", str(tmp_path / "iexc"))
+    target = tmp_path / "out"
+    done = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target), *files, env=env)
+    assert done.code == 0, done.stderr
+    restored = target / str(src).lstrip("/")
+    found = {str(p.relative_to(restored)) for p in restored.rglob("*") if p.is_file()}
+    assert found == {"etc/app.conf", "var/keep.txt"}
+    missing = tmp_path / "nowhere"
+    done = run_cli(
+        "-r", cli_repo, "restore", "latest", "-t", str(target), "--include-file", str(missing)
+    )
+    assert done.code == 2, done.stderr
+    assert f"cannot read --include-file {missing}" in done.stderr
+    (tmp_path / "bad").write_text("ok\n[abc\n")
+    done = run_cli(
+        "-r",
+        cli_repo,
+        "restore",
+        "latest",
+        "-t",
+        str(target),
+        "--iinclude-file",
+        str(tmp_path / "bad"),
+    )
+    assert done.code == 2 and f"{tmp_path / 'bad'} line 2" in done.stderr, done.stderr

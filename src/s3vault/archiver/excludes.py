@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from s3vault.errors import UsageError
-from s3vault.patterns import BadPatternError, Pattern, PatternList, fold_case
+from s3vault.patterns import PatternList, fold_case, read_pattern_file
 
 CACHEDIR_TAG = b"CACHEDIR.TAG"
 CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
@@ -38,30 +38,6 @@ CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
 _SIZE = re.compile(r"(\d+)([bkmgt]?)", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _MAX_SIZE = (1 << 63) - 1  # Go's int64, as restic
-
-# Go's os.Expand: ${name}, $name (letters, digits, _), or one of the shell's special names
-_VARIABLE = re.compile(r"\$(?:\{([^}]*)\}|(\{)|([*#$@!?\-0-9])|([A-Za-z0-9_]*))")
-
-
-def expand_variables(line: str, environ: Mapping[str, str]) -> str:
-    """Replace variables as restic does in exclude files (Go's ``os.Expand``): an unset
-    variable is empty, ``$$`` is ``$``, a ``$`` before anything else stays."""
-
-    def value(m: re.Match[str]) -> str:
-        braced, unclosed, special, plain = m.groups()
-        if unclosed is not None or braced == "":
-            return ""  # "${" without its "}", or "${}": Go drops them
-        if braced is not None:
-            name = braced
-        elif special is not None:
-            name = special
-        elif plain:
-            name = plain
-        else:
-            return "$"  # nothing that makes a name: the $ stays
-        return "$" if name == "$" else environ.get(name, "")
-
-    return _VARIABLE.sub(value, line)
 
 
 def parse_size(text: str, *, what: str = "size") -> int:
@@ -80,35 +56,6 @@ def parse_size(text: str, *, what: str = "size") -> int:
         )
         raise UsageError(msg)
     return value
-
-
-def read_exclude_file(path: Path, environ: Mapping[str, str] | None = None) -> list[str]:
-    """The patterns of an exclude file.
-
-    Raises:
-        UsageError: the file cannot be read.
-    """
-    try:
-        lines = path.read_text(encoding="utf-8-sig", errors="surrogateescape").splitlines()
-    except OSError as exc:
-        msg = f"cannot read exclude file {path}: {exc.strerror}"
-        raise UsageError(msg) from None
-    patterns = []
-    for number, raw in enumerate(lines, 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        pattern = expand_variables(line, environ) if environ is not None else line
-        try:  # said here, with its file and line (it was "--exclude '[abc'": an attack pass)
-            Pattern.parse(pattern)
-        except BadPatternError as exc:
-            msg = (
-                f"{path} line {number}: {pattern!r} is not a valid pattern: {exc} (restic's "
-                "syntax: *, ?, [a-z], [^a-z], ** for any depth, \\ to escape, ! to re-include)"
-            )
-            raise UsageError(msg) from None
-        patterns.append(pattern)
-    return patterns
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,11 +118,11 @@ class ExcludeRules:
         """
         all_patterns = list(patterns)
         for path in exclude_files:
-            all_patterns.extend(read_exclude_file(path, environ))
+            all_patterns.extend(read_pattern_file(path, environ))
         PatternList(all_patterns)  # refuse a malformed pattern before anything is read
         folded = list(ipatterns)
         for path in iexclude_files:
-            folded.extend(read_exclude_file(path, environ))
+            folded.extend(read_pattern_file(path, environ))
         folded = [fold_case(p) for p in folded]
         PatternList(folded, what="--iexclude")
         tags = tuple(TagFile.parse(spec) for spec in if_present)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from s3vault.ids import ObjectId
 from s3vault.ops.audit import audited, not_written
 from s3vault.ops.records import refuse_bare_strings
 from s3vault.ops.snapshots import SnapshotFilter, select_snapshot
+from s3vault.patterns import read_pattern_file
 from s3vault.progress import NullProgress, Progress
 from s3vault.repository import ledger as ledgers
 from s3vault.repository.repository import Repository
@@ -41,6 +43,12 @@ class RestoreOptions:
     exclude: tuple[str, ...] = ()
     iinclude: tuple[str, ...] = ()  # include and exclude, ignoring case (restic's --i forms)
     iexclude: tuple[str, ...] = ()
+    # files of patterns, one a line (restic's --include-file ...; patterns.read_pattern_file)
+    include_files: tuple[Path, ...] = ()
+    exclude_files: tuple[Path, ...] = ()
+    iinclude_files: tuple[Path, ...] = ()
+    iexclude_files: tuple[Path, ...] = ()
+    pattern_environ: Mapping[str, str] | None = None  # expands $VAR in them (restic)
     host: str | None = None
     select: SnapshotFilter = field(default_factory=SnapshotFilter)
     verify: bool = False
@@ -129,6 +137,7 @@ def restore(
 def _restore(
     repo: Repository, options: RestoreOptions, *, progress: Progress | None, clock: Clock | None
 ) -> RestoreResult:
+    patterns = _patterns(options)  # a pattern file that cannot be read: before any request
     repo = repo.current(ask_the_store=True)  # what was stored since its index was read
     clock = clock or SystemClock()
     t0 = clock.monotonic()
@@ -141,7 +150,6 @@ def _restore(
     target = os.fsencode(os.path.abspath(options.target))
     start = repo.tree_reads.mark()  # the tree packs read from the store after it may be proven
     repo.forget_missing_packs()  # a blob stored again elsewhere is read from there
-    patterns = _patterns(options)
     plan = plan_restore(
         repo,
         root,
@@ -178,7 +186,7 @@ def _restore(
         )
         progress.finished("verify")
         verified = len(checked) - len(mismatches)
-    whole = not (_patterns(options) or outcome.files_skipped or subfolder)
+    whole = not (patterns or outcome.files_skipped or subfolder)
     if (
         options.verify
         and whole
@@ -186,7 +194,11 @@ def _restore(
     ):
         _record_proofs(repo, snap.tree, clock, start)  # every blob of the snapshot was opened
     where = subfolder or "/"  # SNAPSHOT:PATH: the filters were matched below PATH
-    warnings = [*outcome.warnings, *outcome.skipped, *_selected_nothing(plan, options, sid, where)]
+    warnings = [
+        *outcome.warnings,
+        *outcome.skipped,
+        *_selected_nothing(plan, options, patterns, sid, where),
+    ]
     return RestoreResult(
         snapshot_id=sid,
         target=os.fsdecode(target),
@@ -206,11 +218,11 @@ def _restore(
 
 
 def _selected_nothing(
-    plan: RestorePlan, options: RestoreOptions, sid: ObjectId, where: str
+    plan: RestorePlan, options: RestoreOptions, patterns: Patterns, sid: ObjectId, where: str
 ) -> list[tuple[str, str]]:
     """The warning of filters that select nothing a restore creates: a script must not
     believe it restored something ("0 files", exit 0, for sockets alone: an attack pass)."""
-    if not _patterns(options):
+    if not patterns:
         return []
     if plan.empty and not (plan.errors or plan.refused):
         return [(where, f"nothing in snapshot {sid.short} matches {_filters(options)}")]
@@ -267,11 +279,19 @@ def _patterns(options: RestoreOptions) -> Patterns:
     """The patterns as given, each escape a listing shows read back as find reads them
     (``caf\\xe9``, ``new\\nline``: codec.unshown); matched on the snapshot's names."""
 
-    def read(patterns: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(codec.unshown(p) for p in patterns)
+    def read(patterns: tuple[str, ...], files: tuple[Path, ...], flag: str) -> tuple[str, ...]:
+        from_files = [
+            p
+            for path in files
+            for p in read_pattern_file(path, options.pattern_environ, what=f"{flag}-file")
+        ]
+        return tuple(codec.unshown(p) for p in (*patterns, *from_files))
 
     return Patterns(
-        read(options.include), read(options.exclude), read(options.iinclude), read(options.iexclude)
+        read(options.include, options.include_files, "--include"),
+        read(options.exclude, options.exclude_files, "--exclude"),
+        read(options.iinclude, options.iinclude_files, "--iinclude"),
+        read(options.iexclude, options.iexclude_files, "--iexclude"),
     )
 
 
@@ -287,5 +307,9 @@ def _flags(options: RestoreOptions) -> str:
         ("exclude", options.exclude),
         ("iinclude", options.iinclude),
         ("iexclude", options.iexclude),
+        ("include-file", tuple(map(str, options.include_files))),
+        ("exclude-file", tuple(map(str, options.exclude_files))),
+        ("iinclude-file", tuple(map(str, options.iinclude_files))),
+        ("iexclude-file", tuple(map(str, options.iexclude_files))),
     )
     return " ".join(f"--{flag} {p!r}" for flag, patterns in given for p in patterns)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -57,6 +58,38 @@ from s3vault.cli.session import open_repo
     metavar="PATTERN",
     help="As --exclude, ignoring the case of letters (repeatable)",
 )
+@click.option(
+    "--include-file",
+    "include_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Read --include patterns from FILE, one a line, $VAR expanded (restic's; repeatable)",
+)
+@click.option(
+    "--exclude-file",
+    "exclude_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Read --exclude patterns from FILE (repeatable)",
+)
+@click.option(
+    "--iinclude-file",
+    "iinclude_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Read --iinclude patterns from FILE (repeatable)",
+)
+@click.option(
+    "--iexclude-file",
+    "iexclude_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Read --iexclude patterns from FILE (repeatable)",
+)
 @latest_filters
 @click.option(
     "--verify",
@@ -71,6 +104,10 @@ def restore(
     exclude: tuple[str, ...],
     iinclude: tuple[str, ...],
     iexclude: tuple[str, ...],
+    include_files: tuple[Path, ...],
+    exclude_files: tuple[Path, ...],
+    iinclude_files: tuple[Path, ...],
+    iexclude_files: tuple[Path, ...],
     hosts: tuple[str, ...],
     tags: tuple[TagList, ...],
     paths: tuple[str, ...],
@@ -99,6 +136,11 @@ def restore(
         exclude=exclude,
         iinclude=iinclude,
         iexclude=iexclude,
+        include_files=include_files,
+        exclude_files=exclude_files,
+        iinclude_files=iinclude_files,
+        iexclude_files=iexclude_files,
+        pattern_environ=dict(os.environ),
         select=SnapshotFilter(hosts=hosts, tags=tags, paths=paths),
         verify=verify,
         jobs=jobs,
