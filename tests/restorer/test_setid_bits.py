@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from s3vault.crypto.hashing import ContentHasher
 from s3vault.format.tree import Node, NodeType
 from s3vault.restorer.locator import ROOT, Entry, Locator
+from s3vault.restorer.proof import _file_problem
 from s3vault.restorer.sinks import FilesystemSink
 
 SETUID_GID = stat.S_ISUID | stat.S_ISGID | 0o755
@@ -29,8 +31,27 @@ def restored(where: Path, node: Node, *, owners: bool) -> tuple[os.stat_result, 
     return os.lstat(where / os.fsdecode(node.name)), warning
 
 
+KEY = bytes(32)
+
+
 def program(name: bytes, uid: int, gid: int) -> Node:
-    return Node(name=name, type=NodeType.FILE, size=3, mode=SETUID_GID, uid=uid, gid=gid)
+    hasher = ContentHasher(KEY)
+    hasher.update(b"run")
+    return Node(
+        name=name,
+        type=NodeType.FILE,
+        size=3,
+        mode=SETUID_GID,
+        uid=uid,
+        gid=gid,
+        content_hash=hasher.digest(),
+    )
+
+
+def proof_problem(where: Path, node: Node) -> str:
+    """What a drill's proof says of the restored file (restorer/proof.py)."""
+    entry = Entry(ROOT, node.name)
+    return _file_problem(Locator(os.fsencode(where), ()), entry, node, KEY, metadata=True)
 
 
 def test_a_users_restore_keeps_set_id_bits_only_on_its_own_files(tmp_path: Path) -> None:
@@ -39,6 +60,11 @@ def test_a_users_restore_keeps_set_id_bits_only_on_its_own_files(tmp_path: Path)
     st, warning = restored(tmp_path, other, owners=False)
     assert stat.S_IMODE(st.st_mode) == 0o755, oct(st.st_mode)
     assert warning == ""  # a user's restore restores no owner (docs/usage.md), and says so there
+    # a drill by a user passed on such a file, and called it damage once the bit was left off
+    # (an attack pass, 2026-12-07): the bit left off on purpose is what it expects
+    assert proof_problem(tmp_path, other) == ""
+    os.chmod(tmp_path / "theirs", SETUID_GID)
+    assert proof_problem(tmp_path, other).startswith("mode 6755, expected 755 (the snapshot's")
     mine = program(b"mine", uid=me, gid=my_group)
     st, warning = restored(tmp_path, mine, owners=False)
     assert stat.S_IMODE(st.st_mode) == SETUID_GID and warning == ""

@@ -16,6 +16,8 @@ bits (``S_IMODE``, what backup stores), times are signed 64-bit nanoseconds, dev
 
 from __future__ import annotations
 
+import stat
+
 from s3vault.format.tree import Node, NodeType
 
 ID_MAX = 2**32 - 2  # (uid_t)-1 means "leave unchanged" to chown
@@ -80,3 +82,29 @@ def xattr_problem(name: bytes) -> str:
     if b"\0" in name:
         return f"the name {name!r} contains NUL"
     return ""
+
+
+SETID = stat.S_ISUID | stat.S_ISGID
+
+
+def setid_for_owner(node: Node, uid: int, gid: int) -> tuple[int, list[str]]:
+    """The mode a restored file owned by ``uid``:``gid`` gets, and each set-id bit left off.
+
+    A setuid or setgid bit means "run as this file's owner (group)": it is kept only where
+    the file has the snapshot's owner (group). Where the owner could not be restored, a
+    restore by root of a user's setuid program left a setuid-root program (chown refused
+    inside a user namespace, or on a file system that squashes owners), and a restore by a
+    user made a program that runs as that user for whoever starts it. GNU tar and cp -p drop
+    the bits then, and so do we (sinks.py; root's restore says so); restic keeps them. A
+    drill's proof expects the mode this returns (proof.py).
+    """
+    mode, dropped = node.mode, list[str]()
+    if node.type is not NodeType.FILE or not mode & SETID:
+        return mode, dropped
+    if mode & stat.S_ISUID and uid != node.uid:
+        mode &= ~stat.S_ISUID
+        dropped.append(f"setuid: the file is owned by uid {uid}, not uid {node.uid}")
+    if mode & stat.S_ISGID and gid != node.gid:
+        mode &= ~stat.S_ISGID
+        dropped.append(f"setgid: its group is gid {gid}, not gid {node.gid}")
+    return mode, dropped

@@ -22,6 +22,7 @@ from s3vault.format.tree import Node, NodeType
 from s3vault.ids import ObjectId
 from s3vault.progress import Progress
 from s3vault.repository.repository import Repository
+from s3vault.restorer import nodes
 from s3vault.restorer.locator import Entry, Locator
 from s3vault.restorer.plan import FileTask, RestorePlan
 from s3vault.restorer.sinks import READ_FLAGS
@@ -77,7 +78,14 @@ def _file_problem(
         return "content differs from the backed-up file (hash mismatch)"
     if not metadata:
         return ""
-    if stat.S_IMODE(st.st_mode) != node.mode:
+    # a set-id bit on a file whose owner the restore could not give it is left off on purpose
+    expected, _dropped = nodes.setid_for_owner(node, st.st_uid, st.st_gid)
+    if stat.S_IMODE(st.st_mode) != expected:
+        if expected != node.mode:
+            return (
+                f"mode {stat.S_IMODE(st.st_mode):o}, expected {expected:o} (the snapshot's "
+                f"{node.mode:o} without the set-id bits of an owner the file does not have)"
+            )
         return f"mode {stat.S_IMODE(st.st_mode):o}, the snapshot says {node.mode:o}"
     if st.st_mtime_ns != node.mtime_ns:
         return "mtime differs from the snapshot"

@@ -492,34 +492,17 @@ class FilesystemSink:
         return problems
 
 
-_SETID = stat.S_ISUID | stat.S_ISGID
-
-
 def _setid_kept(fd: int | None, name: bytes, node: Node) -> tuple[int, str]:
-    """The mode to give a restored file, and why a set-id bit was left off (or empty).
-
-    A setuid or setgid bit means "run as this file's owner (group)": it is kept only where the
-    restored file has the snapshot's owner (group). Where the owner could not be restored, a
-    restore by root of a user's setuid program left a setuid-root program (chown refused
-    inside a user namespace, or on a file system that squashes owners), and a restore by a
-    user made a program that runs as that user for whoever starts it. GNU tar and cp -p drop
-    the bits then, and so do we (root's restore says so); restic keeps them.
-    """
-    if not node.mode & _SETID or node.type is not NodeType.FILE:
+    """The mode to give a restored file, and why a set-id bit was left off (or empty): kept
+    only where the file has the snapshot's owner (group), ``nodes.setid_for_owner``."""
+    if not node.mode & nodes.SETID or node.type is not NodeType.FILE:
         return node.mode, ""
     try:
         now = os.stat(name, dir_fd=fd, follow_symlinks=False)
     except OSError as exc:
-        return node.mode & ~_SETID, f"set-id bits not restored ({_reason(exc)})"
-    mode, dropped = node.mode, []
-    if mode & stat.S_ISUID and now.st_uid != node.uid:
-        mode &= ~stat.S_ISUID
-        dropped.append(f"setuid: the file is owned by uid {now.st_uid}, not uid {node.uid}")
-    if mode & stat.S_ISGID and now.st_gid != node.gid:
-        mode &= ~stat.S_ISGID
-        dropped.append(f"setgid: its group is gid {now.st_gid}, not gid {node.gid}")
-    why = f"{'; '.join(dropped)} (bit not restored)" if dropped else ""
-    return mode, why
+        return node.mode & ~nodes.SETID, f"set-id bits not restored ({_reason(exc)})"
+    mode, dropped = nodes.setid_for_owner(node, now.st_uid, now.st_gid)
+    return mode, f"{'; '.join(dropped)} (bit not restored)" if dropped else ""
 
 
 def _reason(exc: BaseException) -> str:
