@@ -19,8 +19,8 @@ def test_a_mount_reads_what_a_prune_moved_and_says_what_it_removed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     world = World(tmp_path)
-    kept = world.write("kept", 60_000)
-    gone = world.write("gone", 60_000)  # one pack with kept's data
+    kept = world.write("d/kept", 60_000)
+    gone = world.write("gone", 60_000)  # one pack with kept's data, one with the trees
     world.backup()
     world.advance(60)
     gone_bytes = gone.read_bytes()
@@ -32,18 +32,22 @@ def test_a_mount_reads_what_a_prune_moved_and_says_what_it_removed(
     first, second, latest = view.listdir((b"snapshots",))
     assert latest == b"latest"
     src = SnapshotView.split(str(tmp_path / "src"))
-    old_file = view.open((b"snapshots", first, *src, b"gone"))
-    kept_file = view.open((b"snapshots", second, *src, b"kept"))
+    old_file = view.open((b"snapshots", first, *src, b"gone"))  # d's tree not read yet
     world.forget_all_but(1)
     world.advance(2 * 3600)
-    assert world.prune(max_unused=0.0).packs_repacked >= 1
+    assert world.prune(max_unused=0.0).packs_repacked >= 2  # the data pack and the tree pack
     world.advance(GRACE + 60)
-    assert world.prune(max_unused=0.0).packs_deleted >= 1
+    assert world.prune(max_unused=0.0).packs_deleted >= 2
+    # d's tree and kept's data are read from the packs the prune wrote (a directory and a
+    # file of a snapshot that is kept gave EIO, and the mount exited 13)
+    assert view.listdir((b"snapshots", second, *src, b"d")) == [b"kept"]
+    kept_file = view.open((b"snapshots", second, *src, b"d", b"kept"))
     assert kept_file.read(0, 100_000) == kept.read_bytes()
     with pytest.raises(OSError) as removed:
         old_file.read(0, len(gone_bytes))
     assert removed.value.errno == errno.EIO
-    (why,) = view.blobs.failed.values()
+    assert view.blobs.failed == {} and view.unreadable == {}  # not damage
+    (why,) = view.blobs.removed.values()
     assert "no longer in the repository: a prune removed it since this mount read" in why
     assert "nothing is damaged" in why
     view.close()

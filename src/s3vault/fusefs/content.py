@@ -15,8 +15,10 @@ import logging
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
+from typing import TypeVar
 
 from s3vault.errors import IntegrityError, ObjectNotFoundError
 from s3vault.format.packfile import BlobType
@@ -26,9 +28,52 @@ from s3vault.repository.copies import file_layout, read_length
 from s3vault.repository.repository import Repository
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 READ_AHEAD = 2  # blobs fetched ahead of a reader going forward
 DEFAULT_CACHE_BYTES = 64 << 20
+
+
+class RemovedByPrune(ObjectNotFoundError):
+    """A blob or tree the mount's index named that is no longer in the repository's: another
+    host's prune removed it (its snapshot was forgotten). Not damage."""
+
+
+REMOVED = (
+    "no longer in the repository: a prune removed it since this mount read the index (its "
+    "snapshot was forgotten: the mount stops showing it at its next refresh); nothing is "
+    "damaged"
+)
+
+
+def read_fresh(
+    repo: Repository, btype: BlobType, bid: ObjectId, load: Callable[[Repository], T]
+) -> tuple[T, Repository]:
+    """``load(repo)``, a blob read through ``repo``; when its pack is gone, through a freshly
+    read index (another host's prune repacked it, or deleted it with its forgotten snapshot,
+    which the mount called damage: an attack pass, 2026-12-07). Returns what ``load`` gave
+    and the repository view it read through (``repo`` or the fresh one).
+
+    Raises:
+        IntegrityError: damaged. ObjectNotFoundError: gone (RemovedByPrune: no longer in
+            the repository's index).
+    """
+    # A file is opened, a directory listed, only when the mount's index had it
+    if repo.index.has(btype, bid):
+        try:
+            return load(repo), repo
+        except ObjectNotFoundError:  # its pack is gone
+            fresh = repo.current(ask_the_store=True)
+            if fresh is repo:
+                raise
+            repo = fresh
+    if not repo.index.has(btype, bid):
+        raise RemovedByPrune(REMOVED)
+    return load(repo), repo
+
+
+def _data(bid: ObjectId) -> Callable[[Repository], bytes]:
+    return lambda repo: repo.load_blob(BlobType.DATA, bid)
 
 
 class BlobCache:
@@ -45,6 +90,7 @@ class BlobCache:
         self._loading: dict[ObjectId, Future[bytes]] = {}
         self._pool = ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="s3v-mount")
         self.failed: dict[ObjectId, str] = {}  # blobs that could not be read, and why
+        self.removed: dict[ObjectId, str] = {}  # blobs a prune beside the mount removed
 
     def rebind(self, repo: Repository) -> None:
         """Read through ``repo`` from now on (a fresher index); what is cached stays valid
@@ -83,7 +129,8 @@ class BlobCache:
     def prefetch(self, bid: ObjectId) -> None:
         """Start fetching a blob in the background unless it is held or on its way."""
         with self._lock:
-            if bid in self._blobs or bid in self._loading or bid in self.failed:
+            known = bid in self._blobs or bid in self._loading
+            if known or bid in self.failed or bid in self.removed:
                 return
             future: Future[bytes] = Future()
             self._loading[bid] = future
@@ -96,42 +143,15 @@ class BlobCache:
             self._blobs.clear()
             self._held = 0
 
-    def _read(self, bid: ObjectId) -> bytes:
-        """The blob, through a fresh index when its pack is gone from the one this mount
-        read: another host's prune repacked it (it is in a new pack now) or deleted it (its
-        snapshot was forgotten), which the mount called damage (an attack pass, 2026-12-07).
-
-        Raises:
-            IntegrityError: damaged; ObjectNotFoundError: gone, and no longer in the index.
-        """
-        repo = self._repo
-        # A file is opened only when the mount's index had every blob of it (FileContent)
-        if repo.index.has(BlobType.DATA, bid):
-            try:
-                return repo.load_blob(BlobType.DATA, bid)
-            except ObjectNotFoundError:  # its pack is gone
-                fresh = repo.current(ask_the_store=True)
-                if fresh is repo:
-                    raise
-                self.rebind(fresh)
-                repo = fresh
-        if not repo.index.has(BlobType.DATA, bid):
-            msg = (
-                "no longer in the repository: a prune removed it since this mount read the "
-                "index (its snapshot was forgotten: the mount stops showing it at its next "
-                "refresh); nothing is damaged"
-            )
-            raise ObjectNotFoundError(msg)
-        return repo.load_blob(BlobType.DATA, bid)
-
     def _load(self, bid: ObjectId, future: Future[bytes]) -> None:
         try:
-            data = self._read(bid)
+            data, through = read_fresh(self._repo, BlobType.DATA, bid, _data(bid))
         except (IntegrityError, ObjectNotFoundError) as exc:
             with self._lock:
                 del self._loading[bid]
-                first = bid not in self.failed
-                self.failed[bid] = str(exc)
+                into = self.removed if isinstance(exc, RemovedByPrune) else self.failed
+                first = bid not in into
+                into[bid] = str(exc)
             if first:
                 log.warning("data blob %s cannot be read: %s", bid.short, exc)
             future.set_exception(OSError(errno.EIO, f"data blob {bid.short} cannot be read"))
@@ -142,6 +162,8 @@ class BlobCache:
             log.warning("data blob %s: %s: %s", bid.short, type(exc).__name__, exc)
             future.set_exception(OSError(errno.EIO, str(exc)))
             return
+        if through is not self._repo:
+            self.rebind(through)
         with self._lock:
             del self._loading[bid]
             self._blobs[bid] = data

@@ -37,9 +37,16 @@ import blake3
 
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import IntegrityError, ObjectNotFoundError, S3VaultError
+from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import TYPE_BITS, Node, NodeType
-from s3vault.fusefs.content import DEFAULT_CACHE_BYTES, BlobCache, FileContent
+from s3vault.fusefs.content import (
+    DEFAULT_CACHE_BYTES,
+    BlobCache,
+    FileContent,
+    RemovedByPrune,
+    read_fresh,
+)
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
 
@@ -223,6 +230,7 @@ class SnapshotView:
         self._dir_maps: OrderedDict[ObjectId, dict[bytes, Node]] = OrderedDict()
         self._paths: OrderedDict[Path, Entry] = OrderedDict()
         self.unreadable: dict[str, str] = {}  # trees that could not be read, and why
+        self.removed: dict[str, str] = {}  # trees a prune beside the mount removed
         self._reload = reload
         self._refresh_after = refresh_after
         self._clock = clock or SystemClock()
@@ -367,13 +375,20 @@ class SnapshotView:
             if found is not None:
                 self._dir_maps.move_to_end(tid)
                 return found
+        repo = self._repo
         try:
-            nodes = self._repo.load_tree(tid).nodes
+            tree, through = read_fresh(repo, BlobType.TREE, tid, lambda r: r.load_tree(tid))
+            nodes = tree.nodes
         except (IntegrityError, ObjectNotFoundError) as exc:
-            if tid.short not in self.unreadable:
+            into = self.removed if isinstance(exc, RemovedByPrune) else self.unreadable
+            if tid.short not in into:
                 log.warning("tree %s cannot be read: %s", tid.short, exc)
-            self.unreadable[tid.short] = str(exc)
+            into[tid.short] = str(exc)
             raise OSError(errno.EIO, f"tree {tid.short} cannot be read") from None
+        if through is not repo:  # another host's prune repacked it: read through the fresh index
+            with self._lock:
+                self._repo = through
+            self.blobs.rebind(through)
         children = {node.name: node for node in nodes}
         with self._lock:
             self._dir_maps[tid] = children

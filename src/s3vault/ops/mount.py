@@ -45,6 +45,7 @@ class MountResult:
     snapshots: int
     unreadable_blobs: int
     unreadable_trees: int
+    removed: int = 0  # blobs and trees a prune beside the mount removed (forgotten snapshots)
 
 
 def _check_mountpoint(where: str) -> None:
@@ -114,4 +115,5 @@ def mount(
         snapshots=view.snapshots,
         unreadable_blobs=len(view.blobs.failed),
         unreadable_trees=len(view.unreadable),
+        removed=len(view.blobs.removed) + len(view.removed),
     )

@@ -60,5 +60,13 @@ def mount(
             highlight=False,
         )
         return ExitCode.DAMAGED
+    if result.removed:
+        ctx.err.print(
+            f"unmounted {mountpoint}; {result.removed} blob(s) of forgotten snapshots were "
+            "removed by a prune while mounted (their files gave I/O errors): nothing is damaged",
+            markup=False,
+            highlight=False,
+        )
+        return ExitCode.OK
     ctx.err.print(f"unmounted {mountpoint}", markup=False, highlight=False)
     return ExitCode.OK
