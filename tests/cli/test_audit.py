@@ -307,5 +307,8 @@ def test_a_command_that_exits_3_is_recorded_with_what_it_left_out(
     ]
     assert partial_backup.startswith("1 source problem(s): saved without them (first: ")
     assert gone in partial_backup, partial_backup
-    assert restored.startswith("1 warning(s): "), restored
+    assert restored.startswith("1 warning(s) (first: /: nothing in snapshot "), restored
     assert whole == "ok"
+    table = run_cli("-r", url, "audit").stdout.splitlines()
+    shown = [line for line in table if " backup " in line or " restore " in line]
+    assert "exit 3: 1 source problem(s)" in shown[0] and shown[2].endswith(" ok"), table

@@ -65,16 +65,20 @@ def test_backup_with_a_put_only_key_is_incremental_and_a_full_key_restores_it(
     assert "--jobs: a put-only key backs up in one process: --jobs is not used" in jobs.stderr
     refused = run_cli("-r", put_only_repo, "backup", str(src), "--host", "db-01", env=host)
     assert refused.code == 2 and "writes snapshots for host 'web-01'" in refused.stderr
+    gone = str(tmp_path / "gone")  # a source missing: exit 3, and the record says what
+    partial = run_cli("-r", put_only_repo, "backup", str(src), gone, "--host", "web-01", env=host)
+    assert partial.code == 3, partial.stderr
     assert run_cli("-r", put_only_repo, "snapshots", env=host).code == 12
-    # the full key: the host's audit chain (two backups and the refused one) verifies
+    # the full key: the host's audit chain (three backups and the refused one) verifies
     audit = run_cli("-r", put_only_repo, "--json", "audit", "--host", "web-01")
     assert audit.code == 0, audit.stdout + audit.stderr
     records = [json.loads(line) for line in audit.stdout.splitlines()]
     backups = [r for r in records if r.get("operation") == "backup"]
-    assert [r["exit_code"] for r in backups] == [0, 0, 0, 2]
+    assert [r["exit_code"] for r in backups] == [0, 0, 0, 2, 3]
+    assert backups[-1]["result"].startswith("1 source problem(s): saved without them (first: ")
     assert all(r["details"].get("access") == "put-only" for r in backups)
     listed = json.loads(run_cli("-r", put_only_repo, "--json", "snapshots").stdout)
-    assert [s["hostname"] for s in listed] == ["web-01"] * 3
+    assert [s["hostname"] for s in listed] == ["web-01"] * 4
     done = run_cli("-r", put_only_repo, "restore", "latest", "--target", str(tmp_path / "out"))
     assert done.code == 0, done.stderr
     restored = tmp_path / "out" / str(src).lstrip("/")

@@ -574,14 +574,15 @@ def backup(
         )
         note.details.update(audit_details(result))
         if result.warnings:
-            where, why = result.warnings[0]
-            note.found(
-                ExitCode.PARTIAL,
-                f"{len(result.warnings)} source problem(s): saved without them "
-                f"(first: {where}: {why})",
-            )
+            note.found(ExitCode.PARTIAL, partial_result(result))
     measure(result)
     return result
+
+
+def partial_result(result: BackupResult) -> str:
+    """What the audit record of a backup that exits 3 says it left out."""
+    where, why = result.warnings[0]
+    return f"{len(result.warnings)} source problem(s): saved without them (first: {where}: {why})"
 
 
 def audit_details(result: BackupResult) -> dict[str, object]:

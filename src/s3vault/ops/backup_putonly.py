@@ -43,6 +43,7 @@ from s3vault.ops.backup import (
     _sources,
     audit_details,
     measure,
+    partial_result,
 )
 from s3vault.ops.session import RepoOptions
 from s3vault.ops.whoami import user_name
@@ -117,7 +118,8 @@ def backup_put_only(
     code, outcome, details = ExitCode.INTERRUPTED, "interrupted", {}
     try:
         result = _backup_put_only(put, options, progress=progress, clock=clock)
-        code, outcome = ExitCode.PARTIAL if result.incomplete else ExitCode.OK, "ok"
+        code = ExitCode.PARTIAL if result.incomplete else ExitCode.OK
+        outcome = partial_result(result) if result.incomplete else "ok"
         details = audit_details(result)
     except S3VaultError as exc:
         code, outcome = exc.exit_code, str(exc)

@@ -128,8 +128,7 @@ def restore(
             where, why = result.warnings[0]
             note.found(
                 ExitCode.PARTIAL,
-                f"{len(result.warnings)} warning(s): entries or attributes the target did not "
-                f"take (first: {where}: {why})",
+                f"{len(result.warnings)} warning(s) (first: {where}: {why})",
             )
         return result
 

@@ -52,7 +52,7 @@ def audit(host: str | None, since: str | None) -> int:
             )
     else:
         for r in report.records:
-            result = "ok" if r.exit_code in (0, 3) else f"exit {r.exit_code}: {r.result}"
+            result = "ok" if r.exit_code == 0 else f"exit {r.exit_code}: {r.result}"
             show(
                 ctx,
                 f"{r.time.astimezone():%Y-%m-%d %H:%M:%S}  {r.hostname:<16} #{r.seq:<5} "
