@@ -27,13 +27,15 @@ policy that would remove every snapshot of a group is refused unless ``allow_rem
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import re
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from s3vault.errors import UsageError
 from s3vault.format.snapshotfile import SnapshotFile
@@ -118,8 +120,8 @@ class KeepDuration:
         the local zone, and AddDate then keeps the wall clock across a daylight-saving change:
         a day back from 12:00 on the day the clocks went back is 12:00 the day before, 25
         hours. Counting in the fixed offset (24 hours) removed a snapshot at 12:30 the day
-        before that restic keeps (an attack pass, 2026-12-07). The local zone is the one
-        ``time.localtime`` uses (TZ, else /etc/localtime), as Go's is."""
+        before that restic keeps (an attack pass, 2026-12-07). The local zone is Go's
+        (``_go_local_zone``)."""
         month0 = t.month - 1 - self.months
         year = t.year - self.years + month0 // 12
         if year < 1:
@@ -136,13 +138,39 @@ class KeepDuration:
         return timedelta(days=366 * self.years + 31 * self.months + self.days, hours=self.hours)
 
 
-def _local_offset(unix: int) -> int | None:
-    """The local zone's offset from UTC at this instant, in seconds (None beyond what the C
-    library can say)."""
+def _go_local_zone() -> tzinfo:
+    """The zone Go takes for its local one (time.Local): TZ unset, /etc/localtime; TZ empty,
+    UTC; else TZ (a leading ``:`` left out) as a zone name or a zoneinfo file's path, and UTC
+    when there is no such zone. Go reads no POSIX rule (``CET-1CEST,M3.5.0,M10.5.0/3``),
+    which the C library does: taken from ``time.localtime``, s3vault's windows differed from
+    restic's in such a zone (an attack pass, 2026-12-07)."""
+    return _zone_of(os.environ.get("TZ"))
+
+
+@functools.lru_cache(maxsize=4)
+def _zone_of(tz: str | None) -> tzinfo:
+    """``_go_local_zone`` for this value of TZ (read once: a forget of 1,000 groups asks it
+    for every window)."""
+    if tz == "":
+        return UTC
+    name = "/etc/localtime" if tz is None else tz.removeprefix(":")
     try:
-        return time.localtime(unix).tm_gmtoff
+        if name.startswith("/"):
+            with open(name, "rb") as f:
+                return ZoneInfo.from_file(f)
+        return ZoneInfo(name)
+    except (OSError, ValueError, ZoneInfoNotFoundError):
+        return UTC
+
+
+def _local_offset(unix: int) -> int | None:
+    """Go's local zone's offset from UTC at this instant, in seconds (None beyond the range
+    of a date)."""
+    try:
+        offset = datetime.fromtimestamp(unix, _go_local_zone()).utcoffset()
     except (OverflowError, OSError, ValueError):
         return None
+    return None if offset is None else int(offset.total_seconds())
 
 
 def _in_local_zone(t: datetime, wall: datetime) -> datetime:
