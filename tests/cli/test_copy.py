@@ -131,9 +131,16 @@ def test_copy_to_another_account_through_a_profile(
     data = tmp_path / "data"
     write_file(data / "a.txt", b"important\n" * 1000)
     assert run_cli("-r", src, "backup", str(data), env=env).code == 0
-    done = run_cli("--config", str(config), "-r", src, "copy", "--to", "dr", env=env)
+    # a transfer flag on the command line applies to a profile target too (it reached only
+    # the source, without a word: an attack pass, 2026-12-07)
+    cold = ("--s3-storage-class", "STANDARD_IA")
+    done = run_cli("--config", str(config), "-r", src, *cold, "copy", "--to", "dr", env=env)
     assert done.code == 0, done.stderr
     assert "1 copied" in done.stdout
+    stored = boto3.client("s3", region_name="us-east-1").list_objects_v2(
+        Bucket="dr-region", Prefix="fleet/data/"
+    )["Contents"]
+    assert stored and {o["StorageClass"] for o in stored} == {"STANDARD_IA"}
     listed = run_cli("--config", str(config), "-P", "dr", "--json", "snapshots", env=dr_env)
     (copy,) = json.loads(listed.stdout)
     assert copy["paths"] == [str(data)]
@@ -494,3 +501,22 @@ def test_a_target_profile_opens_with_its_own_recovery_key(
     )
     said = run_cli("--config", str(failing), "-r", src_url, "copy", "--to", "dr")
     assert said.code == 12 and "the target profile 'dr''s password command" in said.stderr
+
+
+def test_a_wrong_target_password_says_it_was_the_sources(
+    tmp_path: Path, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """Without a target password the source's is tried on the target; a target with another
+    said "wrong password", as if the source's were wrong (an attack pass, 2026-12-07)."""
+    src_url, dst_url = str(tmp_path / "src-repo"), str(tmp_path / "dst-repo")
+    assert run_cli("-r", src_url, *INIT).code == 0
+    other = {**cli_env, "S3VAULT_PASSWORD": "the target's own"}
+    assert run_cli("-r", dst_url, *INIT, env=other).code == 0
+    done = run_cli("-r", src_url, "copy", "--to", dst_url)
+    assert done.code == 12, done.stderr
+    assert f"the target: wrong password: it opens none of the 1 key file(s) in {dst_url}" in (
+        done.stderr
+    )
+    assert "the source's password was tried on it" in done.stderr
+    pw = write_file(tmp_path / "dst-pw", b"the target's own\n")
+    assert run_cli("-r", src_url, "copy", "--to", dst_url, "--to-password-file", str(pw)).code == 0

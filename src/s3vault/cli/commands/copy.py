@@ -14,6 +14,7 @@ from s3vault import (
     RepoOptions,
     TagList,
     UsageError,
+    WrongPasswordError,
     config_path,
     open_repository,
     profile_names,
@@ -27,13 +28,30 @@ from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, plural, say
 from s3vault.cli.session import backend_options, repo_options, skip_reporter
 
+# global options that say how to transfer, not where: given on the command line, they apply
+# to a profile target too (a copy uploads only to its target). --limit-upload and
+# --s3-storage-class reached only the source, without a word (an attack pass, 2026-12-07).
+TRANSFER_FLAGS = (
+    "limit_upload",
+    "limit_download",
+    "retry_deadline",
+    "s3_connections",
+    "s3_storage_class",
+)
+
+
+def _transfer_flags(ctx: CliContext) -> dict[str, object]:
+    given = {name for name, _words in ctx.given}
+    return {attr: getattr(ctx, attr) for attr in TRANSFER_FLAGS if attr in given}
+
 
 def target_options(
     ctx: CliContext, to: str, to_password_file: str | None, source: RepoOptions
 ) -> RepoOptions:
     """The target: a profile of the config file (its repository, account and password
-    source; the environment, which belongs to the source, is ignored) or a URL reached like
-    the source. Its secret: --to-password-file, else $S3VAULT_TO_PASSWORD, else the
+    source; the environment, which belongs to the source, is ignored; the transfer flags
+    given on the command line apply to it too) or a URL reached like the source. Its
+    secret: --to-password-file, else $S3VAULT_TO_PASSWORD, else the
     profile's (password file or command, recovery key file, KMS; and its key hint), else the
     source's."""
     if not to.strip():
@@ -42,6 +60,8 @@ def target_options(
     url, backend = to, source.backend
     if to in profile_names(config_path(ctx.config_file)):
         profile = CliContext(profile_name=to, config_file=ctx.config_file)
+        for attr, value in _transfer_flags(ctx).items():  # flags beat the profile's values
+            setattr(profile, attr, value)
         apply_profile(profile, environment=False)
         if not profile.repo:
             raise UsageError(f"copy --to {to}: the profile names no repository")
@@ -81,11 +101,17 @@ def copy(
     ctx = cli_context()
     source = repo_options(ctx)  # the password is read once
     src = open_repository(source, load_index=False, on_skip=skip_reporter(ctx))
-    dst = open_repository(
-        target_options(ctx, to, to_password_file, source),
-        load_index=False,
-        on_skip=skip_reporter(ctx),
-    )
+    target = target_options(ctx, to, to_password_file, source)
+    try:
+        dst = open_repository(target, load_index=False, on_skip=skip_reporter(ctx))
+    except WrongPasswordError as exc:
+        if target.password != source.password or target.key_kind != source.key_kind:
+            raise
+        msg = (  # it read as the source's own password being wrong (an attack pass)
+            f"the target: {exc}: without --to-password-file (or $S3VAULT_TO_PASSWORD, or a "
+            "target profile's password source), the source's password was tried on it"
+        )
+        raise WrongPasswordError(msg) from None
     ctx.opened = dst
 
     def copied(source: str, target: str) -> None:  # as each is committed: a stopped copy
