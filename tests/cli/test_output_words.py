@@ -99,6 +99,8 @@ def test_words_for_durations_counts_and_sizes() -> None:
     assert human_duration(45) == "45 seconds"
     assert human_duration(0.2) == "0.2 seconds"  # --grace 0.5s said "0 seconds"
     assert human_duration(0.5) == "0.5 seconds" and human_duration(0) == "0 seconds"
+    assert human_duration(0.999) == "0.999 seconds" and human_duration(0.9996) == "1 second"
+    assert human_duration(1e-05) == "0 seconds" and human_duration(0.0125) == "0.013 seconds"
     assert plural(1, "file") == "1 file"
     assert plural(2, "file") == "2 files"
     assert plural(0, "match", "matches") == "0 matches"

@@ -67,7 +67,7 @@ def commit(
             break
         index_read_at = clock.monotonic()
         log.warning(
-            "this backup ran longer than half the prune grace period (%gs): checking that "
+            "this run took longer than half the prune grace period (%gs): checking that "
             "everything it references is still stored",
             window,
         )
@@ -99,7 +99,7 @@ def _confirm_after_a_slow_save(repo: Repository, sid: ObjectId, tree: ObjectId) 
         IntegrityError: data the snapshot references was pruned; the snapshot is removed.
     """
     log.warning(
-        "the snapshot's write took this backup past half the prune grace period: checking "
+        "the snapshot's write took this run past half the prune grace period: checking "
         "that everything it references is still stored"
     )
     try:

@@ -116,8 +116,9 @@ def human_duration(seconds: float, *, parts: int = 2) -> str:
     ``2 hours 5 minutes``, ``45 seconds``; under a second in its fraction (``0.5 seconds``:
     ``--grace 0.5s`` showed as "0 seconds"), never a Python ``timedelta`` such as
     ``0:00:05``. Months are 30 days, years 365 (as the retention flags read them)."""
-    if 0 < seconds < 1:
-        return f"{seconds:.2g} seconds"
+    if 0 < seconds < 0.9995:  # to the millisecond (0.999 said "1 seconds")
+        fraction = f"{seconds:.3f}".rstrip("0").rstrip(".")
+        return "0 seconds" if fraction == "0" else f"{fraction} seconds"
     left = max(0, round(seconds))
     if left == 0:
         return "0 seconds"

@@ -263,8 +263,8 @@ def grace_of(repo: Repository, options: PruneOptions) -> float:
     grace = float(repo.config.min_grace if options.grace is None else options.grace)
     if grace < repo.config.min_grace:
         msg = (
-            f"--grace {grace:.0f}s is below this repository's minimum of "
-            f"{repo.config.min_grace}s, which running backups rely on"
+            f"--grace {grace:g}s is below this repository's minimum of "
+            f"{repo.config.min_grace:g}s, which running backups rely on"
         )
         raise UsageError(msg)
     return grace

@@ -323,7 +323,7 @@ def _policy(repo: Repository, options: ForgetOptions) -> Policy:
     if policy.empty and repo.config.retention:
         policy = Policy.from_dict(repo.config.retention)  # the repository's own policy
         rules = " ".join(
-            f"--keep-{rule.replace('_', '-')} {value}"
+            f"--keep-{'tag' if rule == 'tags' else rule.replace('_', '-')} {value}"
             for rule, values in policy.to_dict().items()
             if values
             for value in (

@@ -367,8 +367,9 @@ class BlobWriter:
                 self._backend.stat(name)
             except ObjectNotFoundError:
                 msg = (
-                    f"pack {name} that this run stored was removed by a prune while the run "
-                    "was stopped for longer than half the prune grace period; nothing that "
+                    f"pack {name} that this run stored was removed by a prune: the run took "
+                    "longer than half the prune grace period since it stored it (stopped, "
+                    "suspended or slowed down); nothing that "
                     "needs it was committed, and nothing stored is damaged: run the `s3vault` "
                     "command again (docs/concurrency.md)"
                 )

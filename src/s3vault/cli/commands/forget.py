@@ -39,8 +39,9 @@ from s3vault.cli.session import open_repo
 @click.option(
     "--unsafe-allow-remove-all",
     is_flag=True,
-    help="Allow a policy that removes every snapshot of a group; with no rule, remove "
-    "every snapshot that --host, --tag or --path selects (one of them is required)",
+    help="Allow a policy that removes every snapshot of a group; with no rule (and no "
+    "stored policy), remove every snapshot that --host, --tag or --path selects (one of them "
+    "is required)",
 )
 @click.option("--prune", "then_prune", is_flag=True, help="Run prune afterwards")
 @prune_options
