@@ -113,17 +113,29 @@ def test_a_config_cut_off_names_the_repository_and_the_way_out(
 
 
 def test_another_repositorys_config_in_its_place_is_damage_not_a_wrong_password(
-    tmp_path: Path, cli_repo: str, run_cli: RunCli
+    tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
     """It said "wrong password" (exit 12) on a host without the repository in its cache (a
     disaster recovery's): the password was right (an attack pass, 2026-12-07)."""
     other = str(tmp_path / "other")
-    assert run_cli("-r", other, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    other_pw = {**cli_env, "S3VAULT_PASSWORD": "the other's"}
+    init = ("init", "--kdf-cost", "minimum", "--no-recovery-key")
+    assert run_cli("-r", other, *init, env=other_pw).code == 0
     shutil.copyfile(Path(other) / "config", Path(cli_repo) / "config")
     done = run_cli("-r", cli_repo, "--cache-dir", str(tmp_path / "fresh"), "snapshots")
     assert done.code == 13, done.stderr
     assert f"the config object of the repository at {cli_repo} is not its own" in done.stderr
     assert "put back its own config" in done.stderr
+    # another's config and key files copied over this one's (rsync without --delete): this
+    # repository's own password opens only a key file the config does not name
+    for key in (Path(other) / "keys").iterdir():
+        shutil.copyfile(key, Path(cli_repo) / "keys" / key.name)
+    done = run_cli("-r", cli_repo, "--cache-dir", str(tmp_path / "fresh2"), "snapshots")
+    assert done.code == 13, done.stderr
+    assert "which belongs to another repository than the config object names" in done.stderr
+    wrong = {**cli_env, "S3VAULT_PASSWORD": "nobody's"}
+    fresh = ("--cache-dir", str(tmp_path / "fresh3"))
+    assert run_cli("-r", cli_repo, *fresh, "snapshots", env=wrong).code == 12  # a wrong one
 
 
 def test_an_init_that_did_not_finish_is_no_repository_yet(

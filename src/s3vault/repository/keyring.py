@@ -3,6 +3,7 @@ payload of every key file when the master keys change (design.md §6)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -315,15 +316,7 @@ def find_key(
             "KMS key)"
         )
         raise PutOnlyKeyError(msg)
-    if search.foreign and len(search.foreign) == search.read_files:
-        msg = (
-            f"the config object of the repository at {backend.location} is not its own: none "
-            f"of its {len(names)} key file(s) belongs to the repository the config names "
-            "(another repository's config was put in its place, or its key files were "
-            "replaced); put back its own config (a bucket version, a file backup; "
-            "docs/troubleshooting.md, 'When the repository is damaged')"
-        )
-        raise IntegrityError(msg)
+    _refuse_a_foreign_config(backend.location, len(names), search)
     error = _no_key_opened(backend.location, len(names), search.damaged, search.opened)
     if order.kind == "recovery" and isinstance(error, WrongPasswordError):
         msg = (
@@ -355,7 +348,7 @@ class _KeySearch:
         self.newer: list[tuple[str, str]] = []  # written by a newer s3vault
         self.put_only: KeyFile | None = None  # a put-only key file the password opens
         self.read_files = 0  # key files read whole
-        self.foreign: list[str] = []  # key files of another repository than the config's
+        self.foreign: list[tuple[str, KeyFile]] = []  # of another repository than the config's
 
     def skip(self, into: list[tuple[str, str]] | None, name: str, why: str) -> None:
         if into is not None:
@@ -394,7 +387,7 @@ class _KeySearch:
         if object_name(ObjectKind.KEYS, keyfile.id) != name:
             misnamed = f"it holds key file {keyfile.id.short}'s content (swapped or renamed)"
         if self.repo_id is not None and keyfile.repo_id != self.repo_id:
-            self.foreign.append(name)
+            self.foreign.append((name, keyfile))
             self.skip(None, name, "belongs to another repository")
             return None
         if keyfile.put_only:
@@ -419,6 +412,48 @@ class _KeySearch:
             # key for its name would make the repository worse. verify reports the name.
             self.skip(None, name, f"{misnamed}; its content is whole and opens the repository")
         return payload
+
+
+FOREIGN_TRIED = 4  # key files of another repository the password is tried on, at most
+
+
+def _refuse_a_foreign_config(location: str, count: int, search: _KeySearch) -> None:
+    """No key file opened: when every key file read names another repository than the
+    config, or the password opens one that does, the config is not this repository's (it
+    said "wrong password", exit 12, with the right password: an attack pass, 2026-12-07).
+
+    Raises:
+        IntegrityError: the config belongs to another repository than the key files.
+    """
+    if not search.foreign:
+        return
+    if len(search.foreign) < search.read_files:  # the password's key file may be foreign
+        opened = None
+        for name, keyfile in search.foreign[:FOREIGN_TRIED]:
+            if keyfile.put_only or keyfile.kind == "kms":
+                continue
+            with contextlib.suppress(WrongPasswordError, IntegrityError, KeyError_):
+                unwrap_key(keyfile, search.password)
+                opened = name
+                break
+        if opened is None:
+            return
+        msg = (
+            f"the password opens key file {_short(opened)} in {location}, which belongs to "
+            "another repository than the config object names: the config (or that key file) "
+            "was copied over from another repository; put back this repository's own config "
+            "(a bucket version, a file backup; docs/troubleshooting.md, 'When the repository "
+            "is damaged')"
+        )
+        raise IntegrityError(msg)
+    msg = (
+        f"the config object of the repository at {location} is not its own: none of its "
+        f"{count} key file(s) belongs to the repository the config names (another "
+        "repository's config was put in its place, or its key files were replaced); put back "
+        "its own config (a bucket version, a file backup; docs/troubleshooting.md, 'When the "
+        "repository is damaged')"
+    )
+    raise IntegrityError(msg)
 
 
 RECOVERY_HINT = (
