@@ -380,3 +380,29 @@ def test_restore_reads_restics_pattern_files(
         str(tmp_path / "bad"),
     )
     assert done.code == 2 and f"{tmp_path / 'bad'} line 2" in done.stderr, done.stderr
+
+
+def test_restore_dry_run_says_what_it_would_restore_and_writes_nothing(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """restic 0.17's `restore --dry-run` (a restic user's habit: exit 2, no such option)."""
+    src = tmp_path / "src"
+    write_file(src / "a" / "one.txt", b"1" * 1000)
+    write_file(src / "b.txt", b"22")
+    (src / "link").symlink_to("b.txt")
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    target = tmp_path / "out"
+    done = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target), "--dry-run")
+    assert done.code == 0, done.stderr
+    assert f"to {target}: 2 files, " in done.stdout and "1 other entry, 1002 B" in done.stdout
+    assert "(dry run: nothing was written)" in done.stdout
+    assert not target.exists()
+    as_json = run_cli("-r", cli_repo, "--json", "restore", "latest", "-t", str(target), "-n")
+    summary = json.loads(as_json.stdout.splitlines()[-1])
+    assert summary["dry_run"] is True and summary["files_restored"] == 2
+    assert summary["bytes_written"] == 0 and summary["total_bytes"] == 1002
+    assert not target.exists()
+    both = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target), "-n", "--verify")
+    assert both.code == 2 and "--dry-run writes nothing for --verify" in both.stderr
+    audit = run_cli("-r", cli_repo, "--json", "audit").stdout
+    assert '"operation": "restore"' not in audit  # a dry run changes nothing: no record

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from s3vault.clock import Clock, SystemClock
 from s3vault.errors import ExitCode, S3VaultError
 from s3vault.format import codec
 from s3vault.ids import ObjectId
-from s3vault.ops.audit import audited, not_written
+from s3vault.ops.audit import AuditNote, audited, not_written
 from s3vault.ops.records import refuse_bare_strings
 from s3vault.ops.snapshots import SnapshotFilter, select_snapshot
 from s3vault.patterns import read_pattern_file
@@ -57,6 +58,7 @@ class RestoreOptions:
     # 1: none, the serial engine
     jobs: int = 0
     worker_timeout: float = STALL_AFTER  # seconds a worker may hold a task and say nothing
+    dry_run: bool = False  # plan only: say what would be restored, write nothing (restic 0.17)
 
     def __post_init__(self) -> None:
         refuse_bare_strings(self)
@@ -82,6 +84,7 @@ class RestoreResult:
     requests: RequestCounts
     verified: int = 0  # files read back and found as the snapshot has them (``verify``)
     mismatches: tuple[tuple[str, str], ...] = ()  # (path, what differs) found by ``verify``
+    dry_run: bool = False  # nothing was written: the counts say what would be restored
 
 
 def restore(
@@ -111,7 +114,9 @@ def restore(
     """
     details = {"verify": True} if options.verify else {}
     with (
-        audited(
+        nullcontext(AuditNote("restore"))  # a dry run changes nothing: no record
+        if options.dry_run
+        else audited(
             repo, "restore", snapshot=options.snapshot, target=str(options.target), **details
         ) as note,
         collector.paused(),  # the plan lives as long as the restore: never worth traversing
@@ -158,6 +163,10 @@ def _restore(
         iexclude=patterns.iexclude,
         snapshot=sid,
     )
+    if options.dry_run:
+        where = subfolder or "/"
+        selected = _selected_nothing(plan, options, patterns, sid, where)
+        return _planned(repo, plan, sid, target, clock.monotonic() - t0, selected)
     outcome = make_restorer(
         repo,
         plan,
@@ -213,6 +222,33 @@ def _restore(
         requests=repo.requests.snapshot(),
         verified=verified,
         mismatches=tuple(mismatches),
+    )
+
+
+def _planned(
+    repo: Repository,
+    plan: RestorePlan,
+    sid: ObjectId,
+    target: bytes,
+    duration: float,
+    selected: list[tuple[str, str]],
+) -> RestoreResult:
+    """What a restore would do (``dry_run``): the plan's counts, nothing written; the data the
+    repository lacks is known from the index, damage inside packs only by reading them."""
+    return RestoreResult(
+        snapshot_id=sid,
+        target=os.fsdecode(target),
+        files_restored=len(plan.files) + len(plan.hardlinks),
+        files_skipped=0,
+        dirs=len(plan.dirs),
+        others=len(plan.others),
+        bytes_written=0,
+        total_bytes=plan.total_bytes,
+        total_duration=duration,
+        errors=tuple(plan.errors),
+        warnings=(*plan.refused, *selected),
+        requests=repo.requests.snapshot(),
+        dry_run=True,
     )
 
 

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from s3vault import ARCHIVED, ExitCode, RestoreOptions, RestoreResult, SnapshotFilter, TagList
+from s3vault import (
+    ARCHIVED,
+    ExitCode,
+    RestoreOptions,
+    RestoreResult,
+    SnapshotFilter,
+    TagList,
+    UsageError,
+)
 from s3vault import restore as restore_op
 from s3vault.cli.context import CliContext
 from s3vault.cli.options import (
@@ -92,6 +100,12 @@ from s3vault.cli.session import open_repo
 )
 @latest_filters
 @click.option(
+    "-n",
+    "--dry-run",
+    is_flag=True,
+    help="Say what would be restored (files, directories, bytes); write nothing (restic 0.17)",
+)
+@click.option(
     "--verify",
     is_flag=True,
     help="Read every restored file back and compare it with the snapshot (exit 13 on a mismatch)",
@@ -111,6 +125,7 @@ def restore(
     hosts: tuple[str, ...],
     tags: tuple[TagList, ...],
     paths: tuple[str, ...],
+    dry_run: bool,
     verify: bool,
     jobs: int,
     worker_timeout: float,
@@ -128,6 +143,8 @@ def restore(
       s3vault restore latest:/etc/nginx --target /etc/nginx.restored
     """
     ctx = cli_context()
+    if dry_run and verify:
+        raise UsageError("restore: --dry-run writes nothing for --verify to read back")
     repo = open_repo(ctx, snapshots_ahead=True)
     options = RestoreOptions(
         snapshot=snapshot,
@@ -145,6 +162,7 @@ def restore(
         verify=verify,
         jobs=jobs,
         worker_timeout=worker_timeout,
+        dry_run=dry_run,
     )
     with CliProgress(ctx) as progress:
         r = restore_op(repo, options, progress=progress)
@@ -164,6 +182,7 @@ def _report(ctx: CliContext, r: RestoreResult, *, verify: bool) -> int:
         emit(
             ctx,
             "summary",
+            **({"dry_run": True} if r.dry_run else {}),
             snapshot_id=r.snapshot_id,
             target=r.target,
             files_restored=r.files_restored,
@@ -176,6 +195,14 @@ def _report(ctx: CliContext, r: RestoreResult, *, verify: bool) -> int:
             warnings=len(r.warnings),
             **_verify_fields(r, verify),
             requests=r.requests,
+        )
+    elif r.dry_run:
+        say(
+            ctx,
+            f"would restore snapshot {r.snapshot_id.short} to {r.target}: "
+            f"{plural(r.files_restored, 'file')}, {plural(r.dirs, 'directory', 'directories')}"
+            f", {plural(r.others, 'other entry', 'other entries')}, "
+            f"{human_bytes(r.total_bytes)} (dry run: nothing was written)",
         )
     else:
         rate = r.bytes_written / r.total_duration if r.total_duration > 0 else 0
