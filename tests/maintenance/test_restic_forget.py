@@ -439,7 +439,13 @@ def test_windows_across_a_daylight_saving_change_are_restics(
     month = datetime(2024, 11, 26, 12, 15, tzinfo=zone)  # a month back: before it
     with _zone(sides, tz):
         for latest, days in ((autumn, 3), (spring, 3), (month, 33)):
-            timeline = _around(latest, zone, days)
+            # the last day, and two days around where a window of a month or less ends
+            edge = latest.astimezone(UTC) - timedelta(days=31)
+            timeline = [
+                s
+                for s in _around(latest, zone, days)
+                if s.time > latest - timedelta(days=3) or abs(s.time - edge) < timedelta(days=1)
+            ]
             restic.write(timeline)
             ours.write(timeline)
             kept = _multiset(ours.kept(flags))
