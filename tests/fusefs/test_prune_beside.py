@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from s3vault import repair_index
 from s3vault.fusefs import SnapshotView
 from s3vault.repository.snapshots import list_snapshots
 from tests.maintenance.harness import GRACE, World
@@ -49,5 +50,32 @@ def test_a_mount_reads_what_a_prune_moved_and_says_what_it_removed(
     assert view.blobs.failed == {} and view.unreadable == {}  # not damage
     (why,) = view.blobs.removed.values()
     assert "no longer in the repository: a prune removed it since this mount read" in why
-    assert "nothing is damaged" in why
+    assert "1 snapshot(s) shown here were forgotten since" in why
+    view.close()
+
+
+def test_data_a_repair_dropped_from_the_index_is_damage_when_no_snapshot_was_forgotten(
+    tmp_path: Path,
+) -> None:
+    """A lost pack whose entries `repair index` dropped was said to be "removed by a prune,
+    nothing is damaged", and the mount ended with exit 0 (an attack pass, 2026-12-07): with
+    every snapshot shown still stored, it is damage."""
+    world = World(tmp_path)
+    body = world.write("f", 60_000)
+    world.backup()
+    repo = world.open()
+    repo = repo.with_index(repo.read_index())
+    view = SnapshotView(repo, list_snapshots(repo))
+    src = SnapshotView.split(str(tmp_path / "src"))
+    first = view.listdir((b"snapshots",))[0]
+    content = view.open((b"snapshots", first, *src, b"f"))
+    for info in world.backend.list("data/"):  # the pack is lost ...
+        world.backend.delete(info.name)
+    repair_index(world.open(), clock=world.clock)  # ... and the index rewritten without it
+    with pytest.raises(OSError) as lost:
+        content.read(0, len(body.read_bytes()))
+    assert lost.value.errno == errno.EIO
+    assert view.blobs.removed == {}
+    (why,) = view.blobs.failed.values()
+    assert "though no snapshot shown here was forgotten" in why
     view.close()

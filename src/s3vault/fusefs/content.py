@@ -35,19 +35,23 @@ DEFAULT_CACHE_BYTES = 64 << 20
 
 
 class RemovedByPrune(ObjectNotFoundError):
-    """A blob or tree the mount's index named that is no longer in the repository's: another
-    host's prune removed it (its snapshot was forgotten). Not damage."""
+    """A blob or tree the mount's index named that is no longer in the repository's, while
+    snapshots shown were forgotten since: another host's prune removed it with them. Not
+    damage."""
 
 
-REMOVED = (
-    "no longer in the repository: a prune removed it since this mount read the index (its "
-    "snapshot was forgotten: the mount stops showing it at its next refresh); nothing is "
-    "damaged"
-)
+# How many of the snapshots the mount shows are gone from the store (forgotten since): what
+# tells a prune's removal from damage (a lost pack whose index entries a `repair index`
+# dropped was called "removed by a prune, nothing is damaged": an attack pass, 2026-12-07)
+Forgotten = Callable[[Repository], int]
 
 
 def read_fresh(
-    repo: Repository, btype: BlobType, bid: ObjectId, load: Callable[[Repository], T]
+    repo: Repository,
+    btype: BlobType,
+    bid: ObjectId,
+    load: Callable[[Repository], T],
+    forgotten: Forgotten,
 ) -> tuple[T, Repository]:
     """``load(repo)``, a blob read through ``repo``; when its pack is gone, through a freshly
     read index (another host's prune repacked it, or deleted it with its forgotten snapshot,
@@ -55,8 +59,9 @@ def read_fresh(
     and the repository view it read through (``repo`` or the fresh one).
 
     Raises:
-        IntegrityError: damaged. ObjectNotFoundError: gone (RemovedByPrune: no longer in
-            the repository's index).
+        IntegrityError: damaged, or no longer indexed while no snapshot shown was forgotten.
+        ObjectNotFoundError: gone (RemovedByPrune: no longer indexed, and snapshots shown
+            were forgotten since).
     """
     # A file is opened, a directory listed, only when the mount's index had it
     if repo.index.has(btype, bid):
@@ -67,9 +72,26 @@ def read_fresh(
             if fresh is repo:
                 raise
             repo = fresh
-    if not repo.index.has(btype, bid):
-        raise RemovedByPrune(REMOVED)
-    return load(repo), repo
+    if repo.index.has(btype, bid):
+        return load(repo), repo
+    gone = forgotten(repo)
+    if gone:
+        msg = (
+            f"no longer in the repository: a prune removed it since this mount read the index, "
+            f"and {gone} snapshot(s) shown here were forgotten since (the mount stops showing "
+            "them at its next refresh); if its snapshot is still listed (`s3vault snapshots`), "
+            "`s3vault verify` names the damage"
+        )
+        raise RemovedByPrune(msg)
+    msg = (
+        "no longer in the repository's index, though no snapshot shown here was forgotten: "
+        "its data is lost (`s3vault verify` names the damage)"
+    )
+    raise IntegrityError(msg)
+
+
+def _never_forgotten(_repo: Repository) -> int:
+    return 0
 
 
 def _data(bid: ObjectId) -> Callable[[Repository], bytes]:
@@ -81,8 +103,15 @@ class BlobCache:
     ``capacity`` bytes; a blob asked for while it is being fetched is fetched once. Thread-safe.
     """
 
-    def __init__(self, repo: Repository, capacity: int = DEFAULT_CACHE_BYTES) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        capacity: int = DEFAULT_CACHE_BYTES,
+        forgotten: Forgotten = _never_forgotten,
+    ) -> None:
+        """``forgotten``: how many snapshots shown are gone (``read_fresh``)."""
         self._repo = repo
+        self._forgotten = forgotten
         self._capacity = capacity
         self._lock = threading.Lock()
         self._blobs: OrderedDict[ObjectId, bytes] = OrderedDict()
@@ -136,6 +165,15 @@ class BlobCache:
             self._loading[bid] = future
         self._pool.submit(self._load, bid, future)
 
+    def fail(self, bid: ObjectId, why: str) -> OSError:
+        """Note a blob a file needs as damaged (logged once); the error its reader gets."""
+        with self._lock:
+            first = bid not in self.failed
+            self.failed[bid] = why
+        if first:
+            log.warning("data blob %s %s", bid.short, why)
+        return OSError(errno.EIO, f"data blob {bid.short} {why}")
+
     def close(self) -> None:
         """Stop the read-ahead threads and drop every blob."""
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -145,7 +183,7 @@ class BlobCache:
 
     def _load(self, bid: ObjectId, future: Future[bytes]) -> None:
         try:
-            data, through = read_fresh(self._repo, BlobType.DATA, bid, _data(bid))
+            data, through = read_fresh(self._repo, BlobType.DATA, bid, _data(bid), self._forgotten)
         except (IntegrityError, ObjectNotFoundError) as exc:
             with self._lock:
                 del self._loading[bid]
@@ -186,14 +224,10 @@ class FileContent:
         self._starts: list[int] = []
         # copies whose lengths fit the file (read to learn a length only where they disagree)
         layout = file_layout(repo.index, node.content, node.size, partial(read_length, repo))
-        if layout.missing is not None:
-            bid = layout.missing
-            log.warning("data blob %s is not in the index", bid.short)
-            raise OSError(errno.EIO, f"data blob {bid.short} is not in the index")
+        if layout.missing is not None:  # damage: counted (the mount ended with exit 0)
+            raise cache.fail(layout.missing, "is not in the index")
         if layout.unreadable is not None:
-            bid = layout.unreadable
-            log.warning("data blob %s cannot be read from any of its copies", bid.short)
-            raise OSError(errno.EIO, f"data blob {bid.short} cannot be read")
+            raise cache.fail(layout.unreadable, "cannot be read from any of its copies")
         for bid, bad, taken in layout.passed_over:
             log.warning(
                 "data blob %s: the copy in pack %s has a length that does not fit the file; "

@@ -37,6 +37,7 @@ import blake3
 
 from s3vault.clock import Clock, SystemClock
 from s3vault.errors import IntegrityError, ObjectNotFoundError, S3VaultError
+from s3vault.format.layout import ObjectKind
 from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import TYPE_BITS, Node, NodeType
@@ -224,8 +225,9 @@ class SnapshotView:
         self._repo = repo
         shown = list(snapshots)
         self._shown = {sid for sid, _ in shown}
+        self._ever_shown = set(self._shown)
         self._layout = _Layout(shown)
-        self.blobs = BlobCache(repo, cache_bytes)
+        self.blobs = BlobCache(repo, cache_bytes, forgotten=self.forgotten)
         self._lock = threading.Lock()
         self._dir_maps: OrderedDict[ObjectId, dict[bytes, Node]] = OrderedDict()
         self._paths: OrderedDict[Path, Entry] = OrderedDict()
@@ -236,6 +238,12 @@ class SnapshotView:
         self._clock = clock or SystemClock()
         self._checked = self._clock.monotonic()
         self._reloading = threading.Lock()
+
+    def forgotten(self, repo: Repository) -> int:
+        """How many snapshots shown are gone from the store now (one listing)."""
+        with self._lock:
+            shown = set(self._ever_shown)  # a file opened before a refresh is still read
+        return len(shown - set(repo.list_files(ObjectKind.SNAPSHOTS)))
 
     @property
     def snapshots(self) -> int:
@@ -262,6 +270,7 @@ class SnapshotView:
             with self._lock:
                 self._repo, self._layout = repo, layout
                 self._shown = {sid for sid, _ in shown}
+                self._ever_shown |= self._shown
                 self._paths.clear()
             self.blobs.rebind(repo)
         finally:
@@ -377,7 +386,9 @@ class SnapshotView:
                 return found
         repo = self._repo
         try:
-            tree, through = read_fresh(repo, BlobType.TREE, tid, lambda r: r.load_tree(tid))
+            tree, through = read_fresh(
+                repo, BlobType.TREE, tid, lambda r: r.load_tree(tid), self.forgotten
+            )
             nodes = tree.nodes
         except (IntegrityError, ObjectNotFoundError) as exc:
             into = self.removed if isinstance(exc, RemovedByPrune) else self.unreadable

@@ -62,8 +62,9 @@ def mount(
         return ExitCode.DAMAGED
     if result.removed:
         ctx.err.print(
-            f"unmounted {mountpoint}; {result.removed} blob(s) of forgotten snapshots were "
-            "removed by a prune while mounted (their files gave I/O errors): nothing is damaged",
+            f"unmounted {mountpoint}; {result.removed} blob(s) gone from the index while "
+            "snapshots shown were forgotten and pruned beside the mount (their files gave I/O "
+            "errors): not counted as damage",
             markup=False,
             highlight=False,
         )
