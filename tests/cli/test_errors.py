@@ -121,6 +121,7 @@ def test_another_repositorys_config_in_its_place_is_damage_not_a_wrong_password(
     other_pw = {**cli_env, "S3VAULT_PASSWORD": "the other's"}
     init = ("init", "--kdf-cost", "minimum", "--no-recovery-key")
     assert run_cli("-r", other, *init, env=other_pw).code == 0
+    shutil.copyfile(Path(cli_repo) / "config", tmp_path / "own-config")
     shutil.copyfile(Path(other) / "config", Path(cli_repo) / "config")
     done = run_cli("-r", cli_repo, "--cache-dir", str(tmp_path / "fresh"), "snapshots")
     assert done.code == 13, done.stderr
@@ -133,6 +134,17 @@ def test_another_repositorys_config_in_its_place_is_damage_not_a_wrong_password(
     done = run_cli("-r", cli_repo, "--cache-dir", str(tmp_path / "fresh2"), "snapshots")
     assert done.code == 13, done.stderr
     assert "which belongs to another repository than the config object names" in done.stderr
+    # this repository's own key files damaged beside one stray key file of another: the
+    # config is right, the key files are named damaged (it blamed the config)
+    config = Path(cli_repo) / "config"
+    config.write_bytes((Path(other).parent / "own-config").read_bytes())
+    for key in (Path(cli_repo) / "keys").iterdir():
+        if (Path(other) / "keys" / key.name).exists():
+            continue  # the stray one
+        key.write_bytes(key.read_bytes()[:60])
+    done = run_cli("-r", cli_repo, "--cache-dir", str(tmp_path / "fresh4"), "snapshots")
+    assert done.code == 12, done.stderr
+    assert "is not its own" not in done.stderr and "damaged" in done.stderr
     wrong = {**cli_env, "S3VAULT_PASSWORD": "nobody's"}
     fresh = ("--cache-dir", str(tmp_path / "fresh3"))
     assert run_cli("-r", cli_repo, *fresh, "snapshots", env=wrong).code == 12  # a wrong one

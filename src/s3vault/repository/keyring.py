@@ -347,7 +347,6 @@ class _KeySearch:
         self.opened: list[tuple[str, str]] = []  # the password opens it, but it is damaged
         self.newer: list[tuple[str, str]] = []  # written by a newer s3vault
         self.put_only: KeyFile | None = None  # a put-only key file the password opens
-        self.read_files = 0  # key files read whole
         self.foreign: list[tuple[str, KeyFile]] = []  # of another repository than the config's
 
     def skip(self, into: list[tuple[str, str]] | None, name: str, why: str) -> None:
@@ -359,15 +358,13 @@ class _KeySearch:
     def read(self, backend: Backend, name: str) -> KeyFile | None:
         """The key file ``name``, or None (noted) when it is gone, damaged or too new."""
         try:
-            keyfile = KeyFile.decode(backend.get(name))
+            return KeyFile.decode(backend.get(name))
         except ObjectNotFoundError:
             return None  # removed since the listing (key remove)
         except (IntegrityError, FormatVersionError) as exc:
             into = self.newer if isinstance(exc, FormatVersionError) else self.damaged
             self.skip(into, name, str(exc))
             return None
-        self.read_files += 1
-        return keyfile
 
     def refuse_put_only(self, name: str, keyfile: KeyFile) -> None:
         """A put-only key file opens nothing for reading: note it if the password is its (the
@@ -427,7 +424,9 @@ def _refuse_a_foreign_config(location: str, count: int, search: _KeySearch) -> N
     """
     if not search.foreign:
         return
-    if len(search.foreign) < search.read_files:  # the password's key file may be foreign
+    # every key file listed, not only those read whole: own key files that are damaged beside
+    # a stray foreign one blamed a good config (an attack pass, 2026-12-07)
+    if len(search.foreign) < count:  # the password's key file may be foreign
         opened = None
         for name, keyfile in search.foreign[:FOREIGN_TRIED]:
             if keyfile.put_only or keyfile.kind == "kms":
