@@ -19,8 +19,12 @@ A malformed pattern (``[a``, a trailing ``\\``) is refused up front, as restic 0
 
 from __future__ import annotations
 
+import codecs
+import errno
+import os
 import posixpath
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -339,10 +343,11 @@ def read_pattern_file(
         UsageError: the file cannot be read.
     """
     try:
-        lines = path.read_text(encoding="utf-8-sig", errors="surrogateescape").splitlines()
+        raw_bytes = _read_whole(path)
     except OSError as exc:
         msg = f"cannot read {what} {path}: {exc.strerror}"
         raise UsageError(msg) from None
+    lines = _text(raw_bytes).splitlines()
     patterns = []
     for number, raw in enumerate(lines, 1):
         line = raw.strip()
@@ -359,3 +364,40 @@ def read_pattern_file(
             raise UsageError(msg) from None
         patterns.append(pattern)
     return patterns
+
+
+def _read_whole(path: Path) -> bytes:
+    """The file's bytes. A FIFO no process writes to is refused, not waited on for ever
+    (restic waits); a pipe with a writer (``<(...)``, /dev/stdin) is read to its end.
+
+    Raises:
+        OSError: it cannot be opened or read; ENXIO for a FIFO without a writer.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            try:
+                first = os.read(fd, 65536)
+            except BlockingIOError:  # a writer, nothing written yet: wait for it
+                first = None
+            if first == b"":
+                raise OSError(errno.ENXIO, "a FIFO no process writes to (it would wait for ever)")
+            os.set_blocking(fd, True)
+            chunks = [first] if first else []
+        else:
+            os.set_blocking(fd, True)
+            chunks = []
+        while block := os.read(fd, 1 << 20):
+            chunks.append(block)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _text(raw: bytes) -> str:
+    """A pattern file's text as restic reads it (Go's textfile.Read): UTF-16 with its byte
+    order mark (as Windows' Notepad saves it: such a file matched nothing, silently), else
+    UTF-8 with or without one; bytes that are not UTF-8 kept as they are."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16", errors="surrogateescape")
+    return raw.decode("utf-8-sig", errors="surrogateescape")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -154,3 +157,36 @@ def test_named_path_rules_walk_a_path_10000_levels_deep_without_recursion() -> N
     matcher = ExcludeMatcher(ExcludeRules.build(("sub", "*.tmp"), ()), named=(b"/d/sub",))
     assert not matcher.skipped(deep, b"x", _st(0o40755), None)
     assert matcher.skipped(deep + b"/a.tmp", b"a.tmp", _st(), None)
+
+
+def test_a_pattern_file_in_utf16_is_read_as_restic_reads_it(tmp_path: Path) -> None:
+    """As Windows' Notepad saves it (a byte order mark, then UTF-16): it matched nothing,
+    silently, where restic (Go's textfile.Read) reads its patterns (an attack pass,
+    2026-12-07)."""
+    little = tmp_path / "le"
+    little.write_bytes("*.txt\r\n# comment\n".encode("utf-16"))  # with its BOM
+    big = tmp_path / "be"
+    big.write_bytes(codecs.BOM_UTF16_BE + "*.log\n".encode("utf-16-be"))
+    assert read_pattern_file(little) == ["*.txt"]
+    assert read_pattern_file(big) == ["*.log"]
+
+
+def test_a_fifo_no_one_writes_to_is_refused_not_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match="a FIFO no process writes to"):
+        read_pattern_file(fifo)
+    read_end, write_end = os.pipe()  # a pipe with a writer (<(...), /dev/stdin): read to
+    try:  # its end, however late the writer writes
+
+        def write_late() -> None:
+            time.sleep(0.3)
+            os.write(write_end, b"*.slow\n")
+            os.close(write_end)
+
+        late = threading.Thread(target=write_late)
+        late.start()
+        assert read_pattern_file(Path(f"/dev/fd/{read_end}")) == ["*.slow"]
+        late.join()
+    finally:
+        os.close(read_end)

@@ -62,9 +62,10 @@ def _check_mountpoint(where: str) -> None:
         st = os.stat(where)
     except OSError as exc:
         if exc.errno == errno.ENOTCONN:
+            real = os.path.realpath(where)  # fusermount3 takes no symlink to a mount point
             msg = (
                 f"mount point {where} is a mount whose server is gone (a mount that was "
-                f"killed): unmount it first (`fusermount3 -u {where}`, or `umount -l {where}` "
+                f"killed): unmount it first (`fusermount3 -u {real}`, or `umount -l {real}` "
                 "as root), then mount again"
             )
         elif exc.errno == errno.ENOENT:
