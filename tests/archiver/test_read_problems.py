@@ -11,7 +11,24 @@ from pathlib import Path
 
 import pytest
 
+from s3vault import (
+    BackupOptions,
+    InitOptions,
+    RepoOptions,
+    RepositorySettings,
+    RestoreOptions,
+    backup,
+    init,
+    open_repository,
+    restore,
+)
+from s3vault.archiver import pipeline
+from s3vault.archiver.chunking import FdReader, FileReader
+from s3vault.archiver.pipeline import INLINE_FILES_BELOW
 from s3vault.archiver.scan import read_problem
+from s3vault.repository.repository import Repository
+
+LOW_KDF = RepositorySettings(kdf_cost="minimum")
 
 
 def _raised(call: object) -> OSError:
@@ -35,3 +52,65 @@ def test_the_races_and_the_faults_are_told_apart(tmp_path: Path) -> None:
     looping.symlink_to(looping)
     fault = _raised(lambda: os.stat(looping))
     assert read_problem(fault, "cannot read") == f"cannot read: {fault.strerror}"
+
+
+def _repo(tmp_path: Path) -> Repository:
+    options = RepoOptions(url=str(tmp_path / "repo"), password=b"pw")
+    init(options, InitOptions(settings=LOW_KDF))
+    return open_repository(options)
+
+
+def _restored(repo: Repository, tmp_path: Path, src: Path, name: str) -> bytes:
+    restore(repo, RestoreOptions(target=tmp_path / "out"))
+    return (tmp_path / "out" / str(src).lstrip("/") / name).read_bytes()
+
+
+def test_a_file_renamed_over_between_the_scan_and_the_read_is_saved_as_it_is_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An editor's save, a package manager, a config tool: a new file renamed over the one
+    the scan saw. It was left out with "replaced while the backup was running" (exit 3), run
+    after run for a file replaced often enough; restic saves the one at its path (an attack
+    pass, 2026-12-07)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "z.conf").write_bytes(b"old " * INLINE_FILES_BELOW)  # opened by path, after the scan
+    new_body = b"new " * INLINE_FILES_BELOW
+    opening = FileReader.open
+
+    def rename_over_first(self: FileReader, path: bytes) -> int:
+        if path.endswith(b"/z.conf") and not (src / "z.tmp.done").exists():
+            (src / "z.tmp").write_bytes(new_body)
+            os.rename(src / "z.tmp", src / "z.conf")
+            (src / "z.tmp.done").mkdir()  # once
+        return opening(self, path)
+
+    monkeypatch.setattr(FileReader, "open", rename_over_first)
+    repo = _repo(tmp_path)
+    done = backup(repo, BackupOptions(paths=(str(src),), jobs=1))
+    assert done.warnings == (), done.warnings
+    assert _restored(repo, tmp_path, src, "z.conf") == new_body
+
+
+def test_a_file_renamed_over_while_it_is_read_is_one_whole_version_without_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old file loses its name while it is read (its ctime moves with its link count):
+    what was read is one whole version, not a change of content, which exited 3 with
+    "changed while being read" (an attack pass, 2026-12-07)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    old_body = b"old " * INLINE_FILES_BELOW
+    (src / "z.conf").write_bytes(old_body)
+    reader = FdReader
+
+    def rename_over_as_it_is_read(fd: int, *, sparse: bool) -> object:
+        (src / "z.tmp").write_bytes(b"new " * INLINE_FILES_BELOW)  # after the open's fstat
+        os.rename(src / "z.tmp", src / "z.conf")
+        return reader(fd, sparse=sparse)
+
+    monkeypatch.setattr(pipeline, "FdReader", rename_over_as_it_is_read)
+    repo = _repo(tmp_path)
+    done = backup(repo, BackupOptions(paths=(str(src),), jobs=1))
+    assert done.warnings == (), done.warnings
+    assert _restored(repo, tmp_path, src, "z.conf") == old_body
