@@ -357,28 +357,18 @@ def test_restore_reads_restics_pattern_files(
     files = ("--include-file", str(tmp_path / "inc"), "--exclude-file", str(tmp_path / "exc"))
     files += ("--iexclude-file", str(tmp_path / "iexc"))
     target = tmp_path / "out"
-    done = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target), *files, env=env)
+    restore = ("-r", cli_repo, "restore", "latest", "-t", str(target))
+    done = run_cli(*restore, *files, env=env)
     assert done.code == 0, done.stderr
     restored = target / str(src).lstrip("/")
     found = {str(p.relative_to(restored)) for p in restored.rglob("*") if p.is_file()}
     assert found == {"etc/app.conf", "var/keep.txt"}
     missing = tmp_path / "nowhere"
-    done = run_cli(
-        "-r", cli_repo, "restore", "latest", "-t", str(target), "--include-file", str(missing)
-    )
+    done = run_cli(*restore, "--include-file", str(missing))
     assert done.code == 2, done.stderr
     assert f"cannot read --include-file {missing}" in done.stderr
     (tmp_path / "bad").write_text("ok\n[abc\n")
-    done = run_cli(
-        "-r",
-        cli_repo,
-        "restore",
-        "latest",
-        "-t",
-        str(target),
-        "--iinclude-file",
-        str(tmp_path / "bad"),
-    )
+    done = run_cli(*restore, "--iinclude-file", str(tmp_path / "bad"))
     assert done.code == 2 and f"{tmp_path / 'bad'} line 2" in done.stderr, done.stderr
 
 

@@ -480,16 +480,23 @@ def snapshot_filters(fn: F) -> F:
     )
 
 
+def pattern_file(flag: str, help_text: str) -> Callable[[F], F]:
+    """A repeatable option naming files of patterns (restic's ``--exclude-file`` and its kin),
+    handed over as a tuple of paths under the flag's name with an ``s``: ``exclude_files``."""
+    return click.option(
+        flag,
+        flag.removeprefix("--").replace("-", "_") + "s",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        metavar="FILE",
+        help=help_text,
+    )
+
+
 def iexclude_options(fn: F) -> F:
     """restic's ``--iexclude`` and ``--iexclude-file`` (case-insensitive excludes), handed over
     as ``iexcludes`` and ``iexclude_files``."""
-    fn = click.option(
-        "--iexclude-file",
-        "iexclude_files",
-        multiple=True,
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="As --exclude-file, ignoring case (repeatable)",
-    )(fn)
+    fn = pattern_file("--iexclude-file", "As --exclude-file, ignoring case (repeatable)")(fn)
     return click.option(
         "--iexclude",
         "iexcludes",

@@ -29,6 +29,7 @@ from s3vault.cli.options import (
     global_options,
     iexclude_options,
     jobs_option,
+    pattern_file,
 )
 from s3vault.cli.progress import CliProgress
 from s3vault.cli.render import emit, human_bytes, human_elapsed, plural, say
@@ -56,12 +57,9 @@ from s3vault.cli.session import open_repo, repo_options
     help="Exclude paths matching PATTERN (restic's rules: a/cache at any depth, /a/cache "
     "only there, ** any depth, !P re-includes; repeatable)",
 )
-@click.option(
+@pattern_file(
     "--exclude-file",
-    "exclude_files",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Read exclude patterns from a file, one a line, $VAR expanded as restic does (repeatable)",
+    "Read exclude patterns from a file, one a line, $VAR expanded as restic does (repeatable)",
 )
 @iexclude_options
 @click.option(

@@ -23,6 +23,7 @@ from s3vault.cli.options import (
     cli_context,
     global_options,
     latest_filters,
+    pattern_file,
     read_workers_options,
 )
 from s3vault.cli.progress import CliProgress
@@ -66,38 +67,13 @@ from s3vault.cli.session import open_repo
     metavar="PATTERN",
     help="As --exclude, ignoring the case of letters (repeatable)",
 )
-@click.option(
+@pattern_file(
     "--include-file",
-    "include_files",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    metavar="FILE",
-    help="Read --include patterns from FILE, one a line, $VAR expanded (restic's; repeatable)",
+    "Read --include patterns from FILE, one a line, $VAR expanded (restic's; repeatable)",
 )
-@click.option(
-    "--exclude-file",
-    "exclude_files",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    metavar="FILE",
-    help="Read --exclude patterns from FILE (repeatable)",
-)
-@click.option(
-    "--iinclude-file",
-    "iinclude_files",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    metavar="FILE",
-    help="Read --iinclude patterns from FILE (repeatable)",
-)
-@click.option(
-    "--iexclude-file",
-    "iexclude_files",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    metavar="FILE",
-    help="Read --iexclude patterns from FILE (repeatable)",
-)
+@pattern_file("--exclude-file", "Read --exclude patterns from FILE (repeatable)")
+@pattern_file("--iinclude-file", "Read --iinclude patterns from FILE (repeatable)")
+@pattern_file("--iexclude-file", "Read --iexclude patterns from FILE (repeatable)")
 @latest_filters
 @click.option(
     "-n",
