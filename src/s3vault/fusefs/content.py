@@ -224,7 +224,7 @@ class FileContent:
         self._starts: list[int] = []
         # copies whose lengths fit the file (read to learn a length only where they disagree)
         layout = file_layout(repo.index, node.content, node.size, partial(read_length, repo))
-        if layout.missing is not None:  # damage: counted (the mount ended with exit 0)
+        if layout.missing is not None:  # damage, counted for the exit code (it was not)
             raise cache.fail(layout.missing, "is not in the index")
         if layout.unreadable is not None:
             raise cache.fail(layout.unreadable, "cannot be read from any of its copies")

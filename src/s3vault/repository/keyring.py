@@ -415,7 +415,7 @@ FOREIGN_TRIED = 4  # key files of another repository the password is tried on, a
 
 
 def _refuse_a_foreign_config(location: str, count: int, search: _KeySearch) -> None:
-    """No key file opened: when every key file read names another repository than the
+    """No key file opened: when every key file listed names another repository than the
     config, or the password opens one that does, the config is not this repository's (it
     said "wrong password", exit 12, with the right password: an attack pass, 2026-12-07).
 
