@@ -175,25 +175,9 @@ def _restore(
         progress=progress,
         watchdog=watchdog,
     ).run(target)
-    mismatches: list[tuple[str, str]] = []
-    verified = 0
-    if options.verify:
-        checked = [t for t in plan.files if not t.failed]
-        progress.started(
-            "verify", total_files=len(checked), total_bytes=sum(t.node.size for t in checked)
-        )
-        mismatches = prove_on_disk(
-            plan,
-            target,
-            repo.sealer.current.id_key,
-            workers=options.workers,
-            jobs=jobs_for(options.jobs, plan.total_bytes),
-            metadata=False,
-            progress=progress,
-            watchdog=watchdog,
-        )
-        progress.finished("verify")
-        verified = len(checked) - len(mismatches)
+    verified, mismatches = (
+        _read_back(repo, plan, target, options, progress, watchdog) if options.verify else (0, [])
+    )
     whole = not (patterns or outcome.files_skipped or subfolder)
     if (
         options.verify
@@ -223,6 +207,34 @@ def _restore(
         verified=verified,
         mismatches=tuple(mismatches),
     )
+
+
+def _read_back(
+    repo: Repository,
+    plan: RestorePlan,
+    target: bytes,
+    options: RestoreOptions,
+    progress: Progress,
+    watchdog: Watchdog,
+) -> tuple[int, list[tuple[str, str]]]:
+    """``verify``: every file restored read back and compared with the snapshot; how many
+    matched, and (path, what differs) of each that did not."""
+    checked = [t for t in plan.files if not t.failed]
+    progress.started(
+        "verify", total_files=len(checked), total_bytes=sum(t.node.size for t in checked)
+    )
+    mismatches = prove_on_disk(
+        plan,
+        target,
+        repo.sealer.current.id_key,
+        workers=options.workers,
+        jobs=jobs_for(options.jobs, plan.total_bytes),
+        metadata=False,
+        progress=progress,
+        watchdog=watchdog,
+    )
+    progress.finished("verify")
+    return len(checked) - len(mismatches), mismatches
 
 
 def _planned(
