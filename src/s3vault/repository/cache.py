@@ -134,8 +134,9 @@ class IndexCache:
             except (InvalidTag, ValueError, struct.error):  # what is parsed before the tag is
                 # checked fails on damage too: one reason for both (InvalidTag says nothing)
                 log.warning(
-                    "index cache %s does not authenticate (damaged, or another repository's or "
-                    "key's); rebuilding it",
+                    "index cache %s does not authenticate (damaged, another repository's, or "
+                    "sealed under a master key since rotated by `key rotate-master`, which is "
+                    "no damage); rebuilding it",
                     self.path,
                 )
                 return None
