@@ -377,6 +377,20 @@ def test_unreadable_file_is_a_warning_and_exit_3(
         check=True,
     )
     assert json.loads(snaps.stdout)[0]["incomplete"] is True
+    table = (
+        subprocess.run(
+            [S3VAULT, "-r", cli_repo, "snapshots"], capture_output=True, env=cli_env, check=True
+        )
+        .stdout.decode()
+        .splitlines()
+    )
+    # the mark is the snapshot's, under its time (after the last path it read as the path's)
+    (row,) = [
+        n
+        for n, line in enumerate(table)
+        if line.startswith(json.loads(snaps.stdout)[0]["short_id"])
+    ]
+    assert table[row + 1].split() == ["(incomplete)"], table
 
 
 def test_sigterm_exits_130_and_writes_no_snapshot(

@@ -115,15 +115,16 @@ def _table(entries: list[SnapshotEntry], compact: bool) -> Table:
         table.add_column(column, overflow="fold", no_wrap=not wraps, min_width=width)
     for e in entries:
         s = e.snapshot
-        flag = " (incomplete)" if s.incomplete else ""
+        # under its time, the snapshot's: after the last path it read as that path's
+        flag = "\n(incomplete)" if s.incomplete else ""
         row = [
             e.id.short,
-            s.time.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            s.time.astimezone().strftime("%Y-%m-%d %H:%M:%S") + flag,
             printable(s.hostname),
-            "\n".join(printable(t) for t in s.tags) + (flag if compact else ""),
+            "\n".join(printable(t) for t in s.tags),
         ]
         if not compact:
             paths = "\n".join(printable(p) for p in s.paths)
-            row += [paths + flag, human_bytes(s.summary.total_bytes_processed)]
+            row += [paths, human_bytes(s.summary.total_bytes_processed)]
         table.add_row(*cells(*row))
     return table
