@@ -114,3 +114,33 @@ def test_a_file_renamed_over_while_it_is_read_is_one_whole_version_without_a_war
     done = backup(repo, BackupOptions(paths=(str(src),), jobs=1))
     assert done.warnings == (), done.warnings
     assert _restored(repo, tmp_path, src, "z.conf") == old_body
+
+
+def test_another_name_of_the_inode_scanned_keeps_its_own_content_when_one_is_renamed_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Names z and z2 of one file; a file of the same size and mtime renamed over z before it
+    is read: z is saved as the new file, z2 as the old one (it must not share z's content,
+    even with --ignore-ctime, where size and mtime alone tell versions apart)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    old_body, new_body = b"o" * INLINE_FILES_BELOW, b"n" * INLINE_FILES_BELOW
+    (src / "z").write_bytes(old_body)
+    os.link(src / "z", src / "z2")
+    mtime = os.stat(src / "z").st_mtime_ns
+    opening = FileReader.open
+
+    def rename_over_first(self: FileReader, path: bytes) -> int:
+        if path.endswith(b"/z") and not (src / "done").exists():
+            (src / "done").mkdir()
+            (src / "z.new").write_bytes(new_body)
+            os.utime(src / "z.new", ns=(mtime, mtime))
+            os.rename(src / "z.new", src / "z")
+        return opening(self, path)
+
+    monkeypatch.setattr(FileReader, "open", rename_over_first)
+    repo = _repo(tmp_path)
+    options = BackupOptions(paths=(str(src),), jobs=1, ignore_ctime=True, excludes=("done",))
+    assert backup(repo, options).warnings == ()
+    assert _restored(repo, tmp_path, src, "z") == new_body
+    assert (tmp_path / "out" / str(src).lstrip("/") / "z2").read_bytes() == old_body

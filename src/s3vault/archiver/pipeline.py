@@ -635,8 +635,12 @@ class Archiver:
         """Whether a name's stat shows the version of its inode that another name's node was
         read from: a write since (even one that put the mtime back) changes the ctime, and so
         does a new file that the file system gave a freed inode's number. Size and mtime only
-        with --ignore-ctime (a file system whose ctimes move by themselves)."""
+        with --ignore-ctime (a file system whose ctimes move by themselves). A node read from
+        another inode (a file renamed over the one scanned, ``_read_file``) is no version of
+        this one."""
         if (read.size, read.mtime_ns) != (st.st_size, st.st_mtime_ns):
+            return False
+        if read.inode and read.inode != st.st_ino:
             return False
         return self._opts.changes.ignore_ctime or read.ctime_ns == st.st_ctime_ns
 
