@@ -6,6 +6,7 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import stat
 from pathlib import Path
@@ -396,3 +397,50 @@ def test_restore_dry_run_says_what_it_would_restore_and_writes_nothing(
     assert both.code == 2 and "--dry-run writes nothing for --verify" in both.stderr
     audit = run_cli("-r", cli_repo, "--json", "audit").stdout
     assert '"operation": "restore"' not in audit  # a dry run changes nothing: no record
+
+
+def test_restore_overwrite_leaves_what_restics_overwrite_leaves(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """restic 0.17's `restore --overwrite always|if-changed|if-newer|never` (a restic user's
+    habit: exit 2, no such option), with the serial engine and the process-parallel one."""
+    src = tmp_path / "src"
+    for name in ("changed", "newer", "same-size", "gone"):
+        write_file(src / name, name.encode())
+    os.symlink("changed", src / "link")
+    past = 1_600_000_000_000_000_000
+    for name in ("changed", "newer", "same-size", "gone"):
+        os.utime(src / name, ns=(past, past))
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    base = tmp_path / "base"
+    assert run_cli("-r", cli_repo, "restore", f"latest:{src}", "-t", str(base)).code == 0
+    (base / "changed").write_bytes(b"edited!")  # a size of its own, a newer mtime
+    os.utime(base / "changed", ns=(past - 10**9, past - 10**9))  # but older than the snapshot's
+    (base / "newer").write_bytes(b"local")  # newer than the snapshot's
+    (base / "same-size").write_bytes(b"SAME-SIZE")  # its size and mtime kept: if-changed keeps it
+    os.utime(base / "same-size", ns=(past, past))
+    (base / "gone").unlink()
+    (base / "link").unlink()
+    (base / "link").write_bytes(b"a file where a link was")
+    expected = {
+        "always": {"changed": b"changed", "newer": b"newer", "same-size": b"same-size"},
+        "if-changed": {"changed": b"changed", "newer": b"newer", "same-size": b"SAME-SIZE"},
+        # if-newer: only a snapshot's file newer than the target's (same-size's mtime is equal)
+        "if-newer": {"changed": b"changed", "newer": b"local", "same-size": b"SAME-SIZE"},
+        "never": {"changed": b"edited!", "newer": b"local", "same-size": b"SAME-SIZE"},
+    }
+    for jobs in ("1", "2"):
+        for mode, files in expected.items():
+            target = tmp_path / f"t-{mode}-{jobs}"
+            shutil.copytree(base, target, symlinks=True)
+            args = ("--overwrite", mode, "-j", jobs)
+            done = run_cli("-r", cli_repo, "restore", f"latest:{src}", "-t", str(target), *args)
+            assert done.code == 0, (mode, done.stderr)
+            got = {name: (target / name).read_bytes() for name in files}
+            assert got == files, (mode, jobs)
+            assert (target / "gone").read_bytes() == b"gone"  # missing: restored in every mode
+            assert (target / "link").is_symlink() == (mode != "never"), mode
+    bad = run_cli(
+        "-r", cli_repo, "restore", "latest", "-t", str(tmp_path / "x"), "--overwrite", "no"
+    )
+    assert bad.code == 2

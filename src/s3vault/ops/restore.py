@@ -13,7 +13,7 @@ from pathlib import Path
 from s3vault import collector
 from s3vault.backend.accounting import RequestCounts
 from s3vault.clock import Clock, SystemClock
-from s3vault.errors import ExitCode, S3VaultError
+from s3vault.errors import ExitCode, S3VaultError, UsageError
 from s3vault.format import codec
 from s3vault.ids import ObjectId
 from s3vault.ops.audit import AuditNote, audited, not_written
@@ -27,7 +27,7 @@ from s3vault.repository.snapshots import directory_tree, split_subfolder
 from s3vault.restorer.parallel import ParallelRestorer
 from s3vault.restorer.plan import Patterns, RestorePlan, plan_restore
 from s3vault.restorer.proof import prove_on_disk
-from s3vault.restorer.restorer import Restorer
+from s3vault.restorer.restorer import OVERWRITE, Restorer
 from s3vault.workerpool import STALL_AFTER, Watchdog, available, jobs_for
 
 
@@ -59,9 +59,15 @@ class RestoreOptions:
     jobs: int = 0
     worker_timeout: float = STALL_AFTER  # seconds a worker may hold a task and say nothing
     dry_run: bool = False  # plan only: say what would be restored, write nothing (restic 0.17)
+    # files already in the target left as they are (restic 0.17's --overwrite): always (those
+    # with the snapshot's content), if-changed (its size and mtime), if-newer, never
+    overwrite: str = "always"
 
     def __post_init__(self) -> None:
         refuse_bare_strings(self)
+        if self.overwrite not in OVERWRITE:
+            msg = f"--overwrite {self.overwrite!r}: one of {', '.join(OVERWRITE)}"
+            raise UsageError(msg)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,6 +180,7 @@ def _restore(
         workers=options.workers,
         progress=progress,
         watchdog=watchdog,
+        overwrite=options.overwrite,
     ).run(target)
     verified, mismatches = (
         _read_back(repo, plan, target, options, progress, watchdog) if options.verify else (0, [])
@@ -310,15 +317,26 @@ def make_restorer(
     progress: Progress,
     watchdog: Watchdog | None = None,
     reuse: bool = True,
+    overwrite: str = "always",
 ) -> Restorer:
     """The serial engine for one job (or where processes cannot be forked), else the process
     pool; ``jobs`` 0: one per core for a large restore, one for a small one (``jobs_for``).
-    ``reuse``: leave files the target already holds as the snapshot has them (Restorer)."""
+    ``reuse``: leave files the target already holds as the snapshot has them, ``overwrite``
+    saying which (Restorer)."""
     jobs = jobs_for(jobs, plan.total_bytes)
     if jobs <= 1 or not available():
-        return Restorer(repo, plan, workers=workers, progress=progress, reuse=reuse)
+        return Restorer(
+            repo, plan, workers=workers, progress=progress, reuse=reuse, overwrite=overwrite
+        )
     return ParallelRestorer(
-        repo, plan, jobs=jobs, workers=workers, progress=progress, watchdog=watchdog, reuse=reuse
+        repo,
+        plan,
+        jobs=jobs,
+        workers=workers,
+        progress=progress,
+        watchdog=watchdog,
+        reuse=reuse,
+        overwrite=overwrite,
     )
 
 

@@ -160,8 +160,17 @@ class ParallelRestorer(Restorer):
         progress: Progress | None = None,
         watchdog: Watchdog | None = None,
         reuse: bool = True,
+        overwrite: str = "always",
     ) -> None:
-        super().__init__(repo, plan, owners=owners, workers=workers, progress=progress, reuse=reuse)
+        super().__init__(
+            repo,
+            plan,
+            owners=owners,
+            workers=workers,
+            progress=progress,
+            reuse=reuse,
+            overwrite=overwrite,
+        )
         self._jobs = jobs
         self._watchdog = watchdog
         self._emptied: list[int] = []  # files made anew (empty) before the workers write them

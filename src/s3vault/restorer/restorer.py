@@ -103,6 +103,20 @@ def _read_only(path: bytes) -> bool:
         return False
 
 
+OVERWRITE = ("always", "if-changed", "if-newer", "never")  # restic 0.17's --overwrite
+
+
+def _lstat_at(locator: Locator, entry: Entry) -> os.stat_result | None:
+    """What is at an entry's place in the target (not followed), or None."""
+    try:
+        with locator.at(entry) as (dir_fd, name):
+            return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except (OSError, EntryError) as exc:
+        if isinstance(exc, OSError):
+            raise_if_out_of_descriptors(exc)
+        return None
+
+
 def _already_correct(locator: Locator, task: FileTask, id_key: bytes) -> bool:
     node = task.node
     if node.content_hash is None:
@@ -148,12 +162,16 @@ class Restorer:
         workers: int = 4,
         progress: Progress | None = None,
         reuse: bool = True,
+        overwrite: str = "always",
     ) -> None:
         """``reuse``: a file the target already holds as the snapshot has it is left in place
-        (not read from the repository); a drill, which must read everything, says False."""
+        (not read from the repository); a drill, which must read everything, says False.
+        ``overwrite`` (restic 0.17's, OVERWRITE): which files already in the target are left
+        as they are."""
         self._repo = repo
         self._plan = plan
         self._reuse = reuse
+        self._overwrite = overwrite
         self._owners = owners
         self._workers = workers
         self._progress = progress or NullProgress()
@@ -217,15 +235,17 @@ class Restorer:
             if task.entry.parent in self._failed_dirs:
                 task.failed = "-"  # its directory is reported
                 continue
-            if not fresh and self._reuse and _already_correct(self._loc, task, id_key):
+            kept = None if fresh or not self._reuse else self._left_as_it_is(task, id_key)
+            if kept is not None:
                 self._skip.add(number)
                 self.outcome.files_skipped += 1
                 self._progress.advanced(files=1, bytes_=task.node.size)
-                # its content is in place, its mode, owner or attributes may not be (the
-                # restore that undoes a `chmod -R`): set as for a file written
-                warning = self._sink.set_metadata(task.entry, task.node, in_place=True)
-                if warning:
-                    self._warn(task.entry, warning)
+                if kept:  # the snapshot's content, or size and mtime (if-changed)
+                    # its content is in place, its mode, owner or attributes may not be (the
+                    # restore that undoes a `chmod -R`): set as for a file written
+                    warning = self._sink.set_metadata(task.entry, task.node, in_place=True)
+                    if warning:
+                        self._warn(task.entry, warning)
                 continue
             if task.missing == 0:
                 try:
@@ -394,6 +414,8 @@ class Restorer:
                 why = "its hard-link source failed to restore"
                 self._failed(entry, why, damaged=failed[first])
                 continue
+            if self._kept_in_place(entry):
+                continue
             try:
                 self._sink.link(entry, first)
             except EntryError as exc:
@@ -408,6 +430,33 @@ class Restorer:
                 entry, node = plan.dirs[number]
                 self._warn(entry, self._sink.set_metadata(entry, node))
 
+    def _left_as_it_is(self, task: FileTask, id_key: bytes) -> bool | None:
+        """Whether the file already at the task's place stays (None: it is written anew), and
+        if so whether it counts as the snapshot's (its metadata is then set): always, when it
+        holds the snapshot's content; if-changed, when its size and mtime are the
+        snapshot's; if-newer, when it is a file no older than the snapshot's; never, whenever
+        something is there."""
+        if self._overwrite == "always":
+            return True if _already_correct(self._loc, task, id_key) else None
+        there = _lstat_at(self._loc, task.entry)
+        if there is None:
+            return None
+        if self._overwrite == "never":
+            return False
+        if not stat.S_ISREG(there.st_mode) or there.st_nlink > 1:
+            return None  # a second link may lead outside the target: written anew
+        if self._overwrite == "if-newer":
+            return False if there.st_mtime_ns >= task.node.mtime_ns else None
+        same = (there.st_size, there.st_mtime_ns) == (task.node.size, task.node.mtime_ns)
+        return True if same else None
+
+    def _kept_in_place(self, entry: Entry) -> bool:
+        """``never``: something at the place of a link or other entry stays as it is."""
+        if self._overwrite != "never" or _lstat_at(self._loc, entry) is None:
+            return False
+        self.outcome.files_skipped += 1
+        return True
+
     def _make_other(self, entry: Entry, node: Node) -> None:
         if node.type is NodeType.SOCKET:
             return  # a socket belongs to a process that is gone: nothing to restore
@@ -415,6 +464,8 @@ class Restorer:
             self.outcome.skipped.append(
                 (self._path(entry), "device nodes are only restored as root")
             )
+            return
+        if self._kept_in_place(entry):
             return
         warning = self._sink.make_other(entry, node)
         if warning:

@@ -76,6 +76,14 @@ from s3vault.cli.session import open_repo
 @pattern_file("--iexclude-file", "Read --iexclude patterns from FILE (repeatable)")
 @latest_filters
 @click.option(
+    "--overwrite",
+    type=click.Choice(["always", "if-changed", "if-newer", "never"]),
+    default="always",
+    show_default=True,
+    help="Files already in the target left as they are: always: those with the snapshot's "
+    "content; if-changed: its size and mtime; if-newer: not older; never: any (restic 0.17)",
+)
+@click.option(
     "-n",
     "--dry-run",
     is_flag=True,
@@ -101,6 +109,7 @@ def restore(
     hosts: tuple[str, ...],
     tags: tuple[TagList, ...],
     paths: tuple[str, ...],
+    overwrite: str,
     dry_run: bool,
     verify: bool,
     jobs: int,
@@ -139,6 +148,7 @@ def restore(
         jobs=jobs,
         worker_timeout=worker_timeout,
         dry_run=dry_run,
+        overwrite=overwrite,
     )
     with CliProgress(ctx) as progress:
         r = restore_op(repo, options, progress=progress)
