@@ -7,6 +7,7 @@ attack pass, 2026-12-07)."""
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,34 @@ def test_another_name_of_the_inode_scanned_keeps_its_own_content_when_one_is_ren
     assert backup(repo, options).warnings == ()
     assert _restored(repo, tmp_path, src, "z") == new_body
     assert (tmp_path / "out" / str(src).lstrip("/") / "z2").read_bytes() == old_body
+
+
+def test_the_metadata_saved_is_that_of_the_version_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file replaced twice between the scan and the read can have the scanned inode's number
+    again (ext4 gives it back): its content was saved with the scanned version's mode and
+    mtime, a 0600 file's content restored 0644 (an attack pass, 2026-12-07). The same for a
+    file changed in place: what is saved describes the version read."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "m").write_bytes(b"public " * INLINE_FILES_BELOW)
+    os.chmod(src / "m", 0o644)
+    secret = b"secret " * INLINE_FILES_BELOW
+    later = 1_700_000_000_000_000_000
+    opening = FileReader.open
+
+    def change_first(self: FileReader, path: bytes) -> int:
+        if path.endswith(b"/m") and (src / "m").stat().st_mode & 0o044:
+            os.chmod(src / "m", 0o600)  # the same inode, another version
+            (src / "m").write_bytes(secret)
+            os.utime(src / "m", ns=(later, later))
+        return opening(self, path)
+
+    monkeypatch.setattr(FileReader, "open", change_first)
+    repo = _repo(tmp_path)
+    assert backup(repo, BackupOptions(paths=(str(src),), jobs=1)).warnings == ()
+    assert _restored(repo, tmp_path, src, "m") == secret
+    restored = tmp_path / "out" / str(src).lstrip("/") / "m"
+    assert stat.S_IMODE(restored.stat().st_mode) == 0o600
+    assert restored.stat().st_mtime_ns == later

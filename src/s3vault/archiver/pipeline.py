@@ -713,12 +713,12 @@ class Archiver:
             if not stat.S_ISREG(before.st_mode):
                 self._warn(source.path, "replaced while the backup was running", failed=True)
                 return None
-            if (before.st_ino, before.st_dev) != (st.st_ino, st.st_dev):
-                # another file renamed over it since the scan (an editor's save, a package
-                # manager, a config tool): the one at its path now is read, with its own
-                # metadata, as restic does. It was left out of every snapshot with a warning,
-                # run after run, for a file replaced often enough (an attack pass, 2026-12-07)
-                st = before
+            # The metadata of what is read, from the open: another file renamed over it since
+            # the scan (an editor's save, a package manager) was left out of every snapshot,
+            # run after run, for a file replaced often enough; and one renamed over twice can
+            # have the scanned inode's number again (ext4 gives it back), which saved one
+            # version's content with another's mode and mtime (attack passes, 2026-12-07)
+            st = before
             sparse = before.st_blocks * 512 < before.st_size  # holes, or compressed
             result = self._reader.read_stream(
                 FdReader(fd, sparse=sparse), st.st_size, batched=batched
@@ -746,11 +746,11 @@ class Archiver:
             or after.st_size != result.size
             # a write during the read that put the mtime back (rsync --inplace, touch -r) still
             # moves the ctime; compared from the open, not from the scan, so that a chmod or a
-            # new link between the two is not taken for a change of content; nor is a name
-            # removed (another file renamed over it: what was read is one whole version)
+            # new link between the two is not taken for a change of content; nor is the loss
+            # of its last name (another file renamed over it: what was read is whole)
             or (
                 after.st_ctime_ns != before.st_ctime_ns
-                and after.st_nlink >= before.st_nlink
+                and after.st_nlink > 0
                 and not self._opts.changes.ignore_ctime
             )
         ):
