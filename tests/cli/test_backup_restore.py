@@ -444,3 +444,24 @@ def test_restore_overwrite_leaves_what_restics_overwrite_leaves(
         "-r", cli_repo, "restore", "latest", "-t", str(tmp_path / "x"), "--overwrite", "no"
     )
     assert bad.code == 2
+
+
+def test_restore_overwrite_never_links_no_name_to_a_file_it_left(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """Names a and b of one file; the target holds its own a and no b. With --overwrite never
+    a stays, and b, a link to a, would have a's content, which the snapshot never had: b is
+    not restored, and said."""
+    src = tmp_path / "src"
+    write_file(src / "a", b"snapshot's")
+    os.link(src / "a", src / "b")
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    target = tmp_path / "t"
+    write_file(target / "a", b"the target's own")
+    done = run_cli(
+        "-r", cli_repo, "restore", f"latest:{src}", "-t", str(target), "--overwrite", "never"
+    )
+    assert done.code == 3, done.stderr
+    assert (target / "a").read_bytes() == b"the target's own"
+    assert not (target / "b").exists()
+    assert "the file it is a hard link of was left as it was (--overwrite never)" in done.stderr

@@ -172,6 +172,7 @@ class Restorer:
         self._plan = plan
         self._reuse = reuse
         self._overwrite = overwrite
+        self._left_unlike: set[Entry] = set()  # files left as they were, unlike the snapshot
         self._owners = owners
         self._workers = workers
         self._progress = progress or NullProgress()
@@ -240,6 +241,8 @@ class Restorer:
                 self._skip.add(number)
                 self.outcome.files_skipped += 1
                 self._progress.advanced(files=1, bytes_=task.node.size)
+                if not kept:  # not the snapshot's: its other names are not linked to it
+                    self._left_unlike.add(task.entry)
                 if kept:  # the snapshot's content, or size and mtime (if-changed)
                     # its content is in place, its mode, owner or attributes may not be (the
                     # restore that undoes a `chmod -R`): set as for a file written
@@ -400,7 +403,7 @@ class Restorer:
 
     def _finish(self) -> None:
         """Report failed files; then hard links, other entries, and directory metadata."""
-        plan, out = self._plan, self.outcome
+        plan = self._plan
         failed: dict[Entry, bool] = {}  # → whether for damage
         for task in plan.files:
             if task.failed:
@@ -408,20 +411,8 @@ class Restorer:
                 if task.entry.parent not in self._failed_dirs:
                     self._failed(task.entry, task.failed, damaged=task.damaged)
         for entry, _node, first in plan.hardlinks:
-            if entry.parent in self._failed_dirs:
-                continue
-            if first in failed:
-                why = "its hard-link source failed to restore"
-                self._failed(entry, why, damaged=failed[first])
-                continue
-            if self._kept_in_place(entry):
-                continue
-            try:
-                self._sink.link(entry, first)
-            except EntryError as exc:
-                self._warn(entry, str(exc))
-                continue
-            out.files_restored += 1
+            if entry.parent not in self._failed_dirs:
+                self._make_link(entry, first, failed)
         for entry, node in plan.others:
             if entry.parent not in self._failed_dirs:
                 self._make_other(entry, node)
@@ -429,6 +420,25 @@ class Restorer:
             if number not in self._failed_dirs:
                 entry, node = plan.dirs[number]
                 self._warn(entry, self._sink.set_metadata(entry, node))
+
+    def _make_link(self, entry: Entry, first: Entry, failed: dict[Entry, bool]) -> None:
+        """Another name of a file restored (``failed``: files that were not, → for damage)."""
+        if first in failed:
+            why = "its hard-link source failed to restore"
+            self._failed(entry, why, damaged=failed[first])
+            return
+        if self._kept_in_place(entry):
+            return
+        if first in self._left_unlike:  # a link would give it content it never had
+            why = "not restored: the file it is a hard link of was left as it was"
+            self._warn(entry, f"{why} (--overwrite {self._overwrite})")
+            return
+        try:
+            self._sink.link(entry, first)
+        except EntryError as exc:
+            self._warn(entry, str(exc))
+            return
+        self.outcome.files_restored += 1
 
     def _left_as_it_is(self, task: FileTask, id_key: bytes) -> bool | None:
         """Whether the file already at the task's place stays (None: it is written anew), and
