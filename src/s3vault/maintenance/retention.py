@@ -262,6 +262,17 @@ class Policy:
         data["tags"] = [list(t) for t in self.tags]
         return data
 
+    def as_flags(self) -> str:
+        """The policy as the --keep-* flags that give it: ``--keep-last 2 --keep-tag a,b``."""
+        words = [
+            f"--keep-{rule} {getattr(self, rule)}" for rule in COUNT_RULES if getattr(self, rule)
+        ]
+        for name in _DURATIONS:
+            if getattr(self, name) is not None:
+                words.append(f"--keep-{name.replace('_', '-')} {getattr(self, name)}")
+        words += [f"--keep-tag {spell(tags)}" for tags in self.tags]
+        return " ".join(words)
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Policy:
         """From the config; also reads what older releases stored: ``within`` in seconds

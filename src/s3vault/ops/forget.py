@@ -322,18 +322,10 @@ def _policy(repo: Repository, options: ForgetOptions) -> Policy:
     policy = options.policy
     if policy.empty and repo.config.retention:
         policy = Policy.from_dict(repo.config.retention)  # the repository's own policy
-        rules = " ".join(
-            f"--keep-{'tag' if rule == 'tags' else rule.replace('_', '-')} {value}"
-            for rule, values in policy.to_dict().items()
-            if values
-            for value in (
-                [",".join(tags) or "''" for tags in values] if rule == "tags" else [values]
-            )
-        )
         log.warning(
             "no --keep-* rule given (a count of 0 is no rule): the repository's policy "
             "applies (%s)",
-            rules,
+            policy.as_flags(),
         )
     if policy.empty and options.allow_remove_all and not options.selects:
         msg = (
