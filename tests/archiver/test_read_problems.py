@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,20 @@ def _repo(tmp_path: Path) -> Repository:
     return open_repository(options)
 
 
+def _before_its_open(
+    monkeypatch: pytest.MonkeyPatch, name: bytes, change: Callable[[], object]
+) -> None:
+    """Run ``change`` once, just before the backup opens the file ``name`` (after its scan)."""
+    opening, done = FileReader.open, []
+
+    def open_after_the_change(self: FileReader, path: bytes) -> int:
+        if path.endswith(b"/" + name) and not done:
+            done.append(change())
+        return opening(self, path)
+
+    monkeypatch.setattr(FileReader, "open", open_after_the_change)
+
+
 def _restored(repo: Repository, tmp_path: Path, src: Path, name: str) -> bytes:
     restore(repo, RestoreOptions(target=tmp_path / "out"))
     return (tmp_path / "out" / str(src).lstrip("/") / name).read_bytes()
@@ -77,16 +92,9 @@ def test_a_file_renamed_over_between_the_scan_and_the_read_is_saved_as_it_is_now
     src.mkdir()
     (src / "z.conf").write_bytes(b"old " * INLINE_FILES_BELOW)  # opened by path, after the scan
     new_body = b"new " * INLINE_FILES_BELOW
-    opening = FileReader.open
-
-    def rename_over_first(self: FileReader, path: bytes) -> int:
-        if path.endswith(b"/z.conf") and not (src / "z.tmp.done").exists():
-            (src / "z.tmp").write_bytes(new_body)
-            os.rename(src / "z.tmp", src / "z.conf")
-            (src / "z.tmp.done").mkdir()  # once
-        return opening(self, path)
-
-    monkeypatch.setattr(FileReader, "open", rename_over_first)
+    new = tmp_path / "z.tmp"  # out of the tree backed up
+    new.write_bytes(new_body)
+    _before_its_open(monkeypatch, b"z.conf", lambda: os.rename(new, src / "z.conf"))
     repo = _repo(tmp_path)
     done = backup(repo, BackupOptions(paths=(str(src),), jobs=1))
     assert done.warnings == (), done.warnings
@@ -129,19 +137,12 @@ def test_another_name_of_the_inode_scanned_keeps_its_own_content_when_one_is_ren
     (src / "z").write_bytes(old_body)
     os.link(src / "z", src / "z2")
     mtime = os.stat(src / "z").st_mtime_ns
-    opening = FileReader.open
-
-    def rename_over_first(self: FileReader, path: bytes) -> int:
-        if path.endswith(b"/z") and not (src / "done").exists():
-            (src / "done").mkdir()
-            (src / "z.new").write_bytes(new_body)
-            os.utime(src / "z.new", ns=(mtime, mtime))
-            os.rename(src / "z.new", src / "z")
-        return opening(self, path)
-
-    monkeypatch.setattr(FileReader, "open", rename_over_first)
+    new = tmp_path / "z.new"  # out of the tree backed up
+    new.write_bytes(new_body)
+    os.utime(new, ns=(mtime, mtime))
+    _before_its_open(monkeypatch, b"z", lambda: os.rename(new, src / "z"))
     repo = _repo(tmp_path)
-    options = BackupOptions(paths=(str(src),), jobs=1, ignore_ctime=True, excludes=("done",))
+    options = BackupOptions(paths=(str(src),), jobs=1, ignore_ctime=True)
     assert backup(repo, options).warnings == ()
     assert _restored(repo, tmp_path, src, "z") == new_body
     assert (tmp_path / "out" / str(src).lstrip("/") / "z2").read_bytes() == old_body
@@ -160,16 +161,13 @@ def test_the_metadata_saved_is_that_of_the_version_read(
     os.chmod(src / "m", 0o644)
     secret = b"secret " * INLINE_FILES_BELOW
     later = 1_700_000_000_000_000_000
-    opening = FileReader.open
 
-    def change_first(self: FileReader, path: bytes) -> int:
-        if path.endswith(b"/m") and (src / "m").stat().st_mode & 0o044:
-            os.chmod(src / "m", 0o600)  # the same inode, another version
-            (src / "m").write_bytes(secret)
-            os.utime(src / "m", ns=(later, later))
-        return opening(self, path)
+    def change_in_place() -> None:  # the same inode, another version
+        os.chmod(src / "m", 0o600)
+        (src / "m").write_bytes(secret)
+        os.utime(src / "m", ns=(later, later))
 
-    monkeypatch.setattr(FileReader, "open", change_first)
+    _before_its_open(monkeypatch, b"m", change_in_place)
     repo = _repo(tmp_path)
     assert backup(repo, BackupOptions(paths=(str(src),), jobs=1)).warnings == ()
     assert _restored(repo, tmp_path, src, "m") == secret
