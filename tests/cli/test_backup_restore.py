@@ -465,3 +465,48 @@ def test_restore_overwrite_never_links_no_name_to_a_file_it_left(
     assert (target / "a").read_bytes() == b"the target's own"
     assert not (target / "b").exists()
     assert "the file it is a hard link of was left as it was (--overwrite never)" in done.stderr
+
+
+def test_restore_dry_run_names_files_whose_pack_is_missing(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """A dry run lists the packs (one listing, as a restore does): a file whose data is in a
+    pack the store no longer has is named, exit 13, and still nothing is written."""
+    src = tmp_path / "src"
+    write_file(src / "big.bin", os.urandom(300_000))
+    write_file(src / "small.txt", b"small")
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    biggest = max(Path(cli_repo, "data").glob("*/*"), key=lambda p: p.stat().st_size)
+    biggest.unlink()
+    target = tmp_path / "never"
+    done = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target), "--dry-run")
+    assert done.code == 13, done.stderr
+    assert f"error: {src}/big.bin: data blob " in done.stderr
+    assert "the pack that held it is missing from the store" in done.stderr
+    assert not target.exists()
+
+
+def test_a_pattern_file_matches_names_that_are_no_utf8(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli
+) -> None:
+    """A pattern file's bytes are patterns as they are (a name in Latin-1 is matched by the
+    same bytes in the file), as restic reads them."""
+    src = tmp_path / "src"
+    write_file(src / os.fsdecode(b"caf\xe9.txt"), b"latin-1")
+    write_file(src / "plain.txt", b"plain")
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    (tmp_path / "inc").write_bytes(b"*caf\xe9*\n")
+    target = tmp_path / "out"
+    done = run_cli(
+        "-r",
+        cli_repo,
+        "restore",
+        "latest",
+        "-t",
+        str(target),
+        "--include-file",
+        str(tmp_path / "inc"),
+    )
+    assert done.code == 0, done.stderr
+    restored = target / str(src).lstrip("/")
+    assert sorted(os.listdir(os.fsencode(restored))) == [b"caf\xe9.txt"]

@@ -343,3 +343,30 @@ def test_jobs_must_not_be_negative(cli_repo: str, run_cli: RunCli, tmp_path: Pat
         assert done.code == 2, done.stderr
         assert "--jobs" in done.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_a_killed_restore_run_again_with_overwrite_if_changed_is_complete(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str], source: Path
+) -> None:
+    """restic 0.17's --overwrite if-changed leaves a file with the snapshot's size and mtime:
+    a file the killed run left part written has the mtime of its writing (the snapshot's is
+    set once it is whole), so the second run writes it again."""
+    backed_up(run_cli, cli_repo, source)
+    target = tmp_path / "r"
+    env = {**cli_env, "S3VAULT_TEST_CRASH_AT": "restore-worker:2"}
+    killed = run_cli("-r", cli_repo, "restore", "latest", "-t", str(target), "-j", "2", env=env)
+    assert killed.code == 1, killed.stderr
+    again = run_cli(
+        "-r",
+        cli_repo,
+        "restore",
+        "latest",
+        "-t",
+        str(target),
+        "-j",
+        "2",
+        "--overwrite",
+        "if-changed",
+    )
+    assert again.code == 0, again.stderr
+    assert snapshot_tree(target / "src") == snapshot_tree(source)

@@ -382,6 +382,19 @@ def test_reading_commands_work_with_one_warning_at_most(
     assert done.code == 0, done.stderr
     assert len(_warnings(done)) == 1  # the audit record, as above
     assert snapshot_tree(below) == snapshot_tree(store.source)
+    # restic 0.17's habits: a dry run writes no audit record (no warning), and --overwrite
+    # never into the target restored above leaves every file as it is
+    planned = store.scratch / "planned"
+    done = store.run("-r", store.url, "restore", "latest", "--target", str(planned), "-n")
+    _sane(done)
+    assert done.code == 0 and _warnings(done) == [], done.stderr
+    assert not planned.exists()
+    done = store.run(
+        "-r", store.url, "restore", "latest", "-t", str(target), "--overwrite", "never"
+    )
+    _sane(done)
+    assert done.code == 0 and len(_warnings(done)) == 1, done.stderr  # the audit record
+    assert snapshot_tree(restored) == snapshot_tree(store.source)
     sample = _variant(request)
     for args, unwritten in READING:
         if args[0] not in sample:

@@ -132,6 +132,22 @@ def test_restore_of_a_tree_10000_levels_deep_is_complete(
         )  # fmt: skip
         assert again.code == 0, again.stderr[-2000:]
         assert json.loads(again.stdout.splitlines()[-1])["files_skipped"] == MARKS + 1
+        # restic 0.17's --overwrite (each file stat'ed where it is, far below PATH_MAX) and
+        # --dry-run (the plan of 10,000 levels, nothing written)
+        kept = run_cli(
+            "--json", "-r", deep_repo.url, "--cache-dir", str(deep_repo.cache),
+            "restore", "latest", "-t", str(target), "--overwrite", "if-changed",
+        )  # fmt: skip
+        assert kept.code == 0, kept.stderr[-2000:]
+        assert json.loads(kept.stdout.splitlines()[-1])["files_skipped"] == MARKS + 1
+        planned = run_cli(
+            "--json", "-r", deep_repo.url, "--cache-dir", str(deep_repo.cache),
+            "restore", "latest", "-t", str(scratch / "never-made"), "--dry-run",
+        )  # fmt: skip
+        assert planned.code == 0, planned.stderr[-2000:]
+        summary = json.loads(planned.stdout.splitlines()[-1])
+        assert summary["dry_run"] is True and summary["files_restored"] == MARKS + 1
+        assert summary["dirs"] >= DEPTH and not (scratch / "never-made").exists()
     finally:
         remove_tree(target)  # pytest's own clean-up (shutil.rmtree) recurses
     assert not target.exists()
