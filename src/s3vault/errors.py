@@ -243,17 +243,26 @@ def out_of_memory_message(more: str = "") -> str:
 
 
 def address_space_limit() -> str:
-    """This process's address space limit, as said ("no limit", "N MiB"), from /proc: so short
-    of memory, not even the ``resource`` module may load (a clean clone's run, 16 MiB)."""
+    """This process's address space limit, as said ("no limit", "N MiB", "unknown")."""
+    limit = address_space_bytes()
+    if limit is None:
+        return "unknown"
+    return "no limit" if limit < 0 else f"{limit >> 20} MiB"
+
+
+def address_space_bytes() -> int | None:
+    """This process's soft address space limit in bytes (-1: none; None: unknown), from /proc:
+    so short of memory, not even the ``resource`` module may load (a clean clone's run,
+    16 MiB)."""
     try:
         with open("/proc/self/limits", encoding="ascii") as limits:
             for line in limits:
                 if line.startswith("Max address space"):
                     soft = line.split()[3]
-                    return "no limit" if soft == "unlimited" else f"{int(soft) >> 20} MiB"
+                    return -1 if soft == "unlimited" else int(soft)
     except (OSError, ValueError, IndexError, MemoryError):
         pass
-    return "unknown"
+    return None
 
 
 def raise_if_out_of_descriptors(exc: OSError) -> None:
