@@ -37,10 +37,21 @@ def _backup_with_no_descriptor_left(handle: RepoHandle, src: Path) -> int:
     repo = handle.open()
     gc.collect()  # a file an earlier test leaked, closed later by the collector, freed a slot:
     gc.disable()  # the backup went on (exit 1) in a full run now and then
-    open_now = len(os.listdir("/proc/self/fd")) - 1  # less listdir's own
+    # The limit is on descriptor numbers, not on how many are open: every free number below
+    # it is taken first (a hole an earlier test left below the highest open one let the
+    # backup go on: a whole-suite run, 2026-12-07).
+    highest = max(int(name) for name in os.listdir("/proc/self/fd"))
     resource.setrlimit(
-        resource.RLIMIT_NOFILE, (open_now, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+        resource.RLIMIT_NOFILE, (highest + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
     )
+    taken = []
+    while True:
+        try:
+            taken.append(os.open(os.devnull, os.O_RDONLY))
+        except OSError as exc:
+            if exc.errno != errno.EMFILE:
+                raise
+            break
     try:
         backup(repo, BackupOptions(paths=(str(src),), jobs=1, host="h", force=True))
     except OSError as exc:
@@ -60,6 +71,9 @@ def test_a_backup_out_of_descriptors_stops_instead_of_skipping_what_it_cannot_op
     src.mkdir()
     (src / "f").write_bytes(b"data")
     packs_before = sorted(Path(local_repo.url).rglob("data/*/*"))
+    holes = [os.open(os.devnull, os.O_RDONLY) for _ in range(40)]
+    for hole in holes[:-1]:  # holes in the descriptor numbers, as a whole-suite run leaves them
+        os.close(hole)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child's outcome is its exit status
         code = 2
@@ -68,5 +82,6 @@ def test_a_backup_out_of_descriptors_stops_instead_of_skipping_what_it_cannot_op
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
+    os.close(holes[-1])
     assert os.waitstatus_to_exitcode(status) == 0
     assert sorted(Path(local_repo.url).rglob("data/*/*")) == packs_before
