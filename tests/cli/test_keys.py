@@ -325,6 +325,34 @@ def test_a_stray_file_in_keys_is_removed_as_verify_says(cli_repo: str, run_cli: 
     assert run_cli("-r", cli_repo, "verify").code == 0
 
 
+def _removal_named_by_verify(run_cli: RunCli, repo: str) -> str:
+    """What the first `s3vault key remove ...` verify names takes."""
+    found = run_cli("-r", repo, "verify")
+    assert found.code == 13, found.stderr
+    told = found.stdout + found.stderr
+    return told.split("`s3vault key remove ", 1)[1].split("`", 1)[0]
+
+
+def test_verify_names_a_start_of_a_stray_key_name_that_key_remove_takes_alone(
+    cli_repo: str, run_cli: RunCli
+) -> None:
+    """A stray file named like a key's id in capitals began with the same 8 characters as the
+    key's id when those were digits (1 id in 43): verify named those 8, and `key remove`
+    refused them as matching two key files (a whole-suite run, 2026-12-07). Two strays that
+    differ only in case after 8 digits: verify names each by as much as tells it apart."""
+    strays = ["12345678ABCDEF" + "0" * 50, "12345678abcdef" + "0" * 50]
+    for name in strays:
+        write_file(Path(cli_repo) / "keys" / name, b"junk\n")
+    for left, told in ((1, ("12345678A", "12345678a")), (0, ("12345678",))):
+        named = _removal_named_by_verify(run_cli, cli_repo)
+        assert named in told, named  # the 8 characters once they name one key file
+        removed = run_cli("-r", cli_repo, "key", "remove", named)
+        assert removed.code == 0, removed.stderr
+        still = [n for n in strays if (Path(cli_repo) / "keys" / n).exists()]
+        assert len(still) == left and not any(n.startswith(named) for n in still), still
+    assert run_cli("-r", cli_repo, "verify").code == 0
+
+
 def test_names_in_capitals_never_remove_another_key(
     cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
@@ -336,8 +364,9 @@ def test_names_in_capitals_never_remove_another_key(
     other = next(k for k in keys(run_cli, cli_repo) if not k["current"])
     oid = str(other["id"])
     write_file(Path(cli_repo) / "keys" / oid.upper(), b"junk\n")
-    stray = run_cli("-r", cli_repo, "key", "remove", oid.upper()[:8])  # as verify names it
+    stray = run_cli("-r", cli_repo, "key", "remove", _removal_named_by_verify(run_cli, cli_repo))
     assert stray.code == 0, stray.stderr
+    assert not (Path(cli_repo) / "keys" / oid.upper()).exists()
     assert (Path(cli_repo) / "keys" / oid).exists()
     env = {**cli_env, "S3VAULT_NEW_PASSWORD": "third"}
     label = ("--label", oid.upper())

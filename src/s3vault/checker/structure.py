@@ -67,7 +67,9 @@ def check_keys(repo: Repository, findings: list[Finding], st: Structure) -> None
     refuses or does not give (errors.STORE_REFUSALS) is not checked (``st.refused``), never
     damaged: verify said to remove a key file it could not read; a bucket gone stops it."""
     master = repo.sealer.current
-    for info in repo.list_objects(ObjectKind.KEYS):
+    listed = list(repo.list_objects(ObjectKind.KEYS))
+    names = [info.name.rsplit("/", 1)[-1] for info in listed]
+    for info in listed:
         try:
             keyfile = KeyFile.decode(repo.read_listed(info))
             if object_name(ObjectKind.KEYS, keyfile.id) != info.name:
@@ -87,10 +89,22 @@ def check_keys(repo: Repository, findings: list[Finding], st: Structure) -> None
                     kind="key-damaged",
                     object=info.name,
                     message=f"key file damaged: {exc}; with another key, `s3vault key remove "
-                    f"{info.name.rsplit('/', 1)[-1][:8]}` removes it (`s3vault key add` for a new "
-                    "password)",
+                    f"{_unique_start(info.name.rsplit('/', 1)[-1], names)}` removes it "
+                    "(`s3vault key add` for a new password)",
                 )
             )
+
+
+def _unique_start(name: str, names: list[str]) -> str:
+    """The first 8 characters of a key file's name, or as many more as `key remove` needs to
+    match it alone: a stray file named like a key's id in capitals began with the same 8
+    characters where those were digits (1 id in 43), and the command verify named was
+    refused as ambiguous."""
+    for length in range(8, len(name)):
+        start = name[:length]
+        if sum(other.startswith(start) for other in names) == 1:
+            return start
+    return name
 
 
 def _list_packs(repo: Repository) -> dict[str, int]:
