@@ -159,6 +159,17 @@ def _only_keys(backend: Backend) -> bool:
     return all(info.name.startswith(ObjectKind.KEYS.value + "/") for info in backend.list(""))
 
 
+def _take_back_key_file(backend: Backend, key_id: ObjectId) -> None:
+    """After an init's config write failed: its key file goes (a rerun kept it, listed as a
+    key file of another repository), unless the config is there after all (a write whose
+    answer was lost: the key file is then the only one that opens it) or cannot be told."""
+    with contextlib.suppress(S3VaultError):
+        try:
+            backend.stat(object_name(ObjectKind.CONFIG))
+        except ObjectNotFoundError:
+            backend.delete(object_name(ObjectKind.KEYS, key_id))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RepositorySettings:
     """Choices made at init."""
@@ -546,6 +557,9 @@ class Repository:
                 "this one's key file was removed; open that repository with its password"
             )
             raise S3VaultError(msg) from None
+        except S3VaultError:  # a full disk, a refusal: no key file of no repository is left
+            _take_back_key_file(backend, keyfile.id)
+            raise
         return cls(
             backend=backend,
             config=config,

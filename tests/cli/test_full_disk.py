@@ -1,0 +1,60 @@
+"""Commands on a file system that is full (a tmpfs of a few pages, filled but for what the test
+leaves free): each says what it could not write and where, exits 1, and leaves nothing that a
+rerun, once there is room, keeps as a leftover (an attack pass, 2026-12-07)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli
+from tests.readonly import mount_tmpfs, unmount
+
+PAGE = 4096
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs (skips the test where this host cannot mount one)."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    reason = mount_tmpfs(where, "size=64k")
+    if reason is not None:
+        pytest.skip(reason)
+    try:
+        yield where
+    finally:
+        unmount(where)
+
+
+def _fill(disk: Path, free: int) -> Path:
+    """A file that leaves ``free`` bytes of ``disk`` free."""
+    filler = disk / "filler"
+    filler.write_bytes(b"\0" * (64 * 1024 - free))
+    return filler
+
+
+def test_an_init_that_cannot_write_its_config_takes_its_key_file_back(
+    small_disk: Path, run_cli: RunCli
+) -> None:
+    """Room for the key file and not for the config: init said so, and left the key file;
+    the rerun with room kept it, and `key list` showed a key file "of another repository"
+    beside the real one, which an operator could take for tampering."""
+    repo = small_disk / "repo"
+    filler = _fill(small_disk, PAGE)
+    failed = run_cli("-r", str(repo), "init", "--kdf-cost", "minimum")
+    assert failed.code == 1, failed.stderr
+    assert f"no space left on device while writing {repo}/config" in failed.stderr
+    assert [p for p in repo.rglob("*") if p.is_file()] == []
+    filler.unlink()
+    assert run_cli("-r", str(repo), "init", "--kdf-cost", "minimum").code == 0
+    listed = run_cli("-r", str(repo), "key", "list", "--json")
+    assert listed.code == 0, listed.stderr
+    keys = json.loads(listed.stdout)
+    assert [k["kind"] for k in keys if k["usable"] and not k["problem"]] == [
+        k["kind"] for k in keys
+    ], keys  # the new repository's password and recovery keys, and no other
+    assert run_cli("-r", str(repo), "verify").code == 0
