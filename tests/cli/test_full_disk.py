@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunCli
+from tests.conftest import RunCli, write_file
 from tests.readonly import mount_tmpfs, unmount
 
 PAGE = 4096
@@ -58,3 +58,18 @@ def test_an_init_that_cannot_write_its_config_takes_its_key_file_back(
         k["kind"] for k in keys
     ], keys  # the new repository's password and recovery keys, and no other
     assert run_cli("-r", str(repo), "verify").code == 0
+
+
+def test_a_drill_whose_tmpdir_is_full_says_so(
+    small_disk: Path, tmp_path: Path, cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A full $TMPDIR was said as "missing, or this user may not write there"."""
+    src = write_file(tmp_path / "src" / "f", b"data\n").parent
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    _fill(small_disk, 0)
+    done = run_cli("-r", cli_repo, "restore-test", env={**cli_env, "TMPDIR": str(small_disk)})
+    assert done.code == 1, done.stdout + done.stderr
+    assert (
+        f"the temporary directory {small_disk} ($TMPDIR) cannot be used (No space left on device)"
+        in done.stderr
+    ), done.stderr

@@ -176,7 +176,10 @@ def test_a_tmpdir_that_cannot_be_used_is_said_not_passed_over(
     missing = tmp_path / "no-such-dir"
     done = run_cli("-r", cli_repo, "restore-test", env={**cli_env, "TMPDIR": str(missing)})
     assert done.code == 1, done.stdout + done.stderr
-    assert f"the temporary directory {missing} ($TMPDIR) cannot be used" in done.stderr
+    assert (
+        f"the temporary directory {missing} ($TMPDIR) cannot be used (No such file or directory)"
+        in done.stderr
+    )
 
 
 def test_drill_targets_and_samples_say_what_they_found(

@@ -134,11 +134,30 @@ def _temporary_directory() -> Path:
     named = next((os.environ[v] for v in ("TMPDIR", "TEMP", "TMP") if os.environ.get(v)), "")
     if named and os.path.realpath(named) != os.path.realpath(where):
         msg = (
-            f"the temporary directory {named} ($TMPDIR) cannot be used (missing, or this user "
-            "may not write there): point TMPDIR at one that can, or give --target"
+            f"the temporary directory {named} ($TMPDIR) cannot be used ({_unusable(named)}): "
+            "point TMPDIR at one that can, or give --target"
         )
         raise RestoreError(msg)
     return where
+
+
+def _unusable(directory: str) -> str:
+    """Why ``tempfile`` passed over ``directory``: what a file written there meets, as
+    ``tempfile`` tries it (a full disk was said as "missing, or this user may not write
+    there": an attack pass, 2026-12-07)."""
+    try:
+        fd, name = tempfile.mkstemp(dir=directory)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    try:
+        os.write(fd, b"s3vault")
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+    return "missing, or this user may not write there"
 
 
 def sweep_scratch(where: Path) -> list[str]:
