@@ -484,6 +484,15 @@ def test_restics_options_that_have_another_name_here_say_it(run_cli: RunCli) -> 
         (["backup", "--read-concurrency", "4", "/srv"], "--read-concurrency", "-j/--jobs"),
         (["init", "--from-repo", "/r"], "--from-repo", "s3vault copy --to URL"),
         (["copy", "--from-repo", "/r"], "--from-repo", "with --to TARGET"),
+        # a restic user's attack pass (2026-12-07): bare refusals, or a wrong "Did you mean"
+        (["copy", "--repo2", "/r"], "--repo2", "--to here"),
+        (["init", "--copy-chunker-params", "--from-repo", "/r"], "--copy-chunker-params", "copy"),
+        (["restore", "latest", "-t", "/t", "--delete"], "--delete", "empty directory"),
+        (["--cleanup-cache", "snapshots"], "--cleanup-cache", "`s3vault cache --cleanup`"),
+        (["--compression", "max", "snapshots"], "--compression", "`s3vault init --compression`"),
+        (["--pack-size", "64", "snapshots"], "--pack-size", "`s3vault init --pack-size`"),
+        (["-o", "s3.storage-class=X", "snapshots"], "-o", "--s3-storage-class"),
+        (["--option", "s3.connections=9", "snapshots"], "--option", "--s3-connections"),
     ):
         done = run_cli("-r", "/nonexistent", *args)
         assert done.code == 2, (args, done.stderr)
@@ -533,3 +542,44 @@ def test_a_snapshot_records_its_paths_sorted_as_restics(
     assert json.loads(again.stdout.splitlines()[-1])["files_unmodified"] == 2
     listed = json.loads(run_cli("-r", cli_repo, "--json", "snapshots").stdout)
     assert [s["paths"] for s in listed] == [[str(tmp_path / "a"), str(tmp_path / "b")]] * 2
+
+
+def test_restics_commands_that_have_another_name_here_say_it(run_cli: RunCli) -> None:
+    """restic's `recover` got "Did you mean 'report'?", `rebuild-index` (0.14), `generate`
+    and `migrate` a bare "No such command", and `stats latest` "unexpected extra argument"
+    (a restic user's attack pass, 2026-12-07): each says what to use here, exit 2."""
+    for args, said in (
+        (["recover"], "restic's `recover` is `s3vault repair snapshots` here"),
+        (["rebuild-index"], "restic's `rebuild-index` is `s3vault repair index` here"),
+        (["generate", "--bash-completion", "x"], "_S3VAULT_COMPLETE=bash_source s3vault"),
+        (["migrate"], "one format version so far"),
+        (["stats", "latest"], "restic's `stats SNAPSHOT` is not here"),
+    ):
+        done = run_cli("-r", "/nonexistent", *args)
+        assert done.code == 2, (args, done.stderr)
+        last = done.stderr.splitlines()[-1]
+        assert said in last and "Did you mean" not in last, last
+
+
+def test_prune_takes_restics_short_dry_run(cli_repo: str, run_cli: RunCli) -> None:
+    """`restic prune -n` was "No such option '-n'" (forget, backup, restore and rewrite
+    took it)."""
+    done = run_cli("-r", cli_repo, "prune", "-n")
+    assert done.code == 0, done.stderr
+    assert "dry run" in (done.stdout + done.stderr).lower(), done.stdout
+
+
+def test_restic_host_in_the_environment_is_said_not_to_be_read(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """A cron line brought over from restic with RESTIC_HOST recorded this host's name without
+    a word, and `forget --host` with restic's name then passed those snapshots by (a restic
+    user's attack pass, 2026-12-07): a warning names it, and --host silences it."""
+    src = write_file(tmp_path / "src" / "f", b"x").parent
+    env = {**cli_env, "RESTIC_HOST": "web1-from-restic"}
+    done = run_cli("-r", cli_repo, "backup", str(src), env=env)
+    assert done.code == 0, done.stderr
+    assert "RESTIC_HOST=web1-from-restic is not read" in done.stderr, done.stderr
+    assert "give --host web1-from-restic" in done.stderr
+    given = run_cli("-r", cli_repo, "backup", str(src), "--host", "web1-from-restic", env=env)
+    assert given.code == 0 and "RESTIC_HOST" not in given.stderr, given.stderr

@@ -85,6 +85,13 @@ RESTIC_NAMES = {
     "check": "`s3vault verify` here (the same flags: --read-data, --read-data-subset)",
     "version": "`s3vault --version` here",
     "self-update": "the package manager's upgrade here (pip install -U s3vault)",
+    "recover": "`s3vault repair snapshots` here (it rewrites snapshots without what is lost)",
+    "rebuild-index": "`s3vault repair index` here",
+    "generate": (
+        "not here: shell completion is `_S3VAULT_COMPLETE=bash_source s3vault` "
+        "(docs/examples/completion), man pages `make man`"
+    ),
+    "migrate": "not needed here: one format version so far (docs/upgrades.md)",
 }
 
 
@@ -101,11 +108,38 @@ RESTIC_OPTIONS = {
         "keeps deduplication across its hosts)"
     ),
     ("copy", "--from-repo"): "not here: run copy against the source, with --to TARGET",
+    ("copy", "--repo2"): "--to here (run copy against the source, with --to TARGET)",
+    ("init", "--copy-chunker-params"): (
+        "not here: run `s3vault copy --to URL` against the source (the target's own chunker "
+        "keeps deduplication across its hosts)"
+    ),
+    ("restore", "--delete"): (
+        "not taken here: restore never removes what the target holds beyond the snapshot "
+        "(restore into an empty directory for exactly the snapshot)"
+    ),
+}
+# restic's commands that take snapshots as arguments and none here: command → what to use
+RESTIC_ARGUMENTS = {
+    "stats": (
+        "not here: stats covers the whole repository (--history: each snapshot's sizes; "
+        "`s3vault restore SNAPSHOT --dry-run` says what one restores)"
+    ),
 }
 # restic's global options, given to any command
 RESTIC_GLOBAL_OPTIONS = {
     "--repository": "-r/--repo here (the environment's S3VAULT_REPOSITORY)",
     "-p": "--password-file here (no short form; the environment's S3VAULT_PASSWORD_FILE)",
+    "--cleanup-cache": "`s3vault cache --cleanup` here",
+    "--compression": "`s3vault init --compression` here (a repository's setting)",
+    "--pack-size": "`s3vault init --pack-size` here (a repository's setting)",
+    "-o": (
+        "one flag per option here: s3.storage-class is --s3-storage-class, s3.connections "
+        "--s3-connections (docs/s3.md)"
+    ),
+    "--option": (
+        "one flag per option here: s3.storage-class is --s3-storage-class, s3.connections "
+        "--s3-connections (docs/s3.md)"
+    ),
     "--no-lock": (
         "not needed here: commands that only read take no lock, on a read-only store too "
         "(prune --dry-run goes on without the maintenance lease where it cannot take it)"
@@ -115,15 +149,22 @@ RESTIC_GLOBAL_OPTIONS = {
 
 def _restic_option(exc: click.ClickException) -> click.ClickException:
     """A restic option that has another name (or none) here says so, instead of click's bare
-    "No such option" (or a wrong "Did you mean '--repo'?" for --from-repo)."""
-    if not isinstance(exc, click.NoSuchOption) or exc.ctx is None:
+    "No such option" (or a wrong "Did you mean '--repo'?" for --from-repo); so does a
+    snapshot given to a command that takes none here (restic's `stats latest`)."""
+    if not isinstance(exc, click.UsageError) or exc.ctx is None:
         return exc
-    hint = RESTIC_OPTIONS.get((exc.ctx.command.name or "", exc.option_name))
-    hint = hint or RESTIC_GLOBAL_OPTIONS.get(exc.option_name or "")
-    if hint is None:
+    command = exc.ctx.command.name or ""
+    said = exc.format_message()
+    if "unexpected extra argument" in said and command in RESTIC_ARGUMENTS:
+        hint = RESTIC_ARGUMENTS[command]
+        return click.UsageError(f"{said}: restic's `{command} SNAPSHOT` is {hint}", exc.ctx)
+    if not isinstance(exc, click.NoSuchOption):
         return exc
     name = exc.option_name
-    return click.UsageError(f"No such option: {name}: restic's `{name}` is {hint}", exc.ctx)
+    found = RESTIC_OPTIONS.get((command, name)) or RESTIC_GLOBAL_OPTIONS.get(name)
+    if found is None:
+        return exc
+    return click.UsageError(f"No such option: {name}: restic's `{name}` is {found}", exc.ctx)
 
 
 class _Group(click.Group):

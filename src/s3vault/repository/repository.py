@@ -159,6 +159,27 @@ def _only_keys(backend: Backend) -> bool:
     return all(info.name.startswith(ObjectKind.KEYS.value + "/") for info in backend.list(""))
 
 
+def _store_config(backend: Backend, marker: ConfigMarker, key_id: ObjectId) -> None:
+    """An init's last write: the config ("it exists"), after its key file ``key_id``.
+
+    Raises:
+        S3VaultError: it was not written (the key file taken back where it can be).
+    """
+    try:
+        backend.put(object_name(ObjectKind.CONFIG), marker.encode())
+    except ObjectExistsError:  # another init won the race: take this one's key file back
+        with contextlib.suppress(S3VaultError):  # (Object Lock may keep it: it opens nothing)
+            backend.delete(object_name(ObjectKind.KEYS, key_id))
+        msg = (
+            f"another init created a repository at {backend.location} at the same time: "
+            "this one's key file was removed; open that repository with its password"
+        )
+        raise S3VaultError(msg) from None
+    except S3VaultError:  # a full disk, a refusal: no key file of no repository is left
+        _take_back_key_file(backend, key_id)
+        raise
+
+
 def _take_back_key_file(backend: Backend, key_id: ObjectId) -> None:
     """After an init's config write failed: its key file goes (a rerun kept it, listed as a
     key file of another repository), unless the config is there after all (a write whose
@@ -547,19 +568,7 @@ class Repository:
             repo_id=repo_id,
             sealed=sealer.seal_file(SealedKind.CONFIG, config.encode()),
         )
-        try:
-            backend.put(object_name(ObjectKind.CONFIG), marker.encode())
-        except ObjectExistsError:  # another init won the race: take this one's key file back
-            with contextlib.suppress(S3VaultError):  # (Object Lock may keep it: it opens nothing)
-                backend.delete(object_name(ObjectKind.KEYS, keyfile.id))
-            msg = (
-                f"another init created a repository at {backend.location} at the same time: "
-                "this one's key file was removed; open that repository with its password"
-            )
-            raise S3VaultError(msg) from None
-        except S3VaultError:  # a full disk, a refusal: no key file of no repository is left
-            _take_back_key_file(backend, keyfile.id)
-            raise
+        _store_config(backend, marker, keyfile.id)
         return cls(
             backend=backend,
             config=config,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ from s3vault.cli.options import (
     pattern_file,
 )
 from s3vault.cli.progress import CliProgress
-from s3vault.cli.render import emit, human_bytes, human_elapsed, plural, say
+from s3vault.cli.render import emit, human_bytes, human_elapsed, plural, say, warn
 from s3vault.cli.session import open_repo, repo_options
 
 
@@ -232,10 +233,28 @@ def backup(
         flag = "--stdin" if use_stdin else "--stdin-from-command"
         msg = f"{flag} takes no paths, no --files-from lists and no --root"
         raise UsageError(msg)
+    _restic_host_unread(ctx, options.host)
     with CliProgress(ctx) as progress:
         result = _run(ctx, options, progress)
     _report(ctx, result)
     return ExitCode.PARTIAL if result.incomplete else ExitCode.OK
+
+
+def _restic_host_unread(ctx: CliContext, host: str | None) -> None:
+    """RESTIC_HOST set, and no --host (nor a profile's host): a warning that it is not read.
+    A cron line brought over from restic recorded this host's name without a word, and
+    `forget --host` and `restore latest --host` with restic's name then passed its
+    snapshots by (an attack pass, 2026-12-07). Given --host silences it."""
+    restic_host = os.environ.get("RESTIC_HOST", "")
+    if host is not None or not restic_host or restic_host == socket.gethostname():
+        return
+    warn(
+        ctx,
+        "environment",
+        f"RESTIC_HOST={restic_host} is not read (s3vault reads none of restic's variables): "
+        f"this snapshot records the host {socket.gethostname()}; give --host {restic_host} "
+        "(docs/migration.md)",
+    )
 
 
 def _run(ctx: CliContext, options: BackupOptions, progress: CliProgress) -> BackupResult:

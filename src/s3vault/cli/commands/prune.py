@@ -16,7 +16,7 @@ from s3vault.cli.session import open_repo
 @click.command()
 @global_options
 @prune_options
-@click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing")
+@click.option("-n", "--dry-run", is_flag=True, help="Show what would be done; change nothing")
 @click.option(
     "--reencrypt",
     is_flag=True,
