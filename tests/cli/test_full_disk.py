@@ -5,7 +5,9 @@ rerun, once there is room, keeps as a leftover (an attack pass, 2026-12-07)."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,18 +18,24 @@ from tests.readonly import mount_tmpfs, unmount
 PAGE = 4096
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 64 KiB tmpfs (skips the test where this host cannot mount one)."""
-    where = tmp_path / "disk"
+@contextmanager
+def _tmpfs(where: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` at ``where`` (skips the test where this host cannot mount one)."""
     where.mkdir()
-    reason = mount_tmpfs(where, "size=64k")
+    reason = mount_tmpfs(where, f"size={size}")
     if reason is not None:
         pytest.skip(reason)
     try:
         yield where
     finally:
         unmount(where)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs."""
+    with _tmpfs(tmp_path / "disk", "64k") as where:
+        yield where
 
 
 def _fill(disk: Path, free: int) -> Path:
@@ -73,3 +81,41 @@ def test_a_drill_whose_tmpdir_is_full_says_so(
         f"the temporary directory {small_disk} ($TMPDIR) cannot be used (No space left on device)"
         in done.stderr
     ), done.stderr
+
+
+def test_a_full_repository_disk_is_freed_at_once_with_every_backup_stopped(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """forget and prune gave no space back for a whole grace (24 h and more) and the grace may
+    not be shortened below the repository's minimum, which running backups rely on: an
+    operator whose repository disk is full had no way out (an attack pass, 2026-12-07). With
+    every backup stopped, --unsafe-no-backups-running lets --grace 0s free it in two prunes
+    (mark, then delete), and nothing that is kept is lost."""
+    sources = []
+    for name in "abc":
+        sources.append(write_file(tmp_path / "src" / name / "f", os.urandom(700_000)).parent)
+    with _tmpfs(tmp_path / "disk", "2m") as disk:
+        repo = str(disk / "repo")
+        assert run_cli("-r", repo, "init", "--kdf-cost", "minimum").code == 0
+        assert run_cli("-r", repo, "backup", str(sources[0])).code == 0
+        assert run_cli("-r", repo, "backup", str(sources[1])).code == 0
+        full = run_cli("-r", repo, "backup", str(sources[2]))
+        assert full.code == 1 and "no space left on device while writing" in full.stderr
+        forget = ("forget", "--keep-last", "1", "--group-by", "host")
+        assert run_cli("-r", repo, *forget).code == 0
+        refused = run_cli("-r", repo, "prune", "--grace", "0s")
+        assert refused.code == 2 and "--unsafe-no-backups-running" in refused.stderr
+        unsafe = ("prune", "--grace", "0s", "--unsafe-no-backups-running")
+        for _ in range(2):  # the first marks, the second deletes
+            done = run_cli("-r", repo, *unsafe)
+            assert done.code == 0, done.stderr
+        assert run_cli("-r", repo, "backup", str(sources[2])).code == 0
+        assert run_cli("-r", repo, "verify", "--read-data").code == 0
+        out = tmp_path / "out"
+        for host_path in (sources[1], sources[2]):
+            kept = run_cli(
+                "-r", repo, "restore", "latest", "--path", str(host_path), "-t", str(out)
+            )
+            assert kept.code == 0, kept.stderr
+            restored = out / str(host_path).lstrip("/") / "f"
+            assert restored.read_bytes() == (host_path / "f").read_bytes()

@@ -57,6 +57,13 @@ def prune_options(fn: F) -> F:
                 "repository's, 24h unless set at init)",
             ),
             click.option(
+                "--unsafe-no-backups-running",
+                "no_backups_running",
+                is_flag=True,
+                help="Say that no backup runs on any host: --grace may then be below the "
+                "repository's minimum (a full disk: docs/troubleshooting.md)",
+            ),
+            click.option(
                 "--retry-lock",
                 type=Duration(),
                 default="0s",
@@ -84,6 +91,7 @@ def prune_settings(
     lease_ttl: timedelta,
     dry_run: bool = False,
     reencrypt: bool = False,
+    no_backups_running: bool = False,
 ) -> tuple[PruneOptions, LeaseSettings]:
     """The prune options and the lease from the command's values.
 
@@ -96,6 +104,7 @@ def prune_settings(
         grace=grace.total_seconds() if grace is not None else None,
         dry_run=dry_run,
         reencrypt=reencrypt,
+        no_backups_running=no_backups_running,
     )
     if lease_ttl.total_seconds() <= 0:  # stale as soon as taken: exit 11, "held"
         raise UsageError(f"--lease-ttl {lease_ttl.total_seconds():.0f}s: give more than 0s")

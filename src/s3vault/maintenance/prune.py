@@ -83,6 +83,9 @@ class PruneOptions:
     grace: float | None = None  # seconds; None: the repository's minimum grace
     dry_run: bool = False
     reencrypt: bool = False  # rewrite everything of older key epochs (after key rotate-master)
+    # the operator says no backup runs on any host (every timer stopped): ``grace`` may be
+    # below the repository's minimum, which running backups rely on (a full disk's way out)
+    no_backups_running: bool = False
 
 
 def _used(pack: CompactPack, refs: References) -> bool:
@@ -261,10 +264,12 @@ def grace_of(repo: Repository, options: PruneOptions) -> float:
             removes a snapshot).
     """
     grace = float(repo.config.min_grace if options.grace is None else options.grace)
-    if grace < repo.config.min_grace:
+    if grace < repo.config.min_grace and not options.no_backups_running:
         msg = (
             f"--grace {grace:g}s is below this repository's minimum of "
-            f"{repo.config.min_grace:g}s, which running backups rely on"
+            f"{repo.config.min_grace:g}s, which running backups rely on (with the backups of "
+            "every host stopped, --unsafe-no-backups-running allows it: "
+            "docs/troubleshooting.md, 'The repository's disk is full')"
         )
         raise UsageError(msg)
     return grace
