@@ -90,6 +90,15 @@ class S3VaultError(Exception):
     exit_code: ExitCode = ExitCode.FATAL
 
 
+def restated(exc: S3VaultError, message: str) -> S3VaultError:
+    """``message`` in place of what ``exc`` said, with its exit code: a step that failed
+    after others had changed the repository, said with what they changed (``raise
+    restated(exc, ...) from exc``)."""
+    said = S3VaultError(message)
+    said.exit_code = exc.exit_code
+    return said
+
+
 class UsageError(S3VaultError):
     """The caller asked for something that cannot be done as asked."""
 

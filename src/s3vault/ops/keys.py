@@ -21,7 +21,7 @@ from s3vault.clock import Clock, SystemClock
 from s3vault.cloud.check import OK, WARNING, Check
 from s3vault.crypto import recovery
 from s3vault.crypto.keys import MasterKey
-from s3vault.errors import IntegrityError, S3VaultError, UsageError
+from s3vault.errors import IntegrityError, S3VaultError, UsageError, restated
 from s3vault.format import codec
 from s3vault.format.configfile import KeyEpoch
 from s3vault.format.keyfile import KeyFile, KeyPayload
@@ -189,7 +189,16 @@ def _change_password(
         old = None  # opened with the recovery key: add a password, keep the recovery key
     added = _add_key(repo, password, label=old.label if old else "", kdf_cost=kdf_cost, clock=clock)
     if old is not None:
-        repo.delete_object(ObjectKind.KEYS, old.id)
+        try:
+            repo.delete_object(ObjectKind.KEYS, old.id)
+        except S3VaultError as exc:  # a store that refuses deletes: say what was done
+            msg = (
+                f"key passwd: the new key file {added.id[:8]} is stored and opens the "
+                f"repository, but the old one {old.id[:8]} was not removed: {exc}; the old "
+                f"password opens it too until `s3vault key remove {old.id[:8]}` runs with a "
+                "credential that may delete"
+            )
+            raise restated(exc, msg) from exc
     return added
 
 

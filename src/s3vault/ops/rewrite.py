@@ -295,7 +295,7 @@ def _execute(
         if gone:
             crash_point("rewrite-before-remove")
             check_lease()
-            remove_original(repo, report.id)
+            remove_original(repo, report.id, new_id, command="rewrite")
         done = replace(report, new_id=new_id, resumed=resumed, original_removed=gone)
         reports.append(replace(done, locked_until=locked.get(report.id, 0.0)))
     return _result(repo, reports, written, options)

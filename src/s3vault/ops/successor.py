@@ -12,14 +12,13 @@ finishes instead of leaving a third snapshot.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from s3vault.backend.objectlock import LockPolicy
-from s3vault.errors import ObjectNotFoundError, UsageError
+from s3vault.errors import ObjectNotFoundError, S3VaultError, UsageError, restated
 from s3vault.format.layout import ObjectKind
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
@@ -91,8 +90,27 @@ def protect_successors(repo: Repository, stored: list[tuple[ObjectId, SnapshotFi
     save_known(repo, store, now)
 
 
-def remove_original(repo: Repository, sid: ObjectId) -> None:
-    """Remove an original whose successor is stored (gone already is fine: a concurrent
-    forget got there first)."""
-    with contextlib.suppress(ObjectNotFoundError):
+def remove_original(
+    repo: Repository, sid: ObjectId, new_id: ObjectId, *, command: str, left: int = 1
+) -> None:
+    """Remove an original whose successor ``new_id`` is stored (gone already is fine: a
+    concurrent forget got there first).
+
+    Raises:
+        S3VaultError: it could not be removed (the store's error, with its exit code, said
+            with what was done: a store that refuses deletes said "this credential may not
+            write here" of a command that had written; an attack pass, 2026-12-07). ``left``:
+            the originals not removed, this one included.
+    """
+    try:
         repo.delete_object(ObjectKind.SNAPSHOTS, sid)
+    except ObjectNotFoundError:
+        pass
+    except S3VaultError as exc:
+        more = f" (and {left - 1} more original(s) of this {command})" if left > 1 else ""
+        msg = (
+            f"{command}: snapshot {new_id.short} replaces {sid.short} and is stored, but "
+            f"{sid.short} was not removed{more}: {exc}; both are listed until `s3vault forget "
+            f"{sid.short}` runs with a credential that may delete"
+        )
+        raise restated(exc, msg) from exc

@@ -180,8 +180,10 @@ def _tag(repo: Repository, options: TagOptions, *, check_lease: Callable[[], Non
         )
     protect_successors(repo, stored)
     # Every successor is stored (and locked as long as a backup would be): now the originals.
-    for change in changed:
+    for n, change in enumerate(changed):
         crash_point("tag-before-remove")
         check_lease()
-        remove_original(repo, change.original_id)
+        remove_original(
+            repo, change.original_id, change.new_id, command="tag", left=len(changed) - n
+        )
     return TagResult(changed=tuple(changed), unchanged=unchanged, requests=repo.requests.snapshot())
