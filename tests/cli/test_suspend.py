@@ -259,3 +259,37 @@ def test_a_signal_while_the_interpreter_tears_down_its_modules_keeps_the_exit_co
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
     assert b"saved" in out
+
+
+def test_a_backup_running_beside_an_unsafe_prune_keeps_the_packs_it_is_writing(
+    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """`prune --grace 0s --unsafe-no-backups-running` twice while a backup ran (the operator
+    was wrong that none did): the backup's packs, which no index named yet, were marked and
+    deleted, and the backup then exited 0 with a snapshot whose data was gone (an attack
+    pass, 2026-12-07). What may be a running write's is spared for the repository's minimum
+    grace whatever the grace given: the backup completes whole."""
+    url = str(tmp_path / "repo")
+    assert run_cli("-r", url, "init", "--kdf-cost", "minimum", "--pack-size", "1").code == 0
+    src = tmp_path / "src"
+    for i in range(8):
+        write_file(src / f"f{i}", os.urandom(300_000))
+    expected = snapshot_tree(src)
+    env = {**cli_env, "S3VAULT_TEST_STOP_AT": "pack-stored"}
+    proc = subprocess.Popen(
+        [S3VAULT, "-r", url, "backup", str(src)], env=env, stderr=subprocess.PIPE
+    )
+    try:
+        wait_stopped(proc)
+        for _ in range(2):
+            unsafe = ("prune", "--grace", "0s", "--unsafe-no-backups-running")
+            assert run_cli("-r", url, *unsafe).code == 0
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    check = run_cli("-r", url, "verify", "--read-data")
+    assert check.code == 0, check.stdout + check.stderr
+    restore = run_cli("-r", url, "restore", "latest", "-t", str(tmp_path / "out"))
+    assert restore.code == 0, restore.stderr
+    assert snapshot_tree(tmp_path / "out" / str(src).lstrip("/")) == expected

@@ -158,7 +158,12 @@ class PrunePlan:
     """What prune will do (or, with dry_run, would do)."""
 
     now: float
-    grace: float
+    grace: float  # how long a pack stays marked before it is deleted
+    # how old what may be a running write's must be before it counts as garbage (packs no index
+    # names, temporary files, put-only hosts' views): the grace, and never less than the
+    # repository's minimum, also where --unsafe-no-backups-running shortens the grace (a
+    # backup said stopped may still be writing: an attack pass, 2026-12-07)
+    spare: float = 0.0
     snapshots: set[ObjectId] = field(default_factory=set)
     index: BlobIndex = field(default_factory=BlobIndex)  # tree packs planned from (+ repacked)
     index_files: list[ObjectId] = field(default_factory=list)  # replaced by the new index
@@ -283,7 +288,8 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
         IntegrityError: a snapshot references data that is in no pack (prune refuses).
     """
     grace = grace_of(repo, options)
-    plan = PrunePlan(now=repo.server_time(), grace=grace)
+    spare = max(grace, float(repo.config.min_grace))
+    plan = PrunePlan(now=repo.server_time(), grace=grace, spare=spare)
     # Read order (design.md §11): snapshots first, then what they need. A backup writes its
     # index files before its snapshot, so every snapshot seen has its index files listed next.
     listed_snapshots = list_snapshots(repo)
@@ -347,7 +353,7 @@ def plan_prune(repo: Repository, options: PruneOptions) -> PrunePlan:
     _choose_repack(plan, partly, options)
     _decide_marked(plan, marked)
     _plan_temporaries(repo, plan)
-    plan.put_side = plan_put_side(repo, now=plan.now, grace=grace, index_files=plan.index_files)
+    plan.put_side = plan_put_side(repo, now=plan.now, grace=spare, index_files=plan.index_files)
     _hold_deletions(repo, plan)
     return plan
 
@@ -363,7 +369,7 @@ def _judge_orphans(
     for pack in orphans:
         if uses[pack.id].blobs:
             plan.keep.append(pack)  # indexed again by the new index
-        elif plan.now - listed[pack.id].modified < plan.grace:
+        elif plan.now - listed[pack.id].modified < plan.spare:
             plan.young_orphans += 1
         else:  # marked, as an unused indexed pack: deleted by a prune a grace later, when an
             # index file a lagging listing did not show yet names it if it is not garbage
@@ -392,7 +398,7 @@ def _plan_temporaries(repo: Repository, plan: PrunePlan) -> None:
     """Temporary files killed writes left (never objects, design.md §2): those older than the
     grace period go; a younger one may belong to a write under way."""
     for info in repo.list_temporaries():
-        if plan.now - info.modified >= plan.grace:
+        if plan.now - info.modified >= plan.spare:
             plan.temporaries.append(info)
         else:
             plan.young_temporaries += 1
@@ -430,7 +436,7 @@ def _read_orphans(
     for pid, info in sorted(listed.items()):
         if pid in indexed or pid in marked:
             continue
-        if plan.now - info.modified < plan.grace and not plan.refs.missing:
+        if plan.now - info.modified < plan.spare and not plan.refs.missing:
             plan.young_orphans += 1
             continue
         try:
@@ -441,7 +447,7 @@ def _read_orphans(
         if _revoked(repo, header, info):
             # A removed put-only key's pack stored after its removal (design.md §6a): never
             # indexed again, garbage once past the grace, whatever its header claims.
-            if plan.now - info.modified < plan.grace:
+            if plan.now - info.modified < plan.spare:
                 plan.young_orphans += 1
             else:
                 plan.orphans_delete.append(CompactPack.of(header))
