@@ -119,3 +119,20 @@ def test_a_full_repository_disk_is_freed_at_once_with_every_backup_stopped(
             assert kept.code == 0, kept.stderr
             restored = out / str(host_path).lstrip("/") / "f"
             assert restored.read_bytes() == (host_path / "f").read_bytes()
+
+
+def test_an_init_that_cannot_store_its_recovery_key_says_the_repository_exists(
+    small_disk: Path, run_cli: RunCli
+) -> None:
+    """Room for the key file and the config, not for the recovery key: init said only "no
+    space left on device" (exit 1), and its rerun "a repository already exists"."""
+    repo = small_disk / "repo"
+    filler = _fill(small_disk, 2 * PAGE)
+    failed = run_cli("-r", str(repo), "init", "--kdf-cost", "minimum")
+    assert failed.code == 1, failed.stderr
+    said = failed.stderr.strip().splitlines()[-1]
+    assert f"was created at {repo}, but its recovery key could not be stored: " in said, said
+    assert "no space left on device" in said and "s3vault key add --recovery" in said, said
+    filler.unlink()
+    assert run_cli("-r", str(repo), "key", "add", "--recovery").code == 0
+    assert run_cli("-r", str(repo), "verify").code == 0

@@ -376,3 +376,36 @@ def test_names_in_capitals_never_remove_another_key(
     assert (Path(cli_repo) / "keys" / oid).exists()
     assert run_cli("-r", cli_repo, "key", "remove", oid).code == 0  # the whole id, as listed
     assert not (Path(cli_repo) / "keys" / oid).exists()
+
+
+def test_a_copied_key_file_is_removed_by_its_name_never_the_one_it_copies(
+    cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """A key file's copy under another name (another key's id in capitals, `H.old`) was known
+    by the id inside it: verify named `key remove 3BDDBD62`, which removed the good key file
+    3bddbd62 (its password then opened nothing), and a `.old` copy could not be removed at
+    all (an attack pass, 2026-12-07). A key file whose name is not its id is listed, unusable,
+    by its name, and running what verify names removes the copies only."""
+    ids = {}
+    for label in ("G", "H"):
+        env = {**cli_env, "S3VAULT_NEW_PASSWORD": f"pw {label}"}
+        assert run_cli("-r", cli_repo, "key", "add", "--label", label, env=env).code == 0
+        ids[label] = next(k["id"] for k in keys(run_cli, cli_repo) if k["label"] == label)
+    folder = Path(cli_repo) / "keys"
+    held = (folder / ids["H"]).read_bytes()
+    write_file(folder / ids["G"].upper(), held)
+    write_file(folder / f"{ids['H']}.old", held)
+    listed = {k["id"]: k for k in keys(run_cli, cli_repo)}
+    assert not listed[ids["G"].upper()]["usable"] and not listed[f"{ids['H']}.old"]["usable"]
+    for _ in range(2):
+        named = _removal_named_by_verify(run_cli, cli_repo)
+        removed = run_cli("-r", cli_repo, "key", "remove", named)
+        assert removed.code == 0, removed.stderr
+    assert sorted(p.name for p in folder.iterdir() if p.name in (ids["G"], ids["H"])) == sorted(
+        (ids["G"], ids["H"])
+    )
+    assert len(list(folder.iterdir())) == len(listed) - 2
+    for label in ("G", "H"):
+        opened = run_cli("-r", cli_repo, "snapshots", env=with_password(cli_env, f"pw {label}"))
+        assert opened.code == 0, (label, opened.stderr)
+    assert run_cli("-r", cli_repo, "verify").code == 0

@@ -14,13 +14,13 @@ from s3vault.backend.location import enclosing_configs
 from s3vault.backend.objectlock import LockPolicy
 from s3vault.backend.stack import stack_for
 from s3vault.clock import Clock, SystemClock
-from s3vault.errors import NotARepositoryError, S3VaultError, UsageError
+from s3vault.errors import NotARepositoryError, S3VaultError, UsageError, restated
 from s3vault.format.configfile import ConfigMarker
 from s3vault.ids import ObjectId
 from s3vault.maintenance.immutability import lock_period
 from s3vault.maintenance.retention import Policy
 from s3vault.ops.audit import audited
-from s3vault.ops.keys import store_recovery_key
+from s3vault.ops.keys import KeyEntry, store_recovery_key
 from s3vault.ops.session import RepoOptions
 from s3vault.ops.whoami import user_name
 from s3vault.repository.known import KnownRepositories
@@ -113,7 +113,7 @@ def init(
         requests=counts,  # its audit record carries the probe's requests and its own
     )
     KnownRepositories(repo_options.cache_dir).remember(backend.location, repo.id)
-    recovery = store_recovery_key(repo, clock=clock) if options.recovery_key else None
+    recovery = _recovery_key(repo, backend.location, clock) if options.recovery_key else None
     with audited(repo, "init", repository_id=str(repo.id), location=backend.location):
         pass  # recorded once the repository exists whole
     return InitResult(
@@ -171,3 +171,21 @@ def _refuse_a_config_at(backend: Backend, new: str, url: str, config: str) -> No
         "(another prefix or directory)"
     )
     raise S3VaultError(msg)
+
+
+def _recovery_key(repo: Repository, location: str, clock: Clock | None) -> tuple[KeyEntry, str]:
+    """The new repository's recovery key (its key file, its text).
+
+    Raises:
+        S3VaultError: it could not be stored; the repository exists without it (a full disk
+            said only "no space left on device", and a rerun of init "a repository already
+            exists": an attack pass, 2026-12-07).
+    """
+    try:
+        return store_recovery_key(repo, clock=clock)
+    except S3VaultError as exc:
+        msg = (
+            f"the repository {repo.id.short} was created at {location}, but its recovery key "
+            f"could not be stored: {exc}; run `s3vault key add --recovery` once that is mended"
+        )
+        raise restated(exc, msg) from exc

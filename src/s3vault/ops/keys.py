@@ -66,7 +66,11 @@ def _read_all(repo: Repository) -> list[tuple[KeyFile | None, str, str]]:
         except S3VaultError as exc:
             found.append((None, info.name, str(exc)))
             continue
-        if keyfile.repo_id != repo.id:
+        named = info.name.rsplit("/", 1)[-1]
+        if named != keyfile.id.hex():  # a copy or a rename: known, and removed, by its name
+            problem = f"holds key file {keyfile.id.hex()[:8]} (a copy or a rename)"
+            found.append((keyfile, info.name, problem))
+        elif keyfile.repo_id != repo.id:
             found.append((keyfile, info.name, "belongs to another repository"))
         elif not keyring.check_key_mac(keyfile, repo.sealer.current):
             found.append((keyfile, info.name, "its MAC does not match: damaged or foreign"))
@@ -127,7 +131,11 @@ def list_keys(repo: Repository) -> list[KeyEntry]:
                 )
             )
             continue
-        entries.append(key_entry(repo, keyfile, problem))
+        entry = key_entry(repo, keyfile, problem)
+        named = name.rsplit("/", 1)[-1]
+        if named != entry.id:  # never the key file it copies (`key remove` deleted that one)
+            entry = replace(entry, id=named, current=False)
+        entries.append(entry)
     return sorted(entries, key=lambda e: (e.created, e.id))
 
 
