@@ -46,6 +46,8 @@ def test_key_passwd_and_tag_say_what_they_wrote_when_the_delete_is_refused(
     src = write_file(tmp_path / "src" / "f", os.urandom(10_000)).parent
     assert run_cli("-r", URL, "init", "--kdf-cost", "minimum", env=env).code == 0
     assert run_cli("-r", URL, "backup", str(src), env=env).code == 0
+    other = write_file(tmp_path / "other" / "g", os.urandom(10_000)).parent
+    assert run_cli("-r", URL, "backup", str(other), env=env).code == 0
     before = [
         k["id"] for k in json.loads(run_cli("-r", URL, "key", "list", "--json", env=env).stdout)
     ]
@@ -60,12 +62,15 @@ def test_key_passwd_and_tag_say_what_they_wrote_when_the_delete_is_refused(
             and " is stored and opens the repository" in said
         ), said
         assert "the old password opens it too until `s3vault key remove " in said, said
+        assert "runs, with the new password and a credential that may delete" in said, said
         assert "may not write here" not in said.split("was not removed:")[0], said
-        tag = run_cli("-r", URL, "tag", "--add", "q", "latest", env=env)
+        tag = run_cli("-r", URL, "tag", "--add", "q", env=env)  # both snapshots
         assert tag.code == 1, tag.stderr
         said = tag.stderr.strip().splitlines()[-1]
         assert said.startswith("Fatal: tag: snapshot ") and " is stored, but " in said, said
-        old = said.split("`s3vault forget ", 1)[1].split("`", 1)[0]
+        assert "(nor 1 more original(s) after it)" in said, said
+        old = said.split("`s3vault forget ", 1)[1].split("`", 1)[0].split()
+        assert len(old) == 2, said  # every original the tag left, not only the first
     finally:
         _deny_deletes(False)
     second = {**env, "S3VAULT_PASSWORD": "second"}
@@ -74,7 +79,7 @@ def test_key_passwd_and_tag_say_what_they_wrote_when_the_delete_is_refused(
     stale = [k["id"] for k in current if k["id"] in before and k["kind"] == "password"]
     assert len(stale) == 1
     assert run_cli("-r", URL, "key", "remove", stale[0][:8], env=second).code == 0
-    assert run_cli("-r", URL, "forget", old, env=second).code == 0
+    assert run_cli("-r", URL, "forget", *old, env=second).code == 0
     listed = run_cli("-r", URL, "snapshots", "--json", env=second)
-    assert [s["tags"] for s in json.loads(listed.stdout)] == [["q"]]
+    assert [s["tags"] for s in json.loads(listed.stdout)] == [["q"], ["q"]]
     assert run_cli("-r", URL, "verify", "--read-data", env=second).code == 0

@@ -203,8 +203,8 @@ def _change_password(
             msg = (
                 f"key passwd: the new key file {added.id[:8]} is stored and opens the "
                 f"repository, but the old one {old.id[:8]} was not removed: {exc}; the old "
-                f"password opens it too until `s3vault key remove {old.id[:8]}` runs with a "
-                "credential that may delete"
+                f"password opens it too until `s3vault key remove {old.id[:8]}` runs, with the "
+                "new password and a credential that may delete"
             )
             raise restated(exc, msg) from exc
     return added

@@ -286,6 +286,8 @@ def _execute(
     protect_successors(repo, fresh)
     locked = locked_until(repo, stored) if options.forget else {}
     reports = []
+    removing = [r.id for r in plan.reports if options.forget and r.id in stored]
+    removing = [sid for sid in removing if sid not in locked]
     for report in plan.reports:
         if report.id not in stored:
             reports.append(report)
@@ -295,7 +297,8 @@ def _execute(
         if gone:
             crash_point("rewrite-before-remove")
             check_lease()
-            remove_original(repo, report.id, new_id, command="rewrite")
+            after = removing[removing.index(report.id) + 1 :]
+            remove_original(repo, report.id, new_id, command="rewrite", left=after)
         done = replace(report, new_id=new_id, resumed=resumed, original_removed=gone)
         reports.append(replace(done, locked_until=locked.get(report.id, 0.0)))
     return _result(repo, reports, written, options)

@@ -91,7 +91,7 @@ def protect_successors(repo: Repository, stored: list[tuple[ObjectId, SnapshotFi
 
 
 def remove_original(
-    repo: Repository, sid: ObjectId, new_id: ObjectId, *, command: str, left: int = 1
+    repo: Repository, sid: ObjectId, new_id: ObjectId, *, command: str, left: list[ObjectId]
 ) -> None:
     """Remove an original whose successor ``new_id`` is stored (gone already is fine: a
     concurrent forget got there first).
@@ -100,17 +100,18 @@ def remove_original(
         S3VaultError: it could not be removed (the store's error, with its exit code, said
             with what was done: a store that refuses deletes said "this credential may not
             write here" of a command that had written; an attack pass, 2026-12-07). ``left``:
-            the originals not removed, this one included.
+            the originals this command would remove after this one, named with it.
     """
     try:
         repo.delete_object(ObjectKind.SNAPSHOTS, sid)
     except ObjectNotFoundError:
         pass
     except S3VaultError as exc:
-        more = f" (and {left - 1} more original(s) of this {command})" if left > 1 else ""
+        originals = " ".join(o.short for o in [sid, *left])
+        more = f" (nor {len(left)} more original(s) after it)" if left else ""
         msg = (
             f"{command}: snapshot {new_id.short} replaces {sid.short} and is stored, but "
             f"{sid.short} was not removed{more}: {exc}; both are listed until `s3vault forget "
-            f"{sid.short}` runs with a credential that may delete"
+            f"{originals}` runs with a credential that may delete"
         )
         raise restated(exc, msg) from exc

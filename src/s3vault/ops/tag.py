@@ -183,7 +183,6 @@ def _tag(repo: Repository, options: TagOptions, *, check_lease: Callable[[], Non
     for n, change in enumerate(changed):
         crash_point("tag-before-remove")
         check_lease()
-        remove_original(
-            repo, change.original_id, change.new_id, command="tag", left=len(changed) - n
-        )
+        after = [c.original_id for c in changed[n + 1 :]]
+        remove_original(repo, change.original_id, change.new_id, command="tag", left=after)
     return TagResult(changed=tuple(changed), unchanged=unchanged, requests=repo.requests.snapshot())

@@ -252,7 +252,8 @@ def _restic_host_unread(ctx: CliContext, host: str | None) -> None:
         ctx,
         "environment",
         f"RESTIC_HOST={restic_host} is not read (s3vault reads none of restic's variables): "
-        f"this snapshot records the host {socket.gethostname()}; give --host {restic_host} "
+        f"a snapshot made here records the host {socket.gethostname()}; give --host "
+        f"{restic_host} "
         "(docs/migration.md)",
     )
 
