@@ -409,3 +409,24 @@ def test_a_copied_key_file_is_removed_by_its_name_never_the_one_it_copies(
         opened = run_cli("-r", cli_repo, "snapshots", env=with_password(cli_env, f"pw {label}"))
         assert opened.code == 0, (label, opened.stderr)
     assert run_cli("-r", cli_repo, "verify").code == 0
+
+
+def test_a_renamed_key_file_that_is_the_only_one_is_never_removed(
+    cli_repo: str, run_cli: RunCli
+) -> None:
+    """A key file renamed (no file holds its key under the key's own name) may be the one the
+    repository opens with: it is listed by its name, in use, and `key remove` keeps it as the
+    last key file that opens the repository (a copy, beside its original, is removable)."""
+    folder = Path(cli_repo) / "keys"
+    for listed in keys(run_cli, cli_repo):
+        if listed["kind"] == "recovery":
+            assert run_cli("-r", cli_repo, "key", "remove", listed["id"]).code == 0
+    [only] = list(folder.iterdir())
+    only.rename(folder / "renamed")
+    [entry] = keys(run_cli, cli_repo)
+    assert entry["id"] == "renamed" and entry["current"] and entry["usable"], entry
+    for force in ([], ["--force"]):
+        refused = run_cli("-r", cli_repo, "key", "remove", "renamed", *force)
+        assert refused.code == 2 and "last key file" in refused.stderr, refused.stderr
+    assert (folder / "renamed").exists()
+    assert run_cli("-r", cli_repo, "snapshots").code == 0
