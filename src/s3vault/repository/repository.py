@@ -160,7 +160,7 @@ def _only_keys(backend: Backend) -> bool:
 
 
 def _store_config(backend: Backend, marker: ConfigMarker, key_id: ObjectId) -> None:
-    """An init's last write: the config ("it exists"), after its key file ``key_id``.
+    """The init's config, written after its key file ``key_id``: the repository exists.
 
     Raises:
         S3VaultError: it was not written (the key file taken back where it can be).
