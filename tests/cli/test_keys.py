@@ -378,14 +378,14 @@ def test_names_in_capitals_never_remove_another_key(
     assert not (Path(cli_repo) / "keys" / oid).exists()
 
 
-def test_a_copied_key_file_is_removed_by_its_name_never_the_one_it_copies(
+def test_a_key_file_under_another_name_is_never_one_verify_tells_to_remove(
     cli_repo: str, cli_env: dict[str, str], run_cli: RunCli
 ) -> None:
-    """A key file's copy under another name (another key's id in capitals, `H.old`) was known
-    by the id inside it: verify named `key remove 3BDDBD62`, which removed the good key file
-    3bddbd62 (its password then opened nothing), and a `.old` copy could not be removed at
-    all (an attack pass, 2026-12-07). A key file whose name is not its id is listed, unusable,
-    by its name, and running what verify names removes the copies only."""
+    """A key file's copy under another name (another key's id in capitals, `H.old`): verify
+    named `key remove 3BDDBD62`, which removed the good key file 3bddbd62 (its password then
+    opened nothing; an attack pass, 2026-12-07). `key remove` knows key files by the id
+    inside, so verify names none for them: it says which file the key belongs to and what to
+    do with a copy, a rename or a swap, and doing it leaves every key opening."""
     ids = {}
     for label in ("G", "H"):
         env = {**cli_env, "S3VAULT_NEW_PASSWORD": f"pw {label}"}
@@ -393,40 +393,38 @@ def test_a_copied_key_file_is_removed_by_its_name_never_the_one_it_copies(
         ids[label] = next(k["id"] for k in keys(run_cli, cli_repo) if k["label"] == label)
     folder = Path(cli_repo) / "keys"
     held = (folder / ids["H"]).read_bytes()
-    write_file(folder / ids["G"].upper(), held)
-    write_file(folder / f"{ids['H']}.old", held)
-    listed = {k["id"]: k for k in keys(run_cli, cli_repo)}
-    assert not listed[ids["G"].upper()]["usable"] and not listed[f"{ids['H']}.old"]["usable"]
-    for _ in range(2):
-        named = _removal_named_by_verify(run_cli, cli_repo)
-        removed = run_cli("-r", cli_repo, "key", "remove", named)
-        assert removed.code == 0, removed.stderr
-    assert sorted(p.name for p in folder.iterdir() if p.name in (ids["G"], ids["H"])) == sorted(
-        (ids["G"], ids["H"])
-    )
-    assert len(list(folder.iterdir())) == len(listed) - 2
+    copies = [ids["G"].upper(), f"{ids['H']}.old"]
+    for name in copies:
+        write_file(folder / name, held)
+    found = run_cli("-r", cli_repo, "verify")
+    assert found.code == 13, found.stderr
+    told = found.stdout + found.stderr
+    for name in copies:
+        line = next(x for x in told.splitlines() if f"keys/{name}:" in x)
+        assert f"it holds key file keys/{ids['H']}." in line, line
+        assert "is a copy: move it out of the repository" in line and "key remove" not in line
+    for name in copies:  # as told: keys/H is there and holds the same key
+        (folder / name).rename(Path(cli_repo).parent / name)
     for label in ("G", "H"):
         opened = run_cli("-r", cli_repo, "snapshots", env=with_password(cli_env, f"pw {label}"))
         assert opened.code == 0, (label, opened.stderr)
     assert run_cli("-r", cli_repo, "verify").code == 0
 
 
-def test_a_renamed_key_file_that_is_the_only_one_is_never_removed(
-    cli_repo: str, run_cli: RunCli
-) -> None:
-    """A key file renamed (no file holds its key under the key's own name) may be the one the
-    repository opens with: it is listed by its name, in use, and `key remove` keeps it as the
-    last key file that opens the repository (a copy, beside its original, is removable)."""
+def test_a_renamed_key_file_is_renamed_back_as_verify_says(cli_repo: str, run_cli: RunCli) -> None:
+    """The only key file renamed: the repository still opens through it, and verify says to
+    rename it to its id (not to remove it)."""
     folder = Path(cli_repo) / "keys"
     for listed in keys(run_cli, cli_repo):
         if listed["kind"] == "recovery":
             assert run_cli("-r", cli_repo, "key", "remove", listed["id"]).code == 0
     [only] = list(folder.iterdir())
     only.rename(folder / "renamed")
-    [entry] = keys(run_cli, cli_repo)
-    assert entry["id"] == "renamed" and entry["current"] and entry["usable"], entry
-    for force in ([], ["--force"]):
-        refused = run_cli("-r", cli_repo, "key", "remove", "renamed", *force)
-        assert refused.code == 2 and "last key file" in refused.stderr, refused.stderr
-    assert (folder / "renamed").exists()
     assert run_cli("-r", cli_repo, "snapshots").code == 0
+    found = run_cli("-r", cli_repo, "verify")
+    assert found.code == 13, found.stderr
+    told = found.stdout + found.stderr
+    assert f"if there is no keys/{only.name}, rename keys/renamed to it" in told, told
+    assert "key remove" not in told, told
+    (folder / "renamed").rename(only)
+    assert run_cli("-r", cli_repo, "verify").code == 0

@@ -73,8 +73,8 @@ def check_keys(repo: Repository, findings: list[Finding], st: Structure) -> None
         try:
             keyfile = KeyFile.decode(repo.read_listed(info))
             if object_name(ObjectKind.KEYS, keyfile.id) != info.name:
-                msg = "its content belongs to another key file (swapped or renamed)"
-                raise IntegrityError(msg)
+                findings.append(_misnamed(info.name, object_name(ObjectKind.KEYS, keyfile.id)))
+                continue
             if keyfile.repo_id == repo.id and not check_key_mac(keyfile, master):
                 msg = "its MAC does not match (modified)"
                 raise IntegrityError(msg)
@@ -93,6 +93,22 @@ def check_keys(repo: Repository, findings: list[Finding], st: Structure) -> None
                     "(`s3vault key add` for a new password)",
                 )
             )
+
+
+def _misnamed(name: str, own: str) -> Finding:
+    """A key file stored under another name than its id's (a copy, a rename, a swap). `key
+    remove` knows key files by the id inside, so none is named: it took a good key file for
+    such a copy (an attack pass, 2026-12-07). Which of the two to keep is the operator's to
+    see: the key opens the repository through either."""
+    return Finding(
+        severity=Severity.ERROR,
+        kind="key-damaged",
+        object=name,
+        message=f"key file stored under another name: it holds key file {own}. If {own} "
+        f"holds the same key, {name} is a copy: move it out of the repository; if there is "
+        f"no {own}, rename {name} to it; if {own} holds another key, the two names were "
+        "swapped: swap them back",
+    )
 
 
 def _unique_start(name: str, names: list[str]) -> str:

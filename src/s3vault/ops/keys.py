@@ -60,18 +60,13 @@ class KeyEntry:
 def _read_all(repo: Repository) -> list[tuple[KeyFile | None, str, str]]:
     """(key file or None, object name, problem) for every object under keys/."""
     found: list[tuple[KeyFile | None, str, str]] = []
-    listed = sorted(repo.list_objects(ObjectKind.KEYS), key=lambda i: i.name)
-    names = {info.name.rsplit("/", 1)[-1] for info in listed}
-    for info in listed:
+    for info in sorted(repo.list_objects(ObjectKind.KEYS), key=lambda i: i.name):
         try:
             keyfile = KeyFile.decode(repo.read_listed(info))
         except S3VaultError as exc:
             found.append((None, info.name, str(exc)))
             continue
-        if info.name.rsplit("/", 1)[-1] != keyfile.id.hex() and keyfile.id.hex() in names:
-            # a copy of a key file that is there under its own name: unusable, removable
-            found.append((keyfile, info.name, f"a copy of key file {keyfile.id.hex()[:8]}"))
-        elif keyfile.repo_id != repo.id:
+        if keyfile.repo_id != repo.id:
             found.append((keyfile, info.name, "belongs to another repository"))
         elif not keyring.check_key_mac(keyfile, repo.sealer.current):
             found.append((keyfile, info.name, "its MAC does not match: damaged or foreign"))
@@ -132,13 +127,7 @@ def list_keys(repo: Repository) -> list[KeyEntry]:
                 )
             )
             continue
-        entry = key_entry(repo, keyfile, problem)
-        named = name.rsplit("/", 1)[-1]
-        if named != entry.id:  # a copy, or a key file renamed: known, and removed, by its name
-            # (by the id inside, `key remove` deleted the key file a copy copies); a copy is
-            # never the one in use, a renamed one may be, and is kept as the last usable one
-            entry = replace(entry, id=named, current=entry.current and not problem)
-        entries.append(entry)
+        entries.append(key_entry(repo, keyfile, problem))
     return sorted(entries, key=lambda e: (e.created, e.id))
 
 
