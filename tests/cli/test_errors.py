@@ -931,3 +931,32 @@ def test_repair_snapshots_leaves_out_what_a_fifo_in_a_packs_place_held(
     done = run_cli("-r", cli_repo, "repair", "snapshots", timeout=30)
     assert done.code == 0, done.stderr
     assert "left out file" in done.stdout and "is a FIFO, not an object" in done.stdout
+
+
+def test_a_stop_while_a_command_is_parsed_says_it_as_json_with_json(
+    cli_env: dict[str, str],
+) -> None:
+    """Once the command line has loaded, before the command's own options are parsed, a stop
+    with --json printed the plain "Fatal: interrupted" (an attack pass, 2026-12-07: SIGINT
+    or SIGTERM 0.3-0.4 s into `verify --read-data --json`). It lands here in the import of the
+    command's module, which the command line loads when the command is named."""
+    script = (
+        "import sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 's3vault.cli.commands.snapshots':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.argv[1:] = ['-r', '/nowhere', 'snapshots', '--json']\n"
+        "from s3vault.__main__ import main\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=cli_env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 130, done.stderr
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == {
+        "message_type": "error",
+        "message": "interrupted",
+        "exit_code": 130,
+    }, done.stderr

@@ -504,6 +504,7 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
     code: int
     failure: str | None = None  # what an error said (None: the code's meaning, finish)
     error: S3VaultError | None = None
+    asked_json = "--json" in (sys.argv[1:] if argv is None else argv)
     try:
         result = cli.main(args=argv, prog_name="s3vault", standalone_mode=False, obj=ctx)
         code = result if isinstance(result, int) else ExitCode.OK
@@ -511,13 +512,14 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
         code = exc.exit_code
     except click.ClickException as raised:
         usage = _restic_option(raised)
-        if ctx.json or "--json" in (sys.argv[1:] if argv is None else argv):
+        if ctx.json or asked_json:
             emit_error(usage.format_message(), ExitCode.USAGE)  # a JSON object, as every error
         else:
             usage.show()
         code = ExitCode.USAGE
     except (KeyboardInterrupt, click.exceptions.Abort, _Interrupted) as exc:
         failure, code = _stopped(exc)
+        ctx.json = ctx.json or asked_json  # a stop before the options were parsed (an attack pass)
         code = _fail(ctx, failure, code)
     except S3VaultError as exc:
         failure, error = _with_way_out(str(exc), exc.exit_code), exc
