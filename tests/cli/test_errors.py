@@ -729,31 +729,36 @@ def test_a_stop_while_the_command_loads_is_one_line_and_exit_130(
     (exit 143, no word), and one landing in a class definition of the standard library made a
     RuntimeError traceback (exit 1); later on, and now there too: "Fatal: interrupted", exit
     130. The stop is made to land in the import here (an import hook), as a signal does."""
+    done = _stop_in_import("s3vault.cli", landing, cli_env)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "Fatal: interrupted\n"
+    done = _stop_in_import("s3vault.cli", landing, cli_env, argv=["--json", "snapshots"])
+    assert done.returncode == 130, done.stderr  # with --json, the JSON error object
+    assert json.loads(done.stderr) == INTERRUPTED_JSON
+
+
+INTERRUPTED_JSON = {"message_type": "error", "message": "interrupted", "exit_code": 130}
+
+
+def _stop_in_import(
+    module: str, landing: str, env: dict[str, str], *, argv: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The command (``argv``, else the interpreter's own) in a fresh interpreter, stopped by
+    ``landing`` when ``module`` is imported (an import hook), as a signal would land there."""
     script = (
         "import os, signal, sys\n"
         "class Interrupt:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 's3vault.cli':\n"
+        f"        if name == {module!r}:\n"
         f"            {landing}\n"
         "sys.meta_path.insert(0, Interrupt())\n"
-        "from s3vault.__main__ import main\n"
+        + (f"sys.argv[1:] = {argv!r}\n" if argv is not None else "")
+        + "from s3vault.__main__ import main\n"
         "main()\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=cli_env, capture_output=True, text=True, check=False
+    return subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
     )
-    assert done.returncode == 130, done.stderr
-    assert done.stderr == "Fatal: interrupted\n"
-    as_json = script.replace("from s3vault", "sys.argv[1:] = ['--json', 'snapshots']\nfrom s3vault")
-    done = subprocess.run(
-        [sys.executable, "-c", as_json], env=cli_env, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 130, done.stderr  # with --json, the JSON error object
-    assert json.loads(done.stderr) == {
-        "message_type": "error",
-        "message": "interrupted",
-        "exit_code": 130,
-    }
 
 
 def _running(pid: int) -> bool:
@@ -940,23 +945,9 @@ def test_a_stop_while_a_command_is_parsed_says_it_as_json_with_json(
     with --json printed the plain "Fatal: interrupted" (an attack pass, 2026-12-07: SIGINT
     or SIGTERM 0.3-0.4 s into `verify --read-data --json`). It lands here in the import of the
     command's module, which the command line loads when the command is named."""
-    script = (
-        "import sys\n"
-        "class Interrupt:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 's3vault.cli.commands.snapshots':\n"
-        "            raise KeyboardInterrupt\n"
-        "sys.argv[1:] = ['-r', '/nowhere', 'snapshots', '--json']\n"
-        "from s3vault.__main__ import main\n"
-        "sys.meta_path.insert(0, Interrupt())\n"
-        "main()\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=cli_env, capture_output=True, text=True, check=False
+    argv = ["-r", "/nowhere", "snapshots", "--json"]
+    done = _stop_in_import(
+        "s3vault.cli.commands.snapshots", "raise KeyboardInterrupt", cli_env, argv=argv
     )
     assert done.returncode == 130, done.stderr
-    assert json.loads(done.stderr.strip().splitlines()[-1]) == {
-        "message_type": "error",
-        "message": "interrupted",
-        "exit_code": 130,
-    }, done.stderr
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == INTERRUPTED_JSON, done.stderr
