@@ -4,6 +4,7 @@ success, the last usable key file can never be removed, the one in use only with
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from tests.conftest import RunCli, write_file
@@ -427,4 +428,26 @@ def test_a_renamed_key_file_is_renamed_back_as_verify_says(cli_repo: str, run_cl
     assert f"if there is no keys/{only.name}, rename keys/renamed to it" in told, told
     assert "key remove" not in told, told
     (folder / "renamed").rename(only)
+    assert run_cli("-r", cli_repo, "verify").code == 0
+
+
+def test_a_stray_key_name_that_is_no_utf8_is_removed_as_verify_spells_it(
+    cli_repo: str, run_cli: RunCli
+) -> None:
+    """A stray file in keys/ whose name is no UTF-8: verify named `key remove \\udcff\\udcfeJUNK`,
+    which no shell passes back. It names the bytes as listings show them (`\\xff`), and `key
+    remove` takes that spelling (as it takes the bytes themselves)."""
+    folder = Path(cli_repo) / "keys"
+    for raw in (b"\xff\xfeJUNK", b"\xfdjunk\xfc"):
+        write_file(Path(os.fsdecode(os.path.join(os.fsencode(folder), raw))), b"junk\n")
+    found = run_cli("-r", cli_repo, "verify")
+    assert "\\udc" not in found.stdout + found.stderr, found.stderr
+    assert "error: keys/\\xff\\xfeJUNK: key file damaged" in found.stderr, found.stderr
+    assert _removal_named_by_verify(run_cli, cli_repo) == "\\xfdjunk\\xfc"
+    assert run_cli("-r", cli_repo, "key", "remove", "\\xfdjunk\\xfc").code == 0
+    assert _removal_named_by_verify(run_cli, cli_repo) == "\\xff\\xfeJUNK"
+    assert run_cli("-r", cli_repo, "key", "remove", "\\xff\\xfeJUNK").code == 0
+    assert sorted(os.listdir(os.fsencode(folder))) == sorted(
+        os.fsencode(k["id"]) for k in keys(run_cli, cli_repo)
+    )
     assert run_cli("-r", cli_repo, "verify").code == 0

@@ -20,6 +20,7 @@ from s3vault.errors import (
     ObjectNotFoundError,
     RevokedWriterError,
 )
+from s3vault.format.codec import readable
 from s3vault.format.keyfile import KeyFile
 from s3vault.format.layout import ObjectKind, object_name, parse_name
 from s3vault.format.snapshotfile import SnapshotFile
@@ -73,7 +74,8 @@ def check_keys(repo: Repository, findings: list[Finding], st: Structure) -> None
         try:
             keyfile = KeyFile.decode(repo.read_listed(info))
             if object_name(ObjectKind.KEYS, keyfile.id) != info.name:
-                findings.append(_misnamed(info.name, object_name(ObjectKind.KEYS, keyfile.id)))
+                own = object_name(ObjectKind.KEYS, keyfile.id)
+                findings.append(_misnamed(readable(info.name), own))
                 continue
             if keyfile.repo_id == repo.id and not check_key_mac(keyfile, master):
                 msg = "its MAC does not match (modified)"
@@ -89,7 +91,7 @@ def check_keys(repo: Repository, findings: list[Finding], st: Structure) -> None
                     kind="key-damaged",
                     object=info.name,
                     message=f"key file damaged: {exc}; with another key, `s3vault key remove "
-                    f"{_unique_start(info.name.rsplit('/', 1)[-1], names)}` removes it "
+                    f"{readable(_unique_start(info.name.rsplit('/', 1)[-1], names))}` removes it "
                     "(`s3vault key add` for a new password)",
                 )
             )

@@ -23,6 +23,7 @@ from s3vault.crypto import recovery
 from s3vault.crypto.keys import MasterKey
 from s3vault.errors import IntegrityError, S3VaultError, UsageError, restated
 from s3vault.format import codec
+from s3vault.format.codec import unshown
 from s3vault.format.configfile import KeyEpoch
 from s3vault.format.keyfile import KeyFile, KeyPayload
 from s3vault.format.layout import ObjectKind, object_name
@@ -209,6 +210,9 @@ def _named(entries: list[KeyEntry], key: str) -> tuple[list[KeyEntry], list[KeyE
     as given: a label in capitals and another key's id in lower case are two keys."""
     if not key:
         return [], []
+    shown = unshown(key, name=True)  # a name as verify and key list show it (``\xff``)
+    if shown != key and not any(e.id.startswith(key) or e.label == key for e in entries):
+        key = shown
     exact = [e for e in entries if e.id == key]
     if exact:
         return exact, []

@@ -14,6 +14,7 @@ from s3vault import (
     VerifyOptions,
     VerifyResult,
     open_put_only_repository,
+    readable,
     verify_put_only,
 )
 from s3vault import verify as verify_op
@@ -147,7 +148,9 @@ def _say_findings(ctx: CliContext, r: VerifyResult | PutOnlyVerifyResult) -> Non
         if f.severity == "info" and ctx.quiet:
             continue
         out = ctx.err if f.severity == "error" else ctx.out
-        out.print(f"{f.severity}: {f.object}: {f.message}", markup=False)
+        # an object's name that is no UTF-8 as listings show it (``\xff``), and as the
+        # commands verify names (`key remove`) take it back
+        out.print(f"{f.severity}: {readable(f.object)}: {f.message}", markup=False)
         limit = None if ctx.verbose else SHOWN_PATHS
         label = "archived" if f.kind == "pack-archived" else "lost"  # nothing is lost there
         for snap_path in f.paths[:limit]:
