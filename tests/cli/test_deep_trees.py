@@ -153,6 +153,16 @@ def test_a_tree_10000_levels_deep_is_backed_up_and_walked(
     again = run_cli("-r", other, "find", "bottom.txt", timeout=300)
     assert again.code == 0 and bottom in again.stdout
 
+    # a full disk's way out (two prunes with no grace) walks the 10,000 levels of what it keeps
+    assert run_cli("-r", cli_repo, "forget", "--keep-last", "1", "--group-by", "host").code == 0
+    unsafe = ("prune", "--grace", "0s", "--unsafe-no-backups-running", "--max-unused", "0%")
+    for _ in range(2):
+        pruned = run_cli("-r", cli_repo, *unsafe, timeout=300)
+        assert pruned.code == 0, pruned.stderr[-2000:]
+    assert run_cli("-r", cli_repo, "verify", timeout=300).code == 0
+    kept = run_cli("-r", cli_repo, "find", "bottom.txt", timeout=300)
+    assert kept.code == 0 and bottom in kept.stdout
+
 
 def test_a_deep_tree_that_changes_only_at_the_bottom(
     tmp_path: Path, cli_repo: str, run_cli: RunCli

@@ -136,3 +136,58 @@ def test_an_init_that_cannot_store_its_recovery_key_says_the_repository_exists(
     filler.unlink()
     assert run_cli("-r", str(repo), "key", "add", "--recovery").code == 0
     assert run_cli("-r", str(repo), "verify").code == 0
+
+
+@pytest.mark.parametrize(
+    "point", ["prune-after-mark:1", "prune-after-index:1", "prune-mid-delete:1", "mid-delete:2"]
+)
+def test_an_unsafe_prune_killed_at_any_point_loses_nothing_kept(
+    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str], point: str
+) -> None:
+    """The second of the two prunes that free a full disk, killed at a crash point (the
+    operator's Ctrl-C, the OOM killer): the snapshots kept restore, verify finds nothing, and
+    the same prune run again finishes the job."""
+    repo = str(tmp_path / "repo")
+    assert run_cli("-r", repo, "init", "--kdf-cost", "minimum", "--pack-size", "1").code == 0
+    sources = [write_file(tmp_path / n / "f", os.urandom(1_500_000)).parent for n in "ab"]
+    for src in sources:
+        assert run_cli("-r", repo, "backup", str(src)).code == 0
+    assert run_cli("-r", repo, "forget", "--keep-last", "1", "--group-by", "host").code == 0
+    unsafe = ("prune", "--grace", "0s", "--unsafe-no-backups-running")
+    assert run_cli("-r", repo, *unsafe).code == 0  # marks what the forgotten snapshot had
+    killed = run_cli("-r", repo, *unsafe, env={**cli_env, "S3VAULT_TEST_CRASH_AT": point})
+    assert killed.code == -9, (killed.code, killed.stderr)
+    assert run_cli("-r", repo, "verify", "--read-data").code == 0
+    for _ in range(2):
+        done = run_cli("-r", repo, *unsafe, "--json")
+        assert done.code == 0, done.stderr
+    assert run_cli("-r", repo, "verify", "--read-data").code == 0
+    stored = sum(p.stat().st_size for p in Path(repo, "data").rglob("*") if p.is_file())
+    assert stored < 2_500_000  # the forgotten snapshot's 1.5 MB are gone
+    out = tmp_path / "out"
+    assert run_cli("-r", repo, "restore", "latest", "-t", str(out)).code == 0
+    restored = out / str(sources[1]).lstrip("/") / "f"
+    assert restored.read_bytes() == (sources[1] / "f").read_bytes()
+
+
+def test_a_restic_users_forget_prune_takes_the_unsafe_grace_too(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """restic's habit, `forget ... --prune`, with the full disk's flags: the forget's prune
+    marks, the next prune deletes; a grace below the minimum without the flag is refused
+    before any snapshot is removed."""
+    repo = str(tmp_path / "repo")
+    assert run_cli("-r", repo, "init", "--kdf-cost", "minimum", "--pack-size", "1").code == 0
+    for name in "ab":
+        src = write_file(tmp_path / name / "f", os.urandom(1_500_000)).parent
+        assert run_cli("-r", repo, "backup", str(src)).code == 0
+    forget = ("forget", "--keep-last", "1", "--group-by", "host", "--prune", "--grace", "0s")
+    refused = run_cli("-r", repo, *forget)
+    assert refused.code == 2 and "--unsafe-no-backups-running" in refused.stderr
+    assert len(json.loads(run_cli("-r", repo, "snapshots", "--json").stdout)) == 2
+    assert run_cli("-r", repo, *forget, "--unsafe-no-backups-running").code == 0
+    pruned = run_cli("-r", repo, "prune", "--grace", "0s", "--unsafe-no-backups-running")
+    assert pruned.code == 0, pruned.stderr
+    stored = sum(p.stat().st_size for p in Path(repo, "data").rglob("*") if p.is_file())
+    assert stored < 2_500_000
+    assert run_cli("-r", repo, "verify", "--read-data").code == 0

@@ -435,6 +435,7 @@ WRITING = [
     ("forget", "--keep-last", "1"),
     ("forget", "--keep-last", "1", "--prune"),  # the lease first: refused before anything
     ("prune",),
+    ("prune", "--grace", "0s", "--unsafe-no-backups-running"),  # a full disk's way out
     ("key", "add", "--new-password-file", "{password}"),
     ("repair", "packs", "{pack}", "--no-save"),
 ]
