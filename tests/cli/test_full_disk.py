@@ -191,3 +191,28 @@ def test_a_restic_users_forget_prune_takes_the_unsafe_grace_too(
     stored = sum(p.stat().st_size for p in Path(repo, "data").rglob("*") if p.is_file())
     assert stored < 2_500_000
     assert run_cli("-r", repo, "verify", "--read-data").code == 0
+
+
+def test_an_unsafe_prune_deletes_nothing_while_a_snapshot_file_cannot_be_read(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """A damaged snapshot file (read from the store: no cache holds it) leaves what it needs
+    unknown: the prunes with no grace mark, and delete nothing until it is settled, as prunes
+    with a grace do."""
+    repo = str(tmp_path / "repo")
+    assert run_cli("-r", repo, "init", "--kdf-cost", "minimum", "--pack-size", "1").code == 0
+    for name in "abc":
+        src = write_file(tmp_path / name / "f", os.urandom(1_500_000)).parent
+        assert run_cli("-r", repo, "backup", str(src)).code == 0
+    assert run_cli("-r", repo, "forget", "--keep-last", "2", "--group-by", "host").code == 0
+    damaged = sorted(Path(repo, "snapshots").iterdir())[0]
+    body = bytearray(damaged.read_bytes())
+    body[len(body) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(body))
+    packs = sorted(Path(repo, "data").rglob("*"))
+    unsafe = ("--no-cache", "prune", "--grace", "0s", "--unsafe-no-backups-running")
+    for _ in range(2):
+        held = run_cli("-r", repo, *unsafe)
+        assert held.code == 0, held.stderr
+        assert "nothing deleted: 1 snapshot file cannot be read" in held.stdout, held.stdout
+    assert sorted(Path(repo, "data").rglob("*")) == packs
