@@ -18,20 +18,33 @@ from tests.conftest import RunCli, write_file
 URL = "s3://backups/refused"
 
 
-def _deny_deletes(on: bool) -> None:
+def _deny_deletes(on: bool, *, config_too: bool = False) -> None:
+    """A Deny on every delete below the repository (and on writing its config)."""
     s3 = boto3.client("s3", region_name="us-east-1")
     if not on:
         s3.delete_bucket_policy(Bucket="backups")
         return
-    deny = {
-        "Sid": "NoDeletes",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "s3:DeleteObject",
-        "Resource": "arn:aws:s3:::backups/refused/*",
-    }
+    deny = [
+        {
+            "Sid": "NoDeletes",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:DeleteObject",
+            "Resource": "arn:aws:s3:::backups/refused/*",
+        }
+    ]
+    if config_too:
+        deny.append(
+            {
+                "Sid": "NoConfig",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": "arn:aws:s3:::backups/refused/config",
+            }
+        )
     s3.put_bucket_policy(
-        Bucket="backups", Policy=json.dumps({"Version": "2012-10-17", "Statement": [deny]})
+        Bucket="backups", Policy=json.dumps({"Version": "2012-10-17", "Statement": deny})
     )
 
 
@@ -83,3 +96,33 @@ def test_key_passwd_and_tag_say_what_they_wrote_when_the_delete_is_refused(
     listed = run_cli("-r", URL, "snapshots", "--json", env=second)
     assert [s["tags"] for s in json.loads(listed.stdout)] == [["q"], ["q"]]
     assert run_cli("-r", URL, "verify", "--read-data", env=second).code == 0
+
+
+def test_an_init_refused_its_config_and_the_delete_says_which_key_file_stayed(
+    s3_bucket: str, s3_server: str, cli_env: dict[str, str], run_cli: RunCli
+) -> None:
+    """init writes its key file first: when the config is refused and so is the delete that
+    would take the key file back, it said only the config's refusal, and the key file stayed
+    without a word."""
+    env = s3_env(cli_env, s3_server)
+    _deny_deletes(True, config_too=True)
+    try:
+        failed = run_cli("-r", URL, "init", "--kdf-cost", "minimum", env=env)
+    finally:
+        _deny_deletes(False)
+    assert failed.code == 1, failed.stderr
+    said = failed.stderr.strip().splitlines()[-1]
+    stayed = boto3.client("s3", region_name="us-east-1").list_objects_v2(
+        Bucket="backups", Prefix="refused/"
+    )
+    names = [o["Key"] for o in stayed.get("Contents", [])]
+    keys = [n for n in names if n.startswith("refused/keys/")]
+    assert len(keys) == 1 and "refused/config" not in names, names  # (and the probe's, said)
+    assert (
+        f"the key file {keys[0].removeprefix('refused/')} it wrote first could not be removed"
+        in said
+    ), said
+    assert "config" in said.split("; the key file")[0], said
+    again = run_cli("-r", URL, "init", "--kdf-cost", "minimum", env=env)  # the store takes it
+    assert again.code == 0, again.stderr
+    assert run_cli("-r", URL, "verify", env=env).code == 0

@@ -39,6 +39,7 @@ from s3vault.errors import (
     RepositoryNotFoundError,
     RevokedWriterError,
     S3VaultError,
+    restated,
 )
 from s3vault.format import PUT_ONLY_FORMAT
 from s3vault.format.configfile import ConfigFile, ConfigMarker, KeyEpoch
@@ -175,20 +176,34 @@ def _store_config(backend: Backend, marker: ConfigMarker, key_id: ObjectId) -> N
             "this one's key file was removed; open that repository with its password"
         )
         raise S3VaultError(msg) from None
-    except S3VaultError:  # a full disk, a refusal: no key file of no repository is left
-        _take_back_key_file(backend, key_id)
-        raise
+    except S3VaultError as exc:  # a full disk, a refusal: no key file of no repository is left
+        if _take_back_key_file(backend, key_id):
+            raise
+        name = object_name(ObjectKind.KEYS, key_id)
+        msg = (
+            f"{exc}; the key file {name} it wrote first could not be removed (it opens "
+            "no repository: `s3vault init` run again once the store takes writes uses the "
+            "place as it is)"
+        )
+        raise restated(exc, msg) from exc
 
 
-def _take_back_key_file(backend: Backend, key_id: ObjectId) -> None:
+def _take_back_key_file(backend: Backend, key_id: ObjectId) -> bool:
     """After an init's config write failed: its key file goes (a rerun kept it, listed as a
     key file of another repository), unless the config is there after all (a write whose
-    answer was lost: the key file is then the only one that opens it) or cannot be told."""
-    with contextlib.suppress(S3VaultError):
+    answer was lost: the key file is then the only one that opens it) or cannot be told.
+    False when the key file stayed though no config is there (the store refused the
+    delete too): the caller says so."""
+    try:
+        backend.stat(object_name(ObjectKind.CONFIG))
+    except ObjectNotFoundError:
         try:
-            backend.stat(object_name(ObjectKind.CONFIG))
-        except ObjectNotFoundError:
             backend.delete(object_name(ObjectKind.KEYS, key_id))
+        except S3VaultError:
+            return False
+    except S3VaultError:
+        pass  # cannot be told: the key file stays, as it may be the one that opens it
+    return True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
