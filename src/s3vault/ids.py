@@ -15,6 +15,12 @@ ID_SIZE = 32
 SHORT_LEN = 8
 
 
+class NotAnIdError(UsageError, ValueError):
+    """Text that is not a full hex id: a usage error where a user typed it, and a ValueError
+    where a name or a record is parsed (``except ValueError`` there passed it on: one object
+    named ``audit/TAG/0000000000`` turned a host's audit log off, an attack pass, 2026-12-08)."""
+
+
 class ObjectId(bytes):
     """A 32-byte id. Immutable, hashable, comparable as bytes; ``str()`` is hex."""
 
@@ -31,7 +37,7 @@ class ObjectId(bytes):
         """Parse 64 hex digits.
 
         Raises:
-            UsageError: the text is not a full hex id.
+            NotAnIdError: the text is not a full hex id (a UsageError and a ValueError).
         """
         try:
             raw = bytes.fromhex(text)
@@ -39,7 +45,7 @@ class ObjectId(bytes):
             raw = b""
         if len(raw) != ID_SIZE:
             msg = f"not an object id: {text!r} (expected {2 * ID_SIZE} hex digits)"
-            raise UsageError(msg)
+            raise NotAnIdError(msg)
         return cls(raw)
 
     def __str__(self) -> str:

@@ -312,3 +312,24 @@ def test_a_command_that_exits_3_is_recorded_with_what_it_left_out(
     table = run_cli("-r", url, "audit").stdout.splitlines()
     shown = [line for line in table if " backup " in line or " restore " in line]
     assert "exit 3: 1 source problem(s)" in shown[0] and shown[2].endswith(" ok"), table
+
+
+@pytest.mark.parametrize("junk", ["0000000000", "0000000007-zz"])
+def test_a_junk_name_among_a_hosts_records_leaves_its_log_on(
+    tmp_path: Path, run_cli: RunCli, junk: str
+) -> None:
+    """One object named like a record but without an id (all digits, or digits and junk)
+    turned off the host's audit log for good ("the audit record was not written: not an
+    object id", exit 0) and made `s3vault audit` fail as a usage error (exit 2): whoever can
+    write one object silenced every later record (an attack pass, 2026-12-08)."""
+    url = str(tmp_path / "repo")
+    assert run_cli("-r", url, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+    src = write_file(tmp_path / "src" / "a", b"a").parent
+    assert run_cli("-r", url, "backup", str(src)).code == 0
+    (first,) = record_files(url)[1:]
+    write_file(first.parent / junk, b"x")
+    done = run_cli("-r", url, "backup", str(src))
+    assert done.code == 0 and "not written" not in done.stderr, done.stderr
+    code, lines = audit(run_cli, url)
+    assert code == 0 and chains(lines)[0]["intact"] is True, lines
+    assert [r["operation"] for r in records(lines)] == ["init", "backup", "backup"]

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunCli, write_file
+from tests.conftest import S3VAULT, CliRun, RunCli, write_file
 from tests.timetravel import age_directory
 from tests.trees import snapshot_tree
 
@@ -115,6 +117,100 @@ def test_a_bad_snapshot_file_stops_nothing_else(
     assert run_cli("-r", cli_repo, "verify").code == 0
     listed = run_cli("-r", cli_repo, "snapshots")
     assert listed.code == 0 and name not in listed.stderr
+
+
+def _without_root_override(run_cli: RunCli, env: dict[str, str]) -> RunCli:
+    """``run_cli`` as a user that file modes apply to: as root, the console script without
+    the capabilities that override them (setpriv); as anyone else, ``run_cli`` itself."""
+    if os.geteuid() != 0:
+        return run_cli
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv to drop root's permission override")
+    drop = ["setpriv", "--inh-caps=-dac_override,-dac_read_search,-fowner"]
+    drop += ["--bounding-set=-dac_override,-dac_read_search,-fowner"]
+
+    def run(*argv: str) -> CliRun:
+        done = subprocess.run(
+            [*drop, S3VAULT, *argv], env=env, capture_output=True, timeout=120, check=False
+        )
+        out = done.stdout.decode(errors="replace")
+        return CliRun(done.returncode, out, done.stderr.decode(errors="replace"), done.stdout)
+
+    return run
+
+
+@pytest.mark.parametrize("damage", ["flipped-bit", "unreadable"])
+def test_latest_taken_past_a_skipped_newest_snapshot_file_is_said_and_not_exit_0(
+    damage: str,
+    tmp_path: Path,
+    cli_repo: str,
+    run_cli: RunCli,
+    cli_env: dict[str, str],
+    three: tuple[Path, list[str]],
+) -> None:
+    """The newest snapshot file damaged (or one this user may not read): `latest` was the
+    snapshot before it, and `dump`, `restore`, `ls` and `restore-test` of latest gave that
+    older snapshot's data with exit code 0 and one warning line (an attack pass, 2026-12-08).
+    They still give it (it is the newest that opens) but say so last and exit 13 (1: a file
+    this user may not read); a command that changes the snapshot latest names refuses, and
+    changes nothing. Ids still work, and backups go on with an older parent."""
+    src, ids = three
+    older, newest = ids[1], ids[2]
+    (stored,) = Path(cli_repo, "snapshots").glob(newest + ".*")
+    name = f"snapshots/{stored.name}"
+    cli_env["XDG_CACHE_HOME"] = str(tmp_path / "another-host")  # no cached copy serves it
+    if damage == "flipped-bit":
+        flip_bit(stored)
+        code, why = 13, "it does not open"
+    else:
+        stored.chmod(0)
+        code, why = 1, "this user may not read it"
+        run_cli = _without_root_override(run_cli, cli_env)
+    said = (
+        f"warning: latest is {older[:8]}, the newest of the snapshots that open: the snapshot "
+        f"file {name} may be newer ({why}); name a snapshot by its id to be sure which one"
+    )
+    target = tmp_path / "restored"
+    for argv in (
+        ("dump", "latest", str(src / "gen1.txt")),
+        ("restore", "latest", "--target", str(target)),
+        ("ls", "latest"),
+        ("restore-test", "latest"),
+        ("diff", ids[0][:8], "latest"),
+    ):
+        done = run_cli("-r", cli_repo, *argv)
+        assert done.code == code, (argv, done.stdout, done.stderr)
+        assert done.stderr.strip().splitlines()[-1] == said, (argv, done.stderr)
+    assert (target / str(src / "gen1.txt").lstrip("/")).exists()
+    for argv in (("forget", "latest"), ("tag", "--add", "x", "latest")):
+        done = run_cli("-r", cli_repo, *argv)
+        assert done.code == code, (argv, done.stdout, done.stderr)
+        assert "may be newer" in done.stderr, (argv, done.stderr)
+    listed = json.loads(run_cli("-r", cli_repo, "snapshots", "--json").stdout)
+    assert [(s["id"], s["tags"]) for s in listed] == [(i, []) for i in ids[:2]]
+    # an id names its snapshot; a backup still finds a parent among those that open
+    done = run_cli("-r", cli_repo, "dump", older[:8], str(src / "gen1.txt"))
+    assert done.code == 0 and done.stdout.startswith("generation 1"), done.stderr
+    backed = run_cli("-r", cli_repo, "backup", str(src), "--host", "web1", "--json")
+    assert backed.code == 0, backed.stderr
+    assert lines(backed.stdout)[-1]["parent_id"] == older
+
+
+def test_stats_with_a_damaged_index_file_says_its_figures_are_short(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, three: tuple[Path, list[str]]
+) -> None:
+    """`stats` with an index file damaged counted only the packs the others list (2 KiB in 2
+    packs of 3 MiB in 4) and exited 0 beside one warning (an attack pass, 2026-12-08)."""
+    fresh = ["--cache-dir", str(tmp_path / "fresh-cache")]
+    whole = json.loads(run_cli("-r", cli_repo, *fresh, "--json", "stats").stdout)
+    victim = max(objects(cli_repo, "index"), key=lambda p: p.stat().st_size)
+    flip_bit(victim)
+    name = victim.relative_to(cli_repo).as_posix()
+    done = run_cli("-r", cli_repo, "--cache-dir", str(tmp_path / "other-cache"), "stats")
+    assert done.code == 13, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"warning: the figures leave out what {name} hold"), last
+    assert whole["stored_bytes"] > 0
 
 
 def test_a_damaged_index_file_is_skipped_and_backups_go_on(

@@ -157,6 +157,38 @@ def test_a_damaged_file_exits_13(cli_repo: str, backed_up: Path, run_cli: RunCli
     assert len(done.stdout_bytes) < (3 << 20)
 
 
+@pytest.mark.parametrize("forged", ["damaged-pack", "other-hash"])
+def test_a_zip_cut_short_by_damage_does_not_read_as_whole(
+    local_repo: RepoHandle, tmp_path: Path, run_cli: RunCli, forged: str
+) -> None:
+    """dump -a zip to stdout exited 13 on damaged data, but the zip it left tested fine
+    (`unzip -t`: "No errors detected"), with the damaged file cut short and the files after it
+    missing: closing on the error wrote the member's end and the archive's central directory
+    (an attack pass, 2026-12-08). The archive now ends where the error came, unreadable as a
+    zip, as a tar ends mid-member."""
+    forge = Forge(local_repo.open())
+    first = forge.file(b"a.bin", os.urandom(300_000))
+    fields = (
+        {"content_hash": forge.file(b"x", b"y").content_hash} if forged != "damaged-pack" else {}
+    )
+    bad = forge.file(b"b.bin", os.urandom(300_000), **fields)
+    forge.finish(forge.tree([first, bad, forge.file(b"c.bin", b"after\n")]))
+    if forged == "damaged-pack":
+        packs = [p for p in (Path(local_repo.url) / "data").rglob("*") if p.is_file()]
+        for pack in packs:
+            data = bytearray(pack.read_bytes())
+            data[-2000] ^= 0xFF  # near its end: a blob stored after a.bin's
+            pack.write_bytes(bytes(data))
+    done = run_cli(
+        "-r", local_repo.url, "--cache-dir", str(tmp_path / "c"), "dump", "latest", "/",
+        "--archive", "zip",
+    )  # fmt: skip
+    assert done.code == 13, (done.code, done.stderr)
+    assert done.stdout_bytes  # what was written before the error stays (a pipe took it)
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(io.BytesIO(done.stdout_bytes))
+
+
 def test_odd_bytes_in_a_name_reach_the_tar_as_they_were(
     cli_repo: str, tmp_path: Path, run_cli: RunCli
 ) -> None:

@@ -261,3 +261,30 @@ def test_path_as_shown_selects_a_hosts_snapshot_when_another_host_has_its_twin(
         if "(in the target: " in line
     }
     assert {f"{below}/x\\xfe)", f"{below}/x\\\\xfe)"} <= places, done.stderr
+
+
+def test_a_stray_objects_name_reaches_no_terminal_raw(cli_repo: str, run_cli: RunCli) -> None:
+    """An object stored under a name with an escape sequence and a line break (whoever may
+    write objects chose it): `snapshots` said "ignoring foreign object" with the name raw, and
+    verify printed it raw in its finding and in the `key remove` it names (an attack pass,
+    2026-12-08). Shown escaped, the way ls shows names; that spelling reaches the object."""
+    evil = "k\x1b]0;pwned\x07\x1b[2J\nnext"
+    shown = "k\\x1b]0;pwned\\x07\\x1b[2J\\nnext"
+    for kind in ("snapshots", "keys"):
+        Path(cli_repo, kind).mkdir(exist_ok=True)
+        Path(cli_repo, kind, evil).write_bytes(b"x")
+    listed = run_cli("-r", cli_repo, "snapshots")
+    checked = run_cli("-r", cli_repo, "verify")
+    assert checked.code == 13, checked.stderr
+    for text in (listed.stderr, checked.stdout + checked.stderr):
+        assert "\x1b" not in text and "\x07" not in text and "\nnext" not in text, text
+    assert f"ignoring foreign object snapshots/{shown}" in listed.stderr
+    Path(cli_repo, "index").mkdir(exist_ok=True)
+    Path(cli_repo, "index", "junk").write_bytes(b"x")
+    once = run_cli("-r", cli_repo, "verify")  # (it lists index/ twice: said twice)
+    assert once.stderr.count("ignoring foreign object index/junk") == 1, once.stderr
+    named = checked.stderr.split("`s3vault key remove ", 1)[1].split("`", 1)[0]
+    assert shown.startswith(named) and len(named) >= 8, checked.stderr  # a unique prefix
+    removed = run_cli("-r", cli_repo, "key", "remove", named)
+    assert removed.code == 0, removed.stderr
+    assert "\x1b" not in removed.stdout and not Path(cli_repo, "keys", evil).exists()

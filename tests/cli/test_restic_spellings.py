@@ -569,6 +569,22 @@ def test_prune_takes_restics_short_dry_run(cli_repo: str, run_cli: RunCli) -> No
     assert "dry run" in (done.stdout + done.stderr).lower(), done.stdout
 
 
+@pytest.mark.parametrize("flag", ["-c", "--compact"])
+def test_forget_takes_restics_compact_listing(
+    flag: str, cli_repo: str, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """`restic forget --keep-last 1 -c` (exit 0 in restic) was "No such option '-c'" here,
+    with --compact "Did you mean --cacert?" (an attack pass, 2026-12-08)."""
+    src = write_file(tmp_path / "src" / "f", b"x").parent
+    for _ in range(2):
+        assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    done = run_cli("-r", cli_repo, "forget", "--keep-last", "1", flag)
+    assert done.code == 0, done.stderr
+    assert "remove" in done.stdout and "keep" in done.stdout, done.stdout
+    listed = run_cli("-r", cli_repo, "--json", "snapshots")
+    assert len(json.loads(listed.stdout)) == 1
+
+
 def test_restic_host_in_the_environment_is_said_not_to_be_read(
     tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str]
 ) -> None:

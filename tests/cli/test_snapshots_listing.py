@@ -52,8 +52,10 @@ def test_latest_keeps_the_newest_of_each_host_and_paths(
     ]
     two = set(_listed(run_cli, cli_repo, "--latest", "2", "--host", "web1"))
     assert two == {fleet["web1-etc-2"], fleet["web1-etc-3"], fleet["web1-srv-1"]}
-    refused = run_cli("-r", cli_repo, "snapshots", "--latest", "0")
-    assert refused.code == 2 and "--latest 0" in refused.stderr
+    # restic's 0 (its default) is no limit: `snapshots --latest 0` was refused (exit 2)
+    assert len(_listed(run_cli, cli_repo, "--latest", "0")) == len(fleet)
+    refused = run_cli("-r", cli_repo, "snapshots", "--latest", "-1")
+    assert refused.code == 2 and "--latest -1" in refused.stderr
 
 
 def test_group_by_shows_each_group_under_its_header(

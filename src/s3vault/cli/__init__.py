@@ -486,6 +486,18 @@ def _shown_whole(ctx: CliContext, code: int) -> int:
     return _fail(ctx, f"cannot write to standard output: {lost.strerror or lost}", ExitCode.FATAL)
 
 
+def _doubted(ctx: CliContext, code: int) -> int:
+    """``code``, or the exit code of what the result may have wrong for the objects it
+    passed over (``Repository.doubts``: `restore latest` with the newest snapshot file
+    damaged restored the one before it and exited 0), each said as the last warning."""
+    doubts: dict[str, int] = ctx.opened.doubts if ctx.opened is not None else {}
+    if not doubts or code not in (ExitCode.OK, ExitCode.PARTIAL):
+        return code
+    for what in doubts:
+        _warn(ctx, "result", what)
+    return max(doubts.values())
+
+
 def _stopped(exc: BaseException) -> tuple[str, int]:
     """What a command that stopped short says, and its exit code: interrupted (a signal,
     ^C, ^D at a prompt), except an EOFError from anywhere, which click also turns into an
@@ -533,6 +545,7 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
         code = _fail(ctx, failure, ExitCode.FATAL)
     run.cache_dir = ctx.cache_path()
     code = _shown_whole(ctx, code)
+    code = _doubted(ctx, code)
     for signum in _STOPPING:  # a second signal cannot interrupt the handling of the first
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _interrupt_once)

@@ -107,6 +107,8 @@ class CliContext:
         else:
             handler = logging.StreamHandler(sys.stderr)
             handler.setFormatter(_PlainFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        if not self.json:  # JSON escapes what a terminal would act on; a line must
+            handler.addFilter(_printable_record)
         root = logging.getLogger()
         for old in list(root.handlers):
             root.removeHandler(old)
@@ -161,6 +163,17 @@ def _first_line(path: str) -> str:
     if not line:
         raise UsageError(f"repository file {path} is empty")
     return line
+
+
+def _printable_record(record: logging.LogRecord) -> bool:
+    """A record's message with its control characters escaped (render.printable): a name
+    the library logs is a store's or a host's, and "ignoring foreign object" printed an
+    object named with ESC sequences and line breaks raw to the terminal (an attack pass,
+    2026-12-08)."""
+    from s3vault.cli.render import printable
+
+    record.msg, record.args = printable(record.getMessage()), None
+    return True
 
 
 class _JsonRecords(logging.Handler):

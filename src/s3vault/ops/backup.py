@@ -414,7 +414,13 @@ def _parent(
         group = snapshot_group(repo, host, shown_paths)
         snaps = list_snapshots(repo, group=group)
         return find_snapshot(
-            repo, "latest", host=host, paths=shown_paths, snapshots=snaps, say_ahead=False
+            repo,
+            "latest",
+            host=host,
+            paths=shown_paths,
+            snapshots=snaps,
+            say_ahead=False,
+            if_unsure="take",  # an older parent costs reading more, never a wrong snapshot
         )
     except UsageError:
         if options.parent:

@@ -143,7 +143,7 @@ def resolve_snapshot_ids(repo: Repository, refs: tuple[str, ...]) -> list[Object
     for ref in refs:
         text = ref.strip().lower()
         if text.startswith("latest"):
-            found.setdefault(find_snapshot(repo, text)[0], None)
+            found.setdefault(find_snapshot(repo, text, if_unsure="refuse")[0], None)
             continue
         if listed is None:
             listed = {sid.hex(): sid for sid in repo.list_files(ObjectKind.SNAPSHOTS)}

@@ -225,7 +225,7 @@ def _select(
         if len(bad) == 1 and not good and not low.startswith("latest"):
             unreadable[bad[0][0]] = bad[0][1]
             continue
-        sid, snap = find_snapshot(repo, ref, snapshots=files.readable)
+        sid, snap = find_snapshot(repo, ref, snapshots=files.readable, if_unsure="refuse")
         readable[sid] = snap
     return sorted(readable.items(), key=lambda i: (i[1].time, i[0])), sorted(unreadable.items())
 

@@ -15,7 +15,7 @@ from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
 from s3vault.ops.snapshots import SnapshotFilter
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import find_snapshot, list_snapshots
+from s3vault.repository.snapshots import Unsure, find_snapshot, list_snapshots
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -36,8 +36,10 @@ def select_snapshots(
     chosen: dict[ObjectId, SnapshotFile] = {}
     for ref in refs:
         text = ref.strip().lower()
-        if text.startswith("latest"):
-            sid, snap = find_snapshot(repo, text, snapshots=filtered)
+        if text.startswith("latest"):  # a copy of another snapshot than meant changes
+            # nothing here and says so; a tag or rewrite of one would change it
+            unsure: Unsure = "say" if command == "copy" else "refuse"
+            sid, snap = find_snapshot(repo, text, snapshots=filtered, if_unsure=unsure)
         elif text and set(text) <= _HEX:
             sid, snap = find_snapshot(repo, text, snapshots=listed)
         else:

@@ -245,6 +245,8 @@ class _Shared:
     files: FileCache | None
     on_skip: Callable[[str, str], None] | None
     skipped: dict[str, str] = field(default_factory=dict)
+    doubts: dict[str, int] = field(default_factory=dict)  # what a result may miss → exit code
+    foreign: set[str] = field(default_factory=set)  # foreign object names said (once each)
     trees: OrderedDict[ObjectId, Tree] = field(default_factory=OrderedDict)
     trees_lock: threading.Lock = field(default_factory=threading.Lock)
     skip_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -507,6 +509,19 @@ class Repository:
     def server_time(self) -> float:
         """The store's clock (grace periods and locks are judged by it)."""
         return self.backend.server_time()
+
+    @property
+    def doubts(self) -> dict[str, int]:
+        """What an operation's result may have wrong for the objects it passed over (e.g.
+        ``latest`` taken among the snapshot files that open), each with the exit code it
+        means: the result stands, said, and the command does not exit 0."""
+        return self._shared.doubts
+
+    def doubt(self, what: str, code: int) -> None:
+        """Record that the result may be wrong for the objects passed over: ``what`` says how
+        (once), ``code`` is the exit code it means (``doubts``)."""
+        with self._shared.skip_lock:
+            self._shared.doubts.setdefault(what, code)
 
     def skip(self, name: str, reason: str) -> None:
         """Record a damaged object that a reader passed over (a snapshot file that does not
@@ -993,7 +1008,11 @@ class Repository:
                 # a name's odd bytes (a lone surrogate from the file system) shown escaped:
                 # a log record must survive any handler's encoding
                 shown = info.name.encode("utf-8", "backslashreplace").decode()
-                log.warning("ignoring foreign object %s", shown)
+                with self._shared.skip_lock:  # once a command: verify lists index/ twice
+                    told = shown in self._shared.foreign
+                    self._shared.foreign.add(shown)
+                if not told:
+                    log.warning("ignoring foreign object %s", shown)
                 continue
             out.append(oid)
         if self._shared.files is not None and kind in CACHED:

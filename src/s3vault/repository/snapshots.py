@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Literal
 
 from s3vault.clock import SystemClock
 from s3vault.crypto.hashing import group_tag
 from s3vault.errors import (
     AccessDeniedError,
+    ExitCode,
     FormatVersionError,
     IntegrityError,
     ObjectNotFoundError,
@@ -33,7 +35,10 @@ from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
 
 log = logging.getLogger(__name__)
+# What ``latest`` is when a snapshot file that may be the newest was skipped (find_snapshot)
+Unsure = Literal["take", "say", "refuse"]
 FUTURE_SLACK = 300.0  # seconds a snapshot may be dated ahead of this host's clock unsaid
+_MAY_BE_INTACT = "it may well be intact"  # a snapshot file this user may not read
 
 
 def snapshot_group(repo: Repository, hostname: str, paths: tuple[str, ...]) -> str:
@@ -94,7 +99,7 @@ def list_snapshots(
             name = repo.name_of(ObjectKind.SNAPSHOTS, sid)
             repo.skip(
                 name,
-                f"snapshot file skipped: {exc}; it may well be intact: let this user read it "
+                f"snapshot file skipped: {exc}; {_MAY_BE_INTACT}: let this user read it "
                 "(do not forget it); until then prune deletes nothing",
             )
     snaps.sort(key=lambda item: (item[1].time, item[0]))
@@ -109,13 +114,21 @@ def find_snapshot(
     paths: tuple[str, ...] | None = None,
     snapshots: list[tuple[ObjectId, SnapshotFile]] | None = None,
     say_ahead: bool = True,
+    if_unsure: Unsure = "say",
 ) -> tuple[ObjectId, SnapshotFile]:
     """Resolve ``latest`` or ``latest~N`` (the N-th before it; both optionally of a host and
     path set) or an id prefix. ``say_ahead``: say when ``latest`` is dated ahead of this clock
-    (a backup's parent need not be the newest: it is not said every night).
+    (a backup's parent need not be the newest: it is not said every night). ``if_unsure``:
+    when a snapshot file was skipped that may be the newest, ``latest`` is the newest that
+    opens, and "say" records that as a doubt of the repository's (``Repository.doubts``: the
+    command says so and does not exit 0); "refuse" raises instead (a command that changes
+    the snapshot it names: never another one than meant); "take" takes it (a backup's
+    parent, which need not be the newest).
 
     Raises:
         UsageError: no snapshot matches, or a prefix is ambiguous.
+        IntegrityError, AccessDeniedError: a snapshot file was skipped (damaged, or this user
+            may not read it) and none that opens matches ``latest``, or "refuse".
     """
     if not ref:  # an empty prefix matched every snapshot: `restore ""` took the only one
         msg = "no snapshot given: an id (or a unique prefix of one), latest or latest~N"
@@ -129,12 +142,20 @@ def find_snapshot(
             if (host is None or s.hostname == host)
             and (paths is None or tuple(sorted(s.paths)) == tuple(sorted(paths)))
         ]
-        if len(matching) <= back:
+        chosen = matching[-1 - back] if len(matching) > back else None
+        unseen = _unseen(repo, ref, chosen[0] if chosen else None)
+        if unseen is not None and (chosen is None or if_unsure == "refuse"):
+            # what was skipped may be the one asked for
+            error = AccessDeniedError if unseen[1] == ExitCode.FATAL else IntegrityError
+            raise error(unseen[0])
+        if chosen is None:
             msg = f"no snapshot {ref}" if back else "no snapshot found"
             raise UsageError(msg + (f" for host {host}" if host else ""))
+        if unseen is not None and if_unsure == "say":
+            repo.doubt(*unseen)
         if say_ahead:
-            _say_dated_ahead(ref, matching, matching[-1 - back])
-        return matching[-1 - back]
+            _say_dated_ahead(ref, matching, chosen)
+        return chosen
     given, ref = ref, ref.lower()
     found = [(sid, s) for sid, s in snaps if sid.hex().startswith(ref)]
     if not found:
@@ -151,6 +172,30 @@ def find_snapshot(
         msg = f"snapshot id prefix {ref!r} is ambiguous ({len(found)} matches)"
         raise UsageError(msg)
     return found[0]
+
+
+def _unseen(repo: Repository, ref: str, chosen: ObjectId | None) -> tuple[str, int] | None:
+    """What ``latest`` (resolved to ``chosen``, or to nothing) may have wrong: a snapshot file
+    was skipped, and it may be the newest (not one refused as a removed key's forgery). `dump`,
+    `restore` and `restore-test` of "latest" gave an older snapshot's data with exit code 0
+    and one warning when the newest file was damaged or unreadable (an attack pass,
+    2026-12-08). (A file's group tag cannot clear it: --host and --path select snapshots with
+    those among their paths, not one path set.) The message and its exit code: 1 when every
+    such file is one this user may not read, else 13; None when nothing was skipped."""
+    prefix = ObjectKind.SNAPSHOTS.value + "/"
+    revoked = repo.revoked_objects
+    unseen = sorted(n for n in repo.skipped if n.startswith(prefix) and n not in revoked)
+    if not unseen:
+        return None
+    denied = all(_MAY_BE_INTACT in repo.skipped[n] for n in unseen)
+    more = f" (and {len(unseen) - 1} more)" if len(unseen) > 1 else ""
+    why = "this user may not read it" if denied else "it does not open"
+    taken = f"{ref} is {chosen.short}, the newest of" if chosen else f"{ref} is none of"
+    msg = (
+        f"{taken} the snapshots that open: the snapshot file {codec.readable(unseen[0])}"
+        f"{more} may be newer ({why}); name a snapshot by its id to be sure which one"
+    )
+    return msg, ExitCode.FATAL if denied else ExitCode.DAMAGED
 
 
 def split_subfolder(ref: str) -> tuple[str, str | None]:

@@ -44,6 +44,12 @@ from s3vault.cli.session import open_repo
     "is required)",
 )
 @click.option("--prune", "then_prune", is_flag=True, help="Run prune afterwards")
+@click.option(
+    "-c",
+    "--compact",
+    is_flag=True,
+    help="restic's compact listing: taken (the listing is one line per snapshot already)",
+)
 @prune_options
 def forget(
     snapshot_ids: tuple[str, ...],
@@ -55,6 +61,7 @@ def forget(
     dry_run: bool,
     unsafe_allow_remove_all: bool,
     then_prune: bool,
+    compact: bool,
     **prune_args: object,
 ) -> int:
     """Remove snapshots according to a retention policy, or the snapshots named by id.

@@ -23,6 +23,7 @@ from s3vault import (
     list_keys,
     open_repository,
     pin_check,
+    readable,
     remove_key,
     rotate_master,
     sync_keys,
@@ -31,7 +32,7 @@ from s3vault.cli import recoverykey
 from s3vault.cli.options import Duration, cli_context, global_options, kdf_cost_option
 from s3vault.cli.password import read_new_password, secret_kind
 from s3vault.cli.progress import CliProgress
-from s3vault.cli.render import emit, human_bytes, say, show, show_recovery_key, warn
+from s3vault.cli.render import emit, human_bytes, printable, say, show, show_recovery_key, warn
 from s3vault.cli.session import open_repo, repo_options
 
 KDF_COST = kdf_cost_option(
@@ -236,7 +237,7 @@ def remove(key_id: str, force: bool) -> int:
     if ctx.json:
         emit(ctx, "key_removed", id=entry.id)
     else:
-        say(ctx, f"removed key {entry.id[:8]}")
+        say(ctx, f"removed key {printable(readable(entry.id[:8]))}")
     return 0
 
 

@@ -32,7 +32,10 @@ from s3vault.cli.session import open_repo
 @tag_filter
 @click.option("--path", "paths", multiple=True, help="Only snapshots of this path")
 @click.option(
-    "--latest", type=int, metavar="N", help="Only the newest N snapshots of each host and paths"
+    "--latest",
+    type=int,
+    metavar="N",
+    help="Only the newest N snapshots of each host and paths (0: all, as restic's default)",
 )
 @click.option(
     "-g",
@@ -56,6 +59,7 @@ def snapshots(
     ctx = cli_context()
     ctx.stdout_array = True
     keys = split_group_by(group_by)
+    latest = None if latest == 0 else latest  # restic's 0: no limit
     repo = open_repo(ctx, load_index=False, snapshots_ahead=True)
     filt = SnapshotFilter(hosts=hosts, tags=tags, paths=paths)
     if keys:  # restic groups first, then keeps each group's latest

@@ -27,6 +27,7 @@ from s3vault.cli.render import (
     human_duration,
     human_elapsed,
     plural,
+    printable,
     say,
     warn,
 )
@@ -149,12 +150,14 @@ def _say_findings(ctx: CliContext, r: VerifyResult | PutOnlyVerifyResult) -> Non
             continue
         out = ctx.err if f.severity == "error" else ctx.out
         # an object's name that is no UTF-8 as listings show it (``\xff``), and as the
-        # commands verify names (`key remove`) take it back
-        out.print(f"{f.severity}: {readable(f.object)}: {f.message}", markup=False)
+        # commands verify names (`key remove`) take it back; control characters escaped as
+        # ls escapes them (a stray object's name printed ESC sequences raw, an attack pass)
+        message = printable(f.message)
+        out.print(f"{f.severity}: {printable(readable(f.object))}: {message}", markup=False)
         limit = None if ctx.verbose else SHOWN_PATHS
         label = "archived" if f.kind == "pack-archived" else "lost"  # nothing is lost there
         for snap_path in f.paths[:limit]:
-            out.print(f"    {label}: {snap_path}", markup=False)
+            out.print(f"    {label}: {printable(snap_path)}", markup=False)
         if limit is not None and len(f.paths) > limit:
             out.print(f"    … and {len(f.paths) - limit} more (-v shows all)", markup=False)
         if f.snapshots:
