@@ -119,6 +119,12 @@ def test_tag_add_remove_set_by_id_and_by_filters(
     done = run_cli("-r", cli_repo, "--json", "tag", "-H", "web1", "--add", "last", "latest")
     assert done.code == 0, done.stderr
     assert lines(done.stdout)[0]["time"].startswith("2020-01-02")  # type: ignore[union-attr]
+    # what the snapshots left as they are already were, in the words of the change asked
+    # ("already had them" was said of a tag removed from snapshots that lacked it)
+    done = run_cli("-r", cli_repo, "tag", "--remove", "absent")
+    assert done.code == 0 and "3 snapshots already lacked them" in done.stdout, done.stdout
+    done = run_cli("-r", cli_repo, "tag", "--add", "weekly")
+    assert "3 snapshots already had them" in done.stdout, done.stdout
 
 
 def test_tag_refuses_bad_requests_and_changes_nothing(

@@ -66,8 +66,18 @@ def tag(
     repo = open_repo(ctx, load_index=False)
     with CliProgress(ctx) as progress:  # says so while it waits for a prune's lease
         result = tag_op(repo, options, progress=progress)
-    _render(ctx, result)
+    _render(ctx, result, _unchanged_words(options))
     return 0
+
+
+def _unchanged_words(options: TagOptions) -> str:
+    """What the snapshots left as they are already were: `tag --remove z` said "5 snapshots
+    already had them" of snapshots that had not z (an attack pass, 2026-12-08)."""
+    if options.remove and not options.add and options.set_tags is None:
+        return "already lacked them"
+    if options.add and options.remove:
+        return "already were as asked"
+    return "already had them"
 
 
 def _spell(tags: tuple[str, ...]) -> str:
@@ -78,7 +88,7 @@ def _count(n: int) -> str:
     return f"{n} snapshot" if n == 1 else f"{n} snapshots"
 
 
-def _render(ctx: CliContext, r: TagResult) -> None:
+def _render(ctx: CliContext, r: TagResult, unchanged: str) -> None:
     if ctx.json:
         for c in r.changed:
             emit(
@@ -114,5 +124,5 @@ def _render(ctx: CliContext, r: TagResult) -> None:
         )
     text = f"changed the tags of {_count(len(r.changed))}"
     if r.unchanged:
-        text += f"; {_count(len(r.unchanged))} already had them"
+        text += f"; {_count(len(r.unchanged))} {unchanged}"
     say(ctx, text)
