@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from s3vault.ids import ObjectId
 from tests.conftest import RepoHandle, RunCli, write_file
 from tests.restorer.forge import Forge
 from tests.trees import snapshot_tree
@@ -187,6 +188,25 @@ def test_a_zip_cut_short_by_damage_does_not_read_as_whole(
     assert done.stdout_bytes  # what was written before the error stays (a pipe took it)
     with pytest.raises(zipfile.BadZipFile):
         zipfile.ZipFile(io.BytesIO(done.stdout_bytes))
+
+
+def test_a_path_through_a_directory_that_cannot_be_read_names_the_directory(
+    local_repo: RepoHandle, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """`dump` of a file below a directory whose tree is not in the index said "Fatal: tree
+    blob 44615911 is not in the index": no word of which directory (an attack pass,
+    2026-12-08)."""
+    forge = Forge(local_repo.open())
+    gone = ObjectId(os.urandom(32))
+    inner = forge.dir(b"inner", gone)
+    forge.finish(forge.tree([forge.dir(b"etc", forge.tree([inner]))]))
+    for argv in (("dump", "latest", "/etc/inner/f"), ("ls", "latest", "/etc/inner/f")):
+        done = run_cli("-r", local_repo.url, "--cache-dir", str(tmp_path / "c"), *argv)
+        assert done.code == 13, (argv, done.stderr)
+        assert f"/etc/inner: directory cannot be read: tree blob {gone.short}" in done.stderr, (
+            argv,
+            done.stderr,
+        )
 
 
 def test_odd_bytes_in_a_name_reach_the_tar_as_they_were(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from s3vault.errors import IntegrityError, ObjectNotFoundError, UsageError
 from s3vault.format.codec import readable
-from s3vault.format.tree import Node, NodeType, find_shown
+from s3vault.format.tree import Node, NodeType, Tree, find_shown
 from s3vault.ids import ObjectId
 from s3vault.ops.snapshots import SnapshotFilter, select_snapshot
 from s3vault.repository.repository import Repository
@@ -24,6 +24,20 @@ class LsEntry:
     path: str
     node: Node
     raw: bytes = b""  # the path as stored, byte for byte (what an archive of it must name)
+
+
+def _tree_on_path(repo: Repository, tid: ObjectId, where: str) -> Tree:
+    """The tree of the directory ``where`` on a path being looked up.
+
+    Raises:
+        IntegrityError, ObjectNotFoundError: it cannot be read, said with the directory
+            (`dump` named only the tree: "tree blob 44615911 is not in the index", an attack
+            pass, 2026-12-08).
+    """
+    try:
+        return repo.load_tree(tid)
+    except (IntegrityError, ObjectNotFoundError) as exc:
+        raise type(exc)(f"{where or '/'}: directory cannot be read: {exc}") from exc
 
 
 def ls(
@@ -53,7 +67,7 @@ def ls(
     prefix, raw, top = "", b"", None
     parts = [p for p in os.fsencode(clean_path(path)).split(b"/") if p]
     for n, part in enumerate(parts):
-        node = find_shown(repo.load_tree(tid), part) if tid is not None else None
+        node = find_shown(_tree_on_path(repo, tid, prefix), part) if tid is not None else None
         if node is None:
             msg = f"'{readable(path)}' is not in snapshot {sid.short}"
             raise UsageError(msg)
