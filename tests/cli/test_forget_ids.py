@@ -176,6 +176,32 @@ def test_versions_of_a_backup_never_cost_another_snapshot_its_place(
     assert {ids[0], ids[1], ids[2], ids[3]} <= left
 
 
+def test_keep_tag_keeps_a_rewritten_snapshot_not_the_original_it_replaces(
+    tmp_path: Path, run_cli: RunCli, cli_repo: str
+) -> None:
+    """`rewrite --exclude` without --forget, then `forget --keep-last 1 --keep-tag rewrite`:
+    the originals, which still hold what was rewritten out, were kept "as a version of one
+    backup" of the rewritten ones the tag kept; restic removes them (an attack pass,
+    2026-12-08). A tag keeps the snapshot that has it, as in restic."""
+    src = tmp_path / "src"
+    for n in range(3):
+        write_file(src / f"f{n}", b"data")
+        write_file(src / "secret.dump", b"secret")
+        day = f"2026-01-0{n + 1} 10:00"
+        assert run_cli("-r", cli_repo, "backup", str(src), "-q", "--time", day).code == 0
+    originals = {s["id"] for s in json.loads(run_cli("-r", cli_repo, "snapshots", "--json").stdout)}
+    assert run_cli("-r", cli_repo, "rewrite", "--exclude", "*.dump").code == 0
+    done = run_cli("-r", cli_repo, "forget", "--keep-last", "1", "--keep-tag", "rewrite")
+    assert done.code == 0, done.stderr
+    left = json.loads(run_cli("-r", cli_repo, "snapshots", "--json").stdout)
+    rewritten = [s for s in left if s["id"] not in originals]
+    assert len(rewritten) == 3 and all(s["tags"] == ["rewrite"] for s in rewritten)
+    # the first two originals go; the third stays when it sorts last of its time (the
+    # --keep-last 1), as in restic, which orders a time's snapshots by id
+    kept = [s for s in left if s["id"] in originals]
+    assert all(s["time"].startswith("2026-01-03") for s in kept), left
+
+
 def test_no_rule_with_allow_remove_all_needs_a_filter_and_a_stored_policy_is_said(
     tmp_path: Path, cli_repo: str, run_cli: RunCli
 ) -> None:

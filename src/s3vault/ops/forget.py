@@ -293,10 +293,15 @@ def _keep_versions(
     heads = _heads(repo, selected)
     if len(set(heads.values())) == len(heads):
         return  # one version each: the plan stands
+    # --keep-tag keeps a snapshot for its own tags, not for its place: a head kept only for
+    # a tag its versions lack does not keep them (`rewrite` without --forget, then `forget
+    # --keep-tag rewrite` kept the originals that still held what was rewritten out, where
+    # restic removes them: an attack pass, 2026-12-08)
+    placed = replace(policy, tags=())
     try:
         by_head = apply_policy(
             [(sid, s) for sid, s in selected if heads[sid] == sid],
-            policy,
+            placed,
             now,
             group_by=options.group_by,
             allow_remove_all=True,
