@@ -135,6 +135,41 @@ def test_a_pruner_stopped_between_planning_and_deleting_deletes_nothing_after_it
     assert snapshot_tree(tmp_path / "out" / str(src).lstrip("/")) == snapshot_tree(src)
 
 
+def test_a_pruner_whose_live_lease_an_operator_removed_stops_when_continued(
+    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """A prune stopped after planning, its live lease removed by `unlock --remove-all`, then
+    another host's snapshots forgotten and pruned away: continued, it trusted the time since
+    its last refresh, wrote an index naming the packs the other prune had deleted and exited
+    0, and verify found damage (an attack pass, 2026-12-08). It asks the store now: exit 11,
+    nothing written."""
+    url = make_repo(tmp_path, run_cli)
+    sources = [write_file(tmp_path / h / "f", os.urandom(300_000)).parent for h in ("a", "b")]
+    for host, src in zip(("a", "b"), sources, strict=True):
+        assert run_cli("-r", url, "backup", str(src), "--host", host).code == 0
+    proc = subprocess.Popen(
+        [S3VAULT, "-r", url, "prune", "--grace", GRACE],
+        env={**cli_env, "S3VAULT_TEST_STOP_AT": "prune-after-plan"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_stopped(proc)  # planned with host a's snapshot alive
+        assert run_cli("-r", url, "unlock", "--remove-all").code == 0
+        assert run_cli("-r", url, "forget", "--unsafe-allow-remove-all", "--host", "a").code == 0
+        assert run_cli("-r", url, "prune", "--grace", GRACE).code == 0  # marks a's packs
+        time.sleep(2.5)
+        assert run_cli("-r", url, "prune", "--grace", GRACE).code == 0  # deletes them
+        assert run_cli("-r", url, "verify").code == 0
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 11, err.decode()
+    assert b"lease" in err
+    check = run_cli("-r", url, "verify", "--read-data")
+    assert check.code == 0, check.stdout + check.stderr
+
+
 def test_sigterm_releases_the_lease_and_exits_130(
     tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
 ) -> None:

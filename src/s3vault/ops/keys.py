@@ -436,7 +436,7 @@ def _rotate_master(
         )
         skipped: list[tuple[str, str]] = []
         count = repo.reseal_key_files(payload, on_skip=lambda n, why: skipped.append((n, why)))
-        held.check()
+        held.ensure_fresh()
         started = repo.server_time()
         fresh = KeyEpoch(epoch=epoch, check=master.check_value, started=started)
         repo.save_config(

@@ -151,7 +151,7 @@ def _prune(
         if not options.dry_run:
             assert taken is not None
             outcome = execute_prune(
-                repo, plan, check_lease=taken.check, clock=clock, progress=progress
+                repo, plan, check_lease=taken.ensure_fresh, clock=clock, progress=progress
             )
         waited = taken.waited if taken is not None else 0.0
     return PruneResult(

@@ -99,7 +99,7 @@ def _repair_index(
         acquire = lease_class(repo).acquire
         with acquire(repo, "repair index", lease, clock=clock, progress=progress) as held:
             plan = plan_repair(repo)
-            new = tuple(plan.execute(repo, check_lease=held.check))
+            new = tuple(plan.execute(repo, check_lease=held.ensure_fresh))
     return RepairIndexResult(
         packs=len(plan.packs),
         blobs=sum(len(p) for p in plan.packs),
@@ -198,7 +198,7 @@ def repair_snapshots(
         acquire = lease_class(repo).acquire
         with acquire(repo, "repair snapshots", lease, clock=clock, progress=progress) as held:
             repo = repo.with_index(repo.read_index())  # under the lease: sees what a prune did
-            r = _repair_snapshots(repo, options, progress, check_lease=held.check)
+            r = _repair_snapshots(repo, options, progress, check_lease=held.ensure_fresh)
         note.details.update(
             repaired={str(x.id): str(x.new_id) for x in r.damaged if x.new_id is not None},
             removed=[str(x.id) for x in r.damaged if x.removed],

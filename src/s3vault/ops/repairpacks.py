@@ -96,7 +96,7 @@ def repair_packs(
         acquire = lease_class(repo).acquire
         with acquire(repo, "repair packs", lease, clock=clock, progress=progress) as held:
             repo = repo.with_index(repo.read_index())  # under the lease: sees what a prune did
-            r = _repair(repo, options, progress, check_lease=held.check)
+            r = _repair(repo, options, progress, check_lease=held.ensure_fresh)
         note.details.update(
             packs=[p.name for p in r.packs],
             rewritten=sum(p.rewritten for p in r.packs),

@@ -168,7 +168,7 @@ def rewrite(
     with audited(repo, "rewrite") as note:
         acquire = lease_class(repo).acquire
         with acquire(repo, "rewrite", lease, clock=clock, progress=progress) as held:
-            result = _execute(repo, options, rules, clock, progress, held.check)
+            result = _execute(repo, options, rules, clock, progress, held.ensure_fresh)
         note.details.update(
             rewritten={str(s.id): str(s.new_id) for s in result.snapshots if s.new_id is not None},
             removed_paths=sum(len(s.removed) for s in result.snapshots if s.new_id),

@@ -140,7 +140,7 @@ def tag(
     with audited(repo, "tag") as note:
         acquire = lease_class(repo).acquire
         with acquire(repo, "tag", lease, clock=clock, progress=progress) as held:
-            result = _tag(repo, options, check_lease=held.check)
+            result = _tag(repo, options, check_lease=held.ensure_fresh)
         note.details.update(
             changed={str(c.original_id): str(c.new_id) for c in result.changed},
             unchanged=len(result.unchanged),

@@ -344,7 +344,12 @@ class Lease:
             raise LeaseLostError(self._lost)
 
     def ensure_fresh(self) -> None:
-        """Refresh now, then check (before a batch of deletions)."""
+        """Refresh now, then check: what a command that holds the lease calls before each
+        step that changes the repository. ``check`` alone trusts the time since the last
+        refresh, and a prune stopped (SIGSTOP) while `unlock --remove-all` took its live lease
+        and another prune ran went on with its plan when continued, wrote an index naming the
+        packs the other had deleted and exited 0 (an attack pass, 2026-12-08): the refresh
+        (a compare-and-swap) tells it the lease is gone. An outage leaves ``check`` to judge."""
         try:
             self.refresh()
         except BackendError as exc:
