@@ -276,7 +276,9 @@ def test_a_stray_objects_name_reaches_no_terminal_raw(cli_repo: str, run_cli: Ru
     listed = run_cli("-r", cli_repo, "snapshots")
     checked = run_cli("-r", cli_repo, "verify")
     assert checked.code == 13, checked.stderr
-    for text in (listed.stderr, checked.stdout + checked.stderr):
+    keys = run_cli("-r", cli_repo, "key", "list")
+    assert keys.code == 0 and "k\\x1b]0;pw" in keys.stdout, keys.stdout
+    for text in (listed.stderr, checked.stdout + checked.stderr, keys.stdout):
         assert "\x1b" not in text and "\x07" not in text and "\nnext" not in text, text
     assert f"ignoring foreign object snapshots/{shown}" in listed.stderr
     Path(cli_repo, "index").mkdir(exist_ok=True)

@@ -490,11 +490,16 @@ def _doubted(ctx: CliContext, code: int) -> int:
     """``code``, or the exit code of what the result may have wrong for the objects it
     passed over (``Repository.doubts``: `restore latest` with the newest snapshot file
     damaged restored the one before it and exited 0), each said as the last warning."""
-    doubts: dict[str, int] = ctx.opened.doubts if ctx.opened is not None else {}
-    if not doubts or code not in (ExitCode.OK, ExitCode.PARTIAL):
+    doubts: dict[str, int] = {}
+    for repo in (ctx.read_from, ctx.opened):
+        if repo is not None:
+            doubts.update(repo.doubts)
+    if not doubts:
         return code
-    for what in doubts:
+    for what in doubts:  # said whatever the exit code: why the result is what it is
         _warn(ctx, "result", what)
+    if code not in (ExitCode.OK, ExitCode.PARTIAL):
+        return code
     return max(doubts.values())
 
 

@@ -81,6 +81,7 @@ class CliContext:
     given: list[tuple[str, list[str]]] = field(default_factory=list)
     profile: Any = None  # the loaded Profile (ops/profiles.py)
     opened: Any = None  # the Repository the command opened (for the cache's warning)
+    read_from: Any = None  # another Repository it reads (copy's source): its doubts count
     waits: Any = None  # cli/progress.py Waits: says when this invocation waits
     invocation: Invocation = field(default_factory=Invocation)  # audit record, metrics
     out: Console = field(default_factory=lambda: console(stderr=False))

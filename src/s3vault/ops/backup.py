@@ -407,8 +407,9 @@ def _parent(
     if options.force:
         return None, None
     try:
-        if options.parent:
-            return find_snapshot(repo, options.parent, snapshots=list_snapshots(repo))
+        if options.parent:  # (--parent latest: an older parent costs reading, as below)
+            listed = list_snapshots(repo)
+            return find_snapshot(repo, options.parent, snapshots=listed, if_unsure="take")
         # Only the files named with this host and paths' group tag (or none) are read; host
         # and paths are still checked in their content (design.md §8).
         group = snapshot_group(repo, host, shown_paths)

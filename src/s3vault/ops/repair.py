@@ -20,7 +20,7 @@ from s3vault.checker.snapshotrepair import (
 )
 from s3vault.clock import Clock
 from s3vault.crashpoint import crash_point
-from s3vault.errors import ExitCode, ObjectNotFoundError
+from s3vault.errors import ExitCode, IntegrityError, ObjectNotFoundError, UsageError
 from s3vault.format.layout import ObjectKind
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.ids import ObjectId
@@ -30,7 +30,7 @@ from s3vault.ops.records import refuse_bare_strings
 from s3vault.progress import Progress
 from s3vault.repository.lease import LeaseSettings, lease_class
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import find_snapshot, load_snapshot
+from s3vault.repository.snapshots import find_snapshot, latest_doubt, load_snapshot
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -209,6 +209,24 @@ def repair_snapshots(
     return r
 
 
+def _refuse_latest(repo: Repository, ref: str, files: SnapshotFiles) -> None:
+    """``latest`` while a snapshot file does not open: it may be the newest, and `repair
+    snapshots latest` checked the one before it and said "nothing is damaged" (an attack
+    pass, 2026-12-08).
+
+    Raises:
+        IntegrityError: always (UsageError: not even one that opens matches).
+    """
+    names = [repo.name_of(ObjectKind.SNAPSHOTS, sid) for sid, _ in files.unreadable]
+    try:
+        chosen: ObjectId | None = find_snapshot(
+            repo, ref, snapshots=files.readable, if_unsure="take"
+        )[0]
+    except UsageError:
+        chosen = None
+    raise IntegrityError(latest_doubt(ref, chosen, names, denied=False)[0])
+
+
 def _select(
     repo: Repository, refs: tuple[str, ...], files: SnapshotFiles
 ) -> tuple[list[tuple[ObjectId, SnapshotFile]], list[tuple[ObjectId, str]]]:
@@ -225,6 +243,8 @@ def _select(
         if len(bad) == 1 and not good and not low.startswith("latest"):
             unreadable[bad[0][0]] = bad[0][1]
             continue
+        if low.startswith("latest") and files.unreadable:  # (its own listing: none skipped
+            _refuse_latest(repo, ref, files)  # through the repository, which would say so)
         sid, snap = find_snapshot(repo, ref, snapshots=files.readable, if_unsure="refuse")
         readable[sid] = snap
     return sorted(readable.items(), key=lambda i: (i[1].time, i[0])), sorted(unreadable.items())

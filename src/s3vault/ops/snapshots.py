@@ -148,7 +148,7 @@ def latest_of(entries: Sequence[SnapshotEntry], latest: int) -> list[SnapshotEnt
         UsageError: ``latest`` below 1.
     """
     if latest < 1:
-        raise UsageError(f"--latest {latest}: give 1 or more")
+        raise UsageError(f"--latest {latest}: give 1 or more (0 for all)")
     by_source: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[SnapshotEntry]] = {}
     for entry in entries:
         by_source.setdefault(_key(entry.snapshot, ("host", "paths")), []).append(entry)
@@ -182,7 +182,7 @@ def group_snapshots(
     """
     keys = group_by_keys(group_by)
     if latest is not None and latest < 1:
-        raise UsageError(f"--latest {latest}: give 1 or more")
+        raise UsageError(f"--latest {latest}: give 1 or more (0 for all)")
     groups: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[SnapshotEntry]] = {}
     for entry in entries:
         groups.setdefault(_key(entry.snapshot, keys), []).append(entry)

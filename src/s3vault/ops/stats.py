@@ -16,7 +16,7 @@ from s3vault.format.layout import ObjectKind
 from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.repository.repository import Repository
-from s3vault.repository.snapshots import list_snapshots
+from s3vault.repository.snapshots import list_snapshots, unseen_snapshots
 
 DAY = 86400.0
 
@@ -142,16 +142,20 @@ def stats(repo: Repository, *, months: tuple[int, ...] = (1, 3, 6, 12)) -> Stats
 
 def _left_out(repo: Repository) -> None:
     """The figures leave out what the index and snapshot files that did not open hold: a
-    doubt of the repository's (the command says so last and exits 13). `stats` with one
-    index file damaged said 2 KiB in 2 packs of 3 MiB in 4, exit 0, beside one warning line
-    (an attack pass, 2026-12-08)."""
+    doubt of the repository's (the command says so last and exits 13, or 1 when they are
+    snapshot files this user may not read). `stats` with one index file damaged said 2 KiB
+    in 2 packs of 3 MiB in 4, exit 0, beside one warning line (an attack pass, 2026-12-08)."""
     revoked = repo.revoked_objects
-    kinds = (ObjectKind.INDEX.value + "/", ObjectKind.SNAPSHOTS.value + "/")
-    names = sorted(n for n in repo.skipped if n.startswith(kinds) and n not in revoked)
+    index = ObjectKind.INDEX.value + "/"
+    indexes = sorted(n for n in repo.skipped if n.startswith(index) and n not in revoked)
+    snapshots, denied = unseen_snapshots(repo)
+    names = indexes + snapshots
     if names:
+        denied = denied and not indexes  # (an index file this user may not read stops it)
         more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+        why = "this user may not read them" if denied else "they do not open"
         repo.doubt(
-            f"the figures leave out what {names[0]}{more} hold (they do not open): they are "
-            "short of the repository's; `s3vault verify` says what to do",
-            ExitCode.DAMAGED,
+            f"the figures leave out what {names[0]}{more} hold ({why}): they are short of "
+            "the repository's; `s3vault verify` says what to do",
+            ExitCode.FATAL if denied else ExitCode.DAMAGED,
         )

@@ -143,16 +143,19 @@ def find_snapshot(
             and (paths is None or tuple(sorted(s.paths)) == tuple(sorted(paths)))
         ]
         chosen = matching[-1 - back] if len(matching) > back else None
-        unseen = _unseen(repo, ref, chosen[0] if chosen else None)
-        if unseen is not None and (chosen is None or if_unsure == "refuse"):
-            # what was skipped may be the one asked for
-            error = AccessDeniedError if unseen[1] == ExitCode.FATAL else IntegrityError
-            raise error(unseen[0])
+        unseen, denied = unseen_snapshots(repo) if if_unsure != "take" else ([], False)
+        # none matches: what was skipped may be the one asked for, if there are enough
+        may_be = len(matching) + len(unseen) > back
+        if unseen and (
+            (chosen is None and may_be) or (chosen is not None and if_unsure == "refuse")
+        ):
+            msg, code = latest_doubt(ref, chosen[0] if chosen else None, unseen, denied=denied)
+            raise (AccessDeniedError if code == ExitCode.FATAL else IntegrityError)(msg)
         if chosen is None:
             msg = f"no snapshot {ref}" if back else "no snapshot found"
             raise UsageError(msg + (f" for host {host}" if host else ""))
-        if unseen is not None and if_unsure == "say":
-            repo.doubt(*unseen)
+        if unseen and if_unsure == "say":
+            repo.doubt(*latest_doubt(ref, chosen[0], unseen, denied=denied))
         if say_ahead:
             _say_dated_ahead(ref, matching, chosen)
         return chosen
@@ -174,25 +177,30 @@ def find_snapshot(
     return found[0]
 
 
-def _unseen(repo: Repository, ref: str, chosen: ObjectId | None) -> tuple[str, int] | None:
-    """What ``latest`` (resolved to ``chosen``, or to nothing) may have wrong: a snapshot file
-    was skipped, and it may be the newest (not one refused as a removed key's forgery). `dump`,
+def unseen_snapshots(repo: Repository) -> tuple[list[str], bool]:
+    """The snapshot files skipped that may be any snapshot, the newest included (not one
+    refused as a removed key's forgery), and whether each is one this user may not read. `dump`,
     `restore` and `restore-test` of "latest" gave an older snapshot's data with exit code 0
     and one warning when the newest file was damaged or unreadable (an attack pass,
     2026-12-08). (A file's group tag cannot clear it: --host and --path select snapshots with
-    those among their paths, not one path set.) The message and its exit code: 1 when every
-    such file is one this user may not read, else 13; None when nothing was skipped."""
+    those among their paths, not one path set.)"""
     prefix = ObjectKind.SNAPSHOTS.value + "/"
     revoked = repo.revoked_objects
     unseen = sorted(n for n in repo.skipped if n.startswith(prefix) and n not in revoked)
-    if not unseen:
-        return None
-    denied = all(_MAY_BE_INTACT in repo.skipped[n] for n in unseen)
+    return unseen, all(_MAY_BE_INTACT in repo.skipped[n] for n in unseen)
+
+
+def latest_doubt(
+    ref: str, chosen: ObjectId | None, unseen: list[str], *, denied: bool
+) -> tuple[str, int]:
+    """What ``latest``/``latest~N`` (resolved to ``chosen``, or to nothing) may have wrong
+    while the snapshot files ``unseen`` do not open (``denied``: this user may not read any of
+    them), and the exit code that means: 1 for files this user may not read, else 13."""
     more = f" (and {len(unseen) - 1} more)" if len(unseen) > 1 else ""
     why = "this user may not read it" if denied else "it does not open"
-    taken = f"{ref} is {chosen.short}, the newest of" if chosen else f"{ref} is none of"
+    taken = f"is {chosen.short}, counted among" if chosen else "matches none of"
     msg = (
-        f"{taken} the snapshots that open: the snapshot file {codec.readable(unseen[0])}"
+        f"{ref} {taken} the snapshots that open: the snapshot file {codec.readable(unseen[0])}"
         f"{more} may be newer ({why}); name a snapshot by its id to be sure which one"
     )
     return msg, ExitCode.FATAL if denied else ExitCode.DAMAGED

@@ -112,7 +112,7 @@ def copy(
             "target profile's password source), the source's password was tried on it"
         )
         raise WrongPasswordError(msg) from None
-    ctx.opened = dst
+    ctx.opened, ctx.read_from = dst, src
 
     def copied(source: str, target: str) -> None:  # as each is committed: a stopped copy
         if ctx.json:  # has said what it copied

@@ -55,7 +55,9 @@ def _line(e: KeyEntry) -> str:
     label = f"{e.label} ({e.kms_key_id})" if e.kms_key_id else e.label
     created = e.created[:19]  # to the second: the column stays aligned
     access = "full" if e.access == "full" else f"put-only:{e.host}"
-    return f"{mark} {e.id[:8]}  {e.kind:<9} {access:<16} {created:<19} {who:<24} {label}{state}"
+    line = f"{mark} {e.id[:8]}  {e.kind:<9} {access:<16} {created:<19} {who:<24} {label}{state}"
+    return printable(readable(line))  # a stray key file's name and a key's own fields are
+    # whoever wrote them: escaped as ls escapes names (an attack pass, 2026-12-08)
 
 
 def _days(period: timedelta | None) -> str:
