@@ -185,6 +185,9 @@ def test_latest_taken_past_a_skipped_newest_snapshot_file_is_said_and_not_exit_0
         assert done.code == code, (argv, done.stdout, done.stderr)
         assert done.stderr.strip().splitlines()[-1] == said, (argv, done.stderr)
     assert (target / str(src / "gen1.txt").lstrip("/")).exists()
+    audited = run_cli("-r", cli_repo, "--json", "audit")  # the record says why, too
+    drill = [r for r in lines(audited.stdout) if r.get("operation") == "restore-test"]
+    assert drill and "may be newer" in str(drill[-1]["result"]), drill
     stats = run_cli("-r", cli_repo, "stats")  # its figures leave the file out
     assert stats.code == code and f"leave out what {name} hold" in stats.stderr, stats.stderr
     for argv in (

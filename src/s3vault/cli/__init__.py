@@ -490,10 +490,7 @@ def _doubted(ctx: CliContext, code: int) -> int:
     """``code``, or the exit code of what the result may have wrong for the objects it
     passed over (``Repository.doubts``: `restore latest` with the newest snapshot file
     damaged restored the one before it and exited 0), each said as the last warning."""
-    doubts: dict[str, int] = {}
-    for repo in (ctx.read_from, ctx.opened):
-        if repo is not None:
-            doubts.update(repo.doubts)
+    doubts = _doubts(ctx)
     if not doubts:
         return code
     for what in doubts:  # said whatever the exit code: why the result is what it is
@@ -501,6 +498,15 @@ def _doubted(ctx: CliContext, code: int) -> int:
     if code not in (ExitCode.OK, ExitCode.PARTIAL):
         return code
     return max(doubts.values())
+
+
+def _doubts(ctx: CliContext) -> dict[str, int]:
+    """The doubts of the repositories the command opened (``Repository.doubts``)."""
+    doubts: dict[str, int] = {}
+    for repo in (ctx.read_from, ctx.opened):
+        if repo is not None:
+            doubts.update(repo.doubts)
+    return doubts
 
 
 def _stopped(exc: BaseException) -> tuple[str, int]:
@@ -550,7 +556,10 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
         code = _fail(ctx, failure, ExitCode.FATAL)
     run.cache_dir = ctx.cache_path()
     code = _shown_whole(ctx, code)
-    code = _doubted(ctx, code)
+    doubted = _doubted(ctx, code)
+    if doubted != code and failure is None:  # the audit record says why, not only the code
+        failure = "; ".join(_doubts(ctx))
+    code = doubted
     for signum in _STOPPING:  # a second signal cannot interrupt the handling of the first
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _interrupt_once)
