@@ -486,18 +486,19 @@ def _shown_whole(ctx: CliContext, code: int) -> int:
     return _fail(ctx, f"cannot write to standard output: {lost.strerror or lost}", ExitCode.FATAL)
 
 
-def _doubted(ctx: CliContext, code: int) -> int:
+def _doubted(ctx: CliContext, code: int, failure: str | None) -> tuple[int, str | None]:
     """``code``, or the exit code of what the result may have wrong for the objects it
     passed over (``Repository.doubts``: `restore latest` with the newest snapshot file
-    damaged restored the one before it and exited 0), each said as the last warning."""
+    damaged restored the one before it and exited 0), each said as the last warning; and
+    ``failure``, or the doubts where they set the code (the audit record says why)."""
     doubts = _doubts(ctx)
     if not doubts:
-        return code
+        return code, failure
     for what in doubts:  # said whatever the exit code: why the result is what it is
         _warn(ctx, "result", what)
     if code not in (ExitCode.OK, ExitCode.PARTIAL):
-        return code
-    return max(doubts.values())
+        return code, failure
+    return max(doubts.values()), failure or "; ".join(doubts)
 
 
 def _doubts(ctx: CliContext) -> dict[str, int]:
@@ -556,10 +557,7 @@ def _run(run: Invocation, argv: list[str] | None) -> int:
         code = _fail(ctx, failure, ExitCode.FATAL)
     run.cache_dir = ctx.cache_path()
     code = _shown_whole(ctx, code)
-    doubted = _doubted(ctx, code)
-    if doubted != code and failure is None:  # the audit record says why, not only the code
-        failure = "; ".join(_doubts(ctx))
-    code = doubted
+    code, failure = _doubted(ctx, code, failure)
     for signum in _STOPPING:  # a second signal cannot interrupt the handling of the first
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _interrupt_once)
