@@ -118,6 +118,27 @@ def test_retry_gives_up_on_the_clock_naming_the_store() -> None:
     assert backend.retries == len(time.slept) >= 1
 
 
+def test_retry_uses_its_whole_deadline_and_not_a_second_more() -> None:
+    """It gave up when the next random wait would pass the deadline: "still failing after 5
+    attempts in 5s" with a 10 s deadline (an attack pass, 2026-12-08). Its last wait ends at
+    the deadline and one more attempt is made there."""
+
+    class Down(MemoryBackend):
+        calls = 0
+
+        def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+            self.calls += 1
+            raise TransientBackendError("connection refused")
+
+    for deadline in (10.0, 30.0, 300.0):
+        time, inner = SimulatedTime(), Down()
+        backend = _retrying(inner, time, deadline=deadline)
+        with pytest.raises(BackendUnavailableError, match="still failing after"):
+            backend.get("data/x")
+        assert time.now == pytest.approx(deadline)
+        assert inner.calls == len(time.slept) + 1
+
+
 def test_retry_of_an_empty_delete_many_sends_nothing() -> None:
     class Counting(MemoryBackend):
         calls = 0

@@ -64,15 +64,20 @@ class RetryBackend(ForwardingBackend):
             except TransientBackendError as exc:
                 attempt += 1
                 delay = self._rng.uniform(0, min(self._max, self._base * 2**attempt))
-                if self._now() - start + delay > self._deadline:
+                # the last wait ends at the deadline, and one more attempt is made: giving up
+                # when the next wait would pass it left up to a whole backoff of the deadline
+                # unused ("still failing after 5 attempts in 5s" with --retry-deadline 10: an
+                # attack pass, 2026-12-08)
+                if self._now() - start >= self._deadline:
                     msg = (
                         f"storage unavailable: {op} {name} still failing after {attempt} "
                         f"attempt{'' if attempt == 1 else 's'} in {self._now() - start:.0f}s: {exc}"
                     )
                     raise BackendUnavailableError(msg) from None
                 self.retries += 1
-                log.info("retrying %s %s in %.2fs (attempt %d): %s", op, name, delay, attempt, exc)
                 left = self._deadline - (self._now() - start)
+                delay = min(delay, left)
+                log.info("retrying %s %s in %.2fs (attempt %d): %s", op, name, delay, attempt, exc)
                 self._progress.waiting(
                     f"{op} {name} to succeed (attempt {attempt} failed: {exc})",
                     until=self._wall() + timedelta(seconds=left),
