@@ -179,10 +179,10 @@ def find_snapshot(
 
 def unseen_snapshots(repo: Repository) -> tuple[list[str], bool]:
     """The snapshot files skipped that may be any snapshot, the newest included (not one
-    refused as a removed key's forgery), and whether each is one this user may not read. `dump`,
-    `restore` and `restore-test` of "latest" gave an older snapshot's data with exit code 0
-    and one warning when the newest file was damaged or unreadable (an attack pass,
-    2026-12-08). (A file's group tag cannot clear it: --host and --path select snapshots with
+    refused as a removed key's forgery), and whether every one is a file this user may not
+    read. `dump`, `restore` and `restore-test` of "latest" gave an older snapshot's data with
+    exit code 0 and one warning when the newest file was damaged or unreadable (an attack
+    pass, 2026-12-08). (A file's group tag cannot clear it: --host and --path select snapshots with
     those among their paths, not one path set.)"""
     prefix = ObjectKind.SNAPSHOTS.value + "/"
     revoked = repo.revoked_objects
