@@ -8,6 +8,8 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from s3vault.format.packfile import BlobType
 from s3vault.format.snapshotfile import SnapshotFile
 from s3vault.format.tree import Node, NodeType, Tree
@@ -151,3 +153,43 @@ def test_a_target_restore_makes_is_its_owners_alone(
     assert target.stat().st_mode & 0o777 == 0o700
     restored = target / str(src).lstrip("/") / "pub"
     assert restored.stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize("overwrite", ["always", "if-changed"])
+def test_a_users_file_in_the_target_never_becomes_the_snapshots_setuid_root_program(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, overwrite: str
+) -> None:
+    """A root restore into a directory a user may write: the user plants a file of their own
+    there, of the snapshot's size and time (under if-changed any bytes; under always the
+    program's own, which any user may read), and keeps it open. The restore found it in
+    place and gave that very file root and 4755: the user then wrote their program through
+    a shared writable mapping, which keeps the set-id bits, and had a root shell (an attack
+    pass, 2026-12-08; restic 0.14 left the file theirs). A file of another owner's is
+    written anew now: the program the restore leaves is a new file, root's, the snapshot's
+    bytes; the planted file stays the user's, without a set-id bit."""
+    if os.geteuid() != 0:
+        pytest.skip("a file of another user's, and a setuid-root one, need root to make")
+    user = 12_345
+    program = write_file(tmp_path / "src" / "bin" / "prog", os.urandom(60_000))
+    program.chmod(0o4755)
+    os.utime(program, ns=(1_577_836_800_000_000_000, 1_577_836_800_000_000_000))
+    assert run_cli("-r", cli_repo, "backup", str(program.parent.parent)).code == 0
+    target = tmp_path / "target"
+    planted = target / str(program).lstrip("/")
+    planted.parent.mkdir(parents=True)
+    for d in (target, *(p for p in planted.parents if target in p.parents)):
+        os.chown(d, user, user)  # the directories the user may write
+    content = program.read_bytes() if overwrite == "always" else os.urandom(60_000)
+    planted.write_bytes(content)
+    os.chown(planted, user, user)
+    os.utime(planted, ns=(1_577_836_800_000_000_000, 1_577_836_800_000_000_000))
+    with open(planted, "rb") as held:  # the user's handle on their file
+        done = run_cli(
+            "-r", cli_repo, "restore", "latest", "-t", str(target), "--overwrite", overwrite
+        )
+        assert done.code == 0, done.stderr
+        theirs = os.fstat(held.fileno())
+    assert theirs.st_uid == user and not theirs.st_mode & 0o6000  # theirs, as it was
+    now = planted.stat()
+    assert now.st_ino != theirs.st_ino and now.st_uid == 0 and now.st_mode & 0o7777 == 0o4755
+    assert planted.read_bytes() == program.read_bytes()

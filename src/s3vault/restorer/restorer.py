@@ -16,8 +16,10 @@ from __future__ import annotations
 import os
 import stat
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from s3vault.crypto.hashing import ContentHasher
 from s3vault.errors import (
@@ -117,7 +119,11 @@ def _lstat_at(locator: Locator, entry: Entry) -> os.stat_result | None:
         return None
 
 
-def _already_correct(locator: Locator, task: FileTask, id_key: bytes) -> bool:
+def _already_correct(
+    locator: Locator, task: FileTask, id_key: bytes, keeps: Callable[[os.stat_result], bool]
+) -> bool:
+    """Whether the file at the task's place holds the snapshot's content, has its size and
+    time, and may be kept (``keeps``, of the file read: whose owner it is)."""
     node = task.node
     if node.content_hash is None:
         return False
@@ -131,6 +137,8 @@ def _already_correct(locator: Locator, task: FileTask, id_key: bytes) -> bool:
                 return False
             fd = os.open(name, READ_FLAGS, dir_fd=dir_fd)
         with open(fd, "rb", buffering=0) as f:
+            if not keeps(os.fstat(fd)):  # the file read is the one judged
+                return False
             while block := f.read(4 << 20):
                 hasher.update(block)
     except OSError as exc:
@@ -246,7 +254,7 @@ class Restorer:
                 if kept:  # the snapshot's content, or size and mtime (if-changed)
                     # its content is in place, its mode, owner or attributes may not be (the
                     # restore that undoes a `chmod -R`): set as for a file written
-                    warning = self._sink.set_metadata(task.entry, task.node, in_place=True)
+                    warning = self._sink.set_metadata(task.entry, task.node)
                     if warning:
                         self._warn(task.entry, warning)
                 continue
@@ -447,7 +455,8 @@ class Restorer:
         snapshot's; if-newer, when it is a file no older than the snapshot's; never, whenever
         something is there."""
         if self._overwrite == "always":
-            return True if _already_correct(self._loc, task, id_key) else None
+            keeps = partial(self._sink.keeps, node=task.node)
+            return True if _already_correct(self._loc, task, id_key, keeps) else None
         there = _lstat_at(self._loc, task.entry)
         if there is None:
             return None
@@ -458,7 +467,7 @@ class Restorer:
         if self._overwrite == "if-newer":
             return False if there.st_mtime_ns >= task.node.mtime_ns else None
         same = (there.st_size, there.st_mtime_ns) == (task.node.size, task.node.mtime_ns)
-        return True if same else None
+        return True if same and self._sink.keeps(there, task.node) else None
 
     def _kept_in_place(self, entry: Entry) -> bool:
         """``never``: something at the place of a link or other entry stays as it is."""

@@ -205,25 +205,36 @@ class FilesystemSink:
         if not self._restored(os.fstat(fd), ()):
             raise EntryError(SWAPPED)
 
-    def _still_ours(self, fd: int | None, name: bytes, node: Node, in_place: bool) -> bool:
-        """Whether the file at ``name`` is still the one restored there: a regular file with one
-        name, owned as this restore creates files or as the snapshot says (a file left in
-        place). A hard link to a file of someone else's, swapped in after the content was
-        written, must not get the snapshot's owner and mode (root and 4755 for its program).
-        Checked just before the owner and mode are set, by name (not by descriptor: a
-        narrow race remains between the two)."""
+    def _still_ours(self, fd: int | None, name: bytes, node: Node) -> bool:
+        """Whether the file at ``name`` is still the one restored or kept there: a regular
+        file with one name, owned as this restore creates files or as the snapshot says. A
+        hard link to a file of someone else's, or a user's own file renamed over one left in
+        place, swapped in after the content was written or checked, must not get the
+        snapshot's owner and mode (root and 4755 for its program). Checked just before the
+        owner and mode are set, by name (not by descriptor: a narrow race remains between
+        the two)."""
         try:
             st = os.stat(name, dir_fd=fd, follow_symlinks=False)
         except OSError:
             return True  # a missing file: the calls below say so
-        return self._restored(st, None if in_place else (node.uid,))
+        return self._restored(st, (node.uid,))
 
-    def _restored(self, st: os.stat_result, owners: tuple[int, ...] | None) -> bool:
+    def keeps(self, st: os.stat_result, node: Node) -> bool:
+        """Whether a file the target holds (``st``) may stay as the snapshot's, its owner and
+        mode set in place: only one owned as the snapshot says or as this restore creates
+        files. A root restore gave a user's own file, planted with the snapshot's content and
+        kept open in a shared writable mapping, root and 4755 (and under if-changed, any file
+        of the snapshot's size and time): the user then wrote their program through the
+        mapping, which keeps the set-id bits (an attack pass, 2026-12-08). Another owner's file
+        is written anew: a new file, the old one and its mappings left behind."""
+        return self._restored(st, (node.uid,))
+
+    def _restored(self, st: os.stat_result, owners: tuple[int, ...]) -> bool:
         """Whether ``st`` is a file this restore may write or set: regular, with one name,
-        owned as this restore creates files or by one of ``owners`` (None: by anyone)."""
+        owned as this restore creates files or by one of ``owners``."""
         if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
             return False
-        return owners is None or st.st_uid in (*owners, self._creator())
+        return st.st_uid in (*owners, self._creator())
 
     def _creator(self) -> int:
         """The owner a file this process creates in the target gets: this user, except where
@@ -431,18 +442,17 @@ class FilesystemSink:
         except OSError as exc:
             raise self._failed(exc, "cannot create hard link", entry) from None
 
-    def set_metadata(self, entry: Entry, node: Node, *, in_place: bool = False) -> str:
+    def set_metadata(self, entry: Entry, node: Node) -> str:
         """Apply owner, xattrs, mode and times; returns a warning (every attribute that could
-        not be applied, and why) or empty. ``in_place``: a file the target held already, its
-        content just found to be the snapshot's (whoever owns it now: the restore that undoes
-        a ``chown -R``).
+        not be applied, and why) or empty. A file is set only while it is one this restore
+        wrote or kept (``keeps``: a file the target held, found to be the snapshot's).
 
         The common case costs what it always did: every field in range, one pass. Otherwise,
         or when a call fails, each attribute is applied on its own so the others still are.
         """
         try:
             with self._loc.at(entry) as (fd, name):
-                if node.type is NodeType.FILE and not self._still_ours(fd, name, node, in_place):
+                if node.type is NodeType.FILE and not self._still_ours(fd, name, node):
                     return f"cannot set metadata ({SWAPPED})"
                 if nodes.applicable(node):
                     try:
