@@ -64,6 +64,12 @@ def test_a_file_as_target_is_one_line_exit_1(
     assert drill.code == 1
     assert "exists and is not a directory" in one_line(drill.stderr)
     assert in_the_way.read_bytes() == b"keep"
+    # a symbolic link that leads nowhere or loops was called a non-directory too
+    for name, to, way in (("dangling", "missing", "leads nowhere"), ("loop", "loop", "loops")):
+        (tmp_path / name).symlink_to(tmp_path / to)
+        done = run_cli("-r", repo, "restore", "latest", "-t", str(tmp_path / name))
+        assert done.code == 1
+        assert f"is a symbolic link that {way}: name a directory" in one_line(done.stderr)
 
 
 def test_a_target_under_proc_is_one_line_exit_1(

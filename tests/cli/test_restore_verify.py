@@ -68,6 +68,12 @@ def test_restore_verify_names_files_that_differ_and_exits_13(
         "error: /forged/bad.txt: verify: content differs from the backed-up file (hash mismatch)"
     ]
     assert "1 file did not match the snapshot" in done.stderr
+    assert done.stderr.rstrip().endswith("restore them again"), done.stderr  # (always)
+    again = run_cli(
+        "-r", url, "restore", "latest", "-t", str(target2), "--verify", "--overwrite", "never"
+    )
+    assert again.code == 13  # the mode given leaves the file as it is: the advice says which
+    assert "then restore them again with --overwrite always" in again.stderr, again.stderr
     assert "verified 1 file against the snapshot: 1 did not match" in done.stdout
     assert (target2 / "forged" / "good.txt").read_bytes() == b"good\n" * 100
     done = run_cli(

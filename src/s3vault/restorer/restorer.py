@@ -13,6 +13,7 @@ restore.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import threading
@@ -77,6 +78,12 @@ def prepare_target(target: bytes) -> bool:
         os.makedirs(target, mode=0o700, exist_ok=True)
     except FileExistsError:
         msg = f"the restore target {shown} exists and is not a directory: name a directory"
+        if os.path.islink(target):  # it was called a non-directory (an attack pass)
+            try:
+                os.stat(target)
+            except OSError as exc:
+                way = "loops" if exc.errno == errno.ELOOP else "leads nowhere"
+                msg = f"the restore target {shown} is a symbolic link that {way}: name a directory"
         raise RestoreError(msg) from None
     except OSError as exc:
         msg = f"cannot create the restore target {shown}: {exc.strerror or exc}"

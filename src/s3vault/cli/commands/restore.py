@@ -154,10 +154,10 @@ def restore(
         r = restore_op(repo, options, progress=progress)
     for path, message in r.warnings:
         progress.warned(path, message)
-    return _report(ctx, r, verify=verify)
+    return _report(ctx, r, verify=verify, overwrite=overwrite)
 
 
-def _report(ctx: CliContext, r: RestoreResult, *, verify: bool) -> int:
+def _report(ctx: CliContext, r: RestoreResult, *, verify: bool, overwrite: str) -> int:
     """Errors, the summary and the exit code of a restore."""
     for path, message in [*r.errors, *((p, f"verify: {m}") for p, m in r.mismatches)]:
         if ctx.json:
@@ -209,7 +209,9 @@ def _report(ctx: CliContext, r: RestoreResult, *, verify: bool) -> int:
         ctx.err.print(
             f"read back, {plural(len(r.mismatches), 'file')} did not match the snapshot (listed "
             "above): the target changed them or did not store them faithfully; check the "
-            "disk, then restore them again",
+            "disk, then restore them again"
+            # the mode given leaves them as they are (an attack pass, 2026-12-08)
+            + ("" if overwrite == "always" else " with --overwrite always"),
             markup=False,
         )
     archived = [e for e in r.errors if ARCHIVED in e[1]]
