@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cliserver import CliServer
 from tests.conftest import PASSWORD, S3VAULT, RunCli, write_file
 from tests.readonly import mount_tmpfs
 
@@ -335,3 +337,40 @@ def test_a_drill_as_an_owner_removes_what_it_restored_whatever_the_modes(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS" in done.stdout
     assert list(tmp.iterdir()) == []
+
+
+def test_a_users_second_restore_enters_a_directory_of_mode_0000_it_restored(
+    tmp_path: Path, run_cli: RunCli, cli_server: CliServer | None, cli_env: dict[str, str]
+) -> None:
+    """A snapshot with a directory of mode 0000: a user's restore makes it, fills it, and
+    sets its mode last; the same restore again (as the docs say, to finish one) said "cannot
+    create file: Permission denied" of everything below it, exit 3 (an attack pass,
+    2026-12-08). The restore opens its own directory to itself until its mode is set again."""
+    if os.geteuid() != 0 or cli_server is None:
+        pytest.skip("runs the restore as another uid through the fork server")
+    uid = 61_235
+    base = Path(tempfile.mkdtemp(prefix="s3vault-closed-"))
+    try:
+        src = write_file(base / "src" / "closed" / "x", b"inside")
+        repo = str(base / "repo")
+        assert run_cli("-r", repo, "init", "--kdf-cost", "minimum", "--no-recovery-key").code == 0
+        (src.parent).chmod(0)
+        assert run_cli("-r", repo, "backup", str(base / "src")).code == 0
+        for path in (base, *base.rglob("*")):
+            os.chown(path, uid, uid, follow_symlinks=False)
+        env = {**cli_env, "HOME": str(base), "XDG_CACHE_HOME": str(base / "cache")}
+        back = base / "back"
+        for _ in range(2):
+            done = cli_server.run(
+                ["-r", repo, "restore", "latest", "-t", str(back)], env=env, user=uid
+            )
+            assert done.returncode == 0, done.stderr.decode()
+        closed = back / str(src.parent).lstrip("/")
+        assert stat.S_IMODE(closed.stat().st_mode) == 0  # its mode, set again at the end
+        closed.chmod(0o700)
+        assert (closed / "x").read_bytes() == b"inside"
+    finally:
+        for path in (base, *base.rglob("*")):
+            if path.is_dir() and not path.is_symlink():
+                path.chmod(0o700)
+        shutil.rmtree(base, ignore_errors=True)

@@ -277,6 +277,7 @@ class FilesystemSink:
                 except FileExistsError:
                     st = os.stat(name, dir_fd=fd, follow_symlinks=False)
                     if stat.S_ISDIR(st.st_mode):
+                        self._let_in(fd, name, st)
                         return
                     if stat.S_ISLNK(st.st_mode):  # never followed, and never removed either
                         raise EntryError(SYMLINK_IN_PLACE) from None
@@ -284,6 +285,16 @@ class FilesystemSink:
                     os.mkdir(name, 0o700, dir_fd=fd)
         except OSError as exc:
             raise self._failed(exc, "cannot create directory", entry) from None
+
+    def _let_in(self, fd: int | None, name: bytes, st: os.stat_result) -> None:
+        """A directory of this user's own that it may not enter or write (a mode the
+        snapshot gave it, such as 0000): opened to its owner until its mode is set again at
+        the end. A user's second restore into its own earlier result said "cannot create
+        file: Permission denied" of every file below such a directory (an attack pass,
+        2026-12-08). Root enters it anyway; another user's directory is left as it is."""
+        if self._owners or st.st_uid != os.geteuid() or st.st_mode & 0o700 == 0o700:
+            return
+        os.chmod(name, stat.S_IMODE(st.st_mode) | 0o700, dir_fd=fd)
 
     def create_file(self, entry: Entry, size: int) -> None:
         """Create (or replace) a regular file of ``size`` bytes, all holes, now. A file that
