@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import stat
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +19,8 @@ from s3vault.format.tree import Node, NodeType, Tree
 from s3vault.ids import ObjectId
 from s3vault.repository.repository import Repository
 from s3vault.repository.snapshots import save_snapshot
-from tests.conftest import RepoHandle, RunCli, write_file
+from tests.cli.test_suspend import wait_stopped
+from tests.conftest import S3VAULT, RepoHandle, RunCli, write_file
 
 
 def digest_tree(root: Path) -> str:
@@ -193,3 +197,45 @@ def test_a_users_file_in_the_target_never_becomes_the_snapshots_setuid_root_prog
     now = planted.stat()
     assert now.st_ino != theirs.st_ino and now.st_uid == 0 and now.st_mode & 0o7777 == 0o4755
     assert planted.read_bytes() == program.read_bytes()
+
+
+def test_a_file_exchanged_between_the_check_and_the_chown_is_never_set(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """A root restore of a setuid-root program into a directory a user may write: the file
+    was checked by name, then given its owner and mode by name, and a user who exchanged
+    their own file for it in between (renameat2 RENAME_EXCHANGE in a loop won 5 of 40 runs)
+    had root and 4755 on it, exit 0 (an attack pass, 2026-12-08). The restore stops here
+    right after its check: the file is moved away and the user's put in its place. The
+    attributes go to the file the restore checked; the user's stays theirs, and the restore
+    says what stands at the path."""
+    if os.geteuid() != 0:
+        pytest.skip("a file of another user's, and a setuid-root one, need root to make")
+    user = 12_346
+    program = write_file(tmp_path / "src" / "prog", os.urandom(30_000))
+    program.chmod(0o4755)
+    assert run_cli("-r", cli_repo, "backup", str(program.parent)).code == 0
+    target = tmp_path / "target"
+    target.mkdir()
+    os.chown(target, user, user)
+    proc = subprocess.Popen(
+        [S3VAULT, "-r", cli_repo, "restore", f"latest:{program.parent}", "-t", str(target)],
+        env={**cli_env, "S3VAULT_TEST_STOP_AT": "restore-set-file"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_stopped(proc)  # checked: the restore's own file, root's
+        restored = target / "prog"
+        restored.rename(target / "moved")
+        write_file(restored, b"the user's own program")
+        os.chown(restored, user, user)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, (out.decode(), err.decode(), sorted(os.listdir(target)))
+    assert "another owner's file: not set" in err.decode()
+    theirs = restored.stat()
+    assert theirs.st_uid == user and not theirs.st_mode & 0o6000
+    moved = (target / "moved").stat()  # the file checked got what it was checked for
+    assert moved.st_uid == 0 and stat.S_IMODE(moved.st_mode) == 0o4755

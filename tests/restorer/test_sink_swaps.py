@@ -14,7 +14,7 @@ import pytest
 
 from s3vault.format.tree import Node, NodeType
 from s3vault.restorer.locator import ROOT, Entry, Locator
-from s3vault.restorer.sinks import SWAPPED, EntryError, FilesystemSink
+from s3vault.restorer.sinks import SWAPPED, SWAPPED_FOR_SETTING, EntryError, FilesystemSink
 
 SECRET = b"restored data, which only root may read" * 100
 OTHER = 12_345  # the user who may write into the target
@@ -108,6 +108,6 @@ def test_a_link_swapped_in_before_the_metadata_does_not_get_the_snapshots_owner_
     kept = _decoy(tmp_path, target / "f")
     before = kept.stat()
     node = Node(name=b"f", type=NodeType.FILE, mode=0o104755, size=len(SECRET), mtime_ns=10**18)
-    assert sink.set_metadata(entry, node) == f"cannot set metadata ({SWAPPED})"
+    assert sink.set_metadata(entry, node) == f"cannot set metadata ({SWAPPED_FOR_SETTING})"
     after = kept.stat()
     assert (after.st_mode, after.st_uid) == (before.st_mode, before.st_uid)

@@ -16,7 +16,12 @@ from s3vault.errors import RestoreError
 from s3vault.format.tree import Node, NodeType
 from s3vault.restorer import sinks
 from s3vault.restorer.locator import ROOT, Entry, Locator
-from s3vault.restorer.sinks import HOLE_BLOCK, SWAPPED, FilesystemSink, data_runs
+from s3vault.restorer.sinks import (
+    HOLE_BLOCK,
+    SWAPPED_FOR_SETTING,
+    FilesystemSink,
+    data_runs,
+)
 
 
 def sink_in(directory: Path) -> FilesystemSink:
@@ -155,7 +160,7 @@ def test_metadata_never_goes_through_a_symlink_put_in_an_entrys_place(
     node = Node(name=b"d", type=kind, mode=0o777, mtime_ns=10**18)
     warning = sink.set_metadata(entry, node)
     assert victim.stat().st_mode & 0o777 == 0o700
-    assert "mode" in warning or SWAPPED in warning, warning
+    assert "mode" in warning or SWAPPED_FOR_SETTING in warning, warning
     (target / "d").unlink()  # the entry itself takes the mode
     (target / "d").mkdir() if kind is NodeType.DIR else (target / "d").write_bytes(b"")
     assert sink.set_metadata(entry, node) == ""

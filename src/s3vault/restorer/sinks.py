@@ -5,10 +5,12 @@
 - files are opened with O_NOFOLLOW, so a symlink placed at a file's path is never written through,
   and O_NONBLOCK, so a FIFO placed there cannot stall the restore; every descriptor opened for
   writing is checked before a byte goes through it (``_own_file``: a regular file with no other
-  link, owned as the files this restore creates), and a file's path once more before its owner
-  and mode are set (``_still_ours``), so a hard link or a FIFO swapped in during the restore is
-  not written through either (an attack pass, 2026-12-06: parallel restores wrote into planted
-  links);
+  link, owned as the files this restore creates), and a file once more before its owner and
+  mode are set, opened as itself and set through that descriptor (``_set_file``), so a hard
+  link, a FIFO or a user's own file swapped in during the restore is neither written through
+  nor given the snapshot's owner and mode (attack passes, 2026-12-06: parallel restores wrote
+  into planted links; 2026-12-08: a file exchanged between the check and the chown by name
+  got root and 4755);
 - symlinks are created last, after every file and directory below the target exists, so a
   snapshot cannot plant ``evil -> /outside`` and then write ``evil/file``;
 - metadata (mode, owner when root, xattrs, times) is applied after the content, directories
@@ -29,7 +31,9 @@ import os
 import stat
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from s3vault.crashpoint import crash_point
 from s3vault.errors import RestoreError, raise_if_out_of_descriptors
 from s3vault.format.tree import Node, NodeType
 from s3vault.restorer import nodes
@@ -40,6 +44,11 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOE
 # a FIFO swapped in between the stat and the open does not stall the read
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 SWAPPED = "replaced during the restore by a link or a special file: not written through"
+# why a file's owner and mode are not set: what is at its path is not the file the restore
+# wrote or kept (a link, a special file, or another user's file exchanged for it)
+SWAPPED_FOR_SETTING = (
+    "replaced during the restore by a link, a special file or another owner's file: not set"
+)
 # why a file is not written in place where its directory may not be written (precise: the
 # words of SWAPPED named "a link or a special file" for another user's file: an attack pass)
 IN_PLACE = "its directory may not be written, and it is not this restore's to write over: "
@@ -204,20 +213,6 @@ class FilesystemSink:
         """
         if not self._restored(os.fstat(fd), ()):
             raise EntryError(SWAPPED)
-
-    def _still_ours(self, fd: int | None, name: bytes, node: Node) -> bool:
-        """Whether the file at ``name`` is still the one restored or kept there: a regular
-        file with one name, owned as this restore creates files or as the snapshot says. A
-        hard link to a file of someone else's, or a user's own file renamed over one left in
-        place, swapped in after the content was written or checked, must not get the
-        snapshot's owner and mode (root and 4755 for its program). Checked just before the
-        owner and mode are set, by name (not by descriptor: a narrow race remains between
-        the two)."""
-        try:
-            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-        except OSError:
-            return True  # a missing file: the calls below say so
-        return self._restored(st, (node.uid,))
 
     def keeps(self, st: os.stat_result, node: Node) -> bool:
         """Whether a file the target holds (``st``) may stay as the snapshot's, its owner and
@@ -463,63 +458,100 @@ class FilesystemSink:
         """
         try:
             with self._loc.at(entry) as (fd, name):
-                if node.type is NodeType.FILE and not self._still_ours(fd, name, node):
-                    return f"cannot set metadata ({SWAPPED})"
-                if nodes.applicable(node):
-                    try:
-                        self._apply(fd, name, node)
-                    except (OSError, ValueError, OverflowError):
-                        pass  # find out which attribute failed, and apply the others
-                    else:
-                        return ""
-                problems = self._apply_each(fd, name, node)
+                if node.type is not NodeType.FILE:
+                    problems = self._set(_Place(fd, name), node)
+                else:
+                    problems = self._set_file(fd, name, node)
         except OSError as exc:
             raise_if_out_of_descriptors(exc)
             problems = [_reason(exc)]
         return f"cannot set metadata ({'; '.join(problems)})" if problems else ""
 
-    def _apply(self, fd: int | None, name: bytes, node: Node) -> None:
+    def _set_file(self, fd: int | None, name: bytes, node: Node) -> list[str]:
+        """A file's attributes, every one set on the inode checked to be this restore's
+        (opened once as itself: O_PATH, O_NOFOLLOW) through its /proc/self/fd name. Checked
+        by name and set by name, a user who may write in the target exchanged their own file
+        in between (renameat2 RENAME_EXCHANGE in a loop) and got root and 4755 on it, exit 0
+        (an attack pass, 2026-12-08)."""
+        pinned = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+        try:
+            st = os.fstat(pinned)
+            if not self._restored(st, (node.uid,)):
+                return [SWAPPED_FOR_SETTING]
+            crash_point("restore-set-file")
+            problems = self._set(_Place(None, b"/proc/self/fd/%d" % pinned, follow=True), node)
+            now = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):  # moved away meanwhile:
+                problems.append(SWAPPED_FOR_SETTING)  # what stands there is not the file
+            return problems
+        finally:
+            os.close(pinned)
+
+    def _set(self, at: _Place, node: Node) -> list[str]:
+        """Every attribute in one pass (the common case costs what it always did), else, when
+        a field is out of range or a call fails, each on its own so the others still are."""
+        if nodes.applicable(node):
+            try:
+                self._apply(at, node)
+            except (OSError, ValueError, OverflowError):
+                pass  # find out which attribute failed, and apply the others
+            else:
+                return []
+        return self._apply_each(at, node)
+
+    def _apply(self, at: _Place, node: Node) -> None:
         if self._owners:
-            os.chown(name, node.uid, node.gid, dir_fd=fd, follow_symlinks=False)
+            os.chown(at.name, node.uid, node.gid, dir_fd=at.fd, follow_symlinks=at.follow)
         if node.type is not NodeType.SYMLINK:
             for key, value in node.xattrs:
-                _setxattr(fd, name, key, value)
+                _setxattr(at, key, value)
             # chown succeeded (root) or was not asked for (the restoring user's own files)
-            _chmod(fd, name, node.mode if self._owners else _setid_kept(fd, name, node)[0])
-        _set_times(fd, name, node.atime_ns or node.mtime_ns, node.mtime_ns)
+            _chmod(at, node.mode if self._owners else _setid_kept(at, node)[0])
+        _set_times(at, node.atime_ns or node.mtime_ns, node.mtime_ns)
 
-    def _apply_each(self, fd: int | None, name: bytes, node: Node) -> list[str]:
+    def _apply_each(self, at: _Place, node: Node) -> list[str]:
         """Each attribute on its own, checked first; what could not be applied, and why."""
         problems: list[str] = []
         if self._owners:
             why = nodes.owner_problem(node) or _attempt(
-                os.chown, name, node.uid, node.gid, dir_fd=fd, follow_symlinks=False
+                os.chown, at.name, node.uid, node.gid, dir_fd=at.fd, follow_symlinks=at.follow
             )
             _note(problems, "owner", why)
         if node.type is not NodeType.SYMLINK:
             for key, value in node.xattrs:
                 why = nodes.xattr_problem(key)
-                if not why and (failed := _attempt(_setxattr, fd, name, key, value)):
+                if not why and (failed := _attempt(_setxattr, at, key, value)):
                     why = f"{os.fsdecode(key)}: {failed}"
                 _note(problems, "xattr", why)
-            mode, dropped = _setid_kept(fd, name, node)
+            mode, dropped = _setid_kept(at, node)
             if self._owners:  # a user's restore restores no owner, and says so in the docs
                 _note(problems, "mode", dropped)
-            why = nodes.mode_problem(node) or _attempt(_chmod, fd, name, mode)
+            why = nodes.mode_problem(node) or _attempt(_chmod, at, mode)
             _note(problems, "mode", why)
         atime = node.atime_ns or node.mtime_ns
-        why = nodes.times_problem(node) or _attempt(_set_times, fd, name, atime, node.mtime_ns)
+        why = nodes.times_problem(node) or _attempt(_set_times, at, atime, node.mtime_ns)
         _note(problems, "times", why)
         return problems
 
 
-def _setid_kept(fd: int | None, name: bytes, node: Node) -> tuple[int, str]:
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """Where attributes are set: ``name`` in the directory ``fd`` (None: ``name`` is a path),
+    not following a symlink there; or, ``follow``, a /proc/self/fd name of an inode opened
+    as itself, which names that inode only."""
+
+    fd: int | None
+    name: bytes
+    follow: bool = False
+
+
+def _setid_kept(at: _Place, node: Node) -> tuple[int, str]:
     """The mode to give a restored file, and why a set-id bit was left off (or empty): kept
     only where the file has the snapshot's owner (group), ``nodes.setid_for_owner``."""
     if not node.mode & nodes.SETID or node.type is not NodeType.FILE:
         return node.mode, ""
     try:
-        now = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        now = os.stat(at.name, dir_fd=at.fd, follow_symlinks=at.follow)
     except OSError as exc:
         return node.mode & ~nodes.SETID, f"set-id bits not restored ({_reason(exc)})"
     mode, dropped = nodes.setid_for_owner(node, now.st_uid, now.st_gid)
@@ -544,7 +576,7 @@ def _note(problems: list[str], what: str, why: str) -> None:
         problems.append(f"{what}: {why}")
 
 
-def _chmod(fd: int | None, name: bytes, mode: int) -> None:
+def _chmod(at: _Place, mode: int) -> None:
     """Set an entry's mode without following a symlink in its place. chmod has no "do not
     follow" on Linux: a user who can write into the target and swapped a restored directory
     or file for a link had root apply the snapshot's mode (777, 4755) to whatever it named
@@ -554,7 +586,10 @@ def _chmod(fd: int | None, name: bytes, mode: int) -> None:
     Raises:
         OSError: it cannot be opened or changed; ELOOP: a symlink stands where it was made.
     """
-    target = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+    if at.follow:  # an inode opened as itself already
+        os.chmod(at.name, mode)
+        return
+    target = os.open(at.name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=at.fd)
     try:
         if stat.S_ISLNK(os.fstat(target).st_mode):
             raise OSError(errno.ELOOP, "a symlink stands where it was restored (not followed)")
@@ -563,7 +598,7 @@ def _chmod(fd: int | None, name: bytes, mode: int) -> None:
         os.close(target)
 
 
-def _set_times(fd: int | None, name: bytes, atime_ns: int, mtime_ns: int) -> None:
+def _set_times(at: _Place, atime_ns: int, mtime_ns: int) -> None:
     """Set an entry's access and modification times (not following a symlink). os.utime takes
     nanoseconds as a 64-bit count, which ends in 2262: a file dated 2400 (a real ext4 or
     tmpfs file; ext4 keeps times to 2446) was restored with the time of the restore, a
@@ -573,8 +608,9 @@ def _set_times(fd: int | None, name: bytes, atime_ns: int, mtime_ns: int) -> Non
     Raises:
         OSError: the kernel refused them (EINVAL, EPERM, ...).
     """
+    fd, name = at.fd, at.name
     if nodes.NS_MIN <= atime_ns <= nodes.NS_MAX and nodes.NS_MIN <= mtime_ns <= nodes.NS_MAX:
-        os.utime(name, ns=(atime_ns, mtime_ns), dir_fd=fd, follow_symlinks=False)
+        os.utime(name, ns=(atime_ns, mtime_ns), dir_fd=fd, follow_symlinks=at.follow)
         return
     import ctypes  # only a restore that meets such a time pays for the import
 
@@ -584,12 +620,13 @@ def _set_times(fd: int | None, name: bytes, atime_ns: int, mtime_ns: int) -> Non
     times = (Timespec * 2)(*(Timespec(*divmod(t, 1_000_000_000)) for t in (atime_ns, mtime_ns)))
     libc = ctypes.CDLL(None, use_errno=True)
     at_fdcwd, at_symlink_nofollow = -100, 0x100  # linux/fcntl.h
-    if libc.utimensat(at_fdcwd if fd is None else fd, name, times, at_symlink_nofollow) != 0:
+    flags = 0 if at.follow else at_symlink_nofollow
+    if libc.utimensat(at_fdcwd if fd is None else fd, name, times, flags) != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
     # A file system keeps times up to a limit of its own (ext4 2446, XFS without bigtime
     # 2038) and Linux clamps what is beyond it without an error: said, not taken for done
-    kept = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    kept = os.stat(name, dir_fd=fd, follow_symlinks=at.follow)
     for what, wanted, got in (
         ("mtime", mtime_ns, kept.st_mtime_ns),
         ("atime", atime_ns, kept.st_atime_ns),
@@ -599,7 +636,7 @@ def _set_times(fd: int | None, name: bytes, atime_ns: int, mtime_ns: int) -> Non
             raise OSError(errno.ERANGE, msg)
 
 
-def _setxattr(fd: int | None, name: bytes, key: bytes, value: bytes) -> None:
+def _setxattr(at: _Place, key: bytes, value: bytes) -> None:
     """Set one extended attribute. One the file system or the caller's privileges do not
     allow (ENOTSUP: a file system without them; EPERM: a trusted.* name when not root) is an
     error like any other: the file's warning line names it (a dropped ACL widens access;
@@ -608,5 +645,5 @@ def _setxattr(fd: int | None, name: bytes, key: bytes, value: bytes) -> None:
     There is no setxattr relative to a directory descriptor: a deep entry is named through
     /proc/self/fd (Linux), a short path of its own.
     """
-    path = name if fd is None else b"/proc/self/fd/%d/%s" % (fd, name)
-    os.setxattr(path, key, value, follow_symlinks=False)
+    path = at.name if at.fd is None else b"/proc/self/fd/%d/%s" % (at.fd, at.name)
+    os.setxattr(path, key, value, follow_symlinks=at.follow)
