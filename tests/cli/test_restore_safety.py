@@ -220,7 +220,7 @@ def test_a_file_exchanged_between_the_check_and_the_chown_is_never_set(
     os.chown(target, user, user)
     proc = subprocess.Popen(
         [S3VAULT, "-r", cli_repo, "restore", f"latest:{program.parent}", "-t", str(target)],
-        env={**cli_env, "S3VAULT_TEST_STOP_AT": "restore-set-file"},
+        env={**cli_env, "S3VAULT_TEST_STOP_AT": "restore-set-file-checked"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -239,3 +239,43 @@ def test_a_file_exchanged_between_the_check_and_the_chown_is_never_set(
     assert theirs.st_uid == user and not theirs.st_mode & 0o6000
     moved = (target / "moved").stat()  # the file checked got what it was checked for
     assert moved.st_uid == 0 and stat.S_IMODE(moved.st_mode) == 0o4755
+
+
+def test_two_files_of_the_restore_exchanged_never_trade_their_owner_and_mode(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    """A root restore of a setuid-root program and a copy of a shell, both root's and mode
+    0600 until their metadata: a user who may write in the target exchanged the two between
+    their content and their metadata, and the shell got root and 4755 (`bash -p`: a root
+    shell), some runs with exit 0 and no word (an attack pass, 2026-12-08). Each file's owner
+    and mode go to the inode the restore made for it: the exchanged files get neither."""
+    if os.geteuid() != 0:
+        pytest.skip("a setuid-root file needs root to make")
+    src = tmp_path / "src"
+    shell = write_file(src / "abash", os.urandom(30_000))  # of one size: size tells nothing
+    shell.chmod(0o755)
+    program = write_file(src / "prog", os.urandom(30_000))
+    program.chmod(0o4755)
+    assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
+    target = tmp_path / "target"
+    target.mkdir()
+    proc = subprocess.Popen(
+        [S3VAULT, "-r", cli_repo, "restore", f"latest:{src}", "-t", str(target)],
+        env={**cli_env, "S3VAULT_TEST_STOP_AT": "restore-set-file:2"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_stopped(proc)  # both written, the first one set, the second about to be
+        os.rename(target / "abash", target / "x")
+        os.rename(target / "prog", target / "abash")
+        os.rename(target / "x", target / "prog")
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err.decode()
+    for path in target.iterdir():
+        st = path.stat()
+        setuid_shell = path.read_bytes() == shell.read_bytes() and st.st_mode & 0o6000
+        assert not setuid_shell, (path, oct(st.st_mode))
+    assert "another owner's file: not set" in err.decode()

@@ -462,7 +462,7 @@ class Restorer:
         snapshot's; if-newer, when it is a file no older than the snapshot's; never, whenever
         something is there."""
         if self._overwrite == "always":
-            keeps = partial(self._sink.keeps, node=task.node)
+            keeps = partial(self._sink.keeps, task.entry, node=task.node)
             return True if _already_correct(self._loc, task, id_key, keeps) else None
         there = _lstat_at(self._loc, task.entry)
         if there is None:
@@ -474,7 +474,7 @@ class Restorer:
         if self._overwrite == "if-newer":
             return False if there.st_mtime_ns >= task.node.mtime_ns else None
         same = (there.st_size, there.st_mtime_ns) == (task.node.size, task.node.mtime_ns)
-        return True if same and self._sink.keeps(there, task.node) else None
+        return True if same and self._sink.keeps(task.entry, there, task.node) else None
 
     def _kept_in_place(self, entry: Entry) -> bool:
         """``never``: something at the place of a link or other entry stays as it is."""

@@ -173,6 +173,9 @@ class FilesystemSink:
         self._created: set[Entry] = set()
         self._open_lock = threading.Lock()  # guards both, and makes creation happen once
         self._uid: int | None = None  # see _creator
+        # entry → (device, inode) of the file this sink made or kept there: its writes and its
+        # owner and mode go to that inode alone (``_same_inode``)
+        self._inodes: dict[Entry, tuple[int, int]] = {}
 
     def _in_place(self, dir_fd: int | None, name: bytes) -> int:
         """The file already at ``name``, emptied, for writing anew where its directory may
@@ -202,6 +205,14 @@ class FilesystemSink:
             raise
         return fd
 
+    def _same_inode(self, entry: Entry, st: os.stat_result) -> bool:
+        """Whether ``st`` is the file this sink made or kept at ``entry`` (True where it knows
+        of none: a worker process made it). Owned by root both, two files of one root restore
+        could be exchanged by a user who may write in the target, and the owner and mode of
+        the setuid program went to the copy of bash (an attack pass, 2026-12-08)."""
+        known = self._inodes.get(entry)
+        return known is None or known == (st.st_dev, st.st_ino)
+
     def _own_file(self, fd: int) -> None:
         """The descriptor is one this restore may write: a regular file with no other name
         (each file is restored with one link; its hard links come after the content), owned
@@ -214,15 +225,20 @@ class FilesystemSink:
         if not self._restored(os.fstat(fd), ()):
             raise EntryError(SWAPPED)
 
-    def keeps(self, st: os.stat_result, node: Node) -> bool:
+    def keeps(self, entry: Entry, st: os.stat_result, node: Node) -> bool:
         """Whether a file the target holds (``st``) may stay as the snapshot's, its owner and
         mode set in place: only one owned as the snapshot says or as this restore creates
         files. A root restore gave a user's own file, planted with the snapshot's content and
         kept open in a shared writable mapping, root and 4755 (and under if-changed, any file
         of the snapshot's size and time): the user then wrote their program through the
         mapping, which keeps the set-id bits (an attack pass, 2026-12-08). Another owner's file
-        is written anew: a new file, the old one and its mappings left behind."""
-        return self._restored(st, (node.uid,))
+        is written anew: a new file, the old one and its mappings left behind. The file kept
+        is the one its owner and mode go to."""
+        if not self._restored(st, (node.uid,)):
+            return False
+        with self._open_lock:
+            self._inodes[entry] = (st.st_dev, st.st_ino)
+        return True
 
     def _restored(self, st: os.stat_result, owners: tuple[int, ...]) -> bool:
         """Whether ``st`` is a file this restore may write or set: regular, with one name,
@@ -321,6 +337,7 @@ class FilesystemSink:
                 self._own_file(fd)
                 if size:
                     os.ftruncate(fd, size)
+                made = os.fstat(fd)
             except BaseException:
                 os.close(fd)
                 raise
@@ -329,6 +346,7 @@ class FilesystemSink:
         except OSError as exc:
             raise self._failed(exc, "cannot create file", entry) from None
         self._created.add(entry)
+        self._inodes[entry] = (made.st_dev, made.st_ino)
         return fd
 
     def write(self, entry: Entry, size: int, offset: int, data: bytes) -> None:
@@ -370,6 +388,8 @@ class FilesystemSink:
                         fd = os.open(name, _WRITE_FLAGS, dir_fd=dir_fd)
                     try:
                         self._own_file(fd)
+                        if not self._same_inode(entry, os.fstat(fd)):
+                            raise EntryError(SWAPPED)  # another of its files, exchanged
                     except BaseException:
                         os.close(fd)
                         raise
@@ -461,24 +481,28 @@ class FilesystemSink:
                 if node.type is not NodeType.FILE:
                     problems = self._set(_Place(fd, name), node)
                 else:
-                    problems = self._set_file(fd, name, node)
+                    problems = self._set_file(fd, name, node, entry)
         except OSError as exc:
             raise_if_out_of_descriptors(exc)
             problems = [_reason(exc)]
         return f"cannot set metadata ({'; '.join(problems)})" if problems else ""
 
-    def _set_file(self, fd: int | None, name: bytes, node: Node) -> list[str]:
+    def _set_file(self, fd: int | None, name: bytes, node: Node, entry: Entry) -> list[str]:
         """A file's attributes, every one set on the inode checked to be this restore's
         (opened once as itself: O_PATH, O_NOFOLLOW) through its /proc/self/fd name. Checked
         by name and set by name, a user who may write in the target exchanged their own file
         in between (renameat2 RENAME_EXCHANGE in a loop) and got root and 4755 on it, exit 0
         (an attack pass, 2026-12-08)."""
+        crash_point("restore-set-file")
         pinned = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
         try:
             st = os.fstat(pinned)
-            if not self._restored(st, (node.uid,)):
+            # the file made or kept there (its size too: where a worker process made it,
+            # this sink knows no inode), and one that may be set
+            mine = self._same_inode(entry, st) and st.st_size == node.size
+            if not mine or not self._restored(st, (node.uid,)):
                 return [SWAPPED_FOR_SETTING]
-            crash_point("restore-set-file")
+            crash_point("restore-set-file-checked")
             problems = self._set(_Place(None, b"/proc/self/fd/%d" % pinned, follow=True), node)
             now = os.stat(name, dir_fd=fd, follow_symlinks=False)
             if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):  # moved away meanwhile:
