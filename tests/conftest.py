@@ -42,6 +42,13 @@ PASSWORD = "correct horse battery staple"
 # Small packs and chunks so that small test trees still span several packs.
 TEST_SETTINGS = RepositorySettings(kdf_cost="minimum", pack_size=4 << 20)
 S3VAULT = str(Path(sys.executable).with_name("s3vault"))
+# a command run as root without the capabilities that override file modes (setpriv(1)): root
+# as a user that file modes apply to
+WITHOUT_ROOT_OVERRIDE = [
+    "setpriv",
+    "--inh-caps=-dac_override,-dac_read_search,-fowner",
+    "--bounding-set=-dac_override,-dac_read_search,-fowner",
+]
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import S3VAULT, CliRun, RunCli, write_file
+from tests.conftest import S3VAULT, WITHOUT_ROOT_OVERRIDE, CliRun, RunCli, write_file
 from tests.timetravel import age_directory
 from tests.trees import snapshot_tree
 
@@ -126,12 +126,14 @@ def _without_root_override(run_cli: RunCli, env: dict[str, str]) -> RunCli:
         return run_cli
     if shutil.which("setpriv") is None:
         pytest.skip("needs setpriv to drop root's permission override")
-    drop = ["setpriv", "--inh-caps=-dac_override,-dac_read_search,-fowner"]
-    drop += ["--bounding-set=-dac_override,-dac_read_search,-fowner"]
 
     def run(*argv: str) -> CliRun:
         done = subprocess.run(
-            [*drop, S3VAULT, *argv], env=env, capture_output=True, timeout=120, check=False
+            [*WITHOUT_ROOT_OVERRIDE, S3VAULT, *argv],
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=False,
         )
         out = done.stdout.decode(errors="replace")
         return CliRun(done.returncode, out, done.stderr.decode(errors="replace"), done.stdout)

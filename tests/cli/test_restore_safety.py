@@ -218,12 +218,7 @@ def test_a_file_exchanged_between_the_check_and_the_chown_is_never_set(
     target = tmp_path / "target"
     target.mkdir()
     os.chown(target, user, user)
-    proc = subprocess.Popen(
-        [S3VAULT, "-r", cli_repo, "restore", f"latest:{program.parent}", "-t", str(target)],
-        env={**cli_env, "S3VAULT_TEST_STOP_AT": "restore-set-file-checked"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = _restore_stopping(cli_repo, program.parent, target, cli_env, "restore-set-file-checked")
     try:
         wait_stopped(proc)  # checked: the restore's own file, root's
         restored = target / "prog"
@@ -259,12 +254,7 @@ def test_two_files_of_the_restore_exchanged_never_trade_their_owner_and_mode(
     assert run_cli("-r", cli_repo, "backup", str(src)).code == 0
     target = tmp_path / "target"
     target.mkdir()
-    proc = subprocess.Popen(
-        [S3VAULT, "-r", cli_repo, "restore", f"latest:{src}", "-t", str(target)],
-        env={**cli_env, "S3VAULT_TEST_STOP_AT": "restore-set-file:2"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = _restore_stopping(cli_repo, src, target, cli_env, "restore-set-file:2")
     try:
         wait_stopped(proc)  # both written, the first one set, the second about to be
         os.rename(target / "abash", target / "x")
@@ -279,3 +269,16 @@ def test_two_files_of_the_restore_exchanged_never_trade_their_owner_and_mode(
         setuid_shell = path.read_bytes() == shell.read_bytes() and st.st_mode & 0o6000
         assert not setuid_shell, (path, oct(st.st_mode))
     assert "another owner's file: not set" in err.decode()
+
+
+def _restore_stopping(
+    repo: str, directory: Path, target: Path, env: dict[str, str], point: str
+) -> subprocess.Popen[bytes]:
+    """A restore of ``directory`` of the latest snapshot into ``target`` that stops itself
+    (SIGSTOP) at the crash point ``point`` (``name`` or ``name:N``); the test continues it."""
+    return subprocess.Popen(
+        [S3VAULT, "-r", repo, "restore", f"latest:{directory}", "-t", str(target)],
+        env={**env, "S3VAULT_TEST_STOP_AT": point},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
