@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import S3VAULT, WITHOUT_ROOT_OVERRIDE, CliRun, RunCli, write_file
+from tests.readonly import mount_read_only, unmount
 from tests.timetravel import age_directory
 from tests.trees import snapshot_tree
 
@@ -217,6 +218,33 @@ def test_latest_taken_past_a_skipped_newest_snapshot_file_is_said_and_not_exit_0
         summary = lines(backed.stdout)[-1]
         assert summary["parent_id"] == expected
         expected = summary["snapshot_id"]
+
+
+def test_latest_past_a_damaged_newest_file_on_a_read_only_store_is_said_and_writes_nothing(
+    tmp_path: Path, cli_repo: str, run_cli: RunCli, three: tuple[Path, list[str]]
+) -> None:
+    """The doubt of latest on a repository mounted read-only (a DR copy): the restore and the
+    listing work, the doubt is the last line, exit 13, and the repository is as it was."""
+    src, ids = three
+    (stored,) = Path(cli_repo, "snapshots").glob(ids[2] + ".*")
+    flip_bit(stored)
+    mounted = tmp_path / "ro"
+    reason = mount_read_only(Path(cli_repo), mounted)
+    if reason is not None:
+        pytest.skip(reason)
+    try:
+        before = sorted((p.name, p.stat().st_size) for p in mounted.rglob("*") if p.is_file())
+        fresh = ("--cache-dir", str(tmp_path / "fresh"))
+        done = run_cli("-r", str(mounted), *fresh, "restore", "latest", "-t", str(tmp_path / "o"))
+        assert done.code == 13, done.stderr
+        said = done.stderr.strip().splitlines()[-2:]  # the doubt, then the audit not written
+        assert said[0].startswith(f"warning: latest is {ids[1][:8]}, counted among"), said
+        assert said[1].startswith("warning: the audit record was not written"), said
+        assert (tmp_path / "o" / str(src / "gen1.txt").lstrip("/")).exists()
+        after = sorted((p.name, p.stat().st_size) for p in mounted.rglob("*") if p.is_file())
+        assert after == before
+    finally:
+        unmount(mounted)
 
 
 def test_stats_with_a_damaged_index_file_says_its_figures_are_short(
